@@ -1,0 +1,72 @@
+/*
+ * atp/wire.h - the wire contract shared by atpd, atpctl, atp-feed and clients.
+ *
+ * Every value here is on the wire: never renumber, only append.
+ * docs/PROTOCOL.md is the prose version of this file.
+ */
+#ifndef ATP_WIRE_H
+#define ATP_WIRE_H
+
+#include <stdint.h>
+
+#define ATP_WIRE_VERSION 1
+
+/* Default endpoints (the demo's). */
+#define ATP_DEFAULT_QUERY_URL "tcp://127.0.0.1:7450"
+#define ATP_DEFAULT_INGEST_URL "tcp://127.0.0.1:7451"
+
+/* Source message: msgpack array
+ *   [ATP_MSG_SOURCE_BATCH, source_id:str, seq:uint, ts_ms:uint, events:array]
+ * Event: msgpack array whose first element is the event kind:
+ *   [ATP_EV_DELTA, sku:str, location:str, bucket:uint, delta:int (, ref:str)]
+ *   [ATP_EV_SET,   sku:str, location:str, bucket:uint, value:int]
+ *   [ATP_EV_HEARTBEAT]
+ * Kinds 4..10 are reserved for snapshots and inbound lots. */
+enum atp_msg_kind {
+    ATP_MSG_SOURCE_BATCH = 1,
+};
+
+enum atp_event_kind {
+    ATP_EV_DELTA = 1,
+    ATP_EV_SET = 2,
+    ATP_EV_HEARTBEAT = 3,
+    /* reserved: */
+    ATP_EV_SNAPSHOT_BEGIN = 4,
+    ATP_EV_SNAPSHOT_END = 5,
+    ATP_EV_LOT_ADD = 6,
+    ATP_EV_LOT_CHANGE = 7,
+    ATP_EV_LOT_RECEIVE = 8,
+    ATP_EV_LOT_CANCEL = 9,
+};
+
+/* Position buckets. inbound is carried by lots, not by bucket events. */
+enum atp_bucket {
+    ATP_BUCKET_ON_HAND = 0,
+    ATP_BUCKET_ALLOCATED = 1,
+    ATP_BUCKET_HELD = 2,
+    ATP_BUCKET_COUNT = 3,
+};
+
+/* Which rule level produced a buffer, most specific first (on the wire as
+ * the string in parentheses). */
+enum atp_rule_level {
+    ATP_RULE_SKU_REGION_CHANNEL = 0, /* "sku+region+channel" */
+    ATP_RULE_SKU_REGION = 1,         /* "sku+region" */
+    ATP_RULE_SKU_CHANNEL = 2,        /* "sku+channel" */
+    ATP_RULE_SKU = 3,                /* "sku" */
+    ATP_RULE_REGION_CHANNEL = 4,     /* "region+channel" */
+    ATP_RULE_REGION = 5,             /* "region" */
+    ATP_RULE_CHANNEL = 6,            /* "channel" */
+    ATP_RULE_GLOBAL = 7,             /* "global" (configured or the built-in 0) */
+    ATP_RULE_LEVELS = 8,
+};
+
+/* Limits (also enforced on the wire). */
+#define ATP_SKU_MAX_LEN 64
+#define ATP_ID_MAX_LEN 64            /* location, region, channel, source ids */
+#define ATP_QTY_MAX 1000000000000000LL /* |any quantity| <= 10^15 */
+#define ATP_MSG_MAX_DEPTH 8            /* msgpack nesting accepted */
+#define ATP_CART_MAX_LINES 10000       /* default; configurable lower */
+#define ATP_DEFAULT_CHANNEL "default"
+
+#endif

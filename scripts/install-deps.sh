@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# install-deps.sh - install the Debian 12 packages atpd needs, only those missing.
+# Called by `make run`, `make test` and `make bench`; safe to run again.
+set -euo pipefail
+
+packages=(
+  build-essential cmake pkg-config
+  libnng-dev libmsgpack-dev liblmdb-dev libjemalloc-dev libyaml-dev
+  libcmocka-dev python3 lmdb-utils
+)
+if [ "${ATP_BENCH_DEPS:-0}" = 1 ]; then
+  packages+=(redis-server libhiredis-dev gnuplot-nox)
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$p")
+  fi
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "install-deps: installing ${missing[*]}" >&2
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null || { echo "install-deps: need root or sudo to install ${missing[*]}" >&2; exit 1; }
+  sudo="sudo"
+fi
+export DEBIAN_FRONTEND=noninteractive
+# A bare machine has no package lists yet; refresh them once when an install fails.
+if ! $sudo apt-get install -y --no-install-recommends "${missing[@]}"; then
+  $sudo apt-get update
+  $sudo apt-get install -y --no-install-recommends "${missing[@]}"
+fi

@@ -1,0 +1,198 @@
+/*
+ * codec.h - msgpack encoding and decoding for every atpd wire message.
+ *
+ * The only module that includes <msgpack.h>. Thread-safe as long as each
+ * thread uses its own codec_arena and codec_writer.
+ *
+ * Decoding is two-staged: codec_precheck() walks the raw bytes first and
+ * rejects declared container sizes that exceed the remaining input and
+ * nesting deeper than ATP_MSG_MAX_DEPTH (msgpack-c 4.0 would otherwise
+ * allocate whatever a 5-byte header declares). Only then is msgpack-c asked
+ * to unpack, into the caller's arena.
+ *
+ * Decoded strings (codec_str) point into the input buffer: the input must
+ * outlive the decoded value. Everything else a decode allocates lives in the
+ * arena and is freed by codec_arena_clear()/codec_arena_free().
+ */
+#ifndef ATP_CODEC_H
+#define ATP_CODEC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "atp/error.h"
+#include "atp/wire.h"
+
+typedef struct codec_str {
+    const char *ptr; /* not NUL-terminated */
+    uint32_t len;
+} codec_str;
+
+/* ---- arena ------------------------------------------------------------ */
+
+typedef struct codec_arena codec_arena;
+
+/* codec_arena_alloc returns a new arena or NULL on out of memory. */
+codec_arena *codec_arena_alloc(void);
+void codec_arena_free(codec_arena *a);
+/* codec_arena_clear frees everything decoded into a, keeps a usable. */
+void codec_arena_clear(codec_arena *a);
+/* codec_arena_malloc allocates n bytes that live until the arena is cleared. */
+void *codec_arena_malloc(codec_arena *a, size_t n);
+
+/* ---- precheck --------------------------------------------------------- */
+
+/* codec_precheck validates that buf[0..len) holds exactly one msgpack object
+ * whose every declared length fits in the remaining bytes and whose nesting
+ * is at most max_depth. Returns ATP_OK, ATP_E_TOO_LARGE (depth or sizes) or
+ * ATP_E_BAD_REQUEST (truncated, trailing bytes, reserved byte 0xc1).
+ * Depth counts containers: a scalar is depth 0, [] is 1, [[]] is 2; a
+ * max_depth above 64 is treated as 64. "Sizes": a str/bin/ext length
+ * longer than the bytes that follow, or an array (map) declaring more
+ * elements (twice more entries) than bytes that follow. "Truncated": the
+ * input ends inside a length field or fixed-size value, or before the last
+ * element of a container. Empty input is BAD_REQUEST. Any thread. */
+atp_err codec_precheck(const void *buf, size_t len, unsigned max_depth);
+
+/* ---- generic values (for tools and tests) ----------------------------- */
+
+typedef enum codec_type {
+    CODEC_NIL,
+    CODEC_BOOL,
+    CODEC_INT,      /* positive or negative integer that fits int64 */
+    CODEC_UINT_BIG, /* positive integer above INT64_MAX */
+    CODEC_FLOAT,
+    CODEC_STR,
+    CODEC_BIN,
+    CODEC_ARRAY,
+    CODEC_MAP,
+    CODEC_EXT,
+} codec_type;
+
+typedef struct codec_val codec_val; /* opaque, lives in an arena */
+
+/* codec_decode prechecks (depth ATP_MSG_MAX_DEPTH) and unpacks buf into a
+ * value tree in arena a. Returns ATP_OK, a codec_precheck error or
+ * ATP_E_NOMEM. *out is valid until the arena is cleared and while buf
+ * lives. The tree holds at most one 24-byte object per input byte. */
+atp_err codec_decode(codec_arena *a, const void *buf, size_t len,
+                     const codec_val **out);
+
+/* Accessors take NULL and values of the wrong type: they then return false,
+ * NULL, 0 (and codec_val_type() CODEC_NIL for NULL). */
+codec_type codec_val_type(const codec_val *v);
+bool codec_val_bool(const codec_val *v, bool *out);
+bool codec_val_int(const codec_val *v, int64_t *out);   /* CODEC_INT only */
+bool codec_val_uint(const codec_val *v, uint64_t *out); /* non-negative ints */
+bool codec_val_float(const codec_val *v, double *out);  /* floats and ints */
+bool codec_val_str(const codec_val *v, codec_str *out);
+uint32_t codec_val_len(const codec_val *v); /* array/map length, else 0 */
+const codec_val *codec_val_at(const codec_val *arr, uint32_t i);
+const codec_val *codec_val_map_key(const codec_val *map, uint32_t i);
+const codec_val *codec_val_map_value(const codec_val *map, uint32_t i);
+/* codec_val_get returns the value of string key `key` in a map, or NULL.
+ * With duplicate keys the first one wins. Linear in the map size. */
+const codec_val *codec_val_get(const codec_val *map, const char *key);
+
+/* codec_val_write_json writes v as one line of JSON (no newline) to f.
+ * Binary and ext values are written as base64 strings; map keys that are
+ * not strings are converted to their JSON text, in quotes ({1:2} gives
+ * {"1":2}). Strings: invalid UTF-8 bytes become U+FFFD. Floats: %.17g, NaN
+ * and infinities as null. On out of memory nothing is written. */
+void codec_val_write_json(const codec_val *v, FILE *f);
+
+/* ---- writer ----------------------------------------------------------- */
+
+/* Writer errors are sticky: after a sink or allocation failure every later
+ * write is dropped and codec_writer_failed() is true until reset/retarget.
+ * codec_w_cstr(w, NULL) writes nil. */
+
+/* codec_sink appends len bytes; returns 0 on success, non-zero on failure
+ * (the writer then remembers the failure in codec_writer_failed). */
+typedef int (*codec_sink)(void *ctx, const void *buf, size_t len);
+
+typedef struct codec_writer codec_writer;
+
+/* codec_writer_alloc returns a writer that appends to sink(ctx, ...).
+ * With sink == NULL it appends to an internal growable buffer, readable with
+ * codec_writer_data(); codec_writer_reset() empties it. */
+codec_writer *codec_writer_alloc(codec_sink sink, void *ctx);
+void codec_writer_free(codec_writer *w);
+void codec_writer_reset(codec_writer *w);
+/* codec_writer_retarget points an existing writer at another sink context
+ * (e.g. the next nng message), clearing the failure flag. On a buffer
+ * writer (sink NULL) ctx is unused and only the flag is cleared. */
+void codec_writer_retarget(codec_writer *w, void *ctx);
+const void *codec_writer_data(const codec_writer *w, size_t *len);
+bool codec_writer_failed(const codec_writer *w);
+
+void codec_w_nil(codec_writer *w);
+void codec_w_bool(codec_writer *w, bool b);
+void codec_w_int(codec_writer *w, int64_t i);
+void codec_w_uint(codec_writer *w, uint64_t u);
+void codec_w_double(codec_writer *w, double d);
+void codec_w_str(codec_writer *w, const char *s, size_t len);
+void codec_w_cstr(codec_writer *w, const char *s); /* NUL-terminated */
+void codec_w_array(codec_writer *w, uint32_t n);
+void codec_w_map(codec_writer *w, uint32_t n);
+/* codec_w_kv_* write one key (C string) and a value: for map bodies. */
+void codec_w_kv_int(codec_writer *w, const char *key, int64_t i);
+void codec_w_kv_uint(codec_writer *w, const char *key, uint64_t u);
+void codec_w_kv_bool(codec_writer *w, const char *key, bool b);
+void codec_w_kv_cstr(codec_writer *w, const char *key, const char *s);
+void codec_w_kv_str(codec_writer *w, const char *key, const char *s, size_t n);
+/* codec_w_val re-encodes a decoded value (tools forwarding, round trips). */
+void codec_w_val(codec_writer *w, const codec_val *v);
+
+/* ---- source messages (ingest) ----------------------------------------- */
+
+/* Longest optional ref of a DELTA event (bytes). */
+#define CODEC_REF_MAX_LEN 128
+
+typedef struct codec_event {
+    uint8_t kind;   /* enum atp_event_kind */
+    uint8_t bucket; /* enum atp_bucket, for DELTA and SET */
+    codec_str sku;
+    codec_str location;
+    int64_t value; /* delta for DELTA, absolute value for SET */
+    codec_str ref; /* optional reservation / order reference (len 0: none) */
+} codec_event;
+
+typedef struct codec_src_msg {
+    codec_str source;
+    uint64_t seq;
+    uint64_t ts_ms;
+    uint32_t n_events;
+    codec_event *events; /* in the arena */
+} codec_src_msg;
+
+/* codec_src_decode decodes and validates a whole source message: envelope
+ * shape, every event's kind and arity, SKU 1..ATP_SKU_MAX_LEN printable
+ * bytes, location 1..ATP_ID_MAX_LEN, bucket < ATP_BUCKET_COUNT,
+ * |value| <= ATP_QTY_MAX, ref 1..CODEC_REF_MAX_LEN, at most max_events
+ * events. Any violation rejects the whole message: returns the error
+ * (BAD_REQUEST, TOO_LARGE, BAD_SKU, BAD_QTY, BAD_BUCKET, BAD_EVENT, BAD_ID,
+ * TOO_MANY_LINES, NOMEM; source_msg.c lists which check gives which) and
+ * leaves *out undefined. Strings in *out point into buf; events (NULL when
+ * there are none) live in arena a. Any thread.
+ * On error, *bad_event (if not NULL) gets the index of the offending event
+ * or UINT32_MAX for the envelope. */
+atp_err codec_src_decode(codec_arena *a, const void *buf, size_t len,
+                         uint32_t max_events, codec_src_msg *out,
+                         uint32_t *bad_event);
+
+/* codec_src_encode writes a whole source message (used by atp-feed, tests).
+ * A DELTA's ref is written only when ref.len > 0; events of other kinds
+ * than DELTA and SET are written as [kind]. */
+void codec_src_encode(codec_writer *w, const codec_src_msg *m);
+
+/* ---- validation helpers shared by decoders ---------------------------- */
+
+/* codec_str_is_id: 1..max bytes, printable (valid UTF-8, no C0 or C1
+ * control characters, no DEL). */
+bool codec_str_is_id(codec_str s, uint32_t max);
+bool codec_str_eq(codec_str s, const char *cstr);
+
+#endif

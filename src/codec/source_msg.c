@@ -1,0 +1,215 @@
+/*
+ * source_msg.c - decoding and encoding of source messages (docs/PROTOCOL.md,
+ * "Source feeds"). Decoding runs on the ingest thread for every message a
+ * WMS/3PL/ERP adapter publishes, so it walks the unpacked msgpack objects
+ * directly and allocates nothing but the one events array.
+ *
+ * Error codes, following the PROTOCOL.md table:
+ *   envelope not [1, str, uint, uint, array], source id not an id,
+ *     seq or ts_ms negative or not integers       -> BAD_REQUEST
+ *   more events than max_events                   -> TOO_MANY_LINES
+ *   event not a non-empty array, kind not 1..3
+ *     (4..9 reserved), wrong arity for its kind   -> BAD_EVENT
+ *   a field of an event of the wrong msgpack type -> BAD_REQUEST
+ *   SKU not 1..ATP_SKU_MAX_LEN printable UTF-8    -> BAD_SKU
+ *   location not an id                            -> BAD_REQUEST
+ *   bucket an integer outside 0..2                -> BAD_BUCKET
+ *   value/delta an integer with |v| > 10^15       -> BAD_QTY
+ *   ref not 1..CODEC_REF_MAX_LEN printable UTF-8  -> BAD_ID
+ */
+#include <string.h>
+
+#include "codec/codec_int.h"
+
+static bool codec_src_str(const msgpack_object *o, codec_str *out)
+{
+    if (o->type != MSGPACK_OBJECT_STR) {
+        return false;
+    }
+    out->ptr = o->via.str.ptr;
+    out->len = o->via.str.size;
+    return true;
+}
+
+/* codec_src_event decodes one event array e into ev. */
+static atp_err codec_src_event(const msgpack_object *e, codec_event *ev)
+{
+    if (e->type != MSGPACK_OBJECT_ARRAY || e->via.array.size == 0) {
+        return ATP_E_BAD_EVENT;
+    }
+    const msgpack_object *f = e->via.array.ptr;
+    uint32_t n = e->via.array.size;
+    if (f[0].type != MSGPACK_OBJECT_POSITIVE_INTEGER) {
+        return ATP_E_BAD_EVENT;
+    }
+    uint64_t kind = f[0].via.u64;
+
+    memset(ev, 0, sizeof(*ev));
+    switch (kind) {
+    case ATP_EV_HEARTBEAT:
+        if (n != 1) {
+            return ATP_E_BAD_EVENT;
+        }
+        ev->kind = ATP_EV_HEARTBEAT;
+        return ATP_OK;
+    case ATP_EV_DELTA:
+        if (n != 5 && n != 6) {
+            return ATP_E_BAD_EVENT;
+        }
+        break;
+    case ATP_EV_SET:
+        if (n != 5) {
+            return ATP_E_BAD_EVENT;
+        }
+        break;
+    default:
+        /* 4..9 are reserved for snapshots and lots, not decoded yet. */
+        return ATP_E_BAD_EVENT;
+    }
+    ev->kind = (uint8_t)kind;
+
+    if (!codec_src_str(&f[1], &ev->sku)) {
+        return ATP_E_BAD_REQUEST;
+    }
+    if (!codec_str_is_id(ev->sku, ATP_SKU_MAX_LEN)) {
+        return ATP_E_BAD_SKU;
+    }
+    if (!codec_src_str(&f[2], &ev->location) ||
+        !codec_str_is_id(ev->location, ATP_ID_MAX_LEN)) {
+        return ATP_E_BAD_REQUEST;
+    }
+
+    if (f[3].type == MSGPACK_OBJECT_POSITIVE_INTEGER) {
+        if (f[3].via.u64 >= ATP_BUCKET_COUNT) {
+            return ATP_E_BAD_BUCKET;
+        }
+        ev->bucket = (uint8_t)f[3].via.u64;
+    } else if (f[3].type == MSGPACK_OBJECT_NEGATIVE_INTEGER) {
+        return ATP_E_BAD_BUCKET;
+    } else {
+        return ATP_E_BAD_REQUEST;
+    }
+
+    if (f[4].type == MSGPACK_OBJECT_POSITIVE_INTEGER) {
+        if (f[4].via.u64 > (uint64_t)ATP_QTY_MAX) {
+            return ATP_E_BAD_QTY;
+        }
+        ev->value = (int64_t)f[4].via.u64;
+    } else if (f[4].type == MSGPACK_OBJECT_NEGATIVE_INTEGER) {
+        if (f[4].via.i64 < -ATP_QTY_MAX) {
+            return ATP_E_BAD_QTY;
+        }
+        ev->value = f[4].via.i64;
+    } else {
+        return ATP_E_BAD_REQUEST;
+    }
+
+    if (n == 6) {
+        if (!codec_src_str(&f[5], &ev->ref)) {
+            return ATP_E_BAD_REQUEST;
+        }
+        if (!codec_str_is_id(ev->ref, CODEC_REF_MAX_LEN)) {
+            return ATP_E_BAD_ID;
+        }
+    }
+    return ATP_OK;
+}
+
+atp_err codec_src_decode(codec_arena *a, const void *buf, size_t len,
+                         uint32_t max_events, codec_src_msg *out,
+                         uint32_t *bad_event)
+{
+    uint32_t bad = UINT32_MAX;
+    atp_err err;
+    msgpack_object root;
+
+    err = codec__unpack(a, buf, len, ATP_MSG_MAX_DEPTH, &root);
+    if (err != ATP_OK) {
+        goto fail;
+    }
+    err = ATP_E_BAD_REQUEST;
+    if (root.type != MSGPACK_OBJECT_ARRAY || root.via.array.size != 5) {
+        goto fail;
+    }
+    const msgpack_object *f = root.via.array.ptr;
+    if (f[0].type != MSGPACK_OBJECT_POSITIVE_INTEGER ||
+        f[0].via.u64 != ATP_MSG_SOURCE_BATCH) {
+        goto fail;
+    }
+    if (!codec_src_str(&f[1], &out->source) ||
+        !codec_str_is_id(out->source, ATP_ID_MAX_LEN)) {
+        goto fail;
+    }
+    if (f[2].type != MSGPACK_OBJECT_POSITIVE_INTEGER ||
+        f[3].type != MSGPACK_OBJECT_POSITIVE_INTEGER ||
+        f[4].type != MSGPACK_OBJECT_ARRAY) {
+        goto fail;
+    }
+    out->seq = f[2].via.u64;
+    out->ts_ms = f[3].via.u64;
+
+    uint32_t n = f[4].via.array.size;
+    if (n > max_events) {
+        err = ATP_E_TOO_MANY_LINES;
+        goto fail;
+    }
+    out->n_events = n;
+    out->events = NULL;
+    if (n == 0) {
+        return ATP_OK;
+    }
+    out->events = codec_arena_malloc(a, (size_t)n * sizeof(codec_event));
+    if (out->events == NULL) {
+        err = ATP_E_NOMEM;
+        goto fail;
+    }
+    const msgpack_object *ev = f[4].via.array.ptr;
+    for (uint32_t i = 0; i < n; i++) {
+        err = codec_src_event(&ev[i], &out->events[i]);
+        if (err != ATP_OK) {
+            bad = i;
+            goto fail;
+        }
+    }
+    return ATP_OK;
+
+fail:
+    if (bad_event != NULL) {
+        *bad_event = bad;
+    }
+    return err;
+}
+
+void codec_src_encode(codec_writer *w, const codec_src_msg *m)
+{
+    codec_w_array(w, 5);
+    codec_w_uint(w, ATP_MSG_SOURCE_BATCH);
+    codec_w_str(w, m->source.ptr, m->source.len);
+    codec_w_uint(w, m->seq);
+    codec_w_uint(w, m->ts_ms);
+    codec_w_array(w, m->n_events);
+    for (uint32_t i = 0; i < m->n_events; i++) {
+        const codec_event *e = &m->events[i];
+        switch (e->kind) {
+        case ATP_EV_DELTA:
+        case ATP_EV_SET: {
+            bool ref = e->kind == ATP_EV_DELTA && e->ref.len > 0;
+            codec_w_array(w, ref ? 6 : 5);
+            codec_w_uint(w, e->kind);
+            codec_w_str(w, e->sku.ptr, e->sku.len);
+            codec_w_str(w, e->location.ptr, e->location.len);
+            codec_w_uint(w, e->bucket);
+            codec_w_int(w, e->value);
+            if (ref) {
+                codec_w_str(w, e->ref.ptr, e->ref.len);
+            }
+            break;
+        }
+        default:
+            /* heartbeat, and kinds this version cannot encode: [kind] */
+            codec_w_array(w, 1);
+            codec_w_uint(w, e->kind);
+            break;
+        }
+    }
+}

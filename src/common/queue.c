@@ -1,0 +1,106 @@
+/* queue.c - bounded MPSC queue (see queue.h). Any thread. */
+#include "common/queue.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+atp_err queue_init(queue *q, size_t item_size, size_t cap)
+{
+    memset(q, 0, sizeof *q);
+    q->items = malloc(item_size * cap);
+    if (q->items == NULL)
+        return ATP_E_NOMEM;
+    q->item_size = item_size;
+    q->cap = cap;
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_mutex_init(&q->mu, NULL);
+    pthread_cond_init(&q->not_empty, &ca);
+    pthread_cond_init(&q->not_full, &ca);
+    pthread_condattr_destroy(&ca);
+    return ATP_OK;
+}
+
+void queue_fini(queue *q)
+{
+    if (q->items == NULL)
+        return;
+    pthread_mutex_destroy(&q->mu);
+    pthread_cond_destroy(&q->not_empty);
+    pthread_cond_destroy(&q->not_full);
+    free(q->items);
+    q->items = NULL;
+}
+
+atp_err queue_push(queue *q, const void *item)
+{
+    pthread_mutex_lock(&q->mu);
+    while (q->len == q->cap && !q->closed)
+        pthread_cond_wait(&q->not_full, &q->mu);
+    if (q->closed) {
+        pthread_mutex_unlock(&q->mu);
+        return ATP_E_BAD_STATE;
+    }
+    size_t tail = (q->head + q->len) % q->cap;
+    memcpy(q->items + tail * q->item_size, item, q->item_size);
+    q->len++;
+    pthread_cond_signal(&q->not_empty);
+    pthread_mutex_unlock(&q->mu);
+    return ATP_OK;
+}
+
+atp_err queue_pop(queue *q, void *item, int64_t timeout_ms)
+{
+    struct timespec deadline;
+    if (timeout_ms >= 0) {
+        clock_gettime(CLOCK_MONOTONIC, &deadline);
+        deadline.tv_sec += timeout_ms / 1000;
+        deadline.tv_nsec += (timeout_ms % 1000) * 1000000;
+        if (deadline.tv_nsec >= 1000000000) {
+            deadline.tv_sec++;
+            deadline.tv_nsec -= 1000000000;
+        }
+    }
+    pthread_mutex_lock(&q->mu);
+    while (q->len == 0 && !q->closed) {
+        if (timeout_ms < 0) {
+            pthread_cond_wait(&q->not_empty, &q->mu);
+        } else if (pthread_cond_timedwait(&q->not_empty, &q->mu, &deadline) ==
+                   ETIMEDOUT) {
+            if (q->len > 0)
+                break;
+            pthread_mutex_unlock(&q->mu);
+            return ATP_E_TIMEOUT;
+        }
+    }
+    if (q->len == 0) { /* closed and drained */
+        pthread_mutex_unlock(&q->mu);
+        return ATP_E_BAD_STATE;
+    }
+    memcpy(item, q->items + q->head * q->item_size, q->item_size);
+    q->head = (q->head + 1) % q->cap;
+    q->len--;
+    pthread_cond_signal(&q->not_full);
+    pthread_mutex_unlock(&q->mu);
+    return ATP_OK;
+}
+
+void queue_close(queue *q)
+{
+    pthread_mutex_lock(&q->mu);
+    q->closed = true;
+    pthread_cond_broadcast(&q->not_empty);
+    pthread_cond_broadcast(&q->not_full);
+    pthread_mutex_unlock(&q->mu);
+}
+
+size_t queue_len(queue *q)
+{
+    pthread_mutex_lock(&q->mu);
+    size_t n = q->len;
+    pthread_mutex_unlock(&q->mu);
+    return n;
+}

@@ -1,0 +1,140 @@
+/*
+ * config.h - atpd's configuration: parsed from YAML (libyaml, only here),
+ * validated, and handed to the other modules as plain structs.
+ *
+ * Not thread-aware: parsed once at start on the main thread; the result is
+ * immutable afterwards and may be read from any thread.
+ */
+#ifndef ATP_CONFIG_H
+#define ATP_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "atp/error.h"
+#include "atp/wire.h"
+
+#define CONFIG_MAX_REGIONS 1024
+#define CONFIG_MAX_LOCATIONS 65535
+#define CONFIG_MAX_CHANNELS 256
+#define CONFIG_MAX_SOURCES 256
+
+typedef struct config_region {
+    char *id;
+    int64_t inbound_horizon_ms; /* default 0: inbound not counted */
+} config_region;
+
+typedef struct config_location {
+    char *id;
+    uint32_t region; /* index into config.regions */
+    char *type;      /* "dc", "store", "3pl", "dropship", ... free text */
+} config_location;
+
+/* One (location, bucket) pair a source is authoritative for. */
+typedef struct config_authority {
+    uint32_t location; /* index into config.locations */
+    uint8_t bucket;    /* enum atp_bucket */
+} config_authority;
+
+typedef struct config_source {
+    char *id;
+    int64_t heartbeat_timeout_ms; /* default 5000 */
+    config_authority *authority;  /* expanded pairs, sorted by (location,
+                                     bucket), no duplicates */
+    size_t n_authority;
+} config_source;
+
+/* A buffer rule. NULL sku / UINT32_MAX region or channel = "any". */
+typedef struct config_buffer_rule {
+    char *sku;
+    uint32_t region;    /* index into regions, or UINT32_MAX */
+    uint32_t channel;   /* index into channels, or UINT32_MAX */
+    int64_t units;      /* >= 0 */
+    int64_t percent_bp; /* basis points: percent 12.5 -> 1250; 0..10000 */
+    int line;           /* line in the file, for messages */
+} config_buffer_rule;
+
+typedef struct config_service {
+    char *query_listen;           /* default ATP_DEFAULT_QUERY_URL */
+    char *ingest_listen;          /* default ATP_DEFAULT_INGEST_URL */
+    char *data_dir;               /* default "./atpd-data" */
+    size_t ingest_recv_max_bytes; /* NNG_OPT_RECVMAXSZ, default 4 MiB */
+    int ingest_recv_buffer;       /* NNG_OPT_RECVBUF messages, default 8192 */
+    size_t query_recv_max_bytes;  /* default 1 MiB */
+    int query_contexts;           /* concurrent REP contexts, default 64 */
+    uint32_t max_events_per_message; /* default 100000 */
+    uint32_t max_cart_lines;         /* default ATP_CART_MAX_LINES */
+    int64_t reorder_window_ms;       /* default 100 */
+    uint32_t reorder_max_messages;   /* default 256 */
+    char *log_level;                 /* "debug","info","warn","error" */
+} config_service;
+
+/* Reservations (the `reservations:` section). */
+typedef struct config_reservations {
+    int64_t default_ttl_ms;   /* default 15m */
+    int64_t min_ttl_ms;       /* default 1s */
+    int64_t max_ttl_ms;       /* default 24h */
+    int64_t committed_ttl_ms; /* default 7d: committed ones never leak */
+    int64_t retention_ms;     /* finished ids remembered, default 24h */
+    uint32_t max_lines;       /* lines per reservation, default 1000 */
+    bool sync; /* durability: true "sync" (default), false "nosync" */
+    size_t max_map_bytes; /* LMDB map growth limit, default 64 GiB */
+} config_reservations;
+
+typedef struct config {
+    config_service service;
+    config_reservations reservations;
+    config_region *regions;
+    size_t n_regions;
+    config_location *locations;
+    size_t n_locations;
+    char **channels; /* channels[0] is always ATP_DEFAULT_CHANNEL */
+    size_t n_channels;
+    config_source *sources;
+    size_t n_sources;
+    config_buffer_rule *buffers;
+    size_t n_buffers;
+} config;
+
+/* One problem found in a file. */
+typedef struct config_diag {
+    int line;   /* 1-based; 0 when not tied to a line */
+    int column; /* 1-based; 0 when unknown */
+    char message[256];
+} config_diag;
+
+typedef struct config_diags {
+    config_diag *items;
+    size_t n;
+} config_diags;
+
+/* config_load_file parses and validates path into *out (caller's storage).
+ * Returns ATP_OK, or ATP_E_CONFIG with every problem found in *diags (as many
+ * as can be found in one pass, each with its line), or ATP_E_IO when the file
+ * cannot be read. On error *out is left empty (nothing to fini).
+ * diags may be NULL. Call config_diags_fini on diags in every case. */
+atp_err config_load_file(const char *path, config *out, config_diags *diags);
+
+/* config_load_string is config_load_file on an in-memory document. */
+atp_err config_load_string(const char *text, size_t len, config *out,
+                           config_diags *diags);
+
+/* config_defaults fills *out with a valid config: defaults for service,
+ * one region "default", no locations, the default channel, no sources. */
+atp_err config_defaults(config *out);
+
+void config_fini(config *c);
+void config_diags_fini(config_diags *d);
+
+/* Lookups; return the index or -1. Linear or hashed, not for hot paths. */
+int config_region_find(const config *c, const char *id, size_t len);
+int config_location_find(const config *c, const char *id, size_t len);
+int config_channel_find(const config *c, const char *id, size_t len);
+int config_source_find(const config *c, const char *id, size_t len);
+
+/* config_parse_duration_ms parses "250ms", "5s", "15m", "2h", "1d" or a bare
+ * integer of milliseconds. Returns false on bad syntax or overflow. */
+bool config_parse_duration_ms(const char *s, int64_t *out);
+
+#endif

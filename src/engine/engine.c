@@ -1,0 +1,465 @@
+/*
+ * engine.c - the single-writer engine: its thread applies queued batches to
+ * positions and keeps the per-(SKU, region) aggregates that lock-free
+ * readers use (see engine.h for the thread rules).
+ *
+ * Aggregate rows: for each SKU, n_regions rows of {seq, supply, reserved},
+ * in chunks of ENGINE_ROW_CHUNK SKUs reached through a fixed directory, so a
+ * row never moves once published. Each row is a seqlock: the engine thread
+ * makes seq odd, writes, makes it even; a reader retries until it saw the
+ * same even seq before and after reading. Every field is a C11 atomic
+ * accessed relaxed, with fences doing the ordering (Boehm's seqlock recipe),
+ * so the pattern is data-race free (and ThreadSanitizer agrees).
+ */
+#include "engine/engine.h"
+#include "engine/engine_int.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/clock.h"
+#include "common/log.h"
+#include "engine/dict.h"
+#include "engine/positions.h"
+#include "common/queue.h"
+#include "formula/formula.h"
+#include "formula/rules.h"
+
+
+/* ---- rows (seqlock) ---------------------------------------------------- */
+
+engine_row *engine_row_at(const engine *e, uint32_t sku, uint32_t region)
+{
+    engine_row *chunk = atomic_load_explicit(
+        &e->row_dir[sku >> ENGINE_ROW_CHUNK_BITS], memory_order_acquire);
+    return &chunk[(size_t)(sku & (ENGINE_ROW_CHUNK - 1)) * e->n_regions + region];
+}
+
+void engine_row_read(const engine_row *r, int64_t *supply,
+                            int64_t *reserved)
+{
+    for (;;) {
+        uint32_t s1 = atomic_load_explicit(&r->seq, memory_order_acquire);
+        if (s1 & 1)
+            continue; /* writer inside: a few instructions, spin */
+        int64_t a = atomic_load_explicit(&r->supply, memory_order_relaxed);
+        int64_t b = atomic_load_explicit(&r->reserved, memory_order_relaxed);
+        atomic_thread_fence(memory_order_acquire);
+        if (atomic_load_explicit(&r->seq, memory_order_relaxed) == s1) {
+            *supply = a;
+            *reserved = b;
+            return;
+        }
+    }
+}
+
+/* engine_row_add: engine thread only. */
+void engine_row_add(engine_row *r, int64_t d_supply, int64_t d_reserved)
+{
+    uint32_t s = atomic_load_explicit(&r->seq, memory_order_relaxed);
+    atomic_store_explicit(&r->seq, s + 1, memory_order_relaxed);
+    atomic_thread_fence(memory_order_release);
+    int64_t a = atomic_load_explicit(&r->supply, memory_order_relaxed);
+    int64_t b = atomic_load_explicit(&r->reserved, memory_order_relaxed);
+    atomic_store_explicit(&r->supply, formula_sat_add(a, d_supply),
+                          memory_order_relaxed);
+    atomic_store_explicit(&r->reserved, formula_sat_add(b, d_reserved),
+                          memory_order_relaxed);
+    atomic_store_explicit(&r->seq, s + 2, memory_order_release);
+}
+
+/* Make sure the row chunk for SKU index sku exists before the SKU is
+ * published in the dictionary (readers go dictionary -> row). */
+static atp_err engine_rows_ensure(engine *e, uint32_t sku)
+{
+    size_t ci = sku >> ENGINE_ROW_CHUNK_BITS;
+    if (atomic_load_explicit(&e->row_dir[ci], memory_order_relaxed) != NULL)
+        return ATP_OK;
+    size_t bytes = (size_t)ENGINE_ROW_CHUNK * e->n_regions * sizeof(engine_row);
+    engine_row *chunk = calloc(1, bytes);
+    if (chunk == NULL)
+        return ATP_E_NOMEM;
+    atomic_store_explicit(&e->row_dir[ci], chunk, memory_order_release);
+    e->row_bytes += bytes;
+    return ATP_OK;
+}
+
+/* ---- set-up ------------------------------------------------------------ */
+
+static atp_err engine_rules_build(const config *cfg, rules **out)
+{
+    rules *r;
+    atp_err err = rules_alloc((uint32_t)cfg->n_regions,
+                              (uint32_t)cfg->n_channels, &r);
+    if (err != ATP_OK)
+        return err;
+    for (size_t i = 0; i < cfg->n_buffers; i++) {
+        const config_buffer_rule *b = &cfg->buffers[i];
+        err = rules_add(r, b->sku, b->sku ? strlen(b->sku) : 0,
+                        b->region == UINT32_MAX ? RULES_ANY : b->region,
+                        b->channel == UINT32_MAX ? RULES_ANY : b->channel,
+                        b->units, b->percent_bp);
+        if (err != ATP_OK) {
+            log_error("engine", "buffer rule at line %d: %s", b->line,
+                      atp_err_message(err));
+            rules_free(r);
+            return err;
+        }
+    }
+    *out = r;
+    return ATP_OK;
+}
+
+atp_err engine_alloc(const config *cfg, const engine_persist *persist,
+                     engine **out)
+{
+    atp_err err = ATP_E_NOMEM;
+    engine *e = calloc(1, sizeof *e);
+    if (e == NULL)
+        return ATP_E_NOMEM;
+    e->cfg = cfg;
+    if (persist != NULL)
+        e->persist = *persist;
+    e->n_regions = (uint32_t)cfg->n_regions;
+    e->n_channels = (uint32_t)cfg->n_channels;
+    if (e->n_regions == 0 || e->n_channels == 0) {
+        err = ATP_E_CONFIG;
+        goto fail;
+    }
+    e->loc_region = calloc(cfg->n_locations ? cfg->n_locations : 1,
+                           sizeof *e->loc_region);
+    e->region_stale = calloc(e->n_regions, sizeof *e->region_stale);
+    e->row_dir = calloc(ENGINE_MAX_SKUS / ENGINE_ROW_CHUNK, sizeof *e->row_dir);
+    if (e->loc_region == NULL || e->region_stale == NULL || e->row_dir == NULL)
+        goto fail;
+    for (size_t i = 0; i < cfg->n_locations; i++)
+        e->loc_region[i] = (uint16_t)cfg->locations[i].region;
+    if ((err = dict_alloc(ENGINE_MAX_SKUS, &e->skus)) != ATP_OK)
+        goto fail;
+    if ((err = positions_init(&e->pos, 1 << 16)) != ATP_OK)
+        goto fail;
+    rules *r;
+    if ((err = engine_rules_build(cfg, &r)) != ATP_OK)
+        goto fail;
+    atomic_init(&e->rules, r);
+    if ((err = queue_init(&e->q, sizeof(engine_cmd), ENGINE_QUEUE_CAP)) != ATP_OK)
+        goto fail;
+    if ((err = resv_table_init(&e->resv)) != ATP_OK)
+        goto fail;
+    *out = e;
+    return ATP_OK;
+fail:
+    engine_free(e);
+    return err;
+}
+
+void engine_free(engine *e)
+{
+    if (e == NULL)
+        return;
+    if (e->running)
+        engine_stop(e);
+    resv_table_fini(&e->resv);
+    queue_fini(&e->q);
+    rules_free(atomic_load(&e->rules));
+    positions_fini(&e->pos);
+    dict_free(e->skus);
+    if (e->row_dir != NULL)
+        for (size_t i = 0; i < ENGINE_MAX_SKUS / ENGINE_ROW_CHUNK; i++)
+            free(atomic_load(&e->row_dir[i]));
+    free(e->row_dir);
+    free(e->region_stale);
+    free(e->loc_region);
+    free(e);
+}
+
+/* ---- the engine thread -------------------------------------------------- */
+
+static int64_t engine_clamp(engine *e, int64_t v)
+{
+    if (v > ATP_QTY_MAX || v < -ATP_QTY_MAX) {
+        atomic_fetch_add_explicit(&e->events_clamped, 1, memory_order_relaxed);
+        return v > 0 ? ATP_QTY_MAX : -ATP_QTY_MAX;
+    }
+    return v;
+}
+
+static int64_t engine_position_net(const position *p)
+{
+    formula_position fp = {p->bucket[ATP_BUCKET_ON_HAND],
+                           p->bucket[ATP_BUCKET_ALLOCATED],
+                           p->bucket[ATP_BUCKET_HELD], 0};
+    return formula_net(&fp);
+}
+
+/* Reserve every allocation a batch could need before touching anything, so
+ * an out-of-memory never leaves a batch half applied. */
+atp_err engine_skus_reserve(engine *e, uint32_t n, size_t bytes)
+{
+    uint32_t n_new = dict_count(e->skus) + n;
+    if (n_new > ENGINE_MAX_SKUS)
+        n_new = ENGINE_MAX_SKUS;
+    for (uint32_t s = dict_count(e->skus); s < n_new;
+         s = (s | (ENGINE_ROW_CHUNK - 1)) + 1) {
+        atp_err err = engine_rows_ensure(e, s);
+        if (err != ATP_OK)
+            return err;
+    }
+    return dict_reserve(e->skus, n, bytes);
+}
+
+static atp_err engine_batch_reserve(engine *e, const engine_batch *b)
+{
+    size_t bytes = 0;
+    for (uint32_t i = 0; i < b->n; i++)
+        bytes += b->events[i].sku_len;
+    atp_err err = engine_skus_reserve(e, b->n, bytes);
+    if (err != ATP_OK)
+        return err;
+    return positions_reserve(&e->pos, b->n);
+}
+
+static void engine_apply_event(engine *e, const engine_event *ev)
+{
+    uint32_t sku;
+    if (dict_intern(e->skus, ev->sku, ev->sku_len, &sku) != ATP_OK)
+        return; /* unreachable after engine_batch_reserve; see there */
+    size_t before = e->pos.used;
+    position *p = positions_upsert(&e->pos, sku, ev->location);
+    if (p == NULL)
+        return; /* unreachable after engine_batch_reserve */
+    if (e->pos.used != before)
+        atomic_store_explicit(&e->n_positions, e->pos.used, memory_order_relaxed);
+    int64_t old_net = engine_position_net(p);
+    int64_t *bucket = &p->bucket[ev->bucket];
+    if (ev->kind == ATP_EV_SET)
+        *bucket = engine_clamp(e, ev->value);
+    else
+        *bucket = engine_clamp(e, formula_sat_add(*bucket, ev->value));
+    int64_t new_net = engine_position_net(p);
+    uint32_t region = e->loc_region[ev->location];
+    if (new_net != old_net)
+        engine_row_add(engine_row_at(e, sku, region), new_net - old_net, 0);
+    /* An allocation naming a committed reservation: the WMS now holds what
+     * the reservation held, so the reservation lets go of it (never
+     * subtracted twice). */
+    if (ev->kind == ATP_EV_DELTA && ev->bucket == ATP_BUCKET_ALLOCATED &&
+        ev->value > 0 && ev->ref_len > 0)
+        resv_consume(e, sku, region, ev->ref, ev->ref_len, ev->value);
+}
+
+static void engine_apply_batch(engine *e, const engine_batch *b)
+{
+    bool applied = false;
+    atp_err err = engine_batch_reserve(e, b);
+    if (err != ATP_OK) {
+        log_error("engine", "batch of %u events not applied: %s", b->n,
+                  atp_err_message(err));
+    } else {
+        for (uint32_t i = 0; i < b->n; i++)
+            engine_apply_event(e, &b->events[i]);
+        atomic_fetch_add_explicit(&e->events_applied, b->n, memory_order_relaxed);
+        atomic_fetch_add_explicit(&e->batches_applied, 1, memory_order_relaxed);
+        applied = true;
+    }
+    atomic_store_explicit(&e->memory_bytes,
+                          e->row_bytes + dict_memory(e->skus) +
+                              e->pos.cap * sizeof(position),
+                          memory_order_relaxed);
+    if (b->release != NULL)
+        b->release(b->owner, applied);
+}
+
+static void engine_sync_signal(engine_sync_waiter *w)
+{
+    pthread_mutex_lock(&w->mu);
+    w->done = true;
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+}
+
+static void *engine_thread_main(void *arg)
+{
+    engine *e = arg;
+    engine_cmd cmd;
+    bool stopping = false;
+    for (;;) {
+        /* Sleep until the next command or the next reservation due time. */
+        int64_t wait = resv_tick(e, clock_wall_ms());
+        resv_flush(e);
+        if (stopping && !e->resv.inflight_busy && e->resv.open.n == 0)
+            break;
+        atp_err err = queue_pop(&e->q, &cmd, wait);
+        if (err == ATP_E_TIMEOUT)
+            continue;
+        if (err != ATP_OK)
+            break;
+        switch (cmd.type) {
+        case ENGINE_CMD_BATCH:
+            engine_apply_batch(e, &cmd.batch);
+            break;
+        case ENGINE_CMD_SYNC:
+            engine_sync_signal(cmd.sync);
+            break;
+        case ENGINE_CMD_RESV:
+            resv_execute(e, &cmd.resv);
+            break;
+        case ENGINE_CMD_GROUP_DONE:
+            resv_group_done(e, cmd.err);
+            break;
+        case ENGINE_CMD_STOP:
+            stopping = true;
+            break;
+        }
+    }
+    return NULL;
+}
+
+atp_err engine_start(engine *e)
+{
+    if (pthread_create(&e->thread, NULL, engine_thread_main, e) != 0)
+        return ATP_E_NOMEM;
+    e->running = true;
+    return ATP_OK;
+}
+
+void engine_stop(engine *e)
+{
+    if (!e->running)
+        return;
+    /* The thread applies what is queued before the stop command, waits for
+     * the group in flight, then exits; only then is the queue closed. */
+    engine_cmd cmd = {.type = ENGINE_CMD_STOP};
+    queue_push(&e->q, &cmd);
+    pthread_join(e->thread, NULL);
+    queue_close(&e->q);
+    /* Whatever came after the stop is refused, so nothing leaks and every
+     * caller hears back. */
+    while (queue_pop(&e->q, &cmd, 0) == ATP_OK) {
+        if (cmd.type == ENGINE_CMD_BATCH && cmd.batch.release != NULL)
+            cmd.batch.release(cmd.batch.owner, false);
+        else if (cmd.type == ENGINE_CMD_RESV) {
+            engine_resv_result res = {.err = ATP_E_BAD_STATE,
+                                      .message = "atpd is shutting down"};
+            cmd.resv.done(cmd.resv.arg, &res);
+        } else if (cmd.type == ENGINE_CMD_SYNC)
+            engine_sync_signal(cmd.sync);
+    }
+    e->running = false;
+}
+
+atp_err engine_submit(engine *e, const engine_batch *b)
+{
+    engine_cmd cmd = {.type = ENGINE_CMD_BATCH, .batch = *b};
+    return queue_push(&e->q, &cmd);
+}
+
+atp_err engine_sync(engine *e)
+{
+    engine_sync_waiter w = {.done = false};
+    pthread_mutex_init(&w.mu, NULL);
+    pthread_cond_init(&w.cv, NULL);
+    engine_cmd cmd = {.type = ENGINE_CMD_SYNC, .sync = &w};
+    atp_err err = queue_push(&e->q, &cmd);
+    if (err == ATP_OK) {
+        pthread_mutex_lock(&w.mu);
+        while (!w.done)
+            pthread_cond_wait(&w.cv, &w.mu);
+        pthread_mutex_unlock(&w.mu);
+    }
+    pthread_mutex_destroy(&w.mu);
+    pthread_cond_destroy(&w.cv);
+    return err;
+}
+
+/* ---- readers (any thread) ---------------------------------------------- */
+
+void engine_query(const engine *e, const char *sku, size_t sku_len,
+                  uint32_t region, uint32_t channel, engine_answer *out)
+{
+    engine_answer_of(e, dict_find(e->skus, sku, sku_len), sku, sku_len, region,
+                     channel, out);
+}
+
+void engine_answer_of(const engine *e, uint32_t idx, const char *sku,
+                      size_t sku_len, uint32_t region, uint32_t channel,
+                      engine_answer *out)
+{
+    int64_t supply = 0, reserved = 0;
+    if (idx != DICT_NONE)
+        engine_row_read(engine_row_at(e, idx, region), &supply, &reserved);
+    rules_hit hit;
+    rules_match(atomic_load_explicit(&e->rules, memory_order_acquire), sku,
+                sku_len, region, channel, &hit);
+    formula_answer fa;
+    formula_atp(supply, reserved, formula_buffer(hit.units, hit.percent_bp, supply),
+                &fa);
+    *out = (engine_answer){
+        .atp = fa.atp,
+        .supply = fa.supply,
+        .reserved = fa.reserved,
+        .buffer = fa.buffer,
+        .shortfall = fa.shortfall,
+        .rule_level = hit.level,
+        .stale = atomic_load_explicit(&e->region_stale[region],
+                                      memory_order_relaxed),
+        .known_sku = idx != DICT_NONE,
+    };
+}
+
+void engine_region_stale_set(engine *e, uint32_t region, bool stale)
+{
+    if (region < e->n_regions)
+        atomic_store_explicit(&e->region_stale[region], stale,
+                              memory_order_relaxed);
+}
+
+void engine_stats_get(const engine *e, engine_stats *out)
+{
+    engine *m = (engine *)e; /* queue_len locks; the queue is not logically state */
+    *out = (engine_stats){
+        .skus = dict_count(e->skus),
+        .positions = atomic_load_explicit(&e->n_positions, memory_order_relaxed),
+        .batches_applied =
+            atomic_load_explicit(&e->batches_applied, memory_order_relaxed),
+        .events_applied =
+            atomic_load_explicit(&e->events_applied, memory_order_relaxed),
+        .events_clamped =
+            atomic_load_explicit(&e->events_clamped, memory_order_relaxed),
+        .queue_len = queue_len(&m->q),
+        .memory_bytes =
+            atomic_load_explicit(&e->memory_bytes, memory_order_relaxed),
+    };
+    resv_stats(&e->resv, out);
+}
+
+atp_err engine_resv_submit(engine *e, const engine_resv_req *req)
+{
+    engine_cmd cmd = {.type = ENGINE_CMD_RESV, .resv = *req};
+    return queue_push(&e->q, &cmd);
+}
+
+atp_err engine_resv_load(engine *e, const void *key, size_t key_len,
+                         const void *val, size_t val_len)
+{
+    return resv_load(e, key, key_len, val, val_len);
+}
+
+const char *engine_resv_state_name(engine_resv_state st)
+{
+    switch (st) {
+    case ENGINE_RESV_HELD:
+        return "held";
+    case ENGINE_RESV_COMMITTED:
+        return "committed";
+    case ENGINE_RESV_CONSUMED:
+        return "consumed";
+    case ENGINE_RESV_RELEASED:
+        return "released";
+    case ENGINE_RESV_EXPIRED:
+        return "expired";
+    }
+    return "unknown";
+}

@@ -1,0 +1,206 @@
+/*
+ * engine.h - atpd's in-memory state: SKU dictionary, positions, per-(SKU,
+ * region) aggregates, buffer rules, and the ATP answer.
+ *
+ * Threads:
+ * - One engine thread (engine_start) owns every mutation. Other threads hand
+ *   it work through engine_submit(), a bounded queue (blocking when full).
+ * - Queries (engine_query and the other const functions) run on any thread,
+ *   take no lock and never wait for the engine thread: each (SKU, region)
+ *   aggregate is read under a per-row seqlock, the SKU dictionary is
+ *   lock-free (dict.h), rules are an immutable set behind an atomic pointer.
+ */
+#ifndef ATP_ENGINE_H
+#define ATP_ENGINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "atp/error.h"
+#include "atp/wire.h"
+#include "config/config.h"
+
+typedef struct engine engine;
+
+/* One record write for engine_persist: val NULL = delete. */
+typedef struct engine_record_op {
+    const void *key;
+    size_t key_len;
+    const void *val;
+    size_t val_len;
+} engine_record_op;
+
+/* One resolved source event (locations already resolved to indices and
+ * authority already checked by the caller). The SKU bytes are borrowed until
+ * the batch is released. */
+typedef struct engine_event {
+    uint8_t kind;   /* ATP_EV_DELTA or ATP_EV_SET */
+    uint8_t bucket; /* enum atp_bucket */
+    uint16_t location;
+    uint32_t sku_len;
+    const char *sku;
+    int64_t value;
+    /* Optional order / reservation reference (ref_len 0: none). A positive
+     * ALLOCATED delta naming a committed reservation consumes it. */
+    const char *ref;
+    uint32_t ref_len;
+} engine_event;
+
+/* A batch handed to the engine thread. After applying it (or dropping it on
+ * shutdown), the engine thread calls release(owner, applied) exactly once;
+ * that is where the submitter frees the memory the events borrow from and
+ * records progress. n may be 0 (a heartbeat or a rejected message that still
+ * consumes a sequence number: release keeps ordering with the others). */
+typedef struct engine_batch {
+    const engine_event *events;
+    uint32_t n;
+    void (*release)(void *owner, bool applied);
+    void *owner;
+} engine_batch;
+
+/* The answer to "how many can I promise?" for one (SKU, region, channel). */
+typedef struct engine_answer {
+    int64_t atp;
+    int64_t supply;
+    int64_t reserved;
+    int64_t buffer;
+    int64_t shortfall;
+    uint8_t rule_level; /* enum atp_rule_level */
+    bool stale;
+    bool known_sku;
+} engine_answer;
+
+typedef struct engine_stats {
+    uint64_t skus;
+    uint64_t positions;
+    uint64_t batches_applied;
+    uint64_t events_applied;
+    uint64_t events_clamped; /* results beyond +-ATP_QTY_MAX, clamped */
+    uint64_t queue_len;
+    uint64_t memory_bytes; /* approximate, engine-owned structures */
+    uint64_t resv_open;      /* held + committed */
+    uint64_t resv_held;
+    uint64_t resv_committed;
+    uint64_t resv_total;     /* including finished ones still remembered */
+    uint64_t resv_granted, resv_refused, resv_expired, resv_consumed;
+    uint64_t resv_store_failures; /* operations refused: store write failed */
+    uint64_t resv_load_skipped;   /* stored records not restored */
+} engine_stats;
+
+/* ---- reservations ------------------------------------------------------ */
+
+typedef enum engine_resv_op {
+    ENGINE_RESV_RESERVE,
+    ENGINE_RESV_COMMIT,
+    ENGINE_RESV_RELEASE,
+    ENGINE_RESV_EXTEND,
+    ENGINE_RESV_GET,
+} engine_resv_op;
+
+typedef enum engine_resv_state {
+    ENGINE_RESV_HELD,
+    ENGINE_RESV_COMMITTED,
+    ENGINE_RESV_CONSUMED,
+    ENGINE_RESV_RELEASED,
+    ENGINE_RESV_EXPIRED,
+} engine_resv_state;
+
+typedef struct engine_resv_line {
+    const char *sku;
+    uint32_t sku_len;
+    uint32_t region;
+    int64_t qty;      /* requested (reserve) / reserved (results) */
+    int64_t consumed; /* results: consumed by allocation events */
+    int64_t available; /* results of a refusal: ATP at that moment */
+} engine_resv_line;
+
+/* What a reservation operation answers. Valid only during the done
+ * callback: copy what you need. */
+typedef struct engine_resv_result {
+    atp_err err;
+    const char *message; /* human detail for err, or NULL */
+    bool granted;        /* reserve: granted now or originally */
+    bool replayed;       /* the id was known: the original answer */
+    /* the reservation as it is after the operation (absent when refused or
+     * on error): */
+    bool has_record;
+    const char *id;
+    uint32_t id_len;
+    uint32_t channel;
+    engine_resv_state state;
+    int64_t created_ms, expires_ms, updated_ms; /* wall clock */
+    const char *order_ref;                      /* NULL: none */
+    const engine_resv_line *lines;
+    uint32_t n_lines;
+} engine_resv_result;
+
+/* A reservation request. Everything it points to must stay valid until
+ * done has been called. done is called exactly once, on the engine thread
+ * or the store writer thread, after the outcome is durable. */
+typedef struct engine_resv_req {
+    engine_resv_op op;
+    const char *id;
+    uint32_t id_len;
+    uint32_t channel;                 /* reserve */
+    const engine_resv_line *lines;    /* reserve: lines; release: lines to */
+    uint32_t n_lines;                 /* release (qty ignored), 0 = all */
+    int64_t ttl_ms;                   /* reserve, extend; 0 = default */
+    const char *order_ref;            /* commit, optional */
+    uint32_t order_ref_len;
+    void (*done)(void *arg, const engine_resv_result *res);
+    void *arg;
+} engine_resv_req;
+
+/* Where the engine makes reservation changes durable (wired by main to the
+ * store). write copies the records and calls done(arg, err) once they are
+ * durable, on any thread. A NULL write means "memory only" (tests). */
+typedef struct engine_persist {
+    void *ctx;
+    atp_err (*write)(void *ctx, const engine_record_op *ops, size_t n,
+                     void (*done)(void *arg, atp_err err), void *arg);
+} engine_persist;
+
+/* engine_alloc builds an engine for cfg (regions, locations, channels,
+ * buffer rules); cfg must outlive the engine. */
+atp_err engine_alloc(const config *cfg, const engine_persist *persist,
+                     engine **out);
+
+/* engine_resv_load restores one stored reservation record (start-up, main
+ * thread, before engine_start). Records that do not decode or name unknown
+ * regions/channels are skipped with a log line and counted. */
+atp_err engine_resv_load(engine *e, const void *key, size_t key_len,
+                         const void *val, size_t val_len);
+
+/* engine_resv_submit queues a reservation operation (any thread but the
+ * engine's). ATP_E_BAD_STATE when stopped: done is then not called. */
+atp_err engine_resv_submit(engine *e, const engine_resv_req *req);
+
+const char *engine_resv_state_name(engine_resv_state st);
+void engine_free(engine *e);
+
+/* engine_start starts the engine thread; engine_stop applies what is queued,
+ * stops it and waits for it. Never call engine_stop from the engine thread. */
+atp_err engine_start(engine *e);
+void engine_stop(engine *e);
+
+/* engine_submit queues a batch (ownership of owner moves to the engine on
+ * success only). Blocks while the queue is full. ATP_E_BAD_STATE when
+ * stopped. Any thread except the engine thread. */
+atp_err engine_submit(engine *e, const engine_batch *b);
+
+/* engine_sync returns once everything submitted before the call has been
+ * applied. Any thread except the engine thread. */
+atp_err engine_sync(engine *e);
+
+/* engine_query answers one line. region and channel must be valid indices.
+ * An unknown SKU has ATP 0 (known_sku false). Any thread, lock-free. */
+void engine_query(const engine *e, const char *sku, size_t sku_len,
+                  uint32_t region, uint32_t channel, engine_answer *out);
+
+/* engine_region_stale_set marks a region stale or not (any thread). */
+void engine_region_stale_set(engine *e, uint32_t region, bool stale);
+
+void engine_stats_get(const engine *e, engine_stats *out);
+
+#endif

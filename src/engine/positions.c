@@ -1,0 +1,92 @@
+/* positions.c - (SKU, location) -> buckets hash table. Engine thread only. */
+#include "engine/positions.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static uint64_t positions_key(uint32_t sku, uint16_t loc)
+{
+    return ((uint64_t)sku + 1) << 16 | loc;
+}
+
+static size_t positions_hash(uint64_t k)
+{
+    k ^= k >> 33;
+    k *= 0xff51afd7ed558ccdULL;
+    k ^= k >> 33;
+    return (size_t)k;
+}
+
+atp_err positions_init(positions *p, size_t initial)
+{
+    size_t cap = 1024;
+    while (cap < initial)
+        cap *= 2;
+    p->slots = calloc(cap, sizeof *p->slots);
+    if (p->slots == NULL)
+        return ATP_E_NOMEM;
+    p->cap = cap;
+    p->used = 0;
+    return ATP_OK;
+}
+
+void positions_fini(positions *p)
+{
+    free(p->slots);
+    memset(p, 0, sizeof *p);
+}
+
+position *positions_get(const positions *p, uint32_t sku, uint16_t loc)
+{
+    uint64_t k = positions_key(sku, loc);
+    for (size_t i = positions_hash(k) & (p->cap - 1);; i = (i + 1) & (p->cap - 1)) {
+        if (p->slots[i].key == k)
+            return &p->slots[i];
+        if (p->slots[i].key == 0)
+            return NULL;
+    }
+}
+
+static int positions_grow(positions *p)
+{
+    size_t cap = p->cap * 2;
+    position *s = calloc(cap, sizeof *s);
+    if (s == NULL)
+        return -1;
+    for (size_t i = 0; i < p->cap; i++) {
+        if (p->slots[i].key == 0)
+            continue;
+        size_t j = positions_hash(p->slots[i].key) & (cap - 1);
+        while (s[j].key != 0)
+            j = (j + 1) & (cap - 1);
+        s[j] = p->slots[i];
+    }
+    free(p->slots);
+    p->slots = s;
+    p->cap = cap;
+    return 0;
+}
+
+atp_err positions_reserve(positions *p, size_t n)
+{
+    while ((p->used + n) * 4 > p->cap * 3)
+        if (positions_grow(p) != 0)
+            return ATP_E_NOMEM;
+    return ATP_OK;
+}
+
+position *positions_upsert(positions *p, uint32_t sku, uint16_t loc)
+{
+    position *e = positions_get(p, sku, loc);
+    if (e != NULL)
+        return e;
+    if ((p->used + 1) * 4 > p->cap * 3 && positions_grow(p) != 0)
+        return NULL;
+    uint64_t k = positions_key(sku, loc);
+    size_t i = positions_hash(k) & (p->cap - 1);
+    while (p->slots[i].key != 0)
+        i = (i + 1) & (p->cap - 1);
+    p->slots[i] = (position){.key = k};
+    p->used++;
+    return &p->slots[i];
+}

@@ -1,0 +1,54 @@
+/*
+ * positions.h - the stock position of every (SKU, location): on_hand,
+ * allocated, held (and, later, inbound lots).
+ *
+ * Owned by the engine thread: no locking, no other thread may touch it.
+ * Readers never see positions directly; they read the per-(SKU, region)
+ * aggregates the engine derives from them.
+ *
+ * Open addressing keyed by (sku << 16 | location), 32 bytes an entry, grown
+ * at load 3/4: about 43..85 bytes per position.
+ */
+#ifndef ATP_POSITIONS_H
+#define ATP_POSITIONS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "atp/error.h"
+
+typedef struct position {
+    uint64_t key; /* (sku + 1) << 16 | location; 0 = empty slot */
+    int64_t bucket[3]; /* indexed by enum atp_bucket */
+} position;
+
+typedef struct positions {
+    position *slots;
+    size_t cap; /* power of two */
+    size_t used;
+} positions;
+
+atp_err positions_init(positions *p, size_t initial);
+void positions_fini(positions *p);
+
+/* positions_reserve grows the table now so that n more upserts cannot fail.
+ * ATP_E_NOMEM if it cannot. */
+atp_err positions_reserve(positions *p, size_t n);
+
+/* positions_get returns the position or NULL. */
+position *positions_get(const positions *p, uint32_t sku, uint16_t loc);
+
+/* positions_upsert returns the position, creating it zeroed if new.
+ * NULL on out of memory. The pointer is valid until the next upsert. */
+position *positions_upsert(positions *p, uint32_t sku, uint16_t loc);
+
+static inline uint32_t position_sku(const position *e)
+{
+    return (uint32_t)(e->key >> 16) - 1;
+}
+static inline uint16_t position_loc(const position *e)
+{
+    return (uint16_t)(e->key & 0xffff);
+}
+
+#endif

@@ -1,0 +1,942 @@
+/*
+ * resv.c - reservations: table, state machine, expiry heap, consumption,
+ * and group commit. Engine thread only (see resv.h).
+ *
+ * Every change to a record goes through resv_replace(current, next), which
+ * moves the reserved totals by the difference in open quantities, fixes the
+ * indexes and the expiry heap. Each operation keeps a copy of the record as
+ * it was before (the before-image); if the store cannot write the group,
+ * the group's operations are undone newest first by replacing the record
+ * with its before-image again, and their callers get an error. Nothing is
+ * answered before the store has written it.
+ *
+ * Pipeline: operations collect in the open group; when no group is in
+ * flight, the open one is handed to the store (one transaction, one fsync
+ * for all of it) and a new one starts collecting. Under load a group holds
+ * everything that arrived during the previous fsync: group commit.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/clock.h"
+#include "common/log.h"
+#include "engine/engine_int.h"
+#include "formula/formula.h"
+
+struct resv_pending {
+    void (*done)(void *arg, const engine_resv_result *res); /* NULL: none */
+    void *arg;
+    atp_err err;
+    bool granted, replayed;
+    resv *snap;   /* the record after the operation (reply), or NULL */
+    char *key;    /* record id (owned) */
+    uint32_t key_len;
+    resv *before; /* before-image, NULL: the record did not exist */
+    bool wrote;   /* this operation changed the record */
+    unsigned char *val; /* encoded record to write, NULL: delete */
+    size_t val_len;
+};
+
+#define RESV_NOT_IN_HEAP SIZE_MAX
+#define RESV_RETRY_MS 1000
+
+static bool resv_is_open(uint8_t st)
+{
+    return st == ENGINE_RESV_HELD || st == ENGINE_RESV_COMMITTED;
+}
+
+static int64_t resv_line_open(const resv *r, const resv_line *l)
+{
+    return resv_is_open(r->state) ? l->qty - l->consumed : 0;
+}
+
+/* ---- records ------------------------------------------------------------- */
+
+static resv *resv_alloc(uint32_t n_lines)
+{
+    resv *r = calloc(1, sizeof *r + n_lines * sizeof(resv_line));
+    if (r != NULL) {
+        r->n_lines = n_lines;
+        r->heap_idx = RESV_NOT_IN_HEAP;
+    }
+    return r;
+}
+
+static void resv_free(resv *r)
+{
+    if (r == NULL)
+        return;
+    free(r->id);
+    free(r->order_ref);
+    free(r);
+}
+
+static char *resv_strdup(const char *s, uint32_t n)
+{
+    char *c = malloc((size_t)n + 1);
+    if (c != NULL) {
+        memcpy(c, s, n);
+        c[n] = '\0';
+    }
+    return c;
+}
+
+static resv *resv_clone(const resv *r)
+{
+    resv *c = resv_alloc(r->n_lines);
+    if (c == NULL)
+        return NULL;
+    memcpy(c, r, sizeof *r + r->n_lines * sizeof(resv_line));
+    c->next_id = c->next_ref = NULL;
+    c->heap_idx = RESV_NOT_IN_HEAP;
+    c->id = resv_strdup(r->id, r->id_len);
+    c->order_ref = r->order_ref ? resv_strdup(r->order_ref, r->order_ref_len) : NULL;
+    if (c->id == NULL || (r->order_ref && c->order_ref == NULL)) {
+        resv_free(c);
+        return NULL;
+    }
+    return c;
+}
+
+/* ---- hash indexes (chained, power-of-two buckets) ------------------------ */
+
+static uint64_t resv_hash(const char *s, size_t n)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)s[i]) * 1099511628211ULL;
+    return h ^ (h >> 31);
+}
+
+static resv *resv_find(const resv_table *t, const char *id, size_t len)
+{
+    resv *r = t->by_id[resv_hash(id, len) & (t->id_cap - 1)];
+    while (r != NULL && !(r->id_len == len && memcmp(r->id, id, len) == 0))
+        r = r->next_id;
+    return r;
+}
+
+static resv *resv_find_ref(const resv_table *t, const char *ref, size_t len)
+{
+    resv *r = t->by_ref[resv_hash(ref, len) & (t->ref_cap - 1)];
+    while (r != NULL &&
+           !(r->order_ref_len == len && memcmp(r->order_ref, ref, len) == 0))
+        r = r->next_ref;
+    return r;
+}
+
+static bool resv_rehash(resv ***tab, size_t *cap, bool by_ref)
+{
+    size_t ncap = *cap * 2;
+    resv **n = calloc(ncap, sizeof *n);
+    if (n == NULL)
+        return false; /* keep the old table: longer chains, still correct */
+    for (size_t i = 0; i < *cap; i++) {
+        resv *r = (*tab)[i];
+        while (r != NULL) {
+            resv *next = by_ref ? r->next_ref : r->next_id;
+            size_t b = by_ref ? resv_hash(r->order_ref, r->order_ref_len) & (ncap - 1)
+                              : resv_hash(r->id, r->id_len) & (ncap - 1);
+            if (by_ref) {
+                r->next_ref = n[b];
+            } else {
+                r->next_id = n[b];
+            }
+            n[b] = r;
+            r = next;
+        }
+    }
+    free(*tab);
+    *tab = n;
+    *cap = ncap;
+    return true;
+}
+
+static void resv_index_add(resv_table *t, resv *r)
+{
+    if (t->count + 1 > t->id_cap) {
+        resv_rehash(&t->by_id, &t->id_cap, false);
+        resv_rehash(&t->by_ref, &t->ref_cap, true);
+    }
+    size_t b = resv_hash(r->id, r->id_len) & (t->id_cap - 1);
+    r->next_id = t->by_id[b];
+    t->by_id[b] = r;
+    if (r->order_ref != NULL) {
+        b = resv_hash(r->order_ref, r->order_ref_len) & (t->ref_cap - 1);
+        r->next_ref = t->by_ref[b];
+        t->by_ref[b] = r;
+    }
+    t->count++;
+    atomic_store_explicit(&t->n_total, t->count, memory_order_relaxed);
+}
+
+static void resv_index_del(resv_table *t, resv *r)
+{
+    resv **p = &t->by_id[resv_hash(r->id, r->id_len) & (t->id_cap - 1)];
+    while (*p != r)
+        p = &(*p)->next_id;
+    *p = r->next_id;
+    if (r->order_ref != NULL) {
+        p = &t->by_ref[resv_hash(r->order_ref, r->order_ref_len) & (t->ref_cap - 1)];
+        while (*p != r)
+            p = &(*p)->next_ref;
+        *p = r->next_ref;
+    }
+    t->count--;
+    atomic_store_explicit(&t->n_total, t->count, memory_order_relaxed);
+}
+
+/* ---- expiry heap (min-heap on due_ms) ------------------------------------ */
+
+static void resv_heap_swap(resv_table *t, size_t a, size_t b)
+{
+    resv *x = t->heap[a];
+    t->heap[a] = t->heap[b];
+    t->heap[b] = x;
+    t->heap[a]->heap_idx = a;
+    t->heap[b]->heap_idx = b;
+}
+
+static void resv_heap_up(resv_table *t, size_t i)
+{
+    while (i > 0 && t->heap[(i - 1) / 2]->due_ms > t->heap[i]->due_ms) {
+        resv_heap_swap(t, i, (i - 1) / 2);
+        i = (i - 1) / 2;
+    }
+}
+
+static void resv_heap_down(resv_table *t, size_t i)
+{
+    for (;;) {
+        size_t l = 2 * i + 1, r = l + 1, m = i;
+        if (l < t->heap_n && t->heap[l]->due_ms < t->heap[m]->due_ms)
+            m = l;
+        if (r < t->heap_n && t->heap[r]->due_ms < t->heap[m]->due_ms)
+            m = r;
+        if (m == i)
+            return;
+        resv_heap_swap(t, i, m);
+        i = m;
+    }
+}
+
+static bool resv_heap_push(resv_table *t, resv *r)
+{
+    if (t->heap_n == t->heap_cap) {
+        size_t cap = t->heap_cap ? t->heap_cap * 2 : 1024;
+        resv **h = realloc(t->heap, cap * sizeof *h);
+        if (h == NULL)
+            return false;
+        t->heap = h;
+        t->heap_cap = cap;
+    }
+    r->heap_idx = t->heap_n;
+    t->heap[t->heap_n++] = r;
+    resv_heap_up(t, r->heap_idx);
+    return true;
+}
+
+static void resv_heap_del(resv_table *t, resv *r)
+{
+    size_t i = r->heap_idx;
+    if (i == RESV_NOT_IN_HEAP)
+        return;
+    t->heap_n--;
+    if (i != t->heap_n) {
+        t->heap[i] = t->heap[t->heap_n];
+        t->heap[i]->heap_idx = i;
+        resv_heap_down(t, i);
+        resv_heap_up(t, i);
+    }
+    r->heap_idx = RESV_NOT_IN_HEAP;
+}
+
+/* ---- the one way a record changes ------------------------------------------ */
+
+static void resv_count_state(resv_table *t, const resv *r, int sign)
+{
+    if (r == NULL)
+        return;
+    if (r->state == ENGINE_RESV_HELD)
+        atomic_fetch_add_explicit(&t->n_held, (uint64_t)(int64_t)sign,
+                                  memory_order_relaxed);
+    else if (r->state == ENGINE_RESV_COMMITTED)
+        atomic_fetch_add_explicit(&t->n_committed, (uint64_t)(int64_t)sign,
+                                  memory_order_relaxed);
+}
+
+static void resv_rows_move(engine *e, const resv *r, int sign)
+{
+    for (uint32_t i = 0; r != NULL && i < r->n_lines; i++) {
+        int64_t open = resv_line_open(r, &r->lines[i]);
+        if (open != 0)
+            engine_row_add(engine_row_at(e, r->lines[i].sku, r->lines[i].region), 0,
+                           sign * open);
+    }
+}
+
+/* resv_replace makes `next` the record in place of `cur` (either may be
+ * NULL), moving reserved totals by the difference. Takes ownership of next
+ * and frees cur. */
+static void resv_replace(engine *e, resv *cur, resv *next)
+{
+    resv_table *t = &e->resv;
+    resv_rows_move(e, cur, -1);
+    resv_rows_move(e, next, +1);
+    resv_count_state(t, cur, -1);
+    resv_count_state(t, next, +1);
+    if (cur != NULL) {
+        resv_heap_del(t, cur);
+        resv_index_del(t, cur);
+        resv_free(cur);
+    }
+    if (next != NULL) {
+        resv_index_add(t, next);
+        if (!resv_heap_push(t, next))
+            log_error("resv", "out of memory: %.*s will not expire on time",
+                      (int)next->id_len, next->id);
+    }
+}
+
+/* ---- results ---------------------------------------------------------------- */
+
+static void resv_deliver(engine *e, resv_pending *p)
+{
+    if (p->done == NULL)
+        return;
+    engine_resv_result res = {.err = p->err, .granted = p->granted,
+                              .replayed = p->replayed};
+    engine_resv_line *lines = NULL;
+    if (p->err == ATP_OK && p->snap != NULL) {
+        const resv *r = p->snap;
+        lines = calloc(r->n_lines ? r->n_lines : 1, sizeof *lines);
+        if (lines == NULL) {
+            res.err = ATP_E_NOMEM;
+        } else {
+            for (uint32_t i = 0; i < r->n_lines; i++) {
+                size_t len;
+                lines[i].sku = dict_key(e->skus, r->lines[i].sku, &len);
+                lines[i].sku_len = (uint32_t)len;
+                lines[i].region = r->lines[i].region;
+                lines[i].qty = r->lines[i].qty;
+                lines[i].consumed = r->lines[i].consumed;
+            }
+            res.has_record = true;
+            res.id = r->id;
+            res.id_len = r->id_len;
+            res.channel = r->channel;
+            res.state = r->state;
+            res.created_ms = r->created_ms;
+            res.expires_ms = r->expires_ms;
+            res.updated_ms = r->updated_ms;
+            res.order_ref = r->order_ref;
+            res.lines = lines;
+            res.n_lines = r->n_lines;
+        }
+    }
+    if (res.err == ATP_E_STORE_FULL)
+        res.message = "storage full: the change was not stored and not applied";
+    else if (res.err == ATP_E_IO)
+        res.message = "storage error: the change was not stored and not applied";
+    p->done(p->arg, &res);
+    free(lines);
+}
+
+static void resv_pending_fini(resv_pending *p)
+{
+    resv_free(p->snap);
+    resv_free(p->before);
+    free(p->key);
+    free(p->val);
+}
+
+static void resv_group_clear(resv_group *g)
+{
+    for (size_t i = 0; i < g->n; i++)
+        resv_pending_fini(&g->items[i]);
+    g->n = 0;
+    g->n_writes = 0;
+}
+
+/* Answer an operation that changed nothing and depends on nothing in
+ * flight: at once. */
+static void resv_reply_now(engine *e, const engine_resv_req *req, atp_err err,
+                           const resv *snap, bool granted, bool replayed)
+{
+    resv_pending p = {.done = req->done, .arg = req->arg, .err = err,
+                      .granted = granted, .replayed = replayed,
+                      .snap = (resv *)snap};
+    resv_deliver(e, &p);
+}
+
+static resv_pending *resv_group_push(resv_group *g)
+{
+    if (g->n == g->cap) {
+        size_t cap = g->cap ? g->cap * 2 : 64;
+        resv_pending *n = realloc(g->items, cap * sizeof *n);
+        if (n == NULL)
+            return NULL;
+        g->items = n;
+        g->cap = cap;
+    }
+    resv_pending *p = &g->items[g->n++];
+    memset(p, 0, sizeof *p);
+    return p;
+}
+
+/* Queue the reply of an operation that read a record: it must not be
+ * answered before the write it reads from (if any) is durable. */
+static void resv_reply_after_writes(engine *e, const engine_resv_req *req,
+                                    atp_err err, const resv *r, bool granted,
+                                    bool replayed)
+{
+    resv_table *t = &e->resv;
+    if (t->open.n == 0 && !t->inflight_busy) {
+        resv_reply_now(e, req, err, r, granted, replayed);
+        return;
+    }
+    resv_pending *p = resv_group_push(&t->open);
+    resv *snap = r ? resv_clone(r) : NULL;
+    if (p == NULL || (r != NULL && snap == NULL)) {
+        if (p != NULL)
+            t->open.n--;
+        resv_free(snap);
+        resv_reply_now(e, req, ATP_E_NOMEM, NULL, false, false);
+        return;
+    }
+    *p = (resv_pending){.done = req->done, .arg = req->arg, .err = err,
+                        .granted = granted, .replayed = replayed, .snap = snap};
+}
+
+/* Apply a change (cur -> next) now and queue its write and its reply.
+ * next may be NULL (purge). done may be NULL (expiry, consumption). */
+static void resv_change(engine *e, const engine_resv_req *req, resv *cur,
+                        resv *next, bool granted)
+{
+    resv_table *t = &e->resv;
+    const resv *r = next ? next : cur;
+    resv_pending *p = resv_group_push(&t->open);
+    resv *before = cur ? resv_clone(cur) : NULL;
+    resv *snap = next && req && req->done ? resv_clone(next) : NULL;
+    char *key = resv_strdup(r->id, r->id_len);
+    size_t val_len = 0;
+    unsigned char *val = next ? resv_record_encode(e, next, &val_len) : NULL;
+    if (p == NULL || (cur && !before) || (next && req && req->done && !snap) ||
+        key == NULL || (next && val == NULL)) {
+        if (p != NULL)
+            t->open.n--;
+        resv_free(before);
+        resv_free(snap);
+        resv_free(next);
+        free(key);
+        free(val);
+        log_error("resv", "out of memory: operation on %.*s refused",
+                  (int)r->id_len, r->id);
+        if (req != NULL && req->done != NULL)
+            resv_reply_now(e, req, ATP_E_NOMEM, NULL, false, false);
+        return;
+    }
+    *p = (resv_pending){
+        .done = req ? req->done : NULL,
+        .arg = req ? req->arg : NULL,
+        .err = ATP_OK,
+        .granted = granted,
+        .snap = snap,
+        .key = key,
+        .key_len = next ? next->id_len : cur->id_len,
+        .before = before,
+        .wrote = true,
+        .val = val,
+        .val_len = val_len,
+    };
+    t->open.n_writes++;
+    resv_replace(e, cur, next);
+}
+
+/* ---- operations -------------------------------------------------------------- */
+
+/* The lines of a request with equal (sku, region) merged, in order of first
+ * appearance. Returns the count, or 0 on out of memory. */
+static uint32_t resv_merge_lines(const engine_resv_req *req, engine_resv_line *out)
+{
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < req->n_lines; i++) {
+        const engine_resv_line *l = &req->lines[i];
+        uint32_t k = 0;
+        while (k < n && !(out[k].region == l->region && out[k].sku_len == l->sku_len &&
+                          memcmp(out[k].sku, l->sku, l->sku_len) == 0))
+            k++;
+        if (k == n)
+            out[n++] = (engine_resv_line){.sku = l->sku, .sku_len = l->sku_len,
+                                          .region = l->region};
+        out[k].qty += l->qty; /* <= 1000 lines * 10^15: fits */
+    }
+    return n;
+}
+
+/* Same content: same channel and the same merged lines in the same order. */
+static bool resv_same_content(const engine *e, const resv *r, uint32_t channel,
+                              const engine_resv_line *m, uint32_t n)
+{
+    if (r->channel != channel || r->n_lines != n)
+        return false;
+    for (uint32_t i = 0; i < n; i++) {
+        size_t len;
+        const char *sku = dict_key(e->skus, r->lines[i].sku, &len);
+        if (r->lines[i].region != m[i].region || r->lines[i].qty != m[i].qty ||
+            len != m[i].sku_len || memcmp(sku, m[i].sku, len) != 0)
+            return false;
+    }
+    return true;
+}
+
+static int64_t resv_ttl(const engine *e, int64_t ttl_ms, atp_err *err)
+{
+    const config_reservations *c = &e->cfg->reservations;
+    if (ttl_ms == 0)
+        ttl_ms = c->default_ttl_ms;
+    if (ttl_ms < c->min_ttl_ms || ttl_ms > c->max_ttl_ms)
+        *err = ATP_E_BAD_TTL;
+    return ttl_ms;
+}
+
+static void resv_reserve(engine *e, const engine_resv_req *req)
+{
+    resv_table *t = &e->resv;
+    atp_err err = ATP_OK;
+    int64_t ttl = resv_ttl(e, req->ttl_ms, &err);
+    engine_resv_line *m = calloc(req->n_lines ? req->n_lines : 1, sizeof *m);
+    if (m == NULL) {
+        resv_reply_now(e, req, ATP_E_NOMEM, NULL, false, false);
+        return;
+    }
+    uint32_t n = resv_merge_lines(req, m);
+    resv *cur = resv_find(t, req->id, req->id_len);
+    if (cur != NULL) {
+        /* The id is the idempotency key: same content, the original answer
+         * (granted, with the record as it is now); else a conflict. */
+        if (resv_same_content(e, cur, req->channel, m, n))
+            resv_reply_after_writes(e, req, ATP_OK, cur, true, true);
+        else
+            resv_reply_now(e, req, ATP_E_CONFLICT, NULL, false, false);
+        free(m);
+        return;
+    }
+    if (err != ATP_OK || n == 0) {
+        resv_reply_now(e, req, err != ATP_OK ? err : ATP_E_BAD_REQUEST, NULL,
+                       false, false);
+        free(m);
+        return;
+    }
+    /* Decide on every line with the totals as they are right now. */
+    bool all = true;
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t sku = dict_find(e->skus, m[i].sku, m[i].sku_len);
+        engine_answer a;
+        engine_answer_of(e, sku, m[i].sku, m[i].sku_len, m[i].region, req->channel, &a);
+        m[i].available = a.atp;
+        all &= m[i].qty <= a.atp;
+    }
+    if (!all) {
+        atomic_fetch_add_explicit(&t->refused, 1, memory_order_relaxed);
+        engine_resv_result res = {.err = ATP_OK, .granted = false,
+                                  .id = req->id, .id_len = req->id_len,
+                                  .channel = req->channel, .lines = m,
+                                  .n_lines = n};
+        req->done(req->arg, &res);
+        free(m);
+        return;
+    }
+    /* Granted lines all have ATP > 0, so their SKUs are known. */
+    resv *r = resv_alloc(n);
+    if (r == NULL || (r->id = resv_strdup(req->id, req->id_len)) == NULL) {
+        resv_free(r);
+        free(m);
+        resv_reply_now(e, req, ATP_E_NOMEM, NULL, false, false);
+        return;
+    }
+    int64_t now = clock_wall_ms();
+    r->id_len = req->id_len;
+    r->channel = req->channel;
+    r->state = ENGINE_RESV_HELD;
+    r->created_ms = r->updated_ms = now;
+    r->expires_ms = r->due_ms = now + ttl;
+    for (uint32_t i = 0; i < n; i++)
+        r->lines[i] = (resv_line){dict_find(e->skus, m[i].sku, m[i].sku_len),
+                                  m[i].region, m[i].qty, 0};
+    free(m);
+    atomic_fetch_add_explicit(&t->granted, 1, memory_order_relaxed);
+    resv_change(e, req, NULL, r, true);
+}
+
+static void resv_finish(engine *e, resv *r, uint8_t state, int64_t now)
+{
+    r->state = state;
+    r->updated_ms = now;
+    r->due_ms = now + e->cfg->reservations.retention_ms;
+}
+
+static void resv_commit(engine *e, const engine_resv_req *req, resv *cur)
+{
+    resv_table *t = &e->resv;
+    bool ref_given = req->order_ref_len > 0;
+    bool same_ref = !ref_given ||
+                    (cur->order_ref && cur->order_ref_len == req->order_ref_len &&
+                     memcmp(cur->order_ref, req->order_ref, req->order_ref_len) == 0);
+    if (cur->state == ENGINE_RESV_COMMITTED || cur->state == ENGINE_RESV_CONSUMED) {
+        if (same_ref)
+            resv_reply_after_writes(e, req, ATP_OK, cur, true, true);
+        else
+            resv_reply_now(e, req, ATP_E_CONFLICT, NULL, false, false);
+        return;
+    }
+    if (cur->state != ENGINE_RESV_HELD) {
+        resv_reply_after_writes(e, req, ATP_E_BAD_STATE, cur, false, false);
+        return;
+    }
+    if (ref_given) {
+        resv *other = resv_find_ref(t, req->order_ref, req->order_ref_len);
+        if (other != NULL && other != cur) {
+            resv_reply_now(e, req, ATP_E_CONFLICT, NULL, false, false);
+            return;
+        }
+    }
+    resv *next = resv_clone(cur);
+    char *ref = ref_given ? resv_strdup(req->order_ref, req->order_ref_len) : NULL;
+    if (next == NULL || (ref_given && ref == NULL)) {
+        resv_free(next);
+        free(ref);
+        resv_reply_now(e, req, ATP_E_NOMEM, NULL, false, false);
+        return;
+    }
+    int64_t now = clock_wall_ms();
+    if (ref_given) {
+        free(next->order_ref);
+        next->order_ref = ref;
+        next->order_ref_len = req->order_ref_len;
+    }
+    next->state = ENGINE_RESV_COMMITTED;
+    next->updated_ms = now;
+    next->expires_ms = next->due_ms = now + e->cfg->reservations.committed_ttl_ms;
+    resv_change(e, req, cur, next, true);
+}
+
+static bool resv_line_named(const engine *e, const engine_resv_req *req,
+                            const resv_line *l)
+{
+    size_t len;
+    const char *sku = dict_key(e->skus, l->sku, &len);
+    for (uint32_t i = 0; i < req->n_lines; i++)
+        if (req->lines[i].region == l->region && req->lines[i].sku_len == len &&
+            memcmp(req->lines[i].sku, sku, len) == 0)
+            return true;
+    return false;
+}
+
+static void resv_release(engine *e, const engine_resv_req *req, resv *cur)
+{
+    if (!resv_is_open(cur->state)) {
+        /* Released or expired already: done, idempotently. Consumed: the
+         * stock has shipped, nothing to release. */
+        atp_err err = cur->state == ENGINE_RESV_CONSUMED ? ATP_E_BAD_STATE : ATP_OK;
+        resv_reply_after_writes(e, req, err, cur, false, err == ATP_OK);
+        return;
+    }
+    resv *next = resv_clone(cur);
+    if (next == NULL) {
+        resv_reply_now(e, req, ATP_E_NOMEM, NULL, false, false);
+        return;
+    }
+    bool any_open = false;
+    for (uint32_t i = 0; i < next->n_lines; i++) {
+        resv_line *l = &next->lines[i];
+        if (req->n_lines == 0 || resv_line_named(e, req, l))
+            l->qty = l->consumed; /* nothing left open on this line */
+        any_open |= l->qty > l->consumed;
+    }
+    int64_t now = clock_wall_ms();
+    next->updated_ms = now;
+    if (!any_open)
+        resv_finish(e, next, ENGINE_RESV_RELEASED, now);
+    resv_change(e, req, cur, next, true);
+}
+
+static void resv_extend(engine *e, const engine_resv_req *req, resv *cur)
+{
+    atp_err err = ATP_OK;
+    int64_t ttl = resv_ttl(e, req->ttl_ms, &err);
+    if (err != ATP_OK || !resv_is_open(cur->state)) {
+        resv_reply_after_writes(e, req, err != ATP_OK ? err : ATP_E_BAD_STATE,
+                                cur, false, false);
+        return;
+    }
+    resv *next = resv_clone(cur);
+    if (next == NULL) {
+        resv_reply_now(e, req, ATP_E_NOMEM, NULL, false, false);
+        return;
+    }
+    int64_t now = clock_wall_ms();
+    next->updated_ms = now;
+    next->expires_ms = next->due_ms = now + ttl;
+    resv_change(e, req, cur, next, true);
+}
+
+void resv_execute(engine *e, const engine_resv_req *req)
+{
+    if (req->op == ENGINE_RESV_RESERVE) {
+        resv_reserve(e, req);
+        return;
+    }
+    resv *cur = resv_find(&e->resv, req->id, req->id_len);
+    if (cur == NULL) {
+        resv_reply_now(e, req, ATP_E_NOT_FOUND, NULL, false, false);
+        return;
+    }
+    switch (req->op) {
+    case ENGINE_RESV_COMMIT:
+        resv_commit(e, req, cur);
+        break;
+    case ENGINE_RESV_RELEASE:
+        resv_release(e, req, cur);
+        break;
+    case ENGINE_RESV_EXTEND:
+        resv_extend(e, req, cur);
+        break;
+    default: /* ENGINE_RESV_GET */
+        resv_reply_after_writes(e, req, ATP_OK, cur, false, false);
+        break;
+    }
+}
+
+/* ---- expiry, purge, consumption ---------------------------------------------- */
+
+int64_t resv_tick(engine *e, int64_t now)
+{
+    resv_table *t = &e->resv;
+    if (now < t->retry_after_ms)
+        return t->retry_after_ms - now;
+    /* Bounded per tick so that a mass expiry cannot starve ingest. */
+    for (int budget = 10000; t->heap_n > 0 && t->heap[0]->due_ms <= now && budget > 0;
+         budget--) {
+        resv *cur = t->heap[0];
+        if (!resv_is_open(cur->state)) {
+            resv_change(e, NULL, cur, NULL, false); /* retention over: forget */
+            continue;
+        }
+        resv *next = resv_clone(cur);
+        if (next == NULL) {
+            cur->due_ms = now + RESV_RETRY_MS; /* try again later */
+            resv_heap_down(t, 0);
+            continue;
+        }
+        resv_finish(e, next, ENGINE_RESV_EXPIRED, now);
+        atomic_fetch_add_explicit(&t->expired, 1, memory_order_relaxed);
+        resv_change(e, NULL, cur, next, false);
+    }
+    if (t->heap_n == 0)
+        return -1;
+    return t->heap[0]->due_ms > now ? t->heap[0]->due_ms - now : 0;
+}
+
+void resv_consume(engine *e, uint32_t sku, uint32_t region, const char *ref,
+                  uint32_t ref_len, int64_t qty)
+{
+    resv_table *t = &e->resv;
+    resv *cur = resv_find(t, ref, ref_len);
+    if (cur == NULL || cur->state != ENGINE_RESV_COMMITTED)
+        cur = resv_find_ref(t, ref, ref_len);
+    if (cur == NULL || cur->state != ENGINE_RESV_COMMITTED)
+        return; /* not ours: an ordinary allocation */
+    uint32_t i = 0;
+    while (i < cur->n_lines && !(cur->lines[i].sku == sku && cur->lines[i].region == region))
+        i++;
+    if (i == cur->n_lines || cur->lines[i].consumed >= cur->lines[i].qty)
+        return;
+    resv *next = resv_clone(cur);
+    if (next == NULL) {
+        log_error("resv", "out of memory: consumption of %.*s lost", (int)ref_len, ref);
+        return;
+    }
+    resv_line *l = &next->lines[i];
+    int64_t take = l->qty - l->consumed < qty ? l->qty - l->consumed : qty;
+    l->consumed += take;
+    bool all = true;
+    for (uint32_t k = 0; k < next->n_lines; k++)
+        all &= next->lines[k].consumed >= next->lines[k].qty;
+    int64_t now = clock_wall_ms();
+    next->updated_ms = now;
+    if (all) {
+        resv_finish(e, next, ENGINE_RESV_CONSUMED, now);
+        atomic_fetch_add_explicit(&t->consumed, 1, memory_order_relaxed);
+    }
+    resv_change(e, NULL, cur, next, false);
+}
+
+/* ---- group commit --------------------------------------------------------------- */
+
+static void resv_store_done(void *arg, atp_err err)
+{
+    engine *e = arg;
+    engine_cmd cmd = {.type = ENGINE_CMD_GROUP_DONE, .err = err};
+    /* The engine queue is never closed while a group is in flight (engine
+     * stop waits for it), so this push cannot fail. */
+    queue_push(&e->q, &cmd);
+}
+
+static void resv_group_answer(engine *e, resv_group *g, atp_err err)
+{
+    for (size_t i = 0; i < g->n; i++) {
+        if (err != ATP_OK)
+            g->items[i].err = err;
+        resv_deliver(e, &g->items[i]);
+    }
+    resv_group_clear(g);
+}
+
+/* Undo a group's changes, newest first. */
+static void resv_group_undo(engine *e, resv_group *g)
+{
+    for (size_t i = g->n; i-- > 0;) {
+        resv_pending *p = &g->items[i];
+        if (!p->wrote)
+            continue;
+        resv *cur = resv_find(&e->resv, p->key, p->key_len);
+        resv_replace(e, cur, p->before);
+        p->before = NULL;
+    }
+}
+
+void resv_flush(engine *e)
+{
+    resv_table *t = &e->resv;
+    if (t->inflight_busy || t->open.n == 0)
+        return;
+    if (t->open.n_writes == 0 || e->persist.write == NULL) {
+        resv_group_answer(e, &t->open, ATP_OK); /* nothing to wait for */
+        return;
+    }
+    engine_record_op *ops = calloc(t->open.n_writes, sizeof *ops);
+    if (ops == NULL) {
+        resv_group_undo(e, &t->open);
+        resv_group_answer(e, &t->open, ATP_E_NOMEM);
+        return;
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < t->open.n; i++) {
+        resv_pending *p = &t->open.items[i];
+        if (p->wrote)
+            ops[k++] = (engine_record_op){p->key, p->key_len, p->val, p->val_len};
+    }
+    /* Swap: the open group goes in flight, the (empty) old one collects. */
+    resv_group tmp = t->inflight;
+    t->inflight = t->open;
+    t->open = tmp;
+    t->inflight_busy = true;
+    atp_err err = e->persist.write(e->persist.ctx, ops, k, resv_store_done, e);
+    free(ops);
+    if (err != ATP_OK)
+        resv_group_done(e, err);
+}
+
+void resv_group_done(engine *e, atp_err err)
+{
+    resv_table *t = &e->resv;
+    t->inflight_busy = false;
+    if (err == ATP_OK) {
+        resv_group_answer(e, &t->inflight, ATP_OK);
+        return;
+    }
+    /* The open group was decided on top of the failed one: undo both,
+     * newest first, and refuse them all. */
+    atomic_fetch_add_explicit(&t->store_failures, t->open.n + t->inflight.n,
+                              memory_order_relaxed);
+    log_error("resv", "store write failed (%s): %zu operations refused",
+              atp_err_message(err), t->open.n + t->inflight.n);
+    resv_group_undo(e, &t->open);
+    resv_group_undo(e, &t->inflight);
+    resv_group_answer(e, &t->inflight, err);
+    resv_group_answer(e, &t->open, err);
+    t->retry_after_ms = clock_wall_ms() + RESV_RETRY_MS;
+}
+
+void resv_fail_all(engine *e, atp_err err)
+{
+    resv_table *t = &e->resv;
+    resv_group_undo(e, &t->open);
+    resv_group_answer(e, &t->open, err);
+}
+
+/* ---- set-up ---------------------------------------------------------------------- */
+
+atp_err resv_table_init(resv_table *t)
+{
+    memset(t, 0, sizeof *t);
+    t->id_cap = t->ref_cap = 1024;
+    t->by_id = calloc(t->id_cap, sizeof *t->by_id);
+    t->by_ref = calloc(t->ref_cap, sizeof *t->by_ref);
+    if (t->by_id == NULL || t->by_ref == NULL) {
+        resv_table_fini(t);
+        return ATP_E_NOMEM;
+    }
+    return ATP_OK;
+}
+
+void resv_table_fini(resv_table *t)
+{
+    for (size_t i = 0; t->by_id != NULL && i < t->id_cap; i++) {
+        resv *r = t->by_id[i];
+        while (r != NULL) {
+            resv *next = r->next_id;
+            resv_free(r);
+            r = next;
+        }
+    }
+    resv_group_clear(&t->open);
+    resv_group_clear(&t->inflight);
+    free(t->open.items);
+    free(t->inflight.items);
+    free(t->by_id);
+    free(t->by_ref);
+    free(t->heap);
+    memset(t, 0, sizeof *t);
+}
+
+atp_err resv_load(engine *e, const void *key, size_t key_len, const void *val,
+                  size_t val_len)
+{
+    resv *r;
+    atp_err err = resv_record_decode(e, val, val_len, &r);
+    if (err == ATP_OK && (r->id_len != key_len || memcmp(r->id, key, key_len) != 0)) {
+        resv_free(r);
+        err = ATP_E_BAD_REQUEST;
+    }
+    if (err == ATP_OK && resv_find(&e->resv, r->id, r->id_len) != NULL) {
+        resv_free(r);
+        err = ATP_E_CONFLICT;
+    }
+    if (err != ATP_OK) {
+        atomic_fetch_add_explicit(&e->resv.load_skipped, 1, memory_order_relaxed);
+        log_warn("resv", "stored reservation '%.*s' skipped: %s",
+                 (int)(key_len > 64 ? 64 : key_len), (const char *)key,
+                 atp_err_message(err));
+        return err;
+    }
+    resv_replace(e, NULL, r);
+    return ATP_OK;
+}
+
+void resv_stats(const resv_table *t, engine_stats *out)
+{
+    out->resv_held = atomic_load_explicit(&t->n_held, memory_order_relaxed);
+    out->resv_committed = atomic_load_explicit(&t->n_committed, memory_order_relaxed);
+    out->resv_open = out->resv_held + out->resv_committed;
+    out->resv_total = atomic_load_explicit(&t->n_total, memory_order_relaxed);
+    out->resv_granted = atomic_load_explicit(&t->granted, memory_order_relaxed);
+    out->resv_refused = atomic_load_explicit(&t->refused, memory_order_relaxed);
+    out->resv_expired = atomic_load_explicit(&t->expired, memory_order_relaxed);
+    out->resv_consumed = atomic_load_explicit(&t->consumed, memory_order_relaxed);
+    out->resv_store_failures =
+        atomic_load_explicit(&t->store_failures, memory_order_relaxed);
+    out->resv_load_skipped =
+        atomic_load_explicit(&t->load_skipped, memory_order_relaxed);
+}

@@ -1,0 +1,120 @@
+/*
+ * resv.h - reservations inside the engine: the table of records, the
+ * state machine, expiry, consumption by allocation events, and the group
+ * commit pipeline that makes every change durable before it is answered.
+ *
+ * Engine thread only (and main before engine_start for resv_load); the
+ * counters are atomics any thread may read through engine_stats_get.
+ *
+ * Why no reservation can oversell: every reserve runs on the engine thread,
+ * which is the only writer of the reserved totals; it checks each line
+ * against the formula with the totals as they are at that instant and adds
+ * its quantities before looking at the next request. Readers never take
+ * part in the decision.
+ */
+#ifndef ATP_RESV_H
+#define ATP_RESV_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "atp/error.h"
+
+struct engine;
+struct engine_resv_req;
+struct engine_stats;
+
+typedef struct resv_line {
+    uint32_t sku; /* dictionary index */
+    uint32_t region;
+    int64_t qty;
+    int64_t consumed;
+} resv_line;
+
+/* One reservation. Chains and heap index belong to the table. */
+typedef struct resv {
+    struct resv *next_id;  /* chain in by_id */
+    struct resv *next_ref; /* chain in by_ref */
+    size_t heap_idx;       /* SIZE_MAX: not in the heap */
+    char *id;
+    uint32_t id_len;
+    char *order_ref; /* NULL: none */
+    uint32_t order_ref_len;
+    uint32_t channel;
+    uint8_t state; /* engine_resv_state */
+    int64_t created_ms, expires_ms, updated_ms; /* wall clock */
+    int64_t due_ms; /* heap key: expiry when open, purge time when finished */
+    uint32_t n_lines;
+    resv_line lines[];
+} resv;
+
+typedef struct resv_pending resv_pending;
+
+/* Changes waiting for one store transaction, with the replies that wait
+ * for them and the before-images that undo them if the write fails. */
+typedef struct resv_group {
+    resv_pending *items;
+    size_t n, cap;
+    size_t n_writes;
+} resv_group;
+
+typedef struct resv_table {
+    resv **by_id;
+    size_t id_cap, count;
+    resv **by_ref;
+    size_t ref_cap;
+    resv **heap;
+    size_t heap_n, heap_cap;
+    resv_group open;     /* collecting */
+    resv_group inflight; /* written by the store now (n > 0) */
+    bool inflight_busy;
+    int64_t retry_after_ms; /* after a failed write, expiry waits till then */
+
+    _Atomic uint64_t n_total, n_held, n_committed, granted, refused, expired,
+        consumed, store_failures, load_skipped;
+} resv_table;
+
+atp_err resv_table_init(resv_table *t);
+void resv_table_fini(resv_table *t);
+
+/* resv_execute runs one operation; its reply is delivered when durable. */
+void resv_execute(struct engine *e, const struct engine_resv_req *req);
+
+/* resv_flush hands the collected group to the store if none is in flight
+ * (call after each command). */
+void resv_flush(struct engine *e);
+
+/* resv_group_done: the store finished the in-flight group with err. */
+void resv_group_done(struct engine *e, atp_err err);
+
+/* resv_tick expires and purges what is due at now_ms (wall clock); returns
+ * milliseconds until the next due time, or -1 if nothing is scheduled. */
+int64_t resv_tick(struct engine *e, int64_t now_ms);
+
+/* resv_consume: a positive allocation of qty units of (sku, region) naming
+ * ref (reservation id or order reference). */
+void resv_consume(struct engine *e, uint32_t sku, uint32_t region,
+                  const char *ref, uint32_t ref_len, int64_t qty);
+
+/* resv_load restores a stored record (main thread, before engine_start). */
+atp_err resv_load(struct engine *e, const void *key, size_t key_len,
+                  const void *val, size_t val_len);
+
+/* resv_fail_all answers every waiting operation with err (shutdown). */
+void resv_fail_all(struct engine *e, atp_err err);
+
+void resv_stats(const resv_table *t, struct engine_stats *out);
+
+/* Record encoding (resv_record.c): msgpack bytes of a record, for the store.
+ * resv_record_encode returns a malloc'd buffer (caller frees) or NULL. */
+unsigned char *resv_record_encode(const struct engine *e, const resv *r,
+                                  size_t *len);
+/* resv_record_decode returns a new record (caller frees with free()) or an
+ * error when the bytes are not a valid record or name unknown regions or
+ * channels. Interns the SKUs it names. */
+atp_err resv_record_decode(struct engine *e, const void *buf, size_t len,
+                           resv **out);
+
+#endif

@@ -1,0 +1,363 @@
+/*
+ * ingest.c - nng SUB transport for source feeds. Runs on the ingest thread;
+ * ingest_release runs on the engine thread (see ingest.h).
+ *
+ * A message's life: nng_recvmsg -> decode + validate (codec) -> sequencing
+ * (sources: duplicate / hold / deliver) -> authority check -> engine queue
+ * -> applied by the engine thread -> ingest_release frees it and records
+ * the applied offset. The nng message and its decode arena travel together
+ * as one ingest_item, because decoded strings point into the message.
+ */
+#include "ingest/ingest.h"
+
+#include <nng/nng.h>
+#include <nng/protocol/pubsub0/sub.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "codec/codec.h"
+#include "common/clock.h"
+#include "common/log.h"
+#include "common/names.h"
+
+#define INGEST_TICK_MS 10
+#define INGEST_NNG_MAX_RECVBUF 8192 /* nng 1.5 refuses larger queues */
+
+typedef struct ingest_item {
+    struct ingest *in;
+    nng_msg *msg;
+    codec_arena *arena;
+    codec_src_msg m;    /* valid when decode_err == ATP_OK */
+    atp_err decode_err; /* set: rejected whole, still consumes its seq */
+    uint32_t src;
+    uint64_t seq;
+    uint64_t ts_ms;
+    engine_event *events;
+} ingest_item;
+
+struct ingest {
+    const config *cfg;
+    engine *eng;
+    sources *src;
+    nng_socket sock;
+    bool sock_open;
+    pthread_t thread;
+    bool running;
+    names locs;          /* location id -> index */
+    const char **loc_ids; /* the ids names borrows */
+    uint64_t log_budget; /* rejections logged so far (ingest thread) */
+
+    _Atomic uint64_t received, bytes, bad_messages, unknown_source, rejected;
+};
+
+/* ---- location lookup (immutable after alloc) --------------------------- */
+
+static atp_err ingest_locs_build(ingest *in)
+{
+    size_t n = in->cfg->n_locations;
+    in->loc_ids = calloc(n ? n : 1, sizeof *in->loc_ids);
+    if (in->loc_ids == NULL)
+        return ATP_E_NOMEM;
+    for (size_t i = 0; i < n; i++)
+        in->loc_ids[i] = in->cfg->locations[i].id;
+    return names_init(&in->locs, in->loc_ids, n);
+}
+
+/* ---- items ------------------------------------------------------------- */
+
+static void ingest_item_free(ingest_item *it)
+{
+    if (it == NULL)
+        return;
+    if (it->msg != NULL)
+        nng_msg_free(it->msg);
+    codec_arena_free(it->arena);
+    free(it);
+}
+
+static void ingest_drop(void *ctx, void *item)
+{
+    (void)ctx;
+    ingest_item_free(item);
+}
+
+/* ingest_release: engine thread, once the batch is applied (or dropped). */
+static void ingest_release(void *owner, bool applied)
+{
+    ingest_item *it = owner;
+    if (!applied)
+        log_error("ingest", "source %s seq %llu was not applied",
+                  it->in->cfg->sources[it->src].id, (unsigned long long)it->seq);
+    sources_applied(it->in->src, it->src, it->seq, it->ts_ms, clock_wall_ms());
+    ingest_item_free(it);
+}
+
+static bool ingest_should_log(ingest *in)
+{
+    in->log_budget++;
+    return in->log_budget <= 20 || in->log_budget % 1000 == 0;
+}
+
+/* Resolve and authorize every event; on any failure nothing of the message
+ * is applied. Returns the number of engine events, or -1 if rejected. */
+static int64_t ingest_resolve(ingest *in, ingest_item *it, uint32_t *heartbeats)
+{
+    uint32_t unauthorized = 0, unknown_loc = 0, n = 0;
+    *heartbeats = 0;
+    it->events = codec_arena_malloc(it->arena, (it->m.n_events ? it->m.n_events : 1) *
+                                                   sizeof *it->events);
+    if (it->events == NULL)
+        return -1;
+    for (uint32_t i = 0; i < it->m.n_events; i++) {
+        const codec_event *ev = &it->m.events[i];
+        if (ev->kind == ATP_EV_HEARTBEAT) {
+            (*heartbeats)++;
+            continue;
+        }
+        int64_t loc = names_find(&in->locs, ev->location.ptr, ev->location.len);
+        if (loc < 0) {
+            unknown_loc++;
+            continue;
+        }
+        if (!sources_authorized(in->src, it->src, (uint32_t)loc, ev->bucket)) {
+            unauthorized++;
+            continue;
+        }
+        it->events[n++] = (engine_event){
+            .kind = ev->kind,
+            .bucket = ev->bucket,
+            .location = (uint16_t)loc,
+            .sku_len = ev->sku.len,
+            .sku = ev->sku.ptr,
+            .value = ev->value,
+        };
+    }
+    if (unauthorized || unknown_loc) {
+        sources_count_rejected(in->src, it->src, unauthorized, unknown_loc);
+        atomic_fetch_add_explicit(&in->rejected, 1, memory_order_relaxed);
+        if (ingest_should_log(in))
+            log_warn("ingest",
+                     "source %s seq %llu rejected whole: %u events outside its "
+                     "authority, %u naming unknown locations",
+                     in->cfg->sources[it->src].id, (unsigned long long)it->seq,
+                     unauthorized, unknown_loc);
+        return -1;
+    }
+    return n;
+}
+
+/* ingest_deliver: the message is next in its source's order. */
+static void ingest_deliver(void *ctx, void *item, uint64_t seq)
+{
+    ingest *in = ctx;
+    ingest_item *it = item;
+    engine_batch b = {.events = NULL, .n = 0, .release = ingest_release, .owner = it};
+    if (it->decode_err != ATP_OK) {
+        sources_count_rejected(in->src, it->src, 0, 0);
+        atomic_fetch_add_explicit(&in->rejected, 1, memory_order_relaxed);
+        if (ingest_should_log(in))
+            log_warn("ingest", "source %s seq %llu rejected whole: %s",
+                     in->cfg->sources[it->src].id, (unsigned long long)seq,
+                     atp_err_message(it->decode_err));
+    } else {
+        uint32_t heartbeats;
+        int64_t n = ingest_resolve(in, it, &heartbeats);
+        if (n >= 0) {
+            b.events = it->events;
+            b.n = (uint32_t)n;
+            sources_count_applied(in->src, it->src, (uint32_t)n, heartbeats);
+        }
+    }
+    /* Rejected messages travel through the queue too (with no events) so
+     * that the applied offset advances in sequence order. */
+    if (engine_submit(in->eng, &b) != ATP_OK)
+        ingest_item_free(it);
+}
+
+/* When the full decode fails, try to read just the envelope so that the
+ * rejection is charged to its source and the message consumes its seq. */
+static bool ingest_peek_envelope(codec_arena *a, const void *buf, size_t len,
+                                 codec_str *source, uint64_t *seq, uint64_t *ts)
+{
+    const codec_val *v;
+    if (codec_decode(a, buf, len, &v) != ATP_OK || codec_val_type(v) != CODEC_ARRAY ||
+        codec_val_len(v) < 4)
+        return false;
+    uint64_t kind;
+    return codec_val_uint(codec_val_at(v, 0), &kind) && kind == ATP_MSG_SOURCE_BATCH &&
+           codec_val_str(codec_val_at(v, 1), source) &&
+           codec_val_uint(codec_val_at(v, 2), seq) &&
+           codec_val_uint(codec_val_at(v, 3), ts);
+}
+
+static void ingest_handle(ingest *in, nng_msg *msg)
+{
+    size_t len = nng_msg_len(msg);
+    atomic_fetch_add_explicit(&in->received, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&in->bytes, len, memory_order_relaxed);
+    ingest_item *it = calloc(1, sizeof *it);
+    if (it == NULL || (it->arena = codec_arena_alloc()) == NULL) {
+        free(it);
+        nng_msg_free(msg);
+        log_error("ingest", "out of memory: message dropped");
+        return;
+    }
+    it->in = in;
+    it->msg = msg;
+    const void *body = nng_msg_body(msg);
+    codec_str source_id;
+    uint32_t bad_event;
+    it->decode_err = codec_src_decode(it->arena, body, len,
+                                      in->cfg->service.max_events_per_message,
+                                      &it->m, &bad_event);
+    if (it->decode_err == ATP_OK) {
+        source_id = it->m.source;
+        it->seq = it->m.seq;
+        it->ts_ms = it->m.ts_ms;
+    } else if (!ingest_peek_envelope(it->arena, body, len, &source_id, &it->seq,
+                                     &it->ts_ms)) {
+        atomic_fetch_add_explicit(&in->bad_messages, 1, memory_order_relaxed);
+        if (ingest_should_log(in))
+            log_warn("ingest", "undecodable message of %zu bytes dropped: %s",
+                     len, atp_err_message(it->decode_err));
+        ingest_item_free(it);
+        return;
+    }
+    int src = sources_find(in->src, source_id.ptr, source_id.len);
+    if (src < 0) {
+        atomic_fetch_add_explicit(&in->unknown_source, 1, memory_order_relaxed);
+        if (ingest_should_log(in))
+            log_warn("ingest", "message from unknown source '%.*s' dropped",
+                     (int)(source_id.len > 64 ? 64 : source_id.len), source_id.ptr);
+        ingest_item_free(it);
+        return;
+    }
+    it->src = (uint32_t)src;
+    sources_receive(in->src, it->src, it->seq, it->ts_ms, it, clock_mono_ms(),
+                    ingest_deliver, ingest_drop, in);
+}
+
+static void ingest_tick(ingest *in)
+{
+    sources_tick(in->src, clock_mono_ms(), ingest_deliver, in);
+    for (uint32_t r = 0; r < in->cfg->n_regions; r++)
+        engine_region_stale_set(in->eng, r, sources_region_stale(in->src, r));
+}
+
+static void *ingest_thread_main(void *arg)
+{
+    ingest *in = arg;
+    int64_t next_tick = clock_mono_ms();
+    for (;;) {
+        nng_msg *msg;
+        int rv = nng_recvmsg(in->sock, &msg, 0);
+        if (rv == 0)
+            ingest_handle(in, msg);
+        else if (rv == NNG_ECLOSED)
+            break;
+        else if (rv != NNG_ETIMEDOUT)
+            log_warn("ingest", "receive failed: %s", nng_strerror(rv));
+        int64_t now = clock_mono_ms();
+        if (now >= next_tick) {
+            ingest_tick(in);
+            next_tick = now + INGEST_TICK_MS;
+        }
+    }
+    return NULL;
+}
+
+/* ---- lifecycle --------------------------------------------------------- */
+
+static atp_err ingest_fail(const char *what, int rv)
+{
+    log_error("ingest", "%s: %s", what, nng_strerror(rv));
+    return ATP_E_TRANSPORT;
+}
+
+atp_err ingest_alloc(const config *cfg, engine *eng, sources *src, ingest **out)
+{
+    ingest *in = calloc(1, sizeof *in);
+    if (in == NULL)
+        return ATP_E_NOMEM;
+    in->cfg = cfg;
+    in->eng = eng;
+    in->src = src;
+    atp_err err = ingest_locs_build(in);
+    if (err != ATP_OK)
+        goto fail;
+    int rv;
+    if ((rv = nng_sub0_open(&in->sock)) != 0) {
+        err = ingest_fail("cannot open SUB socket", rv);
+        goto fail;
+    }
+    in->sock_open = true;
+    /* A hostile or broken peer must not make nng allocate without bound:
+     * messages above the limit are dropped by nng and the pipe closed. */
+    int recvbuf = cfg->service.ingest_recv_buffer;
+    if (recvbuf > INGEST_NNG_MAX_RECVBUF)
+        recvbuf = INGEST_NNG_MAX_RECVBUF;
+    if ((rv = nng_socket_set(in->sock, NNG_OPT_SUB_SUBSCRIBE, "", 0)) != 0 ||
+        (rv = nng_socket_set_size(in->sock, NNG_OPT_RECVMAXSZ,
+                                  cfg->service.ingest_recv_max_bytes)) != 0 ||
+        (rv = nng_socket_set_int(in->sock, NNG_OPT_RECVBUF, recvbuf)) != 0 ||
+        (rv = nng_socket_set_ms(in->sock, NNG_OPT_RECVTIMEO, INGEST_TICK_MS)) != 0) {
+        err = ingest_fail("cannot set SUB socket options", rv);
+        goto fail;
+    }
+    if ((rv = nng_listen(in->sock, cfg->service.ingest_listen, NULL, 0)) != 0) {
+        log_error("ingest", "cannot listen on %s: %s", cfg->service.ingest_listen,
+                  nng_strerror(rv));
+        err = ATP_E_TRANSPORT;
+        goto fail;
+    }
+    *out = in;
+    return ATP_OK;
+fail:
+    ingest_free(in);
+    return err;
+}
+
+atp_err ingest_start(ingest *in)
+{
+    if (pthread_create(&in->thread, NULL, ingest_thread_main, in) != 0)
+        return ATP_E_NOMEM;
+    in->running = true;
+    return ATP_OK;
+}
+
+void ingest_stop(ingest *in)
+{
+    if (in->sock_open) {
+        nng_close(in->sock); /* wakes the thread with NNG_ECLOSED */
+        in->sock_open = false;
+    }
+    if (in->running) {
+        pthread_join(in->thread, NULL);
+        in->running = false;
+    }
+}
+
+void ingest_free(ingest *in)
+{
+    if (in == NULL)
+        return;
+    ingest_stop(in);
+    sources_release_held(in->src, ingest_drop, in);
+    names_fini(&in->locs);
+    free(in->loc_ids);
+    free(in);
+}
+
+void ingest_stats_get(const ingest *in, ingest_stats *out)
+{
+    *out = (ingest_stats){
+        .received = atomic_load_explicit(&in->received, memory_order_relaxed),
+        .bytes = atomic_load_explicit(&in->bytes, memory_order_relaxed),
+        .bad_messages = atomic_load_explicit(&in->bad_messages, memory_order_relaxed),
+        .unknown_source =
+            atomic_load_explicit(&in->unknown_source, memory_order_relaxed),
+        .rejected = atomic_load_explicit(&in->rejected, memory_order_relaxed),
+    };
+}

@@ -1,0 +1,288 @@
+/*
+ * main.c - atpd: parse the command line and the configuration, wire the
+ * modules together, wait for SIGINT/SIGTERM, shut down in order.
+ * Only wiring lives here; see docs/ARCHITECTURE.md.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "config/config.h"
+#include "engine/engine.h"
+#include "ingest/ingest.h"
+#include "server/server.h"
+#include "sources/sources.h"
+#include "store/store.h"
+
+#define ATPD_VERSION "0.1.0"
+
+static void atpd_usage(FILE *f)
+{
+    fprintf(f,
+            "usage: atpd [--config FILE] [options]\n"
+            "       atpd --check-config FILE\n"
+            "\n"
+            "atpd keeps available-to-promise per SKU and region in memory, fed by\n"
+            "WMS/3PL/ERP sources over nng pub/sub, and answers queries over nng\n"
+            "REQ/REP (docs/PROTOCOL.md).\n"
+            "\n"
+            "options:\n"
+            "  -c, --config FILE        configuration file (YAML, docs/CONFIG.md);\n"
+            "                           without it: one region 'default', no sources\n"
+            "      --check-config FILE  validate FILE, print every problem with its\n"
+            "                           line, exit 0 if valid, 1 if not\n"
+            "      --query-listen URL   override service.query_listen\n"
+            "      --ingest-listen URL  override service.ingest_listen\n"
+            "      --data-dir DIR       override service.data_dir\n"
+            "      --log-level LEVEL    debug, info, warn or error\n"
+            "  -h, --help               this text\n"
+            "  -V, --version            print the version\n");
+}
+
+static int atpd_print_diags(const char *path, const config_diags *d)
+{
+    for (size_t i = 0; i < d->n; i++) {
+        const config_diag *g = &d->items[i];
+        if (g->line > 0)
+            fprintf(stderr, "%s:%d:%d: %s\n", path, g->line, g->column,
+                    g->message);
+        else
+            fprintf(stderr, "%s: %s\n", path, g->message);
+    }
+    return (int)d->n;
+}
+
+static int atpd_check_config(const char *path)
+{
+    config cfg;
+    config_diags diags = {0};
+    atp_err err = config_load_file(path, &cfg, &diags);
+    atpd_print_diags(path, &diags);
+    config_diags_fini(&diags);
+    if (err != ATP_OK) {
+        fprintf(stderr, "%s: invalid configuration\n", path);
+        return 1;
+    }
+    printf("%s: ok (%zu regions, %zu locations, %zu channels, %zu sources, "
+           "%zu buffer rules)\n",
+           path, cfg.n_regions, cfg.n_locations, cfg.n_channels, cfg.n_sources,
+           cfg.n_buffers);
+    config_fini(&cfg);
+    return 0;
+}
+
+/* The engine's persistence interface, backed by the store. */
+static atp_err atpd_persist_write(void *ctx, const engine_record_op *ops,
+                                  size_t n, void (*done)(void *arg, atp_err err),
+                                  void *arg)
+{
+    store_op *sops = calloc(n ? n : 1, sizeof *sops);
+    if (sops == NULL)
+        return ATP_E_NOMEM;
+    for (size_t i = 0; i < n; i++)
+        sops[i] = (store_op){STORE_DB_RESERVATIONS, ops[i].key, ops[i].key_len,
+                             ops[i].val, ops[i].val_len};
+    atp_err err = store_submit(ctx, sops, n, done, arg);
+    free(sops);
+    return err;
+}
+
+static bool atpd_load_reservation(void *ctx, const void *key, size_t key_len,
+                                  const void *val, size_t val_len)
+{
+    engine_resv_load(ctx, key, key_len, val, val_len); /* skips are logged */
+    return true;
+}
+
+static int atpd_override(char **field, const char *value)
+{
+    char *copy = strdup(value);
+    if (copy == NULL)
+        return -1;
+    free(*field);
+    *field = copy;
+    return 0;
+}
+
+typedef struct atpd_args {
+    const char *config_path;
+    const char *query_listen, *ingest_listen, *data_dir, *log_level;
+} atpd_args;
+
+/* Returns -1 to continue, or the exit code. */
+static int atpd_parse_args(int argc, char **argv, atpd_args *a)
+{
+    enum { OPT_CHECK = 256, OPT_QUERY, OPT_INGEST, OPT_DATA, OPT_LOG };
+    static const struct option opts[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"check-config", required_argument, NULL, OPT_CHECK},
+        {"query-listen", required_argument, NULL, OPT_QUERY},
+        {"ingest-listen", required_argument, NULL, OPT_INGEST},
+        {"data-dir", required_argument, NULL, OPT_DATA},
+        {"log-level", required_argument, NULL, OPT_LOG},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
+        {NULL, 0, NULL, 0},
+    };
+    int c;
+    while ((c = getopt_long(argc, argv, "c:hV", opts, NULL)) != -1) {
+        switch (c) {
+        case 'c':
+            a->config_path = optarg;
+            break;
+        case OPT_CHECK:
+            return atpd_check_config(optarg);
+        case OPT_QUERY:
+            a->query_listen = optarg;
+            break;
+        case OPT_INGEST:
+            a->ingest_listen = optarg;
+            break;
+        case OPT_DATA:
+            a->data_dir = optarg;
+            break;
+        case OPT_LOG:
+            a->log_level = optarg;
+            break;
+        case 'h':
+            atpd_usage(stdout);
+            return 0;
+        case 'V':
+            printf("atpd %s (wire protocol %d)\n", ATPD_VERSION, ATP_WIRE_VERSION);
+            return 0;
+        default:
+            atpd_usage(stderr);
+            return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "atpd: unexpected argument '%s'\n", argv[optind]);
+        atpd_usage(stderr);
+        return 2;
+    }
+    return -1;
+}
+
+static int atpd_load_config(const atpd_args *a, config *cfg)
+{
+    config_diags diags = {0};
+    atp_err err = a->config_path ? config_load_file(a->config_path, cfg, &diags)
+                                 : config_defaults(cfg);
+    if (a->config_path)
+        atpd_print_diags(a->config_path, &diags);
+    config_diags_fini(&diags);
+    if (err != ATP_OK) {
+        fprintf(stderr, "atpd: cannot use configuration %s: %s\n",
+                a->config_path ? a->config_path : "(defaults)",
+                atp_err_message(err));
+        return 1;
+    }
+    if ((a->query_listen && atpd_override(&cfg->service.query_listen, a->query_listen)) ||
+        (a->ingest_listen && atpd_override(&cfg->service.ingest_listen, a->ingest_listen)) ||
+        (a->data_dir && atpd_override(&cfg->service.data_dir, a->data_dir)) ||
+        (a->log_level && atpd_override(&cfg->service.log_level, a->log_level))) {
+        config_fini(cfg);
+        fprintf(stderr, "atpd: out of memory\n");
+        return 1;
+    }
+    log_level lvl;
+    if (!log_parse_level(cfg->service.log_level, &lvl)) {
+        fprintf(stderr, "atpd: unknown log level '%s' (debug, info, warn, error)\n",
+                cfg->service.log_level);
+        config_fini(cfg);
+        return 2;
+    }
+    log_set_level(lvl);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    atpd_args args = {0};
+    int rc = atpd_parse_args(argc, argv, &args);
+    if (rc >= 0)
+        return rc;
+
+    config cfg;
+    if ((rc = atpd_load_config(&args, &cfg)) != 0)
+        return rc;
+
+    /* Block the stop signals before any thread exists (nng's included), so
+     * that only sigwait below receives them. */
+    sigset_t stop;
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGINT);
+    sigaddset(&stop, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &stop, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    store *st = NULL;
+    engine *eng = NULL;
+    sources *src = NULL;
+    ingest *in = NULL;
+    server *srv = NULL;
+    atp_err err;
+    rc = 1;
+    store_options sopt = {
+        .sync = cfg.reservations.sync ? STORE_SYNC : STORE_NOSYNC,
+        .initial_map_bytes = 64u << 20,
+        .max_map_bytes = cfg.reservations.max_map_bytes,
+    };
+    if ((err = store_open(cfg.service.data_dir, &sopt, &st)) != ATP_OK) {
+        log_error("atpd", "cannot open the store in %s: %s", cfg.service.data_dir,
+                  atp_err_message(err));
+        goto out;
+    }
+    engine_persist persist = {.ctx = st, .write = atpd_persist_write};
+    if ((err = engine_alloc(&cfg, &persist, &eng)) != ATP_OK ||
+        (err = store_scan(st, STORE_DB_RESERVATIONS, atpd_load_reservation, eng)) !=
+            ATP_OK ||
+        (err = store_start(st)) != ATP_OK ||
+        (err = sources_alloc(&cfg, &src)) != ATP_OK ||
+        (err = ingest_alloc(&cfg, eng, src, &in)) != ATP_OK ||
+        (err = server_alloc(&cfg, eng, src, in, &srv)) != ATP_OK) {
+        log_error("atpd", "start-up failed: %s", atp_err_message(err));
+        goto out;
+    }
+    engine_stats es;
+    engine_stats_get(eng, &es);
+    log_info("atpd", "restored %llu reservations (%llu open) from %s",
+             (unsigned long long)es.resv_total, (unsigned long long)es.resv_open,
+             cfg.service.data_dir);
+    if ((err = engine_start(eng)) != ATP_OK || (err = ingest_start(in)) != ATP_OK ||
+        (err = server_start(srv)) != ATP_OK) {
+        log_error("atpd", "start-up failed: %s", atp_err_message(err));
+        goto out;
+    }
+    log_info("atpd",
+             "atpd %s ready: queries on %s, sources on %s (%zu regions, %zu "
+             "locations, %zu sources)",
+             ATPD_VERSION, cfg.service.query_listen, cfg.service.ingest_listen,
+             cfg.n_regions, cfg.n_locations, cfg.n_sources);
+
+    int sig = 0;
+    while (sigwait(&stop, &sig) != 0 && errno == EINTR)
+        ;
+    log_info("atpd", "signal %d: shutting down", sig);
+    rc = 0;
+out:
+    /* Order matters: no new queries, no new batches, apply what is queued,
+     * then free the held messages and the state. */
+    if (srv != NULL)
+        server_stop(srv);
+    if (in != NULL)
+        ingest_stop(in);
+    if (eng != NULL)
+        engine_stop(eng); /* waits for the store to finish its group */
+    store_close(st);
+    server_free(srv);
+    ingest_free(in);
+    sources_free(src);
+    engine_free(eng);
+    config_fini(&cfg);
+    return rc;
+}

@@ -1,0 +1,44 @@
+/* reply.c - reply maps for queries (docs/PROTOCOL.md). Any thread. */
+#include "server/reply.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+
+#include "formula/rules.h"
+
+void reply_error_set(reply_error *e, atp_err code, const char *fmt, ...)
+{
+    e->code = code;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(e->message, sizeof e->message, fmt, ap);
+    va_end(ap);
+}
+
+void reply_error_write(codec_writer *w, const reply_error *e)
+{
+    codec_w_map(w, 2);
+    codec_w_kv_bool(w, "ok", false);
+    codec_w_cstr(w, "error");
+    codec_w_map(w, e->line >= 0 ? 4 : 3);
+    codec_w_kv_int(w, "code", e->code);
+    codec_w_kv_cstr(w, "name", atp_err_name(e->code));
+    codec_w_kv_cstr(w, "message", e->message[0] ? e->message : atp_err_message(e->code));
+    if (e->line >= 0)
+        codec_w_kv_int(w, "line", e->line);
+}
+
+void reply_answer_write(codec_writer *w, codec_str sku, const char *region,
+                        const char *channel, const engine_answer *a)
+{
+    codec_w_kv_str(w, "sku", sku.ptr, sku.len);
+    codec_w_kv_cstr(w, "region", region);
+    codec_w_kv_cstr(w, "channel", channel);
+    codec_w_kv_int(w, "atp", a->atp);
+    codec_w_kv_int(w, "supply", a->supply);
+    codec_w_kv_int(w, "reserved", a->reserved);
+    codec_w_kv_int(w, "buffer", a->buffer);
+    codec_w_kv_cstr(w, "rule", rules_level_name(a->rule_level));
+    codec_w_kv_int(w, "shortfall", a->shortfall);
+    codec_w_kv_bool(w, "stale", a->stale);
+}

@@ -1,0 +1,432 @@
+/*
+ * request.c - decode a query, validate all of it, run it, write the reply.
+ * Any thread (nng callback threads); reads only lock-free engine state.
+ *
+ * Every handler validates its whole request before writing a byte of the
+ * reply, so a failing request gets exactly one error reply and no partial
+ * result.
+ */
+#include "server/request.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/clock.h"
+#include "server/reply.h"
+#include "server/request_int.h"
+
+#define REQUEST_VERSION "0.1.0"
+
+atp_err request_env_init(request_env *env, const config *cfg, engine *eng,
+                         sources *src, ingest *in)
+{
+    memset(env, 0, sizeof *env);
+    env->cfg = cfg;
+    env->eng = eng;
+    env->src = src;
+    env->in = in;
+    env->started_ms = clock_mono_ms();
+    env->region_ids = calloc(cfg->n_regions ? cfg->n_regions : 1, sizeof(char *));
+    if (env->region_ids == NULL)
+        return ATP_E_NOMEM;
+    for (size_t i = 0; i < cfg->n_regions; i++)
+        env->region_ids[i] = cfg->regions[i].id;
+    atp_err err = names_init(&env->regions, env->region_ids, cfg->n_regions);
+    if (err == ATP_OK)
+        err = names_init(&env->channels, (const char *const *)cfg->channels,
+                         cfg->n_channels);
+    if (err != ATP_OK)
+        request_env_fini(env);
+    return err;
+}
+
+void request_env_fini(request_env *env)
+{
+    names_fini(&env->regions);
+    names_fini(&env->channels);
+    free(env->region_ids);
+    env->region_ids = NULL;
+}
+
+/* ---- field helpers ------------------------------------------------------ */
+
+int request_clip(codec_str s) { return s.len > 64 ? 64 : (int)s.len; }
+
+/* A string field that must be an id (1..max printable bytes). */
+bool request_id(const codec_val *v, const char *what, uint32_t max,
+                       atp_err bad_code, codec_str *out, reply_error *e)
+{
+    if (v == NULL) {
+        reply_error_set(e, ATP_E_BAD_REQUEST, "missing field '%s'", what);
+        return false;
+    }
+    if (!codec_val_str(v, out)) {
+        reply_error_set(e, ATP_E_BAD_REQUEST, "field '%s' must be a string", what);
+        return false;
+    }
+    if (!codec_str_is_id(*out, max)) {
+        reply_error_set(e, bad_code, "%s must be 1..%u bytes of printable UTF-8",
+                        what, max);
+        return false;
+    }
+    return true;
+}
+
+bool request_sku(const codec_val *v, codec_str *out, reply_error *e)
+{
+    return request_id(v, "sku", ATP_SKU_MAX_LEN, ATP_E_BAD_SKU, out, e);
+}
+
+bool request_region(request_env *env, const codec_val *v, uint32_t *out,
+                           reply_error *e)
+{
+    codec_str s;
+    if (!request_id(v, "region", ATP_ID_MAX_LEN, ATP_E_UNKNOWN_REGION, &s, e))
+        return false;
+    int64_t r = names_find(&env->regions, s.ptr, s.len);
+    if (r < 0) {
+        reply_error_set(e, ATP_E_UNKNOWN_REGION, "unknown region '%.*s'",
+                        request_clip(s), s.ptr);
+        return false;
+    }
+    *out = (uint32_t)r;
+    return true;
+}
+
+/* The channel is optional: absent means the default channel. */
+bool request_channel(request_env *env, const codec_val *req,
+                            uint32_t *out, reply_error *e)
+{
+    const codec_val *v = codec_val_get(req, "channel");
+    if (v == NULL || codec_val_type(v) == CODEC_NIL) {
+        *out = 0;
+        return true;
+    }
+    codec_str s;
+    if (!request_id(v, "channel", ATP_ID_MAX_LEN, ATP_E_UNKNOWN_CHANNEL, &s, e))
+        return false;
+    int64_t c = names_find(&env->channels, s.ptr, s.len);
+    if (c < 0) {
+        reply_error_set(e, ATP_E_UNKNOWN_CHANNEL, "unknown channel '%.*s'",
+                        request_clip(s), s.ptr);
+        return false;
+    }
+    *out = (uint32_t)c;
+    return true;
+}
+
+/* ---- operations ---------------------------------------------------------- */
+
+static bool request_atp(request_env *env, const codec_val *req, codec_arena *a,
+                        codec_writer *w, reply_error *e)
+{
+    (void)a;
+    codec_str sku;
+    uint32_t region, channel;
+    if (!request_sku(codec_val_get(req, "sku"), &sku, e) ||
+        !request_region(env, codec_val_get(req, "region"), &region, e) ||
+        !request_channel(env, req, &channel, e))
+        return false;
+    engine_answer ans;
+    engine_query(env->eng, sku.ptr, sku.len, region, channel, &ans);
+    codec_w_map(w, 1 + REPLY_ANSWER_FIELDS);
+    codec_w_kv_bool(w, "ok", true);
+    reply_answer_write(w, sku, env->cfg->regions[region].id,
+                       env->cfg->channels[channel], &ans);
+    return true;
+}
+
+typedef struct request_line {
+    codec_str sku;
+    uint32_t region;
+    int64_t qty;
+    int64_t total; /* qty summed over lines with the same (sku, region) */
+    uint32_t index;
+} request_line;
+
+static int request_line_cmp(const void *pa, const void *pb)
+{
+    const request_line *x = *(request_line *const *)pa;
+    const request_line *y = *(request_line *const *)pb;
+    if (x->region != y->region)
+        return x->region < y->region ? -1 : 1;
+    if (x->sku.len != y->sku.len)
+        return x->sku.len < y->sku.len ? -1 : 1;
+    return memcmp(x->sku.ptr, y->sku.ptr, x->sku.len);
+}
+
+static bool request_cart_line(request_env *env, const codec_val *v,
+                              request_line *out, reply_error *e)
+{
+    if (codec_val_type(v) != CODEC_ARRAY || codec_val_len(v) != 3) {
+        reply_error_set(e, ATP_E_BAD_REQUEST, "a line is [sku, region, qty]");
+        return false;
+    }
+    if (!request_sku(codec_val_at(v, 0), &out->sku, e) ||
+        !request_region(env, codec_val_at(v, 1), &out->region, e))
+        return false;
+    if (!codec_val_int(codec_val_at(v, 2), &out->qty) || out->qty < 1 ||
+        out->qty > ATP_QTY_MAX) {
+        reply_error_set(e, ATP_E_BAD_QTY, "qty must be an integer 1..%lld",
+                        (long long)ATP_QTY_MAX);
+        return false;
+    }
+    return true;
+}
+
+/* Sum the quantities of lines naming the same (sku, region): a cart asking
+ * twice for 3 of the last 5 units is not available. */
+static bool request_cart_totals(request_line *lines, uint32_t n, codec_arena *a)
+{
+    request_line **order = codec_arena_malloc(a, (n ? n : 1) * sizeof *order);
+    if (order == NULL)
+        return false;
+    for (uint32_t i = 0; i < n; i++)
+        order[i] = &lines[i];
+    qsort(order, n, sizeof *order, request_line_cmp);
+    for (uint32_t i = 0; i < n;) {
+        uint32_t j = i;
+        int64_t sum = 0;
+        while (j < n && request_line_cmp(&order[i], &order[j]) == 0)
+            sum += order[j++]->qty; /* <= 10^4 lines * 10^15: no overflow */
+        for (uint32_t k = i; k < j; k++)
+            order[k]->total = sum;
+        i = j;
+    }
+    return true;
+}
+
+static bool request_cart(request_env *env, const codec_val *req, codec_arena *a,
+                         codec_writer *w, reply_error *e)
+{
+    uint32_t channel;
+    if (!request_channel(env, req, &channel, e))
+        return false;
+    const codec_val *lv = codec_val_get(req, "lines");
+    if (lv == NULL || codec_val_type(lv) != CODEC_ARRAY) {
+        reply_error_set(e, ATP_E_BAD_REQUEST, "field 'lines' must be an array");
+        return false;
+    }
+    uint32_t n = codec_val_len(lv);
+    if (n == 0) {
+        reply_error_set(e, ATP_E_BAD_REQUEST, "a cart needs at least one line");
+        return false;
+    }
+    if (n > env->cfg->service.max_cart_lines) {
+        reply_error_set(e, ATP_E_TOO_MANY_LINES, "%u lines, at most %u", n,
+                        env->cfg->service.max_cart_lines);
+        return false;
+    }
+    request_line *lines = codec_arena_malloc(a, n * sizeof *lines);
+    if (lines == NULL) {
+        reply_error_set(e, ATP_E_NOMEM, "out of memory");
+        return false;
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        if (!request_cart_line(env, codec_val_at(lv, i), &lines[i], e)) {
+            e->line = i;
+            return false;
+        }
+        lines[i].index = i;
+    }
+    if (!request_cart_totals(lines, n, a)) {
+        reply_error_set(e, ATP_E_NOMEM, "out of memory");
+        return false;
+    }
+    const char *ch = env->cfg->channels[channel];
+    engine_answer *ans = codec_arena_malloc(a, n * sizeof *ans);
+    if (ans == NULL) {
+        reply_error_set(e, ATP_E_NOMEM, "out of memory");
+        return false;
+    }
+    bool all = true;
+    for (uint32_t i = 0; i < n; i++) {
+        engine_query(env->eng, lines[i].sku.ptr, lines[i].sku.len,
+                     lines[i].region, channel, &ans[i]);
+        all &= lines[i].total <= ans[i].atp;
+    }
+    codec_w_map(w, 3);
+    codec_w_kv_bool(w, "ok", true);
+    codec_w_kv_bool(w, "available", all);
+    codec_w_cstr(w, "lines");
+    codec_w_array(w, n);
+    for (uint32_t i = 0; i < n; i++) {
+        codec_w_map(w, REPLY_ANSWER_FIELDS + 2);
+        reply_answer_write(w, lines[i].sku, env->cfg->regions[lines[i].region].id,
+                           ch, &ans[i]);
+        codec_w_kv_int(w, "qty", lines[i].qty);
+        codec_w_kv_bool(w, "available", lines[i].total <= ans[i].atp);
+    }
+    return true;
+}
+
+static bool request_regions(request_env *env, const codec_val *req,
+                            codec_arena *a, codec_writer *w, reply_error *e)
+{
+    (void)a;
+    codec_str sku;
+    uint32_t channel;
+    if (!request_sku(codec_val_get(req, "sku"), &sku, e) ||
+        !request_channel(env, req, &channel, e))
+        return false;
+    const char *ch = env->cfg->channels[channel];
+    codec_w_map(w, 4);
+    codec_w_kv_bool(w, "ok", true);
+    codec_w_kv_str(w, "sku", sku.ptr, sku.len);
+    codec_w_kv_cstr(w, "channel", ch);
+    codec_w_cstr(w, "regions");
+    codec_w_array(w, (uint32_t)env->cfg->n_regions);
+    for (uint32_t r = 0; r < env->cfg->n_regions; r++) {
+        engine_answer ans;
+        engine_query(env->eng, sku.ptr, sku.len, r, channel, &ans);
+        codec_w_map(w, REPLY_ANSWER_FIELDS);
+        reply_answer_write(w, sku, env->cfg->regions[r].id, ch, &ans);
+    }
+    return true;
+}
+
+static bool request_sources(request_env *env, const codec_val *req,
+                            codec_arena *a, codec_writer *w, reply_error *e)
+{
+    (void)req, (void)a, (void)e;
+    int64_t now = clock_mono_ms();
+    uint32_t n = (uint32_t)sources_count(env->src);
+    codec_w_map(w, 2);
+    codec_w_kv_bool(w, "ok", true);
+    codec_w_cstr(w, "sources");
+    codec_w_array(w, n);
+    for (uint32_t i = 0; i < n; i++) {
+        sources_status st;
+        sources_status_get(env->src, i, now, &st);
+        codec_w_map(w, 15);
+        codec_w_kv_cstr(w, "id", st.id);
+        codec_w_kv_cstr(w, "state", sources_state_name(st.state));
+        codec_w_kv_uint(w, "last_seq", st.last_seq);
+        codec_w_kv_uint(w, "last_ts_ms", st.last_ts_ms);
+        codec_w_kv_int(w, "lag_ms", st.lag_ms);
+        codec_w_kv_int(w, "age_ms", st.age_ms);
+        codec_w_kv_uint(w, "messages", st.messages);
+        codec_w_kv_uint(w, "events", st.events);
+        codec_w_kv_uint(w, "duplicates", st.duplicates);
+        codec_w_kv_uint(w, "gaps", st.gaps);
+        codec_w_kv_uint(w, "missed", st.missed);
+        codec_w_kv_uint(w, "rejected_messages", st.rejected_messages);
+        codec_w_kv_uint(w, "unauthorized", st.unauthorized);
+        codec_w_kv_uint(w, "unknown_location", st.unknown_location);
+        codec_w_kv_uint(w, "heartbeats", st.heartbeats);
+    }
+    return true;
+}
+
+static bool request_status(request_env *env, const codec_val *req,
+                           codec_arena *a, codec_writer *w, reply_error *e)
+{
+    (void)req, (void)a, (void)e;
+    engine_stats es;
+    engine_stats_get(env->eng, &es);
+    ingest_stats is = {0};
+    if (env->in != NULL)
+        ingest_stats_get(env->in, &is);
+    codec_w_map(w, 12);
+    codec_w_kv_bool(w, "ok", true);
+    codec_w_kv_cstr(w, "version", REQUEST_VERSION);
+    codec_w_kv_bool(w, "ready", true);
+    codec_w_kv_int(w, "uptime_ms", clock_mono_ms() - env->started_ms);
+    codec_w_kv_uint(w, "skus", es.skus);
+    codec_w_kv_uint(w, "positions", es.positions);
+    codec_w_kv_uint(w, "regions", env->cfg->n_regions);
+    codec_w_kv_uint(w, "locations", env->cfg->n_locations);
+    codec_w_kv_uint(w, "memory_bytes", es.memory_bytes);
+    codec_w_cstr(w, "engine");
+    codec_w_map(w, 4);
+    codec_w_kv_uint(w, "batches_applied", es.batches_applied);
+    codec_w_kv_uint(w, "events_applied", es.events_applied);
+    codec_w_kv_uint(w, "events_clamped", es.events_clamped);
+    codec_w_kv_uint(w, "queued", es.queue_len);
+    codec_w_cstr(w, "ingest");
+    codec_w_map(w, 5);
+    codec_w_kv_uint(w, "received", is.received);
+    codec_w_kv_uint(w, "bytes", is.bytes);
+    codec_w_kv_uint(w, "bad_messages", is.bad_messages);
+    codec_w_kv_uint(w, "unknown_source", is.unknown_source);
+    codec_w_kv_uint(w, "rejected", is.rejected);
+    codec_w_cstr(w, "queries");
+    codec_w_map(w, 2);
+    codec_w_kv_uint(w, "requests",
+                    atomic_load_explicit(&env->requests, memory_order_relaxed));
+    codec_w_kv_uint(w, "errors",
+                    atomic_load_explicit(&env->errors, memory_order_relaxed));
+    return true;
+}
+
+/* ---- dispatch ------------------------------------------------------------ */
+
+typedef bool (*request_fn)(request_env *, const codec_val *, codec_arena *,
+                           codec_writer *, reply_error *);
+
+static const struct {
+    const char *op;
+    request_fn fn;
+} request_ops[] = {
+    {"atp", request_atp},         {"cart", request_cart},
+    {"regions", request_regions}, {"sources", request_sources},
+    {"status", request_status},
+};
+
+static const struct {
+    const char *op;
+    engine_resv_op resv;
+} request_resv_ops[] = {
+    {"reserve", ENGINE_RESV_RESERVE}, {"commit", ENGINE_RESV_COMMIT},
+    {"release", ENGINE_RESV_RELEASE}, {"extend", ENGINE_RESV_EXTEND},
+    {"reservation", ENGINE_RESV_GET},
+};
+
+bool request_handle(request_env *env, const void *buf, size_t len,
+                    codec_arena *a, codec_writer *w, request_async *async)
+{
+    atomic_fetch_add_explicit(&env->requests, 1, memory_order_relaxed);
+    reply_error e = {.code = ATP_OK, .line = -1};
+    const codec_val *req;
+    codec_str op;
+    atp_err err = codec_decode(a, buf, len, &req);
+    if (err != ATP_OK) {
+        reply_error_set(&e, err, "%s", err == ATP_E_TOO_LARGE
+                                           ? "message nested too deeply or "
+                                             "declaring sizes beyond its end"
+                                           : "not a msgpack message");
+    } else if (codec_val_type(req) != CODEC_MAP) {
+        reply_error_set(&e, ATP_E_BAD_REQUEST, "a request is a msgpack map");
+    } else if (codec_val_get(req, "op") == NULL ||
+               !codec_val_str(codec_val_get(req, "op"), &op)) {
+        reply_error_set(&e, ATP_E_BAD_REQUEST, "missing string field 'op'");
+    } else {
+        size_t i = 0, n = sizeof request_ops / sizeof request_ops[0];
+        size_t k = 0, nr = sizeof request_resv_ops / sizeof request_resv_ops[0];
+        while (i < n && !codec_str_eq(op, request_ops[i].op))
+            i++;
+        while (k < nr && !codec_str_eq(op, request_resv_ops[k].op))
+            k++;
+        if (i < n) {
+            if (request_ops[i].fn(env, req, a, w, &e))
+                return true;
+        } else if (k < nr) {
+            if (request_resv_start(env, request_resv_ops[k].resv, req, a, w, async, &e))
+                return false;
+        } else {
+            reply_error_set(&e, ATP_E_UNKNOWN_OP,
+                            "unknown op '%.*s' (atp, cart, regions, sources, "
+                            "status, reserve, commit, release, extend, "
+                            "reservation)",
+                            request_clip(op), op.ptr);
+        }
+    }
+    request_count_error(env);
+    reply_error_write(w, &e);
+    return true;
+}
+
+void request_count_error(request_env *env)
+{
+    atomic_fetch_add_explicit(&env->errors, 1, memory_order_relaxed);
+}

@@ -1,0 +1,58 @@
+/*
+ * request.h - decoding a query, running it against the engine, and writing
+ * the reply. Independent of the transport (no nng here), so it is tested
+ * without sockets. Called from any thread; reads only lock-free state.
+ */
+#ifndef ATP_REQUEST_H
+#define ATP_REQUEST_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "codec/codec.h"
+#include "common/names.h"
+#include "config/config.h"
+#include "engine/engine.h"
+#include "ingest/ingest.h"
+#include "sources/sources.h"
+
+/* What a request handler may see. Immutable after request_env_init, except
+ * the counters. */
+typedef struct request_env {
+    const config *cfg;
+    engine *eng;
+    sources *src;
+    ingest *in; /* may be NULL (tests) */
+    names regions;
+    names channels;
+    const char **region_ids;
+    int64_t started_ms; /* monotonic */
+    _Atomic uint64_t requests;
+    _Atomic uint64_t errors;
+} request_env;
+
+atp_err request_env_init(request_env *env, const config *cfg, engine *eng,
+                         sources *src, ingest *in);
+void request_env_fini(request_env *env);
+
+/* An operation answered later (reservations: after the engine decided and
+ * the store wrote). The server owns it, one per context; the request module
+ * fills req and calls finish(owner) once the reply is written to w. */
+typedef struct request_async {
+    engine_resv_req req;
+    request_env *env;
+    codec_writer *w;
+    void (*finish)(void *owner);
+    void *owner;
+} request_async;
+
+/* request_handle decodes buf[0..len), runs it and writes exactly one reply
+ * map to w. Uses a for decoded data. Returns true when the reply is
+ * written; false when it will be written later, from another thread, and
+ * announced through async->finish; buf, a and w must then stay untouched
+ * until finish is called. */
+bool request_handle(request_env *env, const void *buf, size_t len,
+                    codec_arena *a, codec_writer *w, request_async *async);
+
+#endif

@@ -1,0 +1,225 @@
+/*
+ * request_resv.c - reservation operations over REQ/REP: validate the whole
+ * request on the receiving thread, hand it to the engine, and write the
+ * reply when the engine calls back (engine or store writer thread, once the
+ * outcome is durable).
+ */
+#include <string.h>
+
+#include "server/request_int.h"
+
+#define REQUEST_RESV_ID_MAX 128
+
+static bool request_resv_ttl(const codec_val *req, bool required, int64_t *out,
+                             reply_error *e)
+{
+    const codec_val *v = codec_val_get(req, "ttl_ms");
+    if (v == NULL) {
+        if (required)
+            reply_error_set(e, ATP_E_BAD_TTL, "missing field 'ttl_ms'");
+        *out = 0;
+        return !required;
+    }
+    if (!codec_val_int(v, out) || *out <= 0) {
+        reply_error_set(e, ATP_E_BAD_TTL, "ttl_ms must be a positive integer");
+        return false;
+    }
+    return true;
+}
+
+/* Lines of a reserve ([sku, region, qty]) or a release ([sku, region]). */
+static bool request_resv_lines(request_env *env, const codec_val *req,
+                               bool with_qty, codec_arena *a,
+                               engine_resv_req *out, reply_error *e)
+{
+    const codec_val *lv = codec_val_get(req, "lines");
+    out->lines = NULL;
+    out->n_lines = 0;
+    if (lv == NULL && !with_qty)
+        return true; /* release everything */
+    if (lv == NULL || codec_val_type(lv) != CODEC_ARRAY) {
+        reply_error_set(e, ATP_E_BAD_REQUEST, "field 'lines' must be an array");
+        return false;
+    }
+    uint32_t n = codec_val_len(lv);
+    if (n == 0 && with_qty) {
+        reply_error_set(e, ATP_E_BAD_REQUEST, "a reservation needs at least one line");
+        return false;
+    }
+    if (n > env->cfg->reservations.max_lines) {
+        reply_error_set(e, ATP_E_TOO_MANY_LINES, "%u lines, at most %u", n,
+                        env->cfg->reservations.max_lines);
+        return false;
+    }
+    engine_resv_line *lines = codec_arena_malloc(a, (n ? n : 1) * sizeof *lines);
+    if (lines == NULL) {
+        reply_error_set(e, ATP_E_NOMEM, "out of memory");
+        return false;
+    }
+    uint32_t arity = with_qty ? 3 : 2;
+    for (uint32_t i = 0; i < n; i++) {
+        const codec_val *l = codec_val_at(lv, i);
+        codec_str sku;
+        e->line = i;
+        memset(&lines[i], 0, sizeof lines[i]);
+        if (codec_val_type(l) != CODEC_ARRAY || codec_val_len(l) != arity) {
+            reply_error_set(e, ATP_E_BAD_REQUEST, with_qty
+                                                      ? "a line is [sku, region, qty]"
+                                                      : "a line is [sku, region]");
+            return false;
+        }
+        if (!request_sku(codec_val_at(l, 0), &sku, e) ||
+            !request_region(env, codec_val_at(l, 1), &lines[i].region, e))
+            return false;
+        if (with_qty && (!codec_val_int(codec_val_at(l, 2), &lines[i].qty) ||
+                         lines[i].qty < 1 || lines[i].qty > ATP_QTY_MAX)) {
+            reply_error_set(e, ATP_E_BAD_QTY, "qty must be an integer 1..%lld",
+                            (long long)ATP_QTY_MAX);
+            return false;
+        }
+        lines[i].sku = sku.ptr;
+        lines[i].sku_len = sku.len;
+    }
+    e->line = -1;
+    out->lines = lines;
+    out->n_lines = n;
+    return true;
+}
+
+static void request_resv_write_record(request_env *env, codec_writer *w,
+                                      const engine_resv_result *r)
+{
+    codec_w_cstr(w, "reservation");
+    codec_w_map(w, r->order_ref ? 8 : 7);
+    codec_w_kv_str(w, "id", r->id, r->id_len);
+    codec_w_kv_cstr(w, "state", engine_resv_state_name(r->state));
+    codec_w_kv_cstr(w, "channel", env->cfg->channels[r->channel]);
+    codec_w_kv_int(w, "created_ms", r->created_ms);
+    codec_w_kv_int(w, "expires_ms", r->expires_ms);
+    codec_w_kv_int(w, "updated_ms", r->updated_ms);
+    if (r->order_ref)
+        codec_w_kv_cstr(w, "order_ref", r->order_ref);
+    codec_w_cstr(w, "lines");
+    codec_w_array(w, r->n_lines);
+    for (uint32_t i = 0; i < r->n_lines; i++) {
+        const engine_resv_line *l = &r->lines[i];
+        codec_w_map(w, 4);
+        codec_w_kv_str(w, "sku", l->sku, l->sku_len);
+        codec_w_kv_cstr(w, "region", env->cfg->regions[l->region].id);
+        codec_w_kv_int(w, "qty", l->qty);
+        codec_w_kv_int(w, "consumed", l->consumed);
+    }
+}
+
+/* A refused reserve: per line, what was asked and what was available. */
+static void request_resv_write_refusal(request_env *env, codec_writer *w,
+                                       const engine_resv_result *r)
+{
+    codec_w_map(w, 4);
+    codec_w_kv_bool(w, "ok", true);
+    codec_w_kv_bool(w, "granted", false);
+    codec_w_kv_str(w, "id", r->id, r->id_len);
+    codec_w_cstr(w, "lines");
+    codec_w_array(w, r->n_lines);
+    for (uint32_t i = 0; i < r->n_lines; i++) {
+        const engine_resv_line *l = &r->lines[i];
+        codec_w_map(w, 5);
+        codec_w_kv_str(w, "sku", l->sku, l->sku_len);
+        codec_w_kv_cstr(w, "region", env->cfg->regions[l->region].id);
+        codec_w_kv_int(w, "qty", l->qty);
+        codec_w_kv_int(w, "available", l->available);
+        codec_w_kv_bool(w, "ok", l->qty <= l->available);
+    }
+}
+
+/* request_resv_done: engine callback (engine or store writer thread). */
+static void request_resv_done(void *arg, const engine_resv_result *r)
+{
+    request_async *as = arg;
+    request_env *env = as->env;
+    codec_writer *w = as->w;
+    if (r->err != ATP_OK) {
+        reply_error e = {.line = -1};
+        if (r->message != NULL)
+            reply_error_set(&e, r->err, "%s", r->message);
+        else if (r->err == ATP_E_BAD_STATE && r->has_record)
+            reply_error_set(&e, r->err, "reservation '%.*s' is %s",
+                            (int)(r->id_len > 64 ? 64 : r->id_len), r->id,
+                            engine_resv_state_name(r->state));
+        else if (r->err == ATP_E_NOT_FOUND)
+            reply_error_set(&e, r->err, "no reservation with id '%.*s'",
+                            (int)(as->req.id_len > 64 ? 64 : as->req.id_len),
+                            as->req.id);
+        else if (r->err == ATP_E_CONFLICT)
+            reply_error_set(&e, r->err,
+                            "reservation '%.*s' exists with different content",
+                            (int)(as->req.id_len > 64 ? 64 : as->req.id_len),
+                            as->req.id);
+        else
+            reply_error_set(&e, r->err, "%s", atp_err_message(r->err));
+        request_count_error(env);
+        reply_error_write(w, &e);
+    } else if (as->req.op == ENGINE_RESV_RESERVE && !r->granted) {
+        request_resv_write_refusal(env, w, r);
+    } else {
+        bool reserve = as->req.op == ENGINE_RESV_RESERVE;
+        codec_w_map(w, reserve ? 4 : 3);
+        codec_w_kv_bool(w, "ok", true);
+        if (reserve)
+            codec_w_kv_bool(w, "granted", true);
+        codec_w_kv_bool(w, "replayed", r->replayed);
+        request_resv_write_record(env, w, r);
+    }
+    as->finish(as->owner);
+}
+
+bool request_resv_start(request_env *env, engine_resv_op op,
+                        const codec_val *req, codec_arena *a, codec_writer *w,
+                        request_async *async, reply_error *e)
+{
+    engine_resv_req *r = &async->req;
+    memset(r, 0, sizeof *r);
+    r->op = op;
+    codec_str id, ref;
+    if (!request_id(codec_val_get(req, "id"), "id", REQUEST_RESV_ID_MAX,
+                    ATP_E_BAD_ID, &id, e))
+        return false;
+    r->id = id.ptr;
+    r->id_len = id.len;
+    switch (op) {
+    case ENGINE_RESV_RESERVE:
+        if (!request_channel(env, req, &r->channel, e) ||
+            !request_resv_lines(env, req, true, a, r, e) ||
+            !request_resv_ttl(req, false, &r->ttl_ms, e))
+            return false;
+        break;
+    case ENGINE_RESV_COMMIT:
+        if (codec_val_get(req, "order_ref") != NULL) {
+            if (!request_id(codec_val_get(req, "order_ref"), "order_ref",
+                            REQUEST_RESV_ID_MAX, ATP_E_BAD_ID, &ref, e))
+                return false;
+            r->order_ref = ref.ptr;
+            r->order_ref_len = ref.len;
+        }
+        break;
+    case ENGINE_RESV_RELEASE:
+        if (!request_resv_lines(env, req, false, a, r, e))
+            return false;
+        break;
+    case ENGINE_RESV_EXTEND:
+        if (!request_resv_ttl(req, true, &r->ttl_ms, e))
+            return false;
+        break;
+    case ENGINE_RESV_GET:
+        break;
+    }
+    async->env = env;
+    async->w = w;
+    r->done = request_resv_done;
+    r->arg = async;
+    if (engine_resv_submit(env->eng, r) != ATP_OK) {
+        reply_error_set(e, ATP_E_BUSY, "atpd is shutting down");
+        return false;
+    }
+    return true;
+}

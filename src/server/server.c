@@ -1,0 +1,203 @@
+/*
+ * server.c - nng REP transport for queries. Each of cfg.query_contexts
+ * contexts runs receive -> request_handle -> send on nng's callback threads;
+ * contexts are independent, so slow clients do not hold up fast ones.
+ */
+#include "server/server.h"
+
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/rep.h>
+#include <stdlib.h>
+
+#include "codec/codec.h"
+#include "common/log.h"
+#include "server/request.h"
+
+enum server_ctx_state { SERVER_RECV, SERVER_WAIT, SERVER_SEND };
+
+typedef struct server_ctx {
+    struct server *srv;
+    nng_ctx ctx;
+    nng_aio *aio;
+    int state;
+    codec_arena *arena;
+    codec_writer *w;
+    nng_msg *req;        /* while waiting: decoded strings point into it */
+    nng_msg *rep;        /* while waiting: the reply being written */
+    request_async async; /* while waiting for the engine */
+} server_ctx;
+
+struct server {
+    const config *cfg;
+    nng_socket sock;
+    bool sock_open;
+    server_ctx *ctxs;
+    int n_ctxs;
+    request_env env;
+};
+
+/* codec sink appending to an nng message (the writer's ctx). */
+static int server_sink(void *ctx, const void *buf, size_t len)
+{
+    return nng_msg_append(ctx, buf, len);
+}
+
+static void server_ctx_recv(server_ctx *c)
+{
+    c->state = SERVER_RECV;
+    nng_ctx_recv(c->ctx, c->aio);
+}
+
+static void server_ctx_send(server_ctx *c)
+{
+    nng_msg *rep = c->rep;
+    c->rep = NULL;
+    codec_arena_clear(c->arena);
+    nng_msg_free(c->req);
+    c->req = NULL;
+    if (codec_writer_failed(c->w)) {
+        /* Out of memory while writing: better no answer (the client times
+         * out and retries) than a truncated one. */
+        nng_msg_free(rep);
+        log_error("server", "out of memory writing a reply");
+        server_ctx_recv(c);
+        return;
+    }
+    nng_aio_set_msg(c->aio, rep);
+    c->state = SERVER_SEND;
+    nng_ctx_send(c->ctx, c->aio);
+}
+
+/* server_ctx_finish: a deferred reply is written (engine or store thread). */
+static void server_ctx_finish(void *owner)
+{
+    server_ctx_send(owner);
+}
+
+static void server_ctx_cb(void *arg)
+{
+    server_ctx *c = arg;
+    int rv = nng_aio_result(c->aio);
+    if (c->state == SERVER_SEND) {
+        if (rv != 0)
+            nng_msg_free(nng_aio_get_msg(c->aio));
+        server_ctx_recv(c);
+        return;
+    }
+    if (rv == NNG_ECLOSED || rv == NNG_ECANCELED)
+        return; /* shutting down */
+    if (rv != 0) {
+        server_ctx_recv(c);
+        return;
+    }
+    c->req = nng_aio_get_msg(c->aio);
+    if (nng_msg_alloc(&c->rep, 0) != 0) {
+        nng_msg_free(c->req);
+        c->req = NULL;
+        log_error("server", "out of memory: request dropped");
+        server_ctx_recv(c);
+        return;
+    }
+    codec_writer_retarget(c->w, c->rep);
+    c->state = SERVER_WAIT;
+    if (request_handle(&c->srv->env, nng_msg_body(c->req), nng_msg_len(c->req),
+                       c->arena, c->w, &c->async))
+        server_ctx_send(c);
+    /* else: server_ctx_finish sends once the engine has answered */
+}
+
+atp_err server_alloc(const config *cfg, engine *eng, sources *src, ingest *in,
+                     server **out)
+{
+    server *s = calloc(1, sizeof *s);
+    if (s == NULL)
+        return ATP_E_NOMEM;
+    s->cfg = cfg;
+    atp_err err = request_env_init(&s->env, cfg, eng, src, in);
+    if (err != ATP_OK)
+        goto fail;
+    int rv;
+    if ((rv = nng_rep0_open(&s->sock)) != 0) {
+        log_error("server", "cannot open REP socket: %s", nng_strerror(rv));
+        err = ATP_E_TRANSPORT;
+        goto fail;
+    }
+    s->sock_open = true;
+    /* Bound what one request may make nng allocate (default: unlimited). */
+    if ((rv = nng_socket_set_size(s->sock, NNG_OPT_RECVMAXSZ,
+                                  cfg->service.query_recv_max_bytes)) != 0) {
+        log_error("server", "cannot set receive limit: %s", nng_strerror(rv));
+        err = ATP_E_TRANSPORT;
+        goto fail;
+    }
+    s->n_ctxs = cfg->service.query_contexts;
+    s->ctxs = calloc((size_t)s->n_ctxs, sizeof *s->ctxs);
+    if (s->ctxs == NULL) {
+        err = ATP_E_NOMEM;
+        goto fail;
+    }
+    for (int i = 0; i < s->n_ctxs; i++) {
+        server_ctx *c = &s->ctxs[i];
+        c->srv = s;
+        c->async.finish = server_ctx_finish;
+        c->async.owner = c;
+        if ((c->arena = codec_arena_alloc()) == NULL ||
+            (c->w = codec_writer_alloc(server_sink, NULL)) == NULL) {
+            err = ATP_E_NOMEM;
+            goto fail;
+        }
+        if ((rv = nng_aio_alloc(&c->aio, server_ctx_cb, c)) != 0 ||
+            (rv = nng_ctx_open(&c->ctx, s->sock)) != 0) {
+            log_error("server", "cannot create context: %s", nng_strerror(rv));
+            err = ATP_E_TRANSPORT;
+            goto fail;
+        }
+    }
+    if ((rv = nng_listen(s->sock, cfg->service.query_listen, NULL, 0)) != 0) {
+        log_error("server", "cannot listen on %s: %s", cfg->service.query_listen,
+                  nng_strerror(rv));
+        err = ATP_E_TRANSPORT;
+        goto fail;
+    }
+    *out = s;
+    return ATP_OK;
+fail:
+    server_free(s);
+    return err;
+}
+
+atp_err server_start(server *s)
+{
+    for (int i = 0; i < s->n_ctxs; i++)
+        server_ctx_recv(&s->ctxs[i]);
+    return ATP_OK;
+}
+
+void server_stop(server *s)
+{
+    /* Stop every aio first (waits for running callbacks), then close. */
+    for (int i = 0; s->ctxs != NULL && i < s->n_ctxs; i++)
+        if (s->ctxs[i].aio != NULL)
+            nng_aio_stop(s->ctxs[i].aio);
+    if (s->sock_open) {
+        nng_close(s->sock);
+        s->sock_open = false;
+    }
+}
+
+void server_free(server *s)
+{
+    if (s == NULL)
+        return;
+    server_stop(s);
+    for (int i = 0; s->ctxs != NULL && i < s->n_ctxs; i++) {
+        server_ctx *c = &s->ctxs[i];
+        if (c->aio != NULL)
+            nng_aio_free(c->aio);
+        codec_writer_free(c->w);
+        codec_arena_free(c->arena);
+    }
+    free(s->ctxs);
+    request_env_fini(&s->env);
+    free(s);
+}

@@ -1,0 +1,30 @@
+/*
+ * server.h - the query transport: an nng REP socket with a pool of
+ * contexts, each an asynchronous receive -> handle -> send loop.
+ *
+ * Threads: requests are handled on nng's callback threads, several at once;
+ * handlers only read engine and source state (lock-free), so they never
+ * wait on ingest.
+ */
+#ifndef ATP_SERVER_H
+#define ATP_SERVER_H
+
+#include "atp/error.h"
+#include "config/config.h"
+#include "engine/engine.h"
+#include "ingest/ingest.h"
+#include "sources/sources.h"
+
+typedef struct server server;
+
+/* server_alloc opens the REP socket and listens on
+ * cfg->service.query_listen; ATP_E_TRANSPORT (logged) if it cannot. */
+atp_err server_alloc(const config *cfg, engine *eng, sources *src,
+                     ingest *in, server **out);
+/* server_start starts receiving on every context. */
+atp_err server_start(server *s);
+/* server_stop closes the socket and waits for in-flight callbacks. */
+void server_stop(server *s);
+void server_free(server *s);
+
+#endif

@@ -1,0 +1,316 @@
+/*
+ * sources.c - per-source sequencing, reorder window, authority and health.
+ * Thread rules in sources.h: one ingest thread mutates, the engine thread
+ * records applied offsets, anyone reads the atomics.
+ */
+#include "sources/sources.h"
+
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct sources_held {
+    uint64_t seq;
+    void *item;
+} sources_held;
+
+typedef struct source {
+    const config_source *cfg;
+    uint32_t *regions; /* regions this source has authority in */
+    size_t n_regions;
+
+    /* ingest thread only */
+    bool seen;
+    uint64_t next_seq;
+    sources_held *held; /* sorted by seq, at most reorder_max */
+    size_t n_held;
+    int64_t hold_deadline_ms;
+
+    /* written by one thread, read by any */
+    _Atomic bool ever_seen;
+    _Atomic bool gapped;
+    _Atomic bool silent;
+    _Atomic int64_t last_recv_ms;
+    _Atomic uint64_t last_seq, last_ts_ms;
+    _Atomic int64_t lag_ms;
+    _Atomic uint64_t messages, events, duplicates, gaps, missed;
+    _Atomic uint64_t rejected_messages, unauthorized, unknown_location,
+        heartbeats;
+} source;
+
+struct sources {
+    source *src;
+    size_t n;
+    uint16_t *authority; /* [location * ATP_BUCKET_COUNT + bucket] = src + 1 */
+    size_t n_locations;
+    uint32_t n_regions;
+    int64_t window_ms;
+    size_t max_held;
+};
+
+#define INC(field, by) atomic_fetch_add_explicit(&(field), (by), memory_order_relaxed)
+
+atp_err sources_alloc(const config *cfg, sources **out)
+{
+    sources *s = calloc(1, sizeof *s);
+    if (s == NULL)
+        return ATP_E_NOMEM;
+    s->n = cfg->n_sources;
+    s->n_locations = cfg->n_locations;
+    s->n_regions = (uint32_t)cfg->n_regions;
+    s->window_ms = cfg->service.reorder_window_ms;
+    s->max_held = cfg->service.reorder_max_messages ? cfg->service.reorder_max_messages : 1;
+    s->src = calloc(s->n ? s->n : 1, sizeof *s->src);
+    s->authority = calloc((s->n_locations ? s->n_locations : 1) * ATP_BUCKET_COUNT,
+                          sizeof *s->authority);
+    if (s->src == NULL || s->authority == NULL)
+        goto fail;
+    for (size_t i = 0; i < s->n; i++) {
+        source *so = &s->src[i];
+        so->cfg = &cfg->sources[i];
+        so->held = calloc(s->max_held + 1, sizeof *so->held);
+        so->regions = calloc(cfg->n_regions, sizeof *so->regions);
+        if (so->held == NULL || so->regions == NULL)
+            goto fail;
+        atomic_store(&so->last_recv_ms, -1);
+        for (size_t a = 0; a < so->cfg->n_authority; a++) {
+            const config_authority *au = &so->cfg->authority[a];
+            s->authority[au->location * ATP_BUCKET_COUNT + au->bucket] =
+                (uint16_t)(i + 1);
+            uint32_t r = cfg->locations[au->location].region;
+            bool have = false;
+            for (size_t k = 0; k < so->n_regions; k++)
+                have |= so->regions[k] == r;
+            if (!have)
+                so->regions[so->n_regions++] = r;
+        }
+    }
+    *out = s;
+    return ATP_OK;
+fail:
+    sources_free(s);
+    return ATP_E_NOMEM;
+}
+
+void sources_release_held(sources *s, sources_drop_fn drop, void *ctx)
+{
+    for (size_t i = 0; i < s->n; i++) {
+        source *so = &s->src[i];
+        for (size_t k = 0; k < so->n_held; k++)
+            drop(ctx, so->held[k].item);
+        so->n_held = 0;
+    }
+}
+
+void sources_free(sources *s)
+{
+    if (s == NULL)
+        return;
+    for (size_t i = 0; s->src != NULL && i < s->n; i++) {
+        source *so = &s->src[i];
+        free(so->held);
+        free(so->regions);
+    }
+    free(s->src);
+    free(s->authority);
+    free(s);
+}
+
+size_t sources_count(const sources *s) { return s->n; }
+
+int sources_find(const sources *s, const char *id, size_t len)
+{
+    for (size_t i = 0; i < s->n; i++) {
+        const char *sid = s->src[i].cfg->id;
+        if (strlen(sid) == len && memcmp(sid, id, len) == 0)
+            return (int)i;
+    }
+    return -1;
+}
+
+bool sources_authorized(const sources *s, uint32_t src, uint32_t location,
+                        uint8_t bucket)
+{
+    if (location >= s->n_locations || bucket >= ATP_BUCKET_COUNT)
+        return false;
+    return s->authority[location * ATP_BUCKET_COUNT + bucket] == src + 1;
+}
+
+/* Deliver held messages that are now next in order. */
+static void sources_drain(source *so, sources_deliver_fn deliver, void *ctx)
+{
+    size_t k = 0;
+    while (k < so->n_held && so->held[k].seq == so->next_seq) {
+        deliver(ctx, so->held[k].item, so->held[k].seq);
+        so->next_seq++;
+        k++;
+    }
+    if (k > 0) {
+        memmove(so->held, so->held + k, (so->n_held - k) * sizeof *so->held);
+        so->n_held -= k;
+    }
+}
+
+/* Give up waiting for the sequence numbers before the first held message. */
+static void sources_declare_gap(source *so, int64_t now_ms, int64_t window_ms,
+                                sources_deliver_fn deliver, void *ctx)
+{
+    uint64_t first = so->held[0].seq;
+    INC(so->gaps, 1);
+    INC(so->missed, first - so->next_seq);
+    atomic_store_explicit(&so->gapped, true, memory_order_relaxed);
+    so->next_seq = first;
+    sources_drain(so, deliver, ctx);
+    so->hold_deadline_ms = now_ms + window_ms; /* for the next hole, if any */
+}
+
+void sources_receive(sources *s, uint32_t src, uint64_t seq, uint64_t ts_ms,
+                     void *item, int64_t now_ms, sources_deliver_fn deliver,
+                     sources_drop_fn drop, void *ctx)
+{
+    (void)ts_ms;
+    source *so = &s->src[src];
+    atomic_store_explicit(&so->last_recv_ms, now_ms, memory_order_relaxed);
+    atomic_store_explicit(&so->silent, false, memory_order_relaxed);
+    if (!so->seen) {
+        /* The first message ever is the start of the stream, whatever its
+         * seq: there is nothing earlier we could know we missed. */
+        so->seen = true;
+        so->next_seq = seq;
+        atomic_store_explicit(&so->ever_seen, true, memory_order_relaxed);
+    }
+    if (seq < so->next_seq) {
+        INC(so->duplicates, 1);
+        drop(ctx, item);
+        return;
+    }
+    if (seq == so->next_seq) {
+        deliver(ctx, item, seq);
+        so->next_seq++;
+        sources_drain(so, deliver, ctx);
+        if (so->n_held > 0)
+            so->hold_deadline_ms = now_ms + s->window_ms;
+        return;
+    }
+    /* Ahead of the next expected: hold it, sorted, unless already held. */
+    size_t pos = 0;
+    while (pos < so->n_held && so->held[pos].seq < seq)
+        pos++;
+    if (pos < so->n_held && so->held[pos].seq == seq) {
+        INC(so->duplicates, 1);
+        drop(ctx, item);
+        return;
+    }
+    memmove(so->held + pos + 1, so->held + pos,
+            (so->n_held - pos) * sizeof *so->held);
+    so->held[pos] = (sources_held){seq, item};
+    if (so->n_held++ == 0)
+        so->hold_deadline_ms = now_ms + s->window_ms;
+    if (so->n_held > s->max_held)
+        sources_declare_gap(so, now_ms, s->window_ms, deliver, ctx);
+}
+
+void sources_tick(sources *s, int64_t now_ms, sources_deliver_fn deliver,
+                  void *ctx)
+{
+    for (size_t i = 0; i < s->n; i++) {
+        source *so = &s->src[i];
+        if (so->n_held > 0 && now_ms >= so->hold_deadline_ms)
+            sources_declare_gap(so, now_ms, s->window_ms, deliver, ctx);
+        int64_t last = atomic_load_explicit(&so->last_recv_ms, memory_order_relaxed);
+        if (so->seen && now_ms - last > so->cfg->heartbeat_timeout_ms)
+            atomic_store_explicit(&so->silent, true, memory_order_relaxed);
+    }
+}
+
+static sources_state sources_state_of(const source *so)
+{
+    if (!atomic_load_explicit(&so->ever_seen, memory_order_relaxed))
+        return SOURCES_WAITING;
+    if (atomic_load_explicit(&so->gapped, memory_order_relaxed))
+        return SOURCES_GAPPED;
+    if (atomic_load_explicit(&so->silent, memory_order_relaxed))
+        return SOURCES_SILENT;
+    return SOURCES_OK;
+}
+
+bool sources_region_stale(const sources *s, uint32_t region)
+{
+    for (size_t i = 0; i < s->n; i++) {
+        const source *so = &s->src[i];
+        for (size_t k = 0; k < so->n_regions; k++)
+            if (so->regions[k] == region && sources_state_of(so) != SOURCES_OK)
+                return true;
+    }
+    return false;
+}
+
+void sources_count_applied(sources *s, uint32_t src, uint32_t events,
+                           uint32_t heartbeats)
+{
+    source *so = &s->src[src];
+    INC(so->messages, 1);
+    INC(so->events, events);
+    INC(so->heartbeats, heartbeats);
+}
+
+void sources_count_rejected(sources *s, uint32_t src, uint32_t unauthorized,
+                            uint32_t unknown_location)
+{
+    source *so = &s->src[src];
+    INC(so->rejected_messages, 1);
+    INC(so->unauthorized, unauthorized);
+    INC(so->unknown_location, unknown_location);
+}
+
+void sources_applied(sources *s, uint32_t src, uint64_t seq, uint64_t ts_ms,
+                     int64_t wall_ms)
+{
+    source *so = &s->src[src];
+    atomic_store_explicit(&so->last_ts_ms, ts_ms, memory_order_relaxed);
+    atomic_store_explicit(&so->lag_ms, wall_ms - (int64_t)ts_ms,
+                          memory_order_relaxed);
+    /* last: a reader that sees the seq also sees its timestamp */
+    atomic_store_explicit(&so->last_seq, seq, memory_order_release);
+}
+
+const char *sources_state_name(sources_state st)
+{
+    switch (st) {
+    case SOURCES_WAITING:
+        return "waiting";
+    case SOURCES_OK:
+        return "ok";
+    case SOURCES_GAPPED:
+        return "gapped";
+    case SOURCES_SILENT:
+        return "silent";
+    }
+    return "unknown";
+}
+
+#define LOAD(field) atomic_load_explicit(&(field), memory_order_relaxed)
+
+void sources_status_get(const sources *s, uint32_t src, int64_t now_ms,
+                        sources_status *out)
+{
+    const source *so = &s->src[src];
+    int64_t last = LOAD(so->last_recv_ms);
+    *out = (sources_status){
+        .id = so->cfg->id,
+        .state = sources_state_of(so),
+        .last_seq = atomic_load_explicit(&so->last_seq, memory_order_acquire),
+        .last_ts_ms = LOAD(so->last_ts_ms),
+        .lag_ms = LOAD(so->lag_ms),
+        .age_ms = last < 0 ? -1 : now_ms - last,
+        .messages = LOAD(so->messages),
+        .events = LOAD(so->events),
+        .duplicates = LOAD(so->duplicates),
+        .gaps = LOAD(so->gaps),
+        .missed = LOAD(so->missed),
+        .rejected_messages = LOAD(so->rejected_messages),
+        .unauthorized = LOAD(so->unauthorized),
+        .unknown_location = LOAD(so->unknown_location),
+        .heartbeats = LOAD(so->heartbeats),
+    };
+}

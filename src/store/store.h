@@ -1,0 +1,94 @@
+/*
+ * store.h - what atpd must never lose, in LMDB. The only module that
+ * includes <lmdb.h>.
+ *
+ * Threads: store_open/store_scan/store_close on the main thread at start-up
+ * and shutdown. Writes go through the store's own writer thread
+ * (store_start): callers queue groups of operations with store_submit from
+ * any thread; the writer commits each group in one transaction (several
+ * queued groups share one transaction and one fsync: group commit) and then
+ * calls each group's completion, in submission order, on the writer thread.
+ *
+ * Durability modes (docs/ARCHITECTURE.md, "Durability"):
+ *   STORE_SYNC   - fsync at every commit: an acknowledged write survives
+ *                  kill -9 and power loss.
+ *   STORE_NOSYNC - no fsync (MDB_NOSYNC); a background flush once a second:
+ *                  survives kill -9 (the data is in the OS page cache) but a
+ *                  power loss or kernel crash can lose the last second.
+ * Never MDB_WRITEMAP: it turns a full disk into SIGBUS.
+ */
+#ifndef ATP_STORE_H
+#define ATP_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "atp/error.h"
+
+typedef struct store store;
+
+typedef enum store_db {
+    STORE_DB_RESERVATIONS = 0, /* key: reservation id, value: record */
+    STORE_DB_META = 1,         /* key: name, value: bytes */
+    STORE_DB_COUNT = 2,
+} store_db;
+
+typedef enum store_sync { STORE_SYNC = 0, STORE_NOSYNC = 1 } store_sync;
+
+typedef struct store_options {
+    store_sync sync;
+    size_t initial_map_bytes; /* grows by doubling on MDB_MAP_FULL */
+    size_t max_map_bytes;     /* growth stops here: STORE_FULL */
+} store_options;
+
+/* One put (val != NULL) or delete (val == NULL). The bytes are copied by
+ * store_submit. */
+typedef struct store_op {
+    store_db db;
+    const void *key;
+    size_t key_len;
+    const void *val;
+    size_t val_len;
+} store_op;
+
+/* Completion of a group: err is ATP_OK once durable (per the mode),
+ * ATP_E_STORE_FULL when the disk or the map limit is full, ATP_E_IO else.
+ * Runs on the writer thread. */
+typedef void (*store_done_fn)(void *arg, atp_err err);
+
+typedef struct store_stats {
+    uint64_t commits;
+    uint64_t groups;
+    uint64_t ops;
+    uint64_t failures;
+    uint64_t map_bytes;
+    uint64_t used_bytes;
+    bool full; /* the last commit failed for lack of space */
+} store_stats;
+
+/* store_open opens (creating) the LMDB environment in directory dir,
+ * clears stale reader slots left by dead processes. */
+atp_err store_open(const char *dir, const store_options *o, store **out);
+/* store_close stops the writer (after finishing queued groups) and closes. */
+void store_close(store *s);
+
+atp_err store_start(store *s);
+
+/* store_scan calls fn for every key/value of db, in key order, in one read
+ * transaction (main thread, before store_start). Bytes are valid only
+ * during the call. fn returns false to stop. */
+atp_err store_scan(store *s, store_db db,
+                   bool (*fn)(void *ctx, const void *key, size_t key_len,
+                              const void *val, size_t val_len),
+                   void *ctx);
+
+/* store_submit queues a group of n ops (copied) and the completion; n may
+ * be 0 (a barrier: done fires after everything queued before it). Any
+ * thread. ATP_E_NOMEM, or ATP_E_BAD_STATE after store_close. */
+atp_err store_submit(store *s, const store_op *ops, size_t n, store_done_fn done,
+                     void *arg);
+
+void store_stats_get(const store *s, store_stats *out);
+
+#endif

@@ -1,0 +1,210 @@
+/*
+ * test_json.c - codec_val_write_json produces exact, valid JSON for every
+ * msgpack type, including hostile strings and non-string map keys.
+ * Single-threaded.
+ */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "codec/codec.h"
+
+/* json_of returns the JSON text of msgpack bytes buf[0..len) (malloc'ed). */
+static char *json_of(const void *buf, size_t len)
+{
+    codec_arena *a = codec_arena_alloc();
+    assert_non_null(a);
+    const codec_val *v = NULL;
+    assert_int_equal(codec_decode(a, buf, len, &v), ATP_OK);
+    char *out = NULL;
+    size_t outlen = 0;
+    FILE *f = open_memstream(&out, &outlen);
+    assert_non_null(f);
+    codec_val_write_json(v, f);
+    assert_int_equal(fclose(f), 0);
+    codec_arena_free(a);
+    return out;
+}
+
+static void expect_json_w(codec_writer *w, const char *want)
+{
+    size_t len;
+    const void *buf = codec_writer_data(w, &len);
+    assert_false(codec_writer_failed(w));
+    char *got = json_of(buf, len);
+    assert_string_equal(got, want);
+    free(got);
+    codec_writer_reset(w);
+}
+
+#define expect_json_b(lit, want) expect_json_b_(lit, sizeof(lit) - 1, want)
+static void expect_json_b_(const char *buf, size_t len, const char *want)
+{
+    char *got = json_of(buf, len);
+    assert_string_equal(got, want);
+    free(got);
+}
+
+static void test_json_types(void **state)
+{
+    (void)state;
+    codec_writer *w = codec_writer_alloc(NULL, NULL);
+    assert_non_null(w);
+    codec_w_map(w, 8);
+    codec_w_kv_cstr(w, "s", "plain");
+    codec_w_kv_int(w, "n", -5);
+    codec_w_kv_uint(w, "u", UINT64_MAX);
+    codec_w_kv_int(w, "min", INT64_MIN);
+    codec_w_cstr(w, "f");
+    codec_w_double(w, 0.1);
+    codec_w_kv_bool(w, "t", true);
+    codec_w_cstr(w, "z");
+    codec_w_nil(w);
+    codec_w_cstr(w, "arr");
+    codec_w_array(w, 3);
+    codec_w_int(w, 1);
+    codec_w_array(w, 0);
+    codec_w_map(w, 0);
+    expect_json_w(w, "{\"s\":\"plain\",\"n\":-5,\"u\":18446744073709551615,"
+                     "\"min\":-9223372036854775808,"
+                     "\"f\":0.10000000000000001,\"t\":true,\"z\":null,"
+                     "\"arr\":[1,[],{}]}");
+    codec_writer_free(w);
+}
+
+static void test_json_string_escapes(void **state)
+{
+    (void)state;
+    codec_writer *w = codec_writer_alloc(NULL, NULL);
+    assert_non_null(w);
+    codec_w_str(w, "q\"b\\s/\n\t\x01\x1f\x7f", 11);
+    expect_json_w(w, "\"q\\\"b\\\\s/\\u000a\\u0009\\u0001\\u001f\x7f\"");
+    codec_w_str(w, "a\0b", 3);
+    expect_json_w(w, "\"a\\u0000b\"");
+    codec_w_str(w, "", 0);
+    expect_json_w(w, "\"\"");
+    /* valid UTF-8 passes through unchanged */
+    codec_w_cstr(w, "Grüße 倉庫 \xf0\x9f\x93\xa6");
+    expect_json_w(w, "\"Grüße 倉庫 \xf0\x9f\x93\xa6\"");
+    /* every byte outside a valid sequence becomes U+FFFD */
+    codec_w_cstr(w, "a\xff"
+                    "b");
+    expect_json_w(w, "\"a\\ufffdb\"");
+    codec_w_cstr(w, "\xc0\xaf");
+    expect_json_w(w, "\"\\ufffd\\ufffd\"");
+    codec_w_cstr(w, "\xed\xa0\x80!");
+    expect_json_w(w, "\"\\ufffd\\ufffd\\ufffd!\"");
+    codec_w_cstr(w, "end\xe2\x82");
+    expect_json_w(w, "\"end\\ufffd\\ufffd\"");
+    codec_w_cstr(w, "\xe2\x82\xac\xe2\x82");
+    expect_json_w(w, "\"\xe2\x82\xac\\ufffd\\ufffd\"");
+    codec_writer_free(w);
+}
+
+static void test_json_floats(void **state)
+{
+    (void)state;
+    codec_writer *w = codec_writer_alloc(NULL, NULL);
+    assert_non_null(w);
+    codec_w_array(w, 6);
+    codec_w_double(w, NAN);
+    codec_w_double(w, INFINITY);
+    codec_w_double(w, -INFINITY);
+    codec_w_double(w, 1.0);
+    codec_w_double(w, -2.5e-300);
+    codec_w_double(w, 1e300);
+    expect_json_w(w, "[null,null,null,1,-2.5e-300,"
+                     "1.0000000000000001e+300]");
+    /* float32 is widened exactly */
+    expect_json_b("\xca\x3f\xc0\x00\x00", "1.5");
+    codec_writer_free(w);
+}
+
+static void test_json_base64(void **state)
+{
+    (void)state;
+    expect_json_b("\xc4\x00", "\"\"");
+    expect_json_b("\xc4\x01"
+                  "f",
+                  "\"Zg==\"");
+    expect_json_b("\xc4\x02"
+                  "fo",
+                  "\"Zm8=\"");
+    expect_json_b("\xc4\x03"
+                  "foo",
+                  "\"Zm9v\"");
+    expect_json_b("\xc4\x04"
+                  "foob",
+                  "\"Zm9vYg==\"");
+    expect_json_b("\xc4\x03\x00\xff\xfe", "\"AP/+\"");
+    /* ext: the data bytes, type dropped */
+    expect_json_b("\xd5\x07"
+                  "fo",
+                  "\"Zm8=\"");
+    expect_json_b("\xc7\x03\x01"
+                  "foo",
+                  "\"Zm9v\"");
+}
+
+/* Non-string keys become their JSON text in quotes: still valid JSON. */
+static void test_json_map_keys(void **state)
+{
+    (void)state;
+    codec_writer *w = codec_writer_alloc(NULL, NULL);
+    assert_non_null(w);
+    codec_w_map(w, 6);
+    codec_w_int(w, 1);
+    codec_w_cstr(w, "x");
+    codec_w_nil(w);
+    codec_w_int(w, 1);
+    codec_w_array(w, 2);
+    codec_w_int(w, -1);
+    codec_w_cstr(w, "a\"b");
+    codec_w_int(w, 2);
+    codec_w_bool(w, true);
+    codec_w_int(w, 3);
+    codec_w_double(w, 0.5);
+    codec_w_int(w, 4);
+    codec_w_cstr(w, "k\n");
+    codec_w_int(w, 5);
+    expect_json_w(w, "{\"1\":\"x\",\"null\":1,\"[-1,\\\"a\\\\\\\"b\\\"]\":2,"
+                     "\"true\":3,\"0.5\":4,\"k\\u000a\":5}");
+    /* a bin key is already a JSON string */
+    expect_json_b("\x81\xc4\x01"
+                  "f\x01",
+                  "{\"Zg==\":1}");
+    codec_writer_free(w);
+}
+
+static void test_json_null_value(void **state)
+{
+    (void)state;
+    char *out = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&out, &len);
+    assert_non_null(f);
+    codec_val_write_json(NULL, f);
+    fclose(f);
+    assert_string_equal(out, "null");
+    free(out);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_json_types),
+        cmocka_unit_test(test_json_string_escapes),
+        cmocka_unit_test(test_json_floats),
+        cmocka_unit_test(test_json_base64),
+        cmocka_unit_test(test_json_map_keys),
+        cmocka_unit_test(test_json_null_value),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

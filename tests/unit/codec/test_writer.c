@@ -1,0 +1,228 @@
+/*
+ * test_writer.c - codec_writer: exact msgpack bytes, growth of the internal
+ * buffer, sinks, sticky failures and retargeting. Single-threaded.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "codec/codec.h"
+
+/* expect_bytes checks that w's buffer holds exactly lit, then resets w. */
+#define expect_bytes(w, lit) expect_bytes_(w, lit, sizeof(lit) - 1)
+static void expect_bytes_(codec_writer *w, const char *lit, size_t n)
+{
+    size_t len;
+    const void *p = codec_writer_data(w, &len);
+    assert_false(codec_writer_failed(w));
+    assert_int_equal(len, n);
+    assert_memory_equal(p, lit, n);
+    codec_writer_reset(w);
+}
+
+/* Integers take the smallest msgpack form, as other clients expect. */
+static void test_writer_integer_forms(void **state)
+{
+    (void)state;
+    codec_writer *w = codec_writer_alloc(NULL, NULL);
+    assert_non_null(w);
+
+    codec_w_int(w, 0);
+    expect_bytes(w, "\x00");
+    codec_w_int(w, 127);
+    expect_bytes(w, "\x7f");
+    codec_w_int(w, 128);
+    expect_bytes(w, "\xcc\x80");
+    codec_w_int(w, -1);
+    expect_bytes(w, "\xff");
+    codec_w_int(w, -32);
+    expect_bytes(w, "\xe0");
+    codec_w_int(w, -33);
+    expect_bytes(w, "\xd0\xdf");
+    codec_w_int(w, 65536);
+    expect_bytes(w, "\xce\x00\x01\x00\x00");
+    codec_w_int(w, INT64_MIN);
+    expect_bytes(w, "\xd3\x80\x00\x00\x00\x00\x00\x00\x00");
+    codec_w_uint(w, UINT64_MAX);
+    expect_bytes(w, "\xcf\xff\xff\xff\xff\xff\xff\xff\xff");
+    codec_w_uint(w, 5);
+    expect_bytes(w, "\x05");
+    codec_writer_free(w);
+}
+
+static void test_writer_other_forms(void **state)
+{
+    (void)state;
+    codec_writer *w = codec_writer_alloc(NULL, NULL);
+    assert_non_null(w);
+    char s32[32];
+    memset(s32, 'x', sizeof(s32));
+
+    codec_w_nil(w);
+    codec_w_bool(w, true);
+    codec_w_bool(w, false);
+    expect_bytes(w, "\xc0\xc3\xc2");
+    codec_w_double(w, 1.0);
+    expect_bytes(w, "\xcb\x3f\xf0\x00\x00\x00\x00\x00\x00");
+    codec_w_cstr(w, "abc");
+    expect_bytes(w, "\xa3"
+                    "abc");
+    codec_w_str(w, "", 0);
+    expect_bytes(w, "\xa0");
+    codec_w_cstr(w, NULL);
+    expect_bytes(w, "\xc0");
+    codec_w_str(w, s32, 31);
+    codec_w_str(w, s32, 32);
+    size_t len;
+    const unsigned char *p = codec_writer_data(w, &len);
+    assert_int_equal(len, 1 + 31 + 2 + 32);
+    assert_int_equal(p[0], 0xbf);
+    assert_int_equal(p[32], 0xd9);
+    assert_int_equal(p[33], 32);
+    codec_writer_reset(w);
+    codec_w_array(w, 15);
+    codec_w_array(w, 16);
+    codec_w_array(w, 70000);
+    expect_bytes(w, "\x9f\xdc\x00\x10\xdd\x00\x01\x11\x70");
+    codec_w_map(w, 1);
+    codec_w_kv_uint(w, "n", 1);
+    expect_bytes(w, "\x81\xa1n\x01");
+    codec_w_kv_str(w, "k", "vv", 1);
+    expect_bytes(w, "\xa1k\xa1v");
+    codec_writer_free(w);
+}
+
+/* The internal buffer grows and resets; earlier bytes survive growth. */
+static void test_writer_buffer_growth(void **state)
+{
+    (void)state;
+    codec_writer *w = codec_writer_alloc(NULL, NULL);
+    assert_non_null(w);
+    size_t n = 1 << 20;
+    char *big = malloc(n);
+    assert_non_null(big);
+    for (size_t i = 0; i < n; i++) {
+        big[i] = (char)('a' + i % 26);
+    }
+    codec_w_array(w, 2);
+    codec_w_str(w, big, n);
+    codec_w_int(w, -1);
+    size_t len;
+    const unsigned char *p = codec_writer_data(w, &len);
+    assert_int_equal(len, 1 + 5 + n + 1);
+    assert_int_equal(p[0], 0x92);
+    assert_int_equal(p[1], 0xdb);
+    assert_memory_equal(p + 6, big, n);
+    assert_int_equal(p[len - 1], 0xff);
+
+    codec_writer_reset(w);
+    codec_writer_data(w, &len);
+    assert_int_equal(len, 0);
+    codec_w_int(w, 1);
+    expect_bytes(w, "\x01");
+    free(big);
+    codec_writer_free(w);
+}
+
+typedef struct sink_buf {
+    char data[256];
+    size_t len;
+    int calls;
+    int fail_at; /* call number that fails; 0: never */
+} sink_buf;
+
+static int test_sink(void *ctx, const void *buf, size_t len)
+{
+    sink_buf *s = ctx;
+    s->calls++;
+    if (s->fail_at != 0 && s->calls >= s->fail_at) {
+        return -1;
+    }
+    if (len > sizeof(s->data) - s->len) {
+        return -1;
+    }
+    memcpy(s->data + s->len, buf, len);
+    s->len += len;
+    return 0;
+}
+
+static void test_writer_sink(void **state)
+{
+    (void)state;
+    sink_buf a = {0}, b = {0};
+    codec_writer *w = codec_writer_alloc(test_sink, &a);
+    assert_non_null(w);
+
+    codec_w_array(w, 2);
+    codec_w_cstr(w, "hi");
+    codec_w_int(w, 300);
+    assert_false(codec_writer_failed(w));
+    assert_int_equal(a.len, 7);
+    assert_memory_equal(a.data, "\x92\xa2hi\xcd\x01\x2c", 7);
+    size_t len = 99;
+    assert_null(codec_writer_data(w, &len));
+    assert_int_equal(len, 0);
+
+    codec_writer_retarget(w, &b);
+    codec_w_nil(w);
+    assert_int_equal(b.len, 1);
+    assert_int_equal(a.len, 7);
+    codec_writer_free(w);
+}
+
+/* After a sink error the writer is failed and writes nothing more, so no
+ * message with a hole reaches the sink; retarget starts afresh. */
+static void test_writer_sticky_failure(void **state)
+{
+    (void)state;
+    sink_buf a = {.fail_at = 3};
+    sink_buf b = {0};
+    codec_writer *w = codec_writer_alloc(test_sink, &a);
+    assert_non_null(w);
+
+    codec_w_array(w, 3);    /* call 1 */
+    codec_w_int(w, 1);      /* call 2 */
+    codec_w_cstr(w, "xyz"); /* call 3 fails */
+    assert_true(codec_writer_failed(w));
+    int calls = a.calls;
+    codec_w_int(w, 2);
+    codec_w_cstr(w, "more");
+    assert_int_equal(a.calls, calls);
+    assert_int_equal(a.len, 2);
+    assert_true(codec_writer_failed(w));
+
+    codec_writer_retarget(w, &b);
+    assert_false(codec_writer_failed(w));
+    codec_w_int(w, 2);
+    assert_int_equal(b.len, 1);
+    assert_int_equal(b.data[0], 2);
+
+    /* a buffer writer's failure clears on reset */
+    codec_writer *bw = codec_writer_alloc(NULL, NULL);
+    assert_non_null(bw);
+    codec_w_str(bw, "x", (size_t)UINT32_MAX + 1); /* not representable */
+    assert_true(codec_writer_failed(bw));
+    codec_writer_reset(bw);
+    assert_false(codec_writer_failed(bw));
+    codec_w_int(bw, 3);
+    expect_bytes(bw, "\x03");
+    codec_writer_free(bw);
+    codec_writer_free(w);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_writer_integer_forms),
+        cmocka_unit_test(test_writer_other_forms),
+        cmocka_unit_test(test_writer_buffer_growth),
+        cmocka_unit_test(test_writer_sink),
+        cmocka_unit_test(test_writer_sticky_failure),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,938 @@
+/*
+ * atp_feed.c - atp-feed, the source simulator: reads atpd's config, plays
+ * one or more of its sources, and publishes their messages (PUB, dialing
+ * atpd's ingest endpoint) at a paced rate with deterministic faults.
+ *
+ * Single-threaded (nng's own threads aside; the pipe callback only sets an
+ * atomic flag, the signal handler only a sig_atomic_t). What is generated
+ * and when is decided by generator.c; this file does the arguments, the
+ * clock, the socket, the log and the summary.
+ *
+ * Exit codes: 0 done, 1 failed while running (log write error, out of
+ * memory), 2 bad arguments or configuration, 3 cannot reach atpd.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <nng/nng.h>
+#include <nng/protocol/pubsub0/pub.h>
+
+#include "atp/error.h"
+#include "atp/wire.h"
+#include "codec/codec.h"
+#include "common/clock.h"
+#include "config/config.h"
+#include "feed_log.h"
+#include "generator.h"
+
+enum {
+    FEED_EXIT_OK = 0,
+    FEED_EXIT_RUNTIME = 1,
+    FEED_EXIT_USAGE = 2,
+    FEED_EXIT_TRANSPORT = 3,
+};
+
+/* PUB drops what a peer cannot take yet, so: connect first (retrying while
+ * atpd starts), let the subscription side settle, and linger before close
+ * so that the queue drains. The values are generous for loopback. */
+#define FEED_CONNECT_WAIT_MS 5000
+#define FEED_CONNECT_RETRY_MS 100
+#define FEED_PIPE_WAIT_MS 1000
+#define FEED_SETTLE_MS 200
+#define FEED_LINGER_MS 300
+#define FEED_SENDBUF 8192
+#define FEED_PROGRESS_NS 1000000000LL
+#define FEED_RATE_MAX 10000000.0
+#define FEED_DURATION_MAX_S 31536000.0 /* a year: bounded, not limiting */
+
+#define FEED_DEFAULT_RATE 1000.0
+#define FEED_DEFAULT_BATCH 1
+#define FEED_DEFAULT_SKUS 1000
+#define FEED_DEFAULT_PREFIX "SKU-"
+#define FEED_DEFAULT_SEED 1
+#define FEED_DEFAULT_SET_RATIO 0.05
+#define FEED_DEFAULT_HEARTBEAT_MS 1000
+
+typedef struct feed_args {
+    const char *config_path;
+    const char *endpoint;
+    const char *log_path;
+    const char *sku_prefix;
+    const char *sources[CONFIG_MAX_SOURCES];
+    size_t n_sources;
+    double rate;
+    uint64_t batch;
+    uint64_t messages;
+    double duration_s;
+    uint64_t skus;
+    uint64_t seed;
+    double drop, dup, reorder, set_ratio;
+    uint64_t heartbeat_ms;
+    uint64_t start_seq;
+    bool ts_start_set;
+    uint64_t ts_start;
+    bool quiet, json, help;
+} feed_args;
+
+/* Per source counters for the summary. */
+typedef struct feed_stats {
+    uint64_t messages; /* generated, dropped ones and heartbeats included */
+    uint64_t heartbeats;
+    uint64_t events; /* delta and set events in generated messages */
+    uint64_t dropped, duplicated, reordered;
+    uint64_t sends; /* nng sends: duplicates count twice, drops not at all */
+    uint64_t first_seq, last_seq;
+} feed_stats;
+
+/* A message held back by --reorder until its source's next message. */
+typedef struct feed_held {
+    void *buf;
+    size_t len;
+    unsigned copies;
+} feed_held;
+
+typedef struct feed_run {
+    feed_args a;
+    config cfg;
+    bool cfg_loaded;
+    const char *url;
+    char url_buf[512];
+    feed_source_spec *specs;
+    feed_pair *pairs;
+    size_t *cfg_index; /* spec i is config source cfg_index[i] */
+    size_t n;
+    feed_gen *gen;
+    feed_sched sched;
+    codec_writer *w;
+    FILE *log;
+    nng_socket sock;
+    bool sock_open;
+    feed_stats *stats;
+    feed_held *held;
+    uint64_t send_errors;
+    uint64_t bytes;
+    int64_t start_ns; /* publishing started (monotonic) */
+    int64_t end_ns;
+} feed_run;
+
+static volatile sig_atomic_t feed_stop_flag;
+static atomic_bool feed_pipe_up;
+
+static void feed_on_signal(int sig)
+{
+    (void)sig;
+    feed_stop_flag = 1;
+}
+
+/* feed_pipe_cb runs on an nng thread: it only records that a connection
+ * exists. */
+static void feed_pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+    (void)p;
+    (void)arg;
+    if (ev == NNG_PIPE_EV_ADD_POST)
+        atomic_store(&feed_pipe_up, true);
+}
+
+/* ---- arguments ---------------------------------------------------------- */
+
+static void feed_usage(FILE *f)
+{
+    fprintf(
+        f,
+        "usage: atp-feed --config FILE [options]\n"
+        "\n"
+        "Plays sources of atpd's config and publishes their stock messages to\n"
+        "atpd's ingest endpoint (nng PUB). Stops after --messages or\n"
+        "--duration (at least one is required).\n"
+        "\n"
+        "  --config FILE       atpd's YAML config (sources, endpoint)\n"
+        "  --endpoint URL      default: the config's service.ingest_listen\n"
+        "  --source ID         play this source (repeatable); default: every\n"
+        "                      source of the config that has an authority\n"
+        "  --rate N            data messages per second overall, round robin\n"
+        "                      over the sources; 0 = as fast as possible\n"
+        "                      (default %.0f)\n"
+        "  --batch N           events per data message (default %d)\n"
+        "  --messages N        stop after N data messages\n"
+        "  --duration SECONDS  stop after this long (on the schedule's clock\n"
+        "                      when --rate > 0)\n"
+        "  --skus N            SKUs <prefix>0 .. <prefix>N-1, 80/20 hot\n"
+        "                      (default %d)\n"
+        "  --sku-prefix P      default '%s'\n"
+        "  --seed N            PRNG seed (default %d); same seed and\n"
+        "                      arguments give the same messages\n"
+        "  --drop P            probability a message takes its seq but is\n"
+        "                      not sent\n"
+        "  --dup P             probability a message is sent twice\n"
+        "  --reorder P         probability a message is sent after its\n"
+        "                      source's next message\n"
+        "  --set-ratio P       probability an event is a SET, not a DELTA\n"
+        "                      (default %.2f)\n"
+        "  --heartbeat-ms MS   heartbeat message per source every MS (default\n"
+        "                      %d; 0 = none but the final one)\n"
+        "  --start-seq N       first seq of every source (default 1)\n"
+        "  --ts-start MS       timestamps = MS + the schedule's clock, not\n"
+        "                      the wall clock (byte-identical logs)\n"
+        "  --log FILE          JSON Lines, one per generated message (dropped\n"
+        "                      ones too), in generation order\n"
+        "  --json              summary as JSON on stdout (default: text\n"
+        "                      on stderr)\n"
+        "  --quiet             no progress line every second\n"
+        "  --help              this help\n"
+        "\n"
+        "Every source ends with a heartbeat that is never dropped, duplicated\n"
+        "or reordered: a receiver that has everything has last_seq equal to\n"
+        "its seq.\n"
+        "exit status: 0 done, 1 failed while running, 2 bad arguments or\n"
+        "config, 3 cannot connect to atpd\n",
+        FEED_DEFAULT_RATE, FEED_DEFAULT_BATCH, FEED_DEFAULT_SKUS,
+        FEED_DEFAULT_PREFIX, FEED_DEFAULT_SEED, FEED_DEFAULT_SET_RATIO,
+        FEED_DEFAULT_HEARTBEAT_MS);
+}
+
+static int feed_usage_error(const char *fmt, const char *a1, const char *a2)
+{
+    fputs("atp-feed: ", stderr);
+    fprintf(stderr, fmt, a1, a2);
+    /* The full help is two screens; an error gets the short form. */
+    fputs("\nusage: atp-feed --config FILE (--messages N | --duration S) "
+          "[options]\n(atp-feed --help lists the options)\n",
+          stderr);
+    return FEED_EXIT_USAGE;
+}
+
+static bool feed_parse_u64(const char *s, uint64_t min, uint64_t max,
+                           uint64_t *out)
+{
+    if (*s == '-' || *s == '\0')
+        return false;
+    errno = 0;
+    char *end = NULL;
+    unsigned long long v = strtoull(s, &end, 0);
+    if (errno != 0 || *end != '\0' || v < min || v > max)
+        return false;
+    *out = v;
+    return true;
+}
+
+static bool feed_parse_double(const char *s, double min, double max,
+                              double *out)
+{
+    errno = 0;
+    char *end = NULL;
+    double v = strtod(s, &end);
+    if (errno != 0 || end == s || *end != '\0' || !isfinite(v) || v < min ||
+        v > max)
+        return false;
+    *out = v;
+    return true;
+}
+
+/* feed_args_parse fills *a; returns FEED_EXIT_OK or prints and returns
+ * FEED_EXIT_USAGE. "--opt VALUE" and "--opt=VALUE" both work. */
+static int feed_args_parse(int argc, char **argv, feed_args *a)
+{
+    memset(a, 0, sizeof *a);
+    a->rate = FEED_DEFAULT_RATE;
+    a->batch = FEED_DEFAULT_BATCH;
+    a->skus = FEED_DEFAULT_SKUS;
+    a->sku_prefix = FEED_DEFAULT_PREFIX;
+    a->seed = FEED_DEFAULT_SEED;
+    a->set_ratio = FEED_DEFAULT_SET_RATIO;
+    a->heartbeat_ms = FEED_DEFAULT_HEARTBEAT_MS;
+    a->start_seq = 1;
+    for (int i = 1; i < argc; i++) {
+        char opt[64];
+        const char *arg = argv[i];
+        const char *val = NULL;
+        if (strncmp(arg, "--", 2) != 0)
+            return feed_usage_error("unexpected argument '%s'%s", arg, "");
+        const char *eq = strchr(arg, '=');
+        size_t olen = eq != NULL ? (size_t)(eq - arg) : strlen(arg);
+        if (olen >= sizeof opt)
+            return feed_usage_error("unknown option '%s'%s", arg, "");
+        memcpy(opt, arg, olen);
+        opt[olen] = '\0';
+        /* Flags first: they take no value. */
+        bool *flag = strcmp(opt, "--quiet") == 0  ? &a->quiet
+                     : strcmp(opt, "--json") == 0 ? &a->json
+                     : strcmp(opt, "--help") == 0 ? &a->help
+                                                  : NULL;
+        if (flag != NULL) {
+            if (eq != NULL)
+                return feed_usage_error("%s takes no value%s", opt, "");
+            *flag = true;
+            continue;
+        }
+        static const char *const valued[] = {
+            "--config",    "--endpoint", "--log",       "--sku-prefix",
+            "--source",    "--rate",     "--batch",     "--messages",
+            "--duration",  "--skus",     "--seed",      "--drop",
+            "--dup",       "--reorder",  "--set-ratio", "--heartbeat-ms",
+            "--start-seq", "--ts-start",
+        };
+        bool known = false;
+        for (size_t k = 0; k < sizeof valued / sizeof valued[0]; k++)
+            known = known || strcmp(opt, valued[k]) == 0;
+        if (!known)
+            return feed_usage_error("unknown option '%s'%s", opt, "");
+        if (eq != NULL) {
+            val = eq + 1;
+        } else if (i + 1 < argc) {
+            val = argv[++i];
+        } else {
+            return feed_usage_error("%s needs a value%s", opt, "");
+        }
+        bool ok = true;
+        if (strcmp(opt, "--config") == 0) {
+            a->config_path = val;
+        } else if (strcmp(opt, "--endpoint") == 0) {
+            a->endpoint = val;
+            ok = *val != '\0';
+        } else if (strcmp(opt, "--log") == 0) {
+            a->log_path = val;
+        } else if (strcmp(opt, "--sku-prefix") == 0) {
+            a->sku_prefix = val;
+        } else if (strcmp(opt, "--source") == 0) {
+            if (a->n_sources == CONFIG_MAX_SOURCES)
+                return feed_usage_error("too many --source (at most %s)%s",
+                                        "256", "");
+            for (size_t k = 0; k < a->n_sources; k++)
+                if (strcmp(a->sources[k], val) == 0)
+                    return feed_usage_error("--source '%s' given twice%s", val,
+                                            "");
+            a->sources[a->n_sources++] = val;
+        } else if (strcmp(opt, "--rate") == 0) {
+            ok = feed_parse_double(val, 0, FEED_RATE_MAX, &a->rate);
+        } else if (strcmp(opt, "--batch") == 0) {
+            ok = feed_parse_u64(val, 1, UINT32_MAX, &a->batch);
+        } else if (strcmp(opt, "--messages") == 0) {
+            ok = feed_parse_u64(val, 1, UINT64_MAX / 4, &a->messages);
+        } else if (strcmp(opt, "--duration") == 0) {
+            ok = feed_parse_double(val, 0.001, FEED_DURATION_MAX_S,
+                                   &a->duration_s);
+        } else if (strcmp(opt, "--skus") == 0) {
+            ok = feed_parse_u64(val, 1, ATP_QTY_MAX, &a->skus);
+        } else if (strcmp(opt, "--seed") == 0) {
+            ok = feed_parse_u64(val, 0, UINT64_MAX, &a->seed);
+        } else if (strcmp(opt, "--drop") == 0) {
+            ok = feed_parse_double(val, 0, 1, &a->drop);
+        } else if (strcmp(opt, "--dup") == 0) {
+            ok = feed_parse_double(val, 0, 1, &a->dup);
+        } else if (strcmp(opt, "--reorder") == 0) {
+            ok = feed_parse_double(val, 0, 1, &a->reorder);
+        } else if (strcmp(opt, "--set-ratio") == 0) {
+            ok = feed_parse_double(val, 0, 1, &a->set_ratio);
+        } else if (strcmp(opt, "--heartbeat-ms") == 0) {
+            ok = feed_parse_u64(val, 0, 86400000, &a->heartbeat_ms);
+        } else if (strcmp(opt, "--start-seq") == 0) {
+            ok = feed_parse_u64(val, 0, UINT64_MAX / 4, &a->start_seq);
+        } else if (strcmp(opt, "--ts-start") == 0) {
+            ok = feed_parse_u64(val, 0, UINT64_MAX / 4, &a->ts_start);
+            a->ts_start_set = true;
+        } else {
+            return feed_usage_error("unknown option '%s'%s", opt, "");
+        }
+        if (!ok)
+            return feed_usage_error("bad value '%s' for %s", val, opt);
+    }
+    if (a->help)
+        return FEED_EXIT_OK;
+    if (a->config_path == NULL)
+        return feed_usage_error("--config FILE is required%s%s", "", "");
+    if (a->messages == 0 && a->duration_s == 0)
+        return feed_usage_error(
+            "give --messages N or --duration SECONDS (a run is bounded)%s%s",
+            "", "");
+    return FEED_EXIT_OK;
+}
+
+/* ---- setup -------------------------------------------------------------- */
+
+static int feed_load_config(feed_run *r)
+{
+    config_diags diags = {0};
+    atp_err e = config_load_file(r->a.config_path, &r->cfg, &diags);
+    if (e != ATP_OK) {
+        if (e != ATP_E_IO)
+            fprintf(stderr, "atp-feed: invalid config %s:\n", r->a.config_path);
+        else if (diags.n == 0)
+            fprintf(stderr, "atp-feed: cannot read %s\n", r->a.config_path);
+        for (size_t i = 0; i < diags.n; i++) {
+            const config_diag *d = &diags.items[i];
+            if (d->line > 0)
+                fprintf(stderr, "%s:%d:%d: %s\n", r->a.config_path, d->line,
+                        d->column, d->message);
+            else
+                fprintf(stderr, "atp-feed: %s\n", d->message);
+        }
+        config_diags_fini(&diags);
+        return FEED_EXIT_USAGE;
+    }
+    config_diags_fini(&diags);
+    r->cfg_loaded = true;
+    return FEED_EXIT_OK;
+}
+
+static void feed_list_sources(const config *c, FILE *f)
+{
+    if (c->n_sources == 0) {
+        fprintf(f, "(none)");
+        return;
+    }
+    for (size_t i = 0; i < c->n_sources; i++)
+        fprintf(f, "%s%s", i > 0 ? ", " : "", c->sources[i].id);
+}
+
+/* feed_pick_sources resolves --source ids (or takes every source with an
+ * authority) and builds the generator's specs. */
+static int feed_pick_sources(feed_run *r)
+{
+    const config *c = &r->cfg;
+    size_t want = r->a.n_sources > 0 ? r->a.n_sources : c->n_sources;
+    r->cfg_index = calloc(want > 0 ? want : 1, sizeof *r->cfg_index);
+    if (r->cfg_index == NULL)
+        return FEED_EXIT_RUNTIME;
+    if (r->a.n_sources > 0) {
+        for (size_t i = 0; i < r->a.n_sources; i++) {
+            const char *id = r->a.sources[i];
+            int k = config_source_find(c, id, strlen(id));
+            if (k < 0) {
+                fprintf(stderr, "atp-feed: unknown source '%s'; %s has: ", id,
+                        r->a.config_path);
+                feed_list_sources(c, stderr);
+                fputc('\n', stderr);
+                return FEED_EXIT_USAGE;
+            }
+            if (c->sources[k].n_authority == 0) {
+                fprintf(stderr,
+                        "atp-feed: source '%s' has no authority in %s: it "
+                        "could only send rejected events\n",
+                        id, r->a.config_path);
+                return FEED_EXIT_USAGE;
+            }
+            r->cfg_index[r->n++] = (size_t)k;
+        }
+    } else {
+        for (size_t k = 0; k < c->n_sources; k++)
+            if (c->sources[k].n_authority > 0)
+                r->cfg_index[r->n++] = k;
+        if (r->n == 0) {
+            fprintf(stderr,
+                    "atp-feed: %s has no source with an authority; nothing "
+                    "to generate (sources: ",
+                    r->a.config_path);
+            feed_list_sources(c, stderr);
+            fputs(")\n", stderr);
+            return FEED_EXIT_USAGE;
+        }
+    }
+    size_t n_pairs = 0;
+    for (size_t i = 0; i < r->n; i++)
+        n_pairs += c->sources[r->cfg_index[i]].n_authority;
+    r->specs = calloc(r->n, sizeof *r->specs);
+    r->pairs = calloc(n_pairs, sizeof *r->pairs);
+    if (r->specs == NULL || r->pairs == NULL)
+        return FEED_EXIT_RUNTIME;
+    size_t p = 0;
+    for (size_t i = 0; i < r->n; i++) {
+        const config_source *s = &c->sources[r->cfg_index[i]];
+        r->specs[i].id = s->id;
+        r->specs[i].pairs = &r->pairs[p];
+        r->specs[i].n_pairs = s->n_authority;
+        for (size_t j = 0; j < s->n_authority; j++, p++) {
+            r->pairs[p].location = c->locations[s->authority[j].location].id;
+            r->pairs[p].bucket = s->authority[j].bucket;
+        }
+    }
+    return FEED_EXIT_OK;
+}
+
+/* feed_check_sizes refuses a --batch that atpd would refuse: more events
+ * than service.max_events_per_message, or a message that may exceed
+ * service.ingest_recv_max_bytes (nng would then drop the connection). */
+static int feed_check_sizes(feed_run *r)
+{
+    const config_service *svc = &r->cfg.service;
+    if (r->a.batch > svc->max_events_per_message) {
+        char b[32], m[32];
+        snprintf(b, sizeof b, "%" PRIu64, r->a.batch);
+        snprintf(m, sizeof m, "%" PRIu32, svc->max_events_per_message);
+        fprintf(stderr,
+                "atp-feed: --batch %s exceeds the config's "
+                "service.max_events_per_message %s\n",
+                b, m);
+        return FEED_EXIT_USAGE;
+    }
+    size_t loc_max = 0;
+    for (size_t i = 0; i < r->n; i++)
+        for (size_t j = 0; j < r->specs[i].n_pairs; j++) {
+            size_t l = strlen(r->specs[i].pairs[j].location);
+            if (l > loc_max)
+                loc_max = l;
+        }
+    /* msgpack worst case: array header, kind, sku and location strings
+     * with 2-byte headers, bucket, a 9-byte integer. */
+    size_t per_event = 1 + 1 + (2 + ATP_SKU_MAX_LEN) + (2 + loc_max) + 1 + 9;
+    size_t envelope = 1 + 1 + (2 + ATP_ID_MAX_LEN) + 9 + 9 + 5;
+    size_t worst = envelope + (size_t)r->a.batch * per_event;
+    if (worst > svc->ingest_recv_max_bytes) {
+        fprintf(stderr,
+                "atp-feed: --batch %" PRIu64 " may make messages of up to "
+                "%zu bytes, above the config's "
+                "service.ingest_recv_max_bytes %zu; lower --batch\n",
+                r->a.batch, worst, svc->ingest_recv_max_bytes);
+        return FEED_EXIT_USAGE;
+    }
+    return FEED_EXIT_OK;
+}
+
+/* feed_resolve_url: the config holds a listen address; "*" as a host means
+ * "every interface" there, which cannot be dialed: dial loopback instead. */
+static void feed_resolve_url(feed_run *r)
+{
+    const char *u =
+        r->a.endpoint != NULL ? r->a.endpoint : r->cfg.service.ingest_listen;
+    if (u == NULL)
+        u = ATP_DEFAULT_INGEST_URL;
+    const char *star = strstr(u, "://*:");
+    if (star != NULL) {
+        snprintf(r->url_buf, sizeof r->url_buf, "%.*s://127.0.0.1:%s",
+                 (int)(star - u), u, star + 5);
+        r->url = r->url_buf;
+    } else {
+        r->url = u;
+    }
+}
+
+static void feed_sleep_until_ns(int64_t deadline)
+{
+    struct timespec ts = {.tv_sec = deadline / 1000000000LL,
+                          .tv_nsec = deadline % 1000000000LL};
+    /* EINTR (a signal) just returns early; callers re-check the flag. */
+    clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);
+}
+
+static void feed_sleep_ms(int64_t ms)
+{
+    feed_sleep_until_ns(clock_mono_ns() + ms * 1000000LL);
+}
+
+static int feed_connect(feed_run *r)
+{
+    int rv = nng_pub0_open(&r->sock);
+    if (rv != 0) {
+        fprintf(stderr, "atp-feed: cannot open a PUB socket: %s\n",
+                nng_strerror(rv));
+        return FEED_EXIT_TRANSPORT;
+    }
+    r->sock_open = true;
+    if ((rv = nng_socket_set_int(r->sock, NNG_OPT_SENDBUF, FEED_SENDBUF)) !=
+            0 ||
+        (rv = nng_pipe_notify(r->sock, NNG_PIPE_EV_ADD_POST, feed_pipe_cb,
+                              NULL)) != 0) {
+        fprintf(stderr, "atp-feed: cannot configure the socket: %s\n",
+                nng_strerror(rv));
+        return FEED_EXIT_TRANSPORT;
+    }
+    /* A synchronous dial fails at once when nothing listens; retry while
+     * atpd may still be starting, bounded by FEED_CONNECT_WAIT_MS. */
+    int64_t deadline = clock_mono_ms() + FEED_CONNECT_WAIT_MS;
+    for (;;) {
+        rv = nng_dial(r->sock, r->url, NULL, 0);
+        if (rv == 0)
+            break;
+        if (rv == NNG_EADDRINVAL || rv == NNG_ENOTSUP || rv == NNG_EINVAL) {
+            fprintf(stderr, "atp-feed: cannot dial '%s': %s\n", r->url,
+                    nng_strerror(rv));
+            return FEED_EXIT_USAGE;
+        }
+        if (clock_mono_ms() >= deadline || feed_stop_flag) {
+            fprintf(stderr,
+                    "atp-feed: cannot connect to %s within %d ms: %s; is "
+                    "atpd running (make run), or is --endpoint wrong?\n",
+                    r->url, FEED_CONNECT_WAIT_MS, nng_strerror(rv));
+            return FEED_EXIT_TRANSPORT;
+        }
+        feed_sleep_ms(FEED_CONNECT_RETRY_MS);
+    }
+    int64_t pipe_deadline = clock_mono_ms() + FEED_PIPE_WAIT_MS;
+    while (!atomic_load(&feed_pipe_up) && clock_mono_ms() < pipe_deadline)
+        feed_sleep_ms(10);
+    /* The subscriber needs a moment after the pipe is up before PUB
+     * delivers to it; without this the first messages can vanish. */
+    feed_sleep_ms(FEED_SETTLE_MS);
+    return FEED_EXIT_OK;
+}
+
+/* ---- sending ------------------------------------------------------------ */
+
+static void feed_send_bytes(feed_run *r, const void *buf, size_t len,
+                            unsigned copies, size_t src)
+{
+    for (unsigned c = 0; c < copies; c++) {
+        /* nng_send copies the buffer (no NNG_FLAG_ALLOC); PUB never blocks. */
+        int rv = nng_send(r->sock, (void *)buf, len, 0);
+        if (rv != 0) {
+            if (r->send_errors++ == 0)
+                fprintf(stderr, "atp-feed: send failed: %s\n",
+                        nng_strerror(rv));
+            continue;
+        }
+        r->stats[src].sends++;
+        r->bytes += len;
+    }
+}
+
+static void feed_release_held(feed_run *r, size_t src)
+{
+    feed_held *h = &r->held[src];
+    if (h->buf == NULL)
+        return;
+    feed_send_bytes(r, h->buf, h->len, h->copies, src);
+    free(h->buf);
+    h->buf = NULL;
+}
+
+/* feed_emit logs, counts and sends one generated message, holding it back
+ * when it is to be reordered and releasing the source's held message right
+ * after. Returns FEED_EXIT_OK or FEED_EXIT_RUNTIME. */
+static int feed_emit(feed_run *r, const feed_msg *m, int64_t t_ns)
+{
+    uint64_t ts_ms = r->a.ts_start_set
+                         ? r->a.ts_start + (uint64_t)(t_ns / 1000000)
+                         : (uint64_t)clock_wall_ms();
+    feed_stats *st = &r->stats[m->source];
+    if (st->messages++ == 0)
+        st->first_seq = m->seq;
+    st->last_seq = m->seq;
+    if (m->heartbeat)
+        st->heartbeats++;
+    else
+        st->events += m->n_events;
+    st->dropped += m->dropped;
+    st->duplicated += m->copies == 2;
+    st->reordered += m->reordered;
+    if (r->log != NULL && feed_log_write(r->log, m, ts_ms) != 0) {
+        fprintf(stderr, "atp-feed: cannot write %s: %s\n", r->a.log_path,
+                strerror(errno));
+        return FEED_EXIT_RUNTIME;
+    }
+    if (!m->dropped) {
+        codec_src_msg sm = {
+            .source = {m->source_id, (uint32_t)strlen(m->source_id)},
+            .seq = m->seq,
+            .ts_ms = ts_ms,
+            .n_events = m->n_events,
+            .events = m->events,
+        };
+        codec_writer_reset(r->w);
+        codec_src_encode(r->w, &sm);
+        size_t len = 0;
+        const void *buf = codec_writer_data(r->w, &len);
+        if (codec_writer_failed(r->w)) {
+            fprintf(stderr, "atp-feed: cannot encode a message\n");
+            return FEED_EXIT_RUNTIME;
+        }
+        if (m->reordered) {
+            feed_held *h = &r->held[m->source];
+            h->buf = malloc(len);
+            if (h->buf == NULL) {
+                fprintf(stderr, "atp-feed: out of memory\n");
+                return FEED_EXIT_RUNTIME;
+            }
+            memcpy(h->buf, buf, len);
+            h->len = len;
+            h->copies = m->copies;
+            return FEED_EXIT_OK; /* the generator never holds two */
+        }
+        feed_send_bytes(r, buf, len, m->copies, m->source);
+    }
+    /* "Right after the next message": also when that one was dropped. */
+    feed_release_held(r, m->source);
+    return FEED_EXIT_OK;
+}
+
+/* ---- progress and summary ----------------------------------------------- */
+
+static void feed_totals(const feed_run *r, feed_stats *t)
+{
+    memset(t, 0, sizeof *t);
+    for (size_t i = 0; i < r->n; i++) {
+        t->messages += r->stats[i].messages;
+        t->heartbeats += r->stats[i].heartbeats;
+        t->events += r->stats[i].events;
+        t->dropped += r->stats[i].dropped;
+        t->duplicated += r->stats[i].duplicated;
+        t->reordered += r->stats[i].reordered;
+        t->sends += r->stats[i].sends;
+    }
+}
+
+static void feed_progress(const feed_run *r, int64_t now_ns)
+{
+    feed_stats t;
+    feed_totals(r, &t);
+    double s = (double)(now_ns - r->start_ns) / 1e9;
+    fprintf(stderr,
+            "atp-feed: %6.1fs  messages %" PRIu64 " (%.0f/s)  events %" PRIu64
+            "  dropped %" PRIu64 "  dup %" PRIu64 "  reordered %" PRIu64 "\n",
+            s, t.messages, s > 0 ? (double)t.messages / s : 0.0, t.events,
+            t.dropped, t.duplicated, t.reordered);
+}
+
+static void feed_summary(const feed_run *r)
+{
+    feed_stats t;
+    feed_totals(r, &t);
+    double s = (double)(r->end_ns - r->start_ns) / 1e9;
+    double mps = s > 0 ? (double)t.messages / s : 0.0;
+    double eps = s > 0 ? (double)t.events / s : 0.0;
+    if (r->a.json) {
+        FILE *f = stdout;
+        fputs("{\"endpoint\":", f);
+        feed_json_str(f, r->url, strlen(r->url));
+        fprintf(f,
+                ",\"seed\":%" PRIu64 ",\"elapsed_ms\":%" PRId64
+                ",\"messages\":%" PRIu64 ",\"heartbeats\":%" PRIu64
+                ",\"events\":%" PRIu64 ",\"dropped\":%" PRIu64
+                ",\"duplicated\":%" PRIu64 ",\"reordered\":%" PRIu64
+                ",\"sends\":%" PRIu64 ",\"send_errors\":%" PRIu64
+                ",\"bytes\":%" PRIu64
+                ",\"messages_per_s\":%.1f,\"events_per_s\":%.1f,"
+                "\"interrupted\":%s,\"sources\":[",
+                r->a.seed, (r->end_ns - r->start_ns) / 1000000, t.messages,
+                t.heartbeats, t.events, t.dropped, t.duplicated, t.reordered,
+                t.sends, r->send_errors, r->bytes, mps, eps,
+                feed_stop_flag ? "true" : "false");
+        for (size_t i = 0; i < r->n; i++) {
+            const feed_stats *st = &r->stats[i];
+            fprintf(f, "%s{\"id\":", i > 0 ? "," : "");
+            feed_json_str(f, r->specs[i].id, strlen(r->specs[i].id));
+            fprintf(f,
+                    ",\"messages\":%" PRIu64 ",\"heartbeats\":%" PRIu64
+                    ",\"events\":%" PRIu64 ",\"dropped\":%" PRIu64
+                    ",\"duplicated\":%" PRIu64 ",\"reordered\":%" PRIu64
+                    ",\"sends\":%" PRIu64 ",\"first_seq\":%" PRIu64
+                    ",\"last_seq\":%" PRIu64 "}",
+                    st->messages, st->heartbeats, st->events, st->dropped,
+                    st->duplicated, st->reordered, st->sends, st->first_seq,
+                    st->last_seq);
+        }
+        fputs("]}\n", f);
+        fflush(f);
+        return;
+    }
+    FILE *f = stderr;
+    fprintf(f,
+            "atp-feed: %s%" PRIu64 " messages (%" PRIu64
+            " heartbeats), %" PRIu64 " events in %.2f s to %s: %.0f msg/s, "
+            "%.0f events/s, %" PRIu64 " sends, %" PRIu64 " bytes%s\n",
+            feed_stop_flag ? "interrupted after " : "", t.messages,
+            t.heartbeats, t.events, s, r->url, mps, eps, t.sends, r->bytes,
+            r->send_errors > 0 ? " (with send errors)" : "");
+    size_t w = strlen("SOURCE");
+    for (size_t i = 0; i < r->n; i++)
+        if (strlen(r->specs[i].id) > w)
+            w = strlen(r->specs[i].id);
+    fprintf(f, "%-*s  %10s  %10s  %12s  %8s  %10s  %9s  %10s  %10s\n", (int)w,
+            "SOURCE", "MESSAGES", "HEARTBEATS", "EVENTS", "DROPPED",
+            "DUPLICATED", "REORDERED", "FIRST_SEQ", "LAST_SEQ");
+    for (size_t i = 0; i < r->n; i++) {
+        const feed_stats *st = &r->stats[i];
+        fprintf(f,
+                "%-*s  %10" PRIu64 "  %10" PRIu64 "  %12" PRIu64 "  %8" PRIu64
+                "  %10" PRIu64 "  %9" PRIu64 "  %10" PRIu64 "  %10" PRIu64 "\n",
+                (int)w, r->specs[i].id, st->messages, st->heartbeats,
+                st->events, st->dropped, st->duplicated, st->reordered,
+                st->first_seq, st->last_seq);
+    }
+}
+
+/* ---- main loop ---------------------------------------------------------- */
+
+/* feed_wait sleeps until the item's deadline, printing progress and
+ * watching for a signal meanwhile. Returns false when asked to stop. */
+static bool feed_wait(feed_run *r, int64_t deadline, int64_t *next_progress)
+{
+    for (;;) {
+        if (feed_stop_flag)
+            return false;
+        int64_t now = clock_mono_ns();
+        if (now >= *next_progress) {
+            if (!r->a.quiet)
+                feed_progress(r, now);
+            *next_progress += FEED_PROGRESS_NS;
+            if (*next_progress <= now)
+                *next_progress = now + FEED_PROGRESS_NS;
+        }
+        if (now >= deadline)
+            return true;
+        feed_sleep_until_ns(deadline < *next_progress ? deadline
+                                                      : *next_progress);
+    }
+}
+
+static int feed_play(feed_run *r)
+{
+    feed_msg m;
+    int rc = FEED_EXIT_OK;
+    r->start_ns = clock_mono_ns();
+    int64_t next_progress = r->start_ns + FEED_PROGRESS_NS;
+    int64_t last_t = 0;
+    /* Bounded: the schedule ends after --messages or --duration. */
+    for (;;) {
+        int64_t now = clock_mono_ns();
+        feed_item it;
+        feed_sched_next(&r->sched, now - r->start_ns, &it);
+        if (it.kind == FEED_ITEM_END)
+            break;
+        if (!feed_wait(r, r->a.rate > 0 ? r->start_ns + it.t_ns : now,
+                       &next_progress))
+            break;
+        if (it.kind == FEED_ITEM_DATA)
+            feed_gen_data(r->gen, &m);
+        else
+            feed_gen_heartbeat(r->gen, it.source, false, &m);
+        last_t = it.t_ns;
+        if ((rc = feed_emit(r, &m, it.t_ns)) != FEED_EXIT_OK)
+            break;
+    }
+    /* The final heartbeats close every source's stream, also after a signal
+     * or an error, so that a receiver is never left waiting for a seq. */
+    for (size_t i = 0; i < r->n; i++) {
+        feed_gen_heartbeat(r->gen, i, true, &m);
+        int e = feed_emit(r, &m, last_t);
+        if (rc == FEED_EXIT_OK)
+            rc = e;
+        feed_release_held(r, i); /* none remain: belt and braces */
+    }
+    r->end_ns = clock_mono_ns();
+    if (r->log != NULL && fflush(r->log) != 0 && rc == FEED_EXIT_OK) {
+        fprintf(stderr, "atp-feed: cannot write %s: %s\n", r->a.log_path,
+                strerror(errno));
+        rc = FEED_EXIT_RUNTIME;
+    }
+    /* PUB has no flush: give the queue time to drain before closing. */
+    feed_sleep_ms(FEED_LINGER_MS);
+    return rc;
+}
+
+static void feed_run_fini(feed_run *r)
+{
+    if (r->sock_open)
+        nng_close(r->sock);
+    if (r->log != NULL)
+        fclose(r->log);
+    if (r->held != NULL)
+        for (size_t i = 0; i < r->n; i++)
+            free(r->held[i].buf);
+    free(r->held);
+    free(r->stats);
+    codec_writer_free(r->w);
+    feed_gen_free(r->gen);
+    free(r->specs);
+    free(r->pairs);
+    free(r->cfg_index);
+    if (r->cfg_loaded)
+        config_fini(&r->cfg);
+}
+
+static int feed_setup(feed_run *r)
+{
+    int rc;
+    if ((rc = feed_load_config(r)) != FEED_EXIT_OK)
+        return rc;
+    if ((rc = feed_pick_sources(r)) != FEED_EXIT_OK)
+        return rc;
+    if ((rc = feed_check_sizes(r)) != FEED_EXIT_OK)
+        return rc;
+    feed_resolve_url(r);
+    feed_gen_opts go = {
+        .seed = r->a.seed,
+        .batch = (uint32_t)r->a.batch,
+        .skus = r->a.skus,
+        .sku_prefix = r->a.sku_prefix,
+        .set_ratio = r->a.set_ratio,
+        .drop = r->a.drop,
+        .dup = r->a.dup,
+        .reorder = r->a.reorder,
+        .start_seq = r->a.start_seq,
+    };
+    codec_str prefix = {r->a.sku_prefix, (uint32_t)strlen(r->a.sku_prefix)};
+    if ((prefix.len > 0 && !codec_str_is_id(prefix, ATP_SKU_MAX_LEN)) ||
+        feed_gen_alloc(&go, r->specs, r->n, &r->gen) != ATP_OK) {
+        fprintf(stderr,
+                "atp-feed: --sku-prefix '%s' with --skus %" PRIu64
+                " does not make valid SKUs (printable, at most %d bytes)\n",
+                r->a.sku_prefix, r->a.skus, ATP_SKU_MAX_LEN);
+        return FEED_EXIT_USAGE;
+    }
+    feed_sched_opts so = {
+        .rate = r->a.rate,
+        .heartbeat_ms = (int64_t)r->a.heartbeat_ms,
+        .messages = r->a.messages,
+        .duration_ms = (int64_t)llround(r->a.duration_s * 1000.0),
+        .n_sources = r->n,
+    };
+    if (feed_sched_init(&r->sched, &so) != ATP_OK) {
+        fprintf(stderr, "atp-feed: bad schedule options\n");
+        return FEED_EXIT_USAGE;
+    }
+    r->stats = calloc(r->n, sizeof *r->stats);
+    r->held = calloc(r->n, sizeof *r->held);
+    r->w = codec_writer_alloc(NULL, NULL);
+    if (r->stats == NULL || r->held == NULL || r->w == NULL) {
+        fprintf(stderr, "atp-feed: out of memory\n");
+        return FEED_EXIT_RUNTIME;
+    }
+    if (r->a.log_path != NULL) {
+        r->log = fopen(r->a.log_path, "w");
+        if (r->log == NULL) {
+            fprintf(stderr, "atp-feed: cannot create %s: %s\n", r->a.log_path,
+                    strerror(errno));
+            return FEED_EXIT_USAGE;
+        }
+    }
+    return FEED_EXIT_OK;
+}
+
+int main(int argc, char **argv)
+{
+    static feed_run run; /* large (argument arrays): not on the stack */
+    feed_run *r = &run;
+    int rc = feed_args_parse(argc, argv, &r->a);
+    if (rc != FEED_EXIT_OK)
+        return rc;
+    if (r->a.help) {
+        feed_usage(stdout);
+        return FEED_EXIT_OK;
+    }
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = feed_on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    /* A closed log pipe must be an error we report, not a silent death. */
+    signal(SIGPIPE, SIG_IGN);
+
+    rc = feed_setup(r);
+    if (rc == FEED_EXIT_OK)
+        rc = feed_connect(r);
+    if (rc == FEED_EXIT_OK) {
+        rc = feed_play(r);
+        feed_summary(r);
+    }
+    feed_run_fini(r);
+    return rc;
+}

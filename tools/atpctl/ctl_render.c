@@ -1,0 +1,399 @@
+/*
+ * ctl_render.c - human renderings of atpd replies (see ctl_render.h).
+ * Main thread of atpctl.
+ *
+ * Strings from the service are printed with control characters replaced,
+ * so a hostile or corrupted id cannot move the operator's cursor.
+ */
+#include "ctl_render.h"
+
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CTL_CELL_MAX 256
+
+/* ---- cells -------------------------------------------------------------- */
+
+/* ctl_render_fmt writes v as short text into buf: "-" when absent. */
+static void ctl_render_fmt(const codec_val *v, char *buf, size_t n)
+{
+    if (v == NULL) {
+        snprintf(buf, n, "-");
+        return;
+    }
+    int64_t i;
+    uint64_t u;
+    double d;
+    bool b;
+    codec_str s;
+    switch (codec_val_type(v)) {
+    case CODEC_NIL:
+        snprintf(buf, n, "nil");
+        return;
+    case CODEC_BOOL:
+        codec_val_bool(v, &b);
+        snprintf(buf, n, "%s", b ? "true" : "false");
+        return;
+    case CODEC_INT:
+        codec_val_int(v, &i);
+        snprintf(buf, n, "%" PRId64, i);
+        return;
+    case CODEC_UINT_BIG:
+        codec_val_uint(v, &u);
+        snprintf(buf, n, "%" PRIu64, u);
+        return;
+    case CODEC_FLOAT:
+        codec_val_float(v, &d);
+        snprintf(buf, n, "%g", d);
+        return;
+    case CODEC_STR: {
+        codec_val_str(v, &s);
+        size_t len = s.len < n - 1 ? s.len : n - 1;
+        for (size_t k = 0; k < len; k++) {
+            unsigned char ch = (unsigned char)s.ptr[k];
+            buf[k] = (ch < 0x20 || ch == 0x7f) ? '?' : (char)ch;
+        }
+        buf[len] = '\0';
+        return;
+    }
+    default: {
+        /* Containers and binaries: their JSON, truncated to the cell. */
+        char *mem = NULL;
+        size_t memlen = 0;
+        FILE *mf = open_memstream(&mem, &memlen);
+        if (mf == NULL) {
+            snprintf(buf, n, "?");
+            return;
+        }
+        codec_val_write_json(v, mf);
+        fclose(mf);
+        snprintf(buf, n, "%s", mem != NULL ? mem : "?");
+        free(mem);
+        return;
+    }
+    }
+}
+
+static void ctl_render_field(const codec_val *map, const char *key, char *buf,
+                             size_t n)
+{
+    ctl_render_fmt(map != NULL ? codec_val_get(map, key) : NULL, buf, n);
+}
+
+static bool ctl_render_true(const codec_val *map, const char *key)
+{
+    const codec_val *v = map != NULL ? codec_val_get(map, key) : NULL;
+    bool b = false;
+    return v != NULL && codec_val_bool(v, &b) && b;
+}
+
+/* ---- tables ------------------------------------------------------------- */
+
+typedef struct ctl_col {
+    const char *header;
+    const char *key; /* field of the row map, or NULL: filled by the caller */
+    bool right;      /* numbers align right */
+} ctl_col;
+
+typedef struct ctl_table {
+    const ctl_col *cols;
+    int ncols;
+    char *cells; /* nrows * ncols cells of CTL_CELL_MAX bytes */
+    size_t nrows;
+} ctl_table;
+
+static bool ctl_table_init(ctl_table *t, const ctl_col *cols, int ncols,
+                           size_t nrows)
+{
+    t->cols = cols;
+    t->ncols = ncols;
+    t->nrows = nrows;
+    t->cells = calloc(nrows > 0 ? nrows : 1, (size_t)ncols * CTL_CELL_MAX);
+    return t->cells != NULL;
+}
+
+static char *ctl_table_cell(ctl_table *t, size_t row, int col)
+{
+    return t->cells + (row * (size_t)t->ncols + (size_t)col) * CTL_CELL_MAX;
+}
+
+/* ctl_table_fill fills every keyed column of row from map. */
+static void ctl_table_fill(ctl_table *t, size_t row, const codec_val *map)
+{
+    for (int c = 0; c < t->ncols; c++)
+        if (t->cols[c].key != NULL)
+            ctl_render_field(map, t->cols[c].key, ctl_table_cell(t, row, c),
+                             CTL_CELL_MAX);
+}
+
+static void ctl_table_print(ctl_table *t, FILE *f)
+{
+    size_t width[32] = {0};
+    int ncols = t->ncols < 32 ? t->ncols : 32;
+    for (int c = 0; c < ncols; c++) {
+        width[c] = strlen(t->cols[c].header);
+        for (size_t r = 0; r < t->nrows; r++) {
+            size_t w = strlen(ctl_table_cell(t, r, c));
+            if (w > width[c])
+                width[c] = w;
+        }
+    }
+    /* Each line is built in a buffer so that trailing blanks (an empty
+     * last column) can be cut before printing. */
+    size_t linecap = 1;
+    for (int c = 0; c < ncols; c++)
+        linecap += width[c] + 2;
+    char *line = malloc(linecap);
+    if (line == NULL)
+        return;
+    for (size_t r = 0; r <= t->nrows; r++) {
+        size_t pos = 0;
+        for (int c = 0; c < ncols; c++) {
+            const char *s =
+                r == 0 ? t->cols[c].header : ctl_table_cell(t, r - 1, c);
+            int n = snprintf(line + pos, linecap - pos,
+                             t->cols[c].right ? "%*s%s" : "%-*s%s",
+                             (int)width[c], s, c == ncols - 1 ? "" : "  ");
+            if (n > 0)
+                pos += (size_t)n;
+        }
+        while (pos > 0 && line[pos - 1] == ' ')
+            pos--;
+        line[pos] = '\0';
+        fprintf(f, "%s\n", line);
+    }
+    free(line);
+}
+
+static void ctl_table_fini(ctl_table *t)
+{
+    free(t->cells);
+    t->cells = NULL;
+}
+
+/* ---- replies ------------------------------------------------------------ */
+
+void ctl_render_atp(const codec_val *ans, FILE *f)
+{
+    char sku[CTL_CELL_MAX], region[CTL_CELL_MAX], channel[CTL_CELL_MAX];
+    char atp[64], supply[64], reserved[64], buffer[64], rule[CTL_CELL_MAX],
+        shortfall[64];
+    ctl_render_field(ans, "sku", sku, sizeof sku);
+    ctl_render_field(ans, "region", region, sizeof region);
+    ctl_render_field(ans, "channel", channel, sizeof channel);
+    ctl_render_field(ans, "atp", atp, sizeof atp);
+    ctl_render_field(ans, "supply", supply, sizeof supply);
+    ctl_render_field(ans, "reserved", reserved, sizeof reserved);
+    ctl_render_field(ans, "buffer", buffer, sizeof buffer);
+    ctl_render_field(ans, "rule", rule, sizeof rule);
+    ctl_render_field(ans, "shortfall", shortfall, sizeof shortfall);
+    fprintf(f,
+            "%s @ %s (%s): ATP %s  supply %s  reserved %s  buffer %s (rule "
+            "%s)  shortfall %s%s\n",
+            sku, region, channel, atp, supply, reserved, buffer, rule,
+            shortfall, ctl_render_true(ans, "stale") ? "  STALE" : "");
+}
+
+static const ctl_col ctl_cart_cols[] = {
+    {"LINE", NULL, true},
+    {"SKU", "sku", false},
+    {"REGION", "region", false},
+    {"QTY", "qty", true},
+    {"AVAILABLE", NULL, false},
+    {"ATP", "atp", true},
+    {"SUPPLY", "supply", true},
+    {"RESERVED", "reserved", true},
+    {"BUFFER", "buffer", true},
+    {"RULE", "rule", false},
+    {"SHORTFALL", "shortfall", true},
+    {"STALE", NULL, false},
+};
+#define CTL_CART_NCOLS ((int)(sizeof ctl_cart_cols / sizeof ctl_cart_cols[0]))
+
+void ctl_render_cart(const codec_val *reply, const ctl_cart *cart, FILE *f)
+{
+    const codec_val *lines = codec_val_get(reply, "lines");
+    size_t n = lines != NULL ? codec_val_len(lines) : 0;
+    size_t short_lines = 0;
+    ctl_table t;
+    if (!ctl_table_init(&t, ctl_cart_cols, CTL_CART_NCOLS, n)) {
+        fprintf(stderr, "atpctl: out of memory\n");
+        return;
+    }
+    char channel[CTL_CELL_MAX];
+    const codec_val *first = n > 0 ? codec_val_at(lines, 0) : NULL;
+    /* The cart's channel: top level if the reply has it, else the lines'. */
+    ctl_render_field(codec_val_get(reply, "channel") != NULL ? reply : first,
+                     "channel", channel, sizeof channel);
+    for (size_t r = 0; r < n; r++) {
+        const codec_val *ans = codec_val_at(lines, (uint32_t)r);
+        ctl_table_fill(&t, r, ans);
+        if (cart != NULL && r < cart->n)
+            snprintf(ctl_table_cell(&t, r, 0), CTL_CELL_MAX, "%ld",
+                     cart->lines[r].file_line);
+        else
+            snprintf(ctl_table_cell(&t, r, 0), CTL_CELL_MAX, "%zu", r + 1);
+        bool avail = ctl_render_true(ans, "available");
+        if (!avail)
+            short_lines++;
+        snprintf(ctl_table_cell(&t, r, 4), CTL_CELL_MAX, "%s",
+                 avail ? "yes" : "NO");
+        snprintf(ctl_table_cell(&t, r, 11), CTL_CELL_MAX, "%s",
+                 ctl_render_true(ans, "stale") ? "STALE" : "");
+    }
+    if (ctl_render_true(reply, "available"))
+        fprintf(f, "cart (%s): available, %zu line%s\n", channel, n,
+                n == 1 ? "" : "s");
+    else
+        fprintf(f, "cart (%s): NOT available, %zu of %zu line%s short\n",
+                channel, short_lines, n, n == 1 ? "" : "s");
+    ctl_table_print(&t, f);
+    ctl_table_fini(&t);
+}
+
+static const ctl_col ctl_regions_cols[] = {
+    {"REGION", "region", false},      {"ATP", "atp", true},
+    {"SUPPLY", "supply", true},       {"RESERVED", "reserved", true},
+    {"BUFFER", "buffer", true},       {"RULE", "rule", false},
+    {"SHORTFALL", "shortfall", true}, {"STALE", NULL, false},
+};
+#define CTL_REGIONS_NCOLS                                                      \
+    ((int)(sizeof ctl_regions_cols / sizeof ctl_regions_cols[0]))
+
+void ctl_render_regions(const codec_val *reply, FILE *f)
+{
+    const codec_val *regions = codec_val_get(reply, "regions");
+    size_t n = regions != NULL ? codec_val_len(regions) : 0;
+    char sku[CTL_CELL_MAX], channel[CTL_CELL_MAX];
+    ctl_render_field(reply, "sku", sku, sizeof sku);
+    ctl_render_field(reply, "channel", channel, sizeof channel);
+    fprintf(f, "%s (%s): %zu region%s\n", sku, channel, n, n == 1 ? "" : "s");
+    ctl_table t;
+    if (!ctl_table_init(&t, ctl_regions_cols, CTL_REGIONS_NCOLS, n)) {
+        fprintf(stderr, "atpctl: out of memory\n");
+        return;
+    }
+    for (size_t r = 0; r < n; r++) {
+        const codec_val *ans = codec_val_at(regions, (uint32_t)r);
+        ctl_table_fill(&t, r, ans);
+        snprintf(ctl_table_cell(&t, r, CTL_REGIONS_NCOLS - 1), CTL_CELL_MAX,
+                 "%s", ctl_render_true(ans, "stale") ? "STALE" : "");
+    }
+    ctl_table_print(&t, f);
+    ctl_table_fini(&t);
+}
+
+static const ctl_col ctl_sources_cols[] = {
+    {"SOURCE", "id", false},
+    {"STATE", "state", false},
+    {"LAST_SEQ", "last_seq", true},
+    {"LAG_MS", "lag_ms", true},
+    {"AGE_MS", "age_ms", true},
+    {"MESSAGES", "messages", true},
+    {"EVENTS", "events", true},
+    {"DUPS", "duplicates", true},
+    {"GAPS", "gaps", true},
+    {"MISSED", "missed", true},
+    {"REJECTED", "rejected_messages", true},
+    {"UNAUTH", "unauthorized", true},
+    {"UNKNOWN_LOC", "unknown_location", true},
+    {"HEARTBEATS", "heartbeats", true},
+};
+#define CTL_SOURCES_NCOLS                                                      \
+    ((int)(sizeof ctl_sources_cols / sizeof ctl_sources_cols[0]))
+
+void ctl_render_sources(const codec_val *reply, FILE *f)
+{
+    const codec_val *sources = codec_val_get(reply, "sources");
+    size_t n = sources != NULL ? codec_val_len(sources) : 0;
+    if (n == 0) {
+        fprintf(f, "no sources configured\n");
+        return;
+    }
+    ctl_table t;
+    if (!ctl_table_init(&t, ctl_sources_cols, CTL_SOURCES_NCOLS, n)) {
+        fprintf(stderr, "atpctl: out of memory\n");
+        return;
+    }
+    for (size_t r = 0; r < n; r++)
+        ctl_table_fill(&t, r, codec_val_at(sources, (uint32_t)r));
+    ctl_table_print(&t, f);
+    ctl_table_fini(&t);
+}
+
+/* ctl_render_flat collects `prefix.key` / value pairs of nested maps. */
+static void ctl_render_flat(const codec_val *map, const char *prefix,
+                            ctl_table *t, size_t *row, unsigned depth)
+{
+    uint32_t n = codec_val_len(map);
+    for (uint32_t i = 0; i < n && *row < t->nrows; i++) {
+        char key[CTL_CELL_MAX];
+        ctl_render_fmt(codec_val_map_key(map, i), key, sizeof key);
+        if (strcmp(key, "ok") == 0 && depth == 0)
+            continue;
+        const codec_val *v = codec_val_map_value(map, i);
+        char path[CTL_CELL_MAX];
+        /* A path longer than a cell is cut: it is only a label. */
+        if (snprintf(path, sizeof path, "%s%s%s", prefix, *prefix ? "." : "",
+                     key) >= (int)sizeof path)
+            path[sizeof path - 1] = '\0';
+        /* depth is bounded by the decoder's ATP_MSG_MAX_DEPTH anyway. */
+        if (codec_val_type(v) == CODEC_MAP && depth < ATP_MSG_MAX_DEPTH) {
+            ctl_render_flat(v, path, t, row, depth + 1);
+            continue;
+        }
+        char *cell = ctl_table_cell(t, *row, 0);
+        size_t plen = strnlen(path, CTL_CELL_MAX - 2);
+        memcpy(cell, path, plen);
+        cell[plen] = ':';
+        cell[plen + 1] = '\0';
+        ctl_render_fmt(v, ctl_table_cell(t, *row, 1), CTL_CELL_MAX);
+        (*row)++;
+    }
+}
+
+/* ctl_render_count_leaves counts the lines ctl_render_flat will write. */
+static size_t ctl_render_count_leaves(const codec_val *map, unsigned depth)
+{
+    size_t count = 0;
+    uint32_t n = codec_val_len(map);
+    for (uint32_t i = 0; i < n; i++) {
+        const codec_val *v = codec_val_map_value(map, i);
+        if (codec_val_type(v) == CODEC_MAP && depth < ATP_MSG_MAX_DEPTH)
+            count += ctl_render_count_leaves(v, depth + 1);
+        else
+            count++;
+    }
+    return count;
+}
+
+static const ctl_col ctl_status_cols[] = {
+    {"", NULL, false},
+    {"", NULL, false},
+};
+
+void ctl_render_status(const codec_val *reply, FILE *f)
+{
+    size_t n = ctl_render_count_leaves(reply, 0);
+    ctl_table t;
+    if (!ctl_table_init(&t, ctl_status_cols, 2, n)) {
+        fprintf(stderr, "atpctl: out of memory\n");
+        return;
+    }
+    size_t row = 0;
+    ctl_render_flat(reply, "", &t, &row, 0);
+    t.nrows = row;
+    /* A key/value list has no header line: print rows only. */
+    size_t w = 0;
+    for (size_t r = 0; r < t.nrows; r++) {
+        size_t l = strlen(ctl_table_cell(&t, r, 0));
+        if (l > w)
+            w = l;
+    }
+    for (size_t r = 0; r < t.nrows; r++)
+        fprintf(f, "%-*s %s\n", (int)w, ctl_table_cell(&t, r, 0),
+                ctl_table_cell(&t, r, 1));
+    ctl_table_fini(&t);
+}
