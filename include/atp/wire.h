@@ -21,7 +21,7 @@
  *   [ATP_EV_DELTA, sku:str, location:str, bucket:uint, delta:int (, ref:str)]
  *   [ATP_EV_SET,   sku:str, location:str, bucket:uint, value:int]
  *   [ATP_EV_HEARTBEAT]
- * Kinds 4..10 are reserved for snapshots and inbound lots. */
+ * Kinds 4..9 are reserved for snapshots and inbound lots. */
 enum atp_msg_kind {
     ATP_MSG_SOURCE_BATCH = 1,
 };
