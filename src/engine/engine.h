@@ -112,6 +112,7 @@ typedef struct engine_resv_line {
     uint32_t region;
     int64_t qty;      /* requested (reserve) / reserved (results) */
     int64_t consumed; /* results: consumed by allocation events */
+    int64_t released; /* results: released by a partial release */
     int64_t available; /* results of a refusal: ATP at that moment */
 } engine_resv_line;
 

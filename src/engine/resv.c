@@ -47,7 +47,7 @@ static bool resv_is_open(uint8_t st)
 
 static int64_t resv_line_open(const resv *r, const resv_line *l)
 {
-    return resv_is_open(r->state) ? l->qty - l->consumed : 0;
+    return resv_is_open(r->state) ? l->qty - l->consumed - l->released : 0;
 }
 
 /* ---- records ------------------------------------------------------------- */
@@ -320,6 +320,7 @@ static void resv_deliver(engine *e, resv_pending *p)
                 lines[i].region = r->lines[i].region;
                 lines[i].qty = r->lines[i].qty;
                 lines[i].consumed = r->lines[i].consumed;
+                lines[i].released = r->lines[i].released;
             }
             res.has_record = true;
             res.id = r->id;
@@ -563,7 +564,7 @@ static void resv_reserve(engine *e, const engine_resv_req *req)
     r->expires_ms = r->due_ms = now + ttl;
     for (uint32_t i = 0; i < n; i++)
         r->lines[i] = (resv_line){dict_find(e->skus, m[i].sku, m[i].sku_len),
-                                  m[i].region, m[i].qty, 0};
+                                  m[i].region, m[i].qty, 0, 0};
     free(m);
     atomic_fetch_add_explicit(&t->granted, 1, memory_order_relaxed);
     resv_change(e, req, NULL, r, true);
@@ -651,8 +652,8 @@ static void resv_release(engine *e, const engine_resv_req *req, resv *cur)
     for (uint32_t i = 0; i < next->n_lines; i++) {
         resv_line *l = &next->lines[i];
         if (req->n_lines == 0 || resv_line_named(e, req, l))
-            l->qty = l->consumed; /* nothing left open on this line */
-        any_open |= l->qty > l->consumed;
+            l->released = l->qty - l->consumed; /* nothing left open here */
+        any_open |= l->qty > l->consumed + l->released;
     }
     int64_t now = clock_wall_ms();
     next->updated_ms = now;
@@ -750,7 +751,8 @@ void resv_consume(engine *e, uint32_t sku, uint32_t region, const char *ref,
     uint32_t i = 0;
     while (i < cur->n_lines && !(cur->lines[i].sku == sku && cur->lines[i].region == region))
         i++;
-    if (i == cur->n_lines || cur->lines[i].consumed >= cur->lines[i].qty)
+    if (i == cur->n_lines ||
+        cur->lines[i].consumed + cur->lines[i].released >= cur->lines[i].qty)
         return;
     resv *next = resv_clone(cur);
     if (next == NULL) {
@@ -758,11 +760,11 @@ void resv_consume(engine *e, uint32_t sku, uint32_t region, const char *ref,
         return;
     }
     resv_line *l = &next->lines[i];
-    int64_t take = l->qty - l->consumed < qty ? l->qty - l->consumed : qty;
-    l->consumed += take;
+    int64_t open = l->qty - l->consumed - l->released;
+    l->consumed += open < qty ? open : qty;
     bool all = true;
     for (uint32_t k = 0; k < next->n_lines; k++)
-        all &= next->lines[k].consumed >= next->lines[k].qty;
+        all &= next->lines[k].consumed + next->lines[k].released >= next->lines[k].qty;
     int64_t now = clock_wall_ms();
     next->updated_ms = now;
     if (all) {

@@ -30,7 +30,8 @@ typedef struct resv_line {
     uint32_t sku; /* dictionary index */
     uint32_t region;
     int64_t qty;
-    int64_t consumed;
+    int64_t consumed; /* by allocation events */
+    int64_t released; /* by a partial release */
 } resv_line;
 
 /* One reservation. Chains and heap index belong to the table. */

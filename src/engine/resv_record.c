@@ -2,7 +2,7 @@
  * resv_record.c - the stored form of a reservation (LMDB value), msgpack:
  *
  *   [1, id, channel, state, created_ms, expires_ms, updated_ms, due_ms,
- *    order_ref | nil, [[sku, region, qty, consumed], ...]]
+ *    order_ref | nil, [[sku, region, qty, consumed, released], ...]]
  *
  * Regions and channels are stored by id, not index, so that a changed
  * configuration order cannot re-point a reservation. Engine thread (or main
@@ -41,11 +41,12 @@ unsigned char *resv_record_encode(const engine *e, const resv *r, size_t *len)
     for (uint32_t i = 0; i < r->n_lines; i++) {
         size_t sku_len;
         const char *sku = dict_key(e->skus, r->lines[i].sku, &sku_len);
-        codec_w_array(w, 4);
+        codec_w_array(w, 5);
         codec_w_str(w, sku, sku_len);
         codec_w_cstr(w, e->cfg->regions[r->lines[i].region].id);
         codec_w_int(w, r->lines[i].qty);
         codec_w_int(w, r->lines[i].consumed);
+        codec_w_int(w, r->lines[i].released);
     }
     unsigned char *out = NULL;
     size_t n;
@@ -129,7 +130,7 @@ atp_err resv_record_decode(engine *e, const void *buf, size_t len, resv **out)
     for (uint32_t i = 0; i < n; i++) {
         codec_str sku;
         const codec_val *l = codec_val_at(lines, i);
-        if (codec_val_type(l) != CODEC_ARRAY || codec_val_len(l) != 4 ||
+        if (codec_val_type(l) != CODEC_ARRAY || codec_val_len(l) != 5 ||
             !codec_val_str(codec_val_at(l, 0), &sku) ||
             !codec_str_is_id(sku, ATP_SKU_MAX_LEN))
             goto out;
@@ -147,12 +148,14 @@ atp_err resv_record_decode(engine *e, const void *buf, size_t len, resv **out)
     for (uint32_t i = 0; i < n; i++) {
         const codec_val *l = codec_val_at(lines, i);
         codec_str sku, region;
-        int64_t qty, consumed;
+        int64_t qty, consumed, released;
         if (!codec_val_str(codec_val_at(l, 0), &sku) ||
             !codec_val_str(codec_val_at(l, 1), &region) ||
             !resv_record_int(codec_val_at(l, 2), &qty) ||
-            !resv_record_int(codec_val_at(l, 3), &consumed) || qty < 0 ||
-            qty > ATP_QTY_MAX || consumed < 0 || consumed > qty)
+            !resv_record_int(codec_val_at(l, 3), &consumed) ||
+            !resv_record_int(codec_val_at(l, 4), &released) || qty < 1 ||
+            qty > ATP_QTY_MAX || consumed < 0 || released < 0 ||
+            consumed > qty - released)
             goto out;
         int64_t reg = resv_record_region(e, region);
         if (reg < 0) {
@@ -163,7 +166,7 @@ atp_err resv_record_decode(engine *e, const void *buf, size_t len, resv **out)
         if ((err = dict_intern(e->skus, sku.ptr, sku.len, &idx)) != ATP_OK)
             goto out;
         err = ATP_E_BAD_REQUEST;
-        r->lines[i] = (resv_line){idx, (uint32_t)reg, qty, consumed};
+        r->lines[i] = (resv_line){idx, (uint32_t)reg, qty, consumed, released};
     }
     r->id = resv_record_dup(id);
     r->id_len = id.len;

@@ -327,7 +327,7 @@ static bool request_status(request_env *env, const codec_val *req,
     ingest_stats is = {0};
     if (env->in != NULL)
         ingest_stats_get(env->in, &is);
-    codec_w_map(w, 12);
+    codec_w_map(w, 13);
     codec_w_kv_bool(w, "ok", true);
     codec_w_kv_cstr(w, "version", REQUEST_VERSION);
     codec_w_kv_bool(w, "ready", true);
@@ -350,6 +350,18 @@ static bool request_status(request_env *env, const codec_val *req,
     codec_w_kv_uint(w, "bad_messages", is.bad_messages);
     codec_w_kv_uint(w, "unknown_source", is.unknown_source);
     codec_w_kv_uint(w, "rejected", is.rejected);
+    codec_w_cstr(w, "reservations");
+    codec_w_map(w, 10);
+    codec_w_kv_uint(w, "open", es.resv_open);
+    codec_w_kv_uint(w, "held", es.resv_held);
+    codec_w_kv_uint(w, "committed", es.resv_committed);
+    codec_w_kv_uint(w, "remembered", es.resv_total);
+    codec_w_kv_uint(w, "granted", es.resv_granted);
+    codec_w_kv_uint(w, "refused", es.resv_refused);
+    codec_w_kv_uint(w, "expired", es.resv_expired);
+    codec_w_kv_uint(w, "consumed", es.resv_consumed);
+    codec_w_kv_uint(w, "store_failures", es.resv_store_failures);
+    codec_w_kv_uint(w, "load_skipped", es.resv_load_skipped);
     codec_w_cstr(w, "queries");
     codec_w_map(w, 2);
     codec_w_kv_uint(w, "requests",

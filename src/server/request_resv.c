@@ -103,11 +103,12 @@ static void request_resv_write_record(request_env *env, codec_writer *w,
     codec_w_array(w, r->n_lines);
     for (uint32_t i = 0; i < r->n_lines; i++) {
         const engine_resv_line *l = &r->lines[i];
-        codec_w_map(w, 4);
+        codec_w_map(w, 5);
         codec_w_kv_str(w, "sku", l->sku, l->sku_len);
         codec_w_kv_cstr(w, "region", env->cfg->regions[l->region].id);
         codec_w_kv_int(w, "qty", l->qty);
         codec_w_kv_int(w, "consumed", l->consumed);
+        codec_w_kv_int(w, "released", l->released);
     }
 }
 
