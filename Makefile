@@ -5,22 +5,28 @@ BUILD ?= build
 SAN_BUILD ?= build-san
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build build-san run test test-fast bench clean format
+.PHONY: all deps configure bins build build-san run test test-fast bench clean format
 
 all: build
 
 deps:
 	@scripts/install-deps.sh
 
-build: deps
+configure: deps
 	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS) >/dev/null
+
+# Just what `make run` needs.
+bins: configure
+	@cmake --build $(BUILD) -j $(JOBS) --target atpd atpctl atp-feed
+
+build: configure
 	@cmake --build $(BUILD) -j $(JOBS)
 
 build-san: deps
 	@cmake -S . -B $(SAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DATP_SANITIZER=address,undefined -DATP_WERROR=ON >/dev/null
 	@cmake --build $(SAN_BUILD) -j $(JOBS)
 
-run: build
+run: bins
 	@tools/demo/run-demo.sh $(BUILD)
 
 # The sanitizer pass runs first so that the last lines printed are the

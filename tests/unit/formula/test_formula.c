@@ -72,10 +72,9 @@ static void test_formula_sat_add_saturates(void **state)
 static void test_formula_sat_add_commutes(void **state)
 {
     (void)state;
-    const int64_t v[] = {INT64_MIN, -SUM_MAX - 1, -SUM_MAX, -ATP_QTY_MAX,
-                         -5,        -1,           0,        1,
-                         5,         ATP_QTY_MAX,  SUM_MAX,  SUM_MAX + 1,
-                         INT64_MAX};
+    const int64_t v[] = {
+        INT64_MIN, -SUM_MAX - 1, -SUM_MAX, -ATP_QTY_MAX, -5,       -1, 0, 1,
+        5,         ATP_QTY_MAX,  SUM_MAX,  SUM_MAX + 1,  INT64_MAX};
     size_t n = sizeof v / sizeof v[0];
     for (size_t i = 0; i < n; i++)
         for (size_t j = 0; j < n; j++) {
@@ -149,9 +148,8 @@ static void test_formula_net_floor_before_sum(void **state)
 static void test_formula_net_never_negative(void **state)
 {
     (void)state;
-    const int64_t v[] = {INT64_MIN, -SUM_MAX, -ATP_QTY_MAX, -1, 0,
-                         1,         7,        ATP_QTY_MAX,  SUM_MAX,
-                         INT64_MAX};
+    const int64_t v[] = {INT64_MIN, -SUM_MAX, -ATP_QTY_MAX, -1,      0,
+                         1,         7,        ATP_QTY_MAX,  SUM_MAX, INT64_MAX};
     size_t n = sizeof v / sizeof v[0];
     for (size_t a = 0; a < n; a++)
         for (size_t b = 0; b < n; b++)
@@ -190,20 +188,20 @@ static void test_formula_net_extremes_saturate(void **state)
 static void test_formula_buffer_percent_rounds_up(void **state)
 {
     (void)state;
-    assert_int_equal(formula_buffer(0, 100, 101), 2);  /* 1 % of 101 */
-    assert_int_equal(formula_buffer(0, 100, 100), 1);  /* exact */
-    assert_int_equal(formula_buffer(0, 100, 99), 1);   /* 0.99 -> 1 */
-    assert_int_equal(formula_buffer(0, 100, 1), 1);    /* 0.01 -> 1 */
-    assert_int_equal(formula_buffer(0, 1250, 8), 1);   /* 12.5 % of 8 */
-    assert_int_equal(formula_buffer(0, 1250, 9), 2);   /* 1.125 -> 2 */
-    assert_int_equal(formula_buffer(0, 1250, 16), 2);  /* exact */
-    assert_int_equal(formula_buffer(0, 1, 1), 1);      /* 0.01 % of 1 */
-    assert_int_equal(formula_buffer(0, 1, 10000), 1);  /* exact */
-    assert_int_equal(formula_buffer(0, 1, 10001), 2);  /* just above */
+    assert_int_equal(formula_buffer(0, 100, 101), 2);   /* 1 % of 101 */
+    assert_int_equal(formula_buffer(0, 100, 100), 1);   /* exact */
+    assert_int_equal(formula_buffer(0, 100, 99), 1);    /* 0.99 -> 1 */
+    assert_int_equal(formula_buffer(0, 100, 1), 1);     /* 0.01 -> 1 */
+    assert_int_equal(formula_buffer(0, 1250, 8), 1);    /* 12.5 % of 8 */
+    assert_int_equal(formula_buffer(0, 1250, 9), 2);    /* 1.125 -> 2 */
+    assert_int_equal(formula_buffer(0, 1250, 16), 2);   /* exact */
+    assert_int_equal(formula_buffer(0, 1, 1), 1);       /* 0.01 % of 1 */
+    assert_int_equal(formula_buffer(0, 1, 10000), 1);   /* exact */
+    assert_int_equal(formula_buffer(0, 1, 10001), 2);   /* just above */
     assert_int_equal(formula_buffer(0, 10000, 37), 37); /* 100 % */
-    assert_int_equal(formula_buffer(0, 5000, 3), 2);   /* 1.5 -> 2 */
-    assert_int_equal(formula_buffer(0, 3333, 3), 1);   /* 0.9999 -> 1 */
-    assert_int_equal(formula_buffer(0, 3334, 3), 2);   /* 1.0002 -> 2 */
+    assert_int_equal(formula_buffer(0, 5000, 3), 2);    /* 1.5 -> 2 */
+    assert_int_equal(formula_buffer(0, 3333, 3), 1);    /* 0.9999 -> 1 */
+    assert_int_equal(formula_buffer(0, 3334, 3), 2);    /* 1.0002 -> 2 */
 }
 
 static void test_formula_buffer_percent_zero(void **state)
@@ -258,8 +256,7 @@ static void test_formula_buffer_no_overflow(void **state)
     (void)state;
     /* 10000 bp * 10^15 = 10^19 > 2^63: must be computed exactly. */
     assert_int_equal(formula_buffer(0, 10000, ATP_QTY_MAX), ATP_QTY_MAX);
-    assert_int_equal(formula_buffer(0, 9999, ATP_QTY_MAX),
-                     999900000000000LL);
+    assert_int_equal(formula_buffer(0, 9999, ATP_QTY_MAX), 999900000000000LL);
     assert_int_equal(formula_buffer(0, 9999, ATP_QTY_MAX + 1),
                      999900000000001LL); /* 999900000000000.9999 -> up */
     /* Largest supply the sums can produce. */

@@ -39,8 +39,14 @@ static const char *const test_rules_names[ATP_RULE_LEVELS] = {
     "region+channel",     "region",     "channel",     "global"};
 
 /* Distinct values per level so a hit shows which rule it came from. */
-static int64_t test_rules_units(unsigned level) { return 10 * level + 1; }
-static int64_t test_rules_bp(unsigned level) { return 100 * level + 7; }
+static int64_t test_rules_units(unsigned level)
+{
+    return 10 * level + 1;
+}
+static int64_t test_rules_bp(unsigned level)
+{
+    return 100 * level + 7;
+}
 
 static rules *test_rules_new(uint32_t n_regions, uint32_t n_channels)
 {
@@ -148,8 +154,7 @@ static void test_rules_empty_is_global_zero(void **state)
 
     r = test_rules_new(0, 0); /* no regions, no channels at all */
     test_rules_expect_default(test_rules_q(r, "A1", 0, 0));
-    assert_int_equal(rules_add(r, NULL, 0, 0, ANY, 1, 0),
-                     ATP_E_UNKNOWN_REGION);
+    assert_int_equal(rules_add(r, NULL, 0, 0, ANY, 1, 0), ATP_E_UNKNOWN_REGION);
     assert_int_equal(rules_add(r, NULL, 0, ANY, 0, 1, 0),
                      ATP_E_UNKNOWN_CHANNEL);
     assert_int_equal(rules_add(r, NULL, 0, ANY, ANY, 4, 50), ATP_OK);
@@ -249,7 +254,7 @@ static void test_rules_all_subsets_all_queries(void **state)
         {"a1", OTHER_REG, Q_CH, false, false, true},
         {"Z", OTHER_REG, OTHER_CH, false, false, false},
         {"A1", 2, 1, true, false, false},
-        {"A1", 99, Q_CH, true, false, true}, /* out-of-range region */
+        {"A1", 99, Q_CH, true, false, true},  /* out-of-range region */
         {"A1", Q_REG, 99, true, true, false}, /* out-of-range channel */
         {"A1", ANY, ANY, true, false, false},
         {"B", 99, 99, false, false, false},
@@ -257,10 +262,10 @@ static void test_rules_all_subsets_all_queries(void **state)
     for (unsigned mask = 0; mask < 256; mask++) {
         rules *r = test_rules_build(mask);
         for (size_t i = 0; i < sizeof qs / sizeof qs[0]; i++) {
-            unsigned m = mask & test_rules_applicable(qs[i].sku_eq,
-                                                      qs[i].reg_eq, qs[i].ch_eq);
-            rules_hit h = test_rules_q(r, qs[i].sku, qs[i].region,
-                                       qs[i].channel);
+            unsigned m = mask & test_rules_applicable(
+                                    qs[i].sku_eq, qs[i].reg_eq, qs[i].ch_eq);
+            rules_hit h =
+                test_rules_q(r, qs[i].sku, qs[i].region, qs[i].channel);
             if (m == 0) {
                 test_rules_expect_default(h);
                 continue;
@@ -288,11 +293,13 @@ static void test_rules_other_sku_region_channel_never_match(void **state)
         assert_int_equal(test_rules_add_level(r, lvl, "B1", Q_REG, Q_CH),
                          ATP_OK);
     /* SKU "A1" rules only for another region / another channel. */
-    assert_int_equal(rules_add(r, "A1", 2, OTHER_REG, OTHER_CH, 901, 1), ATP_OK);
+    assert_int_equal(rules_add(r, "A1", 2, OTHER_REG, OTHER_CH, 901, 1),
+                     ATP_OK);
     assert_int_equal(rules_add(r, "A1", 2, OTHER_REG, ANY, 902, 2), ATP_OK);
     assert_int_equal(rules_add(r, "A1", 2, ANY, OTHER_CH, 903, 3), ATP_OK);
     /* Non-SKU rules only for another region / channel. */
-    assert_int_equal(rules_add(r, NULL, 0, OTHER_REG, OTHER_CH, 904, 4), ATP_OK);
+    assert_int_equal(rules_add(r, NULL, 0, OTHER_REG, OTHER_CH, 904, 4),
+                     ATP_OK);
     assert_int_equal(rules_add(r, NULL, 0, OTHER_REG, ANY, 905, 5), ATP_OK);
     assert_int_equal(rules_add(r, NULL, 0, ANY, OTHER_CH, 906, 6), ATP_OK);
     assert_int_equal(rules_count(r), 10);
@@ -317,8 +324,8 @@ static void test_rules_sku_prefix_never_matches(void **state)
         assert_int_equal(test_rules_add_level(r, lvl, "A1", Q_REG, Q_CH),
                          ATP_OK);
     /* "A1" rules never match "A10", "A", "A1 ", "a1", "A11", "XA1". */
-    const char *const others[] = {"A10", "A", "A1 ", "a1", "A11", "XA1",
-                                  "A1\xc3\xa9"};
+    const char *const others[] = {"A10", "A",   "A1 ",       "a1",
+                                  "A11", "XA1", "A1\xc3\xa9"};
     for (size_t i = 0; i < sizeof others / sizeof others[0]; i++)
         for (uint32_t reg = 0; reg < N_REG; reg++)
             for (uint32_t ch = 0; ch < N_CH; ch++)
@@ -356,8 +363,7 @@ static void test_rules_out_of_range_query(void **state)
     test_rules_expect_level(test_rules_q(r, "A1", N_REG, N_CH), ATP_RULE_SKU);
     test_rules_expect_level(test_rules_q(r, "B", 99, Q_CH), ATP_RULE_CHANNEL);
     test_rules_expect_level(test_rules_q(r, "B", Q_REG, 99), ATP_RULE_REGION);
-    test_rules_expect_level(test_rules_q(r, "B", N_REG, N_CH),
-                            ATP_RULE_GLOBAL);
+    test_rules_expect_level(test_rules_q(r, "B", N_REG, N_CH), ATP_RULE_GLOBAL);
     test_rules_expect_level(test_rules_q(r, "B", ANY, ANY), ATP_RULE_GLOBAL);
     test_rules_expect_level(test_rules_q(r, "A1", ANY, ANY), ATP_RULE_SKU);
     rules_free(r);
@@ -417,8 +423,7 @@ static void test_rules_reject_bad_input(void **state)
         assert_int_equal(rules_add(r, s, n, ANY, ANY, INT64_MIN, 0),
                          ATP_E_BAD_QTY);
         assert_int_equal(rules_add(r, s, n, ANY, ANY, 0, -1), ATP_E_BAD_QTY);
-        assert_int_equal(rules_add(r, s, n, ANY, ANY, 0, 10001),
-                         ATP_E_BAD_QTY);
+        assert_int_equal(rules_add(r, s, n, ANY, ANY, 0, 10001), ATP_E_BAD_QTY);
         assert_int_equal(rules_add(r, s, n, ANY, ANY, 0, INT64_MAX),
                          ATP_E_BAD_QTY);
         assert_int_equal(rules_add(r, s, n, Q_REG, Q_CH, 5, INT64_MIN),
@@ -463,9 +468,9 @@ static void test_rules_many_skus(void **state)
         assert_int_equal(rules_add(r, sku, (size_t)n, ANY, ANY, i, i % 10001),
                          ATP_OK);
         if (i % 3 == 0)
-            assert_int_equal(rules_add(r, sku, (size_t)n, Q_REG, ANY,
-                                       1000000 + i, 0),
-                             ATP_OK);
+            assert_int_equal(
+                rules_add(r, sku, (size_t)n, Q_REG, ANY, 1000000 + i, 0),
+                ATP_OK);
         /* Check an early SKU while the table grows under it. */
         if ((i & (i - 1)) == 0) {
             rules_hit h = test_rules_q(r, "SKU-00000", OTHER_REG, 0);
@@ -556,8 +561,8 @@ static bool test_rules_ref_same_sku(const char *a, size_t alen, const char *b,
 
 /* The obviously-correct model of rules_add. */
 static atp_err test_rules_ref_add(test_rules_ref *m, const char *sku,
-                                  size_t len, uint32_t region,
-                                  uint32_t channel, int64_t units, int64_t bp)
+                                  size_t len, uint32_t region, uint32_t channel,
+                                  int64_t units, int64_t bp)
 {
     if (region != ANY && region >= m->n_regions)
         return ATP_E_UNKNOWN_REGION;
@@ -574,8 +579,8 @@ static atp_err test_rules_ref_add(test_rules_ref *m, const char *sku,
             return ATP_E_CONFLICT;
     }
     assert_true(m->n < REF_MAX_RULES);
-    m->rule[m->n++] = (test_rules_ref_rule){len ? sku : NULL, len, region,
-                                            channel, units, bp};
+    m->rule[m->n++] = (test_rules_ref_rule){len ? sku : NULL, len,   region,
+                                            channel,          units, bp};
     return ATP_OK;
 }
 
@@ -628,12 +633,10 @@ static void test_rules_random_round(size_t pool_n, size_t n_adds,
             sku = pool[test_rules_below((uint32_t)pool_n)];
             len = strlen(sku);
         }
-        uint32_t reg = test_rules_below(3) == 0
-                           ? ANY
-                           : test_rules_below(m.n_regions + 1);
-        uint32_t ch = test_rules_below(3) == 0
-                          ? ANY
-                          : test_rules_below(m.n_channels + 1);
+        uint32_t reg =
+            test_rules_below(3) == 0 ? ANY : test_rules_below(m.n_regions + 1);
+        uint32_t ch =
+            test_rules_below(3) == 0 ? ANY : test_rules_below(m.n_channels + 1);
         int64_t units = (int64_t)test_rules_below(1000);
         int64_t bp = (int64_t)test_rules_below(10001);
         if (test_rules_below(40) == 0)
@@ -665,12 +668,10 @@ static void test_rules_random_round(size_t pool_n, size_t n_adds,
             len = strlen(sku);
         }
         /* Queries also probe ANY and indices past the end. */
-        uint32_t reg = test_rules_below(8) == 0
-                           ? ANY
-                           : test_rules_below(m.n_regions + 2);
-        uint32_t ch = test_rules_below(8) == 0
-                          ? ANY
-                          : test_rules_below(m.n_channels + 2);
+        uint32_t reg =
+            test_rules_below(8) == 0 ? ANY : test_rules_below(m.n_regions + 2);
+        uint32_t ch =
+            test_rules_below(8) == 0 ? ANY : test_rules_below(m.n_channels + 2);
         rules_hit want = test_rules_ref_match(&m, sku, len, reg, ch);
         rules_hit got;
         memset(&got, 0xa5, sizeof got);
@@ -690,8 +691,8 @@ static void test_rules_random_round(size_t pool_n, size_t n_adds,
 static void test_rules_random_vs_reference(void **state)
 {
     (void)state;
-    static char pool[POOL_MAX][16] = {"A1",  "A10", "A",      "a1",
-                                      "B",   "B1",  "A1\xc3\xa9", "AA"};
+    static char pool[POOL_MAX][16] = {"A1", "A10", "A",          "a1",
+                                      "B",  "B1",  "A1\xc3\xa9", "AA"};
     for (size_t i = POOL_FIXED; i < POOL_MAX; i++)
         snprintf(pool[i], sizeof pool[i], "S%zu", i);
 
