@@ -1169,8 +1169,8 @@ static void config_parse_sources(config_walk *w, const yaml_node_t *seq)
     }
 }
 
-static const char *const config_buffer_keys[] = {"sku", "region", "channel",
-                                                 "units", "percent"};
+static const char *const config_buffer_keys[] = {
+    "sku", "region", "channel", "units", "percent", "low_stock"};
 
 static void config_parse_buffers(config_walk *w, const yaml_node_t *seq)
 {
@@ -1187,8 +1187,8 @@ static void config_parse_buffers(config_walk *w, const yaml_node_t *seq)
     }
     for (size_t i = 0; i < n && !b->oom; i++) {
         yaml_node_t *item = config_seq_item(w, seq, i);
-        yaml_node_t *v[5];
-        if (!config_map_fields(w, item, "buffers entry", config_buffer_keys, 5,
+        yaml_node_t *v[6];
+        if (!config_map_fields(w, item, "buffers entry", config_buffer_keys, 6,
                                v))
             continue;
         size_t k = b->c.n_buffers++;
@@ -1241,9 +1241,12 @@ static void config_parse_buffers(config_walk *w, const yaml_node_t *seq)
                               config_node_show(v[4], shown, sizeof shown),
                               expected);
         }
-        if (v[3] == NULL && v[4] == NULL)
+        if (v[5])
+            config_get_int(w, v[5], "buffer rule low_stock", 0, ATP_QTY_MAX,
+                           &r->low_stock);
+        if (v[3] == NULL && v[4] == NULL && v[5] == NULL)
             config__error(b, src->mark,
-                          "buffer rule sets neither units nor percent; "
+                          "buffer rule sets none of units, percent, low_stock; "
                           "expected at least one (units: 0 for no buffer)");
     }
 }

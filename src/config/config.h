@@ -52,6 +52,7 @@ typedef struct config_buffer_rule {
     uint32_t channel;   /* index into channels, or UINT32_MAX */
     int64_t units;      /* >= 0 */
     int64_t percent_bp; /* basis points: percent 12.5 -> 1250; 0..10000 */
+    int64_t low_stock;  /* change feed: ATP below this is low stock; 0 none */
     int line;           /* line in the file, for messages */
 } config_buffer_rule;
 

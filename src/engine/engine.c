@@ -97,10 +97,10 @@ static atp_err engine_rules_build(const config *cfg, rules **out)
         return err;
     for (size_t i = 0; i < cfg->n_buffers; i++) {
         const config_buffer_rule *b = &cfg->buffers[i];
-        err = rules_add(r, b->sku, b->sku ? strlen(b->sku) : 0,
-                        b->region == UINT32_MAX ? RULES_ANY : b->region,
-                        b->channel == UINT32_MAX ? RULES_ANY : b->channel,
-                        b->units, b->percent_bp);
+        err = rules_add_low_stock(r, b->sku, b->sku ? strlen(b->sku) : 0,
+                                  b->region == UINT32_MAX ? RULES_ANY : b->region,
+                                  b->channel == UINT32_MAX ? RULES_ANY : b->channel,
+                                  b->units, b->percent_bp, b->low_stock);
         if (err != ATP_OK) {
             log_error("engine", "buffer rule at line %d: %s", b->line,
                       atp_err_message(err));
@@ -162,6 +162,9 @@ void engine_free(engine *e)
     if (e->running)
         engine_stop(e);
     resv_table_fini(&e->resv);
+    free(e->acc.keys);
+    free(e->acc.delta);
+    free(e->acc.touched);
     queue_fini(&e->q);
     rules_free(atomic_load(&e->rules));
     positions_fini(&e->pos);
@@ -221,6 +224,59 @@ static atp_err engine_batch_reserve(engine *e, const engine_batch *b)
     return positions_reserve(&e->pos, b->n);
 }
 
+/* ---- per-batch row accumulator ------------------------------------------ */
+
+static bool engine_acc_reserve(engine *e, uint32_t n)
+{
+    size_t need = 16;
+    while (need < (size_t)n * 2)
+        need *= 2;
+    if (e->acc.cap >= need)
+        return true;
+    uint64_t *k = calloc(need, sizeof *k);
+    int64_t *d = calloc(need, sizeof *d);
+    uint32_t *t = calloc(need, sizeof *t);
+    if (k == NULL || d == NULL || t == NULL) {
+        free(k), free(d), free(t);
+        return false;
+    }
+    free(e->acc.keys), free(e->acc.delta), free(e->acc.touched);
+    e->acc.keys = k;
+    e->acc.delta = d;
+    e->acc.touched = t;
+    e->acc.cap = need;
+    return true;
+}
+
+static void engine_acc_add(engine *e, uint32_t sku, uint32_t region, int64_t d)
+{
+    uint64_t key = (((uint64_t)sku << 16) | region) + 1;
+    size_t mask = e->acc.cap - 1;
+    size_t i = (size_t)((key * 0x9e3779b97f4a7c15ULL) >> 20) & mask;
+    while (e->acc.keys[i] != 0 && e->acc.keys[i] != key)
+        i = (i + 1) & mask;
+    if (e->acc.keys[i] == 0) {
+        e->acc.keys[i] = key;
+        e->acc.delta[i] = 0;
+        e->acc.touched[e->acc.n_touched++] = (uint32_t)i;
+    }
+    e->acc.delta[i] = formula_sat_add(e->acc.delta[i], d);
+}
+
+static void engine_acc_flush(engine *e)
+{
+    for (size_t t = 0; t < e->acc.n_touched; t++) {
+        size_t i = e->acc.touched[t];
+        uint64_t key = e->acc.keys[i] - 1;
+        if (e->acc.delta[i] != 0)
+            engine_row_add(engine_row_at(e, (uint32_t)(key >> 16),
+                                         (uint32_t)(key & 0xffff)),
+                           e->acc.delta[i], 0);
+        e->acc.keys[i] = 0;
+    }
+    e->acc.n_touched = 0;
+}
+
 static void engine_apply_event(engine *e, const engine_event *ev)
 {
     uint32_t sku;
@@ -241,25 +297,31 @@ static void engine_apply_event(engine *e, const engine_event *ev)
     int64_t new_net = engine_position_net(p);
     uint32_t region = e->loc_region[ev->location];
     if (new_net != old_net)
-        engine_row_add(engine_row_at(e, sku, region), new_net - old_net, 0);
+        engine_acc_add(e, sku, region, new_net - old_net);
     /* An allocation naming a committed reservation: the WMS now holds what
      * the reservation held, so the reservation lets go of it (never
-     * subtracted twice). */
+     * subtracted twice). Supply is published first, so a concurrent reader
+     * sees ATP dip for an instant rather than rise. */
     if (ev->kind == ATP_EV_DELTA && ev->bucket == ATP_BUCKET_ALLOCATED &&
-        ev->value > 0 && ev->ref_len > 0)
+        ev->value > 0 && ev->ref_len > 0) {
+        engine_acc_flush(e);
         resv_consume(e, sku, region, ev->ref, ev->ref_len, ev->value);
+    }
 }
 
 static void engine_apply_batch(engine *e, const engine_batch *b)
 {
     bool applied = false;
     atp_err err = engine_batch_reserve(e, b);
+    if (err == ATP_OK && !engine_acc_reserve(e, b->n))
+        err = ATP_E_NOMEM;
     if (err != ATP_OK) {
         log_error("engine", "batch of %u events not applied: %s", b->n,
                   atp_err_message(err));
     } else {
         for (uint32_t i = 0; i < b->n; i++)
             engine_apply_event(e, &b->events[i]);
+        engine_acc_flush(e);
         atomic_fetch_add_explicit(&e->events_applied, b->n, memory_order_relaxed);
         atomic_fetch_add_explicit(&e->batches_applied, 1, memory_order_relaxed);
         applied = true;

@@ -9,6 +9,9 @@
  *   take no lock and never wait for the engine thread: each (SKU, region)
  *   aggregate is read under a per-row seqlock, the SKU dictionary is
  *   lock-free (dict.h), rules are an immutable set behind an atomic pointer.
+ * - A batch's effect on one (SKU, region) row is published in one seqlock
+ *   write at the end of the batch, so a reader never sees a row halfway
+ *   through a batch. Different rows are not published together.
  */
 #ifndef ATP_ENGINE_H
 #define ATP_ENGINE_H

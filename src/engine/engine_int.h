@@ -78,6 +78,16 @@ struct engine {
 
     engine_persist persist;
     resv_table resv; /* engine thread */
+
+    /* Per-batch supply changes per row, written once at the end of the
+     * batch so that a reader sees a batch's effect on a row all at once
+     * (engine thread). Open addressing on (sku, region) + 1. */
+    struct {
+        uint64_t *keys;
+        int64_t *delta;
+        uint32_t *touched;
+        size_t cap, n_touched;
+    } acc;
 };
 
 /* engine_row_at returns the aggregate row of (sku, region); the SKU must be

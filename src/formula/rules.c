@@ -16,6 +16,7 @@ typedef struct rules_cell {
     bool set;
     int64_t units;
     int64_t percent_bp;
+    int64_t low_stock;
 } rules_cell;
 
 typedef struct rules_scope {
@@ -23,6 +24,7 @@ typedef struct rules_scope {
     uint32_t channel; /* or RULES_ANY */
     int64_t units;
     int64_t percent_bp;
+    int64_t low_stock;
 } rules_scope;
 
 typedef struct rules_sku {
@@ -163,17 +165,26 @@ static atp_err rules_sku_insert(rules *r, const char *sku, size_t len,
 atp_err rules_add(rules *r, const char *sku, size_t sku_len, uint32_t region,
                   uint32_t channel, int64_t units, int64_t percent_bp)
 {
+    return rules_add_low_stock(r, sku, sku_len, region, channel, units,
+                               percent_bp, 0);
+}
+
+atp_err rules_add_low_stock(rules *r, const char *sku, size_t sku_len,
+                            uint32_t region, uint32_t channel, int64_t units,
+                            int64_t percent_bp, int64_t low_stock)
+{
     if (region != RULES_ANY && region >= r->n_regions)
         return ATP_E_UNKNOWN_REGION;
     if (channel != RULES_ANY && channel >= r->n_channels)
         return ATP_E_UNKNOWN_CHANNEL;
-    if (units < 0 || percent_bp < 0 || percent_bp > 10000)
+    if (units < 0 || percent_bp < 0 || percent_bp > 10000 || low_stock < 0)
         return ATP_E_BAD_QTY;
     if (sku == NULL || sku_len == 0) {
         rules_cell *c = rules_cell_at(r, region, channel);
         if (c->set)
             return ATP_E_CONFLICT;
-        *c = (rules_cell){.set = true, .units = units, .percent_bp = percent_bp};
+        *c = (rules_cell){.set = true, .units = units, .percent_bp = percent_bp,
+                          .low_stock = low_stock};
         r->n_rules++;
         return ATP_OK;
     }
@@ -191,7 +202,7 @@ atp_err rules_add(rules *r, const char *sku, size_t sku_len, uint32_t region,
     if (s == NULL)
         return ATP_E_NOMEM;
     e->scopes = s;
-    s[e->n_scopes++] = (rules_scope){region, channel, units, percent_bp};
+    s[e->n_scopes++] = (rules_scope){region, channel, units, percent_bp, low_stock};
     r->n_rules++;
     return ATP_OK;
 }
@@ -232,7 +243,8 @@ void rules_match(const rules *r, const char *sku, size_t sku_len,
         }
     }
     if (hit != NULL) {
-        *out = (rules_hit){hit->units, hit->percent_bp, (uint8_t)best};
+        *out = (rules_hit){hit->units, hit->percent_bp, hit->low_stock,
+                           (uint8_t)best};
         return;
     }
     /* No SKU rule: the dense table, most specific first. An out-of-range
@@ -253,9 +265,10 @@ void rules_match(const rules *r, const char *sku, size_t sku_len,
             continue;
         const rules_cell *c = rules_cell_at(r, order[i].region, order[i].channel);
         if (c->set) {
-            *out = (rules_hit){c->units, c->percent_bp, order[i].level};
+            *out = (rules_hit){c->units, c->percent_bp, c->low_stock,
+                               order[i].level};
             return;
         }
     }
-    *out = (rules_hit){0, 0, ATP_RULE_GLOBAL};
+    *out = (rules_hit){0, 0, 0, ATP_RULE_GLOBAL};
 }

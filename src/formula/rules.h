@@ -24,7 +24,8 @@ typedef struct rules rules;
 typedef struct rules_hit {
     int64_t units;
     int64_t percent_bp;
-    uint8_t level; /* enum atp_rule_level */
+    int64_t low_stock; /* the change feed's low-stock threshold; 0: none */
+    uint8_t level;     /* enum atp_rule_level */
 } rules_hit;
 
 /* rules_alloc returns an empty set for regions [0, n_regions) and channels
@@ -38,6 +39,12 @@ void rules_free(rules *r);
  * of range, ATP_E_BAD_QTY for negative units or percent outside 0..10000. */
 atp_err rules_add(rules *r, const char *sku, size_t sku_len, uint32_t region,
                   uint32_t channel, int64_t units, int64_t percent_bp);
+
+/* rules_add_low_stock is rules_add with a low-stock threshold (>= 0) for
+ * the change feed; the most specific matching rule gives both. */
+atp_err rules_add_low_stock(rules *r, const char *sku, size_t sku_len,
+                            uint32_t region, uint32_t channel, int64_t units,
+                            int64_t percent_bp, int64_t low_stock);
 
 /* rules_match fills *out with the most specific rule for the triple, or the
  * built-in global default (0 units, 0 %) at level ATP_RULE_GLOBAL. */

@@ -269,7 +269,7 @@ static void test_buffers(void **state)
     expect_diag(&d, 11, 46, "percent", "'100.01' is out of range", "0..100");
     expect_diag(&d, 12, 24, "percent", "'-2' is out of range");
     expect_diag(&d, 13, 41, "percent", "'2.125' has more than 2 decimals");
-    expect_diag(&d, 14, 5, "neither units nor percent");
+    expect_diag(&d, 14, 5, "none of units, percent, low_stock");
     expect_diag(&d, 15, 5, "duplicate buffer rule for the global default",
                 "first at line 7");
     expect_diag(&d, 17, 5, "duplicate buffer rule for sku 'A1', channel 'web'",

@@ -590,7 +590,7 @@ static rules_hit test_rules_ref_match(const test_rules_ref *m, const char *sku,
                                       size_t len, uint32_t region,
                                       uint32_t channel)
 {
-    rules_hit best = {0, 0, ATP_RULE_GLOBAL};
+    rules_hit best = {0, 0, 0, ATP_RULE_GLOBAL};
     unsigned best_level = ATP_RULE_LEVELS;
     for (size_t i = 0; i < m->n; i++) {
         const test_rules_ref_rule *x = &m->rule[i];
@@ -606,7 +606,7 @@ static rules_hit test_rules_ref_match(const test_rules_ref *m, const char *sku,
         assert_true(level != best_level); /* one rule per level at most */
         if (level < best_level) {
             best_level = level;
-            best = (rules_hit){x->units, x->bp, (uint8_t)level};
+            best = (rules_hit){x->units, x->bp, 0, (uint8_t)level};
         }
     }
     return best;

@@ -1,0 +1,545 @@
+/*
+ * test_sources.c - unit tests of src/sources/sources.c: sequencing (in
+ * order, duplicates, reorder window, gaps by time and by overflow, late
+ * messages), authority lookups, health (waiting, ok, gapped, silent),
+ * stale regions and the counters of sources_status_get
+ * (docs/PROTOCOL.md, "What atpd does with a source message").
+ * Single-threaded: the test plays the ingest and the engine thread; time is
+ * the now_ms the test passes.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "atp/error.h"
+#include "config/config.h"
+#include "sources/sources.h"
+
+/* Regions ra (0), rb (1), rc (2, fed by nobody). Locations la1, la2 in ra
+ * (0, 1), lb1 in rb (2), lc1 in rc (3).
+ * wms (0): la1 on_hand+allocated, la2 all buckets; heartbeat 1 s.
+ * erp (1): la1 held, lb1 on_hand; heartbeat 2 s.
+ * Reorder window 100 ms, at most 4 held messages. */
+static const char test_sources_yaml[] =
+    "service:\n"
+    "  reorder_window: 100ms\n"
+    "  reorder_max_messages: 4\n"
+    "regions: [{id: ra}, {id: rb}, {id: rc}]\n"
+    "locations:\n"
+    "  - {id: la1, region: ra}\n"
+    "  - {id: la2, region: ra}\n"
+    "  - {id: lb1, region: rb}\n"
+    "  - {id: lc1, region: rc}\n"
+    "sources:\n"
+    "  - id: wms\n"
+    "    heartbeat_timeout: 1s\n"
+    "    authority:\n"
+    "      - {locations: [la1], buckets: [on_hand, allocated]}\n"
+    "      - {locations: [la2]}\n"
+    "  - id: erp\n"
+    "    heartbeat_timeout: 2s\n"
+    "    authority:\n"
+    "      - {locations: [la1], buckets: [held]}\n"
+    "      - {locations: [lb1], buckets: [on_hand]}\n";
+
+enum { WMS = 0, ERP = 1 };
+enum { RA = 0, RB = 1, RC = 2 };
+enum { LA1 = 0, LA2 = 1, LB1 = 2, LC1 = 3 };
+
+/* What the callbacks saw. Items are message ids cast to pointers. */
+#define LOG_MAX 256
+typedef struct test_log {
+    uintptr_t delivered[LOG_MAX];
+    uint64_t delivered_seq[LOG_MAX];
+    size_t n_delivered;
+    uintptr_t dropped[LOG_MAX];
+    size_t n_dropped;
+} test_log;
+
+typedef struct test_fx {
+    config cfg;
+    sources *s;
+    test_log log;
+} test_fx;
+
+static void test_deliver(void *ctx, void *item, uint64_t seq)
+{
+    test_log *l = ctx;
+    assert_true(l->n_delivered < LOG_MAX);
+    l->delivered[l->n_delivered] = (uintptr_t)item;
+    l->delivered_seq[l->n_delivered] = seq;
+    l->n_delivered++;
+}
+
+static void test_drop(void *ctx, void *item)
+{
+    test_log *l = ctx;
+    assert_true(l->n_dropped < LOG_MAX);
+    l->dropped[l->n_dropped++] = (uintptr_t)item;
+}
+
+static int test_fx_setup(void **state)
+{
+    test_fx *fx = calloc(1, sizeof *fx);
+    assert_non_null(fx);
+    config_diags diags = {0};
+    atp_err err = config_load_string(test_sources_yaml, strlen(test_sources_yaml),
+                                     &fx->cfg, &diags);
+    for (size_t i = 0; i < diags.n; i++)
+        fprintf(stderr, "config line %d: %s\n", diags.items[i].line,
+                diags.items[i].message);
+    config_diags_fini(&diags);
+    assert_int_equal(err, ATP_OK);
+    assert_int_equal(fx->cfg.service.reorder_window_ms, 100);
+    assert_int_equal(fx->cfg.service.reorder_max_messages, 4);
+    assert_int_equal(sources_alloc(&fx->cfg, &fx->s), ATP_OK);
+    *state = fx;
+    return 0;
+}
+
+static int test_fx_teardown(void **state)
+{
+    test_fx *fx = *state;
+    test_log rest = {0};
+    sources_release_held(fx->s, test_drop, &rest);
+    sources_free(fx->s);
+    config_fini(&fx->cfg);
+    free(fx);
+    return 0;
+}
+
+/* rx: message id == seq * 10 + src, so each delivery can be traced. */
+static void rx(test_fx *fx, uint32_t src, uint64_t seq, int64_t now)
+{
+    sources_receive(fx->s, src, seq, 1000 + seq, (void *)(uintptr_t)(seq * 10 + src),
+                    now, test_deliver, test_drop, &fx->log);
+}
+
+static void tick(test_fx *fx, int64_t now)
+{
+    sources_tick(fx->s, now, test_deliver, &fx->log);
+}
+
+/* test_expect_delivered checks that exactly seqs[0..n) of src were delivered
+ * (in that order) since the log was last cleared, then clears it. */
+static void test_expect_delivered(test_fx *fx, uint32_t src,
+                                  const uint64_t *seqs, size_t n)
+{
+    if (fx->log.n_delivered != n) {
+        fprintf(stderr, "delivered:");
+        for (size_t i = 0; i < fx->log.n_delivered; i++)
+            fprintf(stderr, " %llu", (unsigned long long)fx->log.delivered_seq[i]);
+        fprintf(stderr, "\n");
+        fail_msg("%zu messages delivered, expected %zu", fx->log.n_delivered, n);
+    }
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(fx->log.delivered_seq[i], seqs[i]);
+        assert_int_equal(fx->log.delivered[i], seqs[i] * 10 + src);
+    }
+    fx->log.n_delivered = 0;
+}
+
+#define EXPECT(fx, src, ...)                                                   \
+    do {                                                                       \
+        const uint64_t seqs_[] = {__VA_ARGS__};                                \
+        test_expect_delivered(fx, src, seqs_, sizeof seqs_ / sizeof seqs_[0]); \
+    } while (0)
+#define EXPECT_NONE(fx) test_expect_delivered(fx, 0, NULL, 0)
+
+static sources_status st_of(test_fx *fx, uint32_t src, int64_t now)
+{
+    sources_status st;
+    memset(&st, 0xa5, sizeof st);
+    sources_status_get(fx->s, src, now, &st);
+    return st;
+}
+
+/* ---- sequencing ------------------------------------------------------------ */
+
+static void test_sources_in_order(void **state)
+{
+    test_fx *fx = *state;
+    for (uint64_t seq = 1; seq <= 5; seq++) {
+        rx(fx, WMS, seq, (int64_t)seq);
+        EXPECT(fx, WMS, seq); /* delivered at once, one each */
+    }
+    tick(fx, 500);
+    EXPECT_NONE(fx);
+    sources_status st = st_of(fx, WMS, 500);
+    assert_string_equal(st.id, "wms");
+    assert_int_equal(st.state, SOURCES_OK);
+    assert_int_equal(st.duplicates, 0);
+    assert_int_equal(st.gaps, 0);
+    assert_int_equal(st.missed, 0);
+    assert_int_equal(st.age_ms, 495);
+    assert_int_equal(fx->log.n_dropped, 0);
+}
+
+static void test_sources_first_any_seq(void **state)
+{
+    test_fx *fx = *state;
+    rx(fx, WMS, 1000, 0); /* first message ever: accepted whatever its seq */
+    EXPECT(fx, WMS, 1000);
+    rx(fx, WMS, 1001, 1);
+    EXPECT(fx, WMS, 1001);
+    rx(fx, WMS, 999, 2); /* before the stream start: a duplicate */
+    EXPECT_NONE(fx);
+    assert_int_equal(fx->log.n_dropped, 1);
+    assert_int_equal(fx->log.dropped[0], 999 * 10 + WMS);
+    sources_status st = st_of(fx, WMS, 2);
+    assert_int_equal(st.state, SOURCES_OK);
+    assert_int_equal(st.gaps, 0);
+    assert_int_equal(st.missed, 0); /* 1..999 were never "missed" */
+    assert_int_equal(st.duplicates, 1);
+    /* the other source's stream is independent */
+    rx(fx, ERP, 7, 3);
+    EXPECT(fx, ERP, 7);
+    assert_int_equal(st_of(fx, ERP, 3).duplicates, 0);
+}
+
+static void test_sources_duplicates(void **state)
+{
+    test_fx *fx = *state;
+    rx(fx, WMS, 1, 0);
+    rx(fx, WMS, 2, 0);
+    EXPECT(fx, WMS, 1, 2);
+    rx(fx, WMS, 2, 1);
+    rx(fx, WMS, 1, 1);
+    EXPECT_NONE(fx);
+    assert_int_equal(fx->log.n_dropped, 2);
+    assert_int_equal(fx->log.dropped[0], 2 * 10 + WMS);
+    assert_int_equal(fx->log.dropped[1], 1 * 10 + WMS);
+    /* a duplicate of a message that is held (not yet delivered) */
+    rx(fx, WMS, 4, 2);
+    rx(fx, WMS, 4, 3);
+    EXPECT_NONE(fx);
+    assert_int_equal(fx->log.n_dropped, 3);
+    assert_int_equal(fx->log.dropped[2], 4 * 10 + WMS);
+    rx(fx, WMS, 3, 4);
+    EXPECT(fx, WMS, 3, 4); /* 4 delivered exactly once */
+    sources_status st = st_of(fx, WMS, 4);
+    assert_int_equal(st.duplicates, 3);
+    assert_int_equal(st.gaps, 0);
+    assert_int_equal(st.state, SOURCES_OK);
+}
+
+static void test_sources_reorder_in_window(void **state)
+{
+    test_fx *fx = *state;
+    rx(fx, WMS, 1, 0);
+    EXPECT(fx, WMS, 1);
+    rx(fx, WMS, 4, 10);
+    rx(fx, WMS, 3, 20);
+    EXPECT_NONE(fx); /* held, waiting for 2 */
+    tick(fx, 50);    /* inside the window: still waiting */
+    EXPECT_NONE(fx);
+    rx(fx, WMS, 2, 60);
+    EXPECT(fx, WMS, 2, 3, 4);
+    tick(fx, 1000); /* nothing held: no gap later either */
+    EXPECT_NONE(fx);
+    sources_status st = st_of(fx, WMS, 60);
+    assert_int_equal(st.gaps, 0);
+    assert_int_equal(st.missed, 0);
+    assert_int_equal(st.duplicates, 0);
+    assert_int_equal(st.state, SOURCES_OK);
+    assert_int_equal(fx->log.n_dropped, 0);
+}
+
+static void test_sources_gap_after_window(void **state)
+{
+    test_fx *fx = *state;
+    rx(fx, WMS, 1, 0);
+    EXPECT(fx, WMS, 1);
+    rx(fx, WMS, 4, 10); /* 2 and 3 missing; the wait ends at 110 */
+    rx(fx, WMS, 5, 30);
+    tick(fx, 109);
+    EXPECT_NONE(fx);
+    assert_int_equal(st_of(fx, WMS, 109).state, SOURCES_OK);
+    tick(fx, 110);
+    EXPECT(fx, WMS, 4, 5); /* held ones delivered, in order */
+    sources_status st = st_of(fx, WMS, 110);
+    assert_int_equal(st.state, SOURCES_GAPPED);
+    assert_int_equal(st.gaps, 1);
+    assert_int_equal(st.missed, 2);
+    /* the next in order flows on */
+    rx(fx, WMS, 6, 120);
+    EXPECT(fx, WMS, 6);
+    /* a message that arrives after its gap was declared: a duplicate */
+    rx(fx, WMS, 3, 130);
+    rx(fx, WMS, 2, 130);
+    EXPECT_NONE(fx);
+    st = st_of(fx, WMS, 130);
+    assert_int_equal(st.duplicates, 2);
+    assert_int_equal(st.gaps, 1);
+    assert_int_equal(st.missed, 2);
+    assert_int_equal(st.state, SOURCES_GAPPED);
+    assert_int_equal(fx->log.n_dropped, 2);
+}
+
+/* Two holes: the second one gets its own window after the first is declared. */
+static void test_sources_two_holes(void **state)
+{
+    test_fx *fx = *state;
+    rx(fx, WMS, 1, 0);
+    rx(fx, WMS, 3, 0);
+    rx(fx, WMS, 6, 0);
+    EXPECT(fx, WMS, 1);
+    tick(fx, 100);
+    EXPECT(fx, WMS, 3); /* gap {2}; 6 still waits for 4 and 5 */
+    assert_int_equal(st_of(fx, WMS, 100).missed, 1);
+    rx(fx, WMS, 4, 150);
+    EXPECT(fx, WMS, 4);
+    tick(fx, 199);
+    EXPECT_NONE(fx);
+    tick(fx, 250); /* 150 + 100: the wait for 5 ends */
+    EXPECT(fx, WMS, 6);
+    sources_status st = st_of(fx, WMS, 250);
+    assert_int_equal(st.gaps, 2);
+    assert_int_equal(st.missed, 2);
+}
+
+static void test_sources_overflow(void **state)
+{
+    test_fx *fx = *state;
+    rx(fx, ERP, 1, 0);
+    EXPECT(fx, ERP, 1);
+    for (uint64_t seq = 3; seq <= 6; seq++) /* 4 held: the maximum */
+        rx(fx, ERP, seq, 1);
+    EXPECT_NONE(fx);
+    assert_int_equal(st_of(fx, ERP, 1).gaps, 0);
+    rx(fx, ERP, 7, 2); /* one more than reorder_max_messages: gap at once */
+    EXPECT(fx, ERP, 3, 4, 5, 6, 7);
+    sources_status st = st_of(fx, ERP, 2);
+    assert_int_equal(st.gaps, 1);
+    assert_int_equal(st.missed, 1);
+    assert_int_equal(st.state, SOURCES_GAPPED);
+    rx(fx, ERP, 2, 3); /* late */
+    EXPECT_NONE(fx);
+    assert_int_equal(st_of(fx, ERP, 3).duplicates, 1);
+    /* and nothing is left to deliver by a later tick */
+    tick(fx, 1000);
+    EXPECT_NONE(fx);
+    assert_int_equal(st_of(fx, ERP, 1000).gaps, 1);
+    /* the other source is untouched */
+    assert_int_equal(st_of(fx, WMS, 3).state, SOURCES_WAITING);
+}
+
+/* Held messages are handed to drop on shutdown, exactly once. */
+static void test_sources_release_held(void **state)
+{
+    test_fx *fx = *state;
+    rx(fx, WMS, 1, 0);
+    rx(fx, WMS, 5, 0);
+    rx(fx, WMS, 3, 0);
+    EXPECT(fx, WMS, 1);
+    rx(fx, ERP, 10, 0);
+    rx(fx, ERP, 12, 0);
+    EXPECT(fx, ERP, 10);
+    sources_release_held(fx->s, test_drop, &fx->log);
+    assert_int_equal(fx->log.n_dropped, 3);
+    uintptr_t want[] = {3 * 10 + WMS, 5 * 10 + WMS, 12 * 10 + ERP};
+    for (size_t i = 0; i < 3; i++)
+        assert_int_equal(fx->log.dropped[i], want[i]);
+    tick(fx, 10000); /* nothing held any more: no delivery */
+    EXPECT_NONE(fx);
+}
+
+/* ---- authority, lookup ----------------------------------------------------- */
+
+static void test_sources_authority(void **state)
+{
+    test_fx *fx = *state;
+    assert_int_equal(sources_count(fx->s), 2);
+    assert_int_equal(sources_find(fx->s, "wms", 3), WMS);
+    assert_int_equal(sources_find(fx->s, "erp", 3), ERP);
+    assert_int_equal(sources_find(fx->s, "wm", 2), -1);
+    assert_int_equal(sources_find(fx->s, "wmsx", 4), -1);
+    assert_int_equal(sources_find(fx->s, "nope", 4), -1);
+
+    assert_true(sources_authorized(fx->s, WMS, LA1, ATP_BUCKET_ON_HAND));
+    assert_true(sources_authorized(fx->s, WMS, LA1, ATP_BUCKET_ALLOCATED));
+    assert_false(sources_authorized(fx->s, WMS, LA1, ATP_BUCKET_HELD)); /* erp's */
+    assert_true(sources_authorized(fx->s, ERP, LA1, ATP_BUCKET_HELD));
+    assert_false(sources_authorized(fx->s, ERP, LA1, ATP_BUCKET_ON_HAND));
+    for (uint8_t b = 0; b < ATP_BUCKET_COUNT; b++) {
+        assert_true(sources_authorized(fx->s, WMS, LA2, b)); /* no buckets: all */
+        assert_false(sources_authorized(fx->s, ERP, LA2, b));
+        assert_false(sources_authorized(fx->s, WMS, LC1, b)); /* nobody's */
+        assert_false(sources_authorized(fx->s, ERP, LC1, b));
+    }
+    assert_true(sources_authorized(fx->s, ERP, LB1, ATP_BUCKET_ON_HAND));
+    assert_false(sources_authorized(fx->s, ERP, LB1, ATP_BUCKET_ALLOCATED));
+    assert_false(sources_authorized(fx->s, WMS, LB1, ATP_BUCKET_ON_HAND));
+    /* unknown location, bad bucket */
+    assert_false(sources_authorized(fx->s, WMS, 4, ATP_BUCKET_ON_HAND));
+    assert_false(sources_authorized(fx->s, WMS, 65535, ATP_BUCKET_ON_HAND));
+    assert_false(sources_authorized(fx->s, WMS, LA2, ATP_BUCKET_COUNT));
+    assert_false(sources_authorized(fx->s, WMS, LA2, 255));
+}
+
+/* ---- health and stale regions ---------------------------------------------- */
+
+static void test_sources_silence(void **state)
+{
+    test_fx *fx = *state;
+    /* never heard: waiting, not silent, however long */
+    tick(fx, 100000);
+    sources_status st = st_of(fx, WMS, 100000);
+    assert_int_equal(st.state, SOURCES_WAITING);
+    assert_int_equal(st.age_ms, -1);
+    assert_int_equal(st.last_seq, 0);
+
+    rx(fx, WMS, 1, 200000);
+    EXPECT(fx, WMS, 1);
+    tick(fx, 201000); /* exactly the timeout: not yet */
+    assert_int_equal(st_of(fx, WMS, 201000).state, SOURCES_OK);
+    tick(fx, 201001);
+    st = st_of(fx, WMS, 201001);
+    assert_int_equal(st.state, SOURCES_SILENT);
+    assert_int_equal(st.age_ms, 1001);
+    /* anything arriving ends the silence, even a duplicate */
+    rx(fx, WMS, 1, 201500);
+    assert_int_equal(st_of(fx, WMS, 201500).state, SOURCES_OK);
+    assert_int_equal(st_of(fx, WMS, 201500).age_ms, 0);
+    /* erp's timeout is 2 s */
+    rx(fx, ERP, 1, 300000);
+    tick(fx, 301500);
+    assert_int_equal(st_of(fx, ERP, 301500).state, SOURCES_OK);
+    assert_int_equal(st_of(fx, WMS, 301500).state, SOURCES_SILENT);
+    tick(fx, 302001);
+    assert_int_equal(st_of(fx, ERP, 302001).state, SOURCES_SILENT);
+}
+
+static void test_sources_stale_regions(void **state)
+{
+    test_fx *fx = *state;
+    /* both waiting: the regions they feed are stale, rc (fed by no source) not */
+    assert_true(sources_region_stale(fx->s, RA));
+    assert_true(sources_region_stale(fx->s, RB));
+    assert_false(sources_region_stale(fx->s, RC));
+    rx(fx, WMS, 1, 0);
+    assert_true(sources_region_stale(fx->s, RA)); /* erp (la1 held) still waiting */
+    assert_true(sources_region_stale(fx->s, RB));
+    rx(fx, ERP, 1, 0);
+    assert_false(sources_region_stale(fx->s, RA));
+    assert_false(sources_region_stale(fx->s, RB));
+    assert_false(sources_region_stale(fx->s, RC));
+    /* erp silent (2 s), wms alive: both of erp's regions stale */
+    rx(fx, WMS, 2, 1900);
+    tick(fx, 2001);
+    assert_int_equal(st_of(fx, ERP, 2001).state, SOURCES_SILENT);
+    assert_int_equal(st_of(fx, WMS, 2001).state, SOURCES_OK);
+    assert_true(sources_region_stale(fx->s, RA));
+    assert_true(sources_region_stale(fx->s, RB));
+    assert_false(sources_region_stale(fx->s, RC));
+    rx(fx, ERP, 2, 2002);
+    assert_false(sources_region_stale(fx->s, RA));
+    assert_false(sources_region_stale(fx->s, RB));
+    /* wms gapped: ra stale, rb (erp only) not */
+    rx(fx, WMS, 4, 2010);
+    tick(fx, 2110);
+    assert_int_equal(st_of(fx, WMS, 2110).state, SOURCES_GAPPED);
+    assert_true(sources_region_stale(fx->s, RA));
+    assert_false(sources_region_stale(fx->s, RB));
+    assert_false(sources_region_stale(fx->s, RC));
+}
+
+static void test_sources_counters(void **state)
+{
+    test_fx *fx = *state;
+    rx(fx, ERP, 5, 1000);
+    EXPECT(fx, ERP, 5);
+    /* the ingest validated message 5: 10 events, 1 heartbeat */
+    sources_count_applied(fx->s, ERP, 10, 1);
+    rx(fx, ERP, 6, 1010);
+    sources_count_rejected(fx->s, ERP, 2, 1); /* message 6 rejected whole */
+    rx(fx, ERP, 7, 1020);
+    sources_count_applied(fx->s, ERP, 0, 1);
+    /* the engine applied 5 (ts 1005) at wall clock 1250 */
+    sources_applied(fx->s, ERP, 5, 1005, 1250);
+    sources_status st = st_of(fx, ERP, 1100);
+    assert_string_equal(st.id, "erp");
+    assert_int_equal(st.state, SOURCES_OK);
+    assert_int_equal(st.messages, 2);
+    assert_int_equal(st.events, 10);
+    assert_int_equal(st.heartbeats, 2);
+    assert_int_equal(st.rejected_messages, 1);
+    assert_int_equal(st.unauthorized, 2);
+    assert_int_equal(st.unknown_location, 1);
+    assert_int_equal(st.last_seq, 5);
+    assert_int_equal(st.last_ts_ms, 1005);
+    assert_int_equal(st.lag_ms, 245);
+    assert_int_equal(st.age_ms, 80);
+    assert_int_equal(st.duplicates, 0);
+    assert_int_equal(st.gaps, 0);
+    assert_int_equal(st.missed, 0);
+    /* lag may be negative (source clock ahead) */
+    sources_applied(fx->s, ERP, 7, 5000, 4990);
+    st = st_of(fx, ERP, 1100);
+    assert_int_equal(st.last_seq, 7);
+    assert_int_equal(st.lag_ms, -10);
+    /* the other source's counters are untouched */
+    st = st_of(fx, WMS, 1100);
+    assert_string_equal(st.id, "wms");
+    assert_int_equal(st.messages, 0);
+    assert_int_equal(st.events, 0);
+    assert_int_equal(st.rejected_messages, 0);
+    assert_int_equal(st.heartbeats, 0);
+    assert_int_equal(st.last_seq, 0);
+}
+
+static void test_sources_state_names(void **state)
+{
+    (void)state;
+    assert_string_equal(sources_state_name(SOURCES_WAITING), "waiting");
+    assert_string_equal(sources_state_name(SOURCES_OK), "ok");
+    assert_string_equal(sources_state_name(SOURCES_GAPPED), "gapped");
+    assert_string_equal(sources_state_name(SOURCES_SILENT), "silent");
+}
+
+/* A configuration without sources: nothing is ever stale. */
+static void test_sources_none(void **state)
+{
+    (void)state;
+    config cfg;
+    assert_int_equal(config_defaults(&cfg), ATP_OK);
+    sources *s;
+    assert_int_equal(sources_alloc(&cfg, &s), ATP_OK);
+    assert_int_equal(sources_count(s), 0);
+    assert_int_equal(sources_find(s, "wms", 3), -1);
+    assert_false(sources_region_stale(s, 0));
+    sources_tick(s, 1000, test_deliver, NULL);
+    sources_release_held(s, test_drop, NULL);
+    sources_free(s);
+    config_fini(&cfg);
+}
+
+#define T(fn) cmocka_unit_test_setup_teardown(fn, test_fx_setup, test_fx_teardown)
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        T(test_sources_in_order),
+        T(test_sources_first_any_seq),
+        T(test_sources_duplicates),
+        T(test_sources_reorder_in_window),
+        T(test_sources_gap_after_window),
+        T(test_sources_two_holes),
+        T(test_sources_overflow),
+        T(test_sources_release_held),
+        T(test_sources_authority),
+        T(test_sources_silence),
+        T(test_sources_stale_regions),
+        T(test_sources_counters),
+        cmocka_unit_test(test_sources_state_names),
+        cmocka_unit_test(test_sources_none),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
