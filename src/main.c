@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "changes/changes.h"
 #include "common/log.h"
 #include "config/config.h"
 #include "engine/engine.h"
@@ -37,6 +38,7 @@ static void atpd_usage(FILE *f)
             "                           line, exit 0 if valid, 1 if not\n"
             "      --query-listen URL   override service.query_listen\n"
             "      --ingest-listen URL  override service.ingest_listen\n"
+            "      --feed-listen URL    override service.feed_listen (change feed)\n"
             "      --data-dir DIR       override service.data_dir\n"
             "      --log-level LEVEL    debug, info, warn or error\n"
             "  -h, --help               this text\n"
@@ -110,18 +112,19 @@ static int atpd_override(char **field, const char *value)
 
 typedef struct atpd_args {
     const char *config_path;
-    const char *query_listen, *ingest_listen, *data_dir, *log_level;
+    const char *query_listen, *ingest_listen, *feed_listen, *data_dir, *log_level;
 } atpd_args;
 
 /* Returns -1 to continue, or the exit code. */
 static int atpd_parse_args(int argc, char **argv, atpd_args *a)
 {
-    enum { OPT_CHECK = 256, OPT_QUERY, OPT_INGEST, OPT_DATA, OPT_LOG };
+    enum { OPT_CHECK = 256, OPT_QUERY, OPT_INGEST, OPT_FEED, OPT_DATA, OPT_LOG };
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'},
         {"check-config", required_argument, NULL, OPT_CHECK},
         {"query-listen", required_argument, NULL, OPT_QUERY},
         {"ingest-listen", required_argument, NULL, OPT_INGEST},
+        {"feed-listen", required_argument, NULL, OPT_FEED},
         {"data-dir", required_argument, NULL, OPT_DATA},
         {"log-level", required_argument, NULL, OPT_LOG},
         {"help", no_argument, NULL, 'h'},
@@ -141,6 +144,9 @@ static int atpd_parse_args(int argc, char **argv, atpd_args *a)
             break;
         case OPT_INGEST:
             a->ingest_listen = optarg;
+            break;
+        case OPT_FEED:
+            a->feed_listen = optarg;
             break;
         case OPT_DATA:
             a->data_dir = optarg;
@@ -183,6 +189,7 @@ static int atpd_load_config(const atpd_args *a, config *cfg)
     }
     if ((a->query_listen && atpd_override(&cfg->service.query_listen, a->query_listen)) ||
         (a->ingest_listen && atpd_override(&cfg->service.ingest_listen, a->ingest_listen)) ||
+        (a->feed_listen && atpd_override(&cfg->service.feed_listen, a->feed_listen)) ||
         (a->data_dir && atpd_override(&cfg->service.data_dir, a->data_dir)) ||
         (a->log_level && atpd_override(&cfg->service.log_level, a->log_level))) {
         config_fini(cfg);
@@ -224,6 +231,7 @@ int main(int argc, char **argv)
     engine *eng = NULL;
     sources *src = NULL;
     ingest *in = NULL;
+    changes *chg = NULL;
     server *srv = NULL;
     atp_err err;
     rc = 1;
@@ -244,7 +252,8 @@ int main(int argc, char **argv)
         (err = store_start(st)) != ATP_OK ||
         (err = sources_alloc(&cfg, &src)) != ATP_OK ||
         (err = ingest_alloc(&cfg, eng, src, &in)) != ATP_OK ||
-        (err = server_alloc(&cfg, eng, src, in, &srv)) != ATP_OK) {
+        (err = changes_alloc(&cfg, eng, &chg)) != ATP_OK ||
+        (err = server_alloc(&cfg, eng, src, in, chg, &srv)) != ATP_OK) {
         log_error("atpd", "start-up failed: %s", atp_err_message(err));
         goto out;
     }
@@ -253,15 +262,17 @@ int main(int argc, char **argv)
     log_info("atpd", "restored %llu reservations (%llu open) from %s",
              (unsigned long long)es.resv_total, (unsigned long long)es.resv_open,
              cfg.service.data_dir);
-    if ((err = engine_start(eng)) != ATP_OK || (err = ingest_start(in)) != ATP_OK ||
+    if ((err = engine_start(eng)) != ATP_OK || (err = changes_start(chg)) != ATP_OK ||
+        (err = ingest_start(in)) != ATP_OK ||
         (err = server_start(srv)) != ATP_OK) {
         log_error("atpd", "start-up failed: %s", atp_err_message(err));
         goto out;
     }
     log_info("atpd",
-             "atpd %s ready: queries on %s, sources on %s (%zu regions, %zu "
-             "locations, %zu sources)",
+             "atpd %s ready: queries on %s, sources on %s, change feed on %s "
+             "(%zu regions, %zu locations, %zu sources)",
              ATPD_VERSION, cfg.service.query_listen, cfg.service.ingest_listen,
+             cfg.service.feed_listen,
              cfg.n_regions, cfg.n_locations, cfg.n_sources);
 
     int sig = 0;
@@ -278,8 +289,11 @@ out:
         ingest_stop(in);
     if (eng != NULL)
         engine_stop(eng); /* waits for the store to finish its group */
+    if (chg != NULL)
+        changes_stop(chg);
     store_close(st);
     server_free(srv);
+    changes_free(chg);
     ingest_free(in);
     sources_free(src);
     engine_free(eng);

@@ -14,6 +14,14 @@
 /* Default endpoints (the demo's). */
 #define ATP_DEFAULT_QUERY_URL "tcp://127.0.0.1:7450"
 #define ATP_DEFAULT_INGEST_URL "tcp://127.0.0.1:7451"
+#define ATP_DEFAULT_FEED_URL "tcp://127.0.0.1:7452"
+
+/* Change feed topics (nng prefix subscriptions): every message starts with
+ *   "atp" NUL region NUL sku NUL
+ * then the msgpack body. Subscribe to "atp\0" for everything,
+ * "atp\0<region>\0" for a region, "atp\0<region>\0<sku>\0" for exactly
+ * one SKU (the NUL after the SKU keeps "A1" from matching "A10"). */
+#define ATP_FEED_TOPIC_ROOT "atp"
 
 /* Source message: msgpack array
  *   [ATP_MSG_SOURCE_BATCH, source_id:str, seq:uint, ts_ms:uint, events:array]
@@ -67,6 +75,7 @@ enum atp_rule_level {
 #define ATP_QTY_MAX 1000000000000000LL /* |any quantity| <= 10^15 */
 #define ATP_MSG_MAX_DEPTH 8            /* msgpack nesting accepted */
 #define ATP_CART_MAX_LINES 10000       /* default; configurable lower */
+#define ATP_RESV_ID_MAX_LEN 128        /* reservation ids and order refs */
 #define ATP_DEFAULT_CHANNEL "default"
 
 #endif

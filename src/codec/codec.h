@@ -149,7 +149,7 @@ void codec_w_val(codec_writer *w, const codec_val *v);
 /* ---- source messages (ingest) ----------------------------------------- */
 
 /* Longest optional ref of a DELTA event (bytes). */
-#define CODEC_REF_MAX_LEN 128
+#define CODEC_REF_MAX_LEN ATP_RESV_ID_MAX_LEN
 
 typedef struct codec_event {
     uint8_t kind;   /* enum atp_event_kind */

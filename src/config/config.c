@@ -658,6 +658,7 @@ static const char *const config_service_keys[] = {
     "ingest_recv_max_bytes", "ingest_recv_buffer",     "query_recv_max_bytes",
     "query_contexts",        "max_events_per_message", "max_cart_lines",
     "reorder_window",        "reorder_max_messages",   "log_level",
+    "feed_listen",           "feed_interval",
 };
 enum {
     SVC_QUERY_LISTEN,
@@ -672,6 +673,8 @@ enum {
     SVC_REORDER_WINDOW,
     SVC_REORDER_MAX_MESSAGES,
     SVC_LOG_LEVEL,
+    SVC_FEED_LISTEN,
+    SVC_FEED_INTERVAL,
     SVC_N
 };
 
@@ -724,6 +727,13 @@ static void config_parse_service(config_walk *w, const yaml_node_t *node)
             config_get_url(w, v[SVC_INGEST_LISTEN], "service.ingest_listen"));
         w->b->ingest_listen_mark = config_mark_of(v[SVC_INGEST_LISTEN]);
     }
+    if (v[SVC_FEED_LISTEN])
+        config_replace_str(
+            &s->feed_listen,
+            config_get_url(w, v[SVC_FEED_LISTEN], "service.feed_listen"));
+    if (v[SVC_FEED_INTERVAL])
+        config_get_duration(w, v[SVC_FEED_INTERVAL], "service.feed_interval", 1,
+                            60000, &s->feed_interval_ms);
     if (v[SVC_DATA_DIR])
         config_replace_str(&s->data_dir, config_get_text(w, v[SVC_DATA_DIR],
                                                          "service.data_dir",
@@ -1305,6 +1315,8 @@ static atp_err config_service_defaults(config_service *s)
     memset(s, 0, sizeof *s);
     s->query_listen = strdup(ATP_DEFAULT_QUERY_URL);
     s->ingest_listen = strdup(ATP_DEFAULT_INGEST_URL);
+    s->feed_listen = strdup(ATP_DEFAULT_FEED_URL);
+    s->feed_interval_ms = 50;
     s->data_dir = strdup(CONFIG_DEFAULT_DATA_DIR);
     s->log_level = strdup(CONFIG_DEFAULT_LOG_LEVEL);
     s->ingest_recv_max_bytes = 4 * 1024 * 1024;
@@ -1316,6 +1328,7 @@ static atp_err config_service_defaults(config_service *s)
     s->reorder_window_ms = 100;
     s->reorder_max_messages = 256;
     if (s->query_listen == NULL || s->ingest_listen == NULL ||
+        s->feed_listen == NULL ||
         s->data_dir == NULL || s->log_level == NULL)
         return ATP_E_NOMEM;
     return ATP_OK;
@@ -1557,6 +1570,7 @@ void config_fini(config *c)
         return;
     free(c->service.query_listen);
     free(c->service.ingest_listen);
+    free(c->service.feed_listen);
     free(c->service.data_dir);
     free(c->service.log_level);
     for (size_t i = 0; i < c->n_regions; i++)

@@ -69,6 +69,8 @@ typedef struct config_service {
     int64_t reorder_window_ms;       /* default 100 */
     uint32_t reorder_max_messages;   /* default 256 */
     char *log_level;                 /* "debug","info","warn","error" */
+    char *feed_listen;    /* change feed PUB, default ATP_DEFAULT_FEED_URL */
+    int64_t feed_interval_ms; /* coalescing interval, default 50 */
 } config_service;
 
 /* Reservations (the `reservations:` section). */

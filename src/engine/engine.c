@@ -55,9 +55,37 @@ void engine_row_read(const engine_row *r, int64_t *supply,
     }
 }
 
-/* engine_row_add: engine thread only. */
-void engine_row_add(engine_row *r, int64_t d_supply, int64_t d_reserved)
+/* Queue a changed row for the change feed, once until the feed reads it. */
+static void engine_dirty_mark(engine *e, engine_row *r, uint32_t sku,
+                              uint32_t region)
 {
+    /* seq_cst pairs with the feed's clear-then-read (engine_dirty_take's
+     * caller): either the feed sees this change or the flag is 0 and we
+     * queue the row again. */
+    if (!e->dirty.enabled || atomic_exchange(&r->dirty, 1) != 0)
+        return;
+    pthread_mutex_lock(&e->dirty.mu);
+    if (e->dirty.n == e->dirty.cap) {
+        size_t cap = e->dirty.cap ? e->dirty.cap * 2 : 4096;
+        uint64_t *k = realloc(e->dirty.keys, cap * sizeof *k);
+        if (k == NULL) {
+            pthread_mutex_unlock(&e->dirty.mu);
+            atomic_store(&r->dirty, 0);
+            atomic_fetch_add(&e->dirty.dropped, 1);
+            return;
+        }
+        e->dirty.keys = k;
+        e->dirty.cap = cap;
+    }
+    e->dirty.keys[e->dirty.n++] = (uint64_t)sku << 16 | region;
+    pthread_mutex_unlock(&e->dirty.mu);
+}
+
+/* engine_row_add: engine thread only. */
+void engine_row_add(engine *e, uint32_t sku, uint32_t region, int64_t d_supply,
+                    int64_t d_reserved)
+{
+    engine_row *r = engine_row_at(e, sku, region);
     uint32_t s = atomic_load_explicit(&r->seq, memory_order_relaxed);
     atomic_store_explicit(&r->seq, s + 1, memory_order_relaxed);
     atomic_thread_fence(memory_order_release);
@@ -68,6 +96,7 @@ void engine_row_add(engine_row *r, int64_t d_supply, int64_t d_reserved)
     atomic_store_explicit(&r->reserved, formula_sat_add(b, d_reserved),
                           memory_order_relaxed);
     atomic_store_explicit(&r->seq, s + 2, memory_order_release);
+    engine_dirty_mark(e, r, sku, region);
 }
 
 /* Make sure the row chunk for SKU index sku exists before the SKU is
@@ -148,6 +177,7 @@ atp_err engine_alloc(const config *cfg, const engine_persist *persist,
         goto fail;
     if ((err = resv_table_init(&e->resv)) != ATP_OK)
         goto fail;
+    pthread_mutex_init(&e->dirty.mu, NULL);
     *out = e;
     return ATP_OK;
 fail:
@@ -165,6 +195,8 @@ void engine_free(engine *e)
     free(e->acc.keys);
     free(e->acc.delta);
     free(e->acc.touched);
+    free(e->dirty.keys);
+    pthread_mutex_destroy(&e->dirty.mu);
     queue_fini(&e->q);
     rules_free(atomic_load(&e->rules));
     positions_fini(&e->pos);
@@ -269,8 +301,7 @@ static void engine_acc_flush(engine *e)
         size_t i = e->acc.touched[t];
         uint64_t key = e->acc.keys[i] - 1;
         if (e->acc.delta[i] != 0)
-            engine_row_add(engine_row_at(e, (uint32_t)(key >> 16),
-                                         (uint32_t)(key & 0xffff)),
+            engine_row_add(e, (uint32_t)(key >> 16), (uint32_t)(key & 0xffff),
                            e->acc.delta[i], 0);
         e->acc.keys[i] = 0;
     }
@@ -468,6 +499,7 @@ void engine_answer_of(const engine *e, uint32_t idx, const char *sku,
         .stale = atomic_load_explicit(&e->region_stale[region],
                                       memory_order_relaxed),
         .known_sku = idx != DICT_NONE,
+        .low_stock = hit.low_stock,
     };
 }
 
@@ -495,6 +527,54 @@ void engine_stats_get(const engine *e, engine_stats *out)
             atomic_load_explicit(&e->memory_bytes, memory_order_relaxed),
     };
     resv_stats(&e->resv, out);
+}
+
+/* ---- change feed hooks --------------------------------------------------- */
+
+void engine_changes_enable(engine *e) { e->dirty.enabled = true; }
+
+size_t engine_changes_take(engine *e, uint64_t **keys, size_t *cap)
+{
+    pthread_mutex_lock(&e->dirty.mu);
+    uint64_t *k = e->dirty.keys;
+    size_t n = e->dirty.n, c = e->dirty.cap;
+    e->dirty.keys = *keys;
+    e->dirty.cap = *cap;
+    e->dirty.n = 0;
+    pthread_mutex_unlock(&e->dirty.mu);
+    *keys = k;
+    *cap = c;
+    return n;
+}
+
+bool engine_changes_read(const engine *e, uint32_t sku, uint32_t region,
+                         engine_change *out)
+{
+    if (sku >= dict_count(e->skus) || region >= e->n_regions)
+        return false;
+    engine_row *r = engine_row_at(e, sku, region);
+    atomic_store(&r->dirty, 0);
+    atomic_thread_fence(memory_order_seq_cst);
+    size_t len;
+    out->sku = dict_key(e->skus, sku, &len);
+    out->sku_len = (uint32_t)len;
+    out->region = region;
+    for (uint32_t c = 0; c < e->n_channels && c < ENGINE_CHANGE_MAX_CHANNELS; c++)
+        engine_answer_of(e, sku, out->sku, len, region, c, &out->channels[c]);
+    return true;
+}
+
+uint32_t engine_sku_count(const engine *e) { return dict_count(e->skus); }
+
+bool engine_answer_index(const engine *e, uint32_t sku, uint32_t region,
+                         uint32_t channel, engine_answer *out,
+                         const char **sku_id, size_t *sku_len)
+{
+    if (sku >= dict_count(e->skus))
+        return false;
+    *sku_id = dict_key(e->skus, sku, sku_len);
+    engine_answer_of(e, sku, *sku_id, *sku_len, region, channel, out);
+    return true;
 }
 
 atp_err engine_resv_submit(engine *e, const engine_resv_req *req)

@@ -72,6 +72,7 @@ typedef struct engine_answer {
     uint8_t rule_level; /* enum atp_rule_level */
     bool stale;
     bool known_sku;
+    int64_t low_stock; /* the matched rule's low-stock threshold (0: none) */
 } engine_answer;
 
 typedef struct engine_stats {
@@ -206,5 +207,39 @@ void engine_query(const engine *e, const char *sku, size_t sku_len,
 void engine_region_stale_set(engine *e, uint32_t region, bool stale);
 
 void engine_stats_get(const engine *e, engine_stats *out);
+
+/* ---- change feed and scans (any thread unless said) --------------------- */
+
+#define ENGINE_CHANGE_MAX_CHANNELS CONFIG_MAX_CHANNELS
+
+/* One (SKU, region) as the change feed publishes it: every channel. */
+typedef struct engine_change {
+    const char *sku; /* dictionary-owned, lives as long as the engine */
+    uint32_t sku_len;
+    uint32_t region;
+    engine_answer channels[ENGINE_CHANGE_MAX_CHANNELS]; /* n_channels used */
+} engine_change;
+
+/* engine_changes_enable starts marking changed rows (before engine_start). */
+void engine_changes_enable(engine *e);
+
+/* engine_changes_take swaps the caller's key buffer (*keys, *cap) for the
+ * engine's: afterwards *keys holds the rows changed since the last call as
+ * (sku << 16 | region), the return value their count. One consumer only. */
+size_t engine_changes_take(engine *e, uint64_t **keys, size_t *cap);
+
+/* engine_changes_read clears the row's changed mark, then reads it for
+ * every channel (so a change after the read marks it again). */
+bool engine_changes_read(const engine *e, uint32_t sku, uint32_t region,
+                         engine_change *out);
+
+/* engine_sku_count returns how many SKUs exist; indices are 0..count-1. */
+uint32_t engine_sku_count(const engine *e);
+
+/* engine_answer_index answers (SKU index, region, channel) and gives the
+ * SKU id; false if the index does not exist. */
+bool engine_answer_index(const engine *e, uint32_t sku, uint32_t region,
+                         uint32_t channel, engine_answer *out,
+                         const char **sku_id, size_t *sku_len);
 
 #endif

@@ -11,6 +11,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 
 #include "common/queue.h"
 #include "engine/dict.h"
@@ -26,6 +27,7 @@
 
 typedef struct engine_row {
     _Atomic uint32_t seq;
+    _Atomic uint32_t dirty; /* changed since the change feed last read it */
     _Atomic int64_t supply;
     _Atomic int64_t reserved;
 } engine_row;
@@ -88,13 +90,26 @@ struct engine {
         uint32_t *touched;
         size_t cap, n_touched;
     } acc;
+
+    /* Rows changed since the change feed last took them: (sku << 16 |
+     * region) keys, each at most once (the row's dirty flag). The engine
+     * appends, the feed thread swaps the vector out; mu guards both. */
+    struct {
+        pthread_mutex_t mu;
+        uint64_t *keys;
+        size_t n, cap;
+        bool enabled;
+        _Atomic uint64_t dropped; /* out of memory: marked rows lost */
+    } dirty;
 };
 
 /* engine_row_at returns the aggregate row of (sku, region); the SKU must be
  * published (any thread). */
 engine_row *engine_row_at(const engine *e, uint32_t sku, uint32_t region);
-/* engine_row_add adds to a row under its seqlock (engine thread). */
-void engine_row_add(engine_row *r, int64_t d_supply, int64_t d_reserved);
+/* engine_row_add adds to the row of (sku, region) under its seqlock and
+ * marks it for the change feed (engine thread). */
+void engine_row_add(engine *e, uint32_t sku, uint32_t region, int64_t d_supply,
+                    int64_t d_reserved);
 /* engine_row_read reads a consistent (supply, reserved) pair (any thread). */
 void engine_row_read(const engine_row *r, int64_t *supply, int64_t *reserved);
 /* engine_answer_of fills the ATP answer of (sku, region, channel) where sku

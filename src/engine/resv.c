@@ -270,7 +270,7 @@ static void resv_rows_move(engine *e, const resv *r, int sign)
     for (uint32_t i = 0; r != NULL && i < r->n_lines; i++) {
         int64_t open = resv_line_open(r, &r->lines[i]);
         if (open != 0)
-            engine_row_add(engine_row_at(e, r->lines[i].sku, r->lines[i].region), 0,
+            engine_row_add(e, r->lines[i].sku, r->lines[i].region, 0,
                            sign * open);
     }
 }
@@ -307,7 +307,7 @@ static void resv_deliver(engine *e, resv_pending *p)
     engine_resv_result res = {.err = p->err, .granted = p->granted,
                               .replayed = p->replayed};
     engine_resv_line *lines = NULL;
-    if (p->err == ATP_OK && p->snap != NULL) {
+    if (p->snap != NULL) {
         const resv *r = p->snap;
         lines = calloc(r->n_lines ? r->n_lines : 1, sizeof *lines);
         if (lines == NULL) {

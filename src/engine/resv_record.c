@@ -17,7 +17,6 @@
 
 #define RESV_RECORD_VERSION 1
 #define RESV_RECORD_FIELDS 10
-#define RESV_ID_MAX 128
 
 unsigned char *resv_record_encode(const engine *e, const resv *r, size_t *len)
 {
@@ -104,7 +103,7 @@ atp_err resv_record_decode(engine *e, const void *buf, size_t len, resv **out)
         codec_val_len(v) != RESV_RECORD_FIELDS ||
         !resv_record_int(codec_val_at(v, 0), &version) ||
         version != RESV_RECORD_VERSION || !codec_val_str(codec_val_at(v, 1), &id) ||
-        !codec_str_is_id(id, RESV_ID_MAX) ||
+        !codec_str_is_id(id, ATP_RESV_ID_MAX_LEN) ||
         !codec_val_str(codec_val_at(v, 2), &channel) ||
         !resv_record_int(codec_val_at(v, 3), &state) || state < ENGINE_RESV_HELD ||
         state > ENGINE_RESV_EXPIRED || !resv_record_int(codec_val_at(v, 4), &created) ||
@@ -113,7 +112,7 @@ atp_err resv_record_decode(engine *e, const void *buf, size_t len, resv **out)
         !resv_record_int(codec_val_at(v, 7), &due))
         goto out;
     if (codec_val_type(codec_val_at(v, 8)) != CODEC_NIL &&
-        (!codec_val_str(codec_val_at(v, 8), &ref) || !codec_str_is_id(ref, RESV_ID_MAX)))
+        (!codec_val_str(codec_val_at(v, 8), &ref) || !codec_str_is_id(ref, ATP_RESV_ID_MAX_LEN)))
         goto out;
     lines = codec_val_at(v, 9);
     uint32_t n = codec_val_len(lines);

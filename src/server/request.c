@@ -12,19 +12,21 @@
 #include <string.h>
 
 #include "common/clock.h"
+#include "formula/rules.h"
 #include "server/reply.h"
 #include "server/request_int.h"
 
 #define REQUEST_VERSION "0.1.0"
 
 atp_err request_env_init(request_env *env, const config *cfg, engine *eng,
-                         sources *src, ingest *in)
+                         sources *src, ingest *in, changes *chg)
 {
     memset(env, 0, sizeof *env);
     env->cfg = cfg;
     env->eng = eng;
     env->src = src;
     env->in = in;
+    env->chg = chg;
     env->started_ms = clock_mono_ms();
     env->region_ids = calloc(cfg->n_regions ? cfg->n_regions : 1, sizeof(char *));
     if (env->region_ids == NULL)
@@ -327,7 +329,7 @@ static bool request_status(request_env *env, const codec_val *req,
     ingest_stats is = {0};
     if (env->in != NULL)
         ingest_stats_get(env->in, &is);
-    codec_w_map(w, 13);
+    codec_w_map(w, 14);
     codec_w_kv_bool(w, "ok", true);
     codec_w_kv_cstr(w, "version", REQUEST_VERSION);
     codec_w_kv_bool(w, "ready", true);
@@ -362,12 +364,94 @@ static bool request_status(request_env *env, const codec_val *req,
     codec_w_kv_uint(w, "consumed", es.resv_consumed);
     codec_w_kv_uint(w, "store_failures", es.resv_store_failures);
     codec_w_kv_uint(w, "load_skipped", es.resv_load_skipped);
+    changes_stats cs = {0};
+    if (env->chg != NULL)
+        changes_stats_get(env->chg, &cs);
+    codec_w_cstr(w, "feed");
+    codec_w_map(w, 3);
+    codec_w_kv_uint(w, "published", cs.published);
+    codec_w_kv_uint(w, "flushes", cs.flushes);
+    codec_w_kv_uint(w, "send_failures", cs.send_failures);
     codec_w_cstr(w, "queries");
     codec_w_map(w, 2);
     codec_w_kv_uint(w, "requests",
                     atomic_load_explicit(&env->requests, memory_order_relaxed));
     codec_w_kv_uint(w, "errors",
                     atomic_load_explicit(&env->errors, memory_order_relaxed));
+    return true;
+}
+
+/* A page of every SKU atpd knows in one region, with the change-feed
+ * sequences read BEFORE the rows: a subscriber that loads the pages and
+ * then applies feed messages with a higher sequence ends up current. */
+#define REQUEST_SCAN_DEFAULT 1000
+#define REQUEST_SCAN_MAX 10000
+
+static bool request_scan(request_env *env, const codec_val *req, codec_arena *a,
+                         codec_writer *w, reply_error *e)
+{
+    (void)a;
+    uint32_t region;
+    uint64_t cursor = 0, limit = REQUEST_SCAN_DEFAULT;
+    const codec_val *cv = codec_val_get(req, "cursor");
+    const codec_val *lv = codec_val_get(req, "limit");
+    if (!request_region(env, codec_val_get(req, "region"), &region, e))
+        return false;
+    if (cv != NULL && codec_val_type(cv) != CODEC_NIL && !codec_val_uint(cv, &cursor)) {
+        reply_error_set(e, ATP_E_BAD_REQUEST, "cursor must be a non-negative integer");
+        return false;
+    }
+    if (lv != NULL && (!codec_val_uint(lv, &limit) || limit < 1 ||
+                       limit > REQUEST_SCAN_MAX)) {
+        reply_error_set(e, ATP_E_BAD_REQUEST, "limit must be an integer 1..%d",
+                        REQUEST_SCAN_MAX);
+        return false;
+    }
+    uint64_t seq = env->chg ? changes_seq(env->chg) : 0;
+    uint64_t rseq = env->chg ? changes_region_seq(env->chg, region) : 0;
+    atomic_thread_fence(memory_order_seq_cst);
+    uint64_t total = engine_sku_count(env->eng);
+    uint64_t end = cursor < total ? cursor + limit : cursor;
+    if (end > total)
+        end = total;
+    uint32_t n = (uint32_t)(end > cursor ? end - cursor : 0);
+    size_t nch = env->cfg->n_channels;
+    codec_w_map(w, 6);
+    codec_w_kv_bool(w, "ok", true);
+    codec_w_kv_cstr(w, "region", env->cfg->regions[region].id);
+    codec_w_kv_uint(w, "seq", seq);
+    codec_w_kv_uint(w, "region_seq", rseq);
+    codec_w_cstr(w, "next_cursor");
+    if (end < total)
+        codec_w_uint(w, end);
+    else
+        codec_w_nil(w);
+    codec_w_cstr(w, "items");
+    codec_w_array(w, n);
+    for (uint64_t s = cursor; s < end; s++) {
+        engine_answer ans;
+        const char *sku;
+        size_t sku_len;
+        engine_answer_index(env->eng, (uint32_t)s, region, 0, &ans, &sku, &sku_len);
+        codec_w_map(w, 6);
+        codec_w_kv_str(w, "sku", sku, sku_len);
+        codec_w_kv_int(w, "supply", ans.supply);
+        codec_w_kv_int(w, "reserved", ans.reserved);
+        codec_w_kv_int(w, "shortfall", ans.shortfall);
+        codec_w_kv_bool(w, "stale", ans.stale);
+        codec_w_cstr(w, "channels");
+        codec_w_array(w, (uint32_t)nch);
+        for (size_t c = 0; c < nch; c++) {
+            if (c > 0)
+                engine_answer_index(env->eng, (uint32_t)s, region, (uint32_t)c,
+                                    &ans, &sku, &sku_len);
+            codec_w_map(w, 4);
+            codec_w_kv_cstr(w, "channel", env->cfg->channels[c]);
+            codec_w_kv_int(w, "atp", ans.atp);
+            codec_w_kv_int(w, "buffer", ans.buffer);
+            codec_w_kv_cstr(w, "rule", rules_level_name(ans.rule_level));
+        }
+    }
     return true;
 }
 
@@ -382,7 +466,7 @@ static const struct {
 } request_ops[] = {
     {"atp", request_atp},         {"cart", request_cart},
     {"regions", request_regions}, {"sources", request_sources},
-    {"status", request_status},
+    {"status", request_status},   {"scan", request_scan},
 };
 
 static const struct {
@@ -427,9 +511,9 @@ bool request_handle(request_env *env, const void *buf, size_t len,
                 return false;
         } else {
             reply_error_set(&e, ATP_E_UNKNOWN_OP,
-                            "unknown op '%.*s' (atp, cart, regions, sources, "
-                            "status, reserve, commit, release, extend, "
-                            "reservation)",
+                            "unknown op '%.*s' (atp, cart, regions, scan, "
+                            "sources, status, reserve, commit, release, "
+                            "extend, reservation)",
                             request_clip(op), op.ptr);
         }
     }

@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "changes/changes.h"
 #include "codec/codec.h"
 #include "common/names.h"
 #include "config/config.h"
@@ -23,7 +24,8 @@ typedef struct request_env {
     const config *cfg;
     engine *eng;
     sources *src;
-    ingest *in; /* may be NULL (tests) */
+    ingest *in;   /* may be NULL (tests) */
+    changes *chg; /* may be NULL (tests): scans then report seq 0 */
     names regions;
     names channels;
     const char **region_ids;
@@ -33,7 +35,7 @@ typedef struct request_env {
 } request_env;
 
 atp_err request_env_init(request_env *env, const config *cfg, engine *eng,
-                         sources *src, ingest *in);
+                         sources *src, ingest *in, changes *chg);
 void request_env_fini(request_env *env);
 
 /* An operation answered later (reservations: after the engine decided and

@@ -8,7 +8,6 @@
 
 #include "server/request_int.h"
 
-#define REQUEST_RESV_ID_MAX 128
 
 static bool request_resv_ttl(const codec_val *req, bool required, int64_t *out,
                              reply_error *e)
@@ -182,7 +181,7 @@ bool request_resv_start(request_env *env, engine_resv_op op,
     memset(r, 0, sizeof *r);
     r->op = op;
     codec_str id, ref;
-    if (!request_id(codec_val_get(req, "id"), "id", REQUEST_RESV_ID_MAX,
+    if (!request_id(codec_val_get(req, "id"), "id", ATP_RESV_ID_MAX_LEN,
                     ATP_E_BAD_ID, &id, e))
         return false;
     r->id = id.ptr;
@@ -197,7 +196,7 @@ bool request_resv_start(request_env *env, engine_resv_op op,
     case ENGINE_RESV_COMMIT:
         if (codec_val_get(req, "order_ref") != NULL) {
             if (!request_id(codec_val_get(req, "order_ref"), "order_ref",
-                            REQUEST_RESV_ID_MAX, ATP_E_BAD_ID, &ref, e))
+                            ATP_RESV_ID_MAX_LEN, ATP_E_BAD_ID, &ref, e))
                 return false;
             r->order_ref = ref.ptr;
             r->order_ref_len = ref.len;

@@ -107,13 +107,13 @@ static void server_ctx_cb(void *arg)
 }
 
 atp_err server_alloc(const config *cfg, engine *eng, sources *src, ingest *in,
-                     server **out)
+                     changes *chg, server **out)
 {
     server *s = calloc(1, sizeof *s);
     if (s == NULL)
         return ATP_E_NOMEM;
     s->cfg = cfg;
-    atp_err err = request_env_init(&s->env, cfg, eng, src, in);
+    atp_err err = request_env_init(&s->env, cfg, eng, src, in, chg);
     if (err != ATP_OK)
         goto fail;
     int rv;

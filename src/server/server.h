@@ -10,6 +10,7 @@
 #define ATP_SERVER_H
 
 #include "atp/error.h"
+#include "changes/changes.h"
 #include "config/config.h"
 #include "engine/engine.h"
 #include "ingest/ingest.h"
@@ -20,7 +21,7 @@ typedef struct server server;
 /* server_alloc opens the REP socket and listens on
  * cfg->service.query_listen; ATP_E_TRANSPORT (logged) if it cannot. */
 atp_err server_alloc(const config *cfg, engine *eng, sources *src,
-                     ingest *in, server **out);
+                     ingest *in, changes *chg, server **out);
 /* server_start starts receiving on every context. */
 atp_err server_start(server *s);
 /* server_stop closes the socket and waits for in-flight callbacks. */

@@ -50,9 +50,9 @@ static int ctl_cart_split(char *line, char **fields, int max)
     return n;
 }
 
-/* ctl_cart_parse_qty accepts only plain decimal digits in 1..ATP_QTY_MAX:
- * "2.5", "1e3", "0x10" and " 7" are typos, not quantities. */
-static bool ctl_cart_parse_qty(const char *s, int64_t *out)
+/* ctl_cart_parse_qty: see ctl_cart.h. "2.5", "1e3", "0x10" and " 7" are
+ * typos, not quantities. */
+bool ctl_cart_parse_qty(const char *s, int64_t *out)
 {
     if (*s == '+')
         s++;

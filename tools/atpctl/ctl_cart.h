@@ -6,6 +6,7 @@
 #ifndef ATP_CTL_CART_H
 #define ATP_CTL_CART_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -40,5 +41,10 @@ atp_err ctl_cart_read(FILE *f, const char *name, ctl_cart *out, char *err,
                       size_t errlen);
 
 void ctl_cart_fini(ctl_cart *c);
+
+/* ctl_cart_parse_qty accepts only plain decimal digits (an optional '+'
+ * first) in 1..ATP_QTY_MAX; returns true and *out. Shared with the
+ * reservation arguments (ctl_resv.c). */
+bool ctl_cart_parse_qty(const char *s, int64_t *out);
 
 #endif

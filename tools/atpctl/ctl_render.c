@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ctl_resv.h"
+
 #define CTL_CELL_MAX 256
 
 /* ---- cells -------------------------------------------------------------- */
@@ -396,4 +398,168 @@ void ctl_render_status(const codec_val *reply, FILE *f)
         fprintf(f, "%-*s %s\n", (int)w, ctl_table_cell(&t, r, 0),
                 ctl_table_cell(&t, r, 1));
     ctl_table_fini(&t);
+}
+
+/* ---- reservations ------------------------------------------------------- */
+
+static bool ctl_render_int(const codec_val *map, const char *key, int64_t *out)
+{
+    const codec_val *v = map != NULL ? codec_val_get(map, key) : NULL;
+    return v != NULL && codec_val_int(v, out);
+}
+
+static bool ctl_render_is(const codec_val *map, const char *key,
+                          const char *want)
+{
+    const codec_val *v = map != NULL ? codec_val_get(map, key) : NULL;
+    codec_str s;
+    return v != NULL && codec_val_str(v, &s) && codec_str_eq(s, want);
+}
+
+static const char ctl_render_replay_note[] =
+    "(replay of an earlier identical request)";
+
+static const ctl_col ctl_resv_cols[] = {
+    {"SKU", "sku", false},          {"REGION", "region", false},
+    {"QTY", "qty", true},           {"CONSUMED", "consumed", true},
+    {"RELEASED", "released", true},
+};
+#define CTL_RESV_NCOLS ((int)(sizeof ctl_resv_cols / sizeof ctl_resv_cols[0]))
+
+static void ctl_render_resv_lines(const codec_val *lines, FILE *f)
+{
+    size_t n = lines != NULL ? codec_val_len(lines) : 0;
+    ctl_table t;
+    if (!ctl_table_init(&t, ctl_resv_cols, CTL_RESV_NCOLS, n)) {
+        fprintf(stderr, "atpctl: out of memory\n");
+        return;
+    }
+    for (size_t r = 0; r < n; r++)
+        ctl_table_fill(&t, r, codec_val_at(lines, (uint32_t)r));
+    ctl_table_print(&t, f);
+    ctl_table_fini(&t);
+}
+
+/* ctl_render_resv_summary writes what the parentheses of the reserve line
+ * hold: "held, expires in 14m59s", "committed, order SO-1, expires in 6d23h",
+ * or just the state of a finished reservation. */
+static void ctl_render_resv_summary(const codec_val *res, int64_t now_ms,
+                                    char *buf, size_t n)
+{
+    char state[CTL_CELL_MAX], ref[CTL_CELL_MAX + 16] = "", when[64];
+    ctl_render_field(res, "state", state, sizeof state);
+    if (codec_val_get(res, "order_ref") != NULL) {
+        char v[CTL_CELL_MAX];
+        ctl_render_field(res, "order_ref", v, sizeof v);
+        snprintf(ref, sizeof ref, ", order %s", v);
+    }
+    int64_t exp;
+    bool live = ctl_render_is(res, "state", "held") ||
+                ctl_render_is(res, "state", "committed");
+    if (!live || !ctl_render_int(res, "expires_ms", &exp)) {
+        snprintf(buf, n, "%s%s", state, ref);
+        return;
+    }
+    if (exp > now_ms)
+        ctl_resv_fmt_span(exp - now_ms, when, sizeof when);
+    snprintf(buf, n, "%s%s, %s%s", state, ref,
+             exp > now_ms ? "expires in " : "expiring now",
+             exp > now_ms ? when : "");
+}
+
+static void ctl_render_reserve_refused(const codec_val *reply, FILE *f)
+{
+    char id[CTL_CELL_MAX];
+    ctl_render_field(reply, "id", id, sizeof id);
+    const codec_val *lines = codec_val_get(reply, "lines");
+    size_t n = lines != NULL ? codec_val_len(lines) : 0;
+    if (n == 0)
+        fprintf(f, "refused %s\n", id);
+    for (size_t r = 0; r < n; r++) {
+        const codec_val *l = codec_val_at(lines, (uint32_t)r);
+        char sku[CTL_CELL_MAX], region[CTL_CELL_MAX], qty[64], avail[64];
+        ctl_render_field(l, "sku", sku, sizeof sku);
+        ctl_render_field(l, "region", region, sizeof region);
+        ctl_render_field(l, "qty", qty, sizeof qty);
+        ctl_render_field(l, "available", avail, sizeof avail);
+        /* The service says which lines fall short; an older one may not. */
+        int64_t q = 0, a = 0;
+        bool ok = codec_val_get(l, "ok") != NULL
+                      ? ctl_render_true(l, "ok")
+                      : ctl_render_int(l, "qty", &q) &&
+                            ctl_render_int(l, "available", &a) && q <= a;
+        fprintf(f, "refused %s: %s@%s wanted %s, available %s%s\n", id, sku,
+                region, qty, avail, ok ? "" : "  SHORT");
+    }
+}
+
+void ctl_render_reserve(const codec_val *reply, int64_t now_ms, FILE *f)
+{
+    if (!ctl_render_true(reply, "granted")) {
+        ctl_render_reserve_refused(reply, f);
+        return;
+    }
+    const codec_val *res = codec_val_get(reply, "reservation");
+    const codec_val *lines = codec_val_get(res, "lines");
+    size_t n = lines != NULL ? codec_val_len(lines) : 0;
+    char id[CTL_CELL_MAX], summary[3 * CTL_CELL_MAX];
+    ctl_render_field(res, "id", id, sizeof id);
+    ctl_render_resv_summary(res, now_ms, summary, sizeof summary);
+    fprintf(f, "reserved %s (%s):", id, summary);
+    if (n > CTL_RENDER_INLINE_LINES) {
+        int64_t units = 0, q;
+        for (size_t r = 0; r < n; r++)
+            if (ctl_render_int(codec_val_at(lines, (uint32_t)r), "qty", &q) &&
+                q > 0 && __builtin_add_overflow(units, q, &units))
+                units = INT64_MAX; /* only a hostile reply gets here */
+        fprintf(f, " %zu lines, %" PRId64 " units\n", n, units);
+        ctl_render_resv_lines(lines, f);
+    } else {
+        for (size_t r = 0; r < n; r++) {
+            const codec_val *l = codec_val_at(lines, (uint32_t)r);
+            char sku[CTL_CELL_MAX], region[CTL_CELL_MAX], qty[64];
+            ctl_render_field(l, "sku", sku, sizeof sku);
+            ctl_render_field(l, "region", region, sizeof region);
+            ctl_render_field(l, "qty", qty, sizeof qty);
+            fprintf(f, "%s %s@%s %s", r == 0 ? "" : ",", sku, region, qty);
+        }
+        fputc('\n', f);
+    }
+    if (ctl_render_true(reply, "replayed"))
+        fprintf(f, "%s\n", ctl_render_replay_note);
+}
+
+void ctl_render_reservation(const codec_val *reply, int64_t now_ms, FILE *f)
+{
+    const codec_val *res = codec_val_get(reply, "reservation");
+    char id[CTL_CELL_MAX], state[CTL_CELL_MAX], channel[CTL_CELL_MAX],
+        ref[CTL_CELL_MAX], when[160];
+    ctl_render_field(res, "id", id, sizeof id);
+    ctl_render_field(res, "state", state, sizeof state);
+    ctl_render_field(res, "channel", channel, sizeof channel);
+    ctl_render_field(res, "order_ref", ref, sizeof ref);
+    fprintf(f, "reservation %s: %s%s%s\n", id, state,
+            ctl_render_true(reply, "replayed") ? " " : "",
+            ctl_render_true(reply, "replayed") ? ctl_render_replay_note : "");
+    fprintf(f, "  channel    %s\n  order_ref  %s\n", channel, ref);
+    /* A finished reservation has no expiry left: say when it ended. */
+    int64_t t;
+    const char *label = "expires";
+    const char *key = "expires_ms";
+    if (ctl_render_is(res, "state", "expired"))
+        label = "expired";
+    else if (ctl_render_is(res, "state", "released") ||
+             ctl_render_is(res, "state", "consumed")) {
+        label = "ended";
+        key = "updated_ms";
+    }
+    if (ctl_render_int(res, key, &t)) {
+        ctl_resv_fmt_when(t, now_ms, when, sizeof when);
+        fprintf(f, "  %-9s  %s\n", label, when);
+    }
+    if (ctl_render_int(res, "created_ms", &t)) {
+        ctl_resv_fmt_when(t, now_ms, when, sizeof when);
+        fprintf(f, "  %-9s  %s\n", "created", when);
+    }
+    ctl_render_resv_lines(codec_val_get(res, "lines"), f);
 }

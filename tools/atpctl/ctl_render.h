@@ -1,6 +1,7 @@
 /*
  * ctl_render.h - atpctl's human output: one line for an ATP answer, aligned
- * tables for carts, regions and sources, `key: value` lines for status.
+ * tables for carts, regions and sources, `key: value` lines for status, and
+ * reservations (a one-line verdict for reserve, a block for the others).
  *
  * Pure formatting of decoded replies; main thread of atpctl. Missing fields
  * print as "-" so that an older or newer atpd still renders.
@@ -8,6 +9,7 @@
 #ifndef ATP_CTL_RENDER_H
 #define ATP_CTL_RENDER_H
 
+#include <stdint.h>
 #include <stdio.h>
 
 #include "codec/codec.h"
@@ -24,5 +26,22 @@ void ctl_render_cart(const codec_val *reply, const ctl_cart *cart, FILE *f);
 void ctl_render_regions(const codec_val *reply, FILE *f);
 void ctl_render_sources(const codec_val *reply, FILE *f);
 void ctl_render_status(const codec_val *reply, FILE *f);
+
+/* A granted reservation with more lines than this is shown as a table. */
+#define CTL_RENDER_INLINE_LINES 8
+
+/* ctl_render_reserve writes a reserve reply. Granted:
+ *   reserved ID (held, expires in 14m59s): SKU-1@us-east 2, SKU-9@eu 1
+ * (more than CTL_RENDER_INLINE_LINES lines: a count, then the line table);
+ * refused, one line per reservation line, short ones marked:
+ *   refused ID: SKU-1@us-east wanted 5, available 3  SHORT
+ * now_ms is the wall clock the relative times are computed from. */
+void ctl_render_reserve(const codec_val *reply, int64_t now_ms, FILE *f);
+
+/* ctl_render_reservation writes the reply of commit, release, extend and
+ * reservation: `reservation ID: STATE`, then channel, order_ref, expiry
+ * (relative to now_ms and absolute UTC), created, and the line table
+ * (SKU REGION QTY CONSUMED RELEASED). */
+void ctl_render_reservation(const codec_val *reply, int64_t now_ms, FILE *f);
 
 #endif

@@ -81,7 +81,7 @@ static int test_fx_setup(void **state)
     assert_int_equal(engine_alloc(&fx->cfg, NULL, &fx->eng), ATP_OK);
     assert_int_equal(engine_start(fx->eng), ATP_OK);
     assert_int_equal(sources_alloc(&fx->cfg, &fx->src), ATP_OK);
-    assert_int_equal(request_env_init(&fx->env, &fx->cfg, fx->eng, fx->src, NULL),
+    assert_int_equal(request_env_init(&fx->env, &fx->cfg, fx->eng, fx->src, NULL, NULL),
                      ATP_OK);
     fx->req_arena = codec_arena_alloc();
     fx->reply_arena = codec_arena_alloc();

@@ -1,0 +1,344 @@
+/*
+ * changes.c - the change feed publisher (see changes.h). Runs on its own
+ * thread; the sequence counters are atomics read by the query server.
+ *
+ * Coalescing: the engine marks a row the first time it changes after the
+ * feed last read it and queues its key once; every interval this thread
+ * takes the queue, clears each mark, reads the row's current values and
+ * publishes one message. However many times a row changed in between, one
+ * message carries its latest values.
+ *
+ * Message: topic "atp" NUL region NUL sku NUL, then a msgpack map:
+ *   seq, region_seq, key_seq, ts_ms, sku, region, supply, reserved,
+ *   shortfall, stale, channels: [{channel, atp, buffer, rule, out_of_stock,
+ *   low_stock, transitions: [names]}]
+ */
+#include "changes/changes.h"
+
+#include <nng/nng.h>
+#include <nng/protocol/pubsub0/pub.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "changes/transitions.h"
+#include "codec/codec.h"
+#include "common/clock.h"
+#include "common/log.h"
+#include "formula/rules.h"
+
+/* Per-(SKU, region) feed state: its own sequence and, per channel, the
+ * transition state. Open addressing on key + 1. */
+typedef struct changes_key {
+    uint64_t key1; /* (sku << 16 | region) + 1; 0 = empty */
+    uint64_t key_seq;
+    size_t states; /* index of n_channels transitions_state in c->states */
+} changes_key;
+
+struct changes {
+    const config *cfg;
+    engine *eng;
+    nng_socket sock;
+    bool sock_open;
+    pthread_t thread;
+    bool running;
+    pthread_mutex_t mu; /* guards stop and the wake-up condition */
+    pthread_cond_t cv;
+    bool stop;
+
+    /* changes thread only */
+    changes_key *keys;
+    size_t keys_cap, keys_used;
+    transitions_state *states;
+    size_t states_cap, states_used;
+    uint64_t *taken;
+    size_t taken_cap;
+    engine_change *chg;
+    codec_writer *w;
+
+    _Atomic uint64_t seq;
+    _Atomic uint64_t *region_seq;
+    _Atomic uint64_t flushes, send_failures;
+};
+
+static int changes_sink(void *ctx, const void *buf, size_t len)
+{
+    return nng_msg_append(ctx, buf, len);
+}
+
+/* ---- per-key state ---------------------------------------------------- */
+
+static size_t changes_hash(uint64_t k)
+{
+    k ^= k >> 33;
+    k *= 0xff51afd7ed558ccdULL;
+    k ^= k >> 33;
+    return (size_t)k;
+}
+
+static bool changes_keys_grow(changes *c)
+{
+    size_t cap = c->keys_cap ? c->keys_cap * 2 : 4096;
+    changes_key *n = calloc(cap, sizeof *n);
+    if (n == NULL)
+        return false;
+    for (size_t i = 0; i < c->keys_cap; i++) {
+        if (c->keys[i].key1 == 0)
+            continue;
+        size_t j = changes_hash(c->keys[i].key1) & (cap - 1);
+        while (n[j].key1 != 0)
+            j = (j + 1) & (cap - 1);
+        n[j] = c->keys[i];
+    }
+    free(c->keys);
+    c->keys = n;
+    c->keys_cap = cap;
+    return true;
+}
+
+static changes_key *changes_key_get(changes *c, uint64_t key)
+{
+    uint64_t key1 = key + 1;
+    if ((c->keys_used + 1) * 2 > c->keys_cap && !changes_keys_grow(c))
+        return NULL;
+    size_t i = changes_hash(key1) & (c->keys_cap - 1);
+    while (c->keys[i].key1 != 0 && c->keys[i].key1 != key1)
+        i = (i + 1) & (c->keys_cap - 1);
+    if (c->keys[i].key1 == key1)
+        return &c->keys[i];
+    size_t nch = c->cfg->n_channels;
+    if (c->states_used + nch > c->states_cap) {
+        size_t cap = c->states_cap ? c->states_cap * 2 : 4096 * nch;
+        transitions_state *s = realloc(c->states, cap * sizeof *s);
+        if (s == NULL)
+            return NULL;
+        c->states = s;
+        c->states_cap = cap;
+    }
+    memset(&c->states[c->states_used], 0, nch * sizeof *c->states);
+    c->keys[i] = (changes_key){key1, 0, c->states_used};
+    c->states_used += nch;
+    c->keys_used++;
+    return &c->keys[i];
+}
+
+/* ---- one message -------------------------------------------------------- */
+
+static const char *const changes_mark_names[] = {"out_of_stock", "back_in_stock",
+                                                 "low_stock"};
+
+static void changes_publish(changes *c, const engine_change *ch, changes_key *k)
+{
+    const config *cfg = c->cfg;
+    const char *region = cfg->regions[ch->region].id;
+    size_t nch = cfg->n_channels;
+    unsigned marks[ENGINE_CHANGE_MAX_CHANNELS];
+    for (size_t i = 0; i < nch; i++)
+        marks[i] = transitions_update(&c->states[k->states + i],
+                                      ch->channels[i].atp,
+                                      ch->channels[i].low_stock);
+    nng_msg *msg;
+    if (nng_msg_alloc(&msg, 0) != 0) {
+        atomic_fetch_add(&c->send_failures, 1);
+        return;
+    }
+    /* Topic: "atp" NUL region NUL sku NUL (NULs included). */
+    nng_msg_append(msg, ATP_FEED_TOPIC_ROOT, sizeof ATP_FEED_TOPIC_ROOT);
+    nng_msg_append(msg, region, strlen(region) + 1);
+    nng_msg_append(msg, ch->sku, ch->sku_len);
+    nng_msg_append(msg, "", 1);
+
+    uint64_t seq = atomic_load(&c->seq) + 1;
+    uint64_t rseq = atomic_load(&c->region_seq[ch->region]) + 1;
+    k->key_seq++;
+    const engine_answer *a0 = &ch->channels[0];
+    codec_writer *w = c->w;
+    codec_writer_retarget(w, msg);
+    codec_w_map(w, 11);
+    codec_w_kv_uint(w, "seq", seq);
+    codec_w_kv_uint(w, "region_seq", rseq);
+    codec_w_kv_uint(w, "key_seq", k->key_seq);
+    codec_w_kv_int(w, "ts_ms", clock_wall_ms());
+    codec_w_kv_str(w, "sku", ch->sku, ch->sku_len);
+    codec_w_kv_cstr(w, "region", region);
+    codec_w_kv_int(w, "supply", a0->supply);
+    codec_w_kv_int(w, "reserved", a0->reserved);
+    codec_w_kv_int(w, "shortfall", a0->shortfall);
+    codec_w_kv_bool(w, "stale", a0->stale);
+    codec_w_cstr(w, "channels");
+    codec_w_array(w, (uint32_t)nch);
+    for (size_t i = 0; i < nch; i++) {
+        const engine_answer *a = &ch->channels[i];
+        const transitions_state *st = &c->states[k->states + i];
+        codec_w_map(w, 7);
+        codec_w_kv_cstr(w, "channel", cfg->channels[i]);
+        codec_w_kv_int(w, "atp", a->atp);
+        codec_w_kv_int(w, "buffer", a->buffer);
+        codec_w_kv_cstr(w, "rule", rules_level_name(a->rule_level));
+        codec_w_kv_bool(w, "out_of_stock", st->out);
+        codec_w_kv_bool(w, "low_stock", st->low);
+        codec_w_cstr(w, "transitions");
+        codec_w_array(w, (uint32_t)__builtin_popcount(marks[i]));
+        for (unsigned b = 0; b < 3; b++)
+            if (marks[i] & (1u << b))
+                codec_w_cstr(w, changes_mark_names[b]);
+    }
+    if (codec_writer_failed(w)) {
+        nng_msg_free(msg);
+        atomic_fetch_add(&c->send_failures, 1);
+        return;
+    }
+    /* Publish the sequence numbers after the row was read (in
+     * engine_changes_read) and before the message leaves: a scan that
+     * reads seq >= this one read its rows after ours. */
+    atomic_store(&c->seq, seq);
+    atomic_store(&c->region_seq[ch->region], rseq);
+    if (nng_sendmsg(c->sock, msg, 0) != 0) {
+        nng_msg_free(msg);
+        atomic_fetch_add(&c->send_failures, 1);
+    }
+}
+
+static void changes_flush(changes *c)
+{
+    size_t n = engine_changes_take(c->eng, &c->taken, &c->taken_cap);
+    for (size_t i = 0; i < n; i++) {
+        uint64_t key = c->taken[i];
+        changes_key *k = changes_key_get(c, key);
+        if (k == NULL) {
+            log_error("changes", "out of memory: a change was not published");
+            continue;
+        }
+        if (engine_changes_read(c->eng, (uint32_t)(key >> 16),
+                                (uint32_t)(key & 0xffff), c->chg))
+            changes_publish(c, c->chg, k);
+    }
+    if (n > 0)
+        atomic_fetch_add(&c->flushes, 1);
+}
+
+static void *changes_thread_main(void *arg)
+{
+    changes *c = arg;
+    int64_t interval = c->cfg->service.feed_interval_ms;
+    pthread_mutex_lock(&c->mu);
+    while (!c->stop) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        ts.tv_nsec += (interval % 1000) * 1000000;
+        ts.tv_sec += interval / 1000 + ts.tv_nsec / 1000000000;
+        ts.tv_nsec %= 1000000000;
+        pthread_cond_timedwait(&c->cv, &c->mu, &ts);
+        if (c->stop)
+            break;
+        pthread_mutex_unlock(&c->mu);
+        changes_flush(c);
+        pthread_mutex_lock(&c->mu);
+    }
+    pthread_mutex_unlock(&c->mu);
+    return NULL;
+}
+
+/* ---- lifecycle ------------------------------------------------------------ */
+
+atp_err changes_alloc(const config *cfg, engine *eng, changes **out)
+{
+    changes *c = calloc(1, sizeof *c);
+    if (c == NULL)
+        return ATP_E_NOMEM;
+    c->cfg = cfg;
+    c->eng = eng;
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_mutex_init(&c->mu, NULL);
+    pthread_cond_init(&c->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    atp_err err = ATP_E_NOMEM;
+    c->region_seq = calloc(cfg->n_regions ? cfg->n_regions : 1, sizeof *c->region_seq);
+    c->chg = malloc(sizeof *c->chg);
+    c->w = codec_writer_alloc(changes_sink, NULL);
+    if (c->region_seq == NULL || c->chg == NULL || c->w == NULL ||
+        !changes_keys_grow(c))
+        goto fail;
+    int rv;
+    if ((rv = nng_pub0_open(&c->sock)) != 0) {
+        log_error("changes", "cannot open PUB socket: %s", nng_strerror(rv));
+        err = ATP_E_TRANSPORT;
+        goto fail;
+    }
+    c->sock_open = true;
+    if ((rv = nng_listen(c->sock, cfg->service.feed_listen, NULL, 0)) != 0) {
+        log_error("changes", "cannot listen on %s: %s", cfg->service.feed_listen,
+                  nng_strerror(rv));
+        err = ATP_E_TRANSPORT;
+        goto fail;
+    }
+    engine_changes_enable(eng);
+    *out = c;
+    return ATP_OK;
+fail:
+    changes_free(c);
+    return err;
+}
+
+atp_err changes_start(changes *c)
+{
+    if (pthread_create(&c->thread, NULL, changes_thread_main, c) != 0)
+        return ATP_E_NOMEM;
+    c->running = true;
+    return ATP_OK;
+}
+
+void changes_stop(changes *c)
+{
+    if (c->running) {
+        pthread_mutex_lock(&c->mu);
+        c->stop = true;
+        pthread_cond_signal(&c->cv);
+        pthread_mutex_unlock(&c->mu);
+        pthread_join(c->thread, NULL);
+        c->running = false;
+    }
+    if (c->sock_open) {
+        nng_close(c->sock);
+        c->sock_open = false;
+    }
+}
+
+void changes_free(changes *c)
+{
+    if (c == NULL)
+        return;
+    changes_stop(c);
+    pthread_mutex_destroy(&c->mu);
+    pthread_cond_destroy(&c->cv);
+    codec_writer_free(c->w);
+    free(c->chg);
+    free(c->keys);
+    free(c->states);
+    free(c->taken);
+    free(c->region_seq);
+    free(c);
+}
+
+uint64_t changes_seq(const changes *c)
+{
+    return atomic_load(&((changes *)c)->seq);
+}
+
+uint64_t changes_region_seq(const changes *c, uint32_t region)
+{
+    return atomic_load(&c->region_seq[region]);
+}
+
+void changes_stats_get(const changes *c, changes_stats *out)
+{
+    changes *m = (changes *)c; /* atomics only */
+    *out = (changes_stats){
+        .published = atomic_load(&m->seq),
+        .flushes = atomic_load(&m->flushes),
+        .send_failures = atomic_load(&m->send_failures),
+    };
+}

@@ -1,0 +1,45 @@
+/*
+ * changes.h - the change feed: an nng PUB socket publishing, at most once
+ * per (SKU, region) per interval, the latest ATP of every channel with
+ * transition marks and sequence numbers (docs/PROTOCOL.md, "Change feed").
+ *
+ * Threads: one changes thread (changes_start) takes the rows the engine
+ * marked as changed every service.feed_interval, reads them lock-free and
+ * publishes. changes_seq/changes_region_seq/changes_stats_get may be called
+ * from any thread.
+ */
+#ifndef ATP_CHANGES_H
+#define ATP_CHANGES_H
+
+#include <stdint.h>
+
+#include "atp/error.h"
+#include "config/config.h"
+#include "engine/engine.h"
+
+typedef struct changes changes;
+
+typedef struct changes_stats {
+    uint64_t published; /* messages sent (= the global sequence) */
+    uint64_t flushes;   /* intervals that had something to publish */
+    uint64_t send_failures;
+} changes_stats;
+
+/* changes_alloc opens the PUB socket on cfg->service.feed_listen and tells
+ * the engine to start marking changed rows. Call before engine_start. */
+atp_err changes_alloc(const config *cfg, engine *eng, changes **out);
+atp_err changes_start(changes *c);
+/* changes_stop publishes nothing more and waits for the thread. */
+void changes_stop(changes *c);
+void changes_free(changes *c);
+
+/* changes_seq is the global sequence of the last message published: a scan
+ * that reads it before reading rows is consistent with it (every change a
+ * scan misses comes later in the feed with a higher sequence). */
+uint64_t changes_seq(const changes *c);
+/* changes_region_seq is the same for one region's own sequence. */
+uint64_t changes_region_seq(const changes *c, uint32_t region);
+
+void changes_stats_get(const changes *c, changes_stats *out);
+
+#endif
