@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "changes/changes.h"
+#include "common/clock.h"
 #include "common/log.h"
 #include "config/config.h"
 #include "engine/engine.h"
@@ -85,8 +86,14 @@ static atp_err atpd_persist_write(void *ctx, const engine_record_op *ops,
     store_op *sops = calloc(n ? n : 1, sizeof *sops);
     if (sops == NULL)
         return ATP_E_NOMEM;
+    static const store_db dbs[ENGINE_DB_COUNT] = {
+        [ENGINE_DB_RESERVATIONS] = STORE_DB_RESERVATIONS,
+        [ENGINE_DB_POSITIONS] = STORE_DB_POSITIONS,
+        [ENGINE_DB_OFFSETS] = STORE_DB_OFFSETS,
+        [ENGINE_DB_LOTS] = STORE_DB_LOTS,
+    };
     for (size_t i = 0; i < n; i++)
-        sops[i] = (store_op){STORE_DB_RESERVATIONS, ops[i].key, ops[i].key_len,
+        sops[i] = (store_op){dbs[ops[i].db], ops[i].key, ops[i].key_len,
                              ops[i].val, ops[i].val_len};
     atp_err err = store_submit(ctx, sops, n, done, arg);
     free(sops);
@@ -98,6 +105,78 @@ static bool atpd_load_reservation(void *ctx, const void *key, size_t key_len,
 {
     engine_resv_load(ctx, key, key_len, val, val_len); /* skips are logged */
     return true;
+}
+
+/* Start-up restore of the last snapshot: positions, lots, source offsets. */
+typedef struct atpd_restore {
+    engine *eng;
+    sources *src;
+    uint64_t loaded, skipped;
+} atpd_restore;
+
+static bool atpd_load_position(void *ctx, const void *key, size_t key_len,
+                               const void *val, size_t val_len)
+{
+    atpd_restore *r = ctx;
+    if (engine_position_load(r->eng, key, key_len, val, val_len) == ATP_OK)
+        r->loaded++;
+    else
+        r->skipped++;
+    return true;
+}
+
+static bool atpd_load_lot(void *ctx, const void *key, size_t key_len,
+                          const void *val, size_t val_len)
+{
+    atpd_restore *r = ctx;
+    if (engine_lot_load(r->eng, key, key_len, val, val_len) == ATP_OK)
+        r->loaded++;
+    else
+        r->skipped++;
+    return true;
+}
+
+static bool atpd_load_offset(void *ctx, const void *key, size_t key_len,
+                             const void *val, size_t val_len)
+{
+    atpd_restore *r = ctx;
+    uint32_t src;
+    uint64_t seq;
+    if (engine_offset_load(r->eng, key, key_len, val, val_len, &src, &seq)) {
+        sources_restore(r->src, src, seq);
+        r->loaded++;
+    } else {
+        r->skipped++;
+    }
+    return true;
+}
+
+static atp_err atpd_restore_state(store *st, engine *eng, sources *src)
+{
+    int64_t t0 = clock_mono_ms();
+    atpd_restore pos = {eng, src, 0, 0}, lots = pos, offs = pos;
+    atp_err err;
+    if ((err = store_scan(st, STORE_DB_POSITIONS, atpd_load_position, &pos)) != ATP_OK ||
+        (err = store_scan(st, STORE_DB_LOTS, atpd_load_lot, &lots)) != ATP_OK ||
+        (err = store_scan(st, STORE_DB_OFFSETS, atpd_load_offset, &offs)) != ATP_OK ||
+        (err = store_scan(st, STORE_DB_RESERVATIONS, atpd_load_reservation, eng)) !=
+            ATP_OK)
+        return err;
+    engine_stats es;
+    engine_stats_get(eng, &es);
+    log_info("atpd",
+             "restored %llu positions, %llu lots, %llu source offsets, %llu "
+             "reservations (%llu open) in %lld ms",
+             (unsigned long long)pos.loaded, (unsigned long long)lots.loaded,
+             (unsigned long long)offs.loaded, (unsigned long long)es.resv_total,
+             (unsigned long long)es.resv_open, (long long)(clock_mono_ms() - t0));
+    if (pos.skipped + lots.skipped + offs.skipped > 0)
+        log_warn("atpd",
+                 "skipped %llu stored positions, %llu lots, %llu offsets that "
+                 "no longer match the configuration",
+                 (unsigned long long)pos.skipped, (unsigned long long)lots.skipped,
+                 (unsigned long long)offs.skipped);
+    return ATP_OK;
 }
 
 static int atpd_override(char **field, const char *value)
@@ -247,21 +326,15 @@ int main(int argc, char **argv)
     }
     engine_persist persist = {.ctx = st, .write = atpd_persist_write};
     if ((err = engine_alloc(&cfg, &persist, &eng)) != ATP_OK ||
-        (err = store_scan(st, STORE_DB_RESERVATIONS, atpd_load_reservation, eng)) !=
-            ATP_OK ||
-        (err = store_start(st)) != ATP_OK ||
         (err = sources_alloc(&cfg, &src)) != ATP_OK ||
+        (err = atpd_restore_state(st, eng, src)) != ATP_OK ||
+        (err = store_start(st)) != ATP_OK ||
         (err = ingest_alloc(&cfg, eng, src, &in)) != ATP_OK ||
         (err = changes_alloc(&cfg, eng, &chg)) != ATP_OK ||
         (err = server_alloc(&cfg, eng, src, in, chg, &srv)) != ATP_OK) {
         log_error("atpd", "start-up failed: %s", atp_err_message(err));
         goto out;
     }
-    engine_stats es;
-    engine_stats_get(eng, &es);
-    log_info("atpd", "restored %llu reservations (%llu open) from %s",
-             (unsigned long long)es.resv_total, (unsigned long long)es.resv_open,
-             cfg.service.data_dir);
     if ((err = engine_start(eng)) != ATP_OK || (err = changes_start(chg)) != ATP_OK ||
         (err = ingest_start(in)) != ATP_OK ||
         (err = server_start(srv)) != ATP_OK) {

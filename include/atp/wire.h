@@ -23,24 +23,28 @@
  * one SKU (the NUL after the SKU keeps "A1" from matching "A10"). */
 #define ATP_FEED_TOPIC_ROOT "atp"
 
-/* Source message: msgpack array
+/* Source messages: msgpack arrays.
  *   [ATP_MSG_SOURCE_BATCH, source_id:str, seq:uint, ts_ms:uint, events:array]
+ *   [ATP_MSG_SNAPSHOT, source_id:str, snapshot_id:uint, part:uint, ts_ms:uint,
+ *    seq:uint, last:bool, events:array]   (full snapshot, consistent with seq)
  * Event: msgpack array whose first element is the event kind:
  *   [ATP_EV_DELTA, sku:str, location:str, bucket:uint, delta:int (, ref:str)]
  *   [ATP_EV_SET,   sku:str, location:str, bucket:uint, value:int]
  *   [ATP_EV_HEARTBEAT]
- * Kinds 4..9 are reserved for snapshots and inbound lots. */
+ *   [ATP_EV_LOT_ADD | ATP_EV_LOT_CHANGE, sku, location, lot:str, qty:int, eta_ms:int]
+ *   [ATP_EV_LOT_RECEIVE | ATP_EV_LOT_CANCEL, sku, location, lot:str]
+ * Kinds 4 and 5 are reserved (never used on the wire). */
 enum atp_msg_kind {
     ATP_MSG_SOURCE_BATCH = 1,
+    ATP_MSG_SNAPSHOT = 2,
 };
 
 enum atp_event_kind {
     ATP_EV_DELTA = 1,
     ATP_EV_SET = 2,
     ATP_EV_HEARTBEAT = 3,
-    /* reserved: */
-    ATP_EV_SNAPSHOT_BEGIN = 4,
-    ATP_EV_SNAPSHOT_END = 5,
+    ATP_EV_RESERVED_4 = 4,
+    ATP_EV_RESERVED_5 = 5,
     ATP_EV_LOT_ADD = 6,
     ATP_EV_LOT_CHANGE = 7,
     ATP_EV_LOT_RECEIVE = 8,
@@ -53,7 +57,19 @@ enum atp_bucket {
     ATP_BUCKET_ALLOCATED = 1,
     ATP_BUCKET_HELD = 2,
     ATP_BUCKET_COUNT = 3,
+    /* Authority only (config `buckets: [inbound]`): who may send lot events
+     * for a location. Not a position bucket. */
+    ATP_AUTH_INBOUND = 3,
+    ATP_AUTH_BUCKET_COUNT = 4,
 };
+
+/* Resync requests, published by atpd on its control PUB socket with the
+ * topic "resync" NUL source_id NUL, then a msgpack map
+ * {"source", "mode": "replay" | "snapshot", "from_seq", "request_id",
+ *  "ts_ms"}. */
+#define ATP_DEFAULT_CONTROL_URL "tcp://127.0.0.1:7453"
+#define ATP_RESYNC_TOPIC "resync"
+
 
 /* Which rule level produced a buffer, most specific first (on the wire as
  * the string in parentheses). */

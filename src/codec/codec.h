@@ -156,16 +156,22 @@ typedef struct codec_event {
     uint8_t bucket; /* enum atp_bucket, for DELTA and SET */
     codec_str sku;
     codec_str location;
-    int64_t value; /* delta for DELTA, absolute value for SET */
-    codec_str ref; /* optional reservation / order reference (len 0: none) */
+    int64_t value;  /* delta (DELTA), value (SET), lot quantity (LOT_ADD/CHANGE) */
+    codec_str ref;  /* DELTA: optional order / reservation reference;
+                       LOT_*: the lot id (len 0: none) */
+    int64_t eta_ms; /* LOT_ADD / LOT_CHANGE: expected arrival, wall clock */
 } codec_event;
 
 typedef struct codec_src_msg {
     codec_str source;
-    uint64_t seq;
+    uint64_t seq; /* batch: its sequence; snapshot: consistent with */
     uint64_t ts_ms;
     uint32_t n_events;
-    codec_event *events; /* in the arena */
+    codec_event *events;  /* in the arena */
+    uint8_t kind;         /* ATP_MSG_SNAPSHOT, else a batch (0 encodes as 1) */
+    uint64_t snapshot_id; /* snapshot only */
+    uint32_t part;        /* snapshot only: 0, 1, 2, ... */
+    bool last;            /* snapshot only: the final part */
 } codec_src_msg;
 
 /* codec_src_decode decodes and validates a whole source message: envelope

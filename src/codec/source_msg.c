@@ -5,11 +5,14 @@
  * directly and allocates nothing but the one events array.
  *
  * Error codes, following the PROTOCOL.md table:
- *   envelope not [1, str, uint, uint, array], source id not an id,
+ *   envelope not [1, str, uint, uint, array] nor
+ *     [2, str, uint, uint, uint, uint, bool, array], source id not an id,
  *     seq or ts_ms negative or not integers       -> BAD_REQUEST
  *   more events than max_events                   -> TOO_MANY_LINES
- *   event not a non-empty array, kind not 1..3
- *     (4..9 reserved), wrong arity for its kind   -> BAD_EVENT
+ *   event not a non-empty array, kind not 1..3 or 6..9 (4, 5 reserved),
+ *     wrong arity for its kind, a kind a snapshot
+ *     may not carry (only 2 and 6)                -> BAD_EVENT
+ *   lot quantity < 0 or > 10^15, eta < 0          -> BAD_QTY
  *   a field of an event of the wrong msgpack type -> BAD_REQUEST
  *   SKU not 1..ATP_SKU_MAX_LEN printable UTF-8    -> BAD_SKU
  *   location not an id                            -> BAD_REQUEST
@@ -29,6 +32,56 @@ static bool codec_src_str(const msgpack_object *o, codec_str *out)
     out->ptr = o->via.str.ptr;
     out->len = o->via.str.size;
     return true;
+}
+
+static atp_err codec_src_int(const msgpack_object *o, int64_t *out)
+{
+    if (o->type == MSGPACK_OBJECT_POSITIVE_INTEGER) {
+        if (o->via.u64 > (uint64_t)ATP_QTY_MAX)
+            return ATP_E_BAD_QTY;
+        *out = (int64_t)o->via.u64;
+        return ATP_OK;
+    }
+    if (o->type == MSGPACK_OBJECT_NEGATIVE_INTEGER) {
+        if (o->via.i64 < -ATP_QTY_MAX)
+            return ATP_E_BAD_QTY;
+        *out = o->via.i64;
+        return ATP_OK;
+    }
+    return ATP_E_BAD_REQUEST;
+}
+
+/* [kind, sku, location, lot(, qty, eta_ms)] */
+static atp_err codec_src_lot(const msgpack_object *f, uint32_t n,
+                             codec_event *ev)
+{
+    bool with_qty = ev->kind == ATP_EV_LOT_ADD || ev->kind == ATP_EV_LOT_CHANGE;
+    if (n != (with_qty ? 6u : 4u))
+        return ATP_E_BAD_EVENT;
+    if (!codec_src_str(&f[1], &ev->sku))
+        return ATP_E_BAD_REQUEST;
+    if (!codec_str_is_id(ev->sku, ATP_SKU_MAX_LEN))
+        return ATP_E_BAD_SKU;
+    if (!codec_src_str(&f[2], &ev->location) ||
+        !codec_str_is_id(ev->location, ATP_ID_MAX_LEN))
+        return ATP_E_BAD_REQUEST;
+    if (!codec_src_str(&f[3], &ev->ref))
+        return ATP_E_BAD_REQUEST;
+    if (!codec_str_is_id(ev->ref, CODEC_REF_MAX_LEN))
+        return ATP_E_BAD_ID;
+    if (!with_qty)
+        return ATP_OK;
+    atp_err err = codec_src_int(&f[4], &ev->value);
+    if (err == ATP_OK)
+        err = codec_src_int(&f[5], &ev->eta_ms);
+    if (err == ATP_OK && (ev->value < 0 || ev->eta_ms < 0))
+        err = ATP_E_BAD_QTY;
+    if (err == ATP_E_BAD_QTY && f[5].type == MSGPACK_OBJECT_POSITIVE_INTEGER &&
+        ev->value >= 0 && f[5].via.u64 <= (uint64_t)INT64_MAX) {
+        ev->eta_ms = (int64_t)f[5].via.u64; /* an ETA may exceed 10^15 ms */
+        err = ATP_OK;
+    }
+    return err;
 }
 
 /* codec_src_event decodes one event array e into ev. */
@@ -62,8 +115,14 @@ static atp_err codec_src_event(const msgpack_object *e, codec_event *ev)
             return ATP_E_BAD_EVENT;
         }
         break;
+    case ATP_EV_LOT_ADD:
+    case ATP_EV_LOT_CHANGE:
+    case ATP_EV_LOT_RECEIVE:
+    case ATP_EV_LOT_CANCEL:
+        ev->kind = (uint8_t)kind;
+        return codec_src_lot(f, n, ev);
     default:
-        /* 4..9 are reserved for snapshots and lots, not decoded yet. */
+        /* 4 and 5 are reserved and never valid. */
         return ATP_E_BAD_EVENT;
     }
     ev->kind = (uint8_t)kind;
@@ -128,27 +187,46 @@ atp_err codec_src_decode(codec_arena *a, const void *buf, size_t len,
         goto fail;
     }
     err = ATP_E_BAD_REQUEST;
-    if (root.type != MSGPACK_OBJECT_ARRAY || root.via.array.size != 5) {
+    if (root.type != MSGPACK_OBJECT_ARRAY || root.via.array.size < 5) {
         goto fail;
     }
     const msgpack_object *f = root.via.array.ptr;
-    if (f[0].type != MSGPACK_OBJECT_POSITIVE_INTEGER ||
-        f[0].via.u64 != ATP_MSG_SOURCE_BATCH) {
+    if (f[0].type != MSGPACK_OBJECT_POSITIVE_INTEGER) {
         goto fail;
     }
+    const msgpack_object *events;
+    memset(out, 0, sizeof *out);
+    if (f[0].via.u64 == ATP_MSG_SOURCE_BATCH && root.via.array.size == 5) {
+        if (f[2].type != MSGPACK_OBJECT_POSITIVE_INTEGER ||
+            f[3].type != MSGPACK_OBJECT_POSITIVE_INTEGER) {
+            goto fail;
+        }
+        out->seq = f[2].via.u64;
+        out->ts_ms = f[3].via.u64;
+        events = &f[4];
+    } else if (f[0].via.u64 == ATP_MSG_SNAPSHOT && root.via.array.size == 8) {
+        for (int i = 2; i <= 5; i++)
+            if (f[i].type != MSGPACK_OBJECT_POSITIVE_INTEGER)
+                goto fail;
+        if (f[6].type != MSGPACK_OBJECT_BOOLEAN || f[3].via.u64 > UINT32_MAX)
+            goto fail;
+        out->snapshot_id = f[2].via.u64;
+        out->part = (uint32_t)f[3].via.u64;
+        out->ts_ms = f[4].via.u64;
+        out->seq = f[5].via.u64;
+        out->last = f[6].via.boolean;
+        events = &f[7];
+    } else {
+        goto fail;
+    }
+    out->kind = (uint8_t)f[0].via.u64;
     if (!codec_src_str(&f[1], &out->source) ||
-        !codec_str_is_id(out->source, ATP_ID_MAX_LEN)) {
+        !codec_str_is_id(out->source, ATP_ID_MAX_LEN) ||
+        events->type != MSGPACK_OBJECT_ARRAY) {
         goto fail;
     }
-    if (f[2].type != MSGPACK_OBJECT_POSITIVE_INTEGER ||
-        f[3].type != MSGPACK_OBJECT_POSITIVE_INTEGER ||
-        f[4].type != MSGPACK_OBJECT_ARRAY) {
-        goto fail;
-    }
-    out->seq = f[2].via.u64;
-    out->ts_ms = f[3].via.u64;
 
-    uint32_t n = f[4].via.array.size;
+    uint32_t n = events->via.array.size;
     if (n > max_events) {
         err = ATP_E_TOO_MANY_LINES;
         goto fail;
@@ -163,9 +241,13 @@ atp_err codec_src_decode(codec_arena *a, const void *buf, size_t len,
         err = ATP_E_NOMEM;
         goto fail;
     }
-    const msgpack_object *ev = f[4].via.array.ptr;
+    const msgpack_object *ev = events->via.array.ptr;
     for (uint32_t i = 0; i < n; i++) {
         err = codec_src_event(&ev[i], &out->events[i]);
+        if (err == ATP_OK && out->kind == ATP_MSG_SNAPSHOT &&
+            out->events[i].kind != ATP_EV_SET &&
+            out->events[i].kind != ATP_EV_LOT_ADD)
+            err = ATP_E_BAD_EVENT; /* a snapshot states values, no changes */
         if (err != ATP_OK) {
             bad = i;
             goto fail;
@@ -182,11 +264,22 @@ fail:
 
 void codec_src_encode(codec_writer *w, const codec_src_msg *m)
 {
-    codec_w_array(w, 5);
-    codec_w_uint(w, ATP_MSG_SOURCE_BATCH);
-    codec_w_str(w, m->source.ptr, m->source.len);
-    codec_w_uint(w, m->seq);
-    codec_w_uint(w, m->ts_ms);
+    if (m->kind == ATP_MSG_SNAPSHOT) {
+        codec_w_array(w, 8);
+        codec_w_uint(w, ATP_MSG_SNAPSHOT);
+        codec_w_str(w, m->source.ptr, m->source.len);
+        codec_w_uint(w, m->snapshot_id);
+        codec_w_uint(w, m->part);
+        codec_w_uint(w, m->ts_ms);
+        codec_w_uint(w, m->seq);
+        codec_w_bool(w, m->last);
+    } else {
+        codec_w_array(w, 5);
+        codec_w_uint(w, ATP_MSG_SOURCE_BATCH);
+        codec_w_str(w, m->source.ptr, m->source.len);
+        codec_w_uint(w, m->seq);
+        codec_w_uint(w, m->ts_ms);
+    }
     codec_w_array(w, m->n_events);
     for (uint32_t i = 0; i < m->n_events; i++) {
         const codec_event *e = &m->events[i];
@@ -202,6 +295,22 @@ void codec_src_encode(codec_writer *w, const codec_src_msg *m)
             codec_w_int(w, e->value);
             if (ref) {
                 codec_w_str(w, e->ref.ptr, e->ref.len);
+            }
+            break;
+        }
+        case ATP_EV_LOT_ADD:
+        case ATP_EV_LOT_CHANGE:
+        case ATP_EV_LOT_RECEIVE:
+        case ATP_EV_LOT_CANCEL: {
+            bool qty = e->kind == ATP_EV_LOT_ADD || e->kind == ATP_EV_LOT_CHANGE;
+            codec_w_array(w, qty ? 6 : 4);
+            codec_w_uint(w, e->kind);
+            codec_w_str(w, e->sku.ptr, e->sku.len);
+            codec_w_str(w, e->location.ptr, e->location.len);
+            codec_w_str(w, e->ref.ptr, e->ref.len);
+            if (qty) {
+                codec_w_int(w, e->value);
+                codec_w_int(w, e->eta_ms);
             }
             break;
         }

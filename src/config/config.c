@@ -41,15 +41,16 @@
 #define CONFIG_DEFAULT_DATA_DIR "./atpd-data"
 #define CONFIG_DEFAULT_LOG_LEVEL "info"
 
-static const char *const config_bucket_names[ATP_BUCKET_COUNT] = {
+static const char *const config_bucket_names[ATP_AUTH_BUCKET_COUNT] = {
     [ATP_BUCKET_ON_HAND] = "on_hand",
     [ATP_BUCKET_ALLOCATED] = "allocated",
     [ATP_BUCKET_HELD] = "held",
+    [ATP_AUTH_INBOUND] = "inbound",
 };
 
 const char *config__bucket_name(unsigned bucket)
 {
-    return bucket < ATP_BUCKET_COUNT ? config_bucket_names[bucket] : "?";
+    return bucket < ATP_AUTH_BUCKET_COUNT ? config_bucket_names[bucket] : "?";
 }
 
 /* ------------------------------------------------------------------ */
@@ -658,7 +659,9 @@ static const char *const config_service_keys[] = {
     "ingest_recv_max_bytes", "ingest_recv_buffer",     "query_recv_max_bytes",
     "query_contexts",        "max_events_per_message", "max_cart_lines",
     "reorder_window",        "reorder_max_messages",   "log_level",
-    "feed_listen",           "feed_interval",
+    "feed_listen",           "feed_interval",          "snapshot_interval",
+    "control_listen",        "resync_retry",           "resync_timeout",
+    "resync_hold_messages",
 };
 enum {
     SVC_QUERY_LISTEN,
@@ -675,6 +678,11 @@ enum {
     SVC_LOG_LEVEL,
     SVC_FEED_LISTEN,
     SVC_FEED_INTERVAL,
+    SVC_SNAPSHOT_INTERVAL,
+    SVC_CONTROL_LISTEN,
+    SVC_RESYNC_RETRY,
+    SVC_RESYNC_TIMEOUT,
+    SVC_RESYNC_HOLD,
     SVC_N
 };
 
@@ -734,6 +742,24 @@ static void config_parse_service(config_walk *w, const yaml_node_t *node)
     if (v[SVC_FEED_INTERVAL])
         config_get_duration(w, v[SVC_FEED_INTERVAL], "service.feed_interval", 1,
                             60000, &s->feed_interval_ms);
+    if (v[SVC_CONTROL_LISTEN])
+        config_replace_str(
+            &s->control_listen,
+            config_get_url(w, v[SVC_CONTROL_LISTEN], "service.control_listen"));
+    if (v[SVC_RESYNC_RETRY])
+        config_get_duration(w, v[SVC_RESYNC_RETRY], "service.resync_retry", 10,
+                            600000, &s->resync_retry_ms);
+    if (v[SVC_RESYNC_TIMEOUT])
+        config_get_duration(w, v[SVC_RESYNC_TIMEOUT], "service.resync_timeout",
+                            10, 3600000, &s->resync_timeout_ms);
+    if (v[SVC_RESYNC_HOLD] &&
+        config_get_int(w, v[SVC_RESYNC_HOLD], "service.resync_hold_messages", 1,
+                       1000000, &n))
+        s->resync_hold_messages = (uint32_t)n;
+    if (v[SVC_SNAPSHOT_INTERVAL])
+        config_get_duration(w, v[SVC_SNAPSHOT_INTERVAL],
+                            "service.snapshot_interval", 10, 3600000,
+                            &s->snapshot_interval_ms);
     if (v[SVC_DATA_DIR])
         config_replace_str(&s->data_dir, config_get_text(w, v[SVC_DATA_DIR],
                                                          "service.data_dir",
@@ -1025,7 +1051,7 @@ static void config_parse_channels(config_walk *w, const yaml_node_t *seq)
 }
 
 static const char *const config_source_keys[] = {"id", "heartbeat_timeout",
-                                                 "authority"};
+                                                 "authority", "resync"};
 static const char *const config_authority_keys[] = {"locations", "buckets"};
 
 /* config_parse_buckets returns the bucket bits of a buckets: list (all three
@@ -1037,7 +1063,7 @@ static uint8_t config_parse_buckets(config_walk *w, const yaml_node_t *node,
         return CONFIG__ALL_BUCKETS;
     char what[128];
     snprintf(what, sizeof what, "%s: authority buckets", name);
-    size_t n = config_get_seq(w, node, what, "on_hand, allocated, held");
+    size_t n = config_get_seq(w, node, what, "on_hand, allocated, held, inbound");
     if (node->type == YAML_SEQUENCE_NODE && n == 0)
         config__error(w->b, config_mark_of(node),
                       "%s: empty; list at least one of on_hand, allocated, "
@@ -1048,17 +1074,18 @@ static uint8_t config_parse_buckets(config_walk *w, const yaml_node_t *node,
         yaml_node_t *item = config_seq_item(w, node, i);
         size_t len;
         const char *s =
-            config_scalar(w, item, what, "on_hand, allocated or held", &len);
+            config_scalar(w, item, what, "on_hand, allocated, held or inbound",
+                          &len);
         if (s == NULL)
             continue;
         unsigned k = 0;
-        while (k < ATP_BUCKET_COUNT && strcmp(config_bucket_names[k], s) != 0)
+        while (k < ATP_AUTH_BUCKET_COUNT && strcmp(config_bucket_names[k], s) != 0)
             k++;
-        if (k == ATP_BUCKET_COUNT) {
+        if (k == ATP_AUTH_BUCKET_COUNT) {
             char shown[48];
             config__error(w->b, config_mark_of(item),
-                          "%s: unknown bucket %s; expected on_hand, allocated "
-                          "or held",
+                          "%s: unknown bucket %s; expected on_hand, allocated, "
+                          "held or inbound",
                           name, config_node_show(item, shown, sizeof shown));
             continue;
         }
@@ -1148,8 +1175,8 @@ static void config_parse_sources(config_walk *w, const yaml_node_t *seq)
     }
     for (size_t i = 0; i < n && !b->oom; i++) {
         yaml_node_t *item = config_seq_item(w, seq, i);
-        yaml_node_t *v[3];
-        if (!config_map_fields(w, item, "sources entry", config_source_keys, 3,
+        yaml_node_t *v[4];
+        if (!config_map_fields(w, item, "sources entry", config_source_keys, 4,
                                v))
             continue;
         char name[96];
@@ -1166,6 +1193,7 @@ static void config_parse_sources(config_walk *w, const yaml_node_t *seq)
         config_source *s = &b->c.sources[k];
         s->id = id;
         s->heartbeat_timeout_ms = 5000;
+        s->resync = true;
         b->sources[k].id = config_mark_of(v[0]);
         config_entry_name(name, sizeof name, "source", "sources", id, i);
         if (v[1]) {
@@ -1176,6 +1204,19 @@ static void config_parse_sources(config_walk *w, const yaml_node_t *seq)
         }
         if (v[2])
             config_parse_authority(w, v[2], &b->sources[k], name);
+        if (v[3]) {
+            size_t len;
+            const char *r = config_scalar(w, v[3], "source resync",
+                                          "true or false", &len);
+            if (r != NULL && (strcmp(r, "true") == 0 || strcmp(r, "false") == 0)) {
+                s->resync = strcmp(r, "true") == 0;
+            } else if (r != NULL) {
+                char shown[48];
+                config__error(b, config_mark_of(v[3]),
+                              "%s: resync: expected true or false, got %s", name,
+                              config_node_show(v[3], shown, sizeof shown));
+            }
+        }
     }
 }
 
@@ -1316,7 +1357,12 @@ static atp_err config_service_defaults(config_service *s)
     s->query_listen = strdup(ATP_DEFAULT_QUERY_URL);
     s->ingest_listen = strdup(ATP_DEFAULT_INGEST_URL);
     s->feed_listen = strdup(ATP_DEFAULT_FEED_URL);
+    s->control_listen = strdup(ATP_DEFAULT_CONTROL_URL);
+    s->resync_retry_ms = 2000;
+    s->resync_timeout_ms = 30000;
+    s->resync_hold_messages = 65536;
     s->feed_interval_ms = 50;
+    s->snapshot_interval_ms = 1000;
     s->data_dir = strdup(CONFIG_DEFAULT_DATA_DIR);
     s->log_level = strdup(CONFIG_DEFAULT_LOG_LEVEL);
     s->ingest_recv_max_bytes = 4 * 1024 * 1024;
@@ -1328,7 +1374,7 @@ static atp_err config_service_defaults(config_service *s)
     s->reorder_window_ms = 100;
     s->reorder_max_messages = 256;
     if (s->query_listen == NULL || s->ingest_listen == NULL ||
-        s->feed_listen == NULL ||
+        s->feed_listen == NULL || s->control_listen == NULL ||
         s->data_dir == NULL || s->log_level == NULL)
         return ATP_E_NOMEM;
     return ATP_OK;
@@ -1571,6 +1617,7 @@ void config_fini(config *c)
     free(c->service.query_listen);
     free(c->service.ingest_listen);
     free(c->service.feed_listen);
+    free(c->service.control_listen);
     free(c->service.data_dir);
     free(c->service.log_level);
     for (size_t i = 0; i < c->n_regions; i++)

@@ -40,6 +40,7 @@ typedef struct config_authority {
 typedef struct config_source {
     char *id;
     int64_t heartbeat_timeout_ms; /* default 5000 */
+    bool resync;                  /* asks for replays/snapshots, default true */
     config_authority *authority;  /* expanded pairs, sorted by (location,
                                      bucket), no duplicates */
     size_t n_authority;
@@ -71,6 +72,11 @@ typedef struct config_service {
     char *log_level;                 /* "debug","info","warn","error" */
     char *feed_listen;    /* change feed PUB, default ATP_DEFAULT_FEED_URL */
     int64_t feed_interval_ms; /* coalescing interval, default 50 */
+    int64_t snapshot_interval_ms; /* positions + offsets to LMDB, default 1000 */
+    char *control_listen;        /* resync requests PUB, ATP_DEFAULT_CONTROL_URL */
+    int64_t resync_retry_ms;     /* resend an unanswered request, default 2000 */
+    int64_t resync_timeout_ms;   /* then apply what is held, default 30000 */
+    uint32_t resync_hold_messages; /* held while resyncing, default 65536 */
 } config_service;
 
 /* Reservations (the `reservations:` section). */

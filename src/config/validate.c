@@ -256,7 +256,7 @@ static void config_report_conflicts(config__build *b, config_conflict *cf,
         char buckets[64];
         size_t o = 0;
         buckets[0] = '\0';
-        for (unsigned k = 0; k < ATP_BUCKET_COUNT; k++) {
+        for (unsigned k = 0; k < ATP_AUTH_BUCKET_COUNT; k++) {
             if (bits & (1u << k))
                 o += (size_t)snprintf(buckets + o, sizeof buckets - o, "%s%s",
                                       o ? ", " : "", config__bucket_name(k));
@@ -312,7 +312,7 @@ static void config_validate_sources(config__build *b, const config_key *locs)
             int64_t loc = config_keys_find(locs, c->n_locations, cl->location);
             if (loc < 0)
                 continue;
-            for (unsigned bk = 0; bk < ATP_BUCKET_COUNT; bk++) {
+            for (unsigned bk = 0; bk < ATP_AUTH_BUCKET_COUNT; bk++) {
                 if (!(cl->buckets & (1u << bk)))
                     continue;
                 pairs[k].location = (uint32_t)loc;

@@ -178,6 +178,9 @@ atp_err engine_alloc(const config *cfg, const engine_persist *persist,
     if ((err = resv_table_init(&e->resv)) != ATP_OK)
         goto fail;
     pthread_mutex_init(&e->dirty.mu, NULL);
+    if ((err = engine_snapshot_init(e)) != ATP_OK ||
+        (err = engine_lots_init(&e->lots)) != ATP_OK)
+        goto fail;
     *out = e;
     return ATP_OK;
 fail:
@@ -197,6 +200,8 @@ void engine_free(engine *e)
     free(e->acc.touched);
     free(e->dirty.keys);
     pthread_mutex_destroy(&e->dirty.mu);
+    engine_snapshot_fini(e);
+    engine_lots_fini(&e->lots);
     queue_fini(&e->q);
     rules_free(atomic_load(&e->rules));
     positions_fini(&e->pos);
@@ -221,13 +226,6 @@ static int64_t engine_clamp(engine *e, int64_t v)
     return v;
 }
 
-static int64_t engine_position_net(const position *p)
-{
-    formula_position fp = {p->bucket[ATP_BUCKET_ON_HAND],
-                           p->bucket[ATP_BUCKET_ALLOCATED],
-                           p->bucket[ATP_BUCKET_HELD], 0};
-    return formula_net(&fp);
-}
 
 /* Reserve every allocation a batch could need before touching anything, so
  * an out-of-memory never leaves a batch half applied. */
@@ -257,6 +255,8 @@ static atp_err engine_batch_reserve(engine *e, const engine_batch *b)
 }
 
 /* ---- per-batch row accumulator ------------------------------------------ */
+
+static void engine_acc_flush(engine *e);
 
 static bool engine_acc_reserve(engine *e, uint32_t n)
 {
@@ -295,6 +295,19 @@ static void engine_acc_add(engine *e, uint32_t sku, uint32_t region, int64_t d)
     e->acc.delta[i] = formula_sat_add(e->acc.delta[i], d);
 }
 
+void engine_supply_changed(engine *e, uint32_t sku, uint16_t loc, int64_t d)
+{
+    if (d == 0)
+        return;
+    uint32_t region = e->loc_region[loc];
+    if ((e->acc.n_touched + 1) * 2 <= e->acc.cap)
+        engine_acc_add(e, sku, region, d);
+    else
+        engine_row_add(e, sku, region, d, 0);
+}
+
+void engine_supply_flush(engine *e) { engine_acc_flush(e); }
+
 static void engine_acc_flush(engine *e)
 {
     for (size_t t = 0; t < e->acc.n_touched; t++) {
@@ -313,6 +326,10 @@ static void engine_apply_event(engine *e, const engine_event *ev)
     uint32_t sku;
     if (dict_intern(e->skus, ev->sku, ev->sku_len, &sku) != ATP_OK)
         return; /* unreachable after engine_batch_reserve; see there */
+    if (ev->kind >= ATP_EV_LOT_ADD) {
+        engine_lot_event(e, sku, ev);
+        return;
+    }
     size_t before = e->pos.used;
     position *p = positions_upsert(&e->pos, sku, ev->location);
     if (p == NULL)
@@ -320,6 +337,7 @@ static void engine_apply_event(engine *e, const engine_event *ev)
     if (e->pos.used != before)
         atomic_store_explicit(&e->n_positions, e->pos.used, memory_order_relaxed);
     int64_t old_net = engine_position_net(p);
+    engine_position_touched(e, p);
     int64_t *bucket = &p->bucket[ev->bucket];
     if (ev->kind == ATP_EV_SET)
         *bucket = engine_clamp(e, ev->value);
@@ -328,7 +346,7 @@ static void engine_apply_event(engine *e, const engine_event *ev)
     int64_t new_net = engine_position_net(p);
     uint32_t region = e->loc_region[ev->location];
     if (new_net != old_net)
-        engine_acc_add(e, sku, region, new_net - old_net);
+        engine_supply_changed(e, sku, ev->location, new_net - old_net);
     /* An allocation naming a committed reservation: the WMS now holds what
      * the reservation held, so the reservation lets go of it (never
      * subtracted twice). Supply is published first, so a concurrent reader
@@ -340,19 +358,73 @@ static void engine_apply_event(engine *e, const engine_event *ev)
     }
 }
 
+/* A full snapshot replaces everything the source is authoritative for:
+ * its position buckets go to 0 and its lots away, before the snapshot's
+ * own values apply (all in the same batch, published at once per row). */
+static void engine_clear_authority(engine *e, uint32_t src)
+{
+    if (src >= e->cfg->n_sources)
+        return;
+    const config_source *cs = &e->cfg->sources[src];
+    size_t nl = e->cfg->n_locations;
+    uint8_t *mask = calloc(nl ? nl : 1, 1);
+    uint8_t *inbound = calloc(nl ? nl : 1, 1);
+    if (mask == NULL || inbound == NULL) {
+        free(mask);
+        free(inbound);
+        log_error("engine", "out of memory: snapshot applied without clearing");
+        return;
+    }
+    for (size_t i = 0; i < cs->n_authority; i++) {
+        const config_authority *a = &cs->authority[i];
+        if (a->bucket == ATP_AUTH_INBOUND)
+            inbound[a->location] = 1;
+        else
+            mask[a->location] |= (uint8_t)(1u << a->bucket);
+    }
+    for (size_t i = 0; i < e->pos.cap; i++) {
+        position *p = &e->pos.slots[i];
+        if (p->key == 0 || mask[position_loc(p)] == 0)
+            continue;
+        int64_t before = engine_position_net(p);
+        bool changed = false;
+        for (int bk = 0; bk < ATP_BUCKET_COUNT; bk++) {
+            if ((mask[position_loc(p)] & (1u << bk)) && p->bucket[bk] != 0) {
+                p->bucket[bk] = 0;
+                changed = true;
+            }
+        }
+        if (changed) {
+            engine_position_touched(e, p);
+            engine_supply_changed(e, position_sku(p), position_loc(p),
+                                  engine_position_net(p) - before);
+        }
+    }
+    engine_lots_clear_source(e, inbound);
+    free(mask);
+    free(inbound);
+}
+
 static void engine_apply_batch(engine *e, const engine_batch *b)
 {
     bool applied = false;
     atp_err err = engine_batch_reserve(e, b);
-    if (err == ATP_OK && !engine_acc_reserve(e, b->n))
+    if (err == ATP_OK &&
+        !engine_acc_reserve(e, b->replace_authority
+                                   ? (uint32_t)(b->n + e->pos.used)
+                                   : b->n))
         err = ATP_E_NOMEM;
     if (err != ATP_OK) {
         log_error("engine", "batch of %u events not applied: %s", b->n,
                   atp_err_message(err));
     } else {
+        if (b->replace_authority)
+            engine_clear_authority(e, b->source);
         for (uint32_t i = 0; i < b->n; i++)
             engine_apply_event(e, &b->events[i]);
         engine_acc_flush(e);
+        if (b->from_source)
+            engine_offset_applied(e, b->source, b->seq, b->ts_ms);
         atomic_fetch_add_explicit(&e->events_applied, b->n, memory_order_relaxed);
         atomic_fetch_add_explicit(&e->batches_applied, 1, memory_order_relaxed);
         applied = true;
@@ -365,10 +437,11 @@ static void engine_apply_batch(engine *e, const engine_batch *b)
         b->release(b->owner, applied);
 }
 
-static void engine_sync_signal(engine_sync_waiter *w)
+void engine_sync_signal(engine_sync_waiter *w, atp_err err)
 {
     pthread_mutex_lock(&w->mu);
     w->done = true;
+    w->err = err;
     pthread_cond_signal(&w->cv);
     pthread_mutex_unlock(&w->mu);
 }
@@ -379,11 +452,22 @@ static void *engine_thread_main(void *arg)
     engine_cmd cmd;
     bool stopping = false;
     for (;;) {
-        /* Sleep until the next command or the next reservation due time. */
+        /* Sleep until the next command, reservation due time or snapshot. */
         int64_t wait = resv_tick(e, clock_wall_ms());
+        int64_t snap_wait = engine_snapshot_tick(e, clock_mono_ms());
+        if (wait < 0 || snap_wait < wait)
+            wait = snap_wait;
+        int64_t lot_wait = engine_lots_tick(e, clock_wall_ms());
+        if (lot_wait >= 0 && lot_wait < wait)
+            wait = lot_wait;
         resv_flush(e);
-        if (stopping && !e->resv.inflight_busy && e->resv.open.n == 0)
-            break;
+        if (stopping && !e->resv.inflight_busy && e->resv.open.n == 0) {
+            /* A clean stop leaves a snapshot of everything applied. */
+            if (!e->snap.inflight && engine_snapshot_pending(e))
+                engine_snapshot_start(e);
+            if (!e->snap.inflight)
+                break;
+        }
         atp_err err = queue_pop(&e->q, &cmd, wait);
         if (err == ATP_E_TIMEOUT)
             continue;
@@ -394,7 +478,7 @@ static void *engine_thread_main(void *arg)
             engine_apply_batch(e, &cmd.batch);
             break;
         case ENGINE_CMD_SYNC:
-            engine_sync_signal(cmd.sync);
+            engine_sync_signal(cmd.sync, ATP_OK);
             break;
         case ENGINE_CMD_RESV:
             resv_execute(e, &cmd.resv);
@@ -404,6 +488,12 @@ static void *engine_thread_main(void *arg)
             break;
         case ENGINE_CMD_STOP:
             stopping = true;
+            break;
+        case ENGINE_CMD_SNAPSHOT_DONE:
+            engine_snapshot_done(e, cmd.err);
+            break;
+        case ENGINE_CMD_SNAPSHOT_NOW:
+            engine_snapshot_request(e, cmd.sync);
             break;
         }
     }
@@ -438,7 +528,7 @@ void engine_stop(engine *e)
                                       .message = "atpd is shutting down"};
             cmd.resv.done(cmd.resv.arg, &res);
         } else if (cmd.type == ENGINE_CMD_SYNC)
-            engine_sync_signal(cmd.sync);
+            engine_sync_signal(cmd.sync, ATP_OK);
     }
     e->running = false;
 }
@@ -449,22 +539,31 @@ atp_err engine_submit(engine *e, const engine_batch *b)
     return queue_push(&e->q, &cmd);
 }
 
-atp_err engine_sync(engine *e)
+/* Queue a command that carries a waiter and wait for its signal. */
+static atp_err engine_wait_for(engine *e, int type)
 {
     engine_sync_waiter w = {.done = false};
     pthread_mutex_init(&w.mu, NULL);
     pthread_cond_init(&w.cv, NULL);
-    engine_cmd cmd = {.type = ENGINE_CMD_SYNC, .sync = &w};
+    engine_cmd cmd = {.type = type, .sync = &w};
     atp_err err = queue_push(&e->q, &cmd);
     if (err == ATP_OK) {
         pthread_mutex_lock(&w.mu);
         while (!w.done)
             pthread_cond_wait(&w.cv, &w.mu);
+        err = w.err;
         pthread_mutex_unlock(&w.mu);
     }
     pthread_mutex_destroy(&w.mu);
     pthread_cond_destroy(&w.cv);
     return err;
+}
+
+atp_err engine_sync(engine *e) { return engine_wait_for(e, ENGINE_CMD_SYNC); }
+
+atp_err engine_snapshot_now(engine *e)
+{
+    return engine_wait_for(e, ENGINE_CMD_SNAPSHOT_NOW);
 }
 
 /* ---- readers (any thread) ---------------------------------------------- */
@@ -527,6 +626,10 @@ void engine_stats_get(const engine *e, engine_stats *out)
             atomic_load_explicit(&e->memory_bytes, memory_order_relaxed),
     };
     resv_stats(&e->resv, out);
+    out->snapshots = atomic_load(&m->snap.taken);
+    out->snapshot_failures = atomic_load(&m->snap.failed);
+    out->snapshot_last_ms = atomic_load(&m->snap.last_ms);
+    out->snapshot_last_positions = atomic_load(&m->snap.last_positions);
 }
 
 /* ---- change feed hooks --------------------------------------------------- */

@@ -26,8 +26,18 @@
 
 typedef struct engine engine;
 
+/* What the engine stores (each a database of the store). */
+typedef enum engine_db {
+    ENGINE_DB_RESERVATIONS,
+    ENGINE_DB_POSITIONS, /* key "location\0sku", value 3 x int64 LE */
+    ENGINE_DB_OFFSETS,   /* key source id, value seq, ts_ms (2 x uint64 LE) */
+    ENGINE_DB_LOTS,      /* key "location\0sku\0lot", value qty, eta_ms */
+    ENGINE_DB_COUNT,
+} engine_db;
+
 /* One record write for engine_persist: val NULL = delete. */
 typedef struct engine_record_op {
+    engine_db db;
     const void *key;
     size_t key_len;
     const void *val;
@@ -38,16 +48,21 @@ typedef struct engine_record_op {
  * authority already checked by the caller). The SKU bytes are borrowed until
  * the batch is released. */
 typedef struct engine_event {
-    uint8_t kind;   /* ATP_EV_DELTA or ATP_EV_SET */
-    uint8_t bucket; /* enum atp_bucket */
+    uint8_t kind;   /* ATP_EV_DELTA, ATP_EV_SET or ATP_EV_LOT_* */
+    uint8_t bucket; /* enum atp_bucket (DELTA, SET) */
+    /* LOT_RECEIVE: the lot's quantity moves into on_hand (the source is
+     * authoritative for on_hand there); otherwise the lot just ends. */
+    bool receive_to_on_hand;
     uint16_t location;
     uint32_t sku_len;
     const char *sku;
     int64_t value;
-    /* Optional order / reservation reference (ref_len 0: none). A positive
-     * ALLOCATED delta naming a committed reservation consumes it. */
+    /* DELTA: optional order / reservation reference (ref_len 0: none); a
+     * positive ALLOCATED delta naming a committed reservation consumes it.
+     * LOT_*: the lot id. */
     const char *ref;
     uint32_t ref_len;
+    int64_t eta_ms; /* LOT_ADD, LOT_CHANGE: wall clock */
 } engine_event;
 
 /* A batch handed to the engine thread. After applying it (or dropping it on
@@ -58,6 +73,16 @@ typedef struct engine_event {
 typedef struct engine_batch {
     const engine_event *events;
     uint32_t n;
+    /* When from_source: the source message this batch is. Its sequence
+     * becomes the source's applied offset, stored with the positions in the
+     * same snapshot. */
+    bool from_source;
+    uint32_t source; /* index in config.sources */
+    uint64_t seq, ts_ms;
+    /* A full snapshot of the source: first every position bucket and lot
+     * in its authority is cleared, then the events (SET, LOT_ADD) apply;
+     * readers see the result per row at once. */
+    bool replace_authority;
     void (*release)(void *owner, bool applied);
     void *owner;
 } engine_batch;
@@ -90,6 +115,9 @@ typedef struct engine_stats {
     uint64_t resv_granted, resv_refused, resv_expired, resv_consumed;
     uint64_t resv_store_failures; /* operations refused: store write failed */
     uint64_t resv_load_skipped;   /* stored records not restored */
+    uint64_t snapshots, snapshot_failures;
+    uint64_t snapshot_last_ms;        /* wall clock of the last stored one */
+    uint64_t snapshot_last_positions; /* positions it carried */
 } engine_stats;
 
 /* ---- reservations ------------------------------------------------------ */
@@ -193,6 +221,27 @@ void engine_stop(engine *e);
  * success only). Blocks while the queue is full. ATP_E_BAD_STATE when
  * stopped. Any thread except the engine thread. */
 atp_err engine_submit(engine *e, const engine_batch *b);
+
+/* engine_snapshot_now returns once a snapshot cut after the call is stored
+ * (ATP_OK), or the store's error. Any thread but the engine's. */
+atp_err engine_snapshot_now(engine *e);
+
+/* engine_position_load restores one stored position (start-up, main
+ * thread, before engine_start). A location no longer configured is
+ * ATP_E_UNKNOWN_LOCATION (the caller counts and drops it). */
+atp_err engine_position_load(engine *e, const void *key, size_t key_len,
+                             const void *val, size_t val_len);
+
+/* engine_lot_load restores one stored inbound lot (start-up, main thread,
+ * before engine_start). */
+atp_err engine_lot_load(engine *e, const void *key, size_t key_len,
+                        const void *val, size_t val_len);
+
+/* engine_offset_load restores a source's applied offset; true and *src,
+ * *seq set when the key names a configured source. */
+bool engine_offset_load(engine *e, const void *key, size_t key_len,
+                        const void *val, size_t val_len, uint32_t *src,
+                        uint64_t *seq);
 
 /* engine_sync returns once everything submitted before the call has been
  * applied. Any thread except the engine thread. */

@@ -13,6 +13,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 
+#include "common/names.h"
 #include "common/queue.h"
 #include "engine/dict.h"
 #include "engine/engine.h"
@@ -36,6 +37,7 @@ typedef struct engine_sync_waiter {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     bool done;
+    atp_err err;
 } engine_sync_waiter;
 
 enum engine_cmd_type {
@@ -44,13 +46,50 @@ enum engine_cmd_type {
     ENGINE_CMD_RESV,       /* a reservation operation */
     ENGINE_CMD_GROUP_DONE, /* the store finished the in-flight group */
     ENGINE_CMD_STOP,       /* finish what is queued and in flight, exit */
+    ENGINE_CMD_SNAPSHOT_DONE, /* the store finished a snapshot group */
+    ENGINE_CMD_SNAPSHOT_NOW,  /* take a snapshot now (atpctl snapshot) */
 };
+
+/* Inbound lots (lots.c, engine thread). */
+typedef struct engine_lot engine_lot;
+typedef struct engine_lot_key { /* a lot removed since the last snapshot */
+    uint32_t sku;
+    uint16_t loc;
+    char *key; /* lot id */
+    uint32_t len;
+} engine_lot_key;
+
+typedef struct engine_lots {
+    engine_lot **buckets;
+    size_t cap, count;
+    engine_lot **heap; /* waiting to enter the horizon, by due time */
+    size_t heap_n, heap_cap;
+    engine_lot_key *removed;
+    size_t n_removed, cap_removed;
+    bool dirty;       /* changed since the last snapshot */
+    bool rewrite_all; /* lost track of removals: rewrite (never happens
+                         unless out of memory) */
+} engine_lots;
+
+#define ENGINE_LOT_KEY_MAX (ATP_ID_MAX_LEN + ATP_SKU_MAX_LEN + ATP_RESV_ID_MAX_LEN + 2)
+
+typedef struct engine_lots_writer {
+    void (*add)(void *ctx, const void *key, size_t key_len, const void *val,
+                size_t val_len);
+    void *ctx;
+} engine_lots_writer;
+
+typedef struct engine_offset {
+    uint64_t seq, ts_ms;
+    bool known; /* a message from this source was applied or loaded */
+    bool dirty; /* changed since the last snapshot */
+} engine_offset;
 
 typedef struct engine_cmd {
     int type;
     atp_err err; /* GROUP_DONE */
     engine_batch batch;
-    engine_sync_waiter *sync;
+    engine_sync_waiter *sync; /* SYNC, SNAPSHOT_NOW */
     engine_resv_req resv;
 } engine_cmd;
 
@@ -91,6 +130,26 @@ struct engine {
         size_t cap, n_touched;
     } acc;
 
+    /* Snapshots (snapshot.c, engine thread): positions changed since the
+     * last snapshot (their keys; the position carries POSITION_DIRTY), the
+     * applied offset of every source, and the snapshot in flight. */
+    struct {
+        uint64_t *keys;
+        size_t n, cap;
+        struct engine_offset *offsets; /* cfg->n_sources */
+        bool full_next;                /* the last one failed: write all */
+        bool inflight;
+        int64_t next_ms;               /* monotonic */
+        engine_sync_waiter *waiters[16]; /* SNAPSHOT_NOW: in this one */
+        size_t n_waiters;
+        engine_sync_waiter *next[16]; /* SNAPSHOT_NOW: need the next one */
+        size_t n_next;
+        _Atomic uint64_t taken, failed, last_ms, last_positions;
+    } snap;
+    engine_lots lots; /* engine thread */
+    names loc_names; /* location id -> index, for loading */
+    const char **loc_ids;
+
     /* Rows changed since the change feed last took them: (sku << 16 |
      * region) keys, each at most once (the row's dirty flag). The engine
      * appends, the feed thread swaps the vector out; mu guards both. */
@@ -117,6 +176,37 @@ void engine_row_read(const engine_row *r, int64_t *supply, int64_t *reserved);
 void engine_answer_of(const engine *e, uint32_t sku, const char *sku_str,
                       size_t sku_len, uint32_t region, uint32_t channel,
                       engine_answer *out);
+/* engine.c: supply changes go through the batch accumulator when it has
+ * room (published by engine_supply_flush), else straight to the row. */
+void engine_supply_changed(engine *e, uint32_t sku, uint16_t loc, int64_t d);
+void engine_supply_flush(engine *e);
+
+/* lots.c (engine thread; loading: main thread before start): */
+atp_err engine_lots_init(engine_lots *l);
+void engine_lots_fini(engine_lots *l);
+void engine_lot_event(engine *e, uint32_t sku, const engine_event *ev);
+void engine_lots_clear_source(engine *e, const uint8_t *inbound_loc);
+int64_t engine_lots_tick(engine *e, int64_t now_ms); /* ms to next, -1 none */
+size_t engine_lots_snapshot_size(const engine *e);
+void engine_lots_snapshot(engine *e, engine_lots_writer *w);
+
+/* snapshot.c (engine thread unless said): */
+void engine_position_touched(engine *e, position *p);
+void engine_offset_applied(engine *e, uint32_t src, uint64_t seq, uint64_t ts_ms);
+/* engine_snapshot_tick takes a snapshot if one is due; returns ms until the
+ * next is due. */
+int64_t engine_snapshot_tick(engine *e, int64_t now_ms);
+void engine_snapshot_start(engine *e); /* now, unless one is in flight */
+bool engine_snapshot_pending(const engine *e);
+/* engine_snapshot_request: SNAPSHOT_NOW; signals w once a snapshot cut
+ * after the request is stored. */
+void engine_snapshot_request(engine *e, engine_sync_waiter *w);
+void engine_sync_signal(engine_sync_waiter *w, atp_err err);
+void engine_snapshot_done(engine *e, atp_err err);
+atp_err engine_snapshot_init(engine *e);
+void engine_snapshot_fini(engine *e);
+int64_t engine_position_net(const position *p);
+
 /* engine_skus_reserve makes room to intern n more SKUs of `bytes` total
  * length without any allocation failing half-way (engine thread). */
 atp_err engine_skus_reserve(engine *e, uint32_t n, size_t bytes);

@@ -40,7 +40,7 @@ position *positions_get(const positions *p, uint32_t sku, uint16_t loc)
 {
     uint64_t k = positions_key(sku, loc);
     for (size_t i = positions_hash(k) & (p->cap - 1);; i = (i + 1) & (p->cap - 1)) {
-        if (p->slots[i].key == k)
+        if ((p->slots[i].key & POSITION_KEY_MASK) == k)
             return &p->slots[i];
         if (p->slots[i].key == 0)
             return NULL;
@@ -56,7 +56,7 @@ static int positions_grow(positions *p)
     for (size_t i = 0; i < p->cap; i++) {
         if (p->slots[i].key == 0)
             continue;
-        size_t j = positions_hash(p->slots[i].key) & (cap - 1);
+        size_t j = positions_hash(p->slots[i].key & POSITION_KEY_MASK) & (cap - 1);
         while (s[j].key != 0)
             j = (j + 1) & (cap - 1);
         s[j] = p->slots[i];

@@ -6,8 +6,10 @@
  * Readers never see positions directly; they read the per-(SKU, region)
  * aggregates the engine derives from them.
  *
- * Open addressing keyed by (sku << 16 | location), 32 bytes an entry, grown
- * at load 3/4: about 43..85 bytes per position.
+ * Open addressing keyed by (sku << 16 | location), 40 bytes an entry, grown
+ * at load 3/4: about 53..107 bytes per position (less at 10M: see
+ * docs/PERFORMANCE.md). The key's top bit marks a position changed since
+ * the last snapshot, so dirty tracking costs no space.
  */
 #ifndef ATP_POSITIONS_H
 #define ATP_POSITIONS_H
@@ -17,9 +19,13 @@
 
 #include "atp/error.h"
 
+#define POSITION_DIRTY (1ULL << 63)
+#define POSITION_KEY_MASK (~POSITION_DIRTY)
+
 typedef struct position {
-    uint64_t key; /* (sku + 1) << 16 | location; 0 = empty slot */
+    uint64_t key; /* (sku + 1) << 16 | location, | POSITION_DIRTY; 0 = empty */
     int64_t bucket[3]; /* indexed by enum atp_bucket */
+    int64_t inbound;   /* inbound lots whose ETA is inside the horizon */
 } position;
 
 typedef struct positions {
@@ -44,7 +50,7 @@ position *positions_upsert(positions *p, uint32_t sku, uint16_t loc);
 
 static inline uint32_t position_sku(const position *e)
 {
-    return (uint32_t)(e->key >> 16) - 1;
+    return (uint32_t)((e->key & POSITION_KEY_MASK) >> 16) - 1;
 }
 static inline uint16_t position_loc(const position *e)
 {

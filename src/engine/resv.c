@@ -827,7 +827,8 @@ void resv_flush(engine *e)
     for (size_t i = 0; i < t->open.n; i++) {
         resv_pending *p = &t->open.items[i];
         if (p->wrote)
-            ops[k++] = (engine_record_op){p->key, p->key_len, p->val, p->val_len};
+            ops[k++] = (engine_record_op){ENGINE_DB_RESERVATIONS, p->key, p->key_len,
+                                          p->val, p->val_len};
     }
     /* Swap: the open group goes in flight, the (empty) old one collects. */
     resv_group tmp = t->inflight;

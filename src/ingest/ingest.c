@@ -11,6 +11,7 @@
 #include "ingest/ingest.h"
 
 #include <nng/nng.h>
+#include <nng/protocol/pubsub0/pub.h>
 #include <nng/protocol/pubsub0/sub.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -37,12 +38,43 @@ typedef struct ingest_item {
     engine_event *events;
 } ingest_item;
 
+/* A full snapshot being received from one source: its parts (items) until
+ * the last one arrives; nothing is applied before that. */
+typedef struct ingest_snapshot {
+    bool active;
+    uint64_t id;
+    uint32_t next_part;
+    uint64_t seq; /* consistent with */
+    ingest_item **items;
+    size_t n, cap;
+    uint64_t events;
+    int64_t started_ms;
+} ingest_snapshot;
+
+/* What the engine releases after applying a snapshot. */
+typedef struct ingest_snapshot_batch {
+    struct ingest *in;
+    uint32_t src;
+    ingest_item **items;
+    size_t n;
+    engine_event *events;
+} ingest_snapshot_batch;
+
+#define INGEST_SNAPSHOT_TIMEOUT_MS 30000
+#define INGEST_SNAPSHOT_MAX_EVENTS 50000000u
+
 struct ingest {
     const config *cfg;
     engine *eng;
     sources *src;
     nng_socket sock;
     bool sock_open;
+    nng_socket control; /* PUB: resync requests to sources */
+    bool control_open;
+    uint64_t request_id;
+    sources_io io;
+    ingest_snapshot *snaps; /* per source */
+    bool restored_asked;
     pthread_t thread;
     bool running;
     names locs;          /* location id -> index */
@@ -100,18 +132,17 @@ static bool ingest_should_log(ingest *in)
     return in->log_budget <= 20 || in->log_budget % 1000 == 0;
 }
 
-/* Resolve and authorize every event; on any failure nothing of the message
- * is applied. Returns the number of engine events, or -1 if rejected. */
-static int64_t ingest_resolve(ingest *in, ingest_item *it, uint32_t *heartbeats)
+/* Resolve and authorize events; on any failure nothing of the message is
+ * applied. Returns the number of engine events written to out, or -1 if
+ * the message must be rejected (counted and logged here). */
+static int64_t ingest_resolve(ingest *in, uint32_t src, uint64_t seq,
+                              const codec_event *evs, uint32_t n_evs,
+                              engine_event *out, uint32_t *heartbeats)
 {
     uint32_t unauthorized = 0, unknown_loc = 0, n = 0;
     *heartbeats = 0;
-    it->events = codec_arena_malloc(it->arena, (it->m.n_events ? it->m.n_events : 1) *
-                                                   sizeof *it->events);
-    if (it->events == NULL)
-        return -1;
-    for (uint32_t i = 0; i < it->m.n_events; i++) {
-        const codec_event *ev = &it->m.events[i];
+    for (uint32_t i = 0; i < n_evs; i++) {
+        const codec_event *ev = &evs[i];
         if (ev->kind == ATP_EV_HEARTBEAT) {
             (*heartbeats)++;
             continue;
@@ -121,27 +152,35 @@ static int64_t ingest_resolve(ingest *in, ingest_item *it, uint32_t *heartbeats)
             unknown_loc++;
             continue;
         }
-        if (!sources_authorized(in->src, it->src, (uint32_t)loc, ev->bucket)) {
+        bool lot = ev->kind >= ATP_EV_LOT_ADD;
+        uint8_t auth = lot ? ATP_AUTH_INBOUND : ev->bucket;
+        if (!sources_authorized(in->src, src, (uint32_t)loc, auth)) {
             unauthorized++;
             continue;
         }
-        it->events[n++] = (engine_event){
+        out[n++] = (engine_event){
             .kind = ev->kind,
             .bucket = ev->bucket,
+            .receive_to_on_hand =
+                ev->kind == ATP_EV_LOT_RECEIVE &&
+                sources_authorized(in->src, src, (uint32_t)loc, ATP_BUCKET_ON_HAND),
             .location = (uint16_t)loc,
             .sku_len = ev->sku.len,
             .sku = ev->sku.ptr,
             .value = ev->value,
+            .ref = ev->ref.ptr,
+            .ref_len = ev->ref.len,
+            .eta_ms = ev->eta_ms,
         };
     }
     if (unauthorized || unknown_loc) {
-        sources_count_rejected(in->src, it->src, unauthorized, unknown_loc);
+        sources_count_rejected(in->src, src, unauthorized, unknown_loc);
         atomic_fetch_add_explicit(&in->rejected, 1, memory_order_relaxed);
         if (ingest_should_log(in))
             log_warn("ingest",
                      "source %s seq %llu rejected whole: %u events outside its "
                      "authority, %u naming unknown locations",
-                     in->cfg->sources[it->src].id, (unsigned long long)it->seq,
+                     in->cfg->sources[src].id, (unsigned long long)seq,
                      unauthorized, unknown_loc);
         return -1;
     }
@@ -153,7 +192,9 @@ static void ingest_deliver(void *ctx, void *item, uint64_t seq)
 {
     ingest *in = ctx;
     ingest_item *it = item;
-    engine_batch b = {.events = NULL, .n = 0, .release = ingest_release, .owner = it};
+    engine_batch b = {.events = NULL, .n = 0, .from_source = true,
+                      .source = it->src, .seq = seq,
+                      .ts_ms = it->ts_ms, .release = ingest_release, .owner = it};
     if (it->decode_err != ATP_OK) {
         sources_count_rejected(in->src, it->src, 0, 0);
         atomic_fetch_add_explicit(&in->rejected, 1, memory_order_relaxed);
@@ -162,8 +203,15 @@ static void ingest_deliver(void *ctx, void *item, uint64_t seq)
                      in->cfg->sources[it->src].id, (unsigned long long)seq,
                      atp_err_message(it->decode_err));
     } else {
-        uint32_t heartbeats;
-        int64_t n = ingest_resolve(in, it, &heartbeats);
+        uint32_t heartbeats = 0;
+        it->events = codec_arena_malloc(
+            it->arena, (it->m.n_events ? it->m.n_events : 1) * sizeof *it->events);
+        int64_t n = it->events == NULL
+                        ? -1
+                        : ingest_resolve(in, it->src, seq, it->m.events,
+                                         it->m.n_events, it->events, &heartbeats);
+        if (heartbeats > 0)
+            sources_heartbeat(in->src, it->src, clock_mono_ms());
         if (n >= 0) {
             b.events = it->events;
             b.n = (uint32_t)n;
@@ -174,6 +222,164 @@ static void ingest_deliver(void *ctx, void *item, uint64_t seq)
      * that the applied offset advances in sequence order. */
     if (engine_submit(in->eng, &b) != ATP_OK)
         ingest_item_free(it);
+}
+
+/* ---- resync requests and full snapshots --------------------------------- */
+
+static void ingest_request(void *ctx, uint32_t src, sources_resync_mode mode,
+                           uint64_t from_seq)
+{
+    ingest *in = ctx;
+    const char *id = in->cfg->sources[src].id;
+    nng_msg *msg;
+    if (!in->control_open || nng_msg_alloc(&msg, 0) != 0)
+        return;
+    nng_msg_append(msg, ATP_RESYNC_TOPIC, sizeof ATP_RESYNC_TOPIC);
+    nng_msg_append(msg, id, strlen(id) + 1);
+    codec_writer *w = codec_writer_alloc(NULL, NULL);
+    if (w == NULL) {
+        nng_msg_free(msg);
+        return;
+    }
+    const char *mode_name = mode == SOURCES_RESYNC_SNAPSHOT ? "snapshot" : "replay";
+    codec_w_map(w, 5);
+    codec_w_kv_cstr(w, "source", id);
+    codec_w_kv_cstr(w, "mode", mode_name);
+    codec_w_kv_uint(w, "from_seq", from_seq);
+    codec_w_kv_uint(w, "request_id", ++in->request_id);
+    codec_w_kv_int(w, "ts_ms", clock_wall_ms());
+    size_t len;
+    const void *body = codec_writer_data(w, &len);
+    int rv = codec_writer_failed(w) ? NNG_ENOMEM : nng_msg_append(msg, body, len);
+    codec_writer_free(w);
+    if (rv == 0)
+        rv = nng_sendmsg(in->control, msg, 0);
+    if (rv != 0) {
+        nng_msg_free(msg);
+        log_warn("ingest", "resync request to %s not sent: %s", id, nng_strerror(rv));
+        return;
+    }
+    log_info("ingest", "asked source %s for a %s from seq %llu", id, mode_name,
+             (unsigned long long)from_seq);
+}
+
+static void ingest_snapshot_reset(ingest_snapshot *sn)
+{
+    for (size_t i = 0; i < sn->n; i++)
+        ingest_item_free(sn->items[i]);
+    sn->n = 0;
+    sn->events = 0;
+    sn->active = false;
+}
+
+static void ingest_snapshot_abort(ingest *in, uint32_t src, const char *why)
+{
+    ingest_snapshot *sn = &in->snaps[src];
+    log_warn("ingest", "snapshot %llu of source %s abandoned (%s): nothing of "
+                       "it applied",
+             (unsigned long long)sn->id, in->cfg->sources[src].id, why);
+    ingest_snapshot_reset(sn);
+    sources_snapshot_aborted(in->src, src);
+}
+
+/* ingest_snapshot_release: engine thread, after the snapshot is applied. */
+static void ingest_snapshot_release(void *owner, bool applied)
+{
+    ingest_snapshot_batch *sb = owner;
+    if (!applied)
+        log_error("ingest", "snapshot of source %s could not be applied",
+                  sb->in->cfg->sources[sb->src].id);
+    for (size_t i = 0; i < sb->n; i++)
+        ingest_item_free(sb->items[i]);
+    free(sb->items);
+    free(sb->events);
+    free(sb);
+}
+
+/* All parts are here: resolve everything, then hand it to the engine as one
+ * batch that replaces the source's authority. */
+static void ingest_snapshot_apply(ingest *in, uint32_t src)
+{
+    ingest_snapshot *sn = &in->snaps[src];
+    ingest_snapshot_batch *sb = calloc(1, sizeof *sb);
+    engine_event *events = malloc((sn->events ? sn->events : 1) * sizeof *events);
+    if (sb == NULL || events == NULL) {
+        free(sb);
+        free(events);
+        ingest_snapshot_abort(in, src, "out of memory");
+        return;
+    }
+    uint64_t n = 0;
+    for (size_t i = 0; i < sn->n; i++) {
+        ingest_item *part = sn->items[i];
+        uint32_t hb;
+        int64_t k = ingest_resolve(in, src, sn->seq, part->m.events,
+                                   part->m.n_events, events + n, &hb);
+        if (k < 0) {
+            free(sb);
+            free(events);
+            ingest_snapshot_abort(in, src, "events outside the source's authority");
+            return;
+        }
+        n += (uint64_t)k;
+    }
+    *sb = (ingest_snapshot_batch){in, src, sn->items, sn->n, events};
+    engine_batch b = {.events = events, .n = (uint32_t)n, .from_source = true,
+                      .source = src, .seq = sn->seq, .ts_ms = sn->items[0]->ts_ms,
+                      .replace_authority = true,
+                      .release = ingest_snapshot_release, .owner = sb};
+    uint64_t seq = sn->seq;
+    sn->items = NULL; /* the batch owns them now */
+    sn->n = sn->cap = 0;
+    sn->events = 0;
+    sn->active = false;
+    if (engine_submit(in->eng, &b) != ATP_OK) {
+        ingest_snapshot_release(sb, false);
+        return;
+    }
+    log_info("ingest", "snapshot of source %s applied: %llu events, consistent "
+                       "with seq %llu",
+             in->cfg->sources[src].id, (unsigned long long)n,
+             (unsigned long long)seq);
+    sources_snapshot_applied(in->src, src, seq, clock_mono_ms(), &in->io);
+}
+
+static void ingest_snapshot_part(ingest *in, ingest_item *it)
+{
+    ingest_snapshot *sn = &in->snaps[it->src];
+    const codec_src_msg *m = &it->m;
+    if (m->part == 0) {
+        if (sn->active)
+            ingest_snapshot_abort(in, it->src, "a new snapshot began");
+        *sn = (ingest_snapshot){.active = true, .id = m->snapshot_id,
+                                .seq = m->seq, .items = sn->items,
+                                .cap = sn->cap, .started_ms = clock_mono_ms()};
+    } else if (!sn->active || m->snapshot_id != sn->id ||
+               m->part != sn->next_part || m->seq != sn->seq) {
+        if (sn->active)
+            ingest_snapshot_abort(in, it->src, "a part is missing");
+        ingest_item_free(it);
+        return;
+    }
+    if (sn->n == sn->cap) {
+        size_t cap = sn->cap ? sn->cap * 2 : 64;
+        ingest_item **items = realloc(sn->items, cap * sizeof *items);
+        if (items == NULL) {
+            uint32_t src = it->src;
+            ingest_item_free(it);
+            ingest_snapshot_abort(in, src, "out of memory");
+            return;
+        }
+        sn->items = items;
+        sn->cap = cap;
+    }
+    sn->items[sn->n++] = it;
+    sn->events += m->n_events;
+    sn->next_part++;
+    if (sn->events > INGEST_SNAPSHOT_MAX_EVENTS)
+        ingest_snapshot_abort(in, it->src, "too many events");
+    else if (m->last)
+        ingest_snapshot_apply(in, it->src);
 }
 
 /* When the full decode fails, try to read just the envelope so that the
@@ -235,13 +441,25 @@ static void ingest_handle(ingest *in, nng_msg *msg)
         return;
     }
     it->src = (uint32_t)src;
-    sources_receive(in->src, it->src, it->seq, it->ts_ms, it, clock_mono_ms(),
-                    ingest_deliver, ingest_drop, in);
+    if (it->decode_err == ATP_OK && it->m.kind == ATP_MSG_SNAPSHOT) {
+        ingest_snapshot_part(in, it);
+        return;
+    }
+    sources_receive(in->src, it->src, it->seq, it, clock_mono_ms(), &in->io);
 }
 
 static void ingest_tick(ingest *in)
 {
-    sources_tick(in->src, clock_mono_ms(), ingest_deliver, in);
+    int64_t now = clock_mono_ms();
+    if (!in->restored_asked) {
+        in->restored_asked = true;
+        sources_resync_restored(in->src, now, &in->io);
+    }
+    for (uint32_t s = 0; s < in->cfg->n_sources; s++)
+        if (in->snaps[s].active &&
+            now - in->snaps[s].started_ms > INGEST_SNAPSHOT_TIMEOUT_MS)
+            ingest_snapshot_abort(in, s, "timed out");
+    sources_tick(in->src, now, &in->io);
     for (uint32_t r = 0; r < in->cfg->n_regions; r++)
         engine_region_stale_set(in->eng, r, sources_region_stale(in->src, r));
 }
@@ -284,9 +502,15 @@ atp_err ingest_alloc(const config *cfg, engine *eng, sources *src, ingest **out)
     in->cfg = cfg;
     in->eng = eng;
     in->src = src;
+    in->io = (sources_io){ingest_deliver, ingest_drop, ingest_request, in};
     atp_err err = ingest_locs_build(in);
     if (err != ATP_OK)
         goto fail;
+    in->snaps = calloc(cfg->n_sources ? cfg->n_sources : 1, sizeof *in->snaps);
+    if (in->snaps == NULL) {
+        err = ATP_E_NOMEM;
+        goto fail;
+    }
     int rv;
     if ((rv = nng_sub0_open(&in->sock)) != 0) {
         err = ingest_fail("cannot open SUB socket", rv);
@@ -312,6 +536,21 @@ atp_err ingest_alloc(const config *cfg, engine *eng, sources *src, ingest **out)
         err = ATP_E_TRANSPORT;
         goto fail;
     }
+    if ((rv = nng_pub0_open(&in->control)) != 0) {
+        err = ingest_fail("cannot open the control PUB socket", rv);
+        goto fail;
+    }
+    in->control_open = true;
+    if ((rv = nng_listen(in->control, cfg->service.control_listen, NULL, 0)) != 0) {
+        log_error("ingest", "cannot listen on %s: %s", cfg->service.control_listen,
+                  nng_strerror(rv));
+        err = ATP_E_TRANSPORT;
+        goto fail;
+    }
+    /* Until the first tick: every region fed by a source that has not
+     * spoken yet is stale. */
+    for (uint32_t r = 0; r < cfg->n_regions; r++)
+        engine_region_stale_set(eng, r, sources_region_stale(src, r));
     *out = in;
     return ATP_OK;
 fail:
@@ -329,6 +568,10 @@ atp_err ingest_start(ingest *in)
 
 void ingest_stop(ingest *in)
 {
+    if (in->control_open) {
+        nng_close(in->control);
+        in->control_open = false;
+    }
     if (in->sock_open) {
         nng_close(in->sock); /* wakes the thread with NNG_ECLOSED */
         in->sock_open = false;
@@ -345,6 +588,11 @@ void ingest_free(ingest *in)
         return;
     ingest_stop(in);
     sources_release_held(in->src, ingest_drop, in);
+    for (size_t s = 0; in->snaps != NULL && s < in->cfg->n_sources; s++) {
+        ingest_snapshot_reset(&in->snaps[s]);
+        free(in->snaps[s].items);
+    }
+    free(in->snaps);
     names_fini(&in->locs);
     free(in->loc_ids);
     free(in);

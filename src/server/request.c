@@ -300,7 +300,7 @@ static bool request_sources(request_env *env, const codec_val *req,
     for (uint32_t i = 0; i < n; i++) {
         sources_status st;
         sources_status_get(env->src, i, now, &st);
-        codec_w_map(w, 15);
+        codec_w_map(w, 21);
         codec_w_kv_cstr(w, "id", st.id);
         codec_w_kv_cstr(w, "state", sources_state_name(st.state));
         codec_w_kv_uint(w, "last_seq", st.last_seq);
@@ -316,6 +316,12 @@ static bool request_sources(request_env *env, const codec_val *req,
         codec_w_kv_uint(w, "unauthorized", st.unauthorized);
         codec_w_kv_uint(w, "unknown_location", st.unknown_location);
         codec_w_kv_uint(w, "heartbeats", st.heartbeats);
+        codec_w_kv_int(w, "last_heartbeat_ms", st.last_heartbeat_ms);
+        codec_w_kv_uint(w, "resync_requests", st.resync_requests);
+        codec_w_kv_uint(w, "resync_from", st.resync_from);
+        codec_w_kv_uint(w, "held", st.held);
+        codec_w_kv_uint(w, "snapshots_applied", st.snapshots_applied);
+        codec_w_kv_uint(w, "snapshots_aborted", st.snapshots_aborted);
     }
     return true;
 }
@@ -329,7 +335,7 @@ static bool request_status(request_env *env, const codec_val *req,
     ingest_stats is = {0};
     if (env->in != NULL)
         ingest_stats_get(env->in, &is);
-    codec_w_map(w, 14);
+    codec_w_map(w, 15);
     codec_w_kv_bool(w, "ok", true);
     codec_w_kv_cstr(w, "version", REQUEST_VERSION);
     codec_w_kv_bool(w, "ready", true);
@@ -364,6 +370,12 @@ static bool request_status(request_env *env, const codec_val *req,
     codec_w_kv_uint(w, "consumed", es.resv_consumed);
     codec_w_kv_uint(w, "store_failures", es.resv_store_failures);
     codec_w_kv_uint(w, "load_skipped", es.resv_load_skipped);
+    codec_w_cstr(w, "snapshots");
+    codec_w_map(w, 4);
+    codec_w_kv_uint(w, "taken", es.snapshots);
+    codec_w_kv_uint(w, "failed", es.snapshot_failures);
+    codec_w_kv_uint(w, "last_ms", es.snapshot_last_ms);
+    codec_w_kv_uint(w, "last_positions", es.snapshot_last_positions);
     changes_stats cs = {0};
     if (env->chg != NULL)
         changes_stats_get(env->chg, &cs);
@@ -455,6 +467,28 @@ static bool request_scan(request_env *env, const codec_val *req, codec_arena *a,
     return true;
 }
 
+/* Take a snapshot of positions, lots and offsets now; answers once it is
+ * stored. Blocks this nng callback thread for the write (an operator's
+ * command, not a hot path). */
+static bool request_snapshot(request_env *env, const codec_val *req,
+                             codec_arena *a, codec_writer *w, reply_error *e)
+{
+    (void)req, (void)a;
+    int64_t t0 = clock_mono_ms();
+    atp_err err = engine_snapshot_now(env->eng);
+    if (err != ATP_OK) {
+        reply_error_set(e, err, "snapshot not stored: %s", atp_err_message(err));
+        return false;
+    }
+    engine_stats es;
+    engine_stats_get(env->eng, &es);
+    codec_w_map(w, 3);
+    codec_w_kv_bool(w, "ok", true);
+    codec_w_kv_uint(w, "positions", es.snapshot_last_positions);
+    codec_w_kv_int(w, "ms", clock_mono_ms() - t0);
+    return true;
+}
+
 /* ---- dispatch ------------------------------------------------------------ */
 
 typedef bool (*request_fn)(request_env *, const codec_val *, codec_arena *,
@@ -467,6 +501,7 @@ static const struct {
     {"atp", request_atp},         {"cart", request_cart},
     {"regions", request_regions}, {"sources", request_sources},
     {"status", request_status},   {"scan", request_scan},
+    {"snapshot", request_snapshot},
 };
 
 static const struct {
@@ -512,8 +547,8 @@ bool request_handle(request_env *env, const void *buf, size_t len,
         } else {
             reply_error_set(&e, ATP_E_UNKNOWN_OP,
                             "unknown op '%.*s' (atp, cart, regions, scan, "
-                            "sources, status, reserve, commit, release, "
-                            "extend, reservation)",
+                            "sources, status, snapshot, reserve, commit, "
+                            "release, extend, reservation)",
                             request_clip(op), op.ptr);
         }
     }

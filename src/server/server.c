@@ -8,6 +8,7 @@
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/rep.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "codec/codec.h"
 #include "common/log.h"
@@ -23,7 +24,6 @@ typedef struct server_ctx {
     codec_arena *arena;
     codec_writer *w;
     nng_msg *req;        /* while waiting: decoded strings point into it */
-    nng_msg *rep;        /* while waiting: the reply being written */
     request_async async; /* while waiting for the engine */
 } server_ctx;
 
@@ -36,33 +36,33 @@ struct server {
     request_env env;
 };
 
-/* codec sink appending to an nng message (the writer's ctx). */
-static int server_sink(void *ctx, const void *buf, size_t len)
-{
-    return nng_msg_append(ctx, buf, len);
-}
-
 static void server_ctx_recv(server_ctx *c)
 {
     c->state = SERVER_RECV;
     nng_ctx_recv(c->ctx, c->aio);
 }
 
+/* The reply is written into the context's own growing buffer (amortised
+ * doubling) and copied into an nng message once: appending to the message
+ * piece by piece made large replies quadratic. */
 static void server_ctx_send(server_ctx *c)
 {
-    nng_msg *rep = c->rep;
-    c->rep = NULL;
     codec_arena_clear(c->arena);
     nng_msg_free(c->req);
     c->req = NULL;
-    if (codec_writer_failed(c->w)) {
-        /* Out of memory while writing: better no answer (the client times
-         * out and retries) than a truncated one. */
-        nng_msg_free(rep);
+    size_t len;
+    const void *data = codec_writer_data(c->w, &len);
+    nng_msg *rep = NULL;
+    if (codec_writer_failed(c->w) || nng_msg_alloc(&rep, len) != 0) {
+        /* Out of memory: better no answer (the client times out and
+         * retries) than a truncated one. */
         log_error("server", "out of memory writing a reply");
+        codec_writer_reset(c->w);
         server_ctx_recv(c);
         return;
     }
+    memcpy(nng_msg_body(rep), data, len);
+    codec_writer_reset(c->w);
     nng_aio_set_msg(c->aio, rep);
     c->state = SERVER_SEND;
     nng_ctx_send(c->ctx, c->aio);
@@ -91,14 +91,6 @@ static void server_ctx_cb(void *arg)
         return;
     }
     c->req = nng_aio_get_msg(c->aio);
-    if (nng_msg_alloc(&c->rep, 0) != 0) {
-        nng_msg_free(c->req);
-        c->req = NULL;
-        log_error("server", "out of memory: request dropped");
-        server_ctx_recv(c);
-        return;
-    }
-    codec_writer_retarget(c->w, c->rep);
     c->state = SERVER_WAIT;
     if (request_handle(&c->srv->env, nng_msg_body(c->req), nng_msg_len(c->req),
                        c->arena, c->w, &c->async))
@@ -142,7 +134,7 @@ atp_err server_alloc(const config *cfg, engine *eng, sources *src, ingest *in,
         c->async.finish = server_ctx_finish;
         c->async.owner = c;
         if ((c->arena = codec_arena_alloc()) == NULL ||
-            (c->w = codec_writer_alloc(server_sink, NULL)) == NULL) {
+            (c->w = codec_writer_alloc(NULL, NULL)) == NULL) {
             err = ATP_E_NOMEM;
             goto fail;
         }

@@ -22,9 +22,13 @@ typedef struct source {
     /* ingest thread only */
     bool seen;
     uint64_t next_seq;
-    sources_held *held; /* sorted by seq, at most reorder_max */
+    sources_held *held; /* sorted by seq */
     size_t n_held;
-    int64_t hold_deadline_ms;
+    int64_t hold_deadline_ms; /* the reorder window of the oldest hole */
+    bool resyncing;           /* a hole: waiting for a replay or snapshot */
+    bool restored;            /* offset loaded at start, not yet resynced */
+    sources_resync_mode mode;
+    int64_t resync_since_ms, resync_sent_ms;
 
     /* written by one thread, read by any */
     _Atomic bool ever_seen;
@@ -36,16 +40,22 @@ typedef struct source {
     _Atomic uint64_t messages, events, duplicates, gaps, missed;
     _Atomic uint64_t rejected_messages, unauthorized, unknown_location,
         heartbeats;
+    _Atomic bool resync_flag;
+    _Atomic uint64_t resync_requests, snapshots_applied, snapshots_aborted,
+        held_now, resync_from;
+    _Atomic int64_t last_heartbeat_ms;
 } source;
 
 struct sources {
     source *src;
     size_t n;
-    uint16_t *authority; /* [location * ATP_BUCKET_COUNT + bucket] = src + 1 */
+    uint16_t *authority; /* [location * ATP_AUTH_BUCKET_COUNT + bucket] = src + 1 */
     size_t n_locations;
     uint32_t n_regions;
     int64_t window_ms;
-    size_t max_held;
+    size_t max_reorder;  /* holes shorter than this wait for reordering */
+    size_t max_held;     /* resyncing: at most this many held */
+    int64_t retry_ms, timeout_ms;
 };
 
 #define INC(field, by) atomic_fetch_add_explicit(&(field), (by), memory_order_relaxed)
@@ -59,9 +69,14 @@ atp_err sources_alloc(const config *cfg, sources **out)
     s->n_locations = cfg->n_locations;
     s->n_regions = (uint32_t)cfg->n_regions;
     s->window_ms = cfg->service.reorder_window_ms;
-    s->max_held = cfg->service.reorder_max_messages ? cfg->service.reorder_max_messages : 1;
+    s->max_reorder = cfg->service.reorder_max_messages ? cfg->service.reorder_max_messages : 1;
+    s->max_held = cfg->service.resync_hold_messages > s->max_reorder
+                      ? cfg->service.resync_hold_messages
+                      : s->max_reorder;
+    s->retry_ms = cfg->service.resync_retry_ms;
+    s->timeout_ms = cfg->service.resync_timeout_ms;
     s->src = calloc(s->n ? s->n : 1, sizeof *s->src);
-    s->authority = calloc((s->n_locations ? s->n_locations : 1) * ATP_BUCKET_COUNT,
+    s->authority = calloc((s->n_locations ? s->n_locations : 1) * ATP_AUTH_BUCKET_COUNT,
                           sizeof *s->authority);
     if (s->src == NULL || s->authority == NULL)
         goto fail;
@@ -73,9 +88,10 @@ atp_err sources_alloc(const config *cfg, sources **out)
         if (so->held == NULL || so->regions == NULL)
             goto fail;
         atomic_store(&so->last_recv_ms, -1);
+        atomic_store(&so->last_heartbeat_ms, -1);
         for (size_t a = 0; a < so->cfg->n_authority; a++) {
             const config_authority *au = &so->cfg->authority[a];
-            s->authority[au->location * ATP_BUCKET_COUNT + au->bucket] =
+            s->authority[au->location * ATP_AUTH_BUCKET_COUNT + au->bucket] =
                 (uint16_t)(i + 1);
             uint32_t r = cfg->locations[au->location].region;
             bool have = false;
@@ -131,17 +147,18 @@ int sources_find(const sources *s, const char *id, size_t len)
 bool sources_authorized(const sources *s, uint32_t src, uint32_t location,
                         uint8_t bucket)
 {
-    if (location >= s->n_locations || bucket >= ATP_BUCKET_COUNT)
+    if (location >= s->n_locations || bucket >= ATP_AUTH_BUCKET_COUNT)
         return false;
-    return s->authority[location * ATP_BUCKET_COUNT + bucket] == src + 1;
+    return s->authority[location * ATP_AUTH_BUCKET_COUNT + bucket] == src + 1;
 }
 
-/* Deliver held messages that are now next in order. */
-static void sources_drain(source *so, sources_deliver_fn deliver, void *ctx)
+/* Deliver held messages that are now next in order; a resync whose hole
+ * is filled is over. */
+static void sources_drain(source *so, const sources_io *io)
 {
     size_t k = 0;
     while (k < so->n_held && so->held[k].seq == so->next_seq) {
-        deliver(ctx, so->held[k].item, so->held[k].seq);
+        io->deliver(io->ctx, so->held[k].item, so->held[k].seq);
         so->next_seq++;
         k++;
     }
@@ -149,46 +166,90 @@ static void sources_drain(source *so, sources_deliver_fn deliver, void *ctx)
         memmove(so->held, so->held + k, (so->n_held - k) * sizeof *so->held);
         so->n_held -= k;
     }
+    if (so->resyncing && so->n_held == 0) {
+        so->resyncing = false; /* the replay filled every hole */
+        atomic_store_explicit(&so->resync_flag, false, memory_order_relaxed);
+    }
+    atomic_store_explicit(&so->held_now, so->n_held, memory_order_relaxed);
 }
 
-/* Give up waiting for the sequence numbers before the first held message. */
-static void sources_declare_gap(source *so, int64_t now_ms, int64_t window_ms,
-                                sources_deliver_fn deliver, void *ctx)
+static void sources_request(sources *s, uint32_t src, int64_t now_ms,
+                            const sources_io *io)
 {
-    uint64_t first = so->held[0].seq;
+    source *so = &s->src[src];
+    so->resync_sent_ms = now_ms;
+    INC(so->resync_requests, 1);
+    atomic_store_explicit(&so->resync_from, so->next_seq, memory_order_relaxed);
+    io->request(io->ctx, src, so->mode, so->next_seq);
+}
+
+/* A hole outlived the reorder window (or the reorder buffer is full). */
+static void sources_hole(sources *s, uint32_t src, int64_t now_ms,
+                         const sources_io *io)
+{
+    source *so = &s->src[src];
+    if (!so->cfg->resync) {
+        /* No one to ask: skip the hole, say so, keep going. */
+        uint64_t first = so->held[0].seq;
+        INC(so->gaps, 1);
+        INC(so->missed, first - so->next_seq);
+        atomic_store_explicit(&so->gapped, true, memory_order_relaxed);
+        so->next_seq = first;
+        sources_drain(so, io);
+        so->hold_deadline_ms = now_ms + s->window_ms;
+        return;
+    }
     INC(so->gaps, 1);
-    INC(so->missed, first - so->next_seq);
-    atomic_store_explicit(&so->gapped, true, memory_order_relaxed);
-    so->next_seq = first;
-    sources_drain(so, deliver, ctx);
-    so->hold_deadline_ms = now_ms + window_ms; /* for the next hole, if any */
+    so->resyncing = true;
+    so->mode = SOURCES_RESYNC_REPLAY;
+    so->resync_since_ms = now_ms;
+    atomic_store_explicit(&so->resync_flag, true, memory_order_relaxed);
+    sources_request(s, src, now_ms, io);
 }
 
-void sources_receive(sources *s, uint32_t src, uint64_t seq, uint64_t ts_ms,
-                     void *item, int64_t now_ms, sources_deliver_fn deliver,
-                     sources_drop_fn drop, void *ctx)
+/* A resync that got no answer in time: apply what is held without the
+ * missing messages (a gap, until a snapshot repairs it). */
+static void sources_give_up(sources *s, uint32_t src, int64_t now_ms,
+                            const sources_io *io)
 {
-    (void)ts_ms;
+    source *so = &s->src[src];
+    so->resyncing = false;
+    atomic_store_explicit(&so->resync_flag, false, memory_order_relaxed);
+    atomic_store_explicit(&so->gapped, true, memory_order_relaxed);
+    while (so->n_held > 0) {
+        INC(so->missed, so->held[0].seq - so->next_seq);
+        so->next_seq = so->held[0].seq;
+        sources_drain(so, io);
+    }
+    so->mode = SOURCES_RESYNC_SNAPSHOT; /* keep asking for a snapshot */
+    so->resync_sent_ms = now_ms;
+}
+
+void sources_receive(sources *s, uint32_t src, uint64_t seq, void *item,
+                     int64_t now_ms, const sources_io *io)
+{
     source *so = &s->src[src];
     atomic_store_explicit(&so->last_recv_ms, now_ms, memory_order_relaxed);
     atomic_store_explicit(&so->silent, false, memory_order_relaxed);
+    atomic_store_explicit(&so->ever_seen, true, memory_order_relaxed);
     if (!so->seen) {
-        /* The first message ever is the start of the stream, whatever its
-         * seq: there is nothing earlier we could know we missed. */
+        /* Sequences start at 1. A first message with a later seq means the
+         * stream began before we listened (or seq 1 is late): with resync,
+         * wait for the rest from 1 (reorder window, then a replay or
+         * snapshot request); without, start where the source is. */
         so->seen = true;
-        so->next_seq = seq;
-        atomic_store_explicit(&so->ever_seen, true, memory_order_relaxed);
+        so->next_seq = seq > 1 && so->cfg->resync ? 1 : seq;
     }
     if (seq < so->next_seq) {
         INC(so->duplicates, 1);
-        drop(ctx, item);
+        io->drop(io->ctx, item);
         return;
     }
     if (seq == so->next_seq) {
-        deliver(ctx, item, seq);
+        io->deliver(io->ctx, item, seq);
         so->next_seq++;
-        sources_drain(so, deliver, ctx);
-        if (so->n_held > 0)
+        sources_drain(so, io);
+        if (so->n_held > 0 && !so->resyncing)
             so->hold_deadline_ms = now_ms + s->window_ms;
         return;
     }
@@ -198,7 +259,18 @@ void sources_receive(sources *s, uint32_t src, uint64_t seq, uint64_t ts_ms,
         pos++;
     if (pos < so->n_held && so->held[pos].seq == seq) {
         INC(so->duplicates, 1);
-        drop(ctx, item);
+        io->drop(io->ctx, item);
+        return;
+    }
+    if (so->n_held >= s->max_held) {
+        /* Cannot hold more: this one is lost for now; only a snapshot can
+         * cover it. */
+        INC(so->missed, 1);
+        io->drop(io->ctx, item);
+        if (so->mode != SOURCES_RESYNC_SNAPSHOT) {
+            so->mode = SOURCES_RESYNC_SNAPSHOT;
+            sources_request(s, src, now_ms, io);
+        }
         return;
     }
     memmove(so->held + pos + 1, so->held + pos,
@@ -206,20 +278,87 @@ void sources_receive(sources *s, uint32_t src, uint64_t seq, uint64_t ts_ms,
     so->held[pos] = (sources_held){seq, item};
     if (so->n_held++ == 0)
         so->hold_deadline_ms = now_ms + s->window_ms;
-    if (so->n_held > s->max_held)
-        sources_declare_gap(so, now_ms, s->window_ms, deliver, ctx);
+    atomic_store_explicit(&so->held_now, so->n_held, memory_order_relaxed);
+    if (!so->resyncing && so->n_held > s->max_reorder)
+        sources_hole(s, src, now_ms, io);
 }
 
-void sources_tick(sources *s, int64_t now_ms, sources_deliver_fn deliver,
-                  void *ctx)
+void sources_tick(sources *s, int64_t now_ms, const sources_io *io)
 {
     for (size_t i = 0; i < s->n; i++) {
         source *so = &s->src[i];
-        if (so->n_held > 0 && now_ms >= so->hold_deadline_ms)
-            sources_declare_gap(so, now_ms, s->window_ms, deliver, ctx);
+        uint32_t src = (uint32_t)i;
+        if (!so->resyncing && so->n_held > 0 && now_ms >= so->hold_deadline_ms)
+            sources_hole(s, src, now_ms, io);
+        if (so->resyncing && now_ms - so->resync_since_ms >= s->timeout_ms)
+            sources_give_up(s, src, now_ms, io);
+        else if (so->resyncing && now_ms - so->resync_sent_ms >= s->retry_ms)
+            sources_request(s, src, now_ms, io);
+        else if (!so->resyncing && so->cfg->resync &&
+                 atomic_load_explicit(&so->gapped, memory_order_relaxed) &&
+                 now_ms - so->resync_sent_ms >= 5 * s->retry_ms) {
+            so->mode = SOURCES_RESYNC_SNAPSHOT; /* a gap stays until repaired */
+            sources_request(s, src, now_ms, io);
+        }
         int64_t last = atomic_load_explicit(&so->last_recv_ms, memory_order_relaxed);
-        if (so->seen && now_ms - last > so->cfg->heartbeat_timeout_ms)
+        if (so->seen && last >= 0 && now_ms - last > so->cfg->heartbeat_timeout_ms)
             atomic_store_explicit(&so->silent, true, memory_order_relaxed);
+    }
+}
+
+void sources_heartbeat(sources *s, uint32_t src, int64_t now_ms)
+{
+    atomic_store_explicit(&s->src[src].last_heartbeat_ms, now_ms,
+                          memory_order_relaxed);
+}
+
+void sources_snapshot_applied(sources *s, uint32_t src, uint64_t seq,
+                              int64_t now_ms, const sources_io *io)
+{
+    (void)now_ms;
+    source *so = &s->src[src];
+    INC(so->snapshots_applied, 1);
+    so->seen = true;
+    size_t k = 0;
+    while (k < so->n_held && so->held[k].seq <= seq)
+        io->drop(io->ctx, so->held[k++].item); /* the snapshot covers them */
+    memmove(so->held, so->held + k, (so->n_held - k) * sizeof *so->held);
+    so->n_held -= k;
+    if (seq + 1 > so->next_seq)
+        so->next_seq = seq + 1;
+    so->resyncing = so->n_held > 0 && so->held[0].seq != so->next_seq;
+    sources_drain(so, io);
+    atomic_store_explicit(&so->gapped, false, memory_order_relaxed);
+    atomic_store_explicit(&so->resync_flag, so->resyncing, memory_order_relaxed);
+    so->mode = SOURCES_RESYNC_REPLAY;
+    so->restored = false;
+}
+
+void sources_snapshot_aborted(sources *s, uint32_t src)
+{
+    INC(s->src[src].snapshots_aborted, 1);
+}
+
+void sources_restore(sources *s, uint32_t src, uint64_t seq)
+{
+    source *so = &s->src[src];
+    so->seen = true;
+    so->next_seq = seq + 1;
+    so->restored = true;
+    atomic_store_explicit(&so->last_seq, seq, memory_order_relaxed);
+}
+
+void sources_resync_restored(sources *s, int64_t now_ms, const sources_io *io)
+{
+    for (size_t i = 0; i < s->n; i++) {
+        source *so = &s->src[i];
+        if (!so->restored || !so->cfg->resync)
+            continue;
+        /* Whatever the source sent while we were down: resend it. If it
+         * sent nothing, the request costs it nothing. */
+        so->restored = false;
+        so->mode = SOURCES_RESYNC_REPLAY;
+        sources_request(s, (uint32_t)i, now_ms, io);
     }
 }
 
@@ -227,6 +366,8 @@ static sources_state sources_state_of(const source *so)
 {
     if (!atomic_load_explicit(&so->ever_seen, memory_order_relaxed))
         return SOURCES_WAITING;
+    if (atomic_load_explicit(&so->resync_flag, memory_order_relaxed))
+        return SOURCES_RESYNCING;
     if (atomic_load_explicit(&so->gapped, memory_order_relaxed))
         return SOURCES_GAPPED;
     if (atomic_load_explicit(&so->silent, memory_order_relaxed))
@@ -285,6 +426,8 @@ const char *sources_state_name(sources_state st)
         return "gapped";
     case SOURCES_SILENT:
         return "silent";
+    case SOURCES_RESYNCING:
+        return "resyncing";
     }
     return "unknown";
 }
@@ -312,5 +455,13 @@ void sources_status_get(const sources *s, uint32_t src, int64_t now_ms,
         .unauthorized = LOAD(so->unauthorized),
         .unknown_location = LOAD(so->unknown_location),
         .heartbeats = LOAD(so->heartbeats),
+        .resync_requests = LOAD(so->resync_requests),
+        .snapshots_applied = LOAD(so->snapshots_applied),
+        .snapshots_aborted = LOAD(so->snapshots_aborted),
+        .held = LOAD(so->held_now),
+        .resync_from = LOAD(so->resync_from),
+        .last_heartbeat_ms = LOAD(so->last_heartbeat_ms) < 0
+                                 ? -1
+                                 : now_ms - LOAD(so->last_heartbeat_ms),
     };
 }

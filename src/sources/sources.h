@@ -23,11 +23,19 @@
 typedef struct sources sources;
 
 typedef enum sources_state {
-    SOURCES_WAITING, /* nothing received yet */
+    SOURCES_WAITING,   /* nothing received yet (since start) */
     SOURCES_OK,
-    SOURCES_GAPPED, /* a gap was detected and not yet repaired */
-    SOURCES_SILENT, /* nothing received for longer than heartbeat_timeout */
+    SOURCES_GAPPED,    /* a hole was skipped: applied without it, until a
+                          snapshot repairs it */
+    SOURCES_SILENT,    /* nothing received for longer than heartbeat_timeout */
+    SOURCES_RESYNCING, /* a hole: later messages held, replay or snapshot
+                          requested */
 } sources_state;
+
+typedef enum sources_resync_mode {
+    SOURCES_RESYNC_REPLAY,   /* resend from a sequence number */
+    SOURCES_RESYNC_SNAPSHOT, /* send a full snapshot */
+} sources_resync_mode;
 
 typedef struct sources_status {
     const char *id;
@@ -38,12 +46,26 @@ typedef struct sources_status {
     int64_t age_ms;      /* since anything arrived; -1 never */
     uint64_t messages, events, duplicates, gaps, missed;
     uint64_t rejected_messages, unauthorized, unknown_location, heartbeats;
+    uint64_t resync_requests, snapshots_applied, snapshots_aborted;
+    uint64_t held;            /* messages waiting behind a hole now */
+    uint64_t resync_from;     /* while resyncing: the first missing seq */
+    int64_t last_heartbeat_ms; /* age of the last heartbeat; -1 never */
 } sources_status;
 
 /* Called for each message that may now be processed, in sequence order. */
 typedef void (*sources_deliver_fn)(void *ctx, void *item, uint64_t seq);
 /* Called for a message that will never be processed (duplicate). */
 typedef void (*sources_drop_fn)(void *ctx, void *item);
+
+/* The callbacks sequencing uses; ctx is passed back to each. */
+typedef struct sources_io {
+    sources_deliver_fn deliver;
+    sources_drop_fn drop;
+    /* ask source src to resend (replay from from_seq, or a full snapshot) */
+    void (*request)(void *ctx, uint32_t src, sources_resync_mode mode,
+                    uint64_t from_seq);
+    void *ctx;
+} sources_io;
 
 atp_err sources_alloc(const config *cfg, sources **out);
 /* sources_release_held hands every held message to drop (shutdown). */
@@ -58,20 +80,38 @@ bool sources_authorized(const sources *s, uint32_t src, uint32_t location,
                         uint8_t bucket);
 
 /* sources_receive offers message `item` with sequence seq from source src,
- * received at now_ms (monotonic) carrying source timestamp ts_ms.
- * Calls deliver for this and any held messages that are now in order;
- * holds it if earlier ones are missing; calls drop for duplicates. */
-void sources_receive(sources *s, uint32_t src, uint64_t seq, uint64_t ts_ms,
-                     void *item, int64_t now_ms, sources_deliver_fn deliver,
-                     sources_drop_fn drop, void *ctx);
+ * received at now_ms (monotonic). Calls deliver for this and any held
+ * messages that are now in order; holds it if earlier ones are missing;
+ * calls drop for duplicates (and for messages beyond the hold limit). */
+void sources_receive(sources *s, uint32_t src, uint64_t seq, void *item,
+                     int64_t now_ms, const sources_io *io);
 
-/* sources_tick ends expired reorder waits (declaring gaps and delivering
- * what was held) and updates silence. Call it every few milliseconds. */
-void sources_tick(sources *s, int64_t now_ms, sources_deliver_fn deliver,
-                  void *ctx);
+/* sources_tick: a hole that outlived the reorder window starts a resync
+ * (or, for sources with resync off, becomes a gap); unanswered requests are
+ * resent; a resync that outlives resync_timeout gives up (gap); silence is
+ * updated. Call it every few milliseconds. */
+void sources_tick(sources *s, int64_t now_ms, const sources_io *io);
+
+/* sources_heartbeat records that a heartbeat event was seen. */
+void sources_heartbeat(sources *s, uint32_t src, int64_t now_ms);
+
+/* sources_snapshot_applied: a full snapshot consistent with seq was handed
+ * to the engine. Messages up to seq are dropped, later held ones delivered;
+ * a gap is repaired. */
+void sources_snapshot_applied(sources *s, uint32_t src, uint64_t seq,
+                              int64_t now_ms, const sources_io *io);
+void sources_snapshot_aborted(sources *s, uint32_t src);
+
+/* sources_restore: after a restart, the source's applied offset was
+ * loaded; the next expected message is seq + 1 (main, before start). */
+void sources_restore(sources *s, uint32_t src, uint64_t seq);
+
+/* sources_resync_restored asks every restored source to replay what it
+ * sent after its stored offset (ingest thread, once at start). */
+void sources_resync_restored(sources *s, int64_t now_ms, const sources_io *io);
 
 /* sources_region_stale: true when a source with authority in region is
- * waiting, gapped or silent. Any thread. */
+ * not ok (waiting, resyncing, gapped or silent). Any thread. */
 bool sources_region_stale(const sources *s, uint32_t region);
 
 /* Counting (ingest thread), after the caller validated a delivered message. */

@@ -8,6 +8,13 @@
  *   |---------------|----------------------|--------------------------------|
  *   | reservations  | reservation id bytes | record, msgpack (engine/resv_record.c) |
  *   | meta          | "format"             | "atpd-1"                       |
+ *   | positions     | location NUL sku     | on_hand, allocated, held: 3 x int64 LE |
+ *   | offsets       | source id            | applied seq, source ts_ms: 2 x uint64 LE |
+ *   | lots          | location NUL sku NUL lot id | qty, eta_ms: 2 x int64 LE |
+ *
+ * Positions, lots and offsets are written together by one snapshot group
+ * (one transaction), so the offsets always describe exactly the positions
+ * stored with them.
  */
 #include "store/store.h"
 
@@ -27,7 +34,8 @@
 #define STORE_MAX_GROUPS_PER_TXN 4096
 #define STORE_NOSYNC_FLUSH_MS 1000
 
-static const char *const store_db_names[STORE_DB_COUNT] = {"reservations", "meta"};
+static const char *const store_db_names[STORE_DB_COUNT] = {
+    "reservations", "meta", "positions", "offsets", "lots"};
 
 typedef struct store_group {
     store_op *ops;

@@ -31,7 +31,10 @@ typedef struct store store;
 typedef enum store_db {
     STORE_DB_RESERVATIONS = 0, /* key: reservation id, value: record */
     STORE_DB_META = 1,         /* key: name, value: bytes */
-    STORE_DB_COUNT = 2,
+    STORE_DB_POSITIONS = 2,    /* key: "location\0sku", value: buckets */
+    STORE_DB_OFFSETS = 3,      /* key: source id, value: applied seq, ts */
+    STORE_DB_LOTS = 4,         /* key: "location\0sku\0lot", value: qty, eta */
+    STORE_DB_COUNT = 5,
 } store_db;
 
 typedef enum store_sync { STORE_SYNC = 0, STORE_NOSYNC = 1 } store_sync;

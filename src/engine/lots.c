@@ -1,0 +1,428 @@
+/*
+ * lots.c - inbound lots (POs, ASNs, transfers in transit) per (SKU,
+ * location), and the inbound horizon. Engine thread (loading: main thread
+ * before engine_start).
+ *
+ * A lot counts toward its position's net once its ETA is within the
+ * region's inbound horizon (horizon 0: never). Lots not yet inside wait in
+ * a min-heap keyed by the time they enter it (eta - horizon), so they start
+ * counting on time without waiting for another event. Receiving or
+ * cancelling a lot stops it counting; receiving moves its quantity into
+ * on_hand when the sending source is authoritative for on_hand there.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/clock.h"
+#include "common/log.h"
+#include "engine/engine_int.h"
+#include "formula/formula.h"
+
+#define LOT_NOT_IN_HEAP SIZE_MAX
+
+struct engine_lot {
+    struct engine_lot *next; /* hash chain */
+    uint32_t sku;
+    uint16_t loc;
+    bool counted;
+    int64_t qty, eta_ms, due_ms;
+    size_t heap_idx;
+    uint32_t id_len;
+    char id[];
+};
+
+static uint64_t lots_hash(uint32_t sku, uint16_t loc, const char *id, size_t n)
+{
+    uint64_t h = 1469598103934665603ULL ^ ((uint64_t)sku << 16 | loc);
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)id[i]) * 1099511628211ULL;
+    return h ^ (h >> 29);
+}
+
+atp_err engine_lots_init(engine_lots *l)
+{
+    memset(l, 0, sizeof *l);
+    l->cap = 1024;
+    l->buckets = calloc(l->cap, sizeof *l->buckets);
+    return l->buckets ? ATP_OK : ATP_E_NOMEM;
+}
+
+void engine_lots_fini(engine_lots *l)
+{
+    for (size_t i = 0; l->buckets != NULL && i < l->cap; i++) {
+        engine_lot *x = l->buckets[i];
+        while (x != NULL) {
+            engine_lot *n = x->next;
+            free(x);
+            x = n;
+        }
+    }
+    free(l->buckets);
+    free(l->heap);
+    for (size_t i = 0; i < l->n_removed; i++)
+        free(l->removed[i].key);
+    free(l->removed);
+    memset(l, 0, sizeof *l);
+}
+
+static engine_lot **lots_slot(engine_lots *l, uint32_t sku, uint16_t loc,
+                              const char *id, size_t n)
+{
+    engine_lot **p = &l->buckets[lots_hash(sku, loc, id, n) & (l->cap - 1)];
+    while (*p != NULL && !((*p)->sku == sku && (*p)->loc == loc &&
+                           (*p)->id_len == n && memcmp((*p)->id, id, n) == 0))
+        p = &(*p)->next;
+    return p;
+}
+
+static void lots_rehash(engine_lots *l)
+{
+    size_t cap = l->cap * 2;
+    engine_lot **b = calloc(cap, sizeof *b);
+    if (b == NULL)
+        return; /* longer chains, still correct */
+    for (size_t i = 0; i < l->cap; i++) {
+        engine_lot *x = l->buckets[i];
+        while (x != NULL) {
+            engine_lot *n = x->next;
+            size_t j = lots_hash(x->sku, x->loc, x->id, x->id_len) & (cap - 1);
+            x->next = b[j];
+            b[j] = x;
+            x = n;
+        }
+    }
+    free(l->buckets);
+    l->buckets = b;
+    l->cap = cap;
+}
+
+/* ---- heap of lots waiting to enter the horizon --------------------------- */
+
+static void lots_heap_swap(engine_lots *l, size_t a, size_t b)
+{
+    engine_lot *x = l->heap[a];
+    l->heap[a] = l->heap[b];
+    l->heap[b] = x;
+    l->heap[a]->heap_idx = a;
+    l->heap[b]->heap_idx = b;
+}
+
+static void lots_heap_fix(engine_lots *l, size_t i)
+{
+    while (i > 0 && l->heap[(i - 1) / 2]->due_ms > l->heap[i]->due_ms) {
+        lots_heap_swap(l, i, (i - 1) / 2);
+        i = (i - 1) / 2;
+    }
+    for (;;) {
+        size_t a = 2 * i + 1, b = a + 1, m = i;
+        if (a < l->heap_n && l->heap[a]->due_ms < l->heap[m]->due_ms)
+            m = a;
+        if (b < l->heap_n && l->heap[b]->due_ms < l->heap[m]->due_ms)
+            m = b;
+        if (m == i)
+            return;
+        lots_heap_swap(l, i, m);
+        i = m;
+    }
+}
+
+static bool lots_heap_push(engine_lots *l, engine_lot *x)
+{
+    if (l->heap_n == l->heap_cap) {
+        size_t cap = l->heap_cap ? l->heap_cap * 2 : 256;
+        engine_lot **h = realloc(l->heap, cap * sizeof *h);
+        if (h == NULL)
+            return false;
+        l->heap = h;
+        l->heap_cap = cap;
+    }
+    x->heap_idx = l->heap_n;
+    l->heap[l->heap_n++] = x;
+    lots_heap_fix(l, x->heap_idx);
+    return true;
+}
+
+static void lots_heap_del(engine_lots *l, engine_lot *x)
+{
+    size_t i = x->heap_idx;
+    if (i == LOT_NOT_IN_HEAP)
+        return;
+    l->heap[i] = l->heap[--l->heap_n];
+    l->heap[i]->heap_idx = i;
+    if (i < l->heap_n)
+        lots_heap_fix(l, i);
+    x->heap_idx = LOT_NOT_IN_HEAP;
+}
+
+/* ---- counting toward the position ------------------------------------------ */
+
+/* Add d to the position's inbound and move the row's supply by the change
+ * of net (through the batch accumulator, so a batch publishes once). */
+static void lots_inbound_add(engine *e, engine_lot *x, int64_t d)
+{
+    position *p = positions_upsert(&e->pos, x->sku, x->loc);
+    if (p == NULL) {
+        log_error("engine", "out of memory: inbound lot not counted");
+        return;
+    }
+    int64_t before = engine_position_net(p);
+    p->inbound = formula_sat_add(p->inbound, d);
+    engine_supply_changed(e, x->sku, x->loc, engine_position_net(p) - before);
+    atomic_store_explicit(&e->n_positions, e->pos.used, memory_order_relaxed);
+}
+
+static void lots_uncount(engine *e, engine_lot *x)
+{
+    if (x->counted) {
+        lots_inbound_add(e, x, -x->qty);
+        x->counted = false;
+    }
+    lots_heap_del(&e->lots, x);
+}
+
+/* Count the lot now if its ETA is inside the horizon, else schedule it. */
+static void lots_count(engine *e, engine_lot *x, int64_t now)
+{
+    int64_t horizon =
+        e->cfg->regions[e->loc_region[x->loc]].inbound_horizon_ms;
+    if (horizon <= 0 || x->qty <= 0)
+        return; /* inbound not counted in this region */
+    x->due_ms = x->eta_ms - horizon;
+    if (x->due_ms <= now) {
+        x->counted = true;
+        lots_inbound_add(e, x, x->qty);
+    } else if (!lots_heap_push(&e->lots, x)) {
+        log_error("engine", "out of memory: lot %.*s will not enter the "
+                            "horizon on time", (int)x->id_len, x->id);
+    }
+}
+
+static void lots_note_removed(engine_lots *l, const engine_lot *x,
+                              const config *cfg)
+{
+    if (l->n_removed == l->cap_removed) {
+        size_t cap = l->cap_removed ? l->cap_removed * 2 : 64;
+        engine_lot_key *r = realloc(l->removed, cap * sizeof *r);
+        if (r == NULL) {
+            l->rewrite_all = true;
+            return;
+        }
+        l->removed = r;
+        l->cap_removed = cap;
+    }
+    (void)cfg;
+    engine_lot_key *k = &l->removed[l->n_removed];
+    k->key = NULL;
+    k->len = 0;
+    k->sku = x->sku;
+    k->loc = x->loc;
+    k->key = malloc(x->id_len);
+    if (k->key == NULL) {
+        l->rewrite_all = true;
+        return;
+    }
+    memcpy(k->key, x->id, x->id_len);
+    k->len = x->id_len;
+    l->n_removed++;
+}
+
+/* ---- events ------------------------------------------------------------------ */
+
+static engine_lot *lots_get(engine *e, uint32_t sku, uint16_t loc,
+                            const char *id, uint32_t id_len, bool create)
+{
+    engine_lots *l = &e->lots;
+    engine_lot **p = lots_slot(l, sku, loc, id, id_len);
+    if (*p != NULL || !create)
+        return *p;
+    engine_lot *x = calloc(1, sizeof *x + id_len);
+    if (x == NULL)
+        return NULL;
+    x->sku = sku;
+    x->loc = loc;
+    x->heap_idx = LOT_NOT_IN_HEAP;
+    x->id_len = id_len;
+    memcpy(x->id, id, id_len);
+    *p = x;
+    if (++l->count > l->cap)
+        lots_rehash(l);
+    return x;
+}
+
+static void lots_free_one(engine *e, engine_lot *x)
+{
+    engine_lot **p = lots_slot(&e->lots, x->sku, x->loc, x->id, x->id_len);
+    *p = x->next;
+    e->lots.count--;
+    lots_note_removed(&e->lots, x, e->cfg);
+    free(x);
+}
+
+void engine_lot_event(engine *e, uint32_t sku, const engine_event *ev)
+{
+    int64_t now = clock_wall_ms();
+    engine_lot *x = lots_get(e, sku, ev->location, ev->ref, ev->ref_len,
+                             ev->kind == ATP_EV_LOT_ADD ||
+                                 ev->kind == ATP_EV_LOT_CHANGE);
+    if (x == NULL)
+        return; /* receive/cancel of an unknown lot: nothing to do */
+    e->lots.dirty = true;
+    lots_uncount(e, x);
+    switch (ev->kind) {
+    case ATP_EV_LOT_ADD:
+    case ATP_EV_LOT_CHANGE:
+        x->qty = ev->value;
+        x->eta_ms = ev->eta_ms;
+        lots_count(e, x, now);
+        break;
+    case ATP_EV_LOT_RECEIVE:
+        if (ev->receive_to_on_hand) {
+            position *p = positions_upsert(&e->pos, x->sku, x->loc);
+            if (p != NULL) {
+                int64_t before = engine_position_net(p);
+                engine_position_touched(e, p);
+                int64_t v = formula_sat_add(p->bucket[ATP_BUCKET_ON_HAND], x->qty);
+                p->bucket[ATP_BUCKET_ON_HAND] =
+                    v > ATP_QTY_MAX ? ATP_QTY_MAX : v;
+                engine_supply_changed(e, x->sku, x->loc,
+                                      engine_position_net(p) - before);
+            }
+        }
+        lots_free_one(e, x);
+        break;
+    default: /* ATP_EV_LOT_CANCEL */
+        lots_free_one(e, x);
+        break;
+    }
+}
+
+/* Every lot at a location where src is authoritative for inbound goes:
+ * a snapshot is about to state the source's lots afresh. */
+void engine_lots_clear_source(engine *e, const uint8_t *inbound_loc)
+{
+    engine_lots *l = &e->lots;
+    for (size_t i = 0; i < l->cap; i++) {
+        engine_lot **p = &l->buckets[i];
+        while (*p != NULL) {
+            engine_lot *x = *p;
+            if (!inbound_loc[x->loc]) {
+                p = &x->next;
+                continue;
+            }
+            lots_uncount(e, x);
+            *p = x->next;
+            l->count--;
+            lots_note_removed(l, x, e->cfg);
+            free(x);
+            l->dirty = true;
+        }
+    }
+}
+
+int64_t engine_lots_tick(engine *e, int64_t now)
+{
+    engine_lots *l = &e->lots;
+    bool any = false;
+    while (l->heap_n > 0 && l->heap[0]->due_ms <= now) {
+        engine_lot *x = l->heap[0];
+        lots_heap_del(l, x);
+        x->counted = true;
+        lots_inbound_add(e, x, x->qty);
+        any = true;
+    }
+    if (any)
+        engine_supply_flush(e);
+    if (l->heap_n == 0)
+        return -1;
+    return l->heap[0]->due_ms - now;
+}
+
+/* ---- snapshot and load ------------------------------------------------------- */
+
+static size_t lots_key(const engine *e, uint32_t sku, uint16_t loc,
+                       const char *id, size_t id_len, unsigned char *out)
+{
+    const char *l = e->cfg->locations[loc].id;
+    size_t ll = strlen(l), sl;
+    const char *s = dict_key(e->skus, sku, &sl);
+    memcpy(out, l, ll + 1);
+    memcpy(out + ll + 1, s, sl);
+    out[ll + 1 + sl] = '\0';
+    memcpy(out + ll + 2 + sl, id, id_len);
+    return ll + 2 + sl + id_len;
+}
+
+size_t engine_lots_snapshot_size(const engine *e)
+{
+    const engine_lots *l = &e->lots;
+    if (!l->dirty && !l->rewrite_all)
+        return 0;
+    return l->count + l->n_removed;
+}
+
+void engine_lots_snapshot(engine *e, engine_lots_writer *w)
+{
+    engine_lots *l = &e->lots;
+    unsigned char key[ENGINE_LOT_KEY_MAX];
+    for (size_t i = 0; i < l->n_removed; i++) {
+        engine_lot_key *k = &l->removed[i];
+        size_t n = lots_key(e, k->sku, k->loc, k->key, k->len, key);
+        w->add(w->ctx, key, n, NULL, 0);
+    }
+    for (size_t i = 0; i < l->cap; i++) {
+        for (engine_lot *x = l->buckets[i]; x != NULL; x = x->next) {
+            unsigned char val[16];
+            size_t n = lots_key(e, x->sku, x->loc, x->id, x->id_len, key);
+            for (int b = 0; b < 8; b++) {
+                val[b] = (unsigned char)((uint64_t)x->qty >> (8 * b));
+                val[8 + b] = (unsigned char)((uint64_t)x->eta_ms >> (8 * b));
+            }
+            w->add(w->ctx, key, n, val, 16);
+        }
+    }
+    for (size_t i = 0; i < l->n_removed; i++)
+        free(l->removed[i].key);
+    l->n_removed = 0;
+    l->dirty = false;
+    l->rewrite_all = false;
+}
+
+atp_err engine_lot_load(engine *e, const void *key, size_t key_len,
+                        const void *val, size_t val_len)
+{
+    const char *k = key, *end = k + key_len;
+    const char *n1 = memchr(k, '\0', key_len);
+    const char *n2 = n1 ? memchr(n1 + 1, '\0', (size_t)(end - n1 - 1)) : NULL;
+    if (n2 == NULL || val_len != 16 || n2 + 1 >= end ||
+        (size_t)(end - n2 - 1) > ATP_RESV_ID_MAX_LEN)
+        return ATP_E_BAD_REQUEST;
+    int64_t loc = names_find(&e->loc_names, k, (size_t)(n1 - k));
+    if (loc < 0)
+        return ATP_E_UNKNOWN_LOCATION;
+    size_t sku_len = (size_t)(n2 - n1 - 1);
+    if (sku_len == 0 || sku_len > ATP_SKU_MAX_LEN)
+        return ATP_E_BAD_SKU;
+    const unsigned char *v = val;
+    uint64_t q = 0, eta = 0;
+    for (int b = 0; b < 8; b++) {
+        q |= (uint64_t)v[b] << (8 * b);
+        eta |= (uint64_t)v[8 + b] << (8 * b);
+    }
+    if ((int64_t)q < 0 || (int64_t)q > ATP_QTY_MAX)
+        return ATP_E_BAD_QTY;
+    uint32_t sku;
+    atp_err err = engine_skus_reserve(e, 1, sku_len);
+    if (err == ATP_OK)
+        err = positions_reserve(&e->pos, 1);
+    if (err == ATP_OK)
+        err = dict_intern(e->skus, n1 + 1, sku_len, &sku);
+    if (err != ATP_OK)
+        return err;
+    engine_event ev = {.kind = ATP_EV_LOT_ADD, .location = (uint16_t)loc,
+                       .ref = n2 + 1, .ref_len = (uint32_t)(end - n2 - 1),
+                       .value = (int64_t)q, .eta_ms = (int64_t)eta};
+    engine_lot_event(e, sku, &ev);
+    engine_supply_flush(e);
+    e->lots.dirty = false; /* loaded, not changed */
+    return ATP_OK;
+}

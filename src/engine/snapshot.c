@@ -1,0 +1,381 @@
+/*
+ * snapshot.c - consistent, incremental snapshots of positions and source
+ * offsets, and loading them at start-up. Engine thread (loading: main
+ * thread before engine_start).
+ *
+ * Consistency: the engine thread applies source batches one at a time and
+ * records each batch's sequence as its source's applied offset. A snapshot
+ * is cut between two batches: the positions changed since the last cut and
+ * the offsets as they are now go to the store as ONE group, hence one LMDB
+ * transaction. After a restart the positions are exactly those of the
+ * stored offsets, and each source is asked to resend from offset + 1.
+ *
+ * Incremental: a position carries POSITION_DIRTY from its first change
+ * after a cut until the next cut, and its key is queued once. If a snapshot
+ * cannot be written, the next one writes everything.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/clock.h"
+#include "common/log.h"
+#include "engine/engine_int.h"
+#include "formula/formula.h"
+
+#define SNAPSHOT_KEY_MAX (ATP_ID_MAX_LEN + 1 + ATP_SKU_MAX_LEN)
+
+int64_t engine_position_net(const position *p)
+{
+    formula_position fp = {p->bucket[ATP_BUCKET_ON_HAND],
+                           p->bucket[ATP_BUCKET_ALLOCATED],
+                           p->bucket[ATP_BUCKET_HELD], p->inbound};
+    return formula_net(&fp);
+}
+
+atp_err engine_snapshot_init(engine *e)
+{
+    const config *cfg = e->cfg;
+    e->snap.offsets = calloc(cfg->n_sources ? cfg->n_sources : 1,
+                             sizeof *e->snap.offsets);
+    e->loc_ids = calloc(cfg->n_locations ? cfg->n_locations : 1, sizeof *e->loc_ids);
+    if (e->snap.offsets == NULL || e->loc_ids == NULL)
+        return ATP_E_NOMEM;
+    for (size_t i = 0; i < cfg->n_locations; i++)
+        e->loc_ids[i] = cfg->locations[i].id;
+    e->snap.next_ms = clock_mono_ms() + cfg->service.snapshot_interval_ms;
+    return names_init(&e->loc_names, e->loc_ids, cfg->n_locations);
+}
+
+void engine_snapshot_fini(engine *e)
+{
+    free(e->snap.offsets);
+    free(e->snap.keys);
+    names_fini(&e->loc_names);
+    free(e->loc_ids);
+}
+
+void engine_position_touched(engine *e, position *p)
+{
+    if (p->key & POSITION_DIRTY)
+        return;
+    if (e->snap.n == e->snap.cap) {
+        size_t cap = e->snap.cap ? e->snap.cap * 2 : 65536;
+        uint64_t *k = realloc(e->snap.keys, cap * sizeof *k);
+        if (k == NULL) {
+            e->snap.full_next = true; /* lost track: write everything */
+            return;
+        }
+        e->snap.keys = k;
+        e->snap.cap = cap;
+    }
+    e->snap.keys[e->snap.n++] = p->key;
+    p->key |= POSITION_DIRTY;
+}
+
+void engine_offset_applied(engine *e, uint32_t src, uint64_t seq, uint64_t ts_ms)
+{
+    if (src >= e->cfg->n_sources)
+        return;
+    engine_offset *o = &e->snap.offsets[src];
+    o->seq = seq;
+    o->ts_ms = ts_ms;
+    o->known = true;
+    o->dirty = true;
+}
+
+/* ---- writing ------------------------------------------------------------- */
+
+typedef struct snapshot_buf {
+    engine_record_op *ops;
+    size_t n, cap;
+    unsigned char *bytes;
+    size_t used, size;
+    bool failed;
+} snapshot_buf;
+
+static void *snapshot_bytes(snapshot_buf *b, size_t n)
+{
+    if (b->used + n > b->size) {
+        /* Ops point into bytes, so it cannot move: this size is reserved
+         * up front from the number of ops (see engine_snapshot_start). */
+        b->failed = true;
+        return NULL;
+    }
+    void *p = b->bytes + b->used;
+    b->used += n;
+    return p;
+}
+
+static void snapshot_put_le64(unsigned char *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static uint64_t snapshot_get_le64(const unsigned char *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v |= (uint64_t)p[i] << (8 * i);
+    return v;
+}
+
+static void snapshot_add(snapshot_buf *b, engine_db db, const void *key,
+                         size_t key_len, const void *val, size_t val_len)
+{
+    if (b->n == b->cap) {
+        b->failed = true;
+        return;
+    }
+    b->ops[b->n++] = (engine_record_op){db, key, key_len, val, val_len};
+}
+
+static void snapshot_position(engine *e, snapshot_buf *b, const position *p)
+{
+    uint32_t sku = position_sku(p);
+    const char *loc = e->cfg->locations[position_loc(p)].id;
+    size_t loc_len = strlen(loc), sku_len;
+    const char *sku_id = dict_key(e->skus, sku, &sku_len);
+    unsigned char *key = snapshot_bytes(b, loc_len + 1 + sku_len);
+    if (key == NULL)
+        return;
+    memcpy(key, loc, loc_len + 1);
+    memcpy(key + loc_len + 1, sku_id, sku_len);
+    bool zero = p->bucket[0] == 0 && p->bucket[1] == 0 && p->bucket[2] == 0;
+    unsigned char *val = zero ? NULL : snapshot_bytes(b, 24);
+    if (!zero && val == NULL)
+        return;
+    for (int i = 0; !zero && i < 3; i++)
+        snapshot_put_le64(val + 8 * i, (uint64_t)p->bucket[i]);
+    snapshot_add(b, ENGINE_DB_POSITIONS, key, loc_len + 1 + sku_len, val,
+                 zero ? 0 : 24);
+}
+
+static void snapshot_lot_add(void *ctx, const void *key, size_t key_len,
+                             const void *val, size_t val_len)
+{
+    snapshot_buf *b = ctx;
+    unsigned char *k = snapshot_bytes(b, key_len);
+    unsigned char *v = val ? snapshot_bytes(b, val_len) : NULL;
+    if (k == NULL || (val && v == NULL))
+        return;
+    memcpy(k, key, key_len);
+    if (val)
+        memcpy(v, val, val_len);
+    snapshot_add(b, ENGINE_DB_LOTS, k, key_len, v, val ? val_len : 0);
+}
+
+static void snapshot_done_cb(void *arg, atp_err err)
+{
+    engine *e = arg;
+    engine_cmd cmd = {.type = ENGINE_CMD_SNAPSHOT_DONE, .err = err};
+    queue_push(&e->q, &cmd); /* never closed while a snapshot is in flight */
+}
+
+void engine_snapshot_start(engine *e)
+{
+    if (e->snap.inflight || e->persist.write == NULL)
+        return;
+    bool full = e->snap.full_next;
+    size_t n_pos = full ? e->pos.used : e->snap.n;
+    size_t n_lots = engine_lots_snapshot_size(e);
+    size_t n_ops = n_pos + n_lots + e->cfg->n_sources;
+    snapshot_buf b = {.cap = n_ops ? n_ops : 1,
+                      .size = n_pos * (SNAPSHOT_KEY_MAX + 1 + 24) +
+                              n_lots * (ENGINE_LOT_KEY_MAX + 16) +
+                              e->cfg->n_sources * 16 + 1};
+    b.ops = malloc(b.cap * sizeof *b.ops);
+    b.bytes = malloc(b.size);
+    if (b.ops == NULL || b.bytes == NULL) {
+        free(b.ops);
+        free(b.bytes);
+        log_error("engine", "out of memory: snapshot postponed");
+        return;
+    }
+    if (full) {
+        for (size_t i = 0; i < e->pos.cap; i++)
+            if (e->pos.slots[i].key != 0)
+                snapshot_position(e, &b, &e->pos.slots[i]);
+    } else {
+        for (size_t i = 0; i < e->snap.n; i++) {
+            uint64_t k = e->snap.keys[i];
+            position *p = positions_get(&e->pos,
+                                        (uint32_t)(k >> 16) - 1,
+                                        (uint16_t)(k & 0xffff));
+            if (p != NULL)
+                snapshot_position(e, &b, p);
+        }
+    }
+    if (n_lots > 0) {
+        engine_lots_writer lw = {snapshot_lot_add, &b};
+        engine_lots_snapshot(e, &lw);
+    }
+    for (size_t s = 0; s < e->cfg->n_sources; s++) {
+        engine_offset *o = &e->snap.offsets[s];
+        if (!o->known || (!o->dirty && !full))
+            continue;
+        unsigned char *val = snapshot_bytes(&b, 16);
+        if (val == NULL)
+            break;
+        snapshot_put_le64(val, o->seq);
+        snapshot_put_le64(val + 8, o->ts_ms);
+        const char *id = e->cfg->sources[s].id;
+        snapshot_add(&b, ENGINE_DB_OFFSETS, id, strlen(id), val, 16);
+    }
+    atp_err err = b.failed ? ATP_E_NOMEM
+                           : e->persist.write(e->persist.ctx, b.ops, b.n,
+                                              snapshot_done_cb, e);
+    free(b.ops);
+    free(b.bytes);
+    if (err != ATP_OK) {
+        log_error("engine", "snapshot not written: %s", atp_err_message(err));
+        e->snap.full_next = true;
+        return;
+    }
+    /* Cut: what changes from now on belongs to the next snapshot. */
+    for (size_t i = 0; i < e->snap.n; i++) {
+        uint64_t k = e->snap.keys[i];
+        position *p = positions_get(&e->pos, (uint32_t)(k >> 16) - 1,
+                                    (uint16_t)(k & 0xffff));
+        if (p != NULL)
+            p->key &= POSITION_KEY_MASK;
+    }
+    if (full)
+        for (size_t i = 0; i < e->pos.cap; i++)
+            e->pos.slots[i].key &= POSITION_KEY_MASK;
+    e->snap.n = 0;
+    for (size_t s = 0; s < e->cfg->n_sources; s++)
+        e->snap.offsets[s].dirty = false;
+    e->snap.full_next = false;
+    e->snap.inflight = true;
+    atomic_store(&e->snap.last_positions, n_pos);
+}
+
+void engine_snapshot_done(engine *e, atp_err err)
+{
+    e->snap.inflight = false;
+    if (err != ATP_OK) {
+        /* What this snapshot carried is not stored: write everything next
+         * time (incremental state was already cut). */
+        e->snap.full_next = true;
+        atomic_fetch_add(&e->snap.failed, 1);
+        log_error("engine", "snapshot failed (%s): the next one writes all "
+                            "positions", atp_err_message(err));
+    } else {
+        atomic_fetch_add(&e->snap.taken, 1);
+        atomic_store(&e->snap.last_ms, (uint64_t)clock_wall_ms());
+    }
+    for (size_t i = 0; i < e->snap.n_waiters; i++)
+        engine_sync_signal(e->snap.waiters[i], err);
+    e->snap.n_waiters = 0;
+    size_t n_next = e->snap.n_next;
+    e->snap.n_next = 0;
+    for (size_t i = 0; i < n_next; i++)
+        engine_snapshot_request(e, e->snap.next[i]);
+}
+
+bool engine_snapshot_pending(const engine *e)
+{
+    if (e->snap.n > 0 || e->snap.full_next || engine_lots_snapshot_size(e) > 0)
+        return true;
+    for (size_t s = 0; s < e->cfg->n_sources; s++)
+        if (e->snap.offsets[s].dirty)
+            return true;
+    return false;
+}
+
+int64_t engine_snapshot_tick(engine *e, int64_t now)
+{
+    int64_t interval = e->cfg->service.snapshot_interval_ms;
+    if (now >= e->snap.next_ms) {
+        if (engine_snapshot_pending(e))
+            engine_snapshot_start(e);
+        e->snap.next_ms = now + interval;
+    }
+    return e->snap.next_ms - now;
+}
+
+void engine_snapshot_request(engine *e, engine_sync_waiter *w)
+{
+    if (e->persist.write == NULL) {
+        engine_sync_signal(w, ATP_OK);
+        return;
+    }
+    if (e->snap.inflight) {
+        /* The one in flight was cut before this request: take another. */
+        if (e->snap.n_next < sizeof e->snap.next / sizeof e->snap.next[0])
+            e->snap.next[e->snap.n_next++] = w;
+        else
+            engine_sync_signal(w, ATP_E_BUSY);
+        return;
+    }
+    engine_snapshot_start(e);
+    if (!e->snap.inflight) { /* nothing could be started */
+        engine_sync_signal(w, ATP_E_NOMEM);
+        return;
+    }
+    if (e->snap.n_waiters < sizeof e->snap.waiters / sizeof e->snap.waiters[0])
+        e->snap.waiters[e->snap.n_waiters++] = w;
+    else
+        engine_sync_signal(w, ATP_E_BUSY);
+}
+
+/* ---- loading (main thread, before engine_start) -------------------------- */
+
+atp_err engine_position_load(engine *e, const void *key, size_t key_len,
+                             const void *val, size_t val_len)
+{
+    const char *k = key;
+    const char *nul = memchr(k, '\0', key_len);
+    if (nul == NULL || val_len != 24)
+        return ATP_E_BAD_REQUEST;
+    size_t loc_len = (size_t)(nul - k), sku_len = key_len - loc_len - 1;
+    int64_t loc = names_find(&e->loc_names, k, loc_len);
+    if (loc < 0)
+        return ATP_E_UNKNOWN_LOCATION; /* configuration changed: dropped */
+    if (sku_len == 0 || sku_len > ATP_SKU_MAX_LEN)
+        return ATP_E_BAD_SKU;
+    int64_t b[3];
+    for (int i = 0; i < 3; i++) {
+        b[i] = (int64_t)snapshot_get_le64((const unsigned char *)val + 8 * i);
+        if (b[i] > ATP_QTY_MAX || b[i] < -ATP_QTY_MAX)
+            return ATP_E_BAD_QTY;
+    }
+    uint32_t sku;
+    atp_err err = engine_skus_reserve(e, 1, sku_len);
+    if (err == ATP_OK)
+        err = positions_reserve(&e->pos, 1);
+    if (err == ATP_OK)
+        err = dict_intern(e->skus, nul + 1, sku_len, &sku);
+    if (err != ATP_OK)
+        return err;
+    position *p = positions_upsert(&e->pos, sku, (uint16_t)loc);
+    int64_t before = engine_position_net(p);
+    memcpy(p->bucket, b, sizeof b);
+    int64_t d = engine_position_net(p) - before;
+    atomic_store_explicit(&e->n_positions, e->pos.used, memory_order_relaxed);
+    if (d != 0)
+        engine_row_add(e, sku, e->loc_region[loc], d, 0);
+    return ATP_OK;
+}
+
+bool engine_offset_load(engine *e, const void *key, size_t key_len,
+                        const void *val, size_t val_len, uint32_t *src,
+                        uint64_t *seq)
+{
+    if (val_len != 16)
+        return false;
+    for (size_t s = 0; s < e->cfg->n_sources; s++) {
+        const char *id = e->cfg->sources[s].id;
+        if (strlen(id) == key_len && memcmp(id, key, key_len) == 0) {
+            engine_offset *o = &e->snap.offsets[s];
+            o->seq = snapshot_get_le64(val);
+            o->ts_ms = snapshot_get_le64((const unsigned char *)val + 8);
+            o->known = true;
+            *src = (uint32_t)s;
+            *seq = o->seq;
+            return true;
+        }
+    }
+    return false;
+}
