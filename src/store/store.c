@@ -77,7 +77,7 @@ atp_err store_open(const char *dir, const store_options *o, store **out)
     s->map_bytes = o->initial_map_bytes ? o->initial_map_bytes : (64u << 20);
     atp_err err = ATP_E_IO;
     int rc;
-    if (mkdir(dir, 0750) != 0 && errno != EEXIST) {
+    if (!o->read_only && mkdir(dir, 0750) != 0 && errno != EEXIST) {
         log_error("store", "cannot create data directory %s: %s", dir,
                   strerror(errno));
         goto fail;
@@ -86,7 +86,8 @@ atp_err store_open(const char *dir, const store_options *o, store **out)
         err = store_err("mdb_env_create", rc);
         goto fail;
     }
-    unsigned flags = MDB_NOTLS | (o->sync == STORE_NOSYNC ? MDB_NOSYNC : 0);
+    unsigned flags = MDB_NOTLS | (o->sync == STORE_NOSYNC ? MDB_NOSYNC : 0) |
+                     (o->read_only ? MDB_RDONLY : 0);
     if ((rc = mdb_env_set_maxdbs(s->env, STORE_DB_COUNT)) != 0 ||
         (rc = mdb_env_set_mapsize(s->env, s->map_bytes)) != 0 ||
         (rc = mdb_env_open(s->env, dir, flags, 0640)) != 0) {
@@ -99,16 +100,23 @@ atp_err store_open(const char *dir, const store_options *o, store **out)
     mdb_env_info(s->env, &info);
     s->map_bytes = info.me_mapsize;
     int dead = 0;
-    mdb_reader_check(s->env, &dead); /* slots of processes killed with -9 */
+    if (!o->read_only)
+        mdb_reader_check(s->env, &dead); /* slots of processes killed with -9 */
     if (dead > 0)
         log_info("store", "cleared %d stale reader slots", dead);
     MDB_txn *txn;
-    if ((rc = mdb_txn_begin(s->env, NULL, 0, &txn)) != 0) {
+    if ((rc = mdb_txn_begin(s->env, NULL, o->read_only ? MDB_RDONLY : 0, &txn)) != 0) {
         err = store_err("mdb_txn_begin", rc);
         goto fail;
     }
     for (int i = 0; i < STORE_DB_COUNT; i++) {
-        if ((rc = mdb_dbi_open(txn, store_db_names[i], MDB_CREATE, &s->dbi[i])) != 0) {
+        rc = mdb_dbi_open(txn, store_db_names[i], o->read_only ? 0 : MDB_CREATE,
+                          &s->dbi[i]);
+        if (rc == MDB_NOTFOUND && o->read_only) {
+            s->dbi[i] = (MDB_dbi)-1; /* an older store without it: empty */
+            continue;
+        }
+        if (rc != 0) {
             mdb_txn_abort(txn);
             err = store_err("mdb_dbi_open", rc);
             goto fail;
@@ -130,6 +138,38 @@ fail:
     return err;
 }
 
+const char *store_db_name(store_db db)
+{
+    return db < STORE_DB_COUNT ? store_db_names[db] : "?";
+}
+
+atp_err store_info_get(store *s, store_info *out)
+{
+    memset(out, 0, sizeof *out);
+    MDB_envinfo info;
+    MDB_stat st;
+    MDB_txn *txn;
+    int rc = mdb_env_info(s->env, &info);
+    if (rc == 0)
+        rc = mdb_env_stat(s->env, &st);
+    if (rc == 0)
+        rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
+    if (rc != 0)
+        return store_err("info", rc);
+    for (int i = 0; i < STORE_DB_COUNT; i++) {
+        MDB_stat ds;
+        if (s->dbi[i] != (MDB_dbi)-1 && mdb_stat(txn, s->dbi[i], &ds) == 0)
+            out->entries[i] = ds.ms_entries;
+    }
+    mdb_txn_abort(txn);
+    out->map_bytes = info.me_mapsize;
+    out->page_size = st.ms_psize;
+    out->used_bytes = (uint64_t)(info.me_last_pgno + 1) * st.ms_psize;
+    out->readers_used = info.me_numreaders;
+    out->readers_max = info.me_maxreaders;
+    return ATP_OK;
+}
+
 atp_err store_scan(store *s, store_db db,
                    bool (*fn)(void *ctx, const void *key, size_t key_len,
                               const void *val, size_t val_len),
@@ -137,6 +177,8 @@ atp_err store_scan(store *s, store_db db,
 {
     MDB_txn *txn;
     MDB_cursor *cur;
+    if (s->dbi[db] == (MDB_dbi)-1)
+        return ATP_OK; /* read-only view of an older store: empty */
     int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
     if (rc != 0)
         return store_err("mdb_txn_begin (scan)", rc);
@@ -311,7 +353,8 @@ void store_close(store *s)
     queue_close(&s->q); /* the writer commits what is queued, then exits */
     if (s->running)
         pthread_join(s->thread, NULL);
-    mdb_env_sync(s->env, 1);
+    if (!s->opt.read_only)
+        mdb_env_sync(s->env, 1);
     mdb_env_close(s->env);
     queue_fini(&s->q);
     free(s);

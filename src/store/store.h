@@ -40,6 +40,7 @@ typedef enum store_db {
 typedef enum store_sync { STORE_SYNC = 0, STORE_NOSYNC = 1 } store_sync;
 
 typedef struct store_options {
+    bool read_only; /* inspection: no writer, no creation, no reader cleanup */
     store_sync sync;
     size_t initial_map_bytes; /* grows by doubling on MDB_MAP_FULL */
     size_t max_map_bytes;     /* growth stops here: STORE_FULL */
@@ -93,5 +94,20 @@ atp_err store_submit(store *s, const store_op *ops, size_t n, store_done_fn done
                      void *arg);
 
 void store_stats_get(const store *s, store_stats *out);
+
+/* What an offline look at the store shows (atpctl inspect). */
+typedef struct store_info {
+    uint64_t entries[STORE_DB_COUNT];
+    uint64_t map_bytes;  /* the map size */
+    uint64_t used_bytes; /* pages in use * page size */
+    uint64_t page_size;
+    uint32_t readers_used, readers_max;
+} store_info;
+
+/* store_info_get fills *out (any time; a short read transaction). */
+atp_err store_info_get(store *s, store_info *out);
+
+/* store_db_name returns the LMDB name of a database ("positions", ...). */
+const char *store_db_name(store_db db);
 
 #endif
