@@ -157,20 +157,30 @@ uint32_t dict_count(const dict *d)
 
 size_t dict_memory(const dict *d) { return d->memory; }
 
-static const char *dict_store_bytes(dict *d, const char *key, size_t len)
+/* Make the current arena block able to take len more bytes: a fresh block
+ * when it cannot (the rest of the old one is wasted: at most 64 KiB). */
+static dict_block *dict_block_room(dict *d, size_t len)
 {
     dict_block *b = d->blocks;
-    if (b == NULL || b->used + len > b->cap) {
-        size_t cap = len > DICT_ARENA_BLOCK ? len : DICT_ARENA_BLOCK;
-        b = malloc(sizeof *b + cap);
-        if (b == NULL)
-            return NULL;
-        b->used = 0;
-        b->cap = cap;
-        b->next = d->blocks;
-        d->blocks = b;
-        d->memory += sizeof *b + cap;
-    }
+    if (b != NULL && b->used + len <= b->cap)
+        return b;
+    size_t cap = len > DICT_ARENA_BLOCK ? len : DICT_ARENA_BLOCK;
+    b = malloc(sizeof *b + cap);
+    if (b == NULL)
+        return NULL;
+    b->used = 0;
+    b->cap = cap;
+    b->next = d->blocks;
+    d->blocks = b;
+    d->memory += sizeof *b + cap;
+    return b;
+}
+
+static const char *dict_store_bytes(dict *d, const char *key, size_t len)
+{
+    dict_block *b = dict_block_room(d, len);
+    if (b == NULL)
+        return NULL;
     char *p = b->data + b->used;
     memcpy(p, key, len);
     b->used += len;
@@ -219,20 +229,8 @@ atp_err dict_reserve(dict *d, uint32_t n_keys, size_t n_bytes)
         d->memory += DICT_CHUNK * sizeof *chunk;
         atomic_store_explicit(&d->chunks[ci], chunk, memory_order_release);
     }
-    dict_block *b = d->blocks;
-    if (n_bytes > 0 && (b == NULL || b->used + n_bytes > b->cap)) {
-        /* A fresh block big enough for all of them; the rest of the old one
-         * is wasted (at most 64 KiB a time, only when a batch straddles). */
-        size_t cap = n_bytes > DICT_ARENA_BLOCK ? n_bytes : DICT_ARENA_BLOCK;
-        b = malloc(sizeof *b + cap);
-        if (b == NULL)
-            return ATP_E_NOMEM;
-        b->used = 0;
-        b->cap = cap;
-        b->next = d->blocks;
-        d->blocks = b;
-        d->memory += sizeof *b + cap;
-    }
+    if (n_bytes > 0 && dict_block_room(d, n_bytes) == NULL)
+        return ATP_E_NOMEM;
     return ATP_OK;
 }
 

@@ -243,6 +243,17 @@ atp_err engine_skus_reserve(engine *e, uint32_t n, size_t bytes)
     return dict_reserve(e->skus, n, bytes);
 }
 
+atp_err engine_sku_intern_one(engine *e, const char *sku, size_t len,
+                              uint32_t *idx)
+{
+    atp_err err = engine_skus_reserve(e, 1, len);
+    if (err == ATP_OK)
+        err = positions_reserve(&e->pos, 1);
+    if (err == ATP_OK)
+        err = dict_intern(e->skus, sku, len, idx);
+    return err;
+}
+
 static atp_err engine_batch_reserve(engine *e, const engine_batch *b)
 {
     size_t bytes = 0;

@@ -210,5 +210,9 @@ int64_t engine_position_net(const position *p);
 /* engine_skus_reserve makes room to intern n more SKUs of `bytes` total
  * length without any allocation failing half-way (engine thread). */
 atp_err engine_skus_reserve(engine *e, uint32_t n, size_t bytes);
+/* engine_sku_intern_one interns one SKU with room for one more position
+ * (loading; engine thread or main before start). */
+atp_err engine_sku_intern_one(engine *e, const char *sku, size_t len,
+                              uint32_t *idx);
 
 #endif

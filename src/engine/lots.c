@@ -411,11 +411,7 @@ atp_err engine_lot_load(engine *e, const void *key, size_t key_len,
     if ((int64_t)q < 0 || (int64_t)q > ATP_QTY_MAX)
         return ATP_E_BAD_QTY;
     uint32_t sku;
-    atp_err err = engine_skus_reserve(e, 1, sku_len);
-    if (err == ATP_OK)
-        err = positions_reserve(&e->pos, 1);
-    if (err == ATP_OK)
-        err = dict_intern(e->skus, n1 + 1, sku_len, &sku);
+    atp_err err = engine_sku_intern_one(e, n1 + 1, sku_len, &sku);
     if (err != ATP_OK)
         return err;
     engine_event ev = {.kind = ATP_EV_LOT_ADD, .location = (uint16_t)loc,

@@ -342,11 +342,7 @@ atp_err engine_position_load(engine *e, const void *key, size_t key_len,
             return ATP_E_BAD_QTY;
     }
     uint32_t sku;
-    atp_err err = engine_skus_reserve(e, 1, sku_len);
-    if (err == ATP_OK)
-        err = positions_reserve(&e->pos, 1);
-    if (err == ATP_OK)
-        err = dict_intern(e->skus, nul + 1, sku_len, &sku);
+    atp_err err = engine_sku_intern_one(e, nul + 1, sku_len, &sku);
     if (err != ATP_OK)
         return err;
     position *p = positions_upsert(&e->pos, sku, (uint16_t)loc);
