@@ -56,7 +56,9 @@ static uint32_t dict_hash(const char *s, size_t n)
     h ^= h >> 29;
     h *= 0xbf58476d1ce4e5b9ULL;
     h ^= h >> 32;
-    return (uint32_t)h | 1u; /* never 0, so a slot is never all-zero */
+    /* The top bit keeps a slot from being all-zero (empty); probing starts
+     * from the low bits, which stay fully mixed. */
+    return (uint32_t)h | 0x80000000u;
 }
 
 static dict_table *dict_table_new(uint32_t cap)
