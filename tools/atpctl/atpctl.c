@@ -1,7 +1,9 @@
 /*
  * atpctl.c - the operator and scripting client of atpd: builds one query,
  * sends it over REQ (tools/common/client), prints the reply as JSON or as
- * text, and says with its exit code what happened.
+ * text, and says with its exit code what happened. `scan --all` follows the
+ * pages; `watch` subscribes to the change feed instead (ctl_sub.c) and
+ * prints messages until --count, --duration or Ctrl-C.
  *
  * Single-threaded (nng's own threads aside). Exit codes are part of the
  * interface scripts rely on: 0 ok, 1 the service answered an error, 2 usage
@@ -10,10 +12,12 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "atp/error.h"
 #include "atp/wire.h"
@@ -21,8 +25,11 @@
 #include "codec/codec.h"
 #include "common/clock.h"
 #include "ctl_cart.h"
+#include "ctl_feed.h"
+#include "ctl_inspect.h"
 #include "ctl_render.h"
 #include "ctl_resv.h"
+#include "ctl_sub.h"
 
 enum {
     CTL_EXIT_OK = 0,
@@ -33,15 +40,29 @@ enum {
 };
 
 #define CTL_TIMEOUT_MAX_MS 3600000
+/* docs/PROTOCOL.md "scan": limit 1..10,000. */
+#define CTL_SCAN_LIMIT_MAX 10000
+/* watch: how long one receive waits before the loop looks at Ctrl-C and
+ * the --duration deadline again. */
+#define CTL_WATCH_POLL_MS 100
+/* watch: after this long without a connection, say so (once). */
+#define CTL_WATCH_CONNECT_NOTE_MS 2000
 
 typedef struct ctl_args {
     const char *endpoint; /* NULL: ATPD_ENDPOINT, then the default */
     const char *channel;  /* NULL: not given */
     const char *ttl;      /* --ttl, NULL: not given (the service default) */
     const char *order;    /* --order, NULL: not given */
+    const char *feed;     /* watch --feed, NULL: ATPD_FEED, then default */
+    const char *count;    /* watch --count, NULL: not given */
+    const char *duration; /* watch --duration, NULL: not given */
+    const char *limit;    /* scan --limit, NULL: the service default */
+    const char *cursor;   /* scan --cursor, NULL: 0 */
     int timeout_ms;
     bool json;
     bool help;
+    bool all;           /* scan --all */
+    bool wide;          /* sources --wide */
     const char **words; /* command and its operands; owned, argc entries */
     int nwords;
 } ctl_args;
@@ -51,6 +72,14 @@ enum {
     CTL_OPT_CHANNEL = 1 << 0,
     CTL_OPT_TTL = 1 << 1,
     CTL_OPT_ORDER = 1 << 2,
+    CTL_OPT_FEED = 1 << 3,
+    CTL_OPT_COUNT = 1 << 4,
+    CTL_OPT_DURATION = 1 << 5,
+    CTL_OPT_LIMIT = 1 << 6,
+    CTL_OPT_CURSOR = 1 << 7,
+    CTL_OPT_ALL = 1 << 8,
+    CTL_OPT_NO_ENDPOINT = 1 << 9, /* not a REQ command: --endpoint is wrong */
+    CTL_OPT_WIDE = 1 << 10,
 };
 
 #define CTL_UNLIMITED (-1) /* max_operands: any number */
@@ -62,6 +91,9 @@ typedef struct ctl_cmd ctl_cmd;
 typedef int (*ctl_build_fn)(const ctl_args *a, codec_writer *w, ctl_cart *cart);
 typedef void (*ctl_render_fn)(const codec_val *reply, const ctl_cart *cart,
                               FILE *f);
+/* A command that is not one request and one reply (scan, watch) runs
+ * itself. Returns a CTL_EXIT_ code. */
+typedef int (*ctl_run_fn)(const ctl_args *a, const ctl_cmd *cmd);
 
 struct ctl_cmd {
     const char *name;
@@ -76,6 +108,7 @@ struct ctl_cmd {
     const char *summary;
     ctl_build_fn build;
     ctl_render_fn render;
+    ctl_run_fn run; /* NULL: build, one request, render */
 };
 
 static const char *ctl_channel(const ctl_args *a)
@@ -290,7 +323,7 @@ static void ctl_show_regions(const codec_val *r, const ctl_cart *c, FILE *f)
 static void ctl_show_sources(const codec_val *r, const ctl_cart *c, FILE *f)
 {
     (void)c;
-    ctl_render_sources(r, f);
+    ctl_inspect_render_sources(r, false, f);
 }
 static void ctl_show_status(const codec_val *r, const ctl_cart *c, FILE *f)
 {
@@ -309,20 +342,95 @@ static void ctl_show_reservation(const codec_val *r, const ctl_cart *c, FILE *f)
     ctl_render_reservation(r, clock_wall_ms(), f);
 }
 
+static int ctl_run_scan(const ctl_args *a, const ctl_cmd *cmd);
+static int ctl_run_watch(const ctl_args *a, const ctl_cmd *cmd);
+
+static void ctl_show_snapshot(const codec_val *r, const ctl_cart *c, FILE *f)
+{
+    (void)c;
+    ctl_inspect_render_snapshot(r, f);
+}
+
+static void ctl_show_sources_wide(const codec_val *r, const ctl_cart *c,
+                                  FILE *f)
+{
+    (void)c;
+    ctl_inspect_render_sources(r, true, f);
+}
+
+static int ctl_run(const ctl_args *a, const ctl_cmd *cmd, const char *url);
+static const char *ctl_query_url(const ctl_args *a);
+static int ctl_usage_error(const ctl_cmd *c, const char *fmt, const char *arg);
+
+/* ctl_run_sources is the plain request with the table --wide asks for. */
+static int ctl_run_sources(const ctl_args *a, const ctl_cmd *cmd)
+{
+    ctl_cmd c = *cmd;
+    c.render = a->wide ? ctl_show_sources_wide : ctl_show_sources;
+    return ctl_run(a, &c, ctl_query_url(a));
+}
+
+/* ctl_run_inspect reads the store in words[1] offline (no atpd involved).
+ * Exit: 0 ok, 2 not an atpd data directory, 1 LMDB cannot read it. */
+static int ctl_run_inspect(const ctl_args *a, const ctl_cmd *cmd)
+{
+    if (a->endpoint != NULL)
+        return ctl_usage_error(cmd, "%s",
+                               "inspect reads the data directory, not atpd: "
+                               "no --endpoint");
+    ctl_inspect in;
+    char err[1024];
+    atp_err e = ctl_inspect_load(a->words[1], &in, err, sizeof err);
+    int rc = CTL_EXIT_OK;
+    if (e != ATP_OK) {
+        fprintf(stderr, "atpctl: %s\n", err);
+        rc = e == ATP_E_NOT_FOUND ? CTL_EXIT_USAGE : CTL_EXIT_SERVICE;
+    } else if (a->json) {
+        if (!ctl_inspect_write_json(&in, a->words[1], stdout)) {
+            fprintf(stderr, "atpctl: out of memory\n");
+            rc = CTL_EXIT_SERVICE;
+        } else {
+            fputc('\n', stdout);
+        }
+    } else {
+        ctl_inspect_render(&in, a->words[1], stdout);
+    }
+    ctl_inspect_fini(&in);
+    if (fflush(stdout) != 0 && rc == CTL_EXIT_OK)
+        rc = CTL_EXIT_USAGE; /* e.g. stdout is a closed pipe */
+    return rc;
+}
+
 static const ctl_cmd ctl_cmds[] = {
     {"atp", 2, 2, CTL_OPT_CHANNEL, 0, false, "atp SKU REGION [--channel C]",
      "available-to-promise of one SKU in one region", ctl_build_atp,
-     ctl_show_atp},
+     ctl_show_atp, NULL},
     {"cart", 1, 1, CTL_OPT_CHANNEL, 0, false, "cart FILE|- [--channel C]",
      "check a whole cart; FILE has one 'sku region qty' per line\n"
      "        ('#' comments and blank lines ignored; '-' reads stdin)",
-     ctl_build_cart, ctl_show_cart},
+     ctl_build_cart, ctl_show_cart, NULL},
     {"regions", 1, 1, CTL_OPT_CHANNEL, 0, false, "regions SKU [--channel C]",
-     "one SKU in every region", ctl_build_regions, ctl_show_regions},
-    {"sources", 0, 0, 0, 0, false, "sources", "feed health of every source",
-     ctl_build_op_only, ctl_show_sources},
+     "one SKU in every region", ctl_build_regions, ctl_show_regions, NULL},
+    {"sources", 0, 0, CTL_OPT_WIDE, 0, false, "sources [--wide]",
+     "feed health of every source: state, sequence, gaps, resync (HELD\n"
+     "        messages behind a hole, RESYNCS requests sent, SNAPSHOTS\n"
+     "        applied), LAST_HB, and a note per source that is not ok;\n"
+     "        --wide adds every other counter of the reply",
+     ctl_build_op_only, ctl_show_sources, ctl_run_sources},
+    {"snapshot", 0, 0, 0, 0, false, "snapshot",
+     "store positions, lots and source offsets now (atpd also does it\n"
+     "        every service.snapshot_interval); a large store may need a\n"
+     "        larger --timeout",
+     ctl_build_op_only, ctl_show_snapshot, NULL},
+    {"inspect", 1, 1, 0, 0, false, "inspect DATA_DIR",
+     "offline summary of atpd's store in DATA_DIR (no atpd needed; safe\n"
+     "        while it runs: read-only): file sizes, map use, entries per\n"
+     "        database, source offsets (seq, source time UTC)\n"
+     "        exit 2: not an atpd data directory (missing, no data.mdb);\n"
+     "        exit 1: LMDB cannot read it (not LMDB, permissions)",
+     NULL, NULL, ctl_run_inspect},
     {"status", 0, 0, 0, 0, false, "status", "service status and counters",
-     ctl_build_op_only, ctl_show_status},
+     ctl_build_op_only, ctl_show_status, NULL},
     {"reserve", 2, CTL_UNLIMITED, CTL_OPT_CHANNEL | CTL_OPT_TTL, 2, true,
      "reserve ID SKU:REGION:QTY [SKU:REGION:QTY ...] [--ttl DURATION] "
      "[--channel C]",
@@ -333,23 +441,42 @@ static const ctl_cmd ctl_cmds[] = {
      "        reservations.default_ttl); DURATION as in the config: 900ms,\n"
      "        30s, 15m, 2h, 1d, or a bare number of MILLISECONDS\n"
      "        the same ID and lines again replay the first answer",
-     ctl_build_reserve, ctl_show_reserve},
+     ctl_build_reserve, ctl_show_reserve, NULL},
     {"commit", 1, 1, CTL_OPT_ORDER, 0, false, "commit ID [--order REF]",
      "held -> committed (the service's committed_ttl starts); REF lets\n"
      "        allocation events name the order instead of ID",
-     ctl_build_commit, ctl_show_reservation},
+     ctl_build_commit, ctl_show_reservation, NULL},
     {"release", 1, CTL_UNLIMITED, 0, 2, false, "release ID [SKU:REGION ...]",
      "release the named lines entirely (no quantity: a line is released\n"
      "        whole), or every line when none is named; split from the right\n"
      "        like reserve's lines",
-     ctl_build_release, ctl_show_reservation},
+     ctl_build_release, ctl_show_reservation, NULL},
     {"extend", 2, 2, 0, 0, false, "extend ID DURATION",
      "a held or committed reservation now expires DURATION from now\n"
      "        (900ms, 30s, 15m, 2h, 1d, or a bare number of MILLISECONDS)",
-     ctl_build_extend, ctl_show_reservation},
+     ctl_build_extend, ctl_show_reservation, NULL},
     {"reservation", 1, 1, 0, 0, false, "reservation ID",
      "show a reservation: state, channel, order, expiry, lines", ctl_build_get,
-     ctl_show_reservation},
+     ctl_show_reservation, NULL},
+    {"scan", 1, 1, CTL_OPT_LIMIT | CTL_OPT_CURSOR | CTL_OPT_ALL, 0, false,
+     "scan REGION [--limit N] [--cursor C] [--all]",
+     "every SKU of REGION with the ATP of each channel, page by page:\n"
+     "        one page (--limit SKUs, default the service's 1,000, at most\n"
+     "        10,000) from --cursor (default 0), or with --all every page\n"
+     "        to the end; --json prints each page's reply map as a line",
+     NULL, NULL, ctl_run_scan},
+    {"watch", 0, 2,
+     CTL_OPT_FEED | CTL_OPT_COUNT | CTL_OPT_DURATION | CTL_OPT_NO_ENDPOINT, 0,
+     false, "watch [REGION [SKU]] [--feed URL] [--count N] [--duration D]",
+     "follow the change feed: everything, one region, or exactly one SKU\n"
+     "        in a region; one line per message (--json: the message map\n"
+     "        with a \"topic\" {region, sku}); a lost message is reported\n"
+     "        as a warning line (--json: {\"gap\": {...}}), found with seq,\n"
+     "        region_seq or key_seq as subscribed. Runs until Ctrl-C (exit\n"
+     "        0), --count N messages or --duration D (900ms, 30s, 15m, ...);\n"
+     "        nothing arriving is not an error. --feed: default\n"
+     "        $ATPD_FEED, else " ATP_DEFAULT_FEED_URL,
+     NULL, NULL, ctl_run_watch},
 };
 #define CTL_NCMDS (sizeof ctl_cmds / sizeof ctl_cmds[0])
 
@@ -383,6 +510,15 @@ static void ctl_usage(FILE *f)
             "                  a bare number is milliseconds, as in the "
             "config)\n"
             "  --order REF     commit: the order reference\n"
+            "  --limit N       scan: SKUs per page (1..%d)\n"
+            "  --cursor C      scan: where the page starts (next_cursor of\n"
+            "                  the previous page; default 0)\n"
+            "  --all           scan: every page to the end\n"
+            "  --wide          sources: every counter, not the short table\n"
+            "  --feed URL      watch: atpd change feed (default: $ATPD_FEED,\n"
+            "                  else %s)\n"
+            "  --count N       watch: exit 0 after N messages\n"
+            "  --duration D    watch: exit 0 after D (900ms, 30s, 15m, ...)\n"
             "  --help          this help, or a command's with a command\n"
             "\n"
             "exit status: 0 ok (a reserve granted), 1 the service answered an "
@@ -392,9 +528,11 @@ static void ctl_usage(FILE *f)
             "             2 usage error (nothing sent), 3 cannot reach the "
             "service\n"
             "             (connect or timeout), 4 reserve refused: not enough "
-            "stock\n",
+            "stock\n"
+            "             watch: 0 at the end (Ctrl-C, --count, --duration),\n"
+            "             2 bad arguments or feed URL, 3 the socket failed\n",
             ATP_DEFAULT_QUERY_URL, CLIENT_DEFAULT_TIMEOUT_MS,
-            ATP_DEFAULT_CHANNEL);
+            ATP_DEFAULT_CHANNEL, CTL_SCAN_LIMIT_MAX, ATP_DEFAULT_FEED_URL);
 }
 
 static void ctl_cmd_usage(const ctl_cmd *c, FILE *f)
@@ -406,6 +544,10 @@ static void ctl_cmd_usage(const ctl_cmd *c, FILE *f)
     if (c->refusable)
         fprintf(f, "exit status: 0 granted, 4 refused, 1 error reply, 2 "
                    "usage, 3 transport\n");
+    if (c->opts & CTL_OPT_NO_ENDPOINT)
+        fprintf(f, "exit status: 0 at the end (Ctrl-C, --count, "
+                   "--duration), 2 usage or bad URL,\n"
+                   "             3 the socket failed\n");
 }
 
 /* ctl_usage_error prints why, then the relevant usage, to stderr. */
@@ -497,6 +639,36 @@ static int ctl_args_parse(int argc, char **argv, ctl_args *a)
                 return ctl_usage_error(NULL, "%s needs an order reference",
                                        "--order");
             a->order = v;
+        } else if (strcmp(arg, "--all") == 0) {
+            a->all = true;
+        } else if (strcmp(arg, "--wide") == 0) {
+            a->wide = true;
+        } else if ((v = ctl_opt_value(argc, argv, &i, "--feed", &missing)) !=
+                   NULL) {
+            if (missing || *v == '\0')
+                return ctl_usage_error(NULL, "%s needs a URL", "--feed");
+            a->feed = v;
+        } else if ((v = ctl_opt_value(argc, argv, &i, "--count", &missing)) !=
+                   NULL) {
+            if (missing || *v == '\0')
+                return ctl_usage_error(NULL, "%s needs a number", "--count");
+            a->count = v;
+        } else if ((v = ctl_opt_value(argc, argv, &i, "--duration",
+                                      &missing)) != NULL) {
+            if (missing || *v == '\0')
+                return ctl_usage_error(NULL, "%s needs a duration",
+                                       "--duration");
+            a->duration = v;
+        } else if ((v = ctl_opt_value(argc, argv, &i, "--limit", &missing)) !=
+                   NULL) {
+            if (missing || *v == '\0')
+                return ctl_usage_error(NULL, "%s needs a number", "--limit");
+            a->limit = v;
+        } else if ((v = ctl_opt_value(argc, argv, &i, "--cursor", &missing)) !=
+                   NULL) {
+            if (missing || *v == '\0')
+                return ctl_usage_error(NULL, "%s needs a number", "--cursor");
+            a->cursor = v;
         } else if ((v = ctl_opt_value(argc, argv, &i, "--timeout", &missing)) !=
                    NULL) {
             char *end = NULL;
@@ -566,6 +738,66 @@ static void ctl_print_service_error(const codec_val *reply,
     fputc('\n', stderr);
 }
 
+/* ctl_client_open opens the REQ client for url; returns CTL_EXIT_OK, or
+ * prints why and returns CTL_EXIT_USAGE (a URL nng refuses) or
+ * CTL_EXIT_TRANSPORT. */
+static int ctl_client_open(const ctl_args *a, const char *url, client **c)
+{
+    char err[512];
+    client_opts o = {.url = url, .timeout_ms = a->timeout_ms};
+    atp_err e = client_open(&o, c, err, sizeof err);
+    if (e == ATP_OK)
+        return CTL_EXIT_OK;
+    fprintf(stderr, "atpctl: %s\n", err);
+    return e == ATP_E_BAD_REQUEST ? CTL_EXIT_USAGE : CTL_EXIT_TRANSPORT;
+}
+
+/* ctl_exchange sends what w holds and decodes the reply into arena: a map
+ * with a boolean "ok" (*reply, *ok). Returns CTL_EXIT_OK, or prints why and
+ * returns CTL_EXIT_TRANSPORT when there is no such reply. */
+static int ctl_exchange(client *c, const codec_writer *w, codec_arena *arena,
+                        int timeout_ms, const codec_val **reply, bool *ok)
+{
+    const char *url = client_url(c);
+    atp_err e = client_request(c, w, arena, reply);
+    if (e != ATP_OK) {
+        fprintf(stderr, "atpctl: %s\n", client_last_error(c));
+        if (e == ATP_E_TIMEOUT && !client_connected(c))
+            fprintf(stderr,
+                    "atpctl: is atpd running? Start it with `make run`, or "
+                    "point --endpoint (or ATPD_ENDPOINT) at it.\n");
+        else if (e == ATP_E_TIMEOUT)
+            fprintf(stderr,
+                    "atpctl: no reply within %d ms; try a larger "
+                    "--timeout\n",
+                    timeout_ms);
+        return CTL_EXIT_TRANSPORT;
+    }
+    const codec_val *okv = codec_val_get(*reply, "ok");
+    *ok = false;
+    if (codec_val_type(*reply) != CODEC_MAP || okv == NULL ||
+        !codec_val_bool(okv, ok)) {
+        fprintf(stderr,
+                "atpctl: malformed reply from %s (not a map with "
+                "'ok')\n",
+                url);
+        return CTL_EXIT_TRANSPORT;
+    }
+    return CTL_EXIT_OK;
+}
+
+/* ctl_query_url is --endpoint, else $ATPD_ENDPOINT, else the default. */
+static const char *ctl_query_url(const ctl_args *a)
+{
+    const char *url = a->endpoint;
+    if (url == NULL) {
+        url = getenv("ATPD_ENDPOINT");
+        if (url == NULL || *url == '\0')
+            url = ATP_DEFAULT_QUERY_URL;
+    }
+    return url;
+}
+
 static int ctl_run(const ctl_args *a, const ctl_cmd *cmd, const char *url)
 {
     int rc = CTL_EXIT_TRANSPORT;
@@ -580,41 +812,13 @@ static int ctl_run(const ctl_args *a, const ctl_cmd *cmd, const char *url)
     rc = cmd->build(a, w, &cart);
     if (rc != CTL_EXIT_OK)
         goto done;
-    char err[512];
-    client_opts o = {.url = url, .timeout_ms = a->timeout_ms};
-    atp_err e = client_open(&o, &c, err, sizeof err);
-    if (e != ATP_OK) {
-        fprintf(stderr, "atpctl: %s\n", err);
-        rc = e == ATP_E_BAD_REQUEST ? CTL_EXIT_USAGE : CTL_EXIT_TRANSPORT;
+    if ((rc = ctl_client_open(a, url, &c)) != CTL_EXIT_OK)
         goto done;
-    }
     const codec_val *reply = NULL;
-    e = client_request(c, w, arena, &reply);
-    if (e != ATP_OK) {
-        fprintf(stderr, "atpctl: %s\n", client_last_error(c));
-        if (e == ATP_E_TIMEOUT && !client_connected(c))
-            fprintf(stderr,
-                    "atpctl: is atpd running? Start it with `make run`, or "
-                    "point --endpoint (or ATPD_ENDPOINT) at it.\n");
-        else if (e == ATP_E_TIMEOUT)
-            fprintf(stderr,
-                    "atpctl: no reply within %d ms; try a larger "
-                    "--timeout\n",
-                    a->timeout_ms);
-        rc = CTL_EXIT_TRANSPORT;
-        goto done;
-    }
-    const codec_val *okv = codec_val_get(reply, "ok");
     bool ok = false;
-    if (codec_val_type(reply) != CODEC_MAP || okv == NULL ||
-        !codec_val_bool(okv, &ok)) {
-        fprintf(stderr,
-                "atpctl: malformed reply from %s (not a map with "
-                "'ok')\n",
-                url);
-        rc = CTL_EXIT_TRANSPORT;
+    if ((rc = ctl_exchange(c, w, arena, a->timeout_ms, &reply, &ok)) !=
+        CTL_EXIT_OK)
         goto done;
-    }
     if (a->json) {
         codec_val_write_json(reply, stdout);
         fputc('\n', stdout);
@@ -652,6 +856,298 @@ done:
     ctl_cart_fini(&cart);
     codec_writer_free(w);
     codec_arena_free(arena);
+    return rc;
+}
+
+/* ---- scan ----------------------------------------------------------------- */
+
+/* ctl_run_scan asks for one page of a region, or with --all follows
+ * next_cursor to the end; prints each reply map (--json) or one table. */
+static int ctl_run_scan(const ctl_args *a, const ctl_cmd *cmd)
+{
+    const char *region = a->words[1];
+    uint64_t limit = 0, cursor = 0;
+    if (a->limit != NULL &&
+        !ctl_feed_parse_uint(a->limit, 1, CTL_SCAN_LIMIT_MAX, &limit)) {
+        char why[128];
+        snprintf(why, sizeof why, "--limit needs a number in 1..%d",
+                 CTL_SCAN_LIMIT_MAX);
+        return ctl_usage_error(cmd, "%s", why);
+    }
+    if (a->cursor != NULL &&
+        !ctl_feed_parse_uint(a->cursor, 0, UINT32_MAX, &cursor))
+        return ctl_usage_error(cmd, "%s",
+                               "--cursor needs a non-negative integer (a "
+                               "next_cursor)");
+    const char *url = ctl_query_url(a);
+    int rc = CTL_EXIT_TRANSPORT;
+    codec_arena *arena = codec_arena_alloc();
+    codec_writer *w = codec_writer_alloc(NULL, NULL);
+    client *c = NULL;
+    ctl_scan_view view = {0};
+    uint64_t first_seq = 0, first_rseq = 0, pages = 0;
+    uint64_t start = cursor;
+    bool more = false;
+    if (arena == NULL || w == NULL) {
+        fprintf(stderr, "atpctl: out of memory\n");
+        goto done;
+    }
+    if ((rc = ctl_client_open(a, url, &c)) != CTL_EXIT_OK)
+        goto done;
+    /* Bounded: every page must move the cursor forward, and a cursor is a
+     * SKU index below 2^32. */
+    for (;;) {
+        codec_writer_reset(w);
+        codec_arena_clear(arena);
+        codec_w_map(w, limit > 0 ? 4 : 3);
+        codec_w_kv_cstr(w, "op", "scan");
+        codec_w_kv_cstr(w, "region", region);
+        codec_w_kv_uint(w, "cursor", cursor);
+        if (limit > 0)
+            codec_w_kv_uint(w, "limit", limit);
+        const codec_val *reply = NULL;
+        bool ok = false;
+        if ((rc = ctl_exchange(c, w, arena, a->timeout_ms, &reply, &ok)) !=
+            CTL_EXIT_OK)
+            goto done;
+        if (a->json) {
+            codec_val_write_json(reply, stdout);
+            fputc('\n', stdout);
+        }
+        if (!ok) {
+            ctl_print_service_error(reply, NULL, NULL, a, cmd);
+            rc = CTL_EXIT_SERVICE;
+            goto done;
+        }
+        if (pages++ == 0) {
+            /* The first page's sequences are where a cache built from
+             * this scan starts following the feed. */
+            codec_val_uint(codec_val_get(reply, "seq"), &first_seq);
+            codec_val_uint(codec_val_get(reply, "region_seq"), &first_rseq);
+        }
+        if (!a->json && !ctl_render_scan_page(reply, &view, stdout)) {
+            fprintf(stderr, "atpctl: out of memory\n");
+            rc = CTL_EXIT_TRANSPORT;
+            goto done;
+        }
+        const codec_val *nc = codec_val_get(reply, "next_cursor");
+        uint64_t next = 0;
+        if (nc == NULL || codec_val_type(nc) == CODEC_NIL) {
+            more = false;
+            break;
+        }
+        if (!codec_val_uint(nc, &next) || next <= cursor) {
+            fprintf(stderr,
+                    "atpctl: malformed reply from %s (next_cursor does not "
+                    "move forward from %" PRIu64 ")\n",
+                    url, cursor);
+            rc = CTL_EXIT_TRANSPORT;
+            goto done;
+        }
+        cursor = next;
+        more = true;
+        if (!a->all)
+            break;
+        if (fflush(stdout) != 0)
+            break;
+    }
+    rc = CTL_EXIT_OK;
+    if (!a->json) {
+        printf("%s: %" PRIu64 " SKU%s from cursor %" PRIu64 " (%" PRIu64
+               " page%s); feed seq %" PRIu64 ", region_seq %" PRIu64 "%s\n",
+               region, view.rows, view.rows == 1 ? "" : "s", start, pages,
+               pages == 1 ? "" : "s", first_seq, first_rseq,
+               pages > 1 ? " (first page)" : "");
+        if (more)
+            printf("more: atpctl scan %s --cursor %" PRIu64 "%s%s (or --all)\n",
+                   region, cursor, a->limit != NULL ? " --limit " : "",
+                   a->limit != NULL ? a->limit : "");
+    }
+done:
+    if (fflush(stdout) != 0 && rc == CTL_EXIT_OK)
+        rc = CTL_EXIT_USAGE; /* e.g. stdout is a closed pipe */
+    ctl_scan_view_fini(&view);
+    client_close(c);
+    codec_writer_free(w);
+    codec_arena_free(arena);
+    return rc;
+}
+
+/* ---- watch ---------------------------------------------------------------- */
+
+static volatile sig_atomic_t ctl_watch_signal;
+
+static void ctl_watch_on_signal(int sig)
+{
+    ctl_watch_signal = sig;
+}
+
+/* ctl_watch_signals makes SIGINT and SIGTERM end the watch loop (checked
+ * every CTL_WATCH_POLL_MS) instead of the process, so the output is
+ * flushed and the exit status is 0. */
+static void ctl_watch_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = ctl_watch_on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
+typedef struct ctl_watch {
+    const ctl_args *a;
+    ctl_feed_scope scope;
+    ctl_feed_gaps gaps;
+    bool color;
+    uint64_t printed;
+    uint64_t malformed;
+} ctl_watch;
+
+/* ctl_watch_message checks and prints one message (and a gap warning
+ * before it). Returns false for a message that is not a change-feed
+ * message (reported on stderr, not printed). */
+static bool ctl_watch_message(ctl_watch *wt, codec_arena *arena,
+                              const void *msg, size_t len)
+{
+    ctl_feed_topic t;
+    const void *body_bytes;
+    size_t body_len;
+    const codec_val *body = NULL;
+    uint64_t seq = 0;
+    codec_arena_clear(arena);
+    if (!ctl_feed_split(msg, len, &t, &body_bytes, &body_len) ||
+        codec_decode(arena, body_bytes, body_len, &body) != ATP_OK ||
+        codec_val_type(body) != CODEC_MAP ||
+        !ctl_feed_body_seq(body, wt->scope, &seq)) {
+        if (wt->malformed++ < 10)
+            fprintf(stderr,
+                    "atpctl: ignoring a %zu-byte message that is not a "
+                    "change-feed message (topic, then a map with %s)\n",
+                    len, ctl_feed_seq_name(wt->scope));
+        return false;
+    }
+    ctl_feed_gap g;
+    if (ctl_feed_gaps_check(&wt->gaps, seq, &g) != CTL_FEED_IN_ORDER)
+        ctl_render_gap(&g, wt->scope, &t, wt->a->json, stdout);
+    if (wt->a->json) {
+        if (!ctl_feed_write_json(&t, body, stdout))
+            fprintf(stderr, "atpctl: out of memory for a message\n");
+    } else {
+        ctl_render_feed(&t, body, wt->color, stdout);
+    }
+    wt->printed++;
+    return true;
+}
+
+/* ctl_run_watch subscribes to the prefix of the words (everything, a
+ * region, or one SKU of a region) and prints messages until --count,
+ * --duration or a signal. */
+static int ctl_run_watch(const ctl_args *a, const ctl_cmd *cmd)
+{
+    const char *region = a->nwords > 1 ? a->words[1] : NULL;
+    const char *sku = a->nwords > 2 ? a->words[2] : NULL;
+    char prefix[CTL_FEED_PREFIX_MAX], err[512];
+    size_t prefix_len = 0;
+    ctl_watch wt = {.a = a};
+    if (!ctl_feed_prefix(region, sku, prefix, &prefix_len, &wt.scope, err,
+                         sizeof err))
+        return ctl_usage_error(cmd, "%s", err);
+    uint64_t count = 0;
+    int64_t duration_ms = 0;
+    if (a->count != NULL &&
+        !ctl_feed_parse_uint(a->count, 1, UINT64_MAX, &count))
+        return ctl_usage_error(cmd, "%s", "--count needs a number >= 1");
+    if (a->duration != NULL && !ctl_resv_ttl_parse(a->duration, &duration_ms))
+        return ctl_usage_error(cmd, "%s",
+                               "--duration needs a positive duration (900ms, "
+                               "30s, 15m, 2h, 1d; a bare number is "
+                               "milliseconds)");
+    const char *url = a->feed;
+    if (url == NULL) {
+        url = getenv("ATPD_FEED");
+        if (url == NULL || *url == '\0')
+            url = ATP_DEFAULT_FEED_URL;
+    }
+    ctl_sub *sub = NULL;
+    atp_err e = ctl_sub_open(url, prefix, prefix_len, &sub, err, sizeof err);
+    if (e != ATP_OK) {
+        fprintf(stderr, "atpctl: %s\n", err);
+        return e == ATP_E_BAD_REQUEST ? CTL_EXIT_USAGE : CTL_EXIT_TRANSPORT;
+    }
+    codec_arena *arena = codec_arena_alloc();
+    if (arena == NULL) {
+        fprintf(stderr, "atpctl: out of memory\n");
+        ctl_sub_close(sub);
+        return CTL_EXIT_TRANSPORT;
+    }
+    wt.color = !a->json && isatty(STDOUT_FILENO) && getenv("NO_COLOR") == NULL;
+    ctl_watch_signals();
+    if (!a->json)
+        fprintf(stderr, "atpctl: watching %s%s%s%s on %s (gaps by %s; Ctrl-C "
+                        "to stop)\n",
+                region != NULL ? region : "everything", sku != NULL ? " " : "",
+                sku != NULL ? sku : "", region != NULL && sku == NULL ? " (region)" : "",
+                url, ctl_feed_seq_name(wt.scope));
+    int rc = CTL_EXIT_OK;
+    int64_t start = clock_mono_ms();
+    bool noted = false, was_up = false;
+    while (ctl_watch_signal == 0 && (count == 0 || wt.printed < count)) {
+        /* Connection changes go to stderr (scripts wait for "connected":
+         * what atpd publishes before it is not seen). */
+        bool up = ctl_sub_connected(sub);
+        if (up != was_up)
+            fprintf(stderr, up ? "atpctl: connected to %s\n"
+                               : "atpctl: lost %s; reconnecting (messages "
+                                 "published meanwhile are lost)\n",
+                    url);
+        was_up = up;
+        int wait = CTL_WATCH_POLL_MS;
+        if (duration_ms > 0) {
+            int64_t left = start + duration_ms - clock_mono_ms();
+            if (left <= 0)
+                break;
+            if (left < wait)
+                wait = (int)left;
+        }
+        void *msg = NULL;
+        size_t len = 0;
+        e = ctl_sub_recv(sub, wait, &msg, &len);
+        if (e == ATP_E_TIMEOUT) {
+            if (!noted && ctl_sub_connections(sub) == 0 &&
+                clock_mono_ms() - start >= CTL_WATCH_CONNECT_NOTE_MS) {
+                /* Not an error: the feed may come up later. Said once. */
+                fprintf(stderr,
+                        "atpctl: nothing listens at %s yet; still trying\n",
+                        url);
+                noted = true;
+            }
+            continue;
+        }
+        if (e != ATP_OK) {
+            fprintf(stderr, "atpctl: %s\n", ctl_sub_last_error(sub));
+            rc = CTL_EXIT_TRANSPORT;
+            break;
+        }
+        ctl_watch_message(&wt, arena, msg, len);
+        ctl_sub_free_msg(msg, len);
+        /* Live output: a pipe gets every line as it arrives. */
+        if (fflush(stdout) != 0) {
+            rc = CTL_EXIT_USAGE; /* e.g. stdout is a closed pipe */
+            break;
+        }
+    }
+    if (!a->json && (wt.gaps.gaps > 0 || wt.gaps.resets > 0))
+        fprintf(stderr,
+                "atpctl: %" PRIu64 " message%s, %" PRIu64 " gap%s (%" PRIu64
+                " lost), %" PRIu64 " restart%s\n",
+                wt.printed, wt.printed == 1 ? "" : "s", wt.gaps.gaps,
+                wt.gaps.gaps == 1 ? "" : "s", wt.gaps.missed, wt.gaps.resets,
+                wt.gaps.resets == 1 ? "" : "s");
+    if (fflush(stdout) != 0 && rc == CTL_EXIT_OK)
+        rc = CTL_EXIT_USAGE;
+    codec_arena_free(arena);
+    ctl_sub_close(sub);
     return rc;
 }
 
@@ -694,13 +1190,35 @@ static int ctl_main(const ctl_args *a)
         return ctl_usage_error(cmd, "%s does not take --ttl", cmd->name);
     if (a->order != NULL && !(cmd->opts & CTL_OPT_ORDER))
         return ctl_usage_error(cmd, "%s does not take --order", cmd->name);
-    const char *url = a->endpoint;
-    if (url == NULL) {
-        url = getenv("ATPD_ENDPOINT");
-        if (url == NULL || *url == '\0')
-            url = ATP_DEFAULT_QUERY_URL;
+    const struct {
+        bool given;
+        unsigned opt;
+        const char *name;
+    } more[] = {
+        {a->feed != NULL, CTL_OPT_FEED, "--feed"},
+        {a->count != NULL, CTL_OPT_COUNT, "--count"},
+        {a->duration != NULL, CTL_OPT_DURATION, "--duration"},
+        {a->limit != NULL, CTL_OPT_LIMIT, "--limit"},
+        {a->cursor != NULL, CTL_OPT_CURSOR, "--cursor"},
+        {a->all, CTL_OPT_ALL, "--all"},
+        {a->wide, CTL_OPT_WIDE, "--wide"},
+    };
+    for (size_t i = 0; i < sizeof more / sizeof more[0]; i++) {
+        if (more[i].given && !(cmd->opts & more[i].opt)) {
+            char why[128];
+            snprintf(why, sizeof why, "%s does not take %s", cmd->name,
+                     more[i].name);
+            return ctl_usage_error(cmd, "%s", why);
+        }
     }
-    return ctl_run(a, cmd, url);
+    if (a->endpoint != NULL && (cmd->opts & CTL_OPT_NO_ENDPOINT))
+        return ctl_usage_error(cmd,
+                               "%s reads the change feed: give --feed URL, "
+                               "not --endpoint",
+                               cmd->name);
+    if (cmd->run != NULL)
+        return cmd->run(a, cmd);
+    return ctl_run(a, cmd, ctl_query_url(a));
 }
 
 int main(int argc, char **argv)

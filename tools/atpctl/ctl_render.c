@@ -130,12 +130,17 @@ static void ctl_table_fill(ctl_table *t, size_t row, const codec_val *map)
                              CTL_CELL_MAX);
 }
 
-static void ctl_table_print(ctl_table *t, FILE *f)
+/* ctl_table_print_w prints t (with the header line when header is true)
+ * in columns at least width[c] wide; width (ncols entries) is updated to
+ * what was printed, so that a table printed in parts (a scan page by page)
+ * keeps its columns as long as its cells fit. */
+static void ctl_table_print_w(ctl_table *t, size_t *width, bool header,
+                              FILE *f)
 {
-    size_t width[32] = {0};
-    int ncols = t->ncols < 32 ? t->ncols : 32;
+    int ncols = t->ncols;
     for (int c = 0; c < ncols; c++) {
-        width[c] = strlen(t->cols[c].header);
+        if (header && strlen(t->cols[c].header) > width[c])
+            width[c] = strlen(t->cols[c].header);
         for (size_t r = 0; r < t->nrows; r++) {
             size_t w = strlen(ctl_table_cell(t, r, c));
             if (w > width[c])
@@ -150,7 +155,7 @@ static void ctl_table_print(ctl_table *t, FILE *f)
     char *line = malloc(linecap);
     if (line == NULL)
         return;
-    for (size_t r = 0; r <= t->nrows; r++) {
+    for (size_t r = header ? 0 : 1; r <= t->nrows; r++) {
         size_t pos = 0;
         for (int c = 0; c < ncols; c++) {
             const char *s =
@@ -167,6 +172,15 @@ static void ctl_table_print(ctl_table *t, FILE *f)
         fprintf(f, "%s\n", line);
     }
     free(line);
+}
+
+static void ctl_table_print(ctl_table *t, FILE *f)
+{
+    size_t *width = calloc(t->ncols > 0 ? (size_t)t->ncols : 1, sizeof *width);
+    if (width == NULL)
+        return;
+    ctl_table_print_w(t, width, true, f);
+    free(width);
 }
 
 static void ctl_table_fini(ctl_table *t)
@@ -562,4 +576,98 @@ void ctl_render_reservation(const codec_val *reply, int64_t now_ms, FILE *f)
         fprintf(f, "  %-9s  %s\n", "created", when);
     }
     ctl_render_resv_lines(codec_val_get(res, "lines"), f);
+}
+
+/* ---- scan --------------------------------------------------------------- */
+
+/* Columns: SKU, one ATP column per channel (named by the first row that
+ * has channels), SUPPLY, RESERVED, SHORTFALL, STALE. */
+#define CTL_SCAN_FIXED 5
+
+static bool ctl_scan_view_setup(ctl_scan_view *v, const codec_val *items)
+{
+    const codec_val *chs = NULL;
+    uint32_t n = codec_val_len(items);
+    for (uint32_t i = 0; i < n && chs == NULL; i++) {
+        const codec_val *c = codec_val_get(codec_val_at(items, i), "channels");
+        if (codec_val_len(c) > 0)
+            chs = c;
+    }
+    if (chs == NULL && n > 0)
+        chs = codec_val_get(codec_val_at(items, 0), "channels");
+    v->nch = codec_val_len(chs);
+    size_t ncols = CTL_SCAN_FIXED + v->nch;
+    ctl_col *cols = calloc(ncols, sizeof *cols);
+    char *names = calloc(v->nch > 0 ? v->nch : 1, CTL_CELL_MAX);
+    v->width = calloc(ncols, sizeof *v->width);
+    if (cols == NULL || names == NULL || v->width == NULL) {
+        free(cols);
+        free(names);
+        free(v->width);
+        v->width = NULL;
+        return false;
+    }
+    cols[0] = (ctl_col){"SKU", "sku", false};
+    for (size_t c = 0; c < v->nch; c++) {
+        char ch[CTL_CELL_MAX - 8];
+        ctl_render_field(codec_val_at(chs, (uint32_t)c), "channel", ch,
+                         sizeof ch);
+        snprintf(names + c * CTL_CELL_MAX, CTL_CELL_MAX, "ATP:%s", ch);
+        cols[1 + c] = (ctl_col){names + c * CTL_CELL_MAX, NULL, true};
+    }
+    cols[1 + v->nch] = (ctl_col){"SUPPLY", "supply", true};
+    cols[2 + v->nch] = (ctl_col){"RESERVED", "reserved", true};
+    cols[3 + v->nch] = (ctl_col){"SHORTFALL", "shortfall", true};
+    cols[4 + v->nch] = (ctl_col){"STALE", NULL, false};
+    v->cols = cols;
+    v->names = names;
+    v->ncols = ncols;
+    return true;
+}
+
+bool ctl_render_scan_page(const codec_val *reply, ctl_scan_view *v, FILE *f)
+{
+    const codec_val *items = codec_val_get(reply, "items");
+    size_t n = codec_val_len(items);
+    if (v->cols == NULL && !ctl_scan_view_setup(v, items))
+        return false;
+    ctl_table t;
+    if (!ctl_table_init(&t, v->cols, (int)v->ncols, n))
+        return false;
+    for (size_t r = 0; r < n; r++) {
+        const codec_val *it = codec_val_at(items, (uint32_t)r);
+        ctl_table_fill(&t, r, it);
+        /* Channels are matched by name: a row whose channels differ from
+         * the header's (an atpd reconfigured between pages) shows "-". */
+        const codec_val *chs = codec_val_get(it, "channels");
+        for (size_t c = 0; c < v->nch; c++) {
+            const char *want = v->cols[1 + c].header + 4; /* after "ATP:" */
+            char *cell = ctl_table_cell(&t, r, (int)(1 + c));
+            snprintf(cell, CTL_CELL_MAX, "-");
+            for (uint32_t k = 0; k < codec_val_len(chs); k++) {
+                const codec_val *ch = codec_val_at(chs, k);
+                char name[CTL_CELL_MAX];
+                ctl_render_field(ch, "channel", name, sizeof name);
+                if (strcmp(name, want) == 0) {
+                    ctl_render_field(ch, "atp", cell, CTL_CELL_MAX);
+                    break;
+                }
+            }
+        }
+        snprintf(ctl_table_cell(&t, r, (int)v->ncols - 1), CTL_CELL_MAX, "%s",
+                 ctl_render_true(it, "stale") ? "STALE" : "");
+    }
+    ctl_table_print_w(&t, v->width, !v->header_done, f);
+    ctl_table_fini(&t);
+    v->header_done = true;
+    v->rows += n;
+    return true;
+}
+
+void ctl_scan_view_fini(ctl_scan_view *v)
+{
+    free(v->cols);
+    free(v->names);
+    free(v->width);
+    memset(v, 0, sizeof *v);
 }

@@ -9,6 +9,8 @@
 #ifndef ATP_CTL_RENDER_H
 #define ATP_CTL_RENDER_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -43,5 +45,23 @@ void ctl_render_reserve(const codec_val *reply, int64_t now_ms, FILE *f);
  * (relative to now_ms and absolute UTC), created, and the line table
  * (SKU REGION QTY CONSUMED RELEASED). */
 void ctl_render_reservation(const codec_val *reply, int64_t now_ms, FILE *f);
+
+/* A scan rendered page by page (`scan --all`): one table whose header is
+ * printed once and whose column widths only grow. Zero-initialise it; the
+ * columns are named from the first page (ATP:<channel> per channel). */
+typedef struct ctl_scan_view {
+    struct ctl_col *cols; /* owned */
+    char *names;          /* owned: the ATP:<channel> headers */
+    size_t ncols, nch;
+    size_t *width; /* owned, ncols entries */
+    bool header_done;
+    uint64_t rows; /* rows printed so far */
+} ctl_scan_view;
+
+/* ctl_render_scan_page writes the items of one scan reply as rows (the
+ * header first, the first time): SKU, ATP per channel, SUPPLY, RESERVED,
+ * SHORTFALL, STALE. Returns false on out of memory. */
+bool ctl_render_scan_page(const codec_val *reply, ctl_scan_view *v, FILE *f);
+void ctl_scan_view_fini(ctl_scan_view *v);
 
 #endif

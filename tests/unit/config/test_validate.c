@@ -243,8 +243,8 @@ static void test_authority(void **state)
      * its allocated is not. */
     expect_diag(&d, 17, 21, "location 'ST-1' allocated",
                 "source 'wms' (line 12)", "source 'erp' (line 17)");
-    expect_diag(&d, 18, 36, "source 'erp'", "unknown bucket 'inbound'",
-                "on_hand, allocated or held");
+    expect_diag(&d, 18, 36, "source 'erp'", "unknown bucket 'in_transit'",
+                "on_hand, allocated, held or inbound");
     expect_diag(&d, 19, 21, "location 'DC-PA' held", "source 'wms' (line 11)",
                 "source 'erp' (line 19)");
     expect_diag(&d, 21, 20, "source 'erp'", "empty");

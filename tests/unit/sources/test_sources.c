@@ -27,10 +27,15 @@
  * wms (0): la1 on_hand+allocated, la2 all buckets; heartbeat 1 s.
  * erp (1): la1 held, lb1 on_hand; heartbeat 2 s.
  * Reorder window 100 ms, at most 4 held messages. */
+/* The base sources have resync off: these tests check skipping holes.
+ * RESYNC_YAML (below) turns it on for the resync tests. */
 static const char test_sources_yaml[] =
     "service:\n"
     "  reorder_window: 100ms\n"
     "  reorder_max_messages: 4\n"
+    "  resync_retry: 1s\n"
+    "  resync_timeout: 5s\n"
+    "  resync_hold_messages: 8\n"
     "regions: [{id: ra}, {id: rb}, {id: rc}]\n"
     "locations:\n"
     "  - {id: la1, region: ra}\n"
@@ -40,11 +45,13 @@ static const char test_sources_yaml[] =
     "sources:\n"
     "  - id: wms\n"
     "    heartbeat_timeout: 1s\n"
+    "    resync: RESYNC\n"
     "    authority:\n"
     "      - {locations: [la1], buckets: [on_hand, allocated]}\n"
     "      - {locations: [la2]}\n"
     "  - id: erp\n"
     "    heartbeat_timeout: 2s\n"
+    "    resync: false\n"
     "    authority:\n"
     "      - {locations: [la1], buckets: [held]}\n"
     "      - {locations: [lb1], buckets: [on_hand]}\n";
@@ -56,6 +63,8 @@ enum { LA1 = 0, LA2 = 1, LB1 = 2, LC1 = 3 };
 /* What the callbacks saw. Items are message ids cast to pointers. */
 #define LOG_MAX 256
 typedef struct test_log {
+    uint64_t requests[LOG_MAX]; /* from_seq, + 1e12 for a snapshot request */
+    size_t n_requests;
     uintptr_t delivered[LOG_MAX];
     uint64_t delivered_seq[LOG_MAX];
     size_t n_delivered;
@@ -85,13 +94,29 @@ static void test_drop(void *ctx, void *item)
     l->dropped[l->n_dropped++] = (uintptr_t)item;
 }
 
-static int test_fx_setup(void **state)
+#define TEST_SNAPSHOT_REQ 1000000000000ULL
+
+static void test_request(void *ctx, uint32_t src, sources_resync_mode mode,
+                         uint64_t from_seq)
+{
+    test_log *l = ctx;
+    (void)src;
+    assert_true(l->n_requests < LOG_MAX);
+    l->requests[l->n_requests++] =
+        from_seq + (mode == SOURCES_RESYNC_SNAPSHOT ? TEST_SNAPSHOT_REQ : 0);
+}
+
+static int test_fx_setup_with(void **state, bool resync)
 {
     test_fx *fx = calloc(1, sizeof *fx);
     assert_non_null(fx);
+    char yaml[sizeof test_sources_yaml + 8];
+    const char *mark = strstr(test_sources_yaml, "RESYNC");
+    int head = (int)(mark - test_sources_yaml);
+    snprintf(yaml, sizeof yaml, "%.*s%s%s", head, test_sources_yaml,
+             resync ? "true" : "false", mark + strlen("RESYNC"));
     config_diags diags = {0};
-    atp_err err = config_load_string(test_sources_yaml, strlen(test_sources_yaml),
-                                     &fx->cfg, &diags);
+    atp_err err = config_load_string(yaml, strlen(yaml), &fx->cfg, &diags);
     for (size_t i = 0; i < diags.n; i++)
         fprintf(stderr, "config line %d: %s\n", diags.items[i].line,
                 diags.items[i].message);
@@ -102,6 +127,12 @@ static int test_fx_setup(void **state)
     assert_int_equal(sources_alloc(&fx->cfg, &fx->s), ATP_OK);
     *state = fx;
     return 0;
+}
+
+static int test_fx_setup(void **state) { return test_fx_setup_with(state, false); }
+static int test_fx_setup_resync(void **state)
+{
+    return test_fx_setup_with(state, true);
 }
 
 static int test_fx_teardown(void **state)
@@ -116,15 +147,22 @@ static int test_fx_teardown(void **state)
 }
 
 /* rx: message id == seq * 10 + src, so each delivery can be traced. */
+static sources_io test_io(test_fx *fx)
+{
+    return (sources_io){test_deliver, test_drop, test_request, &fx->log};
+}
+
 static void rx(test_fx *fx, uint32_t src, uint64_t seq, int64_t now)
 {
-    sources_receive(fx->s, src, seq, 1000 + seq, (void *)(uintptr_t)(seq * 10 + src),
-                    now, test_deliver, test_drop, &fx->log);
+    sources_io io = test_io(fx);
+    sources_receive(fx->s, src, seq, (void *)(uintptr_t)(seq * 10 + src), now,
+                    &io);
 }
 
 static void tick(test_fx *fx, int64_t now)
 {
-    sources_tick(fx->s, now, test_deliver, &fx->log);
+    sources_io io = test_io(fx);
+    sources_tick(fx->s, now, &io);
 }
 
 /* test_expect_delivered checks that exactly seqs[0..n) of src were delivered
@@ -504,6 +542,138 @@ static void test_sources_state_names(void **state)
     assert_string_equal(sources_state_name(SOURCES_SILENT), "silent");
 }
 
+/* ---- resync on (the wms source) ---------------------------------------- */
+
+/* A hole that outlives the window asks for a replay and holds later
+ * messages; the replay fills it and everything applies in order. */
+static void test_resync_replay_fills_hole(void **state)
+{
+    test_fx *fx = *state;
+    rx(fx, ERP, 1, 0); /* region ra is fed by erp too: let it be ok */
+    EXPECT(fx, ERP, 1);
+    rx(fx, WMS, 1, 0);
+    EXPECT(fx, WMS, 1);
+    rx(fx, WMS, 4, 10);
+    rx(fx, WMS, 5, 20);
+    EXPECT_NONE(fx);
+    tick(fx, 50);
+    assert_int_equal(fx->log.n_requests, 0); /* still inside the window */
+    tick(fx, 111);
+    assert_int_equal(fx->log.n_requests, 1);
+    assert_int_equal(fx->log.requests[0], 2); /* replay from the first missing */
+    sources_status st = st_of(fx, WMS, 111);
+    assert_int_equal(st.state, SOURCES_RESYNCING);
+    assert_int_equal(st.held, 2);
+    assert_true(sources_region_stale(fx->s, RA));
+    tick(fx, 600); /* past the window, before the retry: held, no apply */
+    EXPECT_NONE(fx);
+    assert_int_equal(fx->log.n_requests, 1);
+    tick(fx, 1200); /* unanswered: asked again */
+    assert_int_equal(fx->log.n_requests, 2);
+    rx(fx, WMS, 2, 1300); /* the replay */
+    EXPECT(fx, WMS, 2);
+    rx(fx, WMS, 3, 1301);
+    EXPECT(fx, WMS, 3, 4, 5);
+    st = st_of(fx, WMS, 1301);
+    assert_int_equal(st.state, SOURCES_OK);
+    assert_int_equal(st.missed, 0);
+    assert_int_equal(st.gaps, 1);
+    assert_int_equal(st.held, 0);
+    assert_false(sources_region_stale(fx->s, RA));
+    rx(fx, WMS, 4, 1302); /* replayed again: a duplicate */
+    EXPECT_NONE(fx);
+}
+
+/* Nobody answers: after resync_timeout what is held applies without the
+ * hole, the source is gapped and a snapshot is asked for until one comes. */
+static void test_resync_timeout_then_snapshot(void **state)
+{
+    test_fx *fx = *state;
+    rx(fx, WMS, 1, 0);
+    EXPECT(fx, WMS, 1);
+    rx(fx, WMS, 3, 10);
+    tick(fx, 200);
+    assert_int_equal(fx->log.n_requests, 1);
+    tick(fx, 5300); /* resync_timeout 5 s */
+    EXPECT(fx, WMS, 3);
+    sources_status st = st_of(fx, WMS, 5300);
+    assert_int_equal(st.state, SOURCES_GAPPED);
+    assert_int_equal(st.missed, 1);
+    assert_true(sources_region_stale(fx->s, RA));
+    size_t before = fx->log.n_requests;
+    tick(fx, 5300 + 5 * 1000 + 1);
+    assert_int_equal(fx->log.n_requests, before + 1);
+    assert_true(fx->log.requests[before] >= TEST_SNAPSHOT_REQ);
+    /* later messages still flow while gapped */
+    rx(fx, WMS, 4, 11000);
+    EXPECT(fx, WMS, 4);
+    /* a snapshot consistent with seq 6 repairs it; 5 and 6 are covered */
+    rx(fx, WMS, 6, 11001);
+    rx(fx, WMS, 8, 11002);
+    sources_io io = test_io(fx);
+    sources_snapshot_applied(fx->s, WMS, 6, 11003, &io);
+    assert_int_equal(fx->log.n_dropped, 1); /* 6: part of the snapshot */
+    EXPECT_NONE(fx);                        /* 8 waits for 7 */
+    rx(fx, WMS, 7, 11004);
+    EXPECT(fx, WMS, 7, 8);
+    rx(fx, ERP, 1, 11004); /* region ra is fed by erp too: let it be ok */
+    EXPECT(fx, ERP, 1);
+    st = st_of(fx, WMS, 11004);
+    assert_int_equal(st.state, SOURCES_OK);
+    assert_int_equal(st.snapshots_applied, 1);
+    assert_false(sources_region_stale(fx->s, RA));
+}
+
+/* More held than resync_hold_messages: the excess is lost until a snapshot
+ * covers it, and a snapshot is requested at once. */
+static void test_resync_hold_overflow(void **state)
+{
+    test_fx *fx = *state;
+    rx(fx, WMS, 1, 0);
+    EXPECT(fx, WMS, 1);
+    for (uint64_t seq = 3; seq < 3 + 8; seq++)
+        rx(fx, WMS, seq, 1);
+    tick(fx, 200); /* replay requested */
+    assert_int_equal(fx->log.n_requests, 1);
+    rx(fx, WMS, 20, 201); /* the 9th: beyond the limit of 8 */
+    assert_int_equal(fx->log.n_dropped, 1);
+    assert_int_equal(fx->log.n_requests, 2);
+    assert_true(fx->log.requests[1] >= TEST_SNAPSHOT_REQ);
+    assert_int_equal(st_of(fx, WMS, 201).held, 8);
+}
+
+/* Sequences start at 1: a first message with seq 3 waits for 1 and 2. */
+static void test_resync_first_message_late_start(void **state)
+{
+    test_fx *fx = *state;
+    rx(fx, WMS, 3, 0);
+    EXPECT_NONE(fx);
+    rx(fx, WMS, 1, 5);
+    EXPECT(fx, WMS, 1);
+    rx(fx, WMS, 2, 6);
+    EXPECT(fx, WMS, 2, 3);
+    assert_int_equal(st_of(fx, WMS, 6).state, SOURCES_OK);
+}
+
+/* After a restart: the next expected is the stored offset + 1, and the
+ * source is asked to replay from there once. */
+static void test_resync_restore(void **state)
+{
+    test_fx *fx = *state;
+    sources_restore(fx->s, WMS, 41);
+    sources_io io = test_io(fx);
+    sources_resync_restored(fx->s, 0, &io);
+    assert_int_equal(fx->log.n_requests, 1);
+    assert_int_equal(fx->log.requests[0], 42);
+    assert_int_equal(st_of(fx, WMS, 0).state, SOURCES_WAITING);
+    rx(fx, WMS, 41, 1); /* already applied before the restart */
+    EXPECT_NONE(fx);
+    rx(fx, WMS, 42, 2);
+    EXPECT(fx, WMS, 42);
+    sources_resync_restored(fx->s, 3, &io); /* only once */
+    assert_int_equal(fx->log.n_requests, 1);
+}
+
 /* A configuration without sources: nothing is ever stale. */
 static void test_sources_none(void **state)
 {
@@ -515,7 +685,8 @@ static void test_sources_none(void **state)
     assert_int_equal(sources_count(s), 0);
     assert_int_equal(sources_find(s, "wms", 3), -1);
     assert_false(sources_region_stale(s, 0));
-    sources_tick(s, 1000, test_deliver, NULL);
+    sources_io io = {test_deliver, test_drop, test_request, NULL};
+    sources_tick(s, 1000, &io);
     sources_release_held(s, test_drop, NULL);
     sources_free(s);
     config_fini(&cfg);
@@ -538,6 +709,16 @@ int main(void)
         T(test_sources_silence),
         T(test_sources_stale_regions),
         T(test_sources_counters),
+        cmocka_unit_test_setup_teardown(test_resync_replay_fills_hole,
+                                        test_fx_setup_resync, test_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_resync_timeout_then_snapshot,
+                                        test_fx_setup_resync, test_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_resync_hold_overflow,
+                                        test_fx_setup_resync, test_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_resync_first_message_late_start,
+                                        test_fx_setup_resync, test_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_resync_restore,
+                                        test_fx_setup_resync, test_fx_teardown),
         cmocka_unit_test(test_sources_state_names),
         cmocka_unit_test(test_sources_none),
     };

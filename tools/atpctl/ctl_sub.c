@@ -1,0 +1,132 @@
+/*
+ * ctl_sub.c - SUB client for atpd's change feed (see ctl_sub.h). Caller's
+ * thread; ctl_sub_pipe_cb runs on an nng thread and touches only atomics.
+ */
+#include "ctl_sub.h"
+
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <nng/nng.h>
+#include <nng/protocol/pubsub0/sub.h>
+
+struct ctl_sub {
+    nng_socket sock;
+    atomic_int pipes;       /* connections up (ctl_sub_pipe_cb) */
+    atomic_int connections; /* connections ever made (ctl_sub_pipe_cb) */
+    char last_error[256];
+};
+
+/* ctl_sub_pipe_cb counts connections, so that the watch can say whether
+ * anything listens at its URL. nng thread. */
+static void ctl_sub_pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+    ctl_sub *s = arg;
+    (void)p;
+    if (ev == NNG_PIPE_EV_ADD_POST) {
+        atomic_fetch_add(&s->pipes, 1);
+        atomic_fetch_add(&s->connections, 1);
+    } else if (ev == NNG_PIPE_EV_REM_POST) {
+        atomic_fetch_sub(&s->pipes, 1);
+    }
+}
+
+atp_err ctl_sub_open(const char *url, const void *prefix, size_t prefix_len,
+                     ctl_sub **out, char *err, size_t errlen)
+{
+    if (err != NULL && errlen > 0)
+        err[0] = '\0';
+    ctl_sub *s = calloc(1, sizeof *s);
+    if (s == NULL)
+        return ATP_E_NOMEM;
+    atomic_init(&s->pipes, 0);
+    atomic_init(&s->connections, 0);
+    atp_err e = ATP_E_TRANSPORT;
+    const char *what = "cannot open a SUB socket for";
+    int rv = nng_sub0_open(&s->sock);
+    if (rv != 0)
+        goto fail_free;
+    /* The receive buffer is as deep as nng allows, so that a short stall of
+     * the terminal loses as little as possible (PUB drops for a subscriber
+     * that does not keep up; the sequence numbers then show the gap). The
+     * reconnect times are those of a feed that should come back soon. */
+    what = "cannot configure the SUB socket for";
+    if ((rv = nng_socket_set_size(s->sock, NNG_OPT_RECVMAXSZ,
+                                  CTL_SUB_RECV_MAX)) != 0 ||
+        (rv = nng_socket_set_int(s->sock, NNG_OPT_RECVBUF, 8192)) != 0 ||
+        (rv = nng_socket_set_ms(s->sock, NNG_OPT_RECONNMINT, 100)) != 0 ||
+        (rv = nng_socket_set_ms(s->sock, NNG_OPT_RECONNMAXT, 1000)) != 0 ||
+        (rv = nng_socket_set(s->sock, NNG_OPT_SUB_SUBSCRIBE, prefix,
+                             prefix_len)) != 0 ||
+        (rv = nng_pipe_notify(s->sock, NNG_PIPE_EV_ADD_POST, ctl_sub_pipe_cb,
+                              s)) != 0 ||
+        (rv = nng_pipe_notify(s->sock, NNG_PIPE_EV_REM_POST, ctl_sub_pipe_cb,
+                              s)) != 0)
+        goto fail_close;
+    /* Non-blocking: when nothing listens yet, nng keeps dialing. A URL nng
+     * cannot parse fails here, at once. */
+    what = "cannot dial";
+    rv = nng_dial(s->sock, url, NULL, NNG_FLAG_NONBLOCK);
+    if (rv != 0) {
+        if (rv == NNG_EADDRINVAL || rv == NNG_ENOTSUP || rv == NNG_EINVAL)
+            e = ATP_E_BAD_REQUEST;
+        goto fail_close;
+    }
+    *out = s;
+    return ATP_OK;
+
+fail_close:
+    nng_close(s->sock);
+fail_free:
+    if (rv == NNG_ENOMEM)
+        e = ATP_E_NOMEM;
+    if (err != NULL && errlen > 0)
+        snprintf(err, errlen, "%s %s: %s", what, url,
+                 rv != 0 ? nng_strerror(rv) : "out of memory");
+    free(s);
+    return e;
+}
+
+void ctl_sub_close(ctl_sub *s)
+{
+    if (s == NULL)
+        return;
+    nng_close(s->sock);
+    free(s);
+}
+
+atp_err ctl_sub_recv(ctl_sub *s, int timeout_ms, void **msg, size_t *len)
+{
+    s->last_error[0] = '\0';
+    int rv = nng_socket_set_ms(s->sock, NNG_OPT_RECVTIMEO, timeout_ms);
+    if (rv == 0)
+        rv = nng_recv(s->sock, msg, len, NNG_FLAG_ALLOC);
+    if (rv == 0)
+        return ATP_OK;
+    if (rv == NNG_ETIMEDOUT)
+        return ATP_E_TIMEOUT;
+    snprintf(s->last_error, sizeof s->last_error, "cannot receive: %s",
+             nng_strerror(rv));
+    return rv == NNG_ENOMEM ? ATP_E_NOMEM : ATP_E_TRANSPORT;
+}
+
+void ctl_sub_free_msg(void *msg, size_t len)
+{
+    nng_free(msg, len);
+}
+
+bool ctl_sub_connected(const ctl_sub *s)
+{
+    return atomic_load(&s->pipes) > 0;
+}
+
+int ctl_sub_connections(const ctl_sub *s)
+{
+    return atomic_load(&s->connections);
+}
+
+const char *ctl_sub_last_error(const ctl_sub *s)
+{
+    return s->last_error;
+}
