@@ -655,15 +655,20 @@ static void test_deliver_nop(void *ctx, void *item, uint64_t seq)
     (void)ctx, (void)item, (void)seq;
 }
 static void test_drop_nop(void *ctx, void *item) { (void)ctx, (void)item; }
+static void test_request_nop(void *ctx, uint32_t src, sources_resync_mode mode,
+                             uint64_t from_seq)
+{
+    (void)ctx, (void)src, (void)mode, (void)from_seq;
+}
 
 static void test_request_sources_op(void **state)
 {
     test_fx *fx = *state;
-    /* erp received message 7, 3 events, applied */
-    sources_receive(fx->src, 1, 7, 1000, NULL, 0, test_deliver_nop,
-                    test_drop_nop, NULL);
+    /* erp received message 1, 3 events, applied */
+    sources_io io = {test_deliver_nop, test_drop_nop, test_request_nop, NULL};
+    sources_receive(fx->src, 1, 1, NULL, 0, &io);
     sources_count_applied(fx->src, 1, 3, 0);
-    sources_applied(fx->src, 1, 7, 1000, 1040);
+    sources_applied(fx->src, 1, 1, 1000, 1040);
     sources_count_rejected(fx->src, 1, 2, 0);
 
     codec_w_map(fx->req, 1);
@@ -677,7 +682,7 @@ static void test_request_sources_op(void **state)
     const char *ids[] = {"wms", "erp"}; /* configuration order */
     for (uint32_t i = 0; i < 2; i++) {
         const codec_val *s = codec_val_at(list, i);
-        assert_int_equal(codec_val_len(s), 15);
+        assert_int_equal(codec_val_len(s), 21);
         test_assert_str(s, "id", ids[i]);
         for (size_t k = 0; k < sizeof test_source_uint_keys / sizeof(char *); k++) {
             uint64_t u;
@@ -693,7 +698,7 @@ static void test_request_sources_op(void **state)
     assert_int_equal(test_int(wms, "age_ms"), -1);
     assert_int_equal(test_int(wms, "messages"), 0);
     test_assert_str(erp, "state", "ok");
-    assert_int_equal(test_int(erp, "last_seq"), 7);
+    assert_int_equal(test_int(erp, "last_seq"), 1);
     assert_int_equal(test_int(erp, "last_ts_ms"), 1000);
     assert_int_equal(test_int(erp, "lag_ms"), 40);
     assert_int_equal(test_int(erp, "messages"), 1);
