@@ -354,14 +354,17 @@ int main(int argc, char **argv)
     log_info("atpd", "signal %d: shutting down", sig);
     rc = 0;
 out:
-    /* Order matters: no new queries, no new batches, apply what is queued,
-     * then free the held messages and the state. */
-    if (srv != NULL)
-        server_stop(srv);
+    /* Order matters: no new batches; the engine applies what is queued,
+     * answers every reservation waiting on it (their replies still need the
+     * server's socket, so the server stops after), writes a final snapshot;
+     * then no new requests (those arriving meanwhile are refused by the
+     * stopped engine), then free the held messages and the state. */
     if (in != NULL)
         ingest_stop(in);
     if (eng != NULL)
         engine_stop(eng); /* waits for the store to finish its group */
+    if (srv != NULL)
+        server_stop(srv);
     if (chg != NULL)
         changes_stop(chg);
     store_close(st);

@@ -12,6 +12,7 @@
  */
 #include "config/config_int.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -580,7 +581,9 @@ static size_t config_seq_limit(config_walk *w, const yaml_node_t *seq, size_t n,
     return max;
 }
 
-#define CONFIG_MAX_KEYS 16
+/* The most keys a section has (service has 19): checked below, so adding a
+ * key beyond it fails loudly instead of overrunning first[]. */
+#define CONFIG_MAX_KEYS 32
 
 /* config_map_fields checks that node is a mapping whose keys are all among
  * keys[] (each at most once) and puts each key's value in vals[] (NULL when
@@ -593,6 +596,7 @@ static bool config_map_fields(config_walk *w, const yaml_node_t *node,
 {
     char shown[48];
     config__mark first[CONFIG_MAX_KEYS];
+    assert(n_keys <= CONFIG_MAX_KEYS); /* a programming error, not input */
     for (size_t k = 0; k < n_keys; k++)
         vals[k] = NULL;
     if (node->type != YAML_MAPPING_NODE) {

@@ -332,7 +332,8 @@ static void engine_acc_flush(engine *e)
     e->acc.n_touched = 0;
 }
 
-static void engine_apply_event(engine *e, const engine_event *ev)
+static void engine_apply_event(engine *e, const engine_batch *b,
+                               const engine_event *ev)
 {
     uint32_t sku;
     if (dict_intern(e->skus, ev->sku, ev->sku_len, &sku) != ATP_OK)
@@ -365,7 +366,8 @@ static void engine_apply_event(engine *e, const engine_event *ev)
     if (ev->kind == ATP_EV_DELTA && ev->bucket == ATP_BUCKET_ALLOCATED &&
         ev->value > 0 && ev->ref_len > 0) {
         engine_acc_flush(e);
-        resv_consume(e, sku, region, ev->ref, ev->ref_len, ev->value);
+        resv_consume(e, sku, region, ev->ref, ev->ref_len, ev->value,
+                     b->from_source ? b->source : UINT32_MAX, b->seq);
     }
 }
 
@@ -432,7 +434,7 @@ static void engine_apply_batch(engine *e, const engine_batch *b)
         if (b->replace_authority)
             engine_clear_authority(e, b->source);
         for (uint32_t i = 0; i < b->n; i++)
-            engine_apply_event(e, &b->events[i]);
+            engine_apply_event(e, b, &b->events[i]);
         engine_acc_flush(e);
         if (b->from_source)
             engine_offset_applied(e, b->source, b->seq, b->ts_ms);

@@ -564,7 +564,7 @@ static void resv_reserve(engine *e, const engine_resv_req *req)
     r->expires_ms = r->due_ms = now + ttl;
     for (uint32_t i = 0; i < n; i++)
         r->lines[i] = (resv_line){dict_find(e->skus, m[i].sku, m[i].sku_len),
-                                  m[i].region, m[i].qty, 0, 0};
+                                  m[i].region, m[i].qty, 0, 0, UINT32_MAX, 0};
     free(m);
     atomic_fetch_add_explicit(&t->granted, 1, memory_order_relaxed);
     resv_change(e, req, NULL, r, true);
@@ -740,7 +740,7 @@ int64_t resv_tick(engine *e, int64_t now)
 }
 
 void resv_consume(engine *e, uint32_t sku, uint32_t region, const char *ref,
-                  uint32_t ref_len, int64_t qty)
+                  uint32_t ref_len, int64_t qty, uint32_t src, uint64_t seq)
 {
     resv_table *t = &e->resv;
     resv *cur = resv_find(t, ref, ref_len);
@@ -754,6 +754,9 @@ void resv_consume(engine *e, uint32_t sku, uint32_t region, const char *ref,
     if (i == cur->n_lines ||
         cur->lines[i].consumed + cur->lines[i].released >= cur->lines[i].qty)
         return;
+    if (src != UINT32_MAX && cur->lines[i].consume_src == src &&
+        seq <= cur->lines[i].consume_seq)
+        return; /* a resent message this line already consumed */
     resv *next = resv_clone(cur);
     if (next == NULL) {
         log_error("resv", "out of memory: consumption of %.*s lost", (int)ref_len, ref);
@@ -762,6 +765,10 @@ void resv_consume(engine *e, uint32_t sku, uint32_t region, const char *ref,
     resv_line *l = &next->lines[i];
     int64_t open = l->qty - l->consumed - l->released;
     l->consumed += open < qty ? open : qty;
+    if (src != UINT32_MAX) {
+        l->consume_src = src;
+        l->consume_seq = seq;
+    }
     bool all = true;
     for (uint32_t k = 0; k < next->n_lines; k++)
         all &= next->lines[k].consumed + next->lines[k].released >= next->lines[k].qty;

@@ -32,6 +32,11 @@ typedef struct resv_line {
     int64_t qty;
     int64_t consumed; /* by allocation events */
     int64_t released; /* by a partial release */
+    /* The source message that last consumed this line: after a restart the
+     * source resends messages the snapshot did not cover yet, and those
+     * must not consume a second time. consume_src UINT32_MAX: none. */
+    uint32_t consume_src;
+    uint64_t consume_seq;
 } resv_line;
 
 /* One reservation. Chains and heap index belong to the table. */
@@ -95,9 +100,11 @@ void resv_group_done(struct engine *e, atp_err err);
 int64_t resv_tick(struct engine *e, int64_t now_ms);
 
 /* resv_consume: a positive allocation of qty units of (sku, region) naming
- * ref (reservation id or order reference). */
+ * ref (reservation id or order reference), from message seq of source src
+ * (src UINT32_MAX: not from a source). */
 void resv_consume(struct engine *e, uint32_t sku, uint32_t region,
-                  const char *ref, uint32_t ref_len, int64_t qty);
+                  const char *ref, uint32_t ref_len, int64_t qty, uint32_t src,
+                  uint64_t seq);
 
 /* resv_load restores a stored record (main thread, before engine_start). */
 atp_err resv_load(struct engine *e, const void *key, size_t key_len,

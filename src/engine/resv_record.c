@@ -2,7 +2,8 @@
  * resv_record.c - the stored form of a reservation (LMDB value), msgpack:
  *
  *   [1, id, channel, state, created_ms, expires_ms, updated_ms, due_ms,
- *    order_ref | nil, [[sku, region, qty, consumed, released], ...]]
+ *    order_ref | nil, [[sku, region, qty, consumed, released,
+ *                       consume_source | nil, consume_seq], ...]]
  *
  * Regions and channels are stored by id, not index, so that a changed
  * configuration order cannot re-point a reservation. Engine thread (or main
@@ -40,12 +41,18 @@ unsigned char *resv_record_encode(const engine *e, const resv *r, size_t *len)
     for (uint32_t i = 0; i < r->n_lines; i++) {
         size_t sku_len;
         const char *sku = dict_key(e->skus, r->lines[i].sku, &sku_len);
-        codec_w_array(w, 5);
+        const resv_line *l = &r->lines[i];
+        codec_w_array(w, 7);
         codec_w_str(w, sku, sku_len);
-        codec_w_cstr(w, e->cfg->regions[r->lines[i].region].id);
-        codec_w_int(w, r->lines[i].qty);
-        codec_w_int(w, r->lines[i].consumed);
-        codec_w_int(w, r->lines[i].released);
+        codec_w_cstr(w, e->cfg->regions[l->region].id);
+        codec_w_int(w, l->qty);
+        codec_w_int(w, l->consumed);
+        codec_w_int(w, l->released);
+        if (l->consume_src < e->cfg->n_sources)
+            codec_w_cstr(w, e->cfg->sources[l->consume_src].id);
+        else
+            codec_w_nil(w);
+        codec_w_uint(w, l->consume_seq);
     }
     unsigned char *out = NULL;
     size_t n;
@@ -129,7 +136,7 @@ atp_err resv_record_decode(engine *e, const void *buf, size_t len, resv **out)
     for (uint32_t i = 0; i < n; i++) {
         codec_str sku;
         const codec_val *l = codec_val_at(lines, i);
-        if (codec_val_type(l) != CODEC_ARRAY || codec_val_len(l) != 5 ||
+        if (codec_val_type(l) != CODEC_ARRAY || codec_val_len(l) != 7 ||
             !codec_val_str(codec_val_at(l, 0), &sku) ||
             !codec_str_is_id(sku, ATP_SKU_MAX_LEN))
             goto out;
@@ -165,7 +172,20 @@ atp_err resv_record_decode(engine *e, const void *buf, size_t len, resv **out)
         if ((err = dict_intern(e->skus, sku.ptr, sku.len, &idx)) != ATP_OK)
             goto out;
         err = ATP_E_BAD_REQUEST;
-        r->lines[i] = (resv_line){idx, (uint32_t)reg, qty, consumed, released};
+        codec_str csrc;
+        uint64_t cseq = 0;
+        uint32_t src = UINT32_MAX;
+        if (codec_val_str(codec_val_at(l, 5), &csrc)) {
+            for (size_t s = 0; s < e->cfg->n_sources; s++)
+                if (codec_str_eq(csrc, e->cfg->sources[s].id))
+                    src = (uint32_t)s;
+        } else if (codec_val_type(codec_val_at(l, 5)) != CODEC_NIL) {
+            goto out;
+        }
+        if (!codec_val_uint(codec_val_at(l, 6), &cseq))
+            goto out;
+        r->lines[i] = (resv_line){idx,      (uint32_t)reg, qty, consumed,
+                                  released, src,           cseq};
     }
     r->id = resv_record_dup(id);
     r->id_len = id.len;

@@ -232,6 +232,7 @@ void sources_receive(sources *s, uint32_t src, uint64_t seq, void *item,
     atomic_store_explicit(&so->last_recv_ms, now_ms, memory_order_relaxed);
     atomic_store_explicit(&so->silent, false, memory_order_relaxed);
     atomic_store_explicit(&so->ever_seen, true, memory_order_relaxed);
+    so->restored = false; /* it speaks: holes are handled as they come */
     if (!so->seen) {
         /* Sequences start at 1. A first message with a later seq means the
          * stream began before we listened (or seq 1 is late): with resync,
@@ -294,6 +295,9 @@ void sources_tick(sources *s, int64_t now_ms, const sources_io *io)
             sources_give_up(s, src, now_ms, io);
         else if (so->resyncing && now_ms - so->resync_sent_ms >= s->retry_ms)
             sources_request(s, src, now_ms, io);
+        else if (so->restored && so->cfg->resync &&
+                 now_ms - so->resync_sent_ms >= s->retry_ms)
+            sources_request(s, src, now_ms, io); /* restart: not heard yet */
         else if (!so->resyncing && so->cfg->resync &&
                  atomic_load_explicit(&so->gapped, memory_order_relaxed) &&
                  now_ms - so->resync_sent_ms >= 5 * s->retry_ms) {
@@ -355,8 +359,8 @@ void sources_resync_restored(sources *s, int64_t now_ms, const sources_io *io)
         if (!so->restored || !so->cfg->resync)
             continue;
         /* Whatever the source sent while we were down: resend it. If it
-         * sent nothing, the request costs it nothing. */
-        so->restored = false;
+         * sent nothing, the request costs it nothing. Repeated every
+         * resync_retry until the source speaks (sources_tick). */
         so->mode = SOURCES_RESYNC_REPLAY;
         sources_request(s, (uint32_t)i, now_ms, io);
     }

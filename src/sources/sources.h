@@ -107,7 +107,8 @@ void sources_snapshot_aborted(sources *s, uint32_t src);
 void sources_restore(sources *s, uint32_t src, uint64_t seq);
 
 /* sources_resync_restored asks every restored source to replay what it
- * sent after its stored offset (ingest thread, once at start). */
+ * sent after its stored offset (ingest thread, once at start; sources_tick
+ * repeats it every resync_retry until the source's first message). */
 void sources_resync_restored(sources *s, int64_t now_ms, const sources_io *io);
 
 /* sources_region_stale: true when a source with authority in region is

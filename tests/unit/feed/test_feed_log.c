@@ -87,12 +87,98 @@ static void test_json_str_escapes(void **state)
     assert_string_equal(feed_bucket_name(9), "?");
 }
 
+static void test_lot_line(void **state)
+{
+    (void)state;
+    codec_event ev[4] = {
+        {.kind = ATP_EV_LOT_ADD,
+         .sku = {"S1", 2},
+         .location = {"DC", 2},
+         .ref = {"L0", 2},
+         .value = 12,
+         .eta_ms = 1700000004000LL},
+        {.kind = ATP_EV_LOT_CHANGE,
+         .sku = {"S1", 2},
+         .location = {"DC", 2},
+         .ref = {"L0", 2},
+         .value = 10,
+         .eta_ms = 1700000006000LL},
+        {.kind = ATP_EV_LOT_RECEIVE,
+         .sku = {"S1", 2},
+         .location = {"DC", 2},
+         .ref = {"L0", 2}},
+        {.kind = ATP_EV_LOT_CANCEL,
+         .sku = {"S2", 2},
+         .location = {"DC", 2},
+         .ref = {"L1", 2}},
+    };
+    feed_msg m = {
+        .source_id = "asn", .seq = 3, .copies = 1, .n_events = 4, .events = ev};
+    char *s = test_render(&m, 5);
+    assert_string_equal(
+        s,
+        "{\"source\":\"asn\",\"seq\":3,\"ts_ms\":5,\"sent\":true,\"copies\":1,"
+        "\"reordered\":false,\"events\":["
+        "[\"lot_add\",\"S1\",\"DC\",\"L0\",12,1700000004000],"
+        "[\"lot_change\",\"S1\",\"DC\",\"L0\",10,1700000006000],"
+        "[\"lot_receive\",\"S1\",\"DC\",\"L0\"],"
+        "[\"lot_cancel\",\"S2\",\"DC\",\"L1\"]]}\n");
+    free(s);
+}
+
+static void test_resync_notes(void **state)
+{
+    (void)state;
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    assert_non_null(f);
+    feed_resync_note r = {.source = "wms",
+                          .request_id = 7,
+                          .mode = "replay",
+                          .from_seq = 42,
+                          .first_seq = 42,
+                          .last_seq = 50,
+                          .messages = 9,
+                          .ts_ms = 1000};
+    assert_int_equal(feed_log_replay(f, &r), 0);
+    feed_resync_note n = {.source = "wms",
+                          .request_id = 8,
+                          .mode = "replay",
+                          .from_seq = 3,
+                          .snapshot_id = 2,
+                          .seq = 50,
+                          .parts = 3,
+                          .events = 2010,
+                          .positions = 2000,
+                          .lots = 10,
+                          .reason = "log \"short\"",
+                          .ts_ms = 1001};
+    assert_int_equal(feed_log_snapshot(f, &n), 0);
+    fclose(f);
+    assert_string_equal(
+        buf,
+        "{\"replay\":{\"source\":\"wms\",\"request_id\":7,\"mode\":\"replay\","
+        "\"from_seq\":42,\"first_seq\":42,\"last_seq\":50,\"messages\":9,"
+        "\"ts_ms\":1000}}\n"
+        "{\"snapshot\":{\"source\":\"wms\",\"request_id\":8,\"mode\":"
+        "\"replay\","
+        "\"from_seq\":3,\"snapshot_id\":2,\"seq\":50,\"parts\":3,"
+        "\"events\":2010,\"positions\":2000,\"lots\":10,\"ts_ms\":1001,"
+        "\"reason\":\"log \\\"short\\\"\"}}\n");
+    free(buf);
+    assert_string_equal(feed_event_name(ATP_EV_LOT_CANCEL), "lot_cancel");
+    assert_string_equal(feed_event_name(99), "?");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_data_line),
         cmocka_unit_test(test_dropped_heartbeat_line),
         cmocka_unit_test(test_json_str_escapes),
+        cmocka_unit_test(test_lot_line),
+        cmocka_unit_test(test_resync_notes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,8 +23,17 @@ static const feed_pair test_pairs_a[] = {
 };
 static const feed_pair test_pairs_b[] = {{"3PL-ATL", ATP_BUCKET_ON_HAND}};
 static const feed_source_spec test_srcs[] = {
-    {"wms-east", test_pairs_a, 3},
-    {"3pl-acme", test_pairs_b, 1},
+    {"wms-east", test_pairs_a, 3, NULL, 0},
+    {"3pl-acme", test_pairs_b, 1, NULL, 0},
+};
+
+/* Lots: wms-east also has inbound at DC-NJ and ST-NYC; "asn" only inbound. */
+static const char *const test_inbound_a[] = {"DC-NJ", "ST-NYC"};
+static const char *const test_inbound_c[] = {"DC-PA"};
+static const feed_source_spec test_lot_srcs[] = {
+    {"wms-east", test_pairs_a, 3, test_inbound_a, 2},
+    {"3pl-acme", test_pairs_b, 1, NULL, 0},
+    {"asn", NULL, 0, test_inbound_c, 1},
 };
 
 static feed_gen_opts test_opts(void)
@@ -279,7 +289,16 @@ static void test_alloc_rejects_bad_options(void **state)
     o.skus = 101;
     assert_int_equal(feed_gen_alloc(&o, test_srcs, 2, &g), ATP_E_BAD_REQUEST);
     o = test_opts();
-    feed_source_spec empty = {"nothing", NULL, 0};
+    feed_source_spec empty = {"nothing", NULL, 0, NULL, 0};
+    assert_int_equal(feed_gen_alloc(&o, &empty, 1, &g), ATP_E_BAD_REQUEST);
+    o.lot_ratio = 1.01;
+    assert_int_equal(feed_gen_alloc(&o, test_lot_srcs, 3, &g),
+                     ATP_E_BAD_REQUEST);
+    o = test_opts();
+    o.lot_eta_max_ms = -1;
+    assert_int_equal(feed_gen_alloc(&o, test_lot_srcs, 3, &g),
+                     ATP_E_BAD_REQUEST);
+    o = test_opts();
     assert_int_equal(feed_gen_alloc(&o, &empty, 1, &g), ATP_E_BAD_REQUEST);
     assert_int_equal(feed_gen_alloc(&o, test_srcs, 0, &g), ATP_E_BAD_REQUEST);
 }
@@ -422,6 +441,143 @@ static void test_sched_rejects_unbounded(void **state)
     assert_int_equal(feed_sched_init(&s, &o), ATP_E_BAD_REQUEST);
 }
 
+/* With lot_ratio 0 a source with inbound authority generates exactly the
+ * stream it would without (no extra draws); a source with only inbound
+ * authority sends lot events only. */
+static void test_lots_off_same_stream(void **state)
+{
+    (void)state;
+    feed_gen_opts o = test_opts();
+    feed_gen *a = test_gen(&o);
+    feed_gen *b = NULL;
+    assert_int_equal(feed_gen_alloc(&o, test_lot_srcs, 2, &b), ATP_OK);
+    char sa[4096], sb[4096];
+    for (int i = 0; i < 500; i++) {
+        feed_msg ma, mb;
+        feed_gen_data(a, &ma);
+        test_str_of(&ma, sa, sizeof sa);
+        feed_gen_data(b, &mb);
+        test_str_of(&mb, sb, sizeof sb);
+        assert_string_equal(sa, sb);
+    }
+    feed_gen_free(a);
+    feed_gen_free(b);
+}
+
+/* Every lot event is valid for PROTOCOL.md and meaningful: adds use new ids
+ * at inbound locations with qty 1..FEED_LOT_QTY_MAX and eta in
+ * [now, now + max]; change / receive / cancel name an open lot (same SKU
+ * and location); the generator's open-lot count matches. */
+static void test_lot_events_valid(void **state)
+{
+    (void)state;
+    feed_gen_opts o = test_opts();
+    o.lot_ratio = 0.5;
+    o.lot_eta_max_ms = 10000;
+    feed_gen *g = NULL;
+    assert_int_equal(feed_gen_alloc(&o, test_lot_srcs, 3, &g), ATP_OK);
+    enum { MAX_OPEN = 4096 };
+    struct {
+        char src[16], sku[70], loc[16], lot[FEED_LOT_ID_MAX];
+    } *open = calloc(3 * MAX_OPEN, sizeof *open);
+    assert_non_null(open);
+    size_t n_open = 0;
+    size_t kinds[10] = {0};
+    int64_t now = 1700000000000LL;
+    for (int i = 0; i < 3000; i++) {
+        now += 7;
+        feed_gen_set_now(g, now);
+        feed_msg m;
+        feed_gen_data(g, &m);
+        const feed_source_spec *sp = &test_lot_srcs[m.source];
+        for (uint32_t k = 0; k < m.n_events; k++) {
+            const codec_event *e = &m.events[k];
+            kinds[e->kind]++;
+            if (e->kind < ATP_EV_LOT_ADD) {
+                assert_true(sp->n_pairs > 0);
+                continue;
+            }
+            bool inbound = false;
+            for (size_t j = 0; j < sp->n_inbound; j++)
+                inbound |= codec_str_eq(e->location, sp->inbound[j]);
+            assert_true(inbound);
+            assert_true(e->ref.len > 0 && e->ref.len < FEED_LOT_ID_MAX);
+            size_t f = n_open;
+            for (size_t j = 0; j < n_open; j++)
+                if (strcmp(open[j].src, m.source_id) == 0 &&
+                    codec_str_eq(e->ref, open[j].lot))
+                    f = j;
+            if (e->kind == ATP_EV_LOT_ADD) {
+                assert_int_equal(f, n_open); /* a new id */
+                assert_true(n_open < 3 * MAX_OPEN);
+                snprintf(open[n_open].src, sizeof open[0].src, "%s",
+                         m.source_id);
+                snprintf(open[n_open].sku, sizeof open[0].sku, "%.*s",
+                         (int)e->sku.len, e->sku.ptr);
+                snprintf(open[n_open].loc, sizeof open[0].loc, "%.*s",
+                         (int)e->location.len, e->location.ptr);
+                snprintf(open[n_open].lot, sizeof open[0].lot, "%.*s",
+                         (int)e->ref.len, e->ref.ptr);
+                n_open++;
+            } else {
+                assert_true(f < n_open); /* an open lot, same SKU / location */
+                assert_true(codec_str_eq(e->sku, open[f].sku));
+                assert_true(codec_str_eq(e->location, open[f].loc));
+                if (e->kind == ATP_EV_LOT_RECEIVE ||
+                    e->kind == ATP_EV_LOT_CANCEL)
+                    open[f] = open[--n_open];
+            }
+            if (e->kind == ATP_EV_LOT_ADD || e->kind == ATP_EV_LOT_CHANGE) {
+                assert_true(e->value >= 1 && e->value <= FEED_LOT_QTY_MAX);
+                assert_true(e->eta_ms >= now && e->eta_ms <= now + 10000);
+            }
+        }
+    }
+    size_t gen_open = 0;
+    for (size_t s = 0; s < 3; s++)
+        gen_open += feed_gen_open_lots(g, s);
+    assert_int_equal(gen_open, n_open);
+    /* Every kind shows up; about half of wms-east's events are lots. */
+    for (int k = ATP_EV_LOT_ADD; k <= ATP_EV_LOT_CANCEL; k++)
+        assert_true(kinds[k] > 50);
+    assert_true(kinds[ATP_EV_DELTA] > 1000);
+    feed_gen_free(g);
+    free(open);
+}
+
+static void test_inbound_only_source(void **state)
+{
+    (void)state;
+    feed_gen_opts o = test_opts(); /* lot_ratio 0: still lots for "asn" */
+    feed_gen *g = NULL;
+    assert_int_equal(feed_gen_alloc(&o, &test_lot_srcs[2], 1, &g), ATP_OK);
+    for (int i = 0; i < 200; i++) {
+        feed_msg m;
+        feed_gen_data(g, &m);
+        for (uint32_t k = 0; k < m.n_events; k++) {
+            assert_true(m.events[k].kind >= ATP_EV_LOT_ADD);
+            assert_true(codec_str_eq(m.events[k].location, "DC-PA"));
+        }
+    }
+    feed_gen_free(g);
+}
+
+static void test_peek_source(void **state)
+{
+    (void)state;
+    feed_gen_opts o = test_opts();
+    feed_gen *g = test_gen(&o);
+    feed_msg m;
+    feed_gen_heartbeat(g, 0, true, &m); /* wms-east finished: skipped */
+    for (int i = 0; i < 10; i++) {
+        size_t want = feed_gen_peek_source(g);
+        feed_gen_data(g, &m);
+        assert_int_equal(m.source, want);
+        assert_int_equal(m.source, 1);
+    }
+    feed_gen_free(g);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -436,6 +592,10 @@ int main(void)
         cmocka_unit_test(test_sched_duration),
         cmocka_unit_test(test_sched_fast),
         cmocka_unit_test(test_sched_rejects_unbounded),
+        cmocka_unit_test(test_lots_off_same_stream),
+        cmocka_unit_test(test_lot_events_valid),
+        cmocka_unit_test(test_inbound_only_source),
+        cmocka_unit_test(test_peek_source),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

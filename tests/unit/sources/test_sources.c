@@ -671,7 +671,27 @@ static void test_resync_restore(void **state)
     rx(fx, WMS, 42, 2);
     EXPECT(fx, WMS, 42);
     sources_resync_restored(fx->s, 3, &io); /* only once */
+    tick(fx, 5000);                         /* it spoke: no repeats */
     assert_int_equal(fx->log.n_requests, 1);
+}
+
+/* A restored source that stays quiet is asked again every resync_retry
+ * (its control connection may not have been up for the first request). */
+static void test_resync_restore_repeats(void **state)
+{
+    test_fx *fx = *state;
+    sources_restore(fx->s, WMS, 9);
+    sources_io io = test_io(fx);
+    sources_resync_restored(fx->s, 0, &io);
+    tick(fx, 500);
+    assert_int_equal(fx->log.n_requests, 1);
+    tick(fx, 1000);
+    assert_int_equal(fx->log.n_requests, 2);
+    assert_int_equal(fx->log.requests[1], 10);
+    rx(fx, WMS, 10, 1100);
+    EXPECT(fx, WMS, 10);
+    tick(fx, 3000);
+    assert_int_equal(fx->log.n_requests, 2);
 }
 
 /* A configuration without sources: nothing is ever stale. */
@@ -718,6 +738,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_resync_first_message_late_start,
                                         test_fx_setup_resync, test_fx_teardown),
         cmocka_unit_test_setup_teardown(test_resync_restore,
+                                        test_fx_setup_resync, test_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_resync_restore_repeats,
                                         test_fx_setup_resync, test_fx_teardown),
         cmocka_unit_test(test_sources_state_names),
         cmocka_unit_test(test_sources_none),
