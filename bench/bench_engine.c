@@ -75,7 +75,8 @@ static uint64_t bench_feed(bench *b, uint64_t n, uint64_t *seed)
                 .value = (int64_t)((r >> 20) % 25) - 5,
             };
         }
-        engine_batch batch = {o->events, k, bench_release, o};
+        engine_batch batch = {.events = o->events, .n = k,
+                              .release = bench_release, .owner = o};
         if (engine_submit(b->eng, &batch) != ATP_OK) {
             bench_release(o, false);
             break;

@@ -57,6 +57,10 @@ struct changes {
     engine_change *chg;
     codec_writer *w;
 
+    /* Sequences start at (start time in ms) << 20, so they keep growing
+     * across restarts without being stored: a restart shows subscribers a
+     * jump (a gap: rescan), never a reused number. */
+    uint64_t seq_base;
     _Atomic uint64_t seq;
     _Atomic uint64_t *region_seq;
     _Atomic uint64_t flushes, send_failures;
@@ -117,7 +121,7 @@ static changes_key *changes_key_get(changes *c, uint64_t key)
         c->states_cap = cap;
     }
     memset(&c->states[c->states_used], 0, nch * sizeof *c->states);
-    c->keys[i] = (changes_key){key1, 0, c->states_used};
+    c->keys[i] = (changes_key){key1, c->seq_base, c->states_used};
     c->states_used += nch;
     c->keys_used++;
     return &c->keys[i];
@@ -257,6 +261,10 @@ atp_err changes_alloc(const config *cfg, engine *eng, changes **out)
     pthread_condattr_destroy(&ca);
     atp_err err = ATP_E_NOMEM;
     c->region_seq = calloc(cfg->n_regions ? cfg->n_regions : 1, sizeof *c->region_seq);
+    c->seq_base = (uint64_t)clock_wall_ms() << 20;
+    atomic_store(&c->seq, c->seq_base);
+    for (size_t r = 0; c->region_seq != NULL && r < cfg->n_regions; r++)
+        atomic_store(&c->region_seq[r], c->seq_base);
     c->chg = malloc(sizeof *c->chg);
     c->w = codec_writer_alloc(changes_sink, NULL);
     if (c->region_seq == NULL || c->chg == NULL || c->w == NULL ||
@@ -269,6 +277,14 @@ atp_err changes_alloc(const config *cfg, engine *eng, changes **out)
         goto fail;
     }
     c->sock_open = true;
+    /* nng PUB queues only 16 messages per subscriber by default and drops
+     * the rest: one interval can carry thousands of keys. 8192 is nng's
+     * maximum; beyond it a slow subscriber sees a gap and rescans. */
+    if ((rv = nng_socket_set_int(c->sock, NNG_OPT_SENDBUF, 8192)) != 0) {
+        log_error("changes", "cannot set the send buffer: %s", nng_strerror(rv));
+        err = ATP_E_TRANSPORT;
+        goto fail;
+    }
     if ((rv = nng_listen(c->sock, cfg->service.feed_listen, NULL, 0)) != 0) {
         log_error("changes", "cannot listen on %s: %s", cfg->service.feed_listen,
                   nng_strerror(rv));
@@ -337,7 +353,7 @@ void changes_stats_get(const changes *c, changes_stats *out)
 {
     changes *m = (changes *)c; /* atomics only */
     *out = (changes_stats){
-        .published = atomic_load(&m->seq),
+        .published = atomic_load(&m->seq) - m->seq_base,
         .flushes = atomic_load(&m->flushes),
         .send_failures = atomic_load(&m->send_failures),
     };

@@ -20,7 +20,7 @@
 typedef struct changes changes;
 
 typedef struct changes_stats {
-    uint64_t published; /* messages sent (= the global sequence) */
+    uint64_t published; /* messages sent since start */
     uint64_t flushes;   /* intervals that had something to publish */
     uint64_t send_failures;
 } changes_stats;

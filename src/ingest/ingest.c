@@ -541,6 +541,8 @@ atp_err ingest_alloc(const config *cfg, engine *eng, sources *src, ingest **out)
         goto fail;
     }
     in->control_open = true;
+    /* Requests are few, but never lose one to nng's default queue of 16. */
+    nng_socket_set_int(in->control, NNG_OPT_SENDBUF, 1024);
     if ((rv = nng_listen(in->control, cfg->service.control_listen, NULL, 0)) != 0) {
         log_error("ingest", "cannot listen on %s: %s", cfg->service.control_listen,
                   nng_strerror(rv));

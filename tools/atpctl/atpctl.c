@@ -859,7 +859,7 @@ done:
     return rc;
 }
 
-/* ---- scan ----------------------------------------------------------------- */
+/* ---- scan --------------------------------------------------------------- */
 
 /* ctl_run_scan asks for one page of a region, or with --all follows
  * next_cursor to the end; prints each reply map (--json) or one table. */
@@ -973,7 +973,7 @@ done:
     return rc;
 }
 
-/* ---- watch ---------------------------------------------------------------- */
+/* ---- watch -------------------------------------------------------------- */
 
 static volatile sig_atomic_t ctl_watch_signal;
 
@@ -1084,11 +1084,13 @@ static int ctl_run_watch(const ctl_args *a, const ctl_cmd *cmd)
     wt.color = !a->json && isatty(STDOUT_FILENO) && getenv("NO_COLOR") == NULL;
     ctl_watch_signals();
     if (!a->json)
-        fprintf(stderr, "atpctl: watching %s%s%s%s on %s (gaps by %s; Ctrl-C "
-                        "to stop)\n",
+        fprintf(stderr,
+                "atpctl: watching %s%s%s%s on %s (gaps by %s; Ctrl-C "
+                "to stop)\n",
                 region != NULL ? region : "everything", sku != NULL ? " " : "",
-                sku != NULL ? sku : "", region != NULL && sku == NULL ? " (region)" : "",
-                url, ctl_feed_seq_name(wt.scope));
+                sku != NULL ? sku : "",
+                region != NULL && sku == NULL ? " (region)" : "", url,
+                ctl_feed_seq_name(wt.scope));
     int rc = CTL_EXIT_OK;
     int64_t start = clock_mono_ms();
     bool noted = false, was_up = false;
@@ -1097,9 +1099,10 @@ static int ctl_run_watch(const ctl_args *a, const ctl_cmd *cmd)
          * what atpd publishes before it is not seen). */
         bool up = ctl_sub_connected(sub);
         if (up != was_up)
-            fprintf(stderr, up ? "atpctl: connected to %s\n"
-                               : "atpctl: lost %s; reconnecting (messages "
-                                 "published meanwhile are lost)\n",
+            fprintf(stderr,
+                    up ? "atpctl: connected to %s\n"
+                       : "atpctl: lost %s; reconnecting (messages "
+                         "published meanwhile are lost)\n",
                     url);
         was_up = up;
         int wait = CTL_WATCH_POLL_MS;

@@ -254,8 +254,8 @@ static void ctl_render_feed_channel(const codec_val *ch, bool color, FILE *f)
         fprintf(f, " low");
 }
 
-void ctl_render_feed(const ctl_feed_topic *t, const codec_val *body,
-                     bool color, FILE *f)
+void ctl_render_feed(const ctl_feed_topic *t, const codec_val *body, bool color,
+                     FILE *f)
 {
     char seq[32], region[CTL_FEED_CELL], sku[CTL_FEED_CELL], supply[32],
         reserved[32], shortfall[32];
@@ -345,8 +345,9 @@ void ctl_render_gap(const ctl_feed_gap *g, ctl_feed_scope scope,
             codec_w_str(w, t->sku.ptr, t->sku.len);
         }
         if (w == NULL || !ctl_feed_json_of(w, f))
-            fprintf(f, "{\"gap\": {\"sequence\": \"%s\", \"expected\": "
-                       "%" PRIu64 ", \"got\": %" PRIu64 "}}\n",
+            fprintf(f,
+                    "{\"gap\": {\"sequence\": \"%s\", \"expected\": "
+                    "%" PRIu64 ", \"got\": %" PRIu64 "}}\n",
                     name, g->expected, g->got);
         codec_writer_free(w);
         return;
@@ -364,6 +365,6 @@ void ctl_render_gap(const ctl_feed_gap *g, ctl_feed_scope scope,
                 "warning: gap in %s: expected %" PRIu64 ", got %" PRIu64
                 " (%" PRIu64 " message%s lost) at %s %s; rebuild with a "
                 "scan\n",
-                name, g->expected, g->got, g->missed,
-                g->missed == 1 ? "" : "s", region, sku);
+                name, g->expected, g->got, g->missed, g->missed == 1 ? "" : "s",
+                region, sku);
 }

@@ -58,10 +58,10 @@ bool ctl_feed_split(const void *msg, size_t len, ctl_feed_topic *t,
  * gap: the watch started somewhere in the feed). */
 typedef struct ctl_feed_gaps {
     bool known;
-    uint64_t last;      /* last sequence seen */
-    uint64_t gaps;      /* jumps seen */
-    uint64_t missed;    /* messages lost in those jumps */
-    uint64_t resets;    /* sequences that went back (atpd restarted) */
+    uint64_t last;   /* last sequence seen */
+    uint64_t gaps;   /* jumps seen */
+    uint64_t missed; /* messages lost in those jumps */
+    uint64_t resets; /* sequences that went back (atpd restarted) */
 } ctl_feed_gaps;
 
 typedef enum ctl_feed_gap_kind {
@@ -88,13 +88,14 @@ bool ctl_feed_body_seq(const codec_val *body, ctl_feed_scope scope,
                        uint64_t *out);
 
 /* ctl_render_feed writes one message as a line:
- *   #812 us-east SKU-1  supply 333  reserved 2  | default 281 | web 0 OUT_OF_STOCK! | app 3 low
+ *   #812 us-east SKU-1  supply 333  reserved 2  | default 281 | web 0
+ * OUT_OF_STOCK! | app 3 low
  * (`shortfall N` and `STALE` when they apply). A transition is written in
  * capitals with '!', a standing state (out, low) in lower case; with color
  * (a terminal) transitions are also bold red (out_of_stock), green
  * (back_in_stock) or yellow (low_stock). Missing fields print as "-". */
-void ctl_render_feed(const ctl_feed_topic *t, const codec_val *body,
-                     bool color, FILE *f);
+void ctl_render_feed(const ctl_feed_topic *t, const codec_val *body, bool color,
+                     FILE *f);
 
 /* ctl_feed_write_json writes the body map with a "topic" key first,
  * {"topic": {"region": R, "sku": S}, "seq": ..., ...}, as one JSON line
@@ -105,9 +106,10 @@ bool ctl_feed_write_json(const ctl_feed_topic *t, const codec_val *body,
 
 /* ctl_render_gap writes a gap or reset seen on the watch's sequence, as the
  * human warning line
- *   warning: gap in region_seq: expected 12, got 15 (3 messages lost) at us-east SKU-1; rebuild with a scan
- * or (json) as {"gap": {"sequence": "region_seq", "expected": 12,
- * "got": 15, "missed": 3, "reset": false, "region": R, "sku": S}}. */
+ *   warning: gap in region_seq: expected 12, got 15 (3 messages lost) at
+ * us-east SKU-1; rebuild with a scan or (json) as {"gap": {"sequence":
+ * "region_seq", "expected": 12, "got": 15, "missed": 3, "reset": false,
+ * "region": R, "sku": S}}. */
 void ctl_render_gap(const ctl_feed_gap *g, ctl_feed_scope scope,
                     const ctl_feed_topic *t, bool json, FILE *f);
 

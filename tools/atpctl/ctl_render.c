@@ -134,8 +134,7 @@ static void ctl_table_fill(ctl_table *t, size_t row, const codec_val *map)
  * in columns at least width[c] wide; width (ncols entries) is updated to
  * what was printed, so that a table printed in parts (a scan page by page)
  * keeps its columns as long as its cells fit. */
-static void ctl_table_print_w(ctl_table *t, size_t *width, bool header,
-                              FILE *f)
+static void ctl_table_print_w(ctl_table *t, size_t *width, bool header, FILE *f)
 {
     int ncols = t->ncols;
     for (int c = 0; c < ncols; c++) {
@@ -644,7 +643,10 @@ bool ctl_render_scan_page(const codec_val *reply, ctl_scan_view *v, FILE *f)
             const char *want = v->cols[1 + c].header + 4; /* after "ATP:" */
             char *cell = ctl_table_cell(&t, r, (int)(1 + c));
             snprintf(cell, CTL_CELL_MAX, "-");
-            for (uint32_t k = 0; k < codec_val_len(chs); k++) {
+            uint32_t nk = codec_val_len(chs);
+            for (uint32_t j = 0; j < nk; j++) {
+                /* Configuration order: the same position first. */
+                uint32_t k = (uint32_t)((c + j) % nk);
                 const codec_val *ch = codec_val_at(chs, k);
                 char name[CTL_CELL_MAX];
                 ctl_render_field(ch, "channel", name, sizeof name);

@@ -7,6 +7,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <nng/nng.h>
 #include <nng/protocol/pubsub0/sub.h>
@@ -30,6 +31,24 @@ static void ctl_sub_pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
     } else if (ev == NNG_PIPE_EV_REM_POST) {
         atomic_fetch_sub(&s->pipes, 1);
     }
+}
+
+/* ctl_sub_url_ok catches what a non-blocking dial would only retry
+ * forever: a TCP URL without a host or with a port outside 1..65535. */
+static bool ctl_sub_url_ok(const char *url)
+{
+    nng_url *u = NULL;
+    if (nng_url_parse(&u, url) != 0)
+        return false;
+    bool ok = true;
+    if (strncmp(u->u_scheme, "tcp", 3) == 0) {
+        char *end = NULL;
+        long port = strtol(u->u_port, &end, 10);
+        ok = u->u_hostname[0] != '\0' && end != u->u_port && *end == '\0' &&
+             port >= 1 && port <= 65535;
+    }
+    nng_url_free(u);
+    return ok;
 }
 
 atp_err ctl_sub_open(const char *url, const void *prefix, size_t prefix_len,
@@ -67,7 +86,8 @@ atp_err ctl_sub_open(const char *url, const void *prefix, size_t prefix_len,
     /* Non-blocking: when nothing listens yet, nng keeps dialing. A URL nng
      * cannot parse fails here, at once. */
     what = "cannot dial";
-    rv = nng_dial(s->sock, url, NULL, NNG_FLAG_NONBLOCK);
+    rv = ctl_sub_url_ok(url) ? nng_dial(s->sock, url, NULL, NNG_FLAG_NONBLOCK)
+                             : NNG_EADDRINVAL;
     if (rv != 0) {
         if (rv == NNG_EADDRINVAL || rv == NNG_ENOTSUP || rv == NNG_EINVAL)
             e = ATP_E_BAD_REQUEST;

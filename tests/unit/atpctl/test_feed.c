@@ -18,7 +18,8 @@
 #include "ctl_feed.h"
 #include "ctl_render.h"
 
-/* ---- helpers -------------------------------------------------------------- */
+/* ---- helpers --------------------------------------------------------------
+ */
 
 /* test_capture runs into a memory stream; the caller frees *out. */
 typedef struct test_out {
@@ -96,7 +97,8 @@ static void test_w_body(codec_writer *w, uint64_t seq, uint64_t rseq,
     }
 }
 
-/* ---- prefixes --------------------------------------------------------------- */
+/* ---- prefixes ---------------------------------------------------------------
+ */
 
 static void test_prefix_bytes(void **state)
 {
@@ -104,7 +106,8 @@ static void test_prefix_bytes(void **state)
     char buf[CTL_FEED_PREFIX_MAX], err[256];
     size_t len = 0;
     ctl_feed_scope scope;
-    assert_true(ctl_feed_prefix(NULL, NULL, buf, &len, &scope, err, sizeof err));
+    assert_true(
+        ctl_feed_prefix(NULL, NULL, buf, &len, &scope, err, sizeof err));
     assert_int_equal(len, 4);
     assert_memory_equal(buf, "atp\0", 4);
     assert_int_equal(scope, CTL_FEED_ALL);
@@ -131,7 +134,8 @@ static void test_prefix_bytes(void **state)
     region[ATP_ID_MAX_LEN] = '\0';
     memset(sku, 's', ATP_SKU_MAX_LEN);
     sku[ATP_SKU_MAX_LEN] = '\0';
-    assert_true(ctl_feed_prefix(region, sku, buf, &len, &scope, err, sizeof err));
+    assert_true(
+        ctl_feed_prefix(region, sku, buf, &len, &scope, err, sizeof err));
     assert_int_equal(len, CTL_FEED_PREFIX_MAX);
     assert_int_equal(buf[len - 1], '\0');
 }
@@ -142,7 +146,8 @@ static void test_prefix_bad(void **state)
     char buf[CTL_FEED_PREFIX_MAX], err[256];
     size_t len = 0;
     ctl_feed_scope scope;
-    assert_false(ctl_feed_prefix(NULL, "A1", buf, &len, &scope, err, sizeof err));
+    assert_false(
+        ctl_feed_prefix(NULL, "A1", buf, &len, &scope, err, sizeof err));
     assert_non_null(strstr(err, "needs a region"));
     assert_false(ctl_feed_prefix("", NULL, buf, &len, &scope, err, sizeof err));
     assert_non_null(strstr(err, "region"));
@@ -153,7 +158,8 @@ static void test_prefix_bad(void **state)
     char sku[ATP_SKU_MAX_LEN + 2];
     memset(sku, 's', ATP_SKU_MAX_LEN + 1);
     sku[ATP_SKU_MAX_LEN + 1] = '\0';
-    assert_false(ctl_feed_prefix("eu", sku, buf, &len, &scope, err, sizeof err));
+    assert_false(
+        ctl_feed_prefix("eu", sku, buf, &len, &scope, err, sizeof err));
 }
 
 static void test_split(void **state)
@@ -179,7 +185,8 @@ static void test_split(void **state)
     assert_int_equal(body_len, 0);
 }
 
-/* ---- gaps ----------------------------------------------------------------- */
+/* ---- gaps -----------------------------------------------------------------
+ */
 
 static void test_gaps(void **state)
 {
@@ -239,7 +246,8 @@ static void test_body_seq(void **state)
     codec_arena_free(a);
 }
 
-/* ---- renderings ----------------------------------------------------------- */
+/* ---- renderings -----------------------------------------------------------
+ */
 
 static void test_render_human(void **state)
 {
@@ -341,19 +349,18 @@ static void test_render_gap(void **state)
     ctl_render_gap(&g, CTL_FEED_ALL, &t, true, o.f);
     const char *s = test_out_close(&o);
     assert_string_equal(
-        s,
-        "warning: gap in region_seq: expected 12, got 15 (3 messages lost) "
-        "at us-east SKU-1; rebuild with a scan\n"
-        "{\"gap\":{\"sequence\":\"region_seq\",\"expected\":12,\"got\":15,"
-        "\"missed\":3,\"reset\":false,\"region\":\"us-east\",\"sku\":"
-        "\"SKU-1\"}}\n"
-        "warning: gap in key_seq: expected 7, got 8 (1 message lost) at "
-        "us-east SKU-1; rebuild with a scan\n"
-        "warning: seq went back: expected 99, got 1 at us-east SKU-1 (atpd "
-        "restarted?); rebuild with a scan\n"
-        "{\"gap\":{\"sequence\":\"seq\",\"expected\":99,\"got\":1,"
-        "\"missed\":0,\"reset\":true,\"region\":\"us-east\",\"sku\":"
-        "\"SKU-1\"}}\n");
+        s, "warning: gap in region_seq: expected 12, got 15 (3 messages lost) "
+           "at us-east SKU-1; rebuild with a scan\n"
+           "{\"gap\":{\"sequence\":\"region_seq\",\"expected\":12,\"got\":15,"
+           "\"missed\":3,\"reset\":false,\"region\":\"us-east\",\"sku\":"
+           "\"SKU-1\"}}\n"
+           "warning: gap in key_seq: expected 7, got 8 (1 message lost) at "
+           "us-east SKU-1; rebuild with a scan\n"
+           "warning: seq went back: expected 99, got 1 at us-east SKU-1 (atpd "
+           "restarted?); rebuild with a scan\n"
+           "{\"gap\":{\"sequence\":\"seq\",\"expected\":99,\"got\":1,"
+           "\"missed\":0,\"reset\":true,\"region\":\"us-east\",\"sku\":"
+           "\"SKU-1\"}}\n");
     free(o.buf);
 }
 
@@ -369,7 +376,8 @@ static void test_parse_uint(void **state)
     assert_int_equal(v, 0);
     assert_true(ctl_feed_parse_uint("18446744073709551615", 1, UINT64_MAX, &v));
     assert_true(v == UINT64_MAX);
-    assert_false(ctl_feed_parse_uint("18446744073709551616", 1, UINT64_MAX, &v));
+    assert_false(
+        ctl_feed_parse_uint("18446744073709551616", 1, UINT64_MAX, &v));
     assert_false(ctl_feed_parse_uint("0", 1, 10, &v));
     assert_false(ctl_feed_parse_uint("10001", 1, 10000, &v));
     assert_false(ctl_feed_parse_uint("", 1, 10, &v));
@@ -379,7 +387,8 @@ static void test_parse_uint(void **state)
     assert_false(ctl_feed_parse_uint(" 5", 1, 10, &v));
 }
 
-/* ---- scan table ------------------------------------------------------------- */
+/* ---- scan table -------------------------------------------------------------
+ */
 
 static const codec_val *test_scan_page(codec_arena *a, codec_writer *w,
                                        const char *const *skus, uint32_t n,
@@ -432,8 +441,8 @@ static void test_render_scan(void **state)
     memset(&v, 0, sizeof v);
     test_out o;
     test_out_open(&o);
-    assert_true(ctl_render_scan_page(test_scan_page(a, w, page1, 2, false), &v,
-                                     o.f));
+    assert_true(
+        ctl_render_scan_page(test_scan_page(a, w, page1, 2, false), &v, o.f));
     assert_true(
         ctl_render_scan_page(test_scan_page(a, w, page2, 1, true), &v, o.f));
     const char *s = test_out_close(&o);

@@ -70,13 +70,10 @@ static void test_out_and_back(void **state)
 {
     (void)state;
     static const test_step steps[] = {
-        {5, 0, 0, 0, 0},
-        {0, 0, OUT, 1, 0},  /* reaches 0 from above */
-        {0, 0, 0, 1, 0},    /* stays at 0: nothing new */
-        {1, 0, BACK, 0, 0}, /* rises above 0 again */
-        {7, 0, 0, 0, 0},
-        {0, 0, OUT, 1, 0},
-        {100, 0, BACK, 0, 0},
+        {5, 0, 0, 0, 0},    {0, 0, OUT, 1, 0}, /* reaches 0 from above */
+        {0, 0, 0, 1, 0},                       /* stays at 0: nothing new */
+        {1, 0, BACK, 0, 0},                    /* rises above 0 again */
+        {7, 0, 0, 0, 0},    {0, 0, OUT, 1, 0}, {100, 0, BACK, 0, 0},
     };
     TEST_RUN(steps);
 }
@@ -86,10 +83,10 @@ static void test_low_stock(void **state)
     (void)state;
     static const test_step steps[] = {
         {50, 10, 0, 0, 0},
-        {11, 10, 0, 0, 0},   /* at or above the threshold: not low */
+        {11, 10, 0, 0, 0}, /* at or above the threshold: not low */
         {10, 10, 0, 0, 0},
-        {9, 10, LOW, 0, 1},  /* below it, above 0 */
-        {8, 10, 0, 0, 1},    /* still low: reported once */
+        {9, 10, LOW, 0, 1}, /* below it, above 0 */
+        {8, 10, 0, 0, 1},   /* still low: reported once */
         {1, 10, 0, 0, 1},
         {0, 10, OUT, 1, 1},  /* low, then out: out_of_stock only */
         {4, 10, BACK, 0, 1}, /* back, but still low: no new low mark */
@@ -105,10 +102,10 @@ static void test_hysteresis_small(void **state)
     /* Threshold 10: band max(1, 10 % of 10) = 1, so the low state clears
      * at 11, not at 10. */
     static const test_step steps[] = {
-        {20, 10, 0, 0, 0},  {9, 10, LOW, 0, 1}, {10, 10, 0, 0, 1},
-        {9, 10, 0, 0, 1},   {10, 10, 0, 0, 1},  {9, 10, 0, 0, 1},
-        {10, 10, 0, 0, 1},  {11, 10, 0, 0, 0},  /* threshold + band */
-        {10, 10, 0, 0, 0},  {9, 10, LOW, 0, 1}, /* a real new drop */
+        {20, 10, 0, 0, 0}, {9, 10, LOW, 0, 1}, {10, 10, 0, 0, 1},
+        {9, 10, 0, 0, 1},  {10, 10, 0, 0, 1},  {9, 10, 0, 0, 1},
+        {10, 10, 0, 0, 1}, {11, 10, 0, 0, 0},  /* threshold + band */
+        {10, 10, 0, 0, 0}, {9, 10, LOW, 0, 1}, /* a real new drop */
     };
     TEST_RUN(steps);
 }
@@ -135,14 +132,16 @@ static void test_threshold_zero_disables(void **state)
 {
     (void)state;
     static const test_step steps[] = {
-        {50, 0, 0, 0, 0}, {1, 0, 0, 0, 0},    {0, 0, OUT, 1, 0},
+        {50, 0, 0, 0, 0},   {1, 0, 0, 0, 0}, {0, 0, OUT, 1, 0},
         {1, 0, BACK, 0, 0}, {2, 0, 0, 0, 0},
     };
     TEST_RUN(steps);
     /* A rule change that removes the threshold clears the low state
      * without a mark; one that adds it marks the next drop only. */
     static const test_step change[] = {
-        {5, 10, 0, 0, 1}, {5, 0, 0, 0, 0}, {4, 0, 0, 0, 0},
+        {5, 10, 0, 0, 1},
+        {5, 0, 0, 0, 0},
+        {4, 0, 0, 0, 0},
         {4, 10, LOW, 0, 1},
     };
     TEST_RUN(change);
@@ -154,13 +153,11 @@ static void test_straight_to_zero(void **state)
     /* From above the threshold straight to 0: out_of_stock, never
      * low_stock (it was not "still above 0"). */
     static const test_step steps[] = {
-        {50, 10, 0, 0, 0},
-        {0, 10, OUT, 1, 1},
-        {0, 10, 0, 1, 1},
+        {50, 10, 0, 0, 0},    {0, 10, OUT, 1, 1},   {0, 10, 0, 1, 1},
         {60, 10, BACK, 0, 0}, /* straight back above the band */
-        {0, 10, OUT, 1, 1},
-        {10, 10, BACK, 0, 1}, /* back inside the band: still low */
-        {9, 10, 0, 0, 1},     /* so no low_stock for this wobble */
+        {0, 10, OUT, 1, 1},   {10, 10, BACK, 0, 1}, /* back inside the band:
+                                                       still low */
+        {9, 10, 0, 0, 1}, /* so no low_stock for this wobble */
         {11, 10, 0, 0, 0},
     };
     TEST_RUN(steps);
