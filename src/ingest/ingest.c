@@ -55,6 +55,7 @@ typedef struct ingest_snapshot {
 typedef struct ingest_snapshot_batch {
     struct ingest *in;
     uint32_t src;
+    uint64_t seq, ts_ms;
     ingest_item **items;
     size_t n;
     engine_event *events;
@@ -289,6 +290,8 @@ static void ingest_snapshot_release(void *owner, bool applied)
     if (!applied)
         log_error("ingest", "snapshot of source %s could not be applied",
                   sb->in->cfg->sources[sb->src].id);
+    /* The source's applied offset is now the snapshot's seq. */
+    sources_applied(sb->in->src, sb->src, sb->seq, sb->ts_ms, clock_wall_ms());
     for (size_t i = 0; i < sb->n; i++)
         ingest_item_free(sb->items[i]);
     free(sb->items);
@@ -323,7 +326,8 @@ static void ingest_snapshot_apply(ingest *in, uint32_t src)
         }
         n += (uint64_t)k;
     }
-    *sb = (ingest_snapshot_batch){in, src, sn->items, sn->n, events};
+    *sb = (ingest_snapshot_batch){in, src, sn->seq, sn->items[0]->ts_ms,
+                                  sn->items, sn->n, events};
     engine_batch b = {.events = events, .n = (uint32_t)n, .from_source = true,
                       .source = src, .seq = sn->seq, .ts_ms = sn->items[0]->ts_ms,
                       .replace_authority = true,
@@ -570,10 +574,6 @@ atp_err ingest_start(ingest *in)
 
 void ingest_stop(ingest *in)
 {
-    if (in->control_open) {
-        nng_close(in->control);
-        in->control_open = false;
-    }
     if (in->sock_open) {
         nng_close(in->sock); /* wakes the thread with NNG_ECLOSED */
         in->sock_open = false;
@@ -581,6 +581,11 @@ void ingest_stop(ingest *in)
     if (in->running) {
         pthread_join(in->thread, NULL);
         in->running = false;
+    }
+    /* Only now: the ingest thread sends resync requests on it. */
+    if (in->control_open) {
+        nng_close(in->control);
+        in->control_open = false;
     }
 }
 

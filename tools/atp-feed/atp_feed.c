@@ -1,12 +1,17 @@
 /*
  * atp_feed.c - atp-feed, the source simulator: reads atpd's config, plays
  * one or more of its sources, and publishes their messages (PUB, dialing
- * atpd's ingest endpoint) at a paced rate with deterministic faults.
+ * atpd's ingest endpoint) at a paced rate with deterministic faults. It
+ * also answers atpd's resync requests (SUB, dialing atpd's control
+ * endpoint): a replay from its bounded log of the exact bytes it generated,
+ * or a full snapshot of the state it has produced (docs/PROTOCOL.md,
+ * "Resync"; tools/atp-feed/README.md).
  *
  * Single-threaded (nng's own threads aside; the pipe callback only sets an
  * atomic flag, the signal handler only a sig_atomic_t). What is generated
- * and when is decided by generator.c; this file does the arguments, the
- * clock, the socket, the log and the summary.
+ * and when is decided by generator.c, the produced state is tracked by
+ * feed_state.c, the replay log is feed_replay.c; this file does the
+ * arguments, the clock, the sockets, the log and the summary.
  *
  * Exit codes: 0 done, 1 failed while running (log write error, out of
  * memory), 2 bad arguments or configuration, 3 cannot reach atpd.
@@ -24,6 +29,7 @@
 
 #include <nng/nng.h>
 #include <nng/protocol/pubsub0/pub.h>
+#include <nng/protocol/pubsub0/sub.h>
 
 #include "atp/error.h"
 #include "atp/wire.h"
@@ -31,6 +37,8 @@
 #include "common/clock.h"
 #include "config/config.h"
 #include "feed_log.h"
+#include "feed_replay.h"
+#include "feed_state.h"
 #include "generator.h"
 
 enum {
@@ -60,6 +68,23 @@ enum {
 #define FEED_DEFAULT_SEED 1
 #define FEED_DEFAULT_SET_RATIO 0.05
 #define FEED_DEFAULT_HEARTBEAT_MS 1000
+#define FEED_DEFAULT_REPLAY_LOG 100000
+#define FEED_DEFAULT_REPLAY_BYTES (256ULL << 20)
+#define FEED_DEFAULT_SNAPSHOT_PART 1000
+#define FEED_DEFAULT_LOT_ETA_MS 10000
+#define FEED_DEFAULT_LINGER_S 1.0
+
+/* Resync: replays go out at most FEED_REPLAY_BURST messages per loop turn
+ * (PUB drops what its queue cannot take, so a long replay is spread over
+ * turns); the control socket is polled at least every FEED_POLL_NS; after
+ * the last message, requests are answered until --linger seconds pass
+ * without one, FEED_LINGER_MAX_S at most. Both sockets redial quickly
+ * after atpd restarts. */
+#define FEED_REPLAY_BURST 1024
+#define FEED_POLL_NS 2000000LL
+#define FEED_LINGER_MAX_S 60.0
+#define FEED_RECONNECT_MIN_MS 50
+#define FEED_RECONNECT_MAX_MS 500
 
 typedef struct feed_args {
     const char *config_path;
@@ -77,9 +102,13 @@ typedef struct feed_args {
     double drop, dup, reorder, set_ratio;
     uint64_t heartbeat_ms;
     uint64_t start_seq;
+    uint64_t restart_seq; /* 0: not a restart */
     bool ts_start_set;
     uint64_t ts_start;
-    bool quiet, json, help;
+    const char *control;
+    uint64_t replay_log, replay_bytes, snapshot_part, lot_eta_ms;
+    double lot_ratio, linger_s;
+    bool quiet, json, help, no_resync;
 } feed_args;
 
 /* Per source counters for the summary. */
@@ -90,7 +119,25 @@ typedef struct feed_stats {
     uint64_t dropped, duplicated, reordered;
     uint64_t sends; /* nng sends: duplicates count twice, drops not at all */
     uint64_t first_seq, last_seq;
+    uint64_t skipped;       /* --restart-seq: regenerated, not sent */
+    uint64_t lot_events;    /* lot events in generated messages */
+    uint64_t requests;      /* resync requests received */
+    uint64_t replays;       /* replay requests answered with messages */
+    uint64_t replayed;      /* messages resent */
+    uint64_t snapshots;     /* full snapshots sent */
+    uint64_t snapshot_msgs; /* their parts */
 } feed_stats;
+
+/* Per source resync bookkeeping. */
+typedef struct feed_src_rt {
+    feed_replay log;   /* exact bytes of the last messages */
+    feed_state *state; /* what the source has produced */
+    bool state_broken; /* out of memory once: no snapshot can be true */
+    bool replaying;    /* a replay in progress: next..end still to send */
+    uint64_t replay_next, replay_end;
+    const char **on_hand; /* locations with on_hand authority */
+    size_t n_on_hand;
+} feed_src_rt;
 
 /* A message held back by --reorder until its source's next message. */
 typedef struct feed_held {
@@ -121,6 +168,17 @@ typedef struct feed_run {
     uint64_t bytes;
     int64_t start_ns; /* publishing started (monotonic) */
     int64_t end_ns;
+    const char **locs; /* inbound and on_hand location lists, all sources */
+    feed_src_rt *rt;
+    nng_socket ctl; /* SUB: resync requests from atpd */
+    bool ctl_open;
+    const char *ctl_url;
+    char ctl_url_buf[512];
+    codec_arena *ctl_arena;
+    uint64_t ctl_bad;     /* undecodable control messages */
+    uint64_t snapshot_id; /* last snapshot id sent */
+    int64_t last_request_ns;
+    int64_t last_t_ns; /* schedule time of the last generated message */
 } feed_run;
 
 static volatile sig_atomic_t feed_stop_flag;
@@ -179,7 +237,33 @@ static void feed_usage(FILE *f)
         "                      (default %.2f)\n"
         "  --heartbeat-ms MS   heartbeat message per source every MS (default\n"
         "                      %d; 0 = none but the final one)\n"
-        "  --start-seq N       first seq of every source (default 1)\n"
+        "  --start-seq N       first seq of every source (default 1): a new\n"
+        "                      stream whose state starts empty\n"
+        "  --restart-seq N     continue an earlier run (same seed and\n"
+        "                      arguments, --rate > 0): regenerate its\n"
+        "                      messages below seq N without sending them\n"
+        "                      (state and replay log complete), publish\n"
+        "                      from N on\n"
+        "  --lot-ratio P       probability an event is an inbound lot event\n"
+        "                      (add/change/receive/cancel) on locations\n"
+        "                      where the source has inbound authority\n"
+        "                      (default 0; sources with only inbound\n"
+        "                      authority always send lot events)\n"
+        "  --lot-eta-ms MS     lot ETAs are now + [0, MS] (default %d)\n"
+        "\n"
+        "Resync (answers atpd's requests, docs/PROTOCOL.md \"Resync\"):\n"
+        "  --control URL       atpd's control PUB (default: the config's\n"
+        "                      service.control_listen)\n"
+        "  --no-resync         do not answer resync requests\n"
+        "  --replay-log N      messages kept per source for replays\n"
+        "                      (default %d; older ones: a snapshot instead)\n"
+        "  --replay-log-bytes N  and at most N bytes per source (default\n"
+        "                      %llu)\n"
+        "  --snapshot-part N   events per snapshot part (default %d)\n"
+        "  --linger SECONDS    after the last message, keep answering until\n"
+        "                      SECONDS pass without a request (default %.1f;\n"
+        "                      0 = exit at once)\n"
+        "\n"
         "  --ts-start MS       timestamps = MS + the schedule's clock, not\n"
         "                      the wall clock (byte-identical logs)\n"
         "  --log FILE          JSON Lines, one per generated message (dropped\n"
@@ -196,7 +280,9 @@ static void feed_usage(FILE *f)
         "config, 3 cannot connect to atpd\n",
         FEED_DEFAULT_RATE, FEED_DEFAULT_BATCH, FEED_DEFAULT_SKUS,
         FEED_DEFAULT_PREFIX, FEED_DEFAULT_SEED, FEED_DEFAULT_SET_RATIO,
-        FEED_DEFAULT_HEARTBEAT_MS);
+        FEED_DEFAULT_HEARTBEAT_MS, FEED_DEFAULT_LOT_ETA_MS,
+        FEED_DEFAULT_REPLAY_LOG, (unsigned long long)FEED_DEFAULT_REPLAY_BYTES,
+        FEED_DEFAULT_SNAPSHOT_PART, FEED_DEFAULT_LINGER_S);
 }
 
 static int feed_usage_error(const char *fmt, const char *a1, const char *a2)
@@ -250,6 +336,11 @@ static int feed_args_parse(int argc, char **argv, feed_args *a)
     a->set_ratio = FEED_DEFAULT_SET_RATIO;
     a->heartbeat_ms = FEED_DEFAULT_HEARTBEAT_MS;
     a->start_seq = 1;
+    a->replay_log = FEED_DEFAULT_REPLAY_LOG;
+    a->replay_bytes = FEED_DEFAULT_REPLAY_BYTES;
+    a->snapshot_part = FEED_DEFAULT_SNAPSHOT_PART;
+    a->lot_eta_ms = FEED_DEFAULT_LOT_ETA_MS;
+    a->linger_s = FEED_DEFAULT_LINGER_S;
     for (int i = 1; i < argc; i++) {
         char opt[64];
         const char *arg = argv[i];
@@ -263,10 +354,11 @@ static int feed_args_parse(int argc, char **argv, feed_args *a)
         memcpy(opt, arg, olen);
         opt[olen] = '\0';
         /* Flags first: they take no value. */
-        bool *flag = strcmp(opt, "--quiet") == 0  ? &a->quiet
-                     : strcmp(opt, "--json") == 0 ? &a->json
-                     : strcmp(opt, "--help") == 0 ? &a->help
-                                                  : NULL;
+        bool *flag = strcmp(opt, "--quiet") == 0       ? &a->quiet
+                     : strcmp(opt, "--json") == 0      ? &a->json
+                     : strcmp(opt, "--help") == 0      ? &a->help
+                     : strcmp(opt, "--no-resync") == 0 ? &a->no_resync
+                                                       : NULL;
         if (flag != NULL) {
             if (eq != NULL)
                 return feed_usage_error("%s takes no value%s", opt, "");
@@ -274,11 +366,15 @@ static int feed_args_parse(int argc, char **argv, feed_args *a)
             continue;
         }
         static const char *const valued[] = {
-            "--config",    "--endpoint", "--log",       "--sku-prefix",
-            "--source",    "--rate",     "--batch",     "--messages",
-            "--duration",  "--skus",     "--seed",      "--drop",
-            "--dup",       "--reorder",  "--set-ratio", "--heartbeat-ms",
-            "--start-seq", "--ts-start",
+            "--config",        "--endpoint",   "--log",
+            "--sku-prefix",    "--source",     "--rate",
+            "--batch",         "--messages",   "--duration",
+            "--skus",          "--seed",       "--drop",
+            "--dup",           "--reorder",    "--set-ratio",
+            "--heartbeat-ms",  "--start-seq",  "--ts-start",
+            "--restart-seq",   "--lot-ratio",  "--lot-eta-ms",
+            "--control",       "--replay-log", "--replay-log-bytes",
+            "--snapshot-part", "--linger",
         };
         bool known = false;
         for (size_t k = 0; k < sizeof valued / sizeof valued[0]; k++)
@@ -336,6 +432,23 @@ static int feed_args_parse(int argc, char **argv, feed_args *a)
             ok = feed_parse_u64(val, 0, 86400000, &a->heartbeat_ms);
         } else if (strcmp(opt, "--start-seq") == 0) {
             ok = feed_parse_u64(val, 0, UINT64_MAX / 4, &a->start_seq);
+        } else if (strcmp(opt, "--restart-seq") == 0) {
+            ok = feed_parse_u64(val, 1, UINT64_MAX / 4, &a->restart_seq);
+        } else if (strcmp(opt, "--lot-ratio") == 0) {
+            ok = feed_parse_double(val, 0, 1, &a->lot_ratio);
+        } else if (strcmp(opt, "--lot-eta-ms") == 0) {
+            ok = feed_parse_u64(val, 0, 366ULL * 86400000, &a->lot_eta_ms);
+        } else if (strcmp(opt, "--control") == 0) {
+            a->control = val;
+            ok = *val != '\0';
+        } else if (strcmp(opt, "--replay-log") == 0) {
+            ok = feed_parse_u64(val, 0, 100000000, &a->replay_log);
+        } else if (strcmp(opt, "--replay-log-bytes") == 0) {
+            ok = feed_parse_u64(val, 0, UINT64_MAX / 4, &a->replay_bytes);
+        } else if (strcmp(opt, "--snapshot-part") == 0) {
+            ok = feed_parse_u64(val, 1, 1000000, &a->snapshot_part);
+        } else if (strcmp(opt, "--linger") == 0) {
+            ok = feed_parse_double(val, 0, FEED_LINGER_MAX_S, &a->linger_s);
         } else if (strcmp(opt, "--ts-start") == 0) {
             ok = feed_parse_u64(val, 0, UINT64_MAX / 4, &a->ts_start);
             a->ts_start_set = true;
@@ -353,6 +466,9 @@ static int feed_args_parse(int argc, char **argv, feed_args *a)
         return feed_usage_error(
             "give --messages N or --duration SECONDS (a run is bounded)%s%s",
             "", "");
+    if (a->restart_seq > 0 && a->restart_seq < a->start_seq)
+        return feed_usage_error(
+            "--restart-seq must be at least --start-seq%s%s", "", "");
     return FEED_EXIT_OK;
 }
 
@@ -436,23 +552,45 @@ static int feed_pick_sources(feed_run *r)
             return FEED_EXIT_USAGE;
         }
     }
+    /* Authority pairs on position buckets become DELTA / SET pairs; the
+     * `inbound` ones become the locations of lot events. on_hand pairs are
+     * also where a received lot's quantity lands (feed_state). */
     size_t n_pairs = 0;
     for (size_t i = 0; i < r->n; i++)
         n_pairs += c->sources[r->cfg_index[i]].n_authority;
     r->specs = calloc(r->n, sizeof *r->specs);
-    r->pairs = calloc(n_pairs, sizeof *r->pairs);
-    if (r->specs == NULL || r->pairs == NULL)
+    r->pairs = calloc(n_pairs ? n_pairs : 1, sizeof *r->pairs);
+    r->locs = calloc(n_pairs ? n_pairs : 1, sizeof *r->locs);
+    r->rt = calloc(r->n, sizeof *r->rt);
+    if (r->specs == NULL || r->pairs == NULL || r->locs == NULL ||
+        r->rt == NULL)
         return FEED_EXIT_RUNTIME;
-    size_t p = 0;
+    size_t p = 0, l = 0;
     for (size_t i = 0; i < r->n; i++) {
         const config_source *s = &c->sources[r->cfg_index[i]];
-        r->specs[i].id = s->id;
-        r->specs[i].pairs = &r->pairs[p];
-        r->specs[i].n_pairs = s->n_authority;
-        for (size_t j = 0; j < s->n_authority; j++, p++) {
+        feed_source_spec *sp = &r->specs[i];
+        sp->id = s->id;
+        sp->pairs = &r->pairs[p];
+        for (size_t j = 0; j < s->n_authority; j++) {
+            if (s->authority[j].bucket >= ATP_BUCKET_COUNT)
+                continue;
             r->pairs[p].location = c->locations[s->authority[j].location].id;
             r->pairs[p].bucket = s->authority[j].bucket;
+            p++;
+            sp->n_pairs++;
         }
+        sp->inbound = &r->locs[l];
+        for (size_t j = 0; j < s->n_authority; j++)
+            if (s->authority[j].bucket == ATP_AUTH_INBOUND) {
+                r->locs[l++] = c->locations[s->authority[j].location].id;
+                sp->n_inbound++;
+            }
+        r->rt[i].on_hand = &r->locs[l];
+        for (size_t j = 0; j < s->n_authority; j++)
+            if (s->authority[j].bucket == ATP_BUCKET_ON_HAND) {
+                r->locs[l++] = c->locations[s->authority[j].location].id;
+                r->rt[i].n_on_hand++;
+            }
     }
     return FEED_EXIT_OK;
 }
@@ -480,38 +618,68 @@ static int feed_check_sizes(feed_run *r)
             if (l > loc_max)
                 loc_max = l;
         }
+    for (size_t i = 0; i < r->n; i++)
+        for (size_t j = 0; j < r->specs[i].n_inbound; j++) {
+            size_t l = strlen(r->specs[i].inbound[j]);
+            if (l > loc_max)
+                loc_max = l;
+        }
     /* msgpack worst case: array header, kind, sku and location strings
-     * with 2-byte headers, bucket, a 9-byte integer. */
+     * with 2-byte headers, bucket, a 9-byte integer; a lot event has a
+     * lot id and two integers instead of the bucket and value. */
     size_t per_event = 1 + 1 + (2 + ATP_SKU_MAX_LEN) + (2 + loc_max) + 1 + 9;
+    size_t per_lot = 1 + 1 + (2 + ATP_SKU_MAX_LEN) + (2 + loc_max) +
+                     (2 + FEED_LOT_ID_MAX) + 9 + 9;
+    if (per_lot > per_event)
+        per_event = per_lot;
     size_t envelope = 1 + 1 + (2 + ATP_ID_MAX_LEN) + 9 + 9 + 5;
+    size_t snap_envelope = envelope + 9 + 9 + 9 + 1;
     size_t worst = envelope + (size_t)r->a.batch * per_event;
-    if (worst > svc->ingest_recv_max_bytes) {
+    size_t worst_snap = snap_envelope + (size_t)r->a.snapshot_part * per_event;
+    if (worst > svc->ingest_recv_max_bytes ||
+        worst_snap > svc->ingest_recv_max_bytes) {
+        bool snap = worst_snap > svc->ingest_recv_max_bytes;
         fprintf(stderr,
-                "atp-feed: --batch %" PRIu64 " may make messages of up to "
+                "atp-feed: %s %" PRIu64 " may make messages of up to "
                 "%zu bytes, above the config's "
-                "service.ingest_recv_max_bytes %zu; lower --batch\n",
-                r->a.batch, worst, svc->ingest_recv_max_bytes);
+                "service.ingest_recv_max_bytes %zu; lower it\n",
+                snap ? "--snapshot-part" : "--batch",
+                snap ? r->a.snapshot_part : r->a.batch,
+                snap ? worst_snap : worst, svc->ingest_recv_max_bytes);
+        return FEED_EXIT_USAGE;
+    }
+    if (r->a.snapshot_part > svc->max_events_per_message) {
+        fprintf(stderr,
+                "atp-feed: --snapshot-part %" PRIu64 " exceeds the config's "
+                "service.max_events_per_message %" PRIu32 "\n",
+                r->a.snapshot_part, svc->max_events_per_message);
         return FEED_EXIT_USAGE;
     }
     return FEED_EXIT_OK;
 }
 
-/* feed_resolve_url: the config holds a listen address; "*" as a host means
+/* feed_dialable: the config holds listen addresses; "*" as a host means
  * "every interface" there, which cannot be dialed: dial loopback instead. */
+static const char *feed_dialable(const char *u, char *buf, size_t size)
+{
+    const char *star = strstr(u, "://*:");
+    if (star == NULL)
+        return u;
+    snprintf(buf, size, "%.*s://127.0.0.1:%s", (int)(star - u), u, star + 5);
+    return buf;
+}
+
 static void feed_resolve_url(feed_run *r)
 {
     const char *u =
         r->a.endpoint != NULL ? r->a.endpoint : r->cfg.service.ingest_listen;
     if (u == NULL)
         u = ATP_DEFAULT_INGEST_URL;
-    const char *star = strstr(u, "://*:");
-    if (star != NULL) {
-        snprintf(r->url_buf, sizeof r->url_buf, "%.*s://127.0.0.1:%s",
-                 (int)(star - u), u, star + 5);
-        r->url = r->url_buf;
-    } else {
-        r->url = u;
-    }
+    r->url = feed_dialable(u, r->url_buf, sizeof r->url_buf);
+    u = r->a.control != NULL ? r->a.control : r->cfg.service.control_listen;
+    if (u == NULL)
+        u = ATP_DEFAULT_CONTROL_URL;
+    r->ctl_url = feed_dialable(u, r->ctl_url_buf, sizeof r->ctl_url_buf);
 }
 
 static void feed_sleep_until_ns(int64_t deadline)
@@ -538,6 +706,10 @@ static int feed_connect(feed_run *r)
     r->sock_open = true;
     if ((rv = nng_socket_set_int(r->sock, NNG_OPT_SENDBUF, FEED_SENDBUF)) !=
             0 ||
+        (rv = nng_socket_set_ms(r->sock, NNG_OPT_RECONNMINT,
+                                FEED_RECONNECT_MIN_MS)) != 0 ||
+        (rv = nng_socket_set_ms(r->sock, NNG_OPT_RECONNMAXT,
+                                FEED_RECONNECT_MAX_MS)) != 0 ||
         (rv = nng_pipe_notify(r->sock, NNG_PIPE_EV_ADD_POST, feed_pipe_cb,
                               NULL)) != 0) {
         fprintf(stderr, "atp-feed: cannot configure the socket: %s\n",
@@ -574,6 +746,54 @@ static int feed_connect(feed_run *r)
     return FEED_EXIT_OK;
 }
 
+/* feed_connect_control opens the SUB socket for resync requests, subscribed
+ * to "resync" NUL id NUL of every played source, and dials atpd's control
+ * endpoint in the background: atpd may not listen yet (or restart later);
+ * nng keeps redialing. Requests sent while no pipe is up are lost, and
+ * atpd asks again (service.resync_retry). */
+static int feed_connect_control(feed_run *r)
+{
+    if (r->a.no_resync)
+        return FEED_EXIT_OK;
+    int rv = nng_sub0_open(&r->ctl);
+    if (rv != 0) {
+        fprintf(stderr, "atp-feed: cannot open a SUB socket: %s\n",
+                nng_strerror(rv));
+        return FEED_EXIT_TRANSPORT;
+    }
+    r->ctl_open = true;
+    for (size_t i = 0; i < r->n && rv == 0; i++) {
+        char topic[sizeof ATP_RESYNC_TOPIC + ATP_ID_MAX_LEN + 1];
+        size_t tl = strlen(ATP_RESYNC_TOPIC), il = strlen(r->specs[i].id);
+        memcpy(topic, ATP_RESYNC_TOPIC, tl + 1);
+        memcpy(topic + tl + 1, r->specs[i].id, il + 1);
+        rv = nng_socket_set(r->ctl, NNG_OPT_SUB_SUBSCRIBE, topic, tl + il + 2);
+    }
+    if (rv == 0)
+        rv = nng_socket_set_ms(r->ctl, NNG_OPT_RECONNMINT,
+                               FEED_RECONNECT_MIN_MS);
+    if (rv == 0)
+        rv = nng_socket_set_ms(r->ctl, NNG_OPT_RECONNMAXT,
+                               FEED_RECONNECT_MAX_MS);
+    if (rv != 0) {
+        fprintf(stderr, "atp-feed: cannot configure the control socket: %s\n",
+                nng_strerror(rv));
+        return FEED_EXIT_TRANSPORT;
+    }
+    rv = nng_dial(r->ctl, r->ctl_url, NULL, NNG_FLAG_NONBLOCK);
+    if (rv != 0) {
+        fprintf(stderr, "atp-feed: cannot dial the control endpoint '%s': %s\n",
+                r->ctl_url, nng_strerror(rv));
+        return FEED_EXIT_USAGE;
+    }
+    r->ctl_arena = codec_arena_alloc();
+    if (r->ctl_arena == NULL) {
+        fprintf(stderr, "atp-feed: out of memory\n");
+        return FEED_EXIT_RUNTIME;
+    }
+    return FEED_EXIT_OK;
+}
+
 /* ---- sending ------------------------------------------------------------ */
 
 static void feed_send_bytes(feed_run *r, const void *buf, size_t len,
@@ -603,15 +823,72 @@ static void feed_release_held(feed_run *r, size_t src)
     h->buf = NULL;
 }
 
-/* feed_emit logs, counts and sends one generated message, holding it back
- * when it is to be reordered and releasing the source's held message right
- * after. Returns FEED_EXIT_OK or FEED_EXIT_RUNTIME. */
-static int feed_emit(feed_run *r, const feed_msg *m, int64_t t_ns)
+/* feed_ts: the timestamp of a message due at schedule time t_ns. */
+static uint64_t feed_ts(const feed_run *r, int64_t t_ns)
 {
-    uint64_t ts_ms = r->a.ts_start_set
-                         ? r->a.ts_start + (uint64_t)(t_ns / 1000000)
-                         : (uint64_t)clock_wall_ms();
+    return r->a.ts_start_set ? r->a.ts_start + (uint64_t)(t_ns / 1000000)
+                             : (uint64_t)clock_wall_ms();
+}
+
+/* feed_encode writes m (its original seq and timestamp) into r->w and
+ * returns the bytes (valid until the next encode), or NULL. */
+static const void *feed_encode(feed_run *r, const codec_src_msg *sm,
+                               size_t *len)
+{
+    codec_writer_reset(r->w);
+    codec_src_encode(r->w, sm);
+    const void *buf = codec_writer_data(r->w, len);
+    if (codec_writer_failed(r->w)) {
+        fprintf(stderr, "atp-feed: cannot encode a message\n");
+        return NULL;
+    }
+    return buf;
+}
+
+/* feed_track records a generated message for resync: its bytes in the
+ * replay log, its events in the source's state. Dropped messages too:
+ * a replay or a snapshot is how they reach atpd after all. */
+static void feed_track(feed_run *r, const feed_msg *m, const void *buf,
+                       size_t len)
+{
+    feed_src_rt *rt = &r->rt[m->source];
+    if (feed_replay_add(&rt->log, m->seq, buf, len) != ATP_OK)
+        fprintf(stderr, "atp-feed: out of memory: replay log of %s emptied\n",
+                m->source_id);
+    if (!rt->state_broken &&
+        feed_state_apply(rt->state, m->events, m->n_events) != ATP_OK) {
+        rt->state_broken = true;
+        fprintf(stderr,
+                "atp-feed: out of memory: the state of %s is incomplete; no "
+                "snapshot will be sent for it\n",
+                m->source_id);
+    }
+}
+
+/* feed_emit logs, counts, records and sends one generated message, holding
+ * it back when it is to be reordered and releasing the source's held
+ * message right after. With skip (--restart-seq), the message is only
+ * recorded: the earlier run sent and logged it. Returns FEED_EXIT_OK or
+ * FEED_EXIT_RUNTIME. */
+static int feed_emit(feed_run *r, const feed_msg *m, uint64_t ts_ms, bool skip)
+{
     feed_stats *st = &r->stats[m->source];
+    codec_src_msg sm = {
+        .source = {m->source_id, (uint32_t)strlen(m->source_id)},
+        .seq = m->seq,
+        .ts_ms = ts_ms,
+        .n_events = m->n_events,
+        .events = m->events,
+    };
+    size_t len = 0;
+    const void *buf = feed_encode(r, &sm, &len);
+    if (buf == NULL)
+        return FEED_EXIT_RUNTIME;
+    feed_track(r, m, buf, len);
+    if (skip) {
+        st->skipped++;
+        return FEED_EXIT_OK;
+    }
     if (st->messages++ == 0)
         st->first_seq = m->seq;
     st->last_seq = m->seq;
@@ -619,6 +896,8 @@ static int feed_emit(feed_run *r, const feed_msg *m, int64_t t_ns)
         st->heartbeats++;
     else
         st->events += m->n_events;
+    for (uint32_t i = 0; i < m->n_events; i++)
+        st->lot_events += m->events[i].kind >= ATP_EV_LOT_ADD;
     st->dropped += m->dropped;
     st->duplicated += m->copies == 2;
     st->reordered += m->reordered;
@@ -628,21 +907,6 @@ static int feed_emit(feed_run *r, const feed_msg *m, int64_t t_ns)
         return FEED_EXIT_RUNTIME;
     }
     if (!m->dropped) {
-        codec_src_msg sm = {
-            .source = {m->source_id, (uint32_t)strlen(m->source_id)},
-            .seq = m->seq,
-            .ts_ms = ts_ms,
-            .n_events = m->n_events,
-            .events = m->events,
-        };
-        codec_writer_reset(r->w);
-        codec_src_encode(r->w, &sm);
-        size_t len = 0;
-        const void *buf = codec_writer_data(r->w, &len);
-        if (codec_writer_failed(r->w)) {
-            fprintf(stderr, "atp-feed: cannot encode a message\n");
-            return FEED_EXIT_RUNTIME;
-        }
         if (m->reordered) {
             feed_held *h = &r->held[m->source];
             h->buf = malloc(len);
@@ -662,6 +926,272 @@ static int feed_emit(feed_run *r, const feed_msg *m, int64_t t_ns)
     return FEED_EXIT_OK;
 }
 
+/* ---- resync: answering atpd's requests ----------------------------------- */
+
+/* feed_reply_ts: the timestamp of a snapshot sent now. */
+static uint64_t feed_reply_ts(const feed_run *r)
+{
+    return feed_ts(r, r->last_t_ns);
+}
+
+/* feed_note logs what was done about a request: a JSON line in --log, a
+ * line on stderr unless --quiet. */
+static void feed_note(feed_run *r, bool snapshot, feed_resync_note *n)
+{
+    n->ts_ms = feed_reply_ts(r);
+    if (r->log != NULL) {
+        int rc = snapshot ? feed_log_snapshot(r->log, n)
+                          : feed_log_replay(r->log, n);
+        if (rc != 0 || fflush(r->log) != 0)
+            fprintf(stderr, "atp-feed: cannot write %s: %s\n", r->a.log_path,
+                    strerror(errno));
+    }
+    if (r->a.quiet)
+        return;
+    if (snapshot)
+        fprintf(stderr,
+                "atp-feed: %s: snapshot %" PRIu64
+                " consistent with seq %" PRIu64 " (%" PRIu32 " parts, %" PRIu64
+                " positions, %" PRIu64 " lots) for %s request %" PRIu64
+                "%s%s\n",
+                n->source, n->snapshot_id, n->seq, n->parts, n->positions,
+                n->lots, n->mode, n->request_id, n->reason ? ": " : "",
+                n->reason ? n->reason : "");
+    else if (n->messages > 0)
+        fprintf(stderr,
+                "atp-feed: %s: replay of seq %" PRIu64 "..%" PRIu64 " (%" PRIu64
+                " messages) for request %" PRIu64 "\n",
+                n->source, n->first_seq, n->last_seq, n->messages,
+                n->request_id);
+    else
+        fprintf(stderr,
+                "atp-feed: %s: replay from seq %" PRIu64 " (request %" PRIu64
+                "): nothing sent: %s\n",
+                n->source, n->from_seq, n->request_id,
+                n->reason ? n->reason : "");
+}
+
+/* feed_send_snapshot sends the source's full state, consistent with the
+ * last seq it generated, in parts of --snapshot-part events, and cancels a
+ * replay in progress (the snapshot covers it). */
+static void feed_send_snapshot(feed_run *r, size_t src, feed_resync_note *n)
+{
+    feed_src_rt *rt = &r->rt[src];
+    rt->replaying = false;
+    codec_event *evs = NULL;
+    size_t n_evs = 0;
+    if (rt->state_broken ||
+        feed_state_events(rt->state, &evs, &n_evs) != ATP_OK) {
+        fprintf(stderr,
+                "atp-feed: %s: cannot send a snapshot: out of memory while "
+                "tracking the state\n",
+                r->specs[src].id);
+        return;
+    }
+    uint64_t part_max = r->a.snapshot_part;
+    uint32_t parts =
+        n_evs == 0 ? 1 : (uint32_t)((n_evs + part_max - 1) / part_max);
+    n->snapshot_id = ++r->snapshot_id;
+    n->seq = feed_gen_next_seq(r->gen, src) - 1;
+    n->parts = parts;
+    n->events = n_evs;
+    n->lots = feed_state_lots(rt->state);
+    n->positions = n_evs - n->lots;
+    uint64_t ts = feed_reply_ts(r);
+    for (uint32_t p = 0; p < parts; p++) {
+        size_t off = (size_t)p * part_max;
+        size_t cnt = n_evs - off < part_max ? n_evs - off : part_max;
+        codec_src_msg sm = {
+            .kind = ATP_MSG_SNAPSHOT,
+            .source = {r->specs[src].id, (uint32_t)strlen(r->specs[src].id)},
+            .seq = n->seq,
+            .ts_ms = ts,
+            .n_events = (uint32_t)cnt,
+            .events = evs + off,
+            .snapshot_id = n->snapshot_id,
+            .part = p,
+            .last = p + 1 == parts,
+        };
+        size_t len;
+        const void *buf = feed_encode(r, &sm, &len);
+        if (buf == NULL)
+            return;
+        feed_send_bytes(r, buf, len, 1, src);
+    }
+    r->stats[src].snapshots++;
+    r->stats[src].snapshot_msgs += parts;
+    feed_note(r, true, n);
+}
+
+/* feed_on_request answers one request of source src. */
+static void feed_on_request(feed_run *r, size_t src, bool snapshot,
+                            uint64_t from, uint64_t request_id)
+{
+    feed_src_rt *rt = &r->rt[src];
+    r->stats[src].requests++;
+    feed_resync_note n = {
+        .source = r->specs[src].id,
+        .request_id = request_id,
+        .mode = snapshot ? "snapshot" : "replay",
+        .from_seq = from,
+    };
+    if (snapshot) {
+        n.reason = "requested";
+        feed_send_snapshot(r, src, &n);
+        return;
+    }
+    uint64_t next = feed_gen_next_seq(r->gen, src);
+    if (from >= next) {
+        /* Nothing generated at or after from_seq. from == next is the
+         * usual restart question ("anything after my offset?"); beyond it,
+         * atpd applied seqs this feeder has not generated yet (a fresh
+         * feeder against an atpd that kept its offset): until this feeder
+         * reaches from_seq its messages are duplicates to atpd. */
+        n.reason = from == next
+                       ? "nothing generated after the requested seq yet"
+                       : "atpd is ahead of this feeder: its messages below "
+                         "from_seq are duplicates there (continue an earlier "
+                         "run with --restart-seq, or the same seed and "
+                         "arguments)";
+        feed_note(r, false, &n);
+        return;
+    }
+    uint64_t first, last;
+    if (!feed_replay_range(&rt->log, &first, &last) || from < first) {
+        n.reason = "the replay log does not reach back to from_seq";
+        feed_send_snapshot(r, src, &n);
+        return;
+    }
+    /* Resend from..last; a replay in progress goes back if need be (a
+     * retry means atpd still misses from_seq). */
+    if (!rt->replaying || from < rt->replay_next)
+        rt->replay_next = from;
+    rt->replay_end = last;
+    rt->replaying = true;
+    r->stats[src].replays++;
+    n.first_seq = from;
+    n.last_seq = last;
+    n.messages = last - from + 1;
+    feed_note(r, false, &n);
+}
+
+/* feed_handle_request decodes one control message:
+ *   "resync" NUL source_id NUL msgpack {"mode", "from_seq", "request_id"} */
+static void feed_handle_request(feed_run *r, const char *buf, size_t len)
+{
+    size_t tl = sizeof ATP_RESYNC_TOPIC; /* with its NUL */
+    const char *id = buf + tl;
+    const char *nul = len > tl ? memchr(id, '\0', len - tl) : NULL;
+    if (len <= tl || memcmp(buf, ATP_RESYNC_TOPIC, tl) != 0 || nul == NULL) {
+        r->ctl_bad++;
+        return;
+    }
+    size_t src = r->n;
+    for (size_t i = 0; i < r->n; i++)
+        if (strlen(r->specs[i].id) == (size_t)(nul - id) &&
+            memcmp(r->specs[i].id, id, (size_t)(nul - id)) == 0)
+            src = i;
+    codec_arena_clear(r->ctl_arena);
+    const codec_val *v = NULL;
+    codec_str mode = {0};
+    uint64_t from = 0, request_id = 0;
+    const char *body = nul + 1;
+    if (src == r->n ||
+        codec_decode(r->ctl_arena, body, len - (size_t)(body - buf), &v) !=
+            ATP_OK ||
+        codec_val_type(v) != CODEC_MAP ||
+        !codec_val_str(codec_val_get(v, "mode"), &mode)) {
+        r->ctl_bad++;
+        return;
+    }
+    codec_val_uint(codec_val_get(v, "from_seq"), &from);
+    codec_val_uint(codec_val_get(v, "request_id"), &request_id);
+    bool snapshot = codec_str_eq(mode, "snapshot");
+    if (!snapshot && !codec_str_eq(mode, "replay")) {
+        r->ctl_bad++;
+        return;
+    }
+    r->last_request_ns = clock_mono_ns();
+    feed_on_request(r, src, snapshot, from, request_id);
+}
+
+/* feed_poll_control takes the requests that arrived, without blocking. */
+static void feed_poll_control(feed_run *r)
+{
+    if (!r->ctl_open)
+        return;
+    for (int k = 0; k < 64; k++) { /* bounded per turn */
+        void *buf = NULL;
+        size_t len = 0;
+        int rv =
+            nng_recv(r->ctl, &buf, &len, NNG_FLAG_NONBLOCK | NNG_FLAG_ALLOC);
+        if (rv != 0)
+            return;
+        feed_handle_request(r, buf, len);
+        nng_free(buf, len);
+    }
+}
+
+/* feed_pump_replays sends up to FEED_REPLAY_BURST replayed messages per
+ * source; returns true while some replay is still in progress. */
+static bool feed_pump_replays(feed_run *r)
+{
+    bool busy = false;
+    for (size_t i = 0; i < r->n; i++) {
+        feed_src_rt *rt = &r->rt[i];
+        for (int k = 0; rt->replaying && k < FEED_REPLAY_BURST; k++) {
+            const void *buf;
+            size_t len;
+            if (!feed_replay_get(&rt->log, rt->replay_next, &buf, &len)) {
+                /* Evicted while the replay was in progress. */
+                feed_resync_note n = {
+                    .source = r->specs[i].id,
+                    .mode = "replay",
+                    .from_seq = rt->replay_next,
+                    .reason = "the replay log no longer reaches back to "
+                              "from_seq",
+                };
+                feed_send_snapshot(r, i, &n);
+                break;
+            }
+            feed_send_bytes(r, buf, len, 1, i);
+            r->stats[i].replayed++;
+            if (rt->replay_next++ == rt->replay_end)
+                rt->replaying = false;
+        }
+        busy = busy || rt->replaying;
+    }
+    return busy;
+}
+
+/* feed_service: the resync work of one loop turn. */
+static bool feed_service(feed_run *r)
+{
+    feed_poll_control(r);
+    return feed_pump_replays(r);
+}
+
+/* feed_linger answers requests after the last message until --linger
+ * seconds pass without one (bounded by FEED_LINGER_MAX_S). */
+static void feed_linger(feed_run *r)
+{
+    if (!r->ctl_open || r->a.linger_s <= 0)
+        return;
+    int64_t start = clock_mono_ns();
+    int64_t quiet = (int64_t)(r->a.linger_s * 1e9);
+    int64_t stop = start + (int64_t)(FEED_LINGER_MAX_S * 1e9);
+    while (!feed_stop_flag) {
+        bool busy = feed_service(r);
+        int64_t now = clock_mono_ns();
+        int64_t last = r->last_request_ns > start ? r->last_request_ns : start;
+        if ((!busy && now - last >= quiet) || now >= stop)
+            break;
+        feed_sleep_until_ns(now + (busy ? FEED_POLL_NS / 4 : FEED_POLL_NS));
+    }
+    if (r->log != NULL)
+        fflush(r->log);
+}
+
 /* ---- progress and summary ----------------------------------------------- */
 
 static void feed_totals(const feed_run *r, feed_stats *t)
@@ -675,6 +1205,13 @@ static void feed_totals(const feed_run *r, feed_stats *t)
         t->duplicated += r->stats[i].duplicated;
         t->reordered += r->stats[i].reordered;
         t->sends += r->stats[i].sends;
+        t->skipped += r->stats[i].skipped;
+        t->lot_events += r->stats[i].lot_events;
+        t->requests += r->stats[i].requests;
+        t->replays += r->stats[i].replays;
+        t->replayed += r->stats[i].replayed;
+        t->snapshots += r->stats[i].snapshots;
+        t->snapshot_msgs += r->stats[i].snapshot_msgs;
     }
 }
 
@@ -709,11 +1246,18 @@ static void feed_summary(const feed_run *r)
                 ",\"sends\":%" PRIu64 ",\"send_errors\":%" PRIu64
                 ",\"bytes\":%" PRIu64
                 ",\"messages_per_s\":%.1f,\"events_per_s\":%.1f,"
-                "\"interrupted\":%s,\"sources\":[",
+                "\"interrupted\":%s,\"skipped\":%" PRIu64
+                ",\"lot_events\":%" PRIu64 ",\"resync\":%s"
+                ",\"resync_requests\":%" PRIu64 ",\"replays\":%" PRIu64
+                ",\"replayed\":%" PRIu64 ",\"snapshots\":%" PRIu64
+                ",\"snapshot_parts\":%" PRIu64 ",\"control_bad\":%" PRIu64
+                ",\"sources\":[",
                 r->a.seed, (r->end_ns - r->start_ns) / 1000000, t.messages,
                 t.heartbeats, t.events, t.dropped, t.duplicated, t.reordered,
                 t.sends, r->send_errors, r->bytes, mps, eps,
-                feed_stop_flag ? "true" : "false");
+                feed_stop_flag ? "true" : "false", t.skipped, t.lot_events,
+                r->ctl_open ? "true" : "false", t.requests, t.replays,
+                t.replayed, t.snapshots, t.snapshot_msgs, r->ctl_bad);
         for (size_t i = 0; i < r->n; i++) {
             const feed_stats *st = &r->stats[i];
             fprintf(f, "%s{\"id\":", i > 0 ? "," : "");
@@ -723,10 +1267,15 @@ static void feed_summary(const feed_run *r)
                     ",\"events\":%" PRIu64 ",\"dropped\":%" PRIu64
                     ",\"duplicated\":%" PRIu64 ",\"reordered\":%" PRIu64
                     ",\"sends\":%" PRIu64 ",\"first_seq\":%" PRIu64
-                    ",\"last_seq\":%" PRIu64 "}",
+                    ",\"last_seq\":%" PRIu64 ",\"skipped\":%" PRIu64
+                    ",\"lot_events\":%" PRIu64 ",\"open_lots\":%zu"
+                    ",\"resync_requests\":%" PRIu64 ",\"replays\":%" PRIu64
+                    ",\"replayed\":%" PRIu64 ",\"snapshots\":%" PRIu64 "}",
                     st->messages, st->heartbeats, st->events, st->dropped,
                     st->duplicated, st->reordered, st->sends, st->first_seq,
-                    st->last_seq);
+                    st->last_seq, st->skipped, st->lot_events,
+                    feed_gen_open_lots(r->gen, i), st->requests, st->replays,
+                    st->replayed, st->snapshots);
         }
         fputs("]}\n", f);
         fflush(f);
@@ -756,13 +1305,23 @@ static void feed_summary(const feed_run *r)
                 st->events, st->dropped, st->duplicated, st->reordered,
                 st->first_seq, st->last_seq);
     }
+    if (r->ctl_open || t.skipped > 0)
+        fprintf(f,
+                "atp-feed: resync: %" PRIu64 " requests, %" PRIu64
+                " replays (%" PRIu64 " messages resent), %" PRIu64
+                " snapshots (%" PRIu64 " parts)%s; %" PRIu64
+                " messages regenerated, not sent (--restart-seq)\n",
+                t.requests, t.replays, t.replayed, t.snapshots, t.snapshot_msgs,
+                r->ctl_open ? "" : " (not answering: --no-resync)", t.skipped);
 }
 
 /* ---- main loop ---------------------------------------------------------- */
 
-/* feed_wait sleeps until the item's deadline, printing progress and
- * watching for a signal meanwhile. Returns false when asked to stop. */
-static bool feed_wait(feed_run *r, int64_t deadline, int64_t *next_progress)
+/* feed_wait sleeps until the item's deadline, printing progress, watching
+ * for a signal and serving resync requests meanwhile (every FEED_POLL_NS
+ * at least). Returns false when asked to stop. */
+static bool feed_wait(feed_run *r, int64_t deadline, int64_t *next_progress,
+                      int64_t *next_poll)
 {
     for (;;) {
         if (feed_stop_flag)
@@ -775,10 +1334,19 @@ static bool feed_wait(feed_run *r, int64_t deadline, int64_t *next_progress)
             if (*next_progress <= now)
                 *next_progress = now + FEED_PROGRESS_NS;
         }
+        bool busy = false;
+        if (r->ctl_open && now >= *next_poll) {
+            busy = feed_service(r);
+            /* A replay in progress goes on at once, between messages. */
+            *next_poll = now + (busy ? 0 : FEED_POLL_NS);
+        }
         if (now >= deadline)
             return true;
-        feed_sleep_until_ns(deadline < *next_progress ? deadline
-                                                      : *next_progress);
+        int64_t until = deadline < *next_progress ? deadline : *next_progress;
+        if (r->ctl_open && *next_poll < until)
+            until = *next_poll;
+        if (until > now)
+            feed_sleep_until_ns(until);
     }
 }
 
@@ -788,7 +1356,8 @@ static int feed_play(feed_run *r)
     int rc = FEED_EXIT_OK;
     r->start_ns = clock_mono_ns();
     int64_t next_progress = r->start_ns + FEED_PROGRESS_NS;
-    int64_t last_t = 0;
+    int64_t next_poll = r->start_ns;
+    bool caught_up = r->a.restart_seq == 0;
     /* Bounded: the schedule ends after --messages or --duration. */
     for (;;) {
         int64_t now = clock_mono_ns();
@@ -796,22 +1365,37 @@ static int feed_play(feed_run *r)
         feed_sched_next(&r->sched, now - r->start_ns, &it);
         if (it.kind == FEED_ITEM_END)
             break;
-        if (!feed_wait(r, r->a.rate > 0 ? r->start_ns + it.t_ns : now,
-                       &next_progress))
+        /* --restart-seq: messages below it are regenerated at once, not
+         * sent; the real clock starts at the first one that is sent. */
+        bool skip = false;
+        if (!caught_up) {
+            size_t src = it.kind == FEED_ITEM_DATA
+                             ? feed_gen_peek_source(r->gen)
+                             : it.source;
+            skip = feed_gen_next_seq(r->gen, src) < r->a.restart_seq;
+            if (!skip) {
+                caught_up = true;
+                r->start_ns = clock_mono_ns() - it.t_ns;
+            }
+        }
+        if (!skip && !feed_wait(r, r->a.rate > 0 ? r->start_ns + it.t_ns : now,
+                                &next_progress, &next_poll))
             break;
+        uint64_t ts = feed_ts(r, it.t_ns);
+        feed_gen_set_now(r->gen, (int64_t)ts);
         if (it.kind == FEED_ITEM_DATA)
             feed_gen_data(r->gen, &m);
         else
             feed_gen_heartbeat(r->gen, it.source, false, &m);
-        last_t = it.t_ns;
-        if ((rc = feed_emit(r, &m, it.t_ns)) != FEED_EXIT_OK)
+        r->last_t_ns = it.t_ns;
+        if ((rc = feed_emit(r, &m, ts, skip)) != FEED_EXIT_OK)
             break;
     }
     /* The final heartbeats close every source's stream, also after a signal
      * or an error, so that a receiver is never left waiting for a seq. */
     for (size_t i = 0; i < r->n; i++) {
         feed_gen_heartbeat(r->gen, i, true, &m);
-        int e = feed_emit(r, &m, last_t);
+        int e = feed_emit(r, &m, feed_ts(r, r->last_t_ns), false);
         if (rc == FEED_EXIT_OK)
             rc = e;
         feed_release_held(r, i); /* none remain: belt and braces */
@@ -822,6 +1406,8 @@ static int feed_play(feed_run *r)
                 strerror(errno));
         rc = FEED_EXIT_RUNTIME;
     }
+    /* Whatever atpd still misses of the end is asked for now. */
+    feed_linger(r);
     /* PUB has no flush: give the queue time to drain before closing. */
     feed_sleep_ms(FEED_LINGER_MS);
     return rc;
@@ -829,8 +1415,17 @@ static int feed_play(feed_run *r)
 
 static void feed_run_fini(feed_run *r)
 {
+    if (r->ctl_open)
+        nng_close(r->ctl);
+    codec_arena_free(r->ctl_arena);
     if (r->sock_open)
         nng_close(r->sock);
+    for (size_t i = 0; r->rt != NULL && i < r->n; i++) {
+        feed_replay_fini(&r->rt[i].log);
+        feed_state_free(r->rt[i].state);
+    }
+    free(r->rt);
+    free(r->locs);
     if (r->log != NULL)
         fclose(r->log);
     if (r->held != NULL)
@@ -867,6 +1462,8 @@ static int feed_setup(feed_run *r)
         .dup = r->a.dup,
         .reorder = r->a.reorder,
         .start_seq = r->a.start_seq,
+        .lot_ratio = r->a.lot_ratio,
+        .lot_eta_max_ms = (int64_t)r->a.lot_eta_ms,
     };
     codec_str prefix = {r->a.sku_prefix, (uint32_t)strlen(r->a.sku_prefix)};
     if ((prefix.len > 0 && !codec_str_is_id(prefix, ATP_SKU_MAX_LEN)) ||
@@ -894,6 +1491,19 @@ static int feed_setup(feed_run *r)
     if (r->stats == NULL || r->held == NULL || r->w == NULL) {
         fprintf(stderr, "atp-feed: out of memory\n");
         return FEED_EXIT_RUNTIME;
+    }
+    for (size_t i = 0; i < r->n; i++) {
+        feed_src_rt *rt = &r->rt[i];
+        if (feed_replay_init(&rt->log, (size_t)r->a.replay_log,
+                             (size_t)r->a.replay_bytes) != ATP_OK ||
+            feed_state_alloc(rt->on_hand, rt->n_on_hand, &rt->state) !=
+                ATP_OK) {
+            fprintf(stderr,
+                    "atp-feed: out of memory (--replay-log %" PRIu64
+                    " too large?)\n",
+                    r->a.replay_log);
+            return FEED_EXIT_RUNTIME;
+        }
     }
     if (r->a.log_path != NULL) {
         r->log = fopen(r->a.log_path, "w");
@@ -927,6 +1537,8 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
 
     rc = feed_setup(r);
+    if (rc == FEED_EXIT_OK)
+        rc = feed_connect_control(r);
     if (rc == FEED_EXIT_OK)
         rc = feed_connect(r);
     if (rc == FEED_EXIT_OK) {

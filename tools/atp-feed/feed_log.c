@@ -23,6 +23,28 @@ const char *feed_bucket_name(unsigned bucket)
     }
 }
 
+const char *feed_event_name(unsigned kind)
+{
+    switch (kind) {
+    case ATP_EV_DELTA:
+        return "delta";
+    case ATP_EV_SET:
+        return "set";
+    case ATP_EV_HEARTBEAT:
+        return "heartbeat";
+    case ATP_EV_LOT_ADD:
+        return "lot_add";
+    case ATP_EV_LOT_CHANGE:
+        return "lot_change";
+    case ATP_EV_LOT_RECEIVE:
+        return "lot_receive";
+    case ATP_EV_LOT_CANCEL:
+        return "lot_cancel";
+    default:
+        return "?";
+    }
+}
+
 void feed_json_str(FILE *f, const char *s, size_t len)
 {
     fputc('"', f);
@@ -64,6 +86,20 @@ int feed_log_write(FILE *f, const feed_msg *m, uint64_t ts_ms)
         case ATP_EV_HEARTBEAT:
             fputs("[\"heartbeat\"]", f);
             break;
+        case ATP_EV_LOT_ADD:
+        case ATP_EV_LOT_CHANGE:
+        case ATP_EV_LOT_RECEIVE:
+        case ATP_EV_LOT_CANCEL:
+            fprintf(f, "[\"%s\",", feed_event_name(e->kind));
+            feed_json_str(f, e->sku.ptr, e->sku.len);
+            fputc(',', f);
+            feed_json_str(f, e->location.ptr, e->location.len);
+            fputc(',', f);
+            feed_json_str(f, e->ref.ptr, e->ref.len);
+            if (e->kind == ATP_EV_LOT_ADD || e->kind == ATP_EV_LOT_CHANGE)
+                fprintf(f, ",%" PRId64 ",%" PRId64, e->value, e->eta_ms);
+            fputc(']', f);
+            break;
         default:
             fprintf(f, "[%u]", e->kind);
             break;
@@ -71,4 +107,46 @@ int feed_log_write(FILE *f, const feed_msg *m, uint64_t ts_ms)
     }
     fputs("]}\n", f);
     return ferror(f) ? -1 : 0;
+}
+
+static void feed_log_note_head(FILE *f, const char *what,
+                               const feed_resync_note *n)
+{
+    fprintf(f, "{\"%s\":{\"source\":", what);
+    feed_json_str(f, n->source, strlen(n->source));
+    fprintf(f, ",\"request_id\":%" PRIu64 ",\"mode\":", n->request_id);
+    feed_json_str(f, n->mode, strlen(n->mode));
+    fprintf(f, ",\"from_seq\":%" PRIu64, n->from_seq);
+}
+
+static int feed_log_note_tail(FILE *f, const feed_resync_note *n)
+{
+    fprintf(f, ",\"ts_ms\":%" PRIu64, n->ts_ms);
+    if (n->reason != NULL) {
+        fputs(",\"reason\":", f);
+        feed_json_str(f, n->reason, strlen(n->reason));
+    }
+    fputs("}}\n", f);
+    return ferror(f) ? -1 : 0;
+}
+
+int feed_log_replay(FILE *f, const feed_resync_note *n)
+{
+    feed_log_note_head(f, "replay", n);
+    fprintf(f,
+            ",\"first_seq\":%" PRIu64 ",\"last_seq\":%" PRIu64
+            ",\"messages\":%" PRIu64,
+            n->first_seq, n->last_seq, n->messages);
+    return feed_log_note_tail(f, n);
+}
+
+int feed_log_snapshot(FILE *f, const feed_resync_note *n)
+{
+    feed_log_note_head(f, "snapshot", n);
+    fprintf(f,
+            ",\"snapshot_id\":%" PRIu64 ",\"seq\":%" PRIu64
+            ",\"parts\":%" PRIu32 ",\"events\":%" PRIu64
+            ",\"positions\":%" PRIu64 ",\"lots\":%" PRIu64,
+            n->snapshot_id, n->seq, n->parts, n->events, n->positions, n->lots);
+    return feed_log_note_tail(f, n);
 }

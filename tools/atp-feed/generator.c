@@ -66,13 +66,23 @@ double feed_rng_unit(feed_rng *r)
 
 /* ---- generator ---------------------------------------------------------- */
 
+/* An open lot, as the generator needs it to pick the next lot event. */
+typedef struct feed_gen_lot {
+    uint64_t id;  /* "L<id>" */
+    uint64_t sku; /* SKU number */
+    size_t loc;   /* index into the spec's inbound locations */
+} feed_gen_lot;
+
 typedef struct feed_gen_src {
     feed_rng content; /* SKUs, pairs, kinds, values */
     feed_rng faults;  /* drop / dup / reorder draws */
     uint64_t next_seq;
-    bool held_pending; /* its previous message was reordered: the next one
-                        * releases it and must not be held itself */
-    bool finished;     /* its final heartbeat was generated */
+    bool held_pending;  /* its previous message was reordered: the next one
+                         * releases it and must not be held itself */
+    bool finished;      /* its final heartbeat was generated */
+    feed_gen_lot *lots; /* open lots, in no particular order */
+    size_t n_lots;
+    uint64_t next_lot; /* next lot id */
 } feed_gen_src;
 
 struct feed_gen {
@@ -82,8 +92,10 @@ struct feed_gen {
     feed_gen_src *st;
     size_t rr; /* next source for data, round robin */
     codec_event *events;
-    char *skus;   /* batch slots of ATP_SKU_MAX_LEN + 1 bytes */
-    uint64_t hot; /* SKUs [0, hot) are the hot set */
+    char *skus;    /* batch slots of ATP_SKU_MAX_LEN + 1 bytes */
+    char *lot_ids; /* batch slots of FEED_LOT_ID_MAX bytes */
+    uint64_t hot;  /* SKUs [0, hot) are the hot set */
+    int64_t now_ms;
 };
 
 static uint64_t feed_fnv1a(const char *s)
@@ -106,7 +118,9 @@ atp_err feed_gen_alloc(const feed_gen_opts *o, const feed_source_spec *srcs,
 {
     if (o->batch < 1 || o->skus < 1 || o->sku_prefix == NULL || n_srcs < 1 ||
         !feed_prob_ok(o->set_ratio) || !feed_prob_ok(o->drop) ||
-        !feed_prob_ok(o->dup) || !feed_prob_ok(o->reorder))
+        !feed_prob_ok(o->dup) || !feed_prob_ok(o->reorder) ||
+        !feed_prob_ok(o->lot_ratio) || o->lot_eta_max_ms < 0 ||
+        o->lot_eta_max_ms > ATP_QTY_MAX)
         return ATP_E_BAD_REQUEST;
     /* The largest SKU must fit the wire limit. */
     char widest[32];
@@ -114,7 +128,8 @@ atp_err feed_gen_alloc(const feed_gen_opts *o, const feed_source_spec *srcs,
     if (strlen(o->sku_prefix) + (size_t)digits > ATP_SKU_MAX_LEN)
         return ATP_E_BAD_REQUEST;
     for (size_t i = 0; i < n_srcs; i++)
-        if (srcs[i].n_pairs < 1 || srcs[i].id == NULL)
+        if ((srcs[i].n_pairs < 1 && srcs[i].n_inbound < 1) ||
+            srcs[i].id == NULL)
             return ATP_E_BAD_REQUEST;
     /* A run past 2^63 messages is not a run; keeping seq far from the wrap
      * means seq + 1 never overflows. */
@@ -130,10 +145,19 @@ atp_err feed_gen_alloc(const feed_gen_opts *o, const feed_source_spec *srcs,
     g->st = calloc(n_srcs, sizeof *g->st);
     g->events = calloc(o->batch, sizeof *g->events);
     g->skus = calloc(o->batch, ATP_SKU_MAX_LEN + 1);
-    if (g->st == NULL || g->events == NULL || g->skus == NULL) {
+    g->lot_ids = calloc(o->batch, FEED_LOT_ID_MAX);
+    if (g->st == NULL || g->events == NULL || g->skus == NULL ||
+        g->lot_ids == NULL) {
         feed_gen_free(g);
         return ATP_E_NOMEM;
     }
+    for (size_t i = 0; i < n_srcs; i++)
+        if (srcs[i].n_inbound > 0 &&
+            (g->st[i].lots =
+                 calloc(FEED_LOTS_MAX_OPEN, sizeof *g->st[i].lots)) == NULL) {
+            feed_gen_free(g);
+            return ATP_E_NOMEM;
+        }
     g->hot = o->skus / FEED_HOT_DIVISOR;
     if (g->hot < 1)
         g->hot = 1;
@@ -151,15 +175,28 @@ void feed_gen_free(feed_gen *g)
 {
     if (g == NULL)
         return;
+    for (size_t i = 0; g->st != NULL && i < g->n_srcs; i++)
+        free(g->st[i].lots);
     free(g->st);
     free(g->events);
     free(g->skus);
+    free(g->lot_ids);
     free(g);
 }
 
 uint64_t feed_gen_next_seq(const feed_gen *g, size_t src)
 {
     return g->st[src].next_seq;
+}
+
+void feed_gen_set_now(feed_gen *g, int64_t now_ms)
+{
+    g->now_ms = now_ms;
+}
+
+size_t feed_gen_open_lots(const feed_gen *g, size_t src)
+{
+    return g->st[src].n_lots;
 }
 
 /* feed_gen_begin fills the envelope of out and decides its faults. Three
@@ -217,13 +254,61 @@ static int64_t feed_gen_delta(feed_rng *r, uint8_t bucket)
     return v >= 0 ? v + 1 : v;
 }
 
-void feed_gen_data(feed_gen *g, feed_msg *out)
+/* feed_gen_lot_event fills e with a lot event of source src: add a lot,
+ * or change, receive or cancel an open one. sku and lot are the event's
+ * string slots. */
+static void feed_gen_lot_event(feed_gen *g, size_t src, codec_event *e,
+                               char *sku, char *lot)
+{
+    feed_gen_src *st = &g->st[src];
+    const feed_source_spec *spec = &g->srcs[src];
+    feed_rng *r = &st->content;
+    double u = feed_rng_unit(r);
+    feed_gen_lot *x;
+    if (st->n_lots == 0 ||
+        (u < FEED_LOT_P_ADD && st->n_lots < FEED_LOTS_MAX_OPEN)) {
+        x = &st->lots[st->n_lots++];
+        x->id = st->next_lot++;
+        x->sku = feed_gen_sku(g, r);
+        x->loc = (size_t)feed_rng_below(r, spec->n_inbound);
+        e->kind = ATP_EV_LOT_ADD;
+    } else {
+        size_t j = (size_t)feed_rng_below(r, st->n_lots);
+        x = &st->lots[j];
+        e->kind = u < FEED_LOT_P_CHANGE    ? ATP_EV_LOT_CHANGE
+                  : u < FEED_LOT_P_RECEIVE ? ATP_EV_LOT_RECEIVE
+                                           : ATP_EV_LOT_CANCEL;
+    }
+    int len = snprintf(sku, ATP_SKU_MAX_LEN + 1, "%s%" PRIu64, g->o.sku_prefix,
+                       x->sku);
+    int lot_len = snprintf(lot, FEED_LOT_ID_MAX, "L%" PRIu64, x->id);
+    const char *loc = spec->inbound[x->loc];
+    e->sku = (codec_str){sku, (uint32_t)len};
+    e->location = (codec_str){loc, (uint32_t)strlen(loc)};
+    e->ref = (codec_str){lot, (uint32_t)lot_len};
+    if (e->kind == ATP_EV_LOT_ADD || e->kind == ATP_EV_LOT_CHANGE) {
+        e->value = 1 + (int64_t)feed_rng_below(r, FEED_LOT_QTY_MAX);
+        e->eta_ms = g->now_ms + (int64_t)feed_rng_below(
+                                    r, (uint64_t)g->o.lot_eta_max_ms + 1);
+    } else {
+        /* Received or cancelled: no longer open (swap-remove). */
+        *x = st->lots[--st->n_lots];
+    }
+}
+
+size_t feed_gen_peek_source(const feed_gen *g)
 {
     /* Sources that already sent their final heartbeat are skipped; the
      * bound keeps the loop finite even if every source has finished. */
     size_t src = g->rr;
     for (size_t k = 0; k < g->n_srcs && g->st[src].finished; k++)
         src = (src + 1) % g->n_srcs;
+    return src;
+}
+
+void feed_gen_data(feed_gen *g, feed_msg *out)
+{
+    size_t src = feed_gen_peek_source(g);
     g->rr = (src + 1) % g->n_srcs;
     feed_gen_begin(g, src, false, out);
     const feed_source_spec *spec = &g->srcs[src];
@@ -231,11 +316,20 @@ void feed_gen_data(feed_gen *g, feed_msg *out)
     for (uint32_t i = 0; i < g->o.batch; i++) {
         codec_event *e = &g->events[i];
         char *sku = g->skus + (size_t)i * (ATP_SKU_MAX_LEN + 1);
+        memset(e, 0, sizeof *e);
+        /* The lot draw is made only when lots are possible, so that a
+         * source's stream without lots is what it always was. */
+        if (spec->n_inbound > 0 &&
+            (spec->n_pairs == 0 ||
+             (g->o.lot_ratio > 0.0 && feed_rng_unit(r) < g->o.lot_ratio))) {
+            feed_gen_lot_event(g, src, e, sku,
+                               g->lot_ids + (size_t)i * FEED_LOT_ID_MAX);
+            continue;
+        }
         uint64_t n = feed_gen_sku(g, r);
         int len = snprintf(sku, ATP_SKU_MAX_LEN + 1, "%s%" PRIu64,
                            g->o.sku_prefix, n);
         const feed_pair *p = &spec->pairs[feed_rng_below(r, spec->n_pairs)];
-        memset(e, 0, sizeof *e);
         e->sku.ptr = sku;
         e->sku.len = (uint32_t)len;
         e->location.ptr = p->location;

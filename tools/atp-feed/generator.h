@@ -41,10 +41,16 @@ typedef struct feed_pair {
     uint8_t bucket;       /* enum atp_bucket */
 } feed_pair;
 
+/* A source: its (location, bucket) pairs for DELTA / SET events, and the
+ * locations where it has `inbound` authority (lot events). At least one
+ * of the two lists is non-empty; a source with no pair sends lot events
+ * only. */
 typedef struct feed_source_spec {
     const char *id;         /* borrowed */
-    const feed_pair *pairs; /* borrowed; n_pairs >= 1 */
+    const feed_pair *pairs; /* borrowed; buckets on_hand, allocated, held */
     size_t n_pairs;
+    const char *const *inbound; /* borrowed; locations with inbound */
+    size_t n_inbound;
 } feed_source_spec;
 
 typedef struct feed_gen_opts {
@@ -57,7 +63,22 @@ typedef struct feed_gen_opts {
     double dup;             /* ... sent twice */
     double reorder;         /* ... held back behind the source's next one */
     uint64_t start_seq;     /* first seq of every source */
+    double lot_ratio;       /* probability that an event is a lot event
+                             * (sources with inbound authority) */
+    int64_t lot_eta_max_ms; /* a lot's ETA: now + [0, lot_eta_max_ms] */
 } feed_gen_opts;
+
+/* Lots: each source keeps at most FEED_LOTS_MAX_OPEN open lots; a lot event
+ * adds one (FEED_LOT_P_ADD), changes one (up to FEED_LOT_P_CHANGE),
+ * receives one (up to FEED_LOT_P_RECEIVE) or cancels one, always a lot
+ * that is open, so every lot event is meaningful. Lot ids are "L<n>", n
+ * counting per source from 0; quantities 1..FEED_LOT_QTY_MAX. */
+#define FEED_LOTS_MAX_OPEN 4096
+#define FEED_LOT_P_ADD 0.40
+#define FEED_LOT_P_CHANGE 0.60
+#define FEED_LOT_P_RECEIVE 0.85
+#define FEED_LOT_QTY_MAX 50
+#define FEED_LOT_ID_MAX 24
 
 /* The hot set: FEED_HOT_SHARE of the picks go to the first
  * FEED_HOT_FRACTION of the SKUs (80/20), so that some rows are contended. */
@@ -84,16 +105,30 @@ typedef struct feed_msg {
 typedef struct feed_gen feed_gen;
 
 /* feed_gen_alloc checks the options (batch >= 1, skus >= 1, probabilities
- * in [0, 1], every source with at least one pair, SKU ids that fit
+ * in [0, 1], lot_eta_max_ms >= 0, every source with at least one pair or
+ * inbound location, SKU ids that fit
  * ATP_SKU_MAX_LEN) and returns a generator. ATP_E_BAD_REQUEST on bad options,
  * ATP_E_NOMEM. The specs and strings are borrowed and must outlive it. */
 atp_err feed_gen_alloc(const feed_gen_opts *o, const feed_source_spec *srcs,
                        size_t n_srcs, feed_gen **out);
 void feed_gen_free(feed_gen *g);
 
+/* feed_gen_set_now sets the wall clock (ms) that lot ETAs are relative to;
+ * the caller's clock, so that the generator stays free of one (0 until
+ * set). */
+void feed_gen_set_now(feed_gen *g, int64_t now_ms);
+
 /* feed_gen_data generates the next data message (sources take turns, round
- * robin) with opts.batch DELTA/SET events inside the source's authority. */
+ * robin) with opts.batch DELTA/SET (and, with lot_ratio, lot) events inside
+ * the source's authority. */
 void feed_gen_data(feed_gen *g, feed_msg *out);
+
+/* feed_gen_peek_source returns the source the next feed_gen_data will
+ * use. */
+size_t feed_gen_peek_source(const feed_gen *g);
+
+/* feed_gen_open_lots returns how many lots of src are open now. */
+size_t feed_gen_open_lots(const feed_gen *g, size_t src);
 
 /* feed_gen_heartbeat generates a heartbeat message for source src. With
  * final, no fault is applied (it is the message that lets a receiver prove

@@ -1,0 +1,182 @@
+#!/usr/bin/env python3
+"""test_resync_lots.py - inbound lots and the inbound horizon
+(docs/PROTOCOL.md, "Inbound horizon"), surviving restarts.
+
+1. Region `east` has inbound_horizon 2s. A lot with ETA now+3s starts
+   counting at about now+1s (eta - horizon), not before, without another
+   event (tolerance: TOL_MS late, one poll early). A lot with an ETA in the
+   past counts at once; a change to a far ETA stops it counting; receive
+   moves its quantity into on_hand where the source has on_hand authority
+   (and only there); cancel removes it.
+2. Lots survive a clean restart (a lot due later still enters the horizon
+   on time) and kill -9 after a stored snapshot.
+3. atp-feed with --lot-ratio 0.3, drops and a replay log of 20 messages:
+   most holes are repaired by full snapshots that carry the lots; region
+   `far` (horizon 1d) counts every open lot; atpd equals the model, also
+   after a restart and after kill -9.
+
+Label: integration, resync. Bounded: about 25 s.
+"""
+
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+import resync_util as ru  # noqa: E402
+from harness import TestFailure  # noqa: E402
+
+TOL_MS = 250 * harness.TIME_FACTOR  # a lot may enter the horizon this late
+HORIZON_MS = 2000
+
+REGIONS = [{"id": "east", "inbound_horizon": "2s"}, {"id": "far", "inbound_horizon": "1d"}]
+LOCATIONS = [("L1", "east"), ("L2", "east"), ("L3", "far")]
+SOURCES = [
+    {"id": "wms", "heartbeat_timeout": "10m", "authority": [
+        {"locations": ["L1"], "buckets": ["on_hand", "allocated", "held", "inbound"]},
+        {"locations": ["L2"], "buckets": ["inbound"]}]},
+    {"id": "erp", "heartbeat_timeout": "10m", "authority": [
+        {"locations": ["L2"], "buckets": ["on_hand"]}]},
+    {"id": "gen", "heartbeat_timeout": "10m", "authority": [
+        {"locations": ["L3"], "buckets": ["on_hand", "allocated", "held", "inbound"]}]},
+]
+
+
+def main(h):
+    cfg = ru.resync_config(h, REGIONS, LOCATIONS, SOURCES, channels=[],
+                           reorder_window="50ms", resync_retry="300ms", resync_timeout="20s",
+                           snapshot_interval="200ms")
+    d = h.start_atpd(cfg)
+    ck = harness.Checks(h)
+    pub = ru.Pub(d)
+    seq = {"wms": 0}
+
+    def send(events):
+        seq["wms"] += 1
+        pub.batch("wms", seq["wms"], events)
+        ru.wait_sources(d, lambda s: s["wms"]["last_seq"] >= seq["wms"], 5,
+                        "wms seq %d applied" % seq["wms"])
+
+    def supply():
+        return d.ctl("atp", "A", "east")["supply"]
+
+    def expect(want, what):
+        got = []
+
+        def f():
+            got[:] = [supply()]
+            return got[0] == want
+        try:
+            harness.wait_until(f, 3, 0.02, what)
+        except TestFailure:
+            raise TestFailure("%s: supply %s, want %d" % (what, got, want))
+        h.log("%s: supply %d", what, want)
+
+    def wait_due(due_ms, before, after, what):
+        """Poll until supply == after; it must still be `before` until due_ms
+        and become `after` within TOL_MS of it."""
+        last_before = None
+        deadline = time.monotonic() + (due_ms - ru.now_ms() + 3000 * harness.TIME_FACTOR) / 1000
+        while time.monotonic() < deadline:
+            t_start = ru.now_ms()
+            v = supply()
+            t_end = ru.now_ms()
+            if v == after:
+                early = due_ms - t_end
+                late = (t_end - due_ms) if last_before is None else (last_before - due_ms)
+                h.log("%s: counted between %+d and %+d ms of eta - horizon", what,
+                      (last_before if last_before is not None else t_end) - due_ms,
+                      t_end - due_ms)
+                ck.check(early <= 20, "%s: counted %d ms before eta - horizon" % (what, early))
+                ck.check(late <= TOL_MS, "%s: counted %d ms after eta - horizon (tolerance %d)"
+                         % (what, late, TOL_MS))
+                return
+            if v != before:
+                raise TestFailure("%s: supply %d, want %d then %d" % (what, v, before, after))
+            last_before = t_start
+            time.sleep(0.01)
+        raise TestFailure("%s: supply never became %d" % (what, after))
+
+    # ---- 1. the horizon
+    t0 = ru.now_ms()
+    send([[2, "A", "L1", 0, 5], [6, "A", "L1", "P1", 10, t0 + 3000]])
+    ck.eq(supply(), 5, "a lot with ETA now+3s does not count at once (horizon 2s)")
+    wait_due(t0 + 3000 - HORIZON_MS, 5, 15, "lot P1 (eta now+3s)")
+    send([[7, "A", "L1", "P1", 8, ru.now_ms() + 3600 * 1000]])
+    expect(5, "P1 changed to an ETA in 1 h: no longer counted")
+    send([[6, "A", "L1", "P2", 7, ru.now_ms() - 1000]])
+    expect(12, "P2 with an ETA in the past counts at once")
+    send([[8, "A", "L1", "P1"]])
+    expect(20, "P1 received: its 8 into on_hand (wms has on_hand at L1)")
+    send([[9, "A", "L1", "P2"]])
+    expect(13, "P2 cancelled")
+    send([[6, "A", "L2", "P3", 4, ru.now_ms()]])
+    expect(17, "P3 at L2 counts")
+    send([[8, "A", "L2", "P3"]])
+    expect(13, "P3 received at L2: not into on_hand (erp reports L2's on_hand)")
+    send([[8, "A", "L1", "nope"], [9, "A", "L1", "nope"]])
+    expect(13, "receive / cancel of an unknown lot change nothing")
+
+    # ---- 2. restarts
+    t1 = ru.now_ms()
+    send([[6, "A", "L1", "P4", 6, t1 + 4500], [6, "A", "L1", "P5", 3, t1]])
+    expect(16, "P5 counts, P4 not yet")
+    d.stop()
+    took = ru.restart(d)
+    pub.connect()
+    h.log("restarted (SIGTERM) in %.2f s", took)
+    expect(16, "after a clean restart")
+    wait_due(t1 + 4500 - HORIZON_MS, 16, 22, "lot P4 after a restart")
+    send([[6, "A", "L1", "P6", 2, ru.now_ms()]])
+    expect(24, "P6 counts")
+    rq = harness.ReqClient(d.query_port)
+    rep = rq.request({"op": "snapshot"})
+    rq.close()
+    ck.eq(rep.get("ok"), True, "snapshot op: %r" % rep)
+    ru.kill9(d)
+    took = ru.restart(d)
+    pub.connect()
+    h.log("restarted (kill -9) in %.2f s", took)
+    expect(24, "after kill -9 and a restart")
+    ck.eq(d.sources()["wms"]["last_seq"], seq["wms"], "wms offset restored")
+
+    # ---- 3. atp-feed lots through snapshots, across restarts
+    summary, recs, replays, snaps = ru.run_feed(
+        d, ["--source", "gen", "--messages", ru.scaled(1500, 400), "--rate",
+            1500 if not harness.SANITIZER else 400, "--batch", 4, "--skus", 100,
+            "--lot-ratio", 0.3, "--drop", 0.05, "--replay-log", 20, "--seed", 31,
+            "--linger", 1.5, "--quiet"], name="feed-lots")
+    m = ru.LotModel(cfg)
+    final = m.apply_all(recs)
+    lot_events = sum(1 for r in recs for e in r["events"] if e[0].startswith("lot"))
+    h.log("feed: %d messages, %d lot events, %d open lots; %d snapshots, %d replays",
+          len(recs), lot_events, len(m.lots), summary["snapshots"], summary["replays"])
+    ck.check(lot_events > 0 and len(m.lots) > 0, "the feed made lots")
+    ck.check(summary["snapshots"] > 0 and any(s["lots"] > 0 for s in snaps),
+             "snapshots carried lots: %r" % [s["lots"] for s in snaps][:10])
+    ru.wait_sources(d, lambda s: s["gen"]["state"] == "ok" and s["gen"]["held"] == 0 and
+                    (s["gen"]["last_seq"] >= final["gen"] or s["gen"]["snapshots_applied"] > 0),
+                    20, "gen caught up")
+    ck.done()
+    skus = {s for s in m.skus}
+    far = ru.LotModel(cfg)  # only region far is compared: east belongs to part 1
+    far.__dict__.update(m.__dict__)
+    far.regions = ["far"]
+    ru.compare_model(h, d, far, skus, "lots via atp-feed")
+    d.stop()
+    ru.restart(d)
+    # A restored source is `waiting` until it speaks again: stale, same values.
+    ru.compare_model(h, d, far, skus, "lots via atp-feed, after a restart", stale=True)
+    rq = harness.ReqClient(d.query_port)
+    rq.request({"op": "snapshot"})
+    rq.close()
+    ru.kill9(d)
+    ru.restart(d)
+    ru.compare_model(h, d, far, skus, "lots via atp-feed, after kill -9", stale=True)
+    pub.close()
+    d.stop()
+
+
+if __name__ == "__main__":
+    harness.run(main, "resync_lots")
