@@ -48,7 +48,10 @@ cat <<MSG
   atpd demo is running (feeds stop by themselves after $minutes minutes).
     queries (REQ/REP):  $endpoint
     source feeds (SUB): tcp://127.0.0.1:7451
+    change feed (PUB):  tcp://127.0.0.1:7452
+    resync (PUB):       tcp://127.0.0.1:7453
     config:             $config
+    data directory:     $data (removed when the demo stops)
 
   Try, in another terminal:
     $build/atpctl atp SKU-1 us-east
@@ -56,6 +59,9 @@ cat <<MSG
     $build/atpctl sources
     printf 'SKU-1 us-east 2\nSKU-2 eu 1\n' | $build/atpctl cart -
     $build/atpctl --json atp SKU-1 us-east
+    $build/atpctl reserve cart-1 SKU-1:us-east:2 --ttl 15m
+    $build/atpctl watch us-east --count 5
+    $build/atpctl inspect $data
 
   Ctrl-C stops atpd and the feeds.
 
