@@ -156,6 +156,12 @@ static atp_err atpd_restore_state(store *st, engine *eng, sources *src)
     int64_t t0 = clock_mono_ms();
     atpd_restore pos = {eng, src, 0, 0}, lots = pos, offs = pos;
     atp_err err;
+    store_info info;
+    if (store_info_get(st, &info) == ATP_OK &&
+        (err = engine_reserve_positions(eng, info.entries[STORE_DB_POSITIONS] +
+                                                 info.entries[STORE_DB_LOTS])) !=
+            ATP_OK)
+        return err;
     if ((err = store_scan(st, STORE_DB_POSITIONS, atpd_load_position, &pos)) != ATP_OK ||
         (err = store_scan(st, STORE_DB_LOTS, atpd_load_lot, &lots)) != ATP_OK ||
         (err = store_scan(st, STORE_DB_OFFSETS, atpd_load_offset, &offs)) != ATP_OK ||

@@ -243,6 +243,11 @@ atp_err engine_skus_reserve(engine *e, uint32_t n, size_t bytes)
     return dict_reserve(e->skus, n, bytes);
 }
 
+atp_err engine_reserve_positions(engine *e, size_t n)
+{
+    return positions_reserve(&e->pos, n);
+}
+
 atp_err engine_sku_intern_one(engine *e, const char *sku, size_t len,
                               uint32_t *idx)
 {
@@ -515,6 +520,11 @@ static void *engine_thread_main(void *arg)
 
 atp_err engine_start(engine *e)
 {
+    /* What start-up loaded counts too (status before the first batch). */
+    atomic_store_explicit(&e->memory_bytes,
+                          e->row_bytes + dict_memory(e->skus) +
+                              e->pos.cap * sizeof(position),
+                          memory_order_relaxed);
     if (pthread_create(&e->thread, NULL, engine_thread_main, e) != 0)
         return ATP_E_NOMEM;
     e->running = true;

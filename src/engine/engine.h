@@ -226,6 +226,11 @@ atp_err engine_submit(engine *e, const engine_batch *b);
  * (ATP_OK), or the store's error. Any thread but the engine's. */
 atp_err engine_snapshot_now(engine *e);
 
+/* engine_reserve_positions sizes the positions table for n more (before a
+ * start-up load of n stored positions: one allocation instead of doubling
+ * all the way up). Main thread, before engine_start. */
+atp_err engine_reserve_positions(engine *e, size_t n);
+
 /* engine_position_load restores one stored position (start-up, main
  * thread, before engine_start). A location no longer configured is
  * ATP_E_UNKNOWN_LOCATION (the caller counts and drops it). */

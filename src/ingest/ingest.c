@@ -73,6 +73,7 @@ struct ingest {
     nng_socket control; /* PUB: resync requests to sources */
     bool control_open;
     uint64_t request_id;
+    _Atomic bool stopping; /* the thread leaves at its next receive timeout */
     sources_io io;
     ingest_snapshot *snaps; /* per source */
     bool restored_asked;
@@ -472,7 +473,7 @@ static void *ingest_thread_main(void *arg)
 {
     ingest *in = arg;
     int64_t next_tick = clock_mono_ms();
-    for (;;) {
+    while (!atomic_load(&in->stopping)) {
         nng_msg *msg;
         int rv = nng_recvmsg(in->sock, &msg, 0);
         if (rv == 0)
@@ -574,13 +575,16 @@ atp_err ingest_start(ingest *in)
 
 void ingest_stop(ingest *in)
 {
-    if (in->sock_open) {
-        nng_close(in->sock); /* wakes the thread with NNG_ECLOSED */
-        in->sock_open = false;
-    }
+    /* Let the thread leave by itself (its receive times out every 10 ms):
+     * closing a socket under a blocked nng_recvmsg can make nng 1.5 panic. */
+    atomic_store(&in->stopping, true);
     if (in->running) {
         pthread_join(in->thread, NULL);
         in->running = false;
+    }
+    if (in->sock_open) {
+        nng_close(in->sock);
+        in->sock_open = false;
     }
     /* Only now: the ingest thread sends resync requests on it. */
     if (in->control_open) {

@@ -235,12 +235,14 @@ static atp_err store_commit(store *s, store_group **g, size_t n)
             atomic_store(&s->full, false);
             return ATP_OK;
         }
-        if (rc == MDB_MAP_FULL &&
-            (s->opt.max_map_bytes == 0 || s->map_bytes * 2 <= s->opt.max_map_bytes)) {
-            /* Safe here: this thread is the only one with transactions. */
-            int grc = mdb_env_set_mapsize(s->env, s->map_bytes * 2);
+        size_t limit = s->opt.max_map_bytes ? s->opt.max_map_bytes : SIZE_MAX / 2;
+        if (rc == MDB_MAP_FULL && s->map_bytes < limit) {
+            /* Double, but not past the limit. Safe here: this thread is
+             * the only one with transactions. */
+            size_t grown = s->map_bytes * 2 < limit ? s->map_bytes * 2 : limit;
+            int grc = mdb_env_set_mapsize(s->env, grown);
             if (grc == 0) {
-                s->map_bytes *= 2;
+                s->map_bytes = grown;
                 atomic_store(&s->map_size, s->map_bytes);
                 log_info("store", "map grown to %zu MiB", s->map_bytes >> 20);
                 continue;
