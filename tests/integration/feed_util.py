@@ -1,6 +1,7 @@
 """feed_util.py - helpers shared by the change-feed tests (test_feed_*.py).
 
-Standard library only; builds on harness.py (imported, never edited).
+Standard library only; builds on harness.py (imported; the shared client,
+publisher, config and process helpers live there).
 
 - feed_config(): a config dict with a free change-feed port (the default
   7452 would collide between tests running in parallel).
@@ -42,11 +43,10 @@ ALL_BUCKETS = ["on_hand", "allocated", "held"]
 
 
 def scaled(n, minimum=1):
-    return max(minimum, int(round(n * SCALE)))
+    return harness.scaled(n, SCALE, minimum)
 
 
-def now_ms():
-    return int(time.time() * 1000)
+now_ms = harness.now_ms
 
 
 # ---------------------------------------------------------------------------
@@ -58,22 +58,12 @@ def feed_config(h, regions, locations, sources, channels=("web",), buffers=None,
     """regions [ids]; locations [(id, region)]; sources [(id, [locations])]
     (authoritative for every bucket); buffers [rule dicts]. Returns the
     config dict; cfg["service"]["feed_listen"] is on a free port."""
-    svc = dict(service)
-    svc["feed_listen"] = "tcp://127.0.0.1:%d" % harness.free_ports(1)[0]
+    svc = dict(service)  # h.config() puts feed_listen on a free port
     if feed_interval is not None:
         svc["feed_interval"] = feed_interval
-    cfg = h.config(**svc)
-    cfg["regions"] = [{"id": r} for r in regions]
-    cfg["locations"] = [{"id": i, "region": r, "type": "dc"} for i, r in locations]
-    cfg["channels"] = list(channels)
-    cfg["sources"] = [{"id": sid, "heartbeat_timeout": "10m",
-                       "authority": [{"locations": list(locs), "buckets": ALL_BUCKETS}]}
-                      for sid, locs in sources]
-    if buffers:
-        cfg["buffers"] = list(buffers)
-    if reservations:
-        cfg["reservations"] = dict(reservations)
-    return cfg
+    srcs = [harness.source_entry(sid, [(locs, ALL_BUCKETS)]) for sid, locs in sources]
+    return harness.build_config(h, regions, locations, srcs, channels, buffers, reservations,
+                                **svc)
 
 
 def feed_port(d):
@@ -100,67 +90,24 @@ def interval_s(d):
 # queries and source messages
 
 
-class Query:
-    """A REQ connection to atpd's query socket; reconnects on demand."""
+class Query(harness.Client):
+    """harness.Client on d's query socket (d checked for life on failure)."""
 
     def __init__(self, d, timeout_s=10.0):
-        self.d = d
-        self.timeout_s = timeout_s
-        self.rq = None
-
-    def close(self):
-        if self.rq is not None:
-            self.rq.close()
-            self.rq = None
-
-    def req(self, body, attempts=3):
-        for attempt in range(attempts):
-            try:
-                if self.rq is None:
-                    self.rq = harness.ReqClient(self.d.query_port, timeout_s=self.timeout_s)
-                return self.rq.request(body, timeout_s=self.timeout_s)
-            except (ConnectionClosed, TimeoutError, OSError) as e:
-                self.close()
-                if attempt == attempts - 1:
-                    self.d.check_alive()
-                    raise TestFailure("atpd does not answer %r: %r" % (body.get("op"), e))
-                time.sleep(0.2)
-        raise AssertionError("unreachable")
-
-    def ok(self, body):
-        r = self.req(body)
-        if r.get("ok") is not True:
-            raise TestFailure("%s failed: request %r, reply %r" % (body.get("op"), body, r))
-        return r
+        super().__init__(d.query_port, timeout_s, d=d)
 
     def atp_all(self, sku, region, channels):
         """{channel: answer} for every channel."""
         return {c: self.ok({"op": "atp", "sku": sku, "region": region, "channel": c})
                 for c in channels}
 
-    def sources(self):
-        return {s["id"]: s for s in self.ok({"op": "sources"})["sources"]}
 
-
-class Feeder:
+class Feeder(harness.Publisher):
     """Source messages over one PUB connection to atpd's ingest socket."""
 
     def __init__(self, d, q):
-        self.d = d
+        super().__init__(d, q)
         self.q = q
-        self.seq = {}
-        self.pub = None
-
-    def close(self):
-        if self.pub is not None:
-            self.pub.close()
-            self.pub = None
-
-    def connect(self):
-        self.close()
-        self.pub = harness.PubClient(self.d.ingest_port)
-        # atpd's SUB adds the pipe right after the handshake; give it a moment.
-        time.sleep(0.1)
 
     def sync(self):
         """Continue every source after atpd's last_seq (after another
@@ -170,12 +117,8 @@ class Feeder:
 
     def send(self, source, events):
         """Send one message (no wait); returns its seq."""
-        seq = self.seq.get(source, 0) + 1
-        self.seq[source] = seq
-        payload = mpack.packb([1, source, seq, now_ms(), events])
-        if self.pub is None:
-            self.connect()
-        self.pub.send_msg(payload)
+        seq, payload = self.next_batch(source, events)
+        self.send_payload(payload)
         return seq
 
     def publish(self, source, events):
@@ -183,20 +126,6 @@ class Feeder:
         seq = self.send(source, events)
         self.wait_applied(source, seq)
         return seq
-
-    def wait_applied(self, source, seq=None, timeout_s=30):
-        seq = self.seq.get(source, 0) if seq is None else seq
-        last = {}
-
-        def f():
-            self.d.check_alive()
-            s = self.q.sources().get(source) or {}
-            last.update(s)
-            return (s.get("last_seq") or 0) >= seq
-        try:
-            harness.wait_until(f, timeout_s, 0.02, "source %s seq %d applied" % (source, seq))
-        except TestFailure:
-            raise TestFailure("source %s: seq %d not applied; atpd says %r" % (source, seq, last))
 
 
 # ---------------------------------------------------------------------------
@@ -506,12 +435,7 @@ class Watch:
 
 def ctl_lines(h, d, args, timeout_s=60):
     """Run atpctl --endpoint <query> ARGS; returns (rc, [JSON lines], stderr)."""
-    argv = [h.atpctl_bin, "--endpoint", d.query_url] + [str(a) for a in args]
-    try:
-        r = subprocess.run(argv, capture_output=True, text=True, timeout=timeout_s * TF,
-                           preexec_fn=harness._pdeathsig)
-    except subprocess.TimeoutExpired:
-        raise TestFailure("atpctl %s timed out" % " ".join(map(str, args)))
+    r = harness.run_ctl(h, ["--endpoint", d.query_url] + list(args), timeout_s=timeout_s)
     out = []
     for line in r.stdout.splitlines():
         if line.strip():

@@ -156,6 +156,33 @@ def wait_until(pred, timeout_s, interval_s=0.05, what="condition"):
         time.sleep(interval_s)
 
 
+def now_ms():
+    return int(time.time() * 1000)
+
+
+def scaled(n, scale, minimum=1):
+    """n scaled by scale (a module's SCALE for sanitizer builds), at least minimum."""
+    return max(minimum, int(round(n * scale)))
+
+
+def _error_field(reply, field):
+    if isinstance(reply, dict) and reply.get("ok") is False:
+        err = reply.get("error")
+        if isinstance(err, dict):
+            return err.get(field)
+    return None
+
+
+def error_code(reply):
+    """The error code of a failed reply (or None)."""
+    return _error_field(reply, "code")
+
+
+def error_name(reply):
+    """The error name of a failed reply (or None)."""
+    return _error_field(reply, "name")
+
+
 # ---------------------------------------------------------------------------
 # YAML (block style; plain scalars when safe, double-quoted otherwise)
 
@@ -228,6 +255,34 @@ def find_binary(bin_dir, name):
 
 
 # ---------------------------------------------------------------------------
+# atpctl
+
+
+def run_ctl(h, args, stdin=None, timeout_s=30):
+    """Run atpctl ARGS (bounded by timeout_s, scaled); returns the
+    subprocess.CompletedProcess (text mode)."""
+    argv = [h.atpctl_bin] + [str(a) for a in args]
+    try:
+        return subprocess.run(argv, input=stdin, capture_output=True,
+                              timeout=timeout_s * TIME_FACTOR, preexec_fn=_pdeathsig,
+                              text=True)
+    except subprocess.TimeoutExpired:
+        raise TestFailure("atpctl %s timed out after %.0f s" % (" ".join(map(str, args)),
+                                                                timeout_s * TIME_FACTOR))
+
+
+def last_json(text):
+    """The last line of text parsed as JSON, or None."""
+    out = (text or "").strip()
+    if not out:
+        return None
+    try:
+        return json.loads(out.splitlines()[-1])
+    except ValueError:
+        return None
+
+
+# ---------------------------------------------------------------------------
 # atpd
 
 
@@ -262,7 +317,8 @@ class Atpd:
                            stdout=outf, stderr=errf, env=env)
         errf.close()
         outf.close()
-        self.h.daemons.append(self)
+        if self not in self.h.daemons:  # a restart keeps it registered once
+            self.h.daemons.append(self)
 
         def ready():
             self.check_alive()
@@ -287,6 +343,16 @@ class Atpd:
             raise TestFailure("atpd (pid %d) exited with status %s; stderr tail:\n%s"
                               % (self.proc.pid, self.proc.returncode,
                                  tail(self.stderr_path)))
+
+    def kill9(self):
+        """kill -9 atpd by pid and reap it (bounded); returns the exit status."""
+        if self.proc is not None and self.proc.poll() is None:
+            try:
+                os.kill(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.proc.wait(timeout=10)
+        return self.proc.returncode if self.proc is not None else None
 
     def stop(self, expect_clean=True, grace_s=15):
         """SIGTERM atpd by pid; returns the exit status. With expect_clean,
@@ -322,22 +388,9 @@ class Atpd:
     def ctl_raw(self, *args, stdin=None, timeout_s=30):
         """Run atpctl --endpoint <query> --json ARGS. Returns (rc, obj, stderr)
         where obj is the parsed JSON line (or None)."""
-        argv = [self.h.atpctl_bin, "--endpoint", self.query_url, "--json"] + [str(a) for a in args]
-        try:
-            r = subprocess.run(argv, input=stdin, capture_output=True,
-                               timeout=timeout_s * TIME_FACTOR, preexec_fn=_pdeathsig,
-                               text=True)
-        except subprocess.TimeoutExpired:
-            raise TestFailure("atpctl %s timed out after %.0f s" % (" ".join(map(str, args)),
-                                                                    timeout_s * TIME_FACTOR))
-        obj = None
-        out = r.stdout.strip()
-        if out:
-            try:
-                obj = json.loads(out.splitlines()[-1])
-            except ValueError:
-                obj = None
-        return r.returncode, obj, r.stderr
+        r = run_ctl(self.h, ["--endpoint", self.query_url, "--json"] + list(args),
+                    stdin=stdin, timeout_s=timeout_s)
+        return r.returncode, last_json(r.stdout), r.stderr
 
     def ctl(self, *args, stdin=None, timeout_s=30):
         """atpctl that must succeed (exit 0, ok: true); returns the reply map."""
@@ -499,6 +552,173 @@ class PubClient(SPConn):
 
     def __init__(self, port, timeout_s=5.0):
         super().__init__(port, SP_PUB, SP_SUB, timeout_s)
+
+
+# ---------------------------------------------------------------------------
+# a reconnecting query client and a source publisher (shared by the *_util.py)
+
+
+class Client:
+    """A REQ connection to atpd's query socket; reconnects on demand.
+    req() returns the reply map, ok() insists on {"ok": true}. One per
+    thread. d (optional): the Atpd, checked for life when it stops answering."""
+
+    def __init__(self, port, timeout_s=10.0, d=None):
+        self.port = port
+        self.timeout_s = timeout_s
+        self.d = d
+        self.rq = None
+
+    def close(self):
+        if self.rq is not None:
+            self.rq.close()
+            self.rq = None
+
+    def connect(self):
+        if self.rq is None:
+            self.rq = ReqClient(self.port, timeout_s=self.timeout_s)
+
+    def req_once(self, body):
+        """One attempt, no retry: raises ConnectionClosed/TimeoutError/OSError
+        when atpd is gone (the connection is dropped then)."""
+        try:
+            self.connect()
+            return self.rq.request(body, timeout_s=self.timeout_s)
+        except (ConnectionClosed, TimeoutError, OSError):
+            self.close()
+            raise
+
+    def req(self, body, attempts=3):
+        for attempt in range(attempts):
+            try:
+                return self.req_once(body)
+            except (ConnectionClosed, TimeoutError, OSError) as e:
+                if attempt == attempts - 1:
+                    if self.d is not None:
+                        self.d.check_alive()
+                    raise TestFailure("atpd does not answer %r: %r" % (body.get("op"), e))
+                time.sleep(0.2)
+        raise AssertionError("unreachable")
+
+    def ok(self, body):
+        r = self.req(body)
+        if r.get("ok") is not True:
+            raise TestFailure("%s failed: request %r, reply %r" % (body.get("op"), body, r))
+        return r
+
+    # ---- shorthands
+    def status(self):
+        return self.ok({"op": "status"})
+
+    def sources(self):
+        """{source id: source map} of `sources`."""
+        return {s["id"]: s for s in self.ok({"op": "sources"})["sources"]}
+
+    def atp(self, sku, region, channel=None):
+        body = {"op": "atp", "sku": sku, "region": region}
+        if channel is not None:
+            body["channel"] = channel
+        return self.ok(body)
+
+    def snapshot(self):
+        return self.req({"op": "snapshot"})
+
+    def get(self, rid, not_found=19):
+        """The reservation object, or None when atpd says not_found."""
+        r = self.req({"op": "reservation", "id": rid})
+        if r.get("ok") is True:
+            return r.get("reservation")
+        if error_code(r) == not_found:
+            return None
+        raise TestFailure("reservation %r: unexpected reply %r" % (rid, r))
+
+    def reserve(self, rid, lines, channel=None, ttl_ms=None):
+        body = {"op": "reserve", "id": rid, "lines": [list(l) for l in lines]}
+        if channel is not None:
+            body["channel"] = channel
+        if ttl_ms is not None:
+            body["ttl_ms"] = ttl_ms
+        return self.req(body)
+
+
+class Publisher:
+    """Source messages [1, source, seq, ts, events] over one PUB connection
+    to d's ingest socket, with per-source sequence numbers; wait_applied()
+    polls `sources` through client (a Client) until atpd applied a seq."""
+
+    def __init__(self, d, client=None):
+        self.d = d
+        self.client = client
+        self.seq = {}        # source -> last seq sent
+        self.pub = None
+
+    def _drop_pub(self):
+        if self.pub is not None:
+            self.pub.close()
+            self.pub = None
+
+    def close(self):
+        self._drop_pub()
+
+    def connect(self):
+        self._drop_pub()  # not close(): a subclass's close() may do more
+        self.pub = PubClient(self.d.ingest_port)
+        time.sleep(0.1)  # atpd's SUB side attaches the pipe after the handshake
+
+    def send_payload(self, payload):
+        """Send one encoded message, (re)connecting when needed."""
+        if self.pub is None:
+            self.connect()
+        try:
+            self.pub.send_msg(payload)
+        except (ConnectionClosed, OSError):
+            self.connect()
+            self.pub.send_msg(payload)
+
+    def next_batch(self, source, events):
+        """(seq, payload) of the next message of source."""
+        seq = self.seq.get(source, 0) + 1
+        self.seq[source] = seq
+        return seq, mpack.packb([1, source, seq, now_ms(), events])
+
+    def wait_applied(self, source, seq=None, timeout_s=30):
+        """Until `sources` shows seq (default: the last sent) applied."""
+        seq = self.seq.get(source, 0) if seq is None else seq
+        last = {}
+
+        def f():
+            self.d.check_alive()
+            s = self.client.sources().get(source) or {}
+            last.update(s)
+            return (s.get("last_seq") or 0) >= seq
+        try:
+            wait_until(f, timeout_s, 0.02, "source %s seq %d applied" % (source, seq))
+        except TestFailure:
+            raise TestFailure("source %s: seq %d not applied; atpd says %r" % (source, seq, last))
+
+
+def build_config(h, regions, locations, sources, channels=("web",), buffers=None,
+                 reservations=None, **service):
+    """A config dict from h.config(**service) (every socket on a free port):
+    regions [id or region dict]; locations [(id, region)] (type dc);
+    sources [source dicts as in the YAML]; buffers [rule dicts];
+    reservations: the reservations section."""
+    cfg = h.config(**service)
+    cfg["regions"] = [r if isinstance(r, dict) else {"id": r} for r in regions]
+    cfg["locations"] = [{"id": i, "region": r, "type": "dc"} for i, r in locations]
+    cfg["channels"] = list(channels)
+    cfg["sources"] = [dict(s) for s in sources]
+    if buffers:
+        cfg["buffers"] = list(buffers)
+    if reservations:
+        cfg["reservations"] = dict(reservations)
+    return cfg
+
+
+def source_entry(sid, authority, heartbeat_timeout="10m"):
+    """A source dict: authority [(locations, buckets)]."""
+    return {"id": sid, "heartbeat_timeout": heartbeat_timeout,
+            "authority": [{"locations": list(ls), "buckets": list(bs)} for ls, bs in authority]}
 
 
 # ---------------------------------------------------------------------------

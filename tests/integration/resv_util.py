@@ -1,6 +1,7 @@
 """resv_util.py - helpers shared by the reservation tests (test_resv_*.py).
 
-Standard library only; builds on harness.py (imported, never edited).
+Standard library only; builds on harness.py (imported; the shared client,
+publisher, config and process helpers live there).
 
 - Client: one raw SP REQ connection (harness.ReqClient) that reconnects on
   demand; req() returns the reply map, ok() insists on {"ok": true}.
@@ -20,7 +21,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 import mpack  # noqa: E402
-from harness import ConnectionClosed, TestFailure  # noqa: E402
+from harness import ConnectionClosed, TestFailure, error_code  # noqa: E402,F401
 
 SCALE = 0.25 if harness.SANITIZER else 1.0
 
@@ -32,81 +33,14 @@ OPEN_STATES = ("held", "committed")
 
 def scaled(n, minimum=1):
     """n scaled down for sanitizer builds (at least minimum)."""
-    return max(minimum, int(round(n * SCALE)))
+    return harness.scaled(n, SCALE, minimum)
 
 
-class Client:
-    """A REQ connection to atpd's query socket; reconnects on demand."""
-
-    def __init__(self, port, timeout_s=10.0):
-        self.port = port
-        self.timeout_s = timeout_s
-        self.rq = None
-
-    def close(self):
-        if self.rq is not None:
-            self.rq.close()
-            self.rq = None
-
-    def connect(self):
-        if self.rq is None:
-            self.rq = harness.ReqClient(self.port, timeout_s=self.timeout_s)
-
-    def req_once(self, body):
-        """One attempt, no retry: raises ConnectionClosed/TimeoutError/OSError
-        when atpd is gone (the connection is dropped then)."""
-        try:
-            self.connect()
-            return self.rq.request(body, timeout_s=self.timeout_s)
-        except (ConnectionClosed, TimeoutError, OSError):
-            self.close()
-            raise
-
-    def req(self, body, attempts=3):
-        for attempt in range(attempts):
-            try:
-                return self.req_once(body)
-            except (ConnectionClosed, TimeoutError, OSError) as e:
-                if attempt == attempts - 1:
-                    raise TestFailure("atpd does not answer %r: %r" % (body.get("op"), e))
-                time.sleep(0.2)
-        raise AssertionError("unreachable")
-
-    def ok(self, body):
-        r = self.req(body)
-        if r.get("ok") is not True:
-            raise TestFailure("%s failed: request %r, reply %r" % (body.get("op"), body, r))
-        return r
-
-    # ---- shorthands
-    def atp(self, sku, region, channel=None):
-        body = {"op": "atp", "sku": sku, "region": region}
-        if channel is not None:
-            body["channel"] = channel
-        return self.ok(body)
-
-    def status(self):
-        return self.ok({"op": "status"})
+class Client(harness.Client):
+    """harness.Client plus the reservation shorthands."""
 
     def resv_counters(self):
         return dict(self.status().get("reservations") or {})
-
-    def get(self, rid):
-        """The reservation object, or None when atpd says not_found."""
-        r = self.req({"op": "reservation", "id": rid})
-        if r.get("ok") is True:
-            return r.get("reservation")
-        if error_code(r) == E_NOT_FOUND:
-            return None
-        raise TestFailure("reservation %r: unexpected reply %r" % (rid, r))
-
-    def reserve(self, rid, lines, channel=None, ttl_ms=None):
-        body = {"op": "reserve", "id": rid, "lines": [list(l) for l in lines]}
-        if channel is not None:
-            body["channel"] = channel
-        if ttl_ms is not None:
-            body["ttl_ms"] = ttl_ms
-        return self.req(body)
 
     def commit(self, rid, order_ref=None):
         body = {"op": "commit", "id": rid}
@@ -122,14 +56,6 @@ class Client:
 
     def extend(self, rid, ttl_ms):
         return self.req({"op": "extend", "id": rid, "ttl_ms": ttl_ms})
-
-
-def error_code(reply):
-    if isinstance(reply, dict) and reply.get("ok") is False:
-        err = reply.get("error")
-        if isinstance(err, dict):
-            return err.get("code")
-    return None
 
 
 def merged(lines):
@@ -165,7 +91,7 @@ def open_lines(res):
     return out
 
 
-class Feeder:
+class Feeder(harness.Publisher):
     """The test's sources: publishes source messages on atpd's ingest socket
     with per-source sequence numbers, keeps every message it sent, and
     honours atpd's resync requests (docs/PROTOCOL.md, "Resync") like a real
@@ -176,12 +102,9 @@ class Feeder:
 
     def __init__(self, d, client):
         import threading
-        self.d = d
-        self.client = client
-        self.seq = {}        # source -> last seq sent
+        super().__init__(d, client)
         self.log = {}        # source -> {seq: payload}
         self.values = {}     # source -> {(sku, loc, bucket): value}
-        self.pub = None
         self.lock = threading.Lock()  # the PUB connection and the logs
         self.replays = 0
         self.snapshots = 0
@@ -194,37 +117,17 @@ class Feeder:
         self._stop.set()
         self._thread.join(10)
         with self.lock:
-            if self.pub is not None:
-                self.pub.close()
-                self.pub = None
+            super().close()
 
     def reconnect(self):
         with self.lock:
-            self._connect()
-
-    def _connect(self):
-        if self.pub is not None:
-            self.pub.close()
-        self.pub = harness.PubClient(self.d.ingest_port)
-        time.sleep(0.05)  # let atpd's SUB side attach the pipe
-
-    def _send(self, payload):
-        """Caller holds self.lock."""
-        if self.pub is None:
-            self._connect()
-        try:
-            self.pub.send_msg(payload)
-        except (ConnectionClosed, OSError):
-            self._connect()
-            self.pub.send_msg(payload)
+            self.connect()
 
     def publish(self, source, events, wait=True):
         """Send one message; with wait, until `sources` shows it applied.
         Returns the seq used."""
         with self.lock:
-            seq = self.seq.get(source, 0) + 1
-            self.seq[source] = seq
-            payload = mpack.packb([1, source, seq, int(time.time() * 1000), events])
+            seq, payload = self.next_batch(source, events)
             self.log.setdefault(source, {})[seq] = payload
             vals = self.values.setdefault(source, {})
             for ev in events:
@@ -233,29 +136,13 @@ class Feeder:
                 elif ev[0] == 1:
                     k = (ev[1], ev[2], ev[3])
                     vals[k] = vals.get(k, 0) + ev[4]
-            self._send(payload)
+            self.send_payload(payload)
         if wait:
             self.wait_applied(source, seq)
         return seq
 
-    def source_state(self, source):
-        for s in self.client.ok({"op": "sources"})["sources"]:
-            if s.get("id") == source:
-                return s
-        raise TestFailure("atpd does not list source %s" % source)
-
-    def wait_applied(self, source, seq, timeout_s=10):
-        last = {}
-
-        def f():
-            self.d.check_alive()
-            last.clear()
-            last.update(self.source_state(source))
-            return (last.get("last_seq") or 0) >= seq
-        try:
-            harness.wait_until(f, timeout_s, 0.02, "source %s seq %d applied" % (source, seq))
-        except TestFailure:
-            raise TestFailure("source %s: seq %d not applied; atpd says %r" % (source, seq, last))
+    def wait_applied(self, source, seq=None, timeout_s=10):
+        super().wait_applied(source, seq, timeout_s)
 
     def wait_synced(self, timeout_s=15):
         """Until every source this feeder used is at its last seq, `ok` or
@@ -264,7 +151,7 @@ class Feeder:
 
         def f():
             self.d.check_alive()
-            st = {s["id"]: s for s in self.client.ok({"op": "sources"})["sources"]}
+            st = self.client.sources()
             last.clear()
             last.update(st)
             # `waiting`: restored offset, nothing new received since the start
@@ -335,12 +222,12 @@ class Feeder:
                 self.replays += 1
                 start = max(1, int(req.get("from_seq") or 1))
                 for q in range(start, self.seq[source] + 1):
-                    self._send(self.log[source][q])
+                    self.send_payload(self.log[source][q])
             elif req.get("mode") == "snapshot":
                 self.snapshots += 1
                 evs = [[2, sku, loc, b, v] for (sku, loc, b), v in
                        sorted(self.values.get(source, {}).items())]
-                self._send(mpack.packb([2, source, int(time.time() * 1000), 0,
+                self.send_payload(mpack.packb([2, source, int(time.time() * 1000), 0,
                                         int(time.time() * 1000), self.seq[source], True, evs]))
 
 
@@ -351,45 +238,17 @@ def resv_config(h, regions, locations, sources, channels=("web",), buffers=None,
     authority entries as (id, [(locations, buckets), ...])), reservations
     section from resv (e.g. durability="sync", min_ttl="1s"); service: extra
     service keys."""
-    cfg = h.config(**dict(service or {}))
-    cfg["regions"] = [{"id": r} for r in regions]
-    cfg["locations"] = [{"id": i, "region": r, "type": "dc"} for i, r in locations]
-    cfg["channels"] = list(channels)
-    srcs = []
-    for s in sources:
-        sid, auth = s[0], s[1]
-        if len(s) == 3:
-            auth = [(s[1], s[2])]
-        srcs.append({"id": sid, "heartbeat_timeout": "10m",
-                     "authority": [{"locations": list(ls), "buckets": list(bs)}
-                                   for ls, bs in auth]})
-    cfg["sources"] = srcs
-    if buffers:
-        cfg["buffers"] = list(buffers)
-    if resv:
-        cfg["reservations"] = dict(resv)
-    return cfg
+    srcs = [harness.source_entry(s[0], [(s[1], s[2])] if len(s) == 3 else s[1])
+            for s in sources]
+    return harness.build_config(h, regions, locations, srcs, channels, buffers, resv,
+                                **dict(service or {}))
 
 
 def kill9(d):
     """kill -9 atpd by pid and reap it (bounded)."""
-    import signal
-    if d.proc is not None and d.proc.poll() is None:
-        try:
-            os.kill(d.proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        d.proc.wait(timeout=10)
-    return d.proc.returncode if d.proc is not None else None
+    return d.kill9()
 
 
 def restart(d, ready_timeout_s=30):
     """Start the same atpd (same config, same data dir) again."""
-    d.start(ready_timeout_s)
-    seen, uniq = set(), []
-    for x in d.h.daemons:  # start() registers the daemon again: keep it once
-        if id(x) not in seen:
-            seen.add(id(x))
-            uniq.append(x)
-    d.h.daemons[:] = uniq
-    return d
+    return d.start(ready_timeout_s)

@@ -1,7 +1,7 @@
 """resync_util.py - helpers shared by the resync tests (test_resync_*.py).
 
-Standard library only; builds on harness.py and model.py (imported, never
-edited).
+Standard library only; builds on harness.py and model.py (imported; the
+shared client, publisher, config and process helpers live in harness.py).
 
 - resync_config(): a config dict with free ports for every socket,
   control_listen included (harness.config() leaves it at its default
@@ -20,7 +20,6 @@ edited).
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -40,11 +39,10 @@ BUCKET = {"on_hand": 0, "allocated": 1, "held": 2}
 
 
 def scaled(n, minimum=1):
-    return max(minimum, int(round(n * SCALE)))
+    return harness.scaled(n, SCALE, minimum)
 
 
-def now_ms():
-    return int(time.time() * 1000)
+now_ms = harness.now_ms
 
 
 # ---------------------------------------------------------------------------
@@ -56,16 +54,7 @@ def resync_config(h, regions, locations, sources, channels=("web",), buffers=Non
     """regions: [id or {"id", "inbound_horizon"}]; locations: [(id, region)];
     sources: [dict] as in the YAML (id, authority, resync, heartbeat_timeout);
     service: extra service keys (resync_retry="300ms", ...)."""
-    cfg = h.config(**service)
-    if "control_listen" not in service:
-        cfg["service"]["control_listen"] = "tcp://127.0.0.1:%d" % harness.free_ports(1)[0]
-    cfg["regions"] = [r if isinstance(r, dict) else {"id": r} for r in regions]
-    cfg["locations"] = [{"id": i, "region": r, "type": "dc"} for i, r in locations]
-    cfg["channels"] = list(channels)
-    cfg["sources"] = [dict(s) for s in sources]
-    if buffers:
-        cfg["buffers"] = list(buffers)
-    return cfg
+    return harness.build_config(h, regions, locations, sources, channels, buffers, **service)
 
 
 def control_port(cfg):
@@ -261,23 +250,12 @@ def run_feed(d, args, name="feed", timeout_s=120):
 # raw publisher and control subscriber
 
 
-class Pub:
+class Pub(harness.Publisher):
     """Crafted source messages through one PUB connection to atpd's ingest."""
 
     def __init__(self, d):
-        self.d = d
-        self.pub = None
+        super().__init__(d)
         self.connect()
-
-    def connect(self):
-        self.close()
-        self.pub = harness.PubClient(self.d.ingest_port)
-        time.sleep(0.1)  # the SUB side needs a moment before it delivers
-
-    def close(self):
-        if self.pub is not None:
-            self.pub.close()
-            self.pub = None
 
     def send(self, obj):
         self.pub.send_msg(mpack.packb(obj))
@@ -406,12 +384,7 @@ def compare_model(h, d, m, skus, label, stale=False, limit=10):
 
 
 def kill9(d):
-    if d.proc is not None and d.proc.poll() is None:
-        try:
-            os.kill(d.proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        d.proc.wait(timeout=10)
+    d.kill9()
 
 
 def restart(d, ready_timeout_s=30):
@@ -423,10 +396,4 @@ def restart(d, ready_timeout_s=30):
     st = d.ctl("status")
     if st.get("ready") is not True:
         raise TestFailure("atpd answers status without ready: true: %r" % st)
-    seen, uniq = set(), []
-    for x in d.h.daemons:  # start() registers the daemon again: keep it once
-        if id(x) not in seen:
-            seen.add(id(x))
-            uniq.append(x)
-    d.h.daemons[:] = uniq
     return took

@@ -1,6 +1,7 @@
 """store_util.py - helpers shared by the store tests (test_store_*.py).
 
-Standard library only; builds on harness.py (imported, never edited).
+Standard library only; builds on harness.py (imported; the shared client,
+publisher, config and process helpers live there).
 
 - Client: one raw SP REQ connection (harness.ReqClient) that reconnects on
   demand; req() returns the reply map, ok() insists on {"ok": true}.
@@ -15,17 +16,14 @@ Standard library only; builds on harness.py (imported, never edited).
   made.
 """
 
-import json
 import os
 import shutil
 import subprocess
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
-import mpack  # noqa: E402
-from harness import ConnectionClosed, TestFailure  # noqa: E402
+from harness import TestFailure, error_code, error_name  # noqa: E402,F401
 
 SCALE = 0.25 if harness.SANITIZER else 1.0
 
@@ -33,166 +31,50 @@ E_NOT_FOUND, E_STORE_FULL, E_IO = 19, 20, 17
 
 
 def scaled(n, minimum=1):
-    return max(minimum, int(round(n * SCALE)))
+    return harness.scaled(n, SCALE, minimum)
 
 
-def error_code(reply):
-    if isinstance(reply, dict) and reply.get("ok") is False:
-        err = reply.get("error")
-        if isinstance(err, dict):
-            return err.get("code")
-    return None
-
-
-def error_name(reply):
-    if isinstance(reply, dict) and reply.get("ok") is False:
-        err = reply.get("error")
-        if isinstance(err, dict):
-            return err.get("name")
-    return None
-
-
-class Client:
-    """A REQ connection to atpd's query socket; reconnects on demand."""
+class Client(harness.Client):
+    """harness.Client with a longer default timeout (a full disk is slow)."""
 
     def __init__(self, port, timeout_s=30.0):
-        self.port = port
-        self.timeout_s = timeout_s
-        self.rq = None
-
-    def close(self):
-        if self.rq is not None:
-            self.rq.close()
-            self.rq = None
-
-    def req(self, body, attempts=3):
-        last = None
-        for attempt in range(attempts):
-            try:
-                if self.rq is None:
-                    self.rq = harness.ReqClient(self.port, timeout_s=self.timeout_s)
-                return self.rq.request(body, timeout_s=self.timeout_s)
-            except (ConnectionClosed, TimeoutError, OSError) as e:
-                self.close()
-                last = e
-                time.sleep(0.2)
-        raise TestFailure("atpd does not answer %r: %r" % (body.get("op"), last))
-
-    def ok(self, body):
-        r = self.req(body)
-        if r.get("ok") is not True:
-            raise TestFailure("%s failed: reply %r" % (body.get("op"), r))
-        return r
-
-    def status(self):
-        return self.ok({"op": "status"})
-
-    def atp(self, sku, region):
-        return self.ok({"op": "atp", "sku": sku, "region": region})
-
-    def reserve(self, rid, lines, ttl_ms=None):
-        body = {"op": "reserve", "id": rid, "lines": [list(l) for l in lines]}
-        if ttl_ms is not None:
-            body["ttl_ms"] = ttl_ms
-        return self.req(body)
-
-    def get(self, rid):
-        """The reservation object, or None when atpd says not_found."""
-        r = self.req({"op": "reservation", "id": rid})
-        if r.get("ok") is True:
-            return r.get("reservation")
-        if error_code(r) == E_NOT_FOUND:
-            return None
-        raise TestFailure("reservation %r: unexpected reply %r" % (rid, r))
-
-    def snapshot(self):
-        return self.req({"op": "snapshot"})
+        super().__init__(port, timeout_s)
 
 
-class Feeder:
+class Feeder(harness.Publisher):
     """Publishes source messages with a per-source sequence number."""
 
-    def __init__(self, d, client):
-        self.d = d
-        self.client = client
-        self.seq = {}
-        self.pub = None
-
-    def close(self):
-        if self.pub is not None:
-            self.pub.close()
-            self.pub = None
-
     def reconnect(self):
-        self.close()
-        self.pub = harness.PubClient(self.d.ingest_port)
-        time.sleep(0.1)  # the SUB side delivers once its pipe is set up
+        self.connect()
 
     def publish(self, source, events, wait=True, timeout_s=30):
-        seq = self.seq.get(source, 0) + 1
-        self.seq[source] = seq
-        payload = mpack.packb([1, source, seq, int(time.time() * 1000), events])
-        if self.pub is None:
-            self.reconnect()
-        try:
-            self.pub.send_msg(payload)
-        except ConnectionClosed:
-            self.reconnect()
-            self.pub.send_msg(payload)
+        seq, payload = self.next_batch(source, events)
+        self.send_payload(payload)
         if wait:
             self.wait_applied(source, seq, timeout_s)
         return seq
-
-    def wait_applied(self, source, seq, timeout_s=30):
-        last = {}
-
-        def f():
-            self.d.check_alive()
-            for s in self.client.ok({"op": "sources"})["sources"]:
-                if s.get("id") == source:
-                    last.update(s)
-                    return (s.get("last_seq") or 0) >= seq
-            return False
-        try:
-            harness.wait_until(f, timeout_s, 0.02, "source %s seq %d applied" % (source, seq))
-        except TestFailure:
-            raise TestFailure("source %s: seq %d not applied; atpd says %r" % (source, seq, last))
 
 
 def store_config(h, data_dir=None, regions=("east",), locs_per_region=2, **resv):
     """Regions, locations <REGION>-<n>, one source `wms` authoritative for
     every bucket everywhere, channel web; reservations section from resv."""
-    cfg = h.config()
-    cfg["service"]["control_listen"] = "tcp://127.0.0.1:%d" % harness.free_ports(1)[0]
-    if data_dir is not None:
-        cfg["service"]["data_dir"] = data_dir
-    cfg["regions"] = [{"id": r} for r in regions]
+    service = {} if data_dir is None else {"data_dir": data_dir}
     locs = [("%s-%d" % (r, i), r) for r in regions for i in range(locs_per_region)]
-    cfg["locations"] = [{"id": l, "region": r, "type": "dc"} for l, r in locs]
-    cfg["channels"] = ["web"]
-    cfg["sources"] = [{"id": "wms", "heartbeat_timeout": "1h",
-                       "authority": [{"locations": [l for l, _ in locs],
-                                      "buckets": ["on_hand", "allocated", "held"]}]}]
-    if resv:
-        cfg["reservations"] = dict(resv)
-    return cfg
+    src = harness.source_entry("wms", [([l for l, _ in locs], ["on_hand", "allocated", "held"])],
+                               heartbeat_timeout="1h")
+    return harness.build_config(h, regions, locs, [src], ["web"], None, resv, **service)
 
 
 def inspect(h, data_dir):
     """`atpctl inspect DATA_DIR --json` as a dict, or None when this atpctl
     has no inspect command (or it failed)."""
     try:
-        r = subprocess.run([h.atpctl_bin, "--json", "inspect", data_dir],
-                           capture_output=True, text=True, timeout=60,
-                           preexec_fn=harness._pdeathsig)
-    except (subprocess.TimeoutExpired, OSError):
+        r = harness.run_ctl(h, ["--json", "inspect", data_dir], timeout_s=60)
+    except (TestFailure, OSError):
         return None
-    if r.returncode != 0 or not r.stdout.strip():
+    if r.returncode != 0:
         return None
-    try:
-        obj = json.loads(r.stdout.strip().splitlines()[-1])
-    except ValueError:
-        return None
+    obj = harness.last_json(r.stdout)
     return obj if isinstance(obj, dict) else None
 
 

@@ -14,6 +14,7 @@
 #include <inttypes.h>
 #include <signal.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -592,6 +593,46 @@ static const char *ctl_opt_value(int argc, char **argv, int *i,
     return argv[*i];
 }
 
+/* The options whose value is a non-empty string kept as is in ctl_args. */
+static const struct {
+    const char *name;
+    size_t field;     /* offsetof(ctl_args, <the const char * member>) */
+    const char *fmt;  /* the usage error when the value is missing */
+} ctl_str_opts[] = {
+    {"--endpoint", offsetof(ctl_args, endpoint), "%s needs a URL"},
+    {"--channel", offsetof(ctl_args, channel), "%s needs a channel id"},
+    {"--ttl", offsetof(ctl_args, ttl), "%s needs a duration"},
+    {"--order", offsetof(ctl_args, order), "%s needs an order reference"},
+    {"--feed", offsetof(ctl_args, feed), "%s needs a URL"},
+    {"--count", offsetof(ctl_args, count), "%s needs a number"},
+    {"--duration", offsetof(ctl_args, duration), "%s needs a duration"},
+    {"--limit", offsetof(ctl_args, limit), "%s needs a number"},
+    {"--cursor", offsetof(ctl_args, cursor), "%s needs a number"},
+};
+
+/* ctl_opt_str stores the value of the string option at argv[*i] (see
+ * ctl_str_opts) in *a and returns it; NULL if argv[*i] is none of them.
+ * A missing or empty value prints the usage error and sets *bad. */
+static const char *ctl_opt_str(int argc, char **argv, int *i, ctl_args *a,
+                               bool *bad)
+{
+    for (size_t k = 0; k < sizeof ctl_str_opts / sizeof ctl_str_opts[0]; k++) {
+        bool missing = false;
+        const char *v =
+            ctl_opt_value(argc, argv, i, ctl_str_opts[k].name, &missing);
+        if (v == NULL)
+            continue;
+        if (missing || *v == '\0') {
+            ctl_usage_error(NULL, ctl_str_opts[k].fmt, ctl_str_opts[k].name);
+            *bad = true;
+        } else {
+            *(const char **)(void *)((char *)a + ctl_str_opts[k].field) = v;
+        }
+        return v;
+    }
+    return NULL;
+}
+
 /* ctl_args_parse fills *a; returns CTL_EXIT_OK or prints and returns
  * CTL_EXIT_USAGE. Options may sit anywhere; "--" ends them. */
 static int ctl_args_parse(int argc, char **argv, ctl_args *a)
@@ -607,7 +648,7 @@ static int ctl_args_parse(int argc, char **argv, ctl_args *a)
     bool only_words = false;
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i];
-        bool missing = false;
+        bool missing = false, bad = false;
         const char *v;
         if (only_words || arg[0] != '-' || strcmp(arg, "-") == 0) {
             a->words[a->nwords++] = arg;
@@ -617,58 +658,13 @@ static int ctl_args_parse(int argc, char **argv, ctl_args *a)
             a->json = true;
         } else if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
             a->help = true;
-        } else if ((v = ctl_opt_value(argc, argv, &i, "--endpoint",
-                                      &missing)) != NULL) {
-            if (missing || *v == '\0')
-                return ctl_usage_error(NULL, "%s needs a URL", "--endpoint");
-            a->endpoint = v;
-        } else if ((v = ctl_opt_value(argc, argv, &i, "--channel", &missing)) !=
-                   NULL) {
-            if (missing || *v == '\0')
-                return ctl_usage_error(NULL, "%s needs a channel id",
-                                       "--channel");
-            a->channel = v;
-        } else if ((v = ctl_opt_value(argc, argv, &i, "--ttl", &missing)) !=
-                   NULL) {
-            if (missing || *v == '\0')
-                return ctl_usage_error(NULL, "%s needs a duration", "--ttl");
-            a->ttl = v;
-        } else if ((v = ctl_opt_value(argc, argv, &i, "--order", &missing)) !=
-                   NULL) {
-            if (missing || *v == '\0')
-                return ctl_usage_error(NULL, "%s needs an order reference",
-                                       "--order");
-            a->order = v;
+        } else if ((v = ctl_opt_str(argc, argv, &i, a, &bad)) != NULL) {
+            if (bad)
+                return CTL_EXIT_USAGE;
         } else if (strcmp(arg, "--all") == 0) {
             a->all = true;
         } else if (strcmp(arg, "--wide") == 0) {
             a->wide = true;
-        } else if ((v = ctl_opt_value(argc, argv, &i, "--feed", &missing)) !=
-                   NULL) {
-            if (missing || *v == '\0')
-                return ctl_usage_error(NULL, "%s needs a URL", "--feed");
-            a->feed = v;
-        } else if ((v = ctl_opt_value(argc, argv, &i, "--count", &missing)) !=
-                   NULL) {
-            if (missing || *v == '\0')
-                return ctl_usage_error(NULL, "%s needs a number", "--count");
-            a->count = v;
-        } else if ((v = ctl_opt_value(argc, argv, &i, "--duration",
-                                      &missing)) != NULL) {
-            if (missing || *v == '\0')
-                return ctl_usage_error(NULL, "%s needs a duration",
-                                       "--duration");
-            a->duration = v;
-        } else if ((v = ctl_opt_value(argc, argv, &i, "--limit", &missing)) !=
-                   NULL) {
-            if (missing || *v == '\0')
-                return ctl_usage_error(NULL, "%s needs a number", "--limit");
-            a->limit = v;
-        } else if ((v = ctl_opt_value(argc, argv, &i, "--cursor", &missing)) !=
-                   NULL) {
-            if (missing || *v == '\0')
-                return ctl_usage_error(NULL, "%s needs a number", "--cursor");
-            a->cursor = v;
         } else if ((v = ctl_opt_value(argc, argv, &i, "--timeout", &missing)) !=
                    NULL) {
             char *end = NULL;

@@ -11,6 +11,8 @@
 #include <inttypes.h>
 #include <string.h>
 
+#include "ctl_render.h"
+
 /* ---- subscription ------------------------------------------------------- */
 
 static bool ctl_feed_id_ok(const char *s, uint32_t max)
@@ -159,17 +161,6 @@ bool ctl_feed_body_seq(const codec_val *body, ctl_feed_scope scope,
 
 #define CTL_FEED_CELL 160
 
-/* ctl_feed_text copies s into buf with control bytes as '?'. */
-static void ctl_feed_text(codec_str s, char *buf, size_t n)
-{
-    size_t len = s.len < n - 1 ? s.len : n - 1;
-    for (size_t k = 0; k < len; k++) {
-        unsigned char ch = (unsigned char)s.ptr[k];
-        buf[k] = (ch < 0x20 || ch == 0x7f) ? '?' : (char)ch;
-    }
-    buf[len] = '\0';
-}
-
 /* ctl_feed_field writes a scalar field as text: "-" when absent. */
 static void ctl_feed_field(const codec_val *map, const char *key, char *buf,
                            size_t n)
@@ -183,7 +174,7 @@ static void ctl_feed_field(const codec_val *map, const char *key, char *buf,
     else if (v != NULL && codec_val_uint(v, &u))
         snprintf(buf, n, "%" PRIu64, u);
     else if (v != NULL && codec_val_str(v, &s))
-        ctl_feed_text(s, buf, n);
+        ctl_render_text(s, buf, n);
     else
         snprintf(buf, n, "-");
 }
@@ -234,7 +225,7 @@ static void ctl_render_feed_channel(const codec_val *ch, bool color, FILE *f)
         if (m == CTL_FEED_NMARKS) {
             /* A transition this atpctl does not know: say it, plainly. */
             char other[CTL_FEED_CELL];
-            ctl_feed_text(s, other, sizeof other);
+            ctl_render_text(s, other, sizeof other);
             fprintf(f, " %s!", other);
             continue;
         }
@@ -261,8 +252,8 @@ void ctl_render_feed(const ctl_feed_topic *t, const codec_val *body, bool color,
         reserved[32], shortfall[32];
     ctl_feed_field(body, "seq", seq, sizeof seq);
     /* The topic is what the subscription matched; the body says the same. */
-    ctl_feed_text(t->region, region, sizeof region);
-    ctl_feed_text(t->sku, sku, sizeof sku);
+    ctl_render_text(t->region, region, sizeof region);
+    ctl_render_text(t->sku, sku, sizeof sku);
     ctl_feed_field(body, "supply", supply, sizeof supply);
     ctl_feed_field(body, "reserved", reserved, sizeof reserved);
     fprintf(f, "#%s %s %s  supply %s  reserved %s", seq, region, sku, supply,
@@ -353,8 +344,8 @@ void ctl_render_gap(const ctl_feed_gap *g, ctl_feed_scope scope,
         return;
     }
     char region[CTL_FEED_CELL], sku[CTL_FEED_CELL];
-    ctl_feed_text(t->region, region, sizeof region);
-    ctl_feed_text(t->sku, sku, sizeof sku);
+    ctl_render_text(t->region, region, sizeof region);
+    ctl_render_text(t->sku, sku, sizeof sku);
     if (g->kind == CTL_FEED_RESET)
         fprintf(f,
                 "warning: %s went back: expected %" PRIu64 ", got %" PRIu64

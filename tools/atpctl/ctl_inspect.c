@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "ctl_render.h"
 #include "ctl_resv.h"
 
 /* ---- small formatting helpers ------------------------------------------- */
@@ -424,12 +425,7 @@ static void ctl_inspect_cell_str(const codec_val *m, const char *key, char *buf,
         snprintf(buf, n, "-");
         return;
     }
-    size_t len = s.len < n - 1 ? s.len : n - 1;
-    for (size_t k = 0; k < len; k++) {
-        unsigned char ch = (unsigned char)s.ptr[k];
-        buf[k] = (ch < 0x20 || ch == 0x7f) ? '?' : (char)ch;
-    }
-    buf[len] = '\0';
+    ctl_render_text(s, buf, n);
 }
 
 /* ctl_inspect_cell_ago writes a "milliseconds since" field (-1: never) as

@@ -18,6 +18,16 @@
 
 /* ---- cells -------------------------------------------------------------- */
 
+void ctl_render_text(codec_str s, char *buf, size_t n)
+{
+    size_t len = s.len < n - 1 ? s.len : n - 1;
+    for (size_t k = 0; k < len; k++) {
+        unsigned char ch = (unsigned char)s.ptr[k];
+        buf[k] = (ch < 0x20 || ch == 0x7f) ? '?' : (char)ch;
+    }
+    buf[len] = '\0';
+}
+
 /* ctl_render_fmt writes v as short text into buf: "-" when absent. */
 static void ctl_render_fmt(const codec_val *v, char *buf, size_t n)
 {
@@ -52,12 +62,7 @@ static void ctl_render_fmt(const codec_val *v, char *buf, size_t n)
         return;
     case CODEC_STR: {
         codec_val_str(v, &s);
-        size_t len = s.len < n - 1 ? s.len : n - 1;
-        for (size_t k = 0; k < len; k++) {
-            unsigned char ch = (unsigned char)s.ptr[k];
-            buf[k] = (ch < 0x20 || ch == 0x7f) ? '?' : (char)ch;
-        }
-        buf[len] = '\0';
+        ctl_render_text(s, buf, n);
         return;
     }
     default: {

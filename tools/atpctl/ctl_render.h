@@ -64,4 +64,8 @@ typedef struct ctl_scan_view {
 bool ctl_render_scan_page(const codec_val *reply, ctl_scan_view *v, FILE *f);
 void ctl_scan_view_fini(ctl_scan_view *v);
 
+/* ctl_render_text copies s into buf (n > 0 bytes, NUL-terminated,
+ * truncated) with control bytes as '?'. */
+void ctl_render_text(codec_str s, char *buf, size_t n);
+
 #endif
