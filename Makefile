@@ -5,12 +5,17 @@ BUILD ?= build
 SAN_BUILD ?= build-san
 CMAKE_FLAGS ?=
 
-.PHONY: all deps configure bins build build-san run test test-fast bench clean format
+.PHONY: all deps deps-bench configure bins build build-san run test test-fast bench clean format
 
 all: build
 
 deps:
 	@scripts/install-deps.sh
+
+# The benchmark's baselines (Redis + hiredis) and charts (gnuplot) too:
+# `make test` runs the benchmark's smoke test.
+deps-bench:
+	@ATP_BENCH_DEPS=1 scripts/install-deps.sh
 
 configure: deps
 	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS) >/dev/null
@@ -30,15 +35,24 @@ run: bins
 	@tools/demo/run-demo.sh $(BUILD)
 
 # The sanitizer pass runs first so that the last lines printed are the
-# normal build's ctest summary.
-test: deps
+# normal build's ctest summary. The benchmark smoke test (label bench) runs
+# in the normal build only: its numbers mean nothing under sanitizers.
+test: deps-bench
 	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DATP_WERROR=ON $(CMAKE_FLAGS) >/dev/null
 	@cmake --build $(BUILD) -j $(JOBS)
 	@$(MAKE) --no-print-directory build-san
 	@echo "== sanitizer pass (address,undefined) =="
-	@cd $(SAN_BUILD) && ATP_TEST_SCALE=sanitizer ctest --output-on-failure -j $(JOBS)
+	@cd $(SAN_BUILD) && ATP_TEST_SCALE=sanitizer ctest --output-on-failure -j $(JOBS) -LE bench
 	@echo "== normal build =="
 	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+# `make bench`: the quick scenario (<= 2 minutes), side by side with the nng
+# echo floor and Redis; report in build/bench-report.json, charts in
+# build/bench-plots. docs/PERFORMANCE.md has the full runs.
+bench: deps-bench
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS) >/dev/null
+	@cmake --build $(BUILD) -j $(JOBS) --target atpd atp-bench atp-bench-echo bench_engine
+	@$(BUILD)/bench/atp-bench --scenario quick --json $(BUILD)/bench-report.json --plot $(BUILD)/bench-plots
 
 test-fast: build
 	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS) -L unit

@@ -40,6 +40,7 @@ static void atpd_usage(FILE *f)
             "      --query-listen URL   override service.query_listen\n"
             "      --ingest-listen URL  override service.ingest_listen\n"
             "      --feed-listen URL    override service.feed_listen (change feed)\n"
+            "      --control-listen URL override service.control_listen (resync)\n"
             "      --data-dir DIR       override service.data_dir\n"
             "      --log-level LEVEL    debug, info, warn or error\n"
             "  -h, --help               this text\n"
@@ -197,19 +198,22 @@ static int atpd_override(char **field, const char *value)
 
 typedef struct atpd_args {
     const char *config_path;
-    const char *query_listen, *ingest_listen, *feed_listen, *data_dir, *log_level;
+    const char *query_listen, *ingest_listen, *feed_listen, *control_listen;
+    const char *data_dir, *log_level;
 } atpd_args;
 
 /* Returns -1 to continue, or the exit code. */
 static int atpd_parse_args(int argc, char **argv, atpd_args *a)
 {
-    enum { OPT_CHECK = 256, OPT_QUERY, OPT_INGEST, OPT_FEED, OPT_DATA, OPT_LOG };
+    enum { OPT_CHECK = 256, OPT_QUERY, OPT_INGEST, OPT_FEED, OPT_CONTROL, OPT_DATA,
+           OPT_LOG };
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'},
         {"check-config", required_argument, NULL, OPT_CHECK},
         {"query-listen", required_argument, NULL, OPT_QUERY},
         {"ingest-listen", required_argument, NULL, OPT_INGEST},
         {"feed-listen", required_argument, NULL, OPT_FEED},
+        {"control-listen", required_argument, NULL, OPT_CONTROL},
         {"data-dir", required_argument, NULL, OPT_DATA},
         {"log-level", required_argument, NULL, OPT_LOG},
         {"help", no_argument, NULL, 'h'},
@@ -232,6 +236,9 @@ static int atpd_parse_args(int argc, char **argv, atpd_args *a)
             break;
         case OPT_FEED:
             a->feed_listen = optarg;
+            break;
+        case OPT_CONTROL:
+            a->control_listen = optarg;
             break;
         case OPT_DATA:
             a->data_dir = optarg;
@@ -275,6 +282,8 @@ static int atpd_load_config(const atpd_args *a, config *cfg)
     if ((a->query_listen && atpd_override(&cfg->service.query_listen, a->query_listen)) ||
         (a->ingest_listen && atpd_override(&cfg->service.ingest_listen, a->ingest_listen)) ||
         (a->feed_listen && atpd_override(&cfg->service.feed_listen, a->feed_listen)) ||
+        (a->control_listen &&
+         atpd_override(&cfg->service.control_listen, a->control_listen)) ||
         (a->data_dir && atpd_override(&cfg->service.data_dir, a->data_dir)) ||
         (a->log_level && atpd_override(&cfg->service.log_level, a->log_level))) {
         config_fini(cfg);

@@ -64,12 +64,21 @@ struct changes {
     _Atomic uint64_t seq;
     _Atomic uint64_t *region_seq;
     _Atomic uint64_t flushes, send_failures;
+    _Atomic int subscribers; /* connected SUB pipes (nng pipe callbacks) */
 };
 
-static int changes_sink(void *ctx, const void *buf, size_t len)
+/* Pipe callbacks (nng's threads): count subscribers, so that nothing is
+ * built while nobody listens. */
+static void changes_pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 {
-    return nng_msg_append(ctx, buf, len);
+    (void)p;
+    changes *c = arg;
+    if (ev == NNG_PIPE_EV_ADD_POST)
+        atomic_fetch_add(&c->subscribers, 1);
+    else if (ev == NNG_PIPE_EV_REM_POST)
+        atomic_fetch_sub(&c->subscribers, 1);
 }
+
 
 /* ---- per-key state ---------------------------------------------------- */
 
@@ -142,23 +151,14 @@ static void changes_publish(changes *c, const engine_change *ch, changes_key *k)
         marks[i] = transitions_update(&c->states[k->states + i],
                                       ch->channels[i].atp,
                                       ch->channels[i].low_stock);
-    nng_msg *msg;
-    if (nng_msg_alloc(&msg, 0) != 0) {
-        atomic_fetch_add(&c->send_failures, 1);
-        return;
-    }
-    /* Topic: "atp" NUL region NUL sku NUL (NULs included). */
-    nng_msg_append(msg, ATP_FEED_TOPIC_ROOT, sizeof ATP_FEED_TOPIC_ROOT);
-    nng_msg_append(msg, region, strlen(region) + 1);
-    nng_msg_append(msg, ch->sku, ch->sku_len);
-    nng_msg_append(msg, "", 1);
-
     uint64_t seq = atomic_load(&c->seq) + 1;
     uint64_t rseq = atomic_load(&c->region_seq[ch->region]) + 1;
     k->key_seq++;
     const engine_answer *a0 = &ch->channels[0];
+    /* Written into the writer's own buffer, copied into the message once:
+     * nng 1.5 regrows a message on every append. */
     codec_writer *w = c->w;
-    codec_writer_retarget(w, msg);
+    codec_writer_reset(w);
     codec_w_map(w, 11);
     codec_w_kv_uint(w, "seq", seq);
     codec_w_kv_uint(w, "region_seq", rseq);
@@ -188,11 +188,23 @@ static void changes_publish(changes *c, const engine_change *ch, changes_key *k)
             if (marks[i] & (1u << b))
                 codec_w_cstr(w, changes_mark_names[b]);
     }
-    if (codec_writer_failed(w)) {
-        nng_msg_free(msg);
+    size_t region_len = strlen(region), body_len;
+    const void *body = codec_writer_data(w, &body_len);
+    size_t topic_len = sizeof ATP_FEED_TOPIC_ROOT + region_len + 1 + ch->sku_len + 1;
+    nng_msg *msg;
+    if (codec_writer_failed(w) || nng_msg_alloc(&msg, topic_len + body_len) != 0) {
         atomic_fetch_add(&c->send_failures, 1);
         return;
     }
+    /* Topic: "atp" NUL region NUL sku NUL (NULs included), then the body. */
+    unsigned char *p = nng_msg_body(msg);
+    memcpy(p, ATP_FEED_TOPIC_ROOT, sizeof ATP_FEED_TOPIC_ROOT);
+    p += sizeof ATP_FEED_TOPIC_ROOT;
+    memcpy(p, region, region_len + 1);
+    p += region_len + 1;
+    memcpy(p, ch->sku, ch->sku_len);
+    p[ch->sku_len] = '\0';
+    memcpy(p + ch->sku_len + 1, body, body_len);
     /* Publish the sequence numbers after the row was read (in
      * engine_changes_read) and before the message leaves: a scan that
      * reads seq >= this one read its rows after ours. */
@@ -207,6 +219,14 @@ static void changes_publish(changes *c, const engine_change *ch, changes_key *k)
 static void changes_flush(changes *c)
 {
     size_t n = engine_changes_take(c->eng, &c->taken, &c->taken_cap);
+    if (atomic_load(&c->subscribers) == 0) {
+        /* Nobody listens: let the rows go without building anything. A
+         * subscriber that connects later starts with a scan anyway. */
+        for (size_t i = 0; i < n; i++)
+            engine_changes_clear(c->eng, (uint32_t)(c->taken[i] >> 16),
+                                 (uint32_t)(c->taken[i] & 0xffff));
+        return;
+    }
     for (size_t i = 0; i < n; i++) {
         uint64_t key = c->taken[i];
         changes_key *k = changes_key_get(c, key);
@@ -266,7 +286,7 @@ atp_err changes_alloc(const config *cfg, engine *eng, changes **out)
     for (size_t r = 0; c->region_seq != NULL && r < cfg->n_regions; r++)
         atomic_store(&c->region_seq[r], c->seq_base);
     c->chg = malloc(sizeof *c->chg);
-    c->w = codec_writer_alloc(changes_sink, NULL);
+    c->w = codec_writer_alloc(NULL, NULL);
     if (c->region_seq == NULL || c->chg == NULL || c->w == NULL ||
         !changes_keys_grow(c))
         goto fail;
@@ -277,6 +297,8 @@ atp_err changes_alloc(const config *cfg, engine *eng, changes **out)
         goto fail;
     }
     c->sock_open = true;
+    nng_pipe_notify(c->sock, NNG_PIPE_EV_ADD_POST, changes_pipe_cb, c);
+    nng_pipe_notify(c->sock, NNG_PIPE_EV_REM_POST, changes_pipe_cb, c);
     /* nng PUB queues only 16 messages per subscriber by default and drops
      * the rest: one interval can carry thousands of keys. 8192 is nng's
      * maximum; beyond it a slow subscriber sees a gap and rescans. */

@@ -673,6 +673,12 @@ size_t engine_changes_take(engine *e, uint64_t **keys, size_t *cap)
     return n;
 }
 
+void engine_changes_clear(const engine *e, uint32_t sku, uint32_t region)
+{
+    if (sku < dict_count(e->skus) && region < e->n_regions)
+        atomic_store(&engine_row_at(e, sku, region)->dirty, 0);
+}
+
 bool engine_changes_read(const engine *e, uint32_t sku, uint32_t region,
                          engine_change *out)
 {

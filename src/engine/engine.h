@@ -287,6 +287,10 @@ size_t engine_changes_take(engine *e, uint64_t **keys, size_t *cap);
 bool engine_changes_read(const engine *e, uint32_t sku, uint32_t region,
                          engine_change *out);
 
+/* engine_changes_clear clears the row's changed mark without reading it
+ * (nobody subscribed to the change feed). */
+void engine_changes_clear(const engine *e, uint32_t sku, uint32_t region);
+
 /* engine_sku_count returns how many SKUs exist; indices are 0..count-1. */
 uint32_t engine_sku_count(const engine *e);
 

@@ -1,0 +1,112 @@
+/*
+ * atp_bench.h - shared state of atp-bench's main program: arguments, the
+ * processes it runs, the workload, the report. atp_bench.c holds the
+ * set-up and the command line, bench_scenarios.c the scenarios.
+ * Main thread, except where a function says otherwise.
+ */
+#ifndef ATP_BENCH_H
+#define ATP_BENCH_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "bench_feed.h"
+#include "bench_load.h"
+#include "bench_proc.h"
+#include "bench_redis.h"
+#include "bench_replay.h"
+#include "bench_report.h"
+#include "bench_work.h"
+#include "client.h"
+#include "config/config.h"
+
+#define ATP_BENCH_VERSION "0.1.0"
+#define BENCH_MAX_REPLAY_FILES 1024
+
+typedef struct bench_args {
+    const char *scenario;
+    const char *endpoint, *ingest_endpoint;
+    const char *atpd, *config, *echo, *redis_server, *bench_engine;
+    bool no_echo, no_redis;
+    double rate; /* 0: closed loop */
+    unsigned clients, conns, repeat;
+    double duration, warmup, drain;
+    uint32_t skus, hot, batch, window;
+    int64_t stock, hot_stock;
+    double ingest_rate; /* background ingest during point/cart/peak */
+    double peak_ingest_rate, peak_rate;
+    uint64_t reservations, positions, restart_positions;
+    char *replay[BENCH_MAX_REPLAY_FILES];
+    int n_replay;
+    double speedup;
+    uint64_t replay_rows;
+    bench_replay_cols cols;
+    const char *json, *plot, *tmpdir, *channel;
+    bool keep, quiet, tiny, window_set;
+    uint64_t seed;
+    int timeout_ms;
+} bench_args;
+
+typedef struct bench_app {
+    bench_args a;
+    config cfg;
+    bool cfg_loaded;
+    char cfg_path[1024];
+    char *tmp;
+    char exe_dir[1024];
+    bench_proc atpd, echo, redis_proc;
+    bool own_atpd;
+    char query_url[256], ingest_url[256], feed_url[256], echo_url[256];
+    int redis_port;
+    bench_redis *redis; /* control connection, NULL: no Redis baseline */
+    bool echo_up;
+    client *ctl;
+    bench_work work;
+    bench_basket basket;
+    bench_replay replay;
+    bool have_replay;
+    uint32_t channel; /* index of work.channel in cfg */
+    const char *source;
+    char **src_locs; /* on_hand locations of the source, names */
+    uint32_t n_src_locs;
+    uint32_t *locs_in_region; /* count of src_locs per region */
+    uint32_t normal_hi; /* SKUs [0, normal_hi) are ordinary, the rest hot */
+    bool preloaded, redis_preloaded;
+    uint64_t resv_next;
+    bench_echo_model model;
+    bench_report *rep;
+    bench_machine machine;
+    char atpd_version[32], redis_version[32];
+    char loadavg_start[64], loadavg_end[64];
+    struct rules *rules;
+} bench_app;
+
+/* atp_bench.c */
+/* bench_start_atpd starts atpd on fresh loopback ports with data_dir, waits
+ * until `status` answers ready (*ready_ms: from exec to ready, if not NULL)
+ * and opens app->ctl. */
+int bench_start_atpd(bench_app *app, const char *data_dir, const char *log_name,
+                     double *ready_ms);
+void bench_stop_atpd(bench_app *app, int sig);
+int bench_ensure_echo(bench_app *app);
+int bench_ensure_redis(bench_app *app);
+int bench_ensure_preloaded(bench_app *app);
+int bench_ensure_redis_preloaded(bench_app *app);
+int bench_preload_range(bench_app *app, const bench_work *w,
+                        const char *query_url, const char *ingest_url,
+                        uint32_t lo, uint32_t hi, int64_t qty,
+                        const char *label, bench_feed_result *res);
+
+typedef struct bench_atpd_status {
+    bool ok, ready;
+    char version[32];
+    uint64_t skus, positions, memory_bytes, events_applied, resv_open,
+        resv_granted;
+} bench_atpd_status;
+bool bench_status_read(client *cl, bench_atpd_status *st);
+
+/* bench_scenarios.c */
+int bench_run_scenario(bench_app *app, const char *name);
+
+#endif

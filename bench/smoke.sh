@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# smoke.sh - ctest smoke test of atp-bench (label `bench`): runs the whole
+# `quick` scenario at the smallest scale (--tiny), then a tiny replay of
+# bench/testdata/retail-sample.csv, and checks that each JSON report is
+# valid and has the keys a report must have. It does not judge the numbers
+# (CI machines are noisy); docs/PERFORMANCE.md is where numbers are judged.
+#
+# usage: bench/smoke.sh PATH/TO/atp-bench [WORKDIR]
+set -euo pipefail
+
+bench=${1:?usage: smoke.sh PATH/TO/atp-bench [WORKDIR]}
+here=$(cd "$(dirname "$0")" && pwd)
+work=${2:-}
+if [ -z "$work" ]; then
+  work=$(mktemp -d "${TMPDIR:-/tmp}/atp-bench-smoke.XXXXXX")
+  trap 'rm -rf "$work"' EXIT
+fi
+mkdir -p "$work"
+
+run() { # bounded in time: a hung run fails the test instead of the CI job
+  timeout --kill-after=10 240 "$bench" "$@" --quiet --tmpdir "$work"
+}
+
+echo "smoke: atp-bench --scenario quick --tiny"
+run --scenario quick --tiny --json "$work/quick.json" --plot "$work/plot" > "$work/quick.txt"
+echo "smoke: atp-bench --scenario reserve --tiny --replay retail-sample.csv"
+run --scenario reserve --tiny --replay "$here/testdata/retail-sample.csv" \
+    --json "$work/replay.json" > "$work/replay.txt"
+
+python3 - "$work/quick.json" "$work/replay.json" <<'PY'
+import json, math, sys
+
+def fail(msg):
+    print("smoke: FAIL:", msg)
+    sys.exit(1)
+
+RESULT_KEYS = ["scenario", "op", "system", "mode", "clients", "ops_per_s", "p50_us",
+               "p90_us", "p99_us", "p999_us", "max_us", "errors", "refused",
+               "ratio_vs_echo", "ratio_vs_redis"]
+for path in sys.argv[1:]:
+    try:
+        r = json.load(open(path))
+    except Exception as e:
+        fail(f"{path}: not valid JSON: {e}")
+    for k in ["tool", "version", "scenario", "machine", "versions", "parameters", "results",
+              "targets", "warnings"]:
+        if k not in r:
+            fail(f"{path}: missing key {k}")
+    for k in ["nproc", "cpu_model", "kernel"]:
+        if k not in r["machine"]:
+            fail(f"{path}: machine.{k} missing")
+    for k in ["atpd", "nng"]:
+        if not r["versions"].get(k):
+            fail(f"{path}: versions.{k} missing")
+    if not r["results"]:
+        fail(f"{path}: no results")
+    for e in r["results"]:
+        for k in RESULT_KEYS:
+            if k not in e:
+                fail(f"{path}: result {e.get('scenario')}/{e.get('op')} lacks {k}")
+        if e["system"] == "atpd" and e["ops_per_s"] <= 0:
+            fail(f"{path}: {e['scenario']}/{e['op']}: no atpd operation completed")
+        if e["system"] == "atpd" and e["errors"] > 0:
+            print(f"smoke: note: {e['scenario']}/{e['op']}: {e['errors']} errors")
+        if e["p50_us"] > e["p99_us"] + 1e-6 or e["p99_us"] > e["max_us"] + 1e-6:
+            fail(f"{path}: {e['scenario']}/{e['op']}: percentiles out of order")
+    for t in r["targets"]:
+        for k in ["name", "goal", "measured", "unit", "met"]:
+            if k not in t:
+                fail(f"{path}: target lacks {k}")
+    for w in r["warnings"]:
+        print("smoke: warning from the run:", w)
+
+q = json.load(open(sys.argv[1]))
+systems = {(e["scenario"], e["system"]) for e in q["results"]}
+for sc in ["point", "cart", "reserve-single", "reserve-cart", "atp+ingest", "peak"]:
+    if (sc, "atpd") not in systems:
+        fail(f"quick: scenario {sc} has no atpd result")
+for sec in ["ingest", "restart", "memory", "flash_sale"]:
+    if sec not in q:
+        fail(f"quick: section {sec} missing")
+ing = q["ingest"]
+if not ing["complete"] or ing["unaccounted"] != 0:
+    fail(f"quick: ingest accounting: complete={ing['complete']} unaccounted={ing['unaccounted']}")
+burst = q.get("ingest_burst_no_flow_control", {})
+if burst and burst["unaccounted"] != 0:
+    fail(f"quick: burst ingest left {burst['unaccounted']} seqs unaccounted")
+if not q["flash_sale"]["no_oversell"]:
+    fail("quick: flash sale oversold")
+rs = q["restart"]
+if rs["open_after_sigterm"] != rs["open_before"] or rs["open_after_sigkill"] != rs["open_before"]:
+    fail(f"quick: restart lost reservations: {rs}")
+rp = json.load(open(sys.argv[2]))
+if not any(e["scenario"] == "reserve-replay" and e["mode"] == "replay" for e in rp["results"]):
+    fail("replay: no replayed reservations")
+print("smoke: OK (%d + %d results)" % (len(q["results"]), len(rp["results"])))
+PY
