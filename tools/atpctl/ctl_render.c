@@ -305,44 +305,6 @@ void ctl_render_regions(const codec_val *reply, FILE *f)
     ctl_table_fini(&t);
 }
 
-static const ctl_col ctl_sources_cols[] = {
-    {"SOURCE", "id", false},
-    {"STATE", "state", false},
-    {"LAST_SEQ", "last_seq", true},
-    {"LAG_MS", "lag_ms", true},
-    {"AGE_MS", "age_ms", true},
-    {"MESSAGES", "messages", true},
-    {"EVENTS", "events", true},
-    {"DUPS", "duplicates", true},
-    {"GAPS", "gaps", true},
-    {"MISSED", "missed", true},
-    {"REJECTED", "rejected_messages", true},
-    {"UNAUTH", "unauthorized", true},
-    {"UNKNOWN_LOC", "unknown_location", true},
-    {"HEARTBEATS", "heartbeats", true},
-};
-#define CTL_SOURCES_NCOLS                                                      \
-    ((int)(sizeof ctl_sources_cols / sizeof ctl_sources_cols[0]))
-
-void ctl_render_sources(const codec_val *reply, FILE *f)
-{
-    const codec_val *sources = codec_val_get(reply, "sources");
-    size_t n = sources != NULL ? codec_val_len(sources) : 0;
-    if (n == 0) {
-        fprintf(f, "no sources configured\n");
-        return;
-    }
-    ctl_table t;
-    if (!ctl_table_init(&t, ctl_sources_cols, CTL_SOURCES_NCOLS, n)) {
-        fprintf(stderr, "atpctl: out of memory\n");
-        return;
-    }
-    for (size_t r = 0; r < n; r++)
-        ctl_table_fill(&t, r, codec_val_at(sources, (uint32_t)r));
-    ctl_table_print(&t, f);
-    ctl_table_fini(&t);
-}
-
 /* ctl_render_flat collects `prefix.key` / value pairs of nested maps. */
 static void ctl_render_flat(const codec_val *map, const char *prefix,
                             ctl_table *t, size_t *row, unsigned depth)

@@ -1,6 +1,6 @@
 /*
  * ctl_render.h - atpctl's human output: one line for an ATP answer, aligned
- * tables for carts, regions and sources, `key: value` lines for status, and
+ * tables for carts and regions, `key: value` lines for status, and
  * reservations (a one-line verdict for reserve, a block for the others).
  *
  * Pure formatting of decoded replies; main thread of atpctl. Missing fields
@@ -26,7 +26,6 @@ void ctl_render_atp(const codec_val *ans, FILE *f);
 void ctl_render_cart(const codec_val *reply, const ctl_cart *cart, FILE *f);
 
 void ctl_render_regions(const codec_val *reply, FILE *f);
-void ctl_render_sources(const codec_val *reply, FILE *f);
 void ctl_render_status(const codec_val *reply, FILE *f);
 
 /* A granted reservation with more lines than this is shown as a table. */
