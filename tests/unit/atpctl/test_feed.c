@@ -14,6 +14,8 @@
 
 #include <cmocka.h>
 
+#include "capture.h"
+
 #include "codec/codec.h"
 #include "ctl_feed.h"
 #include "ctl_render.h"
@@ -22,26 +24,6 @@
  */
 
 /* test_capture runs into a memory stream; the caller frees *out. */
-typedef struct test_out {
-    char *buf;
-    size_t len;
-    FILE *f;
-} test_out;
-
-static void test_out_open(test_out *o)
-{
-    o->buf = NULL;
-    o->len = 0;
-    o->f = open_memstream(&o->buf, &o->len);
-    assert_non_null(o->f);
-}
-
-static const char *test_out_close(test_out *o)
-{
-    fclose(o->f);
-    return o->buf;
-}
-
 static const codec_val *test_decode(codec_arena *a, codec_writer *w)
 {
     size_t len = 0;

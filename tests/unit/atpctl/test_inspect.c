@@ -18,6 +18,8 @@
 
 #include <cmocka.h>
 
+#include "capture.h"
+
 #include "codec/codec.h"
 #include "ctl_inspect.h"
 #include "store/store.h"
@@ -25,26 +27,6 @@
 #define TS 1795349398095ULL /* 2026-11-22T12:09:58.095Z */
 
 /* ---- helpers ------------------------------------------------------------ */
-
-typedef struct test_out {
-    char *buf;
-    size_t len;
-    FILE *f;
-} test_out;
-
-static void test_out_open(test_out *o)
-{
-    o->buf = NULL;
-    o->len = 0;
-    o->f = open_memstream(&o->buf, &o->len);
-    assert_non_null(o->f);
-}
-
-static const char *test_out_close(test_out *o)
-{
-    fclose(o->f);
-    return o->buf;
-}
 
 static void test_put_le64(unsigned char *p, uint64_t v)
 {
