@@ -5,9 +5,16 @@
  * Threads: store_open/store_scan/store_close on the main thread at start-up
  * and shutdown. Writes go through the store's own writer thread
  * (store_start): callers queue groups of operations with store_submit from
- * any thread; the writer commits each group in one transaction (several
- * queued groups share one transaction and one fsync: group commit) and then
- * calls each group's completion, in submission order, on the writer thread.
+ * any thread, and the writer calls each group's completion, in submission
+ * order, on the writer thread, once the group is durable:
+ *   - with the reservation log (sync mode, log_bytes > 0), a group of only
+ *     reservation ops is durable once appended to the log: all groups queued
+ *     meanwhile in one write and one fdatasync. The applier thread then
+ *     writes them to LMDB in larger transactions, recording the log sequence
+ *     number applied; store_open replays what LMDB had not applied yet.
+ *   - other groups (snapshots), and all groups without the log, are
+ *     committed to LMDB (queued groups share one transaction and one fsync:
+ *     group commit), after every group queued before them.
  *
  * Durability modes (docs/ARCHITECTURE.md, "Durability"):
  *   STORE_SYNC   - fsync at every commit: an acknowledged write survives
@@ -44,6 +51,8 @@ typedef struct store_options {
     store_sync sync;
     size_t initial_map_bytes; /* grows by doubling on MDB_MAP_FULL */
     size_t max_map_bytes;     /* growth stops here: STORE_FULL */
+    size_t log_bytes;         /* reservation log size; 0: no log */
+    int64_t log_apply_delay_ms; /* tests: the applier waits this long first */
 } store_options;
 
 /* One put (val != NULL) or delete (val == NULL). The bytes are copied by
@@ -69,10 +78,17 @@ typedef struct store_stats {
     uint64_t map_bytes;
     uint64_t used_bytes;
     bool full; /* the last commit failed for lack of space */
+    uint64_t log_appends;  /* writes + fdatasyncs of the reservation log */
+    uint64_t log_groups;   /* groups made durable by the log */
+    uint64_t log_applied;  /* last LSN applied to LMDB */
+    uint64_t log_waits;    /* appends that waited for the applier (log full) */
+    uint64_t log_replayed; /* groups replayed from the log at store_open */
 } store_stats;
 
 /* store_open opens (creating) the LMDB environment in directory dir,
- * clears stale reader slots left by dead processes. */
+ * clears stale reader slots left by dead processes, and applies to LMDB
+ * what the reservation log holds beyond what LMDB applied (one synced
+ * transaction; a torn or corrupt tail is logged and ignored). */
 atp_err store_open(const char *dir, const store_options *o, store **out);
 /* store_close stops the writer (after finishing queued groups) and closes. */
 void store_close(store *s);
