@@ -276,7 +276,7 @@ atp_err store__log_replay(store_log *l, uint64_t applied,
         if (st == STORE_LOG_TORN || st == STORE_LOG_CORRUPT) {
             *bad = 1;
             log_warn("store", "reservation log: %s record at offset %zu ignored "
-                     "(never acknowledged: the chain ends before it)",
+                     "(replay stops before it: an append that never completed)",
                      st == STORE_LOG_TORN ? "torn" : "corrupt", pos);
         }
         if (st != STORE_LOG_OK || (pos > 0 && lsn != prev + 1))

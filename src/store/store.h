@@ -5,16 +5,19 @@
  * Threads: store_open/store_scan/store_close on the main thread at start-up
  * and shutdown. Writes go through the store's own writer thread
  * (store_start): callers queue groups of operations with store_submit from
- * any thread, and the writer calls each group's completion, in submission
- * order, on the writer thread, once the group is durable:
+ * any thread; each group's completion runs once the group is durable:
  *   - with the reservation log (sync mode, log_bytes > 0), a group of only
  *     reservation ops is durable once appended to the log: all groups queued
- *     meanwhile in one write and one fdatasync. The applier thread then
- *     writes them to LMDB in larger transactions, recording the log sequence
- *     number applied; store_open replays what LMDB had not applied yet.
- *   - other groups (snapshots), and all groups without the log, are
- *     committed to LMDB (queued groups share one transaction and one fsync:
- *     group commit), after every group queued before them.
+ *     meanwhile in one write and one fdatasync, completed on the writer
+ *     thread. The applier thread then writes them to LMDB in larger
+ *     transactions, recording the log sequence number (LSN) applied;
+ *     store_open replays what LMDB had not applied yet. Other groups
+ *     (snapshots) and barriers are committed (completed) by the applier
+ *     thread, after every group queued before them is in LMDB.
+ *   - without the log, the writer commits everything queued in one LMDB
+ *     transaction and one fsync (group commit) and completes the groups.
+ * Completions of groups of the same kind (reservation-only, other) run in
+ * submission order; a barrier completes after everything queued before it.
  *
  * Durability modes (docs/ARCHITECTURE.md, "Durability"):
  *   STORE_SYNC   - fsync at every commit: an acknowledged write survives
@@ -67,7 +70,7 @@ typedef struct store_op {
 
 /* Completion of a group: err is ATP_OK once durable (per the mode),
  * ATP_E_STORE_FULL when the disk or the map limit is full, ATP_E_IO else.
- * Runs on the writer thread. */
+ * Runs on a store thread (writer or applier, see above). */
 typedef void (*store_done_fn)(void *arg, atp_err err);
 
 typedef struct store_stats {

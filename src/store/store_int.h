@@ -43,8 +43,6 @@ typedef struct store_group store_group;
 struct store_group {
     store_group *next; /* applier queue (guarded by store.amu) */
     uint64_t lsn;      /* 0: not in the log (LMDB path) */
-    atp_err err;       /* LMDB path: the applier's result */
-    bool finished;     /* LMDB path: set by the applier under store.amu */
     bool loggable;     /* only reservation ops, at least one */
     size_t log_len;    /* its log record's size, if loggable */
     store_op *ops;
@@ -140,11 +138,12 @@ struct store {
     /* The applier queue and its state, guarded by amu. */
     pthread_mutex_t amu;
     pthread_cond_t acond; /* applier: work queued, or closing */
-    pthread_cond_t dcond; /* writer: a group finished, or LSNs applied */
+    pthread_cond_t dcond; /* writer: LSNs applied, or an attempt failed */
     store_group *ahead, *atail;
     bool aclosing;
     uint64_t applied_lsn;
     atp_err apply_err; /* the applier's failing error: new groups refused */
+    uint64_t apply_tries; /* applier attempts at the pending groups */
     pthread_t applier;
     bool applier_running;
     _Atomic uint64_t log_appends, log_groups, log_applied, log_waits, log_replayed;

@@ -5,13 +5,13 @@
  * everything popped in one LMDB transaction (group commit). With the log,
  * consecutive reservation groups are encoded into one buffer, written with
  * one pwrite and made durable with one fdatasync, completed, and handed to
- * the applier; any other group goes to the applier and the writer waits for
- * it, so completions stay in submission order.
+ * the applier; any other group (snapshots, barriers) goes to the applier,
+ * which completes it: a large snapshot commit never delays reservations.
  *
  * Applier thread (log on only): the only thread with LMDB write
  * transactions. Applies logged groups in large transactions that also
  * record the last LSN applied; commits the other groups one by one, in
- * queue order. If LMDB fails (disk or map full), the logged groups stay
+ * queue order, after the logged groups queued before them. If LMDB fails (disk or map full), the logged groups stay
  * pending and are retried every STORE_APPLY_RETRY_MS; meanwhile apply_err
  * makes the writer refuse new groups, so nothing new is acknowledged that
  * LMDB cannot take, while the logged ones are never dropped.
@@ -84,12 +84,12 @@ static atp_err store_applier_flush(store *s, store_pending *p)
     }
     memmove(p->g, p->g + done, (p->n - done) * sizeof *p->g);
     p->n -= done;
-    if (err != ATP_OK) {
-        pthread_mutex_lock(&s->amu);
+    pthread_mutex_lock(&s->amu);
+    if (err != ATP_OK)
         s->apply_err = err;
-        pthread_cond_broadcast(&s->dcond);
-        pthread_mutex_unlock(&s->amu);
-    }
+    s->apply_tries++;
+    pthread_cond_broadcast(&s->dcond);
+    pthread_mutex_unlock(&s->amu);
     if (done > 0)
         store__update_usage(s);
     return err;
@@ -136,16 +136,14 @@ static void store_applier_run(store *s, store_pending *p, store_group *list)
             perr = store_applier_flush(s, p);
             tried = perr != ATP_OK;
         }
-        atp_err err = p->n > 0 ? perr : store__commit(s, &g, 1, 0);
-        if (p->n == 0) {
+        /* A barrier is done: the pending groups are durable in the log. */
+        atp_err err = g->n == 0 ? ATP_OK : p->n > 0 ? perr : store__commit(s, &g, 1, 0);
+        if (g->n > 0 && p->n == 0) {
             atomic_fetch_add(&s->commits, 1);
             store__update_usage(s);
         }
-        pthread_mutex_lock(&s->amu);
-        g->err = err;
-        g->finished = true; /* the writer frees it */
-        pthread_cond_broadcast(&s->dcond);
-        pthread_mutex_unlock(&s->amu);
+        store_group_finish(s, g, err);
+        free(g);
     }
     if (p->n > 0 && !tried)
         store_applier_flush(s, p);
@@ -200,20 +198,32 @@ static void store_applier_push(store *s, store_group *first, store_group *last)
     pthread_mutex_unlock(&s->amu);
 }
 
-/* An LMDB group with the log on: the applier commits it after everything
- * queued before it; wait, so completions stay in order. */
-static void store_writer_lmdb(store *s, store_group *g)
+/* The applier's state for a new group. While it fails, ask it to try
+ * again now (space may be back) and wait for that one attempt. */
+static atp_err store_writer_apply_state(store *s)
 {
     pthread_mutex_lock(&s->amu);
+    if (s->apply_err != ATP_OK) {
+        uint64_t tries = s->apply_tries;
+        struct timespec ts = store_deadline(STORE_APPLY_RETRY_MS);
+        pthread_cond_signal(&s->acond);
+        int rc = 0;
+        while (s->apply_tries == tries && s->apply_err != ATP_OK && rc == 0)
+            rc = pthread_cond_timedwait(&s->dcond, &s->amu, &ts);
+    }
     atp_err err = s->apply_err;
     pthread_mutex_unlock(&s->amu);
+    return err;
+}
+
+/* An LMDB group (or a barrier) with the log on: the applier commits it
+ * after everything queued before it, and completes it. */
+static void store_writer_lmdb(store *s, store_group *g)
+{
+    atp_err err = g->n > 0 ? store_writer_apply_state(s) : ATP_OK;
     if (err == ATP_OK) {
         store_applier_push(s, g, g);
-        pthread_mutex_lock(&s->amu);
-        while (!g->finished)
-            pthread_cond_wait(&s->dcond, &s->amu);
-        err = g->err;
-        pthread_mutex_unlock(&s->amu);
+        return;
     }
     store_group_finish(s, g, err);
     free(g);
@@ -259,9 +269,7 @@ static void store_writer_log(store *s, store_group **g, size_t n)
             store_writer_lmdb(s, g[i]);
         return;
     }
-    pthread_mutex_lock(&s->amu);
-    atp_err err = s->apply_err;
-    pthread_mutex_unlock(&s->amu);
+    atp_err err = store_writer_apply_state(s);
     if (err == ATP_OK)
         err = store_writer_space(s, total);
     if (err == ATP_OK && total > s->buf_cap) {
@@ -314,10 +322,6 @@ static void store_writer_logged(store *s, store_group **batch, size_t n)
                 bytes += batch[j++]->log_len;
             store_writer_log(s, batch + i, j - i);
             i = j;
-        } else if (g->n == 0) { /* a barrier: all before it is durable */
-            store_group_finish(s, g, ATP_OK);
-            free(g);
-            i++;
         } else {
             store_writer_lmdb(s, g);
             i++;
