@@ -367,8 +367,8 @@ static atp_err store_log_start(store *s, const char *dir)
             err = store_err("mdb_env_sync (replay)", rc);
         if (err == ATP_OK)
             log_info("store", "replayed %zu groups from the reservation log "
-                     "(LSN %llu..%llu)%s", r.n, (unsigned long long)(applied + 1),
-                     (unsigned long long)last, bad ? "; a torn tail ignored" : "");
+                     "(LSN %llu, LMDB had %llu)%s", r.n, (unsigned long long)last,
+                     (unsigned long long)applied, bad ? "; a torn tail ignored" : "");
     }
     atomic_store(&s->log_replayed, r.n);
     for (size_t i = 0; i < r.n; i++)
