@@ -875,11 +875,11 @@ static void config_parse_reservations(config_walk *w, const yaml_node_t *node)
         r->max_map_bytes = (size_t)n;
     if (v[RSV_LOG_BYTES] &&
         config_get_int(w, v[RSV_LOG_BYTES], "reservations.log_bytes", 0,
-                       (int64_t)1 << 40, &n)) {
+                       (int64_t)1 << 32, &n)) {
         if (n != 0 && n < (1 << 20))
             config__error(w->b, config_mark_of(v[RSV_LOG_BYTES]),
                           "reservations.log_bytes: expected 0 (no log) or "
-                          "1048576 .. 1099511627776, got %lld", (long long)n);
+                          "1048576 .. 4294967296, got %lld", (long long)n);
         else
             r->log_bytes = (size_t)n;
     }
