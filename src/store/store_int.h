@@ -141,6 +141,7 @@ struct store {
     pthread_cond_t dcond; /* writer: LSNs applied, or an attempt failed */
     store_group *ahead, *atail;
     bool aclosing;
+    bool aurgent; /* an LMDB group, a barrier, or the writer waits: no pacing */
     uint64_t applied_lsn;
     atp_err apply_err; /* the applier's failing error: new groups refused */
     uint64_t apply_tries; /* applier attempts at the pending groups */

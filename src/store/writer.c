@@ -31,6 +31,10 @@
 #define STORE_LOG_BATCH_BYTES (4u << 20) /* one append at most */
 #define STORE_LOG_WAIT_MS 10000          /* log full: wait for the applier */
 #define STORE_APPLY_RETRY_MS 1000
+/* Logged groups are applied at most this often: each LMDB commit is two
+ * fdatasyncs and many page writes on the same disk as the log, and every
+ * one of them delays the log's own fdatasync (the reply path). */
+#define STORE_APPLY_INTERVAL_MS 50
 
 static struct timespec store_deadline(int64_t ms)
 {
@@ -153,6 +157,7 @@ static void *store_applier_main(void *arg)
 {
     store *s = arg;
     store_pending p = {0};
+    int64_t last_ms = 0; /* when logged groups were last applied */
     pthread_mutex_lock(&s->amu);
     for (;;) {
         if (s->ahead == NULL && !s->aclosing) {
@@ -163,12 +168,23 @@ static void *store_applier_main(void *arg)
                 pthread_cond_timedwait(&s->acond, &s->amu, &ts);
             }
         }
+        /* Pace: let logged groups gather into one larger transaction. */
+        while (!s->aurgent && !s->aclosing && s->apply_err == ATP_OK) {
+            int64_t wait = last_ms + STORE_APPLY_INTERVAL_MS - clock_mono_ms();
+            if (wait <= 0)
+                break;
+            struct timespec ts = store_deadline(wait);
+            pthread_cond_timedwait(&s->acond, &s->amu, &ts);
+        }
+        s->aurgent = false;
         store_group *list = s->ahead;
         s->ahead = s->atail = NULL;
         bool closing = s->aclosing;
         pthread_mutex_unlock(&s->amu);
-        if (list != NULL || p.n > 0)
+        if (list != NULL || p.n > 0) {
             store_applier_run(s, &p, list);
+            last_ms = clock_mono_ms();
+        }
         pthread_mutex_lock(&s->amu);
         if (closing && s->ahead == NULL)
             break;
@@ -188,6 +204,8 @@ static void *store_applier_main(void *arg)
 static void store_applier_push(store *s, store_group *first, store_group *last)
 {
     pthread_mutex_lock(&s->amu);
+    if (first->lsn == 0)
+        s->aurgent = true; /* someone waits for this one's commit */
     last->next = NULL;
     if (s->atail != NULL)
         s->atail->next = first;
@@ -206,6 +224,7 @@ static atp_err store_writer_apply_state(store *s)
     if (s->apply_err != ATP_OK) {
         uint64_t tries = s->apply_tries;
         struct timespec ts = store_deadline(STORE_APPLY_RETRY_MS);
+        s->aurgent = true;
         pthread_cond_signal(&s->acond);
         int rc = 0;
         while (s->apply_tries == tries && s->apply_err != ATP_OK && rc == 0)
@@ -238,6 +257,8 @@ static atp_err store_writer_space(store *s, size_t total)
     atomic_fetch_add(&s->log_waits, 1);
     struct timespec ts = store_deadline(STORE_LOG_WAIT_MS);
     pthread_mutex_lock(&s->amu);
+    s->aurgent = true;
+    pthread_cond_signal(&s->acond);
     int rc = 0;
     while (s->applied_lsn < s->written_lsn && s->apply_err == ATP_OK && rc == 0)
         rc = pthread_cond_timedwait(&s->dcond, &s->amu, &ts);
