@@ -333,6 +333,8 @@ int main(int argc, char **argv)
         .sync = cfg.reservations.sync ? STORE_SYNC : STORE_NOSYNC,
         .initial_map_bytes = 64u << 20,
         .max_map_bytes = cfg.reservations.max_map_bytes,
+        .log_bytes = cfg.reservations.log_bytes,
+        .log_apply_delay_ms = cfg.reservations.log_apply_delay_ms,
     };
     if ((err = store_open(cfg.service.data_dir, &sopt, &st)) != ATP_OK) {
         log_error("atpd", "cannot open the store in %s: %s", cfg.service.data_dir,

@@ -825,6 +825,7 @@ static void config_parse_service(config_walk *w, const yaml_node_t *node)
 static const char *const config_resv_keys[] = {
     "default_ttl", "min_ttl",   "max_ttl",    "committed_ttl",
     "retention",   "max_lines", "durability", "max_map_bytes",
+    "log_bytes",   "log_apply_delay",
 };
 enum {
     RSV_DEFAULT_TTL,
@@ -835,6 +836,8 @@ enum {
     RSV_MAX_LINES,
     RSV_DURABILITY,
     RSV_MAX_MAP_BYTES,
+    RSV_LOG_BYTES,
+    RSV_LOG_APPLY_DELAY,
     RSV_N
 };
 
@@ -870,6 +873,19 @@ static void config_parse_reservations(config_walk *w, const yaml_node_t *node)
         config_get_int(w, v[RSV_MAX_MAP_BYTES], "reservations.max_map_bytes",
                        1 << 20, INT64_MAX / 4, &n))
         r->max_map_bytes = (size_t)n;
+    if (v[RSV_LOG_BYTES] &&
+        config_get_int(w, v[RSV_LOG_BYTES], "reservations.log_bytes", 0,
+                       (int64_t)1 << 32, &n)) {
+        if (n != 0 && n < (1 << 20))
+            config__error(w->b, config_mark_of(v[RSV_LOG_BYTES]),
+                          "reservations.log_bytes: expected 0 (no log) or "
+                          "1048576 .. 4294967296, got %lld", (long long)n);
+        else
+            r->log_bytes = (size_t)n;
+    }
+    if (v[RSV_LOG_APPLY_DELAY])
+        config_get_duration(w, v[RSV_LOG_APPLY_DELAY], "reservations.log_apply_delay",
+                            0, 60 * 1000, &r->log_apply_delay_ms);
     if (v[RSV_DURABILITY]) {
         static const char expected[] = "sync or nosync";
         size_t len;
@@ -1353,6 +1369,8 @@ static void config_reservations_defaults(config_reservations *r)
     r->max_lines = 1000;
     r->sync = true;
     r->max_map_bytes = (size_t)64 << 30;
+    r->log_bytes = (size_t)64 << 20;
+    r->log_apply_delay_ms = 0;
 }
 
 static atp_err config_service_defaults(config_service *s)

@@ -89,6 +89,8 @@ typedef struct config_reservations {
     uint32_t max_lines;       /* lines per reservation, default 1000 */
     bool sync; /* durability: true "sync" (default), false "nosync" */
     size_t max_map_bytes; /* LMDB map growth limit, default 64 GiB */
+    size_t log_bytes;     /* reservation log file, default 64 MiB, 0: none */
+    int64_t log_apply_delay_ms; /* tests only: LMDB applies this much later */
 } config_reservations;
 
 typedef struct config {

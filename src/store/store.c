@@ -1,6 +1,8 @@
 /*
- * store.c - LMDB environment, start-up scans, and the writer thread that
- * group-commits queued writes (see store.h for the thread rules).
+ * store.c - LMDB environment, start-up scans and log replay, the writer
+ * thread (appends reservation groups to the log, see reslog.c, or hands
+ * groups to the applier) and the applier thread, the only one that writes
+ * LMDB once started (see store.h for the thread rules).
  *
  * LMDB layout (one environment in service.data_dir):
  *
@@ -11,6 +13,7 @@
  *   | positions     | location NUL sku     | on_hand, allocated, held: 3 x int64 LE |
  *   | offsets       | source id            | applied seq, source ts_ms: 2 x uint64 LE |
  *   | lots          | location NUL sku NUL lot id | qty, eta_ms: 2 x int64 LE |
+ *   | meta          | "reslog_lsn"         | last log LSN applied: uint64 LE |
  *
  * Positions, lots and offsets are written together by one snapshot group
  * (one transaction), so the offsets always describe exactly the positions
@@ -19,44 +22,28 @@
 #include "store/store.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <lmdb.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/queue.h"
+#include "store/store_int.h"
 
 #define STORE_QUEUE_CAP 65536
-#define STORE_MAX_GROUPS_PER_TXN 4096
-#define STORE_NOSYNC_FLUSH_MS 1000
+#define STORE_LSN_KEY "reslog_lsn"
 
 static const char *const store_db_names[STORE_DB_COUNT] = {
     "reservations", "meta", "positions", "offsets", "lots"};
 
-typedef struct store_group {
-    store_op *ops;
-    size_t n;
-    store_done_fn done;
-    void *arg;
-    unsigned char bytes[]; /* keys and values of ops */
-} store_group;
 
-struct store {
-    MDB_env *env;
-    MDB_dbi dbi[STORE_DB_COUNT];
-    store_options opt;
-    size_t map_bytes; /* writer thread (and open) only */
-    queue q;          /* of store_group * */
-    pthread_t thread;
-    bool running;
-    int64_t last_flush_ms;
-    _Atomic uint64_t commits, groups, ops, failures, map_size, used;
-    _Atomic bool full;
-};
+static atp_err store_log_start(store *s, const char *dir);
 
 static atp_err store_err(const char *what, int rc)
 {
@@ -74,6 +61,7 @@ atp_err store_open(const char *dir, const store_options *o, store **out)
     if (s == NULL)
         return ATP_E_NOMEM;
     s->opt = *o;
+    s->log.fd = -1;
     s->map_bytes = o->initial_map_bytes ? o->initial_map_bytes : (64u << 20);
     atp_err err = ATP_E_IO;
     int rc;
@@ -126,12 +114,18 @@ atp_err store_open(const char *dir, const store_options *o, store **out)
         err = store_err("mdb_txn_commit", rc);
         goto fail;
     }
+    if (!o->read_only && (err = store_log_start(s, dir)) != ATP_OK)
+        goto fail;
     if ((err = queue_init(&s->q, sizeof(store_group *), STORE_QUEUE_CAP)) != ATP_OK)
         goto fail;
+    pthread_mutex_init(&s->amu, NULL);
+    pthread_cond_init(&s->acond, NULL);
+    pthread_cond_init(&s->dcond, NULL);
     atomic_store(&s->map_size, s->map_bytes);
     *out = s;
     return ATP_OK;
 fail:
+    store__log_close(&s->log);
     if (s->env != NULL)
         mdb_env_close(s->env);
     free(s);
@@ -196,9 +190,9 @@ atp_err store_scan(store *s, store_db db,
     return rc == 0 || rc == MDB_NOTFOUND ? ATP_OK : store_err("scan", rc);
 }
 
-/* ---- writer thread ------------------------------------------------------ */
+/* ---- LMDB writes ------------------------------------------------------------ */
 
-static int store_txn_apply(store *s, store_group **g, size_t n)
+static int store_txn_apply(store *s, store_group **g, size_t n, uint64_t lsn)
 {
     MDB_txn *txn;
     int rc = mdb_txn_begin(s->env, NULL, 0, &txn);
@@ -222,15 +216,24 @@ static int store_txn_apply(store *s, store_group **g, size_t n)
             }
         }
     }
+    if (lsn != 0) {
+        unsigned char b[8];
+        for (int i = 0; i < 8; i++)
+            b[i] = (unsigned char)(lsn >> (8 * i));
+        MDB_val key = {sizeof STORE_LSN_KEY - 1, (void *)STORE_LSN_KEY};
+        MDB_val val = {sizeof b, b};
+        if ((rc = mdb_put(txn, s->dbi[STORE_DB_META], &key, &val, 0)) != 0) {
+            mdb_txn_abort(txn);
+            return rc;
+        }
+    }
     return mdb_txn_commit(txn); /* a failed commit aborts the txn itself */
 }
 
-/* Commit groups g[0..n) in one transaction; grow the map while it is full
- * and below the limit. */
-static atp_err store_commit(store *s, store_group **g, size_t n)
+atp_err store__commit(store *s, store_group **g, size_t n, uint64_t lsn)
 {
     for (;;) {
-        int rc = store_txn_apply(s, g, n);
+        int rc = store_txn_apply(s, g, n, lsn);
         if (rc == 0) {
             atomic_store(&s->full, false);
             return ATP_OK;
@@ -238,7 +241,7 @@ static atp_err store_commit(store *s, store_group **g, size_t n)
         size_t limit = s->opt.max_map_bytes ? s->opt.max_map_bytes : SIZE_MAX / 2;
         if (rc == MDB_MAP_FULL && s->map_bytes < limit) {
             /* Double, but not past the limit. Safe here: this thread is
-             * the only one with transactions. */
+             * the only one with write transactions. */
             size_t grown = s->map_bytes * 2 < limit ? s->map_bytes * 2 : limit;
             int grc = mdb_env_set_mapsize(s->env, grown);
             if (grc == 0) {
@@ -256,7 +259,7 @@ static atp_err store_commit(store *s, store_group **g, size_t n)
     }
 }
 
-static void store_update_usage(store *s)
+void store__update_usage(store *s)
 {
     MDB_envinfo info;
     MDB_stat st;
@@ -264,66 +267,19 @@ static void store_update_usage(store *s)
         atomic_store(&s->used, (uint64_t)(info.me_last_pgno + 1) * st.ms_psize);
 }
 
-static void *store_writer_main(void *arg)
-{
-    store *s = arg;
-    store_group **batch = malloc(STORE_MAX_GROUPS_PER_TXN * sizeof *batch);
-    if (batch == NULL) {
-        log_error("store", "writer cannot start: out of memory");
-        return NULL;
-    }
-    for (;;) {
-        size_t n = 0;
-        atp_err perr = queue_pop(&s->q, &batch[0], s->opt.sync == STORE_NOSYNC
-                                                       ? STORE_NOSYNC_FLUSH_MS
-                                                       : -1);
-        if (perr == ATP_E_BAD_STATE)
-            break;
-        if (perr == ATP_OK) {
-            n = 1;
-            /* Everything already queued joins this transaction. */
-            while (n < STORE_MAX_GROUPS_PER_TXN &&
-                   queue_pop(&s->q, &batch[n], 0) == ATP_OK)
-                n++;
-            atp_err err = store_commit(s, batch, n);
-            atomic_fetch_add(&s->commits, 1);
-            atomic_fetch_add(&s->groups, n);
-            for (size_t i = 0; i < n; i++) {
-                atomic_fetch_add(&s->ops, batch[i]->n);
-                if (batch[i]->done != NULL)
-                    batch[i]->done(batch[i]->arg, err);
-                free(batch[i]);
-            }
-            store_update_usage(s);
-        }
-        if (s->opt.sync == STORE_NOSYNC &&
-            clock_mono_ms() - s->last_flush_ms >= STORE_NOSYNC_FLUSH_MS) {
-            mdb_env_sync(s->env, 1);
-            s->last_flush_ms = clock_mono_ms();
-        }
-    }
-    free(batch);
-    return NULL;
-}
-
-atp_err store_start(store *s)
-{
-    s->last_flush_ms = clock_mono_ms();
-    if (pthread_create(&s->thread, NULL, store_writer_main, s) != 0)
-        return ATP_E_NOMEM;
-    s->running = true;
-    return ATP_OK;
-}
-
-atp_err store_submit(store *s, const store_op *ops, size_t n, store_done_fn done,
-                     void *arg)
+store_group *store__group_new(const store_op *ops, size_t n, store_done_fn done,
+                              void *arg)
 {
     size_t bytes = 0;
-    for (size_t i = 0; i < n; i++)
+    bool loggable = n > 0;
+    for (size_t i = 0; i < n; i++) {
         bytes += ops[i].key_len + (ops[i].val ? ops[i].val_len : 0);
+        loggable = loggable && ops[i].db == STORE_DB_RESERVATIONS;
+    }
     store_group *g = malloc(sizeof *g + bytes + n * sizeof(store_op));
     if (g == NULL)
-        return ATP_E_NOMEM;
+        return NULL;
+    memset(g, 0, sizeof *g);
     /* The ops array comes first in bytes[]: the header before it is made of
      * pointer-sized fields, so it is aligned for store_op. */
     g->ops = (store_op *)(void *)g->bytes;
@@ -340,38 +296,98 @@ atp_err store_submit(store *s, const store_op *ops, size_t n, store_done_fn done
         }
     }
     g->n = n;
+    g->loggable = loggable;
+    g->log_len = loggable ? store__log_record_size(g->ops, n) : 0;
     g->done = done;
     g->arg = arg;
-    atp_err err = queue_push(&s->q, &g);
+    return g;
+}
+
+/* ---- log replay at open -------------------------------------------------------- */
+
+typedef struct store_replay {
+    store_group **g;
+    size_t n, cap;
+} store_replay;
+
+static atp_err store_replay_one(void *ctx, uint64_t lsn, const store_op *ops, size_t n)
+{
+    (void)lsn;
+    store_replay *r = ctx;
+    if (r->n == r->cap) {
+        size_t cap = r->cap ? r->cap * 2 : 256;
+        store_group **g = realloc(r->g, cap * sizeof *g);
+        if (g == NULL)
+            return ATP_E_NOMEM;
+        r->g = g;
+        r->cap = cap;
+    }
+    if ((r->g[r->n] = store__group_new(ops, n, NULL, NULL)) == NULL)
+        return ATP_E_NOMEM;
+    r->n++;
+    return ATP_OK;
+}
+
+static uint64_t store_applied_lsn(store *s)
+{
+    MDB_txn *txn;
+    MDB_val key = {sizeof STORE_LSN_KEY - 1, (void *)STORE_LSN_KEY}, val;
+    uint64_t lsn = 0;
+    if (mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn) != 0)
+        return 0;
+    if (mdb_get(txn, s->dbi[STORE_DB_META], &key, &val) == 0 && val.mv_size == 8)
+        for (int i = 0; i < 8; i++)
+            lsn |= (uint64_t)((const unsigned char *)val.mv_data)[i] << (8 * i);
+    mdb_txn_abort(txn);
+    return lsn;
+}
+
+/* Open the log (creating it when it is on), apply what LMDB has not yet,
+ * and set up the next LSN. An existing log is replayed even when the log
+ * is now off (nosync, log_bytes 0), then removed. */
+static atp_err store_log_start(store *s, const char *dir)
+{
+    bool want = s->opt.log_bytes > 0 && s->opt.sync == STORE_SYNC;
+    atp_err err = store__log_open(&s->log, dir, want ? s->opt.log_bytes : 0);
+    if (err != ATP_OK && s->log.fd < 0)
+        return err;
+    if (err != ATP_OK) {
+        log_warn("store", "no reservation log (%s): every reservation group is "
+                 "an LMDB commit", atp_err_message(err));
+        want = false;
+    }
+    uint64_t applied = store_applied_lsn(s), last;
+    int bad;
+    store_replay r = {0};
+    err = store__log_replay(&s->log, applied, store_replay_one, &r, &last, &bad);
+    if (err == ATP_OK && r.n > 0) {
+        err = store__commit(s, r.g, r.n, last);
+        int rc = err == ATP_OK ? mdb_env_sync(s->env, 1) : 0;
+        if (rc != 0)
+            err = store_err("mdb_env_sync (replay)", rc);
+        if (err == ATP_OK)
+            log_info("store", "replayed %zu groups from the reservation log "
+                     "(LSN %llu, LMDB had %llu)%s", r.n, (unsigned long long)last,
+                     (unsigned long long)applied, bad ? "; a torn tail ignored" : "");
+    }
+    atomic_store(&s->log_replayed, r.n);
+    for (size_t i = 0; i < r.n; i++)
+        free(r.g[i]);
+    free(r.g);
     if (err != ATP_OK)
-        free(g);
-    return err;
-}
-
-void store_close(store *s)
-{
-    if (s == NULL)
-        return;
-    queue_close(&s->q); /* the writer commits what is queued, then exits */
-    if (s->running)
-        pthread_join(s->thread, NULL);
-    if (!s->opt.read_only)
-        mdb_env_sync(s->env, 1);
-    mdb_env_close(s->env);
-    queue_fini(&s->q);
-    free(s);
-}
-
-void store_stats_get(const store *s, store_stats *out)
-{
-    store *m = (store *)s; /* atomics only */
-    *out = (store_stats){
-        .commits = atomic_load(&m->commits),
-        .groups = atomic_load(&m->groups),
-        .ops = atomic_load(&m->ops),
-        .failures = atomic_load(&m->failures),
-        .map_bytes = atomic_load(&m->map_size),
-        .used_bytes = atomic_load(&m->used),
-        .full = atomic_load(&m->full),
-    };
+        return err; /* the log stays as it is for the next attempt */
+    s->applied_lsn = s->written_lsn = last;
+    atomic_store(&s->log_applied, last);
+    /* Unacknowledged records of unknown LSN may follow the chain. */
+    s->log.next_lsn = last + STORE_LOG_LSN_JUMP(s->log.size);
+    s->log.wpos = 0;
+    if (!want && s->log.fd >= 0) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/%s", dir, STORE_LOG_NAME);
+        store__log_close(&s->log);
+        if (unlink(path) != 0)
+            log_warn("store", "cannot remove %s: %s", path, strerror(errno));
+    }
+    s->log_on = want;
+    return ATP_OK;
 }

@@ -5,9 +5,19 @@
  * Threads: store_open/store_scan/store_close on the main thread at start-up
  * and shutdown. Writes go through the store's own writer thread
  * (store_start): callers queue groups of operations with store_submit from
- * any thread; the writer commits each group in one transaction (several
- * queued groups share one transaction and one fsync: group commit) and then
- * calls each group's completion, in submission order, on the writer thread.
+ * any thread; each group's completion runs once the group is durable:
+ *   - with the reservation log (sync mode, log_bytes > 0), a group of only
+ *     reservation ops is durable once appended to the log: all groups queued
+ *     meanwhile in one write and one fdatasync, completed on the writer
+ *     thread. The applier thread then writes them to LMDB in larger
+ *     transactions, recording the log sequence number (LSN) applied;
+ *     store_open replays what LMDB had not applied yet. Other groups
+ *     (snapshots) and barriers are committed (completed) by the applier
+ *     thread, after every group queued before them is in LMDB.
+ *   - without the log, the writer commits everything queued in one LMDB
+ *     transaction and one fsync (group commit) and completes the groups.
+ * Completions of groups of the same kind (reservation-only, other) run in
+ * submission order; a barrier completes after everything queued before it.
  *
  * Durability modes (docs/ARCHITECTURE.md, "Durability"):
  *   STORE_SYNC   - fsync at every commit: an acknowledged write survives
@@ -44,6 +54,8 @@ typedef struct store_options {
     store_sync sync;
     size_t initial_map_bytes; /* grows by doubling on MDB_MAP_FULL */
     size_t max_map_bytes;     /* growth stops here: STORE_FULL */
+    size_t log_bytes;         /* reservation log size; 0: no log */
+    int64_t log_apply_delay_ms; /* tests: the applier waits this long first */
 } store_options;
 
 /* One put (val != NULL) or delete (val == NULL). The bytes are copied by
@@ -58,7 +70,7 @@ typedef struct store_op {
 
 /* Completion of a group: err is ATP_OK once durable (per the mode),
  * ATP_E_STORE_FULL when the disk or the map limit is full, ATP_E_IO else.
- * Runs on the writer thread. */
+ * Runs on a store thread (writer or applier, see above). */
 typedef void (*store_done_fn)(void *arg, atp_err err);
 
 typedef struct store_stats {
@@ -69,10 +81,17 @@ typedef struct store_stats {
     uint64_t map_bytes;
     uint64_t used_bytes;
     bool full; /* the last commit failed for lack of space */
+    uint64_t log_appends;  /* writes + fdatasyncs of the reservation log */
+    uint64_t log_groups;   /* groups made durable by the log */
+    uint64_t log_applied;  /* last LSN applied to LMDB */
+    uint64_t log_waits;    /* appends that waited for the applier (log full) */
+    uint64_t log_replayed; /* groups replayed from the log at store_open */
 } store_stats;
 
 /* store_open opens (creating) the LMDB environment in directory dir,
- * clears stale reader slots left by dead processes. */
+ * clears stale reader slots left by dead processes, and applies to LMDB
+ * what the reservation log holds beyond what LMDB applied (one synced
+ * transaction; a torn or corrupt tail is logged and ignored). */
 atp_err store_open(const char *dir, const store_options *o, store **out);
 /* store_close stops the writer (after finishing queued groups) and closes. */
 void store_close(store *s);

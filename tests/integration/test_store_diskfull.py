@@ -105,7 +105,7 @@ def run(h, fs):
     data_dir = os.path.join(fs.dir, "data")
     cfg = S.store_config(h, data_dir=data_dir, regions=("east",), locs_per_region=2,
                          durability="sync", max_lines=1000, default_ttl="1h",
-                         max_ttl="1d", retention="1h")
+                         max_ttl="1d", retention="1h", log_bytes=1 << 20)
     d = h.start_atpd(cfg)
     c = S.Client(d.query_port)
     feed = S.Feeder(d, c)

@@ -30,6 +30,8 @@ static void assert_reservations_defaults(const config_reservations *r)
     assert_int_equal(r->max_lines, 1000);
     assert_true(r->sync);
     assert_int_equal(r->max_map_bytes, (size_t)64 << 30);
+    assert_int_equal(r->log_bytes, (size_t)64 << 20);
+    assert_int_equal(r->log_apply_delay_ms, 0);
 }
 
 static void test_defaults(void **state)
@@ -169,10 +171,12 @@ static void test_bounds_accepted(void **state)
         "resync_hold_messages: 1000000}\n",
         "reservations: {min_ttl: 1s, default_ttl: 1s, max_ttl: 1s, "
         "committed_ttl: 1s, retention: 0ms, max_lines: 1, durability: sync, "
-        "max_map_bytes: 1048576}\n",
+        "max_map_bytes: 1048576, log_bytes: 0, log_apply_delay: 0ms}\n",
+        "reservations: {log_bytes: 1048576}\n",
         "reservations: {min_ttl: 366d, default_ttl: 366d, max_ttl: 366d, "
         "committed_ttl: 366d, retention: 366d, max_lines: 10000, "
-        "max_map_bytes: 2305843009213693951}\n",
+        "max_map_bytes: 2305843009213693951, log_bytes: 4294967296, "
+        "log_apply_delay: 1m}\n",
         "buffers: [{low_stock: 0}]\n",
         "regions: [{id: r, inbound_horizon: 366d}]\n",
     };
@@ -229,6 +233,28 @@ static void test_bad_values(void **state)
     expect_diag(&d, 31, 18, "reservations.max_map_bytes", "'1000'",
                 "1048576..");
     expect_diag_count(&d, 18);
+    config_diags_fini(&d);
+}
+
+/* The reservation log keys: 1..1048575 bytes is neither off nor a usable
+ * log; the delay is a duration with an upper bound. */
+static void test_bad_log_keys(void **state)
+{
+    (void)state;
+    config c;
+    config_diags d;
+    static const char doc[] = "reservations:\n"
+                              "  log_bytes: 4096\n"
+                              "  log_apply_delay: 2m\n";
+    assert_int_equal(config_test_load_str(doc, &c, &d), ATP_E_CONFIG);
+    expect_diag(&d, 2, 14, "reservations.log_bytes", "0 (no log)", "4096");
+    expect_diag(&d, 3, 20, "reservations.log_apply_delay", "'2m'", "0ms..1m");
+    expect_diag_count(&d, 2);
+    config_diags_fini(&d);
+    static const char neg[] = "reservations: {log_bytes: -1}\n";
+    assert_int_equal(config_test_load_str(neg, &c, &d), ATP_E_CONFIG);
+    expect_diag(&d, 1, 27, "reservations.log_bytes", "'-1' is negative");
+    expect_diag_count(&d, 1);
     config_diags_fini(&d);
 }
 
@@ -325,7 +351,8 @@ static void test_inbound_conflict_and_unknown_key(void **state)
                 "source 'b' (line 7)");
     expect_diag(&d, 9, 3, "unknown key 'ttl' in reservations",
                 "default_ttl, min_ttl, max_ttl, committed_ttl, retention, "
-                "max_lines, durability, max_map_bytes");
+                "max_lines, durability, max_map_bytes, log_bytes, "
+                "log_apply_delay");
     expect_diag_count(&d, 2);
     config_diags_fini(&d);
 }
@@ -372,6 +399,7 @@ int main(void)
         cmocka_unit_test(test_every_new_key),
         cmocka_unit_test(test_bounds_accepted),
         cmocka_unit_test(test_bad_values),
+        cmocka_unit_test(test_bad_log_keys),
         cmocka_unit_test(test_words_exact),
         cmocka_unit_test(test_ttl_order_with_defaults),
         cmocka_unit_test(test_inbound_conflict_and_unknown_key),

@@ -1,0 +1,166 @@
+/*
+ * store_int.h - internals shared by the store's own files: the queued
+ * group, and the reservation log (reslog.c), the durable front of LMDB for
+ * groups that only touch reservations.
+ *
+ * Log file "reservations.log" in the data directory, preallocated (written
+ * with zeros once, at creation) so an append never needs space and
+ * fdatasync never has to write file metadata. Records, little endian:
+ *
+ *   | offset | size | field                                             |
+ *   |--------|------|---------------------------------------------------|
+ *   | 0      | 4    | magic "ATPL" (0x4c505441)                         |
+ *   | 4      | 4    | CRC32C of bytes 8 .. 24 + payload_len             |
+ *   | 8      | 8    | LSN: the previous record's LSN + 1                |
+ *   | 16     | 4    | payload_len                                       |
+ *   | 20     | 4    | n_ops (>= 1)                                      |
+ *   | 24     | ...  | n_ops x { db u8, key_len u32, val_len u32         |
+ *   |        |      |   (0xffffffff: delete), key, val }                |
+ *
+ * One record per store group. Appends go on from the end of the last one;
+ * once LMDB has applied everything written, the next append starts again at
+ * offset 0. Replay reads from offset 0 and stops at the first record that is
+ * torn, fails its CRC, or whose LSN is not the previous one + 1 (the stale
+ * records of an earlier cycle behind the new tail all have smaller LSNs).
+ * After anything that may have left unacknowledged records of unknown LSN in
+ * the file (start-up, a failed append), the next LSN jumps past every LSN
+ * the file could hold (STORE_LOG_LSN_JUMP), so no stale record can ever
+ * continue a new chain.
+ */
+#ifndef ATP_STORE_INT_H
+#define ATP_STORE_INT_H
+
+#include <lmdb.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/queue.h"
+#include "store/store.h"
+
+typedef struct store_group store_group;
+struct store_group {
+    store_group *next; /* applier queue (guarded by store.amu) */
+    uint64_t lsn;      /* 0: not in the log (LMDB path) */
+    bool loggable;     /* only reservation ops, at least one */
+    size_t log_len;    /* its log record's size, if loggable */
+    store_op *ops;
+    size_t n;
+    store_done_fn done;
+    void *arg;
+    unsigned char bytes[]; /* ops array, then keys and values */
+};
+
+#define STORE_LOG_MAGIC 0x4c505441u
+#define STORE_LOG_HDR 24u
+#define STORE_LOG_OP_HDR 9u
+#define STORE_LOG_DELETE 0xffffffffu
+#define STORE_LOG_NAME "reservations.log"
+
+typedef enum store_log_status {
+    STORE_LOG_OK = 0,
+    STORE_LOG_END,     /* no record here: zeros or another magic */
+    STORE_LOG_TORN,    /* the record runs past the end of the file */
+    STORE_LOG_CORRUPT, /* bad CRC, or a payload that does not parse */
+} store_log_status;
+
+/* store__crc32c continues crc (start with 0) over p[0..n) (Castagnoli). */
+uint32_t store__crc32c(uint32_t crc, const void *p, size_t n);
+
+/* store__log_record_size: the encoded size of a group of n ops. */
+size_t store__log_record_size(const store_op *ops, size_t n);
+
+/* store__log_encode writes the record (store__log_record_size bytes) to out. */
+void store__log_encode(unsigned char *out, uint64_t lsn, const store_op *ops,
+                       size_t n);
+
+/* store__log_decode checks the record at buf[0..len) (len: what is left of
+ * the file). On STORE_LOG_OK: *lsn, *rec_len (bytes taken), *n_ops; ops
+ * (if not NULL, cap >= *n_ops) point into buf. Pure; no I/O. */
+store_log_status store__log_decode(const unsigned char *buf, size_t len,
+                                   uint64_t *lsn, size_t *rec_len,
+                                   store_op *ops, size_t cap, size_t *n_ops);
+
+/* The log file. Writer thread only after store_open. */
+typedef struct store_log {
+    int fd;
+    size_t size;       /* preallocated bytes */
+    size_t wpos;       /* where the next append goes */
+    uint64_t next_lsn; /* LSN of the next record */
+} store_log;
+
+/* LSNs the file could hold at most: the jump after an uncertain tail. */
+#define STORE_LOG_LSN_JUMP(size) ((uint64_t)(size) / STORE_LOG_HDR + 1)
+
+/* store__log_open opens (creating, zero-filled to size bytes) the log in
+ * dir. size 0: open only an existing one (for replay), else *l->fd = -1. */
+atp_err store__log_open(store_log *l, const char *dir, size_t size);
+
+/* store__log_replay calls fn for each record of the chain from offset 0
+ * with LSN > applied, in order; ops are valid during the call. *last gets
+ * the last LSN of the chain (or applied), *bad 1 when the chain ended on a
+ * torn or corrupt record. fn returns an error to stop. */
+atp_err store__log_replay(store_log *l, uint64_t applied,
+                          atp_err (*fn)(void *ctx, uint64_t lsn,
+                                        const store_op *ops, size_t n),
+                          void *ctx, uint64_t *last, int *bad);
+
+/* store__log_append writes buf[0..len) at wpos, then fdatasync. The caller
+ * checked wpos + len <= size. ATP_E_STORE_FULL (ENOSPC) or ATP_E_IO. */
+atp_err store__log_append(store_log *l, const void *buf, size_t len);
+
+/* store__log_clear: everything in the log is applied; zero the first magic
+ * so the next start-up's replay reads nothing. */
+atp_err store__log_clear(store_log *l);
+
+void store__log_close(store_log *l);
+
+/* The store. Guards: see each field; atomics are read by any thread. */
+struct store {
+    MDB_env *env;
+    MDB_dbi dbi[STORE_DB_COUNT];
+    store_options opt;
+    size_t map_bytes; /* the thread that owns LMDB writes */
+    queue q;          /* of store_group * */
+    pthread_t thread;
+    bool running;
+    int64_t last_flush_ms;
+    _Atomic uint64_t commits, groups, ops, failures, map_size, used;
+    _Atomic bool full;
+    /* The reservation log (log_on): the writer owns log and buf. */
+    bool log_on;
+    bool log_uncertain; /* a failed append: jump LSNs before the next */
+    uint64_t written_lsn; /* last LSN appended (writer) */
+    store_log log;
+    unsigned char *buf;
+    size_t buf_cap;
+    /* The applier queue and its state, guarded by amu. */
+    pthread_mutex_t amu;
+    pthread_cond_t acond; /* applier: work queued, or closing */
+    pthread_cond_t dcond; /* writer: LSNs applied, or an attempt failed */
+    store_group *ahead, *atail;
+    bool aclosing;
+    bool aurgent; /* an LMDB group, a barrier, or the writer waits: no pacing */
+    uint64_t applied_lsn;
+    atp_err apply_err; /* the applier's failing error: new groups refused */
+    uint64_t apply_tries; /* applier attempts at the pending groups */
+    pthread_t applier;
+    bool applier_running;
+    _Atomic uint64_t log_appends, log_groups, log_applied, log_waits, log_replayed;
+};
+
+/* store__commit writes groups g[0..n) to LMDB in one transaction, and lsn
+ * (if not 0) as the last log LSN applied; grows the map while it is full
+ * and below the limit. Only the thread that owns LMDB writes (start-up,
+ * then the writer without the log, or the applier with it). */
+atp_err store__commit(store *s, store_group **g, size_t n, uint64_t lsn);
+
+/* store__update_usage refreshes the used-bytes figure after a commit. */
+void store__update_usage(store *s);
+
+/* store__group_new copies n ops into a new group (NULL: out of memory). */
+store_group *store__group_new(const store_op *ops, size_t n, store_done_fn done,
+                              void *arg);
+
+#endif

@@ -1,0 +1,475 @@
+/*
+ * writer.c - the store's two threads (see store.h for the contract).
+ *
+ * Writer thread: pops queued groups in order. Without the log it commits
+ * everything popped in one LMDB transaction (group commit). With the log,
+ * consecutive reservation groups are encoded into one buffer, written with
+ * one pwrite and made durable with one fdatasync, completed, and handed to
+ * the applier; any other group (snapshots, barriers) goes to the applier,
+ * which completes it: a large snapshot commit never delays reservations.
+ *
+ * Applier thread (log on only): the only thread with LMDB write
+ * transactions. Applies logged groups in large transactions that also
+ * record the last LSN applied; commits the other groups one by one, in
+ * queue order, after the logged groups queued before them. If LMDB fails (disk or map full), the logged groups stay
+ * pending and are retried every STORE_APPLY_RETRY_MS; meanwhile apply_err
+ * makes the writer refuse new groups, so nothing new is acknowledged that
+ * LMDB cannot take, while the logged ones are never dropped.
+ */
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/clock.h"
+#include "common/log.h"
+#include "store/store_int.h"
+
+#define STORE_MAX_GROUPS_PER_TXN 4096
+#define STORE_NOSYNC_FLUSH_MS 1000
+#define STORE_LOG_BATCH_BYTES (4u << 20) /* one append at most */
+#define STORE_LOG_WAIT_MS 10000          /* log full: wait for the applier */
+#define STORE_APPLY_RETRY_MS 1000
+/* Logged groups are applied at most this often: each LMDB commit is two
+ * fdatasyncs and many page writes on the same disk as the log, and every
+ * one of them delays the log's own fdatasync (the reply path). */
+#define STORE_APPLY_INTERVAL_MS 50
+
+static struct timespec store_deadline(int64_t ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += ms / 1000;
+    ts.tv_nsec += (ms % 1000) * 1000000;
+    if (ts.tv_nsec >= 1000000000) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000;
+    }
+    return ts;
+}
+
+static void store_group_finish(store *s, store_group *g, atp_err err)
+{
+    atomic_fetch_add(&s->groups, 1);
+    atomic_fetch_add(&s->ops, g->n);
+    if (g->done != NULL)
+        g->done(g->arg, err);
+}
+
+/* ---- applier thread ------------------------------------------------------------ */
+
+typedef struct store_pending {
+    store_group **g; /* logged groups not yet in LMDB, in LSN order */
+    size_t n, cap;
+} store_pending;
+
+/* Apply the pending logged groups; on failure they stay pending. */
+static atp_err store_applier_flush(store *s, store_pending *p)
+{
+    size_t done = 0;
+    atp_err err = ATP_OK;
+    while (done < p->n) {
+        size_t k = p->n - done < STORE_MAX_GROUPS_PER_TXN ? p->n - done
+                                                          : STORE_MAX_GROUPS_PER_TXN;
+        uint64_t lsn = p->g[done + k - 1]->lsn;
+        if ((err = store__commit(s, p->g + done, k, lsn)) != ATP_OK)
+            break;
+        atomic_fetch_add(&s->commits, 1);
+        for (size_t i = done; i < done + k; i++)
+            free(p->g[i]);
+        done += k;
+        atomic_store(&s->log_applied, lsn);
+        pthread_mutex_lock(&s->amu);
+        s->applied_lsn = lsn;
+        s->apply_err = ATP_OK;
+        pthread_cond_broadcast(&s->dcond);
+        pthread_mutex_unlock(&s->amu);
+    }
+    memmove(p->g, p->g + done, (p->n - done) * sizeof *p->g);
+    p->n -= done;
+    pthread_mutex_lock(&s->amu);
+    if (err != ATP_OK)
+        s->apply_err = err;
+    s->apply_tries++;
+    pthread_cond_broadcast(&s->dcond);
+    pthread_mutex_unlock(&s->amu);
+    if (done > 0)
+        store__update_usage(s);
+    return err;
+}
+
+static bool store_pending_push(store_pending *p, store_group *g)
+{
+    if (p->n == p->cap) {
+        size_t cap = p->cap ? p->cap * 2 : 1024;
+        store_group **n = realloc(p->g, cap * sizeof *n);
+        if (n == NULL)
+            return false;
+        p->g = n;
+        p->cap = cap;
+    }
+    p->g[p->n++] = g;
+    return true;
+}
+
+/* Process one list taken from the queue, in order. */
+static void store_applier_run(store *s, store_pending *p, store_group *list)
+{
+    if (s->opt.log_apply_delay_ms > 0) { /* tests: keep LMDB provably behind */
+        struct timespec d = {s->opt.log_apply_delay_ms / 1000,
+                             (s->opt.log_apply_delay_ms % 1000) * 1000000};
+        while (nanosleep(&d, &d) != 0 && errno == EINTR) {
+        }
+    }
+    atp_err perr = ATP_OK; /* the pending groups' state in this pass */
+    bool tried = false;
+    while (list != NULL) {
+        store_group *g = list;
+        list = g->next;
+        if (g->lsn != 0) {
+            while (!store_pending_push(p, g)) { /* never drop a logged group */
+                log_error("store", "applier: out of memory, retrying");
+                struct timespec d = {0, 10000000};
+                nanosleep(&d, NULL);
+            }
+            continue;
+        }
+        /* Everything logged before this group goes first. */
+        if (p->n > 0 && !tried) {
+            perr = store_applier_flush(s, p);
+            tried = perr != ATP_OK;
+        }
+        /* A barrier is done: the pending groups are durable in the log. */
+        atp_err err = g->n == 0 ? ATP_OK : p->n > 0 ? perr : store__commit(s, &g, 1, 0);
+        if (g->n > 0 && p->n == 0) {
+            atomic_fetch_add(&s->commits, 1);
+            store__update_usage(s);
+        }
+        store_group_finish(s, g, err);
+        free(g);
+    }
+    if (p->n > 0 && !tried)
+        store_applier_flush(s, p);
+}
+
+static void *store_applier_main(void *arg)
+{
+    store *s = arg;
+    store_pending p = {0};
+    int64_t last_ms = 0; /* when logged groups were last applied */
+    pthread_mutex_lock(&s->amu);
+    for (;;) {
+        if (s->ahead == NULL && !s->aclosing) {
+            if (p.n == 0) {
+                pthread_cond_wait(&s->acond, &s->amu);
+            } else { /* failing: retry after a while */
+                struct timespec ts = store_deadline(STORE_APPLY_RETRY_MS);
+                pthread_cond_timedwait(&s->acond, &s->amu, &ts);
+            }
+        }
+        /* Pace: let logged groups gather into one larger transaction. */
+        while (!s->aurgent && !s->aclosing && s->apply_err == ATP_OK) {
+            int64_t wait = last_ms + STORE_APPLY_INTERVAL_MS - clock_mono_ms();
+            if (wait <= 0)
+                break;
+            struct timespec ts = store_deadline(wait);
+            pthread_cond_timedwait(&s->acond, &s->amu, &ts);
+        }
+        s->aurgent = false;
+        store_group *list = s->ahead;
+        s->ahead = s->atail = NULL;
+        bool closing = s->aclosing;
+        pthread_mutex_unlock(&s->amu);
+        if (list != NULL || p.n > 0) {
+            store_applier_run(s, &p, list);
+            last_ms = clock_mono_ms();
+        }
+        pthread_mutex_lock(&s->amu);
+        if (closing && s->ahead == NULL)
+            break;
+    }
+    pthread_mutex_unlock(&s->amu);
+    if (p.n > 0)
+        log_warn("store", "%zu logged groups not applied to LMDB at shutdown: "
+                 "the next start replays them from the log", p.n);
+    for (size_t i = 0; i < p.n; i++)
+        free(p.g[i]);
+    free(p.g);
+    return NULL;
+}
+
+/* ---- writer thread ---------------------------------------------------------------- */
+
+static void store_applier_push(store *s, store_group *first, store_group *last)
+{
+    pthread_mutex_lock(&s->amu);
+    if (first->lsn == 0)
+        s->aurgent = true; /* someone waits for this one's commit */
+    last->next = NULL;
+    if (s->atail != NULL)
+        s->atail->next = first;
+    else
+        s->ahead = first;
+    s->atail = last;
+    pthread_cond_signal(&s->acond);
+    pthread_mutex_unlock(&s->amu);
+}
+
+/* The applier's state for a new group. While it fails, ask it to try
+ * again now (space may be back) and wait for that one attempt. */
+static atp_err store_writer_apply_state(store *s)
+{
+    pthread_mutex_lock(&s->amu);
+    if (s->apply_err != ATP_OK) {
+        uint64_t tries = s->apply_tries;
+        struct timespec ts = store_deadline(STORE_APPLY_RETRY_MS);
+        s->aurgent = true;
+        pthread_cond_signal(&s->acond);
+        int rc = 0;
+        while (s->apply_tries == tries && s->apply_err != ATP_OK && rc == 0)
+            rc = pthread_cond_timedwait(&s->dcond, &s->amu, &ts);
+    }
+    atp_err err = s->apply_err;
+    pthread_mutex_unlock(&s->amu);
+    return err;
+}
+
+/* An LMDB group (or a barrier) with the log on: the applier commits it
+ * after everything queued before it, and completes it. */
+static void store_writer_lmdb(store *s, store_group *g)
+{
+    atp_err err = g->n > 0 ? store_writer_apply_state(s) : ATP_OK;
+    if (err == ATP_OK) {
+        store_applier_push(s, g, g);
+        return;
+    }
+    store_group_finish(s, g, err);
+    free(g);
+}
+
+/* Make room for total bytes: reuse the log from offset 0 once LMDB has
+ * applied everything in it (and after a failed append, jump the LSNs). */
+static atp_err store_writer_space(store *s, size_t total)
+{
+    if (!s->log_uncertain && s->log.wpos + total <= s->log.size)
+        return ATP_OK;
+    atomic_fetch_add(&s->log_waits, 1);
+    struct timespec ts = store_deadline(STORE_LOG_WAIT_MS);
+    pthread_mutex_lock(&s->amu);
+    s->aurgent = true;
+    pthread_cond_signal(&s->acond);
+    int rc = 0;
+    while (s->applied_lsn < s->written_lsn && s->apply_err == ATP_OK && rc == 0)
+        rc = pthread_cond_timedwait(&s->dcond, &s->amu, &ts);
+    atp_err err = s->applied_lsn >= s->written_lsn ? ATP_OK
+                  : s->apply_err != ATP_OK        ? s->apply_err
+                                                  : ATP_E_STORE_FULL;
+    pthread_mutex_unlock(&s->amu);
+    if (err != ATP_OK) {
+        log_warn("store", "reservation log full and LMDB behind: group refused (%s)",
+                 atp_err_message(err));
+        return err;
+    }
+    s->log.wpos = 0;
+    if (s->log_uncertain) {
+        s->log.next_lsn += STORE_LOG_LSN_JUMP(s->log.size);
+        s->log_uncertain = false;
+    }
+    return ATP_OK;
+}
+
+/* Consecutive reservation groups g[0..n): one append, one fdatasync. */
+static void store_writer_log(store *s, store_group **g, size_t n)
+{
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++)
+        total += g[i]->log_len;
+    if (total > s->log.size) { /* larger than the whole log: LMDB it is */
+        for (size_t i = 0; i < n; i++)
+            store_writer_lmdb(s, g[i]);
+        return;
+    }
+    atp_err err = store_writer_apply_state(s);
+    if (err == ATP_OK)
+        err = store_writer_space(s, total);
+    if (err == ATP_OK && total > s->buf_cap) {
+        unsigned char *b = realloc(s->buf, total);
+        if (b == NULL)
+            err = ATP_E_NOMEM;
+        else {
+            s->buf = b;
+            s->buf_cap = total;
+        }
+    }
+    if (err == ATP_OK) {
+        size_t off = 0;
+        for (size_t i = 0; i < n; i++) {
+            g[i]->lsn = s->log.next_lsn + i;
+            store__log_encode(s->buf + off, g[i]->lsn, g[i]->ops, g[i]->n);
+            off += g[i]->log_len;
+        }
+        err = store__log_append(&s->log, s->buf, total);
+        if (err == ATP_OK) {
+            s->log.next_lsn += n;
+            s->written_lsn = g[n - 1]->lsn;
+            atomic_fetch_add(&s->log_appends, 1);
+            atomic_fetch_add(&s->log_groups, n);
+        } else {
+            s->log_uncertain = true; /* some of it may be on disk */
+            atomic_fetch_add(&s->failures, 1);
+        }
+    }
+    for (size_t i = 0; i < n; i++)
+        store_group_finish(s, g[i], err);
+    if (err == ATP_OK) {
+        for (size_t i = 0; i + 1 < n; i++)
+            g[i]->next = g[i + 1];
+        store_applier_push(s, g[0], g[n - 1]);
+    } else {
+        for (size_t i = 0; i < n; i++)
+            free(g[i]);
+    }
+}
+
+static void store_writer_logged(store *s, store_group **batch, size_t n)
+{
+    for (size_t i = 0; i < n;) {
+        store_group *g = batch[i];
+        if (g->loggable) {
+            size_t j = i + 1, bytes = g->log_len;
+            while (j < n && batch[j]->loggable &&
+                   bytes + batch[j]->log_len <= STORE_LOG_BATCH_BYTES)
+                bytes += batch[j++]->log_len;
+            store_writer_log(s, batch + i, j - i);
+            i = j;
+        } else {
+            store_writer_lmdb(s, g);
+            i++;
+        }
+    }
+}
+
+/* Without the log: everything popped in one LMDB transaction. */
+static void store_writer_direct(store *s, store_group **batch, size_t n)
+{
+    atp_err err = store__commit(s, batch, n, 0);
+    atomic_fetch_add(&s->commits, 1);
+    for (size_t i = 0; i < n; i++) {
+        store_group_finish(s, batch[i], err);
+        free(batch[i]);
+    }
+    store__update_usage(s);
+}
+
+static void *store_writer_main(void *arg)
+{
+    store *s = arg;
+    store_group **batch = malloc(STORE_MAX_GROUPS_PER_TXN * sizeof *batch);
+    if (batch == NULL) {
+        log_error("store", "writer cannot start: out of memory");
+        return NULL;
+    }
+    bool nosync = s->opt.sync == STORE_NOSYNC;
+    for (;;) {
+        size_t n = 0;
+        atp_err perr = queue_pop(&s->q, &batch[0], nosync ? STORE_NOSYNC_FLUSH_MS : -1);
+        if (perr == ATP_E_BAD_STATE)
+            break;
+        if (perr == ATP_OK) {
+            n = 1;
+            /* Everything already queued joins this write. */
+            while (n < STORE_MAX_GROUPS_PER_TXN &&
+                   queue_pop(&s->q, &batch[n], 0) == ATP_OK)
+                n++;
+            if (s->log_on)
+                store_writer_logged(s, batch, n);
+            else
+                store_writer_direct(s, batch, n);
+        }
+        if (nosync && clock_mono_ms() - s->last_flush_ms >= STORE_NOSYNC_FLUSH_MS) {
+            mdb_env_sync(s->env, 1);
+            s->last_flush_ms = clock_mono_ms();
+        }
+    }
+    free(batch);
+    return NULL;
+}
+
+/* ---- public --------------------------------------------------------------------- */
+
+atp_err store_start(store *s)
+{
+    s->last_flush_ms = clock_mono_ms();
+    if (s->log_on) {
+        if (pthread_create(&s->applier, NULL, store_applier_main, s) != 0)
+            return ATP_E_NOMEM;
+        s->applier_running = true;
+    }
+    if (pthread_create(&s->thread, NULL, store_writer_main, s) != 0)
+        return ATP_E_NOMEM;
+    s->running = true;
+    return ATP_OK;
+}
+
+atp_err store_submit(store *s, const store_op *ops, size_t n, store_done_fn done,
+                     void *arg)
+{
+    store_group *g = store__group_new(ops, n, done, arg);
+    if (g == NULL)
+        return ATP_E_NOMEM;
+    atp_err err = queue_push(&s->q, &g);
+    if (err != ATP_OK)
+        free(g);
+    return err;
+}
+
+void store_close(store *s)
+{
+    if (s == NULL)
+        return;
+    queue_close(&s->q); /* the writer finishes what is queued, then exits */
+    if (s->running)
+        pthread_join(s->thread, NULL);
+    if (s->applier_running) { /* then the applier applies what it has */
+        pthread_mutex_lock(&s->amu);
+        s->aclosing = true;
+        pthread_cond_signal(&s->acond);
+        pthread_mutex_unlock(&s->amu);
+        pthread_join(s->applier, NULL);
+    }
+    if (!s->opt.read_only)
+        mdb_env_sync(s->env, 1);
+    /* All applied and synced: the next start has nothing to replay. */
+    if (s->log_on && s->applied_lsn >= s->written_lsn &&
+        store__log_clear(&s->log) != ATP_OK)
+        log_warn("store", "reservation log not cleared: replayed (harmlessly) "
+                 "at the next start");
+    store__log_close(&s->log);
+    mdb_env_close(s->env);
+    queue_fini(&s->q);
+    pthread_mutex_destroy(&s->amu);
+    pthread_cond_destroy(&s->acond);
+    pthread_cond_destroy(&s->dcond);
+    free(s->buf);
+    free(s);
+}
+
+void store_stats_get(const store *s, store_stats *out)
+{
+    store *m = (store *)s; /* atomics only */
+    *out = (store_stats){
+        .commits = atomic_load(&m->commits),
+        .groups = atomic_load(&m->groups),
+        .ops = atomic_load(&m->ops),
+        .failures = atomic_load(&m->failures),
+        .map_bytes = atomic_load(&m->map_size),
+        .used_bytes = atomic_load(&m->used),
+        .full = atomic_load(&m->full),
+        .log_appends = atomic_load(&m->log_appends),
+        .log_groups = atomic_load(&m->log_groups),
+        .log_applied = atomic_load(&m->log_applied),
+        .log_waits = atomic_load(&m->log_waits),
+        .log_replayed = atomic_load(&m->log_replayed),
+    };
+}
