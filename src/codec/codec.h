@@ -103,6 +103,32 @@ const codec_val *codec_val_get(const codec_val *map, const char *key);
  * and infinities as null. On out of memory nothing is written. */
 void codec_val_write_json(const codec_val *v, FILE *f);
 
+/* ---- views: reading a message in place (the query server) ------------ */
+
+/* A view is the position of one msgpack object inside a prechecked buffer;
+ * p == NULL means "absent" (a missing field). Views allocate nothing and
+ * are valid while the buffer lives. The accessors answer like their
+ * codec_val_* counterparts for the same bytes and accept absent views. */
+typedef struct codec_view {
+    const uint8_t *p;
+} codec_view;
+
+/* codec_view_root prechecks buf[0..len) (depth ATP_MSG_MAX_DEPTH) and, on
+ * ATP_OK, gives its object. Returns the codec_precheck error otherwise. */
+atp_err codec_view_root(const void *buf, size_t len, codec_view *out);
+codec_type codec_view_type(codec_view v);
+bool codec_view_int(codec_view v, int64_t *out);   /* CODEC_INT only */
+bool codec_view_uint(codec_view v, uint64_t *out); /* non-negative ints */
+bool codec_view_str(codec_view v, codec_str *out);
+uint32_t codec_view_len(codec_view v); /* array/map length, else 0 */
+/* codec_view_first returns a container's first child (for a map: the first
+ * key; keys and values alternate), absent if v is empty or no container.
+ * codec_view_next returns the object that follows v and its children in
+ * the buffer: the next sibling. The caller counts (codec_view_len) and
+ * never asks past the last child. Linear in the bytes passed over. */
+codec_view codec_view_first(codec_view v);
+codec_view codec_view_next(codec_view v);
+
 /* ---- writer ----------------------------------------------------------- */
 
 /* Writer errors are sticky: after a sink or allocation failure every later

@@ -8,14 +8,22 @@
 #include "server/reply.h"
 #include "server/request.h"
 
+/* The top-level fields of a request, found in one pass over its map by
+ * request_fields_scan: the first occurrence of each key wins, other keys
+ * are ignored, an absent field is an absent view (p == NULL). */
+typedef struct request_fields {
+    codec_view op, sku, region, channel, lines, id, ttl_ms, order_ref,
+        cursor, limit;
+} request_fields;
+
 /* Field helpers: on failure they fill e and return false. */
 int request_clip(codec_str s);
-bool request_id(const codec_val *v, const char *what, uint32_t max,
-                atp_err bad_code, codec_str *out, reply_error *e);
-bool request_sku(const codec_val *v, codec_str *out, reply_error *e);
-bool request_region(request_env *env, const codec_val *v, uint32_t *out,
+bool request_id(codec_view v, const char *what, uint32_t max, atp_err bad_code,
+                codec_str *out, reply_error *e);
+bool request_sku(codec_view v, codec_str *out, reply_error *e);
+bool request_region(request_env *env, codec_view v, uint32_t *out,
                     reply_error *e);
-bool request_channel(request_env *env, const codec_val *req, uint32_t *out,
+bool request_channel(request_env *env, const request_fields *f, uint32_t *out,
                      reply_error *e);
 void request_count_error(request_env *env);
 
@@ -23,7 +31,7 @@ void request_count_error(request_env *env);
  * engine. Returns true when submitted (the reply comes through
  * async->finish), false with e filled when the request is refused now. */
 bool request_resv_start(request_env *env, engine_resv_op op,
-                        const codec_val *req, codec_arena *a, codec_writer *w,
+                        const request_fields *f, codec_arena *a, codec_writer *w,
                         request_async *async, reply_error *e);
 
 #endif
