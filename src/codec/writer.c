@@ -50,7 +50,8 @@ static int codec_writer_buf_append(codec_writer *w, const char *data, size_t n)
     return 0;
 }
 
-/* codec_writer_write_cb is the msgpack_packer callback. */
+/* codec_writer_write_cb appends to the sink or the buffer: the
+ * msgpack_packer callback (codec_w_val) and codec_writer_put's slow path. */
 static int codec_writer_write_cb(void *data, const char *buf, size_t len)
 {
     codec_writer *w = data;
@@ -114,33 +115,82 @@ bool codec_writer_failed(const codec_writer *w)
     return w->failed;
 }
 
+/* codec_writer_put appends n bytes. Every codec_w_* call below encodes its
+ * token itself and puts it at once: a reply is a long run of tiny tokens,
+ * and going through msgpack_packer's callback for each one cost more than
+ * the bytes. The forms are msgpack-c's (smallest integer form, str8 for
+ * 32..255 bytes), so replies do not change; test_writer pins them. */
+static void codec_writer_put(codec_writer *w, const void *data, size_t n)
+{
+    if (!w->failed && w->sink == NULL && n <= w->cap - w->len) {
+        memcpy(w->buf + w->len, data, n);
+        w->len += n;
+        return;
+    }
+    (void)codec_writer_write_cb(w, data, n);
+}
+
+/* codec_writer_put_be puts type byte t followed by the n low bytes of v,
+ * big endian. */
+static void codec_writer_put_be(codec_writer *w, uint8_t t, uint64_t v,
+                                unsigned n)
+{
+    uint8_t b[9];
+    b[0] = t;
+    for (unsigned i = 0; i < n; i++)
+        b[n - i] = (uint8_t)(v >> (8 * i));
+    codec_writer_put(w, b, 1 + n);
+}
+
 void codec_w_nil(codec_writer *w)
 {
-    msgpack_pack_nil(&w->pk);
+    codec_writer_put(w, "\xc0", 1);
 }
 
 void codec_w_bool(codec_writer *w, bool b)
 {
-    if (b) {
-        msgpack_pack_true(&w->pk);
+    codec_writer_put(w, b ? "\xc3" : "\xc2", 1);
+}
+
+void codec_w_uint(codec_writer *w, uint64_t u)
+{
+    if (u < 0x80) {
+        uint8_t b = (uint8_t)u;
+        codec_writer_put(w, &b, 1);
+    } else if (u <= UINT8_MAX) {
+        codec_writer_put_be(w, 0xcc, u, 1);
+    } else if (u <= UINT16_MAX) {
+        codec_writer_put_be(w, 0xcd, u, 2);
+    } else if (u <= UINT32_MAX) {
+        codec_writer_put_be(w, 0xce, u, 4);
     } else {
-        msgpack_pack_false(&w->pk);
+        codec_writer_put_be(w, 0xcf, u, 8);
     }
 }
 
 void codec_w_int(codec_writer *w, int64_t i)
 {
-    msgpack_pack_int64(&w->pk, i);
-}
-
-void codec_w_uint(codec_writer *w, uint64_t u)
-{
-    msgpack_pack_uint64(&w->pk, u);
+    if (i >= 0) {
+        codec_w_uint(w, (uint64_t)i);
+    } else if (i >= -32) {
+        uint8_t b = (uint8_t)i;
+        codec_writer_put(w, &b, 1);
+    } else if (i >= INT8_MIN) {
+        codec_writer_put_be(w, 0xd0, (uint64_t)i, 1);
+    } else if (i >= INT16_MIN) {
+        codec_writer_put_be(w, 0xd1, (uint64_t)i, 2);
+    } else if (i >= INT32_MIN) {
+        codec_writer_put_be(w, 0xd2, (uint64_t)i, 4);
+    } else {
+        codec_writer_put_be(w, 0xd3, (uint64_t)i, 8);
+    }
 }
 
 void codec_w_double(codec_writer *w, double d)
 {
-    msgpack_pack_double(&w->pk, d);
+    uint64_t bits;
+    memcpy(&bits, &d, sizeof bits);
+    codec_writer_put_be(w, 0xcb, bits, 8);
 }
 
 void codec_w_str(codec_writer *w, const char *s, size_t len)
@@ -149,9 +199,18 @@ void codec_w_str(codec_writer *w, const char *s, size_t len)
         w->failed = true; /* not representable in msgpack */
         return;
     }
-    msgpack_pack_str(&w->pk, len);
+    if (len < 32) {
+        uint8_t b = (uint8_t)(0xa0 | len);
+        codec_writer_put(w, &b, 1);
+    } else if (len <= UINT8_MAX) {
+        codec_writer_put_be(w, 0xd9, len, 1);
+    } else if (len <= UINT16_MAX) {
+        codec_writer_put_be(w, 0xda, len, 2);
+    } else {
+        codec_writer_put_be(w, 0xdb, len, 4);
+    }
     if (len > 0) {
-        msgpack_pack_str_body(&w->pk, s, len);
+        codec_writer_put(w, s, len);
     }
 }
 
@@ -166,12 +225,26 @@ void codec_w_cstr(codec_writer *w, const char *s)
 
 void codec_w_array(codec_writer *w, uint32_t n)
 {
-    msgpack_pack_array(&w->pk, n);
+    if (n < 16) {
+        uint8_t b = (uint8_t)(0x90 | n);
+        codec_writer_put(w, &b, 1);
+    } else if (n <= UINT16_MAX) {
+        codec_writer_put_be(w, 0xdc, n, 2);
+    } else {
+        codec_writer_put_be(w, 0xdd, n, 4);
+    }
 }
 
 void codec_w_map(codec_writer *w, uint32_t n)
 {
-    msgpack_pack_map(&w->pk, n);
+    if (n < 16) {
+        uint8_t b = (uint8_t)(0x80 | n);
+        codec_writer_put(w, &b, 1);
+    } else if (n <= UINT16_MAX) {
+        codec_writer_put_be(w, 0xde, n, 2);
+    } else {
+        codec_writer_put_be(w, 0xdf, n, 4);
+    }
 }
 
 void codec_w_kv_int(codec_writer *w, const char *key, int64_t i)
