@@ -21,6 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "atp/error.h"
 #include "atp/wire.h"
@@ -163,12 +164,47 @@ void codec_w_str(codec_writer *w, const char *s, size_t len);
 void codec_w_cstr(codec_writer *w, const char *s); /* NUL-terminated */
 void codec_w_array(codec_writer *w, uint32_t n);
 void codec_w_map(codec_writer *w, uint32_t n);
-/* codec_w_kv_* write one key (C string) and a value: for map bodies. */
-void codec_w_kv_int(codec_writer *w, const char *key, int64_t i);
-void codec_w_kv_uint(codec_writer *w, const char *key, uint64_t u);
-void codec_w_kv_bool(codec_writer *w, const char *key, bool b);
-void codec_w_kv_cstr(codec_writer *w, const char *key, const char *s);
-void codec_w_kv_str(codec_writer *w, const char *key, const char *s, size_t n);
+/* codec_w_kv_* write one key (C string) and a value: for map bodies. They
+ * are inline so that the length of a literal key is known when compiling
+ * (replies are mostly keys); codec_w_kvn_* take the key's length. */
+void codec_w_kvn_int(codec_writer *w, const char *key, size_t kn, int64_t i);
+void codec_w_kvn_uint(codec_writer *w, const char *key, size_t kn, uint64_t u);
+void codec_w_kvn_bool(codec_writer *w, const char *key, size_t kn, bool b);
+void codec_w_kvn_str(codec_writer *w, const char *key, size_t kn,
+                     const char *s, size_t n);
+
+static inline void codec_w_kv_int(codec_writer *w, const char *key, int64_t i)
+{
+    codec_w_kvn_int(w, key, strlen(key), i);
+}
+
+static inline void codec_w_kv_uint(codec_writer *w, const char *key, uint64_t u)
+{
+    codec_w_kvn_uint(w, key, strlen(key), u);
+}
+
+static inline void codec_w_kv_bool(codec_writer *w, const char *key, bool b)
+{
+    codec_w_kvn_bool(w, key, strlen(key), b);
+}
+
+static inline void codec_w_kv_str(codec_writer *w, const char *key,
+                                  const char *s, size_t n)
+{
+    codec_w_kvn_str(w, key, strlen(key), s, n);
+}
+
+/* s == NULL writes nil */
+static inline void codec_w_kv_cstr(codec_writer *w, const char *key,
+                                   const char *s)
+{
+    if (s == NULL) {
+        codec_w_cstr(w, key);
+        codec_w_nil(w);
+        return;
+    }
+    codec_w_kvn_str(w, key, strlen(key), s, strlen(s));
+}
 /* codec_w_val re-encodes a decoded value (tools forwarding, round trips). */
 void codec_w_val(codec_writer *w, const codec_val *v);
 

@@ -116,10 +116,11 @@ bool codec_writer_failed(const codec_writer *w)
 }
 
 /* codec_writer_put appends n bytes. Every codec_w_* call below encodes its
- * token itself and puts it at once: a reply is a long run of tiny tokens,
- * and going through msgpack_packer's callback for each one cost more than
- * the bytes. The forms are msgpack-c's (smallest integer form, str8 for
- * 32..255 bytes), so replies do not change; test_writer pins them. */
+ * token (a key/value pair: both tokens) into a few bytes on the stack and
+ * puts them at once: a reply is a long run of tiny tokens, and going
+ * through msgpack_packer's callback for each one cost more than the bytes.
+ * The forms are msgpack-c's (smallest integer form, str8 for 32..255
+ * bytes), so replies do not change; test_writer pins them. */
 static void codec_writer_put(codec_writer *w, const void *data, size_t n)
 {
     if (!w->failed && w->sink == NULL && n <= w->cap - w->len) {
@@ -130,16 +131,72 @@ static void codec_writer_put(codec_writer *w, const void *data, size_t n)
     (void)codec_writer_write_cb(w, data, n);
 }
 
-/* codec_writer_put_be puts type byte t followed by the n low bytes of v,
- * big endian. */
-static void codec_writer_put_be(codec_writer *w, uint8_t t, uint64_t v,
-                                unsigned n)
+/* ---- token encoders: into b (room for 9 bytes), return the length ---- */
+
+static size_t codec_enc_be(uint8_t *b, uint8_t t, uint64_t v, unsigned n)
 {
-    uint8_t b[9];
     b[0] = t;
     for (unsigned i = 0; i < n; i++)
         b[n - i] = (uint8_t)(v >> (8 * i));
-    codec_writer_put(w, b, 1 + n);
+    return 1 + n;
+}
+
+static size_t codec_enc_uint(uint8_t *b, uint64_t u)
+{
+    if (u < 0x80) {
+        b[0] = (uint8_t)u;
+        return 1;
+    }
+    if (u <= UINT8_MAX)
+        return codec_enc_be(b, 0xcc, u, 1);
+    if (u <= UINT16_MAX)
+        return codec_enc_be(b, 0xcd, u, 2);
+    if (u <= UINT32_MAX)
+        return codec_enc_be(b, 0xce, u, 4);
+    return codec_enc_be(b, 0xcf, u, 8);
+}
+
+static size_t codec_enc_int(uint8_t *b, int64_t i)
+{
+    if (i >= 0)
+        return codec_enc_uint(b, (uint64_t)i);
+    if (i >= -32) {
+        b[0] = (uint8_t)i;
+        return 1;
+    }
+    if (i >= INT8_MIN)
+        return codec_enc_be(b, 0xd0, (uint64_t)i, 1);
+    if (i >= INT16_MIN)
+        return codec_enc_be(b, 0xd1, (uint64_t)i, 2);
+    if (i >= INT32_MIN)
+        return codec_enc_be(b, 0xd2, (uint64_t)i, 4);
+    return codec_enc_be(b, 0xd3, (uint64_t)i, 8);
+}
+
+/* len must be <= UINT32_MAX */
+static size_t codec_enc_str_hdr(uint8_t *b, size_t len)
+{
+    if (len < 32) {
+        b[0] = (uint8_t)(0xa0 | len);
+        return 1;
+    }
+    if (len <= UINT8_MAX)
+        return codec_enc_be(b, 0xd9, len, 1);
+    if (len <= UINT16_MAX)
+        return codec_enc_be(b, 0xda, len, 2);
+    return codec_enc_be(b, 0xdb, len, 4);
+}
+
+static size_t codec_enc_container(uint8_t *b, uint8_t fix, uint8_t t16,
+                                  uint32_t n)
+{
+    if (n < 16) {
+        b[0] = (uint8_t)(fix | n);
+        return 1;
+    }
+    if (n <= UINT16_MAX)
+        return codec_enc_be(b, t16, n, 2);
+    return codec_enc_be(b, (uint8_t)(t16 + 1), n, 4);
 }
 
 void codec_w_nil(codec_writer *w)
@@ -154,43 +211,22 @@ void codec_w_bool(codec_writer *w, bool b)
 
 void codec_w_uint(codec_writer *w, uint64_t u)
 {
-    if (u < 0x80) {
-        uint8_t b = (uint8_t)u;
-        codec_writer_put(w, &b, 1);
-    } else if (u <= UINT8_MAX) {
-        codec_writer_put_be(w, 0xcc, u, 1);
-    } else if (u <= UINT16_MAX) {
-        codec_writer_put_be(w, 0xcd, u, 2);
-    } else if (u <= UINT32_MAX) {
-        codec_writer_put_be(w, 0xce, u, 4);
-    } else {
-        codec_writer_put_be(w, 0xcf, u, 8);
-    }
+    uint8_t b[9];
+    codec_writer_put(w, b, codec_enc_uint(b, u));
 }
 
 void codec_w_int(codec_writer *w, int64_t i)
 {
-    if (i >= 0) {
-        codec_w_uint(w, (uint64_t)i);
-    } else if (i >= -32) {
-        uint8_t b = (uint8_t)i;
-        codec_writer_put(w, &b, 1);
-    } else if (i >= INT8_MIN) {
-        codec_writer_put_be(w, 0xd0, (uint64_t)i, 1);
-    } else if (i >= INT16_MIN) {
-        codec_writer_put_be(w, 0xd1, (uint64_t)i, 2);
-    } else if (i >= INT32_MIN) {
-        codec_writer_put_be(w, 0xd2, (uint64_t)i, 4);
-    } else {
-        codec_writer_put_be(w, 0xd3, (uint64_t)i, 8);
-    }
+    uint8_t b[9];
+    codec_writer_put(w, b, codec_enc_int(b, i));
 }
 
 void codec_w_double(codec_writer *w, double d)
 {
     uint64_t bits;
+    uint8_t b[9];
     memcpy(&bits, &d, sizeof bits);
-    codec_writer_put_be(w, 0xcb, bits, 8);
+    codec_writer_put(w, b, codec_enc_be(b, 0xcb, bits, 8));
 }
 
 void codec_w_str(codec_writer *w, const char *s, size_t len)
@@ -199,16 +235,8 @@ void codec_w_str(codec_writer *w, const char *s, size_t len)
         w->failed = true; /* not representable in msgpack */
         return;
     }
-    if (len < 32) {
-        uint8_t b = (uint8_t)(0xa0 | len);
-        codec_writer_put(w, &b, 1);
-    } else if (len <= UINT8_MAX) {
-        codec_writer_put_be(w, 0xd9, len, 1);
-    } else if (len <= UINT16_MAX) {
-        codec_writer_put_be(w, 0xda, len, 2);
-    } else {
-        codec_writer_put_be(w, 0xdb, len, 4);
-    }
+    uint8_t b[9];
+    codec_writer_put(w, b, codec_enc_str_hdr(b, len));
     if (len > 0) {
         codec_writer_put(w, s, len);
     }
@@ -225,56 +253,62 @@ void codec_w_cstr(codec_writer *w, const char *s)
 
 void codec_w_array(codec_writer *w, uint32_t n)
 {
-    if (n < 16) {
-        uint8_t b = (uint8_t)(0x90 | n);
-        codec_writer_put(w, &b, 1);
-    } else if (n <= UINT16_MAX) {
-        codec_writer_put_be(w, 0xdc, n, 2);
-    } else {
-        codec_writer_put_be(w, 0xdd, n, 4);
-    }
+    uint8_t b[9];
+    codec_writer_put(w, b, codec_enc_container(b, 0x90, 0xdc, n));
 }
 
 void codec_w_map(codec_writer *w, uint32_t n)
 {
-    if (n < 16) {
-        uint8_t b = (uint8_t)(0x80 | n);
-        codec_writer_put(w, &b, 1);
-    } else if (n <= UINT16_MAX) {
-        codec_writer_put_be(w, 0xde, n, 2);
-    } else {
-        codec_writer_put_be(w, 0xdf, n, 4);
+    uint8_t b[9];
+    codec_writer_put(w, b, codec_enc_container(b, 0x80, 0xde, n));
+}
+
+/* codec_w_kv puts key[0..kn) and the value v[0..vn) (vn <= 9) in one step
+ * when the key is short (all of ours are). */
+static void codec_w_kv(codec_writer *w, const char *key, size_t kn,
+                       const uint8_t *v, size_t vn)
+{
+    uint8_t b[1 + 31 + 9];
+    if (kn >= 32) {
+        codec_w_str(w, key, kn);
+        codec_writer_put(w, v, vn);
+        return;
     }
+    b[0] = (uint8_t)(0xa0 | kn);
+    memcpy(b + 1, key, kn);
+    memcpy(b + 1 + kn, v, vn);
+    codec_writer_put(w, b, 1 + kn + vn);
 }
 
-void codec_w_kv_int(codec_writer *w, const char *key, int64_t i)
+void codec_w_kvn_int(codec_writer *w, const char *key, size_t kn, int64_t i)
 {
-    codec_w_cstr(w, key);
-    codec_w_int(w, i);
+    uint8_t v[9];
+    codec_w_kv(w, key, kn, v, codec_enc_int(v, i));
 }
 
-void codec_w_kv_uint(codec_writer *w, const char *key, uint64_t u)
+void codec_w_kvn_uint(codec_writer *w, const char *key, size_t kn, uint64_t u)
 {
-    codec_w_cstr(w, key);
-    codec_w_uint(w, u);
+    uint8_t v[9];
+    codec_w_kv(w, key, kn, v, codec_enc_uint(v, u));
 }
 
-void codec_w_kv_bool(codec_writer *w, const char *key, bool b)
+void codec_w_kvn_bool(codec_writer *w, const char *key, size_t kn, bool b)
 {
-    codec_w_cstr(w, key);
-    codec_w_bool(w, b);
+    codec_w_kv(w, key, kn, (const uint8_t *)(b ? "\xc3" : "\xc2"), 1);
 }
 
-void codec_w_kv_cstr(codec_writer *w, const char *key, const char *s)
+void codec_w_kvn_str(codec_writer *w, const char *key, size_t kn,
+                     const char *s, size_t n)
 {
-    codec_w_cstr(w, key);
-    codec_w_cstr(w, s);
-}
-
-void codec_w_kv_str(codec_writer *w, const char *key, const char *s, size_t n)
-{
-    codec_w_cstr(w, key);
-    codec_w_str(w, s, n);
+    if (n > UINT32_MAX) {
+        w->failed = true; /* not representable in msgpack */
+        return;
+    }
+    uint8_t v[9];
+    codec_w_kv(w, key, kn, v, codec_enc_str_hdr(v, n));
+    if (n > 0) {
+        codec_writer_put(w, s, n);
+    }
 }
 
 void codec_w_val(codec_writer *w, const codec_val *v)

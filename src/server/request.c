@@ -515,25 +515,22 @@ static const struct {
 };
 
 /* request_fields_scan walks the request map once and keeps the first
- * value of every key a handler reads (string keys only, like
- * codec_val_get did). */
+ * value of every key a handler reads (string keys only, as codec_val_get
+ * matches them). */
 static void request_fields_scan(codec_view map, request_fields *f)
 {
+#define REQUEST_KEY(name) {#name, sizeof #name - 1, offsetof(request_fields, name)}
     static const struct {
         const char *name;
+        uint32_t len;
         size_t off;
     } keys[] = {
-        {"op", offsetof(request_fields, op)},
-        {"sku", offsetof(request_fields, sku)},
-        {"region", offsetof(request_fields, region)},
-        {"channel", offsetof(request_fields, channel)},
-        {"lines", offsetof(request_fields, lines)},
-        {"id", offsetof(request_fields, id)},
-        {"ttl_ms", offsetof(request_fields, ttl_ms)},
-        {"order_ref", offsetof(request_fields, order_ref)},
-        {"cursor", offsetof(request_fields, cursor)},
-        {"limit", offsetof(request_fields, limit)},
+        REQUEST_KEY(op),      REQUEST_KEY(sku),       REQUEST_KEY(region),
+        REQUEST_KEY(channel), REQUEST_KEY(lines),     REQUEST_KEY(id),
+        REQUEST_KEY(ttl_ms),  REQUEST_KEY(order_ref), REQUEST_KEY(cursor),
+        REQUEST_KEY(limit),
     };
+#undef REQUEST_KEY
     memset(f, 0, sizeof *f);
     uint32_t n = codec_view_len(map);
     codec_view k = codec_view_first(map);
@@ -543,7 +540,7 @@ static void request_fields_scan(codec_view map, request_fields *f)
         if (codec_view_str(k, &s)) {
             for (size_t j = 0; j < sizeof keys / sizeof keys[0]; j++) {
                 codec_view *slot = (codec_view *)((char *)f + keys[j].off);
-                if (codec_str_eq(s, keys[j].name)) {
+                if (s.len == keys[j].len && memcmp(s.ptr, keys[j].name, s.len) == 0) {
                     if (slot->p == NULL)
                         *slot = v;
                     break;
@@ -578,7 +575,7 @@ bool request_handle(request_env *env, const void *buf, size_t len,
         size_t k = 0, nr = sizeof request_resv_ops / sizeof request_resv_ops[0];
         while (i < n && !codec_str_eq(op, request_ops[i].op))
             i++;
-        while (k < nr && !codec_str_eq(op, request_resv_ops[k].op))
+        while (i == n && k < nr && !codec_str_eq(op, request_resv_ops[k].op))
             k++;
         if (i < n) {
             if (request_ops[i].fn(env, &f, a, w, &e))
