@@ -25,25 +25,33 @@ struct codec_writer {
     bool failed;
 };
 
+/* codec_writer_grow makes room for n more bytes in the buffer (amortised
+ * doubling); -1 on out of memory. */
+static int codec_writer_grow(codec_writer *w, size_t n)
+{
+    size_t cap = w->cap ? w->cap : CODEC_WRITER_INIT_CAP;
+    while (n > cap - w->len) {
+        if (cap > SIZE_MAX / 2) {
+            return -1;
+        }
+        cap *= 2;
+    }
+    char *nb = realloc(w->buf, cap);
+    if (nb == NULL) {
+        return -1;
+    }
+    w->buf = nb;
+    w->cap = cap;
+    return 0;
+}
+
 static int codec_writer_buf_append(codec_writer *w, const char *data, size_t n)
 {
     if (n == 0) {
         return 0;
     }
-    if (n > w->cap - w->len) {
-        size_t cap = w->cap ? w->cap : CODEC_WRITER_INIT_CAP;
-        while (n > cap - w->len) {
-            if (cap > SIZE_MAX / 2) {
-                return -1;
-            }
-            cap *= 2;
-        }
-        char *nb = realloc(w->buf, cap);
-        if (nb == NULL) {
-            return -1;
-        }
-        w->buf = nb;
-        w->cap = cap;
+    if (n > w->cap - w->len && codec_writer_grow(w, n) != 0) {
+        return -1;
     }
     memcpy(w->buf + w->len, data, n);
     w->len += n;
@@ -116,10 +124,10 @@ bool codec_writer_failed(const codec_writer *w)
 }
 
 /* codec_writer_put appends n bytes. Every codec_w_* call below encodes its
- * token (a key/value pair: both tokens) into a few bytes on the stack and
- * puts them at once: a reply is a long run of tiny tokens, and going
- * through msgpack_packer's callback for each one cost more than the bytes.
- * The forms are msgpack-c's (smallest integer form, str8 for 32..255
+ * token into a few bytes on the stack and puts them at once (key/value
+ * pairs go straight into the buffer): a reply is a long run of tiny
+ * tokens, and going through msgpack_packer's callback for each one cost
+ * more than the bytes. The forms are msgpack-c's (smallest integer form, str8 for 32..255
  * bytes), so replies do not change; test_writer pins them. */
 static void codec_writer_put(codec_writer *w, const void *data, size_t n)
 {
@@ -263,49 +271,73 @@ void codec_w_map(codec_writer *w, uint32_t n)
     codec_writer_put(w, b, codec_enc_container(b, 0x80, 0xde, n));
 }
 
-/* codec_w_kv puts key[0..kn) and the value v[0..vn) (vn <= 9) in one step
- * when the key is short (all of ours are). */
-static void codec_w_kv(codec_writer *w, const char *key, size_t kn,
-                       const uint8_t *v, size_t vn)
+/* codec_w_key_room writes the key key[0..kn) straight into the buffer and
+ * returns where its value goes, with room for a 9-byte value token; the
+ * caller encodes the value there and ends with codec_w_key_done. NULL
+ * (sink writers, failed writers, keys of 32 bytes and more, out of
+ * memory): write key and value token by token instead, which also reports
+ * the failure. Replies are mostly such pairs. */
+static uint8_t *codec_w_key_room(codec_writer *w, const char *key, size_t kn)
 {
-    uint8_t b[1 + 31 + 9];
-    if (kn >= 32) {
-        codec_w_str(w, key, kn);
-        codec_writer_put(w, v, vn);
-        return;
+    if (kn >= 32 || w->failed || w->sink != NULL ||
+        (1 + kn + 9 > w->cap - w->len && codec_writer_grow(w, 1 + kn + 9) != 0)) {
+        return NULL;
     }
-    b[0] = (uint8_t)(0xa0 | kn);
-    memcpy(b + 1, key, kn);
-    memcpy(b + 1 + kn, v, vn);
-    codec_writer_put(w, b, 1 + kn + vn);
+    uint8_t *p = (uint8_t *)w->buf + w->len;
+    p[0] = (uint8_t)(0xa0 | kn);
+    memcpy(p + 1, key, kn);
+    return p + 1 + kn;
+}
+
+static void codec_w_key_done(codec_writer *w, const uint8_t *end)
+{
+    w->len = (size_t)((const char *)end - w->buf);
 }
 
 void codec_w_kvn_int(codec_writer *w, const char *key, size_t kn, int64_t i)
 {
-    uint8_t v[9];
-    codec_w_kv(w, key, kn, v, codec_enc_int(v, i));
+    uint8_t *p = codec_w_key_room(w, key, kn);
+    if (p == NULL) {
+        codec_w_str(w, key, kn);
+        codec_w_int(w, i);
+        return;
+    }
+    codec_w_key_done(w, p + codec_enc_int(p, i));
 }
 
 void codec_w_kvn_uint(codec_writer *w, const char *key, size_t kn, uint64_t u)
 {
-    uint8_t v[9];
-    codec_w_kv(w, key, kn, v, codec_enc_uint(v, u));
+    uint8_t *p = codec_w_key_room(w, key, kn);
+    if (p == NULL) {
+        codec_w_str(w, key, kn);
+        codec_w_uint(w, u);
+        return;
+    }
+    codec_w_key_done(w, p + codec_enc_uint(p, u));
 }
 
 void codec_w_kvn_bool(codec_writer *w, const char *key, size_t kn, bool b)
 {
-    codec_w_kv(w, key, kn, (const uint8_t *)(b ? "\xc3" : "\xc2"), 1);
+    uint8_t *p = codec_w_key_room(w, key, kn);
+    if (p == NULL) {
+        codec_w_str(w, key, kn);
+        codec_w_bool(w, b);
+        return;
+    }
+    *p = b ? 0xc3 : 0xc2;
+    codec_w_key_done(w, p + 1);
 }
 
 void codec_w_kvn_str(codec_writer *w, const char *key, size_t kn,
                      const char *s, size_t n)
 {
-    if (n > UINT32_MAX) {
-        w->failed = true; /* not representable in msgpack */
+    uint8_t *p = n <= UINT32_MAX ? codec_w_key_room(w, key, kn) : NULL;
+    if (p == NULL) {
+        codec_w_str(w, key, kn);
+        codec_w_str(w, s, n);
         return;
     }
-    uint8_t v[9];
-    codec_w_kv(w, key, kn, v, codec_enc_str_hdr(v, n));
+    codec_w_key_done(w, p + codec_enc_str_hdr(p, n));
     if (n > 0) {
         codec_writer_put(w, s, n);
     }

@@ -27,6 +27,27 @@ bool request_channel(request_env *env, const request_fields *f, uint32_t *out,
                      reply_error *e);
 void request_count_error(request_env *env);
 
+/* A cart line, validated. */
+typedef struct request_line {
+    codec_str sku;
+    uint32_t region;
+    uint32_t first; /* index of the first line with the same (sku, region) */
+    int64_t qty;
+    int64_t total;  /* qty summed over lines with the same (sku, region) */
+} request_line;
+
+/* request_cart answers op "cart" (request_cart.c). */
+bool request_cart(request_env *env, const request_fields *f, codec_arena *a,
+                  codec_writer *w, reply_error *e);
+/* request_cart_totals sets every line's total: the sum of qty over the
+ * lines naming the same (sku, region), so a cart asking twice for 3 of the
+ * last 5 units is not available. A hash table in a, linear in n; when the
+ * SKUs collide too much it sorts instead and sets *sorted. false: out of
+ * memory. request_line_hash is its hash (exposed for tests). */
+bool request_cart_totals(request_line *lines, uint32_t n, codec_arena *a,
+                         bool *sorted);
+uint64_t request_line_hash(codec_str sku, uint32_t region);
+
 /* request_resv_start validates a reservation request and hands it to the
  * engine. Returns true when submitted (the reply comes through
  * async->finish), false with e filled when the request is refused now. */

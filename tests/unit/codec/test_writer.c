@@ -194,7 +194,7 @@ static void test_writer_buffer_growth(void **state)
 }
 
 typedef struct sink_buf {
-    char data[256];
+    char data[4096];
     size_t len;
     int calls;
     int fail_at; /* call number that fails; 0: never */
@@ -241,6 +241,61 @@ static void test_writer_sink(void **state)
 
 /* After a sink error the writer is failed and writes nothing more, so no
  * message with a hole reaches the sink; retarget starts afresh. */
+/* A key/value pair is exactly its key token followed by its value token,
+ * whichever path writes it: into the buffer (growing it), through a sink,
+ * or with a key of 32 bytes or more. */
+static void test_writer_kv_pairs(void **state)
+{
+    (void)state;
+    static const char *const keys[] = {"", "k", "thirty-one-bytes-long-key-xxxxx",
+                                       "thirty-two-bytes-long-key-xxxxxx"};
+    codec_writer *kv = codec_writer_alloc(NULL, NULL);
+    codec_writer *tok = codec_writer_alloc(NULL, NULL);
+    sink_buf sb = {0};
+    codec_writer *sink = codec_writer_alloc(test_sink, &sb);
+    assert_true(kv != NULL && tok != NULL && sink != NULL);
+    size_t first_round = 0;
+    for (int round = 0; round < 40; round++) { /* grows the buffer */
+        for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+            const char *k = keys[i];
+            codec_writer *ws[] = {kv, sink};
+            for (size_t j = 0; j < (round == 0 ? 2u : 1u); j++) {
+                codec_w_kv_int(ws[j], k, -40000 - round);
+                codec_w_kv_uint(ws[j], k, (uint64_t)1 << 40);
+                codec_w_kv_bool(ws[j], k, round & 1);
+                codec_w_kv_cstr(ws[j], k, "value");
+                codec_w_kv_cstr(ws[j], k, NULL);
+                codec_w_kv_str(ws[j], k, keys[3], 32);
+            }
+            codec_w_cstr(tok, k);
+            codec_w_int(tok, -40000 - round);
+            codec_w_cstr(tok, k);
+            codec_w_uint(tok, (uint64_t)1 << 40);
+            codec_w_cstr(tok, k);
+            codec_w_bool(tok, round & 1);
+            codec_w_cstr(tok, k);
+            codec_w_cstr(tok, "value");
+            codec_w_cstr(tok, k);
+            codec_w_nil(tok);
+            codec_w_cstr(tok, k);
+            codec_w_str(tok, keys[3], 32);
+        }
+        if (round == 0)
+            codec_writer_data(tok, &first_round);
+    }
+    size_t l1, l2;
+    const void *p1 = codec_writer_data(kv, &l1);
+    const void *p2 = codec_writer_data(tok, &l2);
+    assert_false(codec_writer_failed(kv) || codec_writer_failed(sink));
+    assert_int_equal(l1, l2);
+    assert_memory_equal(p1, p2, l1);
+    assert_int_equal(sb.len, first_round); /* the sink got round 0 */
+    assert_memory_equal(sb.data, p2, first_round);
+    codec_writer_free(sink);
+    codec_writer_free(tok);
+    codec_writer_free(kv);
+}
+
 static void test_writer_sticky_failure(void **state)
 {
     (void)state;
@@ -287,6 +342,7 @@ int main(void)
         cmocka_unit_test(test_writer_forms_match_msgpack_c),
         cmocka_unit_test(test_writer_buffer_growth),
         cmocka_unit_test(test_writer_sink),
+        cmocka_unit_test(test_writer_kv_pairs),
         cmocka_unit_test(test_writer_sticky_failure),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
