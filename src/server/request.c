@@ -390,8 +390,8 @@ static const struct {
 
 /* request_fields_scan walks the request map once and keeps the first
  * value of every key a handler reads (string keys only, as codec_val_get
- * matches them). */
-static void request_fields_scan(codec_view map, request_fields *f)
+ * matches them). Returns whether the field 'op' is a string, in *op. */
+static bool request_fields_scan(codec_view map, request_fields *f, codec_str *op)
 {
 #define REQUEST_KEY(name) {#name, sizeof #name - 1, offsetof(request_fields, name)}
     static const struct {
@@ -424,6 +424,7 @@ static void request_fields_scan(codec_view map, request_fields *f)
         if (i + 1 < n)
             k = codec_view_next(v);
     }
+    return codec_view_str(f->op, op);
 }
 
 bool request_handle(request_env *env, const void *buf, size_t len,
@@ -442,7 +443,7 @@ bool request_handle(request_env *env, const void *buf, size_t len,
                                            : "not a msgpack message");
     } else if (codec_view_type(req) != CODEC_MAP) {
         reply_error_set(&e, ATP_E_BAD_REQUEST, "a request is a msgpack map");
-    } else if (request_fields_scan(req, &f), !codec_view_str(f.op, &op)) {
+    } else if (!request_fields_scan(req, &f, &op)) {
         reply_error_set(&e, ATP_E_BAD_REQUEST, "missing string field 'op'");
     } else {
         size_t i = 0, n = sizeof request_ops / sizeof request_ops[0];
