@@ -375,6 +375,15 @@ def main(h):
         after = obs.counters()
         want_state = before_state
         if seq_to is not None:
+            # The rejection is counted on the ingest thread; last_seq moves
+            # only once the (empty) batch has passed the engine queue, a
+            # moment later: wait for it (bounded), then check.
+            try:
+                harness.wait_until(lambda: obs.counters().get("src-a.last_seq") == seq_to,
+                                   10, 0.02, name)
+            except TestFailure:
+                pass  # reported by the check below
+            after = obs.counters()
             ck.eq(after.get("src-a.last_seq"), seq_to, "%s: src-a.last_seq (seq consumed)" % name)
             a = want_state["sources"]["src-a"]
             got = obs.state()
