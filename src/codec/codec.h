@@ -21,6 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "atp/error.h"
 #include "atp/wire.h"
@@ -103,6 +104,32 @@ const codec_val *codec_val_get(const codec_val *map, const char *key);
  * and infinities as null. On out of memory nothing is written. */
 void codec_val_write_json(const codec_val *v, FILE *f);
 
+/* ---- views: reading a message in place (the query server) ------------ */
+
+/* A view is the position of one msgpack object inside a prechecked buffer;
+ * p == NULL means "absent" (a missing field). Views allocate nothing and
+ * are valid while the buffer lives. The accessors answer like their
+ * codec_val_* counterparts for the same bytes and accept absent views. */
+typedef struct codec_view {
+    const uint8_t *p;
+} codec_view;
+
+/* codec_view_root prechecks buf[0..len) (depth ATP_MSG_MAX_DEPTH) and, on
+ * ATP_OK, gives its object. Returns the codec_precheck error otherwise. */
+atp_err codec_view_root(const void *buf, size_t len, codec_view *out);
+codec_type codec_view_type(codec_view v);
+bool codec_view_int(codec_view v, int64_t *out);   /* CODEC_INT only */
+bool codec_view_uint(codec_view v, uint64_t *out); /* non-negative ints */
+bool codec_view_str(codec_view v, codec_str *out);
+uint32_t codec_view_len(codec_view v); /* array/map length, else 0 */
+/* codec_view_first returns a container's first child (for a map: the first
+ * key; keys and values alternate), absent if v is empty or no container.
+ * codec_view_next returns the object that follows v and its children in
+ * the buffer: the next sibling. The caller counts (codec_view_len) and
+ * never asks past the last child. Linear in the bytes passed over. */
+codec_view codec_view_first(codec_view v);
+codec_view codec_view_next(codec_view v);
+
 /* ---- writer ----------------------------------------------------------- */
 
 /* Writer errors are sticky: after a sink or allocation failure every later
@@ -137,12 +164,47 @@ void codec_w_str(codec_writer *w, const char *s, size_t len);
 void codec_w_cstr(codec_writer *w, const char *s); /* NUL-terminated */
 void codec_w_array(codec_writer *w, uint32_t n);
 void codec_w_map(codec_writer *w, uint32_t n);
-/* codec_w_kv_* write one key (C string) and a value: for map bodies. */
-void codec_w_kv_int(codec_writer *w, const char *key, int64_t i);
-void codec_w_kv_uint(codec_writer *w, const char *key, uint64_t u);
-void codec_w_kv_bool(codec_writer *w, const char *key, bool b);
-void codec_w_kv_cstr(codec_writer *w, const char *key, const char *s);
-void codec_w_kv_str(codec_writer *w, const char *key, const char *s, size_t n);
+/* codec_w_kv_* write one key (C string) and a value: for map bodies. They
+ * are inline so that the length of a literal key is known when compiling
+ * (replies are mostly keys); codec_w_kvn_* take the key's length. */
+void codec_w_kvn_int(codec_writer *w, const char *key, size_t kn, int64_t i);
+void codec_w_kvn_uint(codec_writer *w, const char *key, size_t kn, uint64_t u);
+void codec_w_kvn_bool(codec_writer *w, const char *key, size_t kn, bool b);
+void codec_w_kvn_str(codec_writer *w, const char *key, size_t kn,
+                     const char *s, size_t n);
+
+static inline void codec_w_kv_int(codec_writer *w, const char *key, int64_t i)
+{
+    codec_w_kvn_int(w, key, strlen(key), i);
+}
+
+static inline void codec_w_kv_uint(codec_writer *w, const char *key, uint64_t u)
+{
+    codec_w_kvn_uint(w, key, strlen(key), u);
+}
+
+static inline void codec_w_kv_bool(codec_writer *w, const char *key, bool b)
+{
+    codec_w_kvn_bool(w, key, strlen(key), b);
+}
+
+static inline void codec_w_kv_str(codec_writer *w, const char *key,
+                                  const char *s, size_t n)
+{
+    codec_w_kvn_str(w, key, strlen(key), s, n);
+}
+
+/* s == NULL writes nil */
+static inline void codec_w_kv_cstr(codec_writer *w, const char *key,
+                                   const char *s)
+{
+    if (s == NULL) {
+        codec_w_cstr(w, key);
+        codec_w_nil(w);
+        return;
+    }
+    codec_w_kvn_str(w, key, strlen(key), s, strlen(s));
+}
 /* codec_w_val re-encodes a decoded value (tools forwarding, round trips). */
 void codec_w_val(codec_writer *w, const codec_val *v);
 

@@ -8,6 +8,7 @@
  */
 #include "server/request.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -55,14 +56,14 @@ void request_env_fini(request_env *env)
 int request_clip(codec_str s) { return s.len > 64 ? 64 : (int)s.len; }
 
 /* A string field that must be an id (1..max printable bytes). */
-bool request_id(const codec_val *v, const char *what, uint32_t max,
-                       atp_err bad_code, codec_str *out, reply_error *e)
+bool request_id(codec_view v, const char *what, uint32_t max, atp_err bad_code,
+                codec_str *out, reply_error *e)
 {
-    if (v == NULL) {
+    if (v.p == NULL) {
         reply_error_set(e, ATP_E_BAD_REQUEST, "missing field '%s'", what);
         return false;
     }
-    if (!codec_val_str(v, out)) {
+    if (!codec_view_str(v, out)) {
         reply_error_set(e, ATP_E_BAD_REQUEST, "field '%s' must be a string", what);
         return false;
     }
@@ -74,13 +75,13 @@ bool request_id(const codec_val *v, const char *what, uint32_t max,
     return true;
 }
 
-bool request_sku(const codec_val *v, codec_str *out, reply_error *e)
+bool request_sku(codec_view v, codec_str *out, reply_error *e)
 {
     return request_id(v, "sku", ATP_SKU_MAX_LEN, ATP_E_BAD_SKU, out, e);
 }
 
-bool request_region(request_env *env, const codec_val *v, uint32_t *out,
-                           reply_error *e)
+bool request_region(request_env *env, codec_view v, uint32_t *out,
+                    reply_error *e)
 {
     codec_str s;
     if (!request_id(v, "region", ATP_ID_MAX_LEN, ATP_E_UNKNOWN_REGION, &s, e))
@@ -96,11 +97,11 @@ bool request_region(request_env *env, const codec_val *v, uint32_t *out,
 }
 
 /* The channel is optional: absent means the default channel. */
-bool request_channel(request_env *env, const codec_val *req,
-                            uint32_t *out, reply_error *e)
+bool request_channel(request_env *env, const request_fields *f, uint32_t *out,
+                     reply_error *e)
 {
-    const codec_val *v = codec_val_get(req, "channel");
-    if (v == NULL || codec_val_type(v) == CODEC_NIL) {
+    codec_view v = f->channel;
+    if (codec_view_type(v) == CODEC_NIL) {
         *out = 0;
         return true;
     }
@@ -119,15 +120,15 @@ bool request_channel(request_env *env, const codec_val *req,
 
 /* ---- operations ---------------------------------------------------------- */
 
-static bool request_atp(request_env *env, const codec_val *req, codec_arena *a,
-                        codec_writer *w, reply_error *e)
+static bool request_atp(request_env *env, const request_fields *f,
+                        codec_arena *a, codec_writer *w, reply_error *e)
 {
     (void)a;
     codec_str sku;
     uint32_t region, channel;
-    if (!request_sku(codec_val_get(req, "sku"), &sku, e) ||
-        !request_region(env, codec_val_get(req, "region"), &region, e) ||
-        !request_channel(env, req, &channel, e))
+    if (!request_sku(f->sku, &sku, e) ||
+        !request_region(env, f->region, &region, e) ||
+        !request_channel(env, f, &channel, e))
         return false;
     engine_answer ans;
     engine_query(env->eng, sku.ptr, sku.len, region, channel, &ans);
@@ -138,138 +139,13 @@ static bool request_atp(request_env *env, const codec_val *req, codec_arena *a,
     return true;
 }
 
-typedef struct request_line {
-    codec_str sku;
-    uint32_t region;
-    int64_t qty;
-    int64_t total; /* qty summed over lines with the same (sku, region) */
-    uint32_t index;
-} request_line;
-
-static int request_line_cmp(const void *pa, const void *pb)
-{
-    const request_line *x = *(request_line *const *)pa;
-    const request_line *y = *(request_line *const *)pb;
-    if (x->region != y->region)
-        return x->region < y->region ? -1 : 1;
-    if (x->sku.len != y->sku.len)
-        return x->sku.len < y->sku.len ? -1 : 1;
-    return memcmp(x->sku.ptr, y->sku.ptr, x->sku.len);
-}
-
-static bool request_cart_line(request_env *env, const codec_val *v,
-                              request_line *out, reply_error *e)
-{
-    if (codec_val_type(v) != CODEC_ARRAY || codec_val_len(v) != 3) {
-        reply_error_set(e, ATP_E_BAD_REQUEST, "a line is [sku, region, qty]");
-        return false;
-    }
-    if (!request_sku(codec_val_at(v, 0), &out->sku, e) ||
-        !request_region(env, codec_val_at(v, 1), &out->region, e))
-        return false;
-    if (!codec_val_int(codec_val_at(v, 2), &out->qty) || out->qty < 1 ||
-        out->qty > ATP_QTY_MAX) {
-        reply_error_set(e, ATP_E_BAD_QTY, "qty must be an integer 1..%lld",
-                        (long long)ATP_QTY_MAX);
-        return false;
-    }
-    return true;
-}
-
-/* Sum the quantities of lines naming the same (sku, region): a cart asking
- * twice for 3 of the last 5 units is not available. */
-static bool request_cart_totals(request_line *lines, uint32_t n, codec_arena *a)
-{
-    request_line **order = codec_arena_malloc(a, (n ? n : 1) * sizeof *order);
-    if (order == NULL)
-        return false;
-    for (uint32_t i = 0; i < n; i++)
-        order[i] = &lines[i];
-    qsort(order, n, sizeof *order, request_line_cmp);
-    for (uint32_t i = 0; i < n;) {
-        uint32_t j = i;
-        int64_t sum = 0;
-        while (j < n && request_line_cmp(&order[i], &order[j]) == 0)
-            sum += order[j++]->qty; /* <= 10^4 lines * 10^15: no overflow */
-        for (uint32_t k = i; k < j; k++)
-            order[k]->total = sum;
-        i = j;
-    }
-    return true;
-}
-
-static bool request_cart(request_env *env, const codec_val *req, codec_arena *a,
-                         codec_writer *w, reply_error *e)
-{
-    uint32_t channel;
-    if (!request_channel(env, req, &channel, e))
-        return false;
-    const codec_val *lv = codec_val_get(req, "lines");
-    if (lv == NULL || codec_val_type(lv) != CODEC_ARRAY) {
-        reply_error_set(e, ATP_E_BAD_REQUEST, "field 'lines' must be an array");
-        return false;
-    }
-    uint32_t n = codec_val_len(lv);
-    if (n == 0) {
-        reply_error_set(e, ATP_E_BAD_REQUEST, "a cart needs at least one line");
-        return false;
-    }
-    if (n > env->cfg->service.max_cart_lines) {
-        reply_error_set(e, ATP_E_TOO_MANY_LINES, "%u lines, at most %u", n,
-                        env->cfg->service.max_cart_lines);
-        return false;
-    }
-    request_line *lines = codec_arena_malloc(a, n * sizeof *lines);
-    if (lines == NULL) {
-        reply_error_set(e, ATP_E_NOMEM, "out of memory");
-        return false;
-    }
-    for (uint32_t i = 0; i < n; i++) {
-        if (!request_cart_line(env, codec_val_at(lv, i), &lines[i], e)) {
-            e->line = i;
-            return false;
-        }
-        lines[i].index = i;
-    }
-    if (!request_cart_totals(lines, n, a)) {
-        reply_error_set(e, ATP_E_NOMEM, "out of memory");
-        return false;
-    }
-    const char *ch = env->cfg->channels[channel];
-    engine_answer *ans = codec_arena_malloc(a, n * sizeof *ans);
-    if (ans == NULL) {
-        reply_error_set(e, ATP_E_NOMEM, "out of memory");
-        return false;
-    }
-    bool all = true;
-    for (uint32_t i = 0; i < n; i++) {
-        engine_query(env->eng, lines[i].sku.ptr, lines[i].sku.len,
-                     lines[i].region, channel, &ans[i]);
-        all &= lines[i].total <= ans[i].atp;
-    }
-    codec_w_map(w, 3);
-    codec_w_kv_bool(w, "ok", true);
-    codec_w_kv_bool(w, "available", all);
-    codec_w_cstr(w, "lines");
-    codec_w_array(w, n);
-    for (uint32_t i = 0; i < n; i++) {
-        codec_w_map(w, REPLY_ANSWER_FIELDS + 2);
-        reply_answer_write(w, lines[i].sku, env->cfg->regions[lines[i].region].id,
-                           ch, &ans[i]);
-        codec_w_kv_int(w, "qty", lines[i].qty);
-        codec_w_kv_bool(w, "available", lines[i].total <= ans[i].atp);
-    }
-    return true;
-}
-
-static bool request_regions(request_env *env, const codec_val *req,
+static bool request_regions(request_env *env, const request_fields *f,
                             codec_arena *a, codec_writer *w, reply_error *e)
 {
     (void)a;
     codec_str sku;
     uint32_t channel;
-    if (!request_sku(codec_val_get(req, "sku"), &sku, e) ||
-        !request_channel(env, req, &channel, e))
+    if (!request_sku(f->sku, &sku, e) || !request_channel(env, f, &channel, e))
         return false;
     const char *ch = env->cfg->channels[channel];
     codec_w_map(w, 4);
@@ -287,10 +163,10 @@ static bool request_regions(request_env *env, const codec_val *req,
     return true;
 }
 
-static bool request_sources(request_env *env, const codec_val *req,
+static bool request_sources(request_env *env, const request_fields *f,
                             codec_arena *a, codec_writer *w, reply_error *e)
 {
-    (void)req, (void)a, (void)e;
+    (void)f, (void)a, (void)e;
     int64_t now = clock_mono_ms();
     uint32_t n = (uint32_t)sources_count(env->src);
     codec_w_map(w, 2);
@@ -326,10 +202,10 @@ static bool request_sources(request_env *env, const codec_val *req,
     return true;
 }
 
-static bool request_status(request_env *env, const codec_val *req,
+static bool request_status(request_env *env, const request_fields *f,
                            codec_arena *a, codec_writer *w, reply_error *e)
 {
-    (void)req, (void)a, (void)e;
+    (void)f, (void)a, (void)e;
     engine_stats es;
     engine_stats_get(env->eng, &es);
     ingest_stats is = {0};
@@ -399,22 +275,21 @@ static bool request_status(request_env *env, const codec_val *req,
 #define REQUEST_SCAN_DEFAULT 1000
 #define REQUEST_SCAN_MAX 10000
 
-static bool request_scan(request_env *env, const codec_val *req, codec_arena *a,
-                         codec_writer *w, reply_error *e)
+static bool request_scan(request_env *env, const request_fields *f,
+                         codec_arena *a, codec_writer *w, reply_error *e)
 {
     (void)a;
     uint32_t region;
     uint64_t cursor = 0, limit = REQUEST_SCAN_DEFAULT;
-    const codec_val *cv = codec_val_get(req, "cursor");
-    const codec_val *lv = codec_val_get(req, "limit");
-    if (!request_region(env, codec_val_get(req, "region"), &region, e))
+    if (!request_region(env, f->region, &region, e))
         return false;
-    if (cv != NULL && codec_val_type(cv) != CODEC_NIL && !codec_val_uint(cv, &cursor)) {
+    if (codec_view_type(f->cursor) != CODEC_NIL &&
+        !codec_view_uint(f->cursor, &cursor)) {
         reply_error_set(e, ATP_E_BAD_REQUEST, "cursor must be a non-negative integer");
         return false;
     }
-    if (lv != NULL && (!codec_val_uint(lv, &limit) || limit < 1 ||
-                       limit > REQUEST_SCAN_MAX)) {
+    if (f->limit.p != NULL && (!codec_view_uint(f->limit, &limit) || limit < 1 ||
+                               limit > REQUEST_SCAN_MAX)) {
         reply_error_set(e, ATP_E_BAD_REQUEST, "limit must be an integer 1..%d",
                         REQUEST_SCAN_MAX);
         return false;
@@ -470,10 +345,10 @@ static bool request_scan(request_env *env, const codec_val *req, codec_arena *a,
 /* Take a snapshot of positions, lots and offsets now; answers once it is
  * stored. Blocks this nng callback thread for the write (an operator's
  * command, not a hot path). */
-static bool request_snapshot(request_env *env, const codec_val *req,
+static bool request_snapshot(request_env *env, const request_fields *f,
                              codec_arena *a, codec_writer *w, reply_error *e)
 {
-    (void)req, (void)a;
+    (void)f, (void)a;
     int64_t t0 = clock_mono_ms();
     atp_err err = engine_snapshot_now(env->eng);
     if (err != ATP_OK) {
@@ -491,8 +366,8 @@ static bool request_snapshot(request_env *env, const codec_val *req,
 
 /* ---- dispatch ------------------------------------------------------------ */
 
-typedef bool (*request_fn)(request_env *, const codec_val *, codec_arena *,
-                           codec_writer *, reply_error *);
+typedef bool (*request_fn)(request_env *, const request_fields *,
+                           codec_arena *, codec_writer *, reply_error *);
 
 static const struct {
     const char *op;
@@ -513,36 +388,75 @@ static const struct {
     {"reservation", ENGINE_RESV_GET},
 };
 
+/* request_fields_scan walks the request map once and keeps the first
+ * value of every key a handler reads (string keys only, as codec_val_get
+ * matches them). Returns whether the field 'op' is a string, in *op. */
+static bool request_fields_scan(codec_view map, request_fields *f, codec_str *op)
+{
+#define REQUEST_KEY(name) {#name, sizeof #name - 1, offsetof(request_fields, name)}
+    static const struct {
+        const char *name;
+        uint32_t len;
+        size_t off;
+    } keys[] = {
+        REQUEST_KEY(op),      REQUEST_KEY(sku),       REQUEST_KEY(region),
+        REQUEST_KEY(channel), REQUEST_KEY(lines),     REQUEST_KEY(id),
+        REQUEST_KEY(ttl_ms),  REQUEST_KEY(order_ref), REQUEST_KEY(cursor),
+        REQUEST_KEY(limit),
+    };
+#undef REQUEST_KEY
+    memset(f, 0, sizeof *f);
+    uint32_t n = codec_view_len(map);
+    codec_view k = codec_view_first(map);
+    for (uint32_t i = 0; i < n; i++) {
+        codec_view v = codec_view_next(k);
+        codec_str s;
+        if (codec_view_str(k, &s)) {
+            for (size_t j = 0; j < sizeof keys / sizeof keys[0]; j++) {
+                codec_view *slot = (codec_view *)((char *)f + keys[j].off);
+                if (s.len == keys[j].len && memcmp(s.ptr, keys[j].name, s.len) == 0) {
+                    if (slot->p == NULL)
+                        *slot = v;
+                    break;
+                }
+            }
+        }
+        if (i + 1 < n)
+            k = codec_view_next(v);
+    }
+    return codec_view_str(f->op, op);
+}
+
 bool request_handle(request_env *env, const void *buf, size_t len,
                     codec_arena *a, codec_writer *w, request_async *async)
 {
     atomic_fetch_add_explicit(&env->requests, 1, memory_order_relaxed);
     reply_error e = {.code = ATP_OK, .line = -1};
-    const codec_val *req;
+    codec_view req;
+    request_fields f;
     codec_str op;
-    atp_err err = codec_decode(a, buf, len, &req);
+    atp_err err = codec_view_root(buf, len, &req);
     if (err != ATP_OK) {
         reply_error_set(&e, err, "%s", err == ATP_E_TOO_LARGE
                                            ? "message nested too deeply or "
                                              "declaring sizes beyond its end"
                                            : "not a msgpack message");
-    } else if (codec_val_type(req) != CODEC_MAP) {
+    } else if (codec_view_type(req) != CODEC_MAP) {
         reply_error_set(&e, ATP_E_BAD_REQUEST, "a request is a msgpack map");
-    } else if (codec_val_get(req, "op") == NULL ||
-               !codec_val_str(codec_val_get(req, "op"), &op)) {
+    } else if (!request_fields_scan(req, &f, &op)) {
         reply_error_set(&e, ATP_E_BAD_REQUEST, "missing string field 'op'");
     } else {
         size_t i = 0, n = sizeof request_ops / sizeof request_ops[0];
         size_t k = 0, nr = sizeof request_resv_ops / sizeof request_resv_ops[0];
         while (i < n && !codec_str_eq(op, request_ops[i].op))
             i++;
-        while (k < nr && !codec_str_eq(op, request_resv_ops[k].op))
+        while (i == n && k < nr && !codec_str_eq(op, request_resv_ops[k].op))
             k++;
         if (i < n) {
-            if (request_ops[i].fn(env, req, a, w, &e))
+            if (request_ops[i].fn(env, &f, a, w, &e))
                 return true;
         } else if (k < nr) {
-            if (request_resv_start(env, request_resv_ops[k].resv, req, a, w, async, &e))
+            if (request_resv_start(env, request_resv_ops[k].resv, &f, a, w, async, &e))
                 return false;
         } else {
             reply_error_set(&e, ATP_E_UNKNOWN_OP,

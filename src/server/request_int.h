@@ -8,22 +8,51 @@
 #include "server/reply.h"
 #include "server/request.h"
 
+/* The top-level fields of a request, found in one pass over its map by
+ * request_fields_scan: the first occurrence of each key wins, other keys
+ * are ignored, an absent field is an absent view (p == NULL). */
+typedef struct request_fields {
+    codec_view op, sku, region, channel, lines, id, ttl_ms, order_ref,
+        cursor, limit;
+} request_fields;
+
 /* Field helpers: on failure they fill e and return false. */
 int request_clip(codec_str s);
-bool request_id(const codec_val *v, const char *what, uint32_t max,
-                atp_err bad_code, codec_str *out, reply_error *e);
-bool request_sku(const codec_val *v, codec_str *out, reply_error *e);
-bool request_region(request_env *env, const codec_val *v, uint32_t *out,
+bool request_id(codec_view v, const char *what, uint32_t max, atp_err bad_code,
+                codec_str *out, reply_error *e);
+bool request_sku(codec_view v, codec_str *out, reply_error *e);
+bool request_region(request_env *env, codec_view v, uint32_t *out,
                     reply_error *e);
-bool request_channel(request_env *env, const codec_val *req, uint32_t *out,
+bool request_channel(request_env *env, const request_fields *f, uint32_t *out,
                      reply_error *e);
 void request_count_error(request_env *env);
+
+/* A cart line, validated. */
+typedef struct request_line {
+    codec_str sku;
+    uint32_t region;
+    uint32_t first; /* index of the first line with the same (sku, region) */
+    int64_t qty;
+    int64_t total;  /* qty summed over lines with the same (sku, region) */
+} request_line;
+
+/* request_cart answers op "cart" (request_cart.c). */
+bool request_cart(request_env *env, const request_fields *f, codec_arena *a,
+                  codec_writer *w, reply_error *e);
+/* request_cart_totals sets every line's total: the sum of qty over the
+ * lines naming the same (sku, region), so a cart asking twice for 3 of the
+ * last 5 units is not available. A hash table in a, linear in n; when the
+ * SKUs collide too much it sorts instead and sets *sorted. false: out of
+ * memory. request_line_hash is its hash (exposed for tests). */
+bool request_cart_totals(request_line *lines, uint32_t n, codec_arena *a,
+                         bool *sorted);
+uint64_t request_line_hash(codec_str sku, uint32_t region);
 
 /* request_resv_start validates a reservation request and hands it to the
  * engine. Returns true when submitted (the reply comes through
  * async->finish), false with e filled when the request is refused now. */
 bool request_resv_start(request_env *env, engine_resv_op op,
-                        const codec_val *req, codec_arena *a, codec_writer *w,
+                        const request_fields *f, codec_arena *a, codec_writer *w,
                         request_async *async, reply_error *e);
 
 #endif

@@ -9,17 +9,17 @@
 #include "server/request_int.h"
 
 
-static bool request_resv_ttl(const codec_val *req, bool required, int64_t *out,
-                             reply_error *e)
+static bool request_resv_ttl(const request_fields *f, bool required,
+                             int64_t *out, reply_error *e)
 {
-    const codec_val *v = codec_val_get(req, "ttl_ms");
-    if (v == NULL) {
+    codec_view v = f->ttl_ms;
+    if (v.p == NULL) {
         if (required)
             reply_error_set(e, ATP_E_BAD_TTL, "missing field 'ttl_ms'");
         *out = 0;
         return !required;
     }
-    if (!codec_val_int(v, out) || *out <= 0) {
+    if (!codec_view_int(v, out) || *out <= 0) {
         reply_error_set(e, ATP_E_BAD_TTL, "ttl_ms must be a positive integer");
         return false;
     }
@@ -27,20 +27,19 @@ static bool request_resv_ttl(const codec_val *req, bool required, int64_t *out,
 }
 
 /* Lines of a reserve ([sku, region, qty]) or a release ([sku, region]). */
-static bool request_resv_lines(request_env *env, const codec_val *req,
+static bool request_resv_lines(request_env *env, const request_fields *f,
                                bool with_qty, codec_arena *a,
                                engine_resv_req *out, reply_error *e)
 {
-    const codec_val *lv = codec_val_get(req, "lines");
     out->lines = NULL;
     out->n_lines = 0;
-    if (lv == NULL && !with_qty)
+    if (f->lines.p == NULL && !with_qty)
         return true; /* release everything */
-    if (lv == NULL || codec_val_type(lv) != CODEC_ARRAY) {
+    if (codec_view_type(f->lines) != CODEC_ARRAY) {
         reply_error_set(e, ATP_E_BAD_REQUEST, "field 'lines' must be an array");
         return false;
     }
-    uint32_t n = codec_val_len(lv);
+    uint32_t n = codec_view_len(f->lines);
     if (n == 0 && with_qty) {
         reply_error_set(e, ATP_E_BAD_REQUEST, "a reservation needs at least one line");
         return false;
@@ -56,21 +55,23 @@ static bool request_resv_lines(request_env *env, const codec_val *req,
         return false;
     }
     uint32_t arity = with_qty ? 3 : 2;
-    for (uint32_t i = 0; i < n; i++) {
-        const codec_val *l = codec_val_at(lv, i);
+    codec_view l = codec_view_first(f->lines);
+    for (uint32_t i = 0; i < n; i++, l = codec_view_next(l)) {
         codec_str sku;
         e->line = i;
         memset(&lines[i], 0, sizeof lines[i]);
-        if (codec_val_type(l) != CODEC_ARRAY || codec_val_len(l) != arity) {
+        if (codec_view_type(l) != CODEC_ARRAY || codec_view_len(l) != arity) {
             reply_error_set(e, ATP_E_BAD_REQUEST, with_qty
                                                       ? "a line is [sku, region, qty]"
                                                       : "a line is [sku, region]");
             return false;
         }
-        if (!request_sku(codec_val_at(l, 0), &sku, e) ||
-            !request_region(env, codec_val_at(l, 1), &lines[i].region, e))
+        codec_view sku_v = codec_view_first(l);
+        codec_view region_v = codec_view_next(sku_v);
+        if (!request_sku(sku_v, &sku, e) ||
+            !request_region(env, region_v, &lines[i].region, e))
             return false;
-        if (with_qty && (!codec_val_int(codec_val_at(l, 2), &lines[i].qty) ||
+        if (with_qty && (!codec_view_int(codec_view_next(region_v), &lines[i].qty) ||
                          lines[i].qty < 1 || lines[i].qty > ATP_QTY_MAX)) {
             reply_error_set(e, ATP_E_BAD_QTY, "qty must be an integer 1..%lld",
                             (long long)ATP_QTY_MAX);
@@ -174,40 +175,39 @@ static void request_resv_done(void *arg, const engine_resv_result *r)
 }
 
 bool request_resv_start(request_env *env, engine_resv_op op,
-                        const codec_val *req, codec_arena *a, codec_writer *w,
-                        request_async *async, reply_error *e)
+                        const request_fields *f, codec_arena *a,
+                        codec_writer *w, request_async *async, reply_error *e)
 {
     engine_resv_req *r = &async->req;
     memset(r, 0, sizeof *r);
     r->op = op;
     codec_str id, ref;
-    if (!request_id(codec_val_get(req, "id"), "id", ATP_RESV_ID_MAX_LEN,
-                    ATP_E_BAD_ID, &id, e))
+    if (!request_id(f->id, "id", ATP_RESV_ID_MAX_LEN, ATP_E_BAD_ID, &id, e))
         return false;
     r->id = id.ptr;
     r->id_len = id.len;
     switch (op) {
     case ENGINE_RESV_RESERVE:
-        if (!request_channel(env, req, &r->channel, e) ||
-            !request_resv_lines(env, req, true, a, r, e) ||
-            !request_resv_ttl(req, false, &r->ttl_ms, e))
+        if (!request_channel(env, f, &r->channel, e) ||
+            !request_resv_lines(env, f, true, a, r, e) ||
+            !request_resv_ttl(f, false, &r->ttl_ms, e))
             return false;
         break;
     case ENGINE_RESV_COMMIT:
-        if (codec_val_get(req, "order_ref") != NULL) {
-            if (!request_id(codec_val_get(req, "order_ref"), "order_ref",
-                            ATP_RESV_ID_MAX_LEN, ATP_E_BAD_ID, &ref, e))
+        if (f->order_ref.p != NULL) {
+            if (!request_id(f->order_ref, "order_ref", ATP_RESV_ID_MAX_LEN,
+                            ATP_E_BAD_ID, &ref, e))
                 return false;
             r->order_ref = ref.ptr;
             r->order_ref_len = ref.len;
         }
         break;
     case ENGINE_RESV_RELEASE:
-        if (!request_resv_lines(env, req, false, a, r, e))
+        if (!request_resv_lines(env, f, false, a, r, e))
             return false;
         break;
     case ENGINE_RESV_EXTEND:
-        if (!request_resv_ttl(req, true, &r->ttl_ms, e))
+        if (!request_resv_ttl(f, true, &r->ttl_ms, e))
             return false;
         break;
     case ENGINE_RESV_GET:

@@ -6,7 +6,9 @@
  *
  * Checks: no crash (run it under ASan/UBSan); codec_decode agrees with
  * codec_precheck (a disagreement means msgpack-c parses differently from our
- * walk); every decoded value re-encodes to bytes that decode again and
+ * walk); codec_view_root agrees with both and its in-place reading gives
+ * the same types, lengths, integers and strings as the decoded tree, at
+ * every node; every decoded value re-encodes to bytes that decode again and
  * re-encode identically; every decoded source message re-encodes to one that
  * decodes to the same content; each seed gives the result its name states.
  *
@@ -153,6 +155,42 @@ static void expect_same_msg(const codec_src_msg *x, const codec_src_msg *y)
     }
 }
 
+/* same_as_view: the view at v reads like the decoded tree at t, children
+ * included, and returns the view that follows it. */
+static codec_view same_as_view(const codec_val *t, codec_view v)
+{
+    codec_type ty = codec_val_type(t);
+    assert_int_equal(codec_view_type(v), ty);
+    assert_int_equal(codec_view_len(v), codec_val_len(t));
+    int64_t i1 = 0, i2 = 0;
+    assert_int_equal(codec_view_int(v, &i1), codec_val_int(t, &i2));
+    assert_true(i1 == i2);
+    uint64_t u1 = 0, u2 = 0;
+    assert_int_equal(codec_view_uint(v, &u1), codec_val_uint(t, &u2));
+    assert_true(u1 == u2);
+    codec_str s1 = {0}, s2 = {0};
+    assert_int_equal(codec_view_str(v, &s1), codec_val_str(t, &s2));
+    assert_int_equal(s1.len, s2.len);
+    if (s1.len > 0) /* where an empty string points does not matter */
+        assert_ptr_equal(s1.ptr, s2.ptr);
+    uint32_t n = codec_val_len(t);
+    codec_view c = codec_view_first(v);
+    if (n == 0)
+        assert_null(c.p);
+    for (uint32_t k = 0; k < n; k++) {
+        if (ty == CODEC_ARRAY) {
+            c = same_as_view(codec_val_at(t, k), c);
+        } else {
+            c = same_as_view(codec_val_map_key(t, k), c);
+            c = same_as_view(codec_val_map_value(t, k), c);
+        }
+    }
+    codec_view next = codec_view_next(v);
+    if (n > 0)
+        assert_ptr_equal(next.p, c.p);
+    return next;
+}
+
 /* check_generic: precheck and codec_decode agree; a decoded tree survives
  * JSON output and re-encodes to a fixed point. */
 static void check_generic(const uint8_t *buf, size_t len)
@@ -165,11 +203,14 @@ static void check_generic(const uint8_t *buf, size_t len)
         fail_msg("precheck says %s, codec_decode %s", atp_err_name(pre),
                  atp_err_name(dec));
     }
+    codec_view root;
+    assert_int_equal(codec_view_root(buf, len, &root), dec);
     if (dec != ATP_OK) {
         n_rejected++;
         return;
     }
     n_decoded++;
+    assert_ptr_equal(same_as_view(v, root).p, buf + len);
     codec_val_write_json(v, devnull);
 
     codec_writer_reset(w1);

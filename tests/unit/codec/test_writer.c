@@ -97,6 +97,70 @@ static void test_writer_other_forms(void **state)
     codec_writer_free(w);
 }
 
+/* same_as_msgpack_c: what w holds re-encodes byte for byte through
+ * codec_w_val (msgpack-c's packer): our encoder picks msgpack-c's forms. */
+static void same_as_msgpack_c(codec_writer *w, codec_arena *a, codec_writer *ref)
+{
+    size_t len, rlen;
+    const void *p = codec_writer_data(w, &len);
+    const codec_val *v = NULL;
+    assert_false(codec_writer_failed(w));
+    codec_arena_clear(a);
+    assert_int_equal(codec_decode(a, p, len, &v), ATP_OK);
+    codec_writer_reset(ref);
+    codec_w_val(ref, v);
+    const void *r = codec_writer_data(ref, &rlen);
+    assert_int_equal(rlen, len);
+    assert_memory_equal(r, p, len);
+    codec_writer_reset(w);
+}
+
+/* Every integer, string, array and map size at and around a form's edge. */
+static void test_writer_forms_match_msgpack_c(void **state)
+{
+    (void)state;
+    codec_writer *w = codec_writer_alloc(NULL, NULL);
+    codec_writer *ref = codec_writer_alloc(NULL, NULL);
+    codec_arena *a = codec_arena_alloc();
+    assert_true(w != NULL && ref != NULL && a != NULL);
+    static const int64_t edges[] = {0, 1 << 7, 1 << 8, 1 << 16, 1LL << 32,
+                                    32, 33, 1 << 15, 1LL << 31, 1LL << 62};
+    for (size_t i = 0; i < sizeof edges / sizeof edges[0]; i++) {
+        for (int64_t d = -1; d <= 1; d++) {
+            codec_w_int(w, edges[i] + d);
+            same_as_msgpack_c(w, a, ref);
+            codec_w_int(w, -edges[i] + d);
+            same_as_msgpack_c(w, a, ref);
+            codec_w_uint(w, (uint64_t)(edges[i] + d) * 2);
+            same_as_msgpack_c(w, a, ref);
+        }
+    }
+    codec_w_int(w, INT64_MIN);
+    same_as_msgpack_c(w, a, ref);
+    codec_w_uint(w, UINT64_MAX);
+    same_as_msgpack_c(w, a, ref);
+    codec_w_double(w, -0.1);
+    same_as_msgpack_c(w, a, ref);
+    static char big[70000];
+    memset(big, 'y', sizeof big);
+    static const uint32_t sizes[] = {0, 15, 16, 31, 32, 255, 256, 65535, 65536};
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        codec_w_str(w, big, sizes[i]);
+        same_as_msgpack_c(w, a, ref);
+        codec_w_array(w, sizes[i]);
+        for (uint32_t k = 0; k < sizes[i]; k++)
+            codec_w_nil(w);
+        same_as_msgpack_c(w, a, ref);
+        codec_w_map(w, sizes[i]);
+        for (uint32_t k = 0; k < sizes[i]; k++)
+            codec_w_kv_bool(w, "k", true);
+        same_as_msgpack_c(w, a, ref);
+    }
+    codec_arena_free(a);
+    codec_writer_free(ref);
+    codec_writer_free(w);
+}
+
 /* The internal buffer grows and resets; earlier bytes survive growth. */
 static void test_writer_buffer_growth(void **state)
 {
@@ -130,7 +194,7 @@ static void test_writer_buffer_growth(void **state)
 }
 
 typedef struct sink_buf {
-    char data[256];
+    char data[4096];
     size_t len;
     int calls;
     int fail_at; /* call number that fails; 0: never */
@@ -177,6 +241,61 @@ static void test_writer_sink(void **state)
 
 /* After a sink error the writer is failed and writes nothing more, so no
  * message with a hole reaches the sink; retarget starts afresh. */
+/* A key/value pair is exactly its key token followed by its value token,
+ * whichever path writes it: into the buffer (growing it), through a sink,
+ * or with a key of 32 bytes or more. */
+static void test_writer_kv_pairs(void **state)
+{
+    (void)state;
+    static const char *const keys[] = {"", "k", "thirty-one-bytes-long-key-xxxxx",
+                                       "thirty-two-bytes-long-key-xxxxxx"};
+    codec_writer *kv = codec_writer_alloc(NULL, NULL);
+    codec_writer *tok = codec_writer_alloc(NULL, NULL);
+    sink_buf sb = {0};
+    codec_writer *sink = codec_writer_alloc(test_sink, &sb);
+    assert_true(kv != NULL && tok != NULL && sink != NULL);
+    size_t first_round = 0;
+    for (int round = 0; round < 40; round++) { /* grows the buffer */
+        for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+            const char *k = keys[i];
+            codec_writer *ws[] = {kv, sink};
+            for (size_t j = 0; j < (round == 0 ? 2u : 1u); j++) {
+                codec_w_kv_int(ws[j], k, -40000 - round);
+                codec_w_kv_uint(ws[j], k, (uint64_t)1 << 40);
+                codec_w_kv_bool(ws[j], k, round & 1);
+                codec_w_kv_cstr(ws[j], k, "value");
+                codec_w_kv_cstr(ws[j], k, NULL);
+                codec_w_kv_str(ws[j], k, keys[3], 32);
+            }
+            codec_w_cstr(tok, k);
+            codec_w_int(tok, -40000 - round);
+            codec_w_cstr(tok, k);
+            codec_w_uint(tok, (uint64_t)1 << 40);
+            codec_w_cstr(tok, k);
+            codec_w_bool(tok, round & 1);
+            codec_w_cstr(tok, k);
+            codec_w_cstr(tok, "value");
+            codec_w_cstr(tok, k);
+            codec_w_nil(tok);
+            codec_w_cstr(tok, k);
+            codec_w_str(tok, keys[3], 32);
+        }
+        if (round == 0)
+            codec_writer_data(tok, &first_round);
+    }
+    size_t l1, l2;
+    const void *p1 = codec_writer_data(kv, &l1);
+    const void *p2 = codec_writer_data(tok, &l2);
+    assert_false(codec_writer_failed(kv) || codec_writer_failed(sink));
+    assert_int_equal(l1, l2);
+    assert_memory_equal(p1, p2, l1);
+    assert_int_equal(sb.len, first_round); /* the sink got round 0 */
+    assert_memory_equal(sb.data, p2, first_round);
+    codec_writer_free(sink);
+    codec_writer_free(tok);
+    codec_writer_free(kv);
+}
+
 static void test_writer_sticky_failure(void **state)
 {
     (void)state;
@@ -220,8 +339,10 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_writer_integer_forms),
         cmocka_unit_test(test_writer_other_forms),
+        cmocka_unit_test(test_writer_forms_match_msgpack_c),
         cmocka_unit_test(test_writer_buffer_growth),
         cmocka_unit_test(test_writer_sink),
+        cmocka_unit_test(test_writer_kv_pairs),
         cmocka_unit_test(test_writer_sticky_failure),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,188 @@
+/*
+ * request_cart.c - the cart query: validate every line, sum duplicate
+ * lines, ask the engine for each line, write one reply. Any thread (nng
+ * callback threads); reads only lock-free engine state.
+ *
+ * The lines are collected into an array before the engine is asked, so
+ * the per-line engine calls are one loop that a batched engine read can
+ * replace as a whole.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "server/request_int.h"
+
+uint64_t request_line_hash(codec_str sku, uint32_t region)
+{
+    uint64_t h = 1469598103934665603ULL ^ region; /* FNV-1a */
+    for (uint32_t i = 0; i < sku.len; i++)
+        h = (h ^ (unsigned char)sku.ptr[i]) * 1099511628211ULL;
+    return h ^ (h >> 29);
+}
+
+static bool request_line_same(const request_line *x, const request_line *y)
+{
+    return x->region == y->region && x->sku.len == y->sku.len &&
+           memcmp(x->sku.ptr, y->sku.ptr, x->sku.len) == 0;
+}
+
+static int request_line_cmp(const void *pa, const void *pb)
+{
+    const request_line *x = *(request_line *const *)pa;
+    const request_line *y = *(request_line *const *)pb;
+    if (x->region != y->region)
+        return x->region < y->region ? -1 : 1;
+    if (x->sku.len != y->sku.len)
+        return x->sku.len < y->sku.len ? -1 : 1;
+    return memcmp(x->sku.ptr, y->sku.ptr, x->sku.len);
+}
+
+/* request_cart_totals_sorted: the same sums through a sort, O(n log n)
+ * whatever the SKUs are. */
+static bool request_cart_totals_sorted(request_line *lines, uint32_t n,
+                                       codec_arena *a)
+{
+    request_line **order = codec_arena_malloc(a, n * sizeof *order);
+    if (order == NULL)
+        return false;
+    for (uint32_t i = 0; i < n; i++)
+        order[i] = &lines[i];
+    qsort(order, n, sizeof *order, request_line_cmp);
+    for (uint32_t i = 0; i < n;) {
+        uint32_t j = i;
+        int64_t sum = 0;
+        while (j < n && request_line_same(order[i], order[j]))
+            sum += order[j++]->qty; /* <= 10^4 lines * 10^15: no overflow */
+        for (uint32_t k = i; k < j; k++)
+            order[k]->total = sum;
+        i = j;
+    }
+    return true;
+}
+
+/* The hash table's probes may not exceed this many per line on average:
+ * SKUs crafted to collide (the hash is not keyed) then take the sort
+ * instead of a quadratic walk. Real carts probe about once per line. */
+#define REQUEST_CART_PROBES_PER_LINE 4
+
+bool request_cart_totals(request_line *lines, uint32_t n, codec_arena *a,
+                         bool *sorted)
+{
+    *sorted = false;
+    if (n == 0)
+        return true;
+    uint32_t cap = 8;
+    while (cap < 2 * n)
+        cap *= 2;
+    /* slot: 0 empty, else 1 + the index of the first line of its key,
+     * whose total is the running sum */
+    uint32_t *slot = codec_arena_malloc(a, cap * sizeof *slot);
+    if (slot == NULL)
+        return false;
+    memset(slot, 0, cap * sizeof *slot);
+    uint64_t budget = (uint64_t)REQUEST_CART_PROBES_PER_LINE * n;
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t j = (uint32_t)request_line_hash(lines[i].sku, lines[i].region) &
+                     (cap - 1);
+        while (slot[j] != 0 && !request_line_same(&lines[slot[j] - 1], &lines[i])) {
+            if (budget-- == 0) {
+                *sorted = true;
+                return request_cart_totals_sorted(lines, n, a);
+            }
+            j = (j + 1) & (cap - 1);
+        }
+        if (slot[j] == 0) {
+            slot[j] = i + 1;
+            lines[i].first = i;
+            lines[i].total = lines[i].qty;
+        } else {
+            lines[i].first = slot[j] - 1;
+            lines[lines[i].first].total += lines[i].qty; /* no overflow: as above */
+        }
+    }
+    for (uint32_t i = 0; i < n; i++)
+        lines[i].total = lines[lines[i].first].total;
+    return true;
+}
+
+static bool request_cart_line(request_env *env, codec_view v,
+                              request_line *out, reply_error *e)
+{
+    if (codec_view_type(v) != CODEC_ARRAY || codec_view_len(v) != 3) {
+        reply_error_set(e, ATP_E_BAD_REQUEST, "a line is [sku, region, qty]");
+        return false;
+    }
+    codec_view sku = codec_view_first(v);
+    codec_view region = codec_view_next(sku);
+    if (!request_sku(sku, &out->sku, e) ||
+        !request_region(env, region, &out->region, e))
+        return false;
+    if (!codec_view_int(codec_view_next(region), &out->qty) || out->qty < 1 ||
+        out->qty > ATP_QTY_MAX) {
+        reply_error_set(e, ATP_E_BAD_QTY, "qty must be an integer 1..%lld",
+                        (long long)ATP_QTY_MAX);
+        return false;
+    }
+    return true;
+}
+
+bool request_cart(request_env *env, const request_fields *f, codec_arena *a,
+                  codec_writer *w, reply_error *e)
+{
+    uint32_t channel;
+    if (!request_channel(env, f, &channel, e))
+        return false;
+    if (codec_view_type(f->lines) != CODEC_ARRAY) {
+        reply_error_set(e, ATP_E_BAD_REQUEST, "field 'lines' must be an array");
+        return false;
+    }
+    uint32_t n = codec_view_len(f->lines);
+    if (n == 0) {
+        reply_error_set(e, ATP_E_BAD_REQUEST, "a cart needs at least one line");
+        return false;
+    }
+    if (n > env->cfg->service.max_cart_lines) {
+        reply_error_set(e, ATP_E_TOO_MANY_LINES, "%u lines, at most %u", n,
+                        env->cfg->service.max_cart_lines);
+        return false;
+    }
+    request_line *lines = codec_arena_malloc(a, n * sizeof *lines);
+    engine_answer *ans = codec_arena_malloc(a, n * sizeof *ans);
+    if (lines == NULL || ans == NULL) {
+        reply_error_set(e, ATP_E_NOMEM, "out of memory");
+        return false;
+    }
+    codec_view lv = codec_view_first(f->lines);
+    for (uint32_t i = 0; i < n; i++, lv = codec_view_next(lv)) {
+        if (!request_cart_line(env, lv, &lines[i], e)) {
+            e->line = i;
+            return false;
+        }
+    }
+    bool sorted;
+    if (!request_cart_totals(lines, n, a, &sorted)) {
+        reply_error_set(e, ATP_E_NOMEM, "out of memory");
+        return false;
+    }
+    /* One engine read per line; a batched engine read goes here. */
+    bool all = true;
+    for (uint32_t i = 0; i < n; i++) {
+        engine_query(env->eng, lines[i].sku.ptr, lines[i].sku.len,
+                     lines[i].region, channel, &ans[i]);
+        all &= lines[i].total <= ans[i].atp;
+    }
+    const char *ch = env->cfg->channels[channel];
+    codec_w_map(w, 3);
+    codec_w_kv_bool(w, "ok", true);
+    codec_w_kv_bool(w, "available", all);
+    codec_w_cstr(w, "lines");
+    codec_w_array(w, n);
+    for (uint32_t i = 0; i < n; i++) {
+        codec_w_map(w, REPLY_ANSWER_FIELDS + 2);
+        reply_answer_write(w, lines[i].sku, env->cfg->regions[lines[i].region].id,
+                           ch, &ans[i]);
+        codec_w_kv_int(w, "qty", lines[i].qty);
+        codec_w_kv_bool(w, "available", lines[i].total <= ans[i].atp);
+    }
+    return true;
+}
