@@ -33,8 +33,8 @@
 #define CONFIG_REORDER_WINDOW_MAX_MS (60 * 1000)
 #define CONFIG_REORDER_MESSAGES_MAX 65536
 #define CONFIG_HEARTBEAT_MIN_MS 10
-#define CONFIG_DAY_MS (24LL * 3600 * 1000)
-#define CONFIG_HORIZON_MAX_MS (366 * CONFIG_DAY_MS)
+#define CONFIG__DAY_MS (24LL * 3600 * 1000)
+#define CONFIG_HORIZON_MAX_MS (366 * CONFIG__DAY_MS)
 /* A configuration is a hand-written file; this only stops a wrong path
  * (a device, a log file) from being read into memory for ever. */
 #define CONFIG_FILE_MAX_BYTES (256L * 1024 * 1024)
@@ -88,11 +88,11 @@ void config__error(config__build *b, config__mark mark, const char *fmt, ...)
     va_end(ap);
 }
 
-/* config_diags_finish sorts the diagnostics by position, so that the user
+/* config__diags_finish sorts the diagnostics by position, so that the user
  * reads the file top to bottom, and adds the "more problems" line. Stable
  * (insertion sort, at most CONFIG__MAX_DIAGS items): problems found at the
  * same node keep the order they were found in. */
-static void config_diags_finish(config__build *b)
+static void config__diags_finish(config__build *b)
 {
     config_diags *d = b->diags;
     if (d == NULL)
@@ -136,9 +136,9 @@ void config_diags_fini(config_diags *d)
 /* ------------------------------------------------------------------ */
 /* Small parsers (no YAML)                                             */
 
-/* config_parse_int parses an optionally negative decimal integer, the whole
+/* config__parse_int parses an optionally negative decimal integer, the whole
  * of s[0..len). Returns 0, -1 on bad syntax, -2 on overflow. */
-static int config_parse_int(const char *s, size_t len, int64_t *out)
+static int config__parse_int(const char *s, size_t len, int64_t *out)
 {
     size_t i = 0;
     bool neg = false;
@@ -189,7 +189,7 @@ bool config_parse_duration_ms(const char *s, int64_t *out)
     else if (strcmp(p, "h") == 0)
         mult = 3600 * 1000;
     else if (strcmp(p, "d") == 0)
-        mult = CONFIG_DAY_MS;
+        mult = CONFIG__DAY_MS;
     else
         return false;
     if (v > INT64_MAX / mult)
@@ -198,15 +198,15 @@ bool config_parse_duration_ms(const char *s, int64_t *out)
     return true;
 }
 
-/* config_format_ms writes ms in the largest unit that divides it exactly
+/* config__format_ms writes ms in the largest unit that divides it exactly
  * ("100ms", "5s", "1d"), the way a user would write it in the file. */
-static void config_format_ms(int64_t ms, char *buf, size_t size)
+static void config__format_ms(int64_t ms, char *buf, size_t size)
 {
     static const struct {
         int64_t ms;
         const char *unit;
     } units[] = {
-        {CONFIG_DAY_MS, "d"}, {3600000, "h"}, {60000, "m"}, {1000, "s"}};
+        {CONFIG__DAY_MS, "d"}, {3600000, "h"}, {60000, "m"}, {1000, "s"}};
     for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
         if (ms != 0 && ms % units[i].ms == 0) {
             snprintf(buf, size, "%" PRId64 "%s", ms / units[i].ms,
@@ -272,11 +272,11 @@ config_parse_percent_bp(const char *s, size_t len, int64_t *out)
     return CONFIG_PERCENT_OK;
 }
 
-/* config_utf8_len returns the length of the UTF-8 sequence at s (at most
+/* config__utf8_len returns the length of the UTF-8 sequence at s (at most
  * avail bytes) and its code point, or 0 when it is not valid UTF-8
  * (overlong forms and surrogates included). */
-static size_t config_utf8_len(const unsigned char *s, size_t avail,
-                              uint32_t *cp)
+static size_t config__utf8_len(const unsigned char *s, size_t avail,
+                               uint32_t *cp)
 {
     size_t n;
     uint32_t min;
@@ -315,7 +315,7 @@ const char *config__id_check(const char *s, size_t len, size_t max_len)
     const unsigned char *u = (const unsigned char *)s;
     for (size_t i = 0; i < len;) {
         uint32_t cp;
-        size_t n = config_utf8_len(u + i, len - i, &cp);
+        size_t n = config__utf8_len(u + i, len - i, &cp);
         if (n == 0)
             return "is not valid UTF-8";
         /* C0, DEL and C1 controls: they break logs and terminals. */
@@ -329,26 +329,26 @@ const char *config__id_check(const char *s, size_t len, size_t max_len)
 /* ------------------------------------------------------------------ */
 /* YAML node helpers                                                   */
 
-/* config_walk: the document being read, and where problems go. */
-typedef struct config_walk {
+/* config__walk: the document being read, and where problems go. */
+typedef struct config__walk {
     config__build *b;
     yaml_document_t *doc;
-} config_walk;
+} config__walk;
 
-static config__mark config_mark_of(const yaml_node_t *n)
+static config__mark config__mark_of(const yaml_node_t *n)
 {
     config__mark m = {(int)n->start_mark.line + 1,
                       (int)n->start_mark.column + 1};
     return m;
 }
 
-static yaml_node_t *config_node(config_walk *w, int index)
+static yaml_node_t *config__node(config__walk *w, int index)
 {
     return yaml_document_get_node(w->doc, index);
 }
 
 /* A plain empty, "~" or "null" scalar is YAML's null ("key:" with nothing). */
-static bool config_node_is_null(const yaml_node_t *n)
+static bool config__node_is_null(const yaml_node_t *n)
 {
     if (n->type != YAML_SCALAR_NODE ||
         n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
@@ -371,7 +371,7 @@ static const char *config_text_show(const unsigned char *v, size_t len,
         size_t n = 1;
         uint32_t cp = v[i];
         if (v[i] >= 0x80) {
-            n = config_utf8_len(v + i, len - i, &cp);
+            n = config__utf8_len(v + i, len - i, &cp);
             if (n == 0) /* libyaml only hands over UTF-8; be safe anyway */
                 n = 1, cp = 0;
         }
@@ -393,16 +393,16 @@ static const char *config_text_show(const unsigned char *v, size_t len,
     return buf;
 }
 
-/* config_node_show describes a node for a message: a scalar as 'its text'
+/* config__node_show describes a node for a message: a scalar as 'its text'
  * (shortened), other nodes by kind. */
-static const char *config_node_show(const yaml_node_t *n, char *buf,
-                                    size_t size)
+static const char *config__node_show(const yaml_node_t *n, char *buf,
+                                     size_t size)
 {
     if (n->type == YAML_MAPPING_NODE)
         return "a mapping";
     if (n->type == YAML_SEQUENCE_NODE)
         return "a sequence";
-    if (config_node_is_null(n))
+    if (config__node_is_null(n))
         return "null";
     buf[0] = '\'';
     config_text_show(n->data.scalar.value, n->data.scalar.length, buf + 1,
@@ -423,160 +423,162 @@ static char *config_strndup(config__build *b, const char *s, size_t len)
     return p;
 }
 
-static char *config_strdup(config__build *b, const char *s)
+static char *config__strdup(config__build *b, const char *s)
 {
     return config_strndup(b, s, strlen(s));
 }
 
-/* config_scalar returns the text of a non-null scalar node, or reports
+/* config__scalar returns the text of a non-null scalar node, or reports
  * "WHAT: expected EXPECTED, got ..." and returns NULL. */
-static const char *config_scalar(config_walk *w, const yaml_node_t *n,
-                                 const char *what, const char *expected,
-                                 size_t *len)
+static const char *config__scalar(config__walk *w, const yaml_node_t *n,
+                                  const char *what, const char *expected,
+                                  size_t *len)
 {
     char shown[48];
-    if (n->type != YAML_SCALAR_NODE || config_node_is_null(n)) {
-        config__error(w->b, config_mark_of(n), "%s: expected %s, got %s", what,
-                      expected, config_node_show(n, shown, sizeof shown));
+    if (n->type != YAML_SCALAR_NODE || config__node_is_null(n)) {
+        config__error(w->b, config__mark_of(n), "%s: expected %s, got %s", what,
+                      expected, config__node_show(n, shown, sizeof shown));
         return NULL;
     }
     *len = n->data.scalar.length;
     return (const char *)n->data.scalar.value;
 }
 
-/* config_get_int reads an integer in [min, max]. */
-static bool config_get_int(config_walk *w, const yaml_node_t *n,
-                           const char *what, int64_t min, int64_t max,
-                           int64_t *out)
+/* config__get_int reads an integer in [min, max]. */
+static bool config__get_int(config__walk *w, const yaml_node_t *n,
+                            const char *what, int64_t min, int64_t max,
+                            int64_t *out)
 {
     char expected[80];
     snprintf(expected, sizeof expected, "an integer %" PRId64 "..%" PRId64, min,
              max);
     size_t len;
-    const char *s = config_scalar(w, n, what, expected, &len);
+    const char *s = config__scalar(w, n, what, expected, &len);
     if (s == NULL)
         return false;
     int64_t v = 0;
-    int rc = config_parse_int(s, len, &v);
+    int rc = config__parse_int(s, len, &v);
     char shown[48];
     if (rc == -1) {
-        config__error(w->b, config_mark_of(n), "%s: expected %s, got %s", what,
-                      expected, config_node_show(n, shown, sizeof shown));
+        config__error(w->b, config__mark_of(n), "%s: expected %s, got %s", what,
+                      expected, config__node_show(n, shown, sizeof shown));
         return false;
     }
     if (rc == 0 && v < 0 && min == 0) {
-        config__error(w->b, config_mark_of(n),
+        config__error(w->b, config__mark_of(n),
                       "%s: %s is negative; expected %" PRId64 "..%" PRId64,
-                      what, config_node_show(n, shown, sizeof shown), min, max);
+                      what, config__node_show(n, shown, sizeof shown), min,
+                      max);
         return false;
     }
     if (rc == -2 || v < min || v > max) {
-        config__error(w->b, config_mark_of(n),
+        config__error(w->b, config__mark_of(n),
                       "%s: %s is out of range; expected %" PRId64 "..%" PRId64,
-                      what, config_node_show(n, shown, sizeof shown), min, max);
+                      what, config__node_show(n, shown, sizeof shown), min,
+                      max);
         return false;
     }
     *out = v;
     return true;
 }
 
-/* config_get_duration reads a duration (config_parse_duration_ms) within
+/* config__get_duration reads a duration (config_parse_duration_ms) within
  * [min_ms, max_ms]. */
-static bool config_get_duration(config_walk *w, const yaml_node_t *n,
-                                const char *what, int64_t min_ms,
-                                int64_t max_ms, int64_t *out)
+static bool config__get_duration(config__walk *w, const yaml_node_t *n,
+                                 const char *what, int64_t min_ms,
+                                 int64_t max_ms, int64_t *out)
 {
     static const char expected[] =
         "a duration like 250ms, 5s, 15m, 2h, 1d or a number of milliseconds";
     size_t len;
-    const char *s = config_scalar(w, n, what, expected, &len);
+    const char *s = config__scalar(w, n, what, expected, &len);
     if (s == NULL)
         return false;
     char shown[48], lo[32], hi[32];
     int64_t v = 0;
     if (strlen(s) != len || !config_parse_duration_ms(s, &v)) {
-        config__error(w->b, config_mark_of(n), "%s: expected %s, got %s", what,
-                      expected, config_node_show(n, shown, sizeof shown));
+        config__error(w->b, config__mark_of(n), "%s: expected %s, got %s", what,
+                      expected, config__node_show(n, shown, sizeof shown));
         return false;
     }
     if (v < min_ms || v > max_ms) {
-        config_format_ms(min_ms, lo, sizeof lo);
-        config_format_ms(max_ms, hi, sizeof hi);
-        config__error(w->b, config_mark_of(n),
+        config__format_ms(min_ms, lo, sizeof lo);
+        config__format_ms(max_ms, hi, sizeof hi);
+        config__error(w->b, config__mark_of(n),
                       "%s: %s is out of range; expected %s..%s", what,
-                      config_node_show(n, shown, sizeof shown), lo, hi);
+                      config__node_show(n, shown, sizeof shown), lo, hi);
         return false;
     }
     *out = v;
     return true;
 }
 
-/* config_get_text reads a non-empty string without NUL bytes (URLs, paths). */
-static char *config_get_text(config_walk *w, const yaml_node_t *n,
-                             const char *what, const char *expected)
+/* config__get_text reads a non-empty string without NUL bytes (URLs, paths). */
+static char *config__get_text(config__walk *w, const yaml_node_t *n,
+                              const char *what, const char *expected)
 {
     size_t len;
-    const char *s = config_scalar(w, n, what, expected, &len);
+    const char *s = config__scalar(w, n, what, expected, &len);
     if (s == NULL)
         return NULL;
     if (len == 0 || strlen(s) != len) {
-        config__error(w->b, config_mark_of(n), "%s: %s; expected %s", what,
+        config__error(w->b, config__mark_of(n), "%s: %s; expected %s", what,
                       len == 0 ? "is empty" : "contains a NUL byte", expected);
         return NULL;
     }
     return config_strndup(w->b, s, len);
 }
 
-/* config_get_id reads an id. An invalid id is reported and still returned
+/* config__get_id reads an id. An invalid id is reported and still returned
  * (see config__build), NULL only when the node is not a scalar at all. */
-static char *config_get_id(config_walk *w, const yaml_node_t *n,
-                           const char *what, size_t max_len)
+static char *config__get_id(config__walk *w, const yaml_node_t *n,
+                            const char *what, size_t max_len)
 {
     char expected[64];
     snprintf(expected, sizeof expected, "an id of 1..%zu printable bytes",
              max_len);
     size_t len;
-    const char *s = config_scalar(w, n, what, expected, &len);
+    const char *s = config__scalar(w, n, what, expected, &len);
     if (s == NULL)
         return NULL;
     const char *why = config__id_check(s, len, max_len);
     if (why != NULL) {
         char shown[48];
-        config__error(w->b, config_mark_of(n), "%s: %s %s; expected %s", what,
-                      config_node_show(n, shown, sizeof shown), why, expected);
+        config__error(w->b, config__mark_of(n), "%s: %s %s; expected %s", what,
+                      config__node_show(n, shown, sizeof shown), why, expected);
     }
     return config_strndup(w->b, s, len);
 }
 
-/* config_get_seq checks that n is a sequence and returns its item count
+/* config__get_seq checks that n is a sequence and returns its item count
  * (0 and a report when it is not). */
-static size_t config_get_seq(config_walk *w, const yaml_node_t *n,
-                             const char *what, const char *of)
+static size_t config__get_seq(config__walk *w, const yaml_node_t *n,
+                              const char *what, const char *of)
 {
     if (n->type != YAML_SEQUENCE_NODE) {
         char shown[48];
-        config__error(w->b, config_mark_of(n),
+        config__error(w->b, config__mark_of(n),
                       "%s: expected a sequence of %s, got %s", what, of,
-                      config_node_show(n, shown, sizeof shown));
+                      config__node_show(n, shown, sizeof shown));
         return 0;
     }
     return (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
 }
 
-static yaml_node_t *config_seq_item(config_walk *w, const yaml_node_t *n,
-                                    size_t i)
+static yaml_node_t *config__seq_item(config__walk *w, const yaml_node_t *n,
+                                     size_t i)
 {
-    return config_node(w, n->data.sequence.items.start[i]);
+    return config__node(w, n->data.sequence.items.start[i]);
 }
 
-/* config_seq_limit reports a sequence longer than max at its first extra
+/* config__seq_limit reports a sequence longer than max at its first extra
  * item and returns how many items to read. */
-static size_t config_seq_limit(config_walk *w, const yaml_node_t *seq, size_t n,
-                               size_t max, const char *what)
+static size_t config__seq_limit(config__walk *w, const yaml_node_t *seq,
+                                size_t n, size_t max, const char *what)
 {
     if (n <= max)
         return n;
-    config__error(w->b, config_mark_of(config_seq_item(w, seq, max)),
+    config__error(w->b, config__mark_of(config__seq_item(w, seq, max)),
                   "%s: %zu entries, at most %zu are allowed", what, n, max);
     return max;
 }
@@ -585,14 +587,14 @@ static size_t config_seq_limit(config_walk *w, const yaml_node_t *seq, size_t n,
  * key beyond it fails loudly instead of overrunning first[]. */
 #define CONFIG_MAX_KEYS 32
 
-/* config_map_fields checks that node is a mapping whose keys are all among
+/* config__map_fields checks that node is a mapping whose keys are all among
  * keys[] (each at most once) and puts each key's value in vals[] (NULL when
  * absent). Reports unknown, duplicate and non-scalar keys and goes on.
  * Returns false (reported) when node is not a mapping. what names the place
  * for messages: "service", "regions entry". */
-static bool config_map_fields(config_walk *w, const yaml_node_t *node,
-                              const char *what, const char *const *keys,
-                              size_t n_keys, yaml_node_t **vals)
+static bool config__map_fields(config__walk *w, const yaml_node_t *node,
+                               const char *what, const char *const *keys,
+                               size_t n_keys, yaml_node_t **vals)
 {
     char shown[48];
     config__mark first[CONFIG_MAX_KEYS];
@@ -600,18 +602,18 @@ static bool config_map_fields(config_walk *w, const yaml_node_t *node,
     for (size_t k = 0; k < n_keys; k++)
         vals[k] = NULL;
     if (node->type != YAML_MAPPING_NODE) {
-        config__error(w->b, config_mark_of(node),
+        config__error(w->b, config__mark_of(node),
                       "%s: expected a mapping, got %s", what,
-                      config_node_show(node, shown, sizeof shown));
+                      config__node_show(node, shown, sizeof shown));
         return false;
     }
     for (yaml_node_pair_t *p = node->data.mapping.pairs.start;
          p < node->data.mapping.pairs.top; p++) {
-        yaml_node_t *key = config_node(w, p->key);
+        yaml_node_t *key = config__node(w, p->key);
         if (key->type != YAML_SCALAR_NODE) {
-            config__error(w->b, config_mark_of(key),
+            config__error(w->b, config__mark_of(key),
                           "%s: a key must be a plain word, got %s", what,
-                          config_node_show(key, shown, sizeof shown));
+                          config__node_show(key, shown, sizeof shown));
             continue;
         }
         const char *ks = (const char *)key->data.scalar.value;
@@ -619,16 +621,16 @@ static bool config_map_fields(config_walk *w, const yaml_node_t *node,
         while (k < n_keys && strcmp(keys[k], ks) != 0)
             k++;
         if (k < n_keys && vals[k] == NULL) {
-            vals[k] = config_node(w, p->value);
-            first[k] = config_mark_of(key);
+            vals[k] = config__node(w, p->value);
+            first[k] = config__mark_of(key);
         } else if (k < n_keys) {
             char at[48];
             config__error(
-                w->b, config_mark_of(key),
+                w->b, config__mark_of(key),
                 "%s: duplicate key '%s' (first at %s); a key may "
                 "appear once",
                 what, keys[k],
-                config__at(first[k], config_mark_of(key), at, sizeof at));
+                config__at(first[k], config__mark_of(key), at, sizeof at));
         } else {
             char allowed[256];
             size_t o = 0;
@@ -647,7 +649,7 @@ static bool config_map_fields(config_walk *w, const yaml_node_t *node,
                 ksize = sizeof kshown;
             config_text_show(key->data.scalar.value, key->data.scalar.length,
                              kshown, ksize);
-            config__error(w->b, config_mark_of(key),
+            config__error(w->b, config__mark_of(key),
                           "unknown key '%s' in %s; allowed: %s", kshown, what,
                           allowed);
         }
@@ -699,30 +701,30 @@ static void config_replace_str(char **slot, char *v)
     }
 }
 
-static char *config_get_url(config_walk *w, const yaml_node_t *n,
+static char *config_get_url(config__walk *w, const yaml_node_t *n,
                             const char *what)
 {
     static const char expected[] =
         "an nng URL like tcp://127.0.0.1:7450 or ipc:///tmp/atpd.ipc";
-    char *url = config_get_text(w, n, what, expected);
+    char *url = config__get_text(w, n, what, expected);
     if (url == NULL)
         return NULL;
     const char *sep = strstr(url, "://");
     if (sep == NULL || sep == url || sep[3] == '\0') {
         char shown[48];
-        config__error(w->b, config_mark_of(n),
+        config__error(w->b, config__mark_of(n),
                       "%s: %s is not a URL; expected %s", what,
-                      config_node_show(n, shown, sizeof shown), expected);
+                      config__node_show(n, shown, sizeof shown), expected);
         free(url);
         return NULL;
     }
     return url;
 }
 
-static void config_parse_service(config_walk *w, const yaml_node_t *node)
+static void config__parse_service(config__walk *w, const yaml_node_t *node)
 {
     yaml_node_t *v[SVC_N];
-    if (!config_map_fields(w, node, "service", config_service_keys, SVC_N, v))
+    if (!config__map_fields(w, node, "service", config_service_keys, SVC_N, v))
         return;
     config_service *s = &w->b->c.service;
     int64_t n;
@@ -731,100 +733,100 @@ static void config_parse_service(config_walk *w, const yaml_node_t *node)
         config_replace_str(
             &s->query_listen,
             config_get_url(w, v[SVC_QUERY_LISTEN], "service.query_listen"));
-        w->b->query_listen_mark = config_mark_of(v[SVC_QUERY_LISTEN]);
+        w->b->query_listen_mark = config__mark_of(v[SVC_QUERY_LISTEN]);
     }
     if (v[SVC_INGEST_LISTEN]) {
         config_replace_str(
             &s->ingest_listen,
             config_get_url(w, v[SVC_INGEST_LISTEN], "service.ingest_listen"));
-        w->b->ingest_listen_mark = config_mark_of(v[SVC_INGEST_LISTEN]);
+        w->b->ingest_listen_mark = config__mark_of(v[SVC_INGEST_LISTEN]);
     }
     if (v[SVC_FEED_LISTEN])
         config_replace_str(
             &s->feed_listen,
             config_get_url(w, v[SVC_FEED_LISTEN], "service.feed_listen"));
     if (v[SVC_FEED_INTERVAL])
-        config_get_duration(w, v[SVC_FEED_INTERVAL], "service.feed_interval", 1,
-                            60000, &s->feed_interval_ms);
+        config__get_duration(w, v[SVC_FEED_INTERVAL], "service.feed_interval",
+                             1, 60000, &s->feed_interval_ms);
     if (v[SVC_CONTROL_LISTEN])
         config_replace_str(
             &s->control_listen,
             config_get_url(w, v[SVC_CONTROL_LISTEN], "service.control_listen"));
     if (v[SVC_RESYNC_RETRY])
-        config_get_duration(w, v[SVC_RESYNC_RETRY], "service.resync_retry", 10,
-                            600000, &s->resync_retry_ms);
+        config__get_duration(w, v[SVC_RESYNC_RETRY], "service.resync_retry", 10,
+                             600000, &s->resync_retry_ms);
     if (v[SVC_RESYNC_TIMEOUT])
-        config_get_duration(w, v[SVC_RESYNC_TIMEOUT], "service.resync_timeout",
-                            10, 3600000, &s->resync_timeout_ms);
+        config__get_duration(w, v[SVC_RESYNC_TIMEOUT], "service.resync_timeout",
+                             10, 3600000, &s->resync_timeout_ms);
     if (v[SVC_RESYNC_HOLD] &&
-        config_get_int(w, v[SVC_RESYNC_HOLD], "service.resync_hold_messages", 1,
-                       1000000, &n))
+        config__get_int(w, v[SVC_RESYNC_HOLD], "service.resync_hold_messages",
+                        1, 1000000, &n))
         s->resync_hold_messages = (uint32_t)n;
     if (v[SVC_SNAPSHOT_INTERVAL])
-        config_get_duration(w, v[SVC_SNAPSHOT_INTERVAL],
-                            "service.snapshot_interval", 10, 3600000,
-                            &s->snapshot_interval_ms);
+        config__get_duration(w, v[SVC_SNAPSHOT_INTERVAL],
+                             "service.snapshot_interval", 10, 3600000,
+                             &s->snapshot_interval_ms);
     if (v[SVC_DATA_DIR])
-        config_replace_str(&s->data_dir, config_get_text(w, v[SVC_DATA_DIR],
-                                                         "service.data_dir",
-                                                         "a directory path"));
+        config_replace_str(&s->data_dir, config__get_text(w, v[SVC_DATA_DIR],
+                                                          "service.data_dir",
+                                                          "a directory path"));
     if (v[SVC_INGEST_RECV_MAX_BYTES] &&
-        config_get_int(
+        config__get_int(
             w, v[SVC_INGEST_RECV_MAX_BYTES], "service.ingest_recv_max_bytes",
             CONFIG_RECV_MAX_BYTES_MIN, CONFIG_RECV_MAX_BYTES_MAX, &n))
         s->ingest_recv_max_bytes = (size_t)n;
     if (v[SVC_INGEST_RECV_BUFFER] &&
-        config_get_int(w, v[SVC_INGEST_RECV_BUFFER],
-                       "service.ingest_recv_buffer", 1, CONFIG_RECV_BUFFER_MAX,
-                       &n))
+        config__get_int(w, v[SVC_INGEST_RECV_BUFFER],
+                        "service.ingest_recv_buffer", 1, CONFIG_RECV_BUFFER_MAX,
+                        &n))
         s->ingest_recv_buffer = (int)n;
     if (v[SVC_QUERY_RECV_MAX_BYTES] &&
-        config_get_int(
+        config__get_int(
             w, v[SVC_QUERY_RECV_MAX_BYTES], "service.query_recv_max_bytes",
             CONFIG_RECV_MAX_BYTES_MIN, CONFIG_RECV_MAX_BYTES_MAX, &n))
         s->query_recv_max_bytes = (size_t)n;
     if (v[SVC_QUERY_CONTEXTS] &&
-        config_get_int(w, v[SVC_QUERY_CONTEXTS], "service.query_contexts", 1,
-                       CONFIG_QUERY_CONTEXTS_MAX, &n))
+        config__get_int(w, v[SVC_QUERY_CONTEXTS], "service.query_contexts", 1,
+                        CONFIG_QUERY_CONTEXTS_MAX, &n))
         s->query_contexts = (int)n;
     if (v[SVC_MAX_EVENTS] &&
-        config_get_int(w, v[SVC_MAX_EVENTS], "service.max_events_per_message",
-                       1, CONFIG_EVENTS_PER_MESSAGE_MAX, &n))
+        config__get_int(w, v[SVC_MAX_EVENTS], "service.max_events_per_message",
+                        1, CONFIG_EVENTS_PER_MESSAGE_MAX, &n))
         s->max_events_per_message = (uint32_t)n;
     if (v[SVC_MAX_CART_LINES] &&
-        config_get_int(w, v[SVC_MAX_CART_LINES], "service.max_cart_lines", 1,
-                       ATP_CART_MAX_LINES, &n))
+        config__get_int(w, v[SVC_MAX_CART_LINES], "service.max_cart_lines", 1,
+                        ATP_CART_MAX_LINES, &n))
         s->max_cart_lines = (uint32_t)n;
     if (v[SVC_REORDER_WINDOW])
-        config_get_duration(w, v[SVC_REORDER_WINDOW], "service.reorder_window",
-                            0, CONFIG_REORDER_WINDOW_MAX_MS,
-                            &s->reorder_window_ms);
+        config__get_duration(w, v[SVC_REORDER_WINDOW], "service.reorder_window",
+                             0, CONFIG_REORDER_WINDOW_MAX_MS,
+                             &s->reorder_window_ms);
     if (v[SVC_REORDER_MAX_MESSAGES] &&
-        config_get_int(w, v[SVC_REORDER_MAX_MESSAGES],
-                       "service.reorder_max_messages", 1,
-                       CONFIG_REORDER_MESSAGES_MAX, &n))
+        config__get_int(w, v[SVC_REORDER_MAX_MESSAGES],
+                        "service.reorder_max_messages", 1,
+                        CONFIG_REORDER_MESSAGES_MAX, &n))
         s->reorder_max_messages = (uint32_t)n;
     if (v[SVC_LOG_LEVEL]) {
         static const char expected[] = "one of debug, info, warn, error";
         size_t len;
-        const char *lv = config_scalar(w, v[SVC_LOG_LEVEL], "service.log_level",
-                                       expected, &len);
+        const char *lv = config__scalar(w, v[SVC_LOG_LEVEL],
+                                        "service.log_level", expected, &len);
         log_level lvl;
         if (lv != NULL && log_parse_level(lv, &lvl)) {
-            config_replace_str(&s->log_level, config_strdup(w->b, lv));
+            config_replace_str(&s->log_level, config__strdup(w->b, lv));
         } else if (lv != NULL) {
             char shown[48];
             config__error(
-                w->b, config_mark_of(v[SVC_LOG_LEVEL]),
+                w->b, config__mark_of(v[SVC_LOG_LEVEL]),
                 "service.log_level: expected %s, got %s", expected,
-                config_node_show(v[SVC_LOG_LEVEL], shown, sizeof shown));
+                config__node_show(v[SVC_LOG_LEVEL], shown, sizeof shown));
         }
     }
 }
 
 static const char *const config_resv_keys[] = {
-    "default_ttl", "min_ttl",   "max_ttl",    "committed_ttl",
-    "retention",   "max_lines", "durability", "max_map_bytes",
+    "default_ttl", "min_ttl",         "max_ttl",    "committed_ttl",
+    "retention",   "max_lines",       "durability", "max_map_bytes",
     "log_bytes",   "log_apply_delay",
 };
 enum {
@@ -843,77 +845,82 @@ enum {
 
 #define CONFIG_TTL_MAX_MS (366LL * 24 * 3600 * 1000)
 
-static void config_parse_reservations(config_walk *w, const yaml_node_t *node)
+static void config__parse_reservations(config__walk *w, const yaml_node_t *node)
 {
     yaml_node_t *v[RSV_N];
-    if (!config_map_fields(w, node, "reservations", config_resv_keys, RSV_N, v))
+    if (!config__map_fields(w, node, "reservations", config_resv_keys, RSV_N,
+                            v))
         return;
     config_reservations *r = &w->b->c.reservations;
     int64_t n;
     if (v[RSV_DEFAULT_TTL])
-        config_get_duration(w, v[RSV_DEFAULT_TTL], "reservations.default_ttl",
-                            1000, CONFIG_TTL_MAX_MS, &r->default_ttl_ms);
+        config__get_duration(w, v[RSV_DEFAULT_TTL], "reservations.default_ttl",
+                             1000, CONFIG_TTL_MAX_MS, &r->default_ttl_ms);
     if (v[RSV_MIN_TTL])
-        config_get_duration(w, v[RSV_MIN_TTL], "reservations.min_ttl", 1000,
-                            CONFIG_TTL_MAX_MS, &r->min_ttl_ms);
+        config__get_duration(w, v[RSV_MIN_TTL], "reservations.min_ttl", 1000,
+                             CONFIG_TTL_MAX_MS, &r->min_ttl_ms);
     if (v[RSV_MAX_TTL])
-        config_get_duration(w, v[RSV_MAX_TTL], "reservations.max_ttl", 1000,
-                            CONFIG_TTL_MAX_MS, &r->max_ttl_ms);
+        config__get_duration(w, v[RSV_MAX_TTL], "reservations.max_ttl", 1000,
+                             CONFIG_TTL_MAX_MS, &r->max_ttl_ms);
     if (v[RSV_COMMITTED_TTL])
-        config_get_duration(w, v[RSV_COMMITTED_TTL], "reservations.committed_ttl",
-                            1000, CONFIG_TTL_MAX_MS, &r->committed_ttl_ms);
+        config__get_duration(w, v[RSV_COMMITTED_TTL],
+                             "reservations.committed_ttl", 1000,
+                             CONFIG_TTL_MAX_MS, &r->committed_ttl_ms);
     if (v[RSV_RETENTION])
-        config_get_duration(w, v[RSV_RETENTION], "reservations.retention", 0,
-                            CONFIG_TTL_MAX_MS, &r->retention_ms);
+        config__get_duration(w, v[RSV_RETENTION], "reservations.retention", 0,
+                             CONFIG_TTL_MAX_MS, &r->retention_ms);
     if (v[RSV_MAX_LINES] &&
-        config_get_int(w, v[RSV_MAX_LINES], "reservations.max_lines", 1,
-                       ATP_CART_MAX_LINES, &n))
+        config__get_int(w, v[RSV_MAX_LINES], "reservations.max_lines", 1,
+                        ATP_CART_MAX_LINES, &n))
         r->max_lines = (uint32_t)n;
     if (v[RSV_MAX_MAP_BYTES] &&
-        config_get_int(w, v[RSV_MAX_MAP_BYTES], "reservations.max_map_bytes",
-                       1 << 20, INT64_MAX / 4, &n))
+        config__get_int(w, v[RSV_MAX_MAP_BYTES], "reservations.max_map_bytes",
+                        1 << 20, INT64_MAX / 4, &n))
         r->max_map_bytes = (size_t)n;
     if (v[RSV_LOG_BYTES] &&
-        config_get_int(w, v[RSV_LOG_BYTES], "reservations.log_bytes", 0,
-                       (int64_t)1 << 32, &n)) {
+        config__get_int(w, v[RSV_LOG_BYTES], "reservations.log_bytes", 0,
+                        (int64_t)1 << 32, &n)) {
         if (n != 0 && n < (1 << 20))
-            config__error(w->b, config_mark_of(v[RSV_LOG_BYTES]),
+            config__error(w->b, config__mark_of(v[RSV_LOG_BYTES]),
                           "reservations.log_bytes: expected 0 (no log) or "
-                          "1048576 .. 4294967296, got %lld", (long long)n);
+                          "1048576 .. 4294967296, got %lld",
+                          (long long)n);
         else
             r->log_bytes = (size_t)n;
     }
     if (v[RSV_LOG_APPLY_DELAY])
-        config_get_duration(w, v[RSV_LOG_APPLY_DELAY], "reservations.log_apply_delay",
-                            0, 60 * 1000, &r->log_apply_delay_ms);
+        config__get_duration(w, v[RSV_LOG_APPLY_DELAY],
+                             "reservations.log_apply_delay", 0, 60 * 1000,
+                             &r->log_apply_delay_ms);
     if (v[RSV_DURABILITY]) {
         static const char expected[] = "sync or nosync";
         size_t len;
-        const char *d = config_scalar(w, v[RSV_DURABILITY],
-                                      "reservations.durability", expected, &len);
+        const char *d = config__scalar(
+            w, v[RSV_DURABILITY], "reservations.durability", expected, &len);
         if (d != NULL && (strcmp(d, "sync") == 0 || strcmp(d, "nosync") == 0)) {
             r->sync = strcmp(d, "sync") == 0;
         } else if (d != NULL) {
             char shown[48];
-            config__error(w->b, config_mark_of(v[RSV_DURABILITY]),
-                          "reservations.durability: expected %s, got %s",
-                          expected,
-                          config_node_show(v[RSV_DURABILITY], shown, sizeof shown));
+            config__error(
+                w->b, config__mark_of(v[RSV_DURABILITY]),
+                "reservations.durability: expected %s, got %s", expected,
+                config__node_show(v[RSV_DURABILITY], shown, sizeof shown));
         }
     }
     if (r->min_ttl_ms > r->max_ttl_ms || r->default_ttl_ms < r->min_ttl_ms ||
         r->default_ttl_ms > r->max_ttl_ms)
-        config__error(w->b, config_mark_of(node),
-                      "reservations: expected min_ttl <= default_ttl <= max_ttl, "
-                      "got %lld ms <= %lld ms <= %lld ms",
-                      (long long)r->min_ttl_ms, (long long)r->default_ttl_ms,
-                      (long long)r->max_ttl_ms);
+        config__error(
+            w->b, config__mark_of(node),
+            "reservations: expected min_ttl <= default_ttl <= max_ttl, "
+            "got %lld ms <= %lld ms <= %lld ms",
+            (long long)r->min_ttl_ms, (long long)r->default_ttl_ms,
+            (long long)r->max_ttl_ms);
 }
 
-/* config_entry_name writes how messages name an entry: "region 'us-east'",
+/* config__entry_name writes how messages name an entry: "region 'us-east'",
  * or "regions entry 3" (1-based) while its id is unknown. */
-static void config_entry_name(char *buf, size_t size, const char *kind,
-                              const char *section, const char *id, size_t i)
+static void config__entry_name(char *buf, size_t size, const char *kind,
+                               const char *section, const char *id, size_t i)
 {
     if (id != NULL)
         snprintf(buf, size, "%s '%.64s'", kind, id);
@@ -923,11 +930,11 @@ static void config_entry_name(char *buf, size_t size, const char *kind,
 
 static const char *const config_region_keys[] = {"id", "inbound_horizon"};
 
-static void config_parse_regions(config_walk *w, const yaml_node_t *seq)
+static void config__parse_regions(config__walk *w, const yaml_node_t *seq)
 {
     config__build *b = w->b;
-    size_t n = config_get_seq(w, seq, "regions", "regions");
-    n = config_seq_limit(w, seq, n, CONFIG_MAX_REGIONS, "regions");
+    size_t n = config__get_seq(w, seq, "regions", "regions");
+    n = config__seq_limit(w, seq, n, CONFIG_MAX_REGIONS, "regions");
     if (n == 0)
         return;
     b->c.regions = calloc(n, sizeof *b->c.regions);
@@ -937,42 +944,42 @@ static void config_parse_regions(config_walk *w, const yaml_node_t *seq)
         return;
     }
     for (size_t i = 0; i < n; i++) {
-        yaml_node_t *item = config_seq_item(w, seq, i);
+        yaml_node_t *item = config__seq_item(w, seq, i);
         yaml_node_t *v[2];
-        if (!config_map_fields(w, item, "regions entry", config_region_keys, 2,
-                               v))
+        if (!config__map_fields(w, item, "regions entry", config_region_keys, 2,
+                                v))
             continue;
         char name[96];
         if (v[0] == NULL) {
-            config_entry_name(name, sizeof name, "region", "regions", NULL, i);
-            config__error(b, config_mark_of(item),
+            config__entry_name(name, sizeof name, "region", "regions", NULL, i);
+            config__error(b, config__mark_of(item),
                           "%s: missing required key 'id'", name);
             continue;
         }
-        char *id = config_get_id(w, v[0], "region id", ATP_ID_MAX_LEN);
+        char *id = config__get_id(w, v[0], "region id", ATP_ID_MAX_LEN);
         if (id == NULL)
             continue;
         config_region *r = &b->c.regions[b->c.n_regions];
-        b->region_marks[b->c.n_regions] = config_mark_of(v[0]);
+        b->region_marks[b->c.n_regions] = config__mark_of(v[0]);
         b->c.n_regions++;
         r->id = id;
-        config_entry_name(name, sizeof name, "region", "regions", id, i);
+        config__entry_name(name, sizeof name, "region", "regions", id, i);
         if (v[1]) {
             char what[128];
             snprintf(what, sizeof what, "%s: inbound_horizon", name);
-            config_get_duration(w, v[1], what, 0, CONFIG_HORIZON_MAX_MS,
-                                &r->inbound_horizon_ms);
+            config__get_duration(w, v[1], what, 0, CONFIG_HORIZON_MAX_MS,
+                                 &r->inbound_horizon_ms);
         }
     }
 }
 
 static const char *const config_location_keys[] = {"id", "region", "type"};
 
-static void config_parse_locations(config_walk *w, const yaml_node_t *seq)
+static void config__parse_locations(config__walk *w, const yaml_node_t *seq)
 {
     config__build *b = w->b;
-    size_t n = config_get_seq(w, seq, "locations", "locations");
-    n = config_seq_limit(w, seq, n, CONFIG_MAX_LOCATIONS, "locations");
+    size_t n = config__get_seq(w, seq, "locations", "locations");
+    n = config__seq_limit(w, seq, n, CONFIG_MAX_LOCATIONS, "locations");
     if (n == 0)
         return;
     b->c.locations = calloc(n, sizeof *b->c.locations);
@@ -982,49 +989,49 @@ static void config_parse_locations(config_walk *w, const yaml_node_t *seq)
         return;
     }
     for (size_t i = 0; i < n && !b->oom; i++) {
-        yaml_node_t *item = config_seq_item(w, seq, i);
+        yaml_node_t *item = config__seq_item(w, seq, i);
         yaml_node_t *v[3];
-        if (!config_map_fields(w, item, "locations entry", config_location_keys,
-                               3, v))
+        if (!config__map_fields(w, item, "locations entry",
+                                config_location_keys, 3, v))
             continue;
         char name[96], what[128];
         if (v[0] == NULL) {
-            config_entry_name(name, sizeof name, "location", "locations", NULL,
-                              i);
-            config__error(b, config_mark_of(item),
+            config__entry_name(name, sizeof name, "location", "locations", NULL,
+                               i);
+            config__error(b, config__mark_of(item),
                           "%s: missing required key 'id'", name);
             continue;
         }
-        char *id = config_get_id(w, v[0], "location id", ATP_ID_MAX_LEN);
+        char *id = config__get_id(w, v[0], "location id", ATP_ID_MAX_LEN);
         if (id == NULL)
             continue;
         size_t k = b->c.n_locations++;
         config_location *l = &b->c.locations[k];
         config__location_src *src = &b->locations[k];
         l->id = id;
-        src->id = config_mark_of(v[0]);
-        config_entry_name(name, sizeof name, "location", "locations", id, i);
+        src->id = config__mark_of(v[0]);
+        config__entry_name(name, sizeof name, "location", "locations", id, i);
         if (v[1] == NULL) {
-            config__error(b, config_mark_of(item),
+            config__error(b, config__mark_of(item),
                           "%s: missing required key 'region'", name);
         } else {
             snprintf(what, sizeof what, "%s: region", name);
-            src->region = config_get_id(w, v[1], what, ATP_ID_MAX_LEN);
-            src->region_mark = config_mark_of(v[1]);
+            src->region = config__get_id(w, v[1], what, ATP_ID_MAX_LEN);
+            src->region_mark = config__mark_of(v[1]);
         }
         if (v[2] != NULL) {
             snprintf(what, sizeof what, "%s: type", name);
-            l->type = config_get_id(w, v[2], what, ATP_ID_MAX_LEN);
+            l->type = config__get_id(w, v[2], what, ATP_ID_MAX_LEN);
         }
         if (l->type == NULL)
-            l->type = config_strdup(b, "");
+            l->type = config__strdup(b, "");
     }
 }
 
-static void config_parse_channels(config_walk *w, const yaml_node_t *seq)
+static void config__parse_channels(config__walk *w, const yaml_node_t *seq)
 {
     config__build *b = w->b;
-    size_t n = config_get_seq(w, seq, "channels", "channel ids");
+    size_t n = config__get_seq(w, seq, "channels", "channel ids");
     if (n == 0)
         return;
     /* channels[0] is the built-in default; the file may name it too. */
@@ -1042,8 +1049,8 @@ static void config_parse_channels(config_walk *w, const yaml_node_t *seq)
     }
     b->channel_marks = marks;
     for (size_t i = 0; i < n; i++) {
-        yaml_node_t *item = config_seq_item(w, seq, i);
-        char *id = config_get_id(w, item, "channel", ATP_ID_MAX_LEN);
+        yaml_node_t *item = config__seq_item(w, seq, i);
+        char *id = config__get_id(w, item, "channel", ATP_ID_MAX_LEN);
         if (id == NULL)
             continue;
         /* Naming the default channel is allowed (it documents that the
@@ -1051,13 +1058,13 @@ static void config_parse_channels(config_walk *w, const yaml_node_t *seq)
          * duplicate like any other. */
         if (strcmp(id, ATP_DEFAULT_CHANNEL) == 0 &&
             b->channel_marks[0].line == 0) {
-            b->channel_marks[0] = config_mark_of(item);
+            b->channel_marks[0] = config__mark_of(item);
             free(id);
             continue;
         }
         if (b->c.n_channels == cap) {
             free(id);
-            config__error(b, config_mark_of(item),
+            config__error(b, config__mark_of(item),
                           "channels: more than %d, counting the built-in "
                           "'%s'; at most %d are allowed",
                           CONFIG_MAX_CHANNELS, ATP_DEFAULT_CHANNEL,
@@ -1065,7 +1072,7 @@ static void config_parse_channels(config_walk *w, const yaml_node_t *seq)
             break;
         }
         b->c.channels[b->c.n_channels] = id;
-        b->channel_marks[b->c.n_channels] = config_mark_of(item);
+        b->channel_marks[b->c.n_channels] = config__mark_of(item);
         b->c.n_channels++;
     }
 }
@@ -1076,37 +1083,38 @@ static const char *const config_authority_keys[] = {"locations", "buckets"};
 
 /* config_parse_buckets returns the bucket bits of a buckets: list (all three
  * when the key is absent). */
-static uint8_t config_parse_buckets(config_walk *w, const yaml_node_t *node,
+static uint8_t config_parse_buckets(config__walk *w, const yaml_node_t *node,
                                     const char *name)
 {
     if (node == NULL)
         return CONFIG__ALL_BUCKETS;
     char what[128];
     snprintf(what, sizeof what, "%s: authority buckets", name);
-    size_t n = config_get_seq(w, node, what, "on_hand, allocated, held, inbound");
+    size_t n =
+        config__get_seq(w, node, what, "on_hand, allocated, held, inbound");
     if (node->type == YAML_SEQUENCE_NODE && n == 0)
-        config__error(w->b, config_mark_of(node),
+        config__error(w->b, config__mark_of(node),
                       "%s: empty; list at least one of on_hand, allocated, "
                       "held, or leave the key out for all three",
                       what);
     uint8_t bits = 0;
     for (size_t i = 0; i < n; i++) {
-        yaml_node_t *item = config_seq_item(w, node, i);
+        yaml_node_t *item = config__seq_item(w, node, i);
         size_t len;
-        const char *s =
-            config_scalar(w, item, what, "on_hand, allocated, held or inbound",
-                          &len);
+        const char *s = config__scalar(
+            w, item, what, "on_hand, allocated, held or inbound", &len);
         if (s == NULL)
             continue;
         unsigned k = 0;
-        while (k < ATP_AUTH_BUCKET_COUNT && strcmp(config_bucket_names[k], s) != 0)
+        while (k < ATP_AUTH_BUCKET_COUNT &&
+               strcmp(config_bucket_names[k], s) != 0)
             k++;
         if (k == ATP_AUTH_BUCKET_COUNT) {
             char shown[48];
-            config__error(w->b, config_mark_of(item),
+            config__error(w->b, config__mark_of(item),
                           "%s: unknown bucket %s; expected on_hand, allocated, "
                           "held or inbound",
-                          name, config_node_show(item, shown, sizeof shown));
+                          name, config__node_show(item, shown, sizeof shown));
             continue;
         }
         bits |= (uint8_t)(1u << k);
@@ -1116,23 +1124,23 @@ static uint8_t config_parse_buckets(config_walk *w, const yaml_node_t *node,
 
 /* config_parse_authority turns a source's authority: list into claims, one
  * per location named (each with the buckets of its entry). */
-static void config_parse_authority(config_walk *w, const yaml_node_t *seq,
+static void config_parse_authority(config__walk *w, const yaml_node_t *seq,
                                    config__source_src *src, const char *name)
 {
     config__build *b = w->b;
     char what[128];
     snprintf(what, sizeof what, "%s: authority", name);
-    size_t n = config_get_seq(w, seq, what, "{locations, buckets} entries");
+    size_t n = config__get_seq(w, seq, what, "{locations, buckets} entries");
     /* Count first: one allocation for all the claims of the source. */
     size_t total = 0;
     for (size_t i = 0; i < n; i++) {
-        yaml_node_t *e = config_seq_item(w, seq, i);
+        yaml_node_t *e = config__seq_item(w, seq, i);
         if (e->type != YAML_MAPPING_NODE)
             continue;
         for (yaml_node_pair_t *p = e->data.mapping.pairs.start;
              p < e->data.mapping.pairs.top; p++) {
-            yaml_node_t *k = config_node(w, p->key);
-            yaml_node_t *v = config_node(w, p->value);
+            yaml_node_t *k = config__node(w, p->key);
+            yaml_node_t *v = config__node(w, p->value);
             if (k->type == YAML_SCALAR_NODE &&
                 strcmp((const char *)k->data.scalar.value, "locations") == 0 &&
                 v->type == YAML_SEQUENCE_NODE)
@@ -1148,14 +1156,14 @@ static void config_parse_authority(config_walk *w, const yaml_node_t *seq,
         }
     }
     for (size_t i = 0; i < n && !b->oom; i++) {
-        yaml_node_t *e = config_seq_item(w, seq, i);
+        yaml_node_t *e = config__seq_item(w, seq, i);
         yaml_node_t *v[2];
-        if (!config_map_fields(w, e, "authority entry", config_authority_keys,
-                               2, v))
+        if (!config__map_fields(w, e, "authority entry", config_authority_keys,
+                                2, v))
             continue;
         uint8_t bits = config_parse_buckets(w, v[1], name);
         if (v[0] == NULL) {
-            config__error(b, config_mark_of(e),
+            config__error(b, config__mark_of(e),
                           "%s: authority entry without 'locations'; expected "
                           "{locations: [...], buckets: [...]}",
                           name);
@@ -1163,28 +1171,28 @@ static void config_parse_authority(config_walk *w, const yaml_node_t *seq,
         }
         char lwhat[128];
         snprintf(lwhat, sizeof lwhat, "%s: authority locations", name);
-        size_t nl = config_get_seq(w, v[0], lwhat, "location ids");
+        size_t nl = config__get_seq(w, v[0], lwhat, "location ids");
         if (v[0]->type == YAML_SEQUENCE_NODE && nl == 0)
-            config__error(b, config_mark_of(v[0]),
+            config__error(b, config__mark_of(v[0]),
                           "%s: empty; list at least one location id", lwhat);
         for (size_t j = 0; j < nl && src->n_claims < total; j++) {
-            yaml_node_t *item = config_seq_item(w, v[0], j);
-            char *loc = config_get_id(w, item, lwhat, ATP_ID_MAX_LEN);
+            yaml_node_t *item = config__seq_item(w, v[0], j);
+            char *loc = config__get_id(w, item, lwhat, ATP_ID_MAX_LEN);
             if (loc == NULL)
                 continue;
             config__claim_src *cl = &src->claims[src->n_claims++];
             cl->location = loc;
-            cl->mark = config_mark_of(item);
+            cl->mark = config__mark_of(item);
             cl->buckets = bits;
         }
     }
 }
 
-static void config_parse_sources(config_walk *w, const yaml_node_t *seq)
+static void config__parse_sources(config__walk *w, const yaml_node_t *seq)
 {
     config__build *b = w->b;
-    size_t n = config_get_seq(w, seq, "sources", "sources");
-    n = config_seq_limit(w, seq, n, CONFIG_MAX_SOURCES, "sources");
+    size_t n = config__get_seq(w, seq, "sources", "sources");
+    n = config__seq_limit(w, seq, n, CONFIG_MAX_SOURCES, "sources");
     if (n == 0)
         return;
     b->c.sources = calloc(n, sizeof *b->c.sources);
@@ -1194,19 +1202,19 @@ static void config_parse_sources(config_walk *w, const yaml_node_t *seq)
         return;
     }
     for (size_t i = 0; i < n && !b->oom; i++) {
-        yaml_node_t *item = config_seq_item(w, seq, i);
+        yaml_node_t *item = config__seq_item(w, seq, i);
         yaml_node_t *v[4];
-        if (!config_map_fields(w, item, "sources entry", config_source_keys, 4,
-                               v))
+        if (!config__map_fields(w, item, "sources entry", config_source_keys, 4,
+                                v))
             continue;
         char name[96];
         if (v[0] == NULL) {
-            config_entry_name(name, sizeof name, "source", "sources", NULL, i);
-            config__error(b, config_mark_of(item),
+            config__entry_name(name, sizeof name, "source", "sources", NULL, i);
+            config__error(b, config__mark_of(item),
                           "%s: missing required key 'id'", name);
             continue;
         }
-        char *id = config_get_id(w, v[0], "source id", ATP_ID_MAX_LEN);
+        char *id = config__get_id(w, v[0], "source id", ATP_ID_MAX_LEN);
         if (id == NULL)
             continue;
         size_t k = b->c.n_sources++;
@@ -1214,27 +1222,29 @@ static void config_parse_sources(config_walk *w, const yaml_node_t *seq)
         s->id = id;
         s->heartbeat_timeout_ms = 5000;
         s->resync = true;
-        b->sources[k].id = config_mark_of(v[0]);
-        config_entry_name(name, sizeof name, "source", "sources", id, i);
+        b->sources[k].id = config__mark_of(v[0]);
+        config__entry_name(name, sizeof name, "source", "sources", id, i);
         if (v[1]) {
             char what[128];
             snprintf(what, sizeof what, "%s: heartbeat_timeout", name);
-            config_get_duration(w, v[1], what, CONFIG_HEARTBEAT_MIN_MS,
-                                CONFIG_DAY_MS, &s->heartbeat_timeout_ms);
+            config__get_duration(w, v[1], what, CONFIG_HEARTBEAT_MIN_MS,
+                                 CONFIG__DAY_MS, &s->heartbeat_timeout_ms);
         }
         if (v[2])
             config_parse_authority(w, v[2], &b->sources[k], name);
         if (v[3]) {
             size_t len;
-            const char *r = config_scalar(w, v[3], "source resync",
-                                          "true or false", &len);
-            if (r != NULL && (strcmp(r, "true") == 0 || strcmp(r, "false") == 0)) {
+            const char *r =
+                config__scalar(w, v[3], "source resync", "true or false", &len);
+            if (r != NULL &&
+                (strcmp(r, "true") == 0 || strcmp(r, "false") == 0)) {
                 s->resync = strcmp(r, "true") == 0;
             } else if (r != NULL) {
                 char shown[48];
-                config__error(b, config_mark_of(v[3]),
-                              "%s: resync: expected true or false, got %s", name,
-                              config_node_show(v[3], shown, sizeof shown));
+                config__error(b, config__mark_of(v[3]),
+                              "%s: resync: expected true or false, got %s",
+                              name,
+                              config__node_show(v[3], shown, sizeof shown));
             }
         }
     }
@@ -1243,11 +1253,11 @@ static void config_parse_sources(config_walk *w, const yaml_node_t *seq)
 static const char *const config_buffer_keys[] = {
     "sku", "region", "channel", "units", "percent", "low_stock"};
 
-static void config_parse_buffers(config_walk *w, const yaml_node_t *seq)
+static void config__parse_buffers(config__walk *w, const yaml_node_t *seq)
 {
     config__build *b = w->b;
-    size_t n = config_get_seq(w, seq, "buffers", "buffer rules");
-    n = config_seq_limit(w, seq, n, CONFIG__MAX_BUFFERS, "buffers");
+    size_t n = config__get_seq(w, seq, "buffers", "buffer rules");
+    n = config__seq_limit(w, seq, n, CONFIG__MAX_BUFFERS, "buffers");
     if (n == 0)
         return;
     b->c.buffers = calloc(n, sizeof *b->c.buffers);
@@ -1257,64 +1267,65 @@ static void config_parse_buffers(config_walk *w, const yaml_node_t *seq)
         return;
     }
     for (size_t i = 0; i < n && !b->oom; i++) {
-        yaml_node_t *item = config_seq_item(w, seq, i);
+        yaml_node_t *item = config__seq_item(w, seq, i);
         yaml_node_t *v[6];
-        if (!config_map_fields(w, item, "buffers entry", config_buffer_keys, 6,
-                               v))
+        if (!config__map_fields(w, item, "buffers entry", config_buffer_keys, 6,
+                                v))
             continue;
         size_t k = b->c.n_buffers++;
         config_buffer_rule *r = &b->c.buffers[k];
         config__buffer_src *src = &b->buffers[k];
-        src->mark = config_mark_of(item);
+        src->mark = config__mark_of(item);
         r->line = src->mark.line;
         r->region = UINT32_MAX;
         r->channel = UINT32_MAX;
         if (v[0])
-            r->sku = config_get_id(w, v[0], "buffer rule sku", ATP_SKU_MAX_LEN);
+            r->sku =
+                config__get_id(w, v[0], "buffer rule sku", ATP_SKU_MAX_LEN);
         if (v[1]) {
             src->region =
-                config_get_id(w, v[1], "buffer rule region", ATP_ID_MAX_LEN);
-            src->region_mark = config_mark_of(v[1]);
+                config__get_id(w, v[1], "buffer rule region", ATP_ID_MAX_LEN);
+            src->region_mark = config__mark_of(v[1]);
         }
         if (v[2]) {
             src->channel =
-                config_get_id(w, v[2], "buffer rule channel", ATP_ID_MAX_LEN);
-            src->channel_mark = config_mark_of(v[2]);
+                config__get_id(w, v[2], "buffer rule channel", ATP_ID_MAX_LEN);
+            src->channel_mark = config__mark_of(v[2]);
         }
         if (v[3])
-            config_get_int(w, v[3], "buffer rule units", 0, ATP_QTY_MAX,
-                           &r->units);
+            config__get_int(w, v[3], "buffer rule units", 0, ATP_QTY_MAX,
+                            &r->units);
         if (v[4]) {
             static const char expected[] =
                 "a percentage 0..100 with at most 2 decimals, like 2.5";
             size_t len;
             const char *s =
-                config_scalar(w, v[4], "buffer rule percent", expected, &len);
+                config__scalar(w, v[4], "buffer rule percent", expected, &len);
             char shown[48];
             enum config_percent_result pr =
                 s ? config_parse_percent_bp(s, len, &r->percent_bp)
                   : CONFIG_PERCENT_OK; /* not a scalar: reported */
             if (pr == CONFIG_PERCENT_SYNTAX)
-                config__error(b, config_mark_of(v[4]),
+                config__error(b, config__mark_of(v[4]),
                               "buffer rule percent: expected %s, got %s",
                               expected,
-                              config_node_show(v[4], shown, sizeof shown));
+                              config__node_show(v[4], shown, sizeof shown));
             else if (pr == CONFIG_PERCENT_DECIMALS)
-                config__error(b, config_mark_of(v[4]),
+                config__error(b, config__mark_of(v[4]),
                               "buffer rule percent: %s has more than 2 "
                               "decimals; expected %s",
-                              config_node_show(v[4], shown, sizeof shown),
+                              config__node_show(v[4], shown, sizeof shown),
                               expected);
             else if (pr == CONFIG_PERCENT_RANGE)
-                config__error(b, config_mark_of(v[4]),
+                config__error(b, config__mark_of(v[4]),
                               "buffer rule percent: %s is out of range; "
                               "expected %s",
-                              config_node_show(v[4], shown, sizeof shown),
+                              config__node_show(v[4], shown, sizeof shown),
                               expected);
         }
         if (v[5])
-            config_get_int(w, v[5], "buffer rule low_stock", 0, ATP_QTY_MAX,
-                           &r->low_stock);
+            config__get_int(w, v[5], "buffer rule low_stock", 0, ATP_QTY_MAX,
+                            &r->low_stock);
         if (v[3] == NULL && v[4] == NULL && v[5] == NULL)
             config__error(b, src->mark,
                           "buffer rule sets none of units, percent, low_stock; "
@@ -1323,37 +1334,37 @@ static void config_parse_buffers(config_walk *w, const yaml_node_t *seq)
 }
 
 static const char *const config_root_keys[] = {
-    "service", "regions", "locations", "channels", "sources", "buffers",
-    "reservations"};
+    "service", "regions", "locations",   "channels",
+    "sources", "buffers", "reservations"};
 
-static void config_parse_root(config_walk *w, const yaml_node_t *root)
+static void config_parse_root(config__walk *w, const yaml_node_t *root)
 {
     yaml_node_t *v[7];
     /* An empty document ("" or a lone "---"): all defaults. */
-    if (root == NULL || config_node_is_null(root))
+    if (root == NULL || config__node_is_null(root))
         return;
-    if (!config_map_fields(w, root, "the top level", config_root_keys, 7, v))
+    if (!config__map_fields(w, root, "the top level", config_root_keys, 7, v))
         return;
     /* A section left empty ("regions:" with every entry commented out)
      * reads as absent. */
     for (int i = 0; i < 7; i++) {
-        if (v[i] != NULL && config_node_is_null(v[i]))
+        if (v[i] != NULL && config__node_is_null(v[i]))
             v[i] = NULL;
     }
     if (v[0])
-        config_parse_service(w, v[0]);
+        config__parse_service(w, v[0]);
     if (v[1] && !w->b->oom)
-        config_parse_regions(w, v[1]);
+        config__parse_regions(w, v[1]);
     if (v[2] && !w->b->oom)
-        config_parse_locations(w, v[2]);
+        config__parse_locations(w, v[2]);
     if (v[3] && !w->b->oom)
-        config_parse_channels(w, v[3]);
+        config__parse_channels(w, v[3]);
     if (v[4] && !w->b->oom)
-        config_parse_sources(w, v[4]);
+        config__parse_sources(w, v[4]);
     if (v[5] && !w->b->oom)
-        config_parse_buffers(w, v[5]);
+        config__parse_buffers(w, v[5]);
     if (v[6] && !w->b->oom)
-        config_parse_reservations(w, v[6]);
+        config__parse_reservations(w, v[6]);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1518,7 +1529,7 @@ atp_err config_load_string(const char *text, size_t len, config *out,
     }
     have_doc = true;
 
-    config_walk w = {&b, &doc};
+    config__walk w = {&b, &doc};
     config_parse_root(&w, yaml_document_get_root_node(&doc));
 
     /* One document per file: a second one is almost always two files
@@ -1529,7 +1540,7 @@ atp_err config_load_string(const char *text, size_t len, config *out,
     } else {
         yaml_node_t *root = yaml_document_get_root_node(&next);
         if (root != NULL)
-            config__error(&b, config_mark_of(root),
+            config__error(&b, config__mark_of(root),
                           "a second YAML document; the configuration is one "
                           "document (remove the '---')");
         yaml_document_delete(&next);
@@ -1544,7 +1555,7 @@ done:
     if (have_doc)
         yaml_document_delete(&doc);
     yaml_parser_delete(&parser);
-    config_diags_finish(&b);
+    config__diags_finish(&b);
     if (b.oom)
         rc = ATP_E_NOMEM;
     else if (b.n_errors > 0)
