@@ -1,6 +1,8 @@
 /*
- * config_int.h - what config.c (YAML to structs) hands to validate.c
- * (cross-checks between sections). Not for other modules.
+ * config_int.h - what the files of the config module share: the build in
+ * progress (config.c), the YAML readers (yaml_read.c, scalars.c), the
+ * section readers (read_*.c) and the cross-checks (validate.c). Not for
+ * other modules.
  *
  * The parser can check one node at a time (types, ranges, id syntax) but not
  * references between sections: a location names a region that may come
@@ -17,6 +19,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <yaml.h>
 
 #include "config/config.h"
 
@@ -27,6 +30,9 @@
 /* Buffer rules are not bounded by config.h; this is far above any real
  * rule set and keeps a mistaken generator from exhausting memory. */
 #define CONFIG__MAX_BUFFERS 1000000
+
+/* A day, the largest duration unit. */
+#define CONFIG__DAY_MS (24LL * 3600 * 1000)
 
 /* Bits of config__authority_src.buckets. */
 #define CONFIG__ALL_BUCKETS ((1u << ATP_BUCKET_COUNT) - 1)
@@ -105,5 +111,63 @@ const char *config__at(config__mark earlier, config__mark later, char *buf,
 
 /* config__bucket_name returns "on_hand", "allocated" or "held". */
 const char *config__bucket_name(unsigned bucket);
+
+/* config__diags_finish (yaml_read.c) sorts b's diagnostics by position and
+ * adds the "more problems" line; once, at the end of a load. */
+void config__diags_finish(config__build *b);
+
+/* Small parsers (scalars.c): no YAML, no allocation. */
+int config__parse_int(const char *s, size_t len, int64_t *out);
+void config__format_ms(int64_t ms, char *buf, size_t size);
+size_t config__utf8_len(const unsigned char *s, size_t avail, uint32_t *cp);
+
+/* config__walk: the document being read, and where problems go. */
+typedef struct config__walk {
+    config__build *b;
+    yaml_document_t *doc;
+} config__walk;
+
+/* YAML node helpers and typed readers (yaml_read.c). A reader that fails
+ * has reported why at the node (config__error) and leaves *out alone;
+ * strings it returns are malloc'ed and owned by the caller. */
+config__mark config__mark_of(const yaml_node_t *n);
+yaml_node_t *config__node(config__walk *w, int index);
+bool config__node_is_null(const yaml_node_t *n);
+const char *config__node_show(const yaml_node_t *n, char *buf, size_t size);
+char *config__strdup(config__build *b, const char *s);
+const char *config__scalar(config__walk *w, const yaml_node_t *n,
+                           const char *what, const char *expected, size_t *len);
+bool config__get_int(config__walk *w, const yaml_node_t *n, const char *what,
+                     int64_t min, int64_t max, int64_t *out);
+bool config__get_duration(config__walk *w, const yaml_node_t *n,
+                          const char *what, int64_t min_ms, int64_t max_ms,
+                          int64_t *out);
+char *config__get_text(config__walk *w, const yaml_node_t *n, const char *what,
+                       const char *expected);
+char *config__get_id(config__walk *w, const yaml_node_t *n, const char *what,
+                     size_t max_len);
+size_t config__get_seq(config__walk *w, const yaml_node_t *n, const char *what,
+                       const char *of);
+yaml_node_t *config__seq_item(config__walk *w, const yaml_node_t *n, size_t i);
+size_t config__seq_limit(config__walk *w, const yaml_node_t *seq, size_t n,
+                         size_t max, const char *what);
+bool config__map_fields(config__walk *w, const yaml_node_t *node,
+                        const char *what, const char *const *keys,
+                        size_t n_keys, yaml_node_t **vals);
+
+/* Section readers, called by config.c for each top-level key present (not
+ * null). node is the section's value; what it sets is in w->b. */
+void config__parse_service(config__walk *w, const yaml_node_t *node);
+void config__parse_reservations(config__walk *w, const yaml_node_t *node);
+void config__parse_regions(config__walk *w, const yaml_node_t *seq);
+void config__parse_locations(config__walk *w, const yaml_node_t *seq);
+void config__parse_channels(config__walk *w, const yaml_node_t *seq);
+void config__parse_sources(config__walk *w, const yaml_node_t *seq);
+void config__parse_buffers(config__walk *w, const yaml_node_t *seq);
+
+/* config__entry_name (read_places.c) writes how messages name an entry:
+ * "region 'us-east'", or "regions entry 3" while its id is unknown. */
+void config__entry_name(char *buf, size_t size, const char *kind,
+                        const char *section, const char *id, size_t i);
 
 #endif

@@ -1,0 +1,280 @@
+/*
+ * read_service.c - the two sections of single settings: service (listen
+ * URLs, data directory, message and queue limits, intervals, log level) and
+ * reservations (TTLs, retention, durability, store and log sizes). Each key
+ * overrides the default set in config.c. Main thread at start.
+ */
+#include "config/config_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <yaml.h>
+
+#include "common/log.h"
+
+/* Bounds of the service keys (docs/CONFIG.md lists them with reasons). */
+#define CONFIG_RECV_MAX_BYTES_MIN 1024
+#define CONFIG_RECV_MAX_BYTES_MAX (1024 * 1024 * 1024)
+/* nng refuses NNG_OPT_RECVBUF above 8192 (checked against nng 1.5.2). */
+#define CONFIG_RECV_BUFFER_MAX 8192
+#define CONFIG_QUERY_CONTEXTS_MAX 4096
+#define CONFIG_EVENTS_PER_MESSAGE_MAX 1000000
+#define CONFIG_REORDER_WINDOW_MAX_MS (60 * 1000)
+#define CONFIG_REORDER_MESSAGES_MAX 65536
+
+static const char *const config_service_keys[] = {
+    "query_listen",          "ingest_listen",          "data_dir",
+    "ingest_recv_max_bytes", "ingest_recv_buffer",     "query_recv_max_bytes",
+    "query_contexts",        "max_events_per_message", "max_cart_lines",
+    "reorder_window",        "reorder_max_messages",   "log_level",
+    "feed_listen",           "feed_interval",          "snapshot_interval",
+    "control_listen",        "resync_retry",           "resync_timeout",
+    "resync_hold_messages",
+};
+enum {
+    SVC_QUERY_LISTEN,
+    SVC_INGEST_LISTEN,
+    SVC_DATA_DIR,
+    SVC_INGEST_RECV_MAX_BYTES,
+    SVC_INGEST_RECV_BUFFER,
+    SVC_QUERY_RECV_MAX_BYTES,
+    SVC_QUERY_CONTEXTS,
+    SVC_MAX_EVENTS,
+    SVC_MAX_CART_LINES,
+    SVC_REORDER_WINDOW,
+    SVC_REORDER_MAX_MESSAGES,
+    SVC_LOG_LEVEL,
+    SVC_FEED_LISTEN,
+    SVC_FEED_INTERVAL,
+    SVC_SNAPSHOT_INTERVAL,
+    SVC_CONTROL_LISTEN,
+    SVC_RESYNC_RETRY,
+    SVC_RESYNC_TIMEOUT,
+    SVC_RESYNC_HOLD,
+    SVC_N
+};
+
+/* config_replace_str frees *slot and takes v, when v is not NULL. */
+static void config_replace_str(char **slot, char *v)
+{
+    if (v != NULL) {
+        free(*slot);
+        *slot = v;
+    }
+}
+
+static char *config_get_url(config__walk *w, const yaml_node_t *n,
+                            const char *what)
+{
+    static const char expected[] =
+        "an nng URL like tcp://127.0.0.1:7450 or ipc:///tmp/atpd.ipc";
+    char *url = config__get_text(w, n, what, expected);
+    if (url == NULL)
+        return NULL;
+    const char *sep = strstr(url, "://");
+    if (sep == NULL || sep == url || sep[3] == '\0') {
+        char shown[48];
+        config__error(w->b, config__mark_of(n),
+                      "%s: %s is not a URL; expected %s", what,
+                      config__node_show(n, shown, sizeof shown), expected);
+        free(url);
+        return NULL;
+    }
+    return url;
+}
+
+void config__parse_service(config__walk *w, const yaml_node_t *node)
+{
+    yaml_node_t *v[SVC_N];
+    if (!config__map_fields(w, node, "service", config_service_keys, SVC_N, v))
+        return;
+    config_service *s = &w->b->c.service;
+    int64_t n;
+
+    if (v[SVC_QUERY_LISTEN]) {
+        config_replace_str(
+            &s->query_listen,
+            config_get_url(w, v[SVC_QUERY_LISTEN], "service.query_listen"));
+        w->b->query_listen_mark = config__mark_of(v[SVC_QUERY_LISTEN]);
+    }
+    if (v[SVC_INGEST_LISTEN]) {
+        config_replace_str(
+            &s->ingest_listen,
+            config_get_url(w, v[SVC_INGEST_LISTEN], "service.ingest_listen"));
+        w->b->ingest_listen_mark = config__mark_of(v[SVC_INGEST_LISTEN]);
+    }
+    if (v[SVC_FEED_LISTEN])
+        config_replace_str(
+            &s->feed_listen,
+            config_get_url(w, v[SVC_FEED_LISTEN], "service.feed_listen"));
+    if (v[SVC_FEED_INTERVAL])
+        config__get_duration(w, v[SVC_FEED_INTERVAL], "service.feed_interval",
+                             1, 60000, &s->feed_interval_ms);
+    if (v[SVC_CONTROL_LISTEN])
+        config_replace_str(
+            &s->control_listen,
+            config_get_url(w, v[SVC_CONTROL_LISTEN], "service.control_listen"));
+    if (v[SVC_RESYNC_RETRY])
+        config__get_duration(w, v[SVC_RESYNC_RETRY], "service.resync_retry", 10,
+                             600000, &s->resync_retry_ms);
+    if (v[SVC_RESYNC_TIMEOUT])
+        config__get_duration(w, v[SVC_RESYNC_TIMEOUT], "service.resync_timeout",
+                             10, 3600000, &s->resync_timeout_ms);
+    if (v[SVC_RESYNC_HOLD] &&
+        config__get_int(w, v[SVC_RESYNC_HOLD], "service.resync_hold_messages",
+                        1, 1000000, &n))
+        s->resync_hold_messages = (uint32_t)n;
+    if (v[SVC_SNAPSHOT_INTERVAL])
+        config__get_duration(w, v[SVC_SNAPSHOT_INTERVAL],
+                             "service.snapshot_interval", 10, 3600000,
+                             &s->snapshot_interval_ms);
+    if (v[SVC_DATA_DIR])
+        config_replace_str(&s->data_dir, config__get_text(w, v[SVC_DATA_DIR],
+                                                          "service.data_dir",
+                                                          "a directory path"));
+    if (v[SVC_INGEST_RECV_MAX_BYTES] &&
+        config__get_int(
+            w, v[SVC_INGEST_RECV_MAX_BYTES], "service.ingest_recv_max_bytes",
+            CONFIG_RECV_MAX_BYTES_MIN, CONFIG_RECV_MAX_BYTES_MAX, &n))
+        s->ingest_recv_max_bytes = (size_t)n;
+    if (v[SVC_INGEST_RECV_BUFFER] &&
+        config__get_int(w, v[SVC_INGEST_RECV_BUFFER],
+                        "service.ingest_recv_buffer", 1, CONFIG_RECV_BUFFER_MAX,
+                        &n))
+        s->ingest_recv_buffer = (int)n;
+    if (v[SVC_QUERY_RECV_MAX_BYTES] &&
+        config__get_int(
+            w, v[SVC_QUERY_RECV_MAX_BYTES], "service.query_recv_max_bytes",
+            CONFIG_RECV_MAX_BYTES_MIN, CONFIG_RECV_MAX_BYTES_MAX, &n))
+        s->query_recv_max_bytes = (size_t)n;
+    if (v[SVC_QUERY_CONTEXTS] &&
+        config__get_int(w, v[SVC_QUERY_CONTEXTS], "service.query_contexts", 1,
+                        CONFIG_QUERY_CONTEXTS_MAX, &n))
+        s->query_contexts = (int)n;
+    if (v[SVC_MAX_EVENTS] &&
+        config__get_int(w, v[SVC_MAX_EVENTS], "service.max_events_per_message",
+                        1, CONFIG_EVENTS_PER_MESSAGE_MAX, &n))
+        s->max_events_per_message = (uint32_t)n;
+    if (v[SVC_MAX_CART_LINES] &&
+        config__get_int(w, v[SVC_MAX_CART_LINES], "service.max_cart_lines", 1,
+                        ATP_CART_MAX_LINES, &n))
+        s->max_cart_lines = (uint32_t)n;
+    if (v[SVC_REORDER_WINDOW])
+        config__get_duration(w, v[SVC_REORDER_WINDOW], "service.reorder_window",
+                             0, CONFIG_REORDER_WINDOW_MAX_MS,
+                             &s->reorder_window_ms);
+    if (v[SVC_REORDER_MAX_MESSAGES] &&
+        config__get_int(w, v[SVC_REORDER_MAX_MESSAGES],
+                        "service.reorder_max_messages", 1,
+                        CONFIG_REORDER_MESSAGES_MAX, &n))
+        s->reorder_max_messages = (uint32_t)n;
+    if (v[SVC_LOG_LEVEL]) {
+        static const char expected[] = "one of debug, info, warn, error";
+        size_t len;
+        const char *lv = config__scalar(w, v[SVC_LOG_LEVEL],
+                                        "service.log_level", expected, &len);
+        log_level lvl;
+        if (lv != NULL && log_parse_level(lv, &lvl)) {
+            config_replace_str(&s->log_level, config__strdup(w->b, lv));
+        } else if (lv != NULL) {
+            char shown[48];
+            config__error(
+                w->b, config__mark_of(v[SVC_LOG_LEVEL]),
+                "service.log_level: expected %s, got %s", expected,
+                config__node_show(v[SVC_LOG_LEVEL], shown, sizeof shown));
+        }
+    }
+}
+
+static const char *const config_resv_keys[] = {
+    "default_ttl", "min_ttl",         "max_ttl",    "committed_ttl",
+    "retention",   "max_lines",       "durability", "max_map_bytes",
+    "log_bytes",   "log_apply_delay",
+};
+enum {
+    RSV_DEFAULT_TTL,
+    RSV_MIN_TTL,
+    RSV_MAX_TTL,
+    RSV_COMMITTED_TTL,
+    RSV_RETENTION,
+    RSV_MAX_LINES,
+    RSV_DURABILITY,
+    RSV_MAX_MAP_BYTES,
+    RSV_LOG_BYTES,
+    RSV_LOG_APPLY_DELAY,
+    RSV_N
+};
+
+#define CONFIG_TTL_MAX_MS (366LL * 24 * 3600 * 1000)
+
+void config__parse_reservations(config__walk *w, const yaml_node_t *node)
+{
+    yaml_node_t *v[RSV_N];
+    if (!config__map_fields(w, node, "reservations", config_resv_keys, RSV_N,
+                            v))
+        return;
+    config_reservations *r = &w->b->c.reservations;
+    int64_t n;
+    if (v[RSV_DEFAULT_TTL])
+        config__get_duration(w, v[RSV_DEFAULT_TTL], "reservations.default_ttl",
+                             1000, CONFIG_TTL_MAX_MS, &r->default_ttl_ms);
+    if (v[RSV_MIN_TTL])
+        config__get_duration(w, v[RSV_MIN_TTL], "reservations.min_ttl", 1000,
+                             CONFIG_TTL_MAX_MS, &r->min_ttl_ms);
+    if (v[RSV_MAX_TTL])
+        config__get_duration(w, v[RSV_MAX_TTL], "reservations.max_ttl", 1000,
+                             CONFIG_TTL_MAX_MS, &r->max_ttl_ms);
+    if (v[RSV_COMMITTED_TTL])
+        config__get_duration(w, v[RSV_COMMITTED_TTL],
+                             "reservations.committed_ttl", 1000,
+                             CONFIG_TTL_MAX_MS, &r->committed_ttl_ms);
+    if (v[RSV_RETENTION])
+        config__get_duration(w, v[RSV_RETENTION], "reservations.retention", 0,
+                             CONFIG_TTL_MAX_MS, &r->retention_ms);
+    if (v[RSV_MAX_LINES] &&
+        config__get_int(w, v[RSV_MAX_LINES], "reservations.max_lines", 1,
+                        ATP_CART_MAX_LINES, &n))
+        r->max_lines = (uint32_t)n;
+    if (v[RSV_MAX_MAP_BYTES] &&
+        config__get_int(w, v[RSV_MAX_MAP_BYTES], "reservations.max_map_bytes",
+                        1 << 20, INT64_MAX / 4, &n))
+        r->max_map_bytes = (size_t)n;
+    if (v[RSV_LOG_BYTES] &&
+        config__get_int(w, v[RSV_LOG_BYTES], "reservations.log_bytes", 0,
+                        (int64_t)1 << 32, &n)) {
+        if (n != 0 && n < (1 << 20))
+            config__error(w->b, config__mark_of(v[RSV_LOG_BYTES]),
+                          "reservations.log_bytes: expected 0 (no log) or "
+                          "1048576 .. 4294967296, got %lld",
+                          (long long)n);
+        else
+            r->log_bytes = (size_t)n;
+    }
+    if (v[RSV_LOG_APPLY_DELAY])
+        config__get_duration(w, v[RSV_LOG_APPLY_DELAY],
+                             "reservations.log_apply_delay", 0, 60 * 1000,
+                             &r->log_apply_delay_ms);
+    if (v[RSV_DURABILITY]) {
+        static const char expected[] = "sync or nosync";
+        size_t len;
+        const char *d = config__scalar(
+            w, v[RSV_DURABILITY], "reservations.durability", expected, &len);
+        if (d != NULL && (strcmp(d, "sync") == 0 || strcmp(d, "nosync") == 0)) {
+            r->sync = strcmp(d, "sync") == 0;
+        } else if (d != NULL) {
+            char shown[48];
+            config__error(
+                w->b, config__mark_of(v[RSV_DURABILITY]),
+                "reservations.durability: expected %s, got %s", expected,
+                config__node_show(v[RSV_DURABILITY], shown, sizeof shown));
+        }
+    }
+    if (r->min_ttl_ms > r->max_ttl_ms || r->default_ttl_ms < r->min_ttl_ms ||
+        r->default_ttl_ms > r->max_ttl_ms)
+        config__error(
+            w->b, config__mark_of(node),
+            "reservations: expected min_ttl <= default_ttl <= max_ttl, "
+            "got %lld ms <= %lld ms <= %lld ms",
+            (long long)r->min_ttl_ms, (long long)r->default_ttl_ms,
+            (long long)r->max_ttl_ms);
+}
