@@ -47,6 +47,14 @@ atp_err engine_lots_init(engine_lots *l)
     return l->buckets ? ATP_OK : ATP_E_NOMEM;
 }
 
+size_t engine_lots_memory(const engine_lots *l)
+{
+    /* Lot ids are counted at a typical 16 bytes (they are not summed). */
+    return l->cap * sizeof *l->buckets + l->heap_cap * sizeof *l->heap +
+           l->cap_removed * sizeof *l->removed +
+           l->count * (sizeof(engine_lot) + 16);
+}
+
 void engine_lots_fini(engine_lots *l)
 {
     for (size_t i = 0; l->buckets != NULL && i < l->cap; i++) {
@@ -390,6 +398,7 @@ void engine_lots_snapshot(engine *e, engine_lots_writer *w)
 atp_err engine_lot_load(engine *e, const void *key, size_t key_len,
                         const void *val, size_t val_len)
 {
+    engine_load_flush(e); /* lots add to positions loaded before them */
     const char *k = key, *end = k + key_len;
     const char *n1 = memchr(k, '\0', key_len);
     const char *n2 = n1 ? memchr(n1 + 1, '\0', (size_t)(end - n1 - 1)) : NULL;

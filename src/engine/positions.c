@@ -1,8 +1,13 @@
-/* positions.c - (SKU, location) -> buckets hash table. Engine thread only. */
+/* positions.c - (SKU, location) -> buckets hash table. Engine thread only.
+ * The table is mmap'd (common/bigmem.h): an outgrown table goes back to the
+ * kernel at once, and a big one uses huge pages (one TLB entry per 2 MiB of
+ * randomly accessed rows). */
 #include "engine/positions.h"
 
 #include <stdlib.h>
 #include <string.h>
+
+#include "common/bigmem.h"
 
 static uint64_t positions_key(uint32_t sku, uint16_t loc)
 {
@@ -17,12 +22,18 @@ static size_t positions_hash(uint64_t k)
     return (size_t)k;
 }
 
+void positions_prefetch(const positions *p, uint32_t sku, uint16_t loc)
+{
+    size_t i = positions_hash(positions_key(sku, loc)) & (p->cap - 1);
+    __builtin_prefetch(&p->slots[i], 1);
+}
+
 atp_err positions_init(positions *p, size_t initial)
 {
     size_t cap = 1024;
     while (cap < initial)
         cap *= 2;
-    p->slots = calloc(cap, sizeof *p->slots);
+    p->slots = bigmem_alloc(cap * sizeof *p->slots, true);
     if (p->slots == NULL)
         return ATP_E_NOMEM;
     p->cap = cap;
@@ -32,7 +43,7 @@ atp_err positions_init(positions *p, size_t initial)
 
 void positions_fini(positions *p)
 {
-    free(p->slots);
+    bigmem_free(p->slots, p->cap * sizeof *p->slots);
     memset(p, 0, sizeof *p);
 }
 
@@ -50,7 +61,7 @@ position *positions_get(const positions *p, uint32_t sku, uint16_t loc)
 static int positions_grow(positions *p)
 {
     size_t cap = p->cap * 2;
-    position *s = calloc(cap, sizeof *s);
+    position *s = bigmem_alloc(cap * sizeof *s, true);
     if (s == NULL)
         return -1;
     for (size_t i = 0; i < p->cap; i++) {
@@ -61,7 +72,7 @@ static int positions_grow(positions *p)
             j = (j + 1) & (cap - 1);
         s[j] = p->slots[i];
     }
-    free(p->slots);
+    bigmem_free(p->slots, p->cap * sizeof *p->slots);
     p->slots = s;
     p->cap = cap;
     return 0;

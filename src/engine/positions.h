@@ -44,6 +44,10 @@ atp_err positions_reserve(positions *p, size_t n);
 /* positions_get returns the position or NULL. */
 position *positions_get(const positions *p, uint32_t sku, uint16_t loc);
 
+/* positions_prefetch starts loading the slot where (sku, loc) would be
+ * (a hint for batched applies; changes nothing). */
+void positions_prefetch(const positions *p, uint32_t sku, uint16_t loc);
+
 /* positions_upsert returns the position, creating it zeroed if new.
  * NULL on out of memory. The pointer is valid until the next upsert. */
 position *positions_upsert(positions *p, uint32_t sku, uint16_t loc);
