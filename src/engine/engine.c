@@ -368,14 +368,14 @@ static void engine_apply_event(engine *e, const engine_batch *b,
         return; /* unreachable after engine_batch_reserve */
     if (e->pos.used != before)
         atomic_store_explicit(&e->n_positions, e->pos.used, memory_order_relaxed);
-    int64_t old_net = engine_position_net(p);
+    int64_t old_net = engine_position_net(e, p);
     engine_position_touched(e, p);
     int64_t *bucket = &p->bucket[ev->bucket];
     if (ev->kind == ATP_EV_SET)
         *bucket = engine_clamp(e, ev->value);
     else
         *bucket = engine_clamp(e, formula_sat_add(*bucket, ev->value));
-    int64_t new_net = engine_position_net(p);
+    int64_t new_net = engine_position_net(e, p);
     uint32_t region = e->loc_region[ev->location];
     if (new_net != old_net)
         engine_supply_changed(e, sku, ev->location, new_net - old_net);
@@ -462,7 +462,7 @@ static void engine_clear_authority(engine *e, uint32_t src)
         position *p = &e->pos.slots[i];
         if (p->key == 0 || mask[position_loc(p)] == 0)
             continue;
-        int64_t before = engine_position_net(p);
+        int64_t before = engine_position_net(e, p);
         bool changed = false;
         for (int bk = 0; bk < ATP_BUCKET_COUNT; bk++) {
             if ((mask[position_loc(p)] & (1u << bk)) && p->bucket[bk] != 0) {
@@ -473,7 +473,7 @@ static void engine_clear_authority(engine *e, uint32_t src)
         if (changed) {
             engine_position_touched(e, p);
             engine_supply_changed(e, position_sku(p), position_loc(p),
-                                  engine_position_net(p) - before);
+                                  engine_position_net(e, p) - before);
         }
     }
     engine_lots_clear_source(e, inbound);
@@ -493,7 +493,7 @@ static void engine_memory_update(engine *e)
     pthread_mutex_unlock(&e->dirty.mu);
     size_t bytes = sizeof *e + e->row_bytes +
                    ENGINE_MAX_SKUS / ENGINE_ROW_CHUNK * sizeof *e->row_dir +
-                   dict_memory(e->skus) + e->pos.cap * sizeof(position) +
+                   dict_memory(e->skus) + positions_memory(&e->pos) +
                    e->snap.cap * sizeof *e->snap.keys +
                    e->acc.cap * (sizeof *e->acc.keys + sizeof *e->acc.delta +
                                  sizeof *e->acc.touched) +

@@ -226,7 +226,7 @@ void engine_snapshot_fini(engine *e);
 /* engine_load_flush applies the positions staged by engine_position_load
  * (main thread, before engine_start; every other load calls it first). */
 void engine_load_flush(engine *e);
-int64_t engine_position_net(const position *p);
+int64_t engine_position_net(const engine *e, const position *p);
 
 /* engine_skus_reserve makes room to intern n more SKUs of `bytes` total
  * length without any allocation failing half-way (engine thread). */

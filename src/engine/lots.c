@@ -173,9 +173,12 @@ static void lots_inbound_add(engine *e, engine_lot *x, int64_t d)
         log_error("engine", "out of memory: inbound lot not counted");
         return;
     }
-    int64_t before = engine_position_net(p);
-    p->inbound = formula_sat_add(p->inbound, d);
-    engine_supply_changed(e, x->sku, x->loc, engine_position_net(p) - before);
+    int64_t before = engine_position_net(e, p);
+    if (positions_inbound_add(&e->pos, p, d) != ATP_OK) {
+        log_error("engine", "out of memory: inbound lot not counted");
+        return;
+    }
+    engine_supply_changed(e, x->sku, x->loc, engine_position_net(e, p) - before);
     atomic_store_explicit(&e->n_positions, e->pos.used, memory_order_relaxed);
 }
 
@@ -287,13 +290,13 @@ void engine_lot_event(engine *e, uint32_t sku, const engine_event *ev)
         if (ev->receive_to_on_hand) {
             position *p = positions_upsert(&e->pos, x->sku, x->loc);
             if (p != NULL) {
-                int64_t before = engine_position_net(p);
+                int64_t before = engine_position_net(e, p);
                 engine_position_touched(e, p);
                 int64_t v = formula_sat_add(p->bucket[ATP_BUCKET_ON_HAND], x->qty);
                 p->bucket[ATP_BUCKET_ON_HAND] =
                     v > ATP_QTY_MAX ? ATP_QTY_MAX : v;
                 engine_supply_changed(e, x->sku, x->loc,
-                                      engine_position_net(p) - before);
+                                      engine_position_net(e, p) - before);
             }
         }
         lots_free_one(e, x);

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "common/bigmem.h"
+#include "formula/formula.h"
 
 static uint64_t positions_key(uint32_t sku, uint16_t loc)
 {
@@ -30,6 +31,7 @@ void positions_prefetch(const positions *p, uint32_t sku, uint16_t loc)
 
 atp_err positions_init(positions *p, size_t initial)
 {
+    memset(p, 0, sizeof *p);
     size_t cap = 1024;
     while (cap < initial)
         cap *= 2;
@@ -44,6 +46,8 @@ atp_err positions_init(positions *p, size_t initial)
 void positions_fini(positions *p)
 {
     bigmem_free(p->slots, p->cap * sizeof *p->slots);
+    free(p->inbound.keys);
+    free(p->inbound.qty);
     memset(p, 0, sizeof *p);
 }
 
@@ -100,4 +104,73 @@ position *positions_upsert(positions *p, uint32_t sku, uint16_t loc)
     p->slots[i] = (position){.key = k};
     p->used++;
     return &p->slots[i];
+}
+
+/* ---- inbound side table ------------------------------------------------- */
+
+static size_t positions_inbound_find(const positions *p, uint64_t k)
+{
+    size_t mask = p->inbound.cap - 1;
+    size_t i = positions_hash(k) & mask;
+    while (p->inbound.keys[i] != k && p->inbound.keys[i] != 0)
+        i = (i + 1) & mask;
+    return i;
+}
+
+int64_t positions_inbound(const positions *p, const position *e)
+{
+    if (!(e->key & POSITION_INBOUND))
+        return 0;
+    return p->inbound.qty[positions_inbound_find(p, e->key & POSITION_KEY_MASK)];
+}
+
+static int positions_inbound_grow(positions *p)
+{
+    size_t cap = p->inbound.cap ? p->inbound.cap * 2 : 64;
+    uint64_t *keys = calloc(cap, sizeof *keys);
+    int64_t *qty = calloc(cap, sizeof *qty);
+    if (keys == NULL || qty == NULL) {
+        free(keys);
+        free(qty);
+        return -1;
+    }
+    for (size_t i = 0; i < p->inbound.cap; i++) {
+        if (p->inbound.keys[i] == 0)
+            continue;
+        size_t j = positions_hash(p->inbound.keys[i]) & (cap - 1);
+        while (keys[j] != 0)
+            j = (j + 1) & (cap - 1);
+        keys[j] = p->inbound.keys[i];
+        qty[j] = p->inbound.qty[i];
+    }
+    free(p->inbound.keys);
+    free(p->inbound.qty);
+    p->inbound.keys = keys;
+    p->inbound.qty = qty;
+    p->inbound.cap = cap;
+    return 0;
+}
+
+atp_err positions_inbound_add(positions *p, position *e, int64_t d)
+{
+    uint64_t k = e->key & POSITION_KEY_MASK;
+    if (!(e->key & POSITION_INBOUND)) {
+        if ((p->inbound.used + 1) * 2 > p->inbound.cap &&
+            positions_inbound_grow(p) != 0)
+            return ATP_E_NOMEM;
+        size_t i = positions_inbound_find(p, k);
+        p->inbound.keys[i] = k;
+        p->inbound.qty[i] = 0;
+        p->inbound.used++;
+        e->key |= POSITION_INBOUND;
+    }
+    size_t i = positions_inbound_find(p, k);
+    p->inbound.qty[i] = formula_sat_add(p->inbound.qty[i], d);
+    return ATP_OK;
+}
+
+size_t positions_memory(const positions *p)
+{
+    return p->cap * sizeof *p->slots +
+           p->inbound.cap * (sizeof *p->inbound.keys + sizeof *p->inbound.qty);
 }

@@ -32,11 +32,12 @@
 
 #define SNAPSHOT_KEY_MAX (ATP_ID_MAX_LEN + 1 + ATP_SKU_MAX_LEN)
 
-int64_t engine_position_net(const position *p)
+int64_t engine_position_net(const engine *e, const position *p)
 {
     formula_position fp = {p->bucket[ATP_BUCKET_ON_HAND],
                            p->bucket[ATP_BUCKET_ALLOCATED],
-                           p->bucket[ATP_BUCKET_HELD], p->inbound};
+                           p->bucket[ATP_BUCKET_HELD],
+                           positions_inbound(&e->pos, p)};
     return formula_net(&fp);
 }
 
@@ -257,11 +258,11 @@ void engine_snapshot_start(engine *e)
         position *p = positions_get(&e->pos, (uint32_t)(k >> 16) - 1,
                                     (uint16_t)(k & 0xffff));
         if (p != NULL)
-            p->key &= POSITION_KEY_MASK;
+            p->key &= ~POSITION_DIRTY;
     }
     if (full || e->snap.scan)
         for (size_t i = 0; i < e->pos.cap; i++)
-            e->pos.slots[i].key &= POSITION_KEY_MASK;
+            e->pos.slots[i].key &= ~POSITION_DIRTY;
     e->snap.n = 0;
     e->snap.n_dirty = 0;
     e->snap.scan = false;
@@ -374,9 +375,9 @@ void engine_load_flush(engine *e)
         if (g[i].sku == DICT_NONE)
             continue;
         position *p = positions_upsert(&e->pos, g[i].sku, g[i].loc);
-        int64_t before = engine_position_net(p);
+        int64_t before = engine_position_net(e, p);
         memcpy(p->bucket, g[i].bucket, sizeof p->bucket);
-        int64_t d = engine_position_net(p) - before;
+        int64_t d = engine_position_net(e, p) - before;
         if (d != 0)
             engine_row_add(e, g[i].sku, e->loc_region[g[i].loc], d, 0);
     }
