@@ -3,8 +3,10 @@
  *  1. apply rate: events/s through engine_submit -> engine thread;
  *  2. query rate and latency with the engine idle;
  *  3. the same while a producer keeps the engine busy applying events,
- *     to show that queries do not wait on ingest (lock-free readers).
- * usage: bench_engine [--events N] [--queries N] [--skus N] [--batch N]
+ *     to show that queries do not wait on ingest (lock-free readers);
+ *  4. carts of --cart lines, engine idle: one engine_query per line, then
+ *     engine_query_lines (the prefetching batch read), interleaved.
+ * usage: bench_engine [--events N] [--queries N] [--skus N] [--batch N] [--cart N]
  * Runs bounded by its counts; prints one summary line per phase.
  */
 #include <pthread.h>
@@ -137,10 +139,50 @@ static void bench_queries(bench *b, uint64_t n, const char *label)
     free(lat);
 }
 
+/* Carts of n random lines, each answered line by line or as one batch;
+ * the two alternate per cart so both see the same machine. Lines/s. */
+static void bench_carts(bench *b, uint64_t n_lines, uint32_t cart)
+{
+    engine_query_line *lines = malloc(cart * sizeof *lines);
+    engine_answer *ans = malloc(cart * sizeof *ans);
+    uint64_t seed = 11, sink = 0;
+    int64_t ns[2] = {0, 0};
+    uint64_t carts = n_lines / cart / 2 + 1;
+    for (uint64_t c = 0; c < 2 * carts; c++) {
+        for (uint32_t i = 0; i < cart; i++) {
+            uint64_t r = bench_rand(&seed);
+            uint32_t sku = (uint32_t)(r % b->n_skus);
+            lines[i] = (engine_query_line){b->skus[sku], b->sku_len[sku],
+                                           (uint32_t)((r >> 32) % 3),
+                                           (uint32_t)((r >> 40) % 3)};
+        }
+        int batched = (int)(c & 1);
+        int64_t t = clock_mono_ns();
+        if (batched)
+            engine_query_lines(b->eng, lines, cart, ans);
+        else
+            for (uint32_t i = 0; i < cart; i++)
+                engine_query(b->eng, lines[i].sku, lines[i].sku_len,
+                             lines[i].region, lines[i].channel, &ans[i]);
+        ns[batched] += clock_mono_ns() - t;
+        for (uint32_t i = 0; i < cart; i++)
+            sink += (uint64_t)ans[i].atp;
+    }
+    double per[2];
+    for (int k = 0; k < 2; k++)
+        per[k] = (double)(carts * cart) * 1e9 / (double)(ns[k] ? ns[k] : 1);
+    printf("%-28s %10.0f lines/s one by one   %10.0f lines/s engine_query_lines   (%.2fx; %u-line carts, checksum %llu)\n",
+           "cart, engine idle", per[0], per[1], per[1] / per[0], cart,
+           (unsigned long long)sink % 1000);
+    free(lines);
+    free(ans);
+}
+
 int main(int argc, char **argv)
 {
     uint64_t n_events = 5000000, n_queries = 2000000;
     bench b = {.n_skus = 100000, .batch = 1000};
+    uint32_t cart = 50;
     for (int i = 1; i + 1 < argc; i += 2) {
         if (strcmp(argv[i], "--events") == 0)
             n_events = strtoull(argv[i + 1], NULL, 10);
@@ -150,12 +192,14 @@ int main(int argc, char **argv)
             b.n_skus = (uint32_t)strtoul(argv[i + 1], NULL, 10);
         else if (strcmp(argv[i], "--batch") == 0)
             b.batch = (uint32_t)strtoul(argv[i + 1], NULL, 10);
+        else if (strcmp(argv[i], "--cart") == 0)
+            cart = (uint32_t)strtoul(argv[i + 1], NULL, 10);
         else {
-            fprintf(stderr, "usage: bench_engine [--events N] [--queries N] [--skus N] [--batch N]\n");
+            fprintf(stderr, "usage: bench_engine [--events N] [--queries N] [--skus N] [--batch N] [--cart N]\n");
             return 2;
         }
     }
-    if (b.n_skus == 0 || b.batch == 0 || n_queries == 0) {
+    if (b.n_skus == 0 || b.batch == 0 || n_queries == 0 || cart == 0) {
         fprintf(stderr, "bench_engine: counts must be positive\n");
         return 2;
     }
@@ -195,6 +239,7 @@ int main(int argc, char **argv)
            eng_ns > 0 ? (double)done * 1e9 / (double)eng_ns : 0.0);
 
     bench_queries(&b, n_queries, "query, engine idle");
+    bench_carts(&b, n_queries, cart);
     pthread_t prod;
     pthread_create(&prod, NULL, bench_producer, &b);
     engine_stats before;
