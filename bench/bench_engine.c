@@ -3,8 +3,10 @@
  *  1. apply rate: events/s through engine_submit -> engine thread;
  *  2. query rate and latency with the engine idle;
  *  3. the same while a producer keeps the engine busy applying events,
- *     to show that queries do not wait on ingest (lock-free readers).
- * usage: bench_engine [--events N] [--queries N] [--skus N] [--batch N]
+ *     to show that queries do not wait on ingest (lock-free readers);
+ *  4. carts of --cart lines, engine idle: one engine_query per line, then
+ *     engine_query_lines (the prefetching batch read), interleaved.
+ * usage: bench_engine [--events N] [--queries N] [--skus N] [--batch N] [--cart N]
  * Runs bounded by its counts; prints one summary line per phase.
  */
 #include <pthread.h>
@@ -12,6 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <time.h>
 
 #include "common/clock.h"
 #include "config/config.h"
@@ -30,6 +34,7 @@ static const char bench_yaml[] =
 typedef struct bench {
     engine *eng;
     char (*skus)[16];
+    uint32_t *sku_len;
     uint32_t n_skus;
     uint32_t batch;
     _Atomic bool stop;
@@ -70,7 +75,7 @@ static uint64_t bench_feed(bench *b, uint64_t n, uint64_t *seed)
                 .kind = (r >> 40) % 20 == 0 ? ATP_EV_SET : ATP_EV_DELTA,
                 .bucket = (uint8_t)((r >> 32) % 3),
                 .location = (uint16_t)((r >> 48) % 12),
-                .sku_len = (uint32_t)strlen(b->skus[sku]),
+                .sku_len = b->sku_len[sku],
                 .sku = b->skus[sku],
                 .value = (int64_t)((r >> 20) % 25) - 5,
             };
@@ -84,6 +89,17 @@ static uint64_t bench_feed(bench *b, uint64_t n, uint64_t *seed)
         done += k;
     }
     return done;
+}
+
+/* CPU time in ns: of the whole process, and of the calling thread. Wall
+ * clock on a shared 2-core machine mostly measures the neighbours; the
+ * engine thread's CPU per event (process minus the producer, which is the
+ * main thread, while nothing else runs) is the steadier figure. */
+static int64_t bench_cpu_ns(clockid_t clk)
+{
+    struct timespec ts;
+    clock_gettime(clk, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
 static void *bench_producer(void *arg)
@@ -110,7 +126,7 @@ static void bench_queries(bench *b, uint64_t n, const char *label)
         uint32_t sku = (uint32_t)(r % b->n_skus);
         int64_t s = clock_mono_ns();
         engine_answer a;
-        engine_query(b->eng, b->skus[sku], strlen(b->skus[sku]),
+        engine_query(b->eng, b->skus[sku], b->sku_len[sku],
                      (uint32_t)((r >> 32) % 3), (uint32_t)((r >> 40) % 3), &a);
         lat[i] = clock_mono_ns() - s;
         sink += (uint64_t)a.atp;
@@ -123,10 +139,50 @@ static void bench_queries(bench *b, uint64_t n, const char *label)
     free(lat);
 }
 
+/* Carts of n random lines, each answered line by line or as one batch;
+ * the two alternate per cart so both see the same machine. Lines/s. */
+static void bench_carts(bench *b, uint64_t n_lines, uint32_t cart)
+{
+    engine_query_line *lines = malloc(cart * sizeof *lines);
+    engine_answer *ans = malloc(cart * sizeof *ans);
+    uint64_t seed = 11, sink = 0;
+    int64_t ns[2] = {0, 0};
+    uint64_t carts = n_lines / cart / 2 + 1;
+    for (uint64_t c = 0; c < 2 * carts; c++) {
+        for (uint32_t i = 0; i < cart; i++) {
+            uint64_t r = bench_rand(&seed);
+            uint32_t sku = (uint32_t)(r % b->n_skus);
+            lines[i] = (engine_query_line){b->skus[sku], b->sku_len[sku],
+                                           (uint32_t)((r >> 32) % 3),
+                                           (uint32_t)((r >> 40) % 3)};
+        }
+        int batched = (int)(c & 1);
+        int64_t t = clock_mono_ns();
+        if (batched)
+            engine_query_lines(b->eng, lines, cart, ans);
+        else
+            for (uint32_t i = 0; i < cart; i++)
+                engine_query(b->eng, lines[i].sku, lines[i].sku_len,
+                             lines[i].region, lines[i].channel, &ans[i]);
+        ns[batched] += clock_mono_ns() - t;
+        for (uint32_t i = 0; i < cart; i++)
+            sink += (uint64_t)ans[i].atp;
+    }
+    double per[2];
+    for (int k = 0; k < 2; k++)
+        per[k] = (double)(carts * cart) * 1e9 / (double)(ns[k] ? ns[k] : 1);
+    printf("%-28s %10.0f lines/s one by one   %10.0f lines/s engine_query_lines   (%.2fx; %u-line carts, checksum %llu)\n",
+           "cart, engine idle", per[0], per[1], per[1] / per[0], cart,
+           (unsigned long long)sink % 1000);
+    free(lines);
+    free(ans);
+}
+
 int main(int argc, char **argv)
 {
     uint64_t n_events = 5000000, n_queries = 2000000;
     bench b = {.n_skus = 100000, .batch = 1000};
+    uint32_t cart = 50;
     for (int i = 1; i + 1 < argc; i += 2) {
         if (strcmp(argv[i], "--events") == 0)
             n_events = strtoull(argv[i + 1], NULL, 10);
@@ -136,12 +192,14 @@ int main(int argc, char **argv)
             b.n_skus = (uint32_t)strtoul(argv[i + 1], NULL, 10);
         else if (strcmp(argv[i], "--batch") == 0)
             b.batch = (uint32_t)strtoul(argv[i + 1], NULL, 10);
+        else if (strcmp(argv[i], "--cart") == 0)
+            cart = (uint32_t)strtoul(argv[i + 1], NULL, 10);
         else {
-            fprintf(stderr, "usage: bench_engine [--events N] [--queries N] [--skus N] [--batch N]\n");
+            fprintf(stderr, "usage: bench_engine [--events N] [--queries N] [--skus N] [--batch N] [--cart N]\n");
             return 2;
         }
     }
-    if (b.n_skus == 0 || b.batch == 0 || n_queries == 0) {
+    if (b.n_skus == 0 || b.batch == 0 || n_queries == 0 || cart == 0) {
         fprintf(stderr, "bench_engine: counts must be positive\n");
         return 2;
     }
@@ -153,25 +211,35 @@ int main(int argc, char **argv)
     }
     config_diags_fini(&d);
     b.skus = malloc((size_t)b.n_skus * sizeof *b.skus);
+    b.sku_len = malloc((size_t)b.n_skus * sizeof *b.sku_len);
     for (uint32_t i = 0; i < b.n_skus; i++)
-        snprintf(b.skus[i], sizeof b.skus[i], "SKU-%u", i);
+        b.sku_len[i] = (uint32_t)snprintf(b.skus[i], sizeof b.skus[i], "SKU-%u", i);
     if (engine_alloc(&cfg, NULL, &b.eng) != ATP_OK || engine_start(b.eng) != ATP_OK) {
         fprintf(stderr, "bench_engine: engine start failed\n");
         return 1;
     }
     uint64_t seed = 1;
     int64_t t0 = clock_mono_ns();
+    int64_t cpu0 = bench_cpu_ns(CLOCK_PROCESS_CPUTIME_ID);
+    int64_t prod0 = bench_cpu_ns(CLOCK_THREAD_CPUTIME_ID);
     uint64_t done = bench_feed(&b, n_events, &seed);
     engine_sync(b.eng);
     double secs = (double)(clock_mono_ns() - t0) / 1e9;
+    int64_t prod_ns = bench_cpu_ns(CLOCK_THREAD_CPUTIME_ID) - prod0;
+    int64_t eng_ns = bench_cpu_ns(CLOCK_PROCESS_CPUTIME_ID) - cpu0 - prod_ns;
     engine_stats st;
     engine_stats_get(b.eng, &st);
     printf("%-28s %10.0f events/s   (%llu events, batch %u, %llu SKUs, %llu positions, %.1f MB engine memory)\n",
            "apply (submit+engine)", (double)done / secs, (unsigned long long)done,
            b.batch, (unsigned long long)st.skus, (unsigned long long)st.positions,
            (double)st.memory_bytes / 1e6);
+    printf("%-28s %10.1f ns/event engine thread   %6.1f ns/event producer   (%.0f events/s per engine-thread CPU second)\n",
+           "  (CPU time)", (double)eng_ns / (double)done,
+           (double)prod_ns / (double)done,
+           eng_ns > 0 ? (double)done * 1e9 / (double)eng_ns : 0.0);
 
     bench_queries(&b, n_queries, "query, engine idle");
+    bench_carts(&b, n_queries, cart);
     pthread_t prod;
     pthread_create(&prod, NULL, bench_producer, &b);
     engine_stats before;
@@ -188,6 +256,7 @@ int main(int argc, char **argv)
     engine_stop(b.eng);
     engine_free(b.eng);
     free(b.skus);
+    free(b.sku_len);
     config_fini(&cfg);
     return 0;
 }

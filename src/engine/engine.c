@@ -245,13 +245,24 @@ atp_err engine_skus_reserve(engine *e, uint32_t n, size_t bytes)
 
 atp_err engine_reserve_positions(engine *e, size_t n)
 {
+    /* Every SKU has at most one position per location, so n positions are
+     * at least n / n_locations SKUs: size the dictionary and rows for that
+     * many now (a lower bound: growth covers SKUs stocked in fewer
+     * locations; an upper bound would cost 48 B per unused key). */
+    size_t locs = e->cfg->n_locations ? e->cfg->n_locations : 1;
+    size_t skus = n / locs;
+    if (skus > ENGINE_MAX_SKUS - dict_count(e->skus))
+        skus = ENGINE_MAX_SKUS - dict_count(e->skus);
+    atp_err err = engine_skus_reserve(e, (uint32_t)skus, 0);
+    if (err != ATP_OK)
+        return err;
     return positions_reserve(&e->pos, n);
 }
 
 atp_err engine_sku_intern_one(engine *e, const char *sku, size_t len,
                               uint32_t *idx)
 {
-    atp_err err = engine_skus_reserve(e, 1, len);
+    atp_err err = engine_skus_reserve(e, 1, len > DICT_INLINE ? len : 0);
     if (err == ATP_OK)
         err = positions_reserve(&e->pos, 1);
     if (err == ATP_OK)
@@ -263,7 +274,8 @@ static atp_err engine_batch_reserve(engine *e, const engine_batch *b)
 {
     size_t bytes = 0;
     for (uint32_t i = 0; i < b->n; i++)
-        bytes += b->events[i].sku_len;
+        if (b->events[i].sku_len > DICT_INLINE)
+            bytes += b->events[i].sku_len;
     atp_err err = engine_skus_reserve(e, b->n, bytes);
     if (err != ATP_OK)
         return err;
@@ -326,7 +338,13 @@ void engine_supply_flush(engine *e) { engine_acc_flush(e); }
 
 static void engine_acc_flush(engine *e)
 {
+    const size_t ahead = 8; /* rows are random: overlap their misses */
     for (size_t t = 0; t < e->acc.n_touched; t++) {
+        if (t + ahead < e->acc.n_touched) {
+            uint64_t k = e->acc.keys[e->acc.touched[t + ahead]] - 1;
+            __builtin_prefetch(engine_row_at(e, (uint32_t)(k >> 16),
+                                             (uint32_t)(k & 0xffff)), 1);
+        }
         size_t i = e->acc.touched[t];
         uint64_t key = e->acc.keys[i] - 1;
         if (e->acc.delta[i] != 0)
@@ -338,11 +356,8 @@ static void engine_acc_flush(engine *e)
 }
 
 static void engine_apply_event(engine *e, const engine_batch *b,
-                               const engine_event *ev)
+                               const engine_event *ev, uint32_t sku)
 {
-    uint32_t sku;
-    if (dict_intern(e->skus, ev->sku, ev->sku_len, &sku) != ATP_OK)
-        return; /* unreachable after engine_batch_reserve; see there */
     if (ev->kind >= ATP_EV_LOT_ADD) {
         engine_lot_event(e, sku, ev);
         return;
@@ -353,14 +368,14 @@ static void engine_apply_event(engine *e, const engine_batch *b,
         return; /* unreachable after engine_batch_reserve */
     if (e->pos.used != before)
         atomic_store_explicit(&e->n_positions, e->pos.used, memory_order_relaxed);
-    int64_t old_net = engine_position_net(p);
+    int64_t old_net = engine_position_net(e, p);
     engine_position_touched(e, p);
     int64_t *bucket = &p->bucket[ev->bucket];
     if (ev->kind == ATP_EV_SET)
         *bucket = engine_clamp(e, ev->value);
     else
         *bucket = engine_clamp(e, formula_sat_add(*bucket, ev->value));
-    int64_t new_net = engine_position_net(p);
+    int64_t new_net = engine_position_net(e, p);
     uint32_t region = e->loc_region[ev->location];
     if (new_net != old_net)
         engine_supply_changed(e, sku, ev->location, new_net - old_net);
@@ -373,6 +388,49 @@ static void engine_apply_event(engine *e, const engine_batch *b,
         engine_acc_flush(e);
         resv_consume(e, sku, region, ev->ref, ev->ref_len, ev->value,
                      b->from_source ? b->source : UINT32_MAX, b->seq);
+    }
+}
+
+/* Apply a batch's events in order as a software pipeline, because a lookup
+ * is a chain of cache misses (dictionary slot, key entry, position) and a
+ * batch has many independent ones: at step s, event s is hashed and its
+ * dictionary slot prefetched, event s - D has its key entry prefetched,
+ * event s - 2D is interned and its position prefetched, event s - 3D is
+ * applied. Interning a few events ahead of applying them is invisible to
+ * readers: a SKU is known with zero rows until the batch publishes. */
+#define ENGINE_PIPE_D 4
+#define ENGINE_PIPE_RING 16 /* a power of two > 3 * ENGINE_PIPE_D */
+
+static void engine_apply_events(engine *e, const engine_batch *b)
+{
+    uint32_t hash[ENGINE_PIPE_RING], sku[ENGINE_PIPE_RING];
+    const uint32_t m = ENGINE_PIPE_RING - 1, d = ENGINE_PIPE_D, n = b->n;
+    for (uint32_t s = 0; s < n + 3 * d; s++) {
+        if (s + d < n)
+            __builtin_prefetch(b->events[s + d].sku);
+        if (s < n) {
+            const engine_event *ev = &b->events[s];
+            hash[s & m] = dict_hash(ev->sku, ev->sku_len);
+            dict_prefetch(e->skus, hash[s & m]);
+        }
+        if (s >= d && s - d < n)
+            dict_prefetch_key(e->skus, hash[(s - d) & m]);
+        if (s >= 2 * d && s - 2 * d < n) {
+            uint32_t i = s - 2 * d;
+            const engine_event *ev = &b->events[i];
+            /* cannot fail after engine_batch_reserve; if it did, the event
+             * is skipped rather than applied to a wrong SKU */
+            if (dict_intern_hashed(e->skus, hash[i & m], ev->sku, ev->sku_len,
+                                   &sku[i & m]) != ATP_OK)
+                sku[i & m] = DICT_NONE;
+            else if (ev->kind < ATP_EV_LOT_ADD)
+                positions_prefetch(&e->pos, sku[i & m], ev->location);
+        }
+        if (s >= 3 * d) {
+            uint32_t i = s - 3 * d;
+            if (sku[i & m] != DICT_NONE)
+                engine_apply_event(e, b, &b->events[i], sku[i & m]);
+        }
     }
 }
 
@@ -404,7 +462,7 @@ static void engine_clear_authority(engine *e, uint32_t src)
         position *p = &e->pos.slots[i];
         if (p->key == 0 || mask[position_loc(p)] == 0)
             continue;
-        int64_t before = engine_position_net(p);
+        int64_t before = engine_position_net(e, p);
         bool changed = false;
         for (int bk = 0; bk < ATP_BUCKET_COUNT; bk++) {
             if ((mask[position_loc(p)] & (1u << bk)) && p->bucket[bk] != 0) {
@@ -415,12 +473,33 @@ static void engine_clear_authority(engine *e, uint32_t src)
         if (changed) {
             engine_position_touched(e, p);
             engine_supply_changed(e, position_sku(p), position_loc(p),
-                                  engine_position_net(p) - before);
+                                  engine_position_net(e, p) - before);
         }
     }
     engine_lots_clear_source(e, inbound);
     free(mask);
     free(inbound);
+}
+
+/* Publish what the engine's own structures hold (engine thread): rows,
+ * dictionary (with its retired tables), positions, the snapshot queue, the
+ * batch accumulator, the change-feed queue and inbound lots. Reservations
+ * are resv.c's and not counted here. */
+static void engine_memory_update(engine *e)
+{
+    size_t dirty_cap;
+    pthread_mutex_lock(&e->dirty.mu);
+    dirty_cap = e->dirty.cap;
+    pthread_mutex_unlock(&e->dirty.mu);
+    size_t bytes = sizeof *e + e->row_bytes +
+                   ENGINE_MAX_SKUS / ENGINE_ROW_CHUNK * sizeof *e->row_dir +
+                   dict_memory(e->skus) + positions_memory(&e->pos) +
+                   e->snap.cap * sizeof *e->snap.keys +
+                   e->acc.cap * (sizeof *e->acc.keys + sizeof *e->acc.delta +
+                                 sizeof *e->acc.touched) +
+                   dirty_cap * sizeof *e->dirty.keys +
+                   engine_lots_memory(&e->lots);
+    atomic_store_explicit(&e->memory_bytes, bytes, memory_order_relaxed);
 }
 
 static void engine_apply_batch(engine *e, const engine_batch *b)
@@ -438,8 +517,7 @@ static void engine_apply_batch(engine *e, const engine_batch *b)
     } else {
         if (b->replace_authority)
             engine_clear_authority(e, b->source);
-        for (uint32_t i = 0; i < b->n; i++)
-            engine_apply_event(e, b, &b->events[i]);
+        engine_apply_events(e, b);
         engine_acc_flush(e);
         if (b->from_source)
             engine_offset_applied(e, b->source, b->seq, b->ts_ms);
@@ -447,10 +525,7 @@ static void engine_apply_batch(engine *e, const engine_batch *b)
         atomic_fetch_add_explicit(&e->batches_applied, 1, memory_order_relaxed);
         applied = true;
     }
-    atomic_store_explicit(&e->memory_bytes,
-                          e->row_bytes + dict_memory(e->skus) +
-                              e->pos.cap * sizeof(position),
-                          memory_order_relaxed);
+    engine_memory_update(e);
     if (b->release != NULL)
         b->release(b->owner, applied);
 }
@@ -520,11 +595,9 @@ static void *engine_thread_main(void *arg)
 
 atp_err engine_start(engine *e)
 {
+    engine_load_flush(e);
     /* What start-up loaded counts too (status before the first batch). */
-    atomic_store_explicit(&e->memory_bytes,
-                          e->row_bytes + dict_memory(e->skus) +
-                              e->pos.cap * sizeof(position),
-                          memory_order_relaxed);
+    engine_memory_update(e);
     if (pthread_create(&e->thread, NULL, engine_thread_main, e) != 0)
         return ATP_E_NOMEM;
     e->running = true;
@@ -596,6 +669,37 @@ void engine_query(const engine *e, const char *sku, size_t sku_len,
 {
     engine_answer_of(e, dict_find(e->skus, sku, sku_len), sku, sku_len, region,
                      channel, out);
+}
+
+/* The same pipeline as engine_apply_events, read-only: line s is hashed
+ * and its slot prefetched, line s - D has its key entry prefetched, line
+ * s - 2D is looked up and its row prefetched, line s - 3D is answered. */
+void engine_query_lines(const engine *e, const engine_query_line *lines,
+                        size_t n, engine_answer *out)
+{
+    uint32_t hash[ENGINE_PIPE_RING], idx[ENGINE_PIPE_RING];
+    const size_t m = ENGINE_PIPE_RING - 1, d = ENGINE_PIPE_D;
+    for (size_t s = 0; s < n + 3 * d; s++) {
+        if (s < n) {
+            hash[s & m] = dict_hash(lines[s].sku, lines[s].sku_len);
+            dict_prefetch(e->skus, hash[s & m]);
+        }
+        if (s >= d && s - d < n)
+            dict_prefetch_key(e->skus, hash[(s - d) & m]);
+        if (s >= 2 * d && s - 2 * d < n) {
+            const engine_query_line *l = &lines[s - 2 * d];
+            uint32_t x = dict_find_hashed(e->skus, hash[(s - 2 * d) & m],
+                                          l->sku, l->sku_len);
+            idx[(s - 2 * d) & m] = x;
+            if (x != DICT_NONE)
+                __builtin_prefetch(engine_row_at(e, x, l->region));
+        }
+        if (s >= 3 * d) {
+            size_t i = s - 3 * d;
+            engine_answer_of(e, idx[i & m], lines[i].sku, lines[i].sku_len,
+                             lines[i].region, lines[i].channel, &out[i]);
+        }
+    }
 }
 
 void engine_answer_of(const engine *e, uint32_t idx, const char *sku,
@@ -718,6 +822,7 @@ atp_err engine_resv_submit(engine *e, const engine_resv_req *req)
 atp_err engine_resv_load(engine *e, const void *key, size_t key_len,
                          const void *val, size_t val_len)
 {
+    engine_load_flush(e);
     return resv_load(e, key, key_len, val, val_len);
 }
 

@@ -85,6 +85,16 @@ typedef struct engine_offset {
     bool dirty; /* changed since the last snapshot */
 } engine_offset;
 
+/* A stored position waiting in a load group (snapshot.c). */
+#define ENGINE_LOAD_BATCH 32
+typedef struct engine_load_pos {
+    uint32_t hash, sku;
+    uint16_t loc;
+    uint32_t sku_len;
+    int64_t bucket[3];
+    char sku_id[ATP_SKU_MAX_LEN];
+} engine_load_pos;
+
 typedef struct engine_cmd {
     int type;
     atp_err err; /* GROUP_DONE */
@@ -131,11 +141,14 @@ struct engine {
     } acc;
 
     /* Snapshots (snapshot.c, engine thread): positions changed since the
-     * last snapshot (their keys; the position carries POSITION_DIRTY), the
-     * applied offset of every source, and the snapshot in flight. */
+     * last snapshot (n_dirty of them carry POSITION_DIRTY; their keys are
+     * queued unless scan), the applied offset of every source, and the
+     * snapshot in flight. */
     struct {
-        uint64_t *keys;
+        uint64_t *keys; /* bigmem */
         size_t n, cap;
+        size_t n_dirty;
+        bool scan; /* too many for the queue: find them by their flag */
         struct engine_offset *offsets; /* cfg->n_sources */
         bool full_next;                /* the last one failed: write all */
         bool inflight;
@@ -147,6 +160,10 @@ struct engine {
         _Atomic uint64_t taken, failed, last_ms, last_positions;
     } snap;
     engine_lots lots; /* engine thread */
+    struct {
+        engine_load_pos *items; /* ENGINE_LOAD_BATCH, once loading starts */
+        size_t n;
+    } load; /* main thread, before engine_start */
     names loc_names; /* location id -> index, for loading */
     const char **loc_ids;
 
@@ -184,6 +201,7 @@ void engine_supply_flush(engine *e);
 /* lots.c (engine thread; loading: main thread before start): */
 atp_err engine_lots_init(engine_lots *l);
 void engine_lots_fini(engine_lots *l);
+size_t engine_lots_memory(const engine_lots *l); /* approximate bytes */
 void engine_lot_event(engine *e, uint32_t sku, const engine_event *ev);
 void engine_lots_clear_source(engine *e, const uint8_t *inbound_loc);
 int64_t engine_lots_tick(engine *e, int64_t now_ms); /* ms to next, -1 none */
@@ -205,7 +223,10 @@ void engine_sync_signal(engine_sync_waiter *w, atp_err err);
 void engine_snapshot_done(engine *e, atp_err err);
 atp_err engine_snapshot_init(engine *e);
 void engine_snapshot_fini(engine *e);
-int64_t engine_position_net(const position *p);
+/* engine_load_flush applies the positions staged by engine_position_load
+ * (main thread, before engine_start; every other load calls it first). */
+void engine_load_flush(engine *e);
+int64_t engine_position_net(const engine *e, const position *p);
 
 /* engine_skus_reserve makes room to intern n more SKUs of `bytes` total
  * length without any allocation failing half-way (engine thread). */

@@ -47,6 +47,14 @@ atp_err engine_lots_init(engine_lots *l)
     return l->buckets ? ATP_OK : ATP_E_NOMEM;
 }
 
+size_t engine_lots_memory(const engine_lots *l)
+{
+    /* Lot ids are counted at a typical 16 bytes (they are not summed). */
+    return l->cap * sizeof *l->buckets + l->heap_cap * sizeof *l->heap +
+           l->cap_removed * sizeof *l->removed +
+           l->count * (sizeof(engine_lot) + 16);
+}
+
 void engine_lots_fini(engine_lots *l)
 {
     for (size_t i = 0; l->buckets != NULL && i < l->cap; i++) {
@@ -165,9 +173,12 @@ static void lots_inbound_add(engine *e, engine_lot *x, int64_t d)
         log_error("engine", "out of memory: inbound lot not counted");
         return;
     }
-    int64_t before = engine_position_net(p);
-    p->inbound = formula_sat_add(p->inbound, d);
-    engine_supply_changed(e, x->sku, x->loc, engine_position_net(p) - before);
+    int64_t before = engine_position_net(e, p);
+    if (positions_inbound_add(&e->pos, p, d) != ATP_OK) {
+        log_error("engine", "out of memory: inbound lot not counted");
+        return;
+    }
+    engine_supply_changed(e, x->sku, x->loc, engine_position_net(e, p) - before);
     atomic_store_explicit(&e->n_positions, e->pos.used, memory_order_relaxed);
 }
 
@@ -279,13 +290,13 @@ void engine_lot_event(engine *e, uint32_t sku, const engine_event *ev)
         if (ev->receive_to_on_hand) {
             position *p = positions_upsert(&e->pos, x->sku, x->loc);
             if (p != NULL) {
-                int64_t before = engine_position_net(p);
+                int64_t before = engine_position_net(e, p);
                 engine_position_touched(e, p);
                 int64_t v = formula_sat_add(p->bucket[ATP_BUCKET_ON_HAND], x->qty);
                 p->bucket[ATP_BUCKET_ON_HAND] =
                     v > ATP_QTY_MAX ? ATP_QTY_MAX : v;
                 engine_supply_changed(e, x->sku, x->loc,
-                                      engine_position_net(p) - before);
+                                      engine_position_net(e, p) - before);
             }
         }
         lots_free_one(e, x);
@@ -390,6 +401,7 @@ void engine_lots_snapshot(engine *e, engine_lots_writer *w)
 atp_err engine_lot_load(engine *e, const void *key, size_t key_len,
                         const void *val, size_t val_len)
 {
+    engine_load_flush(e); /* lots add to positions loaded before them */
     const char *k = key, *end = k + key_len;
     const char *n1 = memchr(k, '\0', key_len);
     const char *n2 = n1 ? memchr(n1 + 1, '\0', (size_t)(end - n1 - 1)) : NULL;

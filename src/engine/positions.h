@@ -6,10 +6,12 @@
  * Readers never see positions directly; they read the per-(SKU, region)
  * aggregates the engine derives from them.
  *
- * Open addressing keyed by (sku << 16 | location), 40 bytes an entry, grown
- * at load 3/4: about 53..107 bytes per position (less at 10M: see
- * docs/PERFORMANCE.md). The key's top bit marks a position changed since
- * the last snapshot, so dirty tracking costs no space.
+ * Open addressing keyed by (sku << 16 | location), 32 bytes an entry, grown
+ * at load 3/4: about 43..86 bytes per position (51 at 10M). The key's top
+ * bit marks a position changed since the last snapshot, so dirty tracking
+ * costs no space. Inbound quantities (lots inside the horizon) are rare, so
+ * they live in a side table, and the key's next bit says a position has
+ * an entry there: the common position does not pay 8 bytes for them.
  */
 #ifndef ATP_POSITIONS_H
 #define ATP_POSITIONS_H
@@ -20,18 +22,26 @@
 #include "atp/error.h"
 
 #define POSITION_DIRTY (1ULL << 63)
-#define POSITION_KEY_MASK (~POSITION_DIRTY)
+#define POSITION_INBOUND (1ULL << 62) /* has an entry in the inbound table */
+#define POSITION_KEY_MASK (~(POSITION_DIRTY | POSITION_INBOUND))
 
 typedef struct position {
-    uint64_t key; /* (sku + 1) << 16 | location, | POSITION_DIRTY; 0 = empty */
+    uint64_t key; /* (sku + 1) << 16 | location, | flags above; 0 = empty */
     int64_t bucket[3]; /* indexed by enum atp_bucket */
-    int64_t inbound;   /* inbound lots whose ETA is inside the horizon */
 } position;
 
 typedef struct positions {
-    position *slots;
+    position *slots; /* bigmem */
     size_t cap; /* power of two */
     size_t used;
+    /* Inbound lots inside the horizon, per position that ever had some:
+     * open addressing on the position's key (no flags), never removed
+     * (lots are few). */
+    struct {
+        uint64_t *keys;
+        int64_t *qty;
+        size_t cap, used;
+    } inbound;
 } positions;
 
 atp_err positions_init(positions *p, size_t initial);
@@ -44,9 +54,24 @@ atp_err positions_reserve(positions *p, size_t n);
 /* positions_get returns the position or NULL. */
 position *positions_get(const positions *p, uint32_t sku, uint16_t loc);
 
+/* positions_prefetch starts loading the slot where (sku, loc) would be
+ * (a hint for batched applies; changes nothing). */
+void positions_prefetch(const positions *p, uint32_t sku, uint16_t loc);
+
 /* positions_upsert returns the position, creating it zeroed if new.
  * NULL on out of memory. The pointer is valid until the next upsert. */
 position *positions_upsert(positions *p, uint32_t sku, uint16_t loc);
+
+/* positions_inbound returns the inbound quantity counted for e (0 if
+ * none). */
+int64_t positions_inbound(const positions *p, const position *e);
+
+/* positions_inbound_add adds d to e's inbound quantity. ATP_E_NOMEM (and
+ * nothing changed) if its entry cannot be made. e stays valid. */
+atp_err positions_inbound_add(positions *p, position *e, int64_t d);
+
+/* positions_memory returns the bytes both tables take. */
+size_t positions_memory(const positions *p);
 
 static inline uint32_t position_sku(const position *e)
 {

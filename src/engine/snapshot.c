@@ -11,12 +11,20 @@
  * stored offsets, and each source is asked to resend from offset + 1.
  *
  * Incremental: a position carries POSITION_DIRTY from its first change
- * after a cut until the next cut, and its key is queued once. If a snapshot
- * cannot be written, the next one writes everything.
+ * after a cut until the next cut, and its key is queued once. The queue is
+ * kept to an eighth of the positions: when more change (a bulk load), the
+ * snapshot finds them by their flag in one pass over the table instead
+ * (scan mode), so the queue never costs more than 1 byte per position. If a
+ * snapshot cannot be written, the next one writes everything.
+ *
+ * The snapshot's buffers are mmap'd (common/bigmem.h) and unmapped as soon
+ * as the store has copied them: from malloc, a 10M-position snapshot's
+ * pages stayed resident in an idle atpd until jemalloc's decay ran.
  */
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/bigmem.h"
 #include "common/clock.h"
 #include "common/log.h"
 #include "engine/engine_int.h"
@@ -24,11 +32,12 @@
 
 #define SNAPSHOT_KEY_MAX (ATP_ID_MAX_LEN + 1 + ATP_SKU_MAX_LEN)
 
-int64_t engine_position_net(const position *p)
+int64_t engine_position_net(const engine *e, const position *p)
 {
     formula_position fp = {p->bucket[ATP_BUCKET_ON_HAND],
                            p->bucket[ATP_BUCKET_ALLOCATED],
-                           p->bucket[ATP_BUCKET_HELD], p->inbound};
+                           p->bucket[ATP_BUCKET_HELD],
+                           positions_inbound(&e->pos, p)};
     return formula_net(&fp);
 }
 
@@ -49,27 +58,36 @@ atp_err engine_snapshot_init(engine *e)
 void engine_snapshot_fini(engine *e)
 {
     free(e->snap.offsets);
-    free(e->snap.keys);
+    free(e->load.items);
+    bigmem_free(e->snap.keys, e->snap.cap * sizeof *e->snap.keys);
     names_fini(&e->loc_names);
     free(e->loc_ids);
 }
+
+#define SNAPSHOT_QUEUE_MIN 65536
 
 void engine_position_touched(engine *e, position *p)
 {
     if (p->key & POSITION_DIRTY)
         return;
+    p->key |= POSITION_DIRTY;
+    e->snap.n_dirty++;
+    if (e->snap.scan)
+        return;
     if (e->snap.n == e->snap.cap) {
-        size_t cap = e->snap.cap ? e->snap.cap * 2 : 65536;
-        uint64_t *k = realloc(e->snap.keys, cap * sizeof *k);
+        size_t cap = e->snap.cap ? e->snap.cap * 2 : SNAPSHOT_QUEUE_MIN;
+        uint64_t *k = NULL;
+        if (cap <= SNAPSHOT_QUEUE_MIN || cap <= e->pos.used / 8)
+            k = bigmem_realloc(e->snap.keys, e->snap.cap * sizeof *k,
+                               cap * sizeof *k);
         if (k == NULL) {
-            e->snap.full_next = true; /* lost track: write everything */
+            e->snap.scan = true; /* too many (or no memory): find by flag */
             return;
         }
         e->snap.keys = k;
         e->snap.cap = cap;
     }
-    e->snap.keys[e->snap.n++] = p->key;
-    p->key |= POSITION_DIRTY;
+    e->snap.keys[e->snap.n++] = p->key & POSITION_KEY_MASK;
 }
 
 void engine_offset_applied(engine *e, uint32_t src, uint64_t seq, uint64_t ts_ms)
@@ -177,24 +195,26 @@ void engine_snapshot_start(engine *e)
     if (e->snap.inflight || e->persist.write == NULL)
         return;
     bool full = e->snap.full_next;
-    size_t n_pos = full ? e->pos.used : e->snap.n;
+    size_t n_pos = full ? e->pos.used : e->snap.n_dirty;
     size_t n_lots = engine_lots_snapshot_size(e);
     size_t n_ops = n_pos + n_lots + e->cfg->n_sources;
     snapshot_buf b = {.cap = n_ops ? n_ops : 1,
                       .size = n_pos * (SNAPSHOT_KEY_MAX + 1 + 24) +
                               n_lots * (ENGINE_LOT_KEY_MAX + 16) +
                               e->cfg->n_sources * 16 + 1};
-    b.ops = malloc(b.cap * sizeof *b.ops);
-    b.bytes = malloc(b.size);
+    /* Sized for the worst case, touched (hence resident) only as used. */
+    b.ops = bigmem_alloc(b.cap * sizeof *b.ops, false);
+    b.bytes = bigmem_alloc(b.size, false);
     if (b.ops == NULL || b.bytes == NULL) {
-        free(b.ops);
-        free(b.bytes);
+        bigmem_free(b.ops, b.cap * sizeof *b.ops);
+        bigmem_free(b.bytes, b.size);
         log_error("engine", "out of memory: snapshot postponed");
         return;
     }
-    if (full) {
+    if (full || e->snap.scan) {
+        uint64_t want = full ? ~0ULL : POSITION_DIRTY;
         for (size_t i = 0; i < e->pos.cap; i++)
-            if (e->pos.slots[i].key != 0)
+            if (e->pos.slots[i].key != 0 && (e->pos.slots[i].key & want))
                 snapshot_position(e, &b, &e->pos.slots[i]);
     } else {
         for (size_t i = 0; i < e->snap.n; i++) {
@@ -225,8 +245,8 @@ void engine_snapshot_start(engine *e)
     atp_err err = b.failed ? ATP_E_NOMEM
                            : e->persist.write(e->persist.ctx, b.ops, b.n,
                                               snapshot_done_cb, e);
-    free(b.ops);
-    free(b.bytes);
+    bigmem_free(b.ops, b.cap * sizeof *b.ops);
+    bigmem_free(b.bytes, b.size);
     if (err != ATP_OK) {
         log_error("engine", "snapshot not written: %s", atp_err_message(err));
         e->snap.full_next = true;
@@ -238,12 +258,14 @@ void engine_snapshot_start(engine *e)
         position *p = positions_get(&e->pos, (uint32_t)(k >> 16) - 1,
                                     (uint16_t)(k & 0xffff));
         if (p != NULL)
-            p->key &= POSITION_KEY_MASK;
+            p->key &= ~POSITION_DIRTY;
     }
-    if (full)
+    if (full || e->snap.scan)
         for (size_t i = 0; i < e->pos.cap; i++)
-            e->pos.slots[i].key &= POSITION_KEY_MASK;
+            e->pos.slots[i].key &= ~POSITION_DIRTY;
     e->snap.n = 0;
+    e->snap.n_dirty = 0;
+    e->snap.scan = false;
     for (size_t s = 0; s < e->cfg->n_sources; s++)
         e->snap.offsets[s].dirty = false;
     e->snap.full_next = false;
@@ -276,7 +298,8 @@ void engine_snapshot_done(engine *e, atp_err err)
 
 bool engine_snapshot_pending(const engine *e)
 {
-    if (e->snap.n > 0 || e->snap.full_next || engine_lots_snapshot_size(e) > 0)
+    if (e->snap.n_dirty > 0 || e->snap.full_next ||
+        engine_lots_snapshot_size(e) > 0)
         return true;
     for (size_t s = 0; s < e->cfg->n_sources; s++)
         if (e->snap.offsets[s].dirty)
@@ -322,6 +345,46 @@ void engine_snapshot_request(engine *e, engine_sync_waiter *w)
 
 /* ---- loading (main thread, before engine_start) -------------------------- */
 
+/* Positions load in groups of ENGINE_LOAD_BATCH: stored keys are
+ * location-major, so consecutive positions are different SKUs and each one
+ * is a chain of cache misses (dictionary slot, key entry, position slot,
+ * row). A group overlaps those chains: hash all and prefetch their slots,
+ * then their key entries, then intern all and prefetch positions and rows,
+ * then apply in order. Room is reserved when a position is staged, so the
+ * group cannot fail later; every other load and engine_start flush it. */
+void engine_load_flush(engine *e)
+{
+    engine_load_pos *g = e->load.items;
+    size_t n = e->load.n;
+    for (size_t i = 0; i < n; i++) {
+        g[i].hash = dict_hash(g[i].sku_id, g[i].sku_len);
+        dict_prefetch(e->skus, g[i].hash);
+    }
+    for (size_t i = 0; i < n; i++)
+        dict_prefetch_key(e->skus, g[i].hash);
+    for (size_t i = 0; i < n; i++) {
+        if (dict_intern_hashed(e->skus, g[i].hash, g[i].sku_id, g[i].sku_len,
+                               &g[i].sku) != ATP_OK) {
+            g[i].sku = DICT_NONE; /* cannot happen: reserved when staged */
+            continue;
+        }
+        positions_prefetch(&e->pos, g[i].sku, g[i].loc);
+        __builtin_prefetch(engine_row_at(e, g[i].sku, e->loc_region[g[i].loc]), 1);
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (g[i].sku == DICT_NONE)
+            continue;
+        position *p = positions_upsert(&e->pos, g[i].sku, g[i].loc);
+        int64_t before = engine_position_net(e, p);
+        memcpy(p->bucket, g[i].bucket, sizeof p->bucket);
+        int64_t d = engine_position_net(e, p) - before;
+        if (d != 0)
+            engine_row_add(e, g[i].sku, e->loc_region[g[i].loc], d, 0);
+    }
+    atomic_store_explicit(&e->n_positions, e->pos.used, memory_order_relaxed);
+    e->load.n = 0;
+}
+
 atp_err engine_position_load(engine *e, const void *key, size_t key_len,
                              const void *val, size_t val_len)
 {
@@ -341,17 +404,25 @@ atp_err engine_position_load(engine *e, const void *key, size_t key_len,
         if (b[i] > ATP_QTY_MAX || b[i] < -ATP_QTY_MAX)
             return ATP_E_BAD_QTY;
     }
-    uint32_t sku;
-    atp_err err = engine_sku_intern_one(e, nul + 1, sku_len, &sku);
+    if (e->load.items == NULL &&
+        (e->load.items = malloc(ENGINE_LOAD_BATCH * sizeof *e->load.items)) == NULL)
+        return ATP_E_NOMEM;
+    /* Room for every staged position and its SKU, this one included. The
+     * long-key bytes are over-reserved by what is staged: harmless. */
+    size_t staged = e->load.n + 1;
+    atp_err err = engine_skus_reserve(e, (uint32_t)staged,
+                                      sku_len > DICT_INLINE ? staged * sku_len : 0);
+    if (err == ATP_OK)
+        err = positions_reserve(&e->pos, staged);
     if (err != ATP_OK)
         return err;
-    position *p = positions_upsert(&e->pos, sku, (uint16_t)loc);
-    int64_t before = engine_position_net(p);
-    memcpy(p->bucket, b, sizeof b);
-    int64_t d = engine_position_net(p) - before;
-    atomic_store_explicit(&e->n_positions, e->pos.used, memory_order_relaxed);
-    if (d != 0)
-        engine_row_add(e, sku, e->loc_region[loc], d, 0);
+    engine_load_pos *g = &e->load.items[e->load.n++];
+    g->loc = (uint16_t)loc;
+    g->sku_len = (uint32_t)sku_len;
+    memcpy(g->sku_id, nul + 1, sku_len); /* the store's bytes are borrowed */
+    memcpy(g->bucket, b, sizeof b);
+    if (e->load.n == ENGINE_LOAD_BATCH)
+        engine_load_flush(e);
     return ATP_OK;
 }
 
@@ -359,6 +430,7 @@ bool engine_offset_load(engine *e, const void *key, size_t key_len,
                         const void *val, size_t val_len, uint32_t *src,
                         uint64_t *seq)
 {
+    engine_load_flush(e);
     if (val_len != 16)
         return false;
     for (size_t s = 0; s < e->cfg->n_sources; s++) {

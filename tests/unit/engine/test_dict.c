@@ -225,6 +225,42 @@ static void test_dict_max_keys(void **state)
     dict_free(NULL);
 }
 
+/* Keys of every length 1..64 that share a prefix: the ones that fit in
+ * the entry (<= DICT_INLINE) and the ones stored beside it, either side of
+ * the boundary; the hashed variants agree with the plain ones. */
+static void test_dict_key_lengths(void **state)
+{
+    (void)state;
+    dict *d = NULL;
+    assert_int_equal(dict_alloc(1000, &d), ATP_OK);
+    char keys[65][65];
+    for (int len = 1; len <= 64; len++) {
+        memset(keys[len], 'k', (size_t)len);
+        keys[len][len - 1] = (char)('A' + len % 26);
+        keys[len][len] = '\0';
+        assert_int_equal(test_dict_intern(d, keys[len]), (uint32_t)(len - 1));
+    }
+    for (int len = 1; len <= 64; len++) {
+        uint32_t h = dict_hash(keys[len], (size_t)len);
+        assert_int_equal(dict_find(d, keys[len], (size_t)len), (uint32_t)(len - 1));
+        assert_int_equal(dict_find_hashed(d, h, keys[len], (size_t)len),
+                         (uint32_t)(len - 1));
+        dict_prefetch(d, h);
+        dict_prefetch_key(d, h);
+        uint32_t idx = DICT_NONE;
+        assert_int_equal(dict_intern_hashed(d, h, keys[len], (size_t)len, &idx),
+                         ATP_OK);
+        assert_int_equal(idx, (uint32_t)(len - 1));
+        test_dict_assert_key(d, idx, keys[len]);
+        /* one byte shorter or different is another key */
+        assert_int_not_equal(dict_find(d, keys[len], (size_t)len - 1),
+                             (uint32_t)(len - 1));
+    }
+    assert_int_equal(dict_find(d, "kkkkkkkkkkkkkkkkkkkkkkkkkkkkZ", 29), DICT_NONE);
+    assert_int_equal(dict_count(d), 64);
+    dict_free(d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -235,6 +271,7 @@ int main(void)
         cmocka_unit_test(test_dict_reserve),
         cmocka_unit_test(test_dict_reserve_empty),
         cmocka_unit_test(test_dict_max_keys),
+        cmocka_unit_test(test_dict_key_lengths),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

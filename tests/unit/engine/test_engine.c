@@ -703,6 +703,82 @@ typedef struct test_reader {
     int64_t min_supply;
 } test_reader;
 
+/* engine_query_lines answers like one engine_query per line: known and
+ * unknown SKUs, long keys (stored outside the dictionary entry), buffer
+ * rules by SKU, every region and channel, repeated lines, carts shorter and
+ * longer than the pipeline, and an empty one. */
+static void test_assert_answer_eq(const engine_answer *a, const engine_answer *b)
+{
+    assert_int_equal(a->atp, b->atp);
+    assert_int_equal(a->supply, b->supply);
+    assert_int_equal(a->reserved, b->reserved);
+    assert_int_equal(a->buffer, b->buffer);
+    assert_int_equal(a->shortfall, b->shortfall);
+    assert_int_equal(a->rule_level, b->rule_level);
+    assert_int_equal(a->stale, b->stale);
+    assert_int_equal(a->known_sku, b->known_sku);
+    assert_int_equal(a->low_stock, b->low_stock);
+}
+
+static void test_engine_query_lines(void **state)
+{
+    test_fx *fx = *state;
+    enum { N = 600, LINES = 257 };
+    static char names[N][48];
+    test_batch b = {0};
+    for (int i = 0; i < N; i++) {
+        /* every 7th name is longer than the dictionary keeps inline */
+        snprintf(names[i], sizeof names[i],
+                 i % 7 ? "Q%d" : "long-sku-name-%d-beyond-the-inline-bytes", i);
+        if (i % 3 != 0) /* a third stays unknown */
+            SET(&b, names[i], (uint16_t)(i % 4), OH, 10 * i + 3);
+        if (i % 5 == 0)
+            SET(&b, names[i], DC2, HE, 4);
+    }
+    SET(&b, "B", DC1, OH, 40);
+    SET(&b, "B", DCEU, OH, 70);
+    test_batch_apply(fx->eng, &b);
+    engine_region_stale_set(fx->eng, EU, true);
+
+    engine_query_line lines[LINES];
+    engine_answer got[LINES], want;
+    test_rng_state = 99;
+    for (size_t n = 0; n <= LINES; n += (n < 20 ? 1 : 59)) {
+        for (size_t i = 0; i < n; i++) {
+            uint64_t r = test_rng();
+            const char *sku = r % 11 == 0 ? "B" : names[(r >> 8) % N];
+            if (i > 0 && r % 13 == 0) /* the same line twice */
+                sku = lines[i - 1].sku;
+            lines[i] = (engine_query_line){sku, (uint32_t)strlen(sku),
+                                           (uint32_t)((r >> 24) % 2),
+                                           (uint32_t)((r >> 32) % 3)};
+        }
+        memset(got, 0xa5, sizeof got); /* every field must be written */
+        engine_query_lines(fx->eng, lines, n, got);
+        for (size_t i = 0; i < n; i++) {
+            engine_query(fx->eng, lines[i].sku, lines[i].sku_len,
+                         lines[i].region, lines[i].channel, &want);
+            test_assert_answer_eq(&got[i], &want);
+        }
+        /* the answers are not trivially equal: some lines have stock */
+        if (n == LINES) {
+            size_t known = 0, stocked = 0;
+            for (size_t i = 0; i < n; i++) {
+                known += got[i].known_sku;
+                stocked += got[i].supply > 0;
+            }
+            assert_true(known > n / 2 && known < n);
+            assert_true(stocked > 0);
+        }
+    }
+    /* the first line of the model config test, by hand: B in us-east */
+    lines[0] = (engine_query_line){"B", 1, US, CH_DEFAULT};
+    engine_query_lines(fx->eng, lines, 1, got);
+    assert_int_equal(got[0].supply, 40);
+    assert_int_equal(got[0].buffer, 4);
+    assert_int_equal(got[0].atp, 36);
+}
+
 static void *test_reader_main(void *arg)
 {
     test_reader *r = arg;
@@ -846,6 +922,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_engine_many_skus, test_fx_setup,
                                         test_fx_teardown),
         cmocka_unit_test(test_engine_model),
+        cmocka_unit_test_setup_teardown(test_engine_query_lines, test_fx_setup,
+                                        test_fx_teardown),
         cmocka_unit_test_setup_teardown(test_engine_concurrent_row_consistency,
                                         test_fx_setup, test_fx_teardown),
         cmocka_unit_test_setup_teardown(test_engine_concurrent_batch_atomicity,

@@ -148,6 +148,43 @@ static void test_positions_initial(void **state)
     positions_fini(&p);
 }
 
+/* Inbound quantities live beside the table: 0 until added, kept through
+ * table growth, flag changes (dirty set and cleared) and many positions. */
+static void test_positions_inbound(void **state)
+{
+    (void)state;
+    positions p;
+    assert_int_equal(positions_init(&p, 0), ATP_OK);
+    position *e = positions_upsert(&p, 7, 2);
+    assert_non_null(e);
+    assert_int_equal(positions_inbound(&p, e), 0);
+    assert_int_equal(positions_inbound_add(&p, e, 30), ATP_OK);
+    assert_int_equal(positions_inbound_add(&p, e, -5), ATP_OK);
+    assert_int_equal(positions_inbound(&p, e), 25);
+    e->key |= POSITION_DIRTY;
+    assert_int_equal(positions_inbound(&p, e), 25);
+    e->key &= ~POSITION_DIRTY;
+    assert_int_equal(position_sku(e), 7);
+    assert_int_equal(position_loc(e), 2);
+    /* every third of many positions gets inbound; the table grows */
+    for (uint32_t s = 100; s < 20100; s++) {
+        position *x = positions_upsert(&p, s, (uint16_t)(s % 5));
+        assert_non_null(x);
+        if (s % 3 == 0)
+            assert_int_equal(positions_inbound_add(&p, x, s), ATP_OK);
+    }
+    for (uint32_t s = 100; s < 20100; s++) {
+        position *x = positions_get(&p, s, (uint16_t)(s % 5));
+        assert_non_null(x);
+        assert_int_equal(positions_inbound(&p, x), s % 3 == 0 ? (int64_t)s : 0);
+    }
+    e = positions_get(&p, 7, 2);
+    assert_non_null(e);
+    assert_int_equal(positions_inbound(&p, e), 25);
+    assert_true(positions_memory(&p) >= p.cap * sizeof(position));
+    positions_fini(&p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -155,6 +192,7 @@ int main(void)
         cmocka_unit_test(test_positions_growth),
         cmocka_unit_test(test_positions_reserve),
         cmocka_unit_test(test_positions_initial),
+        cmocka_unit_test(test_positions_inbound),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
