@@ -3,9 +3,9 @@
  * lines, ask the engine for each line, write one reply. Any thread (nng
  * callback threads); reads only lock-free engine state.
  *
- * The lines are collected into an array before the engine is asked, so
- * the per-line engine calls are one loop that a batched engine read can
- * replace as a whole.
+ * The lines are collected into an array before the engine is asked, then
+ * read in one engine_query_lines call, which overlaps the cache misses of
+ * several lines (a cart of 200 lines touches 400 cold cache lines).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -148,7 +148,8 @@ bool request_cart(request_env *env, const request_fields *f, codec_arena *a,
     }
     request_line *lines = codec_arena_malloc(a, n * sizeof *lines);
     engine_answer *ans = codec_arena_malloc(a, n * sizeof *ans);
-    if (lines == NULL || ans == NULL) {
+    engine_query_line *ql = codec_arena_malloc(a, n * sizeof *ql);
+    if (lines == NULL || ans == NULL || ql == NULL) {
         reply_error_set(e, ATP_E_NOMEM, "out of memory");
         return false;
     }
@@ -164,13 +165,13 @@ bool request_cart(request_env *env, const request_fields *f, codec_arena *a,
         reply_error_set(e, ATP_E_NOMEM, "out of memory");
         return false;
     }
-    /* One engine read per line; a batched engine read goes here. */
+    for (uint32_t i = 0; i < n; i++)
+        ql[i] = (engine_query_line){lines[i].sku.ptr, lines[i].sku.len,
+                                    lines[i].region, channel};
+    engine_query_lines(env->eng, ql, n, ans);
     bool all = true;
-    for (uint32_t i = 0; i < n; i++) {
-        engine_query(env->eng, lines[i].sku.ptr, lines[i].sku.len,
-                     lines[i].region, channel, &ans[i]);
+    for (uint32_t i = 0; i < n; i++)
         all &= lines[i].total <= ans[i].atp;
-    }
     const char *ch = env->cfg->channels[channel];
     codec_w_map(w, 3);
     codec_w_kv_bool(w, "ok", true);
