@@ -46,6 +46,11 @@ typedef struct bench_args {
     bool keep, quiet, tiny, window_set;
     uint64_t seed;
     int timeout_ms;
+    /* reserve scenario: what follows a granted reservation, in percent
+     * (the rest of 100 expires); default 60 commit, 30 release */
+    int mix_commit, mix_release;
+    /* REQ load over nng's own REQ contexts instead of bench_sp.h */
+    bool client_nng;
 } bench_args;
 
 typedef struct bench_app {
