@@ -83,7 +83,11 @@ static void bench_usage(FILE *f)
         "thread\n"
         "                        speaking nng's wire protocol) or nng "
         "(nng REQ\n"
-        "                        contexts; ~5x the client CPU per request)\n"
+        "                        contexts: 1.5-2x the client CPU per request)\n"
+        "  --rt                  pace open-loop sends at SCHED_FIFO 1 (needs "
+        "root):\n"
+        "                        on time on a busy machine, but more client "
+        "CPU\n"
         "  --repeat N            run atpd and its baselines N times, "
         "interleaved;\n"
         "                        ops/s = median, ratio = median of per-repeat "
@@ -218,6 +222,7 @@ static int bench_parse_args(int argc, char **argv, bench_args *a)
                      : strcmp(opt, "--tiny") == 0     ? &a->tiny
                      : strcmp(opt, "--no-echo") == 0  ? &a->no_echo
                      : strcmp(opt, "--no-redis") == 0 ? &a->no_redis
+                     : strcmp(opt, "--rt") == 0       ? &a->rt
                                                       : NULL;
         if (flag != NULL) {
             *flag = true;

@@ -44,6 +44,7 @@ typedef struct bench_args {
     bench_replay_cols cols;
     const char *json, *plot, *tmpdir, *channel;
     bool keep, quiet, tiny, window_set;
+    bool rt; /* the load runner at a real-time priority */
     uint64_t seed;
     int timeout_ms;
     /* reserve scenario: what follows a granted reservation, in percent

@@ -346,14 +346,15 @@ int bench_runner_run(const bench_run_opts *o, bench_backend *be,
 {
     memset(res, 0, sizeof *res);
     prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0); /* wake on time, not 50 us late */
-    /* Send on time even when other processes keep both cores busy: the
-     * runner sleeps almost always, so a real-time priority costs nothing
-     * but removes the client's own scheduling delay from what it measures
-     * (needs CAP_SYS_NICE; without it the run is the same, only noisier). */
+    /* --rt: send on time even when other processes keep both cores busy
+     * (needs CAP_SYS_NICE). Not the default: measured, it cuts the pacing
+     * lag p99 5-10x on a loaded machine but raises atp-bench's CPU per
+     * request 2-3x (system time in the runner), CPU the servers lack on 2
+     * cores. */
     int policy;
     struct sched_param old_prio;
     pthread_getschedparam(pthread_self(), &policy, &old_prio);
-    bool rt = bench_rt_prio_set();
+    bool rt = o->rt && bench_rt_prio_set();
     bench_runner run = {.o = o, .be = be, .src = src, .res = res};
     pthread_mutex_init(&run.mu, NULL);
     pthread_cond_init(&run.idle, NULL);

@@ -59,6 +59,7 @@ typedef struct bench_run_opts {
     double drain_s;        /* wait at most this long for what is in flight */
     uint64_t max_requests; /* 0: no limit */
     bool quiet;            /* no progress lines */
+    bool rt;               /* the runner at SCHED_FIFO 1 (bench_rt_prio_set) */
 } bench_run_opts;
 
 /* Everything one run measured. */
@@ -92,7 +93,7 @@ typedef struct bench_run_result {
     double server_cpu_s, client_cpu_s;
     _Atomic uint64_t
         completed; /* every request that finished, measured or not */
-    bool client_rt; /* the runner ran at a real-time priority */
+    bool client_rt; /* the runner ran at a real-time priority (--rt) */
 } bench_run_result;
 
 /* bench_runner_run runs one measurement and fills *res (allocated by the
@@ -102,9 +103,8 @@ int bench_runner_run(const bench_run_opts *o, bench_backend *be,
                      bench_source *src, bench_run_result *res);
 void bench_run_result_fini(bench_run_result *res);
 
-/* bench_rt_prio_set puts the calling thread at SCHED_FIFO priority 1 (for
- * the runner and a backend's I/O thread: they sleep almost always, and
- * must wake on time on a busy machine). false: not permitted, unchanged. */
+/* bench_rt_prio_set puts the calling thread at SCHED_FIFO priority 1.
+ * false: not permitted, unchanged. */
 bool bench_rt_prio_set(void);
 
 /* bench_runner_done: called by a backend once per request it started. */

@@ -441,6 +441,7 @@ static int bench_run_systems(bench_app *app, bench_spec *s)
                 .drain_s = app->a.drain,
                 .max_requests = s->max_requests,
                 .quiet = app->a.quiet,
+                .rt = app->a.rt,
             };
             bench_source src = {
                 .ctx = &g, .next = bench_gen_next, .done = bench_gen_done};

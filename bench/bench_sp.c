@@ -266,7 +266,6 @@ static void *sp_thread(void *arg)
 {
     bench_sp_be *b = arg;
     unsigned *idx = malloc(b->n_slots * sizeof *idx);
-    bench_rt_prio_set(); /* replies are timed here: read them at once */
     int64_t next_check = clock_mono_ns();
     while (idx != NULL && !atomic_load(&b->stop)) {
         struct epoll_event evs[16];
