@@ -4,12 +4,12 @@
  * epoll thread for every connection.
  *
  * Why not nng's REQ contexts (bench_nng.h): in nng 1.5 each request hops
- * between the sender, the poller and taskq threads, which costs atp-bench
- * ~55 us of CPU per request at 10,000 q/s (half a core of the 2 the server
- * runs on) and adds ms of scheduling delay to every latency it measures.
- * Here a request is written by the thread that sends it and its reply is
- * read and handed back by the one I/O thread: the client stays out of the
- * way of the server it measures. The servers (atpd, atp-bench-echo) are
+ * between the sender, the poller and taskq threads: ~6 more context
+ * switches and ~19 us more CPU per request for atp-bench (perf stat, point
+ * at 10,000 q/s), on the same 2 cores as the server it measures, and each
+ * hop's scheduling delay lands in the measured latency. Here a request is
+ * written by the thread that sends it and its reply is read and handed
+ * back by the one I/O thread. The servers (atpd, atp-bench-echo) are
  * unchanged nng REP sockets.
  *
  * Wire format (nng's TCP transport): after connecting, each side sends
