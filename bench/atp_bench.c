@@ -79,6 +79,15 @@ static void bench_usage(FILE *f)
         "                        send time; without it: closed loop\n"
         "  --clients N           requests in flight at most (default 32)\n"
         "  --conns N             connections (default 4)\n"
+        "  --client sp|nng       REQ client: sp (default for tcp://, one epoll "
+        "thread\n"
+        "                        speaking nng's wire protocol) or nng "
+        "(nng REQ\n"
+        "                        contexts: 1.5-2x the client CPU per request)\n"
+        "  --rt                  pace open-loop sends at SCHED_FIFO 1 (needs "
+        "root):\n"
+        "                        on time on a busy machine, but more client "
+        "CPU\n"
         "  --repeat N            run atpd and its baselines N times, "
         "interleaved;\n"
         "                        ops/s = median, ratio = median of per-repeat "
@@ -104,6 +113,11 @@ static void bench_usage(FILE *f)
         "1000000)\n"
         "  --positions N         memory: positions loaded (default 10000000)\n"
         "  --seed N              same seed, same requests\n"
+        "  --reserve-mix C,R,E   reserve: after a grant, commit C %%, release "
+        "R %%,\n"
+        "                        let E %% expire (1 s TTL); default 60,30,10; "
+        "0,0,100:\n"
+        "                        reserve only\n"
         "replay:\n"
         "  --replay FILE...      order-history CSV(s): carts / reservations in "
         "arrival\n"
@@ -157,6 +171,19 @@ static bool bench_parse_double(const char *s, double *out)
     return true;
 }
 
+/* "C,R,E": commit, release and expire percentages that add up to 100. */
+static bool bench_parse_mix(const char *s, int *commit, int *release)
+{
+    unsigned c, r, e;
+    int end = 0;
+    if (sscanf(s, "%u,%u,%u%n", &c, &r, &e, &end) != 3 || s[end] != '\0' ||
+        c > 100 || r > 100 || e > 100 || c + r + e != 100)
+        return false;
+    *commit = (int)c;
+    *release = (int)r;
+    return true;
+}
+
 static int bench_parse_args(int argc, char **argv, bench_args *a)
 {
     *a = (bench_args){
@@ -180,6 +207,8 @@ static int bench_parse_args(int argc, char **argv, bench_args *a)
         .restart_positions = 0,
         .seed = 42,
         .timeout_ms = 10000,
+        .mix_commit = 60,
+        .mix_release = 30,
     };
     bench_replay_cols_default(&a->cols);
     for (int i = 1; i < argc; i++) {
@@ -193,6 +222,7 @@ static int bench_parse_args(int argc, char **argv, bench_args *a)
                      : strcmp(opt, "--tiny") == 0     ? &a->tiny
                      : strcmp(opt, "--no-echo") == 0  ? &a->no_echo
                      : strcmp(opt, "--no-redis") == 0 ? &a->no_redis
+                     : strcmp(opt, "--rt") == 0       ? &a->rt
                                                       : NULL;
         if (flag != NULL) {
             *flag = true;
@@ -307,6 +337,11 @@ static int bench_parse_args(int argc, char **argv, bench_args *a)
             okv = bench_parse_u64(v, &u), a->replay_rows = u;
         else if (strcmp(opt, "--seed") == 0)
             okv = bench_parse_u64(v, &u), a->seed = u;
+        else if (strcmp(opt, "--client") == 0) {
+            okv = strcmp(v, "sp") == 0 || strcmp(v, "nng") == 0;
+            a->client_nng = strcmp(v, "nng") == 0;
+        } else if (strcmp(opt, "--reserve-mix") == 0)
+            okv = bench_parse_mix(v, &a->mix_commit, &a->mix_release);
         else if (strcmp(opt, "--timeout-ms") == 0)
             okv = bench_parse_u64(v, &u) && u >= 100, a->timeout_ms = (int)u;
         else
@@ -825,6 +860,7 @@ static char *bench_header(bench_app *app, const char *started, double elapsed)
             "\"restart_positions\": %llu, \"seed\": %llu, \"tiny\": %s, "
             "\"basket\": {\"p50\": %.0f, \"p90\": %.0f, \"p99\": %.0f, "
             "\"source\": \"%s\"}, "
+            "\"reserve_mix\": [%d, %d, %d], "
             "\"replay\": %s, \"speedup\": %g, \"durability\": \"%s\"}",
             ATP_BENCH_VERSION, scen, started, elapsed, app->machine.nproc, cpu,
             kern, app->machine.mem_kb, host, app->loadavg_start,
@@ -848,6 +884,7 @@ static char *bench_header(bench_app *app, const char *started, double elapsed)
             bench_basket_quantile(&app->basket, 0.9),
             bench_basket_quantile(&app->basket, 0.99),
             app->have_replay ? "replay" : "UCI Online Retail figures",
+            a->mix_commit, a->mix_release, 100 - a->mix_commit - a->mix_release,
             replay ? replay : "[]", a->speedup,
             app->cfg.reservations.sync ? "sync" : "nosync") < 0)
         h = NULL;

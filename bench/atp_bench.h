@@ -44,8 +44,14 @@ typedef struct bench_args {
     bench_replay_cols cols;
     const char *json, *plot, *tmpdir, *channel;
     bool keep, quiet, tiny, window_set;
+    bool rt; /* the load runner at a real-time priority */
     uint64_t seed;
     int timeout_ms;
+    /* reserve scenario: what follows a granted reservation, in percent
+     * (the rest of 100 expires); default 60 commit, 30 release */
+    int mix_commit, mix_release;
+    /* REQ load over nng's own REQ contexts instead of bench_sp.h */
+    bool client_nng;
 } bench_args;
 
 typedef struct bench_app {

@@ -59,11 +59,15 @@ typedef struct bench_run_opts {
     double drain_s;        /* wait at most this long for what is in flight */
     uint64_t max_requests; /* 0: no limit */
     bool quiet;            /* no progress lines */
+    bool rt;               /* the runner at SCHED_FIFO 1 (bench_rt_prio_set) */
 } bench_run_opts;
 
 /* Everything one run measured. */
 typedef struct bench_run_result {
     bench_hist hist[BENCH_OP_COUNT]; /* measured requests */
+    /* open loop, measured requests: how late the runner woke for the
+     * intended send time (already part of hist): atp-bench's own share */
+    bench_hist send_lag;
     /* counters: atomics, written from the backends' threads */
     _Atomic uint64_t sent[BENCH_OP_COUNT];
     _Atomic uint64_t ok[BENCH_OP_COUNT], refused[BENCH_OP_COUNT],
@@ -89,6 +93,7 @@ typedef struct bench_run_result {
     double server_cpu_s, client_cpu_s;
     _Atomic uint64_t
         completed; /* every request that finished, measured or not */
+    bool client_rt; /* the runner ran at a real-time priority (--rt) */
 } bench_run_result;
 
 /* bench_runner_run runs one measurement and fills *res (allocated by the
@@ -97,6 +102,10 @@ typedef struct bench_run_result {
 int bench_runner_run(const bench_run_opts *o, bench_backend *be,
                      bench_source *src, bench_run_result *res);
 void bench_run_result_fini(bench_run_result *res);
+
+/* bench_rt_prio_set puts the calling thread at SCHED_FIFO priority 1.
+ * false: not permitted, unchanged. */
+bool bench_rt_prio_set(void);
 
 /* bench_runner_done: called by a backend once per request it started. */
 void bench_runner_done(bench_runner *run, unsigned slot, bench_req *r);

@@ -137,8 +137,10 @@ void bench_report_add_runs(bench_report *r, const char *scenario,
         e->clients = res->slots;
         e->rate = res->rate;
         e->n_runs = n_runs;
-        bench_hist *h = calloc(1, sizeof *h);
-        if (h == NULL) {
+        bench_hist *h = calloc(1, sizeof *h), *lag = calloc(1, sizeof *lag);
+        if (h == NULL || lag == NULL) {
+            free(h);
+            free(lag);
             r->n--;
             return;
         }
@@ -149,6 +151,7 @@ void bench_report_add_runs(bench_report *r, const char *scenario,
         for (unsigned k = 0; k < n_runs; k++) {
             const bench_run_result *x = runs[k];
             bench_hist_merge(h, &x->hist[op]);
+            bench_hist_merge(lag, &x->send_lag);
             e->runs_ops[k] = bench_run_ops_per_s(x, op);
             e->errors += x->errors[op];
             e->refused += x->refused[op];
@@ -159,6 +162,7 @@ void bench_report_add_runs(bench_report *r, const char *scenario,
             completed += x->completed;
             srv_cpu += x->server_cpu_s;
             cli_cpu += x->client_cpu_s;
+            e->client_rt = k == 0 ? x->client_rt : e->client_rt && x->client_rt;
             cpu_known &= x->server_cpu_s >= 0;
             unsigned w = (unsigned)x->duration_s;
             n_secs += w >= 1 && w < x->n_secs ? w : x->n_secs;
@@ -171,7 +175,10 @@ void bench_report_add_runs(bench_report *r, const char *scenario,
         e->p999_us = bench_hist_pct_us(h, 0.999);
         e->max_us = bench_hist_max_us(h);
         e->mean_us = bench_hist_mean_us(h);
+        e->send_lag_p50_us = bench_hist_pct_us(lag, 0.50);
+        e->send_lag_p99_us = bench_hist_pct_us(lag, 0.99);
         free(h);
+        free(lag);
         uint64_t c = e->count ? e->count : 1;
         e->req_bytes = (double)reqb / (double)c;
         e->reply_bytes = (double)repb / (double)c;
@@ -377,10 +384,10 @@ void bench_report_print(const bench_report *r, FILE *f)
 {
     fprintf(f,
             "\n%-15s %-7s %-6s %-7s %4s %11s %9s %9s %9s %9s %10s %7s %7s %8s "
-            "%8s %7s\n",
+            "%8s %7s %9s\n",
             "scenario", "op", "system", "mode", "cli", "ops/s", "p50 us",
             "p90 us", "p99 us", "p99.9 us", "max us", "errors", "refused",
-            "vs echo", "vs redis", "cpu/req");
+            "vs echo", "vs redis", "cpu/req", "lag p99");
     for (size_t i = 0; i < r->n; i++) {
         const bench_entry *e = &r->e[i];
         char re[16], rr[16];
@@ -391,13 +398,16 @@ void bench_report_print(const bench_report *r, FILE *f)
             snprintf(cpu, sizeof cpu, "%.1fus", e->server_cpu_us_per_req);
         else
             snprintf(cpu, sizeof cpu, "-");
+        char lag[16] = "-"; /* the client's own lateness, open loop */
+        if (e->rate != 0)
+            snprintf(lag, sizeof lag, "%.1f", e->send_lag_p99_us);
         fprintf(f,
                 "%-15s %-7s %-6s %-7s %4u %11.0f %9.1f %9.1f %9.1f %9.1f "
-                "%10.1f %7llu %7llu %8s %8s %7s\n",
+                "%10.1f %7llu %7llu %8s %8s %7s %9s\n",
                 e->scenario, e->op, e->system, e->mode, e->clients,
                 e->ops_per_s, e->p50_us, e->p90_us, e->p99_us, e->p999_us,
                 e->max_us, (unsigned long long)e->errors,
-                (unsigned long long)e->refused, re, rr, cpu);
+                (unsigned long long)e->refused, re, rr, cpu, lag);
     }
     if (r->n_targets > 0) {
         fprintf(f, "\ntargets:\n");
@@ -448,6 +458,9 @@ int bench_report_write_json(const bench_report *r, const char *path,
                        true);
         bench_json_num(f, "client_cpu_us_per_req", e->client_cpu_us_per_req,
                        true);
+        bench_json_num(f, "send_lag_p50_us", e->send_lag_p50_us, true);
+        bench_json_num(f, "send_lag_p99_us", e->send_lag_p99_us, true);
+        fprintf(f, "\"client_rt\": %s, ", e->client_rt ? "true" : "false");
         fprintf(f, "\"ops_per_s_runs\": [");
         for (unsigned k = 0; k < e->n_runs; k++)
             fprintf(f, "%s%.0f", k ? ", " : "", e->runs_ops[k]);

@@ -29,6 +29,9 @@ typedef struct bench_entry {
     /* CPU time of the server process / of atp-bench per finished request
      * (all operations of the run): robust to a busy machine, unlike ops/s */
     double server_cpu_us_per_req, client_cpu_us_per_req;
+    /* the client's own lateness (bench_run_result.send_lag), all ops */
+    double send_lag_p50_us, send_lag_p99_us;
+    bool client_rt; /* every repeat's runner had a real-time priority */
     /* per second, for the charts */
     unsigned n_secs, window_end_s;
     double *sec_ops, *sec_p50, *sec_p99;

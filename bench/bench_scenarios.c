@@ -17,6 +17,7 @@
 
 #include "atp_bench.h"
 #include "bench_nng.h"
+#include "bench_sp.h"
 #include "common/clock.h"
 
 /* ---- request generators ------------------------------------------------ */
@@ -222,8 +223,8 @@ static void bench_gen_init(bench_gen *g, bench_app *app, bench_gen_kind kind)
     g->hi = app->normal_hi;
     g->cap_lines = kind == GEN_CART ? app->cfg.service.max_cart_lines
                                     : app->cfg.reservations.max_lines;
-    g->p_commit = 60;
-    g->p_release = 30;
+    g->p_commit = kind == GEN_RESERVE ? app->a.mix_commit : 60;
+    g->p_release = kind == GEN_RESERVE ? app->a.mix_release : 30;
     g->ttl_ms = 0; /* atpd's default TTL */
     g->expire_ttl_ms = app->cfg.reservations.min_ttl_ms > 1000
                            ? app->cfg.reservations.min_ttl_ms
@@ -390,6 +391,7 @@ static int bench_run_systems(bench_app *app, bench_spec *s)
             char err[256] = "";
             bench_backend be;
             bench_req_be *nb = NULL;
+            bench_sp_be *sb = NULL;
             bench_redis_be *rb = NULL;
             unsigned slots = app->a.clients;
             atp_err e;
@@ -400,12 +402,23 @@ static int bench_run_systems(bench_app *app, bench_spec *s)
                 if (e == ATP_OK)
                     bench_redis_be_backend(rb, &be);
             } else {
-                e = bench_req_be_open(
-                    sys == SYS_ECHO ? app->echo_url : app->query_url,
-                    app->a.conns, slots, sys == SYS_ECHO, &app->work,
-                    &app->model, app->a.timeout_ms, &nb, err, sizeof err);
-                if (e == ATP_OK)
-                    bench_req_be_backend(nb, &be);
+                const char *url =
+                    sys == SYS_ECHO ? app->echo_url : app->query_url;
+                if (!app->a.client_nng && bench_sp_url_ok(url)) {
+                    e = bench_sp_be_open(url, app->a.conns, slots,
+                                         sys == SYS_ECHO, &app->work,
+                                         &app->model, app->a.timeout_ms, &sb,
+                                         err, sizeof err);
+                    if (e == ATP_OK)
+                        bench_sp_be_backend(sb, &be);
+                } else {
+                    e = bench_req_be_open(url, app->a.conns, slots,
+                                          sys == SYS_ECHO, &app->work,
+                                          &app->model, app->a.timeout_ms, &nb,
+                                          err, sizeof err);
+                    if (e == ATP_OK)
+                        bench_req_be_backend(nb, &be);
+                }
             }
             if (e != ATP_OK) {
                 bench_report_warn(app->rep, "%s/%s: cannot connect: %s",
@@ -428,11 +441,15 @@ static int bench_run_systems(bench_app *app, bench_spec *s)
                 .drain_s = app->a.drain,
                 .max_requests = s->max_requests,
                 .quiet = app->a.quiet,
+                .rt = app->a.rt,
             };
             bench_source src = {
                 .ctx = &g, .next = bench_gen_next, .done = bench_gen_done};
             bench_bg bg;
-            bench_bg_start(app, &bg, sys == SYS_ATPD ? s->ingest_rate : 0,
+            /* The echo floor runs under the same ingest load as atpd (the
+             * feed still goes to atpd): same machine, same client process,
+             * so the difference is atpd's own work. */
+            bench_bg_start(app, &bg, sys != SYS_REDIS ? s->ingest_rate : 0,
                            label);
             bench_run_result *res = calloc(1, sizeof *res);
             pid_t server = sys == SYS_ATPD   ? app->atpd.pid
@@ -454,7 +471,9 @@ static int bench_run_systems(bench_app *app, bench_spec *s)
             for (char *p = bgname; *p; p++)
                 if (*p == '-' || *p == '+')
                     *p = '_';
-            bench_bg_stop(app, &bg, rep + 1 == repeats ? bgname : NULL);
+            bench_bg_stop(app, &bg,
+                          sys == SYS_ATPD && rep + 1 == repeats ? bgname
+                                                                : NULL);
             if (res != NULL) {
                 if (res->unfinished > 0)
                     bench_report_warn(app->rep,
@@ -470,10 +489,9 @@ static int bench_run_systems(bench_app *app, bench_spec *s)
                     bench_echo_model_fit(&app->model, res);
                 runs[k][n_runs[k]++] = res;
             }
-            if (sys == SYS_REDIS)
-                bench_redis_be_close(rb);
-            else
-                bench_req_be_close(nb);
+            bench_redis_be_close(rb);
+            bench_sp_be_close(sb);
+            bench_req_be_close(nb);
             if (sys == SYS_ATPD && s->last_atpd_gen != NULL) {
                 bench_gen_fini(s->last_atpd_gen);
                 *s->last_atpd_gen = g; /* the caller reads and frees it */
@@ -786,10 +804,11 @@ static int sc_peak(bench_app *app)
                     .rate = app->a.peak_rate,
                     .duration = app->a.duration,
                     .warmup = app->a.warmup,
-                    .systems = SYS_ATPD,
+                    .systems = SYS_ATPD | (app->a.no_echo ? 0 : SYS_ECHO),
                     .ingest_rate = app->a.peak_ingest_rate};
     bench_gen_init(&s.proto, app, GEN_POINT);
     rc |= bench_run_systems(app, &s);
+    bench_report_ratios(app->rep);
     bench_entry *e = bench_report_find(app->rep, "atp+ingest", "atpd", "atp");
     char note[256];
     snprintf(note, sizeof note,

@@ -27,7 +27,14 @@ echo "smoke: atp-bench --scenario reserve --tiny --replay retail-sample.csv"
 run --scenario reserve --tiny --replay "$here/testdata/retail-sample.csv" \
     --json "$work/replay.json" > "$work/replay.txt"
 
-python3 - "$work/quick.json" "$work/replay.json" <<'PY'
+echo "smoke: atp-bench --scenario reserve --tiny --reserve-mix 0,0,100"
+run --scenario reserve --tiny --no-redis --no-echo --reserve-mix 0,0,100 \
+    --json "$work/mix.json" > "$work/mix.txt"
+echo "smoke: atp-bench --scenario point --tiny --rate 500 --client nng"
+run --scenario point --tiny --no-redis --rate 500 --client nng \
+    --json "$work/nng.json" > "$work/nng.txt"
+
+python3 - "$work/quick.json" "$work/replay.json" "$work/mix.json" "$work/nng.json" <<'PY'
 import json, math, sys
 
 def fail(msg):
@@ -93,5 +100,21 @@ if rs["open_after_sigterm"] != rs["open_before"] or rs["open_after_sigkill"] != 
 rp = json.load(open(sys.argv[2]))
 if not any(e["scenario"] == "reserve-replay" and e["mode"] == "replay" for e in rp["results"]):
     fail("replay: no replayed reservations")
-print("smoke: OK (%d + %d results)" % (len(q["results"]), len(rp["results"])))
+# the echo floor runs under the same ingest load as atpd in atp+ingest
+if ("atp+ingest", "echo") not in systems:
+    fail("quick: atp+ingest has no echo floor")
+for e in q["results"]:
+    if e["mode"] == "open" and "send_lag_p99_us" not in e:
+        fail(f"quick: {e['scenario']}/{e['system']}: no send_lag_p99_us")
+mx = json.load(open(sys.argv[3]))
+if mx["parameters"]["reserve_mix"] != [0, 0, 100]:
+    fail(f"mix: parameters.reserve_mix is {mx['parameters']['reserve_mix']}")
+ops = {e["op"] for e in mx["results"] if e["scenario"] == "reserve-single"}
+if ops != {"reserve"}:
+    fail(f"mix: --reserve-mix 0,0,100 sent {sorted(ops)}, want only reserve")
+ng = json.load(open(sys.argv[4]))
+if not any(e["system"] == "atpd" and e["ops_per_s"] > 0 for e in ng["results"]):
+    fail("nng client: no atpd operation completed")
+print("smoke: OK (%d + %d + %d + %d results)" % (len(q["results"]), len(rp["results"]),
+      len(mx["results"]), len(ng["results"])))
 PY
