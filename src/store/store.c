@@ -312,7 +312,6 @@ typedef struct store_replay {
 
 static atp_err store_replay_one(void *ctx, uint64_t lsn, const store_op *ops, size_t n)
 {
-    (void)lsn;
     store_replay *r = ctx;
     if (r->n == r->cap) {
         size_t cap = r->cap ? r->cap * 2 : 256;
@@ -324,7 +323,7 @@ static atp_err store_replay_one(void *ctx, uint64_t lsn, const store_op *ops, si
     }
     if ((r->g[r->n] = store__group_new(ops, n, NULL, NULL)) == NULL)
         return ATP_E_NOMEM;
-    r->n++;
+    r->g[r->n++]->lsn = lsn;
     return ATP_OK;
 }
 
@@ -377,10 +376,11 @@ static atp_err store_log_start(store *s, const char *dir)
     if (err != ATP_OK)
         return err; /* the log stays as it is for the next attempt */
     s->applied_lsn = s->written_lsn = last;
-    atomic_store(&s->log_applied, last);
-    /* Unacknowledged records of unknown LSN may follow the chain. */
-    s->log.next_lsn = last + STORE_LOG_LSN_JUMP(s->log.size);
-    s->log.wpos = 0;
+    s->log.next_lsn = last + 1;
+    /* A new cycle: records behind it (of this chain, of refused appends)
+     * have another epoch and can never continue it. */
+    store__log_rewind(&s->log);
+    atomic_store(&s->log_applied, s->applied_lsn);
     if (!want && s->log.fd >= 0) {
         char path[4096];
         snprintf(path, sizeof path, "%s/%s", dir, STORE_LOG_NAME);

@@ -248,8 +248,9 @@ static void store_writer_lmdb(store *s, store_group *g)
     free(g);
 }
 
-/* Make room for total bytes: reuse the log from offset 0 once LMDB has
- * applied everything in it (and after a failed append, jump the LSNs). */
+/* Make room for total bytes: reuse the log from offset 0 (a new cycle,
+ * with a new epoch) once LMDB has applied everything in it; after a failed
+ * append, wait for that first. */
 static atp_err store_writer_space(store *s, size_t total)
 {
     if (!s->log_uncertain && s->log.wpos + total <= s->log.size)
@@ -271,20 +272,18 @@ static atp_err store_writer_space(store *s, size_t total)
                  atp_err_message(err));
         return err;
     }
-    s->log.wpos = 0;
-    if (s->log_uncertain) {
-        s->log.next_lsn += STORE_LOG_LSN_JUMP(s->log.size);
-        s->log_uncertain = false;
-    }
+    store__log_rewind(&s->log);
+    s->log_uncertain = false;
     return ATP_OK;
 }
 
 /* Consecutive reservation groups g[0..n): one append, one fdatasync. */
 static void store_writer_log(store *s, store_group **g, size_t n)
 {
-    size_t total = 0;
+    size_t bytes = 0;
     for (size_t i = 0; i < n; i++)
-        total += g[i]->log_len;
+        bytes += g[i]->log_len;
+    size_t total = store__log_padded(bytes); /* whole pages: see store_int.h */
     if (total > s->log.size) { /* larger than the whole log: LMDB it is */
         for (size_t i = 0; i < n; i++)
             store_writer_lmdb(s, g[i]);
@@ -306,9 +305,10 @@ static void store_writer_log(store *s, store_group **g, size_t n)
         size_t off = 0;
         for (size_t i = 0; i < n; i++) {
             g[i]->lsn = s->log.next_lsn + i;
-            store__log_encode(s->buf + off, g[i]->lsn, g[i]->ops, g[i]->n);
+            store__log_encode(s->buf + off, s->log.epoch, g[i]->lsn, g[i]->ops, g[i]->n);
             off += g[i]->log_len;
         }
+        memset(s->buf + off, 0, total - off);
         err = store__log_append(&s->log, s->buf, total);
         if (err == ATP_OK) {
             s->log.next_lsn += n;
@@ -316,7 +316,7 @@ static void store_writer_log(store *s, store_group **g, size_t n)
             atomic_fetch_add(&s->log_appends, 1);
             atomic_fetch_add(&s->log_groups, n);
         } else {
-            s->log_uncertain = true; /* some of it may be on disk */
+            s->log_uncertain = true; /* voided, but some may be on disk */
             atomic_fetch_add(&s->failures, 1);
         }
     }
