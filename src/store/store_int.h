@@ -150,8 +150,9 @@ struct store {
     _Atomic bool full;
     /* The reservation log (log_on): the writer owns log and buf. */
     bool log_on;
-    bool log_uncertain; /* a failed append: the next append waits until
-                           all is applied, then starts a new cycle */
+    bool log_uncertain; /* a failed append, or groups replayed but not
+                           applied: the next append waits until all is
+                           applied, then starts a new cycle */
     uint64_t written_lsn; /* last LSN appended (writer) */
     store_log log;
     unsigned char *buf;
@@ -166,6 +167,10 @@ struct store {
     uint64_t applied_lsn;
     atp_err apply_err; /* the applier's failing error: new groups refused */
     uint64_t apply_tries; /* applier attempts at the pending groups */
+    /* Groups replayed at open that LMDB could not take (full): in memory
+     * for store_scan, then the applier's pending groups (store_start). */
+    store_group **replayed;
+    size_t n_replayed;
     pthread_t applier;
     bool applier_running;
     _Atomic uint64_t log_appends, log_groups, log_applied, log_waits, log_replayed;

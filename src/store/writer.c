@@ -156,7 +156,10 @@ static void store_applier_run(store *s, store_pending *p, store_group *list)
 static void *store_applier_main(void *arg)
 {
     store *s = arg;
-    store_pending p = {0};
+    /* Groups replayed at open that LMDB could not take yet (apply_err set). */
+    store_pending p = {s->replayed, s->n_replayed, s->n_replayed};
+    s->replayed = NULL;
+    s->n_replayed = 0;
     int64_t last_ms = 0; /* when logged groups were last applied */
     pthread_mutex_lock(&s->amu);
     for (;;) {
@@ -250,7 +253,7 @@ static void store_writer_lmdb(store *s, store_group *g)
 
 /* Make room for total bytes: reuse the log from offset 0 (a new cycle,
  * with a new epoch) once LMDB has applied everything in it; after a failed
- * append, wait for that first. */
+ * append or a replay LMDB could not take, wait for that first. */
 static atp_err store_writer_space(store *s, size_t total)
 {
     if (!s->log_uncertain && s->log.wpos + total <= s->log.size)
@@ -446,6 +449,9 @@ void store_close(store *s)
         log_warn("store", "reservation log not cleared: replayed (harmlessly) "
                  "at the next start");
     store__log_close(&s->log);
+    for (size_t i = 0; i < s->n_replayed; i++) /* never started */
+        free(s->replayed[i]);
+    free(s->replayed);
     mdb_env_close(s->env);
     queue_fini(&s->q);
     pthread_mutex_destroy(&s->amu);
