@@ -253,7 +253,8 @@ static void store_writer_lmdb(store *s, store_group *g)
 
 /* Make room for total bytes: reuse the log from offset 0 (a new cycle,
  * with a new epoch) once LMDB has applied everything in it; after a failed
- * append or a replay LMDB could not take, wait for that first. */
+ * append or a replay LMDB could not take, wait for that first. Timing out
+ * while LMDB is merely behind (not failing) is ATP_E_BUSY. */
 static atp_err store_writer_space(store *s, size_t total)
 {
     if (!s->log_uncertain && s->log.wpos + total <= s->log.size)
@@ -268,7 +269,7 @@ static atp_err store_writer_space(store *s, size_t total)
         rc = pthread_cond_timedwait(&s->dcond, &s->amu, &ts);
     atp_err err = s->applied_lsn >= s->written_lsn ? ATP_OK
                   : s->apply_err != ATP_OK        ? s->apply_err
-                                                  : ATP_E_STORE_FULL;
+                                                  : ATP_E_BUSY;
     pthread_mutex_unlock(&s->amu);
     if (err != ATP_OK) {
         log_warn("store", "reservation log full and LMDB behind: group refused (%s)",
@@ -441,10 +442,13 @@ void store_close(store *s)
         pthread_mutex_unlock(&s->amu);
         pthread_join(s->applier, NULL);
     }
-    if (!s->opt.read_only)
-        mdb_env_sync(s->env, 1);
+    int rc = s->opt.read_only ? 0 : mdb_env_sync(s->env, 1);
+    if (rc != 0)
+        log_warn("store", "mdb_env_sync at shutdown: %s%s", mdb_strerror(rc),
+                 s->log_on ? " (the reservation log is kept: the next start "
+                             "replays it)" : "");
     /* All applied and synced: the next start has nothing to replay. */
-    if (s->log_on && s->applied_lsn >= s->written_lsn &&
+    if (s->log_on && rc == 0 && s->applied_lsn >= s->written_lsn &&
         store__log_clear(&s->log) != ATP_OK)
         log_warn("store", "reservation log not cleared: replayed (harmlessly) "
                  "at the next start");
