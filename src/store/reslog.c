@@ -333,6 +333,14 @@ atp_err store__log_replay(store_log *l, uint64_t applied,
                                          &avail)) != ATP_OK)
                 break;
         }
+        if (pos == 0 && avail >= 4 && store_get32(p) == STORE_LOG_MAGIC_V1) {
+            /* Never drop what it may hold unapplied: refuse to start. */
+            log_error("store", "reservation log in the earlier format (magic ATPL): "
+                      "start the earlier atpd once and stop it cleanly (that "
+                      "applies and clears the log), then start this one");
+            err = ATP_E_IO;
+            break;
+        }
         uint64_t epoch, lsn;
         size_t rec_len, n;
         store_log_status st =

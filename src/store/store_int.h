@@ -58,6 +58,7 @@ struct store_group {
 };
 
 #define STORE_LOG_MAGIC 0x32505441u
+#define STORE_LOG_MAGIC_V1 0x4c505441u /* "ATPL", 24-byte header: refused */
 #define STORE_LOG_HDR 32u
 #define STORE_LOG_ALIGN 4096u
 #define STORE_LOG_OP_HDR 9u

@@ -15,9 +15,11 @@
 #include <cmocka.h>
 
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "store/store_int.h"
@@ -364,6 +366,75 @@ static void test_file_chunks(void **state)
     test_dir_remove(&d);
 }
 
+/* R2: a failed append (here: the file size limit lets the first page of a
+ * two-page append through, then EFBIG) voids the records that reached the
+ * file: replay does not see them; the acknowledged chain before is intact. */
+static void test_file_refused_append_voided(void **state)
+{
+    (void)state;
+    test_dir d;
+    test_dir_make(&d);
+    store_log l;
+    assert_int_equal(store__log_open(&l, d.path, TEST_LOG_SIZE), ATP_OK);
+    store__log_rewind(&l);
+    test_append(&l, l.epoch, 1, 3); /* acknowledged, page 0 */
+    size_t at = l.wpos;
+    /* 40 records over two pages: the second page is past the limit. */
+    store_op op = {STORE_DB_RESERVATIONS, "k4", 2, NULL, 180};
+    char val[180];
+    memset(val, 'x', sizeof val);
+    op.val = val;
+    size_t one = store__log_record_size(&op, 1);
+    unsigned char *buf = calloc(1, 2 * STORE_LOG_ALIGN);
+    for (size_t i = 0; i < 2 * STORE_LOG_ALIGN / one; i++)
+        store__log_encode(buf + i * one, l.epoch, 4 + i, &op, 1);
+    struct rlimit old, lim;
+    assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+    void (*was)(int) = signal(SIGXFSZ, SIG_IGN);
+    lim = old;
+    lim.rlim_cur = at + STORE_LOG_ALIGN;
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+    atp_err err = store__log_append(&l, buf, 2 * STORE_LOG_ALIGN);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+    signal(SIGXFSZ, was);
+    assert_int_equal(err, ATP_E_IO);
+    assert_int_equal(l.wpos, at);
+    /* The first page did reach the file, magic voided. */
+    unsigned char b[4];
+    assert_int_equal(pread(l.fd, b, 4, (off_t)at + (off_t)one), 4);
+    assert_memory_equal(b, "\0\0\0\0", 4);
+    assert_int_equal(pread(l.fd, b, 4, (off_t)at + (off_t)one + 4), 4);
+    assert_memory_not_equal(b, "\0\0\0\0", 4);
+    test_expect_chain(&l, 0, 1, 3, 0);
+    free(buf);
+    store__log_close(&l);
+    test_dir_remove(&d);
+}
+
+/* A log of the earlier format (magic "ATPL") may hold unapplied records it
+ * cannot read: replay refuses (atpd does not start) instead of dropping them. */
+static void test_file_old_format(void **state)
+{
+    (void)state;
+    test_dir d;
+    test_dir_make(&d);
+    store_log l;
+    assert_int_equal(store__log_open(&l, d.path, TEST_LOG_SIZE), ATP_OK);
+    static const unsigned char v1[4] = {0x41, 0x54, 0x50, 0x4c};
+    assert_int_equal(pwrite(l.fd, v1, 4, 0), 4);
+    test_seen *seen = calloc(1, sizeof *seen);
+    uint64_t last;
+    int bad;
+    assert_int_equal(store__log_replay(&l, 0, test_collect, seen, &last, &bad), ATP_E_IO);
+    assert_int_equal(seen->n, 0);
+    /* Cleared (as a clean stop of the earlier atpd leaves it): fine. */
+    assert_int_equal(store__log_clear(&l), ATP_OK);
+    assert_int_equal(store__log_replay(&l, 0, test_collect, seen, &last, &bad), ATP_OK);
+    free(seen);
+    store__log_close(&l);
+    test_dir_remove(&d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -375,6 +446,8 @@ int main(void)
         cmocka_unit_test(test_file_padding),
         cmocka_unit_test(test_file_refused_then_new_run),
         cmocka_unit_test(test_file_chunks),
+        cmocka_unit_test(test_file_refused_append_voided),
+        cmocka_unit_test(test_file_old_format),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
