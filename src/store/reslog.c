@@ -7,10 +7,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/log.h"
@@ -88,8 +92,13 @@ size_t store__log_record_size(const store_op *ops, size_t n)
     return len;
 }
 
-void store__log_encode(unsigned char *out, uint64_t lsn, const store_op *ops,
-                       size_t n)
+size_t store__log_padded(size_t len)
+{
+    return (len + STORE_LOG_ALIGN - 1) / STORE_LOG_ALIGN * STORE_LOG_ALIGN;
+}
+
+void store__log_encode(unsigned char *out, uint64_t epoch, uint64_t lsn,
+                       const store_op *ops, size_t n)
 {
     unsigned char *p = out + STORE_LOG_HDR;
     for (size_t i = 0; i < n; i++) {
@@ -106,14 +115,15 @@ void store__log_encode(unsigned char *out, uint64_t lsn, const store_op *ops,
     }
     size_t payload = (size_t)(p - out) - STORE_LOG_HDR;
     store_put32(out, STORE_LOG_MAGIC);
-    store_put64(out + 8, lsn);
-    store_put32(out + 16, (uint32_t)payload);
-    store_put32(out + 20, (uint32_t)n);
+    store_put64(out + 8, epoch);
+    store_put64(out + 16, lsn);
+    store_put32(out + 24, (uint32_t)payload);
+    store_put32(out + 28, (uint32_t)n);
     store_put32(out + 4, store__crc32c(0, out + 8, STORE_LOG_HDR - 8 + payload));
 }
 
 store_log_status store__log_decode(const unsigned char *buf, size_t len,
-                                   uint64_t *lsn, size_t *rec_len,
+                                   uint64_t *epoch, uint64_t *lsn, size_t *rec_len,
                                    store_op *ops, size_t cap, size_t *n_ops)
 {
     if (len < STORE_LOG_HDR)
@@ -121,8 +131,8 @@ store_log_status store__log_decode(const unsigned char *buf, size_t len,
                                                                 : STORE_LOG_END;
     if (store_get32(buf) != STORE_LOG_MAGIC)
         return STORE_LOG_END;
-    size_t payload = store_get32(buf + 16);
-    uint32_t n = store_get32(buf + 20);
+    size_t payload = store_get32(buf + 24);
+    uint32_t n = store_get32(buf + 28);
     if (payload > len - STORE_LOG_HDR)
         return STORE_LOG_TORN;
     if (n == 0 ||
@@ -147,7 +157,8 @@ store_log_status store__log_decode(const unsigned char *buf, size_t len,
     }
     if (p != end)
         return STORE_LOG_CORRUPT;
-    *lsn = store_get64(buf + 8);
+    *epoch = store_get64(buf + 8);
+    *lsn = store_get64(buf + 16);
     *rec_len = STORE_LOG_HDR + payload;
     *n_ops = n;
     return STORE_LOG_OK;
@@ -226,6 +237,74 @@ atp_err store__log_open(store_log *l, const char *dir, size_t size)
     return ATP_OK;
 }
 
+uint64_t store__log_new_epoch(void)
+{
+    uint64_t e = 0;
+    ssize_t r;
+    do
+        r = getrandom(&e, sizeof e, 0);
+    while (r < 0 && errno == EINTR);
+    if (r != (ssize_t)sizeof e) {
+        static _Atomic uint64_t counter;
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        e = ((uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec) ^
+            (uint64_t)getpid() << 40 ^ ++counter * 0x9e3779b97f4a7c15u;
+    }
+    return e != 0 ? e : 1;
+}
+
+void store__log_rewind(store_log *l)
+{
+    l->wpos = 0;
+    l->epoch = store__log_new_epoch();
+}
+
+/* A forward-only window on the file for replay: [base, base + len). */
+typedef struct store_log_win {
+    int fd;
+    size_t size, base, len, cap;
+    unsigned char *b;
+} store_log_win;
+
+#define STORE_LOG_READ_CHUNK (1u << 20)
+
+/* Make [pos, pos + need) readable (clipped to the file): *p, *avail. */
+static atp_err store_log_win_get(store_log_win *w, size_t pos, size_t need,
+                                 const unsigned char **p, size_t *avail)
+{
+    if (need > w->size - pos)
+        need = w->size - pos;
+    if (pos < w->base || pos + need > w->base + w->len) {
+        size_t keep = pos >= w->base && pos < w->base + w->len ? w->base + w->len - pos : 0;
+        if (keep > 0)
+            memmove(w->b, w->b + (pos - w->base), keep);
+        w->base = pos;
+        w->len = keep;
+        size_t want = need > STORE_LOG_READ_CHUNK ? need : STORE_LOG_READ_CHUNK;
+        if (want > w->size - pos)
+            want = w->size - pos;
+        if (want > w->cap) {
+            unsigned char *nb = realloc(w->b, want);
+            if (nb == NULL)
+                return ATP_E_NOMEM;
+            w->b = nb;
+            w->cap = want;
+        }
+        while (w->len < want) {
+            ssize_t r = pread(w->fd, w->b + w->len, want - w->len, (off_t)(pos + w->len));
+            if (r < 0 && errno == EINTR)
+                continue;
+            if (r <= 0)
+                return store_log_errno("read", r < 0 ? errno : EIO);
+            w->len += (size_t)r;
+        }
+    }
+    *p = w->b + (pos - w->base);
+    *avail = w->base + w->len - pos;
+    return ATP_OK;
+}
+
 atp_err store__log_replay(store_log *l, uint64_t applied,
                           atp_err (*fn)(void *ctx, uint64_t lsn,
                                         const store_op *ops, size_t n),
@@ -235,74 +314,91 @@ atp_err store__log_replay(store_log *l, uint64_t applied,
     *bad = 0;
     if (l->fd < 0 || l->size == 0)
         return ATP_OK;
-    unsigned char *map = malloc(l->size);
-    if (map == NULL)
-        return ATP_E_NOMEM;
-    size_t have = 0; /* read lazily: a clean log is mostly zeros */
+    store_log_win w = {.fd = l->fd, .size = l->size};
     size_t pos = 0, cap = 0;
     store_op *ops = NULL;
-    uint64_t prev = 0;
+    uint64_t prev = 0, epoch0 = 0;
     atp_err err = ATP_OK;
-    for (;;) {
-        /* Make sure the header and then the whole record are read. */
-        size_t want = pos + STORE_LOG_HDR;
-        for (int pass = 0; pass < 2; pass++) {
-            if (want > l->size)
-                want = l->size;
-            while (have < want) {
-                size_t chunk = l->size - have < (1u << 20) ? l->size - have : (1u << 20);
-                ssize_t r = pread(l->fd, map + have, chunk, (off_t)have);
-                if (r < 0 && errno == EINTR)
-                    continue;
-                if (r <= 0) {
-                    err = store_log_errno("read", r < 0 ? errno : EIO);
-                    goto out;
-                }
-                have += (size_t)r;
-            }
-            if (pass == 0 && have - pos >= STORE_LOG_HDR &&
-                memcmp(map + pos, "\x41\x54\x50\x4c", 4) == 0) {
-                size_t payload = (size_t)map[pos + 16] | (size_t)map[pos + 17] << 8 |
-                                 (size_t)map[pos + 18] << 16 | (size_t)map[pos + 19] << 24;
-                want = pos + STORE_LOG_HDR + payload;
-            } else {
+    while (pos < l->size) {
+        const unsigned char *p;
+        size_t avail;
+        if ((err = store_log_win_get(&w, pos, STORE_LOG_HDR, &p, &avail)) != ATP_OK)
+            break;
+        if (avail >= STORE_LOG_HDR && store_get32(p) == STORE_LOG_MAGIC) {
+            /* The whole record, unless its length runs past the file (torn:
+             * never read a garbage length's worth). */
+            size_t payload = store_get32(p + 24);
+            if (payload <= l->size - pos - STORE_LOG_HDR &&
+                (err = store_log_win_get(&w, pos, STORE_LOG_HDR + payload, &p,
+                                         &avail)) != ATP_OK)
                 break;
-            }
         }
-        uint64_t lsn;
+        if (pos == 0 && avail >= 4 && store_get32(p) == STORE_LOG_MAGIC_V1) {
+            /* Never drop what it may hold unapplied: refuse to start. */
+            log_error("store", "reservation log in the earlier format (magic ATPL): "
+                      "start the earlier atpd once and stop it cleanly (that "
+                      "applies and clears the log), then start this one");
+            err = ATP_E_IO;
+            break;
+        }
+        uint64_t epoch, lsn;
         size_t rec_len, n;
         store_log_status st =
-            store__log_decode(map + pos, have - pos, &lsn, &rec_len, NULL, 0, &n);
+            store__log_decode(p, avail, &epoch, &lsn, &rec_len, NULL, 0, &n);
+        if (st == STORE_LOG_END && pos % STORE_LOG_ALIGN != 0) {
+            pos = store__log_padded(pos); /* an append's padding */
+            continue;
+        }
         if (st == STORE_LOG_TORN || st == STORE_LOG_CORRUPT) {
             *bad = 1;
             log_warn("store", "reservation log: %s record at offset %zu ignored "
                      "(replay stops before it: an append that never completed)",
                      st == STORE_LOG_TORN ? "torn" : "corrupt", pos);
         }
-        if (st != STORE_LOG_OK || (pos > 0 && lsn != prev + 1))
+        if (st != STORE_LOG_OK || (pos > 0 && (epoch != epoch0 || lsn != prev + 1)))
             break;
+        if (pos == 0)
+            epoch0 = epoch;
         if (lsn > applied) {
             if (n > cap) {
                 store_op *grown = realloc(ops, n * sizeof *ops);
                 if (grown == NULL) {
                     err = ATP_E_NOMEM;
-                    goto out;
+                    break;
                 }
                 ops = grown;
                 cap = n;
             }
-            store__log_decode(map + pos, have - pos, &lsn, &rec_len, ops, cap, &n);
+            store__log_decode(p, avail, &epoch, &lsn, &rec_len, ops, cap, &n);
             if ((err = fn(ctx, lsn, ops, n)) != ATP_OK)
-                goto out;
+                break;
             *last = lsn;
         }
         prev = lsn;
         pos += rec_len;
     }
-out:
     free(ops);
-    free(map);
+    free(w.b);
     return err;
+}
+
+/* Best effort after a failed append: zero the magic of each record of buf
+ * where it was written, and sync, so a replay never applies them. */
+static void store_log_void(store_log *l, const unsigned char *buf, size_t len)
+{
+    static const unsigned char zero[4];
+    size_t pos = 0, voided = 0;
+    bool ok = true;
+    while (pos < len && len - pos >= STORE_LOG_HDR && store_get32(buf + pos) == STORE_LOG_MAGIC) {
+        ok = pwrite(l->fd, zero, sizeof zero, (off_t)(l->wpos + pos)) ==
+                 (ssize_t)sizeof zero && ok;
+        voided++;
+        pos += STORE_LOG_HDR + store_get32(buf + pos + 24);
+    }
+    if (!ok || fdatasync(l->fd) != 0)
+        log_warn("store", "reservation log: the %zu records of a refused append "
+                 "could not all be voided on disk (a restart after a crash may "
+                 "replay them)", voided);
 }
 
 atp_err store__log_append(store_log *l, const void *buf, size_t len)
@@ -313,12 +409,18 @@ atp_err store__log_append(store_log *l, const void *buf, size_t len)
         ssize_t w = pwrite(l->fd, p + done, len - done, (off_t)(l->wpos + done));
         if (w < 0 && errno == EINTR)
             continue;
-        if (w <= 0)
-            return store_log_errno("write", w < 0 ? errno : EIO);
+        if (w <= 0) {
+            atp_err err = store_log_errno("write", w < 0 ? errno : EIO);
+            store_log_void(l, p, len);
+            return err;
+        }
         done += (size_t)w;
     }
-    if (fdatasync(l->fd) != 0)
-        return store_log_errno("fdatasync", errno);
+    if (fdatasync(l->fd) != 0) {
+        atp_err err = store_log_errno("fdatasync", errno);
+        store_log_void(l, p, len);
+        return err;
+    }
     l->wpos += len;
     return ATP_OK;
 }
@@ -326,9 +428,11 @@ atp_err store__log_append(store_log *l, const void *buf, size_t len)
 atp_err store__log_clear(store_log *l)
 {
     static const unsigned char zero[4];
-    if (pwrite(l->fd, zero, sizeof zero, 0) != (ssize_t)sizeof zero ||
-        fdatasync(l->fd) != 0)
-        return store_log_errno("clear", errno);
+    ssize_t w = pwrite(l->fd, zero, sizeof zero, 0);
+    if (w != (ssize_t)sizeof zero)
+        return store_log_errno("clear", w < 0 ? errno : EIO);
+    if (fdatasync(l->fd) != 0)
+        return store_log_errno("clear (fdatasync)", errno);
     l->wpos = 0;
     return ATP_OK;
 }

@@ -164,6 +164,61 @@ atp_err store_info_get(store *s, store_info *out)
     return ATP_OK;
 }
 
+/* LMDB's default key order: bytes, then the shorter first. */
+static int store_key_cmp(const void *a, size_t al, const void *b, size_t bl)
+{
+    int c = memcmp(a, b, al < bl ? al : bl);
+    return c != 0 ? c : (al > bl) - (al < bl);
+}
+
+typedef struct store_overlay_op {
+    const store_op *op;
+    size_t seq; /* replay order: the later one wins */
+} store_overlay_op;
+
+static int store_overlay_cmp(const void *pa, const void *pb)
+{
+    const store_overlay_op *a = pa, *b = pb;
+    int c = store_key_cmp(a->op->key, a->op->key_len, b->op->key, b->op->key_len);
+    return c != 0 ? c : (a->seq > b->seq) - (a->seq < b->seq);
+}
+
+/* The final op per key of db in the groups replayed but not in LMDB
+ * (store_log_start), sorted by key: *out (NULL, 0 when none). */
+static atp_err store_overlay(store *s, store_db db, store_overlay_op **out, size_t *n_out)
+{
+    *out = NULL;
+    *n_out = 0;
+    size_t n = 0;
+    for (size_t i = 0; i < s->n_replayed; i++)
+        for (size_t k = 0; k < s->replayed[i]->n; k++)
+            n += s->replayed[i]->ops[k].db == db;
+    if (n == 0)
+        return ATP_OK;
+    store_overlay_op *v = malloc(n * sizeof *v);
+    if (v == NULL)
+        return ATP_E_NOMEM;
+    n = 0;
+    for (size_t i = 0; i < s->n_replayed; i++)
+        for (size_t k = 0; k < s->replayed[i]->n; k++)
+            if (s->replayed[i]->ops[k].db == db) {
+                v[n].op = &s->replayed[i]->ops[k];
+                v[n].seq = n;
+                n++;
+            }
+    qsort(v, n, sizeof *v, store_overlay_cmp);
+    size_t m = 0; /* keep the last of each key */
+    for (size_t i = 0; i < n; i++) {
+        if (i + 1 < n && store_key_cmp(v[i].op->key, v[i].op->key_len, v[i + 1].op->key,
+                                       v[i + 1].op->key_len) == 0)
+            continue;
+        v[m++] = v[i];
+    }
+    *out = v;
+    *n_out = m;
+    return ATP_OK;
+}
+
 atp_err store_scan(store *s, store_db db,
                    bool (*fn)(void *ctx, const void *key, size_t key_len,
                               const void *val, size_t val_len),
@@ -173,21 +228,57 @@ atp_err store_scan(store *s, store_db db,
     MDB_cursor *cur;
     if (s->dbi[db] == (MDB_dbi)-1)
         return ATP_OK; /* read-only view of an older store: empty */
+    store_overlay_op *ov;
+    size_t n_ov, o = 0;
+    atp_err err = store_overlay(s, db, &ov, &n_ov);
+    if (err != ATP_OK)
+        return err;
     int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
-    if (rc != 0)
+    if (rc != 0) {
+        free(ov);
         return store_err("mdb_txn_begin (scan)", rc);
+    }
     if ((rc = mdb_cursor_open(txn, s->dbi[db], &cur)) != 0) {
         mdb_txn_abort(txn);
+        free(ov);
         return store_err("mdb_cursor_open", rc);
     }
+    /* LMDB's keys merged with the replayed groups' final ops, in order. */
+    bool go = true;
     MDB_val k, v;
-    for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
-         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT))
-        if (!fn(ctx, k.mv_data, k.mv_size, v.mv_data, v.mv_size))
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0 && go;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        int c = -1;
+        while (go && o < n_ov &&
+               (c = store_key_cmp(ov[o].op->key, ov[o].op->key_len, k.mv_data,
+                                  k.mv_size)) < 0) {
+            if (ov[o].op->val != NULL)
+                go = fn(ctx, ov[o].op->key, ov[o].op->key_len, ov[o].op->val,
+                        ov[o].op->val_len);
+            o++;
+        }
+        if (!go)
             break;
+        if (o < n_ov && c == 0) { /* replaced or deleted by the log */
+            if (ov[o].op->val != NULL)
+                go = fn(ctx, ov[o].op->key, ov[o].op->key_len, ov[o].op->val,
+                        ov[o].op->val_len);
+            o++;
+        } else {
+            go = fn(ctx, k.mv_data, k.mv_size, v.mv_data, v.mv_size);
+        }
+    }
+    if (rc == 0 || rc == MDB_NOTFOUND) {
+        rc = 0;
+        for (; go && o < n_ov; o++)
+            if (ov[o].op->val != NULL)
+                go = fn(ctx, ov[o].op->key, ov[o].op->key_len, ov[o].op->val,
+                        ov[o].op->val_len);
+    }
     mdb_cursor_close(cur);
     mdb_txn_abort(txn);
-    return rc == 0 || rc == MDB_NOTFOUND ? ATP_OK : store_err("scan", rc);
+    free(ov);
+    return rc == 0 ? ATP_OK : store_err("scan", rc);
 }
 
 /* ---- LMDB writes ------------------------------------------------------------ */
@@ -312,7 +403,6 @@ typedef struct store_replay {
 
 static atp_err store_replay_one(void *ctx, uint64_t lsn, const store_op *ops, size_t n)
 {
-    (void)lsn;
     store_replay *r = ctx;
     if (r->n == r->cap) {
         size_t cap = r->cap ? r->cap * 2 : 256;
@@ -324,7 +414,7 @@ static atp_err store_replay_one(void *ctx, uint64_t lsn, const store_op *ops, si
     }
     if ((r->g[r->n] = store__group_new(ops, n, NULL, NULL)) == NULL)
         return ATP_E_NOMEM;
-    r->n++;
+    r->g[r->n++]->lsn = lsn;
     return ATP_OK;
 }
 
@@ -344,7 +434,11 @@ static uint64_t store_applied_lsn(store *s)
 
 /* Open the log (creating it when it is on), apply what LMDB has not yet,
  * and set up the next LSN. An existing log is replayed even when the log
- * is now off (nosync, log_bytes 0), then removed. */
+ * is now off (nosync, log_bytes 0), then removed. If LMDB has no room for
+ * the replayed groups (disk or map full) and the log stays on, start
+ * anyway, as at run time: they stay in the log and in memory (store_scan
+ * shows them; the applier retries them), and new groups are refused with
+ * ATP_E_STORE_FULL until they are applied. */
 static atp_err store_log_start(store *s, const char *dir)
 {
     bool want = s->opt.log_bytes > 0 && s->opt.sync == STORE_SYNC;
@@ -358,6 +452,7 @@ static atp_err store_log_start(store *s, const char *dir)
     }
     uint64_t applied = store_applied_lsn(s), last;
     int bad;
+    bool pending = false;
     store_replay r = {0};
     err = store__log_replay(&s->log, applied, store_replay_one, &r, &last, &bad);
     if (err == ATP_OK && r.n > 0) {
@@ -369,18 +464,40 @@ static atp_err store_log_start(store *s, const char *dir)
             log_info("store", "replayed %zu groups from the reservation log "
                      "(LSN %llu, LMDB had %llu)%s", r.n, (unsigned long long)last,
                      (unsigned long long)applied, bad ? "; a torn tail ignored" : "");
+        else if (err == ATP_E_STORE_FULL && want) {
+            log_warn("store", "%zu groups replayed from the reservation log "
+                     "(LSN %llu, LMDB had %llu) do not fit in LMDB: starting with "
+                     "them pending; new reservation groups are refused until "
+                     "space returns", r.n, (unsigned long long)last,
+                     (unsigned long long)applied);
+            s->replayed = r.g;
+            s->n_replayed = r.n;
+            r = (store_replay){0};
+            pending = true;
+            err = ATP_OK;
+        }
     }
-    atomic_store(&s->log_replayed, r.n);
+    atomic_store(&s->log_replayed, r.n + s->n_replayed);
     for (size_t i = 0; i < r.n; i++)
         free(r.g[i]);
     free(r.g);
     if (err != ATP_OK)
         return err; /* the log stays as it is for the next attempt */
-    s->applied_lsn = s->written_lsn = last;
-    atomic_store(&s->log_applied, last);
-    /* Unacknowledged records of unknown LSN may follow the chain. */
-    s->log.next_lsn = last + STORE_LOG_LSN_JUMP(s->log.size);
-    s->log.wpos = 0;
+    s->written_lsn = last;
+    s->log.next_lsn = last + 1;
+    if (pending) {
+        /* The chain stays where it is until the applier has applied it. */
+        s->applied_lsn = applied;
+        s->apply_err = ATP_E_STORE_FULL;
+        s->log_uncertain = true;
+        s->log.wpos = s->log.size;
+    } else {
+        s->applied_lsn = last;
+        /* A new cycle: records behind it (of this chain, of refused appends)
+         * have another epoch and can never continue it. */
+        store__log_rewind(&s->log);
+    }
+    atomic_store(&s->log_applied, s->applied_lsn);
     if (!want && s->log.fd >= 0) {
         char path[4096];
         snprintf(path, sizeof path, "%s/%s", dir, STORE_LOG_NAME);

@@ -91,7 +91,10 @@ typedef struct store_stats {
 /* store_open opens (creating) the LMDB environment in directory dir,
  * clears stale reader slots left by dead processes, and applies to LMDB
  * what the reservation log holds beyond what LMDB applied (one synced
- * transaction; a torn or corrupt tail is logged and ignored). */
+ * transaction; a torn or corrupt tail is logged and ignored). If LMDB is
+ * full, it opens anyway: the replayed groups stay in the log and in memory
+ * (store_scan includes them), the applier retries them after store_start,
+ * and new groups are refused with ATP_E_STORE_FULL until they are in. */
 atp_err store_open(const char *dir, const store_options *o, store **out);
 /* store_close stops the writer (after finishing queued groups) and closes. */
 void store_close(store *s);
@@ -100,7 +103,8 @@ atp_err store_start(store *s);
 
 /* store_scan calls fn for every key/value of db, in key order, in one read
  * transaction (main thread, before store_start). Bytes are valid only
- * during the call. fn returns false to stop. */
+ * during the call. fn returns false to stop. Includes the groups replayed
+ * from the reservation log that LMDB could not take at store_open. */
 atp_err store_scan(store *s, store_db db,
                    bool (*fn)(void *ctx, const void *key, size_t key_len,
                               const void *val, size_t val_len),

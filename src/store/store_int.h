@@ -4,28 +4,33 @@
  * groups that only touch reservations.
  *
  * Log file "reservations.log" in the data directory, preallocated (written
- * with zeros once, at creation) so an append never needs space and
- * fdatasync never has to write file metadata. Records, little endian:
+ * with zeros once, at creation) so that, on a filesystem that overwrites in
+ * place (ext4, xfs), an append never needs space and fdatasync never has to
+ * write file metadata. Records, little endian:
  *
  *   | offset | size | field                                             |
  *   |--------|------|---------------------------------------------------|
- *   | 0      | 4    | magic "ATPL" (0x4c505441)                         |
- *   | 4      | 4    | CRC32C of bytes 8 .. 24 + payload_len             |
- *   | 8      | 8    | LSN: the previous record's LSN + 1                |
- *   | 16     | 4    | payload_len                                       |
- *   | 20     | 4    | n_ops (>= 1)                                      |
- *   | 24     | ...  | n_ops x { db u8, key_len u32, val_len u32         |
+ *   | 0      | 4    | magic "ATP2" (0x32505441)                         |
+ *   | 4      | 4    | CRC32C of bytes 8 .. 32 + payload_len             |
+ *   | 8      | 8    | epoch: random, new for each cycle (see below)     |
+ *   | 16     | 8    | LSN: the previous record's LSN + 1                |
+ *   | 24     | 4    | payload_len                                       |
+ *   | 28     | 4    | n_ops (>= 1)                                      |
+ *   | 32     | ...  | n_ops x { db u8, key_len u32, val_len u32         |
  *   |        |      |   (0xffffffff: delete), key, val }                |
  *
- * One record per store group. Appends go on from the end of the last one;
- * once LMDB has applied everything written, the next append starts again at
- * offset 0. Replay reads from offset 0 and stops at the first record that is
- * torn, fails its CRC, or whose LSN is not the previous one + 1 (the stale
- * records of an earlier cycle behind the new tail all have smaller LSNs).
- * After anything that may have left unacknowledged records of unknown LSN in
- * the file (start-up, a failed append), the next LSN jumps past every LSN
- * the file could hold (STORE_LOG_LSN_JUMP), so no stale record can ever
- * continue a new chain.
+ * One record per store group. An append (the records of one write and one
+ * fdatasync) starts at a STORE_LOG_ALIGN boundary and is padded with zeros
+ * to the next one, so an append never rewrites a page holding acknowledged
+ * records. A cycle starts at offset 0 with a new random epoch (at start-up,
+ * and whenever the writer goes back to offset 0 once LMDB has applied
+ * everything); its appends follow each other. Replay reads from offset 0:
+ * the record there gives the epoch, and the chain goes on while the next
+ * record (right after the previous one, or, after zeros, at the next
+ * STORE_LOG_ALIGN boundary) is intact, has that epoch and the previous
+ * LSN + 1. Stale records behind the tail, of earlier cycles or runs
+ * (including appends that were refused), have another epoch: they can never
+ * continue the chain, whatever their LSN.
  */
 #ifndef ATP_STORE_INT_H
 #define ATP_STORE_INT_H
@@ -52,8 +57,10 @@ struct store_group {
     unsigned char bytes[]; /* ops array, then keys and values */
 };
 
-#define STORE_LOG_MAGIC 0x4c505441u
-#define STORE_LOG_HDR 24u
+#define STORE_LOG_MAGIC 0x32505441u
+#define STORE_LOG_MAGIC_V1 0x4c505441u /* "ATPL", 24-byte header: refused */
+#define STORE_LOG_HDR 32u
+#define STORE_LOG_ALIGN 4096u
 #define STORE_LOG_OP_HDR 9u
 #define STORE_LOG_DELETE 0xffffffffu
 #define STORE_LOG_NAME "reservations.log"
@@ -71,43 +78,57 @@ uint32_t store__crc32c(uint32_t crc, const void *p, size_t n);
 /* store__log_record_size: the encoded size of a group of n ops. */
 size_t store__log_record_size(const store_op *ops, size_t n);
 
+/* store__log_padded: len rounded up to STORE_LOG_ALIGN (an append's size). */
+size_t store__log_padded(size_t len);
+
 /* store__log_encode writes the record (store__log_record_size bytes) to out. */
-void store__log_encode(unsigned char *out, uint64_t lsn, const store_op *ops,
-                       size_t n);
+void store__log_encode(unsigned char *out, uint64_t epoch, uint64_t lsn,
+                       const store_op *ops, size_t n);
 
 /* store__log_decode checks the record at buf[0..len) (len: what is left of
- * the file). On STORE_LOG_OK: *lsn, *rec_len (bytes taken), *n_ops; ops
- * (if not NULL, cap >= *n_ops) point into buf. Pure; no I/O. */
+ * the file). On STORE_LOG_OK: *epoch, *lsn, *rec_len (bytes taken), *n_ops;
+ * ops (if not NULL, cap >= *n_ops) point into buf. Pure; no I/O. */
 store_log_status store__log_decode(const unsigned char *buf, size_t len,
-                                   uint64_t *lsn, size_t *rec_len,
+                                   uint64_t *epoch, uint64_t *lsn, size_t *rec_len,
                                    store_op *ops, size_t cap, size_t *n_ops);
 
 /* The log file. Writer thread only after store_open. */
 typedef struct store_log {
     int fd;
     size_t size;       /* preallocated bytes */
-    size_t wpos;       /* where the next append goes */
+    size_t wpos;       /* where the next append goes (STORE_LOG_ALIGN) */
+    uint64_t epoch;    /* of the current cycle */
     uint64_t next_lsn; /* LSN of the next record */
 } store_log;
 
-/* LSNs the file could hold at most: the jump after an uncertain tail. */
-#define STORE_LOG_LSN_JUMP(size) ((uint64_t)(size) / STORE_LOG_HDR + 1)
+/* store__log_new_epoch: 64 random bits (getrandom; a mix of the clock, the
+ * pid and a counter if that fails), never 0. */
+uint64_t store__log_new_epoch(void);
+
+/* store__log_rewind starts a new cycle: wpos 0, a new epoch. Only once
+ * nothing in the file still needs replaying (LMDB has applied it all). */
+void store__log_rewind(store_log *l);
 
 /* store__log_open opens (creating, zero-filled to size bytes) the log in
  * dir. size 0: open only an existing one (for replay), else *l->fd = -1. */
 atp_err store__log_open(store_log *l, const char *dir, size_t size);
 
 /* store__log_replay calls fn for each record of the chain from offset 0
- * with LSN > applied, in order; ops are valid during the call. *last gets
- * the last LSN of the chain (or applied), *bad 1 when the chain ended on a
- * torn or corrupt record. fn returns an error to stop. */
+ * (see above) with LSN > applied, in order; ops are valid during the call.
+ * *last gets the last LSN of the chain (or applied), *bad 1 when the chain
+ * ended on a torn or corrupt record. fn returns an error to stop. Reads the
+ * file in chunks: memory is 1 MiB or the largest record. */
 atp_err store__log_replay(store_log *l, uint64_t applied,
                           atp_err (*fn)(void *ctx, uint64_t lsn,
                                         const store_op *ops, size_t n),
                           void *ctx, uint64_t *last, int *bad);
 
-/* store__log_append writes buf[0..len) at wpos, then fdatasync. The caller
- * checked wpos + len <= size. ATP_E_STORE_FULL (ENOSPC) or ATP_E_IO. */
+/* store__log_append writes buf[0..len) at wpos, then fdatasync; len is a
+ * multiple of STORE_LOG_ALIGN (records, then zeros). The caller checked
+ * wpos + len <= size. ATP_E_STORE_FULL (ENOSPC) or ATP_E_IO; then, as a
+ * best effort, the magic of every record of buf is overwritten with zeros
+ * in the file (and synced), so that a replay does not apply a refused
+ * append whose bytes reached the file or the page cache. */
 atp_err store__log_append(store_log *l, const void *buf, size_t len);
 
 /* store__log_clear: everything in the log is applied; zero the first magic
@@ -130,7 +151,9 @@ struct store {
     _Atomic bool full;
     /* The reservation log (log_on): the writer owns log and buf. */
     bool log_on;
-    bool log_uncertain; /* a failed append: jump LSNs before the next */
+    bool log_uncertain; /* a failed append, or groups replayed but not
+                           applied: the next append waits until all is
+                           applied, then starts a new cycle */
     uint64_t written_lsn; /* last LSN appended (writer) */
     store_log log;
     unsigned char *buf;
@@ -145,6 +168,10 @@ struct store {
     uint64_t applied_lsn;
     atp_err apply_err; /* the applier's failing error: new groups refused */
     uint64_t apply_tries; /* applier attempts at the pending groups */
+    /* Groups replayed at open that LMDB could not take (full): in memory
+     * for store_scan, then the applier's pending groups (store_start). */
+    store_group **replayed;
+    size_t n_replayed;
     pthread_t applier;
     bool applier_running;
     _Atomic uint64_t log_appends, log_groups, log_applied, log_waits, log_replayed;

@@ -156,7 +156,10 @@ static void store_applier_run(store *s, store_pending *p, store_group *list)
 static void *store_applier_main(void *arg)
 {
     store *s = arg;
-    store_pending p = {0};
+    /* Groups replayed at open that LMDB could not take yet (apply_err set). */
+    store_pending p = {s->replayed, s->n_replayed, s->n_replayed};
+    s->replayed = NULL;
+    s->n_replayed = 0;
     int64_t last_ms = 0; /* when logged groups were last applied */
     pthread_mutex_lock(&s->amu);
     for (;;) {
@@ -248,8 +251,10 @@ static void store_writer_lmdb(store *s, store_group *g)
     free(g);
 }
 
-/* Make room for total bytes: reuse the log from offset 0 once LMDB has
- * applied everything in it (and after a failed append, jump the LSNs). */
+/* Make room for total bytes: reuse the log from offset 0 (a new cycle,
+ * with a new epoch) once LMDB has applied everything in it; after a failed
+ * append or a replay LMDB could not take, wait for that first. Timing out
+ * while LMDB is merely behind (not failing) is ATP_E_BUSY. */
 static atp_err store_writer_space(store *s, size_t total)
 {
     if (!s->log_uncertain && s->log.wpos + total <= s->log.size)
@@ -264,27 +269,25 @@ static atp_err store_writer_space(store *s, size_t total)
         rc = pthread_cond_timedwait(&s->dcond, &s->amu, &ts);
     atp_err err = s->applied_lsn >= s->written_lsn ? ATP_OK
                   : s->apply_err != ATP_OK        ? s->apply_err
-                                                  : ATP_E_STORE_FULL;
+                                                  : ATP_E_BUSY;
     pthread_mutex_unlock(&s->amu);
     if (err != ATP_OK) {
         log_warn("store", "reservation log full and LMDB behind: group refused (%s)",
                  atp_err_message(err));
         return err;
     }
-    s->log.wpos = 0;
-    if (s->log_uncertain) {
-        s->log.next_lsn += STORE_LOG_LSN_JUMP(s->log.size);
-        s->log_uncertain = false;
-    }
+    store__log_rewind(&s->log);
+    s->log_uncertain = false;
     return ATP_OK;
 }
 
 /* Consecutive reservation groups g[0..n): one append, one fdatasync. */
 static void store_writer_log(store *s, store_group **g, size_t n)
 {
-    size_t total = 0;
+    size_t bytes = 0;
     for (size_t i = 0; i < n; i++)
-        total += g[i]->log_len;
+        bytes += g[i]->log_len;
+    size_t total = store__log_padded(bytes); /* whole pages: see store_int.h */
     if (total > s->log.size) { /* larger than the whole log: LMDB it is */
         for (size_t i = 0; i < n; i++)
             store_writer_lmdb(s, g[i]);
@@ -306,9 +309,10 @@ static void store_writer_log(store *s, store_group **g, size_t n)
         size_t off = 0;
         for (size_t i = 0; i < n; i++) {
             g[i]->lsn = s->log.next_lsn + i;
-            store__log_encode(s->buf + off, g[i]->lsn, g[i]->ops, g[i]->n);
+            store__log_encode(s->buf + off, s->log.epoch, g[i]->lsn, g[i]->ops, g[i]->n);
             off += g[i]->log_len;
         }
+        memset(s->buf + off, 0, total - off);
         err = store__log_append(&s->log, s->buf, total);
         if (err == ATP_OK) {
             s->log.next_lsn += n;
@@ -316,7 +320,7 @@ static void store_writer_log(store *s, store_group **g, size_t n)
             atomic_fetch_add(&s->log_appends, 1);
             atomic_fetch_add(&s->log_groups, n);
         } else {
-            s->log_uncertain = true; /* some of it may be on disk */
+            s->log_uncertain = true; /* voided, but some may be on disk */
             atomic_fetch_add(&s->failures, 1);
         }
     }
@@ -438,14 +442,20 @@ void store_close(store *s)
         pthread_mutex_unlock(&s->amu);
         pthread_join(s->applier, NULL);
     }
-    if (!s->opt.read_only)
-        mdb_env_sync(s->env, 1);
+    int rc = s->opt.read_only ? 0 : mdb_env_sync(s->env, 1);
+    if (rc != 0)
+        log_warn("store", "mdb_env_sync at shutdown: %s%s", mdb_strerror(rc),
+                 s->log_on ? " (the reservation log is kept: the next start "
+                             "replays it)" : "");
     /* All applied and synced: the next start has nothing to replay. */
-    if (s->log_on && s->applied_lsn >= s->written_lsn &&
+    if (s->log_on && rc == 0 && s->applied_lsn >= s->written_lsn &&
         store__log_clear(&s->log) != ATP_OK)
         log_warn("store", "reservation log not cleared: replayed (harmlessly) "
                  "at the next start");
     store__log_close(&s->log);
+    for (size_t i = 0; i < s->n_replayed; i++) /* never started */
+        free(s->replayed[i]);
+    free(s->replayed);
     mdb_env_close(s->env);
     queue_fini(&s->q);
     pthread_mutex_destroy(&s->amu);

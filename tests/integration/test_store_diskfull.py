@@ -18,6 +18,12 @@ atpd stopped.
    (ATP shows them), a forced snapshot answers store_full; status counts
    reservations.store_failures and snapshots.failed, and atpd's log says
    "No space left on device".
+   Then atpd is killed (-9) and restarted while the disk is still full: the
+   reservations acknowledged but not yet in LMDB are in the reservation log,
+   and LMDB has no room for them. atpd must start anyway ("starting with
+   them pending" in its log): queries answer, every acknowledged
+   reservation is there, none of the refused ones, a new reservation is
+   refused with store_full.
 3. The filler is deleted: the refused reservations are granted on retry,
    snapshots are stored again (status snapshots.taken grows).
 4. Restart on the same data dir: every granted reservation is there with its
@@ -155,6 +161,33 @@ def run(h, fs):
         chk.check(c.get(rid) is None, "refused reservation %s was stored", rid)
     check_atp(chk, c, model, "while full")
 
+    # restart while full: the log's groups do not fit in LMDB
+    d.kill9()
+    h.log("killed -9 while full; restarting with %d bytes free", fs.free_bytes())
+    d.start(ready_timeout_s=60)
+    c.close()  # reconnects on the next request
+    feed.reconnect()
+    chk.check("starting with them pending" in S.log_text(d),
+              "atpd's log does not say the replayed groups are pending")
+    chk.eq(c.status()["reservations"]["open"], len(model.granted),
+           "open reservations after a restart while full")
+    for rid, lines in model.granted.items():
+        res = c.get(rid)
+        got = [(l["sku"], l["region"], l["qty"]) for l in res["lines"]] if res else None
+        chk.check(got == list(lines), "%s after a restart while full: %s", rid,
+                  "missing" if res is None else "%d lines" % len(got))
+    for rid in refused:
+        chk.check(c.get(rid) is None, "refused reservation %s exists after the restart", rid)
+    check_atp(chk, c, model, "restarted while full")
+    rid = "full-%d" % attempts
+    attempts += 1
+    r = c.reserve(rid, lines_of(100 + attempts - 1))
+    chk.check(S.error_code(r) == S.E_STORE_FULL,
+              "reservation after a restart while full: want store_full, got %r", r)
+    refused_before_restart = len(refused)
+    refused.append(rid)
+    st0 = c.status()  # counters start again with the process
+
     # queries and ingest keep working; snapshots are refused
     snap_err = None
     for attempt in range(5):
@@ -168,9 +201,9 @@ def run(h, fs):
               "snapshot while full: want store_full, got %r", snap_err)
     check_atp(chk, c, model, "ingest while full")
     st = c.status()
-    chk.check(st["reservations"]["store_failures"] >= len(refused),
-              "status reservations.store_failures %d < %d refused",
-              st["reservations"]["store_failures"], len(refused))
+    chk.check(st["reservations"]["store_failures"] >= len(refused) - refused_before_restart,
+              "status reservations.store_failures %d < %d refused since the restart",
+              st["reservations"]["store_failures"], len(refused) - refused_before_restart)
     chk.check(st["snapshots"]["failed"] >= 1, "status snapshots.failed = %r", st["snapshots"])
     chk.eq(st["reservations"]["open"], len(model.granted), "open reservations while full")
     log = S.log_text(d)

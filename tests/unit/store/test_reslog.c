@@ -1,9 +1,11 @@
 /*
  * test_reslog.c - unit tests of src/store/reslog.c: the reservation log's
  * record format (encode/decode, CRC32C, torn and corrupt records) and the
- * file (replay of the LSN chain from offset 0, skipping what LMDB applied,
- * reuse from offset 0 with stale records behind the new tail, a torn or
- * corrupt tail, the LSN jump after an uncertain tail).
+ * file (replay of the chain from offset 0, skipping what LMDB applied,
+ * across the padding of appends, reuse from offset 0 with stale records
+ * behind the new tail, a torn or corrupt tail, stale records of refused
+ * appends of an earlier run that never continue a new run's chain, replay
+ * in bounded chunks).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -13,9 +15,11 @@
 #include <cmocka.h>
 
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "store/store_int.h"
@@ -48,13 +52,14 @@ static void test_roundtrip(void **state)
     size_t len = store__log_record_size(test_ops, 3);
     assert_int_equal(len, STORE_LOG_HDR + 3 * STORE_LOG_OP_HDR + 3 + 9 + 3 + 28);
     unsigned char *buf = calloc(1, len + 16);
-    store__log_encode(buf, 42, test_ops, 3);
-    uint64_t lsn = 0;
+    store__log_encode(buf, 0x1122334455667788u, 42, test_ops, 3);
+    uint64_t epoch = 0, lsn = 0;
     size_t rec_len = 0, n = 0;
     store_op ops[3];
     /* Trailing bytes of the file do not matter. */
-    assert_int_equal(store__log_decode(buf, len + 16, &lsn, &rec_len, ops, 3, &n),
+    assert_int_equal(store__log_decode(buf, len + 16, &epoch, &lsn, &rec_len, ops, 3, &n),
                      STORE_LOG_OK);
+    assert_int_equal(epoch, 0x1122334455667788u);
     assert_int_equal(lsn, 42);
     assert_int_equal(rec_len, len);
     assert_int_equal(n, 3);
@@ -75,27 +80,27 @@ static void test_bad_records(void **state)
     (void)state;
     size_t len = store__log_record_size(test_ops, 3);
     unsigned char *buf = calloc(1, len);
-    uint64_t lsn;
+    uint64_t epoch, lsn;
     size_t rec_len, n;
     /* Zeros: no record. */
-    assert_int_equal(store__log_decode(buf, len, &lsn, &rec_len, NULL, 0, &n),
+    assert_int_equal(store__log_decode(buf, len, &epoch, &lsn, &rec_len, NULL, 0, &n),
                      STORE_LOG_END);
-    store__log_encode(buf, 7, test_ops, 3);
+    store__log_encode(buf, 3, 7, test_ops, 3);
     /* Cut anywhere after the magic: torn. */
     for (size_t cut = 4; cut < len; cut += 5)
-        assert_int_equal(store__log_decode(buf, cut, &lsn, &rec_len, NULL, 0, &n),
+        assert_int_equal(store__log_decode(buf, cut, &epoch, &lsn, &rec_len, NULL, 0, &n),
                          STORE_LOG_TORN);
     /* Any flipped bit after the CRC field: corrupt. */
     for (size_t i = 8; i < len; i++) {
         buf[i] ^= 0x10;
-        store_log_status st = store__log_decode(buf, len, &lsn, &rec_len, NULL, 0, &n);
+        store_log_status st = store__log_decode(buf, len, &epoch, &lsn, &rec_len, NULL, 0, &n);
         /* A flip in payload_len may make the record look longer: torn. */
-        assert_true(st == STORE_LOG_CORRUPT || (i >= 16 && i < 20 && st == STORE_LOG_TORN));
+        assert_true(st == STORE_LOG_CORRUPT || (i >= 24 && i < 28 && st == STORE_LOG_TORN));
         buf[i] ^= 0x10;
     }
     /* A flipped CRC: corrupt. */
     buf[5] ^= 1;
-    assert_int_equal(store__log_decode(buf, len, &lsn, &rec_len, NULL, 0, &n),
+    assert_int_equal(store__log_decode(buf, len, &epoch, &lsn, &rec_len, NULL, 0, &n),
                      STORE_LOG_CORRUPT);
     free(buf);
 }
@@ -120,20 +125,50 @@ static void test_dir_remove(test_dir *d)
     rmdir(d->path);
 }
 
-/* Append records lsn .. lsn + n - 1, each one op with key "k<lsn>". */
-static void test_append(store_log *l, uint64_t lsn, size_t n)
+/* The size of record lsn with a value of val_len bytes (0: "value of <lsn>"). */
+static size_t test_record_size(uint64_t lsn, size_t val_len)
 {
+    char key[32];
+    int kl = snprintf(key, sizeof key, "k%llu", (unsigned long long)lsn);
+    store_op op = {STORE_DB_RESERVATIONS, key, (size_t)kl, "", val_len};
+    return store__log_record_size(&op, 1);
+}
+
+/* One append (as the writer does: records, then zeros to a page boundary)
+ * of records lsn .. lsn + n - 1 of epoch, each one op with key "k<lsn>" and
+ * a value of val_len bytes (0: "value of <lsn>"). */
+static void test_append_sized(store_log *l, uint64_t epoch, uint64_t lsn, size_t n,
+                              size_t val_len)
+{
+    size_t cap = n * (test_record_size(lsn + n, val_len ? val_len : 40));
+    unsigned char *buf = calloc(1, store__log_padded(cap));
+    char *big = val_len ? malloc(val_len) : NULL;
+    if (big != NULL)
+        memset(big, 'v', val_len);
+    size_t off = 0;
     for (size_t i = 0; i < n; i++) {
         char key[32], val[64];
         int kl = snprintf(key, sizeof key, "k%llu", (unsigned long long)(lsn + i));
         int vl = snprintf(val, sizeof val, "value of %llu", (unsigned long long)(lsn + i));
-        store_op op = {STORE_DB_RESERVATIONS, key, (size_t)kl, val, (size_t)vl};
-        size_t len = store__log_record_size(&op, 1);
-        unsigned char buf[256];
-        store__log_encode(buf, lsn + i, &op, 1);
-        assert_true(l->wpos + len <= l->size);
-        assert_int_equal(store__log_append(l, buf, len), ATP_OK);
+        store_op op = {STORE_DB_RESERVATIONS, key, (size_t)kl, big ? big : val,
+                       big ? val_len : (size_t)vl};
+        store__log_encode(buf + off, epoch, lsn + i, &op, 1);
+        off += store__log_record_size(&op, 1);
     }
+    assert_true(off <= cap);
+    size_t len = store__log_padded(off);
+    assert_true(l->wpos + len <= l->size);
+    size_t at = l->wpos;
+    assert_int_equal(store__log_append(l, buf, len), ATP_OK);
+    assert_int_equal(l->wpos, at + len);
+    assert_int_equal(l->wpos % STORE_LOG_ALIGN, 0);
+    free(big);
+    free(buf);
+}
+
+static void test_append(store_log *l, uint64_t epoch, uint64_t lsn, size_t n)
+{
+    test_append_sized(l, epoch, lsn, n, 0);
 }
 
 typedef struct test_seen {
@@ -178,13 +213,15 @@ static void test_file_replay_and_reuse(void **state)
     assert_int_equal(store__log_open(&l, d.path, TEST_LOG_SIZE), ATP_OK);
     assert_int_equal(l.size, TEST_LOG_SIZE);
     test_expect_chain(&l, 0, 0, 0, 0); /* all zeros */
-    test_append(&l, 1, 100);
+    test_append(&l, 5, 1, 100);
     test_expect_chain(&l, 0, 1, 100, 0);
     test_expect_chain(&l, 60, 61, 40, 0); /* LMDB applied up to 60 */
     test_expect_chain(&l, 100, 0, 0, 0);
     /* Reuse from offset 0: 10 new records, 90 stale ones behind them. */
-    l.wpos = 0;
-    test_append(&l, 101, 10);
+    store__log_rewind(&l);
+    assert_int_equal(l.wpos, 0);
+    assert_true(l.epoch != 5);
+    test_append(&l, l.epoch, 101, 10);
     test_expect_chain(&l, 100, 101, 10, 0);
     /* Reopen: the size stays, the content too. */
     store__log_close(&l);
@@ -205,43 +242,195 @@ static void test_file_torn_tail(void **state)
     test_dir_make(&d);
     store_log l;
     assert_int_equal(store__log_open(&l, d.path, TEST_LOG_SIZE), ATP_OK);
-    test_append(&l, 1, 19);
-    size_t end19 = l.wpos; /* where record 20 starts */
-    test_append(&l, 20, 1);
+    test_append(&l, 9, 1, 19);
+    size_t end19 = l.wpos; /* where record 20 starts: the next page */
+    test_append(&l, 9, 20, 1);
     /* Flip a byte inside record 20's payload: 1..19 are applied, not 20. */
     unsigned char b;
-    assert_int_equal(pread(l.fd, &b, 1, (off_t)end19 + 30), 1);
+    assert_int_equal(pread(l.fd, &b, 1, (off_t)end19 + 38), 1);
     b ^= 0xff;
-    assert_int_equal(pwrite(l.fd, &b, 1, (off_t)end19 + 30), 1);
+    assert_int_equal(pwrite(l.fd, &b, 1, (off_t)end19 + 38), 1);
     test_expect_chain(&l, 0, 1, 19, 1);
     /* Torn instead: the record's second half is zeros again. */
     b ^= 0xff;
-    assert_int_equal(pwrite(l.fd, &b, 1, (off_t)end19 + 30), 1);
+    assert_int_equal(pwrite(l.fd, &b, 1, (off_t)end19 + 38), 1);
     test_expect_chain(&l, 0, 1, 20, 0);
     static const unsigned char zero[16];
-    assert_int_equal(pwrite(l.fd, zero, sizeof zero, (off_t)end19 + 24), 16);
+    assert_int_equal(pwrite(l.fd, zero, sizeof zero, (off_t)end19 + 32), 16);
     test_expect_chain(&l, 0, 1, 19, 1);
     store__log_close(&l);
     test_dir_remove(&d);
 }
 
-/* After an uncertain tail (records 11..15 written but never acknowledged),
- * the LSNs jump: a new chain from offset 0 can never be continued by them,
- * even where the new tail ends exactly at a stale record. */
-static void test_file_lsn_jump(void **state)
+/* Appends of various sizes, each padded to a page: the chain goes on across
+ * the padding, also where a record ends exactly on a page boundary. */
+static void test_file_padding(void **state)
 {
     (void)state;
     test_dir d;
     test_dir_make(&d);
     store_log l;
     assert_int_equal(store__log_open(&l, d.path, TEST_LOG_SIZE), ATP_OK);
-    test_append(&l, 1, 15);
-    l.wpos = 0;
-    uint64_t next = 10 + STORE_LOG_LSN_JUMP(l.size);
-    test_append(&l, next, 3);
-    /* Without the jump, LSN 10 followed by the stale 11 would chain. */
-    test_expect_chain(&l, 9, next, 3, 0);
-    assert_true(next > 15 + TEST_LOG_SIZE / STORE_LOG_HDR - 15);
+    store__log_rewind(&l);
+    test_append(&l, l.epoch, 1, 3);
+    test_append(&l, l.epoch, 4, 1);
+    /* Record 5 fills its page exactly: no padding after it. */
+    size_t exact = STORE_LOG_ALIGN - (test_record_size(5, 1) - 1);
+    assert_int_equal(test_record_size(5, exact), STORE_LOG_ALIGN);
+    test_append_sized(&l, l.epoch, 5, 1, exact);
+    size_t at6 = l.wpos;
+    test_append(&l, l.epoch, 6, 150); /* two pages and a bit */
+    test_append(&l, l.epoch, 156, 2);
+    test_expect_chain(&l, 0, 1, 157, 0);
+    test_expect_chain(&l, 4, 5, 153, 0);
+    /* An append of another epoch where record 6's starts: the chain ends. */
+    l.wpos = at6;
+    test_append(&l, l.epoch + 1, 6, 1);
+    test_expect_chain(&l, 0, 1, 5, 0);
+    store__log_close(&l);
+    test_dir_remove(&d);
+}
+
+/* B1: run 2 writes [G1, G2] at offset 0, fdatasync fails (both refused;
+ * the bytes stay), a clean stop clears the magic at 0; run 3 starts with
+ * the same LMDB state, so the same next LSN, writes G3 (as long as G1) at
+ * offset 0 and is killed. Run 4 must replay G3 only: G2, refused, has LSN
+ * G3 + 1 and sits right after it, but belongs to run 2's epoch. The same
+ * with a power loss that tore G1 but kept G2. */
+static void test_file_refused_then_new_run(void **state)
+{
+    (void)state;
+    for (int torn = 0; torn < 2; torn++) {
+        test_dir d;
+        test_dir_make(&d);
+        store_log l;
+        uint64_t applied = 100, last;
+        int bad;
+        test_seen *seen = calloc(1, sizeof *seen);
+        /* Record 101 fills a page: G2 starts on the next one. */
+        size_t g1 = STORE_LOG_ALIGN - (test_record_size(101, 1) - 1);
+        /* run 2 */
+        assert_int_equal(store__log_open(&l, d.path, TEST_LOG_SIZE), ATP_OK);
+        assert_int_equal(store__log_replay(&l, applied, test_collect, seen, &last, &bad),
+                         ATP_OK);
+        store__log_rewind(&l);
+        l.next_lsn = last + 1;
+        uint64_t run2 = l.next_lsn;
+        test_append_sized(&l, l.epoch, run2, 2, g1); /* "refused" */
+        if (torn) { /* power loss: G1 torn, G2 intact, no clean stop */
+            static const unsigned char zero[64];
+            assert_int_equal(pwrite(l.fd, zero, sizeof zero, 1000), (ssize_t)sizeof zero);
+        } else {
+            assert_int_equal(store__log_clear(&l), ATP_OK);
+        }
+        store__log_close(&l);
+        /* run 3 */
+        assert_int_equal(store__log_open(&l, d.path, TEST_LOG_SIZE), ATP_OK);
+        assert_int_equal(store__log_replay(&l, applied, test_collect, seen, &last, &bad),
+                         ATP_OK);
+        assert_int_equal(seen->n, 0);
+        assert_int_equal(bad, torn);
+        store__log_rewind(&l);
+        l.next_lsn = last + 1;
+        assert_int_equal(l.next_lsn, run2); /* the same LSNs as run 2 */
+        test_append_sized(&l, l.epoch, l.next_lsn, 1, g1); /* G3: acknowledged */
+        store__log_close(&l);                              /* kill -9 */
+        /* run 4 */
+        assert_int_equal(store__log_open(&l, d.path, 0), ATP_OK);
+        test_expect_chain(&l, applied, run2, 1, 0);
+        store__log_close(&l);
+        free(seen);
+        test_dir_remove(&d);
+    }
+}
+
+/* Replay reads in bounded chunks: records straddling chunk boundaries, and
+ * a record larger than a chunk. */
+static void test_file_chunks(void **state)
+{
+    (void)state;
+    test_dir d;
+    test_dir_make(&d);
+    store_log l;
+    assert_int_equal(store__log_open(&l, d.path, 4u << 20), ATP_OK);
+    store__log_rewind(&l);
+    uint64_t lsn = 1;
+    for (int i = 0; i < 100; i++, lsn += 30)
+        test_append_sized(&l, l.epoch, lsn, 30, 300); /* 3 pages each */
+    test_append_sized(&l, l.epoch, lsn, 1, (3u << 20) / 2);
+    test_append(&l, l.epoch, lsn + 1, 2);
+    assert_true(l.wpos > (3u << 20) / 2 + (1u << 20));
+    test_expect_chain(&l, 0, 1, 3003, 0);
+    test_expect_chain(&l, 2990, 2991, 13, 0);
+    store__log_close(&l);
+    test_dir_remove(&d);
+}
+
+/* R2: a failed append (here: the file size limit lets the first page of a
+ * two-page append through, then EFBIG) voids the records that reached the
+ * file: replay does not see them; the acknowledged chain before is intact. */
+static void test_file_refused_append_voided(void **state)
+{
+    (void)state;
+    test_dir d;
+    test_dir_make(&d);
+    store_log l;
+    assert_int_equal(store__log_open(&l, d.path, TEST_LOG_SIZE), ATP_OK);
+    store__log_rewind(&l);
+    test_append(&l, l.epoch, 1, 3); /* acknowledged, page 0 */
+    size_t at = l.wpos;
+    /* 40 records over two pages: the second page is past the limit. */
+    store_op op = {STORE_DB_RESERVATIONS, "k4", 2, NULL, 180};
+    char val[180];
+    memset(val, 'x', sizeof val);
+    op.val = val;
+    size_t one = store__log_record_size(&op, 1);
+    unsigned char *buf = calloc(1, 2 * STORE_LOG_ALIGN);
+    for (size_t i = 0; i < 2 * STORE_LOG_ALIGN / one; i++)
+        store__log_encode(buf + i * one, l.epoch, 4 + i, &op, 1);
+    struct rlimit old, lim;
+    assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+    void (*was)(int) = signal(SIGXFSZ, SIG_IGN);
+    lim = old;
+    lim.rlim_cur = at + STORE_LOG_ALIGN;
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+    atp_err err = store__log_append(&l, buf, 2 * STORE_LOG_ALIGN);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+    signal(SIGXFSZ, was);
+    assert_int_equal(err, ATP_E_IO);
+    assert_int_equal(l.wpos, at);
+    /* The first page did reach the file, magic voided. */
+    unsigned char b[4];
+    assert_int_equal(pread(l.fd, b, 4, (off_t)at + (off_t)one), 4);
+    assert_memory_equal(b, "\0\0\0\0", 4);
+    assert_int_equal(pread(l.fd, b, 4, (off_t)at + (off_t)one + 4), 4);
+    assert_memory_not_equal(b, "\0\0\0\0", 4);
+    test_expect_chain(&l, 0, 1, 3, 0);
+    free(buf);
+    store__log_close(&l);
+    test_dir_remove(&d);
+}
+
+/* A log of the earlier format (magic "ATPL") may hold unapplied records it
+ * cannot read: replay refuses (atpd does not start) instead of dropping them. */
+static void test_file_old_format(void **state)
+{
+    (void)state;
+    test_dir d;
+    test_dir_make(&d);
+    store_log l;
+    assert_int_equal(store__log_open(&l, d.path, TEST_LOG_SIZE), ATP_OK);
+    static const unsigned char v1[4] = {0x41, 0x54, 0x50, 0x4c};
+    assert_int_equal(pwrite(l.fd, v1, 4, 0), 4);
+    test_seen *seen = calloc(1, sizeof *seen);
+    uint64_t last;
+    int bad;
+    assert_int_equal(store__log_replay(&l, 0, test_collect, seen, &last, &bad), ATP_E_IO);
+    assert_int_equal(seen->n, 0);
+    /* Cleared (as a clean stop of the earlier atpd leaves it): fine. */
+    assert_int_equal(store__log_clear(&l), ATP_OK);
+    assert_int_equal(store__log_replay(&l, 0, test_collect, seen, &last, &bad), ATP_OK);
+    free(seen);
     store__log_close(&l);
     test_dir_remove(&d);
 }
@@ -254,7 +443,11 @@ int main(void)
         cmocka_unit_test(test_bad_records),
         cmocka_unit_test(test_file_replay_and_reuse),
         cmocka_unit_test(test_file_torn_tail),
-        cmocka_unit_test(test_file_lsn_jump),
+        cmocka_unit_test(test_file_padding),
+        cmocka_unit_test(test_file_refused_then_new_run),
+        cmocka_unit_test(test_file_chunks),
+        cmocka_unit_test(test_file_refused_append_voided),
+        cmocka_unit_test(test_file_old_format),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
