@@ -241,11 +241,13 @@ void config__parse_reservations(config__walk *w, const yaml_node_t *node)
         r->max_map_bytes = (size_t)n;
     if (v[RSV_LOG_BYTES] &&
         config__get_int(w, v[RSV_LOG_BYTES], "reservations.log_bytes", 0,
-                        (int64_t)1 << 32, &n)) {
+                        (int64_t)1 << 30, &n)) {
+        /* At most 1 GiB: the groups LMDB has not applied are held in
+         * memory at start-up until applied (up to about log_bytes). */
         if (n != 0 && n < (1 << 20))
             config__error(w->b, config__mark_of(v[RSV_LOG_BYTES]),
                           "reservations.log_bytes: expected 0 (no log) or "
-                          "1048576 .. 4294967296, got %lld",
+                          "1048576 .. 1073741824, got %lld",
                           (long long)n);
         else
             r->log_bytes = (size_t)n;

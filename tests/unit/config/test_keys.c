@@ -175,7 +175,7 @@ static void test_bounds_accepted(void **state)
         "reservations: {log_bytes: 1048576}\n",
         "reservations: {min_ttl: 366d, default_ttl: 366d, max_ttl: 366d, "
         "committed_ttl: 366d, retention: 366d, max_lines: 10000, "
-        "max_map_bytes: 2305843009213693951, log_bytes: 4294967296, "
+        "max_map_bytes: 2305843009213693951, log_bytes: 1073741824, "
         "log_apply_delay: 1m}\n",
         "buffers: [{low_stock: 0}]\n",
         "regions: [{id: r, inbound_horizon: 366d}]\n",
