@@ -22,6 +22,13 @@
 
 #define ATPD_VERSION "0.1.0"
 
+/* jemalloc's options, read once at start (ignored without jemalloc, as in
+ * sanitizer builds). background_thread: purge freed dirty pages on a timer
+ * of jemalloc's own; without it, purging only happens while the process
+ * allocates, so an atpd that settled after loading kept the store's copies
+ * of its snapshots resident. */
+const char *malloc_conf = "background_thread:true";
+
 static void atpd_usage(FILE *f)
 {
     fprintf(f,
