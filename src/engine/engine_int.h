@@ -240,7 +240,8 @@ void engine_snapshot_fini(engine *e);
 
 /* What the engine thread hands the snapshot writer at a cut: copies of the
  * positions to store (pos, bigmem) and the lots and offsets already as
- * records (ops into bytes, bigmem). The writer owns and frees it. */
+ * records (ops with keys and values all in bytes, bigmem). The writer owns
+ * and frees it. */
 typedef struct engine_snap_job {
     position *pos;
     size_t n_pos, pos_cap;

@@ -225,7 +225,8 @@ void engine_snapshot_start(engine *e)
     size_t n_lots = engine_lots_snapshot_size(e);
     engine_snap_job *j = snapshot_job_alloc(
         n_pos, n_lots + e->cfg->n_sources,
-        n_lots * (ENGINE_LOT_KEY_MAX + 16) + e->cfg->n_sources * 16 + 1);
+        n_lots * (ENGINE_LOT_KEY_MAX + 16) +
+            e->cfg->n_sources * (ATP_ID_MAX_LEN + 16) + 1);
     if (j == NULL) {
         log_error("engine", "out of memory: snapshot postponed");
         return;
@@ -241,13 +242,17 @@ void engine_snapshot_start(engine *e)
         engine_offset *o = &e->snap.offsets[s];
         if (!o->known || (!o->dirty && !full))
             continue;
+        /* The id is copied too: every record lives in j->bytes. */
+        const char *id = e->cfg->sources[s].id;
+        size_t id_len = strlen(id);
+        unsigned char *key = snapshot_bytes(j, id_len);
         unsigned char *val = snapshot_bytes(j, 16);
-        if (val == NULL)
+        if (key == NULL || val == NULL)
             break;
+        memcpy(key, id, id_len);
         snapshot_put_le64(val, o->seq);
         snapshot_put_le64(val + 8, o->ts_ms);
-        const char *id = e->cfg->sources[s].id;
-        snapshot_add(j, ENGINE_DB_OFFSETS, id, strlen(id), val, 16);
+        snapshot_add(j, ENGINE_DB_OFFSETS, key, id_len, val, 16);
     }
     e->snap.n = 0;
     e->snap.n_dirty = 0;

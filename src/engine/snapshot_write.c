@@ -107,13 +107,14 @@ static void snap_sort(const engine_record_op *ops, size_t n, snap_sort_entry *tm
 }
 
 /* Positions as records in key order, then the lots and offsets the engine
- * thread formatted. ATP_E_NOMEM: nothing allocated. */
+ * thread formatted, all in one bytes buffer (the store may keep it until
+ * it releases the group). ATP_E_NOMEM: nothing allocated. */
 static atp_err snap_format(engine *e, engine_snap_job *job,
                            engine_record_op **ops_out, size_t *n_out,
                            unsigned char **bytes_out, size_t *size_out)
 {
     size_t n = job->n_pos + job->n_ops, cap = n ? n : 1;
-    size_t size = job->n_pos * (SNAPSHOT_KEY_MAX + 24) + 1;
+    size_t size = job->n_pos * (SNAPSHOT_KEY_MAX + 24) + job->used + 1;
     engine_record_op *ops = bigmem_alloc(cap * sizeof *ops, false);
     engine_record_op *unsorted = bigmem_alloc(cap * sizeof *ops, false);
     snap_sort_entry *tmp = bigmem_alloc(cap * sizeof *tmp, false);
@@ -145,13 +146,56 @@ static atp_err snap_format(engine *e, engine_snap_job *job,
     snap_sort(unsorted, job->n_pos, tmp, ops);
     bigmem_free(unsorted, cap * sizeof *ops);
     bigmem_free(tmp, cap * sizeof *tmp);
-    memcpy(ops + job->n_pos, job->ops, job->n_ops * sizeof *ops);
+    /* The lots and offsets move into bytes too: the store may keep them. */
+    memcpy(w, job->bytes, job->used);
+    for (size_t i = 0; i < job->n_ops; i++) {
+        engine_record_op *op = &ops[job->n_pos + i];
+        *op = job->ops[i];
+        op->key = w + ((const unsigned char *)op->key - job->bytes);
+        if (op->val != NULL)
+            op->val = w + ((const unsigned char *)op->val - job->bytes);
+    }
+    w += job->used;
     *ops_out = ops;
     *n_out = n;
     *bytes_out = bytes;
     *size_out = size;
-    e->snap.bytes = (size_t)(w - bytes) + job->used;
+    e->snap.bytes = (size_t)(w - bytes);
     return ATP_OK;
+}
+
+/* The records' bytes while the store holds them (write_owned). */
+typedef struct snap_bytes {
+    unsigned char *p;
+    size_t size;
+} snap_bytes;
+
+static void snap_bytes_release(void *owner)
+{
+    snap_bytes *b = owner;
+    bigmem_free(b->p, b->size);
+    free(b);
+}
+
+/* Submit the records, without a copy when the store can take them. */
+static atp_err snap_submit(engine *e, const engine_record_op *ops, size_t n,
+                           unsigned char *bytes, size_t size)
+{
+    snap_bytes *b = e->persist.write_owned ? malloc(sizeof *b) : NULL;
+    if (b != NULL) {
+        *b = (snap_bytes){bytes, size};
+        atp_err err = e->persist.write_owned(e->persist.ctx, ops, n,
+                                             snap_bytes_release, b,
+                                             engine_snapshot_done_cb, e);
+        if (err == ATP_OK)
+            return ATP_OK; /* bytes are the store's until released */
+        free(b);
+        bigmem_free(bytes, size);
+        return err;
+    }
+    atp_err err = e->persist.write(e->persist.ctx, ops, n, engine_snapshot_done_cb, e);
+    bigmem_free(bytes, size);
+    return err;
 }
 
 static void snap_write_job(engine *e, engine_snap_job *job)
@@ -163,17 +207,16 @@ static void snap_write_job(engine *e, engine_snap_job *job)
     atp_err err = job->failed ? ATP_E_NOMEM
                               : snap_format(e, job, &ops, &n, &bytes, &size);
     /* The position copies are records now: give their memory back before
-     * the store copies the records. */
+     * the store takes the records. */
     bigmem_free(job->pos, job->pos_cap * sizeof *job->pos);
     job->pos = NULL;
     if (err == ATP_OK) {
         e->snap.records = n;
         e->snap.write_cpu_ns = snap_thread_cpu_ns() - cpu0;
-        err = e->persist.write(e->persist.ctx, ops, n, engine_snapshot_done_cb, e);
+        err = snap_submit(e, ops, n, bytes, size);
+        bigmem_free(ops, (n ? n : 1) * sizeof *ops);
     }
-    bigmem_free(ops, (n ? n : 1) * sizeof *ops);
-    bigmem_free(bytes, size);
-    engine_snap_job_free(job);
+    engine_snap_job_free(job); /* its lots and offsets were copied */
     if (err != ATP_OK) {
         log_error("engine", "snapshot not written: %s", atp_err_message(err));
         engine_snapshot_done_cb(e, err); /* the next one writes everything */

@@ -374,6 +374,28 @@ void store__update_usage(store *s)
         atomic_store(&s->used, (uint64_t)(info.me_last_pgno + 1) * st.ms_psize);
 }
 
+store_group *store__group_own(store_op *ops, size_t n, void (*release)(void *owner),
+                              void *owner, store_done_fn done, void *arg)
+{
+    store_group *g = calloc(1, sizeof *g);
+    if (g == NULL)
+        return NULL;
+    bool loggable = n > 0;
+    for (size_t i = 0; i < n && loggable; i++)
+        loggable = ops[i].db == STORE_DB_RESERVATIONS;
+    *g = (store_group){.ops = ops, .n = n, .loggable = loggable,
+                       .log_len = loggable ? store__log_record_size(ops, n) : 0,
+                       .done = done, .arg = arg, .release = release, .owner = owner};
+    return g;
+}
+
+void store__group_free(store_group *g)
+{
+    if (g != NULL && g->release != NULL)
+        g->release(g->owner);
+    free(g);
+}
+
 store_group *store__group_new(const store_op *ops, size_t n, store_done_fn done,
                               void *arg)
 {
@@ -495,7 +517,7 @@ static atp_err store_log_start(store *s, const char *dir)
     }
     atomic_store(&s->log_replayed, r.n + s->n_replayed);
     for (size_t i = 0; i < r.n; i++)
-        free(r.g[i]);
+        store__group_free(r.g[i]);
     free(r.g);
     if (err != ATP_OK)
         return err; /* the log stays as it is for the next attempt */

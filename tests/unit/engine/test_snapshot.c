@@ -91,15 +91,41 @@ static atp_err test_write(void *ctx, const engine_record_op *ops, size_t n,
         }
     }
     pthread_mutex_unlock(&test_mu);
-    if (err == ATP_OK)
+    if (err == ATP_OK && done != NULL)
         done(arg, ATP_OK); /* durable at once */
     return err;
+}
+
+/* write_owned: the records, then release, then done. */
+static size_t test_n_released;
+static atp_err test_write_owned(void *ctx, const engine_record_op *ops, size_t n,
+                                void (*release)(void *owner), void *owner,
+                                void (*done)(void *arg, atp_err err), void *arg)
+{
+    /* ops is only valid during the call: the store keeps its own array. */
+    engine_record_op *keep = malloc((n ? n : 1) * sizeof *keep);
+    assert_non_null(keep);
+    memcpy(keep, ops, n * sizeof *keep);
+    atp_err err = test_write(ctx, keep, n, NULL, NULL);
+    free(keep);
+    if (err != ATP_OK)
+        return err; /* not taken: release is not called */
+    /* Released before done here (the store does it after): the engine must
+     * not care, and the test sees the count once the snapshot is done. */
+    release(owner);
+    pthread_mutex_lock(&test_mu);
+    test_n_released++;
+    pthread_mutex_unlock(&test_mu);
+    done(arg, ATP_OK);
+    return ATP_OK;
 }
 
 typedef struct test_fx {
     config cfg;
     engine *eng;
 } test_fx;
+
+static bool test_owned;
 
 static int test_setup(void **state)
 {
@@ -109,10 +135,10 @@ static int test_setup(void **state)
     assert_int_equal(config_load_string(test_yaml, strlen(test_yaml), &fx->cfg, &d),
                      ATP_OK);
     config_diags_fini(&d);
-    engine_persist p = {NULL, test_write};
+    engine_persist p = {NULL, test_write, test_owned ? test_write_owned : NULL};
     assert_int_equal(engine_alloc(&fx->cfg, &p, &fx->eng), ATP_OK);
     assert_int_equal(engine_start(fx->eng), ATP_OK);
-    test_n_groups = test_n_recs = test_over = 0;
+    test_n_groups = test_n_recs = test_over = test_n_released = 0;
     test_fail_with = ATP_OK;
     *state = fx;
     return 0;
@@ -263,6 +289,27 @@ static void test_snapshot_failure_writes_all_next(void **state)
     assert_int_equal(o->v[0], 2);
 }
 
+/* The same through write_owned: the store keeps the records' bytes (no
+ * copy) and releases them once. */
+static int test_setup_owned(void **state)
+{
+    test_owned = true;
+    return test_setup(state);
+}
+
+static void test_snapshot_owned(void **state)
+{
+    test_snapshot_sorted_and_complete(state);
+    assert_int_equal(test_n_released, 2);
+    test_fx *fx = *state;
+    pthread_mutex_lock(&test_mu);
+    test_fail_with = ATP_E_STORE_FULL;
+    pthread_mutex_unlock(&test_mu);
+    test_apply(fx->eng, 9, test_v1, 3, 1);
+    assert_int_equal(engine_snapshot_now(fx->eng), ATP_E_STORE_FULL);
+    assert_int_equal(test_n_released, 2); /* refused: not the store's */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -270,6 +317,8 @@ int main(void)
                                         test_setup, test_teardown),
         cmocka_unit_test_setup_teardown(test_snapshot_failure_writes_all_next,
                                         test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_snapshot_owned, test_setup_owned,
+                                        test_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
