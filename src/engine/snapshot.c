@@ -21,9 +21,9 @@
  * (32 bytes each) and formats the few lots and offsets; the snapshot writer
  * thread (snapshot_write.c) turns the copies into records in key order and
  * submits the group. The buffers are mmap'd (common/bigmem.h) and unmapped
- * as soon as the store has copied them: from malloc, a 10M-position
- * snapshot's pages stayed resident in an idle atpd until jemalloc's decay
- * ran.
+ * as soon as they are done with (the records' bytes when the store releases
+ * them): from malloc, a 10M-position snapshot's pages stayed resident in an
+ * idle atpd until jemalloc's decay ran.
  */
 #include <stdlib.h>
 #include <string.h>
