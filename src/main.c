@@ -22,6 +22,13 @@
 
 #define ATPD_VERSION "0.1.0"
 
+/* jemalloc's options, read once at start (ignored without jemalloc, as in
+ * sanitizer builds). background_thread: purge freed dirty pages on a timer
+ * of jemalloc's own; without it, purging only happens while the process
+ * allocates, so an atpd that settled after loading kept the store's copies
+ * of its snapshots resident. */
+const char *malloc_conf = "background_thread:true";
+
 static void atpd_usage(FILE *f)
 {
     fprintf(f,
@@ -80,13 +87,11 @@ static int atpd_check_config(const char *path)
 }
 
 /* The engine's persistence interface, backed by the store. */
-static atp_err atpd_persist_write(void *ctx, const engine_record_op *ops,
-                                  size_t n, void (*done)(void *arg, atp_err err),
-                                  void *arg)
+static store_op *atpd_store_ops(const engine_record_op *ops, size_t n)
 {
-    store_op *sops = calloc(n ? n : 1, sizeof *sops);
+    store_op *sops = malloc((n ? n : 1) * sizeof *sops);
     if (sops == NULL)
-        return ATP_E_NOMEM;
+        return NULL;
     static const store_db dbs[ENGINE_DB_COUNT] = {
         [ENGINE_DB_RESERVATIONS] = STORE_DB_RESERVATIONS,
         [ENGINE_DB_POSITIONS] = STORE_DB_POSITIONS,
@@ -96,8 +101,55 @@ static atp_err atpd_persist_write(void *ctx, const engine_record_op *ops,
     for (size_t i = 0; i < n; i++)
         sops[i] = (store_op){dbs[ops[i].db], ops[i].key, ops[i].key_len,
                              ops[i].val, ops[i].val_len};
+    return sops;
+}
+
+static atp_err atpd_persist_write(void *ctx, const engine_record_op *ops,
+                                  size_t n, void (*done)(void *arg, atp_err err),
+                                  void *arg)
+{
+    store_op *sops = atpd_store_ops(ops, n);
+    if (sops == NULL)
+        return ATP_E_NOMEM;
     atp_err err = store_submit(ctx, sops, n, done, arg);
     free(sops);
+    return err;
+}
+
+/* A snapshot handed to the store without copying its records: the store
+ * keeps the translated ops until it releases the group. */
+typedef struct atpd_owned {
+    store_op *sops;
+    void (*release)(void *owner);
+    void *owner;
+} atpd_owned;
+
+static void atpd_owned_release(void *arg)
+{
+    atpd_owned *o = arg;
+    o->release(o->owner);
+    free(o->sops);
+    free(o);
+}
+
+static atp_err atpd_persist_write_owned(void *ctx, const engine_record_op *ops,
+                                        size_t n, void (*release)(void *owner),
+                                        void *owner,
+                                        void (*done)(void *arg, atp_err err),
+                                        void *arg)
+{
+    atpd_owned *o = malloc(sizeof *o);
+    store_op *sops = o != NULL ? atpd_store_ops(ops, n) : NULL;
+    if (sops == NULL) {
+        free(o);
+        return ATP_E_NOMEM;
+    }
+    *o = (atpd_owned){sops, release, owner};
+    atp_err err = store_submit_owned(ctx, sops, n, atpd_owned_release, o, done, arg);
+    if (err != ATP_OK) {
+        free(sops);
+        free(o);
+    }
     return err;
 }
 
@@ -341,7 +393,8 @@ int main(int argc, char **argv)
                   atp_err_message(err));
         goto out;
     }
-    engine_persist persist = {.ctx = st, .write = atpd_persist_write};
+    engine_persist persist = {.ctx = st, .write = atpd_persist_write,
+                              .write_owned = atpd_persist_write_owned};
     if ((err = engine_alloc(&cfg, &persist, &eng)) != ATP_OK ||
         (err = sources_alloc(&cfg, &src)) != ATP_OK ||
         (err = atpd_restore_state(st, eng, src)) != ATP_OK ||

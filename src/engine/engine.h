@@ -192,6 +192,13 @@ typedef struct engine_persist {
     void *ctx;
     atp_err (*write)(void *ctx, const engine_record_op *ops, size_t n,
                      void (*done)(void *arg, atp_err err), void *arg);
+    /* Optional, for snapshots: like write, but the records' keys and values
+     * are not copied: they stay valid until release(owner), called once
+     * after done (not at all on an error return). ops itself is read during
+     * the call only. */
+    atp_err (*write_owned)(void *ctx, const engine_record_op *ops, size_t n,
+                           void (*release)(void *owner), void *owner,
+                           void (*done)(void *arg, atp_err err), void *arg);
 } engine_persist;
 
 /* engine_alloc builds an engine for cfg (regions, locations, channels,

@@ -153,6 +153,20 @@ struct engine {
         bool full_next;                /* the last one failed: write all */
         bool inflight;
         int64_t next_ms;               /* monotonic */
+        /* The one in flight, for the debug log: when it was cut and how
+         * long the engine thread spent cutting it (ns); the writer's CPU
+         * time to format and sort it and its size (set before it submits). */
+        int64_t cut_ns, cut_cost_ns, write_cpu_ns;
+        size_t records, bytes;
+        /* The snapshot writer thread (snapshot_write.c), started on first
+         * use: formats, sorts and submits what the engine thread cut. */
+        struct {
+            pthread_t thread;
+            bool started, stop;
+            pthread_mutex_t mu;
+            pthread_cond_t cv;
+            struct engine_snap_job *job; /* handed over, at most one */
+        } w;
         engine_sync_waiter *waiters[16]; /* SNAPSHOT_NOW: in this one */
         size_t n_waiters;
         engine_sync_waiter *next[16]; /* SNAPSHOT_NOW: need the next one */
@@ -223,6 +237,30 @@ void engine_sync_signal(engine_sync_waiter *w, atp_err err);
 void engine_snapshot_done(engine *e, atp_err err);
 atp_err engine_snapshot_init(engine *e);
 void engine_snapshot_fini(engine *e);
+
+/* What the engine thread hands the snapshot writer at a cut: copies of the
+ * positions to store (pos, bigmem) and the lots and offsets already as
+ * records (ops with keys and values all in bytes, bigmem). The writer owns
+ * and frees it. */
+typedef struct engine_snap_job {
+    position *pos;
+    size_t n_pos, pos_cap;
+    engine_record_op *ops;
+    size_t n_ops, ops_cap;
+    unsigned char *bytes;
+    size_t used, size;
+    bool failed; /* ran out of the room reserved: not written */
+} engine_snap_job;
+
+/* snapshot_write.c: engine_snap_write hands job over (engine thread; one
+ * at a time: only while no snapshot is in flight). It completes like the
+ * store, with ENGINE_CMD_SNAPSHOT_DONE (engine_snapshot_done_cb). An error
+ * (the thread cannot start) leaves job to the caller. engine_snap_writer_stop
+ * joins the thread (after it wrote what it was handed). */
+atp_err engine_snap_write(engine *e, engine_snap_job *job);
+void engine_snapshot_done_cb(void *arg, atp_err err);
+void engine_snap_job_free(engine_snap_job *job);
+void engine_snap_writer_stop(engine *e);
 /* engine_load_flush applies the positions staged by engine_position_load
  * (main thread, before engine_start; every other load calls it first). */
 void engine_load_flush(engine *e);

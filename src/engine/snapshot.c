@@ -17,9 +17,13 @@
  * (scan mode), so the queue never costs more than 1 byte per position. If a
  * snapshot cannot be written, the next one writes everything.
  *
- * The snapshot's buffers are mmap'd (common/bigmem.h) and unmapped as soon
- * as the store has copied them: from malloc, a 10M-position snapshot's
- * pages stayed resident in an idle atpd until jemalloc's decay ran.
+ * The cut is all the engine thread does: it copies the changed positions
+ * (32 bytes each) and formats the few lots and offsets; the snapshot writer
+ * thread (snapshot_write.c) turns the copies into records in key order and
+ * submits the group. The buffers are mmap'd (common/bigmem.h) and unmapped
+ * as soon as they are done with (the records' bytes when the store releases
+ * them): from malloc, a 10M-position snapshot's pages stayed resident in an
+ * idle atpd until jemalloc's decay ran.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -29,8 +33,6 @@
 #include "common/log.h"
 #include "engine/engine_int.h"
 #include "formula/formula.h"
-
-#define SNAPSHOT_KEY_MAX (ATP_ID_MAX_LEN + 1 + ATP_SKU_MAX_LEN)
 
 int64_t engine_position_net(const engine *e, const position *p)
 {
@@ -57,6 +59,7 @@ atp_err engine_snapshot_init(engine *e)
 
 void engine_snapshot_fini(engine *e)
 {
+    engine_snap_writer_stop(e);
     free(e->snap.offsets);
     free(e->load.items);
     bigmem_free(e->snap.keys, e->snap.cap * sizeof *e->snap.keys);
@@ -101,26 +104,18 @@ void engine_offset_applied(engine *e, uint32_t src, uint64_t seq, uint64_t ts_ms
     o->dirty = true;
 }
 
-/* ---- writing ------------------------------------------------------------- */
+/* ---- the cut (engine thread; snapshot_write.c writes it) ------------------ */
 
-typedef struct snapshot_buf {
-    engine_record_op *ops;
-    size_t n, cap;
-    unsigned char *bytes;
-    size_t used, size;
-    bool failed;
-} snapshot_buf;
-
-static void *snapshot_bytes(snapshot_buf *b, size_t n)
+static void *snapshot_bytes(engine_snap_job *j, size_t n)
 {
-    if (b->used + n > b->size) {
+    if (j->used + n > j->size) {
         /* Ops point into bytes, so it cannot move: this size is reserved
-         * up front from the number of ops (see engine_snapshot_start). */
-        b->failed = true;
+         * up front from the number of lots (see engine_snapshot_start). */
+        j->failed = true;
         return NULL;
     }
-    void *p = b->bytes + b->used;
-    b->used += n;
+    void *p = j->bytes + j->used;
+    j->used += n;
     return p;
 }
 
@@ -138,139 +133,143 @@ static uint64_t snapshot_get_le64(const unsigned char *p)
     return v;
 }
 
-static void snapshot_add(snapshot_buf *b, engine_db db, const void *key,
+static void snapshot_add(engine_snap_job *j, engine_db db, const void *key,
                          size_t key_len, const void *val, size_t val_len)
 {
-    if (b->n == b->cap) {
-        b->failed = true;
+    if (j->n_ops == j->ops_cap) {
+        j->failed = true;
         return;
     }
-    b->ops[b->n++] = (engine_record_op){db, key, key_len, val, val_len};
-}
-
-static void snapshot_position(engine *e, snapshot_buf *b, const position *p)
-{
-    uint32_t sku = position_sku(p);
-    const char *loc = e->cfg->locations[position_loc(p)].id;
-    size_t loc_len = strlen(loc), sku_len;
-    const char *sku_id = dict_key(e->skus, sku, &sku_len);
-    unsigned char *key = snapshot_bytes(b, loc_len + 1 + sku_len);
-    if (key == NULL)
-        return;
-    memcpy(key, loc, loc_len + 1);
-    memcpy(key + loc_len + 1, sku_id, sku_len);
-    bool zero = p->bucket[0] == 0 && p->bucket[1] == 0 && p->bucket[2] == 0;
-    unsigned char *val = zero ? NULL : snapshot_bytes(b, 24);
-    if (!zero && val == NULL)
-        return;
-    for (int i = 0; !zero && i < 3; i++)
-        snapshot_put_le64(val + 8 * i, (uint64_t)p->bucket[i]);
-    snapshot_add(b, ENGINE_DB_POSITIONS, key, loc_len + 1 + sku_len, val,
-                 zero ? 0 : 24);
+    j->ops[j->n_ops++] = (engine_record_op){db, key, key_len, val, val_len};
 }
 
 static void snapshot_lot_add(void *ctx, const void *key, size_t key_len,
                              const void *val, size_t val_len)
 {
-    snapshot_buf *b = ctx;
-    unsigned char *k = snapshot_bytes(b, key_len);
-    unsigned char *v = val ? snapshot_bytes(b, val_len) : NULL;
+    engine_snap_job *j = ctx;
+    unsigned char *k = snapshot_bytes(j, key_len);
+    unsigned char *v = val ? snapshot_bytes(j, val_len) : NULL;
     if (k == NULL || (val && v == NULL))
         return;
     memcpy(k, key, key_len);
     if (val)
         memcpy(v, val, val_len);
-    snapshot_add(b, ENGINE_DB_LOTS, k, key_len, v, val ? val_len : 0);
+    snapshot_add(j, ENGINE_DB_LOTS, k, key_len, v, val ? val_len : 0);
 }
 
-static void snapshot_done_cb(void *arg, atp_err err)
+void engine_snapshot_done_cb(void *arg, atp_err err)
 {
     engine *e = arg;
     engine_cmd cmd = {.type = ENGINE_CMD_SNAPSHOT_DONE, .err = err};
     queue_push(&e->q, &cmd); /* never closed while a snapshot is in flight */
 }
 
+static engine_snap_job *snapshot_job_alloc(size_t n_pos, size_t n_ops,
+                                           size_t bytes)
+{
+    engine_snap_job *j = calloc(1, sizeof *j);
+    if (j == NULL)
+        return NULL;
+    /* Sized for the worst case, touched (hence resident) only as used. */
+    j->pos_cap = n_pos ? n_pos : 1;
+    j->ops_cap = n_ops ? n_ops : 1;
+    j->size = bytes;
+    j->pos = bigmem_alloc(j->pos_cap * sizeof *j->pos, false);
+    j->ops = bigmem_alloc(j->ops_cap * sizeof *j->ops, false);
+    j->bytes = bigmem_alloc(j->size, false);
+    if (j->pos == NULL || j->ops == NULL || j->bytes == NULL) {
+        engine_snap_job_free(j);
+        return NULL;
+    }
+    return j;
+}
+
+/* Copy the changed positions into j and clear their flags: this is the
+ * cut. Queued keys are looked up with the slots prefetched a few ahead. */
+#define SNAPSHOT_PREFETCH 8
+static void snapshot_cut_positions(engine *e, engine_snap_job *j, bool full)
+{
+    if (full || e->snap.scan) {
+        uint64_t want = full ? ~0ULL : POSITION_DIRTY;
+        for (size_t i = 0; i < e->pos.cap; i++) {
+            position *p = &e->pos.slots[i];
+            if (p->key != 0 && (p->key & want) && j->n_pos < j->pos_cap)
+                j->pos[j->n_pos++] = *p;
+            p->key &= ~POSITION_DIRTY;
+        }
+        return;
+    }
+    for (size_t i = 0; i < e->snap.n; i++) {
+        if (i + SNAPSHOT_PREFETCH < e->snap.n) {
+            uint64_t f = e->snap.keys[i + SNAPSHOT_PREFETCH];
+            positions_prefetch(&e->pos, (uint32_t)(f >> 16) - 1,
+                               (uint16_t)(f & 0xffff));
+        }
+        uint64_t k = e->snap.keys[i];
+        position *p = positions_get(&e->pos, (uint32_t)(k >> 16) - 1,
+                                    (uint16_t)(k & 0xffff));
+        if (p == NULL || !(p->key & POSITION_DIRTY) || j->n_pos == j->pos_cap)
+            continue;
+        j->pos[j->n_pos++] = *p;
+        p->key &= ~POSITION_DIRTY;
+    }
+}
+
 void engine_snapshot_start(engine *e)
 {
     if (e->snap.inflight || e->persist.write == NULL)
         return;
+    int64_t t0 = clock_mono_ns();
     bool full = e->snap.full_next;
     size_t n_pos = full ? e->pos.used : e->snap.n_dirty;
     size_t n_lots = engine_lots_snapshot_size(e);
-    size_t n_ops = n_pos + n_lots + e->cfg->n_sources;
-    snapshot_buf b = {.cap = n_ops ? n_ops : 1,
-                      .size = n_pos * (SNAPSHOT_KEY_MAX + 1 + 24) +
-                              n_lots * (ENGINE_LOT_KEY_MAX + 16) +
-                              e->cfg->n_sources * 16 + 1};
-    /* Sized for the worst case, touched (hence resident) only as used. */
-    b.ops = bigmem_alloc(b.cap * sizeof *b.ops, false);
-    b.bytes = bigmem_alloc(b.size, false);
-    if (b.ops == NULL || b.bytes == NULL) {
-        bigmem_free(b.ops, b.cap * sizeof *b.ops);
-        bigmem_free(b.bytes, b.size);
+    engine_snap_job *j = snapshot_job_alloc(
+        n_pos, n_lots + e->cfg->n_sources,
+        n_lots * (ENGINE_LOT_KEY_MAX + 16) +
+            e->cfg->n_sources * (ATP_ID_MAX_LEN + 16) + 1);
+    if (j == NULL) {
         log_error("engine", "out of memory: snapshot postponed");
         return;
     }
-    if (full || e->snap.scan) {
-        uint64_t want = full ? ~0ULL : POSITION_DIRTY;
-        for (size_t i = 0; i < e->pos.cap; i++)
-            if (e->pos.slots[i].key != 0 && (e->pos.slots[i].key & want))
-                snapshot_position(e, &b, &e->pos.slots[i]);
-    } else {
-        for (size_t i = 0; i < e->snap.n; i++) {
-            uint64_t k = e->snap.keys[i];
-            position *p = positions_get(&e->pos,
-                                        (uint32_t)(k >> 16) - 1,
-                                        (uint16_t)(k & 0xffff));
-            if (p != NULL)
-                snapshot_position(e, &b, p);
-        }
-    }
+    /* From here on this is the cut: what changes later belongs to the
+     * next snapshot, and if this one is not stored, the next is full. */
+    snapshot_cut_positions(e, j, full);
     if (n_lots > 0) {
-        engine_lots_writer lw = {snapshot_lot_add, &b};
+        engine_lots_writer lw = {snapshot_lot_add, j};
         engine_lots_snapshot(e, &lw);
     }
     for (size_t s = 0; s < e->cfg->n_sources; s++) {
         engine_offset *o = &e->snap.offsets[s];
         if (!o->known || (!o->dirty && !full))
             continue;
-        unsigned char *val = snapshot_bytes(&b, 16);
-        if (val == NULL)
+        /* The id is copied too: every record lives in j->bytes. */
+        const char *id = e->cfg->sources[s].id;
+        size_t id_len = strlen(id);
+        unsigned char *key = snapshot_bytes(j, id_len);
+        unsigned char *val = snapshot_bytes(j, 16);
+        if (key == NULL || val == NULL)
             break;
+        memcpy(key, id, id_len);
         snapshot_put_le64(val, o->seq);
         snapshot_put_le64(val + 8, o->ts_ms);
-        const char *id = e->cfg->sources[s].id;
-        snapshot_add(&b, ENGINE_DB_OFFSETS, id, strlen(id), val, 16);
+        snapshot_add(j, ENGINE_DB_OFFSETS, key, id_len, val, 16);
     }
-    atp_err err = b.failed ? ATP_E_NOMEM
-                           : e->persist.write(e->persist.ctx, b.ops, b.n,
-                                              snapshot_done_cb, e);
-    bigmem_free(b.ops, b.cap * sizeof *b.ops);
-    bigmem_free(b.bytes, b.size);
-    if (err != ATP_OK) {
-        log_error("engine", "snapshot not written: %s", atp_err_message(err));
-        e->snap.full_next = true;
-        return;
-    }
-    /* Cut: what changes from now on belongs to the next snapshot. */
-    for (size_t i = 0; i < e->snap.n; i++) {
-        uint64_t k = e->snap.keys[i];
-        position *p = positions_get(&e->pos, (uint32_t)(k >> 16) - 1,
-                                    (uint16_t)(k & 0xffff));
-        if (p != NULL)
-            p->key &= ~POSITION_DIRTY;
-    }
-    if (full || e->snap.scan)
-        for (size_t i = 0; i < e->pos.cap; i++)
-            e->pos.slots[i].key &= ~POSITION_DIRTY;
     e->snap.n = 0;
     e->snap.n_dirty = 0;
     e->snap.scan = false;
     for (size_t s = 0; s < e->cfg->n_sources; s++)
         e->snap.offsets[s].dirty = false;
     e->snap.full_next = false;
+    e->snap.cut_ns = t0;
+    e->snap.cut_cost_ns = clock_mono_ns() - t0;
+    atomic_store(&e->snap.last_positions, j->n_pos);
+    if (engine_snap_write(e, j) != ATP_OK) {
+        engine_snap_job_free(j);
+        log_error("engine", "snapshot not written: cannot start its writer");
+        e->snap.full_next = true;
+        return;
+    }
     e->snap.inflight = true;
-    atomic_store(&e->snap.last_positions, n_pos);
 }
 
 void engine_snapshot_done(engine *e, atp_err err)
@@ -286,6 +285,13 @@ void engine_snapshot_done(engine *e, atp_err err)
     } else {
         atomic_fetch_add(&e->snap.taken, 1);
         atomic_store(&e->snap.last_ms, (uint64_t)clock_wall_ms());
+        log_debug("engine", "snapshot: %zu records, %zu bytes; cut in %lld us "
+                  "(engine thread), formatted and sorted in %lld us CPU "
+                  "(writer), stored %lld ms after the cut",
+                  e->snap.records, e->snap.bytes,
+                  (long long)(e->snap.cut_cost_ns / 1000),
+                  (long long)(e->snap.write_cpu_ns / 1000),
+                  (long long)((clock_mono_ns() - e->snap.cut_ns) / 1000000));
     }
     for (size_t i = 0; i < e->snap.n_waiters; i++)
         engine_sync_signal(e->snap.waiters[i], err);

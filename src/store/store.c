@@ -283,29 +283,45 @@ atp_err store_scan(store *s, store_db db,
 
 /* ---- LMDB writes ------------------------------------------------------------ */
 
+/* One op through the database's cursor. A cursor, unlike mdb_put, first
+ * looks on the leaf page it is already on, so ops in key order (snapshots
+ * are sorted) do not search the tree from the root each time. */
+static int store_txn_op(MDB_cursor *c, const store_op *op)
+{
+    MDB_val key = {op->key_len, (void *)op->key};
+    if (op->val != NULL) {
+        MDB_val val = {op->val_len, (void *)op->val};
+        return mdb_cursor_put(c, &key, &val, 0);
+    }
+    MDB_val val;
+    int rc = mdb_cursor_get(c, &key, &val, MDB_SET);
+    if (rc == 0)
+        rc = mdb_cursor_del(c, 0);
+    return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
 static int store_txn_apply(store *s, store_group **g, size_t n, uint64_t lsn)
 {
     MDB_txn *txn;
     int rc = mdb_txn_begin(s->env, NULL, 0, &txn);
     if (rc != 0)
         return rc;
-    for (size_t i = 0; i < n; i++) {
-        for (size_t k = 0; k < g[i]->n; k++) {
+    MDB_cursor *cur[STORE_DB_COUNT] = {0};
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        for (size_t k = 0; k < g[i]->n && rc == 0; k++) {
             const store_op *op = &g[i]->ops[k];
-            MDB_val key = {op->key_len, (void *)op->key};
-            if (op->val != NULL) {
-                MDB_val val = {op->val_len, (void *)op->val};
-                rc = mdb_put(txn, s->dbi[op->db], &key, &val, 0);
-            } else {
-                rc = mdb_del(txn, s->dbi[op->db], &key, NULL);
-                if (rc == MDB_NOTFOUND)
-                    rc = 0;
-            }
-            if (rc != 0) {
-                mdb_txn_abort(txn); /* never commit half a group */
-                return rc;
-            }
+            if (cur[op->db] == NULL &&
+                (rc = mdb_cursor_open(txn, s->dbi[op->db], &cur[op->db])) != 0)
+                break;
+            rc = store_txn_op(cur[op->db], op);
         }
+    }
+    for (int d = 0; d < STORE_DB_COUNT; d++)
+        if (cur[d] != NULL)
+            mdb_cursor_close(cur[d]);
+    if (rc != 0) {
+        mdb_txn_abort(txn); /* never commit half a group */
+        return rc;
     }
     if (lsn != 0) {
         unsigned char b[8];
@@ -356,6 +372,28 @@ void store__update_usage(store *s)
     MDB_stat st;
     if (mdb_env_info(s->env, &info) == 0 && mdb_env_stat(s->env, &st) == 0)
         atomic_store(&s->used, (uint64_t)(info.me_last_pgno + 1) * st.ms_psize);
+}
+
+store_group *store__group_own(store_op *ops, size_t n, void (*release)(void *owner),
+                              void *owner, store_done_fn done, void *arg)
+{
+    store_group *g = calloc(1, sizeof *g);
+    if (g == NULL)
+        return NULL;
+    bool loggable = n > 0;
+    for (size_t i = 0; i < n && loggable; i++)
+        loggable = ops[i].db == STORE_DB_RESERVATIONS;
+    *g = (store_group){.ops = ops, .n = n, .loggable = loggable,
+                       .log_len = loggable ? store__log_record_size(ops, n) : 0,
+                       .done = done, .arg = arg, .release = release, .owner = owner};
+    return g;
+}
+
+void store__group_free(store_group *g)
+{
+    if (g != NULL && g->release != NULL)
+        g->release(g->owner);
+    free(g);
 }
 
 store_group *store__group_new(const store_op *ops, size_t n, store_done_fn done,
@@ -479,7 +517,7 @@ static atp_err store_log_start(store *s, const char *dir)
     }
     atomic_store(&s->log_replayed, r.n + s->n_replayed);
     for (size_t i = 0; i < r.n; i++)
-        free(r.g[i]);
+        store__group_free(r.g[i]);
     free(r.g);
     if (err != ATP_OK)
         return err; /* the log stays as it is for the next attempt */

@@ -116,6 +116,14 @@ atp_err store_scan(store *s, store_db db,
 atp_err store_submit(store *s, const store_op *ops, size_t n, store_done_fn done,
                      void *arg);
 
+/* store_submit_owned is store_submit without the copy (for large groups:
+ * snapshots): ops and the bytes they point at stay the caller's until the
+ * store calls release(owner), once, on a store thread, after done. On an
+ * error return nothing was taken and release is not called. */
+atp_err store_submit_owned(store *s, store_op *ops, size_t n,
+                           void (*release)(void *owner), void *owner,
+                           store_done_fn done, void *arg);
+
 void store_stats_get(const store *s, store_stats *out);
 
 /* What an offline look at the store shows (atpctl inspect). */

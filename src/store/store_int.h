@@ -54,6 +54,10 @@ struct store_group {
     size_t n;
     store_done_fn done;
     void *arg;
+    /* store_submit_owned: ops and their bytes are the caller's, given back
+     * with release(owner) when the group is freed; bytes[] is empty. */
+    void (*release)(void *owner);
+    void *owner;
     unsigned char bytes[]; /* ops array, then keys and values */
 };
 
@@ -186,6 +190,12 @@ atp_err store__commit(store *s, store_group **g, size_t n, uint64_t lsn);
 /* store__update_usage refreshes the used-bytes figure after a commit. */
 void store__update_usage(store *s);
 
+/* store__group_own makes a group of the caller's ops without copying
+ * (store_submit_owned). NULL: out of memory. */
+store_group *store__group_own(store_op *ops, size_t n, void (*release)(void *owner),
+                              void *owner, store_done_fn done, void *arg);
+/* store__group_free gives an owned group's ops back, then frees g. */
+void store__group_free(store_group *g);
 /* store__group_new copies n ops into a new group (NULL: out of memory). */
 store_group *store__group_new(const store_op *ops, size_t n, store_done_fn done,
                               void *arg);

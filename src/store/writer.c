@@ -77,7 +77,7 @@ static atp_err store_applier_flush(store *s, store_pending *p)
             break;
         atomic_fetch_add(&s->commits, 1);
         for (size_t i = done; i < done + k; i++)
-            free(p->g[i]);
+            store__group_free(p->g[i]);
         done += k;
         atomic_store(&s->log_applied, lsn);
         pthread_mutex_lock(&s->amu);
@@ -147,7 +147,7 @@ static void store_applier_run(store *s, store_pending *p, store_group *list)
             store__update_usage(s);
         }
         store_group_finish(s, g, err);
-        free(g);
+        store__group_free(g);
     }
     if (p->n > 0 && !tried)
         store_applier_flush(s, p);
@@ -197,7 +197,7 @@ static void *store_applier_main(void *arg)
         log_warn("store", "%zu logged groups not applied to LMDB at shutdown: "
                  "the next start replays them from the log", p.n);
     for (size_t i = 0; i < p.n; i++)
-        free(p.g[i]);
+        store__group_free(p.g[i]);
     free(p.g);
     return NULL;
 }
@@ -248,7 +248,7 @@ static void store_writer_lmdb(store *s, store_group *g)
         return;
     }
     store_group_finish(s, g, err);
-    free(g);
+    store__group_free(g);
 }
 
 /* Make room for total bytes: reuse the log from offset 0 (a new cycle,
@@ -332,7 +332,7 @@ static void store_writer_log(store *s, store_group **g, size_t n)
         store_applier_push(s, g[0], g[n - 1]);
     } else {
         for (size_t i = 0; i < n; i++)
-            free(g[i]);
+            store__group_free(g[i]);
     }
 }
 
@@ -361,7 +361,7 @@ static void store_writer_direct(store *s, store_group **batch, size_t n)
     atomic_fetch_add(&s->commits, 1);
     for (size_t i = 0; i < n; i++) {
         store_group_finish(s, batch[i], err);
-        free(batch[i]);
+        store__group_free(batch[i]);
     }
     store__update_usage(s);
 }
@@ -428,6 +428,19 @@ atp_err store_submit(store *s, const store_op *ops, size_t n, store_done_fn done
     return err;
 }
 
+atp_err store_submit_owned(store *s, store_op *ops, size_t n,
+                           void (*release)(void *owner), void *owner,
+                           store_done_fn done, void *arg)
+{
+    store_group *g = store__group_own(ops, n, release, owner, done, arg);
+    if (g == NULL)
+        return ATP_E_NOMEM;
+    atp_err err = queue_push(&s->q, &g);
+    if (err != ATP_OK)
+        free(g); /* not taken: the caller keeps ops */
+    return err;
+}
+
 void store_close(store *s)
 {
     if (s == NULL)
@@ -454,7 +467,7 @@ void store_close(store *s)
                  "at the next start");
     store__log_close(&s->log);
     for (size_t i = 0; i < s->n_replayed; i++) /* never started */
-        free(s->replayed[i]);
+        store__group_free(s->replayed[i]);
     free(s->replayed);
     mdb_env_close(s->env);
     queue_fini(&s->q);

@@ -1,0 +1,324 @@
+/*
+ * test_snapshot.c - unit tests of src/engine/snapshot.c and
+ * snapshot_write.c through engine_persist: a snapshot carries exactly the
+ * changed positions (zeroed ones as deletes) and the source offsets, in
+ * LMDB key order (memcmp, shorter first), as ONE group; a failed write makes
+ * the next snapshot write every position.
+ *
+ * Threads: the test thread submits and asks for snapshots; the snapshot
+ * writer thread calls test_write, which records the group under a mutex and
+ * completes it at once.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "atp/error.h"
+#include "atp/wire.h"
+#include "config/config.h"
+#include "engine/engine.h"
+
+static const char test_yaml[] =
+    "regions: [{id: r}]\n"
+    "locations:\n"
+    "  - {id: dc-10, region: r}\n"
+    "  - {id: dc-1, region: r}\n"
+    "  - {id: a, region: r}\n"
+    "sources:\n"
+    "  - id: wms\n"
+    "    authority:\n"
+    "      - locations: [dc-10, dc-1, a]\n";
+
+/* SKUs in an order that is not key order; some share their first 16 key
+ * bytes, some are prefixes of others. */
+static const char *const test_skus[] = {
+    "Z", "AB", "A", "ABC", "long-sku-name-0002", "long-sku-name-0001",
+    "long-sku-name-00010", "m", "B",
+};
+#define TEST_N_SKUS (sizeof test_skus / sizeof test_skus[0])
+#define TEST_N_LOCS 3
+
+/* The last group written (copied), and how many were. */
+typedef struct test_rec {
+    engine_db db;
+    char key[96];
+    size_t key_len;
+    bool del;
+    int64_t v[3];
+} test_rec;
+
+static pthread_mutex_t test_mu = PTHREAD_MUTEX_INITIALIZER;
+static test_rec test_recs[256];
+static size_t test_n_recs, test_n_groups, test_over;
+static atp_err test_fail_with; /* the next write fails with this */
+
+static atp_err test_write(void *ctx, const engine_record_op *ops, size_t n,
+                          void (*done)(void *arg, atp_err err), void *arg)
+{
+    pthread_mutex_lock(&test_mu);
+    atp_err err = test_fail_with;
+    test_fail_with = ATP_OK;
+    if (err == ATP_OK) {
+        test_n_groups++;
+        test_n_recs = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (test_n_recs == sizeof test_recs / sizeof test_recs[0] ||
+                ops[i].key_len > sizeof test_recs[0].key) {
+                test_over++;
+                continue;
+            }
+            test_rec *r = &test_recs[test_n_recs++];
+            r->db = ops[i].db;
+            memcpy(r->key, ops[i].key, ops[i].key_len);
+            r->key_len = ops[i].key_len;
+            r->del = ops[i].val == NULL;
+            if (ops[i].db == ENGINE_DB_POSITIONS && !r->del) {
+                assert_int_equal(ops[i].val_len, 24);
+                memcpy(r->v, ops[i].val, 24); /* little-endian host */
+            } else if (ops[i].db == ENGINE_DB_OFFSETS) {
+                assert_int_equal(ops[i].val_len, 16);
+                memcpy(r->v, ops[i].val, 16);
+            }
+        }
+    }
+    pthread_mutex_unlock(&test_mu);
+    if (err == ATP_OK && done != NULL)
+        done(arg, ATP_OK); /* durable at once */
+    return err;
+}
+
+/* write_owned: the records, then release, then done. */
+static size_t test_n_released;
+static atp_err test_write_owned(void *ctx, const engine_record_op *ops, size_t n,
+                                void (*release)(void *owner), void *owner,
+                                void (*done)(void *arg, atp_err err), void *arg)
+{
+    /* ops is only valid during the call: the store keeps its own array. */
+    engine_record_op *keep = malloc((n ? n : 1) * sizeof *keep);
+    assert_non_null(keep);
+    memcpy(keep, ops, n * sizeof *keep);
+    atp_err err = test_write(ctx, keep, n, NULL, NULL);
+    free(keep);
+    if (err != ATP_OK)
+        return err; /* not taken: release is not called */
+    /* Released before done here (the store does it after): the engine must
+     * not care, and the test sees the count once the snapshot is done. */
+    release(owner);
+    pthread_mutex_lock(&test_mu);
+    test_n_released++;
+    pthread_mutex_unlock(&test_mu);
+    done(arg, ATP_OK);
+    return ATP_OK;
+}
+
+typedef struct test_fx {
+    config cfg;
+    engine *eng;
+} test_fx;
+
+static bool test_owned;
+
+static int test_setup(void **state)
+{
+    test_fx *fx = calloc(1, sizeof *fx);
+    assert_non_null(fx);
+    config_diags d = {0};
+    assert_int_equal(config_load_string(test_yaml, strlen(test_yaml), &fx->cfg, &d),
+                     ATP_OK);
+    config_diags_fini(&d);
+    engine_persist p = {NULL, test_write, test_owned ? test_write_owned : NULL};
+    assert_int_equal(engine_alloc(&fx->cfg, &p, &fx->eng), ATP_OK);
+    assert_int_equal(engine_start(fx->eng), ATP_OK);
+    test_n_groups = test_n_recs = test_over = test_n_released = 0;
+    test_fail_with = ATP_OK;
+    *state = fx;
+    return 0;
+}
+
+static int test_teardown(void **state)
+{
+    test_fx *fx = *state;
+    engine_stop(fx->eng);
+    engine_free(fx->eng);
+    config_fini(&fx->cfg);
+    free(fx);
+    return 0;
+}
+
+static void test_release(void *owner, bool applied)
+{
+    free(owner);
+}
+
+/* One source message: SET on_hand of every (sku, loc) to value(sku, loc),
+ * or with only_sku set, of that SKU at only_loc. */
+static void test_apply(engine *e, uint64_t seq, int64_t (*value)(size_t s, size_t l),
+                       int only_sku, size_t only_loc)
+{
+    engine_event *ev = calloc(TEST_N_SKUS * TEST_N_LOCS, sizeof *ev);
+    assert_non_null(ev);
+    size_t n = 0;
+    for (size_t s = 0; s < TEST_N_SKUS; s++)
+        for (size_t l = 0; l < TEST_N_LOCS; l++)
+            if (only_sku < 0 || ((size_t)only_sku == s && only_loc == l))
+                ev[n++] = (engine_event){.kind = ATP_EV_SET,
+                                     .bucket = ATP_BUCKET_ON_HAND,
+                                     .location = (uint16_t)l,
+                                     .sku_len = (uint32_t)strlen(test_skus[s]),
+                                     .sku = test_skus[s],
+                                     .value = value(s, l)};
+    engine_batch b = {.events = ev, .n = (uint32_t)n, .from_source = true,
+                      .source = 0, .seq = seq, .ts_ms = 1000 + seq,
+                      .release = test_release, .owner = ev};
+    assert_int_equal(engine_submit(e, &b), ATP_OK);
+    assert_int_equal(engine_sync(e), ATP_OK);
+}
+
+static int64_t test_v1(size_t s, size_t l) { return (int64_t)(100 * s + l + 1); }
+/* Only (sku 3, loc 1) changes, to 0: one delete. */
+static int64_t test_v2(size_t s, size_t l)
+{
+    return s == 3 && l == 1 ? 0 : test_v1(s, l);
+}
+
+static int test_key_cmp(const test_rec *a, const test_rec *b)
+{
+    size_t n = a->key_len < b->key_len ? a->key_len : b->key_len;
+    int c = memcmp(a->key, b->key, n);
+    return c != 0 ? c : (a->key_len > b->key_len) - (a->key_len < b->key_len);
+}
+
+/* Positions records of the last group, checked to be in strictly
+ * increasing key order; returns how many. */
+static size_t test_check_sorted(void)
+{
+    size_t n = 0;
+    const test_rec *prev = NULL;
+    for (size_t i = 0; i < test_n_recs; i++) {
+        if (test_recs[i].db != ENGINE_DB_POSITIONS)
+            continue;
+        if (prev != NULL)
+            assert_true(test_key_cmp(prev, &test_recs[i]) < 0);
+        prev = &test_recs[i];
+        n++;
+    }
+    return n;
+}
+
+static const test_rec *test_find(engine_db db, const char *loc, const char *sku)
+{
+    char key[96];
+    size_t len = strlen(loc) + 1;
+    memcpy(key, loc, len);
+    if (sku != NULL) {
+        memcpy(key + len, sku, strlen(sku));
+        len += strlen(sku);
+    } else {
+        len--; /* an offset: the source id */
+    }
+    for (size_t i = 0; i < test_n_recs; i++)
+        if (test_recs[i].db == db && test_recs[i].key_len == len &&
+            memcmp(test_recs[i].key, key, len) == 0)
+            return &test_recs[i];
+    return NULL;
+}
+
+static void test_snapshot_sorted_and_complete(void **state)
+{
+    test_fx *fx = *state;
+    test_apply(fx->eng, 7, test_v1, -1, 0);
+    assert_int_equal(engine_snapshot_now(fx->eng), ATP_OK);
+    assert_int_equal(test_n_groups, 1);
+    assert_int_equal(test_over, 0);
+    assert_int_equal(test_check_sorted(), TEST_N_SKUS * TEST_N_LOCS);
+    for (size_t s = 0; s < TEST_N_SKUS; s++)
+        for (size_t l = 0; l < TEST_N_LOCS; l++) {
+            const test_rec *r =
+                test_find(ENGINE_DB_POSITIONS, fx->cfg.locations[l].id, test_skus[s]);
+            assert_non_null(r);
+            assert_false(r->del);
+            assert_int_equal(r->v[ATP_BUCKET_ON_HAND], test_v1(s, l));
+            assert_int_equal(r->v[ATP_BUCKET_ALLOCATED], 0);
+        }
+    const test_rec *o = test_find(ENGINE_DB_OFFSETS, "wms", NULL);
+    assert_non_null(o);
+    assert_int_equal(o->v[0], 7);    /* seq */
+    assert_int_equal(o->v[1], 1007); /* ts_ms */
+
+    /* Incremental: only what changed, with the offset, in the same group. */
+    test_apply(fx->eng, 8, test_v2, 3, 1);
+    assert_int_equal(engine_snapshot_now(fx->eng), ATP_OK);
+    assert_int_equal(test_n_groups, 2);
+    assert_int_equal(test_check_sorted(), 1);
+    const test_rec *r = test_find(ENGINE_DB_POSITIONS, "dc-1", test_skus[3]);
+    assert_non_null(r);
+    assert_true(r->del);
+    o = test_find(ENGINE_DB_OFFSETS, "wms", NULL);
+    assert_non_null(o);
+    assert_int_equal(o->v[0], 8);
+}
+
+static void test_snapshot_failure_writes_all_next(void **state)
+{
+    test_fx *fx = *state;
+    test_apply(fx->eng, 1, test_v1, -1, 0);
+    assert_int_equal(engine_snapshot_now(fx->eng), ATP_OK);
+    test_apply(fx->eng, 2, test_v2, 3, 1); /* one position changes */
+    pthread_mutex_lock(&test_mu);
+    test_fail_with = ATP_E_STORE_FULL;
+    pthread_mutex_unlock(&test_mu);
+    assert_int_equal(engine_snapshot_now(fx->eng), ATP_E_STORE_FULL);
+    /* Nothing changed since, yet the next one carries every position. */
+    assert_int_equal(engine_snapshot_now(fx->eng), ATP_OK);
+    assert_int_equal(test_n_groups, 2);
+    assert_int_equal(test_check_sorted(), TEST_N_SKUS * TEST_N_LOCS);
+    const test_rec *r = test_find(ENGINE_DB_POSITIONS, "dc-1", test_skus[3]);
+    assert_non_null(r);
+    assert_true(r->del);
+    const test_rec *o = test_find(ENGINE_DB_OFFSETS, "wms", NULL);
+    assert_non_null(o);
+    assert_int_equal(o->v[0], 2);
+}
+
+/* The same through write_owned: the store keeps the records' bytes (no
+ * copy) and releases them once. */
+static int test_setup_owned(void **state)
+{
+    test_owned = true;
+    return test_setup(state);
+}
+
+static void test_snapshot_owned(void **state)
+{
+    test_snapshot_sorted_and_complete(state);
+    assert_int_equal(test_n_released, 2);
+    test_fx *fx = *state;
+    pthread_mutex_lock(&test_mu);
+    test_fail_with = ATP_E_STORE_FULL;
+    pthread_mutex_unlock(&test_mu);
+    test_apply(fx->eng, 9, test_v1, 3, 1);
+    assert_int_equal(engine_snapshot_now(fx->eng), ATP_E_STORE_FULL);
+    assert_int_equal(test_n_released, 2); /* refused: not the store's */
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_snapshot_sorted_and_complete,
+                                        test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_snapshot_failure_writes_all_next,
+                                        test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_snapshot_owned, test_setup_owned,
+                                        test_teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
