@@ -38,8 +38,11 @@ void queue_fini(queue *q)
 atp_err queue_push(queue *q, const void *item)
 {
     pthread_mutex_lock(&q->mu);
-    while (q->len == q->cap && !q->closed)
+    while (q->len == q->cap && !q->closed) {
+        q->push_waiters++;
         pthread_cond_wait(&q->not_full, &q->mu);
+        q->push_waiters--;
+    }
     if (q->closed) {
         pthread_mutex_unlock(&q->mu);
         return ATP_E_BAD_STATE;
@@ -47,8 +50,12 @@ atp_err queue_push(queue *q, const void *item)
     size_t tail = (q->head + q->len) % q->cap;
     memcpy(q->items + tail * q->item_size, item, q->item_size);
     q->len++;
-    pthread_cond_signal(&q->not_empty);
+    bool wake = q->pop_waiters > 0;
     pthread_mutex_unlock(&q->mu);
+    /* A sleeper counted under the lock is asleep or about to recheck len
+     * under it, so a signal after unlocking is never lost. */
+    if (wake)
+        pthread_cond_signal(&q->not_empty);
     return ATP_OK;
 }
 
@@ -66,10 +73,14 @@ atp_err queue_pop(queue *q, void *item, int64_t timeout_ms)
     }
     pthread_mutex_lock(&q->mu);
     while (q->len == 0 && !q->closed) {
-        if (timeout_ms < 0) {
+        int rc = 0;
+        q->pop_waiters++;
+        if (timeout_ms < 0)
             pthread_cond_wait(&q->not_empty, &q->mu);
-        } else if (pthread_cond_timedwait(&q->not_empty, &q->mu, &deadline) ==
-                   ETIMEDOUT) {
+        else
+            rc = pthread_cond_timedwait(&q->not_empty, &q->mu, &deadline);
+        q->pop_waiters--;
+        if (rc == ETIMEDOUT) {
             if (q->len > 0)
                 break;
             pthread_mutex_unlock(&q->mu);
@@ -83,8 +94,10 @@ atp_err queue_pop(queue *q, void *item, int64_t timeout_ms)
     memcpy(item, q->items + q->head * q->item_size, q->item_size);
     q->head = (q->head + 1) % q->cap;
     q->len--;
-    pthread_cond_signal(&q->not_full);
+    bool wake = q->push_waiters > 0;
     pthread_mutex_unlock(&q->mu);
+    if (wake)
+        pthread_cond_signal(&q->not_full);
     return ATP_OK;
 }
 

@@ -5,6 +5,11 @@
  * A mutex and two condition variables: the queue carries batches of many
  * events, so one lock round trip per batch is noise next to the work it
  * carries, and a blocked producer is the intended backpressure.
+ *
+ * The reservation path pushes one small command per request, so a push
+ * must not cost a wake-up nobody waits for: each side counts its sleepers
+ * and the other side signals only when there is one, after unlocking (a
+ * woken thread then does not run straight into the lock we still hold).
  */
 #ifndef ATP_QUEUE_H
 #define ATP_QUEUE_H
@@ -25,6 +30,7 @@ typedef struct queue {
     size_t cap;
     size_t head; /* next to pop */
     size_t len;
+    unsigned pop_waiters, push_waiters; /* threads asleep in pop / push */
     bool closed;
 } queue;
 

@@ -853,7 +853,15 @@ void resv_group_done(engine *e, atp_err err)
     resv_table *t = &e->resv;
     t->inflight_busy = false;
     if (err == ATP_OK) {
-        resv_group_answer(e, &t->inflight, ATP_OK);
+        /* Hand the next group to the store before answering this one, so
+         * its fsync runs while we write the replies, not after them. What
+         * is answered here is durable and no longer in flight: a failure
+         * of the next group cannot touch it. */
+        resv_group tmp = t->durable;
+        t->durable = t->inflight;
+        t->inflight = tmp;
+        resv_flush(e);
+        resv_group_answer(e, &t->durable, ATP_OK);
         return;
     }
     /* The open group was decided on top of the failed one: undo both,
@@ -903,8 +911,10 @@ void resv_table_fini(resv_table *t)
     }
     resv_group_clear(&t->open);
     resv_group_clear(&t->inflight);
+    resv_group_clear(&t->durable);
     free(t->open.items);
     free(t->inflight.items);
+    free(t->durable.items);
     free(t->by_id);
     free(t->by_ref);
     free(t->heap);

@@ -75,6 +75,7 @@ typedef struct resv_table {
     size_t heap_n, heap_cap;
     resv_group open;     /* collecting */
     resv_group inflight; /* written by the store now (n > 0) */
+    resv_group durable;  /* written; being answered in resv_group_done */
     bool inflight_busy;
     int64_t retry_after_ms; /* after a failed write, expiry waits till then */
 

@@ -1,0 +1,198 @@
+/*
+ * test_resv.c - unit tests of the group commit in src/engine/resv.c, with a
+ * fake store the test completes by hand: nothing is answered before its
+ * group is durable; when a group is durable the next one is handed to the
+ * store before the replies are written (its fsync overlaps them); a failed
+ * group is undone and refused without touching the durable one before it.
+ *
+ * Threads: the test thread submits, completes the fake writes and reads
+ * the results after engine_sync (which queues behind everything it waits
+ * for); the engine thread decides and calls the done callbacks.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "atp/error.h"
+#include "atp/wire.h"
+#include "config/config.h"
+#include "engine/engine.h"
+
+static const char test_resv_yaml[] =
+    "regions:\n"
+    "  - id: us-east\n"
+    "locations:\n"
+    "  - {id: dc-1, region: us-east}\n"
+    "channels: [web]\n";
+
+/* ---- the fake store ------------------------------------------------------ */
+
+#define TEST_MAX_WRITES 16
+
+typedef struct test_store {
+    pthread_mutex_t mu;
+    int n_writes; /* groups handed over so far */
+    size_t n_ops[TEST_MAX_WRITES];
+    void (*done[TEST_MAX_WRITES])(void *arg, atp_err err);
+    void *arg[TEST_MAX_WRITES];
+} test_store;
+
+static test_store test_st = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+static atp_err test_store_write(void *ctx, const engine_record_op *ops, size_t n,
+                                void (*done)(void *arg, atp_err err), void *arg)
+{
+    test_store *s = ctx;
+    if (n == 0 || ops[0].db != ENGINE_DB_RESERVATIONS) {
+        done(arg, ATP_OK); /* a snapshot (engine_stop takes one): stored */
+        return ATP_OK;
+    }
+    pthread_mutex_lock(&s->mu);
+    assert_true(s->n_writes < TEST_MAX_WRITES);
+    s->n_ops[s->n_writes] = n;
+    s->done[s->n_writes] = done;
+    s->arg[s->n_writes] = arg;
+    s->n_writes++;
+    pthread_mutex_unlock(&s->mu);
+    return ATP_OK;
+}
+
+static int test_store_writes(void)
+{
+    pthread_mutex_lock(&test_st.mu);
+    int n = test_st.n_writes;
+    pthread_mutex_unlock(&test_st.mu);
+    return n;
+}
+
+/* Finish write i with err, as the store's writer thread would. */
+static void test_store_complete(int i, atp_err err)
+{
+    pthread_mutex_lock(&test_st.mu);
+    void (*done)(void *, atp_err) = test_st.done[i];
+    void *arg = test_st.arg[i];
+    pthread_mutex_unlock(&test_st.mu);
+    done(arg, err);
+}
+
+/* ---- reservations and their answers ------------------------------------- */
+
+typedef struct test_op {
+    engine_resv_line line;
+    engine_resv_req req;
+    atomic_bool answered;
+    atp_err err;
+    bool granted;
+    int writes_seen; /* fake store writes when the answer was written */
+} test_op;
+
+static void test_op_done(void *arg, const engine_resv_result *res)
+{
+    test_op *op = arg;
+    op->err = res->err;
+    op->granted = res->granted;
+    op->writes_seen = test_store_writes();
+    atomic_store(&op->answered, true);
+}
+
+static void test_reserve(engine *e, test_op *op, const char *id, int64_t qty)
+{
+    memset(op, 0, sizeof *op);
+    op->line = (engine_resv_line){.sku = "A", .sku_len = 1, .region = 0,
+                                  .qty = qty};
+    op->req = (engine_resv_req){.op = ENGINE_RESV_RESERVE, .id = id,
+                                .id_len = (uint32_t)strlen(id), .channel = 0,
+                                .lines = &op->line, .n_lines = 1,
+                                .done = test_op_done, .arg = op};
+    assert_int_equal(engine_resv_submit(e, &op->req), ATP_OK);
+}
+
+static int64_t test_atp(engine *e)
+{
+    engine_answer a;
+    engine_query(e, "A", 1, 0, 0, &a);
+    return a.atp;
+}
+
+static void test_release_batch(void *owner, bool applied)
+{
+    (void)owner;
+    assert_true(applied);
+}
+
+static void test_resv_group_commit(void **state)
+{
+    (void)state;
+    config cfg;
+    config_diags diags = {0};
+    assert_int_equal(config_load_string(test_resv_yaml, sizeof test_resv_yaml - 1,
+                                        &cfg, &diags),
+                     ATP_OK);
+    config_diags_fini(&diags);
+    engine_persist persist = {.ctx = &test_st, .write = test_store_write};
+    engine *e;
+    assert_int_equal(engine_alloc(&cfg, &persist, &e), ATP_OK);
+    assert_int_equal(engine_start(e), ATP_OK);
+
+    engine_event ev = {.kind = ATP_EV_SET, .bucket = ATP_BUCKET_ON_HAND,
+                       .location = 0, .sku_len = 1, .sku = "A", .value = 10};
+    engine_batch b = {.events = &ev, .n = 1, .release = test_release_batch};
+    assert_int_equal(engine_submit(e, &b), ATP_OK);
+    assert_int_equal(engine_sync(e), ATP_OK);
+    assert_int_equal(test_atp(e), 10);
+
+    /* r1 goes to the store at once; r2 collects behind it. Both are
+     * decided (ATP counts them) but neither is answered. */
+    test_op r1, r2;
+    test_reserve(e, &r1, "r1", 3);
+    assert_int_equal(engine_sync(e), ATP_OK);
+    test_reserve(e, &r2, "r2", 4);
+    assert_int_equal(engine_sync(e), ATP_OK);
+    assert_int_equal(test_store_writes(), 1);
+    assert_int_equal(test_st.n_ops[0], 1);
+    assert_false(atomic_load(&r1.answered));
+    assert_false(atomic_load(&r2.answered));
+    assert_int_equal(test_atp(e), 3);
+
+    /* r1 durable: r2's group is handed over before r1 is answered. */
+    test_store_complete(0, ATP_OK);
+    assert_int_equal(engine_sync(e), ATP_OK);
+    assert_true(atomic_load(&r1.answered));
+    assert_int_equal(r1.err, ATP_OK);
+    assert_true(r1.granted);
+    assert_int_equal(r1.writes_seen, 2);
+    assert_false(atomic_load(&r2.answered));
+
+    /* r2's write fails: r2 is undone and refused, r1 stays. */
+    test_store_complete(1, ATP_E_IO);
+    assert_int_equal(engine_sync(e), ATP_OK);
+    assert_true(atomic_load(&r2.answered));
+    assert_int_equal(r2.err, ATP_E_IO);
+    assert_int_equal(test_atp(e), 7);
+    engine_stats st;
+    engine_stats_get(e, &st);
+    assert_int_equal(st.resv_open, 1);
+    assert_int_equal(test_store_writes(), 2);
+
+    engine_stop(e);
+    engine_free(e);
+    config_fini(&cfg);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_resv_group_commit),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
