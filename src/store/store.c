@@ -578,7 +578,8 @@ static atp_err store_log_start(store *s, const char *dir)
     err = store__log_replay(&s->log, applied, store_replay_one, &r, &last, &bad);
     if (err == ATP_OK && r.n > 0) {
         err = store__commit(s, r.g, r.n, last);
-        int rc = err == ATP_OK ? mdb_env_sync(s->env, 1) : 0;
+        /* s->env NULL: the reopen after a large replay failed. */
+        int rc = err != ATP_OK ? 0 : s->env == NULL ? EIO : mdb_env_sync(s->env, 1);
         if (rc != 0)
             err = store_err("mdb_env_sync (replay)", rc);
         if (err == ATP_OK)
