@@ -44,6 +44,7 @@ static const char *const store_db_names[STORE_DB_COUNT] = {
 
 
 static atp_err store_log_start(store *s, const char *dir);
+static atp_err store_env_reopen(store *s);
 
 static atp_err store_err(const char *what, int rc)
 {
@@ -55,31 +56,26 @@ static atp_err store_err(const char *what, int rc)
     return ATP_E_IO;
 }
 
-atp_err store_open(const char *dir, const store_options *o, store **out)
+/* store_env_open opens the environment in s->dir into s->env and s->dbi:
+ * the map at s->map_bytes (or the file's size, if larger), stale reader
+ * slots cleared, the databases opened (created unless read-only). On
+ * failure s->env is NULL. Called by store_open, and by store_env_reopen on
+ * the thread that owns LMDB writes, holding envmu. */
+static atp_err store_env_open(store *s)
 {
-    store *s = calloc(1, sizeof *s);
-    if (s == NULL)
-        return ATP_E_NOMEM;
-    s->opt = *o;
-    s->log.fd = -1;
-    s->map_bytes = o->initial_map_bytes ? o->initial_map_bytes : (64u << 20);
-    atp_err err = ATP_E_IO;
+    const store_options *o = &s->opt;
+    atp_err err;
     int rc;
-    if (!o->read_only && mkdir(dir, 0750) != 0 && errno != EEXIST) {
-        log_error("store", "cannot create data directory %s: %s", dir,
-                  strerror(errno));
-        goto fail;
-    }
     if ((rc = mdb_env_create(&s->env)) != 0) {
-        err = store_err("mdb_env_create", rc);
-        goto fail;
+        s->env = NULL;
+        return store_err("mdb_env_create", rc);
     }
     unsigned flags = MDB_NOTLS | (o->sync == STORE_NOSYNC ? MDB_NOSYNC : 0) |
                      (o->read_only ? MDB_RDONLY : 0);
     if ((rc = mdb_env_set_maxdbs(s->env, STORE_DB_COUNT)) != 0 ||
         (rc = mdb_env_set_mapsize(s->env, s->map_bytes)) != 0 ||
-        (rc = mdb_env_open(s->env, dir, flags, 0640)) != 0) {
-        log_error("store", "cannot open LMDB environment in %s", dir);
+        (rc = mdb_env_open(s->env, s->dir, flags, 0640)) != 0) {
+        log_error("store", "cannot open LMDB environment in %s", s->dir);
         err = store_err("mdb_env_open", rc);
         goto fail;
     }
@@ -114,6 +110,34 @@ atp_err store_open(const char *dir, const store_options *o, store **out)
         err = store_err("mdb_txn_commit", rc);
         goto fail;
     }
+    return ATP_OK;
+fail:
+    mdb_env_close(s->env);
+    s->env = NULL;
+    return err;
+}
+
+atp_err store_open(const char *dir, const store_options *o, store **out)
+{
+    store *s = calloc(1, sizeof *s);
+    if (s == NULL)
+        return ATP_E_NOMEM;
+    s->opt = *o;
+    s->log.fd = -1;
+    s->map_bytes = o->initial_map_bytes ? o->initial_map_bytes : (64u << 20);
+    s->reopen_ops = o->reopen_ops ? o->reopen_ops : STORE_REOPEN_OPS;
+    pthread_mutex_init(&s->envmu, NULL);
+    atp_err err = ATP_E_NOMEM;
+    if ((s->dir = strdup(dir)) == NULL)
+        goto fail;
+    err = ATP_E_IO;
+    if (!o->read_only && mkdir(dir, 0750) != 0 && errno != EEXIST) {
+        log_error("store", "cannot create data directory %s: %s", dir,
+                  strerror(errno));
+        goto fail;
+    }
+    if ((err = store_env_open(s)) != ATP_OK)
+        goto fail;
     if (!o->read_only && (err = store_log_start(s, dir)) != ATP_OK)
         goto fail;
     if ((err = queue_init(&s->q, sizeof(store_group *), STORE_QUEUE_CAP)) != ATP_OK)
@@ -128,8 +152,39 @@ fail:
     store__log_close(&s->log);
     if (s->env != NULL)
         mdb_env_close(s->env);
+    pthread_mutex_destroy(&s->envmu);
+    free(s->dir);
     free(s);
     return err;
+}
+
+/* store_env_reopen closes the environment and opens it again, between two
+ * transactions, on the thread that owns LMDB writes. Why: LMDB 0.9 keeps
+ * every single page a write transaction dirtied, once committed, on the
+ * environment's free list (env->me_dpages) for reuse, and frees that list
+ * only in mdb_env_close; a transaction of many ops (a snapshot of millions
+ * of positions dirties up to MDB_IDL_UM_MAX pages, 512 MiB) would leave that
+ * much malloc'ed memory resident for the life of the process. Nothing is
+ * lost: everything is committed (without fsync in nosync mode, but already
+ * written to the file), the map keeps its current size, and the databases
+ * are opened again. envmu keeps store_info_get and store_scan out
+ * meanwhile. On failure s->env stays NULL and store__commit tries again. */
+static atp_err store_env_reopen(store *s)
+{
+    pthread_mutex_lock(&s->envmu);
+    if (s->env != NULL)
+        mdb_env_close(s->env);
+    s->env = NULL;
+    atp_err err = store_env_open(s);
+    pthread_mutex_unlock(&s->envmu);
+    if (err != ATP_OK) {
+        log_error("store", "cannot reopen the LMDB environment (%s): commits "
+                  "fail until it reopens", atp_err_message(err));
+        return err;
+    }
+    atomic_fetch_add(&s->reopens, 1);
+    atomic_store(&s->map_size, s->map_bytes);
+    return ATP_OK;
 }
 
 const char *store_db_name(store_db db)
@@ -143,19 +198,27 @@ atp_err store_info_get(store *s, store_info *out)
     MDB_envinfo info;
     MDB_stat st;
     MDB_txn *txn;
+    pthread_mutex_lock(&s->envmu); /* the applier may reopen env */
+    if (s->env == NULL) {
+        pthread_mutex_unlock(&s->envmu);
+        return ATP_E_IO;
+    }
     int rc = mdb_env_info(s->env, &info);
     if (rc == 0)
         rc = mdb_env_stat(s->env, &st);
     if (rc == 0)
         rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
-    if (rc != 0)
+    if (rc != 0) {
+        pthread_mutex_unlock(&s->envmu);
         return store_err("info", rc);
+    }
     for (int i = 0; i < STORE_DB_COUNT; i++) {
         MDB_stat ds;
         if (s->dbi[i] != (MDB_dbi)-1 && mdb_stat(txn, s->dbi[i], &ds) == 0)
             out->entries[i] = ds.ms_entries;
     }
     mdb_txn_abort(txn);
+    pthread_mutex_unlock(&s->envmu);
     out->map_bytes = info.me_mapsize;
     out->page_size = st.ms_psize;
     out->used_bytes = (uint64_t)(info.me_last_pgno + 1) * st.ms_psize;
@@ -233,13 +296,16 @@ atp_err store_scan(store *s, store_db db,
     atp_err err = store_overlay(s, db, &ov, &n_ov);
     if (err != ATP_OK)
         return err;
-    int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
+    pthread_mutex_lock(&s->envmu); /* the applier may reopen env */
+    int rc = s->env != NULL ? mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn) : EIO;
     if (rc != 0) {
+        pthread_mutex_unlock(&s->envmu);
         free(ov);
         return store_err("mdb_txn_begin (scan)", rc);
     }
     if ((rc = mdb_cursor_open(txn, s->dbi[db], &cur)) != 0) {
         mdb_txn_abort(txn);
+        pthread_mutex_unlock(&s->envmu);
         free(ov);
         return store_err("mdb_cursor_open", rc);
     }
@@ -277,6 +343,7 @@ atp_err store_scan(store *s, store_db db,
     }
     mdb_cursor_close(cur);
     mdb_txn_abort(txn);
+    pthread_mutex_unlock(&s->envmu);
     free(ov);
     return rc == 0 ? ATP_OK : store_err("scan", rc);
 }
@@ -339,18 +406,33 @@ static int store_txn_apply(store *s, store_group **g, size_t n, uint64_t lsn)
 
 atp_err store__commit(store *s, store_group **g, size_t n, uint64_t lsn)
 {
+    atp_err err;
+    if (s->env == NULL && (err = store_env_reopen(s)) != ATP_OK) {
+        atomic_fetch_add(&s->failures, 1);
+        return err; /* a reopen failed: nothing written */
+    }
+    size_t ops = 0;
+    for (size_t i = 0; i < n; i++)
+        ops += g[i]->n;
     for (;;) {
         int rc = store_txn_apply(s, g, n, lsn);
         if (rc == 0) {
             atomic_store(&s->full, false);
+            /* Committed; a failed reopen only delays the next commit. */
+            if (ops >= s->reopen_ops)
+                store_env_reopen(s);
             return ATP_OK;
         }
         size_t limit = s->opt.max_map_bytes ? s->opt.max_map_bytes : SIZE_MAX / 2;
         if (rc == MDB_MAP_FULL && s->map_bytes < limit) {
             /* Double, but not past the limit. Safe here: this thread is
-             * the only one with write transactions. */
+             * the only one with write transactions, and envmu keeps the
+             * others' read transactions (store_info_get) out: LMDB remaps
+             * only while no transaction of this process is active. */
             size_t grown = s->map_bytes * 2 < limit ? s->map_bytes * 2 : limit;
+            pthread_mutex_lock(&s->envmu);
             int grc = mdb_env_set_mapsize(s->env, grown);
+            pthread_mutex_unlock(&s->envmu);
             if (grc == 0) {
                 s->map_bytes = grown;
                 atomic_store(&s->map_size, s->map_bytes);
@@ -359,7 +441,7 @@ atp_err store__commit(store *s, store_group **g, size_t n, uint64_t lsn)
             }
             rc = grc;
         }
-        atp_err err = store_err("commit", rc);
+        err = store_err("commit", rc);
         atomic_store(&s->full, err == ATP_E_STORE_FULL);
         atomic_fetch_add(&s->failures, 1);
         return err;
@@ -370,7 +452,8 @@ void store__update_usage(store *s)
 {
     MDB_envinfo info;
     MDB_stat st;
-    if (mdb_env_info(s->env, &info) == 0 && mdb_env_stat(s->env, &st) == 0)
+    if (s->env != NULL && mdb_env_info(s->env, &info) == 0 &&
+        mdb_env_stat(s->env, &st) == 0)
         atomic_store(&s->used, (uint64_t)(info.me_last_pgno + 1) * st.ms_psize);
 }
 
@@ -495,7 +578,8 @@ static atp_err store_log_start(store *s, const char *dir)
     err = store__log_replay(&s->log, applied, store_replay_one, &r, &last, &bad);
     if (err == ATP_OK && r.n > 0) {
         err = store__commit(s, r.g, r.n, last);
-        int rc = err == ATP_OK ? mdb_env_sync(s->env, 1) : 0;
+        /* s->env NULL: the reopen after a large replay failed. */
+        int rc = err != ATP_OK ? 0 : s->env == NULL ? EIO : mdb_env_sync(s->env, 1);
         if (rc != 0)
             err = store_err("mdb_env_sync (replay)", rc);
         if (err == ATP_OK)

@@ -56,6 +56,10 @@ typedef struct store_options {
     size_t max_map_bytes;     /* growth stops here: STORE_FULL */
     size_t log_bytes;         /* reservation log size; 0: no log */
     int64_t log_apply_delay_ms; /* tests: the applier waits this long first */
+    /* A write transaction of at least this many ops is followed by a
+     * close and reopen of the environment, which frees the pages LMDB keeps
+     * cached from it (up to 512 MiB). 0: the default (32768). */
+    size_t reopen_ops;
 } store_options;
 
 /* One put (val != NULL) or delete (val == NULL). The bytes are copied by
@@ -86,6 +90,7 @@ typedef struct store_stats {
     uint64_t log_applied;  /* last LSN applied to LMDB */
     uint64_t log_waits;    /* appends that waited for the applier (log full) */
     uint64_t log_replayed; /* groups replayed from the log at store_open */
+    uint64_t env_reopens;  /* environment reopened after a large transaction */
 } store_stats;
 
 /* store_open opens (creating) the LMDB environment in directory dir,
@@ -135,7 +140,8 @@ typedef struct store_info {
     uint32_t readers_used, readers_max;
 } store_info;
 
-/* store_info_get fills *out (any time; a short read transaction). */
+/* store_info_get fills *out (any time, any thread; a short read
+ * transaction; waits for a reopen of the environment). */
 atp_err store_info_get(store *s, store_info *out);
 
 /* store_db_name returns the LMDB name of a database ("positions", ...). */

@@ -142,9 +142,24 @@ atp_err store__log_clear(store_log *l);
 void store__log_close(store_log *l);
 
 /* The store. Guards: see each field; atomics are read by any thread. */
+/* A write transaction of at least this many ops is followed by a reopen of
+ * the environment (store.c, store_env_reopen): it bounds what LMDB keeps
+ * cached of the pages a transaction dirtied (at most one page per op and
+ * the branches above, 128 MiB in the worst case; ops in key order, as in
+ * snapshots, share leaves and keep far less). */
+#define STORE_REOPEN_OPS 32768
+
 struct store {
+    /* env and dbi are replaced by a reopen (store__commit), on the thread
+     * that owns LMDB writes, holding envmu; threads other than that one
+     * (store_info_get, store_scan) use them holding envmu. NULL: a reopen
+     * failed; the next commit tries again. */
     MDB_env *env;
     MDB_dbi dbi[STORE_DB_COUNT];
+    pthread_mutex_t envmu;
+    char *dir;
+    size_t reopen_ops; /* opt.reopen_ops or STORE_REOPEN_OPS */
+    _Atomic uint64_t reopens;
     store_options opt;
     size_t map_bytes; /* the thread that owns LMDB writes */
     queue q;          /* of store_group * */

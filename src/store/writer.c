@@ -392,7 +392,8 @@ static void *store_writer_main(void *arg)
                 store_writer_direct(s, batch, n);
         }
         if (nosync && clock_mono_ms() - s->last_flush_ms >= STORE_NOSYNC_FLUSH_MS) {
-            mdb_env_sync(s->env, 1);
+            if (s->env != NULL) /* NULL: a reopen failed, see store__commit */
+                mdb_env_sync(s->env, 1);
             s->last_flush_ms = clock_mono_ms();
         }
     }
@@ -455,7 +456,7 @@ void store_close(store *s)
         pthread_mutex_unlock(&s->amu);
         pthread_join(s->applier, NULL);
     }
-    int rc = s->opt.read_only ? 0 : mdb_env_sync(s->env, 1);
+    int rc = s->opt.read_only ? 0 : s->env == NULL ? EIO : mdb_env_sync(s->env, 1);
     if (rc != 0)
         log_warn("store", "mdb_env_sync at shutdown: %s%s", mdb_strerror(rc),
                  s->log_on ? " (the reservation log is kept: the next start "
@@ -469,12 +470,15 @@ void store_close(store *s)
     for (size_t i = 0; i < s->n_replayed; i++) /* never started */
         store__group_free(s->replayed[i]);
     free(s->replayed);
-    mdb_env_close(s->env);
+    if (s->env != NULL)
+        mdb_env_close(s->env);
     queue_fini(&s->q);
+    pthread_mutex_destroy(&s->envmu);
     pthread_mutex_destroy(&s->amu);
     pthread_cond_destroy(&s->acond);
     pthread_cond_destroy(&s->dcond);
     free(s->buf);
+    free(s->dir);
     free(s);
 }
 
@@ -494,5 +498,6 @@ void store_stats_get(const store *s, store_stats *out)
         .log_applied = atomic_load(&m->log_applied),
         .log_waits = atomic_load(&m->log_waits),
         .log_replayed = atomic_load(&m->log_replayed),
+        .env_reopens = atomic_load(&m->reopens),
     };
 }

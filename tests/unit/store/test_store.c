@@ -3,9 +3,15 @@
  * groups replayed from the reservation log that LMDB could not take at
  * start-up (disk or map full) on LMDB's own keys: the last op per key wins,
  * deletes hide LMDB's key, the order is LMDB's key order, and fn can stop.
+ * And the reopen of the environment after a large transaction (the store
+ * option reopen_ops lowered to 3): every record stays readable, the grown
+ * map keeps its size, later writes work, with and without the log, while
+ * another thread calls store_info_get.
  */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -105,10 +111,158 @@ static void test_scan_overlay(void **state)
     test_dir_remove(&d);
 }
 
+/* ---- reopen of the environment ------------------------------------------------ */
+
+#define TEST_N_GROUPS 300
+#define TEST_OPS 5 /* per group: >= reopen_ops, so each commit reopens */
+#define TEST_VAL 512
+
+static void test_key(char *k, size_t cap, int g, int i)
+{
+    snprintf(k, cap, "k%04d-%d", g, i);
+}
+
+static void test_done(void *arg, atp_err err)
+{
+    assert_int_equal(err, ATP_OK);
+    atomic_fetch_add((_Atomic int *)arg, 1);
+}
+
+/* Submit group g: TEST_OPS puts to db (reservations: logged when the log is
+ * on; positions: an LMDB group). */
+static void test_submit(store *s, store_db db, int g, _Atomic int *done)
+{
+    static char keys[TEST_OPS][32];
+    static unsigned char val[TEST_VAL];
+    store_op ops[TEST_OPS];
+    for (int i = 0; i < TEST_OPS; i++) {
+        test_key(keys[i], sizeof keys[i], g, i);
+        memset(val, 'a' + g % 26, sizeof val);
+        ops[i] = (store_op){db, keys[i], strlen(keys[i]), val, sizeof val};
+    }
+    assert_int_equal(store_submit(s, ops, TEST_OPS, test_done, done), ATP_OK);
+}
+
+static void test_wait(_Atomic int *done, int want)
+{
+    for (int i = 0; i < 10000 && atomic_load(done) < want; i++)
+        usleep(1000);
+    assert_int_equal(atomic_load(done), want);
+}
+
+typedef struct test_check {
+    int n, bad;
+} test_check;
+
+static bool test_check_fn(void *ctx, const void *key, size_t key_len, const void *val,
+                          size_t val_len)
+{
+    test_check *c = ctx;
+    int g = 0;
+    if (key_len < 6 || sscanf((const char *)key, "k%4d", &g) != 1 ||
+        val_len != TEST_VAL || ((const unsigned char *)val)[0] != 'a' + g % 26 ||
+        ((const unsigned char *)val)[TEST_VAL - 1] != 'a' + g % 26)
+        c->bad++;
+    c->n++;
+    return true;
+}
+
+typedef struct test_prober {
+    store *s;
+    _Atomic bool stop;
+    int calls;
+} test_prober;
+
+/* Another thread reading the store while the applier reopens it. */
+static void *test_prober_main(void *arg)
+{
+    test_prober *p = arg;
+    while (!atomic_load(&p->stop)) {
+        store_info info;
+        assert_int_equal(store_info_get(p->s, &info), ATP_OK);
+        p->calls++;
+    }
+    return NULL;
+}
+
+static void test_reopen_mode(store_sync sync, size_t log_bytes)
+{
+    test_dir d;
+    test_dir_make(&d);
+    /* A 256 KiB map: the writes below grow it, and a reopen must keep it. */
+    store_options o = {.sync = sync, .initial_map_bytes = 256u << 10,
+                       .log_bytes = log_bytes, .reopen_ops = 3};
+    store *s;
+    assert_int_equal(store_open(d.path, &o, &s), ATP_OK);
+    assert_int_equal(store_start(s), ATP_OK);
+    test_prober p = {.s = s};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, test_prober_main, &p), 0);
+    _Atomic int done = 0;
+    for (int g = 0; g < TEST_N_GROUPS; g++) {
+        test_submit(s, g % 2 ? STORE_DB_POSITIONS : STORE_DB_RESERVATIONS, g, &done);
+        if (g % 50 == 0) /* some transactions alone, others grouped */
+            test_wait(&done, g + 1);
+    }
+    test_wait(&done, TEST_N_GROUPS);
+    store_stats st;
+    store_stats_get(s, &st);
+    assert_true(st.env_reopens > 0);
+    assert_int_equal(st.failures, 0);
+    assert_true(st.map_bytes > (256u << 10)); /* grown, and kept */
+    store_info info;
+    assert_int_equal(store_info_get(s, &info), ATP_OK);
+    assert_int_equal(info.map_bytes, st.map_bytes);
+    assert_int_equal(info.entries[STORE_DB_RESERVATIONS],
+                     info.entries[STORE_DB_POSITIONS]);
+    atomic_store(&p.stop, true);
+    pthread_join(t, NULL);
+    assert_true(p.calls > 0);
+    /* Later writes still work: overwrite group 0's keys in both dbs. */
+    uint64_t reopens = st.env_reopens;
+    test_submit(s, STORE_DB_RESERVATIONS, 0, &done);
+    test_submit(s, STORE_DB_POSITIONS, 0, &done);
+    test_wait(&done, TEST_N_GROUPS + 2);
+    store_stats_get(s, &st);
+    assert_true(st.env_reopens > reopens);
+    store_close(s);
+    /* Every record is there, read from a fresh open. */
+    o.reopen_ops = 0;
+    assert_int_equal(store_open(d.path, &o, &s), ATP_OK);
+    assert_int_equal(store_info_get(s, &info), ATP_OK);
+    assert_true(info.map_bytes > (256u << 10));
+    test_check c = {0};
+    assert_int_equal(store_scan(s, STORE_DB_RESERVATIONS, test_check_fn, &c), ATP_OK);
+    assert_int_equal(c.bad, 0);
+    assert_int_equal(c.n, TEST_N_GROUPS / 2 * TEST_OPS); /* group 0 rewritten */
+    c = (test_check){0};
+    assert_int_equal(store_scan(s, STORE_DB_POSITIONS, test_check_fn, &c), ATP_OK);
+    assert_int_equal(c.bad, 0);
+    assert_int_equal(c.n, TEST_N_GROUPS / 2 * TEST_OPS + TEST_OPS); /* + group 0 */
+    store_close(s);
+    test_dir_remove(&d);
+}
+
+/* The applier owns LMDB writes (sync, with the reservation log). */
+static void test_reopen_log(void **state)
+{
+    (void)state;
+    test_reopen_mode(STORE_SYNC, 1u << 20);
+}
+
+/* The writer owns LMDB writes (nosync, no log). */
+static void test_reopen_nosync(void **state)
+{
+    (void)state;
+    test_reopen_mode(STORE_NOSYNC, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_scan_overlay),
+        cmocka_unit_test(test_reopen_log),
+        cmocka_unit_test(test_reopen_nosync),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
