@@ -497,6 +497,32 @@ static void bench_url(char *buf, size_t len)
     snprintf(buf, len, "tcp://127.0.0.1:%d", bench_free_port());
 }
 
+/* Ask atpd for a snapshot and wait until one is stored (a large one can
+ * outlast the client's 10 s timeout: retry, bounded by limit_s). */
+bool bench_snapshot_now(client *cl, int limit_s)
+{
+    bool ok = false;
+    int64_t deadline = clock_mono_ns() + (int64_t)limit_s * 1000000000;
+    codec_writer *w = codec_writer_alloc(NULL, NULL);
+    codec_arena *a = codec_arena_alloc();
+    while (w != NULL && a != NULL && !ok && clock_mono_ns() < deadline) {
+        codec_writer_reset(w);
+        codec_arena_clear(a);
+        codec_w_map(w, 1);
+        codec_w_kv_cstr(w, "op", "snapshot");
+        const codec_val *v;
+        if (client_request(cl, w, a, &v) == ATP_OK)
+            codec_val_bool(codec_val_get(v, "ok"), &ok);
+        if (!ok) {
+            struct timespec one = {1, 0};
+            nanosleep(&one, NULL);
+        }
+    }
+    codec_writer_free(w);
+    codec_arena_free(a);
+    return ok;
+}
+
 bool bench_status_read(client *cl, bench_atpd_status *st)
 {
     memset(st, 0, sizeof *st);

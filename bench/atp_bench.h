@@ -111,6 +111,7 @@ typedef struct bench_atpd_status {
         resv_granted;
 } bench_atpd_status;
 bool bench_status_read(client *cl, bench_atpd_status *st);
+bool bench_snapshot_now(client *cl, int limit_s);
 
 /* bench_scenarios.c */
 int bench_run_scenario(bench_app *app, const char *name);

@@ -1088,12 +1088,17 @@ static int sc_memory(bench_app *app)
                                  w.n_skus, app->a.stock, "memory", &fr);
     app->a.window = saved_window;
     double secs = (double)(clock_mono_ns() - t0) / 1e9;
-    /* Right after the load, then settled: memory freed while the tables
-     * grew stays resident until jemalloc's decay (10 s by default) returns
-     * it, so the settled figure is the one that lasts. */
+    /* Right after the load, then settled: a snapshot of everything loaded
+     * is stored first (its LMDB transaction and buffers are in use until
+     * then), and memory freed meanwhile stays resident until jemalloc's
+     * decay (10 s by default) returns it, so the settled figure is the one
+     * that lasts. */
     struct timespec ts2 = {1, 500000000};
     nanosleep(&ts2, NULL);
     long rss_loaded = bench_rss_kb(app->atpd.pid);
+    if (!bench_snapshot_now(app->ctl, 120))
+        fprintf(stderr, "atp-bench: memory: the snapshot after loading did not "
+                        "complete; measuring anyway\n");
     int settle_s = app->a.tiny ? 1 : 15;
     for (int i = 0; i < settle_s; i++) {
         struct timespec one = {1, 0};
