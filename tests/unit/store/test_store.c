@@ -7,6 +7,9 @@
  * option reopen_ops lowered to 3): every record stays readable, the grown
  * map keeps its size, later writes work, with and without the log, while
  * another thread calls store_info_get.
+ * And the applier folding logged groups into one transaction: the last op
+ * per key is what LMDB keeps (puts over puts, a delete after a put, a put
+ * after a delete).
  */
 #include <pthread.h>
 #include <setjmp.h>
@@ -257,12 +260,49 @@ static void test_reopen_nosync(void **state)
     test_reopen_mode(STORE_NOSYNC, 0);
 }
 
+/* Logged groups applied together (the applier held back by
+ * log_apply_delay, so they reach it as one batch): the final op per key
+ * lands, across groups and databases. */
+static void test_apply_last_op_wins(void **state)
+{
+    (void)state;
+    test_dir d;
+    test_dir_make(&d);
+    store_options o = {.sync = STORE_SYNC, .log_bytes = 1u << 20,
+                       .log_apply_delay_ms = 300};
+    store *s;
+    assert_int_equal(store_open(d.path, &o, &s), ATP_OK);
+    assert_int_equal(store_start(s), ATP_OK);
+    _Atomic int done = 0;
+    const store_op g1[] = {PUT("r2", "held"), PUT("r1", "held"), PUT("r3", "held")};
+    const store_op g2[] = {PUT("r1", "committed"), DEL("r2")};
+    const store_op g3[] = {DEL("r3"), PUT("r3", "again"), PUT("r0", "new"),
+                           PUT("r1", "consumed")};
+    assert_int_equal(store_submit(s, g1, 3, test_done, &done), ATP_OK);
+    assert_int_equal(store_submit(s, g2, 2, test_done, &done), ATP_OK);
+    assert_int_equal(store_submit(s, g3, 4, test_done, &done), ATP_OK);
+    test_wait(&done, 3);
+    store_close(s); /* applies everything to LMDB and clears the log */
+    o.log_apply_delay_ms = 0;
+    o.log_bytes = 0; /* read LMDB alone */
+    assert_int_equal(store_open(d.path, &o, &s), ATP_OK);
+    test_scan t = {0};
+    assert_int_equal(store_scan(s, STORE_DB_RESERVATIONS, test_scan_fn, &t), ATP_OK);
+    assert_int_equal(t.n, 3);
+    assert_string_equal(t.got[0], "r0=new");
+    assert_string_equal(t.got[1], "r1=consumed");
+    assert_string_equal(t.got[2], "r3=again");
+    store_close(s);
+    test_dir_remove(&d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_scan_overlay),
         cmocka_unit_test(test_reopen_log),
         cmocka_unit_test(test_reopen_nosync),
+        cmocka_unit_test(test_apply_last_op_wins),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
