@@ -517,25 +517,30 @@ store_group *store__group_new(const store_op *ops, size_t n, store_done_fn done,
 
 /* ---- log replay at open -------------------------------------------------------- */
 
-typedef struct store_replay {
-    store_group **g;
-    size_t n, cap;
-} store_replay;
+bool store__group_list_push(store_group_list *l, store_group *g)
+{
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 256;
+        store_group **n = realloc(l->g, cap * sizeof *n);
+        if (n == NULL)
+            return false;
+        l->g = n;
+        l->cap = cap;
+    }
+    l->g[l->n++] = g;
+    return true;
+}
 
 static atp_err store_replay_one(void *ctx, uint64_t lsn, const store_op *ops, size_t n)
 {
-    store_replay *r = ctx;
-    if (r->n == r->cap) {
-        size_t cap = r->cap ? r->cap * 2 : 256;
-        store_group **g = realloc(r->g, cap * sizeof *g);
-        if (g == NULL)
-            return ATP_E_NOMEM;
-        r->g = g;
-        r->cap = cap;
-    }
-    if ((r->g[r->n] = store__group_new(ops, n, NULL, NULL)) == NULL)
+    store_group *g = store__group_new(ops, n, NULL, NULL);
+    if (g == NULL)
         return ATP_E_NOMEM;
-    r->g[r->n++]->lsn = lsn;
+    g->lsn = lsn;
+    if (!store__group_list_push(ctx, g)) {
+        store__group_free(g);
+        return ATP_E_NOMEM;
+    }
     return ATP_OK;
 }
 
@@ -574,7 +579,7 @@ static atp_err store_log_start(store *s, const char *dir)
     uint64_t applied = store_applied_lsn(s), last;
     int bad;
     bool pending = false;
-    store_replay r = {0};
+    store_group_list r = {0};
     err = store__log_replay(&s->log, applied, store_replay_one, &r, &last, &bad);
     if (err == ATP_OK && r.n > 0) {
         err = store__commit(s, r.g, r.n, last);
@@ -594,7 +599,7 @@ static atp_err store_log_start(store *s, const char *dir)
                      (unsigned long long)applied);
             s->replayed = r.g;
             s->n_replayed = r.n;
-            r = (store_replay){0};
+            r = (store_group_list){0};
             pending = true;
             err = ATP_OK;
         }

@@ -209,6 +209,16 @@ void store__update_usage(store *s);
  * (store_submit_owned). NULL: out of memory. */
 store_group *store__group_own(store_op *ops, size_t n, void (*release)(void *owner),
                               void *owner, store_done_fn done, void *arg);
+/* A growable list of groups in log order: the groups replayed at open,
+ * then the applier's pending ones. */
+typedef struct store_group_list {
+    store_group **g;
+    size_t n, cap;
+} store_group_list;
+
+/* store__group_list_push appends g (false: out of memory, l unchanged). */
+bool store__group_list_push(store_group_list *l, store_group *g);
+
 /* store__group_free gives an owned group's ops back, then frees g. */
 void store__group_free(store_group *g);
 /* store__group_new copies n ops into a new group (NULL: out of memory). */

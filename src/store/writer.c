@@ -59,13 +59,8 @@ static void store_group_finish(store *s, store_group *g, atp_err err)
 
 /* ---- applier thread ------------------------------------------------------------ */
 
-typedef struct store_pending {
-    store_group **g; /* logged groups not yet in LMDB, in LSN order */
-    size_t n, cap;
-} store_pending;
-
 /* Apply the pending logged groups; on failure they stay pending. */
-static atp_err store_applier_flush(store *s, store_pending *p)
+static atp_err store_applier_flush(store *s, store_group_list *p)
 {
     size_t done = 0;
     atp_err err = ATP_OK;
@@ -99,22 +94,8 @@ static atp_err store_applier_flush(store *s, store_pending *p)
     return err;
 }
 
-static bool store_pending_push(store_pending *p, store_group *g)
-{
-    if (p->n == p->cap) {
-        size_t cap = p->cap ? p->cap * 2 : 1024;
-        store_group **n = realloc(p->g, cap * sizeof *n);
-        if (n == NULL)
-            return false;
-        p->g = n;
-        p->cap = cap;
-    }
-    p->g[p->n++] = g;
-    return true;
-}
-
 /* Process one list taken from the queue, in order. */
-static void store_applier_run(store *s, store_pending *p, store_group *list)
+static void store_applier_run(store *s, store_group_list *p, store_group *list)
 {
     if (s->opt.log_apply_delay_ms > 0) { /* tests: keep LMDB provably behind */
         struct timespec d = {s->opt.log_apply_delay_ms / 1000,
@@ -128,7 +109,7 @@ static void store_applier_run(store *s, store_pending *p, store_group *list)
         store_group *g = list;
         list = g->next;
         if (g->lsn != 0) {
-            while (!store_pending_push(p, g)) { /* never drop a logged group */
+            while (!store__group_list_push(p, g)) { /* never drop a logged group */
                 log_error("store", "applier: out of memory, retrying");
                 struct timespec d = {0, 10000000};
                 nanosleep(&d, NULL);
@@ -157,7 +138,7 @@ static void *store_applier_main(void *arg)
 {
     store *s = arg;
     /* Groups replayed at open that LMDB could not take yet (apply_err set). */
-    store_pending p = {s->replayed, s->n_replayed, s->n_replayed};
+    store_group_list p = {s->replayed, s->n_replayed, s->n_replayed};
     s->replayed = NULL;
     s->n_replayed = 0;
     int64_t last_ms = 0; /* when logged groups were last applied */
