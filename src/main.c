@@ -153,6 +153,19 @@ static atp_err atpd_persist_write_owned(void *ctx, const engine_record_op *ops,
     return err;
 }
 
+static void atpd_persist_stats(void *ctx, engine_store_stats *out)
+{
+    store_stats st;
+    store_stats_get(ctx, &st);
+    *out = (engine_store_stats){
+        .commits = st.commits, .failures = st.failures,
+        .map_bytes = st.map_bytes, .used_bytes = st.used_bytes, .full = st.full,
+        .log_appends = st.log_appends, .log_groups = st.log_groups,
+        .log_waits = st.log_waits, .log_replayed = st.log_replayed,
+        .env_reopens = st.env_reopens,
+    };
+}
+
 static bool atpd_load_reservation(void *ctx, const void *key, size_t key_len,
                                   const void *val, size_t val_len)
 {
@@ -394,7 +407,8 @@ int main(int argc, char **argv)
         goto out;
     }
     engine_persist persist = {.ctx = st, .write = atpd_persist_write,
-                              .write_owned = atpd_persist_write_owned};
+                              .write_owned = atpd_persist_write_owned,
+                              .stats = atpd_persist_stats};
     if ((err = engine_alloc(&cfg, &persist, &eng)) != ATP_OK ||
         (err = sources_alloc(&cfg, &src)) != ATP_OK ||
         (err = atpd_restore_state(st, eng, src)) != ATP_OK ||

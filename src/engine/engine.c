@@ -757,6 +757,10 @@ void engine_stats_get(const engine *e, engine_stats *out)
     out->snapshot_failures = atomic_load(&m->snap.failed);
     out->snapshot_last_ms = atomic_load(&m->snap.last_ms);
     out->snapshot_last_positions = atomic_load(&m->snap.last_positions);
+    if (e->persist.stats != NULL) {
+        e->persist.stats(e->persist.ctx, &out->store);
+        out->store_known = true;
+    }
 }
 
 /* ---- change feed hooks --------------------------------------------------- */

@@ -100,6 +100,19 @@ typedef struct engine_answer {
     int64_t low_stock; /* the matched rule's low-stock threshold (0: none) */
 } engine_answer;
 
+/* What the persistence behind engine_persist reports (status). */
+typedef struct engine_store_stats {
+    uint64_t commits;      /* LMDB write transactions */
+    uint64_t failures;     /* failed LMDB commits */
+    uint64_t map_bytes, used_bytes;
+    bool full;             /* the last commit failed for lack of space */
+    uint64_t log_appends;  /* reservation log: write + fdatasync */
+    uint64_t log_groups;   /* groups made durable by the log */
+    uint64_t log_waits;    /* appends that waited for LMDB (log full) */
+    uint64_t log_replayed; /* groups replayed from the log at start */
+    uint64_t env_reopens;  /* LMDB reopened after a large transaction */
+} engine_store_stats;
+
 typedef struct engine_stats {
     uint64_t skus;
     uint64_t positions;
@@ -114,6 +127,8 @@ typedef struct engine_stats {
     uint64_t resv_total;     /* including finished ones still remembered */
     uint64_t resv_granted, resv_refused, resv_expired, resv_consumed;
     uint64_t resv_store_failures; /* operations refused: store write failed */
+    bool store_known;             /* store filled in (persist.stats set) */
+    engine_store_stats store;
     uint64_t resv_load_skipped;   /* stored records not restored */
     uint64_t snapshots, snapshot_failures;
     uint64_t snapshot_last_ms;        /* wall clock of the last stored one */
@@ -199,6 +214,8 @@ typedef struct engine_persist {
     atp_err (*write_owned)(void *ctx, const engine_record_op *ops, size_t n,
                            void (*release)(void *owner), void *owner,
                            void (*done)(void *arg, atp_err err), void *arg);
+    /* Optional, any thread: the store's counters for status. */
+    void (*stats)(void *ctx, engine_store_stats *out);
 } engine_persist;
 
 /* engine_alloc builds an engine for cfg (regions, locations, channels,

@@ -211,7 +211,7 @@ static bool request_status(request_env *env, const request_fields *f,
     ingest_stats is = {0};
     if (env->in != NULL)
         ingest_stats_get(env->in, &is);
-    codec_w_map(w, 15);
+    codec_w_map(w, es.store_known ? 16 : 15);
     codec_w_kv_bool(w, "ok", true);
     codec_w_kv_cstr(w, "version", REQUEST_VERSION);
     codec_w_kv_bool(w, "ready", true);
@@ -246,6 +246,20 @@ static bool request_status(request_env *env, const request_fields *f,
     codec_w_kv_uint(w, "consumed", es.resv_consumed);
     codec_w_kv_uint(w, "store_failures", es.resv_store_failures);
     codec_w_kv_uint(w, "load_skipped", es.resv_load_skipped);
+    if (es.store_known) { /* the persistence behind the engine (LMDB + log) */
+        codec_w_cstr(w, "store");
+        codec_w_map(w, 10);
+        codec_w_kv_uint(w, "commits", es.store.commits);
+        codec_w_kv_uint(w, "failures", es.store.failures);
+        codec_w_kv_bool(w, "full", es.store.full);
+        codec_w_kv_uint(w, "map_bytes", es.store.map_bytes);
+        codec_w_kv_uint(w, "used_bytes", es.store.used_bytes);
+        codec_w_kv_uint(w, "log_appends", es.store.log_appends);
+        codec_w_kv_uint(w, "log_groups", es.store.log_groups);
+        codec_w_kv_uint(w, "log_waits", es.store.log_waits);
+        codec_w_kv_uint(w, "log_replayed", es.store.log_replayed);
+        codec_w_kv_uint(w, "env_reopens", es.store.env_reopens);
+    }
     codec_w_cstr(w, "snapshots");
     codec_w_map(w, 4);
     codec_w_kv_uint(w, "taken", es.snapshots);

@@ -134,6 +134,14 @@ def part_replay_and_tail(h, chk):
     for rid in released:
         c.ok({"op": "release", "id": rid})
     before = {rid: c.get(rid) for rid in rids}
+    n_changes = len(rids) + len(committed) + len(released)
+    store = c.status().get("store") or {}
+    chk.check(store.get("log_groups", 0) >= n_changes,
+              "status: store.log_groups %s counts every acknowledged change (%d)",
+              store.get("log_groups"), n_changes)
+    chk.check(0 < store.get("log_appends", 0) <= store.get("log_groups", 0),
+              "status: store.log_appends %s (group commit: at most one per group)",
+              store.get("log_appends"))
     d.kill9()
     n_lmdb = lmdb_reservations(h, data_dir)
     h.log("after kill -9: LMDB holds %s reservations, the log %d records",
@@ -151,9 +159,10 @@ def part_replay_and_tail(h, chk):
             chk.eq(got.get("state"), before[rid].get("state"), "state of %s" % rid)
             chk.eq(got.get("lines"), before[rid].get("lines"), "lines of %s" % rid)
     log = S.log_text(d)
-    chk.check("replayed %d groups from the reservation log"
-              % (len(rids) + len(committed) + len(released)) in log,
+    chk.check("replayed %d groups from the reservation log" % n_changes in log,
               "atpd logs the replay")
+    chk.eq((c.status().get("store") or {}).get("log_replayed"), n_changes,
+           "status: store.log_replayed")
     d.stop()
     n_lmdb = lmdb_reservations(h, data_dir)
     if n_lmdb is not None:
