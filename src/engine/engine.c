@@ -731,9 +731,19 @@ void engine_answer_of(const engine *e, uint32_t idx, const char *sku,
 
 void engine_region_stale_set(engine *e, uint32_t region, bool stale)
 {
-    if (region < e->n_regions)
-        atomic_store_explicit(&e->region_stale[region], stale,
-                              memory_order_relaxed);
+    if (region >= e->n_regions)
+        return;
+    bool was = atomic_exchange_explicit(&e->region_stale[region], stale,
+                                        memory_order_relaxed);
+    if (was == stale)
+        return;
+    /* Every answer of the region changes with the flag: the change feed
+     * must say so like any other change (a subscriber to one SKU has no
+     * other way to learn it). Rare: a source turning silent, gapped or ok
+     * again; a burst of one message per SKU of the region. */
+    uint32_t n = dict_count(e->skus);
+    for (uint32_t sku = 0; sku < n; sku++)
+        engine_dirty_mark(e, engine_row_at(e, sku, region), sku, region);
 }
 
 void engine_stats_get(const engine *e, engine_stats *out)

@@ -299,7 +299,8 @@ typedef struct engine_query_line {
 void engine_query_lines(const engine *e, const engine_query_line *lines,
                         size_t n, engine_answer *out);
 
-/* engine_region_stale_set marks a region stale or not (any thread). */
+/* engine_region_stale_set marks a region stale or not (any thread); a
+ * change marks every row of the region for the change feed. */
 void engine_region_stale_set(engine *e, uint32_t region, bool stale);
 
 void engine_stats_get(const engine *e, engine_stats *out);

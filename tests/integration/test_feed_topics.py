@@ -81,6 +81,11 @@ def main(h):
     want_region = [(s, r, v) for s, r, v in plan if r == "east"]
     want_west_a1 = [(s, r, v) for s, r, v in plan if (s, r) == ("A1", "west")]
 
+    # The source's first message turns it from waiting (stale) to ok, which
+    # republishes every row of its regions: a heartbeat first, while there
+    # are no rows, so each step below is exactly one message.
+    fd.publish("wms", [[3]])
+
     # ---- subscribers first
     wk = F.Watch(h, d, ["east", "A1", "--count", len(want_key), "--duration", "120s"], "w-key")
     wr = F.Watch(h, d, ["east", "--count", len(want_region), "--duration", "120s"], "w-region")

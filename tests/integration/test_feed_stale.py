@@ -1,0 +1,89 @@
+#!/usr/bin/env python3
+"""test_feed_stale.py - a region turning stale, and fresh again, is on the
+change feed.
+
+Two regions, each fed by its own source: "quiet" (region east,
+heartbeat_timeout 2 s) and "live" (region west, 10 min). Stock for N
+SKUs in both. A subscriber to everything, and one to a single SKU of east
+(atp NUL east NUL S-0003 NUL), then: "quiet" stops sending, turns silent,
+east turns stale: every SKU of east gets a message with stale true (the
+single-SKU subscriber gets its one), west gets none, and the values are
+unchanged. Then a message from "quiet" brings it back: every SKU of east
+gets a message with stale false (the SKU the message changed, with its new
+supply).
+
+Label: integration, feed. Bounded: about 10 s.
+"""
+
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import feed_util as F  # noqa: E402
+import harness  # noqa: E402
+
+N = 20
+QUIET_MS = 2000
+
+
+def sku(i):
+    return "S-%04d" % i
+
+
+def main(h):
+    ck = harness.Checks(h)
+    cfg = F.feed_config(h, ["east", "west"], [("Le", "east"), ("Lw", "west")],
+                        [("quiet", ["Le"]), ("live", ["Lw"])], feed_interval="50ms")
+    cfg["sources"][0]["heartbeat_timeout"] = "%dms" % QUIET_MS
+    d = h.start_atpd(cfg)
+    q = F.Query(d)
+    fd = F.Feeder(d, q)
+    with F.Sub(F.feed_port(d)) as every, \
+            F.Sub(F.feed_port(d), prefixes=(F.prefix("east", sku(3)),)) as one:
+        fd.publish("quiet", [[2, sku(i), "Le", 0, 100 + i] for i in range(N)])
+        fd.publish("live", [[2, sku(i), "Lw", 0, 200 + i] for i in range(N)])
+        # Both sources start "waiting" (stale) and turn ok with their first
+        # message, so a key may be published stale, then fresh: the last
+        # message of every key must be fresh, with its value.
+        last = {}
+        for r, s, b, _ in every.quiet(0.3):
+            last[(r, s)] = b
+        ck.eq(sorted(last), sorted((r, sku(i)) for r in ("east", "west") for i in range(N)),
+              "every (SKU, region) on the feed once stocked")
+        for (r, s), b in last.items():
+            ck.eq((b.get("stale"), b.get("supply")),
+                  (False, (100 if r == "east" else 200) + int(s[2:])),
+                  "last message of %s@%s: fresh, with its supply" % (s, r))
+        one.quiet(0.3)
+
+        # "quiet" stops: after heartbeat_timeout its region is stale.
+        got = every.wait_for(lambda r, s, b: b.get("stale") is True, 5 + QUIET_MS / 1000,
+                             "east turning stale")
+        got += every.quiet(0.5)
+        stale = {(r, s): b for r, s, b, _ in got if b.get("stale") is True}
+        ck.eq(sorted(stale), sorted(("east", sku(i)) for i in range(N)),
+              "a stale message for every SKU of east, none for west")
+        for (r, s), b in stale.items():
+            ck.eq(b.get("supply"), 100 + int(s[2:]), "supply of %s@%s while stale" % (s, r))
+        ck.eq(q.ok({"op": "atp", "sku": sku(3), "region": "east", "channel": "web"})
+              .get("stale"), True, "the query answer agrees: east is stale")
+        mine = one.quiet(0.5)
+        ck.eq([(r, s, b.get("stale")) for r, s, b, _ in mine], [("east", sku(3), True)],
+              "the single-SKU subscriber hears that its SKU is stale")
+
+        # A message from "quiet": east is fresh again.
+        fd.publish("quiet", [[2, sku(0), "Le", 0, 999]])
+        got = every.wait_for(lambda r, s, b: r == "east" and b.get("stale") is False, 5,
+                             "east fresh again")
+        got += every.quiet(0.5)
+        fresh = {(r, s): b for r, s, b, _ in got if b.get("stale") is False}
+        ck.eq(sorted(fresh), sorted(("east", sku(i)) for i in range(N)),
+              "a fresh message for every SKU of east, none for west")
+        if ("east", sku(0)) in fresh:
+            ck.eq(fresh[("east", sku(0))].get("supply"), 999, "the new supply of S-0000")
+    d.stop()
+    ck.done()
+
+
+if __name__ == "__main__":
+    harness.run(main, "feed_stale")
