@@ -569,16 +569,39 @@ static double bench_replay_speedup(bench_app *app, double duration)
     return span_ms > 0 ? span_ms / (duration * 1000.0 * 0.95) : 1;
 }
 
+/* A scenario's spec from the command line: rate, duration, warm-up. */
+static bench_spec sc_spec(bench_app *app, const char *scenario, unsigned systems,
+                          double rate, double ingest_rate)
+{
+    return (bench_spec){.scenario = scenario,
+                        .rate = rate,
+                        .duration = app->a.duration,
+                        .warmup = app->a.warmup,
+                        .systems = systems,
+                        .ingest_rate = ingest_rate};
+}
+
+/* The --replay orders themselves, in arrival order, time-compressed. */
+static int sc_run_replay(bench_app *app, bench_spec *s, const char *scenario,
+                         bool reserve)
+{
+    s->scenario = scenario;
+    bench_gen_init(&s->proto, app, GEN_REPLAY);
+    if (reserve)
+        s->proto.replay_reserve = true;
+    else
+        s->proto.cap_lines = app->cfg.service.max_cart_lines;
+    s->proto.speedup = bench_replay_speedup(app, s->duration);
+    s->rate = -1;
+    return bench_run_systems(app, s);
+}
+
 static int sc_point(bench_app *app)
 {
     if (bench_need_atpd(app) || bench_ensure_preloaded(app))
         return -1;
-    bench_spec s = {.scenario = "point",
-                    .rate = app->a.rate,
-                    .duration = app->a.duration,
-                    .warmup = app->a.warmup,
-                    .systems = bench_baselines(app),
-                    .ingest_rate = app->a.ingest_rate};
+    bench_spec s = sc_spec(app, "point", bench_baselines(app), app->a.rate,
+                           app->a.ingest_rate);
     bench_gen_init(&s.proto, app, GEN_POINT);
     int rc = bench_run_systems(app, &s);
     bench_report_ratios(app->rep);
@@ -594,23 +617,12 @@ static int sc_cart(bench_app *app)
         return -1;
     /* Carts with real basket sizes: the UCI figures, or the --replay
      * files' own distribution. */
-    bench_spec s = {.scenario = "cart",
-                    .rate = app->a.rate,
-                    .duration = app->a.duration,
-                    .warmup = app->a.warmup,
-                    .systems = bench_baselines(app),
-                    .ingest_rate = app->a.ingest_rate};
+    bench_spec s = sc_spec(app, "cart", bench_baselines(app), app->a.rate,
+                           app->a.ingest_rate);
     bench_gen_init(&s.proto, app, GEN_CART);
     int rc = bench_run_systems(app, &s);
-    if (app->have_replay) {
-        /* The orders themselves, in arrival order, time-compressed. */
-        s.scenario = "cart-replay";
-        bench_gen_init(&s.proto, app, GEN_REPLAY);
-        s.proto.cap_lines = app->cfg.service.max_cart_lines;
-        s.proto.speedup = bench_replay_speedup(app, s.duration);
-        s.rate = -1;
-        rc |= bench_run_systems(app, &s);
-    }
+    if (app->have_replay)
+        rc |= sc_run_replay(app, &s, "cart-replay", false);
     bench_report_ratios(app->rep);
     bench_target_ratio(app, "cart", "cart",
                        "cart ATP (real basket sizes) vs Redis Lua",
@@ -623,26 +635,17 @@ static int sc_reserve(bench_app *app)
     if (bench_need_atpd(app) || bench_ensure_preloaded(app))
         return -1;
     int rc = 0;
-    bench_spec s = {.scenario = "reserve-single",
-                    .rate = app->a.rate,
-                    .duration = app->a.duration,
-                    .warmup = app->a.warmup,
-                    .systems = bench_baselines(app)};
+    bench_spec s = sc_spec(app, "reserve-single", bench_baselines(app),
+                           app->a.rate, 0);
     bench_gen_init(&s.proto, app, GEN_RESERVE);
     rc |= bench_run_systems(app, &s);
     s.scenario = "reserve-cart";
     bench_gen_init(&s.proto, app, GEN_RESERVE);
     s.proto.cart = true;
     rc |= bench_run_systems(app, &s);
-    if (app->have_replay) {
-        /* Every invoice reserved then committed, cancellations released. */
-        s.scenario = "reserve-replay";
-        bench_gen_init(&s.proto, app, GEN_REPLAY);
-        s.proto.replay_reserve = true;
-        s.proto.speedup = bench_replay_speedup(app, s.duration);
-        s.rate = -1;
-        rc |= bench_run_systems(app, &s);
-    }
+    /* Every invoice reserved then committed, cancellations released. */
+    if (app->have_replay)
+        rc |= sc_run_replay(app, &s, "reserve-replay", true);
     bench_report_ratios(app->rep);
     bench_entry *e =
         bench_report_find(app->rep, "reserve-single", "atpd", "reserve");
@@ -800,12 +803,9 @@ static int sc_peak(bench_app *app)
         return -1;
     int rc = 0;
     /* 1. single-line ATP at a fixed rate while ingesting. */
-    bench_spec s = {.scenario = "atp+ingest",
-                    .rate = app->a.peak_rate,
-                    .duration = app->a.duration,
-                    .warmup = app->a.warmup,
-                    .systems = SYS_ATPD | (app->a.no_echo ? 0 : SYS_ECHO),
-                    .ingest_rate = app->a.peak_ingest_rate};
+    bench_spec s = sc_spec(app, "atp+ingest",
+                           SYS_ATPD | (app->a.no_echo ? 0 : SYS_ECHO),
+                           app->a.peak_rate, app->a.peak_ingest_rate);
     bench_gen_init(&s.proto, app, GEN_POINT);
     rc |= bench_run_systems(app, &s);
     bench_report_ratios(app->rep);
@@ -822,13 +822,8 @@ static int sc_peak(bench_app *app)
      * whose stock runs out, while ingesting. */
     bench_gen last;
     memset(&last, 0, sizeof last);
-    s = (bench_spec){.scenario = "peak",
-                     .rate = app->a.peak_rate,
-                     .duration = app->a.duration,
-                     .warmup = app->a.warmup,
-                     .systems = SYS_ATPD,
-                     .ingest_rate = app->a.peak_ingest_rate,
-                     .last_atpd_gen = &last};
+    s = sc_spec(app, "peak", SYS_ATPD, app->a.peak_rate, app->a.peak_ingest_rate);
+    s.last_atpd_gen = &last;
     bench_gen_init(&s.proto, app, GEN_MIX);
     s.proto.p_commit = 70;
     s.proto.p_release = 20;
