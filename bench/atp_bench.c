@@ -18,6 +18,7 @@
 #include <inttypes.h>
 #include <math.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -141,10 +142,13 @@ static void bench_usage(FILE *f)
         "  --help\n");
 }
 
-static int bench_usage_error(const char *fmt, const char *arg)
+__attribute__((format(printf, 1, 2))) static int bench_usage_error(const char *fmt, ...)
 {
+    va_list ap;
+    va_start(ap, fmt);
     fprintf(stderr, "atp-bench: ");
-    fprintf(stderr, fmt, arg);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
     fprintf(stderr, "\n(atp-bench --help lists the options)\n");
     return 2;
 }
@@ -340,14 +344,19 @@ static int bench_parse_args(int argc, char **argv, bench_args *a)
         else if (strcmp(opt, "--client") == 0) {
             okv = strcmp(v, "sp") == 0 || strcmp(v, "nng") == 0;
             a->client_nng = strcmp(v, "nng") == 0;
-        } else if (strcmp(opt, "--reserve-mix") == 0)
-            okv = bench_parse_mix(v, &a->mix_commit, &a->mix_release);
+        } else if (strcmp(opt, "--reserve-mix") == 0) {
+            if (!bench_parse_mix(v, &a->mix_commit, &a->mix_release))
+                return bench_usage_error(
+                    "bad value '%s' for --reserve-mix: expected C,R,E, "
+                    "three percentages (commit, release, expire) that sum "
+                    "to 100, e.g. 60,30,10", v);
+        }
         else if (strcmp(opt, "--timeout-ms") == 0)
             okv = bench_parse_u64(v, &u) && u >= 100, a->timeout_ms = (int)u;
         else
             return bench_usage_error("unknown option '%s'", opt);
         if (!okv)
-            return bench_usage_error("bad value for %s", opt);
+            return bench_usage_error("bad value '%s' for %s", v, opt);
     }
     static const char *const names[] = {"point", "cart",    "reserve", "ingest",
                                         "peak",  "restart", "memory",  "quick"};
