@@ -26,6 +26,7 @@
 #include "codec/codec.h"
 #include "common/clock.h"
 #include "common/log.h"
+#include "common/thread.h"
 #include "formula/rules.h"
 
 /* Per-(SKU, region) feed state: its own sequence and, per channel, the
@@ -244,6 +245,7 @@ static void changes_flush(changes *c)
 
 static void *changes_thread_main(void *arg)
 {
+    thread_name("atp:changes");
     changes *c = arg;
     int64_t interval = c->cfg->service.feed_interval_ms;
     pthread_mutex_lock(&c->mu);

@@ -21,6 +21,7 @@
 
 #include "common/clock.h"
 #include "common/log.h"
+#include "common/thread.h"
 #include "engine/dict.h"
 #include "engine/positions.h"
 #include "common/queue.h"
@@ -541,6 +542,7 @@ void engine_sync_signal(engine_sync_waiter *w, atp_err err)
 
 static void *engine_thread_main(void *arg)
 {
+    thread_name("atp:engine");
     engine *e = arg;
     engine_cmd cmd;
     bool stopping = false;

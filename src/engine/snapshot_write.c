@@ -31,6 +31,7 @@
 #include "common/bigmem.h"
 #include "common/clock.h"
 #include "common/log.h"
+#include "common/thread.h"
 #include "engine/engine_int.h"
 
 #define ENGINE_SNAP_NICE 10
@@ -225,6 +226,7 @@ static void snap_write_job(engine *e, engine_snap_job *job)
 
 static void *snap_writer_main(void *arg)
 {
+    thread_name("atp:snapshot");
     engine *e = arg;
     if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), ENGINE_SNAP_NICE) != 0)
         log_debug("engine", "snapshot writer keeps the normal priority");

@@ -21,6 +21,7 @@
 #include "codec/codec.h"
 #include "common/clock.h"
 #include "common/log.h"
+#include "common/thread.h"
 #include "common/names.h"
 
 /* The receive timeout that drives ticks (reorder deadlines, silence,
@@ -474,6 +475,7 @@ static void ingest_tick(ingest *in)
 
 static void *ingest_thread_main(void *arg)
 {
+    thread_name("atp:ingest");
     ingest *in = arg;
     int64_t next_tick = clock_mono_ms();
     while (!atomic_load(&in->stopping)) {

@@ -24,6 +24,7 @@
 
 #include "common/clock.h"
 #include "common/log.h"
+#include "common/thread.h"
 #include "store/store_int.h"
 
 #define STORE_MAX_GROUPS_PER_TXN 4096
@@ -136,6 +137,7 @@ static void store_applier_run(store *s, store_group_list *p, store_group *list)
 
 static void *store_applier_main(void *arg)
 {
+    thread_name("atp:lmdb-apply");
     store *s = arg;
     /* Groups replayed at open that LMDB could not take yet (apply_err set). */
     store_group_list p = {s->replayed, s->n_replayed, s->n_replayed};
@@ -349,6 +351,7 @@ static void store_writer_direct(store *s, store_group **batch, size_t n)
 
 static void *store_writer_main(void *arg)
 {
+    thread_name("atp:log-write");
     store *s = arg;
     store_group **batch = malloc(STORE_MAX_GROUPS_PER_TXN * sizeof *batch);
     if (batch == NULL) {
