@@ -184,6 +184,7 @@ struct store {
     store_group *ahead, *atail;
     bool aclosing;
     bool aurgent; /* an LMDB group, a barrier, or the writer waits: no pacing */
+    bool aidle;   /* the applier sleeps with nothing pending: a push wakes it */
     uint64_t applied_lsn;
     atp_err apply_err; /* the applier's failing error: new groups refused */
     uint64_t apply_tries; /* applier attempts at the pending groups */

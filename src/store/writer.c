@@ -148,7 +148,9 @@ static void *store_applier_main(void *arg)
     for (;;) {
         if (s->ahead == NULL && !s->aclosing) {
             if (p.n == 0) {
+                s->aidle = true;
                 pthread_cond_wait(&s->acond, &s->amu);
+                s->aidle = false;
             } else { /* failing: retry after a while */
                 struct timespec ts = store_deadline(STORE_APPLY_RETRY_MS);
                 pthread_cond_timedwait(&s->acond, &s->amu, &ts);
@@ -198,8 +200,13 @@ static void store_applier_push(store *s, store_group *first, store_group *last)
     else
         s->ahead = first;
     s->atail = last;
-    pthread_cond_signal(&s->acond);
+    /* Wake the applier only if it sleeps with nothing to do or someone
+     * waits: otherwise its pacing timer picks the group up, and a wake per
+     * append would cost a context switch per fdatasync for nothing. */
+    bool wake = s->aidle || s->aurgent;
     pthread_mutex_unlock(&s->amu);
+    if (wake)
+        pthread_cond_signal(&s->acond);
 }
 
 /* The applier's state for a new group. While it fails, ask it to try
