@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <netinet/in.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -75,7 +76,7 @@ void bench_proc_install_signals(void)
 }
 
 int bench_proc_spawn(bench_proc *p, const char *name, char *const argv[],
-                     const char *log_path)
+                     const char *log_path, bool batch)
 {
     memset(p, 0, sizeof *p);
     snprintf(p->name, sizeof p->name, "%s", name);
@@ -103,6 +104,11 @@ int bench_proc_spawn(bench_proc *p, const char *name, char *const argv[],
             dup2(devnull, 0);
         dup2(fd, 1);
         dup2(fd, 2);
+        /* Only the raw call here: between fork and exec of a threaded
+         * process nothing that may take a lock (malloc, opendir). */
+        struct sched_param prio0 = {.sched_priority = 0};
+        if (batch && sched_setscheduler(0, SCHED_BATCH, &prio0) != 0)
+            fprintf(stderr, "atp-bench: SCHED_BATCH refused: %s\n", strerror(errno));
         execv(argv[0], argv);
         fprintf(stderr, "atp-bench: cannot run %s: %s\n", argv[0],
                 strerror(errno));

@@ -24,9 +24,11 @@ typedef struct bench_proc {
 } bench_proc;
 
 /* bench_proc_spawn starts argv (argv[0] is a path) with stdout and stderr
- * appended to log_path. Returns 0 or -1 (errno kept). */
+ * appended to log_path; under SCHED_BATCH when batch is set (the baselines
+ * run under the scheduling atpd is configured with: same conditions).
+ * Returns 0 or -1 (errno kept). */
 int bench_proc_spawn(bench_proc *p, const char *name, char *const argv[],
-                     const char *log_path);
+                     const char *log_path, bool batch);
 /* bench_proc_stop sends sig (SIGTERM or SIGKILL), waits up to grace_ms, then
  * SIGKILL. Returns the wait status, or -1 if it was not running. */
 int bench_proc_stop(bench_proc *p, int sig, int grace_ms);

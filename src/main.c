@@ -13,6 +13,7 @@
 #include "changes/changes.h"
 #include "common/clock.h"
 #include "common/log.h"
+#include "common/thread.h"
 #include "config/config.h"
 #include "engine/engine.h"
 #include "ingest/ingest.h"
@@ -385,6 +386,12 @@ int main(int argc, char **argv)
     sigaddset(&stop, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &stop, NULL);
     signal(SIGPIPE, SIG_IGN);
+    /* Likewise the scheduling policy, before nng and our modules start
+     * threads: each inherits it. */
+    int sched_rc = cfg.service.sched_batch ? thread_sched_batch() : 0;
+    if (sched_rc != 0)
+        log_warn("atpd", "service.scheduling: batch: SCHED_BATCH not set on "
+                 "every thread (%s)", strerror(sched_rc));
 
     store *st = NULL;
     engine *eng = NULL;

@@ -29,7 +29,7 @@ static const char *const config_service_keys[] = {
     "reorder_window",        "reorder_max_messages",   "log_level",
     "feed_listen",           "feed_interval",          "snapshot_interval",
     "control_listen",        "resync_retry",           "resync_timeout",
-    "resync_hold_messages",
+    "resync_hold_messages",  "scheduling",
 };
 enum {
     SVC_QUERY_LISTEN,
@@ -51,6 +51,7 @@ enum {
     SVC_RESYNC_RETRY,
     SVC_RESYNC_TIMEOUT,
     SVC_RESYNC_HOLD,
+    SVC_SCHEDULING,
     SVC_N
 };
 
@@ -168,6 +169,13 @@ void config__parse_service(config__walk *w, const yaml_node_t *node)
                         "service.reorder_max_messages", 1,
                         CONFIG_REORDER_MESSAGES_MAX, &n))
         s->reorder_max_messages = (uint32_t)n;
+    if (v[SVC_SCHEDULING]) {
+        static const char *const choices[] = {"batch", "normal", NULL};
+        int k;
+        if (config__get_choice(w, v[SVC_SCHEDULING], "service.scheduling",
+                               "batch or normal", choices, &k))
+            s->sched_batch = k == 0;
+    }
     if (v[SVC_LOG_LEVEL]) {
         static const char expected[] = "one of debug, info, warn, error";
         size_t len;
@@ -257,19 +265,11 @@ void config__parse_reservations(config__walk *w, const yaml_node_t *node)
                              "reservations.log_apply_delay", 0, 60 * 1000,
                              &r->log_apply_delay_ms);
     if (v[RSV_DURABILITY]) {
-        static const char expected[] = "sync or nosync";
-        size_t len;
-        const char *d = config__scalar(
-            w, v[RSV_DURABILITY], "reservations.durability", expected, &len);
-        if (d != NULL && (strcmp(d, "sync") == 0 || strcmp(d, "nosync") == 0)) {
-            r->sync = strcmp(d, "sync") == 0;
-        } else if (d != NULL) {
-            char shown[48];
-            config__error(
-                w->b, config__mark_of(v[RSV_DURABILITY]),
-                "reservations.durability: expected %s, got %s", expected,
-                config__node_show(v[RSV_DURABILITY], shown, sizeof shown));
-        }
+        static const char *const choices[] = {"sync", "nosync", NULL};
+        int k;
+        if (config__get_choice(w, v[RSV_DURABILITY], "reservations.durability",
+                               "sync or nosync", choices, &k))
+            r->sync = k == 0;
     }
     if (r->min_ttl_ms > r->max_ttl_ms || r->default_ttl_ms < r->min_ttl_ms ||
         r->default_ttl_ms > r->max_ttl_ms)

@@ -208,6 +208,26 @@ const char *config__scalar(config__walk *w, const yaml_node_t *n,
 }
 
 /* config__get_int reads an integer in [min, max]. */
+bool config__get_choice(config__walk *w, const yaml_node_t *n,
+                        const char *what, const char *expected,
+                        const char *const *choices, int *out)
+{
+    size_t len;
+    const char *s = config__scalar(w, n, what, expected, &len);
+    if (s == NULL)
+        return false;
+    for (int i = 0; choices[i] != NULL; i++) {
+        if (strcmp(s, choices[i]) == 0) {
+            *out = i;
+            return true;
+        }
+    }
+    char shown[48];
+    config__error(w->b, config__mark_of(n), "%s: expected %s, got %s", what,
+                  expected, config__node_show(n, shown, sizeof shown));
+    return false;
+}
+
 bool config__get_int(config__walk *w, const yaml_node_t *n, const char *what,
                      int64_t min, int64_t max, int64_t *out)
 {

@@ -78,6 +78,7 @@ static const char every_new_key[] =
     "  resync_retry: 500ms\n"
     "  resync_timeout: 2m\n"
     "  resync_hold_messages: 1000\n"
+    "  scheduling: normal\n"
     "regions:\n"
     "  - {id: us-east, inbound_horizon: 2d}\n"
     "locations:\n"
@@ -124,6 +125,7 @@ static void test_every_new_key(void **state)
     assert_int_equal(s->resync_retry_ms, 500);
     assert_int_equal(s->resync_timeout_ms, 120000);
     assert_int_equal(s->resync_hold_messages, 1000);
+    assert_false(s->sched_batch);
     /* Untouched keys keep their defaults. */
     assert_string_equal(s->query_listen, ATP_DEFAULT_QUERY_URL);
 
@@ -272,6 +274,9 @@ static void test_words_exact(void **state)
         {"reservations:\n  durability: [sync]\n", 2, 15,
          "reservations.durability"},
         {"reservations:\n  durability: true\n", 2, 15, "got 'true'"},
+        {"service:\n  scheduling: Batch\n", 2, 15,
+         "service.scheduling: expected batch or normal, got 'Batch'"},
+        {"service:\n  scheduling: fifo\n", 2, 15, "got 'fifo'"},
         {"sources:\n  - id: s\n    resync: True\n", 3, 13,
          "expected true or false, got 'True'"},
         {"sources:\n  - id: s\n    resync: 1\n", 3, 13,

@@ -1,0 +1,73 @@
+#!/usr/bin/env python3
+"""test_sched.py - atpd's threads: their names and their CPU scheduling.
+
+`service.scheduling` is `batch` by default: every thread of atpd, nng's
+included, runs under SCHED_BATCH (docs/CONFIG.md says why). `normal` leaves
+the policy atpd was started with. Checked from /proc, as an operator would
+with `ps -L -o comm,cls`:
+
+1. default config: every thread is SCHED_BATCH, and our threads carry their
+   names (atp:engine, atp:log-write, atp:lmdb-apply, atp:ingest,
+   atp:changes), so `top -H` shows which one is busy;
+2. `scheduling: normal`: every thread is SCHED_OTHER;
+3. either way atpd answers and reserves (a reservation is durable and
+   granted).
+"""
+
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+import store_util as S  # noqa: E402
+from harness import TestFailure  # noqa: E402
+
+SCHED_OTHER, SCHED_BATCH = 0, 3
+OUR_THREADS = ["atp:engine", "atp:log-write", "atp:lmdb-apply", "atp:ingest", "atp:changes"]
+
+
+def threads(pid):
+    """[(name, policy)] of every thread of pid, from /proc/PID/task/*/stat."""
+    out = []
+    for tid in os.listdir("/proc/%d/task" % pid):
+        try:
+            with open("/proc/%d/task/%s/stat" % (pid, tid)) as f:
+                stat = f.read()
+        except OSError:
+            continue  # the thread ended meanwhile
+        name = stat[stat.index("(") + 1:stat.rindex(")")]
+        fields = stat[stat.rindex(")") + 2:].split()
+        out.append((name, int(fields[38])))  # field 41 of stat(5): policy
+    return out
+
+
+def check(h, scheduling, want_policy):
+    label = scheduling or "default"
+    cfg = S.store_config(h)
+    if scheduling is not None:
+        cfg["service"]["scheduling"] = scheduling
+    d = h.start_atpd(cfg, name="atpd-%s" % label)
+    got = threads(d.pid)
+    names = sorted(set(n for n, _ in got))
+    h.log("%s: %d threads: %s", label, len(got), ", ".join(names))
+    missing = [n for n in OUR_THREADS if n not in names]
+    if missing:
+        raise TestFailure("%s: no thread named %s among %s" % (label, missing, names))
+    wrong = [(n, p) for n, p in got if p != want_policy]
+    if wrong:
+        raise TestFailure("%s: threads not under policy %d: %s" % (label, want_policy, wrong))
+    c = S.Client(d.query_port)
+    S.Feeder(d, c).publish("wms", [[2, "SKU-1", "east-0", 0, 5]], wait=True)
+    r = c.reserve("R-" + label, [["SKU-1", "east", 2]])
+    if r.get("granted") is not True:
+        raise TestFailure("%s: reservation not granted: %r" % (label, r))
+    d.stop()
+
+
+def main(h):
+    check(h, None, SCHED_BATCH)
+    check(h, "normal", SCHED_OTHER)
+
+
+if __name__ == "__main__":
+    harness.run(main, "sched")
