@@ -457,19 +457,31 @@ static void resv_change(engine *e, const engine_resv_req *req, resv *cur,
 /* ---- operations -------------------------------------------------------------- */
 
 /* The lines of a request with equal (sku, region) merged, in order of first
- * appearance. Returns the count, or 0 on out of memory. */
-static uint32_t resv_merge_lines(const engine_resv_req *req, engine_resv_line *out)
+ * appearance, with each SKU's dictionary index in ids (DICT_NONE: unknown).
+ * Every SKU is looked up once, here: known ones merge on integers, unknown
+ * ones (no stock: the request is refused) on their text. Returns the
+ * count. */
+static uint32_t resv_merge_lines(const engine *e, const engine_resv_req *req,
+                                 engine_resv_line *out, uint32_t *ids)
 {
     uint32_t n = 0;
     for (uint32_t i = 0; i < req->n_lines; i++) {
         const engine_resv_line *l = &req->lines[i];
+        uint32_t id = dict_find(e->skus, l->sku, l->sku_len);
         uint32_t k = 0;
-        while (k < n && !(out[k].region == l->region && out[k].sku_len == l->sku_len &&
-                          memcmp(out[k].sku, l->sku, l->sku_len) == 0))
-            k++;
-        if (k == n)
-            out[n++] = (engine_resv_line){.sku = l->sku, .sku_len = l->sku_len,
-                                          .region = l->region};
+        if (id != DICT_NONE)
+            while (k < n && !(ids[k] == id && out[k].region == l->region))
+                k++;
+        else
+            while (k < n && !(ids[k] == DICT_NONE && out[k].region == l->region &&
+                              out[k].sku_len == l->sku_len &&
+                              memcmp(out[k].sku, l->sku, l->sku_len) == 0))
+                k++;
+        if (k == n) {
+            out[n] = (engine_resv_line){.sku = l->sku, .sku_len = l->sku_len,
+                                        .region = l->region};
+            ids[n++] = id;
+        }
         out[k].qty += l->qty; /* <= 1000 lines * 10^15: fits */
     }
     return n;
@@ -506,12 +518,14 @@ static void resv_reserve(engine *e, const engine_resv_req *req)
     resv_table *t = &e->resv;
     atp_err err = ATP_OK;
     int64_t ttl = resv_ttl(e, req->ttl_ms, &err);
-    engine_resv_line *m = calloc(req->n_lines ? req->n_lines : 1, sizeof *m);
+    size_t cap = req->n_lines ? req->n_lines : 1;
+    engine_resv_line *m = calloc(cap, sizeof *m + sizeof(uint32_t));
     if (m == NULL) {
         resv_reply_now(e, req, ATP_E_NOMEM, NULL, false, false);
         return;
     }
-    uint32_t n = resv_merge_lines(req, m);
+    uint32_t *ids = (uint32_t *)(m + cap); /* SKU index of each merged line */
+    uint32_t n = resv_merge_lines(e, req, m, ids);
     resv *cur = resv_find(t, req->id, req->id_len);
     if (cur != NULL) {
         /* The id is the idempotency key: same content, the original answer
@@ -532,9 +546,8 @@ static void resv_reserve(engine *e, const engine_resv_req *req)
     /* Decide on every line with the totals as they are right now. */
     bool all = true;
     for (uint32_t i = 0; i < n; i++) {
-        uint32_t sku = dict_find(e->skus, m[i].sku, m[i].sku_len);
         engine_answer a;
-        engine_answer_of(e, sku, m[i].sku, m[i].sku_len, m[i].region, req->channel, &a);
+        engine_answer_of(e, ids[i], m[i].sku, m[i].sku_len, m[i].region, req->channel, &a);
         m[i].available = a.atp;
         all &= m[i].qty <= a.atp;
     }
@@ -563,8 +576,7 @@ static void resv_reserve(engine *e, const engine_resv_req *req)
     r->created_ms = r->updated_ms = now;
     r->expires_ms = r->due_ms = now + ttl;
     for (uint32_t i = 0; i < n; i++)
-        r->lines[i] = (resv_line){dict_find(e->skus, m[i].sku, m[i].sku_len),
-                                  m[i].region, m[i].qty, 0, 0, UINT32_MAX, 0};
+        r->lines[i] = (resv_line){ids[i], m[i].region, m[i].qty, 0, 0, UINT32_MAX, 0};
     free(m);
     atomic_fetch_add_explicit(&t->granted, 1, memory_order_relaxed);
     resv_change(e, req, NULL, r, true);
