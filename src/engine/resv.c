@@ -459,24 +459,36 @@ static void resv_change(engine *e, const engine_resv_req *req, resv *cur,
 /* The lines of a request with equal (sku, region) merged, in order of first
  * appearance, with each SKU's dictionary index in ids (DICT_NONE: unknown).
  * Every SKU is looked up once, here: known ones merge on integers, unknown
- * ones (no stock: the request is refused) on their text. Returns the
- * count. */
+ * ones (no stock: the request is refused) on their text. The lookups are
+ * done in passes (hash and prefetch every slot, then every key, then find
+ * and prefetch the row), so a cart's cache misses overlap instead of
+ * queueing one behind the other. hash has room for req->n_lines. Returns
+ * the count. */
 static uint32_t resv_merge_lines(const engine *e, const engine_resv_req *req,
-                                 engine_resv_line *out, uint32_t *ids)
+                                 engine_resv_line *out, uint32_t *ids,
+                                 uint32_t *hash)
 {
+    for (uint32_t i = 0; i < req->n_lines; i++) {
+        hash[i] = dict_hash(req->lines[i].sku, req->lines[i].sku_len);
+        dict_prefetch(e->skus, hash[i]);
+    }
+    for (uint32_t i = 0; i < req->n_lines; i++)
+        dict_prefetch_key(e->skus, hash[i]);
     uint32_t n = 0;
     for (uint32_t i = 0; i < req->n_lines; i++) {
         const engine_resv_line *l = &req->lines[i];
-        uint32_t id = dict_find(e->skus, l->sku, l->sku_len);
+        uint32_t id = dict_find_hashed(e->skus, hash[i], l->sku, l->sku_len);
         uint32_t k = 0;
-        if (id != DICT_NONE)
+        if (id != DICT_NONE) {
+            __builtin_prefetch(engine_row_at(e, id, l->region));
             while (k < n && !(ids[k] == id && out[k].region == l->region))
                 k++;
-        else
+        } else {
             while (k < n && !(ids[k] == DICT_NONE && out[k].region == l->region &&
                               out[k].sku_len == l->sku_len &&
                               memcmp(out[k].sku, l->sku, l->sku_len) == 0))
                 k++;
+        }
         if (k == n) {
             out[n] = (engine_resv_line){.sku = l->sku, .sku_len = l->sku_len,
                                         .region = l->region};
@@ -519,13 +531,13 @@ static void resv_reserve(engine *e, const engine_resv_req *req)
     atp_err err = ATP_OK;
     int64_t ttl = resv_ttl(e, req->ttl_ms, &err);
     size_t cap = req->n_lines ? req->n_lines : 1;
-    engine_resv_line *m = calloc(cap, sizeof *m + sizeof(uint32_t));
+    engine_resv_line *m = calloc(cap, sizeof *m + 2 * sizeof(uint32_t));
     if (m == NULL) {
         resv_reply_now(e, req, ATP_E_NOMEM, NULL, false, false);
         return;
     }
     uint32_t *ids = (uint32_t *)(m + cap); /* SKU index of each merged line */
-    uint32_t n = resv_merge_lines(e, req, m, ids);
+    uint32_t n = resv_merge_lines(e, req, m, ids, ids + cap);
     resv *cur = resv_find(t, req->id, req->id_len);
     if (cur != NULL) {
         /* The id is the idempotency key: same content, the original answer
