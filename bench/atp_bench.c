@@ -89,7 +89,7 @@ static void bench_usage(FILE *f)
         "root):\n"
         "                        on time on a busy machine, but more client "
         "CPU\n"
-        "  --sched batch|normal  servers' CPU scheduling (default batch): the\n"
+        "  --sched batch|normal  servers' CPU scheduling (default normal): the\n"
         "                        generated atpd config's service.scheduling,\n"
         "                        and SCHED_BATCH for the echo and Redis servers\n"
         "                        when batch (with --config: the file decides)\n"
@@ -217,7 +217,6 @@ static int bench_parse_args(int argc, char **argv, bench_args *a)
         .timeout_ms = 10000,
         .mix_commit = 60,
         .mix_release = 30,
-        .sched_batch = true,
     };
     bench_replay_cols_default(&a->cols);
     for (int i = 1; i < argc; i++) {

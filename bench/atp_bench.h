@@ -45,7 +45,7 @@ typedef struct bench_args {
     const char *json, *plot, *tmpdir, *channel;
     bool keep, quiet, tiny, window_set;
     bool rt; /* the load runner at a real-time priority */
-    bool sched_batch; /* servers under SCHED_BATCH (--sched, default batch) */
+    bool sched_batch; /* servers under SCHED_BATCH (--sched batch) */
     uint64_t seed;
     int timeout_ms;
     /* reserve scenario: what follows a granted reservation, in percent

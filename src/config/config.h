@@ -77,7 +77,7 @@ typedef struct config_service {
     int64_t resync_retry_ms;     /* resend an unanswered request, default 2000 */
     int64_t resync_timeout_ms;   /* then apply what is held, default 30000 */
     uint32_t resync_hold_messages; /* held while resyncing, default 65536 */
-    bool sched_batch; /* scheduling: true "batch" (default), false "normal" */
+    bool sched_batch; /* scheduling: true "batch", false "normal" (default) */
 } config_service;
 
 /* Reservations (the `reservations:` section). */

@@ -1,15 +1,16 @@
 #!/usr/bin/env python3
 """test_sched.py - atpd's threads: their names and their CPU scheduling.
 
-`service.scheduling` is `batch` by default: every thread of atpd, nng's
-included, runs under SCHED_BATCH (docs/CONFIG.md says why). `normal` leaves
-the policy atpd was started with. Checked from /proc, as an operator would
-with `ps -L -o comm,cls`:
+`service.scheduling: batch` puts every thread of atpd, nng's and jemalloc's
+included, under SCHED_BATCH (docs/CONFIG.md says when that pays). The
+default, `normal`, leaves the policy atpd was started with. Checked from
+/proc, as an operator would with `ps -L -o comm,cls`:
 
-1. default config: every thread is SCHED_BATCH, and our threads carry their
-   names (atp:engine, atp:log-write, atp:lmdb-apply, atp:ingest,
+1. `scheduling: batch`: every thread is SCHED_BATCH, and our threads carry
+   their names (atp:engine, atp:log-write, atp:lmdb-apply, atp:ingest,
    atp:changes), so `top -H` shows which one is busy;
-2. `scheduling: normal`: every thread is SCHED_OTHER;
+2. default config (started by this test under SCHED_OTHER): every thread
+   is SCHED_OTHER;
 3. either way atpd answers and reserves (a reservation is durable and
    granted).
 """
@@ -65,8 +66,8 @@ def check(h, scheduling, want_policy):
 
 
 def main(h):
-    check(h, None, SCHED_BATCH)
-    check(h, "normal", SCHED_OTHER)
+    check(h, "batch", SCHED_BATCH)
+    check(h, None, SCHED_OTHER)
 
 
 if __name__ == "__main__":

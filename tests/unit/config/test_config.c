@@ -49,7 +49,7 @@ static void assert_service_defaults(const config_service *s)
     assert_int_equal(s->ingest_recv_buffer, 8192);
     assert_int_equal(s->query_recv_max_bytes, 1024 * 1024);
     assert_int_equal(s->query_contexts, 64);
-    assert_true(s->sched_batch); /* SCHED_BATCH unless configured otherwise */
+    assert_false(s->sched_batch); /* the policy atpd was started with */
     assert_int_equal(s->max_events_per_message, 100000);
     assert_int_equal(s->max_cart_lines, ATP_CART_MAX_LINES);
     assert_int_equal(s->reorder_window_ms, 100);

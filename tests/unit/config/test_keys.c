@@ -78,7 +78,7 @@ static const char every_new_key[] =
     "  resync_retry: 500ms\n"
     "  resync_timeout: 2m\n"
     "  resync_hold_messages: 1000\n"
-    "  scheduling: normal\n"
+    "  scheduling: batch\n"
     "regions:\n"
     "  - {id: us-east, inbound_horizon: 2d}\n"
     "locations:\n"
@@ -125,7 +125,7 @@ static void test_every_new_key(void **state)
     assert_int_equal(s->resync_retry_ms, 500);
     assert_int_equal(s->resync_timeout_ms, 120000);
     assert_int_equal(s->resync_hold_messages, 1000);
-    assert_false(s->sched_batch);
+    assert_true(s->sched_batch);
     /* Untouched keys keep their defaults. */
     assert_string_equal(s->query_listen, ATP_DEFAULT_QUERY_URL);
 
