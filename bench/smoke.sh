@@ -27,8 +27,8 @@ echo "smoke: atp-bench --scenario reserve --tiny --replay retail-sample.csv"
 run --scenario reserve --tiny --replay "$here/testdata/retail-sample.csv" \
     --json "$work/replay.json" > "$work/replay.txt"
 
-echo "smoke: atp-bench --scenario reserve --tiny --reserve-mix 0,0,100"
-run --scenario reserve --tiny --no-redis --no-echo --reserve-mix 0,0,100 \
+echo "smoke: atp-bench --scenario reserve --tiny --reserve-mix 0,0,100 --sched batch"
+run --scenario reserve --tiny --no-redis --no-echo --reserve-mix 0,0,100 --sched batch \
     --json "$work/mix.json" > "$work/mix.txt"
 echo "smoke: atp-bench --scenario point --tiny --rate 500 --client nng"
 run --scenario point --tiny --no-redis --rate 500 --client nng \
@@ -109,6 +109,9 @@ for e in q["results"]:
 mx = json.load(open(sys.argv[3]))
 if mx["parameters"]["reserve_mix"] != [0, 0, 100]:
     fail(f"mix: parameters.reserve_mix is {mx['parameters']['reserve_mix']}")
+if mx["parameters"]["scheduling"] != "batch" or q["parameters"]["scheduling"] != "normal":
+    fail(f"scheduling: --sched batch run says {mx['parameters']['scheduling']}, "
+         f"the default run {q['parameters']['scheduling']}")
 ops = {e["op"] for e in mx["results"] if e["scenario"] == "reserve-single"}
 if ops != {"reserve"}:
     fail(f"mix: --reserve-mix 0,0,100 sent {sorted(ops)}, want only reserve")
