@@ -104,14 +104,17 @@ int bench_proc_spawn(bench_proc *p, const char *name, char *const argv[],
             dup2(devnull, 0);
         dup2(fd, 1);
         dup2(fd, 2);
-        /* Only the raw call here: between fork and exec of a threaded
-         * process nothing that may take a lock (malloc, opendir). */
+        /* Between fork and exec of a threaded process only calls that take
+         * no lock (no stdio, no malloc): raw system calls and fixed text. */
+        static const char refused[] = "atp-bench: SCHED_BATCH refused\n";
+        static const char noexec[] = "atp-bench: cannot run ";
         struct sched_param prio0 = {.sched_priority = 0};
         if (batch && sched_setscheduler(0, SCHED_BATCH, &prio0) != 0)
-            fprintf(stderr, "atp-bench: SCHED_BATCH refused: %s\n", strerror(errno));
+            (void)!write(2, refused, sizeof refused - 1);
         execv(argv[0], argv);
-        fprintf(stderr, "atp-bench: cannot run %s: %s\n", argv[0],
-                strerror(errno));
+        (void)!write(2, noexec, sizeof noexec - 1);
+        (void)!write(2, argv[0], strlen(argv[0]));
+        (void)!write(2, "\n", 1);
         _exit(127);
     }
     close(fd);

@@ -26,18 +26,28 @@ int thread_sched_batch(void)
     if (sched_setscheduler(0, SCHED_BATCH, &prio0) != 0)
         return errno;
     /* Threads that exist already (jemalloc's background threads start
-     * before main) do not inherit it: set them one by one. */
-    DIR *d = opendir("/proc/self/task");
-    if (d == NULL)
-        return errno;
+     * before main) do not inherit it: set them one by one, and scan again
+     * while a pass still found one (one of them may have started another
+     * meanwhile). */
     int rc = 0;
-    struct dirent *de;
-    while ((de = readdir(d)) != NULL) {
-        long tid = strtol(de->d_name, NULL, 10);
-        if (tid > 0 && sched_setscheduler((pid_t)tid, SCHED_BATCH, &prio0) != 0 &&
-            errno != ESRCH && rc == 0)
-            rc = errno;
+    for (int pass = 0; pass < 8; pass++) {
+        DIR *d = opendir("/proc/self/task");
+        if (d == NULL)
+            return errno;
+        int changed = 0;
+        struct dirent *de;
+        while ((de = readdir(d)) != NULL) {
+            pid_t tid = (pid_t)strtol(de->d_name, NULL, 10);
+            if (tid <= 0 || sched_getscheduler(tid) == SCHED_BATCH)
+                continue;
+            if (sched_setscheduler(tid, SCHED_BATCH, &prio0) == 0)
+                changed++;
+            else if (errno != ESRCH && rc == 0)
+                rc = errno;
+        }
+        closedir(d);
+        if (changed == 0)
+            break;
     }
-    closedir(d);
     return rc;
 }

@@ -1,5 +1,6 @@
 /* thread.h - naming our threads, so `top -H`, `ps -L` and profiles tell
- * the engine from the store writer. Calling thread only. */
+ * the engine from the store writer (calling thread only), and their CPU
+ * scheduling policy (the whole process). */
 #ifndef ATP_THREAD_H
 #define ATP_THREAD_H
 

@@ -207,7 +207,7 @@ const char *config__scalar(config__walk *w, const yaml_node_t *n,
     return (const char *)n->data.scalar.value;
 }
 
-/* config__get_int reads an integer in [min, max]. */
+/* config__get_choice: see config_int.h. */
 bool config__get_choice(config__walk *w, const yaml_node_t *n,
                         const char *what, const char *expected,
                         const char *const *choices, int *out)
@@ -228,6 +228,7 @@ bool config__get_choice(config__walk *w, const yaml_node_t *n,
     return false;
 }
 
+/* config__get_int reads an integer in [min, max]. */
 bool config__get_int(config__walk *w, const yaml_node_t *n, const char *what,
                      int64_t min, int64_t max, int64_t *out)
 {
