@@ -51,3 +51,17 @@ int thread_sched_batch(void)
     }
     return rc;
 }
+
+const char *thread_sched_name(void)
+{
+    switch (sched_getscheduler(0)) {
+    case SCHED_BATCH:
+        return "batch";
+    case SCHED_OTHER:
+        return "normal";
+    case SCHED_IDLE:
+        return "idle";
+    default:
+        return "realtime";
+    }
+}

@@ -16,4 +16,8 @@ void thread_name(const char *name);
  * Returns 0 or an errno value. */
 int thread_sched_batch(void);
 
+/* thread_sched_name names the calling thread's policy: "batch" or
+ * "normal" (SCHED_OTHER), else "realtime" or "idle". */
+const char *thread_sched_name(void);
+
 #endif

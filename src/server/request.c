@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "common/clock.h"
+#include "common/thread.h"
 #include "formula/rules.h"
 #include "server/reply.h"
 #include "server/request_int.h"
@@ -211,11 +212,14 @@ static bool request_status(request_env *env, const request_fields *f,
     ingest_stats is = {0};
     if (env->in != NULL)
         ingest_stats_get(env->in, &is);
-    codec_w_map(w, es.store_known ? 16 : 15);
+    codec_w_map(w, es.store_known ? 17 : 16);
     codec_w_kv_bool(w, "ok", true);
     codec_w_kv_cstr(w, "version", REQUEST_VERSION);
     codec_w_kv_bool(w, "ready", true);
     codec_w_kv_int(w, "uptime_ms", clock_mono_ms() - env->started_ms);
+    /* The policy in effect (service.scheduling, or set from outside),
+     * read on the nng thread answering: they all share it. */
+    codec_w_kv_cstr(w, "scheduling", thread_sched_name());
     codec_w_kv_uint(w, "skus", es.skus);
     codec_w_kv_uint(w, "positions", es.positions);
     codec_w_kv_uint(w, "regions", env->cfg->n_regions);

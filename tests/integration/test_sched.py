@@ -11,7 +11,8 @@ default, `normal`, leaves the policy atpd was started with. Checked from
    atp:changes), so `top -H` shows which one is busy;
 2. default config: every thread keeps the policy of the process that
    started atpd (this test's own);
-3. either way atpd answers and reserves (a reservation is durable and
+3. `status` says which policy is in effect (`scheduling`: batch, normal);
+4. either way atpd answers and reserves (a reservation is durable and
    granted).
 """
 
@@ -57,6 +58,10 @@ def check(h, scheduling, want_policy):
     wrong = [(n, p) for n, p in got if p != want_policy]
     if wrong:
         raise TestFailure("%s: threads not under policy %d: %s" % (label, want_policy, wrong))
+    st = d.ctl("status")
+    want_name = {SCHED_BATCH: "batch", 0: "normal"}.get(want_policy)
+    if want_name is not None and st.get("scheduling") != want_name:
+        raise TestFailure("%s: status.scheduling is %r, want %r" % (label, st.get("scheduling"), want_name))
     c = S.Client(d.query_port)
     S.Feeder(d, c).publish("wms", [[2, "SKU-1", "east-0", 0, 5]], wait=True)
     r = c.reserve("R-" + label, [["SKU-1", "east", 2]])
