@@ -33,6 +33,7 @@ struct resv_pending {
     uint32_t key_len;
     resv *before; /* before-image, NULL: the record did not exist */
     bool wrote;   /* this operation changed the record */
+    bool keep;    /* a consumption: never undone, written again on failure */
     unsigned char *val; /* encoded record to write, NULL: delete */
     size_t val_len;
 };
@@ -802,7 +803,10 @@ void resv_consume(engine *e, uint32_t sku, uint32_t region, const char *ref,
         resv_finish(e, next, ENGINE_RESV_CONSUMED, now);
         atomic_fetch_add_explicit(&t->consumed, 1, memory_order_relaxed);
     }
+    size_t n_before = t->open.n;
     resv_change(e, NULL, cur, next, false);
+    if (t->open.n > n_before) /* queued (not refused for memory) */
+        t->open.items[t->open.n - 1].keep = true;
 }
 
 /* ---- group commit --------------------------------------------------------------- */
@@ -826,17 +830,65 @@ static void resv_group_answer(engine *e, resv_group *g, atp_err err)
     resv_group_clear(g);
 }
 
-/* Undo a group's changes, newest first. */
+/* Undo a group's changes, newest first. A consumption is not undone: the
+ * source's allocation it answers is applied and stays applied, so undoing
+ * it would subtract the same units twice (reserved and allocated) until the
+ * reservation expired. resv_group_rewrite writes such records again. A
+ * client operation older than the consumption in the same failed groups
+ * still restores its before-image over it (documented in ARCHITECTURE.md). */
 static void resv_group_undo(engine *e, resv_group *g)
 {
     for (size_t i = g->n; i-- > 0;) {
         resv_pending *p = &g->items[i];
-        if (!p->wrote)
+        if (!p->wrote || p->keep)
             continue;
         resv *cur = resv_find(&e->resv, p->key, p->key_len);
         resv_replace(e, cur, p->before);
         p->before = NULL;
     }
+}
+
+/* The ids of g's consumptions (NULL-ended, owned), to write again once g
+ * is answered; NULL when there are none or memory is short (then they are
+ * logged as not stored). */
+static char **resv_group_kept(const resv_group *g1, const resv_group *g2)
+{
+    size_t n = 0;
+    for (const resv_group *g = g1; g != NULL; g = g == g1 ? g2 : NULL)
+        for (size_t i = 0; i < g->n; i++)
+            n += g->items[i].keep;
+    if (n == 0)
+        return NULL;
+    char **ids = calloc(n + 1, sizeof *ids);
+    size_t k = 0;
+    for (const resv_group *g = g1; ids != NULL && g != NULL; g = g == g1 ? g2 : NULL)
+        for (size_t i = 0; i < g->n; i++)
+            if (g->items[i].keep &&
+                (ids[k] = resv_strdup(g->items[i].key, g->items[i].key_len)) != NULL)
+                k++;
+    if (ids == NULL)
+        log_error("resv", "out of memory: %zu consumptions not written again", n);
+    return ids;
+}
+
+/* Queue the current state of each kept record for the next group. */
+static void resv_group_rewrite(engine *e, char **ids)
+{
+    for (size_t i = 0; ids != NULL && ids[i] != NULL; i++) {
+        resv *cur = resv_find(&e->resv, ids[i], strlen(ids[i]));
+        resv *same = cur != NULL ? resv_clone(cur) : NULL;
+        if (same != NULL) {
+            size_t n_before = e->resv.open.n;
+            resv_change(e, NULL, cur, same, false); /* cur -> an equal copy */
+            if (e->resv.open.n > n_before)
+                e->resv.open.items[e->resv.open.n - 1].keep = true;
+        } else if (cur != NULL) {
+            log_error("resv", "out of memory: consumption of %s not written again",
+                      ids[i]);
+        }
+        free(ids[i]);
+    }
+    free(ids);
 }
 
 void resv_flush(engine *e)
@@ -894,10 +946,12 @@ void resv_group_done(engine *e, atp_err err)
                               memory_order_relaxed);
     log_error("resv", "store write failed (%s): %zu operations refused",
               atp_err_message(err), t->open.n + t->inflight.n);
+    char **kept = resv_group_kept(&t->inflight, &t->open);
     resv_group_undo(e, &t->open);
     resv_group_undo(e, &t->inflight);
     resv_group_answer(e, &t->inflight, err);
     resv_group_answer(e, &t->open, err);
+    resv_group_rewrite(e, kept); /* consumptions stay applied: store them */
     t->retry_after_ms = clock_wall_ms() + RESV_RETRY_MS;
 }
 

@@ -189,10 +189,86 @@ static void test_resv_group_commit(void **state)
     config_fini(&cfg);
 }
 
+static void test_commit(engine *e, test_op *op, const char *id)
+{
+    memset(op, 0, sizeof *op);
+    op->req = (engine_resv_req){.op = ENGINE_RESV_COMMIT, .id = id,
+                                .id_len = (uint32_t)strlen(id),
+                                .done = test_op_done, .arg = op};
+    assert_int_equal(engine_resv_submit(e, &op->req), ATP_OK);
+}
+
+/* A consumption whose write fails is not undone: the WMS allocation it
+ * answers is applied, so undoing it would count the units twice (reserved
+ * and allocated). Its record is written again in the next group. */
+static void test_resv_consumption_kept(void **state)
+{
+    (void)state;
+    test_st.n_writes = 0; /* a fresh fake store (the engine of the test before is gone) */
+    config cfg;
+    config_diags diags = {0};
+    assert_int_equal(config_load_string(test_resv_yaml, sizeof test_resv_yaml - 1,
+                                        &cfg, &diags),
+                     ATP_OK);
+    config_diags_fini(&diags);
+    engine_persist persist = {.ctx = &test_st, .write = test_store_write};
+    engine *e;
+    assert_int_equal(engine_alloc(&cfg, &persist, &e), ATP_OK);
+    assert_int_equal(engine_start(e), ATP_OK);
+
+    engine_event ev = {.kind = ATP_EV_SET, .bucket = ATP_BUCKET_ON_HAND,
+                       .location = 0, .sku_len = 1, .sku = "A", .value = 10};
+    engine_batch b = {.events = &ev, .n = 1, .release = test_release_batch};
+    assert_int_equal(engine_submit(e, &b), ATP_OK);
+    assert_int_equal(engine_sync(e), ATP_OK);
+
+    test_op r, c;
+    test_reserve(e, &r, "o1", 3);
+    assert_int_equal(engine_sync(e), ATP_OK);
+    test_store_complete(0, ATP_OK);
+    test_commit(e, &c, "o1");
+    assert_int_equal(engine_sync(e), ATP_OK);
+    assert_int_equal(test_store_writes(), 2);
+    test_store_complete(1, ATP_OK);
+    assert_int_equal(engine_sync(e), ATP_OK);
+    assert_int_equal(c.err, ATP_OK);
+    assert_int_equal(test_atp(e), 7);
+
+    /* The WMS allocates the order's 3 units, naming it: a consumption. */
+    engine_event alloc = {.kind = ATP_EV_DELTA, .bucket = ATP_BUCKET_ALLOCATED,
+                          .location = 0, .sku_len = 1, .sku = "A", .value = 3,
+                          .ref = "o1", .ref_len = 2};
+    engine_batch b2 = {.events = &alloc, .n = 1, .release = test_release_batch};
+    assert_int_equal(engine_submit(e, &b2), ATP_OK);
+    assert_int_equal(engine_sync(e), ATP_OK);
+    assert_int_equal(test_store_writes(), 3);
+    assert_int_equal(test_atp(e), 7); /* 10 - 3 allocated, nothing reserved */
+
+    /* Its write fails: still 7 (not 4), and the record is written again. */
+    test_store_complete(2, ATP_E_STORE_FULL);
+    assert_int_equal(engine_sync(e), ATP_OK);
+    assert_int_equal(test_atp(e), 7);
+    assert_int_equal(test_store_writes(), 4);
+    assert_int_equal(test_st.n_ops[3], 1);
+    engine_stats st;
+    engine_stats_get(e, &st);
+    assert_int_equal(st.resv_open, 0); /* consumed, not back to committed */
+    assert_int_equal(st.resv_consumed, 1);
+    test_store_complete(3, ATP_OK);
+    assert_int_equal(engine_sync(e), ATP_OK);
+    assert_int_equal(test_atp(e), 7);
+    assert_int_equal(test_store_writes(), 4);
+
+    engine_stop(e);
+    engine_free(e);
+    config_fini(&cfg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_resv_group_commit),
+        cmocka_unit_test(test_resv_consumption_kept),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
