@@ -891,10 +891,23 @@ static void resv_group_rewrite(engine *e, char **ids)
     free(ids);
 }
 
+/* Only consumptions written again, and the store failed less than
+ * RESV_RETRY_MS ago: they wait for the retry time (resv_tick wakes the
+ * engine then) instead of failing in a loop while the disk is full. */
+static bool resv_group_wait_retry(const resv_table *t)
+{
+    if (t->retry_after_ms == 0 || clock_wall_ms() >= t->retry_after_ms)
+        return false;
+    for (size_t i = 0; i < t->open.n; i++)
+        if (!t->open.items[i].keep)
+            return false;
+    return true;
+}
+
 void resv_flush(engine *e)
 {
     resv_table *t = &e->resv;
-    if (t->inflight_busy || t->open.n == 0)
+    if (t->inflight_busy || t->open.n == 0 || resv_group_wait_retry(t))
         return;
     if (t->open.n_writes == 0 || e->persist.write == NULL) {
         resv_group_answer(e, &t->open, ATP_OK); /* nothing to wait for */
@@ -941,11 +954,17 @@ void resv_group_done(engine *e, atp_err err)
         return;
     }
     /* The open group was decided on top of the failed one: undo both,
-     * newest first, and refuse them all. */
-    atomic_fetch_add_explicit(&t->store_failures, t->open.n + t->inflight.n,
-                              memory_order_relaxed);
-    log_error("resv", "store write failed (%s): %zu operations refused",
-              atp_err_message(err), t->open.n + t->inflight.n);
+     * newest first, and refuse them all (consumptions are kept and written
+     * again: they are not counted as refused). */
+    size_t refused = 0;
+    for (size_t i = 0; i < t->open.n; i++)
+        refused += !t->open.items[i].keep;
+    for (size_t i = 0; i < t->inflight.n; i++)
+        refused += !t->inflight.items[i].keep;
+    atomic_fetch_add_explicit(&t->store_failures, refused, memory_order_relaxed);
+    log_error("resv", "store write failed (%s): %zu operations refused%s",
+              atp_err_message(err), refused,
+              refused < t->open.n + t->inflight.n ? ", consumptions kept" : "");
     char **kept = resv_group_kept(&t->inflight, &t->open);
     resv_group_undo(e, &t->open);
     resv_group_undo(e, &t->inflight);
