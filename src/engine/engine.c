@@ -583,6 +583,7 @@ static void *engine_thread_main(void *arg)
             break;
         case ENGINE_CMD_STOP:
             stopping = true;
+            e->resv.stopping = true;
             break;
         case ENGINE_CMD_SNAPSHOT_DONE:
             engine_snapshot_done(e, cmd.err);

@@ -427,13 +427,13 @@ static void resv_change(engine *e, const engine_resv_req *req, resv *cur,
         key == NULL || (next && val == NULL)) {
         if (p != NULL)
             t->open.n--;
+        log_error("resv", "out of memory: operation on %.*s refused",
+                  (int)r->id_len, r->id); /* before r (next) is freed */
         resv_free(before);
         resv_free(snap);
         resv_free(next);
         free(key);
         free(val);
-        log_error("resv", "out of memory: operation on %.*s refused",
-                  (int)r->id_len, r->id);
         if (req != NULL && req->done != NULL)
             resv_reply_now(e, req, ATP_E_NOMEM, NULL, false, false);
         return;
@@ -862,19 +862,33 @@ static char **resv_group_kept(const resv_group *g1, const resv_group *g2)
     char **ids = calloc(n + 1, sizeof *ids);
     size_t k = 0;
     for (const resv_group *g = g1; ids != NULL && g != NULL; g = g == g1 ? g2 : NULL)
-        for (size_t i = 0; i < g->n; i++)
-            if (g->items[i].keep &&
-                (ids[k] = resv_strdup(g->items[i].key, g->items[i].key_len)) != NULL)
-                k++;
+        for (size_t i = 0; i < g->n; i++) {
+            const resv_pending *p = &g->items[i];
+            size_t j = 0;
+            while (j < k && !(strlen(ids[j]) == p->key_len &&
+                              memcmp(ids[j], p->key, p->key_len) == 0))
+                j++;
+            if (p->keep && j == k && (ids[k] = resv_strdup(p->key, p->key_len)) != NULL)
+                k++; /* once per record: it is written as it is now */
+        }
     if (ids == NULL)
         log_error("resv", "out of memory: %zu consumptions not written again", n);
     return ids;
 }
 
-/* Queue the current state of each kept record for the next group. */
+/* Queue the current state of each kept record for the next group. Not
+ * while stopping: a store that keeps failing would hold the stop forever;
+ * the record stays as it was stored, and the log says so. */
 static void resv_group_rewrite(engine *e, char **ids)
 {
     for (size_t i = 0; ids != NULL && ids[i] != NULL; i++) {
+        if (e->resv.stopping) {
+            log_error("resv", "stopping: consumption of %s not stored; until "
+                      "it expires, its reservation also holds what the source "
+                      "allocated", ids[i]);
+            free(ids[i]);
+            continue;
+        }
         resv *cur = resv_find(&e->resv, ids[i], strlen(ids[i]));
         resv *same = cur != NULL ? resv_clone(cur) : NULL;
         if (same != NULL) {
@@ -896,7 +910,7 @@ static void resv_group_rewrite(engine *e, char **ids)
  * engine then) instead of failing in a loop while the disk is full. */
 static bool resv_group_wait_retry(const resv_table *t)
 {
-    if (t->retry_after_ms == 0 || clock_wall_ms() >= t->retry_after_ms)
+    if (t->stopping || t->retry_after_ms == 0 || clock_wall_ms() >= t->retry_after_ms)
         return false;
     for (size_t i = 0; i < t->open.n; i++)
         if (!t->open.items[i].keep)
@@ -915,8 +929,11 @@ void resv_flush(engine *e)
     }
     engine_record_op *ops = calloc(t->open.n_writes, sizeof *ops);
     if (ops == NULL) {
+        char **kept = resv_group_kept(&t->open, NULL);
         resv_group_undo(e, &t->open);
         resv_group_answer(e, &t->open, ATP_E_NOMEM);
+        resv_group_rewrite(e, kept);
+        t->retry_after_ms = clock_wall_ms() + RESV_RETRY_MS;
         return;
     }
     size_t k = 0;

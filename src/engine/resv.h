@@ -77,6 +77,7 @@ typedef struct resv_table {
     resv_group inflight; /* written by the store now (n > 0) */
     resv_group durable;  /* written; being answered in resv_group_done */
     bool inflight_busy;
+    bool stopping;          /* engine stop: failed consumptions are not retried */
     int64_t retry_after_ms; /* after a failed write, expiry waits till then */
 
     _Atomic uint64_t n_total, n_held, n_committed, granted, refused, expired,

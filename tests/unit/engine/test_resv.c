@@ -199,31 +199,29 @@ static void test_commit(engine *e, test_op *op, const char *id)
     assert_int_equal(engine_resv_submit(e, &op->req), ATP_OK);
 }
 
-/* A consumption whose write fails is not undone: the WMS allocation it
- * answers is applied, so undoing it would count the units twice (reserved
- * and allocated). Its record is written again in the next group. */
-static void test_resv_consumption_kept(void **state)
+/* An engine with stock 10 of A, reservation o1 (3 units) reserved and
+ * committed (both stored), and the WMS allocation of its 3 units applied:
+ * the consumption's write (the store's write 2) is in flight. */
+static engine *test_consumption_setup(config *cfg)
 {
-    (void)state;
     test_st.n_writes = 0; /* a fresh fake store (the engine of the test before is gone) */
-    config cfg;
     config_diags diags = {0};
     assert_int_equal(config_load_string(test_resv_yaml, sizeof test_resv_yaml - 1,
-                                        &cfg, &diags),
+                                        cfg, &diags),
                      ATP_OK);
     config_diags_fini(&diags);
     engine_persist persist = {.ctx = &test_st, .write = test_store_write};
     engine *e;
-    assert_int_equal(engine_alloc(&cfg, &persist, &e), ATP_OK);
+    assert_int_equal(engine_alloc(cfg, &persist, &e), ATP_OK);
     assert_int_equal(engine_start(e), ATP_OK);
 
-    engine_event ev = {.kind = ATP_EV_SET, .bucket = ATP_BUCKET_ON_HAND,
-                       .location = 0, .sku_len = 1, .sku = "A", .value = 10};
-    engine_batch b = {.events = &ev, .n = 1, .release = test_release_batch};
+    static engine_event ev = {.kind = ATP_EV_SET, .bucket = ATP_BUCKET_ON_HAND,
+                              .location = 0, .sku_len = 1, .sku = "A", .value = 10};
+    static engine_batch b = {.events = &ev, .n = 1, .release = test_release_batch};
     assert_int_equal(engine_submit(e, &b), ATP_OK);
     assert_int_equal(engine_sync(e), ATP_OK);
 
-    test_op r, c;
+    static test_op r, c;
     test_reserve(e, &r, "o1", 3);
     assert_int_equal(engine_sync(e), ATP_OK);
     test_store_complete(0, ATP_OK);
@@ -236,33 +234,50 @@ static void test_resv_consumption_kept(void **state)
     assert_int_equal(test_atp(e), 7);
 
     /* The WMS allocates the order's 3 units, naming it: a consumption. */
-    engine_event alloc = {.kind = ATP_EV_DELTA, .bucket = ATP_BUCKET_ALLOCATED,
-                          .location = 0, .sku_len = 1, .sku = "A", .value = 3,
-                          .ref = "o1", .ref_len = 2};
-    engine_batch b2 = {.events = &alloc, .n = 1, .release = test_release_batch};
+    static engine_event alloc = {.kind = ATP_EV_DELTA, .bucket = ATP_BUCKET_ALLOCATED,
+                                 .location = 0, .sku_len = 1, .sku = "A", .value = 3,
+                                 .ref = "o1", .ref_len = 2};
+    static engine_batch b2 = {.events = &alloc, .n = 1, .release = test_release_batch};
     assert_int_equal(engine_submit(e, &b2), ATP_OK);
     assert_int_equal(engine_sync(e), ATP_OK);
     assert_int_equal(test_store_writes(), 3);
     assert_int_equal(test_atp(e), 7); /* 10 - 3 allocated, nothing reserved */
+    return e;
+}
+
+/* Wait (at most 5 s) until the fake store has been handed n writes. */
+static void test_wait_writes(int n)
+{
+    for (int i = 0; i < 500 && test_store_writes() < n; i++) {
+        struct timespec ms10 = {0, 10 * 1000 * 1000};
+        nanosleep(&ms10, NULL);
+    }
+    assert_int_equal(test_store_writes(), n);
+}
+
+/* A consumption whose write fails is not undone: the WMS allocation it
+ * answers is applied, so undoing it would count the units twice (reserved
+ * and allocated). Its record is written again in the next group. */
+static void test_resv_consumption_kept(void **state)
+{
+    (void)state;
+    config cfg;
+    engine *e = test_consumption_setup(&cfg);
 
     /* Its write fails: still 7 (not 4), and the record is written again,
      * not at once (the disk may still be full) but after the retry time
-     * (1 s); wait for it at most 5 s. */
+     * (1 s). */
     test_store_complete(2, ATP_E_STORE_FULL);
     assert_int_equal(engine_sync(e), ATP_OK);
     assert_int_equal(test_atp(e), 7);
     assert_int_equal(test_store_writes(), 3);
-    for (int i = 0; i < 500 && test_store_writes() < 4; i++) {
-        struct timespec ms10 = {0, 10 * 1000 * 1000};
-        nanosleep(&ms10, NULL);
-    }
-    assert_int_equal(engine_sync(e), ATP_OK);
-    assert_int_equal(test_store_writes(), 4);
+    test_wait_writes(4);
     assert_int_equal(test_st.n_ops[3], 1);
     engine_stats st;
     engine_stats_get(e, &st);
     assert_int_equal(st.resv_open, 0); /* consumed, not back to committed */
     assert_int_equal(st.resv_consumed, 1);
+    assert_int_equal(st.resv_store_failures, 0); /* kept, not refused */
     test_store_complete(3, ATP_OK);
     assert_int_equal(engine_sync(e), ATP_OK);
     assert_int_equal(test_atp(e), 7);
@@ -273,11 +288,38 @@ static void test_resv_consumption_kept(void **state)
     config_fini(&cfg);
 }
 
+static void *test_stop_main(void *arg)
+{
+    engine_stop(arg);
+    return NULL;
+}
+
+/* Stopping while the store keeps failing: the kept consumption gets one
+ * last write at once, and when that fails too the stop goes on (it used to
+ * wait for a store that might never come back). */
+static void test_resv_stop_while_failing(void **state)
+{
+    (void)state;
+    config cfg;
+    engine *e = test_consumption_setup(&cfg);
+    test_store_complete(2, ATP_E_STORE_FULL);
+    assert_int_equal(engine_sync(e), ATP_OK);
+    pthread_t stopper;
+    assert_int_equal(pthread_create(&stopper, NULL, test_stop_main, e), 0);
+    test_wait_writes(4); /* the last try */
+    test_store_complete(3, ATP_E_STORE_FULL);
+    pthread_join(stopper, NULL); /* returns: nothing is retried any more */
+    assert_int_equal(test_store_writes(), 4);
+    engine_free(e);
+    config_fini(&cfg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_resv_group_commit),
         cmocka_unit_test(test_resv_consumption_kept),
+        cmocka_unit_test(test_resv_stop_while_failing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
