@@ -201,8 +201,8 @@ static void test_commit(engine *e, test_op *op, const char *id)
 
 /* An engine with stock 10 of A, reservation o1 (3 units) reserved and
  * committed (both stored), and the WMS allocation of its 3 units applied:
- * the consumption's write (the store's write 2) is in flight. */
-static engine *test_consumption_setup(config *cfg)
+ * the consumption's write (the store's write 2) failed, store full. */
+static engine *test_consumption_failed(config *cfg)
 {
     test_st.n_writes = 0; /* a fresh fake store (the engine of the test before is gone) */
     config_diags diags = {0};
@@ -242,6 +242,8 @@ static engine *test_consumption_setup(config *cfg)
     assert_int_equal(engine_sync(e), ATP_OK);
     assert_int_equal(test_store_writes(), 3);
     assert_int_equal(test_atp(e), 7); /* 10 - 3 allocated, nothing reserved */
+    test_store_complete(2, ATP_E_STORE_FULL);
+    assert_int_equal(engine_sync(e), ATP_OK);
     return e;
 }
 
@@ -262,13 +264,10 @@ static void test_resv_consumption_kept(void **state)
 {
     (void)state;
     config cfg;
-    engine *e = test_consumption_setup(&cfg);
+    engine *e = test_consumption_failed(&cfg);
 
-    /* Its write fails: still 7 (not 4), and the record is written again,
-     * not at once (the disk may still be full) but after the retry time
-     * (1 s). */
-    test_store_complete(2, ATP_E_STORE_FULL);
-    assert_int_equal(engine_sync(e), ATP_OK);
+    /* Still 7 (not 4), and the record is written again, not at once (the
+     * disk may still be full) but after the retry time (1 s). */
     assert_int_equal(test_atp(e), 7);
     assert_int_equal(test_store_writes(), 3);
     test_wait_writes(4);
@@ -301,9 +300,7 @@ static void test_resv_stop_while_failing(void **state)
 {
     (void)state;
     config cfg;
-    engine *e = test_consumption_setup(&cfg);
-    test_store_complete(2, ATP_E_STORE_FULL);
-    assert_int_equal(engine_sync(e), ATP_OK);
+    engine *e = test_consumption_failed(&cfg);
     pthread_t stopper;
     assert_int_equal(pthread_create(&stopper, NULL, test_stop_main, e), 0);
     test_wait_writes(4); /* the last try */
