@@ -830,12 +830,27 @@ static void resv_group_answer(engine *e, resv_group *g, atp_err err)
     resv_group_clear(g);
 }
 
+/* Only consumptions change a line's consumed quantity, and they are kept:
+ * an older operation's before-image takes over what was consumed since
+ * (released only grows, so consumed + released stays within qty). */
+static void resv_carry_consumed(resv *before, const resv *cur)
+{
+    for (uint32_t i = 0; i < before->n_lines && i < cur->n_lines; i++) {
+        resv_line *b = &before->lines[i];
+        const resv_line *c = &cur->lines[i];
+        if (b->sku == c->sku && b->region == c->region && c->consumed > b->consumed) {
+            b->consumed = c->consumed;
+            b->consume_src = c->consume_src;
+            b->consume_seq = c->consume_seq;
+        }
+    }
+}
+
 /* Undo a group's changes, newest first. A consumption is not undone: the
  * source's allocation it answers is applied and stays applied, so undoing
  * it would subtract the same units twice (reserved and allocated) until the
- * reservation expired. resv_group_rewrite writes such records again. A
- * client operation older than the consumption in the same failed groups
- * still restores its before-image over it (documented in ARCHITECTURE.md). */
+ * reservation expired; an older operation undone on the same record keeps
+ * what was consumed. resv_group_rewrite writes such records again. */
 static void resv_group_undo(engine *e, resv_group *g)
 {
     for (size_t i = g->n; i-- > 0;) {
@@ -843,6 +858,8 @@ static void resv_group_undo(engine *e, resv_group *g)
         if (!p->wrote || p->keep)
             continue;
         resv *cur = resv_find(&e->resv, p->key, p->key_len);
+        if (cur != NULL && p->before != NULL)
+            resv_carry_consumed(p->before, cur);
         resv_replace(e, cur, p->before);
         p->before = NULL;
     }

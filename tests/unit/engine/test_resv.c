@@ -131,26 +131,34 @@ static void test_release_batch(void *owner, bool applied)
     assert_true(applied);
 }
 
-static void test_resv_group_commit(void **state)
+/* A started engine on the fake store (reset: no writes yet) with 10 units
+ * of A on hand. */
+static engine *test_engine_with_stock(config *cfg)
 {
-    (void)state;
-    config cfg;
+    test_st.n_writes = 0;
     config_diags diags = {0};
     assert_int_equal(config_load_string(test_resv_yaml, sizeof test_resv_yaml - 1,
-                                        &cfg, &diags),
+                                        cfg, &diags),
                      ATP_OK);
     config_diags_fini(&diags);
     engine_persist persist = {.ctx = &test_st, .write = test_store_write};
     engine *e;
-    assert_int_equal(engine_alloc(&cfg, &persist, &e), ATP_OK);
+    assert_int_equal(engine_alloc(cfg, &persist, &e), ATP_OK);
     assert_int_equal(engine_start(e), ATP_OK);
-
-    engine_event ev = {.kind = ATP_EV_SET, .bucket = ATP_BUCKET_ON_HAND,
-                       .location = 0, .sku_len = 1, .sku = "A", .value = 10};
-    engine_batch b = {.events = &ev, .n = 1, .release = test_release_batch};
+    static engine_event ev = {.kind = ATP_EV_SET, .bucket = ATP_BUCKET_ON_HAND,
+                              .location = 0, .sku_len = 1, .sku = "A", .value = 10};
+    static engine_batch b = {.events = &ev, .n = 1, .release = test_release_batch};
     assert_int_equal(engine_submit(e, &b), ATP_OK);
     assert_int_equal(engine_sync(e), ATP_OK);
     assert_int_equal(test_atp(e), 10);
+    return e;
+}
+
+static void test_resv_group_commit(void **state)
+{
+    (void)state;
+    config cfg;
+    engine *e = test_engine_with_stock(&cfg);
 
     /* r1 goes to the store at once; r2 collects behind it. Both are
      * decided (ATP counts them) but neither is answered. */
@@ -204,23 +212,7 @@ static void test_commit(engine *e, test_op *op, const char *id)
  * the consumption's write (the store's write 2) failed, store full. */
 static engine *test_consumption_failed(config *cfg)
 {
-    test_st.n_writes = 0; /* a fresh fake store (the engine of the test before is gone) */
-    config_diags diags = {0};
-    assert_int_equal(config_load_string(test_resv_yaml, sizeof test_resv_yaml - 1,
-                                        cfg, &diags),
-                     ATP_OK);
-    config_diags_fini(&diags);
-    engine_persist persist = {.ctx = &test_st, .write = test_store_write};
-    engine *e;
-    assert_int_equal(engine_alloc(cfg, &persist, &e), ATP_OK);
-    assert_int_equal(engine_start(e), ATP_OK);
-
-    static engine_event ev = {.kind = ATP_EV_SET, .bucket = ATP_BUCKET_ON_HAND,
-                              .location = 0, .sku_len = 1, .sku = "A", .value = 10};
-    static engine_batch b = {.events = &ev, .n = 1, .release = test_release_batch};
-    assert_int_equal(engine_submit(e, &b), ATP_OK);
-    assert_int_equal(engine_sync(e), ATP_OK);
-
+    engine *e = test_engine_with_stock(cfg);
     static test_op r, c;
     test_reserve(e, &r, "o1", 3);
     assert_int_equal(engine_sync(e), ATP_OK);
@@ -287,6 +279,46 @@ static void test_resv_consumption_kept(void **state)
     config_fini(&cfg);
 }
 
+/* The commit of o1 is still being written when the WMS allocation naming
+ * it arrives; then the commit's write fails. The commit is undone (o1 is
+ * held again, and its client told so), but what the allocation consumed
+ * stays consumed: ATP 7, not 4. */
+static void test_resv_consumption_over_failed_commit(void **state)
+{
+    (void)state;
+    config cfg;
+    engine *e = test_engine_with_stock(&cfg);
+    test_op r, c;
+    test_reserve(e, &r, "o1", 3);
+    assert_int_equal(engine_sync(e), ATP_OK);
+    test_store_complete(0, ATP_OK);
+    test_commit(e, &c, "o1");
+    assert_int_equal(engine_sync(e), ATP_OK);
+    assert_int_equal(test_store_writes(), 2); /* the commit, in flight */
+
+    engine_event alloc = {.kind = ATP_EV_DELTA, .bucket = ATP_BUCKET_ALLOCATED,
+                          .location = 0, .sku_len = 1, .sku = "A", .value = 3,
+                          .ref = "o1", .ref_len = 2};
+    engine_batch b2 = {.events = &alloc, .n = 1, .release = test_release_batch};
+    assert_int_equal(engine_submit(e, &b2), ATP_OK);
+    assert_int_equal(engine_sync(e), ATP_OK);
+    assert_int_equal(test_atp(e), 7);
+
+    test_store_complete(1, ATP_E_STORE_FULL);
+    assert_int_equal(engine_sync(e), ATP_OK);
+    assert_true(atomic_load(&c.answered));
+    assert_int_equal(c.err, ATP_E_STORE_FULL);
+    assert_int_equal(test_atp(e), 7);
+    test_wait_writes(3); /* o1 as it is now, written again */
+    test_store_complete(2, ATP_OK);
+    assert_int_equal(engine_sync(e), ATP_OK);
+    assert_int_equal(test_atp(e), 7);
+
+    engine_stop(e);
+    engine_free(e);
+    config_fini(&cfg);
+}
+
 static void *test_stop_main(void *arg)
 {
     engine_stop(arg);
@@ -317,6 +349,7 @@ int main(void)
         cmocka_unit_test(test_resv_group_commit),
         cmocka_unit_test(test_resv_consumption_kept),
         cmocka_unit_test(test_resv_stop_while_failing),
+        cmocka_unit_test(test_resv_consumption_over_failed_commit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
