@@ -181,19 +181,28 @@ int bench_free_port(void)
     return port;
 }
 
-long bench_rss_kb(pid_t pid)
+void bench_mem_get(pid_t pid, bench_mem *m)
 {
     char path[64], line[256];
+    *m = (bench_mem){-1, -1, -1, -1};
     snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
     FILE *f = fopen(path, "r");
     if (f == NULL)
-        return -1;
-    long kb = -1;
-    while (fgets(line, sizeof line, f) != NULL)
-        if (sscanf(line, "VmRSS: %ld kB", &kb) == 1)
-            break;
+        return;
+    while (fgets(line, sizeof line, f) != NULL) {
+        sscanf(line, "VmRSS: %ld kB", &m->rss_kb);
+        sscanf(line, "VmHWM: %ld kB", &m->hwm_kb);
+        sscanf(line, "RssAnon: %ld kB", &m->anon_kb);
+        sscanf(line, "RssFile: %ld kB", &m->file_kb);
+    }
     fclose(f);
-    return kb;
+}
+
+long bench_rss_kb(pid_t pid)
+{
+    bench_mem m;
+    bench_mem_get(pid, &m);
+    return m.rss_kb;
 }
 
 double bench_cpu_s(pid_t pid)
@@ -218,17 +227,10 @@ double bench_cpu_s(pid_t pid)
 
 void bench_rss_split(pid_t pid, long *anon_kb, long *file_kb)
 {
-    char path[64], line[256];
-    *anon_kb = *file_kb = -1;
-    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
-    FILE *f = fopen(path, "r");
-    if (f == NULL)
-        return;
-    while (fgets(line, sizeof line, f) != NULL) {
-        sscanf(line, "RssAnon: %ld kB", anon_kb);
-        sscanf(line, "RssFile: %ld kB", file_kb);
-    }
-    fclose(f);
+    bench_mem m;
+    bench_mem_get(pid, &m);
+    *anon_kb = m.anon_kb;
+    *file_kb = m.file_kb;
 }
 
 char *bench_mkdtemp(const char *base)

@@ -40,6 +40,12 @@ void bench_proc_install_signals(void);
 
 /* bench_free_port returns a free TCP port on 127.0.0.1 (0 on failure). */
 int bench_free_port(void);
+/* A process's memory from /proc/PID/status, in KiB (-1: unknown). */
+typedef struct bench_mem {
+    long rss_kb, hwm_kb;   /* VmRSS, VmHWM (peak) */
+    long anon_kb, file_kb; /* RssAnon, RssFile (mapped file pages) */
+} bench_mem;
+void bench_mem_get(pid_t pid, bench_mem *m);
 /* bench_rss_kb returns VmRSS of pid in KiB, or -1. */
 long bench_rss_kb(pid_t pid);
 /* bench_cpu_s returns the CPU time (user + system) pid used so far, in

@@ -63,6 +63,7 @@
 #include <nng/protocol/reqrep0/req.h>
 
 #include "atp/wire.h"
+#include "bench_proc.h"
 #include "client.h"
 #include "codec/codec.h"
 
@@ -163,22 +164,6 @@ static void br_check_deadline(const char *what)
         br_fail("time limit (%d s) reached during %s", O.time_limit_s, what);
 }
 
-static int br_free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0)
-        return 0;
-    struct sockaddr_in a = {.sin_family = AF_INET,
-                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof a;
-    int port = 0;
-    if (bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
-        getsockname(fd, (struct sockaddr *)&a, &len) == 0)
-        port = ntohs(a.sin_port);
-    close(fd);
-    return port;
-}
-
 static char br_query_url[64], br_ingest_url[64], br_feed_url[64], br_ctl_url[64];
 static char br_config[320], br_data[320], br_log[320];
 
@@ -250,37 +235,6 @@ static bool br_child_alive(void)
         return false;
     }
     return true;
-}
-
-/* VmRSS / VmHWM of pid in KiB; RssAnon and RssFile (the LMDB map pages the
- * restore scan touched count in VmRSS as file pages) when anon/file are not
- * NULL. */
-static void br_rss2(pid_t pid, long *rss_kb, long *hwm_kb, long *anon_kb, long *file_kb)
-{
-    char path[64], line[256];
-    *rss_kb = *hwm_kb = -1;
-    if (anon_kb != NULL)
-        *anon_kb = *file_kb = -1;
-    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
-    FILE *f = fopen(path, "r");
-    if (f == NULL)
-        return;
-    while (fgets(line, sizeof line, f) != NULL) {
-        if (strncmp(line, "VmRSS:", 6) == 0)
-            *rss_kb = strtol(line + 6, NULL, 10);
-        else if (strncmp(line, "VmHWM:", 6) == 0)
-            *hwm_kb = strtol(line + 6, NULL, 10);
-        else if (anon_kb != NULL && strncmp(line, "RssAnon:", 8) == 0)
-            *anon_kb = strtol(line + 8, NULL, 10);
-        else if (anon_kb != NULL && strncmp(line, "RssFile:", 8) == 0)
-            *file_kb = strtol(line + 8, NULL, 10);
-    }
-    fclose(f);
-}
-
-static void br_rss(pid_t pid, long *rss_kb, long *hwm_kb)
-{
-    br_rss2(pid, rss_kb, hwm_kb, NULL, NULL);
 }
 
 static long br_file_size(const char *path)
@@ -742,28 +696,6 @@ typedef struct br_run {
     bool ok;
 } br_run;
 
-/* CPU time (user + system, all threads) pid has used, in ms; -1 if
- * unknown. On a shared machine the ready time includes waiting for a CPU;
- * this does not. Clock-tick resolution (10 ms here). */
-static double br_cpu_ms(pid_t pid)
-{
-    char path[64], buf[1024];
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-    FILE *f = fopen(path, "r");
-    if (f == NULL)
-        return -1;
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    char *p = strrchr(buf, ')'); /* the command name may hold spaces */
-    unsigned long long ut = 0, st = 0;
-    if (p == NULL ||
-        sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
-               &ut, &st) != 2)
-        return -1;
-    return (double)(ut + st) * 1000.0 / (double)sysconf(_SC_CLK_TCK);
-}
-
 /* The restore time atpd logged ("restored ... in N ms") after offset. */
 static double br_logged_restore_ms(long offset)
 {
@@ -850,9 +782,15 @@ static void br_restart(br_run *run, unsigned i)
     if (t1 == 0)
         br_fail("restart %u: atpd not ready within the limit", i + 1);
     run->ready_ms = (double)(t1 - t0) / 1e6;
-    run->cpu_ms = br_cpu_ms(br_child);
+    double cpu_s = bench_cpu_s(br_child); /* clock-tick resolution */
+    run->cpu_ms = cpu_s >= 0 ? cpu_s * 1000.0 : -1;
     run->restore_ms = br_logged_restore_ms(off < 0 ? 0 : off);
-    br_rss2(br_child, &run->rss_kb, &run->hwm_kb, &run->anon_kb, &run->file_kb);
+    bench_mem mem;
+    bench_mem_get(br_child, &mem);
+    run->rss_kb = mem.rss_kb;
+    run->hwm_kb = mem.hwm_kb;
+    run->anon_kb = mem.anon_kb;
+    run->file_kb = mem.file_kb;
     br_conn k;
     br_conn_open(&k, 30000);
     const codec_val *st = br_op(&k, "status");
@@ -1047,11 +985,11 @@ int main(int argc, char **argv)
     snprintf(br_log, sizeof br_log, "%s/atpd.log", br_tmp);
     int ports[4];
     for (int i = 0; i < 4; i++) {
-        ports[i] = br_free_port();
+        ports[i] = bench_free_port();
         for (int j = 0; j < i; j++)
             if (ports[j] == ports[i])
                 ports[i] = 0;
-        if (ports[i] == 0 && (ports[i] = br_free_port()) == 0)
+        if (ports[i] == 0 && (ports[i] = bench_free_port()) == 0)
             br_fail("no free port");
     }
     snprintf(br_query_url, sizeof br_query_url, "tcp://127.0.0.1:%d", ports[0]);
@@ -1074,8 +1012,10 @@ int main(int argc, char **argv)
     if (t1 == 0)
         br_fail("atpd did not start");
     double empty_ready_ms = (double)(t1 - t0) / 1e6;
-    long empty_rss, empty_hwm;
-    br_rss(br_child, &empty_rss, &empty_hwm);
+    long empty_rss;
+    bench_mem mem;
+    bench_mem_get(br_child, &mem);
+    empty_rss = mem.rss_kb;
     printf("empty    ready in %.1f ms, VmRSS %.1f MiB\n", empty_ready_ms,
            empty_rss / 1024.0);
 
@@ -1090,8 +1030,9 @@ int main(int argc, char **argv)
         br_print_reply("status before the restart", st);
         br_fail("state before the restart is not what was loaded");
     }
-    long loaded_rss, loaded_hwm;
-    br_rss(br_child, &loaded_rss, &loaded_hwm);
+    long loaded_rss;
+    bench_mem_get(br_child, &mem);
+    loaded_rss = mem.rss_kb;
 
     /* 4. snapshot, stop */
     int64_t ts = br_now_ns();
