@@ -117,6 +117,13 @@ static void test_dir_make(test_dir *d)
     assert_non_null(mkdtemp(d->path));
 }
 
+/* A fresh log of TEST_LOG_SIZE in a new temp dir. */
+static void test_log_new(test_dir *d, store_log *l)
+{
+    test_dir_make(d);
+    assert_int_equal(store__log_open(l, d->path, TEST_LOG_SIZE), ATP_OK);
+}
+
 static void test_dir_remove(test_dir *d)
 {
     char p[128];
@@ -208,9 +215,8 @@ static void test_file_replay_and_reuse(void **state)
 {
     (void)state;
     test_dir d;
-    test_dir_make(&d);
     store_log l;
-    assert_int_equal(store__log_open(&l, d.path, TEST_LOG_SIZE), ATP_OK);
+    test_log_new(&d, &l);
     assert_int_equal(l.size, TEST_LOG_SIZE);
     test_expect_chain(&l, 0, 0, 0, 0); /* all zeros */
     test_append(&l, 5, 1, 100);
@@ -239,9 +245,8 @@ static void test_file_torn_tail(void **state)
 {
     (void)state;
     test_dir d;
-    test_dir_make(&d);
     store_log l;
-    assert_int_equal(store__log_open(&l, d.path, TEST_LOG_SIZE), ATP_OK);
+    test_log_new(&d, &l);
     test_append(&l, 9, 1, 19);
     size_t end19 = l.wpos; /* where record 20 starts: the next page */
     test_append(&l, 9, 20, 1);
@@ -268,9 +273,8 @@ static void test_file_padding(void **state)
 {
     (void)state;
     test_dir d;
-    test_dir_make(&d);
     store_log l;
-    assert_int_equal(store__log_open(&l, d.path, TEST_LOG_SIZE), ATP_OK);
+    test_log_new(&d, &l);
     store__log_rewind(&l);
     test_append(&l, l.epoch, 1, 3);
     test_append(&l, l.epoch, 4, 1);
@@ -373,9 +377,8 @@ static void test_file_refused_append_voided(void **state)
 {
     (void)state;
     test_dir d;
-    test_dir_make(&d);
     store_log l;
-    assert_int_equal(store__log_open(&l, d.path, TEST_LOG_SIZE), ATP_OK);
+    test_log_new(&d, &l);
     store__log_rewind(&l);
     test_append(&l, l.epoch, 1, 3); /* acknowledged, page 0 */
     size_t at = l.wpos;
@@ -417,9 +420,8 @@ static void test_file_old_format(void **state)
 {
     (void)state;
     test_dir d;
-    test_dir_make(&d);
     store_log l;
-    assert_int_equal(store__log_open(&l, d.path, TEST_LOG_SIZE), ATP_OK);
+    test_log_new(&d, &l);
     static const unsigned char v1[4] = {0x41, 0x54, 0x50, 0x4c};
     assert_int_equal(pwrite(l.fd, v1, 4, 0), 4);
     test_seen *seen = calloc(1, sizeof *seen);
