@@ -121,7 +121,11 @@ codec_type codec_view_type(codec_view v);
 bool codec_view_int(codec_view v, int64_t *out);   /* CODEC_INT only */
 bool codec_view_uint(codec_view v, uint64_t *out); /* non-negative ints */
 bool codec_view_str(codec_view v, codec_str *out);
+bool codec_view_bool(codec_view v, bool *out);
 uint32_t codec_view_len(codec_view v); /* array/map length, else 0 */
+/* codec_view_get returns the value of the first string key `key` in map v;
+ * absent if there is none or v is no map. Linear in the map's bytes. */
+codec_view codec_view_get(codec_view v, const char *key);
 /* codec_view_first returns a container's first child (for a map: the first
  * key; keys and values alternate), absent if v is empty or no container.
  * codec_view_next returns the object that follows v and its children in

@@ -13,6 +13,8 @@
  * rules: a non-negative int8..int64 is a plain integer, a uint64 above
  * INT64_MAX is CODEC_UINT_BIG); the corpus test compares the two.
  */
+#include <string.h>
+
 #include "codec/codec_int.h"
 
 static uint64_t codec_view_be(const uint8_t *p, unsigned n)
@@ -166,6 +168,14 @@ bool codec_view_str(codec_view v, codec_str *out)
     return true;
 }
 
+bool codec_view_bool(codec_view v, bool *out)
+{
+    if (v.p == NULL || (v.p[0] != 0xc2 && v.p[0] != 0xc3))
+        return false;
+    *out = v.p[0] == 0xc3;
+    return true;
+}
+
 uint32_t codec_view_len(codec_view v)
 {
     uint8_t t = v.p ? v.p[0] : 0xc0;
@@ -200,4 +210,23 @@ codec_view codec_view_next(codec_view v)
         left += children - 1;
     }
     return (codec_view){p};
+}
+
+codec_view codec_view_get(codec_view v, const char *key)
+{
+    codec_view absent = {NULL};
+    if (codec_view_type(v) != CODEC_MAP)
+        return absent;
+    size_t kn = strlen(key);
+    uint32_t n = codec_view_len(v);
+    codec_view k = codec_view_first(v);
+    for (uint32_t i = 0; i < n; i++) {
+        codec_view val = codec_view_next(k);
+        codec_str s;
+        if (codec_view_str(k, &s) && s.len == kn && memcmp(s.ptr, key, kn) == 0)
+            return val;
+        if (i + 1 < n)
+            k = codec_view_next(val);
+    }
+    return absent;
 }

@@ -155,6 +155,25 @@ static void expect_same_msg(const codec_src_msg *x, const codec_src_msg *y)
     }
 }
 
+/* same_lookup: looking string key `key` up in map view v finds the object
+ * codec_val_get finds in the decoded map t (the first of duplicate keys). */
+static void same_lookup(const codec_val *t, codec_view v, const codec_val *key)
+{
+    codec_str ks;
+    char name[64];
+    if (!codec_val_str(key, &ks) || ks.len >= sizeof name ||
+        memchr(ks.ptr, 0, ks.len) != NULL)
+        return;
+    memcpy(name, ks.ptr, ks.len);
+    name[ks.len] = 0;
+    const codec_val *want = codec_val_get(t, name);
+    codec_view got = codec_view_get(v, name);
+    assert_non_null(want);
+    assert_non_null(got.p);
+    assert_int_equal(codec_view_type(got), codec_val_type(want));
+    assert_int_equal(codec_view_len(got), codec_val_len(want));
+}
+
 /* same_as_view: the view at v reads like the decoded tree at t, children
  * included, and returns the view that follows it. */
 static codec_view same_as_view(const codec_val *t, codec_view v)
@@ -173,6 +192,9 @@ static codec_view same_as_view(const codec_val *t, codec_view v)
     assert_int_equal(s1.len, s2.len);
     if (s1.len > 0) /* where an empty string points does not matter */
         assert_ptr_equal(s1.ptr, s2.ptr);
+    bool b1 = false, b2 = false;
+    assert_int_equal(codec_view_bool(v, &b1), codec_val_bool(t, &b2));
+    assert_int_equal(b1, b2);
     uint32_t n = codec_val_len(t);
     codec_view c = codec_view_first(v);
     if (n == 0)
@@ -181,6 +203,7 @@ static codec_view same_as_view(const codec_val *t, codec_view v)
         if (ty == CODEC_ARRAY) {
             c = same_as_view(codec_val_at(t, k), c);
         } else {
+            same_lookup(t, v, codec_val_map_key(t, k));
             c = same_as_view(codec_val_map_key(t, k), c);
             c = same_as_view(codec_val_map_value(t, k), c);
         }

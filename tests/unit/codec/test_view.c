@@ -154,6 +154,42 @@ static void test_view_nested(void **state)
 }
 
 /* What the precheck refuses never becomes a view. */
+/* A reply reader's questions: is "ok" true, what is error.code. Keys are
+ * found among keys only (a value equal to the key is not a match), the
+ * first of duplicate keys wins, non-string keys are passed over, and a
+ * missing key, a non-map or an absent view answer "absent". */
+static void test_view_get_and_bool(void **state)
+{
+    (void)state;
+    /* {1: "ok", "x": "ok", "ok": false, "error": {"code": 7}, "ok": true} */
+    static const uint8_t m[] = {0x85, 0x01, 0xa2, 'o', 'k', 0xa1, 'x', 0xa2,
+                                'o', 'k', 0xa2, 'o', 'k', 0xc2, 0xa5, 'e',
+                                'r', 'r', 'o', 'r', 0x81, 0xa4, 'c', 'o',
+                                'd', 'e', 0x07, 0xa2, 'o', 'k', 0xc3};
+    codec_view root = root_of(m, sizeof m);
+    bool b = true;
+    assert_true(codec_view_bool(codec_view_get(root, "ok"), &b));
+    assert_false(b);
+    int64_t code = 0;
+    codec_view err = codec_view_get(root, "error");
+    assert_int_equal(codec_view_type(err), CODEC_MAP);
+    assert_true(codec_view_int(codec_view_get(err, "code"), &code));
+    assert_true(code == 7);
+    codec_str s;
+    assert_true(codec_view_str(codec_view_get(root, "x"), &s));
+    assert_int_equal(s.len, 2);
+    assert_null(codec_view_get(root, "o").p);
+    assert_null(codec_view_get(root, "code").p); /* only at the top level */
+    assert_null(codec_view_get(codec_view_get(root, "x"), "ok").p);
+    assert_null(codec_view_get((codec_view){NULL}, "ok").p);
+    static const uint8_t empty[] = {0x80}, t[] = {0xc3}, one[] = {0x01};
+    assert_null(codec_view_get(root_of(empty, sizeof empty), "ok").p);
+    assert_true(codec_view_bool(root_of(t, sizeof t), &b));
+    assert_true(b);
+    assert_false(codec_view_bool(root_of(one, sizeof one), &b));
+    assert_false(codec_view_bool((codec_view){NULL}, &b));
+}
+
 static void test_view_refused(void **state)
 {
     (void)state;
@@ -177,6 +213,7 @@ int main(void)
         cmocka_unit_test(test_view_integers),
         cmocka_unit_test(test_view_strings_and_others),
         cmocka_unit_test(test_view_nested),
+        cmocka_unit_test(test_view_get_and_bool),
         cmocka_unit_test(test_view_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
