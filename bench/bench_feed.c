@@ -225,7 +225,7 @@ int bench_feed_run(const bench_feed_opts *o, bench_feed_result *res)
             pool[i] = (codec_event){
                 .kind = set ? ATP_EV_SET : ATP_EV_DELTA,
                 .bucket = ATP_BUCKET_ON_HAND,
-                .sku = {w->skus[sku], (uint32_t)strlen(w->skus[sku])},
+                .sku = {w->skus[sku], w->sku_len[sku]},
                 .location = {loc, (uint32_t)strlen(loc)},
                 .value = set ? o->qty : (i & 1 ? d : -d),
             };
@@ -259,7 +259,7 @@ int bench_feed_run(const bench_feed_opts *o, bench_feed_result *res)
                 ev[n] = (codec_event){
                     .kind = ATP_EV_SET,
                     .bucket = ATP_BUCKET_ON_HAND,
-                    .sku = {w->skus[sku], (uint32_t)strlen(w->skus[sku])},
+                    .sku = {w->skus[sku], w->sku_len[sku]},
                     .location = {loc, (uint32_t)strlen(loc)},
                     .value = o->qty,
                 };

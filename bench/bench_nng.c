@@ -4,7 +4,7 @@
  *
  * Threads: the REQ backend's callbacks run on nng's threads and call the
  * runner; each slot (context) is used by one request at a time, so its
- * arena and writer need no lock. The publisher and the probe run in the
+ * writer needs no lock. The publisher and the probe run in the
  * calling thread.
  */
 #include "bench_nng.h"
@@ -47,7 +47,6 @@ typedef struct bench_slot {
     int state;
     bench_runner *run;
     bench_req *req;
-    codec_arena *arena;
     codec_writer *w;
     bool ctx_open;
 } bench_slot;
@@ -104,9 +103,8 @@ static void bench_slot_cb(void *arg)
     uint8_t status = BENCH_ST_OK;
     int code = ATP_OK;
     if (!s->be->echo) {
-        bench_classify_atpd(nng_msg_body(m), nng_msg_len(m), s->arena,
-                            s->req->op, &status, &code);
-        codec_arena_clear(s->arena);
+        bench_classify_atpd(nng_msg_body(m), nng_msg_len(m), s->req->op,
+                            &status, &code);
     }
     nng_msg_free(m);
     bench_slot_finish(s, status, code);
@@ -195,8 +193,7 @@ atp_err bench_req_be_open(const char *url, unsigned n_socks, unsigned n_slots,
         bench_slot *s = &b->slots[i];
         s->be = b;
         s->idx = i;
-        if ((s->arena = codec_arena_alloc()) == NULL ||
-            (s->w = codec_writer_alloc(NULL, NULL)) == NULL) {
+        if ((s->w = codec_writer_alloc(NULL, NULL)) == NULL) {
             b->n_slots = i + 1;
             bench_req_be_close(b);
             return ATP_E_NOMEM;
@@ -245,7 +242,6 @@ void bench_req_be_close(bench_req_be *b)
             nng_aio_free(s->aio);
         }
         codec_writer_free(s->w);
-        codec_arena_free(s->arena);
     }
     for (unsigned i = 0; i < b->n_socks; i++)
         nng_close(b->socks[i]);

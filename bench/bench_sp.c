@@ -51,7 +51,6 @@ typedef struct sp_slot {
     bench_runner *run;
     int64_t deadline;
     codec_writer *w;     /* encoding (the sending thread, slot idle) */
-    codec_arena *arena;  /* decoding the reply (I/O thread) */
     sp_buf frame;        /* length + id + body */
 } sp_slot;
 
@@ -191,9 +190,7 @@ static void sp_reply(bench_sp_be *b, unsigned c, const unsigned char *p,
     uint8_t status = BENCH_ST_OK;
     int code = ATP_OK;
     if (!b->echo) {
-        bench_classify_atpd(p + 4, len - 4, s->arena, s->req->op, &status,
-                            &code);
-        codec_arena_clear(s->arena);
+        bench_classify_atpd(p + 4, len - 4, s->req->op, &status, &code);
     }
     sp_finish(b, slot, status, code);
 }
@@ -453,8 +450,7 @@ atp_err bench_sp_be_open(const char *url, unsigned n_conns, unsigned n_slots,
         sp_slot *s = &b->slots[i];
         s->conn = i % n_conns;
         b->n_slots = i + 1;
-        if ((s->w = codec_writer_alloc(NULL, NULL)) == NULL ||
-            (s->arena = codec_arena_alloc()) == NULL)
+        if ((s->w = codec_writer_alloc(NULL, NULL)) == NULL)
             goto fail;
     }
     e = ATP_E_TRANSPORT;
@@ -511,7 +507,6 @@ void bench_sp_be_close(bench_sp_be *b)
     }
     for (unsigned i = 0; i < b->n_slots; i++) {
         codec_writer_free(b->slots[i].w);
-        codec_arena_free(b->slots[i].arena);
         free(b->slots[i].frame.p);
     }
     if (b->ep >= 0)

@@ -73,8 +73,10 @@ typedef struct bench_req {
 
 typedef struct bench_work {
     char **skus; /* SKU ids */
+    uint32_t *sku_len; /* their lengths: requests are encoded at full rate */
     uint32_t n_skus;
     char **regions; /* region ids, configuration order */
+    uint32_t *region_len;
     uint32_t n_regions;
     char *channel;        /* channel of every request */
     char resv_prefix[48]; /* reservation ids: <prefix><resv> */
@@ -102,8 +104,8 @@ void bench_encode_atpd(const bench_work *w, const bench_req *r,
                        codec_writer *cw);
 
 /* bench_classify_atpd reads an atpd reply: status, error code. */
-void bench_classify_atpd(const void *buf, size_t len, codec_arena *a,
-                         uint8_t op, uint8_t *status, int *err_code);
+void bench_classify_atpd(const void *buf, size_t len, uint8_t op,
+                         uint8_t *status, int *err_code);
 
 /* ---- random numbers and distributions --------------------------------- */
 
