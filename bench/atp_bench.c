@@ -861,6 +861,11 @@ static char *bench_header(bench_app *app, const char *started, double elapsed)
     bench_json_str(cpu, sizeof cpu, app->machine.cpu);
     bench_json_str(kern, sizeof kern, app->machine.kernel);
     bench_json_str(host, sizeof host, app->machine.hostname);
+    char wake_same[32] = "null", wake_cross[32] = "null";
+    if (app->wake.same_cpu_us > 0)
+        snprintf(wake_same, sizeof wake_same, "%.1f", app->wake.same_cpu_us);
+    if (app->wake.cross_cpu_us > 0)
+        snprintf(wake_cross, sizeof wake_cross, "%.1f", app->wake.cross_cpu_us);
     bench_json_str(cfg, sizeof cfg,
                    app->a.config ? app->a.config : "(generated)");
     bench_json_str(scen, sizeof scen, a->scenario);
@@ -886,7 +891,8 @@ static char *bench_header(bench_app *app, const char *started, double elapsed)
             "%s, "
             "\"mem_total_kb\": %ld, \"hostname\": %s, \"loadavg_start\": "
             "\"%s\", "
-            "\"loadavg_end\": \"%s\"},\n"
+            "\"loadavg_end\": \"%s\", \"wake_rtt_us\": {\"same_cpu\": %s, "
+            "\"cross_cpu\": %s}},\n"
             "  \"versions\": {\"atp_bench\": \"%s\", \"atpd\": \"%s\", "
             "\"git\": \"%s\", "
             "\"nng\": \"%s\", \"msgpack\": \"%s\", \"redis\": \"%s\", "
@@ -909,7 +915,7 @@ static char *bench_header(bench_app *app, const char *started, double elapsed)
             "\"scheduling\": \"%s\"}",
             ATP_BENCH_VERSION, scen, started, elapsed, app->machine.nproc, cpu,
             kern, app->machine.mem_kb, host, app->loadavg_start,
-            app->loadavg_end, ATP_BENCH_VERSION, app->atpd_version, git,
+            app->loadavg_end, wake_same, wake_cross, ATP_BENCH_VERSION, app->atpd_version, git,
             bench_nng_version(), ATP_BENCH_MSGPACK_VERSION, app->redis_version,
 #ifdef ATP_BENCH_HIREDIS_VERSION
             "\"" ATP_BENCH_HIREDIS_VERSION "\"",
@@ -970,6 +976,9 @@ int main(int argc, char **argv)
     bench_cleanup_app = app;
     atexit(bench_cleanup);
     bench_machine_get(&app->machine);
+    /* Before any server starts: what a hand-off costs on this machine. */
+    if (!bench_wake_measure(20000, 0.5, &app->wake))
+        app->wake = (bench_wake){-1, -1};
     bench_cmd_output("cut -d' ' -f1-3 /proc/loadavg", app->loadavg_start,
                      sizeof app->loadavg_start);
     app->rep = bench_report_alloc();
@@ -1106,11 +1115,16 @@ int main(int argc, char **argv)
                      sizeof app->loadavg_end);
     bench_report_ratios(app->rep);
     bench_report_print(app->rep, stdout);
-    if (!app->a.quiet || app->a.json == NULL)
+    if (!app->a.quiet || app->a.json == NULL) {
         printf("machine: %ld CPUs (%s), load average %s at the start, %s at "
                "the end\n",
                app->machine.nproc, app->machine.cpu, app->loadavg_start,
                app->loadavg_end);
+        if (app->wake.same_cpu_us > 0 && app->wake.cross_cpu_us > 0)
+            printf("thread hand-off round trip (2 wake-ups): %.1f us on one "
+                   "CPU, %.1f us across CPUs\n",
+                   app->wake.same_cpu_us, app->wake.cross_cpu_us);
+    }
     char *hdr =
         bench_header(app, started, (double)(clock_mono_ns() - t_start) / 1e9);
     if (app->a.json != NULL) {

@@ -14,6 +14,7 @@
 #include "bench_feed.h"
 #include "bench_load.h"
 #include "bench_proc.h"
+#include "bench_wake.h"
 #include "bench_redis.h"
 #include "bench_replay.h"
 #include "bench_report.h"
@@ -84,6 +85,7 @@ typedef struct bench_app {
     bench_echo_model model;
     bench_report *rep;
     bench_machine machine;
+    bench_wake wake; /* thread hand-off round trips, measured at start */
     char atpd_version[32], redis_version[32];
     char loadavg_start[64], loadavg_end[64];
     struct rules *rules;

@@ -53,9 +53,16 @@ for path in sys.argv[1:]:
               "targets", "warnings"]:
         if k not in r:
             fail(f"{path}: missing key {k}")
-    for k in ["nproc", "cpu_model", "kernel"]:
+    for k in ["nproc", "cpu_model", "kernel", "wake_rtt_us"]:
         if k not in r["machine"]:
             fail(f"{path}: machine.{k} missing")
+    wake = r["machine"]["wake_rtt_us"]
+    if not (isinstance(wake.get("same_cpu"), (int, float)) and wake["same_cpu"] > 0):
+        fail(f"{path}: machine.wake_rtt_us.same_cpu not measured: {wake}")
+    # null only when atp-bench may run on a single CPU (affinity)
+    cross = wake.get("cross_cpu")
+    if cross is not None and not (isinstance(cross, (int, float)) and cross > 0):
+        fail(f"{path}: machine.wake_rtt_us.cross_cpu is {cross}")
     for k in ["atpd", "nng"]:
         if not r["versions"].get(k):
             fail(f"{path}: versions.{k} missing")
