@@ -325,8 +325,9 @@ typedef struct bench_spec {
     unsigned systems;   /* SYS_* */
     double ingest_rate; /* background ingest during the atpd run */
     uint64_t max_requests;
-    bench_gen
-        *last_atpd_gen; /* out: the atpd run's generator state (caller frees) */
+    /* out: the last atpd run's generator state, its flash-sale counts
+     * summed over the repeats (caller frees) */
+    bench_gen *last_atpd_gen;
 } bench_spec;
 
 static void bench_gen_fini(bench_gen *g)
@@ -334,6 +335,22 @@ static void bench_gen_fini(bench_gen *g)
     free(g->granted_order);
     free(g->hot_granted);
     free(g->hot_committed);
+}
+
+/* bench_gen_carry adds the flash-sale counts of an earlier repeat (prev)
+ * to g: the repeats run against one atpd, so the stock the first sold is
+ * gone for the next, and only the totals can be checked against supply. */
+static void bench_gen_carry(bench_gen *g, const bench_gen *prev)
+{
+    if (g->hot_granted == NULL || prev->hot_granted == NULL)
+        return;
+    size_t n = (size_t)g->app->a.hot * g->work->n_regions;
+    for (size_t k = 0; k < n; k++) {
+        g->hot_granted[k] += prev->hot_granted[k];
+        g->hot_committed[k] += prev->hot_committed[k];
+    }
+    if (prev->first_refusal_ns != 0)
+        g->first_refusal_ns = prev->first_refusal_ns;
 }
 
 static int bench_gen_prepare(bench_gen *g, const bench_gen *proto,
@@ -493,6 +510,7 @@ static int bench_run_systems(bench_app *app, bench_spec *s)
             bench_sp_be_close(sb);
             bench_req_be_close(nb);
             if (sys == SYS_ATPD && s->last_atpd_gen != NULL) {
+                bench_gen_carry(&g, s->last_atpd_gen);
                 bench_gen_fini(s->last_atpd_gen);
                 *s->last_atpd_gen = g; /* the caller reads and frees it */
             } else {
