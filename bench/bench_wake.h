@@ -16,8 +16,8 @@
 
 typedef struct bench_wake {
     double same_cpu_us; /* round trip (two wake-ups), both threads on one CPU */
-    double
-        cross_cpu_us; /* the same on two CPUs; < 0: fewer than 2 CPUs usable */
+    double cross_cpu_us; /* the same on two CPUs */
+    /* < 0: not measured (one CPU usable, or threads could not be placed) */
 } bench_wake;
 
 /* bench_wake_measure runs `rounds` round trips per placement, at most
