@@ -153,7 +153,6 @@ static void test_view_nested(void **state)
     codec_writer_free(w);
 }
 
-/* What the precheck refuses never becomes a view. */
 /* A reply reader's questions: is "ok" true, what is error.code. Keys are
  * found among keys only (a value equal to the key is not a match), the
  * first of duplicate keys wins, non-string keys are passed over, and a
@@ -190,6 +189,7 @@ static void test_view_get_and_bool(void **state)
     assert_false(codec_view_bool((codec_view){NULL}, &b));
 }
 
+/* What the precheck refuses never becomes a view. */
 static void test_view_refused(void **state)
 {
     (void)state;
