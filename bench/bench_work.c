@@ -62,10 +62,11 @@ bool bench_work_init(bench_work *w, const char *sku_prefix, uint32_t n_skus,
     w->committed_ttl_ms = 7LL * 24 * 3600 * 1000;
     w->skus = calloc(n_skus ? n_skus : 1, sizeof *w->skus);
     w->regions = bench_strv_copy(regions, n_regions);
+    if (w->regions != NULL)
+        w->n_regions = n_regions; /* from here on, fini frees them */
     w->channel = strdup(channel);
     if (w->skus == NULL || w->regions == NULL || w->channel == NULL)
         goto fail;
-    w->n_regions = n_regions;
     for (uint32_t i = 0; i < n_skus; i++) {
         char buf[80];
         snprintf(buf, sizeof buf, "%s%u", sku_prefix, i);
