@@ -77,7 +77,7 @@ static void bench_usage(FILE *f)
         "load:\n"
         "  --rate N              open loop: N requests/s, latency from the "
         "intended\n"
-        "                        send time; without it: closed loop\n"
+        "                        send time; without it (or 0): closed loop\n"
         "  --clients N           requests in flight at most (default 32)\n"
         "  --conns N             connections (default 4)\n"
         "  --client sp|nng       REQ client: sp (default for tcp://, one epoll "
@@ -97,8 +97,11 @@ static void bench_usage(FILE *f)
         "interleaved;\n"
         "                        ops/s = median, ratio = median of per-repeat "
         "ratios\n"
-        "  --duration S          seconds per measurement (default 10)\n"
-        "  --warmup S            not measured (default 1)\n"
+        "  --duration S          seconds per run, warm-up included "
+        "(default 10)\n"
+        "  --warmup S            the first S seconds of each run, not "
+        "measured\n"
+        "                        (default 1)\n"
         "  --skus N              SKUs (default 100000)    --stock N  units per "
         "location\n"
         "  --channel ID          channel of every request (default: first "
@@ -128,7 +131,10 @@ static void bench_usage(FILE *f)
         "arrival\n"
         "                        order; cancellations (InvoiceNo C...) "
         "release\n"
-        "  --speedup X           time compression (default: fit --duration)\n"
+        "  --speedup X           time compression (default: the file fits "
+        "--duration;\n"
+        "                        orders that fall in the warm-up are sent, "
+        "not measured)\n"
         "  --replay-rows N       read at most N rows\n"
         "  --csv-invoice COL --csv-sku COL --csv-qty COL --csv-date COL\n"
         "  --csv-country COL --csv-customer COL   header names or 1-based "
@@ -253,6 +259,7 @@ static int bench_parse_args(int argc, char **argv, bench_args *a)
         const char *v = argv[++i];
         uint64_t u = 0;
         bool okv = true;
+        const char *want = "a number in range (see --help)";
         if (strcmp(opt, "--scenario") == 0)
             a->scenario = v;
         else if (strcmp(opt, "--endpoint") == 0)
@@ -293,6 +300,7 @@ static int bench_parse_args(int argc, char **argv, bench_args *a)
             a->cols.cancel_prefix = v;
         else if (strcmp(opt, "--csv-sep") == 0) {
             okv = strlen(v) == 1 || strcmp(v, "\\t") == 0;
+            want = "one character, or \\t for a tab";
             a->cols.sep = strcmp(v, "\\t") == 0 ? '\t' : v[0];
         } else if (strcmp(opt, "--rate") == 0)
             okv = bench_parse_double(v, &a->rate);
@@ -347,9 +355,11 @@ static int bench_parse_args(int argc, char **argv, bench_args *a)
             okv = bench_parse_u64(v, &u), a->seed = u;
         else if (strcmp(opt, "--sched") == 0) {
             okv = strcmp(v, "batch") == 0 || strcmp(v, "normal") == 0;
+            want = "batch or normal";
             a->sched_batch = strcmp(v, "batch") == 0;
         } else if (strcmp(opt, "--client") == 0) {
             okv = strcmp(v, "sp") == 0 || strcmp(v, "nng") == 0;
+            want = "sp or nng";
             a->client_nng = strcmp(v, "nng") == 0;
         } else if (strcmp(opt, "--reserve-mix") == 0) {
             if (!bench_parse_mix(v, &a->mix_commit, &a->mix_release))
@@ -363,7 +373,8 @@ static int bench_parse_args(int argc, char **argv, bench_args *a)
         else
             return bench_usage_error("unknown option '%s'", opt);
         if (!okv)
-            return bench_usage_error("bad value '%s' for %s", v, opt);
+            return bench_usage_error("bad value '%s' for %s: expected %s", v,
+                                     opt, want);
     }
     static const char *const names[] = {"point", "cart",    "reserve", "ingest",
                                         "peak",  "restart", "memory",  "quick"};
@@ -371,7 +382,9 @@ static int bench_parse_args(int argc, char **argv, bench_args *a)
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         known |= strcmp(a->scenario, names[i]) == 0;
     if (!known)
-        return bench_usage_error("unknown scenario '%s'", a->scenario);
+        return bench_usage_error("unknown scenario '%s': point, cart, reserve, "
+                                 "ingest, peak, restart, memory or quick",
+                                 a->scenario);
     if (a->endpoint && a->atpd)
         return bench_usage_error("give --endpoint or --atpd, not both%s", "");
     bool quick = strcmp(a->scenario, "quick") == 0;
@@ -382,8 +395,10 @@ static int bench_parse_args(int argc, char **argv, bench_args *a)
     if (a->warmup < 0)
         a->warmup = a->tiny ? 0.1 : quick ? 0.4 : 1.0;
     if (a->warmup >= a->duration)
-        return bench_usage_error("--warmup must be shorter than --duration%s",
-                                 "");
+        return bench_usage_error(
+            "--warmup (%g s) must be shorter than --duration (%g s): the "
+            "warm-up is the start of each run; give a smaller --warmup",
+            a->warmup, a->duration);
     if (a->skus == 0)
         a->skus = a->tiny ? 1000 : small ? 20000 : 100000;
     if (a->stock < 0)
@@ -1095,9 +1110,19 @@ int main(int argc, char **argv)
         client_opts co = {.url = app->query_url, .timeout_ms = 10000};
         char err[256];
         bench_atpd_status st;
-        if (client_open(&co, &app->ctl, err, sizeof err) != ATP_OK ||
-            !bench_status_read(app->ctl, &st)) {
-            fprintf(stderr, "atp-bench: no answer from atpd at %s\n",
+        if (client_open(&co, &app->ctl, err, sizeof err) != ATP_OK) {
+            fprintf(stderr,
+                    "atp-bench: cannot use --endpoint %s: %s\n(a URL like "
+                    "tcp://127.0.0.1:7420; without --endpoint atp-bench "
+                    "starts its own atpd)\n",
+                    app->query_url, err);
+            return 3;
+        }
+        if (!bench_status_read(app->ctl, &st)) {
+            fprintf(stderr,
+                    "atp-bench: no answer from atpd at %s within 10 s: is it "
+                    "running there? (without --endpoint atp-bench starts its "
+                    "own atpd)\n",
                     app->query_url);
             return 3;
         }
@@ -1114,16 +1139,27 @@ int main(int argc, char **argv)
     bench_cmd_output("cut -d' ' -f1-3 /proc/loadavg", app->loadavg_end,
                      sizeof app->loadavg_end);
     bench_report_ratios(app->rep);
-    bench_report_print(app->rep, stdout);
+    /* With --json -, stdout carries the JSON alone: the table goes to
+     * stderr. */
+    FILE *out = app->a.json != NULL && strcmp(app->a.json, "-") == 0 ? stderr
+                                                                      : stdout;
+    bench_report_print(app->rep, out);
     if (!app->a.quiet || app->a.json == NULL) {
-        printf("machine: %ld CPUs (%s), load average %s at the start, %s at "
-               "the end\n",
-               app->machine.nproc, app->machine.cpu, app->loadavg_start,
-               app->loadavg_end);
-        if (app->wake.same_cpu_us > 0 && app->wake.cross_cpu_us > 0)
-            printf("thread hand-off round trip (2 wake-ups): %.1f us on one "
-                   "CPU, %.1f us across CPUs\n",
-                   app->wake.same_cpu_us, app->wake.cross_cpu_us);
+        fprintf(out,
+                "machine: %ld CPUs (%s), load average %s at the start, %s at "
+                "the end\n",
+                app->machine.nproc, app->machine.cpu, app->loadavg_start,
+                app->loadavg_end);
+        if (app->wake.cross_cpu_us > 0)
+            fprintf(out,
+                    "thread hand-off round trip (2 wake-ups): %.1f us on one "
+                    "CPU, %.1f us across CPUs\n",
+                    app->wake.same_cpu_us, app->wake.cross_cpu_us);
+        else if (app->wake.same_cpu_us > 0)
+            fprintf(out,
+                    "thread hand-off round trip (2 wake-ups): %.1f us on one "
+                    "CPU (across CPUs: not measured, one CPU usable)\n",
+                    app->wake.same_cpu_us);
     }
     char *hdr =
         bench_header(app, started, (double)(clock_mono_ns() - t_start) / 1e9);

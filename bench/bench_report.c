@@ -183,10 +183,14 @@ void bench_report_add_runs(bench_report *r, const char *scenario,
         e->req_bytes = (double)reqb / (double)c;
         e->reply_bytes = (double)repb / (double)c;
         e->lines_mean = (double)lines / (double)c;
-        e->server_cpu_us_per_req =
-            cpu_known && completed ? srv_cpu * 1e6 / (double)completed : NAN;
+        /* CPU time comes in clock ticks (10 ms): below 10 ticks a figure
+         * per request would be mostly rounding, so there is none. */
+        e->server_cpu_us_per_req = cpu_known && completed && srv_cpu >= 0.1
+                                       ? srv_cpu * 1e6 / (double)completed
+                                       : NAN;
         e->client_cpu_us_per_req =
-            completed ? cli_cpu * 1e6 / (double)completed : NAN;
+            completed && cli_cpu >= 0.1 ? cli_cpu * 1e6 / (double)completed
+                                        : NAN;
         e->ratio_vs_echo = e->ratio_vs_redis = e->p99_ratio_vs_echo =
             e->p99_ratio_vs_redis = NAN;
         /* per-second series, the runs one after the other (full seconds) */
