@@ -102,6 +102,9 @@ if burst and burst["unaccounted"] != 0:
     fail(f"quick: burst ingest left {burst['unaccounted']} seqs unaccounted")
 if not q["flash_sale"]["no_oversell"]:
     fail("quick: flash sale oversold")
+sale = [t for t in q["targets"] if t["name"].startswith("flash sale: no oversell")]
+if len(sale) != 1 or sale[0]["met"] is not True or sale[0]["measured"] != 0:
+    fail(f"quick: the flash-sale target line is missing or not met: {sale}")
 rs = q["restart"]
 if rs["open_after_sigterm"] != rs["open_before"] or rs["open_after_sigkill"] != rs["open_before"]:
     fail(f"quick: restart lost reservations: {rs}")
