@@ -13,6 +13,7 @@
 #include <nng/nng.h>
 #include <nng/protocol/pubsub0/pub.h>
 #include <nng/protocol/pubsub0/sub.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -24,9 +25,14 @@
 #include "common/thread.h"
 #include "common/names.h"
 
-/* The receive timeout that drives ticks (reorder deadlines, silence,
- * resync retries). Each timeout costs nng 1.5 a timer wake-up: 25 ms keeps
- * that small while staying well inside the 100 ms reorder window. */
+/* How often the ingest thread ticks (reorder deadlines, silence, resync
+ * retries): well inside the 100 ms reorder window.
+ *
+ * The thread waits for messages on the socket's readiness fd with poll(),
+ * not with a receive timeout: nng 1.5's expiry thread spins on the clock
+ * for up to a millisecond whenever an aio times out within the current
+ * millisecond, so a 25 ms receive timeout alone kept an idle atpd at
+ * ~3.5 % of a CPU. Receives are non-blocking and complete at once. */
 #define INGEST_TICK_MS 25
 #define INGEST_NNG_MAX_RECVBUF 8192 /* nng 1.5 refuses larger queues */
 
@@ -74,10 +80,11 @@ struct ingest {
     sources *src;
     nng_socket sock;
     bool sock_open;
+    int recv_fd;        /* readable while sock has messages queued */
     nng_socket control; /* PUB: resync requests to sources */
     bool control_open;
     uint64_t request_id;
-    _Atomic bool stopping; /* the thread leaves at its next receive timeout */
+    _Atomic bool stopping; /* the thread leaves by its next tick */
     sources_io io;
     ingest_snapshot *snaps; /* per source */
     bool restored_asked;
@@ -480,17 +487,22 @@ static void *ingest_thread_main(void *arg)
     int64_t next_tick = clock_mono_ms();
     while (!atomic_load(&in->stopping)) {
         nng_msg *msg;
-        int rv = nng_recvmsg(in->sock, &msg, 0);
+        int rv = nng_recvmsg(in->sock, &msg, NNG_FLAG_NONBLOCK);
         if (rv == 0)
             ingest_handle(in, msg);
         else if (rv == NNG_ECLOSED)
             break;
-        else if (rv != NNG_ETIMEDOUT)
+        else if (rv != NNG_EAGAIN)
             log_warn("ingest", "receive failed: %s", nng_strerror(rv));
         int64_t now = clock_mono_ms();
         if (now >= next_tick) {
             ingest_tick(in);
             next_tick = now + INGEST_TICK_MS;
+        }
+        if (rv == NNG_EAGAIN) { /* nothing queued: a message or the tick */
+            struct pollfd p = {.fd = in->recv_fd, .events = POLLIN};
+            int64_t wait = next_tick - clock_mono_ms();
+            poll(&p, 1, wait > 0 ? (int)wait : 0);
         }
     }
     return NULL;
@@ -536,7 +548,7 @@ atp_err ingest_alloc(const config *cfg, engine *eng, sources *src, ingest **out)
         (rv = nng_socket_set_size(in->sock, NNG_OPT_RECVMAXSZ,
                                   cfg->service.ingest_recv_max_bytes)) != 0 ||
         (rv = nng_socket_set_int(in->sock, NNG_OPT_RECVBUF, recvbuf)) != 0 ||
-        (rv = nng_socket_set_ms(in->sock, NNG_OPT_RECVTIMEO, INGEST_TICK_MS)) != 0) {
+        (rv = nng_socket_get_int(in->sock, NNG_OPT_RECVFD, &in->recv_fd)) != 0) {
         err = ingest_fail("cannot set SUB socket options", rv);
         goto fail;
     }
@@ -580,8 +592,9 @@ atp_err ingest_start(ingest *in)
 
 void ingest_stop(ingest *in)
 {
-    /* Let the thread leave by itself (its receive times out every 10 ms):
-     * closing a socket under a blocked nng_recvmsg can make nng 1.5 panic. */
+    /* Let the thread leave by itself (it wakes at least every tick):
+     * closing a socket under a blocked nng_recvmsg can make nng 1.5 panic,
+     * so the socket is closed only after the join. */
     atomic_store(&in->stopping, true);
     if (in->running) {
         pthread_join(in->thread, NULL);
