@@ -411,9 +411,10 @@ static void resv_reply_after_writes(engine *e, const engine_resv_req *req,
 }
 
 /* Apply a change (cur -> next) now and queue its write and its reply.
- * next may be NULL (purge). done may be NULL (expiry, consumption). */
-static void resv_change(engine *e, const engine_resv_req *req, resv *cur,
-                        resv *next, bool granted)
+ * next may be NULL (purge). done may be NULL (expiry, consumption).
+ * Returns the queued write, NULL when it was refused for memory. */
+static resv_pending *resv_change(engine *e, const engine_resv_req *req,
+                                 resv *cur, resv *next, bool granted)
 {
     resv_table *t = &e->resv;
     const resv *r = next ? next : cur;
@@ -436,7 +437,7 @@ static void resv_change(engine *e, const engine_resv_req *req, resv *cur,
         free(val);
         if (req != NULL && req->done != NULL)
             resv_reply_now(e, req, ATP_E_NOMEM, NULL, false, false);
-        return;
+        return NULL;
     }
     *p = (resv_pending){
         .done = req ? req->done : NULL,
@@ -453,6 +454,7 @@ static void resv_change(engine *e, const engine_resv_req *req, resv *cur,
     };
     t->open.n_writes++;
     resv_replace(e, cur, next);
+    return p;
 }
 
 /* ---- operations -------------------------------------------------------------- */
@@ -803,10 +805,9 @@ void resv_consume(engine *e, uint32_t sku, uint32_t region, const char *ref,
         resv_finish(e, next, ENGINE_RESV_CONSUMED, now);
         atomic_fetch_add_explicit(&t->consumed, 1, memory_order_relaxed);
     }
-    size_t n_before = t->open.n;
-    resv_change(e, NULL, cur, next, false);
-    if (t->open.n > n_before) /* queued (not refused for memory) */
-        t->open.items[t->open.n - 1].keep = true;
+    resv_pending *p = resv_change(e, NULL, cur, next, false);
+    if (p != NULL)
+        p->keep = true;
 }
 
 /* ---- group commit --------------------------------------------------------------- */
@@ -870,23 +871,26 @@ static void resv_group_undo(engine *e, resv_group *g)
  * logged as not stored). */
 static char **resv_group_kept(const resv_group *g1, const resv_group *g2)
 {
+    const resv_group *gs[2] = {g1, g2};
     size_t n = 0;
-    for (const resv_group *g = g1; g != NULL; g = g == g1 ? g2 : NULL)
-        for (size_t i = 0; i < g->n; i++)
-            n += g->items[i].keep;
+    for (int g = 0; g < 2; g++)
+        for (size_t i = 0; gs[g] != NULL && i < gs[g]->n; i++)
+            n += gs[g]->items[i].keep;
     if (n == 0)
         return NULL;
     char **ids = calloc(n + 1, sizeof *ids);
     size_t k = 0;
-    for (const resv_group *g = g1; ids != NULL && g != NULL; g = g == g1 ? g2 : NULL)
-        for (size_t i = 0; i < g->n; i++) {
-            const resv_pending *p = &g->items[i];
-            size_t j = 0;
+    for (int g = 0; g < 2 && ids != NULL; g++)
+        for (size_t i = 0; gs[g] != NULL && i < gs[g]->n; i++) {
+            const resv_pending *p = &gs[g]->items[i];
+            if (!p->keep)
+                continue;
+            size_t j = 0; /* once per record: it is written as it is now */
             while (j < k && !(strlen(ids[j]) == p->key_len &&
                               memcmp(ids[j], p->key, p->key_len) == 0))
                 j++;
-            if (p->keep && j == k && (ids[k] = resv_strdup(p->key, p->key_len)) != NULL)
-                k++; /* once per record: it is written as it is now */
+            if (j == k && (ids[k] = resv_strdup(p->key, p->key_len)) != NULL)
+                k++;
         }
     if (ids == NULL)
         log_error("resv", "out of memory: %zu consumptions not written again", n);
@@ -909,10 +913,9 @@ static void resv_group_rewrite(engine *e, char **ids)
         resv *cur = resv_find(&e->resv, ids[i], strlen(ids[i]));
         resv *same = cur != NULL ? resv_clone(cur) : NULL;
         if (same != NULL) {
-            size_t n_before = e->resv.open.n;
-            resv_change(e, NULL, cur, same, false); /* cur -> an equal copy */
-            if (e->resv.open.n > n_before)
-                e->resv.open.items[e->resv.open.n - 1].keep = true;
+            resv_pending *p = resv_change(e, NULL, cur, same, false); /* an equal copy */
+            if (p != NULL)
+                p->keep = true;
         } else if (cur != NULL) {
             log_error("resv", "out of memory: consumption of %s not written again",
                       ids[i]);
