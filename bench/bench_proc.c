@@ -198,13 +198,6 @@ void bench_mem_get(pid_t pid, bench_mem *m)
     fclose(f);
 }
 
-long bench_rss_kb(pid_t pid)
-{
-    bench_mem m;
-    bench_mem_get(pid, &m);
-    return m.rss_kb;
-}
-
 double bench_cpu_s(pid_t pid)
 {
     char path[64], buf[1024];
@@ -223,14 +216,6 @@ double bench_cpu_s(pid_t pid)
                &ut, &st) != 2)
         return -1;
     return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
-}
-
-void bench_rss_split(pid_t pid, long *anon_kb, long *file_kb)
-{
-    bench_mem m;
-    bench_mem_get(pid, &m);
-    *anon_kb = m.anon_kb;
-    *file_kb = m.file_kb;
 }
 
 char *bench_mkdtemp(const char *base)

@@ -46,13 +46,9 @@ typedef struct bench_mem {
     long anon_kb, file_kb; /* RssAnon, RssFile (mapped file pages) */
 } bench_mem;
 void bench_mem_get(pid_t pid, bench_mem *m);
-/* bench_rss_kb returns VmRSS of pid in KiB, or -1. */
-long bench_rss_kb(pid_t pid);
 /* bench_cpu_s returns the CPU time (user + system) pid used so far, in
  * seconds (clock-tick resolution), or -1. pid 0: this process. */
 double bench_cpu_s(pid_t pid);
-/* bench_rss_split gives RssAnon and RssFile of pid in KiB (-1 unknown). */
-void bench_rss_split(pid_t pid, long *anon_kb, long *file_kb);
 /* bench_mkdtemp creates <base>/atp-bench.XXXXXX; returns a malloc'd path. */
 char *bench_mkdtemp(const char *base);
 /* bench_rm_rf removes dir and everything below it. */

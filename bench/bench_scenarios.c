@@ -1096,8 +1096,8 @@ static int sc_memory(bench_app *app)
         return -1;
     struct timespec ts = {0, 200000000};
     nanosleep(&ts, NULL);
-    long rss0 = bench_rss_kb(app->atpd.pid), anon0, file0;
-    bench_rss_split(app->atpd.pid, &anon0, &file0);
+    bench_mem m0;
+    bench_mem_get(app->atpd.pid, &m0);
     bench_atpd_status st0;
     bench_status_read(app->ctl, &st0);
     uint32_t n_skus =
@@ -1128,7 +1128,8 @@ static int sc_memory(bench_app *app)
      * that lasts. */
     struct timespec ts2 = {1, 500000000};
     nanosleep(&ts2, NULL);
-    long rss_loaded = bench_rss_kb(app->atpd.pid);
+    bench_mem loaded;
+    bench_mem_get(app->atpd.pid, &loaded);
     if (!bench_snapshot_now(app->ctl, 120))
         fprintf(stderr, "atp-bench: memory: the snapshot after loading did not "
                         "complete; measuring anyway\n");
@@ -1137,15 +1138,16 @@ static int sc_memory(bench_app *app)
         struct timespec one = {1, 0};
         nanosleep(&one, NULL);
     }
-    long rss1 = bench_rss_kb(app->atpd.pid), anon1, file1;
-    bench_rss_split(app->atpd.pid, &anon1, &file1);
+    bench_mem m1;
+    bench_mem_get(app->atpd.pid, &m1);
     bench_atpd_status st1;
     bench_status_read(app->ctl, &st1);
     uint64_t pos =
         st1.positions > st0.positions ? st1.positions - st0.positions : 0;
-    double per_rss = pos ? (double)(rss1 - rss0) * 1024.0 / (double)pos : NAN;
+    double per_rss =
+        pos ? (double)(m1.rss_kb - m0.rss_kb) * 1024.0 / (double)pos : NAN;
     double per_anon =
-        pos ? (double)(anon1 - anon0) * 1024.0 / (double)pos : NAN;
+        pos ? (double)(m1.anon_kb - m0.anon_kb) * 1024.0 / (double)pos : NAN;
     double per_eng =
         pos ? (double)(st1.memory_bytes - st0.memory_bytes) / (double)pos : NAN;
     bench_report_section(
@@ -1159,8 +1161,9 @@ static int sc_memory(bench_app *app)
         "\"engine_memory_bytes\": %llu, \"engine_bytes_per_position\": %.1f, "
         "\"load_s\": %.2f, \"load_events_per_s\": %.0f, \"window\": %u, "
         "\"sku_id_example\": \"%s\"}",
-        (unsigned long long)pos, (unsigned long long)st1.skus, rss0, rss_loaded,
-        settle_s, rss1, anon0, anon1, file0, file1, per_rss, per_anon,
+        (unsigned long long)pos, (unsigned long long)st1.skus, m0.rss_kb,
+        loaded.rss_kb, settle_s, m1.rss_kb, m0.anon_kb, m1.anon_kb, m0.file_kb,
+        m1.file_kb, per_rss, per_anon,
         (unsigned long long)st1.memory_bytes, per_eng, secs, fr.events_per_s,
         window, w.skus[w.n_skus - 1]);
     char note[256];
