@@ -259,7 +259,7 @@ static int bench_parse_args(int argc, char **argv, bench_args *a)
         const char *v = argv[++i];
         uint64_t u = 0;
         bool okv = true;
-        const char *want = "a number in range (see --help)";
+        const char *want = NULL; /* NULL: a number, in this option's range */
         if (strcmp(opt, "--scenario") == 0)
             a->scenario = v;
         else if (strcmp(opt, "--endpoint") == 0)
@@ -372,9 +372,16 @@ static int bench_parse_args(int argc, char **argv, bench_args *a)
             okv = bench_parse_u64(v, &u) && u >= 100, a->timeout_ms = (int)u;
         else
             return bench_usage_error("unknown option '%s'", opt);
-        if (!okv)
+        if (!okv && want != NULL)
             return bench_usage_error("bad value '%s' for %s: expected %s", v,
                                      opt, want);
+        if (!okv) {
+            double d;
+            return bench_usage_error(
+                "bad value '%s' for %s: %s", v, opt,
+                bench_parse_double(v, &d) ? "out of range for this option"
+                                          : "expected a number >= 0 (1e6 works)");
+        }
     }
     static const char *const names[] = {"point", "cart",    "reserve", "ingest",
                                         "peak",  "restart", "memory",  "quick"};
@@ -386,7 +393,7 @@ static int bench_parse_args(int argc, char **argv, bench_args *a)
                                  "ingest, peak, restart, memory or quick",
                                  a->scenario);
     if (a->endpoint && a->atpd)
-        return bench_usage_error("give --endpoint or --atpd, not both%s", "");
+        return bench_usage_error("give --endpoint or --atpd, not both");
     bool quick = strcmp(a->scenario, "quick") == 0;
     bool small = quick || a->tiny;
     /* Defaults that depend on the scale. */
@@ -414,7 +421,7 @@ static int bench_parse_args(int argc, char **argv, bench_args *a)
     if (a->restart_positions == 0)
         a->restart_positions = a->tiny ? 10000 : small ? 100000 : 1000000;
     if (a->hot >= a->skus)
-        return bench_usage_error("--hot must be below --skus%s", "");
+        return bench_usage_error("--hot (%u) must be below --skus (%u)", a->hot, a->skus);
     return -1;
 }
 
