@@ -691,7 +691,7 @@ typedef struct br_run {
     double cpu_ms;      /* atpd's CPU time (user + system) at ready */
     double restore_ms;  /* what atpd logs for the restore scan */
     double stop_ms;     /* SIGTERM -> exit */
-    long rss_kb, hwm_kb, anon_kb, file_kb;
+    bench_mem mem; /* at ready */
     uint64_t positions, open, memory_bytes;
     bool ok;
 } br_run;
@@ -785,12 +785,7 @@ static void br_restart(br_run *run, unsigned i)
     double cpu_s = bench_cpu_s(br_child); /* clock-tick resolution */
     run->cpu_ms = cpu_s >= 0 ? cpu_s * 1000.0 : -1;
     run->restore_ms = br_logged_restore_ms(off < 0 ? 0 : off);
-    bench_mem mem;
-    bench_mem_get(br_child, &mem);
-    run->rss_kb = mem.rss_kb;
-    run->hwm_kb = mem.hwm_kb;
-    run->anon_kb = mem.anon_kb;
-    run->file_kb = mem.file_kb;
+    bench_mem_get(br_child, &run->mem);
     br_conn k;
     br_conn_open(&k, 30000);
     const codec_val *st = br_op(&k, "status");
@@ -817,9 +812,9 @@ static void br_restart(br_run *run, unsigned i)
            "%.0f ms%s%s\n"
            "          (VmRSS = RssAnon %.1f MiB + RssFile %.1f MiB: LMDB pages read)\n",
            i + 1, run->ready_ms, run->restore_ms, run->cpu_ms, run->positions, run->open,
-           run->rss_kb / 1024.0, run->hwm_kb / 1024.0, run->stop_ms,
+           run->mem.rss_kb / 1024.0, run->mem.hwm_kb / 1024.0, run->stop_ms,
            clean ? "" : ", UNCLEAN STOP", run->ok ? "" : " CHECK FAILED",
-           run->anon_kb / 1024.0, run->file_kb / 1024.0);
+           run->mem.anon_kb / 1024.0, run->mem.file_kb / 1024.0);
 }
 
 /* ---- main -------------------------------------------------------------- */
@@ -1071,7 +1066,7 @@ int main(int argc, char **argv)
     double load_after = br_loadavg();
     qsort(ready, O.restarts, sizeof ready[0], br_cmp_double);
     double median = ready[O.restarts / 2], worst = ready[O.restarts - 1];
-    long rss = runs[O.restarts - 1].rss_kb, anon = runs[O.restarts - 1].anon_kb;
+    long rss = runs[O.restarts - 1].mem.rss_kb, anon = runs[O.restarts - 1].mem.anon_kb;
     double bpp = (double)rss * 1024.0 / (double)O.positions;
     double bpp_net = (double)(rss - empty_rss) * 1024.0 / (double)O.positions;
     double bpp_anon = (double)anon * 1024.0 / (double)O.positions;
@@ -1115,8 +1110,8 @@ int main(int argc, char **argv)
                     ", \"open\": %" PRIu64 ", \"memory_bytes\": %" PRIu64
                     ", \"ok\": %s}",
                     i ? ", " : "", runs[i].ready_ms, runs[i].cpu_ms, runs[i].restore_ms,
-                    runs[i].stop_ms, runs[i].rss_kb * 1024, runs[i].hwm_kb * 1024,
-                    runs[i].anon_kb * 1024, runs[i].file_kb * 1024, runs[i].positions, runs[i].open, runs[i].memory_bytes,
+                    runs[i].stop_ms, runs[i].mem.rss_kb * 1024, runs[i].mem.hwm_kb * 1024,
+                    runs[i].mem.anon_kb * 1024, runs[i].mem.file_kb * 1024, runs[i].positions, runs[i].open, runs[i].memory_bytes,
                     runs[i].ok ? "true" : "false");
         fprintf(f,
                 "], \"ready_median_ms\": %.1f, \"ready_worst_ms\": %.1f, "
