@@ -207,6 +207,18 @@ static void test_commit(engine *e, test_op *op, const char *id)
     assert_int_equal(engine_resv_submit(e, &op->req), ATP_OK);
 }
 
+/* o1 (3 units) reserved and stored, then its commit handed to the store
+ * (write 1, still in flight). */
+static void test_reserve_then_commit(engine *e, test_op *r, test_op *c)
+{
+    test_reserve(e, r, "o1", 3);
+    assert_int_equal(engine_sync(e), ATP_OK);
+    test_store_complete(0, ATP_OK);
+    test_commit(e, c, "o1");
+    assert_int_equal(engine_sync(e), ATP_OK);
+    assert_int_equal(test_store_writes(), 2);
+}
+
 /* An engine with stock 10 of A, reservation o1 (3 units) reserved and
  * committed (both stored), and the WMS allocation of its 3 units applied:
  * the consumption's write (the store's write 2) failed, store full. */
@@ -214,12 +226,7 @@ static engine *test_consumption_failed(config *cfg)
 {
     engine *e = test_engine_with_stock(cfg);
     static test_op r, c;
-    test_reserve(e, &r, "o1", 3);
-    assert_int_equal(engine_sync(e), ATP_OK);
-    test_store_complete(0, ATP_OK);
-    test_commit(e, &c, "o1");
-    assert_int_equal(engine_sync(e), ATP_OK);
-    assert_int_equal(test_store_writes(), 2);
+    test_reserve_then_commit(e, &r, &c);
     test_store_complete(1, ATP_OK);
     assert_int_equal(engine_sync(e), ATP_OK);
     assert_int_equal(c.err, ATP_OK);
@@ -289,12 +296,7 @@ static void test_resv_consumption_over_failed_commit(void **state)
     config cfg;
     engine *e = test_engine_with_stock(&cfg);
     test_op r, c;
-    test_reserve(e, &r, "o1", 3);
-    assert_int_equal(engine_sync(e), ATP_OK);
-    test_store_complete(0, ATP_OK);
-    test_commit(e, &c, "o1");
-    assert_int_equal(engine_sync(e), ATP_OK);
-    assert_int_equal(test_store_writes(), 2); /* the commit, in flight */
+    test_reserve_then_commit(e, &r, &c); /* the commit, in flight */
 
     engine_event alloc = {.kind = ATP_EV_DELTA, .bucket = ATP_BUCKET_ALLOCATED,
                           .location = 0, .sku_len = 1, .sku = "A", .value = 3,
