@@ -340,9 +340,13 @@ static int atpd_load_config(const atpd_args *a, config *cfg)
         atpd_print_diags(a->config_path, &diags);
     config_diags_fini(&diags);
     if (err != ATP_OK) {
-        fprintf(stderr, "atpd: cannot use configuration %s: %s\n",
+        /* The lines above say what is wrong (the file's own diagnostics);
+         * an I/O error code adds nothing to "cannot open". */
+        fprintf(stderr,
+                "atpd: cannot use configuration %s%s%s (check it with atpd "
+                "--check-config FILE; docs/CONFIG.md has every key)\n",
                 a->config_path ? a->config_path : "(defaults)",
-                atp_err_message(err));
+                err == ATP_E_IO ? "" : ": ", err == ATP_E_IO ? "" : atp_err_message(err));
         return 1;
     }
     if ((a->query_listen && atpd_override(&cfg->service.query_listen, a->query_listen)) ||
