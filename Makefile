@@ -3,9 +3,14 @@
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 BUILD ?= build
 SAN_BUILD ?= build-san
+TSAN_BUILD ?= build-tsan
+# The integration tests the ThreadSanitizer pass runs (label tsan): the ones
+# where the most threads meet (racing reservations, consumption, the change
+# feed and its rebuild, gaps), short enough for the CI budget.
+TSAN_TESTS ?= ^(unit|boundaries)\.|integration\.(resv_race|resv_consume|feed_coalesce|feed_rebuild|resync_gap)$$
 CMAKE_FLAGS ?=
 
-.PHONY: all deps deps-bench configure bins build build-san run test test-fast bench clean format
+.PHONY: all deps deps-bench configure bins build build-san build-tsan run test test-tsan test-fast bench clean format
 
 all: build
 
@@ -30,6 +35,19 @@ build: configure
 build-san: deps
 	@cmake -S . -B $(SAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DATP_SANITIZER=address,undefined -DATP_WERROR=ON >/dev/null
 	@cmake --build $(SAN_BUILD) -j $(JOBS)
+
+build-tsan: deps
+	@cmake -S . -B $(TSAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DATP_SANITIZER=thread -DATP_WERROR=ON >/dev/null
+	@cmake --build $(TSAN_BUILD) -j $(JOBS)
+
+# ThreadSanitizer: reports are logged, not fatal, and judged afterwards by
+# tests/tsan/check_reports.py, which skips only races made entirely inside
+# Debian's uninstrumented libnng (see that file).
+test-tsan: build-tsan
+	@rm -rf $(TSAN_BUILD)/tsan-logs && mkdir -p $(TSAN_BUILD)/tsan-logs
+	@cd $(TSAN_BUILD) && TSAN_OPTIONS=exitcode=0:history_size=4:log_path=$(CURDIR)/$(TSAN_BUILD)/tsan-logs/tsan \
+		ATP_TEST_SCALE=sanitizer ctest --output-on-failure -j $(JOBS) -R '$(TSAN_TESTS)'
+	@tests/tsan/check_reports.py $(TSAN_BUILD)/tsan-logs
 
 run: bins
 	@tools/demo/run-demo.sh $(BUILD)
@@ -58,7 +76,7 @@ test-fast: build
 	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS) -L unit
 
 clean:
-	rm -rf $(BUILD) $(SAN_BUILD)
+	rm -rf $(BUILD) $(SAN_BUILD) $(TSAN_BUILD)
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

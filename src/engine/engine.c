@@ -616,6 +616,11 @@ void engine_stop(engine *e)
     engine_cmd cmd = {.type = ENGINE_CMD_STOP};
     queue_push(&e->q, &cmd);
     pthread_join(e->thread, NULL);
+    /* The snapshot writer pushes into the store's queue: it must be gone
+     * before the caller closes the store, or its last push may still be
+     * signalling a condition variable that store_close destroys (TSan saw
+     * exactly that). */
+    engine_snap_writer_stop(e);
     queue_close(&e->q);
     /* Whatever came after the stop is refused, so nothing leaks and every
      * caller hears back. */
