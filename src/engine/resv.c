@@ -145,18 +145,21 @@ bool resv_mark_raise(resv *r, uint32_t src, uint64_t seq, uint32_t event)
 /* At commit: every source that may allocate in one of r's regions gets a
  * mark at its applied offset, because what it sent so far was applied
  * while r could not be consumed (held, or not yet there) and must not
- * consume it when resent after a restart. Returns false when out of
- * memory. */
+ * consume it when resent after a restart. Soon after a restart the offset
+ * is the last snapshot's, behind what was applied before the crash (the
+ * source is still resending it); seq_floor is a part of that we know of.
+ * Returns false when out of memory. */
 static bool resv_marks_commit(const engine *e, resv *r)
 {
     const resv_table *t = &e->resv;
     for (size_t src = 0; src < t->n_sources; src++) {
         const engine_offset *o = &e->snap.offsets[src];
+        uint64_t seq = o->known && o->seq > t->seq_floor[src] ? o->seq : t->seq_floor[src];
         bool may = false;
         for (uint32_t i = 0; i < r->n_lines && !may; i++)
             may = t->may_allocate[r->lines[i].region * t->n_sources + src];
-        if (may && o->known &&
-            !resv_mark_raise(r, (uint32_t)src, o->seq, RESV_MARK_MESSAGE))
+        if (may && (o->known || seq > 0) &&
+            !resv_mark_raise(r, (uint32_t)src, seq, RESV_MARK_MESSAGE))
             return false;
     }
     return true;
@@ -1102,7 +1105,9 @@ atp_err resv_table_init(resv_table *t, const config *cfg)
     t->by_ref = calloc(t->ref_cap, sizeof *t->by_ref);
     t->n_sources = cfg->n_sources;
     t->may_allocate = calloc(cfg->n_regions * cfg->n_sources + 1, 1);
-    if (t->by_id == NULL || t->by_ref == NULL || t->may_allocate == NULL) {
+    t->seq_floor = calloc(cfg->n_sources + 1, sizeof *t->seq_floor);
+    if (t->by_id == NULL || t->by_ref == NULL || t->may_allocate == NULL ||
+        t->seq_floor == NULL) {
         resv_table_fini(t);
         return ATP_E_NOMEM;
     }
@@ -1135,6 +1140,7 @@ void resv_table_fini(resv_table *t)
     free(t->by_ref);
     free(t->heap);
     free(t->may_allocate);
+    free(t->seq_floor);
     memset(t, 0, sizeof *t);
 }
 
@@ -1158,6 +1164,9 @@ atp_err resv_load(engine *e, const void *key, size_t key_len, const void *val,
                  atp_err_message(err));
         return err;
     }
+    for (uint32_t i = 0; i < r->n_marks; i++)
+        if (r->marks[i].seq > e->resv.seq_floor[r->marks[i].src])
+            e->resv.seq_floor[r->marks[i].src] = r->marks[i].seq;
     resv_replace(e, NULL, r);
     return ATP_OK;
 }

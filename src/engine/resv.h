@@ -97,6 +97,10 @@ typedef struct resv_table {
      * `allocated` at a location of region, so it can consume a line there. */
     uint8_t *may_allocate;
     size_t n_sources;
+    /* seq_floor[src]: the highest seq of src in the marks of the records
+     * loaded at start-up, so applied before the restart; a commit's mark
+     * is at least that (see resv_marks_commit). */
+    uint64_t *seq_floor;
     bool stopping;          /* engine stop: failed consumptions are not retried */
     int64_t retry_after_ms; /* after a failed write, expiry waits till then */
 
