@@ -109,7 +109,7 @@ typedef struct resv_table {
 } resv_table;
 
 /* resv_table_init: an empty table for the sources and regions of cfg
- * (borrowed; must outlive the table). */
+ * (read during the call only). */
 atp_err resv_table_init(resv_table *t, const struct config *cfg);
 void resv_table_fini(resv_table *t);
 

@@ -56,9 +56,7 @@ def build_config(h):
     return U.resv_config(
         h, ["east", "west"], sorted(LOC_REGION.items()), srcs,
         buffers=[{"sku": "Q", "units": 1}],
-        service={"snapshot_interval": "300ms"},
-        durability="sync", default_ttl="1h", max_ttl="2h", committed_ttl="2h",
-        retention="2h")
+        service={"snapshot_interval": "300ms"}, **U.LONG_LIVED)
 
 
 class Reservations:
@@ -278,11 +276,7 @@ def main(h):
     ck.check(stats["consumed_units"] > 0 and stats["commit"] > 5,
              "too little consumption to mean anything: %r", stats)
     restart("final kill -9", False)
-    ck.eq(feed.errors, [], "feeder control-channel errors")
-    c.close()
-    feed.close()
-    d.stop()
-    ck.done()
+    U.finish(ck, c, feed, d)
 
 
 if __name__ == "__main__":

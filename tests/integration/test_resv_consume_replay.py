@@ -38,9 +38,7 @@ def build_config(h):
         [("erp", [(["L1", "L2", "S1"], ["on_hand", "held"])]),
          ("wms", [(["L1", "L2"], ["allocated"])]),
          ("shop", [(["S1"], ["allocated"])])],
-        service={"snapshot_interval": "1h"},
-        durability="sync", default_ttl="1h", max_ttl="2h", committed_ttl="2h",
-        retention="1h")
+        service={"snapshot_interval": "1h"}, **U.LONG_LIVED)
 
 
 def main(h):
@@ -128,11 +126,7 @@ def main(h):
     allocate("wms", [("L1", 1, "r2"), ("L2", 3, "SO-2")])
     want["r2"] = ("consumed", 4)
     crash("after the restarts")
-    ck.eq(feed.errors, [], "feeder control-channel errors")
-    c.close()
-    feed.close()
-    d.stop()
-    ck.done()
+    U.finish(ck, c, feed, d)
 
 
 if __name__ == "__main__":

@@ -177,12 +177,41 @@ static void test_reserve_commit(engine *e, const char *id, int64_t qty, const ch
 
 /* ---- stored records written by hand ---------------------------------------- */
 
+/* One stored mark as written, malformed ones included: arity elements of
+ * [src, seq, event]; event -1: nil. */
+typedef struct test_mark {
+    const char *src;
+    int64_t seq, event;
+    uint32_t arity;
+} test_mark;
+
+/* n marks; n < 0: nil instead of the array. */
+static void test_write_marks(codec_writer *w, const test_mark *m, int n)
+{
+    if (n < 0) {
+        codec_w_nil(w);
+        return;
+    }
+    codec_w_array(w, (uint32_t)n);
+    for (int i = 0; i < n; i++) {
+        codec_w_array(w, m[i].arity);
+        codec_w_cstr(w, m[i].src);
+        codec_w_int(w, m[i].seq);
+        if (m[i].arity < 3)
+            continue;
+        if (m[i].event < 0)
+            codec_w_nil(w);
+        else
+            codec_w_int(w, m[i].event);
+    }
+}
+
 /* A committed record of id with one line P/east qty 10 consumed `consumed`.
  * version 1: the line ends with [consume_source | NULL, consume_seq];
- * version 2: marks is written raw by write_marks (NULL: an empty array). */
+ * version 2: n_marks marks follow (test_write_marks). */
 static size_t test_record(unsigned char *out, size_t cap, int version, const char *id,
                           int64_t consumed, const char *v1_src, uint64_t v1_seq,
-                          void (*write_marks)(codec_writer *w))
+                          const test_mark *marks, int n_marks)
 {
     codec_writer *w = codec_writer_alloc(NULL, NULL);
     assert_non_null(w);
@@ -209,10 +238,8 @@ static size_t test_record(unsigned char *out, size_t cap, int version, const cha
         else
             codec_w_nil(w);
         codec_w_uint(w, v1_seq);
-    } else if (write_marks != NULL) {
-        write_marks(w);
     } else {
-        codec_w_array(w, 0);
+        test_write_marks(w, marks, n_marks);
     }
     size_t n;
     const void *data = codec_writer_data(w, &n);
@@ -302,19 +329,6 @@ static void test_consume_not_before_commit(void **state)
     config_fini(&cfg);
 }
 
-static void test_marks_wms7(codec_writer *w)
-{
-    codec_w_array(w, 2);
-    codec_w_array(w, 3);
-    codec_w_cstr(w, "wms");
-    codec_w_uint(w, 7);
-    codec_w_uint(w, 0);
-    codec_w_array(w, 3);
-    codec_w_cstr(w, "gone"); /* a source no longer configured: dropped */
-    codec_w_uint(w, 99);
-    codec_w_nil(w);
-}
-
 /* After a restart the offsets are the last snapshot's: a reservation
  * committed before its source has resent what it applied before the crash
  * must not be consumed by those resends. What the loaded records show was
@@ -325,7 +339,9 @@ static void test_consume_commit_after_restart(void **state)
     config cfg;
     engine *e = test_engine(&cfg);
     unsigned char rec[512];
-    size_t n = test_record(rec, sizeof rec, 2, "old", 1, NULL, 0, test_marks_wms7);
+    /* a source no longer configured ("gone"): its mark is dropped */
+    const test_mark marks[2] = {{"wms", 7, 0, 3}, {"gone", 99, -1, 3}};
+    size_t n = test_record(rec, sizeof rec, 2, "old", 1, NULL, 0, marks, 2);
     assert_int_equal(test_load(e, "old", rec, n), ATP_OK);
     assert_int_equal(engine_start(e), ATP_OK);
     test_stock(e);
@@ -351,9 +367,9 @@ static void test_consume_v1_record(void **state)
     config cfg;
     engine *e = test_engine(&cfg);
     unsigned char rec[512];
-    size_t n = test_record(rec, sizeof rec, 1, "v1", 3, "wms", 5, NULL);
+    size_t n = test_record(rec, sizeof rec, 1, "v1", 3, "wms", 5, NULL, 0);
     assert_int_equal(test_load(e, "v1", rec, n), ATP_OK);
-    n = test_record(rec, sizeof rec, 1, "v1b", 0, NULL, 0, NULL);
+    n = test_record(rec, sizeof rec, 1, "v1b", 0, NULL, 0, NULL, 0);
     assert_int_equal(test_load(e, "v1b", rec, n), ATP_OK);
     assert_int_equal(engine_start(e), ATP_OK);
     test_stock(e);
@@ -368,68 +384,36 @@ static void test_consume_v1_record(void **state)
     config_fini(&cfg);
 }
 
-static void test_marks_dup(codec_writer *w)
-{
-    codec_w_array(w, 2);
-    for (int i = 0; i < 2; i++) {
-        codec_w_array(w, 3);
-        codec_w_cstr(w, "wms");
-        codec_w_uint(w, 7);
-        codec_w_nil(w);
-    }
-}
-
-static void test_marks_event_max(codec_writer *w)
-{
-    codec_w_array(w, 1);
-    codec_w_array(w, 3);
-    codec_w_cstr(w, "wms");
-    codec_w_uint(w, 7);
-    codec_w_uint(w, UINT32_MAX); /* nil says "whole message" */
-}
-
-static void test_marks_short(codec_writer *w)
-{
-    codec_w_array(w, 1);
-    codec_w_array(w, 2);
-    codec_w_cstr(w, "wms");
-    codec_w_uint(w, 7);
-}
-
-static void test_marks_negative_seq(codec_writer *w)
-{
-    codec_w_array(w, 1);
-    codec_w_array(w, 3);
-    codec_w_cstr(w, "wms");
-    codec_w_int(w, -1);
-    codec_w_nil(w);
-}
-
-static void test_marks_not_array(codec_writer *w) { codec_w_nil(w); }
-
 /* Stored marks are input: every malformed form is refused and counted. */
 static void test_consume_marks_malformed(void **state)
 {
     (void)state;
     config cfg;
     engine *e = test_engine(&cfg);
-    void (*bad[])(codec_writer *) = {test_marks_dup, test_marks_event_max,
-                                     test_marks_short, test_marks_negative_seq,
-                                     test_marks_not_array};
+    static const struct {
+        test_mark m[2];
+        int n;
+    } bad[] = {
+        {{{"wms", 7, -1, 3}, {"wms", 8, -1, 3}}, 2},   /* a source twice */
+        {{{"wms", 7, UINT32_MAX, 3}}, 1},              /* nil says "whole message" */
+        {{{"wms", 7, 0, 2}}, 1},                       /* [source, seq] */
+        {{{"wms", -1, -1, 3}}, 1},                     /* negative seq */
+        {{{"wms", 7, 0, 3}}, -1},                      /* nil, not an array */
+    };
     unsigned char rec[512];
     size_t nbad = sizeof bad / sizeof bad[0];
     for (size_t i = 0; i < nbad; i++) {
-        size_t n = test_record(rec, sizeof rec, 2, "bad", 0, NULL, 0, bad[i]);
+        size_t n = test_record(rec, sizeof rec, 2, "bad", 0, NULL, 0, bad[i].m, bad[i].n);
         assert_int_equal(test_load(e, "bad", rec, n), ATP_E_BAD_REQUEST);
     }
     /* version 2 with version 1's line, and version 1 with version 2's */
-    size_t n = test_record(rec, sizeof rec, 1, "bad", 0, NULL, 0, NULL);
+    size_t n = test_record(rec, sizeof rec, 1, "bad", 0, NULL, 0, NULL, 0);
     rec[1] = 2;
     assert_int_equal(test_load(e, "bad", rec, n), ATP_E_BAD_REQUEST);
-    n = test_record(rec, sizeof rec, 2, "bad", 0, NULL, 0, NULL);
+    n = test_record(rec, sizeof rec, 2, "bad", 0, NULL, 0, NULL, 0);
     rec[1] = 1;
     assert_int_equal(test_load(e, "bad", rec, n), ATP_E_BAD_REQUEST);
-    n = test_record(rec, sizeof rec, 2, "good", 0, NULL, 0, NULL);
+    n = test_record(rec, sizeof rec, 2, "good", 0, NULL, 0, NULL, 0);
     assert_int_equal(test_load(e, "good", rec, n), ATP_OK);
     engine_stats st;
     engine_stats_get(e, &st);
