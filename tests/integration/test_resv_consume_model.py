@@ -41,8 +41,8 @@ import harness  # noqa: E402
 import model  # noqa: E402
 import resv_util as U  # noqa: E402
 
-STEPS = U.scaled(360, 90)
-KILLS = U.scaled(12, 3)
+STEPS = U.scaled(360, 180)
+KILLS = U.scaled(12, 4)
 TIME_BUDGET_S = 45 * harness.TIME_FACTOR
 LOC_REGION = {"E1": "east", "E2": "east", "S1": "east", "W1": "west", "W2": "west"}
 ALLOCATORS = {"wms": ["E1", "E2", "W2"], "shop": ["S1"], "tpl": ["W1"]}
@@ -162,24 +162,27 @@ def main(h):
                 ck.eq(c.get(rid), None, "%s: %s was never granted" % (label, rid))
 
     def ref_for(region):
-        """A ref an allocation in region names."""
+        """(sku, ref) of an allocation in region: mostly a line of a
+        committed reservation there, by id or order_ref; else of any
+        reservation there (held, finished), of one not created yet, an
+        unknown ref or none."""
         x = rng.random()
-        mine = [rid for rid, res in sorted(rv.r.items())
-                if any(l[1] == region for l in res["lines"])]
-        if mine and x < 0.45:
-            return rng.choice(mine)
-        if mine and x < 0.8:
-            return "SO-" + rng.choice(mine)  # the order_ref it has, or would get
+        mine = [(rid, l[0]) for rid, res in sorted(rv.r.items()) for l in res["lines"]
+                if l[1] == region]
+        committed = [(rid, sku) for rid, sku in mine if rv.r[rid]["state"] == "committed"]
+        pick = committed if committed and x < 0.5 else mine if mine and x < 0.8 else None
+        if pick:
+            rid, sku = rng.choice(pick)
+            return sku, rid if rng.random() < 0.5 else "SO-" + rid  # its order_ref, or to be
         if x < 0.9:
-            return "r%d" % (n_ids + 1)  # not created yet
-        return rng.choice([None, "SO-NOPE"])
+            return rng.choice(SKUS), "r%d" % (n_ids + 1)  # not created yet
+        return rng.choice(SKUS), rng.choice([None, "SO-NOPE"])
 
     def alloc_events(src):
         evs = []
         for _ in range(rng.randint(1, 3)):
             loc = rng.choice(ALLOCATORS[src])
-            sku = rng.choice(SKUS)
-            ref = ref_for(LOC_REGION[loc])
+            sku, ref = ref_for(LOC_REGION[loc])
             ev = [1, sku, loc, 1, rng.randint(1, 4)] + ([ref] if ref else [])
             evs.append(ev)
             if rng.random() < 0.2:  # the same line again in this message
@@ -273,7 +276,7 @@ def main(h):
             restart("kill -9 after %s" % label, unseen)
     h.log("%d steps: %r", step, stats)
     ck.check(stats["kill"] >= min(KILLS, 2), "only %d kills in the time budget", stats["kill"])
-    ck.check(stats["consumed_units"] > 0 and stats["commit"] > 5,
+    ck.check(stats["consumed_units"] >= STEPS // 10 and stats["commit"] > 5,
              "too little consumption to mean anything: %r", stats)
     restart("final kill -9", False)
     U.finish(ck, c, feed, d)
