@@ -13,9 +13,9 @@
  * but a line of 7: [sku, region, qty, consumed, released, consume_source |
  * nil, consume_seq], the last message that consumed the line; it becomes
  * the mark (consume_source, consume_seq, whole message), as many as the
- * lines name, the highest per source. A version-1 record keeps version 1's
- * weaker guarantee until it is next written (see docs/ARCHITECTURE.md,
- * "Consumption").
+ * lines name, the highest per source. A reservation committed under
+ * version 1 has no commit marks (see docs/ARCHITECTURE.md, "Consumption
+ * keys").
  *
  * Regions, channels and sources are stored by id, not index, so that a
  * changed configuration order cannot re-point a reservation; a mark of a
