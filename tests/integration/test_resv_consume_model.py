@@ -18,7 +18,8 @@ atpd's order:
   de-allocation; erp stock; now and then an event outside the source's
   authority (the whole message is rejected and consumes nothing);
 - `snapshot` at random steps (and snapshot_interval 300 ms);
-- kill -9 at random steps, sometimes right after publishing a message that
+- kill -9 at random steps and after each of a run of steps (half of them
+  just after a `snapshot`), sometimes right after publishing a message that
   is not yet seen applied; then restart, the feeder replays what atpd asks
   for (everything after the last stored offset, allocations included).
 
@@ -42,7 +43,8 @@ import model  # noqa: E402
 import resv_util as U  # noqa: E402
 
 STEPS = U.scaled(360, 180)
-KILLS = U.scaled(12, 4)
+KILLS = U.scaled(8, 4)    # at random steps
+DENSE = U.scaled(10, 6)   # then a run of steps, each followed by a kill
 TIME_BUDGET_S = 90 * harness.TIME_FACTOR  # a cap for a loaded machine: ~12 s idle
 LOC_REGION = {"E1": "east", "E2": "east", "S1": "east", "W1": "west", "W2": "west"}
 ALLOCATORS = {"wms": ["E1", "E2", "W2"], "shop": ["S1"], "tpl": ["W1"]}
@@ -124,7 +126,7 @@ def main(h):
     rv = Reservations()
     seed = int(os.environ.get("ATP_TEST_SEED", "1212"))
     rng = random.Random(seed)
-    h.log("seed %d, %d steps, up to %d kills", seed, STEPS, KILLS)
+    h.log("seed %d, %d steps, up to %d kills", seed, STEPS, KILLS + DENSE)
     stats = {k: 0 for k in ("granted", "refused", "commit", "release", "alloc_msgs",
                             "rejected_msgs", "consumed_units", "snapshot", "kill",
                             "kill_unseen")}
@@ -203,7 +205,8 @@ def main(h):
     # stock first, stored
     publish("erp", [[2, s, loc, 0, 30] for s in SKUS for loc in sorted(LOC_REGION)])
     n_ids = 0
-    kill_at = sorted(rng.sample(range(STEPS // 10, STEPS), KILLS))
+    dense = range(STEPS // 2, STEPS // 2 + DENSE)
+    kill_at = sorted(set(rng.sample(range(STEPS // 10, STEPS), KILLS)) | set(dense))
     t_end = time.monotonic() + TIME_BUDGET_S
     step = 0
     for step in range(1, STEPS + 1):
@@ -269,6 +272,9 @@ def main(h):
         answers_match(label)
         if kill_at and step >= kill_at[0]:
             kill_at.pop(0)
+            if step in dense and rng.random() < 0.5:  # the replay starts here
+                ck.check(c.snapshot().get("ok") is True, "%s: snapshot", label)
+                stats["snapshot"] += 1
             unseen = rng.random() < 0.4
             if unseen:  # a message published, maybe not applied yet
                 src = rng.choice(sorted(ALLOCATORS))
