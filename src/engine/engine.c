@@ -176,7 +176,7 @@ atp_err engine_alloc(const config *cfg, const engine_persist *persist,
     atomic_init(&e->rules, r);
     if ((err = queue_init(&e->q, sizeof(engine_cmd), ENGINE_QUEUE_CAP)) != ATP_OK)
         goto fail;
-    if ((err = resv_table_init(&e->resv)) != ATP_OK)
+    if ((err = resv_table_init(&e->resv, cfg)) != ATP_OK)
         goto fail;
     pthread_mutex_init(&e->dirty.mu, NULL);
     if ((err = engine_snapshot_init(e)) != ATP_OK ||
@@ -388,7 +388,8 @@ static void engine_apply_event(engine *e, const engine_batch *b,
         ev->value > 0 && ev->ref_len > 0) {
         engine_acc_flush(e);
         resv_consume(e, sku, region, ev->ref, ev->ref_len, ev->value,
-                     b->from_source ? b->source : UINT32_MAX, b->seq);
+                     b->from_source ? b->source : UINT32_MAX, b->seq,
+                     (uint32_t)(ev - b->events));
     }
 }
 

@@ -69,6 +69,7 @@ static void resv_free(resv *r)
         return;
     free(r->id);
     free(r->order_ref);
+    free(r->marks);
     free(r);
 }
 
@@ -92,11 +93,76 @@ static resv *resv_clone(const resv *r)
     c->heap_idx = RESV_NOT_IN_HEAP;
     c->id = resv_strdup(r->id, r->id_len);
     c->order_ref = r->order_ref ? resv_strdup(r->order_ref, r->order_ref_len) : NULL;
-    if (c->id == NULL || (r->order_ref && c->order_ref == NULL)) {
+    c->marks = NULL;
+    if (r->n_marks > 0 && (c->marks = malloc(r->n_marks * sizeof *c->marks)) != NULL)
+        memcpy(c->marks, r->marks, r->n_marks * sizeof *c->marks);
+    if (c->id == NULL || (r->order_ref && c->order_ref == NULL) ||
+        (r->n_marks > 0 && c->marks == NULL)) {
         resv_free(c);
         return NULL;
     }
     return c;
+}
+
+/* ---- consumption keys (resv->marks) ---------------------------------------- */
+
+static resv_mark *resv_mark_find(const resv *r, uint32_t src)
+{
+    for (uint32_t i = 0; i < r->n_marks; i++)
+        if (r->marks[i].src == src)
+            return &r->marks[i];
+    return NULL;
+}
+
+/* Is (seq, event) of src at or below r's mark for src: already applied
+ * while r was as it is? */
+static bool resv_mark_covers(const resv *r, uint32_t src, uint64_t seq,
+                             uint32_t event)
+{
+    const resv_mark *m = resv_mark_find(r, src);
+    return m != NULL && (seq < m->seq || (seq == m->seq && event <= m->event));
+}
+
+bool resv_mark_raise(resv *r, uint32_t src, uint64_t seq, uint32_t event)
+{
+    resv_mark *m = resv_mark_find(r, src);
+    if (m == NULL) {
+        resv_mark *n = realloc(r->marks, (r->n_marks + 1) * sizeof *n);
+        if (n == NULL)
+            return false;
+        r->marks = n;
+        m = &n[r->n_marks++];
+        *m = (resv_mark){.seq = seq, .src = src, .event = event};
+        return true;
+    }
+    if (seq > m->seq || (seq == m->seq && event > m->event)) {
+        m->seq = seq;
+        m->event = event;
+    }
+    return true;
+}
+
+/* At commit: every source that may allocate in one of r's regions gets a
+ * mark at its applied offset, because what it sent so far was applied
+ * while r could not be consumed (held, or not yet there) and must not
+ * consume it when resent after a restart. Soon after a restart the offset
+ * is the last snapshot's, behind what was applied before the crash (the
+ * source is still resending it); seq_floor is a part of that we know of.
+ * Returns false when out of memory. */
+static bool resv_marks_commit(const engine *e, resv *r)
+{
+    const resv_table *t = &e->resv;
+    for (size_t src = 0; src < t->n_sources; src++) {
+        const engine_offset *o = &e->snap.offsets[src];
+        uint64_t seq = o->known && o->seq > t->seq_floor[src] ? o->seq : t->seq_floor[src];
+        bool may = false;
+        for (uint32_t i = 0; i < r->n_lines && !may; i++)
+            may = t->may_allocate[r->lines[i].region * t->n_sources + src];
+        if (may && (o->known || seq > 0) &&
+            !resv_mark_raise(r, (uint32_t)src, seq, RESV_MARK_MESSAGE))
+            return false;
+    }
+    return true;
 }
 
 /* ---- hash indexes (chained, power-of-two buckets) ------------------------ */
@@ -591,7 +657,7 @@ static void resv_reserve(engine *e, const engine_resv_req *req)
     r->created_ms = r->updated_ms = now;
     r->expires_ms = r->due_ms = now + ttl;
     for (uint32_t i = 0; i < n; i++)
-        r->lines[i] = (resv_line){ids[i], m[i].region, m[i].qty, 0, 0, UINT32_MAX, 0};
+        r->lines[i] = (resv_line){ids[i], m[i].region, m[i].qty, 0, 0};
     free(m);
     atomic_fetch_add_explicit(&t->granted, 1, memory_order_relaxed);
     resv_change(e, req, NULL, r, true);
@@ -631,7 +697,7 @@ static void resv_commit(engine *e, const engine_resv_req *req, resv *cur)
     }
     resv *next = resv_clone(cur);
     char *ref = ref_given ? resv_strdup(req->order_ref, req->order_ref_len) : NULL;
-    if (next == NULL || (ref_given && ref == NULL)) {
+    if (next == NULL || (ref_given && ref == NULL) || !resv_marks_commit(e, next)) {
         resv_free(next);
         free(ref);
         resv_reply_now(e, req, ATP_E_NOMEM, NULL, false, false);
@@ -766,8 +832,19 @@ int64_t resv_tick(engine *e, int64_t now)
     return t->heap[0]->due_ms > now ? t->heap[0]->due_ms - now : 0;
 }
 
+/* A consumption is keyed by the event that makes it, (src, seq, event), and
+ * the record keeps, per source, the highest key it reflects (resv->marks),
+ * written with the record in the same store operation. After a kill -9 the
+ * positions come back from the last snapshot and the sources resend what
+ * followed it, so an event may be applied a second time; its key is then
+ * at or below the mark of every record it acted on the first time (a
+ * consumption raised the mark; a commit after it set the mark above it),
+ * and it changes nothing. An event above the mark was not applied to this
+ * record yet (or its consumption was never stored, and is made now): the
+ * state after the replay is the state without the crash. */
 void resv_consume(engine *e, uint32_t sku, uint32_t region, const char *ref,
-                  uint32_t ref_len, int64_t qty, uint32_t src, uint64_t seq)
+                  uint32_t ref_len, int64_t qty, uint32_t src, uint64_t seq,
+                  uint32_t event)
 {
     resv_table *t = &e->resv;
     resv *cur = resv_find(t, ref, ref_len);
@@ -775,27 +852,23 @@ void resv_consume(engine *e, uint32_t sku, uint32_t region, const char *ref,
         cur = resv_find_ref(t, ref, ref_len);
     if (cur == NULL || cur->state != ENGINE_RESV_COMMITTED)
         return; /* not ours: an ordinary allocation */
+    if (src != UINT32_MAX && resv_mark_covers(cur, src, seq, event))
+        return; /* resent: applied to this record before, or before its commit */
     uint32_t i = 0;
     while (i < cur->n_lines && !(cur->lines[i].sku == sku && cur->lines[i].region == region))
         i++;
     if (i == cur->n_lines ||
         cur->lines[i].consumed + cur->lines[i].released >= cur->lines[i].qty)
         return;
-    if (src != UINT32_MAX && cur->lines[i].consume_src == src &&
-        seq <= cur->lines[i].consume_seq)
-        return; /* a resent message this line already consumed */
     resv *next = resv_clone(cur);
-    if (next == NULL) {
+    if (next == NULL || (src != UINT32_MAX && !resv_mark_raise(next, src, seq, event))) {
+        resv_free(next);
         log_error("resv", "out of memory: consumption of %.*s lost", (int)ref_len, ref);
         return;
     }
     resv_line *l = &next->lines[i];
     int64_t open = l->qty - l->consumed - l->released;
     l->consumed += open < qty ? open : qty;
-    if (src != UINT32_MAX) {
-        l->consume_src = src;
-        l->consume_seq = seq;
-    }
     bool all = true;
     for (uint32_t k = 0; k < next->n_lines; k++)
         all &= next->lines[k].consumed + next->lines[k].released >= next->lines[k].qty;
@@ -833,17 +906,21 @@ static void resv_group_answer(engine *e, resv_group *g, atp_err err)
 
 /* Only consumptions change a line's consumed quantity, and they are kept:
  * an older operation's before-image takes over what was consumed since
- * (released only grows, so consumed + released stays within qty). */
+ * (released only grows, so consumed + released stays within qty), with the
+ * keys of those consumptions (marks only grow). */
 static void resv_carry_consumed(resv *before, const resv *cur)
 {
     for (uint32_t i = 0; i < before->n_lines && i < cur->n_lines; i++) {
         resv_line *b = &before->lines[i];
         const resv_line *c = &cur->lines[i];
-        if (b->sku == c->sku && b->region == c->region && c->consumed > b->consumed) {
+        if (b->sku == c->sku && b->region == c->region && c->consumed > b->consumed)
             b->consumed = c->consumed;
-            b->consume_src = c->consume_src;
-            b->consume_seq = c->consume_seq;
-        }
+    }
+    for (uint32_t i = 0; i < cur->n_marks; i++) {
+        const resv_mark *m = &cur->marks[i];
+        if (!resv_mark_raise(before, m->src, m->seq, m->event))
+            log_error("resv", "out of memory: %.*s may consume a resent allocation "
+                      "again after a restart", (int)cur->id_len, cur->id);
     }
 }
 
@@ -1020,16 +1097,26 @@ void resv_fail_all(engine *e, atp_err err)
 
 /* ---- set-up ---------------------------------------------------------------------- */
 
-atp_err resv_table_init(resv_table *t)
+atp_err resv_table_init(resv_table *t, const config *cfg)
 {
     memset(t, 0, sizeof *t);
     t->id_cap = t->ref_cap = 1024;
     t->by_id = calloc(t->id_cap, sizeof *t->by_id);
     t->by_ref = calloc(t->ref_cap, sizeof *t->by_ref);
-    if (t->by_id == NULL || t->by_ref == NULL) {
+    t->n_sources = cfg->n_sources;
+    t->may_allocate = calloc(cfg->n_regions * cfg->n_sources + 1, 1);
+    t->seq_floor = calloc(cfg->n_sources + 1, sizeof *t->seq_floor);
+    if (t->by_id == NULL || t->by_ref == NULL || t->may_allocate == NULL ||
+        t->seq_floor == NULL) {
         resv_table_fini(t);
         return ATP_E_NOMEM;
     }
+    for (size_t s = 0; s < cfg->n_sources; s++)
+        for (size_t a = 0; a < cfg->sources[s].n_authority; a++) {
+            const config_authority *au = &cfg->sources[s].authority[a];
+            if (au->bucket == ATP_BUCKET_ALLOCATED)
+                t->may_allocate[cfg->locations[au->location].region * t->n_sources + s] = 1;
+        }
     return ATP_OK;
 }
 
@@ -1052,6 +1139,8 @@ void resv_table_fini(resv_table *t)
     free(t->by_id);
     free(t->by_ref);
     free(t->heap);
+    free(t->may_allocate);
+    free(t->seq_floor);
     memset(t, 0, sizeof *t);
 }
 
@@ -1075,6 +1164,9 @@ atp_err resv_load(engine *e, const void *key, size_t key_len, const void *val,
                  atp_err_message(err));
         return err;
     }
+    for (uint32_t i = 0; i < r->n_marks; i++)
+        if (r->marks[i].seq > e->resv.seq_floor[r->marks[i].src])
+            e->resv.seq_floor[r->marks[i].src] = r->marks[i].seq;
     resv_replace(e, NULL, r);
     return ATP_OK;
 }

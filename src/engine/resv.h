@@ -22,6 +22,7 @@
 
 #include "atp/error.h"
 
+struct config;
 struct engine;
 struct engine_resv_req;
 struct engine_stats;
@@ -32,12 +33,17 @@ typedef struct resv_line {
     int64_t qty;
     int64_t consumed; /* by allocation events */
     int64_t released; /* by a partial release */
-    /* The source message that last consumed this line: after a restart the
-     * source resends messages the snapshot did not cover yet, and those
-     * must not consume a second time. consume_src UINT32_MAX: none. */
-    uint32_t consume_src;
-    uint64_t consume_seq;
 } resv_line;
+
+/* A consumption key: event `event` (its index in the message's applied
+ * events) of message `seq` of source `src`; RESV_MARK_MESSAGE: the whole
+ * message. Keys of one source are applied in (seq, event) order. */
+#define RESV_MARK_MESSAGE UINT32_MAX
+typedef struct resv_mark {
+    uint64_t seq;
+    uint32_t src; /* index in config.sources */
+    uint32_t event;
+} resv_mark;
 
 /* One reservation. Chains and heap index belong to the table. */
 typedef struct resv {
@@ -52,6 +58,16 @@ typedef struct resv {
     uint8_t state; /* engine_resv_state */
     int64_t created_ms, expires_ms, updated_ms; /* wall clock */
     int64_t due_ms; /* heap key: expiry when open, purge time when finished */
+    /* What the record already reflects of each source, at most one mark
+     * per source: every event of src up to (seq, event) was applied while
+     * this record was what it is (or an earlier version of it). Set at
+     * commit to each source's applied offset (what came before the commit
+     * consumed nothing) and raised by every consumption; a source event at
+     * or below its mark (a resend after a restart) never consumes
+     * (resv_consume). Only sources that may allocate in a line's region
+     * get one, so n_marks is small. NULL: none. */
+    resv_mark *marks;
+    uint32_t n_marks;
     uint32_t n_lines;
     resv_line lines[];
 } resv;
@@ -77,6 +93,14 @@ typedef struct resv_table {
     resv_group inflight; /* written by the store now (n > 0) */
     resv_group durable;  /* written; being answered in resv_group_done */
     bool inflight_busy;
+    /* may_allocate[region * n_sources + src]: src is authoritative for
+     * `allocated` at a location of region, so it can consume a line there. */
+    uint8_t *may_allocate;
+    size_t n_sources;
+    /* seq_floor[src]: the highest seq of src in the marks of the records
+     * loaded at start-up, so applied before the restart; a commit's mark
+     * is at least that (see resv_marks_commit). */
+    uint64_t *seq_floor;
     bool stopping;          /* engine stop: failed consumptions are not retried */
     int64_t retry_after_ms; /* after a failed write, expiry waits till then */
 
@@ -84,7 +108,9 @@ typedef struct resv_table {
         consumed, store_failures, load_skipped;
 } resv_table;
 
-atp_err resv_table_init(resv_table *t);
+/* resv_table_init: an empty table for the sources and regions of cfg
+ * (read during the call only). */
+atp_err resv_table_init(resv_table *t, const struct config *cfg);
 void resv_table_fini(resv_table *t);
 
 /* resv_execute runs one operation; its reply is delivered when durable. */
@@ -102,11 +128,13 @@ void resv_group_done(struct engine *e, atp_err err);
 int64_t resv_tick(struct engine *e, int64_t now_ms);
 
 /* resv_consume: a positive allocation of qty units of (sku, region) naming
- * ref (reservation id or order reference), from message seq of source src
- * (src UINT32_MAX: not from a source). */
+ * ref (reservation id or order reference), applied as event `event` of
+ * message seq of source src (src UINT32_MAX: not from a source, never
+ * resent). Consumes once per (src, seq, event), only if the reservation was
+ * committed before that event was first applied: see resv->marks. */
 void resv_consume(struct engine *e, uint32_t sku, uint32_t region,
                   const char *ref, uint32_t ref_len, int64_t qty, uint32_t src,
-                  uint64_t seq);
+                  uint64_t seq, uint32_t event);
 
 /* resv_load restores a stored record (main thread, before engine_start). */
 atp_err resv_load(struct engine *e, const void *key, size_t key_len,
@@ -116,6 +144,11 @@ atp_err resv_load(struct engine *e, const void *key, size_t key_len,
 void resv_fail_all(struct engine *e, atp_err err);
 
 void resv_stats(const resv_table *t, struct engine_stats *out);
+
+/* resv_mark_raise raises r's mark for src to (seq, event), adding it if r
+ * has none (never lowers it). Returns false when out of memory (r
+ * unchanged). Shared with resv_record.c. */
+bool resv_mark_raise(resv *r, uint32_t src, uint64_t seq, uint32_t event);
 
 /* Record encoding (resv_record.c): msgpack bytes of a record, for the store.
  * resv_record_encode returns a malloc'd buffer (caller frees) or NULL. */

@@ -1,23 +1,40 @@
 /*
- * resv_record.c - the stored form of a reservation (LMDB value), msgpack:
+ * resv_record.c - the stored form of a reservation (LMDB value), msgpack.
+ * Version 2 (written):
  *
- *   [1, id, channel, state, created_ms, expires_ms, updated_ms, due_ms,
- *    order_ref | nil, [[sku, region, qty, consumed, released,
- *                       consume_source | nil, consume_seq], ...]]
+ *   [2, id, channel, state, created_ms, expires_ms, updated_ms, due_ms,
+ *    order_ref | nil, [[sku, region, qty, consumed, released], ...],
+ *    [[source, seq, event | nil], ...]]
  *
- * Regions and channels are stored by id, not index, so that a changed
- * configuration order cannot re-point a reservation. Engine thread (or main
- * at start-up). Stored bytes are input like any other: decoding validates
- * everything.
+ * The last array is the record's consumption marks (resv.h, resv->marks),
+ * one per source at most; event nil: the whole message.
+ *
+ * Version 1 (read, so that an upgrade keeps its reservations) has no marks
+ * but a line of 7: [sku, region, qty, consumed, released, consume_source |
+ * nil, consume_seq], the last message that consumed the line; it becomes
+ * the mark (consume_source, consume_seq, whole message), as many as the
+ * lines name, the highest per source. A reservation committed under
+ * version 1 has no commit marks (see docs/ARCHITECTURE.md, "Consumption
+ * keys").
+ *
+ * Regions, channels and sources are stored by id, not index, so that a
+ * changed configuration order cannot re-point a reservation; a mark of a
+ * source no longer configured is dropped (it cannot send any more). Engine
+ * thread (or main at start-up). Stored bytes are input like any other:
+ * decoding validates everything.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "codec/codec.h"
+#include "config/config.h"
 #include "engine/engine_int.h"
 
-#define RESV_RECORD_VERSION 1
-#define RESV_RECORD_FIELDS 10
+#define RESV_RECORD_VERSION 2
+#define RESV_RECORD_FIELDS 11
+#define RESV_RECORD_V1_FIELDS 10
+#define RESV_RECORD_V1_LINE 7
+#define RESV_RECORD_LINE 5
 
 unsigned char *resv_record_encode(const engine *e, const resv *r, size_t *len)
 {
@@ -42,17 +59,23 @@ unsigned char *resv_record_encode(const engine *e, const resv *r, size_t *len)
         size_t sku_len;
         const char *sku = dict_key(e->skus, r->lines[i].sku, &sku_len);
         const resv_line *l = &r->lines[i];
-        codec_w_array(w, 7);
+        codec_w_array(w, RESV_RECORD_LINE);
         codec_w_str(w, sku, sku_len);
         codec_w_cstr(w, e->cfg->regions[l->region].id);
         codec_w_int(w, l->qty);
         codec_w_int(w, l->consumed);
         codec_w_int(w, l->released);
-        if (l->consume_src < e->cfg->n_sources)
-            codec_w_cstr(w, e->cfg->sources[l->consume_src].id);
-        else
+    }
+    codec_w_array(w, r->n_marks);
+    for (uint32_t i = 0; i < r->n_marks; i++) {
+        const resv_mark *m = &r->marks[i];
+        codec_w_array(w, 3);
+        codec_w_cstr(w, e->cfg->sources[m->src].id);
+        codec_w_uint(w, m->seq);
+        if (m->event == RESV_MARK_MESSAGE)
             codec_w_nil(w);
-        codec_w_uint(w, l->consume_seq);
+        else
+            codec_w_uint(w, m->event);
     }
     unsigned char *out = NULL;
     size_t n;
@@ -81,6 +104,63 @@ static int64_t resv_record_region(const engine *e, codec_str s)
     return -1;
 }
 
+/* The index of a stored source id; -1: not configured (any more). */
+static int64_t resv_record_source(const engine *e, codec_str s)
+{
+    for (size_t i = 0; i < e->cfg->n_sources; i++)
+        if (codec_str_eq(s, e->cfg->sources[i].id))
+            return (int64_t)i;
+    return -1;
+}
+
+/* Version 2's marks: [[source, seq, event | nil], ...], a source at most
+ * once. Returns ATP_OK, ATP_E_BAD_REQUEST or ATP_E_NOMEM. */
+static atp_err resv_record_marks(const engine *e, const codec_val *marks, resv *r)
+{
+    uint32_t n = codec_val_len(marks);
+    if (codec_val_type(marks) != CODEC_ARRAY || n > CONFIG_MAX_SOURCES)
+        return ATP_E_BAD_REQUEST;
+    for (uint32_t i = 0; i < n; i++) {
+        const codec_val *m = codec_val_at(marks, i);
+        codec_str src;
+        uint64_t seq, event = RESV_MARK_MESSAGE;
+        if (codec_val_type(m) != CODEC_ARRAY || codec_val_len(m) != 3 ||
+            !codec_val_str(codec_val_at(m, 0), &src) ||
+            !codec_str_is_id(src, ATP_ID_MAX_LEN) ||
+            !codec_val_uint(codec_val_at(m, 1), &seq) ||
+            (codec_val_type(codec_val_at(m, 2)) != CODEC_NIL &&
+             (!codec_val_uint(codec_val_at(m, 2), &event) || event >= RESV_MARK_MESSAGE)))
+            return ATP_E_BAD_REQUEST;
+        int64_t s = resv_record_source(e, src);
+        if (s < 0)
+            continue; /* that source can no longer send */
+        for (uint32_t k = 0; k < r->n_marks; k++)
+            if (r->marks[k].src == (uint32_t)s)
+                return ATP_E_BAD_REQUEST;
+        if (!resv_mark_raise(r, (uint32_t)s, seq, (uint32_t)event))
+            return ATP_E_NOMEM;
+    }
+    return ATP_OK;
+}
+
+/* Version 1's line tail [consume_source | nil, consume_seq]: the last
+ * message that consumed the line becomes a mark of its source. */
+static atp_err resv_record_v1_mark(const engine *e, const codec_val *l, resv *r)
+{
+    codec_str src;
+    uint64_t seq;
+    if (!codec_val_uint(codec_val_at(l, 6), &seq))
+        return ATP_E_BAD_REQUEST;
+    if (codec_val_type(codec_val_at(l, 5)) == CODEC_NIL)
+        return ATP_OK;
+    if (!codec_val_str(codec_val_at(l, 5), &src))
+        return ATP_E_BAD_REQUEST;
+    int64_t s = resv_record_source(e, src);
+    if (s >= 0 && !resv_mark_raise(r, (uint32_t)s, seq, RESV_MARK_MESSAGE))
+        return ATP_E_NOMEM;
+    return ATP_OK;
+}
+
 static bool resv_record_int(const codec_val *v, int64_t *out)
 {
     return v != NULL && codec_val_int(v, out);
@@ -107,9 +187,10 @@ atp_err resv_record_decode(engine *e, const void *buf, size_t len, resv **out)
     codec_str id, channel, ref = {0};
     int64_t version, state, created, expires, updated, due;
     if (codec_decode(a, buf, len, &v) != ATP_OK || codec_val_type(v) != CODEC_ARRAY ||
-        codec_val_len(v) != RESV_RECORD_FIELDS ||
         !resv_record_int(codec_val_at(v, 0), &version) ||
-        version != RESV_RECORD_VERSION || !codec_val_str(codec_val_at(v, 1), &id) ||
+        !((version == RESV_RECORD_VERSION && codec_val_len(v) == RESV_RECORD_FIELDS) ||
+          (version == 1 && codec_val_len(v) == RESV_RECORD_V1_FIELDS)) ||
+        !codec_val_str(codec_val_at(v, 1), &id) ||
         !codec_str_is_id(id, ATP_RESV_ID_MAX_LEN) ||
         !codec_val_str(codec_val_at(v, 2), &channel) ||
         !resv_record_int(codec_val_at(v, 3), &state) || state < ENGINE_RESV_HELD ||
@@ -133,10 +214,11 @@ atp_err resv_record_decode(engine *e, const void *buf, size_t len, resv **out)
         goto out;
     }
     size_t bytes = 0;
+    uint32_t line_len = version == 1 ? RESV_RECORD_V1_LINE : RESV_RECORD_LINE;
     for (uint32_t i = 0; i < n; i++) {
         codec_str sku;
         const codec_val *l = codec_val_at(lines, i);
-        if (codec_val_type(l) != CODEC_ARRAY || codec_val_len(l) != 7 ||
+        if (codec_val_type(l) != CODEC_ARRAY || codec_val_len(l) != line_len ||
             !codec_val_str(codec_val_at(l, 0), &sku) ||
             !codec_str_is_id(sku, ATP_SKU_MAX_LEN))
             goto out;
@@ -171,22 +253,15 @@ atp_err resv_record_decode(engine *e, const void *buf, size_t len, resv **out)
         uint32_t idx;
         if ((err = dict_intern(e->skus, sku.ptr, sku.len, &idx)) != ATP_OK)
             goto out;
+        if (version == 1 && (err = resv_record_v1_mark(e, l, r)) != ATP_OK)
+            goto out;
         err = ATP_E_BAD_REQUEST;
-        codec_str csrc;
-        uint64_t cseq = 0;
-        uint32_t src = UINT32_MAX;
-        if (codec_val_str(codec_val_at(l, 5), &csrc)) {
-            for (size_t s = 0; s < e->cfg->n_sources; s++)
-                if (codec_str_eq(csrc, e->cfg->sources[s].id))
-                    src = (uint32_t)s;
-        } else if (codec_val_type(codec_val_at(l, 5)) != CODEC_NIL) {
-            goto out;
-        }
-        if (!codec_val_uint(codec_val_at(l, 6), &cseq))
-            goto out;
-        r->lines[i] = (resv_line){idx,      (uint32_t)reg, qty, consumed,
-                                  released, src,           cseq};
+        r->lines[i] = (resv_line){idx, (uint32_t)reg, qty, consumed, released};
     }
+    if (version == RESV_RECORD_VERSION &&
+        (err = resv_record_marks(e, codec_val_at(v, 10), r)) != ATP_OK)
+        goto out;
+    err = ATP_E_BAD_REQUEST;
     r->id = resv_record_dup(id);
     r->id_len = id.len;
     if (ref.len > 0) {
@@ -210,6 +285,7 @@ out:
     if (r != NULL) {
         free(r->id);
         free(r->order_ref);
+        free(r->marks);
         free(r);
     }
     codec_arena_free(a);

@@ -36,6 +36,22 @@ def scaled(n, minimum=1):
     return harness.scaled(n, SCALE, minimum)
 
 
+# The reservations section of a test whose reservations outlive it (stored
+# with fdatasync): resv_config(h, ..., **LONG_LIVED).
+LONG_LIVED = {"durability": "sync", "default_ttl": "1h", "max_ttl": "2h",
+              "committed_ttl": "2h", "retention": "1h"}
+
+
+def finish(ck, c, feed, d):
+    """The end of a test that used a Feeder: no control-channel errors,
+    everything closed, atpd stopped cleanly, the checks reported."""
+    ck.eq(feed.errors, [], "feeder control-channel errors")
+    c.close()
+    feed.close()
+    d.stop()
+    ck.done()
+
+
 class Client(harness.Client):
     """harness.Client plus the reservation shorthands."""
 

@@ -46,8 +46,7 @@ def build_config(h):
          ("erpw", [(["W1"], ["on_hand", "allocated", "held"])])],
         buffers=[{"sku": "Q", "units": 1}],
         service={"snapshot_interval": "1h"},  # positions stored at clean stops only
-        durability="sync", default_ttl="1h", max_ttl="2h", committed_ttl="2h",
-        retention="1h")
+        **U.LONG_LIVED)
 
 
 def main(h):
@@ -242,11 +241,7 @@ def main(h):
     ck.check(feed.replays > replays0, "atpd did not ask for a replay after kill -9")
     ck.eq(c.get("c5"), want_c5, "c5 after kill -9 and the replay of its allocation")
     ck.eq(model("after the replay"), answers, "answers after kill -9 and the replay")
-    ck.eq(feed.errors, [], "feeder control-channel errors")
-    c.close()
-    feed.close()
-    d.stop()
-    ck.done()
+    U.finish(ck, c, feed, d)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,436 @@
+/*
+ * test_resv_consume.c - unit tests of consumption keys (src/engine/resv.c,
+ * resv->marks) and their stored form (resv_record.c): a source event
+ * resent after a restart never consumes twice, nor consumes a reservation
+ * committed after it was first applied; version-1 records still load and
+ * keep their guard; malformed marks are refused.
+ *
+ * The engine runs on a fake store that completes every write at once and
+ * keeps the last reservation record it was given. Threads: the test thread
+ * submits and waits with engine_sync; the engine thread applies.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "atp/error.h"
+#include "atp/wire.h"
+#include "codec/codec.h"
+#include "config/config.h"
+#include "engine/engine.h"
+
+/* Region east: wms allocates at L1 and L2, shop at S1; erp owns on_hand. */
+static const char test_yaml[] =
+    "regions:\n"
+    "  - id: east\n"
+    "locations:\n"
+    "  - {id: L1, region: east}\n"
+    "  - {id: L2, region: east}\n"
+    "  - {id: S1, region: east}\n"
+    "channels: [web]\n"
+    "sources:\n"
+    "  - id: erp\n"
+    "    authority:\n"
+    "      - {locations: [L1, L2, S1], buckets: [on_hand]}\n"
+    "  - id: wms\n"
+    "    authority:\n"
+    "      - {locations: [L1, L2], buckets: [allocated]}\n"
+    "  - id: shop\n"
+    "    authority:\n"
+    "      - {locations: [S1], buckets: [allocated]}\n";
+
+enum { SRC_ERP, SRC_WMS, SRC_SHOP };
+enum { LOC_L1, LOC_L2, LOC_S1 };
+
+/* ---- the fake store: every write durable at once ------------------------- */
+
+static pthread_mutex_t test_mu = PTHREAD_MUTEX_INITIALIZER;
+static unsigned char test_last[4096]; /* the last reservation record written */
+static size_t test_last_len;
+
+static atp_err test_write(void *ctx, const engine_record_op *ops, size_t n,
+                          void (*done)(void *arg, atp_err err), void *arg)
+{
+    (void)ctx;
+    pthread_mutex_lock(&test_mu);
+    for (size_t i = 0; i < n; i++)
+        if (ops[i].db == ENGINE_DB_RESERVATIONS && ops[i].val != NULL &&
+            ops[i].val_len <= sizeof test_last) {
+            memcpy(test_last, ops[i].val, ops[i].val_len);
+            test_last_len = ops[i].val_len;
+        }
+    pthread_mutex_unlock(&test_mu);
+    done(arg, ATP_OK);
+    return ATP_OK;
+}
+
+static engine *test_engine(config *cfg)
+{
+    config_diags diags = {0};
+    assert_int_equal(config_load_string(test_yaml, sizeof test_yaml - 1, cfg, &diags),
+                     ATP_OK);
+    config_diags_fini(&diags);
+    engine_persist persist = {.write = test_write};
+    engine *e;
+    assert_int_equal(engine_alloc(cfg, &persist, &e), ATP_OK);
+    return e;
+}
+
+static void test_release_batch(void *owner, bool applied)
+{
+    (void)owner;
+    assert_true(applied);
+}
+
+/* Apply message seq of src: allocations of P naming ref, qty[i] at loc[i]
+ * (n of them); as the ingest thread hands it over. */
+static void test_allocate(engine *e, uint32_t src, uint64_t seq, const char *ref,
+                          const uint16_t *loc, const int64_t *qty, uint32_t n)
+{
+    engine_event ev[4];
+    assert_true(n <= 4);
+    for (uint32_t i = 0; i < n; i++)
+        ev[i] = (engine_event){.kind = ATP_EV_DELTA, .bucket = ATP_BUCKET_ALLOCATED,
+                               .location = loc[i], .sku_len = 1, .sku = "P",
+                               .value = qty[i], .ref = ref,
+                               .ref_len = (uint32_t)strlen(ref)};
+    engine_batch b = {.events = ev, .n = n, .from_source = true, .source = src,
+                      .seq = seq, .release = test_release_batch};
+    assert_int_equal(engine_submit(e, &b), ATP_OK);
+    assert_int_equal(engine_sync(e), ATP_OK);
+}
+
+static void test_allocate1(engine *e, uint32_t src, uint64_t seq, const char *ref,
+                           uint16_t loc, int64_t qty)
+{
+    test_allocate(e, src, seq, ref, &loc, &qty, 1);
+}
+
+/* 100 units of P on hand at every location (erp, seq 1). */
+static void test_stock(engine *e)
+{
+    engine_event ev[3];
+    for (uint16_t l = 0; l < 3; l++)
+        ev[l] = (engine_event){.kind = ATP_EV_SET, .bucket = ATP_BUCKET_ON_HAND,
+                               .location = l, .sku_len = 1, .sku = "P", .value = 100};
+    engine_batch b = {.events = ev, .n = 3, .from_source = true, .source = SRC_ERP,
+                      .seq = 1, .release = test_release_batch};
+    assert_int_equal(engine_submit(e, &b), ATP_OK);
+    assert_int_equal(engine_sync(e), ATP_OK);
+}
+
+/* ---- reservation operations ------------------------------------------------ */
+
+typedef struct test_res {
+    atp_err err;
+    bool granted;
+    engine_resv_state state;
+    int64_t consumed;
+} test_res;
+
+static void test_done(void *arg, const engine_resv_result *res)
+{
+    test_res *t = arg;
+    t->err = res->err;
+    t->granted = res->granted;
+    t->state = res->state;
+    t->consumed = res->has_record && res->n_lines > 0 ? res->lines[0].consumed : -1;
+}
+
+static test_res test_op(engine *e, engine_resv_op op, const char *id, int64_t qty,
+                        const char *order_ref)
+{
+    test_res t = {.err = ATP_E_INTERNAL};
+    engine_resv_line line = {.sku = "P", .sku_len = 1, .region = 0, .qty = qty};
+    engine_resv_req req = {.op = op, .id = id, .id_len = (uint32_t)strlen(id),
+                           .lines = &line, .n_lines = op == ENGINE_RESV_RESERVE,
+                           .order_ref = order_ref,
+                           .order_ref_len = order_ref ? (uint32_t)strlen(order_ref) : 0,
+                           .done = test_done, .arg = &t};
+    assert_int_equal(engine_resv_submit(e, &req), ATP_OK);
+    assert_int_equal(engine_sync(e), ATP_OK); /* answered: the store is instant */
+    assert_int_equal(engine_sync(e), ATP_OK);
+    assert_int_equal(t.err, ATP_OK);
+    return t;
+}
+
+static int64_t test_consumed(engine *e, const char *id)
+{
+    return test_op(e, ENGINE_RESV_GET, id, 0, NULL).consumed;
+}
+
+static void test_reserve_commit(engine *e, const char *id, int64_t qty, const char *ref)
+{
+    assert_true(test_op(e, ENGINE_RESV_RESERVE, id, qty, NULL).granted);
+    assert_int_equal(test_op(e, ENGINE_RESV_COMMIT, id, 0, ref).state,
+                     ENGINE_RESV_COMMITTED);
+}
+
+/* ---- stored records written by hand ---------------------------------------- */
+
+/* One stored mark as written, malformed ones included: arity elements of
+ * [src, seq, event]; event -1: nil. */
+typedef struct test_mark {
+    const char *src;
+    int64_t seq, event;
+    uint32_t arity;
+} test_mark;
+
+/* n marks; n < 0: nil instead of the array. */
+static void test_write_marks(codec_writer *w, const test_mark *m, int n)
+{
+    if (n < 0) {
+        codec_w_nil(w);
+        return;
+    }
+    codec_w_array(w, (uint32_t)n);
+    for (int i = 0; i < n; i++) {
+        codec_w_array(w, m[i].arity);
+        codec_w_cstr(w, m[i].src);
+        codec_w_int(w, m[i].seq);
+        if (m[i].arity < 3)
+            continue;
+        if (m[i].event < 0)
+            codec_w_nil(w);
+        else
+            codec_w_int(w, m[i].event);
+    }
+}
+
+/* A committed record of id with one line P/east qty 10 consumed `consumed`.
+ * version 1: the line ends with [consume_source | NULL, consume_seq];
+ * version 2: n_marks marks follow (test_write_marks). */
+static size_t test_record(unsigned char *out, size_t cap, int version, const char *id,
+                          int64_t consumed, const char *v1_src, uint64_t v1_seq,
+                          const test_mark *marks, int n_marks)
+{
+    codec_writer *w = codec_writer_alloc(NULL, NULL);
+    assert_non_null(w);
+    codec_w_array(w, version == 1 ? 10 : 11);
+    codec_w_uint(w, (uint64_t)version);
+    codec_w_cstr(w, id);
+    codec_w_cstr(w, "default");
+    codec_w_uint(w, ENGINE_RESV_COMMITTED);
+    codec_w_int(w, 1000);
+    codec_w_int(w, 4102444800000); /* 2100: never expires in a test */
+    codec_w_int(w, 1000);
+    codec_w_int(w, 4102444800000);
+    codec_w_nil(w);
+    codec_w_array(w, 1);
+    codec_w_array(w, version == 1 ? 7 : 5);
+    codec_w_cstr(w, "P");
+    codec_w_cstr(w, "east");
+    codec_w_int(w, 10);
+    codec_w_int(w, consumed);
+    codec_w_int(w, 0);
+    if (version == 1) {
+        if (v1_src != NULL)
+            codec_w_cstr(w, v1_src);
+        else
+            codec_w_nil(w);
+        codec_w_uint(w, v1_seq);
+    } else {
+        test_write_marks(w, marks, n_marks);
+    }
+    size_t n;
+    const void *data = codec_writer_data(w, &n);
+    assert_false(codec_writer_failed(w));
+    assert_true(n <= cap);
+    memcpy(out, data, n);
+    codec_writer_free(w);
+    return n;
+}
+
+static atp_err test_load(engine *e, const char *id, const unsigned char *val, size_t n)
+{
+    return engine_resv_load(e, id, strlen(id), val, n);
+}
+
+/* ---- tests ---------------------------------------------------------------------- */
+
+/* Issue 12, B1 and C, then a restart: the record written after two sources
+ * consumed (wms twice in one message, shop once) is loaded into a new
+ * engine whose sources resend those messages: nothing more is consumed;
+ * their next messages consume. */
+static void test_consume_keys_survive_restart(void **state)
+{
+    (void)state;
+    config cfg;
+    engine *e = test_engine(&cfg);
+    assert_int_equal(engine_start(e), ATP_OK);
+    test_stock(e);
+    test_reserve_commit(e, "o1", 10, "SO-1");
+    const uint16_t locs[2] = {LOC_L1, LOC_L2};
+    const int64_t qtys[2] = {2, 3};
+    test_allocate(e, SRC_WMS, 5, "o1", locs, qtys, 2); /* two events, one line */
+    assert_int_equal(test_consumed(e, "o1"), 5);
+    test_allocate1(e, SRC_SHOP, 9, "SO-1", LOC_S1, 1);
+    assert_int_equal(test_consumed(e, "o1"), 6);
+    unsigned char rec[4096];
+    pthread_mutex_lock(&test_mu);
+    size_t n = test_last_len;
+    memcpy(rec, test_last, n);
+    pthread_mutex_unlock(&test_mu);
+    engine_stop(e);
+    engine_free(e);
+    config_fini(&cfg);
+
+    e = test_engine(&cfg);
+    assert_int_equal(test_load(e, "o1", rec, n), ATP_OK);
+    assert_int_equal(engine_start(e), ATP_OK);
+    test_stock(e);
+    test_allocate(e, SRC_WMS, 5, "o1", locs, qtys, 2); /* resent */
+    test_allocate1(e, SRC_SHOP, 9, "SO-1", LOC_S1, 1);
+    assert_int_equal(test_consumed(e, "o1"), 6);
+    test_allocate1(e, SRC_SHOP, 10, "SO-1", LOC_S1, 1);
+    assert_int_equal(test_consumed(e, "o1"), 7);
+    test_allocate1(e, SRC_WMS, 6, "o1", LOC_L1, 5);
+    assert_int_equal(test_consumed(e, "o1"), 10);
+    engine_stop(e);
+    engine_free(e);
+    config_fini(&cfg);
+}
+
+/* Issue 12, B2: allocations naming a reservation while it is held (or
+ * before it exists) consume nothing, and still nothing when resent after
+ * the commit; a later one consumes. */
+static void test_consume_not_before_commit(void **state)
+{
+    (void)state;
+    config cfg;
+    engine *e = test_engine(&cfg);
+    assert_int_equal(engine_start(e), ATP_OK);
+    test_stock(e);
+    assert_true(test_op(e, ENGINE_RESV_RESERVE, "h1", 4, NULL).granted);
+    test_allocate1(e, SRC_WMS, 1, "h1", LOC_L1, 4);  /* held */
+    test_allocate1(e, SRC_SHOP, 1, "SO-2", LOC_S1, 2); /* SO-2 unknown yet */
+    assert_int_equal(test_op(e, ENGINE_RESV_COMMIT, "h1", 0, NULL).state,
+                     ENGINE_RESV_COMMITTED);
+    test_reserve_commit(e, "h2", 2, "SO-2");
+    test_allocate1(e, SRC_WMS, 1, "h1", LOC_L1, 4);  /* resent after a restart */
+    test_allocate1(e, SRC_SHOP, 1, "SO-2", LOC_S1, 2);
+    assert_int_equal(test_consumed(e, "h1"), 0);
+    assert_int_equal(test_consumed(e, "h2"), 0);
+    test_allocate1(e, SRC_WMS, 2, "h1", LOC_L2, 1);
+    test_allocate1(e, SRC_SHOP, 2, "SO-2", LOC_S1, 2);
+    assert_int_equal(test_consumed(e, "h1"), 1);
+    assert_int_equal(test_consumed(e, "h2"), 2);
+    engine_stop(e);
+    engine_free(e);
+    config_fini(&cfg);
+}
+
+/* After a restart the offsets are the last snapshot's: a reservation
+ * committed before its source has resent what it applied before the crash
+ * must not be consumed by those resends. What the loaded records show was
+ * applied (wms up to seq 7) bounds the commit's mark from below. */
+static void test_consume_commit_after_restart(void **state)
+{
+    (void)state;
+    config cfg;
+    engine *e = test_engine(&cfg);
+    unsigned char rec[512];
+    /* a source no longer configured ("gone"): its mark is dropped */
+    const test_mark marks[2] = {{"wms", 7, 0, 3}, {"gone", 99, -1, 3}};
+    size_t n = test_record(rec, sizeof rec, 2, "old", 1, NULL, 0, marks, 2);
+    assert_int_equal(test_load(e, "old", rec, n), ATP_OK);
+    assert_int_equal(engine_start(e), ATP_OK);
+    test_stock(e);
+    test_reserve_commit(e, "new", 5, NULL);
+    test_allocate1(e, SRC_WMS, 7, "new", LOC_L1, 2); /* applied before the crash */
+    test_allocate1(e, SRC_WMS, 7, "old", LOC_L1, 2); /* event 0 <= old's mark */
+    assert_int_equal(test_consumed(e, "new"), 0);
+    assert_int_equal(test_consumed(e, "old"), 1);
+    test_allocate1(e, SRC_WMS, 8, "new", LOC_L1, 2);
+    test_allocate1(e, SRC_WMS, 8, "old", LOC_L2, 2);
+    assert_int_equal(test_consumed(e, "new"), 2);
+    assert_int_equal(test_consumed(e, "old"), 3);
+    engine_stop(e);
+    engine_free(e);
+    config_fini(&cfg);
+}
+
+/* A record of version 1 (one (source, seq) per line) loads, and its guard
+ * holds: the message that consumed it, resent, consumes nothing. */
+static void test_consume_v1_record(void **state)
+{
+    (void)state;
+    config cfg;
+    engine *e = test_engine(&cfg);
+    unsigned char rec[512];
+    size_t n = test_record(rec, sizeof rec, 1, "v1", 3, "wms", 5, NULL, 0);
+    assert_int_equal(test_load(e, "v1", rec, n), ATP_OK);
+    n = test_record(rec, sizeof rec, 1, "v1b", 0, NULL, 0, NULL, 0);
+    assert_int_equal(test_load(e, "v1b", rec, n), ATP_OK);
+    assert_int_equal(engine_start(e), ATP_OK);
+    test_stock(e);
+    test_allocate1(e, SRC_WMS, 5, "v1", LOC_L1, 3);
+    assert_int_equal(test_consumed(e, "v1"), 3);
+    test_allocate1(e, SRC_WMS, 6, "v1", LOC_L1, 3);
+    test_allocate1(e, SRC_WMS, 6, "v1b", LOC_L1, 1);
+    assert_int_equal(test_consumed(e, "v1"), 6);
+    assert_int_equal(test_consumed(e, "v1b"), 1);
+    engine_stop(e);
+    engine_free(e);
+    config_fini(&cfg);
+}
+
+/* Stored marks are input: every malformed form is refused and counted. */
+static void test_consume_marks_malformed(void **state)
+{
+    (void)state;
+    config cfg;
+    engine *e = test_engine(&cfg);
+    static const struct {
+        test_mark m[2];
+        int n;
+    } bad[] = {
+        {{{"wms", 7, -1, 3}, {"wms", 8, -1, 3}}, 2},   /* a source twice */
+        {{{"wms", 7, UINT32_MAX, 3}}, 1},              /* nil says "whole message" */
+        {{{"wms", 7, 0, 2}}, 1},                       /* [source, seq] */
+        {{{"wms", -1, -1, 3}}, 1},                     /* negative seq */
+        {{{"wms", 7, 0, 3}}, -1},                      /* nil, not an array */
+    };
+    unsigned char rec[512];
+    size_t nbad = sizeof bad / sizeof bad[0];
+    for (size_t i = 0; i < nbad; i++) {
+        size_t n = test_record(rec, sizeof rec, 2, "bad", 0, NULL, 0, bad[i].m, bad[i].n);
+        assert_int_equal(test_load(e, "bad", rec, n), ATP_E_BAD_REQUEST);
+    }
+    /* version 2 with version 1's line, and version 1 with version 2's */
+    size_t n = test_record(rec, sizeof rec, 1, "bad", 0, NULL, 0, NULL, 0);
+    rec[1] = 2;
+    assert_int_equal(test_load(e, "bad", rec, n), ATP_E_BAD_REQUEST);
+    n = test_record(rec, sizeof rec, 2, "bad", 0, NULL, 0, NULL, 0);
+    rec[1] = 1;
+    assert_int_equal(test_load(e, "bad", rec, n), ATP_E_BAD_REQUEST);
+    n = test_record(rec, sizeof rec, 2, "good", 0, NULL, 0, NULL, 0);
+    assert_int_equal(test_load(e, "good", rec, n), ATP_OK);
+    engine_stats st;
+    engine_stats_get(e, &st);
+    assert_int_equal(st.resv_load_skipped, nbad + 2);
+    assert_int_equal(st.resv_committed, 1);
+    engine_free(e);
+    config_fini(&cfg);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_consume_keys_survive_restart),
+        cmocka_unit_test(test_consume_not_before_commit),
+        cmocka_unit_test(test_consume_commit_after_restart),
+        cmocka_unit_test(test_consume_v1_record),
+        cmocka_unit_test(test_consume_marks_malformed),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
