@@ -50,37 +50,26 @@ static bool request_resv_lines(request_env *env, const request_fields *f,
         return false;
     }
     engine_resv_line *lines = codec_arena_malloc(a, (n ? n : 1) * sizeof *lines);
-    if (lines == NULL) {
+    request_line *read = codec_arena_malloc(a, (n ? n : 1) * sizeof *read);
+    if (lines == NULL || read == NULL) {
         reply_error_set(e, ATP_E_NOMEM, "out of memory");
         return false;
     }
-    uint32_t arity = with_qty ? 3 : 2;
     codec_view l = codec_view_first(f->lines);
     for (uint32_t i = 0; i < n; i++, l = codec_view_next(l)) {
-        codec_str sku;
-        e->line = i;
-        memset(&lines[i], 0, sizeof lines[i]);
-        if (codec_view_type(l) != CODEC_ARRAY || codec_view_len(l) != arity) {
-            reply_error_set(e, ATP_E_BAD_REQUEST, with_qty
-                                                      ? "a line is [sku, region, qty]"
-                                                      : "a line is [sku, region]");
+        if (!request_line_read(env, l, with_qty, &read[i], e)) {
+            e->line = i;
             return false;
         }
-        codec_view sku_v = codec_view_first(l);
-        codec_view region_v = codec_view_next(sku_v);
-        if (!request_sku(sku_v, &sku, e) ||
-            !request_region(env, region_v, &lines[i].region, e))
-            return false;
-        if (with_qty && (!codec_view_int(codec_view_next(region_v), &lines[i].qty) ||
-                         lines[i].qty < 1 || lines[i].qty > ATP_QTY_MAX)) {
-            reply_error_set(e, ATP_E_BAD_QTY, "qty must be an integer 1..%lld",
-                            (long long)ATP_QTY_MAX);
-            return false;
-        }
-        lines[i].sku = sku.ptr;
-        lines[i].sku_len = sku.len;
+        lines[i] = (engine_resv_line){.sku = read[i].sku.ptr,
+                                      .sku_len = read[i].sku.len,
+                                      .region = read[i].region,
+                                      .qty = read[i].qty};
     }
-    e->line = -1;
+    /* Lines naming the same (sku, region) are one line of their summed
+     * quantity, which must be a quantity too (the engine merges them). */
+    if (with_qty && !request_lines_merge(env, read, n, a, e))
+        return false;
     out->lines = lines;
     out->n_lines = n;
     return true;
