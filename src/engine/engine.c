@@ -218,7 +218,7 @@ void engine_free(engine *e)
 
 /* ---- the engine thread -------------------------------------------------- */
 
-static int64_t engine_clamp(engine *e, int64_t v)
+int64_t engine_clamp(engine *e, int64_t v)
 {
     if (v > ATP_QTY_MAX || v < -ATP_QTY_MAX) {
         atomic_fetch_add_explicit(&e->events_clamped, 1, memory_order_relaxed);

@@ -210,6 +210,9 @@ void engine_answer_of(const engine *e, uint32_t sku, const char *sku_str,
 /* engine.c: supply changes go through the batch accumulator when it has
  * room (published by engine_supply_flush), else straight to the row. */
 void engine_supply_changed(engine *e, uint32_t sku, uint16_t loc, int64_t d);
+/* engine_clamp returns a bucket value clamped to +-ATP_QTY_MAX, counting
+ * the clamp in events_clamped (engine thread). */
+int64_t engine_clamp(engine *e, int64_t v);
 void engine_supply_flush(engine *e);
 
 /* lots.c (engine thread; loading: main thread before start): */
