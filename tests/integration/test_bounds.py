@@ -59,10 +59,13 @@ def main(h):
     feed.publish("wms", [[2, "A", "E1", 0, 5], [2, "D", "E1", 0, 10],
                          [2, "E", "E1", 0, 10]])
 
+    def short(reply):
+        text = repr(reply)
+        return text if len(text) < 300 else text[:300] + "..."
+
     def expect_err(what, reply, code, line=None):
         got = U.error_code(reply)
-        if ck.check(got == code, "%s: want error %s, got %r", what, code,
-                    {k: v for k, v in reply.items() if k != "reservation"}):
+        if ck.check(got == code, "%s: want error %s, got %s", what, code, short(reply)):
             ck.eq(reply["error"].get("line"), line, what + ": error line")
 
     def atp(sku, region="r1"):
@@ -80,13 +83,13 @@ def main(h):
     ck.eq(c.resv_counters()["granted"], counters["granted"], "nothing granted")
     r = c.req({"op": "reserve", "id": "million", "lines": [["A", "r1", 1000000]]})
     ck.check(r.get("ok") is True and r.get("granted") is False,
-             "1,000,000 against supply 5: want refused, got %r", r)
+             "1,000,000 against supply 5: want refused, got %s", short(r))
     # the merged quantity of two lines, each in range
     r = c.req({"op": "reserve", "id": "two", "lines": [["A", "r1", Q], ["D", "r1", 1],
                                                        ["A", "r1", 1]]})
     expect_err("10^15 + 1 in two lines", r, U.E_BAD_QTY, line=2)
     r = c.req({"op": "reserve", "id": "five", "lines": [["A", "r1", 5]]})
-    ck.check(r.get("granted") is True, "reserve of the 5 units: %r", r)
+    ck.check(r.get("granted") is True, "reserve of the 5 units: %s", short(r))
 
     # ---- oversell A: the cart attack (default max_cart_lines 10,000)
     h.log("cart of %d lines of 10^15", LINES)
@@ -94,7 +97,7 @@ def main(h):
     expect_err("10,000 x 10^15 cart", r, U.E_BAD_QTY, line=1)
     r = c.req({"op": "cart", "lines": [["B", "r1", Q - 1], ["B", "r1", 1]]})
     ck.check(r.get("ok") is True and r.get("available") is False,
-             "exactly 10^15 merged: an answer, not available: %r", r)
+             "exactly 10^15 merged: an answer, not available: %s", short(r))
 
     # ---- no grant above supply, also after kill -9
     c.ok({"op": "snapshot"})
@@ -105,7 +108,7 @@ def main(h):
     ck.eq(c.resv_counters().get("load_skipped"), 0, "no stored reservation skipped")
     r = c.req({"op": "reserve", "id": "one-more", "lines": [["A", "r1", 1]]})
     ck.check(r.get("ok") is True and r.get("granted") is False,
-             "one more unit of A after kill -9: want refused, got %r", r)
+             "one more unit of A after kill -9: want refused, got %s", short(r))
 
     # ---- inbound lots: an exact sum per location
     h.log("2,400 lots of 10^15 at one location, then all but one cancelled")
@@ -115,20 +118,21 @@ def main(h):
     feed.publish("wms", [[9, "L", "E1", "PO-%d" % i] for i in range(1, 2400)])
     ck.eq(atp("L"), (Q, 0, Q), "one lot of 10^15 left (atp, reserved, supply)")
     r = c.req({"op": "reserve", "id": "lot", "lines": [["L", "r1", Q]]})
-    ck.check(r.get("granted") is True, "reserve of the lot's 10^15: %r", r)
+    ck.check(r.get("granted") is True, "reserve of the lot's 10^15: %s", short(r))
     r = c.req({"op": "reserve", "id": "lot+1", "lines": [["L", "r1", 1]]})
-    ck.check(r.get("granted") is False, "one unit more than the lot: %r", r)
+    ck.check(r.get("granted") is False, "one unit more than the lot: %s", short(r))
 
     # ---- defect 1: a lot qty out of range rejects the whole message
     for kind in (6, 7):
         for qty in (Q + 1, 2 ** 63 - 1):
             before = c.sources()["wms"]["rejected_messages"]
-            feed.publish("wms", [[2, "M", "E1", 0, 7],
-                                 [kind, "M", "E1", "PO-X", qty, eta]], wait=False)
-            harness.wait_until(lambda: c.sources()["wms"]["rejected_messages"] > before,
-                               10 * harness.TIME_FACTOR, what="message rejected")
+            # a rejected message consumes its seq: publish waits for it
+            feed.publish("wms", [[2, "M", "E1", 0, 7], [kind, "M", "E1", "PO-X", qty, eta]])
+            ck.eq(c.sources()["wms"]["rejected_messages"], before + 1,
+                  "lot kind %d qty %d: message rejected" % (kind, qty))
             ck.eq(atp("M")[2], 0, "lot kind %d qty %d: nothing of the message applied"
                   % (kind, qty))
+            feed.publish("wms", [[2, "M", "E1", 0, 0]])  # undo, if it was applied
     feed.publish("wms", [[2, "M", "E1", 0, 7]])
     ck.eq(atp("M")[2], 7, "a valid message after the rejected ones")
 
@@ -147,13 +151,13 @@ def main(h):
     # ---- defect 6: the same lines in another order are the same content
     first = [["D", "r1", 1], ["E", "r1", 2], ["D", "r1", 1]]
     r = c.req({"op": "reserve", "id": "ord", "channel": "web", "lines": first})
-    ck.check(r.get("granted") is True, "reserve ord: %r", r)
+    ck.check(r.get("granted") is True, "reserve ord: %s", short(r))
     granted = c.resv_counters()["granted"]
     for lines in ([["E", "r1", 2], ["D", "r1", 2]],
                   [["E", "r1", 1], ["D", "r1", 2], ["E", "r1", 1]]):
         r = c.req({"op": "reserve", "id": "ord", "channel": "web", "lines": lines})
         ck.check(r.get("ok") is True and r.get("replayed") is True,
-                 "retry of ord as %r: want replayed, got %r", lines, r)
+                 "retry of ord as %r: want replayed, got %s", lines, short(r))
     ck.eq(c.resv_counters()["granted"], granted, "replays granted nothing more")
     ck.eq(atp("D")[1], 2, "D reserved once")
     for lines in ([["E", "r1", 2], ["D", "r1", 1]], [["E", "r1", 2], ["D", "r2", 2]]):
