@@ -604,14 +604,20 @@ static void test_src_first_error_wins(void **state)
     expect_err(fx, ATP_E_BAD_SKU, 2);
 }
 
-static void lot(codec_writer *w, uint64_t kind, bool qty_signed, int64_t qty,
-                uint64_t eta)
+/* lot_head writes [kind, "A", "DC1", "PO-1", and leaves qty, eta_ms. */
+static void lot_head(codec_writer *w, uint64_t kind)
 {
     codec_w_array(w, 6);
     codec_w_uint(w, kind);
     codec_w_cstr(w, "A");
     codec_w_cstr(w, "DC1");
     codec_w_cstr(w, "PO-1");
+}
+
+static void lot(codec_writer *w, uint64_t kind, bool qty_signed, int64_t qty,
+                uint64_t eta)
+{
+    lot_head(w, kind);
     if (qty_signed)
         codec_w_int(w, qty);
     else
@@ -650,47 +656,33 @@ static void test_src_bounds(void **state)
         expect_err(fx, ATP_E_BAD_QTY, 0);
         /* a quantity or ETA of the wrong type is bad_request */
         env(fx->w, 1);
-        codec_w_array(fx->w, 6);
-        codec_w_uint(fx->w, kinds[k]);
-        codec_w_cstr(fx->w, "A");
-        codec_w_cstr(fx->w, "DC1");
-        codec_w_cstr(fx->w, "PO-1");
+        lot_head(fx->w, kinds[k]);
         codec_w_cstr(fx->w, "5");
         codec_w_uint(fx->w, 1);
         expect_err(fx, ATP_E_BAD_REQUEST, 0);
         env(fx->w, 1);
-        codec_w_array(fx->w, 6);
-        codec_w_uint(fx->w, kinds[k]);
-        codec_w_cstr(fx->w, "A");
-        codec_w_cstr(fx->w, "DC1");
-        codec_w_cstr(fx->w, "PO-1");
+        lot_head(fx->w, kinds[k]);
         codec_w_uint(fx->w, 5);
         codec_w_double(fx->w, 1.5);
         expect_err(fx, ATP_E_BAD_REQUEST, 0);
     }
     /* set: -10^15..10^15, negative allowed (a signed bucket) */
-    const int64_t ok_set[] = {-ATP_QTY_MAX, -1, 0, ATP_QTY_MAX};
-    for (int i = 0; i < 4; i++) {
+    const int64_t set_value[] = {-ATP_QTY_MAX, -1, 0, ATP_QTY_MAX,
+                                 -ATP_QTY_MAX - 1, ATP_QTY_MAX + 1, INT64_MIN};
+    for (int i = 0; i < 7; i++) {
         env(fx->w, 1);
         codec_w_array(fx->w, 5);
         codec_w_uint(fx->w, ATP_EV_SET);
         codec_w_cstr(fx->w, "A");
         codec_w_cstr(fx->w, "DC1");
         codec_w_uint(fx->w, ATP_BUCKET_ON_HAND);
-        codec_w_int(fx->w, ok_set[i]);
+        codec_w_int(fx->w, set_value[i]);
+        if (i >= 4) {
+            expect_err(fx, ATP_E_BAD_QTY, 0);
+            continue;
+        }
         assert_int_equal(decode(fx, MAX_EVENTS), ATP_OK);
-        assert_true(fx->m.events[0].value == ok_set[i]);
-    }
-    const int64_t bad_set[] = {-ATP_QTY_MAX - 1, ATP_QTY_MAX + 1, INT64_MIN};
-    for (int i = 0; i < 3; i++) {
-        env(fx->w, 1);
-        codec_w_array(fx->w, 5);
-        codec_w_uint(fx->w, ATP_EV_SET);
-        codec_w_cstr(fx->w, "A");
-        codec_w_cstr(fx->w, "DC1");
-        codec_w_uint(fx->w, ATP_BUCKET_ON_HAND);
-        codec_w_int(fx->w, bad_set[i]);
-        expect_err(fx, ATP_E_BAD_QTY, 0);
+        assert_true(fx->m.events[0].value == set_value[i]);
     }
     /* envelope: seq and ts_ms 0..2^63-1 */
     const uint64_t big = (uint64_t)INT64_MAX + 1;

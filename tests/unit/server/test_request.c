@@ -274,6 +274,20 @@ typedef struct line {
     int64_t qty;
 } line;
 
+/* w_cart_first opens a cart of n lines and writes its first, valid line
+ * ["SKU-1", "us-east", 1]; the caller writes the n - 1 others. */
+static void w_cart_first(test_fx *fx, uint32_t n)
+{
+    codec_w_map(fx->req, 2);
+    codec_w_kv_cstr(fx->req, "op", "cart");
+    codec_w_cstr(fx->req, "lines");
+    codec_w_array(fx->req, n);
+    codec_w_array(fx->req, 3);
+    codec_w_cstr(fx->req, "SKU-1");
+    codec_w_cstr(fx->req, "us-east");
+    codec_w_int(fx->req, 1);
+}
+
 static void w_cart(test_fx *fx, const char *channel, const line *lines, uint32_t n)
 {
     codec_w_map(fx->req, channel ? 3 : 2);
@@ -496,14 +510,7 @@ static void test_request_cart_errors(void **state)
     /* issue 12, defect 5: a qty of the wrong type is bad_request (a field
      * of the wrong type), an integer out of range bad_qty */
     for (int kind = 0; kind < 6; kind++) {
-        codec_w_map(fx->req, 2);
-        codec_w_kv_cstr(fx->req, "op", "cart");
-        codec_w_cstr(fx->req, "lines");
-        codec_w_array(fx->req, 2);
-        codec_w_array(fx->req, 3);
-        codec_w_cstr(fx->req, "SKU-1");
-        codec_w_cstr(fx->req, "us-east");
-        codec_w_int(fx->req, 1);
+        w_cart_first(fx, 2);
         codec_w_array(fx->req, 3);
         codec_w_cstr(fx->req, "SKU-1");
         codec_w_cstr(fx->req, "eu");
@@ -549,14 +556,7 @@ static void test_request_cart_errors(void **state)
     test_assert_error(test_run(fx), ATP_E_UNKNOWN_CHANNEL, -1);
 
     /* a line that is not [sku, region, qty] */
-    codec_w_map(fx->req, 2);
-    codec_w_kv_cstr(fx->req, "op", "cart");
-    codec_w_cstr(fx->req, "lines");
-    codec_w_array(fx->req, 2);
-    codec_w_array(fx->req, 3);
-    codec_w_cstr(fx->req, "SKU-1");
-    codec_w_cstr(fx->req, "us-east");
-    codec_w_int(fx->req, 1);
+    w_cart_first(fx, 2);
     codec_w_array(fx->req, 2);
     codec_w_cstr(fx->req, "SKU-1");
     codec_w_cstr(fx->req, "us-east");

@@ -71,14 +71,10 @@ static void test_cart_totals_model(void **state)
     codec_arena_free(a);
 }
 
-/* 64 distinct SKUs that all land in the same slot of a 256-slot table,
- * each asked twice: the probe budget runs out, the sort takes over. */
-static void test_cart_totals_collisions(void **state)
+/* Fills sku_text[0..64) with distinct SKUs that all land in the same slot
+ * of a 256-slot table. */
+static void colliding_skus(void)
 {
-    (void)state;
-    codec_arena *a = codec_arena_alloc();
-    assert_non_null(a);
-    static request_line lines[128];
     uint32_t found = 0;
     for (uint32_t k = 0; found < 64; k++) {
         char s[16];
@@ -87,6 +83,17 @@ static void test_cart_totals_collisions(void **state)
         if ((request_line_hash(cs, 0) & 255) == 0)
             memcpy(sku_text[found++], s, sizeof s);
     }
+}
+
+/* 64 colliding SKUs each asked twice: the probe budget runs out, the sort
+ * takes over. */
+static void test_cart_totals_collisions(void **state)
+{
+    (void)state;
+    codec_arena *a = codec_arena_alloc();
+    assert_non_null(a);
+    static request_line lines[128];
+    colliding_skus();
     for (uint32_t i = 0; i < 128; i++)
         set_line(&lines[i], sku_text[i % 64], 0, 1 + i);
     bool sorted = false;
@@ -131,14 +138,7 @@ static void test_line_totals_over(void **state)
     assert_int_equal(over, 4);
     /* the sort path: colliding SKUs, the key going over first in request
      * order is reported even though it sorts last */
-    uint32_t found = 0;
-    for (uint32_t k = 0; found < 64; k++) {
-        char s[16];
-        snprintf(s, sizeof s, "C%u", k);
-        codec_str cs = {s, (uint32_t)strlen(s)};
-        if ((request_line_hash(cs, 0) & 255) == 0)
-            memcpy(sku_text[found++], s, sizeof s);
-    }
+    colliding_skus();
     for (uint32_t i = 0; i < 128; i++)
         set_line(&lines[i], sku_text[i % 64], 0, i == 70 || i == 127 ? ATP_QTY_MAX : 1);
     codec_arena_clear(a);
