@@ -13,13 +13,20 @@ static bool request_resv_ttl(const request_fields *f, bool required,
                              int64_t *out, reply_error *e)
 {
     codec_view v = f->ttl_ms;
+    codec_type t = codec_view_type(v);
     if (v.p == NULL) {
         if (required)
-            reply_error_set(e, ATP_E_BAD_TTL, "missing field 'ttl_ms'");
+            reply_error_set(e, ATP_E_BAD_REQUEST, "missing field 'ttl_ms'");
         *out = 0;
         return !required;
     }
-    if (!codec_view_int(v, out) || *out <= 0) {
+    /* One rule for every field: the wrong type is bad_request, an integer
+     * out of range the field's own code. */
+    if (t != CODEC_INT && t != CODEC_UINT_BIG) {
+        reply_error_set(e, ATP_E_BAD_REQUEST, "ttl_ms must be an integer");
+        return false;
+    }
+    if (t == CODEC_UINT_BIG || !codec_view_int(v, out) || *out <= 0) {
         reply_error_set(e, ATP_E_BAD_TTL, "ttl_ms must be a positive integer");
         return false;
     }

@@ -15,7 +15,8 @@ enforced on the real service.
 - Defect 2: an echoed request byte that is not UTF-8 is escaped; every
   error reply decodes with a strict decoder (python3-msgpack, raw=False).
 - Defect 5: a qty of the wrong type (string, bool, float, nil) is
-  bad_request, in carts and reserves alike.
+  bad_request, in carts and reserves alike; so is a ttl_ms of the wrong
+  type or a missing one.
 - Defect 6: a retry with the same lines in another order (or split
   differently) is the same content: replayed, not conflict.
 """
@@ -147,6 +148,16 @@ def main(h):
         expect_err("reserve qty %r" % bad,
                    c.req({"op": "reserve", "id": "typed", "lines": [["D", "r1", bad]]}),
                    U.E_BAD_QTY, line=0)
+    # the same rule for ttl_ms: the wrong type or missing is bad_request
+    for bad in ("600000", 600000.0, True):
+        expect_err("reserve ttl_ms %r" % (bad,),
+                   c.req({"op": "reserve", "id": "typed", "ttl_ms": bad,
+                          "lines": [["D", "r1", 1]]}), U.E_BAD_REQUEST)
+    expect_err("extend without ttl_ms", c.req({"op": "extend", "id": "five"}),
+               U.E_BAD_REQUEST)
+    expect_err("reserve ttl_ms 2^64-1", c.req({"op": "reserve", "id": "typed",
+                                               "ttl_ms": 2 ** 64 - 1,
+                                               "lines": [["D", "r1", 1]]}), U.E_BAD_TTL)
 
     # ---- defect 6: the same lines in another order are the same content
     first = [["D", "r1", 1], ["E", "r1", 2], ["D", "r1", 1]]
