@@ -11,7 +11,8 @@ enforced on the real service.
 - Inbound lots are summed exactly: 2,400 lots of 10^15 at one location
   saturate supply at 2^61-1; cancelling all but one gives supply 10^15
   again (a saturated running sum used to stay at 0).
-- Defect 1: a lot qty above 10^15 (or 2^63-1) rejects the whole message.
+- Defect 1: a lot qty above 10^15 (or 2^63-1) rejects the whole message;
+  a seq or ts_ms above 2^63-1 is a malformed header (no seq consumed).
 - Defect 2: an echoed request byte that is not UTF-8 is escaped; every
   error reply decodes with a strict decoder (python3-msgpack, raw=False).
 - Defect 5: a qty of the wrong type (string, bool, float, nil) is
@@ -136,6 +137,19 @@ def main(h):
             feed.publish("wms", [[2, "M", "E1", 0, 0]])  # undo, if it was applied
     feed.publish("wms", [[2, "M", "E1", 0, 7]])
     ck.eq(atp("M")[2], 7, "a valid message after the rejected ones")
+    # seq and ts_ms above 2^63-1: a malformed header, charged to no source,
+    # consuming no seq (it used to be held as a hole: the source resyncing)
+    for seq, ts in ((2 ** 63, eta), (1, 2 ** 64 - 1)):
+        bad = c.status()["ingest"]["bad_messages"]
+        last = c.sources()["wms"]["last_seq"]
+        feed.send_payload(mpack.packb([1, "wms", seq, ts, [[2, "N", "E1", 0, 3]]]))
+        harness.wait_until(lambda: c.status()["ingest"]["bad_messages"] > bad,
+                           10 * harness.TIME_FACTOR, what="bad message counted")
+        src = c.sources()["wms"]
+        ck.eq((src["last_seq"], src["state"], src["held"]), (last, "ok", 0),
+              "seq %d ts %d: wms (last_seq, state, held)" % (seq, ts))
+    feed.publish("wms", [[2, "N", "E1", 0, 4]])
+    ck.eq(atp("N")[2], 4, "the next message of wms applies")
 
     # ---- defect 5: a qty of the wrong type is bad_request
     for bad in ("2", True, 2.0, None):
