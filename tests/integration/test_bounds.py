@@ -8,9 +8,10 @@ enforced on the real service.
   of 1,000,000 is then refused, and after kill -9 nothing granted exceeds
   supply. A cart of 10,000 x 10^15 (default max_cart_lines) is bad_qty,
   not `available: true`.
-- Inbound lots are summed exactly: 2,400 lots of 10^15 at one location
-  saturate supply at 2^61-1; cancelling all but one gives supply 10^15
-  again (a saturated running sum used to stay at 0).
+- Supply is kept exact and shown at most 2^61-1: 2,400 lots of 10^15 at
+  each of two locations show 2^61-1; cancelling one location's lots still
+  leaves it there, and all but one lot gives supply 10^15 again (saturated
+  running sums, per location and per row, used to read 0).
 - Defect 1: a lot qty above 10^15 (or 2^63-1) rejects the whole message;
   a seq or ts_ms above 2^63-1 is a malformed header (no seq consumed).
 - Defect 2: an echoed request byte that is not UTF-8 is escaped; every
@@ -41,8 +42,9 @@ ALL = ["on_hand", "allocated", "held", "inbound"]
 
 def build_config(h):
     return U.resv_config(
-        h, [{"id": "r1", "inbound_horizon": "1d"}, "r2"], [("E1", "r1"), ("W1", "r2")],
-        [("wms", ["E1"], ALL), ("erp", ["W1"], ALL)], channels=("web",),
+        h, [{"id": "r1", "inbound_horizon": "1d"}, "r2"],
+        [("E1", "r1"), ("E2", "r1"), ("W1", "r2")],
+        [("wms", ["E1", "E2"], ALL), ("erp", ["W1"], ALL)], channels=("web",),
         durability="sync", max_lines=LINES)
 
 
@@ -112,12 +114,15 @@ def main(h):
     ck.check(r.get("ok") is True and r.get("granted") is False,
              "one more unit of A after kill -9: want refused, got %s", short(r))
 
-    # ---- inbound lots: an exact sum per location
-    h.log("2,400 lots of 10^15 at one location, then all but one cancelled")
+    # ---- supply beyond 2^61-1: shown clamped, kept exact (lots and rows)
+    h.log("2,400 lots of 10^15 at each of two locations, then cancelled")
     eta = harness.now_ms()
-    feed.publish("wms", [[6, "L", "E1", "PO-%d" % i, Q, eta] for i in range(2400)])
-    ck.eq(atp("L")[2], SUM_MAX, "supply of 2,400 lots of 10^15: saturated")
-    feed.publish("wms", [[9, "L", "E1", "PO-%d" % i] for i in range(1, 2400)])
+    for loc in ("E1", "E2"):
+        feed.publish("wms", [[6, "L", loc, "PO-%d" % i, Q, eta] for i in range(2400)])
+        ck.eq(atp("L")[2], SUM_MAX, "supply of 2,400 lots of 10^15 at %s: at the bound" % loc)
+    feed.publish("wms", [[9, "L", "E1", "PO-%d" % i] for i in range(2400)])
+    ck.eq(atp("L")[2], SUM_MAX, "E1's lots cancelled, E2's 2.4 * 10^18 left: at the bound")
+    feed.publish("wms", [[9, "L", "E2", "PO-%d" % i] for i in range(1, 2400)])
     ck.eq(atp("L"), (Q, 0, Q), "one lot of 10^15 left (atp, reserved, supply)")
     r = c.req({"op": "reserve", "id": "lot", "lines": [["L", "r1", Q]]})
     ck.check(r.get("granted") is True, "reserve of the lot's 10^15: %s", short(r))
