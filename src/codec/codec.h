@@ -265,6 +265,12 @@ void codec_src_encode(codec_writer *w, const codec_src_msg *m);
 /* codec_str_is_id: 1..max bytes, printable (valid UTF-8, no C0 or C1
  * control characters, no DEL). */
 bool codec_str_is_id(codec_str s, uint32_t max);
+/* codec_str_to_text copies in[0..len) into out as printable UTF-8 text:
+ * printable characters as they are, every other byte (invalid UTF-8, C0 or
+ * C1 control, DEL) as the four characters \xHH, so that whatever a client
+ * sent can be echoed back to it. Stops before a character that would not
+ * fit whole. out (cap >= 1 bytes) is NUL-terminated; returns its length. */
+size_t codec_str_to_text(char *out, size_t cap, const char *in, size_t len);
 bool codec_str_eq(codec_str s, const char *cstr);
 
 #endif

@@ -61,6 +61,11 @@ static void codec_json_str(codec_jbuf *b, const char *s, size_t n)
     size_t i = 0;
 
     codec_jbuf_put(b, "\"", 1);
+    if (n == 0) {
+        /* s may be NULL (msgpack-c's empty strings): no s + 0 below. */
+        codec_jbuf_put(b, "\"", 1);
+        return;
+    }
     while (i < n) {
         uint8_t c = p[i];
         if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {

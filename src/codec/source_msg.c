@@ -7,18 +7,22 @@
  * Error codes, following the PROTOCOL.md table:
  *   envelope not [1, str, uint, uint, array] nor
  *     [2, str, uint, uint, uint, uint, bool, array], source id not an id,
- *     seq or ts_ms negative or not integers       -> BAD_REQUEST
+ *     seq, ts_ms or snapshot_id not integers in 0..2^63-1, part above
+ *     2^32-1                                      -> BAD_REQUEST
  *   more events than max_events                   -> TOO_MANY_LINES
  *   event not a non-empty array, kind not 1..3 or 6..9 (4, 5 reserved),
  *     wrong arity for its kind, a kind a snapshot
  *     may not carry (only 2 and 6)                -> BAD_EVENT
- *   lot quantity < 0 or > 10^15, eta < 0          -> BAD_QTY
+ *   lot quantity outside 0..10^15, eta_ms outside
+ *     0..2^63-1                                   -> BAD_QTY
  *   a field of an event of the wrong msgpack type -> BAD_REQUEST
  *   SKU not 1..ATP_SKU_MAX_LEN printable UTF-8    -> BAD_SKU
  *   location not an id                            -> BAD_REQUEST
  *   bucket an integer outside 0..2                -> BAD_BUCKET
  *   value/delta an integer with |v| > 10^15       -> BAD_QTY
  *   ref not 1..CODEC_REF_MAX_LEN printable UTF-8  -> BAD_ID
+ * Each check looks at its own field only, so one field's error can never
+ * be masked by another's.
  */
 #include <string.h>
 
@@ -34,21 +38,33 @@ static bool codec_src_str(const msgpack_object *o, codec_str *out)
     return true;
 }
 
-static atp_err codec_src_int(const msgpack_object *o, int64_t *out)
+/* codec_src_int reads an integer field into *out when it lies in
+ * lo..hi: BAD_REQUEST when it is not an integer, BAD_QTY when it is one
+ * out of range (hi <= INT64_MAX). */
+static atp_err codec_src_int(const msgpack_object *o, int64_t lo, int64_t hi,
+                             int64_t *out)
 {
     if (o->type == MSGPACK_OBJECT_POSITIVE_INTEGER) {
-        if (o->via.u64 > (uint64_t)ATP_QTY_MAX)
+        if (o->via.u64 > (uint64_t)hi)
             return ATP_E_BAD_QTY;
         *out = (int64_t)o->via.u64;
-        return ATP_OK;
-    }
-    if (o->type == MSGPACK_OBJECT_NEGATIVE_INTEGER) {
-        if (o->via.i64 < -ATP_QTY_MAX)
+    } else if (o->type == MSGPACK_OBJECT_NEGATIVE_INTEGER) {
+        if (o->via.i64 < lo)
             return ATP_E_BAD_QTY;
         *out = o->via.i64;
-        return ATP_OK;
+    } else {
+        return ATP_E_BAD_REQUEST;
     }
-    return ATP_E_BAD_REQUEST;
+    return *out < lo ? ATP_E_BAD_QTY : ATP_OK;
+}
+
+/* An envelope's unsigned field (seq, ts_ms, snapshot_id): 0..2^63-1. */
+static bool codec_src_uint(const msgpack_object *o, uint64_t *out)
+{
+    if (o->type != MSGPACK_OBJECT_POSITIVE_INTEGER || o->via.u64 > ATP_WIRE_UINT_MAX)
+        return false;
+    *out = o->via.u64;
+    return true;
 }
 
 /* [kind, sku, location, lot(, qty, eta_ms)] */
@@ -71,16 +87,9 @@ static atp_err codec_src_lot(const msgpack_object *f, uint32_t n,
         return ATP_E_BAD_ID;
     if (!with_qty)
         return ATP_OK;
-    atp_err err = codec_src_int(&f[4], &ev->value);
-    if (err == ATP_OK)
-        err = codec_src_int(&f[5], &ev->eta_ms);
-    if (err == ATP_OK && (ev->value < 0 || ev->eta_ms < 0))
-        err = ATP_E_BAD_QTY;
-    if (err == ATP_E_BAD_QTY && f[5].type == MSGPACK_OBJECT_POSITIVE_INTEGER &&
-        ev->value >= 0 && f[5].via.u64 <= (uint64_t)INT64_MAX) {
-        ev->eta_ms = (int64_t)f[5].via.u64; /* an ETA may exceed 10^15 ms */
-        err = ATP_OK;
-    }
+    atp_err err = codec_src_int(&f[4], 0, ATP_QTY_MAX, &ev->value);
+    if (err == ATP_OK) /* an ETA is a time, not a quantity: beyond 10^15 ms */
+        err = codec_src_int(&f[5], 0, (int64_t)ATP_WIRE_UINT_MAX, &ev->eta_ms);
     return err;
 }
 
@@ -149,18 +158,9 @@ static atp_err codec_src_event(const msgpack_object *e, codec_event *ev)
         return ATP_E_BAD_REQUEST;
     }
 
-    if (f[4].type == MSGPACK_OBJECT_POSITIVE_INTEGER) {
-        if (f[4].via.u64 > (uint64_t)ATP_QTY_MAX) {
-            return ATP_E_BAD_QTY;
-        }
-        ev->value = (int64_t)f[4].via.u64;
-    } else if (f[4].type == MSGPACK_OBJECT_NEGATIVE_INTEGER) {
-        if (f[4].via.i64 < -ATP_QTY_MAX) {
-            return ATP_E_BAD_QTY;
-        }
-        ev->value = f[4].via.i64;
-    } else {
-        return ATP_E_BAD_REQUEST;
+    atp_err err = codec_src_int(&f[4], -ATP_QTY_MAX, ATP_QTY_MAX, &ev->value);
+    if (err != ATP_OK) {
+        return err;
     }
 
     if (n == 6) {
@@ -197,23 +197,17 @@ atp_err codec_src_decode(codec_arena *a, const void *buf, size_t len,
     const msgpack_object *events;
     memset(out, 0, sizeof *out);
     if (f[0].via.u64 == ATP_MSG_SOURCE_BATCH && root.via.array.size == 5) {
-        if (f[2].type != MSGPACK_OBJECT_POSITIVE_INTEGER ||
-            f[3].type != MSGPACK_OBJECT_POSITIVE_INTEGER) {
+        if (!codec_src_uint(&f[2], &out->seq) || !codec_src_uint(&f[3], &out->ts_ms)) {
             goto fail;
         }
-        out->seq = f[2].via.u64;
-        out->ts_ms = f[3].via.u64;
         events = &f[4];
     } else if (f[0].via.u64 == ATP_MSG_SNAPSHOT && root.via.array.size == 8) {
-        for (int i = 2; i <= 5; i++)
-            if (f[i].type != MSGPACK_OBJECT_POSITIVE_INTEGER)
-                goto fail;
-        if (f[6].type != MSGPACK_OBJECT_BOOLEAN || f[3].via.u64 > UINT32_MAX)
+        uint64_t part;
+        if (!codec_src_uint(&f[2], &out->snapshot_id) || !codec_src_uint(&f[3], &part) ||
+            !codec_src_uint(&f[4], &out->ts_ms) || !codec_src_uint(&f[5], &out->seq) ||
+            f[6].type != MSGPACK_OBJECT_BOOLEAN || part > UINT32_MAX)
             goto fail;
-        out->snapshot_id = f[2].via.u64;
-        out->part = (uint32_t)f[3].via.u64;
-        out->ts_ms = f[4].via.u64;
-        out->seq = f[5].via.u64;
+        out->part = (uint32_t)part;
         out->last = f[6].via.boolean;
         events = &f[7];
     } else {

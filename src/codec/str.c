@@ -1,7 +1,8 @@
 /*
- * str.c - UTF-8 and id checks on decoded strings. Pure functions, any
- * thread. codec_str_is_id runs for every SKU and location of every source
- * event, so it has an ASCII fast path.
+ * str.c - UTF-8 and id checks on decoded strings, and the cleaning of
+ * text echoed back to clients. Pure functions, any thread.
+ * codec_str_is_id runs for every SKU and location of every source event,
+ * so it has an ASCII fast path.
  */
 #include <string.h>
 
@@ -80,4 +81,44 @@ bool codec_str_eq(codec_str s, const char *cstr)
 {
     size_t n = strlen(cstr);
     return n == s.len && (n == 0 || memcmp(s.ptr, cstr, n) == 0);
+}
+
+/* The length of the printable UTF-8 character at p[0..n), 0 when p[0]
+ * starts no such character (invalid UTF-8, C0 or C1 control, DEL). */
+static unsigned codec_str_printable_len(const uint8_t *p, size_t n)
+{
+    if (p[0] < 0x80)
+        return p[0] >= 0x20 && p[0] != 0x7f;
+    unsigned sl = codec__utf8_seq_len(p, n);
+    if (sl == 2 && p[0] == 0xc2 && p[1] < 0xa0)
+        return 0; /* U+0080..U+009F: C1 controls */
+    return sl;
+}
+
+size_t codec_str_to_text(char *out, size_t cap, const char *in, size_t len)
+{
+    static const char hex[] = "0123456789abcdef";
+    const uint8_t *p = (const uint8_t *)in;
+    size_t o = 0;
+    if (cap == 0)
+        return 0;
+    for (size_t i = 0; i < len;) {
+        unsigned sl = codec_str_printable_len(p + i, len - i);
+        size_t need = sl > 0 ? sl : 4;
+        if (need > cap - 1 - o)
+            break; /* never half a character */
+        if (sl > 0) {
+            memcpy(out + o, p + i, sl);
+            i += sl;
+        } else {
+            out[o] = '\\';
+            out[o + 1] = 'x';
+            out[o + 2] = hex[p[i] >> 4];
+            out[o + 3] = hex[p[i] & 0xf];
+            i++;
+        }
+        o += need;
+    }
+    out[o] = '\0';
+    return o;
 }

@@ -82,18 +82,65 @@ static void engine_dirty_mark(engine *e, engine_row *r, uint32_t sku,
     pthread_mutex_unlock(&e->dirty.mu);
 }
 
+/* The supply a row shows after adding d to what it shows now: the exact
+ * sum clamped to +-ATP_QTY_SUM_MAX, the part beyond kept in e->over, so
+ * that the row never drifts from the true sum (engine thread). */
+static int64_t engine_supply_sum(engine *e, uint32_t sku, uint32_t region,
+                                 int64_t shown, __int128 d)
+{
+    __int128 exact = (__int128)shown + d;
+    if (shown != ATP_QTY_SUM_MAX && shown != -ATP_QTY_SUM_MAX &&
+        exact <= ATP_QTY_SUM_MAX && exact >= -ATP_QTY_SUM_MAX)
+        return (int64_t)exact; /* the usual case: nothing kept aside */
+    uint64_t key = (uint64_t)sku << 16 | region;
+    size_t i = 0;
+    while (i < e->over.n && e->over.keys[i] != key)
+        i++;
+    if (i < e->over.n)
+        exact += e->over.rest[i];
+    int64_t out = exact > ATP_QTY_SUM_MAX    ? ATP_QTY_SUM_MAX
+                  : exact < -ATP_QTY_SUM_MAX ? -ATP_QTY_SUM_MAX
+                                             : (int64_t)exact;
+    __int128 rest = exact - out;
+    if (i < e->over.n && rest == 0) {
+        e->over.n--; /* back under the bound: exact again */
+        e->over.keys[i] = e->over.keys[e->over.n];
+        e->over.rest[i] = e->over.rest[e->over.n];
+    } else if (i < e->over.n) {
+        e->over.rest[i] = rest;
+    } else if (rest != 0) {
+        if (e->over.n == e->over.cap) {
+            size_t cap = e->over.cap ? e->over.cap * 2 : 16;
+            uint64_t *k = realloc(e->over.keys, cap * sizeof *k);
+            if (k != NULL)
+                e->over.keys = k;
+            __int128 *r = k ? realloc(e->over.rest, cap * sizeof *r) : NULL;
+            if (r == NULL) {
+                log_error("engine", "out of memory: supply of a row beyond "
+                                    "2^61 saturates and may read low");
+                return out;
+            }
+            e->over.rest = r;
+            e->over.cap = cap;
+        }
+        e->over.keys[e->over.n] = key;
+        e->over.rest[e->over.n++] = rest;
+    }
+    return out;
+}
+
 /* engine_row_add: engine thread only. */
-void engine_row_add(engine *e, uint32_t sku, uint32_t region, int64_t d_supply,
+void engine_row_add(engine *e, uint32_t sku, uint32_t region, __int128 d_supply,
                     int64_t d_reserved)
 {
     engine_row *r = engine_row_at(e, sku, region);
+    int64_t a = atomic_load_explicit(&r->supply, memory_order_relaxed);
+    int64_t b = atomic_load_explicit(&r->reserved, memory_order_relaxed);
+    int64_t supply = d_supply == 0 ? a : engine_supply_sum(e, sku, region, a, d_supply);
     uint32_t s = atomic_load_explicit(&r->seq, memory_order_relaxed);
     atomic_store_explicit(&r->seq, s + 1, memory_order_relaxed);
     atomic_thread_fence(memory_order_release);
-    int64_t a = atomic_load_explicit(&r->supply, memory_order_relaxed);
-    int64_t b = atomic_load_explicit(&r->reserved, memory_order_relaxed);
-    atomic_store_explicit(&r->supply, formula_sat_add(a, d_supply),
-                          memory_order_relaxed);
+    atomic_store_explicit(&r->supply, supply, memory_order_relaxed);
     atomic_store_explicit(&r->reserved, formula_sat_add(b, d_reserved),
                           memory_order_relaxed);
     atomic_store_explicit(&r->seq, s + 2, memory_order_release);
@@ -199,6 +246,8 @@ void engine_free(engine *e)
     free(e->acc.keys);
     free(e->acc.delta);
     free(e->acc.touched);
+    free(e->over.keys);
+    free(e->over.rest);
     free(e->dirty.keys);
     pthread_mutex_destroy(&e->dirty.mu);
     engine_snapshot_fini(e);
@@ -218,7 +267,7 @@ void engine_free(engine *e)
 
 /* ---- the engine thread -------------------------------------------------- */
 
-static int64_t engine_clamp(engine *e, int64_t v)
+int64_t engine_clamp(engine *e, int64_t v)
 {
     if (v > ATP_QTY_MAX || v < -ATP_QTY_MAX) {
         atomic_fetch_add_explicit(&e->events_clamped, 1, memory_order_relaxed);
@@ -295,7 +344,7 @@ static bool engine_acc_reserve(engine *e, uint32_t n)
     if (e->acc.cap >= need)
         return true;
     uint64_t *k = calloc(need, sizeof *k);
-    int64_t *d = calloc(need, sizeof *d);
+    __int128 *d = calloc(need, sizeof *d);
     uint32_t *t = calloc(need, sizeof *t);
     if (k == NULL || d == NULL || t == NULL) {
         free(k), free(d), free(t);
@@ -321,7 +370,7 @@ static void engine_acc_add(engine *e, uint32_t sku, uint32_t region, int64_t d)
         e->acc.delta[i] = 0;
         e->acc.touched[e->acc.n_touched++] = (uint32_t)i;
     }
-    e->acc.delta[i] = formula_sat_add(e->acc.delta[i], d);
+    e->acc.delta[i] += d; /* exact, see engine_supply_sum */
 }
 
 void engine_supply_changed(engine *e, uint32_t sku, uint16_t loc, int64_t d)
@@ -500,6 +549,7 @@ static void engine_memory_update(engine *e)
                    e->acc.cap * (sizeof *e->acc.keys + sizeof *e->acc.delta +
                                  sizeof *e->acc.touched) +
                    dirty_cap * sizeof *e->dirty.keys +
+                   e->over.cap * (sizeof *e->over.keys + sizeof *e->over.rest) +
                    engine_lots_memory(&e->lots);
     atomic_store_explicit(&e->memory_bytes, bytes, memory_order_relaxed);
 }

@@ -135,10 +135,22 @@ struct engine {
      * (engine thread). Open addressing on (sku, region) + 1. */
     struct {
         uint64_t *keys;
-        int64_t *delta;
+        __int128 *delta; /* exact: a batch may move supply by any amount */
         uint32_t *touched;
         size_t cap, n_touched;
     } acc;
+
+    /* Rows whose exact supply lies beyond what they show (readers see it
+     * clamped to ATP_QTY_SUM_MAX): the part beyond, per row key (sku << 16
+     * | region), so that the row shows the exact sum again once it is back
+     * under the bound (engine thread). Only absurd quantities get here
+     * (more than 2,305 locations or lots of 10^15 in one region): a short
+     * array, searched linearly, touched only by rows at the bound. */
+    struct {
+        uint64_t *keys;
+        __int128 *rest;
+        size_t n, cap;
+    } over;
 
     /* Snapshots (snapshot.c, engine thread): positions changed since the
      * last snapshot (n_dirty of them carry POSITION_DIRTY; their keys are
@@ -197,8 +209,10 @@ struct engine {
  * published (any thread). */
 engine_row *engine_row_at(const engine *e, uint32_t sku, uint32_t region);
 /* engine_row_add adds to the row of (sku, region) under its seqlock and
- * marks it for the change feed (engine thread). */
-void engine_row_add(engine *e, uint32_t sku, uint32_t region, int64_t d_supply,
+ * marks it for the change feed (engine thread). Supply is kept exact and
+ * shown clamped to ATP_QTY_SUM_MAX (e->over); reserved saturates (a grant
+ * keeps it at most supply, so it never gets there). */
+void engine_row_add(engine *e, uint32_t sku, uint32_t region, __int128 d_supply,
                     int64_t d_reserved);
 /* engine_row_read reads a consistent (supply, reserved) pair (any thread). */
 void engine_row_read(const engine_row *r, int64_t *supply, int64_t *reserved);
@@ -210,6 +224,9 @@ void engine_answer_of(const engine *e, uint32_t sku, const char *sku_str,
 /* engine.c: supply changes go through the batch accumulator when it has
  * room (published by engine_supply_flush), else straight to the row. */
 void engine_supply_changed(engine *e, uint32_t sku, uint16_t loc, int64_t d);
+/* engine_clamp returns a bucket value clamped to +-ATP_QTY_MAX, counting
+ * the clamp in events_clamped (engine thread). */
+int64_t engine_clamp(engine *e, int64_t v);
 void engine_supply_flush(engine *e);
 
 /* lots.c (engine thread; loading: main thread before start): */

@@ -292,9 +292,8 @@ void engine_lot_event(engine *e, uint32_t sku, const engine_event *ev)
             if (p != NULL) {
                 int64_t before = engine_position_net(e, p);
                 engine_position_touched(e, p);
-                int64_t v = formula_sat_add(p->bucket[ATP_BUCKET_ON_HAND], x->qty);
-                p->bucket[ATP_BUCKET_ON_HAND] =
-                    v > ATP_QTY_MAX ? ATP_QTY_MAX : v;
+                p->bucket[ATP_BUCKET_ON_HAND] = engine_clamp(
+                    e, formula_sat_add(p->bucket[ATP_BUCKET_ON_HAND], x->qty));
                 engine_supply_changed(e, x->sku, x->loc,
                                       engine_position_net(e, p) - before);
             }

@@ -121,14 +121,15 @@ int64_t positions_inbound(const positions *p, const position *e)
 {
     if (!(e->key & POSITION_INBOUND))
         return 0;
-    return p->inbound.qty[positions_inbound_find(p, e->key & POSITION_KEY_MASK)];
+    __int128 q = p->inbound.qty[positions_inbound_find(p, e->key & POSITION_KEY_MASK)];
+    return q > ATP_QTY_SUM_MAX ? ATP_QTY_SUM_MAX : (int64_t)q;
 }
 
 static int positions_inbound_grow(positions *p)
 {
     size_t cap = p->inbound.cap ? p->inbound.cap * 2 : 64;
     uint64_t *keys = calloc(cap, sizeof *keys);
-    int64_t *qty = calloc(cap, sizeof *qty);
+    __int128 *qty = calloc(cap, sizeof *qty);
     if (keys == NULL || qty == NULL) {
         free(keys);
         free(qty);
@@ -165,7 +166,7 @@ atp_err positions_inbound_add(positions *p, position *e, int64_t d)
         e->key |= POSITION_INBOUND;
     }
     size_t i = positions_inbound_find(p, k);
-    p->inbound.qty[i] = formula_sat_add(p->inbound.qty[i], d);
+    p->inbound.qty[i] += d; /* < 2^64 lots of |d| <= 2^63: exact */
     return ATP_OK;
 }
 

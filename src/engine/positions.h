@@ -36,10 +36,12 @@ typedef struct positions {
     size_t used;
     /* Inbound lots inside the horizon, per position that ever had some:
      * open addressing on the position's key (no flags), never removed
-     * (lots are few). */
+     * (lots are few). The sums are exact in 128 bits: a position may have
+     * any number of lots of up to 10^15, and a saturated running sum would
+     * stay wrong after the lots that pushed it over go away. */
     struct {
         uint64_t *keys;
-        int64_t *qty;
+        __int128 *qty;
         size_t cap, used;
     } inbound;
 } positions;
@@ -63,7 +65,7 @@ void positions_prefetch(const positions *p, uint32_t sku, uint16_t loc);
 position *positions_upsert(positions *p, uint32_t sku, uint16_t loc);
 
 /* positions_inbound returns the inbound quantity counted for e (0 if
- * none). */
+ * none), at most ATP_QTY_SUM_MAX (formula.h). */
 int64_t positions_inbound(const positions *p, const position *e);
 
 /* positions_inbound_add adds d to e's inbound quantity. ATP_E_NOMEM (and

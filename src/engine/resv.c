@@ -563,25 +563,64 @@ static uint32_t resv_merge_lines(const engine *e, const engine_resv_req *req,
                                         .region = l->region};
             ids[n++] = id;
         }
-        out[k].qty += l->qty; /* <= 1000 lines * 10^15: fits */
+        /* 10,000 lines of 10^15 would pass 2^63: stop just above the
+         * bound, which resv_reserve refuses (the server already did). */
+        out[k].qty = out[k].qty + l->qty > ATP_QTY_MAX ? ATP_QTY_MAX + 1
+                                                       : out[k].qty + l->qty;
     }
     return n;
 }
 
-/* Same content: same channel and the same merged lines in the same order. */
-static bool resv_same_content(const engine *e, const resv *r, uint32_t channel,
-                              const engine_resv_line *m, uint32_t n)
+/* A merged line as a sortable pair: (SKU index, region) and quantity. */
+typedef struct resv_line_key {
+    uint64_t key;
+    int64_t qty;
+} resv_line_key;
+
+static int resv_line_key_cmp(const void *pa, const void *pb)
+{
+    const resv_line_key *x = pa, *y = pb;
+    if (x->key != y->key)
+        return x->key < y->key ? -1 : 1;
+    return (x->qty > y->qty) - (x->qty < y->qty);
+}
+
+/* Same content: the same channel and the same merged lines, in any order
+ * (a client that rebuilds its cart from a hash map retries in another
+ * order). Both sides are merged, so each (sku, region) appears once on
+ * each side and comparing the sorted pairs compares the sets. The SKUs of
+ * a stored record are all known (ids[i] == DICT_NONE: not the same). */
+static bool resv_same_content(const resv *r, uint32_t channel,
+                              const engine_resv_line *m, const uint32_t *ids,
+                              uint32_t n)
 {
     if (r->channel != channel || r->n_lines != n)
         return false;
-    for (uint32_t i = 0; i < n; i++) {
-        size_t len;
-        const char *sku = dict_key(e->skus, r->lines[i].sku, &len);
-        if (r->lines[i].region != m[i].region || r->lines[i].qty != m[i].qty ||
-            len != m[i].sku_len || memcmp(sku, m[i].sku, len) != 0)
+    uint32_t i = 0;
+    while (i < n && ids[i] == r->lines[i].sku && m[i].region == r->lines[i].region &&
+           m[i].qty == r->lines[i].qty)
+        i++;
+    if (i == n)
+        return true; /* the same order: the usual retry */
+    for (i = 0; i < n; i++)
+        if (ids[i] == DICT_NONE)
             return false;
+    resv_line_key *x = malloc(2 * (size_t)n * sizeof *x);
+    if (x == NULL) {
+        log_error("resv", "out of memory: a retry in another order is a conflict");
+        return false;
     }
-    return true;
+    resv_line_key *y = x + n;
+    for (i = 0; i < n; i++) {
+        x[i] = (resv_line_key){(uint64_t)ids[i] << 32 | m[i].region, m[i].qty};
+        y[i] = (resv_line_key){(uint64_t)r->lines[i].sku << 32 | r->lines[i].region,
+                               r->lines[i].qty};
+    }
+    qsort(x, n, sizeof *x, resv_line_key_cmp);
+    qsort(y, n, sizeof *y, resv_line_key_cmp);
+    bool same = memcmp(x, y, n * sizeof *x) == 0;
+    free(x);
+    return same;
 }
 
 static int64_t resv_ttl(const engine *e, int64_t ttl_ms, atp_err *err)
@@ -607,11 +646,18 @@ static void resv_reserve(engine *e, const engine_resv_req *req)
     }
     uint32_t *ids = (uint32_t *)(m + cap); /* SKU index of each merged line */
     uint32_t n = resv_merge_lines(e, req, m, ids, ids + cap);
+    for (uint32_t i = 0; i < n; i++) {
+        if (m[i].qty > ATP_QTY_MAX) {
+            resv_reply_now(e, req, ATP_E_BAD_QTY, NULL, false, false);
+            free(m);
+            return;
+        }
+    }
     resv *cur = resv_find(t, req->id, req->id_len);
     if (cur != NULL) {
         /* The id is the idempotency key: same content, the original answer
          * (granted, with the record as it is now); else a conflict. */
-        if (resv_same_content(e, cur, req->channel, m, n))
+        if (resv_same_content(cur, req->channel, m, ids, n))
             resv_reply_after_writes(e, req, ATP_OK, cur, true, true);
         else
             resv_reply_now(e, req, ATP_E_CONFLICT, NULL, false, false);

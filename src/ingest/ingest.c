@@ -411,7 +411,8 @@ static bool ingest_peek_envelope(codec_arena *a, const void *buf, size_t len,
     return codec_val_uint(codec_val_at(v, 0), &kind) && kind == ATP_MSG_SOURCE_BATCH &&
            codec_val_str(codec_val_at(v, 1), source) &&
            codec_val_uint(codec_val_at(v, 2), seq) &&
-           codec_val_uint(codec_val_at(v, 3), ts);
+           codec_val_uint(codec_val_at(v, 3), ts) && *seq <= ATP_WIRE_UINT_MAX &&
+           *ts <= ATP_WIRE_UINT_MAX; /* else a malformed header: no seq */
 }
 
 static void ingest_handle(ingest *in, nng_msg *msg)

@@ -3,6 +3,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "formula/rules.h"
 
@@ -17,13 +18,19 @@ void reply_error_set(reply_error *e, atp_err code, const char *fmt, ...)
 
 void reply_error_write(codec_writer *w, const reply_error *e)
 {
+    /* Messages echo what the client sent (an unknown op, a region) and
+     * vsnprintf may have cut a character in two: every error leaves here
+     * as valid UTF-8, or a strict client could not even read its code. */
+    const char *m = e->message[0] ? e->message : atp_err_message(e->code);
+    char text[4 * sizeof e->message];
+    size_t n = codec_str_to_text(text, sizeof text, m, strlen(m));
     codec_w_map(w, 2);
     codec_w_kv_bool(w, "ok", false);
     codec_w_cstr(w, "error");
     codec_w_map(w, e->line >= 0 ? 4 : 3);
     codec_w_kv_int(w, "code", e->code);
     codec_w_kv_cstr(w, "name", atp_err_name(e->code));
-    codec_w_kv_cstr(w, "message", e->message[0] ? e->message : atp_err_message(e->code));
+    codec_w_kv_str(w, "message", text, n);
     if (e->line >= 0)
         codec_w_kv_int(w, "line", e->line);
 }

@@ -97,6 +97,22 @@ bool request_region(request_env *env, codec_view v, uint32_t *out,
     return true;
 }
 
+bool request_qty(codec_view v, int64_t *out, reply_error *e)
+{
+    codec_type t = codec_view_type(v);
+    if (t != CODEC_INT && t != CODEC_UINT_BIG) {
+        reply_error_set(e, ATP_E_BAD_REQUEST, "qty must be an integer");
+        return false;
+    }
+    if (t == CODEC_UINT_BIG || !codec_view_int(v, out) || *out < 1 ||
+        *out > ATP_QTY_MAX) {
+        reply_error_set(e, ATP_E_BAD_QTY, "qty must be 1..%lld",
+                        (long long)ATP_QTY_MAX);
+        return false;
+    }
+    return true;
+}
+
 /* The channel is optional: absent means the default channel. */
 bool request_channel(request_env *env, const request_fields *f, uint32_t *out,
                      reply_error *e)

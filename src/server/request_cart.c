@@ -26,6 +26,8 @@ static bool request_line_same(const request_line *x, const request_line *y)
            memcmp(x->sku.ptr, y->sku.ptr, x->sku.len) == 0;
 }
 
+/* Lines of one key end up together, in request order (lines are one
+ * array, so their addresses are their order). */
 static int request_line_cmp(const void *pa, const void *pb)
 {
     const request_line *x = *(request_line *const *)pa;
@@ -34,13 +36,23 @@ static int request_line_cmp(const void *pa, const void *pb)
         return x->region < y->region ? -1 : 1;
     if (x->sku.len != y->sku.len)
         return x->sku.len < y->sku.len ? -1 : 1;
-    return memcmp(x->sku.ptr, y->sku.ptr, x->sku.len);
+    int c = memcmp(x->sku.ptr, y->sku.ptr, x->sku.len);
+    if (c != 0)
+        return c;
+    return x < y ? -1 : x > y;
 }
 
-/* request_cart_totals_sorted: the same sums through a sort, O(n log n)
+/* A merged quantity: qty added to a running total, capped at
+ * ATP_QTY_MAX + 1 ("over"). 10,000 lines of 10^15 would pass 2^63. */
+static int64_t request_qty_add(int64_t total, int64_t qty)
+{
+    return total + qty > ATP_QTY_MAX ? ATP_QTY_MAX + 1 : total + qty;
+}
+
+/* request_line_totals_sorted: the same sums through a sort, O(n log n)
  * whatever the SKUs are. */
-static bool request_cart_totals_sorted(request_line *lines, uint32_t n,
-                                       codec_arena *a)
+static bool request_line_totals_sorted(request_line *lines, uint32_t n,
+                                       codec_arena *a, uint32_t *over)
 {
     request_line **order = codec_arena_malloc(a, n * sizeof *order);
     if (order == NULL)
@@ -48,11 +60,17 @@ static bool request_cart_totals_sorted(request_line *lines, uint32_t n,
     for (uint32_t i = 0; i < n; i++)
         order[i] = &lines[i];
     qsort(order, n, sizeof *order, request_line_cmp);
+    *over = UINT32_MAX;
     for (uint32_t i = 0; i < n;) {
         uint32_t j = i;
         int64_t sum = 0;
-        while (j < n && request_line_same(order[i], order[j]))
-            sum += order[j++]->qty; /* <= 10^4 lines * 10^15: no overflow */
+        for (; j < n && request_line_same(order[i], order[j]); j++) {
+            int64_t before = sum;
+            uint32_t idx = (uint32_t)(order[j] - lines);
+            sum = request_qty_add(sum, order[j]->qty);
+            if (before <= ATP_QTY_MAX && sum > ATP_QTY_MAX && idx < *over)
+                *over = idx; /* where this key first went over */
+        }
         for (uint32_t k = i; k < j; k++)
             order[k]->total = sum;
         i = j;
@@ -65,10 +83,11 @@ static bool request_cart_totals_sorted(request_line *lines, uint32_t n,
  * instead of a quadratic walk. Real carts probe about once per line. */
 #define REQUEST_CART_PROBES_PER_LINE 4
 
-bool request_cart_totals(request_line *lines, uint32_t n, codec_arena *a,
-                         bool *sorted)
+bool request_line_totals(request_line *lines, uint32_t n, codec_arena *a,
+                         bool *sorted, uint32_t *over)
 {
     *sorted = false;
+    *over = UINT32_MAX;
     if (n == 0)
         return true;
     uint32_t cap = 8;
@@ -87,7 +106,7 @@ bool request_cart_totals(request_line *lines, uint32_t n, codec_arena *a,
         while (slot[j] != 0 && !request_line_same(&lines[slot[j] - 1], &lines[i])) {
             if (budget-- == 0) {
                 *sorted = true;
-                return request_cart_totals_sorted(lines, n, a);
+                return request_line_totals_sorted(lines, n, a, over);
             }
             j = (j + 1) & (cap - 1);
         }
@@ -96,8 +115,12 @@ bool request_cart_totals(request_line *lines, uint32_t n, codec_arena *a,
             lines[i].first = i;
             lines[i].total = lines[i].qty;
         } else {
+            request_line *f = &lines[slot[j] - 1];
             lines[i].first = slot[j] - 1;
-            lines[lines[i].first].total += lines[i].qty; /* no overflow: as above */
+            if (f->total + lines[i].qty > ATP_QTY_MAX && f->total <= ATP_QTY_MAX &&
+                i < *over)
+                *over = i; /* lines come in order: the first to go over */
+            f->total = request_qty_add(f->total, lines[i].qty);
         }
     }
     for (uint32_t i = 0; i < n; i++)
@@ -105,11 +128,13 @@ bool request_cart_totals(request_line *lines, uint32_t n, codec_arena *a,
     return true;
 }
 
-static bool request_cart_line(request_env *env, codec_view v,
-                              request_line *out, reply_error *e)
+bool request_line_read(request_env *env, codec_view v, bool with_qty,
+                       request_line *out, reply_error *e)
 {
-    if (codec_view_type(v) != CODEC_ARRAY || codec_view_len(v) != 3) {
-        reply_error_set(e, ATP_E_BAD_REQUEST, "a line is [sku, region, qty]");
+    memset(out, 0, sizeof *out);
+    if (codec_view_type(v) != CODEC_ARRAY || codec_view_len(v) != 2u + with_qty) {
+        reply_error_set(e, ATP_E_BAD_REQUEST, with_qty ? "a line is [sku, region, qty]"
+                                                       : "a line is [sku, region]");
         return false;
     }
     codec_view sku = codec_view_first(v);
@@ -117,10 +142,26 @@ static bool request_cart_line(request_env *env, codec_view v,
     if (!request_sku(sku, &out->sku, e) ||
         !request_region(env, region, &out->region, e))
         return false;
-    if (!codec_view_int(codec_view_next(region), &out->qty) || out->qty < 1 ||
-        out->qty > ATP_QTY_MAX) {
-        reply_error_set(e, ATP_E_BAD_QTY, "qty must be an integer 1..%lld",
-                        (long long)ATP_QTY_MAX);
+    return !with_qty || request_qty(codec_view_next(region), &out->qty, e);
+}
+
+bool request_lines_merge(request_env *env, request_line *lines, uint32_t n,
+                         codec_arena *a, reply_error *e)
+{
+    bool sorted;
+    uint32_t over;
+    if (!request_line_totals(lines, n, a, &sorted, &over)) {
+        reply_error_set(e, ATP_E_NOMEM, "out of memory");
+        return false;
+    }
+    if (over != UINT32_MAX) {
+        const request_line *l = &lines[over];
+        reply_error_set(e, ATP_E_BAD_QTY,
+                        "the lines for sku '%.*s' in region '%s' add up to "
+                        "more than %lld",
+                        (int)l->sku.len, l->sku.ptr,
+                        env->cfg->regions[l->region].id, (long long)ATP_QTY_MAX);
+        e->line = over;
         return false;
     }
     return true;
@@ -155,16 +196,13 @@ bool request_cart(request_env *env, const request_fields *f, codec_arena *a,
     }
     codec_view lv = codec_view_first(f->lines);
     for (uint32_t i = 0; i < n; i++, lv = codec_view_next(lv)) {
-        if (!request_cart_line(env, lv, &lines[i], e)) {
+        if (!request_line_read(env, lv, true, &lines[i], e)) {
             e->line = i;
             return false;
         }
     }
-    bool sorted;
-    if (!request_cart_totals(lines, n, a, &sorted)) {
-        reply_error_set(e, ATP_E_NOMEM, "out of memory");
+    if (!request_lines_merge(env, lines, n, a, e))
         return false;
-    }
     for (uint32_t i = 0; i < n; i++)
         ql[i] = (engine_query_line){lines[i].sku.ptr, lines[i].sku.len,
                                     lines[i].region, channel};

@@ -25,28 +25,47 @@ bool request_region(request_env *env, codec_view v, uint32_t *out,
                     reply_error *e);
 bool request_channel(request_env *env, const request_fields *f, uint32_t *out,
                      reply_error *e);
+/* A line's qty: not an integer is BAD_REQUEST (a field of the wrong type),
+ * an integer outside 1..ATP_QTY_MAX is BAD_QTY. */
+bool request_qty(codec_view v, int64_t *out, reply_error *e);
 void request_count_error(request_env *env);
 
-/* A cart line, validated. */
+/* A cart or reserve line, validated. */
 typedef struct request_line {
     codec_str sku;
     uint32_t region;
     uint32_t first; /* index of the first line with the same (sku, region) */
     int64_t qty;
-    int64_t total;  /* qty summed over lines with the same (sku, region) */
+    int64_t total;  /* qty summed over lines with the same (sku, region),
+                       at most ATP_QTY_MAX + 1 */
 } request_line;
+
+/* request_line_read reads a line [sku, region, qty] (with_qty) or
+ * [sku, region]: BAD_REQUEST for another shape, then the field helpers'
+ * codes. */
+bool request_line_read(request_env *env, codec_view v, bool with_qty,
+                       request_line *out, reply_error *e);
 
 /* request_cart answers op "cart" (request_cart.c). */
 bool request_cart(request_env *env, const request_fields *f, codec_arena *a,
                   codec_writer *w, reply_error *e);
-/* request_cart_totals sets every line's total: the sum of qty over the
- * lines naming the same (sku, region), so a cart asking twice for 3 of the
- * last 5 units is not available. A hash table in a, linear in n; when the
- * SKUs collide too much it sorts instead and sets *sorted. false: out of
- * memory. request_line_hash is its hash (exposed for tests). */
-bool request_cart_totals(request_line *lines, uint32_t n, codec_arena *a,
-                         bool *sorted);
+/* request_line_totals sets every line's total: the sum of qty (each
+ * 1..ATP_QTY_MAX) over the lines naming the same (sku, region), so a cart
+ * asking twice for 3 of the last 5 units is not available. A sum above
+ * ATP_QTY_MAX stops there (the total is ATP_QTY_MAX + 1, never an
+ * overflow) and *over gets the index of the first line, in request order,
+ * at which a sum went over; UINT32_MAX when none did. A hash table in a,
+ * linear in n; when the SKUs collide too much it sorts instead and sets
+ * *sorted. false: out of memory. request_line_hash is its hash (exposed
+ * for tests). */
+bool request_line_totals(request_line *lines, uint32_t n, codec_arena *a,
+                         bool *sorted, uint32_t *over);
 uint64_t request_line_hash(codec_str sku, uint32_t region);
+/* request_lines_merge runs request_line_totals for a request: a merged
+ * quantity above ATP_QTY_MAX is BAD_QTY with e->line at the line that
+ * went over (PROTOCOL.md: the rule for carts and reserves alike). */
+bool request_lines_merge(request_env *env, request_line *lines, uint32_t n,
+                         codec_arena *a, reply_error *e);
 
 /* request_resv_start validates a reservation request and hands it to the
  * engine. Returns true when submitted (the reply comes through

@@ -13,13 +13,20 @@ static bool request_resv_ttl(const request_fields *f, bool required,
                              int64_t *out, reply_error *e)
 {
     codec_view v = f->ttl_ms;
+    codec_type t = codec_view_type(v);
     if (v.p == NULL) {
         if (required)
-            reply_error_set(e, ATP_E_BAD_TTL, "missing field 'ttl_ms'");
+            reply_error_set(e, ATP_E_BAD_REQUEST, "missing field 'ttl_ms'");
         *out = 0;
         return !required;
     }
-    if (!codec_view_int(v, out) || *out <= 0) {
+    /* One rule for every field: the wrong type is bad_request, an integer
+     * out of range the field's own code. */
+    if (t != CODEC_INT && t != CODEC_UINT_BIG) {
+        reply_error_set(e, ATP_E_BAD_REQUEST, "ttl_ms must be an integer");
+        return false;
+    }
+    if (t == CODEC_UINT_BIG || !codec_view_int(v, out) || *out <= 0) {
         reply_error_set(e, ATP_E_BAD_TTL, "ttl_ms must be a positive integer");
         return false;
     }
@@ -50,37 +57,26 @@ static bool request_resv_lines(request_env *env, const request_fields *f,
         return false;
     }
     engine_resv_line *lines = codec_arena_malloc(a, (n ? n : 1) * sizeof *lines);
-    if (lines == NULL) {
+    request_line *read = codec_arena_malloc(a, (n ? n : 1) * sizeof *read);
+    if (lines == NULL || read == NULL) {
         reply_error_set(e, ATP_E_NOMEM, "out of memory");
         return false;
     }
-    uint32_t arity = with_qty ? 3 : 2;
     codec_view l = codec_view_first(f->lines);
     for (uint32_t i = 0; i < n; i++, l = codec_view_next(l)) {
-        codec_str sku;
-        e->line = i;
-        memset(&lines[i], 0, sizeof lines[i]);
-        if (codec_view_type(l) != CODEC_ARRAY || codec_view_len(l) != arity) {
-            reply_error_set(e, ATP_E_BAD_REQUEST, with_qty
-                                                      ? "a line is [sku, region, qty]"
-                                                      : "a line is [sku, region]");
+        if (!request_line_read(env, l, with_qty, &read[i], e)) {
+            e->line = i;
             return false;
         }
-        codec_view sku_v = codec_view_first(l);
-        codec_view region_v = codec_view_next(sku_v);
-        if (!request_sku(sku_v, &sku, e) ||
-            !request_region(env, region_v, &lines[i].region, e))
-            return false;
-        if (with_qty && (!codec_view_int(codec_view_next(region_v), &lines[i].qty) ||
-                         lines[i].qty < 1 || lines[i].qty > ATP_QTY_MAX)) {
-            reply_error_set(e, ATP_E_BAD_QTY, "qty must be an integer 1..%lld",
-                            (long long)ATP_QTY_MAX);
-            return false;
-        }
-        lines[i].sku = sku.ptr;
-        lines[i].sku_len = sku.len;
+        lines[i] = (engine_resv_line){.sku = read[i].sku.ptr,
+                                      .sku_len = read[i].sku.len,
+                                      .region = read[i].region,
+                                      .qty = read[i].qty};
     }
-    e->line = -1;
+    /* Lines naming the same (sku, region) are one line of their summed
+     * quantity, which must be a quantity too (the engine merges them). */
+    if (with_qty && !request_lines_merge(env, read, n, a, e))
+        return false;
     out->lines = lines;
     out->n_lines = n;
     return true;

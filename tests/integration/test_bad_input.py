@@ -313,8 +313,8 @@ def main(h):
                {"op": "cart", "lines": [lines[0], ["SKU-A", "r-east",
                                                    Raw(b"\xcf" + b"\xff" * 8)]]},
                ["bad_qty"], line=1)
-    query_case("cart qty as a float", {"op": "cart", "lines": [["SKU-A", "r-east", 1.0]]},
-               ["bad_qty"], line=0)
+    query_case("cart qty as a float (a field of the wrong type)",
+               {"op": "cart", "lines": [["SKU-A", "r-east", 1.0]]}, ["bad_request"], line=0)
     query_case("cart line as a map", {"op": "cart", "lines": [lines[0], {"sku": "SKU-A"}]},
                ["bad_request"], line=1)
     query_case("cart line with 4 elements", {"op": "cart", "lines": [lines[0] + [1]]},

@@ -279,7 +279,7 @@ def main(h):
     bad("ttl_ms negative", rs("bad-ttl4", ttl_ms=-5), U.E_BAD_TTL, None, "bad-ttl4")
     bad("extend below min_ttl", {"op": "extend", "id": "idem-1", "ttl_ms": 1000}, U.E_BAD_TTL)
     bad("extend above max_ttl", {"op": "extend", "id": "idem-1", "ttl_ms": 3600001}, U.E_BAD_TTL)
-    bad("extend without ttl_ms", {"op": "extend", "id": "idem-1"}, U.E_BAD_TTL)
+    bad("extend without ttl_ms", {"op": "extend", "id": "idem-1"}, U.E_BAD_REQUEST)
     bad("commit with an empty order_ref", {"op": "commit", "id": "idem-2", "order_ref": ""},
         U.E_BAD_ID)
     bad("commit with a 129-byte order_ref", {"op": "commit", "id": "idem-2",

@@ -183,6 +183,20 @@ static void test_json_map_keys(void **state)
     codec_writer_free(w);
 }
 
+/* Issue 12, defect 10: msgpack-c decodes an empty string (or bin) that
+ * comes before any other string of the message with a NULL pointer; the
+ * writer must not do arithmetic on it (clang's UBSan: "applying zero
+ * offset to null pointer"; GCC's UBSan does not check this). */
+static void test_json_empty_strings(void **state)
+{
+    (void)state;
+    expect_json_b("\xa0", "\"\"");
+    expect_json_b("\xc4\x00", "\"\"");
+    expect_json_b("\x92\xa0\xa1x", "[\"\",\"x\"]");
+    expect_json_b("\x81\xa0\xa0", "{\"\":\"\"}");
+    expect_json_b("\x81\x01\xa0", "{\"1\":\"\"}");
+}
+
 static void test_json_null_value(void **state)
 {
     (void)state;
@@ -205,6 +219,7 @@ int main(void)
         cmocka_unit_test(test_json_base64),
         cmocka_unit_test(test_json_map_keys),
         cmocka_unit_test(test_json_null_value),
+        cmocka_unit_test(test_json_empty_strings),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

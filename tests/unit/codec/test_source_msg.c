@@ -143,7 +143,7 @@ static void test_src_round_trip(void **state)
         {ATP_EV_HEARTBEAT, 0, cs(""), cs(""), 0, cs("")},
         {ATP_EV_DELTA, ATP_BUCKET_HELD, cs("SKU-3"), cs("DC1"), 0, cs(ref128)},
     };
-    codec_src_msg in = {cs("3pl-acme"), UINT64_MAX, 1700000000123ULL,
+    codec_src_msg in = {cs("3pl-acme"), INT64_MAX, 1700000000123ULL,
                         sizeof(ev) / sizeof(ev[0]), ev};
     codec_src_encode(fx->w, &in);
     size_t len;
@@ -604,6 +604,129 @@ static void test_src_first_error_wins(void **state)
     expect_err(fx, ATP_E_BAD_SKU, 2);
 }
 
+/* lot_head writes [kind, "A", "DC1", "PO-1", and leaves qty, eta_ms. */
+static void lot_head(codec_writer *w, uint64_t kind)
+{
+    codec_w_array(w, 6);
+    codec_w_uint(w, kind);
+    codec_w_cstr(w, "A");
+    codec_w_cstr(w, "DC1");
+    codec_w_cstr(w, "PO-1");
+}
+
+static void lot(codec_writer *w, uint64_t kind, bool qty_signed, int64_t qty,
+                uint64_t eta)
+{
+    lot_head(w, kind);
+    if (qty_signed)
+        codec_w_int(w, qty);
+    else
+        codec_w_uint(w, (uint64_t)qty);
+    codec_w_uint(w, eta);
+}
+
+/* Issue 12, defect 1: every bound PROTOCOL.md states is enforced on every
+ * field it names, and an error in one field is never masked by another
+ * (a lot quantity above 10^15 used to be accepted as 0). */
+static void test_src_bounds(void **state)
+{
+    fixture *fx = *state;
+    const uint64_t kinds[] = {ATP_EV_LOT_ADD, ATP_EV_LOT_CHANGE};
+    for (int k = 0; k < 2; k++) {
+        const int64_t bad_qty[] = {ATP_QTY_MAX + 1, INT64_MAX, -1, INT64_MIN};
+        for (int i = 0; i < 4; i++) {
+            env(fx->w, 2);
+            heartbeat(fx->w);
+            lot(fx->w, kinds[k], true, bad_qty[i], 1700000000000ULL);
+            expect_err(fx, ATP_E_BAD_QTY, 1);
+        }
+        env(fx->w, 1);
+        lot(fx->w, kinds[k], false, (int64_t)UINT64_MAX, 1);
+        expect_err(fx, ATP_E_BAD_QTY, 0);
+        env(fx->w, 1);
+        lot(fx->w, kinds[k], true, ATP_QTY_MAX, INT64_MAX); /* both at the bound */
+        assert_int_equal(decode(fx, MAX_EVENTS), ATP_OK);
+        assert_true(fx->m.events[0].value == ATP_QTY_MAX);
+        assert_true(fx->m.events[0].eta_ms == INT64_MAX);
+        env(fx->w, 1);
+        lot(fx->w, kinds[k], true, 0, 0);
+        assert_int_equal(decode(fx, MAX_EVENTS), ATP_OK);
+        env(fx->w, 1);
+        lot(fx->w, kinds[k], true, 5, (uint64_t)INT64_MAX + 1);
+        expect_err(fx, ATP_E_BAD_QTY, 0);
+        /* a quantity or ETA of the wrong type is bad_request */
+        env(fx->w, 1);
+        lot_head(fx->w, kinds[k]);
+        codec_w_cstr(fx->w, "5");
+        codec_w_uint(fx->w, 1);
+        expect_err(fx, ATP_E_BAD_REQUEST, 0);
+        env(fx->w, 1);
+        lot_head(fx->w, kinds[k]);
+        codec_w_uint(fx->w, 5);
+        codec_w_double(fx->w, 1.5);
+        expect_err(fx, ATP_E_BAD_REQUEST, 0);
+    }
+    /* set: -10^15..10^15, negative allowed (a signed bucket) */
+    const int64_t set_value[] = {-ATP_QTY_MAX, -1, 0, ATP_QTY_MAX,
+                                 -ATP_QTY_MAX - 1, ATP_QTY_MAX + 1, INT64_MIN};
+    for (int i = 0; i < 7; i++) {
+        env(fx->w, 1);
+        codec_w_array(fx->w, 5);
+        codec_w_uint(fx->w, ATP_EV_SET);
+        codec_w_cstr(fx->w, "A");
+        codec_w_cstr(fx->w, "DC1");
+        codec_w_uint(fx->w, ATP_BUCKET_ON_HAND);
+        codec_w_int(fx->w, set_value[i]);
+        if (i >= 4) {
+            expect_err(fx, ATP_E_BAD_QTY, 0);
+            continue;
+        }
+        assert_int_equal(decode(fx, MAX_EVENTS), ATP_OK);
+        assert_true(fx->m.events[0].value == set_value[i]);
+    }
+    /* envelope: seq and ts_ms 0..2^63-1 */
+    const uint64_t big = (uint64_t)INT64_MAX + 1;
+    for (int field = 2; field <= 3; field++) {
+        codec_w_array(fx->w, 5);
+        codec_w_uint(fx->w, 1);
+        codec_w_cstr(fx->w, "wms-east");
+        codec_w_uint(fx->w, field == 2 ? big : 7);
+        codec_w_uint(fx->w, field == 3 ? UINT64_MAX : 7);
+        codec_w_array(fx->w, 0);
+        expect_err(fx, ATP_E_BAD_REQUEST, ENVELOPE);
+    }
+    codec_w_array(fx->w, 5);
+    codec_w_uint(fx->w, 1);
+    codec_w_cstr(fx->w, "wms-east");
+    codec_w_uint(fx->w, INT64_MAX);
+    codec_w_uint(fx->w, INT64_MAX);
+    codec_w_array(fx->w, 0);
+    assert_int_equal(decode(fx, MAX_EVENTS), ATP_OK);
+    assert_true(fx->m.seq == (uint64_t)INT64_MAX);
+    /* snapshot: snapshot_id, ts_ms, seq 0..2^63-1, part 0..2^32-1 */
+    for (int field = 2; field <= 5; field++) {
+        codec_w_array(fx->w, 8);
+        codec_w_uint(fx->w, ATP_MSG_SNAPSHOT);
+        codec_w_cstr(fx->w, "wms-east");
+        for (int i = 2; i <= 5; i++)
+            codec_w_uint(fx->w, i != field ? 1 : field == 3 ? (uint64_t)UINT32_MAX + 1 : big);
+        codec_w_bool(fx->w, true);
+        codec_w_array(fx->w, 0);
+        expect_err(fx, ATP_E_BAD_REQUEST, ENVELOPE);
+    }
+    codec_w_array(fx->w, 8);
+    codec_w_uint(fx->w, ATP_MSG_SNAPSHOT);
+    codec_w_cstr(fx->w, "wms-east");
+    codec_w_uint(fx->w, INT64_MAX);
+    codec_w_uint(fx->w, UINT32_MAX);
+    codec_w_uint(fx->w, INT64_MAX);
+    codec_w_uint(fx->w, 0);
+    codec_w_bool(fx->w, false);
+    codec_w_array(fx->w, 0);
+    assert_int_equal(decode(fx, MAX_EVENTS), ATP_OK);
+    assert_true(fx->m.part == UINT32_MAX && fx->m.snapshot_id == (uint64_t)INT64_MAX);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
@@ -621,6 +744,7 @@ int main(void)
         T(test_src_ref),
         T(test_src_precheck_errors),
         T(test_src_first_error_wins),
+        T(test_src_bounds),
     };
 #undef T
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -92,6 +92,40 @@ static void test_str_eq(void **state)
     assert_false(codec_str_eq(e, "a"));
 }
 
+static void expect_text(const char *in, size_t len, size_t cap, const char *want)
+{
+    char out[256];
+    assert_true(cap <= sizeof out);
+    size_t n = codec_str_to_text(out, cap, in, len);
+    assert_int_equal(n, strlen(want));
+    assert_string_equal(out, want);
+    codec_str t = {out, (uint32_t)n};
+    assert_true(n == 0 || codec_str_is_id(t, UINT32_MAX)); /* printable UTF-8 */
+}
+
+/* Issue 12, defect 2: what atpd echoes is printable UTF-8 whatever came in. */
+static void test_str_to_text(void **state)
+{
+    (void)state;
+    expect_text("atp", 3, 64, "atp");
+    expect_text("atp\xff", 4, 64, "atp\\xff");
+    expect_text("Gr\xc3\xbc\xc3\x9f" "e \xe5\x80\x89", 11, 64,
+                "Gr\xc3\xbc\xc3\x9f" "e \xe5\x80\x89");
+    /* C0, DEL, C1 (U+0085), a surrogate, an overlong '/', a cut character */
+    expect_text("a\n\x7f\xc2\x85", 5, 64, "a\\x0a\\x7f\\xc2\\x85");
+    expect_text("\xed\xa0\x80", 3, 64, "\\xed\\xa0\\x80");
+    expect_text("\xc0\xaf", 2, 64, "\\xc0\\xaf");
+    expect_text("x\xe2\x82", 3, 64, "x\\xe2\\x82");
+    expect_text("a\0b", 3, 64, "a\\x00b");
+    /* full: never half a character or half an escape */
+    expect_text("abc\xc3\xa9", 5, 5, "abc");
+    expect_text("abc\xc3\xa9", 5, 6, "abc\xc3\xa9");
+    expect_text("ab\xff", 3, 6, "ab");
+    expect_text("ab\xff", 3, 7, "ab\\xff");
+    expect_text("abc", 3, 1, "");
+    expect_text("", 0, 8, "");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -99,6 +133,7 @@ int main(void)
         cmocka_unit_test(test_str_id_printable),
         cmocka_unit_test(test_str_id_utf8),
         cmocka_unit_test(test_str_eq),
+        cmocka_unit_test(test_str_to_text),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

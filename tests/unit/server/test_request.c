@@ -224,6 +224,8 @@ static void test_assert_error(const codec_val *r, atp_err code, int64_t line)
     codec_str msg;
     assert_true(codec_val_str(codec_val_get(e, "message"), &msg));
     assert_true(msg.len > 0);
+    if (!codec_str_is_id(msg, UINT32_MAX)) /* printable, valid UTF-8 */
+        fail_msg("message not printable UTF-8: %.*s", (int)msg.len, msg.ptr);
     if (line < 0) {
         assert_null(codec_val_get(e, "line"));
         assert_int_equal(codec_val_len(e), 3);
@@ -271,6 +273,20 @@ typedef struct line {
     const char *sku, *region;
     int64_t qty;
 } line;
+
+/* w_cart_first opens a cart of n lines and writes its first, valid line
+ * ["SKU-1", "us-east", 1]; the caller writes the n - 1 others. */
+static void w_cart_first(test_fx *fx, uint32_t n)
+{
+    codec_w_map(fx->req, 2);
+    codec_w_kv_cstr(fx->req, "op", "cart");
+    codec_w_cstr(fx->req, "lines");
+    codec_w_array(fx->req, n);
+    codec_w_array(fx->req, 3);
+    codec_w_cstr(fx->req, "SKU-1");
+    codec_w_cstr(fx->req, "us-east");
+    codec_w_int(fx->req, 1);
+}
 
 static void w_cart(test_fx *fx, const char *channel, const line *lines, uint32_t n)
 {
@@ -472,11 +488,42 @@ static void test_request_cart_errors(void **state)
     w_cart(fx, NULL, l, 3);
     test_assert_error(test_run(fx), ATP_E_BAD_QTY, 1);
     l[1].qty = ATP_QTY_MAX; /* the largest allowed: not available, no error */
+    l[1].sku = "SKU-2";
     w_cart(fx, NULL, l, 3);
     const codec_val *r = test_run(fx);
     assert_true(test_bool(r, "ok"));
     assert_false(test_bool(r, "available"));
+    /* issue 12, oversell A: lines naming the same (sku, region) merge, and
+     * the merged quantity is a quantity too: over 10^15 is bad_qty at the
+     * line where it went over (it used to overflow and be available) */
+    l[1].sku = "SKU-1";
+    w_cart(fx, NULL, l, 3);
+    test_assert_error(test_run(fx), ATP_E_BAD_QTY, 1);
     l[1] = ok;
+    l[3].qty = ATP_QTY_MAX - 3;
+    w_cart(fx, NULL, l, 5); /* 1 + 1 + 1 + (10^15 - 3) + 1: over at 4 */
+    test_assert_error(test_run(fx), ATP_E_BAD_QTY, 4);
+    w_cart(fx, NULL, l, 4); /* exactly 10^15: fine */
+    assert_true(test_bool(test_run(fx), "ok"));
+    l[3] = ok;
+
+    /* issue 12, defect 5: a qty of the wrong type is bad_request (a field
+     * of the wrong type), an integer out of range bad_qty */
+    for (int kind = 0; kind < 6; kind++) {
+        w_cart_first(fx, 2);
+        codec_w_array(fx->req, 3);
+        codec_w_cstr(fx->req, "SKU-1");
+        codec_w_cstr(fx->req, "eu");
+        switch (kind) {
+        case 0: codec_w_cstr(fx->req, "2"); break;
+        case 1: codec_w_bool(fx->req, true); break;
+        case 2: codec_w_double(fx->req, 2.0); break;
+        case 3: codec_w_nil(fx->req); break;
+        case 4: codec_w_uint(fx->req, UINT64_MAX); break;
+        default: codec_w_int(fx->req, INT64_MIN); break;
+        }
+        test_assert_error(test_run(fx), kind < 4 ? ATP_E_BAD_REQUEST : ATP_E_BAD_QTY, 1);
+    }
 
     l[0].sku = "";
     w_cart(fx, NULL, l, 2);
@@ -509,14 +556,7 @@ static void test_request_cart_errors(void **state)
     test_assert_error(test_run(fx), ATP_E_UNKNOWN_CHANNEL, -1);
 
     /* a line that is not [sku, region, qty] */
-    codec_w_map(fx->req, 2);
-    codec_w_kv_cstr(fx->req, "op", "cart");
-    codec_w_cstr(fx->req, "lines");
-    codec_w_array(fx->req, 2);
-    codec_w_array(fx->req, 3);
-    codec_w_cstr(fx->req, "SKU-1");
-    codec_w_cstr(fx->req, "us-east");
-    codec_w_int(fx->req, 1);
+    w_cart_first(fx, 2);
     codec_w_array(fx->req, 2);
     codec_w_cstr(fx->req, "SKU-1");
     codec_w_cstr(fx->req, "us-east");
@@ -560,6 +600,26 @@ static void test_request_bad_envelopes(void **state)
     test_assert_error(test_run(fx), ATP_E_BAD_REQUEST, -1);
     codec_w_cstr(fx->req, "atp");
     test_assert_error(test_run(fx), ATP_E_BAD_REQUEST, -1);
+
+    /* issue 12, defect 2: what is echoed stays valid UTF-8 (the check is
+     * in test_assert_error): invalid bytes, a control character, and a
+     * character cut in two at the 64-byte clip */
+    codec_w_map(fx->req, 1);
+    codec_w_kv_cstr(fx->req, "op", "atp\xff");
+    test_assert_error(test_run(fx), ATP_E_UNKNOWN_OP, -1);
+    codec_str m;
+    assert_true(codec_val_str(codec_val_get(codec_val_get(test_run_bytes(fx,
+        "\x81\xa2op\xa4" "atp\xff", 9), "error"), "message"), &m));
+    assert_true(m.len > 20 && memcmp(m.ptr, "unknown op 'atp\\xff' (", 21) == 0);
+    codec_w_map(fx->req, 1);
+    codec_w_kv_cstr(fx->req, "op", "a\x01\x7f\xc2\x85\xed\xa0\x80");
+    test_assert_error(test_run(fx), ATP_E_UNKNOWN_OP, -1);
+    char cut[70];
+    memset(cut, 'a', 63);
+    memcpy(cut + 63, "\xc3\xa9\xc3\xa9", 5); /* the clip at 64 splits an e-acute */
+    codec_w_map(fx->req, 1);
+    codec_w_kv_cstr(fx->req, "op", cut);
+    test_assert_error(test_run(fx), ATP_E_UNKNOWN_OP, -1);
 
     /* garbage bytes */
     static const unsigned char c1[] = {0xc1};

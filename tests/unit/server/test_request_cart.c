@@ -1,5 +1,5 @@
 /*
- * test_request_cart.c - request_cart_totals: duplicate cart lines are
+ * test_request_cart.c - request_line_totals: duplicate cart lines are
  * summed per (sku, region), compared with an obvious O(n^2) model, both on
  * ordinary carts (hash table) and on SKUs crafted to collide in the hash
  * table (which must switch to the sort and still sum right). The cart
@@ -61,22 +61,20 @@ static void test_cart_totals_model(void **state)
                      1 + (int64_t)((rng >> 40) % 1000));
         }
         bool sorted = true;
+        uint32_t over = 0;
         codec_arena_clear(a);
-        assert_true(request_cart_totals(lines, n, a, &sorted));
+        assert_true(request_line_totals(lines, n, a, &sorted, &over));
         assert_false(sorted);
+        assert_int_equal(over, UINT32_MAX);
         expect_model_totals(lines, n);
     }
     codec_arena_free(a);
 }
 
-/* 64 distinct SKUs that all land in the same slot of a 256-slot table,
- * each asked twice: the probe budget runs out, the sort takes over. */
-static void test_cart_totals_collisions(void **state)
+/* Fills sku_text[0..64) with distinct SKUs that all land in the same slot
+ * of a 256-slot table. */
+static void colliding_skus(void)
 {
-    (void)state;
-    codec_arena *a = codec_arena_alloc();
-    assert_non_null(a);
-    static request_line lines[128];
     uint32_t found = 0;
     for (uint32_t k = 0; found < 64; k++) {
         char s[16];
@@ -85,13 +83,68 @@ static void test_cart_totals_collisions(void **state)
         if ((request_line_hash(cs, 0) & 255) == 0)
             memcpy(sku_text[found++], s, sizeof s);
     }
+}
+
+/* 64 colliding SKUs each asked twice: the probe budget runs out, the sort
+ * takes over. */
+static void test_cart_totals_collisions(void **state)
+{
+    (void)state;
+    codec_arena *a = codec_arena_alloc();
+    assert_non_null(a);
+    static request_line lines[128];
+    colliding_skus();
     for (uint32_t i = 0; i < 128; i++)
         set_line(&lines[i], sku_text[i % 64], 0, 1 + i);
     bool sorted = false;
-    assert_true(request_cart_totals(lines, 128, a, &sorted));
+    uint32_t over = 0;
+    assert_true(request_line_totals(lines, 128, a, &sorted, &over));
     assert_true(sorted);
+    assert_int_equal(over, UINT32_MAX);
     expect_model_totals(lines, 128);
     assert_true(lines[0].total == 1 + 65);
+    codec_arena_free(a);
+}
+
+/* Issue 12, oversell A: 10,000 lines of 10^15 sum to 10^19 > 2^63. A
+ * merged quantity stops just above 10^15 and the first line (in request
+ * order) at which a key went over is reported, on both paths. */
+static void test_line_totals_over(void **state)
+{
+    (void)state;
+    codec_arena *a = codec_arena_alloc();
+    assert_non_null(a);
+    static request_line lines[10000];
+    for (uint32_t i = 0; i < 10000; i++)
+        set_line(&lines[i], "A", 0, ATP_QTY_MAX);
+    bool sorted;
+    uint32_t over;
+    assert_true(request_line_totals(lines, 10000, a, &sorted, &over));
+    assert_false(sorted);
+    assert_int_equal(over, 1);
+    for (uint32_t i = 0; i < 10000; i++)
+        assert_true(lines[i].total == ATP_QTY_MAX + 1);
+    /* exactly 10^15 in three lines: not over */
+    set_line(&lines[0], "A", 0, ATP_QTY_MAX - 2);
+    set_line(&lines[1], "B", 0, 7);
+    set_line(&lines[2], "A", 0, 1);
+    set_line(&lines[3], "A", 0, 1);
+    assert_true(request_line_totals(lines, 4, a, &sorted, &over));
+    assert_int_equal(over, UINT32_MAX);
+    assert_true(lines[3].total == ATP_QTY_MAX);
+    set_line(&lines[4], "B", 0, ATP_QTY_MAX); /* B goes over here */
+    set_line(&lines[5], "A", 0, 1);           /* A only here */
+    assert_true(request_line_totals(lines, 6, a, &sorted, &over));
+    assert_int_equal(over, 4);
+    /* the sort path: colliding SKUs, the key going over first in request
+     * order is reported even though it sorts last */
+    colliding_skus();
+    for (uint32_t i = 0; i < 128; i++)
+        set_line(&lines[i], sku_text[i % 64], 0, i == 70 || i == 127 ? ATP_QTY_MAX : 1);
+    codec_arena_clear(a);
+    assert_true(request_line_totals(lines, 128, a, &sorted, &over));
+    assert_true(sorted);
+    assert_int_equal(over, 70); /* 6 + 70: 1 + 10^15; 63 + 127 later */
     codec_arena_free(a);
 }
 
@@ -100,6 +153,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cart_totals_model),
         cmocka_unit_test(test_cart_totals_collisions),
+        cmocka_unit_test(test_line_totals_over),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
