@@ -1,7 +1,7 @@
 /*
  * sources.h - what atpd knows about each feeding system: sequencing
  * (duplicates, reorder window, gaps), authority over (location, bucket)
- * pairs, health (waiting, ok, gapped, silent) and counters.
+ * pairs, health (waiting, ok, resyncing, gapped, silent) and counters.
  *
  * Threads: sources_receive, sources_tick and the sources_count_* functions
  * are called by the ingest thread only. sources_applied is called by the
@@ -23,11 +23,13 @@
 typedef struct sources sources;
 
 typedef enum sources_state {
-    SOURCES_WAITING,   /* nothing received yet (since start) */
+    SOURCES_WAITING,   /* nothing received since start, for at most
+                          heartbeat_timeout */
     SOURCES_OK,
     SOURCES_GAPPED,    /* a hole was skipped: applied without it, until a
                           snapshot repairs it */
-    SOURCES_SILENT,    /* nothing received for longer than heartbeat_timeout */
+    SOURCES_SILENT,    /* nothing received for longer than heartbeat_timeout:
+                          since the last message, or since start (age_ms -1) */
     SOURCES_RESYNCING, /* a hole: later messages held, replay or snapshot
                           requested */
 } sources_state;
@@ -89,7 +91,8 @@ void sources_receive(sources *s, uint32_t src, uint64_t seq, void *item,
 /* sources_tick: a hole that outlived the reorder window starts a resync
  * (or, for sources with resync off, becomes a gap); unanswered requests are
  * resent; a resync that outlives resync_timeout gives up (gap); silence is
- * updated. Call it every few milliseconds. */
+ * updated. Call it every few milliseconds. The first call is the start:
+ * a source not heard from heartbeat_timeout after it is silent. */
 void sources_tick(sources *s, int64_t now_ms, const sources_io *io);
 
 /* sources_heartbeat records that a heartbeat event was seen. */
