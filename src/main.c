@@ -21,7 +21,6 @@
 #include "sources/sources.h"
 #include "store/store.h"
 
-#define ATPD_VERSION "0.1.0"
 
 /* jemalloc's options, read once at start (ignored without jemalloc, as in
  * sanitizer builds). background_thread: purge freed dirty pages on a timer
@@ -316,7 +315,7 @@ static int atpd_parse_args(int argc, char **argv, atpd_args *a)
             atpd_usage(stdout);
             return 0;
         case 'V':
-            printf("atpd %s (wire protocol %d)\n", ATPD_VERSION, ATP_WIRE_VERSION);
+            printf("atpd %s (wire protocol %d)\n", ATP_VERSION, ATP_WIRE_VERSION);
             return 0;
         default:
             atpd_usage(stderr);
@@ -439,7 +438,7 @@ int main(int argc, char **argv)
     log_info("atpd",
              "atpd %s ready: queries on %s, sources on %s, change feed on %s "
              "(%zu regions, %zu locations, %zu sources)",
-             ATPD_VERSION, cfg.service.query_listen, cfg.service.ingest_listen,
+             ATP_VERSION, cfg.service.query_listen, cfg.service.ingest_listen,
              cfg.service.feed_listen,
              cfg.n_regions, cfg.n_locations, cfg.n_sources);
 
