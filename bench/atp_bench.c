@@ -589,7 +589,7 @@ bool bench_status_read(client *cl, bench_atpd_status *st)
                          s.ptr);
             codec_val_uint(codec_val_get(v, "skus"), &st->skus);
             codec_val_uint(codec_val_get(v, "positions"), &st->positions);
-            codec_val_uint(codec_val_get(v, "memory_bytes"), &st->memory_bytes);
+            codec_val_uint(codec_val_get(v, "engine_memory_bytes"), &st->memory_bytes);
             codec_val_uint(
                 codec_val_get(codec_val_get(v, "engine"), "events_applied"),
                 &st->events_applied);

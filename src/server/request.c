@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/bigmem.h"
 #include "common/clock.h"
 #include "common/thread.h"
 #include "formula/rules.h"
@@ -245,7 +246,7 @@ static bool request_status(request_env *env, const request_fields *f,
     ingest_stats is = {0};
     if (env->in != NULL)
         ingest_stats_get(env->in, &is);
-    codec_w_map(w, es.store_known ? 17 : 16);
+    codec_w_map(w, es.store_known ? 19 : 18);
     codec_w_kv_bool(w, "ok", true);
     codec_w_kv_cstr(w, "version", ATP_VERSION);
     codec_w_kv_bool(w, "ready", true);
@@ -257,6 +258,11 @@ static bool request_status(request_env *env, const request_fields *f,
     codec_w_kv_uint(w, "positions", es.positions);
     codec_w_kv_uint(w, "regions", env->cfg->n_regions);
     codec_w_kv_uint(w, "locations", env->cfg->n_locations);
+    /* engine_memory_bytes is what the engine's tables take, rss_bytes what
+     * the process holds. memory_bytes: the old name of the first,
+     * deprecated in 0.1, removed in 0.2. */
+    codec_w_kv_uint(w, "engine_memory_bytes", es.memory_bytes);
+    codec_w_kv_uint(w, "rss_bytes", bigmem_rss_bytes());
     codec_w_kv_uint(w, "memory_bytes", es.memory_bytes);
     codec_w_cstr(w, "engine");
     codec_w_map(w, 4);

@@ -766,6 +766,12 @@ static void test_request_status(void **state)
     assert_int_equal(test_int(r, "positions"), 5); /* 4 + 1 */
     assert_int_equal(test_int(r, "regions"), 3);
     assert_int_equal(test_int(r, "locations"), 4);
+    /* the engine's tables, the process's RSS (larger: it includes them),
+     * and the deprecated old name of the first */
+    int64_t eng_mem = test_int(r, "engine_memory_bytes");
+    assert_true(eng_mem > 0);
+    assert_true(test_int(r, "rss_bytes") > eng_mem);
+    assert_int_equal(test_int(r, "memory_bytes"), eng_mem);
     const codec_val *in = codec_val_get(r, "ingest");
     assert_int_equal(codec_val_type(in), CODEC_MAP);
     const char *ingest_keys[] = {"received", "bad_messages", "unknown_source",
