@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   build-essential cmake pkg-config
   libnng-dev libmsgpack-dev liblmdb-dev libjemalloc-dev libyaml-dev
-  libcmocka-dev python3 lmdb-utils
+  libcmocka-dev python3 python3-msgpack lmdb-utils
 )
 if [ "${ATP_BENCH_DEPS:-0}" = 1 ]; then
   packages+=(redis-server libhiredis-dev gnuplot-nox)

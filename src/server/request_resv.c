@@ -82,6 +82,14 @@ static bool request_resv_lines(request_env *env, const request_fields *f,
         reply_error_set(e, ATP_E_BAD_REQUEST, "a reservation needs at least one line");
         return false;
     }
+    /* The engine reads "no lines" as "every line": an empty list (a client
+     * that computed nothing to release) must not release everything. */
+    if (n == 0) {
+        reply_error_set(e, ATP_E_BAD_REQUEST,
+                        "'lines' is empty: name at least one line, or leave "
+                        "'lines' out to release every line");
+        return false;
+    }
     if (n > env->cfg->reservations.max_lines) {
         reply_error_set(e, ATP_E_TOO_MANY_LINES, "%u lines, at most %u", n,
                         env->cfg->reservations.max_lines);

@@ -275,7 +275,7 @@ static int ctl_build_release(const ctl_args *a, codec_writer *w, ctl_cart *cart)
     if (!ctl_build_id_ok(a))
         return CTL_EXIT_USAGE;
     /* No lines: the request has no "lines" key, which releases everything
-     * (an empty array would release nothing). */
+     * (an empty array is refused: bad_request). */
     bool some = a->nwords > 2;
     codec_w_map(w, some ? 3 : 2);
     codec_w_kv_cstr(w, "op", "release");
