@@ -351,6 +351,12 @@ void sources_snapshot_applied(sources *s, uint32_t src, uint64_t seq,
     so->restored = false;
 }
 
+bool sources_snapshot_stale(const sources *s, uint32_t src, uint64_t seq)
+{
+    const source *so = &s->src[src];
+    return so->seen && seq + 1 < so->next_seq;
+}
+
 void sources_snapshot_aborted(sources *s, uint32_t src)
 {
     INC(s->src[src].snapshots_aborted, 1);

@@ -104,6 +104,10 @@ void sources_heartbeat(sources *s, uint32_t src, int64_t now_ms);
 void sources_snapshot_applied(sources *s, uint32_t src, uint64_t seq,
                               int64_t now_ms, const sources_io *io);
 void sources_snapshot_aborted(sources *s, uint32_t src);
+/* sources_snapshot_stale: a snapshot consistent with seq is older than the
+ * messages already delivered (seq + 1 < the next expected seq), so applying
+ * it would undo them. Ingest thread. */
+bool sources_snapshot_stale(const sources *s, uint32_t src, uint64_t seq);
 
 /* sources_restore: after a restart, the source's applied offset was
  * loaded; the next expected message is seq + 1 (main, before start). */

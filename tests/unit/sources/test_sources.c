@@ -491,6 +491,15 @@ static void test_sources_silence_snapshot_restore(void **state)
     rx(fx, ERP, 42, 2100);
     EXPECT(fx, ERP, 42);
     assert_int_equal(st_of(fx, ERP, 2100).state, SOURCES_OK);
+    /* A snapshot older than what was delivered would undo it: stale. At
+     * the delivered seq or later it is not; nor before the first message. */
+    assert_true(sources_snapshot_stale(fx->s, ERP, 41));
+    assert_false(sources_snapshot_stale(fx->s, ERP, 42));
+    assert_false(sources_snapshot_stale(fx->s, ERP, 1000));
+    sources *fresh = NULL;
+    assert_int_equal(sources_alloc(&fx->cfg, &fresh), ATP_OK);
+    assert_false(sources_snapshot_stale(fresh, ERP, 0));
+    sources_free(fresh);
 }
 
 static void test_sources_stale_regions(void **state)
