@@ -145,6 +145,14 @@ def main(h):
         ck.eq(rc, 3, "atpctl at %s: exit status" % key)
         ck.check(says in err and "is atpd running" not in err,
                  "atpctl at %s: stderr %r" % (key, err))
+    feed_args = ["--config", d.config_path, "--source", "wms", "--messages", 5, "--quiet",
+                  "--control", svc["control_listen"]]
+    rc, _, err, _ = run([h.feed_bin, "--endpoint", d.query_url] + feed_args)
+    ck.check(rc == 2 and "query port (service.query_listen)" in err,
+             "atp-feed at the query port: exit %d, %r" % (rc, err))
+    rc, _, err, took = run([h.feed_bin, "--endpoint", "tcp://127.0.0.1:%d" % dead] + feed_args)
+    ck.check(rc != 0 and "Connection refused" in err and took <= 5 + SLACK_S,
+             "atp-feed at a closed port: exit %d after %.1f s, %r" % (rc, took, err))
     rc, _, err, _ = run([ctl, "--endpoint", d.query_url, "--feed", d.query_url, "watch",
                          "--count", "1"])
     ck.check(rc == 2 and "query port (service.query_listen)" in err,

@@ -33,6 +33,7 @@
 
 #include "atp/error.h"
 #include "atp/wire.h"
+#include "sp_probe.h"
 #include "codec/codec.h"
 #include "common/clock.h"
 #include "config/config.h"
@@ -717,6 +718,18 @@ static int feed_connect(feed_run *r)
         fprintf(stderr, "atp-feed: cannot configure the socket: %s\n",
                 nng_strerror(rv));
         return FEED_EXIT_TRANSPORT;
+    }
+    /* Another kind of socket at the URL (atpd's query port) lets the dial
+     * below succeed and every message vanish (nng drops the mismatched
+     * pipe): say what it is, at once. */
+    char why[384];
+    if (sp_probe(r->url, SP_PROTO_PUB, SP_PROTO_SUB, FEED_CONNECT_WAIT_MS, why,
+                 sizeof why) == ATP_E_BAD_REQUEST) {
+        fprintf(stderr,
+                "atp-feed: %s\natp-feed: --endpoint must name atpd's source "
+                "feed port (service.ingest_listen)\n",
+                why);
+        return FEED_EXIT_USAGE;
     }
     /* A synchronous dial fails at once when nothing listens; retry while
      * atpd may still be starting, bounded by FEED_CONNECT_WAIT_MS. */
