@@ -51,8 +51,9 @@ def run(argv, timeout_s=30):
     return r.returncode, r.stdout, r.stderr, time.monotonic() - t0
 
 
-def silent_listener():
-    """A TCP listener that accepts and never says a word."""
+def listener(greeting=b""):
+    """A TCP listener that accepts, sends greeting, and never says more: b""
+    is a port that never speaks, an SP REP header one that never replies."""
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
     s.listen(8)
@@ -64,28 +65,10 @@ def silent_listener():
                 c, _ = s.accept()
             except OSError:
                 return
+            c.sendall(greeting)
             conns.append(c)
     threading.Thread(target=accept, daemon=True).start()
-    return s, conns
-
-
-def mute_rep():
-    """An SP REP peer that completes the handshake, then never replies."""
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    s.listen(8)
-    conns = []
-
-    def accept():
-        while True:
-            try:
-                c, _ = s.accept()
-            except OSError:
-                return
-            c.sendall(b"\x00SP\x00\x00\x31\x00\x00")
-            conns.append(c)
-    threading.Thread(target=accept, daemon=True).start()
-    return s, conns
+    return s
 
 
 def main(h):
@@ -120,10 +103,10 @@ def main(h):
     took = bounded("closed port", ["--endpoint", "tcp://127.0.0.1:%d" % dead, "status"],
                    5000, 3, "Connection refused")
     ck.check(took < 1.0 * TF, "a closed port fails at once, not after the timeout (%.2f s)" % took)
-    ls, _ = silent_listener()
+    ls = listener()
     bounded("silent TCP listener", ["--endpoint", "tcp://127.0.0.1:%d" % ls.getsockname()[1],
                                     "status"], 500, 3, "sent no handshake")
-    mr, _ = mute_rep()
+    mr = listener(b"\x00SP\x00\x00\x31\x00\x00")
     bounded("REP that never replies", ["--endpoint", "tcp://127.0.0.1:%d" % mr.getsockname()[1],
                                        "status"], 500, 3, "no reply from")
     os.kill(d.pid, signal.SIGSTOP)
