@@ -43,6 +43,9 @@ def main(h):
                        [ex.Source.SET, "SKU-1", "DC-2", ex.Source.ON_HAND, 4]])
     harness.wait_until(lambda: c.sources()["wms"]["last_seq"] == seq, 10, 0.02,
                        "the example's message applied")
+    # the region turns fresh on atpd's next tick (PROTOCOL.md, "Stale")
+    harness.wait_until(lambda: c.atp("SKU-1", "us-east")["stale"] is False, 10, 0.01,
+                       "us-east fresh")
 
     a = c.atp("SKU-1", "us-east", channel="web")
     ck.eq((a["atp"], a["supply"], a["buffer"], a["rule"], a["stale"]),
