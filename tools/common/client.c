@@ -75,10 +75,9 @@ static void client_aio_cb(void *arg)
  * ms) passed. Returns whether it completed. */
 static bool client_wait_done(client *c, int64_t deadline)
 {
-    struct timespec ts;
-    int64_t wall = deadline; /* the condvar runs on CLOCK_MONOTONIC */
-    ts.tv_sec = wall / 1000;
-    ts.tv_nsec = (long)(wall % 1000) * 1000000L;
+    /* clock_mono_ms is CLOCK_MONOTONIC, the condvar's clock */
+    struct timespec ts = {.tv_sec = deadline / 1000,
+                          .tv_nsec = (long)(deadline % 1000) * 1000000L};
     pthread_mutex_lock(&c->mu);
     int rv = 0;
     while (!c->done && rv != ETIMEDOUT)
