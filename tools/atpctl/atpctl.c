@@ -775,8 +775,8 @@ static int ctl_exchange(client *c, const codec_writer *w, codec_arena *arena,
                     "point --endpoint (or ATPD_ENDPOINT) at it.\n");
         else if (e == ATP_E_TIMEOUT)
             fprintf(stderr,
-                    "atpctl: no reply within %d ms; try a larger "
-                    "--timeout\n",
+                    "atpctl: atpd is slow or stopped; try a larger --timeout "
+                    "(now %d ms)\n",
                     timeout_ms);
         return CTL_EXIT_TRANSPORT;
     }
