@@ -423,8 +423,9 @@ static void config_unknown_key(config__walk *w, const yaml_node_t *key,
                      sizeof kshown);
     if (near != NULL)
         snprintf(hint, sizeof hint, "did you mean '%s'? ", near);
-    config__error(w->b, config__mark_of(key), "unknown key '%s' in %s; %sallowed: %s",
-                  kshown, what, hint, allowed);
+    config__error(w->b, config__mark_of(key),
+                  "unknown key '%s' in %s; %sallowed: %s", kshown, what, hint,
+                  allowed);
 }
 
 /* The most keys a section has (service has 19): checked below, so adding a

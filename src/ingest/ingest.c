@@ -320,7 +320,8 @@ static void ingest_snapshot_apply(ingest *in, uint32_t src)
      * would roll the positions back, and the messages after it would not
      * come again: they are duplicates now. */
     if (sources_snapshot_stale(in->src, src, sn->seq)) {
-        ingest_snapshot_abort(in, src, "older than the messages already applied");
+        ingest_snapshot_abort(in, src,
+                              "older than the messages already applied");
         return;
     }
     ingest_snapshot_batch *sb = calloc(1, sizeof *sb);

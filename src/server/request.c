@@ -60,11 +60,12 @@ atp_err request_env_init(request_env *env, const config *cfg, engine *eng,
     for (size_t i = 0; i < cfg->n_regions; i++)
         env->region_ids[i] = cfg->regions[i].id;
     env->region_list = request_list_alloc(env->region_ids, cfg->n_regions);
-    env->channel_list = request_list_alloc((const char *const *)cfg->channels,
-                                           cfg->n_channels);
-    atp_err err = env->region_list != NULL && env->channel_list != NULL
-                      ? names_init(&env->regions, env->region_ids, cfg->n_regions)
-                      : ATP_E_NOMEM;
+    env->channel_list =
+        request_list_alloc((const char *const *)cfg->channels, cfg->n_channels);
+    atp_err err =
+        env->region_list != NULL && env->channel_list != NULL
+            ? names_init(&env->regions, env->region_ids, cfg->n_regions)
+            : ATP_E_NOMEM;
     if (err == ATP_OK)
         err = names_init(&env->channels, (const char *const *)cfg->channels,
                          cfg->n_channels);
@@ -145,8 +146,8 @@ bool request_channel(request_env *env, const request_fields *f, uint32_t *out,
     int64_t c = names_find(&env->channels, s.ptr, s.len);
     if (c < 0) {
         reply_error_set(e, ATP_E_UNKNOWN_CHANNEL,
-                        "unknown channel '%.*s'; channels: %s",
-                        request_clip(s), s.ptr, env->channel_list);
+                        "unknown channel '%.*s'; channels: %s", request_clip(s),
+                        s.ptr, env->channel_list);
         return false;
     }
     *out = (uint32_t)c;

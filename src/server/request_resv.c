@@ -9,7 +9,6 @@
 
 #include "server/request_int.h"
 
-
 /* request_resv_span writes ms as the largest whole unit ("15m", "1d",
  * "1500ms"), as the config writes durations. */
 static void request_resv_span(int64_t ms, char *buf, size_t n)

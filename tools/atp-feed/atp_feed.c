@@ -33,7 +33,6 @@
 
 #include "atp/error.h"
 #include "atp/wire.h"
-#include "sp_probe.h"
 #include "codec/codec.h"
 #include "common/clock.h"
 #include "config/config.h"
@@ -41,6 +40,7 @@
 #include "feed_replay.h"
 #include "feed_state.h"
 #include "generator.h"
+#include "sp_probe.h"
 
 enum {
     FEED_EXIT_OK = 0,
@@ -1543,7 +1543,8 @@ int main(int argc, char **argv)
         return FEED_EXIT_OK;
     }
     if (r->a.version) {
-        printf("atp-feed %s (wire protocol %d)\n", ATP_VERSION, ATP_WIRE_VERSION);
+        printf("atp-feed %s (wire protocol %d)\n", ATP_VERSION,
+               ATP_WIRE_VERSION);
         return FEED_EXIT_OK;
     }
     struct sigaction sa;

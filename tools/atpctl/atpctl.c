@@ -23,7 +23,6 @@
 #include "atp/error.h"
 #include "atp/wire.h"
 #include "client.h"
-#include "sp_probe.h"
 #include "codec/codec.h"
 #include "common/clock.h"
 #include "ctl_cart.h"
@@ -32,6 +31,7 @@
 #include "ctl_render.h"
 #include "ctl_resv.h"
 #include "ctl_sub.h"
+#include "sp_probe.h"
 
 enum {
     CTL_EXIT_OK = 0,
@@ -63,7 +63,7 @@ typedef struct ctl_args {
     int timeout_ms;
     bool json;
     bool help;
-    bool version; /* --version: print it, send nothing */
+    bool version;       /* --version: print it, send nothing */
     bool all;           /* scan --all */
     bool wide;          /* sources --wide */
     const char **words; /* command and its operands; owned, argc entries */
@@ -1064,7 +1064,8 @@ static int ctl_watch_check_region(const ctl_args *a, const ctl_cmd *cmd,
     client_opts o = {.url = url, .timeout_ms = a->timeout_ms};
     const codec_val *reply = NULL, *okv;
     bool ok = false;
-    if (arena == NULL || w == NULL || client_open(&o, &c, err, sizeof err) != ATP_OK)
+    if (arena == NULL || w == NULL ||
+        client_open(&o, &c, err, sizeof err) != ATP_OK)
         goto done;
     codec_w_map(w, 3);
     codec_w_kv_cstr(w, "op", "scan");
@@ -1077,8 +1078,8 @@ static int ctl_watch_check_region(const ctl_args *a, const ctl_cmd *cmd,
                 region, client_last_error(c));
         goto done;
     }
-    if ((okv = codec_val_get(reply, "ok")) != NULL && codec_val_bool(okv, &ok) &&
-        !ok) {
+    if ((okv = codec_val_get(reply, "ok")) != NULL &&
+        codec_val_bool(okv, &ok) && !ok) {
         ctl_print_service_error(reply, NULL, NULL, a, cmd);
         rc = CTL_EXIT_SERVICE;
     }

@@ -101,7 +101,8 @@ static int sp_probe_connect(const char *url, int64_t deadline, int *why)
     } else {
         return -1;
     }
-    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int fd =
+        socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
         *why = errno;
         return -1;
@@ -163,8 +164,9 @@ atp_err sp_probe(const char *url, uint16_t self, uint16_t want_peer,
     if (fd < 0 && why == 0)
         return ATP_OK; /* not a URL we probe: nng's dial decides */
     if (fd < 0 && why == ETIMEDOUT) {
-        sp_probe_say(err, errlen, "cannot connect to %s: no answer within %d ms",
-                     url, timeout_ms);
+        sp_probe_say(err, errlen,
+                     "cannot connect to %s: no answer within %d ms", url,
+                     timeout_ms);
         return ATP_E_TIMEOUT;
     }
     if (fd < 0) {
@@ -175,8 +177,8 @@ atp_err sp_probe(const char *url, uint16_t self, uint16_t want_peer,
     /* The SP header: 0, 'S', 'P', version 0, protocol (big endian), 0, 0.
      * Both sides send theirs at once, so the peer's comes whatever ours
      * says; a mismatched peer then closes. */
-    unsigned char hello[8] = {0, 'S', 'P', 0, (unsigned char)(self >> 8),
-                              (unsigned char)self, 0, 0};
+    unsigned char hello[8] = {
+        0, 'S', 'P', 0, (unsigned char)(self >> 8), (unsigned char)self, 0, 0};
     unsigned char peer[8];
     atp_err e = ATP_OK;
     ssize_t r = send(fd, hello, sizeof hello, MSG_NOSIGNAL) == sizeof hello

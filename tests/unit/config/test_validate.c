@@ -104,8 +104,8 @@ static void test_unknown_key_hint(void **state)
     expect_diag(&d, 2, 3, "unknown key 'snapshot_intervall' in service",
                 "did you mean 'snapshot_interval'?", "allowed: query_listen, ",
                 "resync_hold_messages, scheduling");
-    expect_diag(&d, 3, 3, "unknown key 'colour' in service; allowed: ",
-                ", scheduling");
+    expect_diag(&d, 3, 3,
+                "unknown key 'colour' in service; allowed: ", ", scheduling");
     assert_null(strstr(d.items[1].message, "did you mean"));
     expect_diag(&d, 5, 16, "unknown key 'max_line' in reservations",
                 "did you mean 'max_lines'?", "log_apply_delay");

@@ -362,7 +362,8 @@ static void test_request_atp_errors(void **state)
     w_atp(fx, "SKU-1", "us-east", "fax");
     r = test_run(fx);
     test_assert_error(r, ATP_E_UNKNOWN_CHANNEL, -1);
-    test_assert_message(r, "unknown channel 'fax'; channels: default, web, app");
+    test_assert_message(r,
+                        "unknown channel 'fax'; channels: default, web, app");
     /* a TTL out of range is answered with the range (defaults 1s..1d),
      * before the engine sees it */
     codec_w_map(fx->req, 4);
@@ -384,7 +385,8 @@ static void test_request_atp_errors(void **state)
     codec_w_kv_cstr(fx->req, "id", "r1");
     r = test_run(fx);
     test_assert_error(r, ATP_E_BAD_TTL, -1);
-    test_assert_message(r, "missing field 'ttl_ms' (milliseconds, 1000..86400000");
+    test_assert_message(r,
+                        "missing field 'ttl_ms' (milliseconds, 1000..86400000");
     w_atp(fx, "", "us-east", NULL);
     test_assert_error(test_run(fx), ATP_E_BAD_SKU, -1);
     char long_sku[66];
