@@ -1,6 +1,8 @@
 # Two commands do everything: `make run` and `make test`.
 # Everything else here is a building block of those two.
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+# The makes CMake runs inherit this: no "gmake[N]: Entering directory" lines.
+MAKEFLAGS += --no-print-directory
 BUILD ?= build
 SAN_BUILD ?= build-san
 TSAN_BUILD ?= build-tsan
@@ -25,9 +27,12 @@ deps-bench:
 configure: deps
 	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS) >/dev/null
 
-# Just what `make run` needs.
+# Just what `make run` needs. Quiet: the compiler's lines go to a log,
+# shown only when the build fails, so the demo's banner is what one sees.
 bins: configure
-	@cmake --build $(BUILD) -j $(JOBS) --target atpd atpctl atp-feed
+	@echo "building atpd, atpctl, atp-feed in $(BUILD)/ (log: $(BUILD)/bins.log)"
+	@cmake --build $(BUILD) -j $(JOBS) --target atpd atpctl atp-feed >$(BUILD)/bins.log 2>&1 \
+		|| { tail -n 40 $(BUILD)/bins.log; echo "build failed: $(BUILD)/bins.log"; exit 1; }
 
 build: configure
 	@cmake --build $(BUILD) -j $(JOBS)

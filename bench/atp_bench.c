@@ -26,6 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "atp/wire.h"
 #include "bench_nng.h"
 #include "common/clock.h"
 #include "formula/rules.h"
@@ -149,7 +150,8 @@ static void bench_usage(FILE *f)
         "  --keep                keep the temporary directory\n"
         "  --quiet               no progress lines\n"
         "  --tiny                smallest scale (CI smoke test)\n"
-        "  --help\n");
+        "  --help\n"
+        "  --version\n");
 }
 
 __attribute__((format(printf, 1, 2))) static int bench_usage_error(const char *fmt, ...)
@@ -229,6 +231,11 @@ static int bench_parse_args(int argc, char **argv, bench_args *a)
         const char *opt = argv[i];
         if (strcmp(opt, "--help") == 0 || strcmp(opt, "-h") == 0) {
             bench_usage(stdout);
+            return 0;
+        }
+        if (strcmp(opt, "--version") == 0) {
+            printf("atp-bench %s (wire protocol %d)\n", ATP_VERSION,
+                   ATP_WIRE_VERSION);
             return 0;
         }
         bool *flag = strcmp(opt, "--keep") == 0       ? &a->keep
@@ -582,7 +589,7 @@ bool bench_status_read(client *cl, bench_atpd_status *st)
                          s.ptr);
             codec_val_uint(codec_val_get(v, "skus"), &st->skus);
             codec_val_uint(codec_val_get(v, "positions"), &st->positions);
-            codec_val_uint(codec_val_get(v, "memory_bytes"), &st->memory_bytes);
+            codec_val_uint(codec_val_get(v, "engine_memory_bytes"), &st->memory_bytes);
             codec_val_uint(
                 codec_val_get(codec_val_get(v, "engine"), "events_applied"),
                 &st->events_applied);

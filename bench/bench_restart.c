@@ -793,7 +793,7 @@ static void br_restart(br_run *run, unsigned i)
         br_fail("restart %u: status failed", i + 1);
     run->positions = br_u(codec_val_get(st, "positions"));
     run->open = br_u(codec_val_get(codec_val_get(st, "reservations"), "open"));
-    run->memory_bytes = br_u(codec_val_get(st, "memory_bytes"));
+    run->memory_bytes = br_u(codec_val_get(st, "engine_memory_bytes"));
     uint64_t skipped =
         br_u(codec_val_get(codec_val_get(st, "reservations"), "load_skipped"));
     run->ok = run->positions == O.skus * br_n_locs() && run->open == O.reservations &&

@@ -21,8 +21,6 @@
 #include "sources/sources.h"
 #include "store/store.h"
 
-#define ATPD_VERSION "0.1.0"
-
 /* jemalloc's options, read once at start (ignored without jemalloc, as in
  * sanitizer builds). background_thread: purge freed dirty pages on a timer
  * of jemalloc's own; without it, purging only happens while the process
@@ -316,7 +314,8 @@ static int atpd_parse_args(int argc, char **argv, atpd_args *a)
             atpd_usage(stdout);
             return 0;
         case 'V':
-            printf("atpd %s (wire protocol %d)\n", ATPD_VERSION, ATP_WIRE_VERSION);
+            printf("atpd %s (wire protocol %d)\n", ATP_VERSION,
+                   ATP_WIRE_VERSION);
             return 0;
         default:
             atpd_usage(stderr);
@@ -439,9 +438,9 @@ int main(int argc, char **argv)
     log_info("atpd",
              "atpd %s ready: queries on %s, sources on %s, change feed on %s "
              "(%zu regions, %zu locations, %zu sources)",
-             ATPD_VERSION, cfg.service.query_listen, cfg.service.ingest_listen,
-             cfg.service.feed_listen,
-             cfg.n_regions, cfg.n_locations, cfg.n_sources);
+             ATP_VERSION, cfg.service.query_listen, cfg.service.ingest_listen,
+             cfg.service.feed_listen, cfg.n_regions, cfg.n_locations,
+             cfg.n_sources);
 
     int sig = 0;
     while (sigwait(&stop, &sig) != 0 && errno == EINTR)

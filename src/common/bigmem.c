@@ -2,7 +2,9 @@
 #define _GNU_SOURCE
 #include "common/bigmem.h"
 
+#include <stdio.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 /* Huge pages only pay off for tables of several huge pages. */
 #define BIGMEM_HUGE_MIN (8u << 20)
@@ -37,4 +39,16 @@ void *bigmem_realloc(void *p, size_t old_bytes, size_t new_bytes)
     void *q = mremap(p, old_bytes ? old_bytes : 1, new_bytes ? new_bytes : 1,
                      MREMAP_MAYMOVE);
     return q == MAP_FAILED ? NULL : q;
+}
+
+unsigned long long bigmem_rss_bytes(void)
+{
+    FILE *f = fopen("/proc/self/statm", "r");
+    unsigned long long size = 0, resident = 0;
+    if (f == NULL)
+        return 0;
+    int n = fscanf(f, "%llu %llu", &size, &resident);
+    fclose(f);
+    long page = sysconf(_SC_PAGESIZE);
+    return n == 2 && page > 0 ? resident * (unsigned long long)page : 0;
 }

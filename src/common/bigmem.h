@@ -27,4 +27,9 @@ void bigmem_free(void *p, size_t bytes);
  * the contents; the grown part is zero. NULL on failure: p is unchanged. */
 void *bigmem_realloc(void *p, size_t old_bytes, size_t new_bytes);
 
+/* bigmem_rss_bytes returns the process's resident set size (all of it:
+ * heap, tables, libraries, stacks) from /proc/self/statm, or 0 when it
+ * cannot be read. Any thread. */
+unsigned long long bigmem_rss_bytes(void);
+
 #endif

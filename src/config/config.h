@@ -113,7 +113,7 @@ typedef struct config {
 typedef struct config_diag {
     int line;   /* 1-based; 0 when not tied to a line */
     int column; /* 1-based; 0 when unknown */
-    char message[256];
+    char message[1024]; /* room for every allowed key of a section */
 } config_diag;
 
 typedef struct config_diags {

@@ -365,6 +365,69 @@ size_t config__seq_limit(config__walk *w, const yaml_node_t *seq, size_t n,
     return max;
 }
 
+/* config_edit_distance is the Levenshtein distance between a and b, or a
+ * number above limit when it exceeds limit (or a key is too long to
+ * bother). For "did you mean". */
+static size_t config_edit_distance(const char *a, const char *b, size_t limit)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    if (la > 64 || lb > 64)
+        return limit + 1;
+    size_t row[65];
+    for (size_t j = 0; j <= lb; j++)
+        row[j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        size_t diag = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= lb; j++) {
+            size_t up = row[j];
+            size_t best = diag + (a[i - 1] != b[j - 1]);
+            if (up + 1 < best)
+                best = up + 1;
+            if (row[j - 1] + 1 < best)
+                best = row[j - 1] + 1;
+            row[j] = best;
+            diag = up;
+        }
+    }
+    return row[lb];
+}
+
+/* config_unknown_key reports key, not among keys[], with every allowed key
+ * and the closest one ("did you mean") when it is a likely typo. */
+static void config_unknown_key(config__walk *w, const yaml_node_t *key,
+                               const char *what, const char *const *keys,
+                               size_t n_keys)
+{
+    char allowed[768];
+    size_t o = 0;
+    allowed[0] = '\0';
+    const char *near = NULL;
+    size_t near_d = 0;
+    const char *ks = (const char *)key->data.scalar.value;
+    /* A typo is at most a third of the key's letters away (at least 1,
+     * at most 3): "snapshot_intervall", "max_line". */
+    size_t limit = strlen(ks) / 3;
+    limit = limit < 1 ? 1 : limit > 3 ? 3 : limit;
+    for (size_t j = 0; j < n_keys && o < sizeof allowed; j++) {
+        o += (size_t)snprintf(allowed + o, sizeof allowed - o, "%s%s",
+                              j ? ", " : "", keys[j]);
+        size_t d = config_edit_distance(ks, keys[j], limit);
+        if (d <= limit && (near == NULL || d < near_d)) {
+            near = keys[j];
+            near_d = d;
+        }
+    }
+    char kshown[48], hint[96] = "";
+    config_text_show(key->data.scalar.value, key->data.scalar.length, kshown,
+                     sizeof kshown);
+    if (near != NULL)
+        snprintf(hint, sizeof hint, "did you mean '%s'? ", near);
+    config__error(w->b, config__mark_of(key),
+                  "unknown key '%s' in %s; %sallowed: %s", kshown, what, hint,
+                  allowed);
+}
+
 /* The most keys a section has (service has 19): checked below, so adding a
  * key beyond it fails loudly instead of overrunning first[]. */
 #define CONFIG_MAX_KEYS 32
@@ -414,26 +477,7 @@ bool config__map_fields(config__walk *w, const yaml_node_t *node,
                 what, keys[k],
                 config__at(first[k], config__mark_of(key), at, sizeof at));
         } else {
-            char allowed[256];
-            size_t o = 0;
-            allowed[0] = '\0';
-            for (size_t j = 0; j < n_keys && o < sizeof allowed; j++)
-                o += (size_t)snprintf(allowed + o, sizeof allowed - o, "%s%s",
-                                      j ? ", " : "", keys[j]);
-            /* The message must fit config_diag.message with the whole list
-             * of allowed keys: shorten the unknown key if need be. */
-            int fixed = snprintf(NULL, 0, "unknown key '' in %s; allowed: %s",
-                                 what, allowed);
-            int room = (int)sizeof(((config_diag *)0)->message) - 1 - fixed;
-            char kshown[40];
-            size_t ksize = room < 12 ? 12 : (size_t)room + 1;
-            if (ksize > sizeof kshown)
-                ksize = sizeof kshown;
-            config_text_show(key->data.scalar.value, key->data.scalar.length,
-                             kshown, ksize);
-            config__error(w->b, config__mark_of(key),
-                          "unknown key '%s' in %s; allowed: %s", kshown, what,
-                          allowed);
+            config_unknown_key(w, key, what, keys, n_keys);
         }
     }
     return true;

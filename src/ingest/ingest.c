@@ -316,6 +316,14 @@ static void ingest_snapshot_release(void *owner, bool applied)
 static void ingest_snapshot_apply(ingest *in, uint32_t src)
 {
     ingest_snapshot *sn = &in->snaps[src];
+    /* A snapshot older than what was applied (a late or repeated one)
+     * would roll the positions back, and the messages after it would not
+     * come again: they are duplicates now. */
+    if (sources_snapshot_stale(in->src, src, sn->seq)) {
+        ingest_snapshot_abort(in, src,
+                              "older than the messages already applied");
+        return;
+    }
     ingest_snapshot_batch *sb = calloc(1, sizeof *sb);
     engine_event *events = malloc((sn->events ? sn->events : 1) * sizeof *events);
     if (sb == NULL || events == NULL) {

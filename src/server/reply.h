@@ -15,7 +15,7 @@
 typedef struct reply_error {
     atp_err code;
     int64_t line;
-    char message[192];
+    char message[1024]; /* room for a list of the valid values */
 } reply_error;
 
 /* reply_error_set fills e with code and a printf-style message. */

@@ -12,13 +12,37 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/bigmem.h"
 #include "common/clock.h"
 #include "common/thread.h"
 #include "formula/rules.h"
 #include "server/reply.h"
 #include "server/request_int.h"
 
-#define REQUEST_VERSION "0.1.0"
+/* The longest list of valid ids an error message carries. */
+#define REQUEST_LIST_MAX 768
+
+/* request_list_alloc returns "a, b, c" of ids[0..n), shortened to
+ * "a, b, ... (N in all)" when longer than REQUEST_LIST_MAX; NULL: no
+ * memory. Caller frees. */
+static char *request_list_alloc(const char *const *ids, size_t n)
+{
+    char *buf = malloc(REQUEST_LIST_MAX + 48);
+    if (buf == NULL)
+        return NULL;
+    size_t o = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < n; i++) {
+        size_t len = strlen(ids[i]);
+        if (o + len + 2 > REQUEST_LIST_MAX) {
+            snprintf(buf + o, 48, "%s... (%zu in all)", i ? ", " : "", n);
+            break;
+        }
+        o += (size_t)snprintf(buf + o, REQUEST_LIST_MAX + 48 - o, "%s%s",
+                              i ? ", " : "", ids[i]);
+    }
+    return buf;
+}
 
 atp_err request_env_init(request_env *env, const config *cfg, engine *eng,
                          sources *src, ingest *in, changes *chg)
@@ -35,7 +59,13 @@ atp_err request_env_init(request_env *env, const config *cfg, engine *eng,
         return ATP_E_NOMEM;
     for (size_t i = 0; i < cfg->n_regions; i++)
         env->region_ids[i] = cfg->regions[i].id;
-    atp_err err = names_init(&env->regions, env->region_ids, cfg->n_regions);
+    env->region_list = request_list_alloc(env->region_ids, cfg->n_regions);
+    env->channel_list =
+        request_list_alloc((const char *const *)cfg->channels, cfg->n_channels);
+    atp_err err =
+        env->region_list != NULL && env->channel_list != NULL
+            ? names_init(&env->regions, env->region_ids, cfg->n_regions)
+            : ATP_E_NOMEM;
     if (err == ATP_OK)
         err = names_init(&env->channels, (const char *const *)cfg->channels,
                          cfg->n_channels);
@@ -50,6 +80,9 @@ void request_env_fini(request_env *env)
     names_fini(&env->channels);
     free(env->region_ids);
     env->region_ids = NULL;
+    free(env->region_list);
+    free(env->channel_list);
+    env->region_list = env->channel_list = NULL;
 }
 
 /* ---- field helpers ------------------------------------------------------ */
@@ -89,8 +122,9 @@ bool request_region(request_env *env, codec_view v, uint32_t *out,
         return false;
     int64_t r = names_find(&env->regions, s.ptr, s.len);
     if (r < 0) {
-        reply_error_set(e, ATP_E_UNKNOWN_REGION, "unknown region '%.*s'",
-                        request_clip(s), s.ptr);
+        reply_error_set(e, ATP_E_UNKNOWN_REGION,
+                        "unknown region '%.*s'; regions: %s", request_clip(s),
+                        s.ptr, env->region_list);
         return false;
     }
     *out = (uint32_t)r;
@@ -127,8 +161,9 @@ bool request_channel(request_env *env, const request_fields *f, uint32_t *out,
         return false;
     int64_t c = names_find(&env->channels, s.ptr, s.len);
     if (c < 0) {
-        reply_error_set(e, ATP_E_UNKNOWN_CHANNEL, "unknown channel '%.*s'",
-                        request_clip(s), s.ptr);
+        reply_error_set(e, ATP_E_UNKNOWN_CHANNEL,
+                        "unknown channel '%.*s'; channels: %s", request_clip(s),
+                        s.ptr, env->channel_list);
         return false;
     }
     *out = (uint32_t)c;
@@ -228,9 +263,9 @@ static bool request_status(request_env *env, const request_fields *f,
     ingest_stats is = {0};
     if (env->in != NULL)
         ingest_stats_get(env->in, &is);
-    codec_w_map(w, es.store_known ? 17 : 16);
+    codec_w_map(w, es.store_known ? 19 : 18);
     codec_w_kv_bool(w, "ok", true);
-    codec_w_kv_cstr(w, "version", REQUEST_VERSION);
+    codec_w_kv_cstr(w, "version", ATP_VERSION);
     codec_w_kv_bool(w, "ready", true);
     codec_w_kv_int(w, "uptime_ms", clock_mono_ms() - env->started_ms);
     /* The policy in effect (service.scheduling, or set from outside),
@@ -240,6 +275,11 @@ static bool request_status(request_env *env, const request_fields *f,
     codec_w_kv_uint(w, "positions", es.positions);
     codec_w_kv_uint(w, "regions", env->cfg->n_regions);
     codec_w_kv_uint(w, "locations", env->cfg->n_locations);
+    /* engine_memory_bytes is what the engine's tables take, rss_bytes what
+     * the process holds. memory_bytes: the old name of the first,
+     * deprecated in 0.1, removed in 0.2. */
+    codec_w_kv_uint(w, "engine_memory_bytes", es.memory_bytes);
+    codec_w_kv_uint(w, "rss_bytes", bigmem_rss_bytes());
     codec_w_kv_uint(w, "memory_bytes", es.memory_bytes);
     codec_w_cstr(w, "engine");
     codec_w_map(w, 4);

@@ -29,6 +29,9 @@ typedef struct request_env {
     names regions;
     names channels;
     const char **region_ids;
+    /* "us-east, us-west, eu": what an unknown_region / unknown_channel
+     * error lists (shortened with "... (N in all)" past REQUEST_LIST_MAX) */
+    char *region_list, *channel_list;
     int64_t started_ms; /* monotonic */
     _Atomic uint64_t requests;
     _Atomic uint64_t errors;

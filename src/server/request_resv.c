@@ -4,30 +4,71 @@
  * reply when the engine calls back (engine or store writer thread, once the
  * outcome is durable).
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "server/request_int.h"
 
-
-static bool request_resv_ttl(const request_fields *f, bool required,
-                             int64_t *out, reply_error *e)
+/* request_resv_span writes ms as the largest whole unit ("15m", "1d",
+ * "1500ms"), as the config writes durations. */
+static void request_resv_span(int64_t ms, char *buf, size_t n)
 {
+    static const struct {
+        int64_t ms;
+        const char *unit;
+    } units[] = {{86400000, "d"}, {3600000, "h"}, {60000, "m"}, {1000, "s"}};
+    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
+        if (ms > 0 && ms % units[i].ms == 0) {
+            snprintf(buf, n, "%lld%s", (long long)(ms / units[i].ms),
+                     units[i].unit);
+            return;
+        }
+    }
+    snprintf(buf, n, "%lldms", (long long)ms);
+}
+
+/* ttl_ms of a reserve (optional: the configured default) or an extend
+ * (required), checked against reservations.min_ttl..max_ttl here so that
+ * the error can give the range. */
+static bool request_resv_ttl(request_env *env, const request_fields *f,
+                             bool required, int64_t *out, reply_error *e)
+{
+    const config_reservations *c = &env->cfg->reservations;
+    char lo[24], hi[24];
+    request_resv_span(c->min_ttl_ms, lo, sizeof lo);
+    request_resv_span(c->max_ttl_ms, hi, sizeof hi);
     codec_view v = f->ttl_ms;
     codec_type t = codec_view_type(v);
     if (v.p == NULL) {
         if (required)
-            reply_error_set(e, ATP_E_BAD_REQUEST, "missing field 'ttl_ms'");
+            reply_error_set(e, ATP_E_BAD_REQUEST,
+                            "missing field 'ttl_ms' (milliseconds, %lld..%lld: "
+                            "%s..%s)",
+                            (long long)c->min_ttl_ms, (long long)c->max_ttl_ms,
+                            lo, hi);
         *out = 0;
         return !required;
     }
     /* One rule for every field: the wrong type is bad_request, an integer
      * out of range the field's own code. */
     if (t != CODEC_INT && t != CODEC_UINT_BIG) {
-        reply_error_set(e, ATP_E_BAD_REQUEST, "ttl_ms must be an integer");
+        reply_error_set(e, ATP_E_BAD_REQUEST,
+                        "ttl_ms must be an integer (milliseconds, %lld..%lld: "
+                        "%s..%s)",
+                        (long long)c->min_ttl_ms, (long long)c->max_ttl_ms, lo,
+                        hi);
         return false;
     }
-    if (t == CODEC_UINT_BIG || !codec_view_int(v, out) || *out <= 0) {
-        reply_error_set(e, ATP_E_BAD_TTL, "ttl_ms must be a positive integer");
+    if (t == CODEC_UINT_BIG || !codec_view_int(v, out) ||
+        *out < c->min_ttl_ms || *out > c->max_ttl_ms) {
+        char got[32] = "a number above 2^63-1";
+        if (t == CODEC_INT && codec_view_int(v, out))
+            snprintf(got, sizeof got, "%lld", (long long)*out);
+        reply_error_set(e, ATP_E_BAD_TTL,
+                        "ttl_ms must be milliseconds in %lld..%lld (%s..%s, "
+                        "reservations.min_ttl..max_ttl), got %s",
+                        (long long)c->min_ttl_ms, (long long)c->max_ttl_ms, lo,
+                        hi, got);
         return false;
     }
     return true;
@@ -49,6 +90,14 @@ static bool request_resv_lines(request_env *env, const request_fields *f,
     uint32_t n = codec_view_len(f->lines);
     if (n == 0 && with_qty) {
         reply_error_set(e, ATP_E_BAD_REQUEST, "a reservation needs at least one line");
+        return false;
+    }
+    /* The engine reads "no lines" as "every line": an empty list (a client
+     * that computed nothing to release) must not release everything. */
+    if (n == 0) {
+        reply_error_set(e, ATP_E_BAD_REQUEST,
+                        "'lines' is empty: name at least one line, or leave "
+                        "'lines' out to release every line");
         return false;
     }
     if (n > env->cfg->reservations.max_lines) {
@@ -186,7 +235,7 @@ bool request_resv_start(request_env *env, engine_resv_op op,
     case ENGINE_RESV_RESERVE:
         if (!request_channel(env, f, &r->channel, e) ||
             !request_resv_lines(env, f, true, a, r, e) ||
-            !request_resv_ttl(f, false, &r->ttl_ms, e))
+            !request_resv_ttl(env, f, false, &r->ttl_ms, e))
             return false;
         break;
     case ENGINE_RESV_COMMIT:
@@ -203,7 +252,7 @@ bool request_resv_start(request_env *env, engine_resv_op op,
             return false;
         break;
     case ENGINE_RESV_EXTEND:
-        if (!request_resv_ttl(f, true, &r->ttl_ms, e))
+        if (!request_resv_ttl(env, f, true, &r->ttl_ms, e))
             return false;
         break;
     case ENGINE_RESV_GET:

@@ -56,6 +56,8 @@ struct sources {
     size_t max_reorder;  /* holes shorter than this wait for reordering */
     size_t max_held;     /* resyncing: at most this many held */
     int64_t retry_ms, timeout_ms;
+    int64_t start_ms; /* the first sources_tick (-1 before): a source never
+                         heard from is silent heartbeat_timeout after it */
 };
 
 #define INC(field, by) atomic_fetch_add_explicit(&(field), (by), memory_order_relaxed)
@@ -75,6 +77,7 @@ atp_err sources_alloc(const config *cfg, sources **out)
                       : s->max_reorder;
     s->retry_ms = cfg->service.resync_retry_ms;
     s->timeout_ms = cfg->service.resync_timeout_ms;
+    s->start_ms = -1;
     s->src = calloc(s->n ? s->n : 1, sizeof *s->src);
     s->authority = calloc((s->n_locations ? s->n_locations : 1) * ATP_AUTH_BUCKET_COUNT,
                           sizeof *s->authority);
@@ -286,6 +289,8 @@ void sources_receive(sources *s, uint32_t src, uint64_t seq, void *item,
 
 void sources_tick(sources *s, int64_t now_ms, const sources_io *io)
 {
+    if (s->start_ms < 0)
+        s->start_ms = now_ms;
     for (size_t i = 0; i < s->n; i++) {
         source *so = &s->src[i];
         uint32_t src = (uint32_t)i;
@@ -304,8 +309,13 @@ void sources_tick(sources *s, int64_t now_ms, const sources_io *io)
             so->mode = SOURCES_RESYNC_SNAPSHOT; /* a gap stays until repaired */
             sources_request(s, src, now_ms, io);
         }
+        /* Silence counts from the last message, or from the start for a
+         * source never heard from (or not since a restart): "not started
+         * yet" turns into "silent since start" after the same timeout. */
         int64_t last = atomic_load_explicit(&so->last_recv_ms, memory_order_relaxed);
-        if (so->seen && last >= 0 && now_ms - last > so->cfg->heartbeat_timeout_ms)
+        if (last < 0)
+            last = s->start_ms;
+        if (now_ms - last > so->cfg->heartbeat_timeout_ms)
             atomic_store_explicit(&so->silent, true, memory_order_relaxed);
     }
 }
@@ -319,9 +329,12 @@ void sources_heartbeat(sources *s, uint32_t src, int64_t now_ms)
 void sources_snapshot_applied(sources *s, uint32_t src, uint64_t seq,
                               int64_t now_ms, const sources_io *io)
 {
-    (void)now_ms;
     source *so = &s->src[src];
     INC(so->snapshots_applied, 1);
+    /* A snapshot is hearing from the source as much as a message is. */
+    atomic_store_explicit(&so->last_recv_ms, now_ms, memory_order_relaxed);
+    atomic_store_explicit(&so->silent, false, memory_order_relaxed);
+    atomic_store_explicit(&so->ever_seen, true, memory_order_relaxed);
     so->seen = true;
     size_t k = 0;
     while (k < so->n_held && so->held[k].seq <= seq)
@@ -336,6 +349,12 @@ void sources_snapshot_applied(sources *s, uint32_t src, uint64_t seq,
     atomic_store_explicit(&so->resync_flag, so->resyncing, memory_order_relaxed);
     so->mode = SOURCES_RESYNC_REPLAY;
     so->restored = false;
+}
+
+bool sources_snapshot_stale(const sources *s, uint32_t src, uint64_t seq)
+{
+    const source *so = &s->src[src];
+    return so->seen && seq + 1 < so->next_seq;
 }
 
 void sources_snapshot_aborted(sources *s, uint32_t src)
@@ -369,7 +388,9 @@ void sources_resync_restored(sources *s, int64_t now_ms, const sources_io *io)
 static sources_state sources_state_of(const source *so)
 {
     if (!atomic_load_explicit(&so->ever_seen, memory_order_relaxed))
-        return SOURCES_WAITING;
+        return atomic_load_explicit(&so->silent, memory_order_relaxed)
+                   ? SOURCES_SILENT /* silent since start */
+                   : SOURCES_WAITING;
     if (atomic_load_explicit(&so->resync_flag, memory_order_relaxed))
         return SOURCES_RESYNCING;
     if (atomic_load_explicit(&so->gapped, memory_order_relaxed))

@@ -1,7 +1,7 @@
 /*
  * sources.h - what atpd knows about each feeding system: sequencing
  * (duplicates, reorder window, gaps), authority over (location, bucket)
- * pairs, health (waiting, ok, gapped, silent) and counters.
+ * pairs, health (waiting, ok, resyncing, gapped, silent) and counters.
  *
  * Threads: sources_receive, sources_tick and the sources_count_* functions
  * are called by the ingest thread only. sources_applied is called by the
@@ -23,11 +23,13 @@
 typedef struct sources sources;
 
 typedef enum sources_state {
-    SOURCES_WAITING,   /* nothing received yet (since start) */
+    SOURCES_WAITING,   /* nothing received since start, for at most
+                          heartbeat_timeout */
     SOURCES_OK,
     SOURCES_GAPPED,    /* a hole was skipped: applied without it, until a
                           snapshot repairs it */
-    SOURCES_SILENT,    /* nothing received for longer than heartbeat_timeout */
+    SOURCES_SILENT,    /* nothing received for longer than heartbeat_timeout:
+                          since the last message, or since start (age_ms -1) */
     SOURCES_RESYNCING, /* a hole: later messages held, replay or snapshot
                           requested */
 } sources_state;
@@ -89,7 +91,8 @@ void sources_receive(sources *s, uint32_t src, uint64_t seq, void *item,
 /* sources_tick: a hole that outlived the reorder window starts a resync
  * (or, for sources with resync off, becomes a gap); unanswered requests are
  * resent; a resync that outlives resync_timeout gives up (gap); silence is
- * updated. Call it every few milliseconds. */
+ * updated. Call it every few milliseconds. The first call is the start:
+ * a source not heard from heartbeat_timeout after it is silent. */
 void sources_tick(sources *s, int64_t now_ms, const sources_io *io);
 
 /* sources_heartbeat records that a heartbeat event was seen. */
@@ -101,6 +104,10 @@ void sources_heartbeat(sources *s, uint32_t src, int64_t now_ms);
 void sources_snapshot_applied(sources *s, uint32_t src, uint64_t seq,
                               int64_t now_ms, const sources_io *io);
 void sources_snapshot_aborted(sources *s, uint32_t src);
+/* sources_snapshot_stale: a snapshot consistent with seq is older than the
+ * messages already delivered (seq + 1 < the next expected seq), so applying
+ * it would undo them. Ingest thread. */
+bool sources_snapshot_stale(const sources *s, uint32_t src, uint64_t seq);
 
 /* sources_restore: after a restart, the source's applied offset was
  * loaded; the next expected message is seq + 1 (main, before start). */

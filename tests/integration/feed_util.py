@@ -333,7 +333,9 @@ class Watch:
     with json_out=False (the human one-liners) as text in .text."""
 
     def __init__(self, h, d, args, name="watch", json_out=True):
-        self.argv = ([h.atpctl_bin, "watch", "--feed", feed_url(d)] +
+        # --endpoint: watch checks REGION with atpd first (not the default
+        # port, where another atpd may run)
+        self.argv = ([h.atpctl_bin, "watch", "--feed", feed_url(d), "--endpoint", d.query_url] +
                      (["--json"] if json_out else []) + [str(a) for a in args])
         self.json_out = json_out
         self.text = []

@@ -150,7 +150,8 @@ def main(h):
 
     # ---- exit codes
     def run_watch(args, timeout_s=20):
-        r = subprocess.run([h.atpctl_bin, "watch"] + [str(a) for a in args],
+        r = subprocess.run([h.atpctl_bin, "watch", "--endpoint", d.query_url] +
+                           [str(a) for a in args],
                            capture_output=True, text=True, timeout=timeout_s * F.TF,
                            preexec_fn=harness._pdeathsig)
         return r.returncode, r.stdout, r.stderr

@@ -40,6 +40,7 @@
 #include "feed_replay.h"
 #include "feed_state.h"
 #include "generator.h"
+#include "sp_probe.h"
 
 enum {
     FEED_EXIT_OK = 0,
@@ -108,7 +109,7 @@ typedef struct feed_args {
     const char *control;
     uint64_t replay_log, replay_bytes, snapshot_part, lot_eta_ms;
     double lot_ratio, linger_s;
-    bool quiet, json, help, no_resync;
+    bool quiet, json, help, version, no_resync;
 } feed_args;
 
 /* Per source counters for the summary. */
@@ -272,6 +273,7 @@ static void feed_usage(FILE *f)
         "                      on stderr)\n"
         "  --quiet             no progress line every second\n"
         "  --help              this help\n"
+        "  --version           print atp-feed's version\n"
         "\n"
         "Every source ends with a heartbeat that is never dropped, duplicated\n"
         "or reordered: a receiver that has everything has last_seq equal to\n"
@@ -357,6 +359,7 @@ static int feed_args_parse(int argc, char **argv, feed_args *a)
         bool *flag = strcmp(opt, "--quiet") == 0       ? &a->quiet
                      : strcmp(opt, "--json") == 0      ? &a->json
                      : strcmp(opt, "--help") == 0      ? &a->help
+                     : strcmp(opt, "--version") == 0   ? &a->version
                      : strcmp(opt, "--no-resync") == 0 ? &a->no_resync
                                                        : NULL;
         if (flag != NULL) {
@@ -458,7 +461,7 @@ static int feed_args_parse(int argc, char **argv, feed_args *a)
         if (!ok)
             return feed_usage_error("bad value '%s' for %s", val, opt);
     }
-    if (a->help)
+    if (a->help || a->version)
         return FEED_EXIT_OK;
     if (a->config_path == NULL)
         return feed_usage_error("--config FILE is required%s%s", "", "");
@@ -715,6 +718,18 @@ static int feed_connect(feed_run *r)
         fprintf(stderr, "atp-feed: cannot configure the socket: %s\n",
                 nng_strerror(rv));
         return FEED_EXIT_TRANSPORT;
+    }
+    /* Another kind of socket at the URL (atpd's query port) lets the dial
+     * below succeed and every message vanish (nng drops the mismatched
+     * pipe): say what it is, at once. */
+    char why[384];
+    if (sp_probe(r->url, SP_PROTO_PUB, SP_PROTO_SUB, FEED_CONNECT_WAIT_MS, why,
+                 sizeof why) == ATP_E_BAD_REQUEST) {
+        fprintf(stderr,
+                "atp-feed: %s\natp-feed: --endpoint must name atpd's source "
+                "feed port (service.ingest_listen)\n",
+                why);
+        return FEED_EXIT_USAGE;
     }
     /* A synchronous dial fails at once when nothing listens; retry while
      * atpd may still be starting, bounded by FEED_CONNECT_WAIT_MS. */
@@ -1525,6 +1540,11 @@ int main(int argc, char **argv)
         return rc;
     if (r->a.help) {
         feed_usage(stdout);
+        return FEED_EXIT_OK;
+    }
+    if (r->a.version) {
+        printf("atp-feed %s (wire protocol %d)\n", ATP_VERSION,
+               ATP_WIRE_VERSION);
         return FEED_EXIT_OK;
     }
     struct sigaction sa;

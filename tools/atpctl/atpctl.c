@@ -31,6 +31,7 @@
 #include "ctl_render.h"
 #include "ctl_resv.h"
 #include "ctl_sub.h"
+#include "sp_probe.h"
 
 enum {
     CTL_EXIT_OK = 0,
@@ -62,6 +63,7 @@ typedef struct ctl_args {
     int timeout_ms;
     bool json;
     bool help;
+    bool version;       /* --version: print it, send nothing */
     bool all;           /* scan --all */
     bool wide;          /* sources --wide */
     const char **words; /* command and its operands; owned, argc entries */
@@ -79,8 +81,7 @@ enum {
     CTL_OPT_LIMIT = 1 << 6,
     CTL_OPT_CURSOR = 1 << 7,
     CTL_OPT_ALL = 1 << 8,
-    CTL_OPT_NO_ENDPOINT = 1 << 9, /* not a REQ command: --endpoint is wrong */
-    CTL_OPT_WIDE = 1 << 10,
+    CTL_OPT_WIDE = 1 << 9,
 };
 
 #define CTL_UNLIMITED (-1) /* max_operands: any number */
@@ -199,8 +200,9 @@ static bool ctl_build_ttl(const char *s, int64_t *ms)
         return true;
     fprintf(stderr,
             "atpctl: bad duration '%.80s': expected a positive number with "
-            "ms, s, m, h or d\n        (900ms, 30s, 15m, 2h, 1d; a bare number "
-            "is milliseconds); nothing was sent\n",
+            "its unit, ms, s, m, h or d\n        (900ms, 30s, 15m, 2h, 1d; a "
+            "bare number is refused: 5 could mean 5s or 5ms); nothing was "
+            "sent\n",
             s);
     return false;
 }
@@ -273,7 +275,7 @@ static int ctl_build_release(const ctl_args *a, codec_writer *w, ctl_cart *cart)
     if (!ctl_build_id_ok(a))
         return CTL_EXIT_USAGE;
     /* No lines: the request has no "lines" key, which releases everything
-     * (an empty array would release nothing). */
+     * (an empty array is refused: bad_request). */
     bool some = a->nwords > 2;
     codec_w_map(w, some ? 3 : 2);
     codec_w_kv_cstr(w, "op", "release");
@@ -439,8 +441,8 @@ static const ctl_cmd ctl_cmds[] = {
      "        each line is split from the right: QTY after the last ':',\n"
      "        REGION before it, the rest is the SKU (which may contain ':')\n"
      "        --ttl: how long the hold lasts (default: the service's\n"
-     "        reservations.default_ttl); DURATION as in the config: 900ms,\n"
-     "        30s, 15m, 2h, 1d, or a bare number of MILLISECONDS\n"
+     "        reservations.default_ttl); DURATION with its unit: 900ms,\n"
+     "        30s, 15m, 2h, 1d (a bare number is refused)\n"
      "        the same ID and lines again replay the first answer",
      ctl_build_reserve, ctl_show_reserve, NULL},
     {"commit", 1, 1, CTL_OPT_ORDER, 0, false, "commit ID [--order REF]",
@@ -454,7 +456,7 @@ static const ctl_cmd ctl_cmds[] = {
      ctl_build_release, ctl_show_reservation, NULL},
     {"extend", 2, 2, 0, 0, false, "extend ID DURATION",
      "a held or committed reservation now expires DURATION from now\n"
-     "        (900ms, 30s, 15m, 2h, 1d, or a bare number of MILLISECONDS)",
+     "        (900ms, 30s, 15m, 2h, 1d; a bare number is refused)",
      ctl_build_extend, ctl_show_reservation, NULL},
     {"reservation", 1, 1, 0, 0, false, "reservation ID",
      "show a reservation: state, channel, order, expiry, lines", ctl_build_get,
@@ -466,9 +468,8 @@ static const ctl_cmd ctl_cmds[] = {
      "        10,000) from --cursor (default 0), or with --all every page\n"
      "        to the end; --json prints each page's reply map as a line",
      NULL, NULL, ctl_run_scan},
-    {"watch", 0, 2,
-     CTL_OPT_FEED | CTL_OPT_COUNT | CTL_OPT_DURATION | CTL_OPT_NO_ENDPOINT, 0,
-     false, "watch [REGION [SKU]] [--feed URL] [--count N] [--duration D]",
+    {"watch", 0, 2, CTL_OPT_FEED | CTL_OPT_COUNT | CTL_OPT_DURATION, 0, false,
+     "watch [REGION [SKU]] [--feed URL] [--count N] [--duration D]",
      "follow the change feed: everything, one region, or exactly one SKU\n"
      "        in a region; one line per message (--json: the message map\n"
      "        with a \"topic\" {region, sku}); a lost message is reported\n"
@@ -476,7 +477,9 @@ static const ctl_cmd ctl_cmds[] = {
      "        region_seq or key_seq as subscribed. Runs until Ctrl-C (exit\n"
      "        0), --count N messages or --duration D (900ms, 30s, 15m, ...);\n"
      "        nothing arriving is not an error. --feed: default\n"
-     "        $ATPD_FEED, else " ATP_DEFAULT_FEED_URL,
+     "        $ATPD_FEED, else " ATP_DEFAULT_FEED_URL ". REGION is first\n"
+     "        checked with atpd at --endpoint: unknown is an error (exit 1);\n"
+     "        atpd not answering is a warning (the feed may come up later)",
      NULL, NULL, ctl_run_watch},
 };
 #define CTL_NCMDS (sizeof ctl_cmds / sizeof ctl_cmds[0])
@@ -507,9 +510,8 @@ static void ctl_usage(FILE *f)
             "  --json          print the reply map as one JSON line\n"
             "  --timeout MS    send/receive timeout (default %d)\n"
             "  --channel C     sales channel (default '%s')\n"
-            "  --ttl DURATION  reserve: hold time (900ms, 30s, 15m, 2h, 1d;\n"
-            "                  a bare number is milliseconds, as in the "
-            "config)\n"
+            "  --ttl DURATION  reserve: hold time with its unit (900ms, 30s,\n"
+            "                  15m, 2h, 1d; a bare number is refused)\n"
             "  --order REF     commit: the order reference\n"
             "  --limit N       scan: SKUs per page (1..%d)\n"
             "  --cursor C      scan: where the page starts (next_cursor of\n"
@@ -521,6 +523,7 @@ static void ctl_usage(FILE *f)
             "  --count N       watch: exit 0 after N messages\n"
             "  --duration D    watch: exit 0 after D (900ms, 30s, 15m, ...)\n"
             "  --help          this help, or a command's with a command\n"
+            "  --version       print atpctl's version\n"
             "\n"
             "exit status: 0 ok (a reserve granted), 1 the service answered an "
             "error\n"
@@ -531,7 +534,8 @@ static void ctl_usage(FILE *f)
             "             (connect or timeout), 4 reserve refused: not enough "
             "stock\n"
             "             watch: 0 at the end (Ctrl-C, --count, --duration),\n"
-            "             2 bad arguments or feed URL, 3 the socket failed\n",
+            "             1 unknown REGION, 2 bad arguments or feed URL, 3 "
+            "the socket failed\n",
             ATP_DEFAULT_QUERY_URL, CLIENT_DEFAULT_TIMEOUT_MS,
             ATP_DEFAULT_CHANNEL, CTL_SCAN_LIMIT_MAX, ATP_DEFAULT_FEED_URL);
 }
@@ -545,10 +549,10 @@ static void ctl_cmd_usage(const ctl_cmd *c, FILE *f)
     if (c->refusable)
         fprintf(f, "exit status: 0 granted, 4 refused, 1 error reply, 2 "
                    "usage, 3 transport\n");
-    if (c->opts & CTL_OPT_NO_ENDPOINT)
+    if (c->run == ctl_run_watch)
         fprintf(f, "exit status: 0 at the end (Ctrl-C, --count, "
-                   "--duration), 2 usage or bad URL,\n"
-                   "             3 the socket failed\n");
+                   "--duration), 1 unknown REGION,\n"
+                   "             2 usage or bad URL, 3 the socket failed\n");
 }
 
 /* ctl_usage_error prints why, then the relevant usage, to stderr. */
@@ -658,6 +662,8 @@ static int ctl_args_parse(int argc, char **argv, ctl_args *a)
             a->json = true;
         } else if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
             a->help = true;
+        } else if (strcmp(arg, "--version") == 0 || strcmp(arg, "-V") == 0) {
+            a->version = true;
         } else if ((v = ctl_opt_str(argc, argv, &i, a, &bad)) != NULL) {
             if (bad)
                 return CTL_EXIT_USAGE;
@@ -758,14 +764,19 @@ static int ctl_exchange(client *c, const codec_writer *w, codec_arena *arena,
     atp_err e = client_request(c, w, arena, reply);
     if (e != ATP_OK) {
         fprintf(stderr, "atpctl: %s\n", client_last_error(c));
-        if (e == ATP_E_TIMEOUT && !client_connected(c))
+        if (client_wrong_peer(c))
+            fprintf(stderr,
+                    "atpctl: --endpoint (or ATPD_ENDPOINT) must name atpd's "
+                    "query port (service.query_listen, default %s)\n",
+                    ATP_DEFAULT_QUERY_URL);
+        else if (!client_connected(c))
             fprintf(stderr,
                     "atpctl: is atpd running? Start it with `make run`, or "
                     "point --endpoint (or ATPD_ENDPOINT) at it.\n");
         else if (e == ATP_E_TIMEOUT)
             fprintf(stderr,
-                    "atpctl: no reply within %d ms; try a larger "
-                    "--timeout\n",
+                    "atpctl: atpd is slow or stopped; try a larger --timeout "
+                    "(now %d ms)\n",
                     timeout_ms);
         return CTL_EXIT_TRANSPORT;
     }
@@ -1036,6 +1047,49 @@ static bool ctl_watch_message(ctl_watch *wt, codec_arena *arena,
     return true;
 }
 
+/* ctl_watch_check_region asks atpd (--endpoint) whether region exists, so
+ * that a typo is an error instead of a silent subscription that never
+ * receives anything. Returns CTL_EXIT_OK (exists, or atpd cannot be asked:
+ * warned, the feed may come up later) or CTL_EXIT_SERVICE (atpd's error
+ * printed). */
+static int ctl_watch_check_region(const ctl_args *a, const ctl_cmd *cmd,
+                                  const char *region)
+{
+    codec_arena *arena = codec_arena_alloc();
+    codec_writer *w = codec_writer_alloc(NULL, NULL);
+    client *c = NULL;
+    char err[512];
+    const char *url = ctl_query_url(a);
+    int rc = CTL_EXIT_OK;
+    client_opts o = {.url = url, .timeout_ms = a->timeout_ms};
+    const codec_val *reply = NULL, *okv;
+    bool ok = false;
+    if (arena == NULL || w == NULL ||
+        client_open(&o, &c, err, sizeof err) != ATP_OK)
+        goto done;
+    codec_w_map(w, 3);
+    codec_w_kv_cstr(w, "op", "scan");
+    codec_w_kv_cstr(w, "region", region);
+    codec_w_kv_uint(w, "limit", 1);
+    if (client_request(c, w, arena, &reply) != ATP_OK) {
+        fprintf(stderr,
+                "atpctl: warning: cannot check region '%s' with atpd (%s); "
+                "watching anyway\n",
+                region, client_last_error(c));
+        goto done;
+    }
+    if ((okv = codec_val_get(reply, "ok")) != NULL &&
+        codec_val_bool(okv, &ok) && !ok) {
+        ctl_print_service_error(reply, NULL, NULL, a, cmd);
+        rc = CTL_EXIT_SERVICE;
+    }
+done:
+    client_close(c);
+    codec_writer_free(w);
+    codec_arena_free(arena);
+    return rc;
+}
+
 /* ctl_run_watch subscribes to the prefix of the words (everything, a
  * region, or one SKU of a region) and prints messages until --count,
  * --duration or a signal. */
@@ -1056,14 +1110,28 @@ static int ctl_run_watch(const ctl_args *a, const ctl_cmd *cmd)
         return ctl_usage_error(cmd, "%s", "--count needs a number >= 1");
     if (a->duration != NULL && !ctl_resv_ttl_parse(a->duration, &duration_ms))
         return ctl_usage_error(cmd, "%s",
-                               "--duration needs a positive duration (900ms, "
-                               "30s, 15m, 2h, 1d; a bare number is "
-                               "milliseconds)");
+                               "--duration needs a positive duration with "
+                               "its unit (900ms, 30s, 15m, 2h, 1d)");
     const char *url = a->feed;
     if (url == NULL) {
         url = getenv("ATPD_FEED");
         if (url == NULL || *url == '\0')
             url = ATP_DEFAULT_FEED_URL;
+    }
+    if (region != NULL) {
+        int rc = ctl_watch_check_region(a, cmd, region);
+        if (rc != CTL_EXIT_OK)
+            return rc;
+    }
+    /* Another kind of socket at the feed URL is a mistake to say now;
+     * nothing listening is not (the feed may come up later). */
+    if (sp_probe(url, SP_PROTO_SUB, SP_PROTO_PUB, a->timeout_ms, err,
+                 sizeof err) == ATP_E_BAD_REQUEST) {
+        fprintf(stderr,
+                "atpctl: %s\natpctl: --feed (or ATPD_FEED) must name atpd's "
+                "change feed (service.feed_listen, default %s)\n",
+                err, ATP_DEFAULT_FEED_URL);
+        return CTL_EXIT_USAGE;
     }
     ctl_sub *sub = NULL;
     atp_err e = ctl_sub_open(url, prefix, prefix_len, &sub, err, sizeof err);
@@ -1154,6 +1222,10 @@ static int ctl_run_watch(const ctl_args *a, const ctl_cmd *cmd)
  * options, and runs it. Returns the exit code. */
 static int ctl_main(const ctl_args *a)
 {
+    if (a->version) {
+        printf("atpctl %s (wire protocol %d)\n", ATP_VERSION, ATP_WIRE_VERSION);
+        return CTL_EXIT_OK;
+    }
     const char *name = a->nwords > 0 ? a->words[0] : NULL;
     if (name != NULL && strcmp(name, "help") == 0) {
         const ctl_cmd *c = a->nwords > 1 ? ctl_cmd_find(a->words[1]) : NULL;
@@ -1210,11 +1282,6 @@ static int ctl_main(const ctl_args *a)
             return ctl_usage_error(cmd, "%s", why);
         }
     }
-    if (a->endpoint != NULL && (cmd->opts & CTL_OPT_NO_ENDPOINT))
-        return ctl_usage_error(cmd,
-                               "%s reads the change feed: give --feed URL, "
-                               "not --endpoint",
-                               cmd->name);
     if (cmd->run != NULL)
         return cmd->run(a, cmd);
     return ctl_run(a, cmd, ctl_query_url(a));

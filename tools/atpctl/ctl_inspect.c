@@ -550,7 +550,7 @@ static bool ctl_inspect_src_note(const codec_val *m, char *buf, size_t n)
             ctl_resv_fmt_span(ms, span, sizeof span);
             snprintf(age, sizeof age, " for %s", span);
         } else {
-            age[0] = '\0';
+            snprintf(age, sizeof age, " since atpd started");
         }
         snprintf(buf, n,
                  "%s: silent: nothing received%s (past its "

@@ -89,6 +89,9 @@ bool ctl_resv_id_ok(const char *s)
 bool ctl_resv_ttl_parse(const char *s, int64_t *ms)
 {
     int64_t v = 0;
+    size_t n = strlen(s);
+    if (n == 0 || (s[n - 1] >= '0' && s[n - 1] <= '9'))
+        return false; /* no unit */
     if (!config_parse_duration_ms(s, &v) || v <= 0)
         return false;
     *ms = v;

@@ -44,8 +44,10 @@ bool ctl_resv_line_parse(const char *arg, bool with_qty, ctl_resv_line *out,
 bool ctl_resv_id_ok(const char *s);
 
 /* ctl_resv_ttl_parse reads a duration with the configuration's syntax
- * (config_parse_duration_ms): "900ms", "30s", "15m", "2h", "1d", or a bare
- * integer of MILLISECONDS. Zero is refused (a TTL must be positive).
+ * (config_parse_duration_ms): "900ms", "30s", "15m", "2h", "1d", but
+ * unlike the config not a bare number: on a command line "--ttl 5" is as
+ * likely meant as 5 s as 5 ms, so a unit is required. Zero is refused (a
+ * TTL must be positive).
  * Whether it lies within the service's min_ttl..max_ttl is for the service
  * to say (bad_ttl). Returns true and *ms, or false. */
 bool ctl_resv_ttl_parse(const char *s, int64_t *ms);

@@ -1,20 +1,37 @@
 /*
  * client.c - synchronous REQ client for atpd's query socket (see client.h).
  *
- * Runs in the caller's thread; only client_pipe_cb runs on an nng thread and
- * it touches nothing but the atomic flags. The only tools file that speaks
- * nng for queries: nng error codes are turned into atp_err here, and the
- * native text is kept in last_error for the operator.
+ * Runs in the caller's thread; client_pipe_cb and client_aio_cb run on nng
+ * threads and touch only the atomics and the wait (its mutex). The only
+ * tools file that speaks nng for queries: nng error codes are turned into
+ * atp_err here, and the native text is kept in last_error for the operator.
+ *
+ * Every wait has a deadline of its own: the first request probes the
+ * endpoint (sp_probe: refused, silent or the wrong port fail at once), then
+ * waits for nng's connection, and sends and receives through an aio whose
+ * completion is awaited with a timed wait on the monotonic clock. A socket
+ * option timeout alone is not trusted: libnng 1.5.2 was seen blocking in a
+ * REQ send with no connection despite NNG_OPT_SENDTIMEO.
  */
 #include "client.h"
 
+#include <errno.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/req.h>
+
+#include "common/clock.h"
+#include "sp_probe.h"
+
+/* After a cancel, how long nng gets to complete the aio before the client
+ * gives up on it (and leaks it rather than wait). */
+#define CLIENT_CANCEL_GRACE_MS 1000
 
 struct client {
     nng_socket sock;
@@ -22,7 +39,14 @@ struct client {
     int timeout_ms;
     atomic_bool ever_connected; /* written by client_pipe_cb (nng thread) */
     atomic_int pipes_closed;    /* idem */
-    char last_error[256];
+    bool probed;     /* the endpoint answered the handshake as a REP */
+    bool wrong_peer; /* the endpoint is not a query port */
+    bool wedged;     /* nng never completed a cancelled aio: leak, no close */
+    nng_aio *aio;    /* one operation at a time */
+    pthread_mutex_t mu; /* guards done */
+    pthread_cond_t cv;  /* monotonic clock */
+    bool done;          /* the aio completed (client_aio_cb) */
+    char last_error[512];
 };
 
 /* client_pipe_cb records connection events, so that a timeout can be
@@ -35,6 +59,58 @@ static void client_pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
         atomic_store(&c->ever_connected, true);
     else if (ev == NNG_PIPE_EV_REM_POST)
         atomic_fetch_add(&c->pipes_closed, 1);
+}
+
+/* client_aio_cb: the aio completed (nng thread). */
+static void client_aio_cb(void *arg)
+{
+    client *c = arg;
+    pthread_mutex_lock(&c->mu);
+    c->done = true;
+    pthread_cond_signal(&c->cv);
+    pthread_mutex_unlock(&c->mu);
+}
+
+/* client_wait_done waits until the aio completed or deadline (monotonic
+ * ms) passed. Returns whether it completed. */
+static bool client_wait_done(client *c, int64_t deadline)
+{
+    /* clock_mono_ms is CLOCK_MONOTONIC, the condvar's clock */
+    struct timespec ts = {.tv_sec = deadline / 1000,
+                          .tv_nsec = (long)(deadline % 1000) * 1000000L};
+    pthread_mutex_lock(&c->mu);
+    int rv = 0;
+    while (!c->done && rv != ETIMEDOUT)
+        rv = pthread_cond_timedwait(&c->cv, &c->mu, &ts);
+    bool done = c->done;
+    pthread_mutex_unlock(&c->mu);
+    return done;
+}
+
+/* client_aio_run starts op (nng_send_aio or nng_recv_aio) on c->aio and
+ * waits for it until deadline, cancelling it then. Returns nng's result
+ * (NNG_ETIMEDOUT at the deadline). */
+static int client_aio_run(client *c, void (*op)(nng_socket, nng_aio *),
+                          int64_t deadline)
+{
+    int64_t left = deadline - clock_mono_ms();
+    if (left <= 0)
+        return NNG_ETIMEDOUT;
+    pthread_mutex_lock(&c->mu);
+    c->done = false;
+    pthread_mutex_unlock(&c->mu);
+    nng_aio_set_timeout(c->aio, (nng_duration)left);
+    op(c->sock, c->aio);
+    if (!client_wait_done(c, deadline)) {
+        nng_aio_cancel(c->aio);
+        if (!client_wait_done(c, clock_mono_ms() + CLIENT_CANCEL_GRACE_MS)) {
+            c->wedged = true;
+            return NNG_ETIMEDOUT;
+        }
+        int rv = nng_aio_result(c->aio); /* 0: it made it after all */
+        return rv == NNG_ECANCELED ? NNG_ETIMEDOUT : rv;
+    }
+    return nng_aio_result(c->aio);
 }
 
 static void client_set_error(char *buf, size_t len, const char *what,
@@ -55,16 +131,27 @@ atp_err client_open(const client_opts *o, client **out, char *err,
     atomic_init(&c->ever_connected, false);
     atomic_init(&c->pipes_closed, 0);
     c->url = strdup(o->url);
-    if (c->url == NULL) {
+    pthread_condattr_t ca;
+    if (c->url == NULL || pthread_condattr_init(&ca) != 0) {
+        free(c->url);
         free(c);
         return ATP_E_NOMEM;
     }
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&c->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    pthread_mutex_init(&c->mu, NULL);
     int timeout = o->timeout_ms > 0 ? o->timeout_ms : CLIENT_DEFAULT_TIMEOUT_MS;
     size_t recv_max =
         o->recv_max_bytes > 0 ? o->recv_max_bytes : CLIENT_DEFAULT_RECV_MAX;
     c->timeout_ms = timeout;
     atp_err e = ATP_E_TRANSPORT;
-    int rv = nng_req0_open(&c->sock);
+    int rv = nng_aio_alloc(&c->aio, client_aio_cb, c);
+    if (rv != 0) {
+        e = ATP_E_NOMEM;
+        goto fail_free;
+    }
+    rv = nng_req0_open(&c->sock);
     if (rv != 0) {
         client_set_error(err, errlen, "cannot open a REQ socket for", o->url,
                          rv);
@@ -101,6 +188,10 @@ atp_err client_open(const client_opts *o, client **out, char *err,
 fail_close:
     nng_close(c->sock);
 fail_free:
+    if (c->aio != NULL)
+        nng_aio_free(c->aio);
+    pthread_cond_destroy(&c->cv);
+    pthread_mutex_destroy(&c->mu);
     free(c->url);
     free(c);
     return e;
@@ -110,9 +201,46 @@ void client_close(client *c)
 {
     if (c == NULL)
         return;
+    if (c->wedged)
+        return; /* nng still holds the aio: closing could wait for it */
     nng_close(c->sock);
+    nng_aio_free(c->aio);
+    pthread_cond_destroy(&c->cv);
+    pthread_mutex_destroy(&c->mu);
     free(c->url);
     free(c);
+}
+
+/* client_ready makes sure, before the first request, that the endpoint is
+ * a REP socket (sp_probe) and that nng's own connection is up, both before
+ * deadline. Returns ATP_OK or the error, described in last_error. */
+static atp_err client_ready(client *c, int64_t deadline)
+{
+    if (!c->probed) {
+        char why[384];
+        int left = (int)(deadline - clock_mono_ms());
+        atp_err e = sp_probe(c->url, SP_PROTO_REQ, SP_PROTO_REP,
+                             left > 0 ? left : 1, why, sizeof why);
+        if (e != ATP_OK) {
+            c->wrong_peer = e == ATP_E_BAD_REQUEST;
+            snprintf(c->last_error, sizeof c->last_error, "%s", why);
+            return e == ATP_E_TIMEOUT ? ATP_E_TIMEOUT : ATP_E_TRANSPORT;
+        }
+        c->probed = true;
+    }
+    /* The probe saw a REP listening; nng's dialer connects within its
+     * reconnect time (50 ms at first). */
+    while (!atomic_load(&c->ever_connected)) {
+        if (clock_mono_ms() >= deadline) {
+            snprintf(c->last_error, sizeof c->last_error,
+                     "cannot connect to %s (nothing answered within %d ms)",
+                     c->url, c->timeout_ms);
+            return ATP_E_TIMEOUT;
+        }
+        struct timespec ts = {0, 2 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    return ATP_OK;
 }
 
 atp_err client_request_raw(client *c, const void *req, size_t len,
@@ -120,55 +248,71 @@ atp_err client_request_raw(client *c, const void *req, size_t len,
                            size_t *reply_len)
 {
     c->last_error[0] = '\0';
+    if (c->wedged) {
+        snprintf(c->last_error, sizeof c->last_error,
+                 "the connection to %s is stuck", c->url);
+        return ATP_E_TRANSPORT;
+    }
     int closed_before = atomic_load(&c->pipes_closed);
-    /* nng_send wants a mutable buffer but copies it without NNG_FLAG_ALLOC;
-     * the cast only drops const. */
-    int rv = nng_send(c->sock, (void *)req, len, 0);
+    int64_t deadline = clock_mono_ms() + c->timeout_ms;
+    atp_err e = client_ready(c, deadline);
+    if (e != ATP_OK)
+        return e;
+    nng_msg *msg = NULL;
+    int rv = nng_msg_alloc(&msg, 0);
+    if (rv == 0 && (rv = nng_msg_append(msg, req, len)) != 0)
+        nng_msg_free(msg);
     if (rv != 0) {
-        /* REQ holds a request until a connection is up, so a send timeout
-         * means "nothing listens there". */
-        if (rv == NNG_ETIMEDOUT && !atomic_load(&c->ever_connected))
+        snprintf(c->last_error, sizeof c->last_error,
+                 "out of memory for a %zu-byte request", len);
+        return ATP_E_NOMEM;
+    }
+    nng_aio_set_msg(c->aio, msg);
+    rv = client_aio_run(c, nng_send_aio, deadline);
+    if (rv != 0) {
+        nng_msg *unsent = c->wedged ? NULL : nng_aio_get_msg(c->aio);
+        if (unsent != NULL)
+            nng_msg_free(unsent); /* not sent: still ours */
+        if (rv == NNG_ETIMEDOUT)
             snprintf(c->last_error, sizeof c->last_error,
-                     "cannot connect to %s (nothing answered within %d ms)",
-                     c->url, c->timeout_ms);
+                     "cannot send to %s within %d ms", c->url, c->timeout_ms);
         else
             client_set_error(c->last_error, sizeof c->last_error,
                              "cannot send to", c->url, rv);
         return rv == NNG_ETIMEDOUT ? ATP_E_TIMEOUT : ATP_E_TRANSPORT;
     }
-    void *buf = NULL;
-    size_t n = 0;
-    rv = nng_recv(c->sock, &buf, &n, NNG_FLAG_ALLOC);
+    rv = client_aio_run(c, nng_recv_aio, deadline);
     if (rv != 0) {
-        if (rv == NNG_ETIMEDOUT && !atomic_load(&c->ever_connected)) {
-            snprintf(c->last_error, sizeof c->last_error,
-                     "cannot connect to %s (nothing answered within %d ms)",
-                     c->url, c->timeout_ms);
-        } else if (rv == NNG_ETIMEDOUT &&
-                   atomic_load(&c->pipes_closed) != closed_before) {
+        if (rv == NNG_ETIMEDOUT &&
+            atomic_load(&c->pipes_closed) != closed_before) {
             /* The peer closed the connection while we waited: atpd does
              * that to a request above its receive limit. */
             snprintf(c->last_error, sizeof c->last_error,
                      "%s closed the connection without replying (request "
                      "too large?)",
                      c->url);
+        } else if (rv == NNG_ETIMEDOUT) {
+            snprintf(c->last_error, sizeof c->last_error,
+                     "no reply from %s within %d ms", c->url, c->timeout_ms);
         } else {
             client_set_error(c->last_error, sizeof c->last_error,
                              "no reply from", c->url, rv);
         }
         return rv == NNG_ETIMEDOUT ? ATP_E_TIMEOUT : ATP_E_TRANSPORT;
     }
+    msg = nng_aio_get_msg(c->aio);
+    size_t n = nng_msg_len(msg);
     /* Decoded strings point into the reply bytes, so they must live as
      * long as the arena, not as long as the nng buffer. */
     void *copy = codec_arena_malloc(a, n > 0 ? n : 1);
     if (copy == NULL) {
-        nng_free(buf, n);
+        nng_msg_free(msg);
         snprintf(c->last_error, sizeof c->last_error,
                  "out of memory for a %zu-byte reply", n);
         return ATP_E_NOMEM;
     }
-    memcpy(copy, buf, n);
-    nng_free(buf, n);
+    memcpy(copy, nng_msg_body(msg), n);
+    nng_msg_free(msg);
     *reply = copy;
     *reply_len = n;
     return ATP_OK;
@@ -200,6 +344,11 @@ atp_err client_request(client *c, const codec_writer *w, codec_arena *a,
 bool client_connected(const client *c)
 {
     return atomic_load(&c->ever_connected);
+}
+
+bool client_wrong_peer(const client *c)
+{
+    return c->wrong_peer;
 }
 
 const char *client_url(const client *c)

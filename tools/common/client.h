@@ -42,8 +42,12 @@ void client_close(client *c);
 
 /* client_request_raw sends req[0..len) and waits for the reply, which is
  * copied into arena a (*reply, *reply_len; valid until a is cleared).
+ * The whole call returns within the timeout (plus at most a second if nng
+ * is slow to cancel). The first request checks the endpoint: nothing
+ * listening fails at once (ATP_E_TRANSPORT), another kind of socket too
+ * (ATP_E_TRANSPORT, client_wrong_peer true, last_error names the port).
  * Returns ATP_OK, ATP_E_TIMEOUT (no reply within the timeout: see
- * client_connected to tell "nothing listens" from "no answer"), ATP_E_NOMEM
+ * client_connected to tell "no connection" from "no answer"), ATP_E_NOMEM
  * or ATP_E_TRANSPORT. client_last_error describes a failure. */
 atp_err client_request_raw(client *c, const void *req, size_t len,
                            codec_arena *a, const void **reply,
@@ -59,6 +63,10 @@ atp_err client_request(client *c, const codec_writer *w, codec_arena *a,
 /* client_connected is true once a connection to the endpoint was up at some
  * point (set from an nng pipe callback). */
 bool client_connected(const client *c);
+
+/* client_wrong_peer is true when the endpoint answered as something other
+ * than a query (REP) socket: atpd's feed or ingest port, say. */
+bool client_wrong_peer(const client *c);
 
 /* client_url returns the endpoint given to client_open. */
 const char *client_url(const client *c);

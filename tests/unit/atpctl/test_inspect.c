@@ -282,12 +282,13 @@ static void test_sources_table(void **state)
         {"erp", "gapped", 58, 0, 5, 59, 2, 1, 4, 30, 65000},
         {"edi", "silent", 9, 0, 0, 0, 0, 0, 0, 12000, 12000},
         {"new", "waiting", 0, 0, 0, 0, 0, 0, 0, -1, -1},
+        {"dead", "silent", 0, 0, 0, 0, 0, 0, 0, -1, -1},
     };
     codec_arena *a = codec_arena_alloc();
     codec_writer *w = codec_writer_alloc(NULL, NULL);
     assert_non_null(a);
     assert_non_null(w);
-    const codec_val *r = test_sources(a, w, src, 5);
+    const codec_val *r = test_sources(a, w, src, 6);
 
     test_out o;
     test_out_open(&o);
@@ -305,15 +306,18 @@ static void test_sources_table(void **state)
     assert_non_null(strstr(txt, "  erp: gapped: applied without 4 messages"));
     assert_non_null(strstr(txt, "  edi: silent: nothing received for 12s"));
     assert_non_null(strstr(txt, "  new: waiting: nothing received"));
+    /* never heard from, past its timeout: silent since start */
+    assert_non_null(strstr(txt, "  dead: silent: nothing received since atpd "
+                                "started (past"));
     assert_non_null(strstr(txt, "2 (1 aborted)"));
     assert_non_null(strstr(txt, "    850ms\n")); /* wms-east LAST_HB */
     assert_non_null(strstr(txt, "    never\n")); /* 3pl-acme */
     assert_non_null(strstr(txt, "     1m5s\n")); /* erp */
-    /* A header and 5 rows, 4 notes. */
+    /* A header and 6 rows, 5 notes. */
     size_t lines = 0;
     for (const char *p = txt; *p; p++)
         lines += *p == '\n';
-    assert_int_equal(lines, 10);
+    assert_int_equal(lines, 12);
     free(o.buf);
 
     test_out_open(&o);

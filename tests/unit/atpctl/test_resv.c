@@ -132,10 +132,12 @@ static void test_ttl(void **state)
     assert_int_equal(ms, 7200000);
     assert_true(ctl_resv_ttl_parse("1d", &ms));
     assert_int_equal(ms, 86400000);
-    /* A bare number is milliseconds, as in the config file. */
-    assert_true(ctl_resv_ttl_parse("1500", &ms));
-    assert_int_equal(ms, 1500);
+    /* A bare number is refused: "5" could be 5 s or 5 ms (the config
+     * reads it as ms; a command line must say). */
     ms = 42;
+    assert_false(ctl_resv_ttl_parse("1500", &ms));
+    assert_false(ctl_resv_ttl_parse("5", &ms));
+    assert_int_equal(ms, 42);
     assert_false(ctl_resv_ttl_parse("0", &ms));
     assert_false(ctl_resv_ttl_parse("0s", &ms));
     assert_false(ctl_resv_ttl_parse("", &ms));

@@ -499,10 +499,15 @@ static void test_shipped_demo(void **state)
     for (size_t i = 0; i < 4; i++)
         assert_true(config_channel_find(&c, channels[i], strlen(channels[i])) >
                     0);
-    assert_int_equal(c.n_sources, 3);
+    assert_int_equal(c.n_sources, 4);
     assert_true(config_source_find(&c, "wms-east", 8) >= 0);
     assert_true(config_source_find(&c, "3pl-acme", 8) >= 0);
     assert_true(config_source_find(&c, "erp", 3) >= 0);
+    /* The README's simulator example plays my-feed, which make run does
+     * not: its own source, so the demo's feeds never see duplicates. */
+    int mine = config_source_find(&c, "my-feed", 7);
+    assert_true(mine >= 0);
+    assert_true(c.sources[mine].n_authority > 0);
     /* Every kind of site, and every region has somewhere to sell from. */
     static const char *const types[] = {"dc", "store", "3pl", "dropship"};
     for (size_t t = 0; t < 4; t++) {

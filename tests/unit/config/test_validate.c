@@ -88,6 +88,30 @@ static void test_keys_and_types(void **state)
     config_diags_fini(&d);
 }
 
+/* An unknown key lists every allowed key (service has 20: the list once
+ * stopped after 256 bytes), and a likely typo gets "did you mean". */
+static void test_unknown_key_hint(void **state)
+{
+    (void)state;
+    static const char doc[] = "service:\n"
+                              "  snapshot_intervall: 1s\n"
+                              "  colour: blue\n"
+                              "regions: [{id: a}]\n"
+                              "reservations: {max_line: 5}\n";
+    config_diags d;
+    load_bad_str(doc, sizeof doc - 1, &d);
+    expect_diag_count(&d, 3);
+    expect_diag(&d, 2, 3, "unknown key 'snapshot_intervall' in service",
+                "did you mean 'snapshot_interval'?", "allowed: query_listen, ",
+                "resync_hold_messages, scheduling");
+    expect_diag(&d, 3, 3,
+                "unknown key 'colour' in service; allowed: ", ", scheduling");
+    assert_null(strstr(d.items[1].message, "did you mean"));
+    expect_diag(&d, 5, 16, "unknown key 'max_line' in reservations",
+                "did you mean 'max_lines'?", "log_apply_delay");
+    config_diags_fini(&d);
+}
+
 static void test_null_values(void **state)
 {
     (void)state;
@@ -404,6 +428,7 @@ int main(void)
         cmocka_unit_test(test_invalid_utf8),
         cmocka_unit_test(test_second_document),
         cmocka_unit_test(test_keys_and_types),
+        cmocka_unit_test(test_unknown_key_hint),
         cmocka_unit_test(test_null_values),
         cmocka_unit_test(test_ranges),
         cmocka_unit_test(test_same_listen_url),

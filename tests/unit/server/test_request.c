@@ -235,6 +235,17 @@ static void test_assert_error(const codec_val *r, atp_err code, int64_t line)
     }
 }
 
+/* test_assert_message checks that the error message of r contains want. */
+static void test_assert_message(const codec_val *r, const char *want)
+{
+    codec_str m = {"", 0};
+    codec_val_str(codec_val_get(codec_val_get(r, "error"), "message"), &m);
+    char buf[1100];
+    snprintf(buf, sizeof buf, "%.*s", (int)m.len, m.ptr);
+    if (strstr(buf, want) == NULL)
+        fail_msg("error message '%s' does not say '%s'", buf, want);
+}
+
 /* The ATP answer of PROTOCOL.md: keys and types; values given. */
 typedef struct want_answer {
     const char *sku, *region, *channel;
@@ -358,11 +369,40 @@ static void test_request_atp_errors(void **state)
 {
     test_fx *fx = *state;
     w_atp(fx, "SKU-1", "mars", NULL);
-    test_assert_error(test_run(fx), ATP_E_UNKNOWN_REGION, -1);
+    const codec_val *r = test_run(fx);
+    test_assert_error(r, ATP_E_UNKNOWN_REGION, -1);
+    /* a wrong value is answered with the valid ones, in config order */
+    test_assert_message(r, "unknown region 'mars'; regions: us-east, eu, apac");
     w_atp(fx, "SKU-1", "US-EAST", NULL); /* ids are case-sensitive */
     test_assert_error(test_run(fx), ATP_E_UNKNOWN_REGION, -1);
     w_atp(fx, "SKU-1", "us-east", "fax");
-    test_assert_error(test_run(fx), ATP_E_UNKNOWN_CHANNEL, -1);
+    r = test_run(fx);
+    test_assert_error(r, ATP_E_UNKNOWN_CHANNEL, -1);
+    test_assert_message(r,
+                        "unknown channel 'fax'; channels: default, web, app");
+    /* a TTL out of range is answered with the range (defaults 1s..1d),
+     * before the engine sees it */
+    codec_w_map(fx->req, 4);
+    codec_w_kv_cstr(fx->req, "op", "reserve");
+    codec_w_kv_cstr(fx->req, "id", "r1");
+    codec_w_kv_int(fx->req, "ttl_ms", 5);
+    codec_w_cstr(fx->req, "lines");
+    codec_w_array(fx->req, 1);
+    codec_w_array(fx->req, 3);
+    codec_w_cstr(fx->req, "SKU-1");
+    codec_w_cstr(fx->req, "eu");
+    codec_w_int(fx->req, 1);
+    r = test_run(fx);
+    test_assert_error(r, ATP_E_BAD_TTL, -1);
+    test_assert_message(r, "ttl_ms must be milliseconds in 1000..86400000 "
+                           "(1s..1d, reservations.min_ttl..max_ttl), got 5");
+    codec_w_map(fx->req, 2);
+    codec_w_kv_cstr(fx->req, "op", "extend");
+    codec_w_kv_cstr(fx->req, "id", "r1");
+    r = test_run(fx);
+    test_assert_error(r, ATP_E_BAD_TTL, -1);
+    test_assert_message(r,
+                        "missing field 'ttl_ms' (milliseconds, 1000..86400000");
     w_atp(fx, "", "us-east", NULL);
     test_assert_error(test_run(fx), ATP_E_BAD_SKU, -1);
     char long_sku[66];
@@ -788,6 +828,12 @@ static void test_request_status(void **state)
     assert_int_equal(test_int(r, "positions"), 5); /* 4 + 1 */
     assert_int_equal(test_int(r, "regions"), 3);
     assert_int_equal(test_int(r, "locations"), 4);
+    /* the engine's tables, the process's RSS (larger: it includes them),
+     * and the deprecated old name of the first */
+    int64_t eng_mem = test_int(r, "engine_memory_bytes");
+    assert_true(eng_mem > 0);
+    assert_true(test_int(r, "rss_bytes") > eng_mem);
+    assert_int_equal(test_int(r, "memory_bytes"), eng_mem);
     const codec_val *in = codec_val_get(r, "ingest");
     assert_int_equal(codec_val_type(in), CODEC_MAP);
     const char *ingest_keys[] = {"received", "bad_messages", "unknown_source",

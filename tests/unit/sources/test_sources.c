@@ -427,12 +427,22 @@ static void test_sources_authority(void **state)
 static void test_sources_silence(void **state)
 {
     test_fx *fx = *state;
-    /* never heard: waiting, not silent, however long */
+    /* never heard: waiting for heartbeat_timeout after the start (the
+     * first tick), then silent since start (age -1 tells it apart) */
     tick(fx, 100000);
-    sources_status st = st_of(fx, WMS, 100000);
+    tick(fx, 101000); /* exactly the timeout: not yet */
+    sources_status st = st_of(fx, WMS, 101000);
     assert_int_equal(st.state, SOURCES_WAITING);
     assert_int_equal(st.age_ms, -1);
     assert_int_equal(st.last_seq, 0);
+    tick(fx, 101001);
+    st = st_of(fx, WMS, 101001);
+    assert_int_equal(st.state, SOURCES_SILENT);
+    assert_int_equal(st.age_ms, -1);
+    assert_int_equal(st_of(fx, ERP, 101001).state, SOURCES_WAITING); /* 2 s */
+    assert_true(sources_region_stale(fx->s, RA));
+    tick(fx, 102001);
+    assert_int_equal(st_of(fx, ERP, 102001).state, SOURCES_SILENT);
 
     rx(fx, WMS, 1, 200000);
     EXPECT(fx, WMS, 1);
@@ -453,6 +463,43 @@ static void test_sources_silence(void **state)
     assert_int_equal(st_of(fx, WMS, 301500).state, SOURCES_SILENT);
     tick(fx, 302001);
     assert_int_equal(st_of(fx, ERP, 302001).state, SOURCES_SILENT);
+}
+
+/* A full snapshot is hearing from the source: a source that starts with
+ * one is ok, not waiting, and its silence counts from it. A restored
+ * source not heard from since the restart turns silent like a new one. */
+static void test_sources_silence_snapshot_restore(void **state)
+{
+    test_fx *fx = *state;
+    sources_restore(fx->s, ERP, 41);
+    tick(fx, 0);
+    sources_io io = test_io(fx);
+    sources_snapshot_applied(fx->s, WMS, 5, 500, &io);
+    sources_status st = st_of(fx, WMS, 600);
+    assert_int_equal(st.state, SOURCES_OK);
+    assert_int_equal(st.age_ms, 100);
+    tick(fx, 1500); /* 1 s after the snapshot: not yet */
+    assert_int_equal(st_of(fx, WMS, 1500).state, SOURCES_OK);
+    tick(fx, 1501);
+    assert_int_equal(st_of(fx, WMS, 1501).state, SOURCES_SILENT);
+    assert_int_equal(st_of(fx, ERP, 1501).state, SOURCES_WAITING);
+    tick(fx, 2001);
+    st = st_of(fx, ERP, 2001);
+    assert_int_equal(st.state, SOURCES_SILENT);
+    assert_int_equal(st.age_ms, -1);
+    assert_int_equal(st.last_seq, 41);
+    rx(fx, ERP, 42, 2100);
+    EXPECT(fx, ERP, 42);
+    assert_int_equal(st_of(fx, ERP, 2100).state, SOURCES_OK);
+    /* A snapshot older than what was delivered would undo it: stale. At
+     * the delivered seq or later it is not; nor before the first message. */
+    assert_true(sources_snapshot_stale(fx->s, ERP, 41));
+    assert_false(sources_snapshot_stale(fx->s, ERP, 42));
+    assert_false(sources_snapshot_stale(fx->s, ERP, 1000));
+    sources *fresh = NULL;
+    assert_int_equal(sources_alloc(&fx->cfg, &fresh), ATP_OK);
+    assert_false(sources_snapshot_stale(fresh, ERP, 0));
+    sources_free(fresh);
 }
 
 static void test_sources_stale_regions(void **state)
@@ -727,6 +774,7 @@ int main(void)
         T(test_sources_release_held),
         T(test_sources_authority),
         T(test_sources_silence),
+        T(test_sources_silence_snapshot_restore),
         T(test_sources_stale_regions),
         T(test_sources_counters),
         cmocka_unit_test_setup_teardown(test_resync_replay_fills_hole,
