@@ -34,6 +34,7 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/queue.h"
+#include "store/fault.h"
 #include "store/store_int.h"
 
 #define STORE_QUEUE_CAP 65536
@@ -143,8 +144,8 @@ atp_err store_open(const char *dir, const store_options *o, store **out)
     if ((err = queue_init(&s->q, sizeof(store_group *), STORE_QUEUE_CAP)) != ATP_OK)
         goto fail;
     pthread_mutex_init(&s->amu, NULL);
-    pthread_cond_init(&s->acond, NULL);
-    pthread_cond_init(&s->dcond, NULL);
+    clock_cond_init(&s->acond); /* timed waits: clock_deadline_ms */
+    clock_cond_init(&s->dcond);
     atomic_store(&s->map_size, s->map_bytes);
     *out = s;
     return ATP_OK;
@@ -400,6 +401,11 @@ static int store_txn_apply(store *s, store_group **g, size_t n, uint64_t lsn)
             mdb_txn_abort(txn);
             return rc;
         }
+    }
+    int fault = store__fault(STORE_FAULT_COMMIT);
+    if (fault != 0) {
+        mdb_txn_abort(txn);
+        return fault;
     }
     return mdb_txn_commit(txn); /* a failed commit aborts the txn itself */
 }

@@ -56,6 +56,10 @@ typedef struct store_options {
     size_t max_map_bytes;     /* growth stops here: STORE_FULL */
     size_t log_bytes;         /* reservation log size; 0: no log */
     int64_t log_apply_delay_ms; /* tests: the applier waits this long first */
+    /* The log full while LMDB is behind: how long an append waits for the
+     * applier before its groups are refused with ATP_E_BUSY. 0: the
+     * default (10 s); tests lower it. */
+    int64_t log_wait_ms;
     /* A write transaction of at least this many ops is followed by a
      * close and reopen of the environment, which frees the pages LMDB keeps
      * cached from it (up to 512 MiB). 0: the default (32768). */
