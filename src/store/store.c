@@ -80,9 +80,14 @@ static atp_err store_env_open(store *s)
         err = store_err("mdb_env_open", rc);
         goto fail;
     }
-    /* An existing environment may be larger than what we asked for. */
+    /* An existing environment may be larger than what we asked for; one
+     * made larger than the limit (before the limit was lowered) shrinks to
+     * it, or to what it holds if that is more (LMDB's floor). */
     MDB_envinfo info;
     mdb_env_info(s->env, &info);
+    if (!o->read_only && o->max_map_bytes > 0 && info.me_mapsize > o->max_map_bytes &&
+        mdb_env_set_mapsize(s->env, o->max_map_bytes) == 0)
+        mdb_env_info(s->env, &info);
     s->map_bytes = info.me_mapsize;
     int dead = 0;
     if (!o->read_only)
@@ -125,7 +130,11 @@ atp_err store_open(const char *dir, const store_options *o, store **out)
         return ATP_E_NOMEM;
     s->opt = *o;
     s->log.fd = -1;
+    /* The map starts at the initial size, never above the limit: a limit
+     * below it holds from the first write. */
     s->map_bytes = o->initial_map_bytes ? o->initial_map_bytes : (64u << 20);
+    if (o->max_map_bytes > 0 && s->map_bytes > o->max_map_bytes)
+        s->map_bytes = o->max_map_bytes;
     s->reopen_ops = o->reopen_ops ? o->reopen_ops : STORE_REOPEN_OPS;
     pthread_mutex_init(&s->envmu, NULL);
     atp_err err = ATP_E_NOMEM;

@@ -52,8 +52,11 @@ typedef enum store_sync { STORE_SYNC = 0, STORE_NOSYNC = 1 } store_sync;
 typedef struct store_options {
     bool read_only; /* inspection: no writer, no creation, no reader cleanup */
     store_sync sync;
-    size_t initial_map_bytes; /* grows by doubling on MDB_MAP_FULL */
-    size_t max_map_bytes;     /* growth stops here: STORE_FULL */
+    size_t initial_map_bytes; /* 0: 64 MiB; grows by doubling on MDB_MAP_FULL */
+    /* The map never exceeds this (0: no limit): it starts below it, growth
+     * stops at it (then STORE_FULL), and an existing larger map shrinks to
+     * it at open (or to the bytes in use, if more). */
+    size_t max_map_bytes;
     size_t log_bytes;         /* reservation log size; 0: no log */
     int64_t log_apply_delay_ms; /* tests: the applier waits this long first */
     /* The log full while LMDB is behind: how long an append waits for the
