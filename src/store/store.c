@@ -29,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "common/clock.h"
@@ -55,6 +56,29 @@ static atp_err store_err(const char *what, int rc)
     if (rc == ENOMEM)
         return ATP_E_NOMEM;
     return ATP_E_IO;
+}
+
+/* Below this many free bytes in the data directory's filesystem, an EIO
+ * from LMDB means "full": LMDB reports a short write (the filesystem had
+ * room for part of a transaction's pages) as EIO, and a nearly full disk
+ * produces exactly that instead of ENOSPC. */
+#define STORE_NEARLY_FULL_BYTES (1u << 20)
+
+/* store_write_err translates the error of a write (a commit) in dir: like
+ * store_err, except that EIO on a nearly full filesystem is
+ * ATP_E_STORE_FULL (refuse writes, keep serving, start while full), as
+ * ENOSPC is. */
+static atp_err store_write_err(const char *dir, const char *what, int rc)
+{
+    struct statvfs fs;
+    if (rc == EIO && statvfs(dir, &fs) == 0 &&
+        (uint64_t)fs.f_bavail * fs.f_frsize < STORE_NEARLY_FULL_BYTES) {
+        log_error("store", "%s: %s, with %llu bytes free: a short write, the "
+                  "disk is full", what, mdb_strerror(rc),
+                  (unsigned long long)fs.f_bavail * fs.f_frsize);
+        return ATP_E_STORE_FULL;
+    }
+    return store_err(what, rc);
 }
 
 /* store_env_open opens the environment in s->dir into s->env and s->dbi:
@@ -456,7 +480,7 @@ atp_err store__commit(store *s, store_group **g, size_t n, uint64_t lsn)
             }
             rc = grc;
         }
-        err = store_err("commit", rc);
+        err = store_write_err(s->dir, "commit", rc);
         atomic_store(&s->full, err == ATP_E_STORE_FULL);
         atomic_fetch_add(&s->failures, 1);
         return err;
