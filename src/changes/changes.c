@@ -323,6 +323,10 @@ atp_err changes_start(changes *c)
     return ATP_OK;
 }
 
+/* Socket closes are bounded (thread_run_bounded: nng 1.5.2's nng_close
+ * can wait forever); the process is stopping when they run. */
+static void changes_close_fn(void *arg) { nng_close(*(nng_socket *)arg); }
+
 void changes_stop(changes *c)
 {
     if (c->running) {
@@ -334,7 +338,8 @@ void changes_stop(changes *c)
         c->running = false;
     }
     if (c->sock_open) {
-        nng_close(c->sock);
+        thread_run_bounded(changes_close_fn, &c->sock, sizeof c->sock, 2000,
+                           "closing the change feed PUB socket");
         c->sock_open = false;
     }
 }
