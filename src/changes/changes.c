@@ -338,7 +338,7 @@ void changes_stop(changes *c)
         c->running = false;
     }
     if (c->sock_open) {
-        thread_run_bounded(changes_close_fn, &c->sock, sizeof c->sock, 2000,
+        thread_run_bounded(changes_close_fn, &c->sock, sizeof c->sock, 1000,
                            "closing the change feed PUB socket");
         c->sock_open = false;
     }

@@ -35,8 +35,9 @@ const char *thread_sched_name(void);
  * nng_close can wait forever for a pipe that a peer is connecting or
  * sending on at that moment (seen stopping atpd under a feeder sending
  * thousands of messages a second: every nng thread idle, the close waiting
- * on a condition nobody signals). The transports close their sockets
- * through this; the kernel closes what is left at exit. */
+ * on a condition nobody signals; the closes after it then wait too). The
+ * transports close their sockets through this, 1 s each: a stop takes at
+ * most 4 s more, and the kernel closes what is left at exit. */
 bool thread_run_bounded(void (*fn)(void *arg), const void *arg, size_t arg_size,
                         int64_t ms, const char *what);
 

@@ -605,13 +605,13 @@ void ingest_stop(ingest *in)
         in->running = false;
     }
     if (in->sock_open) {
-        thread_run_bounded(ingest_close_fn, &in->sock, sizeof in->sock, 2000,
+        thread_run_bounded(ingest_close_fn, &in->sock, sizeof in->sock, 1000,
                            "closing the ingest SUB socket");
         in->sock_open = false;
     }
     /* Only now: the ingest thread sends resync requests on it. */
     if (in->control_open) {
-        thread_run_bounded(ingest_close_fn, &in->control, sizeof in->control, 2000,
+        thread_run_bounded(ingest_close_fn, &in->control, sizeof in->control, 1000,
                            "closing the resync control PUB socket");
         in->control_open = false;
     }

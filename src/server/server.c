@@ -177,7 +177,7 @@ void server_stop(server *s)
         if (s->ctxs[i].aio != NULL)
             nng_aio_stop(s->ctxs[i].aio);
     if (s->sock_open) {
-        thread_run_bounded(server_close_fn, &s->sock, sizeof s->sock, 2000,
+        thread_run_bounded(server_close_fn, &s->sock, sizeof s->sock, 1000,
                            "closing the query REP socket");
         s->sock_open = false;
     }
