@@ -4,7 +4,9 @@
  *
  * Threads:
  * - One engine thread (engine_start) owns every mutation. Other threads hand
- *   it work through engine_submit(), a bounded queue (blocking when full).
+ *   it work through one bounded queue: engine_submit (batches) blocks while
+ *   it is full (backpressure on ingest); engine_resv_submit and
+ *   engine_snapshot_submit never block (nng callbacks): ATP_E_BUSY.
  * - Queries (engine_query and the other const functions) run on any thread,
  *   take no lock and never wait for the engine thread: each (SKU, region)
  *   aggregate is read under a per-row seqlock, the SKU dictionary is
