@@ -13,7 +13,7 @@
  *     log_sync EIO
  *     commit ENOSPC
  *
- * and makes that point fail with that errno (EIO, ENOSPC, ENOMEM) every
+ * and makes that point fail with that errno (EIO, ENOSPC, ENOMEM, EINVAL) every
  * time it is reached, until the line is removed. The file is read at each
  * point reached (a test rewrites it while atpd runs); a missing file means
  * no faults. Points:

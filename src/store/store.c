@@ -48,14 +48,32 @@ static const char *const store_db_names[STORE_DB_COUNT] = {
 static atp_err store_log_start(store *s, const char *dir);
 static atp_err store_env_reopen(store *s);
 
+/* store_err logs an LMDB (or errno) failure once and translates it: no
+ * space is store_full; LMDB refusing a call as invalid (a bad argument,
+ * transaction, database handle or value size, or a transaction too large)
+ * is internal: a bug of ours, not the disk; anything else (I/O errors,
+ * corruption) is io. */
 static atp_err store_err(const char *what, int rc)
 {
     log_error("store", "%s: %s", what, mdb_strerror(rc));
-    if (rc == MDB_MAP_FULL || rc == ENOSPC || rc == EDQUOT)
+    switch (rc) {
+    case MDB_MAP_FULL:
+    case ENOSPC:
+    case EDQUOT:
         return ATP_E_STORE_FULL;
-    if (rc == ENOMEM)
+    case ENOMEM:
         return ATP_E_NOMEM;
-    return ATP_E_IO;
+    case EINVAL:
+    case MDB_BAD_TXN:
+    case MDB_BAD_VALSIZE:
+    case MDB_BAD_DBI:
+    case MDB_BAD_RSLOT:
+    case MDB_TXN_FULL:
+    case MDB_CURSOR_FULL:
+        return ATP_E_INTERNAL;
+    default:
+        return ATP_E_IO;
+    }
 }
 
 /* Below this many free bytes in the data directory's filesystem, an EIO

@@ -80,7 +80,8 @@ typedef struct store_op {
 } store_op;
 
 /* Completion of a group: err is ATP_OK once durable (per the mode),
- * ATP_E_STORE_FULL when the disk or the map limit is full, ATP_E_IO else.
+ * ATP_E_STORE_FULL when the disk or the map limit is full, ATP_E_INTERNAL
+ * when LMDB refused the write as invalid (a bug), ATP_E_IO else.
  * Runs on a store thread (writer or applier, see above). */
 typedef void (*store_done_fn)(void *arg, atp_err err);
 

@@ -1,13 +1,14 @@
 #!/usr/bin/env python3
-"""test_store_faults.py - the store's error replies end to end: `io` and
-`busy`, through atpd-faults (atpd built with the store's test-only fault
+"""test_store_faults.py - the store's error replies end to end: `io`,
+`internal` and `busy`, through atpd-faults (atpd built with the store's test-only fault
 points, src/store/fault.h: a file named in ATP_STORE_FAULTS makes a point
 fail with an errno while it lists it).
 
 1. `io`: with the reservation log's fdatasync failing (EIO), a reserve is
    refused with io (code 17): it is not stored (`reservation` says
    not_found), ATP does not count it, status counts a store failure and no
-   grant. An LMDB commit failing with EIO makes a snapshot answer io.
+   grant. An LMDB commit failing with EIO makes a snapshot answer io; one
+   LMDB refuses as invalid (EINVAL: a bug of atpd's) answers internal.
    Without the fault, the same reserve is granted and the snapshot stored.
    After a clean restart exactly the granted reservations are there.
 2. `busy`: LMDB far behind (reservations.log_apply_delay 60 s) fills the
@@ -63,6 +64,10 @@ def part_io(h, fault_file):
     feed.publish("wms", [[2, "F-1", "east-1", 0, 7]])
     r = c.snapshot()
     chk.eq(S.error_name(r), "io", "a snapshot whose LMDB commit fails (reply %r)" % r)
+    faults(fault_file, "commit EINVAL\n")
+    r = c.snapshot()
+    chk.eq(S.error_name(r), "internal",
+           "a snapshot whose LMDB commit is refused as invalid (reply %r)" % r)
 
     faults(fault_file, "")
     chk.eq(c.reserve("io-2", LINE).get("granted"), True, "io-2 once the fault is gone")

@@ -8,9 +8,11 @@
  *   (fault removed) is stored;
  * - an LMDB commit failing with ENOSPC: ATP_E_STORE_FULL and stats.full;
  *   with EIO on a disk that has room: ATP_E_IO, stats.full stays false;
+ *   with EINVAL (LMDB refusing the call: a bug): ATP_E_INTERNAL;
  * - the log full while LMDB is behind: the group waits log_wait_ms for the
  *   applier, then is refused with ATP_E_BUSY (retry later).
- * Labels: unit, correctness (issue 12 item 9), suite (issue 21: busy, io).
+ * Labels: unit, correctness (issue 12 item 9), suite (issue 21: busy, io,
+ * internal).
  */
 #include <pthread.h>
 #include <setjmp.h>
@@ -191,6 +193,8 @@ static void test_commit_errors(void **state)
     assert_int_equal(test_put(s, STORE_DB_POSITIONS, "b"), ATP_E_IO);
     store_stats_get(s, &st);
     assert_false(st.full);
+    test_faults_set(t, "commit EINVAL\n"); /* LMDB refusing a call: a bug */
+    assert_int_equal(test_put(s, STORE_DB_POSITIONS, "b"), ATP_E_INTERNAL);
     test_faults_set(t, "");
     assert_int_equal(test_put(s, STORE_DB_RESERVATIONS, "c"), ATP_OK);
     store_close(s);
