@@ -250,11 +250,7 @@ static void *changes_thread_main(void *arg)
     int64_t interval = c->cfg->service.feed_interval_ms;
     pthread_mutex_lock(&c->mu);
     while (!c->stop) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        ts.tv_nsec += (interval % 1000) * 1000000;
-        ts.tv_sec += interval / 1000 + ts.tv_nsec / 1000000000;
-        ts.tv_nsec %= 1000000000;
+        struct timespec ts = clock_deadline_ms(interval);
         pthread_cond_timedwait(&c->cv, &c->mu, &ts);
         if (c->stop)
             break;
@@ -275,12 +271,8 @@ atp_err changes_alloc(const config *cfg, engine *eng, changes **out)
         return ATP_E_NOMEM;
     c->cfg = cfg;
     c->eng = eng;
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_mutex_init(&c->mu, NULL);
-    pthread_cond_init(&c->cv, &ca);
-    pthread_condattr_destroy(&ca);
+    clock_cond_init(&c->cv);
     atp_err err = ATP_E_NOMEM;
     c->region_seq = calloc(cfg->n_regions ? cfg->n_regions : 1, sizeof *c->region_seq);
     c->seq_base = (uint64_t)clock_wall_ms() << 20;
@@ -331,6 +323,10 @@ atp_err changes_start(changes *c)
     return ATP_OK;
 }
 
+/* Socket closes are bounded (thread_run_bounded: nng 1.5.2's nng_close
+ * can wait forever); the process is stopping when they run. */
+static void changes_close_fn(void *arg) { nng_close(*(nng_socket *)arg); }
+
 void changes_stop(changes *c)
 {
     if (c->running) {
@@ -342,7 +338,8 @@ void changes_stop(changes *c)
         c->running = false;
     }
     if (c->sock_open) {
-        nng_close(c->sock);
+        thread_run_bounded(changes_close_fn, &c->sock, sizeof c->sock, 1000,
+                           "closing the change feed PUB socket");
         c->sock_open = false;
     }
 }

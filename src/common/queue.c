@@ -1,10 +1,11 @@
 /* queue.c - bounded MPSC queue (see queue.h). Any thread. */
 #include "common/queue.h"
 
+#include "common/clock.h"
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 atp_err queue_init(queue *q, size_t item_size, size_t cap)
 {
@@ -14,13 +15,9 @@ atp_err queue_init(queue *q, size_t item_size, size_t cap)
         return ATP_E_NOMEM;
     q->item_size = item_size;
     q->cap = cap;
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_mutex_init(&q->mu, NULL);
-    pthread_cond_init(&q->not_empty, &ca);
-    pthread_cond_init(&q->not_full, &ca);
-    pthread_condattr_destroy(&ca);
+    clock_cond_init(&q->not_empty);
+    clock_cond_init(&q->not_full);
     return ATP_OK;
 }
 
@@ -35,6 +32,21 @@ void queue_fini(queue *q)
     q->items = NULL;
 }
 
+/* Copy item in at the tail and release the lock; a sleeping consumer is
+ * woken after unlocking. Called with q->mu held and room in the queue. */
+static void queue_put_unlock(queue *q, const void *item)
+{
+    size_t tail = (q->head + q->len) % q->cap;
+    memcpy(q->items + tail * q->item_size, item, q->item_size);
+    q->len++;
+    bool wake = q->pop_waiters > 0;
+    pthread_mutex_unlock(&q->mu);
+    /* A sleeper counted under the lock is asleep or about to recheck len
+     * under it, so a signal after unlocking is never lost. */
+    if (wake)
+        pthread_cond_signal(&q->not_empty);
+}
+
 atp_err queue_push(queue *q, const void *item)
 {
     pthread_mutex_lock(&q->mu);
@@ -47,30 +59,25 @@ atp_err queue_push(queue *q, const void *item)
         pthread_mutex_unlock(&q->mu);
         return ATP_E_BAD_STATE;
     }
-    size_t tail = (q->head + q->len) % q->cap;
-    memcpy(q->items + tail * q->item_size, item, q->item_size);
-    q->len++;
-    bool wake = q->pop_waiters > 0;
-    pthread_mutex_unlock(&q->mu);
-    /* A sleeper counted under the lock is asleep or about to recheck len
-     * under it, so a signal after unlocking is never lost. */
-    if (wake)
-        pthread_cond_signal(&q->not_empty);
+    queue_put_unlock(q, item);
+    return ATP_OK;
+}
+
+atp_err queue_try_push(queue *q, const void *item)
+{
+    pthread_mutex_lock(&q->mu);
+    if (q->closed || q->len == q->cap) {
+        atp_err err = q->closed ? ATP_E_BAD_STATE : ATP_E_BUSY;
+        pthread_mutex_unlock(&q->mu);
+        return err;
+    }
+    queue_put_unlock(q, item);
     return ATP_OK;
 }
 
 atp_err queue_pop(queue *q, void *item, int64_t timeout_ms)
 {
-    struct timespec deadline;
-    if (timeout_ms >= 0) {
-        clock_gettime(CLOCK_MONOTONIC, &deadline);
-        deadline.tv_sec += timeout_ms / 1000;
-        deadline.tv_nsec += (timeout_ms % 1000) * 1000000;
-        if (deadline.tv_nsec >= 1000000000) {
-            deadline.tv_sec++;
-            deadline.tv_nsec -= 1000000000;
-        }
-    }
+    struct timespec deadline = clock_deadline_ms(timeout_ms);
     pthread_mutex_lock(&q->mu);
     while (q->len == 0 && !q->closed) {
         int rc = 0;

@@ -40,6 +40,11 @@ void queue_fini(queue *q);
 /* queue_push copies item in; blocks while full. ATP_E_BAD_STATE if closed. */
 atp_err queue_push(queue *q, const void *item);
 
+/* queue_try_push copies item in if there is room, never waiting:
+ * ATP_E_BUSY when full, ATP_E_BAD_STATE if closed. For callers that must
+ * not block (nng callbacks). */
+atp_err queue_try_push(queue *q, const void *item);
+
 /* queue_pop copies the oldest item out. Waits at most timeout_ms (-1:
  * forever). Returns ATP_OK, ATP_E_TIMEOUT, or ATP_E_BAD_STATE when closed
  * and empty. */

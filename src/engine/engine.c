@@ -591,6 +591,36 @@ void engine_sync_signal(engine_sync_waiter *w, atp_err err)
     pthread_mutex_unlock(&w->mu);
 }
 
+/* engine_cmd_run runs one command on the engine thread. */
+static void engine_cmd_run(engine *e, engine_cmd *cmd, bool *stopping)
+{
+    switch (cmd->type) {
+    case ENGINE_CMD_BATCH:
+        engine_apply_batch(e, &cmd->batch);
+        return;
+    case ENGINE_CMD_SYNC:
+        engine_sync_signal(cmd->sync, ATP_OK);
+        return;
+    case ENGINE_CMD_RESV:
+        resv_execute(e, &cmd->resv);
+        return;
+    case ENGINE_CMD_GROUP_DONE:
+        resv_group_done(e, cmd->err);
+        return;
+    case ENGINE_CMD_STOP:
+        *stopping = true;
+        e->resv.stopping = true;
+        e->snap.stopping = true;
+        return;
+    case ENGINE_CMD_SNAPSHOT_DONE:
+        engine_snapshot_done(e, cmd->err);
+        return;
+    case ENGINE_CMD_SNAPSHOT_NOW:
+        engine_snapshot_request(e, cmd->snap);
+        return;
+    }
+}
+
 static void *engine_thread_main(void *arg)
 {
     thread_name("atp:engine");
@@ -598,51 +628,27 @@ static void *engine_thread_main(void *arg)
     engine_cmd cmd;
     bool stopping = false;
     for (;;) {
-        /* Sleep until the next command, reservation due time or snapshot. */
+        /* Sleep until the next command, reservation due time or snapshot
+         * (none but the final one once stopping). */
         int64_t wait = resv_tick(e, clock_wall_ms());
-        int64_t snap_wait = engine_snapshot_tick(e, clock_mono_ms());
-        if (wait < 0 || snap_wait < wait)
+        int64_t snap_wait = stopping ? -1 : engine_snapshot_tick(e, clock_mono_ms());
+        if (wait < 0 || (snap_wait >= 0 && snap_wait < wait))
             wait = snap_wait;
         int64_t lot_wait = engine_lots_tick(e, clock_wall_ms());
-        if (lot_wait >= 0 && lot_wait < wait)
+        if (lot_wait >= 0 && (wait < 0 || lot_wait < wait))
             wait = lot_wait;
         resv_flush(e);
-        if (stopping && !e->resv.inflight_busy && e->resv.open.n == 0) {
-            /* A clean stop leaves a snapshot of everything applied. */
-            if (!e->snap.inflight && engine_snapshot_pending(e))
-                engine_snapshot_start(e);
-            if (!e->snap.inflight)
-                break;
-        }
+        /* A clean stop leaves a snapshot of everything applied, if the
+         * store takes it: it is tried once (engine_snapshot_final). */
+        if (stopping && !e->resv.inflight_busy && e->resv.open.n == 0 &&
+            !engine_snapshot_final(e))
+            break;
         atp_err err = queue_pop(&e->q, &cmd, wait);
         if (err == ATP_E_TIMEOUT)
             continue;
         if (err != ATP_OK)
             break;
-        switch (cmd.type) {
-        case ENGINE_CMD_BATCH:
-            engine_apply_batch(e, &cmd.batch);
-            break;
-        case ENGINE_CMD_SYNC:
-            engine_sync_signal(cmd.sync, ATP_OK);
-            break;
-        case ENGINE_CMD_RESV:
-            resv_execute(e, &cmd.resv);
-            break;
-        case ENGINE_CMD_GROUP_DONE:
-            resv_group_done(e, cmd.err);
-            break;
-        case ENGINE_CMD_STOP:
-            stopping = true;
-            e->resv.stopping = true;
-            break;
-        case ENGINE_CMD_SNAPSHOT_DONE:
-            engine_snapshot_done(e, cmd.err);
-            break;
-        case ENGINE_CMD_SNAPSHOT_NOW:
-            engine_snapshot_request(e, cmd.sync);
-            break;
-        }
+        engine_cmd_run(e, &cmd, &stopping);
     }
     return NULL;
 }
@@ -656,6 +662,40 @@ atp_err engine_start(engine *e)
         return ATP_E_NOMEM;
     e->running = true;
     return ATP_OK;
+}
+
+/* engine_cmd_refuse answers a command that the engine thread will never
+ * run (engine_stop, after the thread left): every caller hears back. */
+static void engine_cmd_refuse(engine_cmd *cmd)
+{
+    switch (cmd->type) {
+    case ENGINE_CMD_BATCH:
+        if (cmd->batch.release != NULL)
+            cmd->batch.release(cmd->batch.owner, false);
+        return;
+    case ENGINE_CMD_SYNC: /* everything before it was applied */
+        engine_sync_signal(cmd->sync, ATP_OK);
+        return;
+    case ENGINE_CMD_RESV: {
+        engine_resv_result res = {.err = ATP_E_BUSY,
+                                  .message = "atpd is shutting down: nothing "
+                                             "was done; retry once it is back"};
+        cmd->resv.done(cmd->resv.arg, &res);
+        return;
+    }
+    case ENGINE_CMD_SNAPSHOT_NOW:
+        cmd->snap.done(cmd->snap.arg, ATP_E_BUSY);
+        return;
+    case ENGINE_CMD_STOP: /* a second engine_stop's: nothing to do */
+        return;
+    case ENGINE_CMD_GROUP_DONE:
+    case ENGINE_CMD_SNAPSHOT_DONE:
+        /* The thread waits for the group and snapshot in flight before it
+         * leaves, so these cannot come after it. */
+        log_error("engine", "store completion (type %d) after the engine "
+                            "stopped: ignored", (int)cmd->type);
+        return;
+    }
 }
 
 void engine_stop(engine *e)
@@ -675,16 +715,8 @@ void engine_stop(engine *e)
     queue_close(&e->q);
     /* Whatever came after the stop is refused, so nothing leaks and every
      * caller hears back. */
-    while (queue_pop(&e->q, &cmd, 0) == ATP_OK) {
-        if (cmd.type == ENGINE_CMD_BATCH && cmd.batch.release != NULL)
-            cmd.batch.release(cmd.batch.owner, false);
-        else if (cmd.type == ENGINE_CMD_RESV) {
-            engine_resv_result res = {.err = ATP_E_BAD_STATE,
-                                      .message = "atpd is shutting down"};
-            cmd.resv.done(cmd.resv.arg, &res);
-        } else if (cmd.type == ENGINE_CMD_SYNC)
-            engine_sync_signal(cmd.sync, ATP_OK);
-    }
+    while (queue_pop(&e->q, &cmd, 0) == ATP_OK)
+        engine_cmd_refuse(&cmd);
     e->running = false;
 }
 
@@ -694,31 +726,54 @@ atp_err engine_submit(engine *e, const engine_batch *b)
     return queue_push(&e->q, &cmd);
 }
 
-/* Queue a command that carries a waiter and wait for its signal. */
-static atp_err engine_wait_for(engine *e, int type)
+static void engine_waiter_init(engine_sync_waiter *w)
 {
-    engine_sync_waiter w = {.done = false};
-    pthread_mutex_init(&w.mu, NULL);
-    pthread_cond_init(&w.cv, NULL);
-    engine_cmd cmd = {.type = type, .sync = &w};
-    atp_err err = queue_push(&e->q, &cmd);
+    *w = (engine_sync_waiter){.done = false};
+    pthread_mutex_init(&w->mu, NULL);
+    pthread_cond_init(&w->cv, NULL);
+}
+
+/* engine_waiter_wait waits for w's signal if its command was queued
+ * (queued == ATP_OK), destroys w and returns the outcome. */
+static atp_err engine_waiter_wait(engine_sync_waiter *w, atp_err queued)
+{
+    atp_err err = queued;
     if (err == ATP_OK) {
-        pthread_mutex_lock(&w.mu);
-        while (!w.done)
-            pthread_cond_wait(&w.cv, &w.mu);
-        err = w.err;
-        pthread_mutex_unlock(&w.mu);
+        pthread_mutex_lock(&w->mu);
+        while (!w->done)
+            pthread_cond_wait(&w->cv, &w->mu);
+        err = w->err;
+        pthread_mutex_unlock(&w->mu);
     }
-    pthread_mutex_destroy(&w.mu);
-    pthread_cond_destroy(&w.cv);
+    pthread_mutex_destroy(&w->mu);
+    pthread_cond_destroy(&w->cv);
     return err;
 }
 
-atp_err engine_sync(engine *e) { return engine_wait_for(e, ENGINE_CMD_SYNC); }
+atp_err engine_sync(engine *e)
+{
+    engine_sync_waiter w;
+    engine_waiter_init(&w);
+    engine_cmd cmd = {.type = ENGINE_CMD_SYNC, .sync = &w};
+    return engine_waiter_wait(&w, queue_push(&e->q, &cmd));
+}
+
+atp_err engine_snapshot_submit(engine *e, engine_snapshot_done_fn done, void *arg)
+{
+    engine_cmd cmd = {.type = ENGINE_CMD_SNAPSHOT_NOW, .snap = {done, arg}};
+    return queue_try_push(&e->q, &cmd);
+}
+
+static void engine_snapshot_now_done(void *arg, atp_err err)
+{
+    engine_sync_signal(arg, err);
+}
 
 atp_err engine_snapshot_now(engine *e)
 {
-    return engine_wait_for(e, ENGINE_CMD_SNAPSHOT_NOW);
+    engine_sync_waiter w;
+    engine_waiter_init(&w);
+    return engine_waiter_wait(&w, engine_snapshot_submit(e, engine_snapshot_now_done, &w));
 }
 
 /* ---- readers (any thread) ---------------------------------------------- */
@@ -889,7 +944,7 @@ bool engine_answer_index(const engine *e, uint32_t sku, uint32_t region,
 atp_err engine_resv_submit(engine *e, const engine_resv_req *req)
 {
     engine_cmd cmd = {.type = ENGINE_CMD_RESV, .resv = *req};
-    return queue_push(&e->q, &cmd);
+    return queue_try_push(&e->q, &cmd);
 }
 
 atp_err engine_resv_load(engine *e, const void *key, size_t key_len,

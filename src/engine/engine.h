@@ -4,7 +4,9 @@
  *
  * Threads:
  * - One engine thread (engine_start) owns every mutation. Other threads hand
- *   it work through engine_submit(), a bounded queue (blocking when full).
+ *   it work through one bounded queue: engine_submit (batches) blocks while
+ *   it is full (backpressure on ingest); engine_resv_submit and
+ *   engine_snapshot_submit never block (nng callbacks): ATP_E_BUSY.
  * - Queries (engine_query and the other const functions) run on any thread,
  *   take no lock and never wait for the engine thread: each (SKU, region)
  *   aggregate is read under a per-row seqlock, the SKU dictionary is
@@ -230,7 +232,10 @@ atp_err engine_resv_load(engine *e, const void *key, size_t key_len,
                          const void *val, size_t val_len);
 
 /* engine_resv_submit queues a reservation operation (any thread but the
- * engine's). ATP_E_BAD_STATE when stopped: done is then not called. */
+ * engine's). Never blocks (nng callbacks call it): ATP_E_BUSY when the
+ * engine's queue is full (an ingest backlog: retry shortly), ATP_E_BAD_STATE
+ * when stopped; done is then not called. Queued, it is answered exactly
+ * once, with ATP_E_BUSY if atpd stops before the engine reads it. */
 atp_err engine_resv_submit(engine *e, const engine_resv_req *req);
 
 const char *engine_resv_state_name(engine_resv_state st);
@@ -246,8 +251,20 @@ void engine_stop(engine *e);
  * stopped. Any thread except the engine thread. */
 atp_err engine_submit(engine *e, const engine_batch *b);
 
-/* engine_snapshot_now returns once a snapshot cut after the call is stored
- * (ATP_OK), or the store's error. Any thread but the engine's. */
+/* What a snapshot request answers: err is ATP_OK once a snapshot cut
+ * after the request is stored, the store's error if it was not, ATP_E_BUSY
+ * when atpd is stopping (the stop takes a final snapshot itself) or too
+ * many requests wait. */
+typedef void (*engine_snapshot_done_fn)(void *arg, atp_err err);
+
+/* engine_snapshot_submit asks for a snapshot (any thread but the
+ * engine's). Never blocks: ATP_E_BUSY when the engine's queue is full,
+ * ATP_E_BAD_STATE when stopped; done is then not called. Otherwise done
+ * is called exactly once, on the engine thread (or in engine_stop). */
+atp_err engine_snapshot_submit(engine *e, engine_snapshot_done_fn done, void *arg);
+
+/* engine_snapshot_now is engine_snapshot_submit waiting for the answer
+ * (tests, tools; never from a thread that must not block). */
 atp_err engine_snapshot_now(engine *e);
 
 /* engine_reserve_positions sizes the positions table for n more, and the

@@ -40,7 +40,12 @@ typedef struct engine_sync_waiter {
     atp_err err;
 } engine_sync_waiter;
 
-enum engine_cmd_type {
+/* What travels through the engine's queue. Every consumer of the queue
+ * (the engine thread, and engine_stop's drain after it) handles every type
+ * in a switch without a default, so the compiler (-Wswitch) flags a type
+ * added here and forgotten there: a command left unanswered in the queue
+ * means a caller waiting forever. */
+typedef enum engine_cmd_type {
     ENGINE_CMD_BATCH,
     ENGINE_CMD_SYNC,
     ENGINE_CMD_RESV,       /* a reservation operation */
@@ -48,7 +53,13 @@ enum engine_cmd_type {
     ENGINE_CMD_STOP,       /* finish what is queued and in flight, exit */
     ENGINE_CMD_SNAPSHOT_DONE, /* the store finished a snapshot group */
     ENGINE_CMD_SNAPSHOT_NOW,  /* take a snapshot now (atpctl snapshot) */
-};
+} engine_cmd_type;
+
+/* Who asked for a snapshot (SNAPSHOT_NOW): called once with the outcome. */
+typedef struct engine_snap_waiter {
+    engine_snapshot_done_fn done;
+    void *arg;
+} engine_snap_waiter;
 
 /* Inbound lots (lots.c, engine thread). */
 typedef struct engine_lot engine_lot;
@@ -96,10 +107,11 @@ typedef struct engine_load_pos {
 } engine_load_pos;
 
 typedef struct engine_cmd {
-    int type;
-    atp_err err; /* GROUP_DONE */
+    engine_cmd_type type;
+    atp_err err; /* GROUP_DONE, SNAPSHOT_DONE */
     engine_batch batch;
-    engine_sync_waiter *sync; /* SYNC, SNAPSHOT_NOW */
+    engine_sync_waiter *sync; /* SYNC */
+    engine_snap_waiter snap;  /* SNAPSHOT_NOW */
     engine_resv_req resv;
 } engine_cmd;
 
@@ -179,10 +191,14 @@ struct engine {
             pthread_cond_t cv;
             struct engine_snap_job *job; /* handed over, at most one */
         } w;
-        engine_sync_waiter *waiters[16]; /* SNAPSHOT_NOW: in this one */
+        engine_snap_waiter waiters[16]; /* SNAPSHOT_NOW: in this one */
         size_t n_waiters;
-        engine_sync_waiter *next[16]; /* SNAPSHOT_NOW: need the next one */
+        engine_snap_waiter next[16]; /* SNAPSHOT_NOW: need the next one */
         size_t n_next;
+        /* Stopping: no snapshot starts but the final one, tried once; a
+         * request gets busy (engine thread). */
+        bool stopping, final_tried;
+        uint64_t failing; /* failures in a row, for the log */
         _Atomic uint64_t taken, failed, last_ms, last_positions;
     } snap;
     engine_lots lots; /* engine thread */
@@ -247,9 +263,13 @@ void engine_offset_applied(engine *e, uint32_t src, uint64_t seq, uint64_t ts_ms
 int64_t engine_snapshot_tick(engine *e, int64_t now_ms);
 void engine_snapshot_start(engine *e); /* now, unless one is in flight */
 bool engine_snapshot_pending(const engine *e);
-/* engine_snapshot_request: SNAPSHOT_NOW; signals w once a snapshot cut
- * after the request is stored. */
-void engine_snapshot_request(engine *e, engine_sync_waiter *w);
+/* engine_snapshot_request: SNAPSHOT_NOW; calls w's done once a snapshot
+ * cut after the request is stored (or failed); busy while stopping. */
+void engine_snapshot_request(engine *e, engine_snap_waiter w);
+/* engine_snapshot_final: stopping; starts the final snapshot if there is
+ * anything to store and it was not tried yet. Returns whether a snapshot
+ * is still in flight (the engine thread waits for it). */
+bool engine_snapshot_final(engine *e);
 void engine_sync_signal(engine_sync_waiter *w, atp_err err);
 void engine_snapshot_done(engine *e, atp_err err);
 atp_err engine_snapshot_init(engine *e);

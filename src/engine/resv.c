@@ -28,6 +28,7 @@ struct resv_pending {
     void *arg;
     atp_err err;
     bool granted, replayed;
+    bool grant;   /* a new reservation: counted as granted once stored */
     resv *snap;   /* the record after the operation (reply), or NULL */
     char *key;    /* record id (owned) */
     uint32_t key_len;
@@ -369,6 +370,10 @@ static void resv_replace(engine *e, resv *cur, resv *next)
 
 static void resv_deliver(engine *e, resv_pending *p)
 {
+    /* A grant counts once it is stored: a refused write changes nothing,
+     * counters included; a replay is the original grant, not a new one. */
+    if (p->err == ATP_OK && p->grant)
+        atomic_fetch_add_explicit(&e->resv.granted, 1, memory_order_relaxed);
     if (p->done == NULL)
         return;
     engine_resv_result res = {.err = p->err, .granted = p->granted,
@@ -510,6 +515,7 @@ static resv_pending *resv_change(engine *e, const engine_resv_req *req,
         .arg = req ? req->arg : NULL,
         .err = ATP_OK,
         .granted = granted,
+        .grant = granted && cur == NULL,
         .snap = snap,
         .key = key,
         .key_len = next ? next->id_len : cur->id_len,
@@ -705,8 +711,7 @@ static void resv_reserve(engine *e, const engine_resv_req *req)
     for (uint32_t i = 0; i < n; i++)
         r->lines[i] = (resv_line){ids[i], m[i].region, m[i].qty, 0, 0};
     free(m);
-    atomic_fetch_add_explicit(&t->granted, 1, memory_order_relaxed);
-    resv_change(e, req, NULL, r, true);
+    resv_change(e, req, NULL, r, true); /* counted granted once stored */
 }
 
 static void resv_finish(engine *e, resv *r, uint8_t state, int64_t now)

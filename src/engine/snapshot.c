@@ -280,9 +280,21 @@ void engine_snapshot_done(engine *e, atp_err err)
          * time (incremental state was already cut). */
         e->snap.full_next = true;
         atomic_fetch_add(&e->snap.failed, 1);
-        log_error("engine", "snapshot failed (%s): the next one writes all "
-                            "positions", atp_err_message(err));
+        if (e->snap.stopping)
+            log_error("engine", "final snapshot not stored (%s): stopping "
+                      "without it. Acknowledged reservations are stored; "
+                      "positions and source offsets stay as of the last stored "
+                      "snapshot, and the sources are asked to replay from "
+                      "there at the next start", atp_err_message(err));
+        else if (e->snap.failing++ == 0) /* once per run of failures */
+            log_error("engine", "snapshot failed (%s): retried every "
+                      "snapshot_interval, each writing all positions; logged "
+                      "again once one is stored", atp_err_message(err));
     } else {
+        if (e->snap.failing > 0)
+            log_info("engine", "snapshot stored again after %llu failed",
+                     (unsigned long long)e->snap.failing);
+        e->snap.failing = 0;
         atomic_fetch_add(&e->snap.taken, 1);
         atomic_store(&e->snap.last_ms, (uint64_t)clock_wall_ms());
         log_debug("engine", "snapshot: %zu records, %zu bytes; cut in %lld us "
@@ -294,7 +306,7 @@ void engine_snapshot_done(engine *e, atp_err err)
                   (long long)((clock_mono_ns() - e->snap.cut_ns) / 1000000));
     }
     for (size_t i = 0; i < e->snap.n_waiters; i++)
-        engine_sync_signal(e->snap.waiters[i], err);
+        e->snap.waiters[i].done(e->snap.waiters[i].arg, err);
     e->snap.n_waiters = 0;
     size_t n_next = e->snap.n_next;
     e->snap.n_next = 0;
@@ -324,10 +336,14 @@ int64_t engine_snapshot_tick(engine *e, int64_t now)
     return e->snap.next_ms - now;
 }
 
-void engine_snapshot_request(engine *e, engine_sync_waiter *w)
+void engine_snapshot_request(engine *e, engine_snap_waiter w)
 {
     if (e->persist.write == NULL) {
-        engine_sync_signal(w, ATP_OK);
+        w.done(w.arg, ATP_OK);
+        return;
+    }
+    if (e->snap.stopping) { /* the stop takes the final snapshot itself */
+        w.done(w.arg, ATP_E_BUSY);
         return;
     }
     if (e->snap.inflight) {
@@ -335,18 +351,28 @@ void engine_snapshot_request(engine *e, engine_sync_waiter *w)
         if (e->snap.n_next < sizeof e->snap.next / sizeof e->snap.next[0])
             e->snap.next[e->snap.n_next++] = w;
         else
-            engine_sync_signal(w, ATP_E_BUSY);
+            w.done(w.arg, ATP_E_BUSY);
         return;
     }
     engine_snapshot_start(e);
     if (!e->snap.inflight) { /* nothing could be started */
-        engine_sync_signal(w, ATP_E_NOMEM);
+        w.done(w.arg, ATP_E_NOMEM);
         return;
     }
     if (e->snap.n_waiters < sizeof e->snap.waiters / sizeof e->snap.waiters[0])
         e->snap.waiters[e->snap.n_waiters++] = w;
     else
-        engine_sync_signal(w, ATP_E_BUSY);
+        w.done(w.arg, ATP_E_BUSY);
+}
+
+bool engine_snapshot_final(engine *e)
+{
+    if (!e->snap.inflight && !e->snap.final_tried) {
+        e->snap.final_tried = true;
+        if (engine_snapshot_pending(e))
+            engine_snapshot_start(e);
+    }
+    return e->snap.inflight;
 }
 
 /* ---- loading (main thread, before engine_start) -------------------------- */

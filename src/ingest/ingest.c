@@ -599,6 +599,10 @@ atp_err ingest_start(ingest *in)
     return ATP_OK;
 }
 
+/* Socket closes are bounded (thread_run_bounded: nng 1.5.2's nng_close
+ * can wait forever); the process is stopping when they run. */
+static void ingest_close_fn(void *arg) { nng_close(*(nng_socket *)arg); }
+
 void ingest_stop(ingest *in)
 {
     /* Let the thread leave by itself (it wakes at least every tick):
@@ -610,12 +614,14 @@ void ingest_stop(ingest *in)
         in->running = false;
     }
     if (in->sock_open) {
-        nng_close(in->sock);
+        thread_run_bounded(ingest_close_fn, &in->sock, sizeof in->sock, 1000,
+                           "closing the ingest SUB socket");
         in->sock_open = false;
     }
     /* Only now: the ingest thread sends resync requests on it. */
     if (in->control_open) {
-        nng_close(in->control);
+        thread_run_bounded(ingest_close_fn, &in->control, sizeof in->control, 1000,
+                           "closing the resync control PUB socket");
         in->control_open = false;
     }
 }

@@ -416,26 +416,46 @@ static bool request_scan(request_env *env, const request_fields *f,
     return true;
 }
 
-/* Take a snapshot of positions, lots and offsets now; answers once it is
- * stored. Blocks this nng callback thread for the write (an operator's
- * command, not a hot path). */
-static bool request_snapshot(request_env *env, const request_fields *f,
-                             codec_arena *a, codec_writer *w, reply_error *e)
+/* request_snapshot_done: the engine's answer to a snapshot request (engine
+ * thread, or the thread stopping the engine). */
+static void request_snapshot_done(void *arg, atp_err err)
 {
-    (void)f, (void)a;
-    int64_t t0 = clock_mono_ms();
-    atp_err err = engine_snapshot_now(env->eng);
+    request_async *as = arg;
+    codec_writer *w = as->w;
     if (err != ATP_OK) {
-        reply_error_set(e, err, "snapshot not stored: %s", atp_err_message(err));
-        return false;
+        reply_error e = {.line = -1};
+        if (err == ATP_E_BUSY)
+            reply_error_set(&e, err, "snapshot not taken: atpd is shutting down "
+                                     "or busy with other snapshots; retry later");
+        else
+            reply_error_set(&e, err, "snapshot not stored: %s", atp_err_message(err));
+        request_count_error(as->env);
+        reply_error_write(w, &e);
+    } else {
+        engine_stats es;
+        engine_stats_get(as->env->eng, &es);
+        codec_w_map(w, 3);
+        codec_w_kv_bool(w, "ok", true);
+        codec_w_kv_uint(w, "positions", es.snapshot_last_positions);
+        codec_w_kv_int(w, "ms", clock_mono_ms() - as->started_ms);
     }
-    engine_stats es;
-    engine_stats_get(env->eng, &es);
-    codec_w_map(w, 3);
-    codec_w_kv_bool(w, "ok", true);
-    codec_w_kv_uint(w, "positions", es.snapshot_last_positions);
-    codec_w_kv_int(w, "ms", clock_mono_ms() - t0);
-    return true;
+    as->finish(as->owner);
+}
+
+/* Take a snapshot of positions, lots and offsets now, answered once it is
+ * stored, like a reservation: the nng callback never waits for the store.
+ * Returns true when submitted (the reply comes through async->finish). */
+static bool request_snapshot_start(request_env *env, codec_writer *w,
+                                   request_async *async, reply_error *e)
+{
+    async->env = env;
+    async->w = w;
+    async->started_ms = clock_mono_ms();
+    atp_err err = engine_snapshot_submit(env->eng, request_snapshot_done, async);
+    if (err == ATP_OK)
+        return true;
+    request_busy(e, err);
+    return false;
 }
 
 /* ---- dispatch ------------------------------------------------------------ */
@@ -450,7 +470,6 @@ static const struct {
     {"atp", request_atp},         {"cart", request_cart},
     {"regions", request_regions}, {"sources", request_sources},
     {"status", request_status},   {"scan", request_scan},
-    {"snapshot", request_snapshot},
 };
 
 static const struct {
@@ -529,6 +548,9 @@ bool request_handle(request_env *env, const void *buf, size_t len,
         if (i < n) {
             if (request_ops[i].fn(env, &f, a, w, &e))
                 return true;
+        } else if (codec_str_eq(op, "snapshot")) {
+            if (request_snapshot_start(env, w, async, &e))
+                return false;
         } else if (k < nr) {
             if (request_resv_start(env, request_resv_ops[k].resv, &f, a, w, async, &e))
                 return false;
@@ -543,6 +565,18 @@ bool request_handle(request_env *env, const void *buf, size_t len,
     request_count_error(env);
     reply_error_write(w, &e);
     return true;
+}
+
+void request_busy(reply_error *e, atp_err submit_err)
+{
+    if (submit_err == ATP_E_BUSY)
+        reply_error_set(e, ATP_E_BUSY, "atpd's engine queue is full (a backlog of "
+                                       "source messages): nothing was done; retry "
+                                       "in %d ms or more, with backoff",
+                        REQUEST_BUSY_RETRY_MS);
+    else
+        reply_error_set(e, ATP_E_BUSY, "atpd is shutting down: nothing was done; "
+                                       "retry once it is back");
 }
 
 void request_count_error(request_env *env)

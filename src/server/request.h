@@ -41,11 +41,13 @@ atp_err request_env_init(request_env *env, const config *cfg, engine *eng,
                          sources *src, ingest *in, changes *chg);
 void request_env_fini(request_env *env);
 
-/* An operation answered later (reservations: after the engine decided and
- * the store wrote). The server owns it, one per context; the request module
- * fills req and calls finish(owner) once the reply is written to w. */
+/* An operation answered later (reservations and snapshots: after the
+ * engine decided and the store wrote). The server owns it, one per context;
+ * the request module fills it and calls finish(owner) once the reply is
+ * written to w. */
 typedef struct request_async {
-    engine_resv_req req;
+    engine_resv_req req; /* reservations */
+    int64_t started_ms;  /* snapshot: monotonic, for its "ms" */
     request_env *env;
     codec_writer *w;
     void (*finish)(void *owner);

@@ -30,6 +30,13 @@ bool request_channel(request_env *env, const request_fields *f, uint32_t *out,
 bool request_qty(codec_view v, int64_t *out, reply_error *e);
 void request_count_error(request_env *env);
 
+/* A request the engine could not queue is answered busy: submit_err
+ * ATP_E_BUSY (its queue is full: retry after REQUEST_BUSY_RETRY_MS) or
+ * ATP_E_BAD_STATE (stopped: atpd is shutting down). Nothing was done either
+ * way, so a retry with the same id is safe. */
+#define REQUEST_BUSY_RETRY_MS 50
+void request_busy(reply_error *e, atp_err submit_err);
+
 /* A cart or reserve line, validated. */
 typedef struct request_line {
     codec_str sku;

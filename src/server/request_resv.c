@@ -262,8 +262,9 @@ bool request_resv_start(request_env *env, engine_resv_op op,
     async->w = w;
     r->done = request_resv_done;
     r->arg = async;
-    if (engine_resv_submit(env->eng, r) != ATP_OK) {
-        reply_error_set(e, ATP_E_BUSY, "atpd is shutting down");
+    atp_err err = engine_resv_submit(env->eng, r);
+    if (err != ATP_OK) {
+        request_busy(e, err);
         return false;
     }
     return true;

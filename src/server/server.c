@@ -12,6 +12,7 @@
 
 #include "codec/codec.h"
 #include "common/log.h"
+#include "common/thread.h"
 #include "server/request.h"
 
 enum server_ctx_state { SERVER_RECV, SERVER_WAIT, SERVER_SEND };
@@ -165,6 +166,10 @@ atp_err server_start(server *s)
     return ATP_OK;
 }
 
+/* Socket closes are bounded (thread_run_bounded: nng 1.5.2's nng_close
+ * can wait forever); the process is stopping when they run. */
+static void server_close_fn(void *arg) { nng_close(*(nng_socket *)arg); }
+
 void server_stop(server *s)
 {
     /* Stop every aio first (waits for running callbacks), then close. */
@@ -172,7 +177,8 @@ void server_stop(server *s)
         if (s->ctxs[i].aio != NULL)
             nng_aio_stop(s->ctxs[i].aio);
     if (s->sock_open) {
-        nng_close(s->sock);
+        thread_run_bounded(server_close_fn, &s->sock, sizeof s->sock, 1000,
+                           "closing the query REP socket");
         s->sock_open = false;
     }
 }

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "store/fault.h"
 #include "store/store_int.h"
 
 /* ---- format --------------------------------------------------------------- */
@@ -406,7 +407,9 @@ atp_err store__log_append(store_log *l, const void *buf, size_t len)
     const unsigned char *p = buf;
     size_t done = 0;
     while (done < len) {
-        ssize_t w = pwrite(l->fd, p + done, len - done, (off_t)(l->wpos + done));
+        int fault = store__fault(STORE_FAULT_LOG_WRITE);
+        ssize_t w = fault ? (errno = fault, -1)
+                          : pwrite(l->fd, p + done, len - done, (off_t)(l->wpos + done));
         if (w < 0 && errno == EINTR)
             continue;
         if (w <= 0) {
@@ -416,7 +419,8 @@ atp_err store__log_append(store_log *l, const void *buf, size_t len)
         }
         done += (size_t)w;
     }
-    if (fdatasync(l->fd) != 0) {
+    int fault = store__fault(STORE_FAULT_LOG_SYNC);
+    if (fault ? (errno = fault, 1) : fdatasync(l->fd) != 0) {
         atp_err err = store_log_errno("fdatasync", errno);
         store_log_void(l, p, len);
         return err;

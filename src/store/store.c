@@ -29,11 +29,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/queue.h"
+#include "store/fault.h"
 #include "store/store_int.h"
 
 #define STORE_QUEUE_CAP 65536
@@ -46,14 +48,55 @@ static const char *const store_db_names[STORE_DB_COUNT] = {
 static atp_err store_log_start(store *s, const char *dir);
 static atp_err store_env_reopen(store *s);
 
+/* store_err logs an LMDB (or errno) failure once and translates it: no
+ * space is store_full; LMDB refusing a call as invalid (a bad argument,
+ * transaction, database handle or value size, or a transaction too large)
+ * is internal: a bug of ours, not the disk; anything else (I/O errors,
+ * corruption) is io. */
 static atp_err store_err(const char *what, int rc)
 {
     log_error("store", "%s: %s", what, mdb_strerror(rc));
-    if (rc == MDB_MAP_FULL || rc == ENOSPC || rc == EDQUOT)
+    switch (rc) {
+    case MDB_MAP_FULL:
+    case ENOSPC:
+    case EDQUOT:
         return ATP_E_STORE_FULL;
-    if (rc == ENOMEM)
+    case ENOMEM:
         return ATP_E_NOMEM;
-    return ATP_E_IO;
+    case EINVAL:
+    case MDB_BAD_TXN:
+    case MDB_BAD_VALSIZE:
+    case MDB_BAD_DBI:
+    case MDB_BAD_RSLOT:
+    case MDB_TXN_FULL:
+    case MDB_CURSOR_FULL:
+        return ATP_E_INTERNAL;
+    default:
+        return ATP_E_IO;
+    }
+}
+
+/* Below this many free bytes in the data directory's filesystem, an EIO
+ * from LMDB means "full": LMDB reports a short write (the filesystem had
+ * room for part of a transaction's pages) as EIO, and a nearly full disk
+ * produces exactly that instead of ENOSPC. */
+#define STORE_NEARLY_FULL_BYTES (1u << 20)
+
+/* store_write_err translates the error of a write (a commit) in dir: like
+ * store_err, except that EIO on a nearly full filesystem is
+ * ATP_E_STORE_FULL (refuse writes, keep serving, start while full), as
+ * ENOSPC is. */
+static atp_err store_write_err(const char *dir, const char *what, int rc)
+{
+    struct statvfs fs;
+    if (rc == EIO && statvfs(dir, &fs) == 0 &&
+        (uint64_t)fs.f_bavail * fs.f_frsize < STORE_NEARLY_FULL_BYTES) {
+        log_error("store", "%s: %s, with %llu bytes free: a short write, the "
+                  "disk is full", what, mdb_strerror(rc),
+                  (unsigned long long)fs.f_bavail * fs.f_frsize);
+        return ATP_E_STORE_FULL;
+    }
+    return store_err(what, rc);
 }
 
 /* store_env_open opens the environment in s->dir into s->env and s->dbi:
@@ -79,9 +122,14 @@ static atp_err store_env_open(store *s)
         err = store_err("mdb_env_open", rc);
         goto fail;
     }
-    /* An existing environment may be larger than what we asked for. */
+    /* An existing environment may be larger than what we asked for; one
+     * made larger than the limit (before the limit was lowered) shrinks to
+     * it, or to what it holds if that is more (LMDB's floor). */
     MDB_envinfo info;
     mdb_env_info(s->env, &info);
+    if (!o->read_only && o->max_map_bytes > 0 && info.me_mapsize > o->max_map_bytes &&
+        mdb_env_set_mapsize(s->env, o->max_map_bytes) == 0)
+        mdb_env_info(s->env, &info);
     s->map_bytes = info.me_mapsize;
     int dead = 0;
     if (!o->read_only)
@@ -124,7 +172,11 @@ atp_err store_open(const char *dir, const store_options *o, store **out)
         return ATP_E_NOMEM;
     s->opt = *o;
     s->log.fd = -1;
+    /* The map starts at the initial size, never above the limit: a limit
+     * below it holds from the first write. */
     s->map_bytes = o->initial_map_bytes ? o->initial_map_bytes : (64u << 20);
+    if (o->max_map_bytes > 0 && s->map_bytes > o->max_map_bytes)
+        s->map_bytes = o->max_map_bytes;
     s->reopen_ops = o->reopen_ops ? o->reopen_ops : STORE_REOPEN_OPS;
     pthread_mutex_init(&s->envmu, NULL);
     atp_err err = ATP_E_NOMEM;
@@ -143,8 +195,8 @@ atp_err store_open(const char *dir, const store_options *o, store **out)
     if ((err = queue_init(&s->q, sizeof(store_group *), STORE_QUEUE_CAP)) != ATP_OK)
         goto fail;
     pthread_mutex_init(&s->amu, NULL);
-    pthread_cond_init(&s->acond, NULL);
-    pthread_cond_init(&s->dcond, NULL);
+    clock_cond_init(&s->acond); /* timed waits: clock_deadline_ms */
+    clock_cond_init(&s->dcond);
     atomic_store(&s->map_size, s->map_bytes);
     *out = s;
     return ATP_OK;
@@ -401,6 +453,11 @@ static int store_txn_apply(store *s, store_group **g, size_t n, uint64_t lsn)
             return rc;
         }
     }
+    int fault = store__fault(STORE_FAULT_COMMIT);
+    if (fault != 0) {
+        mdb_txn_abort(txn);
+        return fault;
+    }
     return mdb_txn_commit(txn); /* a failed commit aborts the txn itself */
 }
 
@@ -441,7 +498,7 @@ atp_err store__commit(store *s, store_group **g, size_t n, uint64_t lsn)
             }
             rc = grc;
         }
-        err = store_err("commit", rc);
+        err = store_write_err(s->dir, "commit", rc);
         atomic_store(&s->full, err == ATP_E_STORE_FULL);
         atomic_fetch_add(&s->failures, 1);
         return err;

@@ -52,10 +52,17 @@ typedef enum store_sync { STORE_SYNC = 0, STORE_NOSYNC = 1 } store_sync;
 typedef struct store_options {
     bool read_only; /* inspection: no writer, no creation, no reader cleanup */
     store_sync sync;
-    size_t initial_map_bytes; /* grows by doubling on MDB_MAP_FULL */
-    size_t max_map_bytes;     /* growth stops here: STORE_FULL */
+    size_t initial_map_bytes; /* 0: 64 MiB; grows by doubling on MDB_MAP_FULL */
+    /* The map never exceeds this (0: no limit): it starts below it, growth
+     * stops at it (then STORE_FULL), and an existing larger map shrinks to
+     * it at open (or to the bytes in use, if more). */
+    size_t max_map_bytes;
     size_t log_bytes;         /* reservation log size; 0: no log */
     int64_t log_apply_delay_ms; /* tests: the applier waits this long first */
+    /* The log full while LMDB is behind: how long an append waits for the
+     * applier before its groups are refused with ATP_E_BUSY. 0: the
+     * default (10 s); tests lower it. */
+    int64_t log_wait_ms;
     /* A write transaction of at least this many ops is followed by a
      * close and reopen of the environment, which frees the pages LMDB keeps
      * cached from it (up to 512 MiB). 0: the default (32768). */
@@ -73,7 +80,8 @@ typedef struct store_op {
 } store_op;
 
 /* Completion of a group: err is ATP_OK once durable (per the mode),
- * ATP_E_STORE_FULL when the disk or the map limit is full, ATP_E_IO else.
+ * ATP_E_STORE_FULL when the disk or the map limit is full, ATP_E_INTERNAL
+ * when LMDB refused the write as invalid (a bug), ATP_E_IO else.
  * Runs on a store thread (writer or applier, see above). */
 typedef void (*store_done_fn)(void *arg, atp_err err);
 

@@ -163,6 +163,7 @@ struct store {
     store_options opt;
     size_t map_bytes; /* the thread that owns LMDB writes */
     queue q;          /* of store_group * */
+    store_group **batch; /* the writer's, STORE_MAX_GROUPS_PER_TXN (store_start) */
     pthread_t thread;
     bool running;
     int64_t last_flush_ms;

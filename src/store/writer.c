@@ -25,6 +25,7 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/thread.h"
+#include "store/fault.h"
 #include "store/store_int.h"
 
 #define STORE_MAX_GROUPS_PER_TXN 4096
@@ -36,19 +37,6 @@
  * fdatasyncs and many page writes on the same disk as the log, and every
  * one of them delays the log's own fdatasync (the reply path). */
 #define STORE_APPLY_INTERVAL_MS 50
-
-static struct timespec store_deadline(int64_t ms)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += ms / 1000;
-    ts.tv_nsec += (ms % 1000) * 1000000;
-    if (ts.tv_nsec >= 1000000000) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000;
-    }
-    return ts;
-}
 
 static void store_group_finish(store *s, store_group *g, atp_err err)
 {
@@ -152,7 +140,7 @@ static void *store_applier_main(void *arg)
                 pthread_cond_wait(&s->acond, &s->amu);
                 s->aidle = false;
             } else { /* failing: retry after a while */
-                struct timespec ts = store_deadline(STORE_APPLY_RETRY_MS);
+                struct timespec ts = clock_deadline_ms(STORE_APPLY_RETRY_MS);
                 pthread_cond_timedwait(&s->acond, &s->amu, &ts);
             }
         }
@@ -161,7 +149,7 @@ static void *store_applier_main(void *arg)
             int64_t wait = last_ms + STORE_APPLY_INTERVAL_MS - clock_mono_ms();
             if (wait <= 0)
                 break;
-            struct timespec ts = store_deadline(wait);
+            struct timespec ts = clock_deadline_ms(wait);
             pthread_cond_timedwait(&s->acond, &s->amu, &ts);
         }
         s->aurgent = false;
@@ -216,7 +204,7 @@ static atp_err store_writer_apply_state(store *s)
     pthread_mutex_lock(&s->amu);
     if (s->apply_err != ATP_OK) {
         uint64_t tries = s->apply_tries;
-        struct timespec ts = store_deadline(STORE_APPLY_RETRY_MS);
+        struct timespec ts = clock_deadline_ms(STORE_APPLY_RETRY_MS);
         s->aurgent = true;
         pthread_cond_signal(&s->acond);
         int rc = 0;
@@ -250,7 +238,8 @@ static atp_err store_writer_space(store *s, size_t total)
     if (!s->log_uncertain && s->log.wpos + total <= s->log.size)
         return ATP_OK;
     atomic_fetch_add(&s->log_waits, 1);
-    struct timespec ts = store_deadline(STORE_LOG_WAIT_MS);
+    struct timespec ts = clock_deadline_ms(s->opt.log_wait_ms > 0 ? s->opt.log_wait_ms
+                                                                  : STORE_LOG_WAIT_MS);
     pthread_mutex_lock(&s->amu);
     s->aurgent = true;
     pthread_cond_signal(&s->acond);
@@ -360,11 +349,7 @@ static void *store_writer_main(void *arg)
 {
     thread_name("atp:log-write");
     store *s = arg;
-    store_group **batch = malloc(STORE_MAX_GROUPS_PER_TXN * sizeof *batch);
-    if (batch == NULL) {
-        log_error("store", "writer cannot start: out of memory");
-        return NULL;
-    }
+    store_group **batch = s->batch; /* allocated by store_start */
     bool nosync = s->opt.sync == STORE_NOSYNC;
     for (;;) {
         size_t n = 0;
@@ -388,7 +373,6 @@ static void *store_writer_main(void *arg)
             s->last_flush_ms = clock_mono_ms();
         }
     }
-    free(batch);
     return NULL;
 }
 
@@ -397,6 +381,16 @@ static void *store_writer_main(void *arg)
 atp_err store_start(store *s)
 {
     s->last_flush_ms = clock_mono_ms();
+    /* Everything the writer needs is allocated here, before it runs: a
+     * writer that failed later would leave groups queued with nobody to
+     * write them, after store_start said yes. */
+    s->batch = store__fault(STORE_FAULT_ALLOC)
+                   ? NULL
+                   : malloc(STORE_MAX_GROUPS_PER_TXN * sizeof *s->batch);
+    if (s->batch == NULL) {
+        log_error("store", "cannot start the writer: out of memory");
+        return ATP_E_NOMEM;
+    }
     if (s->log_on) {
         if (pthread_create(&s->applier, NULL, store_applier_main, s) != 0)
             return ATP_E_NOMEM;
@@ -469,6 +463,7 @@ void store_close(store *s)
     pthread_cond_destroy(&s->acond);
     pthread_cond_destroy(&s->dcond);
     free(s->buf);
+    free(s->batch);
     free(s->dir);
     free(s);
 }
