@@ -46,6 +46,23 @@ class TestFailure(AssertionError):
     pass
 
 
+# ctest's SKIP_RETURN_CODE for the integration tests (tests/CMakeLists.txt).
+SKIP_EXIT = 77
+# Set where every test can run (CI as root, see .ci/run and the Makefile):
+# a test that would skip fails instead.
+REQUIRE_ALL = os.environ.get("ATP_REQUIRE_ALL", "") == "1"
+
+
+class TestSkipped(Exception):
+    """Raised by skip(): the test cannot run on this machine."""
+
+
+def skip(reason):
+    """End the test as skipped (exit 77, which ctest reports as Skipped,
+    never as Passed); with ATP_REQUIRE_ALL=1 a failure instead."""
+    raise TestSkipped(reason)
+
+
 # ---------------------------------------------------------------------------
 # child processes: registry and cleanup
 
@@ -799,11 +816,19 @@ def run(main, name):
     args = ap.parse_args()
     h = None
     ok = False
+    skipped = None
     try:
         h = Harness(args, name)
         h.log("%s: temp dir %s, scale %s", name, h.tmp, "sanitizer" if SANITIZER else "normal")
         main(h)
         ok = True
+    except TestSkipped as e:
+        if REQUIRE_ALL:
+            print("\n=== FAIL %s: it would skip (%s), and ATP_REQUIRE_ALL=1 says every "
+                  "test must run here" % (name, e), flush=True)
+        else:
+            skipped = str(e)
+            ok = True
     except Exception as e:
         print("\n=== FAIL %s: %s" % (name, e), flush=True)
         if not isinstance(e, TestFailure):
@@ -825,5 +850,9 @@ def run(main, name):
             shutil.rmtree(h.tmp, ignore_errors=True)
         else:
             print("temp dir kept: %s" % h.tmp)
-        print("%s %s in %.1f s" % ("PASS" if ok else "FAIL", name, time.monotonic() - h.t0))
+        print("%s %s in %.1f s" % ("FAIL" if not ok else "SKIPPED" if skipped else "PASS",
+                                   name, time.monotonic() - h.t0))
+    if skipped is not None:
+        print("SKIPPED: %s" % skipped, flush=True)
+        sys.exit(SKIP_EXIT)
     sys.exit(0 if ok else 1)
