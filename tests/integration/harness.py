@@ -303,33 +303,61 @@ def last_json(text):
 # atpd
 
 
+# service keys of the listening sockets -> their keys in atpd's ready file
+_READY_KEYS = {"query_listen": "query", "ingest_listen": "ingest",
+               "feed_listen": "feed", "control_listen": "control"}
+
+
 class Atpd:
-    """One running atpd. Stop it with stop(); cleanup is also automatic."""
+    """One running atpd. Stop it with stop(); cleanup is also automatic.
+
+    Its sockets listen where cfg says; harness.config() says port 0, so the
+    system picks free ports and nothing can take them between choosing and
+    binding. atpd writes them to its --ready-file once every socket
+    listens; start() waits for that file and puts the bound URLs into cfg
+    (the same dict the test holds) and into the config file, so that a
+    restart, atp-feed --config and every client use the same ports."""
 
     def __init__(self, h, cfg, name):
         self.h = h
         self.cfg = cfg
         self.dir = os.path.join(h.tmp, name)
         os.makedirs(self.dir, exist_ok=True)
-        svc = cfg["service"]
+        self.config_path = os.path.join(self.dir, "atpd.yaml")
+        self.ready_path = os.path.join(self.dir, "atpd.ready")
+        self.stderr_path = os.path.join(self.dir, "atpd.stderr")
+        self.stdout_path = os.path.join(self.dir, "atpd.stdout")
+        self.proc = None
+        self.ready = None
+        self._write_config()
+        self._set_urls()
+
+    def _write_config(self):
+        with open(self.config_path, "w") as f:
+            f.write("# written by tests/integration/harness.py\n")
+            f.write(to_yaml(self.cfg) + "\n")
+
+    def _set_urls(self):
+        svc = self.cfg["service"]
         self.query_url = svc["query_listen"]
         self.ingest_url = svc["ingest_listen"]
         self.query_port = int(self.query_url.rsplit(":", 1)[1])
         self.ingest_port = int(self.ingest_url.rsplit(":", 1)[1])
-        self.config_path = os.path.join(self.dir, "atpd.yaml")
-        with open(self.config_path, "w") as f:
-            f.write("# written by tests/integration/harness.py\n")
-            f.write(to_yaml(cfg) + "\n")
-        self.stderr_path = os.path.join(self.dir, "atpd.stderr")
-        self.stdout_path = os.path.join(self.dir, "atpd.stdout")
-        self.proc = None
 
     def start(self, ready_timeout_s=30):
+        """Start atpd and wait (bounded, scaled) until its ready file says
+        every socket listens. A restart binds the ports of the first start."""
+        self._write_config()
+        try:
+            os.unlink(self.ready_path)
+        except FileNotFoundError:
+            pass
         errf = open(self.stderr_path, "ab")
         outf = open(self.stdout_path, "ab")
         env = dict(os.environ)
         env.setdefault("ASAN_OPTIONS", "abort_on_error=0:detect_leaks=1")
-        self.proc = _spawn([self.h.atpd_bin, "--config", self.config_path],
+        self.proc = _spawn([self.h.atpd_bin, "--config", self.config_path,
+                            "--ready-file", self.ready_path],
                            cwd=self.dir, stdin=subprocess.DEVNULL,
                            stdout=outf, stderr=errf, env=env)
         errf.close()
@@ -340,12 +368,18 @@ class Atpd:
         def ready():
             self.check_alive()
             try:
-                rc, obj, _ = self.ctl_raw("status", timeout_s=3)
-            except TestFailure:  # atpctl timed out: check atpd, try again
-                self.check_alive()
-                return False
-            return rc == 0 and isinstance(obj, dict) and obj.get("ok") is True
-        wait_until(ready, ready_timeout_s, 0.1, "atpd to answer `atpctl status`")
+                with open(self.ready_path) as f:
+                    return json.load(f)
+            except FileNotFoundError:
+                return None
+        self.ready = wait_until(ready, ready_timeout_s, 0.02, "atpd's ready file")
+        if self.ready.get("pid") != self.proc.pid:
+            raise TestFailure("ready file %s names pid %r, atpd is %d"
+                              % (self.ready_path, self.ready.get("pid"), self.proc.pid))
+        for key, rkey in _READY_KEYS.items():
+            self.cfg["service"][key] = self.ready[rkey]
+        self._set_urls()
+        self._write_config()
         return self
 
     @property
@@ -756,19 +790,16 @@ class Harness:
             self.feed_bin = None
         self.tmp = tempfile.mkdtemp(prefix="atp-itest-%s-" % name)
         self.daemons = []
+        self.n_configs = 0
         self.t0 = time.monotonic()
 
     def config(self, **service):
-        """A config dict with fresh free ports and a data dir in the temp dir;
+        """A config dict with every socket on port 0 (atpd reports the ports
+        the system chose, see Atpd) and a fresh data dir in the temp dir;
         the caller fills regions, locations, channels, sources, buffers."""
-        qp, ip, fp, cp = free_ports(4)
-        svc = {
-            "query_listen": "tcp://127.0.0.1:%d" % qp,
-            "ingest_listen": "tcp://127.0.0.1:%d" % ip,
-            "feed_listen": "tcp://127.0.0.1:%d" % fp,
-            "control_listen": "tcp://127.0.0.1:%d" % cp,
-            "data_dir": os.path.join(self.tmp, "data-%d" % qp),
-        }
+        self.n_configs += 1
+        svc = {key: "tcp://127.0.0.1:0" for key in _READY_KEYS}
+        svc["data_dir"] = os.path.join(self.tmp, "data-%d" % self.n_configs)
         svc.update(service)
         return {"service": svc}
 
