@@ -391,5 +391,6 @@ void changes_stats_get(const changes *c, changes_stats *out)
         .published = atomic_load(&m->seq) - m->seq_base,
         .flushes = atomic_load(&m->flushes),
         .send_failures = atomic_load(&m->send_failures),
+        .subscribers = (uint64_t)atomic_load(&m->subscribers),
     };
 }

@@ -23,6 +23,7 @@ typedef struct changes_stats {
     uint64_t published; /* messages sent since start */
     uint64_t flushes;   /* intervals that had something to publish */
     uint64_t send_failures;
+    uint64_t subscribers; /* connected SUB pipes now */
 } changes_stats;
 
 /* changes_alloc opens the PUB socket on cfg->service.feed_listen and tells

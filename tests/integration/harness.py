@@ -85,7 +85,8 @@ def _spawn(argv, **kw):
 
 
 def _stop_pid(p, grace_s):
-    """SIGTERM, bounded wait, then SIGKILL. Returns the exit status."""
+    """SIGTERM, bounded wait, then SIGKILL. Returns the exit status
+    (-9 when it had to be killed)."""
     if p.poll() is None:
         try:
             os.kill(p.pid, signal.SIGTERM)
@@ -405,17 +406,25 @@ class Atpd:
             self.proc.wait(timeout=10)
         return self.proc.returncode if self.proc is not None else None
 
-    def stop(self, expect_clean=True, grace_s=15):
+    def stop(self, expect_clean=True, grace_s=30):
         """SIGTERM atpd by pid; returns the exit status. With expect_clean,
-        anything but 0 (or a sanitizer report) fails the test."""
+        anything but 0 (or a sanitizer report) fails the test; not exiting
+        within grace_s (scaled; a clean stop takes well under a second
+        here) is reported as a shutdown hang."""
         if self.proc is None:
             return None
         was_alive = self.proc.poll() is None
+        t = time.monotonic()
         rc = _stop_pid(self.proc, grace_s * TIME_FACTOR)
         if expect_clean:
             if not was_alive:
                 raise TestFailure("atpd died before the test stopped it (status %s); stderr:\n%s"
                                   % (rc, tail(self.stderr_path)))
+            if rc == -signal.SIGKILL:
+                raise TestFailure("atpd (pid %d) did not exit within %.0f s of SIGTERM (a "
+                                  "shutdown hang; killed); stderr:\n%s"
+                                  % (self.proc.pid, time.monotonic() - t,
+                                     tail(self.stderr_path)))
             if rc != 0:
                 raise TestFailure("atpd exited with status %s on SIGTERM; stderr:\n%s"
                                   % (rc, tail(self.stderr_path)))

@@ -103,7 +103,7 @@ def main(h):
     d = h.start_atpd(cfg)
     q = F.Query(d)
     fd = F.Feeder(d, q)
-    sub = F.Sub(F.feed_port(d), [F.prefix("east", SKU)])
+    sub = F.Sub(d, [F.prefix("east", SKU)])
     fd.publish("wms", [[2, SKU, "E1", 0, BASE]])
     sub.wait_for(lambda r, s, b: b["supply"] == BASE, 10, "initial on_hand")
     sub.quiet(F.interval_s(d) * 4)

@@ -219,7 +219,7 @@ def main(h):
     res = Reserver(d, 5)
     player.start()
     res.start()
-    sub = F.Sub(F.feed_port(d), [F.prefix("east")])
+    sub = F.Sub(d, [F.prefix("east")])
     time.sleep(0.3)  # messages pile up in the subscription meanwhile
     fo = Follower(h, d, sub, "east", "follower")
     pages = fo.rebuild(limit=7)
@@ -244,7 +244,7 @@ def main(h):
 
     # ---------------- 2. slow subscriber
     fd.sync()  # atp-feed played wms and erp meanwhile
-    slow = F.Sub(F.feed_port(d), [F.prefix("east")], rcvbuf=4096)
+    slow = F.Sub(d, [F.prefix("east")], rcvbuf=4096)
     w = F.Watch(h, d, ["east", "--duration", "600s"], "w-slow")
     w.wait_connected()
     fs = Follower(h, d, slow, "east", "slow")

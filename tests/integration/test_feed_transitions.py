@@ -160,7 +160,7 @@ def main(h):
     w = F.Watch(h, d, ["east", "T1", "--duration", "300s"], "w-t1", json_out=False)
     w.wait_connected()
     for sku, steps in (("T1", T1_STEPS), ("T0", T0_STEPS), ("T2", T2_STEPS)):
-        sub = F.Sub(F.feed_port(d), [F.prefix("east", sku)])
+        sub = F.Sub(d, [F.prefix("east", sku)])
         run_steps(h, ck, d, q, fd, sub, sku, steps)
         extra = sub.quiet(F.interval_s(d) * 3)
         ck.eq([F.msg_state(b) for _, _, b, _ in extra], [], sku + ": messages after the last step")

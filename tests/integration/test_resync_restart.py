@@ -35,7 +35,10 @@ SOURCES = [
         {"locations": ["DC-3"], "buckets": ["on_hand", "allocated", "held", "inbound"]}]},
 ]
 BUFFERS = [{"percent": 5}, {"region": "west", "channel": "web", "units": 3}]
-READY_MAX_S = 5.0  # atpd must answer within this after a restart (scaled)
+# atpd must be ready within this after a restart (scaled): a regression
+# guard (restart takes well under a second here), not a benchmark, so it
+# leaves room for a busy machine.
+READY_MAX_S = 15.0
 DOWN_S = 0.7       # how long atpd stays down while the feeder goes on
 
 
@@ -48,8 +51,8 @@ def config(h):
 def feed_args(n):
     rate = 1000 if not harness.SANITIZER else 250
     return ["--messages", n, "--rate", rate, "--batch", 4, "--skus", 200, "--seed", 777,
-            "--dup", 0.01, "--lot-ratio", 0.05, "--heartbeat-ms", 200, "--linger", 2,
-            "--quiet"]
+            "--dup", 0.01, "--lot-ratio", 0.05, "--heartbeat-ms", 200,
+            "--quiet"] + ru.LINGER
 
 
 def finish(h, d, recs, label):
@@ -96,7 +99,7 @@ def main(h):
     after_kill = db.sources()
     h.log("run B: restarted in %.2f s; wms restored at seq %d", ready[-1],
           after_kill["wms"]["last_seq"])
-    summary = f.wait(120)
+    summary = f.finish(120)
     recs_b, replays_b, snaps_b = f.log()
     h.log("run B: feeder answered %d requests: %d replays (%d messages), %d snapshots",
           summary["resync_requests"], summary["replays"], summary["replayed"],
