@@ -82,6 +82,21 @@ def feed_subscribers(d):
     return st["feed"]["subscribers"]
 
 
+def overflow_messages(min_len, rcvbuf):
+    """How many messages atpd must publish while a subscriber with receive
+    buffer rcvbuf does not read, before atpd's PUB has certainly dropped
+    some for it: nng's queue for the pipe (NNG_OPT_SENDBUF 8192, see
+    changes.c), plus what the kernel's send and receive buffers can hold
+    (at most tcp_wmem's maximum, and twice rcvbuf) in messages of min_len
+    bytes, plus a margin."""
+    try:
+        with open("/proc/sys/net/ipv4/tcp_wmem") as f:
+            wmem_max = int(f.read().split()[2])
+    except (OSError, ValueError, IndexError):
+        wmem_max = 4 << 20
+    return 8192 + (wmem_max + 2 * rcvbuf) // max(1, min_len) + 1000
+
+
 def wait_subscribers(d, n, what, timeout_s=10):
     """Until atpd counts at least n change-feed subscribers."""
     harness.wait_until(lambda: feed_subscribers(d) >= n, timeout_s, 0.02,
@@ -196,6 +211,7 @@ class Sub:
         self.cv = threading.Condition()
         self.received = 0       # raw messages off the wire
         self.filtered = 0       # of them, dropped by the prefix filter
+        self.min_len = None     # the shortest one, bytes (frame header included)
         self.error = None
         self.closed = False
         self.paused = threading.Event()
@@ -264,6 +280,8 @@ class Sub:
                 t = time.monotonic()
                 with self.cv:
                     self.received += 1
+                    if self.min_len is None or n + 8 < self.min_len:
+                        self.min_len = n + 8
                     if not msg.startswith(self.prefixes):
                         self.filtered += 1
                         continue
