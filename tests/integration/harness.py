@@ -722,8 +722,10 @@ class Publisher:
 
     def connect(self):
         self._drop_pub()  # not close(): a subclass's close() may do more
+        # No wait needed: PubClient returns after atpd's side of the SP
+        # handshake, and what is sent from then on waits in the kernel
+        # until atpd's SUB pipe reads it (nothing is lost before it starts).
         self.pub = PubClient(self.d.ingest_port)
-        time.sleep(0.1)  # atpd's SUB side attaches the pipe after the handshake
 
     def send_payload(self, payload):
         """Send one encoded message, (re)connecting when needed."""
