@@ -5,9 +5,9 @@
 # valid and has the keys a report must have. It does not judge the numbers
 # (CI machines are noisy); docs/PERFORMANCE.md is where numbers are judged.
 # It does judge atpd: a warning or error in any atpd log of the runs fails
-# the test, and the quick run's flash sale (one hot SKU, one unit per
-# location) must sell out, so that its no-oversell check is tested against
-# refusals.
+# the test, and the quick run's flash sale (one hot SKU, 4 units per
+# location, 4x the tiny peak rate so that releases happen too) must sell
+# out, so that its no-oversell check is tested against refusals.
 #
 # usage: bench/smoke.sh PATH/TO/atp-bench [WORKDIR]
 set -euo pipefail
@@ -26,8 +26,8 @@ run() { # bounded in time: a hung run fails the test instead of the CI job;
   timeout --kill-after=10 240 "$bench" "$@" --quiet --keep --tmpdir "$work"
 }
 
-echo "smoke: atp-bench --scenario quick --tiny --hot 1 --hot-stock 1"
-run --scenario quick --tiny --hot 1 --hot-stock 1 --json "$work/quick.json" \
+echo "smoke: atp-bench --scenario quick --tiny --hot 1 --hot-stock 4 --peak-rate 2000"
+run --scenario quick --tiny --hot 1 --hot-stock 4 --peak-rate 2000 --json "$work/quick.json" \
     --plot "$work/plot" > "$work/quick.txt"
 echo "smoke: atp-bench --scenario reserve --tiny --replay retail-sample.csv"
 run --scenario reserve --tiny --replay "$here/testdata/retail-sample.csv" \
