@@ -5,9 +5,10 @@ recovers when space comes back.
 The data dir lives on a small filesystem the test mounts, once on each
 kind store_util.SmallFs knows: an 8 MiB tmpfs (fsync does nothing there),
 then an ext4 image on a loop device (fdatasync writes; a nearly full disk
-gives short writes). A kind the machine cannot mount is skipped and said
-so; if neither can be mounted the test ends as skipped (exit 77, ctest's
-SKIP_RETURN_CODE; a failure with ATP_REQUIRE_ALL=1). Each is always
+gives short writes) when the machine allows it (loop devices, e2fsprogs):
+if not, that case is skipped and said so. Without a tmpfs the test ends as
+skipped (exit 77, ctest's SKIP_RETURN_CODE), or fails with
+ATP_REQUIRE_ALL=1 (CI as root can always mount one). Each is always
 unmounted at the end, after atpd stopped.
 
 1. atpd gets positions (2,000 SKUs x 2 locations, 60-byte SKU ids),
@@ -98,12 +99,11 @@ def main(h):
     skipped = []
     for kind in S.SmallFs.KINDS:
         fs = S.SmallFs(h.tmp, size_mb=8, kind=kind)
-        if not fs.mount():
+        if kind == "tmpfs":
+            fs.mount_or_skip()
+        elif not fs.mount():
             h.log("%s case skipped: %s", kind, fs.skip_reason)
             skipped.append(fs.skip_reason)
-            if harness.REQUIRE_ALL:
-                raise TestFailure("%s case cannot run (ATP_REQUIRE_ALL=1): %s"
-                                  % (kind, fs.skip_reason))
             continue
         try:
             h.log("small filesystem: %s on %s, %d KiB free", fs.kind, fs.dir,
@@ -115,8 +115,8 @@ def main(h):
                     x.stop(expect_clean=False)
             fs.close()
             h.log("unmounted %s", fs.dir)
-    if len(skipped) == len(S.SmallFs.KINDS):
-        harness.skip("; ".join(skipped))
+    if skipped:
+        print("NOTE: part skipped: %s" % "; ".join(skipped), flush=True)
 
 
 def run(h, fs):
