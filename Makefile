@@ -39,7 +39,7 @@ run: bins
 # in the normal build only: its numbers mean nothing under sanitizers.
 # Both passes always run, each reports its summary, and the target fails
 # if either failed. In CI (CI=true) as root, a test that skips (it could
-# not mount, say) fails instead: ATP_REQUIRE_ALL=1 (tests/README).
+# not mount, say) fails instead: ATP_REQUIRE_ALL=1 (tests/integration/README.md).
 test: deps-bench
 	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DATP_WERROR=ON $(CMAKE_FLAGS) >/dev/null
 	@cmake --build $(BUILD) -j $(JOBS)
