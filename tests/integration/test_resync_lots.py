@@ -85,14 +85,17 @@ def main(h):
         """Poll until supply == after; it must still be `before` until due_ms
         and become `after` within TOL_MS of it."""
         last_before = None
-        deadline = time.monotonic() + (due_ms - ru.now_ms() + 3000 * harness.TIME_FACTOR) / 1000
+        deadline = (time.monotonic() + max(0, due_ms - ru.now_ms()) / 1000 +
+                    10 * harness.TIME_FACTOR)
         while time.monotonic() < deadline:
             t_start = ru.now_ms()
             v = supply()
             t_end = ru.now_ms()
             if v == after:
                 early = due_ms - t_end
-                late = (t_end - due_ms) if last_before is None else (last_before - due_ms)
+                # Late only if a poll sent after due (+ TOL) still missed
+                # it; none did when the first poll already saw it.
+                late = 0 if last_before is None else last_before - due_ms
                 h.log("%s: counted between %+d and %+d ms of eta - horizon", what,
                       (last_before if last_before is not None else t_end) - due_ms,
                       t_end - due_ms)
@@ -138,8 +141,8 @@ def main(h):
     took = ru.restart(d)
     pub.connect()
     h.log("restarted (SIGTERM) in %.2f s", took)
-    expect(16, "after a clean restart")
-    wait_due(t1 + LEAD2_MS, 16, 22, "lot P4 after a restart")
+    # 16 until P4 is due, then 22: a slow restart may already be past it.
+    wait_due(t1 + LEAD2_MS, 16, 22, "lot P4 after a clean restart")
     send([[6, "A", "L1", "P6", 2, ru.now_ms()]])
     expect(24, "P6 counts")
     rq = harness.ReqClient(d.query_port)
