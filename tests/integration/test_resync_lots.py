@@ -76,7 +76,7 @@ def main(h):
             got[:] = [supply()]
             return got[0] == want
         try:
-            harness.wait_until(f, 3, 0.02, what)
+            harness.wait_until(f, 10, 0.02, what)
         except TestFailure:
             raise TestFailure("%s: supply %s, want %d" % (what, got, want))
         h.log("%s: supply %d", what, want)
