@@ -4,6 +4,10 @@
 # bench/testdata/retail-sample.csv, and checks that each JSON report is
 # valid and has the keys a report must have. It does not judge the numbers
 # (CI machines are noisy); docs/PERFORMANCE.md is where numbers are judged.
+# It does judge atpd: a warning or error in any atpd log of the runs fails
+# the test, and the quick run's flash sale (one hot SKU, 4 units per
+# location, 4x the tiny peak rate so that releases happen too) must sell
+# out, so that its no-oversell check is tested against refusals.
 #
 # usage: bench/smoke.sh PATH/TO/atp-bench [WORKDIR]
 set -euo pipefail
@@ -17,12 +21,14 @@ if [ -z "$work" ]; then
 fi
 mkdir -p "$work"
 
-run() { # bounded in time: a hung run fails the test instead of the CI job
-  timeout --kill-after=10 240 "$bench" "$@" --quiet --tmpdir "$work"
+run() { # bounded in time: a hung run fails the test instead of the CI job;
+  # --keep: the runs' directories (atpd logs) stay in $work until the end
+  timeout --kill-after=10 240 "$bench" "$@" --quiet --keep --tmpdir "$work"
 }
 
-echo "smoke: atp-bench --scenario quick --tiny"
-run --scenario quick --tiny --json "$work/quick.json" --plot "$work/plot" > "$work/quick.txt"
+echo "smoke: atp-bench --scenario quick --tiny --hot 1 --hot-stock 4 --peak-rate 2000"
+run --scenario quick --tiny --hot 1 --hot-stock 4 --peak-rate 2000 --json "$work/quick.json" \
+    --plot "$work/plot" > "$work/quick.txt"
 echo "smoke: atp-bench --scenario reserve --tiny --replay retail-sample.csv"
 run --scenario reserve --tiny --replay "$here/testdata/retail-sample.csv" \
     --json "$work/replay.json" > "$work/replay.txt"
@@ -33,6 +39,21 @@ run --scenario reserve --tiny --no-redis --no-echo --reserve-mix 0,0,100 --sched
 echo "smoke: atp-bench --scenario point --tiny --rate 500 --client nng"
 run --scenario point --tiny --no-redis --rate 500 --client nng \
     --json "$work/nng.json" > "$work/nng.txt"
+
+# Every atpd the runs started logs at warn or info level: a warn or error
+# line is a defect the numbers would hide.
+logs=$(find "$work" -name 'atpd*.log' | sort)
+if [ -z "$logs" ]; then
+  echo "smoke: FAIL: no atpd log under $work"
+  exit 1
+fi
+bad=$(awk '$2 == "warn" || $2 == "error" { print FILENAME ": " $0 }' $logs | head -20)
+if [ -n "$bad" ]; then
+  echo "smoke: FAIL: atpd logged warnings or errors:"
+  echo "$bad"
+  exit 1
+fi
+echo "smoke: $(echo "$logs" | wc -l) atpd logs without a warning or error"
 
 python3 - "$work/quick.json" "$work/replay.json" "$work/mix.json" "$work/nng.json" <<'PY'
 import json, math, sys
@@ -102,6 +123,11 @@ if burst and burst["unaccounted"] != 0:
     fail(f"quick: burst ingest left {burst['unaccounted']} seqs unaccounted")
 if not q["flash_sale"]["no_oversell"]:
     fail("quick: flash sale oversold")
+# A sale that never refused proves nothing about overselling.
+sold = [e for e in q["results"] if (e["scenario"], e["system"], e["op"]) == ("peak", "atpd", "reserve")]
+if q["flash_sale"]["first_refusal_after_s"] < 0 or not sold or sold[0]["refused"] < 1:
+    fail(f"quick: the flash sale did not sell out: "
+         f"{ {k: v for k, v in q['flash_sale'].items() if k != 'rows'} }")
 sale = [t for t in q["targets"] if t["name"].startswith("flash sale: no oversell")]
 if len(sale) != 1 or sale[0]["met"] is not True or sale[0]["measured"] != 0:
     fail(f"quick: the flash-sale target line is missing or not met: {sale}")

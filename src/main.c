@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "changes/changes.h"
 #include "common/clock.h"
@@ -49,6 +50,9 @@ static void atpd_usage(FILE *f)
             "      --control-listen URL override service.control_listen (resync)\n"
             "      --data-dir DIR       override service.data_dir\n"
             "      --log-level LEVEL    debug, info, warn or error\n"
+            "      --ready-file FILE    once every socket listens, write FILE: JSON\n"
+            "                           with the pid and the URLs listened on (the\n"
+            "                           port chosen when a configured one is 0)\n"
             "  -h, --help               this text\n"
             "  -V, --version            print the version\n");
 }
@@ -263,14 +267,14 @@ static int atpd_override(char **field, const char *value)
 typedef struct atpd_args {
     const char *config_path;
     const char *query_listen, *ingest_listen, *feed_listen, *control_listen;
-    const char *data_dir, *log_level;
+    const char *data_dir, *log_level, *ready_file;
 } atpd_args;
 
 /* Returns -1 to continue, or the exit code. */
 static int atpd_parse_args(int argc, char **argv, atpd_args *a)
 {
     enum { OPT_CHECK = 256, OPT_QUERY, OPT_INGEST, OPT_FEED, OPT_CONTROL, OPT_DATA,
-           OPT_LOG };
+           OPT_LOG, OPT_READY };
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'},
         {"check-config", required_argument, NULL, OPT_CHECK},
@@ -280,6 +284,7 @@ static int atpd_parse_args(int argc, char **argv, atpd_args *a)
         {"control-listen", required_argument, NULL, OPT_CONTROL},
         {"data-dir", required_argument, NULL, OPT_DATA},
         {"log-level", required_argument, NULL, OPT_LOG},
+        {"ready-file", required_argument, NULL, OPT_READY},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -309,6 +314,9 @@ static int atpd_parse_args(int argc, char **argv, atpd_args *a)
             break;
         case OPT_LOG:
             a->log_level = optarg;
+            break;
+        case OPT_READY:
+            a->ready_file = optarg;
             break;
         case 'h':
             atpd_usage(stdout);
@@ -367,6 +375,47 @@ static int atpd_load_config(const atpd_args *a, config *cfg)
         return 2;
     }
     log_set_level(lvl);
+    return 0;
+}
+
+/* One JSON string value; URLs come from the configuration, so escape. */
+static void atpd_json_str(FILE *f, const char *key, const char *v)
+{
+    fprintf(f, ", \"%s\": \"", key);
+    for (; *v; v++) {
+        unsigned char ch = (unsigned char)*v;
+        if (ch == '"' || ch == '\\')
+            fprintf(f, "\\%c", ch);
+        else if (ch < 0x20)
+            fprintf(f, "\\u%04x", ch);
+        else
+            fputc(ch, f);
+    }
+    fputc('"', f);
+}
+
+/* --ready-file: written to FILE.tmp and renamed, so that a reader sees the
+ * whole file or none. Tests and supervisors wait for it instead of polling,
+ * and learn the ports atpd chose for the URLs configured with port 0. */
+static int atpd_ready_file(const char *path, server *srv, ingest *in, changes *chg)
+{
+    char tmp[4096];
+    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp)
+        return -1;
+    FILE *f = fopen(tmp, "w");
+    if (f == NULL)
+        return -1;
+    fprintf(f, "{\"pid\": %ld", (long)getpid());
+    atpd_json_str(f, "version", ATP_VERSION);
+    atpd_json_str(f, "query", server_listen_url(srv));
+    atpd_json_str(f, "ingest", ingest_listen_url(in, false));
+    atpd_json_str(f, "feed", changes_listen_url(chg));
+    atpd_json_str(f, "control", ingest_listen_url(in, true));
+    fprintf(f, "}\n");
+    if (fclose(f) != 0 || rename(tmp, path) != 0) {
+        unlink(tmp);
+        return -1;
+    }
     return 0;
 }
 
@@ -438,9 +487,15 @@ int main(int argc, char **argv)
     log_info("atpd",
              "atpd %s ready: queries on %s, sources on %s, change feed on %s "
              "(%zu regions, %zu locations, %zu sources)",
-             ATP_VERSION, cfg.service.query_listen, cfg.service.ingest_listen,
-             cfg.service.feed_listen, cfg.n_regions, cfg.n_locations,
-             cfg.n_sources);
+             ATP_VERSION, server_listen_url(srv), ingest_listen_url(in, false),
+             changes_listen_url(chg),
+             cfg.n_regions, cfg.n_locations, cfg.n_sources);
+    if (args.ready_file != NULL &&
+        atpd_ready_file(args.ready_file, srv, in, chg) != 0) {
+        log_error("atpd", "cannot write the ready file %s: %s", args.ready_file,
+                  strerror(errno));
+        goto out;
+    }
 
     int sig = 0;
     while (sigwait(&stop, &sig) != 0 && errno == EINTR)

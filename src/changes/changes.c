@@ -19,6 +19,7 @@
 #include <nng/protocol/pubsub0/pub.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -42,6 +43,7 @@ struct changes {
     engine *eng;
     nng_socket sock;
     bool sock_open;
+    char url[256]; /* bound: port 0 resolved */
     pthread_t thread;
     bool running;
     pthread_mutex_t mu; /* guards stop and the wake-up condition */
@@ -301,11 +303,18 @@ atp_err changes_alloc(const config *cfg, engine *eng, changes **out)
         err = ATP_E_TRANSPORT;
         goto fail;
     }
-    if ((rv = nng_listen(c->sock, cfg->service.feed_listen, NULL, 0)) != 0) {
+    nng_listener l;
+    if ((rv = nng_listen(c->sock, cfg->service.feed_listen, &l, 0)) != 0) {
         log_error("changes", "cannot listen on %s: %s", cfg->service.feed_listen,
                   nng_strerror(rv));
         err = ATP_E_TRANSPORT;
         goto fail;
+    }
+    snprintf(c->url, sizeof c->url, "%s", cfg->service.feed_listen);
+    char *u;
+    if (nng_listener_get_string(l, NNG_OPT_URL, &u) == 0) {
+        snprintf(c->url, sizeof c->url, "%s", u);
+        nng_strfree(u);
     }
     engine_changes_enable(eng);
     *out = c;
@@ -314,6 +323,8 @@ fail:
     changes_free(c);
     return err;
 }
+
+const char *changes_listen_url(const changes *c) { return c->url; }
 
 atp_err changes_start(changes *c)
 {
@@ -377,5 +388,6 @@ void changes_stats_get(const changes *c, changes_stats *out)
         .published = atomic_load(&m->seq) - m->seq_base,
         .flushes = atomic_load(&m->flushes),
         .send_failures = atomic_load(&m->send_failures),
+        .subscribers = (uint64_t)atomic_load(&m->subscribers),
     };
 }

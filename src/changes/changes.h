@@ -23,12 +23,16 @@ typedef struct changes_stats {
     uint64_t published; /* messages sent since start */
     uint64_t flushes;   /* intervals that had something to publish */
     uint64_t send_failures;
+    uint64_t subscribers; /* connected SUB pipes now */
 } changes_stats;
 
 /* changes_alloc opens the PUB socket on cfg->service.feed_listen and tells
  * the engine to start marking changed rows. Call before engine_start. */
 atp_err changes_alloc(const config *cfg, engine *eng, changes **out);
 atp_err changes_start(changes *c);
+/* changes_listen_url: the URL the feed listens on, with the port the
+ * system chose when the configured one is 0 (valid until changes_free). */
+const char *changes_listen_url(const changes *c);
 /* changes_stop publishes nothing more and waits for the thread. */
 void changes_stop(changes *c);
 void changes_free(changes *c);

@@ -145,6 +145,10 @@ static void config_validate_service(config__build *b)
     if (s->query_listen == NULL || s->ingest_listen == NULL ||
         strcmp(s->query_listen, s->ingest_listen) != 0)
         return;
+    /* Port 0: each socket gets a port of its own from the system. */
+    size_t n = strlen(s->query_listen);
+    if (n > 2 && strcmp(s->query_listen + n - 2, ":0") == 0)
+        return;
     config__mark m = b->ingest_listen_mark.line != 0 ? b->ingest_listen_mark
                                                      : b->query_listen_mark;
     config__error(b, m,

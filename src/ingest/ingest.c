@@ -16,6 +16,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -83,6 +84,7 @@ struct ingest {
     int recv_fd;        /* readable while sock has messages queued */
     nng_socket control; /* PUB: resync requests to sources */
     bool control_open;
+    char url[2][256]; /* bound source and control URLs: port 0 resolved */
     uint64_t request_id;
     _Atomic bool stopping; /* the thread leaves by its next tick */
     sources_io io;
@@ -525,6 +527,29 @@ static atp_err ingest_fail(const char *what, int rv)
     return ATP_E_TRANSPORT;
 }
 
+/* Listen on url and keep the bound URL (port 0 resolved) in bound. */
+static atp_err ingest_listen(nng_socket sock, const char *url, char *bound, size_t n)
+{
+    nng_listener l;
+    int rv = nng_listen(sock, url, &l, 0);
+    if (rv != 0) {
+        log_error("ingest", "cannot listen on %s: %s", url, nng_strerror(rv));
+        return ATP_E_TRANSPORT;
+    }
+    char *u;
+    snprintf(bound, n, "%s", url);
+    if (nng_listener_get_string(l, NNG_OPT_URL, &u) == 0) {
+        snprintf(bound, n, "%s", u);
+        nng_strfree(u);
+    }
+    return ATP_OK;
+}
+
+const char *ingest_listen_url(const ingest *in, bool control)
+{
+    return in->url[control ? 1 : 0];
+}
+
 atp_err ingest_alloc(const config *cfg, engine *eng, sources *src, ingest **out)
 {
     ingest *in = calloc(1, sizeof *in);
@@ -561,12 +586,9 @@ atp_err ingest_alloc(const config *cfg, engine *eng, sources *src, ingest **out)
         err = ingest_fail("cannot set SUB socket options", rv);
         goto fail;
     }
-    if ((rv = nng_listen(in->sock, cfg->service.ingest_listen, NULL, 0)) != 0) {
-        log_error("ingest", "cannot listen on %s: %s", cfg->service.ingest_listen,
-                  nng_strerror(rv));
-        err = ATP_E_TRANSPORT;
+    if ((err = ingest_listen(in->sock, cfg->service.ingest_listen, in->url[0],
+                             sizeof in->url[0])) != ATP_OK)
         goto fail;
-    }
     if ((rv = nng_pub0_open(&in->control)) != 0) {
         err = ingest_fail("cannot open the control PUB socket", rv);
         goto fail;
@@ -574,12 +596,9 @@ atp_err ingest_alloc(const config *cfg, engine *eng, sources *src, ingest **out)
     in->control_open = true;
     /* Requests are few, but never lose one to nng's default queue of 16. */
     nng_socket_set_int(in->control, NNG_OPT_SENDBUF, 1024);
-    if ((rv = nng_listen(in->control, cfg->service.control_listen, NULL, 0)) != 0) {
-        log_error("ingest", "cannot listen on %s: %s", cfg->service.control_listen,
-                  nng_strerror(rv));
-        err = ATP_E_TRANSPORT;
+    if ((err = ingest_listen(in->control, cfg->service.control_listen, in->url[1],
+                             sizeof in->url[1])) != ATP_OK)
         goto fail;
-    }
     /* Until the first tick: every region fed by a source that has not
      * spoken yet is stale. */
     for (uint32_t r = 0; r < cfg->n_regions; r++)

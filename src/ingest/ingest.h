@@ -32,6 +32,10 @@ typedef struct ingest_stats {
  * reason) when the address cannot be bound. All three must outlive it. */
 atp_err ingest_alloc(const config *cfg, engine *eng, sources *src,
                      ingest **out);
+/* ingest_listen_url: the URL the source socket (control false) or the
+ * control socket (control true) listens on, with the port the system chose
+ * when the configured one is 0 (valid until ingest_free). */
+const char *ingest_listen_url(const ingest *in, bool control);
 /* ingest_start starts the ingest thread. */
 atp_err ingest_start(ingest *in);
 /* ingest_stop closes the socket and waits for the thread. Messages already

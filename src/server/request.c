@@ -330,10 +330,11 @@ static bool request_status(request_env *env, const request_fields *f,
     if (env->chg != NULL)
         changes_stats_get(env->chg, &cs);
     codec_w_cstr(w, "feed");
-    codec_w_map(w, 3);
+    codec_w_map(w, 4);
     codec_w_kv_uint(w, "published", cs.published);
     codec_w_kv_uint(w, "flushes", cs.flushes);
     codec_w_kv_uint(w, "send_failures", cs.send_failures);
+    codec_w_kv_uint(w, "subscribers", cs.subscribers);
     codec_w_cstr(w, "queries");
     codec_w_map(w, 2);
     codec_w_kv_uint(w, "requests",

@@ -7,6 +7,7 @@
 
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/rep.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -32,6 +33,7 @@ struct server {
     const config *cfg;
     nng_socket sock;
     bool sock_open;
+    char url[256]; /* bound: port 0 resolved */
     server_ctx *ctxs;
     int n_ctxs;
     request_env env;
@@ -146,11 +148,18 @@ atp_err server_alloc(const config *cfg, engine *eng, sources *src, ingest *in,
             goto fail;
         }
     }
-    if ((rv = nng_listen(s->sock, cfg->service.query_listen, NULL, 0)) != 0) {
+    nng_listener l;
+    if ((rv = nng_listen(s->sock, cfg->service.query_listen, &l, 0)) != 0) {
         log_error("server", "cannot listen on %s: %s", cfg->service.query_listen,
                   nng_strerror(rv));
         err = ATP_E_TRANSPORT;
         goto fail;
+    }
+    snprintf(s->url, sizeof s->url, "%s", cfg->service.query_listen);
+    char *u;
+    if (nng_listener_get_string(l, NNG_OPT_URL, &u) == 0) {
+        snprintf(s->url, sizeof s->url, "%s", u);
+        nng_strfree(u);
     }
     *out = s;
     return ATP_OK;
@@ -158,6 +167,8 @@ fail:
     server_free(s);
     return err;
 }
+
+const char *server_listen_url(const server *s) { return s->url; }
 
 atp_err server_start(server *s)
 {

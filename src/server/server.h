@@ -22,6 +22,9 @@ typedef struct server server;
  * cfg->service.query_listen; ATP_E_TRANSPORT (logged) if it cannot. */
 atp_err server_alloc(const config *cfg, engine *eng, sources *src,
                      ingest *in, changes *chg, server **out);
+/* server_listen_url: the URL the query socket listens on, with the port
+ * the system chose when the configured one is 0 (valid until server_free). */
+const char *server_listen_url(const server *s);
 /* server_start starts receiving on every context. */
 atp_err server_start(server *s);
 /* server_stop closes the socket and waits for in-flight callbacks. */

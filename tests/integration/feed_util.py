@@ -15,6 +15,9 @@ publisher, config and process helpers live there).
   every subscriber over TCP and nng's SUB filters locally, so this client
   filters by prefix itself. A reader thread buffers messages; pause()
   stops reading the socket (a slow subscriber: atpd's PUB then drops).
+  Given the Atpd, it returns once atpd counts it (status
+  feed.subscribers): atpd's PUB sends to a pipe only once it added it.
+  collect() gathers messages until a condition holds.
 - Watch: `atpctl watch ... --json` as a child process (a real nng
   subscriber), its stdout lines parsed as they come.
 - split(): topic (region, sku) and decoded body of a raw feed message;
@@ -68,6 +71,36 @@ def feed_config(h, regions, locations, sources, channels=("web",), buffers=None,
 
 def feed_port(d):
     return int(d.cfg["service"]["feed_listen"].rsplit(":", 1)[1])
+
+
+def feed_subscribers(d):
+    """status feed.subscribers: the SUB pipes atpd's PUB sends to now."""
+    rc, st, err = d.ctl_raw("status")
+    if rc != 0 or not isinstance(st, dict):
+        d.check_alive()
+        raise TestFailure("atpctl status failed: %s" % err)
+    return st["feed"]["subscribers"]
+
+
+def overflow_messages(min_len, rcvbuf):
+    """How many messages atpd must publish while a subscriber with receive
+    buffer rcvbuf does not read, before atpd's PUB has certainly dropped
+    some for it: nng's queue for the pipe (NNG_OPT_SENDBUF 8192, see
+    changes.c), plus what the kernel's send and receive buffers can hold
+    (at most tcp_wmem's maximum, and twice rcvbuf) in messages of min_len
+    bytes, plus a margin."""
+    try:
+        with open("/proc/sys/net/ipv4/tcp_wmem") as f:
+            wmem_max = int(f.read().split()[2])
+    except (OSError, ValueError, IndexError):
+        wmem_max = 4 << 20
+    return 8192 + (wmem_max + 2 * rcvbuf) // max(1, min_len) + 1000
+
+
+def wait_subscribers(d, n, what, timeout_s=10):
+    """Until atpd counts at least n change-feed subscribers."""
+    harness.wait_until(lambda: feed_subscribers(d) >= n, timeout_s, 0.02,
+                       "atpd to count %d feed subscribers (%s)" % (n, what))
 
 
 def feed_url(d):
@@ -167,14 +200,18 @@ item_state = msg_state  # scan items have the same keys
 
 class Sub:
     """An nng SUB peer over raw TCP: dials atpd's PUB, filters by prefix
-    on this side, buffers (region, sku, body, t_recv) in a deque."""
+    on this side, buffers (region, sku, body, t_recv) in a deque. d: the
+    Atpd (waits until atpd counts this subscriber) or a bare port."""
 
-    def __init__(self, port, prefixes=(b"atp\0",), rcvbuf=None, timeout_s=5.0):
+    def __init__(self, d, prefixes=(b"atp\0",), rcvbuf=None, timeout_s=5.0):
+        port = d if isinstance(d, int) else feed_port(d)
+        n0 = None if isinstance(d, int) else feed_subscribers(d)
         self.prefixes = tuple(prefixes)
         self.msgs = collections.deque()
         self.cv = threading.Condition()
         self.received = 0       # raw messages off the wire
         self.filtered = 0       # of them, dropped by the prefix filter
+        self.min_len = None     # the shortest one, bytes (frame header included)
         self.error = None
         self.closed = False
         self.paused = threading.Event()
@@ -196,8 +233,10 @@ class Sub:
         self.sock = s
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
-        # atpd's PUB adds the pipe after its side of the handshake.
-        time.sleep(0.1)
+        # atpd's PUB adds the pipe after its side of the handshake: until
+        # then it publishes nothing to this subscriber.
+        if n0 is not None:
+            wait_subscribers(d, n0 + 1, "a raw subscriber")
 
     @staticmethod
     def _recv_exact(s, n):
@@ -241,6 +280,8 @@ class Sub:
                 t = time.monotonic()
                 with self.cv:
                     self.received += 1
+                    if self.min_len is None or n + 8 < self.min_len:
+                        self.min_len = n + 8
                     if not msg.startswith(self.prefixes):
                         self.filtered += 1
                         continue
@@ -311,6 +352,22 @@ class Sub:
             if pred(m[0], m[1], m[2]):
                 return got
 
+    def collect(self, done, timeout_s, what):
+        """Messages until done(list of them so far) holds; returns them.
+        Fails after timeout_s (scaled) with what was seen."""
+        got = []
+        deadline = time.monotonic() + timeout_s * TF
+        while not done(got):
+            left = deadline - time.monotonic()
+            m = self.get(left / TF) if left > 0 else None
+            if m is None:
+                raise TestFailure("feed: %s not seen within %.1f s (got %d messages, last "
+                                  "ones %s)" % (what, timeout_s * TF, len(got),
+                                                [(r, s, msg_state(b), b.get("stale"))
+                                                 for r, s, b, _ in got[-5:]]))
+            got.append(m)
+        return got
+
     def quiet(self, quiet_s, max_s=30):
         """Collect messages until none arrives for quiet_s; returns them."""
         got = []
@@ -341,6 +398,10 @@ class Watch:
         self.text = []
         self.err_path = os.path.join(d.dir, name + ".stderr")
         self.errf = open(self.err_path, "wb")
+        self.d = d
+        # atpd counts this watch once it is attached: wait_connected()
+        # waits for one more subscriber than before it started.
+        self.subs_before = feed_subscribers(d)
         self.proc = harness._spawn(self.argv, stdin=subprocess.DEVNULL,
                                    stdout=subprocess.PIPE, stderr=self.errf)
         self.lines = []
@@ -392,9 +453,9 @@ class Watch:
         if self.proc.poll() is not None and "connected to" not in self.stderr():
             raise TestFailure("atpctl watch exited %s before connecting: %s"
                               % (self.proc.returncode, self.stderr()))
-        # The SUB side reports the connection; atpd's PUB adds its pipe at
-        # about the same moment. A little margin for that race.
-        time.sleep(0.15)
+        # The SUB side reports the connection; atpd's PUB sends to it once
+        # it added the pipe, which it counts.
+        wait_subscribers(self.d, self.subs_before + 1, "atpctl watch", timeout_s)
 
     def messages(self):
         with self.lock:

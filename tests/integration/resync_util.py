@@ -11,7 +11,9 @@ shared client, publisher, config and process helpers live in harness.py).
   of an atp-feed --log (dropped ones included: with resync they arrive by
   replay or snapshot).
 - read_feed_log(): the message records and the replay / snapshot notes.
-- Feed: atp-feed in the background (started by pid, stopped by pid).
+- Feed: atp-feed in the background (started by pid, stopped by pid);
+  with LINGER it answers atpd's resync requests until atpd applied all it
+  generated (finish()), however long atpd took to ask.
 - Pub: a raw publisher (harness.PubClient) that crafts batches and
   snapshots; ControlSub: a raw SUB on atpd's control socket.
 - atp_table(), compare_model(): every (sku, region, channel) via
@@ -20,6 +22,7 @@ shared client, publisher, config and process helpers live in harness.py).
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -197,6 +200,29 @@ def read_feed_log(path):
     return recs, replays, snaps
 
 
+# atp-feed's longest --linger: after its last message it answers resync
+# requests until finish() sees atpd caught up and ends it by pid. A fixed
+# short linger raced with atpd: a restart or a slow machine asks later.
+LINGER = ["--linger", 60]
+
+
+def _read_log_tolerant(path):
+    """The message records of an atp-feed --log that is still being
+    written (a last, partial line is left out)."""
+    recs = []
+    try:
+        with open(path) as f:
+            for line in f:
+                if not line.endswith("\n"):
+                    break
+                o = json.loads(line)
+                if "replay" not in o and "snapshot" not in o:
+                    recs.append(o)
+    except FileNotFoundError:
+        pass
+    return recs
+
+
 class Feed:
     """atp-feed running in the background against atpd d (its config's
     ingest and control endpoints)."""
@@ -230,6 +256,34 @@ class Feed:
     def stop(self):
         return harness._stop_pid(self.proc, 5)
 
+    def finish(self, timeout_s):
+        """For a feeder started with LINGER and --messages N: wait (bounded,
+        scaled) until it generated its N data messages (its log has them;
+        the final heartbeats follow at once) and atpd applied every
+        source's last logged seq with nothing held; then end its linger
+        (SIGTERM by pid) and return its summary, as wait() does."""
+        args = [str(a) for a in self.argv]
+        n = int(args[args.index("--messages") + 1])
+
+        def caught_up():
+            if self.proc.poll() is not None:
+                return True  # ended by itself: wait() judges its status
+            recs = _read_log_tolerant(self.log_path)
+            data = sum(1 for r in recs if any(e[0] != "heartbeat" for e in r["events"]))
+            if data < n:
+                return False
+            final = {}
+            for r in recs:
+                final[r["source"]] = max(final.get(r["source"], 0), r["seq"])
+            self.d.check_alive()
+            s = self.d.sources()
+            return all(s[i]["last_seq"] >= q and s[i]["held"] == 0 for i, q in final.items())
+        harness.wait_until(caught_up, timeout_s, 0.1,
+                           "atp-feed (%s) done and atpd caught up with it" % self.name)
+        if self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGTERM)
+        return self.wait(30)
+
     def summary(self):
         with open(self.json_path) as f:
             lines = [l for l in f.read().splitlines() if l.strip()]
@@ -240,8 +294,9 @@ class Feed:
 
 
 def run_feed(d, args, name="feed", timeout_s=120):
+    """atp-feed ARGS to the end; with LINGER in ARGS, until atpd caught up."""
     f = Feed(d, args, name)
-    summary = f.wait(timeout_s)
+    summary = f.finish(timeout_s) if LINGER[0] in args else f.wait(timeout_s)
     recs, replays, snaps = f.log()
     return summary, recs, replays, snaps
 

@@ -9,11 +9,12 @@ publisher, config and process helpers live there).
   harness.PubClient and waits until `sources` shows the seq applied.
 - store_config(): a config dict with every socket on a free port (the
   control socket too), one region per location group, one source.
-- inspect(): `atpctl inspect DATA_DIR --json` when this atpctl has it, else
-  None; data_mdb_size(): the size of data.mdb.
-- SmallFs: a small filesystem (tmpfs, else a loop-mounted ext4 image) that
-  is always unmounted by its close(); skip_reason tells why none could be
-  made.
+- inspect(): `atpctl inspect DATA_DIR --json` as a dict; any failure of it
+  fails the test. data_mdb_size(): the size of data.mdb.
+- SmallFs: a small filesystem, tmpfs or an ext4 image on a loop device
+  (where fsync writes and a nearly full disk gives short writes), always
+  unmounted by its close(); mount() says False with skip_reason when the
+  machine cannot mount it, mount_or_skip() ends the test as skipped then.
 """
 
 import os
@@ -66,16 +67,15 @@ def store_config(h, data_dir=None, regions=("east",), locs_per_region=2, **resv)
 
 
 def inspect(h, data_dir):
-    """`atpctl inspect DATA_DIR --json` as a dict, or None when this atpctl
-    has no inspect command (or it failed)."""
-    try:
-        r = harness.run_ctl(h, ["--json", "inspect", data_dir], timeout_s=60)
-    except (TestFailure, OSError):
-        return None
-    if r.returncode != 0:
-        return None
+    """`atpctl inspect DATA_DIR --json` as a dict. A failure of inspect
+    (exit status, no JSON object) fails the test: the LMDB-level checks
+    that use it must not silently disappear."""
+    r = harness.run_ctl(h, ["--json", "inspect", data_dir], timeout_s=60)
     obj = harness.last_json(r.stdout)
-    return obj if isinstance(obj, dict) else None
+    if r.returncode != 0 or not isinstance(obj, dict):
+        raise TestFailure("atpctl inspect %s failed: exit %d, stdout %r, stderr %r"
+                          % (data_dir, r.returncode, r.stdout[-500:], r.stderr[-500:]))
+    return obj
 
 
 def data_mdb_size(data_dir):
@@ -107,14 +107,23 @@ def _run(argv, timeout_s=30):
 
 class SmallFs:
     """A filesystem of size_mb MiB mounted on a fresh directory under base.
-    Tries tmpfs, then an ext4 image on a loop device. mount() returns True,
-    or False with skip_reason set. close() unmounts (lazily if busy) and
-    detaches; call it in a finally, after every process using it stopped."""
+    kind "tmpfs": a tmpfs (fsync does nothing, writes never come up short);
+    kind "ext4": an ext4 image on a loop device (mkfs.ext4 from e2fsprogs),
+    where fdatasync writes and a nearly full disk gives short writes (EIO
+    from LMDB). mount() returns True, or False with skip_reason set;
+    mount_or_skip() ends the test as skipped instead (harness.skip). close()
+    unmounts (lazily if busy) and detaches; call it in a finally, after
+    every process using it stopped."""
 
-    def __init__(self, base, size_mb=8):
+    KINDS = ("tmpfs", "ext4")
+
+    def __init__(self, base, size_mb=8, kind="tmpfs"):
+        if kind not in self.KINDS:
+            raise ValueError("SmallFs kind %r, want one of %s" % (kind, self.KINDS))
         self.base = base
         self.size_mb = size_mb
-        self.dir = os.path.join(base, "smallfs")
+        self.want = kind
+        self.dir = os.path.join(base, "smallfs-" + kind)
         self.kind = None
         self.image = None
         self.mounted = False
@@ -122,27 +131,38 @@ class SmallFs:
 
     def mount(self):
         os.makedirs(self.dir, exist_ok=True)
+        err = self._mount_tmpfs() if self.want == "tmpfs" else self._mount_ext4()
+        if self.mounted:
+            self.kind = self.want
+            return True
+        self.skip_reason = "cannot mount a %d MiB %s on %s: %s" % (self.size_mb, self.want,
+                                                                self.dir, err)
+        return False
+
+    def mount_or_skip(self):
+        if not self.mount():
+            harness.skip(self.skip_reason)
+
+    def _mount_tmpfs(self):
         rc, err = _run(["mount", "-t", "tmpfs", "-o", "size=%dm,mode=0755" % self.size_mb,
                         "tmpfs", self.dir])
-        if rc == 0:
-            self.kind, self.mounted = "tmpfs", True
-            return True
-        reasons = ["tmpfs: %s" % (err or "mount exit %d" % rc)]
+        self.mounted = rc == 0
+        return err or "mount exit %d" % rc
+
+    def _mount_ext4(self):
         if shutil.which("mkfs.ext4") is None:
-            reasons.append("loop: mkfs.ext4 not installed")
-        else:
-            self.image = os.path.join(self.base, "smallfs.img")
-            with open(self.image, "wb") as f:
-                f.truncate(self.size_mb << 20)
-            rc, err = _run(["mkfs.ext4", "-q", "-F", "-m", "0", self.image])
-            if rc == 0:
-                rc, err = _run(["mount", "-o", "loop", self.image, self.dir])
-                if rc == 0:
-                    self.kind, self.mounted = "ext4 on a loop device", True
-                    return True
-            reasons.append("loop: %s" % (err or "exit %d" % rc))
-        self.skip_reason = "cannot mount a small filesystem (%s)" % "; ".join(reasons)
-        return False
+            return "mkfs.ext4 not installed (e2fsprogs)"
+        self.image = os.path.join(self.base, "smallfs-ext4.img")
+        with open(self.image, "wb") as f:
+            f.truncate(self.size_mb << 20)
+        # -m 0: no blocks reserved for root (the test runs as root and must
+        # see the disk full).
+        rc, err = _run(["mkfs.ext4", "-q", "-F", "-m", "0", self.image])
+        if rc != 0:
+            return "mkfs.ext4: %s" % (err or "exit %d" % rc)
+        rc, err = _run(["mount", "-o", "loop", self.image, self.dir])
+        self.mounted = rc == 0
+        return "mount -o loop: %s" % (err or "exit %d" % rc)
 
     def free_bytes(self):
         st = os.statvfs(self.dir)

@@ -159,10 +159,20 @@ def main(h):
     fd = F.Feeder(d, q)
     w = F.Watch(h, d, ["east", "T1", "--duration", "300s"], "w-t1", json_out=False)
     w.wait_connected()
+    barrier_sku, n_barriers = "ZZ-BARRIER", [0]
+
+    def barrier(sub):
+        """A change of another SKU, published after whatever the steps
+        produced: the messages before it (its own left out)."""
+        n_barriers[0] += 1
+        fd.publish("wms", [[2, barrier_sku, "E1", 0, n_barriers[0]]])
+        got = sub.collect(lambda g: g and g[-1][1] == barrier_sku and
+                          g[-1][2]["supply"] == n_barriers[0], 10, "the barrier message")
+        return [m for m in got if m[1] != barrier_sku]
     for sku, steps in (("T1", T1_STEPS), ("T0", T0_STEPS), ("T2", T2_STEPS)):
-        sub = F.Sub(F.feed_port(d), [F.prefix("east", sku)])
+        sub = F.Sub(d, [F.prefix("east", sku), F.prefix("east", barrier_sku)])
         run_steps(h, ck, d, q, fd, sub, sku, steps)
-        extra = sub.quiet(F.interval_s(d) * 3)
+        extra = barrier(sub)
         ck.eq([F.msg_state(b) for _, _, b, _ in extra], [], sku + ": messages after the last step")
         sub.close()
         h.log("%s: %d steps checked", sku, len(steps))

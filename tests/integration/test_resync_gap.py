@@ -104,7 +104,7 @@ def main(h):
     common = ["--messages", n, "--rate", 3000 if not harness.SANITIZER else 600,
               "--batch", 4, "--skus", 300, "--drop", 0.05, "--dup", 0.01,
               "--reorder", 0.01, "--lot-ratio", 0.05, "--heartbeat-ms", 200,
-              "--linger", 1.5, "--quiet"]
+              "--quiet"] + ru.LINGER
     run_phase(h, "replay", common + ["--seed", 4242], expect_snapshots=False)
     run_phase(h, "snapshot", common + ["--seed", 99, "--replay-log", 20],
               expect_snapshots=True)

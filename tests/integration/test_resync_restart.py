@@ -3,8 +3,8 @@
 
 Run A: atp-feed sends N messages (seeded; deltas, sets, inbound lots) to an
 atpd that runs throughout. Run B: the same feed (same seed and arguments)
-to a fresh atpd that is stopped with SIGTERM about a third of the way in
-and killed with SIGKILL about two thirds of the way in, each time restarted
+to a fresh atpd that is stopped with SIGTERM about a quarter of the way in
+and killed with SIGKILL about half of the way in, each time restarted
 on the same data dir after a pause while the feeder keeps going (what it
 sends meanwhile is lost). After each restart atpd asks the source for a
 replay from its stored offset (or the next live message reveals the hole),
@@ -35,7 +35,10 @@ SOURCES = [
         {"locations": ["DC-3"], "buckets": ["on_hand", "allocated", "held", "inbound"]}]},
 ]
 BUFFERS = [{"percent": 5}, {"region": "west", "channel": "web", "units": 3}]
-READY_MAX_S = 5.0  # atpd must answer within this after a restart (scaled)
+# atpd must be ready within this after a restart (scaled): a regression
+# guard (restart takes well under a second here), not a benchmark, so it
+# leaves room for a busy machine.
+READY_MAX_S = 15.0
 DOWN_S = 0.7       # how long atpd stays down while the feeder goes on
 
 
@@ -46,10 +49,14 @@ def config(h):
 
 
 def feed_args(n):
-    rate = 1000 if not harness.SANITIZER else 250
+    # The feeder keeps to its schedule while atpd is down, and a restart
+    # replays the backlog at once: the feed must last well beyond two stops
+    # and starts (slow under the sanitizers) for the kill to come before
+    # its end.
+    rate = 1000 if not harness.SANITIZER else 100
     return ["--messages", n, "--rate", rate, "--batch", 4, "--skus", 200, "--seed", 777,
-            "--dup", 0.01, "--lot-ratio", 0.05, "--heartbeat-ms", 200, "--linger", 2,
-            "--quiet"]
+            "--dup", 0.01, "--lot-ratio", 0.05, "--heartbeat-ms", 200,
+            "--quiet"] + ru.LINGER
 
 
 def finish(h, d, recs, label):
@@ -62,8 +69,18 @@ def finish(h, d, recs, label):
 
 
 def wait_seq(d, source, seq, timeout_s):
-    ru.wait_sources(d, lambda s: s[source]["last_seq"] >= seq, timeout_s,
-                    "%s last_seq >= %d" % (source, seq))
+    """Until source's last_seq >= seq; polls through one raw REQ connection
+    (quicker than spawning atpctl: the stop must come while the feeder is
+    still sending). Returns the last_seq seen."""
+    c = harness.Client(d.query_port, d=d)
+
+    def reached():
+        last = c.sources()[source]["last_seq"]
+        return last if last >= seq else None
+    try:
+        return harness.wait_until(reached, timeout_s, 0.01, "%s last_seq >= %d" % (source, seq))
+    finally:
+        c.close()
 
 
 def main(h):
@@ -80,23 +97,23 @@ def main(h):
     db = h.start_atpd(config(h), name="atpd-b")
     f = ru.Feed(db, feed_args(n), name="feed-b")
     ready = []
-    wait_seq(db, "wms", per_source // 3, 60)
-    h.log("run B: SIGTERM atpd at wms seq %d", db.sources()["wms"]["last_seq"])
+    at = wait_seq(db, "wms", per_source // 4, 60)
     db.stop(expect_clean=True)
+    h.log("run B: SIGTERM atpd at wms seq %d", at)
     time.sleep(DOWN_S)
     ready.append(ru.restart(db))
     after_term = db.sources()
     h.log("run B: restarted in %.2f s; wms restored at seq %d", ready[-1],
           after_term["wms"]["last_seq"])
-    wait_seq(db, "wms", 2 * per_source // 3, 60)
-    h.log("run B: kill -9 atpd at wms seq %d", db.sources()["wms"]["last_seq"])
+    kill_at = wait_seq(db, "wms", per_source // 2, 60)
     ru.kill9(db)
+    h.log("run B: kill -9 atpd at wms seq %d", kill_at)
     time.sleep(DOWN_S)
     ready.append(ru.restart(db))
     after_kill = db.sources()
     h.log("run B: restarted in %.2f s; wms restored at seq %d", ready[-1],
           after_kill["wms"]["last_seq"])
-    summary = f.wait(120)
+    summary = f.finish(120)
     recs_b, replays_b, snaps_b = f.log()
     h.log("run B: feeder answered %d requests: %d replays (%d messages), %d snapshots",
           summary["resync_requests"], summary["replays"], summary["replayed"],
@@ -122,6 +139,9 @@ def main(h):
         ck.eq(src[sid]["state"], "ok", "run B %s state" % sid)
         ck.eq(src[sid]["missed"], 0, "run B %s missed" % sid)
     ck.check(summary["replayed"] > 0, "run B: the feeder resent nothing")
+    ck.check(kill_at < final_b["wms"],
+             "the kill came after the feed's end (wms at %d of %d): the restart proves "
+             "nothing" % (kill_at, final_b["wms"]))
     ck.check(all(after_kill[s]["last_seq"] > 0 for s in final_b),
              "offsets restored after kill -9: %r" % {s: after_kill[s]["last_seq"]
                                                      for s in final_b})

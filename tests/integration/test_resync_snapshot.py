@@ -9,8 +9,13 @@ snapshots"), crafted with a raw publisher.
    on top of it.
 3. An interrupted snapshot changes nothing: parts 0, 1 then a new part 0; a
    missing part; never a last part; an event outside the authority; a
-   delta inside a snapshot. snapshots_aborted counts them; a multi-part
-   snapshot that completes then applies.
+   delta inside a snapshot. snapshots_aborted counts them (a delta makes
+   the part undecodable: status ingest.bad_messages); a multi-part
+   snapshot that completes then applies. Each "nothing changed" is checked
+   after the counter the rejected input moves (or, for a pending part, a
+   later message of another source) and an engine barrier (a `snapshot`
+   request answers after everything queued before it), never after a
+   fixed sleep.
 4. Held messages: with a hole, later messages are held (state resyncing,
    region stale, a replay request on the control socket); a snapshot
    consistent with a held seq drops it and applies the later ones on top;
@@ -73,9 +78,22 @@ def main(h):
         h.log("%s: %r", what, want)
 
     def still(want, what):
-        time.sleep(0.4 * harness.TIME_FACTOR)
+        """After the rejected input was counted (the caller waited for
+        that): the engine has applied everything before the barrier, and
+        nothing changed."""
+        d.ctl("snapshot")
         got = {k: supply(*k) for k in want}
         ck.eq(got, want, what + ": nothing changed")
+
+    wms_seq = [1]
+
+    def ingest_barrier(what):
+        """A message of wms that atpd counts (a duplicate) after the erp
+        message before it: the ingest thread handles them in order."""
+        dups = src("wms")["duplicates"]
+        pub.batch("wms", wms_seq[0], [[3]])
+        wait_src(lambda s: s["duplicates"] == dups + 1, what + ": wms barrier counted",
+                 sid="wms")
 
     def src(sid="erp"):
         return d.sources()[sid]
@@ -132,6 +150,7 @@ def main(h):
              "snapshots 12 (new part 0), 13 (new part 0), 14 (missing part) aborted")
     still(base, "after interrupted snapshots 12, 13, 14")
     pub.snapshot("erp", 15, 0, 6, False, [[2, "A", "L1", 0, 5]])   # never a last part
+    ingest_barrier("snapshot 15 part 0")
     still(base, "snapshot 15 without a last part")
     ck.eq(src()["snapshots_aborted"], aborted + 3, "15 is still pending, not aborted")
     pub.snapshot("erp", 16, 0, 6, False, [[2, "A", "L1", 0, 30]])  # aborts 15
@@ -145,8 +164,17 @@ def main(h):
     wait_src(lambda s: s["snapshots_aborted"] == aborted + 5,
              "snapshot 17 (event outside the authority) aborted")
     still(base, "snapshot 17")
-    # a delta is not a snapshot event: the message is rejected or aborted
+    # a delta is not a snapshot event: the part does not decode, and a
+    # snapshot header is not a source batch's, so no source is charged:
+    # status ingest.bad_messages counts it, erp's counters do not move.
+    bad0 = d.ctl("status")["ingest"]["bad_messages"]
+    erp0 = src()
     pub.snapshot("erp", 18, 0, 6, True, [[2, "A", "L1", 0, 1], [1, "A", "L2", 0, 5]])
+    harness.wait_until(lambda: d.ctl("status")["ingest"]["bad_messages"] == bad0 + 1, 5, 0.05,
+                       "snapshot 18 (a delta event) counted in ingest.bad_messages")
+    erp1 = src()
+    for k in ("snapshots_aborted", "snapshots_applied", "rejected_messages", "last_seq"):
+        ck.eq(erp1[k], erp0[k], "erp %s after snapshot 18" % k)
     still(base, "snapshot 18 with a delta event")
     ck.eq(src()["snapshots_applied"], applied + 1, "nothing applied but 16")
     ck.eq(src()["state"], "ok", "state after the interrupted snapshots")

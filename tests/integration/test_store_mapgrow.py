@@ -59,11 +59,8 @@ def main(h):
     chk = harness.Checks(h)
 
     info = S.inspect(h, data_dir)
-    if info is not None:
-        h.log("atpctl inspect: map %s bytes at start", info.get("map", {}).get("map_bytes"))
-        chk.eq(info.get("map", {}).get("map_bytes"), INITIAL_MAP, "map_bytes at start")
-    else:
-        h.log("atpctl has no inspect: checking data.mdb sizes instead")
+    h.log("atpctl inspect: map %s bytes at start", info.get("map", {}).get("map_bytes"))
+    chk.eq(info.get("map", {}).get("map_bytes"), INITIAL_MAP, "map_bytes at start")
 
     # ---- positions: the reserved SKUs and a bulk of long keys
     locs = ["east-0", "east-1"]
@@ -119,16 +116,15 @@ def main(h):
     chk.check(size > INITIAL_MAP, "data.mdb %d bytes, want more than the initial map %d",
               size, INITIAL_MAP)
     info = S.inspect(h, data_dir)  # read-only: safe while atpd runs
-    if info is not None:
-        m, e = info.get("map", {}), info.get("entries", {})
-        h.log("atpctl inspect: map %s, used %s, entries %s", m.get("map_bytes"),
-              m.get("used_bytes"), e)
-        chk.check((m.get("map_bytes") or 0) > INITIAL_MAP, "inspect map_bytes %r not above 64 MiB",
-                  m.get("map_bytes"))
-        chk.check((m.get("used_bytes") or 0) > INITIAL_MAP, "inspect used_bytes %r not above 64 MiB",
-                  m.get("used_bytes"))
-        chk.eq(e.get("reservations"), RESERVATIONS, "inspect entries.reservations")
-        chk.eq(e.get("positions"), n_skus * len(locs), "inspect entries.positions")
+    m, e = info.get("map", {}), info.get("entries", {})
+    h.log("atpctl inspect: map %s, used %s, entries %s", m.get("map_bytes"),
+          m.get("used_bytes"), e)
+    chk.check((m.get("map_bytes") or 0) > INITIAL_MAP, "inspect map_bytes %r not above 64 MiB",
+              m.get("map_bytes"))
+    chk.check((m.get("used_bytes") or 0) > INITIAL_MAP, "inspect used_bytes %r not above 64 MiB",
+              m.get("used_bytes"))
+    chk.eq(e.get("reservations"), RESERVATIONS, "inspect entries.reservations")
+    chk.eq(e.get("positions"), n_skus * len(locs), "inspect entries.positions")
 
     # ---- restart: nothing lost
     d.stop()
@@ -161,9 +157,8 @@ def main(h):
                   "reservation %d after the restart: state %s, %d lines (first %r)",
                   n, res["state"], len(got), got[:1])
     info = S.inspect(h, data_dir)
-    if info is not None:
-        chk.check((info.get("map", {}).get("map_bytes") or 0) > INITIAL_MAP,
-                  "map_bytes after the restart: %r", info.get("map"))
+    chk.check((info.get("map", {}).get("map_bytes") or 0) > INITIAL_MAP,
+              "map_bytes after the restart: %r", info.get("map"))
 
     # ---- the grown store keeps taking writes
     for n in range(RESERVATIONS, RESERVATIONS + 20):

@@ -91,15 +91,12 @@ def reserve_all(c, rids, lines_of):
 
 
 def lmdb_reservations(h, data_dir):
+    """Reservations in LMDB by `atpctl inspect` (entries.reservations)."""
     info = S.inspect(h, data_dir)
-    if info is None:
-        return None
-    for key in ("entries", "dbs", "databases"):
-        v = info.get(key)
-        if isinstance(v, dict) and "reservations" in v:
-            r = v["reservations"]
-            return r.get("entries") if isinstance(r, dict) else r
-    return None
+    n = (info.get("entries") or {}).get("reservations")
+    if not isinstance(n, int):
+        raise TestFailure("atpctl inspect %s: no entries.reservations: %r" % (data_dir, info))
+    return n
 
 
 def one_line(rid):
@@ -146,8 +143,7 @@ def part_replay_and_tail(h, chk):
     n_lmdb = lmdb_reservations(h, data_dir)
     h.log("after kill -9: LMDB holds %s reservations, the log %d records",
           n_lmdb, len(log_chain(data_dir)))
-    if n_lmdb is not None:
-        chk.eq(n_lmdb, 0, "reservations in LMDB while the applier was held back")
+    chk.eq(n_lmdb, 0, "reservations in LMDB while the applier was held back")
     chk.check(len(log_chain(data_dir)) >= len(rids) + len(committed) + len(released),
               "the log holds every acknowledged change")
     d.start()
@@ -164,9 +160,7 @@ def part_replay_and_tail(h, chk):
     chk.eq((c.status().get("store") or {}).get("log_replayed"), n_changes,
            "status: store.log_replayed")
     d.stop()
-    n_lmdb = lmdb_reservations(h, data_dir)
-    if n_lmdb is not None:
-        chk.eq(n_lmdb, len(rids), "reservations in LMDB after the replay")
+    chk.eq(lmdb_reservations(h, data_dir), len(rids), "reservations in LMDB after the replay")
 
     # ---- 2. a damaged last record: earlier ones back, it is not
     for rnd, how in enumerate(("flip", "torn")):

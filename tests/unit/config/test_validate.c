@@ -181,6 +181,23 @@ static void test_same_listen_url(void **state)
     config_diags_fini(&d);
 }
 
+/* Port 0 is not one endpoint: each socket gets a free port of its own. */
+static void test_same_listen_url_port0(void **state)
+{
+    (void)state;
+    static const char doc[] = "service:\n"
+                              "  query_listen: tcp://127.0.0.1:0\n"
+                              "  ingest_listen: tcp://127.0.0.1:0\n";
+    config c;
+    config_diags d = {0};
+    atp_err rc = config_load_string(doc, sizeof doc - 1, &c, &d);
+    if (rc != ATP_OK)
+        config_test_print(&d);
+    assert_int_equal(rc, ATP_OK);
+    config_fini(&c);
+    config_diags_fini(&d);
+}
+
 static void test_ids(void **state)
 {
     (void)state;
@@ -432,6 +449,7 @@ int main(void)
         cmocka_unit_test(test_null_values),
         cmocka_unit_test(test_ranges),
         cmocka_unit_test(test_same_listen_url),
+        cmocka_unit_test(test_same_listen_url_port0),
         cmocka_unit_test(test_ids),
         cmocka_unit_test(test_id_length_bounds),
         cmocka_unit_test(test_locations),

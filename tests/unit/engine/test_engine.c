@@ -692,12 +692,22 @@ static void test_engine_model(void **state)
 #define TEST_C_MAX_N 1000
 #define TEST_C_EVENTS 200000
 #define TEST_C_PAIRS_PER_BATCH 50
+/* Reads during which the engine finished a batch (engine_stats'
+ * batches_applied moved between just before and just after the read): the
+ * read overlapped that batch's application. The writer goes on past
+ * TEST_C_EVENTS until the readers saw this many, so that a test that
+ * passes has shown reads racing batches (a busy machine can keep the
+ * readers off the CPU while the engine runs), and gives up (failing)
+ * after TEST_C_MAX_EVENTS. */
+#define TEST_C_MIN_OVERLAPS 200
+#define TEST_C_MAX_EVENTS (50 * TEST_C_EVENTS)
 
 typedef struct test_reader {
     engine *eng;
     atomic_bool *stop;
     uint64_t reads;
     uint64_t mid_batch; /* reads that saw supply != TEST_C_TOTAL */
+    _Atomic uint64_t overlaps; /* reads during which a batch was finished */
     uint64_t bad;       /* reads outside what the engine promises */
     int64_t first_bad_supply, first_bad_reserved, first_bad_atp;
     int64_t min_supply;
@@ -785,7 +795,12 @@ static void *test_reader_main(void *arg)
     r->min_supply = INT64_MAX;
     while (!atomic_load_explicit(r->stop, memory_order_acquire)) {
         engine_answer a;
+        engine_stats before, after;
+        engine_stats_get(r->eng, &before);
         engine_query(r->eng, "C", 1, US, CH_WEB, &a);
+        engine_stats_get(r->eng, &after);
+        if (after.batches_applied != before.batches_applied)
+            atomic_fetch_add_explicit(&r->overlaps, 1, memory_order_relaxed);
         r->reads++;
         /* promised: the row's (supply, reserved) pair is one that the engine
          * wrote after some whole event, and the answer is computed from that
@@ -829,7 +844,12 @@ static void test_engine_concurrent_run(test_fx *fx, test_reader rd[2])
     int64_t at[2] = {TEST_C_START, TEST_C_START}; /* on_hand model */
     test_n_released = 0;
     uint32_t batches = 0;
-    for (uint32_t ev = 0; ev < TEST_C_EVENTS; ev += 2) {
+    for (uint32_t ev = 0;
+         ev < TEST_C_EVENTS ||
+         (ev < TEST_C_MAX_EVENTS &&
+          atomic_load(&rd[0].overlaps) + atomic_load(&rd[1].overlaps) <
+              TEST_C_MIN_OVERLAPS);
+         ev += 2) {
         int from = (int)(test_rng() & 1);
         int64_t n = 1 + (int64_t)(test_rng() % TEST_C_MAX_N);
         if (at[from] < n)
@@ -855,9 +875,11 @@ static void test_engine_concurrent_run(test_fx *fx, test_reader rd[2])
     assert_int_equal(test_q(fx->eng, "C", US, CH_WEB).supply, TEST_C_TOTAL);
     fprintf(stderr,
             "concurrency: %u batches of %u events; reader reads %llu + %llu, "
+            "overlapping a batch %llu + %llu, "
             "mid-batch observations %llu + %llu (min supply %lld of %d)\n",
             batches, 2 * TEST_C_PAIRS_PER_BATCH,
             (unsigned long long)rd[0].reads, (unsigned long long)rd[1].reads,
+            (unsigned long long)rd[0].overlaps, (unsigned long long)rd[1].overlaps,
             (unsigned long long)rd[0].mid_batch,
             (unsigned long long)rd[1].mid_batch,
             (long long)(rd[0].min_supply < rd[1].min_supply ? rd[0].min_supply
@@ -891,6 +913,11 @@ static void test_engine_concurrent_batch_atomicity(void **state)
     test_fx *fx = *state;
     test_reader rd[2];
     test_engine_concurrent_run(fx, rd);
+    uint64_t overlaps = rd[0].overlaps + rd[1].overlaps;
+    if (overlaps < TEST_C_MIN_OVERLAPS)
+        fail_msg("the readers overlapped only %llu batches (want %d): the test "
+                 "proves nothing about atomicity",
+                 (unsigned long long)overlaps, TEST_C_MIN_OVERLAPS);
     uint64_t mid = rd[0].mid_batch + rd[1].mid_batch;
     if (mid != 0)
         fail_msg("%llu of %llu reads saw a supply between two events of one "
