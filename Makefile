@@ -12,7 +12,7 @@ TSAN_BUILD ?= build-tsan
 TSAN_TESTS ?= ^(unit|boundaries)\.|integration\.(resv_race|resv_consume|feed_coalesce|feed_rebuild|resync_gap)$$
 CMAKE_FLAGS ?=
 
-.PHONY: all deps deps-bench configure bins build build-san build-tsan run test test-tsan test-fast bench clean format
+.PHONY: all deps deps-bench configure bins build build-san build-tsan run test test-tsan test-tsan-run test-fast bench clean format
 
 all: build
 
@@ -49,6 +49,9 @@ build-tsan: deps
 # tests/tsan/check_reports.py, which skips only races made entirely inside
 # Debian's uninstrumented libnng (see that file).
 test-tsan: build-tsan
+	@$(MAKE) --no-print-directory test-tsan-run
+
+test-tsan-run:
 	@rm -rf $(TSAN_BUILD)/tsan-logs && mkdir -p $(TSAN_BUILD)/tsan-logs
 	@cd $(TSAN_BUILD) && TSAN_OPTIONS=exitcode=0:history_size=4:log_path=$(CURDIR)/$(TSAN_BUILD)/tsan-logs/tsan \
 		ATP_TEST_SCALE=sanitizer ctest --output-on-failure -j $(JOBS) -R '$(TSAN_TESTS)'
@@ -57,8 +60,9 @@ test-tsan: build-tsan
 run: bins
 	@tools/demo/run-demo.sh $(BUILD)
 
-# The sanitizer pass runs first so that the last lines printed are the
-# normal build's ctest summary. The benchmark smoke test (label bench) runs
+# The sanitizer passes (address+undefined, then thread: `test-tsan-run`)
+# run first so that the last lines printed are the normal build's ctest
+# summary. The benchmark smoke test (label bench) runs
 # in the normal build only: its numbers mean nothing under sanitizers.
 # Both passes always run, each reports its summary, and the target fails
 # if either failed. In CI (CI=true) as root, a test that skips (it could
@@ -67,16 +71,21 @@ test: deps-bench
 	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DATP_WERROR=ON $(CMAKE_FLAGS) >/dev/null
 	@cmake --build $(BUILD) -j $(JOBS)
 	@$(MAKE) --no-print-directory build-san
+	@$(MAKE) --no-print-directory build-tsan
 	@if [ "$${CI:-}" = true ] && [ "$$(id -u)" = 0 ]; then export ATP_REQUIRE_ALL=1; fi; \
 	 echo "== sanitizer pass (address,undefined) =="; \
 	 (cd $(SAN_BUILD) && ATP_TEST_SCALE=sanitizer ctest --output-on-failure -j $(JOBS) -LE bench); \
 	 san=$$?; \
+	 echo "== thread sanitizer pass =="; \
+	 $(MAKE) --no-print-directory test-tsan-run; \
+	 tsan=$$?; \
 	 echo "== normal build =="; \
 	 (cd $(BUILD) && ctest --output-on-failure -j $(JOBS)); \
 	 normal=$$?; \
 	 echo "== make test: sanitizer pass $$([ $$san = 0 ] && echo passed || echo FAILED)," \
+	      "thread sanitizer pass $$([ $$tsan = 0 ] && echo passed || echo FAILED)," \
 	      "normal pass $$([ $$normal = 0 ] && echo passed || echo FAILED) =="; \
-	 [ $$san = 0 ] && [ $$normal = 0 ]
+	 [ $$san = 0 ] && [ $$tsan = 0 ] && [ $$normal = 0 ]
 
 # `make bench`: the quick scenario (<= 2 minutes), side by side with the nng
 # echo floor and Redis; report in build/bench-report.json, charts in
