@@ -3,9 +3,10 @@
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 BUILD ?= build
 SAN_BUILD ?= build-san
+COV_BUILD ?= build-cov
 CMAKE_FLAGS ?=
 
-.PHONY: all deps deps-bench configure bins build build-san run test test-fast bench clean format
+.PHONY: all deps deps-bench configure bins build build-san run test test-fast bench coverage clean format
 
 all: build
 
@@ -54,11 +55,19 @@ bench: deps-bench
 	@cmake --build $(BUILD) -j $(JOBS) --target atpd atp-bench atp-bench-echo bench_engine
 	@$(BUILD)/bench/atp-bench --scenario quick --json $(BUILD)/bench-report.json --plot $(BUILD)/bench-plots
 
+# `make coverage`: line coverage of src/ from the unit and integration tests
+# (gcc --coverage, gcovr), at least 95 %; docs/TESTING.md, "Coverage".
+coverage:
+	@ATP_COVERAGE_DEPS=1 scripts/install-deps.sh
+	@cmake -S . -B $(COV_BUILD) -DCMAKE_BUILD_TYPE=Debug -DATP_COVERAGE=ON >/dev/null
+	@cmake --build $(COV_BUILD) -j $(JOBS)
+	@JOBS=$(JOBS) scripts/coverage.sh $(COV_BUILD)
+
 test-fast: build
 	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS) -L unit
 
 clean:
-	rm -rf $(BUILD) $(SAN_BUILD)
+	rm -rf $(BUILD) $(SAN_BUILD) $(COV_BUILD)
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
