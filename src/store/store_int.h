@@ -165,6 +165,10 @@ struct store {
     queue q;          /* of store_group * */
     pthread_t thread;
     bool running;
+    /* The writer's groups of one write, STORE_MAX_GROUPS_PER_TXN: allocated
+     * by store_start, so that a writer that could not start is an error
+     * there and not groups queued for ever. */
+    store_group **batch;
     int64_t last_flush_ms;
     _Atomic uint64_t commits, groups, ops, failures, map_size, used;
     _Atomic bool full;

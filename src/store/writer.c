@@ -360,11 +360,7 @@ static void *store_writer_main(void *arg)
 {
     thread_name("atp:log-write");
     store *s = arg;
-    store_group **batch = malloc(STORE_MAX_GROUPS_PER_TXN * sizeof *batch);
-    if (batch == NULL) {
-        log_error("store", "writer cannot start: out of memory");
-        return NULL;
-    }
+    store_group **batch = s->batch;
     bool nosync = s->opt.sync == STORE_NOSYNC;
     for (;;) {
         size_t n = 0;
@@ -388,7 +384,6 @@ static void *store_writer_main(void *arg)
             s->last_flush_ms = clock_mono_ms();
         }
     }
-    free(batch);
     return NULL;
 }
 
@@ -397,6 +392,9 @@ static void *store_writer_main(void *arg)
 atp_err store_start(store *s)
 {
     s->last_flush_ms = clock_mono_ms();
+    if (s->batch == NULL &&
+        (s->batch = malloc(STORE_MAX_GROUPS_PER_TXN * sizeof *s->batch)) == NULL)
+        return ATP_E_NOMEM;
     if (s->log_on) {
         if (pthread_create(&s->applier, NULL, store_applier_main, s) != 0)
             return ATP_E_NOMEM;
@@ -469,6 +467,7 @@ void store_close(store *s)
     pthread_cond_destroy(&s->acond);
     pthread_cond_destroy(&s->dcond);
     free(s->buf);
+    free(s->batch);
     free(s->dir);
     free(s);
 }
