@@ -64,24 +64,27 @@ def main(h):
     for i, (_, _, qty) in enumerate(due):
         total += qty
         prefix[total] = i + 1
-    seen_at = {}  # number of lots counted -> first time seen
+    # number of lots counted -> (read began, read ended) of the first read
+    # that showed it: counted before the end, and after the read before it.
+    seen_at = {}
     deadline = time.monotonic() + (due[-1][0] - t0) / 1000.0 + 10 * TF
     while len(seen_at) < len(due) + 1 and time.monotonic() < deadline:
-        now = harness.now_ms()
+        began = harness.now_ms()
         s = supply("A1")
+        ended = harness.now_ms()
         if not c.check(s in prefix, "supply %d at +%d ms is not a prefix of the ETA order",
-                       s, now - t0):
+                       s, began - t0):
             break
-        n = prefix[s]
-        seen_at.setdefault(n, now)
+        seen_at.setdefault(prefix[s], (began, ended))
         time.sleep(0.01)
     c.eq(len(seen_at), len(due) + 1, "every lot counted, one after the other")
     for n, (at, lot, _) in enumerate(due, 1):
         if n in seen_at:
-            c.check(seen_at[n] >= at, "%s counted at +%d ms, before its time +%d ms",
-                    lot, seen_at[n] - t0, at - t0)
-            c.check(seen_at[n] <= at + LATE_MS, "%s counted at +%d ms, later than +%d ms",
-                    lot, seen_at[n] - t0, at + LATE_MS - t0)
+            began, ended = seen_at[n]
+            c.check(ended >= at, "%s counted by +%d ms, before its time +%d ms",
+                    lot, ended - t0, at - t0)
+            c.check(began <= at + LATE_MS, "%s not counted at +%d ms, later than +%d ms",
+                    lot, began - t0, at + LATE_MS - t0)
     c.eq(supply("A1"), 31 + 32, "every lot but the cancelled one")
 
     h.log("%d lots at one location", MANY)
