@@ -56,7 +56,7 @@ bench: deps-bench
 	@$(BUILD)/bench/atp-bench --scenario quick --json $(BUILD)/bench-report.json --plot $(BUILD)/bench-plots
 
 # `make coverage`: line coverage of src/ from the unit and integration tests
-# (gcc --coverage, gcovr), at least 95 %; docs/TESTING.md, "Coverage".
+# (gcc --coverage, gcovr), at least 95 %; tests/integration/README.md, "Coverage".
 coverage:
 	@ATP_COVERAGE_DEPS=1 scripts/install-deps.sh
 	@cmake -S . -B $(COV_BUILD) -DCMAKE_BUILD_TYPE=Debug -DATP_COVERAGE=ON >/dev/null

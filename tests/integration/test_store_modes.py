@@ -64,16 +64,20 @@ def check_state(c, q, want, open_units, what):
     c.eq(q.atp("A1", "east").get("reserved"), open_units, "%s: reserved" % what)
 
 
-def one_mode(h, c, name, **resv):
-    h.log("mode %s", name)
-    stock = N * N
-    d = harness.Atpd(h, config(h, **resv), name).start()
+def start_and_work(h, cfg, name, prefix):
+    """atpd with N * N of A1 on hand and work() done: (d, q, want, open)."""
+    d = harness.Atpd(h, cfg, name).start()
     q = resv_util.Client(d.query_port, d=d)
     pub = harness.Publisher(d, q)
-    pub.send_payload(pub.next_batch("wms", [[2, "A1", "DC-1", 0, stock]])[1])
+    pub.send_payload(pub.next_batch("wms", [[2, "A1", "DC-1", 0, N * N]])[1])
     pub.wait_applied("wms")
     pub.close()
-    want, open_units = work(q, name)
+    return (d, q) + work(q, prefix)
+
+
+def one_mode(h, c, name, **resv):
+    h.log("mode %s", name)
+    d, q, want, open_units = start_and_work(h, config(h, **resv), name, name)
     st = q.status()["store"]
     c.eq(st.get("log_appends"), 0, "%s: no log appends" % name)
     c.check(st.get("commits", 0) > 0, "%s: LMDB commits %r", name, st.get("commits"))
@@ -93,15 +97,9 @@ def one_mode(h, c, name, **resv):
 def switch_from_log(h, c, name, **resv):
     """Reservations only in the log at kill -9, then a start without the log."""
     h.log("from the log to %s", name)
-    stock = N * N
-    d = harness.Atpd(h, config(h, log_apply_delay="1m"), name + "-log").start()
+    d, q, want, open_units = start_and_work(h, config(h, log_apply_delay="1m"),
+                                            name + "-log", name)
     data_dir = d.cfg["service"]["data_dir"]
-    q = resv_util.Client(d.query_port, d=d)
-    pub = harness.Publisher(d, q)
-    pub.send_payload(pub.next_batch("wms", [[2, "A1", "DC-1", 0, stock]])[1])
-    pub.wait_applied("wms")
-    pub.close()
-    want, open_units = work(q, name)
     st = q.status()["store"]
     c.check(st.get("log_groups", 0) >= N, "%s: the groups went to the log (%r)", name, st)
     q.close()
