@@ -5,6 +5,7 @@ JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 MAKEFLAGS += --no-print-directory
 BUILD ?= build
 SAN_BUILD ?= build-san
+COV_BUILD ?= build-cov
 TSAN_BUILD ?= build-tsan
 # The integration tests the ThreadSanitizer pass runs (label tsan): the ones
 # where the most threads meet (racing reservations, consumption, the change
@@ -12,7 +13,7 @@ TSAN_BUILD ?= build-tsan
 TSAN_TESTS ?= ^(unit|boundaries)\.|integration\.(resv_race|resv_consume|feed_coalesce|feed_rebuild|resync_gap)$$
 CMAKE_FLAGS ?=
 
-.PHONY: all deps deps-bench configure bins build build-san build-tsan run test test-tsan test-tsan-run test-fast bench clean format
+.PHONY: all deps deps-bench configure bins build build-san build-tsan run test test-tsan test-tsan-run test-fast bench coverage clean format
 
 all: build
 
@@ -95,11 +96,19 @@ bench: deps-bench
 	@cmake --build $(BUILD) -j $(JOBS) --target atpd atp-bench atp-bench-echo bench_engine
 	@$(BUILD)/bench/atp-bench --scenario quick --json $(BUILD)/bench-report.json --plot $(BUILD)/bench-plots
 
+# `make coverage`: line coverage of src/ from the unit and integration tests
+# (gcc --coverage, gcovr), at least 95 %; tests/integration/README.md, "Coverage".
+coverage:
+	@ATP_COVERAGE_DEPS=1 scripts/install-deps.sh
+	@cmake -S . -B $(COV_BUILD) -DCMAKE_BUILD_TYPE=Debug -DATP_COVERAGE=ON >/dev/null
+	@cmake --build $(COV_BUILD) -j $(JOBS)
+	@JOBS=$(JOBS) scripts/coverage.sh $(COV_BUILD)
+
 test-fast: build
 	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS) -L unit
 
 clean:
-	rm -rf $(BUILD) $(SAN_BUILD) $(TSAN_BUILD)
+	rm -rf $(BUILD) $(SAN_BUILD) $(TSAN_BUILD) $(COV_BUILD)
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

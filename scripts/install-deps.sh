@@ -11,6 +11,10 @@ packages=(
 if [ "${ATP_BENCH_DEPS:-0}" = 1 ]; then
   packages+=(redis-server libhiredis-dev gnuplot-nox)
 fi
+# `make coverage` only: the coverage report (make test does not measure).
+if [ "${ATP_COVERAGE_DEPS:-0}" = 1 ]; then
+  packages+=(gcovr)
+fi
 
 missing=()
 for p in "${packages[@]}"; do

@@ -88,6 +88,8 @@ static atp_err config_service_defaults(config_service *s)
     s->resync_retry_ms = 2000;
     s->resync_timeout_ms = 30000;
     s->resync_hold_messages = 65536;
+    s->snapshot_timeout_ms = 30000;
+    s->snapshot_max_events = 50000000;
     s->feed_interval_ms = 50;
     s->snapshot_interval_ms = 1000;
     s->data_dir = strdup(CONFIG_DEFAULT_DATA_DIR);

@@ -78,6 +78,8 @@ typedef struct config_service {
     int64_t resync_timeout_ms;   /* then apply what is held, default 30000 */
     uint32_t resync_hold_messages; /* held while resyncing, default 65536 */
     bool sched_batch; /* scheduling: true "batch", false "normal" (default) */
+    int64_t snapshot_timeout_ms;  /* a source snapshot's parts, default 30000 */
+    uint32_t snapshot_max_events; /* in one source snapshot, default 50000000 */
 } config_service;
 
 /* Reservations (the `reservations:` section). */

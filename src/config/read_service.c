@@ -21,6 +21,9 @@
 #define CONFIG_EVENTS_PER_MESSAGE_MAX 1000000
 #define CONFIG_REORDER_WINDOW_MAX_MS (60 * 1000)
 #define CONFIG_REORDER_MESSAGES_MAX 65536
+/* A full snapshot is held in memory until its last part: at ~100 bytes an
+ * event, 50M events is ~5 GB, the most a source snapshot may take. */
+#define CONFIG_SNAPSHOT_EVENTS_MAX 50000000
 
 static const char *const config_service_keys[] = {
     "query_listen",          "ingest_listen",          "data_dir",
@@ -29,7 +32,8 @@ static const char *const config_service_keys[] = {
     "reorder_window",        "reorder_max_messages",   "log_level",
     "feed_listen",           "feed_interval",          "snapshot_interval",
     "control_listen",        "resync_retry",           "resync_timeout",
-    "resync_hold_messages",  "scheduling",
+    "resync_hold_messages",  "scheduling",             "snapshot_timeout",
+    "snapshot_max_events",
 };
 enum {
     SVC_QUERY_LISTEN,
@@ -52,6 +56,8 @@ enum {
     SVC_RESYNC_TIMEOUT,
     SVC_RESYNC_HOLD,
     SVC_SCHEDULING,
+    SVC_SNAPSHOT_TIMEOUT,
+    SVC_SNAPSHOT_MAX_EVENTS,
     SVC_N
 };
 
@@ -125,6 +131,13 @@ void config__parse_service(config__walk *w, const yaml_node_t *node)
         config__get_int(w, v[SVC_RESYNC_HOLD], "service.resync_hold_messages",
                         1, 1000000, &n))
         s->resync_hold_messages = (uint32_t)n;
+    if (v[SVC_SNAPSHOT_TIMEOUT])
+        config__get_duration(w, v[SVC_SNAPSHOT_TIMEOUT], "service.snapshot_timeout",
+                             10, 3600000, &s->snapshot_timeout_ms);
+    if (v[SVC_SNAPSHOT_MAX_EVENTS] &&
+        config__get_int(w, v[SVC_SNAPSHOT_MAX_EVENTS], "service.snapshot_max_events",
+                        1, CONFIG_SNAPSHOT_EVENTS_MAX, &n))
+        s->snapshot_max_events = (uint32_t)n;
     if (v[SVC_SNAPSHOT_INTERVAL])
         config__get_duration(w, v[SVC_SNAPSHOT_INTERVAL],
                              "service.snapshot_interval", 10, 3600000,

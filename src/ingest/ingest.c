@@ -72,9 +72,6 @@ typedef struct ingest_snapshot_batch {
     engine_event *events;
 } ingest_snapshot_batch;
 
-#define INGEST_SNAPSHOT_TIMEOUT_MS 30000
-#define INGEST_SNAPSHOT_MAX_EVENTS 50000000u
-
 struct ingest {
     const config *cfg;
     engine *eng;
@@ -402,7 +399,7 @@ static void ingest_snapshot_part(ingest *in, ingest_item *it)
     sn->items[sn->n++] = it;
     sn->events += m->n_events;
     sn->next_part++;
-    if (sn->events > INGEST_SNAPSHOT_MAX_EVENTS)
+    if (sn->events > in->cfg->service.snapshot_max_events)
         ingest_snapshot_abort(in, it->src, "too many events");
     else if (m->last)
         ingest_snapshot_apply(in, it->src);
@@ -484,7 +481,7 @@ static void ingest_tick(ingest *in)
     }
     for (uint32_t s = 0; s < in->cfg->n_sources; s++)
         if (in->snaps[s].active &&
-            now - in->snaps[s].started_ms > INGEST_SNAPSHOT_TIMEOUT_MS)
+            now - in->snaps[s].started_ms > in->cfg->service.snapshot_timeout_ms)
             ingest_snapshot_abort(in, s, "timed out");
     sources_tick(in->src, now, &in->io);
     for (uint32_t r = 0; r < in->cfg->n_regions; r++)

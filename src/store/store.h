@@ -112,6 +112,9 @@ atp_err store_open(const char *dir, const store_options *o, store **out);
 /* store_close stops the writer (after finishing queued groups) and closes. */
 void store_close(store *s);
 
+/* store_start starts the writer thread (and the applier, with the log).
+ * ATP_OK, or ATP_E_NOMEM: the store is then not (fully) running, and
+ * store_close is still the way to close it. */
 atp_err store_start(store *s);
 
 /* store_scan calls fn for every key/value of db, in key order, in one read

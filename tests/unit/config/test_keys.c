@@ -1,7 +1,8 @@
 /*
  * test_keys.c - the keys added after the first configuration: service
  * feed_listen, feed_interval, snapshot_interval, control_listen,
- * resync_retry, resync_timeout, resync_hold_messages; the `reservations`
+ * resync_retry, resync_timeout, resync_hold_messages, snapshot_timeout,
+ * snapshot_max_events; the `reservations`
  * section; per-source `resync`; buffer rule `low_stock`; the authority
  * bucket `inbound`; region inbound_horizon. Defaults, every key set,
  * bounds, bad values with their line and column, and what the shipped
@@ -18,6 +19,8 @@ static void assert_new_service_defaults(const config_service *s)
     assert_int_equal(s->resync_retry_ms, 2000);
     assert_int_equal(s->resync_timeout_ms, 30000);
     assert_int_equal(s->resync_hold_messages, 65536);
+    assert_int_equal(s->snapshot_timeout_ms, 30000);
+    assert_int_equal(s->snapshot_max_events, 50000000);
 }
 
 static void assert_reservations_defaults(const config_reservations *r)
@@ -79,6 +82,8 @@ static const char every_new_key[] =
     "  resync_timeout: 2m\n"
     "  resync_hold_messages: 1000\n"
     "  scheduling: batch\n"
+    "  snapshot_timeout: 90s\n"
+    "  snapshot_max_events: 2000000\n"
     "regions:\n"
     "  - {id: us-east, inbound_horizon: 2d}\n"
     "locations:\n"
@@ -126,6 +131,8 @@ static void test_every_new_key(void **state)
     assert_int_equal(s->resync_timeout_ms, 120000);
     assert_int_equal(s->resync_hold_messages, 1000);
     assert_true(s->sched_batch);
+    assert_int_equal(s->snapshot_timeout_ms, 90000);
+    assert_int_equal(s->snapshot_max_events, 2000000);
     /* Untouched keys keep their defaults. */
     assert_string_equal(s->query_listen, ATP_DEFAULT_QUERY_URL);
 
@@ -167,10 +174,12 @@ static void test_bounds_accepted(void **state)
     (void)state;
     static const char *const docs[] = {
         "service: {feed_interval: 1ms, snapshot_interval: 10ms, "
-        "resync_retry: 10ms, resync_timeout: 10ms, resync_hold_messages: 1}\n",
+        "resync_retry: 10ms, resync_timeout: 10ms, resync_hold_messages: 1, "
+        "snapshot_timeout: 10ms, snapshot_max_events: 1}\n",
         "service: {feed_interval: 1m, snapshot_interval: 1h, "
         "resync_retry: 10m, resync_timeout: 1h, "
-        "resync_hold_messages: 1000000}\n",
+        "resync_hold_messages: 1000000, snapshot_timeout: 1h, "
+        "snapshot_max_events: 50000000}\n",
         "reservations: {min_ttl: 1s, default_ttl: 1s, max_ttl: 1s, "
         "committed_ttl: 1s, retention: 0ms, max_lines: 1, durability: sync, "
         "max_map_bytes: 1048576, log_bytes: 0, log_apply_delay: 0ms}\n",
@@ -257,6 +266,23 @@ static void test_bad_log_keys(void **state)
     assert_int_equal(config_test_load_str(neg, &c, &d), ATP_E_CONFIG);
     expect_diag(&d, 1, 27, "reservations.log_bytes", "'-1' is negative");
     expect_diag_count(&d, 1);
+    config_diags_fini(&d);
+}
+
+/* The source snapshot limits: a duration and a count, both bounded. */
+static void test_bad_snapshot_limits(void **state)
+{
+    (void)state;
+    config c;
+    config_diags d;
+    static const char doc[] = "service:\n"
+                              "  snapshot_timeout: 5ms\n"
+                              "  snapshot_max_events: 50000001\n";
+    assert_int_equal(config_test_load_str(doc, &c, &d), ATP_E_CONFIG);
+    expect_diag(&d, 2, 21, "service.snapshot_timeout", "'5ms'", "10ms..1h");
+    expect_diag(&d, 3, 24, "service.snapshot_max_events", "'50000001'",
+                "1..50000000");
+    expect_diag_count(&d, 2);
     config_diags_fini(&d);
 }
 
@@ -405,6 +431,7 @@ int main(void)
         cmocka_unit_test(test_bounds_accepted),
         cmocka_unit_test(test_bad_values),
         cmocka_unit_test(test_bad_log_keys),
+        cmocka_unit_test(test_bad_snapshot_limits),
         cmocka_unit_test(test_words_exact),
         cmocka_unit_test(test_ttl_order_with_defaults),
         cmocka_unit_test(test_inbound_conflict_and_unknown_key),
