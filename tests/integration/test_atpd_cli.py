@@ -45,12 +45,24 @@ def run_atpd(h, args, timeout_s=30):
     return p.returncode, out, err
 
 
+def explicit_ports(svc):
+    """Give every listen address of svc a port of its own instead of the
+    harness's port 0: this test is about addresses named on the command
+    line and in the file, so it must know them before atpd starts (the one
+    test that chooses ports by bind-and-release; nothing else races it for
+    them within the test's own sockets)."""
+    for k, port in zip(URL_KEYS, harness.free_ports(len(URL_KEYS))):
+        svc[k] = "tcp://127.0.0.1:%d" % port
+    return svc
+
+
 def small_config(h):
     cfg = harness.build_config(
         h, ["east", "west"], [("DC-1", "east"), ("DC-2", "east"), ("DC-3", "west")],
         [harness.source_entry("wms", [(["DC-1", "DC-2", "DC-3"],
                                        ["on_hand", "allocated", "held"])])],
         channels=("web",))
+    explicit_ports(cfg["service"])
     return cfg
 
 
@@ -174,7 +186,7 @@ class ArgAtpd(harness.Atpd):
 
 def check_overrides(h, c):
     cfg = small_config(h)
-    fresh = h.config()["service"]  # four more free ports and another data dir
+    fresh = explicit_ports(h.config()["service"])  # four more ports, another data dir
     args = []
     for k in URL_KEYS:
         args += ["--" + k.replace("_", "-"), fresh[k]]
@@ -205,7 +217,7 @@ def check_overrides(h, c):
             "--log-level debug prints debug lines (the snapshot's)")
 
     # No --config at all: the defaults, with every address overridden.
-    fresh = h.config()["service"]
+    fresh = explicit_ports(h.config()["service"])
     args = []
     for k in URL_KEYS:
         args += ["--" + k.replace("_", "-"), fresh[k]]

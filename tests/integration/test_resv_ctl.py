@@ -70,9 +70,9 @@ def main(h):
     c.check("refused r2: A1@east wanted 100, available 8" in out,
             "a refusal says what was available: %r", out)
     c.eq(get("r2"), None, "a refused reserve stores nothing")
-    rc, out = ctl("reserve", "r3", "A1:east:1", "--ttl", "10")
+    rc, out = ctl("reserve", "r3", "A1:east:1", "--ttl", "10ms")
     c.check(rc == ERROR and "bad_ttl" in out,
-            "--ttl 10 (ms) under min_ttl: bad_ttl, exit 1: %s %r", rc, out)
+            "--ttl 10ms under min_ttl: bad_ttl, exit 1: %s %r", rc, out)
     rc, out = ctl("reserve", "r4", "A1:east")
     c.check(rc == USAGE and get("r4") is None,
             "a line without a quantity is a usage error, nothing sent: %s %r", rc, out)
