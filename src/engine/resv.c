@@ -894,6 +894,13 @@ void resv_consume(engine *e, uint32_t sku, uint32_t region, const char *ref,
 {
     resv_table *t = &e->resv;
     resv *cur = resv_find(t, ref, ref_len);
+    /* The record of that id decides first, whatever its state: a mark of
+     * it covering the event means the event was applied while this record
+     * existed (it consumed this one, or was routed by order_ref while this
+     * one could not be consumed), and a resend must not reach another
+     * record by order_ref now that this one is consumed or finished. */
+    if (cur != NULL && src != UINT32_MAX && resv_mark_covers(cur, src, seq, event))
+        return;
     if (cur == NULL || cur->state != ENGINE_RESV_COMMITTED)
         cur = resv_find_ref(t, ref, ref_len);
     if (cur == NULL || cur->state != ENGINE_RESV_COMMITTED)
