@@ -822,6 +822,7 @@ void engine_stats_get(const engine *e, engine_stats *out)
             atomic_load_explicit(&e->memory_bytes, memory_order_relaxed),
     };
     resv_stats(&e->resv, out);
+    out->snapshot_waited = atomic_load(&m->snap.waited);
     out->snapshots = atomic_load(&m->snap.taken);
     out->snapshot_failures = atomic_load(&m->snap.failed);
     out->snapshot_last_ms = atomic_load(&m->snap.last_ms);

@@ -131,6 +131,7 @@ typedef struct engine_stats {
     engine_store_stats store;
     uint64_t resv_load_skipped;   /* stored records not restored */
     uint64_t snapshots, snapshot_failures;
+    uint64_t snapshot_waited;         /* cut, then stored after consumptions */
     uint64_t snapshot_last_ms;        /* wall clock of the last stored one */
     uint64_t snapshot_last_positions; /* positions it carried */
 } engine_stats;

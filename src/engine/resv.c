@@ -1074,7 +1074,9 @@ void resv_flush(engine *e)
     if (t->inflight_busy || t->open.n == 0 || resv_group_wait_retry(t))
         return;
     if (t->open.n_writes == 0 || e->persist.write == NULL) {
+        t->gen_durable = ++t->gen_flushed;
         resv_group_answer(e, &t->open, ATP_OK); /* nothing to wait for */
+        engine_snapshot_barrier(e, false);
         return;
     }
     engine_record_op *ops = calloc(t->open.n_writes, sizeof *ops);
@@ -1098,6 +1100,7 @@ void resv_flush(engine *e)
     t->inflight = t->open;
     t->open = tmp;
     t->inflight_busy = true;
+    t->gen_flushed++;
     atp_err err = e->persist.write(e->persist.ctx, ops, k, resv_store_done, e);
     free(ops);
     if (err != ATP_OK)
@@ -1116,8 +1119,10 @@ void resv_group_done(engine *e, atp_err err)
         resv_group tmp = t->durable;
         t->durable = t->inflight;
         t->inflight = tmp;
+        t->gen_durable = t->gen_flushed;
         resv_flush(e);
         resv_group_answer(e, &t->durable, ATP_OK);
+        engine_snapshot_barrier(e, false);
         return;
     }
     /* The open group was decided on top of the failed one: undo both,
@@ -1139,6 +1144,18 @@ void resv_group_done(engine *e, atp_err err)
     resv_group_answer(e, &t->open, err);
     resv_group_rewrite(e, kept); /* consumptions stay applied: store them */
     t->retry_after_ms = clock_wall_ms() + RESV_RETRY_MS;
+    engine_snapshot_barrier(e, true);
+}
+
+uint64_t resv_consumptions_gen(const resv_table *t)
+{
+    for (size_t i = 0; i < t->open.n; i++)
+        if (t->open.items[i].keep)
+            return t->gen_flushed + 1;
+    for (size_t i = 0; t->inflight_busy && i < t->inflight.n; i++)
+        if (t->inflight.items[i].keep)
+            return t->gen_flushed;
+    return 0;
 }
 
 void resv_fail_all(engine *e, atp_err err)

@@ -93,6 +93,10 @@ typedef struct resv_table {
     resv_group inflight; /* written by the store now (n > 0) */
     resv_group durable;  /* written; being answered in resv_group_done */
     bool inflight_busy;
+    /* Groups handed to the store so far and the last of them stored: the
+     * in-flight group is number gen_flushed, the open one gen_flushed + 1.
+     * A snapshot cut waits for the consumptions before it by number. */
+    uint64_t gen_flushed, gen_durable;
     /* may_allocate[region * n_sources + src]: src is authoritative for
      * `allocated` at a location of region, so it can consume a line there. */
     uint8_t *may_allocate;
@@ -122,6 +126,10 @@ void resv_flush(struct engine *e);
 
 /* resv_group_done: the store finished the in-flight group with err. */
 void resv_group_done(struct engine *e, atp_err err);
+
+/* resv_consumptions_gen: the number of the last group holding a
+ * consumption not stored yet (0: none); stored once gen_durable reaches it. */
+uint64_t resv_consumptions_gen(const resv_table *t);
 
 /* resv_tick expires and purges what is due at now_ms (wall clock); returns
  * milliseconds until the next due time, or -1 if nothing is scheduled. */

@@ -640,6 +640,61 @@ static void test_consume_carry_marks_on_undo(void **state)
     config_fini(&cfg);
 }
 
+static void *test_snapshot_thread(void *arg)
+{
+    return (void *)(intptr_t)engine_snapshot_now(arg);
+}
+
+/* Review of issue 12, 2: a snapshot cut while a consumption waits in the
+ * open group (another group in flight) must not be stored before that
+ * consumption: the snapshot carries wms's offset past the allocation, so
+ * a kill -9 between the two would lose the consumption for good. */
+static void test_consume_snapshot_barrier(void **state)
+{
+    (void)state;
+    config cfg;
+    test_store_reset();
+    engine *e = test_engine(&cfg);
+    assert_int_equal(engine_start(e), ATP_OK);
+    test_stock(e);
+    test_reserve_commit(e, "R", 10, NULL);
+    assert_int_equal(engine_snapshot_now(e), ATP_OK);
+    test_set_hold();
+    engine_resv_line line = {.sku = "P", .sku_len = 1, .region = 0, .qty = 1};
+    engine_resv_req req = {.op = ENGINE_RESV_RESERVE, .id = "Z", .id_len = 1,
+                           .lines = &line, .n_lines = 1, .done = test_ignore};
+    assert_int_equal(engine_resv_submit(e, &req), ATP_OK);
+    assert_int_equal(engine_sync(e), ATP_OK); /* Z is in flight */
+    test_allocate1(e, SRC_WMS, 5, "R", LOC_L1, 4); /* R's consumption waits */
+    engine_stats st;
+    engine_stats_get(e, &st);
+    const engine_stats st0 = st; /* any cut from now on must wait */
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, test_snapshot_thread, e), 0);
+    double deadline = test_deadline(10);
+    do /* cut now, while the consumption waits: stored, or waiting */
+        engine_stats_get(e, &st);
+    while (st.snapshots == st0.snapshots && st.snapshot_waited == st0.snapshot_waited &&
+           test_before(deadline));
+    assert_true(st.snapshots > st0.snapshots || st.snapshot_waited > st0.snapshot_waited);
+    test_unhold(ATP_OK);
+    void *ret;
+    assert_int_equal(pthread_join(th, &ret), 0);
+    assert_int_equal((intptr_t)ret, ATP_OK);
+    pthread_mutex_lock(&test_mu);
+    uint64_t wms = test_snap_wms;
+    int r_writes = test_snap_before_r;
+    int r_now = test_writes_of("R");
+    pthread_mutex_unlock(&test_mu);
+    assert_int_equal(wms, 5);
+    assert_int_equal(r_writes, r_now); /* R's consumption was stored first */
+    engine_stats_get(e, &st);
+    assert_int_equal(st.snapshot_waited, st0.snapshot_waited + 1);
+    engine_stop(e);
+    engine_free(e);
+    config_fini(&cfg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -650,6 +705,7 @@ int main(void)
         cmocka_unit_test(test_consume_marks_malformed),
         cmocka_unit_test(test_consume_id_ref_collision),
         cmocka_unit_test(test_consume_carry_marks_on_undo),
+        cmocka_unit_test(test_consume_snapshot_barrier),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
