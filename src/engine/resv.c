@@ -147,7 +147,8 @@ bool resv_mark_raise(resv *r, uint32_t src, uint64_t seq, uint32_t event)
  * while r could not be consumed (held, or not yet there) and must not
  * consume it when resent after a restart. Soon after a restart the offset
  * is the last snapshot's, behind what was applied before the crash (the
- * source is still resending it); seq_floor is a part of that we know of.
+ * source is still resending it); seq_floor is a part of that we know of,
+ * until the source has caught up (then the offset is past all of it).
  * Returns false when out of memory. */
 static bool resv_marks_commit(const engine *e, resv *r)
 {

@@ -39,6 +39,9 @@ typedef struct resv_line {
  * events) of message `seq` of source `src`; RESV_MARK_MESSAGE: the whole
  * message. Keys of one source are applied in (seq, event) order. */
 #define RESV_MARK_MESSAGE UINT32_MAX
+/* The highest seq a stored mark may hold: a source's seq is at most
+ * 2^63 - 1 (PROTOCOL.md, limits); above it the record is malformed. */
+#define RESV_SEQ_MAX INT64_MAX
 typedef struct resv_mark {
     uint64_t seq;
     uint32_t src; /* index in config.sources */
@@ -103,7 +106,8 @@ typedef struct resv_table {
     size_t n_sources;
     /* seq_floor[src]: the highest seq of src in the marks of the records
      * loaded at start-up, so applied before the restart; a commit's mark
-     * is at least that (see resv_marks_commit). */
+     * is at least that (see resv_marks_commit). Cleared once the source
+     * has caught up (engine_batch.caught_up). */
     uint64_t *seq_floor;
     bool stopping;          /* engine stop: failed consumptions are not retried */
     int64_t retry_after_ms; /* after a failed write, expiry waits till then */

@@ -199,6 +199,8 @@ static void test_release_batch(void *owner, bool applied)
 
 /* Apply message seq of src: allocations of P naming ref, qty[i] at loc[i]
  * (n of them); as the ingest thread hands it over. */
+static bool test_caught_up; /* what the next batches say (engine_batch) */
+
 static void test_allocate(engine *e, uint32_t src, uint64_t seq, const char *ref,
                           const uint16_t *loc, const int64_t *qty, uint32_t n)
 {
@@ -210,7 +212,8 @@ static void test_allocate(engine *e, uint32_t src, uint64_t seq, const char *ref
                                .value = qty[i], .ref = ref,
                                .ref_len = (uint32_t)strlen(ref)};
     engine_batch b = {.events = ev, .n = n, .from_source = true, .source = src,
-                      .seq = seq, .release = test_release_batch};
+                      .seq = seq, .caught_up = test_caught_up,
+                      .release = test_release_batch};
     assert_int_equal(engine_submit(e, &b), ATP_OK);
     assert_int_equal(engine_sync(e), ATP_OK);
 }
@@ -302,7 +305,10 @@ static void test_write_marks(codec_writer *w, const test_mark *m, int n)
     for (int i = 0; i < n; i++) {
         codec_w_array(w, m[i].arity);
         codec_w_cstr(w, m[i].src);
-        codec_w_int(w, m[i].seq);
+        if (m[i].seq == INT64_MIN) /* 2^63: one past a source's seqs */
+            codec_w_uint(w, (uint64_t)INT64_MAX + 1);
+        else
+            codec_w_int(w, m[i].seq);
         if (m[i].arity < 3)
             continue;
         if (m[i].event < 0)
@@ -544,6 +550,7 @@ static void test_consume_marks_malformed(void **state)
         {{{"wms", 7, UINT32_MAX, 3}}, 1},              /* nil says "whole message" */
         {{{"wms", 7, 0, 2}}, 1},                       /* [source, seq] */
         {{{"wms", -1, -1, 3}}, 1},                     /* negative seq */
+        {{{"wms", INT64_MIN, -1, 3}}, 1},              /* seq 2^63 */
         {{{"wms", 7, 0, 3}}, -1},                      /* nil, not an array */
     };
     unsigned char rec[512];
@@ -559,11 +566,13 @@ static void test_consume_marks_malformed(void **state)
     n = test_record(rec, sizeof rec, 2, "bad", 0, NULL, 0, NULL, 0);
     rec[1] = 1;
     assert_int_equal(test_load(e, "bad", rec, n), ATP_E_BAD_REQUEST);
+    n = test_record(rec, sizeof rec, 1, "bad", 0, "wms", (uint64_t)INT64_MAX + 1, NULL, 0);
+    assert_int_equal(test_load(e, "bad", rec, n), ATP_E_BAD_REQUEST);
     n = test_record(rec, sizeof rec, 2, "good", 0, NULL, 0, NULL, 0);
     assert_int_equal(test_load(e, "good", rec, n), ATP_OK);
     engine_stats st;
     engine_stats_get(e, &st);
-    assert_int_equal(st.resv_load_skipped, nbad + 2);
+    assert_int_equal(st.resv_load_skipped, nbad + 3);
     assert_int_equal(st.resv_committed, 1);
     engine_free(e);
     config_fini(&cfg);
@@ -640,6 +649,35 @@ static void test_consume_carry_marks_on_undo(void **state)
     config_fini(&cfg);
 }
 
+/* Review of issue 12, 4: a stored mark claiming a seq the source never
+ * sent (a corrupt record, or a source whose sequence was reset) raises
+ * seq_floor, and every commit's mark with it, until the source has caught
+ * up; after that its new messages consume new commits again. */
+static void test_consume_floor_until_caught_up(void **state)
+{
+    (void)state;
+    config cfg;
+    engine *e = test_engine(&cfg);
+    unsigned char rec[512];
+    const test_mark marks[1] = {{"wms", INT64_MAX, -1, 3}};
+    size_t n = test_record(rec, sizeof rec, 2, "old", 0, NULL, 0, marks, 1);
+    assert_int_equal(test_load(e, "old", rec, n), ATP_OK);
+    assert_int_equal(engine_start(e), ATP_OK);
+    test_stock(e);
+    test_reserve_commit(e, "early", 5, NULL);
+    test_allocate1(e, SRC_WMS, 7, "early", LOC_L1, 2); /* maybe a resend */
+    assert_int_equal(test_consumed(e, "early"), 0);
+    test_caught_up = true; /* seq 8 was the first message received */
+    test_allocate1(e, SRC_WMS, 8, "x", LOC_L1, 1);
+    test_caught_up = false;
+    test_reserve_commit(e, "new", 5, NULL);
+    test_allocate1(e, SRC_WMS, 9, "new", LOC_L1, 2);
+    assert_int_equal(test_consumed(e, "new"), 2);
+    engine_stop(e);
+    engine_free(e);
+    config_fini(&cfg);
+}
+
 static void *test_snapshot_thread(void *arg)
 {
     return (void *)(intptr_t)engine_snapshot_now(arg);
@@ -706,6 +744,7 @@ int main(void)
         cmocka_unit_test(test_consume_id_ref_collision),
         cmocka_unit_test(test_consume_carry_marks_on_undo),
         cmocka_unit_test(test_consume_snapshot_barrier),
+        cmocka_unit_test(test_consume_floor_until_caught_up),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
