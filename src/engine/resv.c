@@ -900,7 +900,8 @@ void resv_consume(engine *e, uint32_t sku, uint32_t region, const char *ref,
      * existed (it consumed this one, or was routed by order_ref while this
      * one could not be consumed), and a resend must not reach another
      * record by order_ref now that this one is consumed or finished. */
-    if (cur != NULL && src != UINT32_MAX && resv_mark_covers(cur, src, seq, event))
+    if (cur != NULL && src != UINT32_MAX &&
+        resv_mark_covers(cur, src, seq, event))
         return;
     if (cur == NULL || cur->state != ENGINE_RESV_COMMITTED)
         cur = resv_find_ref(t, ref, ref_len);

@@ -129,7 +129,8 @@ static atp_err resv_record_marks(const engine *e, const codec_val *marks, resv *
             !codec_str_is_id(src, ATP_ID_MAX_LEN) ||
             !codec_val_uint(codec_val_at(m, 1), &seq) || seq > RESV_SEQ_MAX ||
             (codec_val_type(codec_val_at(m, 2)) != CODEC_NIL &&
-             (!codec_val_uint(codec_val_at(m, 2), &event) || event >= RESV_MARK_MESSAGE)))
+             (!codec_val_uint(codec_val_at(m, 2), &event) ||
+              event >= RESV_MARK_MESSAGE)))
             return ATP_E_BAD_REQUEST;
         int64_t s = resv_record_source(e, src);
         if (s < 0)

@@ -215,10 +215,15 @@ static void ingest_deliver(void *ctx, void *item, uint64_t seq)
 {
     ingest *in = ctx;
     ingest_item *it = item;
-    engine_batch b = {.events = NULL, .n = 0, .from_source = true,
-                      .source = it->src, .seq = seq,
-                      .ts_ms = it->ts_ms, .caught_up = ingest_caught_up(in, it->src, seq),
-                      .release = ingest_release, .owner = it};
+    engine_batch b = {.events = NULL,
+                      .n = 0,
+                      .from_source = true,
+                      .source = it->src,
+                      .seq = seq,
+                      .ts_ms = it->ts_ms,
+                      .caught_up = ingest_caught_up(in, it->src, seq),
+                      .release = ingest_release,
+                      .owner = it};
     if (it->decode_err != ATP_OK) {
         sources_count_rejected(in->src, it->src, 0, 0);
         atomic_fetch_add_explicit(&in->rejected, 1, memory_order_relaxed);
@@ -359,11 +364,16 @@ static void ingest_snapshot_apply(ingest *in, uint32_t src)
     }
     *sb = (ingest_snapshot_batch){in, src, sn->seq, sn->items[0]->ts_ms,
                                   sn->items, sn->n, events};
-    engine_batch b = {.events = events, .n = (uint32_t)n, .from_source = true,
-                      .source = src, .seq = sn->seq, .ts_ms = sn->items[0]->ts_ms,
+    engine_batch b = {.events = events,
+                      .n = (uint32_t)n,
+                      .from_source = true,
+                      .source = src,
+                      .seq = sn->seq,
+                      .ts_ms = sn->items[0]->ts_ms,
                       .replace_authority = true,
                       .caught_up = ingest_caught_up(in, src, sn->seq),
-                      .release = ingest_snapshot_release, .owner = sb};
+                      .release = ingest_snapshot_release,
+                      .owner = sb};
     uint64_t seq = sn->seq;
     sn->items = NULL; /* the batch owns them now */
     sn->n = sn->cap = 0;
@@ -552,7 +562,8 @@ atp_err ingest_alloc(const config *cfg, engine *eng, sources *src, ingest **out)
     if (err != ATP_OK)
         goto fail;
     in->snaps = calloc(cfg->n_sources ? cfg->n_sources : 1, sizeof *in->snaps);
-    in->first_seq = calloc(cfg->n_sources ? cfg->n_sources : 1, sizeof *in->first_seq);
+    in->first_seq =
+        calloc(cfg->n_sources ? cfg->n_sources : 1, sizeof *in->first_seq);
     if (in->snaps == NULL || in->first_seq == NULL) {
         err = ATP_E_NOMEM;
         goto fail;

@@ -3,10 +3,14 @@
  * resv->marks) and their stored form (resv_record.c): a source event
  * resent after a restart never consumes twice, nor consumes a reservation
  * committed after it was first applied; version-1 records still load and
- * keep their guard; malformed marks are refused.
+ * keep their guard; malformed marks are refused; a ref that is one
+ * record's id and another's order_ref; marks carried over an undone
+ * commit; snapshots stored only after the consumptions before their cut;
+ * seq_floor until the source has caught up.
  *
- * The engine runs on a fake store that completes every write at once and
- * keeps the last reservation record it was given. Threads: the test thread
+ * The engine runs on a fake store that completes every write at once (or
+ * holds one reservation write until the test completes it) and keeps every
+ * reservation record it stored, for a restart. Threads: the test thread
  * submits and waits with engine_sync; the engine thread applies.
  */
 #include <setjmp.h>
@@ -73,14 +77,15 @@ static unsigned char test_held_bytes[4][4096 + 32];
 static size_t test_n_held;
 static void (*test_held_done)(void *, atp_err);
 static void *test_held_arg;
-static uint64_t test_snap_wms;       /* wms offset in the last snapshot stored */
-static int test_snap_before_r = -1;  /* writes of "R" when that snapshot came */
+static uint64_t test_snap_wms;      /* wms offset in the last snapshot stored */
+static int test_snap_before_r = -1; /* writes of "R" when that snapshot came */
 
 static void test_keep_record(const engine_record_op *op)
 {
     int k = 0;
-    while (k < test_n_recs && !(strlen(test_recs[k].id) == op->key_len &&
-                                memcmp(test_recs[k].id, op->key, op->key_len) == 0))
+    while (k < test_n_recs &&
+           !(strlen(test_recs[k].id) == op->key_len &&
+             memcmp(test_recs[k].id, op->key, op->key_len) == 0))
         k++;
     if (k == test_n_recs) {
         assert_true(k < 16 && op->key_len < sizeof test_recs[k].id);
@@ -122,9 +127,8 @@ static atp_err test_write(void *ctx, const engine_record_op *ops, size_t n,
                 unsigned char *b = test_held_bytes[test_n_held];
                 memcpy(b, ops[i].key, ops[i].key_len);
                 memcpy(b + 32, ops[i].val, ops[i].val_len);
-                test_held_ops[test_n_held++] =
-                    (engine_record_op){ops[i].db, b, ops[i].key_len, b + 32,
-                                       ops[i].val_len};
+                test_held_ops[test_n_held++] = (engine_record_op){
+                    ops[i].db, b, ops[i].key_len, b + 32, ops[i].val_len};
             }
         }
         if (ops[i].db == ENGINE_DB_OFFSETS && ops[i].key_len == 3 &&
@@ -211,8 +215,12 @@ static void test_allocate(engine *e, uint32_t src, uint64_t seq, const char *ref
                                .location = loc[i], .sku_len = 1, .sku = "P",
                                .value = qty[i], .ref = ref,
                                .ref_len = (uint32_t)strlen(ref)};
-    engine_batch b = {.events = ev, .n = n, .from_source = true, .source = src,
-                      .seq = seq, .caught_up = test_caught_up,
+    engine_batch b = {.events = ev,
+                      .n = n,
+                      .from_source = true,
+                      .source = src,
+                      .seq = seq,
+                      .caught_up = test_caught_up,
                       .release = test_release_batch};
     assert_int_equal(engine_submit(e, &b), ATP_OK);
     assert_int_equal(engine_sync(e), ATP_OK);
@@ -377,8 +385,9 @@ static void test_restart(engine **e, config *cfg)
     *e = test_engine(cfg);
     pthread_mutex_lock(&test_mu);
     for (int k = 0; k < test_n_recs; k++)
-        assert_int_equal(test_load(*e, test_recs[k].id, test_recs[k].v, test_recs[k].n),
-                         ATP_OK);
+        assert_int_equal(
+            test_load(*e, test_recs[k].id, test_recs[k].v, test_recs[k].n),
+            ATP_OK);
     pthread_mutex_unlock(&test_mu);
     assert_int_equal(engine_start(*e), ATP_OK);
     test_stock(*e);
@@ -396,7 +405,8 @@ static double test_deadline(double s)
     const char *scale = getenv("ATP_TEST_SCALE");
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec / 1e9 + (scale != NULL && strcmp(scale, "sanitizer") == 0 ? 10 * s : s);
+    return ts.tv_sec + ts.tv_nsec / 1e9 +
+           (scale != NULL && strcmp(scale, "sanitizer") == 0 ? 10 * s : s);
 }
 
 static bool test_before(double deadline)
@@ -546,12 +556,12 @@ static void test_consume_marks_malformed(void **state)
         test_mark m[2];
         int n;
     } bad[] = {
-        {{{"wms", 7, -1, 3}, {"wms", 8, -1, 3}}, 2},   /* a source twice */
-        {{{"wms", 7, UINT32_MAX, 3}}, 1},              /* nil says "whole message" */
-        {{{"wms", 7, 0, 2}}, 1},                       /* [source, seq] */
-        {{{"wms", -1, -1, 3}}, 1},                     /* negative seq */
-        {{{"wms", INT64_MIN, -1, 3}}, 1},              /* seq 2^63 */
-        {{{"wms", 7, 0, 3}}, -1},                      /* nil, not an array */
+        {{{"wms", 7, -1, 3}, {"wms", 8, -1, 3}}, 2}, /* a source twice */
+        {{{"wms", 7, UINT32_MAX, 3}}, 1}, /* nil says "whole message" */
+        {{{"wms", 7, 0, 2}}, 1},          /* [source, seq] */
+        {{{"wms", -1, -1, 3}}, 1},        /* negative seq */
+        {{{"wms", INT64_MIN, -1, 3}}, 1}, /* seq 2^63 */
+        {{{"wms", 7, 0, 3}}, -1},         /* nil, not an array */
     };
     unsigned char rec[512];
     size_t nbad = sizeof bad / sizeof bad[0];
@@ -566,7 +576,8 @@ static void test_consume_marks_malformed(void **state)
     n = test_record(rec, sizeof rec, 2, "bad", 0, NULL, 0, NULL, 0);
     rec[1] = 1;
     assert_int_equal(test_load(e, "bad", rec, n), ATP_E_BAD_REQUEST);
-    n = test_record(rec, sizeof rec, 1, "bad", 0, "wms", (uint64_t)INT64_MAX + 1, NULL, 0);
+    n = test_record(rec, sizeof rec, 1, "bad", 0, "wms",
+                    (uint64_t)INT64_MAX + 1, NULL, 0);
     assert_int_equal(test_load(e, "bad", rec, n), ATP_E_BAD_REQUEST);
     n = test_record(rec, sizeof rec, 2, "good", 0, NULL, 0, NULL, 0);
     assert_int_equal(test_load(e, "good", rec, n), ATP_OK);
@@ -599,7 +610,8 @@ static void test_consume_id_ref_collision(void **state)
     test_allocate1(e, SRC_WMS, 5, "X", LOC_L1, 5); /* resent */
     assert_int_equal(test_consumed(e, "X"), 5);
     assert_int_equal(test_consumed(e, "Y"), 0);
-    test_allocate1(e, SRC_WMS, 6, "X", LOC_L1, 2); /* new: X is done, Y's turn */
+    test_allocate1(e, SRC_WMS, 6, "X", LOC_L1,
+                   2); /* new: X is done, Y's turn */
     assert_int_equal(test_consumed(e, "Y"), 2);
     engine_stop(e);
     engine_free(e);
@@ -621,8 +633,8 @@ static void test_consume_carry_marks_on_undo(void **state)
     test_stock(e);
     assert_true(test_op(e, ENGINE_RESV_RESERVE, "R", 10, NULL).granted);
     test_set_hold();
-    engine_resv_req req = {.op = ENGINE_RESV_COMMIT, .id = "R", .id_len = 1,
-                           .done = test_ignore};
+    engine_resv_req req = {
+        .op = ENGINE_RESV_COMMIT, .id = "R", .id_len = 1, .done = test_ignore};
     assert_int_equal(engine_resv_submit(e, &req), ATP_OK);
     assert_int_equal(engine_sync(e), ATP_OK); /* the commit is in flight */
     test_allocate1(e, SRC_WMS, 5, "R", LOC_L1, 3);
@@ -699,10 +711,14 @@ static void test_consume_snapshot_barrier(void **state)
     assert_int_equal(engine_snapshot_now(e), ATP_OK);
     test_set_hold();
     engine_resv_line line = {.sku = "P", .sku_len = 1, .region = 0, .qty = 1};
-    engine_resv_req req = {.op = ENGINE_RESV_RESERVE, .id = "Z", .id_len = 1,
-                           .lines = &line, .n_lines = 1, .done = test_ignore};
+    engine_resv_req req = {.op = ENGINE_RESV_RESERVE,
+                           .id = "Z",
+                           .id_len = 1,
+                           .lines = &line,
+                           .n_lines = 1,
+                           .done = test_ignore};
     assert_int_equal(engine_resv_submit(e, &req), ATP_OK);
-    assert_int_equal(engine_sync(e), ATP_OK); /* Z is in flight */
+    assert_int_equal(engine_sync(e), ATP_OK);      /* Z is in flight */
     test_allocate1(e, SRC_WMS, 5, "R", LOC_L1, 4); /* R's consumption waits */
     engine_stats st;
     engine_stats_get(e, &st);
@@ -712,9 +728,10 @@ static void test_consume_snapshot_barrier(void **state)
     double deadline = test_deadline(10);
     do /* cut now, while the consumption waits: stored, or waiting */
         engine_stats_get(e, &st);
-    while (st.snapshots == st0.snapshots && st.snapshot_waited == st0.snapshot_waited &&
-           test_before(deadline));
-    assert_true(st.snapshots > st0.snapshots || st.snapshot_waited > st0.snapshot_waited);
+    while (st.snapshots == st0.snapshots &&
+           st.snapshot_waited == st0.snapshot_waited && test_before(deadline));
+    assert_true(st.snapshots > st0.snapshots ||
+                st.snapshot_waited > st0.snapshot_waited);
     test_unhold(ATP_OK);
     void *ret;
     assert_int_equal(pthread_join(th, &ret), 0);
