@@ -573,6 +573,8 @@ static void engine_apply_batch(engine *e, const engine_batch *b)
         engine_acc_flush(e);
         if (b->from_source)
             engine_offset_applied(e, b->source, b->seq, b->ts_ms);
+        if (b->from_source && b->caught_up)
+            e->resv.seq_floor[b->source] = 0; /* the offset covers it now */
         atomic_fetch_add_explicit(&e->events_applied, b->n, memory_order_relaxed);
         atomic_fetch_add_explicit(&e->batches_applied, 1, memory_order_relaxed);
         applied = true;
@@ -877,6 +879,7 @@ void engine_stats_get(const engine *e, engine_stats *out)
             atomic_load_explicit(&e->memory_bytes, memory_order_relaxed),
     };
     resv_stats(&e->resv, out);
+    out->snapshot_waited = atomic_load(&m->snap.waited);
     out->snapshots = atomic_load(&m->snap.taken);
     out->snapshot_failures = atomic_load(&m->snap.failed);
     out->snapshot_last_ms = atomic_load(&m->snap.last_ms);

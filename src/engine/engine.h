@@ -85,6 +85,13 @@ typedef struct engine_batch {
      * in its authority is cleared, then the events (SET, LOT_ADD) apply;
      * readers see the result per row at once. */
     bool replace_authority;
+    /* From a source that has caught up: seq reaches the first seq the
+     * ingest received from it since start, so everything it had sent
+     * before atpd started was resent and applied. From then on what the
+     * stored reservations claim it applied before the restart no longer
+     * raises commit marks (resv seq_floor): a corrupt mark cannot stop
+     * the source from consuming for good. */
+    bool caught_up;
     void (*release)(void *owner, bool applied);
     void *owner;
 } engine_batch;
@@ -133,6 +140,7 @@ typedef struct engine_stats {
     engine_store_stats store;
     uint64_t resv_load_skipped;   /* stored records not restored */
     uint64_t snapshots, snapshot_failures;
+    uint64_t snapshot_waited;         /* cut, then stored after consumptions */
     uint64_t snapshot_last_ms;        /* wall clock of the last stored one */
     uint64_t snapshot_last_positions; /* positions it carried */
 } engine_stats;

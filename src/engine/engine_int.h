@@ -191,6 +191,12 @@ struct engine {
             pthread_cond_t cv;
             struct engine_snap_job *job; /* handed over, at most one */
         } w;
+        /* The one in flight, cut but not handed to the writer yet: it
+         * waits for the reservation group `barrier` (resv_table gens) to
+         * be stored, because it holds consumptions that were applied
+         * before the cut (engine_snapshot_barrier). NULL: none waits. */
+        struct engine_snap_job *held;
+        uint64_t barrier;
         engine_snap_waiter waiters[16]; /* SNAPSHOT_NOW: in this one */
         size_t n_waiters;
         engine_snap_waiter next[16]; /* SNAPSHOT_NOW: need the next one */
@@ -199,7 +205,7 @@ struct engine {
          * request gets busy (engine thread). */
         bool stopping, final_tried;
         uint64_t failing; /* failures in a row, for the log */
-        _Atomic uint64_t taken, failed, last_ms, last_positions;
+        _Atomic uint64_t waited, taken, failed, last_ms, last_positions;
     } snap;
     engine_lots lots; /* engine thread */
     struct {
@@ -272,6 +278,10 @@ void engine_snapshot_request(engine *e, engine_snap_waiter w);
 bool engine_snapshot_final(engine *e);
 void engine_sync_signal(engine_sync_waiter *w, atp_err err);
 void engine_snapshot_done(engine *e, atp_err err);
+/* engine_snapshot_barrier: a reservation group was stored (failed: it
+ * failed and its consumptions were queued again); hands a held snapshot
+ * to the writer once what it waits for is stored. */
+void engine_snapshot_barrier(engine *e, bool failed);
 atp_err engine_snapshot_init(engine *e);
 void engine_snapshot_fini(engine *e);
 

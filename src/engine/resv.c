@@ -148,7 +148,8 @@ bool resv_mark_raise(resv *r, uint32_t src, uint64_t seq, uint32_t event)
  * while r could not be consumed (held, or not yet there) and must not
  * consume it when resent after a restart. Soon after a restart the offset
  * is the last snapshot's, behind what was applied before the crash (the
- * source is still resending it); seq_floor is a part of that we know of.
+ * source is still resending it); seq_floor is a part of that we know of,
+ * until the source has caught up (then the offset is past all of it).
  * Returns false when out of memory. */
 static bool resv_marks_commit(const engine *e, resv *r)
 {
@@ -899,6 +900,14 @@ void resv_consume(engine *e, uint32_t sku, uint32_t region, const char *ref,
 {
     resv_table *t = &e->resv;
     resv *cur = resv_find(t, ref, ref_len);
+    /* The record of that id decides first, whatever its state: a mark of
+     * it covering the event means the event was applied while this record
+     * existed (it consumed this one, or was routed by order_ref while this
+     * one could not be consumed), and a resend must not reach another
+     * record by order_ref now that this one is consumed or finished. */
+    if (cur != NULL && src != UINT32_MAX &&
+        resv_mark_covers(cur, src, seq, event))
+        return;
     if (cur == NULL || cur->state != ENGINE_RESV_COMMITTED)
         cur = resv_find_ref(t, ref, ref_len);
     if (cur == NULL || cur->state != ENGINE_RESV_COMMITTED)
@@ -1072,7 +1081,9 @@ void resv_flush(engine *e)
     if (t->inflight_busy || t->open.n == 0 || resv_group_wait_retry(t))
         return;
     if (t->open.n_writes == 0 || e->persist.write == NULL) {
+        t->gen_durable = ++t->gen_flushed;
         resv_group_answer(e, &t->open, ATP_OK); /* nothing to wait for */
+        engine_snapshot_barrier(e, false);
         return;
     }
     engine_record_op *ops = calloc(t->open.n_writes, sizeof *ops);
@@ -1096,6 +1107,7 @@ void resv_flush(engine *e)
     t->inflight = t->open;
     t->open = tmp;
     t->inflight_busy = true;
+    t->gen_flushed++;
     atp_err err = e->persist.write(e->persist.ctx, ops, k, resv_store_done, e);
     free(ops);
     if (err != ATP_OK)
@@ -1114,8 +1126,10 @@ void resv_group_done(engine *e, atp_err err)
         resv_group tmp = t->durable;
         t->durable = t->inflight;
         t->inflight = tmp;
+        t->gen_durable = t->gen_flushed;
         resv_flush(e);
         resv_group_answer(e, &t->durable, ATP_OK);
+        engine_snapshot_barrier(e, false);
         return;
     }
     /* The open group was decided on top of the failed one: undo both,
@@ -1137,6 +1151,18 @@ void resv_group_done(engine *e, atp_err err)
     resv_group_answer(e, &t->open, err);
     resv_group_rewrite(e, kept); /* consumptions stay applied: store them */
     t->retry_after_ms = clock_wall_ms() + RESV_RETRY_MS;
+    engine_snapshot_barrier(e, true);
+}
+
+uint64_t resv_consumptions_gen(const resv_table *t)
+{
+    for (size_t i = 0; i < t->open.n; i++)
+        if (t->open.items[i].keep)
+            return t->gen_flushed + 1;
+    for (size_t i = 0; t->inflight_busy && i < t->inflight.n; i++)
+        if (t->inflight.items[i].keep)
+            return t->gen_flushed;
+    return 0;
 }
 
 void resv_fail_all(engine *e, atp_err err)

@@ -39,6 +39,9 @@ typedef struct resv_line {
  * events) of message `seq` of source `src`; RESV_MARK_MESSAGE: the whole
  * message. Keys of one source are applied in (seq, event) order. */
 #define RESV_MARK_MESSAGE UINT32_MAX
+/* The highest seq a stored mark may hold: a source's seq is at most
+ * 2^63 - 1 (PROTOCOL.md, limits); above it the record is malformed. */
+#define RESV_SEQ_MAX INT64_MAX
 typedef struct resv_mark {
     uint64_t seq;
     uint32_t src; /* index in config.sources */
@@ -93,13 +96,18 @@ typedef struct resv_table {
     resv_group inflight; /* written by the store now (n > 0) */
     resv_group durable;  /* written; being answered in resv_group_done */
     bool inflight_busy;
+    /* Groups handed to the store so far and the last of them stored: the
+     * in-flight group is number gen_flushed, the open one gen_flushed + 1.
+     * A snapshot cut waits for the consumptions before it by number. */
+    uint64_t gen_flushed, gen_durable;
     /* may_allocate[region * n_sources + src]: src is authoritative for
      * `allocated` at a location of region, so it can consume a line there. */
     uint8_t *may_allocate;
     size_t n_sources;
     /* seq_floor[src]: the highest seq of src in the marks of the records
      * loaded at start-up, so applied before the restart; a commit's mark
-     * is at least that (see resv_marks_commit). */
+     * is at least that (see resv_marks_commit). Cleared once the source
+     * has caught up (engine_batch.caught_up). */
     uint64_t *seq_floor;
     bool stopping;          /* engine stop: failed consumptions are not retried */
     int64_t retry_after_ms; /* after a failed write, expiry waits till then */
@@ -122,6 +130,10 @@ void resv_flush(struct engine *e);
 
 /* resv_group_done: the store finished the in-flight group with err. */
 void resv_group_done(struct engine *e, atp_err err);
+
+/* resv_consumptions_gen: the number of the last group holding a
+ * consumption not stored yet (0: none); stored once gen_durable reaches it. */
+uint64_t resv_consumptions_gen(const resv_table *t);
 
 /* resv_tick expires and purges what is due at now_ms (wall clock); returns
  * milliseconds until the next due time, or -1 if nothing is scheduled. */

@@ -127,9 +127,10 @@ static atp_err resv_record_marks(const engine *e, const codec_val *marks, resv *
         if (codec_val_type(m) != CODEC_ARRAY || codec_val_len(m) != 3 ||
             !codec_val_str(codec_val_at(m, 0), &src) ||
             !codec_str_is_id(src, ATP_ID_MAX_LEN) ||
-            !codec_val_uint(codec_val_at(m, 1), &seq) ||
+            !codec_val_uint(codec_val_at(m, 1), &seq) || seq > RESV_SEQ_MAX ||
             (codec_val_type(codec_val_at(m, 2)) != CODEC_NIL &&
-             (!codec_val_uint(codec_val_at(m, 2), &event) || event >= RESV_MARK_MESSAGE)))
+             (!codec_val_uint(codec_val_at(m, 2), &event) ||
+              event >= RESV_MARK_MESSAGE)))
             return ATP_E_BAD_REQUEST;
         int64_t s = resv_record_source(e, src);
         if (s < 0)
@@ -149,7 +150,7 @@ static atp_err resv_record_v1_mark(const engine *e, const codec_val *l, resv *r)
 {
     codec_str src;
     uint64_t seq;
-    if (!codec_val_uint(codec_val_at(l, 6), &seq))
+    if (!codec_val_uint(codec_val_at(l, 6), &seq) || seq > RESV_SEQ_MAX)
         return ATP_E_BAD_REQUEST;
     if (codec_val_type(codec_val_at(l, 5)) == CODEC_NIL)
         return ATP_OK;

@@ -60,6 +60,8 @@ atp_err engine_snapshot_init(engine *e)
 void engine_snapshot_fini(engine *e)
 {
     engine_snap_writer_stop(e);
+    if (e->snap.held != NULL)
+        engine_snap_job_free(e->snap.held);
     free(e->snap.offsets);
     free(e->load.items);
     bigmem_free(e->snap.keys, e->snap.cap * sizeof *e->snap.keys);
@@ -263,6 +265,18 @@ void engine_snapshot_start(engine *e)
     e->snap.cut_ns = t0;
     e->snap.cut_cost_ns = clock_mono_ns() - t0;
     atomic_store(&e->snap.last_positions, j->n_pos);
+    /* A consumption applied before the cut but not stored yet must be
+     * stored first: the cut carries its source's offset past the
+     * allocation, which is then never resent. The cut is not postponed
+     * (under load there is always a consumption pending): only its
+     * hand-over waits, for the groups pending now. */
+    e->snap.barrier = resv_consumptions_gen(&e->resv);
+    if (e->snap.barrier != 0) {
+        atomic_fetch_add(&e->snap.waited, 1);
+        e->snap.held = j;
+        e->snap.inflight = true;
+        return;
+    }
     if (engine_snap_write(e, j) != ATP_OK) {
         engine_snap_job_free(j);
         log_error("engine", "snapshot not written: cannot start its writer");
@@ -270,6 +284,23 @@ void engine_snapshot_start(engine *e)
         return;
     }
     e->snap.inflight = true;
+}
+
+void engine_snapshot_barrier(engine *e, bool failed)
+{
+    if (e->snap.held == NULL)
+        return;
+    if (failed) /* what it waits for is queued again: wait for that */
+        e->snap.barrier = resv_consumptions_gen(&e->resv);
+    if (e->snap.barrier != 0 && e->resv.gen_durable < e->snap.barrier)
+        return;
+    engine_snap_job *j = e->snap.held;
+    e->snap.held = NULL;
+    if (engine_snap_write(e, j) != ATP_OK) {
+        engine_snap_job_free(j);
+        log_error("engine", "snapshot not written: cannot start its writer");
+        engine_snapshot_done(e, ATP_E_NOMEM);
+    }
 }
 
 void engine_snapshot_done(engine *e, atp_err err)

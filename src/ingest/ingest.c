@@ -86,6 +86,9 @@ struct ingest {
     _Atomic bool stopping; /* the thread leaves by its next tick */
     sources_io io;
     ingest_snapshot *snaps; /* per source */
+    /* Per source: the first seq received since start (0: none yet). A
+     * batch that reaches it is marked caught_up (engine_batch). */
+    uint64_t *first_seq;
     bool restored_asked;
     pthread_t thread;
     bool running;
@@ -199,14 +202,27 @@ static int64_t ingest_resolve(ingest *in, uint32_t src, uint64_t seq,
     return n;
 }
 
+/* Everything src sent before atpd started is applied once seq reaches the
+ * first seq received from it since: that one was sent after the start. */
+static bool ingest_caught_up(const ingest *in, uint32_t src, uint64_t seq)
+{
+    return in->first_seq[src] != 0 && seq >= in->first_seq[src];
+}
+
 /* ingest_deliver: the message is next in its source's order. */
 static void ingest_deliver(void *ctx, void *item, uint64_t seq)
 {
     ingest *in = ctx;
     ingest_item *it = item;
-    engine_batch b = {.events = NULL, .n = 0, .from_source = true,
-                      .source = it->src, .seq = seq,
-                      .ts_ms = it->ts_ms, .release = ingest_release, .owner = it};
+    engine_batch b = {.events = NULL,
+                      .n = 0,
+                      .from_source = true,
+                      .source = it->src,
+                      .seq = seq,
+                      .ts_ms = it->ts_ms,
+                      .caught_up = ingest_caught_up(in, it->src, seq),
+                      .release = ingest_release,
+                      .owner = it};
     if (it->decode_err != ATP_OK) {
         sources_count_rejected(in->src, it->src, 0, 0);
         atomic_fetch_add_explicit(&in->rejected, 1, memory_order_relaxed);
@@ -347,10 +363,16 @@ static void ingest_snapshot_apply(ingest *in, uint32_t src)
     }
     *sb = (ingest_snapshot_batch){in, src, sn->seq, sn->items[0]->ts_ms,
                                   sn->items, sn->n, events};
-    engine_batch b = {.events = events, .n = (uint32_t)n, .from_source = true,
-                      .source = src, .seq = sn->seq, .ts_ms = sn->items[0]->ts_ms,
+    engine_batch b = {.events = events,
+                      .n = (uint32_t)n,
+                      .from_source = true,
+                      .source = src,
+                      .seq = sn->seq,
+                      .ts_ms = sn->items[0]->ts_ms,
                       .replace_authority = true,
-                      .release = ingest_snapshot_release, .owner = sb};
+                      .caught_up = ingest_caught_up(in, src, sn->seq),
+                      .release = ingest_snapshot_release,
+                      .owner = sb};
     uint64_t seq = sn->seq;
     sn->items = NULL; /* the batch owns them now */
     sn->n = sn->cap = 0;
@@ -465,6 +487,8 @@ static void ingest_handle(ingest *in, nng_msg *msg)
         return;
     }
     it->src = (uint32_t)src;
+    if (in->first_seq[src] == 0)
+        in->first_seq[src] = it->seq;
     if (it->decode_err == ATP_OK && it->m.kind == ATP_MSG_SNAPSHOT) {
         ingest_snapshot_part(in, it);
         return;
@@ -560,7 +584,9 @@ atp_err ingest_alloc(const config *cfg, engine *eng, sources *src, ingest **out)
     if (err != ATP_OK)
         goto fail;
     in->snaps = calloc(cfg->n_sources ? cfg->n_sources : 1, sizeof *in->snaps);
-    if (in->snaps == NULL) {
+    in->first_seq =
+        calloc(cfg->n_sources ? cfg->n_sources : 1, sizeof *in->first_seq);
+    if (in->snaps == NULL || in->first_seq == NULL) {
         err = ATP_E_NOMEM;
         goto fail;
     }
@@ -653,6 +679,7 @@ void ingest_free(ingest *in)
         free(in->snaps[s].items);
     }
     free(in->snaps);
+    free(in->first_seq);
     names_fini(&in->locs);
     free(in->loc_ids);
     free(in);

@@ -321,11 +321,12 @@ static bool request_status(request_env *env, const request_fields *f,
         codec_w_kv_uint(w, "env_reopens", es.store.env_reopens);
     }
     codec_w_cstr(w, "snapshots");
-    codec_w_map(w, 4);
+    codec_w_map(w, 5);
     codec_w_kv_uint(w, "taken", es.snapshots);
     codec_w_kv_uint(w, "failed", es.snapshot_failures);
     codec_w_kv_uint(w, "last_ms", es.snapshot_last_ms);
     codec_w_kv_uint(w, "last_positions", es.snapshot_last_positions);
+    codec_w_kv_uint(w, "waited", es.snapshot_waited);
     changes_stats cs = {0};
     if (env->chg != NULL)
         changes_stats_get(env->chg, &cs);

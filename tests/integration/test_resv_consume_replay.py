@@ -15,6 +15,9 @@ sources to resend every allocation below, and the test's feeder does.
   consumed.
 - C: one `wms` message allocating +6 at L1 and +4 at L2 for r4 (10) consumes
   10; one allocating +2 and +3 at L1 for r5 (5) consumes 5.
+- D: a ref that is one reservation's id (r6) and another's order_ref (r7,
+  committed first): the allocation consumes r6, the one of that id; its
+  replay finds r6 consumed and must not consume r7 by order_ref.
 
 After each scenario: every reservation and the (P, east) answer are the ones
 computed from the brief (consumed units leave `reserved`, allocated units
@@ -118,6 +121,14 @@ def main(h):
     want["r5"] = ("consumed", 5)
     check("C (one message, two events per line)")
     crash("C")
+
+    # ---- D: an id that is also another reservation's order_ref
+    reserve("r7", 5, "r6")
+    reserve("r6", 5)
+    allocate("wms", [("L2", 5, "r6")])
+    want["r6"] = ("consumed", 5)
+    want["r7"] = ("committed", 0)
+    crash("D (id r6 = order_ref of r7)")
 
     # consumption goes on after all that, by both sources
     allocate("shop", [("S1", 1, "r1")])

@@ -3,10 +3,14 @@
  * resv->marks) and their stored form (resv_record.c): a source event
  * resent after a restart never consumes twice, nor consumes a reservation
  * committed after it was first applied; version-1 records still load and
- * keep their guard; malformed marks are refused.
+ * keep their guard; malformed marks are refused; a ref that is one
+ * record's id and another's order_ref; marks carried over an undone
+ * commit; snapshots stored only after the consumptions before their cut;
+ * seq_floor until the source has caught up.
  *
- * The engine runs on a fake store that completes every write at once and
- * keeps the last reservation record it was given. Threads: the test thread
+ * The engine runs on a fake store that completes every write at once (or
+ * holds one reservation write until the test completes it) and keeps every
+ * reservation record it stored, for a restart. Threads: the test thread
  * submits and waits with engine_sync; the engine thread applies.
  */
 #include <setjmp.h>
@@ -53,24 +57,130 @@ enum { LOC_L1, LOC_L2, LOC_S1 };
 
 /* ---- the fake store: every write durable at once ------------------------- */
 
+/* Every reservation record written, by id (the store a restart reloads),
+ * and the wms offset of the last snapshot stored. `hold` defers the
+ * completion of the next reservation write (an fdatasync that takes a
+ * while) until test_unhold. */
 static pthread_mutex_t test_mu = PTHREAD_MUTEX_INITIALIZER;
 static unsigned char test_last[4096]; /* the last reservation record written */
 static size_t test_last_len;
+static struct {
+    char id[32];
+    unsigned char v[4096];
+    size_t n;
+    int writes;
+} test_recs[16];
+static int test_n_recs;
+static bool test_hold;
+static engine_record_op test_held_ops[4]; /* records of the held write */
+static unsigned char test_held_bytes[4][4096 + 32];
+static size_t test_n_held;
+static void (*test_held_done)(void *, atp_err);
+static void *test_held_arg;
+static uint64_t test_snap_wms;      /* wms offset in the last snapshot stored */
+static int test_snap_before_r = -1; /* writes of "R" when that snapshot came */
+
+static void test_keep_record(const engine_record_op *op)
+{
+    int k = 0;
+    while (k < test_n_recs &&
+           !(strlen(test_recs[k].id) == op->key_len &&
+             memcmp(test_recs[k].id, op->key, op->key_len) == 0))
+        k++;
+    if (k == test_n_recs) {
+        assert_true(k < 16 && op->key_len < sizeof test_recs[k].id);
+        memcpy(test_recs[k].id, op->key, op->key_len);
+        test_recs[k].id[op->key_len] = 0;
+        test_recs[k].writes = 0;
+        test_n_recs++;
+    }
+    memcpy(test_recs[k].v, op->val, op->val_len);
+    test_recs[k].n = op->val_len;
+    test_recs[k].writes++;
+}
+
+static int test_writes_of(const char *id)
+{
+    for (int k = 0; k < test_n_recs; k++)
+        if (strcmp(test_recs[k].id, id) == 0)
+            return test_recs[k].writes;
+    return 0;
+}
 
 static atp_err test_write(void *ctx, const engine_record_op *ops, size_t n,
                           void (*done)(void *arg, atp_err err), void *arg)
 {
     (void)ctx;
     pthread_mutex_lock(&test_mu);
+    bool is_resv = false;
     for (size_t i = 0; i < n; i++)
+        is_resv |= ops[i].db == ENGINE_DB_RESERVATIONS;
+    bool held = is_resv && test_hold && test_held_done == NULL;
+    for (size_t i = 0; i < n; i++) {
         if (ops[i].db == ENGINE_DB_RESERVATIONS && ops[i].val != NULL &&
             ops[i].val_len <= sizeof test_last) {
             memcpy(test_last, ops[i].val, ops[i].val_len);
             test_last_len = ops[i].val_len;
+            if (!held) {
+                test_keep_record(&ops[i]);
+            } else if (test_n_held < 4 && ops[i].key_len <= 32) {
+                unsigned char *b = test_held_bytes[test_n_held];
+                memcpy(b, ops[i].key, ops[i].key_len);
+                memcpy(b + 32, ops[i].val, ops[i].val_len);
+                test_held_ops[test_n_held++] = (engine_record_op){
+                    ops[i].db, b, ops[i].key_len, b + 32, ops[i].val_len};
+            }
         }
+        if (ops[i].db == ENGINE_DB_OFFSETS && ops[i].key_len == 3 &&
+            memcmp(ops[i].key, "wms", 3) == 0 && ops[i].val_len == 16) {
+            uint64_t v = 0;
+            for (int b = 7; b >= 0; b--)
+                v = v << 8 | ((const unsigned char *)ops[i].val)[b];
+            test_snap_wms = v;
+            test_snap_before_r = test_writes_of("R");
+        }
+    }
+    if (held) {
+        test_held_done = done;
+        test_held_arg = arg;
+        pthread_mutex_unlock(&test_mu);
+        return ATP_OK;
+    }
     pthread_mutex_unlock(&test_mu);
     done(arg, ATP_OK);
     return ATP_OK;
+}
+
+static void test_set_hold(void)
+{
+    pthread_mutex_lock(&test_mu);
+    test_hold = true;
+    pthread_mutex_unlock(&test_mu);
+}
+
+/* The held write completes with err. */
+static void test_unhold(atp_err err)
+{
+    pthread_mutex_lock(&test_mu);
+    test_hold = false;
+    void (*done)(void *, atp_err) = test_held_done;
+    void *arg = test_held_arg;
+    test_held_done = NULL;
+    for (size_t i = 0; i < test_n_held && err == ATP_OK; i++)
+        test_keep_record(&test_held_ops[i]);
+    test_n_held = 0;
+    pthread_mutex_unlock(&test_mu);
+    assert_non_null(done);
+    done(arg, err);
+}
+
+static void test_store_reset(void)
+{
+    pthread_mutex_lock(&test_mu);
+    test_n_recs = 0;
+    test_snap_wms = 0;
+    test_snap_before_r = -1;
+    pthread_mutex_unlock(&test_mu);
 }
 
 static engine *test_engine(config *cfg)
@@ -93,6 +203,8 @@ static void test_release_batch(void *owner, bool applied)
 
 /* Apply message seq of src: allocations of P naming ref, qty[i] at loc[i]
  * (n of them); as the ingest thread hands it over. */
+static bool test_caught_up; /* what the next batches say (engine_batch) */
+
 static void test_allocate(engine *e, uint32_t src, uint64_t seq, const char *ref,
                           const uint16_t *loc, const int64_t *qty, uint32_t n)
 {
@@ -103,8 +215,13 @@ static void test_allocate(engine *e, uint32_t src, uint64_t seq, const char *ref
                                .location = loc[i], .sku_len = 1, .sku = "P",
                                .value = qty[i], .ref = ref,
                                .ref_len = (uint32_t)strlen(ref)};
-    engine_batch b = {.events = ev, .n = n, .from_source = true, .source = src,
-                      .seq = seq, .release = test_release_batch};
+    engine_batch b = {.events = ev,
+                      .n = n,
+                      .from_source = true,
+                      .source = src,
+                      .seq = seq,
+                      .caught_up = test_caught_up,
+                      .release = test_release_batch};
     assert_int_equal(engine_submit(e, &b), ATP_OK);
     assert_int_equal(engine_sync(e), ATP_OK);
 }
@@ -196,7 +313,10 @@ static void test_write_marks(codec_writer *w, const test_mark *m, int n)
     for (int i = 0; i < n; i++) {
         codec_w_array(w, m[i].arity);
         codec_w_cstr(w, m[i].src);
-        codec_w_int(w, m[i].seq);
+        if (m[i].seq == INT64_MIN) /* 2^63: one past a source's seqs */
+            codec_w_uint(w, (uint64_t)INT64_MAX + 1);
+        else
+            codec_w_int(w, m[i].seq);
         if (m[i].arity < 3)
             continue;
         if (m[i].event < 0)
@@ -253,6 +373,48 @@ static size_t test_record(unsigned char *out, size_t cap, int version, const cha
 static atp_err test_load(engine *e, const char *id, const unsigned char *val, size_t n)
 {
     return engine_resv_load(e, id, strlen(id), val, n);
+}
+
+/* kill -9 and restart: a new engine loads every record the store holds;
+ * its offsets are unknown (no snapshot), so every source resends. */
+static void test_restart(engine **e, config *cfg)
+{
+    engine_stop(*e);
+    engine_free(*e);
+    config_fini(cfg);
+    *e = test_engine(cfg);
+    pthread_mutex_lock(&test_mu);
+    for (int k = 0; k < test_n_recs; k++)
+        assert_int_equal(
+            test_load(*e, test_recs[k].id, test_recs[k].v, test_recs[k].n),
+            ATP_OK);
+    pthread_mutex_unlock(&test_mu);
+    assert_int_equal(engine_start(*e), ATP_OK);
+    test_stock(*e);
+}
+
+static void test_ignore(void *arg, const engine_resv_result *res)
+{
+    (void)arg;
+    (void)res;
+}
+
+/* A deadline in seconds, longer under the sanitizers. */
+static double test_deadline(double s)
+{
+    const char *scale = getenv("ATP_TEST_SCALE");
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec / 1e9 +
+           (scale != NULL && strcmp(scale, "sanitizer") == 0 ? 10 * s : s);
+}
+
+static bool test_before(double deadline)
+{
+    struct timespec ts, nap = {0, 2000000};
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    nanosleep(&nap, NULL);
+    return ts.tv_sec + ts.tv_nsec / 1e9 < deadline;
 }
 
 /* ---- tests ---------------------------------------------------------------------- */
@@ -394,11 +556,12 @@ static void test_consume_marks_malformed(void **state)
         test_mark m[2];
         int n;
     } bad[] = {
-        {{{"wms", 7, -1, 3}, {"wms", 8, -1, 3}}, 2},   /* a source twice */
-        {{{"wms", 7, UINT32_MAX, 3}}, 1},              /* nil says "whole message" */
-        {{{"wms", 7, 0, 2}}, 1},                       /* [source, seq] */
-        {{{"wms", -1, -1, 3}}, 1},                     /* negative seq */
-        {{{"wms", 7, 0, 3}}, -1},                      /* nil, not an array */
+        {{{"wms", 7, -1, 3}, {"wms", 8, -1, 3}}, 2}, /* a source twice */
+        {{{"wms", 7, UINT32_MAX, 3}}, 1}, /* nil says "whole message" */
+        {{{"wms", 7, 0, 2}}, 1},          /* [source, seq] */
+        {{{"wms", -1, -1, 3}}, 1},        /* negative seq */
+        {{{"wms", INT64_MIN, -1, 3}}, 1}, /* seq 2^63 */
+        {{{"wms", 7, 0, 3}}, -1},         /* nil, not an array */
     };
     unsigned char rec[512];
     size_t nbad = sizeof bad / sizeof bad[0];
@@ -413,12 +576,176 @@ static void test_consume_marks_malformed(void **state)
     n = test_record(rec, sizeof rec, 2, "bad", 0, NULL, 0, NULL, 0);
     rec[1] = 1;
     assert_int_equal(test_load(e, "bad", rec, n), ATP_E_BAD_REQUEST);
+    n = test_record(rec, sizeof rec, 1, "bad", 0, "wms",
+                    (uint64_t)INT64_MAX + 1, NULL, 0);
+    assert_int_equal(test_load(e, "bad", rec, n), ATP_E_BAD_REQUEST);
     n = test_record(rec, sizeof rec, 2, "good", 0, NULL, 0, NULL, 0);
     assert_int_equal(test_load(e, "good", rec, n), ATP_OK);
     engine_stats st;
     engine_stats_get(e, &st);
-    assert_int_equal(st.resv_load_skipped, nbad + 2);
+    assert_int_equal(st.resv_load_skipped, nbad + 3);
     assert_int_equal(st.resv_committed, 1);
+    engine_free(e);
+    config_fini(&cfg);
+}
+
+/* Review of issue 12, 1: an order_ref equal to another reservation's id.
+ * wms seq 5 names "X" and consumes X whole (X is committed, so the id
+ * wins over Y's order_ref "X"). After a kill -9 the resend finds X
+ * consumed: it must not fall through to Y by order_ref. */
+static void test_consume_id_ref_collision(void **state)
+{
+    (void)state;
+    config cfg;
+    test_store_reset();
+    engine *e = test_engine(&cfg);
+    assert_int_equal(engine_start(e), ATP_OK);
+    test_stock(e);
+    test_reserve_commit(e, "Y", 5, "X");
+    test_reserve_commit(e, "X", 5, NULL);
+    test_allocate1(e, SRC_WMS, 5, "X", LOC_L1, 5);
+    assert_int_equal(test_consumed(e, "X"), 5);
+    assert_int_equal(test_consumed(e, "Y"), 0);
+    test_restart(&e, &cfg);
+    test_allocate1(e, SRC_WMS, 5, "X", LOC_L1, 5); /* resent */
+    assert_int_equal(test_consumed(e, "X"), 5);
+    assert_int_equal(test_consumed(e, "Y"), 0);
+    test_allocate1(e, SRC_WMS, 6, "X", LOC_L1,
+                   2); /* new: X is done, Y's turn */
+    assert_int_equal(test_consumed(e, "Y"), 2);
+    engine_stop(e);
+    engine_free(e);
+    config_fini(&cfg);
+}
+
+/* Review of issue 12, 3: the commit of R is in flight when wms seq 5
+ * consumes 3 of it; the commit's write fails, R is held again with what
+ * was consumed and the consumption's mark (resv_carry_consumed), and is
+ * written again. kill -9; after the restart R is committed again before
+ * wms resends seq 5: the resend consumes nothing. */
+static void test_consume_carry_marks_on_undo(void **state)
+{
+    (void)state;
+    config cfg;
+    test_store_reset();
+    engine *e = test_engine(&cfg);
+    assert_int_equal(engine_start(e), ATP_OK);
+    test_stock(e);
+    assert_true(test_op(e, ENGINE_RESV_RESERVE, "R", 10, NULL).granted);
+    test_set_hold();
+    engine_resv_req req = {
+        .op = ENGINE_RESV_COMMIT, .id = "R", .id_len = 1, .done = test_ignore};
+    assert_int_equal(engine_resv_submit(e, &req), ATP_OK);
+    assert_int_equal(engine_sync(e), ATP_OK); /* the commit is in flight */
+    test_allocate1(e, SRC_WMS, 5, "R", LOC_L1, 3);
+    pthread_mutex_lock(&test_mu);
+    int writes = test_writes_of("R");
+    pthread_mutex_unlock(&test_mu);
+    test_unhold(ATP_E_STORE_FULL);
+    double deadline = test_deadline(10);
+    bool rewritten = false;
+    while (!rewritten && test_before(deadline)) { /* after the retry delay */
+        pthread_mutex_lock(&test_mu);
+        rewritten = test_writes_of("R") > writes;
+        pthread_mutex_unlock(&test_mu);
+    }
+    assert_true(rewritten);
+    assert_int_equal(test_consumed(e, "R"), 3);
+    test_restart(&e, &cfg);
+    assert_int_equal(test_op(e, ENGINE_RESV_COMMIT, "R", 0, NULL).state,
+                     ENGINE_RESV_COMMITTED);
+    test_allocate1(e, SRC_WMS, 5, "R", LOC_L1, 3); /* resent */
+    assert_int_equal(test_consumed(e, "R"), 3);
+    engine_stop(e);
+    engine_free(e);
+    config_fini(&cfg);
+}
+
+/* Review of issue 12, 4: a stored mark claiming a seq the source never
+ * sent (a corrupt record, or a source whose sequence was reset) raises
+ * seq_floor, and every commit's mark with it, until the source has caught
+ * up; after that its new messages consume new commits again. */
+static void test_consume_floor_until_caught_up(void **state)
+{
+    (void)state;
+    config cfg;
+    engine *e = test_engine(&cfg);
+    unsigned char rec[512];
+    const test_mark marks[1] = {{"wms", INT64_MAX, -1, 3}};
+    size_t n = test_record(rec, sizeof rec, 2, "old", 0, NULL, 0, marks, 1);
+    assert_int_equal(test_load(e, "old", rec, n), ATP_OK);
+    assert_int_equal(engine_start(e), ATP_OK);
+    test_stock(e);
+    test_reserve_commit(e, "early", 5, NULL);
+    test_allocate1(e, SRC_WMS, 7, "early", LOC_L1, 2); /* maybe a resend */
+    assert_int_equal(test_consumed(e, "early"), 0);
+    test_caught_up = true; /* seq 8 was the first message received */
+    test_allocate1(e, SRC_WMS, 8, "x", LOC_L1, 1);
+    test_caught_up = false;
+    test_reserve_commit(e, "new", 5, NULL);
+    test_allocate1(e, SRC_WMS, 9, "new", LOC_L1, 2);
+    assert_int_equal(test_consumed(e, "new"), 2);
+    engine_stop(e);
+    engine_free(e);
+    config_fini(&cfg);
+}
+
+static void *test_snapshot_thread(void *arg)
+{
+    return (void *)(intptr_t)engine_snapshot_now(arg);
+}
+
+/* Review of issue 12, 2: a snapshot cut while a consumption waits in the
+ * open group (another group in flight) must not be stored before that
+ * consumption: the snapshot carries wms's offset past the allocation, so
+ * a kill -9 between the two would lose the consumption for good. */
+static void test_consume_snapshot_barrier(void **state)
+{
+    (void)state;
+    config cfg;
+    test_store_reset();
+    engine *e = test_engine(&cfg);
+    assert_int_equal(engine_start(e), ATP_OK);
+    test_stock(e);
+    test_reserve_commit(e, "R", 10, NULL);
+    assert_int_equal(engine_snapshot_now(e), ATP_OK);
+    test_set_hold();
+    engine_resv_line line = {.sku = "P", .sku_len = 1, .region = 0, .qty = 1};
+    engine_resv_req req = {.op = ENGINE_RESV_RESERVE,
+                           .id = "Z",
+                           .id_len = 1,
+                           .lines = &line,
+                           .n_lines = 1,
+                           .done = test_ignore};
+    assert_int_equal(engine_resv_submit(e, &req), ATP_OK);
+    assert_int_equal(engine_sync(e), ATP_OK);      /* Z is in flight */
+    test_allocate1(e, SRC_WMS, 5, "R", LOC_L1, 4); /* R's consumption waits */
+    engine_stats st;
+    engine_stats_get(e, &st);
+    const engine_stats st0 = st; /* any cut from now on must wait */
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, test_snapshot_thread, e), 0);
+    double deadline = test_deadline(10);
+    do /* cut now, while the consumption waits: stored, or waiting */
+        engine_stats_get(e, &st);
+    while (st.snapshots == st0.snapshots &&
+           st.snapshot_waited == st0.snapshot_waited && test_before(deadline));
+    assert_true(st.snapshots > st0.snapshots ||
+                st.snapshot_waited > st0.snapshot_waited);
+    test_unhold(ATP_OK);
+    void *ret;
+    assert_int_equal(pthread_join(th, &ret), 0);
+    assert_int_equal((intptr_t)ret, ATP_OK);
+    pthread_mutex_lock(&test_mu);
+    uint64_t wms = test_snap_wms;
+    int r_writes = test_snap_before_r;
+    int r_now = test_writes_of("R");
+    pthread_mutex_unlock(&test_mu);
+    assert_int_equal(wms, 5);
+    assert_int_equal(r_writes, r_now); /* R's consumption was stored first */
+    engine_stats_get(e, &st);
+    assert_int_equal(st.snapshot_waited, st0.snapshot_waited + 1);
+    engine_stop(e);
     engine_free(e);
     config_fini(&cfg);
 }
@@ -431,6 +758,10 @@ int main(void)
         cmocka_unit_test(test_consume_commit_after_restart),
         cmocka_unit_test(test_consume_v1_record),
         cmocka_unit_test(test_consume_marks_malformed),
+        cmocka_unit_test(test_consume_id_ref_collision),
+        cmocka_unit_test(test_consume_carry_marks_on_undo),
+        cmocka_unit_test(test_consume_snapshot_barrier),
+        cmocka_unit_test(test_consume_floor_until_caught_up),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
