@@ -573,8 +573,10 @@ static void engine_apply_batch(engine *e, const engine_batch *b)
         engine_acc_flush(e);
         if (b->from_source)
             engine_offset_applied(e, b->source, b->seq, b->ts_ms);
-        if (b->from_source && b->caught_up)
-            e->resv.seq_floor[b->source] = 0; /* the offset covers it now */
+        /* The offset reached what the stored marks say was applied before
+         * the restart: from now on the offset covers it. */
+        if (b->from_source && b->seq >= e->resv.seq_floor[b->source])
+            e->resv.seq_floor[b->source] = 0;
         atomic_fetch_add_explicit(&e->events_applied, b->n, memory_order_relaxed);
         atomic_fetch_add_explicit(&e->batches_applied, 1, memory_order_relaxed);
         applied = true;

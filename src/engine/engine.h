@@ -85,13 +85,6 @@ typedef struct engine_batch {
      * in its authority is cleared, then the events (SET, LOT_ADD) apply;
      * readers see the result per row at once. */
     bool replace_authority;
-    /* From a source that has caught up: seq reaches the first seq the
-     * ingest received from it since start, so everything it had sent
-     * before atpd started was resent and applied. From then on what the
-     * stored reservations claim it applied before the restart no longer
-     * raises commit marks (resv seq_floor): a corrupt mark cannot stop
-     * the source from consuming for good. */
-    bool caught_up;
     void (*release)(void *owner, bool applied);
     void *owner;
 } engine_batch;

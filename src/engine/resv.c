@@ -149,7 +149,7 @@ bool resv_mark_raise(resv *r, uint32_t src, uint64_t seq, uint32_t event)
  * consume it when resent after a restart. Soon after a restart the offset
  * is the last snapshot's, behind what was applied before the crash (the
  * source is still resending it); seq_floor is a part of that we know of,
- * until the source has caught up (then the offset is past all of it).
+ * until the offset reaches it (engine_thread_main clears it then).
  * Returns false when out of memory. */
 static bool resv_marks_commit(const engine *e, resv *r)
 {

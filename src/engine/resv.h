@@ -106,8 +106,8 @@ typedef struct resv_table {
     size_t n_sources;
     /* seq_floor[src]: the highest seq of src in the marks of the records
      * loaded at start-up, so applied before the restart; a commit's mark
-     * is at least that (see resv_marks_commit). Cleared once the source
-     * has caught up (engine_batch.caught_up). */
+     * is at least that (see resv_marks_commit). Cleared once a batch of
+     * the source at or above it is applied: the offset covers it then. */
     uint64_t *seq_floor;
     bool stopping;          /* engine stop: failed consumptions are not retried */
     int64_t retry_after_ms; /* after a failed write, expiry waits till then */

@@ -86,9 +86,6 @@ struct ingest {
     _Atomic bool stopping; /* the thread leaves by its next tick */
     sources_io io;
     ingest_snapshot *snaps; /* per source */
-    /* Per source: the first seq received since start (0: none yet). A
-     * batch that reaches it is marked caught_up (engine_batch). */
-    uint64_t *first_seq;
     bool restored_asked;
     pthread_t thread;
     bool running;
@@ -202,13 +199,6 @@ static int64_t ingest_resolve(ingest *in, uint32_t src, uint64_t seq,
     return n;
 }
 
-/* Everything src sent before atpd started is applied once seq reaches the
- * first seq received from it since: that one was sent after the start. */
-static bool ingest_caught_up(const ingest *in, uint32_t src, uint64_t seq)
-{
-    return in->first_seq[src] != 0 && seq >= in->first_seq[src];
-}
-
 /* ingest_deliver: the message is next in its source's order. */
 static void ingest_deliver(void *ctx, void *item, uint64_t seq)
 {
@@ -220,7 +210,6 @@ static void ingest_deliver(void *ctx, void *item, uint64_t seq)
                       .source = it->src,
                       .seq = seq,
                       .ts_ms = it->ts_ms,
-                      .caught_up = ingest_caught_up(in, it->src, seq),
                       .release = ingest_release,
                       .owner = it};
     if (it->decode_err != ATP_OK) {
@@ -370,7 +359,6 @@ static void ingest_snapshot_apply(ingest *in, uint32_t src)
                       .seq = sn->seq,
                       .ts_ms = sn->items[0]->ts_ms,
                       .replace_authority = true,
-                      .caught_up = ingest_caught_up(in, src, sn->seq),
                       .release = ingest_snapshot_release,
                       .owner = sb};
     uint64_t seq = sn->seq;
@@ -487,8 +475,6 @@ static void ingest_handle(ingest *in, nng_msg *msg)
         return;
     }
     it->src = (uint32_t)src;
-    if (in->first_seq[src] == 0)
-        in->first_seq[src] = it->seq;
     if (it->decode_err == ATP_OK && it->m.kind == ATP_MSG_SNAPSHOT) {
         ingest_snapshot_part(in, it);
         return;
@@ -584,9 +570,7 @@ atp_err ingest_alloc(const config *cfg, engine *eng, sources *src, ingest **out)
     if (err != ATP_OK)
         goto fail;
     in->snaps = calloc(cfg->n_sources ? cfg->n_sources : 1, sizeof *in->snaps);
-    in->first_seq =
-        calloc(cfg->n_sources ? cfg->n_sources : 1, sizeof *in->first_seq);
-    if (in->snaps == NULL || in->first_seq == NULL) {
+    if (in->snaps == NULL) {
         err = ATP_E_NOMEM;
         goto fail;
     }
@@ -679,7 +663,6 @@ void ingest_free(ingest *in)
         free(in->snaps[s].items);
     }
     free(in->snaps);
-    free(in->first_seq);
     names_fini(&in->locs);
     free(in->loc_ids);
     free(in);

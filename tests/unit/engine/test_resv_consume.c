@@ -6,7 +6,7 @@
  * keep their guard; malformed marks are refused; a ref that is one
  * record's id and another's order_ref; marks carried over an undone
  * commit; snapshots stored only after the consumptions before their cut;
- * seq_floor until the source has caught up.
+ * seq_floor until the source's applied seq reaches it.
  *
  * The engine runs on a fake store that completes every write at once (or
  * holds one reservation write until the test completes it) and keeps every
@@ -203,7 +203,6 @@ static void test_release_batch(void *owner, bool applied)
 
 /* Apply message seq of src: allocations of P naming ref, qty[i] at loc[i]
  * (n of them); as the ingest thread hands it over. */
-static bool test_caught_up; /* what the next batches say (engine_batch) */
 
 static void test_allocate(engine *e, uint32_t src, uint64_t seq, const char *ref,
                           const uint16_t *loc, const int64_t *qty, uint32_t n)
@@ -220,7 +219,6 @@ static void test_allocate(engine *e, uint32_t src, uint64_t seq, const char *ref
                       .from_source = true,
                       .source = src,
                       .seq = seq,
-                      .caught_up = test_caught_up,
                       .release = test_release_batch};
     assert_int_equal(engine_submit(e, &b), ATP_OK);
     assert_int_equal(engine_sync(e), ATP_OK);
@@ -661,28 +659,30 @@ static void test_consume_carry_marks_on_undo(void **state)
     config_fini(&cfg);
 }
 
-/* Review of issue 12, 4: a stored mark claiming a seq the source never
- * sent (a corrupt record, or a source whose sequence was reset) raises
- * seq_floor, and every commit's mark with it, until the source has caught
- * up; after that its new messages consume new commits again. */
+/* Review of issue 12, 4: the marks of the records loaded at start say
+ * what each source had applied before the restart (seq_floor). Until the
+ * source's applied seq reaches that, a commit's mark covers it, so a
+ * resend of an allocation applied before the crash never consumes a
+ * reservation committed after the restart; once it is reached the floor
+ * is dropped and new messages consume new commits. */
 static void test_consume_floor_until_caught_up(void **state)
 {
     (void)state;
     config cfg;
     engine *e = test_engine(&cfg);
     unsigned char rec[512];
-    const test_mark marks[1] = {{"wms", INT64_MAX, -1, 3}};
+    const test_mark marks[1] = {{"wms", 8, -1, 3}};
     size_t n = test_record(rec, sizeof rec, 2, "old", 0, NULL, 0, marks, 1);
     assert_int_equal(test_load(e, "old", rec, n), ATP_OK);
     assert_int_equal(engine_start(e), ATP_OK);
     test_stock(e);
     test_reserve_commit(e, "early", 5, NULL);
-    test_allocate1(e, SRC_WMS, 7, "early", LOC_L1, 2); /* maybe a resend */
+    test_allocate1(e, SRC_WMS, 7, "early", LOC_L1, 2); /* a resend */
     assert_int_equal(test_consumed(e, "early"), 0);
-    test_caught_up = true; /* seq 8 was the first message received */
-    test_allocate1(e, SRC_WMS, 8, "x", LOC_L1, 1);
-    test_caught_up = false;
-    test_reserve_commit(e, "new", 5, NULL);
+    test_reserve_commit(e, "mid", 5, NULL); /* applied offset 7, floor 8 */
+    test_allocate1(e, SRC_WMS, 8, "mid", LOC_L1, 2); /* a resend too */
+    assert_int_equal(test_consumed(e, "mid"), 0);
+    test_reserve_commit(e, "new", 5, NULL); /* seq 8 applied: floor gone */
     test_allocate1(e, SRC_WMS, 9, "new", LOC_L1, 2);
     assert_int_equal(test_consumed(e, "new"), 2);
     engine_stop(e);
