@@ -206,7 +206,11 @@ def main(h):
     fd.publish("erp", [[2, s, "E2", 0, 20] for s in SKUS])
 
     # ---------------- 1. rebuild under load
-    feed_args = ["--rate", F.scaled(400, 100), "--batch", 5, "--duration", 4,
+    # The feed must outlast the follower's scan, which takes seconds in a
+    # sanitizer build on a busy machine (8 s seen under ThreadSanitizer):
+    # the check below wants messages applied after the scan.
+    feed_args = ["--rate", F.scaled(400, 100), "--batch", 5,
+                 "--duration", int(4 * harness.TIME_FACTOR),
                  "--skus", N_SKUS, "--sku-prefix", "S-", "--start-seq", 2,
                  "--set-ratio", 0.05, "--seed", 11, "--quiet"]
     feed_err = []
