@@ -357,6 +357,8 @@ class Atpd:
         outf = open(self.stdout_path, "ab")
         env = dict(os.environ)
         env.setdefault("ASAN_OPTIONS", "abort_on_error=0:detect_leaks=1")
+        env.setdefault("LSAN_OPTIONS", "suppressions=" + os.path.join(
+            self.h.source_dir, "tests", "lsan", "suppressions.txt"))
         self.proc = _spawn([self.h.atpd_bin, "--config", self.config_path,
                             "--ready-file", self.ready_path],
                            cwd=self.dir, stdin=subprocess.DEVNULL,
