@@ -523,7 +523,5 @@ out:
     sources_free(src);
     engine_free(eng);
     config_fini(&cfg);
-    if (thread_bounded_left() == 0)
-        server_nng_fini();
     return rc;
 }

@@ -9,7 +9,6 @@
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
-#include <stdatomic.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -109,10 +108,6 @@ static void *thread_job_main(void *p)
     return NULL;
 }
 
-static _Atomic unsigned thread_left;
-
-unsigned thread_bounded_left(void) { return atomic_load(&thread_left); }
-
 bool thread_run_bounded(void (*fn)(void *arg), const void *arg, size_t arg_size,
                         int64_t ms, const char *what)
 {
@@ -145,10 +140,8 @@ bool thread_run_bounded(void (*fn)(void *arg), const void *arg, size_t arg_size,
     bool done = j->done;
     pthread_mutex_unlock(&j->mu);
     thread_job_unref(j);
-    if (!done) {
-        atomic_fetch_add(&thread_left, 1);
+    if (!done)
         log_warn("thread", "%s did not finish within %lld ms: left behind",
                  what, (long long)ms);
-    }
     return done;
 }

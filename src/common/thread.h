@@ -41,8 +41,4 @@ const char *thread_sched_name(void);
 bool thread_run_bounded(void (*fn)(void *arg), const void *arg, size_t arg_size,
                         int64_t ms, const char *what);
 
-/* thread_bounded_left: how many thread_run_bounded calls were left behind
- * (still running, or never returned) in this process. */
-unsigned thread_bounded_left(void);
-
 #endif

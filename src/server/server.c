@@ -181,17 +181,6 @@ atp_err server_start(server *s)
  * can wait forever); the process is stopping when they run. */
 static void server_close_fn(void *arg) { nng_close(*(nng_socket *)arg); }
 
-static void server_nng_fini_fn(void *arg)
-{
-    (void)arg;
-    nng_fini();
-}
-
-void server_nng_fini(void)
-{
-    thread_run_bounded(server_nng_fini_fn, "", 1, 1000, "nng_fini");
-}
-
 void server_stop(server *s)
 {
     /* Stop every aio first (waits for running callbacks), then close. */

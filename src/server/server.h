@@ -29,15 +29,6 @@ const char *server_listen_url(const server *s);
 atp_err server_start(server *s);
 /* server_stop closes the socket and waits for in-flight callbacks. */
 void server_stop(server *s);
-
-/* server_nng_fini: the last call of a stopping process, after every nng
- * socket (server, ingest, change feed) is closed and none was left behind
- * (thread_bounded_left() == 0). nng frees the messages its closed pipes
- * still hold on its reaper thread, after nng_close has returned; an exit
- * before that loses them, which LeakSanitizer reports (seen under heavy
- * load: a change-feed message queued for a slow subscriber). nng_fini
- * waits for the reaper; bounded to 1 s like the closes. */
-void server_nng_fini(void);
 void server_free(server *s);
 
 #endif
