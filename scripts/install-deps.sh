@@ -7,6 +7,8 @@ packages=(
   build-essential cmake pkg-config
   libnng-dev libmsgpack-dev liblmdb-dev libjemalloc-dev libyaml-dev
   libcmocka-dev python3 python3-msgpack lmdb-utils
+  # clang and its UBSan runtime: tests/clang_ubsan (a check GCC's UBSan lacks)
+  clang libclang-rt-14-dev
 )
 if [ "${ATP_BENCH_DEPS:-0}" = 1 ]; then
   packages+=(redis-server libhiredis-dev gnuplot-nox)
