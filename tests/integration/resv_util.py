@@ -36,6 +36,16 @@ def scaled(n, minimum=1):
     return harness.scaled(n, SCALE, minimum)
 
 
+def timed_steps(n, budget_s):
+    """The step numbers 1..n of a randomized test, ending early once
+    budget_s seconds have passed (a cap for a loaded machine)."""
+    t_end = time.monotonic() + budget_s
+    for step in range(1, n + 1):
+        if time.monotonic() > t_end:
+            return
+        yield step
+
+
 # The reservations section of a test whose reservations outlive it (stored
 # with fdatasync): resv_config(h, ..., **LONG_LIVED).
 LONG_LIVED = {"durability": "sync", "default_ttl": "1h", "max_ttl": "2h",
