@@ -35,8 +35,8 @@ struct resv_pending {
     resv *before; /* before-image, NULL: the record did not exist */
     bool wrote;   /* this operation changed the record */
     bool keep;    /* a consumption: never undone, written again on failure */
-    bool mark_only; /* a held record's mark (kept too); no snapshot waits
-                     * for it (resv_consumptions_gen says why) */
+    bool mark_only;     /* a held record's mark (kept too); no snapshot waits
+                         * for it (resv_consumptions_gen says why) */
     unsigned char *val; /* encoded record to write, NULL: delete */
     size_t val_len;
 };
@@ -888,12 +888,15 @@ int64_t resv_tick(engine *e, int64_t now)
 
 /* The index of r's line for (sku, region) if some of it is still open to
  * consumption (neither consumed nor released); r->n_lines: none. */
-static uint32_t resv_consumable_line(const resv *r, uint32_t sku, uint32_t region)
+static uint32_t resv_consumable_line(const resv *r, uint32_t sku,
+                                     uint32_t region)
 {
     uint32_t i = 0;
-    while (i < r->n_lines && !(r->lines[i].sku == sku && r->lines[i].region == region))
+    while (i < r->n_lines &&
+           !(r->lines[i].sku == sku && r->lines[i].region == region))
         i++;
-    if (i < r->n_lines && r->lines[i].consumed + r->lines[i].released >= r->lines[i].qty)
+    if (i < r->n_lines &&
+        r->lines[i].consumed + r->lines[i].released >= r->lines[i].qty)
         return r->n_lines;
     return i;
 }
@@ -914,9 +917,11 @@ static void resv_mark_held(engine *e, resv *cur, uint32_t sku, uint32_t region,
         return;
     resv *next = resv_clone(cur);
     if (next == NULL || !resv_mark_raise(next, src, seq, event)) {
-        log_error("resv", "out of memory: %.*s, held, may be consumed by an "
+        log_error("resv",
+                  "out of memory: %.*s, held, may be consumed by an "
                   "allocation named before its commit if that is resent after "
-                  "a restart", (int)cur->id_len, cur->id);
+                  "a restart",
+                  (int)cur->id_len, cur->id);
         resv_free(next);
         return;
     }
@@ -953,8 +958,9 @@ void resv_consume(engine *e, uint32_t sku, uint32_t region, const char *ref,
         resv_mark_covers(cur, src, seq, event))
         return;
     if (cur == NULL || cur->state != ENGINE_RESV_COMMITTED) {
+        /* resv_mark_held replaces (frees) cur: found again below by ref */
         if (cur != NULL && cur->state == ENGINE_RESV_HELD && src != UINT32_MAX)
-            resv_mark_held(e, cur, sku, region, src, seq, event); /* frees cur */
+            resv_mark_held(e, cur, sku, region, src, seq, event);
         cur = resv_find_ref(t, ref, ref_len);
     }
     if (cur == NULL || cur->state != ENGINE_RESV_COMMITTED)

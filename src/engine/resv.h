@@ -68,8 +68,8 @@ typedef struct resv {
      * nothing), at commit to each source's applied offset (what came
      * before the commit consumed nothing), and by every consumption; a
      * source event at or below its mark (a resend after a restart) never
-     * consumes (resv_consume). Only sources that may allocate in a line's region
-     * get one, so n_marks is small. NULL: none. */
+     * consumes (resv_consume). Only sources that may allocate in a line's
+     * region get one, so n_marks is small. NULL: none. */
     resv_mark *marks;
     uint32_t n_marks;
     uint32_t n_lines;

@@ -399,6 +399,39 @@ static void test_ignore(void *arg, const engine_resv_result *res)
     (void)res;
 }
 
+/* Reserve Z with its write held (in flight until test_unhold): what
+ * follows collects in the open group. */
+static void test_hold_reserve(engine *e)
+{
+    test_set_hold();
+    engine_resv_line line = {.sku = "P", .sku_len = 1, .region = 0, .qty = 1};
+    engine_resv_req req = {.op = ENGINE_RESV_RESERVE,
+                           .id = "Z",
+                           .id_len = 1,
+                           .lines = &line,
+                           .n_lines = 1,
+                           .done = test_ignore};
+    assert_int_equal(engine_resv_submit(e, &req), ATP_OK);
+    assert_int_equal(engine_sync(e), ATP_OK);
+}
+
+/* A started engine on an empty store, with stock; test_end stops it. */
+static engine *test_begin(config *cfg)
+{
+    test_store_reset();
+    engine *e = test_engine(cfg);
+    assert_int_equal(engine_start(e), ATP_OK);
+    test_stock(e);
+    return e;
+}
+
+static void test_end(engine *e, config *cfg)
+{
+    engine_stop(e);
+    engine_free(e);
+    config_fini(cfg);
+}
+
 /* A deadline in seconds, longer under the sanitizers. */
 static double test_deadline(double s)
 {
@@ -597,10 +630,7 @@ static void test_consume_id_ref_collision(void **state)
 {
     (void)state;
     config cfg;
-    test_store_reset();
-    engine *e = test_engine(&cfg);
-    assert_int_equal(engine_start(e), ATP_OK);
-    test_stock(e);
+    engine *e = test_begin(&cfg);
     test_reserve_commit(e, "Y", 5, "X");
     test_reserve_commit(e, "X", 5, NULL);
     test_allocate1(e, SRC_WMS, 5, "X", LOC_L1, 5);
@@ -627,10 +657,7 @@ static void test_consume_carry_marks_on_undo(void **state)
 {
     (void)state;
     config cfg;
-    test_store_reset();
-    engine *e = test_engine(&cfg);
-    assert_int_equal(engine_start(e), ATP_OK);
-    test_stock(e);
+    engine *e = test_begin(&cfg);
     assert_true(test_op(e, ENGINE_RESV_RESERVE, "R", 10, NULL).granted);
     test_set_hold();
     engine_resv_req req = {
@@ -705,22 +732,10 @@ static void test_consume_snapshot_barrier(void **state)
 {
     (void)state;
     config cfg;
-    test_store_reset();
-    engine *e = test_engine(&cfg);
-    assert_int_equal(engine_start(e), ATP_OK);
-    test_stock(e);
+    engine *e = test_begin(&cfg);
     test_reserve_commit(e, "R", 10, NULL);
     assert_int_equal(engine_snapshot_now(e), ATP_OK);
-    test_set_hold();
-    engine_resv_line line = {.sku = "P", .sku_len = 1, .region = 0, .qty = 1};
-    engine_resv_req req = {.op = ENGINE_RESV_RESERVE,
-                           .id = "Z",
-                           .id_len = 1,
-                           .lines = &line,
-                           .n_lines = 1,
-                           .done = test_ignore};
-    assert_int_equal(engine_resv_submit(e, &req), ATP_OK);
-    assert_int_equal(engine_sync(e), ATP_OK);      /* Z is in flight */
+    test_hold_reserve(e);                          /* Z is in flight */
     test_allocate1(e, SRC_WMS, 5, "R", LOC_L1, 4); /* R's consumption waits */
     engine_stats st;
     engine_stats_get(e, &st);
@@ -763,10 +778,7 @@ static void test_consume_held_mark_restart(void **state)
 {
     (void)state;
     config cfg;
-    test_store_reset();
-    engine *e = test_engine(&cfg);
-    assert_int_equal(engine_start(e), ATP_OK);
-    test_stock(e);
+    engine *e = test_begin(&cfg);
     assert_true(test_op(e, ENGINE_RESV_RESERVE, "H", 6, NULL).granted);
     pthread_mutex_lock(&test_mu);
     int writes = test_writes_of("H");
@@ -787,9 +799,7 @@ static void test_consume_held_mark_restart(void **state)
     test_allocate1(e, SRC_WMS, 4, "H", LOC_L2, 2); /* new: consumes */
     assert_int_equal(test_consumed(e, "H"), 2);
     assert_int_equal(mark_writes, 1);
-    engine_stop(e);
-    engine_free(e);
-    config_fini(&cfg);
+    test_end(e, &cfg);
 }
 
 /* The held case with the id-first rule: wms seq 5 names "X" while X is
@@ -802,10 +812,7 @@ static void test_consume_held_mark_routed_by_ref(void **state)
 {
     (void)state;
     config cfg;
-    test_store_reset();
-    engine *e = test_engine(&cfg);
-    assert_int_equal(engine_start(e), ATP_OK);
-    test_stock(e);
+    engine *e = test_begin(&cfg);
     test_reserve_commit(e, "Y", 5, "X");
     assert_true(test_op(e, ENGINE_RESV_RESERVE, "X", 5, NULL).granted);
     test_allocate1(e, SRC_WMS, 5, "X", LOC_L1, 3);
@@ -819,9 +826,7 @@ static void test_consume_held_mark_routed_by_ref(void **state)
     assert_int_equal(test_consumed(e, "Y"), 3);
     test_allocate1(e, SRC_WMS, 6, "X", LOC_L1, 1); /* new: X is committed now */
     assert_int_equal(test_consumed(e, "X"), 1);
-    engine_stop(e);
-    engine_free(e);
-    config_fini(&cfg);
+    test_end(e, &cfg);
 }
 
 /* A held record's mark waiting in the open group (another group in
@@ -831,21 +836,9 @@ static void test_consume_held_mark_no_barrier(void **state)
 {
     (void)state;
     config cfg;
-    test_store_reset();
-    engine *e = test_engine(&cfg);
-    assert_int_equal(engine_start(e), ATP_OK);
-    test_stock(e);
+    engine *e = test_begin(&cfg);
     assert_true(test_op(e, ENGINE_RESV_RESERVE, "H", 4, NULL).granted);
-    test_set_hold();
-    engine_resv_line line = {.sku = "P", .sku_len = 1, .region = 0, .qty = 1};
-    engine_resv_req req = {.op = ENGINE_RESV_RESERVE,
-                           .id = "Z",
-                           .id_len = 1,
-                           .lines = &line,
-                           .n_lines = 1,
-                           .done = test_ignore};
-    assert_int_equal(engine_resv_submit(e, &req), ATP_OK);
-    assert_int_equal(engine_sync(e), ATP_OK);      /* Z is in flight */
+    test_hold_reserve(e);                          /* Z is in flight */
     test_allocate1(e, SRC_WMS, 5, "H", LOC_L1, 4); /* H's mark waits */
     engine_stats st0, st;
     engine_stats_get(e, &st0);
@@ -864,9 +857,7 @@ static void test_consume_held_mark_no_barrier(void **state)
     pthread_mutex_lock(&test_mu);
     assert_int_equal(test_snap_wms, 5);
     pthread_mutex_unlock(&test_mu);
-    engine_stop(e);
-    engine_free(e);
-    config_fini(&cfg);
+    test_end(e, &cfg);
 }
 
 int main(void)
