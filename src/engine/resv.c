@@ -35,6 +35,8 @@ struct resv_pending {
     resv *before; /* before-image, NULL: the record did not exist */
     bool wrote;   /* this operation changed the record */
     bool keep;    /* a consumption: never undone, written again on failure */
+    bool mark_only;     /* a held record's mark (kept too); no snapshot waits
+                         * for it (resv_consumptions_gen says why) */
     unsigned char *val; /* encoded record to write, NULL: delete */
     size_t val_len;
 };
@@ -884,6 +886,52 @@ int64_t resv_tick(engine *e, int64_t now)
     return t->heap[0]->due_ms > now ? t->heap[0]->due_ms - now : 0;
 }
 
+/* The index of r's line for (sku, region) if some of it is still open to
+ * consumption (neither consumed nor released); r->n_lines: none. */
+static uint32_t resv_consumable_line(const resv *r, uint32_t sku,
+                                     uint32_t region)
+{
+    uint32_t i = 0;
+    while (i < r->n_lines &&
+           !(r->lines[i].sku == sku && r->lines[i].region == region))
+        i++;
+    if (i < r->n_lines &&
+        r->lines[i].consumed + r->lines[i].released >= r->lines[i].qty)
+        return r->n_lines;
+    return i;
+}
+
+/* An allocation (src, seq, event) naming cur while it is held consumes
+ * nothing, and must not when its source resends it after a restart and
+ * cur has been committed by then (issue 12, B(2)): its key becomes cur's
+ * mark for src, stored with the record like a consumption's (kept over a
+ * failed write and written again), and the commit raises that mark, never
+ * lowers it. Only when cur has a line the event could consume once
+ * committed: any other allocation could never consume it, and writes
+ * nothing. The record's content is not changed (updated_ms neither): a
+ * mark is not visible to clients. Frees cur (replaced). */
+static void resv_mark_held(engine *e, resv *cur, uint32_t sku, uint32_t region,
+                           uint32_t src, uint64_t seq, uint32_t event)
+{
+    if (resv_consumable_line(cur, sku, region) == cur->n_lines)
+        return;
+    resv *next = resv_clone(cur);
+    if (next == NULL || !resv_mark_raise(next, src, seq, event)) {
+        log_error("resv",
+                  "out of memory: %.*s, held, may be consumed by an "
+                  "allocation named before its commit if that is resent after "
+                  "a restart",
+                  (int)cur->id_len, cur->id);
+        resv_free(next);
+        return;
+    }
+    resv_pending *p = resv_change(e, NULL, cur, next, false);
+    if (p != NULL) {
+        p->keep = true;
+        p->mark_only = true;
+    }
+}
+
 /* A consumption is keyed by the event that makes it, (src, seq, event), and
  * the record keeps, per source, the highest key it reflects (resv->marks),
  * written with the record in the same store operation. After a kill -9 the
@@ -902,23 +950,25 @@ void resv_consume(engine *e, uint32_t sku, uint32_t region, const char *ref,
     resv *cur = resv_find(t, ref, ref_len);
     /* The record of that id decides first, whatever its state: a mark of
      * it covering the event means the event was applied while this record
-     * existed (it consumed this one, or was routed by order_ref while this
-     * one could not be consumed), and a resend must not reach another
-     * record by order_ref now that this one is consumed or finished. */
+     * existed (it consumed this one, was routed by order_ref while this
+     * one could not be consumed, or named it while it was held), and a
+     * resend must not reach another record by order_ref now that this one
+     * is consumed or finished. */
     if (cur != NULL && src != UINT32_MAX &&
         resv_mark_covers(cur, src, seq, event))
         return;
-    if (cur == NULL || cur->state != ENGINE_RESV_COMMITTED)
+    if (cur == NULL || cur->state != ENGINE_RESV_COMMITTED) {
+        /* resv_mark_held replaces (frees) cur: found again below by ref */
+        if (cur != NULL && cur->state == ENGINE_RESV_HELD && src != UINT32_MAX)
+            resv_mark_held(e, cur, sku, region, src, seq, event);
         cur = resv_find_ref(t, ref, ref_len);
+    }
     if (cur == NULL || cur->state != ENGINE_RESV_COMMITTED)
         return; /* not ours: an ordinary allocation */
     if (src != UINT32_MAX && resv_mark_covers(cur, src, seq, event))
         return; /* resent: applied to this record before, or before its commit */
-    uint32_t i = 0;
-    while (i < cur->n_lines && !(cur->lines[i].sku == sku && cur->lines[i].region == region))
-        i++;
-    if (i == cur->n_lines ||
-        cur->lines[i].consumed + cur->lines[i].released >= cur->lines[i].qty)
+    uint32_t i = resv_consumable_line(cur, sku, region);
+    if (i == cur->n_lines)
         return;
     resv *next = resv_clone(cur);
     if (next == NULL || (src != UINT32_MAX && !resv_mark_raise(next, src, seq, event))) {
@@ -1050,7 +1100,9 @@ static void resv_group_rewrite(engine *e, char **ids)
         resv *cur = resv_find(&e->resv, ids[i], strlen(ids[i]));
         resv *same = cur != NULL ? resv_clone(cur) : NULL;
         if (same != NULL) {
-            resv_pending *p = resv_change(e, NULL, cur, same, false); /* an equal copy */
+            /* An equal copy; never mark_only, even for a held record's
+             * mark: a snapshot may wait for it, which is never wrong. */
+            resv_pending *p = resv_change(e, NULL, cur, same, false);
             if (p != NULL)
                 p->keep = true;
         } else if (cur != NULL) {
@@ -1154,13 +1206,20 @@ void resv_group_done(engine *e, atp_err err)
     engine_snapshot_barrier(e, true);
 }
 
+/* A held record's mark (mark_only) is not waited for: a snapshot whose
+ * cut is past the event carries the source's offset past it, so after a
+ * kill -9 the event is never resent (the ingest drops it as a duplicate),
+ * and a commit after the restart marks the record at that offset, which
+ * covers the event. The mark matters only while the stored offset is below
+ * the event, that is without such a snapshot: a barrier would add nothing
+ * and make the snapshot wait for a write. */
 uint64_t resv_consumptions_gen(const resv_table *t)
 {
     for (size_t i = 0; i < t->open.n; i++)
-        if (t->open.items[i].keep)
+        if (t->open.items[i].keep && !t->open.items[i].mark_only)
             return t->gen_flushed + 1;
     for (size_t i = 0; t->inflight_busy && i < t->inflight.n; i++)
-        if (t->inflight.items[i].keep)
+        if (t->inflight.items[i].keep && !t->inflight.items[i].mark_only)
             return t->gen_flushed;
     return 0;
 }

@@ -63,12 +63,13 @@ typedef struct resv {
     int64_t due_ms; /* heap key: expiry when open, purge time when finished */
     /* What the record already reflects of each source, at most one mark
      * per source: every event of src up to (seq, event) was applied while
-     * this record was what it is (or an earlier version of it). Set at
-     * commit to each source's applied offset (what came before the commit
-     * consumed nothing) and raised by every consumption; a source event at
-     * or below its mark (a resend after a restart) never consumes
-     * (resv_consume). Only sources that may allocate in a line's region
-     * get one, so n_marks is small. NULL: none. */
+     * this record was what it is (or an earlier version of it). Raised
+     * by an allocation naming the record while it is held (it consumed
+     * nothing), at commit to each source's applied offset (what came
+     * before the commit consumed nothing), and by every consumption; a
+     * source event at or below its mark (a resend after a restart) never
+     * consumes (resv_consume). Only sources that may allocate in a line's
+     * region get one, so n_marks is small. NULL: none. */
     resv_mark *marks;
     uint32_t n_marks;
     uint32_t n_lines;
@@ -143,7 +144,9 @@ int64_t resv_tick(struct engine *e, int64_t now_ms);
  * ref (reservation id or order reference), applied as event `event` of
  * message seq of source src (src UINT32_MAX: not from a source, never
  * resent). Consumes once per (src, seq, event), only if the reservation was
- * committed before that event was first applied: see resv->marks. */
+ * committed before that event was first applied: see resv->marks. An
+ * event naming a held reservation (by id) stores its key as that record's
+ * mark, so that a resend never consumes it once it is committed. */
 void resv_consume(struct engine *e, uint32_t sku, uint32_t region,
                   const char *ref, uint32_t ref_len, int64_t qty, uint32_t src,
                   uint64_t seq, uint32_t event);

@@ -7,7 +7,9 @@
  *    [[source, seq, event | nil], ...]]
  *
  * The last array is the record's consumption marks (resv.h, resv->marks),
- * one per source at most; event nil: the whole message.
+ * one per source at most; event nil: the whole message. A held record has
+ * marks too (allocations that named it while held), in the same field:
+ * they needed no new version.
  *
  * Version 1 (read, so that an upgrade keeps its reservations) has no marks
  * but a line of 7: [sku, region, qty, consumed, released, consume_source |

@@ -6,7 +6,9 @@
  * keep their guard; malformed marks are refused; a ref that is one
  * record's id and another's order_ref; marks carried over an undone
  * commit; snapshots stored only after the consumptions before their cut;
- * seq_floor until the source's applied seq reaches it.
+ * seq_floor until the source's applied seq reaches it; an allocation
+ * naming a held reservation stores its key as the record's mark, so its
+ * resend after a restart never consumes it once committed.
  *
  * The engine runs on a fake store that completes every write at once (or
  * holds one reservation write until the test completes it) and keeps every
@@ -397,6 +399,39 @@ static void test_ignore(void *arg, const engine_resv_result *res)
     (void)res;
 }
 
+/* Reserve Z with its write held (in flight until test_unhold): what
+ * follows collects in the open group. */
+static void test_hold_reserve(engine *e)
+{
+    test_set_hold();
+    engine_resv_line line = {.sku = "P", .sku_len = 1, .region = 0, .qty = 1};
+    engine_resv_req req = {.op = ENGINE_RESV_RESERVE,
+                           .id = "Z",
+                           .id_len = 1,
+                           .lines = &line,
+                           .n_lines = 1,
+                           .done = test_ignore};
+    assert_int_equal(engine_resv_submit(e, &req), ATP_OK);
+    assert_int_equal(engine_sync(e), ATP_OK);
+}
+
+/* A started engine on an empty store, with stock; test_end stops it. */
+static engine *test_begin(config *cfg)
+{
+    test_store_reset();
+    engine *e = test_engine(cfg);
+    assert_int_equal(engine_start(e), ATP_OK);
+    test_stock(e);
+    return e;
+}
+
+static void test_end(engine *e, config *cfg)
+{
+    engine_stop(e);
+    engine_free(e);
+    config_fini(cfg);
+}
+
 /* A deadline in seconds, longer under the sanitizers. */
 static double test_deadline(double s)
 {
@@ -595,10 +630,7 @@ static void test_consume_id_ref_collision(void **state)
 {
     (void)state;
     config cfg;
-    test_store_reset();
-    engine *e = test_engine(&cfg);
-    assert_int_equal(engine_start(e), ATP_OK);
-    test_stock(e);
+    engine *e = test_begin(&cfg);
     test_reserve_commit(e, "Y", 5, "X");
     test_reserve_commit(e, "X", 5, NULL);
     test_allocate1(e, SRC_WMS, 5, "X", LOC_L1, 5);
@@ -625,10 +657,7 @@ static void test_consume_carry_marks_on_undo(void **state)
 {
     (void)state;
     config cfg;
-    test_store_reset();
-    engine *e = test_engine(&cfg);
-    assert_int_equal(engine_start(e), ATP_OK);
-    test_stock(e);
+    engine *e = test_begin(&cfg);
     assert_true(test_op(e, ENGINE_RESV_RESERVE, "R", 10, NULL).granted);
     test_set_hold();
     engine_resv_req req = {
@@ -703,22 +732,10 @@ static void test_consume_snapshot_barrier(void **state)
 {
     (void)state;
     config cfg;
-    test_store_reset();
-    engine *e = test_engine(&cfg);
-    assert_int_equal(engine_start(e), ATP_OK);
-    test_stock(e);
+    engine *e = test_begin(&cfg);
     test_reserve_commit(e, "R", 10, NULL);
     assert_int_equal(engine_snapshot_now(e), ATP_OK);
-    test_set_hold();
-    engine_resv_line line = {.sku = "P", .sku_len = 1, .region = 0, .qty = 1};
-    engine_resv_req req = {.op = ENGINE_RESV_RESERVE,
-                           .id = "Z",
-                           .id_len = 1,
-                           .lines = &line,
-                           .n_lines = 1,
-                           .done = test_ignore};
-    assert_int_equal(engine_resv_submit(e, &req), ATP_OK);
-    assert_int_equal(engine_sync(e), ATP_OK);      /* Z is in flight */
+    test_hold_reserve(e);                          /* Z is in flight */
     test_allocate1(e, SRC_WMS, 5, "R", LOC_L1, 4); /* R's consumption waits */
     engine_stats st;
     engine_stats_get(e, &st);
@@ -750,6 +767,99 @@ static void test_consume_snapshot_barrier(void **state)
     config_fini(&cfg);
 }
 
+/* Issue 12, B(2), the remaining gap: wms seq 3 names H while H is held
+ * (consumes nothing); kill -9 before any snapshot covers seq 3; after the
+ * restart H is committed before wms resends seq 3. The allocation's key
+ * was stored as H's mark when it was applied, so the resend consumes
+ * nothing: the state of the run without the crash (there, H was committed
+ * after seq 3 and seq 3 never consumed it). Only a write when the mark
+ * changes: the resend while H is still held writes nothing. */
+static void test_consume_held_mark_restart(void **state)
+{
+    (void)state;
+    config cfg;
+    engine *e = test_begin(&cfg);
+    assert_true(test_op(e, ENGINE_RESV_RESERVE, "H", 6, NULL).granted);
+    pthread_mutex_lock(&test_mu);
+    int writes = test_writes_of("H");
+    pthread_mutex_unlock(&test_mu);
+    test_allocate1(e, SRC_WMS, 3, "H", LOC_L1, 6); /* H is held */
+    test_allocate1(e, SRC_WMS, 3, "H", LOC_L1, 6); /* same key: no write */
+    assert_int_equal(test_consumed(e, "H"), 0);
+    pthread_mutex_lock(&test_mu);
+    int mark_writes = test_writes_of("H") - writes;
+    pthread_mutex_unlock(&test_mu);
+    test_restart(&e, &cfg);
+    assert_int_equal(test_op(e, ENGINE_RESV_COMMIT, "H", 0, NULL).state,
+                     ENGINE_RESV_COMMITTED);
+    test_allocate1(e, SRC_WMS, 3, "H", LOC_L1, 6); /* resent after the commit */
+    test_res r = test_op(e, ENGINE_RESV_GET, "H", 0, NULL);
+    assert_int_equal(r.state, ENGINE_RESV_COMMITTED);
+    assert_int_equal(r.consumed, 0);
+    test_allocate1(e, SRC_WMS, 4, "H", LOC_L2, 2); /* new: consumes */
+    assert_int_equal(test_consumed(e, "H"), 2);
+    assert_int_equal(mark_writes, 1);
+    test_end(e, &cfg);
+}
+
+/* The held case with the id-first rule: wms seq 5 names "X" while X is
+ * held, so it consumes Y, committed with order_ref "X", and marks X.
+ * After a kill -9, X is committed before the resend: the resend consumes
+ * neither X (it never did) nor Y again. (Y's stored mark alone already
+ * gives X's commit a mark at seq 5, through seq_floor; this guards the
+ * routing around the held record's write.) */
+static void test_consume_held_mark_routed_by_ref(void **state)
+{
+    (void)state;
+    config cfg;
+    engine *e = test_begin(&cfg);
+    test_reserve_commit(e, "Y", 5, "X");
+    assert_true(test_op(e, ENGINE_RESV_RESERVE, "X", 5, NULL).granted);
+    test_allocate1(e, SRC_WMS, 5, "X", LOC_L1, 3);
+    assert_int_equal(test_consumed(e, "X"), 0);
+    assert_int_equal(test_consumed(e, "Y"), 3);
+    test_restart(&e, &cfg);
+    assert_int_equal(test_op(e, ENGINE_RESV_COMMIT, "X", 0, NULL).state,
+                     ENGINE_RESV_COMMITTED);
+    test_allocate1(e, SRC_WMS, 5, "X", LOC_L1, 3); /* resent */
+    assert_int_equal(test_consumed(e, "X"), 0);
+    assert_int_equal(test_consumed(e, "Y"), 3);
+    test_allocate1(e, SRC_WMS, 6, "X", LOC_L1, 1); /* new: X is committed now */
+    assert_int_equal(test_consumed(e, "X"), 1);
+    test_end(e, &cfg);
+}
+
+/* A held record's mark waiting in the open group (another group in
+ * flight) does not hold a snapshot back (resv_consumptions_gen says why),
+ * unlike a consumption (test_consume_snapshot_barrier). */
+static void test_consume_held_mark_no_barrier(void **state)
+{
+    (void)state;
+    config cfg;
+    engine *e = test_begin(&cfg);
+    assert_true(test_op(e, ENGINE_RESV_RESERVE, "H", 4, NULL).granted);
+    test_hold_reserve(e);                          /* Z is in flight */
+    test_allocate1(e, SRC_WMS, 5, "H", LOC_L1, 4); /* H's mark waits */
+    engine_stats st0, st;
+    engine_stats_get(e, &st0);
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, test_snapshot_thread, e), 0);
+    double deadline = test_deadline(10);
+    do
+        engine_stats_get(e, &st);
+    while (st.snapshots == st0.snapshots && test_before(deadline));
+    assert_int_equal(st.snapshots, st0.snapshots + 1); /* stored while held */
+    assert_int_equal(st.snapshot_waited, st0.snapshot_waited);
+    test_unhold(ATP_OK);
+    void *ret;
+    assert_int_equal(pthread_join(th, &ret), 0);
+    assert_int_equal((intptr_t)ret, ATP_OK);
+    pthread_mutex_lock(&test_mu);
+    assert_int_equal(test_snap_wms, 5);
+    pthread_mutex_unlock(&test_mu);
+    test_end(e, &cfg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -762,6 +872,9 @@ int main(void)
         cmocka_unit_test(test_consume_carry_marks_on_undo),
         cmocka_unit_test(test_consume_snapshot_barrier),
         cmocka_unit_test(test_consume_floor_until_caught_up),
+        cmocka_unit_test(test_consume_held_mark_restart),
+        cmocka_unit_test(test_consume_held_mark_routed_by_ref),
+        cmocka_unit_test(test_consume_held_mark_no_barrier),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
