@@ -97,8 +97,14 @@ def main(h):
         if cmd.startswith("build/atp-feed"):
             cmd += " --endpoint %s --control %s" % (urls["ingest"], urls["control"])
         cmd = re.sub(r"(^|\| )build/", lambda m: m.group(1) + h.bin_dir + "/", cmd)
-        r = subprocess.run(["bash", "-c", cmd], capture_output=True, text=True, env=env,
-                           cwd=h.source_dir, timeout=60 * TF)
+        try:
+            r = subprocess.run(["bash", "-c", cmd], capture_output=True, text=True, env=env,
+                               cwd=h.source_dir, timeout=60 * TF)
+        except subprocess.TimeoutExpired as e:
+            # What it printed tells a hang after the work (a close) from
+            # one before it (nothing received).
+            raise TestFailure("%s: no exit within %.0f s; it printed %r, stderr %r" % (
+                cmd, 60 * TF, e.stdout, e.stderr))
         h.log("$ %s -> exit %d", cmd.replace(h.bin_dir + "/", "build/"), r.returncode)
         return r
 

@@ -12,6 +12,8 @@
 #include <nng/nng.h>
 #include <nng/protocol/pubsub0/sub.h>
 
+#include "common/thread.h"
+
 struct ctl_sub {
     nng_socket sock;
     atomic_int pipes;       /* connections up (ctl_sub_pipe_cb) */
@@ -108,12 +110,24 @@ fail_free:
     return e;
 }
 
+static void ctl_sub_close_fn(void *arg)
+{
+    nng_close(*(nng_socket *)arg);
+}
+
 void ctl_sub_close(ctl_sub *s)
 {
     if (s == NULL)
         return;
-    nng_close(s->sock);
-    free(s);
+    /* Bounded (common/thread.h): nng 1.5.2's nng_close can wait forever
+     * for a pipe that a peer is sending on, and a SUB socket on a busy
+     * change feed always has one (`watch --count 5` in readme_tour once ran
+     * into the test's 240 s limit under load, on a feed that kept
+     * publishing). Not closed in time: s stays allocated, nng may still
+     * call ctl_sub_pipe_cb with it; the process exits soon anyway. */
+    if (thread_run_bounded(ctl_sub_close_fn, &s->sock, sizeof s->sock, 1000,
+                           "closing the change-feed socket"))
+        free(s);
 }
 
 atp_err ctl_sub_recv(ctl_sub *s, int timeout_ms, void **msg, size_t *len)

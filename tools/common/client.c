@@ -27,6 +27,7 @@
 #include <nng/protocol/reqrep0/req.h>
 
 #include "common/clock.h"
+#include "common/thread.h"
 #include "sp_probe.h"
 
 /* After a cancel, how long nng gets to complete the aio before the client
@@ -197,13 +198,23 @@ fail_free:
     return e;
 }
 
+static void client_close_fn(void *arg)
+{
+    nng_close(*(nng_socket *)arg);
+}
+
 void client_close(client *c)
 {
     if (c == NULL)
         return;
     if (c->wedged)
         return; /* nng still holds the aio: closing could wait for it */
-    nng_close(c->sock);
+    /* Bounded like ctl_sub_close and atpd's own closes (common/thread.h):
+     * nng 1.5.2's nng_close can wait forever for a busy pipe. Not closed in
+     * time: c stays allocated for nng (a tool exits soon after). */
+    if (!thread_run_bounded(client_close_fn, &c->sock, sizeof c->sock, 1000,
+                            "closing the query socket"))
+        return;
     nng_aio_free(c->aio);
     pthread_cond_destroy(&c->cv);
     pthread_mutex_destroy(&c->mu);
