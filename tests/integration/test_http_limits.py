@@ -41,8 +41,8 @@ def closed_by_peer(s, timeout_s):
 
 def main(h):
     ck = harness.Checks(h)
-    cfg = H.http_config(h, {"http_timeout": "1s", "http_max_connections": MAX_CONN,
-                            "http_max_header_bytes": 4096, "http_threads": 1})
+    cfg = H.http_config(h, {"http_timeout": "1s", "http_max_header_bytes": 4096,
+                            "http_threads": 1})
     d = h.start_atpd(cfg)
     c = U.Client(d.query_port, d=d)
     feed = U.Feeder(d, c)
@@ -79,15 +79,16 @@ def main(h):
         s.close()
     w.close()
 
-    # ---- connection limit --------------------------------------------------
+    # ---- connection limit (an atpd of its own: no idle timeout meanwhile) ---
+    d2 = h.start_atpd(H.http_config(h, {"http_max_connections": MAX_CONN}), name="atpd-conn")
     socks = []
     for i in range(MAX_CONN):
-        s = H.raw_socket(d)
+        s = H.raw_socket(d2)
         s.sendall(H.request_bytes("GET", "/v1/availability/A/east"))
         st, _, _ = H.read_response(s.makefile("rb"))
         ck.eq(st, 200, "connection %d of %d is served" % (i + 1, MAX_CONN))
         socks.append(s)
-    extra = H.raw_socket(d)
+    extra = H.raw_socket(d2)
     extra.settimeout(0.5 * harness.TIME_FACTOR)
     answered = None
     try:
@@ -103,7 +104,7 @@ def main(h):
     # atpd notices the close on its next turn).
     def served_again():
         try:
-            s = H.raw_socket(d, timeout_s=1)
+            s = H.raw_socket(d2, timeout_s=1)
             s.sendall(H.request_bytes("GET", "/v1/availability/A/east"))
             st, _, _ = H.read_response(s.makefile("rb"))
             s.close()
@@ -114,6 +115,7 @@ def main(h):
                        "a connection served once another closed")
     for s in socks:
         s.close()
+    d2.stop()
 
     # ---- header size -------------------------------------------------------
     s = H.raw_socket(d)
