@@ -51,7 +51,7 @@ typedef struct http_call {
  * decimal digits; an empty value is absent). Decoded strings live in a.
  * false: no route (404, unknown_op), a route for another method (405,
  * unknown_op, c->allow set), malformed percent-encoding (400,
- * bad_request) or out of memory (500, nomem); c->status, c->err and
+ * bad_request) or out of memory (503, nomem); c->status, c->err and
  * c->message say which. Any thread. */
 bool http_route(http_call *c, const char *method, const char *path,
                 const http_param *params, size_t n_params, codec_arena *a);

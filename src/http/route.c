@@ -62,24 +62,24 @@ static int http_hex(char c)
 }
 
 /* http_decode percent-decodes s[0..n) into a (plus: '+' is a space, as in
- * a query string). false: a '%' not followed by two hex digits, or out of
- * memory (out->ptr NULL). The result may hold any byte: the request
- * module judges it (an id must be printable UTF-8). */
-static bool http_decode(const char *s, size_t n, bool plus, codec_arena *a,
-                        codec_str *out)
+ * a query string). Returns ATP_OK, ATP_E_BAD_REQUEST (a '%' not followed
+ * by two hex digits) or ATP_E_NOMEM. The result may hold any byte: the
+ * request module judges it (an id must be printable UTF-8). */
+static atp_err http_decode(const char *s, size_t n, bool plus, codec_arena *a,
+                           codec_str *out)
 {
     char *d = codec_arena_malloc(a, n ? n : 1);
     out->ptr = d;
     out->len = 0;
     if (d == NULL)
-        return false;
+        return ATP_E_NOMEM;
     size_t o = 0;
     for (size_t i = 0; i < n; i++) {
         if (s[i] == '%') {
             int hi = i + 2 < n ? http_hex(s[i + 1]) : -1;
             int lo = i + 2 < n ? http_hex(s[i + 2]) : -1;
             if (hi < 0 || lo < 0)
-                return false;
+                return ATP_E_BAD_REQUEST;
             d[o++] = (char)(hi << 4 | lo);
             i += 2;
         } else {
@@ -87,7 +87,7 @@ static bool http_decode(const char *s, size_t n, bool plus, codec_arena *a,
         }
     }
     out->len = (uint32_t)o;
-    return true;
+    return ATP_OK;
 }
 
 static void http_call_fail(http_call *c, int status, atp_err err, const char *fmt,
@@ -118,10 +118,10 @@ static const char *http_capture_key(const char *p, size_t pn)
 }
 
 /* http_match matches path against pattern; on a match, captures become
- * fields of c (decoded into a). Returns 1 on a match, 0 on none, -1 on a
- * malformed percent-encoding or out of memory inside a captured segment. */
-static int http_match(http_call *c, const char *pattern, const char *path,
-                      codec_arena *a)
+ * fields of c (decoded into a). Returns ATP_OK with *match, or
+ * http_decode's error for a captured segment. */
+static atp_err http_match(http_call *c, const char *pattern, const char *path,
+                          codec_arena *a, bool *match)
 {
     const char *p = pattern, *s = path;
     size_t n0 = c->n_fields;
@@ -133,8 +133,9 @@ static int http_match(http_call *c, const char *pattern, const char *path,
         size_t sn = se ? (size_t)(se - s) : strlen(s);
         if (p[0] == '{') {
             codec_str v;
-            if (!http_decode(s, sn, false, a, &v))
-                return -1;
+            atp_err err = http_decode(s, sn, false, a, &v);
+            if (err != ATP_OK)
+                return err;
             const char *key = http_capture_key(p, pn);
             http_field_add_str(c, key, v);
         } else if (pn != sn || memcmp(p, s, pn) != 0) {
@@ -143,11 +144,14 @@ static int http_match(http_call *c, const char *pattern, const char *path,
         p += pn;
         s += sn;
     }
-    if (*p == '\0' && *s == '\0')
-        return 1;
+    if (*p == '\0' && *s == '\0') {
+        *match = true;
+        return ATP_OK;
+    }
 none:
     c->n_fields = n0;
-    return 0;
+    *match = false;
+    return ATP_OK;
 }
 
 /* http_query_int: a query value of decimal digits as an integer (beyond
@@ -169,9 +173,9 @@ static bool http_query_int(codec_str s, int64_t *out)
 }
 
 /* http_params_take adds the query parameters route r reads to c (the first
- * occurrence of each wins, as in a request map). false: malformed
- * percent-encoding or out of memory. */
-static bool http_params_take(http_call *c, const http_route_def *r,
+ * occurrence of each wins, as in a request map). Returns http_decode's
+ * error for a value. */
+static atp_err http_params_take(http_call *c, const http_route_def *r,
                              const http_param *params, size_t n_params,
                              codec_arena *a)
 {
@@ -184,8 +188,9 @@ static bool http_params_take(http_call *c, const http_route_def *r,
             if (v == NULL || v[0] == '\0')
                 break; /* "?cursor=": absent */
             codec_str s;
-            if (!http_decode(v, strlen(v), true, a, &s))
-                return false;
+            atp_err err = http_decode(v, strlen(v), true, a, &s);
+            if (err != ATP_OK)
+                return err;
             int64_t iv;
             if (def->kind == HTTP_P_INT && http_query_int(s, &iv)) {
                 if (c->n_fields < HTTP_FIELDS_MAX)
@@ -199,7 +204,18 @@ static bool http_params_take(http_call *c, const http_route_def *r,
             break;
         }
     }
-    return true;
+    return ATP_OK;
+}
+
+/* http_call_decode_fail: a path or query that cannot be decoded. */
+static bool http_call_decode_fail(http_call *c, atp_err err, const char *where)
+{
+    if (err == ATP_E_NOMEM)
+        http_call_fail(c, http_status_of(err), err, "out of memory decoding the %s", where);
+    else
+        http_call_fail(c, 400, ATP_E_BAD_REQUEST, "malformed percent-encoding in the %s",
+                       where);
+    return false;
 }
 
 bool http_route(http_call *c, const char *method, const char *path,
@@ -209,13 +225,11 @@ bool http_route(http_call *c, const char *method, const char *path,
     size_t allow_len = 0;
     for (size_t i = 0; i < HTTP_ROUTES; i++) {
         const http_route_def *r = &http_routes[i];
-        int m = http_match(c, r->pattern, path, a);
-        if (m < 0) {
-            http_call_fail(c, 400, ATP_E_BAD_REQUEST,
-                           "malformed percent-encoding in the path%s", "");
-            return false;
-        }
-        if (m == 0)
+        bool m;
+        atp_err err = http_match(c, r->pattern, path, a, &m);
+        if (err != ATP_OK)
+            return http_call_decode_fail(c, err, "path");
+        if (!m)
             continue;
         if (strcmp(method, r->method) != 0) {
             /* Another method's route: remember it for Allow. */
@@ -232,11 +246,9 @@ bool http_route(http_call *c, const char *method, const char *path,
         c->async = r->async;
         c->created = r->created;
         c->line_qty = r->line_qty;
-        if (!http_params_take(c, r, params, n_params, a)) {
-            http_call_fail(c, 400, ATP_E_BAD_REQUEST,
-                           "malformed percent-encoding in the query string%s", "");
-            return false;
-        }
+        err = http_params_take(c, r, params, n_params, a);
+        if (err != ATP_OK)
+            return http_call_decode_fail(c, err, "query string");
         if (c->op != NULL)
             c->fields[c->n_fields++] =
                 (codec_json_field){.key = "op", .str = {c->op, (uint32_t)strlen(c->op)}};
