@@ -29,12 +29,12 @@ typedef struct http_param {
 /* A request matched to a route: which nng op it runs and the fields the
  * route supplies, or the error the HTTP layer answers by itself. */
 typedef struct http_call {
-    const char *op;  /* the request module's op; NULL for the change feed */
-    bool sse;        /* GET /v1/changes */
-    bool body;       /* the route reads a JSON body */
-    bool async;      /* the op may be answered later (reservations, snapshot) */
-    bool created;    /* reserve: 201 when a new reservation was granted */
-    bool line_qty;   /* lines given as objects carry qty */
+    const char *op; /* the request module's op; NULL for the change feed */
+    bool sse;       /* GET /v1/changes */
+    bool body;      /* the route reads a JSON body */
+    bool async;     /* the op may be answered later (reservations, snapshot) */
+    bool created;   /* reserve: 201 when a new reservation was granted */
+    bool line_qty;  /* lines given as objects carry qty */
     codec_json_field fields[HTTP_FIELDS_MAX];
     size_t n_fields;
     /* When routing failed (http_route returned false): */

@@ -30,11 +30,15 @@ typedef struct http_route_def {
 } http_route_def;
 
 static const http_route_def http_routes[] = {
-    {"GET", "/v1/availability/{sku}/{region}", "atp", .params = {{"channel", HTTP_P_STR}}},
-    {"GET", "/v1/availability/{sku}", "regions", .params = {{"channel", HTTP_P_STR}}},
+    {"GET", "/v1/availability/{sku}/{region}", "atp",
+     .params = {{"channel", HTTP_P_STR}}},
+    {"GET", "/v1/availability/{sku}", "regions",
+     .params = {{"channel", HTTP_P_STR}}},
     {"POST", "/v1/availability/cart", "cart", .body = true, .line_qty = true},
     {"GET", "/v1/regions/{region}/availability", "scan",
-     .params = {{"cursor", HTTP_P_INT}, {"limit", HTTP_P_INT}, {"channel", HTTP_P_STR}}},
+     .params = {{"cursor", HTTP_P_INT},
+                {"limit", HTTP_P_INT},
+                {"channel", HTTP_P_STR}}},
     {"GET", "/v1/sources", "sources"},
     {"GET", "/v1/status", "status"},
     {"POST", "/v1/snapshots", "snapshot", .async = true},
@@ -42,10 +46,14 @@ static const http_route_def http_routes[] = {
      .created = true, .line_qty = true},
     {"GET", "/v1/reservations/{id}", "reservation", .async = true},
     {"DELETE", "/v1/reservations/{id}", "release", .body = true, .async = true},
-    {"POST", "/v1/reservations/{id}/commit", "commit", .body = true, .async = true},
-    {"POST", "/v1/reservations/{id}/release", "release", .body = true, .async = true},
-    {"POST", "/v1/reservations/{id}/extend", "extend", .body = true, .async = true},
-    {"GET", "/v1/changes", NULL, .params = {{"region", HTTP_P_STR}, {"sku", HTTP_P_STR}}},
+    {"POST", "/v1/reservations/{id}/commit", "commit", .body = true,
+     .async = true},
+    {"POST", "/v1/reservations/{id}/release", "release", .body = true,
+     .async = true},
+    {"POST", "/v1/reservations/{id}/extend", "extend", .body = true,
+     .async = true},
+    {"GET", "/v1/changes", NULL,
+     .params = {{"region", HTTP_P_STR}, {"sku", HTTP_P_STR}}},
 };
 
 #define HTTP_ROUTES (sizeof http_routes / sizeof http_routes[0])
@@ -90,8 +98,8 @@ static atp_err http_decode(const char *s, size_t n, bool plus, codec_arena *a,
     return ATP_OK;
 }
 
-static void http_call_fail(http_call *c, int status, atp_err err, const char *fmt,
-                           const char *arg)
+static void http_call_fail(http_call *c, int status, atp_err err,
+                           const char *fmt, const char *arg)
 {
     c->status = status;
     c->err = err;
@@ -176,8 +184,8 @@ static bool http_query_int(codec_str s, int64_t *out)
  * occurrence of each wins, as in a request map). Returns http_decode's
  * error for a value. */
 static atp_err http_params_take(http_call *c, const http_route_def *r,
-                             const http_param *params, size_t n_params,
-                             codec_arena *a)
+                                const http_param *params, size_t n_params,
+                                codec_arena *a)
 {
     for (size_t d = 0; d < 3 && r->params[d].name != NULL; d++) {
         const http_param_def *def = &r->params[d];
@@ -194,8 +202,8 @@ static atp_err http_params_take(http_call *c, const http_route_def *r,
             int64_t iv;
             if (def->kind == HTTP_P_INT && http_query_int(s, &iv)) {
                 if (c->n_fields < HTTP_FIELDS_MAX)
-                    c->fields[c->n_fields++] =
-                        (codec_json_field){.key = def->name, .is_int = true, .i = iv};
+                    c->fields[c->n_fields++] = (codec_json_field){
+                        .key = def->name, .is_int = true, .i = iv};
             } else {
                 /* Not digits: passed as a string, which the request module
                  * refuses as the wrong type (bad_request), as over nng. */
@@ -211,10 +219,11 @@ static atp_err http_params_take(http_call *c, const http_route_def *r,
 static bool http_call_decode_fail(http_call *c, atp_err err, const char *where)
 {
     if (err == ATP_E_NOMEM)
-        http_call_fail(c, http_status_of(err), err, "out of memory decoding the %s", where);
+        http_call_fail(c, http_status_of(err), err,
+                       "out of memory decoding the %s", where);
     else
-        http_call_fail(c, 400, ATP_E_BAD_REQUEST, "malformed percent-encoding in the %s",
-                       where);
+        http_call_fail(c, 400, ATP_E_BAD_REQUEST,
+                       "malformed percent-encoding in the %s", where);
     return false;
 }
 
@@ -235,9 +244,9 @@ bool http_route(http_call *c, const char *method, const char *path,
             /* Another method's route: remember it for Allow. */
             c->n_fields = 0;
             if (strstr(c->allow, r->method) == NULL)
-                allow_len += (size_t)snprintf(c->allow + allow_len,
-                                              sizeof c->allow - allow_len, "%s%s",
-                                              allow_len ? ", " : "", r->method);
+                allow_len += (size_t)snprintf(
+                    c->allow + allow_len, sizeof c->allow - allow_len, "%s%s",
+                    allow_len ? ", " : "", r->method);
             continue;
         }
         c->op = r->op;
@@ -250,8 +259,8 @@ bool http_route(http_call *c, const char *method, const char *path,
         if (err != ATP_OK)
             return http_call_decode_fail(c, err, "query string");
         if (c->op != NULL)
-            c->fields[c->n_fields++] =
-                (codec_json_field){.key = "op", .str = {c->op, (uint32_t)strlen(c->op)}};
+            c->fields[c->n_fields++] = (codec_json_field){
+                .key = "op", .str = {c->op, (uint32_t)strlen(c->op)}};
         return true;
     }
     if (allow_len > 0) {
@@ -334,8 +343,8 @@ bool http_reply_read(const void *rep, size_t len, http_reply_info *out)
         return false;
     if (!ok) {
         int64_t code;
-        if (!codec_view_int(codec_view_get(codec_view_get(root, "error"), "code"),
-                            &code))
+        if (!codec_view_int(
+                codec_view_get(codec_view_get(root, "error"), "code"), &code))
             return false;
         out->code = (int)code;
         return true;

@@ -25,7 +25,10 @@
 #include "config/config.h"
 #include "http/sse.h"
 
-static void test_noop(void *ctx) { (void)ctx; }
+static void test_noop(void *ctx)
+{
+    (void)ctx;
+}
 
 static void test_feed(http_sse *hub, codec_writer *w, uint64_t seq)
 {
@@ -61,8 +64,9 @@ static void test_scenario(void **state)
         atp_err err = http_sse_alloc(&cfg, NULL, &hub);
         if (err == ATP_OK) {
             char msg[100];
-            http_sse_stream *st = http_sse_open(hub, &c, "5", (http_sse_io){test_noop, test_noop, NULL},
-                                                &err, msg, sizeof msg);
+            http_sse_stream *st = http_sse_open(
+                hub, &c, "5", (http_sse_io){test_noop, test_noop, NULL}, &err,
+                msg, sizeof msg);
             if (st == NULL) {
                 assert_int_equal(err, ATP_E_NOMEM);
             } else {
@@ -74,7 +78,8 @@ static void test_scenario(void **state)
                 buf[n] = '\0';
                 /* Whatever was lost, what arrived is whole events. */
                 size_t len = strlen(buf);
-                assert_true(len == 0 || (len >= 2 && strcmp(buf + len - 2, "\n\n") == 0));
+                assert_true(len == 0 ||
+                            (len >= 2 && strcmp(buf + len - 2, "\n\n") == 0));
                 http_sse_close(st);
             }
             http_sse_feed(hub, NULL);
