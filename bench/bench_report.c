@@ -191,7 +191,8 @@ void bench_report_add_runs(bench_report *r, const char *scenario,
         e->client_cpu_us_per_req =
             completed && cli_cpu >= 0.1 ? cli_cpu * 1e6 / (double)completed
                                         : NAN;
-        e->ratio_vs_echo = e->ratio_vs_redis = e->p99_ratio_vs_echo =
+        e->ratio_vs_echo = e->ratio_vs_redis = e->ratio_vs_nng =
+            e->p99_ratio_vs_echo =
             e->p99_ratio_vs_redis = NAN;
         /* per-second series, the runs one after the other (full seconds) */
         e->sec_ops = calloc(n_secs ? n_secs : 1, sizeof(double));
@@ -243,10 +244,17 @@ void bench_report_ratios(bench_report *r)
 {
     for (size_t i = 0; i < r->n; i++) {
         bench_entry *e = &r->e[i];
-        if (strcmp(e->system, "atpd") != 0)
+        /* atpd over nng against the nng echo floor; atpd over HTTP against
+         * the HTTP floor (same column), and against atpd over nng */
+        bool http = strcmp(e->system, "atpd-http") == 0;
+        if (!http && strcmp(e->system, "atpd") != 0)
             continue;
-        bench_entry *echo = bench_report_find(r, e->scenario, "echo", e->op);
+        bench_entry *echo = bench_report_find(r, e->scenario,
+                                              http ? "http-floor" : "echo",
+                                              e->op);
         bench_entry *redis = bench_report_find(r, e->scenario, "redis", e->op);
+        bench_entry *nng =
+            http ? bench_report_find(r, e->scenario, "atpd", e->op) : NULL;
         if (echo != NULL && echo->ops_per_s > 0) {
             e->ratio_vs_echo = bench_pair_ratio(e, echo);
             if (echo->p99_us > 0)
@@ -257,6 +265,8 @@ void bench_report_ratios(bench_report *r)
             if (redis->p99_us > 0)
                 e->p99_ratio_vs_redis = e->p99_us / redis->p99_us;
         }
+        if (nng != NULL && nng->ops_per_s > 0)
+            e->ratio_vs_nng = bench_pair_ratio(e, nng);
     }
 }
 
@@ -387,11 +397,11 @@ static void bench_fmt_ratio(char *buf, size_t len, double v)
 void bench_report_print(const bench_report *r, FILE *f)
 {
     fprintf(f,
-            "\n%-15s %-7s %-6s %-7s %4s %11s %9s %9s %9s %9s %10s %7s %7s %8s "
+            "\n%-15s %-7s %-10s %-7s %4s %11s %9s %9s %9s %9s %10s %7s %7s %8s "
             "%8s %7s %9s\n",
             "scenario", "op", "system", "mode", "cli", "ops/s", "p50 us",
             "p90 us", "p99 us", "p99.9 us", "max us", "errors", "refused",
-            "vs echo", "vs redis", "cpu/req", "lag p99");
+            "vs floor", "vs redis", "cpu/req", "lag p99");
     for (size_t i = 0; i < r->n; i++) {
         const bench_entry *e = &r->e[i];
         char re[16], rr[16];
@@ -406,7 +416,7 @@ void bench_report_print(const bench_report *r, FILE *f)
         if (e->rate != 0)
             snprintf(lag, sizeof lag, "%.1f", e->send_lag_p99_us);
         fprintf(f,
-                "%-15s %-7s %-6s %-7s %4u %11.0f %9.1f %9.1f %9.1f %9.1f "
+                "%-15s %-7s %-10s %-7s %4u %11.0f %9.1f %9.1f %9.1f %9.1f "
                 "%10.1f %7llu %7llu %8s %8s %7s %9s\n",
                 e->scenario, e->op, e->system, e->mode, e->clients,
                 e->ops_per_s, e->p50_us, e->p90_us, e->p99_us, e->p999_us,
@@ -472,6 +482,7 @@ int bench_report_write_json(const bench_report *r, const char *path,
         bench_json_num(f, "ratio_vs_echo", e->ratio_vs_echo, true);
         bench_json_num(f, "p99_ratio_vs_echo", e->p99_ratio_vs_echo, true);
         bench_json_num(f, "ratio_vs_redis", e->ratio_vs_redis, true);
+        bench_json_num(f, "ratio_vs_nng", e->ratio_vs_nng, true);
         bench_json_num(f, "p99_ratio_vs_redis", e->p99_ratio_vs_redis, false);
         fprintf(f, "}%s\n", i + 1 < r->n ? "," : "");
     }
