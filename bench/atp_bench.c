@@ -83,6 +83,10 @@ static void bench_usage(FILE *f)
         "instead of\n"
         "                        the one atp-bench starts (implies --http)\n"
         "  --no-nng              not atpd over nng (nor the echo floor)\n"
+        "  --wrk                 point, closed loop, with --http: also atpd "
+        "over HTTP\n"
+        "                        and the HTTP floor driven by wrk (a cheaper "
+        "client)\n"
         "  --http-floor PATH     atp-bench-http-floor (default: next to "
         "atp-bench)\n"
         "  --http-threads N      the floor's server threads (default 1, like "
@@ -259,6 +263,7 @@ static int bench_parse_args(int argc, char **argv, bench_args *a)
                      : strcmp(opt, "--rt") == 0       ? &a->rt
                      : strcmp(opt, "--http") == 0     ? &a->http
                      : strcmp(opt, "--no-nng") == 0   ? &a->no_nng
+                     : strcmp(opt, "--wrk") == 0      ? &a->wrk
                                                       : NULL;
         if (flag != NULL) {
             *flag = true;

@@ -33,6 +33,7 @@ typedef struct bench_args {
     /* --http: atpd over HTTP and the HTTP floor too; --no-nng: not atpd
      * over nng (nor the nng echo floor) */
     bool http, no_nng;
+    bool wrk; /* point: also atpd-http and the floor under wrk */
     const char *http_floor; /* atp-bench-http-floor */
     const char *http_endpoint; /* a running atpd's HTTP URL (implies --http) */
     unsigned http_threads;  /* the floor's threads: like atpd's HTTP server */

@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "bench_load.h"
@@ -54,6 +55,19 @@ void bench_report_add_runs(bench_report *r, const char *scenario,
                            const char *system,
                            const bench_run_result *const *runs,
                            unsigned n_runs);
+/* One run measured by an outside load generator (wrk): only its summary. */
+typedef struct bench_ext_run {
+    double ops_per_s, p50_us, p99_us, max_us;
+    double server_cpu_us_per_req; /* NAN: unknown */
+    uint64_t count, errors;
+} bench_ext_run;
+
+/* bench_report_add_external adds one closed-loop entry from such runs
+ * (ops/s, p50, p99: medians of the runs; no per-second series). */
+void bench_report_add_external(bench_report *r, const char *scenario,
+                               const char *system, const char *op,
+                               unsigned clients, const bench_ext_run *runs,
+                               unsigned n_runs);
 /* bench_report_find returns the entry or NULL. */
 bench_entry *bench_report_find(bench_report *r, const char *scenario,
                                const char *system, const char *op);

@@ -19,6 +19,7 @@
 #include "bench_nng.h"
 #ifdef ATP_BENCH_HAVE_CURL
 #include "bench_http.h"
+#include "bench_wrk.h"
 #endif
 #include "bench_sp.h"
 #include "common/clock.h"
@@ -646,12 +647,13 @@ static void bench_target_ratio(bench_app *app, const char *scenario,
 /* A target of atpd over HTTP (--http): ratio 'f' (floor), 'r' (Redis) or
  * 'n' (atpd over nng) of scenario/op at least min. */
 static void bench_target_http(bench_app *app, const char *scenario,
-                              const char *op, const char *name,
-                              const char *goal, char which, double min)
+                              const char *system, const char *op,
+                              const char *name, const char *goal, char which,
+                              double min)
 {
-    if (!app->a.http)
+    bench_entry *e = bench_report_find(app->rep, scenario, system, op);
+    if (!app->a.http || e == NULL)
         return;
-    bench_entry *e = bench_report_find(app->rep, scenario, "atpd-http", op);
     double v = e == NULL     ? NAN
                : which == 'f' ? e->ratio_vs_echo
                : which == 'r' ? e->ratio_vs_redis
@@ -710,13 +712,20 @@ static int sc_point(bench_app *app)
                            app->a.ingest_rate);
     bench_gen_init(&s.proto, app, GEN_POINT);
     int rc = bench_run_systems(app, &s);
+#ifdef ATP_BENCH_HAVE_CURL
+    if (app->a.wrk && app->a.http && app->a.rate == 0)
+        rc |= bench_wrk_point(app, app->a.repeat ? app->a.repeat : 1);
+#endif
     bench_report_ratios(app->rep);
     bench_target_ratio(app, "point", "atp",
                        "single-line ATP vs transport floor", ">= 0.85x echo",
                        true, 0.85);
-    bench_target_http(app, "point", "atp",
+    bench_target_http(app, "point", "atpd-http", "atp",
                       "single-line ATP over HTTP vs HTTP floor",
                       ">= 0.85x http-floor", 'f', 0.85);
+    bench_target_http(app, "point", "atpd-http-wrk", "atp",
+                      "single-line ATP over HTTP vs HTTP floor, wrk client",
+                      ">= 0.85x http-floor-wrk", 'f', 0.85);
     bench_entry *h = bench_report_find(app->rep, "point", "atpd-http", "atp");
     if (h != NULL && app->a.rate > 0) {
         char note[160];
@@ -745,7 +754,7 @@ static int sc_cart(bench_app *app)
     bench_target_ratio(app, "cart", "cart",
                        "cart ATP (real basket sizes) vs Redis Lua",
                        ">= 3x Redis", false, 3.0);
-    bench_target_http(app, "cart", "cart",
+    bench_target_http(app, "cart", "atpd-http", "cart",
                       "cart ATP over HTTP (real basket sizes) vs Redis Lua",
                       ">= 3x Redis", 'r', 3.0);
     return rc;
@@ -783,10 +792,10 @@ static int sc_reserve(bench_app *app)
         app, "reserve-cart", "reserve",
         "durable cart reservations vs Redis Lua appendfsync always",
         ">= 3x Redis", false, 3.0);
-    bench_target_http(app, "reserve-single", "reserve",
+    bench_target_http(app, "reserve-single", "atpd-http", "reserve",
                       "durable single-line reservations over HTTP vs nng",
                       ">= 0.9x atpd over nng", 'n', 0.9);
-    bench_target_http(app, "reserve-cart", "reserve",
+    bench_target_http(app, "reserve-cart", "atpd-http", "reserve",
                       "durable cart reservations over HTTP vs nng",
                       ">= 0.9x atpd over nng", 'n', 0.9);
     return rc;
