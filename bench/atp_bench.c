@@ -89,8 +89,8 @@ static void bench_usage(FILE *f)
         "client)\n"
         "  --http-floor PATH     atp-bench-http-floor (default: next to "
         "atp-bench)\n"
-        "  --http-threads N      the floor's server threads (default 1, like "
-        "atpd's)\n"
+        "  --http-threads N      the floor's server threads (default: atpd's\n"
+        "                        service.http_threads)\n"
         "load:\n"
         "  --rate N              open loop: N requests/s, latency from the "
         "intended\n"
@@ -239,7 +239,6 @@ static int bench_parse_args(int argc, char **argv, bench_args *a)
         .restart_positions = 0,
         .seed = 42,
         .timeout_ms = 10000,
-        .http_threads = 1,
         .mix_commit = 60,
         .mix_release = 30,
     };
@@ -745,7 +744,10 @@ int bench_ensure_http_floor(bench_app *app)
         return -1;
     char log[1200], threads[16];
     snprintf(log, sizeof log, "%s/http-floor.log", app->tmp);
-    snprintf(threads, sizeof threads, "%u", app->a.http_threads);
+    /* threaded like atpd's HTTP server unless --http-threads says */
+    snprintf(threads, sizeof threads, "%u",
+             app->a.http_threads ? app->a.http_threads
+                                 : (unsigned)app->cfg.service.http_threads);
     char *argv[] = {(char *)app->a.http_floor, "--port", "0", "--threads",
                     threads, NULL};
     if (!bench_file_exists(app->a.http_floor) ||

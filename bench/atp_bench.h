@@ -36,7 +36,7 @@ typedef struct bench_args {
     bool wrk; /* point: also atpd-http and the floor under wrk */
     const char *http_floor; /* atp-bench-http-floor */
     const char *http_endpoint; /* a running atpd's HTTP URL (implies --http) */
-    unsigned http_threads;  /* the floor's threads: like atpd's HTTP server */
+    unsigned http_threads;  /* the floor's threads; 0: atpd's http_threads */
     double rate; /* 0: closed loop */
     unsigned clients, conns, repeat;
     double duration, warmup, drain;

@@ -11,11 +11,14 @@
  * atpd reads and parses one. The reply is copied per request (like a
  * handler whose answer varies), with `Content-Type: application/json`.
  *
- * Threading mirrors atpd's HTTP server (src/http/): --threads 1 is one
- * internal epoll thread; --threads N > 1 a pool of N epoll threads.
+ * Configured like atpd's HTTP server (src/http/mhd.c): epoll, suspend and
+ * resume allowed (an inter-thread channel, which atpd needs for its
+ * deferred replies; --no-suspend: without, as in the library spike),
+ * --threads N event loops (atp-bench passes atpd's service.http_threads;
+ * 1: one internal epoll thread). --turbo: MHD_USE_TURBO.
  *
  * usage: atp-bench-http-floor [--port P] [--threads N] [--size BYTES]
- *                             [--turbo]
+ *                             [--turbo] [--no-suspend]
  * Listens on 127.0.0.1 (port 0: a free one), prints "port P" on stdout once
  * listening, runs until SIGTERM/SIGINT.
  */
@@ -105,14 +108,14 @@ static enum MHD_Result floor_handle(void *cls, struct MHD_Connection *conn,
 static void usage(void)
 {
     fprintf(stderr, "usage: atp-bench-http-floor [--port P] [--threads N] "
-                    "[--size BYTES] [--turbo]\n");
+                    "[--size BYTES] [--turbo] [--no-suspend]\n");
 }
 
 int main(int argc, char **argv)
 {
     unsigned port = 0, threads = 1;
     floor_state st = {.size = 200};
-    bool turbo = false;
+    bool turbo = false, suspend = true;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--port") == 0 && i + 1 < argc)
             port = (unsigned)atoi(argv[++i]);
@@ -122,6 +125,8 @@ int main(int argc, char **argv)
             st.size = (size_t)atol(argv[++i]);
         else if (strcmp(argv[i], "--turbo") == 0)
             turbo = true;
+        else if (strcmp(argv[i], "--no-suspend") == 0)
+            suspend = false;
         else {
             usage();
             return 2;
@@ -142,6 +147,8 @@ int main(int argc, char **argv)
                              .sin_port = htons((uint16_t)port)};
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG;
+    if (suspend)
+        flags |= MHD_ALLOW_SUSPEND_RESUME;
     if (turbo)
         flags |= MHD_USE_TURBO;
     struct MHD_OptionItem opts[] = {

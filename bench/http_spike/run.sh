@@ -10,7 +10,7 @@
 # usage: bench/http_spike/run.sh [BUILD_DIR]   (default: build)
 # env: REPEAT (3), DURATION seconds (10), CONNS (32), THREADS ("1 2": server
 #      threads = wrk threads), SIZE body bytes (200), SERVERS ("mhd h2o";
-#      also mhd-turbo: MHD_USE_TURBO)
+#      also mhd-turbo: MHD_USE_TURBO, mhd-suspend: MHD_ALLOW_SUSPEND_RESUME)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -37,8 +37,11 @@ start_server() {
   local out="$tmp/$1.out"
   : >"$out"
   case $1 in
-    mhd) "$floor" --threads "$2" --size "$SIZE" >"$out" 2>"$tmp/$1.err" & ;;
-    mhd-turbo) "$floor" --threads "$2" --size "$SIZE" --turbo >"$out" 2>"$tmp/$1.err" & ;;
+    # the plain library, like h2o_fixed (atp-bench's floor allows suspend
+    # and resume, as atpd does: mhd-suspend)
+    mhd) "$floor" --threads "$2" --size "$SIZE" --no-suspend >"$out" 2>"$tmp/$1.err" & ;;
+    mhd-turbo) "$floor" --threads "$2" --size "$SIZE" --no-suspend --turbo >"$out" 2>"$tmp/$1.err" & ;;
+    mhd-suspend) "$floor" --threads "$2" --size "$SIZE" >"$out" 2>"$tmp/$1.err" & ;;
     h2o) "$tmp/h2o_fixed" --threads "$2" --size "$SIZE" >"$out" 2>"$tmp/$1.err" & ;;
   esac
   pid=$!
