@@ -303,8 +303,9 @@ void bench_report_ratios(bench_report *r)
                                               e->op);
         bench_entry *redis =
             wrk ? NULL : bench_report_find(r, e->scenario, "redis", e->op);
-        bench_entry *nng =
-            http ? bench_report_find(r, e->scenario, "atpd", e->op) : NULL;
+        bench_entry *nng = http || wrk
+                               ? bench_report_find(r, e->scenario, "atpd", e->op)
+                               : NULL;
         if (echo != NULL && echo->ops_per_s > 0) {
             e->ratio_vs_echo = bench_pair_ratio(e, echo);
             if (echo->p99_us > 0)

@@ -769,6 +769,16 @@ static int sc_reserve(bench_app *app)
                            app->a.rate, 0);
     bench_gen_init(&s.proto, app, GEN_RESERVE);
     rc |= bench_run_systems(app, &s);
+#ifdef ATP_BENCH_HAVE_CURL
+    /* wrk cannot follow a reservation with its commit: reserve only */
+    if (app->a.wrk && app->a.http && app->a.rate == 0) {
+        if (app->a.mix_commit == 0 && app->a.mix_release == 0)
+            rc |= bench_wrk_reserve(app, app->a.repeat ? app->a.repeat : 1);
+        else
+            bench_report_warn(app->rep, "reserve-single/wrk: only with "
+                                        "--reserve-mix 0,0,100: skipped");
+    }
+#endif
     s.scenario = "reserve-cart";
     bench_gen_init(&s.proto, app, GEN_RESERVE);
     s.proto.cart = true;
@@ -794,6 +804,9 @@ static int sc_reserve(bench_app *app)
         ">= 3x Redis", false, 3.0);
     bench_target_http(app, "reserve-single", "atpd-http", "reserve",
                       "durable single-line reservations over HTTP vs nng",
+                      ">= 0.9x atpd over nng", 'n', 0.9);
+    bench_target_http(app, "reserve-single", "atpd-http-wrk", "reserve",
+                      "durable single-line reservations over HTTP (wrk) vs nng",
                       ">= 0.9x atpd over nng", 'n', 0.9);
     bench_target_http(app, "reserve-cart", "atpd-http", "reserve",
                       "durable cart reservations over HTTP vs nng",

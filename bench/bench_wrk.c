@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "common/clock.h"
 
@@ -48,10 +49,30 @@ static void bench_wrk_lua_pct(FILE *f, const char *s)
     fputc('"', f);
 }
 
+/* A Lua string literal of s as a JSON string literal (for bodies). */
+static void bench_wrk_lua_json(FILE *f, const char *s)
+{
+    fputs("'\"", f);
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            fputs(*p == '"' ? "\\\\\\\"" : "\\\\\\\\", f);
+        else if (*p < 0x20 || *p == '\'')
+            fprintf(f, "\\\\u%04x", *p);
+        else
+            fputc(*p, f);
+    }
+    fputs("\"'", f);
+}
+
 /* The script: SKUs like bench_sku_pick (80 % of picks in the first fifth
- * of the ordinary SKUs), a random region, the bench channel; the floor's
- * reply size (atpd ignores the header); one RESULT line at the end. */
-static int bench_wrk_script(bench_app *app, const char *path, uint32_t size)
+ * of the ordinary SKUs), a random region, the bench channel; one RESULT
+ * line at the end. point: GET the line's availability, with the floor's
+ * reply size (atpd ignores the header). reserve: POST one-line
+ * reservations (1-3 units, ids <id_prefix><thread>-<n>, TTL ttl_ms) that
+ * all expire, like --reserve-mix 0,0,100. */
+static int bench_wrk_script(bench_app *app, const char *path, bool reserve,
+                            uint32_t size, const char *id_prefix,
+                            int64_t ttl_ms)
 {
     FILE *f = fopen(path, "w");
     if (f == NULL)
@@ -65,27 +86,59 @@ static int bench_wrk_script(bench_app *app, const char *path, uint32_t size)
         bench_wrk_lua_pct(f, w->regions[i]);
         fputs(i + 1 < w->n_regions ? ", " : "", f);
     }
+    fprintf(f, "}\nlocal jregions = {");
+    for (uint32_t i = 0; i < w->n_regions; i++) {
+        bench_wrk_lua_json(f, w->regions[i]);
+        fputs(i + 1 < w->n_regions ? ", " : "", f);
+    }
     fprintf(f, "}\nlocal channel = ");
     bench_wrk_lua_pct(f, w->channel);
+    fprintf(f, "\nlocal jchannel = ");
+    bench_wrk_lua_json(f, w->channel);
     fprintf(f,
-            "\nlocal hdr = {[\"X-Reply-Size\"] = \"%u\"}\n"
-            "math.randomseed(%" PRIu64 ")\n"
-            "request = function()\n"
-            "  local i\n"
-            "  if math.random() < 0.8 then i = math.random(0, hot - 1)\n"
-            "  else i = math.random(0, n - 1) end\n"
-            "  return wrk.format(\"GET\", \"/v1/availability/\" .. prefix .. i"
-            " .. \"/\" .. regions[math.random(#regions)] .. \"?channel=\" .."
-            " channel, hdr)\n"
-            "end\n"
+            "\nmath.randomseed(%" PRIu64 ")\n"
+            "local function pick()\n"
+            "  if math.random() < 0.8 then return math.random(0, hot - 1) end\n"
+            "  return math.random(0, n - 1)\n"
+            "end\n",
+            app->a.seed);
+    if (!reserve) {
+        fprintf(f,
+                "local hdr = {[\"X-Reply-Size\"] = \"%u\"}\n"
+                "request = function()\n"
+                "  return wrk.format(\"GET\", \"/v1/availability/\" .. prefix .."
+                " pick() .. \"/\" .. regions[math.random(#regions)] .."
+                " \"?channel=\" .. channel, hdr)\n"
+                "end\n",
+                size);
+    } else {
+        fprintf(f,
+                "local hdr = {[\"X-Reply-Size\"] = \"%u\", [\"Content-Type\"] ="
+                " \"application/json\"}\n"
+                "local counter, nthreads = 0, 0\n"
+                "setup = function(thread)\n"
+                "  nthreads = nthreads + 1\n"
+                "  thread:set(\"tid\", nthreads)\n"
+                "end\n"
+                "request = function()\n"
+                "  counter = counter + 1\n"
+                "  local body = '{\"id\":\"%s' .. (tid or 0) .. '-' .. counter"
+                " .. '\",\"channel\":' .. jchannel .. ',\"ttl_ms\":%lld,"
+                "\"lines\":[{\"sku\":\"' .. prefix .. pick() .. '\",\"region\":'"
+                " .. jregions[math.random(#jregions)] .. ',\"qty\":' .."
+                " math.random(1, 3) .. '}]}'\n"
+                "  return wrk.format(\"POST\", \"/v1/reservations\", hdr, body)\n"
+                "end\n",
+                size, id_prefix, (long long)ttl_ms);
+    }
+    fprintf(f,
             "done = function(summary, latency, requests)\n"
             "  local e = summary.errors\n"
             "  io.write(string.format(\"RESULT %%d %%d %%d %%d %%d %%d\\n\",\n"
             "    summary.requests, summary.duration, latency:percentile(50),\n"
             "    latency:percentile(99), latency.max,\n"
             "    e.connect + e.read + e.write + e.status + e.timeout))\n"
-            "end\n",
-            size, app->a.seed);
+            "end\n");
     return fclose(f) == 0 ? 0 : -1;
 }
 
@@ -146,50 +199,75 @@ static int bench_wrk_run(bench_app *app, const char *wrk, const char *script,
     return 0;
 }
 
-int bench_wrk_point(bench_app *app, unsigned repeats)
+/* Both systems under wrk, interleaved; entries "<atpd|floor>-wrk" of
+ * scenario/op. reserve: one script per run (fresh reservation ids). */
+static int bench_wrk_pair(bench_app *app, unsigned repeats,
+                          const char *scenario, const char *op, bool reserve)
 {
     char wrk[1024], script[1200];
     bench_wrk_path(wrk, sizeof wrk);
     if (wrk[0] == '\0') {
-        bench_report_warn(app->rep, "point/wrk: no wrk in PATH: skipped");
+        bench_report_warn(app->rep, "%s/wrk: no wrk in PATH: skipped",
+                          scenario);
         return -1;
     }
     if (app->have_replay || app->http_url[0] == '\0' ||
         bench_ensure_http_floor(app) != 0) {
-        bench_report_warn(app->rep, "point/wrk: needs atpd over HTTP, the "
-                                    "HTTP floor and synthetic SKUs: skipped");
+        bench_report_warn(app->rep,
+                          "%s/wrk: needs atpd over HTTP, the HTTP floor and "
+                          "synthetic SKUs: skipped",
+                          scenario);
         return -1;
     }
-    uint32_t size = bench_echo_model_size(&app->http_model, BENCH_OP_ATP, 1);
-    snprintf(script, sizeof script, "%s/wrk-point.lua", app->tmp);
-    if (bench_wrk_script(app, script, size) != 0)
-        return -1;
+    unsigned bop = reserve ? BENCH_OP_RESERVE : BENCH_OP_ATP;
+    uint32_t size = bench_echo_model_size(&app->http_model, bop, 1);
+    int64_t ttl = app->cfg.reservations.min_ttl_ms > 1000
+                      ? app->cfg.reservations.min_ttl_ms
+                      : 1000;
     if (repeats > BENCH_MAX_RUNS)
         repeats = BENCH_MAX_RUNS;
     bench_ext_run ra[BENCH_MAX_RUNS], rf[BENCH_MAX_RUNS];
     unsigned na = 0, nf = 0;
     int rc = 0;
     for (unsigned k = 0; k < repeats; k++) {
-        char la[64], lf[64];
-        snprintf(la, sizeof la, "point-atpd-http-wrk-%u", k + 1);
-        snprintf(lf, sizeof lf, "point-http-floor-wrk-%u", k + 1);
-        if (bench_wrk_run(app, wrk, script, app->http_url, app->atpd.pid,
-                          la, &ra[na]) == 0)
-            na++;
-        else
-            rc = -1;
-        if (bench_wrk_run(app, wrk, script, app->http_floor_url,
-                          app->http_floor.pid, lf, &rf[nf]) == 0)
-            nf++;
-        else
-            rc = -1;
+        for (int sys = 0; sys < 2; sys++) {
+            char label[96], ids[96];
+            snprintf(label, sizeof label, "%s-%s-wrk-%u", scenario,
+                     sys ? "http-floor" : "atpd-http", k + 1);
+            snprintf(ids, sizeof ids, "%swrk%u.%d.", app->work.resv_prefix,
+                     k, sys);
+            snprintf(script, sizeof script, "%s/wrk-%s.lua", app->tmp, label);
+            bench_ext_run *out = sys ? &rf[nf] : &ra[na];
+            if (bench_wrk_script(app, script, reserve, size, ids, ttl) != 0 ||
+                bench_wrk_run(app, wrk, script,
+                              sys ? app->http_floor_url : app->http_url,
+                              sys ? app->http_floor.pid : app->atpd.pid, label,
+                              out) != 0) {
+                rc = -1;
+                continue;
+            }
+            if (sys)
+                nf++;
+            else
+                na++;
+        }
     }
     if (rc != 0)
-        bench_report_warn(app->rep, "point/wrk: a wrk run failed (logs: %s)",
-                          app->tmp);
-    bench_report_add_external(app->rep, "point", "atpd-http-wrk", "atp",
+        bench_report_warn(app->rep, "%s/wrk: a wrk run failed (logs: %s)",
+                          scenario, app->tmp);
+    bench_report_add_external(app->rep, scenario, "atpd-http-wrk", op,
                               app->a.clients, ra, na);
-    bench_report_add_external(app->rep, "point", "http-floor-wrk", "atp",
+    bench_report_add_external(app->rep, scenario, "http-floor-wrk", op,
                               app->a.clients, rf, nf);
     return rc;
+}
+
+int bench_wrk_point(bench_app *app, unsigned repeats)
+{
+    return bench_wrk_pair(app, repeats, "point", "atp", false);
+}
+
+int bench_wrk_reserve(bench_app *app, unsigned repeats)
+{
+    return bench_wrk_pair(app, repeats, "reserve-single", "reserve", true);
 }

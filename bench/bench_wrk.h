@@ -17,5 +17,9 @@
  * "http-floor-wrk" of scenario "point". Returns 0, or -1 (warned) when wrk
  * is missing or a run failed. */
 int bench_wrk_point(bench_app *app, unsigned repeats);
+/* bench_wrk_reserve: the same for durable one-line reservations that all
+ * expire (reserve only, --reserve-mix 0,0,100), scenario "reserve-single"
+ * op "reserve"; compare with atpd over nng at that mix. */
+int bench_wrk_reserve(bench_app *app, unsigned repeats);
 
 #endif
