@@ -106,6 +106,22 @@ void bench_report_add_run(bench_report *r, const char *scenario,
     bench_report_add_runs(r, scenario, system, one, 1);
 }
 
+/* A new zeroed entry, named; NULL when out of memory. */
+static bench_entry *bench_entry_new(bench_report *r, const char *scenario,
+                                    const char *op, const char *system)
+{
+    bench_entry *e = bench_grow(r->e, &r->cap, r->n + 1, sizeof *r->e);
+    if (e == NULL)
+        return NULL;
+    r->e = e;
+    e = &r->e[r->n++];
+    memset(e, 0, sizeof *e);
+    snprintf(e->scenario, sizeof e->scenario, "%s", scenario);
+    snprintf(e->op, sizeof e->op, "%s", op);
+    snprintf(e->system, sizeof e->system, "%s", system);
+    return e;
+}
+
 void bench_report_add_runs(bench_report *r, const char *scenario,
                            const char *system,
                            const bench_run_result *const *runs, unsigned n_runs)
@@ -121,15 +137,10 @@ void bench_report_add_runs(bench_report *r, const char *scenario,
             sent += runs[k]->sent[op];
         if (sent == 0)
             continue;
-        bench_entry *e = bench_grow(r->e, &r->cap, r->n + 1, sizeof *r->e);
+        bench_entry *e =
+            bench_entry_new(r, scenario, bench_op_name(op), system);
         if (e == NULL)
             return;
-        r->e = e;
-        e = &r->e[r->n++];
-        memset(e, 0, sizeof *e);
-        snprintf(e->scenario, sizeof e->scenario, "%s", scenario);
-        snprintf(e->op, sizeof e->op, "%s", bench_op_name(op));
-        snprintf(e->system, sizeof e->system, "%s", system);
         snprintf(e->mode, sizeof e->mode, "%s",
                  res->rate > 0   ? "open"
                  : res->rate < 0 ? "replay"
@@ -226,15 +237,9 @@ void bench_report_add_external(bench_report *r, const char *scenario,
         return;
     if (n_runs > BENCH_MAX_RUNS)
         n_runs = BENCH_MAX_RUNS;
-    bench_entry *e = bench_grow(r->e, &r->cap, r->n + 1, sizeof *r->e);
+    bench_entry *e = bench_entry_new(r, scenario, op, system);
     if (e == NULL)
         return;
-    r->e = e;
-    e = &r->e[r->n++];
-    memset(e, 0, sizeof *e);
-    snprintf(e->scenario, sizeof e->scenario, "%s", scenario);
-    snprintf(e->op, sizeof e->op, "%s", op);
-    snprintf(e->system, sizeof e->system, "%s", system);
     snprintf(e->mode, sizeof e->mode, "closed");
     e->clients = clients;
     e->n_runs = n_runs;

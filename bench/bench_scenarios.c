@@ -731,9 +731,11 @@ static int sc_point(bench_app *app)
         char note[160];
         snprintf(note, sizeof note, "open loop at %.0f req/s, cpu/req %.1f us",
                  app->a.rate, h->server_cpu_us_per_req);
+        /* judged at the rate (or above) only */
         bench_report_target(app->rep, "p99 single-line ATP over HTTP",
                             "<= 1000 us at 10000 req/s", h->p99_us, "us",
-                            h->p99_us <= 1000, note);
+                            app->a.rate >= 10000 ? h->p99_us <= 1000 : -1,
+                            note);
     }
     return rc;
 }
