@@ -28,6 +28,9 @@
 
 #include "atp/wire.h"
 #include "bench_nng.h"
+#ifdef ATP_BENCH_HAVE_CURL
+#include "bench_http.h"
+#endif
 #include "common/clock.h"
 #include "formula/rules.h"
 
@@ -1279,6 +1282,16 @@ int main(int argc, char **argv)
             return 3;
     }
 
+#ifdef ATP_BENCH_HAVE_CURL
+    if (app->a.http)
+        bench_report_section(
+            app->rep, "http",
+            "{\"libcurl\": \"%s\", \"floor_threads\": %u, \"wrk\": %s}",
+            bench_http_version(),
+            app->a.http_threads ? app->a.http_threads
+                                : (unsigned)app->cfg.service.http_threads,
+            app->a.wrk ? "true" : "false");
+#endif
     rc = bench_run_scenario(app, app->a.scenario);
 
     bench_cmd_output("cut -d' ' -f1-3 /proc/loadavg", app->loadavg_end,

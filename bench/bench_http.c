@@ -313,7 +313,6 @@ struct bench_http_be {
     unsigned *taken; /* I/O thread's copy of the queue */
     http_slot *slots;
     unsigned n_slots;
-    unsigned in_curl; /* I/O thread */
     bool floor;
     const bench_work *work;
     const bench_echo_model *model;
@@ -352,7 +351,6 @@ static void http_done(bench_http_be *b, CURL *easy, CURLcode rc)
     http_slot *s = NULL;
     curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&s);
     curl_multi_remove_handle(b->multi, easy);
-    b->in_curl--;
     if (s == NULL || s->req == NULL)
         return;
     if (rc != CURLE_OK) {
@@ -391,7 +389,6 @@ static void http_fail_all(bench_http_be *b)
         curl_multi_remove_handle(b->multi, s->easy);
         http_finish(b, s, BENCH_ST_ERROR, ATP_E_TRANSPORT);
     }
-    b->in_curl = 0;
 }
 
 /* libcurl tells which sockets to watch (I/O thread, inside
@@ -448,9 +445,7 @@ static void *http_thread(void *arg)
         pthread_mutex_unlock(&b->mu);
         for (unsigned i = 0; i < n; i++) {
             http_slot *s = &b->slots[b->taken[i]];
-            if (curl_multi_add_handle(b->multi, s->easy) == CURLM_OK)
-                b->in_curl++;
-            else
+            if (curl_multi_add_handle(b->multi, s->easy) != CURLM_OK)
                 http_finish(b, s, BENCH_ST_ERROR, ATP_E_TRANSPORT);
         }
         if (atomic_exchange(&b->cancel, false))
@@ -552,7 +547,7 @@ bool bench_http_url_ok(const char *url)
 static pthread_once_t http_once = PTHREAD_ONCE_INIT;
 static void http_global_init(void) { curl_global_init(CURL_GLOBAL_DEFAULT); }
 
-static CURL *http_easy(const char *url_base, long timeout_ms)
+static CURL *http_easy(long timeout_ms)
 {
     CURL *e = curl_easy_init();
     if (e == NULL)
@@ -562,7 +557,6 @@ static CURL *http_easy(const char *url_base, long timeout_ms)
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout_ms);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http");
     curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
-    (void)url_base;
     return e;
 }
 
@@ -612,7 +606,7 @@ atp_err bench_http_be_open(const char *base_url, unsigned n_slots, bool floor,
     for (unsigned i = 0; i < n_slots; i++) {
         http_slot *s = &b->slots[i];
         b->n_slots = i + 1;
-        s->easy = http_easy(base_url, b->timeout_ms);
+        s->easy = http_easy(b->timeout_ms);
         hb_put(&s->url, base_url, bl);
         s->path_at = bl;
         /* "Expect:" off: no 100-continue round trip for larger bodies */
@@ -698,25 +692,6 @@ void bench_http_be_close(bench_http_be *b)
     free(b->taken);
     pthread_mutex_destroy(&b->mu);
     free(b);
-}
-
-bool bench_http_probe(const char *base_url, const char *path, int timeout_ms)
-{
-    pthread_once(&http_once, http_global_init);
-    CURL *e = http_easy(base_url, timeout_ms);
-    if (e == NULL)
-        return false;
-    hbuf url = {0}, sink = {0};
-    hb_cstr(&url, base_url);
-    hb_cstr(&url, path);
-    curl_easy_setopt(e, CURLOPT_URL, url.p);
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, http_write_cb);
-    curl_easy_setopt(e, CURLOPT_WRITEDATA, &sink);
-    bool ok = !url.failed && curl_easy_perform(e) == CURLE_OK;
-    curl_easy_cleanup(e);
-    free(url.p);
-    free(sink.p);
-    return ok;
 }
 
 const char *bench_http_version(void) { return curl_version_info(CURLVERSION_NOW)->version; }

@@ -50,10 +50,6 @@ void bench_http_be_backend(bench_http_be *b, bench_backend *out);
  * nothing is in flight (after the run). */
 void bench_http_be_close(bench_http_be *b);
 
-/* bench_http_probe: one GET of base_url + path answered (any status)
- * within timeout_ms. For readiness checks. */
-bool bench_http_probe(const char *base_url, const char *path, int timeout_ms);
-
 /* bench_http_version: libcurl's version string. */
 const char *bench_http_version(void);
 
