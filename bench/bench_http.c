@@ -518,7 +518,6 @@ static int http_send(void *ctx, bench_runner *run, unsigned slot,
         /* the reply size the floor must send back, per op and lines */
         snprintf(s->size_hdr, sizeof s->size_hdr, "X-Reply-Size: %u",
                  bench_echo_model_size(b->model, r->op, r->n_lines));
-        s->hdrs->data = s->size_hdr;
     }
     r->req_len = (uint32_t)(s->body.len + (s->url.len - s->path_at));
     s->req = r;
@@ -558,6 +557,31 @@ static CURL *http_easy(long timeout_ms)
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http");
     curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
     return e;
+}
+
+/* The request headers of slot s. "Expect:" off: no 100-continue round
+ * trip for larger bodies. For the floor, a first item whose text is the
+ * slot's own size_hdr, rewritten per request (libcurl reads the list when
+ * it sends; bench_http_be_close detaches it before freeing). NULL: out of
+ * memory. */
+static struct curl_slist *http_headers(http_slot *s, bool floor)
+{
+    struct curl_slist *h =
+        curl_slist_append(NULL, "Content-Type: application/json");
+    struct curl_slist *t = h ? curl_slist_append(h, "Expect:") : NULL;
+    struct curl_slist *x =
+        t && floor ? curl_slist_append(NULL, "X-Reply-Size: 0") : NULL;
+    if (t == NULL || (floor && x == NULL)) {
+        curl_slist_free_all(h);
+        return NULL;
+    }
+    if (!floor)
+        return h;
+    free(x->data);
+    snprintf(s->size_hdr, sizeof s->size_hdr, "X-Reply-Size: 0");
+    x->data = s->size_hdr;
+    x->next = h;
+    return x;
 }
 
 atp_err bench_http_be_open(const char *base_url, unsigned n_slots, bool floor,
@@ -609,28 +633,9 @@ atp_err bench_http_be_open(const char *base_url, unsigned n_slots, bool floor,
         s->easy = http_easy(b->timeout_ms);
         hb_put(&s->url, base_url, bl);
         s->path_at = bl;
-        /* "Expect:" off: no 100-continue round trip for larger bodies */
-        struct curl_slist *h =
-            curl_slist_append(NULL, "Content-Type: application/json");
-        h = h ? curl_slist_append(h, "Expect:") : NULL;
-        if (h != NULL && floor) { /* first item: rewritten per request */
-            struct curl_slist *x = curl_slist_append(NULL, "X-Reply-Size: 0");
-            if (x == NULL) {
-                curl_slist_free_all(h);
-                h = NULL;
-            } else {
-                x->next = h;
-                h = x;
-            }
-        }
-        s->hdrs = h;
+        s->hdrs = http_headers(s, floor);
         if (s->easy == NULL || s->hdrs == NULL || s->url.failed)
             goto nomem;
-        if (floor) { /* hdrs->data points at size_hdr from now on */
-            free(s->hdrs->data);
-            snprintf(s->size_hdr, sizeof s->size_hdr, "X-Reply-Size: 0");
-            s->hdrs->data = s->size_hdr;
-        }
         curl_easy_setopt(s->easy, CURLOPT_HTTPHEADER, s->hdrs);
         curl_easy_setopt(s->easy, CURLOPT_WRITEFUNCTION, http_write_cb);
         curl_easy_setopt(s->easy, CURLOPT_WRITEDATA, &s->reply);
