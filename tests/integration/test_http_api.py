@@ -205,6 +205,22 @@ def main(h):
     ck.eq(st, 200, "and the connection serves the next request")
     f.close()
     s.close()
+    s = H.raw_socket(d)
+    s.sendall(b"POST /v1/nowhere HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % (10 * MAX_BODY))
+    f = s.makefile("rb")
+    st, _, raw = H.read_response(f)
+    ck.eq((st, json.loads(raw)["error"]["name"]), (413, "too_large"),
+          "an unknown route with a body declared over the limit: 413 before it is sent")
+    f.close()
+    s.close()
+    # A refused request with a body of allowed size keeps the connection.
+    n0 = w.ok("GET", "/v1/status")["http"]["connections_total"]
+    st, _, doc = w.call("POST", "/v1/nowhere", {"lines": [["A", "east", 1]] * 100})
+    ck.eq(st, 404, "an unknown route with a body")
+    st, _, doc = w.call("PUT", "/v1/reservations/r-1", {"id": "r-1"})
+    ck.eq(st, 405, "another method with a body")
+    ck.eq(w.ok("GET", "/v1/status")["http"]["connections_total"], n0,
+          "both answered on the same keep-alive connection")
     # Just under the limit is read and answered (an unknown member is
     # ignored, as over nng).
     ok_lines = {"lines": [["A", "east", 1]] * 900, "pad": "p" * 45000}
@@ -229,6 +245,17 @@ def main(h):
     ck.eq([json.loads(a[2]).get("sku") or json.loads(a[2])["lines"][0]["sku"] for a in answers],
           ["A", "B", "A"], "pipelined replies in request order")
     ck.eq(json.loads(answers[2][2])["region"], "west", "the third pipelined reply is the third's")
+    # Pipelined behind a reservation (its connection waits on the engine,
+    # suspended, with the next requests already read).
+    s.sendall(H.request_bytes("POST", "/v1/reservations", {"id": "p-1", "lines": [["B", "east", 1]]})
+              + H.request_bytes("GET", "/v1/reservations/p-1")
+              + H.request_bytes("POST", "/v1/reservations/p-1/extend", {"ttl_ms": 600000})
+              + H.request_bytes("GET", "/v1/availability/B/east"))
+    answers = [H.read_response(f) for _ in range(4)]
+    ck.eq([a[0] for a in answers], [201, 200, 200, 200], "pipelined reservation operations")
+    ck.eq(json.loads(answers[1][2])["reservation"]["id"], "p-1", "in order")
+    ck.eq(json.loads(answers[3][2])["reserved"], 1, "the reservation counted before the read")
+    f.close()
     s.close()
 
     # ---- a 1,000-line cart and a 1,000-line reservation ---------------------
