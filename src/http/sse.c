@@ -52,7 +52,8 @@ struct http_sse {
     http_sse_stream *streams;
     bool ended;
     _Atomic size_t count;
-    codec_arena *arena; /* changes thread only */
+    codec_arena *arena;   /* changes thread only */
+    int64_t keepalive_ms; /* set before streams open */
 };
 
 atp_err http_sse_alloc(const config *cfg, changes *chg, http_sse **out)
@@ -64,6 +65,7 @@ atp_err http_sse_alloc(const config *cfg, changes *chg, http_sse **out)
     }
     s->cfg = cfg;
     s->chg = chg;
+    s->keepalive_ms = HTTP_SSE_KEEPALIVE_MS;
     pthread_mutex_init(&s->mu, NULL);
     if (chg != NULL)
         changes_listener_set(chg, http_sse_feed, s);
@@ -97,7 +99,8 @@ void http_sse_free(http_sse *s)
 static void http_sse_put(http_sse_stream *st, const char *text, size_t n)
 {
     static const char gap[] =
-        "event: gap\ndata: {\"reason\":\"slow_client\",\"message\":\"events were "
+        "event: gap\ndata: {\"reason\":\"slow_client\",\"message\":\"events "
+        "were "
         "dropped: this client read too slowly; re-read with a scan "
         "(GET /v1/regions/{region}/availability)\"}\n\n";
     if (st->ended || st->closed)
@@ -105,7 +108,8 @@ static void http_sse_put(http_sse_stream *st, const char *text, size_t n)
     if (st->len - st->off + n > HTTP_SSE_BUF_MAX) {
         /* Keep the event the reader may be in the middle of (up to its
          * blank line), drop the ones not started, then the gap. */
-        const char *end = memmem(st->buf + st->off, st->len - st->off, "\n\n", 2);
+        const char *end =
+            memmem(st->buf + st->off, st->len - st->off, "\n\n", 2);
         st->len = end != NULL ? (size_t)(end + 2 - st->buf) : st->off;
         text = gap;
         n = sizeof gap - 1;
@@ -122,7 +126,8 @@ static void http_sse_put(http_sse_stream *st, const char *text, size_t n)
         if (cap > st->cap) {
             char *b = realloc(st->buf, cap);
             if (b == NULL) {
-                log_warn("http", "out of memory: an event stream lost an event");
+                log_warn("http",
+                         "out of memory: an event stream lost an event");
                 return;
             }
             st->buf = b;
@@ -160,8 +165,8 @@ static void http_sse_sweep(http_sse *s)
 static bool http_sse_match(const http_sse_stream *st, const changes_event *ev)
 {
     return (st->region < 0 || st->region == (int64_t)ev->region) &&
-           (st->sku_len == 0 ||
-            (st->sku_len == ev->sku_len && memcmp(st->sku, ev->sku, ev->sku_len) == 0));
+           (st->sku_len == 0 || (st->sku_len == ev->sku_len &&
+                                 memcmp(st->sku, ev->sku, ev->sku_len) == 0));
 }
 
 void http_sse_feed(void *arg, const changes_event *ev)
@@ -173,7 +178,7 @@ void http_sse_feed(void *arg, const changes_event *ev)
         int64_t now = clock_mono_ms();
         for (http_sse_stream *st = s->streams; st != NULL; st = st->next) {
             pthread_mutex_lock(&st->mu);
-            if (now - st->last_ms >= HTTP_SSE_KEEPALIVE_MS)
+            if (now - st->last_ms >= s->keepalive_ms)
                 http_sse_put(st, ": keep-alive\n\n", 14);
             pthread_mutex_unlock(&st->mu);
         }
@@ -193,8 +198,8 @@ void http_sse_feed(void *arg, const changes_event *ev)
             text = malloc(jlen + 64);
             if (text == NULL)
                 break;
-            n = (size_t)snprintf(text, 64, "id: %" PRIu64 "\nevent: change\ndata: ",
-                                 ev->seq);
+            n = (size_t)snprintf(
+                text, 64, "id: %" PRIu64 "\nevent: change\ndata: ", ev->seq);
             memcpy(text + n, json, jlen);
             memcpy(text + n + jlen, "\n\n", 2);
             n += jlen + 2;
@@ -210,8 +215,9 @@ void http_sse_feed(void *arg, const changes_event *ev)
 }
 
 /* http_sse_filter reads the stream's filter from c into st. */
-static bool http_sse_filter(http_sse *s, const http_call *c, http_sse_stream *st,
-                            atp_err *err, char *msg, size_t msg_cap)
+static bool http_sse_filter(http_sse *s, const http_call *c,
+                            http_sse_stream *st, atp_err *err, char *msg,
+                            size_t msg_cap)
 {
     const codec_json_field *r = http_field_find(c, "region");
     const codec_json_field *k = http_field_find(c, "sku");
@@ -273,7 +279,8 @@ http_sse_stream *http_sse_open(http_sse *s, const http_call *c,
         if (end == last_event_id || *end != '\0' || last != seq)
             n += (size_t)snprintf(head + n, sizeof head - n,
                                   "event: gap\ndata: {\"reason\":\"reconnect\","
-                                  "\"seq\":%" PRIu64 ",\"message\":\"atpd does not "
+                                  "\"seq\":%" PRIu64
+                                  ",\"message\":\"atpd does not "
                                   "replay the change feed: re-read with a scan "
                                   "(GET /v1/regions/{region}/availability) and "
                                   "apply events with a higher id\"}\n\n",
@@ -350,6 +357,11 @@ void http_sse_end_all(http_sse *s)
         pthread_mutex_unlock(&st->mu);
     }
     pthread_mutex_unlock(&s->mu);
+}
+
+void http_sse_keepalive_set(http_sse *s, int64_t ms)
+{
+    s->keepalive_ms = ms;
 }
 
 size_t http_sse_count(http_sse *s)
