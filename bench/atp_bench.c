@@ -28,6 +28,9 @@
 
 #include "atp/wire.h"
 #include "bench_nng.h"
+#ifdef ATP_BENCH_HAVE_CURL
+#include "bench_http.h"
+#endif
 #include "common/clock.h"
 #include "formula/rules.h"
 
@@ -75,6 +78,23 @@ static void bench_usage(FILE *f)
         "  --echo PATH           atp-bench-echo (default: next to atp-bench)\n"
         "  --redis-server PATH   default: redis-server from PATH\n"
         "  --no-echo, --no-redis skip a baseline\n"
+        "  --http                also atpd over HTTP (atpd --http-listen) and "
+        "the\n"
+        "                        HTTP floor (libmicrohttpd, no work), over "
+        "libcurl\n"
+        "  --http-endpoint URL   atpd's HTTP API at URL (http://host:port) "
+        "instead of\n"
+        "                        the one atp-bench starts (implies --http)\n"
+        "  --no-nng              not atpd over nng (nor the echo floor)\n"
+        "  --wrk                 closed loop, with --http: also atpd over HTTP "
+        "and the\n"
+        "                        HTTP floor driven by wrk (a cheaper client): "
+        "point,\n"
+        "                        and reserve with --reserve-mix 0,0,100\n"
+        "  --http-floor PATH     atp-bench-http-floor (default: next to "
+        "atp-bench)\n"
+        "  --http-threads N      the floor's server threads (default: atpd's\n"
+        "                        service.http_threads)\n"
         "load:\n"
         "  --rate N              open loop: N requests/s, latency from the "
         "intended\n"
@@ -244,6 +264,9 @@ static int bench_parse_args(int argc, char **argv, bench_args *a)
                      : strcmp(opt, "--no-echo") == 0  ? &a->no_echo
                      : strcmp(opt, "--no-redis") == 0 ? &a->no_redis
                      : strcmp(opt, "--rt") == 0       ? &a->rt
+                     : strcmp(opt, "--http") == 0     ? &a->http
+                     : strcmp(opt, "--no-nng") == 0   ? &a->no_nng
+                     : strcmp(opt, "--wrk") == 0      ? &a->wrk
                                                       : NULL;
         if (flag != NULL) {
             *flag = true;
@@ -279,6 +302,13 @@ static int bench_parse_args(int argc, char **argv, bench_args *a)
             a->config = v;
         else if (strcmp(opt, "--echo") == 0)
             a->echo = v;
+        else if (strcmp(opt, "--http-endpoint") == 0)
+            a->http_endpoint = v, a->http = true;
+        else if (strcmp(opt, "--http-floor") == 0)
+            a->http_floor = v;
+        else if (strcmp(opt, "--http-threads") == 0)
+            okv = bench_parse_u64(v, &u) && u >= 1 && u <= 64,
+            a->http_threads = (unsigned)u;
         else if (strcmp(opt, "--redis-server") == 0)
             a->redis_server = v;
         else if (strcmp(opt, "--bench-engine") == 0)
@@ -636,7 +666,9 @@ static bool bench_await_ready(bench_app *app, const char *path, int64_t deadline
             return bench_ready_url(text, "query", app->query_url, sizeof app->query_url) &&
                    bench_ready_url(text, "ingest", app->ingest_url,
                                    sizeof app->ingest_url) &&
-                   bench_ready_url(text, "feed", app->feed_url, sizeof app->feed_url);
+                   bench_ready_url(text, "feed", app->feed_url, sizeof app->feed_url) &&
+                   (!app->a.http || app->a.http_endpoint != NULL ||
+                    bench_ready_url(text, "http", app->http_url, sizeof app->http_url));
         struct timespec ts = {0, 10000000};
         nanosleep(&ts, NULL);
     }
@@ -654,6 +686,7 @@ int bench_start_atpd(bench_app *app, const char *data_dir, const char *log_name,
     unlink(ready);
     /* info for the restart data directory: atpd logs what it restored */
     const char *level = strstr(log_name, "restart") != NULL ? "info" : "warn";
+    char http_any[] = "http://127.0.0.1:0";
     char *argv[] = {(char *)app->a.atpd, "--config",
                     app->cfg_path,       "--query-listen",
                     any,                 "--ingest-listen",
@@ -661,7 +694,11 @@ int bench_start_atpd(bench_app *app, const char *data_dir, const char *log_name,
                     any,                 "--data-dir",
                     (char *)data_dir,    "--log-level",
                     (char *)level,       "--ready-file",
-                    ready,               NULL};
+                    ready,
+                    app->a.http && app->a.http_endpoint == NULL
+                        ? (char *)"--http-listen"
+                        : NULL,
+                    http_any,            NULL};
     if (bench_proc_spawn(&app->atpd, "atpd", argv, log, false) != 0) {
         fprintf(stderr, "atp-bench: cannot start %s: %s\n", app->a.atpd,
                 strerror(errno));
@@ -701,6 +738,53 @@ void bench_stop_atpd(bench_app *app, int sig)
     if (app->atpd.pid > 0)
         bench_proc_stop(&app->atpd, sig, 10000);
     app->preloaded = false;
+}
+
+int bench_ensure_http_floor(bench_app *app)
+{
+    if (app->http_floor_up)
+        return 0;
+    if (!app->a.http)
+        return -1;
+    char log[1200], threads[16];
+    snprintf(log, sizeof log, "%s/http-floor.log", app->tmp);
+    /* threaded like atpd's HTTP server unless --http-threads says */
+    snprintf(threads, sizeof threads, "%u",
+             app->a.http_threads ? app->a.http_threads
+                                 : (unsigned)app->cfg.service.http_threads);
+    char *argv[] = {(char *)app->a.http_floor, "--port", "0", "--threads",
+                    threads, NULL};
+    if (!bench_file_exists(app->a.http_floor) ||
+        bench_proc_spawn(&app->http_floor, "http-floor", argv, log,
+                         app->a.sched_batch) != 0) {
+        bench_report_warn(app->rep,
+                          "cannot start the HTTP floor %s: skipped",
+                          app->a.http_floor);
+        return -1;
+    }
+    /* It prints "port P" once listening (port 0: a free one). */
+    for (int i = 0; i < 500 && bench_proc_alive(&app->http_floor); i++) {
+        char text[256] = "";
+        FILE *f = fopen(log, "r");
+        if (f != NULL) {
+            size_t n = fread(text, 1, sizeof text - 1, f);
+            text[n] = '\0';
+            fclose(f);
+        }
+        unsigned port = 0;
+        const char *p = strstr(text, "port ");
+        if (p != NULL && sscanf(p, "port %u", &port) == 1 && port > 0) {
+            snprintf(app->http_floor_url, sizeof app->http_floor_url,
+                     "http://127.0.0.1:%u", port);
+            app->http_floor_up = true;
+            return 0;
+        }
+        struct timespec ts = {0, 10000000};
+        nanosleep(&ts, NULL);
+    }
+    bench_report_warn(app->rep, "the HTTP floor did not come up: skipped");
+    bench_proc_stop(&app->http_floor, SIGKILL, 0);
+    return -1;
 }
 
 int bench_ensure_echo(bench_app *app)
@@ -1058,7 +1142,8 @@ int main(int argc, char **argv)
     int64_t t_start = clock_mono_ns();
 
     /* Paths of the programs we run. */
-    static char atpd_path[1200], echo_path[1200], engine_path[1200];
+    static char atpd_path[1200], echo_path[1200], engine_path[1200],
+        floor_path[1200];
     if (!bench_exe_dir(app->exe_dir, sizeof app->exe_dir))
         snprintf(app->exe_dir, sizeof app->exe_dir, ".");
     if (app->a.atpd == NULL && app->a.endpoint == NULL) {
@@ -1073,6 +1158,11 @@ int main(int argc, char **argv)
         bench_default_path(echo_path, sizeof echo_path, app->exe_dir,
                            "atp-bench-echo");
         app->a.echo = echo_path;
+    }
+    if (app->a.http_floor == NULL) {
+        bench_default_path(floor_path, sizeof floor_path, app->exe_dir,
+                           "atp-bench-http-floor");
+        app->a.http_floor = floor_path;
     }
     if (app->a.bench_engine == NULL) {
         bench_default_path(engine_path, sizeof engine_path, app->exe_dir,
@@ -1157,6 +1247,9 @@ int main(int argc, char **argv)
     }
 
     /* atpd: ours, or the one at --endpoint. */
+    if (app->a.http_endpoint != NULL)
+        snprintf(app->http_url, sizeof app->http_url, "%s",
+                 app->a.http_endpoint);
     if (app->a.endpoint != NULL) {
         snprintf(app->query_url, sizeof app->query_url, "%s", app->a.endpoint);
         snprintf(app->ingest_url, sizeof app->ingest_url, "%s",
@@ -1189,6 +1282,16 @@ int main(int argc, char **argv)
             return 3;
     }
 
+#ifdef ATP_BENCH_HAVE_CURL
+    if (app->a.http)
+        bench_report_section(
+            app->rep, "http",
+            "{\"libcurl\": \"%s\", \"floor_threads\": %u, \"wrk\": %s}",
+            bench_http_version(),
+            app->a.http_threads ? app->a.http_threads
+                                : (unsigned)app->cfg.service.http_threads,
+            app->a.wrk ? "true" : "false");
+#endif
     rc = bench_run_scenario(app, app->a.scenario);
 
     bench_cmd_output("cut -d' ' -f1-3 /proc/loadavg", app->loadavg_end,
@@ -1245,6 +1348,8 @@ int main(int argc, char **argv)
         bench_proc_stop(&app->atpd, SIGTERM, 10000);
     if (app->echo.pid > 0)
         bench_proc_stop(&app->echo, SIGTERM, 5000);
+    if (app->http_floor.pid > 0)
+        bench_proc_stop(&app->http_floor, SIGTERM, 5000);
     if (app->redis_proc.pid > 0)
         bench_proc_stop(&app->redis_proc, SIGTERM, 5000);
     if (!app->a.quiet)

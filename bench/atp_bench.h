@@ -30,6 +30,13 @@ typedef struct bench_args {
     const char *endpoint, *ingest_endpoint;
     const char *atpd, *config, *echo, *redis_server, *bench_engine;
     bool no_echo, no_redis;
+    /* --http: atpd over HTTP and the HTTP floor too; --no-nng: not atpd
+     * over nng (nor the nng echo floor) */
+    bool http, no_nng;
+    bool wrk; /* point: also atpd-http and the floor under wrk */
+    const char *http_floor; /* atp-bench-http-floor */
+    const char *http_endpoint; /* a running atpd's HTTP URL (implies --http) */
+    unsigned http_threads;  /* the floor's threads; 0: atpd's http_threads */
     double rate; /* 0: closed loop */
     unsigned clients, conns, repeat;
     double duration, warmup, drain;
@@ -63,9 +70,12 @@ typedef struct bench_app {
     char cfg_path[1024];
     char *tmp;
     char exe_dir[1024];
-    bench_proc atpd, echo, redis_proc;
+    bench_proc atpd, echo, redis_proc, http_floor;
     bool own_atpd;
     char query_url[256], ingest_url[256], feed_url[256], echo_url[256];
+    char http_url[256], http_floor_url[256]; /* http://127.0.0.1:port */
+    bool http_floor_up;
+    bench_echo_model http_model; /* atpd's HTTP reply sizes (for the floor) */
     int redis_port;
     bench_redis *redis; /* control connection, NULL: no Redis baseline */
     bool echo_up;
@@ -99,6 +109,9 @@ int bench_start_atpd(bench_app *app, const char *data_dir, const char *log_name,
                      double *ready_ms);
 void bench_stop_atpd(bench_app *app, int sig);
 int bench_ensure_echo(bench_app *app);
+/* bench_ensure_http_floor starts atp-bench-http-floor once (0), or warns and
+ * sets --no-http-floor's effect (-1). */
+int bench_ensure_http_floor(bench_app *app);
 int bench_ensure_redis(bench_app *app);
 int bench_ensure_preloaded(bench_app *app);
 int bench_ensure_redis_preloaded(bench_app *app);

@@ -106,6 +106,22 @@ void bench_report_add_run(bench_report *r, const char *scenario,
     bench_report_add_runs(r, scenario, system, one, 1);
 }
 
+/* A new zeroed entry, named; NULL when out of memory. */
+static bench_entry *bench_entry_new(bench_report *r, const char *scenario,
+                                    const char *op, const char *system)
+{
+    bench_entry *e = bench_grow(r->e, &r->cap, r->n + 1, sizeof *r->e);
+    if (e == NULL)
+        return NULL;
+    r->e = e;
+    e = &r->e[r->n++];
+    memset(e, 0, sizeof *e);
+    snprintf(e->scenario, sizeof e->scenario, "%s", scenario);
+    snprintf(e->op, sizeof e->op, "%s", op);
+    snprintf(e->system, sizeof e->system, "%s", system);
+    return e;
+}
+
 void bench_report_add_runs(bench_report *r, const char *scenario,
                            const char *system,
                            const bench_run_result *const *runs, unsigned n_runs)
@@ -121,15 +137,10 @@ void bench_report_add_runs(bench_report *r, const char *scenario,
             sent += runs[k]->sent[op];
         if (sent == 0)
             continue;
-        bench_entry *e = bench_grow(r->e, &r->cap, r->n + 1, sizeof *r->e);
+        bench_entry *e =
+            bench_entry_new(r, scenario, bench_op_name(op), system);
         if (e == NULL)
             return;
-        r->e = e;
-        e = &r->e[r->n++];
-        memset(e, 0, sizeof *e);
-        snprintf(e->scenario, sizeof e->scenario, "%s", scenario);
-        snprintf(e->op, sizeof e->op, "%s", bench_op_name(op));
-        snprintf(e->system, sizeof e->system, "%s", system);
         snprintf(e->mode, sizeof e->mode, "%s",
                  res->rate > 0   ? "open"
                  : res->rate < 0 ? "replay"
@@ -191,7 +202,8 @@ void bench_report_add_runs(bench_report *r, const char *scenario,
         e->client_cpu_us_per_req =
             completed && cli_cpu >= 0.1 ? cli_cpu * 1e6 / (double)completed
                                         : NAN;
-        e->ratio_vs_echo = e->ratio_vs_redis = e->p99_ratio_vs_echo =
+        e->ratio_vs_echo = e->ratio_vs_redis = e->ratio_vs_nng =
+            e->p99_ratio_vs_echo =
             e->p99_ratio_vs_redis = NAN;
         /* per-second series, the runs one after the other (full seconds) */
         e->sec_ops = calloc(n_secs ? n_secs : 1, sizeof(double));
@@ -214,6 +226,46 @@ void bench_report_add_runs(bench_report *r, const char *scenario,
         e->n_secs = o;
         e->window_end_s = o;
     }
+}
+
+void bench_report_add_external(bench_report *r, const char *scenario,
+                               const char *system, const char *op,
+                               unsigned clients, const bench_ext_run *runs,
+                               unsigned n_runs)
+{
+    if (n_runs == 0)
+        return;
+    if (n_runs > BENCH_MAX_RUNS)
+        n_runs = BENCH_MAX_RUNS;
+    bench_entry *e = bench_entry_new(r, scenario, op, system);
+    if (e == NULL)
+        return;
+    snprintf(e->mode, sizeof e->mode, "closed");
+    e->clients = clients;
+    e->n_runs = n_runs;
+    double p50[BENCH_MAX_RUNS], p99[BENCH_MAX_RUNS], cpu[BENCH_MAX_RUNS],
+        mx = 0;
+    unsigned n_cpu = 0;
+    for (unsigned k = 0; k < n_runs; k++) {
+        e->runs_ops[k] = runs[k].ops_per_s;
+        p50[k] = runs[k].p50_us;
+        p99[k] = runs[k].p99_us;
+        if (isfinite(runs[k].server_cpu_us_per_req))
+            cpu[n_cpu++] = runs[k].server_cpu_us_per_req;
+        mx = runs[k].max_us > mx ? runs[k].max_us : mx;
+        e->count += runs[k].count;
+        e->errors += runs[k].errors;
+    }
+    /* Only the tool's percentiles of each run are known: medians of them. */
+    e->ops_per_s = bench_median(e->runs_ops, n_runs);
+    e->p50_us = bench_median(p50, n_runs);
+    e->p99_us = bench_median(p99, n_runs);
+    e->p90_us = e->p999_us = e->mean_us = NAN;
+    e->max_us = mx;
+    e->server_cpu_us_per_req = n_cpu ? bench_median(cpu, n_cpu) : NAN;
+    e->client_cpu_us_per_req = NAN;
+    e->ratio_vs_echo = e->ratio_vs_redis = e->ratio_vs_nng =
+        e->p99_ratio_vs_echo = e->p99_ratio_vs_redis = NAN;
 }
 
 bench_entry *bench_report_find(bench_report *r, const char *scenario,
@@ -243,10 +295,22 @@ void bench_report_ratios(bench_report *r)
 {
     for (size_t i = 0; i < r->n; i++) {
         bench_entry *e = &r->e[i];
-        if (strcmp(e->system, "atpd") != 0)
+        /* atpd over nng against the nng echo floor; atpd over HTTP against
+         * the HTTP floor (same column), and against atpd over nng */
+        bool http = strcmp(e->system, "atpd-http") == 0;
+        bool wrk = strcmp(e->system, "atpd-http-wrk") == 0;
+        if (!http && !wrk && strcmp(e->system, "atpd") != 0)
             continue;
-        bench_entry *echo = bench_report_find(r, e->scenario, "echo", e->op);
-        bench_entry *redis = bench_report_find(r, e->scenario, "redis", e->op);
+        bench_entry *echo = bench_report_find(r, e->scenario,
+                                              wrk    ? "http-floor-wrk"
+                                              : http ? "http-floor"
+                                                     : "echo",
+                                              e->op);
+        bench_entry *redis =
+            wrk ? NULL : bench_report_find(r, e->scenario, "redis", e->op);
+        bench_entry *nng = http || wrk
+                               ? bench_report_find(r, e->scenario, "atpd", e->op)
+                               : NULL;
         if (echo != NULL && echo->ops_per_s > 0) {
             e->ratio_vs_echo = bench_pair_ratio(e, echo);
             if (echo->p99_us > 0)
@@ -257,6 +321,8 @@ void bench_report_ratios(bench_report *r)
             if (redis->p99_us > 0)
                 e->p99_ratio_vs_redis = e->p99_us / redis->p99_us;
         }
+        if (nng != NULL && nng->ops_per_s > 0)
+            e->ratio_vs_nng = bench_pair_ratio(e, nng);
     }
 }
 
@@ -387,11 +453,11 @@ static void bench_fmt_ratio(char *buf, size_t len, double v)
 void bench_report_print(const bench_report *r, FILE *f)
 {
     fprintf(f,
-            "\n%-15s %-7s %-6s %-7s %4s %11s %9s %9s %9s %9s %10s %7s %7s %8s "
+            "\n%-15s %-7s %-14s %-7s %4s %11s %9s %9s %9s %9s %10s %7s %7s %8s "
             "%8s %7s %9s\n",
             "scenario", "op", "system", "mode", "cli", "ops/s", "p50 us",
             "p90 us", "p99 us", "p99.9 us", "max us", "errors", "refused",
-            "vs echo", "vs redis", "cpu/req", "lag p99");
+            "vs floor", "vs redis", "cpu/req", "lag p99");
     for (size_t i = 0; i < r->n; i++) {
         const bench_entry *e = &r->e[i];
         char re[16], rr[16];
@@ -406,7 +472,7 @@ void bench_report_print(const bench_report *r, FILE *f)
         if (e->rate != 0)
             snprintf(lag, sizeof lag, "%.1f", e->send_lag_p99_us);
         fprintf(f,
-                "%-15s %-7s %-6s %-7s %4u %11.0f %9.1f %9.1f %9.1f %9.1f "
+                "%-15s %-7s %-14s %-7s %4u %11.0f %9.1f %9.1f %9.1f %9.1f "
                 "%10.1f %7llu %7llu %8s %8s %7s %9s\n",
                 e->scenario, e->op, e->system, e->mode, e->clients,
                 e->ops_per_s, e->p50_us, e->p90_us, e->p99_us, e->p999_us,
@@ -472,6 +538,7 @@ int bench_report_write_json(const bench_report *r, const char *path,
         bench_json_num(f, "ratio_vs_echo", e->ratio_vs_echo, true);
         bench_json_num(f, "p99_ratio_vs_echo", e->p99_ratio_vs_echo, true);
         bench_json_num(f, "ratio_vs_redis", e->ratio_vs_redis, true);
+        bench_json_num(f, "ratio_vs_nng", e->ratio_vs_nng, true);
         bench_json_num(f, "p99_ratio_vs_redis", e->p99_ratio_vs_redis, false);
         fprintf(f, "}%s\n", i + 1 < r->n ? "," : "");
     }

@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "bench_load.h"
@@ -23,7 +24,10 @@ typedef struct bench_entry {
     uint64_t count, errors, refused, unfinished;
     unsigned n_runs;                      /* repeats merged into this entry */
     double runs_ops[BENCH_MAX_RUNS];      /* ops/s of each repeat */
-    double ratio_vs_echo, ratio_vs_redis; /* ops/s ratios; NAN: n/a */
+    /* ops/s ratios; NAN: n/a. ratio_vs_echo is against the system's floor:
+     * the nng echo server for atpd, the HTTP floor for atpd-http;
+     * ratio_vs_nng: atpd-http against atpd over nng */
+    double ratio_vs_echo, ratio_vs_redis, ratio_vs_nng;
     double p99_ratio_vs_echo, p99_ratio_vs_redis; /* p99 atpd / p99 other */
     double req_bytes, reply_bytes, lines_mean;
     /* CPU time of the server process / of atp-bench per finished request
@@ -51,12 +55,26 @@ void bench_report_add_runs(bench_report *r, const char *scenario,
                            const char *system,
                            const bench_run_result *const *runs,
                            unsigned n_runs);
+/* One run measured by an outside load generator (wrk): only its summary. */
+typedef struct bench_ext_run {
+    double ops_per_s, p50_us, p99_us, max_us;
+    double server_cpu_us_per_req; /* NAN: unknown */
+    uint64_t count, errors;
+} bench_ext_run;
+
+/* bench_report_add_external adds one closed-loop entry from such runs
+ * (ops/s, p50, p99: medians of the runs; no per-second series). */
+void bench_report_add_external(bench_report *r, const char *scenario,
+                               const char *system, const char *op,
+                               unsigned clients, const bench_ext_run *runs,
+                               unsigned n_runs);
 /* bench_report_find returns the entry or NULL. */
 bench_entry *bench_report_find(bench_report *r, const char *scenario,
                                const char *system, const char *op);
 /* bench_report_ratios fills ratio_vs_echo / ratio_vs_redis of the atpd
- * entries from the echo / redis entries of the same scenario and op: the
- * median over repeats of (atpd run k / baseline run k). */
+ * entries from the echo / redis entries of the same scenario and op (for
+ * atpd-http: http-floor / redis, and ratio_vs_nng from atpd): the median
+ * over repeats of (atpd run k / baseline run k). */
 void bench_report_ratios(bench_report *r);
 
 /* bench_report_section adds "key": <json> (json must be a valid value). */

@@ -17,6 +17,10 @@
 
 #include "atp_bench.h"
 #include "bench_nng.h"
+#ifdef ATP_BENCH_HAVE_CURL
+#include "bench_http.h"
+#include "bench_wrk.h"
+#endif
 #include "bench_sp.h"
 #include "common/clock.h"
 
@@ -315,7 +319,14 @@ static void bench_bg_stop(bench_app *app, bench_bg *b, const char *key)
 
 /* ---- running one load against atpd, echo and redis ---------------------- */
 
-enum { SYS_ATPD = 1, SYS_ECHO = 2, SYS_REDIS = 4 };
+enum {
+    SYS_ATPD = 1,
+    SYS_ECHO = 2,
+    SYS_REDIS = 4,
+    SYS_HTTP = 8,        /* atpd over HTTP */
+    SYS_HTTP_FLOOR = 16, /* atp-bench-http-floor */
+};
+#define BENCH_N_SYS 5
 
 typedef struct bench_spec {
     const char *scenario;
@@ -379,27 +390,72 @@ static int bench_gen_prepare(bench_gen *g, const bench_gen *proto,
     return 0;
 }
 
+/* bench_http_open opens the HTTP backend for atpd (floor false) or the
+ * HTTP floor; ATP_E_CONFIG when atp-bench was built without libcurl. */
+static atp_err bench_http_open(bench_app *app, bool floor, void **hb,
+                               bench_backend *be, char *err, size_t errlen)
+{
+#ifdef ATP_BENCH_HAVE_CURL
+    bench_http_be *b = NULL;
+    atp_err e = bench_http_be_open(
+        floor ? app->http_floor_url : app->http_url, app->a.clients, floor,
+        &app->work, &app->http_model, app->a.timeout_ms, &b, err, errlen);
+    if (e == ATP_OK)
+        bench_http_be_backend(b, be);
+    *hb = b;
+    return e;
+#else
+    (void)app, (void)floor, (void)be;
+    *hb = NULL;
+    snprintf(err, errlen, "atp-bench was built without libcurl");
+    return ATP_E_CONFIG;
+#endif
+}
+
+static void bench_http_close(void *hb)
+{
+#ifdef ATP_BENCH_HAVE_CURL
+    bench_http_be_close(hb);
+#else
+    (void)hb;
+#endif
+}
+
 /* bench_run_systems runs the same load against atpd, then the echo floor,
- * then Redis, and again --repeat times, interleaved, so that each repeat of
- * atpd and of its baselines ran back to back on about the same machine. */
+ * then atpd over HTTP and the HTTP floor (--http), then Redis, and again
+ * --repeat times, interleaved, so that each repeat of atpd and of its
+ * baselines ran back to back on about the same machine. */
 static int bench_run_systems(bench_app *app, bench_spec *s)
 {
-    static const unsigned order[] = {SYS_ATPD, SYS_ECHO, SYS_REDIS};
-    static const char *const names[] = {"atpd", "echo", "redis"};
+    static const unsigned order[] = {SYS_ATPD, SYS_ECHO, SYS_HTTP,
+                                     SYS_HTTP_FLOOR, SYS_REDIS};
+    static const char *const names[] = {"atpd", "echo", "atpd-http",
+                                        "http-floor", "redis"};
     unsigned repeats = app->a.repeat ? app->a.repeat : 1;
     if (repeats > BENCH_MAX_RUNS)
         repeats = BENCH_MAX_RUNS;
-    bench_run_result *runs[3][BENCH_MAX_RUNS];
-    unsigned n_runs[3] = {0, 0, 0};
+    bench_run_result *runs[BENCH_N_SYS][BENCH_MAX_RUNS];
+    unsigned n_runs[BENCH_N_SYS] = {0};
     int rc = 0;
     memset(&app->model, 0, sizeof app->model);
+    memset(&app->http_model, 0, sizeof app->http_model);
     for (unsigned rep = 0; rep < repeats; rep++) {
-        for (int k = 0; k < 3; k++) {
+        for (int k = 0; k < BENCH_N_SYS; k++) {
             unsigned sys = order[k];
             if (!(s->systems & sys))
                 continue;
             if (sys == SYS_ECHO && bench_ensure_echo(app) != 0)
                 continue;
+            if (sys == SYS_HTTP_FLOOR && bench_ensure_http_floor(app) != 0)
+                continue;
+            if (sys == SYS_HTTP && app->http_url[0] == '\0') {
+                if (rep == 0)
+                    bench_report_warn(app->rep,
+                                      "%s/atpd-http: atpd has no HTTP URL "
+                                      "(--http needs atp-bench to start atpd)",
+                                      s->scenario);
+                continue;
+            }
             if (sys == SYS_REDIS && bench_ensure_redis_preloaded(app) != 0)
                 continue;
             bench_gen g;
@@ -410,9 +466,13 @@ static int bench_run_systems(bench_app *app, bench_spec *s)
             bench_req_be *nb = NULL;
             bench_sp_be *sb = NULL;
             bench_redis_be *rb = NULL;
+            void *hb = NULL;
             unsigned slots = app->a.clients;
             atp_err e;
-            if (sys == SYS_REDIS) {
+            if (sys == SYS_HTTP || sys == SYS_HTTP_FLOOR) {
+                e = bench_http_open(app, sys == SYS_HTTP_FLOOR, &hb, &be, err,
+                                    sizeof err);
+            } else if (sys == SYS_REDIS) {
                 e = bench_redis_be_open(app->redis, app->redis_port,
                                         app->a.conns, slots, &app->work, &rb,
                                         err, sizeof err);
@@ -469,9 +529,10 @@ static int bench_run_systems(bench_app *app, bench_spec *s)
             bench_bg_start(app, &bg, sys != SYS_REDIS ? s->ingest_rate : 0,
                            label);
             bench_run_result *res = calloc(1, sizeof *res);
-            pid_t server = sys == SYS_ATPD   ? app->atpd.pid
-                           : sys == SYS_ECHO ? app->echo.pid
-                                             : app->redis_proc.pid;
+            pid_t server = sys == SYS_ATPD || sys == SYS_HTTP ? app->atpd.pid
+                           : sys == SYS_ECHO       ? app->echo.pid
+                           : sys == SYS_HTTP_FLOOR ? app->http_floor.pid
+                                                   : app->redis_proc.pid;
             double srv0 = server > 0 ? bench_cpu_s(server) : -1,
                    cli0 = bench_cpu_s(0);
             if (res == NULL || bench_runner_run(&o, &be, &src, res) != 0) {
@@ -504,11 +565,14 @@ static int bench_run_systems(bench_app *app, bench_spec *s)
                                       res->first_err_op);
                 if (sys == SYS_ATPD && rep == 0)
                     bench_echo_model_fit(&app->model, res);
+                if (sys == SYS_HTTP && rep == 0)
+                    bench_echo_model_fit(&app->http_model, res);
                 runs[k][n_runs[k]++] = res;
             }
             bench_redis_be_close(rb);
             bench_sp_be_close(sb);
             bench_req_be_close(nb);
+            bench_http_close(hb);
             if (sys == SYS_ATPD && s->last_atpd_gen != NULL) {
                 bench_gen_carry(&g, s->last_atpd_gen);
                 bench_gen_fini(s->last_atpd_gen);
@@ -518,7 +582,7 @@ static int bench_run_systems(bench_app *app, bench_spec *s)
             }
         }
     }
-    for (int k = 0; k < 3; k++) {
+    for (int k = 0; k < BENCH_N_SYS; k++) {
         bench_report_add_runs(app->rep, s->scenario, names[k],
                               (const bench_run_result *const *)runs[k],
                               n_runs[k]);
@@ -532,9 +596,13 @@ static int bench_run_systems(bench_app *app, bench_spec *s)
 
 static unsigned bench_baselines(const bench_app *app)
 {
-    unsigned s = SYS_ATPD;
-    if (!app->a.no_echo)
+    unsigned s = 0;
+    if (!app->a.no_nng)
+        s |= SYS_ATPD;
+    if (!app->a.no_nng && !app->a.no_echo)
         s |= SYS_ECHO;
+    if (app->a.http)
+        s |= SYS_HTTP | SYS_HTTP_FLOOR;
     if (!app->a.no_redis)
         s |= SYS_REDIS;
     return s;
@@ -572,6 +640,28 @@ static void bench_target_ratio(bench_app *app, const char *scenario,
     char note[200];
     snprintf(note, sizeof note, "%s/%s, %s, %u clients", scenario, op,
              e ? e->mode : "-", e ? e->clients : 0);
+    bench_report_target(app->rep, name, goal, v, "x",
+                        isfinite(v) ? v >= min : -1, note);
+}
+
+/* A target of atpd over HTTP (--http): ratio 'f' (floor), 'r' (Redis) or
+ * 'n' (atpd over nng) of scenario/op at least min. */
+static void bench_target_http(bench_app *app, const char *scenario,
+                              const char *system, const char *op,
+                              const char *name, const char *goal, char which,
+                              double min)
+{
+    bench_entry *e = bench_report_find(app->rep, scenario, system, op);
+    if (!app->a.http || e == NULL)
+        return;
+    double v = e == NULL     ? NAN
+               : which == 'f' ? e->ratio_vs_echo
+               : which == 'r' ? e->ratio_vs_redis
+                              : e->ratio_vs_nng;
+    char note[200];
+    snprintf(note, sizeof note, "%s/%s over HTTP, %s, %u clients, cpu/req %.1f us",
+             scenario, op, e ? e->mode : "-", e ? e->clients : 0,
+             e ? e->server_cpu_us_per_req : NAN);
     bench_report_target(app->rep, name, goal, v, "x",
                         isfinite(v) ? v >= min : -1, note);
 }
@@ -622,10 +712,31 @@ static int sc_point(bench_app *app)
                            app->a.ingest_rate);
     bench_gen_init(&s.proto, app, GEN_POINT);
     int rc = bench_run_systems(app, &s);
+#ifdef ATP_BENCH_HAVE_CURL
+    if (app->a.wrk && app->a.http && app->a.rate == 0)
+        rc |= bench_wrk_point(app, app->a.repeat ? app->a.repeat : 1);
+#endif
     bench_report_ratios(app->rep);
     bench_target_ratio(app, "point", "atp",
                        "single-line ATP vs transport floor", ">= 0.85x echo",
                        true, 0.85);
+    bench_target_http(app, "point", "atpd-http", "atp",
+                      "single-line ATP over HTTP vs HTTP floor",
+                      ">= 0.85x http-floor", 'f', 0.85);
+    bench_target_http(app, "point", "atpd-http-wrk", "atp",
+                      "single-line ATP over HTTP vs HTTP floor, wrk client",
+                      ">= 0.85x http-floor-wrk", 'f', 0.85);
+    bench_entry *h = bench_report_find(app->rep, "point", "atpd-http", "atp");
+    if (h != NULL && app->a.rate > 0) {
+        char note[160];
+        snprintf(note, sizeof note, "open loop at %.0f req/s, cpu/req %.1f us",
+                 app->a.rate, h->server_cpu_us_per_req);
+        /* judged at the rate (or above) only */
+        bench_report_target(app->rep, "p99 single-line ATP over HTTP",
+                            "<= 1000 us at 10000 req/s", h->p99_us, "us",
+                            app->a.rate >= 10000 ? h->p99_us <= 1000 : -1,
+                            note);
+    }
     return rc;
 }
 
@@ -645,6 +756,9 @@ static int sc_cart(bench_app *app)
     bench_target_ratio(app, "cart", "cart",
                        "cart ATP (real basket sizes) vs Redis Lua",
                        ">= 3x Redis", false, 3.0);
+    bench_target_http(app, "cart", "atpd-http", "cart",
+                      "cart ATP over HTTP (real basket sizes) vs Redis Lua",
+                      ">= 3x Redis", 'r', 3.0);
     return rc;
 }
 
@@ -657,6 +771,16 @@ static int sc_reserve(bench_app *app)
                            app->a.rate, 0);
     bench_gen_init(&s.proto, app, GEN_RESERVE);
     rc |= bench_run_systems(app, &s);
+#ifdef ATP_BENCH_HAVE_CURL
+    /* wrk cannot follow a reservation with its commit: reserve only */
+    if (app->a.wrk && app->a.http && app->a.rate == 0) {
+        if (app->a.mix_commit == 0 && app->a.mix_release == 0)
+            rc |= bench_wrk_reserve(app, app->a.repeat ? app->a.repeat : 1);
+        else
+            bench_report_warn(app->rep, "reserve-single/wrk: only with "
+                                        "--reserve-mix 0,0,100: skipped");
+    }
+#endif
     s.scenario = "reserve-cart";
     bench_gen_init(&s.proto, app, GEN_RESERVE);
     s.proto.cart = true;
@@ -680,6 +804,15 @@ static int sc_reserve(bench_app *app)
         app, "reserve-cart", "reserve",
         "durable cart reservations vs Redis Lua appendfsync always",
         ">= 3x Redis", false, 3.0);
+    bench_target_http(app, "reserve-single", "atpd-http", "reserve",
+                      "durable single-line reservations over HTTP vs nng",
+                      ">= 0.9x atpd over nng", 'n', 0.9);
+    bench_target_http(app, "reserve-single", "atpd-http-wrk", "reserve",
+                      "durable single-line reservations over HTTP (wrk) vs nng",
+                      ">= 0.9x atpd over nng", 'n', 0.9);
+    bench_target_http(app, "reserve-cart", "atpd-http", "reserve",
+                      "durable cart reservations over HTTP vs nng",
+                      ">= 0.9x atpd over nng", 'n', 0.9);
     return rc;
 }
 

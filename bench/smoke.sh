@@ -40,6 +40,20 @@ echo "smoke: atp-bench --scenario point --tiny --rate 500 --client nng"
 run --scenario point --tiny --no-redis --rate 500 --client nng \
     --json "$work/nng.json" > "$work/nng.txt"
 
+# atpd over HTTP and the HTTP floor (about 7 s), when atp-bench has its
+# libcurl backend: every operation over HTTP, without an error.
+http_json=()
+if ldd "$bench" 2>/dev/null | grep -q libcurl; then
+  echo "smoke: atp-bench --scenario point|reserve --tiny --http --no-nng"
+  run --scenario point --tiny --http --no-nng --no-redis \
+      --json "$work/http-point.json" > "$work/http-point.txt"
+  run --scenario reserve --tiny --http --no-nng --no-redis \
+      --json "$work/http-reserve.json" > "$work/http-reserve.txt"
+  http_json=("$work/http-point.json" "$work/http-reserve.json")
+else
+  echo "smoke: atp-bench has no HTTP backend (no libcurl): HTTP runs skipped"
+fi
+
 # Every atpd the runs started logs at warn or info level: a warn or error
 # line is a defect the numbers would hide.
 logs=$(find "$work" -name 'atpd*.log' | sort)
@@ -55,7 +69,8 @@ if [ -n "$bad" ]; then
 fi
 echo "smoke: $(echo "$logs" | wc -l) atpd logs without a warning or error"
 
-python3 - "$work/quick.json" "$work/replay.json" "$work/mix.json" "$work/nng.json" <<'PY'
+python3 - "$work/quick.json" "$work/replay.json" "$work/mix.json" "$work/nng.json" \
+    "${http_json[@]}" <<'PY'
 import json, math, sys
 
 def fail(msg):
@@ -155,6 +170,21 @@ if ops != {"reserve"}:
 ng = json.load(open(sys.argv[4]))
 if not any(e["system"] == "atpd" and e["ops_per_s"] > 0 for e in ng["results"]):
     fail("nng client: no atpd operation completed")
+if len(sys.argv) > 5:  # the --http runs
+    want = {("point", "atp")} | {(sc, op) for sc in ("reserve-single", "reserve-cart")
+                                 for op in ("reserve", "commit", "release")}
+    got = {}
+    for path in sys.argv[5:]:
+        for e in json.load(open(path))["results"]:
+            got[(e["scenario"], e["op"], e["system"])] = e
+    for sc, op in sorted(want):
+        for system in ("atpd-http", "http-floor"):
+            e = got.get((sc, op, system))
+            if e is None or e["ops_per_s"] <= 0:
+                fail(f"http: {sc}/{op}: no {system} operation completed")
+            if e["errors"] > 0:
+                fail(f"http: {sc}/{op}/{system}: {e['errors']} errors")
+    print(f"smoke: http: {len(got)} results, every operation over HTTP without an error")
 print("smoke: OK (%d + %d + %d + %d results)" % (len(q["results"]), len(rp["results"]),
       len(mx["results"]), len(ng["results"])))
 PY

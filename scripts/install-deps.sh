@@ -13,6 +13,9 @@ packages=(
 )
 if [ "${ATP_BENCH_DEPS:-0}" = 1 ]; then
   packages+=(redis-server libhiredis-dev gnuplot-nox)
+  # atp-bench --http (libcurl client; the floor uses atpd's libmicrohttpd)
+  # and --wrk, and the HTTP library spike (bench/http_spike/: wrk, h2o)
+  packages+=(libcurl4-openssl-dev wrk libh2o-evloop-dev)
 fi
 # `make coverage` only: the coverage report (make test does not measure).
 if [ "${ATP_COVERAGE_DEPS:-0}" = 1 ]; then
