@@ -187,6 +187,14 @@ static inline void codec_w_kv_uint(codec_writer *w, const char *key, uint64_t u)
     codec_w_kvn_uint(w, key, strlen(key), u);
 }
 
+/* codec_w_kv_count writes a counter as min(u, ATP_WIRE_INT_MAX): every
+ * JSON reader holds it exactly, and a counter that gets there (centuries
+ * of traffic; a byte count sooner) stops there (PROTOCOL.md, "Numbers"). */
+static inline void codec_w_kv_count(codec_writer *w, const char *key, uint64_t u)
+{
+    codec_w_kv_uint(w, key, u > (uint64_t)ATP_WIRE_INT_MAX ? (uint64_t)ATP_WIRE_INT_MAX : u);
+}
+
 static inline void codec_w_kv_bool(codec_writer *w, const char *key, bool b)
 {
     codec_w_kvn_bool(w, key, strlen(key), b);

@@ -71,6 +71,11 @@ enum {
 #define FEED_DEFAULT_HEARTBEAT_MS 1000
 #define FEED_DEFAULT_REPLAY_LOG 100000
 #define FEED_DEFAULT_REPLAY_BYTES (256ULL << 20)
+/* Sequence numbers and timestamps the feeder starts from, and how many
+ * messages it sends: at most half of ATP_WIRE_INT_MAX (2^53 - 1) each, so
+ * that every seq it sends and logs stays within what atpd accepts and a
+ * JSON reader holds exactly. */
+#define FEED_WIRE_HALF ((uint64_t)ATP_WIRE_INT_MAX / 2)
 #define FEED_DEFAULT_SNAPSHOT_PART 1000
 #define FEED_DEFAULT_LOT_ETA_MS 10000
 #define FEED_DEFAULT_LINGER_S 1.0
@@ -415,7 +420,7 @@ static int feed_args_parse(int argc, char **argv, feed_args *a)
         } else if (strcmp(opt, "--batch") == 0) {
             ok = feed_parse_u64(val, 1, UINT32_MAX, &a->batch);
         } else if (strcmp(opt, "--messages") == 0) {
-            ok = feed_parse_u64(val, 1, UINT64_MAX / 4, &a->messages);
+            ok = feed_parse_u64(val, 1, FEED_WIRE_HALF, &a->messages);
         } else if (strcmp(opt, "--duration") == 0) {
             ok = feed_parse_double(val, 0.001, FEED_DURATION_MAX_S,
                                    &a->duration_s);
@@ -434,9 +439,9 @@ static int feed_args_parse(int argc, char **argv, feed_args *a)
         } else if (strcmp(opt, "--heartbeat-ms") == 0) {
             ok = feed_parse_u64(val, 0, 86400000, &a->heartbeat_ms);
         } else if (strcmp(opt, "--start-seq") == 0) {
-            ok = feed_parse_u64(val, 0, UINT64_MAX / 4, &a->start_seq);
+            ok = feed_parse_u64(val, 0, FEED_WIRE_HALF, &a->start_seq);
         } else if (strcmp(opt, "--restart-seq") == 0) {
-            ok = feed_parse_u64(val, 1, UINT64_MAX / 4, &a->restart_seq);
+            ok = feed_parse_u64(val, 1, FEED_WIRE_HALF, &a->restart_seq);
         } else if (strcmp(opt, "--lot-ratio") == 0) {
             ok = feed_parse_double(val, 0, 1, &a->lot_ratio);
         } else if (strcmp(opt, "--lot-eta-ms") == 0) {
@@ -453,7 +458,7 @@ static int feed_args_parse(int argc, char **argv, feed_args *a)
         } else if (strcmp(opt, "--linger") == 0) {
             ok = feed_parse_double(val, 0, FEED_LINGER_MAX_S, &a->linger_s);
         } else if (strcmp(opt, "--ts-start") == 0) {
-            ok = feed_parse_u64(val, 0, UINT64_MAX / 4, &a->ts_start);
+            ok = feed_parse_u64(val, 0, FEED_WIRE_HALF, &a->ts_start);
             a->ts_start_set = true;
         } else {
             return feed_usage_error("unknown option '%s'%s", opt, "");

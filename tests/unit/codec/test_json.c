@@ -108,6 +108,23 @@ static void test_json_string_escapes(void **state)
     codec_writer_free(w);
 }
 
+/* Issue 13: a counter is written as at most 2^53 - 1, exact in a JSON
+ * double (codec_w_kv_count). */
+static void test_json_count_saturates(void **state)
+{
+    (void)state;
+    codec_writer *w = codec_writer_alloc(NULL, NULL);
+    assert_non_null(w);
+    codec_w_map(w, 4);
+    codec_w_kv_count(w, "a", 0);
+    codec_w_kv_count(w, "b", (uint64_t)ATP_WIRE_INT_MAX);
+    codec_w_kv_count(w, "c", (uint64_t)ATP_WIRE_INT_MAX + 1);
+    codec_w_kv_count(w, "d", UINT64_MAX);
+    expect_json_w(w, "{\"a\":0,\"b\":9007199254740991,\"c\":9007199254740991,"
+                     "\"d\":9007199254740991}");
+    codec_writer_free(w);
+}
+
 static void test_json_floats(void **state)
 {
     (void)state;
@@ -215,6 +232,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_json_types),
         cmocka_unit_test(test_json_string_escapes),
+        cmocka_unit_test(test_json_count_saturates),
         cmocka_unit_test(test_json_floats),
         cmocka_unit_test(test_json_base64),
         cmocka_unit_test(test_json_map_keys),
