@@ -159,6 +159,20 @@ void codec_writer_retarget(codec_writer *w, void *ctx);
 const void *codec_writer_data(const codec_writer *w, size_t *len);
 bool codec_writer_failed(const codec_writer *w);
 
+/* codec_json_str writes s[0..n) as one JSON string literal, quotes
+ * included, to sink(ctx, ...), piece by piece: '"' and '\\' escaped,
+ * control characters (U+0000..U+001F, U+007F, U+0080..U+009F) as \u00XX,
+ * valid UTF-8 as it is, every byte that is not part of a valid UTF-8
+ * sequence as \ufffd. The output is valid UTF-8 JSON whatever s holds.
+ * s may be NULL when n is 0. Returns 0, or the sink's first non-zero
+ * result (the output then stops there). The project's one JSON string
+ * escaper: atpd, atpctl, atp-feed and atp-bench all write through it.
+ * Any thread. */
+int codec_json_str(codec_sink sink, void *ctx, const char *s, size_t n);
+/* codec_json_str_file is codec_json_str to a stdio stream: 0, or EOF if
+ * a write failed. */
+int codec_json_str_file(FILE *f, const char *s, size_t n);
+
 void codec_w_nil(codec_writer *w);
 void codec_w_bool(codec_writer *w, bool b);
 void codec_w_int(codec_writer *w, int64_t i);

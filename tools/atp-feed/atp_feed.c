@@ -1257,7 +1257,7 @@ static void feed_summary(const feed_run *r)
     if (r->a.json) {
         FILE *f = stdout;
         fputs("{\"endpoint\":", f);
-        feed_json_str(f, r->url, strlen(r->url));
+        codec_json_str_file(f, r->url, strlen(r->url));
         fprintf(f,
                 ",\"seed\":%" PRIu64 ",\"elapsed_ms\":%" PRId64
                 ",\"messages\":%" PRIu64 ",\"heartbeats\":%" PRIu64
@@ -1281,7 +1281,7 @@ static void feed_summary(const feed_run *r)
         for (size_t i = 0; i < r->n; i++) {
             const feed_stats *st = &r->stats[i];
             fprintf(f, "%s{\"id\":", i > 0 ? "," : "");
-            feed_json_str(f, r->specs[i].id, strlen(r->specs[i].id));
+            codec_json_str_file(f, r->specs[i].id, strlen(r->specs[i].id));
             fprintf(f,
                     ",\"messages\":%" PRIu64 ",\"heartbeats\":%" PRIu64
                     ",\"events\":%" PRIu64 ",\"dropped\":%" PRIu64
