@@ -7,6 +7,7 @@ packages=(
   build-essential cmake pkg-config
   libnng-dev libmsgpack-dev liblmdb-dev libjemalloc-dev libyaml-dev
   libmicrohttpd-dev libjansson-dev
+  libcurl4-openssl-dev
   libcmocka-dev python3 python3-msgpack lmdb-utils
 )
 if [ "${ATP_BENCH_DEPS:-0}" = 1 ]; then

@@ -275,6 +275,18 @@ atp_err codec_json_request(codec_writer *w, const codec_json_opts *opts,
                            const char *body, size_t len, char *msg,
                            size_t msg_cap);
 
+/* codec_json_to_msgpack writes the JSON value text[0..len) to w as
+ * msgpack, as it is: objects as maps in member order, arrays, strings,
+ * true/false/null, numbers by codec_json_request's rules (an integral
+ * value within +-(2^53-1) an integer). For a client reading atpd's JSON
+ * replies (atpctl over HTTP), which its msgpack readers then render.
+ * Returns ATP_OK; ATP_E_BAD_REQUEST (malformed JSON, invalid UTF-8, a
+ * duplicate key) or ATP_E_TOO_LARGE (nested deeper than
+ * ATP_MSG_MAX_DEPTH) with a printable message in msg[0..msg_cap);
+ * ATP_E_NOMEM when w failed. Any thread. */
+atp_err codec_json_to_msgpack(codec_writer *w, const char *text, size_t len,
+                              char *msg, size_t msg_cap);
+
 /* ---- source messages (ingest) ----------------------------------------- */
 
 /* Longest optional ref of a DELTA event (bytes). */

@@ -215,3 +215,29 @@ atp_err codec_json_request(codec_writer *w, const codec_json_opts *opts,
     }
     return err;
 }
+
+atp_err codec_json_to_msgpack(codec_writer *w, const char *text, size_t len,
+                              char *msg, size_t msg_cap)
+{
+    json_error_t jerr;
+    json_t *root = json_loadb(text, len,
+                              JSON_REJECT_DUPLICATES | JSON_DECODE_ANY |
+                                  JSON_DECODE_INT_AS_REAL,
+                              &jerr);
+    if (root == NULL) {
+        char t[160];
+        codec_str_to_text(t, sizeof t, jerr.text, strlen(jerr.text));
+        snprintf(msg, msg_cap, "malformed JSON at line %d, column %d: %s",
+                 jerr.line, jerr.column, t);
+        return ATP_E_BAD_REQUEST;
+    }
+    const codec_json_opts plain = {0}; /* no fields, lines kept as they are */
+    codec_json_ctx c = {w, &plain, msg, msg_cap};
+    atp_err err = codec_json_value(&c, root, 0) ? ATP_OK : ATP_E_TOO_LARGE;
+    json_decref(root);
+    if (err == ATP_OK && codec_writer_failed(w)) {
+        snprintf(msg, msg_cap, "out of memory");
+        err = ATP_E_NOMEM;
+    }
+    return err;
+}

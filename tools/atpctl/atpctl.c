@@ -1,6 +1,7 @@
 /*
  * atpctl.c - the operator and scripting client of atpd: builds one query,
- * sends it over REQ (tools/common/client), prints the reply as JSON or as
+ * sends it over REQ or, with an http:// --endpoint, atpd's HTTP API
+ * (tools/common/client, the same maps both ways), prints the reply as JSON or as
  * text, and says with its exit code what happened. `scan --all` follows the
  * pages; `watch` subscribes to the change feed instead (ctl_sub.c) and
  * prints messages until --count, --duration or Ctrl-C.
@@ -506,7 +507,10 @@ static void ctl_usage(FILE *f)
             "\n"
             "options (before or after the command words):\n"
             "  --endpoint URL  atpd query endpoint (default: $ATPD_ENDPOINT, "
-            "else %s)\n"
+            "else %s);\n"
+            "                  an http:// URL (atpd's service.http_listen, e.g.\n"
+            "                  http://127.0.0.1:7080) uses the HTTP/JSON API:\n"
+            "                  the same commands, the same output\n"
             "  --json          print the reply map as one JSON line\n"
             "  --timeout MS    send/receive timeout (default %d)\n"
             "  --channel C     sales channel (default '%s')\n"
@@ -764,7 +768,12 @@ static int ctl_exchange(client *c, const codec_writer *w, codec_arena *arena,
     atp_err e = client_request(c, w, arena, reply);
     if (e != ATP_OK) {
         fprintf(stderr, "atpctl: %s\n", client_last_error(c));
-        if (client_wrong_peer(c))
+        if (client_wrong_peer(c) && strncmp(url, "http://", 7) == 0)
+            fprintf(stderr,
+                    "atpctl: an http:// --endpoint (or ATPD_ENDPOINT) must "
+                    "name atpd's HTTP API (service.http_listen, e.g. "
+                    "http://127.0.0.1:7080)\n");
+        else if (client_wrong_peer(c))
             fprintf(stderr,
                     "atpctl: --endpoint (or ATPD_ENDPOINT) must name atpd's "
                     "query port (service.query_listen, default %s)\n",
