@@ -11,13 +11,19 @@ the state atpd then reports (ATP and the reservation itself).
 
 Issue 13: everything runs twice, with --endpoint atpd's nng query socket
 and with --endpoint its HTTP API (service.http_listen, http://...), and
-the read-only commands print byte for byte the same over both.
+the read-only commands print byte for byte the same over both; meanwhile
+`watch --json` follows the change feed over nng and over the HTTP event
+stream, and both print the same messages.
 """
 
+import json
 import os
+import signal
+import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import feed_util as F  # noqa: E402
 import harness  # noqa: E402
 import resv_util  # noqa: E402
 
@@ -129,6 +135,44 @@ def scenario(h, c, d, q, ep, tag):
     c.check(rc == OK and out.startswith("snapshot stored:"), "snapshot: %s %r", rc, out)
 
 
+class start_watch:
+    """atpctl --json watch east ARGS as a child, its stdout and stderr in
+    files (stopped by pid with SIGINT)."""
+
+    def __init__(self, h, d, name, args):
+        self.out_path = os.path.join(d.dir, "watch-%s.out" % name)
+        self.err_path = os.path.join(d.dir, "watch-%s.err" % name)
+        with open(self.out_path, "wb") as out, open(self.err_path, "wb") as err:
+            self.proc = harness._spawn([h.atpctl_bin, "--json"] + args +
+                                       ["watch", "east", "--duration", "300s"],
+                                       stdin=subprocess.DEVNULL, stdout=out, stderr=err)
+
+    def stderr(self):
+        with open(self.err_path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+    def lines(self):
+        with open(self.out_path, "rb") as f:
+            text = f.read().decode("utf-8", "replace")
+        return [json.loads(line) for line in text.splitlines()
+                if line.endswith("}")]  # a line being written is left out
+
+    def messages(self):
+        return [o for o in self.lines() if "gap" not in o]
+
+    def gaps(self):
+        return [o["gap"] for o in self.lines() if "gap" in o]
+
+    def stop(self):
+        if self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGINT)
+        try:
+            return self.proc.wait(timeout=10 * harness.TIME_FACTOR)
+        except subprocess.TimeoutExpired:
+            harness._stop_pid(self.proc, 1)
+            return self.proc.returncode
+
+
 def main(h):
     c = harness.Checks(h)
     cfg = resv_util.resv_config(h, ["east"], [("DC-1", "east")], [("wms", ["DC-1"], STOCK)],
@@ -145,8 +189,36 @@ def main(h):
     c.check(http_url.startswith("http://127.0.0.1:"), "the ready file names the HTTP URL: %r",
             http_url)
 
+    # watch: the nng feed and the HTTP event stream, side by side.
+    watches = {name: start_watch(h, d, name, args) for name, args in (
+        ("nng", ["--endpoint", d.query_url, "--feed", F.feed_url(d)]),
+        ("http", ["--endpoint", http_url]))}
+    harness.wait_until(lambda: all("connected to" in w.stderr() for w in watches.values())
+                       and q.status()["feed"]["subscribers"] >= 1
+                       and q.status()["http"]["event_streams"] >= 1,
+                       10, 0.02, "both watches connected")
+
     scenario(h, c, d, q, d.query_url, "")
     scenario(h, c, d, q, http_url, "h-")
+
+    pub = harness.Publisher(d, q)
+    pub.seq["wms"] = 1
+    pub.connect()
+    pub.send_payload(pub.next_batch("wms", [[2, "END", "DC-1", 0, 7]])[1])
+    harness.wait_until(lambda: all(any(m.get("sku") == "END" for m in w.messages())
+                                   for w in watches.values()),
+                       10, 0.05, "the last change in both watches")
+    pub.close()
+    got = {name: w.stop() for name, w in watches.items()}
+    c.eq(got, {"nng": 0, "http": 0}, "watch exit status (Ctrl-C)")
+    msgs = {name: w.messages() for name, w in watches.items()}
+    first = max(m[0]["seq"] for m in msgs.values())
+    same = {name: [x for x in m if x["seq"] >= first] for name, m in msgs.items()}
+    c.check(len(same["http"]) >= 10, "the watches saw the reservations: %d messages",
+            len(same["http"]))
+    c.eq(same["http"], same["nng"], "watch --json over HTTP (event stream) and nng: the "
+         "same messages")
+    c.eq((watches["nng"].gaps(), watches["http"].gaps()), ([], []), "no gaps")
 
     # The same command prints the same over both endpoints.
     for args in (["atp", "A1", "east", "--channel", "web"], ["atp", "A1", "east", "--json"],

@@ -478,7 +478,8 @@ static const ctl_cmd ctl_cmds[] = {
      "        region_seq or key_seq as subscribed. Runs until Ctrl-C (exit\n"
      "        0), --count N messages or --duration D (900ms, 30s, 15m, ...);\n"
      "        nothing arriving is not an error. --feed: default\n"
-     "        $ATPD_FEED, else " ATP_DEFAULT_FEED_URL ". REGION is first\n"
+     "        $ATPD_FEED, else an http:// --endpoint (its event stream),\n"
+     "        else " ATP_DEFAULT_FEED_URL ". REGION is first\n"
      "        checked with atpd at --endpoint: unknown is an error (exit 1);\n"
      "        atpd not answering is a warning (the feed may come up later)",
      NULL, NULL, ctl_run_watch},
@@ -523,7 +524,9 @@ static void ctl_usage(FILE *f)
             "  --all           scan: every page to the end\n"
             "  --wide          sources: every counter, not the short table\n"
             "  --feed URL      watch: atpd change feed (default: $ATPD_FEED,\n"
-            "                  else %s)\n"
+            "                  else the --endpoint when it is http://, else\n"
+            "                  %s); an http:// URL reads the\n"
+            "                  HTTP API's event stream (GET /v1/changes)\n"
             "  --count N       watch: exit 0 after N messages\n"
             "  --duration D    watch: exit 0 after D (900ms, 30s, 15m, ...)\n"
             "  --help          this help, or a command's with a command\n"
@@ -1121,12 +1124,16 @@ static int ctl_run_watch(const ctl_args *a, const ctl_cmd *cmd)
         return ctl_usage_error(cmd, "%s",
                                "--duration needs a positive duration with "
                                "its unit (900ms, 30s, 15m, 2h, 1d)");
+    /* --feed, else $ATPD_FEED, else the HTTP API's event stream when
+     * --endpoint is http://, else the default nng feed. */
     const char *url = a->feed;
     if (url == NULL) {
         url = getenv("ATPD_FEED");
         if (url == NULL || *url == '\0')
-            url = ATP_DEFAULT_FEED_URL;
+            url = strncmp(ctl_query_url(a), "http://", 7) == 0 ? ctl_query_url(a)
+                                                               : ATP_DEFAULT_FEED_URL;
     }
+    bool http = strncmp(url, "http://", 7) == 0;
     if (region != NULL) {
         int rc = ctl_watch_check_region(a, cmd, region);
         if (rc != CTL_EXIT_OK)
@@ -1134,8 +1141,8 @@ static int ctl_run_watch(const ctl_args *a, const ctl_cmd *cmd)
     }
     /* Another kind of socket at the feed URL is a mistake to say now;
      * nothing listening is not (the feed may come up later). */
-    if (sp_probe(url, SP_PROTO_SUB, SP_PROTO_PUB, a->timeout_ms, err,
-                 sizeof err) == ATP_E_BAD_REQUEST) {
+    if (!http && sp_probe(url, SP_PROTO_SUB, SP_PROTO_PUB, a->timeout_ms, err,
+                          sizeof err) == ATP_E_BAD_REQUEST) {
         fprintf(stderr,
                 "atpctl: %s\natpctl: --feed (or ATPD_FEED) must name atpd's "
                 "change feed (service.feed_listen, default %s)\n",

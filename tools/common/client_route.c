@@ -52,6 +52,16 @@ static void client_route_escape(FILE *f, const char *s, size_t n)
     }
 }
 
+/* client_route_base writes base without its trailing '/'s, then "/v1". */
+static void client_route_base(FILE *f, const char *base)
+{
+    size_t bn = strlen(base);
+    while (bn > 0 && base[bn - 1] == '/')
+        bn--;
+    fwrite(base, 1, bn, f);
+    fputs("/v1", f);
+}
+
 /* client_route_field writes the value of field key of req (a string, or a
  * non-negative integer when may_int) escaped; false when it has none. */
 static bool client_route_field(FILE *f, const codec_val *req, const char *key,
@@ -87,11 +97,7 @@ static bool client_route_url(FILE *f, const client_route_def *d,
                              const codec_val *req, const char *base, char *err,
                              size_t errlen)
 {
-    size_t bn = strlen(base);
-    while (bn > 0 && base[bn - 1] == '/')
-        bn--;
-    fwrite(base, 1, bn, f);
-    fputs("/v1", f);
+    client_route_base(f, base);
     for (int i = 0; i < CLIENT_ROUTE_SEGS && d->path[i] != NULL; i++) {
         const char *seg = d->path[i];
         fputc('/', f);
@@ -205,4 +211,29 @@ void client_route_fini(client_route *r)
     free(r->url);
     free(r->body);
     memset(r, 0, sizeof *r);
+}
+
+char *client_route_changes_url(const char *base, const char *region,
+                               const char *sku)
+{
+    char *url = NULL;
+    size_t n = 0;
+    FILE *f = open_memstream(&url, &n);
+    if (f == NULL)
+        return NULL;
+    client_route_base(f, base);
+    fputs("/changes", f);
+    if (region != NULL) {
+        fputs("?region=", f);
+        client_route_escape(f, region, strlen(region));
+    }
+    if (sku != NULL) {
+        fputs(region != NULL ? "&sku=" : "?sku=", f);
+        client_route_escape(f, sku, strlen(sku));
+    }
+    if (fclose(f) != 0) {
+        free(url);
+        return NULL;
+    }
+    return url;
 }

@@ -35,4 +35,11 @@ atp_err client_route_build(const codec_val *req, const char *base,
 
 void client_route_fini(client_route *r);
 
+/* client_route_changes_url returns the URL of the change feed's event
+ * stream against base: base/v1/changes, with ?region=R (when region is
+ * not NULL) and &sku=S (when sku is not NULL) percent-encoded. malloc'ed;
+ * NULL when out of memory. */
+char *client_route_changes_url(const char *base, const char *region,
+                               const char *sku);
+
 #endif
