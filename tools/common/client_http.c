@@ -19,9 +19,7 @@ struct client_http {
     struct curl_slist *json_header; /* Content-Type: application/json */
     size_t recv_max;
     bool connected;
-    /* the reply being received (client_http_write) */
-    char *buf;
-    size_t len, cap;
+    client_text reply; /* being received (client_http_write) */
     bool too_large;
     char curl_err[CURL_ERROR_SIZE];
 };
@@ -36,28 +34,33 @@ static void client_http_global_init(void)
 
 /* client_http_write collects the reply body; returning less than given
  * makes libcurl stop with CURLE_WRITE_ERROR (a reply above recv_max). */
+bool client_text_append(client_text *t, const char *s, size_t n)
+{
+    if (t->len + n + 1 > t->cap) {
+        size_t cap = t->cap ? t->cap : 4096;
+        while (cap < t->len + n + 1)
+            cap *= 2;
+        char *nb = realloc(t->p, cap);
+        if (nb == NULL)
+            return false;
+        t->p = nb;
+        t->cap = cap;
+    }
+    memcpy(t->p + t->len, s, n);
+    t->len += n;
+    t->p[t->len] = '\0';
+    return true;
+}
+
 static size_t client_http_write(char *p, size_t size, size_t n, void *arg)
 {
     client_http *h = arg;
     size_t add = size * n;
-    if (add > h->recv_max - h->len) {
+    if (add > h->recv_max - h->reply.len) {
         h->too_large = true;
         return 0;
     }
-    if (h->len + add + 1 > h->cap) {
-        size_t cap = h->cap ? h->cap : 4096;
-        while (cap < h->len + add + 1)
-            cap *= 2;
-        char *nb = realloc(h->buf, cap);
-        if (nb == NULL)
-            return 0;
-        h->buf = nb;
-        h->cap = cap;
-    }
-    memcpy(h->buf + h->len, p, add);
-    h->len += add;
-    h->buf[h->len] = '\0';
-    return add;
+    return client_text_append(&h->reply, p, add) ? add : 0;
 }
 
 atp_err client_http_open(size_t recv_max, client_http **out, char *err,
@@ -98,7 +101,7 @@ void client_http_close(client_http *h)
     if (h->curl != NULL)
         curl_easy_cleanup(h->curl);
     curl_slist_free_all(h->json_header);
-    free(h->buf);
+    free(h->reply.p);
     free(h);
 }
 
@@ -112,7 +115,7 @@ atp_err client_http_exchange(client_http *h, const char *method,
     long left = (long)(deadline_ms - clock_mono_ms());
     if (left < 1)
         left = 1;
-    h->len = 0;
+    h->reply.len = 0;
     h->too_large = false;
     h->curl_err[0] = '\0';
     curl_easy_setopt(c, CURLOPT_URL, url);
@@ -145,16 +148,14 @@ atp_err client_http_exchange(client_http *h, const char *method,
                                               : ATP_E_TRANSPORT;
     }
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
-    char *copy = malloc(h->len + 1);
-    if (copy == NULL) {
-        snprintf(err, errlen, "out of memory for a %zu-byte reply", h->len);
+    /* The reply moves to the caller; the next one starts a new buffer. */
+    if (h->reply.p == NULL && !client_text_append(&h->reply, "", 0)) {
+        snprintf(err, errlen, "out of memory for an empty reply");
         return ATP_E_NOMEM;
     }
-    if (h->len > 0)
-        memcpy(copy, h->buf, h->len);
-    copy[h->len] = '\0';
-    *reply = copy;
-    *reply_len = h->len;
+    *reply = h->reply.p;
+    *reply_len = h->reply.len;
+    h->reply = (client_text){0};
     return ATP_OK;
 }
 

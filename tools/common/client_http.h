@@ -20,6 +20,17 @@
 
 typedef struct client_http client_http;
 
+/* A growable text buffer, NUL-terminated after len (client_http.c and
+ * client_sse.c collect libcurl's pieces in it). */
+typedef struct client_text {
+    char *p;
+    size_t len, cap;
+} client_text;
+
+/* client_text_append adds s[0..n); false when out of memory (t
+ * unchanged). */
+bool client_text_append(client_text *t, const char *s, size_t n);
+
 /* client_http_open prepares a connection handle for replies of at most
  * recv_max bytes. Returns ATP_OK and *out, or ATP_E_NOMEM /
  * ATP_E_TRANSPORT (libcurl could not start) with err filled. */

@@ -12,6 +12,7 @@
 
 #include <curl/curl.h>
 
+#include "client_http.h"
 #include "codec/codec.h"
 #include "common/clock.h"
 
@@ -30,8 +31,8 @@ struct client_sse {
     int connections; /* transfers that answered 200 */
     long status;     /* of the running transfer; 0 until known */
     int64_t retry_at; /* monotonic ms: start the next transfer then */
-    char *buf;        /* received text; [off, len) not parsed yet */
-    size_t len, off, cap;
+    client_text in;   /* received text; [off, in.len) not parsed yet */
+    size_t off;
     bool overflow;
     char *ev;         /* the strings of the event returned */
     size_t ev_cap;
@@ -50,31 +51,17 @@ static size_t client_sse_write(char *p, size_t size, size_t n, void *arg)
             s->connections++;
         }
     }
-    if (add > CLIENT_SSE_BUF_MAX - (s->len - s->off)) {
+    if (add > CLIENT_SSE_BUF_MAX - (s->in.len - s->off)) {
         s->overflow = true;
         return 0; /* ends the transfer: CURLE_WRITE_ERROR */
     }
-    if (s->off > 0 && s->off == s->len)
-        s->off = s->len = 0;
-    if (s->len + add + 1 > s->cap) {
-        if (s->off > 0) { /* drop what was parsed first */
-            memmove(s->buf, s->buf + s->off, s->len - s->off);
-            s->len -= s->off;
-            s->off = 0;
-        }
-        size_t cap = s->cap ? s->cap : 16384;
-        while (cap < s->len + add + 1)
-            cap *= 2;
-        char *nb = realloc(s->buf, cap);
-        if (nb == NULL)
-            return 0;
-        s->buf = nb;
-        s->cap = cap;
+    if (s->off > 0 && s->in.len + add + 1 > s->in.cap) {
+        /* drop what was parsed before growing */
+        memmove(s->in.p, s->in.p + s->off, s->in.len - s->off + 1);
+        s->in.len -= s->off;
+        s->off = 0;
     }
-    memcpy(s->buf + s->len, p, add);
-    s->len += add;
-    s->buf[s->len] = '\0';
-    return add;
+    return client_text_append(&s->in, p, add) ? add : 0;
 }
 
 atp_err client_sse_open(const char *url, client_sse **out, char *err,
@@ -123,7 +110,7 @@ void client_sse_close(client_sse *s)
         curl_multi_cleanup(s->multi);
     curl_slist_free_all(s->accept);
     free(s->url);
-    free(s->buf);
+    free(s->in.p);
     free(s->ev);
     free(s);
 }
@@ -134,8 +121,10 @@ void client_sse_close(client_sse *s)
 static bool client_sse_parse(client_sse *s, client_sse_event *ev)
 {
     for (;;) {
-        char *start = s->buf + s->off;
-        char *end = s->off < s->len ? strstr(start, "\n\n") : NULL;
+        if (s->off >= s->in.len)
+            return false; /* also: nothing received yet, in.p NULL */
+        char *start = s->in.p + s->off;
+        char *end = strstr(start, "\n\n");
         if (end == NULL)
             return false;
         size_t block = (size_t)(end - start);
@@ -202,8 +191,10 @@ static void client_sse_ended(client_sse *s, CURLcode rc)
     s->retry_at = clock_mono_ms() + CLIENT_SSE_RETRY_MS;
     if (s->status != 0 && s->status != 200) {
         char body[200];
-        codec_str_to_text(body, sizeof body, s->buf + s->off,
-                          s->len - s->off < 160 ? s->len - s->off : 160);
+        size_t left = s->in.len - s->off;
+        body[0] = '\0';
+        if (left > 0)
+            codec_str_to_text(body, sizeof body, s->in.p + s->off, left < 160 ? left : 160);
         snprintf(s->last_error, sizeof s->last_error, "GET %s: HTTP %ld: %s", s->url,
                  s->status, body);
         s->refused = true;
@@ -217,7 +208,7 @@ static void client_sse_ended(client_sse *s, CURLcode rc)
                  : s->curl_err[0] ? s->curl_err
                                   : curl_easy_strerror(rc));
     }
-    s->off = s->len = 0; /* a half event of the old stream is lost */
+    s->off = s->in.len = 0; /* a half event of the old stream is lost */
 }
 
 atp_err client_sse_next(client_sse *s, int timeout_ms, client_sse_event *ev)
