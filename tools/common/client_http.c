@@ -68,7 +68,8 @@ atp_err client_http_open(size_t recv_max, client_http **out, char *err,
 {
     pthread_once(&client_http_once, client_http_global_init);
     if (client_http_init_rc != CURLE_OK) {
-        snprintf(err, errlen, "libcurl: %s", curl_easy_strerror(client_http_init_rc));
+        snprintf(err, errlen, "libcurl: %s",
+                 curl_easy_strerror(client_http_init_rc));
         return ATP_E_TRANSPORT;
     }
     client_http *h = calloc(1, sizeof *h);
@@ -106,10 +107,9 @@ void client_http_close(client_http *h)
 }
 
 atp_err client_http_exchange(client_http *h, const char *method,
-                             const char *url, const char *body,
-                             size_t body_len, int64_t deadline_ms, long *status,
-                             char **reply, size_t *reply_len, char *err,
-                             size_t errlen)
+                             const char *url, const char *body, size_t body_len,
+                             int64_t deadline_ms, long *status, char **reply,
+                             size_t *reply_len, char *err, size_t errlen)
 {
     CURL *c = h->curl;
     long left = (long)(deadline_ms - clock_mono_ms());
@@ -133,14 +133,15 @@ atp_err client_http_exchange(client_http *h, const char *method,
     }
     CURLcode rc = curl_easy_perform(c);
     curl_off_t connect_us = 0;
-    if (curl_easy_getinfo(c, CURLINFO_CONNECT_TIME_T, &connect_us) == CURLE_OK &&
+    if (curl_easy_getinfo(c, CURLINFO_CONNECT_TIME_T, &connect_us) ==
+            CURLE_OK &&
         connect_us > 0)
         h->connected = true;
     if (rc != CURLE_OK) {
         const char *why = h->curl_err[0] ? h->curl_err : curl_easy_strerror(rc);
         if (h->too_large)
-            snprintf(err, errlen, "the reply from %s is larger than %zu bytes", url,
-                     h->recv_max);
+            snprintf(err, errlen, "the reply from %s is larger than %zu bytes",
+                     url, h->recv_max);
         else
             snprintf(err, errlen, "%s %s: %s", method, url, why);
         return rc == CURLE_OPERATION_TIMEDOUT ? ATP_E_TIMEOUT

@@ -46,10 +46,9 @@ void client_http_close(client_http *h); /* NULL allowed */
  * Errors: ATP_E_TIMEOUT (deadline passed), ATP_E_TRANSPORT (no connection,
  * not HTTP, a reply above recv_max), ATP_E_NOMEM; err describes them. */
 atp_err client_http_exchange(client_http *h, const char *method,
-                             const char *url, const char *body,
-                             size_t body_len, int64_t deadline_ms, long *status,
-                             char **reply, size_t *reply_len, char *err,
-                             size_t errlen);
+                             const char *url, const char *body, size_t body_len,
+                             int64_t deadline_ms, long *status, char **reply,
+                             size_t *reply_len, char *err, size_t errlen);
 
 /* client_http_connected is true once a connection was established. */
 bool client_http_connected(const client_http *h);

@@ -23,7 +23,10 @@ static const client_route_def client_routes[] = {
     {"atp", "GET", {"availability", "{sku}", "{region}"}, {"channel"}},
     {"regions", "GET", {"availability", "{sku}"}, {"channel"}},
     {"cart", "POST", {"availability", "cart"}, {NULL}},
-    {"scan", "GET", {"regions", "{region}", "availability"}, {"cursor", "limit", "channel"}},
+    {"scan",
+     "GET",
+     {"regions", "{region}", "availability"},
+     {"cursor", "limit", "channel"}},
     {"sources", "GET", {"sources"}, {NULL}},
     {"status", "GET", {"status"}, {NULL}},
     {"snapshot", "POST", {"snapshots"}, {NULL}},
@@ -45,7 +48,8 @@ static void client_route_escape(FILE *f, const char *s, size_t n)
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
         if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-            (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' || c == '~')
+            (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' ||
+            c == '~')
             fputc(c, f);
         else
             fprintf(f, "%%%c%c", hex[c >> 4], hex[c & 0xf]);

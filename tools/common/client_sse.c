@@ -25,16 +25,16 @@ struct client_sse {
     CURL *easy;
     struct curl_slist *accept;
     char *url;
-    bool active;     /* easy is in multi: a transfer runs */
-    bool connected;  /* the running transfer answered 200 */
-    bool refused;    /* the last transfer answered another status: report */
-    int connections; /* transfers that answered 200 */
-    long status;     /* of the running transfer; 0 until known */
+    bool active;      /* easy is in multi: a transfer runs */
+    bool connected;   /* the running transfer answered 200 */
+    bool refused;     /* the last transfer answered another status: report */
+    int connections;  /* transfers that answered 200 */
+    long status;      /* of the running transfer; 0 until known */
     int64_t retry_at; /* monotonic ms: start the next transfer then */
     client_text in;   /* received text; [off, in.len) not parsed yet */
     size_t off;
     bool overflow;
-    char *ev;         /* the strings of the event returned */
+    char *ev; /* the strings of the event returned */
     size_t ev_cap;
     char curl_err[CURL_ERROR_SIZE];
     char last_error[512];
@@ -78,7 +78,8 @@ atp_err client_sse_open(const char *url, client_sse **out, char *err,
     s->multi = curl_multi_init();
     s->easy = curl_easy_init();
     s->accept = curl_slist_append(NULL, "Accept: text/event-stream");
-    if (s->url == NULL || s->multi == NULL || s->easy == NULL || s->accept == NULL) {
+    if (s->url == NULL || s->multi == NULL || s->easy == NULL ||
+        s->accept == NULL) {
         client_sse_close(s);
         snprintf(err, errlen, "out of memory for an event stream");
         return ATP_E_NOMEM;
@@ -194,9 +195,10 @@ static void client_sse_ended(client_sse *s, CURLcode rc)
         size_t left = s->in.len - s->off;
         body[0] = '\0';
         if (left > 0)
-            codec_str_to_text(body, sizeof body, s->in.p + s->off, left < 160 ? left : 160);
-        snprintf(s->last_error, sizeof s->last_error, "GET %s: HTTP %ld: %s", s->url,
-                 s->status, body);
+            codec_str_to_text(body, sizeof body, s->in.p + s->off,
+                              left < 160 ? left : 160);
+        snprintf(s->last_error, sizeof s->last_error, "GET %s: HTTP %ld: %s",
+                 s->url, s->status, body);
         s->refused = true;
     } else if (s->overflow) {
         snprintf(s->last_error, sizeof s->last_error,
@@ -204,7 +206,7 @@ static void client_sse_ended(client_sse *s, CURLcode rc)
                  (size_t)CLIENT_SSE_BUF_MAX);
     } else {
         snprintf(s->last_error, sizeof s->last_error, "GET %s: %s", s->url,
-                 rc == CURLE_OK ? "the stream ended"
+                 rc == CURLE_OK   ? "the stream ended"
                  : s->curl_err[0] ? s->curl_err
                                   : curl_easy_strerror(rc));
     }
@@ -244,7 +246,8 @@ atp_err client_sse_next(client_sse *s, int timeout_ms, client_sse_event *ev)
             return ATP_OK;
         now = clock_mono_ms();
         if (now >= deadline)
-            return s->refused ? (s->refused = false, ATP_E_TRANSPORT) : ATP_E_TIMEOUT;
+            return s->refused ? (s->refused = false, ATP_E_TRANSPORT)
+                              : ATP_E_TIMEOUT;
         int64_t wait = deadline - now;
         if (!s->active && s->retry_at - now < wait)
             wait = s->retry_at - now > 0 ? s->retry_at - now : 1;

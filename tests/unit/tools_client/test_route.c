@@ -76,7 +76,9 @@ static void test_route_queries(void **state)
     codec_w_kv_cstr(fx->w, "sku", "A 1/é");
     codec_w_kv_cstr(fx->w, "region", "us-east");
     codec_w_kv_cstr(fx->w, "channel", "w&b");
-    expect(fx, "GET", "http://127.0.0.1:7080/v1/availability/A%201%2F%C3%A9/us-east?channel=w%26b",
+    expect(fx, "GET",
+           "http://127.0.0.1:7080/v1/availability/A%201%2F%C3%A9/"
+           "us-east?channel=w%26b",
            NULL);
     codec_w_map(fx->w, 2);
     codec_w_kv_cstr(fx->w, "op", "regions");
@@ -87,9 +89,12 @@ static void test_route_queries(void **state)
     codec_w_kv_cstr(fx->w, "region", "eu");
     codec_w_kv_uint(fx->w, "cursor", 1000);
     codec_w_kv_uint(fx->w, "limit", 7);
-    expect(fx, "GET", "http://127.0.0.1:7080/v1/regions/eu/availability?cursor=1000&limit=7",
-           NULL);
-    const char *plain[][2] = {{"sources", "/v1/sources"}, {"status", "/v1/status"}};
+    expect(
+        fx, "GET",
+        "http://127.0.0.1:7080/v1/regions/eu/availability?cursor=1000&limit=7",
+        NULL);
+    const char *plain[][2] = {{"sources", "/v1/sources"},
+                              {"status", "/v1/status"}};
     for (int i = 0; i < 2; i++) {
         char url[128];
         snprintf(url, sizeof url, "http://127.0.0.1:7080%s", plain[i][1]);
@@ -132,7 +137,8 @@ static void test_route_bodies(void **state)
     const char *ops[] = {"commit", "release", "extend"};
     for (int i = 0; i < 3; i++) {
         char url[128];
-        snprintf(url, sizeof url, "http://127.0.0.1:7080/v1/reservations/c1/%s", ops[i]);
+        snprintf(url, sizeof url, "http://127.0.0.1:7080/v1/reservations/c1/%s",
+                 ops[i]);
         codec_w_map(fx->w, 3);
         codec_w_kv_cstr(fx->w, "op", ops[i]);
         codec_w_kv_cstr(fx->w, "id", "c1");
