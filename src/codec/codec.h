@@ -1,7 +1,8 @@
 /*
  * codec.h - msgpack encoding and decoding for every atpd wire message.
  *
- * The only module that includes <msgpack.h>. Thread-safe as long as each
+ * The only module that includes <msgpack.h>, and <jansson.h> (JSON request
+ * bodies of the HTTP front end, json_read.c). Thread-safe as long as each
  * thread uses its own codec_arena and codec_writer.
  *
  * Decoding is two-staged: codec_precheck() walks the raw bytes first and

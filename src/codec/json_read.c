@@ -13,7 +13,6 @@
  * transport carried it.
  */
 #include <jansson.h>
-#include <math.h>
 
 #include "codec/codec.h"
 
@@ -30,12 +29,14 @@
  * the wrong type (bad_request), as over nng. */
 static void codec_json_number(codec_writer *w, double d)
 {
-    if (d != floor(d))
-        codec_w_double(w, d);
-    else if (d > CODEC_JSON_INT_MAX)
+    /* Every double beyond 2^53 is integral; JSON has no NaN or infinity
+     * (jansson refuses an overflow). */
+    if (d > CODEC_JSON_INT_MAX)
         codec_w_int(w, INT64_MAX);
     else if (d < -CODEC_JSON_INT_MAX)
         codec_w_int(w, INT64_MIN);
+    else if ((double)(int64_t)d != d)
+        codec_w_double(w, d);
     else
         codec_w_int(w, (int64_t)d);
 }

@@ -538,16 +538,23 @@ atp_err http_start(http *h)
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
                      MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG |
                      (h->v6 ? MHD_USE_IPv6 : 0);
-    h->d = MHD_start_daemon(
-        flags, 0, NULL, NULL, http_access_cb, h, MHD_OPTION_SOCK_ADDR,
-        (struct sockaddr *)&h->addr, MHD_OPTION_THREAD_POOL_SIZE,
-        (unsigned)s->http_threads, MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned)s->http_max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned)((s->http_timeout_ms + 999) / 1000), MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-        (size_t)s->http_max_header_bytes, MHD_OPTION_NOTIFY_COMPLETED,
-        http_completed_cb, h, MHD_OPTION_NOTIFY_CONNECTION, http_connection_cb, h,
-        MHD_OPTION_UNESCAPE_CALLBACK, http_unescape_cb, NULL,
-        MHD_OPTION_EXTERNAL_LOGGER, http_log_cb, NULL, MHD_OPTION_END);
+    /* The logger first: later options log through it. One event loop runs
+     * without a pool (libmicrohttpd warns about a pool of 1). */
+    struct MHD_OptionItem opts[] = {
+        {MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)http_log_cb, NULL},
+        {MHD_OPTION_SOCK_ADDR, 0, &h->addr},
+        {MHD_OPTION_CONNECTION_LIMIT, s->http_max_connections, NULL},
+        {MHD_OPTION_CONNECTION_TIMEOUT, (s->http_timeout_ms + 999) / 1000, NULL},
+        {MHD_OPTION_CONNECTION_MEMORY_LIMIT, (intptr_t)s->http_max_header_bytes, NULL},
+        {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)http_completed_cb, h},
+        {MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)http_connection_cb, h},
+        {MHD_OPTION_UNESCAPE_CALLBACK, (intptr_t)http_unescape_cb, NULL},
+        {s->http_threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END,
+         s->http_threads, NULL},
+        {MHD_OPTION_END, 0, NULL},
+    };
+    h->d = MHD_start_daemon(flags, 0, NULL, NULL, http_access_cb, h,
+                            MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
     if (h->d == NULL) {
         log_error("http", "cannot listen on %s (address in use, or not local?)",
                   s->http_listen);
