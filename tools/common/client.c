@@ -313,7 +313,7 @@ static atp_err client_request_http(client *c, const void *req, size_t len,
         e = client_http_exchange(c->http, r.method, r.url, r.body, r.body_len,
                                  deadline, &status, &text, &text_len,
                                  c->last_error, sizeof c->last_error);
-    if (e == ATP_E_TRANSPORT && client_http_connected(c->http))
+    if (e == ATP_E_TRANSPORT && client_http_not_http(c->http))
         c->wrong_peer = true; /* connected, but no HTTP answer: not atpd's API */
     if (e != ATP_OK)
         goto done;

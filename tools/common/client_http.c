@@ -19,6 +19,7 @@ struct client_http {
     struct curl_slist *json_header; /* Content-Type: application/json */
     size_t recv_max;
     bool connected;
+    bool not_http; /* the last exchange got no HTTP answer */
     client_text reply; /* being received (client_http_write) */
     bool too_large;
     char curl_err[CURL_ERROR_SIZE];
@@ -137,6 +138,8 @@ atp_err client_http_exchange(client_http *h, const char *method,
             CURLE_OK &&
         connect_us > 0)
         h->connected = true;
+    /* atpd's nng ports answer the request with SP bytes: no HTTP */
+    h->not_http = rc == CURLE_UNSUPPORTED_PROTOCOL || rc == CURLE_WEIRD_SERVER_REPLY;
     if (rc != CURLE_OK) {
         const char *why = h->curl_err[0] ? h->curl_err : curl_easy_strerror(rc);
         if (h->too_large)
@@ -163,4 +166,9 @@ atp_err client_http_exchange(client_http *h, const char *method,
 bool client_http_connected(const client_http *h)
 {
     return h->connected;
+}
+
+bool client_http_not_http(const client_http *h)
+{
+    return h->not_http;
 }

@@ -52,5 +52,8 @@ atp_err client_http_exchange(client_http *h, const char *method,
 
 /* client_http_connected is true once a connection was established. */
 bool client_http_connected(const client_http *h);
+/* client_http_not_http is true when the last exchange reached a server
+ * that answered without HTTP (an nng port, say). */
+bool client_http_not_http(const client_http *h);
 
 #endif
