@@ -11,7 +11,8 @@ the state atpd then reports (ATP and the reservation itself).
 
 Issue 13: everything runs twice, with --endpoint atpd's nng query socket
 and with --endpoint its HTTP API (service.http_listen, http://...), and
-the read-only commands print byte for byte the same over both; meanwhile
+the read-only commands (atp, regions, scan, cart, reservation, errors)
+print byte for byte the same over both; meanwhile
 `watch --json` follows the change feed over nng and over the HTTP event
 stream, and both print the same messages.
 """
@@ -221,13 +222,17 @@ def main(h):
     c.eq((watches["nng"].gaps(), watches["http"].gaps()), ([], []), "no gaps")
 
     # The same command prints the same over both endpoints.
+    cart = "A1 east 2\nX:Y east 1\n# a comment\nA1 east 30\n"
     for args in (["atp", "A1", "east", "--channel", "web"], ["atp", "A1", "east", "--json"],
                  ["regions", "X:Y"], ["regions", "A1", "--json"], ["scan", "east"],
                  ["scan", "east", "--json", "--limit", "1", "--all"],
                  ["reservation", "r1", "--json"], ["reservation", "nope", "--json"],
                  ["atp", "A1", "mars"], ["release", "h-r1", "--json"],
-                 ["reserve", "r9", "A1:east:100"]):
-        got = [harness.run_ctl(h, ["--endpoint", ep] + args) for ep in (d.query_url, http_url)]
+                 ["reserve", "r9", "A1:east:100"], ["cart", "-", "--channel", "web"],
+                 ["cart", "-", "--json"], ["cart", "-", "--channel", "shop"]):
+        stdin = cart if args[0] == "cart" else None
+        got = [harness.run_ctl(h, ["--endpoint", ep] + args, stdin=stdin)
+               for ep in (d.query_url, http_url)]
         c.eq((got[1].returncode, got[1].stdout, got[1].stderr),
              (got[0].returncode, got[0].stdout, got[0].stderr),
              "atpctl %s: the same over HTTP as over nng" % " ".join(args))
