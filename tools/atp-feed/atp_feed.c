@@ -245,6 +245,8 @@ static void feed_usage(FILE *f)
         "                      %d; 0 = none but the final one)\n"
         "  --start-seq N       first seq of every source (default 1): a new\n"
         "                      stream whose state starts empty\n"
+        "                      (N, --restart-seq, --messages and --ts-start\n"
+        "                      below 2^52: seqs stay within atpd's 2^53-1)\n"
         "  --restart-seq N     continue an earlier run (same seed and\n"
         "                      arguments, --rate > 0): regenerate its\n"
         "                      messages below seq N without sending them\n"
