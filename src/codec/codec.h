@@ -101,8 +101,9 @@ const codec_val *codec_val_get(const codec_val *map, const char *key);
 /* codec_val_write_json writes v as one line of JSON (no newline) to f.
  * Binary and ext values are written as base64 strings; map keys that are
  * not strings are converted to their JSON text, in quotes ({1:2} gives
- * {"1":2}). Strings: invalid UTF-8 bytes become U+FFFD. Floats: %.17g, NaN
- * and infinities as null. On out of memory nothing is written. */
+ * {"1":2}). Strings as codec_json_str writes them (invalid UTF-8 bytes
+ * become U+FFFD, control characters \u00XX). Floats: %.17g, NaN and
+ * infinities as null. On out of memory nothing is written. */
 void codec_val_write_json(const codec_val *v, FILE *f);
 
 /* codec_json_from_msgpack decodes the msgpack object buf[0..len) into
