@@ -116,6 +116,55 @@ void client_sse_close(client_sse *s)
     free(s);
 }
 
+bool client_sse_event_parse(const char *block, size_t n, char *out,
+                            size_t out_cap, client_sse_event *ev)
+{
+    if (out_cap < n + 16)
+        return false;
+    /* type, id and data copied apart in out: together never longer than
+     * the block they come from, plus "message" and three NULs */
+    char type[32] = "message", id[32] = "";
+    const char *end = block + n;
+    size_t dn = 0;
+    bool has_data = false;
+    for (const char *line = block; line < end;) {
+        const char *nl = memchr(line, '\n', (size_t)(end - line));
+        const char *next = nl != NULL ? nl + 1 : end;
+        size_t ln = (size_t)((nl != NULL ? nl : end) - line);
+        if (ln > 0 && line[ln - 1] == '\r')
+            ln--;
+        const char *colon = memchr(line, ':', ln);
+        size_t fn = colon != NULL ? (size_t)(colon - line) : ln;
+        const char *val = colon != NULL ? colon + 1 : line + ln;
+        size_t vn = (size_t)(line + ln - val);
+        if (vn > 0 && *val == ' ') {
+            val++;
+            vn--;
+        }
+        if (fn == 4 && memcmp(line, "data", 4) == 0) {
+            if (has_data)
+                out[dn++] = '\n';
+            memcpy(out + dn, val, vn);
+            dn += vn;
+            has_data = true;
+        } else if (fn == 5 && memcmp(line, "event", 5) == 0) {
+            snprintf(type, sizeof type, "%.*s", (int)vn, val);
+        } else if (fn == 2 && memcmp(line, "id", 2) == 0) {
+            snprintf(id, sizeof id, "%.*s", (int)vn, val);
+        } /* a comment (fn 0), "retry" and unknown fields: ignored */
+        line = next;
+    }
+    if (!has_data)
+        return false;
+    out[dn] = '\0';
+    char *t = out + dn + 1; /* type and id after the data */
+    size_t room = out_cap - (dn + 1);
+    int tn = snprintf(t, room, "%s", type);
+    snprintf(t + tn + 1, room - (size_t)tn - 1, "%s", id);
+    *ev = (client_sse_event){t, t + tn + 1, out, dn};
+    return true;
+}
+
 /* client_sse_parse takes the next complete event with data from the
  * buffer into *ev. Events without data (the stream's "retry:" preamble,
  * comments) are consumed and skipped, as the SSE standard says. */
@@ -137,48 +186,8 @@ static bool client_sse_parse(client_sse *s, client_sse_event *ev)
             s->ev = nb;
             s->ev_cap = block + 16;
         }
-        /* type, id and data copied apart in s->ev: together never longer
-         * than the block they come from */
-        char type[32] = "message", id[32] = "";
-        char *data = s->ev;
-        size_t dn = 0;
-        bool has_data = false;
-        for (char *line = start; line < end;) {
-            char *nl = memchr(line, '\n', (size_t)(end - line));
-            char *next = nl != NULL ? nl + 1 : end;
-            size_t ln = (size_t)((nl != NULL ? nl : end) - line);
-            if (ln > 0 && line[ln - 1] == '\r')
-                ln--;
-            char *colon = memchr(line, ':', ln);
-            size_t fn = colon != NULL ? (size_t)(colon - line) : ln;
-            const char *val = colon != NULL ? colon + 1 : line + ln;
-            size_t vn = (size_t)(line + ln - val);
-            if (vn > 0 && *val == ' ') {
-                val++;
-                vn--;
-            }
-            if (fn == 4 && memcmp(line, "data", 4) == 0) {
-                if (has_data)
-                    data[dn++] = '\n';
-                memcpy(data + dn, val, vn);
-                dn += vn;
-                has_data = true;
-            } else if (fn == 5 && memcmp(line, "event", 5) == 0) {
-                snprintf(type, sizeof type, "%.*s", (int)vn, val);
-            } else if (fn == 2 && memcmp(line, "id", 2) == 0) {
-                snprintf(id, sizeof id, "%.*s", (int)vn, val);
-            }
-            line = next;
-        }
-        if (!has_data)
-            continue;
-        data[dn] = '\0';
-        char *t = data + dn + 1; /* type and id after the data */
-        size_t room = s->ev_cap - (dn + 1);
-        int tn = snprintf(t, room, "%s", type);
-        snprintf(t + tn + 1, room - (size_t)tn - 1, "%s", id);
-        *ev = (client_sse_event){t, t + tn + 1, data, dn};
-        return true;
+        if (client_sse_event_parse(start, block, s->ev, s->ev_cap, ev))
+            return true;
     }
 }
 

@@ -47,6 +47,15 @@ void client_sse_close(client_sse *s); /* NULL allowed */
  * 200: client_sse_last_error holds its reply, e.g. atpd's JSON error). */
 atp_err client_sse_next(client_sse *s, int timeout_ms, client_sse_event *ev);
 
+/* client_sse_event_parse parses one event: block[0..n), the text between
+ * two blank lines ("event: change\nid: 7\ndata: {...}"; CR LF line ends
+ * too), into out[0..out_cap) (at least n + 16 bytes) and *ev (pointing
+ * into out). false when the block carries no data (a comment, the
+ * stream's "retry:" preamble), which the standard says to skip. Pure;
+ * client_sse_next's parser, exposed for its unit test. */
+bool client_sse_event_parse(const char *block, size_t n, char *out,
+                            size_t out_cap, client_sse_event *ev);
+
 /* client_sse_connected is true while a stream is open (status 200 seen). */
 bool client_sse_connected(const client_sse *s);
 /* client_sse_connections counts the streams opened so far. */
