@@ -19,7 +19,7 @@ struct client_http {
     struct curl_slist *json_header; /* Content-Type: application/json */
     size_t recv_max;
     bool connected;
-    bool not_http; /* the last exchange got no HTTP answer */
+    bool not_http;     /* the last exchange got no HTTP answer */
     client_text reply; /* being received (client_http_write) */
     bool too_large;
     char curl_err[CURL_ERROR_SIZE];
@@ -64,6 +64,19 @@ static size_t client_http_write(char *p, size_t size, size_t n, void *arg)
     return client_text_append(&h->reply, p, add) ? add : 0;
 }
 
+void client_http_easy_defaults(void *curl, client_http_write_fn write,
+                               void *arg, char *errbuf)
+{
+    CURL *c = curl;
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L); /* timeouts without SIGALRM */
+    curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
+    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http");
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, write);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, arg);
+    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
+    curl_easy_setopt(c, CURLOPT_TCP_NODELAY, 1L);
+}
+
 atp_err client_http_open(size_t recv_max, client_http **out, char *err,
                          size_t errlen)
 {
@@ -84,14 +97,7 @@ atp_err client_http_open(size_t recv_max, client_http **out, char *err,
         snprintf(err, errlen, "out of memory for an HTTP connection");
         return ATP_E_NOMEM;
     }
-    CURL *c = h->curl;
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L); /* timeouts without SIGALRM */
-    curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
-    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http");
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, client_http_write);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, h);
-    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, h->curl_err);
-    curl_easy_setopt(c, CURLOPT_TCP_NODELAY, 1L);
+    client_http_easy_defaults(h->curl, client_http_write, h, h->curl_err);
     *out = h;
     return ATP_OK;
 }
@@ -139,7 +145,8 @@ atp_err client_http_exchange(client_http *h, const char *method,
         connect_us > 0)
         h->connected = true;
     /* atpd's nng ports answer the request with SP bytes: no HTTP */
-    h->not_http = rc == CURLE_UNSUPPORTED_PROTOCOL || rc == CURLE_WEIRD_SERVER_REPLY;
+    h->not_http =
+        rc == CURLE_UNSUPPORTED_PROTOCOL || rc == CURLE_WEIRD_SERVER_REPLY;
     if (rc != CURLE_OK) {
         const char *why = h->curl_err[0] ? h->curl_err : curl_easy_strerror(rc);
         if (h->too_large)

@@ -31,6 +31,15 @@ typedef struct client_text {
  * unchanged). */
 bool client_text_append(client_text *t, const char *s, size_t n);
 
+/* client_http_easy_defaults sets what every libcurl handle of the tools
+ * uses (a CURL *; void here so that only the .c files see curl): no
+ * signals, no proxy, http only, TCP_NODELAY, the body to write(arg), the
+ * error text to errbuf (CURL_ERROR_SIZE bytes). For client_sse.c too. */
+typedef size_t (*client_http_write_fn)(char *p, size_t size, size_t n,
+                                       void *arg);
+void client_http_easy_defaults(void *curl, client_http_write_fn write,
+                               void *arg, char *errbuf);
+
 /* client_http_open prepares a connection handle for replies of at most
  * recv_max bytes. Returns ATP_OK and *out, or ATP_E_NOMEM /
  * ATP_E_TRANSPORT (libcurl could not start) with err filled. */

@@ -85,16 +85,10 @@ atp_err client_sse_open(const char *url, client_sse **out, char *err,
         return ATP_E_NOMEM;
     }
     CURL *c = s->easy;
+    client_http_easy_defaults(c, client_sse_write, s, s->curl_err);
     curl_easy_setopt(c, CURLOPT_URL, s->url);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
-    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http");
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, s->accept);
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)CLIENT_SSE_CONNECT_MS);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, client_sse_write);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, s);
-    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, s->curl_err);
-    curl_easy_setopt(c, CURLOPT_TCP_NODELAY, 1L);
     *out = s;
     return ATP_OK;
 }
