@@ -12,6 +12,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "codec/codec.h"
+
 typedef struct bench_kv {
     char *key;
     char *json;
@@ -366,28 +368,34 @@ void bench_report_series(bench_report *r, const char *name, const uint64_t *v,
     r->n_series++;
 }
 
+/* Where bench_json_str's escaped pieces go: a piece is kept only if it
+ * fits whole with room left for the closing quote and the NUL. */
+typedef struct bench_json_buf {
+    char *p;
+    size_t cap, len;
+} bench_json_buf;
+
+static int bench_json_sink(void *ctx, const void *piece, size_t n)
+{
+    bench_json_buf *b = ctx;
+    if (n + 2 > b->cap - b->len)
+        return 1; /* full: the string is cut here */
+    memcpy(b->p + b->len, piece, n);
+    b->len += n;
+    return 0;
+}
+
 void bench_json_str(char *buf, size_t len, const char *s)
 {
-    size_t o = 0;
     if (len < 3) {
         if (len)
             buf[0] = '\0';
         return;
     }
-    buf[o++] = '"';
-    for (; *s && o + 8 < len; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\') {
-            buf[o++] = '\\';
-            buf[o++] = (char)c;
-        } else if (c < 0x20) {
-            o += (size_t)snprintf(buf + o, len - o, "\\u%04x", c);
-        } else {
-            buf[o++] = (char)c;
-        }
-    }
-    buf[o++] = '"';
-    buf[o] = '\0';
+    bench_json_buf b = {buf, len, 0};
+    if (codec_json_str(bench_json_sink, &b, s, strlen(s)) != 0)
+        buf[b.len++] = '"'; /* cut short: close the string */
+    buf[b.len] = '\0';
 }
 
 void bench_report_target(bench_report *r, const char *name, const char *goal,

@@ -101,7 +101,9 @@ int bench_report_write_json(const bench_report *r, const char *path,
  * Returns the number of PNGs written, -1 when gnuplot is missing. */
 int bench_report_plot(const bench_report *r, const char *dir);
 
-/* bench_json_str writes s as a JSON string literal into buf. */
+/* bench_json_str writes s as a JSON string literal into buf[0..len), NUL
+ * terminated, with codec_json_str (the project's one escaper); a string too
+ * long for buf is cut short (and still closed). */
 void bench_json_str(char *buf, size_t len, const char *s);
 
 #endif

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "changes/changes.h"
+#include "codec/codec.h"
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/thread.h"
@@ -390,17 +391,8 @@ static int atpd_load_config(const atpd_args *a, config *cfg)
 /* One JSON string value; URLs come from the configuration, so escape. */
 static void atpd_json_str(FILE *f, const char *key, const char *v)
 {
-    fprintf(f, ", \"%s\": \"", key);
-    for (; *v; v++) {
-        unsigned char ch = (unsigned char)*v;
-        if (ch == '"' || ch == '\\')
-            fprintf(f, "\\%c", ch);
-        else if (ch < 0x20)
-            fprintf(f, "\\u%04x", ch);
-        else
-            fputc(ch, f);
-    }
-    fputc('"', f);
+    fprintf(f, ", \"%s\": ", key);
+    codec_json_str_file(f, v, strlen(v));
 }
 
 /* --ready-file: written to FILE.tmp and renamed, so that a reader sees the

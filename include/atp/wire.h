@@ -89,10 +89,12 @@ enum atp_rule_level {
 #define ATP_SKU_MAX_LEN 64
 #define ATP_ID_MAX_LEN 64            /* location, region, channel, source ids */
 #define ATP_QTY_MAX 1000000000000000LL /* |any quantity| <= 10^15 */
-/* seq, ts_ms, snapshot_id and eta_ms of source messages: 0..2^63-1, so
- * that every client language holds them in a signed 64-bit integer and
- * seq + 1 never wraps. */
-#define ATP_WIRE_UINT_MAX 9223372036854775807ULL
+/* The largest integer atpd sends or accepts where it is not a quantity:
+ * 2^53 - 1, exact in an IEEE double, so JavaScript's JSON.parse, jq and
+ * every JSON library read it unrounded (PROTOCOL.md, "Numbers"). Source
+ * seq, ts_ms, snapshot_id and eta_ms are bounded by it on input; change
+ * feed sequences stay below it; counters stop at it. */
+#define ATP_WIRE_INT_MAX 9007199254740991LL
 #define ATP_MSG_MAX_DEPTH 8            /* msgpack nesting accepted */
 #define ATP_CART_MAX_LINES 10000       /* default; configurable lower */
 #define ATP_RESV_ID_MAX_LEN 128        /* reservation ids and order refs */

@@ -30,6 +30,12 @@
 #include "common/thread.h"
 #include "formula/rules.h"
 
+/* Sequence numbers a run may use per millisecond of its start time before
+ * its sequences could reach those of a run started later: 1,000 per ms is
+ * one million messages per second, sustained, far beyond what one
+ * publisher thread sends. */
+#define CHANGES_SEQ_PER_MS 1000u
+
 /* Per-(SKU, region) feed state: its own sequence and, per channel, the
  * transition state. Open addressing on key + 1. */
 typedef struct changes_key {
@@ -60,9 +66,13 @@ struct changes {
     engine_change *chg;
     codec_writer *w;
 
-    /* Sequences start at (start time in ms) << 20, so they keep growing
-     * across restarts without being stored: a restart shows subscribers a
-     * jump (a gap: rescan), never a reused number. */
+    /* Sequences start at (start time in ms) x CHANGES_SEQ_PER_MS, so they
+     * keep growing across restarts without being stored: a restart shows
+     * subscribers a jump (a gap: rescan), never a reused number, as long
+     * as a run publishes fewer than CHANGES_SEQ_PER_MS messages per
+     * millisecond until the next start (PROTOCOL.md, "Sequences across
+     * restarts"). The base stays below ATP_WIRE_INT_MAX (2^53 - 1) until
+     * the year 2255, so JSON readers see exact numbers. */
     uint64_t seq_base;
     _Atomic uint64_t seq;
     _Atomic uint64_t *region_seq;
@@ -288,7 +298,7 @@ atp_err changes_alloc(const config *cfg, engine *eng, changes **out)
     clock_cond_init(&c->cv);
     atp_err err = ATP_E_NOMEM;
     c->region_seq = calloc(cfg->n_regions ? cfg->n_regions : 1, sizeof *c->region_seq);
-    c->seq_base = (uint64_t)clock_wall_ms() << 20;
+    c->seq_base = (uint64_t)clock_wall_ms() * CHANGES_SEQ_PER_MS;
     atomic_store(&c->seq, c->seq_base);
     for (size_t r = 0; c->region_seq != NULL && r < cfg->n_regions; r++)
         atomic_store(&c->region_seq[r], c->seq_base);

@@ -101,8 +101,9 @@ const codec_val *codec_val_get(const codec_val *map, const char *key);
 /* codec_val_write_json writes v as one line of JSON (no newline) to f.
  * Binary and ext values are written as base64 strings; map keys that are
  * not strings are converted to their JSON text, in quotes ({1:2} gives
- * {"1":2}). Strings: invalid UTF-8 bytes become U+FFFD. Floats: %.17g, NaN
- * and infinities as null. On out of memory nothing is written. */
+ * {"1":2}). Strings as codec_json_str writes them (invalid UTF-8 bytes
+ * become U+FFFD, control characters \u00XX). Floats: %.17g, NaN and
+ * infinities as null. On out of memory nothing is written. */
 void codec_val_write_json(const codec_val *v, FILE *f);
 
 /* codec_json_from_msgpack decodes the msgpack object buf[0..len) into
@@ -167,6 +168,20 @@ void codec_writer_retarget(codec_writer *w, void *ctx);
 const void *codec_writer_data(const codec_writer *w, size_t *len);
 bool codec_writer_failed(const codec_writer *w);
 
+/* codec_json_str writes s[0..n) as one JSON string literal, quotes
+ * included, to sink(ctx, ...), piece by piece: '"' and '\\' escaped,
+ * control characters (U+0000..U+001F, U+007F, U+0080..U+009F) as \u00XX,
+ * valid UTF-8 as it is, every byte that is not part of a valid UTF-8
+ * sequence as \ufffd. The output is valid UTF-8 JSON whatever s holds.
+ * s may be NULL when n is 0. Returns 0, or the sink's first non-zero
+ * result (the output then stops there). The project's one JSON string
+ * escaper: atpd, atpctl, atp-feed and atp-bench all write through it.
+ * Any thread. */
+int codec_json_str(codec_sink sink, void *ctx, const char *s, size_t n);
+/* codec_json_str_file is codec_json_str to a stdio stream: 0, or EOF if
+ * a write failed. */
+int codec_json_str_file(FILE *f, const char *s, size_t n);
+
 void codec_w_nil(codec_writer *w);
 void codec_w_bool(codec_writer *w, bool b);
 void codec_w_int(codec_writer *w, int64_t i);
@@ -193,6 +208,14 @@ static inline void codec_w_kv_int(codec_writer *w, const char *key, int64_t i)
 static inline void codec_w_kv_uint(codec_writer *w, const char *key, uint64_t u)
 {
     codec_w_kvn_uint(w, key, strlen(key), u);
+}
+
+/* codec_w_kv_count writes a counter as min(u, ATP_WIRE_INT_MAX): every
+ * JSON reader holds it exactly, and a counter that gets there (centuries
+ * of traffic; a byte count sooner) stops there (PROTOCOL.md, "Numbers"). */
+static inline void codec_w_kv_count(codec_writer *w, const char *key, uint64_t u)
+{
+    codec_w_kv_uint(w, key, u > (uint64_t)ATP_WIRE_INT_MAX ? (uint64_t)ATP_WIRE_INT_MAX : u);
 }
 
 static inline void codec_w_kv_bool(codec_writer *w, const char *key, bool b)
@@ -253,6 +276,18 @@ typedef struct codec_json_opts {
 atp_err codec_json_request(codec_writer *w, const codec_json_opts *opts,
                            const char *body, size_t len, char *msg,
                            size_t msg_cap);
+
+/* codec_json_to_msgpack writes the JSON value text[0..len) to w as
+ * msgpack, as it is: objects as maps in member order, arrays, strings,
+ * true/false/null, numbers by codec_json_request's rules (an integral
+ * value within +-(2^53-1) an integer). For a client reading atpd's JSON
+ * replies (atpctl over HTTP), which its msgpack readers then render.
+ * Returns ATP_OK; ATP_E_BAD_REQUEST (malformed JSON, invalid UTF-8, a
+ * duplicate key) or ATP_E_TOO_LARGE (nested deeper than
+ * ATP_MSG_MAX_DEPTH) with a printable message in msg[0..msg_cap);
+ * ATP_E_NOMEM when w failed. Any thread. */
+atp_err codec_json_to_msgpack(codec_writer *w, const char *text, size_t len,
+                              char *msg, size_t msg_cap);
 
 /* ---- source messages (ingest) ----------------------------------------- */
 

@@ -1,6 +1,8 @@
 /*
  * json.c - codec_val_write_json: a decoded msgpack tree as one line of JSON,
- * for atpctl, the HTTP front end and test output. Any thread.
+ * for atpctl, the HTTP front end and test output; and codec_json_str, the
+ * project's one JSON string escaper (atpd's ready file, atp-feed's logs,
+ * atp-bench's reports use it too). Any thread.
  *
  * The text is built in memory and written with one fwrite, so a reader of a
  * shared stream never sees half a value from this call. Recursion is
@@ -50,49 +52,80 @@ static void codec_jbuf_puts(codec_jbuf *b, const char *s)
     codec_jbuf_put(b, s, strlen(s));
 }
 
-/* codec_json_str writes s as a JSON string: quote, backslash and control
- * characters escaped, valid UTF-8 passed through, each byte that is not
- * part of a valid UTF-8 sequence replaced by U+FFFD. */
-static void codec_json_str(codec_jbuf *b, const char *s, size_t n)
+/* codec_json_str_control: U+0000..U+001F, U+007F and U+0080..U+009F, the
+ * control characters of docs/PROTOCOL.md's "printable", in UTF-8 at p
+ * (sl bytes). */
+static bool codec_json_str_control(const uint8_t *p, unsigned sl)
+{
+    return (sl == 1 && (p[0] < 0x20 || p[0] == 0x7f)) ||
+           (sl == 2 && p[0] == 0xc2 && p[1] < 0xa0);
+}
+
+int codec_json_str(codec_sink sink, void *ctx, const char *s, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
     const uint8_t *p = (const uint8_t *)s;
     size_t run = 0; /* start of bytes that can be copied as they are */
     size_t i = 0;
+    int rv;
 
-    codec_jbuf_put(b, "\"", 1);
-    if (n == 0) {
-        /* s may be NULL (msgpack-c's empty strings): no s + 0 below. */
-        codec_jbuf_put(b, "\"", 1);
-        return;
-    }
+/* The sink sees only non-empty pieces, so s (NULL for msgpack-c's empty
+ * strings) is never offset when n is 0. */
+#define CODEC_JSON_PUT(buf, len)                                               \
+    do {                                                                       \
+        if ((len) > 0 && (rv = sink(ctx, (buf), (len))) != 0)                  \
+            return rv;                                                         \
+    } while (0)
+    CODEC_JSON_PUT("\"", 1);
     while (i < n) {
         uint8_t c = p[i];
-        if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
+        if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
             i++;
             continue;
         }
         unsigned sl = c < 0x80 ? 1 : codec__utf8_seq_len(p + i, n - i);
-        if (sl > 1) {
+        if (sl > 1 && !codec_json_str_control(p + i, sl)) {
             i += sl;
             continue;
         }
-        codec_jbuf_put(b, s + run, i - run);
+        CODEC_JSON_PUT(s + run, i - run);
         if (c == '"') {
-            codec_jbuf_put(b, "\\\"", 2);
+            CODEC_JSON_PUT("\\\"", 2);
         } else if (c == '\\') {
-            codec_jbuf_put(b, "\\\\", 2);
-        } else if (c < 0x20) {
-            char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 0xf]};
-            codec_jbuf_put(b, esc, sizeof(esc));
+            CODEC_JSON_PUT("\\\\", 2);
+        } else if (sl == 0) {
+            CODEC_JSON_PUT("\\ufffd", 6);
         } else {
-            codec_jbuf_put(b, "\\ufffd", 6);
+            /* a control character: C0 and DEL (one byte) or C1 (two) */
+            uint8_t cp = sl == 1 ? c : p[i + 1]; /* U+0080..U+009F: c2 80..9f */
+            char esc[6] = {'\\', 'u', '0', '0', hex[cp >> 4], hex[cp & 0xf]};
+            CODEC_JSON_PUT(esc, sizeof(esc));
+            i += sl - 1;
         }
         i++;
         run = i;
     }
-    codec_jbuf_put(b, s + run, n - run);
-    codec_jbuf_put(b, "\"", 1);
+    CODEC_JSON_PUT(s + run, n - run); /* not evaluated for n == 0: s may be NULL */
+    CODEC_JSON_PUT("\"", 1);
+#undef CODEC_JSON_PUT
+    return 0;
+}
+
+static int codec_jbuf_sink(void *ctx, const void *buf, size_t len)
+{
+    codec_jbuf *b = ctx;
+    codec_jbuf_put(b, buf, len);
+    return b->failed ? -1 : 0;
+}
+
+static int codec_json_file_sink(void *ctx, const void *buf, size_t len)
+{
+    return fwrite(buf, 1, len, ctx) == len ? 0 : -1;
+}
+
+int codec_json_str_file(FILE *f, const char *s, size_t n)
+{
+    return codec_json_str(codec_json_file_sink, f, s, n) == 0 ? 0 : EOF;
 }
 
 static void codec_json_base64(codec_jbuf *b, const char *s, size_t n)
@@ -157,7 +190,7 @@ static void codec_json_key(codec_jbuf *b, const msgpack_object *k)
         if (tmp.failed) {
             b->failed = true;
         } else {
-            codec_json_str(b, tmp.p, tmp.len);
+            codec_json_str(codec_jbuf_sink, b, tmp.p, tmp.len);
         }
         free(tmp.p);
         return;
@@ -188,7 +221,7 @@ static void codec_json_value(codec_jbuf *b, const msgpack_object *o)
         codec_json_double(b, o->via.f64);
         break;
     case MSGPACK_OBJECT_STR:
-        codec_json_str(b, o->via.str.ptr, o->via.str.size);
+        codec_json_str(codec_jbuf_sink, b, o->via.str.ptr, o->via.str.size);
         break;
     case MSGPACK_OBJECT_BIN:
         codec_json_base64(b, o->via.bin.ptr, o->via.bin.size);

@@ -161,26 +161,37 @@ static void codec_json_field_write(codec_writer *w, const codec_json_field *f)
         codec_w_str(w, f->str.ptr, f->str.len);
 }
 
+/* codec_json_load parses text[0..len) (any JSON value; duplicate keys
+ * refused; every number a double, see codec_json_number), or returns NULL
+ * with the reason in msg. */
+static json_t *codec_json_load(const char *text, size_t len, char *msg,
+                               size_t msg_cap)
+{
+    json_error_t jerr;
+    json_t *root = json_loadb(text, len,
+                              JSON_REJECT_DUPLICATES | JSON_DECODE_ANY |
+                                  JSON_DECODE_INT_AS_REAL,
+                              &jerr);
+    if (root == NULL) {
+        /* jansson's text is ASCII with the offending token quoted;
+         * made printable all the same: it quotes the client's bytes. */
+        char t[160];
+        codec_str_to_text(t, sizeof t, jerr.text, strlen(jerr.text));
+        snprintf(msg, msg_cap, "malformed JSON at line %d, column %d: %s",
+                 jerr.line, jerr.column, t);
+    }
+    return root;
+}
+
 atp_err codec_json_request(codec_writer *w, const codec_json_opts *opts,
                            const char *body, size_t len, char *msg,
                            size_t msg_cap)
 {
     json_t *root = NULL;
     if (len > 0) {
-        json_error_t jerr;
-        root = json_loadb(body, len,
-                          JSON_REJECT_DUPLICATES | JSON_DECODE_ANY |
-                              JSON_DECODE_INT_AS_REAL,
-                          &jerr);
-        if (root == NULL) {
-            /* jansson's text is ASCII with the offending token quoted;
-             * made printable all the same: it quotes the client's bytes. */
-            char text[160];
-            codec_str_to_text(text, sizeof text, jerr.text, strlen(jerr.text));
-            snprintf(msg, msg_cap, "malformed JSON at line %d, column %d: %s",
-                     jerr.line, jerr.column, text);
+        root = codec_json_load(body, len, msg, msg_cap);
+        if (root == NULL)
             return ATP_E_BAD_REQUEST;
-        }
         if (!json_is_object(root)) {
             json_decref(root);
             snprintf(msg, msg_cap, "the request body must be a JSON object");
@@ -213,6 +224,23 @@ atp_err codec_json_request(codec_writer *w, const codec_json_opts *opts,
         }
         json_decref(root);
     }
+    if (err == ATP_OK && codec_writer_failed(w)) {
+        snprintf(msg, msg_cap, "out of memory");
+        err = ATP_E_NOMEM;
+    }
+    return err;
+}
+
+atp_err codec_json_to_msgpack(codec_writer *w, const char *text, size_t len,
+                              char *msg, size_t msg_cap)
+{
+    json_t *root = codec_json_load(text, len, msg, msg_cap);
+    if (root == NULL)
+        return ATP_E_BAD_REQUEST;
+    const codec_json_opts plain = {0}; /* no fields, lines kept as they are */
+    codec_json_ctx c = {w, &plain, msg, msg_cap};
+    atp_err err = codec_json_value(&c, root, 0) ? ATP_OK : ATP_E_TOO_LARGE;
+    json_decref(root);
     if (err == ATP_OK && codec_writer_failed(w)) {
         snprintf(msg, msg_cap, "out of memory");
         err = ATP_E_NOMEM;

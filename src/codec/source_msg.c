@@ -7,14 +7,14 @@
  * Error codes, following the PROTOCOL.md table:
  *   envelope not [1, str, uint, uint, array] nor
  *     [2, str, uint, uint, uint, uint, bool, array], source id not an id,
- *     seq, ts_ms or snapshot_id not integers in 0..2^63-1, part above
+ *     seq, ts_ms or snapshot_id not integers in 0..2^53-1, part above
  *     2^32-1                                      -> BAD_REQUEST
  *   more events than max_events                   -> TOO_MANY_LINES
  *   event not a non-empty array, kind not 1..3 or 6..9 (4, 5 reserved),
  *     wrong arity for its kind, a kind a snapshot
  *     may not carry (only 2 and 6)                -> BAD_EVENT
  *   lot quantity outside 0..10^15, eta_ms outside
- *     0..2^63-1                                   -> BAD_QTY
+ *     0..2^53-1                                   -> BAD_QTY
  *   a field of an event of the wrong msgpack type -> BAD_REQUEST
  *   SKU not 1..ATP_SKU_MAX_LEN printable UTF-8    -> BAD_SKU
  *   location not an id                            -> BAD_REQUEST
@@ -58,10 +58,10 @@ static atp_err codec_src_int(const msgpack_object *o, int64_t lo, int64_t hi,
     return *out < lo ? ATP_E_BAD_QTY : ATP_OK;
 }
 
-/* An envelope's unsigned field (seq, ts_ms, snapshot_id): 0..2^63-1. */
+/* An envelope's unsigned field (seq, ts_ms, snapshot_id): 0..2^53-1. */
 static bool codec_src_uint(const msgpack_object *o, uint64_t *out)
 {
-    if (o->type != MSGPACK_OBJECT_POSITIVE_INTEGER || o->via.u64 > ATP_WIRE_UINT_MAX)
+    if (o->type != MSGPACK_OBJECT_POSITIVE_INTEGER || o->via.u64 > (uint64_t)ATP_WIRE_INT_MAX)
         return false;
     *out = o->via.u64;
     return true;
@@ -89,7 +89,7 @@ static atp_err codec_src_lot(const msgpack_object *f, uint32_t n,
         return ATP_OK;
     atp_err err = codec_src_int(&f[4], 0, ATP_QTY_MAX, &ev->value);
     if (err == ATP_OK) /* an ETA is a time, not a quantity: beyond 10^15 ms */
-        err = codec_src_int(&f[5], 0, (int64_t)ATP_WIRE_UINT_MAX, &ev->eta_ms);
+        err = codec_src_int(&f[5], 0, ATP_WIRE_INT_MAX, &ev->eta_ms);
     return err;
 }
 

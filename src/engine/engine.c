@@ -117,7 +117,7 @@ static int64_t engine_supply_sum(engine *e, uint32_t sku, uint32_t region,
             __int128 *r = k ? realloc(e->over.rest, cap * sizeof *r) : NULL;
             if (r == NULL) {
                 log_error("engine", "out of memory: supply of a row beyond "
-                                    "2^61 saturates and may read low");
+                                    "2^53 - 1 saturates and may read low");
                 return out;
             }
             e->over.rest = r;

@@ -156,7 +156,7 @@ struct engine {
      * clamped to ATP_QTY_SUM_MAX): the part beyond, per row key (sku << 16
      * | region), so that the row shows the exact sum again once it is back
      * under the bound (engine thread). Only absurd quantities get here
-     * (more than 2,305 locations or lots of 10^15 in one region): a short
+     * (more than 9 locations or lots of 10^15 in one region): a short
      * array, searched linearly, touched only by rows at the bound. */
     struct {
         uint64_t *keys;

@@ -10,10 +10,13 @@
 
 #include <stdint.h>
 
-/* Saturation bound of sums (supply of many locations): far above any real
- * quantity (10^15 per bucket) and far below INT64_MAX, so a sum of two
- * bounded values can never overflow before it is clamped. */
-#define ATP_QTY_SUM_MAX (INT64_MAX / 4)
+/* Saturation bound of sums (supply of many locations): 2^53 - 1, the
+ * largest integer a JSON reader holds exactly (ATP_WIRE_INT_MAX), so that
+ * supply, reserved, buffer, atp and shortfall reach every client unrounded.
+ * Above any real quantity (10^15 per bucket; 9 locations at 10^15 stay
+ * below it) and far below INT64_MAX, so a sum of two bounded values can
+ * never overflow before it is clamped. */
+#define ATP_QTY_SUM_MAX 9007199254740991LL
 
 typedef struct formula_position {
     int64_t on_hand;

@@ -505,21 +505,20 @@ static void http_status_write(void *arg, codec_writer *w)
     }
     codec_w_map(w, 7);
     codec_w_kv_cstr(w, "listen", h->url);
-    codec_w_kv_uint(w, "requests",
-                    atomic_load_explicit(&h->requests, memory_order_relaxed));
-    codec_w_kv_uint(w, "rejected",
-                    atomic_load_explicit(&h->rejected, memory_order_relaxed));
-    codec_w_kv_uint(w, "connections",
-                    atomic_load_explicit(&h->conns_open, memory_order_relaxed));
-    codec_w_kv_uint(
-        w, "connections_total",
-        atomic_load_explicit(&h->conns_total, memory_order_relaxed));
-    codec_w_kv_uint(w, "event_streams", http_sse_count(h->sse));
+    codec_w_kv_count(w, "requests",
+                     atomic_load_explicit(&h->requests, memory_order_relaxed));
+    codec_w_kv_count(w, "rejected",
+                     atomic_load_explicit(&h->rejected, memory_order_relaxed));
+    codec_w_kv_count(w, "connections",
+                     atomic_load_explicit(&h->conns_open, memory_order_relaxed));
+    codec_w_kv_count(w, "connections_total",
+                     atomic_load_explicit(&h->conns_total, memory_order_relaxed));
+    codec_w_kv_count(w, "event_streams", http_sse_count(h->sse));
     codec_w_cstr(w, "errors");
     codec_w_map(w, n_err);
     for (size_t i = 0; i < HTTP_ERR_SLOTS; i++)
         if (errs[i] != 0)
-            codec_w_kv_uint(w, atp_err_name((int)i), errs[i]);
+            codec_w_kv_count(w, atp_err_name((int)i), errs[i]);
 }
 
 /* ---- lifecycle ----------------------------------------------------------- */

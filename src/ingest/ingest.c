@@ -263,7 +263,7 @@ static void ingest_request(void *ctx, uint32_t src, sources_resync_mode mode,
     codec_w_kv_cstr(w, "source", id);
     codec_w_kv_cstr(w, "mode", mode_name);
     codec_w_kv_uint(w, "from_seq", from_seq);
-    codec_w_kv_uint(w, "request_id", ++in->request_id);
+    codec_w_kv_count(w, "request_id", ++in->request_id);
     codec_w_kv_int(w, "ts_ms", clock_wall_ms());
     size_t len;
     const void *body = codec_writer_data(w, &len);
@@ -428,8 +428,8 @@ static bool ingest_peek_envelope(codec_arena *a, const void *buf, size_t len,
     return codec_val_uint(codec_val_at(v, 0), &kind) && kind == ATP_MSG_SOURCE_BATCH &&
            codec_val_str(codec_val_at(v, 1), source) &&
            codec_val_uint(codec_val_at(v, 2), seq) &&
-           codec_val_uint(codec_val_at(v, 3), ts) && *seq <= ATP_WIRE_UINT_MAX &&
-           *ts <= ATP_WIRE_UINT_MAX; /* else a malformed header: no seq */
+           codec_val_uint(codec_val_at(v, 3), ts) && *seq <= (uint64_t)ATP_WIRE_INT_MAX &&
+           *ts <= (uint64_t)ATP_WIRE_INT_MAX; /* else a malformed header: no seq */
 }
 
 static void ingest_handle(ingest *in, nng_msg *msg)

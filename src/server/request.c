@@ -231,25 +231,25 @@ static bool request_sources(request_env *env, const request_fields *f,
         codec_w_map(w, 21);
         codec_w_kv_cstr(w, "id", st.id);
         codec_w_kv_cstr(w, "state", sources_state_name(st.state));
-        codec_w_kv_uint(w, "last_seq", st.last_seq);
-        codec_w_kv_uint(w, "last_ts_ms", st.last_ts_ms);
+        codec_w_kv_count(w, "last_seq", st.last_seq);
+        codec_w_kv_count(w, "last_ts_ms", st.last_ts_ms);
         codec_w_kv_int(w, "lag_ms", st.lag_ms);
         codec_w_kv_int(w, "age_ms", st.age_ms);
-        codec_w_kv_uint(w, "messages", st.messages);
-        codec_w_kv_uint(w, "events", st.events);
-        codec_w_kv_uint(w, "duplicates", st.duplicates);
-        codec_w_kv_uint(w, "gaps", st.gaps);
-        codec_w_kv_uint(w, "missed", st.missed);
-        codec_w_kv_uint(w, "rejected_messages", st.rejected_messages);
-        codec_w_kv_uint(w, "unauthorized", st.unauthorized);
-        codec_w_kv_uint(w, "unknown_location", st.unknown_location);
-        codec_w_kv_uint(w, "heartbeats", st.heartbeats);
+        codec_w_kv_count(w, "messages", st.messages);
+        codec_w_kv_count(w, "events", st.events);
+        codec_w_kv_count(w, "duplicates", st.duplicates);
+        codec_w_kv_count(w, "gaps", st.gaps);
+        codec_w_kv_count(w, "missed", st.missed);
+        codec_w_kv_count(w, "rejected_messages", st.rejected_messages);
+        codec_w_kv_count(w, "unauthorized", st.unauthorized);
+        codec_w_kv_count(w, "unknown_location", st.unknown_location);
+        codec_w_kv_count(w, "heartbeats", st.heartbeats);
         codec_w_kv_int(w, "last_heartbeat_ms", st.last_heartbeat_ms);
-        codec_w_kv_uint(w, "resync_requests", st.resync_requests);
-        codec_w_kv_uint(w, "resync_from", st.resync_from);
-        codec_w_kv_uint(w, "held", st.held);
-        codec_w_kv_uint(w, "snapshots_applied", st.snapshots_applied);
-        codec_w_kv_uint(w, "snapshots_aborted", st.snapshots_aborted);
+        codec_w_kv_count(w, "resync_requests", st.resync_requests);
+        codec_w_kv_count(w, "resync_from", st.resync_from);
+        codec_w_kv_count(w, "held", st.held);
+        codec_w_kv_count(w, "snapshots_applied", st.snapshots_applied);
+        codec_w_kv_count(w, "snapshots_aborted", st.snapshots_aborted);
     }
     return true;
 }
@@ -273,77 +273,77 @@ static bool request_status(request_env *env, const request_fields *f,
     /* The policy in effect (service.scheduling, or set from outside),
      * read on the nng thread answering: they all share it. */
     codec_w_kv_cstr(w, "scheduling", thread_sched_name());
-    codec_w_kv_uint(w, "skus", es.skus);
-    codec_w_kv_uint(w, "positions", es.positions);
-    codec_w_kv_uint(w, "regions", env->cfg->n_regions);
-    codec_w_kv_uint(w, "locations", env->cfg->n_locations);
+    codec_w_kv_count(w, "skus", es.skus);
+    codec_w_kv_count(w, "positions", es.positions);
+    codec_w_kv_count(w, "regions", env->cfg->n_regions);
+    codec_w_kv_count(w, "locations", env->cfg->n_locations);
     /* engine_memory_bytes is what the engine's tables take, rss_bytes what
      * the process holds. memory_bytes: the old name of the first,
      * deprecated in 0.1, removed in 0.2. */
-    codec_w_kv_uint(w, "engine_memory_bytes", es.memory_bytes);
-    codec_w_kv_uint(w, "rss_bytes", bigmem_rss_bytes());
-    codec_w_kv_uint(w, "memory_bytes", es.memory_bytes);
+    codec_w_kv_count(w, "engine_memory_bytes", es.memory_bytes);
+    codec_w_kv_count(w, "rss_bytes", bigmem_rss_bytes());
+    codec_w_kv_count(w, "memory_bytes", es.memory_bytes);
     codec_w_cstr(w, "engine");
     codec_w_map(w, 4);
-    codec_w_kv_uint(w, "batches_applied", es.batches_applied);
-    codec_w_kv_uint(w, "events_applied", es.events_applied);
-    codec_w_kv_uint(w, "events_clamped", es.events_clamped);
-    codec_w_kv_uint(w, "queued", es.queue_len);
+    codec_w_kv_count(w, "batches_applied", es.batches_applied);
+    codec_w_kv_count(w, "events_applied", es.events_applied);
+    codec_w_kv_count(w, "events_clamped", es.events_clamped);
+    codec_w_kv_count(w, "queued", es.queue_len);
     codec_w_cstr(w, "ingest");
     codec_w_map(w, 5);
-    codec_w_kv_uint(w, "received", is.received);
-    codec_w_kv_uint(w, "bytes", is.bytes);
-    codec_w_kv_uint(w, "bad_messages", is.bad_messages);
-    codec_w_kv_uint(w, "unknown_source", is.unknown_source);
-    codec_w_kv_uint(w, "rejected", is.rejected);
+    codec_w_kv_count(w, "received", is.received);
+    codec_w_kv_count(w, "bytes", is.bytes);
+    codec_w_kv_count(w, "bad_messages", is.bad_messages);
+    codec_w_kv_count(w, "unknown_source", is.unknown_source);
+    codec_w_kv_count(w, "rejected", is.rejected);
     codec_w_cstr(w, "reservations");
     codec_w_map(w, 10);
-    codec_w_kv_uint(w, "open", es.resv_open);
-    codec_w_kv_uint(w, "held", es.resv_held);
-    codec_w_kv_uint(w, "committed", es.resv_committed);
-    codec_w_kv_uint(w, "remembered", es.resv_total);
-    codec_w_kv_uint(w, "granted", es.resv_granted);
-    codec_w_kv_uint(w, "refused", es.resv_refused);
-    codec_w_kv_uint(w, "expired", es.resv_expired);
-    codec_w_kv_uint(w, "consumed", es.resv_consumed);
-    codec_w_kv_uint(w, "store_failures", es.resv_store_failures);
-    codec_w_kv_uint(w, "load_skipped", es.resv_load_skipped);
+    codec_w_kv_count(w, "open", es.resv_open);
+    codec_w_kv_count(w, "held", es.resv_held);
+    codec_w_kv_count(w, "committed", es.resv_committed);
+    codec_w_kv_count(w, "remembered", es.resv_total);
+    codec_w_kv_count(w, "granted", es.resv_granted);
+    codec_w_kv_count(w, "refused", es.resv_refused);
+    codec_w_kv_count(w, "expired", es.resv_expired);
+    codec_w_kv_count(w, "consumed", es.resv_consumed);
+    codec_w_kv_count(w, "store_failures", es.resv_store_failures);
+    codec_w_kv_count(w, "load_skipped", es.resv_load_skipped);
     if (es.store_known) { /* the persistence behind the engine (LMDB + log) */
         codec_w_cstr(w, "store");
         codec_w_map(w, 10);
-        codec_w_kv_uint(w, "commits", es.store.commits);
-        codec_w_kv_uint(w, "failures", es.store.failures);
+        codec_w_kv_count(w, "commits", es.store.commits);
+        codec_w_kv_count(w, "failures", es.store.failures);
         codec_w_kv_bool(w, "full", es.store.full);
-        codec_w_kv_uint(w, "map_bytes", es.store.map_bytes);
-        codec_w_kv_uint(w, "used_bytes", es.store.used_bytes);
-        codec_w_kv_uint(w, "log_appends", es.store.log_appends);
-        codec_w_kv_uint(w, "log_groups", es.store.log_groups);
-        codec_w_kv_uint(w, "log_waits", es.store.log_waits);
-        codec_w_kv_uint(w, "log_replayed", es.store.log_replayed);
-        codec_w_kv_uint(w, "env_reopens", es.store.env_reopens);
+        codec_w_kv_count(w, "map_bytes", es.store.map_bytes);
+        codec_w_kv_count(w, "used_bytes", es.store.used_bytes);
+        codec_w_kv_count(w, "log_appends", es.store.log_appends);
+        codec_w_kv_count(w, "log_groups", es.store.log_groups);
+        codec_w_kv_count(w, "log_waits", es.store.log_waits);
+        codec_w_kv_count(w, "log_replayed", es.store.log_replayed);
+        codec_w_kv_count(w, "env_reopens", es.store.env_reopens);
     }
     codec_w_cstr(w, "snapshots");
     codec_w_map(w, 5);
-    codec_w_kv_uint(w, "taken", es.snapshots);
-    codec_w_kv_uint(w, "failed", es.snapshot_failures);
-    codec_w_kv_uint(w, "last_ms", es.snapshot_last_ms);
-    codec_w_kv_uint(w, "last_positions", es.snapshot_last_positions);
-    codec_w_kv_uint(w, "waited", es.snapshot_waited);
+    codec_w_kv_count(w, "taken", es.snapshots);
+    codec_w_kv_count(w, "failed", es.snapshot_failures);
+    codec_w_kv_count(w, "last_ms", es.snapshot_last_ms);
+    codec_w_kv_count(w, "last_positions", es.snapshot_last_positions);
+    codec_w_kv_count(w, "waited", es.snapshot_waited);
     changes_stats cs = {0};
     if (env->chg != NULL)
         changes_stats_get(env->chg, &cs);
     codec_w_cstr(w, "feed");
     codec_w_map(w, 4);
-    codec_w_kv_uint(w, "published", cs.published);
-    codec_w_kv_uint(w, "flushes", cs.flushes);
-    codec_w_kv_uint(w, "send_failures", cs.send_failures);
-    codec_w_kv_uint(w, "subscribers", cs.subscribers);
+    codec_w_kv_count(w, "published", cs.published);
+    codec_w_kv_count(w, "flushes", cs.flushes);
+    codec_w_kv_count(w, "send_failures", cs.send_failures);
+    codec_w_kv_count(w, "subscribers", cs.subscribers);
     codec_w_cstr(w, "queries");
     codec_w_map(w, 2);
-    codec_w_kv_uint(w, "requests",
-                    atomic_load_explicit(&env->requests, memory_order_relaxed));
-    codec_w_kv_uint(w, "errors",
-                    atomic_load_explicit(&env->errors, memory_order_relaxed));
+    codec_w_kv_count(w, "requests",
+                     atomic_load_explicit(&env->requests, memory_order_relaxed));
+    codec_w_kv_count(w, "errors",
+                     atomic_load_explicit(&env->errors, memory_order_relaxed));
     if (extra != NULL) {
         codec_w_cstr(w, extra->name);
         extra->write(extra->arg, w);

@@ -8,12 +8,14 @@ enforced on the real service.
   of 1,000,000 is then refused, and after kill -9 nothing granted exceeds
   supply. A cart of 10,000 x 10^15 (default max_cart_lines) is bad_qty,
   not `available: true`.
-- Supply is kept exact and shown at most 2^61-1: 2,400 lots of 10^15 at
-  each of two locations show 2^61-1; cancelling one location's lots still
-  leaves it there, and all but one lot gives supply 10^15 again (saturated
-  running sums, per location and per row, used to read 0).
+- Supply is kept exact and shown at most 2^53-1 (issue 13: exact in a
+  JSON double; it was 2^61-1): 2,400 lots of 10^15 at each of two
+  locations show 2^53-1; cancelling one location's lots still leaves it
+  there, and all but one lot gives supply 10^15 again (saturated running
+  sums, per location and per row, used to read 0).
 - Defect 1: a lot qty above 10^15 (or 2^63-1) rejects the whole message;
-  a seq or ts_ms above 2^63-1 is a malformed header (no seq consumed).
+  a seq or ts_ms above 2^53-1 (issue 13; it was 2^63-1) is a malformed
+  header (no seq consumed).
 - Defect 2: an echoed request byte that is not UTF-8 is escaped; every
   error reply decodes with a strict decoder (python3-msgpack, raw=False).
 - Defect 5: a qty of the wrong type (string, bool, float, nil) is
@@ -34,7 +36,7 @@ import mpack  # noqa: E402
 import resv_util as U  # noqa: E402
 
 Q = 10 ** 15
-SUM_MAX = 2 ** 61 - 1
+SUM_MAX = 2 ** 53 - 1
 E_UNKNOWN_OP = 2
 LINES = 10000
 ALL = ["on_hand", "allocated", "held", "inbound"]
@@ -114,7 +116,7 @@ def main(h):
     ck.check(r.get("ok") is True and r.get("granted") is False,
              "one more unit of A after kill -9: want refused, got %s", short(r))
 
-    # ---- supply beyond 2^61-1: shown clamped, kept exact (lots and rows)
+    # ---- supply beyond 2^53-1: shown clamped, kept exact (lots and rows)
     h.log("2,400 lots of 10^15 at each of two locations, then cancelled")
     eta = harness.now_ms()
     for loc in ("E1", "E2"):
@@ -142,9 +144,9 @@ def main(h):
             feed.publish("wms", [[2, "M", "E1", 0, 0]])  # undo, if it was applied
     feed.publish("wms", [[2, "M", "E1", 0, 7]])
     ck.eq(atp("M")[2], 7, "a valid message after the rejected ones")
-    # seq and ts_ms above 2^63-1: a malformed header, charged to no source,
+    # seq and ts_ms above 2^53-1: a malformed header, charged to no source,
     # consuming no seq (it used to be held as a hole: the source resyncing)
-    for seq, ts in ((2 ** 63, eta), (1, 2 ** 64 - 1)):
+    for seq, ts in ((2 ** 63, eta), (1, 2 ** 64 - 1), (2 ** 53, eta), (1, 2 ** 53)):
         bad = c.status()["ingest"]["bad_messages"]
         last = c.sources()["wms"]["last_seq"]
         feed.send_payload(mpack.packb([1, "wms", seq, ts, [[2, "N", "E1", 0, 3]]]))

@@ -143,7 +143,7 @@ def run_steps(h, ck, d, q, fd, sub, sku, steps):
             ck.eq((c.get("atp"), c.get("transitions"), c.get("out_of_stock"),
                    c.get("low_stock")), (atp, marks, models[ch].out, models[ch].low),
                   "%s: channel %s vs the model" % (what, ch))
-        # key_seq starts at a per-run base (start time << 20) and grows by 1
+        # key_seq starts at a per-run base (start time x 1000) and grows by 1
         if i == 0:
             key_seq0 = body["key_seq"]
         ck.eq(body["key_seq"], key_seq0 + i, what + ": key_seq")

@@ -5,7 +5,9 @@ the feeds of tools/demo/run-demo.sh, on free ports), so that every command
 it shows works and every output it shows is true:
 
 - every `build/atpctl ...` and `build/atp-feed ...` line of the tour and of
-  the simulator example runs and exits 0 (a reserve may be refused: 4);
+  the simulator example runs and exits 0 (a reserve may be refused: 4),
+  the one over HTTP (`--endpoint http://127.0.0.1:7080`) against the
+  demo's HTTP port;
 - a line the README shows as output (`# SKU-1 @ us-east (web): ...`) is
   what the command prints, numbers aside;
 - what the comments claim: my-feed `waiting` or `silent` before the
@@ -62,12 +64,13 @@ def main(h):
     urls = {"query": "tcp://127.0.0.1:%d" % qp, "ingest": "tcp://127.0.0.1:%d" % ip,
             "feed": "tcp://127.0.0.1:%d" % fp, "control": "tcp://127.0.0.1:%d" % cp}
     data = os.path.join(h.tmp, "data")
+    ready = os.path.join(h.tmp, "atpd.ready")
     config = os.path.join(h.source_dir, "config", "demo.yaml")
     logf = open(os.path.join(h.tmp, "atpd.log"), "wb")
     atpd = harness._spawn([h.atpd_bin, "--config", config, "--query-listen", urls["query"],
                            "--ingest-listen", urls["ingest"], "--feed-listen", urls["feed"],
                            "--control-listen", urls["control"], "--data-dir", data,
-                           "--http-listen", "http://127.0.0.1:0"],
+                           "--http-listen", "http://127.0.0.1:0", "--ready-file", ready],
                           stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     env = dict(os.environ, ATPD_ENDPOINT=urls["query"], ATPD_FEED=urls["feed"])
     ctl = [h.atpctl_bin, "--json"]
@@ -79,6 +82,8 @@ def main(h):
 
     harness.wait_until(lambda: atpd.poll() is None and query("status") is not None, 30, 0.1,
                        "atpd with config/demo.yaml")
+    with open(ready) as f:
+        http_url = json.load(f)["http"]  # the tour's http://127.0.0.1:7080
     # The demo's feeds, as tools/demo/run-demo.sh starts them.
     for seed, src in enumerate(("wms-east", "3pl-acme", "erp"), 1):
         harness._spawn([h.feed_bin, "--config", config, "--endpoint", urls["ingest"],
@@ -94,7 +99,7 @@ def main(h):
     ck.check(len(tour) >= 15 and len(sim) >= 3, "README blocks found: %d, %d" % (len(tour), len(sim)))
 
     def run(cmd):
-        cmd = cmd.replace("DATA_DIR", data)
+        cmd = cmd.replace("DATA_DIR", data).replace("http://127.0.0.1:7080", http_url)
         if cmd.startswith("build/atp-feed"):
             cmd += " --endpoint %s --control %s" % (urls["ingest"], urls["control"])
         cmd = re.sub(r"(^|\| )build/", lambda m: m.group(1) + h.bin_dir + "/", cmd)

@@ -71,6 +71,11 @@ enum {
 #define FEED_DEFAULT_HEARTBEAT_MS 1000
 #define FEED_DEFAULT_REPLAY_LOG 100000
 #define FEED_DEFAULT_REPLAY_BYTES (256ULL << 20)
+/* Sequence numbers and timestamps the feeder starts from, and how many
+ * messages it sends: at most half of ATP_WIRE_INT_MAX (2^53 - 1) each, so
+ * that every seq it sends and logs stays within what atpd accepts and a
+ * JSON reader holds exactly. */
+#define FEED_WIRE_HALF ((uint64_t)ATP_WIRE_INT_MAX / 2)
 #define FEED_DEFAULT_SNAPSHOT_PART 1000
 #define FEED_DEFAULT_LOT_ETA_MS 10000
 #define FEED_DEFAULT_LINGER_S 1.0
@@ -240,6 +245,8 @@ static void feed_usage(FILE *f)
         "                      %d; 0 = none but the final one)\n"
         "  --start-seq N       first seq of every source (default 1): a new\n"
         "                      stream whose state starts empty\n"
+        "                      (N, --restart-seq, --messages and --ts-start\n"
+        "                      below 2^52: seqs stay within atpd's 2^53-1)\n"
         "  --restart-seq N     continue an earlier run (same seed and\n"
         "                      arguments, --rate > 0): regenerate its\n"
         "                      messages below seq N without sending them\n"
@@ -415,7 +422,7 @@ static int feed_args_parse(int argc, char **argv, feed_args *a)
         } else if (strcmp(opt, "--batch") == 0) {
             ok = feed_parse_u64(val, 1, UINT32_MAX, &a->batch);
         } else if (strcmp(opt, "--messages") == 0) {
-            ok = feed_parse_u64(val, 1, UINT64_MAX / 4, &a->messages);
+            ok = feed_parse_u64(val, 1, FEED_WIRE_HALF, &a->messages);
         } else if (strcmp(opt, "--duration") == 0) {
             ok = feed_parse_double(val, 0.001, FEED_DURATION_MAX_S,
                                    &a->duration_s);
@@ -434,9 +441,9 @@ static int feed_args_parse(int argc, char **argv, feed_args *a)
         } else if (strcmp(opt, "--heartbeat-ms") == 0) {
             ok = feed_parse_u64(val, 0, 86400000, &a->heartbeat_ms);
         } else if (strcmp(opt, "--start-seq") == 0) {
-            ok = feed_parse_u64(val, 0, UINT64_MAX / 4, &a->start_seq);
+            ok = feed_parse_u64(val, 0, FEED_WIRE_HALF, &a->start_seq);
         } else if (strcmp(opt, "--restart-seq") == 0) {
-            ok = feed_parse_u64(val, 1, UINT64_MAX / 4, &a->restart_seq);
+            ok = feed_parse_u64(val, 1, FEED_WIRE_HALF, &a->restart_seq);
         } else if (strcmp(opt, "--lot-ratio") == 0) {
             ok = feed_parse_double(val, 0, 1, &a->lot_ratio);
         } else if (strcmp(opt, "--lot-eta-ms") == 0) {
@@ -453,7 +460,7 @@ static int feed_args_parse(int argc, char **argv, feed_args *a)
         } else if (strcmp(opt, "--linger") == 0) {
             ok = feed_parse_double(val, 0, FEED_LINGER_MAX_S, &a->linger_s);
         } else if (strcmp(opt, "--ts-start") == 0) {
-            ok = feed_parse_u64(val, 0, UINT64_MAX / 4, &a->ts_start);
+            ok = feed_parse_u64(val, 0, FEED_WIRE_HALF, &a->ts_start);
             a->ts_start_set = true;
         } else {
             return feed_usage_error("unknown option '%s'%s", opt, "");
@@ -1252,7 +1259,7 @@ static void feed_summary(const feed_run *r)
     if (r->a.json) {
         FILE *f = stdout;
         fputs("{\"endpoint\":", f);
-        feed_json_str(f, r->url, strlen(r->url));
+        codec_json_str_file(f, r->url, strlen(r->url));
         fprintf(f,
                 ",\"seed\":%" PRIu64 ",\"elapsed_ms\":%" PRId64
                 ",\"messages\":%" PRIu64 ",\"heartbeats\":%" PRIu64
@@ -1276,7 +1283,7 @@ static void feed_summary(const feed_run *r)
         for (size_t i = 0; i < r->n; i++) {
             const feed_stats *st = &r->stats[i];
             fprintf(f, "%s{\"id\":", i > 0 ? "," : "");
-            feed_json_str(f, r->specs[i].id, strlen(r->specs[i].id));
+            codec_json_str_file(f, r->specs[i].id, strlen(r->specs[i].id));
             fprintf(f,
                     ",\"messages\":%" PRIu64 ",\"heartbeats\":%" PRIu64
                     ",\"events\":%" PRIu64 ",\"dropped\":%" PRIu64

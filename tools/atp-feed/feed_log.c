@@ -45,25 +45,10 @@ const char *feed_event_name(unsigned kind)
     }
 }
 
-void feed_json_str(FILE *f, const char *s, size_t len)
-{
-    fputc('"', f);
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c == '"' || c == '\\')
-            fprintf(f, "\\%c", c);
-        else if (c < 0x20 || c == 0x7f)
-            fprintf(f, "\\u%04x", c);
-        else
-            fputc(c, f); /* UTF-8 passes through: ids are valid UTF-8 */
-    }
-    fputc('"', f);
-}
-
 int feed_log_write(FILE *f, const feed_msg *m, uint64_t ts_ms)
 {
     fputs("{\"source\":", f);
-    feed_json_str(f, m->source_id, strlen(m->source_id));
+    codec_json_str_file(f, m->source_id, strlen(m->source_id));
     fprintf(f,
             ",\"seq\":%" PRIu64 ",\"ts_ms\":%" PRIu64
             ",\"sent\":%s,\"copies\":%u,\"reordered\":%s,\"events\":[",
@@ -77,9 +62,9 @@ int feed_log_write(FILE *f, const feed_msg *m, uint64_t ts_ms)
         case ATP_EV_DELTA:
         case ATP_EV_SET:
             fputs(e->kind == ATP_EV_DELTA ? "[\"delta\"," : "[\"set\",", f);
-            feed_json_str(f, e->sku.ptr, e->sku.len);
+            codec_json_str_file(f, e->sku.ptr, e->sku.len);
             fputc(',', f);
-            feed_json_str(f, e->location.ptr, e->location.len);
+            codec_json_str_file(f, e->location.ptr, e->location.len);
             fprintf(f, ",\"%s\",%" PRId64 "]", feed_bucket_name(e->bucket),
                     e->value);
             break;
@@ -91,11 +76,11 @@ int feed_log_write(FILE *f, const feed_msg *m, uint64_t ts_ms)
         case ATP_EV_LOT_RECEIVE:
         case ATP_EV_LOT_CANCEL:
             fprintf(f, "[\"%s\",", feed_event_name(e->kind));
-            feed_json_str(f, e->sku.ptr, e->sku.len);
+            codec_json_str_file(f, e->sku.ptr, e->sku.len);
             fputc(',', f);
-            feed_json_str(f, e->location.ptr, e->location.len);
+            codec_json_str_file(f, e->location.ptr, e->location.len);
             fputc(',', f);
-            feed_json_str(f, e->ref.ptr, e->ref.len);
+            codec_json_str_file(f, e->ref.ptr, e->ref.len);
             if (e->kind == ATP_EV_LOT_ADD || e->kind == ATP_EV_LOT_CHANGE)
                 fprintf(f, ",%" PRId64 ",%" PRId64, e->value, e->eta_ms);
             fputc(']', f);
@@ -113,9 +98,9 @@ static void feed_log_note_head(FILE *f, const char *what,
                                const feed_resync_note *n)
 {
     fprintf(f, "{\"%s\":{\"source\":", what);
-    feed_json_str(f, n->source, strlen(n->source));
+    codec_json_str_file(f, n->source, strlen(n->source));
     fprintf(f, ",\"request_id\":%" PRIu64 ",\"mode\":", n->request_id);
-    feed_json_str(f, n->mode, strlen(n->mode));
+    codec_json_str_file(f, n->mode, strlen(n->mode));
     fprintf(f, ",\"from_seq\":%" PRIu64, n->from_seq);
 }
 
@@ -124,7 +109,7 @@ static int feed_log_note_tail(FILE *f, const feed_resync_note *n)
     fprintf(f, ",\"ts_ms\":%" PRIu64, n->ts_ms);
     if (n->reason != NULL) {
         fputs(",\"reason\":", f);
-        feed_json_str(f, n->reason, strlen(n->reason));
+        codec_json_str_file(f, n->reason, strlen(n->reason));
     }
     fputs("}}\n", f);
     return ferror(f) ? -1 : 0;

@@ -53,9 +53,6 @@ typedef struct feed_resync_note {
 int feed_log_replay(FILE *f, const feed_resync_note *n);
 int feed_log_snapshot(FILE *f, const feed_resync_note *n);
 
-/* feed_json_str writes s[0..len) as a JSON string (quotes included). */
-void feed_json_str(FILE *f, const char *s, size_t len);
-
 /* feed_event_name returns "delta", "set", "heartbeat", "lot_add",
  * "lot_change", "lot_receive", "lot_cancel" or "?". */
 const char *feed_event_name(unsigned kind);

@@ -131,9 +131,9 @@ atp_err feed_gen_alloc(const feed_gen_opts *o, const feed_source_spec *srcs,
         if ((srcs[i].n_pairs < 1 && srcs[i].n_inbound < 1) ||
             srcs[i].id == NULL)
             return ATP_E_BAD_REQUEST;
-    /* A run past 2^63 messages is not a run; keeping seq far from the wrap
-     * means seq + 1 never overflows. */
-    if (o->start_seq > UINT64_MAX / 2)
+    /* Every seq must stay within what atpd accepts (ATP_WIRE_INT_MAX);
+     * half of it leaves room for any run after the start. */
+    if (o->start_seq > (uint64_t)ATP_WIRE_INT_MAX / 2)
         return ATP_E_BAD_REQUEST;
 
     feed_gen *g = calloc(1, sizeof *g);

@@ -1,6 +1,7 @@
 /*
  * atpctl.c - the operator and scripting client of atpd: builds one query,
- * sends it over REQ (tools/common/client), prints the reply as JSON or as
+ * sends it over REQ or, with an http:// --endpoint, atpd's HTTP API
+ * (tools/common/client, the same maps both ways), prints the reply as JSON or as
  * text, and says with its exit code what happened. `scan --all` follows the
  * pages; `watch` subscribes to the change feed instead (ctl_sub.c) and
  * prints messages until --count, --duration or Ctrl-C.
@@ -477,7 +478,8 @@ static const ctl_cmd ctl_cmds[] = {
      "        region_seq or key_seq as subscribed. Runs until Ctrl-C (exit\n"
      "        0), --count N messages or --duration D (900ms, 30s, 15m, ...);\n"
      "        nothing arriving is not an error. --feed: default\n"
-     "        $ATPD_FEED, else " ATP_DEFAULT_FEED_URL ". REGION is first\n"
+     "        $ATPD_FEED, else an http:// --endpoint (its event stream),\n"
+     "        else " ATP_DEFAULT_FEED_URL ". REGION is first\n"
      "        checked with atpd at --endpoint: unknown is an error (exit 1);\n"
      "        atpd not answering is a warning (the feed may come up later)",
      NULL, NULL, ctl_run_watch},
@@ -506,7 +508,10 @@ static void ctl_usage(FILE *f)
             "\n"
             "options (before or after the command words):\n"
             "  --endpoint URL  atpd query endpoint (default: $ATPD_ENDPOINT, "
-            "else %s)\n"
+            "else %s);\n"
+            "                  an http:// URL (atpd's service.http_listen, e.g.\n"
+            "                  http://127.0.0.1:7080) uses the HTTP/JSON API:\n"
+            "                  the same commands, the same output\n"
             "  --json          print the reply map as one JSON line\n"
             "  --timeout MS    send/receive timeout (default %d)\n"
             "  --channel C     sales channel (default '%s')\n"
@@ -519,7 +524,9 @@ static void ctl_usage(FILE *f)
             "  --all           scan: every page to the end\n"
             "  --wide          sources: every counter, not the short table\n"
             "  --feed URL      watch: atpd change feed (default: $ATPD_FEED,\n"
-            "                  else %s)\n"
+            "                  else the --endpoint when it is http://, else\n"
+            "                  %s); an http:// URL reads the\n"
+            "                  HTTP API's event stream (GET /v1/changes)\n"
             "  --count N       watch: exit 0 after N messages\n"
             "  --duration D    watch: exit 0 after D (900ms, 30s, 15m, ...)\n"
             "  --help          this help, or a command's with a command\n"
@@ -764,7 +771,12 @@ static int ctl_exchange(client *c, const codec_writer *w, codec_arena *arena,
     atp_err e = client_request(c, w, arena, reply);
     if (e != ATP_OK) {
         fprintf(stderr, "atpctl: %s\n", client_last_error(c));
-        if (client_wrong_peer(c))
+        if (client_wrong_peer(c) && strncmp(url, "http://", 7) == 0)
+            fprintf(stderr,
+                    "atpctl: an http:// --endpoint (or ATPD_ENDPOINT) must "
+                    "name atpd's HTTP API (service.http_listen, e.g. "
+                    "http://127.0.0.1:7080)\n");
+        else if (client_wrong_peer(c))
             fprintf(stderr,
                     "atpctl: --endpoint (or ATPD_ENDPOINT) must name atpd's "
                     "query port (service.query_listen, default %s)\n",
@@ -1112,12 +1124,16 @@ static int ctl_run_watch(const ctl_args *a, const ctl_cmd *cmd)
         return ctl_usage_error(cmd, "%s",
                                "--duration needs a positive duration with "
                                "its unit (900ms, 30s, 15m, 2h, 1d)");
+    /* --feed, else $ATPD_FEED, else the HTTP API's event stream when
+     * --endpoint is http://, else the default nng feed. */
     const char *url = a->feed;
     if (url == NULL) {
         url = getenv("ATPD_FEED");
         if (url == NULL || *url == '\0')
-            url = ATP_DEFAULT_FEED_URL;
+            url = strncmp(ctl_query_url(a), "http://", 7) == 0 ? ctl_query_url(a)
+                                                               : ATP_DEFAULT_FEED_URL;
     }
+    bool http = strncmp(url, "http://", 7) == 0;
     if (region != NULL) {
         int rc = ctl_watch_check_region(a, cmd, region);
         if (rc != CTL_EXIT_OK)
@@ -1125,8 +1141,8 @@ static int ctl_run_watch(const ctl_args *a, const ctl_cmd *cmd)
     }
     /* Another kind of socket at the feed URL is a mistake to say now;
      * nothing listening is not (the feed may come up later). */
-    if (sp_probe(url, SP_PROTO_SUB, SP_PROTO_PUB, a->timeout_ms, err,
-                 sizeof err) == ATP_E_BAD_REQUEST) {
+    if (!http && sp_probe(url, SP_PROTO_SUB, SP_PROTO_PUB, a->timeout_ms, err,
+                          sizeof err) == ATP_E_BAD_REQUEST) {
         fprintf(stderr,
                 "atpctl: %s\natpctl: --feed (or ATPD_FEED) must name atpd's "
                 "change feed (service.feed_listen, default %s)\n",

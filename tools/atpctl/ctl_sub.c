@@ -1,6 +1,12 @@
 /*
  * ctl_sub.c - SUB client for atpd's change feed (see ctl_sub.h). Caller's
  * thread; ctl_sub_pipe_cb runs on an nng thread and touches only atomics.
+ *
+ * An http:// feed URL reads the same feed as Server-Sent Events (GET
+ * /v1/changes, tools/common/client_sse): each "change" event's JSON is
+ * turned back into the message the SUB socket would have received
+ * (topic, then the msgpack body), so the watch loop cannot tell the two
+ * apart.
  */
 #include "ctl_sub.h"
 
@@ -12,6 +18,11 @@
 #include <nng/nng.h>
 #include <nng/protocol/pubsub0/sub.h>
 
+#include "atp/wire.h"
+#include "client_route.h"
+#include "client_sse.h"
+#include "codec/codec.h"
+#include "common/clock.h"
 #include "common/thread.h"
 
 struct ctl_sub {
@@ -19,6 +30,10 @@ struct ctl_sub {
     atomic_int pipes;       /* connections up (ctl_sub_pipe_cb) */
     atomic_int connections; /* connections ever made (ctl_sub_pipe_cb) */
     char last_error[256];
+    bool is_sse;      /* an http:// feed: no nng socket */
+    client_sse *sse;
+    codec_writer *w;  /* the event's JSON as msgpack (sse only) */
+    codec_arena *a;   /* decoding it for the topic (sse only) */
 };
 
 /* ctl_sub_pipe_cb counts connections, so that the watch can say whether
@@ -53,6 +68,29 @@ static bool ctl_sub_url_ok(const char *url)
     return ok;
 }
 
+/* ctl_sub_open_sse: ctl_sub_open of an http:// URL. The prefix "atp\0",
+ * "atp\0R\0" or "atp\0R\0S\0" becomes the stream's region and sku. */
+static atp_err ctl_sub_open_sse(ctl_sub *s, const char *url, const char *prefix,
+                                size_t prefix_len, char *err, size_t errlen)
+{
+    const char *region = NULL, *sku = NULL;
+    size_t root = sizeof ATP_FEED_TOPIC_ROOT;
+    if (prefix_len > root) {
+        region = prefix + root;
+        if (prefix_len > root + strlen(region) + 1)
+            sku = region + strlen(region) + 1;
+    }
+    s->is_sse = true;
+    char *stream = client_route_changes_url(url, region, sku);
+    s->w = codec_writer_alloc(NULL, NULL);
+    s->a = codec_arena_alloc();
+    atp_err e = ATP_E_NOMEM;
+    if (stream != NULL && s->w != NULL && s->a != NULL)
+        e = client_sse_open(stream, &s->sse, err, errlen);
+    free(stream);
+    return e;
+}
+
 atp_err ctl_sub_open(const char *url, const void *prefix, size_t prefix_len,
                      ctl_sub **out, char *err, size_t errlen)
 {
@@ -61,6 +99,15 @@ atp_err ctl_sub_open(const char *url, const void *prefix, size_t prefix_len,
     ctl_sub *s = calloc(1, sizeof *s);
     if (s == NULL)
         return ATP_E_NOMEM;
+    if (strncmp(url, "http://", 7) == 0) {
+        atp_err se = ctl_sub_open_sse(s, url, prefix, prefix_len, err, errlen);
+        if (se != ATP_OK) {
+            ctl_sub_close(s);
+            return se;
+        }
+        *out = s;
+        return ATP_OK;
+    }
     atomic_init(&s->pipes, 0);
     atomic_init(&s->connections, 0);
     atp_err e = ATP_E_TRANSPORT;
@@ -119,6 +166,13 @@ void ctl_sub_close(ctl_sub *s)
 {
     if (s == NULL)
         return;
+    if (s->is_sse) {
+        client_sse_close(s->sse);
+        codec_writer_free(s->w);
+        codec_arena_free(s->a);
+        free(s);
+        return;
+    }
     /* Bounded (common/thread.h): nng 1.5.2's nng_close can wait forever
      * for a pipe that a peer is sending on, and a SUB socket on a busy
      * change feed always has one (`watch --count 5` in readme_tour once ran
@@ -130,9 +184,74 @@ void ctl_sub_close(ctl_sub *s)
         free(s);
 }
 
+/* ctl_sub_message builds the SUB socket's message of one change event:
+ * "atp" NUL region NUL sku NUL, then the body as msgpack (nng_alloc'ed,
+ * so that ctl_sub_free_msg frees both kinds alike). An event that is not
+ * a JSON map with a region and a sku is passed on as its text: the watch
+ * reports it as no change-feed message. */
+static atp_err ctl_sub_message(ctl_sub *s, const client_sse_event *ev, void **msg,
+                               size_t *len)
+{
+    char why[200];
+    const codec_val *body = NULL;
+    codec_str region = {0}, sku = {0};
+    const void *bytes = ev->data;
+    size_t n = ev->data_len;
+    codec_writer_reset(s->w);
+    codec_arena_clear(s->a);
+    bool ok = codec_json_to_msgpack(s->w, ev->data, ev->data_len, why, sizeof why) ==
+              ATP_OK;
+    if (ok) {
+        bytes = codec_writer_data(s->w, &n);
+        ok = codec_decode(s->a, bytes, n, &body) == ATP_OK &&
+             codec_val_str(codec_val_get(body, "region"), &region) &&
+             codec_val_str(codec_val_get(body, "sku"), &sku);
+    }
+    size_t topic = ok ? sizeof ATP_FEED_TOPIC_ROOT + region.len + 1 + sku.len + 1 : 0;
+    char *m = nng_alloc(topic + n > 0 ? topic + n : 1);
+    if (m == NULL) {
+        snprintf(s->last_error, sizeof s->last_error, "out of memory");
+        return ATP_E_NOMEM;
+    }
+    if (ok) {
+        memcpy(m, ATP_FEED_TOPIC_ROOT, sizeof ATP_FEED_TOPIC_ROOT);
+        memcpy(m + sizeof ATP_FEED_TOPIC_ROOT, region.ptr, region.len);
+        m[sizeof ATP_FEED_TOPIC_ROOT + region.len] = '\0';
+        memcpy(m + sizeof ATP_FEED_TOPIC_ROOT + region.len + 1, sku.ptr, sku.len);
+        m[topic - 1] = '\0';
+    }
+    if (n > 0)
+        memcpy(m + topic, bytes, n);
+    *msg = m;
+    *len = topic + n;
+    return ATP_OK;
+}
+
+/* ctl_sub_recv_sse: ctl_sub_recv of an event stream; events other than
+ * "change" (a "gap": the next message's sequence shows it) are skipped. */
+static atp_err ctl_sub_recv_sse(ctl_sub *s, int timeout_ms, void **msg,
+                                size_t *len)
+{
+    int64_t deadline = clock_mono_ms() + timeout_ms;
+    for (;;) {
+        int64_t left = deadline - clock_mono_ms();
+        client_sse_event ev;
+        atp_err e = client_sse_next(s->sse, left > 0 ? (int)left : 0, &ev);
+        if (e == ATP_E_TRANSPORT)
+            snprintf(s->last_error, sizeof s->last_error, "%s",
+                     client_sse_last_error(s->sse));
+        if (e != ATP_OK)
+            return e;
+        if (strcmp(ev.type, "change") == 0)
+            return ctl_sub_message(s, &ev, msg, len);
+    }
+}
+
 atp_err ctl_sub_recv(ctl_sub *s, int timeout_ms, void **msg, size_t *len)
 {
     s->last_error[0] = '\0';
+    if (s->sse != NULL)
+        return ctl_sub_recv_sse(s, timeout_ms, msg, len);
     int rv = nng_socket_set_ms(s->sock, NNG_OPT_RECVTIMEO, timeout_ms);
     if (rv == 0)
         rv = nng_recv(s->sock, msg, len, NNG_FLAG_ALLOC);
@@ -152,11 +271,15 @@ void ctl_sub_free_msg(void *msg, size_t len)
 
 bool ctl_sub_connected(const ctl_sub *s)
 {
+    if (s->sse != NULL)
+        return client_sse_connected(s->sse);
     return atomic_load(&s->pipes) > 0;
 }
 
 int ctl_sub_connections(const ctl_sub *s)
 {
+    if (s->sse != NULL)
+        return client_sse_connections(s->sse);
     return atomic_load(&s->connections);
 }
 

@@ -2,7 +2,8 @@
  * ctl_sub.h - a SUB client for atpd's change feed (`atpctl watch`).
  *
  * One ctl_sub is one nng SUB socket dialed to one URL with one prefix
- * subscription. The only atpctl file besides tools/common that includes
+ * subscription, or, for an http:// URL, atpd's event stream (GET
+ * /v1/changes?region=R&sku=S) giving the same messages. The only atpctl file besides tools/common that includes
  * nng: nng codes become atp_err here, the native text goes to last_error.
  * Main thread of atpctl (ctl_sub_pipe_cb aside, which runs on an nng thread
  * and touches only the atomics).

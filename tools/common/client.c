@@ -12,6 +12,11 @@
  * completion is awaited with a timed wait on the monotonic clock. A socket
  * option timeout alone is not trusted: libnng 1.5.2 was seen blocking in a
  * REQ send with no connection despite NNG_OPT_SENDTIMEO.
+ *
+ * An http:// endpoint is atpd's HTTP API instead (docs/HTTP.md): the same
+ * request map goes out as the route's HTTP request (client_route.c) over
+ * libcurl (client_http.c), and the JSON reply comes back as the same
+ * msgpack map, so that a tool cannot tell the two apart.
  */
 #include "client.h"
 
@@ -26,6 +31,8 @@
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/req.h>
 
+#include "client_http.h"
+#include "client_route.h"
 #include "common/clock.h"
 #include "common/thread.h"
 #include "sp_probe.h"
@@ -48,6 +55,7 @@ struct client {
     pthread_cond_t cv;  /* monotonic clock */
     bool done;          /* the aio completed (client_aio_cb) */
     char last_error[512];
+    client_http *http; /* an http:// endpoint: no nng socket at all */
 };
 
 /* client_pipe_cb records connection events, so that a timeout can be
@@ -121,11 +129,41 @@ static void client_set_error(char *buf, size_t len, const char *what,
         snprintf(buf, len, "%s %s: %s", what, url, nng_strerror(rv));
 }
 
+/* client_is_http: whether url names atpd's HTTP API. */
+static bool client_is_http(const char *url)
+{
+    return strncmp(url, "http://", 7) == 0;
+}
+
+/* client_open_http: client_open for an http:// endpoint. */
+static atp_err client_open_http(const client_opts *o, client **out, char *err,
+                                size_t errlen)
+{
+    client *c = calloc(1, sizeof *c);
+    if (c == NULL || (c->url = strdup(o->url)) == NULL) {
+        free(c);
+        return ATP_E_NOMEM;
+    }
+    c->timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : CLIENT_DEFAULT_TIMEOUT_MS;
+    size_t recv_max =
+        o->recv_max_bytes > 0 ? o->recv_max_bytes : CLIENT_DEFAULT_RECV_MAX;
+    atp_err e = client_http_open(recv_max, &c->http, err, errlen);
+    if (e != ATP_OK) {
+        free(c->url);
+        free(c);
+        return e;
+    }
+    *out = c;
+    return ATP_OK;
+}
+
 atp_err client_open(const client_opts *o, client **out, char *err,
                     size_t errlen)
 {
     if (err != NULL && errlen > 0)
         err[0] = '\0';
+    if (client_is_http(o->url))
+        return client_open_http(o, out, err, errlen);
     client *c = calloc(1, sizeof *c);
     if (c == NULL)
         return ATP_E_NOMEM;
@@ -207,6 +245,12 @@ void client_close(client *c)
 {
     if (c == NULL)
         return;
+    if (c->http != NULL) {
+        client_http_close(c->http);
+        free(c->url);
+        free(c);
+        return;
+    }
     if (c->wedged)
         return; /* nng still holds the aio: closing could wait for it */
     /* Bounded like ctl_sub_close and atpd's own closes (common/thread.h):
@@ -254,11 +298,82 @@ static atp_err client_ready(client *c, int64_t deadline)
     return ATP_OK;
 }
 
+/* client_request_http: client_request_raw over HTTP. The request map
+ * becomes its route's HTTP request; the JSON reply (a success or an
+ * error, whatever the status) becomes msgpack in a. A reply that is not
+ * JSON is not atpd's: wrong_peer. */
+static atp_err client_request_http(client *c, const void *req, size_t len,
+                                   codec_arena *a, const void **reply,
+                                   size_t *reply_len)
+{
+    int64_t deadline = clock_mono_ms() + c->timeout_ms;
+    const codec_val *map;
+    client_route r;
+    char *text = NULL;
+    size_t text_len = 0;
+    long status = 0;
+    codec_writer *w = NULL;
+    atp_err e = codec_decode(a, req, len, &map);
+    if (e != ATP_OK) {
+        snprintf(c->last_error, sizeof c->last_error,
+                 "the request could not be encoded");
+        return ATP_E_BAD_REQUEST;
+    }
+    e = client_route_build(map, c->url, &r, c->last_error, sizeof c->last_error);
+    if (e == ATP_OK)
+        e = client_http_exchange(c->http, r.method, r.url, r.body, r.body_len,
+                                 deadline, &status, &text, &text_len,
+                                 c->last_error, sizeof c->last_error);
+    if (e == ATP_E_TRANSPORT && client_http_not_http(c->http))
+        c->wrong_peer = true; /* connected, but no HTTP answer: not atpd's API */
+    if (e != ATP_OK)
+        goto done;
+    char why[256];
+    w = codec_writer_alloc(NULL, NULL);
+    if (w == NULL) {
+        e = ATP_E_NOMEM;
+        goto done;
+    }
+    e = codec_json_to_msgpack(w, text, text_len, why, sizeof why);
+    if (e == ATP_E_NOMEM)
+        goto done;
+    if (e != ATP_OK) {
+        char shown[120];
+        codec_str_to_text(shown, sizeof shown, text, text_len < 80 ? text_len : 80);
+        snprintf(c->last_error, sizeof c->last_error,
+                 "%s %s answered HTTP %ld with a body that is not atpd's JSON "
+                 "(%s): %s",
+                 r.method, r.url, status, why, shown);
+        c->wrong_peer = true;
+        e = ATP_E_TRANSPORT;
+        goto done;
+    }
+    size_t n;
+    const void *bytes = codec_writer_data(w, &n);
+    void *copy = codec_arena_malloc(a, n > 0 ? n : 1);
+    if (copy == NULL) {
+        e = ATP_E_NOMEM;
+        goto done;
+    }
+    memcpy(copy, bytes, n);
+    *reply = copy;
+    *reply_len = n;
+done:
+    if (e == ATP_E_NOMEM)
+        snprintf(c->last_error, sizeof c->last_error, "out of memory");
+    codec_writer_free(w);
+    free(text);
+    client_route_fini(&r);
+    return e;
+}
+
 atp_err client_request_raw(client *c, const void *req, size_t len,
                            codec_arena *a, const void **reply,
                            size_t *reply_len)
 {
     c->last_error[0] = '\0';
+    if (c->http != NULL)
+        return client_request_http(c, req, len, a, reply, reply_len);
     if (c->wedged) {
         snprintf(c->last_error, sizeof c->last_error,
                  "the connection to %s is stuck", c->url);
@@ -354,6 +469,8 @@ atp_err client_request(client *c, const codec_writer *w, codec_arena *a,
 
 bool client_connected(const client *c)
 {
+    if (c->http != NULL)
+        return client_http_connected(c->http);
     return atomic_load(&c->ever_connected);
 }
 

@@ -2,7 +2,11 @@
  * client.h - a small synchronous REQ client for atpd's query socket, shared
  * by the tools (atpctl today, atp-bench later).
  *
- * One client is one nng REQ socket dialed to one endpoint. It is meant for
+ * One client is one nng REQ socket dialed to one endpoint, or, for an
+ * http:// endpoint (atpctl --endpoint http://127.0.0.1:7080), atpd's HTTP
+ * API (docs/HTTP.md) over one kept-alive libcurl connection: the same
+ * request maps and the same reply maps (JSON turned back into msgpack),
+ * every exchange bounded by the same timeout. It is meant for
  * one thread at a time: a request blocks the calling thread until the reply
  * arrives or the timeout expires. Replies are copied into the caller's codec
  * arena, so a decoded reply lives exactly as long as that arena.
@@ -24,7 +28,7 @@
 typedef struct client client;
 
 typedef struct client_opts {
-    const char *url;       /* e.g. ATP_DEFAULT_QUERY_URL */
+    const char *url;       /* e.g. ATP_DEFAULT_QUERY_URL, or http://... */
     int timeout_ms;        /* send and receive; <= 0: the default */
     size_t recv_max_bytes; /* NNG_OPT_RECVMAXSZ; 0: the default */
 } client_opts;
@@ -65,7 +69,9 @@ atp_err client_request(client *c, const codec_writer *w, codec_arena *a,
 bool client_connected(const client *c);
 
 /* client_wrong_peer is true when the endpoint answered as something other
- * than a query (REP) socket: atpd's feed or ingest port, say. */
+ * than a query (REP) socket: atpd's feed or ingest port, say; for an
+ * http:// endpoint, a server that is not atpd's HTTP API (no HTTP, or a
+ * reply that is not JSON). */
 bool client_wrong_peer(const client *c);
 
 /* client_url returns the endpoint given to client_open. */

@@ -85,7 +85,10 @@ static void test_json_string_escapes(void **state)
     codec_writer *w = codec_writer_alloc(NULL, NULL);
     assert_non_null(w);
     codec_w_str(w, "q\"b\\s/\n\t\x01\x1f\x7f", 11);
-    expect_json_w(w, "\"q\\\"b\\\\s/\\u000a\\u0009\\u0001\\u001f\x7f\"");
+    expect_json_w(w, "\"q\\\"b\\\\s/\\u000a\\u0009\\u0001\\u001f\\u007f\"");
+    /* C1 controls (U+0080..U+009F) are escaped too; U+00A0 is not */
+    codec_w_cstr(w, "\xc2\x80\xc2\x9f\xc2\xa0");
+    expect_json_w(w, "\"\\u0080\\u009f\xc2\xa0\"");
     codec_w_str(w, "a\0b", 3);
     expect_json_w(w, "\"a\\u0000b\"");
     codec_w_str(w, "", 0);
@@ -105,6 +108,88 @@ static void test_json_string_escapes(void **state)
     expect_json_w(w, "\"end\\ufffd\\ufffd\"");
     codec_w_cstr(w, "\xe2\x82\xac\xe2\x82");
     expect_json_w(w, "\"\xe2\x82\xac\\ufffd\\ufffd\"");
+    codec_writer_free(w);
+}
+
+/* Issue 13: a counter is written as at most 2^53 - 1, exact in a JSON
+ * double (codec_w_kv_count). */
+/* codec_json_str is the one escaper (issue 13): a sink that stops it
+ * stops the output, and an empty string may be NULL. */
+static int test_json_sink_limit(void *ctx, const void *buf, size_t len)
+{
+    size_t *left = ctx;
+    (void)buf;
+    if (len > *left)
+        return 7;
+    *left -= len;
+    return 0;
+}
+
+static void test_json_str_sink(void **state)
+{
+    (void)state;
+    size_t left = 100;
+    assert_int_equal(codec_json_str(test_json_sink_limit, &left, NULL, 0), 0);
+    assert_int_equal(left, 98); /* "" */
+    left = 3;
+    assert_int_equal(codec_json_str(test_json_sink_limit, &left, "abc\x01", 4), 7);
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    assert_non_null(f);
+    assert_int_equal(codec_json_str_file(f, "id\xff\x7f\"", 5), 0);
+    assert_int_equal(fclose(f), 0);
+    assert_string_equal(buf, "\"id\\ufffd\\u007f\\\"\"");
+    free(buf);
+}
+
+/* codec_json_to_msgpack (atpctl over HTTP): a JSON reply read back as
+ * the same map, members in order, "lines" objects kept as objects, and
+ * written out again as the same JSON text. */
+static void json_round(const char *in, const char *want, atp_err want_err)
+{
+    codec_writer *w = codec_writer_alloc(NULL, NULL);
+    assert_non_null(w);
+    char msg[200] = "";
+    assert_int_equal(codec_json_to_msgpack(w, in, strlen(in), msg, sizeof msg), want_err);
+    if (want_err == ATP_OK)
+        expect_json_w(w, want);
+    else
+        assert_true(msg[0] != '\0');
+    codec_writer_free(w);
+}
+
+static void test_json_to_msgpack(void **state)
+{
+    (void)state;
+    const char *reply = "{\"ok\":true,\"granted\":false,\"id\":\"c\u00e9\","
+                        "\"lines\":[{\"sku\":\"A\",\"region\":\"r1\",\"qty\":2,"
+                        "\"available\":1,\"ok\":false}],\"z\":null,"
+                        "\"seq\":9007199254740991,\"n\":-3}";
+    json_round(reply, "{\"ok\":true,\"granted\":false,\"id\":\"c\xc3\xa9\","
+                      "\"lines\":[{\"sku\":\"A\",\"region\":\"r1\",\"qty\":2,"
+                      "\"available\":1,\"ok\":false}],\"z\":null,"
+                      "\"seq\":9007199254740991,\"n\":-3}",
+               ATP_OK);
+    json_round("[1,\"a\",[true]]", "[1,\"a\",[true]]", ATP_OK);
+    json_round("{\"a\":1,", NULL, ATP_E_BAD_REQUEST);
+    json_round("{\"a\":1,\"a\":2}", NULL, ATP_E_BAD_REQUEST);
+    json_round("[[[[[[[[1]]]]]]]]", "[[[[[[[[1]]]]]]]]", ATP_OK); /* 8 deep */
+    json_round("[[[[[[[[[1]]]]]]]]]", NULL, ATP_E_TOO_LARGE);
+}
+
+static void test_json_count_saturates(void **state)
+{
+    (void)state;
+    codec_writer *w = codec_writer_alloc(NULL, NULL);
+    assert_non_null(w);
+    codec_w_map(w, 4);
+    codec_w_kv_count(w, "a", 0);
+    codec_w_kv_count(w, "b", (uint64_t)ATP_WIRE_INT_MAX);
+    codec_w_kv_count(w, "c", (uint64_t)ATP_WIRE_INT_MAX + 1);
+    codec_w_kv_count(w, "d", UINT64_MAX);
+    expect_json_w(w, "{\"a\":0,\"b\":9007199254740991,\"c\":9007199254740991,"
+                     "\"d\":9007199254740991}");
     codec_writer_free(w);
 }
 
@@ -215,6 +300,9 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_json_types),
         cmocka_unit_test(test_json_string_escapes),
+        cmocka_unit_test(test_json_str_sink),
+        cmocka_unit_test(test_json_to_msgpack),
+        cmocka_unit_test(test_json_count_saturates),
         cmocka_unit_test(test_json_floats),
         cmocka_unit_test(test_json_base64),
         cmocka_unit_test(test_json_map_keys),

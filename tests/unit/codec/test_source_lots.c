@@ -96,7 +96,8 @@ static void test_lot_events(void **state)
         {ATP_EV_LOT_CHANGE, 6, "A1", "DC", "PO-1", false, false, 0, 0, false, ATP_OK},
         {ATP_EV_LOT_ADD, 6, "A1", "DC", "PO-1", false, false, QMAX, 1, false, ATP_OK},
         {ATP_EV_LOT_ADD, 6, "A1", "DC", "PO-1", false, false, 1, QMAX + 1, false, ATP_OK},
-        {ATP_EV_LOT_ADD, 6, "A1", "DC", "PO-1", false, false, 1, (uint64_t)INT64_MAX, false, ATP_OK},
+        {ATP_EV_LOT_ADD, 6, "A1", "DC", "PO-1", false, false, 1, (uint64_t)ATP_WIRE_INT_MAX, false, ATP_OK},
+        {ATP_EV_LOT_ADD, 6, "A1", "DC", "PO-1", false, false, 1, (uint64_t)ATP_WIRE_INT_MAX + 1, false, ATP_E_BAD_QTY},
         {ATP_EV_LOT_RECEIVE, 4, "A1", "DC", "PO-1", false, false, 0, 0, false, ATP_OK},
         {ATP_EV_LOT_CANCEL, 4, "A1", "DC", "PO-1", false, false, 0, 0, false, ATP_OK},
         /* arity */

@@ -143,7 +143,7 @@ static void test_src_round_trip(void **state)
         {ATP_EV_HEARTBEAT, 0, cs(""), cs(""), 0, cs("")},
         {ATP_EV_DELTA, ATP_BUCKET_HELD, cs("SKU-3"), cs("DC1"), 0, cs(ref128)},
     };
-    codec_src_msg in = {cs("3pl-acme"), INT64_MAX, 1700000000123ULL,
+    codec_src_msg in = {cs("3pl-acme"), ATP_WIRE_INT_MAX, 1700000000123ULL,
                         sizeof(ev) / sizeof(ev[0]), ev};
     codec_src_encode(fx->w, &in);
     size_t len;
@@ -644,13 +644,16 @@ static void test_src_bounds(void **state)
         lot(fx->w, kinds[k], false, (int64_t)UINT64_MAX, 1);
         expect_err(fx, ATP_E_BAD_QTY, 0);
         env(fx->w, 1);
-        lot(fx->w, kinds[k], true, ATP_QTY_MAX, INT64_MAX); /* both at the bound */
+        lot(fx->w, kinds[k], true, ATP_QTY_MAX, ATP_WIRE_INT_MAX); /* both at the bound */
         assert_int_equal(decode(fx, MAX_EVENTS), ATP_OK);
         assert_true(fx->m.events[0].value == ATP_QTY_MAX);
-        assert_true(fx->m.events[0].eta_ms == INT64_MAX);
+        assert_true(fx->m.events[0].eta_ms == ATP_WIRE_INT_MAX);
         env(fx->w, 1);
         lot(fx->w, kinds[k], true, 0, 0);
         assert_int_equal(decode(fx, MAX_EVENTS), ATP_OK);
+        env(fx->w, 1);
+        lot(fx->w, kinds[k], true, 5, (uint64_t)ATP_WIRE_INT_MAX + 1);
+        expect_err(fx, ATP_E_BAD_QTY, 0);
         env(fx->w, 1);
         lot(fx->w, kinds[k], true, 5, (uint64_t)INT64_MAX + 1);
         expect_err(fx, ATP_E_BAD_QTY, 0);
@@ -684,8 +687,8 @@ static void test_src_bounds(void **state)
         assert_int_equal(decode(fx, MAX_EVENTS), ATP_OK);
         assert_true(fx->m.events[0].value == set_value[i]);
     }
-    /* envelope: seq and ts_ms 0..2^63-1 */
-    const uint64_t big = (uint64_t)INT64_MAX + 1;
+    /* envelope: seq and ts_ms 0..2^53-1 (exact in a JSON double) */
+    const uint64_t big = (uint64_t)ATP_WIRE_INT_MAX + 1;
     for (int field = 2; field <= 3; field++) {
         codec_w_array(fx->w, 5);
         codec_w_uint(fx->w, 1);
@@ -698,12 +701,12 @@ static void test_src_bounds(void **state)
     codec_w_array(fx->w, 5);
     codec_w_uint(fx->w, 1);
     codec_w_cstr(fx->w, "wms-east");
-    codec_w_uint(fx->w, INT64_MAX);
-    codec_w_uint(fx->w, INT64_MAX);
+    codec_w_uint(fx->w, ATP_WIRE_INT_MAX);
+    codec_w_uint(fx->w, ATP_WIRE_INT_MAX);
     codec_w_array(fx->w, 0);
     assert_int_equal(decode(fx, MAX_EVENTS), ATP_OK);
-    assert_true(fx->m.seq == (uint64_t)INT64_MAX);
-    /* snapshot: snapshot_id, ts_ms, seq 0..2^63-1, part 0..2^32-1 */
+    assert_true(fx->m.seq == (uint64_t)ATP_WIRE_INT_MAX);
+    /* snapshot: snapshot_id, ts_ms, seq 0..2^53-1, part 0..2^32-1 */
     for (int field = 2; field <= 5; field++) {
         codec_w_array(fx->w, 8);
         codec_w_uint(fx->w, ATP_MSG_SNAPSHOT);
@@ -717,14 +720,14 @@ static void test_src_bounds(void **state)
     codec_w_array(fx->w, 8);
     codec_w_uint(fx->w, ATP_MSG_SNAPSHOT);
     codec_w_cstr(fx->w, "wms-east");
-    codec_w_uint(fx->w, INT64_MAX);
+    codec_w_uint(fx->w, ATP_WIRE_INT_MAX);
     codec_w_uint(fx->w, UINT32_MAX);
-    codec_w_uint(fx->w, INT64_MAX);
+    codec_w_uint(fx->w, ATP_WIRE_INT_MAX);
     codec_w_uint(fx->w, 0);
     codec_w_bool(fx->w, false);
     codec_w_array(fx->w, 0);
     assert_int_equal(decode(fx, MAX_EVENTS), ATP_OK);
-    assert_true(fx->m.part == UINT32_MAX && fx->m.snapshot_id == (uint64_t)INT64_MAX);
+    assert_true(fx->m.part == UINT32_MAX && fx->m.snapshot_id == (uint64_t)ATP_WIRE_INT_MAX);
 }
 
 int main(void)

@@ -79,7 +79,7 @@ static void test_json_str_escapes(void **state)
     char *buf = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&buf, &len);
-    feed_json_str(f, "a\tb\x01\xc3\xa9", 6);
+    codec_json_str_file(f, "a\tb\x01\xc3\xa9", 6);
     fclose(f);
     assert_string_equal(buf, "\"a\\u0009b\\u0001\xc3\xa9\"");
     free(buf);

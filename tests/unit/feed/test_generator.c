@@ -317,6 +317,14 @@ static void test_start_seq(void **state)
     assert_int_equal(feed_gen_next_seq(g, 0), 1002);
     assert_int_equal(feed_gen_next_seq(g, 1), 1000);
     feed_gen_free(g);
+    /* issue 13: every seq stays within atpd's 2^53-1, so a start above
+     * half of it is refused */
+    feed_gen *big = NULL;
+    o.start_seq = (uint64_t)ATP_WIRE_INT_MAX / 2;
+    assert_int_equal(feed_gen_alloc(&o, test_srcs, 2, &big), ATP_OK);
+    feed_gen_free(big);
+    o.start_seq = (uint64_t)ATP_WIRE_INT_MAX / 2 + 1;
+    assert_int_equal(feed_gen_alloc(&o, test_srcs, 2, &big), ATP_E_BAD_REQUEST);
 }
 
 /* ---- schedule ----------------------------------------------------------- */
