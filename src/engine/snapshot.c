@@ -311,7 +311,11 @@ void engine_snapshot_done(engine *e, atp_err err)
          * time (incremental state was already cut). */
         e->snap.full_next = true;
         atomic_fetch_add(&e->snap.failed, 1);
-        if (e->snap.stopping)
+        if (e->snap.stopping && !e->snap.final_tried) {
+            /* One started before the stop: the final one, tried next,
+             * writes everything and says once whether it was stored
+             * (store_nearfull saw this line twice before). */
+        } else if (e->snap.stopping)
             log_error("engine", "final snapshot not stored (%s): stopping "
                       "without it. Acknowledged reservations are stored; "
                       "positions and source offsets stay as of the last stored "
