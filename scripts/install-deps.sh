@@ -8,6 +8,8 @@ packages=(
   libnng-dev libmsgpack-dev liblmdb-dev libjemalloc-dev libyaml-dev
   libcmocka-dev python3 python3-msgpack lmdb-utils
 )
+# The HTTP tests: docs/openapi.yaml as JSON Schema, and a curl smoke test.
+packages+=(python3-yaml python3-jsonschema curl)
 if [ "${ATP_BENCH_DEPS:-0}" = 1 ]; then
   packages+=(redis-server libhiredis-dev gnuplot-nox)
 fi

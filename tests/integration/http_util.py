@@ -256,6 +256,8 @@ def http_md_table(source_dir):
     a markdown table whose cells hold a code, a `name` and HTTP statuses."""
     path = os.path.join(source_dir, "docs", "HTTP.md")
     out = {}
+    if not os.path.exists(path):
+        return out
     with open(path, encoding="utf-8") as f:
         for line in f:
             cells = [c.strip().strip("`") for c in line.strip().strip("|").split("|")]
