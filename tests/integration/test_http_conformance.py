@@ -172,6 +172,10 @@ def main(h):
         for c in (ca, cb):
             harness.wait_until(lambda: c.sources()["wms"]["last_seq"] >= seq[0], 10,
                                what="seq %d applied" % seq[0])
+            # a region turns fresh within a tick of its source's message
+            for region in ("r1", "r2"):
+                harness.wait_until(lambda: not c.atp("A", region)["stale"], 10,
+                                   what="region %s fresh" % region)
 
     feed([[2, "A", "L1", 0, 10], [2, "B", "L1", 0, 4], [2, "C", "L1", 0, 1],
           [2, "A", "L2", 0, 50], [2, "é 1/x", "L2", 0, 7]])
