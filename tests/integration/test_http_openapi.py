@@ -42,9 +42,46 @@ def deep_json(depth):
     return ("[" * depth + "]" * depth).encode()
 
 
+def structure_checks(api, ck):
+    """What an OpenAPI 3.1 reader relies on: the version, every $ref
+    resolving, every operation with a unique operationId and responses,
+    every path template parameter declared."""
+    ck.check(str(api.doc.get("openapi", "")).startswith("3.1."), "openapi: 3.1.x")
+    refs = []
+
+    def walk(v):
+        if isinstance(v, dict):
+            if isinstance(v.get("$ref"), str):
+                refs.append(v["$ref"])
+            for x in v.values():
+                walk(x)
+        elif isinstance(v, list):
+            for x in v:
+                walk(x)
+    walk(api.doc)
+    for ref in sorted(set(refs)):
+        try:
+            api.resolver.resolve(ref)
+        except Exception as e:
+            ck.check(False, "$ref %s does not resolve: %s" % (ref, e))
+    ids = [op["operationId"] for item in api.doc["paths"].values()
+           for m, op in item.items() if m in api.METHODS]
+    ck.eq(len(ids), len(set(ids)), "operationIds are unique")
+    for path, item in api.doc["paths"].items():
+        for m, op in item.items():
+            if m not in api.METHODS:
+                continue
+            ck.check(op.get("responses"), "%s %s has responses" % (m, path))
+            params = [api.deref(x) for x in item.get("parameters", []) + op.get("parameters", [])]
+            declared = {x["name"] for x in params if x.get("in") == "path"}
+            ck.eq(declared, set(re.findall(r"\{(\w+)\}", path)),
+                  "%s %s: path parameters declared" % (m, path))
+
+
 def static_checks(api, source_dir, ck):
     """The document's error table against error.h, its own description and
     docs/HTTP.md."""
+    structure_checks(api, ck)
     table = api.error_schemas()
     names = http_util.error_h_names(source_dir)
     for name, (code, status) in sorted(table.items()):
@@ -252,6 +289,7 @@ def main(h):
     long_sku = "S" * 65
     fail("atp", "/v1/availability/%s/us-east" % seg("A\tB"), "bad_sku")
     fail("atp", "/v1/availability/%s/us-east" % long_sku, "bad_sku")
+    fail("atp", "/v1/availability/%FF%FE/us-east", "bad_sku")  # not UTF-8: still UTF-8 JSON
     fail("atp", "/v1/availability/SKU-1/mars", "unknown_region")
     fail("atp", "/v1/availability/%ZZ/us-east", "bad_request")
     fail("atp", "/v1/availability/SKU-1/us-east?channel=%G1", "bad_request")
