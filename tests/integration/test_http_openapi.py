@@ -209,6 +209,8 @@ def main(h):
         "id": "id with/slash", "lines": [["SKU-2", "us-east", 1]]})
     r = call("reservation", "/v1/reservations/" + seg("id with/slash")).json
     ck.eq(r["reservation"]["id"], "id with/slash", "a percent-encoded reservation id")
+    r = call("commit", "/v1/reservations/%s/commit" % seg("id with/slash")).json
+    ck.eq(r["reservation"]["state"], "committed", "commit without a body")
     r = call("commit", "/v1/reservations/cart-1/commit", body={"order_ref": "SO-1"}).json
     ck.eq((r["reservation"]["state"], r["reservation"].get("order_ref")), ("committed", "SO-1"),
           "commit")

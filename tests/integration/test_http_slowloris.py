@@ -20,7 +20,7 @@ import harness  # noqa: E402
 import http_util  # noqa: E402
 
 TIMEOUT_S = 2.0       # service.http_timeout below
-EARLY_S = 0.9         # dropped no sooner than TIMEOUT_S - EARLY_S (whole-second clock)
+EARLY_S = 0.1         # dropped no sooner than TIMEOUT_S - EARLY_S
 LATE_S = 2.0          # nor later than TIMEOUT_S + LATE_S (scaled)
 
 
