@@ -34,9 +34,9 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import feed_util  # noqa: E402
 import harness  # noqa: E402
-import http_util  # noqa: E402
+import openapi_util as http_util  # noqa: E402
 import mpack  # noqa: E402
-from http_util import seg, query  # noqa: E402
+from openapi_util import seg, query  # noqa: E402
 
 TIME_FIELDS = {"created_ms", "updated_ms", "expires_ms", "ms", "lag_ms", "age_ms",
                "last_heartbeat_ms"}

@@ -17,7 +17,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
-import http_util  # noqa: E402
+import openapi_util as http_util  # noqa: E402
 from harness import TestFailure  # noqa: E402
 
 

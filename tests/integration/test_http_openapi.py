@@ -18,8 +18,8 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
-import http_util  # noqa: E402
-from http_util import seg, query  # noqa: E402
+import openapi_util as http_util  # noqa: E402
+from openapi_util import seg, query  # noqa: E402
 
 # Error codes a route documents that this test does not provoke, and why.
 # Everything else every route documents must be provoked below.

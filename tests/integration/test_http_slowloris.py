@@ -17,7 +17,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
-import http_util  # noqa: E402
+import openapi_util as http_util  # noqa: E402
 
 TIMEOUT_S = 2.0       # service.http_timeout below
 EARLY_S = 0.1         # dropped no sooner than TIMEOUT_S - EARLY_S

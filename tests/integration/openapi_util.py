@@ -1,4 +1,4 @@
-"""http_util.py - what the HTTP tests share: atpd with its HTTP listener on
+"""openapi_util.py - what the openapi, conformance, curl and slowloris tests share: atpd with its HTTP listener on
 a free loopback port, a small keep-alive JSON client (http.client), and
 docs/openapi.yaml loaded as JSON Schema (Draft 2020-12, as OpenAPI 3.1).
 
