@@ -6,6 +6,7 @@ set -euo pipefail
 packages=(
   build-essential cmake pkg-config
   libnng-dev libmsgpack-dev liblmdb-dev libjemalloc-dev libyaml-dev
+  libmicrohttpd-dev libjansson-dev
   libcmocka-dev python3 python3-msgpack lmdb-utils
 )
 # The HTTP tests: docs/openapi.yaml as JSON Schema, and a curl smoke test.

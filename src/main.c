@@ -18,6 +18,7 @@
 #include "config/config.h"
 #include "engine/engine.h"
 #include "ingest/ingest.h"
+#include "http/http.h"
 #include "server/server.h"
 #include "sources/sources.h"
 #include "store/store.h"
@@ -48,6 +49,8 @@ static void atpd_usage(FILE *f)
             "      --ingest-listen URL  override service.ingest_listen\n"
             "      --feed-listen URL    override service.feed_listen (change feed)\n"
             "      --control-listen URL override service.control_listen (resync)\n"
+            "      --http-listen URL    override service.http_listen (HTTP/JSON API,\n"
+            "                           http://127.0.0.1:7080; off when neither)\n"
             "      --data-dir DIR       override service.data_dir\n"
             "      --log-level LEVEL    debug, info, warn or error\n"
             "      --ready-file FILE    once every socket listens, write FILE: JSON\n"
@@ -267,6 +270,7 @@ static int atpd_override(char **field, const char *value)
 typedef struct atpd_args {
     const char *config_path;
     const char *query_listen, *ingest_listen, *feed_listen, *control_listen;
+    const char *http_listen;
     const char *data_dir, *log_level, *ready_file;
 } atpd_args;
 
@@ -274,7 +278,7 @@ typedef struct atpd_args {
 static int atpd_parse_args(int argc, char **argv, atpd_args *a)
 {
     enum { OPT_CHECK = 256, OPT_QUERY, OPT_INGEST, OPT_FEED, OPT_CONTROL, OPT_DATA,
-           OPT_LOG, OPT_READY };
+           OPT_LOG, OPT_READY, OPT_HTTP };
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'},
         {"check-config", required_argument, NULL, OPT_CHECK},
@@ -285,6 +289,7 @@ static int atpd_parse_args(int argc, char **argv, atpd_args *a)
         {"data-dir", required_argument, NULL, OPT_DATA},
         {"log-level", required_argument, NULL, OPT_LOG},
         {"ready-file", required_argument, NULL, OPT_READY},
+        {"http-listen", required_argument, NULL, OPT_HTTP},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -317,6 +322,9 @@ static int atpd_parse_args(int argc, char **argv, atpd_args *a)
             break;
         case OPT_READY:
             a->ready_file = optarg;
+            break;
+        case OPT_HTTP:
+            a->http_listen = optarg;
             break;
         case 'h':
             atpd_usage(stdout);
@@ -361,6 +369,7 @@ static int atpd_load_config(const atpd_args *a, config *cfg)
         (a->feed_listen && atpd_override(&cfg->service.feed_listen, a->feed_listen)) ||
         (a->control_listen &&
          atpd_override(&cfg->service.control_listen, a->control_listen)) ||
+        (a->http_listen && atpd_override(&cfg->service.http_listen, a->http_listen)) ||
         (a->data_dir && atpd_override(&cfg->service.data_dir, a->data_dir)) ||
         (a->log_level && atpd_override(&cfg->service.log_level, a->log_level))) {
         config_fini(cfg);
@@ -397,7 +406,8 @@ static void atpd_json_str(FILE *f, const char *key, const char *v)
 /* --ready-file: written to FILE.tmp and renamed, so that a reader sees the
  * whole file or none. Tests and supervisors wait for it instead of polling,
  * and learn the ports atpd chose for the URLs configured with port 0. */
-static int atpd_ready_file(const char *path, server *srv, ingest *in, changes *chg)
+static int atpd_ready_file(const char *path, server *srv, ingest *in, changes *chg,
+                           http *web)
 {
     char tmp[4096];
     if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp)
@@ -411,6 +421,8 @@ static int atpd_ready_file(const char *path, server *srv, ingest *in, changes *c
     atpd_json_str(f, "ingest", ingest_listen_url(in, false));
     atpd_json_str(f, "feed", changes_listen_url(chg));
     atpd_json_str(f, "control", ingest_listen_url(in, true));
+    if (web != NULL)
+        atpd_json_str(f, "http", http_listen_url(web));
     fprintf(f, "}\n");
     if (fclose(f) != 0 || rename(tmp, path) != 0) {
         unlink(tmp);
@@ -451,6 +463,7 @@ int main(int argc, char **argv)
     ingest *in = NULL;
     changes *chg = NULL;
     server *srv = NULL;
+    http *web = NULL; /* service.http_listen: NULL when not configured */
     atp_err err;
     rc = 1;
     store_options sopt = {
@@ -474,24 +487,27 @@ int main(int argc, char **argv)
         (err = store_start(st)) != ATP_OK ||
         (err = ingest_alloc(&cfg, eng, src, &in)) != ATP_OK ||
         (err = changes_alloc(&cfg, eng, &chg)) != ATP_OK ||
-        (err = server_alloc(&cfg, eng, src, in, chg, &srv)) != ATP_OK) {
+        (err = server_alloc(&cfg, eng, src, in, chg, &srv)) != ATP_OK ||
+        (cfg.service.http_listen != NULL &&
+         (err = http_alloc(&cfg, server_request_env(srv), chg, &web)) != ATP_OK)) {
         log_error("atpd", "start-up failed: %s", atp_err_message(err));
         goto out;
     }
     if ((err = engine_start(eng)) != ATP_OK || (err = changes_start(chg)) != ATP_OK ||
         (err = ingest_start(in)) != ATP_OK ||
-        (err = server_start(srv)) != ATP_OK) {
+        (err = server_start(srv)) != ATP_OK ||
+        (web != NULL && (err = http_start(web)) != ATP_OK)) {
         log_error("atpd", "start-up failed: %s", atp_err_message(err));
         goto out;
     }
     log_info("atpd",
-             "atpd %s ready: queries on %s, sources on %s, change feed on %s "
-             "(%zu regions, %zu locations, %zu sources)",
+             "atpd %s ready: queries on %s, sources on %s, change feed on %s, "
+             "HTTP on %s (%zu regions, %zu locations, %zu sources)",
              ATP_VERSION, server_listen_url(srv), ingest_listen_url(in, false),
-             changes_listen_url(chg),
+             changes_listen_url(chg), web != NULL ? http_listen_url(web) : "(off)",
              cfg.n_regions, cfg.n_locations, cfg.n_sources);
     if (args.ready_file != NULL &&
-        atpd_ready_file(args.ready_file, srv, in, chg) != 0) {
+        atpd_ready_file(args.ready_file, srv, in, chg, web) != 0) {
         log_error("atpd", "cannot write the ready file %s: %s", args.ready_file,
                   strerror(errno));
         goto out;
@@ -512,11 +528,14 @@ out:
         ingest_stop(in);
     if (eng != NULL)
         engine_stop(eng); /* waits for the store to finish its group */
+    if (web != NULL)
+        http_stop(web); /* its waiting replies were answered by engine_stop */
     if (srv != NULL)
         server_stop(srv);
     if (chg != NULL)
         changes_stop(chg);
     store_close(st);
+    http_free(web); /* after server_stop (status reads it) and changes_stop */
     server_free(srv);
     changes_free(chg);
     ingest_free(in);

@@ -68,6 +68,11 @@ struct changes {
     _Atomic uint64_t *region_seq;
     _Atomic uint64_t flushes, send_failures;
     _Atomic int subscribers; /* connected SUB pipes (nng pipe callbacks) */
+    /* The second consumer (changes_listener_set): set before the thread
+     * starts; watchers counted by any thread. */
+    changes_listener_fn listener;
+    void *listener_arg;
+    _Atomic int listener_watchers;
 };
 
 /* Pipe callbacks (nng's threads): count subscribers, so that nothing is
@@ -193,6 +198,10 @@ static void changes_publish(changes *c, const engine_change *ch, changes_key *k)
     }
     size_t region_len = strlen(region), body_len;
     const void *body = codec_writer_data(w, &body_len);
+    if (c->listener != NULL && !codec_writer_failed(w)) {
+        changes_event ev = {ch->region, ch->sku, ch->sku_len, seq, body, body_len};
+        c->listener(c->listener_arg, &ev);
+    }
     size_t topic_len = sizeof ATP_FEED_TOPIC_ROOT + region_len + 1 + ch->sku_len + 1;
     nng_msg *msg;
     if (codec_writer_failed(w) || nng_msg_alloc(&msg, topic_len + body_len) != 0) {
@@ -222,7 +231,9 @@ static void changes_publish(changes *c, const engine_change *ch, changes_key *k)
 static void changes_flush(changes *c)
 {
     size_t n = engine_changes_take(c->eng, &c->taken, &c->taken_cap);
-    if (atomic_load(&c->subscribers) == 0) {
+    if (c->listener != NULL)
+        c->listener(c->listener_arg, NULL);
+    if (atomic_load(&c->subscribers) == 0 && atomic_load(&c->listener_watchers) == 0) {
         /* Nobody listens: let the rows go without building anything. A
          * subscriber that connects later starts with a scan anyway. */
         for (size_t i = 0; i < n; i++)
@@ -379,6 +390,17 @@ uint64_t changes_seq(const changes *c)
 uint64_t changes_region_seq(const changes *c, uint32_t region)
 {
     return atomic_load(&c->region_seq[region]);
+}
+
+void changes_listener_set(changes *c, changes_listener_fn fn, void *arg)
+{
+    c->listener = fn;
+    c->listener_arg = arg;
+}
+
+void changes_listener_watch(changes *c, int delta)
+{
+    atomic_fetch_add(&c->listener_watchers, delta);
 }
 
 void changes_stats_get(const changes *c, changes_stats *out)

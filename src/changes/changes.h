@@ -46,4 +46,25 @@ uint64_t changes_region_seq(const changes *c, uint32_t region);
 
 void changes_stats_get(const changes *c, changes_stats *out);
 
+/* A message as a second consumer sees it (the HTTP event streams). */
+typedef struct changes_event {
+    uint32_t region;
+    const char *sku;
+    size_t sku_len;
+    uint64_t seq;
+    const void *body; /* the msgpack map the PUB message carries */
+    size_t body_len;
+} changes_event;
+
+/* changes_listener_set registers fn, called on the changes thread for
+ * every message published (ev) and once per feed interval with ev NULL
+ * (a tick, for keep-alives). fn must not block. Call before
+ * changes_start, at most once. */
+typedef void (*changes_listener_fn)(void *arg, const changes_event *ev);
+void changes_listener_set(changes *c, changes_listener_fn fn, void *arg);
+/* changes_listener_watch: delta +1/-1 as the listener gains or loses a
+ * consumer; while it has none (and no SUB is connected) nothing is built.
+ * Any thread. */
+void changes_listener_watch(changes *c, int delta);
+
 #endif

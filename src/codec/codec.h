@@ -1,7 +1,8 @@
 /*
  * codec.h - msgpack encoding and decoding for every atpd wire message.
  *
- * The only module that includes <msgpack.h>. Thread-safe as long as each
+ * The only module that includes <msgpack.h>, and <jansson.h> (JSON request
+ * bodies of the HTTP front end, json_read.c). Thread-safe as long as each
  * thread uses its own codec_arena and codec_writer.
  *
  * Decoding is two-staged: codec_precheck() walks the raw bytes first and
@@ -103,6 +104,13 @@ const codec_val *codec_val_get(const codec_val *map, const char *key);
  * {"1":2}). Strings: invalid UTF-8 bytes become U+FFFD. Floats: %.17g, NaN
  * and infinities as null. On out of memory nothing is written. */
 void codec_val_write_json(const codec_val *v, FILE *f);
+
+/* codec_json_from_msgpack decodes the msgpack object buf[0..len) into
+ * arena a and writes it as JSON (the rules of codec_val_write_json) into a
+ * new buffer: *out (caller frees with free(), not NUL-terminated) and
+ * *out_len. Returns ATP_OK, a codec_decode error or ATP_E_NOMEM. */
+atp_err codec_json_from_msgpack(codec_arena *a, const void *buf, size_t len,
+                                char **out, size_t *out_len);
 
 /* ---- views: reading a message in place (the query server) ------------ */
 
@@ -211,6 +219,40 @@ static inline void codec_w_kv_cstr(codec_writer *w, const char *key,
 }
 /* codec_w_val re-encodes a decoded value (tools forwarding, round trips). */
 void codec_w_val(codec_writer *w, const codec_val *v);
+
+/* ---- JSON requests (the HTTP front end; json_read.c, jansson) ---------- */
+
+/* A field of the request that the HTTP route supplies (from the path or
+ * the query string): a string, or an integer when is_int. */
+typedef struct codec_json_field {
+    const char *key; /* NUL-terminated */
+    codec_str str;
+    bool is_int;
+    int64_t i;
+} codec_json_field;
+
+typedef struct codec_json_opts {
+    const codec_json_field *fields; /* written first; they win over body
+                                       members of the same name */
+    size_t n_fields;
+    bool line_qty; /* lines given as objects carry qty (cart, reserve) */
+} codec_json_opts;
+
+/* codec_json_request writes to w one msgpack map: opts->fields, then every
+ * member of the JSON object body[0..len) whose name is not a field's (len
+ * 0: no body). Members of "lines" given as objects {"sku", "region",
+ * "qty"} become arrays [sku, region, qty] ([sku, region] without
+ * line_qty; an absent member is nil); arrays pass as they are. Numbers:
+ * an integral value within +-(2^53-1) is an integer, a larger one INT64_MAX
+ * or INT64_MIN (out of every field's range), a fractional one a float.
+ * Returns ATP_OK; ATP_E_BAD_REQUEST (malformed JSON, invalid UTF-8, a NUL
+ * in a string, a duplicate key, a body that is no object) or
+ * ATP_E_TOO_LARGE (nesting deeper than ATP_MSG_MAX_DEPTH, counted as
+ * codec_precheck counts it) with a printable message in msg[0..msg_cap);
+ * ATP_E_NOMEM when w failed. Any thread. */
+atp_err codec_json_request(codec_writer *w, const codec_json_opts *opts,
+                           const char *body, size_t len, char *msg,
+                           size_t msg_cap);
 
 /* ---- source messages (ingest) ----------------------------------------- */
 

@@ -237,3 +237,21 @@ void codec_val_write_json(const codec_val *v, FILE *f)
     }
     free(b.p);
 }
+
+atp_err codec_json_from_msgpack(codec_arena *a, const void *buf, size_t len,
+                                char **out, size_t *out_len)
+{
+    const codec_val *v;
+    atp_err err = codec_decode(a, buf, len, &v);
+    if (err != ATP_OK)
+        return err;
+    codec_jbuf b = {0};
+    codec_json_value(&b, codec__obj(v));
+    if (b.failed || b.p == NULL) {
+        free(b.p);
+        return ATP_E_NOMEM;
+    }
+    *out = b.p;
+    *out_len = b.len;
+    return ATP_OK;
+}

@@ -102,6 +102,10 @@ static atp_err config_service_defaults(config_service *s)
     s->max_cart_lines = ATP_CART_MAX_LINES;
     s->reorder_window_ms = 100;
     s->reorder_max_messages = 256;
+    s->http_threads = 2;
+    s->http_max_connections = 1024;
+    s->http_timeout_ms = 30000;
+    s->http_max_header_bytes = 32 * 1024;
     if (s->query_listen == NULL || s->ingest_listen == NULL ||
         s->feed_listen == NULL || s->control_listen == NULL ||
         s->data_dir == NULL || s->log_level == NULL)
@@ -347,6 +351,7 @@ void config_fini(config *c)
     free(c->service.ingest_listen);
     free(c->service.feed_listen);
     free(c->service.control_listen);
+    free(c->service.http_listen);
     free(c->service.data_dir);
     free(c->service.log_level);
     for (size_t i = 0; i < c->n_regions; i++)

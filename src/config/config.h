@@ -80,6 +80,12 @@ typedef struct config_service {
     bool sched_batch; /* scheduling: true "batch", false "normal" (default) */
     int64_t snapshot_timeout_ms;  /* a source snapshot's parts, default 30000 */
     uint32_t snapshot_max_events; /* in one source snapshot, default 50000000 */
+    char *http_listen;        /* "http://127.0.0.1:7080"; NULL: no HTTP */
+    int http_threads;         /* libmicrohttpd event loops, default 2 */
+    int http_max_connections; /* open at once, default 1024 */
+    int64_t http_timeout_ms;  /* idle or slow client, whole seconds, 30 s */
+    int64_t http_max_header_bytes; /* per connection (request line and
+                                      headers), default 32 KiB */
 } config_service;
 
 /* Reservations (the `reservations:` section). */
@@ -95,6 +101,12 @@ typedef struct config_reservations {
     size_t log_bytes;     /* reservation log file, default 64 MiB, 0: none */
     int64_t log_apply_delay_ms; /* tests only: LMDB applies this much later */
 } config_reservations;
+
+/* config_http_url_split splits "http://HOST:PORT" (HOST a numeric IPv4
+ * address, or an IPv6 one in brackets; PORT 0..65535) into host (without
+ * brackets) and port. false: not such a URL. */
+bool config_http_url_split(const char *url, char *host, size_t host_cap,
+                           unsigned *port);
 
 typedef struct config {
     config_service service;

@@ -33,7 +33,8 @@ static const char *const config_service_keys[] = {
     "feed_listen",           "feed_interval",          "snapshot_interval",
     "control_listen",        "resync_retry",           "resync_timeout",
     "resync_hold_messages",  "scheduling",             "snapshot_timeout",
-    "snapshot_max_events",
+    "snapshot_max_events",   "http_listen",            "http_threads",
+    "http_max_connections",  "http_timeout",           "http_max_header_bytes",
 };
 enum {
     SVC_QUERY_LISTEN,
@@ -58,6 +59,11 @@ enum {
     SVC_SCHEDULING,
     SVC_SNAPSHOT_TIMEOUT,
     SVC_SNAPSHOT_MAX_EVENTS,
+    SVC_HTTP_LISTEN,
+    SVC_HTTP_THREADS,
+    SVC_HTTP_MAX_CONNECTIONS,
+    SVC_HTTP_TIMEOUT,
+    SVC_HTTP_MAX_HEADER_BYTES,
     SVC_N
 };
 
@@ -90,6 +96,84 @@ static char *config_get_url(config__walk *w, const yaml_node_t *n,
     return url;
 }
 
+bool config_http_url_split(const char *url, char *host, size_t host_cap,
+                           unsigned *port)
+{
+    if (url == NULL || strncmp(url, "http://", 7) != 0)
+        return false;
+    const char *h = url + 7, *end;
+    if (*h == '[') {
+        end = strchr(++h, ']');
+        if (end == NULL || end[1] != ':')
+            return false;
+    } else {
+        end = strrchr(h, ':');
+        if (end == NULL)
+            return false;
+    }
+    size_t hn = (size_t)(end - h);
+    const char *p = *end == ']' ? end + 2 : end + 1;
+    if (hn == 0 || hn >= host_cap || *p == '\0' || strlen(p) > 5 ||
+        strspn(p, "0123456789") != strlen(p) || atoi(p) > 65535)
+        return false;
+    memcpy(host, h, hn);
+    host[hn] = '\0';
+    *port = (unsigned)atoi(p);
+    return true;
+}
+
+/* config_get_http_url: an http:// URL with a numeric address (the HTTP
+ * server binds it as given: no name lookups). */
+static char *config_get_http_url(config__walk *w, const yaml_node_t *n)
+{
+    static const char expected[] =
+        "an http URL with a numeric address, like http://127.0.0.1:7080 or "
+        "http://[::1]:0";
+    char *url = config__get_text(w, n, "service.http_listen", expected);
+    char host[64];
+    unsigned port;
+    if (url != NULL && !config_http_url_split(url, host, sizeof host, &port)) {
+        char shown[48];
+        config__error(w->b, config__mark_of(n), "service.http_listen: %s is not %s",
+                      config__node_show(n, shown, sizeof shown), expected);
+        free(url);
+        return NULL;
+    }
+    return url;
+}
+
+/* config_parse_http: the service.http_* keys. */
+static void config_parse_http(config__walk *w, yaml_node_t *const *v,
+                               config_service *s)
+{
+    int64_t n;
+    if (v[SVC_HTTP_LISTEN])
+        config_replace_str(&s->http_listen, config_get_http_url(w, v[SVC_HTTP_LISTEN]));
+    if (v[SVC_HTTP_THREADS] &&
+        config__get_int(w, v[SVC_HTTP_THREADS], "service.http_threads", 1, 64, &n))
+        s->http_threads = (int)n;
+    if (v[SVC_HTTP_MAX_CONNECTIONS] &&
+        config__get_int(w, v[SVC_HTTP_MAX_CONNECTIONS], "service.http_max_connections",
+                        1, 100000, &n))
+        s->http_max_connections = (int)n;
+    /* libmicrohttpd counts whole seconds. */
+    if (v[SVC_HTTP_TIMEOUT] &&
+        config__get_duration(w, v[SVC_HTTP_TIMEOUT], "service.http_timeout", 1000,
+                             3600000, &n)) {
+        if (n % 1000 != 0)
+            config__error(w->b, config__mark_of(v[SVC_HTTP_TIMEOUT]),
+                          "service.http_timeout: expected whole seconds (1s..1h), "
+                          "got %lld ms",
+                          (long long)n);
+        else
+            s->http_timeout_ms = n;
+    }
+    if (v[SVC_HTTP_MAX_HEADER_BYTES] &&
+        config__get_int(w, v[SVC_HTTP_MAX_HEADER_BYTES], "service.http_max_header_bytes",
+                        4096, 1024 * 1024, &n))
+        s->http_max_header_bytes = n;
+}
+
 void config__parse_service(config__walk *w, const yaml_node_t *node)
 {
     yaml_node_t *v[SVC_N];
@@ -98,6 +182,7 @@ void config__parse_service(config__walk *w, const yaml_node_t *node)
     config_service *s = &w->b->c.service;
     int64_t n;
 
+    config_parse_http(w, v, s);
     if (v[SVC_QUERY_LISTEN]) {
         config_replace_str(
             &s->query_listen,

@@ -263,7 +263,9 @@ static bool request_status(request_env *env, const request_fields *f,
     ingest_stats is = {0};
     if (env->in != NULL)
         ingest_stats_get(env->in, &is);
-    codec_w_map(w, es.store_known ? 19 : 18);
+    const request_status_section *extra =
+        atomic_load_explicit(&env->status_extra, memory_order_acquire);
+    codec_w_map(w, (es.store_known ? 19 : 18) + (extra != NULL));
     codec_w_kv_bool(w, "ok", true);
     codec_w_kv_cstr(w, "version", ATP_VERSION);
     codec_w_kv_bool(w, "ready", true);
@@ -342,6 +344,10 @@ static bool request_status(request_env *env, const request_fields *f,
                     atomic_load_explicit(&env->requests, memory_order_relaxed));
     codec_w_kv_uint(w, "errors",
                     atomic_load_explicit(&env->errors, memory_order_relaxed));
+    if (extra != NULL) {
+        codec_w_cstr(w, extra->name);
+        extra->write(extra->arg, w);
+    }
     return true;
 }
 

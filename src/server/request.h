@@ -18,8 +18,17 @@
 #include "ingest/ingest.h"
 #include "sources/sources.h"
 
+/* A section another transport adds to the status reply (the HTTP front
+ * end's counters): write(arg, w) writes one value, put under the key name. */
+typedef struct request_status_section {
+    const char *name;
+    void (*write)(void *arg, codec_writer *w);
+    void *arg;
+} request_status_section;
+
 /* What a request handler may see. Immutable after request_env_init, except
- * the counters. */
+ * the counters and the status section (set once, by the transport that
+ * owns it, while others may already answer status: atomic). */
 typedef struct request_env {
     const config *cfg;
     engine *eng;
@@ -35,6 +44,7 @@ typedef struct request_env {
     int64_t started_ms; /* monotonic */
     _Atomic uint64_t requests;
     _Atomic uint64_t errors;
+    const request_status_section *_Atomic status_extra; /* NULL: none */
 } request_env;
 
 atp_err request_env_init(request_env *env, const config *cfg, engine *eng,

@@ -170,6 +170,8 @@ fail:
 
 const char *server_listen_url(const server *s) { return s->url; }
 
+request_env *server_request_env(server *s) { return &s->env; }
+
 atp_err server_start(server *s)
 {
     for (int i = 0; i < s->n_ctxs; i++)

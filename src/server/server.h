@@ -25,6 +25,10 @@ atp_err server_alloc(const config *cfg, engine *eng, sources *src,
 /* server_listen_url: the URL the query socket listens on, with the port
  * the system chose when the configured one is 0 (valid until server_free). */
 const char *server_listen_url(const server *s);
+/* server_request_env: the request environment the server answers with,
+ * shared with the HTTP front end so that both count into one status
+ * (valid until server_free). */
+struct request_env *server_request_env(server *s);
 /* server_start starts receiving on every context. */
 atp_err server_start(server *s);
 /* server_stop closes the socket and waits for in-flight callbacks. */

@@ -66,7 +66,8 @@ def main(h):
     logf = open(os.path.join(h.tmp, "atpd.log"), "wb")
     atpd = harness._spawn([h.atpd_bin, "--config", config, "--query-listen", urls["query"],
                            "--ingest-listen", urls["ingest"], "--feed-listen", urls["feed"],
-                           "--control-listen", urls["control"], "--data-dir", data],
+                           "--control-listen", urls["control"], "--data-dir", data,
+                           "--http-listen", "http://127.0.0.1:0"],
                           stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     env = dict(os.environ, ATPD_ENDPOINT=urls["query"], ATPD_FEED=urls["feed"])
     ctl = [h.atpctl_bin, "--json"]

@@ -48,6 +48,7 @@ cat <<MSG
 
   atpd demo is running (feeds stop by themselves after $minutes minutes).
     queries (REQ/REP):  $endpoint
+    HTTP/JSON API:      http://127.0.0.1:7080/v1 (docs/HTTP.md)
     source feeds (SUB): tcp://127.0.0.1:7451
     change feed (PUB):  tcp://127.0.0.1:7452
     resync (PUB):       tcp://127.0.0.1:7453
@@ -63,6 +64,9 @@ cat <<MSG
     $build/atpctl reserve cart-1 SKU-1:us-east:2 --ttl 15m
     $build/atpctl watch us-east --count 5
     $build/atpctl inspect $data
+    curl -s http://127.0.0.1:7080/v1/availability/SKU-1/us-east
+    curl -s -X POST http://127.0.0.1:7080/v1/reservations -d '{"id": "cart-2", "lines": [{"sku": "SKU-1", "region": "us-east", "qty": 1}]}'
+    curl -sN 'http://127.0.0.1:7080/v1/changes?region=us-east'
     # region lab is yours: its source my-feed is not run by the demo
     $build/atp-feed --config $config --source my-feed --messages 1000 --rate 100
 

@@ -1,0 +1,341 @@
+/*
+ * route.c - the HTTP API's route table (docs/HTTP.md), path and query
+ * decoding, and the one table from error codes to HTTP statuses. No HTTP
+ * library here: the glue (mhd.c) hands over the method, the raw path and
+ * the raw query parameters. Any thread; state lives in the caller's
+ * http_call and arena.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "http/http_int.h"
+
+/* Which query parameters a route reads, and as what. */
+enum http_param_kind { HTTP_P_STR, HTTP_P_INT };
+
+typedef struct http_param_def {
+    const char *name;
+    int kind;
+} http_param_def;
+
+/* A route: method, a pattern of literal segments and {field} captures
+ * (each capture becomes the request field of that name), the op and its
+ * query parameters. */
+typedef struct http_route_def {
+    const char *method;
+    const char *pattern;
+    const char *op; /* NULL: the change feed */
+    bool body, async, created, line_qty;
+    http_param_def params[3];
+} http_route_def;
+
+static const http_route_def http_routes[] = {
+    {"GET", "/v1/availability/{sku}/{region}", "atp", .params = {{"channel", HTTP_P_STR}}},
+    {"GET", "/v1/availability/{sku}", "regions", .params = {{"channel", HTTP_P_STR}}},
+    {"POST", "/v1/availability/cart", "cart", .body = true, .line_qty = true},
+    {"GET", "/v1/regions/{region}/availability", "scan",
+     .params = {{"cursor", HTTP_P_INT}, {"limit", HTTP_P_INT}, {"channel", HTTP_P_STR}}},
+    {"GET", "/v1/sources", "sources"},
+    {"GET", "/v1/status", "status"},
+    {"POST", "/v1/snapshots", "snapshot", .async = true},
+    {"POST", "/v1/reservations", "reserve", .body = true, .async = true,
+     .created = true, .line_qty = true},
+    {"GET", "/v1/reservations/{id}", "reservation", .async = true},
+    {"DELETE", "/v1/reservations/{id}", "release", .body = true, .async = true},
+    {"POST", "/v1/reservations/{id}/commit", "commit", .body = true, .async = true},
+    {"POST", "/v1/reservations/{id}/release", "release", .body = true, .async = true},
+    {"POST", "/v1/reservations/{id}/extend", "extend", .body = true, .async = true},
+    {"GET", "/v1/changes", NULL, .params = {{"region", HTTP_P_STR}, {"sku", HTTP_P_STR}}},
+};
+
+#define HTTP_ROUTES (sizeof http_routes / sizeof http_routes[0])
+
+static int http_hex(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* http_decode percent-decodes s[0..n) into a (plus: '+' is a space, as in
+ * a query string). false: a '%' not followed by two hex digits, or out of
+ * memory (out->ptr NULL). The result may hold any byte: the request
+ * module judges it (an id must be printable UTF-8). */
+static bool http_decode(const char *s, size_t n, bool plus, codec_arena *a,
+                        codec_str *out)
+{
+    char *d = codec_arena_malloc(a, n ? n : 1);
+    out->ptr = d;
+    out->len = 0;
+    if (d == NULL)
+        return false;
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '%') {
+            int hi = i + 2 < n ? http_hex(s[i + 1]) : -1;
+            int lo = i + 2 < n ? http_hex(s[i + 2]) : -1;
+            if (hi < 0 || lo < 0)
+                return false;
+            d[o++] = (char)(hi << 4 | lo);
+            i += 2;
+        } else {
+            d[o++] = plus && s[i] == '+' ? ' ' : s[i];
+        }
+    }
+    out->len = (uint32_t)o;
+    return true;
+}
+
+static void http_call_fail(http_call *c, int status, atp_err err, const char *fmt,
+                           const char *arg)
+{
+    c->status = status;
+    c->err = err;
+    snprintf(c->message, sizeof c->message, fmt, arg);
+}
+
+static bool http_field_add_str(http_call *c, const char *key, codec_str s)
+{
+    if (c->n_fields == HTTP_FIELDS_MAX)
+        return false; /* the table never asks for more */
+    c->fields[c->n_fields++] = (codec_json_field){.key = key, .str = s};
+    return true;
+}
+
+/* http_capture_key: the field name of a pattern's capture "{name}", as
+ * a static string (field keys must outlive the call). */
+static const char *http_capture_key(const char *p, size_t pn)
+{
+    static const char *const keys[] = {"sku", "region", "id"};
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+        if (pn == strlen(keys[i]) + 2 && memcmp(p + 1, keys[i], pn - 2) == 0)
+            return keys[i];
+    return "id"; /* unreachable: the table uses only these */
+}
+
+/* http_match matches path against pattern; on a match, captures become
+ * fields of c (decoded into a). Returns 1 on a match, 0 on none, -1 on a
+ * malformed percent-encoding or out of memory inside a captured segment. */
+static int http_match(http_call *c, const char *pattern, const char *path,
+                      codec_arena *a)
+{
+    const char *p = pattern, *s = path;
+    size_t n0 = c->n_fields;
+    while (*p != '\0' && *s != '\0') {
+        if (*p++ != '/' || *s++ != '/')
+            goto none;
+        const char *pe = strchr(p, '/'), *se = strchr(s, '/');
+        size_t pn = pe ? (size_t)(pe - p) : strlen(p);
+        size_t sn = se ? (size_t)(se - s) : strlen(s);
+        if (p[0] == '{') {
+            codec_str v;
+            if (!http_decode(s, sn, false, a, &v))
+                return -1;
+            const char *key = http_capture_key(p, pn);
+            http_field_add_str(c, key, v);
+        } else if (pn != sn || memcmp(p, s, pn) != 0) {
+            goto none;
+        }
+        p += pn;
+        s += sn;
+    }
+    if (*p == '\0' && *s == '\0')
+        return 1;
+none:
+    c->n_fields = n0;
+    return 0;
+}
+
+/* http_query_int: a query value of decimal digits as an integer (beyond
+ * 2^53-1: INT64_MAX, out of every field's range, as codec_json_request
+ * does for JSON numbers); false when it is not all digits. */
+static bool http_query_int(codec_str s, int64_t *out)
+{
+    if (s.len == 0)
+        return false;
+    int64_t v = 0;
+    for (uint32_t i = 0; i < s.len; i++) {
+        if (s.ptr[i] < '0' || s.ptr[i] > '9')
+            return false;
+        if (v <= 9007199254740991LL)
+            v = v * 10 + (s.ptr[i] - '0');
+    }
+    *out = v > 9007199254740991LL ? INT64_MAX : v;
+    return true;
+}
+
+/* http_params_take adds the query parameters route r reads to c (the first
+ * occurrence of each wins, as in a request map). false: malformed
+ * percent-encoding or out of memory. */
+static bool http_params_take(http_call *c, const http_route_def *r,
+                             const http_param *params, size_t n_params,
+                             codec_arena *a)
+{
+    for (size_t d = 0; d < 3 && r->params[d].name != NULL; d++) {
+        const http_param_def *def = &r->params[d];
+        for (size_t i = 0; i < n_params; i++) {
+            if (strcmp(params[i].key, def->name) != 0)
+                continue;
+            const char *v = params[i].value;
+            if (v == NULL || v[0] == '\0')
+                break; /* "?cursor=": absent */
+            codec_str s;
+            if (!http_decode(v, strlen(v), true, a, &s))
+                return false;
+            int64_t iv;
+            if (def->kind == HTTP_P_INT && http_query_int(s, &iv)) {
+                if (c->n_fields < HTTP_FIELDS_MAX)
+                    c->fields[c->n_fields++] =
+                        (codec_json_field){.key = def->name, .is_int = true, .i = iv};
+            } else {
+                /* Not digits: passed as a string, which the request module
+                 * refuses as the wrong type (bad_request), as over nng. */
+                http_field_add_str(c, def->name, s);
+            }
+            break;
+        }
+    }
+    return true;
+}
+
+bool http_route(http_call *c, const char *method, const char *path,
+                const http_param *params, size_t n_params, codec_arena *a)
+{
+    memset(c, 0, sizeof *c);
+    size_t allow_len = 0;
+    for (size_t i = 0; i < HTTP_ROUTES; i++) {
+        const http_route_def *r = &http_routes[i];
+        int m = http_match(c, r->pattern, path, a);
+        if (m < 0) {
+            http_call_fail(c, 400, ATP_E_BAD_REQUEST,
+                           "malformed percent-encoding in the path%s", "");
+            return false;
+        }
+        if (m == 0)
+            continue;
+        if (strcmp(method, r->method) != 0) {
+            /* Another method's route: remember it for Allow. */
+            c->n_fields = 0;
+            if (strstr(c->allow, r->method) == NULL)
+                allow_len += (size_t)snprintf(c->allow + allow_len,
+                                              sizeof c->allow - allow_len, "%s%s",
+                                              allow_len ? ", " : "", r->method);
+            continue;
+        }
+        c->op = r->op;
+        c->sse = r->op == NULL;
+        c->body = r->body;
+        c->async = r->async;
+        c->created = r->created;
+        c->line_qty = r->line_qty;
+        if (!http_params_take(c, r, params, n_params, a)) {
+            http_call_fail(c, 400, ATP_E_BAD_REQUEST,
+                           "malformed percent-encoding in the query string%s", "");
+            return false;
+        }
+        if (c->op != NULL)
+            c->fields[c->n_fields++] =
+                (codec_json_field){.key = "op", .str = {c->op, (uint32_t)strlen(c->op)}};
+        return true;
+    }
+    if (allow_len > 0) {
+        http_call_fail(c, 405, ATP_E_UNKNOWN_OP,
+                       "method not allowed here; allowed: %s", c->allow);
+        return false;
+    }
+    char shown[64];
+    codec_str_to_text(shown, sizeof shown, path, strlen(path));
+    http_call_fail(c, 404, ATP_E_UNKNOWN_OP,
+                   "no route %s (docs/HTTP.md lists the routes)", shown);
+    return false;
+}
+
+const codec_json_field *http_field_find(const http_call *c, const char *key)
+{
+    for (size_t i = 0; i < c->n_fields; i++)
+        if (strcmp(c->fields[i].key, key) == 0)
+            return &c->fields[i];
+    return NULL;
+}
+
+/* The one table: every code of include/atp/error.h to one HTTP status
+ * (docs/HTTP.md). Codes only the source feed gives (unauthorized, ...)
+ * are mapped too, so that the table is total. */
+int http_status_of(int code)
+{
+    switch (code) {
+    case ATP_E_OK:
+        return 200;
+    case ATP_E_BAD_REQUEST:
+        return 400;
+    case ATP_E_UNKNOWN_OP:
+    case ATP_E_NOT_FOUND:
+        return 404;
+    case ATP_E_UNKNOWN_REGION:
+    case ATP_E_UNKNOWN_CHANNEL:
+    case ATP_E_UNKNOWN_LOCATION:
+    case ATP_E_BAD_SKU:
+    case ATP_E_BAD_QTY:
+    case ATP_E_TOO_MANY_LINES:
+    case ATP_E_BAD_BUCKET:
+    case ATP_E_BAD_EVENT:
+    case ATP_E_BAD_TTL:
+    case ATP_E_BAD_ID:
+    case ATP_E_UNKNOWN_SOURCE:
+        return 422;
+    case ATP_E_TOO_LARGE:
+        return 413;
+    case ATP_E_UNAUTHORIZED:
+        return 403;
+    case ATP_E_CONFLICT:
+    case ATP_E_DUPLICATE:
+    case ATP_E_BAD_STATE:
+        return 409;
+    case ATP_E_BUSY:
+    case ATP_E_NOMEM:
+        return 503;
+    case ATP_E_STORE_FULL:
+        return 507;
+    case ATP_E_TIMEOUT:
+        return 504;
+    case ATP_E_TRANSPORT:
+        return 502;
+    case ATP_E_INTERNAL:
+    case ATP_E_CONFIG:
+    case ATP_E_IO:
+        return 500;
+    }
+    return 500;
+}
+
+bool http_reply_read(const void *rep, size_t len, http_reply_info *out)
+{
+    memset(out, 0, sizeof *out);
+    codec_view root;
+    bool ok;
+    if (codec_view_root(rep, len, &root) != ATP_OK ||
+        !codec_view_bool(codec_view_get(root, "ok"), &ok))
+        return false;
+    if (!ok) {
+        int64_t code;
+        if (!codec_view_int(codec_view_get(codec_view_get(root, "error"), "code"),
+                            &code))
+            return false;
+        out->code = (int)code;
+        return true;
+    }
+    codec_view_bool(codec_view_get(root, "granted"), &out->granted);
+    codec_view_bool(codec_view_get(root, "replayed"), &out->replayed);
+    return true;
+}
+
+int http_reply_status(const http_call *c, const http_reply_info *r)
+{
+    if (r->code != ATP_OK)
+        return http_status_of(r->code);
+    return c->created && r->granted && !r->replayed ? 201 : 200;
+}
