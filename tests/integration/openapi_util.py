@@ -1,6 +1,8 @@
-"""openapi_util.py - what the openapi, conformance, curl and slowloris tests share: atpd with its HTTP listener on
-a free loopback port, a small keep-alive JSON client (http.client), and
-docs/openapi.yaml loaded as JSON Schema (Draft 2020-12, as OpenAPI 3.1).
+"""openapi_util.py - what test_http_openapi, _conformance, _curl and
+_slowloris share: atpd with its HTTP listener on a free loopback port, a
+keep-alive JSON client that keeps every reply (status, headers, raw body),
+an SSE reader, and docs/openapi.yaml loaded as JSON Schema (Draft 2020-12,
+as OpenAPI 3.1). http_util.py has the helpers of the route tests.
 
 Debian packages only: python3-yaml, python3-jsonschema.
 """
@@ -263,10 +265,26 @@ def http_md_table(source_dir):
             cells = [c.strip().strip("`") for c in line.strip().strip("|").split("|")]
             if len(cells) < 3 or not cells[0].isdigit() or not re.match(r"^[a-z_]+$", cells[1]):
                 continue
+            # the status column, then a status named with its reason phrase
+            # further on ("**405 Method Not Allowed**", unknown_op's exception)
             statuses = [int(s) for s in re.findall(r"\b([1-5]\d\d)\b", cells[2])]
+            for more in re.findall(r"\b([1-5]\d\d) [A-Z][a-z]", " | ".join(cells[3:])):
+                if int(more) not in statuses:
+                    statuses.append(int(more))
             if statuses:
                 out[cells[1]] = (int(cells[0]), statuses)
     return out
+
+
+def http_md_routes(source_dir):
+    """{(method, path)} of docs/HTTP.md's route table (rows whose first
+    cell is `METHOD /v1/...`, the query string dropped)."""
+    path = os.path.join(source_dir, "docs", "HTTP.md")
+    if not os.path.exists(path):
+        return set()
+    with open(path, encoding="utf-8") as f:
+        return {(m.group(1), m.group(2)) for m in re.finditer(
+            r"^\|\s*`(GET|POST|PUT|PATCH|DELETE) (/v1/[^`?\s]*)[^`]*`\s*\|", f.read(), re.M)}
 
 
 # ---------------------------------------------------------------------------

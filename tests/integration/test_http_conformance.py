@@ -34,7 +34,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import feed_util  # noqa: E402
 import harness  # noqa: E402
-import openapi_util as http_util  # noqa: E402
+import openapi_util  # noqa: E402
 import mpack  # noqa: E402
 from openapi_util import seg, query  # noqa: E402
 
@@ -216,7 +216,7 @@ def compare_feeds(ck, sub, sse, ca, cb):
 
 
 def main(h):
-    api = http_util.OpenApi(h.source_dir)
+    api = openapi_util.OpenApi(h.source_dir)
     ck = harness.Checks(h)
 
     def config():
@@ -230,7 +230,7 @@ def main(h):
             max_cart_lines=4, snapshot_interval="1h")
 
     a = h.start_atpd(config(), name="nng")
-    b, url = http_util.start_atpd(h, config(), name="http")
+    b, url = openapi_util.start_atpd(h, config(), name="http")
     ca, cb = harness.Client(a.query_port, d=a), harness.Client(b.query_port, d=b)
     pubs = [harness.PubClient(d.ingest_port) for d in (a, b)]
     seq = [0]
@@ -251,13 +251,13 @@ def main(h):
 
     # the change feed of r1, over nng and over HTTP, from before the stock
     sub = feed_util.Sub(a, prefixes=(feed_util.prefix("r1"),))
-    sse = http_util.SseReader(url, "/v1/changes" + query({"region": "r1"}))
+    sse = openapi_util.SseReader(url, "/v1/changes" + query({"region": "r1"}))
     ck.eq(sse.head(), 200, "GET /v1/changes?region=r1")
     harness.wait_until(lambda: cb.status()["http"]["event_streams"] >= 1, 10,
                        what="atpd counts the event stream")
     feed([[2, "A", "L1", 0, 10], [2, "B", "L1", 0, 4], [2, "C", "L1", 0, 1],
           [2, "A", "L2", 0, 50], [2, "é 1/x", "L2", 0, 7]])
-    pair = Pair(h, api, ca, http_util.Http(url), ck)
+    pair = Pair(h, api, ca, openapi_util.Http(url), ck)
     op = pair.op
 
     # ---- queries

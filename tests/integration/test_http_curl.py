@@ -17,7 +17,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
-import openapi_util as http_util  # noqa: E402
+import openapi_util  # noqa: E402
 from harness import TestFailure  # noqa: E402
 
 
@@ -49,7 +49,7 @@ def main(h):
     cfg = harness.build_config(h, ["us-east"], [("DC-1", "us-east")],
                                [harness.source_entry("wms", [(["DC-1"], ["on_hand"])])],
                                channels=("web",))
-    d, url = http_util.start_atpd(h, cfg)
+    d, url = openapi_util.start_atpd(h, cfg)
     c = harness.Client(d.query_port, d=d)
     pub = harness.Publisher(d, c)
     _, msg = pub.next_batch("wms", [[2, "SKU-1", "DC-1", 0, 10]])

@@ -18,7 +18,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
-import openapi_util as http_util  # noqa: E402
+import openapi_util  # noqa: E402
 from openapi_util import seg, query  # noqa: E402
 
 # Error codes a route documents that this test does not provoke, and why.
@@ -83,7 +83,7 @@ def static_checks(api, source_dir, ck):
     docs/HTTP.md."""
     structure_checks(api, ck)
     table = api.error_schemas()
-    names = http_util.error_h_names(source_dir)
+    names = openapi_util.error_h_names(source_dir)
     for name, (code, status) in sorted(table.items()):
         ck.eq(names.get(name), code, "openapi E_%s: its code in include/atp/error.h" % name)
     ck.eq(sorted(set(names) - set(NOT_IN_REPLIES) - {"ok"}), sorted(table),
@@ -95,7 +95,10 @@ def static_checks(api, source_dir, ck):
             statuses = [int(s) for s in re.findall(r"\d{3}", desc[name][1])]
             ck.eq((desc[name][0], statuses[:1]), (code, [status]),
                   "info.description's row for %s" % name)
-    md = http_util.http_md_table(source_dir)
+    md = openapi_util.http_md_table(source_dir)
+    documented = {(m, p) for _, (p, m, _) in api.ops.items()}
+    ck.eq(sorted(openapi_util.http_md_routes(source_dir)), sorted(documented),
+          "docs/HTTP.md's route table and openapi.yaml's paths")
     ck.check(md, "docs/HTTP.md has an error table (code | name | status)")
     for name, (code, status) in sorted(table.items()):
         got = md.get(name)
@@ -114,7 +117,7 @@ def static_checks(api, source_dir, ck):
 
 
 def main(h):
-    api = http_util.OpenApi(h.source_dir)
+    api = openapi_util.OpenApi(h.source_dir)
     ck = harness.Checks(h)
     static_checks(api, h.source_dir, ck)
 
@@ -124,14 +127,14 @@ def main(h):
         channels=("web", "app"),
         reservations={"max_lines": 3, "min_ttl": "1s", "max_ttl": "1d"},
         max_cart_lines=4)
-    d, url = http_util.start_atpd(h, cfg)
+    d, url = openapi_util.start_atpd(h, cfg)
     c = harness.Client(d.query_port, d=d)
     pub = harness.Publisher(d, c)
     _, msg = pub.next_batch("wms", [[2, "SKU-1", "L1", 0, 100], [2, "SKU-2", "L1", 0, 50],
                                     [2, "SKU-1", "L2", 0, 10], [2, "A B/1", "L1", 0, 5]])
     pub.send_payload(msg)
     pub.wait_applied("wms")
-    web = http_util.Http(url)
+    web = openapi_util.Http(url)
 
     called = {}     # op_id -> set of statuses seen
     provoked = {}   # op_id -> set of error names provoked
@@ -245,7 +248,7 @@ def main(h):
 
     # the change feed: atpd subscribes the stream when it answers; until
     # the first event arrives, keep changing the SKU (bounded)
-    sse = http_util.SseReader(url, "/v1/changes" + query({"region": "us-east", "sku": "SKU-9"}))
+    sse = openapi_util.SseReader(url, "/v1/changes" + query({"region": "us-east", "sku": "SKU-9"}))
     try:
         status = sse.head()
         called.setdefault("changes", set()).add(status)
@@ -273,7 +276,7 @@ def main(h):
     finally:
         sse.close()
     # every region, and a reconnect after which events were missed: a gap
-    sse = http_util.SseReader(url, "/v1/changes", headers={"Last-Event-ID": "1"})
+    sse = openapi_util.SseReader(url, "/v1/changes", headers={"Last-Event-ID": "1"})
     try:
         ck.eq(sse.head(), 200, "changes, everything: status")
         ev = sse.next_event(timeout_s=5)

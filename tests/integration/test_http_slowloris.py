@@ -17,7 +17,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
-import openapi_util as http_util  # noqa: E402
+import openapi_util  # noqa: E402
 
 TIMEOUT_S = 2.0       # service.http_timeout below
 EARLY_S = 0.1         # dropped no sooner than TIMEOUT_S - EARLY_S
@@ -29,7 +29,7 @@ def main(h):
     cfg = harness.build_config(h, ["r1"], [("L1", "r1")],
                                [harness.source_entry("wms", [(["L1"], ["on_hand"])])],
                                http_timeout="%ds" % TIMEOUT_S, http_threads=2)
-    d, url = http_util.start_atpd(h, cfg)
+    d, url = openapi_util.start_atpd(h, cfg)
     host = "127.0.0.1:%s" % url.rsplit(":", 1)[1]
     halves = {
         "half the headers": "GET /v1/status HTTP/1.1\r\nHost: %s\r\nAccept: app" % host,
@@ -42,12 +42,12 @@ def main(h):
     slow = []  # (what, socket, time its last byte was sent)
     for i in range(3):  # 9 slow connections on 2 threads
         for what, data in halves.items():
-            s = http_util.raw_connect(url)
+            s = openapi_util.raw_connect(url)
             if data:
                 s.sendall(data.encode())
             slow.append(("%s #%d" % (what, i), s, time.monotonic()))
     t0 = time.monotonic()
-    web = http_util.Http(url, timeout_s=2)
+    web = openapi_util.Http(url, timeout_s=2)
     dropped = {}
     served, worst = 0, 0.0
     deadline = t0 + (TIMEOUT_S + LATE_S) * harness.TIME_FACTOR + 1
