@@ -155,6 +155,14 @@ class OpenApi:
             for m in self.METHODS:
                 if m in item:
                     self.ops[item[m]["operationId"]] = (path, m.upper(), item[m])
+        # Until PROTOCOL.md's "Sequences across restarts" says otherwise,
+        # change-feed sequences start at (start time in ms) x 2^20, about
+        # 1.9e18: above the schema's 2^53-1. Such values are set aside in
+        # self.tolerated instead of failing; once the contract changes
+        # (issue 13, "numbers"), they fail like any other.
+        with open(os.path.join(source_dir, "docs", "PROTOCOL.md"), encoding="utf-8") as f:
+            self.seq_beyond_2_53 = re.search(r"start time in ms\) x 2\^20", f.read()) is not None
+        self.tolerated = []
         for name, s in self.doc["components"]["schemas"].items():
             try:
                 Draft202012Validator.check_schema(s)
@@ -186,10 +194,19 @@ class OpenApi:
         content = r.get("content", {})
         return content.get("application/json", {}).get("schema")
 
+    SEQ_FIELDS = ("seq", "region_seq", "key_seq")
+
     def validation_errors(self, schema, value):
         v = Draft202012Validator(schema, resolver=self.resolver)
-        return ["%s at %s" % (e.message[:300], "/".join(map(str, e.absolute_path)))
-                for e in v.iter_errors(value)]
+        out = []
+        for e in v.iter_errors(value):
+            where = "/".join(map(str, e.absolute_path))
+            if (self.seq_beyond_2_53 and e.validator == "maximum" and e.absolute_path
+                    and e.absolute_path[-1] in self.SEQ_FIELDS):
+                self.tolerated.append(where)
+                continue
+            out.append("%s at %s" % (e.message[:300], where))
+        return out
 
     def check_reply(self, op_id, reply):
         """The list of ways reply breaks the document (empty: it conforms)."""
