@@ -231,6 +231,11 @@ def main(h):
     ck.eq((r["reservation"]["state"], r["replayed"]), ("released", False), "DELETE releases")
     r = call("release_all", "/v1/reservations/cart-2").json
     ck.eq(r["replayed"], True, "DELETE again: replayed")
+    # DELETE takes no body (docs/HTTP.md: a route without one ignores it):
+    # it releases every line even when a body names one
+    call("reserve", "/v1/reservations", want=201, body={"id": "cart-4", "lines": lines})
+    r = call("release_all", "/v1/reservations/cart-4", body={"lines": [["SKU-1", "us-east"]]}).json
+    ck.eq(r["reservation"]["state"], "released", "DELETE with a body still releases every line")
     call("reserve", "/v1/reservations", want=201, body={"id": "cart-3", "lines": lines})
     r = call("release", "/v1/reservations/cart-3/release").json
     ck.eq(r["reservation"]["state"], "released", "POST release without a body releases all")
@@ -376,20 +381,23 @@ def main(h):
     fail("commit", rs + "/cart-2/commit", "bad_state")
     fail("commit", rs + "/held/commit", "too_large", raw=b'{"x": ' + deep_json(DEEP) + b'}')
 
-    for op_id, suffix in (("release", "/release"), ("release_all", "")):
-        rel = rs + "/held" + suffix
-        fail(op_id, rel, "bad_request", body={"lines": []})
-        fail(op_id, rel, "bad_request", raw=b'{"lines": [')
-        fail(op_id, rel, "bad_request", body={"lines": [["SKU-2"]]}, line=0)
-        fail(op_id, rs + "/%ZZ" + suffix, "bad_request")
-        fail(op_id, rel, "bad_sku", body={"lines": [{"sku": "", "region": "us-east"}]}, line=0)
-        fail(op_id, rs + "/" + bad_id + suffix, "bad_id")
-        fail(op_id, rs + "/nope" + suffix, "not_found")
-        fail(op_id, rel, "unknown_region", body={"lines": [["SKU-2", "us-east"],
+    rel = rs + "/held/release"
+    fail("release", rel, "bad_request", body={"lines": []})
+    fail("release", rel, "bad_request", raw=b'{"lines": [')
+    fail("release", rel, "bad_request", body={"lines": [["SKU-2"]]}, line=0)
+    fail("release", rs + "/%ZZ/release", "bad_request")
+    fail("release", rel, "bad_sku", body={"lines": [{"sku": "", "region": "us-east"}]}, line=0)
+    fail("release", rs + "/" + bad_id + "/release", "bad_id")
+    fail("release", rs + "/nope/release", "not_found")
+    fail("release", rel, "unknown_region", body={"lines": [["SKU-2", "us-east"],
                                                           ["SKU-2", "mars"]]}, line=1)
-        fail(op_id, rs + "/cons" + suffix, "bad_state")
-        fail(op_id, rel, "too_many_lines", body={"lines": [["SKU-2", "us-east"]] * 4})
-        fail(op_id, rel, "too_large", raw=b'{"lines": ' + deep_json(DEEP) + b'}')
+    fail("release", rs + "/cons/release", "bad_state")
+    fail("release", rel, "too_many_lines", body={"lines": [["SKU-2", "us-east"]] * 4})
+    fail("release", rel, "too_large", raw=b'{"lines": ' + deep_json(DEEP) + b'}')
+    fail("release_all", rs + "/%ZZ", "bad_request")
+    fail("release_all", rs + "/" + bad_id, "bad_id")
+    fail("release_all", rs + "/nope", "not_found")
+    fail("release_all", rs + "/cons", "bad_state")
     ck.eq((c.get("held") or {}).get("state"), "held", "no failed release changed 'held'")
 
     ext = rs + "/held/extend"
