@@ -15,6 +15,9 @@ answer is compared field by field. Only these fields are not compared:
   of a change-feed message: they start from each instance's start time
   (docs/PROTOCOL.md, "Sequences across restarts"); the test checks they
   are integers;
+- the `message` of `too_large` for a body nested too deeply: the
+  decoder's own words (msgpack's or JSON's); code, name and the depth
+  limit (8 readable, 9 not) are compared;
 - the change feed: the last message of every SKU of r1 the operations
   change (FEED_SKUS), nng SUB on
   one side, Server-Sent Events on the other, without `ts_ms` (a time) and
@@ -317,6 +320,11 @@ def main(h):
     op("cart", False, lines=[["A", "r1", 10**15], ["A", "r1", 1]])  # bad_qty, line 1
     op("cart", False, lines=[["A", "r1", 1]] * 5)                  # too_many_lines
     op("cart", False, channel="tv", lines=[["A", "r1", 1]])        # unknown_channel
+    deep = []
+    for _ in range(7):
+        deep = [deep]
+    op("cart", False, lines=deep, ignore={"message"})  # map + 8 arrays = depth 9: too_large
+    op("cart", False, lines=deep[0])         # depth 8: readable, bad_request
     op("reserve", False, id="E", lines=[["A", "r1", 1]], ttl_ms=10)        # bad_ttl
     op("reserve", False, id="E", lines=[["A", "r1", 1]], ttl_ms="10")      # bad_request
     op("reserve", False, id="i" * 129, lines=[["A", "r1", 1]])             # bad_id
