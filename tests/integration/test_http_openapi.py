@@ -180,12 +180,14 @@ def main(h):
     r = call("cart", "/v1/availability/cart", body={
         "channel": "web", "lines": [{"sku": "SKU-1", "region": "us-east", "qty": 2},
                                     ["SKU-1", "eu", 11]]}).json
-    ck.eq([(x["sku"], x["region"], x["qty"], x["available"]) for x in r["lines"]] + [r["available"]],
+    ck.eq([(x["sku"], x["region"], x["qty"], x["available"]) for x in r["lines"]]
+          + [r["available"]],
           [("SKU-1", "us-east", 2, True), ("SKU-1", "eu", 11, False), False],
           "cart: object and array lines")
     pages, cursor = [], 0
     for _ in range(10):
-        p = call("scan", "/v1/regions/us-east/availability" + query({"cursor": cursor, "limit": 2})).json
+        p = call("scan", "/v1/regions/us-east/availability"
+                 + query({"cursor": cursor, "limit": 2})).json
         pages.append([i["sku"] for i in p["items"]])
         if p["next_cursor"] is None:
             break
@@ -203,7 +205,8 @@ def main(h):
     g = call("reserve", "/v1/reservations", body=body, want=201)
     ck.eq(g.json.get("replayed"), False, "reserve: created")
     g = call("reserve", "/v1/reservations", body=body, want=200)
-    ck.eq((g.json.get("replayed"), g.json.get("granted")), (True, True), "reserve retried: replayed")
+    ck.eq((g.json.get("replayed"), g.json.get("granted")), (True, True),
+          "reserve retried: replayed")
     g = call("reserve", "/v1/reservations", want=200, body={
         "id": "too-much", "ttl_ms": 600000, "lines": [["SKU-2", "us-east", 1000]]})
     ck.eq(g.json.get("granted"), False, "reserve beyond ATP: refused")
@@ -224,7 +227,8 @@ def main(h):
              body={"lines": [{"sku": "SKU-2", "region": "us-east"}]}).json
     ck.eq([(x["sku"], x["released"]) for x in r["reservation"]["lines"]],
           [("SKU-1", 0), ("SKU-2", 1)], "partial release (object line)")
-    r = call("release", "/v1/reservations/cart-1/release", body={"lines": [["SKU-1", "us-east"]]}).json
+    r = call("release", "/v1/reservations/cart-1/release",
+             body={"lines": [["SKU-1", "us-east"]]}).json
     ck.eq(r["reservation"]["state"], "released", "release of the last open line (array line)")
     call("reserve", "/v1/reservations", want=201, body={"id": "cart-2", "lines": lines})
     r = call("release_all", "/v1/reservations/cart-2").json
@@ -418,7 +422,8 @@ def main(h):
     for op_id in sorted(api.ops):
         documented = set(api.route_errors(op_id)) - set(UNPROVOKED)
         got = provoked.get(op_id, set())
-        ck.eq(sorted(documented - got), [], "%s: documented errors this test did not provoke" % op_id)
+        ck.eq(sorted(documented - got), [],
+              "%s: documented errors this test did not provoke" % op_id)
         ck.eq(sorted(got - documented), [], "%s: errors provoked but not documented" % op_id)
 
     # ---- unknown routes and methods
@@ -451,7 +456,8 @@ def main(h):
     d.stop()
     if api.tolerated:
         h.log("PROTOCOL.md still documents feed sequences from start time x 2^20: %d values "
-              "above 2^53-1 set aside (%s)", len(api.tolerated), ", ".join(sorted(set(api.tolerated))))
+              "above 2^53-1 set aside (%s)", len(api.tolerated),
+              ", ".join(sorted(set(api.tolerated))))
     ck.done()
     h.log("every route of docs/openapi.yaml answered as documented (%d checks)", ck.count)
 
