@@ -6,6 +6,7 @@
  */
 #include "config/config_int.h"
 
+#include <arpa/inet.h>
 #include <stdlib.h>
 #include <string.h>
 #include <yaml.h>
@@ -118,6 +119,10 @@ bool config_http_url_split(const char *url, char *host, size_t host_cap,
         return false;
     memcpy(host, h, hn);
     host[hn] = '\0';
+    /* Numeric only: the server binds what it is given, no name lookups. */
+    unsigned char addr[16];
+    if (inet_pton(*end == ']' ? AF_INET6 : AF_INET, host, addr) != 1)
+        return false;
     *port = (unsigned)atoi(p);
     return true;
 }

@@ -245,7 +245,9 @@ static enum MHD_Result http_param_cb(void *cls, enum MHD_ValueKind kind,
     return MHD_YES;
 }
 
-/* http_req_begin: the first call for a request (headers read). */
+/* http_req_begin: the first call for a request (headers read). Sets
+ * r->fail when the answer is decided already; the body is then read and
+ * discarded (the connection stays usable), except when it is too large. */
 static void http_req_begin(http_req *r, const char *method, const char *url)
 {
     http *h = r->h;
@@ -379,6 +381,15 @@ static enum MHD_Result http_req_run(http_req *r)
     return http_reply(r, 0);
 }
 
+/* http_req_refuse answers a body declared too large (Content-Length) at
+ * once, before it is read: libmicrohttpd then discards the request and
+ * closes the connection after the reply. */
+static enum MHD_Result http_req_refuse(http_req *r)
+{
+    atomic_store_explicit(&r->state, HTTP_REQ_DONE, memory_order_relaxed);
+    return http_reply_error(r, r->fail_status, r->fail, r->fail_msg);
+}
+
 static enum MHD_Result http_access_cb(void *cls, struct MHD_Connection *conn,
                                       const char *url, const char *method,
                                       const char *version, const char *upload_data,
@@ -395,15 +406,20 @@ static enum MHD_Result http_access_cb(void *cls, struct MHD_Connection *conn,
         *con_cls = r;
         atomic_fetch_add_explicit(&h->requests, 1, memory_order_relaxed);
         http_req_begin(r, method, url);
-        return MHD_YES;
+        return r->fail == ATP_E_TOO_LARGE ? http_req_refuse(r) : MHD_YES;
     }
     if (*upload_data_size > 0) {
+        /* libmicrohttpd takes no reply while a body arrives: a chunked
+         * body that passes the limit is discarded to its end (no memory
+         * held) and answered 413 then. */
         http_req_body(r, upload_data, *upload_data_size);
         *upload_data_size = 0;
         return MHD_YES;
     }
     switch (atomic_load_explicit(&r->state, memory_order_acquire)) {
     case HTTP_REQ_DONE:
+        if (r->fail != ATP_OK)
+            return MHD_YES; /* refused already (http_req_refuse) */
         return http_reply(r, 0);
     case HTTP_REQ_WAITING:
         return MHD_YES; /* not resumed by us: cannot happen */
