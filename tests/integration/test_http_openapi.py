@@ -88,6 +88,9 @@ def static_checks(api, source_dir, ck):
         ck.eq(names.get(name), code, "openapi E_%s: its code in include/atp/error.h" % name)
     ck.eq(sorted(set(names) - set(NOT_IN_REPLIES) - {"ok"}), sorted(table),
           "every code a reply can carry (error.h minus source/start/tools codes) has an E_ schema")
+    counted = api.schema("StatusReply")["properties"]["http"]["properties"]["errors"]
+    ck.eq(sorted(counted["propertyNames"]["enum"]), sorted(table),
+          "status.http.errors may name exactly the E_ schemas' names")
     desc = api.description_table()
     ck.eq(set(desc), set(table), "the names of info.description's table vs the E_ schemas")
     for name, (code, status) in table.items():
