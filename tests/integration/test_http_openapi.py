@@ -429,6 +429,10 @@ def main(h):
               "%s: documented errors this test did not provoke" % op_id)
         ck.eq(sorted(got - documented), [], "%s: errors provoked but not documented" % op_id)
 
+    st = call("status", "/v1/status").json
+    ck.check(set(st.get("http", {}).get("errors", {})) >= set().union(*provoked.values()),
+             "status.http.errors counts every error provoked: %r" % st.get("http"))
+
     # ---- unknown routes and methods
     code, status = api.error_schemas()["unknown_op"]
     for path in ("/", "/v1", "/v1/nothing", "/v2/status", "/v1/status/x",
