@@ -8,6 +8,9 @@ undocumented method 405 with the documented methods in `Allow`. And the
 document's code -> status table equals docs/HTTP.md's and the names and
 codes equal include/atp/error.h's, so the three cannot drift apart.
 
+A second atpd with a 1 MiB LMDB map filled with reservations gives
+store_full on every write route.
+
 Label: integration, http. Bounded: about 10 s.
 """
 
@@ -26,10 +29,13 @@ from openapi_util import seg, query  # noqa: E402
 UNPROVOKED = {
     "busy": "needs the engine queue full or a stop racing the request",
     "io": "needs a failing disk",
-    "store_full": "needs a full disk or LMDB map",
     "internal": "a bug by definition",
     "nomem": "needs malloc to fail",
 }
+# store_full: an atpd of its own whose LMDB map (1 MiB, no reservation log)
+# fills with 1,000-line reservations.
+FULL_SKUS = 1000
+FULL_TRIES = 200  # ~70 KB per 1,000-line reservation: 1 MiB holds about a dozen
 # Codes no reply carries (docs/PROTOCOL.md, "Error codes": source, start,
 # tools): docs/HTTP.md may map them (its table is total), openapi.yaml not.
 NOT_IN_REPLIES = {"unknown_location": 5, "unauthorized": 12, "unknown_source": 13,
@@ -117,6 +123,72 @@ def static_checks(api, source_dir, ck):
     for op_id in sorted(api.ops):
         for name, status in api.route_errors(op_id).items():
             ck.eq(status, table[name][1], "%s documents %s under HTTP %s" % (op_id, name, status))
+
+
+def store_full_phase(h, api, ck, provoked):
+    """store_full on every write route: reserve until the map is full, then
+    commit, extend, release, DELETE and snapshot; queries still answer."""
+    cfg = harness.build_config(
+        h, ["r1"], [("L1", "r1")], [harness.source_entry("wms", [(["L1"], ["on_hand"])])],
+        reservations={"max_lines": FULL_SKUS, "max_map_bytes": 1048576, "log_bytes": 0},
+        snapshot_interval="1h")
+    d, url = openapi_util.start_atpd(h, cfg, name="full")
+    c = harness.Client(d.query_port, d=d)
+    pub = harness.Publisher(d, c)
+    skus = ["FULL-%04d-%s" % (i, "x" * 40) for i in range(FULL_SKUS)]
+    _, msg = pub.next_batch("wms", [[2, sku, "L1", 0, 10**6] for sku in skus])
+    pub.send_payload(msg)
+    pub.wait_applied("wms")
+    web = openapi_util.Http(url, timeout_s=30)
+    lines = [{"sku": sku, "region": "r1", "qty": 1} for sku in skus]
+    code, status = api.error_schemas()["store_full"]
+    # full-0's 1,000 lines take ~17 pages: once the map is full, changing
+    # it (commit, extend, release) cannot fit either
+    first = web.post("/v1/reservations", body={"id": "full-0", "lines": lines})
+    ck.eq(first.status, 201, "store_full phase: a first reservation (%r)" % first)
+    # fill it: 1,000 lines a reservation, half as many each time one no
+    # longer fits, until not even one line does
+    n, full = FULL_SKUS, None
+    for i in range(1, FULL_TRIES):
+        r = web.post("/v1/reservations", body={"id": "full-%d" % i, "lines": lines[:n]})
+        if r.status == 201:
+            continue
+        ck.eq(r.error(), (code, "store_full"), "a reservation the map has no room for (%r)" % r)
+        if n == 1:
+            full = r
+            break
+        n //= 2
+    ck.check(full is not None, "the 1 MiB map never filled in %d reservations" % FULL_TRIES)
+    if full is None:
+        d.stop()
+        return
+    calls = [("reserve", "POST", "/v1/reservations",
+              {"id": "full-x", "lines": lines[:1]}),
+             ("commit", "POST", "/v1/reservations/full-0/commit", {"order_ref": "SO-full"}),
+             ("extend", "POST", "/v1/reservations/full-0/extend", {"ttl_ms": 60000}),
+             ("release", "POST", "/v1/reservations/full-0/release",
+              {"lines": [[skus[0], "r1"]]}),
+             ("release_all", "DELETE", "/v1/reservations/full-0", None)]
+    for op_id, method, path, body in calls:
+        r = web.request(method, path, body=body)
+        what = "store full: %s %s" % (method, path)
+        if ck.eq((r.status, r.error()), (status, (code, "store_full")), "%s (%r)" % (what, r)):
+            provoked.setdefault(op_id, set()).add("store_full")
+        for e in api.check_reply(op_id, r):
+            ck.check(False, "%s: %s" % (what, e))
+    _, msg = pub.next_batch("wms", [[2, sku, "L1", 0, 5] for sku in skus])
+    pub.send_payload(msg)
+    pub.wait_applied("wms")
+    r = web.post("/v1/snapshots")
+    if ck.eq((r.status, r.error()), (status, (code, "store_full")), "store full: snapshot (%r)" % r):
+        provoked.setdefault("snapshot", set()).add("store_full")
+    for e in api.check_reply("snapshot", r):
+        ck.check(False, "store full: snapshot: %s" % e)
+    r = web.get("/v1/availability/%s/r1" % skus[0])
+    ck.eq((r.status, r.json.get("supply") if r.json else None), (200, 5),
+          "store full: queries still answer")
+    web.close()
+    d.stop()
 
 
 def main(h):
@@ -422,16 +494,17 @@ def main(h):
     fail("changes", "/v1/changes" + query({"region": "us-east", "sku": "A\tB"}), "bad_sku")
     fail("changes", "/v1/changes" + query({"region": "mars"}), "unknown_region")
 
-    for op_id in sorted(api.ops):
+    st = call("status", "/v1/status").json
+    ck.check(set(st.get("http", {}).get("errors", {})) >= set().union(*provoked.values()),
+             "status.http.errors counts every error provoked: %r" % st.get("http"))
+
+    store_full_phase(h, api, ck, provoked)
+    for op_id in sorted(api.ops):  # every documented error provoked, no other
         documented = set(api.route_errors(op_id)) - set(UNPROVOKED)
         got = provoked.get(op_id, set())
         ck.eq(sorted(documented - got), [],
               "%s: documented errors this test did not provoke" % op_id)
         ck.eq(sorted(got - documented), [], "%s: errors provoked but not documented" % op_id)
-
-    st = call("status", "/v1/status").json
-    ck.check(set(st.get("http", {}).get("errors", {})) >= set().union(*provoked.values()),
-             "status.http.errors counts every error provoked: %r" % st.get("http"))
 
     # ---- unknown routes and methods
     code, status = api.error_schemas()["unknown_op"]
