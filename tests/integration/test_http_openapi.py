@@ -51,7 +51,7 @@ def deep_json(depth):
 def structure_checks(api, ck):
     """What an OpenAPI 3.1 reader relies on: the version, every $ref
     resolving, every operation with a unique operationId and responses,
-    every path template parameter declared."""
+    every path template parameter declared, request examples valid."""
     ck.check(str(api.doc.get("openapi", "")).startswith("3.1."), "openapi: 3.1.x")
     refs = []
 
@@ -78,6 +78,10 @@ def structure_checks(api, ck):
             if m not in api.METHODS:
                 continue
             ck.check(op.get("responses"), "%s %s has responses" % (m, path))
+            body = op.get("requestBody", {}).get("content", {}).get("application/json", {})
+            if "example" in body:
+                for e in api.validation_errors(body["schema"], body["example"]):
+                    ck.check(False, "%s %s: the request example: %s" % (m, path, e))
             params = [api.deref(x) for x in item.get("parameters", []) + op.get("parameters", [])]
             declared = {x["name"] for x in params if x.get("in") == "path"}
             ck.eq(declared, set(re.findall(r"\{(\w+)\}", path)),
