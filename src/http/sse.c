@@ -9,6 +9,7 @@
  * frees the marked ones. So the glue's close path takes no lock the
  * changes thread may hold while it wakes a connection.
  */
+#define _GNU_SOURCE /* memmem */
 #include "http/sse.h"
 
 #include <inttypes.h>
@@ -54,8 +55,6 @@ struct http_sse {
     codec_arena *arena; /* changes thread only */
 };
 
-static void http_sse_feed(void *arg, const changes_event *ev);
-
 atp_err http_sse_alloc(const config *cfg, changes *chg, http_sse **out)
 {
     http_sse *s = calloc(1, sizeof *s);
@@ -66,7 +65,8 @@ atp_err http_sse_alloc(const config *cfg, changes *chg, http_sse **out)
     s->cfg = cfg;
     s->chg = chg;
     pthread_mutex_init(&s->mu, NULL);
-    changes_listener_set(chg, http_sse_feed, s);
+    if (chg != NULL)
+        changes_listener_set(chg, http_sse_feed, s);
     *out = s;
     return ATP_OK;
 }
@@ -103,7 +103,10 @@ static void http_sse_put(http_sse_stream *st, const char *text, size_t n)
     if (st->ended || st->closed)
         return;
     if (st->len - st->off + n > HTTP_SSE_BUF_MAX) {
-        st->len = st->off = 0;
+        /* Keep the event the reader may be in the middle of (up to its
+         * blank line), drop the ones not started, then the gap. */
+        const char *end = memmem(st->buf + st->off, st->len - st->off, "\n\n", 2);
+        st->len = end != NULL ? (size_t)(end + 2 - st->buf) : st->off;
         text = gap;
         n = sizeof gap - 1;
     }
@@ -161,8 +164,7 @@ static bool http_sse_match(const http_sse_stream *st, const changes_event *ev)
             (st->sku_len == ev->sku_len && memcmp(st->sku, ev->sku, ev->sku_len) == 0));
 }
 
-/* http_sse_feed: the changes listener (changes thread). */
-static void http_sse_feed(void *arg, const changes_event *ev)
+void http_sse_feed(void *arg, const changes_event *ev)
 {
     http_sse *s = arg;
     pthread_mutex_lock(&s->mu);
@@ -263,7 +265,7 @@ http_sse_stream *http_sse_open(http_sse *s, const http_call *c,
      * with Last-Event-ID, a gap event first if anything may have been
      * published meanwhile (atpd keeps no history to replay). */
     char head[512];
-    uint64_t seq = changes_seq(s->chg);
+    uint64_t seq = s->chg != NULL ? changes_seq(s->chg) : 0;
     size_t n = (size_t)snprintf(head, sizeof head, "retry: 2000\n\n");
     if (last_event_id != NULL) {
         char *end;
@@ -294,7 +296,8 @@ http_sse_stream *http_sse_open(http_sse *s, const http_call *c,
         snprintf(msg, msg_cap, "atpd is shutting down");
         return NULL;
     }
-    changes_listener_watch(s->chg, 1);
+    if (s->chg != NULL)
+        changes_listener_watch(s->chg, 1);
     return st;
 }
 
@@ -329,7 +332,8 @@ void http_sse_close(http_sse_stream *st)
     st->closed = true;
     pthread_mutex_unlock(&st->mu);
     atomic_fetch_sub(&s->count, 1);
-    changes_listener_watch(s->chg, -1);
+    if (s->chg != NULL)
+        changes_listener_watch(s->chg, -1);
 }
 
 void http_sse_end_all(http_sse *s)

@@ -30,7 +30,8 @@ typedef struct http_sse_io {
 } http_sse_io;
 
 /* http_sse_alloc registers the streams as a listener of chg (before
- * changes_start). */
+ * changes_start); chg NULL (unit tests): nothing is registered, the
+ * feed's sequence reads as 0, and events come through http_sse_feed. */
 atp_err http_sse_alloc(const config *cfg, changes *chg, http_sse **out);
 void http_sse_free(http_sse *s);
 
@@ -51,6 +52,9 @@ void http_sse_close(http_sse_stream *st);
 /* http_sse_end_all ends every stream (waking the sleeping ones): their
  * reads return -1 from now on. */
 void http_sse_end_all(http_sse *s);
+/* http_sse_feed is the changes listener (changes thread): ev NULL is a
+ * tick (keep-alives, and streams closed since are freed). */
+void http_sse_feed(void *arg, const changes_event *ev);
 /* http_sse_count: streams open now. */
 size_t http_sse_count(http_sse *s);
 

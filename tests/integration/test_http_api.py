@@ -229,6 +229,17 @@ def main(h):
     ck.eq([json.loads(a[2]).get("sku") or json.loads(a[2])["lines"][0]["sku"] for a in answers],
           ["A", "B", "A"], "pipelined replies in request order")
     ck.eq(json.loads(answers[2][2])["region"], "west", "the third pipelined reply is the third's")
+    # Pipelined behind a reservation (its connection waits on the engine,
+    # suspended, with the next requests already read).
+    s.sendall(H.request_bytes("POST", "/v1/reservations", {"id": "p-1", "lines": [["B", "east", 1]]})
+              + H.request_bytes("GET", "/v1/reservations/p-1")
+              + H.request_bytes("POST", "/v1/reservations/p-1/extend", {"ttl_ms": 600000})
+              + H.request_bytes("GET", "/v1/availability/B/east"))
+    answers = [H.read_response(f) for _ in range(4)]
+    ck.eq([a[0] for a in answers], [201, 200, 200, 200], "pipelined reservation operations")
+    ck.eq(json.loads(answers[1][2])["reservation"]["id"], "p-1", "in order")
+    ck.eq(json.loads(answers[3][2])["reserved"], 1, "the reservation counted before the read")
+    f.close()
     s.close()
 
     # ---- a 1,000-line cart and a 1,000-line reservation ---------------------
