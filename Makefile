@@ -9,8 +9,9 @@ COV_BUILD ?= build-cov
 TSAN_BUILD ?= build-tsan
 # The integration tests the ThreadSanitizer pass runs (label tsan): the ones
 # where the most threads meet (racing reservations, consumption, the change
-# feed and its rebuild, gaps), short enough for the CI budget.
-TSAN_TESTS ?= ^(unit|boundaries)\.|integration\.(resv_race|resv_consume|feed_coalesce|feed_rebuild|resync_gap)$$
+# feed and its rebuild, gaps, HTTP replies resumed by the engine thread and
+# event streams woken by the changes thread), short enough for the CI budget.
+TSAN_TESTS ?= ^(unit|boundaries)\.|integration\.(resv_race|resv_consume|feed_coalesce|feed_rebuild|resync_gap|http_api|http_sse)$$
 CMAKE_FLAGS ?=
 
 .PHONY: all deps deps-bench configure bins build build-san build-tsan run test test-tsan test-tsan-run test-fast bench coverage clean format

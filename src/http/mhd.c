@@ -18,7 +18,6 @@
  * buffer are reused, so a request allocates only its JSON reply (handed
  * to libmicrohttpd, which frees it).
  */
-#include <arpa/inet.h>
 #include <microhttpd.h>
 #include <netdb.h>
 #include <pthread.h>
@@ -257,10 +256,9 @@ static void http_req_begin(http_req *r, const char *method, const char *url)
         r->fail = r->call.err;
         r->fail_status = r->call.status;
         snprintf(r->fail_msg, sizeof r->fail_msg, "%s", r->call.message);
-        return;
     }
     /* A declared length over the limit is refused before its body is
-     * read. */
+     * read, whatever else is wrong with the request. */
     const char *cl = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
                                                  MHD_HTTP_HEADER_CONTENT_LENGTH);
     size_t max = h->cfg->service.query_recv_max_bytes;
@@ -274,12 +272,14 @@ static void http_req_begin(http_req *r, const char *method, const char *url)
     }
 }
 
-/* http_req_body appends a piece of the body (bounded). */
+/* http_req_body appends a piece of the body (bounded); once the answer is
+ * decided, or when the route reads no body, it is discarded (a chunked
+ * body's size is bounded only by the client and http_timeout). */
 static void http_req_body(http_req *r, const char *data, size_t n)
 {
     size_t max = r->h->cfg->service.query_recv_max_bytes;
     if (r->fail != ATP_OK || !r->call.body)
-        return; /* discarded: the answer is decided, or the route reads none */
+        return;
     if (n > max - r->body_len || r->body_len > max) {
         r->fail = ATP_E_TOO_LARGE;
         r->fail_status = 413;

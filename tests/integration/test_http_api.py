@@ -205,6 +205,22 @@ def main(h):
     ck.eq(st, 200, "and the connection serves the next request")
     f.close()
     s.close()
+    s = H.raw_socket(d)
+    s.sendall(b"POST /v1/nowhere HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % (10 * MAX_BODY))
+    f = s.makefile("rb")
+    st, _, raw = H.read_response(f)
+    ck.eq((st, json.loads(raw)["error"]["name"]), (413, "too_large"),
+          "an unknown route with a body declared over the limit: 413 before it is sent")
+    f.close()
+    s.close()
+    # A refused request with a body of allowed size keeps the connection.
+    n0 = w.ok("GET", "/v1/status")["http"]["connections_total"]
+    st, _, doc = w.call("POST", "/v1/nowhere", {"lines": [["A", "east", 1]] * 100})
+    ck.eq(st, 404, "an unknown route with a body")
+    st, _, doc = w.call("PUT", "/v1/reservations/r-1", {"id": "r-1"})
+    ck.eq(st, 405, "another method with a body")
+    ck.eq(w.ok("GET", "/v1/status")["http"]["connections_total"], n0,
+          "both answered on the same keep-alive connection")
     # Just under the limit is read and answered (an unknown member is
     # ignored, as over nng).
     ok_lines = {"lines": [["A", "east", 1]] * 900, "pad": "p" * 45000}
