@@ -8,8 +8,9 @@ undocumented method 405 with the documented methods in `Allow`. And the
 document's code -> status table equals docs/HTTP.md's and the names and
 codes equal include/atp/error.h's, so the three cannot drift apart.
 
-A second atpd with a 1 MiB LMDB map filled with reservations gives
-store_full on every write route.
+Two more atpd give the store's errors on every write route: atpd-faults
+(src/store/fault.h) with a failing fdatasync or LMDB commit gives `io`, a
+1 MiB LMDB map filled with reservations `store_full`.
 
 Label: integration, http. Bounded: about 10 s.
 """
@@ -27,9 +28,9 @@ from openapi_util import seg, query  # noqa: E402
 # Error codes a route documents that this test does not provoke, and why.
 # Everything else every route documents must be provoked below.
 UNPROVOKED = {
-    "busy": "needs the engine queue full or a stop racing the request",
-    "io": "needs a failing disk",
-    "internal": "a bug by definition",
+    "busy": "needs the reservation log full with LMDB held back (test_http_store_errors.py)"
+            " or a stop racing the request",
+    "internal": "a bug by definition (test_http_store_errors.py fakes one)",
     "nomem": "needs malloc to fail",
 }
 # store_full: an atpd of its own whose LMDB map (1 MiB, no reservation log)
@@ -127,6 +128,66 @@ def static_checks(api, source_dir, ck):
     for op_id in sorted(api.ops):
         for name, status in api.route_errors(op_id).items():
             ck.eq(status, table[name][1], "%s documents %s under HTTP %s" % (op_id, name, status))
+
+
+def io_phase(h, api, ck, provoked):
+    """io on every write route, through atpd-faults (src/store/fault.h):
+    the reservation log's fdatasync failing for the reservation routes, an
+    LMDB commit failing for a snapshot."""
+    fault_file = os.path.join(h.tmp, "store-faults.txt")
+    with open(fault_file, "w"):
+        pass
+    binary, h.atpd_bin = h.atpd_bin, harness.find_binary(h.bin_dir, "atpd-faults")
+    os.environ["ATP_STORE_FAULTS"] = fault_file  # atpd inherits it
+    try:
+        cfg = harness.build_config(
+            h, ["r1"], [("L1", "r1")], [harness.source_entry("wms", [(["L1"], ["on_hand"])])],
+            reservations={"log_bytes": 1 << 20}, snapshot_interval="1h")
+        d, url = openapi_util.start_atpd(h, cfg, name="faults")
+    finally:
+        h.atpd_bin = binary
+        del os.environ["ATP_STORE_FAULTS"]
+    c = harness.Client(d.query_port, d=d)
+    pub = harness.Publisher(d, c)
+    _, msg = pub.next_batch("wms", [[2, "F", "L1", 0, 100]])
+    pub.send_payload(msg)
+    pub.wait_applied("wms")
+    web = openapi_util.Http(url)
+    line = [{"sku": "F", "region": "r1", "qty": 1}]
+    for rid in ("io-1", "io-2"):
+        r = web.post("/v1/reservations", body={"id": rid, "lines": line})
+        ck.eq(r.status, 201, "io phase: reservation %s (%r)" % (rid, r))
+    code, status = api.error_schemas()["io"]
+
+    def expect_io(op_id, method, path, body=None):
+        r = web.request(method, path, body=body)
+        what = "a failing disk: %s %s" % (method, path)
+        if ck.eq((r.status, r.error()), (status, (code, "io")), "%s (%r)" % (what, r)):
+            provoked.setdefault(op_id, set()).add("io")
+        for e in api.check_reply(op_id, r):
+            ck.check(False, "%s: %s" % (what, e))
+
+    with open(fault_file, "w") as f:
+        f.write("log_sync EIO\n")
+    expect_io("reserve", "POST", "/v1/reservations", {"id": "io-3", "lines": line})
+    expect_io("commit", "POST", "/v1/reservations/io-1/commit")
+    expect_io("extend", "POST", "/v1/reservations/io-1/extend", {"ttl_ms": 60000})
+    expect_io("release", "POST", "/v1/reservations/io-1/release")
+    expect_io("release_all", "DELETE", "/v1/reservations/io-2")
+    with open(fault_file, "w") as f:
+        f.write("commit EIO\n")
+    _, msg = pub.next_batch("wms", [[2, "F", "L1", 0, 7]])
+    pub.send_payload(msg)
+    pub.wait_applied("wms")
+    expect_io("snapshot", "POST", "/v1/snapshots")
+    with open(fault_file, "w"):
+        pass
+    r = web.get("/v1/reservations/io-1")
+    ck.eq((r.status, (r.json or {}).get("reservation", {}).get("state")), (200, "held"),
+          "nothing of the failed writes remains")
+    ck.eq(web.get("/v1/reservations/io-3").status, 404, "the failed reserve stored nothing")
+    web.close()
+    d.stop()
 
 
 def store_full_phase(h, api, ck, provoked):
@@ -502,6 +563,7 @@ def main(h):
     ck.check(set(st.get("http", {}).get("errors", {})) >= set().union(*provoked.values()),
              "status.http.errors counts every error provoked: %r" % st.get("http"))
 
+    io_phase(h, api, ck, provoked)
     store_full_phase(h, api, ck, provoked)
     for op_id in sorted(api.ops):  # every documented error provoked, no other
         documented = set(api.route_errors(op_id)) - set(UNPROVOKED)
