@@ -19,6 +19,7 @@ import urllib.parse
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 from harness import TestFailure  # noqa: E402
+from http_util import q as seg  # noqa: E402,F401 (a path segment, percent-encoded)
 
 try:
     import yaml
@@ -48,11 +49,6 @@ def start_atpd(h, cfg, name="atpd"):
         raise TestFailure("atpd's ready file has no bound HTTP URL under %r: %r"
                           % (READY_KEY, d.ready))
     return d, url.rstrip("/")
-
-
-def seg(s):
-    """A path segment, percent-encoded (every reserved byte, '/' too)."""
-    return urllib.parse.quote(s, safe="")
 
 
 def query(params):
