@@ -130,6 +130,27 @@ def static_checks(api, source_dir, ck):
             ck.eq(status, table[name][1], "%s documents %s under HTTP %s" % (op_id, name, status))
 
 
+def expect_error(api, ck, web, provoked, op_id, path, want_name, method=None, body=None,
+                 raw=None, line=None, why=""):
+    """Send a request that must fail with want_name: checks the code, the
+    name, the HTTP status of the table, the reply against op_id's schema
+    for that status and (line) the line; records the error as provoked for
+    op_id. Returns the reply."""
+    code, status = api.error_schemas()[want_name]
+    m = method or api.ops[op_id][1]
+    r = web.request(m, path, body=body, raw=raw)
+    what = "%s%s %s %s -> %s" % (why, op_id, m, path[:80], want_name)
+    if not ck.eq(r.error(), (code, want_name), what + ": error (%r)" % r):
+        return r
+    ck.eq(r.status, status, what + ": HTTP status")
+    for e in api.check_reply(op_id, r):
+        ck.check(False, what + ": " + e)
+    if line is not None:
+        ck.eq(r.json["error"].get("line"), line, what + ": line")
+    provoked.setdefault(op_id, set()).add(want_name)
+    return r
+
+
 def io_phase(h, api, ck, provoked):
     """io on every write route, through atpd-faults (src/store/fault.h):
     the reservation log's fdatasync failing for the reservation routes, an
@@ -157,15 +178,10 @@ def io_phase(h, api, ck, provoked):
     for rid in ("io-1", "io-2"):
         r = web.post("/v1/reservations", body={"id": rid, "lines": line})
         ck.eq(r.status, 201, "io phase: reservation %s (%r)" % (rid, r))
-    code, status = api.error_schemas()["io"]
 
     def expect_io(op_id, method, path, body=None):
-        r = web.request(method, path, body=body)
-        what = "a failing disk: %s %s" % (method, path)
-        if ck.eq((r.status, r.error()), (status, (code, "io")), "%s (%r)" % (what, r)):
-            provoked.setdefault(op_id, set()).add("io")
-        for e in api.check_reply(op_id, r):
-            ck.check(False, "%s: %s" % (what, e))
+        expect_error(api, ck, web, provoked, op_id, path, "io", method=method, body=body,
+                     why="a failing disk: ")
 
     with open(fault_file, "w") as f:
         f.write("log_sync EIO\n")
@@ -235,20 +251,13 @@ def store_full_phase(h, api, ck, provoked):
               {"lines": [[skus[0], "r1"]]}),
              ("release_all", "DELETE", "/v1/reservations/full-0", None)]
     for op_id, method, path, body in calls:
-        r = web.request(method, path, body=body)
-        what = "store full: %s %s" % (method, path)
-        if ck.eq((r.status, r.error()), (status, (code, "store_full")), "%s (%r)" % (what, r)):
-            provoked.setdefault(op_id, set()).add("store_full")
-        for e in api.check_reply(op_id, r):
-            ck.check(False, "%s: %s" % (what, e))
+        expect_error(api, ck, web, provoked, op_id, path, "store_full", method=method,
+                     body=body, why="store full: ")
     _, msg = pub.next_batch("wms", [[2, sku, "L1", 0, 5] for sku in skus])
     pub.send_payload(msg)
     pub.wait_applied("wms")
-    r = web.post("/v1/snapshots")
-    if ck.eq((r.status, r.error()), (status, (code, "store_full")), "store full: snapshot (%r)" % r):
-        provoked.setdefault("snapshot", set()).add("store_full")
-    for e in api.check_reply("snapshot", r):
-        ck.check(False, "store full: snapshot: %s" % e)
+    expect_error(api, ck, web, provoked, "snapshot", "/v1/snapshots", "store_full",
+                 why="store full: ")
     r = web.get("/v1/availability/%s/r1" % skus[0])
     ck.eq((r.status, r.json.get("supply") if r.json else None), (200, 5),
           "store full: queries still answer")
@@ -289,21 +298,8 @@ def main(h):
             ck.check(False, "%s %s: %s" % (m, path, e))
         return r
 
-    def fail(op_id, path, want_name, method=None, body=None, raw=None, line=None):
-        table = api.error_schemas()
-        code, status = table[want_name]
-        m = method or api.ops[op_id][1]
-        r = web.request(m, path, body=body, raw=raw)
-        what = "%s %s %s -> %s" % (op_id, m, path[:80], want_name)
-        if not ck.eq(r.error(), (code, want_name), what + ": error (%r)" % r):
-            return r
-        ck.eq(r.status, status, what + ": HTTP status")
-        for e in api.check_reply(op_id, r):
-            ck.check(False, what + ": " + e)
-        if line is not None:
-            ck.eq(r.json["error"].get("line"), line, what + ": line")
-        provoked.setdefault(op_id, set()).add(want_name)
-        return r
+    def fail(op_id, path, want_name, **kw):
+        return expect_error(api, ck, web, provoked, op_id, path, want_name, **kw)
 
     # ---- every route with valid input
     a = call("atp", "/v1/availability/SKU-1/us-east" + query({"channel": "web"})).json
