@@ -48,7 +48,8 @@ typedef struct codec_json_ctx {
     size_t msg_cap;
 } codec_json_ctx;
 
-static bool codec_json_value(codec_json_ctx *c, const json_t *v, unsigned depth);
+static bool codec_json_value(codec_json_ctx *c, const json_t *v,
+                             unsigned depth);
 
 static bool codec_json_deep(codec_json_ctx *c)
 {
@@ -61,7 +62,8 @@ static bool codec_json_deep(codec_json_ctx *c)
  * [sku, region, qty] (opts->line_qty) or [sku, region]; an absent member
  * is nil, which the request module refuses with the field's name. Other
  * members are ignored, as unknown request fields are. */
-static bool codec_json_line(codec_json_ctx *c, const json_t *obj, unsigned depth)
+static bool codec_json_line(codec_json_ctx *c, const json_t *obj,
+                            unsigned depth)
 {
     static const char *const keys[] = {"sku", "region", "qty"};
     uint32_t n = c->opts->line_qty ? 3 : 2;
@@ -78,7 +80,8 @@ static bool codec_json_line(codec_json_ctx *c, const json_t *obj, unsigned depth
     return true;
 }
 
-static bool codec_json_lines(codec_json_ctx *c, const json_t *arr, unsigned depth)
+static bool codec_json_lines(codec_json_ctx *c, const json_t *arr,
+                             unsigned depth)
 {
     size_t n = json_array_size(arr);
     if (depth + 1 > ATP_MSG_MAX_DEPTH)

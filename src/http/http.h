@@ -27,7 +27,8 @@ typedef struct http http;
  * Call before changes_start (it registers the event streams as the
  * feed's listener). ATP_E_TRANSPORT (logged): the URL has no numeric
  * address. */
-atp_err http_alloc(const config *cfg, request_env *env, changes *chg, http **out);
+atp_err http_alloc(const config *cfg, request_env *env, changes *chg,
+                   http **out);
 /* http_start listens and serves (libmicrohttpd's threads start). Call
  * after engine_start. ATP_E_TRANSPORT (logged) when it cannot listen. */
 atp_err http_start(http *h);

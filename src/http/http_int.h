@@ -29,12 +29,12 @@ typedef struct http_param {
 /* A request matched to a route: which nng op it runs and the fields the
  * route supplies, or the error the HTTP layer answers by itself. */
 typedef struct http_call {
-    const char *op;  /* the request module's op; NULL for the change feed */
-    bool sse;        /* GET /v1/changes */
-    bool body;       /* the route reads a JSON body */
-    bool async;      /* the op may be answered later (reservations, snapshot) */
-    bool created;    /* reserve: 201 when a new reservation was granted */
-    bool line_qty;   /* lines given as objects carry qty */
+    const char *op; /* the request module's op; NULL for the change feed */
+    bool sse;       /* GET /v1/changes */
+    bool body;      /* the route reads a JSON body */
+    bool async;     /* the op may be answered later (reservations, snapshot) */
+    bool created;   /* reserve: 201 when a new reservation was granted */
+    bool line_qty;  /* lines given as objects carry qty */
     codec_json_field fields[HTTP_FIELDS_MAX];
     size_t n_fields;
     /* When routing failed (http_route returned false): */
@@ -51,7 +51,7 @@ typedef struct http_call {
  * decimal digits; an empty value is absent). Decoded strings live in a.
  * false: no route (404, unknown_op), a route for another method (405,
  * unknown_op, c->allow set), malformed percent-encoding (400,
- * bad_request) or out of memory (500, nomem); c->status, c->err and
+ * bad_request) or out of memory (503, nomem); c->status, c->err and
  * c->message say which. Any thread. */
 bool http_route(http_call *c, const char *method, const char *path,
                 const http_param *params, size_t n_params, codec_arena *a);

@@ -151,11 +151,12 @@ static void http_req_finish(void *owner)
     MHD_resume_connection(r->conn);
 }
 
-/* ---- replies --------------------------------------------------------------- */
+/* ---- replies ------------------------------------------------------------- */
 
 static void http_count_error(http *h, int code)
 {
-    size_t slot = code > 0 && code < HTTP_ERR_SLOTS ? (size_t)code : HTTP_ERR_SLOTS - 1;
+    size_t slot =
+        code > 0 && code < HTTP_ERR_SLOTS ? (size_t)code : HTTP_ERR_SLOTS - 1;
     atomic_fetch_add_explicit(&h->errors[slot], 1, memory_order_relaxed);
 }
 
@@ -168,7 +169,8 @@ static enum MHD_Result http_queue(struct MHD_Connection *conn, int status,
         free(json);
         return MHD_NO; /* out of memory: libmicrohttpd closes the connection */
     }
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+                            "application/json");
     if (allow != NULL)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
     if (status == 503)
@@ -200,7 +202,8 @@ static enum MHD_Result http_reply(http_req *r, int status)
             sizeof oom - 1, (void *)oom, MHD_RESPMEM_PERSISTENT);
         if (resp == NULL)
             return MHD_NO;
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+                                "application/json");
         enum MHD_Result ret = MHD_queue_response(r->conn, 503, resp);
         MHD_destroy_response(resp);
         return ret;
@@ -226,7 +229,7 @@ static enum MHD_Result http_reply_error(http_req *r, int status, atp_err code,
     return http_reply(r, status);
 }
 
-/* ---- one request ----------------------------------------------------------- */
+/* ---- one request --------------------------------------------------------- */
 
 typedef struct http_params {
     http_param p[HTTP_PARAMS_MAX];
@@ -251,7 +254,8 @@ static void http_req_begin(http_req *r, const char *method, const char *url)
 {
     http *h = r->h;
     http_params ps = {.n = 0};
-    MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, http_param_cb, &ps);
+    MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, http_param_cb,
+                              &ps);
     if (!http_route(&r->call, method, url, ps.p, ps.n, r->arena)) {
         r->fail = r->call.err;
         r->fail_status = r->call.status;
@@ -259,8 +263,8 @@ static void http_req_begin(http_req *r, const char *method, const char *url)
     }
     /* A declared length over the limit is refused before its body is
      * read, whatever else is wrong with the request. */
-    const char *cl = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
-                                                 MHD_HTTP_HEADER_CONTENT_LENGTH);
+    const char *cl = MHD_lookup_connection_value(
+        r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
     size_t max = h->cfg->service.query_recv_max_bytes;
     if (cl != NULL && strtoull(cl, NULL, 10) > max) {
         r->fail = ATP_E_TOO_LARGE;
@@ -296,7 +300,8 @@ static void http_req_body(http_req *r, const char *data, size_t n)
         if (b == NULL) {
             r->fail = ATP_E_NOMEM;
             r->fail_status = 503;
-            snprintf(r->fail_msg, sizeof r->fail_msg, "out of memory reading the body");
+            snprintf(r->fail_msg, sizeof r->fail_msg,
+                     "out of memory reading the body");
             return;
         }
         r->body = b;
@@ -312,30 +317,42 @@ static void http_req_body(http_req *r, const char *data, size_t n)
  * resumes it when it queues an event; both under the stream's lock
  * (sse.c), so the resume always follows the suspend. */
 
-static void http_sse_sleep_cb(void *ctx) { MHD_suspend_connection(ctx); }
+static void http_sse_sleep_cb(void *ctx)
+{
+    MHD_suspend_connection(ctx);
+}
 
-static void http_sse_wake_cb(void *ctx) { MHD_resume_connection(ctx); }
+static void http_sse_wake_cb(void *ctx)
+{
+    MHD_resume_connection(ctx);
+}
 
-static ssize_t http_sse_reader_cb(void *cls, uint64_t pos, char *buf, size_t max)
+static ssize_t http_sse_reader_cb(void *cls, uint64_t pos, char *buf,
+                                  size_t max)
 {
     (void)pos;
     ssize_t n = http_sse_read(cls, buf, max);
     return n < 0 ? MHD_CONTENT_READER_END_OF_STREAM : n;
 }
 
-static void http_sse_free_cb(void *cls) { http_sse_close(cls); }
+static void http_sse_free_cb(void *cls)
+{
+    http_sse_close(cls);
+}
 
 static enum MHD_Result http_sse_start(http_req *r)
 {
     http *h = r->h;
     if (h->sse == NULL)
-        return http_reply_error(r, 0, ATP_E_BUSY, "the change feed is not running");
+        return http_reply_error(r, 0, ATP_E_BUSY,
+                                "the change feed is not running");
     const char *last =
         MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Last-Event-ID");
     atp_err err;
     char msg[200];
     http_sse_io io = {http_sse_sleep_cb, http_sse_wake_cb, r->conn};
-    http_sse_stream *st = http_sse_open(h->sse, &r->call, last, io, &err, msg, sizeof msg);
+    http_sse_stream *st =
+        http_sse_open(h->sse, &r->call, last, io, &err, msg, sizeof msg);
     if (st == NULL)
         return http_reply_error(r, 0, err, msg);
     struct MHD_Response *resp = MHD_create_response_from_callback(
@@ -344,7 +361,8 @@ static enum MHD_Result http_sse_start(http_req *r)
         http_sse_close(st);
         return MHD_NO;
     }
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream");
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+                            "text/event-stream");
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
     enum MHD_Result ret = MHD_queue_response(r->conn, MHD_HTTP_OK, resp);
     MHD_destroy_response(resp);
@@ -368,7 +386,8 @@ static enum MHD_Result http_req_run(http_req *r)
     size_t len;
     const void *req = codec_writer_data(r->req_w, &len);
     if (r->call.async) {
-        atomic_store_explicit(&r->state, HTTP_REQ_WAITING, memory_order_relaxed);
+        atomic_store_explicit(&r->state, HTTP_REQ_WAITING,
+                              memory_order_relaxed);
         MHD_suspend_connection(r->conn);
     }
     if (!request_handle(h->env, req, len, r->arena, r->rep_w, &r->async))
@@ -392,7 +411,8 @@ static enum MHD_Result http_req_refuse(http_req *r)
 
 static enum MHD_Result http_access_cb(void *cls, struct MHD_Connection *conn,
                                       const char *url, const char *method,
-                                      const char *version, const char *upload_data,
+                                      const char *version,
+                                      const char *upload_data,
                                       size_t *upload_data_size, void **con_cls)
 {
     (void)version;
@@ -429,7 +449,8 @@ static enum MHD_Result http_access_cb(void *cls, struct MHD_Connection *conn,
 }
 
 static void http_completed_cb(void *cls, struct MHD_Connection *conn,
-                              void **con_cls, enum MHD_RequestTerminationCode toe)
+                              void **con_cls,
+                              enum MHD_RequestTerminationCode toe)
 {
     (void)conn, (void)toe;
     http_req *r = *con_cls;
@@ -471,7 +492,7 @@ static void http_log_cb(void *cls, const char *fmt, va_list ap)
     log_debug("http", "libmicrohttpd: %s", line);
 }
 
-/* ---- status ---------------------------------------------------------------- */
+/* ---- status -------------------------------------------------------------- */
 
 static void http_status_write(void *arg, codec_writer *w)
 {
@@ -490,8 +511,9 @@ static void http_status_write(void *arg, codec_writer *w)
                     atomic_load_explicit(&h->rejected, memory_order_relaxed));
     codec_w_kv_uint(w, "connections",
                     atomic_load_explicit(&h->conns_open, memory_order_relaxed));
-    codec_w_kv_uint(w, "connections_total",
-                    atomic_load_explicit(&h->conns_total, memory_order_relaxed));
+    codec_w_kv_uint(
+        w, "connections_total",
+        atomic_load_explicit(&h->conns_total, memory_order_relaxed));
     codec_w_kv_uint(w, "event_streams", http_sse_count(h->sse));
     codec_w_cstr(w, "errors");
     codec_w_map(w, n_err);
@@ -500,17 +522,19 @@ static void http_status_write(void *arg, codec_writer *w)
             codec_w_kv_uint(w, atp_err_name((int)i), errs[i]);
 }
 
-/* ---- lifecycle ------------------------------------------------------------- */
+/* ---- lifecycle ----------------------------------------------------------- */
 
 /* http_bind_addr resolves the host of an http://host:port URL (numeric
  * addresses only: checked by the config) into ss. */
-static bool http_bind_addr(const char *url, struct sockaddr_storage *ss, bool *v6)
+static bool http_bind_addr(const char *url, struct sockaddr_storage *ss,
+                           bool *v6)
 {
     char host[64];
     unsigned port;
     if (!config_http_url_split(url, host, sizeof host, &port))
         return false;
-    struct addrinfo hints = {.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE,
+    struct addrinfo hints = {.ai_flags =
+                                 AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE,
                              .ai_socktype = SOCK_STREAM};
     char ps[8];
     snprintf(ps, sizeof ps, "%u", port);
@@ -523,7 +547,8 @@ static bool http_bind_addr(const char *url, struct sockaddr_storage *ss, bool *v
     return true;
 }
 
-atp_err http_alloc(const config *cfg, request_env *env, changes *chg, http **out)
+atp_err http_alloc(const config *cfg, request_env *env, changes *chg,
+                   http **out)
 {
     http *h = calloc(1, sizeof *h);
     if (h == NULL)
@@ -534,7 +559,8 @@ atp_err http_alloc(const config *cfg, request_env *env, changes *chg, http **out
     pthread_mutex_init(&h->pool_mu, NULL);
     const config_service *s = &cfg->service;
     if (!http_bind_addr(s->http_listen, &h->addr, &h->v6)) {
-        log_error("http", "cannot resolve service.http_listen %s", s->http_listen);
+        log_error("http", "cannot resolve service.http_listen %s",
+                  s->http_listen);
         http_free(h);
         return ATP_E_TRANSPORT;
     }
@@ -560,8 +586,10 @@ atp_err http_start(http *h)
         {MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)http_log_cb, NULL},
         {MHD_OPTION_SOCK_ADDR, 0, &h->addr},
         {MHD_OPTION_CONNECTION_LIMIT, s->http_max_connections, NULL},
-        {MHD_OPTION_CONNECTION_TIMEOUT, (s->http_timeout_ms + 999) / 1000, NULL},
-        {MHD_OPTION_CONNECTION_MEMORY_LIMIT, (intptr_t)s->http_max_header_bytes, NULL},
+        {MHD_OPTION_CONNECTION_TIMEOUT, (s->http_timeout_ms + 999) / 1000,
+         NULL},
+        {MHD_OPTION_CONNECTION_MEMORY_LIMIT, (intptr_t)s->http_max_header_bytes,
+         NULL},
         {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)http_completed_cb, h},
         {MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)http_connection_cb, h},
         {MHD_OPTION_UNESCAPE_CALLBACK, (intptr_t)http_unescape_cb, NULL},
@@ -581,12 +609,15 @@ atp_err http_start(http *h)
     char host[64];
     unsigned port;
     config_http_url_split(s->http_listen, host, sizeof host, &port);
-    snprintf(h->url, sizeof h->url, h->v6 ? "http://[%s]:%u" : "http://%s:%u", host,
-             info != NULL ? (unsigned)info->port : port);
+    snprintf(h->url, sizeof h->url, h->v6 ? "http://[%s]:%u" : "http://%s:%u",
+             host, info != NULL ? (unsigned)info->port : port);
     return ATP_OK;
 }
 
-const char *http_listen_url(const http *h) { return h->url; }
+const char *http_listen_url(const http *h)
+{
+    return h->url;
+}
 
 void http_stop(http *h)
 {

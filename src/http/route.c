@@ -30,11 +30,15 @@ typedef struct http_route_def {
 } http_route_def;
 
 static const http_route_def http_routes[] = {
-    {"GET", "/v1/availability/{sku}/{region}", "atp", .params = {{"channel", HTTP_P_STR}}},
-    {"GET", "/v1/availability/{sku}", "regions", .params = {{"channel", HTTP_P_STR}}},
+    {"GET", "/v1/availability/{sku}/{region}", "atp",
+     .params = {{"channel", HTTP_P_STR}}},
+    {"GET", "/v1/availability/{sku}", "regions",
+     .params = {{"channel", HTTP_P_STR}}},
     {"POST", "/v1/availability/cart", "cart", .body = true, .line_qty = true},
     {"GET", "/v1/regions/{region}/availability", "scan",
-     .params = {{"cursor", HTTP_P_INT}, {"limit", HTTP_P_INT}, {"channel", HTTP_P_STR}}},
+     .params = {{"cursor", HTTP_P_INT},
+                {"limit", HTTP_P_INT},
+                {"channel", HTTP_P_STR}}},
     {"GET", "/v1/sources", "sources"},
     {"GET", "/v1/status", "status"},
     {"POST", "/v1/snapshots", "snapshot", .async = true},
@@ -42,10 +46,14 @@ static const http_route_def http_routes[] = {
      .created = true, .line_qty = true},
     {"GET", "/v1/reservations/{id}", "reservation", .async = true},
     {"DELETE", "/v1/reservations/{id}", "release", .async = true},
-    {"POST", "/v1/reservations/{id}/commit", "commit", .body = true, .async = true},
-    {"POST", "/v1/reservations/{id}/release", "release", .body = true, .async = true},
-    {"POST", "/v1/reservations/{id}/extend", "extend", .body = true, .async = true},
-    {"GET", "/v1/changes", NULL, .params = {{"region", HTTP_P_STR}, {"sku", HTTP_P_STR}}},
+    {"POST", "/v1/reservations/{id}/commit", "commit", .body = true,
+     .async = true},
+    {"POST", "/v1/reservations/{id}/release", "release", .body = true,
+     .async = true},
+    {"POST", "/v1/reservations/{id}/extend", "extend", .body = true,
+     .async = true},
+    {"GET", "/v1/changes", NULL,
+     .params = {{"region", HTTP_P_STR}, {"sku", HTTP_P_STR}}},
 };
 
 #define HTTP_ROUTES (sizeof http_routes / sizeof http_routes[0])
@@ -62,24 +70,24 @@ static int http_hex(char c)
 }
 
 /* http_decode percent-decodes s[0..n) into a (plus: '+' is a space, as in
- * a query string). false: a '%' not followed by two hex digits, or out of
- * memory (out->ptr NULL). The result may hold any byte: the request
- * module judges it (an id must be printable UTF-8). */
-static bool http_decode(const char *s, size_t n, bool plus, codec_arena *a,
-                        codec_str *out)
+ * a query string). Returns ATP_OK, ATP_E_BAD_REQUEST (a '%' not followed
+ * by two hex digits) or ATP_E_NOMEM. The result may hold any byte: the
+ * request module judges it (an id must be printable UTF-8). */
+static atp_err http_decode(const char *s, size_t n, bool plus, codec_arena *a,
+                           codec_str *out)
 {
     char *d = codec_arena_malloc(a, n ? n : 1);
     out->ptr = d;
     out->len = 0;
     if (d == NULL)
-        return false;
+        return ATP_E_NOMEM;
     size_t o = 0;
     for (size_t i = 0; i < n; i++) {
         if (s[i] == '%') {
             int hi = i + 2 < n ? http_hex(s[i + 1]) : -1;
             int lo = i + 2 < n ? http_hex(s[i + 2]) : -1;
             if (hi < 0 || lo < 0)
-                return false;
+                return ATP_E_BAD_REQUEST;
             d[o++] = (char)(hi << 4 | lo);
             i += 2;
         } else {
@@ -87,11 +95,11 @@ static bool http_decode(const char *s, size_t n, bool plus, codec_arena *a,
         }
     }
     out->len = (uint32_t)o;
-    return true;
+    return ATP_OK;
 }
 
-static void http_call_fail(http_call *c, int status, atp_err err, const char *fmt,
-                           const char *arg)
+static void http_call_fail(http_call *c, int status, atp_err err,
+                           const char *fmt, const char *arg)
 {
     c->status = status;
     c->err = err;
@@ -118,10 +126,10 @@ static const char *http_capture_key(const char *p, size_t pn)
 }
 
 /* http_match matches path against pattern; on a match, captures become
- * fields of c (decoded into a). Returns 1 on a match, 0 on none, -1 on a
- * malformed percent-encoding or out of memory inside a captured segment. */
-static int http_match(http_call *c, const char *pattern, const char *path,
-                      codec_arena *a)
+ * fields of c (decoded into a). Returns ATP_OK with *match, or
+ * http_decode's error for a captured segment. */
+static atp_err http_match(http_call *c, const char *pattern, const char *path,
+                          codec_arena *a, bool *match)
 {
     const char *p = pattern, *s = path;
     size_t n0 = c->n_fields;
@@ -133,8 +141,9 @@ static int http_match(http_call *c, const char *pattern, const char *path,
         size_t sn = se ? (size_t)(se - s) : strlen(s);
         if (p[0] == '{') {
             codec_str v;
-            if (!http_decode(s, sn, false, a, &v))
-                return -1;
+            atp_err err = http_decode(s, sn, false, a, &v);
+            if (err != ATP_OK)
+                return err;
             const char *key = http_capture_key(p, pn);
             http_field_add_str(c, key, v);
         } else if (pn != sn || memcmp(p, s, pn) != 0) {
@@ -143,11 +152,14 @@ static int http_match(http_call *c, const char *pattern, const char *path,
         p += pn;
         s += sn;
     }
-    if (*p == '\0' && *s == '\0')
-        return 1;
+    if (*p == '\0' && *s == '\0') {
+        *match = true;
+        return ATP_OK;
+    }
 none:
     c->n_fields = n0;
-    return 0;
+    *match = false;
+    return ATP_OK;
 }
 
 /* http_query_int: a query value of decimal digits as an integer (beyond
@@ -169,11 +181,11 @@ static bool http_query_int(codec_str s, int64_t *out)
 }
 
 /* http_params_take adds the query parameters route r reads to c (the first
- * occurrence of each wins, as in a request map). false: malformed
- * percent-encoding or out of memory. */
-static bool http_params_take(http_call *c, const http_route_def *r,
-                             const http_param *params, size_t n_params,
-                             codec_arena *a)
+ * occurrence of each wins, as in a request map). Returns http_decode's
+ * error for a value. */
+static atp_err http_params_take(http_call *c, const http_route_def *r,
+                                const http_param *params, size_t n_params,
+                                codec_arena *a)
 {
     for (size_t d = 0; d < 3 && r->params[d].name != NULL; d++) {
         const http_param_def *def = &r->params[d];
@@ -184,13 +196,14 @@ static bool http_params_take(http_call *c, const http_route_def *r,
             if (v == NULL || v[0] == '\0')
                 break; /* "?cursor=": absent */
             codec_str s;
-            if (!http_decode(v, strlen(v), true, a, &s))
-                return false;
+            atp_err err = http_decode(v, strlen(v), true, a, &s);
+            if (err != ATP_OK)
+                return err;
             int64_t iv;
             if (def->kind == HTTP_P_INT && http_query_int(s, &iv)) {
                 if (c->n_fields < HTTP_FIELDS_MAX)
-                    c->fields[c->n_fields++] =
-                        (codec_json_field){.key = def->name, .is_int = true, .i = iv};
+                    c->fields[c->n_fields++] = (codec_json_field){
+                        .key = def->name, .is_int = true, .i = iv};
             } else {
                 /* Not digits: passed as a string, which the request module
                  * refuses as the wrong type (bad_request), as over nng. */
@@ -199,7 +212,19 @@ static bool http_params_take(http_call *c, const http_route_def *r,
             break;
         }
     }
-    return true;
+    return ATP_OK;
+}
+
+/* http_call_decode_fail: a path or query that cannot be decoded. */
+static bool http_call_decode_fail(http_call *c, atp_err err, const char *where)
+{
+    if (err == ATP_E_NOMEM)
+        http_call_fail(c, http_status_of(err), err,
+                       "out of memory decoding the %s", where);
+    else
+        http_call_fail(c, 400, ATP_E_BAD_REQUEST,
+                       "malformed percent-encoding in the %s", where);
+    return false;
 }
 
 bool http_route(http_call *c, const char *method, const char *path,
@@ -209,21 +234,19 @@ bool http_route(http_call *c, const char *method, const char *path,
     size_t allow_len = 0;
     for (size_t i = 0; i < HTTP_ROUTES; i++) {
         const http_route_def *r = &http_routes[i];
-        int m = http_match(c, r->pattern, path, a);
-        if (m < 0) {
-            http_call_fail(c, 400, ATP_E_BAD_REQUEST,
-                           "malformed percent-encoding in the path%s", "");
-            return false;
-        }
-        if (m == 0)
+        bool m;
+        atp_err err = http_match(c, r->pattern, path, a, &m);
+        if (err != ATP_OK)
+            return http_call_decode_fail(c, err, "path");
+        if (!m)
             continue;
         if (strcmp(method, r->method) != 0) {
             /* Another method's route: remember it for Allow. */
             c->n_fields = 0;
             if (strstr(c->allow, r->method) == NULL)
-                allow_len += (size_t)snprintf(c->allow + allow_len,
-                                              sizeof c->allow - allow_len, "%s%s",
-                                              allow_len ? ", " : "", r->method);
+                allow_len += (size_t)snprintf(
+                    c->allow + allow_len, sizeof c->allow - allow_len, "%s%s",
+                    allow_len ? ", " : "", r->method);
             continue;
         }
         c->op = r->op;
@@ -232,14 +255,12 @@ bool http_route(http_call *c, const char *method, const char *path,
         c->async = r->async;
         c->created = r->created;
         c->line_qty = r->line_qty;
-        if (!http_params_take(c, r, params, n_params, a)) {
-            http_call_fail(c, 400, ATP_E_BAD_REQUEST,
-                           "malformed percent-encoding in the query string%s", "");
-            return false;
-        }
+        err = http_params_take(c, r, params, n_params, a);
+        if (err != ATP_OK)
+            return http_call_decode_fail(c, err, "query string");
         if (c->op != NULL)
-            c->fields[c->n_fields++] =
-                (codec_json_field){.key = "op", .str = {c->op, (uint32_t)strlen(c->op)}};
+            c->fields[c->n_fields++] = (codec_json_field){
+                .key = "op", .str = {c->op, (uint32_t)strlen(c->op)}};
         return true;
     }
     if (allow_len > 0) {
@@ -322,8 +343,8 @@ bool http_reply_read(const void *rep, size_t len, http_reply_info *out)
         return false;
     if (!ok) {
         int64_t code;
-        if (!codec_view_int(codec_view_get(codec_view_get(root, "error"), "code"),
-                            &code))
+        if (!codec_view_int(
+                codec_view_get(codec_view_get(root, "error"), "code"), &code))
             return false;
         out->code = (int)code;
         return true;

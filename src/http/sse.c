@@ -97,7 +97,8 @@ void http_sse_free(http_sse *s)
 static void http_sse_put(http_sse_stream *st, const char *text, size_t n)
 {
     static const char gap[] =
-        "event: gap\ndata: {\"reason\":\"slow_client\",\"message\":\"events were "
+        "event: gap\ndata: {\"reason\":\"slow_client\",\"message\":\"events "
+        "were "
         "dropped: this client read too slowly; re-read with a scan "
         "(GET /v1/regions/{region}/availability)\"}\n\n";
     if (st->ended || st->closed)
@@ -105,7 +106,8 @@ static void http_sse_put(http_sse_stream *st, const char *text, size_t n)
     if (st->len - st->off + n > HTTP_SSE_BUF_MAX) {
         /* Keep the event the reader may be in the middle of (up to its
          * blank line), drop the ones not started, then the gap. */
-        const char *end = memmem(st->buf + st->off, st->len - st->off, "\n\n", 2);
+        const char *end =
+            memmem(st->buf + st->off, st->len - st->off, "\n\n", 2);
         st->len = end != NULL ? (size_t)(end + 2 - st->buf) : st->off;
         text = gap;
         n = sizeof gap - 1;
@@ -122,7 +124,8 @@ static void http_sse_put(http_sse_stream *st, const char *text, size_t n)
         if (cap > st->cap) {
             char *b = realloc(st->buf, cap);
             if (b == NULL) {
-                log_warn("http", "out of memory: an event stream lost an event");
+                log_warn("http",
+                         "out of memory: an event stream lost an event");
                 return;
             }
             st->buf = b;
@@ -160,8 +163,8 @@ static void http_sse_sweep(http_sse *s)
 static bool http_sse_match(const http_sse_stream *st, const changes_event *ev)
 {
     return (st->region < 0 || st->region == (int64_t)ev->region) &&
-           (st->sku_len == 0 ||
-            (st->sku_len == ev->sku_len && memcmp(st->sku, ev->sku, ev->sku_len) == 0));
+           (st->sku_len == 0 || (st->sku_len == ev->sku_len &&
+                                 memcmp(st->sku, ev->sku, ev->sku_len) == 0));
 }
 
 void http_sse_feed(void *arg, const changes_event *ev)
@@ -193,8 +196,8 @@ void http_sse_feed(void *arg, const changes_event *ev)
             text = malloc(jlen + 64);
             if (text == NULL)
                 break;
-            n = (size_t)snprintf(text, 64, "id: %" PRIu64 "\nevent: change\ndata: ",
-                                 ev->seq);
+            n = (size_t)snprintf(
+                text, 64, "id: %" PRIu64 "\nevent: change\ndata: ", ev->seq);
             memcpy(text + n, json, jlen);
             memcpy(text + n + jlen, "\n\n", 2);
             n += jlen + 2;
@@ -210,8 +213,9 @@ void http_sse_feed(void *arg, const changes_event *ev)
 }
 
 /* http_sse_filter reads the stream's filter from c into st. */
-static bool http_sse_filter(http_sse *s, const http_call *c, http_sse_stream *st,
-                            atp_err *err, char *msg, size_t msg_cap)
+static bool http_sse_filter(http_sse *s, const http_call *c,
+                            http_sse_stream *st, atp_err *err, char *msg,
+                            size_t msg_cap)
 {
     const codec_json_field *r = http_field_find(c, "region");
     const codec_json_field *k = http_field_find(c, "sku");
@@ -273,7 +277,8 @@ http_sse_stream *http_sse_open(http_sse *s, const http_call *c,
         if (end == last_event_id || *end != '\0' || last != seq)
             n += (size_t)snprintf(head + n, sizeof head - n,
                                   "event: gap\ndata: {\"reason\":\"reconnect\","
-                                  "\"seq\":%" PRIu64 ",\"message\":\"atpd does not "
+                                  "\"seq\":%" PRIu64
+                                  ",\"message\":\"atpd does not "
                                   "replay the change feed: re-read with a scan "
                                   "(GET /v1/regions/{region}/availability) and "
                                   "apply events with a higher id\"}\n\n",

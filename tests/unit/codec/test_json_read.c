@@ -31,14 +31,15 @@ typedef struct test_out {
 } test_out;
 
 /* test_conv converts body with fields f[0..nf) and decodes the result. */
-static atp_err test_conv(test_out *o, const char *body, const codec_json_field *f, size_t nf,
-                         bool line_qty)
+static atp_err test_conv(test_out *o, const char *body,
+                         const codec_json_field *f, size_t nf, bool line_qty)
 {
     codec_writer_reset(o->w);
     codec_arena_clear(o->a);
     codec_json_opts opts = {f, nf, line_qty};
     o->msg[0] = '\0';
-    atp_err err = codec_json_request(o->w, &opts, body, strlen(body), o->msg, sizeof o->msg);
+    atp_err err = codec_json_request(o->w, &opts, body, strlen(body), o->msg,
+                                     sizeof o->msg);
     if (err != ATP_OK)
         return err;
     size_t len;
@@ -66,12 +67,13 @@ static void test_str_eq(const codec_val *v, const char *want)
 static void test_lines(void **state)
 {
     test_out *o = *state;
-    assert_int_equal(test_conv(o,
-                               "{\"channel\": \"web\", \"lines\": [{\"qty\": 2, \"region\": "
-                               "\"e\", \"sku\": \"A\", \"x\": 1}, [\"B\", \"w\", 3], "
-                               "{\"sku\": \"C\"}]}",
-                               NULL, 0, true),
-                     ATP_OK);
+    assert_int_equal(
+        test_conv(o,
+                  "{\"channel\": \"web\", \"lines\": [{\"qty\": 2, \"region\": "
+                  "\"e\", \"sku\": \"A\", \"x\": 1}, [\"B\", \"w\", 3], "
+                  "{\"sku\": \"C\"}]}",
+                  NULL, 0, true),
+        ATP_OK);
     assert_int_equal(codec_val_len(o->v), 2);
     test_str_eq(codec_val_get(o->v, "channel"), "web");
     const codec_val *lines = codec_val_get(o->v, "lines");
@@ -87,13 +89,17 @@ static void test_lines(void **state)
     assert_int_equal(codec_val_type(codec_val_at(l2, 1)), CODEC_NIL);
     assert_int_equal(codec_val_type(codec_val_at(l2, 2)), CODEC_NIL);
     /* Release lines: [sku, region], a qty member ignored. */
-    assert_int_equal(test_conv(o, "{\"lines\": [{\"sku\": \"A\", \"region\": \"e\", \"qty\": 1}]}",
-                               NULL, 0, false),
-                     ATP_OK);
-    assert_int_equal(codec_val_len(codec_val_at(codec_val_get(o->v, "lines"), 0)), 2);
+    assert_int_equal(
+        test_conv(
+            o, "{\"lines\": [{\"sku\": \"A\", \"region\": \"e\", \"qty\": 1}]}",
+            NULL, 0, false),
+        ATP_OK);
+    assert_int_equal(
+        codec_val_len(codec_val_at(codec_val_get(o->v, "lines"), 0)), 2);
     /* "lines" only at the top: elsewhere objects stay maps. */
-    assert_int_equal(test_conv(o, "{\"x\": {\"lines\": [{\"sku\": \"A\"}]}}", NULL, 0, true),
-                     ATP_OK);
+    assert_int_equal(
+        test_conv(o, "{\"x\": {\"lines\": [{\"sku\": \"A\"}]}}", NULL, 0, true),
+        ATP_OK);
     const codec_val *inner = codec_val_get(codec_val_get(o->v, "x"), "lines");
     assert_int_equal(codec_val_type(codec_val_at(inner, 0)), CODEC_MAP);
 }
@@ -101,12 +107,13 @@ static void test_lines(void **state)
 static void test_numbers(void **state)
 {
     test_out *o = *state;
-    assert_int_equal(test_conv(o,
-                               "{\"a\": 9007199254740991, \"b\": -9007199254740991, \"c\": "
-                               "9007199254740993, \"d\": -1e300, \"e\": 1.5, \"f\": 2.0, "
-                               "\"g\": 1e20, \"h\": -0}",
-                               NULL, 0, false),
-                     ATP_OK);
+    assert_int_equal(
+        test_conv(o,
+                  "{\"a\": 9007199254740991, \"b\": -9007199254740991, \"c\": "
+                  "9007199254740993, \"d\": -1e300, \"e\": 1.5, \"f\": 2.0, "
+                  "\"g\": 1e20, \"h\": -0}",
+                  NULL, 0, false),
+        ATP_OK);
     assert_int_equal(test_int(codec_val_get(o->v, "a")), 9007199254740991LL);
     assert_int_equal(test_int(codec_val_get(o->v, "b")), -9007199254740991LL);
     assert_int_equal(test_int(codec_val_get(o->v, "c")), INT64_MAX);
@@ -116,11 +123,13 @@ static void test_numbers(void **state)
     assert_int_equal(test_int(codec_val_get(o->v, "g")), INT64_MAX);
     assert_int_equal(test_int(codec_val_get(o->v, "h")), 0);
     bool b;
-    assert_int_equal(test_conv(o, "{\"t\": true, \"n\": null}", NULL, 0, false), ATP_OK);
+    assert_int_equal(test_conv(o, "{\"t\": true, \"n\": null}", NULL, 0, false),
+                     ATP_OK);
     assert_true(codec_val_bool(codec_val_get(o->v, "t"), &b) && b);
     assert_int_equal(codec_val_type(codec_val_get(o->v, "n")), CODEC_NIL);
     /* Beyond a double: a parse error, not a silent infinity. */
-    assert_int_equal(test_conv(o, "{\"x\": 1e999}", NULL, 0, false), ATP_E_BAD_REQUEST);
+    assert_int_equal(test_conv(o, "{\"x\": 1e999}", NULL, 0, false),
+                     ATP_E_BAD_REQUEST);
 }
 
 static void test_fields(void **state)
@@ -131,9 +140,11 @@ static void test_fields(void **state)
         {.key = "id", .str = {"r/1", 3}},
         {.key = "cursor", .is_int = true, .i = 7},
     };
-    assert_int_equal(test_conv(o, "{\"id\": \"other\", \"op\": \"reserve\", \"order_ref\": \"S\"}",
-                               f, 3, false),
-                     ATP_OK);
+    assert_int_equal(
+        test_conv(
+            o, "{\"id\": \"other\", \"op\": \"reserve\", \"order_ref\": \"S\"}",
+            f, 3, false),
+        ATP_OK);
     assert_int_equal(codec_val_len(o->v), 4); /* op, id, cursor, order_ref */
     test_str_eq(codec_val_get(o->v, "op"), "commit");
     test_str_eq(codec_val_get(o->v, "id"), "r/1");
@@ -164,18 +175,21 @@ static void test_refused(void **state)
         {"{\"a\\u0000\": 1}", ATP_E_BAD_REQUEST, "malformed JSON"},
         {"{\"a\": [[[[[[[[]]]]]]]]}", ATP_E_TOO_LARGE, "deeper than 8"},
         {"{\"lines\": [[[[[[[[]]]]]]]]}", ATP_E_TOO_LARGE, "deeper than 8"},
-        {"{\"lines\": [{\"sku\": [[[[[[]]]]]]}]}", ATP_E_TOO_LARGE, "deeper than 8"},
+        {"{\"lines\": [{\"sku\": [[[[[[]]]]]]}]}", ATP_E_TOO_LARGE,
+         "deeper than 8"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         atp_err err = test_conv(o, cases[i].body, NULL, 0, true);
         if (err != cases[i].want || strstr(o->msg, cases[i].msg) == NULL)
-            fail_msg("case %zu (%s): got %d '%s', want %d '%s'", i, cases[i].body, err, o->msg,
-                     cases[i].want, cases[i].msg);
+            fail_msg("case %zu (%s): got %d '%s', want %d '%s'", i,
+                     cases[i].body, err, o->msg, cases[i].want, cases[i].msg);
     }
     /* Depth 8 exactly is accepted (the map and 7 arrays, as over nng). */
-    assert_int_equal(test_conv(o, "{\"a\": [[[[[[[]]]]]]]}", NULL, 0, true), ATP_OK);
-    assert_int_equal(test_conv(o, "{\"lines\": [{\"sku\": [[[[[]]]]]}]}", NULL, 0, true),
+    assert_int_equal(test_conv(o, "{\"a\": [[[[[[[]]]]]]]}", NULL, 0, true),
                      ATP_OK);
+    assert_int_equal(
+        test_conv(o, "{\"lines\": [{\"sku\": [[[[[]]]]]}]}", NULL, 0, true),
+        ATP_OK);
 }
 
 static void test_json_out(void **state)
@@ -188,12 +202,14 @@ static void test_json_out(void **state)
     size_t len, jlen;
     const void *buf = codec_writer_data(o->w, &len);
     char *json;
-    assert_int_equal(codec_json_from_msgpack(o->a, buf, len, &json, &jlen), ATP_OK);
+    assert_int_equal(codec_json_from_msgpack(o->a, buf, len, &json, &jlen),
+                     ATP_OK);
     const char want[] = "{\"s\":\"a\\\"\\ufffd\",\"n\":-5}";
     assert_int_equal(jlen, sizeof want - 1);
     assert_memory_equal(json, want, jlen);
     free(json);
-    assert_int_equal(codec_json_from_msgpack(o->a, "\xc1", 1, &json, &jlen), ATP_E_BAD_REQUEST);
+    assert_int_equal(codec_json_from_msgpack(o->a, "\xc1", 1, &json, &jlen),
+                     ATP_E_BAD_REQUEST);
 }
 
 static int test_setup(void **state)
@@ -216,8 +232,8 @@ static int test_teardown(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_lines),   cmocka_unit_test(test_numbers),
-        cmocka_unit_test(test_fields),  cmocka_unit_test(test_refused),
+        cmocka_unit_test(test_lines),    cmocka_unit_test(test_numbers),
+        cmocka_unit_test(test_fields),   cmocka_unit_test(test_refused),
         cmocka_unit_test(test_json_out),
     };
     return cmocka_run_group_tests(tests, test_setup, test_teardown);

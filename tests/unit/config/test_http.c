@@ -64,12 +64,14 @@ static void test_bad_values(void **state)
     expect_diag_count(&d, 5);
     config_diags_fini(&d);
     static const char *const bad_urls[] = {
-        "http://localhost:7080", "http://127.0.0.1", "http://127.0.0.1:70800",
-        "http://:80",            "http://[::1:80",   "http://127.0.0.1:8x",
+        "http://localhost:7080",  "http://127.0.0.1",
+        "http://127.0.0.1:70800", "http://:80",
+        "http://[::1:80",         "http://127.0.0.1:8x",
     };
     for (size_t i = 0; i < sizeof bad_urls / sizeof bad_urls[0]; i++) {
         char doc[128];
-        snprintf(doc, sizeof doc, "service: {http_listen: '%s'}\n", bad_urls[i]);
+        snprintf(doc, sizeof doc, "service: {http_listen: '%s'}\n",
+                 bad_urls[i]);
         config_diags d2 = {0};
         if (config_test_load_str(doc, &c, &d2) == ATP_OK)
             fail_msg("accepted http_listen '%s'", bad_urls[i]);
@@ -83,16 +85,21 @@ static void test_url_split(void **state)
     (void)state;
     char host[64];
     unsigned port;
-    assert_true(config_http_url_split("http://127.0.0.1:7080", host, sizeof host, &port));
+    assert_true(config_http_url_split("http://127.0.0.1:7080", host,
+                                      sizeof host, &port));
     assert_string_equal(host, "127.0.0.1");
     assert_int_equal(port, 7080);
-    assert_true(config_http_url_split("http://[::1]:0", host, sizeof host, &port));
+    assert_true(
+        config_http_url_split("http://[::1]:0", host, sizeof host, &port));
     assert_string_equal(host, "::1");
     assert_int_equal(port, 0);
-    assert_false(config_http_url_split("http://[::1]", host, sizeof host, &port));
-    assert_false(config_http_url_split("https://127.0.0.1:1", host, sizeof host, &port));
+    assert_false(
+        config_http_url_split("http://[::1]", host, sizeof host, &port));
+    assert_false(
+        config_http_url_split("https://127.0.0.1:1", host, sizeof host, &port));
     assert_false(config_http_url_split(NULL, host, sizeof host, &port));
-    assert_false(config_http_url_split("http://127.0.0.1:1", host, 4, &port)); /* no room */
+    assert_false(config_http_url_split("http://127.0.0.1:1", host, 4,
+                                       &port)); /* no room */
 }
 
 static void test_demo(void **state)
@@ -112,7 +119,7 @@ static void test_demo(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_defaults),  cmocka_unit_test(test_every_key),
+        cmocka_unit_test(test_defaults),   cmocka_unit_test(test_every_key),
         cmocka_unit_test(test_bad_values), cmocka_unit_test(test_url_split),
         cmocka_unit_test(test_demo),
     };

@@ -28,8 +28,8 @@ static const codec_json_field *test_field(const http_call *c, const char *key)
     return http_field_find(c, key);
 }
 
-static void test_expect_str(const http_call *c, const char *key, const char *want,
-                            size_t want_len)
+static void test_expect_str(const http_call *c, const char *key,
+                            const char *want, size_t want_len)
 {
     const codec_json_field *f = test_field(c, key);
     assert_non_null(f);
@@ -76,18 +76,20 @@ static void test_flags_and_fields(void **state)
 {
     (void)state;
     http_call c;
-    assert_true(http_route(&c, "POST", "/v1/reservations", NULL, 0, test_arena));
+    assert_true(
+        http_route(&c, "POST", "/v1/reservations", NULL, 0, test_arena));
     assert_true(c.body && c.async && c.created && c.line_qty);
-    assert_true(http_route(&c, "POST", "/v1/reservations/r%2F1%20x/release", NULL, 0,
-                           test_arena));
+    assert_true(http_route(&c, "POST", "/v1/reservations/r%2F1%20x/release",
+                           NULL, 0, test_arena));
     assert_true(c.body && c.async && !c.created && !c.line_qty);
     test_expect_str(&c, "id", "r/1 x", 5);
-    assert_true(http_route(&c, "GET", "/v1/availability/A%2FB%00/e%41st", NULL, 0,
-                           test_arena));
+    assert_true(http_route(&c, "GET", "/v1/availability/A%2FB%00/e%41st", NULL,
+                           0, test_arena));
     assert_false(c.body || c.async);
     test_expect_str(&c, "sku", "A/B\0", 4);
     test_expect_str(&c, "region", "eAst", 4);
-    assert_true(http_route(&c, "POST", "/v1/availability/cart", NULL, 0, test_arena));
+    assert_true(
+        http_route(&c, "POST", "/v1/availability/cart", NULL, 0, test_arena));
     assert_true(c.body && !c.async && c.line_qty);
     assert_true(http_route(&c, "POST", "/v1/snapshots", NULL, 0, test_arena));
     assert_true(c.async && !c.body);
@@ -97,20 +99,23 @@ static void test_query(void **state)
 {
     (void)state;
     http_call c;
-    http_param p[] = {{"limit", "abc"},       {"cursor", "12"},  {"cursor", "99"},
-                      {"channel", "a+b%21"}, {"unknown", "x"}, {"sku", "ignored"}};
-    assert_true(http_route(&c, "GET", "/v1/regions/east/availability", p, 6, test_arena));
+    http_param p[] = {{"limit", "abc"}, {"cursor", "12"},
+                      {"cursor", "99"}, {"channel", "a+b%21"},
+                      {"unknown", "x"}, {"sku", "ignored"}};
+    assert_true(http_route(&c, "GET", "/v1/regions/east/availability", p, 6,
+                           test_arena));
     const codec_json_field *f = test_field(&c, "cursor");
     assert_non_null(f);
     assert_true(f->is_int);
-    assert_int_equal(f->i, 12); /* the first occurrence wins */
+    assert_int_equal(f->i, 12);             /* the first occurrence wins */
     test_expect_str(&c, "limit", "abc", 3); /* not digits: a string */
     test_expect_str(&c, "channel", "a b!", 4);
     assert_null(test_field(&c, "unknown"));
     assert_null(test_field(&c, "sku")); /* scan reads no sku */
 
     http_param big[] = {{"cursor", "99999999999999999999999"}, {"limit", ""}};
-    assert_true(http_route(&c, "GET", "/v1/regions/east/availability", big, 2, test_arena));
+    assert_true(http_route(&c, "GET", "/v1/regions/east/availability", big, 2,
+                           test_arena));
     f = test_field(&c, "cursor");
     assert_true(f->is_int);
     assert_int_equal(f->i, INT64_MAX); /* beyond 2^53-1: out of every range */
@@ -123,7 +128,8 @@ static void test_query(void **state)
     assert_null(test_field(&c, "op"));
 
     http_param bad[] = {{"channel", "%G1"}};
-    assert_false(http_route(&c, "GET", "/v1/availability/A/east", bad, 1, test_arena));
+    assert_false(
+        http_route(&c, "GET", "/v1/availability/A/east", bad, 1, test_arena));
     assert_int_equal(c.status, 400);
     assert_int_equal(c.err, ATP_E_BAD_REQUEST);
 }
@@ -135,7 +141,8 @@ static void test_errors(void **state)
     assert_false(http_route(&c, "GET", "/v1/nothing", NULL, 0, test_arena));
     assert_int_equal(c.status, 404);
     assert_int_equal(c.err, ATP_E_UNKNOWN_OP);
-    assert_false(http_route(&c, "GET", "/v1/availability/A/east/x", NULL, 0, test_arena));
+    assert_false(http_route(&c, "GET", "/v1/availability/A/east/x", NULL, 0,
+                            test_arena));
     assert_int_equal(c.status, 404);
     assert_false(http_route(&c, "GET", "/v1/status/", NULL, 0, test_arena));
     assert_int_equal(c.status, 404);
@@ -144,17 +151,22 @@ static void test_errors(void **state)
     assert_false(http_route(&c, "POST", "/v1/status", NULL, 0, test_arena));
     assert_int_equal(c.status, 405);
     assert_string_equal(c.allow, "GET");
-    assert_false(http_route(&c, "PUT", "/v1/reservations/r1", NULL, 0, test_arena));
+    assert_false(
+        http_route(&c, "PUT", "/v1/reservations/r1", NULL, 0, test_arena));
     assert_int_equal(c.status, 405);
     assert_string_equal(c.allow, "GET, DELETE");
-    assert_false(http_route(&c, "GET", "/v1/reservations", NULL, 0, test_arena));
+    assert_false(
+        http_route(&c, "GET", "/v1/reservations", NULL, 0, test_arena));
     assert_string_equal(c.allow, "POST");
-    assert_false(http_route(&c, "DELETE", "/v1/availability/cart", NULL, 0, test_arena));
+    assert_false(
+        http_route(&c, "DELETE", "/v1/availability/cart", NULL, 0, test_arena));
     assert_string_equal(c.allow, "GET, POST");
     /* A bad escape; a '%' at the very end of a segment. */
-    assert_false(http_route(&c, "GET", "/v1/availability/A%4/east", NULL, 0, test_arena));
+    assert_false(http_route(&c, "GET", "/v1/availability/A%4/east", NULL, 0,
+                            test_arena));
     assert_int_equal(c.status, 400);
-    assert_false(http_route(&c, "GET", "/v1/availability/A%", NULL, 0, test_arena));
+    assert_false(
+        http_route(&c, "GET", "/v1/availability/A%", NULL, 0, test_arena));
     assert_int_equal(c.status, 400);
     /* The message echoes the path as printable UTF-8. */
     assert_false(http_route(&c, "GET", "/v1/\x01\xff", NULL, 0, test_arena));
@@ -213,12 +225,16 @@ static void test_reply_status(void **state)
     (void)state;
     codec_writer *w = codec_writer_alloc(NULL, NULL);
     http_call reserve, other;
-    assert_true(http_route(&reserve, "POST", "/v1/reservations", NULL, 0, test_arena));
-    assert_true(http_route(&other, "POST", "/v1/reservations/r/commit", NULL, 0, test_arena));
+    assert_true(
+        http_route(&reserve, "POST", "/v1/reservations", NULL, 0, test_arena));
+    assert_true(http_route(&other, "POST", "/v1/reservations/r/commit", NULL, 0,
+                           test_arena));
     static const struct {
         bool granted, replayed;
         int reserve_status, other_status;
-    } cases[] = {{true, false, 201, 200}, {true, true, 200, 200}, {false, false, 200, 200}};
+    } cases[] = {{true, false, 201, 200},
+                 {true, true, 200, 200},
+                 {false, false, 200, 200}};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         codec_writer_reset(w);
         codec_w_map(w, 3);
@@ -230,8 +246,10 @@ static void test_reply_status(void **state)
         http_reply_info info;
         assert_true(http_reply_read(rep, len, &info));
         assert_int_equal(info.code, 0);
-        assert_int_equal(http_reply_status(&reserve, &info), cases[i].reserve_status);
-        assert_int_equal(http_reply_status(&other, &info), cases[i].other_status);
+        assert_int_equal(http_reply_status(&reserve, &info),
+                         cases[i].reserve_status);
+        assert_int_equal(http_reply_status(&other, &info),
+                         cases[i].other_status);
     }
     codec_writer_reset(w);
     codec_w_map(w, 2);
@@ -270,9 +288,12 @@ static int test_teardown(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_every_route),  cmocka_unit_test(test_flags_and_fields),
-        cmocka_unit_test(test_query),        cmocka_unit_test(test_errors),
-        cmocka_unit_test(test_status_table), cmocka_unit_test(test_reply_status),
+        cmocka_unit_test(test_every_route),
+        cmocka_unit_test(test_flags_and_fields),
+        cmocka_unit_test(test_query),
+        cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_status_table),
+        cmocka_unit_test(test_reply_status),
     };
     return cmocka_run_group_tests(tests, test_setup, test_teardown);
 }

@@ -29,8 +29,14 @@ typedef struct test_io {
     int sleeps, wakes;
 } test_io;
 
-static void test_sleep(void *ctx) { ((test_io *)ctx)->sleeps++; }
-static void test_wake(void *ctx) { ((test_io *)ctx)->wakes++; }
+static void test_sleep(void *ctx)
+{
+    ((test_io *)ctx)->sleeps++;
+}
+static void test_wake(void *ctx)
+{
+    ((test_io *)ctx)->wakes++;
+}
 
 typedef struct test_fx {
     config cfg;
@@ -74,17 +80,17 @@ static http_sse_stream *test_open(test_fx *fx, const http_param *p, size_t n,
     assert_true(http_route(&c, "GET", "/v1/changes", p, n, fx->arena));
     atp_err err;
     char msg[200];
-    http_sse_stream *st = http_sse_open(fx->hub, &c, last,
-                                        (http_sse_io){test_sleep, test_wake, io}, &err,
-                                        msg, sizeof msg);
+    http_sse_stream *st = http_sse_open(
+        fx->hub, &c, last, (http_sse_io){test_sleep, test_wake, io}, &err, msg,
+        sizeof msg);
     assert_non_null(st);
     return st;
 }
 
 /* test_event feeds one change of (sku, region) with seq and a padding
  * string of pad bytes (to fill buffers). */
-static void test_event(test_fx *fx, const char *sku, uint32_t region, uint64_t seq,
-                       size_t pad)
+static void test_event(test_fx *fx, const char *sku, uint32_t region,
+                       uint64_t seq, size_t pad)
 {
     codec_writer_reset(fx->w);
     codec_w_map(fx->w, 3);
@@ -140,7 +146,8 @@ static void test_filters(void **state)
     test_event(fx, "A", 1, 13, 0);
     assert_int_equal(a.wakes, 1); /* woken once, by the first event */
     t = test_read_all(s_all, NULL);
-    assert_non_null(strstr(t, "id: 11\nevent: change\ndata: {\"seq\":11,\"sku\":\"A\","));
+    assert_non_null(
+        strstr(t, "id: 11\nevent: change\ndata: {\"seq\":11,\"sku\":\"A\","));
     assert_non_null(strstr(t, "id: 12\n"));
     assert_non_null(strstr(t, "id: 13\n"));
     free(t);
@@ -170,13 +177,15 @@ static void test_bad_filter(void **state)
     atp_err err = ATP_OK;
     char msg[200];
     test_io io = {0};
-    assert_null(http_sse_open(fx->hub, &c, NULL, (http_sse_io){test_sleep, test_wake, &io},
-                              &err, msg, sizeof msg));
+    assert_null(http_sse_open(fx->hub, &c, NULL,
+                              (http_sse_io){test_sleep, test_wake, &io}, &err,
+                              msg, sizeof msg));
     assert_int_equal(err, ATP_E_UNKNOWN_REGION);
     http_param sku[] = {{"sku", "%01"}};
     assert_true(http_route(&c, "GET", "/v1/changes", sku, 1, fx->arena));
-    assert_null(http_sse_open(fx->hub, &c, NULL, (http_sse_io){test_sleep, test_wake, &io},
-                              &err, msg, sizeof msg));
+    assert_null(http_sse_open(fx->hub, &c, NULL,
+                              (http_sse_io){test_sleep, test_wake, &io}, &err,
+                              msg, sizeof msg));
     assert_int_equal(err, ATP_E_BAD_SKU);
     assert_int_equal(http_sse_count(fx->hub), 0);
 }
@@ -212,7 +221,8 @@ static void test_slow_reader(void **state)
     free(test_read_all(st, NULL));
     test_event(fx, "A", 0, 1, 3000);
     char part[100];
-    assert_int_equal(http_sse_read(st, part, sizeof part), (ssize_t)sizeof part);
+    assert_int_equal(http_sse_read(st, part, sizeof part),
+                     (ssize_t)sizeof part);
     for (uint64_t seq = 2; seq < 600; seq++) /* 600 x 3 KB: past 1 MiB */
         test_event(fx, "A", 0, seq, 3000);
     size_t n;
@@ -222,10 +232,13 @@ static void test_slow_reader(void **state)
      * that came after the gap. */
     char *end1 = strstr(rest, "\n\n");
     assert_non_null(end1);
-    assert_true(strncmp(end1 + 2, "event: gap\ndata: {\"reason\":\"slow_client\"", 40) == 0);
+    assert_true(strncmp(end1 + 2,
+                        "event: gap\ndata: {\"reason\":\"slow_client\"",
+                        40) == 0);
     /* Every block after it is a whole event. */
     for (char *p = strstr(end1 + 2, "\n\n") + 2; *p != '\0';) {
-        assert_true(strncmp(p, "id: ", 4) == 0 || strncmp(p, "event: gap", 10) == 0);
+        assert_true(strncmp(p, "id: ", 4) == 0 ||
+                    strncmp(p, "event: gap", 10) == 0);
         char *e = strstr(p, "\n\n");
         assert_non_null(e);
         p = e + 2;
@@ -252,8 +265,9 @@ static void test_end_all(void **state)
     char msg[100];
     http_call c;
     assert_true(http_route(&c, "GET", "/v1/changes", NULL, 0, fx->arena));
-    assert_null(http_sse_open(fx->hub, &c, NULL, (http_sse_io){test_sleep, test_wake, &io},
-                              &err, msg, sizeof msg));
+    assert_null(http_sse_open(fx->hub, &c, NULL,
+                              (http_sse_io){test_sleep, test_wake, &io}, &err,
+                              msg, sizeof msg));
     assert_int_equal(err, ATP_E_BUSY);
     http_sse_close(st);
 }
@@ -261,11 +275,16 @@ static void test_end_all(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_filters, test_setup, test_teardown),
-        cmocka_unit_test_setup_teardown(test_bad_filter, test_setup, test_teardown),
-        cmocka_unit_test_setup_teardown(test_last_event_id, test_setup, test_teardown),
-        cmocka_unit_test_setup_teardown(test_slow_reader, test_setup, test_teardown),
-        cmocka_unit_test_setup_teardown(test_end_all, test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_filters, test_setup,
+                                        test_teardown),
+        cmocka_unit_test_setup_teardown(test_bad_filter, test_setup,
+                                        test_teardown),
+        cmocka_unit_test_setup_teardown(test_last_event_id, test_setup,
+                                        test_teardown),
+        cmocka_unit_test_setup_teardown(test_slow_reader, test_setup,
+                                        test_teardown),
+        cmocka_unit_test_setup_teardown(test_end_all, test_setup,
+                                        test_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
