@@ -245,7 +245,10 @@ atp_err codec_json_from_msgpack(codec_arena *a, const void *buf, size_t len,
     atp_err err = codec_decode(a, buf, len, &v);
     if (err != ATP_OK)
         return err;
-    codec_jbuf b = {0};
+    /* JSON of a reply is about twice its msgpack: one allocation, mostly. */
+    codec_jbuf b = {.cap = len * 2 + 64};
+    b.p = malloc(b.cap);
+    b.failed = b.p == NULL;
     codec_json_value(&b, codec__obj(v));
     if (b.failed || b.p == NULL) {
         free(b.p);

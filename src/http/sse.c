@@ -52,7 +52,8 @@ struct http_sse {
     http_sse_stream *streams;
     bool ended;
     _Atomic size_t count;
-    codec_arena *arena; /* changes thread only */
+    codec_arena *arena;   /* changes thread only */
+    int64_t keepalive_ms; /* set before streams open */
 };
 
 atp_err http_sse_alloc(const config *cfg, changes *chg, http_sse **out)
@@ -64,6 +65,7 @@ atp_err http_sse_alloc(const config *cfg, changes *chg, http_sse **out)
     }
     s->cfg = cfg;
     s->chg = chg;
+    s->keepalive_ms = HTTP_SSE_KEEPALIVE_MS;
     pthread_mutex_init(&s->mu, NULL);
     if (chg != NULL)
         changes_listener_set(chg, http_sse_feed, s);
@@ -176,7 +178,7 @@ void http_sse_feed(void *arg, const changes_event *ev)
         int64_t now = clock_mono_ms();
         for (http_sse_stream *st = s->streams; st != NULL; st = st->next) {
             pthread_mutex_lock(&st->mu);
-            if (now - st->last_ms >= HTTP_SSE_KEEPALIVE_MS)
+            if (now - st->last_ms >= s->keepalive_ms)
                 http_sse_put(st, ": keep-alive\n\n", 14);
             pthread_mutex_unlock(&st->mu);
         }
@@ -355,6 +357,11 @@ void http_sse_end_all(http_sse *s)
         pthread_mutex_unlock(&st->mu);
     }
     pthread_mutex_unlock(&s->mu);
+}
+
+void http_sse_keepalive_set(http_sse *s, int64_t ms)
+{
+    s->keepalive_ms = ms;
 }
 
 size_t http_sse_count(http_sse *s)

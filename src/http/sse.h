@@ -55,6 +55,9 @@ void http_sse_end_all(http_sse *s);
 /* http_sse_feed is the changes listener (changes thread): ev NULL is a
  * tick (keep-alives, and streams closed since are freed). */
 void http_sse_feed(void *arg, const changes_event *ev);
+/* http_sse_keepalive_set: the silence after which a stream gets a
+ * keep-alive comment (15 s; unit tests shorten it). Before streams open. */
+void http_sse_keepalive_set(http_sse *s, int64_t ms);
 /* http_sse_count: streams open now. */
 size_t http_sse_count(http_sse *s);
 

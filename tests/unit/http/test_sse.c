@@ -21,7 +21,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <time.h>
+
 #include "codec/codec.h"
+#include "common/clock.h"
 #include "config/config.h"
 #include "http/sse.h"
 
@@ -248,6 +251,30 @@ static void test_slow_reader(void **state)
     http_sse_feed(fx->hub, NULL);
 }
 
+static void test_keepalive(void **state)
+{
+    test_fx *fx = *state;
+    test_io io = {0};
+    http_sse_keepalive_set(fx->hub, 20);
+    http_sse_stream *st = test_open(fx, NULL, 0, NULL, &io);
+    free(test_read_all(st, NULL)); /* asleep */
+    http_sse_feed(fx->hub, NULL);  /* a tick right away: not silent long */
+    assert_int_equal(io.wakes, 0);
+    /* Ticks until the silence passed 20 ms (bounded: 5 s). */
+    int64_t deadline = clock_mono_ms() + 5000;
+    while (io.wakes == 0 && clock_mono_ms() < deadline) {
+        struct timespec ts = {0, 5 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+        http_sse_feed(fx->hub, NULL);
+    }
+    assert_int_equal(io.wakes, 1);
+    char *t = test_read_all(st, NULL);
+    assert_string_equal(t, ": keep-alive\n\n");
+    free(t);
+    http_sse_close(st);
+    http_sse_feed(fx->hub, NULL);
+}
+
 static void test_end_all(void **state)
 {
     test_fx *fx = *state;
@@ -282,6 +309,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_last_event_id, test_setup,
                                         test_teardown),
         cmocka_unit_test_setup_teardown(test_slow_reader, test_setup,
+                                        test_teardown),
+        cmocka_unit_test_setup_teardown(test_keepalive, test_setup,
                                         test_teardown),
         cmocka_unit_test_setup_teardown(test_end_all, test_setup,
                                         test_teardown),
