@@ -12,6 +12,8 @@ packages=(
   # clang and its UBSan runtime: tests/clang_ubsan (a check GCC's UBSan lacks)
   clang libclang-rt-14-dev
 )
+# The HTTP tests: docs/openapi.yaml as JSON Schema, and a curl smoke test.
+packages+=(python3-yaml python3-jsonschema curl)
 if [ "${ATP_BENCH_DEPS:-0}" = 1 ]; then
   packages+=(redis-server libhiredis-dev gnuplot-nox)
   # atp-bench --http (libcurl client; the floor uses atpd's libmicrohttpd)

@@ -45,7 +45,7 @@ static const http_route_def http_routes[] = {
     {"POST", "/v1/reservations", "reserve", .body = true, .async = true,
      .created = true, .line_qty = true},
     {"GET", "/v1/reservations/{id}", "reservation", .async = true},
-    {"DELETE", "/v1/reservations/{id}", "release", .body = true, .async = true},
+    {"DELETE", "/v1/reservations/{id}", "release", .async = true},
     {"POST", "/v1/reservations/{id}/commit", "commit", .body = true,
      .async = true},
     {"POST", "/v1/reservations/{id}/release", "release", .body = true,
