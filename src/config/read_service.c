@@ -33,7 +33,7 @@ static const char *const config_service_keys[] = {
     "feed_listen",           "feed_interval",          "snapshot_interval",
     "control_listen",        "resync_retry",           "resync_timeout",
     "resync_hold_messages",  "scheduling",             "snapshot_timeout",
-    "snapshot_max_events",
+    "snapshot_max_events",   "log_format",             "log_repeat_window",
 };
 enum {
     SVC_QUERY_LISTEN,
@@ -58,6 +58,8 @@ enum {
     SVC_SCHEDULING,
     SVC_SNAPSHOT_TIMEOUT,
     SVC_SNAPSHOT_MAX_EVENTS,
+    SVC_LOG_FORMAT,
+    SVC_LOG_REPEAT_WINDOW,
     SVC_N
 };
 
@@ -189,6 +191,17 @@ void config__parse_service(config__walk *w, const yaml_node_t *node)
                                "batch or normal", choices, &k))
             s->sched_batch = k == 0;
     }
+    if (v[SVC_LOG_FORMAT]) {
+        static const char *const choices[] = {"text", "json", NULL};
+        int k;
+        if (config__get_choice(w, v[SVC_LOG_FORMAT], "service.log_format",
+                               "text or json", choices, &k))
+            s->log_json = k == 1;
+    }
+    if (v[SVC_LOG_REPEAT_WINDOW])
+        config__get_duration(w, v[SVC_LOG_REPEAT_WINDOW],
+                             "service.log_repeat_window", 0, 3600 * 1000,
+                             &s->log_repeat_window_ms);
     if (v[SVC_LOG_LEVEL]) {
         static const char expected[] = "one of debug, info, warn, error";
         size_t len;

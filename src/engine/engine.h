@@ -268,6 +268,26 @@ atp_err engine_snapshot_submit(engine *e, engine_snapshot_done_fn done, void *ar
  * (tests, tools; never from a thread that must not block). */
 atp_err engine_snapshot_now(engine *e);
 
+/* What engine_rules_replace did. */
+typedef struct engine_rules_report {
+    size_t rules;          /* rules in the new set */
+    size_t scopes_changed; /* rules added, removed or changed */
+    uint64_t rows_marked;  /* rows visited for the change feed (an upper
+                              bound; a row already marked counts too) */
+} engine_rules_report;
+
+/* engine_rules_replace makes next's buffer rules the engine's (a reload).
+ * next must have running's regions and channels (config_compare refuses a
+ * reload that changes them); running is the configuration whose rules are
+ * in force, for the difference. The set is published by the engine thread
+ * as one command, so each grant and batch sees either the old rules or the
+ * new; rows under a changed rule are marked for the change feed. Blocks
+ * until done; any thread but the engine's; neither config is kept. Returns
+ * ATP_E_BUSY when the engine stopped first, ATP_E_NOMEM; then the old rules
+ * stay in force. report may be NULL. */
+atp_err engine_rules_replace(engine *e, const config *running, const config *next,
+                             engine_rules_report *report);
+
 /* engine_reserve_positions sizes the positions table for n more, and the
  * SKU dictionary and rows for the n / n_locations SKUs they at least
  * belong to (before a start-up load of n stored positions: one allocation
