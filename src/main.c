@@ -14,6 +14,7 @@
 
 #include "changes/changes.h"
 #include "common/clock.h"
+#include "common/listen_check.h"
 #include "common/log.h"
 #include "common/thread.h"
 #include "config/config.h"
@@ -531,6 +532,50 @@ static int atpd_ready_file(const char *path, server *srv, ingest *in, changes *c
     return 0;
 }
 
+/* A TCP URL with port 0: each such socket gets a port of its own. */
+static bool atpd_port_zero(const char *url)
+{
+    const char *colon = strrchr(url, ':');
+    return colon != NULL && strcmp(colon, ":0") == 0;
+}
+
+/* atpd_check_listen checks the four listen URLs before anything is
+ * created (the store makes its data directory and a 64 MiB map): a port
+ * already taken, or given twice, stops atpd here with a message that says
+ * which key and how to change it. Returns 0 or 1 (said on stderr). */
+static int atpd_check_listen(const config *cfg)
+{
+    const struct {
+        const char *key, *opt, *url;
+    } socks[] = {
+        {"query_listen", "--query-listen", cfg->service.query_listen},
+        {"ingest_listen", "--ingest-listen", cfg->service.ingest_listen},
+        {"feed_listen", "--feed-listen", cfg->service.feed_listen},
+        {"control_listen", "--control-listen", cfg->service.control_listen},
+    };
+    int bad = 0;
+    for (size_t i = 0; i < sizeof socks / sizeof socks[0]; i++) {
+        char why[256];
+        for (size_t k = 0; k < i; k++)
+            if (strcmp(socks[i].url, socks[k].url) == 0 &&
+                !atpd_port_zero(socks[i].url)) {
+                fprintf(stderr, "atpd: service.%s and service.%s are both %s; "
+                        "give each its own port (%s URL, or port 0 for any "
+                        "free one)\n", socks[k].key, socks[i].key, socks[i].url,
+                        socks[i].opt);
+                bad = 1;
+            }
+        if (!listen_check(socks[i].url, why, sizeof why)) {
+            fprintf(stderr, "atpd: cannot listen on %s (service.%s): %s; change "
+                    "it with %s URL or service.%s in the configuration (port 0: "
+                    "any free port, see --ready-file)\n", socks[i].url,
+                    socks[i].key, why, socks[i].opt, socks[i].key);
+            bad = 1;
+        }
+    }
+    return bad;
+}
+
 /* atpd_log_start says what this atpd is about to use: version, config
  * file, data directory (absolute, so that a relative default is no
  * surprise) and the addresses it will listen on. */
@@ -592,6 +637,8 @@ int main(int argc, char **argv)
         .log_apply_delay_ms = cfg.reservations.log_apply_delay_ms,
     };
     atpd_log_start(&args, &cfg);
+    if (atpd_check_listen(&cfg) != 0)
+        goto out;
     if ((err = store_open(cfg.service.data_dir, &sopt, &st)) != ATP_OK) {
         log_error("atpd", "cannot open the store in %s: %s", cfg.service.data_dir,
                   atp_err_message(err));
