@@ -542,7 +542,7 @@ static bool atpd_port_zero(const char *url)
 /* atpd_check_listen checks the four listen URLs before anything is
  * created (the store makes its data directory and a 64 MiB map): a port
  * already taken, or given twice, stops atpd here with a message that says
- * which key and how to change it. Returns 0 or 1 (said on stderr). */
+ * which key and how to change it. Returns 0 or 1 (said in the log). */
 static int atpd_check_listen(const config *cfg)
 {
     const struct {
@@ -559,17 +559,17 @@ static int atpd_check_listen(const config *cfg)
         for (size_t k = 0; k < i; k++)
             if (strcmp(socks[i].url, socks[k].url) == 0 &&
                 !atpd_port_zero(socks[i].url)) {
-                fprintf(stderr, "atpd: service.%s and service.%s are both %s; "
-                        "give each its own port (%s URL, or port 0 for any "
-                        "free one)\n", socks[k].key, socks[i].key, socks[i].url,
-                        socks[i].opt);
+                log_error("atpd", "start-up failed: service.%s and service.%s "
+                          "are both %s; give each its own port (%s URL, or "
+                          "port 0 for any free one)", socks[k].key, socks[i].key,
+                          socks[i].url, socks[i].opt);
                 bad = 1;
             }
         if (!listen_check(socks[i].url, why, sizeof why)) {
-            fprintf(stderr, "atpd: cannot listen on %s (service.%s): %s; change "
-                    "it with %s URL or service.%s in the configuration (port 0: "
-                    "any free port, see --ready-file)\n", socks[i].url,
-                    socks[i].key, why, socks[i].opt, socks[i].key);
+            log_error("atpd", "start-up failed: cannot listen on %s (service.%s): "
+                      "%s; change it with %s URL or service.%s in the "
+                      "configuration (port 0: any free port, see --ready-file)",
+                      socks[i].url, socks[i].key, why, socks[i].opt, socks[i].key);
             bad = 1;
         }
     }
