@@ -176,6 +176,13 @@ static void atpd_persist_stats(void *ctx, engine_store_stats *out)
     };
 }
 
+static atp_err atpd_persist_backup(void *ctx, const char *dir,
+                                   void (*done)(void *arg, atp_err err), void *arg,
+                                   char *why, size_t why_len)
+{
+    return store_backup(ctx, dir, done, arg, why, why_len);
+}
+
 static bool atpd_load_reservation(void *ctx, const void *key, size_t key_len,
                                   const void *val, size_t val_len)
 {
@@ -646,7 +653,8 @@ int main(int argc, char **argv)
     }
     engine_persist persist = {.ctx = st, .write = atpd_persist_write,
                               .write_owned = atpd_persist_write_owned,
-                              .stats = atpd_persist_stats};
+                              .stats = atpd_persist_stats,
+                              .backup = atpd_persist_backup};
     if ((err = engine_alloc(&cfg, &persist, &eng)) != ATP_OK ||
         (err = sources_alloc(&cfg, &src)) != ATP_OK ||
         (err = atpd_restore_state(st, eng, src)) != ATP_OK ||

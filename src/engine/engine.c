@@ -16,6 +16,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -787,6 +788,17 @@ atp_err engine_snapshot_now(engine *e)
     engine_sync_waiter w;
     engine_waiter_init(&w);
     return engine_waiter_wait(&w, engine_snapshot_submit(e, engine_snapshot_now_done, &w));
+}
+
+atp_err engine_backup_submit(engine *e, const char *dir,
+                             void (*done)(void *arg, atp_err err), void *arg,
+                             char *why, size_t why_len)
+{
+    if (e->persist.backup == NULL) {
+        snprintf(why, why_len, "no store to back up (memory only)");
+        return ATP_E_BAD_STATE;
+    }
+    return e->persist.backup(e->persist.ctx, dir, done, arg, why, why_len);
 }
 
 /* ---- readers (any thread) ---------------------------------------------- */

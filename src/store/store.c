@@ -533,6 +533,8 @@ void store__group_free(store_group *g)
 {
     if (g != NULL && g->release != NULL)
         g->release(g->owner);
+    if (g != NULL)
+        free(g->backup_dir);
     free(g);
 }
 

@@ -140,6 +140,22 @@ atp_err store_submit_owned(store *s, store_op *ops, size_t n,
                            void (*release)(void *owner), void *owner,
                            store_done_fn done, void *arg);
 
+/* store_backup queues an online backup: a compacted copy of the LMDB
+ * environment (mdb_env_copy2, MDB_CP_COMPACT) as DIR/data.mdb, taken once
+ * every group queued before it is committed to LMDB, so every write whose
+ * completion ran before this call is in the copy; the reservation log is
+ * not copied (what it held then is in LMDB by then). DIR must be absolute,
+ * and new or empty (it is created, mode 0750). done(arg, err) runs once,
+ * on a store thread, after the copy is synced: ATP_OK, ATP_E_STORE_FULL
+ * (disk full), ATP_E_IO. Returns ATP_OK when queued; else done is not
+ * called and why says what is wrong: ATP_E_BAD_REQUEST (not absolute),
+ * ATP_E_CONFLICT (not empty), ATP_E_IO, ATP_E_NOMEM, ATP_E_BAD_STATE
+ * (stopping). Any thread; the check and mkdir are done in the call. The
+ * thread that owns LMDB writes makes the copy, so writes wait in the log
+ * (or the queue) meanwhile: the copy of 1 GB of data takes seconds. */
+atp_err store_backup(store *s, const char *dir, store_done_fn done, void *arg,
+                     char *why, size_t why_len);
+
 void store_stats_get(const store *s, store_stats *out);
 
 /* What an offline look at the store shows (atpctl inspect). */

@@ -635,7 +635,20 @@ void ctl_inspect_render_sources(const codec_val *reply, bool wide, FILE *f)
     free(cells);
 }
 
-/* ---- snapshot ----------------------------------------------------------- */
+/* ---- snapshot, backup ----------------------------------------------------- */
+
+void ctl_inspect_render_backup(const codec_val *reply, FILE *f)
+{
+    int64_t ms = 0;
+    codec_str dir = {0};
+    const codec_val *d = codec_val_get(reply, "dir");
+    if (d == NULL || !codec_val_str(d, &dir) || !ctl_inspect_num(reply, "ms", &ms)) {
+        fprintf(f, "backup written\n");
+        return;
+    }
+    fprintf(f, "backup written to %.*s in %" PRId64 " ms (restore: docs/CONFIG.md, "
+            "\"Backup and restore\")\n", (int)dir.len, dir.ptr, ms);
+}
 
 void ctl_inspect_render_snapshot(const codec_val *reply, FILE *f)
 {

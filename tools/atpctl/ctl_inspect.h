@@ -88,6 +88,8 @@ void ctl_inspect_fmt_utc_ms(uint64_t ms, char *buf, size_t size);
 void ctl_inspect_render_sources(const codec_val *reply, bool wide, FILE *f);
 
 /* ctl_inspect_render_snapshot writes "snapshot stored: N positions in M ms". */
+/* ctl_inspect_render_backup prints a backup reply (directory, time). */
+void ctl_inspect_render_backup(const codec_val *reply, FILE *f);
 void ctl_inspect_render_snapshot(const codec_val *reply, FILE *f);
 
 #endif
