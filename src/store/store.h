@@ -165,7 +165,26 @@ typedef struct store_info {
     uint64_t used_bytes; /* pages in use * page size */
     uint64_t page_size;
     uint32_t readers_used, readers_max;
+    uint64_t log_applied; /* the last reservation log LSN LMDB applied */
 } store_info;
+
+/* What the reservation log file of a data directory holds (atpctl
+ * inspect): the chain a start-up would replay from offset 0. */
+typedef struct store_log_summary {
+    bool present;          /* reservations.log exists */
+    uint64_t file_bytes;   /* its (preallocated) size */
+    uint64_t records, ops; /* records (store groups) in the chain, their ops */
+    uint64_t first_lsn, last_lsn; /* of the chain; 0: empty */
+    uint64_t pending, pending_ops; /* records with LSN > applied: not in LMDB */
+    bool torn;             /* the chain ends on a torn or corrupt record */
+} store_log_summary;
+
+/* store_log_summary_get reads dir's reservation log without changing it
+ * (applied: store_info.log_applied of the same directory). ATP_OK with
+ * present false when there is none; ATP_E_IO, ATP_E_NOMEM. Any thread;
+ * safe while atpd runs (a record being appended may show as torn). */
+atp_err store_log_summary_get(const char *dir, uint64_t applied,
+                              store_log_summary *out);
 
 /* store_info_get fills *out (any time, any thread; a short read
  * transaction; waits for a reopen of the environment). */

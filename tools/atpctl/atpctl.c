@@ -462,7 +462,8 @@ static const ctl_cmd ctl_cmds[] = {
     {"inspect", 1, 1, 0, 0, false, "inspect DATA_DIR",
      "offline summary of atpd's store in DATA_DIR (no atpd needed; safe\n"
      "        while it runs: read-only): file sizes, map use, entries per\n"
-     "        database, source offsets (seq, source time UTC)\n"
+     "        database, the reservation log (records, LSNs, how many LMDB\n"
+     "        has not applied yet), source offsets (seq, source time UTC)\n"
      "        exit 2: not an atpd data directory (missing, no data.mdb);\n"
      "        exit 1: LMDB cannot read it (not LMDB, permissions)",
      NULL, NULL, ctl_run_inspect},
