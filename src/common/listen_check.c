@@ -20,7 +20,8 @@ static bool listen_check_split(const char *url, char *host, size_t host_len,
     static const struct {
         const char *prefix;
         int family;
-    } schemes[] = {{"tcp://", AF_UNSPEC}, {"tcp4://", AF_INET}, {"tcp6://", AF_INET6}};
+    } schemes[] = {
+        {"tcp://", AF_UNSPEC}, {"tcp4://", AF_INET}, {"tcp6://", AF_INET6}};
     const char *rest = NULL;
     for (size_t i = 0; i < sizeof schemes / sizeof schemes[0]; i++)
         if (strncmp(url, schemes[i].prefix, strlen(schemes[i].prefix)) == 0) {
@@ -50,15 +51,18 @@ bool listen_check(const char *url, char *why, size_t why_len)
 {
     char host[256], port[16];
     int family;
-    if (!listen_check_split(url, host, sizeof host, port, sizeof port, &family) ||
+    if (!listen_check_split(url, host, sizeof host, port, sizeof port,
+                            &family) ||
         strtol(port, NULL, 10) == 0)
         return true;
-    struct addrinfo hints = {.ai_family = family, .ai_socktype = SOCK_STREAM,
+    struct addrinfo hints = {.ai_family = family,
+                             .ai_socktype = SOCK_STREAM,
                              .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
     struct addrinfo *res = NULL;
     int gai = getaddrinfo(host[0] ? host : NULL, port, &hints, &res);
     if (gai != 0) {
-        snprintf(why, why_len, "cannot resolve '%s': %s", host, gai_strerror(gai));
+        snprintf(why, why_len, "cannot resolve '%s': %s", host,
+                 gai_strerror(gai));
         return false;
     }
     int err = 0;
@@ -77,9 +81,10 @@ bool listen_check(const char *url, char *why, size_t why_len)
     if (err == 0)
         return true;
     snprintf(why, why_len, "%s%s", strerror(err),
-             err == EADDRINUSE    ? " (another program, or another atpd, listens there)"
-             : err == EACCES      ? " (a port below 1024 needs privileges)"
+             err == EADDRINUSE
+                 ? " (another program, or another atpd, listens there)"
+             : err == EACCES        ? " (a port below 1024 needs privileges)"
              : err == EADDRNOTAVAIL ? " (no such address on this machine)"
-                                  : "");
+                                    : "");
     return false;
 }

@@ -28,17 +28,29 @@ typedef struct log_repeat {
     int level;
     char module[LOG_MODULE_MAX];
     char msg[LOG_MSG_MAX];
-    int64_t printed_ms; /* monotonic */
+    int64_t printed_ms;  /* monotonic */
     uint64_t suppressed; /* identical lines since printed_ms */
 } log_repeat;
 
 static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
 static log_repeat log_repeats[LOG_REPEAT_SLOTS];
 
-void log_set_level(log_level lvl) { atomic_store(&log_min_level, (int)lvl); }
-void log_set_format(log_format fmt) { atomic_store(&log_fmt, (int)fmt); }
-void log_set_repeat_window_ms(int64_t ms) { atomic_store(&log_window_ms, ms); }
-const char *log_level_name(log_level lvl) { return log_names[lvl]; }
+void log_set_level(log_level lvl)
+{
+    atomic_store(&log_min_level, (int)lvl);
+}
+void log_set_format(log_format fmt)
+{
+    atomic_store(&log_fmt, (int)fmt);
+}
+void log_set_repeat_window_ms(int64_t ms)
+{
+    atomic_store(&log_window_ms, ms);
+}
+const char *log_level_name(log_level lvl)
+{
+    return log_names[lvl];
+}
 
 bool log_parse_level(const char *s, log_level *out)
 {
@@ -62,7 +74,10 @@ bool log_parse_format(const char *s, log_format *out)
     return true;
 }
 
-bool log_enabled(log_level lvl) { return (int)lvl >= atomic_load(&log_min_level); }
+bool log_enabled(log_level lvl)
+{
+    return (int)lvl >= atomic_load(&log_min_level);
+}
 
 static int64_t log_mono_ms(void)
 {
@@ -77,8 +92,11 @@ static int64_t log_mono_ms(void)
 static size_t log_utf8_len(const unsigned char *s, size_t n)
 {
     unsigned c = s[0];
-    size_t len = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3
-                            : (c & 0xF8) == 0xF0 ? 4 : 0;
+    size_t len = c < 0x80             ? 1
+                 : (c & 0xE0) == 0xC0 ? 2
+                 : (c & 0xF0) == 0xE0 ? 3
+                 : (c & 0xF8) == 0xF0 ? 4
+                                      : 0;
     if (len == 0 || len > n)
         return 0;
     uint32_t cp = len == 1 ? c : c & (0x7Fu >> len);
@@ -133,20 +151,25 @@ static void log_emit(int lvl, const char *module, const char *msg,
              tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
              tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000);
     if (atomic_load(&log_fmt) == LOG_FORMAT_JSON) {
-        fprintf(stderr, "{\"time\": \"%s\", \"level\": \"%s\", \"module\": ", when,
+        fprintf(stderr,
+                "{\"time\": \"%s\", \"level\": \"%s\", \"module\": ", when,
                 log_names[lvl]);
         log_json_str(stderr, module);
         fputs(", \"message\": ", stderr);
         log_json_str(stderr, msg);
         if (suppressed > 0)
-            fprintf(stderr, ", \"suppressed\": %llu, \"suppressed_span_ms\": %lld%s",
+            fprintf(stderr,
+                    ", \"suppressed\": %llu, \"suppressed_span_ms\": %lld%s",
                     (unsigned long long)suppressed, (long long)span_ms,
                     summary ? ", \"summary\": true" : "");
         fputs("}\n", stderr);
     } else if (suppressed > 0) {
-        fprintf(stderr, "%s %-5s %-7s %s (%llu identical lines suppressed in the "
-                "last %lld s%s)\n", when, log_names[lvl], module, msg,
-                (unsigned long long)suppressed, (long long)(span_ms + 999) / 1000,
+        fprintf(stderr,
+                "%s %-5s %-7s %s (%llu identical lines suppressed in the "
+                "last %lld s%s)\n",
+                when, log_names[lvl], module, msg,
+                (unsigned long long)suppressed,
+                (long long)(span_ms + 999) / 1000,
                 summary ? "; a summary, not one more" : "");
     } else {
         fprintf(stderr, "%s %-5s %-7s %s\n", when, log_names[lvl], module, msg);
@@ -169,21 +192,22 @@ static uint64_t log_hash(int lvl, const char *module, const char *msg)
 static void log_slot_flush(log_repeat *r, int64_t now_ms)
 {
     if (r->hash != 0 && r->suppressed > 0)
-        log_emit(r->level, r->module, r->msg, r->suppressed, now_ms - r->printed_ms,
-                 true);
+        log_emit(r->level, r->module, r->msg, r->suppressed,
+                 now_ms - r->printed_ms, true);
     r->suppressed = 0;
 }
 
 /* log_repeat_check returns whether the line is to be printed, and with how
  * many suppressed repeats before it (under log_mu). */
 static bool log_repeat_check(int lvl, const char *module, const char *msg,
-                             int64_t window_ms, uint64_t *suppressed, int64_t *span_ms)
+                             int64_t window_ms, uint64_t *suppressed,
+                             int64_t *span_ms)
 {
     int64_t now = log_mono_ms();
     uint64_t h = log_hash(lvl, module, msg);
     log_repeat *r = &log_repeats[h % LOG_REPEAT_SLOTS];
-    bool same = r->hash == h && r->level == lvl && strcmp(r->module, module) == 0 &&
-                strcmp(r->msg, msg) == 0;
+    bool same = r->hash == h && r->level == lvl &&
+                strcmp(r->module, module) == 0 && strcmp(r->msg, msg) == 0;
     if (same && now - r->printed_ms < window_ms) {
         r->suppressed++;
         return false;

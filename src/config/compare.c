@@ -14,12 +14,24 @@
 typedef struct config_field {
     const char *name;
     size_t offset;
-    enum { CONFIG_F_STR, CONFIG_F_I64, CONFIG_F_U32, CONFIG_F_INT, CONFIG_F_SIZE,
-           CONFIG_F_BOOL } type;
+    enum {
+        CONFIG_F_STR,
+        CONFIG_F_I64,
+        CONFIG_F_U32,
+        CONFIG_F_INT,
+        CONFIG_F_SIZE,
+        CONFIG_F_BOOL
+    } type;
 } config_field;
 
-#define SVC(f, t) {"service." #f, offsetof(config, service.f), t}
-#define RSV(f, t) {"reservations." #f, offsetof(config, reservations.f), t}
+#define SVC(f, t)                                                              \
+    {                                                                          \
+        "service." #f, offsetof(config, service.f), t                          \
+    }
+#define RSV(f, t)                                                              \
+    {                                                                          \
+        "reservations." #f, offsetof(config, reservations.f), t                \
+    }
 static const config_field config_restart_fields[] = {
     SVC(query_listen, CONFIG_F_STR),
     SVC(ingest_listen, CONFIG_F_STR),
@@ -56,33 +68,42 @@ static const config_field config_restart_fields[] = {
 #undef SVC
 #undef RSV
 
-static bool config_field_equal(const config *a, const config *b, const config_field *f)
+static bool config_field_equal(const config *a, const config *b,
+                               const config_field *f)
 {
-    const char *pa = (const char *)a + f->offset, *pb = (const char *)b + f->offset;
+    const char *pa = (const char *)a + f->offset,
+               *pb = (const char *)b + f->offset;
     switch (f->type) {
     case CONFIG_F_STR:
-        return strcmp(*(char *const *)(const void *)pa, *(char *const *)(const void *)pb) == 0;
+        return strcmp(*(char *const *)(const void *)pa,
+                      *(char *const *)(const void *)pb) == 0;
     case CONFIG_F_I64:
-        return *(const int64_t *)(const void *)pa == *(const int64_t *)(const void *)pb;
+        return *(const int64_t *)(const void *)pa ==
+               *(const int64_t *)(const void *)pb;
     case CONFIG_F_U32:
-        return *(const uint32_t *)(const void *)pa == *(const uint32_t *)(const void *)pb;
+        return *(const uint32_t *)(const void *)pa ==
+               *(const uint32_t *)(const void *)pb;
     case CONFIG_F_INT:
         return *(const int *)(const void *)pa == *(const int *)(const void *)pb;
     case CONFIG_F_SIZE:
-        return *(const size_t *)(const void *)pa == *(const size_t *)(const void *)pb;
+        return *(const size_t *)(const void *)pa ==
+               *(const size_t *)(const void *)pb;
     case CONFIG_F_BOOL:
-        return *(const bool *)(const void *)pa == *(const bool *)(const void *)pb;
+        return *(const bool *)(const void *)pa ==
+               *(const bool *)(const void *)pb;
     }
     return false;
 }
 
 static bool config_str_eq(const char *a, const char *b)
 {
-    return (a == NULL && b == NULL) || (a != NULL && b != NULL && strcmp(a, b) == 0);
+    return (a == NULL && b == NULL) ||
+           (a != NULL && b != NULL && strcmp(a, b) == 0);
 }
 
 /* Each returns a description of the first difference in buf, or false. */
-static bool config_regions_differ(const config *a, const config *b, char *buf, size_t n)
+static bool config_regions_differ(const config *a, const config *b, char *buf,
+                                  size_t n)
 {
     if (a->n_regions != b->n_regions) {
         snprintf(buf, n, "regions: %zu -> %zu", a->n_regions, b->n_regions);
@@ -90,7 +111,8 @@ static bool config_regions_differ(const config *a, const config *b, char *buf, s
     }
     for (size_t i = 0; i < a->n_regions; i++) {
         const config_region *x = &a->regions[i], *y = &b->regions[i];
-        if (strcmp(x->id, y->id) != 0 || x->inbound_horizon_ms != y->inbound_horizon_ms) {
+        if (strcmp(x->id, y->id) != 0 ||
+            x->inbound_horizon_ms != y->inbound_horizon_ms) {
             snprintf(buf, n, "regions: region %zu (%s) changed", i + 1, x->id);
             return true;
         }
@@ -98,16 +120,19 @@ static bool config_regions_differ(const config *a, const config *b, char *buf, s
     return false;
 }
 
-static bool config_locations_differ(const config *a, const config *b, char *buf, size_t n)
+static bool config_locations_differ(const config *a, const config *b, char *buf,
+                                    size_t n)
 {
     if (a->n_locations != b->n_locations) {
-        snprintf(buf, n, "locations: %zu -> %zu", a->n_locations, b->n_locations);
+        snprintf(buf, n, "locations: %zu -> %zu", a->n_locations,
+                 b->n_locations);
         return true;
     }
     for (size_t i = 0; i < a->n_locations; i++) {
         const config_location *x = &a->locations[i], *y = &b->locations[i];
         if (strcmp(x->id, y->id) != 0 || !config_str_eq(x->type, y->type)) {
-            snprintf(buf, n, "locations: location %zu (%s) changed", i + 1, x->id);
+            snprintf(buf, n, "locations: location %zu (%s) changed", i + 1,
+                     x->id);
             return true;
         }
         if (x->region != y->region) {
@@ -119,7 +144,8 @@ static bool config_locations_differ(const config *a, const config *b, char *buf,
     return false;
 }
 
-static bool config_channels_differ(const config *a, const config *b, char *buf, size_t n)
+static bool config_channels_differ(const config *a, const config *b, char *buf,
+                                   size_t n)
 {
     bool differ = a->n_channels != b->n_channels;
     for (size_t i = 0; !differ && i < a->n_channels; i++)
@@ -129,7 +155,8 @@ static bool config_channels_differ(const config *a, const config *b, char *buf, 
     return differ;
 }
 
-static bool config_sources_differ(const config *a, const config *b, char *buf, size_t n)
+static bool config_sources_differ(const config *a, const config *b, char *buf,
+                                  size_t n)
 {
     if (a->n_sources != b->n_sources) {
         snprintf(buf, n, "sources: %zu -> %zu", a->n_sources, b->n_sources);
@@ -143,7 +170,9 @@ static bool config_sources_differ(const config *a, const config *b, char *buf, s
             differ = x->authority[k].location != y->authority[k].location ||
                      x->authority[k].bucket != y->authority[k].bucket;
         if (differ) {
-            snprintf(buf, n, "sources: source %s: id, resync or authority changed", x->id);
+            snprintf(buf, n,
+                     "sources: source %s: id, resync or authority changed",
+                     x->id);
             return true;
         }
     }
@@ -156,8 +185,11 @@ size_t config_compare(const config *running, const config *next,
     size_t count = 0;
     char buf[512];
     /* Structure: rules, sources and rows are indexed by these. */
-    bool (*const structural[])(const config *, const config *, char *, size_t) = {
-        config_regions_differ, config_locations_differ, config_channels_differ,
+    bool (*const structural[])(const config *, const config *, char *,
+                               size_t) = {
+        config_regions_differ,
+        config_locations_differ,
+        config_channels_differ,
         config_sources_differ,
     };
     for (size_t i = 0; i < sizeof structural / sizeof structural[0]; i++)
@@ -165,7 +197,9 @@ size_t config_compare(const config *running, const config *next,
             report(ctx, CONFIG_CHANGE_REFUSED, buf);
             count++;
         }
-    for (size_t i = 0; i < sizeof config_restart_fields / sizeof config_restart_fields[0]; i++)
+    for (size_t i = 0;
+         i < sizeof config_restart_fields / sizeof config_restart_fields[0];
+         i++)
         if (!config_field_equal(running, next, &config_restart_fields[i])) {
             report(ctx, CONFIG_CHANGE_RESTART, config_restart_fields[i].name);
             count++;

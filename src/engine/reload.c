@@ -46,7 +46,8 @@ static int engine_rule_cmp(const void *pa, const void *pb)
 
 static const config_buffer_rule **engine_rules_sorted(const config *c)
 {
-    const config_buffer_rule **v = malloc((c->n_buffers ? c->n_buffers : 1) * sizeof *v);
+    const config_buffer_rule **v =
+        malloc((c->n_buffers ? c->n_buffers : 1) * sizeof *v);
     if (v == NULL)
         return NULL;
     for (size_t i = 0; i < c->n_buffers; i++)
@@ -89,8 +90,8 @@ static atp_err engine_rules_diff(const config *running, const config *next,
     return ATP_OK;
 }
 
-atp_err engine_rules_replace(engine *e, const config *running, const config *next,
-                             engine_rules_report *report)
+atp_err engine_rules_replace(engine *e, const config *running,
+                             const config *next, engine_rules_report *report)
 {
     rules *r;
     atp_err err = engine_rules_build(next, &r);
@@ -98,14 +99,15 @@ atp_err engine_rules_replace(engine *e, const config *running, const config *nex
         return err;
     engine_rule_scope *scopes;
     size_t n_scopes;
-    if ((err = engine_rules_diff(running, next, &scopes, &n_scopes)) != ATP_OK) {
+    if ((err = engine_rules_diff(running, next, &scopes, &n_scopes)) !=
+        ATP_OK) {
         rules_free(r);
         return err;
     }
     engine_sync_waiter w;
     engine_waiter_init(&w);
-    engine_rules_change change = {.next = r, .scopes = scopes, .n_scopes = n_scopes,
-                                  .waiter = &w};
+    engine_rules_change change = {
+        .next = r, .scopes = scopes, .n_scopes = n_scopes, .waiter = &w};
     engine_cmd cmd = {.type = ENGINE_CMD_RULES, .rules = &change};
     err = engine_waiter_wait(&w, queue_push(&e->q, &cmd));
     if (!change.taken)
@@ -145,8 +147,8 @@ void engine_rules_apply(engine *e, engine_rules_change *change)
         return;
     }
     e->retired.sets = sets;
-    sets[e->retired.n++] = atomic_exchange_explicit(&e->rules, change->next,
-                                                    memory_order_acq_rel);
+    sets[e->retired.n++] =
+        atomic_exchange_explicit(&e->rules, change->next, memory_order_acq_rel);
     change->taken = true;
     /* A rule for every SKU (or a region's every SKU) marks many rows: the
      * feed then publishes each once, as after a region turning stale. */

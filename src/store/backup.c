@@ -21,11 +21,14 @@
 #include "store/store_int.h"
 
 /* store_backup_dir_ready makes dir, or accepts it empty. */
-static atp_err store_backup_dir_ready(const char *dir, char *why, size_t why_len)
+static atp_err store_backup_dir_ready(const char *dir, char *why,
+                                      size_t why_len)
 {
     if (dir[0] != '/') {
-        snprintf(why, why_len, "backup directory '%s' is not an absolute path "
-                 "(it is on atpd's machine, relative to nothing)", dir);
+        snprintf(why, why_len,
+                 "backup directory '%s' is not an absolute path "
+                 "(it is on atpd's machine, relative to nothing)",
+                 dir);
         return ATP_E_BAD_REQUEST;
     }
     if (mkdir(dir, 0750) == 0)
@@ -46,8 +49,10 @@ static atp_err store_backup_dir_ready(const char *dir, char *why, size_t why_len
         empty = strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0;
     closedir(d);
     if (!empty) {
-        snprintf(why, why_len, "backup directory %s is not empty: give a new "
-                 "or empty one (a backup never overwrites)", dir);
+        snprintf(why, why_len,
+                 "backup directory %s is not empty: give a new "
+                 "or empty one (a backup never overwrites)",
+                 dir);
         return ATP_E_CONFLICT;
     }
     return ATP_OK;
@@ -116,9 +121,10 @@ atp_err store__backup_copy(store *s, const char *dir)
         log_error("store", "backup to %s failed: %s", dir, mdb_strerror(rc));
         return rc == ENOSPC ? ATP_E_STORE_FULL : ATP_E_IO;
     }
-    log_info("store", "backup to %s: %lld bytes in %lld ms (reservation log "
-             "applied through LSN %llu)", dir, (long long)size,
-             (long long)(clock_mono_ms() - t0),
+    log_info("store",
+             "backup to %s: %lld bytes in %lld ms (reservation log "
+             "applied through LSN %llu)",
+             dir, (long long)size, (long long)(clock_mono_ms() - t0),
              (unsigned long long)atomic_load(&s->log_applied));
     return ATP_OK;
 }

@@ -90,12 +90,13 @@ static void test_flush_and_levels(void **state)
         log_warn("store", "disk slow");
     log_error("store", "disk slow"); /* another level: another line */
     log_repeats_flush();
-    log_repeats_flush(); /* once only */
+    log_repeats_flush();            /* once only */
     log_warn("store", "disk slow"); /* forgotten by the flush: printed */
     const char *out = test_capture_end(saved);
     assert_int_equal(test_count_lines(out), 4);
     assert_non_null(strstr(out, "error store   disk slow\n"));
-    assert_non_null(strstr(out, "disk slow (2 identical lines suppressed in the last "));
+    assert_non_null(
+        strstr(out, "disk slow (2 identical lines suppressed in the last "));
     assert_non_null(strstr(out, " s; a summary, not one more)\n"));
 }
 
@@ -126,9 +127,10 @@ static void test_json(void **state)
     log_set_format(LOG_FORMAT_TEXT);
     assert_int_equal(test_count_lines(out), 3);
     assert_true(strncmp(out, "{\"time\": \"", 10) == 0);
-    assert_non_null(strstr(out, "\"level\": \"info\", \"module\": \"atpd\", "
-                                "\"message\": \"quote \\\" back \\\\ tab \\u0009 "
-                                "bad \\ufffd ok \xc3\xa9\"}\n"));
+    assert_non_null(strstr(out,
+                           "\"level\": \"info\", \"module\": \"atpd\", "
+                           "\"message\": \"quote \\\" back \\\\ tab \\u0009 "
+                           "bad \\ufffd ok \xc3\xa9\"}\n"));
     assert_non_null(strstr(out, "\"message\": \"twice\"}\n"));
     assert_non_null(strstr(out, "\"message\": \"twice\", \"suppressed\": 1, "));
     assert_non_null(strstr(out, ", \"summary\": true}\n"));

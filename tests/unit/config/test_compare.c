@@ -9,12 +9,12 @@
  */
 #include "config_test.h"
 
-#define BASE_PLACES                                                           \
-    "regions: [{id: us}, {id: eu}]\n"                                         \
-    "channels: [web]\n"                                                       \
-    "sources:\n"                                                              \
-    "  - id: wms\n"                                                           \
-    "    heartbeat_timeout: 5s\n"                                             \
+#define BASE_PLACES                                                            \
+    "regions: [{id: us}, {id: eu}]\n"                                          \
+    "channels: [web]\n"                                                        \
+    "sources:\n"                                                               \
+    "  - id: wms\n"                                                            \
+    "    heartbeat_timeout: 5s\n"                                              \
     "    authority: [{locations: [dc-us, dc-eu], buckets: [on_hand]}]\n"
 
 static const char test_base[] =
@@ -34,9 +34,9 @@ static void test_report(void *ctx, config_change kind, const char *what)
         s->refused++;
     else
         s->restart++;
-    snprintf(s->text + strlen(s->text), sizeof s->text - strlen(s->text), "%s%s: %s",
-             s->text[0] ? "; " : "", kind == CONFIG_CHANGE_REFUSED ? "refused" : "restart",
-             what);
+    snprintf(s->text + strlen(s->text), sizeof s->text - strlen(s->text),
+             "%s%s: %s", s->text[0] ? "; " : "",
+             kind == CONFIG_CHANGE_REFUSED ? "refused" : "restart", what);
 }
 
 static void test_load(config *c, const char *yaml)
@@ -88,33 +88,39 @@ static void test_restart_keys(void **state)
         "reservations: {default_ttl: 1m}\n" BASE_PLACES
         "locations: [{id: dc-us, region: us}, {id: dc-eu, region: eu}]\n");
     assert_int_equal(s.refused, 0);
-    assert_string_equal(s.text, "restart: service.query_listen; restart: service.data_dir; "
-                                "restart: service.snapshot_interval_ms; restart: "
-                                "reservations.default_ttl_ms");
+    assert_string_equal(
+        s.text, "restart: service.query_listen; restart: service.data_dir; "
+                "restart: service.snapshot_interval_ms; restart: "
+                "reservations.default_ttl_ms");
 }
 
 static void test_structure(void **state)
 {
     (void)state;
-    test_seen s = test_diff("service: {data_dir: /tmp/a}\n" BASE_PLACES
-                            "locations: [{id: dc-us, region: eu}, {id: dc-eu, region: eu}]\n");
-    assert_string_equal(s.text, "refused: locations: dc-us moves from region us to eu");
-    s = test_diff("service: {data_dir: /tmp/a}\n" BASE_PLACES
-                  "locations: [{id: dc-us, region: us}, {id: dc-eu, region: eu},"
-                  " {id: dc-x, region: eu}]\n");
+    test_seen s = test_diff(
+        "service: {data_dir: /tmp/a}\n" BASE_PLACES
+        "locations: [{id: dc-us, region: eu}, {id: dc-eu, region: eu}]\n");
+    assert_string_equal(s.text,
+                        "refused: locations: dc-us moves from region us to eu");
+    s = test_diff(
+        "service: {data_dir: /tmp/a}\n" BASE_PLACES
+        "locations: [{id: dc-us, region: us}, {id: dc-eu, region: eu},"
+        " {id: dc-x, region: eu}]\n");
     assert_string_equal(s.text, "refused: locations: 2 -> 3");
-    s = test_diff("service: {data_dir: /tmp/a}\n"
-                  "regions: [{id: us}, {id: eu}, {id: ap}]\n"
-                  "channels: [web, app]\n"
-                  "sources:\n"
-                  "  - id: wms\n"
-                  "    heartbeat_timeout: 5s\n"
-                  "    authority: [{locations: [dc-us], buckets: [on_hand]}]\n"
-                  "locations: [{id: dc-us, region: us}, {id: dc-eu, region: eu}]\n");
+    s = test_diff(
+        "service: {data_dir: /tmp/a}\n"
+        "regions: [{id: us}, {id: eu}, {id: ap}]\n"
+        "channels: [web, app]\n"
+        "sources:\n"
+        "  - id: wms\n"
+        "    heartbeat_timeout: 5s\n"
+        "    authority: [{locations: [dc-us], buckets: [on_hand]}]\n"
+        "locations: [{id: dc-us, region: us}, {id: dc-eu, region: eu}]\n");
     assert_int_equal(s.refused, 3);
-    assert_string_equal(s.text, "refused: regions: 2 -> 3; refused: channels: changed; "
-                                "refused: sources: source wms: id, resync or authority "
-                                "changed");
+    assert_string_equal(s.text,
+                        "refused: regions: 2 -> 3; refused: channels: changed; "
+                        "refused: sources: source wms: id, resync or authority "
+                        "changed");
 }
 
 int main(void)

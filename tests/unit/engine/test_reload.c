@@ -23,28 +23,28 @@
 #include "config/config.h"
 #include "engine/engine.h"
 
-#define TEST_PLACES                                                          \
-    "regions: [{id: us}, {id: eu}]\n"                                        \
-    "locations: [{id: dc-us, region: us}, {id: dc-eu, region: eu}]\n"        \
+#define TEST_PLACES                                                            \
+    "regions: [{id: us}, {id: eu}]\n"                                          \
+    "locations: [{id: dc-us, region: us}, {id: dc-eu, region: eu}]\n"          \
     "channels: [web]\n"
 
-static const char test_rules_a[] = TEST_PLACES
-    "buffers:\n"
-    "  - {units: 1}\n"
-    "  - {sku: B, region: eu, units: 3}\n"
-    "  - {sku: C, units: 2}\n";
+static const char test_rules_a[] =
+    TEST_PLACES "buffers:\n"
+                "  - {units: 1}\n"
+                "  - {sku: B, region: eu, units: 3}\n"
+                "  - {sku: C, units: 2}\n";
 /* B in eu: 3 -> 5; C's rule gone; a new one for D (no row yet). */
-static const char test_rules_b[] = TEST_PLACES
-    "buffers:\n"
-    "  - {units: 1}\n"
-    "  - {sku: B, region: eu, units: 5}\n"
-    "  - {sku: D, units: 4}\n";
+static const char test_rules_b[] =
+    TEST_PLACES "buffers:\n"
+                "  - {units: 1}\n"
+                "  - {sku: B, region: eu, units: 5}\n"
+                "  - {sku: D, units: 4}\n";
 /* The global default changes: every row. */
-static const char test_rules_c[] = TEST_PLACES
-    "buffers:\n"
-    "  - {units: 2}\n"
-    "  - {sku: B, region: eu, units: 5}\n"
-    "  - {sku: D, units: 4}\n";
+static const char test_rules_c[] =
+    TEST_PLACES "buffers:\n"
+                "  - {units: 2}\n"
+                "  - {sku: B, region: eu, units: 5}\n"
+                "  - {sku: D, units: 4}\n";
 
 static void test_load(config *cfg, const char *yaml)
 {
@@ -69,9 +69,12 @@ static void test_stock(engine *e)
     static const char *const skus[] = {"A", "B", "C"};
     engine_event ev[6];
     for (int i = 0; i < 6; i++)
-        ev[i] = (engine_event){.kind = ATP_EV_SET, .bucket = ATP_BUCKET_ON_HAND,
-                               .location = (uint16_t)(i % 2), .sku = skus[i / 2],
-                               .sku_len = 1, .value = 10};
+        ev[i] = (engine_event){.kind = ATP_EV_SET,
+                               .bucket = ATP_BUCKET_ON_HAND,
+                               .location = (uint16_t)(i % 2),
+                               .sku = skus[i / 2],
+                               .sku_len = 1,
+                               .value = 10};
     engine_batch b = {.events = ev, .n = 6, .release = test_release};
     assert_int_equal(engine_submit(e, &b), ATP_OK);
     assert_int_equal(engine_sync(e), ATP_OK);
@@ -94,17 +97,21 @@ static const char *test_marked(engine *e, char *buf, size_t cap)
     char words[16][8];
     size_t nw = 0;
     for (size_t i = 0; i < n; i++) {
-        uint32_t sku = (uint32_t)(keys[i] >> 16), region = (uint32_t)(keys[i] & 0xFFFF);
+        uint32_t sku = (uint32_t)(keys[i] >> 16),
+                 region = (uint32_t)(keys[i] & 0xFFFF);
         engine_change ch;
         assert_true(engine_changes_read(e, sku, region, &ch));
         assert_true(nw < 16);
-        snprintf(words[nw++], sizeof words[0], "%.*s/%u", (int)ch.sku_len, ch.sku, region);
+        snprintf(words[nw++], sizeof words[0], "%.*s/%u", (int)ch.sku_len,
+                 ch.sku, region);
     }
     free(keys);
-    qsort(words, nw, sizeof words[0], (int (*)(const void *, const void *))strcmp);
+    qsort(words, nw, sizeof words[0],
+          (int (*)(const void *, const void *))strcmp);
     buf[0] = '\0';
     for (size_t i = 0; i < nw; i++)
-        snprintf(buf + strlen(buf), cap - strlen(buf), "%s%s", i ? " " : "", words[i]);
+        snprintf(buf + strlen(buf), cap - strlen(buf), "%s%s", i ? " " : "",
+                 words[i]);
     return buf;
 }
 
@@ -141,7 +148,8 @@ static void test_replace(void **state)
 
     assert_int_equal(engine_rules_replace(e, &b, &c, &rep), ATP_OK);
     assert_int_equal(test_atp(e, "A", 0), 8);
-    assert_string_equal(test_marked(e, buf, sizeof buf), "A/0 A/1 B/0 B/1 C/0 C/1");
+    assert_string_equal(test_marked(e, buf, sizeof buf),
+                        "A/0 A/1 B/0 B/1 C/0 C/1");
 
     engine_stop(e);
     assert_int_not_equal(engine_rules_replace(e, &c, &a, &rep), ATP_OK);
