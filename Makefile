@@ -59,8 +59,11 @@ test-tsan-run:
 		ATP_TEST_SCALE=sanitizer ctest --output-on-failure -j $(JOBS) -R '$(TSAN_TESTS)'
 	@tests/tsan/check_reports.py $(TSAN_BUILD)/tsan-logs
 
+# `make run PORT=7460`: the demo's four sockets on 7460..7463 instead of
+# 7450..7453 (a second demo, or a port another program has).
+PORT ?= 7450
 run: bins
-	@tools/demo/run-demo.sh $(BUILD)
+	@ATP_PORT_BASE=$(PORT) tools/demo/run-demo.sh $(BUILD)
 
 # The sanitizer passes (address+undefined, then thread: `test-tsan-run`)
 # run first so that the last lines printed are the normal build's ctest

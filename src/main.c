@@ -1,6 +1,7 @@
 /*
  * main.c - atpd: parse the command line and the configuration, wire the
- * modules together, wait for SIGINT/SIGTERM, shut down in order.
+ * modules together, wait for SIGINT/SIGTERM (SIGHUP reloads the
+ * configuration file), shut down in order.
  * Only wiring lives here; see docs/ARCHITECTURE.md.
  */
 #include <errno.h>
@@ -14,6 +15,7 @@
 #include "changes/changes.h"
 #include "codec/codec.h"
 #include "common/clock.h"
+#include "common/listen_check.h"
 #include "common/log.h"
 #include "common/thread.h"
 #include "config/config.h"
@@ -42,7 +44,8 @@ static void atpd_usage(FILE *f)
             "REQ/REP (docs/PROTOCOL.md).\n"
             "\n"
             "options:\n"
-            "  -c, --config FILE        configuration file (YAML, docs/CONFIG.md);\n"
+            "  -c, --config FILE        configuration file (YAML, docs/CONFIG.md),\n"
+            "                           read again on SIGHUP (CONFIG.md, \"Reload\");\n"
             "                           without it: one region 'default', no sources\n"
             "      --check-config FILE  validate FILE, print every problem with its\n"
             "                           line, exit 0 if valid, 1 if not\n"
@@ -61,15 +64,19 @@ static void atpd_usage(FILE *f)
             "  -V, --version            print the version\n");
 }
 
-static int atpd_print_diags(const char *path, const config_diags *d)
+/* atpd_print_diags prints each problem as "FILE:LINE:COL: message", to
+ * stderr (start-up, --check-config) or to the log (a reload). */
+static int atpd_print_diags(const char *path, const config_diags *d, bool to_log)
 {
     for (size_t i = 0; i < d->n; i++) {
         const config_diag *g = &d->items[i];
+        char where[32] = "";
         if (g->line > 0)
-            fprintf(stderr, "%s:%d:%d: %s\n", path, g->line, g->column,
-                    g->message);
+            snprintf(where, sizeof where, ":%d:%d", g->line, g->column);
+        if (to_log)
+            log_error("atpd", "%s%s: %s", path, where, g->message);
         else
-            fprintf(stderr, "%s: %s\n", path, g->message);
+            fprintf(stderr, "%s%s: %s\n", path, where, g->message);
     }
     return (int)d->n;
 }
@@ -79,7 +86,7 @@ static int atpd_check_config(const char *path)
     config cfg;
     config_diags diags = {0};
     atp_err err = config_load_file(path, &cfg, &diags);
-    atpd_print_diags(path, &diags);
+    atpd_print_diags(path, &diags, false);
     config_diags_fini(&diags);
     if (err != ATP_OK) {
         fprintf(stderr, "%s: invalid configuration\n", path);
@@ -171,6 +178,13 @@ static void atpd_persist_stats(void *ctx, engine_store_stats *out)
         .log_waits = st.log_waits, .log_replayed = st.log_replayed,
         .env_reopens = st.env_reopens,
     };
+}
+
+static atp_err atpd_persist_backup(void *ctx, const char *dir,
+                                   void (*done)(void *arg, atp_err err), void *arg,
+                                   char *why, size_t why_len)
+{
+    return store_backup(ctx, dir, done, arg, why, why_len);
 }
 
 static bool atpd_load_reservation(void *ctx, const void *key, size_t key_len,
@@ -347,22 +361,32 @@ static int atpd_parse_args(int argc, char **argv, atpd_args *a)
     return -1;
 }
 
-static int atpd_load_config(const atpd_args *a, config *cfg)
+/* atpd_config_read loads the configuration (the file, or the defaults) and
+ * applies the command line's overrides. Returns 0, or 1 with the problems
+ * said on stderr (to_log false) or in the log. */
+static int atpd_config_read(const atpd_args *a, config *cfg, bool to_log)
 {
     config_diags diags = {0};
     atp_err err = a->config_path ? config_load_file(a->config_path, cfg, &diags)
                                  : config_defaults(cfg);
     if (a->config_path)
-        atpd_print_diags(a->config_path, &diags);
+        atpd_print_diags(a->config_path, &diags, to_log);
     config_diags_fini(&diags);
     if (err != ATP_OK) {
         /* The lines above say what is wrong (the file's own diagnostics);
          * an I/O error code adds nothing to "cannot open". */
-        fprintf(stderr,
-                "atpd: cannot use configuration %s%s%s (check it with atpd "
-                "--check-config FILE; docs/CONFIG.md has every key)\n",
-                a->config_path ? a->config_path : "(defaults)",
-                err == ATP_E_IO ? "" : ": ", err == ATP_E_IO ? "" : atp_err_message(err));
+        const char *path = a->config_path ? a->config_path : "(defaults)";
+        const char *sep = err == ATP_E_IO ? "" : ": ";
+        const char *why = err == ATP_E_IO ? "" : atp_err_message(err);
+        if (to_log)
+            log_error("atpd", "reload refused: cannot use configuration %s%s%s "
+                      "(check it with atpd --check-config FILE); the running "
+                      "configuration stays in force", path, sep, why);
+        else
+            fprintf(stderr,
+                    "atpd: cannot use configuration %s%s%s (check it with atpd "
+                    "--check-config FILE; docs/CONFIG.md has every key)\n",
+                    path, sep, why);
         return 1;
     }
     if ((a->query_listen && atpd_override(&cfg->service.query_listen, a->query_listen)) ||
@@ -374,9 +398,30 @@ static int atpd_load_config(const atpd_args *a, config *cfg)
         (a->data_dir && atpd_override(&cfg->service.data_dir, a->data_dir)) ||
         (a->log_level && atpd_override(&cfg->service.log_level, a->log_level))) {
         config_fini(cfg);
-        fprintf(stderr, "atpd: out of memory\n");
+        if (to_log)
+            log_error("atpd", "reload refused: out of memory");
+        else
+            fprintf(stderr, "atpd: out of memory\n");
         return 1;
     }
+    return 0;
+}
+
+/* atpd_log_configure applies the service.log_* keys (start and reload). The
+ * level was checked by the config reader or below. */
+static void atpd_log_configure(const config *cfg)
+{
+    log_level lvl;
+    if (log_parse_level(cfg->service.log_level, &lvl))
+        log_set_level(lvl);
+    log_set_format(cfg->service.log_json ? LOG_FORMAT_JSON : LOG_FORMAT_TEXT);
+    log_set_repeat_window_ms(cfg->service.log_repeat_window_ms);
+}
+
+static int atpd_load_config(const atpd_args *a, config *cfg)
+{
+    if (atpd_config_read(a, cfg, false) != 0)
+        return 1;
     log_level lvl;
     if (!log_parse_level(cfg->service.log_level, &lvl)) {
         fprintf(stderr, "atpd: unknown log level '%s' (debug, info, warn, error)\n",
@@ -384,8 +429,83 @@ static int atpd_load_config(const atpd_args *a, config *cfg)
         config_fini(cfg);
         return 2;
     }
-    log_set_level(lvl);
+    atpd_log_configure(cfg);
     return 0;
+}
+
+/* What SIGHUP works with (main thread): the configuration the modules were
+ * built from (its structure and start-up keys stay in force until a
+ * restart) and the last one a reload applied, whose rules, heartbeat
+ * timeouts and log settings are in force. */
+typedef struct atpd_reload {
+    const atpd_args *args;
+    const config *started;
+    config last;
+    bool have_last;
+    engine *eng;
+    sources *src;
+    size_t refused;
+} atpd_reload;
+
+static void atpd_reload_report(void *ctx, config_change kind, const char *what)
+{
+    atpd_reload *r = ctx;
+    if (kind == CONFIG_CHANGE_REFUSED) {
+        r->refused++;
+        log_error("atpd", "reload: %s; that needs a restart (docs/CONFIG.md, "
+                  "\"Reload\")", what);
+    } else {
+        log_warn("atpd", "reload: %s changed; the running value stays until "
+                 "atpd restarts (docs/CONFIG.md, \"Reload\")", what);
+    }
+}
+
+/* atpd_reload_run: SIGHUP. Applies the new file's buffer rules (through
+ * the engine thread, atomically), heartbeat timeouts and log settings, or
+ * nothing at all when the file is invalid or changes the structure. Never
+ * stops atpd. */
+static void atpd_reload_run(atpd_reload *r)
+{
+    const char *path = r->args->config_path;
+    if (path == NULL) {
+        log_warn("atpd", "SIGHUP: atpd runs without --config: nothing to reload");
+        return;
+    }
+    log_repeats_flush();
+    log_info("atpd", "SIGHUP: reloading %s", path);
+    config next;
+    if (atpd_config_read(r->args, &next, true) != 0)
+        return;
+    r->refused = 0;
+    config_compare(r->started, &next, atpd_reload_report, r);
+    if (r->refused > 0) {
+        log_error("atpd", "reload refused: %s changes what only a restart can "
+                  "apply; nothing was changed, the running configuration stays "
+                  "in force", path);
+        config_fini(&next);
+        return;
+    }
+    engine_rules_report rep;
+    const config *in_force = r->have_last ? &r->last : r->started;
+    atp_err err = engine_rules_replace(r->eng, in_force, &next, &rep);
+    if (err != ATP_OK) {
+        log_error("atpd", "reload refused: buffer rules not replaced: %s; the "
+                  "running configuration stays in force", atp_err_message(err));
+        config_fini(&next);
+        return;
+    }
+    sources_reload(r->src, &next);
+    atpd_log_configure(&next);
+    log_info("atpd", "reload applied: %zu buffer rules (%zu added, removed or "
+             "changed; %llu rows marked for the change feed), %zu source "
+             "heartbeat timeouts, log level %s, log format %s",
+             rep.rules, rep.scopes_changed, (unsigned long long)rep.rows_marked,
+             next.n_sources, next.service.log_level,
+             next.service.log_json ? "json" : "text");
+    if (r->have_last)
+        config_fini(&r->last);
+    r->last = next;
+    r->have_last = true;
 }
 
 /* One JSON string value; URLs come from the configuration, so escape. */
@@ -423,6 +543,68 @@ static int atpd_ready_file(const char *path, server *srv, ingest *in, changes *c
     return 0;
 }
 
+/* A TCP URL with port 0: each such socket gets a port of its own. */
+static bool atpd_port_zero(const char *url)
+{
+    const char *colon = strrchr(url, ':');
+    return colon != NULL && strcmp(colon, ":0") == 0;
+}
+
+/* atpd_check_listen checks the four listen URLs before anything is
+ * created (the store makes its data directory and a 64 MiB map): a port
+ * already taken, or given twice, stops atpd here with a message that says
+ * which key and how to change it. Returns 0 or 1 (said in the log). */
+static int atpd_check_listen(const config *cfg)
+{
+    const struct {
+        const char *key, *opt, *url;
+    } socks[] = {
+        {"query_listen", "--query-listen", cfg->service.query_listen},
+        {"ingest_listen", "--ingest-listen", cfg->service.ingest_listen},
+        {"feed_listen", "--feed-listen", cfg->service.feed_listen},
+        {"control_listen", "--control-listen", cfg->service.control_listen},
+    };
+    int bad = 0;
+    for (size_t i = 0; i < sizeof socks / sizeof socks[0]; i++) {
+        char why[256];
+        for (size_t k = 0; k < i; k++)
+            if (strcmp(socks[i].url, socks[k].url) == 0 &&
+                !atpd_port_zero(socks[i].url)) {
+                log_error("atpd", "start-up failed: service.%s and service.%s "
+                          "are both %s; give each its own port (%s URL, or "
+                          "port 0 for any free one)", socks[k].key, socks[i].key,
+                          socks[i].url, socks[i].opt);
+                bad = 1;
+            }
+        if (!listen_check(socks[i].url, why, sizeof why)) {
+            log_error("atpd", "start-up failed: cannot listen on %s (service.%s): "
+                      "%s; change it with %s URL or service.%s in the "
+                      "configuration (port 0: any free port, see --ready-file)",
+                      socks[i].url, socks[i].key, why, socks[i].opt, socks[i].key);
+            bad = 1;
+        }
+    }
+    return bad;
+}
+
+/* atpd_log_start says what this atpd is about to use: version, config
+ * file, data directory (absolute, so that a relative default is no
+ * surprise) and the addresses it will listen on. */
+static void atpd_log_start(const atpd_args *a, const config *cfg)
+{
+    char cwd[4096];
+    const char *dir = cfg->service.data_dir;
+    bool relative = dir[0] != '/' && getcwd(cwd, sizeof cwd) != NULL;
+    log_info("atpd",
+             "atpd %s (pid %ld) starting: config %s, data directory %s%s%s, "
+             "listening on query %s, ingest %s, feed %s, control %s",
+             ATP_VERSION, (long)getpid(),
+             a->config_path ? a->config_path : "(none: defaults)",
+             relative ? cwd : "", relative ? "/" : "", dir,
+             cfg->service.query_listen, cfg->service.ingest_listen,
+             cfg->service.feed_listen, cfg->service.control_listen);
+}
+
 int main(int argc, char **argv)
 {
     atpd_args args = {0};
@@ -440,6 +622,7 @@ int main(int argc, char **argv)
     sigemptyset(&stop);
     sigaddset(&stop, SIGINT);
     sigaddset(&stop, SIGTERM);
+    sigaddset(&stop, SIGHUP); /* a reload, never a stop */
     pthread_sigmask(SIG_BLOCK, &stop, NULL);
     signal(SIGPIPE, SIG_IGN);
     /* Likewise the scheduling policy, before nng and our modules start
@@ -465,6 +648,9 @@ int main(int argc, char **argv)
         .log_bytes = cfg.reservations.log_bytes,
         .log_apply_delay_ms = cfg.reservations.log_apply_delay_ms,
     };
+    atpd_log_start(&args, &cfg);
+    if (atpd_check_listen(&cfg) != 0)
+        goto out;
     if ((err = store_open(cfg.service.data_dir, &sopt, &st)) != ATP_OK) {
         log_error("atpd", "cannot open the store in %s: %s", cfg.service.data_dir,
                   atp_err_message(err));
@@ -472,7 +658,8 @@ int main(int argc, char **argv)
     }
     engine_persist persist = {.ctx = st, .write = atpd_persist_write,
                               .write_owned = atpd_persist_write_owned,
-                              .stats = atpd_persist_stats};
+                              .stats = atpd_persist_stats,
+                              .backup = atpd_persist_backup};
     if ((err = engine_alloc(&cfg, &persist, &eng)) != ATP_OK ||
         (err = sources_alloc(&cfg, &src)) != ATP_OK ||
         (err = atpd_restore_state(st, eng, src)) != ATP_OK ||
@@ -494,9 +681,11 @@ int main(int argc, char **argv)
     }
     log_info("atpd",
              "atpd %s ready: queries on %s, sources on %s, change feed on %s, "
-             "HTTP on %s (%zu regions, %zu locations, %zu sources)",
+             "resync requests on %s, HTTP on %s (%zu regions, %zu locations, "
+             "%zu sources)",
              ATP_VERSION, server_listen_url(srv), ingest_listen_url(in, false),
-             changes_listen_url(chg), web != NULL ? http_listen_url(web) : "(off)",
+             changes_listen_url(chg), ingest_listen_url(in, true),
+             web != NULL ? http_listen_url(web) : "(off)",
              cfg.n_regions, cfg.n_locations, cfg.n_sources);
     if (args.ready_file != NULL &&
         atpd_ready_file(args.ready_file, srv, in, chg, web) != 0) {
@@ -505,10 +694,18 @@ int main(int argc, char **argv)
         goto out;
     }
 
+    atpd_reload reload = {.args = &args, .started = &cfg, .eng = eng, .src = src};
     int sig = 0;
-    while (sigwait(&stop, &sig) != 0 && errno == EINTR)
-        ;
-    log_info("atpd", "signal %d: shutting down", sig);
+    for (;;) {
+        if (sigwait(&stop, &sig) != 0)
+            continue;
+        if (sig != SIGHUP)
+            break;
+        atpd_reload_run(&reload);
+    }
+    log_info("atpd", "signal %d (%s): shutting down", sig, strsignal(sig));
+    if (reload.have_last)
+        config_fini(&reload.last);
     rc = 0;
 out:
     /* Order matters: no new batches; the engine applies what is queued,
@@ -534,5 +731,6 @@ out:
     sources_free(src);
     engine_free(eng);
     config_fini(&cfg);
+    log_repeats_flush();
     return rc;
 }

@@ -70,6 +70,8 @@ typedef struct config_service {
     int64_t reorder_window_ms;       /* default 100 */
     uint32_t reorder_max_messages;   /* default 256 */
     char *log_level;                 /* "debug","info","warn","error" */
+    bool log_json;                   /* log_format: json (default text) */
+    int64_t log_repeat_window_ms;    /* identical lines counted, default 60s */
     char *feed_listen;    /* change feed PUB, default ATP_DEFAULT_FEED_URL */
     int64_t feed_interval_ms; /* coalescing interval, default 50 */
     int64_t snapshot_interval_ms; /* positions + offsets to LMDB, default 1000 */
@@ -158,6 +160,27 @@ int config_region_find(const config *c, const char *id, size_t len);
 int config_location_find(const config *c, const char *id, size_t len);
 int config_channel_find(const config *c, const char *id, size_t len);
 int config_source_find(const config *c, const char *id, size_t len);
+
+/* How a difference between the running configuration and a reloaded one
+ * is handled (docs/CONFIG.md, "Reload"). */
+typedef enum config_change {
+    /* Structure (regions, locations, channels, sources and their authority):
+     * the engine's rows, the rules and the sources are indexed by it, so a
+     * reload that changes it is refused as a whole. */
+    CONFIG_CHANGE_REFUSED,
+    /* A key read once at start: the running value stays until a restart. */
+    CONFIG_CHANGE_RESTART,
+} config_change;
+
+typedef void (*config_change_fn)(void *ctx, config_change kind, const char *what);
+
+/* config_compare calls report once per difference between running and next
+ * that a reload cannot apply (kind and a short description: the key, or
+ * what changed in the structure), and returns how many. Buffer rules,
+ * sources' heartbeat_timeout and service.log_* are what a reload applies;
+ * they are not reported. Pure; any thread. */
+size_t config_compare(const config *running, const config *next,
+                      config_change_fn report, void *ctx);
 
 /* config_parse_duration_ms parses "250ms", "5s", "15m", "2h", "1d" or a bare
  * integer of milliseconds. Returns false on bad syntax or overflow. */

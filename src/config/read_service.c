@@ -36,6 +36,7 @@ static const char *const config_service_keys[] = {
     "resync_hold_messages",  "scheduling",             "snapshot_timeout",
     "snapshot_max_events",   "http_listen",            "http_threads",
     "http_max_connections",  "http_timeout",           "http_max_header_bytes",
+    "log_format",            "log_repeat_window",
 };
 enum {
     SVC_QUERY_LISTEN,
@@ -65,6 +66,8 @@ enum {
     SVC_HTTP_MAX_CONNECTIONS,
     SVC_HTTP_TIMEOUT,
     SVC_HTTP_MAX_HEADER_BYTES,
+    SVC_LOG_FORMAT,
+    SVC_LOG_REPEAT_WINDOW,
     SVC_N
 };
 
@@ -279,6 +282,17 @@ void config__parse_service(config__walk *w, const yaml_node_t *node)
                                "batch or normal", choices, &k))
             s->sched_batch = k == 0;
     }
+    if (v[SVC_LOG_FORMAT]) {
+        static const char *const choices[] = {"text", "json", NULL};
+        int k;
+        if (config__get_choice(w, v[SVC_LOG_FORMAT], "service.log_format",
+                               "text or json", choices, &k))
+            s->log_json = k == 1;
+    }
+    if (v[SVC_LOG_REPEAT_WINDOW])
+        config__get_duration(w, v[SVC_LOG_REPEAT_WINDOW],
+                             "service.log_repeat_window", 0, 3600 * 1000,
+                             &s->log_repeat_window_ms);
     if (v[SVC_LOG_LEVEL]) {
         static const char expected[] = "one of debug, info, warn, error";
         size_t len;

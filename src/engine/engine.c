@@ -16,6 +16,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -57,7 +58,7 @@ void engine_row_read(const engine_row *r, int64_t *supply,
 }
 
 /* Queue a changed row for the change feed, once until the feed reads it. */
-static void engine_dirty_mark(engine *e, engine_row *r, uint32_t sku,
+void engine_dirty_mark(engine *e, engine_row *r, uint32_t sku,
                               uint32_t region)
 {
     /* seq_cst pairs with the feed's clear-then-read (engine_dirty_take's
@@ -165,7 +166,7 @@ static atp_err engine_rows_ensure(engine *e, uint32_t sku)
 
 /* ---- set-up ------------------------------------------------------------ */
 
-static atp_err engine_rules_build(const config *cfg, rules **out)
+atp_err engine_rules_build(const config *cfg, rules **out)
 {
     rules *r;
     atp_err err = rules_alloc((uint32_t)cfg->n_regions,
@@ -254,6 +255,9 @@ void engine_free(engine *e)
     engine_lots_fini(&e->lots);
     queue_fini(&e->q);
     rules_free(atomic_load(&e->rules));
+    for (size_t i = 0; i < e->retired.n; i++)
+        rules_free(e->retired.sets[i]);
+    free(e->retired.sets);
     positions_fini(&e->pos);
     dict_free(e->skus);
     if (e->row_dir != NULL)
@@ -622,6 +626,9 @@ static void engine_cmd_run(engine *e, engine_cmd *cmd, bool *stopping)
     case ENGINE_CMD_SNAPSHOT_NOW:
         engine_snapshot_request(e, cmd->snap);
         return;
+    case ENGINE_CMD_RULES:
+        engine_rules_apply(e, cmd->rules);
+        return;
     }
 }
 
@@ -690,6 +697,9 @@ static void engine_cmd_refuse(engine_cmd *cmd)
     case ENGINE_CMD_SNAPSHOT_NOW:
         cmd->snap.done(cmd->snap.arg, ATP_E_BUSY);
         return;
+    case ENGINE_CMD_RULES: /* not applied: the caller keeps its rules */
+        engine_sync_signal(cmd->rules->waiter, ATP_E_BUSY);
+        return;
     case ENGINE_CMD_STOP: /* a second engine_stop's: nothing to do */
         return;
     case ENGINE_CMD_GROUP_DONE:
@@ -730,7 +740,7 @@ atp_err engine_submit(engine *e, const engine_batch *b)
     return queue_push(&e->q, &cmd);
 }
 
-static void engine_waiter_init(engine_sync_waiter *w)
+void engine_waiter_init(engine_sync_waiter *w)
 {
     *w = (engine_sync_waiter){.done = false};
     pthread_mutex_init(&w->mu, NULL);
@@ -739,7 +749,7 @@ static void engine_waiter_init(engine_sync_waiter *w)
 
 /* engine_waiter_wait waits for w's signal if its command was queued
  * (queued == ATP_OK), destroys w and returns the outcome. */
-static atp_err engine_waiter_wait(engine_sync_waiter *w, atp_err queued)
+atp_err engine_waiter_wait(engine_sync_waiter *w, atp_err queued)
 {
     atp_err err = queued;
     if (err == ATP_OK) {
@@ -778,6 +788,17 @@ atp_err engine_snapshot_now(engine *e)
     engine_sync_waiter w;
     engine_waiter_init(&w);
     return engine_waiter_wait(&w, engine_snapshot_submit(e, engine_snapshot_now_done, &w));
+}
+
+atp_err engine_backup_submit(engine *e, const char *dir,
+                             void (*done)(void *arg, atp_err err), void *arg,
+                             char *why, size_t why_len)
+{
+    if (e->persist.backup == NULL) {
+        snprintf(why, why_len, "no store to back up (memory only)");
+        return ATP_E_BAD_STATE;
+    }
+    return e->persist.backup(e->persist.ctx, dir, done, arg, why, why_len);
 }
 
 /* ---- readers (any thread) ---------------------------------------------- */

@@ -219,6 +219,11 @@ typedef struct engine_persist {
                            void (*done)(void *arg, atp_err err), void *arg);
     /* Optional, any thread: the store's counters for status. */
     void (*stats)(void *ctx, engine_store_stats *out);
+    /* Optional, any thread: an online backup into dir (store_backup's
+     * contract): done(arg, err) once, after every write completed before
+     * the call is in the copy; an error return (why filled) means no done. */
+    atp_err (*backup)(void *ctx, const char *dir, void (*done)(void *arg, atp_err err),
+                      void *arg, char *why, size_t why_len);
 } engine_persist;
 
 /* engine_alloc builds an engine for cfg (regions, locations, channels,
@@ -267,6 +272,36 @@ atp_err engine_snapshot_submit(engine *e, engine_snapshot_done_fn done, void *ar
 /* engine_snapshot_now is engine_snapshot_submit waiting for the answer
  * (tests, tools; never from a thread that must not block). */
 atp_err engine_snapshot_now(engine *e);
+
+/* What engine_rules_replace did. */
+typedef struct engine_rules_report {
+    size_t rules;          /* rules in the new set */
+    size_t scopes_changed; /* rules added, removed or changed */
+    uint64_t rows_marked;  /* rows visited for the change feed (an upper
+                              bound; a row already marked counts too) */
+} engine_rules_report;
+
+/* engine_rules_replace makes next's buffer rules the engine's (a reload).
+ * next must have running's regions and channels (config_compare refuses a
+ * reload that changes them); running is the configuration whose rules are
+ * in force, for the difference. The set is published by the engine thread
+ * as one command, so each grant and batch sees either the old rules or the
+ * new; rows under a changed rule are marked for the change feed. Blocks
+ * until done; any thread but the engine's; neither config is kept. Returns
+ * ATP_E_BUSY when the engine stopped first, ATP_E_NOMEM; then the old rules
+ * stay in force. report may be NULL. */
+atp_err engine_rules_replace(engine *e, const config *running, const config *next,
+                             engine_rules_report *report);
+
+/* engine_backup_submit asks the persistence for an online backup into dir
+ * (engine_persist.backup): every reservation acknowledged before the call
+ * is in it. Not through the engine thread: an acknowledged reservation's
+ * write was queued in the store before its reply, so the store's order
+ * suffices. ATP_E_BAD_STATE (why filled) when atpd keeps memory only. Any
+ * thread; never blocks on the engine. */
+atp_err engine_backup_submit(engine *e, const char *dir,
+                             void (*done)(void *arg, atp_err err), void *arg,
+                             char *why, size_t why_len);
 
 /* engine_reserve_positions sizes the positions table for n more, and the
  * SKU dictionary and rows for the n / n_locations SKUs they at least

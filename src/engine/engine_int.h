@@ -53,7 +53,29 @@ typedef enum engine_cmd_type {
     ENGINE_CMD_STOP,       /* finish what is queued and in flight, exit */
     ENGINE_CMD_SNAPSHOT_DONE, /* the store finished a snapshot group */
     ENGINE_CMD_SNAPSHOT_NOW,  /* take a snapshot now (atpctl snapshot) */
+    ENGINE_CMD_RULES,         /* new buffer rules (a reload, reload.c) */
 } engine_cmd_type;
+
+/* A scope whose buffer rule was added, removed or changed by a reload: the
+ * rows it covers are marked for the change feed. sku NULL: every SKU;
+ * region UINT32_MAX: every region (a row carries every channel). */
+typedef struct engine_rule_scope {
+    const char *sku; /* borrowed from the new or the running config */
+    uint32_t region;
+} engine_rule_scope;
+
+/* ENGINE_CMD_RULES: the caller (engine_rules_replace) owns it and waits on
+ * waiter; the engine thread sets taken once next is published (the engine
+ * then owns next, and keeps the set it replaced until engine_free:
+ * lock-free readers may still be using it). */
+typedef struct engine_rules_change {
+    rules *next;
+    const engine_rule_scope *scopes;
+    size_t n_scopes;
+    bool taken;
+    uint64_t rows_marked;
+    engine_sync_waiter *waiter;
+} engine_rules_change;
 
 /* Who asked for a snapshot (SNAPSHOT_NOW): called once with the outcome. */
 typedef struct engine_snap_waiter {
@@ -113,6 +135,7 @@ typedef struct engine_cmd {
     engine_sync_waiter *sync; /* SYNC */
     engine_snap_waiter snap;  /* SNAPSHOT_NOW */
     engine_resv_req resv;
+    engine_rules_change *rules; /* RULES */
 } engine_cmd;
 
 struct engine {
@@ -125,6 +148,10 @@ struct engine {
     _Atomic(engine_row *) *row_dir; /* ENGINE_MAX_SKUS / ENGINE_ROW_CHUNK */
     size_t row_bytes;               /* engine thread */
     _Atomic(rules *) rules;
+    struct {
+        rules **sets; /* replaced by reloads, freed at engine_free */
+        size_t n;
+    } retired; /* engine thread */
     _Atomic bool *region_stale;
 
     positions pos; /* engine thread */
@@ -236,6 +263,19 @@ engine_row *engine_row_at(const engine *e, uint32_t sku, uint32_t region);
  * keeps it at most supply, so it never gets there). */
 void engine_row_add(engine *e, uint32_t sku, uint32_t region, __int128 d_supply,
                     int64_t d_reserved);
+/* engine_dirty_mark queues a changed row for the change feed, once until
+ * the feed reads it (engine thread; a no-op unless the feed is enabled). */
+void engine_dirty_mark(engine *e, engine_row *r, uint32_t sku, uint32_t region);
+/* engine_rules_build builds the rule set of cfg's buffer rules (any thread). */
+atp_err engine_rules_build(const config *cfg, rules **out);
+/* reload.c: engine_rules_apply publishes change->next and marks the rows
+ * of its scopes (engine thread). */
+void engine_rules_apply(engine *e, engine_rules_change *change);
+/* engine_waiter_init / engine_waiter_wait: a caller waiting for the engine
+ * thread's answer to one command; wait waits only if queued == ATP_OK, and
+ * destroys w. */
+void engine_waiter_init(engine_sync_waiter *w);
+atp_err engine_waiter_wait(engine_sync_waiter *w, atp_err queued);
 /* engine_row_read reads a consistent (supply, reserved) pair (any thread). */
 void engine_row_read(const engine_row *r, int64_t *supply, int64_t *reserved);
 /* engine_answer_of fills the ATP answer of (sku, region, channel) where sku

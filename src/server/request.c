@@ -466,6 +466,50 @@ static bool request_snapshot_start(request_env *env, codec_writer *w,
     return false;
 }
 
+/* request_backup_done: the store's answer to a backup (a store thread). */
+static void request_backup_done(void *arg, atp_err err)
+{
+    request_async *as = arg;
+    codec_writer *w = as->w;
+    if (err != ATP_OK) {
+        reply_error e = {.line = -1};
+        reply_error_set(&e, err, "backup to %s failed: %s (atpd's log says more); "
+                        "remove what it left there before trying again",
+                        as->backup_dir, atp_err_message(err));
+        request_count_error(as->env);
+        reply_error_write(w, &e);
+    } else {
+        codec_w_map(w, 3);
+        codec_w_kv_bool(w, "ok", true);
+        codec_w_kv_cstr(w, "dir", as->backup_dir);
+        codec_w_kv_int(w, "ms", clock_mono_ms() - as->started_ms);
+    }
+    as->finish(as->owner);
+}
+
+/* An online backup into the directory "dir" on atpd's machine, answered
+ * once the copy is synced (docs/PROTOCOL.md, "backup"). Returns true when
+ * queued (the reply comes through async->finish). */
+static bool request_backup_start(request_env *env, const request_fields *f,
+                                 codec_writer *w, request_async *async, reply_error *e)
+{
+    codec_str dir;
+    if (!request_id(f->dir, "dir", REQUEST_BACKUP_DIR_MAX, ATP_E_BAD_REQUEST, &dir, e))
+        return false;
+    memcpy(async->backup_dir, dir.ptr, dir.len);
+    async->backup_dir[dir.len] = '\0';
+    async->env = env;
+    async->w = w;
+    async->started_ms = clock_mono_ms();
+    char why[REQUEST_BACKUP_DIR_MAX + 256];
+    atp_err err = engine_backup_submit(env->eng, async->backup_dir, request_backup_done,
+                                       async, why, sizeof why);
+    if (err == ATP_OK)
+        return true;
+    reply_error_set(e, err, "%s", why);
+    return false;
+}
+
 /* ---- dispatch ------------------------------------------------------------ */
 
 typedef bool (*request_fn)(request_env *, const request_fields *,
@@ -503,7 +547,7 @@ static bool request_fields_scan(codec_view map, request_fields *f, codec_str *op
         REQUEST_KEY(op),      REQUEST_KEY(sku),       REQUEST_KEY(region),
         REQUEST_KEY(channel), REQUEST_KEY(lines),     REQUEST_KEY(id),
         REQUEST_KEY(ttl_ms),  REQUEST_KEY(order_ref), REQUEST_KEY(cursor),
-        REQUEST_KEY(limit),
+        REQUEST_KEY(limit),   REQUEST_KEY(dir),
     };
 #undef REQUEST_KEY
     memset(f, 0, sizeof *f);
@@ -559,13 +603,16 @@ bool request_handle(request_env *env, const void *buf, size_t len,
         } else if (codec_str_eq(op, "snapshot")) {
             if (request_snapshot_start(env, w, async, &e))
                 return false;
+        } else if (codec_str_eq(op, "backup")) {
+            if (request_backup_start(env, &f, w, async, &e))
+                return false;
         } else if (k < nr) {
             if (request_resv_start(env, request_resv_ops[k].resv, &f, a, w, async, &e))
                 return false;
         } else {
             reply_error_set(&e, ATP_E_UNKNOWN_OP,
                             "unknown op '%.*s' (atp, cart, regions, scan, "
-                            "sources, status, snapshot, reserve, commit, "
+                            "sources, status, snapshot, backup, reserve, commit, "
                             "release, extend, reservation)",
                             request_clip(op), op.ptr);
         }

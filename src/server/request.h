@@ -51,13 +51,17 @@ atp_err request_env_init(request_env *env, const config *cfg, engine *eng,
                          sources *src, ingest *in, changes *chg);
 void request_env_fini(request_env *env);
 
+/* The longest backup directory a request may name (bytes). */
+#define REQUEST_BACKUP_DIR_MAX 1023
+
 /* An operation answered later (reservations and snapshots: after the
  * engine decided and the store wrote). The server owns it, one per context;
  * the request module fills it and calls finish(owner) once the reply is
  * written to w. */
 typedef struct request_async {
     engine_resv_req req; /* reservations */
-    int64_t started_ms;  /* snapshot: monotonic, for its "ms" */
+    int64_t started_ms;  /* snapshot, backup: monotonic, for its "ms" */
+    char backup_dir[REQUEST_BACKUP_DIR_MAX + 1]; /* backup: NUL-terminated */
     request_env *env;
     codec_writer *w;
     void (*finish)(void *owner);

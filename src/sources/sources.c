@@ -44,6 +44,8 @@ typedef struct source {
     _Atomic uint64_t resync_requests, snapshots_applied, snapshots_aborted,
         held_now, resync_from;
     _Atomic int64_t last_heartbeat_ms;
+    /* cfg->heartbeat_timeout_ms, or what a reload set (sources_reload) */
+    _Atomic int64_t heartbeat_timeout_ms;
 } source;
 
 struct sources {
@@ -92,6 +94,7 @@ atp_err sources_alloc(const config *cfg, sources **out)
             goto fail;
         atomic_store(&so->last_recv_ms, -1);
         atomic_store(&so->last_heartbeat_ms, -1);
+        atomic_store(&so->heartbeat_timeout_ms, so->cfg->heartbeat_timeout_ms);
         for (size_t a = 0; a < so->cfg->n_authority; a++) {
             const config_authority *au = &so->cfg->authority[a];
             s->authority[au->location * ATP_AUTH_BUCKET_COUNT + au->bucket] =
@@ -315,9 +318,18 @@ void sources_tick(sources *s, int64_t now_ms, const sources_io *io)
         int64_t last = atomic_load_explicit(&so->last_recv_ms, memory_order_relaxed);
         if (last < 0)
             last = s->start_ms;
-        if (now_ms - last > so->cfg->heartbeat_timeout_ms)
+        if (now_ms - last > atomic_load_explicit(&so->heartbeat_timeout_ms,
+                                                 memory_order_relaxed))
             atomic_store_explicit(&so->silent, true, memory_order_relaxed);
     }
+}
+
+void sources_reload(sources *s, const config *next)
+{
+    for (size_t i = 0; i < s->n && i < next->n_sources; i++)
+        atomic_store_explicit(&s->src[i].heartbeat_timeout_ms,
+                              next->sources[i].heartbeat_timeout_ms,
+                              memory_order_relaxed);
 }
 
 void sources_heartbeat(sources *s, uint32_t src, int64_t now_ms)

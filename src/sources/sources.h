@@ -95,6 +95,12 @@ void sources_receive(sources *s, uint32_t src, uint64_t seq, void *item,
  * a source not heard from heartbeat_timeout after it is silent. */
 void sources_tick(sources *s, int64_t now_ms, const sources_io *io);
 
+/* sources_reload takes each source's heartbeat_timeout from next (a
+ * reload; next has the same sources in the same order, config_compare).
+ * Any thread; the next sources_tick uses it. A source already silent stays
+ * so until its next message, as before. */
+void sources_reload(sources *s, const config *next);
+
 /* sources_heartbeat records that a heartbeat event was seen. */
 void sources_heartbeat(sources *s, uint32_t src, int64_t now_ms);
 

@@ -447,3 +447,44 @@ void store__log_close(store_log *l)
         close(l->fd);
     l->fd = -1;
 }
+
+/* ---- summary (atpctl inspect) ------------------------------------------- */
+
+typedef struct store_log_count {
+    store_log_summary *out;
+    uint64_t applied;
+} store_log_count;
+
+static atp_err store_log_count_cb(void *ctx, uint64_t lsn, const store_op *ops, size_t n)
+{
+    (void)ops;
+    store_log_count *c = ctx;
+    store_log_summary *o = c->out;
+    if (o->records++ == 0)
+        o->first_lsn = lsn;
+    o->last_lsn = lsn;
+    o->ops += n;
+    if (lsn > c->applied) {
+        o->pending++;
+        o->pending_ops += n;
+    }
+    return ATP_OK;
+}
+
+atp_err store_log_summary_get(const char *dir, uint64_t applied, store_log_summary *out)
+{
+    memset(out, 0, sizeof *out);
+    store_log l;
+    atp_err err = store__log_open(&l, dir, 0);
+    if (err != ATP_OK || l.fd < 0)
+        return err;
+    out->present = true;
+    out->file_bytes = l.size;
+    store_log_count c = {out, applied};
+    uint64_t last = 0;
+    int bad = 0;
+    err = store__log_replay(&l, 0, store_log_count_cb, &c, &last, &bad);
+    out->torn = bad != 0;
+    store__log_close(&l);
+    return err;
+}

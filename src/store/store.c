@@ -269,6 +269,11 @@ atp_err store_info_get(store *s, store_info *out)
         if (s->dbi[i] != (MDB_dbi)-1 && mdb_stat(txn, s->dbi[i], &ds) == 0)
             out->entries[i] = ds.ms_entries;
     }
+    MDB_val key = {sizeof STORE_LSN_KEY - 1, (void *)STORE_LSN_KEY}, val;
+    if (s->dbi[STORE_DB_META] != (MDB_dbi)-1 &&
+        mdb_get(txn, s->dbi[STORE_DB_META], &key, &val) == 0 && val.mv_size == 8)
+        for (int i = 0; i < 8; i++)
+            out->log_applied |= (uint64_t)((const unsigned char *)val.mv_data)[i] << (8 * i);
     mdb_txn_abort(txn);
     pthread_mutex_unlock(&s->envmu);
     out->map_bytes = info.me_mapsize;
@@ -533,6 +538,8 @@ void store__group_free(store_group *g)
 {
     if (g != NULL && g->release != NULL)
         g->release(g->owner);
+    if (g != NULL)
+        free(g->backup_dir);
     free(g);
 }
 

@@ -140,6 +140,22 @@ atp_err store_submit_owned(store *s, store_op *ops, size_t n,
                            void (*release)(void *owner), void *owner,
                            store_done_fn done, void *arg);
 
+/* store_backup queues an online backup: a compacted copy of the LMDB
+ * environment (mdb_env_copy2, MDB_CP_COMPACT) as DIR/data.mdb, taken once
+ * every group queued before it is committed to LMDB, so every write whose
+ * completion ran before this call is in the copy; the reservation log is
+ * not copied (what it held then is in LMDB by then). DIR must be absolute,
+ * and new or empty (it is created, mode 0750). done(arg, err) runs once,
+ * on a store thread, after the copy is synced: ATP_OK, ATP_E_STORE_FULL
+ * (disk full), ATP_E_IO. Returns ATP_OK when queued; else done is not
+ * called and why says what is wrong: ATP_E_BAD_REQUEST (not absolute),
+ * ATP_E_CONFLICT (not empty), ATP_E_IO, ATP_E_NOMEM, ATP_E_BAD_STATE
+ * (stopping). Any thread; the check and mkdir are done in the call. The
+ * thread that owns LMDB writes makes the copy, so writes wait in the log
+ * (or the queue) meanwhile: the copy of 1 GB of data takes seconds. */
+atp_err store_backup(store *s, const char *dir, store_done_fn done, void *arg,
+                     char *why, size_t why_len);
+
 void store_stats_get(const store *s, store_stats *out);
 
 /* What an offline look at the store shows (atpctl inspect). */
@@ -149,7 +165,26 @@ typedef struct store_info {
     uint64_t used_bytes; /* pages in use * page size */
     uint64_t page_size;
     uint32_t readers_used, readers_max;
+    uint64_t log_applied; /* the last reservation log LSN LMDB applied */
 } store_info;
+
+/* What the reservation log file of a data directory holds (atpctl
+ * inspect): the chain a start-up would replay from offset 0. */
+typedef struct store_log_summary {
+    bool present;          /* reservations.log exists */
+    uint64_t file_bytes;   /* its (preallocated) size */
+    uint64_t records, ops; /* records (store groups) in the chain, their ops */
+    uint64_t first_lsn, last_lsn; /* of the chain; 0: empty */
+    uint64_t pending, pending_ops; /* records with LSN > applied: not in LMDB */
+    bool torn;             /* the chain ends on a torn or corrupt record */
+} store_log_summary;
+
+/* store_log_summary_get reads dir's reservation log without changing it
+ * (applied: store_info.log_applied of the same directory). ATP_OK with
+ * present false when there is none; ATP_E_IO, ATP_E_NOMEM. Any thread;
+ * safe while atpd runs (a record being appended may show as torn). */
+atp_err store_log_summary_get(const char *dir, uint64_t applied,
+                              store_log_summary *out);
 
 /* store_info_get fills *out (any time, any thread; a short read
  * transaction; waits for a reopen of the environment). */

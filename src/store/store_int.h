@@ -58,6 +58,9 @@ struct store_group {
      * with release(owner) when the group is freed; bytes[] is empty. */
     void (*release)(void *owner);
     void *owner;
+    /* store_backup: a barrier (n 0) that copies LMDB to this directory
+     * (owned) once everything queued before it is committed. */
+    char *backup_dir;
     unsigned char bytes[]; /* ops array, then keys and values */
 };
 
@@ -220,6 +223,11 @@ typedef struct store_group_list {
 
 /* store__group_list_push appends g (false: out of memory, l unchanged). */
 bool store__group_list_push(store_group_list *l, store_group *g);
+
+/* store__backup_copy copies the environment to dir (compacted) and syncs
+ * it (backup.c; the thread that owns LMDB writes, after committing every
+ * group queued before the backup). */
+atp_err store__backup_copy(store *s, const char *dir);
 
 /* store__group_free gives an owned group's ops back, then frees g. */
 void store__group_free(store_group *g);

@@ -40,6 +40,9 @@
 
 static void store_group_finish(store *s, store_group *g, atp_err err)
 {
+    /* A backup: everything before it is committed (err OK says so). */
+    if (g->backup_dir != NULL && err == ATP_OK)
+        err = store__backup_copy(s, g->backup_dir);
     atomic_fetch_add(&s->groups, 1);
     atomic_fetch_add(&s->ops, g->n);
     if (g->done != NULL)
@@ -110,8 +113,12 @@ static void store_applier_run(store *s, store_group_list *p, store_group *list)
             perr = store_applier_flush(s, p);
             tried = perr != ATP_OK;
         }
-        /* A barrier is done: the pending groups are durable in the log. */
-        atp_err err = g->n == 0 ? ATP_OK : p->n > 0 ? perr : store__commit(s, &g, 1, 0);
+        /* A barrier is done: the pending groups are durable in the log. A
+         * backup needs them in LMDB: it fails if they are still pending. */
+        atp_err err = g->n == 0 && g->backup_dir == NULL ? ATP_OK
+                      : p->n > 0                        ? perr
+                      : g->n == 0                       ? ATP_OK
+                                                        : store__commit(s, &g, 1, 0);
         if (g->n > 0 && p->n == 0) {
             atomic_fetch_add(&s->commits, 1);
             store__update_usage(s);

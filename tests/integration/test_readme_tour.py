@@ -100,6 +100,7 @@ def main(h):
 
     def run(cmd):
         cmd = cmd.replace("DATA_DIR", data).replace("http://127.0.0.1:7080", http_url)
+        cmd = cmd.replace("BACKUP_DIR", os.path.join(h.tmp, "backup"))  # new, ours
         if cmd.startswith("build/atp-feed"):
             cmd += " --endpoint %s --control %s" % (urls["ingest"], urls["control"])
         cmd = re.sub(r"(^|\| )build/", lambda m: m.group(1) + h.bin_dir + "/", cmd)

@@ -9,7 +9,7 @@ it later from the applier thread. The test knob
 1. Replay: with the applier held back 60 s, reserve, commit and release,
    then kill -9 right after the last acknowledgement. `atpctl inspect` of
    the data dir shows LMDB without those reservations (so only the log has
-   them); after the restart every one is back in exactly its state, atpd
+   them) and lists every log record as pending; after the restart every one is back in exactly its state, atpd
    logs the replay, and LMDB now holds them.
 2. Torn or corrupt tail: reserve more, kill -9, flip a byte in the last
    record of the log (then, in a second round, zero its second half): the
@@ -144,6 +144,10 @@ def part_replay_and_tail(h, chk):
     h.log("after kill -9: LMDB holds %s reservations, the log %d records",
           n_lmdb, len(log_chain(data_dir)))
     chk.eq(n_lmdb, 0, "reservations in LMDB while the applier was held back")
+    rlog = S.inspect(h, data_dir).get("reservation_log") or {}
+    chk.check(rlog.get("pending") == len(log_chain(data_dir)) >= n_changes and
+              rlog.get("records") == rlog.get("pending") and rlog.get("torn") is False,
+              "atpctl inspect lists the log: every record pending: %r" % (rlog,))
     chk.check(len(log_chain(data_dir)) >= len(rids) + len(committed) + len(released),
               "the log holds every acknowledged change")
     d.start()
@@ -161,6 +165,9 @@ def part_replay_and_tail(h, chk):
            "status: store.log_replayed")
     d.stop()
     chk.eq(lmdb_reservations(h, data_dir), len(rids), "reservations in LMDB after the replay")
+    rlog = S.inspect(h, data_dir).get("reservation_log") or {}
+    chk.eq((rlog.get("pending"), rlog.get("torn")), (0, False),
+           "atpctl inspect after a clean stop: nothing pending in the log")
 
     # ---- 2. a damaged last record: earlier ones back, it is not
     for rnd, how in enumerate(("flip", "torn")):

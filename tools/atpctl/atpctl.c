@@ -182,6 +182,27 @@ static int ctl_build_op_only(const ctl_args *a, codec_writer *w, ctl_cart *cart)
     return CTL_EXIT_OK;
 }
 
+/* ctl_build_backup: DIR is on atpd's machine; a relative one is made
+ * absolute from atpctl's working directory (the same machine, usually). */
+static int ctl_build_backup(const ctl_args *a, codec_writer *w, ctl_cart *cart)
+{
+    (void)cart;
+    char path[4096], cwd[4096];
+    const char *dir = a->words[1];
+    if (dir[0] != '/') {
+        if (getcwd(cwd, sizeof cwd) == NULL ||
+            snprintf(path, sizeof path, "%s/%s", cwd, dir) >= (int)sizeof path) {
+            fprintf(stderr, "atpctl: backup: cannot make %s absolute\n", dir);
+            return CTL_EXIT_USAGE;
+        }
+        dir = path;
+    }
+    codec_w_map(w, 2);
+    codec_w_kv_cstr(w, "op", "backup");
+    codec_w_kv_cstr(w, "dir", dir);
+    return CTL_EXIT_OK;
+}
+
 /* ctl_build_id checks the reservation id (words[1]) the way the service
  * will, so that a typo is a usage error and nothing is sent. */
 static bool ctl_build_id_ok(const ctl_args *a)
@@ -355,6 +376,12 @@ static void ctl_show_snapshot(const codec_val *r, const ctl_cart *c, FILE *f)
     ctl_inspect_render_snapshot(r, f);
 }
 
+static void ctl_show_backup(const codec_val *r, const ctl_cart *c, FILE *f)
+{
+    (void)c;
+    ctl_inspect_render_backup(r, f);
+}
+
 static void ctl_show_sources_wide(const codec_val *r, const ctl_cart *c,
                                   FILE *f)
 {
@@ -426,10 +453,18 @@ static const ctl_cmd ctl_cmds[] = {
      "        every service.snapshot_interval); a large store may need a\n"
      "        larger --timeout",
      ctl_build_op_only, ctl_show_snapshot, NULL},
+    {"backup", 1, 1, 0, 0, false, "backup DIR",
+     "online backup: atpd copies its store (compacted) to DIR/data.mdb on\n"
+     "        its own machine; DIR must be new or empty (a relative DIR is\n"
+     "        made absolute here). Every reservation acknowledged before the\n"
+     "        command is in the copy. Restore: docs/CONFIG.md, \"Backup and\n"
+     "        restore\"; a large store may need a larger --timeout",
+     ctl_build_backup, ctl_show_backup, NULL},
     {"inspect", 1, 1, 0, 0, false, "inspect DATA_DIR",
      "offline summary of atpd's store in DATA_DIR (no atpd needed; safe\n"
      "        while it runs: read-only): file sizes, map use, entries per\n"
-     "        database, source offsets (seq, source time UTC)\n"
+     "        database, the reservation log (records, LSNs, how many LMDB\n"
+     "        has not applied yet), source offsets (seq, source time UTC)\n"
      "        exit 2: not an atpd data directory (missing, no data.mdb);\n"
      "        exit 1: LMDB cannot read it (not LMDB, permissions)",
      NULL, NULL, ctl_run_inspect},

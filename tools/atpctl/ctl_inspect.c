@@ -199,6 +199,11 @@ atp_err ctl_inspect_load(const char *dir, ctl_inspect *out, char *err,
         return e == ATP_E_NOMEM ? ATP_E_NOMEM : ATP_E_IO;
     }
     store_close(s);
+    if ((e = store_log_summary_get(dir, out->info.log_applied, &out->log)) != ATP_OK) {
+        snprintf(err, err_len, "%s: cannot read reservations.log: %s", dir,
+                 atp_err_message(e));
+        return e == ATP_E_NOMEM ? ATP_E_NOMEM : ATP_E_IO;
+    }
     if (sc.oom) {
         snprintf(err, err_len, "out of memory");
         return ATP_E_NOMEM;
@@ -242,6 +247,28 @@ static void ctl_inspect_render_file(const char *name,
             fi->bytes, b, a);
 }
 
+/* The reservation log: its chain, and what LMDB has not applied yet (a
+ * start-up replays that part). */
+static void ctl_inspect_render_log(const store_log_summary *l, uint64_t applied, FILE *f)
+{
+    if (!l->present) {
+        fprintf(f, "reservation log: none (durability nosync, or log_bytes 0)\n");
+        return;
+    }
+    char size[32];
+    ctl_inspect_fmt_bytes(l->file_bytes, size, sizeof size);
+    if (l->records == 0)
+        fprintf(f, "reservation log: reservations.log, %s, empty (LMDB applied "
+                "through LSN %" PRIu64 ")\n", size, applied);
+    else
+        fprintf(f, "reservation log: reservations.log, %s, %" PRIu64 " records (%" PRIu64
+                " ops), LSN %" PRIu64 "..%" PRIu64 "; LMDB applied through LSN %" PRIu64
+                ": %" PRIu64 " records (%" PRIu64 " ops) still to apply%s\n",
+                size, l->records, l->ops, l->first_lsn, l->last_lsn, applied,
+                l->pending, l->pending_ops,
+                l->torn ? "; the chain ends on a torn or corrupt record (ignored)" : "");
+}
+
 void ctl_inspect_render(const ctl_inspect *in, const char *dir, FILE *f)
 {
     const store_info *i = &in->info;
@@ -273,6 +300,7 @@ void ctl_inspect_render(const ctl_inspect *in, const char *dir, FILE *f)
     for (int d = 0; d < STORE_DB_COUNT; d++)
         fprintf(f, "  %-13s %" PRIu64 "\n", store_db_name((store_db)d),
                 i->entries[d]);
+    ctl_inspect_render_log(&in->log, i->log_applied, f);
     if (in->n_offsets == 0) {
         fprintf(f, "source offsets: none stored yet\n");
         return;
@@ -327,7 +355,7 @@ bool ctl_inspect_write_json(const ctl_inspect *in, const char *dir, FILE *f)
         goto done;
     /* Built as msgpack and written by the codec's JSON writer: one
      * escaping rule for every JSON atpctl prints. */
-    codec_w_map(w, 6);
+    codec_w_map(w, 7);
     codec_w_kv_cstr(w, "dir", dir);
     if (in->format[0])
         codec_w_kv_cstr(w, "format", in->format);
@@ -354,6 +382,21 @@ bool ctl_inspect_write_json(const ctl_inspect *in, const char *dir, FILE *f)
     codec_w_map(w, STORE_DB_COUNT);
     for (int d = 0; d < STORE_DB_COUNT; d++)
         codec_w_kv_uint(w, store_db_name((store_db)d), i->entries[d]);
+    codec_w_cstr(w, "reservation_log");
+    if (!in->log.present) {
+        codec_w_nil(w);
+    } else {
+        codec_w_map(w, 9);
+        codec_w_kv_uint(w, "bytes", in->log.file_bytes);
+        codec_w_kv_uint(w, "records", in->log.records);
+        codec_w_kv_uint(w, "ops", in->log.ops);
+        codec_w_kv_uint(w, "first_lsn", in->log.first_lsn);
+        codec_w_kv_uint(w, "last_lsn", in->log.last_lsn);
+        codec_w_kv_uint(w, "applied_lsn", i->log_applied);
+        codec_w_kv_uint(w, "pending", in->log.pending);
+        codec_w_kv_uint(w, "pending_ops", in->log.pending_ops);
+        codec_w_kv_bool(w, "torn", in->log.torn);
+    }
     codec_w_cstr(w, "offsets");
     codec_w_array(w, (uint32_t)in->n_offsets);
     for (size_t k = 0; k < in->n_offsets; k++) {
@@ -635,7 +678,20 @@ void ctl_inspect_render_sources(const codec_val *reply, bool wide, FILE *f)
     free(cells);
 }
 
-/* ---- snapshot ----------------------------------------------------------- */
+/* ---- snapshot, backup ----------------------------------------------------- */
+
+void ctl_inspect_render_backup(const codec_val *reply, FILE *f)
+{
+    int64_t ms = 0;
+    codec_str dir = {0};
+    const codec_val *d = codec_val_get(reply, "dir");
+    if (d == NULL || !codec_val_str(d, &dir) || !ctl_inspect_num(reply, "ms", &ms)) {
+        fprintf(f, "backup written\n");
+        return;
+    }
+    fprintf(f, "backup written to %.*s in %" PRId64 " ms (restore: docs/CONFIG.md, "
+            "\"Backup and restore\")\n", (int)dir.len, dir.ptr, ms);
+}
 
 void ctl_inspect_render_snapshot(const codec_val *reply, FILE *f)
 {

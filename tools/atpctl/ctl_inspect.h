@@ -45,6 +45,7 @@ typedef struct ctl_inspect {
     ctl_inspect_file data, lock;         /* data.mdb, lock.mdb */
     ctl_inspect_offset *offsets;         /* owned, in key order */
     size_t n_offsets;
+    store_log_summary log;               /* reservations.log */
 } ctl_inspect;
 
 /* The store format this atpctl knows (src/store/store.c, meta "format"). */
@@ -61,7 +62,8 @@ atp_err ctl_inspect_load(const char *dir, ctl_inspect *out, char *err,
 void ctl_inspect_fini(ctl_inspect *in);
 
 /* ctl_inspect_render writes the human summary: files, map use, databases,
- * source offsets (seq and UTC time). */
+ * the reservation log (records in its chain, and those LMDB has not
+ * applied yet), source offsets (seq and UTC time). */
 void ctl_inspect_render(const ctl_inspect *in, const char *dir, FILE *f);
 
 /* ctl_inspect_write_json writes the summary as one JSON line (no newline):
@@ -70,7 +72,10 @@ void ctl_inspect_render(const ctl_inspect *in, const char *dir, FILE *f);
  *          "readers_used", "readers_max"},
  *  "entries": {"reservations": n, "meta": n, "positions": n, "offsets": n,
  *              "lots": n},
- *  "offsets": [{"source", "seq", "ts_ms", "ts"} or {"source", "malformed"}]}.
+ *  "offsets": [{"source", "seq", "ts_ms", "ts"} or {"source", "malformed"}],
+ *  "reservation_log": null (no file) or {"bytes", "records", "ops",
+ *          "first_lsn", "last_lsn", "applied_lsn", "pending", "pending_ops",
+ *          "torn"}}.
  * Returns false on out of memory (nothing written). */
 bool ctl_inspect_write_json(const ctl_inspect *in, const char *dir, FILE *f);
 
@@ -88,6 +93,8 @@ void ctl_inspect_fmt_utc_ms(uint64_t ms, char *buf, size_t size);
 void ctl_inspect_render_sources(const codec_val *reply, bool wide, FILE *f);
 
 /* ctl_inspect_render_snapshot writes "snapshot stored: N positions in M ms". */
+/* ctl_inspect_render_backup prints a backup reply (directory, time). */
+void ctl_inspect_render_backup(const codec_val *reply, FILE *f);
 void ctl_inspect_render_snapshot(const codec_val *reply, FILE *f);
 
 #endif

@@ -1,12 +1,32 @@
 #!/usr/bin/env bash
 # run-demo.sh BUILD_DIR - the `make run` demo: atpd with config/demo.yaml,
 # fed live by one atp-feed per source (WMS, 3PL, ERP). Ctrl-C stops all of it.
-# DEMO_MINUTES (default 60) bounds how long the feeds run.
+# DEMO_MINUTES (default 60) bounds how long the feeds run. ATP_PORT_BASE
+# (`make run PORT=...`, default 7450) moves the four sockets to base..base+3
+# (queries, sources, change feed, resync) and the HTTP API (7080 by default)
+# to base+4, so two demos, or a demo and a program that has 7450, do not
+# collide.
 set -euo pipefail
 build=${1:-build}
 here=$(cd "$(dirname "$0")/../.." && pwd)
 config="$here/config/demo.yaml"
 minutes=${DEMO_MINUTES:-60}
+base=${ATP_PORT_BASE:-7450}
+case "$base" in
+  ''|*[!0-9]*) echo "demo: PORT=$base is not a port number" >&2; exit 2 ;;
+esac
+if [ "$base" -lt 1 ] || [ "$base" -gt 65531 ]; then
+  echo "demo: PORT=$base: the demo needs $base..$((base + 4)), all within 1..65535" >&2
+  exit 2
+fi
+endpoint=tcp://127.0.0.1:$base
+ingest=tcp://127.0.0.1:$((base + 1))
+feed=tcp://127.0.0.1:$((base + 2))
+control=tcp://127.0.0.1:$((base + 3))
+http=http://127.0.0.1:7080
+[ "$base" = 7450 ] || http=http://127.0.0.1:$((base + 4))
+ctl="$build/atpctl"
+[ "$base" = 7450 ] || ctl="$build/atpctl --endpoint $endpoint"
 data=$(mktemp -d "${TMPDIR:-/tmp}/atpd-demo.XXXXXX")
 pids=()
 
@@ -21,14 +41,18 @@ stop_all() {
 trap stop_all INT TERM EXIT
 
 "$build/atpd" --check-config "$config" >/dev/null
-"$build/atpd" --config "$config" --data-dir "$data" &
+"$build/atpd" --config "$config" --data-dir "$data" --query-listen "$endpoint" \
+  --ingest-listen "$ingest" --feed-listen "$feed" --control-listen "$control" \
+  --http-listen "$http" &
 pids+=($!)
 
-endpoint=tcp://127.0.0.1:7450
 ready=0
 for _ in $(seq 1 50); do
   if "$build/atpctl" --endpoint "$endpoint" --timeout 200 status >/dev/null 2>&1; then ready=1; break; fi
-  if ! kill -0 "${pids[0]}" 2>/dev/null; then echo "demo: atpd exited; see the messages above" >&2; exit 1; fi
+  if ! kill -0 "${pids[0]}" 2>/dev/null; then
+    echo "demo: atpd exited; see the messages above (a port taken? \`make run PORT=$((base + 10))\` uses $((base + 10))..$((base + 14)))" >&2
+    exit 1
+  fi
   sleep 0.1
 done
 [ "$ready" = 1 ] || { echo "demo: atpd did not answer on $endpoint" >&2; exit 1; }
@@ -38,7 +62,8 @@ done
 seed=1
 for src in wms-east 3pl-acme erp; do
   "$build/atp-feed" --config "$config" --source "$src" --rate 20 --batch 25 \
-    --skus 200 --seed $seed --duration $((minutes * 60)) --quiet &
+    --skus 200 --seed $seed --duration $((minutes * 60)) --quiet \
+    --endpoint "$ingest" --control "$control" &
   pids+=($!)
   seed=$((seed + 1))
 done
@@ -48,27 +73,28 @@ cat <<MSG
 
   atpd demo is running (feeds stop by themselves after $minutes minutes).
     queries (REQ/REP):  $endpoint
-    HTTP/JSON API:      http://127.0.0.1:7080/v1 (docs/HTTP.md)
-    source feeds (SUB): tcp://127.0.0.1:7451
-    change feed (PUB):  tcp://127.0.0.1:7452
-    resync (PUB):       tcp://127.0.0.1:7453
+    HTTP/JSON API:      $http/v1 (docs/HTTP.md)
+    source feeds (SUB): $ingest
+    change feed (PUB):  $feed
+    resync (PUB):       $control
     config:             $config
     data directory:     $data (removed when the demo stops)
 
   Try, in another terminal:
-    $build/atpctl atp SKU-1 us-east
-    $build/atpctl regions SKU-1 --channel web
-    $build/atpctl sources
-    printf 'SKU-1 us-east 2\nSKU-2 eu 1\n' | $build/atpctl cart -
-    $build/atpctl --json atp SKU-1 us-east
-    $build/atpctl reserve cart-1 SKU-1:us-east:2 --ttl 15m
-    $build/atpctl watch us-east --count 5
+    $ctl atp SKU-1 us-east
+    $ctl regions SKU-1 --channel web
+    $ctl sources
+    printf 'SKU-1 us-east 2\nSKU-2 eu 1\n' | $ctl cart -
+    $ctl --json atp SKU-1 us-east
+    $ctl reserve cart-1 SKU-1:us-east:2 --ttl 15m
+    $ctl watch us-east --count 5 --feed $feed
     $build/atpctl inspect $data
-    curl -s http://127.0.0.1:7080/v1/availability/SKU-1/us-east
-    curl -s -X POST http://127.0.0.1:7080/v1/reservations -d '{"id": "cart-2", "lines": [{"sku": "SKU-1", "region": "us-east", "qty": 1}]}'
-    curl -sN 'http://127.0.0.1:7080/v1/changes?region=us-east'
+    curl -s $http/v1/availability/SKU-1/us-east
+    curl -s -X POST $http/v1/reservations -d '{"id": "cart-2", "lines": [{"sku": "SKU-1", "region": "us-east", "qty": 1}]}'
+    curl -sN '$http/v1/changes?region=us-east'
     # region lab is yours: its source my-feed is not run by the demo
-    $build/atp-feed --config $config --source my-feed --messages 1000 --rate 100
+    $build/atp-feed --config $config --source my-feed --messages 1000 --rate 100 \
+      --endpoint $ingest --control $control
 
   Ctrl-C stops atpd and the feeds.
 

@@ -1,0 +1,208 @@
+/*
+ * compare.c - what a reload (SIGHUP) would change: config_compare walks the
+ * running configuration and a newly loaded one and reports each difference
+ * with its class (docs/CONFIG.md, "Reload"). Pure: no I/O, any thread.
+ */
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "config/config.h"
+
+/* The service and reservations keys read once at start: a change is
+ * reported as CONFIG_CHANGE_RESTART (it takes effect at the next start). */
+typedef struct config_field {
+    const char *name;
+    size_t offset;
+    enum {
+        CONFIG_F_STR,
+        CONFIG_F_I64,
+        CONFIG_F_U32,
+        CONFIG_F_INT,
+        CONFIG_F_SIZE,
+        CONFIG_F_BOOL
+    } type;
+} config_field;
+
+#define SVC(f, t)                                                              \
+    {                                                                          \
+        "service." #f, offsetof(config, service.f), t                          \
+    }
+#define RSV(f, t)                                                              \
+    {                                                                          \
+        "reservations." #f, offsetof(config, reservations.f), t                \
+    }
+static const config_field config_restart_fields[] = {
+    SVC(query_listen, CONFIG_F_STR),
+    SVC(ingest_listen, CONFIG_F_STR),
+    SVC(feed_listen, CONFIG_F_STR),
+    SVC(control_listen, CONFIG_F_STR),
+    SVC(data_dir, CONFIG_F_STR),
+    SVC(ingest_recv_max_bytes, CONFIG_F_SIZE),
+    SVC(ingest_recv_buffer, CONFIG_F_INT),
+    SVC(query_recv_max_bytes, CONFIG_F_SIZE),
+    SVC(query_contexts, CONFIG_F_INT),
+    SVC(max_events_per_message, CONFIG_F_U32),
+    SVC(max_cart_lines, CONFIG_F_U32),
+    SVC(reorder_window_ms, CONFIG_F_I64),
+    SVC(reorder_max_messages, CONFIG_F_U32),
+    SVC(feed_interval_ms, CONFIG_F_I64),
+    SVC(snapshot_interval_ms, CONFIG_F_I64),
+    SVC(resync_retry_ms, CONFIG_F_I64),
+    SVC(resync_timeout_ms, CONFIG_F_I64),
+    SVC(resync_hold_messages, CONFIG_F_U32),
+    SVC(sched_batch, CONFIG_F_BOOL),
+    SVC(snapshot_timeout_ms, CONFIG_F_I64),
+    SVC(snapshot_max_events, CONFIG_F_U32),
+    RSV(default_ttl_ms, CONFIG_F_I64),
+    RSV(min_ttl_ms, CONFIG_F_I64),
+    RSV(max_ttl_ms, CONFIG_F_I64),
+    RSV(committed_ttl_ms, CONFIG_F_I64),
+    RSV(retention_ms, CONFIG_F_I64),
+    RSV(max_lines, CONFIG_F_U32),
+    RSV(sync, CONFIG_F_BOOL),
+    RSV(max_map_bytes, CONFIG_F_SIZE),
+    RSV(log_bytes, CONFIG_F_SIZE),
+    RSV(log_apply_delay_ms, CONFIG_F_I64),
+};
+#undef SVC
+#undef RSV
+
+static bool config_field_equal(const config *a, const config *b,
+                               const config_field *f)
+{
+    const char *pa = (const char *)a + f->offset,
+               *pb = (const char *)b + f->offset;
+    switch (f->type) {
+    case CONFIG_F_STR:
+        return strcmp(*(char *const *)(const void *)pa,
+                      *(char *const *)(const void *)pb) == 0;
+    case CONFIG_F_I64:
+        return *(const int64_t *)(const void *)pa ==
+               *(const int64_t *)(const void *)pb;
+    case CONFIG_F_U32:
+        return *(const uint32_t *)(const void *)pa ==
+               *(const uint32_t *)(const void *)pb;
+    case CONFIG_F_INT:
+        return *(const int *)(const void *)pa == *(const int *)(const void *)pb;
+    case CONFIG_F_SIZE:
+        return *(const size_t *)(const void *)pa ==
+               *(const size_t *)(const void *)pb;
+    case CONFIG_F_BOOL:
+        return *(const bool *)(const void *)pa ==
+               *(const bool *)(const void *)pb;
+    }
+    return false;
+}
+
+static bool config_str_eq(const char *a, const char *b)
+{
+    return (a == NULL && b == NULL) ||
+           (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
+/* Each returns a description of the first difference in buf, or false. */
+static bool config_regions_differ(const config *a, const config *b, char *buf,
+                                  size_t n)
+{
+    if (a->n_regions != b->n_regions) {
+        snprintf(buf, n, "regions: %zu -> %zu", a->n_regions, b->n_regions);
+        return true;
+    }
+    for (size_t i = 0; i < a->n_regions; i++) {
+        const config_region *x = &a->regions[i], *y = &b->regions[i];
+        if (strcmp(x->id, y->id) != 0 ||
+            x->inbound_horizon_ms != y->inbound_horizon_ms) {
+            snprintf(buf, n, "regions: region %zu (%s) changed", i + 1, x->id);
+            return true;
+        }
+    }
+    return false;
+}
+
+static bool config_locations_differ(const config *a, const config *b, char *buf,
+                                    size_t n)
+{
+    if (a->n_locations != b->n_locations) {
+        snprintf(buf, n, "locations: %zu -> %zu", a->n_locations,
+                 b->n_locations);
+        return true;
+    }
+    for (size_t i = 0; i < a->n_locations; i++) {
+        const config_location *x = &a->locations[i], *y = &b->locations[i];
+        if (strcmp(x->id, y->id) != 0 || !config_str_eq(x->type, y->type)) {
+            snprintf(buf, n, "locations: location %zu (%s) changed", i + 1,
+                     x->id);
+            return true;
+        }
+        if (x->region != y->region) {
+            snprintf(buf, n, "locations: %s moves from region %s to %s", x->id,
+                     a->regions[x->region].id, b->regions[y->region].id);
+            return true;
+        }
+    }
+    return false;
+}
+
+static bool config_channels_differ(const config *a, const config *b, char *buf,
+                                   size_t n)
+{
+    bool differ = a->n_channels != b->n_channels;
+    for (size_t i = 0; !differ && i < a->n_channels; i++)
+        differ = strcmp(a->channels[i], b->channels[i]) != 0;
+    if (differ)
+        snprintf(buf, n, "channels: changed");
+    return differ;
+}
+
+static bool config_sources_differ(const config *a, const config *b, char *buf,
+                                  size_t n)
+{
+    if (a->n_sources != b->n_sources) {
+        snprintf(buf, n, "sources: %zu -> %zu", a->n_sources, b->n_sources);
+        return true;
+    }
+    for (size_t i = 0; i < a->n_sources; i++) {
+        const config_source *x = &a->sources[i], *y = &b->sources[i];
+        bool differ = strcmp(x->id, y->id) != 0 || x->resync != y->resync ||
+                      x->n_authority != y->n_authority;
+        for (size_t k = 0; !differ && k < x->n_authority; k++)
+            differ = x->authority[k].location != y->authority[k].location ||
+                     x->authority[k].bucket != y->authority[k].bucket;
+        if (differ) {
+            snprintf(buf, n,
+                     "sources: source %s: id, resync or authority changed",
+                     x->id);
+            return true;
+        }
+    }
+    return false;
+}
+
+size_t config_compare(const config *running, const config *next,
+                      config_change_fn report, void *ctx)
+{
+    size_t count = 0;
+    char buf[512];
+    /* Structure: rules, sources and rows are indexed by these. */
+    bool (*const structural[])(const config *, const config *, char *,
+                               size_t) = {
+        config_regions_differ,
+        config_locations_differ,
+        config_channels_differ,
+        config_sources_differ,
+    };
+    for (size_t i = 0; i < sizeof structural / sizeof structural[0]; i++)
+        if (structural[i](running, next, buf, sizeof buf)) {
+            report(ctx, CONFIG_CHANGE_REFUSED, buf);
+            count++;
+        }
+    for (size_t i = 0;
+         i < sizeof config_restart_fields / sizeof config_restart_fields[0];
+         i++)
+        if (!config_field_equal(running, next, &config_restart_fields[i])) {
+            report(ctx, CONFIG_CHANGE_RESTART, config_restart_fields[i].name);
+            count++;
+        }
+    return count;
+}

@@ -1,0 +1,160 @@
+/*
+ * reload.c - new buffer rules at run time (SIGHUP, main's reload): the rule
+ * set is built and compared on the caller's thread, then published by the
+ * engine thread as one command on its queue, so every grant and every batch
+ * after it sees the new rules and none before it does; the rows whose
+ * answer may change are marked for the change feed in the same step.
+ */
+#include "engine/engine.h"
+#include "engine/engine_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "engine/dict.h"
+
+/* ---- caller's thread: which scopes changed ------------------------------ */
+
+static int engine_str_cmp(const char *a, const char *b)
+{
+    if (a == NULL || b == NULL)
+        return (a != NULL) - (b != NULL);
+    return strcmp(a, b);
+}
+
+/* Order by scope, then by value: equal rules end up side by side. */
+static int engine_rule_cmp(const void *pa, const void *pb)
+{
+    const config_buffer_rule *a = *(const config_buffer_rule *const *)pa;
+    const config_buffer_rule *b = *(const config_buffer_rule *const *)pb;
+    int c = engine_str_cmp(a->sku, b->sku);
+    if (c != 0)
+        return c;
+    if (a->region != b->region)
+        return a->region < b->region ? -1 : 1;
+    if (a->channel != b->channel)
+        return a->channel < b->channel ? -1 : 1;
+    if (a->units != b->units)
+        return a->units < b->units ? -1 : 1;
+    if (a->percent_bp != b->percent_bp)
+        return a->percent_bp < b->percent_bp ? -1 : 1;
+    if (a->low_stock != b->low_stock)
+        return a->low_stock < b->low_stock ? -1 : 1;
+    return 0;
+}
+
+static const config_buffer_rule **engine_rules_sorted(const config *c)
+{
+    const config_buffer_rule **v =
+        malloc((c->n_buffers ? c->n_buffers : 1) * sizeof *v);
+    if (v == NULL)
+        return NULL;
+    for (size_t i = 0; i < c->n_buffers; i++)
+        v[i] = &c->buffers[i];
+    qsort(v, c->n_buffers, sizeof *v, engine_rule_cmp);
+    return v;
+}
+
+/* engine_rules_diff puts into *out the scope of every rule in one set and
+ * not, identical, in the other (a merge of both sets, sorted). */
+static atp_err engine_rules_diff(const config *running, const config *next,
+                                 engine_rule_scope **out, size_t *n_out)
+{
+    const config_buffer_rule **a = engine_rules_sorted(running);
+    const config_buffer_rule **b = engine_rules_sorted(next);
+    size_t cap = running->n_buffers + next->n_buffers;
+    engine_rule_scope *sc = malloc((cap ? cap : 1) * sizeof *sc);
+    if (a == NULL || b == NULL || sc == NULL) {
+        free(a);
+        free(b);
+        free(sc);
+        return ATP_E_NOMEM;
+    }
+    size_t i = 0, k = 0, n = 0;
+    while (i < running->n_buffers || k < next->n_buffers) {
+        int c = i == running->n_buffers ? 1
+                : k == next->n_buffers  ? -1
+                                        : engine_rule_cmp(&a[i], &b[k]);
+        if (c == 0) {
+            i++, k++;
+            continue;
+        }
+        const config_buffer_rule *r = c < 0 ? a[i++] : b[k++];
+        sc[n++] = (engine_rule_scope){r->sku, r->region};
+    }
+    free(a);
+    free(b);
+    *out = sc;
+    *n_out = n;
+    return ATP_OK;
+}
+
+atp_err engine_rules_replace(engine *e, const config *running,
+                             const config *next, engine_rules_report *report)
+{
+    rules *r;
+    atp_err err = engine_rules_build(next, &r);
+    if (err != ATP_OK)
+        return err;
+    engine_rule_scope *scopes;
+    size_t n_scopes;
+    if ((err = engine_rules_diff(running, next, &scopes, &n_scopes)) !=
+        ATP_OK) {
+        rules_free(r);
+        return err;
+    }
+    engine_sync_waiter w;
+    engine_waiter_init(&w);
+    engine_rules_change change = {
+        .next = r, .scopes = scopes, .n_scopes = n_scopes, .waiter = &w};
+    engine_cmd cmd = {.type = ENGINE_CMD_RULES, .rules = &change};
+    err = engine_waiter_wait(&w, queue_push(&e->q, &cmd));
+    if (!change.taken)
+        rules_free(r);
+    free(scopes);
+    if (report != NULL)
+        *report = (engine_rules_report){.rules = next->n_buffers,
+                                        .scopes_changed = n_scopes,
+                                        .rows_marked = change.rows_marked};
+    return err;
+}
+
+/* ---- engine thread ------------------------------------------------------ */
+
+static uint64_t engine_rules_mark_scope(engine *e, const engine_rule_scope *s)
+{
+    uint32_t r0 = s->region == UINT32_MAX ? 0 : s->region;
+    uint32_t r1 = s->region == UINT32_MAX ? e->n_regions : s->region + 1;
+    uint32_t k0 = 0, k1 = dict_count(e->skus);
+    if (s->sku != NULL) {
+        k0 = dict_find(e->skus, s->sku, strlen(s->sku));
+        if (k0 == DICT_NONE)
+            return 0; /* no row yet: its first answer has the new rule */
+        k1 = k0 + 1;
+    }
+    for (uint32_t sku = k0; sku < k1; sku++)
+        for (uint32_t region = r0; region < r1; region++)
+            engine_dirty_mark(e, engine_row_at(e, sku, region), sku, region);
+    return (uint64_t)(k1 - k0) * (r1 - r0);
+}
+
+void engine_rules_apply(engine *e, engine_rules_change *change)
+{
+    rules **sets = realloc(e->retired.sets, (e->retired.n + 1) * sizeof *sets);
+    if (sets == NULL) { /* nothing changed: the caller frees next */
+        engine_sync_signal(change->waiter, ATP_E_NOMEM);
+        return;
+    }
+    e->retired.sets = sets;
+    sets[e->retired.n++] =
+        atomic_exchange_explicit(&e->rules, change->next, memory_order_acq_rel);
+    change->taken = true;
+    /* A rule for every SKU (or a region's every SKU) marks many rows: the
+     * feed then publishes each once, as after a region turning stale. */
+    uint64_t marked = 0;
+    for (size_t i = 0; i < change->n_scopes; i++)
+        marked += engine_rules_mark_scope(e, &change->scopes[i]);
+    change->rows_marked = marked;
+    engine_sync_signal(change->waiter, ATP_OK);
+}
