@@ -31,6 +31,7 @@ typedef struct http_param {
 typedef struct http_call {
     const char *op; /* the request module's op; NULL for the change feed */
     bool sse;       /* GET /v1/changes */
+    bool metrics;   /* GET /metrics (Prometheus text, docs/METRICS.md) */
     bool body;      /* the route reads a JSON body */
     bool async;     /* the op may be answered later (reservations, snapshot) */
     bool created;   /* reserve: 201 when a new reservation was granted */

@@ -27,6 +27,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "common/clock.h"
 #include "common/log.h"
 #include "http/http.h"
 #include "http/http_int.h"
@@ -58,6 +59,7 @@ typedef struct http_req {
     int fail_status;
     char fail_msg[200];
     _Atomic int state;
+    int64_t started_ns; /* the request's headers arrived (monotonic) */
 } http_req;
 
 struct http {
@@ -118,6 +120,8 @@ static http_req *http_req_get(http *h)
     r->body_len = 0;
     r->fail = ATP_OK;
     r->fail_status = 0;
+    r->async.op = 0; /* "none" until request_handle names it */
+    r->async.code = ATP_OK;
     atomic_store_explicit(&r->state, HTTP_REQ_RUNNING, memory_order_relaxed);
     return r;
 }
@@ -198,6 +202,8 @@ static enum MHD_Result http_reply(http_req *r, int status)
                                   "memory writing the reply\"}}";
         log_error("http", "cannot write a reply as JSON");
         http_count_error(r->h, ATP_E_NOMEM);
+        request_observe(r->h->env, REQUEST_HTTP, r->async.op, ATP_E_NOMEM,
+                        (uint64_t)(clock_mono_ns() - r->started_ns));
         struct MHD_Response *resp = MHD_create_response_from_buffer(
             sizeof oom - 1, (void *)oom, MHD_RESPMEM_PERSISTENT);
         if (resp == NULL)
@@ -210,6 +216,8 @@ static enum MHD_Result http_reply(http_req *r, int status)
     }
     if (info.code != ATP_OK)
         http_count_error(r->h, info.code);
+    request_observe(r->h->env, REQUEST_HTTP, r->async.op, info.code,
+                    (uint64_t)(clock_mono_ns() - r->started_ns));
     if (status == 0)
         status = http_reply_status(&r->call, &info);
     return http_queue(r->conn, status, json, jlen,
@@ -369,6 +377,61 @@ static enum MHD_Result http_sse_start(http_req *r)
     return ret;
 }
 
+/* ---- GET /metrics ---------------------------------------------------------
+ * What the request module gathers, then the HTTP layer's own counters
+ * (docs/METRICS.md). A scrape is not timed as a request (it is no op). */
+
+static void http_metrics_write(http *h, metrics_text *t)
+{
+    static const struct {
+        const char *name, *type, *help;
+    } fams[] = {
+        {"atpd_http_requests_total", "counter",
+         "HTTP requests received (event streams and scrapes included)"},
+        {"atpd_http_rejected_total", "counter",
+         "HTTP requests the HTTP layer answered itself (route, method, body, "
+         "JSON)"},
+        {"atpd_http_connections", "gauge", "HTTP connections open"},
+        {"atpd_http_connections_accepted_total", "counter",
+         "HTTP connections accepted"},
+        {"atpd_http_event_streams", "gauge", "GET /v1/changes streams open"},
+    };
+    uint64_t v[] = {
+        atomic_load_explicit(&h->requests, memory_order_relaxed),
+        atomic_load_explicit(&h->rejected, memory_order_relaxed),
+        atomic_load_explicit(&h->conns_open, memory_order_relaxed),
+        atomic_load_explicit(&h->conns_total, memory_order_relaxed),
+        http_sse_count(h->sse),
+    };
+    request_metrics_write(h->env, t);
+    for (size_t i = 0; i < sizeof fams / sizeof fams[0]; i++) {
+        metrics_text_family(t, fams[i].name, fams[i].type, fams[i].help);
+        metrics_text_uint(t, fams[i].name, NULL, 0, v[i]);
+    }
+}
+
+static enum MHD_Result http_metrics_reply(http_req *r)
+{
+    metrics_text t;
+    metrics_text_init(&t);
+    http_metrics_write(r->h, &t);
+    if (t.failed) {
+        metrics_text_fini(&t);
+        return http_reply_error(r, 503, ATP_E_NOMEM, "out of memory writing the metrics");
+    }
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(t.len, t.buf, MHD_RESPMEM_MUST_FREE);
+    if (resp == NULL) {
+        metrics_text_fini(&t);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+                            "text/plain; version=0.0.4; charset=utf-8");
+    enum MHD_Result ret = MHD_queue_response(r->conn, MHD_HTTP_OK, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
 /* http_req_run: the whole request is read; run it. */
 static enum MHD_Result http_req_run(http_req *r)
 {
@@ -377,6 +440,8 @@ static enum MHD_Result http_req_run(http_req *r)
         return http_reply_error(r, r->fail_status, r->fail, r->fail_msg);
     if (r->call.sse)
         return http_sse_start(r);
+    if (r->call.metrics)
+        return http_metrics_reply(r);
     codec_json_opts opts = {r->call.fields, r->call.n_fields, r->call.line_qty};
     char msg[200];
     atp_err err = codec_json_request(r->req_w, &opts, r->body, r->body_len, msg,
@@ -423,6 +488,7 @@ static enum MHD_Result http_access_cb(void *cls, struct MHD_Connection *conn,
         if (r == NULL)
             return MHD_NO; /* out of memory: the connection is closed */
         r->conn = conn;
+        r->started_ns = clock_mono_ns();
         *con_cls = r;
         atomic_fetch_add_explicit(&h->requests, 1, memory_order_relaxed);
         http_req_begin(r, method, url);

@@ -24,8 +24,9 @@ typedef struct http_param_def {
 typedef struct http_route_def {
     const char *method;
     const char *pattern;
-    const char *op; /* NULL: the change feed */
+    const char *op; /* NULL: the change feed, or answered by the glue */
     bool body, async, created, line_qty;
+    bool metrics; /* GET /metrics: the glue writes the exposition */
     http_param_def params[3];
 } http_route_def;
 
@@ -54,6 +55,7 @@ static const http_route_def http_routes[] = {
      .async = true},
     {"GET", "/v1/changes", NULL,
      .params = {{"region", HTTP_P_STR}, {"sku", HTTP_P_STR}}},
+    {"GET", "/metrics", NULL, .metrics = true},
 };
 
 #define HTTP_ROUTES (sizeof http_routes / sizeof http_routes[0])
@@ -250,7 +252,8 @@ bool http_route(http_call *c, const char *method, const char *path,
             continue;
         }
         c->op = r->op;
-        c->sse = r->op == NULL;
+        c->sse = r->op == NULL && !r->metrics;
+        c->metrics = r->metrics;
         c->body = r->body;
         c->async = r->async;
         c->created = r->created;

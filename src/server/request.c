@@ -54,6 +54,12 @@ atp_err request_env_init(request_env *env, const config *cfg, engine *eng,
     env->in = in;
     env->chg = chg;
     env->started_ms = clock_mono_ms();
+    /* Rounded up to whole cache lines, as aligned_alloc wants. */
+    size_t msize = (sizeof *env->metrics + 63) / 64 * 64;
+    env->metrics = aligned_alloc(64, msize);
+    if (env->metrics == NULL)
+        return ATP_E_NOMEM;
+    memset(env->metrics, 0, msize);
     env->region_ids = calloc(cfg->n_regions ? cfg->n_regions : 1, sizeof(char *));
     if (env->region_ids == NULL)
         return ATP_E_NOMEM;
@@ -83,6 +89,8 @@ void request_env_fini(request_env *env)
     free(env->region_list);
     free(env->channel_list);
     env->region_list = env->channel_list = NULL;
+    free(env->metrics);
+    env->metrics = NULL;
 }
 
 /* ---- field helpers ------------------------------------------------------ */
@@ -254,6 +262,32 @@ static bool request_sources(request_env *env, const request_fields *f,
     return true;
 }
 
+/* request_status_latency writes "latency": per op seen, over both
+ * transports, the request count and p50/p99/p999 in microseconds
+ * estimated from its histogram (docs/PROTOCOL.md, "status"). */
+static void request_status_latency(request_env *env, codec_writer *w)
+{
+    metrics_hist_sum sums[REQUEST_OPS_MAX];
+    unsigned nops = request_op_count(), seen = 0;
+    for (unsigned op = 0; op < nops; op++) {
+        memset(&sums[op], 0, sizeof sums[op]);
+        request_latency_read(env, op, &sums[op]);
+        seen += sums[op].count > 0;
+    }
+    codec_w_cstr(w, "latency");
+    codec_w_map(w, seen);
+    for (unsigned op = 0; op < nops; op++) {
+        if (sums[op].count == 0)
+            continue;
+        codec_w_cstr(w, request_op_name(op));
+        codec_w_map(w, 4);
+        codec_w_kv_count(w, "count", sums[op].count);
+        codec_w_kv_count(w, "p50_us", metrics_hist_quantile_us(&sums[op], 0.5));
+        codec_w_kv_count(w, "p99_us", metrics_hist_quantile_us(&sums[op], 0.99));
+        codec_w_kv_count(w, "p999_us", metrics_hist_quantile_us(&sums[op], 0.999));
+    }
+}
+
 static bool request_status(request_env *env, const request_fields *f,
                            codec_arena *a, codec_writer *w, reply_error *e)
 {
@@ -265,7 +299,7 @@ static bool request_status(request_env *env, const request_fields *f,
         ingest_stats_get(env->in, &is);
     const request_status_section *extra =
         atomic_load_explicit(&env->status_extra, memory_order_acquire);
-    codec_w_map(w, (es.store_known ? 19 : 18) + (extra != NULL));
+    codec_w_map(w, (es.store_known ? 20 : 19) + (extra != NULL));
     codec_w_kv_bool(w, "ok", true);
     codec_w_kv_cstr(w, "version", ATP_VERSION);
     codec_w_kv_bool(w, "ready", true);
@@ -344,6 +378,7 @@ static bool request_status(request_env *env, const request_fields *f,
                      atomic_load_explicit(&env->requests, memory_order_relaxed));
     codec_w_kv_count(w, "errors",
                      atomic_load_explicit(&env->errors, memory_order_relaxed));
+    request_status_latency(env, w);
     if (extra != NULL) {
         codec_w_cstr(w, extra->name);
         extra->write(extra->arg, w);
@@ -437,7 +472,7 @@ static void request_snapshot_done(void *arg, atp_err err)
                                      "or busy with other snapshots; retry later");
         else
             reply_error_set(&e, err, "snapshot not stored: %s", atp_err_message(err));
-        request_count_error(as->env);
+        request_count_error(as->env, as, e.code);
         reply_error_write(w, &e);
     } else {
         engine_stats es;
@@ -476,7 +511,7 @@ static void request_backup_done(void *arg, atp_err err)
         reply_error_set(&e, err, "backup to %s failed: %s (atpd's log says more); "
                         "remove what it left there before trying again",
                         as->backup_dir, atp_err_message(err));
-        request_count_error(as->env);
+        request_count_error(as->env, as, e.code);
         reply_error_write(w, &e);
     } else {
         codec_w_map(w, 3);
@@ -533,6 +568,36 @@ static const struct {
     {"reservation", ENGINE_RESV_GET},
 };
 
+/* The ops' indexes in the metrics: 0 "none", then request_ops, snapshot,
+ * backup, request_resv_ops. */
+#define REQUEST_N_OPS (sizeof request_ops / sizeof request_ops[0])
+#define REQUEST_N_RESV (sizeof request_resv_ops / sizeof request_resv_ops[0])
+#define REQUEST_OP_SNAPSHOT (1 + REQUEST_N_OPS)
+#define REQUEST_OP_BACKUP (2 + REQUEST_N_OPS)
+#define REQUEST_OP_RESV (3 + REQUEST_N_OPS)
+_Static_assert(REQUEST_OP_RESV + REQUEST_N_RESV <= REQUEST_OPS_MAX,
+               "REQUEST_OPS_MAX too small for the ops");
+
+const char *const request_transport_names[REQUEST_TRANSPORTS] = {"nng", "http"};
+
+unsigned request_op_count(void)
+{
+    return (unsigned)(REQUEST_OP_RESV + REQUEST_N_RESV);
+}
+
+const char *request_op_name(unsigned op)
+{
+    if (op == 0 || op >= request_op_count())
+        return "none";
+    if (op <= REQUEST_N_OPS)
+        return request_ops[op - 1].op;
+    if (op == REQUEST_OP_SNAPSHOT)
+        return "snapshot";
+    if (op == REQUEST_OP_BACKUP)
+        return "backup";
+    return request_resv_ops[op - REQUEST_OP_RESV].op;
+}
+
 /* request_fields_scan walks the request map once and keeps the first
  * value of every key a handler reads (string keys only, as codec_val_get
  * matches them). Returns whether the field 'op' is a string, in *op. */
@@ -576,6 +641,8 @@ bool request_handle(request_env *env, const void *buf, size_t len,
                     codec_arena *a, codec_writer *w, request_async *async)
 {
     atomic_fetch_add_explicit(&env->requests, 1, memory_order_relaxed);
+    async->op = 0;
+    async->code = ATP_OK;
     reply_error e = {.code = ATP_OK, .line = -1};
     codec_view req;
     request_fields f;
@@ -598,15 +665,19 @@ bool request_handle(request_env *env, const void *buf, size_t len,
         while (i == n && k < nr && !codec_str_eq(op, request_resv_ops[k].op))
             k++;
         if (i < n) {
+            async->op = (unsigned)(1 + i);
             if (request_ops[i].fn(env, &f, a, w, &e))
                 return true;
         } else if (codec_str_eq(op, "snapshot")) {
+            async->op = REQUEST_OP_SNAPSHOT;
             if (request_snapshot_start(env, w, async, &e))
                 return false;
         } else if (codec_str_eq(op, "backup")) {
+            async->op = REQUEST_OP_BACKUP;
             if (request_backup_start(env, &f, w, async, &e))
                 return false;
         } else if (k < nr) {
+            async->op = (unsigned)(REQUEST_OP_RESV + k);
             if (request_resv_start(env, request_resv_ops[k].resv, &f, a, w, async, &e))
                 return false;
         } else {
@@ -617,7 +688,7 @@ bool request_handle(request_env *env, const void *buf, size_t len,
                             request_clip(op), op.ptr);
         }
     }
-    request_count_error(env);
+    request_count_error(env, async, e.code);
     reply_error_write(w, &e);
     return true;
 }
@@ -634,7 +705,27 @@ void request_busy(reply_error *e, atp_err submit_err)
                                        "retry once it is back");
 }
 
-void request_count_error(request_env *env)
+void request_observe(request_env *env, request_transport t, unsigned op,
+                     int code, uint64_t ns)
 {
+    request_metrics *m = env->metrics;
+    if (op >= REQUEST_OPS_MAX)
+        op = 0;
+    metrics_hist_observe(&m->latency[t][op], ns);
+    if (code != ATP_OK) {
+        unsigned slot = code > 0 && code < REQUEST_ERR_SLOTS ? (unsigned)code : 0;
+        atomic_fetch_add_explicit(&m->errors[t][op][slot], 1, memory_order_relaxed);
+    }
+}
+
+void request_latency_read(request_env *env, unsigned op, metrics_hist_sum *out)
+{
+    for (unsigned t = 0; t < REQUEST_TRANSPORTS; t++)
+        metrics_hist_read(&env->metrics->latency[t][op], out);
+}
+
+void request_count_error(request_env *env, request_async *as, atp_err code)
+{
+    as->code = code;
     atomic_fetch_add_explicit(&env->errors, 1, memory_order_relaxed);
 }

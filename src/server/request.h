@@ -16,6 +16,7 @@
 #include "config/config.h"
 #include "engine/engine.h"
 #include "ingest/ingest.h"
+#include "metrics/metrics.h"
 #include "sources/sources.h"
 
 /* A section another transport adds to the status reply (the HTTP front
@@ -25,6 +26,34 @@ typedef struct request_status_section {
     void (*write)(void *arg, codec_writer *w);
     void *arg;
 } request_status_section;
+
+/* ---- per-operation metrics (docs/METRICS.md) ------------------------------
+ * Every request, on either transport, is timed by its transport from
+ * arrival to its reply handed over, and counted under its op (index 0,
+ * "none": the request named no op atpd knows, or the HTTP layer answered
+ * it before it reached one) with its error code. */
+typedef enum request_transport {
+    REQUEST_NNG,
+    REQUEST_HTTP,
+    REQUEST_TRANSPORTS
+} request_transport;
+
+/* Room for the ops (request.c checks at compile time that they fit) and
+ * for the error codes (a code past the last slot counts in slot 0's
+ * place: never, include/atp/error.h stays below it). */
+#define REQUEST_OPS_MAX 24
+#define REQUEST_ERR_SLOTS 48
+
+typedef struct request_metrics {
+    metrics_hist latency[REQUEST_TRANSPORTS][REQUEST_OPS_MAX];
+    _Atomic uint64_t errors[REQUEST_TRANSPORTS][REQUEST_OPS_MAX][REQUEST_ERR_SLOTS];
+} request_metrics;
+
+/* request_op_count: ops known, "none" included; request_op_name(i) for
+ * 0 <= i < request_op_count() ("none", "atp", ...). */
+unsigned request_op_count(void);
+const char *request_op_name(unsigned op);
+extern const char *const request_transport_names[REQUEST_TRANSPORTS];
 
 /* What a request handler may see. Immutable after request_env_init, except
  * the counters and the status section (set once, by the transport that
@@ -44,6 +73,7 @@ typedef struct request_env {
     int64_t started_ms; /* monotonic */
     _Atomic uint64_t requests;
     _Atomic uint64_t errors;
+    request_metrics *metrics; /* 64-byte aligned, owned */
     const request_status_section *_Atomic status_extra; /* NULL: none */
 } request_env;
 
@@ -66,6 +96,11 @@ typedef struct request_async {
     codec_writer *w;
     void (*finish)(void *owner);
     void *owner;
+    /* Set by request_handle for the transport's request_observe: the op's
+     * index (0: none) and the reply's error code (ATP_OK: none), final
+     * once the reply is written (finish called, for a later one). */
+    unsigned op;
+    int code;
 } request_async;
 
 /* request_handle decodes buf[0..len), runs it and writes exactly one reply
@@ -75,5 +110,22 @@ typedef struct request_async {
  * until finish is called. */
 bool request_handle(request_env *env, const void *buf, size_t len,
                     codec_arena *a, codec_writer *w, request_async *async);
+
+/* request_observe counts one request of transport t that took ns
+ * nanoseconds: op and code as request_handle left them in the request's
+ * request_async (or 0 and the HTTP layer's own code). Lock-free, any
+ * thread. */
+void request_observe(request_env *env, request_transport t, unsigned op,
+                     int code, uint64_t ns);
+
+/* request_latency_read adds the latency histogram of op over every
+ * transport into *out (zeroed by the caller). */
+void request_latency_read(request_env *env, unsigned op, metrics_hist_sum *out);
+
+/* request_metrics_write writes every atpd metric this module can gather
+ * (requests, sources, reservations, ingest, feed, store, snapshots,
+ * memory) to t in the Prometheus text format, from the same readings the
+ * status reply makes (request_metrics.c). Any thread. */
+void request_metrics_write(request_env *env, metrics_text *t);
 
 #endif

@@ -28,7 +28,9 @@ bool request_channel(request_env *env, const request_fields *f, uint32_t *out,
 /* A line's qty: not an integer is BAD_REQUEST (a field of the wrong type),
  * an integer outside 1..ATP_QTY_MAX is BAD_QTY. */
 bool request_qty(codec_view v, int64_t *out, reply_error *e);
-void request_count_error(request_env *env);
+/* request_count_error counts an error reply with code to the request
+ * whose request_async is as. */
+void request_count_error(request_env *env, request_async *as, atp_err code);
 
 /* A request the engine could not queue is answered busy: submit_err
  * ATP_E_BUSY (its queue is full: retry after REQUEST_BUSY_RETRY_MS) or

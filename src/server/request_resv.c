@@ -203,7 +203,7 @@ static void request_resv_done(void *arg, const engine_resv_result *r)
                             as->req.id);
         else
             reply_error_set(&e, r->err, "%s", atp_err_message(r->err));
-        request_count_error(env);
+        request_count_error(env, as, e.code);
         reply_error_write(w, &e);
     } else if (as->req.op == ENGINE_RESV_RESERVE && !r->granted) {
         request_resv_write_refusal(env, w, r);

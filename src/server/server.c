@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "codec/codec.h"
+#include "common/clock.h"
 #include "common/log.h"
 #include "common/thread.h"
 #include "server/request.h"
@@ -27,6 +28,7 @@ typedef struct server_ctx {
     codec_writer *w;
     nng_msg *req;        /* while waiting: decoded strings point into it */
     request_async async; /* while waiting for the engine */
+    int64_t started_ns;  /* the request's arrival (monotonic) */
 } server_ctx;
 
 struct server {
@@ -66,6 +68,8 @@ static void server_ctx_send(server_ctx *c)
     }
     memcpy(nng_msg_body(rep), data, len);
     codec_writer_reset(c->w);
+    request_observe(&c->srv->env, REQUEST_NNG, c->async.op, c->async.code,
+                    (uint64_t)(clock_mono_ns() - c->started_ns));
     nng_aio_set_msg(c->aio, rep);
     c->state = SERVER_SEND;
     nng_ctx_send(c->ctx, c->aio);
@@ -93,6 +97,7 @@ static void server_ctx_cb(void *arg)
         server_ctx_recv(c);
         return;
     }
+    c->started_ns = clock_mono_ns();
     c->req = nng_aio_get_msg(c->aio);
     c->state = SERVER_WAIT;
     if (request_handle(&c->srv->env, nng_msg_body(c->req), nng_msg_len(c->req),

@@ -1,0 +1,242 @@
+/*
+ * request_metrics.c - every metric atpd's request module can gather, in
+ * the Prometheus text format (docs/METRICS.md), for GET /metrics. Reads
+ * the same statistics the status reply reads (engine, ingest, sources,
+ * change feed, store): nothing is counted twice. Any thread (an HTTP
+ * worker); lock-free reads, except jemalloc's own stats refresh.
+ */
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "alloc/alloc.h"
+#include "common/bigmem.h"
+#include "common/clock.h"
+#include "server/request.h"
+
+/* request_metrics_counter / _gauge: a family of one unlabelled sample. */
+static void request_metrics_one(metrics_text *t, const char *name,
+                                const char *type, const char *help, uint64_t v)
+{
+    metrics_text_family(t, name, type, help);
+    metrics_text_uint(t, name, NULL, 0, v);
+}
+
+static void request_metrics_requests(request_env *env, metrics_text *t)
+{
+    request_metrics *m = env->metrics;
+    unsigned nops = request_op_count();
+    metrics_text_family(t, "atpd_request_duration_seconds", "histogram",
+                        "Time from a request's arrival to its reply handed to the "
+                        "transport, by transport and op (_count: requests)");
+    for (unsigned tr = 0; tr < REQUEST_TRANSPORTS; tr++)
+        for (unsigned op = 0; op < nops; op++) {
+            metrics_hist_sum s = {0};
+            metrics_hist_read(&m->latency[tr][op], &s);
+            metrics_label l[2] = {{"transport", request_transport_names[tr]},
+                                  {"op", request_op_name(op)}};
+            metrics_text_hist(t, "atpd_request_duration_seconds", l, 2, &s);
+        }
+    metrics_text_family(t, "atpd_request_errors_total", "counter",
+                        "Requests answered with an error, by transport, op and "
+                        "error code name (codes never seen are left out)");
+    for (unsigned tr = 0; tr < REQUEST_TRANSPORTS; tr++)
+        for (unsigned op = 0; op < nops; op++)
+            for (int c = 1; c < REQUEST_ERR_SLOTS; c++) {
+                uint64_t n = atomic_load_explicit(&m->errors[tr][op][c],
+                                                  memory_order_relaxed);
+                if (n == 0)
+                    continue;
+                metrics_label l[3] = {{"transport", request_transport_names[tr]},
+                                      {"op", request_op_name(op)},
+                                      {"code", atp_err_name(c)}};
+                metrics_text_uint(t, "atpd_request_errors_total", l, 3, n);
+            }
+}
+
+/* One family per source figure, a sample per source. */
+static void request_metrics_sources(request_env *env, metrics_text *t)
+{
+    static const struct {
+        const char *name, *type, *help;
+        size_t off;
+    } figs[] = {
+#define F(n, ty, h, field) {n, ty, h, offsetof(sources_status, field)}
+        F("atpd_source_last_seq", "gauge", "Last sequence number applied, by source",
+          last_seq),
+        F("atpd_source_messages_total", "counter", "Messages applied, by source",
+          messages),
+        F("atpd_source_events_total", "counter", "Events applied, by source", events),
+        F("atpd_source_duplicates_total", "counter",
+          "Messages dropped as already applied, by source", duplicates),
+        F("atpd_source_gaps_total", "counter",
+          "Holes in a source's sequence found, by source", gaps),
+        F("atpd_source_rejected_messages_total", "counter",
+          "Messages rejected whole, by source", rejected_messages),
+        F("atpd_source_resync_requests_total", "counter",
+          "Replay or snapshot requests sent, by source", resync_requests),
+#undef F
+    };
+    int64_t now = clock_mono_ms();
+    size_t n = sources_count(env->src);
+    sources_status *st = calloc(n ? n : 1, sizeof *st);
+    if (st == NULL) {
+        t->failed = true;
+        return;
+    }
+    for (size_t i = 0; i < n; i++)
+        sources_status_get(env->src, i, now, &st[i]);
+    metrics_text_family(t, "atpd_source_state", "gauge",
+                        "1 for the state each source is in, 0 for the others");
+    static const sources_state states[] = {SOURCES_WAITING, SOURCES_OK,
+                                           SOURCES_GAPPED, SOURCES_SILENT,
+                                           SOURCES_RESYNCING};
+    for (size_t i = 0; i < n; i++)
+        for (size_t k = 0; k < sizeof states / sizeof states[0]; k++) {
+            metrics_label l[2] = {{"source", st[i].id},
+                                  {"state", sources_state_name(states[k])}};
+            metrics_text_uint(t, "atpd_source_state", l, 2, st[i].state == states[k]);
+        }
+    for (size_t f = 0; f < sizeof figs / sizeof figs[0]; f++) {
+        metrics_text_family(t, figs[f].name, figs[f].type, figs[f].help);
+        for (size_t i = 0; i < n; i++) {
+            metrics_label l = {"source", st[i].id};
+            uint64_t v;
+            memcpy(&v, (const char *)&st[i] + figs[f].off, sizeof v);
+            metrics_text_uint(t, figs[f].name, &l, 1, v);
+        }
+    }
+    /* lag_ms: -1 until a message with a timestamp arrived: left out. */
+    metrics_text_family(t, "atpd_source_lag_seconds", "gauge",
+                        "Receive time minus the source's timestamp of its last "
+                        "applied message, by source (absent before the first)");
+    for (size_t i = 0; i < n; i++)
+        if (st[i].lag_ms >= 0) {
+            metrics_label l = {"source", st[i].id};
+            metrics_text_double(t, "atpd_source_lag_seconds", &l, 1,
+                                (double)st[i].lag_ms / 1000.0);
+        }
+    free(st);
+}
+
+static void request_metrics_engine(request_env *env, metrics_text *t)
+{
+    engine_stats es;
+    engine_stats_get(env->eng, &es);
+    ingest_stats is = {0};
+    if (env->in != NULL)
+        ingest_stats_get(env->in, &is);
+    request_metrics_one(t, "atpd_skus", "gauge", "SKUs known", es.skus);
+    request_metrics_one(t, "atpd_positions", "gauge",
+                        "Positions (SKU, location) known", es.positions);
+    request_metrics_one(t, "atpd_ingest_messages_total", "counter",
+                        "Source messages received", is.received);
+    request_metrics_one(t, "atpd_ingest_bytes_total", "counter",
+                        "Bytes of source messages received", is.bytes);
+    request_metrics_one(t, "atpd_ingest_bad_messages_total", "counter",
+                        "Undecodable messages naming no readable source",
+                        is.bad_messages);
+    request_metrics_one(t, "atpd_ingest_unknown_source_total", "counter",
+                        "Messages naming a source not configured", is.unknown_source);
+    request_metrics_one(t, "atpd_ingest_events_total", "counter",
+                        "Source events applied by the engine", es.events_applied);
+    request_metrics_one(t, "atpd_engine_queued", "gauge",
+                        "Batches and operations waiting for the engine thread",
+                        es.queue_len);
+    metrics_text_family(t, "atpd_reservations", "gauge",
+                        "Reservations open now, by state");
+    metrics_label held = {"state", "held"}, committed = {"state", "committed"};
+    metrics_text_uint(t, "atpd_reservations", &held, 1, es.resv_held);
+    metrics_text_uint(t, "atpd_reservations", &committed, 1, es.resv_committed);
+    request_metrics_one(t, "atpd_reservations_remembered", "gauge",
+                        "Reservations open or finished within the retention window",
+                        es.resv_total);
+    request_metrics_one(t, "atpd_reservation_grants_total", "counter",
+                        "Reservations granted", es.resv_granted);
+    request_metrics_one(t, "atpd_reservation_refusals_total", "counter",
+                        "Reservations refused for lack of ATP", es.resv_refused);
+    request_metrics_one(t, "atpd_reservation_expiries_total", "counter",
+                        "Held reservations expired", es.resv_expired);
+    request_metrics_one(t, "atpd_reservation_consumptions_total", "counter",
+                        "Committed reservations consumed by source events",
+                        es.resv_consumed);
+    if (es.store_known) {
+        request_metrics_one(t, "atpd_store_commits_total", "counter",
+                            "LMDB write transactions", es.store.commits);
+        request_metrics_one(t, "atpd_store_commit_failures_total", "counter",
+                            "LMDB write transactions that failed", es.store.failures);
+        request_metrics_one(t, "atpd_store_map_bytes", "gauge", "LMDB map size",
+                            es.store.map_bytes);
+        request_metrics_one(t, "atpd_store_used_bytes", "gauge", "LMDB pages in use",
+                            es.store.used_bytes);
+        request_metrics_one(t, "atpd_store_full", "gauge",
+                            "1 when the last LMDB commit failed for lack of space",
+                            es.store.full);
+        request_metrics_one(t, "atpd_store_log_appends_total", "counter",
+                            "Reservation log writes, each one fdatasync",
+                            es.store.log_appends);
+        request_metrics_one(t, "atpd_store_log_groups_total", "counter",
+                            "Reservation groups made durable by the log",
+                            es.store.log_groups);
+    }
+    request_metrics_one(t, "atpd_store_log_size_bytes", "gauge",
+                        "Size of the reservation log file (reservations.log_bytes; "
+                        "0: none)",
+                        env->cfg->reservations.log_bytes);
+    request_metrics_one(t, "atpd_snapshots_total", "counter",
+                        "Position snapshots stored", es.snapshots);
+    request_metrics_one(t, "atpd_snapshot_failures_total", "counter",
+                        "Position snapshots that could not be stored",
+                        es.snapshot_failures);
+    if (es.snapshot_last_ms > 0) {
+        int64_t age = clock_wall_ms() - (int64_t)es.snapshot_last_ms;
+        metrics_text_family(t, "atpd_snapshot_age_seconds", "gauge",
+                            "Time since the last stored position snapshot "
+                            "(absent before the first)");
+        metrics_text_double(t, "atpd_snapshot_age_seconds", NULL, 0,
+                            age > 0 ? (double)age / 1000.0 : 0.0);
+    }
+    request_metrics_one(t, "atpd_engine_memory_bytes", "gauge",
+                        "Memory the engine's tables take (approximate)",
+                        es.memory_bytes);
+}
+
+static void request_metrics_feed_memory(request_env *env, metrics_text *t)
+{
+    changes_stats cs = {0};
+    if (env->chg != NULL)
+        changes_stats_get(env->chg, &cs);
+    request_metrics_one(t, "atpd_feed_messages_total", "counter",
+                        "Change-feed messages published", cs.published);
+    request_metrics_one(t, "atpd_feed_subscribers", "gauge",
+                        "Change-feed subscribers connected", cs.subscribers);
+    request_metrics_one(t, "atpd_feed_send_failures_total", "counter",
+                        "Change-feed messages that could not be built or sent "
+                        "(dropped)",
+                        cs.send_failures);
+    request_metrics_one(t, "atpd_process_resident_memory_bytes", "gauge",
+                        "Resident set size of the atpd process", bigmem_rss_bytes());
+    alloc_stats as;
+    if (alloc_stats_get(&as)) {
+        request_metrics_one(t, "atpd_jemalloc_allocated_bytes", "gauge",
+                            "Bytes allocated by the application (jemalloc "
+                            "stats.allocated)",
+                            as.allocated);
+        request_metrics_one(t, "atpd_jemalloc_resident_bytes", "gauge",
+                            "Bytes in physically resident allocator pages "
+                            "(jemalloc stats.resident)",
+                            as.resident);
+    }
+    request_metrics_one(t, "atpd_uptime_seconds", "gauge",
+                        "Seconds since atpd started",
+                        (uint64_t)((clock_mono_ms() - env->started_ms) / 1000));
+}
+
+void request_metrics_write(request_env *env, metrics_text *t)
+{
+    request_metrics_requests(env, t);
+    request_metrics_sources(env, t);
+    request_metrics_engine(env, t);
+    request_metrics_feed_memory(env, t);
+}
