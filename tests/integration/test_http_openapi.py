@@ -334,6 +334,13 @@ def main(h):
     s = call("sources", "/v1/sources").json
     ck.eq([(x["id"], x["last_seq"]) for x in s["sources"]], [("wms", 1)], "sources")
     call("status", "/v1/status")
+    # /metrics is text, not JSON: its documented content type instead of a
+    # schema (its content: integration.ops_metrics, with promtool).
+    r = web.get("/metrics")
+    called.setdefault("metrics", set()).add(r.status)
+    ctype = r.headers.get("content-type", "")
+    ck.check(r.status == 200 and ctype in api.ops["metrics"][2]["responses"]["200"]["content"],
+             "GET /metrics: 200 with the documented content type (%d, %r)" % (r.status, ctype))
     call("snapshot", "/v1/snapshots")
 
     lines = [{"sku": "SKU-1", "region": "us-east", "qty": 3}, ["SKU-2", "us-east", 1]]
