@@ -11,7 +11,8 @@
 
 typedef struct alloc_stats {
     uint64_t allocated; /* bytes the application holds (stats.allocated) */
-    uint64_t resident;  /* bytes of the allocator's pages in RAM (stats.resident) */
+    uint64_t
+        resident; /* bytes of the allocator's pages in RAM (stats.resident) */
 } alloc_stats;
 
 /* alloc_stats_get refreshes jemalloc's statistics ("epoch") and reads

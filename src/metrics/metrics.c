@@ -12,14 +12,14 @@
 #include <string.h>
 
 const uint64_t metrics_bounds_ns[METRICS_BOUNDS] = {
-    25000,     50000,     100000,     250000,     500000,
-    1000000,   2500000,   5000000,    10000000,   25000000,
-    50000000,  100000000, 250000000,  500000000,  1000000000,
+    25000,    50000,     100000,    250000,    500000,
+    1000000,  2500000,   5000000,   10000000,  25000000,
+    50000000, 100000000, 250000000, 500000000, 1000000000,
 };
 const char *const metrics_bounds_le[METRICS_BOUNDS] = {
-    "2.5e-05", "5e-05", "0.0001", "0.00025", "0.0005",
-    "0.001",   "0.0025", "0.005", "0.01",    "0.025",
-    "0.05",    "0.1",    "0.25",  "0.5",     "1",
+    "2.5e-05", "5e-05",  "0.0001", "0.00025", "0.0005",
+    "0.001",   "0.0025", "0.005",  "0.01",    "0.025",
+    "0.05",    "0.1",    "0.25",   "0.5",     "1",
 };
 
 static _Atomic unsigned metrics_stripe_next;
@@ -50,7 +50,8 @@ void metrics_hist_read(const metrics_hist *h, metrics_hist_sum *out)
     for (unsigned i = 0; i < METRICS_STRIPES; i++) {
         const metrics_stripe *s = &h->s[i];
         for (unsigned b = 0; b < METRICS_BUCKETS; b++) {
-            uint64_t n = atomic_load_explicit(&s->bucket[b], memory_order_relaxed);
+            uint64_t n =
+                atomic_load_explicit(&s->bucket[b], memory_order_relaxed);
             out->bucket[b] += n;
             out->count += n;
         }
@@ -133,7 +134,8 @@ static void metrics_text_printf(metrics_text *t, const char *fmt, ...)
     int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
     va_end(ap);
     if (n > 0)
-        metrics_text_put(t, tmp, (size_t)n < sizeof tmp ? (size_t)n : sizeof tmp - 1);
+        metrics_text_put(t, tmp,
+                         (size_t)n < sizeof tmp ? (size_t)n : sizeof tmp - 1);
 }
 
 /* metrics_text_escaped writes s with backslash and newline escaped, and
@@ -215,7 +217,8 @@ void metrics_text_hist(metrics_text *t, const char *name,
     uint64_t cum = 0;
     for (unsigned b = 0; b < METRICS_BUCKETS; b++) {
         cum += s->bucket[b];
-        ls[n] = (metrics_label){"le", b < METRICS_BOUNDS ? metrics_bounds_le[b] : "+Inf"};
+        ls[n] = (metrics_label){"le", b < METRICS_BOUNDS ? metrics_bounds_le[b]
+                                                         : "+Inf"};
         metrics_text_head(t, name, "_bucket", ls, n + 1);
         metrics_text_printf(t, "%llu\n", (unsigned long long)cum);
     }

@@ -27,9 +27,10 @@ static void request_metrics_requests(request_env *env, metrics_text *t)
 {
     request_metrics *m = env->metrics;
     unsigned nops = request_op_count();
-    metrics_text_family(t, "atpd_request_duration_seconds", "histogram",
-                        "Time from a request's arrival to its reply handed to the "
-                        "transport, by transport and op (_count: requests)");
+    metrics_text_family(
+        t, "atpd_request_duration_seconds", "histogram",
+        "Time from a request's arrival to its reply handed to the "
+        "transport, by transport and op (_count: requests)");
     for (unsigned tr = 0; tr < REQUEST_TRANSPORTS; tr++)
         for (unsigned op = 0; op < nops; op++) {
             metrics_hist_sum s = {0};
@@ -48,9 +49,10 @@ static void request_metrics_requests(request_env *env, metrics_text *t)
                                                   memory_order_relaxed);
                 if (n == 0)
                     continue;
-                metrics_label l[3] = {{"transport", request_transport_names[tr]},
-                                      {"op", request_op_name(op)},
-                                      {"code", atp_err_name(c)}};
+                metrics_label l[3] = {
+                    {"transport", request_transport_names[tr]},
+                    {"op", request_op_name(op)},
+                    {"code", atp_err_name(c)}};
                 metrics_text_uint(t, "atpd_request_errors_total", l, 3, n);
             }
 }
@@ -63,11 +65,12 @@ static void request_metrics_sources(request_env *env, metrics_text *t)
         size_t off;
     } figs[] = {
 #define F(n, ty, h, field) {n, ty, h, offsetof(sources_status, field)}
-        F("atpd_source_last_seq", "gauge", "Last sequence number applied, by source",
-          last_seq),
-        F("atpd_source_messages_total", "counter", "Messages applied, by source",
-          messages),
-        F("atpd_source_events_total", "counter", "Events applied, by source", events),
+        F("atpd_source_last_seq", "gauge",
+          "Last sequence number applied, by source", last_seq),
+        F("atpd_source_messages_total", "counter",
+          "Messages applied, by source", messages),
+        F("atpd_source_events_total", "counter", "Events applied, by source",
+          events),
         F("atpd_source_duplicates_total", "counter",
           "Messages dropped as already applied, by source", duplicates),
         F("atpd_source_gaps_total", "counter",
@@ -96,7 +99,8 @@ static void request_metrics_sources(request_env *env, metrics_text *t)
         for (size_t k = 0; k < sizeof states / sizeof states[0]; k++) {
             metrics_label l[2] = {{"source", st[i].id},
                                   {"state", sources_state_name(states[k])}};
-            metrics_text_uint(t, "atpd_source_state", l, 2, st[i].state == states[k]);
+            metrics_text_uint(t, "atpd_source_state", l, 2,
+                              st[i].state == states[k]);
         }
     for (size_t f = 0; f < sizeof figs / sizeof figs[0]; f++) {
         metrics_text_family(t, figs[f].name, figs[f].type, figs[f].help);
@@ -138,9 +142,11 @@ static void request_metrics_engine(request_env *env, metrics_text *t)
                         "Undecodable messages naming no readable source",
                         is.bad_messages);
     request_metrics_one(t, "atpd_ingest_unknown_source_total", "counter",
-                        "Messages naming a source not configured", is.unknown_source);
+                        "Messages naming a source not configured",
+                        is.unknown_source);
     request_metrics_one(t, "atpd_ingest_events_total", "counter",
-                        "Source events applied by the engine", es.events_applied);
+                        "Source events applied by the engine",
+                        es.events_applied);
     request_metrics_one(t, "atpd_engine_queued", "gauge",
                         "Batches and operations waiting for the engine thread",
                         es.queue_len);
@@ -149,13 +155,15 @@ static void request_metrics_engine(request_env *env, metrics_text *t)
     metrics_label held = {"state", "held"}, committed = {"state", "committed"};
     metrics_text_uint(t, "atpd_reservations", &held, 1, es.resv_held);
     metrics_text_uint(t, "atpd_reservations", &committed, 1, es.resv_committed);
-    request_metrics_one(t, "atpd_reservations_remembered", "gauge",
-                        "Reservations open or finished within the retention window",
-                        es.resv_total);
+    request_metrics_one(
+        t, "atpd_reservations_remembered", "gauge",
+        "Reservations open or finished within the retention window",
+        es.resv_total);
     request_metrics_one(t, "atpd_reservation_grants_total", "counter",
                         "Reservations granted", es.resv_granted);
     request_metrics_one(t, "atpd_reservation_refusals_total", "counter",
-                        "Reservations refused for lack of ATP", es.resv_refused);
+                        "Reservations refused for lack of ATP",
+                        es.resv_refused);
     request_metrics_one(t, "atpd_reservation_expiries_total", "counter",
                         "Held reservations expired", es.resv_expired);
     request_metrics_one(t, "atpd_reservation_consumptions_total", "counter",
@@ -165,14 +173,16 @@ static void request_metrics_engine(request_env *env, metrics_text *t)
         request_metrics_one(t, "atpd_store_commits_total", "counter",
                             "LMDB write transactions", es.store.commits);
         request_metrics_one(t, "atpd_store_commit_failures_total", "counter",
-                            "LMDB write transactions that failed", es.store.failures);
+                            "LMDB write transactions that failed",
+                            es.store.failures);
         request_metrics_one(t, "atpd_store_map_bytes", "gauge", "LMDB map size",
                             es.store.map_bytes);
-        request_metrics_one(t, "atpd_store_used_bytes", "gauge", "LMDB pages in use",
-                            es.store.used_bytes);
-        request_metrics_one(t, "atpd_store_full", "gauge",
-                            "1 when the last LMDB commit failed for lack of space",
-                            es.store.full);
+        request_metrics_one(t, "atpd_store_used_bytes", "gauge",
+                            "LMDB pages in use", es.store.used_bytes);
+        request_metrics_one(
+            t, "atpd_store_full", "gauge",
+            "1 when the last LMDB commit failed for lack of space",
+            es.store.full);
         request_metrics_one(t, "atpd_store_log_appends_total", "counter",
                             "Reservation log writes, each one fdatasync",
                             es.store.log_appends);
@@ -180,10 +190,11 @@ static void request_metrics_engine(request_env *env, metrics_text *t)
                             "Reservation groups made durable by the log",
                             es.store.log_groups);
     }
-    request_metrics_one(t, "atpd_store_log_size_bytes", "gauge",
-                        "Size of the reservation log file (reservations.log_bytes; "
-                        "0: none)",
-                        env->cfg->reservations.log_bytes);
+    request_metrics_one(
+        t, "atpd_store_log_size_bytes", "gauge",
+        "Size of the reservation log file (reservations.log_bytes; "
+        "0: none)",
+        env->cfg->reservations.log_bytes);
     request_metrics_one(t, "atpd_snapshots_total", "counter",
                         "Position snapshots stored", es.snapshots);
     request_metrics_one(t, "atpd_snapshot_failures_total", "counter",
@@ -216,7 +227,8 @@ static void request_metrics_feed_memory(request_env *env, metrics_text *t)
                         "(dropped)",
                         cs.send_failures);
     request_metrics_one(t, "atpd_process_resident_memory_bytes", "gauge",
-                        "Resident set size of the atpd process", bigmem_rss_bytes());
+                        "Resident set size of the atpd process",
+                        bigmem_rss_bytes());
     alloc_stats as;
     if (alloc_stats_get(&as)) {
         request_metrics_one(t, "atpd_jemalloc_allocated_bytes", "gauge",

@@ -42,7 +42,7 @@ static void test_metrics_buckets(void **state)
         assert_true(metrics_bounds_ns[b - 1] < metrics_bounds_ns[b]);
     for (unsigned b = 0; b < METRICS_BOUNDS; b++) {
         metrics_hist *h = hist_new();
-        metrics_hist_observe(h, metrics_bounds_ns[b]);     /* on the bound: in */
+        metrics_hist_observe(h, metrics_bounds_ns[b]); /* on the bound: in */
         metrics_hist_observe(h, metrics_bounds_ns[b] + 1); /* past it: next */
         metrics_hist_sum s = hist_sum(h);
         assert_int_equal(s.bucket[b], 1);
@@ -145,13 +145,13 @@ static void test_metrics_text(void **state)
     metrics_text_double(&t, "atpd_y", NULL, 0, 1.0 / 0.0);
     assert_false(t.failed);
     assert_string_equal(
-        t.buf,
-        "# HELP atpd_x_total a \"quoted\" back\\\\slash\\nand newline\n"
-        "# TYPE atpd_x_total counter\n"
-        "atpd_x_total{source=\"w\\\"m\\\\s\\nx\",region=\"eu\"} 18446744073709551615\n"
-        "atpd_x_total 0\n"
-        "atpd_y 0.25\n"
-        "atpd_y +Inf\n");
+        t.buf, "# HELP atpd_x_total a \"quoted\" back\\\\slash\\nand newline\n"
+               "# TYPE atpd_x_total counter\n"
+               "atpd_x_total{source=\"w\\\"m\\\\s\\nx\",region=\"eu\"} "
+               "18446744073709551615\n"
+               "atpd_x_total 0\n"
+               "atpd_y 0.25\n"
+               "atpd_y +Inf\n");
     assert_int_equal(t.len, strlen(t.buf));
     metrics_text_fini(&t);
 
@@ -165,12 +165,14 @@ static void test_metrics_text(void **state)
     metrics_text_hist(&t, "atpd_d_seconds", &op, 1, &s);
     assert_false(t.failed);
     /* Cumulative buckets, +Inf equal to the count, sum in seconds. */
-    assert_non_null(strstr(t.buf, "atpd_d_seconds_bucket{op=\"atp\",le=\"2.5e-05\"} 0\n"
-                                  "atpd_d_seconds_bucket{op=\"atp\",le=\"5e-05\"} 2\n"));
-    assert_non_null(strstr(t.buf, "atpd_d_seconds_bucket{op=\"atp\",le=\"1\"} 2\n"
-                                  "atpd_d_seconds_bucket{op=\"atp\",le=\"+Inf\"} 3\n"
-                                  "atpd_d_seconds_sum{op=\"atp\"} 2.000060000\n"
-                                  "atpd_d_seconds_count{op=\"atp\"} 3\n"));
+    assert_non_null(
+        strstr(t.buf, "atpd_d_seconds_bucket{op=\"atp\",le=\"2.5e-05\"} 0\n"
+                      "atpd_d_seconds_bucket{op=\"atp\",le=\"5e-05\"} 2\n"));
+    assert_non_null(strstr(t.buf,
+                           "atpd_d_seconds_bucket{op=\"atp\",le=\"1\"} 2\n"
+                           "atpd_d_seconds_bucket{op=\"atp\",le=\"+Inf\"} 3\n"
+                           "atpd_d_seconds_sum{op=\"atp\"} 2.000060000\n"
+                           "atpd_d_seconds_count{op=\"atp\"} 3\n"));
     size_t lines = 0;
     for (const char *p = t.buf; *p; p++)
         lines += *p == '\n';
