@@ -15,13 +15,23 @@
 #include "common/clock.h"
 #include "server/request.h"
 
-/* request_metrics_counter / _gauge: a family of one unlabelled sample. */
-static void request_metrics_one(metrics_text *t, const char *name,
-                                const char *type, const char *help, uint64_t v)
+/* One unlabelled sample of a family: written by request_metrics_list. */
+typedef struct request_metric {
+    const char *name, *type, *help;
+    uint64_t v;
+} request_metric;
+
+static void request_metrics_list(metrics_text *t, const request_metric *m,
+                                 size_t n)
 {
-    metrics_text_family(t, name, type, help);
-    metrics_text_uint(t, name, NULL, 0, v);
+    for (size_t i = 0; i < n; i++) {
+        metrics_text_family(t, m[i].name, m[i].type, m[i].help);
+        metrics_text_uint(t, m[i].name, NULL, 0, m[i].v);
+    }
 }
+
+#define REQUEST_METRICS_LIST(t, arr)                                           \
+    request_metrics_list(t, arr, sizeof arr / sizeof arr[0])
 
 static void request_metrics_requests(request_env *env, metrics_text *t)
 {
@@ -131,75 +141,70 @@ static void request_metrics_engine(request_env *env, metrics_text *t)
     ingest_stats is = {0};
     if (env->in != NULL)
         ingest_stats_get(env->in, &is);
-    request_metrics_one(t, "atpd_skus", "gauge", "SKUs known", es.skus);
-    request_metrics_one(t, "atpd_positions", "gauge",
-                        "Positions (SKU, location) known", es.positions);
-    request_metrics_one(t, "atpd_ingest_messages_total", "counter",
-                        "Source messages received", is.received);
-    request_metrics_one(t, "atpd_ingest_bytes_total", "counter",
-                        "Bytes of source messages received", is.bytes);
-    request_metrics_one(t, "atpd_ingest_bad_messages_total", "counter",
-                        "Undecodable messages naming no readable source",
-                        is.bad_messages);
-    request_metrics_one(t, "atpd_ingest_unknown_source_total", "counter",
-                        "Messages naming a source not configured",
-                        is.unknown_source);
-    request_metrics_one(t, "atpd_ingest_events_total", "counter",
-                        "Source events applied by the engine",
-                        es.events_applied);
-    request_metrics_one(t, "atpd_engine_queued", "gauge",
-                        "Batches and operations waiting for the engine thread",
-                        es.queue_len);
+    const request_metric m[] = {
+        {"atpd_skus", "gauge", "SKUs known", es.skus},
+        {"atpd_positions", "gauge", "Positions (SKU, location) known",
+         es.positions},
+        {"atpd_ingest_messages_total", "counter", "Source messages received",
+         is.received},
+        {"atpd_ingest_bytes_total", "counter",
+         "Bytes of source messages received", is.bytes},
+        {"atpd_ingest_bad_messages_total", "counter",
+         "Undecodable messages naming no readable source", is.bad_messages},
+        {"atpd_ingest_unknown_source_total", "counter",
+         "Messages naming a source not configured", is.unknown_source},
+        {"atpd_ingest_events_total", "counter",
+         "Source events applied by the engine", es.events_applied},
+        {"atpd_engine_queued", "gauge",
+         "Batches and operations waiting for the engine thread", es.queue_len},
+        {"atpd_engine_memory_bytes", "gauge",
+         "Memory the engine's tables take (approximate)", es.memory_bytes},
+        {"atpd_reservations_remembered", "gauge",
+         "Reservations open or finished within the retention window",
+         es.resv_total},
+        {"atpd_reservation_grants_total", "counter", "Reservations granted",
+         es.resv_granted},
+        {"atpd_reservation_refusals_total", "counter",
+         "Reservations refused for lack of ATP", es.resv_refused},
+        {"atpd_reservation_expiries_total", "counter",
+         "Held reservations expired", es.resv_expired},
+        {"atpd_reservation_consumptions_total", "counter",
+         "Committed reservations consumed by source events", es.resv_consumed},
+        {"atpd_store_log_size_bytes", "gauge",
+         "Size of the reservation log file (reservations.log_bytes; 0: none)",
+         env->cfg->reservations.log_bytes},
+        {"atpd_snapshots_total", "counter", "Position snapshots stored",
+         es.snapshots},
+        {"atpd_snapshot_failures_total", "counter",
+         "Position snapshots that could not be stored", es.snapshot_failures},
+    };
+    REQUEST_METRICS_LIST(t, m);
     metrics_text_family(t, "atpd_reservations", "gauge",
                         "Reservations open now, by state");
     metrics_label held = {"state", "held"}, committed = {"state", "committed"};
     metrics_text_uint(t, "atpd_reservations", &held, 1, es.resv_held);
     metrics_text_uint(t, "atpd_reservations", &committed, 1, es.resv_committed);
-    request_metrics_one(
-        t, "atpd_reservations_remembered", "gauge",
-        "Reservations open or finished within the retention window",
-        es.resv_total);
-    request_metrics_one(t, "atpd_reservation_grants_total", "counter",
-                        "Reservations granted", es.resv_granted);
-    request_metrics_one(t, "atpd_reservation_refusals_total", "counter",
-                        "Reservations refused for lack of ATP",
-                        es.resv_refused);
-    request_metrics_one(t, "atpd_reservation_expiries_total", "counter",
-                        "Held reservations expired", es.resv_expired);
-    request_metrics_one(t, "atpd_reservation_consumptions_total", "counter",
-                        "Committed reservations consumed by source events",
-                        es.resv_consumed);
     if (es.store_known) {
-        request_metrics_one(t, "atpd_store_commits_total", "counter",
-                            "LMDB write transactions", es.store.commits);
-        request_metrics_one(t, "atpd_store_commit_failures_total", "counter",
-                            "LMDB write transactions that failed",
-                            es.store.failures);
-        request_metrics_one(t, "atpd_store_map_bytes", "gauge", "LMDB map size",
-                            es.store.map_bytes);
-        request_metrics_one(t, "atpd_store_used_bytes", "gauge",
-                            "LMDB pages in use", es.store.used_bytes);
-        request_metrics_one(
-            t, "atpd_store_full", "gauge",
-            "1 when the last LMDB commit failed for lack of space",
-            es.store.full);
-        request_metrics_one(t, "atpd_store_log_appends_total", "counter",
-                            "Reservation log writes, each one fdatasync",
-                            es.store.log_appends);
-        request_metrics_one(t, "atpd_store_log_groups_total", "counter",
-                            "Reservation groups made durable by the log",
-                            es.store.log_groups);
+        const request_metric st[] = {
+            {"atpd_store_commits_total", "counter", "LMDB write transactions",
+             es.store.commits},
+            {"atpd_store_commit_failures_total", "counter",
+             "LMDB write transactions that failed", es.store.failures},
+            {"atpd_store_map_bytes", "gauge", "LMDB map size",
+             es.store.map_bytes},
+            {"atpd_store_used_bytes", "gauge", "LMDB pages in use",
+             es.store.used_bytes},
+            {"atpd_store_full", "gauge",
+             "1 when the last LMDB commit failed for lack of space",
+             es.store.full},
+            {"atpd_store_log_appends_total", "counter",
+             "Reservation log writes, each one fdatasync",
+             es.store.log_appends},
+            {"atpd_store_log_groups_total", "counter",
+             "Reservation groups made durable by the log", es.store.log_groups},
+        };
+        REQUEST_METRICS_LIST(t, st);
     }
-    request_metrics_one(
-        t, "atpd_store_log_size_bytes", "gauge",
-        "Size of the reservation log file (reservations.log_bytes; "
-        "0: none)",
-        env->cfg->reservations.log_bytes);
-    request_metrics_one(t, "atpd_snapshots_total", "counter",
-                        "Position snapshots stored", es.snapshots);
-    request_metrics_one(t, "atpd_snapshot_failures_total", "counter",
-                        "Position snapshots that could not be stored",
-                        es.snapshot_failures);
     if (es.snapshot_last_ms > 0) {
         int64_t age = clock_wall_ms() - (int64_t)es.snapshot_last_ms;
         metrics_text_family(t, "atpd_snapshot_age_seconds", "gauge",
@@ -208,9 +213,6 @@ static void request_metrics_engine(request_env *env, metrics_text *t)
         metrics_text_double(t, "atpd_snapshot_age_seconds", NULL, 0,
                             age > 0 ? (double)age / 1000.0 : 0.0);
     }
-    request_metrics_one(t, "atpd_engine_memory_bytes", "gauge",
-                        "Memory the engine's tables take (approximate)",
-                        es.memory_bytes);
 }
 
 static void request_metrics_feed_memory(request_env *env, metrics_text *t)
@@ -218,31 +220,33 @@ static void request_metrics_feed_memory(request_env *env, metrics_text *t)
     changes_stats cs = {0};
     if (env->chg != NULL)
         changes_stats_get(env->chg, &cs);
-    request_metrics_one(t, "atpd_feed_messages_total", "counter",
-                        "Change-feed messages published", cs.published);
-    request_metrics_one(t, "atpd_feed_subscribers", "gauge",
-                        "Change-feed subscribers connected", cs.subscribers);
-    request_metrics_one(t, "atpd_feed_send_failures_total", "counter",
-                        "Change-feed messages that could not be built or sent "
-                        "(dropped)",
-                        cs.send_failures);
-    request_metrics_one(t, "atpd_process_resident_memory_bytes", "gauge",
-                        "Resident set size of the atpd process",
-                        bigmem_rss_bytes());
+    const request_metric m[] = {
+        {"atpd_feed_messages_total", "counter",
+         "Change-feed messages published", cs.published},
+        {"atpd_feed_subscribers", "gauge", "Change-feed subscribers connected",
+         cs.subscribers},
+        {"atpd_feed_send_failures_total", "counter",
+         "Change-feed messages that could not be built or sent (dropped)",
+         cs.send_failures},
+        {"atpd_process_resident_memory_bytes", "gauge",
+         "Resident set size of the atpd process", bigmem_rss_bytes()},
+        {"atpd_uptime_seconds", "gauge", "Seconds since atpd started",
+         (uint64_t)((clock_mono_ms() - env->started_ms) / 1000)},
+    };
+    REQUEST_METRICS_LIST(t, m);
     alloc_stats as;
     if (alloc_stats_get(&as)) {
-        request_metrics_one(t, "atpd_jemalloc_allocated_bytes", "gauge",
-                            "Bytes allocated by the application (jemalloc "
-                            "stats.allocated)",
-                            as.allocated);
-        request_metrics_one(t, "atpd_jemalloc_resident_bytes", "gauge",
-                            "Bytes in physically resident allocator pages "
-                            "(jemalloc stats.resident)",
-                            as.resident);
+        const request_metric je[] = {
+            {"atpd_jemalloc_allocated_bytes", "gauge",
+             "Bytes allocated by the application (jemalloc stats.allocated)",
+             as.allocated},
+            {"atpd_jemalloc_resident_bytes", "gauge",
+             "Bytes in physically resident allocator pages (jemalloc "
+             "stats.resident)",
+             as.resident},
+        };
+        REQUEST_METRICS_LIST(t, je);
     }
-    request_metrics_one(t, "atpd_uptime_seconds", "gauge",
-                        "Seconds since atpd started",
-                        (uint64_t)((clock_mono_ms() - env->started_ms) / 1000));
 }
 
 void request_metrics_write(request_env *env, metrics_text *t)
