@@ -291,13 +291,13 @@ def http_md_table(source_dir):
 
 def http_md_routes(source_dir):
     """{(method, path)} of docs/HTTP.md's route table (rows whose first
-    cell is `METHOD /v1/...`, the query string dropped)."""
+    cell is `METHOD /...`, the query string dropped)."""
     path = os.path.join(source_dir, "docs", "HTTP.md")
     if not os.path.exists(path):
         return set()
     with open(path, encoding="utf-8") as f:
         return {(m.group(1), m.group(2)) for m in re.finditer(
-            r"^\|\s*`(GET|POST|PUT|PATCH|DELETE) (/v1/[^`?\s]*)[^`]*`\s*\|", f.read(), re.M)}
+            r"^\|\s*`(GET|POST|PUT|PATCH|DELETE) (/[^`?\s]*)[^`]*`\s*\|", f.read(), re.M)}
 
 
 # ---------------------------------------------------------------------------

@@ -334,6 +334,9 @@ def main(h):
     s = call("sources", "/v1/sources").json
     ck.eq([(x["id"], x["last_seq"]) for x in s["sources"]], [("wms", 1)], "sources")
     call("status", "/v1/status")
+    call("health", "/healthz")
+    ck.eq(call("ready", "/readyz").json.get("ready"), True, "readyz")
+    fail("ready", "/readyz" + query({"sources": "stale"}), "bad_request")
     call("snapshot", "/v1/snapshots")
 
     lines = [{"sku": "SKU-1", "region": "us-east", "qty": 3}, ["SKU-2", "us-east", 1]]
