@@ -59,9 +59,10 @@ static void atpd_usage(FILE *f)
             "                           http://127.0.0.1:7080; off when neither)\n"
             "      --data-dir DIR       override service.data_dir\n"
             "      --log-level LEVEL    debug, info, warn or error\n"
-            "      --ready-file FILE    once every socket listens, write FILE: JSON\n"
-            "                           with the pid and the URLs listened on (the\n"
-            "                           port chosen when a configured one is 0)\n"
+            "      --ready-file FILE    once atpd is ready (state restored, every\n"
+            "                           socket listening), write FILE: JSON with the\n"
+            "                           pid and the URLs listened on (the port chosen\n"
+            "                           when a configured one is 0)\n"
             "  -h, --help               this text\n"
             "  -V, --version            print the version\n");
 }

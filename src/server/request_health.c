@@ -8,11 +8,21 @@
 #include "common/health.h"
 #include "server/request_int.h"
 
+bool request_is_ready(const request_env *env)
+{
+    return !env->gate_ready || health_ready();
+}
+
 /* request_sources_fresh: every configured source is "ok" (none waiting,
- * gapped, silent or resyncing). Writes the ids of the others as an array
- * when w is not NULL. */
+ * gapped, silent or resyncing). Writes the others ({id, state}) as an
+ * array when w is not NULL. Before atpd is ready: false, none listed. */
 static bool request_sources_fresh(request_env *env, codec_writer *w)
 {
+    if (!request_is_ready(env)) { /* main is still restoring their state */
+        if (w != NULL)
+            codec_w_array(w, 0);
+        return false;
+    }
     int64_t now = clock_mono_ms();
     size_t n = sources_count(env->src);
     uint32_t bad = 0;
@@ -35,11 +45,6 @@ static bool request_sources_fresh(request_env *env, codec_writer *w)
         }
     }
     return bad == 0;
-}
-
-bool request_is_ready(const request_env *env)
-{
-    return !env->gate_ready || health_ready();
 }
 
 /* The conditions that do not hold yet, as an array of names. */
