@@ -22,7 +22,8 @@ static struct {
     _Atomic int64_t stall_ms;
     pthread_mutex_t mu; /* add and remove */
     health_slot slots[HEALTH_THREADS_MAX];
-} health = {.stall_ms = HEALTH_STALL_DEFAULT_MS, .mu = PTHREAD_MUTEX_INITIALIZER};
+} health = {.stall_ms = HEALTH_STALL_DEFAULT_MS,
+            .mu = PTHREAD_MUTEX_INITIALIZER};
 
 const char *health_cond_name(health_cond c)
 {
@@ -59,7 +60,8 @@ health_slot *health_thread_add(const char *name)
         if (atomic_load_explicit(&s->name, memory_order_relaxed) != NULL)
             continue;
         atomic_store_explicit(&s->busy, false, memory_order_relaxed);
-        atomic_store_explicit(&s->last_ms, clock_mono_ms(), memory_order_relaxed);
+        atomic_store_explicit(&s->last_ms, clock_mono_ms(),
+                              memory_order_relaxed);
         atomic_store_explicit(&s->name, name, memory_order_release);
         found = s;
     }
@@ -118,7 +120,8 @@ size_t health_threads_get(int64_t now_ms, health_thread_info *out, size_t max,
          * first, so a thread seen busy shows a last_ms at least as new as
          * when it became busy (never the old one of its idle time). */
         bool busy = atomic_load_explicit(&s->busy, memory_order_acquire);
-        int64_t since = now_ms - atomic_load_explicit(&s->last_ms, memory_order_relaxed);
+        int64_t since =
+            now_ms - atomic_load_explicit(&s->last_ms, memory_order_relaxed);
         if (since < 0)
             since = 0;
         bool is_stuck = busy && since > stall;

@@ -26,8 +26,10 @@ static void notify_send(const char *state, const char *status)
     int rc = sd_notify(0, msg);
     if (rc < 0 && !notify_failed) {
         notify_failed = true;
-        log_warn("notify", "cannot notify the service manager (NOTIFY_SOCKET): "
-                 "%s; atpd goes on without", strerror(-rc));
+        log_warn("notify",
+                 "cannot notify the service manager (NOTIFY_SOCKET): "
+                 "%s; atpd goes on without",
+                 strerror(-rc));
     }
 }
 

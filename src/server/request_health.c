@@ -78,7 +78,8 @@ static void request_health_kv(codec_writer *w)
 {
     health_thread_info t[HEALTH_THREADS_MAX];
     size_t stuck;
-    size_t n = health_threads_get(clock_mono_ms(), t, HEALTH_THREADS_MAX, &stuck);
+    size_t n =
+        health_threads_get(clock_mono_ms(), t, HEALTH_THREADS_MAX, &stuck);
     codec_w_kv_bool(w, "healthy", stuck == 0);
     codec_w_cstr(w, "stuck");
     codec_w_array(w, (uint32_t)stuck);
@@ -114,8 +115,9 @@ bool request_ready(request_env *env, const request_fields *f, codec_arena *a,
     if (f->sources.p != NULL) {
         codec_str s;
         if (!codec_view_str(f->sources, &s) || !codec_str_eq(s, "fresh")) {
-            reply_error_set(e, ATP_E_BAD_REQUEST,
-                            "'sources' must be the string \"fresh\" (or absent)");
+            reply_error_set(
+                e, ATP_E_BAD_REQUEST,
+                "'sources' must be the string \"fresh\" (or absent)");
             return false;
         }
         fresh_too = true;
