@@ -3,11 +3,12 @@
  * conditions; a thread is stuck only when busy past the stall timeout,
  * never while idle; slots are reused after removal.
  */
-#include <cmocka.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include <cmocka.h>
 
 #include "common/clock.h"
 #include "common/health.h"
