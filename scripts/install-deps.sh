@@ -7,6 +7,7 @@ packages=(
   build-essential cmake pkg-config
   libnng-dev libmsgpack-dev liblmdb-dev libjemalloc-dev libyaml-dev
   libmicrohttpd-dev libjansson-dev
+  libsystemd-dev
   libcurl4-openssl-dev
   libcmocka-dev python3 python3-msgpack lmdb-utils
   # clang and its UBSan runtime: tests/clang_ubsan (a check GCC's UBSan lacks)

@@ -15,6 +15,7 @@
 #include "changes/changes.h"
 #include "codec/codec.h"
 #include "common/clock.h"
+#include "common/health.h"
 #include "common/listen_check.h"
 #include "common/log.h"
 #include "common/thread.h"
@@ -22,6 +23,7 @@
 #include "engine/engine.h"
 #include "ingest/ingest.h"
 #include "http/http.h"
+#include "notify/notify.h"
 #include "server/server.h"
 #include "sources/sources.h"
 #include "store/store.h"
@@ -57,9 +59,10 @@ static void atpd_usage(FILE *f)
             "                           http://127.0.0.1:7080; off when neither)\n"
             "      --data-dir DIR       override service.data_dir\n"
             "      --log-level LEVEL    debug, info, warn or error\n"
-            "      --ready-file FILE    once every socket listens, write FILE: JSON\n"
-            "                           with the pid and the URLs listened on (the\n"
-            "                           port chosen when a configured one is 0)\n"
+            "      --ready-file FILE    once atpd is ready (state restored, every\n"
+            "                           socket listening), write FILE: JSON with the\n"
+            "                           pid and the URLs listened on (the port chosen\n"
+            "                           when a configured one is 0)\n"
             "  -h, --help               this text\n"
             "  -V, --version            print the version\n");
 }
@@ -251,10 +254,13 @@ static atp_err atpd_restore_state(store *st, engine *eng, sources *src)
         return err;
     if ((err = store_scan(st, STORE_DB_POSITIONS, atpd_load_position, &pos)) != ATP_OK ||
         (err = store_scan(st, STORE_DB_LOTS, atpd_load_lot, &lots)) != ATP_OK ||
-        (err = store_scan(st, STORE_DB_OFFSETS, atpd_load_offset, &offs)) != ATP_OK ||
-        (err = store_scan(st, STORE_DB_RESERVATIONS, atpd_load_reservation, eng)) !=
-            ATP_OK)
+        (err = store_scan(st, STORE_DB_OFFSETS, atpd_load_offset, &offs)) != ATP_OK)
         return err;
+    health_cond_set(HEALTH_SNAPSHOT, true);
+    if ((err = store_scan(st, STORE_DB_RESERVATIONS, atpd_load_reservation, eng)) !=
+        ATP_OK)
+        return err;
+    health_cond_set(HEALTH_RESERVATIONS, true);
     engine_stats es;
     engine_stats_get(eng, &es);
     log_info("atpd",
@@ -407,15 +413,17 @@ static int atpd_config_read(const atpd_args *a, config *cfg, bool to_log)
     return 0;
 }
 
-/* atpd_log_configure applies the service.log_* keys (start and reload). The
- * level was checked by the config reader or below. */
-static void atpd_log_configure(const config *cfg)
+/* atpd_runtime_configure applies the service.log_* keys and
+ * service.stall_timeout (start and reload). The level was checked by the
+ * config reader or below. */
+static void atpd_runtime_configure(const config *cfg)
 {
     log_level lvl;
     if (log_parse_level(cfg->service.log_level, &lvl))
         log_set_level(lvl);
     log_set_format(cfg->service.log_json ? LOG_FORMAT_JSON : LOG_FORMAT_TEXT);
     log_set_repeat_window_ms(cfg->service.log_repeat_window_ms);
+    health_set_stall_ms(cfg->service.stall_timeout_ms);
 }
 
 static int atpd_load_config(const atpd_args *a, config *cfg)
@@ -429,7 +437,7 @@ static int atpd_load_config(const atpd_args *a, config *cfg)
         config_fini(cfg);
         return 2;
     }
-    atpd_log_configure(cfg);
+    atpd_runtime_configure(cfg);
     return 0;
 }
 
@@ -495,7 +503,7 @@ static void atpd_reload_run(atpd_reload *r)
         return;
     }
     sources_reload(r->src, &next);
-    atpd_log_configure(&next);
+    atpd_runtime_configure(&next);
     log_info("atpd", "reload applied: %zu buffer rules (%zu added, removed or "
              "changed; %llu rows marked for the change feed), %zu source "
              "heartbeat timeouts, log level %s, log format %s",
@@ -506,6 +514,52 @@ static void atpd_reload_run(atpd_reload *r)
         config_fini(&r->last);
     r->last = next;
     r->have_last = true;
+}
+
+/* atpd_watchdog: the service manager's keep-alive, sent only while every
+ * watched thread makes progress (common/health.h): a stuck atpd stops
+ * sending it and systemd restarts it (WatchdogSec=). */
+static void atpd_watchdog(void)
+{
+    health_thread_info t[HEALTH_THREADS_MAX];
+    size_t stuck;
+    size_t n = health_threads_get(clock_mono_ms(), t, HEALTH_THREADS_MAX, &stuck);
+    if (stuck == 0) {
+        notify_watchdog();
+        return;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (t[i].stuck)
+            log_error("atpd", "thread %s made no progress for %lld ms (busy; "
+                      "service.stall_timeout %lld ms): no watchdog keep-alive",
+                      t[i].name, (long long)t[i].since_ms,
+                      (long long)health_stall_ms());
+}
+
+/* atpd_wait_signal: the main thread's life after start-up. Waits for a
+ * signal; SIGHUP reloads (RELOADING=1, then READY=1 again), SIGINT or
+ * SIGTERM is returned. With a systemd watchdog (WATCHDOG_USEC), wakes every
+ * half interval to send its keep-alive. */
+static int atpd_wait_signal(const sigset_t *set, atpd_reload *reload)
+{
+    int64_t period = notify_watchdog_ms();
+    for (;;) {
+        int sig;
+        if (period > 0) {
+            struct timespec ts = {period / 1000, (long)(period % 1000) * 1000000L};
+            atpd_watchdog();
+            sig = sigtimedwait(set, NULL, &ts);
+        } else {
+            sig = sigwaitinfo(set, NULL);
+        }
+        if (sig < 0)
+            continue; /* EAGAIN: the watchdog's period; EINTR */
+        if (sig != SIGHUP)
+            return sig;
+        notify_reloading("reloading the configuration");
+        atpd_reload_run(reload);
+        notify_ready("ready");
+    }
 }
 
 /* One JSON string value; URLs come from the configuration, so escape. */
@@ -656,29 +710,39 @@ int main(int argc, char **argv)
                   atp_err_message(err));
         goto out;
     }
+    health_cond_set(HEALTH_STORE, true); /* store_open replayed the log */
     engine_persist persist = {.ctx = st, .write = atpd_persist_write,
                               .write_owned = atpd_persist_write_owned,
                               .stats = atpd_persist_stats,
                               .backup = atpd_persist_backup};
+    /* Every socket binds here, and queries are taken at once, before the
+     * restore (which takes seconds for millions of positions): until atpd
+     * is ready (common/health.h) they answer not_ready, and status, ready
+     * (/readyz) and health (/healthz) say how far start-up is. */
     if ((err = engine_alloc(&cfg, &persist, &eng)) != ATP_OK ||
         (err = sources_alloc(&cfg, &src)) != ATP_OK ||
-        (err = atpd_restore_state(st, eng, src)) != ATP_OK ||
-        (err = store_start(st)) != ATP_OK ||
         (err = ingest_alloc(&cfg, eng, src, &in)) != ATP_OK ||
         (err = changes_alloc(&cfg, eng, &chg)) != ATP_OK ||
-        (err = server_alloc(&cfg, eng, src, in, chg, &srv)) != ATP_OK ||
-        (cfg.service.http_listen != NULL &&
-         (err = http_alloc(&cfg, server_request_env(srv), chg, &web)) != ATP_OK)) {
+        (err = server_alloc(&cfg, eng, src, in, chg, &srv)) != ATP_OK) {
+        log_error("atpd", "start-up failed: %s", atp_err_message(err));
+        goto out;
+    }
+    server_request_env(srv)->gate_ready = true; /* before any request */
+    if ((cfg.service.http_listen != NULL &&
+         (err = http_alloc(&cfg, server_request_env(srv), chg, &web)) != ATP_OK) ||
+        (err = server_start(srv)) != ATP_OK ||
+        (web != NULL && (err = http_start(web)) != ATP_OK) ||
+        (err = atpd_restore_state(st, eng, src)) != ATP_OK ||
+        (err = store_start(st)) != ATP_OK) {
         log_error("atpd", "start-up failed: %s", atp_err_message(err));
         goto out;
     }
     if ((err = engine_start(eng)) != ATP_OK || (err = changes_start(chg)) != ATP_OK ||
-        (err = ingest_start(in)) != ATP_OK ||
-        (err = server_start(srv)) != ATP_OK ||
-        (web != NULL && (err = http_start(web)) != ATP_OK)) {
+        (err = ingest_start(in)) != ATP_OK) {
         log_error("atpd", "start-up failed: %s", atp_err_message(err));
         goto out;
     }
+    health_cond_set(HEALTH_LISTENERS, true); /* each bound in its _alloc */
     log_info("atpd",
              "atpd %s ready: queries on %s, sources on %s, change feed on %s, "
              "resync requests on %s, HTTP on %s (%zu regions, %zu locations, "
@@ -694,16 +758,11 @@ int main(int argc, char **argv)
         goto out;
     }
 
+    notify_ready("ready");
     atpd_reload reload = {.args = &args, .started = &cfg, .eng = eng, .src = src};
-    int sig = 0;
-    for (;;) {
-        if (sigwait(&stop, &sig) != 0)
-            continue;
-        if (sig != SIGHUP)
-            break;
-        atpd_reload_run(&reload);
-    }
+    int sig = atpd_wait_signal(&stop, &reload);
     log_info("atpd", "signal %d (%s): shutting down", sig, strsignal(sig));
+    notify_stopping("stopping");
     if (reload.have_last)
         config_fini(&reload.last);
     rc = 0;

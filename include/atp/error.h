@@ -39,7 +39,9 @@
     X(TRANSPORT, 24, "transport", "transport error")                            \
     X(BAD_STATE, 25, "bad_state", "operation not allowed in this state")        \
     X(BAD_TTL, 26, "bad_ttl", "TTL out of the configured range")                \
-    X(BAD_ID, 27, "bad_id", "id must be 1..128 bytes of printable UTF-8")
+    X(BAD_ID, 27, "bad_id", "id must be 1..128 bytes of printable UTF-8")     \
+    X(NOT_READY, 28, "not_ready",                                               \
+      "starting up: state not restored yet, retry later")
 
 typedef enum atp_err {
 #define ATP_ERR_ENUM_(name, code, wire, msg) ATP_E_##name = code,

@@ -26,6 +26,7 @@
 #include "changes/transitions.h"
 #include "codec/codec.h"
 #include "common/clock.h"
+#include "common/health.h"
 #include "common/log.h"
 #include "common/thread.h"
 #include "formula/rules.h"
@@ -269,19 +270,23 @@ static void changes_flush(changes *c)
 static void *changes_thread_main(void *arg)
 {
     thread_name("atp:changes");
+    health_slot *hs = health_thread_add("atp:changes");
     changes *c = arg;
     int64_t interval = c->cfg->service.feed_interval_ms;
     pthread_mutex_lock(&c->mu);
     while (!c->stop) {
         struct timespec ts = clock_deadline_ms(interval);
+        health_idle(hs);
         pthread_cond_timedwait(&c->cv, &c->mu, &ts);
         if (c->stop)
             break;
         pthread_mutex_unlock(&c->mu);
+        health_busy(hs);
         changes_flush(c);
         pthread_mutex_lock(&c->mu);
     }
     pthread_mutex_unlock(&c->mu);
+    health_thread_remove(hs);
     return NULL;
 }
 

@@ -72,6 +72,7 @@ typedef struct config_service {
     char *log_level;                 /* "debug","info","warn","error" */
     bool log_json;                   /* log_format: json (default text) */
     int64_t log_repeat_window_ms;    /* identical lines counted, default 60s */
+    int64_t stall_timeout_ms;        /* a busy thread without progress this long is stuck (/healthz), default 10s */
     char *feed_listen;    /* change feed PUB, default ATP_DEFAULT_FEED_URL */
     int64_t feed_interval_ms; /* coalescing interval, default 50 */
     int64_t snapshot_interval_ms; /* positions + offsets to LMDB, default 1000 */

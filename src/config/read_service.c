@@ -36,7 +36,7 @@ static const char *const config_service_keys[] = {
     "resync_hold_messages",  "scheduling",             "snapshot_timeout",
     "snapshot_max_events",   "http_listen",            "http_threads",
     "http_max_connections",  "http_timeout",           "http_max_header_bytes",
-    "log_format",            "log_repeat_window",
+    "log_format",            "log_repeat_window",      "stall_timeout",
 };
 enum {
     SVC_QUERY_LISTEN,
@@ -68,6 +68,7 @@ enum {
     SVC_HTTP_MAX_HEADER_BYTES,
     SVC_LOG_FORMAT,
     SVC_LOG_REPEAT_WINDOW,
+    SVC_STALL_TIMEOUT,
     SVC_N
 };
 
@@ -293,6 +294,9 @@ void config__parse_service(config__walk *w, const yaml_node_t *node)
         config__get_duration(w, v[SVC_LOG_REPEAT_WINDOW],
                              "service.log_repeat_window", 0, 3600 * 1000,
                              &s->log_repeat_window_ms);
+    if (v[SVC_STALL_TIMEOUT])
+        config__get_duration(w, v[SVC_STALL_TIMEOUT], "service.stall_timeout",
+                             100, 3600 * 1000, &s->stall_timeout_ms);
     if (v[SVC_LOG_LEVEL]) {
         static const char expected[] = "one of debug, info, warn, error";
         size_t len;

@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "common/clock.h"
+#include "common/health.h"
 #include "common/log.h"
 #include "common/thread.h"
 #include "engine/dict.h"
@@ -635,6 +636,7 @@ static void engine_cmd_run(engine *e, engine_cmd *cmd, bool *stopping)
 static void *engine_thread_main(void *arg)
 {
     thread_name("atp:engine");
+    health_slot *hs = health_thread_add("atp:engine");
     engine *e = arg;
     engine_cmd cmd;
     bool stopping = false;
@@ -654,13 +656,16 @@ static void *engine_thread_main(void *arg)
         if (stopping && !e->resv.inflight_busy && e->resv.open.n == 0 &&
             !engine_snapshot_final(e))
             break;
+        health_idle(hs);
         atp_err err = queue_pop(&e->q, &cmd, wait);
+        health_busy(hs);
         if (err == ATP_E_TIMEOUT)
             continue;
         if (err != ATP_OK)
             break;
         engine_cmd_run(e, &cmd, &stopping);
     }
+    health_thread_remove(hs);
     return NULL;
 }
 

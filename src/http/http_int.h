@@ -36,6 +36,8 @@ typedef struct http_call {
     bool async;     /* the op may be answered later (reservations, snapshot) */
     bool created;   /* reserve: 201 when a new reservation was granted */
     bool line_qty;  /* lines given as objects carry qty */
+    const char *probe; /* /readyz, /healthz: "ready" or "healthy", the reply
+                          field whose false answers 503 */
     codec_json_field fields[HTTP_FIELDS_MAX];
     size_t n_fields;
     /* When routing failed (http_route returned false): */
@@ -71,6 +73,7 @@ typedef struct http_reply_info {
     int code;
     bool granted;
     bool replayed;
+    bool ready, healthy; /* the fields, true when absent */
 } http_reply_info;
 
 /* http_reply_read reads the msgpack reply rep[0..len) that request_handle

@@ -27,6 +27,7 @@ typedef struct http_route_def {
     const char *op; /* NULL: the change feed, or answered by the glue */
     bool body, async, created, line_qty;
     bool metrics; /* GET /metrics: the glue writes the exposition */
+    const char *probe; /* 503 when the reply's field of this name is false */
     http_param_def params[3];
 } http_route_def;
 
@@ -42,6 +43,9 @@ static const http_route_def http_routes[] = {
                 {"channel", HTTP_P_STR}}},
     {"GET", "/v1/sources", "sources"},
     {"GET", "/v1/status", "status"},
+    {"GET", "/healthz", "health", .probe = "healthy"},
+    {"GET", "/readyz", "ready", .probe = "ready",
+     .params = {{"sources", HTTP_P_STR}}},
     {"POST", "/v1/snapshots", "snapshot", .async = true},
     {"POST", "/v1/reservations", "reserve", .body = true, .async = true,
      .created = true, .line_qty = true},
@@ -258,6 +262,7 @@ bool http_route(http_call *c, const char *method, const char *path,
         c->async = r->async;
         c->created = r->created;
         c->line_qty = r->line_qty;
+        c->probe = r->probe;
         err = http_params_take(c, r, params, n_params, a);
         if (err != ATP_OK)
             return http_call_decode_fail(c, err, "query string");
@@ -321,6 +326,7 @@ int http_status_of(int code)
         return 409;
     case ATP_E_BUSY:
     case ATP_E_NOMEM:
+    case ATP_E_NOT_READY:
         return 503;
     case ATP_E_STORE_FULL:
         return 507;
@@ -354,6 +360,9 @@ bool http_reply_read(const void *rep, size_t len, http_reply_info *out)
     }
     codec_view_bool(codec_view_get(root, "granted"), &out->granted);
     codec_view_bool(codec_view_get(root, "replayed"), &out->replayed);
+    bool b;
+    out->ready = !codec_view_bool(codec_view_get(root, "ready"), &b) || b;
+    out->healthy = !codec_view_bool(codec_view_get(root, "healthy"), &b) || b;
     return true;
 }
 
@@ -361,5 +370,8 @@ int http_reply_status(const http_call *c, const http_reply_info *r)
 {
     if (r->code != ATP_OK)
         return http_status_of(r->code);
+    if (c->probe != NULL &&
+        !(strcmp(c->probe, "ready") == 0 ? r->ready : r->healthy))
+        return 503; /* /readyz, /healthz: a load balancer reads the status */
     return c->created && r->granted && !r->replayed ? 201 : 200;
 }

@@ -22,6 +22,7 @@
 
 #include "codec/codec.h"
 #include "common/clock.h"
+#include "common/health.h"
 #include "common/log.h"
 #include "common/thread.h"
 #include "common/names.h"
@@ -501,9 +502,11 @@ static void ingest_tick(ingest *in)
 static void *ingest_thread_main(void *arg)
 {
     thread_name("atp:ingest");
+    health_slot *hs = health_thread_add("atp:ingest");
     ingest *in = arg;
     int64_t next_tick = clock_mono_ms();
     while (!atomic_load(&in->stopping)) {
+        health_busy(hs);
         nng_msg *msg;
         int rv = nng_recvmsg(in->sock, &msg, NNG_FLAG_NONBLOCK);
         if (rv == 0)
@@ -520,9 +523,11 @@ static void *ingest_thread_main(void *arg)
         if (rv == NNG_EAGAIN) { /* nothing queued: a message or the tick */
             struct pollfd p = {.fd = in->recv_fd, .events = POLLIN};
             int64_t wait = next_tick - clock_mono_ms();
+            health_idle(hs);
             poll(&p, 1, wait > 0 ? (int)wait : 0);
         }
     }
+    health_thread_remove(hs);
     return NULL;
 }
 

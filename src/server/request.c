@@ -292,6 +292,20 @@ static bool request_status(request_env *env, const request_fields *f,
                            codec_arena *a, codec_writer *w, reply_error *e)
 {
     (void)f, (void)a, (void)e;
+    if (!request_is_ready(env)) {
+        /* Start-up is still loading the engine: say only what does not
+         * read it (docs/PROTOCOL.md, "status"). */
+        codec_w_map(w, 6);
+        codec_w_kv_bool(w, "ok", true);
+        codec_w_kv_cstr(w, "version", ATP_VERSION);
+        codec_w_kv_bool(w, "ready", false);
+        codec_w_kv_int(w, "uptime_ms", clock_mono_ms() - env->started_ms);
+        codec_w_cstr(w, "readiness");
+        request_readiness_write(env, w);
+        codec_w_cstr(w, "health");
+        request_health_write(w);
+        return true;
+    }
     engine_stats es;
     engine_stats_get(env->eng, &es);
     ingest_stats is = {0};
@@ -299,10 +313,14 @@ static bool request_status(request_env *env, const request_fields *f,
         ingest_stats_get(env->in, &is);
     const request_status_section *extra =
         atomic_load_explicit(&env->status_extra, memory_order_acquire);
-    codec_w_map(w, (es.store_known ? 20 : 19) + (extra != NULL));
+    codec_w_map(w, (es.store_known ? 22 : 21) + (extra != NULL));
     codec_w_kv_bool(w, "ok", true);
     codec_w_kv_cstr(w, "version", ATP_VERSION);
     codec_w_kv_bool(w, "ready", true);
+    codec_w_cstr(w, "readiness");
+    request_readiness_write(env, w);
+    codec_w_cstr(w, "health");
+    request_health_write(w);
     codec_w_kv_int(w, "uptime_ms", clock_mono_ms() - env->started_ms);
     /* The policy in effect (service.scheduling, or set from outside),
      * read on the nng thread answering: they all share it. */
@@ -557,6 +575,7 @@ static const struct {
     {"atp", request_atp},         {"cart", request_cart},
     {"regions", request_regions}, {"sources", request_sources},
     {"status", request_status},   {"scan", request_scan},
+    {"ready", request_ready},     {"health", request_health},
 };
 
 static const struct {
@@ -612,7 +631,7 @@ static bool request_fields_scan(codec_view map, request_fields *f, codec_str *op
         REQUEST_KEY(op),      REQUEST_KEY(sku),       REQUEST_KEY(region),
         REQUEST_KEY(channel), REQUEST_KEY(lines),     REQUEST_KEY(id),
         REQUEST_KEY(ttl_ms),  REQUEST_KEY(order_ref), REQUEST_KEY(cursor),
-        REQUEST_KEY(limit),   REQUEST_KEY(dir),
+        REQUEST_KEY(limit),   REQUEST_KEY(dir),       REQUEST_KEY(sources),
     };
 #undef REQUEST_KEY
     memset(f, 0, sizeof *f);
@@ -664,7 +683,21 @@ bool request_handle(request_env *env, const void *buf, size_t len,
             i++;
         while (i == n && k < nr && !codec_str_eq(op, request_resv_ops[k].op))
             k++;
-        if (i < n) {
+        /* Only status, ready and health answer before the state is
+         * restored: the others read it (sources too: start-up restores
+         * their offsets). */
+        bool probe = i < n && (request_ops[i].fn == request_status ||
+                               request_ops[i].fn == request_ready ||
+                               request_ops[i].fn == request_health);
+        bool known = i < n || k < nr || codec_str_eq(op, "snapshot") ||
+                     codec_str_eq(op, "backup");
+        if (known && !probe && !request_is_ready(env)) {
+            reply_error_set(&e, ATP_E_NOT_READY,
+                            "atpd is starting: its state is not restored yet "
+                            "(status, ready and health answer; GET /readyz "
+                            "says what is missing); nothing was done, retry "
+                            "once it is ready");
+        } else if (i < n) {
             async->op = (unsigned)(1 + i);
             if (request_ops[i].fn(env, &f, a, w, &e))
                 return true;
@@ -683,7 +716,7 @@ bool request_handle(request_env *env, const void *buf, size_t len,
         } else {
             reply_error_set(&e, ATP_E_UNKNOWN_OP,
                             "unknown op '%.*s' (atp, cart, regions, scan, "
-                            "sources, status, snapshot, backup, reserve, commit, "
+                            "sources, status, ready, health, snapshot, backup, reserve, commit, "
                             "release, extend, reservation)",
                             request_clip(op), op.ptr);
         }

@@ -75,6 +75,10 @@ typedef struct request_env {
     _Atomic uint64_t errors;
     request_metrics *metrics; /* 64-byte aligned, owned */
     const request_status_section *_Atomic status_extra; /* NULL: none */
+    /* true (atpd, set before any transport starts): until every
+     * readiness condition of common/health.h holds, every op but status,
+     * ready and health answers not_ready. false (tests): always ready. */
+    bool gate_ready;
 } request_env;
 
 atp_err request_env_init(request_env *env, const config *cfg, engine *eng,

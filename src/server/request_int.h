@@ -13,7 +13,7 @@
  * are ignored, an absent field is an absent view (p == NULL). */
 typedef struct request_fields {
     codec_view op, sku, region, channel, lines, id, ttl_ms, order_ref,
-        cursor, limit, dir;
+        cursor, limit, dir, sources;
 } request_fields;
 
 /* Field helpers: on failure they fill e and return false. */
@@ -31,6 +31,18 @@ bool request_qty(codec_view v, int64_t *out, reply_error *e);
 /* request_count_error counts an error reply with code to the request
  * whose request_async is as. */
 void request_count_error(request_env *env, request_async *as, atp_err code);
+
+/* Readiness and liveness (request_health.c). request_is_ready: the state
+ * is restored and every listener bound (always, when env->gate_ready is
+ * false). The _write functions write one map value: status's
+ * "readiness" and "health". */
+bool request_is_ready(const request_env *env);
+void request_readiness_write(request_env *env, codec_writer *w);
+void request_health_write(codec_writer *w);
+bool request_ready(request_env *env, const request_fields *f, codec_arena *a,
+                   codec_writer *w, reply_error *e);
+bool request_health(request_env *env, const request_fields *f, codec_arena *a,
+                    codec_writer *w, reply_error *e);
 
 /* A request the engine could not queue is answered busy: submit_err
  * ATP_E_BUSY (its queue is full: retry after REQUEST_BUSY_RETRY_MS) or

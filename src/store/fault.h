@@ -14,7 +14,10 @@
  *     commit ENOSPC
  *
  * and makes that point fail with that errno (EIO, ENOSPC, ENOMEM, EINVAL) every
- * time it is reached, until the line is removed. The file is read at each
+ * time it is reached, until the line is removed. "<point> stall" makes the
+ * thread that reaches the point wait there (as in an fdatasync on a hung
+ * disk) until the line is removed, then go on without a fault: the test of
+ * /healthz's stuck-thread detection (integration.ops_health). The file is read at each
  * point reached (a test rewrites it while atpd runs); a missing file means
  * no faults. Points:
  *   log_write  the reservation log's pwrite

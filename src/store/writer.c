@@ -23,6 +23,7 @@
 #include <time.h>
 
 #include "common/clock.h"
+#include "common/health.h"
 #include "common/log.h"
 #include "common/thread.h"
 #include "store/fault.h"
@@ -133,6 +134,7 @@ static void store_applier_run(store *s, store_group_list *p, store_group *list)
 static void *store_applier_main(void *arg)
 {
     thread_name("atp:lmdb-apply");
+    health_slot *hs = health_thread_add("atp:lmdb-apply");
     store *s = arg;
     /* Groups replayed at open that LMDB could not take yet (apply_err set). */
     store_group_list p = {s->replayed, s->n_replayed, s->n_replayed};
@@ -144,6 +146,7 @@ static void *store_applier_main(void *arg)
         if (s->ahead == NULL && !s->aclosing) {
             if (p.n == 0) {
                 s->aidle = true;
+                health_idle(hs);
                 pthread_cond_wait(&s->acond, &s->amu);
                 s->aidle = false;
             } else { /* failing: retry after a while */
@@ -164,6 +167,7 @@ static void *store_applier_main(void *arg)
         s->ahead = s->atail = NULL;
         bool closing = s->aclosing;
         pthread_mutex_unlock(&s->amu);
+        health_busy(hs);
         if (list != NULL || p.n > 0) {
             store_applier_run(s, &p, list);
             last_ms = clock_mono_ms();
@@ -355,12 +359,15 @@ static void store_writer_direct(store *s, store_group **batch, size_t n)
 static void *store_writer_main(void *arg)
 {
     thread_name("atp:log-write");
+    health_slot *hs = health_thread_add("atp:log-write");
     store *s = arg;
     store_group **batch = s->batch; /* allocated by store_start */
     bool nosync = s->opt.sync == STORE_NOSYNC;
     for (;;) {
         size_t n = 0;
+        health_idle(hs);
         atp_err perr = queue_pop(&s->q, &batch[0], nosync ? STORE_NOSYNC_FLUSH_MS : -1);
+        health_busy(hs);
         if (perr == ATP_E_BAD_STATE)
             break;
         if (perr == ATP_OK) {
@@ -380,6 +387,7 @@ static void *store_writer_main(void *arg)
             s->last_flush_ms = clock_mono_ms();
         }
     }
+    health_thread_remove(hs);
     return NULL;
 }
 

@@ -348,6 +348,12 @@ class Atpd:
     def start(self, ready_timeout_s=30):
         """Start atpd and wait (bounded, scaled) until its ready file says
         every socket listens. A restart binds the ports of the first start."""
+        self.spawn()
+        return self.wait_ready(ready_timeout_s)
+
+    def spawn(self):
+        """Start atpd without waiting for it (then wait_ready). From the
+        main thread: atpd dies with the thread that spawned it (PDEATHSIG)."""
         self._write_config()
         try:
             os.unlink(self.ready_path)
@@ -368,6 +374,8 @@ class Atpd:
         if self not in self.h.daemons:  # a restart keeps it registered once
             self.h.daemons.append(self)
 
+    def wait_ready(self, ready_timeout_s=30):
+        """Wait (bounded, scaled) for the ready file of the atpd spawned."""
         def ready():
             self.check_alive()
             try:

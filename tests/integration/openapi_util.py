@@ -291,7 +291,7 @@ def http_md_table(source_dir):
 
 def http_md_routes(source_dir):
     """{(method, path)} of docs/HTTP.md's route table (rows whose first
-    cell is `METHOD /path`, the query string dropped)."""
+    cell is `METHOD /...`, the query string dropped)."""
     path = os.path.join(source_dir, "docs", "HTTP.md")
     if not os.path.exists(path):
         return set()

@@ -341,6 +341,9 @@ def main(h):
     ctype = r.headers.get("content-type", "")
     ck.check(r.status == 200 and ctype in api.ops["metrics"][2]["responses"]["200"]["content"],
              "GET /metrics: 200 with the documented content type (%d, %r)" % (r.status, ctype))
+    call("health", "/healthz")
+    ck.eq(call("ready", "/readyz").json.get("ready"), True, "readyz")
+    fail("ready", "/readyz" + query({"sources": "stale"}), "bad_request")
     call("snapshot", "/v1/snapshots")
 
     lines = [{"sku": "SKU-1", "region": "us-east", "qty": 3}, ["SKU-2", "us-east", 1]]

@@ -43,13 +43,24 @@ def threads(pid):
     return out
 
 
+def named(pid):
+    """threads(pid) once every one of OUR_THREADS is among them, else None."""
+    got = threads(pid)
+    return got if set(OUR_THREADS) <= {n for n, _ in got} else None
+
+
 def check(h, scheduling, want_policy):
     label = scheduling or "default"
     cfg = S.store_config(h)
     if scheduling is not None:
         cfg["service"]["scheduling"] = scheduling
     d = h.start_atpd(cfg, name="atpd-%s" % label)
-    got = threads(d.pid)
+    # Each thread names itself once it runs: the last one started (ingest)
+    # may not have yet when the ready file appears.
+    try:
+        got = harness.wait_until(lambda: named(d.pid), 5, 0.01, "our threads' names")
+    except TestFailure:
+        got = threads(d.pid)  # what is missing is said below
     names = sorted(set(n for n, _ in got))
     h.log("%s: %d threads: %s", label, len(got), ", ".join(names))
     missing = [n for n in OUR_THREADS if n not in names]

@@ -1,0 +1,107 @@
+#!/usr/bin/env python3
+"""test_ops_health.py - GET /healthz and the health section of status
+(docs/HTTP.md, docs/PROTOCOL.md): a thread that has work and makes no
+progress for service.stall_timeout is stuck; an idle thread is not.
+
+1. Idle: with stall_timeout 500ms, an atpd with nothing to do for three
+   times that long is healthy (/healthz 200, every thread listed, none
+   busy for long).
+2. Stuck: through atpd-faults (src/store/fault.h), the reservation log's
+   fdatasync hangs ("log_sync stall", as on a dead disk) under a
+   reservation: the store writer has work and makes no progress, so
+   /healthz answers 503 naming atp:log-write, and status (nng and HTTP)
+   says healthy false with the same thread. The reservation waits.
+3. The disk comes back (the line removed): the reservation is granted,
+   /healthz is 200 again.
+
+Labels: integration, ops. About 5 s.
+"""
+
+import os
+import sys
+import threading
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+import http_util as H  # noqa: E402
+import store_util as S  # noqa: E402
+
+STALL = "500ms"
+
+
+def faults(path, text):
+    with open(path, "w") as f:
+        f.write(text)
+
+
+def main(h):
+    h.atpd_bin = harness.find_binary(h.bin_dir, "atpd-faults")
+    fault_file = os.path.join(h.tmp, "faults")
+    faults(fault_file, "")
+    os.environ["ATP_STORE_FAULTS"] = fault_file  # atpd inherits it
+    cfg = S.store_config(h, regions=("east",), locs_per_region=1, durability="sync")
+    cfg["service"]["http_listen"] = "http://127.0.0.1:0"
+    cfg["service"]["stall_timeout"] = STALL
+    d = h.start_atpd(cfg)
+    ck = harness.Checks(h)
+    c = S.Client(d.query_port)
+    feed = S.Feeder(d, c)
+    w = H.Http(d)
+    feed.publish("wms", [[2, "F-1", "east-0", 0, 100]])
+
+    # 1. idle for three stall timeouts: not stuck
+    t0 = harness.now_ms()
+    harness.wait_until(lambda: harness.now_ms() - t0 >= 1500, 10, 0.05, "1.5 s")
+    st, _, doc = w.call("GET", "/healthz")
+    ck.eq((st, doc.get("healthy"), doc.get("stuck")), (200, True, []), "an idle atpd's /healthz")
+    names = {t["name"] for t in doc.get("threads", [])}
+    for name in ("atp:engine", "atp:log-write", "atp:lmdb-apply", "atp:changes", "atp:ingest"):
+        ck.check(name in names, "thread %s is watched: %r" % (name, sorted(names)))
+    ck.eq(doc.get("stall_timeout_ms"), 500, "stall_timeout_ms")
+
+    # 2. the log's fdatasync hangs under a reservation
+    faults(fault_file, "log_sync stall\n")
+    result = {}
+
+    def reserve():
+        r = H.Http(d, timeout_s=60.0)
+        result["reply"] = r.call("POST", "/v1/reservations",
+                                 {"id": "stuck-1", "lines": [{"sku": "F-1", "region": "east", "qty": 1}]})
+        r.close()
+    t = threading.Thread(target=reserve, daemon=True)
+    t.start()
+
+    def stuck():
+        st, _, doc = w.call("GET", "/healthz")
+        return (st, doc) if st == 503 else None
+    st, doc = harness.wait_until(stuck, 20, 0.05, "/healthz 503")
+    ck.eq(doc.get("healthy"), False, "healthy")
+    stuck_names = [s.get("thread") for s in doc.get("stuck", [])]
+    ck.check("atp:log-write" in stuck_names, "the store writer is named stuck: %r" % doc)
+    ck.check(all(s.get("stalled_ms", 0) > 500 for s in doc.get("stuck", [])),
+             "stalled longer than the timeout: %r" % doc.get("stuck"))
+    ck.check("result" not in result and "reply" not in result, "the reservation waits")
+    nng = d.ctl("status")
+    ck.eq(nng["health"]["healthy"], False, "status.health.healthy over nng")
+    ck.check("atp:log-write" in [s["thread"] for s in nng["health"]["stuck"]],
+             "status.health.stuck over nng: %r" % nng["health"])
+    ck.eq(nng["ready"], True, "a stuck thread does not make atpd unready")
+    ck.eq(w.ok("GET", "/v1/status")["health"]["healthy"], False, "status.health over HTTP")
+
+    # 3. the disk is back
+    faults(fault_file, "")
+    t.join(30 * harness.TIME_FACTOR)
+    ck.check(not t.is_alive(), "the reservation was answered")
+    if "reply" in result:
+        ck.eq(result["reply"][0], 201, "the reservation, once the disk is back")
+    harness.wait_until(lambda: w.call("GET", "/healthz")[0] == 200, 10, 0.05,
+                       "/healthz 200 again")
+    w.close()
+    feed.close()
+    c.close()
+    d.stop()
+    ck.done()
+
+
+if __name__ == "__main__":
+    harness.run(main, "ops_health")
