@@ -603,6 +603,9 @@ bool request_handle(request_env *env, const void *buf, size_t len,
         } else if (codec_str_eq(op, "snapshot")) {
             if (request_snapshot_start(env, w, async, &e))
                 return false;
+        } else if (codec_str_eq(op, "explain")) {
+            if (request_explain_start(env, &f, w, async, &e))
+                return false;
         } else if (codec_str_eq(op, "backup")) {
             if (request_backup_start(env, &f, w, async, &e))
                 return false;
@@ -612,8 +615,8 @@ bool request_handle(request_env *env, const void *buf, size_t len,
         } else {
             reply_error_set(&e, ATP_E_UNKNOWN_OP,
                             "unknown op '%.*s' (atp, cart, regions, scan, "
-                            "sources, status, snapshot, backup, reserve, commit, "
-                            "release, extend, reservation)",
+                            "sources, status, snapshot, backup, explain, reserve, "
+                            "commit, release, extend, reservation)",
                             request_clip(op), op.ptr);
         }
     }
