@@ -334,6 +334,9 @@ def main(h):
     s = call("sources", "/v1/sources").json
     ck.eq([(x["id"], x["last_seq"]) for x in s["sources"]], [("wms", 1)], "sources")
     call("status", "/v1/status")
+    x = call("explain", "/v1/explain/SKU-1").json
+    ck.eq([(r["region"], r["supply"]) for r in x["regions"]], [("us-east", 100), ("eu", 10)],
+          "explain: every region")
     call("snapshot", "/v1/snapshots")
 
     lines = [{"sku": "SKU-1", "region": "us-east", "qty": 3}, ["SKU-2", "us-east", 1]]
@@ -447,6 +450,8 @@ def main(h):
     fail("atp", "/v1/availability/SKU-1/us-east?channel=tv", "unknown_channel")
     fail("regions", "/v1/availability/%s" % seg("A\x7fB"), "bad_sku")
     fail("regions", "/v1/availability/SKU-1?channel=tv", "unknown_channel")
+    fail("explain", "/v1/explain/%s" % long_sku, "bad_sku")
+    fail("explain", "/v1/explain/SKU%2", "bad_request")
 
     cart = "/v1/availability/cart"
     fail("cart", cart, "bad_request", raw=b'{"lines": [["SKU-1", "us-east", 1]')
