@@ -14,6 +14,8 @@ packages=(
 )
 # The HTTP tests: docs/openapi.yaml as JSON Schema, and a curl smoke test.
 packages+=(python3-yaml python3-jsonschema curl)
+# The dashboard's browser test (integration.ops_dashboard): headless Chromium.
+packages+=(chromium chromium-driver python3-selenium)
 if [ "${ATP_BENCH_DEPS:-0}" = 1 ]; then
   packages+=(redis-server libhiredis-dev gnuplot-nox)
   # atp-bench --http (libcurl client; the floor uses atpd's libmicrohttpd)
