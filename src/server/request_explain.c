@@ -24,25 +24,20 @@ static const char *explain_buffer_by(const engine_answer *a, int64_t *from_perce
     return a->buffer_units >= *from_percent ? "units" : "percent";
 }
 
-static void explain_channel(const request_env *env, uint32_t c, const engine_answer *a,
-                            codec_writer *w)
+/* One channel: the ATP answer of `atp` (reply_answer_write) plus the
+ * matched rule's parts. */
+static void explain_channel(const request_env *env, codec_str sku, uint32_t r, uint32_t c,
+                            const engine_answer *a, codec_writer *w)
 {
     int64_t from_percent;
     const char *by = explain_buffer_by(a, &from_percent);
-    codec_w_map(w, 13);
-    codec_w_kv_cstr(w, "channel", env->cfg->channels[c]);
-    codec_w_kv_int(w, "atp", a->atp);
-    codec_w_kv_int(w, "supply", a->supply);
-    codec_w_kv_int(w, "reserved", a->reserved);
-    codec_w_kv_int(w, "buffer", a->buffer);
-    codec_w_kv_int(w, "shortfall", a->shortfall);
-    codec_w_kv_cstr(w, "rule", rules_level_name(a->rule_level));
+    codec_w_map(w, 15);
+    reply_answer_write(w, sku, env->cfg->regions[r].id, env->cfg->channels[c], a);
     codec_w_kv_int(w, "buffer_units", a->buffer_units);
     codec_w_kv_int(w, "buffer_percent_bp", a->buffer_percent_bp);
     codec_w_kv_int(w, "buffer_from_percent", from_percent);
     codec_w_kv_cstr(w, "buffer_by", by);
     codec_w_kv_int(w, "low_stock", a->low_stock);
-    codec_w_kv_bool(w, "stale", a->stale);
 }
 
 /* Does source s have authority at a location of region r? */
@@ -78,8 +73,8 @@ static void explain_sources(const request_env *env, uint32_t r, codec_writer *w)
     }
 }
 
-static void explain_regions(const request_env *env, const engine_explain *x,
-                            codec_writer *w)
+static void explain_regions(const request_env *env, codec_str sku,
+                            const engine_explain *x, codec_writer *w)
 {
     const config *cfg = env->cfg;
     codec_w_array(w, (uint32_t)cfg->n_regions);
@@ -96,7 +91,7 @@ static void explain_regions(const request_env *env, const engine_explain *x,
         codec_w_cstr(w, "channels");
         codec_w_array(w, (uint32_t)cfg->n_channels);
         for (uint32_t c = 0; c < cfg->n_channels; c++)
-            explain_channel(env, c, &ans[c], w);
+            explain_channel(env, sku, r, c, &ans[c], w);
     }
 }
 
@@ -171,7 +166,7 @@ static void request_explain_done(void *arg, const engine_explain *x)
         codec_w_kv_bool(w, "known_sku", x->known_sku);
         codec_w_kv_int(w, "now_ms", x->now_ms);
         codec_w_cstr(w, "regions");
-        explain_regions(as->env, x, w);
+        explain_regions(as->env, as->sku, x, w);
         codec_w_cstr(w, "locations");
         explain_locations(cfg, x, w);
         codec_w_cstr(w, "lots");
