@@ -14,6 +14,8 @@ SKU is refused with bad_sku and counted.
 
 import os
 import sys
+import threading
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
@@ -21,6 +23,8 @@ import http_util as H  # noqa: E402
 import resv_util as U  # noqa: E402
 
 MAX_INT = 2 ** 53 - 1
+CHURN_BATCHES = 3000  # source messages sent while explain is read
+CHURN_READS = 400
 
 
 def explain_config(h):
@@ -155,6 +159,34 @@ def main(h):
     ck.check(c.status()["queries"]["errors"] >= errs + 2, "refusals counted")
     st, _, _ = w.call("GET", "/v1/explain/%FF")
     ck.eq(st, 422, "HTTP: SKU that is not UTF-8 refused")
+    h.log("under ingest: the parts add up in every reading")
+    stop = threading.Event()
+
+    def churn():
+        for i in range(CHURN_BATCHES):
+            if stop.is_set():
+                return
+            feed.publish("wms", [[2, "A", "E1", 0, 100 + i], [2, "A", "E2", 0, 50 - i % 7],
+                                 [2, "A", "W1", 0, 30 + i % 11], [1, "A", "E1", 1, 1]],
+                         wait=False)
+    t = threading.Thread(target=churn, daemon=True)
+    t.start()
+    readings, deadline = 0, time.monotonic() + 20 * harness.TIME_FACTOR
+    while t.is_alive() and time.monotonic() < deadline and readings < CHURN_READS:
+        x = c.ok({"op": "explain", "sku": "A"})
+        readings += 1
+        for reg in x["regions"]:
+            nets = sum(l["net"] for l in x["locations"] if l["region"] == reg["region"])
+            resv = sum(r["qty"] for r in x["reservations"] if r["region"] == reg["region"])
+            if not ck.check((reg["supply"], reg["reserved"]) == (nets, resv),
+                            "reading %d, %s: supply, reserved %r but the parts give %r",
+                            readings, reg["region"], (reg["supply"], reg["reserved"]),
+                            (nets, resv)):
+                break
+    stop.set()
+    t.join(30)
+    h.log("%d readings during ingest", readings)
+    ck.check(readings >= 5, "explain answered during ingest (%d readings)", readings)
     feed.close()
     d.stop()
     ck.done()
