@@ -100,8 +100,10 @@ typedef struct engine_answer {
     bool stale;
     bool known_sku;
     int64_t low_stock; /* the matched rule's low-stock threshold (0: none) */
-    int64_t buffer_units;      /* the matched rule: buffer = max(units, */
-    int64_t buffer_percent_bp; /* ceil(percent_bp * supply / 10000)) */
+    /* The matched rule: buffer = max(units, ceil(percent_bp * supply /
+     * 10000)). */
+    int64_t buffer_units;
+    int64_t buffer_percent_bp;
 } engine_answer;
 
 /* What the persistence behind engine_persist reports (status). */

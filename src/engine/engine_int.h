@@ -314,7 +314,8 @@ void engine_lots_snapshot(engine *e, engine_lots_writer *w);
 typedef void (*engine_lot_fn)(void *ctx, uint16_t loc, const char *id,
                               uint32_t id_len, int64_t qty, int64_t eta_ms,
                               bool counted);
-void engine_lots_visit(const engine *e, uint32_t sku, engine_lot_fn fn, void *ctx);
+void engine_lots_visit(const engine *e, uint32_t sku, engine_lot_fn fn,
+                       void *ctx);
 
 /* explain.c (engine thread): answer one explain command; refuse answers
  * it busy without running it (stopped). */

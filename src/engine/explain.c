@@ -40,13 +40,18 @@ static void *explain_push(explain_vec *v)
     return (char *)v->items + v->n++ * v->size;
 }
 
-static void explain_lot(void *ctx, uint16_t loc, const char *id, uint32_t id_len,
-                        int64_t qty, int64_t eta_ms, bool counted)
+static void explain_lot(void *ctx, uint16_t loc, const char *id,
+                        uint32_t id_len, int64_t qty, int64_t eta_ms,
+                        bool counted)
 {
     engine_explain_lot *x = explain_push(ctx);
     if (x != NULL)
-        *x = (engine_explain_lot){.location = loc, .id = id, .id_len = id_len,
-                                  .qty = qty, .eta_ms = eta_ms, .in_horizon = counted};
+        *x = (engine_explain_lot){.location = loc,
+                                  .id = id,
+                                  .id_len = id_len,
+                                  .qty = qty,
+                                  .eta_ms = eta_ms,
+                                  .in_horizon = counted};
 }
 
 static void explain_locations(engine *e, uint32_t sku, explain_vec *v)
@@ -69,12 +74,14 @@ static void explain_locations(engine *e, uint32_t sku, explain_vec *v)
 
 /* Every open line of sku in every reservation: the first
  * ENGINE_EXPLAIN_RESV_MAX listed, all counted in *lines. */
-static void explain_resvs(engine *e, uint32_t sku, explain_vec *v, uint64_t *lines)
+static void explain_resvs(engine *e, uint32_t sku, explain_vec *v,
+                          uint64_t *lines)
 {
     const resv_table *t = &e->resv;
     for (size_t i = 0; t->by_id != NULL && i < t->id_cap; i++) {
         for (const resv *r = t->by_id[i]; r != NULL; r = r->next_id) {
-            if (r->state != ENGINE_RESV_HELD && r->state != ENGINE_RESV_COMMITTED)
+            if (r->state != ENGINE_RESV_HELD &&
+                r->state != ENGINE_RESV_COMMITTED)
                 continue;
             for (uint32_t k = 0; k < r->n_lines; k++) {
                 const resv_line *l = &r->lines[k];
@@ -85,8 +92,11 @@ static void explain_resvs(engine *e, uint32_t sku, explain_vec *v, uint64_t *lin
                     v->n < ENGINE_EXPLAIN_RESV_MAX ? explain_push(v) : NULL;
                 if (x != NULL)
                     *x = (engine_explain_resv){
-                        .id = r->id, .id_len = r->id_len, .region = l->region,
-                        .channel = r->channel, .state = (engine_resv_state)r->state,
+                        .id = r->id,
+                        .id_len = r->id_len,
+                        .region = l->region,
+                        .channel = r->channel,
+                        .state = (engine_resv_state)r->state,
                         .open = l->qty - l->consumed - l->released,
                         .expires_ms = r->expires_ms};
             }
@@ -117,12 +127,17 @@ void engine_explain_run(engine *e, engine_explain_req *req)
                 engine_answer_of(e, sku, req->sku, req->sku_len, r, c,
                                  &ans[(size_t)r * e->n_channels + c]);
         x = (engine_explain){
-            .err = ATP_OK, .known_sku = sku != DICT_NONE,
+            .err = ATP_OK,
+            .known_sku = sku != DICT_NONE,
             .now_ms = clock_wall_ms(),
-            .locs = locs.items, .n_locs = (uint32_t)locs.n,
-            .lots = lots.items, .n_lots = (uint32_t)lots.n,
-            .resvs = resvs.items, .n_resvs = (uint32_t)resvs.n,
-            .resv_lines = resv_lines, .answers = ans,
+            .locs = locs.items,
+            .n_locs = (uint32_t)locs.n,
+            .lots = lots.items,
+            .n_lots = (uint32_t)lots.n,
+            .resvs = resvs.items,
+            .n_resvs = (uint32_t)resvs.n,
+            .resv_lines = resv_lines,
+            .answers = ans,
         };
     }
     req->done(req->arg, &x);

@@ -440,7 +440,8 @@ static enum MHD_Result http_access_cb(void *cls, struct MHD_Connection *conn,
     http *h = cls;
     http_req *r = *con_cls;
     const http_ui_asset *ui;
-    if (r == NULL && (strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0) &&
+    if (r == NULL &&
+        (strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0) &&
         (ui = http_ui_find(url)) != NULL)
         return http_ui_serve(h, conn, ui); /* the dashboard (docs/HTTP.md) */
     if (r == NULL) {

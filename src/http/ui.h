@@ -21,9 +21,9 @@ extern const http_ui_asset http_ui_assets[];
 /* The Content-Security-Policy every dashboard file is sent with: only
  * atpd's own scripts, styles and API (fetch, EventSource); no inline
  * code, no other origin, no framing. */
-#define HTTP_UI_CSP                                                          \
-    "default-src 'none'; script-src 'self'; style-src 'self'; "              \
-    "connect-src 'self'; img-src 'self'; base-uri 'none'; form-action "      \
+#define HTTP_UI_CSP                                                            \
+    "default-src 'none'; script-src 'self'; style-src 'self'; "                \
+    "connect-src 'self'; img-src 'self'; base-uri 'none'; form-action "        \
     "'none'; frame-ancestors 'none'"
 
 /* http_ui_find returns the file served at path ("/ui" and "/ui/" are

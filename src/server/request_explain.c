@@ -16,7 +16,8 @@
 
 /* Which of units and percent set the buffer (max of the two): "units",
  * "percent", or "none" when the rule asks for no buffer at all. */
-static const char *explain_buffer_by(const engine_answer *a, int64_t *from_percent)
+static const char *explain_buffer_by(const engine_answer *a,
+                                     int64_t *from_percent)
 {
     *from_percent = formula_buffer(0, a->buffer_percent_bp, a->supply);
     if (a->buffer == 0)
@@ -26,13 +27,14 @@ static const char *explain_buffer_by(const engine_answer *a, int64_t *from_perce
 
 /* One channel: the ATP answer of `atp` (reply_answer_write) plus the
  * matched rule's parts. */
-static void explain_channel(const request_env *env, codec_str sku, uint32_t r, uint32_t c,
-                            const engine_answer *a, codec_writer *w)
+static void explain_channel(const request_env *env, codec_str sku, uint32_t r,
+                            uint32_t c, const engine_answer *a, codec_writer *w)
 {
     int64_t from_percent;
     const char *by = explain_buffer_by(a, &from_percent);
     codec_w_map(w, 15);
-    reply_answer_write(w, sku, env->cfg->regions[r].id, env->cfg->channels[c], a);
+    reply_answer_write(w, sku, env->cfg->regions[r].id, env->cfg->channels[c],
+                       a);
     codec_w_kv_int(w, "buffer_units", a->buffer_units);
     codec_w_kv_int(w, "buffer_percent_bp", a->buffer_percent_bp);
     codec_w_kv_int(w, "buffer_from_percent", from_percent);
@@ -82,7 +84,8 @@ static void explain_regions(const request_env *env, codec_str sku,
         const engine_answer *ans = &x->answers[(size_t)r * cfg->n_channels];
         codec_w_map(w, 7);
         codec_w_kv_cstr(w, "region", cfg->regions[r].id);
-        codec_w_kv_int(w, "inbound_horizon_ms", cfg->regions[r].inbound_horizon_ms);
+        codec_w_kv_int(w, "inbound_horizon_ms",
+                       cfg->regions[r].inbound_horizon_ms);
         codec_w_kv_int(w, "supply", ans->supply);
         codec_w_kv_int(w, "reserved", ans->reserved);
         codec_w_kv_bool(w, "stale", ans->stale);
@@ -114,7 +117,8 @@ static void explain_locations(const config *cfg, const engine_explain *x,
     }
 }
 
-static void explain_lots(const config *cfg, const engine_explain *x, codec_writer *w)
+static void explain_lots(const config *cfg, const engine_explain *x,
+                         codec_writer *w)
 {
     codec_w_array(w, x->n_lots);
     for (uint32_t i = 0; i < x->n_lots; i++) {
@@ -130,7 +134,8 @@ static void explain_lots(const config *cfg, const engine_explain *x, codec_write
     }
 }
 
-static void explain_resvs(const config *cfg, const engine_explain *x, codec_writer *w)
+static void explain_resvs(const config *cfg, const engine_explain *x,
+                          codec_writer *w)
 {
     codec_w_array(w, x->n_resvs);
     for (uint32_t i = 0; i < x->n_resvs; i++) {
@@ -174,21 +179,23 @@ static void request_explain_done(void *arg, const engine_explain *x)
         codec_w_cstr(w, "reservations");
         explain_resvs(cfg, x, w);
         codec_w_kv_count(w, "reservation_lines", x->resv_lines);
-        codec_w_kv_bool(w, "reservations_truncated", x->resv_lines > x->n_resvs);
+        codec_w_kv_bool(w, "reservations_truncated",
+                        x->resv_lines > x->n_resvs);
     }
     as->finish(as->owner);
 }
 
 bool request_explain_start(request_env *env, const request_fields *f,
-                           codec_writer *w, request_async *async, reply_error *e)
+                           codec_writer *w, request_async *async,
+                           reply_error *e)
 {
     if (!request_sku(f->sku, &async->sku, e))
         return false;
     async->env = env;
     async->w = w;
     async->started_ms = clock_mono_ms();
-    atp_err err = engine_explain_submit(env->eng, async->sku.ptr, async->sku.len,
-                                        request_explain_done, async);
+    atp_err err = engine_explain_submit(
+        env->eng, async->sku.ptr, async->sku.len, request_explain_done, async);
     if (err == ATP_E_NOMEM) {
         reply_error_set(e, err, "explain: out of memory");
         return false;

@@ -34,8 +34,11 @@ static bool test_utf8(const unsigned char *p, size_t n)
 {
     for (size_t i = 0; i < n;) {
         unsigned c = p[i];
-        size_t k = c < 0x80 ? 0 : (c & 0xe0) == 0xc0 ? 1 : (c & 0xf0) == 0xe0 ? 2
-                 : (c & 0xf8) == 0xf0 ? 3 : 9;
+        size_t k = c < 0x80             ? 0
+                   : (c & 0xe0) == 0xc0 ? 1
+                   : (c & 0xf0) == 0xe0 ? 2
+                   : (c & 0xf8) == 0xf0 ? 3
+                                        : 9;
         if (k == 9 || i + k >= n + (k == 0))
             return false;
         uint32_t cp = k == 0 ? c : c & (0x3f >> k);
@@ -72,8 +75,9 @@ static void test_find(void **state)
         assert_true(a->len > 100);
     }
     assert_ptr_equal(http_ui_find("/ui"), http_ui_find("/ui/index.html"));
-    const char *none[] = {"/", "/ui/x.js", "/uix", "/ui/index.htm", "/ui//ui.js",
-                          "/ui/../ui.js", "/v1/status", "/UI"};
+    const char *none[] = {
+        "/",          "/ui/x.js",     "/uix",       "/ui/index.htm",
+        "/ui//ui.js", "/ui/../ui.js", "/v1/status", "/UI"};
     for (size_t i = 0; i < sizeof none / sizeof none[0]; i++)
         assert_null(http_ui_find(none[i]));
 }
@@ -84,15 +88,18 @@ static void test_files_keep_to_csp(void **state)
     size_t n = 0;
     for (const http_ui_asset *a = http_ui_assets; a->path != NULL; a++, n++) {
         assert_true(test_utf8(a->bytes, a->len));
-        assert_int_equal(a->bytes[a->len], 0); /* the generator ends each with 0 */
+        assert_int_equal(a->bytes[a->len],
+                         0); /* the generator ends each with 0 */
         assert_false(test_has(a, "https://"));
-        assert_false(test_has(a, "<script>"));  /* inline script: CSP blocks it */
-        assert_false(test_has(a, "<style"));    /* inline style */
+        assert_false(
+            test_has(a, "<script>"));        /* inline script: CSP blocks it */
+        assert_false(test_has(a, "<style")); /* inline style */
         assert_false(test_has(a, " style=\"")); /* style attribute */
         assert_false(test_has(a, " onclick=")); /* event-handler attribute */
         assert_false(test_has(a, " onload="));
         assert_false(test_has(a, "eval("));
-        assert_false(test_has(a, "innerHTML")); /* text only, never markup from data */
+        assert_false(
+            test_has(a, "innerHTML")); /* text only, never markup from data */
     }
     assert_int_equal(n, 4);
     const http_ui_asset *page = http_ui_find("/ui");
