@@ -118,9 +118,11 @@ def port_open(port):
 
 
 def page_text(wd, css):
-    from selenium.webdriver.common.by import By
-    els = wd.find_elements(By.CSS_SELECTOR, css)
-    return els[0].text if els else None
+    """The text of the first element matching css, or None; read in one
+    script call (the page replaces its rows: no element handle is kept)."""
+    return wd.execute_script(
+        "const e = document.querySelector(arguments[0]); return e ? e.textContent : null;",
+        css)
 
 
 def page_rows(wd, table, key_attrs):
