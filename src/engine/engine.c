@@ -630,7 +630,7 @@ static void engine_cmd_run(engine *e, engine_cmd *cmd, bool *stopping)
         engine_rules_apply(e, cmd->rules);
         return;
     case ENGINE_CMD_EXPLAIN:
-        engine_explain_run(e, &cmd->explain);
+        engine_explain_run(e, cmd->explain);
         return;
     }
 }
@@ -704,7 +704,7 @@ static void engine_cmd_refuse(engine_cmd *cmd)
         engine_sync_signal(cmd->rules->waiter, ATP_E_BUSY);
         return;
     case ENGINE_CMD_EXPLAIN:
-        engine_explain_refuse(&cmd->explain);
+        engine_explain_refuse(cmd->explain);
         return;
     case ENGINE_CMD_STOP: /* a second engine_stop's: nothing to do */
         return;

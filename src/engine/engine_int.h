@@ -129,12 +129,14 @@ typedef struct engine_load_pos {
     char sku_id[ATP_SKU_MAX_LEN];
 } engine_load_pos;
 
-/* ENGINE_CMD_EXPLAIN: the SKU (malloc'd, freed by whoever answers). */
+/* ENGINE_CMD_EXPLAIN: one allocation (the SKU follows it), freed by
+ * whoever answers; the command carries only its pointer, so explain does
+ * not make every queued batch larger. */
 typedef struct engine_explain_req {
-    char *sku;
-    size_t sku_len;
     engine_explain_done_fn done;
     void *arg;
+    size_t sku_len;
+    char sku[];
 } engine_explain_req;
 
 typedef struct engine_cmd {
@@ -145,7 +147,7 @@ typedef struct engine_cmd {
     engine_snap_waiter snap;  /* SNAPSHOT_NOW */
     engine_resv_req resv;
     engine_rules_change *rules; /* RULES */
-    engine_explain_req explain; /* EXPLAIN */
+    engine_explain_req *explain; /* EXPLAIN */
 } engine_cmd;
 
 struct engine {

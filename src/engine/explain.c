@@ -145,27 +145,29 @@ void engine_explain_run(engine *e, engine_explain_req *req)
     free(locs.items);
     free(lots.items);
     free(resvs.items);
-    free(req->sku);
+    free(req);
 }
 
 void engine_explain_refuse(engine_explain_req *req)
 {
     engine_explain x = {.err = ATP_E_BUSY};
     req->done(req->arg, &x);
-    free(req->sku);
+    free(req);
 }
 
 atp_err engine_explain_submit(engine *e, const char *sku, size_t sku_len,
                               engine_explain_done_fn done, void *arg)
 {
-    char *copy = malloc(sku_len ? sku_len : 1);
-    if (copy == NULL)
+    engine_explain_req *req = malloc(sizeof *req + sku_len);
+    if (req == NULL)
         return ATP_E_NOMEM;
-    memcpy(copy, sku, sku_len);
-    engine_cmd cmd = {.type = ENGINE_CMD_EXPLAIN,
-                      .explain = {copy, sku_len, done, arg}};
+    req->done = done;
+    req->arg = arg;
+    req->sku_len = sku_len;
+    memcpy(req->sku, sku, sku_len);
+    engine_cmd cmd = {.type = ENGINE_CMD_EXPLAIN, .explain = req};
     atp_err err = queue_try_push(&e->q, &cmd);
     if (err != ATP_OK)
-        free(copy);
+        free(req);
     return err;
 }
