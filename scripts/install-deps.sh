@@ -17,6 +17,8 @@ packages=(
 packages+=(python3-yaml python3-jsonschema curl)
 # GET /metrics is checked with promtool (integration.ops_metrics).
 packages+=(prometheus)
+# The dashboard's browser test (integration.ops_dashboard): headless Chromium.
+packages+=(chromium chromium-driver python3-selenium)
 if [ "${ATP_BENCH_DEPS:-0}" = 1 ]; then
   packages+=(redis-server libhiredis-dev gnuplot-nox)
   # atp-bench --http (libcurl client; the floor uses atpd's libmicrohttpd)

@@ -630,6 +630,9 @@ static void engine_cmd_run(engine *e, engine_cmd *cmd, bool *stopping)
     case ENGINE_CMD_RULES:
         engine_rules_apply(e, cmd->rules);
         return;
+    case ENGINE_CMD_EXPLAIN:
+        engine_explain_run(e, cmd->explain);
+        return;
     }
 }
 
@@ -704,6 +707,9 @@ static void engine_cmd_refuse(engine_cmd *cmd)
         return;
     case ENGINE_CMD_RULES: /* not applied: the caller keeps its rules */
         engine_sync_signal(cmd->rules->waiter, ATP_E_BUSY);
+        return;
+    case ENGINE_CMD_EXPLAIN:
+        engine_explain_refuse(cmd->explain);
         return;
     case ENGINE_CMD_STOP: /* a second engine_stop's: nothing to do */
         return;
@@ -870,6 +876,8 @@ void engine_answer_of(const engine *e, uint32_t idx, const char *sku,
                                       memory_order_relaxed),
         .known_sku = idx != DICT_NONE,
         .low_stock = hit.low_stock,
+        .buffer_units = hit.units,
+        .buffer_percent_bp = hit.percent_bp,
     };
 }
 

@@ -100,6 +100,10 @@ typedef struct engine_answer {
     bool stale;
     bool known_sku;
     int64_t low_stock; /* the matched rule's low-stock threshold (0: none) */
+    /* The matched rule: buffer = max(units, ceil(percent_bp * supply /
+     * 10000)). */
+    int64_t buffer_units;
+    int64_t buffer_percent_bp;
 } engine_answer;
 
 /* What the persistence behind engine_persist reports (status). */
@@ -351,6 +355,68 @@ typedef struct engine_query_line {
  * Any thread, lock-free; out has room for n answers. */
 void engine_query_lines(const engine *e, const engine_query_line *lines,
                         size_t n, engine_answer *out);
+
+/* ---- explain: the whole formula of one SKU ------------------------------ */
+
+/* One location's position of the SKU (locations without one are left out). */
+typedef struct engine_explain_loc {
+    uint32_t location; /* index into config.locations */
+    int64_t on_hand, allocated, held;
+    int64_t inbound; /* lots inside the horizon, as counted in net */
+    int64_t net;     /* formula_net: the location's part of its region's supply */
+} engine_explain_loc;
+
+/* One inbound lot of the SKU. */
+typedef struct engine_explain_lot {
+    uint32_t location;
+    const char *id;
+    uint32_t id_len;
+    int64_t qty, eta_ms; /* eta: wall clock */
+    bool in_horizon;     /* counted in its location's inbound */
+} engine_explain_lot;
+
+/* One open (held or committed) reservation line of the SKU. */
+typedef struct engine_explain_resv {
+    const char *id;
+    uint32_t id_len;
+    uint32_t region, channel;
+    engine_resv_state state;
+    int64_t open; /* qty - consumed - released: its part of reserved */
+    int64_t expires_ms;
+} engine_explain_resv;
+
+/* What engine_explain_submit answers. Valid only during the done callback.
+ * Everything is read on the engine thread between two commands, so the
+ * parts add up: each region's supply is the sum of its locations' net
+ * (unless clamped at ATP_QTY_SUM_MAX), its reserved the sum of its open
+ * lines, and answers[] come from the same function as engine_query. */
+typedef struct engine_explain {
+    atp_err err; /* ATP_E_NOMEM: nothing else is set */
+    bool known_sku;
+    int64_t now_ms; /* wall clock of the reading */
+    const engine_explain_loc *locs;
+    uint32_t n_locs;
+    const engine_explain_lot *lots;
+    uint32_t n_lots;
+    const engine_explain_resv *resvs; /* at most ENGINE_EXPLAIN_RESV_MAX */
+    uint32_t n_resvs;
+    uint64_t resv_lines; /* open lines in all (n_resvs may be fewer) */
+    /* answers[region * n_channels + channel] */
+    const engine_answer *answers;
+} engine_explain;
+
+#define ENGINE_EXPLAIN_RESV_MAX 200
+
+typedef void (*engine_explain_done_fn)(void *arg, const engine_explain *x);
+
+/* engine_explain_submit asks for the explanation of one SKU (copied).
+ * Never blocks: ATP_E_BUSY when the engine's queue is full, ATP_E_BAD_STATE
+ * when stopped, ATP_E_NOMEM; done is then not called. Otherwise done is
+ * called exactly once, on the engine thread (x->err ATP_E_BUSY when atpd
+ * stops first). Costs the engine thread one pass over the SKU's locations,
+ * all lots and all reservations: an operator's tool, not a hot path. */
+atp_err engine_explain_submit(engine *e, const char *sku, size_t sku_len,
+                              engine_explain_done_fn done, void *arg);
 
 /* engine_region_stale_set marks a region stale or not (any thread); a
  * change marks every row of the region for the change feed. */

@@ -54,6 +54,7 @@ typedef enum engine_cmd_type {
     ENGINE_CMD_SNAPSHOT_DONE, /* the store finished a snapshot group */
     ENGINE_CMD_SNAPSHOT_NOW,  /* take a snapshot now (atpctl snapshot) */
     ENGINE_CMD_RULES,         /* new buffer rules (a reload, reload.c) */
+    ENGINE_CMD_EXPLAIN,       /* explain one SKU (explain.c) */
 } engine_cmd_type;
 
 /* A scope whose buffer rule was added, removed or changed by a reload: the
@@ -128,6 +129,16 @@ typedef struct engine_load_pos {
     char sku_id[ATP_SKU_MAX_LEN];
 } engine_load_pos;
 
+/* ENGINE_CMD_EXPLAIN: one allocation (the SKU follows it), freed by
+ * whoever answers; the command carries only its pointer, so explain does
+ * not make every queued batch larger. */
+typedef struct engine_explain_req {
+    engine_explain_done_fn done;
+    void *arg;
+    size_t sku_len;
+    char sku[];
+} engine_explain_req;
+
 typedef struct engine_cmd {
     engine_cmd_type type;
     atp_err err; /* GROUP_DONE, SNAPSHOT_DONE */
@@ -136,6 +147,7 @@ typedef struct engine_cmd {
     engine_snap_waiter snap;  /* SNAPSHOT_NOW */
     engine_resv_req resv;
     engine_rules_change *rules; /* RULES */
+    engine_explain_req *explain; /* EXPLAIN */
 } engine_cmd;
 
 struct engine {
@@ -300,6 +312,17 @@ void engine_lots_clear_source(engine *e, const uint8_t *inbound_loc);
 int64_t engine_lots_tick(engine *e, int64_t now_ms); /* ms to next, -1 none */
 size_t engine_lots_snapshot_size(const engine *e);
 void engine_lots_snapshot(engine *e, engine_lots_writer *w);
+/* engine_lots_visit calls fn for every lot of sku (any order). */
+typedef void (*engine_lot_fn)(void *ctx, uint16_t loc, const char *id,
+                              uint32_t id_len, int64_t qty, int64_t eta_ms,
+                              bool counted);
+void engine_lots_visit(const engine *e, uint32_t sku, engine_lot_fn fn,
+                       void *ctx);
+
+/* explain.c (engine thread): answer one explain command; refuse answers
+ * it busy without running it (stopped). */
+void engine_explain_run(engine *e, engine_explain_req *req);
+void engine_explain_refuse(engine_explain_req *req);
 
 /* snapshot.c (engine thread unless said): */
 void engine_position_touched(engine *e, position *p);

@@ -433,3 +433,14 @@ atp_err engine_lot_load(engine *e, const void *key, size_t key_len,
     e->lots.dirty = false; /* loaded, not changed */
     return ATP_OK;
 }
+
+void engine_lots_visit(const engine *e, uint32_t sku, engine_lot_fn fn,
+                       void *ctx)
+{
+    const engine_lots *l = &e->lots;
+    for (size_t i = 0; i < l->cap; i++)
+        for (const engine_lot *x = l->buckets[i]; x != NULL; x = x->next)
+            if (x->sku == sku)
+                fn(ctx, x->loc, x->id, x->id_len, x->qty, x->eta_ms,
+                   x->counted);
+}

@@ -32,6 +32,7 @@
 #include "http/http.h"
 #include "http/http_int.h"
 #include "http/sse.h"
+#include "http/ui.h"
 #include "server/reply.h"
 
 /* Error codes counted one by one in status.http.errors (include/atp/error.h
@@ -474,6 +475,26 @@ static enum MHD_Result http_req_refuse(http_req *r)
     return http_reply_error(r, r->fail_status, r->fail, r->fail_msg);
 }
 
+/* http_ui_serve sends a dashboard file (ui.h): static bytes, never freed,
+ * with its type and a strict Content-Security-Policy. */
+static enum MHD_Result http_ui_serve(http *h, struct MHD_Connection *conn,
+                                     const http_ui_asset *a)
+{
+    atomic_fetch_add_explicit(&h->requests, 1, memory_order_relaxed);
+    struct MHD_Response *resp = MHD_create_response_from_buffer(
+        a->len, (void *)a->bytes, MHD_RESPMEM_PERSISTENT);
+    if (resp == NULL)
+        return MHD_NO;
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, a->type);
+    MHD_add_response_header(resp, "Content-Security-Policy", HTTP_UI_CSP);
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+    enum MHD_Result ret = MHD_queue_response(conn, MHD_HTTP_OK, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
 static enum MHD_Result http_access_cb(void *cls, struct MHD_Connection *conn,
                                       const char *url, const char *method,
                                       const char *version,
@@ -483,6 +504,11 @@ static enum MHD_Result http_access_cb(void *cls, struct MHD_Connection *conn,
     (void)version;
     http *h = cls;
     http_req *r = *con_cls;
+    const http_ui_asset *ui;
+    if (r == NULL &&
+        (strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0) &&
+        (ui = http_ui_find(url)) != NULL)
+        return http_ui_serve(h, conn, ui); /* the dashboard (docs/HTTP.md) */
     if (r == NULL) {
         r = http_req_get(h);
         if (r == NULL)

@@ -41,6 +41,7 @@ static const http_route_def http_routes[] = {
      .params = {{"cursor", HTTP_P_INT},
                 {"limit", HTTP_P_INT},
                 {"channel", HTTP_P_STR}}},
+    {"GET", "/v1/explain/{sku}", "explain", .async = true},
     {"GET", "/v1/sources", "sources"},
     {"GET", "/v1/status", "status"},
     {"GET", "/healthz", "health", .probe = "healthy"},

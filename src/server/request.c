@@ -588,12 +588,13 @@ static const struct {
 };
 
 /* The ops' indexes in the metrics: 0 "none", then request_ops, snapshot,
- * backup, request_resv_ops. */
+ * backup, explain, request_resv_ops. */
 #define REQUEST_N_OPS (sizeof request_ops / sizeof request_ops[0])
 #define REQUEST_N_RESV (sizeof request_resv_ops / sizeof request_resv_ops[0])
 #define REQUEST_OP_SNAPSHOT (1 + REQUEST_N_OPS)
 #define REQUEST_OP_BACKUP (2 + REQUEST_N_OPS)
-#define REQUEST_OP_RESV (3 + REQUEST_N_OPS)
+#define REQUEST_OP_EXPLAIN (3 + REQUEST_N_OPS)
+#define REQUEST_OP_RESV (4 + REQUEST_N_OPS)
 _Static_assert(REQUEST_OP_RESV + REQUEST_N_RESV <= REQUEST_OPS_MAX,
                "REQUEST_OPS_MAX too small for the ops");
 
@@ -614,6 +615,8 @@ const char *request_op_name(unsigned op)
         return "snapshot";
     if (op == REQUEST_OP_BACKUP)
         return "backup";
+    if (op == REQUEST_OP_EXPLAIN)
+        return "explain";
     return request_resv_ops[op - REQUEST_OP_RESV].op;
 }
 
@@ -690,7 +693,7 @@ bool request_handle(request_env *env, const void *buf, size_t len,
                                request_ops[i].fn == request_ready ||
                                request_ops[i].fn == request_health);
         bool known = i < n || k < nr || codec_str_eq(op, "snapshot") ||
-                     codec_str_eq(op, "backup");
+                     codec_str_eq(op, "backup") || codec_str_eq(op, "explain");
         if (known && !probe && !request_is_ready(env)) {
             reply_error_set(&e, ATP_E_NOT_READY,
                             "atpd is starting: its state is not restored yet "
@@ -705,6 +708,10 @@ bool request_handle(request_env *env, const void *buf, size_t len,
             async->op = REQUEST_OP_SNAPSHOT;
             if (request_snapshot_start(env, w, async, &e))
                 return false;
+        } else if (codec_str_eq(op, "explain")) {
+            async->op = REQUEST_OP_EXPLAIN;
+            if (request_explain_start(env, &f, w, async, &e))
+                return false;
         } else if (codec_str_eq(op, "backup")) {
             async->op = REQUEST_OP_BACKUP;
             if (request_backup_start(env, &f, w, async, &e))
@@ -716,8 +723,8 @@ bool request_handle(request_env *env, const void *buf, size_t len,
         } else {
             reply_error_set(&e, ATP_E_UNKNOWN_OP,
                             "unknown op '%.*s' (atp, cart, regions, scan, "
-                            "sources, status, ready, health, snapshot, backup, reserve, commit, "
-                            "release, extend, reservation)",
+                            "sources, status, ready, health, snapshot, backup, explain, "
+                            "reserve, commit, release, extend, reservation)",
                             request_clip(op), op.ptr);
         }
     }

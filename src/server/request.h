@@ -96,6 +96,7 @@ typedef struct request_async {
     engine_resv_req req; /* reservations */
     int64_t started_ms;  /* snapshot, backup: monotonic, for its "ms" */
     char backup_dir[REQUEST_BACKUP_DIR_MAX + 1]; /* backup: NUL-terminated */
+    codec_str sku; /* explain: in the request's buffer */
     request_env *env;
     codec_writer *w;
     void (*finish)(void *owner);

@@ -88,6 +88,11 @@ uint64_t request_line_hash(codec_str sku, uint32_t region);
 bool request_lines_merge(request_env *env, request_line *lines, uint32_t n,
                          codec_arena *a, reply_error *e);
 
+/* request_explain_start validates an explain request and hands it to the
+ * engine (request_explain.c); returns like request_resv_start. */
+bool request_explain_start(request_env *env, const request_fields *f,
+                           codec_writer *w, request_async *async, reply_error *e);
+
 /* request_resv_start validates a reservation request and hands it to the
  * engine. Returns true when submitted (the reply comes through
  * async->finish), false with e filled when the request is refused now. */

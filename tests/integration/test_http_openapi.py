@@ -344,6 +344,9 @@ def main(h):
     call("health", "/healthz")
     ck.eq(call("ready", "/readyz").json.get("ready"), True, "readyz")
     fail("ready", "/readyz" + query({"sources": "stale"}), "bad_request")
+    x = call("explain", "/v1/explain/SKU-1").json
+    ck.eq([(r["region"], r["supply"]) for r in x["regions"]], [("us-east", 100), ("eu", 10)],
+          "explain: every region")
     call("snapshot", "/v1/snapshots")
 
     lines = [{"sku": "SKU-1", "region": "us-east", "qty": 3}, ["SKU-2", "us-east", 1]]
@@ -457,6 +460,8 @@ def main(h):
     fail("atp", "/v1/availability/SKU-1/us-east?channel=tv", "unknown_channel")
     fail("regions", "/v1/availability/%s" % seg("A\x7fB"), "bad_sku")
     fail("regions", "/v1/availability/SKU-1?channel=tv", "unknown_channel")
+    fail("explain", "/v1/explain/%s" % long_sku, "bad_sku")
+    fail("explain", "/v1/explain/SKU%2", "bad_request")
 
     cart = "/v1/availability/cart"
     fail("cart", cart, "bad_request", raw=b'{"lines": [["SKU-1", "us-east", 1]')

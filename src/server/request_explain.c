@@ -1,0 +1,207 @@
+/*
+ * request_explain.c - op "explain": the whole ATP formula of one SKU
+ * (docs/PROTOCOL.md, "explain"). The engine reads its state on its own
+ * thread (engine_explain_submit); this file only writes it out, adding
+ * what configuration and the sources module know: location and region
+ * ids, horizons, and the state and lag of the sources that feed each
+ * region (staleness).
+ */
+#include <string.h>
+
+#include "common/clock.h"
+#include "formula/formula.h"
+#include "formula/rules.h"
+#include "server/reply.h"
+#include "server/request_int.h"
+
+/* Which of units and percent set the buffer (max of the two): "units",
+ * "percent", or "none" when the rule asks for no buffer at all. */
+static const char *explain_buffer_by(const engine_answer *a,
+                                     int64_t *from_percent)
+{
+    *from_percent = formula_buffer(0, a->buffer_percent_bp, a->supply);
+    if (a->buffer == 0)
+        return "none";
+    return a->buffer_units >= *from_percent ? "units" : "percent";
+}
+
+/* One channel: the ATP answer of `atp` (reply_answer_write) plus the
+ * matched rule's parts. */
+static void explain_channel(const request_env *env, codec_str sku, uint32_t r,
+                            uint32_t c, const engine_answer *a, codec_writer *w)
+{
+    int64_t from_percent;
+    const char *by = explain_buffer_by(a, &from_percent);
+    codec_w_map(w, 15);
+    reply_answer_write(w, sku, env->cfg->regions[r].id, env->cfg->channels[c],
+                       a);
+    codec_w_kv_int(w, "buffer_units", a->buffer_units);
+    codec_w_kv_int(w, "buffer_percent_bp", a->buffer_percent_bp);
+    codec_w_kv_int(w, "buffer_from_percent", from_percent);
+    codec_w_kv_cstr(w, "buffer_by", by);
+    codec_w_kv_int(w, "low_stock", a->low_stock);
+}
+
+/* Does source s have authority at a location of region r? */
+static bool explain_feeds(const config *cfg, size_t s, uint32_t r)
+{
+    const config_source *src = &cfg->sources[s];
+    for (size_t i = 0; i < src->n_authority; i++)
+        if (cfg->locations[src->authority[i].location].region == r)
+            return true;
+    return false;
+}
+
+/* The sources with authority in region r, with what makes a region stale. */
+static void explain_sources(const request_env *env, uint32_t r, codec_writer *w)
+{
+    const config *cfg = env->cfg;
+    uint32_t n = 0;
+    for (size_t s = 0; s < cfg->n_sources; s++)
+        n += explain_feeds(cfg, s, r);
+    codec_w_array(w, n);
+    int64_t now = clock_mono_ms();
+    for (size_t s = 0; s < cfg->n_sources; s++) {
+        if (!explain_feeds(cfg, s, r))
+            continue;
+        sources_status st;
+        sources_status_get(env->src, (uint32_t)s, now, &st);
+        codec_w_map(w, 5);
+        codec_w_kv_cstr(w, "id", st.id);
+        codec_w_kv_cstr(w, "state", sources_state_name(st.state));
+        codec_w_kv_int(w, "lag_ms", st.lag_ms);
+        codec_w_kv_int(w, "age_ms", st.age_ms);
+        codec_w_kv_count(w, "last_seq", st.last_seq);
+    }
+}
+
+static void explain_regions(const request_env *env, codec_str sku,
+                            const engine_explain *x, codec_writer *w)
+{
+    const config *cfg = env->cfg;
+    codec_w_array(w, (uint32_t)cfg->n_regions);
+    for (uint32_t r = 0; r < cfg->n_regions; r++) {
+        const engine_answer *ans = &x->answers[(size_t)r * cfg->n_channels];
+        codec_w_map(w, 7);
+        codec_w_kv_cstr(w, "region", cfg->regions[r].id);
+        codec_w_kv_int(w, "inbound_horizon_ms",
+                       cfg->regions[r].inbound_horizon_ms);
+        codec_w_kv_int(w, "supply", ans->supply);
+        codec_w_kv_int(w, "reserved", ans->reserved);
+        codec_w_kv_bool(w, "stale", ans->stale);
+        codec_w_cstr(w, "sources");
+        explain_sources(env, r, w);
+        codec_w_cstr(w, "channels");
+        codec_w_array(w, (uint32_t)cfg->n_channels);
+        for (uint32_t c = 0; c < cfg->n_channels; c++)
+            explain_channel(env, sku, r, c, &ans[c], w);
+    }
+}
+
+static void explain_locations(const config *cfg, const engine_explain *x,
+                              codec_writer *w)
+{
+    codec_w_array(w, x->n_locs);
+    for (uint32_t i = 0; i < x->n_locs; i++) {
+        const engine_explain_loc *l = &x->locs[i];
+        const config_location *cl = &cfg->locations[l->location];
+        codec_w_map(w, 8);
+        codec_w_kv_cstr(w, "location", cl->id);
+        codec_w_kv_cstr(w, "region", cfg->regions[cl->region].id);
+        codec_w_kv_int(w, "on_hand", l->on_hand);
+        codec_w_kv_int(w, "allocated", l->allocated);
+        codec_w_kv_int(w, "held", l->held);
+        codec_w_kv_int(w, "inbound", l->inbound);
+        codec_w_kv_int(w, "net", l->net);
+        codec_w_kv_cstr(w, "type", cl->type ? cl->type : "");
+    }
+}
+
+static void explain_lots(const config *cfg, const engine_explain *x,
+                         codec_writer *w)
+{
+    codec_w_array(w, x->n_lots);
+    for (uint32_t i = 0; i < x->n_lots; i++) {
+        const engine_explain_lot *l = &x->lots[i];
+        const config_location *cl = &cfg->locations[l->location];
+        codec_w_map(w, 6);
+        codec_w_kv_str(w, "lot", l->id, l->id_len);
+        codec_w_kv_cstr(w, "location", cl->id);
+        codec_w_kv_cstr(w, "region", cfg->regions[cl->region].id);
+        codec_w_kv_int(w, "qty", l->qty);
+        codec_w_kv_int(w, "eta_ms", l->eta_ms);
+        codec_w_kv_bool(w, "in_horizon", l->in_horizon);
+    }
+}
+
+static void explain_resvs(const config *cfg, const engine_explain *x,
+                          codec_writer *w)
+{
+    codec_w_array(w, x->n_resvs);
+    for (uint32_t i = 0; i < x->n_resvs; i++) {
+        const engine_explain_resv *r = &x->resvs[i];
+        codec_w_map(w, 6);
+        codec_w_kv_str(w, "id", r->id, r->id_len);
+        codec_w_kv_cstr(w, "state", engine_resv_state_name(r->state));
+        codec_w_kv_cstr(w, "region", cfg->regions[r->region].id);
+        codec_w_kv_cstr(w, "channel", cfg->channels[r->channel]);
+        codec_w_kv_int(w, "qty", r->open);
+        codec_w_kv_int(w, "expires_ms", r->expires_ms);
+    }
+}
+
+/* The engine's answer (engine thread, or engine_stop's drain). */
+static void request_explain_done(void *arg, const engine_explain *x)
+{
+    request_async *as = arg;
+    codec_writer *w = as->w;
+    const config *cfg = as->env->cfg;
+    if (x->err != ATP_OK) {
+        reply_error e = {.line = -1};
+        if (x->err == ATP_E_BUSY)
+            request_busy(&e, ATP_E_BAD_STATE);
+        else
+            reply_error_set(&e, x->err, "explain: %s", atp_err_message(x->err));
+        request_count_error(as->env);
+        reply_error_write(w, &e);
+    } else {
+        codec_w_map(w, 10);
+        codec_w_kv_bool(w, "ok", true);
+        codec_w_kv_str(w, "sku", as->sku.ptr, as->sku.len);
+        codec_w_kv_bool(w, "known_sku", x->known_sku);
+        codec_w_kv_int(w, "now_ms", x->now_ms);
+        codec_w_cstr(w, "regions");
+        explain_regions(as->env, as->sku, x, w);
+        codec_w_cstr(w, "locations");
+        explain_locations(cfg, x, w);
+        codec_w_cstr(w, "lots");
+        explain_lots(cfg, x, w);
+        codec_w_cstr(w, "reservations");
+        explain_resvs(cfg, x, w);
+        codec_w_kv_count(w, "reservation_lines", x->resv_lines);
+        codec_w_kv_bool(w, "reservations_truncated",
+                        x->resv_lines > x->n_resvs);
+    }
+    as->finish(as->owner);
+}
+
+bool request_explain_start(request_env *env, const request_fields *f,
+                           codec_writer *w, request_async *async,
+                           reply_error *e)
+{
+    if (!request_sku(f->sku, &async->sku, e))
+        return false;
+    async->env = env;
+    async->w = w;
+    async->started_ms = clock_mono_ms();
+    atp_err err = engine_explain_submit(
+        env->eng, async->sku.ptr, async->sku.len, request_explain_done, async);
+    if (err == ATP_E_NOMEM) {
+        reply_error_set(e, err, "explain: out of memory");
+        return false;
+    }
+    if (err == ATP_OK)
+        return true;
+    request_busy(e, err);
+    return false;
+}
