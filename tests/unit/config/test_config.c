@@ -83,16 +83,21 @@ static void test_default_data_dir(void **state)
 {
     (void)state;
     assert_string_equal(config_default_data_dir(), "./atpd-data");
-    assert_string_equal(config_default_data_dir_for("/b/build/atpd", "/b/build"),
-                        "./atpd-data");
-    assert_string_equal(config_default_data_dir_for("/b/build/t/x", "/b/build/"),
-                        "./atpd-data");
+    assert_string_equal(
+        config_default_data_dir_for("/b/build/atpd", "/b/build"),
+        "./atpd-data");
+    assert_string_equal(
+        config_default_data_dir_for("/b/build/t/x", "/b/build/"),
+        "./atpd-data");
     /* Installed, a sibling directory with the same prefix, unknown. */
-    assert_string_equal(config_default_data_dir_for("/usr/bin/atpd", "/b/build"),
+    assert_string_equal(
+        config_default_data_dir_for("/usr/bin/atpd", "/b/build"),
+        "/var/lib/atpd");
+    assert_string_equal(
+        config_default_data_dir_for("/b/build2/atpd", "/b/build"),
+        "/var/lib/atpd");
+    assert_string_equal(config_default_data_dir_for(NULL, "/b/build"),
                         "/var/lib/atpd");
-    assert_string_equal(config_default_data_dir_for("/b/build2/atpd", "/b/build"),
-                        "/var/lib/atpd");
-    assert_string_equal(config_default_data_dir_for(NULL, "/b/build"), "/var/lib/atpd");
 }
 
 /* Every section is optional: an empty file, or one with only comments, is
