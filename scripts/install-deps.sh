@@ -14,6 +14,9 @@ packages=(
 )
 # The HTTP tests: docs/openapi.yaml as JSON Schema, and a curl smoke test.
 packages+=(python3-yaml python3-jsonschema curl)
+# Packaging (packaging/, docs/OPERATIONS.md): man pages, the .deb's
+# dependencies (dpkg-shlibdeps) and `systemd-analyze verify` of the unit.
+packages+=(help2man dpkg-dev systemd)
 if [ "${ATP_BENCH_DEPS:-0}" = 1 ]; then
   packages+=(redis-server libhiredis-dev gnuplot-nox)
   # atp-bench --http (libcurl client; the floor uses atpd's libmicrohttpd)
