@@ -19,6 +19,9 @@ packages+=(python3-yaml python3-jsonschema curl)
 packages+=(prometheus)
 # The dashboard's browser test (integration.ops_dashboard): headless Chromium.
 packages+=(chromium chromium-driver python3-selenium)
+# Packaging (packaging/, docs/OPERATIONS.md): man pages, the .deb's
+# dependencies (dpkg-shlibdeps) and `systemd-analyze verify` of the unit.
+packages+=(help2man dpkg-dev systemd)
 if [ "${ATP_BENCH_DEPS:-0}" = 1 ]; then
   packages+=(redis-server libhiredis-dev gnuplot-nox)
   # atp-bench --http (libcurl client; the floor uses atpd's libmicrohttpd)

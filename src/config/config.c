@@ -17,16 +17,20 @@
 #include "common/log.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <yaml.h>
 
 /* A configuration is a hand-written file; this only stops a wrong path
  * (a device, a log file) from being read into memory for ever. */
 #define CONFIG_FILE_MAX_BYTES (256L * 1024 * 1024)
 
-#define CONFIG_DEFAULT_DATA_DIR "./atpd-data"
+/* The data directories of config_default_data_dir; the two paths below
+ * come from CMake (src/config/CMakeLists.txt). */
+#define CONFIG_BUILD_TREE_DATA_DIR "./atpd-data"
 #define CONFIG_DEFAULT_LOG_LEVEL "info"
 
 static const char *const config_root_keys[] = {
@@ -80,6 +84,28 @@ static void config_reservations_defaults(config_reservations *r)
     r->log_apply_delay_ms = 0;
 }
 
+const char *config_default_data_dir_for(const char *exe, const char *build_dir)
+{
+    size_t n = strlen(build_dir);
+    while (n > 1 && build_dir[n - 1] == '/')
+        n--;
+    bool in_tree =
+        exe != NULL && strncmp(exe, build_dir, n) == 0 && exe[n] == '/';
+    return in_tree ? CONFIG_BUILD_TREE_DATA_DIR : ATP_INSTALLED_DATA_DIR;
+}
+
+const char *config_default_data_dir(void)
+{
+    char exe[4096];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n >= 0)
+        exe[n] = '\0';
+    /* Both sides resolved: the build directory may be reached by a link. */
+    char build[PATH_MAX];
+    const char *dir = realpath(ATP_BUILD_DIR, build) ? build : ATP_BUILD_DIR;
+    return config_default_data_dir_for(n >= 0 ? exe : NULL, dir);
+}
+
 static atp_err config_service_defaults(config_service *s)
 {
     memset(s, 0, sizeof *s);
@@ -94,7 +120,7 @@ static atp_err config_service_defaults(config_service *s)
     s->snapshot_max_events = 50000000;
     s->feed_interval_ms = 50;
     s->snapshot_interval_ms = 1000;
-    s->data_dir = strdup(CONFIG_DEFAULT_DATA_DIR);
+    s->data_dir = strdup(config_default_data_dir());
     s->log_level = strdup(CONFIG_DEFAULT_LOG_LEVEL);
     s->log_repeat_window_ms = LOG_REPEAT_WINDOW_DEFAULT_MS;
     s->stall_timeout_ms = 10000;

@@ -60,7 +60,7 @@ typedef struct config_buffer_rule {
 typedef struct config_service {
     char *query_listen;           /* default ATP_DEFAULT_QUERY_URL */
     char *ingest_listen;          /* default ATP_DEFAULT_INGEST_URL */
-    char *data_dir;               /* default "./atpd-data" */
+    char *data_dir;               /* default config_default_data_dir() */
     size_t ingest_recv_max_bytes; /* NNG_OPT_RECVMAXSZ, default 4 MiB */
     int ingest_recv_buffer;       /* NNG_OPT_RECVBUF messages, default 8192 */
     size_t query_recv_max_bytes;  /* default 1 MiB */
@@ -152,6 +152,17 @@ atp_err config_load_string(const char *text, size_t len, config *out,
 /* config_defaults fills *out with a valid config: defaults for service,
  * one region "default", no locations, the default channel, no sources. */
 atp_err config_defaults(config *out);
+
+/* config_default_data_dir is service.data_dir when neither the file nor
+ * --data-dir names one: "./atpd-data" for a binary that runs from its build
+ * tree (tests, `make run`: no root needed), else the absolute directory set
+ * at configure time (ATP_INSTALLED_DATA_DIR, /var/lib/atpd: the systemd
+ * unit's StateDirectory). Reads /proc/self/exe once per call. */
+const char *config_default_data_dir(void);
+
+/* config_default_data_dir_for is its rule for an executable's real path
+ * (NULL: unknown, taken as installed) and a build directory (absolute). */
+const char *config_default_data_dir_for(const char *exe, const char *build_dir);
 
 void config_fini(config *c);
 void config_diags_fini(config_diags *d);

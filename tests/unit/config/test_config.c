@@ -77,6 +77,29 @@ static void test_defaults(void **state)
     config_fini(&c);
 }
 
+/* The default data directory: relative only for a binary inside its build
+ * tree (this test runs from there), absolute everywhere else. */
+static void test_default_data_dir(void **state)
+{
+    (void)state;
+    assert_string_equal(config_default_data_dir(), "./atpd-data");
+    assert_string_equal(
+        config_default_data_dir_for("/b/build/atpd", "/b/build"),
+        "./atpd-data");
+    assert_string_equal(
+        config_default_data_dir_for("/b/build/t/x", "/b/build/"),
+        "./atpd-data");
+    /* Installed, a sibling directory with the same prefix, unknown. */
+    assert_string_equal(
+        config_default_data_dir_for("/usr/bin/atpd", "/b/build"),
+        "/var/lib/atpd");
+    assert_string_equal(
+        config_default_data_dir_for("/b/build2/atpd", "/b/build"),
+        "/var/lib/atpd");
+    assert_string_equal(config_default_data_dir_for(NULL, "/b/build"),
+                        "/var/lib/atpd");
+}
+
 /* Every section is optional: an empty file, or one with only comments, is
  * the defaults. */
 static void test_empty_documents_are_defaults(void **state)
@@ -543,6 +566,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_default_data_dir),
         cmocka_unit_test(test_empty_documents_are_defaults),
         cmocka_unit_test(test_brief_example),
         cmocka_unit_test(test_service_overrides),
