@@ -162,7 +162,7 @@ static void request_explain_done(void *arg, const engine_explain *x)
             request_busy(&e, ATP_E_BAD_STATE);
         else
             reply_error_set(&e, x->err, "explain: %s", atp_err_message(x->err));
-        request_count_error(as->env);
+        request_count_error(as->env, as, e.code);
         reply_error_write(w, &e);
     } else {
         codec_w_map(w, 10);
