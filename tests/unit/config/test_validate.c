@@ -320,6 +320,38 @@ static void test_buffers(void **state)
     config_diags_fini(&d);
 }
 
+/* A percent that is not a number, a buffers entry that is not a rule, an
+ * empty buffers list: each said where it is, nothing else refused. */
+static void test_buffer_percent_syntax(void **state)
+{
+    (void)state;
+    config c;
+    config_diags d = {0};
+    atp_err err = config_test_load_str("regions: [{id: us}]\n"
+                                       "buffers:\n"
+                                       "  - {sku: A, percent: abc}\n"
+                                       "  - {sku: B, percent: '5.'}\n"
+                                       "  - {sku: C, percent: 5x}\n"
+                                       "  - 7\n"
+                                       "  - {sku: D, percent: '2.50'}\n",
+                                       &c, &d);
+    assert_int_equal(err, ATP_E_CONFIG);
+    expect_diag(&d, 3, 23, "buffer rule percent: expected", "got 'abc'");
+    expect_diag(&d, 4, 23, "buffer rule percent: expected", "got '5.'");
+    expect_diag(&d, 5, 23, "buffer rule percent: expected", "got '5x'");
+    expect_diag(&d, 6, 5, "buffers entry");
+    expect_diag_count(&d, 4); /* 2.50 is 2.5 % */
+    config_diags_fini(&d);
+
+    d = (config_diags){0};
+    err = config_test_load_str("regions: [{id: us}]\nbuffers: []\n", &c, &d);
+    config_test_print(&d);
+    assert_int_equal(err, ATP_OK);
+    assert_int_equal(c.n_buffers, 0);
+    config_fini(&c);
+    config_diags_fini(&d);
+}
+
 /* One pass finds everything, and the list reads top to bottom. */
 static void test_many_problems_sorted(void **state)
 {
@@ -455,6 +487,7 @@ int main(void)
         cmocka_unit_test(test_locations),
         cmocka_unit_test(test_authority),
         cmocka_unit_test(test_buffers),
+        cmocka_unit_test(test_buffer_percent_syntax),
         cmocka_unit_test(test_many_problems_sorted),
         cmocka_unit_test(test_limits),
         cmocka_unit_test(test_many_diags_capped),
