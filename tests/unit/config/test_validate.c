@@ -424,6 +424,18 @@ static void test_shapes(void **state)
     expect_diag(&d, 6, 39, "claimed by source 's1' (line 4) and by source 's3' (line 6)");
     expect_diag_count(&d, 2);
     config_diags_fini(&d);
+    /* Too many ids to list in the message: the first ones, then the count. */
+    char yaml[1024] = "regions: [";
+    for (int i = 0; i < 10; i++)
+        snprintf(yaml + strlen(yaml), sizeof yaml - strlen(yaml),
+                 "%s{id: region-with-a-long-name-%d}", i ? ", " : "", i);
+    strcat(yaml, "]\nlocations: [{id: l1, region: nowhere}]\n");
+    d = (config_diags){0};
+    assert_int_equal(config_test_load_str(yaml, &c, &d), ATP_E_CONFIG);
+    expect_diag(&d, 2, 0, "unknown region 'nowhere'",
+                "region-with-a-long-name-0, region-with-a-long-name-1, ", "... (10 in all)");
+    expect_diag_count(&d, 1);
+    config_diags_fini(&d);
     /* An empty regions list is the default region, as no list is. */
     d = (config_diags){0};
     assert_int_equal(config_test_load_str("regions: []\n", &c, &d), ATP_OK);
