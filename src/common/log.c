@@ -47,10 +47,6 @@ void log_set_repeat_window_ms(int64_t ms)
 {
     atomic_store(&log_window_ms, ms);
 }
-const char *log_level_name(log_level lvl)
-{
-    return log_names[lvl];
-}
 
 bool log_parse_level(const char *s, log_level *out)
 {

@@ -30,7 +30,6 @@ typedef enum log_format { LOG_FORMAT_TEXT, LOG_FORMAT_JSON } log_format;
 void log_set_level(log_level lvl);
 /* log_parse_level maps "debug".."error" to a level; false if unknown. */
 bool log_parse_level(const char *s, log_level *out);
-const char *log_level_name(log_level lvl);
 bool log_enabled(log_level lvl);
 /* log_set_format / log_set_repeat_window_ms: thread-safe, take effect with
  * the next line. */

@@ -16,10 +16,17 @@
   naming the address, and removes nothing it did not create.
 - A data dir that cannot be created, and one that is a regular file: exit 1,
   "cannot create data directory" / "cannot open the store".
+- A listen address nng cannot listen on although the pre-flight check lets
+  it pass (an ipc:// socket in a missing directory, each of the four
+  sockets): exit 1 naming the address; a ready file that cannot be written:
+  exit 1 naming it, and nothing left listening.
+- SIGHUP to an atpd started without --config: it says there is nothing to
+  reload and keeps answering.
 """
 
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -229,6 +236,16 @@ def check_overrides(h, c):
             "with no --config: one region, no locations: %r", st)
     c.eq(d.ctl("atp", "A1", "default").get("atp"), 0,
          "with no --config the region 'default' answers")
+    # SIGHUP with no file to read again: said in the log, nothing changes.
+    os.kill(d.pid, signal.SIGHUP)
+
+    def said():
+        with open(d.stderr_path, "rb") as f:
+            return b"SIGHUP: atpd runs without --config: nothing to reload" in f.read()
+    harness.wait_until(said, 10, 0.05, "atpd to log that it has nothing to reload")
+    st = d.ctl("status")
+    c.check(st.get("regions") == 1 and st.get("locations") == 0,
+            "after SIGHUP with no --config atpd still answers, unchanged: %r", st)
     c.eq(d.stop(), 0, "atpd with defaults stops cleanly")
 
 
@@ -274,6 +291,39 @@ def check_bad_data_dir(h, c):
         c.eq(f.read(), "not a directory\n", "the regular file is left as it was")
 
 
+def check_listen_fails(h, c):
+    """nng refuses to listen although listen_check (which probes only
+    tcp:// addresses) let the address pass: an ipc:// socket in a directory
+    that does not exist. Each of the four sockets in turn; the others are
+    closed again before atpd exits."""
+    for k in URL_KEYS:
+        cfg = small_config(h)
+        url = "ipc://%s/no-such-dir/%s.ipc" % (h.tmp, k)
+        cfg["service"][k] = url
+        path = write(os.path.join(h.tmp, "ipc-%s.yaml" % k), harness.to_yaml(cfg) + "\n")
+        rc, out, err = run_atpd(h, ["--config", path])
+        c.eq(rc, 1, "%s %s: exit code" % (k, url))
+        c.check(("cannot listen on %s" % url) in err and "start-up failed" in err,
+                "%s that nng refuses: atpd names the address: %s", k, err[-600:])
+        for other in URL_KEYS:
+            if other != k:
+                c.check(not listening(port_of(cfg["service"][other])),
+                        "%s refused: atpd closed %s before exiting", k, other)
+
+
+def check_ready_file_fails(h, c):
+    cfg = small_config(h)
+    path = write(os.path.join(h.tmp, "ready.yaml"), harness.to_yaml(cfg) + "\n")
+    ready = os.path.join(h.tmp, "no-such-dir", "ready.json")
+    rc, out, err = run_atpd(h, ["--config", path, "--ready-file", ready])
+    c.eq(rc, 1, "unwritable ready file: exit code")
+    c.check(("cannot write the ready file %s" % ready) in err and "No such file" in err,
+            "unwritable ready file: atpd names it and says why: %s", err[-600:])
+    for k in URL_KEYS:
+        c.check(not listening(port_of(cfg["service"][k])),
+                "unwritable ready file: atpd closed %s before exiting", k)
+
+
 def main(h):
     c = harness.Checks(h)
     h.log("simple flags")
@@ -286,6 +336,10 @@ def main(h):
     check_port_in_use(h, c)
     h.log("bad data dirs")
     check_bad_data_dir(h, c)
+    h.log("listen addresses nng refuses")
+    check_listen_fails(h, c)
+    h.log("a ready file that cannot be written")
+    check_ready_file_fails(h, c)
     c.done()
 
 

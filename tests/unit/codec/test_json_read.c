@@ -177,6 +177,9 @@ static void test_refused(void **state)
         {"{\"lines\": [[[[[[[[]]]]]]]]}", ATP_E_TOO_LARGE, "deeper than 8"},
         {"{\"lines\": [{\"sku\": [[[[[[]]]]]]}]}", ATP_E_TOO_LARGE,
          "deeper than 8"},
+        {"{\"a\": [[[[[[[{}]]]]]]]}", ATP_E_TOO_LARGE, "deeper than 8"},
+        {"{\"a\": {\"b\": {\"c\": {\"d\": {\"e\": {\"f\": {\"g\": {\"h\": {}}}}}}}}}",
+         ATP_E_TOO_LARGE, "deeper than 8"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         atp_err err = test_conv(o, cases[i].body, NULL, 0, true);

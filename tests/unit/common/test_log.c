@@ -120,12 +120,17 @@ static void test_json(void **state)
     log_set_repeat_window_ms(60000);
     int saved = test_capture_start();
     log_info("atpd", "quote \" back \\ tab \t bad \xff ok \xc3\xa9");
+    /* A lead byte without its continuation, a surrogate, an overlong '/':
+     * each byte of them is U+FFFD, the valid neighbours stay. */
+    log_info("atpd", "cut \xc3( sur \xed\xa0\x80 long \xc0\xaf end");
     log_info("atpd", "twice");
     log_info("atpd", "twice");
     log_repeats_flush();
     const char *out = test_capture_end(saved);
     log_set_format(LOG_FORMAT_TEXT);
-    assert_int_equal(test_count_lines(out), 3);
+    assert_int_equal(test_count_lines(out), 4);
+    assert_non_null(strstr(out, "\"message\": \"cut \\ufffd( sur \\ufffd\\ufffd\\ufffd "
+                                "long \\ufffd\\ufffd end\"}\n"));
     assert_true(strncmp(out, "{\"time\": \"", 10) == 0);
     assert_non_null(strstr(out,
                            "\"level\": \"info\", \"module\": \"atpd\", "

@@ -4,7 +4,8 @@
  * timeouts, service.log_*), CONFIG_CHANGE_RESTART for each start-up key
  * that changed, and CONFIG_CHANGE_REFUSED for a changed structure: a
  * location moved to another region, a location or region added, a channel,
- * a source's authority.
+ * a source's authority, a region's inbound_horizon, a location's type, a
+ * source added.
  * Labels: unit, ops (issue 15).
  */
 #include "config_test.h"
@@ -123,12 +124,44 @@ static void test_structure(void **state)
                         "changed");
 }
 
+/* Each refused change on its own names what changed, so the operator
+ * knows what to undo (or that a restart is needed). */
+static void test_structure_details(void **state)
+{
+    (void)state;
+    test_seen s = test_diff(
+        "service: {data_dir: /tmp/a}\n"
+        "regions: [{id: us, inbound_horizon: 1h}, {id: eu}]\n"
+        "channels: [web]\n"
+        "sources:\n"
+        "  - id: wms\n"
+        "    heartbeat_timeout: 5s\n"
+        "    authority: [{locations: [dc-us, dc-eu], buckets: [on_hand]}]\n"
+        "locations: [{id: dc-us, region: us}, {id: dc-eu, region: eu}]\n");
+    assert_int_equal(s.refused, 1);
+    assert_string_equal(s.text, "refused: regions: region 1 (us) changed");
+    s = test_diff(
+        "service: {data_dir: /tmp/a}\n" BASE_PLACES
+        "locations: [{id: dc-us, region: us}, {id: dc-eu, region: eu, type: store}]\n");
+    assert_int_equal(s.refused, 1);
+    assert_string_equal(s.text, "refused: locations: location 2 (dc-eu) changed");
+    s = test_diff(
+        "service: {data_dir: /tmp/a}\n" BASE_PLACES
+        "  - id: pos\n"
+        "    heartbeat_timeout: 5s\n"
+        "    authority: [{locations: [dc-eu], buckets: [allocated]}]\n"
+        "locations: [{id: dc-us, region: us}, {id: dc-eu, region: eu}]\n");
+    assert_int_equal(s.refused, 1);
+    assert_string_equal(s.text, "refused: sources: 1 -> 2");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_runtime_only),
         cmocka_unit_test(test_restart_keys),
         cmocka_unit_test(test_structure),
+        cmocka_unit_test(test_structure_details),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -4,6 +4,9 @@
  * at once after it returns), marks for the change feed exactly the rows
  * under a rule added, removed or changed (none when the rules are the
  * same), and after engine_stop refuses with the old rules still in force.
+ * Several rules of one SKU (by region, by channel) compare by their whole
+ * scope and value: the same set in another order changes nothing, and a
+ * rule whose percent or low_stock alone changed is a changed rule.
  * Threads: the test thread; the engine thread applies.
  * Labels: unit, ops (issue 15).
  */
@@ -45,6 +48,28 @@ static const char test_rules_c[] =
                 "  - {units: 2}\n"
                 "  - {sku: B, region: eu, units: 5}\n"
                 "  - {sku: D, units: 4}\n";
+
+/* Four rules for A, told apart by region and channel only. */
+static const char test_rules_d[] =
+    TEST_PLACES "buffers:\n"
+                "  - {sku: A, region: us, units: 1}\n"
+                "  - {sku: A, region: eu, units: 1}\n"
+                "  - {sku: A, channel: web, units: 1}\n"
+                "  - {sku: A, units: 1}\n";
+/* A/us gains percent 50, A/eu low_stock 3; units the same. */
+static const char test_rules_e[] =
+    TEST_PLACES "buffers:\n"
+                "  - {sku: A, units: 1}\n"
+                "  - {sku: A, channel: web, units: 1}\n"
+                "  - {sku: A, region: eu, units: 1, low_stock: 3}\n"
+                "  - {sku: A, region: us, units: 1, percent: 50}\n";
+/* e in another order. */
+static const char test_rules_e2[] =
+    TEST_PLACES "buffers:\n"
+                "  - {sku: A, region: us, units: 1, percent: 50}\n"
+                "  - {sku: A, channel: web, units: 1}\n"
+                "  - {sku: A, units: 1}\n"
+                "  - {sku: A, region: eu, units: 1, low_stock: 3}\n";
 
 static void test_load(config *cfg, const char *yaml)
 {
@@ -160,10 +185,50 @@ static void test_replace(void **state)
     config_fini(&c);
 }
 
+static void test_same_sku_rules(void **state)
+{
+    (void)state;
+    config d, e, e2;
+    test_load(&d, test_rules_d);
+    test_load(&e, test_rules_e);
+    test_load(&e2, test_rules_e2);
+    engine *eng;
+    assert_int_equal(engine_alloc(&d, NULL, &eng), ATP_OK);
+    engine_changes_enable(eng);
+    assert_int_equal(engine_start(eng), ATP_OK);
+    test_stock(eng);
+    char buf[256];
+    test_marked(eng, buf, sizeof buf);
+    assert_int_equal(test_atp(eng, "A", 0), 9);
+    assert_int_equal(test_atp(eng, "A", 1), 9);
+
+    /* Only the percent of A/us and the low_stock of A/eu differ. */
+    engine_rules_report rep;
+    assert_int_equal(engine_rules_replace(eng, &d, &e, &rep), ATP_OK);
+    assert_int_equal(rep.rules, 4);
+    assert_int_equal(rep.scopes_changed, 4); /* A/us and A/eu, old and new */
+    assert_string_equal(test_marked(eng, buf, sizeof buf), "A/0 A/1");
+    assert_int_equal(test_atp(eng, "A", 0), 5); /* 50 % of 10 kept back */
+    assert_int_equal(test_atp(eng, "A", 1), 9); /* low_stock: ATP unchanged */
+
+    /* The same rules in another order: nothing changed, nothing marked. */
+    assert_int_equal(engine_rules_replace(eng, &e, &e2, &rep), ATP_OK);
+    assert_int_equal(rep.scopes_changed, 0);
+    assert_string_equal(test_marked(eng, buf, sizeof buf), "");
+    assert_int_equal(test_atp(eng, "A", 0), 5);
+
+    engine_stop(eng);
+    engine_free(eng);
+    config_fini(&d);
+    config_fini(&e);
+    config_fini(&e2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_replace),
+        cmocka_unit_test(test_same_sku_rules),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -154,6 +154,57 @@ static engine *test_engine_with_stock(config *cfg)
     return e;
 }
 
+/* The engine's own checks of what the request module checks first (the
+ * engine is called directly too): a TTL outside
+ * reservations.min_ttl..max_ttl, two lines of one SKU whose sum is past
+ * 10^15, no lines at all. Each is refused at once with its code; nothing
+ * is written, ATP and the open count stay as they were. */
+static void test_resv_refused_by_engine(void **state)
+{
+    (void)state;
+    config cfg;
+    engine *e = test_engine_with_stock(&cfg);
+    static const struct {
+        const char *id;
+        int64_t ttl_ms;
+        uint32_t n_lines;
+        int64_t qty;
+        atp_err want;
+    } cases[] = {
+        {"ttl-long", 400LL * 86400 * 1000, 1, 1, ATP_E_BAD_TTL},
+        {"ttl-short", 1, 1, 1, ATP_E_BAD_TTL},
+        {"qty-sum", 0, 2, ATP_QTY_MAX, ATP_E_BAD_QTY},
+        {"no-lines", 0, 0, 1, ATP_E_BAD_REQUEST},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        test_op op;
+        memset(&op, 0, sizeof op);
+        engine_resv_line lines[2];
+        for (int k = 0; k < 2; k++)
+            lines[k] = (engine_resv_line){.sku = "A", .sku_len = 1, .region = 0,
+                                          .qty = cases[i].qty};
+        op.req = (engine_resv_req){.op = ENGINE_RESV_RESERVE, .id = cases[i].id,
+                                   .id_len = (uint32_t)strlen(cases[i].id),
+                                   .ttl_ms = cases[i].ttl_ms, .lines = lines,
+                                   .n_lines = cases[i].n_lines,
+                                   .done = test_op_done, .arg = &op};
+        assert_int_equal(engine_resv_submit(e, &op.req), ATP_OK);
+        assert_int_equal(engine_sync(e), ATP_OK);
+        assert_true(atomic_load(&op.answered));
+        if (op.err != cases[i].want)
+            fail_msg("case %s: got %d, want %d", cases[i].id, op.err, cases[i].want);
+        assert_false(op.granted);
+        assert_int_equal(test_atp(e), 10);
+    }
+    assert_int_equal(test_store_writes(), 0);
+    engine_stats st;
+    engine_stats_get(e, &st);
+    assert_int_equal(st.resv_open, 0);
+    engine_stop(e);
+    engine_free(e);
+    config_fini(&cfg);
+}
+
 static void test_resv_group_commit(void **state)
 {
     (void)state;
@@ -349,6 +400,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_resv_group_commit),
+        cmocka_unit_test(test_resv_refused_by_engine),
         cmocka_unit_test(test_resv_consumption_kept),
         cmocka_unit_test(test_resv_stop_while_failing),
         cmocka_unit_test(test_resv_consumption_over_failed_commit),

@@ -698,6 +698,34 @@ static void test_request_bad_envelopes(void **state)
 
 /* ---- regions ------------------------------------------------------------- */
 
+/* 60 regions with long ids: the list an unknown region's message carries
+ * (request_find_region) is cut at REQUEST_LIST_MAX with the count, so a
+ * large configuration does not make every such reply kilobytes long. */
+static void test_request_region_list_cut(void **state)
+{
+    (void)state;
+    static char yaml[8192];
+    strcpy(yaml, "regions:\n");
+    for (int i = 0; i < 60; i++)
+        snprintf(yaml + strlen(yaml), sizeof yaml - strlen(yaml),
+                 "  - {id: a-region-with-a-long-id-%02d}\n", i);
+    config cfg;
+    config_diags diags = {0};
+    assert_int_equal(config_load_string(yaml, strlen(yaml), &cfg, &diags), ATP_OK);
+    config_diags_fini(&diags);
+    request_env env;
+    assert_int_equal(request_env_init(&env, &cfg, NULL, NULL, NULL, NULL), ATP_OK);
+    const char *l = env.region_list;
+    assert_true(strncmp(l, "a-region-with-a-long-id-00, a-region-with-a-long-id-01, ", 56) == 0);
+    size_t n = strlen(l);
+    assert_true(n <= 768 + 48);
+    static const char tail[] = ", ... (60 in all)";
+    assert_true(n > strlen(tail) && strcmp(l + n - strlen(tail), tail) == 0);
+    assert_null(strstr(l, "a-region-with-a-long-id-59"));
+    request_env_fini(&env);
+    config_fini(&cfg);
+}
+
 static void test_request_regions(void **state)
 {
     test_fx *fx = *state;
@@ -867,6 +895,7 @@ int main(void)
         T(test_request_cart),        T(test_request_cart_errors),
         T(test_request_bad_envelopes), T(test_request_regions),
         T(test_request_sources_op),  T(test_request_status),
+        cmocka_unit_test(test_request_region_list_cut),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -2,7 +2,8 @@
  * test_request_cart.c - request_line_totals: duplicate cart lines are
  * summed per (sku, region), compared with an obvious O(n^2) model, both on
  * ordinary carts (hash table) and on SKUs crafted to collide in the hash
- * table (which must switch to the sort and still sum right). The cart
+ * table (which must switch to the sort and still sum right), also in two
+ * regions; an empty cart sums to nothing. The cart
  * replies themselves are tested in test_request.c. Single-threaded.
  */
 #include <setjmp.h>
@@ -103,6 +104,21 @@ static void test_cart_totals_collisions(void **state)
     assert_int_equal(over, UINT32_MAX);
     expect_model_totals(lines, 128);
     assert_true(lines[0].total == 1 + 65);
+    /* The same SKUs in a second region too: another key each, on the sort
+     * path as well. */
+    static request_line two[256];
+    for (uint32_t i = 0; i < 256; i++)
+        set_line(&two[i], sku_text[i % 64], i / 128, 1 + i);
+    codec_arena_clear(a);
+    assert_true(request_line_totals(two, 256, a, &sorted, &over));
+    assert_true(sorted);
+    expect_model_totals(two, 256);
+    assert_true(two[0].total == 1 + 65 && two[128].total == 129 + 193);
+    /* No lines: nothing to sum, nothing over. */
+    sorted = true;
+    assert_true(request_line_totals(two, 0, a, &sorted, &over));
+    assert_false(sorted);
+    assert_int_equal(over, UINT32_MAX);
     codec_arena_free(a);
 }
 

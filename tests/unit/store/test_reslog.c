@@ -1,6 +1,7 @@
 /*
  * test_reslog.c - unit tests of src/store/reslog.c: the reservation log's
- * record format (encode/decode, CRC32C, torn and corrupt records) and the
+ * record format (encode/decode, CRC32C, torn and corrupt records, and a
+ * record whose CRC matches but whose op table does not add up) and the
  * file (replay of the chain from offset 0, skipping what LMDB applied,
  * across the padding of appends, reuse from offset 0 with stale records
  * behind the new tail, a torn or corrupt tail, stale records of refused
@@ -102,6 +103,59 @@ static void test_bad_records(void **state)
     buf[5] ^= 1;
     assert_int_equal(store__log_decode(buf, len, &epoch, &lsn, &rec_len, NULL, 0, &n),
                      STORE_LOG_CORRUPT);
+    free(buf);
+}
+
+static void test_put32le(unsigned char *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
+}
+
+/* test_recrc: the record's CRC made to match its bytes again (as a writer
+ * with a bug in its op table would have written it). */
+static void test_recrc(unsigned char *buf, size_t len)
+{
+    test_put32le(buf + 4, store__crc32c(0, buf + 8, len - 8));
+}
+
+/* A CRC that matches does not make a record good: an op count, a database
+ * number or a key length that does not fit the payload is corrupt, never
+ * ops read past the record. */
+static void test_inconsistent_records(void **state)
+{
+    (void)state;
+    size_t len = store__log_record_size(test_ops, 3);
+    unsigned char *buf = calloc(1, len);
+    uint64_t epoch, lsn;
+    size_t rec_len, n;
+    store_op ops[8];
+    struct {
+        size_t at;
+        uint32_t value;
+        int width; /* 4: a 32-bit field, 1: a byte */
+    } cases[] = {
+        {28, 4, 4},                                 /* one op more than there is */
+        {28, 2, 4},                                 /* one op fewer: bytes left over */
+        {STORE_LOG_HDR, STORE_DB_COUNT, 1},         /* an unknown database */
+        {STORE_LOG_HDR + 1, 0, 4},                  /* an empty key */
+        {STORE_LOG_HDR + 1, 1u << 20, 4},           /* a key past the end */
+        {STORE_LOG_HDR + 5, 1u << 20, 4},           /* a value past the end */
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        store__log_encode(buf, 3, 7, test_ops, 3);
+        assert_int_equal(store__log_decode(buf, len, &epoch, &lsn, &rec_len, ops, 8, &n),
+                         STORE_LOG_OK);
+        if (cases[c].width == 1)
+            buf[cases[c].at] = (unsigned char)cases[c].value;
+        else
+            test_put32le(buf + cases[c].at, cases[c].value);
+        test_recrc(buf, len);
+        n = 99;
+        assert_int_equal(store__log_decode(buf, len, &epoch, &lsn, &rec_len, ops, 8, &n),
+                         STORE_LOG_CORRUPT);
+        assert_int_equal(n, 99); /* nothing reported */
+    }
     free(buf);
 }
 
@@ -443,6 +497,7 @@ int main(void)
         cmocka_unit_test(test_crc32c_vectors),
         cmocka_unit_test(test_roundtrip),
         cmocka_unit_test(test_bad_records),
+        cmocka_unit_test(test_inconsistent_records),
         cmocka_unit_test(test_file_replay_and_reuse),
         cmocka_unit_test(test_file_torn_tail),
         cmocka_unit_test(test_file_padding),

@@ -10,6 +10,9 @@
  * And the applier folding logged groups into one transaction: the last op
  * per key is what LMDB keeps (puts over puts, a delete after a put, a put
  * after a delete).
+ * And the read-only view (atpctl inspect) of a store an older atpd wrote,
+ * without one of today's databases: that database reads as empty, the
+ * others as they are. A map larger than max_map_bytes shrinks at open.
  */
 #include <pthread.h>
 #include <setjmp.h>
@@ -296,6 +299,50 @@ static void test_apply_last_op_wins(void **state)
     test_dir_remove(&d);
 }
 
+static void test_older_store_read_only(void **state)
+{
+    (void)state;
+    test_dir d;
+    test_dir_make(&d);
+    store_options o = {.sync = STORE_SYNC, .initial_map_bytes = 4u << 20};
+    store *s;
+    assert_int_equal(store_open(d.path, &o, &s), ATP_OK);
+    const store_op ops[] = {PUT("r1", "x"), {STORE_DB_LOTS, "l1", 2, "q", 1}};
+    store_group *g = store__group_new(ops, 2, NULL, NULL);
+    assert_non_null(g);
+    assert_int_equal(store__commit(s, &g, 1, 0), ATP_OK);
+    free(g);
+    /* As an atpd from before lots: no lots database at all. */
+    MDB_txn *txn;
+    assert_int_equal(mdb_txn_begin(s->env, NULL, 0, &txn), 0);
+    assert_int_equal(mdb_drop(txn, s->dbi[STORE_DB_LOTS], 1), 0);
+    assert_int_equal(mdb_txn_commit(txn), 0);
+    store_close(s);
+
+    store_options ro = {.read_only = true};
+    assert_int_equal(store_open(d.path, &ro, &s), ATP_OK);
+    store_info info;
+    assert_int_equal(store_info_get(s, &info), ATP_OK);
+    assert_int_equal(info.entries[STORE_DB_RESERVATIONS], 1);
+    assert_int_equal(info.entries[STORE_DB_LOTS], 0);
+    test_scan t = {0};
+    assert_int_equal(store_scan(s, STORE_DB_LOTS, test_scan_fn, &t), ATP_OK);
+    assert_int_equal(t.n, 0);
+    assert_int_equal(store_scan(s, STORE_DB_RESERVATIONS, test_scan_fn, &t), ATP_OK);
+    assert_int_equal(t.n, 1);
+    assert_string_equal(t.got[0], "r1=x");
+    store_close(s);
+
+    /* A 4 MiB map opened with a 2 MiB limit shrinks to it (the data fits). */
+    o = (store_options){.sync = STORE_SYNC, .max_map_bytes = 2u << 20};
+    assert_int_equal(store_open(d.path, &o, &s), ATP_OK);
+    assert_int_equal(store_info_get(s, &info), ATP_OK);
+    assert_int_equal(info.map_bytes, 2u << 20);
+    assert_int_equal(info.entries[STORE_DB_RESERVATIONS], 1);
+    store_close(s);
+    test_dir_remove(&d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -303,6 +350,7 @@ int main(void)
         cmocka_unit_test(test_reopen_log),
         cmocka_unit_test(test_reopen_nosync),
         cmocka_unit_test(test_apply_last_op_wins),
+        cmocka_unit_test(test_older_store_read_only),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
