@@ -181,7 +181,8 @@ static void atpd_persist_stats(void *ctx, engine_store_stats *out)
         .map_bytes = st.map_bytes, .used_bytes = st.used_bytes, .full = st.full,
         .log_appends = st.log_appends, .log_groups = st.log_groups,
         .log_waits = st.log_waits, .log_replayed = st.log_replayed,
-        .env_reopens = st.env_reopens,
+        .env_reopens = st.env_reopens, .log_present = st.log_present,
+        .log_size = st.log_size, .log_used = st.log_used,
     };
 }
 
@@ -765,6 +766,7 @@ int main(int argc, char **argv)
     int sig = atpd_wait_signal(&stop, &reload);
     log_info("atpd", "signal %d (%s): shutting down", sig, strsignal(sig));
     notify_stopping("stopping");
+    health_set_stopping(); /* /readyz 503 "stopping" while it drains */
     if (reload.have_last)
         config_fini(&reload.last);
     rc = 0;

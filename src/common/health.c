@@ -14,11 +14,13 @@
 struct health_slot {
     _Atomic(const char *) name; /* NULL: free */
     _Atomic bool busy;
+    _Atomic bool long_op; /* health_long: busy, never stuck */
     _Atomic int64_t last_ms; /* last progress (busy) or when it went idle */
 };
 
 static struct {
     _Atomic bool cond[HEALTH_COND_COUNT];
+    _Atomic bool stopping;
     _Atomic int64_t stall_ms;
     pthread_mutex_t mu; /* add and remove */
     health_slot slots[HEALTH_THREADS_MAX];
@@ -51,6 +53,16 @@ bool health_ready(void)
     return true;
 }
 
+void health_set_stopping(void)
+{
+    atomic_store(&health.stopping, true);
+}
+
+bool health_stopping(void)
+{
+    return atomic_load(&health.stopping);
+}
+
 health_slot *health_thread_add(const char *name)
 {
     health_slot *found = NULL;
@@ -60,6 +72,7 @@ health_slot *health_thread_add(const char *name)
         if (atomic_load_explicit(&s->name, memory_order_relaxed) != NULL)
             continue;
         atomic_store_explicit(&s->busy, false, memory_order_relaxed);
+        atomic_store_explicit(&s->long_op, false, memory_order_relaxed);
         atomic_store_explicit(&s->last_ms, clock_mono_ms(),
                               memory_order_relaxed);
         atomic_store_explicit(&s->name, name, memory_order_release);
@@ -83,6 +96,16 @@ void health_busy(health_slot *s)
     if (s == NULL)
         return;
     atomic_store_explicit(&s->last_ms, clock_mono_ms(), memory_order_relaxed);
+    atomic_store_explicit(&s->long_op, false, memory_order_relaxed);
+    atomic_store_explicit(&s->busy, true, memory_order_release);
+}
+
+void health_long(health_slot *s)
+{
+    if (s == NULL)
+        return;
+    atomic_store_explicit(&s->last_ms, clock_mono_ms(), memory_order_relaxed);
+    atomic_store_explicit(&s->long_op, true, memory_order_relaxed);
     atomic_store_explicit(&s->busy, true, memory_order_release);
 }
 
@@ -91,6 +114,7 @@ void health_idle(health_slot *s)
     if (s == NULL)
         return;
     atomic_store_explicit(&s->busy, false, memory_order_relaxed);
+    atomic_store_explicit(&s->long_op, false, memory_order_relaxed);
     atomic_store_explicit(&s->last_ms, clock_mono_ms(), memory_order_relaxed);
 }
 
@@ -124,8 +148,9 @@ size_t health_threads_get(int64_t now_ms, health_thread_info *out, size_t max,
             now_ms - atomic_load_explicit(&s->last_ms, memory_order_relaxed);
         if (since < 0)
             since = 0;
-        bool is_stuck = busy && since > stall;
-        out[n++] = (health_thread_info){name, busy, is_stuck, since};
+        bool long_op = atomic_load_explicit(&s->long_op, memory_order_relaxed);
+        bool is_stuck = busy && !long_op && since > stall;
+        out[n++] = (health_thread_info){name, busy, is_stuck, long_op, since};
         *stuck += is_stuck;
     }
     return n;

@@ -41,6 +41,13 @@ bool health_cond_met(health_cond c);
 /* health_ready: every condition holds. */
 bool health_ready(void);
 
+/* Stopping: set once when shutdown begins (SIGTERM, SIGINT), never
+ * cleared. A stopping atpd is not ready (/readyz 503 naming "stopping")
+ * though requests are still answered while it drains; health_ready, which
+ * gates requests, does not look at it. */
+void health_set_stopping(void);
+bool health_stopping(void);
+
 /* The most threads watched at once. */
 #define HEALTH_THREADS_MAX 32
 
@@ -59,6 +66,12 @@ void health_busy(health_slot *s);
 /* health_idle: the thread waits for work (not stuck while it does). */
 void health_idle(health_slot *s);
 
+/* health_long: the thread starts an operation known to take long without
+ * reporting progress (a backup's copy of the whole store): busy, but not
+ * stuck, however long it takes, until its next health_busy or health_idle
+ * ends the operation. Any other hang of the thread is still detected. */
+void health_long(health_slot *s);
+
 /* The stall timeout (ms, > 0); default HEALTH_STALL_DEFAULT_MS. */
 #define HEALTH_STALL_DEFAULT_MS 10000
 void health_set_stall_ms(int64_t ms);
@@ -69,6 +82,7 @@ typedef struct health_thread_info {
     const char *name;
     bool busy;
     bool stuck;
+    bool long_op;     /* in an operation known to take long (health_long) */
     int64_t since_ms; /* ms since its last progress (busy) or since idle */
 } health_thread_info;
 

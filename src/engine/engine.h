@@ -117,6 +117,9 @@ typedef struct engine_store_stats {
     uint64_t log_waits;    /* appends that waited for LMDB (log full) */
     uint64_t log_replayed; /* groups replayed from the log at start */
     uint64_t env_reopens;  /* LMDB reopened after a large transaction */
+    bool log_present;      /* the reservation log is in use */
+    uint64_t log_size;     /* its file's size; 0: none */
+    uint64_t log_used;     /* bytes written in its current cycle */
 } engine_store_stats;
 
 typedef struct engine_stats {

@@ -316,7 +316,7 @@ static bool request_status(request_env *env, const request_fields *f,
     codec_w_map(w, (es.store_known ? 22 : 21) + (extra != NULL));
     codec_w_kv_bool(w, "ok", true);
     codec_w_kv_cstr(w, "version", ATP_VERSION);
-    codec_w_kv_bool(w, "ready", true);
+    codec_w_kv_bool(w, "ready", request_is_serving(env));
     codec_w_cstr(w, "readiness");
     request_readiness_write(env, w);
     codec_w_cstr(w, "health");
@@ -692,8 +692,15 @@ bool request_handle(request_env *env, const void *buf, size_t len,
         bool probe = i < n && (request_ops[i].fn == request_status ||
                                request_ops[i].fn == request_ready ||
                                request_ops[i].fn == request_health);
-        bool known = i < n || k < nr || codec_str_eq(op, "snapshot") ||
-                     codec_str_eq(op, "backup") || codec_str_eq(op, "explain");
+        /* The op is set before the gate: a not_ready refusal is counted
+         * under its op, not "none". */
+        async->op = i < n                          ? (unsigned)(1 + i)
+                    : codec_str_eq(op, "snapshot") ? REQUEST_OP_SNAPSHOT
+                    : codec_str_eq(op, "explain")  ? REQUEST_OP_EXPLAIN
+                    : codec_str_eq(op, "backup")   ? REQUEST_OP_BACKUP
+                    : k < nr                       ? (unsigned)(REQUEST_OP_RESV + k)
+                                                   : 0;
+        bool known = async->op != 0;
         if (known && !probe && !request_is_ready(env)) {
             reply_error_set(&e, ATP_E_NOT_READY,
                             "atpd is starting: its state is not restored yet "
@@ -701,23 +708,18 @@ bool request_handle(request_env *env, const void *buf, size_t len,
                             "says what is missing); nothing was done, retry "
                             "once it is ready");
         } else if (i < n) {
-            async->op = (unsigned)(1 + i);
             if (request_ops[i].fn(env, &f, a, w, &e))
                 return true;
         } else if (codec_str_eq(op, "snapshot")) {
-            async->op = REQUEST_OP_SNAPSHOT;
             if (request_snapshot_start(env, w, async, &e))
                 return false;
         } else if (codec_str_eq(op, "explain")) {
-            async->op = REQUEST_OP_EXPLAIN;
             if (request_explain_start(env, &f, w, async, &e))
                 return false;
         } else if (codec_str_eq(op, "backup")) {
-            async->op = REQUEST_OP_BACKUP;
             if (request_backup_start(env, &f, w, async, &e))
                 return false;
         } else if (k < nr) {
-            async->op = (unsigned)(REQUEST_OP_RESV + k);
             if (request_resv_start(env, request_resv_ops[k].resv, &f, a, w, async, &e))
                 return false;
         } else {

@@ -6,6 +6,7 @@
  */
 #include "common/clock.h"
 #include "common/health.h"
+#include "config/config.h"
 #include "server/request_int.h"
 
 bool request_is_ready(const request_env *env)
@@ -13,38 +14,56 @@ bool request_is_ready(const request_env *env)
     return !env->gate_ready || health_ready();
 }
 
-/* request_sources_fresh: every configured source is "ok" (none waiting,
- * gapped, silent or resyncing). Writes the others ({id, state}) as an
- * array when w is not NULL. Before atpd is ready: false, none listed. */
-static bool request_sources_fresh(request_env *env, codec_writer *w)
+bool request_is_serving(const request_env *env)
 {
-    if (!request_is_ready(env)) { /* main is still restoring their state */
-        if (w != NULL)
-            codec_w_array(w, 0);
-        return false;
-    }
+    return request_is_ready(env) && !health_stopping();
+}
+
+/* One reading of every source's state: fresh, failing and stale_sources
+ * are derived from it alone, so a source changing state meanwhile cannot
+ * make them disagree (or the array's length its entries). */
+typedef struct request_fresh {
+    uint32_t n, bad;
+    bool known; /* false before atpd is ready: their state is restoring */
+    const char *id[CONFIG_MAX_SOURCES];
+    sources_state state[CONFIG_MAX_SOURCES];
+} request_fresh;
+
+static void request_fresh_read(request_env *env, request_fresh *fr)
+{
+    fr->n = fr->bad = 0;
+    fr->known = request_is_ready(env);
+    if (!fr->known) /* main is still restoring their state */
+        return;
     int64_t now = clock_mono_ms();
     size_t n = sources_count(env->src);
-    uint32_t bad = 0;
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < n && i < CONFIG_MAX_SOURCES; i++) {
         sources_status st;
         sources_status_get(env->src, (uint32_t)i, now, &st);
-        bad += st.state != SOURCES_OK;
+        fr->id[i] = st.id;
+        fr->state[i] = st.state;
+        fr->bad += st.state != SOURCES_OK;
+        fr->n++;
     }
-    if (w != NULL) {
-        codec_w_array(w, bad);
-        for (size_t i = 0; i < n && bad > 0; i++) {
-            sources_status st;
-            sources_status_get(env->src, (uint32_t)i, now, &st);
-            if (st.state != SOURCES_OK) {
-                codec_w_map(w, 2);
-                codec_w_kv_cstr(w, "id", st.id);
-                codec_w_kv_cstr(w, "state", sources_state_name(st.state));
-                bad--;
-            }
+}
+
+/* Every configured source is "ok" (none waiting, gapped, silent or
+ * resyncing). Before atpd is ready: false. */
+static bool request_fresh_ok(const request_fresh *fr)
+{
+    return fr->known && fr->bad == 0;
+}
+
+/* The sources that are not "ok", as an array of {id, state}. */
+static void request_fresh_write(const request_fresh *fr, codec_writer *w)
+{
+    codec_w_array(w, fr->bad);
+    for (uint32_t i = 0; i < fr->n; i++)
+        if (fr->state[i] != SOURCES_OK) {
+            codec_w_map(w, 2);
+            codec_w_kv_cstr(w, "id", fr->id[i]);
+            codec_w_kv_cstr(w, "state", sources_state_name(fr->state[i]));
         }
-    }
-    return bad == 0;
 }
 
 /* The conditions that do not hold yet, as an array of names. */
@@ -54,22 +73,28 @@ static void request_failing_write(const request_env *env, bool fresh_too,
     uint32_t n = 0;
     for (int c = 0; c < HEALTH_COND_COUNT; c++)
         n += env->gate_ready && !health_cond_met((health_cond)c);
+    bool stopping = health_stopping();
     bool stale = fresh_too && !fresh;
-    codec_w_array(w, n + stale);
+    codec_w_array(w, n + stopping + stale);
     for (int c = 0; c < HEALTH_COND_COUNT; c++)
         if (env->gate_ready && !health_cond_met((health_cond)c))
             codec_w_cstr(w, health_cond_name((health_cond)c));
+    if (stopping)
+        codec_w_cstr(w, "stopping");
     if (stale)
         codec_w_cstr(w, "sources_fresh");
 }
 
 void request_readiness_write(request_env *env, codec_writer *w)
 {
-    codec_w_map(w, HEALTH_COND_COUNT + 1);
+    request_fresh fr;
+    request_fresh_read(env, &fr);
+    codec_w_map(w, HEALTH_COND_COUNT + 2);
     for (int c = 0; c < HEALTH_COND_COUNT; c++)
         codec_w_kv_bool(w, health_cond_name((health_cond)c),
                         !env->gate_ready || health_cond_met((health_cond)c));
-    codec_w_kv_bool(w, "sources_fresh", request_sources_fresh(env, NULL));
+    codec_w_kv_bool(w, "stopping", health_stopping());
+    codec_w_kv_bool(w, "sources_fresh", request_fresh_ok(&fr));
 }
 
 /* The four health fields: healthy, stuck (name and stall of each stuck
@@ -122,8 +147,10 @@ bool request_ready(request_env *env, const request_fields *f, codec_arena *a,
         }
         fresh_too = true;
     }
-    bool fresh = request_sources_fresh(env, NULL);
-    bool ready = request_is_ready(env) && (!fresh_too || fresh);
+    request_fresh fr;
+    request_fresh_read(env, &fr);
+    bool fresh = request_fresh_ok(&fr);
+    bool ready = request_is_serving(env) && (!fresh_too || fresh);
     codec_w_map(w, 5);
     codec_w_kv_bool(w, "ok", true);
     codec_w_kv_bool(w, "ready", ready);
@@ -131,7 +158,7 @@ bool request_ready(request_env *env, const request_fields *f, codec_arena *a,
     request_failing_write(env, fresh_too, fresh, w);
     codec_w_kv_bool(w, "sources_fresh", fresh);
     codec_w_cstr(w, "stale_sources");
-    request_sources_fresh(env, w);
+    request_fresh_write(&fr, w);
     return true;
 }
 

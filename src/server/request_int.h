@@ -34,9 +34,12 @@ void request_count_error(request_env *env, request_async *as, atp_err code);
 
 /* Readiness and liveness (request_health.c). request_is_ready: the state
  * is restored and every listener bound (always, when env->gate_ready is
- * false). The _write functions write one map value: status's
- * "readiness" and "health". */
+ * false): requests may read it. request_is_serving: ready and not
+ * stopping (health_stopping), what "ready" and status.ready say. The
+ * _write functions write one map value: status's "readiness" and
+ * "health". */
 bool request_is_ready(const request_env *env);
+bool request_is_serving(const request_env *env);
 void request_readiness_write(request_env *env, codec_writer *w);
 void request_health_write(codec_writer *w);
 bool request_ready(request_env *env, const request_fields *f, codec_arena *a,

@@ -14,6 +14,7 @@
 #include "common/bigmem.h"
 #include "common/clock.h"
 #include "server/request.h"
+#include "server/request_int.h"
 
 /* One unlabelled sample of a family: written by request_metrics_list. */
 typedef struct request_metric {
@@ -131,6 +132,16 @@ static void request_metrics_sources(request_env *env, metrics_text *t)
             metrics_text_double(t, "atpd_source_lag_seconds", &l, 1,
                                 (double)st[i].lag_ms / 1000.0);
         }
+    /* age_ms: -1 before anything arrived: left out. */
+    metrics_text_family(t, "atpd_source_age_seconds", "gauge",
+                        "Time since the source's last message (any, "
+                        "heartbeats too), by source (absent before the first)");
+    for (size_t i = 0; i < n; i++)
+        if (st[i].age_ms >= 0) {
+            metrics_label l = {"source", st[i].id};
+            metrics_text_double(t, "atpd_source_age_seconds", &l, 1,
+                                (double)st[i].age_ms / 1000.0);
+        }
     free(st);
 }
 
@@ -170,9 +181,6 @@ static void request_metrics_engine(request_env *env, metrics_text *t)
          "Held reservations expired", es.resv_expired},
         {"atpd_reservation_consumptions_total", "counter",
          "Committed reservations consumed by source events", es.resv_consumed},
-        {"atpd_store_log_size_bytes", "gauge",
-         "Size of the reservation log file (reservations.log_bytes; 0: none)",
-         env->cfg->reservations.log_bytes},
         {"atpd_snapshots_total", "counter", "Position snapshots stored",
          es.snapshots},
         {"atpd_snapshot_failures_total", "counter",
@@ -197,6 +205,14 @@ static void request_metrics_engine(request_env *env, metrics_text *t)
             {"atpd_store_full", "gauge",
              "1 when the last LMDB commit failed for lack of space",
              es.store.full},
+            {"atpd_store_log_present", "gauge",
+             "1 when the reservation log is in use (0: none, e.g. nosync)",
+             es.store.log_present},
+            {"atpd_store_log_size_bytes", "gauge",
+             "Size of the reservation log file (0: none)", es.store.log_size},
+            {"atpd_store_log_used_bytes", "gauge",
+             "Bytes of the reservation log written since it last wrapped",
+             es.store.log_used},
             {"atpd_store_log_appends_total", "counter",
              "Reservation log writes, each one fdatasync",
              es.store.log_appends},
@@ -232,6 +248,10 @@ static void request_metrics_feed_memory(request_env *env, metrics_text *t)
          "Resident set size of the atpd process", bigmem_rss_bytes()},
         {"atpd_uptime_seconds", "gauge", "Seconds since atpd started",
          (uint64_t)((clock_mono_ms() - env->started_ms) / 1000)},
+        {"atpd_ready", "gauge",
+         "1 when atpd is ready (GET /readyz 200): before, its state is still "
+         "being restored and the other figures are partial; 0 again while "
+         "it stops", request_is_serving(env)},
     };
     REQUEST_METRICS_LIST(t, m);
     alloc_stats as;

@@ -18,6 +18,7 @@
 
 #include "common/clock.h"
 #include "common/log.h"
+#include "store/fault.h"
 #include "store/store_int.h"
 
 /* store_backup_dir_ready makes dir, or accepts it empty. */
@@ -113,7 +114,9 @@ atp_err store__backup_copy(store *s, const char *dir)
     /* MDB_CP_COMPACT: free pages are left out, so the copy is as large as
      * the data, not as the map. It reads in one read transaction: a
      * consistent state, whatever commits meanwhile (none on this thread). */
-    int rc = mdb_env_copy2(s->env, dir, MDB_CP_COMPACT);
+    int rc = store__fault(STORE_FAULT_BACKUP);
+    if (rc == 0)
+        rc = mdb_env_copy2(s->env, dir, MDB_CP_COMPACT);
     off_t size = 0;
     if (rc == 0)
         rc = store_backup_sync(dir, &size);

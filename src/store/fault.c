@@ -12,7 +12,7 @@
 #include <time.h>
 
 static const char *const store_fault_names[STORE_FAULT_COUNT] = {
-    "log_write", "log_sync", "commit", "alloc"};
+    "log_write", "log_sync", "commit", "alloc", "backup"};
 
 static int store_fault_errno(const char *name)
 {

@@ -24,6 +24,8 @@
  *   log_sync   the reservation log's fdatasync
  *   commit     an LMDB write transaction's commit (after its puts)
  *   alloc      store_start's allocations
+ *   backup     a backup's copy of LMDB (before mdb_env_copy2): "stall"
+ *              makes a backup as long as the test wants
  */
 #ifndef ATP_STORE_FAULT_H
 #define ATP_STORE_FAULT_H
@@ -33,6 +35,7 @@ typedef enum store_fault_point {
     STORE_FAULT_LOG_SYNC,
     STORE_FAULT_COMMIT,
     STORE_FAULT_ALLOC,
+    STORE_FAULT_BACKUP,
     STORE_FAULT_COUNT,
 } store_fault_point;
 

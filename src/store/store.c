@@ -697,5 +697,6 @@ static atp_err store_log_start(store *s, const char *dir)
             log_warn("store", "cannot remove %s: %s", path, strerror(errno));
     }
     s->log_on = want;
+    atomic_store(&s->log_used, want ? s->log.wpos : 0);
     return ATP_OK;
 }

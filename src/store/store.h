@@ -99,6 +99,9 @@ typedef struct store_stats {
     uint64_t log_waits;    /* appends that waited for the applier (log full) */
     uint64_t log_replayed; /* groups replayed from the log at store_open */
     uint64_t env_reopens;  /* environment reopened after a large transaction */
+    bool log_present;      /* the reservation log is in use (docs/CONFIG.md) */
+    uint64_t log_size;     /* its file's (preallocated) size; 0: none */
+    uint64_t log_used;     /* bytes of it written in its current cycle */
 } store_stats;
 
 /* store_open opens (creating) the LMDB environment in directory dir,

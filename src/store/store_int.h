@@ -199,6 +199,7 @@ struct store {
     pthread_t applier;
     bool applier_running;
     _Atomic uint64_t log_appends, log_groups, log_applied, log_waits, log_replayed;
+    _Atomic uint64_t log_used; /* log.wpos, for store_stats_get */
 };
 
 /* store__commit writes groups g[0..n) to LMDB in one transaction, and lsn

@@ -39,11 +39,21 @@
  * one of them delays the log's own fdatasync (the reply path). */
 #define STORE_APPLY_INTERVAL_MS 50
 
+/* The health slot of the thread running (the writer's or the applier's):
+ * store_group_finish runs on both. */
+static _Thread_local health_slot *store_thread_hs;
+
 static void store_group_finish(store *s, store_group *g, atp_err err)
 {
-    /* A backup: everything before it is committed (err OK says so). */
-    if (g->backup_dir != NULL && err == ATP_OK)
+    /* A backup: everything before it is committed (err OK says so). The
+     * copy takes as long as the store is large and reports no progress:
+     * a known long operation, not a stuck thread (for /healthz and the
+     * systemd watchdog), until the thread reports again after it. */
+    if (g->backup_dir != NULL && err == ATP_OK) {
+        health_long(store_thread_hs);
         err = store__backup_copy(s, g->backup_dir);
+        health_busy(store_thread_hs);
+    }
     atomic_fetch_add(&s->groups, 1);
     atomic_fetch_add(&s->ops, g->n);
     if (g->done != NULL)
@@ -135,6 +145,7 @@ static void *store_applier_main(void *arg)
 {
     thread_name("atp:lmdb-apply");
     health_slot *hs = health_thread_add("atp:lmdb-apply");
+    store_thread_hs = hs;
     store *s = arg;
     /* Groups replayed at open that LMDB could not take yet (apply_err set). */
     store_group_list p = {s->replayed, s->n_replayed, s->n_replayed};
@@ -183,6 +194,7 @@ static void *store_applier_main(void *arg)
     for (size_t i = 0; i < p.n; i++)
         store__group_free(p.g[i]);
     free(p.g);
+    health_thread_remove(hs); /* its slot is free for the next store */
     return NULL;
 }
 
@@ -268,6 +280,7 @@ static atp_err store_writer_space(store *s, size_t total)
     }
     store__log_rewind(&s->log);
     s->log_uncertain = false;
+    atomic_store(&s->log_used, 0);
     return ATP_OK;
 }
 
@@ -306,6 +319,7 @@ static void store_writer_log(store *s, store_group **g, size_t n)
         err = store__log_append(&s->log, s->buf, total);
         if (err == ATP_OK) {
             s->log.next_lsn += n;
+            atomic_store(&s->log_used, s->log.wpos);
             s->written_lsn = g[n - 1]->lsn;
             atomic_fetch_add(&s->log_appends, 1);
             atomic_fetch_add(&s->log_groups, n);
@@ -360,6 +374,7 @@ static void *store_writer_main(void *arg)
 {
     thread_name("atp:log-write");
     health_slot *hs = health_thread_add("atp:log-write");
+    store_thread_hs = hs;
     store *s = arg;
     store_group **batch = s->batch; /* allocated by store_start */
     bool nosync = s->opt.sync == STORE_NOSYNC;
@@ -500,5 +515,8 @@ void store_stats_get(const store *s, store_stats *out)
         .log_waits = atomic_load(&m->log_waits),
         .log_replayed = atomic_load(&m->log_replayed),
         .env_reopens = atomic_load(&m->reopens),
+        .log_present = m->log_on,
+        .log_size = m->log_on ? m->log.size : 0,
+        .log_used = m->log_on ? atomic_load(&m->log_used) : 0,
     };
 }

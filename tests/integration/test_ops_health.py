@@ -13,11 +13,20 @@ progress for service.stall_timeout is stuck; an idle thread is not.
    says healthy false with the same thread. The reservation waits.
 3. The disk comes back (the line removed): the reservation is granted,
    /healthz is 200 again.
+4. A long backup is not a stuck thread: the copy is made to hang
+   ("backup stall") for four stall timeouts while `atpctl backup` waits;
+   /healthz stays 200 all along (the applier busy with it), and once the
+   line is removed the backup completes and holds data.mdb.
+5. Stopping is not ready: with LMDB commits made to hang ("commit
+   stall"), SIGTERM's final snapshot waits; meanwhile /readyz is 503 with
+   failing ["stopping"], status says ready false and readiness.stopping
+   true; /metrics says atpd_ready 0. Once the line is removed atpd exits 0.
 
-Labels: integration, ops. About 5 s.
+Labels: integration, ops. About 8 s.
 """
 
 import os
+import signal
 import sys
 import threading
 
@@ -96,10 +105,56 @@ def main(h):
         ck.eq(result["reply"][0], 201, "the reservation, once the disk is back")
     harness.wait_until(lambda: w.call("GET", "/healthz")[0] == 200, 10, 0.05,
                        "/healthz 200 again")
+
+    # 4. a backup that takes long (a large store, a slow disk)
+    faults(fault_file, "backup stall\n")
+    bdir = os.path.join(h.tmp, "backup-slow")
+    backup = {}
+
+    def run_backup():
+        backup["reply"] = d.ctl("backup", bdir, timeout_s=60 * harness.TIME_FACTOR)
+    tb = threading.Thread(target=run_backup, daemon=True)
+    tb.start()
+
+    def applier_busy():
+        st, _, doc = w.call("GET", "/healthz")
+        ck.eq(st, 200, "/healthz during the backup: %r" % (doc,))
+        t = [x for x in doc.get("threads", []) if x.get("name") == "atp:lmdb-apply"]
+        return t and t[0].get("busy") and t[0].get("since_ms", 0) > 2000
+    harness.wait_until(applier_busy, 30, 0.05, "the backup copying for 4 stall timeouts")
+    ck.check(tb.is_alive(), "the backup still runs")
+    faults(fault_file, "")
+    tb.join(60 * harness.TIME_FACTOR)
+    ck.check(not tb.is_alive(), "the backup was answered")
+    ck.check(backup.get("reply", {}).get("ok") is True, "backup reply: %r" % (backup,))
+    ck.check(os.path.exists(os.path.join(bdir, "data.mdb")), "the backup holds data.mdb")
+    ck.eq(w.call("GET", "/healthz")[0], 200, "/healthz after the backup")
+
+    # 5. stopping: a final snapshot that takes long
+    feed.publish("wms", [[2, "F-1", "east-0", 0, 90]])  # for the final snapshot
+    ck.eq(w.call("GET", "/readyz")[0], 200, "/readyz before SIGTERM")
+    faults(fault_file, "commit stall\n")
+    os.kill(d.pid, signal.SIGTERM)
+
+    def not_ready():
+        st, _, doc = w.call("GET", "/readyz")
+        return (st, doc) if st == 503 else None
+    st, doc = harness.wait_until(not_ready, 20, 0.02, "/readyz 503 while stopping")
+    ck.eq((doc.get("ready"), doc.get("failing")), (False, ["stopping"]), "/readyz while stopping")
+    sdoc = w.ok("GET", "/v1/status")
+    ck.eq((sdoc.get("ready"), sdoc.get("readiness", {}).get("stopping")), (False, True),
+          "status while stopping")
+    w.conn.request("GET", "/metrics")
+    r = w.conn.getresponse()
+    st, text = r.status, r.read().decode("utf-8")
+    ck.check(st == 200 and "\natpd_ready 0\n" in text, "atpd_ready 0 while stopping: %r"
+             % [x for x in str(text).split("\n") if x.startswith("atpd_ready")])
+    ck.check(d.alive(), "atpd still stopping")
+    faults(fault_file, "")
     w.close()
     feed.close()
     c.close()
-    d.stop()
+    ck.eq(d.stop(), 0, "exit status once the commit is back")
     ck.done()
 
 

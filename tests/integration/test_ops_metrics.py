@@ -13,7 +13,14 @@ docs/METRICS.md).
   op and code; reservation grants and HTTP requests likewise;
 - the source's state, last seq and events match what the test published;
 - status.latency has per-op counts (both transports) and p50 <= p99 <=
-  p999 as integers; `atpctl status` shows them.
+  p999 as integers; `atpctl status` shows them;
+- atpd_ready is 1 once ready; atpd_source_age_seconds grows while the
+  source is quiet (its lag does not);
+- the reservation log's figures are the log's, not the configuration's:
+  with durability sync atpd_store_log_present 1 and
+  atpd_store_log_size_bytes the size of reservations.log, bytes in use
+  growing with reservations; with durability nosync (no log, its file
+  removed) present 0, size 0, used 0.
 """
 
 import http.client
@@ -128,6 +135,13 @@ def main(h):
     ck.eq(get(s0, "atpd_source_events_total", source="wms"), 3.0, "events")
     ck.check(get(s0, "atpd_process_resident_memory_bytes") > 0, "RSS reported")
     ck.check(("atpd_store_map_bytes", ()) in s0, "store map size reported")
+    ck.eq(get(s0, "atpd_ready"), 1.0, "atpd_ready once ready")
+    log_path = os.path.join(cfg["service"]["data_dir"], "reservations.log")
+    ck.eq(get(s0, "atpd_store_log_present"), 1.0, "the reservation log is present")
+    ck.eq(get(s0, "atpd_store_log_size_bytes"), float(os.path.getsize(log_path)),
+          "atpd_store_log_size_bytes = the size of reservations.log")
+    age0 = s0.get(("atpd_source_age_seconds", (("source", "wms"),)))
+    ck.check(age0 is not None and age0 >= 0, "atpd_source_age_seconds of wms: %r", age0)
     if not harness.SANITIZER:  # sanitizer builds run without jemalloc
         ck.check(get(s0, "atpd_jemalloc_allocated_bytes") > 0, "jemalloc allocated")
         ck.check(get(s0, "atpd_jemalloc_resident_bytes") > 0, "jemalloc resident")
@@ -183,6 +197,13 @@ def main(h):
     ]
     for name, labels, n in want:
         ck.eq(delta(name, **labels), float(n), "%s%r moved by" % (name, labels))
+    ck.check(get(s1, "atpd_store_log_used_bytes") > get(s0, "atpd_store_log_used_bytes"),
+             "log bytes in use grew with two reservations: %r -> %r",
+             get(s0, "atpd_store_log_used_bytes"), get(s1, "atpd_store_log_used_bytes"))
+    ck.check(get(s1, "atpd_store_log_used_bytes") <= get(s1, "atpd_store_log_size_bytes"),
+             "log bytes in use within its size")
+    age1 = s1.get(("atpd_source_age_seconds", (("source", "wms"),)), -1)
+    ck.check(age0 is not None and age1 > age0, "a quiet source's age grows: %r -> %r", age0, age1)
     # No other error series moved.
     moved = sorted((k for k in s1 if k[0] == errs and s1[k] != s0.get(k, 0.0)))
     ck.eq(len(moved), 4, "error series that moved: %r" % (moved,))
@@ -210,6 +231,20 @@ def main(h):
     feed.close()
     c.close()
     d.stop()
+
+    # ---- durability nosync: no reservation log at all ---------------------
+    cfg2 = H.http_config(h, durability="nosync")
+    d2 = h.start_atpd(cfg2)
+    _, text2 = scrape(d2)
+    promtool(h, ck, text2, "nosync")
+    s2 = parse(ck, text2)
+    ck.check(not os.path.exists(os.path.join(cfg2["service"]["data_dir"], "reservations.log")),
+             "nosync: no reservations.log")
+    for name in ("atpd_store_log_present", "atpd_store_log_size_bytes",
+                 "atpd_store_log_used_bytes"):
+        ck.check((name, ()) in s2 and s2[(name, ())] == 0.0, "nosync: %s is 0: %r",
+                 name, s2.get((name, ())))
+    d2.stop()
     ck.done()
 
 

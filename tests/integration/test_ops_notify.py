@@ -6,22 +6,29 @@ and reads what atpd sends, in order:
 
 1. READY=1 once it is ready (with STATUS=);
 2. WATCHDOG=1 again and again (every half WATCHDOG_USEC) while its threads
-   make progress;
+   make progress; through atpd-faults (src/store/fault.h) the reservation
+   log's fdatasync then hangs under a reservation ("log_sync stall"):
+   once status says the store writer is stuck (stall_timeout 500ms), no
+   WATCHDOG=1 comes for a second (five periods) and atpd logs why; when
+   the disk is back (the line removed) the reservation is answered and
+   the keep-alives resume;
 3. on SIGHUP: RELOADING=1 (with MONOTONIC_USEC), then READY=1 when the
    reload is done (and atpd is still running: SIGHUP never stops it);
 4. on SIGTERM: STOPPING=1, and atpd exits 0.
 
-Labels: integration, ops. A few seconds.
+Labels: integration, ops. About 5 s.
 """
 
 import os
 import signal
 import socket
 import sys
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
+import store_util as S  # noqa: E402
 
 WATCHDOG_USEC = 400000  # keep-alives every 200 ms
 
@@ -55,17 +62,92 @@ class Manager:
             if pred(fields):
                 return fields
 
+    def collect(self, seconds):
+        """Every datagram atpd sends within the next seconds (bounded)."""
+        got = []
+        deadline = time.monotonic() + seconds
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return got
+            self.sock.settimeout(left)
+            try:
+                data = self.sock.recv(4096)
+            except socket.timeout:
+                continue
+            fields = dict(line.split("=", 1) for line in data.decode().split("\n")
+                          if "=" in line)
+            self.msgs.append(fields)
+            got.append((time.monotonic(), fields))
+
+    def drain(self):
+        """Read what is queued now."""
+        self.sock.settimeout(0)
+        while True:
+            try:
+                self.sock.recv(4096)
+            except (BlockingIOError, socket.timeout):
+                return
+
+
+def faults(path, text):
+    with open(path, "w") as f:
+        f.write(text)
+
+
+def watchdog_withheld(h, ck, d, mgr, fault_file):
+    """A stuck store writer: no WATCHDOG=1 while it is stuck, again after."""
+    c = S.Client(d.query_port, timeout_s=60.0)
+    feed = S.Feeder(d, c)
+    feed.publish("wms", [[2, "F-1", "east-0", 0, 100]])
+    faults(fault_file, "log_sync stall\n")
+    result = {}
+
+    def reserve():
+        r = S.Client(d.query_port, timeout_s=60.0 * harness.TIME_FACTOR)
+        result["reply"] = r.reserve("wd-1", [("F-1", "east", 1)])
+        r.close()
+    t = threading.Thread(target=reserve, daemon=True)
+    t.start()
+
+    def stuck():
+        hl = d.ctl("status")["health"]
+        return not hl["healthy"] and "atp:log-write" in [x["thread"] for x in hl["stuck"]]
+    harness.wait_until(stuck, 20, 0.05, "the store writer stuck")
+    mgr.drain()
+    t_stuck = time.monotonic()
+    got = mgr.collect(1.0 * harness.TIME_FACTOR)
+    # A keep-alive decided just before status saw the thread stuck may
+    # still arrive at the very start; none after.
+    late = [f for at, f in got if f.get("WATCHDOG") == "1" and at - t_stuck > 0.1]
+    ck.eq(late, [], "no WATCHDOG=1 while a thread is stuck")
+    ck.check(t.is_alive(), "the reservation waits for the disk")
+    with open(d.stderr_path) as f:
+        ck.check("no watchdog keep-alive" in f.read(), "atpd logs why it withholds the keep-alive")
+    faults(fault_file, "")
+    t.join(30 * harness.TIME_FACTOR)
+    ck.check(not t.is_alive(), "the reservation was answered")
+    ck.check(result.get("reply", {}).get("granted") is True, "reserve once the disk is back: %r"
+             % (result,))
+    mgr.read_until(lambda f: f.get("WATCHDOG") == "1", 5, "WATCHDOG=1 once the thread moves again")
+    feed.close()
+    c.close()
+
 
 def main(h):
     sock_path = os.path.join(h.tmp, "notify.sock")
     mgr = Manager(sock_path)
     os.environ["NOTIFY_SOCKET"] = sock_path  # atpd inherits them
     os.environ["WATCHDOG_USEC"] = str(WATCHDOG_USEC)
-    cfg = harness.build_config(h, ["east"], [("E1", "east")],
-                               [harness.source_entry("wms", [(["E1"], ["on_hand"])])])
+    h.atpd_bin = harness.find_binary(h.bin_dir, "atpd-faults")
+    fault_file = os.path.join(h.tmp, "faults")
+    faults(fault_file, "")
+    os.environ["ATP_STORE_FAULTS"] = fault_file
+    cfg = S.store_config(h, regions=("east",), locs_per_region=1, durability="sync")
+    cfg["service"]["stall_timeout"] = "500ms"
     configured = harness.to_yaml(cfg)
     d = h.start_atpd(cfg)
-    del os.environ["NOTIFY_SOCKET"], os.environ["WATCHDOG_USEC"]
+    del os.environ["NOTIFY_SOCKET"], os.environ["WATCHDOG_USEC"], os.environ["ATP_STORE_FAULTS"]
     ck = harness.Checks(h)
 
     ready = mgr.read_until(lambda f: "READY" in f, 10, "READY=1")
@@ -78,6 +160,7 @@ def main(h):
     for _ in range(3):
         mgr.read_until(lambda f: f.get("WATCHDOG") == "1", 5, "WATCHDOG=1")
     h.log("3 keep-alives in %.2f s", time.monotonic() - t0)
+    watchdog_withheld(h, ck, d, mgr, fault_file)
 
     with open(d.config_path, "w") as f:  # the listen URLs as configured
         f.write(configured + "\n")

@@ -9,7 +9,8 @@ reservations are restored and every listener is bound.
 2. atpd restarts on the same ports; the test polls GET /readyz (a deadline,
    no sleep) from the moment the HTTP port accepts: while the restore runs
    /readyz is 503 naming the missing conditions, a query is 503
-   `not_ready`, status says ready false over HTTP and nng; then /readyz
+   `not_ready` (counted in /metrics under op="atp", and atpd_ready is 0
+   meanwhile), status says ready false over HTTP and nng; then /readyz
    turns 200 and the restored state answers (the reservation is there).
 3. "sources fresh" is its own condition: /readyz?sources=fresh is 503 with
    `sources_fresh` failing while the source has not sent since the
@@ -43,6 +44,17 @@ def get(port, path):
         return r.status, json.loads(r.read() or b"null")
     except (ConnectionRefusedError, ConnectionResetError):
         return None
+    finally:
+        conn.close()
+
+
+def get_text(port, path):
+    """(status, text) of a plain-text route."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10 * harness.TIME_FACTOR)
+    try:
+        conn.request("GET", path)
+        r = conn.getresponse()
+        return r.status, r.read().decode("utf-8")
     finally:
         conn.close()
 
@@ -89,6 +101,7 @@ def main(h):
             during["query"] = get(port, "/v1/availability/S-1/east")
             during["status"] = get(port, "/v1/status")
             during["nng"] = d.ctl_raw("status")[1]
+            during["metrics"] = get_text(port, "/metrics")
         return r if r[0] == 200 else None
     t0 = time.monotonic()
     harness.wait_until(poll, 120, 0.01, "/readyz 200 after the restart")
@@ -109,6 +122,9 @@ def main(h):
         nst = during["nng"]
         ck.check(isinstance(nst, dict) and nst.get("ready") is False,
                  "nng status before ready: %r" % nst)
+        ms, mtext = during["metrics"]
+        ck.check(ms == 200 and "\natpd_ready 0\n" in mtext,
+                 "/metrics before ready: %d, atpd_ready 0" % ms)
     d.wait_ready(120)  # the ready file: written once ready
     st = d.ctl("status")
     ck.eq((st["ready"], st["positions"]), (True, POSITIONS), "status once ready")
@@ -116,6 +132,11 @@ def main(h):
           True, "every condition holds")
     c = S.Client(d.query_port)
     ck.check(c.get("r-1") is not None, "the reservation was restored")
+    if "query" in during:
+        _, mtext = get_text(port, "/metrics")
+        ck.check('atpd_request_errors_total{transport="http",op="atp",code="not_ready"} 1\n'
+                 in mtext, "the not_ready query counted under op atp: %r"
+                 % [x for x in mtext.split("\n") if "not_ready" in x])
 
     # 3. sources fresh: its own condition
     s1, doc = get(port, "/readyz?sources=fresh")

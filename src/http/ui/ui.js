@@ -208,13 +208,29 @@ async function explain() {
   if (explainAgain) { explainAgain = false; explain(); }
 }
 
+// Change events of the shown SKU can come by the thousand per second: they
+// re-explain at most once a second (the last one is never lost: a timer
+// catches it).
+const EXPLAIN_MIN_MS = 1000;
+let explainLastMs = 0, explainTimer = null;
+function explainSoon() {
+  if (explainTimer !== null) return;
+  const wait = explainLastMs + EXPLAIN_MIN_MS - Date.now();
+  if (wait <= 0) { explainLastMs = Date.now(); explain(); return; }
+  explainTimer = setTimeout(() => {
+    explainTimer = null;
+    explainLastMs = Date.now();
+    explain();
+  }, wait);
+}
+
 function onChange(ev) {
   feedEvents++;
   text("feed-events", feedEvents);
   try {
     const c = JSON.parse(ev.data);
     text("last-change", c.sku + " in " + c.region + " at " + when(c.ts_ms));
-    if (c.sku === explained) explain();
+    if (c.sku === explained) explainSoon();
   } catch (e) {
     showError("change feed: " + e);
   }

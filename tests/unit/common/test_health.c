@@ -1,7 +1,9 @@
 /*
  * test_health.c - common/health: readiness is the conjunction of its
  * conditions; a thread is stuck only when busy past the stall timeout,
- * never while idle; slots are reused after removal.
+ * never while idle, nor while in a known long operation (health_long: a
+ * backup's copy), which ends with the thread's next report; slots are
+ * reused after removal; stopping makes nothing of the conditions false.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -75,6 +77,49 @@ static void test_stuck_only_when_busy(void **state)
     assert_int_equal(stuck, 0);
 }
 
+static void test_long_operation(void **state)
+{
+    (void)state;
+    health_set_stall_ms(1000);
+    static const char name[] = "t:backup";
+    health_slot *s = health_thread_add(name);
+    assert_non_null(s);
+    size_t stuck;
+    health_long(s);
+    health_thread_info t = find(clock_mono_ms() + 60000, name, &stuck);
+    assert_true(t.busy);
+    assert_true(t.long_op);
+    assert_false(t.stuck);
+    assert_int_equal(stuck, 0);
+    /* Its next report ends it: a hang after it is detected again. */
+    health_busy(s);
+    t = find(clock_mono_ms() + 5000, name, &stuck);
+    assert_false(t.long_op);
+    assert_true(t.stuck);
+    health_long(s);
+    health_idle(s);
+    t = find(clock_mono_ms() + 5000, name, &stuck);
+    assert_false(t.long_op);
+    assert_false(t.stuck);
+    health_busy(s);
+    t = find(clock_mono_ms() + 5000, name, &stuck);
+    assert_true(t.stuck);
+    health_long(NULL); /* a thread without a slot: ignored */
+    health_thread_remove(s);
+}
+
+static void test_stopping(void **state)
+{
+    (void)state;
+    for (int c = 0; c < HEALTH_COND_COUNT; c++)
+        health_cond_set((health_cond)c, true);
+    assert_false(health_stopping());
+    health_set_stopping();
+    assert_true(health_stopping());
+    /* The request gate stays open while atpd drains. */
+    assert_true(health_ready());
+}
+
 static void test_slots_reused(void **state)
 {
     (void)state;
@@ -96,7 +141,9 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ready),
         cmocka_unit_test(test_stuck_only_when_busy),
+        cmocka_unit_test(test_long_operation),
         cmocka_unit_test(test_slots_reused),
+        cmocka_unit_test(test_stopping),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -13,6 +13,10 @@
  * And the read-only view (atpctl inspect) of a store an older atpd wrote,
  * without one of today's databases: that database reads as empty, the
  * others as they are. A map larger than max_map_bytes shrinks at open.
+ * And the store's threads leave the health table when it closes: more
+ * open/close cycles than the table has slots leave no thread listed (none
+ * to turn stuck) and a slot free. And store_stats says whether the
+ * reservation log is there, its size and the bytes written to it.
  */
 #include <pthread.h>
 #include <setjmp.h>
@@ -28,6 +32,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/clock.h"
+#include "common/health.h"
 #include "store/store_int.h"
 
 typedef struct test_dir {
@@ -343,6 +349,65 @@ static void test_older_store_read_only(void **state)
     test_dir_remove(&d);
 }
 
+static void test_health_slots_freed(void **state)
+{
+    (void)state;
+    test_dir d;
+    test_dir_make(&d);
+    for (int i = 0; i < HEALTH_THREADS_MAX + 8; i++) {
+        store_options o = {.sync = STORE_SYNC, .log_bytes = 1u << 20};
+        store *s;
+        assert_int_equal(store_open(d.path, &o, &s), ATP_OK);
+        assert_true(s->log_on); /* the applier runs too */
+        assert_int_equal(store_start(s), ATP_OK);
+        store_close(s);
+    }
+    health_thread_info t[HEALTH_THREADS_MAX];
+    size_t stuck;
+    size_t n = health_threads_get(clock_mono_ms() + 3600000, t,
+                                  HEALTH_THREADS_MAX, &stuck);
+    for (size_t i = 0; i < n; i++)
+        fail_msg("thread %s still listed after store_close", t[i].name);
+    assert_int_equal(stuck, 0);
+    health_slot *hs = health_thread_add("t:after");
+    assert_non_null(hs);
+    health_thread_remove(hs);
+    test_dir_remove(&d);
+}
+
+static void test_stats_log(void **state)
+{
+    (void)state;
+    test_dir d;
+    test_dir_make(&d);
+    store_options o = {.sync = STORE_SYNC, .log_bytes = 1u << 20};
+    store *s;
+    assert_int_equal(store_open(d.path, &o, &s), ATP_OK);
+    assert_int_equal(store_start(s), ATP_OK);
+    store_stats st;
+    store_stats_get(s, &st);
+    assert_true(st.log_present);
+    assert_int_equal(st.log_size, 1u << 20);
+    assert_int_equal(st.log_used, 0);
+    _Atomic int done = 0;
+    test_submit(s, STORE_DB_RESERVATIONS, 0, &done);
+    test_wait(&done, 1);
+    store_stats_get(s, &st);
+    assert_true(st.log_used > 0);
+    assert_true(st.log_used <= st.log_size);
+    store_close(s);
+    /* nosync: no log (the one there is removed at open). */
+    o = (store_options){.sync = STORE_NOSYNC, .log_bytes = 1u << 20};
+    assert_int_equal(store_open(d.path, &o, &s), ATP_OK);
+    assert_int_equal(store_start(s), ATP_OK);
+    store_stats_get(s, &st);
+    assert_false(st.log_present);
+    assert_int_equal(st.log_size, 0);
+    assert_int_equal(st.log_used, 0);
+    store_close(s);
+    test_dir_remove(&d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -351,6 +416,8 @@ int main(void)
         cmocka_unit_test(test_reopen_nosync),
         cmocka_unit_test(test_apply_last_op_wins),
         cmocka_unit_test(test_older_store_read_only),
+        cmocka_unit_test(test_health_slots_freed),
+        cmocka_unit_test(test_stats_log),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
