@@ -68,6 +68,24 @@ static void request_metrics_requests(request_env *env, metrics_text *t)
             }
 }
 
+/* A gauge family in seconds from the int64_t milliseconds at off in each
+ * source's status; a source whose value is negative (none yet) is left
+ * out. */
+static void request_metrics_source_ms(metrics_text *t, const sources_status *st,
+                                      size_t n, size_t off, const char *name,
+                                      const char *help)
+{
+    metrics_text_family(t, name, "gauge", help);
+    for (size_t i = 0; i < n; i++) {
+        int64_t ms;
+        memcpy(&ms, (const char *)&st[i] + off, sizeof ms);
+        if (ms >= 0) {
+            metrics_label l = {"source", st[i].id};
+            metrics_text_double(t, name, &l, 1, (double)ms / 1000.0);
+        }
+    }
+}
+
 /* One family per source figure, a sample per source. */
 static void request_metrics_sources(request_env *env, metrics_text *t)
 {
@@ -122,26 +140,18 @@ static void request_metrics_sources(request_env *env, metrics_text *t)
             metrics_text_uint(t, figs[f].name, &l, 1, v);
         }
     }
-    /* lag_ms: -1 until a message with a timestamp arrived: left out. */
-    metrics_text_family(t, "atpd_source_lag_seconds", "gauge",
-                        "Receive time minus the source's timestamp of its last "
-                        "applied message, by source (absent before the first)");
-    for (size_t i = 0; i < n; i++)
-        if (st[i].lag_ms >= 0) {
-            metrics_label l = {"source", st[i].id};
-            metrics_text_double(t, "atpd_source_lag_seconds", &l, 1,
-                                (double)st[i].lag_ms / 1000.0);
-        }
-    /* age_ms: -1 before anything arrived: left out. */
-    metrics_text_family(t, "atpd_source_age_seconds", "gauge",
-                        "Time since the source's last message (any, "
-                        "heartbeats too), by source (absent before the first)");
-    for (size_t i = 0; i < n; i++)
-        if (st[i].age_ms >= 0) {
-            metrics_label l = {"source", st[i].id};
-            metrics_text_double(t, "atpd_source_age_seconds", &l, 1,
-                                (double)st[i].age_ms / 1000.0);
-        }
+    /* lag_ms: -1 until a message with a timestamp arrived; age_ms: -1
+     * before anything arrived. Left out then. */
+    request_metrics_source_ms(t, st, n, offsetof(sources_status, lag_ms),
+                              "atpd_source_lag_seconds",
+                              "Receive time minus the source's timestamp of "
+                              "its last applied message, by source (absent "
+                              "before the first)");
+    request_metrics_source_ms(t, st, n, offsetof(sources_status, age_ms),
+                              "atpd_source_age_seconds",
+                              "Time since the source's last message (any, "
+                              "heartbeats too), by source (absent before the "
+                              "first)");
     free(st);
 }
 

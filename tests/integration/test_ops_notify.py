@@ -42,6 +42,18 @@ class Manager:
         self.sock.bind(path)
         self.msgs = []
 
+    def _recv(self, timeout_s):
+        """One datagram's KEY=VALUE fields (kept in msgs), or None."""
+        self.sock.settimeout(timeout_s)
+        try:
+            data = self.sock.recv(4096)
+        except socket.timeout:
+            return None
+        fields = dict(line.split("=", 1) for line in data.decode().split("\n")
+                      if "=" in line)
+        self.msgs.append(fields)
+        return fields
+
     def read_until(self, pred, timeout_s, what):
         """Read datagrams until pred(fields) holds for one; returns it."""
         deadline = time.monotonic() + timeout_s * harness.TIME_FACTOR
@@ -51,14 +63,9 @@ class Manager:
                 raise harness.TestFailure("no %s from atpd within %.1f s; got %r"
                                           % (what, timeout_s * harness.TIME_FACTOR,
                                              self.msgs[-20:]))
-            self.sock.settimeout(left)
-            try:
-                data = self.sock.recv(4096)
-            except socket.timeout:
+            fields = self._recv(left)
+            if fields is None:
                 continue
-            fields = dict(line.split("=", 1) for line in data.decode().split("\n")
-                          if "=" in line)
-            self.msgs.append(fields)
             if pred(fields):
                 return fields
 
@@ -70,14 +77,9 @@ class Manager:
             left = deadline - time.monotonic()
             if left <= 0:
                 return got
-            self.sock.settimeout(left)
-            try:
-                data = self.sock.recv(4096)
-            except socket.timeout:
+            fields = self._recv(left)
+            if fields is None:
                 continue
-            fields = dict(line.split("=", 1) for line in data.decode().split("\n")
-                          if "=" in line)
-            self.msgs.append(fields)
             got.append((time.monotonic(), fields))
 
     def drain(self):
