@@ -119,10 +119,10 @@ def watchdog_withheld(h, ck, d, mgr, fault_file):
     mgr.drain()
     t_stuck = time.monotonic()
     got = mgr.collect(1.0 * harness.TIME_FACTOR)
-    # A keep-alive decided just before status saw the thread stuck may
-    # still arrive at the very start; none after.
-    late = [f for at, f in got if f.get("WATCHDOG") == "1" and at - t_stuck > 0.1]
-    ck.eq(late, [], "no WATCHDOG=1 while a thread is stuck")
+    # One keep-alive decided just before status saw the thread stuck may
+    # still arrive (a busy machine); a running watchdog sends five or more.
+    kept = [at - t_stuck for at, f in got if f.get("WATCHDOG") == "1"]
+    ck.check(len(kept) <= 1, "no WATCHDOG=1 while a thread is stuck: %r s after" % kept)
     ck.check(t.is_alive(), "the reservation waits for the disk")
     with open(d.stderr_path) as f:
         ck.check("no watchdog keep-alive" in f.read(), "atpd logs why it withholds the keep-alive")
