@@ -120,28 +120,41 @@ static bool config_regions_differ(const config *a, const config *b, char *buf,
     return false;
 }
 
+/* A location's region is applied by a reload (the engine moves its stock);
+ * adding, removing or reordering locations is not. */
 static bool config_locations_differ(const config *a, const config *b, char *buf,
                                     size_t n)
 {
     if (a->n_locations != b->n_locations) {
-        snprintf(buf, n, "locations: %zu -> %zu", a->n_locations,
-                 b->n_locations);
+        snprintf(buf, n, "locations: %zu -> %zu (adding or removing a "
+                 "location)", a->n_locations, b->n_locations);
         return true;
     }
     for (size_t i = 0; i < a->n_locations; i++) {
         const config_location *x = &a->locations[i], *y = &b->locations[i];
-        if (strcmp(x->id, y->id) != 0 || !config_str_eq(x->type, y->type)) {
-            snprintf(buf, n, "locations: location %zu (%s) changed", i + 1,
-                     x->id);
-            return true;
-        }
-        if (x->region != y->region) {
-            snprintf(buf, n, "locations: %s moves from region %s to %s", x->id,
-                     a->regions[x->region].id, b->regions[y->region].id);
+        if (strcmp(x->id, y->id) != 0) {
+            snprintf(buf, n, "locations: location %zu is %s, was %s (adding, "
+                     "removing or reordering locations)", i + 1, y->id, x->id);
             return true;
         }
     }
     return false;
+}
+
+/* A location's type is only shown (explain): it stays until a restart. */
+static void config_location_types(const config *a, const config *b,
+                                  config_change_fn report, void *ctx,
+                                  size_t *count)
+{
+    char buf[512];
+    for (size_t i = 0; i < a->n_locations && i < b->n_locations; i++) {
+        const config_location *x = &a->locations[i], *y = &b->locations[i];
+        if (strcmp(x->id, y->id) == 0 && !config_str_eq(x->type, y->type)) {
+            snprintf(buf, sizeof buf, "locations[%s].type", x->id);
+            report(ctx, CONFIG_CHANGE_RESTART, buf);
+            (*count)++;
+        }
+    }
 }
 
 static bool config_channels_differ(const config *a, const config *b, char *buf,
@@ -184,7 +197,8 @@ size_t config_compare(const config *running, const config *next,
 {
     size_t count = 0;
     char buf[512];
-    /* Structure: rules, sources and rows are indexed by these. */
+    /* Structure: rules, sources and rows are indexed by these (a
+     * location's region is not: the engine moves it, reload.c). */
     bool (*const structural[])(const config *, const config *, char *,
                                size_t) = {
         config_regions_differ,
@@ -197,6 +211,7 @@ size_t config_compare(const config *running, const config *next,
             report(ctx, CONFIG_CHANGE_REFUSED, buf);
             count++;
         }
+    config_location_types(running, next, report, ctx, &count);
     for (size_t i = 0;
          i < sizeof config_restart_fields / sizeof config_restart_fields[0];
          i++)

@@ -176,9 +176,10 @@ int config_source_find(const config *c, const char *id, size_t len);
 /* How a difference between the running configuration and a reloaded one
  * is handled (docs/CONFIG.md, "Reload"). */
 typedef enum config_change {
-    /* Structure (regions, locations, channels, sources and their authority):
-     * the engine's rows, the rules and the sources are indexed by it, so a
-     * reload that changes it is refused as a whole. */
+    /* Structure (regions, the list of locations, channels, sources and
+     * their authority): the engine's rows, the rules and the sources are
+     * indexed by it, so a reload that changes it is refused as a whole. A
+     * location's region is not structure: a reload moves it. */
     CONFIG_CHANGE_REFUSED,
     /* A key read once at start: the running value stays until a restart. */
     CONFIG_CHANGE_RESTART,
@@ -189,8 +190,8 @@ typedef void (*config_change_fn)(void *ctx, config_change kind, const char *what
 /* config_compare calls report once per difference between running and next
  * that a reload cannot apply (kind and a short description: the key, or
  * what changed in the structure), and returns how many. Buffer rules,
- * sources' heartbeat_timeout and service.log_* are what a reload applies;
- * they are not reported. Pure; any thread. */
+ * locations' regions, sources' heartbeat_timeout and service.log_* are what
+ * a reload applies; they are not reported. Pure; any thread. */
 size_t config_compare(const config *running, const config *next,
                       config_change_fn report, void *ctx);
 

@@ -444,3 +444,18 @@ void engine_lots_visit(const engine *e, uint32_t sku, engine_lot_fn fn,
                 fn(ctx, x->loc, x->id, x->id_len, x->qty, x->eta_ms,
                    x->counted);
 }
+
+void engine_lots_relocated(engine *e, const uint16_t *old_region, int64_t now)
+{
+    const config *cfg = e->cfg;
+    engine_lots *l = &e->lots;
+    for (size_t i = 0; i < l->cap; i++)
+        for (engine_lot *x = l->buckets[i]; x != NULL; x = x->next) {
+            uint16_t was = old_region[x->loc], is = e->loc_region[x->loc];
+            if (was == is || cfg->regions[was].inbound_horizon_ms ==
+                                 cfg->regions[is].inbound_horizon_ms)
+                continue; /* counted or due exactly as before */
+            lots_uncount(e, x);
+            lots_count(e, x, now);
+        }
+}

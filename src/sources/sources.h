@@ -95,10 +95,17 @@ void sources_receive(sources *s, uint32_t src, uint64_t seq, void *item,
  * a source not heard from heartbeat_timeout after it is silent. */
 void sources_tick(sources *s, int64_t now_ms, const sources_io *io);
 
+/* sources_feeds: source src has authority at a location of region (as
+ * the last reload placed the locations). Any thread. */
+bool sources_feeds(const sources *s, uint32_t src, uint32_t region);
+
 /* sources_reload takes each source's heartbeat_timeout from next (a
- * reload; next has the same sources in the same order, config_compare).
- * Any thread; the next sources_tick uses it. A source already silent stays
- * so until its next message, as before. */
+ * reload; next has the same sources, locations and authority in the same
+ * order, config_compare), and the regions each source feeds (a region is
+ * stale while a source with authority at one of its locations is not ok)
+ * from where next puts the locations. Any thread; the next sources_tick
+ * and staleness check use it. A source already silent stays so until its
+ * next message, as before. */
 void sources_reload(sources *s, const config *next);
 
 /* sources_heartbeat records that a heartbeat event was seen. */
