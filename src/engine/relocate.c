@@ -33,7 +33,8 @@ static atp_err relocate_stage(engine *e, const uint16_t *next, uint64_t *n_pos)
     uint64_t n = 0;
     for (size_t i = 0; i < e->pos.cap; i++) {
         const position *p = &e->pos.slots[i];
-        if (p->key != 0 && next[position_loc(p)] != e->loc_region[position_loc(p)])
+        if (p->key != 0 &&
+            next[position_loc(p)] != e->loc_region[position_loc(p)])
             n++;
     }
     *n_pos = n;
@@ -67,11 +68,13 @@ typedef struct relocate_check {
 /* A row may end beyond the bound of a supply (2^53-1, shown clamped,
  * PROTOCOL.md "Numbers") only if it already was and the move brings it
  * closer: a move never pushes a row past it. */
-static bool relocate_row_ok(void *ctx, uint32_t sku, uint32_t region, __int128 d)
+static bool relocate_row_ok(void *ctx, uint32_t sku, uint32_t region,
+                            __int128 d)
 {
     relocate_check *c = ctx;
     c->rows++;
-    __int128 before = engine_supply_exact(c->e, sku, region), after = before + d;
+    __int128 before = engine_supply_exact(c->e, sku, region),
+             after = before + d;
     if (after <= ATP_QTY_SUM_MAX && after >= -ATP_QTY_SUM_MAX)
         return true;
     if ((after > 0 && after <= before) || (after < 0 && after >= before))
@@ -94,7 +97,8 @@ atp_err engine_relocate(engine *e, engine_rules_change *change)
         change->moved.locations += change->loc_region[l] != e->loc_region[l];
     if (change->moved.locations == 0)
         return ATP_OK;
-    atp_err err = relocate_stage(e, change->loc_region, &change->moved.positions);
+    atp_err err =
+        relocate_stage(e, change->loc_region, &change->moved.positions);
     if (err != ATP_OK) {
         engine_acc_discard(e);
         snprintf(change->why, change->why_len, "out of memory");

@@ -12,6 +12,8 @@
    values of both regions.
 3. kill -9 right after, restart with the new file: the same answers (the
    positions are stored by location id, the region comes from the file).
+   `explain` puts Lm, its lot and the source erp (authority at Lm only)
+   in rb.
 4. An event at Lm after the restart counts in rb.
 
 Label: integration, ops, correctness. Bounded: about 10 s (x4 under
@@ -57,11 +59,21 @@ def answers(c):
     return got
 
 
+def explained(c):
+    """explain X: (Lm's region, {region: its sources}, {lot: region})."""
+    x = c.ok({"op": "explain", "sku": "X"})
+    return ({l["location"]: l["region"] for l in x["locations"] if l["location"] == "Lm"},
+            {r["region"]: sorted(s["id"] for s in r["sources"]) for r in x["regions"]},
+            {l["lot"]: l["region"] for l in x["lots"]})
+
+
 def main(h):
     wms = harness.source_entry("wms", [(["La", "Lb", "Lm"], ["on_hand", "inbound"])])
+    # erp has authority at Lm only: it feeds whichever region Lm is in.
+    erp = harness.source_entry("erp", [(["Lm"], ["held"])])
     cfg = harness.build_config(
         h, [{"id": "ra"}, {"id": "rb", "inbound_horizon": "1d"}],
-        [("La", "ra"), ("Lb", "rb"), ("Lm", "ra")], [wms])
+        [("La", "ra"), ("Lb", "rb"), ("Lm", "ra")], [wms, erp])
     configured = dict(cfg["service"])
     d = h.start_atpd(cfg)
     ck = harness.Checks(h)
@@ -81,6 +93,8 @@ def main(h):
     ck.check(r.get("ok") is True, "r1 granted: %r" % (r,))
     reserved = {("X", "ra"): 15}
     ck.eq(answers(c), model(cfg, on_hand, lots, reserved), "answers before the reload")
+    ck.eq(explained(c), ({"Lm": "ra"}, {"ra": ["erp", "wms"], "rb": ["wms"]}, {"PO-1": "ra"}),
+          "explain before the reload")
     ck.check(c.snapshot().get("ok") is True, "snapshot stored")
 
     sub = feed_util.Sub(d, prefixes=(feed_util.prefix("ra", "X"), feed_util.prefix("rb", "X")))
@@ -98,6 +112,8 @@ def main(h):
     ck.eq(want[("X", "ra")], (10, 15, 0, 5), "the model: ra short of its reservation")
     ck.eq(want[("X", "rb")], (33, 0, 33, 0), "the model: rb with Lm and its lot")
     ck.eq(answers(c), want, "answers after the reload")
+    ck.eq(explained(c), ({"Lm": "rb"}, {"ra": ["wms"], "rb": ["erp", "wms"]}, {"PO-1": "rb"}),
+          "explain after the reload: Lm, its lot and erp in rb")
     seen = {}
 
     def published(r, s, b):

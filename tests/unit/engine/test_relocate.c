@@ -29,6 +29,7 @@
 #include "atp/wire.h"
 #include "config/config.h"
 #include "engine/engine.h"
+#include "reload_test.h"
 
 /* dc2 in us (x) or in eu (y); y also changes the default buffer. */
 #define TEST_HEAD "regions: [{id: us}, {id: eu}]\nchannels: [web]\n"
@@ -40,21 +41,29 @@ static const char test_y[] =
               "            {id: dc3, region: eu}]\n"
               "buffers: [{units: 1}]\n";
 
-static void test_load(config *cfg, const char *yaml)
+/* A started engine on configuration x (the change feed enabled), with y
+ * loaded for the reload; test_end stops and frees all three. */
+typedef struct test_fix {
+    config x, y;
+    engine *e;
+} test_fix;
+
+static engine *test_begin(test_fix *f, const char *x, const char *y)
 {
-    config_diags diags = {0};
-    atp_err err = config_load_string(yaml, strlen(yaml), cfg, &diags);
-    for (size_t i = 0; i < diags.n; i++)
-        fprintf(stderr, "config line %d: %s\n", diags.items[i].line,
-                diags.items[i].message);
-    config_diags_fini(&diags);
-    assert_int_equal(err, ATP_OK);
+    test_load(&f->x, x);
+    test_load(&f->y, y);
+    assert_int_equal(engine_alloc(&f->x, NULL, &f->e), ATP_OK);
+    engine_changes_enable(f->e);
+    assert_int_equal(engine_start(f->e), ATP_OK);
+    return f->e;
 }
 
-static void test_release(void *owner, bool applied)
+static void test_end(test_fix *f)
 {
-    (void)owner;
-    assert_true(applied);
+    engine_stop(f->e);
+    engine_free(f->e);
+    config_fini(&f->x);
+    config_fini(&f->y);
 }
 
 static void test_set(engine *e, const char *sku, uint16_t loc, int64_t v)
@@ -93,11 +102,17 @@ static bool test_reserve(engine *e, const char *id, const char *sku,
                          uint32_t region, int64_t qty)
 {
     test_res t = {.err = ATP_E_INTERNAL};
-    engine_resv_line line = {.sku = sku, .sku_len = (uint32_t)strlen(sku),
-                             .region = region, .qty = qty};
-    engine_resv_req req = {.op = ENGINE_RESV_RESERVE, .id = id,
-                           .id_len = (uint32_t)strlen(id), .lines = &line,
-                           .n_lines = 1, .done = test_done, .arg = &t};
+    engine_resv_line line = {.sku = sku,
+                             .sku_len = (uint32_t)strlen(sku),
+                             .region = region,
+                             .qty = qty};
+    engine_resv_req req = {.op = ENGINE_RESV_RESERVE,
+                           .id = id,
+                           .id_len = (uint32_t)strlen(id),
+                           .lines = &line,
+                           .n_lines = 1,
+                           .done = test_done,
+                           .arg = &t};
     assert_int_equal(engine_resv_submit(e, &req), ATP_OK);
     assert_int_equal(engine_sync(e), ATP_OK);
     assert_int_equal(engine_sync(e), ATP_OK);
@@ -125,13 +140,9 @@ static unsigned test_marked(engine *e)
 static void test_move_with_reservations(void **state)
 {
     (void)state;
-    config x, y;
-    test_load(&x, test_x);
-    test_load(&y, test_y);
-    engine *e;
-    assert_int_equal(engine_alloc(&x, NULL, &e), ATP_OK);
-    engine_changes_enable(e);
-    assert_int_equal(engine_start(e), ATP_OK);
+    test_fix f = {0};
+    engine *e = test_begin(&f, test_x, test_y);
+    config *x = &f.x, *y = &f.y;
     test_set(e, "A", 0, 10);
     test_set(e, "A", 1, 30);
     test_set(e, "A", 2, 5);
@@ -139,7 +150,7 @@ static void test_move_with_reservations(void **state)
     test_marked(e);
 
     engine_rules_report rep;
-    assert_int_equal(engine_rules_replace(e, &x, &y, &rep), ATP_OK);
+    assert_int_equal(engine_rules_replace(e, x, y, &rep), ATP_OK);
     assert_int_equal(rep.moved.locations, 1);
     assert_int_equal(rep.moved.positions, 1);
     assert_int_equal(rep.moved.rows, 2);
@@ -150,7 +161,7 @@ static void test_move_with_reservations(void **state)
     assert_int_equal(us.shortfall, 25);
     assert_int_equal(eu.supply, 35);
     assert_int_equal(eu.atp, 34); /* y's buffer of 1, in the same step */
-    assert_int_equal(test_marked(e), 3u); /* A/us and A/eu */
+    assert_int_equal(test_marked(e), 3u);           /* A/us and A/eu */
     assert_false(test_reserve(e, "r2", "A", 0, 1)); /* us has nothing left */
 
     /* dc2's events now count in eu. */
@@ -159,71 +170,63 @@ static void test_move_with_reservations(void **state)
     assert_int_equal(test_ask(e, "A", 0).supply, 10);
 
     /* And back: the shortfall is gone. */
-    assert_int_equal(engine_rules_replace(e, &y, &x, &rep), ATP_OK);
+    assert_int_equal(engine_rules_replace(e, y, x, &rep), ATP_OK);
     us = test_ask(e, "A", 0);
     assert_int_equal(us.supply, 41);
     assert_int_equal(us.shortfall, 0);
     assert_int_equal(us.atp, 6);
     assert_int_equal(test_ask(e, "A", 1).supply, 5);
 
-    engine_stop(e);
-    engine_free(e);
-    config_fini(&x);
-    config_fini(&y);
+    test_end(&f);
 }
 
 /* Nine locations of 10^15 in eu: one more (moved from us) is beyond
  * 2^53-1 (9.007 x 10^15). */
-static const char test_big_x[] =
-    TEST_HEAD "locations: [{id: m, region: us}, {id: e0, region: eu},\n"
-              "  {id: e1, region: eu}, {id: e2, region: eu}, {id: e3, region: eu},\n"
-              "  {id: e4, region: eu}, {id: e5, region: eu}, {id: e6, region: eu},\n"
-              "  {id: e7, region: eu}, {id: e8, region: eu}]\n";
-static const char test_big_y[] =
-    TEST_HEAD "locations: [{id: m, region: eu}, {id: e0, region: eu},\n"
-              "  {id: e1, region: eu}, {id: e2, region: eu}, {id: e3, region: eu},\n"
-              "  {id: e4, region: eu}, {id: e5, region: eu}, {id: e6, region: eu},\n"
-              "  {id: e7, region: eu}, {id: e8, region: eu}]\n"
-              "buffers: [{units: 7}]\n";
+static const char test_big_x[] = TEST_HEAD
+    "locations: [{id: m, region: us}, {id: e0, region: eu},\n"
+    "  {id: e1, region: eu}, {id: e2, region: eu}, {id: e3, region: eu},\n"
+    "  {id: e4, region: eu}, {id: e5, region: eu}, {id: e6, region: eu},\n"
+    "  {id: e7, region: eu}, {id: e8, region: eu}]\n";
+static const char test_big_y[] = TEST_HEAD
+    "locations: [{id: m, region: eu}, {id: e0, region: eu},\n"
+    "  {id: e1, region: eu}, {id: e2, region: eu}, {id: e3, region: eu},\n"
+    "  {id: e4, region: eu}, {id: e5, region: eu}, {id: e6, region: eu},\n"
+    "  {id: e7, region: eu}, {id: e8, region: eu}]\n"
+    "buffers: [{units: 7}]\n";
 
 static void test_bound_refused(void **state)
 {
     (void)state;
-    config x, y;
-    test_load(&x, test_big_x);
-    test_load(&y, test_big_y);
-    engine *e;
-    assert_int_equal(engine_alloc(&x, NULL, &e), ATP_OK);
-    assert_int_equal(engine_start(e), ATP_OK);
+    test_fix f = {0};
+    engine *e = test_begin(&f, test_big_x, test_big_y);
+    config *x = &f.x, *y = &f.y;
     for (uint16_t l = 0; l < 10; l++)
         test_set(e, "A", l, ATP_QTY_MAX);
     test_set(e, "B", 0, 5); /* B alone would move fine */
 
     engine_rules_report rep;
-    assert_int_equal(engine_rules_replace(e, &x, &y, &rep), ATP_E_BAD_QTY);
+    assert_int_equal(engine_rules_replace(e, x, y, &rep), ATP_E_BAD_QTY);
     assert_non_null(strstr(rep.refused, "SKU A in region eu beyond"));
     assert_int_equal(test_ask(e, "A", 0).supply, ATP_QTY_MAX);
     assert_int_equal(test_ask(e, "A", 1).supply, 9 * ATP_QTY_MAX);
     assert_int_equal(test_ask(e, "B", 0).supply, 5); /* nothing moved */
     assert_int_equal(test_ask(e, "B", 0).atp, 5);    /* y's rule not in force */
-    test_set(e, "B", 0, 6); /* m still counts in us */
+    test_set(e, "B", 0, 6);                          /* m still counts in us */
     assert_int_equal(test_ask(e, "B", 0).supply, 6);
     assert_int_equal(test_ask(e, "B", 1).supply, 0);
 
     /* With m's stock lower, the same move fits. */
     test_set(e, "A", 0, 1000);
-    assert_int_equal(engine_rules_replace(e, &x, &y, &rep), ATP_OK);
+    assert_int_equal(engine_rules_replace(e, x, y, &rep), ATP_OK);
     assert_int_equal(test_ask(e, "A", 1).supply, 9 * ATP_QTY_MAX + 1000);
     assert_int_equal(test_ask(e, "A", 0).supply, 0);
     assert_int_equal(test_ask(e, "B", 1).atp, 0); /* 6 - buffer 7 */
 
-    engine_stop(e);
-    engine_free(e);
-    config_fini(&x);
-    config_fini(&y);
+    test_end(&f);
 }
 
-/* ---- atomicity: readers of several rows ------------------------------------ */
+/* ---- atomicity: readers of several rows ------------------------------------
+ */
 
 #define TEST_SKUS 256
 #define TEST_MOVES 300
@@ -264,12 +267,9 @@ static void *test_read(void *arg)
 static void test_readers_see_whole_moves(void **state)
 {
     (void)state;
-    config x, y;
-    test_load(&x, test_x);
-    test_load(&y, test_y);
-    engine *e;
-    assert_int_equal(engine_alloc(&x, NULL, &e), ATP_OK);
-    assert_int_equal(engine_start(e), ATP_OK);
+    test_fix f = {0};
+    engine *e = test_begin(&f, test_x, test_y);
+    config *x = &f.x, *y = &f.y;
     static test_reader r;
     memset(&r, 0, sizeof r);
     r.e = e;
@@ -288,7 +288,8 @@ static void test_readers_see_whole_moves(void **state)
                                            .sku_len = len,
                                            .value = qty[l]};
     }
-    engine_batch b = {.events = ev, .n = 3 * TEST_SKUS, .release = test_release};
+    engine_batch b = {
+        .events = ev, .n = 3 * TEST_SKUS, .release = test_release};
     assert_int_equal(engine_submit(e, &b), ATP_OK);
     assert_int_equal(engine_sync(e), ATP_OK);
 
@@ -297,15 +298,16 @@ static void test_readers_see_whole_moves(void **state)
     for (int i = 0; i < TEST_MOVES; i++) {
         atomic_store(&r.moving, true);
         engine_rules_report rep;
-        assert_int_equal(engine_rules_replace(e, i % 2 ? &y : &x,
-                                              i % 2 ? &x : &y, &rep),
-                         ATP_OK);
+        assert_int_equal(
+            engine_rules_replace(e, i % 2 ? y : x, i % 2 ? x : y, &rep),
+            ATP_OK);
         assert_int_equal(rep.moved.positions, TEST_SKUS);
         atomic_store(&r.moving, false);
     }
     atomic_store(&r.stop, true);
     pthread_join(t, NULL);
-    fprintf(stderr, "reads %llu, during a move %llu, x %llu, y %llu, torn %llu\n",
+    fprintf(stderr,
+            "reads %llu, during a move %llu, x %llu, y %llu, torn %llu\n",
             (unsigned long long)r.reads, (unsigned long long)r.during,
             (unsigned long long)r.seen_x, (unsigned long long)r.seen_y,
             (unsigned long long)r.torn);
@@ -314,10 +316,7 @@ static void test_readers_see_whole_moves(void **state)
     assert_true(r.during >= 10);
     assert_true(r.seen_x > 0 && r.seen_y > 0);
 
-    engine_stop(e);
-    engine_free(e);
-    config_fini(&x);
-    config_fini(&y);
+    test_end(&f);
 }
 
 int main(void)
