@@ -13,7 +13,9 @@
  *   lock-free (dict.h), rules are an immutable set behind an atomic pointer.
  * - A batch's effect on one (SKU, region) row is published in one seqlock
  *   write at the end of the batch, so a reader never sees a row halfway
- *   through a batch. Different rows are not published together.
+ *   through a batch. Different rows are not published together, except by
+ *   a reload moving locations between regions: readers of several rows
+ *   (engine_query_lines, engine_query_regions) see such a move whole.
  */
 #ifndef ATP_ENGINE_H
 #define ATP_ENGINE_H
