@@ -507,16 +507,32 @@ static void atpd_reload_run(atpd_reload *r)
         config_fini(&next);
         return;
     }
-    sources_reload(r->src, &next);
+    uint16_t *loc_region =
+        malloc((r->started->n_locations ? r->started->n_locations : 1) *
+               sizeof *loc_region);
+    if (loc_region != NULL) { /* else the sources keep their regions */
+        config_location_regions(r->started, &next, loc_region);
+        sources_reload(r->src, &next, loc_region);
+        free(loc_region);
+    }
     atpd_runtime_configure(&next);
+    /* A removed location's positions are zero now: a snapshot deletes
+     * their records, so they cannot come back with old stock if the
+     * location is named again (a restart after a kill -9 included). */
+    if (rep.moved.removed > 0 && (err = engine_snapshot_now(r->eng)) != ATP_OK)
+        log_warn("atpd", "reload: the snapshot after removing locations was "
+                 "not stored (%s); it is retried every snapshot_interval",
+                 atp_err_message(err));
     log_info("atpd", "reload applied: %zu buffer rules (%zu added, removed or "
              "changed; %llu rows marked for the change feed), %zu locations "
              "moved to another region (%llu positions, %llu rows changed), "
-             "%zu source heartbeat timeouts, log level %s, log format %s",
+             "%zu removed, %zu named again, %zu source heartbeat timeouts, "
+             "log level %s, log format %s",
              rep.rules, rep.scopes_changed, (unsigned long long)rep.rows_marked,
              rep.moved.locations, (unsigned long long)rep.moved.positions,
-             (unsigned long long)rep.moved.rows, next.n_sources,
-             next.service.log_level, next.service.log_json ? "json" : "text");
+             (unsigned long long)rep.moved.rows, rep.moved.removed,
+             rep.moved.restored, next.n_sources, next.service.log_level,
+             next.service.log_json ? "json" : "text");
     if (r->have_last)
         config_fini(&r->last);
     r->last = next;

@@ -120,24 +120,40 @@ static bool config_regions_differ(const config *a, const config *b, char *buf,
     return false;
 }
 
-/* A location's region is applied by a reload (the engine moves its stock);
- * adding, removing or reordering locations is not. */
+/* The index of running's location id in next, or -1. Linear: reloads
+ * are rare and configurations small next to the engine's work. */
+static long config_location_in(const config *next, const char *id)
+{
+    for (size_t i = 0; i < next->n_locations; i++)
+        if (strcmp(next->locations[i].id, id) == 0)
+            return (long)i;
+    return -1;
+}
+
+size_t config_location_regions(const config *running, const config *next,
+                               uint16_t *out)
+{
+    size_t matched = 0;
+    for (size_t i = 0; i < running->n_locations; i++) {
+        long k = config_location_in(next, running->locations[i].id);
+        out[i] = k < 0 ? CONFIG_LOCATION_GONE
+                       : (uint16_t)next->locations[k].region;
+        matched += k >= 0;
+    }
+    return matched;
+}
+
+/* A location's region is applied by a reload (the engine moves its stock),
+ * and so is a location removed; a location added is not. */
 static bool config_locations_differ(const config *a, const config *b, char *buf,
                                     size_t n)
 {
-    if (a->n_locations != b->n_locations) {
-        snprintf(buf, n, "locations: %zu -> %zu (adding or removing a "
-                 "location)", a->n_locations, b->n_locations);
-        return true;
-    }
-    for (size_t i = 0; i < a->n_locations; i++) {
-        const config_location *x = &a->locations[i], *y = &b->locations[i];
-        if (strcmp(x->id, y->id) != 0) {
-            snprintf(buf, n, "locations: location %zu is %s, was %s (adding, "
-                     "removing or reordering locations)", i + 1, y->id, x->id);
+    for (size_t i = 0; i < b->n_locations; i++)
+        if (config_location_in(a, b->locations[i].id) < 0) {
+            snprintf(buf, n, "locations: %s added (adding a location)",
+                     b->locations[i].id);
             return true;
         }
-    }
     return false;
 }
 
@@ -147,9 +163,10 @@ static void config_location_types(const config *a, const config *b,
                                   size_t *count)
 {
     char buf[512];
-    for (size_t i = 0; i < a->n_locations && i < b->n_locations; i++) {
-        const config_location *x = &a->locations[i], *y = &b->locations[i];
-        if (strcmp(x->id, y->id) == 0 && !config_str_eq(x->type, y->type)) {
+    for (size_t i = 0; i < a->n_locations; i++) {
+        long k = config_location_in(b, a->locations[i].id);
+        const config_location *x = &a->locations[i];
+        if (k >= 0 && !config_str_eq(x->type, b->locations[k].type)) {
             snprintf(buf, sizeof buf, "locations[%s].type", x->id);
             report(ctx, CONFIG_CHANGE_RESTART, buf);
             (*count)++;
@@ -177,11 +194,23 @@ static bool config_sources_differ(const config *a, const config *b, char *buf,
     }
     for (size_t i = 0; i < a->n_sources; i++) {
         const config_source *x = &a->sources[i], *y = &b->sources[i];
-        bool differ = strcmp(x->id, y->id) != 0 || x->resync != y->resync ||
-                      x->n_authority != y->n_authority;
-        for (size_t k = 0; !differ && k < x->n_authority; k++)
-            differ = x->authority[k].location != y->authority[k].location ||
-                     x->authority[k].bucket != y->authority[k].bucket;
+        bool differ = strcmp(x->id, y->id) != 0 || x->resync != y->resync;
+        /* The same pairs over the locations that stay (matched by id); a
+         * removed location's pairs go with it. */
+        size_t kept = 0;
+        for (size_t k = 0; !differ && k < x->n_authority; k++) {
+            long loc = config_location_in(
+                b, a->locations[x->authority[k].location].id);
+            if (loc < 0)
+                continue;
+            kept++;
+            bool found = false;
+            for (size_t j = 0; !found && j < y->n_authority; j++)
+                found = y->authority[j].location == (uint32_t)loc &&
+                        y->authority[j].bucket == x->authority[k].bucket;
+            differ = !found;
+        }
+        differ = differ || kept != y->n_authority;
         if (differ) {
             snprintf(buf, n,
                      "sources: source %s: id, resync or authority changed",

@@ -445,6 +445,10 @@ static void engine_acc_flush(engine *e)
 static void engine_apply_event(engine *e, const engine_batch *b,
                                const engine_event *ev, uint32_t sku)
 {
+    /* Removed by a reload after the ingest resolved it (the ingest rejects
+     * and counts such events from the reload on): dropped. */
+    if (e->loc_region[ev->location] == CONFIG_LOCATION_GONE)
+        return;
     if (ev->kind >= ATP_EV_LOT_ADD) {
         engine_lot_event(e, sku, ev);
         return;

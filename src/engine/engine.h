@@ -281,7 +281,9 @@ atp_err engine_snapshot_now(engine *e);
 
 /* What a reload's location moves did (engine_rules_replace). */
 typedef struct engine_relocate_report {
-    size_t locations; /* locations whose region changed */
+    size_t locations; /* locations moved to another region */
+    size_t removed;   /* locations the new configuration no longer has */
+    size_t restored;  /* removed ones it has again (they come back empty) */
     uint64_t positions; /* their positions (every SKU stocked there) */
     uint64_t rows;      /* (SKU, region) rows whose supply changed */
 } engine_relocate_report;

@@ -162,7 +162,9 @@ struct engine {
     const config *cfg;
     uint32_t n_regions;
     uint32_t n_channels;
-    uint16_t *loc_region; /* location index -> region index */
+    uint16_t *loc_region; /* location index -> region index, or
+                             CONFIG_LOCATION_GONE: removed by a reload
+                             (engine thread) */
 
     dict *skus;
     _Atomic(engine_row *) *row_dir; /* ENGINE_MAX_SKUS / ENGINE_ROW_CHUNK */
@@ -338,6 +340,8 @@ void engine_relocate_publish(engine *e, engine_rules_change *change);
  * count again under their new region's horizon (engine thread). */
 void engine_lots_relocated(engine *e, const uint16_t *old_region,
                            int64_t now_ms);
+/* engine_lots_at: how many lots location loc has (engine thread). */
+size_t engine_lots_at(const engine *e, uint16_t loc);
 
 /* lots.c (engine thread; loading: main thread before start): */
 atp_err engine_lots_init(engine_lots *l);

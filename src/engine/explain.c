@@ -57,7 +57,9 @@ static void explain_lot(void *ctx, uint16_t loc, const char *id,
 static void explain_locations(engine *e, uint32_t sku, explain_vec *v)
 {
     for (size_t l = 0; l < e->cfg->n_locations; l++) {
-        const position *p = positions_get(&e->pos, sku, (uint16_t)l);
+        const position *p = e->loc_region[l] == CONFIG_LOCATION_GONE
+                                ? NULL /* removed by a reload: empty */
+                                : positions_get(&e->pos, sku, (uint16_t)l);
         engine_explain_loc *x = p ? explain_push(v) : NULL;
         if (x == NULL)
             continue;

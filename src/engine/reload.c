@@ -93,51 +93,39 @@ static atp_err engine_rules_diff(const config *running, const config *next,
     return ATP_OK;
 }
 
-/* The locations must be the engine's, in its order: only their regions may
- * differ (config_compare refuses any other change to them). */
-static bool engine_same_locations(const engine *e, const config *next)
-{
-    if (next->n_locations != e->cfg->n_locations ||
-        next->n_regions != e->n_regions)
-        return false;
-    for (size_t l = 0; l < next->n_locations; l++)
-        if (strcmp(next->locations[l].id, e->cfg->locations[l].id) != 0)
-            return false;
-    return true;
-}
 
 atp_err engine_rules_replace(engine *e, const config *running,
                              const config *next, engine_rules_report *report)
 {
     if (report != NULL)
         report->refused[0] = '\0';
-    if (!engine_same_locations(e, next)) {
+    size_t n_locs = e->cfg->n_locations;
+    uint16_t *loc_region = malloc((n_locs ? n_locs : 1) * 2 * sizeof *loc_region);
+    if (loc_region == NULL)
+        return ATP_E_NOMEM;
+    if (next->n_regions != e->n_regions ||
+        config_location_regions(e->cfg, next, loc_region) != next->n_locations) {
+        free(loc_region);
         if (report != NULL)
             snprintf(report->refused, sizeof report->refused,
-                     "locations added, removed or reordered: only a restart "
-                     "applies that");
+                     "a location added, or the regions changed: only a "
+                     "restart applies that");
         return ATP_E_CONFIG;
     }
     rules *r;
     atp_err err = engine_rules_build(next, &r);
-    if (err != ATP_OK)
+    if (err != ATP_OK) {
+        free(loc_region);
         return err;
+    }
     engine_rule_scope *scopes;
     size_t n_scopes;
     if ((err = engine_rules_diff(running, next, &scopes, &n_scopes)) !=
         ATP_OK) {
         rules_free(r);
+        free(loc_region);
         return err;
     }
-    size_t n_locs = e->cfg->n_locations;
-    uint16_t *loc_region = malloc((n_locs ? n_locs : 1) * 2 * sizeof *loc_region);
-    if (loc_region == NULL) {
-        rules_free(r);
-        free(scopes);
-        return ATP_E_NOMEM;
-    }
-    for (size_t l = 0; l < n_locs; l++)
-        loc_region[l] = (uint16_t)next->locations[l].region;
     engine_sync_waiter w;
     engine_waiter_init(&w);
     char why[sizeof report->refused] = "";

@@ -14,6 +14,11 @@
  * consume reservations where, all while reloc_seq is odd: a reader of
  * several rows sees the move whole or not at all.
  *
+ * A removed location (CONFIG_LOCATION_GONE) must have no stock: its
+ * positions are all zero, so nothing moves; the engine drops events still
+ * queued for it, and the ingest rejects new ones. A location named again
+ * (restored) comes back empty.
+ *
  * Reservations are per (SKU, region) and are not touched: a region that
  * loses supply below what it has reserved shows a shortfall, the formula's
  * usual answer (never a negative ATP).
@@ -28,13 +33,19 @@
 
 /* Stage -net / +net for every position of a moved location; returns how
  * many positions moved (room for all of them is reserved first). */
+static bool relocate_moves(const engine *e, const uint16_t *next, uint16_t loc)
+{
+    return next[loc] != e->loc_region[loc] &&
+           next[loc] != CONFIG_LOCATION_GONE &&
+           e->loc_region[loc] != CONFIG_LOCATION_GONE;
+}
+
 static atp_err relocate_stage(engine *e, const uint16_t *next, uint64_t *n_pos)
 {
     uint64_t n = 0;
     for (size_t i = 0; i < e->pos.cap; i++) {
         const position *p = &e->pos.slots[i];
-        if (p->key != 0 &&
-            next[position_loc(p)] != e->loc_region[position_loc(p)])
+        if (p->key != 0 && relocate_moves(e, next, position_loc(p)))
             n++;
     }
     *n_pos = n;
@@ -47,7 +58,7 @@ static atp_err relocate_stage(engine *e, const uint16_t *next, uint64_t *n_pos)
         if (p->key == 0)
             continue;
         uint16_t loc = position_loc(p);
-        if (next[loc] == e->loc_region[loc])
+        if (!relocate_moves(e, next, loc))
             continue;
         int64_t net = engine_position_net(e, p);
         if (net == 0)
@@ -90,15 +101,60 @@ static bool relocate_row_ok(void *ctx, uint32_t sku, uint32_t region,
     return false;
 }
 
+/* A location is removed only without stock: no position with a non-zero
+ * bucket or inbound, no lot. Its zero positions stay in memory; the next
+ * snapshot (main's reload asks for one at once) deletes their records, so
+ * the location comes back empty if a later reload or start names it
+ * again. */
+static atp_err relocate_check_removed(engine *e, const uint16_t *next,
+                                      char *why, size_t why_len)
+{
+    for (size_t l = 0; l < e->cfg->n_locations; l++) {
+        if (next[l] != CONFIG_LOCATION_GONE ||
+            e->loc_region[l] == CONFIG_LOCATION_GONE)
+            continue;
+        uint64_t stocked = 0;
+        for (size_t i = 0; i < e->pos.cap; i++) {
+            const position *p = &e->pos.slots[i];
+            if (p->key == 0 || position_loc(p) != l)
+                continue;
+            stocked += p->bucket[0] != 0 || p->bucket[1] != 0 ||
+                       p->bucket[2] != 0 || positions_inbound(&e->pos, p) != 0;
+        }
+        size_t lots = engine_lots_at(e, (uint16_t)l);
+        if (stocked > 0 || lots > 0) {
+            snprintf(why, why_len,
+                     "location %s cannot be removed: it still has stock "
+                     "(%llu SKUs with a non-zero on_hand, allocated, held or "
+                     "inbound; %zu inbound lots); its source must set them "
+                     "to 0 (and cancel or receive the lots) first",
+                     e->cfg->locations[l].id, (unsigned long long)stocked,
+                     lots);
+            return ATP_E_BAD_STATE;
+        }
+    }
+    return ATP_OK;
+}
+
 atp_err engine_relocate(engine *e, engine_rules_change *change)
 {
     change->moved = (engine_relocate_report){0};
-    for (size_t l = 0; l < e->cfg->n_locations; l++)
-        change->moved.locations += change->loc_region[l] != e->loc_region[l];
-    if (change->moved.locations == 0)
+    size_t changed = 0;
+    for (size_t l = 0; l < e->cfg->n_locations; l++) {
+        uint16_t was = e->loc_region[l], is = change->loc_region[l];
+        changed += was != is;
+        change->moved.locations +=
+            relocate_moves(e, change->loc_region, (uint16_t)l);
+        change->moved.removed += was != is && is == CONFIG_LOCATION_GONE;
+        change->moved.restored += was != is && was == CONFIG_LOCATION_GONE;
+    }
+    if (changed == 0)
         return ATP_OK;
-    atp_err err =
-        relocate_stage(e, change->loc_region, &change->moved.positions);
+    atp_err err = relocate_check_removed(e, change->loc_region, change->why,
+                                         change->why_len);
+    if (err != ATP_OK)
+        return err;
+    err = relocate_stage(e, change->loc_region, &change->moved.positions);
     if (err != ATP_OK) {
         engine_acc_discard(e);
         snprintf(change->why, change->why_len, "out of memory");
@@ -115,7 +171,9 @@ atp_err engine_relocate(engine *e, engine_rules_change *change)
 
 void engine_relocate_publish(engine *e, engine_rules_change *change)
 {
-    if (change->moved.locations == 0)
+    if (change->moved.locations + change->moved.removed +
+            change->moved.restored ==
+        0)
         return;
     size_t n = e->cfg->n_locations;
     memcpy(change->was, e->loc_region, n * sizeof *change->was);

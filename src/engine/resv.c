@@ -1260,7 +1260,7 @@ void resv_may_allocate_set(resv_table *t, const config *cfg,
             const config_authority *au = &cfg->sources[s].authority[a];
             uint32_t r = loc_region ? loc_region[au->location]
                                     : cfg->locations[au->location].region;
-            if (au->bucket == ATP_BUCKET_ALLOCATED)
+            if (au->bucket == ATP_BUCKET_ALLOCATED && r != CONFIG_LOCATION_GONE)
                 t->may_allocate[r * t->n_sources + s] = 1;
         }
 }

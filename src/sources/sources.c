@@ -53,6 +53,7 @@ struct sources {
     source *src;
     size_t n;
     uint16_t *authority; /* [location * ATP_AUTH_BUCKET_COUNT + bucket] = src + 1 */
+    _Atomic bool *gone;  /* [location]: removed by a reload */
     size_t n_locations;
     uint32_t n_regions;
     int64_t window_ms;
@@ -68,12 +69,15 @@ struct sources {
 /* The regions so has authority in, with the locations where cfg puts
  * them. Each flag is stored on its own: during a reload, a staleness check
  * may see one region's new flag and another's old one, for one check. */
-static void sources_feeds_set(source *so, const config *cfg)
+static void sources_feeds_set(source *so, const config *cfg,
+                              const uint16_t *loc_region)
 {
     for (size_t r = 0; r < cfg->n_regions; r++) {
         bool feeds = false;
-        for (size_t a = 0; a < so->cfg->n_authority && !feeds; a++)
-            feeds = cfg->locations[so->cfg->authority[a].location].region == r;
+        for (size_t a = 0; a < so->cfg->n_authority && !feeds; a++) {
+            uint32_t loc = so->cfg->authority[a].location;
+            feeds = (loc_region ? loc_region[loc] : cfg->locations[loc].region) == r;
+        }
         atomic_store_explicit(&so->feeds[r], feeds, memory_order_relaxed);
     }
 }
@@ -97,7 +101,8 @@ atp_err sources_alloc(const config *cfg, sources **out)
     s->src = calloc(s->n ? s->n : 1, sizeof *s->src);
     s->authority = calloc((s->n_locations ? s->n_locations : 1) * ATP_AUTH_BUCKET_COUNT,
                           sizeof *s->authority);
-    if (s->src == NULL || s->authority == NULL)
+    s->gone = calloc(s->n_locations ? s->n_locations : 1, sizeof *s->gone);
+    if (s->src == NULL || s->authority == NULL || s->gone == NULL)
         goto fail;
     for (size_t i = 0; i < s->n; i++) {
         source *so = &s->src[i];
@@ -114,7 +119,7 @@ atp_err sources_alloc(const config *cfg, sources **out)
             s->authority[au->location * ATP_AUTH_BUCKET_COUNT + au->bucket] =
                 (uint16_t)(i + 1);
         }
-        sources_feeds_set(so, cfg);
+        sources_feeds_set(so, cfg, NULL);
     }
     *out = s;
     return ATP_OK;
@@ -144,6 +149,7 @@ void sources_free(sources *s)
     }
     free(s->src);
     free(s->authority);
+    free(s->gone);
     free(s);
 }
 
@@ -333,16 +339,24 @@ void sources_tick(sources *s, int64_t now_ms, const sources_io *io)
     }
 }
 
-void sources_reload(sources *s, const config *next)
+void sources_reload(sources *s, const config *next, const uint16_t *loc_region)
 {
+    for (size_t l = 0; l < s->n_locations; l++)
+        atomic_store_explicit(&s->gone[l], loc_region[l] == CONFIG_LOCATION_GONE,
+                              memory_order_relaxed);
     for (size_t i = 0; i < s->n && i < next->n_sources; i++) {
         atomic_store_explicit(&s->src[i].heartbeat_timeout_ms,
                               next->sources[i].heartbeat_timeout_ms,
                               memory_order_relaxed);
-        if (next->n_regions == s->n_regions &&
-            next->n_locations == s->n_locations)
-            sources_feeds_set(&s->src[i], next);
+        if (next->n_regions == s->n_regions)
+            sources_feeds_set(&s->src[i], next, loc_region);
     }
+}
+
+bool sources_location_gone(const sources *s, uint32_t location)
+{
+    return location < s->n_locations &&
+           atomic_load_explicit(&s->gone[location], memory_order_relaxed);
 }
 
 void sources_heartbeat(sources *s, uint32_t src, int64_t now_ms)

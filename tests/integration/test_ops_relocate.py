@@ -15,6 +15,11 @@
    `explain` puts Lm, its lot and the source erp (authority at Lm only)
    in rb.
 4. An event at Lm after the restart counts in rb.
+5. Lz removed from the file: refused while it has stock; applied once its
+   source set it to 0; an event naming it is then rejected and counted
+   (`unknown_location`), the answers equal the model.
+6. kill -9 right after, restart: nothing skipped (the reload's snapshot
+   stored Lz's zero position, which deletes its record), the same answers.
 
 Label: integration, ops, correctness. Bounded: about 10 s (x4 under
 sanitizers).
@@ -68,12 +73,12 @@ def explained(c):
 
 
 def main(h):
-    wms = harness.source_entry("wms", [(["La", "Lb", "Lm"], ["on_hand", "inbound"])])
+    wms = harness.source_entry("wms", [(["La", "Lb", "Lm", "Lz"], ["on_hand", "inbound"])])
     # erp has authority at Lm only: it feeds whichever region Lm is in.
     erp = harness.source_entry("erp", [(["Lm"], ["held"])])
     cfg = harness.build_config(
         h, [{"id": "ra"}, {"id": "rb", "inbound_horizon": "1d"}],
-        [("La", "ra"), ("Lb", "rb"), ("Lm", "ra")], [wms, erp])
+        [("La", "ra"), ("Lb", "rb"), ("Lm", "ra"), ("Lz", "ra")], [wms, erp])
     configured = dict(cfg["service"])
     d = h.start_atpd(cfg)
     ck = harness.Checks(h)
@@ -83,7 +88,7 @@ def main(h):
 
     # 1. Stock, a lot, a reservation; all stored.
     on_hand = {("X", "La"): 10, ("X", "Lb"): 20, ("X", "Lm"): 7,
-               ("Y", "Lm"): 100, ("Y", "Lb"): 1, ("Z", "La"): 4}
+               ("Y", "Lm"): 100, ("Y", "Lb"): 1, ("Z", "La"): 4, ("Z", "Lz"): 3}
     lots = {("X", "Lm"): 6}
     events = [[2, s, loc, 0, q] for (s, loc), q in sorted(on_hand.items())]
     events.append([6, "X", "Lm", "PO-1", 6, harness.now_ms()])
@@ -138,6 +143,46 @@ def main(h):
     harness.wait_until(lambda: c.atp("Y", "rb")["supply"] == 91, 5, 0.02,
                        "Y/rb after an event at Lm")
     ck.eq(answers(c), model(d.cfg, on_hand, lots, reserved), "answers after the event")
+
+    # 5. Lz removed from the file (and from wms's authority): refused
+    #    while it has stock, applied once its source set it to 0; then an
+    #    event naming it is rejected as naming an unknown location.
+    d.cfg["locations"] = [l for l in d.cfg["locations"] if l["id"] != "Lz"]
+    d.cfg["sources"][0]["authority"][0]["locations"].remove("Lz")
+    write_config(d, configured)
+    log = Log(d)
+    os.kill(d.pid, signal.SIGHUP)
+    log.wait("reload refused", "Lz with stock")
+    with open(d.stderr_path, "rb") as f:
+        text = f.read().decode("utf-8", "replace")
+    ck.check("location Lz cannot be removed: it still has stock (1 SKUs" in text,
+             "the refusal says why")
+    ck.eq(c.atp("Z", "ra")["supply"], 7, "Z/ra: Lz still counted after the refusal")
+    pub.send_payload(pub.next_batch("wms", [[2, "Z", "Lz", 0, 0]])[1])
+    pub.wait_applied("wms")
+    del on_hand[("Z", "Lz")]
+    os.kill(d.pid, signal.SIGHUP)
+    line = log.wait("reload applied", "Lz empty")
+    ck.check(", 1 removed," in line, "the summary counts the removal: %s" % line)
+    unknown = c.sources()["wms"]["unknown_location"]
+    pub.send_payload(pub.next_batch("wms", [[2, "Z", "Lz", 0, 5]])[1])
+    harness.wait_until(lambda: c.sources()["wms"]["unknown_location"] > unknown, 5, 0.02,
+                       "the event naming Lz rejected and counted")
+    want = model(d.cfg, on_hand, lots, reserved)
+    ck.eq(answers(c), want, "answers after the removal")
+
+    # 6. kill -9 right after; Lz's record was deleted by the reload's snapshot.
+    d.kill9()
+    d.start()
+    c.close()
+    c = harness.Client(d.query_port, d=d)
+    with open(d.stderr_path, "rb") as f:
+        text = f.read().decode("utf-8", "replace")
+    last = text[text.rfind(" starting: "):]
+    ck.check("restored 6 positions" in last and "skipped" not in last,
+             "Lz's zero position was deleted from the store by the reload's "
+             "snapshot: nothing to skip:\n%s" % harness.tail(d.stderr_path, 5))
+    ck.eq(answers(c), want, "answers after the removal, kill -9 and a restart")
 
     pub.close()
     c.close()

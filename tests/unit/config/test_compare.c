@@ -3,9 +3,11 @@
  * reports nothing for what a reload applies (buffer rules, a location's
  * region, heartbeat timeouts, service.log_*), CONFIG_CHANGE_RESTART for
  * each start-up key that changed and for a location's type, and
- * CONFIG_CHANGE_REFUSED for a changed structure: a location added, removed
- * or reordered, a region added, a channel, a source's authority, a
- * region's inbound_horizon, a source added.
+ * CONFIG_CHANGE_REFUSED for a changed structure: a location added, a
+ * region added, a channel, a source's authority over a location that
+ * stays, a region's inbound_horizon, a source added. A location removed
+ * (with its authority entries) or the locations in another order are not
+ * reported.
  * Labels: unit, ops (issues 15, 16).
  */
 #include "config_test.h"
@@ -108,14 +110,37 @@ static void test_structure(void **state)
         "service: {data_dir: /tmp/a}\n" BASE_PLACES
         "locations: [{id: dc-us, region: us}, {id: dc-eu, region: eu},"
         " {id: dc-x, region: eu}]\n");
-    assert_string_equal(s.text, "refused: locations: 2 -> 3 (adding or "
-                                "removing a location)");
-    s = test_diff(
-        "service: {data_dir: /tmp/a}\n" BASE_PLACES
-        "locations: [{id: dc-eu, region: eu}, {id: dc-us, region: us}]\n");
-    assert_string_equal(s.text, "refused: locations: location 1 is dc-eu, was "
-                                "dc-us (adding, removing or reordering "
-                                "locations)");
+    assert_string_equal(s.text,
+                        "refused: locations: dc-x added (adding a location)");
+    /* Locations match by id: another order is no change. */
+    s = test_diff("service: {data_dir: /tmp/a}\n" BASE_PLACES
+                  "locations: [{id: dc-eu, region: eu}, {id: dc-us, region: us}]\n"
+                  "buffers: [{units: 1}]\n");
+    assert_string_equal(s.text, "");
+    /* A location removed, with the authority entries naming it: applied
+     * by the engine. */
+    s = test_diff("service: {data_dir: /tmp/a}\n"
+                  "regions: [{id: us}, {id: eu}]\n"
+                  "channels: [web]\n"
+                  "sources:\n"
+                  "  - id: wms\n"
+                  "    heartbeat_timeout: 5s\n"
+                  "    authority: [{locations: [dc-eu], buckets: [on_hand]}]\n"
+                  "locations: [{id: dc-eu, region: eu}]\n"
+                  "buffers: [{units: 1}]\n");
+    assert_string_equal(s.text, "");
+    /* ... but not with the authority over a location that stays. */
+    s = test_diff("service: {data_dir: /tmp/a}\n"
+                  "regions: [{id: us}, {id: eu}]\n"
+                  "channels: [web]\n"
+                  "sources:\n"
+                  "  - id: wms\n"
+                  "    heartbeat_timeout: 5s\n"
+                  "    authority: [{locations: [dc-eu], buckets: [held]}]\n"
+                  "locations: [{id: dc-eu, region: eu}]\n"
+                  "buffers: [{units: 1}]\n");
+    assert_string_equal(s.text, "refused: sources: source wms: id, resync or "
+                                "authority changed");
     s = test_diff(
         "service: {data_dir: /tmp/a}\n"
         "regions: [{id: us}, {id: eu}, {id: ap}]\n"

@@ -6,9 +6,11 @@
  * the new region, reservations keep their quantities (a region left below
  * what it reserved shows a shortfall, ATP 0, never negative); a move that
  * would take a supply beyond 2^53-1 is refused with nothing changed (rules
- * included); and a reader of several rows never sees the location counted
- * in both regions or in neither while moves run (the overlaps are counted,
- * so the test cannot pass without readers running during moves).
+ * included); a location is removed only without stock (refused while it
+ * has some), events still coming for it are dropped, and named again it
+ * comes back empty; and a reader of several rows never sees the location
+ * counted in both regions or in neither while moves run (the overlaps are
+ * counted, so the test cannot pass without readers running during moves).
  * Threads: the test thread; the engine thread applies; a reader thread.
  * Labels: unit, ops, correctness (issues 15, 16).
  */
@@ -225,6 +227,50 @@ static void test_bound_refused(void **state)
     test_end(&f);
 }
 
+/* dc2 removed. */
+static const char test_z[] =
+    TEST_HEAD "locations: [{id: dc3, region: eu}, {id: dc1, region: us}]\n";
+
+static void test_remove(void **state)
+{
+    (void)state;
+    test_fix f = {0};
+    engine *e = test_begin(&f, test_x, test_y);
+    test_set(e, "A", 1, 4); /* dc2 */
+    test_set(e, "A", 0, 2); /* dc1 */
+
+    /* dc2 to eu (y), then removed (z) with stock: refused, nothing
+     * changed. */
+    engine_rules_report rep;
+    assert_int_equal(engine_rules_replace(e, &f.x, &f.y, &rep), ATP_OK);
+    config z;
+    test_load(&z, test_z);
+    assert_int_equal(engine_rules_replace(e, &f.y, &z, &rep), ATP_E_BAD_STATE);
+    assert_non_null(strstr(rep.refused, "location dc2 cannot be removed: it "
+                                        "still has stock (1 SKUs"));
+    assert_int_equal(test_ask(e, "A", 1).supply, 4); /* dc2 still in eu */
+    assert_int_equal(test_ask(e, "A", 1).atp, 3);    /* y's rule still */
+
+    /* Emptied by its source: removed; later events there are dropped. */
+    test_set(e, "A", 1, 0);
+    assert_int_equal(engine_rules_replace(e, &f.y, &z, &rep), ATP_OK);
+    assert_int_equal(rep.moved.removed, 1);
+    assert_int_equal(rep.moved.locations, 0);
+    test_set(e, "A", 1, 9);
+    assert_int_equal(test_ask(e, "A", 0).supply, 2);
+    assert_int_equal(test_ask(e, "A", 1).supply, 0);
+
+    /* Named again (in us): empty, then counted in us. */
+    assert_int_equal(engine_rules_replace(e, &z, &f.x, &rep), ATP_OK);
+    assert_int_equal(rep.moved.restored, 1);
+    assert_int_equal(test_ask(e, "A", 0).supply, 2);
+    test_set(e, "A", 1, 3);
+    assert_int_equal(test_ask(e, "A", 0).supply, 5);
+
+    config_fini(&z);
+    test_end(&f);
+}
+
 /* ---- atomicity: readers of several rows ------------------------------------
  */
 
@@ -324,6 +370,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_move_with_reservations),
         cmocka_unit_test(test_bound_refused),
+        cmocka_unit_test(test_remove),
         cmocka_unit_test(test_readers_see_whole_moves),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
