@@ -136,8 +136,8 @@ size_t config_location_regions(const config *running, const config *next,
     size_t matched = 0;
     for (size_t i = 0; i < running->n_locations; i++) {
         long k = config_location_in(next, running->locations[i].id);
-        out[i] = k < 0 ? CONFIG_LOCATION_GONE
-                       : (uint16_t)next->locations[k].region;
+        out[i] =
+            k < 0 ? CONFIG_LOCATION_GONE : (uint16_t)next->locations[k].region;
         matched += k >= 0;
     }
     return matched;

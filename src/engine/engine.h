@@ -295,14 +295,18 @@ typedef struct engine_rules_report {
     uint64_t rows_marked;  /* rows visited for the change feed (an upper
                               bound; a row already marked counts too) */
     engine_relocate_report moved;
-    char refused[320]; /* ATP_E_BAD_QTY: why the move was refused */
+    char refused[320]; /* why the command was refused ("" if it was not) */
 } engine_rules_report;
 
 /* engine_rules_replace makes next's buffer rules and the region of each of
- * its locations the engine's (a reload). next must have running's regions,
- * channels and locations (ids and order; config_compare refuses a reload
- * that changes them); running is the configuration whose rules are in
- * force, for the difference. Both are applied by the engine thread as one
+ * its locations the engine's (a reload). next must have running's regions
+ * and channels, and no location the engine started without (locations are
+ * matched by id: config_location_regions; config_compare refuses the
+ * rest); running is the configuration whose rules are in force, for the
+ * difference. A location next does not list is removed, only if it has no
+ * stock (ATP_E_BAD_STATE, report->refused says which, otherwise): the
+ * engine drops later events naming it; named again, it comes back
+ * empty. Both are applied by the engine thread as one
  * command, so each grant and batch sees either the old rules and regions or
  * the new. A location whose region changes takes its positions along: the
  * net of each leaves its (SKU, old region) row and joins its (SKU, new
@@ -313,8 +317,8 @@ typedef struct engine_rules_report {
  * Rows under a changed rule or with moved supply are marked for the change
  * feed. Blocks until done; any thread but the engine's; neither config is
  * kept. Returns ATP_E_BAD_QTY when a move would take a row's supply beyond
- * +-ATP_QTY_SUM_MAX (report->refused says which), ATP_E_CONFIG when next's
- * locations are not running's, ATP_E_BUSY when the engine stopped first,
+ * +-ATP_QTY_SUM_MAX (report->refused says which), ATP_E_CONFIG when next
+ * adds a location or changes the regions, ATP_E_BUSY when the engine stopped first,
  * ATP_E_NOMEM; then nothing changed. report may be NULL. */
 atp_err engine_rules_replace(engine *e, const config *running, const config *next,
                              engine_rules_report *report);

@@ -93,18 +93,19 @@ static atp_err engine_rules_diff(const config *running, const config *next,
     return ATP_OK;
 }
 
-
 atp_err engine_rules_replace(engine *e, const config *running,
                              const config *next, engine_rules_report *report)
 {
     if (report != NULL)
         report->refused[0] = '\0';
     size_t n_locs = e->cfg->n_locations;
-    uint16_t *loc_region = malloc((n_locs ? n_locs : 1) * 2 * sizeof *loc_region);
+    uint16_t *loc_region =
+        malloc((n_locs ? n_locs : 1) * 2 * sizeof *loc_region);
     if (loc_region == NULL)
         return ATP_E_NOMEM;
     if (next->n_regions != e->n_regions ||
-        config_location_regions(e->cfg, next, loc_region) != next->n_locations) {
+        config_location_regions(e->cfg, next, loc_region) !=
+            next->n_locations) {
         free(loc_region);
         if (report != NULL)
             snprintf(report->refused, sizeof report->refused,
@@ -152,7 +153,6 @@ atp_err engine_rules_replace(engine *e, const config *running,
     }
     return err;
 }
-
 
 /* ---- engine thread ------------------------------------------------------ */
 
