@@ -118,27 +118,22 @@ static void test_structure(void **state)
                   "buffers: [{units: 1}]\n");
     assert_string_equal(s.text, "");
     /* A location removed, with the authority entries naming it: applied
-     * by the engine. */
-    s = test_diff("service: {data_dir: /tmp/a}\n"
-                  "regions: [{id: us}, {id: eu}]\n"
-                  "channels: [web]\n"
-                  "sources:\n"
-                  "  - id: wms\n"
-                  "    heartbeat_timeout: 5s\n"
-                  "    authority: [{locations: [dc-eu], buckets: [on_hand]}]\n"
-                  "locations: [{id: dc-eu, region: eu}]\n"
-                  "buffers: [{units: 1}]\n");
+     * by the engine; but not with the authority over a location that
+     * stays changed. */
+#define ONLY_DC_EU(buckets)                                                    \
+    "service: {data_dir: /tmp/a}\n"                                            \
+    "regions: [{id: us}, {id: eu}]\n"                                          \
+    "channels: [web]\n"                                                        \
+    "sources:\n"                                                               \
+    "  - id: wms\n"                                                            \
+    "    heartbeat_timeout: 5s\n"                                              \
+    "    authority: [{locations: [dc-eu], buckets: [" buckets "]}]\n"          \
+    "locations: [{id: dc-eu, region: eu}]\n"                                   \
+    "buffers: [{units: 1}]\n"
+    s = test_diff(ONLY_DC_EU("on_hand"));
     assert_string_equal(s.text, "");
-    /* ... but not with the authority over a location that stays. */
-    s = test_diff("service: {data_dir: /tmp/a}\n"
-                  "regions: [{id: us}, {id: eu}]\n"
-                  "channels: [web]\n"
-                  "sources:\n"
-                  "  - id: wms\n"
-                  "    heartbeat_timeout: 5s\n"
-                  "    authority: [{locations: [dc-eu], buckets: [held]}]\n"
-                  "locations: [{id: dc-eu, region: eu}]\n"
-                  "buffers: [{units: 1}]\n");
+    s = test_diff(ONLY_DC_EU("held"));
+#undef ONLY_DC_EU
     assert_string_equal(s.text, "refused: sources: source wms: id, resync or "
                                 "authority changed");
     s = test_diff(
