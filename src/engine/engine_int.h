@@ -340,8 +340,11 @@ void engine_relocate_publish(engine *e, engine_rules_change *change);
  * count again under their new region's horizon (engine thread). */
 void engine_lots_relocated(engine *e, const uint16_t *old_region,
                            int64_t now_ms);
-/* engine_lots_at: how many lots location loc has (engine thread). */
+/* engine_lots_at: how many lots location loc has; engine_lots_first: a
+ * location that next removes (CONFIG_LOCATION_GONE) and that has a lot,
+ * into *loc (false: none). Engine thread. */
 size_t engine_lots_at(const engine *e, uint16_t loc);
+bool engine_lots_first(const engine *e, const uint16_t *next, uint16_t *loc);
 
 /* lots.c (engine thread; loading: main thread before start): */
 atp_err engine_lots_init(engine_lots *l);

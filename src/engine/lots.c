@@ -454,6 +454,18 @@ size_t engine_lots_at(const engine *e, uint16_t loc)
     return n;
 }
 
+bool engine_lots_first(const engine *e, const uint16_t *next, uint16_t *loc)
+{
+    for (size_t i = 0; i < e->lots.cap; i++)
+        for (const engine_lot *x = e->lots.buckets[i]; x != NULL; x = x->next)
+            if (next[x->loc] == CONFIG_LOCATION_GONE &&
+                e->loc_region[x->loc] != CONFIG_LOCATION_GONE) {
+                *loc = x->loc;
+                return true;
+            }
+    return false;
+}
+
 void engine_lots_relocated(engine *e, const uint16_t *old_region, int64_t now)
 {
     const config *cfg = e->cfg;

@@ -106,34 +106,53 @@ static bool relocate_row_ok(void *ctx, uint32_t sku, uint32_t region,
  * snapshot (main's reload asks for one at once) deletes their records, so
  * the location comes back empty if a later reload or start names it
  * again. */
+static bool relocate_removes(const engine *e, const uint16_t *next,
+                             uint16_t loc)
+{
+    return next[loc] == CONFIG_LOCATION_GONE &&
+           e->loc_region[loc] != CONFIG_LOCATION_GONE;
+}
+
+static bool relocate_stocked(const engine *e, const position *p)
+{
+    return p->bucket[0] != 0 || p->bucket[1] != 0 || p->bucket[2] != 0 ||
+           positions_inbound(&e->pos, p) != 0;
+}
+
+/* One pass over the positions and one over the lots, whatever the number
+ * of locations removed; the message names the first one found with
+ * stock. */
 static atp_err relocate_check_removed(engine *e, const uint16_t *next,
                                       char *why, size_t why_len)
 {
-    for (size_t l = 0; l < e->cfg->n_locations; l++) {
-        if (next[l] != CONFIG_LOCATION_GONE ||
-            e->loc_region[l] == CONFIG_LOCATION_GONE)
-            continue;
-        uint64_t stocked = 0;
-        for (size_t i = 0; i < e->pos.cap; i++) {
-            const position *p = &e->pos.slots[i];
-            if (p->key == 0 || position_loc(p) != l)
-                continue;
-            stocked += p->bucket[0] != 0 || p->bucket[1] != 0 ||
-                       p->bucket[2] != 0 || positions_inbound(&e->pos, p) != 0;
-        }
-        size_t lots = engine_lots_at(e, (uint16_t)l);
-        if (stocked > 0 || lots > 0) {
-            snprintf(why, why_len,
-                     "location %s cannot be removed: it still has stock "
-                     "(%llu SKUs with a non-zero on_hand, allocated, held or "
-                     "inbound; %zu inbound lots); its source must set them "
-                     "to 0 (and cancel or receive the lots) first",
-                     e->cfg->locations[l].id, (unsigned long long)stocked,
-                     lots);
-            return ATP_E_BAD_STATE;
-        }
+    uint32_t bad = UINT32_MAX;
+    for (size_t i = 0; i < e->pos.cap && bad == UINT32_MAX; i++) {
+        const position *p = &e->pos.slots[i];
+        if (p->key != 0 && relocate_removes(e, next, position_loc(p)) &&
+            relocate_stocked(e, p))
+            bad = position_loc(p);
     }
-    return ATP_OK;
+    if (bad == UINT32_MAX) {
+        uint16_t at;
+        if (engine_lots_first(e, next, &at))
+            bad = at;
+    }
+    if (bad == UINT32_MAX)
+        return ATP_OK;
+    uint64_t stocked = 0;
+    for (size_t i = 0; i < e->pos.cap; i++) {
+        const position *p = &e->pos.slots[i];
+        stocked +=
+            p->key != 0 && position_loc(p) == bad && relocate_stocked(e, p);
+    }
+    snprintf(why, why_len,
+             "location %s cannot be removed: it still has stock (%llu SKUs "
+             "with a non-zero on_hand, allocated, held or inbound; %zu "
+             "inbound lots); its source must set them to 0 (and cancel or "
+             "receive the lots) first",
+             e->cfg->locations[bad].id, (unsigned long long)stocked,
+             engine_lots_at(e, (uint16_t)bad));
+    return ATP_E_BAD_STATE;
 }
 
 atp_err engine_relocate(engine *e, engine_rules_change *change)
