@@ -81,6 +81,22 @@ static void test_set(engine *e, const char *sku, uint16_t loc, int64_t v)
     assert_int_equal(engine_sync(e), ATP_OK);
 }
 
+/* Lot PO-1 of A at dc2: added (5, due now) or cancelled. */
+static void test_lot(engine *e, uint8_t kind)
+{
+    engine_event ev = {.kind = kind,
+                       .location = 1,
+                       .sku = "A",
+                       .sku_len = 1,
+                       .ref = "PO-1",
+                       .ref_len = 4,
+                       .value = 5,
+                       .eta_ms = 1};
+    engine_batch b = {.events = &ev, .n = 1, .release = test_release};
+    assert_int_equal(engine_submit(e, &b), ATP_OK);
+    assert_int_equal(engine_sync(e), ATP_OK);
+}
+
 static engine_answer test_ask(engine *e, const char *sku, uint32_t region)
 {
     engine_answer a;
@@ -251,8 +267,16 @@ static void test_remove(void **state)
     assert_int_equal(test_ask(e, "A", 1).supply, 4); /* dc2 still in eu */
     assert_int_equal(test_ask(e, "A", 1).atp, 3);    /* y's rule still */
 
-    /* Emptied by its source: removed; later events there are dropped. */
+    /* Emptied by its source but for an inbound lot: still refused. */
     test_set(e, "A", 1, 0);
+    test_lot(e, ATP_EV_LOT_ADD);
+    assert_int_equal(engine_rules_replace(e, &f.y, &z, &rep), ATP_E_BAD_STATE);
+    assert_non_null(strstr(rep.refused, "(0 SKUs with a non-zero on_hand, "
+                                        "allocated, held or inbound; 1 inbound "
+                                        "lots)"));
+
+    /* The lot cancelled: removed; later events there are dropped. */
+    test_lot(e, ATP_EV_LOT_CANCEL);
     assert_int_equal(engine_rules_replace(e, &f.y, &z, &rep), ATP_OK);
     assert_int_equal(rep.moved.removed, 1);
     assert_int_equal(rep.moved.locations, 0);
