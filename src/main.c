@@ -446,8 +446,8 @@ static int atpd_load_config(const atpd_args *a, config *cfg)
 
 /* What SIGHUP works with (main thread): the configuration the modules were
  * built from (its structure and start-up keys stay in force until a
- * restart) and the last one a reload applied, whose rules, heartbeat
- * timeouts and log settings are in force. */
+ * restart) and the last one a reload applied, whose rules, location
+ * regions, heartbeat timeouts and log settings are in force. */
 typedef struct atpd_reload {
     const atpd_args *args;
     const config *started;
@@ -471,8 +471,9 @@ static void atpd_reload_report(void *ctx, config_change kind, const char *what)
     }
 }
 
-/* atpd_reload_run: SIGHUP. Applies the new file's buffer rules (through
- * the engine thread, atomically), heartbeat timeouts and log settings, or
+/* atpd_reload_run: SIGHUP. Applies the new file's buffer rules and
+ * location regions (through the engine thread, as one command), heartbeat
+ * timeouts and log settings, or
  * nothing at all when the file is invalid or changes the structure. Never
  * stops atpd. */
 static void atpd_reload_run(atpd_reload *r)
@@ -496,22 +497,42 @@ static void atpd_reload_run(atpd_reload *r)
         config_fini(&next);
         return;
     }
-    engine_rules_report rep;
+    engine_rules_report rep = {0};
     const config *in_force = r->have_last ? &r->last : r->started;
     atp_err err = engine_rules_replace(r->eng, in_force, &next, &rep);
     if (err != ATP_OK) {
-        log_error("atpd", "reload refused: buffer rules not replaced: %s; the "
-                  "running configuration stays in force", atp_err_message(err));
+        log_error("atpd", "reload refused: buffer rules and location regions "
+                  "not replaced: %s%s%s; the running configuration stays in "
+                  "force", atp_err_message(err), rep.refused[0] ? ": " : "",
+                  rep.refused);
         config_fini(&next);
         return;
     }
-    sources_reload(r->src, &next);
+    uint16_t *loc_region =
+        malloc((r->started->n_locations ? r->started->n_locations : 1) *
+               sizeof *loc_region);
+    if (loc_region != NULL) { /* else the sources keep their regions */
+        config_location_regions(r->started, &next, loc_region);
+        sources_reload(r->src, &next, loc_region);
+        free(loc_region);
+    }
     atpd_runtime_configure(&next);
+    /* A removed location's positions are zero now: a snapshot deletes
+     * their records, so they cannot come back with old stock if the
+     * location is named again (a restart after a kill -9 included). */
+    if (rep.moved.removed > 0 && (err = engine_snapshot_now(r->eng)) != ATP_OK)
+        log_warn("atpd", "reload: the snapshot after removing locations was "
+                 "not stored (%s); it is retried every snapshot_interval",
+                 atp_err_message(err));
     log_info("atpd", "reload applied: %zu buffer rules (%zu added, removed or "
-             "changed; %llu rows marked for the change feed), %zu source "
-             "heartbeat timeouts, log level %s, log format %s",
+             "changed; %llu rows marked for the change feed), %zu locations "
+             "moved to another region (%llu positions, %llu rows changed), "
+             "%zu removed, %zu named again, %zu source heartbeat timeouts, "
+             "log level %s, log format %s",
              rep.rules, rep.scopes_changed, (unsigned long long)rep.rows_marked,
-             next.n_sources, next.service.log_level,
+             rep.moved.locations, (unsigned long long)rep.moved.positions,
+             (unsigned long long)rep.moved.rows, rep.moved.removed,
+             rep.moved.restored, next.n_sources, next.service.log_level,
              next.service.log_json ? "json" : "text");
     if (r->have_last)
         config_fini(&r->last);

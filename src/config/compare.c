@@ -5,8 +5,10 @@
  */
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "common/names.h"
 #include "config/config.h"
 
 /* The service and reservations keys read once at start: a change is
@@ -120,28 +122,96 @@ static bool config_regions_differ(const config *a, const config *b, char *buf,
     return false;
 }
 
+/* Location id -> index of one configuration: a hash map (common/names.h),
+ * so that a reload of 65535 locations compares in linear time; a linear
+ * search if the map cannot be built (out of memory). */
+typedef struct config_loc_map {
+    const config *c;
+    const char **ids;
+    names m;
+    bool ok;
+} config_loc_map;
+
+static void config_loc_map_init(config_loc_map *lm, const config *c)
+{
+    lm->c = c;
+    lm->ok = false;
+    lm->ids = malloc((c->n_locations ? c->n_locations : 1) * sizeof *lm->ids);
+    if (lm->ids == NULL)
+        return;
+    for (size_t i = 0; i < c->n_locations; i++)
+        lm->ids[i] = c->locations[i].id;
+    lm->ok = names_init(&lm->m, lm->ids, c->n_locations) == ATP_OK;
+}
+
+static void config_loc_map_fini(config_loc_map *lm)
+{
+    if (lm->ok)
+        names_fini(&lm->m);
+    free(lm->ids);
+}
+
+/* The index of the location id in lm's configuration, or -1. */
+static long config_loc_find(const config_loc_map *lm, const char *id)
+{
+    if (lm->ok)
+        return (long)names_find(&lm->m, id, strlen(id));
+    for (size_t i = 0; i < lm->c->n_locations; i++)
+        if (strcmp(lm->c->locations[i].id, id) == 0)
+            return (long)i;
+    return -1;
+}
+
+size_t config_location_regions(const config *running, const config *next,
+                               uint16_t *out)
+{
+    config_loc_map lm;
+    config_loc_map_init(&lm, next);
+    size_t matched = 0;
+    for (size_t i = 0; i < running->n_locations; i++) {
+        long k = config_loc_find(&lm, running->locations[i].id);
+        out[i] =
+            k < 0 ? CONFIG_LOCATION_GONE : (uint16_t)next->locations[k].region;
+        matched += k >= 0;
+    }
+    config_loc_map_fini(&lm);
+    return matched;
+}
+
+/* A location's region is applied by a reload (the engine moves its stock),
+ * and so is a location removed; a location added is not. */
 static bool config_locations_differ(const config *a, const config *b, char *buf,
                                     size_t n)
 {
-    if (a->n_locations != b->n_locations) {
-        snprintf(buf, n, "locations: %zu -> %zu", a->n_locations,
-                 b->n_locations);
-        return true;
-    }
+    config_loc_map lm;
+    config_loc_map_init(&lm, a);
+    bool added = false;
+    for (size_t i = 0; !added && i < b->n_locations; i++)
+        if ((added = config_loc_find(&lm, b->locations[i].id) < 0))
+            snprintf(buf, n, "locations: %s added (adding a location)",
+                     b->locations[i].id);
+    config_loc_map_fini(&lm);
+    return added;
+}
+
+/* A location's type is only shown (explain): it stays until a restart. */
+static void config_location_types(const config *a, const config *b,
+                                  config_change_fn report, void *ctx,
+                                  size_t *count)
+{
+    char buf[512];
+    config_loc_map lm;
+    config_loc_map_init(&lm, b);
     for (size_t i = 0; i < a->n_locations; i++) {
-        const config_location *x = &a->locations[i], *y = &b->locations[i];
-        if (strcmp(x->id, y->id) != 0 || !config_str_eq(x->type, y->type)) {
-            snprintf(buf, n, "locations: location %zu (%s) changed", i + 1,
-                     x->id);
-            return true;
-        }
-        if (x->region != y->region) {
-            snprintf(buf, n, "locations: %s moves from region %s to %s", x->id,
-                     a->regions[x->region].id, b->regions[y->region].id);
-            return true;
+        long k = config_loc_find(&lm, a->locations[i].id);
+        const config_location *x = &a->locations[i];
+        if (k >= 0 && !config_str_eq(x->type, b->locations[k].type)) {
+            snprintf(buf, sizeof buf, "locations[%s].type", x->id);
+            report(ctx, CONFIG_CHANGE_RESTART, buf);
+            (*count)++;
         }
     }
-    return false;
+    config_loc_map_fini(&lm);
 }
 
 static bool config_channels_differ(const config *a, const config *b, char *buf,
@@ -155,6 +225,24 @@ static bool config_channels_differ(const config *a, const config *b, char *buf,
     return differ;
 }
 
+/* Whether (location, bucket) is one of src's pairs (sorted by both). */
+static int config_authority_cmp(const void *pa, const void *pb)
+{
+    const config_authority *x = pa, *y = pb;
+    if (x->location != y->location)
+        return x->location < y->location ? -1 : 1;
+    return (x->bucket > y->bucket) - (x->bucket < y->bucket);
+}
+
+static bool config_source_has(const config_source *src, uint32_t location,
+                              uint8_t bucket)
+{
+    config_authority key = {location, bucket};
+    return src->n_authority > 0 &&
+           bsearch(&key, src->authority, src->n_authority,
+                   sizeof *src->authority, config_authority_cmp) != NULL;
+}
+
 static bool config_sources_differ(const config *a, const config *b, char *buf,
                                   size_t n)
 {
@@ -162,21 +250,34 @@ static bool config_sources_differ(const config *a, const config *b, char *buf,
         snprintf(buf, n, "sources: %zu -> %zu", a->n_sources, b->n_sources);
         return true;
     }
-    for (size_t i = 0; i < a->n_sources; i++) {
+    config_loc_map lm;
+    config_loc_map_init(&lm, b);
+    bool any = false;
+    for (size_t i = 0; !any && i < a->n_sources; i++) {
         const config_source *x = &a->sources[i], *y = &b->sources[i];
-        bool differ = strcmp(x->id, y->id) != 0 || x->resync != y->resync ||
-                      x->n_authority != y->n_authority;
-        for (size_t k = 0; !differ && k < x->n_authority; k++)
-            differ = x->authority[k].location != y->authority[k].location ||
-                     x->authority[k].bucket != y->authority[k].bucket;
+        bool differ = strcmp(x->id, y->id) != 0 || x->resync != y->resync;
+        /* The same pairs over the locations that stay (matched by id); a
+         * removed location's pairs go with it. */
+        size_t kept = 0;
+        for (size_t k = 0; !differ && k < x->n_authority; k++) {
+            long loc =
+                config_loc_find(&lm, a->locations[x->authority[k].location].id);
+            if (loc < 0)
+                continue;
+            kept++;
+            differ =
+                !config_source_has(y, (uint32_t)loc, x->authority[k].bucket);
+        }
+        differ = differ || kept != y->n_authority;
         if (differ) {
             snprintf(buf, n,
                      "sources: source %s: id, resync or authority changed",
                      x->id);
-            return true;
+            any = true;
         }
     }
-    return false;
+    config_loc_map_fini(&lm);
+    return any;
 }
 
 size_t config_compare(const config *running, const config *next,
@@ -184,7 +285,8 @@ size_t config_compare(const config *running, const config *next,
 {
     size_t count = 0;
     char buf[512];
-    /* Structure: rules, sources and rows are indexed by these. */
+    /* Structure: rules, sources and rows are indexed by these (a
+     * location's region is not: the engine moves it, reload.c). */
     bool (*const structural[])(const config *, const config *, char *,
                                size_t) = {
         config_regions_differ,
@@ -197,6 +299,7 @@ size_t config_compare(const config *running, const config *next,
             report(ctx, CONFIG_CHANGE_REFUSED, buf);
             count++;
         }
+    config_location_types(running, next, report, ctx, &count);
     for (size_t i = 0;
          i < sizeof config_restart_fields / sizeof config_restart_fields[0];
          i++)

@@ -176,9 +176,12 @@ int config_source_find(const config *c, const char *id, size_t len);
 /* How a difference between the running configuration and a reloaded one
  * is handled (docs/CONFIG.md, "Reload"). */
 typedef enum config_change {
-    /* Structure (regions, locations, channels, sources and their authority):
-     * the engine's rows, the rules and the sources are indexed by it, so a
-     * reload that changes it is refused as a whole. */
+    /* Structure (regions, a location added, channels, sources and their
+     * authority over the locations that stay): the engine's rows, the
+     * rules and the sources are indexed by it, so a reload that changes it
+     * is refused as a whole. A location's region, or a location removed
+     * (with its authority entries), is not structure: the engine applies
+     * it (engine_rules_replace). */
     CONFIG_CHANGE_REFUSED,
     /* A key read once at start: the running value stays until a restart. */
     CONFIG_CHANGE_RESTART,
@@ -186,11 +189,22 @@ typedef enum config_change {
 
 typedef void (*config_change_fn)(void *ctx, config_change kind, const char *what);
 
+/* config_location_regions fills out[i] (running->n_locations entries) with
+ * the region index next gives running's location i (matched by id), or
+ * CONFIG_LOCATION_GONE when next has no such location (a reload removing
+ * it). Returns how many of next's locations matched (next->n_locations
+ * when next adds none). Pure; any thread. */
+#define CONFIG_LOCATION_GONE UINT16_MAX
+size_t config_location_regions(const config *running, const config *next,
+                               uint16_t *out);
+
 /* config_compare calls report once per difference between running and next
  * that a reload cannot apply (kind and a short description: the key, or
  * what changed in the structure), and returns how many. Buffer rules,
- * sources' heartbeat_timeout and service.log_* are what a reload applies;
- * they are not reported. Pure; any thread. */
+ * locations' regions, locations removed (and authority entries naming
+ * them), sources' heartbeat_timeout and service.log_* are what a reload
+ * applies; they are not reported. Locations are matched by id (their
+ * order may change). Pure; any thread. */
 size_t config_compare(const config *running, const config *next,
                       config_change_fn report, void *ctx);
 

@@ -14,6 +14,7 @@
 #include "engine/engine.h"
 #include "engine/engine_int.h"
 
+#include <sched.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -341,7 +342,7 @@ static atp_err engine_batch_reserve(engine *e, const engine_batch *b)
 
 static void engine_acc_flush(engine *e);
 
-static bool engine_acc_reserve(engine *e, uint32_t n)
+bool engine_acc_reserve(engine *e, uint32_t n)
 {
     size_t need = 16;
     while (need < (size_t)n * 2)
@@ -363,7 +364,7 @@ static bool engine_acc_reserve(engine *e, uint32_t n)
     return true;
 }
 
-static void engine_acc_add(engine *e, uint32_t sku, uint32_t region, int64_t d)
+void engine_acc_add(engine *e, uint32_t sku, uint32_t region, int64_t d)
 {
     uint64_t key = (((uint64_t)sku << 16) | region) + 1;
     size_t mask = e->acc.cap - 1;
@@ -391,6 +392,37 @@ void engine_supply_changed(engine *e, uint32_t sku, uint16_t loc, int64_t d)
 
 void engine_supply_flush(engine *e) { engine_acc_flush(e); }
 
+bool engine_acc_each(engine *e, engine_acc_fn fn, void *ctx)
+{
+    for (size_t t = 0; t < e->acc.n_touched; t++) {
+        size_t i = e->acc.touched[t];
+        uint64_t key = e->acc.keys[i] - 1;
+        if (e->acc.delta[i] != 0 &&
+            !fn(ctx, (uint32_t)(key >> 16), (uint32_t)(key & 0xffff),
+                e->acc.delta[i]))
+            return false;
+    }
+    return true;
+}
+
+void engine_acc_discard(engine *e)
+{
+    for (size_t t = 0; t < e->acc.n_touched; t++)
+        e->acc.keys[e->acc.touched[t]] = 0;
+    e->acc.n_touched = 0;
+}
+
+__int128 engine_supply_exact(const engine *e, uint32_t sku, uint32_t region)
+{
+    int64_t shown, reserved;
+    engine_row_read(engine_row_at(e, sku, region), &shown, &reserved);
+    uint64_t key = (uint64_t)sku << 16 | region;
+    for (size_t i = 0; i < e->over.n; i++)
+        if (e->over.keys[i] == key)
+            return (__int128)shown + e->over.rest[i];
+    return shown;
+}
+
 static void engine_acc_flush(engine *e)
 {
     const size_t ahead = 8; /* rows are random: overlap their misses */
@@ -413,6 +445,10 @@ static void engine_acc_flush(engine *e)
 static void engine_apply_event(engine *e, const engine_batch *b,
                                const engine_event *ev, uint32_t sku)
 {
+    /* Removed by a reload after the ingest resolved it (the ingest rejects
+     * and counts such events from the reload on): dropped. */
+    if (e->loc_region[ev->location] == CONFIG_LOCATION_GONE)
+        return;
     if (ev->kind >= ATP_EV_LOT_ADD) {
         engine_lot_event(e, sku, ev);
         return;
@@ -814,6 +850,37 @@ atp_err engine_backup_submit(engine *e, const char *dir,
 
 /* ---- readers (any thread) ---------------------------------------------- */
 
+/* A reader of several rows reads between two location moves: it waits
+ * out one in progress (odd) and reads again if one happened meanwhile. */
+static uint32_t engine_reloc_begin(const engine *e)
+{
+    for (unsigned spins = 0;; spins++) {
+        uint32_t s = atomic_load_explicit(&e->reloc_seq, memory_order_acquire);
+        if (!(s & 1))
+            return s;
+        if (spins >= 64) /* a move of many positions: let the engine run */
+            sched_yield();
+    }
+}
+
+static bool engine_reloc_retry(const engine *e, uint32_t s)
+{
+    atomic_thread_fence(memory_order_acquire);
+    return atomic_load_explicit(&e->reloc_seq, memory_order_relaxed) != s;
+}
+
+void engine_query_regions(const engine *e, const char *sku, size_t sku_len,
+                          uint32_t channel, engine_answer *out)
+{
+    uint32_t idx = dict_find(e->skus, sku, sku_len);
+    uint32_t s;
+    do {
+        s = engine_reloc_begin(e);
+        for (uint32_t r = 0; r < e->n_regions; r++)
+            engine_answer_of(e, idx, sku, sku_len, r, channel, &out[r]);
+    } while (engine_reloc_retry(e, s));
+}
+
 void engine_query(const engine *e, const char *sku, size_t sku_len,
                   uint32_t region, uint32_t channel, engine_answer *out)
 {
@@ -824,8 +891,9 @@ void engine_query(const engine *e, const char *sku, size_t sku_len,
 /* The same pipeline as engine_apply_events, read-only: line s is hashed
  * and its slot prefetched, line s - D has its key entry prefetched, line
  * s - 2D is looked up and its row prefetched, line s - 3D is answered. */
-void engine_query_lines(const engine *e, const engine_query_line *lines,
-                        size_t n, engine_answer *out)
+static void engine_query_lines_once(const engine *e,
+                                    const engine_query_line *lines, size_t n,
+                                    engine_answer *out)
 {
     uint32_t hash[ENGINE_PIPE_RING], idx[ENGINE_PIPE_RING];
     const size_t m = ENGINE_PIPE_RING - 1, d = ENGINE_PIPE_D;
@@ -850,6 +918,16 @@ void engine_query_lines(const engine *e, const engine_query_line *lines,
                              lines[i].region, lines[i].channel, &out[i]);
         }
     }
+}
+
+void engine_query_lines(const engine *e, const engine_query_line *lines,
+                        size_t n, engine_answer *out)
+{
+    uint32_t s;
+    do {
+        s = engine_reloc_begin(e);
+        engine_query_lines_once(e, lines, n, out);
+    } while (engine_reloc_retry(e, s));
 }
 
 void engine_answer_of(const engine *e, uint32_t idx, const char *sku,

@@ -13,7 +13,9 @@
  *   lock-free (dict.h), rules are an immutable set behind an atomic pointer.
  * - A batch's effect on one (SKU, region) row is published in one seqlock
  *   write at the end of the batch, so a reader never sees a row halfway
- *   through a batch. Different rows are not published together.
+ *   through a batch. Different rows are not published together, except by
+ *   a reload moving locations between regions: readers of several rows
+ *   (engine_query_lines, engine_query_regions) see such a move whole.
  */
 #ifndef ATP_ENGINE_H
 #define ATP_ENGINE_H
@@ -280,23 +282,47 @@ atp_err engine_snapshot_submit(engine *e, engine_snapshot_done_fn done, void *ar
  * (tests, tools; never from a thread that must not block). */
 atp_err engine_snapshot_now(engine *e);
 
+/* What a reload's location moves did (engine_rules_replace). */
+typedef struct engine_relocate_report {
+    size_t locations; /* locations moved to another region */
+    size_t removed;   /* locations the new configuration no longer has */
+    size_t restored;  /* removed ones it has again (they come back empty) */
+    uint64_t positions; /* their positions (every SKU stocked there) */
+    uint64_t rows;      /* (SKU, region) rows whose supply changed */
+} engine_relocate_report;
+
 /* What engine_rules_replace did. */
 typedef struct engine_rules_report {
     size_t rules;          /* rules in the new set */
     size_t scopes_changed; /* rules added, removed or changed */
     uint64_t rows_marked;  /* rows visited for the change feed (an upper
                               bound; a row already marked counts too) */
+    engine_relocate_report moved;
+    char refused[320]; /* why the command was refused ("" if it was not) */
 } engine_rules_report;
 
-/* engine_rules_replace makes next's buffer rules the engine's (a reload).
- * next must have running's regions and channels (config_compare refuses a
- * reload that changes them); running is the configuration whose rules are
- * in force, for the difference. The set is published by the engine thread
- * as one command, so each grant and batch sees either the old rules or the
- * new; rows under a changed rule are marked for the change feed. Blocks
- * until done; any thread but the engine's; neither config is kept. Returns
- * ATP_E_BUSY when the engine stopped first, ATP_E_NOMEM; then the old rules
- * stay in force. report may be NULL. */
+/* engine_rules_replace makes next's buffer rules and the region of each of
+ * its locations the engine's (a reload). next must have running's regions
+ * and channels, and no location the engine started without (locations are
+ * matched by id: config_location_regions; config_compare refuses the
+ * rest); running is the configuration whose rules are in force, for the
+ * difference. A location next does not list is removed, only if it has no
+ * stock (ATP_E_BAD_STATE, report->refused says which, otherwise): the
+ * engine drops later events naming it; named again, it comes back
+ * empty. Both are applied by the engine thread as one
+ * command, so each grant and batch sees either the old rules and regions or
+ * the new. A location whose region changes takes its positions along: the
+ * net of each leaves its (SKU, old region) row and joins its (SKU, new
+ * region) row, its inbound lots count under the new region's horizon, and
+ * reservations (per SKU and region) keep their quantities (a region left
+ * with less supply than it reserved shows a shortfall). Readers of several
+ * rows (engine_query_lines, engine_query_regions) see all of it or none.
+ * Rows under a changed rule or with moved supply are marked for the change
+ * feed. Blocks until done; any thread but the engine's; neither config is
+ * kept. Returns ATP_E_BAD_QTY when a move would take a row's supply beyond
+ * +-ATP_QTY_SUM_MAX (report->refused says which), ATP_E_CONFIG when next
+ * adds a location or changes the regions, ATP_E_BUSY when the engine stopped first,
+ * ATP_E_NOMEM; then nothing changed. report may be NULL. */
 atp_err engine_rules_replace(engine *e, const config *running, const config *next,
                              engine_rules_report *report);
 
@@ -337,6 +363,12 @@ bool engine_offset_load(engine *e, const void *key, size_t key_len,
  * applied. Any thread except the engine thread. */
 atp_err engine_sync(engine *e);
 
+/* engine_query_regions answers (sku, r, channel) for every region r into
+ * out[0 .. regions), all read at one point between two reloads that move
+ * locations (any thread). */
+void engine_query_regions(const engine *e, const char *sku, size_t sku_len,
+                          uint32_t channel, engine_answer *out);
+
 /* engine_query answers one line. region and channel must be valid indices.
  * An unknown SKU has ATP 0 (known_sku false). Any thread, lock-free. */
 void engine_query(const engine *e, const char *sku, size_t sku_len,
@@ -353,7 +385,9 @@ typedef struct engine_query_line {
 /* engine_query_lines answers n lines (a cart): out[i] is what
  * engine_query(e, lines[i].sku, lines[i].sku_len, lines[i].region,
  * lines[i].channel, &out[i]) gives, each line read on its own as n calls
- * would (no snapshot across lines). Faster for many lines: the dictionary
+ * would (no snapshot across lines: a batch's rows are published one by
+ * one), except that a reload moving locations between regions is seen
+ * for all lines or for none (engine_rules_replace). Faster for many lines: the dictionary
  * and row cache misses of several lines overlap (prefetching pipeline).
  * Any thread, lock-free; out has room for n answers. */
 void engine_query_lines(const engine *e, const engine_query_line *lines,
@@ -364,6 +398,7 @@ void engine_query_lines(const engine *e, const engine_query_line *lines,
 /* One location's position of the SKU (locations without one are left out). */
 typedef struct engine_explain_loc {
     uint32_t location; /* index into config.locations */
+    uint32_t region;   /* its region now (a reload may have moved it) */
     int64_t on_hand, allocated, held;
     int64_t inbound; /* lots inside the horizon, as counted in net */
     int64_t net;     /* formula_net: the location's part of its region's supply */
@@ -372,6 +407,7 @@ typedef struct engine_explain_loc {
 /* One inbound lot of the SKU. */
 typedef struct engine_explain_lot {
     uint32_t location;
+    uint32_t region; /* its location's region now */
     const char *id;
     uint32_t id_len;
     int64_t qty, eta_ms; /* eta: wall clock */

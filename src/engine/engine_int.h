@@ -68,13 +68,21 @@ typedef struct engine_rule_scope {
 /* ENGINE_CMD_RULES: the caller (engine_rules_replace) owns it and waits on
  * waiter; the engine thread sets taken once next is published (the engine
  * then owns next, and keeps the set it replaced until engine_free:
- * lock-free readers may still be using it). */
+ * lock-free readers may still be using it). loc_region is the region of
+ * every location after the reload (relocate.c moves the stock of those
+ * whose region changes in the same command); refused is set when the move
+ * is refused (why says why), and then nothing changed. */
 typedef struct engine_rules_change {
     rules *next;
     const engine_rule_scope *scopes;
     size_t n_scopes;
+    const uint16_t *loc_region; /* cfg->n_locations entries */
+    uint16_t *was; /* as many: the engine's room for the regions before */
     bool taken;
     uint64_t rows_marked;
+    engine_relocate_report moved;
+    char *why;
+    size_t why_len;
     engine_sync_waiter *waiter;
 } engine_rules_change;
 
@@ -154,7 +162,9 @@ struct engine {
     const config *cfg;
     uint32_t n_regions;
     uint32_t n_channels;
-    uint16_t *loc_region; /* location index -> region index */
+    uint16_t *loc_region; /* location index -> region index, or
+                             CONFIG_LOCATION_GONE: removed by a reload
+                             (engine thread) */
 
     dict *skus;
     _Atomic(engine_row *) *row_dir; /* ENGINE_MAX_SKUS / ENGINE_ROW_CHUNK */
@@ -165,6 +175,11 @@ struct engine {
         size_t n;
     } retired; /* engine thread */
     _Atomic bool *region_stale;
+    /* Odd while a reload moves locations between regions (relocate.c):
+     * readers of several rows (engine_query_lines, engine_query_regions)
+     * read again when it changed, so they never see a location's stock
+     * counted in both regions or in neither. */
+    _Atomic uint32_t reloc_seq;
 
     positions pos; /* engine thread */
 
@@ -302,6 +317,34 @@ void engine_supply_changed(engine *e, uint32_t sku, uint16_t loc, int64_t d);
  * the clamp in events_clamped (engine thread). */
 int64_t engine_clamp(engine *e, int64_t v);
 void engine_supply_flush(engine *e);
+/* The batch accumulator itself (engine thread): acc_reserve makes room for
+ * n more rows (false: out of memory; call it only while it is empty),
+ * acc_add adds d to (sku, region) (room reserved), acc_each calls fn with
+ * each row's accumulated change, acc_discard empties it unpublished. */
+bool engine_acc_reserve(engine *e, uint32_t n);
+void engine_acc_add(engine *e, uint32_t sku, uint32_t region, int64_t d);
+typedef bool (*engine_acc_fn)(void *ctx, uint32_t sku, uint32_t region,
+                              __int128 d);
+bool engine_acc_each(engine *e, engine_acc_fn fn, void *ctx);
+void engine_acc_discard(engine *e);
+/* engine_supply_exact returns the exact supply of (sku, region), including
+ * what the row shows clamped (engine thread). */
+__int128 engine_supply_exact(const engine *e, uint32_t sku, uint32_t region);
+/* relocate.c (engine thread): engine_relocate moves the stock of every
+ * location whose region changes in change->loc_region, or refuses it
+ * (change->why; nothing changed); engine_relocate_publish is called with
+ * reloc_seq odd to publish what engine_relocate staged. */
+atp_err engine_relocate(engine *e, engine_rules_change *change);
+void engine_relocate_publish(engine *e, engine_rules_change *change);
+/* lots.c: the lots of locations whose region changed (old_region: before)
+ * count again under their new region's horizon (engine thread). */
+void engine_lots_relocated(engine *e, const uint16_t *old_region,
+                           int64_t now_ms);
+/* engine_lots_at: how many lots location loc has; engine_lots_first: a
+ * location that next removes (CONFIG_LOCATION_GONE) and that has a lot,
+ * into *loc (false: none). Engine thread. */
+size_t engine_lots_at(const engine *e, uint16_t loc);
+bool engine_lots_first(const engine *e, const uint16_t *next, uint16_t *loc);
 
 /* lots.c (engine thread; loading: main thread before start): */
 atp_err engine_lots_init(engine_lots *l);

@@ -57,12 +57,15 @@ static void explain_lot(void *ctx, uint16_t loc, const char *id,
 static void explain_locations(engine *e, uint32_t sku, explain_vec *v)
 {
     for (size_t l = 0; l < e->cfg->n_locations; l++) {
-        const position *p = positions_get(&e->pos, sku, (uint16_t)l);
+        const position *p = e->loc_region[l] == CONFIG_LOCATION_GONE
+                                ? NULL /* removed by a reload: empty */
+                                : positions_get(&e->pos, sku, (uint16_t)l);
         engine_explain_loc *x = p ? explain_push(v) : NULL;
         if (x == NULL)
             continue;
         *x = (engine_explain_loc){
             .location = (uint32_t)l,
+            .region = e->loc_region[l],
             .on_hand = p->bucket[ATP_BUCKET_ON_HAND],
             .allocated = p->bucket[ATP_BUCKET_ALLOCATED],
             .held = p->bucket[ATP_BUCKET_HELD],
@@ -118,6 +121,10 @@ void engine_explain_run(engine *e, engine_explain_req *req)
     if (sku != DICT_NONE) {
         explain_locations(e, sku, &locs);
         engine_lots_visit(e, sku, explain_lot, &lots);
+        for (size_t i = 0; i < lots.n; i++) { /* where a reload put it */
+            engine_explain_lot *l = (engine_explain_lot *)lots.items + i;
+            l->region = e->loc_region[l->location];
+        }
         explain_resvs(e, sku, &resvs, &resv_lines);
     }
     engine_explain x = {.err = ATP_E_NOMEM};

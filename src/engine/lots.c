@@ -444,3 +444,41 @@ void engine_lots_visit(const engine *e, uint32_t sku, engine_lot_fn fn,
                 fn(ctx, x->loc, x->id, x->id_len, x->qty, x->eta_ms,
                    x->counted);
 }
+
+size_t engine_lots_at(const engine *e, uint16_t loc)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < e->lots.cap; i++)
+        for (const engine_lot *x = e->lots.buckets[i]; x != NULL; x = x->next)
+            n += x->loc == loc;
+    return n;
+}
+
+bool engine_lots_first(const engine *e, const uint16_t *next, uint16_t *loc)
+{
+    for (size_t i = 0; i < e->lots.cap; i++)
+        for (const engine_lot *x = e->lots.buckets[i]; x != NULL; x = x->next)
+            if (next[x->loc] == CONFIG_LOCATION_GONE &&
+                e->loc_region[x->loc] != CONFIG_LOCATION_GONE) {
+                *loc = x->loc;
+                return true;
+            }
+    return false;
+}
+
+void engine_lots_relocated(engine *e, const uint16_t *old_region, int64_t now)
+{
+    const config *cfg = e->cfg;
+    engine_lots *l = &e->lots;
+    for (size_t i = 0; i < l->cap; i++)
+        for (engine_lot *x = l->buckets[i]; x != NULL; x = x->next) {
+            uint16_t was = old_region[x->loc], is = e->loc_region[x->loc];
+            if (was == is || was == CONFIG_LOCATION_GONE ||
+                is == CONFIG_LOCATION_GONE || /* no lots there: checked */
+                cfg->regions[was].inbound_horizon_ms ==
+                                 cfg->regions[is].inbound_horizon_ms)
+                continue; /* counted or due exactly as before */
+            lots_uncount(e, x);
+            lots_count(e, x, now);
+        }
+}

@@ -1,13 +1,16 @@
 /*
- * reload.c - new buffer rules at run time (SIGHUP, main's reload): the rule
- * set is built and compared on the caller's thread, then published by the
- * engine thread as one command on its queue, so every grant and every batch
- * after it sees the new rules and none before it does; the rows whose
- * answer may change are marked for the change feed in the same step.
+ * reload.c - new buffer rules and location regions at run time (SIGHUP,
+ * main's reload): the rule set is built and compared on the caller's
+ * thread, then published by the engine thread as one command on its queue,
+ * together with the locations that move to another region (relocate.c), so
+ * every grant and every batch after it sees the new rules and regions and
+ * none before it does; the rows whose answer may change are marked for the
+ * change feed in the same step.
  */
 #include "engine/engine.h"
 #include "engine/engine_int.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -93,30 +96,61 @@ static atp_err engine_rules_diff(const config *running, const config *next,
 atp_err engine_rules_replace(engine *e, const config *running,
                              const config *next, engine_rules_report *report)
 {
+    if (report != NULL)
+        report->refused[0] = '\0';
+    size_t n_locs = e->cfg->n_locations;
+    uint16_t *loc_region =
+        malloc((n_locs ? n_locs : 1) * 2 * sizeof *loc_region);
+    if (loc_region == NULL)
+        return ATP_E_NOMEM;
+    if (next->n_regions != e->n_regions ||
+        config_location_regions(e->cfg, next, loc_region) !=
+            next->n_locations) {
+        free(loc_region);
+        if (report != NULL)
+            snprintf(report->refused, sizeof report->refused,
+                     "a location added, or the regions changed: only a "
+                     "restart applies that");
+        return ATP_E_CONFIG;
+    }
     rules *r;
     atp_err err = engine_rules_build(next, &r);
-    if (err != ATP_OK)
+    if (err != ATP_OK) {
+        free(loc_region);
         return err;
+    }
     engine_rule_scope *scopes;
     size_t n_scopes;
     if ((err = engine_rules_diff(running, next, &scopes, &n_scopes)) !=
         ATP_OK) {
         rules_free(r);
+        free(loc_region);
         return err;
     }
     engine_sync_waiter w;
     engine_waiter_init(&w);
-    engine_rules_change change = {
-        .next = r, .scopes = scopes, .n_scopes = n_scopes, .waiter = &w};
+    char why[sizeof report->refused] = "";
+    engine_rules_change change = {.next = r,
+                                  .scopes = scopes,
+                                  .n_scopes = n_scopes,
+                                  .loc_region = loc_region,
+                                  .was = loc_region + n_locs,
+                                  .why = why,
+                                  .why_len = sizeof why,
+                                  .waiter = &w};
     engine_cmd cmd = {.type = ENGINE_CMD_RULES, .rules = &change};
     err = engine_waiter_wait(&w, queue_push(&e->q, &cmd));
     if (!change.taken)
         rules_free(r);
     free(scopes);
-    if (report != NULL)
+    free(loc_region);
+    if (report != NULL) {
         *report = (engine_rules_report){.rules = next->n_buffers,
                                         .scopes_changed = n_scopes,
-                                        .rows_marked = change.rows_marked};
+                                        .rows_marked = change.rows_marked,
+                                        .moved = change.moved};
+        memcpy(report->refused, why, sizeof why);
+    }
     return err;
 }
 
@@ -147,8 +181,19 @@ void engine_rules_apply(engine *e, engine_rules_change *change)
         return;
     }
     e->retired.sets = sets;
+    atp_err err = engine_relocate(e, change);
+    if (err != ATP_OK) { /* refused: nothing changed */
+        engine_sync_signal(change->waiter, err);
+        return;
+    }
+    /* Odd while rows and rules change: readers of several rows wait. */
+    uint32_t seq = atomic_load_explicit(&e->reloc_seq, memory_order_relaxed);
+    atomic_store_explicit(&e->reloc_seq, seq + 1, memory_order_relaxed);
+    atomic_thread_fence(memory_order_release);
+    engine_relocate_publish(e, change);
     sets[e->retired.n++] =
         atomic_exchange_explicit(&e->rules, change->next, memory_order_acq_rel);
+    atomic_store_explicit(&e->reloc_seq, seq + 2, memory_order_release);
     change->taken = true;
     /* A rule for every SKU (or a region's every SKU) marks many rows: the
      * feed then publishes each once, as after a region turning stale. */

@@ -1247,13 +1247,22 @@ atp_err resv_table_init(resv_table *t, const config *cfg)
         resv_table_fini(t);
         return ATP_E_NOMEM;
     }
+    resv_may_allocate_set(t, cfg, NULL);
+    return ATP_OK;
+}
+
+void resv_may_allocate_set(resv_table *t, const config *cfg,
+                           const uint16_t *loc_region)
+{
+    memset(t->may_allocate, 0, cfg->n_regions * cfg->n_sources + 1);
     for (size_t s = 0; s < cfg->n_sources; s++)
         for (size_t a = 0; a < cfg->sources[s].n_authority; a++) {
             const config_authority *au = &cfg->sources[s].authority[a];
-            if (au->bucket == ATP_BUCKET_ALLOCATED)
-                t->may_allocate[cfg->locations[au->location].region * t->n_sources + s] = 1;
+            uint32_t r = loc_region ? loc_region[au->location]
+                                    : cfg->locations[au->location].region;
+            if (au->bucket == ATP_BUCKET_ALLOCATED && r != CONFIG_LOCATION_GONE)
+                t->may_allocate[r * t->n_sources + s] = 1;
         }
-    return ATP_OK;
 }
 
 void resv_table_fini(resv_table *t)

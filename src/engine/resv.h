@@ -121,6 +121,12 @@ typedef struct resv_table {
  * (read during the call only). */
 atp_err resv_table_init(resv_table *t, const struct config *cfg);
 void resv_table_fini(resv_table *t);
+/* resv_may_allocate_set sets which sources may consume reservations in
+ * which region: those with allocated authority at one of its locations,
+ * each location in the region loc_region gives (NULL: cfg's; a reload may
+ * have moved locations). Engine thread, or before it starts. */
+void resv_may_allocate_set(resv_table *t, const struct config *cfg,
+                           const uint16_t *loc_region);
 
 /* resv_execute runs one operation; its reply is delivered when durable. */
 void resv_execute(struct engine *e, const struct engine_resv_req *req);

@@ -161,7 +161,7 @@ static int64_t ingest_resolve(ingest *in, uint32_t src, uint64_t seq,
             continue;
         }
         int64_t loc = names_find(&in->locs, ev->location.ptr, ev->location.len);
-        if (loc < 0) {
+        if (loc < 0 || sources_location_gone(in->src, (uint32_t)loc)) {
             unknown_loc++;
             continue;
         }

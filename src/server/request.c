@@ -207,6 +207,13 @@ static bool request_regions(request_env *env, const request_fields *f,
     uint32_t channel;
     if (!request_sku(f->sku, &sku, e) || !request_channel(env, f, &channel, e))
         return false;
+    /* All regions at one point: a reload moving a location between two of
+     * them is seen in both or in neither. */
+    engine_answer *ans = calloc(env->cfg->n_regions, sizeof *ans);
+    if (ans == NULL) {
+        reply_error_set(e, ATP_E_NOMEM, "out of memory");
+        return false;
+    }
     const char *ch = env->cfg->channels[channel];
     codec_w_map(w, 4);
     codec_w_kv_bool(w, "ok", true);
@@ -214,12 +221,12 @@ static bool request_regions(request_env *env, const request_fields *f,
     codec_w_kv_cstr(w, "channel", ch);
     codec_w_cstr(w, "regions");
     codec_w_array(w, (uint32_t)env->cfg->n_regions);
+    engine_query_regions(env->eng, sku.ptr, sku.len, channel, ans);
     for (uint32_t r = 0; r < env->cfg->n_regions; r++) {
-        engine_answer ans;
-        engine_query(env->eng, sku.ptr, sku.len, r, channel, &ans);
         codec_w_map(w, REPLY_ANSWER_FIELDS);
-        reply_answer_write(w, sku, env->cfg->regions[r].id, ch, &ans);
+        reply_answer_write(w, sku, env->cfg->regions[r].id, ch, &ans[r]);
     }
+    free(ans);
     return true;
 }
 

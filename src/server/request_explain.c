@@ -42,27 +42,17 @@ static void explain_channel(const request_env *env, codec_str sku, uint32_t r,
     codec_w_kv_int(w, "low_stock", a->low_stock);
 }
 
-/* Does source s have authority at a location of region r? */
-static bool explain_feeds(const config *cfg, size_t s, uint32_t r)
-{
-    const config_source *src = &cfg->sources[s];
-    for (size_t i = 0; i < src->n_authority; i++)
-        if (cfg->locations[src->authority[i].location].region == r)
-            return true;
-    return false;
-}
-
 /* The sources with authority in region r, with what makes a region stale. */
 static void explain_sources(const request_env *env, uint32_t r, codec_writer *w)
 {
     const config *cfg = env->cfg;
     uint32_t n = 0;
     for (size_t s = 0; s < cfg->n_sources; s++)
-        n += explain_feeds(cfg, s, r);
+        n += sources_feeds(env->src, (uint32_t)s, r);
     codec_w_array(w, n);
     int64_t now = clock_mono_ms();
     for (size_t s = 0; s < cfg->n_sources; s++) {
-        if (!explain_feeds(cfg, s, r))
+        if (!sources_feeds(env->src, (uint32_t)s, r))
             continue;
         sources_status st;
         sources_status_get(env->src, (uint32_t)s, now, &st);
@@ -107,7 +97,7 @@ static void explain_locations(const config *cfg, const engine_explain *x,
         const config_location *cl = &cfg->locations[l->location];
         codec_w_map(w, 8);
         codec_w_kv_cstr(w, "location", cl->id);
-        codec_w_kv_cstr(w, "region", cfg->regions[cl->region].id);
+        codec_w_kv_cstr(w, "region", cfg->regions[l->region].id);
         codec_w_kv_int(w, "on_hand", l->on_hand);
         codec_w_kv_int(w, "allocated", l->allocated);
         codec_w_kv_int(w, "held", l->held);
@@ -127,7 +117,7 @@ static void explain_lots(const config *cfg, const engine_explain *x,
         codec_w_map(w, 6);
         codec_w_kv_str(w, "lot", l->id, l->id_len);
         codec_w_kv_cstr(w, "location", cl->id);
-        codec_w_kv_cstr(w, "region", cfg->regions[cl->region].id);
+        codec_w_kv_cstr(w, "region", cfg->regions[l->region].id);
         codec_w_kv_int(w, "qty", l->qty);
         codec_w_kv_int(w, "eta_ms", l->eta_ms);
         codec_w_kv_bool(w, "in_horizon", l->in_horizon);

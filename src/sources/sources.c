@@ -16,8 +16,9 @@ typedef struct sources_held {
 
 typedef struct source {
     const config_source *cfg;
-    uint32_t *regions; /* regions this source has authority in */
-    size_t n_regions;
+    /* [region]: this source has authority at a location of it (a reload
+     * moving locations changes it; any thread reads it) */
+    _Atomic bool *feeds;
 
     /* ingest thread only */
     bool seen;
@@ -52,6 +53,7 @@ struct sources {
     source *src;
     size_t n;
     uint16_t *authority; /* [location * ATP_AUTH_BUCKET_COUNT + bucket] = src + 1 */
+    _Atomic bool *gone;  /* [location]: removed by a reload */
     size_t n_locations;
     uint32_t n_regions;
     int64_t window_ms;
@@ -63,6 +65,22 @@ struct sources {
 };
 
 #define INC(field, by) atomic_fetch_add_explicit(&(field), (by), memory_order_relaxed)
+
+/* The regions so has authority in, with the locations where cfg puts
+ * them. Each flag is stored on its own: during a reload, a staleness check
+ * may see one region's new flag and another's old one, for one check. */
+static void sources_feeds_set(source *so, const config *cfg,
+                              const uint16_t *loc_region)
+{
+    for (size_t r = 0; r < cfg->n_regions; r++) {
+        bool feeds = false;
+        for (size_t a = 0; a < so->cfg->n_authority && !feeds; a++) {
+            uint32_t loc = so->cfg->authority[a].location;
+            feeds = (loc_region ? loc_region[loc] : cfg->locations[loc].region) == r;
+        }
+        atomic_store_explicit(&so->feeds[r], feeds, memory_order_relaxed);
+    }
+}
 
 atp_err sources_alloc(const config *cfg, sources **out)
 {
@@ -83,14 +101,15 @@ atp_err sources_alloc(const config *cfg, sources **out)
     s->src = calloc(s->n ? s->n : 1, sizeof *s->src);
     s->authority = calloc((s->n_locations ? s->n_locations : 1) * ATP_AUTH_BUCKET_COUNT,
                           sizeof *s->authority);
-    if (s->src == NULL || s->authority == NULL)
+    s->gone = calloc(s->n_locations ? s->n_locations : 1, sizeof *s->gone);
+    if (s->src == NULL || s->authority == NULL || s->gone == NULL)
         goto fail;
     for (size_t i = 0; i < s->n; i++) {
         source *so = &s->src[i];
         so->cfg = &cfg->sources[i];
         so->held = calloc(s->max_held + 1, sizeof *so->held);
-        so->regions = calloc(cfg->n_regions, sizeof *so->regions);
-        if (so->held == NULL || so->regions == NULL)
+        so->feeds = calloc(cfg->n_regions, sizeof *so->feeds);
+        if (so->held == NULL || so->feeds == NULL)
             goto fail;
         atomic_store(&so->last_recv_ms, -1);
         atomic_store(&so->last_heartbeat_ms, -1);
@@ -99,13 +118,8 @@ atp_err sources_alloc(const config *cfg, sources **out)
             const config_authority *au = &so->cfg->authority[a];
             s->authority[au->location * ATP_AUTH_BUCKET_COUNT + au->bucket] =
                 (uint16_t)(i + 1);
-            uint32_t r = cfg->locations[au->location].region;
-            bool have = false;
-            for (size_t k = 0; k < so->n_regions; k++)
-                have |= so->regions[k] == r;
-            if (!have)
-                so->regions[so->n_regions++] = r;
         }
+        sources_feeds_set(so, cfg, NULL);
     }
     *out = s;
     return ATP_OK;
@@ -131,10 +145,11 @@ void sources_free(sources *s)
     for (size_t i = 0; s->src != NULL && i < s->n; i++) {
         source *so = &s->src[i];
         free(so->held);
-        free(so->regions);
+        free(so->feeds);
     }
     free(s->src);
     free(s->authority);
+    free(s->gone);
     free(s);
 }
 
@@ -324,12 +339,24 @@ void sources_tick(sources *s, int64_t now_ms, const sources_io *io)
     }
 }
 
-void sources_reload(sources *s, const config *next)
+void sources_reload(sources *s, const config *next, const uint16_t *loc_region)
 {
-    for (size_t i = 0; i < s->n && i < next->n_sources; i++)
+    for (size_t l = 0; l < s->n_locations; l++)
+        atomic_store_explicit(&s->gone[l], loc_region[l] == CONFIG_LOCATION_GONE,
+                              memory_order_relaxed);
+    for (size_t i = 0; i < s->n && i < next->n_sources; i++) {
         atomic_store_explicit(&s->src[i].heartbeat_timeout_ms,
                               next->sources[i].heartbeat_timeout_ms,
                               memory_order_relaxed);
+        if (next->n_regions == s->n_regions)
+            sources_feeds_set(&s->src[i], next, loc_region);
+    }
+}
+
+bool sources_location_gone(const sources *s, uint32_t location)
+{
+    return location < s->n_locations &&
+           atomic_load_explicit(&s->gone[location], memory_order_relaxed);
 }
 
 void sources_heartbeat(sources *s, uint32_t src, int64_t now_ms)
@@ -412,13 +439,20 @@ static sources_state sources_state_of(const source *so)
     return SOURCES_OK;
 }
 
+bool sources_feeds(const sources *s, uint32_t src, uint32_t region)
+{
+    return src < s->n && region < s->n_regions &&
+           atomic_load_explicit(&s->src[src].feeds[region], memory_order_relaxed);
+}
+
 bool sources_region_stale(const sources *s, uint32_t region)
 {
     for (size_t i = 0; i < s->n; i++) {
         const source *so = &s->src[i];
-        for (size_t k = 0; k < so->n_regions; k++)
-            if (so->regions[k] == region && sources_state_of(so) != SOURCES_OK)
-                return true;
+        if (region < s->n_regions &&
+            atomic_load_explicit(&so->feeds[region], memory_order_relaxed) &&
+            sources_state_of(so) != SOURCES_OK)
+            return true;
     }
     return false;
 }

@@ -95,11 +95,24 @@ void sources_receive(sources *s, uint32_t src, uint64_t seq, void *item,
  * a source not heard from heartbeat_timeout after it is silent. */
 void sources_tick(sources *s, int64_t now_ms, const sources_io *io);
 
+/* sources_feeds: source src has authority at a location of region (as
+ * the last reload placed the locations). Any thread. */
+bool sources_feeds(const sources *s, uint32_t src, uint32_t region);
+
 /* sources_reload takes each source's heartbeat_timeout from next (a
- * reload; next has the same sources in the same order, config_compare).
- * Any thread; the next sources_tick uses it. A source already silent stays
- * so until its next message, as before. */
-void sources_reload(sources *s, const config *next);
+ * reload; next has the same sources in the same order, config_compare),
+ * and from loc_region (the running configuration's locations, where next
+ * puts them: config_location_regions) the regions each source feeds (a
+ * region is stale while a source with authority at one of its locations
+ * is not ok) and the locations removed (CONFIG_LOCATION_GONE). Any thread;
+ * the next sources_tick, staleness check and sources_location_gone use it.
+ * A source already silent stays so until its next message, as before. */
+void sources_reload(sources *s, const config *next, const uint16_t *loc_region);
+
+/* sources_location_gone: a reload removed the location (index into the
+ * configuration atpd started with): the ingest rejects events naming it
+ * as naming an unknown location. Any thread. */
+bool sources_location_gone(const sources *s, uint32_t location);
 
 /* sources_heartbeat records that a heartbeat event was seen. */
 void sources_heartbeat(sources *s, uint32_t src, int64_t now_ms);

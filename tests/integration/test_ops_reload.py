@@ -7,8 +7,9 @@ docs/CONFIG.md, "Reload"):
    "reload applied", atpd keeps running.
 2. A broken file: refused with the --check-config style lines (file:line:
    column: message) in the log; the old rules keep serving.
-3. A location moved to another region (structure): refused as a whole,
-   logged; nothing applied, not even a buffer rule changed with it.
+3. A location added (structure): refused as a whole, logged; nothing
+   applied, not even a buffer rule changed with it. (A location moved to
+   another region is applied: test_ops_relocate.py.)
 4. A start-up key changed (snapshot_interval) with a rule: the rule is
    applied, the key is logged as waiting for a restart.
 5. A source's heartbeat_timeout shortened: the quiet source turns silent
@@ -117,16 +118,17 @@ def main(h):
     ck.eq(c.atp("X", "ra")["atp"], 5, "X/ra after the refused reload")
     d.check_alive()
 
-    # 3. Structure: a location moves; refused as a whole.
-    d.cfg["locations"][1]["region"] = "ra"
+    # 3. Structure: a location added; refused as a whole.
+    d.cfg["locations"].append({"id": "Lnew", "region": "ra", "type": "store"})
     d.cfg["buffers"] = [{"sku": "X", "region": "ra", "units": 1}]
     write_config(d, configured)
-    line = hup(d, log, "reload refused", "location moved")
+    line = hup(d, log, "reload refused", "location added")
     with open(d.stderr_path, "rb") as f:
         text = f.read().decode("utf-8", "replace")
-    ck.check("Lb moves from region rb to ra" in text, "the move is named in the log")
+    ck.check("locations: Lnew added (adding a location)" in text,
+             "the change is named in the log")
     ck.eq(c.atp("X", "ra")["atp"], 5, "X/ra: the rule in the refused file not applied")
-    d.cfg["locations"][1]["region"] = "rb"
+    d.cfg["locations"].pop()
 
     # 4. A start-up key with a rule: the rule applies, the key waits.
     d.cfg["service"]["snapshot_interval"] = "7s"

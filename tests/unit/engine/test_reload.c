@@ -25,6 +25,7 @@
 #include "atp/wire.h"
 #include "config/config.h"
 #include "engine/engine.h"
+#include "reload_test.h"
 
 #define TEST_PLACES                                                            \
     "regions: [{id: us}, {id: eu}]\n"                                          \
@@ -70,23 +71,6 @@ static const char test_rules_e2[] =
                 "  - {sku: A, channel: web, units: 1}\n"
                 "  - {sku: A, units: 1}\n"
                 "  - {sku: A, region: eu, units: 1, low_stock: 3}\n";
-
-static void test_load(config *cfg, const char *yaml)
-{
-    config_diags diags = {0};
-    atp_err err = config_load_string(yaml, strlen(yaml), cfg, &diags);
-    for (size_t i = 0; i < diags.n; i++)
-        fprintf(stderr, "config line %d: %s\n", diags.items[i].line,
-                diags.items[i].message);
-    config_diags_fini(&diags);
-    assert_int_equal(err, ATP_OK);
-}
-
-static void test_release(void *owner, bool applied)
-{
-    (void)owner;
-    assert_true(applied);
-}
 
 /* Supply 10 for A, B, C in both regions. */
 static void test_stock(engine *e)
