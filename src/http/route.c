@@ -239,6 +239,10 @@ bool http_route(http_call *c, const char *method, const char *path,
 {
     memset(c, 0, sizeof *c);
     size_t allow_len = 0;
+    /* HEAD is GET without the body (RFC 9110 9.3.2; libmicrohttpd drops
+     * the body of a HEAD reply), except on the event stream, which has no
+     * end to measure. */
+    bool head = strcmp(method, "HEAD") == 0;
     for (size_t i = 0; i < HTTP_ROUTES; i++) {
         const http_route_def *r = &http_routes[i];
         bool m;
@@ -247,17 +251,20 @@ bool http_route(http_call *c, const char *method, const char *path,
             return http_call_decode_fail(c, err, "path");
         if (!m)
             continue;
-        if (strcmp(method, r->method) != 0) {
+        bool stream = r->op == NULL && !r->metrics;
+        bool as_get = head && strcmp(r->method, "GET") == 0 && !stream;
+        if (!as_get && strcmp(method, r->method) != 0) {
             /* Another method's route: remember it for Allow. */
             c->n_fields = 0;
             if (strstr(c->allow, r->method) == NULL)
                 allow_len += (size_t)snprintf(
-                    c->allow + allow_len, sizeof c->allow - allow_len, "%s%s",
-                    allow_len ? ", " : "", r->method);
+                    c->allow + allow_len, sizeof c->allow - allow_len, "%s%s%s",
+                    allow_len ? ", " : "", r->method,
+                    strcmp(r->method, "GET") == 0 && !stream ? ", HEAD" : "");
             continue;
         }
         c->op = r->op;
-        c->sse = r->op == NULL && !r->metrics;
+        c->sse = stream;
         c->metrics = r->metrics;
         c->body = r->body;
         c->async = r->async;

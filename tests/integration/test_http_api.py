@@ -170,7 +170,7 @@ def main(h):
         ck.check(doc.get("ok") is False and isinstance(err.get("code"), int) and err.get("message"),
                  "%s: an error map with code and message: %r", what, doc)
         if status == 405:
-            ck.eq(hdrs.get("allow"), "GET", "405 names the allowed method")
+            ck.eq(hdrs.get("allow"), "GET, HEAD", "405 names the allowed methods")
     st, _, doc = w.call("POST", "/v1/availability/cart",
                         {"lines": [["A", "east", 1], ["A", "mars", 1]]})
     ck.eq((st, harness.error_name(doc), doc["error"].get("line")), (422, "unknown_region", 1),
@@ -227,6 +227,26 @@ def main(h):
     ck.check(len(json.dumps(ok_lines)) < MAX_BODY, "the small body is under the limit")
     st, _, doc = w.call("POST", "/v1/availability/cart", ok_lines)
     ck.eq(st, 200, "a body under the limit is served")
+    # ---- HEAD ----------------------------------------------------------------
+    # GET without the body: same status and headers; the connection then
+    # serves the next request (no stray body bytes). Not on the event stream.
+    s = H.raw_socket(d)
+    f = s.makefile("rb")
+    s.sendall(H.request_bytes("GET", "/v1/availability/A/east"))
+    _, ghdrs, graw = H.read_response(f)
+    s.sendall(H.request_bytes("HEAD", "/v1/availability/A/east"))
+    st, hhdrs, _ = H.read_response(f, head=True)
+    ck.eq((st, hhdrs.get("content-type"), hhdrs.get("content-length")),
+          (200, ghdrs.get("content-type"), str(len(graw))),
+          "HEAD of a GET route: GET's status, type and length, no body")
+    s.sendall(H.request_bytes("HEAD", "/v1/changes?region=east"))
+    st, hhdrs, _ = H.read_response(f, head=True)
+    ck.eq((st, hhdrs.get("allow")), (405, "GET"), "HEAD of the event stream: 405, Allow: GET")
+    s.sendall(H.request_bytes("GET", "/v1/status"))
+    st, _, raw = H.read_response(f)
+    ck.eq((st, json.loads(raw)["ok"]), (200, True), "the connection serves the next request")
+    f.close()
+    s.close()
     # ---- keep-alive and pipelining -----------------------------------------
     before = w.ok("GET", "/v1/status")["http"]
     for i in range(200):

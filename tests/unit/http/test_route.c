@@ -150,17 +150,30 @@ static void test_errors(void **state)
     assert_int_equal(c.status, 404);
     assert_false(http_route(&c, "POST", "/v1/status", NULL, 0, test_arena));
     assert_int_equal(c.status, 405);
-    assert_string_equal(c.allow, "GET");
+    assert_string_equal(c.allow, "GET, HEAD");
     assert_false(
         http_route(&c, "PUT", "/v1/reservations/r1", NULL, 0, test_arena));
     assert_int_equal(c.status, 405);
-    assert_string_equal(c.allow, "GET, DELETE");
+    assert_string_equal(c.allow, "GET, HEAD, DELETE");
     assert_false(
         http_route(&c, "GET", "/v1/reservations", NULL, 0, test_arena));
     assert_string_equal(c.allow, "POST");
     assert_false(
         http_route(&c, "DELETE", "/v1/availability/cart", NULL, 0, test_arena));
-    assert_string_equal(c.allow, "GET, POST");
+    assert_string_equal(c.allow, "GET, HEAD, POST");
+    /* HEAD is GET without the body, but not on the event stream. */
+    assert_true(http_route(&c, "HEAD", "/v1/status", NULL, 0, test_arena));
+    assert_string_equal(c.op, "status");
+    assert_true(
+        http_route(&c, "HEAD", "/v1/availability/A/east", NULL, 0, test_arena));
+    assert_string_equal(c.op, "atp");
+    assert_false(http_route(&c, "HEAD", "/v1/changes", NULL, 0, test_arena));
+    assert_int_equal(c.status, 405);
+    assert_string_equal(c.allow, "GET");
+    assert_false(
+        http_route(&c, "HEAD", "/v1/reservations", NULL, 0, test_arena));
+    assert_int_equal(c.status, 405);
+    assert_string_equal(c.allow, "POST");
     /* A bad escape; a '%' at the very end of a segment. */
     assert_false(http_route(&c, "GET", "/v1/availability/A%4/east", NULL, 0,
                             test_arena));
