@@ -29,6 +29,7 @@
 #include "atp/wire.h"
 #include "config/config.h"
 #include "engine/engine.h"
+#include "engine_test.h"
 
 /* ---- fixtures ------------------------------------------------------------ */
 
@@ -75,22 +76,11 @@ typedef struct test_fx {
     engine *eng;
 } test_fx;
 
-static void test_engine_load(config *cfg, const char *yaml)
-{
-    config_diags diags = {0};
-    atp_err err = config_load_string(yaml, strlen(yaml), cfg, &diags);
-    for (size_t i = 0; i < diags.n; i++)
-        fprintf(stderr, "config line %d: %s\n", diags.items[i].line,
-                diags.items[i].message);
-    config_diags_fini(&diags);
-    assert_int_equal(err, ATP_OK);
-}
-
 static int test_fx_setup_yaml(void **state, const char *yaml)
 {
     test_fx *fx = calloc(1, sizeof *fx);
     assert_non_null(fx);
-    test_engine_load(&fx->cfg, yaml);
+    test_load(&fx->cfg, yaml);
     assert_int_equal(engine_alloc(&fx->cfg, NULL, &fx->eng), ATP_OK);
     assert_int_equal(engine_start(fx->eng), ATP_OK);
     *state = fx;
@@ -519,7 +509,7 @@ static void test_engine_free_running(void **state)
 {
     (void)state;
     config cfg;
-    test_engine_load(&cfg, test_engine_yaml);
+    test_load(&cfg, test_engine_yaml);
     engine *e;
     assert_int_equal(engine_alloc(&cfg, NULL, &e), ATP_OK);
     assert_int_equal(engine_start(e), ATP_OK);

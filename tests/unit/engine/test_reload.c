@@ -25,7 +25,7 @@
 #include "atp/wire.h"
 #include "config/config.h"
 #include "engine/engine.h"
-#include "reload_test.h"
+#include "engine_test.h"
 
 #define TEST_PLACES                                                            \
     "regions: [{id: us}, {id: eu}]\n"                                          \

@@ -31,7 +31,7 @@
 #include "atp/wire.h"
 #include "config/config.h"
 #include "engine/engine.h"
-#include "reload_test.h"
+#include "engine_test.h"
 
 /* dc2 in us (x) or in eu (y); y also changes the default buffer. */
 #define TEST_HEAD "regions: [{id: us}, {id: eu}]\nchannels: [web]\n"

@@ -28,6 +28,7 @@
 #include "atp/wire.h"
 #include "config/config.h"
 #include "engine/engine.h"
+#include "engine_test.h"
 
 static const char test_resv_yaml[] =
     "regions:\n"
@@ -125,12 +126,6 @@ static int64_t test_atp(engine *e)
     return a.atp;
 }
 
-static void test_release_batch(void *owner, bool applied)
-{
-    (void)owner;
-    assert_true(applied);
-}
-
 /* A started engine on the fake store (reset: no writes yet) with 10 units
  * of A on hand. */
 static engine *test_engine_with_stock(config *cfg)
@@ -147,7 +142,7 @@ static engine *test_engine_with_stock(config *cfg)
     assert_int_equal(engine_start(e), ATP_OK);
     static engine_event ev = {.kind = ATP_EV_SET, .bucket = ATP_BUCKET_ON_HAND,
                               .location = 0, .sku_len = 1, .sku = "A", .value = 10};
-    static engine_batch b = {.events = &ev, .n = 1, .release = test_release_batch};
+    static engine_batch b = {.events = &ev, .n = 1, .release = test_release};
     assert_int_equal(engine_submit(e, &b), ATP_OK);
     assert_int_equal(engine_sync(e), ATP_OK);
     assert_int_equal(test_atp(e), 10);
@@ -287,7 +282,7 @@ static engine *test_consumption_failed(config *cfg)
     static engine_event alloc = {.kind = ATP_EV_DELTA, .bucket = ATP_BUCKET_ALLOCATED,
                                  .location = 0, .sku_len = 1, .sku = "A", .value = 3,
                                  .ref = "o1", .ref_len = 2};
-    static engine_batch b2 = {.events = &alloc, .n = 1, .release = test_release_batch};
+    static engine_batch b2 = {.events = &alloc, .n = 1, .release = test_release};
     assert_int_equal(engine_submit(e, &b2), ATP_OK);
     assert_int_equal(engine_sync(e), ATP_OK);
     assert_int_equal(test_store_writes(), 3);
@@ -352,7 +347,7 @@ static void test_resv_consumption_over_failed_commit(void **state)
     engine_event alloc = {.kind = ATP_EV_DELTA, .bucket = ATP_BUCKET_ALLOCATED,
                           .location = 0, .sku_len = 1, .sku = "A", .value = 3,
                           .ref = "o1", .ref_len = 2};
-    engine_batch b2 = {.events = &alloc, .n = 1, .release = test_release_batch};
+    engine_batch b2 = {.events = &alloc, .n = 1, .release = test_release};
     assert_int_equal(engine_submit(e, &b2), ATP_OK);
     assert_int_equal(engine_sync(e), ATP_OK);
     assert_int_equal(test_atp(e), 7);
