@@ -183,6 +183,7 @@ static void atpd_persist_stats(void *ctx, engine_store_stats *out)
         .log_waits = st.log_waits, .log_replayed = st.log_replayed,
         .env_reopens = st.env_reopens, .log_present = st.log_present,
         .log_size = st.log_size, .log_used = st.log_used,
+        .log_sync = st.log_sync, .commit = st.commit,
     };
 }
 

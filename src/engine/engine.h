@@ -27,6 +27,7 @@
 #include "atp/error.h"
 #include "atp/wire.h"
 #include "config/config.h"
+#include "metrics/metrics.h"
 
 typedef struct engine engine;
 
@@ -122,6 +123,8 @@ typedef struct engine_store_stats {
     bool log_present;      /* the reservation log is in use */
     uint64_t log_size;     /* its file's size; 0: none */
     uint64_t log_used;     /* bytes written in its current cycle */
+    metrics_hist_sum log_sync; /* each log append's fdatasync latency */
+    metrics_hist_sum commit;   /* each LMDB commit's latency */
 } engine_store_stats;
 
 typedef struct engine_stats {

@@ -230,6 +230,16 @@ static void request_metrics_engine(request_env *env, metrics_text *t)
              "Reservation groups made durable by the log", es.store.log_groups},
         };
         REQUEST_METRICS_LIST(t, st);
+        metrics_text_family(t, "atpd_store_log_sync_seconds", "histogram",
+                            "Reservation log fdatasync latency, one per "
+                            "append (_count: syncs; none without the log)");
+        metrics_text_hist(t, "atpd_store_log_sync_seconds", NULL, 0,
+                          &es.store.log_sync);
+        metrics_text_family(t, "atpd_store_commit_seconds", "histogram",
+                            "LMDB write transaction commit latency "
+                            "(_count: commits attempted)");
+        metrics_text_hist(t, "atpd_store_commit_seconds", NULL, 0,
+                          &es.store.commit);
     }
     if (es.snapshot_last_ms > 0) {
         int64_t age = clock_wall_ms() - (int64_t)es.snapshot_last_ms;

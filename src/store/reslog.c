@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "common/log.h"
 #include "store/fault.h"
 #include "store/store_int.h"
@@ -420,8 +421,12 @@ atp_err store__log_append(store_log *l, const void *buf, size_t len)
         done += (size_t)w;
     }
     int fault = store__fault(STORE_FAULT_LOG_SYNC);
-    if (fault ? (errno = fault, 1) : fdatasync(l->fd) != 0) {
-        atp_err err = store_log_errno("fdatasync", errno);
+    int64_t t0 = clock_mono_ns();
+    int e = fault ? fault : fdatasync(l->fd) != 0 ? errno : 0;
+    if (l->sync_hist != NULL && !fault) /* a real sync, failed ones too */
+        metrics_hist_observe(l->sync_hist, (uint64_t)(clock_mono_ns() - t0));
+    if (e != 0) {
+        atp_err err = store_log_errno("fdatasync", e);
         store_log_void(l, p, len);
         return err;
     }

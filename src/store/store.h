@@ -35,6 +35,7 @@
 #include <stdint.h>
 
 #include "atp/error.h"
+#include "metrics/metrics.h"
 
 typedef struct store store;
 
@@ -102,6 +103,11 @@ typedef struct store_stats {
     bool log_present;      /* the reservation log is in use (docs/CONFIG.md) */
     uint64_t log_size;     /* its file's (preallocated) size; 0: none */
     uint64_t log_used;     /* bytes of it written in its current cycle */
+    /* Latencies on the monotonic clock: each reservation-log append's
+     * fdatasync (several groups each, group commit), and each LMDB write
+     * transaction commit (mdb_txn_commit, failed ones too). */
+    metrics_hist_sum log_sync;
+    metrics_hist_sum commit;
 } store_stats;
 
 /* store_open opens (creating) the LMDB environment in directory dir,

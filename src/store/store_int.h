@@ -99,6 +99,8 @@ store_log_status store__log_decode(const unsigned char *buf, size_t len,
                                    uint64_t *epoch, uint64_t *lsn, size_t *rec_len,
                                    store_op *ops, size_t cap, size_t *n_ops);
 
+enum { STORE_HIST_SYNC, STORE_HIST_COMMIT, STORE_HIST_COUNT };
+
 /* The log file. Writer thread only after store_open. */
 typedef struct store_log {
     int fd;
@@ -106,6 +108,8 @@ typedef struct store_log {
     size_t wpos;       /* where the next append goes (STORE_LOG_ALIGN) */
     uint64_t epoch;    /* of the current cycle */
     uint64_t next_lsn; /* LSN of the next record */
+    metrics_hist *sync_hist; /* each append's fdatasync; NULL (as
+                              store__log_open leaves it): not timed */
 } store_log;
 
 /* store__log_new_epoch: 64 random bits (getrandom; a mix of the clock, the
@@ -172,6 +176,10 @@ struct store {
     int64_t last_flush_ms;
     _Atomic uint64_t commits, groups, ops, failures, map_size, used;
     _Atomic bool full;
+    /* Latency histograms (aligned_alloc, 64): [STORE_HIST_SYNC] is the
+     * log's fdatasync (the writer), [STORE_HIST_COMMIT] mdb_txn_commit
+     * (the thread that owns LMDB writes). One writer each, read by any. */
+    metrics_hist *hist;
     /* The reservation log (log_on): the writer owns log and buf. */
     bool log_on;
     bool log_uncertain; /* a failed append, or groups replayed but not

@@ -495,6 +495,7 @@ void store_close(store *s)
     free(s->buf);
     free(s->batch);
     free(s->dir);
+    free(s->hist);
     free(s);
 }
 
@@ -519,4 +520,6 @@ void store_stats_get(const store *s, store_stats *out)
         .log_size = m->log_on ? m->log.size : 0,
         .log_used = m->log_on ? atomic_load(&m->log_used) : 0,
     };
+    metrics_hist_read(&m->hist[STORE_HIST_SYNC], &out->log_sync);
+    metrics_hist_read(&m->hist[STORE_HIST_COMMIT], &out->commit);
 }

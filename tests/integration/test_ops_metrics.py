@@ -20,7 +20,12 @@ docs/METRICS.md).
   with durability sync atpd_store_log_present 1 and
   atpd_store_log_size_bytes the size of reservations.log, bytes in use
   growing with reservations; with durability nosync (no log, its file
-  removed) present 0, size 0, used 0.
+  removed) present 0, size 0, used 0;
+- the store's latency histograms: after the two reservations with the
+  log on, atpd_store_log_sync_seconds_count grew by 1 or 2 (group
+  commit), as much as the log's appends, with a _sum > 0; the LMDB
+  commits behind them move atpd_store_commit_seconds_count (waited for:
+  the applier runs behind the replies); without the log no sync at all.
 """
 
 import http.client
@@ -202,6 +207,21 @@ def main(h):
              get(s0, "atpd_store_log_used_bytes"), get(s1, "atpd_store_log_used_bytes"))
     ck.check(get(s1, "atpd_store_log_used_bytes") <= get(s1, "atpd_store_log_size_bytes"),
              "log bytes in use within its size")
+    syncs = delta("atpd_store_log_sync_seconds_count")
+    ck.check(1 <= syncs <= 2, "log fdatasyncs for two reservations: %r", syncs)
+    ck.eq(syncs, delta("atpd_store_log_appends_total"), "one fdatasync per log append")
+    ck.check(delta("atpd_store_log_sync_seconds_sum") > 0, "log fdatasync time summed")
+    commits0 = get(s0, "atpd_store_commit_seconds_count")
+    ck.check(commits0 >= get(s0, "atpd_store_commits_total"),
+             "each LMDB commit timed: %r",
+             (commits0, get(s0, "atpd_store_commits_total")))
+
+    def commit_seen():
+        s = parse(ck, scrape(d)[1])
+        return s if get(s, "atpd_store_commit_seconds_count") > commits0 else None
+    sc = harness.wait_until(commit_seen, 10, what="the reservations' LMDB commit")
+    ck.check(get(sc, "atpd_store_commit_seconds_sum") > get(s0, "atpd_store_commit_seconds_sum"),
+             "LMDB commit time summed")
     age1 = s1.get(("atpd_source_age_seconds", (("source", "wms"),)), -1)
     ck.check(age0 is not None and age1 > age0, "a quiet source's age grows: %r -> %r", age0, age1)
     # No other error series moved.
@@ -241,7 +261,7 @@ def main(h):
     ck.check(not os.path.exists(os.path.join(cfg2["service"]["data_dir"], "reservations.log")),
              "nosync: no reservations.log")
     for name in ("atpd_store_log_present", "atpd_store_log_size_bytes",
-                 "atpd_store_log_used_bytes"):
+                 "atpd_store_log_used_bytes", "atpd_store_log_sync_seconds_count"):
         ck.check((name, ()) in s2 and s2[(name, ())] == 0.0, "nosync: %s is 0: %r",
                  name, s2.get((name, ())))
     d2.stop()

@@ -389,12 +389,18 @@ static void test_stats_log(void **state)
     assert_true(st.log_present);
     assert_int_equal(st.log_size, 1u << 20);
     assert_int_equal(st.log_used, 0);
+    assert_int_equal(st.log_sync.count, 0);
     _Atomic int done = 0;
     test_submit(s, STORE_DB_RESERVATIONS, 0, &done);
     test_wait(&done, 1);
     store_stats_get(s, &st);
     assert_true(st.log_used > 0);
     assert_true(st.log_used <= st.log_size);
+    /* Each append's fdatasync timed, once. */
+    assert_int_equal(st.log_sync.count, 1);
+    assert_int_equal(st.log_sync.count, st.log_appends);
+    assert_true(st.log_sync.sum_ns > 0);
+    assert_true(st.commit.count >= st.commits); /* the applier's, if yet */
     store_close(s);
     /* nosync: no log (the one there is removed at open). */
     o = (store_options){.sync = STORE_NOSYNC, .log_bytes = 1u << 20};
@@ -404,6 +410,20 @@ static void test_stats_log(void **state)
     assert_false(st.log_present);
     assert_int_equal(st.log_size, 0);
     assert_int_equal(st.log_used, 0);
+    /* Without the log: no sync, and each LMDB commit timed. */
+    store_stats st0 = st;
+    done = 0;
+    test_submit(s, STORE_DB_RESERVATIONS, 1, &done);
+    test_wait(&done, 1);
+    store_stats_get(s, &st);
+    assert_int_equal(st.log_sync.count, 0);
+    assert_int_equal(st.commits, st0.commits + 1);
+    assert_int_equal(st.commit.count, st0.commit.count + 1);
+    assert_true(st.commit.sum_ns > st0.commit.sum_ns);
+    uint64_t buckets = 0;
+    for (int i = 0; i < METRICS_BUCKETS; i++)
+        buckets += st.commit.bucket[i];
+    assert_int_equal(buckets, st.commit.count);
     store_close(s);
     test_dir_remove(&d);
 }
