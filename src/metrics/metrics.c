@@ -213,7 +213,8 @@ void metrics_text_hist(metrics_text *t, const char *name,
     if (n >= 8) { /* a programming error: write what fits */
         n = 7;
     }
-    memcpy(ls, l, n * sizeof *l);
+    if (n > 0) /* l may be NULL when there are no labels */
+        memcpy(ls, l, n * sizeof *l);
     uint64_t cum = 0;
     for (unsigned b = 0; b < METRICS_BUCKETS; b++) {
         cum += s->bucket[b];

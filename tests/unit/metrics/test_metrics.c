@@ -178,6 +178,15 @@ static void test_metrics_text(void **state)
         lines += *p == '\n';
     assert_int_equal(lines, METRICS_BUCKETS + 2);
     metrics_text_fini(&t);
+    /* No labels at all (the store's histograms): labels NULL, 0 (UBSan
+     * aborted atpd's /metrics on a memcpy from NULL here). */
+    metrics_text_init(&t);
+    metrics_text_hist(&t, "atpd_s_seconds", NULL, 0, &s);
+    assert_false(t.failed);
+    assert_non_null(strstr(t.buf, "atpd_s_seconds_bucket{le=\"+Inf\"} 3\n"
+                                  "atpd_s_seconds_sum 2.000060000\n"
+                                  "atpd_s_seconds_count 3\n"));
+    metrics_text_fini(&t);
     free(h);
 }
 
