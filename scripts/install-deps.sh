@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(
   build-essential cmake pkg-config
-  libnng-dev libmsgpack-dev liblmdb-dev libjemalloc-dev libyaml-dev
+  libnng-dev libmbedtls-dev libmsgpack-dev liblmdb-dev libjemalloc-dev libyaml-dev
   libmicrohttpd-dev libjansson-dev
   libsystemd-dev
   libcurl4-openssl-dev
