@@ -282,6 +282,29 @@ static atp_err atpd_restore_state(store *st, engine *eng, sources *src)
     return ATP_OK;
 }
 
+/* atpd_applied_open maps the store's "applied" file and gives the engine
+ * each source's slot (engine_applied_attach), after the reservations are
+ * loaded. Without it (cannot create or map it: a full or read-only disk)
+ * atpd runs as before the file existed, with a warning: what a resend may
+ * then consume is in docs/PROTOCOL.md, "Consumption after a restart". */
+static store_applied *atpd_applied_open(const config *cfg, store *st, engine *eng)
+{
+    const char *ids[CONFIG_MAX_SOURCES];
+    uint64_t *slots[CONFIG_MAX_SOURCES] = {0};
+    for (size_t i = 0; i < cfg->n_sources; i++)
+        ids[i] = cfg->sources[i].id;
+    store_applied *a = NULL;
+    atp_err err = store_applied_open(cfg->service.data_dir, store_id(st), ids,
+                                     cfg->n_sources, &a);
+    if (err != ATP_OK)
+        log_warn("atpd", "running without the applied file: %s (a restart "
+                 "then knows only the snapshot's offsets)", atp_err_message(err));
+    for (size_t i = 0; a != NULL && i < cfg->n_sources; i++)
+        slots[i] = store_applied_slot(a, i);
+    engine_applied_attach(eng, slots);
+    return a;
+}
+
 static int atpd_override(char **field, const char *value)
 {
     char *copy = strdup(value);
@@ -712,6 +735,7 @@ int main(int argc, char **argv)
                  "every thread (%s)", strerror(sched_rc));
 
     store *st = NULL;
+    store_applied *applied = NULL;
     engine *eng = NULL;
     sources *src = NULL;
     ingest *in = NULL;
@@ -757,8 +781,12 @@ int main(int argc, char **argv)
          (err = http_alloc(&cfg, server_request_env(srv), chg, &web)) != ATP_OK) ||
         (err = server_start(srv)) != ATP_OK ||
         (web != NULL && (err = http_start(web)) != ATP_OK) ||
-        (err = atpd_restore_state(st, eng, src)) != ATP_OK ||
-        (err = store_start(st)) != ATP_OK) {
+        (err = atpd_restore_state(st, eng, src)) != ATP_OK) {
+        log_error("atpd", "start-up failed: %s", atp_err_message(err));
+        goto out;
+    }
+    applied = atpd_applied_open(&cfg, st, eng);
+    if ((err = store_start(st)) != ATP_OK) {
         log_error("atpd", "start-up failed: %s", atp_err_message(err));
         goto out;
     }
@@ -809,6 +837,7 @@ out:
     if (chg != NULL)
         changes_stop(chg);
     store_close(st);
+    store_applied_close(applied); /* after engine_stop: nothing writes it */
     http_free(web); /* after server_stop (status reads it) and changes_stop */
     server_free(srv);
     changes_free(chg);

@@ -362,6 +362,18 @@ bool engine_offset_load(engine *e, const void *key, size_t key_len,
                         const void *val, size_t val_len, uint32_t *src,
                         uint64_t *seq);
 
+/* engine_applied_attach gives the engine, per configured source (cfg
+ * order), a slot holding the highest seq it has applied, kept across
+ * restarts (store.h, "the applied file"; NULL: none for that source). The
+ * engine raises it with every batch it applies from the source and never
+ * lowers it; what it holds now (applied before the restart) becomes the
+ * source's floor for commits: a reservation committed while the source
+ * resends is marked at least there, so a resent allocation applied before
+ * the crash never consumes it (docs/PROTOCOL.md, "Consumption after a
+ * restart"). Main thread, before engine_start; the slots must outlive
+ * engine_stop. */
+void engine_applied_attach(engine *e, uint64_t *const *slots);
+
 /* engine_sync returns once everything submitted before the call has been
  * applied. Any thread except the engine thread. */
 atp_err engine_sync(engine *e);

@@ -150,8 +150,9 @@ bool resv_mark_raise(resv *r, uint32_t src, uint64_t seq, uint32_t event)
  * while r could not be consumed (held, or not yet there) and must not
  * consume it when resent after a restart. Soon after a restart the offset
  * is the last snapshot's, behind what was applied before the crash (the
- * source is still resending it); seq_floor is a part of that we know of,
- * until the offset reaches it (engine_thread_main clears it then).
+ * source is still resending it); seq_floor is what we know of that (the
+ * "applied" file's seq, the stored marks), until the offset reaches it
+ * (engine_thread_main clears it then).
  * Returns false when out of memory. */
 static bool resv_marks_commit(const engine *e, resv *r)
 {
@@ -1242,8 +1243,9 @@ atp_err resv_table_init(resv_table *t, const config *cfg)
     t->n_sources = cfg->n_sources;
     t->may_allocate = calloc(cfg->n_regions * cfg->n_sources + 1, 1);
     t->seq_floor = calloc(cfg->n_sources + 1, sizeof *t->seq_floor);
+    t->applied_hw = calloc(cfg->n_sources + 1, sizeof *t->applied_hw);
     if (t->by_id == NULL || t->by_ref == NULL || t->may_allocate == NULL ||
-        t->seq_floor == NULL) {
+        t->seq_floor == NULL || t->applied_hw == NULL) {
         resv_table_fini(t);
         return ATP_E_NOMEM;
     }
@@ -1286,6 +1288,7 @@ void resv_table_fini(resv_table *t)
     free(t->heap);
     free(t->may_allocate);
     free(t->seq_floor);
+    free(t->applied_hw);
     memset(t, 0, sizeof *t);
 }
 

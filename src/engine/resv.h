@@ -105,11 +105,18 @@ typedef struct resv_table {
      * `allocated` at a location of region, so it can consume a line there. */
     uint8_t *may_allocate;
     size_t n_sources;
-    /* seq_floor[src]: the highest seq of src in the marks of the records
-     * loaded at start-up, so applied before the restart; a commit's mark
-     * is at least that (see resv_marks_commit). Cleared once a batch of
-     * the source at or above it is applied: the offset covers it then. */
+    /* seq_floor[src]: the highest seq of src known to have been applied
+     * before the restart: the "applied" file's (engine_applied_attach) or
+     * the highest in the marks of the records loaded at start-up; a
+     * commit's mark is at least that (see resv_marks_commit). Cleared once
+     * a batch of the source at or above it is applied: the offset covers
+     * it then. */
     uint64_t *seq_floor;
+    /* applied_hw[src]: the source's slot in the "applied" file (store.h),
+     * raised to each applied batch's seq, never lowered (a resend applies
+     * lower seqs again; lowering it and crashing again would forget what
+     * the first run applied). NULL entries: no file. */
+    uint64_t **applied_hw;
     bool stopping;          /* engine stop: failed consumptions are not retried */
     int64_t retry_after_ms; /* after a failed write, expiry waits till then */
 

@@ -95,11 +95,28 @@ void engine_position_touched(engine *e, position *p)
     e->snap.keys[e->snap.n++] = p->key & POSITION_KEY_MASK;
 }
 
+void engine_applied_attach(engine *e, uint64_t *const *slots)
+{
+    for (size_t src = 0; src < e->cfg->n_sources; src++) {
+        uint64_t *hw = slots[src];
+        e->resv.applied_hw[src] = hw;
+        uint64_t seq = hw != NULL ? __atomic_load_n(hw, __ATOMIC_RELAXED) : 0;
+        if (seq > e->resv.seq_floor[src])
+            e->resv.seq_floor[src] = seq;
+    }
+}
+
 void engine_offset_applied(engine *e, uint32_t src, uint64_t seq, uint64_t ts_ms)
 {
     if (src >= e->cfg->n_sources)
         return;
     engine_offset *o = &e->snap.offsets[src];
+    /* Before anything else can run on the engine thread (a commit, a
+     * consumption, a snapshot cut), so a kill -9 cannot come between the
+     * batch's effects and this record of them. */
+    uint64_t *hw = e->resv.applied_hw[src];
+    if (hw != NULL && seq > __atomic_load_n(hw, __ATOMIC_RELAXED))
+        __atomic_store_n(hw, seq, __ATOMIC_RELAXED);
     o->seq = seq;
     o->ts_ms = ts_ms;
     o->known = true;

@@ -14,6 +14,7 @@
  *   | offsets       | source id            | applied seq, source ts_ms: 2 x uint64 LE |
  *   | lots          | location NUL sku NUL lot id | qty, eta_ms: 2 x int64 LE |
  *   | meta          | "reslog_lsn"         | last log LSN applied: uint64 LE |
+ *   | meta          | "store_id"           | 64 random bits, set at creation: uint64 |
  *
  * Positions, lots and offsets are written together by one snapshot group
  * (one transaction), so the offsets always describe exactly the positions
@@ -29,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/random.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
 
@@ -40,6 +42,7 @@
 
 #define STORE_QUEUE_CAP 65536
 #define STORE_LSN_KEY "reslog_lsn"
+#define STORE_ID_KEY "store_id"
 
 static const char *const store_db_names[STORE_DB_COUNT] = {
     "reservations", "meta", "positions", "offsets", "lots"};
@@ -99,6 +102,39 @@ static atp_err store_write_err(const char *dir, const char *what, int rc)
     return store_err(what, rc);
 }
 
+/* store_id_get_or_make reads META "store_id" into s->store_id, first
+ * writing 64 random bits there if it has none (not in a read-only open:
+ * it stays 0). 0, or an LMDB error code. */
+static int store_id_get_or_make(store *s, MDB_txn *txn)
+{
+    MDB_val key = {sizeof STORE_ID_KEY - 1, (void *)STORE_ID_KEY}, val;
+    if (s->dbi[STORE_DB_META] == (MDB_dbi)-1)
+        return 0;
+    int rc = mdb_get(txn, s->dbi[STORE_DB_META], &key, &val);
+    if (rc == 0 && val.mv_size == sizeof s->store_id) {
+        memcpy(&s->store_id, val.mv_data, sizeof s->store_id);
+        return 0;
+    }
+    if (rc != 0 && rc != MDB_NOTFOUND)
+        return rc;
+    if (s->opt.read_only)
+        return 0;
+    uint64_t id = 0;
+    while (id == 0)
+        if (getrandom(&id, sizeof id, 0) != (ssize_t)sizeof id && errno != EINTR)
+            return EIO;
+    val.mv_size = sizeof id;
+    val.mv_data = &id;
+    if ((rc = mdb_put(txn, s->dbi[STORE_DB_META], &key, &val, 0)) == 0)
+        s->store_id = id;
+    return rc;
+}
+
+uint64_t store_id(const store *s)
+{
+    return s->store_id;
+}
+
 /* store_env_open opens the environment in s->dir into s->env and s->dbi:
  * the map at s->map_bytes (or the file's size, if larger), stale reader
  * slots cleared, the databases opened (created unless read-only). On
@@ -153,6 +189,11 @@ static atp_err store_env_open(store *s)
             err = store_err("mdb_dbi_open", rc);
             goto fail;
         }
+    }
+    if ((rc = store_id_get_or_make(s, txn)) != 0) {
+        mdb_txn_abort(txn);
+        err = store_err("store_id", rc);
+        goto fail;
     }
     if ((rc = mdb_txn_commit(txn)) != 0) {
         err = store_err("mdb_txn_commit", rc);

@@ -167,6 +167,40 @@ atp_err store_backup(store *s, const char *dir, store_done_fn done, void *arg,
 
 void store_stats_get(const store *s, store_stats *out);
 
+/* store_id is this store's identity: 64 random bits written to META
+ * "store_id" when the LMDB environment is first opened for writing (a
+ * store from before that gets one at its next open). A wiped or new data
+ * directory has another; a backup restored has the same. 0 for a
+ * read-only open of a store that has none. */
+uint64_t store_id(const store *s);
+
+/* ---- the "applied" file: per source, the highest seq applied -------------
+ *
+ * A file next to the LMDB environment, mapped MAP_SHARED, with one 64-bit
+ * slot per source that the engine raises with every message it applies
+ * (engine_applied_attach). It survives a kill -9 without any sync (the
+ * page cache keeps it), not a power loss. After a restart it says what
+ * atpd had applied before the crash, beyond the last snapshot's offsets
+ * (docs/PROTOCOL.md, "Consumption after a restart"). */
+typedef struct store_applied store_applied;
+
+/* store_applied_open maps dir's "applied" file (creating it, 16 KiB),
+ * for the store whose store_id is given, and finds the slot of each of
+ * the n source ids (NUL-terminated; n <= 256): the slot keeping that id,
+ * or a new one at 0. A file of another store id, of another version or
+ * size is started again, empty, with a warning. ATP_E_IO (cannot create,
+ * size or map it: the caller runs without it), ATP_E_NOMEM, ATP_E_CONFIG
+ * (n > 256, or dir too long). Main thread, at start-up. */
+atp_err store_applied_open(const char *dir, uint64_t store_id, const char *const *ids,
+                           size_t n, store_applied **out);
+/* store_applied_slot: the seq slot of the i-th id given to open (NULL if
+ * i >= n), in the mapping, 8-byte aligned: read and written with
+ * __atomic loads and stores. Valid until store_applied_close. */
+uint64_t *store_applied_slot(store_applied *a, size_t i);
+/* store_applied_close unmaps (no msync) and frees; NULL is allowed. Once
+ * nothing writes the slots any more (after engine_stop). */
+void store_applied_close(store_applied *a);
+
 /* What an offline look at the store shows (atpctl inspect). */
 typedef struct store_info {
     uint64_t entries[STORE_DB_COUNT];

@@ -71,6 +71,7 @@ struct store_group {
 #define STORE_LOG_OP_HDR 9u
 #define STORE_LOG_DELETE 0xffffffffu
 #define STORE_LOG_NAME "reservations.log"
+#define STORE_APPLIED_NAME "applied" /* applied.c */
 
 typedef enum store_log_status {
     STORE_LOG_OK = 0,
@@ -165,6 +166,7 @@ struct store {
     MDB_dbi dbi[STORE_DB_COUNT];
     pthread_mutex_t envmu;
     char *dir;
+    uint64_t store_id; /* META "store_id": random, set when LMDB was created */
     size_t reopen_ops; /* opt.reopen_ops or STORE_REOPEN_OPS */
     _Atomic uint64_t reopens;
     store_options opt;

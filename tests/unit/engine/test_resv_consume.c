@@ -8,7 +8,10 @@
  * commit; snapshots stored only after the consumptions before their cut;
  * seq_floor until the source's applied seq reaches it; an allocation
  * naming a held reservation stores its key as the record's mark, so its
- * resend after a restart never consumes it once committed.
+ * resend after a restart never consumes it once committed; the "applied"
+ * file's seq (kept across a kill -9) closes the two windows the stored
+ * marks leave (an allocation that named nothing yet, a mark lost in
+ * flight), is never lowered, and applies to commits only.
  *
  * The engine runs on a fake store that completes every write at once (or
  * holds one reservation write until the test completes it) and keeps every
@@ -80,6 +83,11 @@ static size_t test_n_held;
 static void (*test_held_done)(void *, atp_err);
 static void *test_held_arg;
 static uint64_t test_snap_wms;      /* wms offset in the last snapshot stored */
+/* The "applied" file's slots, per source: kept across test_restart as the
+ * page cache keeps them across a kill -9; zeroed with the store. */
+static uint64_t test_applied[3];
+static bool test_no_applied_file; /* attach none (a file that cannot be made) */
+static bool test_dropping;        /* writes "complete" but are not stored */
 static int test_snap_before_r = -1; /* writes of "R" when that snapshot came */
 
 static void test_keep_record(const engine_record_op *op)
@@ -123,7 +131,9 @@ static atp_err test_write(void *ctx, const engine_record_op *ops, size_t n,
             ops[i].val_len <= sizeof test_last) {
             memcpy(test_last, ops[i].val, ops[i].val_len);
             test_last_len = ops[i].val_len;
-            if (!held) {
+            if (test_dropping) {
+                /* the process dies before this write is durable */
+            } else if (!held) {
                 test_keep_record(&ops[i]);
             } else if (test_n_held < 4 && ops[i].key_len <= 32) {
                 unsigned char *b = test_held_bytes[test_n_held];
@@ -168,7 +178,7 @@ static void test_unhold(atp_err err)
     void (*done)(void *, atp_err) = test_held_done;
     void *arg = test_held_arg;
     test_held_done = NULL;
-    for (size_t i = 0; i < test_n_held && err == ATP_OK; i++)
+    for (size_t i = 0; i < test_n_held && err == ATP_OK && !test_dropping; i++)
         test_keep_record(&test_held_ops[i]);
     test_n_held = 0;
     pthread_mutex_unlock(&test_mu);
@@ -181,6 +191,7 @@ static void test_store_reset(void)
     pthread_mutex_lock(&test_mu);
     test_n_recs = 0;
     test_snap_wms = 0;
+    memset(test_applied, 0, sizeof test_applied);
     test_snap_before_r = -1;
     pthread_mutex_unlock(&test_mu);
 }
@@ -195,6 +206,14 @@ static engine *test_engine(config *cfg)
     engine *e;
     assert_int_equal(engine_alloc(cfg, &persist, &e), ATP_OK);
     return e;
+}
+
+/* As main.c: the applied file's slots, after the records are loaded. */
+static void test_attach(engine *e)
+{
+    uint64_t *slots[3] = {&test_applied[0], &test_applied[1], &test_applied[2]};
+    uint64_t *none[3] = {NULL, NULL, NULL};
+    engine_applied_attach(e, test_no_applied_file ? none : slots);
 }
 
 static void test_release_batch(void *owner, bool applied)
@@ -389,8 +408,24 @@ static void test_restart(engine **e, config *cfg)
             test_load(*e, test_recs[k].id, test_recs[k].v, test_recs[k].n),
             ATP_OK);
     pthread_mutex_unlock(&test_mu);
+    test_attach(*e);
     assert_int_equal(engine_start(*e), ATP_OK);
     test_stock(*e);
+}
+
+/* kill -9 while a reservation write is in flight (held): that write and
+ * whatever the engine still writes while stopping are lost. */
+static void test_crash(engine **e, config *cfg)
+{
+    pthread_mutex_lock(&test_mu);
+    test_dropping = true;
+    pthread_mutex_unlock(&test_mu);
+    test_unhold(ATP_OK);
+    engine_stop(*e); /* flushes the open group: dropped too */
+    pthread_mutex_lock(&test_mu);
+    test_dropping = false;
+    pthread_mutex_unlock(&test_mu);
+    test_restart(e, cfg);
 }
 
 static void test_ignore(void *arg, const engine_resv_result *res)
@@ -420,6 +455,7 @@ static engine *test_begin(config *cfg)
 {
     test_store_reset();
     engine *e = test_engine(cfg);
+    test_attach(e);
     assert_int_equal(engine_start(e), ATP_OK);
     test_stock(e);
     return e;
@@ -860,6 +896,119 @@ static void test_consume_held_mark_no_barrier(void **state)
     test_end(e, &cfg);
 }
 
+/* Window 1 (issue 12 B2): wms seq 5 allocates 2 naming "SO-9" when no
+ * reservation has that ref: nothing stored. kill -9 (the snapshot never
+ * saw seq 5, no record holds a mark). After the restart, r is reserved
+ * and committed with order_ref SO-9 before wms resends 5: the resend was
+ * applied before the crash, so it must not consume r; a new allocation
+ * (seq 6) does. */
+static void test_consume_window1_unknown_ref(void **state)
+{
+    (void)state;
+    config cfg;
+    engine *e = test_begin(&cfg);
+    test_allocate1(e, SRC_WMS, 5, "SO-9", LOC_L1, 2);
+    test_restart(&e, &cfg);
+    test_reserve_commit(e, "r", 5, "SO-9");
+    test_allocate1(e, SRC_WMS, 5, "SO-9", LOC_L1, 2); /* the resend */
+    assert_int_equal(test_consumed(e, "r"), 0);
+    test_allocate1(e, SRC_WMS, 6, "SO-9", LOC_L1, 2);
+    assert_int_equal(test_consumed(e, "r"), 2);
+    test_end(e, &cfg);
+}
+
+/* Window 2: H is held and stored; wms seq 5 names H while another
+ * reservation write is in flight, so H's mark waits in the open group;
+ * kill -9 before it is stored. After the restart H is committed before
+ * wms resends 5: the resend must not consume H; seq 6 does. */
+static void test_consume_window2_held_mark_lost(void **state)
+{
+    (void)state;
+    config cfg;
+    engine *e = test_begin(&cfg);
+    assert_true(test_op(e, ENGINE_RESV_RESERVE, "H", 6, NULL).granted);
+    pthread_mutex_lock(&test_mu);
+    int writes = test_writes_of("H");
+    pthread_mutex_unlock(&test_mu);
+    test_hold_reserve(e);                          /* Z is in flight */
+    test_allocate1(e, SRC_WMS, 5, "H", LOC_L1, 6); /* H's mark waits */
+    test_crash(&e, &cfg);
+    pthread_mutex_lock(&test_mu);
+    assert_int_equal(test_writes_of("H"), writes); /* the mark was lost */
+    pthread_mutex_unlock(&test_mu);
+    assert_int_equal(test_op(e, ENGINE_RESV_COMMIT, "H", 0, NULL).state,
+                     ENGINE_RESV_COMMITTED);
+    test_allocate1(e, SRC_WMS, 5, "H", LOC_L1, 6); /* the resend */
+    assert_int_equal(test_consumed(e, "H"), 0);
+    test_allocate1(e, SRC_WMS, 6, "H", LOC_L1, 2);
+    assert_int_equal(test_consumed(e, "H"), 2);
+    test_end(e, &cfg);
+}
+
+/* The file's seq is never lowered: a resend of 3..6 after a restart at
+ * 10 leaves it at 10, so after a second kill -9 (the resend not finished)
+ * a reservation committed with a ref first named at seq 8 is still not
+ * consumed by the resend of 7..10. */
+static void test_consume_applied_monotone(void **state)
+{
+    (void)state;
+    config cfg;
+    engine *e = test_begin(&cfg);
+    for (uint64_t q = 2; q <= 10; q++)
+        test_allocate1(e, SRC_WMS, q, q == 8 ? "SO-8" : "other", LOC_L1, 1);
+    test_restart(&e, &cfg);
+    for (uint64_t q = 3; q <= 6; q++)
+        test_allocate1(e, SRC_WMS, q, "other", LOC_L1, 1);
+    assert_int_equal(test_applied[SRC_WMS], 10);
+    test_restart(&e, &cfg);
+    test_reserve_commit(e, "r", 5, "SO-8");
+    for (uint64_t q = 7; q <= 10; q++)
+        test_allocate1(e, SRC_WMS, q, q == 8 ? "SO-8" : "other", LOC_L1, 1);
+    assert_int_equal(test_consumed(e, "r"), 0);
+    test_allocate1(e, SRC_WMS, 11, "SO-8", LOC_L1, 1);
+    assert_int_equal(test_consumed(e, "r"), 1);
+    test_end(e, &cfg);
+}
+
+/* The floor is for commits only: r was committed before the crash; wms
+ * seq 7 consumed 2 of it but that write was lost (in flight at the kill).
+ * After the restart (file at 7) the resend of 7 consumes r again: its
+ * own marks say it never saw 7, and nothing else did. */
+static void test_consume_floor_not_for_committed(void **state)
+{
+    (void)state;
+    config cfg;
+    engine *e = test_begin(&cfg);
+    test_reserve_commit(e, "r", 5, NULL);
+    test_set_hold();
+    test_allocate1(e, SRC_WMS, 7, "r", LOC_L1, 2); /* its write is held */
+    test_crash(&e, &cfg);
+    assert_int_equal(test_applied[SRC_WMS], 7);
+    assert_int_equal(test_consumed(e, "r"), 0);
+    test_allocate1(e, SRC_WMS, 7, "r", LOC_L1, 2); /* the resend */
+    assert_int_equal(test_consumed(e, "r"), 2);
+    test_end(e, &cfg);
+}
+
+/* Without the file (it could not be made), window 1 stays open as
+ * docs/PROTOCOL.md says: the resend consumes. This is the behaviour the
+ * file changes (and what test_consume_window1_unknown_ref sees without
+ * it). */
+static void test_consume_no_applied_file(void **state)
+{
+    (void)state;
+    config cfg;
+    test_no_applied_file = true;
+    engine *e = test_begin(&cfg);
+    test_allocate1(e, SRC_WMS, 5, "SO-9", LOC_L1, 2);
+    test_restart(&e, &cfg);
+    test_reserve_commit(e, "r", 5, "SO-9");
+    test_allocate1(e, SRC_WMS, 5, "SO-9", LOC_L1, 2);
+    assert_int_equal(test_consumed(e, "r"), 2);
+    test_end(e, &cfg);
+    test_no_applied_file = false;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -875,6 +1024,11 @@ int main(void)
         cmocka_unit_test(test_consume_held_mark_restart),
         cmocka_unit_test(test_consume_held_mark_routed_by_ref),
         cmocka_unit_test(test_consume_held_mark_no_barrier),
+        cmocka_unit_test(test_consume_window1_unknown_ref),
+        cmocka_unit_test(test_consume_window2_held_mark_lost),
+        cmocka_unit_test(test_consume_applied_monotone),
+        cmocka_unit_test(test_consume_floor_not_for_committed),
+        cmocka_unit_test(test_consume_no_applied_file),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,116 @@
+#!/usr/bin/env python3
+"""test_resv_consume_window.py - the two windows the stored marks left
+open (issue 12, "Oversell" B(2)): an allocation atpd applied before a
+kill -9 never consumes a reservation committed after the restart, when
+the source resends it, although nothing about it was stored. atpd knows it
+applied the message from its "applied" file (docs/PROTOCOL.md,
+"Consumption after a restart"). Runs atpd-faults (src/store/fault.h).
+
+Region east: L1, L2 (`wms` owns `allocated`); `erp` owns `on_hand`.
+Positions are stored by an explicit snapshot after seeding
+(snapshot_interval 1h: no other), so every allocation below is above the
+stored offset and is resent after the kill.
+
+- Window 1: `wms` allocates 3 at L1 naming "SO-1" while no reservation has
+  that ref; nothing is stored for it. kill -9; restart; r1 is reserved and
+  committed with order_ref SO-1 before `wms` resends (the feeder's lock
+  holds its replies back). The resend must consume nothing: without the
+  crash the allocation came before the commit. A new allocation naming
+  SO-1 then consumes r1.
+- Window 2: r2 (6) is reserved (acknowledged, stored) and held; the
+  reservation log's write stalls (fault `log_write stall`); `wms`
+  allocates 6 at L2 naming r2: r2 is held, so nothing is consumed and
+  only a mark of it is queued, stuck behind the stalled write. kill -9;
+  restart without the fault; r2 is committed before the resend. The
+  resend must consume nothing; a new allocation naming r2 consumes it.
+- Both: after the resend, (P, east) supply, reserved and ATP are what the
+  run without the crash gives (on_hand - allocations; reserved = r1 + r2).
+"""
+
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+import resv_util as U  # noqa: E402
+
+ON_HAND = {"L1": 60, "L2": 60}
+
+
+def faults(path, text):
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def build_config(h):
+    return U.resv_config(
+        h, ["east"], [("L1", "east"), ("L2", "east")],
+        [("erp", [(["L1", "L2"], ["on_hand", "held"])]),
+         ("wms", [(["L1", "L2"], ["allocated"])])],
+        service={"snapshot_interval": "1h"}, **U.LONG_LIVED)
+
+
+def main(h):
+    h.atpd_bin = harness.find_binary(h.bin_dir, "atpd-faults")
+    fault_file = os.path.join(h.tmp, "faults")
+    faults(fault_file, "")
+    os.environ["ATP_STORE_FAULTS"] = fault_file  # atpd inherits it
+    ck = harness.Checks(h)
+    d = h.start_atpd(build_config(h))
+    c = U.Client(d.query_port)
+    feed = U.Feeder(d, c)
+
+    feed.publish("erp", [[2, "P", loc, 0, q] for loc, q in sorted(ON_HAND.items())])
+    ck.check(c.snapshot().get("ok") is True, "snapshot after seeding")
+
+    def commit_now(rid, order_ref=None):
+        r = c.commit(rid, order_ref)
+        ck.check(r.get("ok") is True and
+                 (r.get("reservation") or {}).get("state") == "committed",
+                 "commit %s: %r", rid, r)
+
+    def state(rid):
+        res = c.get(rid) or {}
+        return res.get("state"), [l[3] for l in U.record_lines(res)]
+
+    # window 1: the allocation names nothing that exists yet
+    feed.publish("wms", [[1, "P", "L1", 1, 3, "SO-1"]])
+    # window 2: the allocation names a held reservation; its mark is stuck
+    r = c.reserve("r2", [["P", "east", 6]])
+    ck.check(r.get("granted") is True, "reserve r2: %r", r)
+    faults(fault_file, "log_write stall\n")
+    feed.publish("wms", [[1, "P", "L2", 1, 6, "r2"]])  # waits until applied
+    # (a `get` of r2 would wait for its stuck mark: read-your-writes)
+
+    replays0 = feed.replays
+    with feed.lock:  # no resend before the commits are answered
+        U.kill9(d)
+        faults(fault_file, "")
+        U.restart(d)
+        c.close()
+        r = c.reserve("r1", [["P", "east", 3]])
+        ck.check(r.get("granted") is True, "reserve r1: %r", r)
+        commit_now("r1", "SO-1")
+        commit_now("r2")
+    feed.after_restart()
+    ck.check(feed.replays > replays0, "atpd did not ask for a replay")
+    ck.eq(state("r1"), ("committed", [0]),
+          "window 1: the resent allocation did not consume r1")
+    ck.eq(state("r2"), ("committed", [0]),
+          "window 2: the resent allocation did not consume r2")
+    a = c.atp("P", "east")
+    supply = sum(ON_HAND.values()) - 3 - 6
+    ck.eq((a["supply"], a["reserved"], a["atp"]), (supply, 9, supply - 9),
+          "P/east (supply, reserved, atp) as without the crash")
+
+    # consumption goes on
+    feed.publish("wms", [[1, "P", "L1", 1, 2, "SO-1"], [1, "P", "L2", 1, 4, "r2"]])
+    ck.eq(state("r1"), ("committed", [2]), "a new allocation naming SO-1 consumes r1")
+    ck.eq(state("r2"), ("committed", [4]), "a new allocation naming r2 consumes r2")
+    U.finish(ck, c, feed, d)
+
+
+if __name__ == "__main__":
+    harness.run(main, "resv_consume_window")
