@@ -257,6 +257,25 @@ def to_yaml(obj, indent=0):
 # binaries
 
 
+def write_faults(path, text):
+    """Replace the store fault file atomically (atpd-faults reads it at
+    every fault point: src/store/fault.h)."""
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def use_store_faults(h):
+    """Run atpd-faults instead of atpd from now on, with an empty fault
+    file that atpd inherits through ATP_STORE_FAULTS; returns its path."""
+    h.atpd_bin = find_binary(h.bin_dir, "atpd-faults")
+    path = os.path.join(h.tmp, "faults")
+    write_faults(path, "")
+    os.environ["ATP_STORE_FAULTS"] = path
+    return path
+
+
 def find_binary(bin_dir, name):
     for rel in (name, os.path.join("tools", name, name), os.path.join("bin", name),
                 os.path.join("tools", name), os.path.join("src", name)):

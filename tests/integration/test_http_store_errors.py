@@ -25,9 +25,7 @@ import store_util as S  # noqa: E402
 LINE = [{"sku": "F-1", "region": "east", "qty": 1}]
 
 
-def faults(path, text):
-    with open(path, "w") as f:
-        f.write(text)
+faults = harness.write_faults
 
 
 def config(h, **resv):
@@ -97,10 +95,7 @@ def part_busy(h, ck):
 
 
 def main(h):
-    h.atpd_bin = harness.find_binary(h.bin_dir, "atpd-faults")
-    fault_file = os.path.join(h.tmp, "faults")
-    faults(fault_file, "")
-    os.environ["ATP_STORE_FAULTS"] = fault_file  # atpd inherits it
+    fault_file = harness.use_store_faults(h)
     ck = harness.Checks(h)
     part_io(h, ck, fault_file)
     part_busy(h, ck)

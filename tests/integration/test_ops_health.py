@@ -38,16 +38,11 @@ import store_util as S  # noqa: E402
 STALL = "500ms"
 
 
-def faults(path, text):
-    with open(path, "w") as f:
-        f.write(text)
+faults = harness.write_faults
 
 
 def main(h):
-    h.atpd_bin = harness.find_binary(h.bin_dir, "atpd-faults")
-    fault_file = os.path.join(h.tmp, "faults")
-    faults(fault_file, "")
-    os.environ["ATP_STORE_FAULTS"] = fault_file  # atpd inherits it
+    fault_file = harness.use_store_faults(h)
     cfg = S.store_config(h, regions=("east",), locs_per_region=1, durability="sync")
     cfg["service"]["http_listen"] = "http://127.0.0.1:0"
     cfg["service"]["stall_timeout"] = STALL

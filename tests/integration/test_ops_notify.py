@@ -92,9 +92,7 @@ class Manager:
                 return
 
 
-def faults(path, text):
-    with open(path, "w") as f:
-        f.write(text)
+faults = harness.write_faults
 
 
 def watchdog_withheld(h, ck, d, mgr, fault_file):
@@ -141,10 +139,7 @@ def main(h):
     mgr = Manager(sock_path)
     os.environ["NOTIFY_SOCKET"] = sock_path  # atpd inherits them
     os.environ["WATCHDOG_USEC"] = str(WATCHDOG_USEC)
-    h.atpd_bin = harness.find_binary(h.bin_dir, "atpd-faults")
-    fault_file = os.path.join(h.tmp, "faults")
-    faults(fault_file, "")
-    os.environ["ATP_STORE_FAULTS"] = fault_file
+    fault_file = harness.use_store_faults(h)
     cfg = S.store_config(h, regions=("east",), locs_per_region=1, durability="sync")
     cfg["service"]["stall_timeout"] = "500ms"
     configured = harness.to_yaml(cfg)

@@ -35,6 +35,8 @@ ON_HAND = {"L1": 60, "L2": 60}
 
 
 def build_config(h):
+    """Region east, L1 and L2: erp's stock, wms's allocations; snapshots
+    only when asked (test_resv_consume_window.py uses it too)."""
     return U.resv_config(
         h, ["east"], [("L1", "east"), ("L2", "east")],
         [("erp", [(["L1", "L2"], ["on_hand", "held"])]),

@@ -33,30 +33,13 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 import resv_util as U  # noqa: E402
+from test_resv_consume_held import ON_HAND, build_config  # noqa: E402
 
-ON_HAND = {"L1": 60, "L2": 60}
-
-
-def faults(path, text):
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
-
-
-def build_config(h):
-    return U.resv_config(
-        h, ["east"], [("L1", "east"), ("L2", "east")],
-        [("erp", [(["L1", "L2"], ["on_hand", "held"])]),
-         ("wms", [(["L1", "L2"], ["allocated"])])],
-        service={"snapshot_interval": "1h"}, **U.LONG_LIVED)
+faults = harness.write_faults
 
 
 def main(h):
-    h.atpd_bin = harness.find_binary(h.bin_dir, "atpd-faults")
-    fault_file = os.path.join(h.tmp, "faults")
-    faults(fault_file, "")
-    os.environ["ATP_STORE_FAULTS"] = fault_file  # atpd inherits it
+    fault_file = harness.use_store_faults(h)
     ck = harness.Checks(h)
     d = h.start_atpd(build_config(h))
     c = U.Client(d.query_port)

@@ -31,9 +31,7 @@ from harness import TestFailure  # noqa: E402
 LINE = [["F-1", "east", 1]]
 
 
-def faults(path, text):
-    with open(path, "w") as f:
-        f.write(text)
+faults = harness.write_faults
 
 
 def reserved(c):
@@ -122,10 +120,7 @@ def part_busy(h):
 
 
 def main(h):
-    h.atpd_bin = harness.find_binary(h.bin_dir, "atpd-faults")
-    fault_file = os.path.join(h.tmp, "faults")
-    faults(fault_file, "")
-    os.environ["ATP_STORE_FAULTS"] = fault_file  # atpd inherits it
+    fault_file = harness.use_store_faults(h)
     part_io(h, fault_file)
     part_busy(h)
     h.log("io and busy answered as documented")
