@@ -156,6 +156,11 @@ size_t config__get_seq(config__walk *w, const yaml_node_t *n, const char *what,
 yaml_node_t *config__seq_item(config__walk *w, const yaml_node_t *n, size_t i);
 size_t config__seq_limit(config__walk *w, const yaml_node_t *seq, size_t n,
                          size_t max, const char *what);
+/* config__section_of_key: "service" or "reservations" when key is one of
+ * that section's keys (a key written at the top level by mistake), else
+ * NULL. */
+const char *config__section_of_key(const char *key);
+
 bool config__map_fields(config__walk *w, const yaml_node_t *node,
                         const char *what, const char *const *keys,
                         size_t n_keys, yaml_node_t **vals);

@@ -320,6 +320,17 @@ static const char *const config_resv_keys[] = {
     "retention",   "max_lines",       "durability", "max_map_bytes",
     "log_bytes",   "log_apply_delay",
 };
+
+const char *config__section_of_key(const char *key)
+{
+    for (size_t i = 0; i < sizeof config_service_keys / sizeof *config_service_keys; i++)
+        if (strcmp(key, config_service_keys[i]) == 0)
+            return "service";
+    for (size_t i = 0; i < sizeof config_resv_keys / sizeof *config_resv_keys; i++)
+        if (strcmp(key, config_resv_keys[i]) == 0)
+            return "reservations";
+    return NULL;
+}
 enum {
     RSV_DEFAULT_TTL,
     RSV_MIN_TTL,

@@ -421,8 +421,14 @@ static void config_unknown_key(config__walk *w, const yaml_node_t *key,
     char kshown[48], hint[96] = "";
     config_text_show(key->data.scalar.value, key->data.scalar.length, kshown,
                      sizeof kshown);
+    const char *section = near == NULL && strcmp(what, "the top level") == 0
+                              ? config__section_of_key(ks)
+                              : NULL;
     if (near != NULL)
         snprintf(hint, sizeof hint, "did you mean '%s'? ", near);
+    else if (section != NULL) /* data_dir: at the top instead of in service */
+        snprintf(hint, sizeof hint, "did you mean '%s.%s' (inside '%s:')? ", section,
+                 kshown, section);
     config__error(w->b, config__mark_of(key),
                   "unknown key '%s' in %s; %sallowed: %s", kshown, what, hint,
                   allowed);

@@ -112,6 +112,24 @@ static void test_unknown_key_hint(void **state)
     config_diags_fini(&d);
 }
 
+/* A section's key written at the top level (a new user's data_dir) names
+ * the section it belongs in. */
+static void test_section_key_at_top(void **state)
+{
+    (void)state;
+    static const char doc[] = "data_dir: /tmp/x\n"
+                              "regions: [{id: a}]\n"
+                              "max_ttl: 1h\n";
+    config_diags d;
+    load_bad_str(doc, sizeof doc - 1, &d);
+    expect_diag_count(&d, 2);
+    expect_diag(&d, 1, 1, "unknown key 'data_dir' in the top level",
+                "did you mean 'service.data_dir' (inside 'service:')?");
+    expect_diag(&d, 3, 1, "unknown key 'max_ttl' in the top level",
+                "did you mean 'reservations.max_ttl' (inside 'reservations:')?");
+    config_diags_fini(&d);
+}
+
 static void test_null_values(void **state)
 {
     (void)state;
@@ -571,6 +589,7 @@ int main(void)
         cmocka_unit_test(test_second_document),
         cmocka_unit_test(test_keys_and_types),
         cmocka_unit_test(test_unknown_key_hint),
+        cmocka_unit_test(test_section_key_at_top),
         cmocka_unit_test(test_null_values),
         cmocka_unit_test(test_ranges),
         cmocka_unit_test(test_same_listen_url),
