@@ -286,7 +286,7 @@ static atp_err atpd_restore_state(store *st, engine *eng, sources *src)
  * each source's slot (engine_applied_attach), after the reservations are
  * loaded. Without it (cannot create or map it: a full or read-only disk)
  * atpd runs as before the file existed, with a warning: what a resend may
- * then consume is in docs/PROTOCOL.md, "Consumption after a restart". */
+ * then consume is in docs/PROTOCOL.md, "Expiry, consumption, retention". */
 static store_applied *atpd_applied_open(const config *cfg, store *st, engine *eng)
 {
     const char *ids[CONFIG_MAX_SOURCES];

@@ -369,8 +369,8 @@ bool engine_offset_load(engine *e, const void *key, size_t key_len,
  * lowers it; what it holds now (applied before the restart) becomes the
  * source's floor for commits: a reservation committed while the source
  * resends is marked at least there, so a resent allocation applied before
- * the crash never consumes it (docs/PROTOCOL.md, "Consumption after a
- * restart"). Main thread, before engine_start; the slots must outlive
+ * the crash never consumes it (docs/PROTOCOL.md, "Expiry,
+ * consumption, retention"). Main thread, before engine_start; the slots must outlive
  * engine_stop. */
 void engine_applied_attach(engine *e, uint64_t *const *slots);
 

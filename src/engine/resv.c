@@ -160,7 +160,10 @@ static bool resv_marks_commit(const engine *e, resv *r)
     for (size_t src = 0; src < t->n_sources; src++) {
         const engine_offset *o = &e->snap.offsets[src];
         uint64_t seq = o->known && o->seq > t->seq_floor[src] ? o->seq : t->seq_floor[src];
-        bool may = false;
+        /* A source with a floor is marked whatever its regions: a reload
+         * may move one of its locations into r's region before it has
+         * resent what it applied before the restart. */
+        bool may = t->seq_floor[src] > 0;
         for (uint32_t i = 0; i < r->n_lines && !may; i++)
             may = t->may_allocate[r->lines[i].region * t->n_sources + src];
         if (may && (o->known || seq > 0) &&

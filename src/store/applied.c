@@ -1,6 +1,6 @@
 /*
  * applied.c - the "applied" file: per source, the highest seq atpd has
- * applied (docs/PROTOCOL.md, "Consumption after a restart").
+ * applied (docs/PROTOCOL.md, "Expiry, consumption, retention").
  *
  * Why a mapped file and not LMDB: it changes with every source message
  * (millions per second at ingest), and what it must survive is a kill -9,
@@ -24,13 +24,16 @@
  * 18 bytes, its CRC32C (4) and its length (1), with id_len 0xff. A slot
  * with id_len 0 is free. A file of another store (its id differs: a wiped
  * or new LMDB environment next to an old file) or one that does not parse
- * is replaced by an empty one: its seqs describe another history.
+ * is replaced by an empty one: its seqs describe another history. 16,448
+ * bytes (64 + 512 x 32), every block allocated before it is mapped, and
+ * locked (flock) while mapped.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -67,6 +70,7 @@ _Static_assert(sizeof(applied_hdr) == APPLIED_HDR, "applied header is 64 bytes")
 _Static_assert(sizeof(applied_slot) == APPLIED_SLOT, "applied slot is 32 bytes");
 
 struct store_applied {
+    int fd; /* open (and locked) while mapped */
     void *map;
     size_t n;               /* configured sources */
     uint64_t **slot_of;     /* [n]: the seq of each configured source */
@@ -147,24 +151,38 @@ atp_err store_applied_open(const char *dir, uint64_t store_id, const char *const
     }
     a->n = n;
     a->map = MAP_FAILED;
+    a->fd = -1;
     atp_err err = ATP_E_IO;
-    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+    if (store_id == 0) /* the store could not record its id */
+        goto fail;
+    a->fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
     struct stat st;
-    if (fd < 0 || fstat(fd, &st) != 0) {
+    if (a->fd < 0 || fstat(a->fd, &st) != 0) {
         log_warn("store", "cannot open %s: %s", path, strerror(errno));
         goto fail;
     }
-    /* Fill the file before mapping it: a store into a page past its end
-     * would be SIGBUS, and a full disk must fail here, not later. */
+    /* Held while mapped: a second atpd on the same data directory (other
+     * ports) must neither resize the file under this one's mapping
+     * (SIGBUS) nor mix its seqs in. */
+    if (flock(a->fd, LOCK_EX | LOCK_NB) != 0) {
+        log_warn("store", "%s is locked by another process: %s", path, strerror(errno));
+        goto fail;
+    }
     if (st.st_size != (off_t)APPLIED_BYTES && st.st_size != 0)
         log_warn("store", "%s has %lld bytes, not %u: started again", path,
                  (long long)st.st_size, APPLIED_BYTES);
-    if (st.st_size != (off_t)APPLIED_BYTES &&
-        (ftruncate(fd, 0) != 0 || (errno = posix_fallocate(fd, 0, APPLIED_BYTES)) != 0)) {
+    /* Every block allocated before the mapping is used, always (a file of
+     * the right size may still have holes: copied with cp or rsync -S):
+     * a store into a hole on a full disk would be SIGBUS at the page
+     * fault; here it is ENOSPC, and atpd runs without the file. A
+     * copy-on-write filesystem (btrfs, ZFS) can still fail a write-back
+     * later; the kernel then reports it, not atpd (docs/OPERATIONS.md). */
+    if ((st.st_size != (off_t)APPLIED_BYTES && ftruncate(a->fd, APPLIED_BYTES) != 0) ||
+        (errno = posix_fallocate(a->fd, 0, APPLIED_BYTES)) != 0) {
         log_warn("store", "cannot size %s: %s", path, strerror(errno));
         goto fail;
     }
-    a->map = mmap(NULL, APPLIED_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    a->map = mmap(NULL, APPLIED_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED, a->fd, 0);
     if (a->map == MAP_FAILED) {
         log_warn("store", "cannot map %s: %s", path, strerror(errno));
         goto fail;
@@ -182,12 +200,9 @@ atp_err store_applied_open(const char *dir, uint64_t store_id, const char *const
     err = ATP_E_NOMEM;
     if (!applied_match(a, (applied_slot *)((char *)a->map + APPLIED_HDR), ids, n))
         goto fail;
-    close(fd);
     *out = a;
     return ATP_OK;
 fail:
-    if (fd >= 0)
-        close(fd);
     store_applied_close(a);
     return err;
 }
@@ -205,6 +220,8 @@ void store_applied_close(store_applied *a)
      * not covered (docs/PROTOCOL.md says what a restart then knows). */
     if (a->map != MAP_FAILED && a->map != NULL)
         munmap(a->map, APPLIED_BYTES);
+    if (a->fd >= 0)
+        close(a->fd); /* and its lock */
     free(a->slot_of);
     free(a);
 }

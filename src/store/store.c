@@ -103,31 +103,44 @@ static atp_err store_write_err(const char *dir, const char *what, int rc)
 }
 
 /* store_id_get_or_make reads META "store_id" into s->store_id, first
- * writing 64 random bits there if it has none (not in a read-only open:
- * it stays 0). 0, or an LMDB error code. */
-static int store_id_get_or_make(store *s, MDB_txn *txn)
+ * writing 64 random bits there if it has none (not in a read-only open),
+ * in a transaction of its own: a store that cannot take that write (a
+ * full disk or map) still opens, with store_id 0 and a warning (atpd then
+ * runs without the applied file). */
+static void store_id_get_or_make(store *s)
 {
     MDB_val key = {sizeof STORE_ID_KEY - 1, (void *)STORE_ID_KEY}, val;
-    if (s->dbi[STORE_DB_META] == (MDB_dbi)-1)
-        return 0;
+    MDB_txn *txn;
+    if (s->store_id != 0 || s->dbi[STORE_DB_META] == (MDB_dbi)-1 ||
+        mdb_txn_begin(s->env, NULL, s->opt.read_only ? MDB_RDONLY : 0, &txn) != 0)
+        return;
     int rc = mdb_get(txn, s->dbi[STORE_DB_META], &key, &val);
     if (rc == 0 && val.mv_size == sizeof s->store_id) {
         memcpy(&s->store_id, val.mv_data, sizeof s->store_id);
-        return 0;
+        mdb_txn_abort(txn);
+        return;
     }
-    if (rc != 0 && rc != MDB_NOTFOUND)
-        return rc;
-    if (s->opt.read_only)
-        return 0;
+    if (s->opt.read_only) {
+        mdb_txn_abort(txn);
+        return;
+    }
     uint64_t id = 0;
     while (id == 0)
         if (getrandom(&id, sizeof id, 0) != (ssize_t)sizeof id && errno != EINTR)
-            return EIO;
+            break;
     val.mv_size = sizeof id;
     val.mv_data = &id;
-    if ((rc = mdb_put(txn, s->dbi[STORE_DB_META], &key, &val, 0)) == 0)
-        s->store_id = id;
-    return rc;
+    if (id == 0 || (rc = mdb_put(txn, s->dbi[STORE_DB_META], &key, &val, 0)) != 0) {
+        mdb_txn_abort(txn);
+        log_warn("store", "cannot record the store's id: %s",
+                 id == 0 ? "no random bytes" : mdb_strerror(rc));
+        return;
+    }
+    if ((rc = mdb_txn_commit(txn)) != 0) { /* frees txn, also on failure */
+        log_warn("store", "cannot record the store's id: %s", mdb_strerror(rc));
+        return;
+    }
+    s->store_id = id;
 }
 
 uint64_t store_id(const store *s)
@@ -190,15 +203,11 @@ static atp_err store_env_open(store *s)
             goto fail;
         }
     }
-    if ((rc = store_id_get_or_make(s, txn)) != 0) {
-        mdb_txn_abort(txn);
-        err = store_err("store_id", rc);
-        goto fail;
-    }
     if ((rc = mdb_txn_commit(txn)) != 0) {
         err = store_err("mdb_txn_commit", rc);
         goto fail;
     }
+    store_id_get_or_make(s);
     return ATP_OK;
 fail:
     mdb_env_close(s->env);

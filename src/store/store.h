@@ -181,15 +181,16 @@ uint64_t store_id(const store *s);
  * (engine_applied_attach). It survives a kill -9 without any sync (the
  * page cache keeps it), not a power loss. After a restart it says what
  * atpd had applied before the crash, beyond the last snapshot's offsets
- * (docs/PROTOCOL.md, "Consumption after a restart"). */
+ * (docs/PROTOCOL.md, "Expiry, consumption, retention"). */
 typedef struct store_applied store_applied;
 
-/* store_applied_open maps dir's "applied" file (creating it, 16 KiB),
+/* store_applied_open maps dir's "applied" file (creating it: 16,448
+ * bytes, every block allocated; locked with flock while mapped),
  * for the store whose store_id is given, and finds the slot of each of
  * the n source ids (NUL-terminated; n <= 256): the slot keeping that id,
  * or a new one at 0. A file of another store id, of another version or
- * size is started again, empty, with a warning. ATP_E_IO (cannot create,
- * size or map it: the caller runs without it), ATP_E_NOMEM, ATP_E_CONFIG
+ * size is started again, empty, with a warning. ATP_E_IO (store_id 0,
+ * cannot create, lock, allocate or map it: the caller runs without it), ATP_E_NOMEM, ATP_E_CONFIG
  * (n > 256, or dir too long). Main thread, at start-up. */
 atp_err store_applied_open(const char *dir, uint64_t store_id, const char *const *ids,
                            size_t n, store_applied **out);

@@ -327,6 +327,12 @@ def main(h):
     ck.check(stats["kill"] >= min(KILLS, 2), "only %d kills in the time budget", stats["kill"])
     ck.check(stats["consumed_units"] >= step // 10 and stats["commit"] > 5,
              "too little consumption to mean anything: %r", stats)
+    # The B(2) paths ran (the seed is fixed; a run cut short by the time
+    # budget may kill fewer times, so only with enough kills).
+    if stats["kill"] >= 6:
+        ck.check(stats["commit_early"] > 0 and
+                 stats["named_held"] + stats["named_before_ref"] > 0,
+                 "no early commit of a reservation named before the kill: %r", stats)
     restart("final kill -9", False)
     U.finish(ck, c, feed, d)
 

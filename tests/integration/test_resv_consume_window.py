@@ -4,7 +4,7 @@ open (issue 12, "Oversell" B(2)): an allocation atpd applied before a
 kill -9 never consumes a reservation committed after the restart, when
 the source resends it, although nothing about it was stored. atpd knows it
 applied the message from its "applied" file (docs/PROTOCOL.md,
-"Consumption after a restart"). Runs atpd-faults (src/store/fault.h).
+"Expiry, consumption, retention"). Runs atpd-faults (src/store/fault.h).
 
 Region east: L1, L2 (`wms` owns `allocated`); `erp` owns `on_hand`.
 Positions are stored by an explicit snapshot after seeding
@@ -25,9 +25,13 @@ stored offset and is resent after the kill.
   resend must consume nothing; a new allocation naming r2 consumes it.
 - Both: after the resend, (P, east) supply, reserved and ATP are what the
   run without the crash gives (on_hand - allocations; reserved = r1 + r2).
+- Then the store is wiped (data.mdb, reservations.log) while the applied
+  file stays: it is another store's now (store id), started again with a
+  warning under the new store's id.
 """
 
 import os
+import struct
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -92,6 +96,35 @@ def main(h):
     feed.publish("wms", [[1, "P", "L1", 1, 2, "SO-1"], [1, "P", "L2", 1, 4, "r2"]])
     ck.eq(state("r1"), ("committed", [2]), "a new allocation naming SO-1 consumes r1")
     ck.eq(state("r2"), ("committed", [4]), "a new allocation naming r2 consumes r2")
+
+    # A wiped store next to the old applied file: a new store id, so the
+    # file starts again (warned) under that id, and fills up again as the
+    # sources resend everything (a file kept under the old id would give
+    # the new store the old history's seqs as floors).
+    data = d.cfg["service"]["data_dir"]
+    applied = os.path.join(data, "applied")
+
+    def applied_store_id():
+        with open(applied, "rb") as f:
+            return struct.unpack_from("<4sIQ", f.read(16))
+
+    magic, version, old_id = applied_store_id()
+    ck.eq((magic, version), (b"ATPA", 1), "the applied file's header")
+    d.stop()
+    for name in ("data.mdb", "lock.mdb", "reservations.log"):
+        if os.path.exists(os.path.join(data, name)):
+            os.unlink(os.path.join(data, name))
+    U.restart(d)
+    c.close()
+    feed.after_restart()
+    with open(d.stderr_path, encoding="utf-8", errors="replace") as f:
+        ck.check("belongs to another store" in f.read(),
+                 "no warning that the applied file was another store's")
+    new_id = applied_store_id()[2]
+    ck.check(new_id not in (0, old_id), "the applied file keeps store id %x", old_id)
+    a = c.atp("P", "east")
+    ck.eq(a["supply"], sum(ON_HAND.values()) - 3 - 6 - 2 - 4,
+          "the wiped store rebuilt from the resent messages")
     U.finish(ck, c, feed, d)
 
 

@@ -116,6 +116,12 @@ static void test_done(void *arg, const engine_resv_result *res)
     t->granted = res->granted;
 }
 
+static void test_done_line(void *arg, const engine_resv_result *res)
+{
+    assert_int_equal(res->err, ATP_OK);
+    *(int64_t *)arg = res->has_record && res->n_lines > 0 ? res->lines[0].consumed : -1;
+}
+
 static bool test_reserve(engine *e, const char *id, const char *sku,
                          uint32_t region, int64_t qty)
 {
@@ -389,6 +395,69 @@ static void test_readers_see_whole_moves(void **state)
     test_end(&f);
 }
 
+/* Issue 12 B(2) with a reload: after a restart wms (allocating at dc2,
+ * then in us) had applied up to seq 5 (the applied file). R is reserved
+ * in eu and committed before wms resends; a reload then moves dc2 to eu;
+ * the resend of seq 5 (an allocation at dc2 naming R, applied before the
+ * crash) must not consume R; seq 6 does. Without the commit marking wms
+ * (it could not allocate in eu then), the resend consumed R. */
+#define TEST_SRC "sources:\n" \
+    "  - {id: erp, authority: [{locations: [dc1, dc2, dc3], buckets: [on_hand]}]}\n" \
+    "  - {id: wms, authority: [{locations: [dc2], buckets: [allocated]}]}\n"
+static const char test_src_x[] =
+    TEST_HEAD "locations: [{id: dc1, region: us}, {id: dc2, region: us},\n"
+              "            {id: dc3, region: eu}]\n" TEST_SRC;
+static const char test_src_y[] =
+    TEST_HEAD "locations: [{id: dc1, region: us}, {id: dc2, region: eu},\n"
+              "            {id: dc3, region: eu}]\n" TEST_SRC;
+
+static void test_allocate(engine *e, uint64_t seq, int64_t qty)
+{
+    engine_event ev = {.kind = ATP_EV_DELTA, .bucket = ATP_BUCKET_ALLOCATED,
+                       .location = 1, .sku = "A", .sku_len = 1, .value = qty,
+                       .ref = "R", .ref_len = 1};
+    engine_batch b = {.events = &ev, .n = 1, .from_source = true, .source = 1,
+                      .seq = seq, .release = test_release};
+    assert_int_equal(engine_submit(e, &b), ATP_OK);
+    assert_int_equal(engine_sync(e), ATP_OK);
+}
+
+static int64_t test_consumed(engine *e, engine_resv_op op)
+{
+    engine_resv_req req = {.op = op, .id = "R", .id_len = 1, .done = test_done_line};
+    int64_t consumed = -1;
+    req.arg = &consumed;
+    assert_int_equal(engine_resv_submit(e, &req), ATP_OK);
+    assert_int_equal(engine_sync(e), ATP_OK);
+    assert_int_equal(engine_sync(e), ATP_OK);
+    return consumed;
+}
+
+static void test_floor_marks_moved_source(void **state)
+{
+    (void)state;
+    test_fix f;
+    test_load(&f.x, test_src_x);
+    test_load(&f.y, test_src_y);
+    assert_int_equal(engine_alloc(&f.x, NULL, &f.e), ATP_OK);
+    uint64_t applied[2] = {0, 5}; /* the file as the crash left it */
+    uint64_t *slots[2] = {&applied[0], &applied[1]};
+    engine_applied_attach(f.e, slots);
+    assert_int_equal(engine_start(f.e), ATP_OK);
+    engine *e = f.e;
+    test_set(e, "A", 1, 20); /* dc2, us */
+    test_set(e, "A", 2, 20); /* dc3, eu */
+    assert_true(test_reserve(e, "R", "A", 1, 4));
+    assert_int_equal(test_consumed(e, ENGINE_RESV_COMMIT), 0);
+    engine_rules_report rep;
+    assert_int_equal(engine_rules_replace(e, &f.x, &f.y, &rep), ATP_OK);
+    test_allocate(e, 5, 4); /* the resend: dc2 is in eu now */
+    assert_int_equal(test_consumed(e, ENGINE_RESV_GET), 0);
+    test_allocate(e, 6, 3);
+    assert_int_equal(test_consumed(e, ENGINE_RESV_GET), 3);
+    test_end(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -396,6 +465,7 @@ int main(void)
         cmocka_unit_test(test_bound_refused),
         cmocka_unit_test(test_remove),
         cmocka_unit_test(test_readers_see_whole_moves),
+        cmocka_unit_test(test_floor_marks_moved_source),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
