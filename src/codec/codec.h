@@ -315,6 +315,11 @@ typedef struct codec_src_msg {
     uint64_t snapshot_id; /* snapshot only */
     uint32_t part;        /* snapshot only: 0, 1, 2, ... */
     bool last;            /* snapshot only: the final part */
+    uint64_t session;     /* the publisher's session; 0: none sent */
+    /* decode: the MAC's 32 bytes (in buf, its last ones), NULL: none sent.
+     * encode: non-NULL writes the envelope one longer, for the MAC the
+     * caller appends (0xc4 0x20 and the 32 bytes, wire.h); not read. */
+    const uint8_t *mac;
 } codec_src_msg;
 
 /* codec_src_decode decodes and validates a whole source message: envelope
@@ -333,6 +338,8 @@ atp_err codec_src_decode(codec_arena *a, const void *buf, size_t len,
                          uint32_t *bad_event);
 
 /* codec_src_encode writes a whole source message (used by atp-feed, tests).
+ * With m->session set it is written after the events; with m->mac set the
+ * envelope counts one more element, which the caller appends.
  * A DELTA's ref is written only when ref.len > 0; events of other kinds
  * than DELTA and SET are written as [kind]. */
 void codec_src_encode(codec_writer *w, const codec_src_msg *m);

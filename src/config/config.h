@@ -44,6 +44,12 @@ typedef struct config_source {
     config_authority *authority;  /* expanded pairs, sorted by (location,
                                      bucket), no duplicates */
     size_t n_authority;
+    uint64_t max_seq_jump;        /* a seq beyond last applied + this is
+                                     rejected; default 1,000,000 */
+    char *key_file;               /* NULL: no key (messages unauthenticated) */
+    uint8_t *key;                 /* its contents (HMAC-SHA-256 key), read at
+                                     load; key_len 0: none */
+    size_t key_len;
 } config_source;
 
 /* A buffer rule. NULL sku / UINT32_MAX region or channel = "any". */
@@ -111,9 +117,21 @@ typedef struct config_reservations {
 bool config_http_url_split(const char *url, char *host, size_t host_cap,
                            unsigned *port);
 
+/* The auth section: only what the sources' check needs here (the auth
+ * work, docs/SECURITY.md "Clients", owns the rest of it). */
+typedef struct config_auth {
+    bool allow_insecure; /* listen beyond loopback without credentials */
+} config_auth;
+
+/* config_url_is_local: url's host is loopback (127.0.0.0/8, [::1],
+ * localhost) or its transport never leaves the machine (ipc://,
+ * inproc://). "*", 0.0.0.0, any other address or name: false. */
+bool config_url_is_local(const char *url);
+
 typedef struct config {
     config_service service;
     config_reservations reservations;
+    config_auth auth;
     config_region *regions;
     size_t n_regions;
     config_location *locations;

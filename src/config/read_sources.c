@@ -5,10 +5,15 @@
  * for validate.c to resolve and check for overlaps. Main thread at start.
  */
 #include "config/config_int.h"
+#include "atp/wire.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <yaml.h>
 
 #define CONFIG_HEARTBEAT_MIN_MS 10
@@ -25,8 +30,14 @@ const char *config__bucket_name(unsigned bucket)
     return bucket < ATP_AUTH_BUCKET_COUNT ? config_bucket_names[bucket] : "?";
 }
 
-static const char *const config_source_keys[] = {"id", "heartbeat_timeout",
-                                                 "authority", "resync"};
+static const char *const config_source_keys[] = {
+    "id", "heartbeat_timeout", "authority", "resync", "max_seq_jump", "key_file"};
+enum { SRC_ID, SRC_HEARTBEAT, SRC_AUTHORITY, SRC_RESYNC, SRC_MAX_SEQ_JUMP,
+       SRC_KEY_FILE, SRC_N };
+
+#define CONFIG_SEQ_JUMP_DEFAULT 1000000
+#define CONFIG_KEY_MIN 16   /* bytes: HMAC-SHA-256 wants >= 32 (RFC 2104) */
+#define CONFIG_KEY_MAX 1024
 static const char *const config_authority_keys[] = {"locations", "buckets"};
 
 /* config_parse_buckets returns the bucket bits of a buckets: list (all three
@@ -136,6 +147,82 @@ static void config_parse_authority(config__walk *w, const yaml_node_t *seq,
     }
 }
 
+/* config_read_key reads s->key_file into s->key: the file's bytes, one
+ * trailing newline ("\n" or "\r\n") left out, CONFIG_KEY_MIN..MAX of
+ * them. The file must be a regular file no one but its owner may read or
+ * write (mode 0600 or 0400): a key others can read authenticates nothing. */
+static void config_read_key(config__walk *w, const yaml_node_t *node,
+                            config_source *s, const char *name)
+{
+    config__build *b = w->b;
+    config__mark mark = config__mark_of(node);
+    int fd = open(s->key_file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0) {
+        config__error(b, mark, "%s: key_file %s: %s", name, s->key_file,
+                      strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return;
+    }
+    uint8_t buf[CONFIG_KEY_MAX + 3];
+    ssize_t n = -1;
+    size_t errors = b->n_errors;
+    if (!S_ISREG(st.st_mode))
+        config__error(b, mark, "%s: key_file %s: not a regular file", name,
+                      s->key_file);
+    else if ((st.st_mode & 077) != 0)
+        config__error(b, mark,
+                      "%s: key_file %s: mode %04o lets group or others read or "
+                      "write the key; chmod 600 it",
+                      name, s->key_file, (unsigned)(st.st_mode & 07777));
+    else if ((n = read(fd, buf, sizeof buf)) < 0)
+        config__error(b, mark, "%s: key_file %s: %s", name, s->key_file,
+                      strerror(errno));
+    close(fd);
+    if (n < 0 || b->n_errors > errors)
+        return;
+    size_t len = (size_t)n;
+    if (len > 0 && buf[len - 1] == '\n')
+        len--;
+    if (len > 0 && buf[len - 1] == '\r' && (size_t)n > len)
+        len--;
+    if (len < CONFIG_KEY_MIN || len > CONFIG_KEY_MAX) {
+        config__error(b, mark,
+                      "%s: key_file %s: the key must be %d..%d bytes (a "
+                      "trailing newline not counted); 32 random bytes as hex: "
+                      "openssl rand -hex 32",
+                      name, s->key_file, CONFIG_KEY_MIN, CONFIG_KEY_MAX);
+        return;
+    }
+    s->key = malloc(len);
+    if (s->key == NULL) {
+        b->oom = true;
+        return;
+    }
+    memcpy(s->key, buf, len);
+    s->key_len = len;
+    memset(buf, 0, sizeof buf);
+}
+
+void config__check_sources_insecure(config__build *b)
+{
+    const char *url = b->c.service.ingest_listen;
+    if (b->c.auth.allow_insecure || url == NULL || config_url_is_local(url))
+        return;
+    for (size_t i = 0; i < b->c.n_sources; i++)
+        if (b->c.sources[i].key == NULL && b->c.sources[i].key_file == NULL) {
+            config__error(b, b->ingest_listen_mark,
+                          "service.ingest_listen: %s is not a loopback address "
+                          "and source %s has no key_file: anyone who reaches "
+                          "it could publish that source's stock; give every "
+                          "source a key_file (docs/SECURITY.md, \"Sources\"), "
+                          "listen on 127.0.0.1, or set auth.allow_insecure: true",
+                          url, b->c.sources[i].id);
+            return; /* one is enough to say what to do */
+        }
+}
+
 void config__parse_sources(config__walk *w, const yaml_node_t *seq)
 {
     config__build *b = w->b;
@@ -151,9 +238,9 @@ void config__parse_sources(config__walk *w, const yaml_node_t *seq)
     }
     for (size_t i = 0; i < n && !b->oom; i++) {
         yaml_node_t *item = config__seq_item(w, seq, i);
-        yaml_node_t *v[4];
-        if (!config__map_fields(w, item, "sources entry", config_source_keys, 4,
-                                v))
+        yaml_node_t *v[SRC_N];
+        if (!config__map_fields(w, item, "sources entry", config_source_keys,
+                                SRC_N, v))
             continue;
         char name[96];
         if (v[0] == NULL) {
@@ -170,6 +257,7 @@ void config__parse_sources(config__walk *w, const yaml_node_t *seq)
         s->id = id;
         s->heartbeat_timeout_ms = 5000;
         s->resync = true;
+        s->max_seq_jump = CONFIG_SEQ_JUMP_DEFAULT;
         b->sources[k].id = config__mark_of(v[0]);
         config__entry_name(name, sizeof name, "source", "sources", id, i);
         if (v[1]) {
@@ -194,6 +282,21 @@ void config__parse_sources(config__walk *w, const yaml_node_t *seq)
                               name,
                               config__node_show(v[3], shown, sizeof shown));
             }
+        }
+        if (v[SRC_MAX_SEQ_JUMP]) {
+            char what[128];
+            int64_t jump;
+            snprintf(what, sizeof what, "%s: max_seq_jump", name);
+            if (config__get_int(w, v[SRC_MAX_SEQ_JUMP], what, 1, ATP_WIRE_INT_MAX,
+                                &jump))
+                s->max_seq_jump = (uint64_t)jump;
+        }
+        if (v[SRC_KEY_FILE]) {
+            char what[128];
+            snprintf(what, sizeof what, "%s: key_file", name);
+            s->key_file = config__get_text(w, v[SRC_KEY_FILE], what, "a file path");
+            if (s->key_file != NULL)
+                config_read_key(w, v[SRC_KEY_FILE], s, name);
         }
     }
 }

@@ -43,6 +43,7 @@ static const http_route_def http_routes[] = {
                 {"channel", HTTP_P_STR}}},
     {"GET", "/v1/explain/{sku}", "explain", .async = true},
     {"GET", "/v1/sources", "sources"},
+    {"POST", "/v1/sources/{source}/reset", "source_reset"},
     {"GET", "/v1/status", "status"},
     {"GET", "/healthz", "health", .probe = "healthy"},
     {"GET", "/readyz", "ready", .probe = "ready",

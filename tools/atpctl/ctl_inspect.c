@@ -525,6 +525,12 @@ static const ctl_src_col ctl_src_cols[] = {
     {"SNAP_ABORTED", "snapshots_aborted", CTL_SRC_NUM, true, true, false},
     {"HEARTBEATS", "heartbeats", CTL_SRC_NUM, true, true, false},
     {"LAST_HB", "last_heartbeat_ms", CTL_SRC_AGO, true, false, false},
+    {"CONFLICTS", "conflicts", CTL_SRC_NUM, true, true, false},
+    {"SESSIONS", "sessions", CTL_SRC_NUM, true, true, false},
+    {"UNSYNCED", "unsynced", CTL_SRC_NUM, true, true, false},
+    {"SEQ_REJ", "seq_rejected", CTL_SRC_NUM, true, true, false},
+    {"BAD_MAC", "bad_mac", CTL_SRC_NUM, true, true, false},
+    {"RESETS", "resets", CTL_SRC_NUM, true, true, false},
 };
 #define CTL_SRC_NCOLS (sizeof ctl_src_cols / sizeof ctl_src_cols[0])
 
