@@ -189,6 +189,9 @@ void codec_w_uint(codec_writer *w, uint64_t u);
 void codec_w_double(codec_writer *w, double d);
 void codec_w_str(codec_writer *w, const char *s, size_t len);
 void codec_w_cstr(codec_writer *w, const char *s); /* NUL-terminated */
+/* codec_w_bin8 writes n <= 255 bytes as bin 8 (0xc4 n bytes): a source
+ * message's MAC (docs/PROTOCOL.md, "Source keys"). */
+void codec_w_bin8(codec_writer *w, const void *p, uint8_t n);
 void codec_w_array(codec_writer *w, uint32_t n);
 void codec_w_map(codec_writer *w, uint32_t n);
 /* codec_w_kv_* write one key (C string) and a value: for map bodies. They

@@ -123,6 +123,15 @@ typedef struct config_auth {
     bool allow_insecure; /* listen beyond loopback without credentials */
 } config_auth;
 
+/* config_key_read reads a source key file (sources[].key_file): its bytes,
+ * one trailing newline ("\n" or "\r\n") left out, 16..CONFIG_KEY_MAX of
+ * them (at most cap). The file must be a regular file that no one but its
+ * owner may read or write (mode 0600 or 0400): a key others can read
+ * authenticates nothing. false: why says what is wrong. Any thread. */
+#define CONFIG_KEY_MAX 1024
+bool config_key_read(const char *path, uint8_t *key, size_t cap, size_t *len,
+                     char *why, size_t why_len);
+
 /* config_url_is_local: url's host is loopback (127.0.0.0/8, [::1],
  * localhost) or its transport never leaves the machine (ipc://,
  * inproc://). "*", 0.0.0.0, any other address or name: false. */

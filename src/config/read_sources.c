@@ -36,8 +36,7 @@ enum { SRC_ID, SRC_HEARTBEAT, SRC_AUTHORITY, SRC_RESYNC, SRC_MAX_SEQ_JUMP,
        SRC_KEY_FILE, SRC_N };
 
 #define CONFIG_SEQ_JUMP_DEFAULT 1000000
-#define CONFIG_KEY_MIN 16   /* bytes: HMAC-SHA-256 wants >= 32 (RFC 2104) */
-#define CONFIG_KEY_MAX 1024
+#define CONFIG_KEY_MIN 16 /* bytes; 32 random ones (64 hex digits) advised */
 static const char *const config_authority_keys[] = {"locations", "buckets"};
 
 /* config_parse_buckets returns the bucket bits of a buckets: list (all three
@@ -147,62 +146,71 @@ static void config_parse_authority(config__walk *w, const yaml_node_t *seq,
     }
 }
 
-/* config_read_key reads s->key_file into s->key: the file's bytes, one
- * trailing newline ("\n" or "\r\n") left out, CONFIG_KEY_MIN..MAX of
- * them. The file must be a regular file no one but its owner may read or
- * write (mode 0600 or 0400): a key others can read authenticates nothing. */
-static void config_read_key(config__walk *w, const yaml_node_t *node,
-                            config_source *s, const char *name)
+bool config_key_read(const char *path, uint8_t *key, size_t cap, size_t *len,
+                     char *why, size_t why_len)
 {
-    config__build *b = w->b;
-    config__mark mark = config__mark_of(node);
-    int fd = open(s->key_file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     struct stat st;
     if (fd < 0 || fstat(fd, &st) != 0) {
-        config__error(b, mark, "%s: key_file %s: %s", name, s->key_file,
-                      strerror(errno));
+        snprintf(why, why_len, "%s", strerror(errno));
         if (fd >= 0)
             close(fd);
-        return;
+        return false;
     }
     uint8_t buf[CONFIG_KEY_MAX + 3];
     ssize_t n = -1;
-    size_t errors = b->n_errors;
     if (!S_ISREG(st.st_mode))
-        config__error(b, mark, "%s: key_file %s: not a regular file", name,
-                      s->key_file);
+        snprintf(why, why_len, "not a regular file");
     else if ((st.st_mode & 077) != 0)
-        config__error(b, mark,
-                      "%s: key_file %s: mode %04o lets group or others read or "
-                      "write the key; chmod 600 it",
-                      name, s->key_file, (unsigned)(st.st_mode & 07777));
+        snprintf(why, why_len,
+                 "mode %04o lets group or others read or write the key; chmod "
+                 "600 it",
+                 (unsigned)(st.st_mode & 07777));
     else if ((n = read(fd, buf, sizeof buf)) < 0)
-        config__error(b, mark, "%s: key_file %s: %s", name, s->key_file,
-                      strerror(errno));
+        snprintf(why, why_len, "%s", strerror(errno));
     close(fd);
-    if (n < 0 || b->n_errors > errors)
-        return;
-    size_t len = (size_t)n;
-    if (len > 0 && buf[len - 1] == '\n')
-        len--;
-    if (len > 0 && buf[len - 1] == '\r' && (size_t)n > len)
-        len--;
-    if (len < CONFIG_KEY_MIN || len > CONFIG_KEY_MAX) {
-        config__error(b, mark,
-                      "%s: key_file %s: the key must be %d..%d bytes (a "
-                      "trailing newline not counted); 32 random bytes as hex: "
-                      "openssl rand -hex 32",
-                      name, s->key_file, CONFIG_KEY_MIN, CONFIG_KEY_MAX);
+    if (n < 0)
+        return false;
+    size_t k = (size_t)n;
+    if (k > 0 && buf[k - 1] == '\n')
+        k--;
+    if (k > 0 && buf[k - 1] == '\r' && (size_t)n > k)
+        k--;
+    bool ok = k >= CONFIG_KEY_MIN && k <= CONFIG_KEY_MAX && k <= cap;
+    if (ok) {
+        memcpy(key, buf, k);
+        *len = k;
+    } else {
+        snprintf(why, why_len,
+                 "the key must be %d..%d bytes (a trailing newline not "
+                 "counted), not %zu; 32 random bytes as hex: openssl rand -hex "
+                 "32",
+                 CONFIG_KEY_MIN, CONFIG_KEY_MAX, k);
+    }
+    memset(buf, 0, sizeof buf);
+    return ok;
+}
+
+/* config_read_key reads s->key_file into s->key (config_key_read). */
+static void config_read_key(config__walk *w, const yaml_node_t *node,
+                            config_source *s, const char *name)
+{
+    uint8_t key[CONFIG_KEY_MAX];
+    size_t len;
+    char why[256];
+    if (!config_key_read(s->key_file, key, sizeof key, &len, why, sizeof why)) {
+        config__error(w->b, config__mark_of(node), "%s: key_file %s: %s", name,
+                      s->key_file, why);
         return;
     }
     s->key = malloc(len);
     if (s->key == NULL) {
-        b->oom = true;
-        return;
+        w->b->oom = true;
+    } else {
+        memcpy(s->key, key, len);
+        s->key_len = len;
     }
-    memcpy(s->key, buf, len);
-    s->key_len = len;
-    memset(buf, 0, sizeof buf);
+    memset(key, 0, sizeof key);
 }
 
 void config__check_sources_insecure(config__build *b)

@@ -474,8 +474,9 @@ static void ingest_log_conflict(ingest *in, uint32_t src, uint64_t session,
     sources_status st;
     sources_status_get(in->src, src, now, &st);
     log_warn("ingest",
-             "source %s: %llu message(s) of session %llu dropped while session "
-             "%llu is live: a second publisher uses this source id "
+             "source %s: %llu message(s) of session %llu dropped (since the last "
+             "such line) while session %llu is live: a second publisher uses "
+             "this source id "
              "(docs/PROTOCOL.md, \"Publisher sessions\")",
              in->cfg->sources[src].id, (unsigned long long)in->conflicts_unlogged[src],
              (unsigned long long)session, (unsigned long long)st.session);
