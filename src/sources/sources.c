@@ -126,6 +126,7 @@ atp_err sources_alloc(const config *cfg, sources **out)
         atomic_store(&so->last_recv_ms, -1);
         atomic_store(&so->last_heartbeat_ms, -1);
         atomic_store(&so->last_conflict_ms, -1);
+        so->resync_sent_ms = INT64_MIN / 4; /* never: the first request is due */
         atomic_store(&so->heartbeat_timeout_ms, so->cfg->heartbeat_timeout_ms);
         for (size_t a = 0; a < so->cfg->n_authority; a++) {
             const config_authority *au = &so->cfg->authority[a];
