@@ -439,10 +439,12 @@ static bool ingest_peek_envelope(codec_arena *a, const void *buf, size_t len,
         codec_val_len(v) < 4)
         return false;
     uint64_t kind;
-    *session = 0; /* the session, if it can be read: the 6th element */
-    if (codec_val_len(v) >= 6 && (!codec_val_uint(codec_val_at(v, 5), session) ||
-                                  *session > (uint64_t)ATP_WIRE_INT_MAX))
-        *session = 0;
+    *session = 0; /* the 6th element: a session not 1..2^53-1 is a malformed
+                     header (no seq consumed), like a bad seq */
+    if (codec_val_len(v) >= 6 &&
+        (!codec_val_uint(codec_val_at(v, 5), session) || *session == 0 ||
+         *session > (uint64_t)ATP_WIRE_INT_MAX))
+        return false;
     return codec_val_uint(codec_val_at(v, 0), &kind) && kind == ATP_MSG_SOURCE_BATCH &&
            codec_val_str(codec_val_at(v, 1), source) &&
            codec_val_uint(codec_val_at(v, 2), seq) &&

@@ -214,6 +214,9 @@ def main(h):
     ck.eq(st, 404, "POST /v1/sources/nope/reset: %s" % body)
     r = harness.run_ctl(h, ["--endpoint", d.query_url, "source", "reset", "wms"])
     ck.eq(r.returncode, 0, "atpctl source reset wms: %s" % r.stderr)
+    r = harness.run_ctl(h, ["--endpoint", d.query_url, "source", "reset", "nope"])
+    ck.check(r.returncode == 1 and "not_found" in r.stderr + r.stdout,
+             "atpctl source reset nope: exit %d %r" % (r.returncode, r.stderr))
     settle(lambda: s("wms")["resets"] == 3, "three resets counted")
 
     # ---- 5. per-source keys
