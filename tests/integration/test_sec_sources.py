@@ -161,7 +161,13 @@ def main(h):
     j = s("jump")
     ck.eq((j["seq_rejected"], j["duplicates"], supply("J")), (2, 0, 20),
           "two jumps beyond max_seq_jump rejected, nothing of them applied")
-    send([1, "jump", 1001, now, [[2, "J", "L3", 0, 30]]])     # 2 + 999: within the bound
+    bad0 = c.status()["ingest"]["bad_messages"]
+    send([1, "jump", 3, now, [[2, "J", "L3", 0, 21]], "s1"])  # a session not a uint
+    settle(lambda: c.status()["ingest"]["bad_messages"] == bad0 + 1, "a malformed session")
+    send([1, "jump", 3, now, [[2, "J", "L3", 0, 22]]])
+    settle(lambda: s("jump")["last_seq"] == 3, "seq 3: the malformed one consumed nothing")
+    ck.eq(supply("J"), 22, "seq 3 as sent again")
+    send([1, "jump", 1001, now, [[2, "J", "L3", 0, 30]]])     # 3 + 998: within the bound
     settle(lambda: s("jump")["held"] == 1, "a jump within the bound is a hole, held")
     ck.eq(s("jump")["seq_rejected"], 2, "within the bound: not rejected")
 
