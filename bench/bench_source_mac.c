@@ -8,30 +8,17 @@
  *     constant-time compare (src/crypto), what a source with a key_file
  *     adds (ingest.c, ingest_mac_ok).
  * Thread CPU time per message, median of --rounds rounds of at least
- * 0.2 s each. usage: bench_source_mac [--events N,N,...] [--rounds N]
+ * 0.2 s each (bench_cpu.h). usage: bench_source_mac [--events N,N,...] [--rounds N]
  * A measurement program, not a test: bounded by its rounds.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "atp/wire.h"
+#include "bench_cpu.h"
 #include "codec/codec.h"
 #include "crypto/crypto.h"
-
-static double cpu_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-}
-
-static int cmp_d(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
 
 typedef struct mac_ctx {
     const uint8_t *msg;
@@ -42,8 +29,9 @@ typedef struct mac_ctx {
     unsigned sink;
 } mac_ctx;
 
-static int call_decode(mac_ctx *c)
+static bool call_decode(void *arg)
 {
+    mac_ctx *c = arg;
     codec_src_msg m;
     codec_arena_clear(c->arena);
     atp_err err = codec_src_decode(c->arena, c->msg, c->len, 1000000, &m, NULL);
@@ -51,35 +39,14 @@ static int call_decode(mac_ctx *c)
     return err == ATP_OK;
 }
 
-static int call_mac(mac_ctx *c)
+static bool call_mac(void *arg)
 {
+    mac_ctx *c = arg;
     uint8_t mac[CRYPTO_SHA256_LEN];
     crypto_hmac_sha256(c->key, c->key_len, c->msg, c->len - ATP_SRC_MAC_TAIL, mac);
-    int ok = crypto_equal(mac, c->msg + c->len - ATP_SRC_MAC_LEN, ATP_SRC_MAC_LEN);
+    bool ok = crypto_equal(mac, c->msg + c->len - ATP_SRC_MAC_LEN, ATP_SRC_MAC_LEN);
     c->sink += mac[0];
     return ok;
-}
-
-/* Median CPU ns per call of rounds rounds of >= 0.2 s each; 0 if a call
- * failed (the message would not be accepted: a broken benchmark). */
-static double time_calls(mac_ctx *c, int (*fn)(mac_ctx *), int rounds)
-{
-    double per[64];
-    if (rounds > 64)
-        rounds = 64;
-    for (int r = 0; r < rounds; r++) {
-        double t0 = cpu_ns(), t;
-        unsigned long n = 0;
-        do {
-            for (int k = 0; k < 64; k++, n++)
-                if (!fn(c))
-                    return 0;
-            t = cpu_ns();
-        } while (t - t0 < 2e8);
-        per[r] = (t - t0) / (double)n;
-    }
-    qsort(per, (size_t)rounds, sizeof per[0], cmp_d);
-    return per[rounds / 2];
 }
 
 /* A batch of n deltas with a session and a MAC under key, as atp-feed
@@ -125,18 +92,8 @@ int main(int argc, char **argv)
 {
     const char *sizes = "1,25,100,1000";
     int rounds = 5;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--events") == 0 && i + 1 < argc)
-            sizes = argv[++i];
-        else if (strcmp(argv[i], "--rounds") == 0 && i + 1 < argc)
-            rounds = atoi(argv[++i]);
-        else {
-            fprintf(stderr, "usage: bench_source_mac [--events N,N,...] [--rounds N]\n");
-            return 2;
-        }
-    }
-    if (rounds < 1)
-        rounds = 1;
+    if (bench_cpu_args(argc, argv, "bench_source_mac", "--events", &sizes, &rounds) != 0)
+        return 2;
     /* a key as `openssl rand -hex 32` writes it: 64 bytes */
     const uint8_t key[] = "3f1c9a0e5b7d2468ace013579bdf2468ace013579bdf2468ace013579bdf2468";
     printf("%8s %10s %12s %12s %8s\n", "events", "bytes", "decode_ns", "mac_ns", "mac/dec");
@@ -147,12 +104,9 @@ int main(int argc, char **argv)
         mac_ctx c = {.key = key, .key_len = sizeof key - 1, .arena = codec_arena_alloc()};
         uint8_t *msg = make_msg(n, key, sizeof key - 1, &c.len);
         c.msg = msg;
-        double dec = time_calls(&c, call_decode, rounds);
-        double mac = time_calls(&c, call_mac, rounds);
-        if (dec == 0 || mac == 0) {
-            fprintf(stderr, "bench_source_mac: the message does not decode or verify\n");
-            return 1;
-        }
+        /* a message that does not decode or verify stops the program */
+        double dec = bench_cpu_median_ns("bench_source_mac", call_decode, &c, rounds);
+        double mac = bench_cpu_median_ns("bench_source_mac", call_mac, &c, rounds);
         printf("%8u %10zu %12.0f %12.0f %7.0f%%\n", n, c.len, dec, mac, 100.0 * mac / dec);
         codec_arena_free(c.arena);
         free(msg);

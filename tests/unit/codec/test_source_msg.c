@@ -78,6 +78,18 @@ static void env(codec_writer *w, uint32_t n)
     codec_w_array(w, n);
 }
 
+/* env_head writes [1, "wms-east", 7, 7, [] and leaves size - 5 elements
+ * of the envelope to write. */
+static void env_head(codec_writer *w, uint32_t size)
+{
+    codec_w_array(w, size);
+    codec_w_uint(w, ATP_MSG_SOURCE_BATCH);
+    codec_w_cstr(w, "wms-east");
+    codec_w_uint(w, 7);
+    codec_w_uint(w, 7);
+    codec_w_array(w, 0);
+}
+
 static void delta(codec_writer *w, const char *sku, int64_t v)
 {
     codec_w_array(w, 5);
@@ -773,12 +785,7 @@ static void test_src_session_and_mac(void **state)
                 fx->m.mac != NULL);
     /* session 0, negative, a string, above 2^53-1: a malformed envelope */
     for (int k = 0; k < 4; k++) {
-        codec_w_array(fx->w, 6);
-        codec_w_uint(fx->w, 1);
-        codec_w_cstr(fx->w, "wms-east");
-        codec_w_uint(fx->w, 7);
-        codec_w_uint(fx->w, 7);
-        codec_w_array(fx->w, 0);
+        env_head(fx->w, 6);
         if (k == 0)
             codec_w_uint(fx->w, 0);
         else if (k == 1)
@@ -814,12 +821,7 @@ static void test_src_session_and_mac(void **state)
                      ATP_E_BAD_REQUEST);
     /* a MAC without a session in front of it is no MAC: 7 elements need
      * a session at index 5 */
-    codec_w_array(fx->w, 7);
-    codec_w_uint(fx->w, 1);
-    codec_w_cstr(fx->w, "wms-east");
-    codec_w_uint(fx->w, 7);
-    codec_w_uint(fx->w, 7);
-    codec_w_array(fx->w, 0);
+    env_head(fx->w, 7);
     codec_w_bin8(fx->w, mac, sizeof mac);
     codec_w_bin8(fx->w, mac, sizeof mac);
     expect_err(fx, ATP_E_BAD_REQUEST, ENVELOPE);
