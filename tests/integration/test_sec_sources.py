@@ -89,7 +89,8 @@ def main(h):
     src = harness.source_entry
     cfg = harness.build_config(
         h, ["r1"], [("L1", "r1"), ("L2", "r1"), ("L3", "r1"), ("L4", "r1")],
-        [src("wms", [(["L1"], ["on_hand", "allocated", "held"])], heartbeat_timeout="1s"),
+        [src("wms", [(["L1"], ["on_hand", "allocated", "held"])],
+             heartbeat_timeout="%dms" % int(1000 * TF)),
          dict(src("signed", [(["L2"], ["on_hand"])]), key_file=key_path),
          dict(src("jump", [(["L3"], ["on_hand"])]), max_seq_jump=1000),
          dict(src("feed", [(["L4"], ["on_hand"])]), key_file=feed_key_path)],
@@ -133,7 +134,7 @@ def main(h):
              "a log line names the second publisher")
 
     # ---- 2. after heartbeat_timeout of silence, a new session takes over
-    settle(lambda: s("wms")["state"] == "silent", "A silent after 1 s", 15)
+    settle(lambda: s("wms")["state"] == "silent", "A silent after its heartbeat_timeout", 15)
     send([1, "wms", n + 1, now, [[2, "X", "L1", 0, 5]], B])
     settle(lambda: s("wms")["unsynced"] == 1, "B's batch dropped before its snapshot")
     ck.eq((s("wms")["session"], s("wms")["sessions"], s("wms")["state"], supply("X")),
