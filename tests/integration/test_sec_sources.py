@@ -15,6 +15,8 @@ sequence jumps", "Source keys", `source_reset`; docs/SECURITY.md,
    abandoned; then it applies.
 3. A forged huge seq is rejected (`seq_rejected`), moves nothing, and the
    next real message applies.
+   The same with two atp-feed processes on one source id, as the issue
+   found it.
 4. source_reset (nng op, HTTP route, atpctl source reset): nothing applies
    until a full snapshot, whatever its seq; a replay of an allocation
    applied before the reset does not consume its reservation again.
@@ -88,12 +90,13 @@ def main(h):
     feed_key_path, _ = write_key(h, "feed.key")
     src = harness.source_entry
     cfg = harness.build_config(
-        h, ["r1"], [("L1", "r1"), ("L2", "r1"), ("L3", "r1"), ("L4", "r1")],
+        h, ["r1"], [("L1", "r1"), ("L2", "r1"), ("L3", "r1"), ("L4", "r1"), ("L5", "r1")],
         [src("wms", [(["L1"], ["on_hand", "allocated", "held"])],
              heartbeat_timeout="%dms" % int(1000 * TF)),
          dict(src("signed", [(["L2"], ["on_hand"])]), key_file=key_path),
          dict(src("jump", [(["L3"], ["on_hand"])]), max_seq_jump=1000),
-         dict(src("feed", [(["L4"], ["on_hand"])]), key_file=feed_key_path)],
+         dict(src("feed", [(["L4"], ["on_hand"])]), key_file=feed_key_path),
+         src("wms2", [(["L5"], ["on_hand"])])],
         http_listen="http://127.0.0.1:0")
     d = h.start_atpd(cfg)
     ck = harness.Checks(h)
@@ -266,6 +269,34 @@ def main(h):
     ck.eq(rc.returncode, 0, "atp-feed --key-file run: %s" % rc.stderr[-300:])
     settle(lambda: s("feed")["bad_mac"] == 6, "atp-feed with another key: all 6 refused")
     ck.eq(s("feed")["last_seq"], 21, "nothing of the wrongly keyed run applied")
+    # The issue's case: a second atp-feed on a source another one feeds.
+    def feed_argv(extra):
+        return [h.feed_bin, "--config", d.config_path, "--endpoint", d.ingest_url,
+                "--control", d.cfg["service"]["control_listen"], "--source", "wms2",
+                "--quiet", "--json", "--linger", "0"] + extra
+    out_a = os.path.join(h.tmp, "feed-a.json")
+    with open(out_a, "w") as fa:
+        pa = harness._spawn(feed_argv(["--rate", "100", "--duration", "%d" % int(4 * TF),
+                                       "--batch", "5", "--seed", "1"]),
+                            stdout=fa, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+        settle(lambda: s("wms2")["last_seq"] > 0, "the first atp-feed on wms2 applies")
+        rb = subprocess.run(feed_argv(["--rate", "100", "--messages", "40", "--seed", "2"]),
+                            capture_output=True, text=True, timeout=60 * TF)
+        try:
+            rc_a = pa.wait(timeout=60 * TF)
+        except subprocess.TimeoutExpired:
+            harness._stop_pid(pa, 5)
+            raise TestFailure("the first atp-feed did not finish")
+    ck.eq((rc_a, rb.returncode), (0, 0), "both atp-feed runs: %s" % rb.stderr[-300:])
+    a = harness.last_json(open(out_a).read())
+    b = harness.last_json(rb.stdout)
+    settle(lambda: s("wms2")["last_seq"] == a["sources"][0]["last_seq"],
+           "every message of the first feed applied")
+    w2 = s("wms2")
+    ck.eq((w2["messages"], w2["duplicates"], w2["conflicts"], w2["session"]),
+          (a["messages"], 0, b["sends"], a["session"]),
+          "the first feed's messages all applied, none a duplicate; the second's "
+          "all conflicts (messages, duplicates, conflicts, session)")
     d.stop()
 
     # ---- start-up refusals
