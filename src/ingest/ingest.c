@@ -96,7 +96,9 @@ struct ingest {
     const char **loc_ids; /* the ids names borrows */
     uint64_t log_budget; /* rejections logged so far (ingest thread) */
     int64_t *conflict_log_ms; /* per source: conflicts logged once a second */
-    uint64_t *conflicts_unlogged;
+    uint64_t *conflicts_unlogged; /* per source: since the last line */
+    uint64_t *conflict_session;   /* [2 src]: the last intruder, [2 src + 1]:
+                                     the session live then */
 
     _Atomic uint64_t received, bytes, bad_messages, unknown_source, rejected;
 };
@@ -466,24 +468,35 @@ static bool ingest_mac_ok(const config_source *cs, const uint8_t *buf, size_t le
     return crypto_equal(mac, buf + len - ATP_SRC_MAC_LEN, ATP_SRC_MAC_LEN);
 }
 
-/* A conflict: logged at most once a second per source, with the count. */
-static void ingest_log_conflict(ingest *in, uint32_t src, uint64_t session,
-                                int64_t now)
+/* Conflicts are logged at most once a second per source, with the count
+ * since the last line and the last intruding session: when one comes
+ * (ingest_conflict_note) and from the tick for what a second left
+ * unlogged (ingest_conflict_flush). Ingest thread. */
+static void ingest_conflict_flush(ingest *in, uint32_t src, int64_t now)
 {
-    in->conflicts_unlogged[src]++;
-    if (in->conflict_log_ms[src] != 0 && now - in->conflict_log_ms[src] < 1000)
+    if (in->conflicts_unlogged[src] == 0 ||
+        (in->conflict_log_ms[src] != 0 && now - in->conflict_log_ms[src] < 1000))
         return;
-    sources_status st;
-    sources_status_get(in->src, src, now, &st);
     log_warn("ingest",
              "source %s: %llu message(s) of session %llu dropped (since the last "
-             "such line) while session %llu is live: a second publisher uses "
-             "this source id "
-             "(docs/PROTOCOL.md, \"Publisher sessions\")",
+             "such line) while session %llu was live: a second publisher uses "
+             "this source id (docs/PROTOCOL.md, \"Publisher sessions\")",
              in->cfg->sources[src].id, (unsigned long long)in->conflicts_unlogged[src],
-             (unsigned long long)session, (unsigned long long)st.session);
+             (unsigned long long)in->conflict_session[2 * src],
+             (unsigned long long)in->conflict_session[2 * src + 1]);
     in->conflicts_unlogged[src] = 0;
     in->conflict_log_ms[src] = now;
+}
+
+static void ingest_conflict_note(ingest *in, uint32_t src, uint64_t session,
+                                 int64_t now)
+{
+    sources_status st;
+    sources_status_get(in->src, src, now, &st);
+    in->conflicts_unlogged[src]++;
+    in->conflict_session[2 * src] = session;
+    in->conflict_session[2 * src + 1] = st.session;
+    ingest_conflict_flush(in, src, now);
 }
 
 /* ingest_session: the publisher-session check (sources_session); true
@@ -506,7 +519,7 @@ static bool ingest_session(ingest *in, ingest_item *it, uint64_t session,
                  (unsigned long long)ended);
     }
     if (v == SOURCES_CONFLICT_DROP)
-        ingest_log_conflict(in, it->src, session, now);
+        ingest_conflict_note(in, it->src, session, now);
     if (v == SOURCES_ACCEPT)
         return true;
     ingest_item_free(it);
@@ -593,6 +606,7 @@ static void ingest_tick(ingest *in)
         if (in->snaps[s].active &&
             now - in->snaps[s].started_ms > in->cfg->service.snapshot_timeout_ms)
             ingest_snapshot_abort(in, s, "timed out");
+        ingest_conflict_flush(in, s, now);
         if (sources_reset_take(in->src, s)) {
             if (in->snaps[s].active)
                 ingest_snapshot_abort(in, s, "the source was reset");
@@ -687,7 +701,9 @@ atp_err ingest_alloc(const config *cfg, engine *eng, sources *src, ingest **out)
     in->snaps = calloc(cfg->n_sources ? cfg->n_sources : 1, sizeof *in->snaps);
     in->conflict_log_ms = calloc(cfg->n_sources ? cfg->n_sources : 1, sizeof(int64_t));
     in->conflicts_unlogged = calloc(cfg->n_sources ? cfg->n_sources : 1, sizeof(uint64_t));
-    if (in->snaps == NULL || in->conflict_log_ms == NULL || in->conflicts_unlogged == NULL) {
+    in->conflict_session = calloc(2 * (cfg->n_sources ? cfg->n_sources : 1), sizeof(uint64_t));
+    if (in->snaps == NULL || in->conflict_log_ms == NULL || in->conflicts_unlogged == NULL ||
+        in->conflict_session == NULL) {
         err = ATP_E_NOMEM;
         goto fail;
     }
@@ -782,6 +798,7 @@ void ingest_free(ingest *in)
     free(in->snaps);
     free(in->conflict_log_ms);
     free(in->conflicts_unlogged);
+    free(in->conflict_session);
     names_fini(&in->locs);
     free(in->loc_ids);
     free(in);
