@@ -15,22 +15,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "bench_cpu.h"
 #include "codec/codec.h"
-
-static double cpu_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-}
-
-static int cmp_d(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
 
 /* The request body, like atp-bench's (bench_http.c). */
 static char *cart_body(unsigned n, size_t *len)
@@ -90,8 +77,9 @@ typedef struct round_ctx {
 } round_ctx;
 
 /* One call of each kind; false on a failure. */
-static bool call_parse(round_ctx *c)
+static bool call_parse(void *arg)
 {
+    round_ctx *c = arg;
     char msg[200];
     codec_json_opts o = {.line_qty = true};
     codec_writer_reset(c->w);
@@ -99,15 +87,17 @@ static bool call_parse(round_ctx *c)
                               sizeof msg) == ATP_OK;
 }
 
-static bool call_write(round_ctx *c)
+static bool call_write(void *arg)
 {
+    round_ctx *c = arg;
     codec_writer_reset(c->w);
     cart_reply(c->w, c->n);
     return !codec_writer_failed(c->w);
 }
 
-static bool call_convert(round_ctx *c)
+static bool call_convert(void *arg)
 {
+    round_ctx *c = arg;
     char *out = NULL;
     codec_arena_clear(c->a);
     atp_err e = codec_json_from_msgpack(c->a, c->reply, c->reply_len, &out,
@@ -116,44 +106,18 @@ static bool call_convert(round_ctx *c)
     return e == ATP_OK;
 }
 
-/* Median CPU time per call (us) of rounds rounds of >= 0.2 s each. */
-static double time_calls(round_ctx *c, bool (*fn)(round_ctx *), int rounds)
+/* Median CPU time per call (us): bench_cpu_median_ns. */
+static double time_calls(round_ctx *c, bool (*fn)(void *), int rounds)
 {
-    double per[64];
-    if (rounds > 64)
-        rounds = 64;
-    for (int r = 0; r < rounds; r++) {
-        unsigned long calls = 0;
-        double t0 = cpu_ns(), t;
-        do {
-            if (!fn(c)) {
-                fprintf(stderr, "bench_json: a call failed\n");
-                exit(1);
-            }
-            calls++;
-        } while ((t = cpu_ns()) - t0 < 2e8 && calls < 10000000);
-        per[r] = (t - t0) / (double)calls / 1e3;
-    }
-    qsort(per, (size_t)rounds, sizeof per[0], cmp_d);
-    return per[rounds / 2];
+    return bench_cpu_median_ns("bench_json", fn, c, rounds) / 1e3;
 }
 
 int main(int argc, char **argv)
 {
     const char *list = "1,15,53,217,1000";
     int rounds = 5;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--lines") == 0 && i + 1 < argc)
-            list = argv[++i];
-        else if (strcmp(argv[i], "--rounds") == 0 && i + 1 < argc)
-            rounds = atoi(argv[++i]);
-        else {
-            fprintf(stderr, "usage: bench_json [--lines N,N,...] [--rounds N]\n");
-            return 2;
-        }
-    }
-    if (rounds < 1)
-        rounds = 1;
+    if (bench_cpu_args(argc, argv, "bench_json", "--lines", &list, &rounds) != 0)
+        return 2;
     codec_writer *w = codec_writer_alloc(NULL, NULL),
                  *rw = codec_writer_alloc(NULL, NULL);
     codec_arena *a = codec_arena_alloc();

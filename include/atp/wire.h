@@ -27,6 +27,11 @@
  *   [ATP_MSG_SOURCE_BATCH, source_id:str, seq:uint, ts_ms:uint, events:array]
  *   [ATP_MSG_SNAPSHOT, source_id:str, snapshot_id:uint, part:uint, ts_ms:uint,
  *    seq:uint, last:bool, events:array]   (full snapshot, consistent with seq)
+ * Either may end with the publisher's session (uint 1..2^53-1, chosen at
+ * random when the adapter starts) and then a MAC (bin 32, written as bin 8:
+ * the message's last ATP_SRC_MAC_TAIL bytes are 0xc4 0x20 and
+ * HMAC-SHA-256(source key, every byte before them)). docs/PROTOCOL.md,
+ * "Publisher sessions" and "Source keys".
  * Event: msgpack array whose first element is the event kind:
  *   [ATP_EV_DELTA, sku:str, location:str, bucket:uint, delta:int (, ref:str)]
  *   [ATP_EV_SET,   sku:str, location:str, bucket:uint, value:int]
@@ -38,6 +43,9 @@ enum atp_msg_kind {
     ATP_MSG_SOURCE_BATCH = 1,
     ATP_MSG_SNAPSHOT = 2,
 };
+
+#define ATP_SRC_MAC_LEN 32
+#define ATP_SRC_MAC_TAIL (2 + ATP_SRC_MAC_LEN) /* 0xc4 0x20 mac */
 
 enum atp_event_kind {
     ATP_EV_DELTA = 1,

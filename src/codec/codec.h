@@ -189,6 +189,9 @@ void codec_w_uint(codec_writer *w, uint64_t u);
 void codec_w_double(codec_writer *w, double d);
 void codec_w_str(codec_writer *w, const char *s, size_t len);
 void codec_w_cstr(codec_writer *w, const char *s); /* NUL-terminated */
+/* codec_w_bin8 writes n <= 255 bytes as bin 8 (0xc4 n bytes): a source
+ * message's MAC (docs/PROTOCOL.md, "Source keys"). */
+void codec_w_bin8(codec_writer *w, const void *p, uint8_t n);
 void codec_w_array(codec_writer *w, uint32_t n);
 void codec_w_map(codec_writer *w, uint32_t n);
 /* codec_w_kv_* write one key (C string) and a value: for map bodies. They
@@ -315,6 +318,11 @@ typedef struct codec_src_msg {
     uint64_t snapshot_id; /* snapshot only */
     uint32_t part;        /* snapshot only: 0, 1, 2, ... */
     bool last;            /* snapshot only: the final part */
+    uint64_t session;     /* the publisher's session; 0: none sent */
+    /* decode: the MAC's 32 bytes (in buf, its last ones), NULL: none sent.
+     * encode: non-NULL writes the envelope one longer, for the MAC the
+     * caller appends (0xc4 0x20 and the 32 bytes, wire.h); not read. */
+    const uint8_t *mac;
 } codec_src_msg;
 
 /* codec_src_decode decodes and validates a whole source message: envelope
@@ -333,6 +341,8 @@ atp_err codec_src_decode(codec_arena *a, const void *buf, size_t len,
                          uint32_t *bad_event);
 
 /* codec_src_encode writes a whole source message (used by atp-feed, tests).
+ * With m->session set it is written after the events; with m->mac set the
+ * envelope counts one more element, which the caller appends.
  * A DELTA's ref is written only when ref.len > 0; events of other kinds
  * than DELTA and SET are written as [kind]. */
 void codec_src_encode(codec_writer *w, const codec_src_msg *m);

@@ -6,9 +6,11 @@
  *
  * Error codes, following the PROTOCOL.md table:
  *   envelope not [1, str, uint, uint, array] nor
- *     [2, str, uint, uint, uint, uint, bool, array], source id not an id,
+ *     [2, str, uint, uint, uint, uint, bool, array] (either optionally
+ *     followed by session, or by session and MAC), source id not an id,
  *     seq, ts_ms or snapshot_id not integers in 0..2^53-1, part above
- *     2^32-1                                      -> BAD_REQUEST
+ *     2^32-1, session not 1..2^53-1, MAC not bin 32 written as bin 8 at
+ *     the very end                                -> BAD_REQUEST
  *   more events than max_events                   -> TOO_MANY_LINES
  *   event not a non-empty array, kind not 1..3 or 6..9 (4, 5 reserved),
  *     wrong arity for its kind, a kind a snapshot
@@ -174,6 +176,27 @@ static atp_err codec_src_event(const msgpack_object *e, codec_event *ev)
     return ATP_OK;
 }
 
+/* The optional tail after the events: f[0] session, f[1] MAC (n of them).
+ * The MAC must be the message's last bytes, as bin 8, so that what it
+ * covers is exactly the bytes before it (docs/PROTOCOL.md, "Source keys"). */
+static bool codec_src_tail(const msgpack_object *f, uint32_t n, const uint8_t *buf,
+                           size_t len, codec_src_msg *out)
+{
+    if (n == 0)
+        return true;
+    if (!codec_src_uint(&f[0], &out->session) || out->session == 0)
+        return false;
+    if (n == 1)
+        return true;
+    const uint8_t *end = buf + len;
+    if (f[1].type != MSGPACK_OBJECT_BIN || f[1].via.bin.size != ATP_SRC_MAC_LEN ||
+        len < ATP_SRC_MAC_TAIL || (const uint8_t *)f[1].via.bin.ptr != end - ATP_SRC_MAC_LEN ||
+        end[-ATP_SRC_MAC_TAIL] != 0xc4)
+        return false;
+    out->mac = end - ATP_SRC_MAC_LEN;
+    return true;
+}
+
 atp_err codec_src_decode(codec_arena *a, const void *buf, size_t len,
                          uint32_t max_events, codec_src_msg *out,
                          uint32_t *bad_event)
@@ -196,16 +219,19 @@ atp_err codec_src_decode(codec_arena *a, const void *buf, size_t len,
     }
     const msgpack_object *events;
     memset(out, 0, sizeof *out);
-    if (f[0].via.u64 == ATP_MSG_SOURCE_BATCH && root.via.array.size == 5) {
-        if (!codec_src_uint(&f[2], &out->seq) || !codec_src_uint(&f[3], &out->ts_ms)) {
+    uint32_t size = root.via.array.size;
+    if (f[0].via.u64 == ATP_MSG_SOURCE_BATCH && size >= 5 && size <= 7) {
+        if (!codec_src_uint(&f[2], &out->seq) || !codec_src_uint(&f[3], &out->ts_ms) ||
+            !codec_src_tail(f + 5, size - 5, buf, len, out)) {
             goto fail;
         }
         events = &f[4];
-    } else if (f[0].via.u64 == ATP_MSG_SNAPSHOT && root.via.array.size == 8) {
+    } else if (f[0].via.u64 == ATP_MSG_SNAPSHOT && size >= 8 && size <= 10) {
         uint64_t part;
         if (!codec_src_uint(&f[2], &out->snapshot_id) || !codec_src_uint(&f[3], &part) ||
             !codec_src_uint(&f[4], &out->ts_ms) || !codec_src_uint(&f[5], &out->seq) ||
-            f[6].type != MSGPACK_OBJECT_BOOLEAN || part > UINT32_MAX)
+            f[6].type != MSGPACK_OBJECT_BOOLEAN || part > UINT32_MAX ||
+            !codec_src_tail(f + 8, size - 8, buf, len, out))
             goto fail;
         out->part = (uint32_t)part;
         out->last = f[6].via.boolean;
@@ -258,8 +284,9 @@ fail:
 
 void codec_src_encode(codec_writer *w, const codec_src_msg *m)
 {
+    uint32_t tail = (m->session != 0 || m->mac != NULL) + (m->mac != NULL);
     if (m->kind == ATP_MSG_SNAPSHOT) {
-        codec_w_array(w, 8);
+        codec_w_array(w, 8 + tail);
         codec_w_uint(w, ATP_MSG_SNAPSHOT);
         codec_w_str(w, m->source.ptr, m->source.len);
         codec_w_uint(w, m->snapshot_id);
@@ -268,7 +295,7 @@ void codec_src_encode(codec_writer *w, const codec_src_msg *m)
         codec_w_uint(w, m->seq);
         codec_w_bool(w, m->last);
     } else {
-        codec_w_array(w, 5);
+        codec_w_array(w, 5 + tail);
         codec_w_uint(w, ATP_MSG_SOURCE_BATCH);
         codec_w_str(w, m->source.ptr, m->source.len);
         codec_w_uint(w, m->seq);
@@ -315,4 +342,6 @@ void codec_src_encode(codec_writer *w, const codec_src_msg *m)
             break;
         }
     }
+    if (tail > 0)
+        codec_w_uint(w, m->session);
 }

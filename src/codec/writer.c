@@ -250,6 +250,14 @@ void codec_w_str(codec_writer *w, const char *s, size_t len)
     }
 }
 
+void codec_w_bin8(codec_writer *w, const void *p, uint8_t n)
+{
+    uint8_t b[2] = {0xc4, n};
+    codec_writer_put(w, b, sizeof b);
+    if (n > 0)
+        codec_writer_put(w, p, n);
+}
+
 void codec_w_cstr(codec_writer *w, const char *s)
 {
     if (s == NULL) {

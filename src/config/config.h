@@ -44,6 +44,12 @@ typedef struct config_source {
     config_authority *authority;  /* expanded pairs, sorted by (location,
                                      bucket), no duplicates */
     size_t n_authority;
+    uint64_t max_seq_jump;        /* a seq beyond last applied + this is
+                                     rejected; default 1,000,000 */
+    char *key_file;               /* NULL: no key (messages unauthenticated) */
+    uint8_t *key;                 /* its contents (HMAC-SHA-256 key), read at
+                                     load; key_len 0: none */
+    size_t key_len;
 } config_source;
 
 /* A buffer rule. NULL sku / UINT32_MAX region or channel = "any". */
@@ -111,9 +117,30 @@ typedef struct config_reservations {
 bool config_http_url_split(const char *url, char *host, size_t host_cap,
                            unsigned *port);
 
+/* The auth section: only what the sources' check needs here (the auth
+ * work, docs/SECURITY.md "Clients", owns the rest of it). */
+typedef struct config_auth {
+    bool allow_insecure; /* listen beyond loopback without credentials */
+} config_auth;
+
+/* config_key_read reads a source key file (sources[].key_file): its bytes,
+ * one trailing newline ("\n" or "\r\n") left out, 16..CONFIG_KEY_MAX of
+ * them (at most cap). The file must be a regular file that no one but its
+ * owner may read or write (mode 0600 or 0400): a key others can read
+ * authenticates nothing. false: why says what is wrong. Any thread. */
+#define CONFIG_KEY_MAX 1024
+bool config_key_read(const char *path, uint8_t *key, size_t cap, size_t *len,
+                     char *why, size_t why_len);
+
+/* config_url_is_local: url's host is loopback (127.0.0.0/8, [::1],
+ * localhost) or its transport never leaves the machine (ipc://,
+ * inproc://). "*", 0.0.0.0, any other address or name: false. */
+bool config_url_is_local(const char *url);
+
 typedef struct config {
     config_service service;
     config_reservations reservations;
+    config_auth auth;
     config_region *regions;
     size_t n_regions;
     config_location *locations;

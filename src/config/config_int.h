@@ -174,6 +174,11 @@ void config__parse_locations(config__walk *w, const yaml_node_t *seq);
 void config__parse_channels(config__walk *w, const yaml_node_t *seq);
 void config__parse_sources(config__walk *w, const yaml_node_t *seq);
 void config__parse_buffers(config__walk *w, const yaml_node_t *seq);
+void config__parse_auth(config__walk *w, const yaml_node_t *node);
+/* config__check_sources_insecure (read_sources.c) refuses ingest_listen
+ * beyond loopback while a source has no key_file, unless
+ * auth.allow_insecure. After the sections are read. */
+void config__check_sources_insecure(config__build *b);
 
 /* config__entry_name (read_places.c) writes how messages name an entry:
  * "region 'us-east'", or "regions entry 3" while its id is unknown. */

@@ -5,10 +5,15 @@
  * for validate.c to resolve and check for overlaps. Main thread at start.
  */
 #include "config/config_int.h"
+#include "atp/wire.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <yaml.h>
 
 #define CONFIG_HEARTBEAT_MIN_MS 10
@@ -25,8 +30,13 @@ const char *config__bucket_name(unsigned bucket)
     return bucket < ATP_AUTH_BUCKET_COUNT ? config_bucket_names[bucket] : "?";
 }
 
-static const char *const config_source_keys[] = {"id", "heartbeat_timeout",
-                                                 "authority", "resync"};
+static const char *const config_source_keys[] = {
+    "id", "heartbeat_timeout", "authority", "resync", "max_seq_jump", "key_file"};
+enum { SRC_ID, SRC_HEARTBEAT, SRC_AUTHORITY, SRC_RESYNC, SRC_MAX_SEQ_JUMP,
+       SRC_KEY_FILE, SRC_N };
+
+#define CONFIG_SEQ_JUMP_DEFAULT 1000000
+#define CONFIG_KEY_MIN 16 /* bytes; 32 random ones (64 hex digits) advised */
 static const char *const config_authority_keys[] = {"locations", "buckets"};
 
 /* config_parse_buckets returns the bucket bits of a buckets: list (all three
@@ -136,6 +146,91 @@ static void config_parse_authority(config__walk *w, const yaml_node_t *seq,
     }
 }
 
+bool config_key_read(const char *path, uint8_t *key, size_t cap, size_t *len,
+                     char *why, size_t why_len)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0) {
+        snprintf(why, why_len, "%s", strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return false;
+    }
+    uint8_t buf[CONFIG_KEY_MAX + 3];
+    ssize_t n = -1;
+    if (!S_ISREG(st.st_mode))
+        snprintf(why, why_len, "not a regular file");
+    else if ((st.st_mode & 077) != 0)
+        snprintf(why, why_len,
+                 "mode %04o lets group or others read or write the key; chmod "
+                 "600 it",
+                 (unsigned)(st.st_mode & 07777));
+    else if ((n = read(fd, buf, sizeof buf)) < 0)
+        snprintf(why, why_len, "%s", strerror(errno));
+    close(fd);
+    if (n < 0)
+        return false;
+    size_t k = (size_t)n;
+    if (k > 0 && buf[k - 1] == '\n')
+        k--;
+    if (k > 0 && buf[k - 1] == '\r' && (size_t)n > k)
+        k--;
+    bool ok = k >= CONFIG_KEY_MIN && k <= CONFIG_KEY_MAX && k <= cap;
+    if (ok) {
+        memcpy(key, buf, k);
+        *len = k;
+    } else {
+        snprintf(why, why_len,
+                 "the key must be %d..%d bytes (a trailing newline not "
+                 "counted), not %zu; 32 random bytes as hex: openssl rand -hex "
+                 "32",
+                 CONFIG_KEY_MIN, CONFIG_KEY_MAX, k);
+    }
+    memset(buf, 0, sizeof buf);
+    return ok;
+}
+
+/* config_read_key reads s->key_file into s->key (config_key_read). */
+static void config_read_key(config__walk *w, const yaml_node_t *node,
+                            config_source *s, const char *name)
+{
+    uint8_t key[CONFIG_KEY_MAX];
+    size_t len;
+    char why[256];
+    if (!config_key_read(s->key_file, key, sizeof key, &len, why, sizeof why)) {
+        config__error(w->b, config__mark_of(node), "%s: key_file %s: %s", name,
+                      s->key_file, why);
+        return;
+    }
+    s->key = malloc(len);
+    if (s->key == NULL) {
+        w->b->oom = true;
+    } else {
+        memcpy(s->key, key, len);
+        s->key_len = len;
+    }
+    memset(key, 0, sizeof key);
+}
+
+void config__check_sources_insecure(config__build *b)
+{
+    const char *url = b->c.service.ingest_listen;
+    if (b->c.auth.allow_insecure || url == NULL || config_url_is_local(url))
+        return;
+    for (size_t i = 0; i < b->c.n_sources; i++)
+        if (b->c.sources[i].key == NULL && b->c.sources[i].key_file == NULL) {
+            config__error(b, b->ingest_listen_mark,
+                          "service.ingest_listen: %s is not a loopback address "
+                          "and source %s has no key_file: anyone who reaches "
+                          "it could publish that source's stock; give every "
+                          "source a key_file (docs/SECURITY.md, \"Sources\"), "
+                          "listen on 127.0.0.1, or set auth.allow_insecure: true",
+                          url, b->c.sources[i].id);
+            return; /* one is enough to say what to do */
+        }
+}
+
 void config__parse_sources(config__walk *w, const yaml_node_t *seq)
 {
     config__build *b = w->b;
@@ -151,9 +246,9 @@ void config__parse_sources(config__walk *w, const yaml_node_t *seq)
     }
     for (size_t i = 0; i < n && !b->oom; i++) {
         yaml_node_t *item = config__seq_item(w, seq, i);
-        yaml_node_t *v[4];
-        if (!config__map_fields(w, item, "sources entry", config_source_keys, 4,
-                                v))
+        yaml_node_t *v[SRC_N];
+        if (!config__map_fields(w, item, "sources entry", config_source_keys,
+                                SRC_N, v))
             continue;
         char name[96];
         if (v[0] == NULL) {
@@ -170,6 +265,7 @@ void config__parse_sources(config__walk *w, const yaml_node_t *seq)
         s->id = id;
         s->heartbeat_timeout_ms = 5000;
         s->resync = true;
+        s->max_seq_jump = CONFIG_SEQ_JUMP_DEFAULT;
         b->sources[k].id = config__mark_of(v[0]);
         config__entry_name(name, sizeof name, "source", "sources", id, i);
         if (v[1]) {
@@ -194,6 +290,21 @@ void config__parse_sources(config__walk *w, const yaml_node_t *seq)
                               name,
                               config__node_show(v[3], shown, sizeof shown));
             }
+        }
+        if (v[SRC_MAX_SEQ_JUMP]) {
+            char what[128];
+            int64_t jump;
+            snprintf(what, sizeof what, "%s: max_seq_jump", name);
+            if (config__get_int(w, v[SRC_MAX_SEQ_JUMP], what, 1, ATP_WIRE_INT_MAX,
+                                &jump))
+                s->max_seq_jump = (uint64_t)jump;
+        }
+        if (v[SRC_KEY_FILE]) {
+            char what[128];
+            snprintf(what, sizeof what, "%s: key_file", name);
+            s->key_file = config__get_text(w, v[SRC_KEY_FILE], what, "a file path");
+            if (s->key_file != NULL)
+                config_read_key(w, v[SRC_KEY_FILE], s, name);
         }
     }
 }

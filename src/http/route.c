@@ -43,6 +43,7 @@ static const http_route_def http_routes[] = {
                 {"channel", HTTP_P_STR}}},
     {"GET", "/v1/explain/{sku}", "explain", .async = true},
     {"GET", "/v1/sources", "sources"},
+    {"POST", "/v1/sources/{source}/reset", "source_reset"},
     {"GET", "/v1/status", "status"},
     {"GET", "/healthz", "health", .probe = "healthy"},
     {"GET", "/readyz", "ready", .probe = "ready",
@@ -125,7 +126,7 @@ static bool http_field_add_str(http_call *c, const char *key, codec_str s)
  * a static string (field keys must outlive the call). */
 static const char *http_capture_key(const char *p, size_t pn)
 {
-    static const char *const keys[] = {"sku", "region", "id"};
+    static const char *const keys[] = {"sku", "region", "id", "source"};
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
         if (pn == strlen(keys[i]) + 2 && memcmp(p + 1, keys[i], pn - 2) == 0)
             return keys[i];

@@ -26,6 +26,7 @@
 #include "common/log.h"
 #include "common/thread.h"
 #include "common/names.h"
+#include "crypto/crypto.h"
 
 /* How often the ingest thread ticks (reorder deadlines, silence, resync
  * retries): well inside the 100 ms reorder window.
@@ -55,6 +56,7 @@ typedef struct ingest_item {
 typedef struct ingest_snapshot {
     bool active;
     uint64_t id;
+    uint64_t session; /* of its part 0: every part comes from it */
     uint32_t next_part;
     uint64_t seq; /* consistent with */
     ingest_item **items;
@@ -93,6 +95,10 @@ struct ingest {
     names locs;          /* location id -> index */
     const char **loc_ids; /* the ids names borrows */
     uint64_t log_budget; /* rejections logged so far (ingest thread) */
+    int64_t *conflict_log_ms; /* per source: conflicts logged once a second */
+    uint64_t *conflicts_unlogged; /* per source: since the last line */
+    uint64_t *conflict_session;   /* [2 src]: the last intruder, [2 src + 1]:
+                                     the session live then */
 
     _Atomic uint64_t received, bytes, bad_messages, unknown_source, rejected;
 };
@@ -326,7 +332,13 @@ static void ingest_snapshot_apply(ingest *in, uint32_t src)
      * come again: they are duplicates now. */
     if (sources_snapshot_stale(in->src, src, sn->seq)) {
         ingest_snapshot_abort(in, src,
-                              "older than the messages already applied");
+                              "older than the messages already applied; a new "
+                              "session numbers at or above the last applied "
+                              "seq, docs/PROTOCOL.md \"Publisher sessions\"");
+        return;
+    }
+    if (!sources_session_current(in->src, src, sn->session)) {
+        ingest_snapshot_abort(in, src, "its session is no longer the current one");
         return;
     }
     ingest_snapshot_batch *sb = calloc(1, sizeof *sb);
@@ -386,10 +398,12 @@ static void ingest_snapshot_part(ingest *in, ingest_item *it)
         if (sn->active)
             ingest_snapshot_abort(in, it->src, "a new snapshot began");
         *sn = (ingest_snapshot){.active = true, .id = m->snapshot_id,
+                                .session = m->session,
                                 .seq = m->seq, .items = sn->items,
                                 .cap = sn->cap, .started_ms = clock_mono_ms()};
     } else if (!sn->active || m->snapshot_id != sn->id ||
-               m->part != sn->next_part || m->seq != sn->seq) {
+               m->part != sn->next_part || m->seq != sn->seq ||
+               m->session != sn->session) {
         if (sn->active)
             ingest_snapshot_abort(in, it->src, "a part is missing");
         ingest_item_free(it);
@@ -419,18 +433,97 @@ static void ingest_snapshot_part(ingest *in, ingest_item *it)
 /* When the full decode fails, try to read just the envelope so that the
  * rejection is charged to its source and the message consumes its seq. */
 static bool ingest_peek_envelope(codec_arena *a, const void *buf, size_t len,
-                                 codec_str *source, uint64_t *seq, uint64_t *ts)
+                                 codec_str *source, uint64_t *seq, uint64_t *ts,
+                                 uint64_t *session)
 {
     const codec_val *v;
     if (codec_decode(a, buf, len, &v) != ATP_OK || codec_val_type(v) != CODEC_ARRAY ||
         codec_val_len(v) < 4)
         return false;
     uint64_t kind;
+    *session = 0; /* the 6th element: a session not 1..2^53-1 is a malformed
+                     header (no seq consumed), like a bad seq */
+    if (codec_val_len(v) >= 6 &&
+        (!codec_val_uint(codec_val_at(v, 5), session) || *session == 0 ||
+         *session > (uint64_t)ATP_WIRE_INT_MAX))
+        return false;
     return codec_val_uint(codec_val_at(v, 0), &kind) && kind == ATP_MSG_SOURCE_BATCH &&
            codec_val_str(codec_val_at(v, 1), source) &&
            codec_val_uint(codec_val_at(v, 2), seq) &&
            codec_val_uint(codec_val_at(v, 3), ts) && *seq <= (uint64_t)ATP_WIRE_INT_MAX &&
            *ts <= (uint64_t)ATP_WIRE_INT_MAX; /* else a malformed header: no seq */
+}
+
+/* ingest_mac_ok: the message ends with a MAC (0xc4 0x20 and 32 bytes) that
+ * is HMAC-SHA-256(key, every byte before it) (docs/PROTOCOL.md, "Source
+ * keys"). Checked on the raw bytes, so that a message whose events do not
+ * decode is authenticated the same way before it may consume a seq. */
+static bool ingest_mac_ok(const config_source *cs, const uint8_t *buf, size_t len)
+{
+    if (len < ATP_SRC_MAC_TAIL || buf[len - ATP_SRC_MAC_TAIL] != 0xc4 ||
+        buf[len - ATP_SRC_MAC_TAIL + 1] != ATP_SRC_MAC_LEN)
+        return false;
+    uint8_t mac[CRYPTO_SHA256_LEN];
+    crypto_hmac_sha256(cs->key, cs->key_len, buf, len - ATP_SRC_MAC_TAIL, mac);
+    return crypto_equal(mac, buf + len - ATP_SRC_MAC_LEN, ATP_SRC_MAC_LEN);
+}
+
+/* Conflicts are logged at most once a second per source, with the count
+ * since the last line and the last intruding session: when one comes
+ * (ingest_conflict_note) and from the tick for what a second left
+ * unlogged (ingest_conflict_flush). Ingest thread. */
+static void ingest_conflict_flush(ingest *in, uint32_t src, int64_t now)
+{
+    if (in->conflicts_unlogged[src] == 0 ||
+        (in->conflict_log_ms[src] != 0 && now - in->conflict_log_ms[src] < 1000))
+        return;
+    log_warn("ingest",
+             "source %s: %llu message(s) of session %llu dropped (since the last "
+             "such line) while session %llu was live: a second publisher uses "
+             "this source id (docs/PROTOCOL.md, \"Publisher sessions\")",
+             in->cfg->sources[src].id, (unsigned long long)in->conflicts_unlogged[src],
+             (unsigned long long)in->conflict_session[2 * src],
+             (unsigned long long)in->conflict_session[2 * src + 1]);
+    in->conflicts_unlogged[src] = 0;
+    in->conflict_log_ms[src] = now;
+}
+
+static void ingest_conflict_note(ingest *in, uint32_t src, uint64_t session,
+                                 int64_t now)
+{
+    sources_status st;
+    sources_status_get(in->src, src, now, &st);
+    in->conflicts_unlogged[src]++;
+    in->conflict_session[2 * src] = session;
+    in->conflict_session[2 * src + 1] = st.session;
+    ingest_conflict_flush(in, src, now);
+}
+
+/* ingest_session: the publisher-session check (sources_session); true
+ * when the message goes on, else it was counted and is freed here. */
+static bool ingest_session(ingest *in, ingest_item *it, uint64_t session,
+                           bool snapshot)
+{
+    int64_t now = clock_mono_ms();
+    uint64_t ended;
+    sources_verdict v =
+        sources_session(in->src, it->src, session, snapshot, now, &in->io, &ended);
+    if (ended != UINT64_MAX) {
+        if (in->snaps[it->src].active)
+            ingest_snapshot_abort(in, it->src, "its session ended");
+        log_info("ingest",
+                 "source %s: new session %llu after session %llu was silent "
+                 "for heartbeat_timeout: nothing of it applies before its "
+                 "full snapshot (asked for)",
+                 in->cfg->sources[it->src].id, (unsigned long long)session,
+                 (unsigned long long)ended);
+    }
+    if (v == SOURCES_CONFLICT_DROP)
+        ingest_conflict_note(in, it->src, session, now);
+    if (v == SOURCES_ACCEPT)
+        return true;
+    ingest_item_free(it);
+    return false;
 }
 
 static void ingest_handle(ingest *in, nng_msg *msg)
@@ -450,6 +543,7 @@ static void ingest_handle(ingest *in, nng_msg *msg)
     const void *body = nng_msg_body(msg);
     codec_str source_id;
     uint32_t bad_event;
+    uint64_t session = 0;
     it->decode_err = codec_src_decode(it->arena, body, len,
                                       in->cfg->service.max_events_per_message,
                                       &it->m, &bad_event);
@@ -457,8 +551,9 @@ static void ingest_handle(ingest *in, nng_msg *msg)
         source_id = it->m.source;
         it->seq = it->m.seq;
         it->ts_ms = it->m.ts_ms;
+        session = it->m.session;
     } else if (!ingest_peek_envelope(it->arena, body, len, &source_id, &it->seq,
-                                     &it->ts_ms)) {
+                                     &it->ts_ms, &session)) {
         atomic_fetch_add_explicit(&in->bad_messages, 1, memory_order_relaxed);
         if (ingest_should_log(in))
             log_warn("ingest", "undecodable message of %zu bytes dropped: %s",
@@ -476,7 +571,24 @@ static void ingest_handle(ingest *in, nng_msg *msg)
         return;
     }
     it->src = (uint32_t)src;
-    if (it->decode_err == ATP_OK && it->m.kind == ATP_MSG_SNAPSHOT) {
+    const config_source *cs = &in->cfg->sources[src];
+    if (cs->key_len > 0 && !ingest_mac_ok(cs, body, len)) {
+        /* Not from the holder of the key: as if never sent (no seq
+         * consumed, no session heard). */
+        sources_count_bad_mac(in->src, it->src);
+        atomic_fetch_add_explicit(&in->rejected, 1, memory_order_relaxed);
+        if (ingest_should_log(in))
+            log_warn("ingest",
+                     "message naming source %s dropped: no valid MAC for its "
+                     "key (docs/PROTOCOL.md, \"Source keys\")",
+                     cs->id);
+        ingest_item_free(it);
+        return;
+    }
+    bool snapshot = it->decode_err == ATP_OK && it->m.kind == ATP_MSG_SNAPSHOT;
+    if (!ingest_session(in, it, session, snapshot))
+        return;
+    if (snapshot) {
         ingest_snapshot_part(in, it);
         return;
     }
@@ -490,10 +602,22 @@ static void ingest_tick(ingest *in)
         in->restored_asked = true;
         sources_resync_restored(in->src, now, &in->io);
     }
-    for (uint32_t s = 0; s < in->cfg->n_sources; s++)
+    for (uint32_t s = 0; s < in->cfg->n_sources; s++) {
         if (in->snaps[s].active &&
             now - in->snaps[s].started_ms > in->cfg->service.snapshot_timeout_ms)
             ingest_snapshot_abort(in, s, "timed out");
+        ingest_conflict_flush(in, s, now);
+        if (sources_reset_take(in->src, s)) {
+            if (in->snaps[s].active)
+                ingest_snapshot_abort(in, s, "the source was reset");
+            sources_reset(in->src, s, now, &in->io);
+            log_warn("ingest",
+                     "source %s reset (source_reset): nothing of it applies "
+                     "until its next full snapshot, whatever that snapshot's "
+                     "seq",
+                     in->cfg->sources[s].id);
+        }
+    }
     sources_tick(in->src, now, &in->io);
     for (uint32_t r = 0; r < in->cfg->n_regions; r++)
         engine_region_stale_set(in->eng, r, sources_region_stale(in->src, r));
@@ -575,7 +699,11 @@ atp_err ingest_alloc(const config *cfg, engine *eng, sources *src, ingest **out)
     if (err != ATP_OK)
         goto fail;
     in->snaps = calloc(cfg->n_sources ? cfg->n_sources : 1, sizeof *in->snaps);
-    if (in->snaps == NULL) {
+    in->conflict_log_ms = calloc(cfg->n_sources ? cfg->n_sources : 1, sizeof(int64_t));
+    in->conflicts_unlogged = calloc(cfg->n_sources ? cfg->n_sources : 1, sizeof(uint64_t));
+    in->conflict_session = calloc(2 * (cfg->n_sources ? cfg->n_sources : 1), sizeof(uint64_t));
+    if (in->snaps == NULL || in->conflict_log_ms == NULL || in->conflicts_unlogged == NULL ||
+        in->conflict_session == NULL) {
         err = ATP_E_NOMEM;
         goto fail;
     }
@@ -668,6 +796,9 @@ void ingest_free(ingest *in)
         free(in->snaps[s].items);
     }
     free(in->snaps);
+    free(in->conflict_log_ms);
+    free(in->conflicts_unlogged);
+    free(in->conflict_session);
     names_fini(&in->locs);
     free(in->loc_ids);
     free(in);

@@ -243,7 +243,7 @@ static bool request_sources(request_env *env, const request_fields *f,
     for (uint32_t i = 0; i < n; i++) {
         sources_status st;
         sources_status_get(env->src, i, now, &st);
-        codec_w_map(w, 21);
+        codec_w_map(w, 28);
         codec_w_kv_cstr(w, "id", st.id);
         codec_w_kv_cstr(w, "state", sources_state_name(st.state));
         codec_w_kv_count(w, "last_seq", st.last_seq);
@@ -265,7 +265,39 @@ static bool request_sources(request_env *env, const request_fields *f,
         codec_w_kv_count(w, "held", st.held);
         codec_w_kv_count(w, "snapshots_applied", st.snapshots_applied);
         codec_w_kv_count(w, "snapshots_aborted", st.snapshots_aborted);
+        codec_w_kv_count(w, "session", st.session);
+        codec_w_kv_count(w, "conflicts", st.conflicts);
+        codec_w_kv_count(w, "sessions", st.sessions);
+        codec_w_kv_count(w, "unsynced", st.unsynced);
+        codec_w_kv_count(w, "seq_rejected", st.seq_rejected);
+        codec_w_kv_count(w, "bad_mac", st.bad_mac);
+        codec_w_kv_count(w, "resets", st.resets);
     }
+    return true;
+}
+
+/* source_reset (admin): the ingest thread resets the source within its
+ * next tick (sources_reset_request): held messages dropped, session
+ * forgotten, nothing applied until its next full snapshot, whatever that
+ * snapshot's seq (docs/PROTOCOL.md, "source_reset"). */
+static bool request_source_reset(request_env *env, const request_fields *f,
+                                 codec_arena *a, codec_writer *w, reply_error *e)
+{
+    (void)a;
+    codec_str id;
+    if (!request_id(f->source, "source", ATP_ID_MAX_LEN, ATP_E_BAD_REQUEST, &id, e))
+        return false;
+    int src = sources_find(env->src, id.ptr, id.len);
+    if (src < 0) {
+        reply_error_set(e, ATP_E_NOT_FOUND, "no source '%.*s' is configured",
+                        request_clip(id), id.ptr);
+        return false;
+    }
+    sources_reset_request(env->src, (uint32_t)src);
+    codec_w_map(w, 3);
+    codec_w_kv_bool(w, "ok", true);
+    codec_w_kv_cstr(w, "source", env->cfg->sources[src].id);
+    codec_w_kv_bool(w, "reset", true);
     return true;
 }
 
@@ -583,6 +615,7 @@ static const struct {
     {"regions", request_regions}, {"sources", request_sources},
     {"status", request_status},   {"scan", request_scan},
     {"ready", request_ready},     {"health", request_health},
+    {"source_reset", request_source_reset},
 };
 
 static const struct {
@@ -642,6 +675,7 @@ static bool request_fields_scan(codec_view map, request_fields *f, codec_str *op
         REQUEST_KEY(channel), REQUEST_KEY(lines),     REQUEST_KEY(id),
         REQUEST_KEY(ttl_ms),  REQUEST_KEY(order_ref), REQUEST_KEY(cursor),
         REQUEST_KEY(limit),   REQUEST_KEY(dir),       REQUEST_KEY(sources),
+        REQUEST_KEY(source),
     };
 #undef REQUEST_KEY
     memset(f, 0, sizeof *f);

@@ -108,6 +108,23 @@ static void request_metrics_sources(request_env *env, metrics_text *t)
           "Messages rejected whole, by source", rejected_messages),
         F("atpd_source_resync_requests_total", "counter",
           "Replay or snapshot requests sent, by source", resync_requests),
+        F("atpd_source_conflicts_total", "counter",
+          "Messages of a second publisher (another session while the current "
+          "one is live) dropped, by source", conflicts),
+        F("atpd_source_sessions_total", "counter",
+          "New publisher sessions accepted after the previous one went "
+          "silent, by source", sessions),
+        F("atpd_source_unsynced_total", "counter",
+          "Messages dropped before their session's full snapshot, by source",
+          unsynced),
+        F("atpd_source_seq_rejected_total", "counter",
+          "Messages whose seq jumped beyond max_seq_jump, dropped, by source",
+          seq_rejected),
+        F("atpd_source_bad_mac_total", "counter",
+          "Messages without a valid MAC for the source's key, dropped, by "
+          "source", bad_mac),
+        F("atpd_source_resets_total", "counter",
+          "source_reset operations done, by source", resets),
 #undef F
     };
     int64_t now = clock_mono_ms();
@@ -123,7 +140,7 @@ static void request_metrics_sources(request_env *env, metrics_text *t)
                         "1 for the state each source is in, 0 for the others");
     static const sources_state states[] = {SOURCES_WAITING, SOURCES_OK,
                                            SOURCES_GAPPED, SOURCES_SILENT,
-                                           SOURCES_RESYNCING};
+                                           SOURCES_RESYNCING, SOURCES_CONFLICT};
     for (size_t i = 0; i < n; i++)
         for (size_t k = 0; k < sizeof states / sizeof states[0]; k++) {
             metrics_label l[2] = {{"source", st[i].id},

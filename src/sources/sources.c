@@ -30,6 +30,13 @@ typedef struct source {
     bool restored;            /* offset loaded at start, not yet resynced */
     sources_resync_mode mode;
     int64_t resync_since_ms, resync_sent_ms;
+    /* Publisher sessions (PROTOCOL.md): the current one, when it was last
+     * heard, and whether its batches wait for its full snapshot. */
+    bool has_session;
+    uint64_t session;
+    int64_t session_heard_ms;
+    bool need_snapshot; /* batches dropped until a full snapshot applies */
+    bool reset;         /* ... and that snapshot restarts the sequence */
 
     /* written by one thread, read by any */
     _Atomic bool ever_seen;
@@ -45,6 +52,11 @@ typedef struct source {
     _Atomic uint64_t resync_requests, snapshots_applied, snapshots_aborted,
         held_now, resync_from;
     _Atomic int64_t last_heartbeat_ms;
+    _Atomic uint64_t cur_session, conflicts, sessions, unsynced, seq_rejected,
+        bad_mac, resets;
+    _Atomic int64_t last_conflict_ms; /* -1: none */
+    _Atomic bool conflict;            /* a conflict within heartbeat_timeout */
+    _Atomic bool reset_req;           /* source_reset asked, not done yet */
     /* cfg->heartbeat_timeout_ms, or what a reload set (sources_reload) */
     _Atomic int64_t heartbeat_timeout_ms;
 } source;
@@ -113,6 +125,8 @@ atp_err sources_alloc(const config *cfg, sources **out)
             goto fail;
         atomic_store(&so->last_recv_ms, -1);
         atomic_store(&so->last_heartbeat_ms, -1);
+        atomic_store(&so->last_conflict_ms, -1);
+        so->resync_sent_ms = INT64_MIN / 4; /* never: the first request is due */
         atomic_store(&so->heartbeat_timeout_ms, so->cfg->heartbeat_timeout_ms);
         for (size_t a = 0; a < so->cfg->n_authority; a++) {
             const config_authority *au = &so->cfg->authority[a];
@@ -267,6 +281,19 @@ void sources_receive(sources *s, uint32_t src, uint64_t seq, void *item,
         io->drop(io->ctx, item);
         return;
     }
+    if (seq - so->next_seq >= so->cfg->max_seq_jump) {
+        /* Beyond last applied + max_seq_jump: a forged or broken seq must
+         * not move the sequence (every later real message would be a
+         * duplicate). Dropped; if the source really is that far ahead, its
+         * full snapshot brings atpd there. */
+        INC(so->seq_rejected, 1);
+        io->drop(io->ctx, item);
+        if (so->cfg->resync && now_ms - so->resync_sent_ms >= s->retry_ms) {
+            so->mode = SOURCES_RESYNC_SNAPSHOT;
+            sources_request(s, src, now_ms, io);
+        }
+        return;
+    }
     if (seq == so->next_seq) {
         io->deliver(io->ctx, item, seq);
         so->next_seq++;
@@ -305,6 +332,113 @@ void sources_receive(sources *s, uint32_t src, uint64_t seq, void *item,
         sources_hole(s, src, now_ms, io);
 }
 
+/* Drop everything held (a session ends, or a reset): the full snapshot
+ * that must come next covers it. */
+static void sources_drop_held(source *so, const sources_io *io)
+{
+    for (size_t k = 0; k < so->n_held; k++)
+        io->drop(io->ctx, so->held[k].item);
+    so->n_held = 0;
+    atomic_store_explicit(&so->held_now, 0, memory_order_relaxed);
+}
+
+/* Nothing of the source applies until a full snapshot does: ask for one
+ * (sources_tick repeats it every resync_retry). */
+static void sources_await_snapshot(sources *s, uint32_t src, int64_t now_ms,
+                                   const sources_io *io)
+{
+    source *so = &s->src[src];
+    sources_drop_held(so, io);
+    so->need_snapshot = true;
+    so->resyncing = false;
+    so->restored = false;
+    so->resync_since_ms = now_ms;
+    atomic_store_explicit(&so->resync_flag, true, memory_order_relaxed);
+    if (so->cfg->resync) {
+        so->mode = SOURCES_RESYNC_SNAPSHOT;
+        sources_request(s, src, now_ms, io);
+    }
+}
+
+static void sources_conflict(sources *s, uint32_t src, int64_t now_ms)
+{
+    source *so = &s->src[src];
+    INC(so->conflicts, 1);
+    atomic_store_explicit(&so->last_conflict_ms, now_ms, memory_order_relaxed);
+    atomic_store_explicit(&so->conflict, true, memory_order_relaxed);
+}
+
+sources_verdict sources_session(sources *s, uint32_t src, uint64_t session,
+                                bool snapshot, int64_t now_ms, const sources_io *io,
+                                uint64_t *ended)
+{
+    source *so = &s->src[src];
+    *ended = UINT64_MAX;
+    if (!so->has_session || session == so->session) {
+        so->has_session = true;
+        so->session = session;
+        so->session_heard_ms = now_ms;
+        atomic_store_explicit(&so->cur_session, session, memory_order_relaxed);
+    } else if (now_ms - so->session_heard_ms <=
+               atomic_load_explicit(&so->heartbeat_timeout_ms, memory_order_relaxed)) {
+        sources_conflict(s, src, now_ms);
+        return SOURCES_CONFLICT_DROP;
+    } else {
+        /* The current session has been silent for heartbeat_timeout: an
+         * adapter restart. What it lost of its state is unknown, so it
+         * starts from its full snapshot (numbered at or above the last
+         * applied seq: sources_snapshot_stale). */
+        *ended = so->session;
+        so->session = session;
+        so->session_heard_ms = now_ms;
+        atomic_store_explicit(&so->cur_session, session, memory_order_relaxed);
+        INC(so->sessions, 1);
+        sources_await_snapshot(s, src, now_ms, io);
+    }
+    if (so->need_snapshot && !snapshot) {
+        INC(so->unsynced, 1);
+        /* It is hearing from the source all the same. */
+        atomic_store_explicit(&so->last_recv_ms, now_ms, memory_order_relaxed);
+        atomic_store_explicit(&so->silent, false, memory_order_relaxed);
+        return SOURCES_UNSYNCED;
+    }
+    return SOURCES_ACCEPT;
+}
+
+bool sources_session_current(const sources *s, uint32_t src, uint64_t session)
+{
+    const source *so = &s->src[src];
+    return !so->has_session || so->session == session;
+}
+
+void sources_reset_request(sources *s, uint32_t src)
+{
+    atomic_store(&s->src[src].reset_req, true);
+}
+
+bool sources_reset_take(sources *s, uint32_t src)
+{
+    return atomic_exchange(&s->src[src].reset_req, false);
+}
+
+void sources_reset(sources *s, uint32_t src, int64_t now_ms, const sources_io *io)
+{
+    source *so = &s->src[src];
+    INC(so->resets, 1);
+    so->has_session = false;
+    atomic_store_explicit(&so->cur_session, 0, memory_order_relaxed);
+    atomic_store_explicit(&so->gapped, false, memory_order_relaxed);
+    atomic_store_explicit(&so->conflict, false, memory_order_relaxed);
+    so->reset = true;
+    so->seen = true;
+    sources_await_snapshot(s, src, now_ms, io);
+}
+
+void sources_count_bad_mac(sources *s, uint32_t src)
+{
+    INC(s->src[src].bad_mac, 1);
+}
+
 void sources_tick(sources *s, int64_t now_ms, const sources_io *io)
 {
     if (s->start_ms < 0)
@@ -318,6 +452,9 @@ void sources_tick(sources *s, int64_t now_ms, const sources_io *io)
             sources_give_up(s, src, now_ms, io);
         else if (so->resyncing && now_ms - so->resync_sent_ms >= s->retry_ms)
             sources_request(s, src, now_ms, io);
+        else if (so->need_snapshot && so->cfg->resync &&
+                 now_ms - so->resync_sent_ms >= s->retry_ms)
+            sources_request(s, src, now_ms, io); /* a new session or a reset */
         else if (so->restored && so->cfg->resync &&
                  now_ms - so->resync_sent_ms >= s->retry_ms)
             sources_request(s, src, now_ms, io); /* restart: not heard yet */
@@ -336,6 +473,11 @@ void sources_tick(sources *s, int64_t now_ms, const sources_io *io)
         if (now_ms - last > atomic_load_explicit(&so->heartbeat_timeout_ms,
                                                  memory_order_relaxed))
             atomic_store_explicit(&so->silent, true, memory_order_relaxed);
+        int64_t conflict = atomic_load_explicit(&so->last_conflict_ms, memory_order_relaxed);
+        if (conflict >= 0 &&
+            now_ms - conflict > atomic_load_explicit(&so->heartbeat_timeout_ms,
+                                                     memory_order_relaxed))
+            atomic_store_explicit(&so->conflict, false, memory_order_relaxed);
     }
 }
 
@@ -380,8 +522,10 @@ void sources_snapshot_applied(sources *s, uint32_t src, uint64_t seq,
         io->drop(io->ctx, so->held[k++].item); /* the snapshot covers them */
     memmove(so->held, so->held + k, (so->n_held - k) * sizeof *so->held);
     so->n_held -= k;
-    if (seq + 1 > so->next_seq)
-        so->next_seq = seq + 1;
+    if (seq + 1 > so->next_seq || so->reset)
+        so->next_seq = seq + 1; /* after a reset, the sequence restarts here */
+    so->need_snapshot = false;
+    so->reset = false;
     so->resyncing = so->n_held > 0 && so->held[0].seq != so->next_seq;
     sources_drain(so, io);
     atomic_store_explicit(&so->gapped, false, memory_order_relaxed);
@@ -393,7 +537,7 @@ void sources_snapshot_applied(sources *s, uint32_t src, uint64_t seq,
 bool sources_snapshot_stale(const sources *s, uint32_t src, uint64_t seq)
 {
     const source *so = &s->src[src];
-    return so->seen && seq + 1 < so->next_seq;
+    return so->seen && !so->reset && seq + 1 < so->next_seq;
 }
 
 void sources_snapshot_aborted(sources *s, uint32_t src)
@@ -426,6 +570,8 @@ void sources_resync_restored(sources *s, int64_t now_ms, const sources_io *io)
 
 static sources_state sources_state_of(const source *so)
 {
+    if (atomic_load_explicit(&so->conflict, memory_order_relaxed))
+        return SOURCES_CONFLICT;
     if (!atomic_load_explicit(&so->ever_seen, memory_order_relaxed))
         return atomic_load_explicit(&so->silent, memory_order_relaxed)
                    ? SOURCES_SILENT /* silent since start */
@@ -499,6 +645,8 @@ const char *sources_state_name(sources_state st)
         return "silent";
     case SOURCES_RESYNCING:
         return "resyncing";
+    case SOURCES_CONFLICT:
+        return "conflict";
     }
     return "unknown";
 }
@@ -534,5 +682,12 @@ void sources_status_get(const sources *s, uint32_t src, int64_t now_ms,
         .last_heartbeat_ms = LOAD(so->last_heartbeat_ms) < 0
                                  ? -1
                                  : now_ms - LOAD(so->last_heartbeat_ms),
+        .session = LOAD(so->cur_session),
+        .conflicts = LOAD(so->conflicts),
+        .sessions = LOAD(so->sessions),
+        .unsynced = LOAD(so->unsynced),
+        .seq_rejected = LOAD(so->seq_rejected),
+        .bad_mac = LOAD(so->bad_mac),
+        .resets = LOAD(so->resets),
     };
 }

@@ -31,7 +31,10 @@ typedef enum sources_state {
     SOURCES_SILENT,    /* nothing received for longer than heartbeat_timeout:
                           since the last message, or since start (age_ms -1) */
     SOURCES_RESYNCING, /* a hole: later messages held, replay or snapshot
-                          requested */
+                          requested; or a new session (or a reset) waiting
+                          for its full snapshot */
+    SOURCES_CONFLICT,  /* a second publisher: messages of another session
+                          than the current one, within heartbeat_timeout */
 } sources_state;
 
 typedef enum sources_resync_mode {
@@ -52,7 +55,25 @@ typedef struct sources_status {
     uint64_t held;            /* messages waiting behind a hole now */
     uint64_t resync_from;     /* while resyncing: the first missing seq */
     int64_t last_heartbeat_ms; /* age of the last heartbeat; -1 never */
+    uint64_t session;          /* the current publisher session; 0 none */
+    uint64_t conflicts;        /* messages of another, live-clashing session */
+    uint64_t sessions;         /* new sessions accepted (takeovers) */
+    uint64_t unsynced;         /* batches dropped: their session's full
+                                  snapshot had not applied yet */
+    uint64_t seq_rejected;     /* seq beyond last applied + max_seq_jump */
+    uint64_t bad_mac;          /* keyed source: MAC missing or wrong */
+    uint64_t resets;           /* source_reset done */
 } sources_status;
+
+/* What to do with a message, by its publisher session (sources_session). */
+typedef enum sources_verdict {
+    SOURCES_ACCEPT,   /* the current session's: sequence it */
+    SOURCES_CONFLICT_DROP, /* another session while the current one is live:
+                              counted, dropped, changes nothing */
+    SOURCES_UNSYNCED, /* a batch of a session whose full snapshot has not
+                         applied yet: counted, dropped (the snapshot will
+                         cover it) */
+} sources_verdict;
 
 /* Called for each message that may now be processed, in sequence order. */
 typedef void (*sources_deliver_fn)(void *ctx, void *item, uint64_t seq);
@@ -84,9 +105,42 @@ bool sources_authorized(const sources *s, uint32_t src, uint32_t location,
 /* sources_receive offers message `item` with sequence seq from source src,
  * received at now_ms (monotonic). Calls deliver for this and any held
  * messages that are now in order; holds it if earlier ones are missing;
- * calls drop for duplicates (and for messages beyond the hold limit). */
+ * calls drop for duplicates (and for messages beyond the hold limit), and
+ * for a seq more than the source's max_seq_jump above the last applied
+ * one (counted in seq_rejected; a snapshot is asked for). */
 void sources_receive(sources *s, uint32_t src, uint64_t seq, void *item,
                      int64_t now_ms, const sources_io *io);
+
+/* sources_session decides by the publisher session (0: the message had
+ * none) whether a message of source src (a snapshot part when snapshot)
+ * may go on (docs/PROTOCOL.md, "Publisher sessions"): with no current
+ * session (start, reset) the first one heard becomes current; another
+ * session while the current one was heard within heartbeat_timeout is a
+ * conflict; after that long a silence it takes over, and its batches are
+ * dropped until its full snapshot applies (one is asked for through io;
+ * *ended is then the session it replaced, else UINT64_MAX). Counts what
+ * it drops. Ingest thread. */
+sources_verdict sources_session(sources *s, uint32_t src, uint64_t session,
+                                bool snapshot, int64_t now_ms, const sources_io *io,
+                                uint64_t *ended);
+
+/* sources_session_current: session is src's current one (ingest thread): a
+ * snapshot being assembled from another is abandoned. */
+bool sources_session_current(const sources *s, uint32_t src, uint64_t session);
+
+/* sources_reset_request asks for a reset of source src (source_reset op):
+ * done by the ingest thread's next sources_reset_take. Any thread.
+ * sources_reset_take returns true once per request (ingest thread), which
+ * then abandons any snapshot being assembled and calls sources_reset:
+ * held messages dropped, session forgotten, and nothing applied until a
+ * full snapshot, whatever its seq (the sequence restarts there). */
+void sources_reset_request(sources *s, uint32_t src);
+bool sources_reset_take(sources *s, uint32_t src);
+void sources_reset(sources *s, uint32_t src, int64_t now_ms, const sources_io *io);
+
+/* sources_count_bad_mac: a message named src without a valid MAC while
+ * src has a key (ingest thread). */
+void sources_count_bad_mac(sources *s, uint32_t src);
 
 /* sources_tick: a hole that outlived the reorder window starts a resync
  * (or, for sources with resync off, becomes a gap); unanswered requests are
@@ -119,13 +173,15 @@ void sources_heartbeat(sources *s, uint32_t src, int64_t now_ms);
 
 /* sources_snapshot_applied: a full snapshot consistent with seq was handed
  * to the engine. Messages up to seq are dropped, later held ones delivered;
- * a gap is repaired. */
+ * a gap is repaired; the current session (or the sequence, after a reset)
+ * is in sync from seq + 1 on. */
 void sources_snapshot_applied(sources *s, uint32_t src, uint64_t seq,
                               int64_t now_ms, const sources_io *io);
 void sources_snapshot_aborted(sources *s, uint32_t src);
 /* sources_snapshot_stale: a snapshot consistent with seq is older than the
  * messages already delivered (seq + 1 < the next expected seq), so applying
- * it would undo them. Ingest thread. */
+ * it would undo them; never after a reset (the sequence restarts at the
+ * snapshot's). Ingest thread. */
 bool sources_snapshot_stale(const sources *s, uint32_t src, uint64_t seq);
 
 /* sources_restore: after a restart, the source's applied offset was

@@ -211,7 +211,7 @@ def main(h):
     # the check below wants messages applied after the scan.
     feed_args = ["--rate", F.scaled(400, 100), "--batch", 5,
                  "--duration", int(4 * harness.TIME_FACTOR),
-                 "--skus", N_SKUS, "--sku-prefix", "S-", "--start-seq", 2,
+                 "--skus", N_SKUS, "--sku-prefix", "S-", "--start-seq", 2, "--session", "none",
                  "--set-ratio", 0.05, "--seed", 11, "--quiet"]
     feed_err = []
 

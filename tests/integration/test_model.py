@@ -36,6 +36,10 @@ FIELDS = ["atp", "supply", "reserved", "buffer", "rule", "shortfall"]
 RULE_SKUS = ["SKU-3", "SKU-7", "SKU-12", "SKU-20"]
 
 
+# erp-eu's publisher session (docs/PROTOCOL.md, "Publisher sessions"):
+# atp-feed's run, then this test, continue one stream.
+ERP_SESSION = 4242
+
 def build_config(h):
     cfg = h.config()
     cfg["regions"] = [{"id": "us-east"}, {"id": "us-west"}, {"id": "eu"}]
@@ -176,7 +180,7 @@ def main(h):
     t = time.monotonic()
     d.feed(["--source", "wms-east", "--source", "3pl-acme", "--messages", m1,
             "--seed", 20240611, "--drop", 0.02 if small else 0.01, "--log", log1] + common, log_name="feed1")
-    d.feed(["--source", "erp-eu", "--messages", m2, "--seed", 777,
+    d.feed(["--source", "erp-eu", "--messages", m2, "--seed", 777, "--session", ERP_SESSION,
             "--drop", 0, "--log", log2] + common, log_name="feed2")
     h.log("feeds done in %.1f s", time.monotonic() - t)
 
@@ -398,7 +402,9 @@ def reservations_phase(h, ck, d, m, sku_list, info):
         events = [[2, sku, loc, 0, 0] for sku in eu_skus for loc in m.region_locs["eu"]]
         seq = info["erp-eu"]["final_seq"] + 1
         with harness.PubClient(d.ingest_port) as pub:
-            pub.send_msg(mpack.packb([1, "erp-eu", seq, int(time.time() * 1000), events]))
+            # the feed's session: the same publisher's stream goes on
+            pub.send_msg(mpack.packb([1, "erp-eu", seq, int(time.time() * 1000), events,
+                                      ERP_SESSION]))
             harness.wait_until(lambda: d.sources()["erp-eu"]["last_seq"] == seq, 10, 0.05,
                                "erp-eu seq %d applied" % seq)
         m.apply_message("erp-eu", [["set", e[1], e[2], "on_hand", 0] for e in events])

@@ -36,6 +36,7 @@
 #include "codec/codec.h"
 #include "common/clock.h"
 #include "config/config.h"
+#include "crypto/crypto.h"
 #include "feed_log.h"
 #include "feed_replay.h"
 #include "feed_state.h"
@@ -115,6 +116,8 @@ typedef struct feed_args {
     uint64_t replay_log, replay_bytes, snapshot_part, lot_eta_ms;
     double lot_ratio, linger_s;
     bool quiet, json, help, version, no_resync;
+    const char *session;  /* --session: "random" (NULL), "none" or a number */
+    const char *key_file; /* --key-file: overrides the config's key_file */
 } feed_args;
 
 /* Per source counters for the summary. */
@@ -185,6 +188,9 @@ typedef struct feed_run {
     uint64_t snapshot_id; /* last snapshot id sent */
     int64_t last_request_ns;
     int64_t last_t_ns; /* schedule time of the last generated message */
+    uint64_t session;  /* sent in every message; 0: none (--session none) */
+    uint8_t file_key[CONFIG_KEY_MAX]; /* --key-file's key */
+    size_t file_key_len;
 } feed_run;
 
 static volatile sig_atomic_t feed_stop_flag;
@@ -271,6 +277,15 @@ static void feed_usage(FILE *f)
         "  --linger SECONDS    after the last message, keep answering until\n"
         "                      SECONDS pass without a request (default %.1f;\n"
         "                      0 = exit at once)\n"
+        "\n"
+        "Publisher (docs/PROTOCOL.md, \"Publisher sessions\", \"Source keys\"):\n"
+        "  --session S         the session id every message carries: random\n"
+        "                      (default, new each run), a number 1..2^53-1\n"
+        "                      (continue a run's session: --restart-seq), or\n"
+        "                      none (an old publisher's messages)\n"
+        "  --key-file FILE     sign every message with the key in FILE (mode\n"
+        "                      0600); default: the source's key_file in the\n"
+        "                      config, if any\n"
         "\n"
         "  --ts-start MS       timestamps = MS + the schedule's clock, not\n"
         "                      the wall clock (byte-identical logs)\n"
@@ -384,7 +399,8 @@ static int feed_args_parse(int argc, char **argv, feed_args *a)
             "--heartbeat-ms",  "--start-seq",  "--ts-start",
             "--restart-seq",   "--lot-ratio",  "--lot-eta-ms",
             "--control",       "--replay-log", "--replay-log-bytes",
-            "--snapshot-part", "--linger",
+            "--snapshot-part", "--linger",     "--session",
+            "--key-file",
         };
         bool known = false;
         for (size_t k = 0; k < sizeof valued / sizeof valued[0]; k++)
@@ -459,6 +475,14 @@ static int feed_args_parse(int argc, char **argv, feed_args *a)
             ok = feed_parse_u64(val, 1, 1000000, &a->snapshot_part);
         } else if (strcmp(opt, "--linger") == 0) {
             ok = feed_parse_double(val, 0, FEED_LINGER_MAX_S, &a->linger_s);
+        } else if (strcmp(opt, "--session") == 0) {
+            uint64_t v;
+            a->session = val;
+            ok = strcmp(val, "random") == 0 || strcmp(val, "none") == 0 ||
+                 feed_parse_u64(val, 1, ATP_WIRE_INT_MAX, &v);
+        } else if (strcmp(opt, "--key-file") == 0) {
+            a->key_file = val;
+            ok = *val != '\0';
         } else if (strcmp(opt, "--ts-start") == 0) {
             ok = feed_parse_u64(val, 0, FEED_WIRE_HALF, &a->ts_start);
             a->ts_start_set = true;
@@ -852,13 +876,40 @@ static uint64_t feed_ts(const feed_run *r, int64_t t_ns)
                              : (uint64_t)clock_wall_ms();
 }
 
-/* feed_encode writes m (its original seq and timestamp) into r->w and
- * returns the bytes (valid until the next encode), or NULL. */
-static const void *feed_encode(feed_run *r, const codec_src_msg *sm,
+/* feed_key: spec src's key (--key-file, else the config's key_file),
+ * *len 0: none. */
+static const uint8_t *feed_key(const feed_run *r, size_t src, size_t *len)
+{
+    if (r->file_key_len > 0) {
+        *len = r->file_key_len;
+        return r->file_key;
+    }
+    const config_source *cs = &r->cfg.sources[r->cfg_index[src]];
+    *len = cs->key_len;
+    return cs->key;
+}
+
+/* feed_encode writes m (its original seq and timestamp) of spec src into
+ * r->w with the run's session, signed with the source's key if it has one
+ * (docs/PROTOCOL.md, "Source keys": the MAC covers every byte before it),
+ * and returns the bytes (valid until the next encode), or NULL. */
+static const void *feed_encode(feed_run *r, size_t src, const codec_src_msg *sm,
                                size_t *len)
 {
+    size_t key_len;
+    const uint8_t *key = feed_key(r, src, &key_len);
+    codec_src_msg m = *sm;
+    m.session = r->session;
+    m.mac = key_len > 0 ? key : NULL; /* only says "a MAC follows" */
     codec_writer_reset(r->w);
-    codec_src_encode(r->w, sm);
+    codec_src_encode(r->w, &m);
+    if (key_len > 0) {
+        size_t n;
+        const void *body = codec_writer_data(r->w, &n);
+        uint8_t mac[CRYPTO_SHA256_LEN];
+        crypto_hmac_sha256(key, key_len, body, n, mac);
+        codec_w_bin8(r->w, mac, sizeof mac); /* 0xc4 0x20 mac */
+    }
     const void *buf = codec_writer_data(r->w, len);
     if (codec_writer_failed(r->w)) {
         fprintf(stderr, "atp-feed: cannot encode a message\n");
@@ -903,7 +954,7 @@ static int feed_emit(feed_run *r, const feed_msg *m, uint64_t ts_ms, bool skip)
         .events = m->events,
     };
     size_t len = 0;
-    const void *buf = feed_encode(r, &sm, &len);
+    const void *buf = feed_encode(r, m->source, &sm, &len);
     if (buf == NULL)
         return FEED_EXIT_RUNTIME;
     feed_track(r, m, buf, len);
@@ -1035,7 +1086,7 @@ static void feed_send_snapshot(feed_run *r, size_t src, feed_resync_note *n)
             .last = p + 1 == parts,
         };
         size_t len;
-        const void *buf = feed_encode(r, &sm, &len);
+        const void *buf = feed_encode(r, src, &sm, &len);
         if (buf == NULL)
             return;
         feed_send_bytes(r, buf, len, 1, src);
@@ -1273,13 +1324,13 @@ static void feed_summary(const feed_run *r)
                 ",\"resync_requests\":%" PRIu64 ",\"replays\":%" PRIu64
                 ",\"replayed\":%" PRIu64 ",\"snapshots\":%" PRIu64
                 ",\"snapshot_parts\":%" PRIu64 ",\"control_bad\":%" PRIu64
-                ",\"sources\":[",
+                ",\"session\":%" PRIu64 ",\"sources\":[",
                 r->a.seed, (r->end_ns - r->start_ns) / 1000000, t.messages,
                 t.heartbeats, t.events, t.dropped, t.duplicated, t.reordered,
                 t.sends, r->send_errors, r->bytes, mps, eps,
                 feed_stop_flag ? "true" : "false", t.skipped, t.lot_events,
                 r->ctl_open ? "true" : "false", t.requests, t.replays,
-                t.replayed, t.snapshots, t.snapshot_msgs, r->ctl_bad);
+                t.replayed, t.snapshots, t.snapshot_msgs, r->ctl_bad, r->session);
         for (size_t i = 0; i < r->n; i++) {
             const feed_stats *st = &r->stats[i];
             fprintf(f, "%s{\"id\":", i > 0 ? "," : "");
@@ -1338,6 +1389,37 @@ static void feed_summary(const feed_run *r)
 }
 
 /* ---- main loop ---------------------------------------------------------- */
+
+
+/* feed_session_key picks the run's publisher session (docs/PROTOCOL.md,
+ * "Publisher sessions": random per run unless --session says otherwise)
+ * and reads --key-file. */
+static int feed_session_key(feed_run *r)
+{
+    const char *sv = r->a.session;
+    if (sv != NULL && strcmp(sv, "none") == 0) {
+        r->session = 0;
+    } else if (sv != NULL && strcmp(sv, "random") != 0) {
+        r->session = strtoull(sv, NULL, 10); /* checked by the parser */
+    } else {
+        do {
+            if (!crypto_random(&r->session, sizeof r->session)) {
+                fprintf(stderr, "atp-feed: no random bytes for a session id\n");
+                return FEED_EXIT_USAGE;
+            }
+            r->session &= (uint64_t)ATP_WIRE_INT_MAX;
+        } while (r->session == 0);
+    }
+    if (r->a.key_file != NULL) {
+        char why[256];
+        if (!config_key_read(r->a.key_file, r->file_key, sizeof r->file_key,
+                             &r->file_key_len, why, sizeof why)) {
+            fprintf(stderr, "atp-feed: --key-file %s: %s\n", r->a.key_file, why);
+            return FEED_EXIT_USAGE;
+        }
+    }
+    return FEED_EXIT_OK;
+}
 
 /* feed_wait sleeps until the item's deadline, printing progress, watching
  * for a signal and serving resync requests meanwhile (every FEED_POLL_NS
@@ -1527,6 +1609,8 @@ static int feed_setup(feed_run *r)
             return FEED_EXIT_RUNTIME;
         }
     }
+    if (feed_session_key(r) != FEED_EXIT_OK)
+        return FEED_EXIT_USAGE;
     if (r->a.log_path != NULL) {
         r->log = fopen(r->a.log_path, "w");
         if (r->log == NULL) {

@@ -376,6 +376,32 @@ static void ctl_show_snapshot(const codec_val *r, const ctl_cart *c, FILE *f)
     ctl_inspect_render_snapshot(r, f);
 }
 
+/* ctl_build_source: "source reset SOURCE" (the only source action). */
+static int ctl_build_source(const ctl_args *a, codec_writer *w, ctl_cart *cart)
+{
+    (void)cart;
+    if (strcmp(a->words[1], "reset") != 0) {
+        fprintf(stderr, "atpctl: source: unknown action '%s'; expected: source "
+                        "reset SOURCE\n",
+                a->words[1]);
+        return CTL_EXIT_USAGE;
+    }
+    codec_w_map(w, 2);
+    codec_w_kv_cstr(w, "op", "source_reset");
+    codec_w_kv_cstr(w, "source", a->words[2]);
+    return CTL_EXIT_OK;
+}
+
+static void ctl_show_source_reset(const codec_val *r, const ctl_cart *c, FILE *f)
+{
+    (void)c;
+    codec_str id = {"?", 1};
+    codec_val_str(codec_val_get(r, "source"), &id);
+    fprintf(f, "source %.*s reset: nothing of it applies until its next full "
+               "snapshot (atpd asked for one); see 'atpctl sources'\n",
+            (int)id.len, id.ptr);
+}
+
 static void ctl_show_backup(const codec_val *r, const ctl_cart *c, FILE *f)
 {
     (void)c;
@@ -448,6 +474,12 @@ static const ctl_cmd ctl_cmds[] = {
      "        applied), LAST_HB, and a note per source that is not ok;\n"
      "        --wide adds every other counter of the reply",
      ctl_build_op_only, ctl_show_sources, ctl_run_sources},
+    {"source", 2, 2, 0, 0, false, "source reset SOURCE",
+     "admin: reset SOURCE's sequence and publisher session: held\n"
+     "        messages dropped, nothing applied until its next full\n"
+     "        snapshot, whatever that snapshot's seq (docs/PROTOCOL.md,\n"
+     "        \"source_reset\")",
+     ctl_build_source, ctl_show_source_reset, NULL},
     {"snapshot", 0, 0, 0, 0, false, "snapshot",
      "store positions, lots and source offsets now (atpd also does it\n"
      "        every service.snapshot_interval); a large store may need a\n"

@@ -525,6 +525,12 @@ static const ctl_src_col ctl_src_cols[] = {
     {"SNAP_ABORTED", "snapshots_aborted", CTL_SRC_NUM, true, true, false},
     {"HEARTBEATS", "heartbeats", CTL_SRC_NUM, true, true, false},
     {"LAST_HB", "last_heartbeat_ms", CTL_SRC_AGO, true, false, false},
+    {"CONFLICTS", "conflicts", CTL_SRC_NUM, true, true, false},
+    {"SESSIONS", "sessions", CTL_SRC_NUM, true, true, false},
+    {"UNSYNCED", "unsynced", CTL_SRC_NUM, true, true, false},
+    {"SEQ_REJ", "seq_rejected", CTL_SRC_NUM, true, true, false},
+    {"BAD_MAC", "bad_mac", CTL_SRC_NUM, true, true, false},
+    {"RESETS", "resets", CTL_SRC_NUM, true, true, false},
 };
 #define CTL_SRC_NCOLS (sizeof ctl_src_cols / sizeof ctl_src_cols[0])
 
@@ -574,7 +580,23 @@ static bool ctl_inspect_src_note(const codec_val *m, char *buf, size_t n)
     ctl_inspect_num(m, "held", &held);
     ctl_inspect_num(m, "resync_requests", &req);
     ctl_inspect_num(m, "missed", &missed);
-    if (strcmp(state, "resyncing") == 0) {
+    int64_t conflicts = 0, unsynced = 0, session = 0;
+    ctl_inspect_num(m, "conflicts", &conflicts);
+    ctl_inspect_num(m, "unsynced", &unsynced);
+    ctl_inspect_num(m, "session", &session);
+    if (strcmp(state, "conflict") == 0) {
+        snprintf(buf, n,
+                 "%s: conflict: a second publisher uses this source id; %" PRId64
+                 " of its message%s dropped so far, session %" PRId64
+                 " applies (stop the other publisher)",
+                 id, conflicts, conflicts == 1 ? "" : "s", session);
+    } else if (strcmp(state, "resyncing") == 0 && held == 0 && unsynced > 0) {
+        snprintf(buf, n,
+                 "%s: resyncing: a new session (or a reset) waits for its full "
+                 "snapshot (%" PRId64 " request%s so far); %" PRId64
+                 " message%s dropped until then",
+                 id, req, req == 1 ? "" : "s", unsynced, unsynced == 1 ? "" : "s");
+    } else if (strcmp(state, "resyncing") == 0) {
         snprintf(buf, n,
                  "%s: resyncing: asked to resend from seq %" PRId64 " (%" PRId64
                  " request%s so far); %" PRId64

@@ -28,6 +28,7 @@ static const client_route_def client_routes[] = {
      {"regions", "{region}", "availability"},
      {"cursor", "limit", "channel"}},
     {"sources", "GET", {"sources"}, {NULL}},
+    {"source_reset", "POST", {"sources", "{source}", "reset"}, {NULL}},
     {"status", "GET", {"status"}, {NULL}},
     {"snapshot", "POST", {"snapshots"}, {NULL}},
     {"reserve", "POST", {"reservations"}, {NULL}},

@@ -78,6 +78,18 @@ static void env(codec_writer *w, uint32_t n)
     codec_w_array(w, n);
 }
 
+/* env_head writes [1, "wms-east", 7, 7, [] and leaves size - 5 elements
+ * of the envelope to write. */
+static void env_head(codec_writer *w, uint32_t size)
+{
+    codec_w_array(w, size);
+    codec_w_uint(w, ATP_MSG_SOURCE_BATCH);
+    codec_w_cstr(w, "wms-east");
+    codec_w_uint(w, 7);
+    codec_w_uint(w, 7);
+    codec_w_array(w, 0);
+}
+
 static void delta(codec_writer *w, const char *sku, int64_t v)
 {
     codec_w_array(w, 5);
@@ -730,6 +742,91 @@ static void test_src_bounds(void **state)
     assert_true(fx->m.part == UINT32_MAX && fx->m.snapshot_id == (uint64_t)ATP_WIRE_INT_MAX);
 }
 
+
+/* Publisher session and MAC (docs/PROTOCOL.md, "Publisher sessions",
+ * "Source keys"): optional trailing elements; the MAC must be bin 32
+ * written as bin 8 and the last bytes of the message. */
+static void test_src_session_and_mac(void **state)
+{
+    fixture *fx = *state;
+    static const uint8_t mac[ATP_SRC_MAC_LEN] = {1, 2, 3};
+    codec_event ev = {.kind = ATP_EV_DELTA, .sku = cs("A"), .location = cs("DC1"),
+                      .value = 4};
+    codec_src_msg m = {.source = cs("wms-east"), .seq = 9, .ts_ms = 5, .n_events = 1,
+                       .events = &ev, .session = (uint64_t)ATP_WIRE_INT_MAX};
+    /* a session, no MAC */
+    codec_src_encode(fx->w, &m);
+    assert_int_equal(decode(fx, MAX_EVENTS), ATP_OK);
+    assert_true(fx->m.session == (uint64_t)ATP_WIRE_INT_MAX);
+    assert_null(fx->m.mac);
+    assert_int_equal(fx->m.n_events, 1);
+    /* a session and a MAC: the MAC points at the message's last 32 bytes */
+    m.mac = mac;
+    codec_src_encode(fx->w, &m);
+    codec_w_bin8(fx->w, mac, sizeof mac);
+    size_t len;
+    const uint8_t *buf = codec_writer_data(fx->w, &len);
+    assert_int_equal(buf[len - ATP_SRC_MAC_TAIL], 0xc4);
+    assert_int_equal(buf[len - ATP_SRC_MAC_TAIL + 1], ATP_SRC_MAC_LEN);
+    const uint8_t *end = buf + len;
+    assert_int_equal(decode(fx, MAX_EVENTS), ATP_OK);
+    assert_ptr_equal(fx->m.mac, end - ATP_SRC_MAC_LEN);
+    assert_memory_equal(fx->m.mac, mac, sizeof mac);
+    /* a snapshot part with both (10 elements) */
+    codec_src_msg snap = m;
+    snap.kind = ATP_MSG_SNAPSHOT;
+    snap.events = NULL;
+    snap.n_events = 0;
+    snap.last = true;
+    codec_src_encode(fx->w, &snap);
+    codec_w_bin8(fx->w, mac, sizeof mac);
+    assert_int_equal(decode(fx, MAX_EVENTS), ATP_OK);
+    assert_true(fx->m.kind == ATP_MSG_SNAPSHOT && fx->m.session == m.session &&
+                fx->m.mac != NULL);
+    /* session 0, negative, a string, above 2^53-1: a malformed envelope */
+    for (int k = 0; k < 4; k++) {
+        env_head(fx->w, 6);
+        if (k == 0)
+            codec_w_uint(fx->w, 0);
+        else if (k == 1)
+            codec_w_int(fx->w, -1);
+        else if (k == 2)
+            codec_w_cstr(fx->w, "1");
+        else
+            codec_w_uint(fx->w, (uint64_t)ATP_WIRE_INT_MAX + 1);
+        expect_err(fx, ATP_E_BAD_REQUEST, ENVELOPE);
+    }
+    /* a MAC of 31 bytes, or a string of 32 */
+    for (int k = 0; k < 2; k++) {
+        codec_src_encode(fx->w, &m);
+        if (k == 0)
+            codec_w_bin8(fx->w, mac, 31);
+        else
+            codec_w_str(fx->w, (const char *)mac, 32);
+        expect_err(fx, ATP_E_BAD_REQUEST, ENVELOPE);
+    }
+    /* the same 32 bytes as bin 16 (0xc5 0x00 0x20): what the MAC covers
+     * would be ambiguous, so only bin 8 is a MAC */
+    codec_src_encode(fx->w, &m);
+    size_t blen;
+    const uint8_t *body = codec_writer_data(fx->w, &blen);
+    uint8_t whole[512];
+    assert_true(blen + 3 + sizeof mac <= sizeof whole);
+    memcpy(whole, body, blen);
+    memcpy(whole + blen, "\xc5\x00\x20", 3);
+    memcpy(whole + blen + 3, mac, sizeof mac);
+    codec_writer_reset(fx->w);
+    assert_int_equal(codec_src_decode(fx->a, whole, blen + 3 + sizeof mac, MAX_EVENTS,
+                                      &fx->m, NULL),
+                     ATP_E_BAD_REQUEST);
+    /* a MAC without a session in front of it is no MAC: 7 elements need
+     * a session at index 5 */
+    env_head(fx->w, 7);
+    codec_w_bin8(fx->w, mac, sizeof mac);
+    codec_w_bin8(fx->w, mac, sizeof mac);
+    expect_err(fx, ATP_E_BAD_REQUEST, ENVELOPE);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
@@ -748,6 +845,7 @@ int main(void)
         T(test_src_precheck_errors),
         T(test_src_first_error_wins),
         T(test_src_bounds),
+        T(test_src_session_and_mac),
     };
 #undef T
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -134,8 +134,8 @@ static void test_structure(void **state)
     assert_string_equal(s.text, "");
     s = test_diff(ONLY_DC_EU("held"));
 #undef ONLY_DC_EU
-    assert_string_equal(s.text, "refused: sources: source wms: id, resync or "
-                                "authority changed");
+    assert_string_equal(s.text, "refused: sources: source wms: id, resync, "
+                                "max_seq_jump, key or authority changed");
     s = test_diff(
         "service: {data_dir: /tmp/a}\n"
         "regions: [{id: us}, {id: eu}, {id: ap}]\n"
@@ -148,8 +148,8 @@ static void test_structure(void **state)
     assert_int_equal(s.refused, 3);
     assert_string_equal(s.text,
                         "refused: regions: 2 -> 3; refused: channels: changed; "
-                        "refused: sources: source wms: id, resync or authority "
-                        "changed");
+                        "refused: sources: source wms: id, resync, max_seq_jump, "
+                        "key or authority changed");
 }
 
 /* Each refused change on its own names what changed, so the operator

@@ -10,6 +10,9 @@
  */
 #include "config_test.h"
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 static void assert_new_service_defaults(const config_service *s)
 {
     assert_string_equal(s->feed_listen, ATP_DEFAULT_FEED_URL);
@@ -423,6 +426,90 @@ static void test_shipped_demo_new_keys(void **state)
     config_diags_fini(&d);
 }
 
+
+/* Issue 14: sources[].max_seq_jump and key_file (mode, length, trailing
+ * newline), and ingest_listen beyond loopback without keys. */
+static void write_key_file(const char *path, const char *text, mode_t mode)
+{
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+    assert_int_equal(chmod(path, mode), 0);
+}
+
+static void test_source_keys(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/atp-config-keys-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char good[256], loose[256], shortk[256], crlf[256], doc[2048];
+    snprintf(good, sizeof good, "%s/good.key", dir);
+    snprintf(loose, sizeof loose, "%s/loose.key", dir);
+    snprintf(shortk, sizeof shortk, "%s/short.key", dir);
+    snprintf(crlf, sizeof crlf, "%s/crlf.key", dir);
+    write_key_file(good, "0123456789abcdef0123456789abcdef\n", 0600);
+    write_key_file(loose, "0123456789abcdef0123456789abcdef\n", 0640);
+    write_key_file(shortk, "0123456789abcde\n", 0600);
+    write_key_file(crlf, "0123456789abcdef\r\n", 0400);
+    const char *fmt = "service: {ingest_listen: '%s'}\n"
+                      "locations: [{id: L1, region: default}, {id: L2, region: default}]\n"
+                      "sources:\n"
+                      "  - {id: a, key_file: %s, max_seq_jump: 5, authority: [{locations: [L1]}]}\n"
+                      "  - {id: b, key_file: %s, authority: [{locations: [L2]}]}\n"
+                      "%s";
+    config c;
+    config_diags d;
+    /* good keys: the bytes without one trailing newline (or CR LF) */
+    snprintf(doc, sizeof doc, fmt, "tcp://0.0.0.0:7451", good, crlf, "");
+    atp_err rc = config_test_load_str(doc, &c, &d);
+    if (rc != ATP_OK)
+        config_test_print(&d);
+    assert_int_equal(rc, ATP_OK);
+    assert_int_equal(c.sources[0].key_len, 32);
+    assert_memory_equal(c.sources[0].key, "0123456789abcdef0123456789abcdef", 32);
+    assert_int_equal(c.sources[1].key_len, 16);
+    assert_int_equal(c.sources[0].max_seq_jump, 5);
+    assert_int_equal(c.sources[1].max_seq_jump, 1000000);
+    config_fini(&c);
+    config_diags_fini(&d);
+    /* a key others may read, one too short */
+    snprintf(doc, sizeof doc, fmt, "tcp://127.0.0.1:7451", loose, shortk, "");
+    assert_int_equal(config_test_load_str(doc, &c, &d), ATP_E_CONFIG);
+    expect_diag(&d, 4, 0, "source 'a'", "key_file", "mode 0640", "chmod 600");
+    expect_diag(&d, 5, 0, "source 'b'", "key_file", "16..1024 bytes", "not 15");
+    config_diags_fini(&d);
+    /* beyond loopback, a source without a key: refused unless allowed */
+    const char *fmt2 = "service: {ingest_listen: '%s'}\n"
+                       "locations: [{id: L1, region: default}]\n"
+                       "sources: [{id: a, authority: [{locations: [L1]}]}]\n%s";
+    snprintf(doc, sizeof doc, fmt2, "tcp://0.0.0.0:7451", "");
+    assert_int_equal(config_test_load_str(doc, &c, &d), ATP_E_CONFIG);
+    expect_diag(&d, 1, 0, "service.ingest_listen", "not a loopback address",
+                "source a has no key_file", "auth.allow_insecure");
+    config_diags_fini(&d);
+    snprintf(doc, sizeof doc, fmt2, "tcp://0.0.0.0:7451", "auth: {allow_insecure: true}\n");
+    assert_int_equal(config_test_load_str(doc, &c, &d), ATP_OK);
+    config_fini(&c);
+    config_diags_fini(&d);
+    snprintf(doc, sizeof doc, fmt2, "tcp://[::1]:7451", "");
+    assert_int_equal(config_test_load_str(doc, &c, &d), ATP_OK);
+    config_fini(&c);
+    config_diags_fini(&d);
+    /* max_seq_jump 0 is out of range */
+    snprintf(doc, sizeof doc,
+             "locations: [{id: L1, region: default}]\n"
+             "sources: [{id: a, max_seq_jump: 0, authority: [{locations: [L1]}]}]\n");
+    assert_int_equal(config_test_load_str(doc, &c, &d), ATP_E_CONFIG);
+    expect_diag(&d, 2, 0, "max_seq_jump");
+    config_diags_fini(&d);
+    unlink(good);
+    unlink(loose);
+    unlink(shortk);
+    unlink(crlf);
+    rmdir(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -436,6 +523,7 @@ int main(void)
         cmocka_unit_test(test_ttl_order_with_defaults),
         cmocka_unit_test(test_inbound_conflict_and_unknown_key),
         cmocka_unit_test(test_shipped_demo_new_keys),
+        cmocka_unit_test(test_source_keys),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

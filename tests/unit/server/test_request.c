@@ -777,7 +777,8 @@ static void test_request_regions(void **state)
 static const char *const test_source_uint_keys[] = {
     "last_seq", "last_ts_ms", "messages", "events", "duplicates",
     "gaps", "missed", "rejected_messages", "unauthorized", "unknown_location",
-    "heartbeats"};
+    "heartbeats", "session", "conflicts", "sessions", "unsynced", "seq_rejected",
+    "bad_mac", "resets"};
 
 static void test_deliver_nop(void *ctx, void *item, uint64_t seq)
 {
@@ -811,7 +812,7 @@ static void test_request_sources_op(void **state)
     const char *ids[] = {"wms", "erp"}; /* configuration order */
     for (uint32_t i = 0; i < 2; i++) {
         const codec_val *s = codec_val_at(list, i);
-        assert_int_equal(codec_val_len(s), 21);
+        assert_int_equal(codec_val_len(s), 28);
         test_assert_str(s, "id", ids[i]);
         for (size_t k = 0; k < sizeof test_source_uint_keys / sizeof(char *); k++) {
             uint64_t u;

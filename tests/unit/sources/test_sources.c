@@ -24,7 +24,8 @@
 
 /* Regions ra (0), rb (1), rc (2, fed by nobody). Locations la1, la2 in ra
  * (0, 1), lb1 in rb (2), lc1 in rc (3).
- * wms (0): la1 on_hand+allocated, la2 all buckets; heartbeat 1 s.
+ * wms (0): la1 on_hand+allocated, la2 all buckets; heartbeat 1 s; seq
+ * jumps up to 1000.
  * erp (1): la1 held, lb1 on_hand; heartbeat 2 s.
  * Reorder window 100 ms, at most 4 held messages. */
 /* The base sources have resync off: these tests check skipping holes.
@@ -45,6 +46,7 @@ static const char test_sources_yaml[] =
     "sources:\n"
     "  - id: wms\n"
     "    heartbeat_timeout: 1s\n"
+    "    max_seq_jump: 1000\n"
     "    resync: RESYNC\n"
     "    authority:\n"
     "      - {locations: [la1], buckets: [on_hand, allocated]}\n"
@@ -587,6 +589,8 @@ static void test_sources_state_names(void **state)
     assert_string_equal(sources_state_name(SOURCES_OK), "ok");
     assert_string_equal(sources_state_name(SOURCES_GAPPED), "gapped");
     assert_string_equal(sources_state_name(SOURCES_SILENT), "silent");
+    assert_string_equal(sources_state_name(SOURCES_RESYNCING), "resyncing");
+    assert_string_equal(sources_state_name(SOURCES_CONFLICT), "conflict");
 }
 
 /* ---- resync on (the wms source) ---------------------------------------- */
@@ -759,6 +763,145 @@ static void test_sources_none(void **state)
     config_fini(&cfg);
 }
 
+
+/* ---- publisher sessions, seq jumps, reset (issue 14) ------------------------ */
+
+/* srx: rx of a message of publisher session `session` (snapshot: a part of
+ * a full snapshot, which is not sequenced here). Returns the verdict. */
+static sources_verdict srx(test_fx *fx, uint32_t src, uint64_t session,
+                           uint64_t seq, bool snapshot, int64_t now)
+{
+    sources_io io = test_io(fx);
+    uint64_t ended;
+    sources_verdict v = sources_session(fx->s, src, session, snapshot, now, &io, &ended);
+    if (v == SOURCES_ACCEPT && !snapshot)
+        rx(fx, src, seq, now);
+    return v;
+}
+
+/* A second publisher (another session) while the first is live: counted,
+ * dropped, the first's stream goes on untouched and nothing is counted as
+ * a duplicate. */
+static void test_session_conflict(void **state)
+{
+    test_fx *fx = *state;
+    for (uint64_t seq = 1; seq <= 5; seq++) {
+        assert_int_equal(srx(fx, WMS, 7, seq, false, (int64_t)seq * 100), SOURCES_ACCEPT);
+        assert_int_equal(srx(fx, WMS, 9, seq, false, (int64_t)seq * 100 + 1),
+                         SOURCES_CONFLICT_DROP);
+    }
+    EXPECT(fx, WMS, 1, 2, 3, 4, 5);
+    sources_status st = st_of(fx, WMS, 600);
+    assert_int_equal(st.conflicts, 5);
+    assert_int_equal(st.duplicates, 0);
+    assert_int_equal(st.session, 7);
+    assert_int_equal(st.state, SOURCES_CONFLICT);
+    assert_true(sources_region_stale(fx->s, RA));
+    /* A snapshot part of the other session is a conflict too. */
+    assert_int_equal(srx(fx, WMS, 9, 5, true, 700), SOURCES_CONFLICT_DROP);
+    /* The flag goes once no conflict came for heartbeat_timeout (1 s). */
+    srx(fx, WMS, 7, 6, false, 1600);
+    EXPECT(fx, WMS, 6);
+    tick(fx, 1600);
+    assert_int_equal(st_of(fx, WMS, 1600).state, SOURCES_CONFLICT);
+    srx(fx, WMS, 7, 7, false, 1750);
+    tick(fx, 1750);
+    assert_int_equal(st_of(fx, WMS, 1750).state, SOURCES_OK);
+}
+
+/* The current session silent for heartbeat_timeout: the next one takes
+ * over, its batches dropped (unsynced) until its full snapshot, which must
+ * not be older than what was applied. */
+static void test_session_takeover(void **state)
+{
+    test_fx *fx = *state;
+    sources_io io = test_io(fx);
+    for (uint64_t seq = 1; seq <= 3; seq++)
+        srx(fx, WMS, 7, seq, false, 0);
+    EXPECT(fx, WMS, 1, 2, 3);
+    rx(fx, WMS, 5, 10); /* held behind a hole */
+    assert_int_equal(srx(fx, WMS, 9, 1, false, 1000), SOURCES_CONFLICT_DROP);
+    assert_int_equal(srx(fx, WMS, 9, 1, false, 1011), SOURCES_UNSYNCED);
+    EXPECT_NONE(fx);
+    sources_status st = st_of(fx, WMS, 1011);
+    assert_int_equal(st.session, 9);
+    assert_int_equal(st.sessions, 1);
+    assert_int_equal(st.unsynced, 1);
+    assert_int_equal(st.held, 0); /* the old session's held one dropped */
+    /* waiting for the snapshot (resyncing), but the conflict 11 ms ago
+     * shows first */
+    assert_int_equal(st.state, SOURCES_CONFLICT);
+    assert_int_equal(fx->log.requests[fx->log.n_requests - 1], TEST_SNAPSHOT_REQ + 4);
+    /* the old session is the intruder now */
+    assert_int_equal(srx(fx, WMS, 7, 4, false, 1012), SOURCES_CONFLICT_DROP);
+    /* its snapshot may come; one older than the applied seq is stale */
+    assert_int_equal(srx(fx, WMS, 9, 0, true, 1013), SOURCES_ACCEPT);
+    assert_true(sources_snapshot_stale(fx->s, WMS, 1));
+    assert_false(sources_snapshot_stale(fx->s, WMS, 3));
+    sources_snapshot_applied(fx->s, WMS, 40, 1014, &io);
+    assert_int_equal(srx(fx, WMS, 9, 41, false, 1015), SOURCES_ACCEPT);
+    EXPECT(fx, WMS, 41);
+    assert_int_equal(st_of(fx, WMS, 1015).unsynced, 1);
+}
+
+/* A seq beyond last applied + max_seq_jump changes nothing: counted,
+ * dropped, a snapshot asked for; the real next one applies. */
+static void test_seq_jump_rejected(void **state)
+{
+    test_fx *fx = *state;
+    rx(fx, WMS, 1, 0);
+    EXPECT(fx, WMS, 1);
+    rx(fx, WMS, 9007199254740991ULL, 1);
+    rx(fx, WMS, 1002, 2); /* last applied 1 + 1000 + 1 */
+    EXPECT_NONE(fx);
+    assert_int_equal(fx->log.n_dropped, 2);
+    sources_status st = st_of(fx, WMS, 2);
+    assert_int_equal(st.seq_rejected, 2);
+    assert_int_equal(st.held, 0);
+    assert_int_equal(st.duplicates, 0);
+    assert_int_equal(fx->log.n_requests, 1); /* once per resync_retry */
+    assert_int_equal(fx->log.requests[0], TEST_SNAPSHOT_REQ + 2);
+    rx(fx, WMS, 2, 3);
+    EXPECT(fx, WMS, 2);
+    rx(fx, WMS, 1002, 4); /* 2 + 1000: within the bound, held */
+    assert_int_equal(st_of(fx, WMS, 4).held, 1);
+    assert_int_equal(st_of(fx, WMS, 4).seq_rejected, 2);
+}
+
+/* source_reset: held dropped, the session forgotten, nothing applies
+ * before a full snapshot, and that snapshot restarts the sequence even
+ * below the old one. */
+static void test_reset(void **state)
+{
+    test_fx *fx = *state;
+    sources_io io = test_io(fx);
+    for (uint64_t seq = 1; seq <= 50; seq++)
+        srx(fx, WMS, 7, seq, false, 0);
+    fx->log.n_delivered = 0;
+    rx(fx, WMS, 53, 1);
+    sources_reset_request(fx->s, WMS);
+    assert_true(sources_reset_take(fx->s, WMS));
+    assert_false(sources_reset_take(fx->s, WMS)); /* once per request */
+    sources_reset(fx->s, WMS, 2, &io);
+    sources_status st = st_of(fx, WMS, 2);
+    assert_int_equal(st.resets, 1);
+    assert_int_equal(st.held, 0);
+    assert_int_equal(st.session, 0);
+    assert_int_equal(st.state, SOURCES_RESYNCING);
+    assert_int_equal(fx->log.requests[fx->log.n_requests - 1], TEST_SNAPSHOT_REQ + 51);
+    /* any session is taken now, but batches wait for the snapshot */
+    assert_int_equal(srx(fx, WMS, 8, 51, false, 3), SOURCES_UNSYNCED);
+    assert_false(sources_snapshot_stale(fx->s, WMS, 3)); /* lower: fine now */
+    sources_snapshot_applied(fx->s, WMS, 3, 4, &io);
+    assert_int_equal(srx(fx, WMS, 8, 4, false, 5), SOURCES_ACCEPT);
+    EXPECT(fx, WMS, 4);
+    assert_true(sources_snapshot_stale(fx->s, WMS, 2)); /* stale again */
+    tick(fx, 5 + 1000); /* no more snapshot requests once synced */
+    size_t n = fx->log.n_requests;
+    tick(fx, 5 + 3000);
+    assert_int_equal(fx->log.n_requests, n);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, test_fx_setup, test_fx_teardown)
 
 int main(void)
@@ -789,6 +932,14 @@ int main(void)
                                         test_fx_setup_resync, test_fx_teardown),
         cmocka_unit_test_setup_teardown(test_resync_restore_repeats,
                                         test_fx_setup_resync, test_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_session_conflict,
+                                        test_fx_setup_resync, test_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_session_takeover,
+                                        test_fx_setup_resync, test_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_seq_jump_rejected,
+                                        test_fx_setup_resync, test_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_reset, test_fx_setup_resync,
+                                        test_fx_teardown),
         cmocka_unit_test(test_sources_state_names),
         cmocka_unit_test(test_sources_none),
     };
