@@ -612,6 +612,8 @@ static void engine_apply_batch(engine *e, const engine_batch *b)
             engine_clear_authority(e, b->source);
         engine_apply_events(e, b);
         engine_acc_flush(e);
+        if (b->from_source && b->restarts_sequence)
+            engine_sequence_restarted(e, b->source);
         if (b->from_source)
             engine_offset_applied(e, b->source, b->seq, b->ts_ms);
         /* The offset reached what the stored marks say was applied before

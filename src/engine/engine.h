@@ -88,6 +88,11 @@ typedef struct engine_batch {
      * in its authority is cleared, then the events (SET, LOT_ADD) apply;
      * readers see the result per row at once. */
     bool replace_authority;
+    /* The source's first snapshot after a source_reset: its sequence
+     * restarts at seq, maybe below the old one, so the highest seq kept
+     * in the applied file (engine_applied_attach) and the commit floor
+     * follow it down; the old numbering's history is over. */
+    bool restarts_sequence;
     void (*release)(void *owner, bool applied);
     void *owner;
 } engine_batch;

@@ -369,6 +369,10 @@ void engine_explain_refuse(engine_explain_req *req);
 
 /* snapshot.c (engine thread unless said): */
 void engine_position_touched(engine *e, position *p);
+/* engine_sequence_restarted: src's numbering restarts (its first snapshot
+ * after a source_reset): its applied-file seq and commit floor go to 0
+ * before engine_offset_applied raises them to the snapshot's seq. */
+void engine_sequence_restarted(engine *e, uint32_t src);
 void engine_offset_applied(engine *e, uint32_t src, uint64_t seq, uint64_t ts_ms);
 /* engine_snapshot_tick takes a snapshot if one is due; returns ms until the
  * next is due. */

@@ -106,6 +106,16 @@ void engine_applied_attach(engine *e, uint64_t *const *slots)
     }
 }
 
+void engine_sequence_restarted(engine *e, uint32_t src)
+{
+    if (src >= e->cfg->n_sources)
+        return;
+    uint64_t *hw = e->resv.applied_hw[src];
+    if (hw != NULL)
+        __atomic_store_n(hw, 0, __ATOMIC_RELAXED);
+    e->resv.seq_floor[src] = 0;
+}
+
 void engine_offset_applied(engine *e, uint32_t src, uint64_t seq, uint64_t ts_ms)
 {
     if (src >= e->cfg->n_sources)

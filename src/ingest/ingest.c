@@ -372,6 +372,7 @@ static void ingest_snapshot_apply(ingest *in, uint32_t src)
                       .seq = sn->seq,
                       .ts_ms = sn->items[0]->ts_ms,
                       .replace_authority = true,
+                      .restarts_sequence = sources_restarting(in->src, src),
                       .release = ingest_snapshot_release,
                       .owner = sb};
     uint64_t seq = sn->seq;

@@ -534,6 +534,11 @@ void sources_snapshot_applied(sources *s, uint32_t src, uint64_t seq,
     so->restored = false;
 }
 
+bool sources_restarting(const sources *s, uint32_t src)
+{
+    return s->src[src].reset;
+}
+
 bool sources_snapshot_stale(const sources *s, uint32_t src, uint64_t seq)
 {
     const source *so = &s->src[src];

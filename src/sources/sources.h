@@ -184,6 +184,10 @@ void sources_snapshot_aborted(sources *s, uint32_t src);
  * snapshot's). Ingest thread. */
 bool sources_snapshot_stale(const sources *s, uint32_t src, uint64_t seq);
 
+/* sources_restarting: src was reset and its next full snapshot restarts
+ * the sequence (until sources_snapshot_applied). Ingest thread. */
+bool sources_restarting(const sources *s, uint32_t src);
+
 /* sources_restore: after a restart, the source's applied offset was
  * loaded; the next expected message is seq + 1 (main, before start). */
 void sources_restore(sources *s, uint32_t src, uint64_t seq);

@@ -1009,6 +1009,33 @@ static void test_consume_no_applied_file(void **state)
     test_no_applied_file = false;
 }
 
+/* A source_reset restarts the source's numbering below the old one: its
+ * first snapshot (restarts_sequence) brings the applied file's seq and
+ * the commit floor down to it, so after a restart at 10 and a reset to 2
+ * a reservation committed then is consumed by the new seq 3; without the
+ * restart of the sequence the old floor (10) kept it from consuming. */
+static void test_consume_reset_lowers_applied(void **state)
+{
+    (void)state;
+    config cfg;
+    engine *e = test_begin(&cfg);
+    for (uint64_t q = 2; q <= 10; q++)
+        test_allocate1(e, SRC_WMS, q, "other", LOC_L1, 1);
+    test_restart(&e, &cfg);
+    engine_event ev = {.kind = ATP_EV_SET, .bucket = ATP_BUCKET_ALLOCATED,
+                       .location = LOC_L1, .sku_len = 1, .sku = "P", .value = 9};
+    engine_batch b = {.events = &ev, .n = 1, .from_source = true, .source = SRC_WMS,
+                      .seq = 2, .replace_authority = true, .restarts_sequence = true,
+                      .release = test_release_batch};
+    assert_int_equal(engine_submit(e, &b), ATP_OK);
+    assert_int_equal(engine_sync(e), ATP_OK);
+    assert_int_equal(test_applied[SRC_WMS], 2);
+    test_reserve_commit(e, "r", 5, "SO-3");
+    test_allocate1(e, SRC_WMS, 3, "SO-3", LOC_L1, 2);
+    assert_int_equal(test_consumed(e, "r"), 2);
+    test_end(e, &cfg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1029,6 +1056,7 @@ int main(void)
         cmocka_unit_test(test_consume_applied_monotone),
         cmocka_unit_test(test_consume_floor_not_for_committed),
         cmocka_unit_test(test_consume_no_applied_file),
+        cmocka_unit_test(test_consume_reset_lowers_applied),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
