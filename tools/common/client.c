@@ -273,9 +273,12 @@ static atp_err client_ready(client *c, int64_t deadline)
 {
     if (!c->probed) {
         char why[384];
-        int left = (int)(deadline - clock_mono_ms());
+        /* The client's whole timeout, not what is left of this request's
+         * (a millisecond less by now): the probe is the request's first
+         * step, and its message names the timeout the user gave ("within
+         * 500 ms", not 499: integration.client_timeout failed on that). */
         atp_err e = sp_probe(c->url, SP_PROTO_REQ, SP_PROTO_REP,
-                             left > 0 ? left : 1, why, sizeof why);
+                             c->timeout_ms > 0 ? c->timeout_ms : 1, why, sizeof why);
         if (e != ATP_OK) {
             c->wrong_peer = e == ATP_E_BAD_REQUEST;
             snprintf(c->last_error, sizeof c->last_error, "%s", why);
