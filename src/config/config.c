@@ -34,20 +34,20 @@
 #define CONFIG_DEFAULT_LOG_LEVEL "info"
 
 static const char *const config_root_keys[] = {
-    "service", "regions", "locations",   "channels",
-    "sources", "buffers", "reservations"};
+    "service", "regions", "locations",    "channels",
+    "sources", "buffers", "reservations", "auth"};
 
 static void config_parse_root(config__walk *w, const yaml_node_t *root)
 {
-    yaml_node_t *v[7];
+    yaml_node_t *v[8];
     /* An empty document ("" or a lone "---"): all defaults. */
     if (root == NULL || config__node_is_null(root))
         return;
-    if (!config__map_fields(w, root, "the top level", config_root_keys, 7, v))
+    if (!config__map_fields(w, root, "the top level", config_root_keys, 8, v))
         return;
     /* A section left empty ("regions:" with every entry commented out)
      * reads as absent. */
-    for (int i = 0; i < 7; i++) {
+    for (int i = 0; i < 8; i++) {
         if (v[i] != NULL && config__node_is_null(v[i]))
             v[i] = NULL;
     }
@@ -65,6 +65,8 @@ static void config_parse_root(config__walk *w, const yaml_node_t *root)
         config__parse_buffers(w, v[5]);
     if (v[6] && !w->b->oom)
         config__parse_reservations(w, v[6]);
+    if (v[7] && !w->b->oom)
+        config__parse_auth(w, v[7]);
 }
 
 /* ------------------------------------------------------------------ */
@@ -278,8 +280,10 @@ atp_err config_load_string(const char *text, size_t len, config *out,
 
     if (b.c.n_regions == 0 && !b.oom && !config_add_default_region(&b))
         b.oom = true;
-    if (!b.oom)
+    if (!b.oom) {
         config__validate(&b);
+        config__check_insecure(&b);
+    }
 
 done:
     if (have_doc)
@@ -403,6 +407,11 @@ void config_fini(config *c)
     for (size_t i = 0; i < c->n_buffers; i++)
         free(c->buffers[i].sku);
     free(c->buffers);
+    for (size_t i = 0; i < c->auth.n_tokens; i++) {
+        free(c->auth.tokens[i].name);
+        free(c->auth.tokens[i].client);
+    }
+    free(c->auth.tokens);
     memset(c, 0, sizeof *c);
 }
 

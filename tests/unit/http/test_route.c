@@ -221,6 +221,9 @@ static void test_status_table(void **state)
         {ATP_E_BAD_TTL, 422},
         {ATP_E_BAD_ID, 422},
         {ATP_E_NOT_READY, 503},
+        {ATP_E_UNAUTHENTICATED, 401},
+        {ATP_E_FORBIDDEN, 403},
+        {ATP_E_QUOTA, 429},
     };
     /* Total: every code of error.h is in this table (docs/HTTP.md's). */
 #define TEST_COUNT(name, code, wire, msg) +1
