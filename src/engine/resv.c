@@ -72,6 +72,7 @@ static void resv_free(resv *r)
         return;
     free(r->id);
     free(r->order_ref);
+    free(r->client);
     free(r->marks);
     free(r);
 }
@@ -96,15 +97,27 @@ static resv *resv_clone(const resv *r)
     c->heap_idx = RESV_NOT_IN_HEAP;
     c->id = resv_strdup(r->id, r->id_len);
     c->order_ref = r->order_ref ? resv_strdup(r->order_ref, r->order_ref_len) : NULL;
+    c->client = r->client ? resv_strdup(r->client, r->client_len) : NULL;
     c->marks = NULL;
     if (r->n_marks > 0 && (c->marks = malloc(r->n_marks * sizeof *c->marks)) != NULL)
         memcpy(c->marks, r->marks, r->n_marks * sizeof *c->marks);
     if (c->id == NULL || (r->order_ref && c->order_ref == NULL) ||
+        (r->client && c->client == NULL) ||
         (r->n_marks > 0 && c->marks == NULL)) {
         resv_free(c);
         return NULL;
     }
     return c;
+}
+
+/* resv_visible: tenancy (engine.h, engine_resv_req.client): a request
+ * bound to a client sees only the records created under that client. */
+static bool resv_visible(const resv *r, const engine_resv_req *req)
+{
+    if (req->client == NULL)
+        return true;
+    return r->client != NULL && r->client_len == req->client_len &&
+           memcmp(r->client, req->client, req->client_len) == 0;
 }
 
 /* ---- consumption keys (resv->marks) ---------------------------------------- */
@@ -665,8 +678,10 @@ static void resv_reserve(engine *e, const engine_resv_req *req)
     resv *cur = resv_find(t, req->id, req->id_len);
     if (cur != NULL) {
         /* The id is the idempotency key: same content, the original answer
-         * (granted, with the record as it is now); else a conflict. */
-        if (resv_same_content(cur, req->channel, m, ids, n))
+         * (granted, with the record as it is now); else a conflict. Another
+         * client's id is a conflict whatever its content: its lines are
+         * not this client's to see. */
+        if (resv_visible(cur, req) && resv_same_content(cur, req->channel, m, ids, n))
             resv_reply_after_writes(e, req, ATP_OK, cur, true, true);
         else
             resv_reply_now(e, req, ATP_E_CONFLICT, NULL, false, false);
@@ -707,6 +722,15 @@ static void resv_reserve(engine *e, const engine_resv_req *req)
     }
     int64_t now = clock_wall_ms();
     r->id_len = req->id_len;
+    if (req->client != NULL) {
+        if ((r->client = resv_strdup(req->client, req->client_len)) == NULL) {
+            resv_free(r);
+            free(m);
+            resv_reply_now(e, req, ATP_E_NOMEM, NULL, false, false);
+            return;
+        }
+        r->client_len = req->client_len;
+    }
     r->channel = req->channel;
     r->state = ENGINE_RESV_HELD;
     r->created_ms = r->updated_ms = now;
@@ -836,7 +860,8 @@ void resv_execute(engine *e, const engine_resv_req *req)
         return;
     }
     resv *cur = resv_find(&e->resv, req->id, req->id_len);
-    if (cur == NULL) {
+    /* Another client's reservation is not found: its id does not leak. */
+    if (cur == NULL || !resv_visible(cur, req)) {
         resv_reply_now(e, req, ATP_E_NOT_FOUND, NULL, false, false);
         return;
     }

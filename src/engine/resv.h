@@ -57,6 +57,8 @@ typedef struct resv {
     uint32_t id_len;
     char *order_ref; /* NULL: none */
     uint32_t order_ref_len;
+    char *client; /* tenancy: the creating token's client; NULL: none */
+    uint32_t client_len;
     uint32_t channel;
     uint8_t state; /* engine_resv_state */
     int64_t created_ms, expires_ms, updated_ms; /* wall clock */

@@ -198,7 +198,10 @@ static void request_resv_done(void *arg, const engine_resv_result *r)
                             as->req.id);
         else if (r->err == ATP_E_CONFLICT)
             reply_error_set(&e, r->err,
-                            "reservation '%.*s' exists with different content",
+                            as->req.client != NULL
+                                ? "reservation '%.*s' exists with different "
+                                  "content or under another client"
+                                : "reservation '%.*s' exists with different content",
                             (int)(as->req.id_len > 64 ? 64 : as->req.id_len),
                             as->req.id);
         else
@@ -257,6 +260,11 @@ bool request_resv_start(request_env *env, engine_resv_op op,
         break;
     case ENGINE_RESV_GET:
         break;
+    }
+    const char *client = auth_client(async->who);
+    if (client != NULL) {
+        r->client = client;
+        r->client_len = (uint32_t)strlen(client);
     }
     async->env = env;
     async->w = w;
