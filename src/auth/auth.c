@@ -176,6 +176,10 @@ bool auth_token_entry(const char *token, size_t len, const char *name,
                       const char *client, unsigned scopes, char *out,
                       size_t out_len)
 {
+    /* Names are written double-quoted: any id but one with a quote or a
+     * backslash (which would need escapes) reads back as it is. */
+    if (strpbrk(name, "\"\\") != NULL || (client != NULL && strpbrk(client, "\"\\") != NULL))
+        return false;
     uint8_t salt[16], h[CRYPTO_SHA256_LEN];
     char salt_hex[2 * sizeof salt + 1], h_hex[2 * CRYPTO_SHA256_LEN + 1];
     if (!crypto_random(salt, sizeof salt))
@@ -190,9 +194,9 @@ bool auth_token_entry(const char *token, size_t len, const char *name,
                      sc[0] ? ", " : "", auth_scope_name(b));
     char cl[200] = "";
     if (client != NULL)
-        snprintf(cl, sizeof cl, "      client: %s\n", client);
+        snprintf(cl, sizeof cl, "      client: \"%s\"\n", client);
     int n = snprintf(out, out_len,
-                     "    - name: %s\n%s      scopes: [%s]\n      salt: %s\n"
+                     "    - name: \"%s\"\n%s      scopes: [%s]\n      salt: %s\n"
                      "      sha256: %s\n",
                      name, cl, sc, salt_hex, h_hex);
     return n > 0 && (size_t)n < out_len;

@@ -70,8 +70,9 @@ const char *auth_client(auth_who who);
 /* auth_token_entry writes the YAML entry for token (len bytes) with a
  * fresh random salt to out (NUL-terminated): what `atpctl token hash`
  * prints. name, client (may be NULL) and scopes (a CONFIG_SCOPE_* mask)
- * go into it as given. Returns false when the kernel gave no random
- * bytes or out is too small (512 bytes are enough for ids of up to 128). */
+ * go into it as given, double-quoted. Returns false when a name holds a
+ * quote or a backslash, the kernel gave no random bytes or out is too
+ * small (512 bytes are enough for ids of up to 128). */
 bool auth_token_entry(const char *token, size_t len, const char *name,
                       const char *client, unsigned scopes, char *out,
                       size_t out_len);

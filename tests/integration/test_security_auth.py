@@ -45,6 +45,9 @@ TOKENS = {  # name: (token, scopes, client)
 }
 
 
+TOOL_TOKEN = "tok-tool-0123456789"
+
+
 def token_entries(tokens):
     out = []
     for name, (tok, scopes, client) in tokens.items():
@@ -249,6 +252,48 @@ def check_tenancy(ck, d, c_for):
     ck.check(a.req({"op": "commit", "id": "T1"}).get("ok") is True, "a commits its own T1")
 
 
+def check_tools(h, ck, d):
+    """atpctl: `token hash` makes an entry atpd accepts (the "tool" token
+    of main's config); --token and $ATP_TOKEN over nng and HTTP."""
+    http = d.ready["http"]
+    for ep in (d.query_url, http):
+        r = harness.run_ctl(h, ["--endpoint", ep, "--json", "status"])
+        ck.check(r.returncode == 1 and "unauthenticated" in r.stderr,
+                 "atpctl %s status without a token: exit 1 unauthenticated (%d %r)", ep,
+                 r.returncode, r.stderr[-300:])
+        r = harness.run_ctl(h, ["--endpoint", ep, "--json", "--token", TOOL_TOKEN, "status"])
+        ck.check(r.returncode == 0, "atpctl %s --token status: %d %r", ep, r.returncode,
+                 r.stderr[-300:])
+        env = dict(os.environ, ATP_TOKEN=TOOL_TOKEN)
+        rid = "CTL-" + ep.split(":")[0]
+        r = subprocess.run([h.atpctl_bin, "--endpoint", ep, "reserve", rid, "A:east:1"],
+                           capture_output=True, text=True, env=env,
+                           timeout=30 * harness.TIME_FACTOR)
+        ck.check(r.returncode == 0, "ATP_TOKEN=... atpctl %s reserve: %d %r", ep,
+                 r.returncode, r.stderr[-300:])
+        r = harness.run_ctl(h, ["--endpoint", ep, "--token", tok("reader"), "release", rid])
+        ck.check(r.returncode == 1 and "forbidden" in r.stderr,
+                 "atpctl %s release with a read token: forbidden (%d %r)", ep, r.returncode,
+                 r.stderr[-300:])
+
+
+def tool_entry(h):
+    """The entry `atpctl token hash` prints for TOOL_TOKEN, as a dict."""
+    r = subprocess.run([h.atpctl_bin, "token", "hash", "--name", "tool",
+                        "--scopes", "read,reserve"], input=TOOL_TOKEN + "\n",
+                       capture_output=True, text=True, timeout=30 * harness.TIME_FACTOR)
+    if r.returncode != 0:
+        raise harness.TestFailure("atpctl token hash: %d %r" % (r.returncode, r.stderr))
+    e = {}
+    for line in r.stdout.splitlines():
+        k, v = line.strip().lstrip("- ").split(": ", 1)
+        e[k] = v.strip('"') if k != "scopes" else v.strip("[]").split(", ")
+    salt = bytes.fromhex(e["salt"])
+    if hashlib.sha256(salt + TOOL_TOKEN.encode()).hexdigest() != e["sha256"]:
+        raise harness.TestFailure("atpctl token hash: sha256 is not SHA-256(salt || token)")
+    return e
+
+
 def check_limits(h, ck):
     cfg = H.http_config(h)
     cfg["auth"] = {"tokens": token_entries(TOKENS),
@@ -343,7 +388,7 @@ def main(h):
     ck = harness.Checks(h)
     check_insecure(h, ck)
     cfg = H.http_config(h)
-    cfg["auth"] = {"tokens": token_entries(TOKENS)}
+    cfg["auth"] = {"tokens": token_entries(TOKENS) + [tool_entry(h)]}
     d = h.start_atpd(cfg)
 
     def c_for(name):
@@ -368,6 +413,8 @@ def main(h):
     ck.eq(sse_status(d, None), 401, "GET /v1/changes without a token")
     ck.eq(sse_status(d, tok("admin")), 403, "GET /v1/changes with an admin-only token")
     ck.eq(sse_status(d, tok("reader")), 200, "GET /v1/changes with a read token")
+    h.log("atpctl --token, $ATP_TOKEN")
+    check_tools(h, ck, d)
     h.log("tenancy")
     check_tenancy(ck, d, c_for)
     feed.close()
