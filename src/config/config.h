@@ -130,10 +130,10 @@ typedef struct config_auth {
     config_token *tokens; /* none: no authentication (loopback only) */
     size_t n_tokens;
     bool allow_insecure; /* listen beyond loopback without tokens */
-    /* Per-client limits (0: none): open reservations (held or committed)
-     * per client name (a token's client, else its name); requests per
-     * second per token (with a burst of as many); HTTP connections open at
-     * once per peer address. */
+    /* Limits (0: none): open reservations (held or committed) per client
+     * (tokens bound to one; the engine counts them); requests per second
+     * per token (with a burst of as many); HTTP connections open at once
+     * per peer address. */
     uint32_t max_open_reservations;
     uint32_t requests_per_second;
     uint32_t http_connections_per_peer;

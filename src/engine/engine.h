@@ -215,7 +215,10 @@ typedef struct engine_resv_req {
      * to, NULL when none. A bound request sees only reservations created
      * under the same client (others are not_found; a reserve reusing
      * another client's id is a conflict); an unbound one sees all. A
-     * reserve stores it with the reservation. Must outlive the request. */
+     * reserve stores it with the reservation, and is refused with
+     * ATP_E_QUOTA when the client already has
+     * auth.limits.max_open_reservations open ones. Must outlive the
+     * request. */
     const char *client;
     uint32_t client_len;
     void (*done)(void *arg, const engine_resv_result *res);

@@ -337,10 +337,43 @@ static void resv_heap_del(resv_table *t, resv *r)
 
 /* ---- the one way a record changes ------------------------------------------ */
 
+/* resv_client_find returns the counter of client name[0..len), added
+ * when create is true (NULL: not there, or no memory to add it). */
+static resv_client *resv_client_find(resv_table *t, const char *name, uint32_t len,
+                                     bool create)
+{
+    for (size_t i = 0; i < t->n_clients; i++)
+        if (t->clients[i].len == len && memcmp(t->clients[i].name, name, len) == 0)
+            return &t->clients[i];
+    if (!create)
+        return NULL;
+    if (t->n_clients == t->clients_cap) {
+        size_t cap = t->clients_cap ? 2 * t->clients_cap : 8;
+        resv_client *c = realloc(t->clients, cap * sizeof *c);
+        if (c == NULL)
+            return NULL;
+        t->clients = c;
+        t->clients_cap = cap;
+    }
+    char *copy = resv_strdup(name, len);
+    if (copy == NULL)
+        return NULL;
+    t->clients[t->n_clients] = (resv_client){copy, len, 0};
+    return &t->clients[t->n_clients++];
+}
+
 static void resv_count_state(resv_table *t, const resv *r, int sign)
 {
     if (r == NULL)
         return;
+    if (r->client != NULL && resv_is_open(r->state)) {
+        resv_client *c = resv_client_find(t, r->client, r->client_len, true);
+        if (c != NULL)
+            c->open += sign;
+        else /* the limit then undercounts this client by one */
+            log_error("resv", "out of memory counting client %.*s's reservations",
+                      (int)r->client_len, r->client);
+    }
     if (r->state == ENGINE_RESV_HELD)
         atomic_fetch_add_explicit(&t->n_held, (uint64_t)(int64_t)sign,
                                   memory_order_relaxed);
@@ -691,6 +724,18 @@ static void resv_reserve(engine *e, const engine_resv_req *req)
     if (err != ATP_OK || n == 0) {
         resv_reply_now(e, req, err != ATP_OK ? err : ATP_E_BAD_REQUEST, NULL,
                        false, false);
+        free(m);
+        return;
+    }
+    /* auth.limits.max_open_reservations: a client at its limit holds no
+     * more until one of its reservations is finished (a replay above is
+     * no new hold). */
+    uint32_t limit = e->cfg->auth.max_open_reservations;
+    resv_client *owner = req->client != NULL && limit > 0
+                             ? resv_client_find(t, req->client, req->client_len, false)
+                             : NULL;
+    if (owner != NULL && owner->open >= (int64_t)limit) {
+        resv_reply_now(e, req, ATP_E_QUOTA, NULL, false, false);
         free(m);
         return;
     }
@@ -1306,6 +1351,9 @@ void resv_table_fini(resv_table *t)
     free(t->open.items);
     free(t->inflight.items);
     free(t->durable.items);
+    for (size_t i = 0; i < t->n_clients; i++)
+        free(t->clients[i].name);
+    free(t->clients);
     free(t->by_id);
     free(t->by_ref);
     free(t->heap);

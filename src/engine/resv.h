@@ -80,6 +80,14 @@ typedef struct resv {
 
 typedef struct resv_pending resv_pending;
 
+/* Open (held or committed) reservations of one tenancy client, for
+ * auth.limits.max_open_reservations. */
+typedef struct resv_client {
+    char *name;
+    uint32_t len;
+    int64_t open;
+} resv_client;
+
 /* Changes waiting for one store transaction, with the replies that wait
  * for them and the before-images that undo them if the write fails. */
 typedef struct resv_group {
@@ -112,6 +120,10 @@ typedef struct resv_table {
      * is at least that (see resv_marks_commit). Cleared once a batch of
      * the source at or above it is applied: the offset covers it then. */
     uint64_t *seq_floor;
+    /* Per client (records with one), kept by resv_replace: a few entries
+     * (the configured clients, and any a stored record still names). */
+    resv_client *clients;
+    size_t n_clients, clients_cap;
     bool stopping;          /* engine stop: failed consumptions are not retried */
     int64_t retry_after_ms; /* after a failed write, expiry waits till then */
 

@@ -192,6 +192,12 @@ static void request_resv_done(void *arg, const engine_resv_result *r)
             reply_error_set(&e, r->err, "reservation '%.*s' is %s",
                             (int)(r->id_len > 64 ? 64 : r->id_len), r->id,
                             engine_resv_state_name(r->state));
+        else if (r->err == ATP_E_QUOTA)
+            reply_error_set(&e, r->err,
+                            "client '%s' holds %u open reservations "
+                            "(auth.limits.max_open_reservations): nothing was "
+                            "done; commit, release or let one expire first",
+                            as->req.client, env->cfg->auth.max_open_reservations);
         else if (r->err == ATP_E_NOT_FOUND)
             reply_error_set(&e, r->err, "no reservation with id '%.*s'",
                             (int)(as->req.id_len > 64 ? 64 : as->req.id_len),

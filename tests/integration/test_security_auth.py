@@ -336,6 +336,35 @@ def check_limits(h, ck):
         s.close()
     d.stop()
 
+    # Open reservations per client: 2 for client a, over nng and HTTP.
+    cfg = H.http_config(h)
+    cfg["auth"] = {"tokens": token_entries(TOKENS), "limits": {"max_open_reservations": 2}}
+    d = h.start_atpd(cfg, name="open-limit")
+    ops = TokClient(d.query_port, tok("ops"), d=d)
+    feed = U.Feeder(d, ops)
+    H.seed(feed, [("A", "E1", 100)])
+    a = TokClient(d.query_port, tok("shop-a"), d=d)
+    for rid in ("L1", "L2"):
+        ck.check(a.reserve(rid, [["A", "east", 1]]).get("granted") is True,
+                 "client a's reservation %s under the limit", rid)
+    r = a.reserve("L3", [["A", "east", 1]])
+    ck.eq(harness.error_code(r), E_QUOTA, "client a's third open reservation: quota")
+    ck.check("max_open_reservations" in str(r), "the quota message names the limit: %r", r)
+    ck.eq(ops.get("L3"), None, "a refused reservation holds nothing")
+    w = H.Http(d)
+    st, _, doc = w.call("POST", "/v1/reservations", {"id": "L4", "lines": [["A", "east", 1]]},
+                        {"Authorization": "Bearer " + tok("shop-a")})
+    ck.eq((st, harness.error_code(doc)), (429, E_QUOTA), "HTTP: the third one is 429 quota")
+    w.close()
+    b = TokClient(d.query_port, tok("shop-b"), d=d)
+    ck.check(b.reserve("L5", [["A", "east", 1]]).get("granted") is True,
+             "client b is not limited by a's reservations")
+    ck.check(a.req({"op": "release", "id": "L1"}).get("ok") is True, "a releases one")
+    ck.check(a.reserve("L3", [["A", "east", 1]]).get("granted") is True,
+             "then a may hold another")
+    feed.close()
+    d.stop()
+
 
 def check_insecure(h, ck):
     base = h.config()

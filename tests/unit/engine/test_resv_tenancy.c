@@ -38,7 +38,7 @@ static const char tenancy_yaml[] =
 
 /* ---- a store that keeps the last record of each id ------------------------ */
 
-#define MAX_RECS 8
+#define MAX_RECS 16
 static struct {
     pthread_mutex_t mu;
     char key[MAX_RECS][32];
@@ -227,11 +227,53 @@ static void test_bad_client_field(void **state)
     config_fini(&cfg);
 }
 
+/* auth.limits.max_open_reservations: client a holds at most 2 open
+ * reservations; a third is quota (nothing held), a replay of one it holds
+ * is no new hold, a finished one frees a place; b and unbound requests
+ * are not limited by a's count. */
+static void test_open_limit(void **state)
+{
+    (void)state;
+    config cfg;
+    char yaml[512];
+    snprintf(yaml, sizeof yaml, "%sauth: {allow_insecure: false, limits: "
+                                "{max_open_reservations: 2}}\n", tenancy_yaml);
+    test_load(&cfg, yaml);
+    store.n = 0;
+    engine *e = engine_with_stock(&cfg, false);
+    assert_true(run(e, ENGINE_RESV_RESERVE, "a1", "a", 1).granted);
+    assert_true(run(e, ENGINE_RESV_RESERVE, "a2", "a", 1).granted);
+    assert_int_equal(run(e, ENGINE_RESV_RESERVE, "a3", "a", 1).err, ATP_E_QUOTA);
+    assert_int_equal(run(e, ENGINE_RESV_GET, "a3", "a", 0).err, ATP_E_NOT_FOUND);
+    answer again = run(e, ENGINE_RESV_RESERVE, "a1", "a", 1);
+    assert_true(again.err == ATP_OK && again.replayed);
+    assert_true(run(e, ENGINE_RESV_RESERVE, "b1", "b", 1).granted);
+    assert_true(run(e, ENGINE_RESV_RESERVE, "n1", NULL, 1).granted);
+    assert_true(run(e, ENGINE_RESV_RESERVE, "n2", NULL, 1).granted);
+    assert_true(run(e, ENGINE_RESV_RESERVE, "n3", NULL, 1).granted);
+    /* Committed still counts; released does not. */
+    assert_int_equal(run(e, ENGINE_RESV_COMMIT, "a1", "a", 0).err, ATP_OK);
+    assert_int_equal(run(e, ENGINE_RESV_RESERVE, "a3", "a", 1).err, ATP_E_QUOTA);
+    assert_int_equal(run(e, ENGINE_RESV_RELEASE, "a2", "a", 0).err, ATP_OK);
+    assert_true(run(e, ENGINE_RESV_RESERVE, "a3", "a", 1).granted);
+    assert_int_equal(run(e, ENGINE_RESV_RESERVE, "a4", "a", 1).err, ATP_E_QUOTA);
+    engine_stop(e);
+    engine_free(e);
+    /* The count is rebuilt from the stored records at start. */
+    e = engine_with_stock(&cfg, true);
+    assert_int_equal(run(e, ENGINE_RESV_RESERVE, "a4", "a", 1).err, ATP_E_QUOTA);
+    assert_true(run(e, ENGINE_RESV_RESERVE, "b2", "b", 1).granted);
+    engine_stop(e);
+    engine_free(e);
+    config_fini(&cfg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_tenancy),
         cmocka_unit_test(test_bad_client_field),
+        cmocka_unit_test(test_open_limit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
