@@ -12,10 +12,20 @@
 
 #include "crypto/crypto.h"
 
+/* What the check remembers of the token that last matched an entry:
+ * SHA-256(token), unsalted, in memory only (never written anywhere), so
+ * that a token seen once costs one hash instead of one per entry. state:
+ * 0 empty, 1 being written (by the one thread that won it), 2 valid. */
+typedef struct auth_seen {
+    _Atomic int state;
+    uint8_t h[CRYPTO_SHA256_LEN];
+} auth_seen;
+
 struct auth {
     const config_auth *cfg;
     /* Per token: the rate limit's theoretical arrival time (GCRA, ns). */
     _Atomic int64_t *tat;
+    auth_seen *seen; /* per token */
 };
 
 atp_err auth_alloc(const config_auth *a, auth **out)
@@ -24,8 +34,9 @@ atp_err auth_alloc(const config_auth *a, auth **out)
     if (t == NULL)
         return ATP_E_NOMEM;
     t->cfg = a;
-    if (a->n_tokens > 0 && (t->tat = calloc(a->n_tokens, sizeof *t->tat)) == NULL) {
-        free(t);
+    if (a->n_tokens > 0 && ((t->tat = calloc(a->n_tokens, sizeof *t->tat)) == NULL ||
+                            (t->seen = calloc(a->n_tokens, sizeof *t->seen)) == NULL)) {
+        auth_free(t);
         return ATP_E_NOMEM;
     }
     *out = t;
@@ -37,6 +48,7 @@ void auth_free(auth *t)
     if (t == NULL)
         return;
     free(t->tat);
+    free(t->seen);
     free(t);
 }
 
@@ -94,10 +106,11 @@ const char *auth_scope_name(unsigned scope)
     }
 }
 
-/* auth_find returns the index of the entry token matches, or -1. Every
- * entry is hashed and compared, whatever matched before: the time depends
- * on the number of entries and the token's length only. */
-static long auth_find(const config_auth *a, const char *token, size_t len)
+/* auth_find_salted returns the index of the entry token matches, or -1.
+ * Every entry is hashed with its salt and compared, whatever matched
+ * before: the time depends on the number of entries and the token's
+ * length only. */
+static long auth_find_salted(const config_auth *a, const char *token, size_t len)
 {
     long found = -1;
     for (size_t i = 0; i < a->n_tokens; i++) {
@@ -107,6 +120,37 @@ static long auth_find(const config_auth *a, const char *token, size_t len)
         bool eq = crypto_equal(h, e->sha256, CRYPTO_SHA256_LEN);
         /* Two entries of one token (a mistake): the first wins. */
         found = eq && found < 0 ? (long)i : found;
+    }
+    return found;
+}
+
+/* auth_find returns the index of the entry token matches, or -1. First
+ * against the tokens seen before (one SHA-256 of the token, then every
+ * remembered hash compared in constant time), else against every salted
+ * entry (auth_find_salted), remembering a match. A guess costs the same
+ * whatever it is (the remembered hashes are of valid tokens only); a valid
+ * token is faster once seen, which tells its holder nothing new. */
+static long auth_find(auth *t, const char *token, size_t len)
+{
+    uint8_t h[CRYPTO_SHA256_LEN];
+    crypto_sha256(token, len, h);
+    long found = -1;
+    for (size_t i = 0; i < t->cfg->n_tokens; i++) {
+        if (atomic_load_explicit(&t->seen[i].state, memory_order_acquire) != 2)
+            continue;
+        bool eq = crypto_equal(h, t->seen[i].h, CRYPTO_SHA256_LEN);
+        found = eq && found < 0 ? (long)i : found;
+    }
+    if (found >= 0)
+        return found;
+    found = auth_find_salted(t->cfg, token, len);
+    int empty = 0;
+    if (found >= 0 &&
+        atomic_compare_exchange_strong_explicit(&t->seen[found].state, &empty, 1,
+                                                memory_order_relaxed,
+                                                memory_order_relaxed)) {
+        memcpy(t->seen[found].h, h, sizeof h);
+        atomic_store_explicit(&t->seen[found].state, 2, memory_order_release);
     }
     return found;
 }
@@ -146,7 +190,7 @@ atp_err auth_check(auth *t, const char *token, size_t len, unsigned scope,
                                "Authorization: Bearer");
         return ATP_E_UNAUTHENTICATED;
     }
-    long i = len <= AUTH_TOKEN_MAX ? auth_find(a, token, len) : -1;
+    long i = len <= AUTH_TOKEN_MAX ? auth_find(t, token, len) : -1;
     if (i < 0) {
         snprintf(why, why_len, "unknown token");
         return ATP_E_UNAUTHENTICATED;
