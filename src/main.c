@@ -736,6 +736,9 @@ int main(int argc, char **argv)
     }
     if (config_insecure_listener(&cfg, true, insecure, sizeof insecure))
         log_warn("atpd", "%s", insecure);
+    else if (cfg.auth.n_tokens > 0)
+        log_info("atpd", "auth: %zu client tokens; every request needs one "
+                 "(docs/SECURITY.md)", cfg.auth.n_tokens);
     if (atpd_check_listen(&cfg) != 0)
         goto out;
     if ((err = store_open(cfg.service.data_dir, &sopt, &st)) != ATP_OK) {

@@ -582,6 +582,9 @@ static bool request_backup_start(request_env *env, const request_fields *f,
 static bool request_authorize(request_env *env, const request_fields *f,
                               codec_str op, request_async *async, reply_error *e)
 {
+    async->who = NULL;
+    if (!auth_enabled(env->auth))
+        return true; /* loopback without tokens: no clock read, no lookup */
     codec_str tok = {0};
     if (f->token.p != NULL && !codec_view_str(f->token, &tok))
         tok.len = 0; /* not a string: no token */

@@ -289,6 +289,37 @@ static void test_insecure_listeners(void **state)
     assert_false(config_url_is_local("tcp://[::1.2]:7070"));
 }
 
+static void count_change(void *ctx, config_change kind, const char *what)
+{
+    int *n = ctx;
+    assert_int_equal(kind, CONFIG_CHANGE_RESTART);
+    assert_string_equal(what, "auth");
+    (*n)++;
+}
+
+/* A reload that changes the auth section (a token added, a scope, a
+ * limit) is reported as needing a restart: the running tokens stay. */
+static void test_reload_needs_restart(void **state)
+{
+    (void)state;
+    config a, b;
+    load(base_yaml, &a);
+    load(base_yaml, &b);
+    int n = 0;
+    assert_int_equal(config_compare(&a, &b, count_change, &n), 0);
+    b.auth.tokens[0].scopes |= CONFIG_SCOPE_ADMIN;
+    assert_int_equal(config_compare(&a, &b, count_change, &n), 1);
+    b.auth.tokens[0].scopes = a.auth.tokens[0].scopes;
+    b.auth.requests_per_second = 5;
+    assert_int_equal(config_compare(&a, &b, count_change, &n), 1);
+    config_fini(&b);
+    load("auth: {allow_insecure: true}\n", &b);
+    assert_int_equal(config_compare(&a, &b, count_change, &n), 1);
+    assert_int_equal(n, 3);
+    config_fini(&a);
+    config_fini(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -299,6 +330,7 @@ int main(void)
         cmocka_unit_test(test_entry_round_trip),
         cmocka_unit_test(test_section_errors),
         cmocka_unit_test(test_insecure_listeners),
+        cmocka_unit_test(test_reload_needs_restart),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
