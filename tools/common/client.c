@@ -326,6 +326,7 @@ void client_close(client *c)
     pthread_cond_destroy(&c->cv);
     pthread_mutex_destroy(&c->mu);
     free(c->url);
+    free(c->token);
     free(c);
 }
 
