@@ -14,7 +14,8 @@
 #include "common/clock.h"
 #include "config/config.h"
 
-#define BENCH_TOKEN "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+#define BENCH_TOKEN                                                            \
+    "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
 
 /* bench_auth_config loads n entries; the last one is BENCH_TOKEN's. */
 static bool bench_auth_config(unsigned n, config *c)
@@ -57,11 +58,14 @@ int main(int argc, char **argv)
     for (size_t k = 0; k < sizeof entries / sizeof entries[0]; k++) {
         config c;
         auth *t;
-        if (!bench_auth_config(entries[k], &c) || auth_alloc(&c.auth, &t) != ATP_OK) {
+        if (!bench_auth_config(entries[k], &c) ||
+            auth_alloc(&c.auth, &t) != ATP_OK) {
             fprintf(stderr, "bench_auth: cannot build the token table\n");
             return 1;
         }
-        const char *cases[] = {BENCH_TOKEN, "an unknown token of some length, 64 characters long......."};
+        const char *cases[] = {
+            BENCH_TOKEN,
+            "an unknown token of some length, 64 characters long......."};
         for (int v = 0; v < 2; v++) {
             auth_who who;
             char why[200];
@@ -69,8 +73,8 @@ int main(int argc, char **argv)
             atp_err want = v == 0 ? ATP_OK : ATP_E_UNAUTHENTICATED;
             int64_t t0 = clock_mono_ns();
             for (uint64_t i = 0; i < n; i++)
-                if (auth_check(t, cases[v], len, CONFIG_SCOPE_READ, 0, &who, why,
-                               sizeof why) != want) {
+                if (auth_check(t, cases[v], len, CONFIG_SCOPE_READ, 0, &who,
+                               why, sizeof why) != want) {
                     fprintf(stderr, "bench_auth: unexpected answer\n");
                     return 1;
                 }

@@ -34,8 +34,9 @@ atp_err auth_alloc(const config_auth *a, auth **out)
     if (t == NULL)
         return ATP_E_NOMEM;
     t->cfg = a;
-    if (a->n_tokens > 0 && ((t->tat = calloc(a->n_tokens, sizeof *t->tat)) == NULL ||
-                            (t->seen = calloc(a->n_tokens, sizeof *t->seen)) == NULL)) {
+    if (a->n_tokens > 0 &&
+        ((t->tat = calloc(a->n_tokens, sizeof *t->tat)) == NULL ||
+         (t->seen = calloc(a->n_tokens, sizeof *t->seen)) == NULL)) {
         auth_free(t);
         return ATP_E_NOMEM;
     }
@@ -87,7 +88,8 @@ static const struct {
 unsigned auth_op_scope(const char *op, size_t op_len)
 {
     for (size_t i = 0; i < sizeof auth_ops / sizeof auth_ops[0]; i++)
-        if (strlen(auth_ops[i].op) == op_len && memcmp(auth_ops[i].op, op, op_len) == 0)
+        if (strlen(auth_ops[i].op) == op_len &&
+            memcmp(auth_ops[i].op, op, op_len) == 0)
             return auth_ops[i].scope;
     return CONFIG_SCOPE_ADMIN;
 }
@@ -110,7 +112,8 @@ const char *auth_scope_name(unsigned scope)
  * Every entry is hashed with its salt and compared, whatever matched
  * before: the time depends on the number of entries and the token's
  * length only. */
-static long auth_find_salted(const config_auth *a, const char *token, size_t len)
+static long auth_find_salted(const config_auth *a, const char *token,
+                             size_t len)
 {
     long found = -1;
     for (size_t i = 0; i < a->n_tokens; i++) {
@@ -145,10 +148,9 @@ static long auth_find(auth *t, const char *token, size_t len)
         return found;
     found = auth_find_salted(t->cfg, token, len);
     int empty = 0;
-    if (found >= 0 &&
-        atomic_compare_exchange_strong_explicit(&t->seen[found].state, &empty, 1,
-                                                memory_order_relaxed,
-                                                memory_order_relaxed)) {
+    if (found >= 0 && atomic_compare_exchange_strong_explicit(
+                          &t->seen[found].state, &empty, 1,
+                          memory_order_relaxed, memory_order_relaxed)) {
         memcpy(t->seen[found].h, h, sizeof h);
         atomic_store_explicit(&t->seen[found].state, 2, memory_order_release);
     }
@@ -185,9 +187,10 @@ atp_err auth_check(auth *t, const char *token, size_t len, unsigned scope,
         return ATP_OK;
     const config_auth *a = t->cfg;
     if (token == NULL || len == 0) {
-        snprintf(why, why_len, "a token is required (docs/SECURITY.md): "
-                               "'token' in the request, or HTTP's "
-                               "Authorization: Bearer");
+        snprintf(why, why_len,
+                 "a token is required (docs/SECURITY.md): "
+                 "'token' in the request, or HTTP's "
+                 "Authorization: Bearer");
         return ATP_E_UNAUTHENTICATED;
     }
     long i = len <= AUTH_TOKEN_MAX ? auth_find(t, token, len) : -1;
@@ -202,8 +205,9 @@ atp_err auth_check(auth *t, const char *token, size_t len, unsigned scope,
         return ATP_E_FORBIDDEN;
     }
     if (!auth_rate_take(t, (size_t)i, now_ns)) {
-        snprintf(why, why_len, "token '%s' is over auth.limits.requests_per_second "
-                               "(%u): nothing was done; retry later",
+        snprintf(why, why_len,
+                 "token '%s' is over auth.limits.requests_per_second "
+                 "(%u): nothing was done; retry later",
                  e->name, a->requests_per_second);
         return ATP_E_QUOTA;
     }
@@ -222,7 +226,8 @@ bool auth_token_entry(const char *token, size_t len, const char *name,
 {
     /* Names are written double-quoted: any id but one with a quote or a
      * backslash (which would need escapes) reads back as it is. */
-    if (strpbrk(name, "\"\\") != NULL || (client != NULL && strpbrk(client, "\"\\") != NULL))
+    if (strpbrk(name, "\"\\") != NULL ||
+        (client != NULL && strpbrk(client, "\"\\") != NULL))
         return false;
     uint8_t salt[16], h[CRYPTO_SHA256_LEN];
     char salt_hex[2 * sizeof salt + 1], h_hex[2 * CRYPTO_SHA256_LEN + 1];
@@ -239,9 +244,10 @@ bool auth_token_entry(const char *token, size_t len, const char *name,
     char cl[200] = "";
     if (client != NULL)
         snprintf(cl, sizeof cl, "      client: \"%s\"\n", client);
-    int n = snprintf(out, out_len,
-                     "    - name: \"%s\"\n%s      scopes: [%s]\n      salt: %s\n"
-                     "      sha256: %s\n",
-                     name, cl, sc, salt_hex, h_hex);
+    int n =
+        snprintf(out, out_len,
+                 "    - name: \"%s\"\n%s      scopes: [%s]\n      salt: %s\n"
+                 "      sha256: %s\n",
+                 name, cl, sc, salt_hex, h_hex);
     return n > 0 && (size_t)n < out_len;
 }

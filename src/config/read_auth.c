@@ -25,8 +25,9 @@ static const char *const config_token_keys[] = {"name", "client", "scopes",
                                                 "salt", "sha256"};
 enum { TOK_NAME, TOK_CLIENT, TOK_SCOPES, TOK_SALT, TOK_SHA256, TOK_N };
 
-static const char *const config_limit_keys[] = {
-    "max_open_reservations", "requests_per_second", "http_connections_per_peer"};
+static const char *const config_limit_keys[] = {"max_open_reservations",
+                                                "requests_per_second",
+                                                "http_connections_per_peer"};
 enum { LIM_OPEN, LIM_RATE, LIM_CONNS, LIM_N };
 
 static const char *const config_scope_names[] = {"read", "reserve", "admin",
@@ -48,7 +49,8 @@ static unsigned config_token_scopes(config__walk *w, const yaml_node_t *node,
     for (size_t i = 0; i < n; i++) {
         int k;
         if (config__get_choice(w, config__seq_item(w, node, i), what,
-                               "read, reserve or admin", config_scope_names, &k))
+                               "read, reserve or admin", config_scope_names,
+                               &k))
             bits |= 1u << k;
     }
     return bits;
@@ -95,7 +97,8 @@ static void config_parse_token(config__walk *w, const yaml_node_t *item,
         config__error(b, config__mark_of(item), "%s: missing key 'name'", name);
         return;
     }
-    char *id = config__get_id(w, v[TOK_NAME], "auth.tokens: name", ATP_ID_MAX_LEN);
+    char *id =
+        config__get_id(w, v[TOK_NAME], "auth.tokens: name", ATP_ID_MAX_LEN);
     if (id == NULL)
         return;
     config_token *t = &b->c.auth.tokens[b->c.auth.n_tokens];
@@ -146,7 +149,8 @@ static void config_parse_tokens(config__walk *w, const yaml_node_t *seq)
     /* A name is how an operator retires one token of several: unique. */
     for (size_t i = 1; i < b->c.auth.n_tokens; i++)
         for (size_t j = 0; j < i; j++)
-            if (strcmp(b->c.auth.tokens[i].name, b->c.auth.tokens[j].name) == 0) {
+            if (strcmp(b->c.auth.tokens[i].name, b->c.auth.tokens[j].name) ==
+                0) {
                 char at[48];
                 config__error(b, marks[i],
                               "auth.tokens: duplicate name '%s' (first at %s)",
@@ -160,7 +164,8 @@ static void config_parse_tokens(config__walk *w, const yaml_node_t *seq)
 static void config_parse_limits(config__walk *w, const yaml_node_t *node)
 {
     yaml_node_t *v[LIM_N];
-    if (!config__map_fields(w, node, "auth.limits", config_limit_keys, LIM_N, v))
+    if (!config__map_fields(w, node, "auth.limits", config_limit_keys, LIM_N,
+                            v))
         return;
     config_auth *a = &w->b->c.auth;
     uint32_t *out[LIM_N] = {&a->max_open_reservations, &a->requests_per_second,
@@ -209,7 +214,8 @@ bool config_url_is_local(const char *url)
     const char *h = p + 3, *end;
     if (*h == '[') {
         end = strchr(h, ']');
-        return end != NULL && (size_t)(end - h - 1) == 3 && memcmp(h + 1, "::1", 3) == 0;
+        return end != NULL && (size_t)(end - h - 1) == 3 &&
+               memcmp(h + 1, "::1", 3) == 0;
     }
     end = strrchr(h, ':');
     size_t n = end != NULL ? (size_t)(end - h) : strlen(h);
@@ -223,8 +229,8 @@ bool config_url_is_local(const char *url)
         return false;
     memcpy(buf, h, n);
     buf[n] = '\0';
-    return sscanf(buf, "%u.%u.%u.%u%c", &a, &bb, &c, &d, &tail) == 4 && a == 127 &&
-           bb < 256 && c < 256 && d < 256;
+    return sscanf(buf, "%u.%u.%u.%u%c", &a, &bb, &c, &d, &tail) == 4 &&
+           a == 127 && bb < 256 && c < 256 && d < 256;
 }
 
 /* The client-facing listeners: the sources' endpoints (ingest, control)
@@ -240,12 +246,13 @@ static void config_client_listeners(const config_service *s,
 }
 
 #define CONFIG_INSECURE_FMT                                                    \
-    "%s: %s is not a loopback address and auth has no tokens: anyone who "   \
-    "reaches it could read, reserve and release; configure auth.tokens "     \
-    "(docs/SECURITY.md), listen on 127.0.0.1, or set auth.allow_insecure: "  \
+    "%s: %s is not a loopback address and auth has no tokens: anyone who "     \
+    "reaches it could read, reserve and release; configure auth.tokens "       \
+    "(docs/SECURITY.md), listen on 127.0.0.1, or set auth.allow_insecure: "    \
     "true"
 
-bool config_insecure_listener(const config *c, bool any, char *why, size_t why_len)
+bool config_insecure_listener(const config *c, bool any, char *why,
+                              size_t why_len)
 {
     const char *keys[CONFIG_CLIENT_LISTENERS], *urls[CONFIG_CLIENT_LISTENERS];
     if (c->auth.n_tokens > 0 || (c->auth.allow_insecure && !any))
@@ -254,7 +261,8 @@ bool config_insecure_listener(const config *c, bool any, char *why, size_t why_l
     for (size_t i = 0; i < CONFIG_CLIENT_LISTENERS; i++)
         if (urls[i] != NULL && !config_url_is_local(urls[i])) {
             if (c->auth.allow_insecure)
-                snprintf(why, why_len, "%s: %s is not a loopback address and "
+                snprintf(why, why_len,
+                         "%s: %s is not a loopback address and "
                          "auth has no tokens (auth.allow_insecure: true): "
                          "anyone who reaches it can read, reserve and release",
                          keys[i], urls[i]);

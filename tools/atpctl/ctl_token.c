@@ -57,13 +57,16 @@ int ctl_token_run(const char *verb, const char *token, const char *name,
 {
     bool fresh = strcmp(verb, "new") == 0;
     if (!fresh && strcmp(verb, "hash") != 0) {
-        fprintf(stderr, "atpctl: token: expected 'new' or 'hash', got '%s'\n", verb);
+        fprintf(stderr, "atpctl: token: expected 'new' or 'hash', got '%s'\n",
+                verb);
         return 2;
     }
     unsigned bits = scopes != NULL ? ctl_token_scopes(scopes) : 0;
     if (name == NULL || bits == 0) {
-        fprintf(stderr, "atpctl: token %s needs --name NAME and --scopes "
-                        "read,reserve,admin (one or more)\n", verb);
+        fprintf(stderr,
+                "atpctl: token %s needs --name NAME and --scopes "
+                "read,reserve,admin (one or more)\n",
+                verb);
         return 2;
     }
     char line[AUTH_TOKEN_MAX + 2];
@@ -86,20 +89,24 @@ int ctl_token_run(const char *verb, const char *token, const char *name,
     }
     size_t len = strlen(token);
     if (len == 0 || len > AUTH_TOKEN_MAX) {
-        fprintf(stderr, "atpctl: token: a token is 1..%d bytes\n", AUTH_TOKEN_MAX);
+        fprintf(stderr, "atpctl: token: a token is 1..%d bytes\n",
+                AUTH_TOKEN_MAX);
         return 2;
     }
     char entry[1024];
-    if (!auth_token_entry(token, len, name, client, bits, entry, sizeof entry)) {
-        fprintf(stderr, "atpctl: token: cannot write the entry (a name or client "
-                        "with a quote or backslash, one over 128 bytes, or no "
-                        "random bytes from the kernel)\n");
+    if (!auth_token_entry(token, len, name, client, bits, entry,
+                          sizeof entry)) {
+        fprintf(stderr,
+                "atpctl: token: cannot write the entry (a name or client "
+                "with a quote or backslash, one over 128 bytes, or no "
+                "random bytes from the kernel)\n");
         return 2;
     }
     if (!ctl_token_check(entry))
         return 2;
     if (fresh)
-        fprintf(out, "# token (give it to the client; shown only now): %s\n", token);
+        fprintf(out, "# token (give it to the client; shown only now): %s\n",
+                token);
     fputs(entry, out);
     return 0;
 }

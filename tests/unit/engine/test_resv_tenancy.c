@@ -31,12 +31,12 @@
 #include "engine/engine.h"
 #include "engine_test.h"
 
-static const char tenancy_yaml[] =
-    "regions: [{id: east}]\n"
-    "locations: [{id: dc-1, region: east}]\n"
-    "channels: [web]\n";
+static const char tenancy_yaml[] = "regions: [{id: east}]\n"
+                                   "locations: [{id: dc-1, region: east}]\n"
+                                   "channels: [web]\n";
 
-/* ---- a store that keeps the last record of each id ------------------------ */
+/* ---- a store that keeps the last record of each id ------------------------
+ */
 
 #define MAX_RECS 16
 static struct {
@@ -56,10 +56,12 @@ static atp_err store_write(void *ctx, const engine_record_op *ops, size_t n,
         if (ops[i].db != ENGINE_DB_RESERVATIONS || ops[i].val == NULL)
             continue;
         int k = 0;
-        while (k < store.n && !(strlen(store.key[k]) == ops[i].key_len &&
-                                memcmp(store.key[k], ops[i].key, ops[i].key_len) == 0))
+        while (k < store.n &&
+               !(strlen(store.key[k]) == ops[i].key_len &&
+                 memcmp(store.key[k], ops[i].key, ops[i].key_len) == 0))
             k++;
-        assert_true(k < MAX_RECS && ops[i].key_len < 32 && ops[i].val_len <= 1024);
+        assert_true(k < MAX_RECS && ops[i].key_len < 32 &&
+                    ops[i].val_len <= 1024);
         memcpy(store.key[k], ops[i].key, ops[i].key_len);
         store.key[k][ops[i].key_len] = '\0';
         memcpy(store.val[k], ops[i].val, ops[i].val_len);
@@ -97,17 +99,21 @@ static void answer_cb(void *arg, const engine_resv_result *res)
     atomic_store(&a->done, true);
 }
 
-static answer run(engine *e, engine_resv_op op, const char *id, const char *client, int64_t qty)
+static answer run(engine *e, engine_resv_op op, const char *id,
+                  const char *client, int64_t qty)
 {
     answer a = {0};
     engine_resv_line line = {.sku = "A", .sku_len = 1, .region = 0, .qty = qty};
-    engine_resv_req req = {.op = op, .id = id, .id_len = (uint32_t)strlen(id),
+    engine_resv_req req = {.op = op,
+                           .id = id,
+                           .id_len = (uint32_t)strlen(id),
                            .lines = op == ENGINE_RESV_RESERVE ? &line : NULL,
                            .n_lines = op == ENGINE_RESV_RESERVE ? 1 : 0,
                            .ttl_ms = op == ENGINE_RESV_EXTEND ? 600000 : 0,
                            .client = client,
                            .client_len = client ? (uint32_t)strlen(client) : 0,
-                           .done = answer_cb, .arg = &a};
+                           .done = answer_cb,
+                           .arg = &a};
     assert_int_equal(engine_resv_submit(e, &req), ATP_OK);
     for (int i = 0; i < 10000 && !atomic_load(&a.done); i++) {
         struct timespec ts = {0, 1000000};
@@ -127,8 +133,12 @@ static engine *engine_with_stock(config *cfg, bool load_stored)
                                           store.val[k], store.val_len[k]),
                          ATP_OK);
     assert_int_equal(engine_start(e), ATP_OK);
-    static engine_event ev = {.kind = ATP_EV_SET, .bucket = ATP_BUCKET_ON_HAND,
-                              .location = 0, .sku_len = 1, .sku = "A", .value = 100};
+    static engine_event ev = {.kind = ATP_EV_SET,
+                              .bucket = ATP_BUCKET_ON_HAND,
+                              .location = 0,
+                              .sku_len = 1,
+                              .sku = "A",
+                              .value = 100};
     static engine_batch b = {.events = &ev, .n = 1, .release = test_release};
     assert_int_equal(engine_submit(e, &b), ATP_OK);
     assert_int_equal(engine_sync(e), ATP_OK);
@@ -139,13 +149,15 @@ static engine *engine_with_stock(config *cfg, bool load_stored)
 static void check_isolation(engine *e)
 {
     static const engine_resv_op ops[] = {ENGINE_RESV_GET, ENGINE_RESV_COMMIT,
-                                         ENGINE_RESV_RELEASE, ENGINE_RESV_EXTEND};
+                                         ENGINE_RESV_RELEASE,
+                                         ENGINE_RESV_EXTEND};
     for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++) {
         assert_int_equal(run(e, ops[i], "r-a", "b", 0).err, ATP_E_NOT_FOUND);
         assert_int_equal(run(e, ops[i], "r-0", "a", 0).err, ATP_E_NOT_FOUND);
     }
     /* Same content, another client: never the original answer. */
-    assert_int_equal(run(e, ENGINE_RESV_RESERVE, "r-a", "b", 2).err, ATP_E_CONFLICT);
+    assert_int_equal(run(e, ENGINE_RESV_RESERVE, "r-a", "b", 2).err,
+                     ATP_E_CONFLICT);
     answer own = run(e, ENGINE_RESV_RESERVE, "r-a", "a", 2);
     assert_int_equal(own.err, ATP_OK);
     assert_true(own.granted && own.replayed);
@@ -177,13 +189,15 @@ static void test_tenancy(void **state)
     codec_arena *arena = codec_arena_alloc();
     const codec_val *v;
     int k = store_find("r-a");
-    assert_int_equal(codec_decode(arena, store.val[k], store.val_len[k], &v), ATP_OK);
+    assert_int_equal(codec_decode(arena, store.val[k], store.val_len[k], &v),
+                     ATP_OK);
     assert_int_equal(codec_val_len(v), 12);
     codec_str client;
     assert_true(codec_val_str(codec_val_at(v, 11), &client));
     assert_true(client.len == 1 && client.ptr[0] == 'a');
     k = store_find("r-0");
-    assert_int_equal(codec_decode(arena, store.val[k], store.val_len[k], &v), ATP_OK);
+    assert_int_equal(codec_decode(arena, store.val[k], store.val_len[k], &v),
+                     ATP_OK);
     assert_int_equal(codec_val_len(v), 11);
     codec_arena_free(arena);
 
@@ -218,11 +232,14 @@ static void test_bad_client_field(void **state)
     buf[store.val_len[k]] = 0x05;
     engine_persist persist = {.write = store_write};
     assert_int_equal(engine_alloc(&cfg, &persist, &e), ATP_OK);
-    assert_int_not_equal(engine_resv_load(e, "r-0", 3, buf, store.val_len[k] + 1), ATP_OK);
+    assert_int_not_equal(
+        engine_resv_load(e, "r-0", 3, buf, store.val_len[k] + 1), ATP_OK);
     buf[store.val_len[k]] = 0xa0; /* "": not an id either */
-    assert_int_not_equal(engine_resv_load(e, "r-0", 3, buf, store.val_len[k] + 1), ATP_OK);
+    assert_int_not_equal(
+        engine_resv_load(e, "r-0", 3, buf, store.val_len[k] + 1), ATP_OK);
     buf[store.val_len[k]] = 0xa1, buf[store.val_len[k] + 1] = 'z';
-    assert_int_equal(engine_resv_load(e, "r-0", 3, buf, store.val_len[k] + 2), ATP_OK);
+    assert_int_equal(engine_resv_load(e, "r-0", 3, buf, store.val_len[k] + 2),
+                     ATP_OK);
     engine_free(e);
     config_fini(&cfg);
 }
@@ -236,15 +253,19 @@ static void test_open_limit(void **state)
     (void)state;
     config cfg;
     char yaml[512];
-    snprintf(yaml, sizeof yaml, "%sauth: {allow_insecure: false, limits: "
-                                "{max_open_reservations: 2}}\n", tenancy_yaml);
+    snprintf(yaml, sizeof yaml,
+             "%sauth: {allow_insecure: false, limits: "
+             "{max_open_reservations: 2}}\n",
+             tenancy_yaml);
     test_load(&cfg, yaml);
     store.n = 0;
     engine *e = engine_with_stock(&cfg, false);
     assert_true(run(e, ENGINE_RESV_RESERVE, "a1", "a", 1).granted);
     assert_true(run(e, ENGINE_RESV_RESERVE, "a2", "a", 1).granted);
-    assert_int_equal(run(e, ENGINE_RESV_RESERVE, "a3", "a", 1).err, ATP_E_QUOTA);
-    assert_int_equal(run(e, ENGINE_RESV_GET, "a3", "a", 0).err, ATP_E_NOT_FOUND);
+    assert_int_equal(run(e, ENGINE_RESV_RESERVE, "a3", "a", 1).err,
+                     ATP_E_QUOTA);
+    assert_int_equal(run(e, ENGINE_RESV_GET, "a3", "a", 0).err,
+                     ATP_E_NOT_FOUND);
     answer again = run(e, ENGINE_RESV_RESERVE, "a1", "a", 1);
     assert_true(again.err == ATP_OK && again.replayed);
     assert_true(run(e, ENGINE_RESV_RESERVE, "b1", "b", 1).granted);
@@ -253,15 +274,18 @@ static void test_open_limit(void **state)
     assert_true(run(e, ENGINE_RESV_RESERVE, "n3", NULL, 1).granted);
     /* Committed still counts; released does not. */
     assert_int_equal(run(e, ENGINE_RESV_COMMIT, "a1", "a", 0).err, ATP_OK);
-    assert_int_equal(run(e, ENGINE_RESV_RESERVE, "a3", "a", 1).err, ATP_E_QUOTA);
+    assert_int_equal(run(e, ENGINE_RESV_RESERVE, "a3", "a", 1).err,
+                     ATP_E_QUOTA);
     assert_int_equal(run(e, ENGINE_RESV_RELEASE, "a2", "a", 0).err, ATP_OK);
     assert_true(run(e, ENGINE_RESV_RESERVE, "a3", "a", 1).granted);
-    assert_int_equal(run(e, ENGINE_RESV_RESERVE, "a4", "a", 1).err, ATP_E_QUOTA);
+    assert_int_equal(run(e, ENGINE_RESV_RESERVE, "a4", "a", 1).err,
+                     ATP_E_QUOTA);
     engine_stop(e);
     engine_free(e);
     /* The count is rebuilt from the stored records at start. */
     e = engine_with_stock(&cfg, true);
-    assert_int_equal(run(e, ENGINE_RESV_RESERVE, "a4", "a", 1).err, ATP_E_QUOTA);
+    assert_int_equal(run(e, ENGINE_RESV_RESERVE, "a4", "a", 1).err,
+                     ATP_E_QUOTA);
     assert_true(run(e, ENGINE_RESV_RESERVE, "b2", "b", 1).granted);
     engine_stop(e);
     engine_free(e);
