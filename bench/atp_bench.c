@@ -73,6 +73,10 @@ static void bench_usage(FILE *f)
         "one)\n"
         "  --endpoint URL        use a running atpd instead (needs --config "
         "for feeds)\n"
+        "  --token T             atpd's client token (default: $ATP_TOKEN), "
+        "sent with\n"
+        "                        every request: measures the cost of "
+        "checking it\n"
         "  --ingest-endpoint URL its source-feed endpoint (default: from "
         "--config)\n"
         "  --echo PATH           atp-bench-echo (default: next to atp-bench)\n"
@@ -243,6 +247,7 @@ static int bench_parse_args(int argc, char **argv, bench_args *a)
         .restart_positions = 0,
         .seed = 42,
         .timeout_ms = 10000,
+        .token = client_token_env(), /* --token overrides it */
         .mix_commit = 60,
         .mix_release = 30,
     };
@@ -294,6 +299,8 @@ static int bench_parse_args(int argc, char **argv, bench_args *a)
             a->scenario = v;
         else if (strcmp(opt, "--endpoint") == 0)
             a->endpoint = v;
+        else if (strcmp(opt, "--token") == 0)
+            a->token = v;
         else if (strcmp(opt, "--ingest-endpoint") == 0)
             a->ingest_endpoint = v;
         else if (strcmp(opt, "--atpd") == 0)
@@ -718,7 +725,7 @@ int bench_start_atpd(bench_app *app, const char *data_dir, const char *log_name,
         *ready_ms = (double)(t_ready - app->atpd.started_ns) / 1e6;
     client_close(app->ctl);
     app->ctl = NULL;
-    client_opts co = {.url = app->query_url, .timeout_ms = 10000};
+    client_opts co = {.url = app->query_url, .timeout_ms = 10000, .token = app->a.token};
     char err[256];
     if (client_open(&co, &app->ctl, err, sizeof err) != ATP_OK) {
         fprintf(stderr, "atp-bench: %s\n", err);
@@ -1199,6 +1206,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "atp-bench: out of memory\n");
         return 1;
     }
+    app->work.token = app->a.token;
     free(regions);
     snprintf(app->work.resv_prefix, sizeof app->work.resv_prefix,
              "bench-%lx-%d-", (unsigned long)now, (int)getpid());
@@ -1255,7 +1263,7 @@ int main(int argc, char **argv)
         snprintf(app->ingest_url, sizeof app->ingest_url, "%s",
                  app->a.ingest_endpoint ? app->a.ingest_endpoint
                                         : app->cfg.service.ingest_listen);
-        client_opts co = {.url = app->query_url, .timeout_ms = 10000};
+        client_opts co = {.url = app->query_url, .timeout_ms = 10000, .token = app->a.token};
         char err[256];
         bench_atpd_status st;
         if (client_open(&co, &app->ctl, err, sizeof err) != ATP_OK) {

@@ -28,6 +28,7 @@
 typedef struct bench_args {
     const char *scenario;
     const char *endpoint, *ingest_endpoint;
+    const char *token; /* --token: atpd's client token (docs/SECURITY.md) */
     const char *atpd, *config, *echo, *redis_server, *bench_engine;
     bool no_echo, no_redis;
     /* --http: atpd over HTTP and the HTTP floor too; --no-nng: not atpd

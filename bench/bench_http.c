@@ -564,11 +564,19 @@ static CURL *http_easy(long timeout_ms)
  * slot's own size_hdr, rewritten per request (libcurl reads the list when
  * it sends; bench_http_be_close detaches it before freeing). NULL: out of
  * memory. */
-static struct curl_slist *http_headers(http_slot *s, bool floor)
+static struct curl_slist *http_headers(http_slot *s, bool floor, const char *token)
 {
     struct curl_slist *h =
         curl_slist_append(NULL, "Content-Type: application/json");
     struct curl_slist *t = h ? curl_slist_append(h, "Expect:") : NULL;
+    if (t != NULL && token != NULL && !floor) {
+        size_t n = strlen(token) + 32;
+        char *auth = malloc(n);
+        if (auth != NULL)
+            snprintf(auth, n, "Authorization: Bearer %s", token);
+        t = auth != NULL ? curl_slist_append(h, auth) : NULL;
+        free(auth);
+    }
     struct curl_slist *x =
         t && floor ? curl_slist_append(NULL, "X-Reply-Size: 0") : NULL;
     if (t == NULL || (floor && x == NULL)) {
@@ -633,7 +641,7 @@ atp_err bench_http_be_open(const char *base_url, unsigned n_slots, bool floor,
         s->easy = http_easy(b->timeout_ms);
         hb_put(&s->url, base_url, bl);
         s->path_at = bl;
-        s->hdrs = http_headers(s, floor);
+        s->hdrs = http_headers(s, floor, work->token);
         if (s->easy == NULL || s->hdrs == NULL || s->url.failed)
             goto nomem;
         curl_easy_setopt(s->easy, CURLOPT_HTTPHEADER, s->hdrs);

@@ -362,8 +362,10 @@ bool bench_probe_ready(const char *url, int64_t deadline_ns,
     if (w == NULL || a == NULL ||
         nng_dial(s, url, NULL, NNG_FLAG_NONBLOCK) != 0)
         goto out;
+    /* `ready`: what status says about readiness, and open to a client
+     * without a token when atpd has auth.tokens (docs/SECURITY.md). */
     codec_w_map(w, 1);
-    codec_w_kv_cstr(w, "op", "status");
+    codec_w_kv_cstr(w, "op", "ready");
     size_t len;
     const void *req = codec_writer_data(w, &len);
     while (clock_mono_ns() < deadline_ns) {

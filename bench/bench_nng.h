@@ -44,7 +44,7 @@ atp_err bench_pub_open(const char *url, bench_pub **out, char *err,
 atp_err bench_pub_send(bench_pub *p, const codec_src_msg *m, size_t *bytes);
 void bench_pub_close(bench_pub *p);
 
-/* bench_probe_ready asks url for `status` over and over (short timeouts,
+/* bench_probe_ready asks url for `ready` over and over (short timeouts,
  * fast reconnects) until it answers ok with ready true, or until
  * deadline_ns (monotonic). Returns true and *t_ready_ns (monotonic) when
  * ready. */

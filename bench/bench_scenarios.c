@@ -1107,6 +1107,7 @@ static int sc_restart(bench_app *app)
     if (!bench_work_init(&w, "R-", n_skus ? n_skus : 1, regions,
                          app->work.n_regions, app->work.channel))
         return -1;
+    w.token = app->work.token;
     snprintf(w.resv_prefix, sizeof w.resv_prefix, "%s", app->work.resv_prefix);
     bench_feed_result fr;
     int rc =
@@ -1242,6 +1243,7 @@ static int sc_memory(bench_app *app)
     if (!bench_work_init(&w, "M-", n_skus, regions, app->work.n_regions,
                          app->work.channel))
         return -1;
+    w.token = app->work.token;
     bench_feed_result fr;
     int64_t t0 = clock_mono_ns();
     /* A small flow-control window: what atpd keeps for good, not the

@@ -151,6 +151,15 @@ static void bench_w_lines(const bench_work *w, const bench_req *r,
     }
 }
 
+/* bench_w_map opens a request map of n entries, with the token first when
+ * the workload has one. */
+static void bench_w_map(const bench_work *w, codec_writer *cw, uint32_t n)
+{
+    codec_w_map(cw, n + (w->token != NULL));
+    if (w->token != NULL)
+        codec_w_kv_cstr(cw, "token", w->token);
+}
+
 void bench_encode_atpd(const bench_work *w, const bench_req *r,
                        codec_writer *cw)
 {
@@ -158,7 +167,7 @@ void bench_encode_atpd(const bench_work *w, const bench_req *r,
     switch (r->op) {
     case BENCH_OP_ATP: {
         const bench_line *l = &r->lines[0];
-        codec_w_map(cw, 4);
+        bench_w_map(w, cw, 4);
         codec_w_kv_cstr(cw, "op", "atp");
         codec_w_kv_cstr(cw, "sku", w->skus[l->sku]);
         codec_w_kv_cstr(cw, "region", w->regions[l->region]);
@@ -166,7 +175,7 @@ void bench_encode_atpd(const bench_work *w, const bench_req *r,
         break;
     }
     case BENCH_OP_CART:
-        codec_w_map(cw, 3);
+        bench_w_map(w, cw, 3);
         codec_w_kv_cstr(cw, "op", "cart");
         codec_w_kv_cstr(cw, "channel", w->channel);
         codec_w_cstr(cw, "lines");
@@ -174,7 +183,7 @@ void bench_encode_atpd(const bench_work *w, const bench_req *r,
         break;
     case BENCH_OP_RESERVE:
         bench_resv_id(w, r->resv, id, sizeof id);
-        codec_w_map(cw, r->ttl_ms > 0 ? 5 : 4);
+        bench_w_map(w, cw, r->ttl_ms > 0 ? 5 : 4);
         codec_w_kv_cstr(cw, "op", "reserve");
         codec_w_kv_cstr(cw, "id", id);
         codec_w_kv_cstr(cw, "channel", w->channel);
@@ -185,13 +194,13 @@ void bench_encode_atpd(const bench_work *w, const bench_req *r,
         break;
     case BENCH_OP_COMMIT:
         bench_resv_id(w, r->resv, id, sizeof id);
-        codec_w_map(cw, 2);
+        bench_w_map(w, cw, 2);
         codec_w_kv_cstr(cw, "op", "commit");
         codec_w_kv_cstr(cw, "id", id);
         break;
     case BENCH_OP_RELEASE:
         bench_resv_id(w, r->resv, id, sizeof id);
-        codec_w_map(cw, r->release_lines ? 3 : 2);
+        bench_w_map(w, cw, r->release_lines ? 3 : 2);
         codec_w_kv_cstr(cw, "op", "release");
         codec_w_kv_cstr(cw, "id", id);
         if (r->release_lines) {

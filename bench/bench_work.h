@@ -80,6 +80,10 @@ typedef struct bench_work {
     uint32_t n_regions;
     char *channel;        /* channel of every request */
     char resv_prefix[48]; /* reservation ids: <prefix><resv> */
+    /* atpd's client token (--token, $ATP_TOKEN; docs/SECURITY.md), NULL:
+     * none. Borrowed. Every atpd request carries it: the map's "token"
+     * (first) over nng, Authorization: Bearer over HTTP. */
+    const char *token;
     int64_t committed_ttl_ms;
 } bench_work;
 

@@ -752,6 +752,17 @@ int main(int argc, char **argv)
         .log_apply_delay_ms = cfg.reservations.log_apply_delay_ms,
     };
     atpd_log_start(&args, &cfg);
+    char insecure[512];
+    if (config_insecure_listener(&cfg, false, insecure, sizeof insecure)) {
+        /* After the command-line overrides, before any socket is bound. */
+        log_error("atpd", "start-up refused: %s", insecure);
+        goto out;
+    }
+    if (config_insecure_listener(&cfg, true, insecure, sizeof insecure))
+        log_warn("atpd", "%s", insecure);
+    else if (cfg.auth.n_tokens > 0)
+        log_info("atpd", "auth: %zu client tokens; every request needs one "
+                 "(docs/SECURITY.md)", cfg.auth.n_tokens);
     if (atpd_check_listen(&cfg) != 0)
         goto out;
     if ((err = store_open(cfg.service.data_dir, &sopt, &st)) != ATP_OK) {

@@ -12,6 +12,10 @@ binding is required. Each class is one connection:
     Feed("tcp://127.0.0.1:7452", region="us-east")
                                       the change feed (SUB <- PUB)
 
+When atpd has `auth.tokens` (docs/SECURITY.md), give the client's token:
+Client(url, token="...") puts it into every request map; the command takes
+it from ATP_TOKEN, as atpctl does. The change feed (Feed) carries none.
+
 As a command (against `make run`; ATPD_ENDPOINT and ATPD_FEED name other
 URLs, as for atpctl):
 
@@ -86,11 +90,14 @@ class Client(_SP):
     """Queries and reservations. Every method returns the reply map or raises
     AtpError; a refused reserve is an answer ("granted": false), not an error."""
 
-    def __init__(self, url="tcp://127.0.0.1:7450", timeout_s=5.0):
+    def __init__(self, url="tcp://127.0.0.1:7450", timeout_s=5.0, token=None):
         super().__init__(url, SP_REQ, SP_REP, timeout_s)
         self.next_id = int(time.time()) & 0x7FFFFFFF
+        self.token = token  # sent as the map's "token" (docs/PROTOCOL.md)
 
     def request(self, body):
+        if self.token is not None:
+            body = dict(body, token=self.token)
         # REQ puts a 32-bit request id with the high bit set before the body;
         # REP echoes it. A reply with another id belongs to an older request.
         self.next_id = (self.next_id + 1) & 0x7FFFFFFF
@@ -212,7 +219,8 @@ def main(argv):
     if len(argv) < 2:
         print(__doc__.split("\n\n")[2])
         return 2
-    c = Client(os.environ.get("ATPD_ENDPOINT") or "tcp://127.0.0.1:7450")
+    c = Client(os.environ.get("ATPD_ENDPOINT") or "tcp://127.0.0.1:7450",
+               token=os.environ.get("ATP_TOKEN") or None)
     cmd, args = argv[1], argv[2:]
     try:
         if cmd == "atp":

@@ -41,7 +41,11 @@
     X(BAD_TTL, 26, "bad_ttl", "TTL out of the configured range")                \
     X(BAD_ID, 27, "bad_id", "id must be 1..128 bytes of printable UTF-8")     \
     X(NOT_READY, 28, "not_ready",                                               \
-      "starting up: state not restored yet, retry later")
+      "starting up: state not restored yet, retry later")                       \
+    X(UNAUTHENTICATED, 29, "unauthenticated",                                   \
+      "missing or unknown token")                                               \
+    X(FORBIDDEN, 30, "forbidden", "the token's scopes do not allow this")       \
+    X(QUOTA, 31, "quota", "this client's limit is reached, retry later")
 
 typedef enum atp_err {
 #define ATP_ERR_ENUM_(name, code, wire, msg) ATP_E_##name = code,

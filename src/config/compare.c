@@ -283,6 +283,27 @@ static bool config_sources_differ(const config *a, const config *b, char *buf,
     return any;
 }
 
+/* config_auth_differs: the auth section is read once at start (the
+ * request module keeps the tokens it was started with). */
+static bool config_auth_differs(const config_auth *a, const config_auth *b)
+{
+    if (a->n_tokens != b->n_tokens || a->allow_insecure != b->allow_insecure ||
+        a->max_open_reservations != b->max_open_reservations ||
+        a->requests_per_second != b->requests_per_second ||
+        a->http_connections_per_peer != b->http_connections_per_peer)
+        return true;
+    for (size_t i = 0; i < a->n_tokens; i++) {
+        const config_token *x = &a->tokens[i], *y = &b->tokens[i];
+        if (!config_str_eq(x->name, y->name) ||
+            !config_str_eq(x->client, y->client) || x->scopes != y->scopes ||
+            x->salt_len != y->salt_len ||
+            memcmp(x->salt, y->salt, x->salt_len) != 0 ||
+            memcmp(x->sha256, y->sha256, sizeof x->sha256) != 0)
+            return true;
+    }
+    return false;
+}
+
 size_t config_compare(const config *running, const config *next,
                       config_change_fn report, void *ctx)
 {
@@ -310,5 +331,9 @@ size_t config_compare(const config *running, const config *next,
             report(ctx, CONFIG_CHANGE_RESTART, config_restart_fields[i].name);
             count++;
         }
+    if (config_auth_differs(&running->auth, &next->auth)) {
+        report(ctx, CONFIG_CHANGE_RESTART, "auth");
+        count++;
+    }
     return count;
 }

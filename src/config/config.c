@@ -283,6 +283,7 @@ atp_err config_load_string(const char *text, size_t len, config *out,
     if (!b.oom) {
         config__validate(&b);
         config__check_sources_insecure(&b);
+        config__check_insecure(&b);
     }
 
 done:
@@ -411,6 +412,11 @@ void config_fini(config *c)
     for (size_t i = 0; i < c->n_buffers; i++)
         free(c->buffers[i].sku);
     free(c->buffers);
+    for (size_t i = 0; i < c->auth.n_tokens; i++) {
+        free(c->auth.tokens[i].name);
+        free(c->auth.tokens[i].client);
+    }
+    free(c->auth.tokens);
     memset(c, 0, sizeof *c);
 }
 

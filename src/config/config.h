@@ -111,17 +111,50 @@ typedef struct config_reservations {
     int64_t log_apply_delay_ms; /* tests only: LMDB applies this much later */
 } config_reservations;
 
+/* Clients' tokens (the `auth:` section, docs/SECURITY.md): each is kept as
+ * SHA-256(salt || token), never in clear. Scopes are bits; none implies
+ * another. */
+#define CONFIG_SCOPE_READ 1u
+#define CONFIG_SCOPE_RESERVE 2u
+#define CONFIG_SCOPE_ADMIN 4u
+#define CONFIG_MAX_TOKENS 256
+#define CONFIG_TOKEN_SALT_MIN 8
+#define CONFIG_TOKEN_SALT_MAX 64
+#define CONFIG_TOKEN_HASH_LEN 32
+
+typedef struct config_token {
+    char *name;      /* unique id of the entry (logs, rotation) */
+    char *client;    /* tenancy: the client its reservations belong to;
+                        NULL: not bound (sees every reservation) */
+    unsigned scopes; /* CONFIG_SCOPE_* bits, at least one */
+    uint8_t salt[CONFIG_TOKEN_SALT_MAX];
+    size_t salt_len;
+    uint8_t sha256[CONFIG_TOKEN_HASH_LEN]; /* SHA-256(salt || token) */
+} config_token;
+
+typedef struct config_auth {
+    config_token *tokens; /* none: no authentication (loopback only) */
+    size_t n_tokens;
+    bool allow_insecure; /* listen beyond loopback without tokens */
+    /* Limits (0: none): open reservations (held or committed) per client
+     * (tokens bound to one; the engine counts them); requests per second
+     * per token (with a burst of as many); HTTP connections open at once
+     * per peer address. */
+    uint32_t max_open_reservations;
+    uint32_t requests_per_second;
+    uint32_t http_connections_per_peer;
+} config_auth;
+
+/* config_url_is_local: url's host is loopback (127.0.0.0/8, [::1],
+ * localhost) or its transport never leaves the machine (ipc://,
+ * inproc://). "*", 0.0.0.0, any other address or name: false. */
+bool config_url_is_local(const char *url);
+
 /* config_http_url_split splits "http://HOST:PORT" (HOST a numeric IPv4
  * address, or an IPv6 one in brackets; PORT 0..65535) into host (without
  * brackets) and port. false: not such a URL. */
 bool config_http_url_split(const char *url, char *host, size_t host_cap,
                            unsigned *port);
-
-/* The auth section: only what the sources' check needs here (the auth
- * work, docs/SECURITY.md "Clients", owns the rest of it). */
-typedef struct config_auth {
-    bool allow_insecure; /* listen beyond loopback without credentials */
-} config_auth;
 
 /* config_key_read reads a source key file (sources[].key_file): its bytes,
  * one trailing newline ("\n" or "\r\n") left out, 16..CONFIG_KEY_MAX of
@@ -132,15 +165,9 @@ typedef struct config_auth {
 bool config_key_read(const char *path, uint8_t *key, size_t cap, size_t *len,
                      char *why, size_t why_len);
 
-/* config_url_is_local: url's host is loopback (127.0.0.0/8, [::1],
- * localhost) or its transport never leaves the machine (ipc://,
- * inproc://). "*", 0.0.0.0, any other address or name: false. */
-bool config_url_is_local(const char *url);
-
 typedef struct config {
     config_service service;
     config_reservations reservations;
-    config_auth auth;
     config_region *regions;
     size_t n_regions;
     config_location *locations;
@@ -151,7 +178,15 @@ typedef struct config {
     size_t n_sources;
     config_buffer_rule *buffers;
     size_t n_buffers;
+    config_auth auth;
 } config;
+
+/* config_insecure_listener: c has a client listener (query, feed, HTTP)
+ * beyond loopback and no tokens; with allow_insecure only when any is
+ * true (for the start-up warning). true with what and why in why. Checked
+ * by the loaders (a config error) and by atpd after its command-line
+ * overrides, before it binds anything. */
+bool config_insecure_listener(const config *c, bool any, char *why, size_t why_len);
 
 /* One problem found in a file. */
 typedef struct config_diag {

@@ -82,6 +82,7 @@ typedef struct config__build {
     bool oom;
     config__mark query_listen_mark;
     config__mark ingest_listen_mark;
+    config__mark feed_listen_mark, http_listen_mark, auth_mark;
     config__mark *region_marks;
     config__location_src *locations;
     config__mark *channel_marks; /* [0] is the built-in default channel */
@@ -179,6 +180,10 @@ void config__parse_auth(config__walk *w, const yaml_node_t *node);
  * beyond loopback while a source has no key_file, unless
  * auth.allow_insecure. After the sections are read. */
 void config__check_sources_insecure(config__build *b);
+/* config__check_insecure (read_auth.c) reports each client listener
+ * (query, feed, HTTP) beyond loopback when auth has no tokens and
+ * allow_insecure is not set. After the sections are read. */
+void config__check_insecure(config__build *b);
 
 /* config__entry_name (read_places.c) writes how messages name an entry:
  * "region 'us-east'", or "regions entry 3" while its id is unknown. */

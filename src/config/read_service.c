@@ -204,10 +204,14 @@ void config__parse_service(config__walk *w, const yaml_node_t *node)
             config_get_url(w, v[SVC_INGEST_LISTEN], "service.ingest_listen"));
         w->b->ingest_listen_mark = config__mark_of(v[SVC_INGEST_LISTEN]);
     }
-    if (v[SVC_FEED_LISTEN])
+    if (v[SVC_FEED_LISTEN]) {
         config_replace_str(
             &s->feed_listen,
             config_get_url(w, v[SVC_FEED_LISTEN], "service.feed_listen"));
+        w->b->feed_listen_mark = config__mark_of(v[SVC_FEED_LISTEN]);
+    }
+    if (v[SVC_HTTP_LISTEN])
+        w->b->http_listen_mark = config__mark_of(v[SVC_HTTP_LISTEN]);
     if (v[SVC_FEED_INTERVAL])
         config__get_duration(w, v[SVC_FEED_INTERVAL], "service.feed_interval",
                              1, 60000, &s->feed_interval_ms);

@@ -216,6 +216,16 @@ typedef struct engine_resv_req {
     int64_t ttl_ms;                   /* reserve, extend; 0 = default */
     const char *order_ref;            /* commit, optional */
     uint32_t order_ref_len;
+    /* Tenancy (docs/SECURITY.md): the client the request's token is bound
+     * to, NULL when none. A bound request sees only reservations created
+     * under the same client (others are not_found; a reserve reusing
+     * another client's id is a conflict); an unbound one sees all. A
+     * reserve stores it with the reservation, and is refused with
+     * ATP_E_QUOTA when the client already has
+     * auth.limits.max_open_reservations open ones. Must outlive the
+     * request. */
+    const char *client;
+    uint32_t client_len;
     void (*done)(void *arg, const engine_resv_result *res);
     void *arg;
 } engine_resv_req;

@@ -72,6 +72,7 @@ static void resv_free(resv *r)
         return;
     free(r->id);
     free(r->order_ref);
+    free(r->client);
     free(r->marks);
     free(r);
 }
@@ -96,15 +97,27 @@ static resv *resv_clone(const resv *r)
     c->heap_idx = RESV_NOT_IN_HEAP;
     c->id = resv_strdup(r->id, r->id_len);
     c->order_ref = r->order_ref ? resv_strdup(r->order_ref, r->order_ref_len) : NULL;
+    c->client = r->client ? resv_strdup(r->client, r->client_len) : NULL;
     c->marks = NULL;
     if (r->n_marks > 0 && (c->marks = malloc(r->n_marks * sizeof *c->marks)) != NULL)
         memcpy(c->marks, r->marks, r->n_marks * sizeof *c->marks);
     if (c->id == NULL || (r->order_ref && c->order_ref == NULL) ||
+        (r->client && c->client == NULL) ||
         (r->n_marks > 0 && c->marks == NULL)) {
         resv_free(c);
         return NULL;
     }
     return c;
+}
+
+/* resv_visible: tenancy (engine.h, engine_resv_req.client): a request
+ * bound to a client sees only the records created under that client. */
+static bool resv_visible(const resv *r, const engine_resv_req *req)
+{
+    if (req->client == NULL)
+        return true;
+    return r->client != NULL && r->client_len == req->client_len &&
+           memcmp(r->client, req->client, req->client_len) == 0;
 }
 
 /* ---- consumption keys (resv->marks) ---------------------------------------- */
@@ -328,10 +341,43 @@ static void resv_heap_del(resv_table *t, resv *r)
 
 /* ---- the one way a record changes ------------------------------------------ */
 
+/* resv_client_find returns the counter of client name[0..len), added
+ * when create is true (NULL: not there, or no memory to add it). */
+static resv_client *resv_client_find(resv_table *t, const char *name, uint32_t len,
+                                     bool create)
+{
+    for (size_t i = 0; i < t->n_clients; i++)
+        if (t->clients[i].len == len && memcmp(t->clients[i].name, name, len) == 0)
+            return &t->clients[i];
+    if (!create)
+        return NULL;
+    if (t->n_clients == t->clients_cap) {
+        size_t cap = t->clients_cap ? 2 * t->clients_cap : 8;
+        resv_client *c = realloc(t->clients, cap * sizeof *c);
+        if (c == NULL)
+            return NULL;
+        t->clients = c;
+        t->clients_cap = cap;
+    }
+    char *copy = resv_strdup(name, len);
+    if (copy == NULL)
+        return NULL;
+    t->clients[t->n_clients] = (resv_client){copy, len, 0};
+    return &t->clients[t->n_clients++];
+}
+
 static void resv_count_state(resv_table *t, const resv *r, int sign)
 {
     if (r == NULL)
         return;
+    if (r->client != NULL && resv_is_open(r->state)) {
+        resv_client *c = resv_client_find(t, r->client, r->client_len, true);
+        if (c != NULL)
+            c->open += sign;
+        else /* the limit then undercounts this client by one */
+            log_error("resv", "out of memory counting client %.*s's reservations",
+                      (int)r->client_len, r->client);
+    }
     if (r->state == ENGINE_RESV_HELD)
         atomic_fetch_add_explicit(&t->n_held, (uint64_t)(int64_t)sign,
                                   memory_order_relaxed);
@@ -669,8 +715,10 @@ static void resv_reserve(engine *e, const engine_resv_req *req)
     resv *cur = resv_find(t, req->id, req->id_len);
     if (cur != NULL) {
         /* The id is the idempotency key: same content, the original answer
-         * (granted, with the record as it is now); else a conflict. */
-        if (resv_same_content(cur, req->channel, m, ids, n))
+         * (granted, with the record as it is now); else a conflict. Another
+         * client's id is a conflict whatever its content: its lines are
+         * not this client's to see. */
+        if (resv_visible(cur, req) && resv_same_content(cur, req->channel, m, ids, n))
             resv_reply_after_writes(e, req, ATP_OK, cur, true, true);
         else
             resv_reply_now(e, req, ATP_E_CONFLICT, NULL, false, false);
@@ -680,6 +728,18 @@ static void resv_reserve(engine *e, const engine_resv_req *req)
     if (err != ATP_OK || n == 0) {
         resv_reply_now(e, req, err != ATP_OK ? err : ATP_E_BAD_REQUEST, NULL,
                        false, false);
+        free(m);
+        return;
+    }
+    /* auth.limits.max_open_reservations: a client at its limit holds no
+     * more until one of its reservations is finished (a replay above is
+     * no new hold). */
+    uint32_t limit = e->cfg->auth.max_open_reservations;
+    resv_client *owner = req->client != NULL && limit > 0
+                             ? resv_client_find(t, req->client, req->client_len, false)
+                             : NULL;
+    if (owner != NULL && owner->open >= (int64_t)limit) {
+        resv_reply_now(e, req, ATP_E_QUOTA, NULL, false, false);
         free(m);
         return;
     }
@@ -711,6 +771,15 @@ static void resv_reserve(engine *e, const engine_resv_req *req)
     }
     int64_t now = clock_wall_ms();
     r->id_len = req->id_len;
+    if (req->client != NULL) {
+        if ((r->client = resv_strdup(req->client, req->client_len)) == NULL) {
+            resv_free(r);
+            free(m);
+            resv_reply_now(e, req, ATP_E_NOMEM, NULL, false, false);
+            return;
+        }
+        r->client_len = req->client_len;
+    }
     r->channel = req->channel;
     r->state = ENGINE_RESV_HELD;
     r->created_ms = r->updated_ms = now;
@@ -840,7 +909,8 @@ void resv_execute(engine *e, const engine_resv_req *req)
         return;
     }
     resv *cur = resv_find(&e->resv, req->id, req->id_len);
-    if (cur == NULL) {
+    /* Another client's reservation is not found: its id does not leak. */
+    if (cur == NULL || !resv_visible(cur, req)) {
         resv_reply_now(e, req, ATP_E_NOT_FOUND, NULL, false, false);
         return;
     }
@@ -1286,6 +1356,9 @@ void resv_table_fini(resv_table *t)
     free(t->open.items);
     free(t->inflight.items);
     free(t->durable.items);
+    for (size_t i = 0; i < t->n_clients; i++)
+        free(t->clients[i].name);
+    free(t->clients);
     free(t->by_id);
     free(t->by_ref);
     free(t->heap);

@@ -57,6 +57,8 @@ typedef struct resv {
     uint32_t id_len;
     char *order_ref; /* NULL: none */
     uint32_t order_ref_len;
+    char *client; /* tenancy: the creating token's client; NULL: none */
+    uint32_t client_len;
     uint32_t channel;
     uint8_t state; /* engine_resv_state */
     int64_t created_ms, expires_ms, updated_ms; /* wall clock */
@@ -77,6 +79,14 @@ typedef struct resv {
 } resv;
 
 typedef struct resv_pending resv_pending;
+
+/* Open (held or committed) reservations of one tenancy client, for
+ * auth.limits.max_open_reservations. */
+typedef struct resv_client {
+    char *name;
+    uint32_t len;
+    int64_t open;
+} resv_client;
 
 /* Changes waiting for one store transaction, with the replies that wait
  * for them and the before-images that undo them if the write fails. */
@@ -117,6 +127,10 @@ typedef struct resv_table {
      * lower seqs again; lowering it and crashing again would forget what
      * the first run applied). NULL entries: no file. */
     uint64_t **applied_hw;
+    /* Per client (records with one), kept by resv_replace: a few entries
+     * (the configured clients, and any a stored record still names). */
+    resv_client *clients;
+    size_t n_clients, clients_cap;
     bool stopping;          /* engine stop: failed consumptions are not retried */
     int64_t retry_after_ms; /* after a failed write, expiry waits till then */
 

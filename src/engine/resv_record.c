@@ -11,6 +11,11 @@
  * marks too (allocations that named it while held), in the same field:
  * they needed no new version.
  *
+ * A 12th field, the client a reservation belongs to (tenancy,
+ * docs/SECURITY.md), follows when it has one: a record without it (every
+ * record written before tenancy, and every one written without it) has
+ * 11 fields and is read as before.
+ *
  * Version 1 (read, so that an upgrade keeps its reservations) has no marks
  * but a line of 7: [sku, region, qty, consumed, released, consume_source |
  * nil, consume_seq], the last message that consumed the line; it becomes
@@ -43,7 +48,7 @@ unsigned char *resv_record_encode(const engine *e, const resv *r, size_t *len)
     codec_writer *w = codec_writer_alloc(NULL, NULL);
     if (w == NULL)
         return NULL;
-    codec_w_array(w, RESV_RECORD_FIELDS);
+    codec_w_array(w, RESV_RECORD_FIELDS + (r->client != NULL));
     codec_w_uint(w, RESV_RECORD_VERSION);
     codec_w_str(w, r->id, r->id_len);
     codec_w_cstr(w, e->cfg->channels[r->channel]);
@@ -79,6 +84,8 @@ unsigned char *resv_record_encode(const engine *e, const resv *r, size_t *len)
         else
             codec_w_uint(w, m->event);
     }
+    if (r->client != NULL)
+        codec_w_str(w, r->client, r->client_len);
     unsigned char *out = NULL;
     size_t n;
     const void *data = codec_writer_data(w, &n);
@@ -187,11 +194,12 @@ atp_err resv_record_decode(engine *e, const void *buf, size_t len, resv **out)
     atp_err err = ATP_E_BAD_REQUEST;
     resv *r = NULL;
     const codec_val *v, *lines;
-    codec_str id, channel, ref = {0};
+    codec_str id, channel, ref = {0}, client = {0};
     int64_t version, state, created, expires, updated, due;
     if (codec_decode(a, buf, len, &v) != ATP_OK || codec_val_type(v) != CODEC_ARRAY ||
         !resv_record_int(codec_val_at(v, 0), &version) ||
-        !((version == RESV_RECORD_VERSION && codec_val_len(v) == RESV_RECORD_FIELDS) ||
+        !((version == RESV_RECORD_VERSION && (codec_val_len(v) == RESV_RECORD_FIELDS ||
+                                              codec_val_len(v) == RESV_RECORD_FIELDS + 1)) ||
           (version == 1 && codec_val_len(v) == RESV_RECORD_V1_FIELDS)) ||
         !codec_val_str(codec_val_at(v, 1), &id) ||
         !codec_str_is_id(id, ATP_RESV_ID_MAX_LEN) ||
@@ -201,6 +209,10 @@ atp_err resv_record_decode(engine *e, const void *buf, size_t len, resv **out)
         !resv_record_int(codec_val_at(v, 5), &expires) ||
         !resv_record_int(codec_val_at(v, 6), &updated) ||
         !resv_record_int(codec_val_at(v, 7), &due))
+        goto out;
+    if (version == RESV_RECORD_VERSION && codec_val_len(v) > RESV_RECORD_FIELDS &&
+        (!codec_val_str(codec_val_at(v, RESV_RECORD_FIELDS), &client) ||
+         !codec_str_is_id(client, ATP_ID_MAX_LEN)))
         goto out;
     if (codec_val_type(codec_val_at(v, 8)) != CODEC_NIL &&
         (!codec_val_str(codec_val_at(v, 8), &ref) || !codec_str_is_id(ref, ATP_RESV_ID_MAX_LEN)))
@@ -271,7 +283,12 @@ atp_err resv_record_decode(engine *e, const void *buf, size_t len, resv **out)
         r->order_ref = resv_record_dup(ref);
         r->order_ref_len = ref.len;
     }
-    if (r->id == NULL || (ref.len > 0 && r->order_ref == NULL)) {
+    if (client.len > 0) {
+        r->client = resv_record_dup(client);
+        r->client_len = client.len;
+    }
+    if (r->id == NULL || (ref.len > 0 && r->order_ref == NULL) ||
+        (client.len > 0 && r->client == NULL)) {
         err = ATP_E_NOMEM;
         goto out;
     }
@@ -288,6 +305,7 @@ out:
     if (r != NULL) {
         free(r->id);
         free(r->order_ref);
+        free(r->client);
         free(r->marks);
         free(r);
     }

@@ -24,7 +24,7 @@ typedef struct http_param {
 
 /* The most fields a route gives the request (path segments and query
  * parameters). */
-#define HTTP_FIELDS_MAX 6
+#define HTTP_FIELDS_MAX 7
 
 /* A request matched to a route: which nng op it runs and the fields the
  * route supplies, or the error the HTTP layer answers by itself. */
@@ -58,6 +58,13 @@ typedef struct http_call {
  * c->message say which. Any thread. */
 bool http_route(http_call *c, const char *method, const char *path,
                 const http_param *params, size_t n_params, codec_arena *a);
+
+/* http_bearer returns the token of an Authorization header value
+ * ("Bearer <token>", the scheme in any case, RFC 6750), or an empty
+ * string when header is NULL, another scheme or no token: the request
+ * then has no token (auth_check says unauthenticated when tokens are
+ * configured). Points into header. */
+codec_str http_bearer(const char *header);
 
 /* http_field_find returns the value of the field key that c supplies, or
  * NULL. */

@@ -178,8 +178,11 @@ static enum MHD_Result http_queue(struct MHD_Connection *conn, int status,
                             "application/json");
     if (allow != NULL)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
-    if (status == 503)
+    if (status == 503 || status == 429)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "1");
+    if (status == 401) /* RFC 6750, 3 */
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+                                "Bearer realm=\"atpd\"");
     enum MHD_Result ret = MHD_queue_response(conn, (unsigned)status, resp);
     MHD_destroy_response(resp);
     return ret;
@@ -433,16 +436,50 @@ static enum MHD_Result http_metrics_reply(http_req *r)
     return ret;
 }
 
+/* http_req_token: the request's bearer token (empty: none). */
+static codec_str http_req_token(http_req *r)
+{
+    return http_bearer(MHD_lookup_connection_value(
+        r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION));
+}
+
+/* http_req_authorize: the routes that are no request op (the change feed,
+ * /metrics) check the token here, as request_handle does for the others
+ * (src/auth). false: answered. */
+static bool http_req_authorize(http_req *r, const char *what, enum MHD_Result *ret)
+{
+    if (!auth_enabled(r->h->env->auth))
+        return true;
+    codec_str tok = http_req_token(r);
+    auth_who who;
+    char why[200], msg[240];
+    atp_err err = auth_check(r->h->env->auth, tok.ptr, tok.len,
+                             auth_op_scope(what, strlen(what)), clock_mono_ns(),
+                             &who, why, sizeof why);
+    if (err == ATP_OK)
+        return true;
+    snprintf(msg, sizeof msg, "%s; nothing was done", why);
+    *ret = http_reply_error(r, 0, err, msg);
+    return false;
+}
+
 /* http_req_run: the whole request is read; run it. */
 static enum MHD_Result http_req_run(http_req *r)
 {
     http *h = r->h;
+    enum MHD_Result ret;
     if (r->fail != ATP_OK)
         return http_reply_error(r, r->fail_status, r->fail, r->fail_msg);
     if (r->call.sse)
-        return http_sse_start(r);
+        return http_req_authorize(r, "feed", &ret) ? http_sse_start(r) : ret;
     if (r->call.metrics)
-        return http_metrics_reply(r);
+        return http_req_authorize(r, "metrics", &ret) ? http_metrics_reply(r) : ret;
+    /* The token travels in the request map, always (empty when the
+     * request has none), so that a body's "token" member never stands in
+     * for the Authorization header (fields win over the body). */
+    if (r->call.n_fields < HTTP_FIELDS_MAX)
+        r->call.fields[r->call.n_fields++] =
+            (codec_json_field){.key = "token", .str = http_req_token(r)};
     codec_json_opts opts = {r->call.fields, r->call.n_fields, r->call.line_qty};
     char msg[200];
     atp_err err = codec_json_request(r->req_w, &opts, r->body, r->body_len, msg,
@@ -677,6 +714,11 @@ atp_err http_start(http *h)
         {MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)http_log_cb, NULL},
         {MHD_OPTION_SOCK_ADDR, 0, &h->addr},
         {MHD_OPTION_CONNECTION_LIMIT, s->http_max_connections, NULL},
+        /* auth.limits.http_connections_per_peer (0: none): one peer cannot
+         * take every connection; over it, libmicrohttpd closes the new
+         * connection at once. */
+        {MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+         (intptr_t)h->cfg->auth.http_connections_per_peer, NULL},
         {MHD_OPTION_CONNECTION_TIMEOUT, (s->http_timeout_ms + 999) / 1000,
          NULL},
         {MHD_OPTION_CONNECTION_MEMORY_LIMIT, (intptr_t)s->http_max_header_bytes,

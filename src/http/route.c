@@ -7,6 +7,7 @@
  */
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "http/http_int.h"
 
@@ -292,6 +293,20 @@ bool http_route(http_call *c, const char *method, const char *path,
     return false;
 }
 
+codec_str http_bearer(const char *header)
+{
+    codec_str none = {"", 0};
+    if (header == NULL || strncasecmp(header, "Bearer ", 7) != 0)
+        return none;
+    const char *t = header + 7;
+    while (*t == ' ')
+        t++;
+    size_t n = strlen(t);
+    while (n > 0 && (t[n - 1] == ' ' || t[n - 1] == '\t'))
+        n--;
+    return n > 0 && n <= UINT32_MAX ? (codec_str){t, (uint32_t)n} : none;
+}
+
 const codec_json_field *http_field_find(const http_call *c, const char *key)
 {
     for (size_t i = 0; i < c->n_fields; i++)
@@ -328,7 +343,12 @@ int http_status_of(int code)
     case ATP_E_TOO_LARGE:
         return 413;
     case ATP_E_UNAUTHORIZED:
+    case ATP_E_FORBIDDEN:
         return 403;
+    case ATP_E_UNAUTHENTICATED:
+        return 401; /* with WWW-Authenticate: Bearer (mhd.c) */
+    case ATP_E_QUOTA:
+        return 429;
     case ATP_E_CONFLICT:
     case ATP_E_DUPLICATE:
     case ATP_E_BAD_STATE:

@@ -54,6 +54,8 @@ atp_err request_env_init(request_env *env, const config *cfg, engine *eng,
     env->in = in;
     env->chg = chg;
     env->started_ms = clock_mono_ms();
+    if (auth_alloc(&cfg->auth, &env->auth) != ATP_OK)
+        return ATP_E_NOMEM;
     /* Rounded up to whole cache lines, as aligned_alloc wants. */
     size_t msize = (sizeof *env->metrics + 63) / 64 * 64;
     env->metrics = aligned_alloc(64, msize);
@@ -91,6 +93,8 @@ void request_env_fini(request_env *env)
     env->region_list = env->channel_list = NULL;
     free(env->metrics);
     env->metrics = NULL;
+    auth_free(env->auth);
+    env->auth = NULL;
 }
 
 /* ---- field helpers ------------------------------------------------------ */
@@ -604,6 +608,28 @@ static bool request_backup_start(request_env *env, const request_fields *f,
 
 /* ---- dispatch ------------------------------------------------------------ */
 
+/* request_authorize checks the request's token (field 'token') for op
+ * (len 0: an op atpd does not know, answered unknown_op only to a valid
+ * token) and sets async->who. false: refused, with the reason in e. */
+static bool request_authorize(request_env *env, const request_fields *f,
+                              codec_str op, request_async *async, reply_error *e)
+{
+    async->who = NULL;
+    if (!auth_enabled(env->auth))
+        return true; /* loopback without tokens: no clock read, no lookup */
+    codec_str tok = {0};
+    if (f->token.p != NULL && !codec_view_str(f->token, &tok))
+        tok.len = 0; /* not a string: no token */
+    unsigned scope = op.len > 0 ? auth_op_scope(op.ptr, op.len) : AUTH_ANY;
+    char why[200];
+    atp_err err = auth_check(env->auth, tok.ptr, tok.len, scope, clock_mono_ns(),
+                             &async->who, why, sizeof why);
+    if (err == ATP_OK)
+        return true;
+    reply_error_set(e, err, "%s; nothing was done", why);
+    return false;
+}
+
 typedef bool (*request_fn)(request_env *, const request_fields *,
                            codec_arena *, codec_writer *, reply_error *);
 
@@ -676,6 +702,7 @@ static bool request_fields_scan(codec_view map, request_fields *f, codec_str *op
         REQUEST_KEY(ttl_ms),  REQUEST_KEY(order_ref), REQUEST_KEY(cursor),
         REQUEST_KEY(limit),   REQUEST_KEY(dir),       REQUEST_KEY(sources),
         REQUEST_KEY(source),
+        REQUEST_KEY(token),
     };
 #undef REQUEST_KEY
     memset(f, 0, sizeof *f);
@@ -706,6 +733,7 @@ bool request_handle(request_env *env, const void *buf, size_t len,
     atomic_fetch_add_explicit(&env->requests, 1, memory_order_relaxed);
     async->op = 0;
     async->code = ATP_OK;
+    async->who = NULL;
     reply_error e = {.code = ATP_OK, .line = -1};
     codec_view req;
     request_fields f;
@@ -742,7 +770,9 @@ bool request_handle(request_env *env, const void *buf, size_t len,
                     : k < nr                       ? (unsigned)(REQUEST_OP_RESV + k)
                                                    : 0;
         bool known = async->op != 0;
-        if (known && !probe && !request_is_ready(env)) {
+        if (!request_authorize(env, &f, known ? op : (codec_str){0}, async, &e)) {
+            /* refused: e says why; nothing ran */
+        } else if (known && !probe && !request_is_ready(env)) {
             reply_error_set(&e, ATP_E_NOT_READY,
                             "atpd is starting: its state is not restored yet "
                             "(status, ready and health answer; GET /readyz "

@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "auth/auth.h"
 #include "changes/changes.h"
 #include "codec/codec.h"
 #include "common/names.h"
@@ -60,6 +61,7 @@ extern const char *const request_transport_names[REQUEST_TRANSPORTS];
  * owns it, while others may already answer status: atomic). */
 typedef struct request_env {
     const config *cfg;
+    auth *auth; /* cfg->auth's tokens (off when none), owned */
     engine *eng;
     sources *src;
     ingest *in;   /* may be NULL (tests) */
@@ -97,6 +99,9 @@ typedef struct request_async {
     int64_t started_ms;  /* snapshot, backup: monotonic, for its "ms" */
     char backup_dir[REQUEST_BACKUP_DIR_MAX + 1]; /* backup: NUL-terminated */
     codec_str sku; /* explain: in the request's buffer */
+    /* Who sent it (auth_check; NULL: authentication off or an open op):
+     * its client owns the reservations it creates (tenancy). */
+    auth_who who;
     request_env *env;
     codec_writer *w;
     void (*finish)(void *owner);

@@ -13,7 +13,7 @@
  * are ignored, an absent field is an absent view (p == NULL). */
 typedef struct request_fields {
     codec_view op, sku, region, channel, lines, id, ttl_ms, order_ref,
-        cursor, limit, dir, sources, source;
+        cursor, limit, dir, sources, source, token;
 } request_fields;
 
 /* Field helpers: on failure they fill e and return false. */

@@ -192,13 +192,22 @@ static void request_resv_done(void *arg, const engine_resv_result *r)
             reply_error_set(&e, r->err, "reservation '%.*s' is %s",
                             (int)(r->id_len > 64 ? 64 : r->id_len), r->id,
                             engine_resv_state_name(r->state));
+        else if (r->err == ATP_E_QUOTA)
+            reply_error_set(&e, r->err,
+                            "client '%s' holds %u open reservations "
+                            "(auth.limits.max_open_reservations): nothing was "
+                            "done; commit, release or let one expire first",
+                            as->req.client, env->cfg->auth.max_open_reservations);
         else if (r->err == ATP_E_NOT_FOUND)
             reply_error_set(&e, r->err, "no reservation with id '%.*s'",
                             (int)(as->req.id_len > 64 ? 64 : as->req.id_len),
                             as->req.id);
         else if (r->err == ATP_E_CONFLICT)
             reply_error_set(&e, r->err,
-                            "reservation '%.*s' exists with different content",
+                            as->req.client != NULL
+                                ? "reservation '%.*s' exists with different "
+                                  "content or under another client"
+                                : "reservation '%.*s' exists with different content",
                             (int)(as->req.id_len > 64 ? 64 : as->req.id_len),
                             as->req.id);
         else
@@ -257,6 +266,11 @@ bool request_resv_start(request_env *env, engine_resv_op op,
         break;
     case ENGINE_RESV_GET:
         break;
+    }
+    const char *client = auth_client(async->who);
+    if (client != NULL) {
+        r->client = client;
+        r->client_len = (uint32_t)strlen(client);
     }
     async->env = env;
     async->w = w;

@@ -32,6 +32,7 @@
 #include "ctl_render.h"
 #include "ctl_resv.h"
 #include "ctl_sub.h"
+#include "ctl_token.h"
 #include "sp_probe.h"
 
 enum {
@@ -61,6 +62,10 @@ typedef struct ctl_args {
     const char *duration; /* watch --duration, NULL: not given */
     const char *limit;    /* scan --limit, NULL: the service default */
     const char *cursor;   /* scan --cursor, NULL: 0 */
+    const char *token;    /* --token, NULL: ATP_TOKEN, then none */
+    const char *name;     /* token hash --name */
+    const char *scopes;   /* token hash --scopes */
+    const char *client;   /* token hash --client */
     int timeout_ms;
     bool json;
     bool help;
@@ -83,6 +88,7 @@ enum {
     CTL_OPT_CURSOR = 1 << 7,
     CTL_OPT_ALL = 1 << 8,
     CTL_OPT_WIDE = 1 << 9,
+    CTL_OPT_ENTRY = 1 << 10, /* token: --name, --scopes, --client */
 };
 
 #define CTL_UNLIMITED (-1) /* max_operands: any number */
@@ -458,6 +464,16 @@ static int ctl_run_inspect(const ctl_args *a, const ctl_cmd *cmd)
     return rc;
 }
 
+/* ctl_run_token: `token new|hash` makes an auth entry; no atpd involved. */
+static int ctl_run_token(const ctl_args *a, const ctl_cmd *cmd)
+{
+    (void)cmd;
+    if (a->endpoint != NULL)
+        return ctl_usage_error(cmd, "%s", "token needs no atpd: no --endpoint");
+    return ctl_token_run(a->words[1], a->token, a->name, a->client, a->scopes, stdin,
+                         stdout);
+}
+
 static const ctl_cmd ctl_cmds[] = {
     {"atp", 2, 2, CTL_OPT_CHANNEL, 0, false, "atp SKU REGION [--channel C]",
      "available-to-promise of one SKU in one region", ctl_build_atp,
@@ -550,6 +566,14 @@ static const ctl_cmd ctl_cmds[] = {
      "        checked with atpd at --endpoint: unknown is an error (exit 1);\n"
      "        atpd not answering is a warning (the feed may come up later)",
      NULL, NULL, ctl_run_watch},
+    {"token", 1, 1, CTL_OPT_ENTRY, 0, false,
+     "token new|hash --name NAME --scopes read,reserve,admin [--client C]",
+     "the auth.tokens entry of a client's token (docs/SECURITY.md) to\n"
+     "        paste into atpd's config: new makes a random token and shows\n"
+     "        it once; hash takes --token, $ATP_TOKEN or a line on stdin.\n"
+     "        --scopes: one or more of read, reserve, admin (comma-\n"
+     "        separated); --client binds the token's reservations to C",
+     NULL, NULL, ctl_run_token},
 };
 #define CTL_NCMDS (sizeof ctl_cmds / sizeof ctl_cmds[0])
 
@@ -581,6 +605,9 @@ static void ctl_usage(FILE *f)
             "                  the same commands, the same output\n"
             "  --json          print the reply map as one JSON line\n"
             "  --timeout MS    send/receive timeout (default %d)\n"
+            "  --token T       the client's token when atpd has auth.tokens\n"
+            "                  (default: $ATP_TOKEN; prefer it: an argument\n"
+            "                  shows in ps); sent with every request\n"
             "  --channel C     sales channel (default '%s')\n"
             "  --ttl DURATION  reserve: hold time with its unit (900ms, 30s,\n"
             "                  15m, 2h, 1d; a bare number is refused)\n"
@@ -686,6 +713,10 @@ static const struct {
     {"--duration", offsetof(ctl_args, duration), "%s needs a duration"},
     {"--limit", offsetof(ctl_args, limit), "%s needs a number"},
     {"--cursor", offsetof(ctl_args, cursor), "%s needs a number"},
+    {"--token", offsetof(ctl_args, token), "%s needs a token"},
+    {"--name", offsetof(ctl_args, name), "%s needs a name"},
+    {"--scopes", offsetof(ctl_args, scopes), "%s needs read, reserve and/or admin"},
+    {"--client", offsetof(ctl_args, client), "%s needs a client name"},
 };
 
 /* ctl_opt_str stores the value of the string option at argv[*i] (see
@@ -820,7 +851,7 @@ static void ctl_print_service_error(const codec_val *reply,
 static int ctl_client_open(const ctl_args *a, const char *url, client **c)
 {
     char err[512];
-    client_opts o = {.url = url, .timeout_ms = a->timeout_ms};
+    client_opts o = {.url = url, .timeout_ms = a->timeout_ms, .token = a->token};
     atp_err e = client_open(&o, c, err, sizeof err);
     if (e == ATP_OK)
         return CTL_EXIT_OK;
@@ -1140,7 +1171,7 @@ static int ctl_watch_check_region(const ctl_args *a, const ctl_cmd *cmd,
     char err[512];
     const char *url = ctl_query_url(a);
     int rc = CTL_EXIT_OK;
-    client_opts o = {.url = url, .timeout_ms = a->timeout_ms};
+    client_opts o = {.url = url, .timeout_ms = a->timeout_ms, .token = a->token};
     const codec_val *reply = NULL, *okv;
     bool ok = false;
     if (arena == NULL || w == NULL ||
@@ -1217,7 +1248,7 @@ static int ctl_run_watch(const ctl_args *a, const ctl_cmd *cmd)
         return CTL_EXIT_USAGE;
     }
     ctl_sub *sub = NULL;
-    atp_err e = ctl_sub_open(url, prefix, prefix_len, &sub, err, sizeof err);
+    atp_err e = ctl_sub_open(url, a->token, prefix, prefix_len, &sub, err, sizeof err);
     if (e != ATP_OK) {
         fprintf(stderr, "atpctl: %s\n", err);
         return e == ATP_E_BAD_REQUEST ? CTL_EXIT_USAGE : CTL_EXIT_TRANSPORT;
@@ -1356,6 +1387,9 @@ static int ctl_main(const ctl_args *a)
         {a->cursor != NULL, CTL_OPT_CURSOR, "--cursor"},
         {a->all, CTL_OPT_ALL, "--all"},
         {a->wide, CTL_OPT_WIDE, "--wide"},
+        {a->name != NULL, CTL_OPT_ENTRY, "--name"},
+        {a->scopes != NULL, CTL_OPT_ENTRY, "--scopes"},
+        {a->client != NULL, CTL_OPT_ENTRY, "--client"},
     };
     for (size_t i = 0; i < sizeof more / sizeof more[0]; i++) {
         if (more[i].given && !(cmd->opts & more[i].opt)) {
@@ -1374,6 +1408,8 @@ int main(int argc, char **argv)
 {
     ctl_args a;
     int rc = ctl_args_parse(argc, argv, &a);
+    if (rc == CTL_EXIT_OK && a.token == NULL)
+        a.token = client_token_env();
     if (rc == CTL_EXIT_OK)
         rc = ctl_main(&a);
     free(a.words);

@@ -70,8 +70,9 @@ static bool ctl_sub_url_ok(const char *url)
 
 /* ctl_sub_open_sse: ctl_sub_open of an http:// URL. The prefix "atp\0",
  * "atp\0R\0" or "atp\0R\0S\0" becomes the stream's region and sku. */
-static atp_err ctl_sub_open_sse(ctl_sub *s, const char *url, const char *prefix,
-                                size_t prefix_len, char *err, size_t errlen)
+static atp_err ctl_sub_open_sse(ctl_sub *s, const char *url, const char *token,
+                                const char *prefix, size_t prefix_len, char *err,
+                                size_t errlen)
 {
     const char *region = NULL, *sku = NULL;
     size_t root = sizeof ATP_FEED_TOPIC_ROOT;
@@ -86,13 +87,13 @@ static atp_err ctl_sub_open_sse(ctl_sub *s, const char *url, const char *prefix,
     s->a = codec_arena_alloc();
     atp_err e = ATP_E_NOMEM;
     if (stream != NULL && s->w != NULL && s->a != NULL)
-        e = client_sse_open(stream, &s->sse, err, errlen);
+        e = client_sse_open(stream, token, &s->sse, err, errlen);
     free(stream);
     return e;
 }
 
-atp_err ctl_sub_open(const char *url, const void *prefix, size_t prefix_len,
-                     ctl_sub **out, char *err, size_t errlen)
+atp_err ctl_sub_open(const char *url, const char *token, const void *prefix,
+                     size_t prefix_len, ctl_sub **out, char *err, size_t errlen)
 {
     if (err != NULL && errlen > 0)
         err[0] = '\0';
@@ -100,7 +101,7 @@ atp_err ctl_sub_open(const char *url, const void *prefix, size_t prefix_len,
     if (s == NULL)
         return ATP_E_NOMEM;
     if (strncmp(url, "http://", 7) == 0) {
-        atp_err se = ctl_sub_open_sse(s, url, prefix, prefix_len, err, errlen);
+        atp_err se = ctl_sub_open_sse(s, url, token, prefix, prefix_len, err, errlen);
         if (se != ATP_OK) {
             ctl_sub_close(s);
             return se;

@@ -27,9 +27,11 @@ typedef struct ctl_sub ctl_sub;
  * starts dialing url in the background (reconnecting for as long as it
  * lives; nothing listening is not an error for a feed). Returns ATP_OK and
  * *out, ATP_E_BAD_REQUEST when nng refuses the URL, ATP_E_NOMEM or
- * ATP_E_TRANSPORT, with a description in err. Release with ctl_sub_close. */
-atp_err ctl_sub_open(const char *url, const void *prefix, size_t prefix_len,
-                     ctl_sub **out, char *err, size_t errlen);
+ * ATP_E_TRANSPORT, with a description in err. Release with ctl_sub_close.
+ * token (NULL: none) goes to an http:// stream as its bearer token; an nng
+ * feed carries none (docs/SECURITY.md: TLS client certificates). */
+atp_err ctl_sub_open(const char *url, const char *token, const void *prefix,
+                     size_t prefix_len, ctl_sub **out, char *err, size_t errlen);
 
 void ctl_sub_close(ctl_sub *s);
 

@@ -56,7 +56,62 @@ struct client {
     bool done;          /* the aio completed (client_aio_cb) */
     char last_error[512];
     client_http *http; /* an http:// endpoint: no nng socket at all */
+    char *token;       /* client_opts.token (copy), NULL: none */
 };
+
+const char *client_token_env(void)
+{
+    const char *t = getenv("ATP_TOKEN");
+    return t != NULL && t[0] != '\0' ? t : NULL;
+}
+
+/* client_msg_append appends the request map req[0..len) to msg, with
+ * "token" as its first entry when c has one (the first occurrence of a
+ * key is the one atpd reads). What is no map goes as it is: atpd answers
+ * it bad_request. Returns nng's error. */
+static int client_msg_append(const client *c, nng_msg *msg, const uint8_t *req,
+                             size_t len)
+{
+    uint32_t n;
+    size_t hl;
+    if (c->token == NULL || len == 0)
+        return nng_msg_append(msg, req, len);
+    if ((req[0] & 0xf0) == 0x80) {
+        n = req[0] & 0x0f, hl = 1;
+    } else if (req[0] == 0xde && len >= 3) {
+        n = (uint32_t)req[1] << 8 | req[2], hl = 3;
+    } else if (req[0] == 0xdf && len >= 5 && req[1] != 0xff) {
+        n = (uint32_t)req[1] << 24 | (uint32_t)req[2] << 16 | (uint32_t)req[3] << 8 | req[4];
+        hl = 5;
+    } else {
+        return nng_msg_append(msg, req, len);
+    }
+    uint8_t h[16];
+    size_t o = 0, tl = strlen(c->token);
+    n++;
+    if (n < 16) {
+        h[o++] = (uint8_t)(0x80 | n);
+    } else if (n <= 0xffff) {
+        h[o++] = 0xde, h[o++] = (uint8_t)(n >> 8), h[o++] = (uint8_t)n;
+    } else {
+        h[o++] = 0xdf, h[o++] = (uint8_t)(n >> 24), h[o++] = (uint8_t)(n >> 16);
+        h[o++] = (uint8_t)(n >> 8), h[o++] = (uint8_t)n;
+    }
+    h[o++] = 0xa5; /* "token", then the value as a str8 or str16 */
+    memcpy(h + o, "token", 5);
+    o += 5;
+    if (tl < 256) {
+        h[o++] = 0xd9, h[o++] = (uint8_t)tl;
+    } else {
+        h[o++] = 0xda, h[o++] = (uint8_t)(tl >> 8), h[o++] = (uint8_t)tl;
+    }
+    int rv = nng_msg_append(msg, h, o);
+    if (rv == 0)
+        rv = nng_msg_append(msg, c->token, tl);
+    if (rv == 0)
+        rv = nng_msg_append(msg, req + hl, len - hl);
+    return rv;
+}
 
 /* client_pipe_cb records connection events, so that a timeout can be
  * reported as "cannot connect" rather than "no reply". nng thread. */
@@ -147,7 +202,7 @@ static atp_err client_open_http(const client_opts *o, client **out, char *err,
     c->timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : CLIENT_DEFAULT_TIMEOUT_MS;
     size_t recv_max =
         o->recv_max_bytes > 0 ? o->recv_max_bytes : CLIENT_DEFAULT_RECV_MAX;
-    atp_err e = client_http_open(recv_max, &c->http, err, errlen);
+    atp_err e = client_http_open(recv_max, o->token, &c->http, err, errlen);
     if (e != ATP_OK) {
         free(c->url);
         free(c);
@@ -162,6 +217,10 @@ atp_err client_open(const client_opts *o, client **out, char *err,
 {
     if (err != NULL && errlen > 0)
         err[0] = '\0';
+    if (o->token != NULL && strlen(o->token) > CLIENT_TOKEN_MAX) {
+        snprintf(err, errlen, "a token of at most %d bytes", CLIENT_TOKEN_MAX);
+        return ATP_E_BAD_REQUEST;
+    }
     if (client_is_http(o->url))
         return client_open_http(o, out, err, errlen);
     client *c = calloc(1, sizeof *c);
@@ -170,9 +229,12 @@ atp_err client_open(const client_opts *o, client **out, char *err,
     atomic_init(&c->ever_connected, false);
     atomic_init(&c->pipes_closed, 0);
     c->url = strdup(o->url);
+    c->token = o->token != NULL ? strdup(o->token) : NULL;
     pthread_condattr_t ca;
-    if (c->url == NULL || pthread_condattr_init(&ca) != 0) {
+    if (c->url == NULL || (o->token != NULL && c->token == NULL) ||
+        pthread_condattr_init(&ca) != 0) {
         free(c->url);
+        free(c->token);
         free(c);
         return ATP_E_NOMEM;
     }
@@ -232,6 +294,7 @@ fail_free:
     pthread_cond_destroy(&c->cv);
     pthread_mutex_destroy(&c->mu);
     free(c->url);
+    free(c->token);
     free(c);
     return e;
 }
@@ -263,6 +326,7 @@ void client_close(client *c)
     pthread_cond_destroy(&c->cv);
     pthread_mutex_destroy(&c->mu);
     free(c->url);
+    free(c->token);
     free(c);
 }
 
@@ -389,7 +453,7 @@ atp_err client_request_raw(client *c, const void *req, size_t len,
         return e;
     nng_msg *msg = NULL;
     int rv = nng_msg_alloc(&msg, 0);
-    if (rv == 0 && (rv = nng_msg_append(msg, req, len)) != 0)
+    if (rv == 0 && (rv = client_msg_append(c, msg, req, len)) != 0)
         nng_msg_free(msg);
     if (rv != 0) {
         snprintf(c->last_error, sizeof c->last_error,

@@ -31,7 +31,18 @@ typedef struct client_opts {
     const char *url;       /* e.g. ATP_DEFAULT_QUERY_URL, or http://... */
     int timeout_ms;        /* send and receive; <= 0: the default */
     size_t recv_max_bytes; /* NNG_OPT_RECVMAXSZ; 0: the default */
+    /* The client's token (docs/SECURITY.md), NULL: none. Sent with every
+     * request: as the request map's "token" over nng, as
+     * "Authorization: Bearer" over HTTP. At most CLIENT_TOKEN_MAX bytes. */
+    const char *token;
 } client_opts;
+
+#define CLIENT_TOKEN_MAX 4096
+
+/* client_token_env returns $ATP_TOKEN, or NULL when unset or empty: the
+ * tools' default for --token (an argument shows in `ps`; the environment
+ * does not). */
+const char *client_token_env(void);
 
 /* client_open opens a REQ socket and starts dialing o->url in the
  * background; it does not wait for a connection (a request waits, bounded by

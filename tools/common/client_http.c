@@ -16,7 +16,8 @@
 
 struct client_http {
     CURL *curl;
-    struct curl_slist *json_header; /* Content-Type: application/json */
+    struct curl_slist *json_header; /* Content-Type: application/json (+ auth) */
+    struct curl_slist *get_header;  /* the Authorization header, or NULL */
     size_t recv_max;
     bool connected;
     bool not_http;     /* the last exchange got no HTTP answer */
@@ -77,8 +78,26 @@ void client_http_easy_defaults(void *curl, client_http_write_fn write,
     curl_easy_setopt(c, CURLOPT_TCP_NODELAY, 1L);
 }
 
-atp_err client_http_open(size_t recv_max, client_http **out, char *err,
-                         size_t errlen)
+bool client_http_auth_header(void *list, const char *token)
+{
+    struct curl_slist **l = list;
+    if (token == NULL)
+        return true;
+    size_t n = strlen(token) + 32;
+    char *line = malloc(n);
+    if (line == NULL)
+        return false;
+    snprintf(line, n, "Authorization: Bearer %s", token);
+    struct curl_slist *next = curl_slist_append(*l, line);
+    free(line);
+    if (next == NULL)
+        return false;
+    *l = next;
+    return true;
+}
+
+atp_err client_http_open(size_t recv_max, const char *token, client_http **out,
+                         char *err, size_t errlen)
 {
     pthread_once(&client_http_once, client_http_global_init);
     if (client_http_init_rc != CURLE_OK) {
@@ -92,7 +111,9 @@ atp_err client_http_open(size_t recv_max, client_http **out, char *err,
     h->recv_max = recv_max;
     h->curl = curl_easy_init();
     h->json_header = curl_slist_append(NULL, "Content-Type: application/json");
-    if (h->curl == NULL || h->json_header == NULL) {
+    if (h->curl == NULL || h->json_header == NULL ||
+        !client_http_auth_header(&h->json_header, token) ||
+        !client_http_auth_header(&h->get_header, token)) {
         client_http_close(h);
         snprintf(err, errlen, "out of memory for an HTTP connection");
         return ATP_E_NOMEM;
@@ -109,6 +130,7 @@ void client_http_close(client_http *h)
     if (h->curl != NULL)
         curl_easy_cleanup(h->curl);
     curl_slist_free_all(h->json_header);
+    curl_slist_free_all(h->get_header);
     free(h->reply.p);
     free(h);
 }
@@ -136,7 +158,7 @@ atp_err client_http_exchange(client_http *h, const char *method,
         curl_easy_setopt(c, CURLOPT_HTTPHEADER, h->json_header);
     } else {
         curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
-        curl_easy_setopt(c, CURLOPT_HTTPHEADER, NULL);
+        curl_easy_setopt(c, CURLOPT_HTTPHEADER, h->get_header);
     }
     CURLcode rc = curl_easy_perform(c);
     curl_off_t connect_us = 0;

@@ -43,14 +43,20 @@ void client_http_easy_defaults(void *curl, client_http_write_fn write,
 /* client_http_open prepares a connection handle for replies of at most
  * recv_max bytes. Returns ATP_OK and *out, or ATP_E_NOMEM /
  * ATP_E_TRANSPORT (libcurl could not start) with err filled. */
-atp_err client_http_open(size_t recv_max, client_http **out, char *err,
-                         size_t errlen);
+atp_err client_http_open(size_t recv_max, const char *token, client_http **out,
+                         char *err, size_t errlen);
+
+/* client_http_auth_header appends "Authorization: Bearer <token>" to
+ * *list (a struct curl_slist **; void here) when token is not NULL.
+ * false: out of memory. For client_sse.c too. */
+bool client_http_auth_header(void *list, const char *token);
 void client_http_close(client_http *h); /* NULL allowed */
 
 /* client_http_exchange sends a GET of url, or a POST of body[0..body_len)
  * as application/json when body is not NULL (method names it in errors),
  * and waits until deadline_ms
  * (clock_mono_ms) at the latest. On ATP_OK, *status is the HTTP status and
+ * The token given to client_http_open goes with every request.
  * *reply (malloc'ed, NUL-terminated, caller frees) / *reply_len the body.
  * Errors: ATP_E_TIMEOUT (deadline passed), ATP_E_TRANSPORT (no connection,
  * not HTTP, a reply above recv_max), ATP_E_NOMEM; err describes them. */

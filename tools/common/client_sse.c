@@ -64,8 +64,8 @@ static size_t client_sse_write(char *p, size_t size, size_t n, void *arg)
     return client_text_append(&s->in, p, add) ? add : 0;
 }
 
-atp_err client_sse_open(const char *url, client_sse **out, char *err,
-                        size_t errlen)
+atp_err client_sse_open(const char *url, const char *token, client_sse **out,
+                        char *err, size_t errlen)
 {
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
         snprintf(err, errlen, "libcurl could not start");
@@ -79,7 +79,7 @@ atp_err client_sse_open(const char *url, client_sse **out, char *err,
     s->easy = curl_easy_init();
     s->accept = curl_slist_append(NULL, "Accept: text/event-stream");
     if (s->url == NULL || s->multi == NULL || s->easy == NULL ||
-        s->accept == NULL) {
+        s->accept == NULL || !client_http_auth_header(&s->accept, token)) {
         client_sse_close(s);
         snprintf(err, errlen, "out of memory for an event stream");
         return ATP_E_NOMEM;

@@ -35,10 +35,11 @@ typedef struct client_sse_event {
 } client_sse_event;
 
 /* client_sse_open prepares a reader of url (http://...) and starts
- * connecting at the first client_sse_next. Returns ATP_OK and *out,
- * ATP_E_NOMEM or ATP_E_TRANSPORT (libcurl could not start), err filled. */
-atp_err client_sse_open(const char *url, client_sse **out, char *err,
-                        size_t errlen);
+ * connecting at the first client_sse_next; token (NULL: none) goes as
+ * "Authorization: Bearer". Returns ATP_OK and *out, ATP_E_NOMEM or
+ * ATP_E_TRANSPORT (libcurl could not start), err filled. */
+atp_err client_sse_open(const char *url, const char *token, client_sse **out,
+                        char *err, size_t errlen);
 void client_sse_close(client_sse *s); /* NULL allowed */
 
 /* client_sse_next waits up to timeout_ms for the next event with data.

@@ -221,6 +221,9 @@ static void test_status_table(void **state)
         {ATP_E_BAD_TTL, 422},
         {ATP_E_BAD_ID, 422},
         {ATP_E_NOT_READY, 503},
+        {ATP_E_UNAUTHENTICATED, 401},
+        {ATP_E_FORBIDDEN, 403},
+        {ATP_E_QUOTA, 429},
     };
     /* Total: every code of error.h is in this table (docs/HTTP.md's). */
 #define TEST_COUNT(name, code, wire, msg) +1
@@ -299,6 +302,31 @@ static int test_teardown(void **state)
     return 0;
 }
 
+/* The bearer token of an Authorization header (RFC 6750): the scheme in
+ * any case, blanks around the token dropped; anything else is no token. */
+static void test_bearer(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *header, *want;
+    } cases[] = {
+        {"Bearer abc123", "abc123"},
+        {"bearer abc123", "abc123"},
+        {"BEARER   abc.def-_~+/=  ", "abc.def-_~+/="},
+        {"Bearer ", ""},
+        {"Bearer", ""},
+        {"Basic dXNlcjpwYXNz", ""},
+        {"Bearerabc", ""},
+        {"", ""},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        codec_str t = http_bearer(cases[i].header);
+        assert_int_equal(t.len, strlen(cases[i].want));
+        assert_memory_equal(t.ptr, cases[i].want, t.len);
+    }
+    assert_int_equal(http_bearer(NULL).len, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -308,6 +336,7 @@ int main(void)
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_status_table),
         cmocka_unit_test(test_reply_status),
+        cmocka_unit_test(test_bearer),
     };
     return cmocka_run_group_tests(tests, test_setup, test_teardown);
 }
