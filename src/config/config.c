@@ -35,19 +35,19 @@
 
 static const char *const config_root_keys[] = {
     "service", "regions", "locations",   "channels",
-    "sources", "buffers", "reservations"};
+    "sources", "buffers", "reservations", "tls"};
 
 static void config_parse_root(config__walk *w, const yaml_node_t *root)
 {
-    yaml_node_t *v[7];
+    yaml_node_t *v[8];
     /* An empty document ("" or a lone "---"): all defaults. */
     if (root == NULL || config__node_is_null(root))
         return;
-    if (!config__map_fields(w, root, "the top level", config_root_keys, 7, v))
+    if (!config__map_fields(w, root, "the top level", config_root_keys, 8, v))
         return;
     /* A section left empty ("regions:" with every entry commented out)
      * reads as absent. */
-    for (int i = 0; i < 7; i++) {
+    for (int i = 0; i < 8; i++) {
         if (v[i] != NULL && config__node_is_null(v[i]))
             v[i] = NULL;
     }
@@ -65,6 +65,9 @@ static void config_parse_root(config__walk *w, const yaml_node_t *root)
         config__parse_buffers(w, v[5]);
     if (v[6] && !w->b->oom)
         config__parse_reservations(w, v[6]);
+    if (v[7] && !w->b->oom)
+        config__parse_tls(w, v[7]);
+    config__validate_tls(w->b);
 }
 
 /* ------------------------------------------------------------------ */
@@ -382,6 +385,9 @@ void config_fini(config *c)
     free(c->service.feed_listen);
     free(c->service.control_listen);
     free(c->service.http_listen);
+    free(c->tls.cert_file);
+    free(c->tls.key_file);
+    free(c->tls.ca_file);
     free(c->service.data_dir);
     free(c->service.log_level);
     for (size_t i = 0; i < c->n_regions; i++)

@@ -169,6 +169,11 @@ void config__parse_locations(config__walk *w, const yaml_node_t *seq);
 void config__parse_channels(config__walk *w, const yaml_node_t *seq);
 void config__parse_sources(config__walk *w, const yaml_node_t *seq);
 void config__parse_buffers(config__walk *w, const yaml_node_t *seq);
+/* config__parse_tls (read_tls.c) reads the tls: section and checks its
+ * files (crypto/x509.h); config__validate_tls checks that every TLS
+ * endpoint has a certificate, called once after all sections. */
+void config__parse_tls(config__walk *w, const yaml_node_t *node);
+void config__validate_tls(config__build *b);
 
 /* config__entry_name (read_places.c) writes how messages name an entry:
  * "region 'us-east'", or "regions entry 3" while its id is unknown. */

@@ -73,6 +73,9 @@ struct http {
     bool v6;
     request_status_section status;
     http_sse *sse;
+    /* https://: the tls: section's PEM files, read at http_start
+     * (libmicrohttpd takes them from memory); NULL for http://. */
+    char *tls_cert, *tls_key;
 
     pthread_mutex_t pool_mu; /* guards pool */
     http_req *pool;
@@ -613,6 +616,57 @@ static void http_status_write(void *arg, codec_writer *w)
             codec_w_kv_count(w, atp_err_name((int)i), errs[i]);
 }
 
+/* ---- HTTPS --------------------------------------------------------------- */
+
+/* http_tls_read: the whole PEM file as a C string, or NULL (logged). */
+static char *http_tls_read(const char *what, const char *path)
+{
+    FILE *f = path != NULL ? fopen(path, "rb") : NULL;
+    char *buf = NULL;
+    long n = f != NULL && fseek(f, 0, SEEK_END) == 0 ? ftell(f) : -1;
+    if (n >= 0 && n <= (1 << 20) && fseek(f, 0, SEEK_SET) == 0 &&
+        (buf = malloc((size_t)n + 1)) != NULL) {
+        if (fread(buf, 1, (size_t)n, f) == (size_t)n) {
+            buf[n] = '\0';
+        } else {
+            free(buf);
+            buf = NULL;
+        }
+    }
+    if (f != NULL)
+        fclose(f);
+    if (buf == NULL)
+        log_error("http", "cannot read %s %s for https://", what,
+                  path != NULL ? path : "(not configured)");
+    return buf;
+}
+
+/* http_tls_options fills opts (4 items, MHD_OPTION_END-terminated) with
+ * the HTTPS options of the tls: section when service.http_listen is
+ * https://. GnuTLS's priority string sets the minimum version. The
+ * client CA is not given: libmicrohttpd would only ask for a certificate,
+ * never check it, so HTTPS clients authenticate with tokens
+ * (docs/SECURITY.md, "TLS"). false (logged): a file cannot be read. */
+static bool http_tls_options(http *h, struct MHD_OptionItem *opts, unsigned *flags)
+{
+    const config_tls *t = &h->cfg->tls;
+    opts[0] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
+    if (strncmp(h->cfg->service.http_listen, "https://", 8) != 0)
+        return true;
+    if ((h->tls_cert = http_tls_read("tls.cert_file", t->cert_file)) == NULL ||
+        (h->tls_key = http_tls_read("tls.key_file", t->key_file)) == NULL)
+        return false;
+    static const char min12[] = "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2";
+    static const char min13[] = "NORMAL:-VERS-ALL:+VERS-TLS1.3";
+    opts[0] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, h->tls_key};
+    opts[1] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, h->tls_cert};
+    opts[2] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_PRIORITIES, 0,
+                                      (void *)(t->min_version == 13 ? min13 : min12)};
+    opts[3] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
+    *flags |= MHD_USE_TLS;
+    return true;
+}
+
 /* ---- lifecycle ----------------------------------------------------------- */
 
 /* http_bind_addr resolves the host of an http://host:port URL (numeric
@@ -688,8 +742,12 @@ atp_err http_start(http *h)
          s->http_threads, NULL},
         {MHD_OPTION_END, 0, NULL},
     };
+    struct MHD_OptionItem tls_opts[4];
+    if (!http_tls_options(h, tls_opts, &flags))
+        return ATP_E_TRANSPORT;
     h->d = MHD_start_daemon(flags, 0, NULL, NULL, http_access_cb, h,
-                            MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
+                            MHD_OPTION_ARRAY, opts, MHD_OPTION_ARRAY, tls_opts,
+                            MHD_OPTION_END);
     if (h->d == NULL) {
         log_error("http", "cannot listen on %s (address in use, or not local?)",
                   s->http_listen);
@@ -700,8 +758,9 @@ atp_err http_start(http *h)
     char host[64];
     unsigned port;
     config_http_url_split(s->http_listen, host, sizeof host, &port);
-    snprintf(h->url, sizeof h->url, h->v6 ? "http://[%s]:%u" : "http://%s:%u",
-             host, info != NULL ? (unsigned)info->port : port);
+    snprintf(h->url, sizeof h->url, h->v6 ? "%s://[%s]:%u" : "%s://%s:%u",
+             h->tls_cert != NULL ? "https" : "http", host,
+             info != NULL ? (unsigned)info->port : port);
     return ATP_OK;
 }
 
@@ -736,5 +795,7 @@ void http_free(http *h)
         http_req_free(r);
     }
     pthread_mutex_destroy(&h->pool_mu);
+    free(h->tls_cert);
+    free(h->tls_key);
     free(h);
 }
