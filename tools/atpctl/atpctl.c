@@ -33,6 +33,7 @@
 #include "ctl_resv.h"
 #include "ctl_sub.h"
 #include "sp_probe.h"
+#include "tools_tls.h"
 
 enum {
     CTL_EXIT_OK = 0,
@@ -62,6 +63,7 @@ typedef struct ctl_args {
     const char *limit;    /* scan --limit, NULL: the service default */
     const char *cursor;   /* scan --cursor, NULL: 0 */
     int timeout_ms;
+    tools_tls tls;        /* --ca, --cert, --key (tools_tls.h) */
     bool json;
     bool help;
     bool version;       /* --version: print it, send nothing */
@@ -547,6 +549,8 @@ static void ctl_usage(FILE *f)
             "                  an http:// URL (atpd's service.http_listen, e.g.\n"
             "                  http://127.0.0.1:7080) uses the HTTP/JSON API:\n"
             "                  the same commands, the same output\n"
+            "                  tls+tcp:// and https:// need --ca\n"
+            TOOLS_TLS_USAGE
             "  --json          print the reply map as one JSON line\n"
             "  --timeout MS    send/receive timeout (default %d)\n"
             "  --channel C     sales channel (default '%s')\n"
@@ -696,6 +700,7 @@ static int ctl_args_parse(int argc, char **argv, ctl_args *a)
         const char *arg = argv[i];
         bool missing = false, bad = false;
         const char *v;
+        int tls;
         if (only_words || arg[0] != '-' || strcmp(arg, "-") == 0) {
             a->words[a->nwords++] = arg;
         } else if (strcmp(arg, "--") == 0) {
@@ -723,10 +728,17 @@ static int ctl_args_parse(int argc, char **argv, ctl_args *a)
                 return ctl_usage_error(
                     NULL, "--timeout needs milliseconds in 1..%s", "3600000");
             a->timeout_ms = (int)ms;
+        } else if ((tls = tools_tls_arg("atpctl", argc, argv, &i, &a->tls)) != 0) {
+            if (tls < 0)
+                return CTL_EXIT_USAGE;
         } else {
             return ctl_usage_error(NULL, "unknown option '%s'", arg);
         }
     }
+    char why[128];
+    if (!tools_tls_check(&a->tls, why, sizeof why))
+        return ctl_usage_error(NULL, "%s", why);
+    tools_tls_set(&a->tls);
     return CTL_EXIT_OK;
 }
 
@@ -1165,10 +1177,10 @@ static int ctl_run_watch(const ctl_args *a, const ctl_cmd *cmd)
     if (url == NULL) {
         url = getenv("ATPD_FEED");
         if (url == NULL || *url == '\0')
-            url = strncmp(ctl_query_url(a), "http://", 7) == 0 ? ctl_query_url(a)
-                                                               : ATP_DEFAULT_FEED_URL;
+            url = strncmp(ctl_query_url(a), "http", 4) == 0 ? ctl_query_url(a)
+                                                           : ATP_DEFAULT_FEED_URL;
     }
-    bool http = strncmp(url, "http://", 7) == 0;
+    bool http = strncmp(url, "http://", 7) == 0 || strncmp(url, "https://", 8) == 0;
     if (region != NULL) {
         int rc = ctl_watch_check_region(a, cmd, region);
         if (rc != CTL_EXIT_OK)
