@@ -30,6 +30,7 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "http/http.h"
+#include "http/deadline.h"
 #include "http/http_int.h"
 #include "http/sse.h"
 #include "http/ui.h"
@@ -73,6 +74,7 @@ struct http {
     bool v6;
     request_status_section status;
     http_sse *sse;
+    http_deadline *dl; /* request deadline watchdog (deadline.h) */
     /* https://: the tls: section's PEM files, read at http_start
      * (libmicrohttpd takes them from memory); NULL for http://. */
     char *tls_cert, *tls_key;
@@ -498,6 +500,21 @@ static enum MHD_Result http_ui_serve(http *h, struct MHD_Connection *conn,
     return ret;
 }
 
+/* http_conn_deadline: the deadline entry of conn (http_connection_cb). */
+static http_deadline_conn *http_conn_deadline(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci != NULL ? ci->socket_context : NULL;
+}
+
+/* http_conn_answering: conn's request is whole (or refused): no deadline
+ * while it is answered (deadline.h). */
+static void http_conn_answering(http *h, struct MHD_Connection *conn)
+{
+    http_deadline_answering(h->dl, http_conn_deadline(conn));
+}
+
 static enum MHD_Result http_access_cb(void *cls, struct MHD_Connection *conn,
                                       const char *url, const char *method,
                                       const char *version,
@@ -510,8 +527,10 @@ static enum MHD_Result http_access_cb(void *cls, struct MHD_Connection *conn,
     const http_ui_asset *ui;
     if (r == NULL &&
         (strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0) &&
-        (ui = http_ui_find(url)) != NULL)
+        (ui = http_ui_find(url)) != NULL) {
+        http_conn_answering(h, conn);
         return http_ui_serve(h, conn, ui); /* the dashboard (docs/HTTP.md) */
+    }
     if (r == NULL) {
         r = http_req_get(h);
         if (r == NULL)
@@ -521,7 +540,10 @@ static enum MHD_Result http_access_cb(void *cls, struct MHD_Connection *conn,
         *con_cls = r;
         atomic_fetch_add_explicit(&h->requests, 1, memory_order_relaxed);
         http_req_begin(r, method, url);
-        return r->fail == ATP_E_TOO_LARGE ? http_req_refuse(r) : MHD_YES;
+        if (r->fail != ATP_E_TOO_LARGE)
+            return MHD_YES;
+        http_conn_answering(h, conn);
+        return http_req_refuse(r);
     }
     if (*upload_data_size > 0) {
         /* libmicrohttpd takes no reply while a body arrives: a chunked
@@ -531,6 +553,7 @@ static enum MHD_Result http_access_cb(void *cls, struct MHD_Connection *conn,
         *upload_data_size = 0;
         return MHD_YES;
     }
+    http_conn_answering(h, conn);
     switch (atomic_load_explicit(&r->state, memory_order_acquire)) {
     case HTTP_REQ_DONE:
         if (r->fail != ATP_OK)
@@ -547,7 +570,10 @@ static void http_completed_cb(void *cls, struct MHD_Connection *conn,
                               void **con_cls,
                               enum MHD_RequestTerminationCode toe)
 {
-    (void)conn, (void)toe;
+    (void)toe;
+    http *h = cls;
+    /* The reply is out: the next request has its deadline from now. */
+    http_deadline_reading(h->dl, http_conn_deadline(conn));
     http_req *r = *con_cls;
     if (r != NULL)
         http_req_put(cls, r);
@@ -558,12 +584,17 @@ static void http_connection_cb(void *cls, struct MHD_Connection *conn,
                                void **socket_context,
                                enum MHD_ConnectionNotificationCode toe)
 {
-    (void)conn, (void)socket_context;
     http *h = cls;
     if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
         atomic_fetch_add_explicit(&h->conns_open, 1, memory_order_relaxed);
         atomic_fetch_add_explicit(&h->conns_total, 1, memory_order_relaxed);
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        *socket_context = ci != NULL ? http_deadline_open(h->dl, ci->connect_fd) : NULL;
     } else {
+        /* Before libmicrohttpd closes the socket (deadline.h). */
+        http_deadline_close(h->dl, *socket_context);
+        *socket_context = NULL;
         atomic_fetch_sub_explicit(&h->conns_open, 1, memory_order_relaxed);
     }
 }
@@ -598,7 +629,7 @@ static void http_status_write(void *arg, codec_writer *w)
         errs[i] = atomic_load_explicit(&h->errors[i], memory_order_relaxed);
         n_err += errs[i] != 0;
     }
-    codec_w_map(w, 7);
+    codec_w_map(w, 8);
     codec_w_kv_cstr(w, "listen", h->url);
     codec_w_kv_count(w, "requests",
                      atomic_load_explicit(&h->requests, memory_order_relaxed));
@@ -609,6 +640,7 @@ static void http_status_write(void *arg, codec_writer *w)
     codec_w_kv_count(w, "connections_total",
                      atomic_load_explicit(&h->conns_total, memory_order_relaxed));
     codec_w_kv_count(w, "event_streams", http_sse_count(h->sse));
+    codec_w_kv_count(w, "timed_out", http_deadline_closed(h->dl));
     codec_w_cstr(w, "errors");
     codec_w_map(w, n_err);
     for (size_t i = 0; i < HTTP_ERR_SLOTS; i++)
@@ -745,10 +777,14 @@ atp_err http_start(http *h)
     struct MHD_OptionItem tls_opts[4];
     if (!http_tls_options(h, tls_opts, &flags))
         return ATP_E_TRANSPORT;
+    if (http_deadline_start(s->http_timeout_ms, &h->dl) != ATP_OK)
+        return ATP_E_NOMEM;
     h->d = MHD_start_daemon(flags, 0, NULL, NULL, http_access_cb, h,
                             MHD_OPTION_ARRAY, opts, MHD_OPTION_ARRAY, tls_opts,
                             MHD_OPTION_END);
     if (h->d == NULL) {
+        http_deadline_stop(h->dl);
+        h->dl = NULL;
         log_error("http", "cannot listen on %s (address in use, or not local?)",
                   s->http_listen);
         return ATP_E_TRANSPORT;
@@ -780,6 +816,8 @@ void http_stop(http *h)
         http_sse_end_all(h->sse);
     MHD_stop_daemon(h->d);
     h->d = NULL;
+    http_deadline_stop(h->dl); /* after: no callback uses it any more */
+    h->dl = NULL;
     atomic_store_explicit(&h->env->status_extra, NULL, memory_order_release);
 }
 
