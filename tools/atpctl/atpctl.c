@@ -828,6 +828,14 @@ static int ctl_exchange(client *c, const codec_writer *w, codec_arena *arena,
                     "atpctl: --endpoint (or ATPD_ENDPOINT) must name atpd's "
                     "query port (service.query_listen, default %s)\n",
                     ATP_DEFAULT_QUERY_URL);
+        else if (!client_connected(c) && strncmp(url, "tls+", 4) == 0)
+            /* A refused TLS handshake looks the same as nothing there. */
+            fprintf(stderr,
+                    "atpctl: is atpd running there? If it is: --ca must be "
+                    "the CA of its certificate, the certificate must name "
+                    "the URL's host, and when atpd verifies clients "
+                    "--cert/--key must be a certificate of its tls.ca_file "
+                    "(docs/SECURITY.md, \"TLS\").\n");
         else if (!client_connected(c))
             fprintf(stderr,
                     "atpctl: is atpd running? Start it with `make run`, or "
