@@ -1,4 +1,4 @@
-/* deadline.c - see deadline.h. One watchdog thread ("atp-http-dl")
+/* deadline.c - see deadline.h. One watchdog thread ("atp:http-dl")
  * scans the registered connections a few times per timeout. */
 #include "http/deadline.h"
 
@@ -49,7 +49,7 @@ static void http_deadline_scan(http_deadline *d, int64_t now)
 static void *http_deadline_main(void *arg)
 {
     http_deadline *d = arg;
-    thread_name("atp-http-dl");
+    thread_name("atp:http-dl");
     /* A few scans per timeout: closed within timeout + timeout/4. */
     int64_t step_ms = d->timeout_ms / 4 > 250 ? 250 : d->timeout_ms / 4 + 1;
     pthread_mutex_lock(&d->mu);
