@@ -9,11 +9,13 @@
  */
 #include "config/config_int.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <yaml.h>
 
+#include "common/file.h"
 #include "crypto/x509.h"
 
 enum { TLS_CERT, TLS_KEY, TLS_CA, TLS_VERIFY, TLS_MIN_VERSION, TLS_N };
@@ -21,21 +23,38 @@ enum { TLS_CERT, TLS_KEY, TLS_CA, TLS_VERIFY, TLS_MIN_VERSION, TLS_N };
 static const char *const config_tls_keys[] = {
     "cert_file", "key_file", "ca_file", "verify_clients", "min_version"};
 
+/* A certificate chain or a key is a few KiB; more is not one. */
+#define CONFIG_TLS_FILE_MAX (1024 * 1024)
+
 /* config_tls_file reads a path key and checks the file: certificates, or
- * (is_key) a private key, against cert when that is not NULL. Returns the
- * path (owned) even when the file is bad: the error is reported, and later
- * checks must not add a misleading "missing" one. */
+ * (is_key) a private key, against cert (the certificate file's contents,
+ * at cert_path) when that is not NULL. Returns the path (owned) even when
+ * the file is bad: the error is reported, and later checks must not add a
+ * misleading "missing" one. *pem gets the contents when they pass (the
+ * caller frees), if pem is not NULL. */
 static char *config_tls_file(config__walk *w, const yaml_node_t *n,
-                             const char *what, bool is_key, const char *cert)
+                             const char *what, bool is_key, const char *cert,
+                             const char *cert_path, char **pem)
 {
     char *path = config__get_text(w, n, what, "a path to a PEM file");
     if (path == NULL)
         return NULL;
     char why[512];
-    bool ok = is_key ? crypto_x509_check_key(path, cert, why, sizeof why)
-                     : crypto_x509_check_certs(path, why, sizeof why);
+    char *text = file_read_all(path, CONFIG_TLS_FILE_MAX, NULL);
+    bool ok = false;
+    if (text == NULL)
+        snprintf(why, sizeof why, "cannot be read: %s",
+                 errno == EFBIG ? "larger than 1 MiB" : strerror(errno));
+    else if (is_key)
+        ok = crypto_x509_check_key(text, cert, cert_path, why, sizeof why);
+    else
+        ok = crypto_x509_check_certs(text, why, sizeof why);
     if (!ok)
         config__error(w->b, config__mark_of(n), "%s: %s %s", what, path, why);
+    if (ok && pem != NULL)
+        *pem = text;
+    else
+        free(text);
     return path;
 }
 
@@ -45,18 +64,19 @@ void config__parse_tls(config__walk *w, const yaml_node_t *node)
     if (!config__map_fields(w, node, "tls", config_tls_keys, TLS_N, v))
         return;
     config_tls *t = &w->b->c.tls;
-    size_t errors = w->b->n_errors;
-    if (v[TLS_CERT])
-        t->cert_file =
-            config_tls_file(w, v[TLS_CERT], "tls.cert_file", false, NULL);
     /* The key is checked against the certificate only when that one is
-     * good: otherwise the certificate's error says it all. */
-    bool cert_ok = t->cert_file != NULL && w->b->n_errors == errors;
+     * good (cert set): otherwise the certificate's error says it all. */
+    char *cert = NULL;
+    if (v[TLS_CERT])
+        t->cert_file = config_tls_file(w, v[TLS_CERT], "tls.cert_file", false,
+                                       NULL, NULL, &cert);
     if (v[TLS_KEY])
-        t->key_file = config_tls_file(w, v[TLS_KEY], "tls.key_file", true,
-                                      cert_ok ? t->cert_file : NULL);
+        t->key_file = config_tls_file(w, v[TLS_KEY], "tls.key_file", true, cert,
+                                      t->cert_file, NULL);
+    free(cert);
     if (v[TLS_CA])
-        t->ca_file = config_tls_file(w, v[TLS_CA], "tls.ca_file", false, NULL);
+        t->ca_file = config_tls_file(w, v[TLS_CA], "tls.ca_file", false, NULL,
+                                     NULL, NULL);
 
     t->verify_clients = t->ca_file != NULL ? CONFIG_TLS_VERIFY_REQUIRED
                                            : CONFIG_TLS_VERIFY_NONE;

@@ -28,6 +28,7 @@
 #include <sys/socket.h>
 
 #include "common/clock.h"
+#include "common/file.h"
 #include "common/log.h"
 #include "http/http.h"
 #include "http/deadline.h"
@@ -653,20 +654,7 @@ static void http_status_write(void *arg, codec_writer *w)
 /* http_tls_read: the whole PEM file as a C string, or NULL (logged). */
 static char *http_tls_read(const char *what, const char *path)
 {
-    FILE *f = path != NULL ? fopen(path, "rb") : NULL;
-    char *buf = NULL;
-    long n = f != NULL && fseek(f, 0, SEEK_END) == 0 ? ftell(f) : -1;
-    if (n >= 0 && n <= (1 << 20) && fseek(f, 0, SEEK_SET) == 0 &&
-        (buf = malloc((size_t)n + 1)) != NULL) {
-        if (fread(buf, 1, (size_t)n, f) == (size_t)n) {
-            buf[n] = '\0';
-        } else {
-            free(buf);
-            buf = NULL;
-        }
-    }
-    if (f != NULL)
-        fclose(f);
+    char *buf = path != NULL ? file_read_all(path, 1 << 20, NULL) : NULL;
     if (buf == NULL)
         log_error("http", "cannot read %s %s for https://", what,
                   path != NULL ? path : "(not configured)");

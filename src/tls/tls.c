@@ -6,29 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/file.h"
 #include "common/log.h"
 
-/* tls_read_file: the whole file as a NUL-terminated string (nng takes PEM
- * as C strings); NULL if it cannot be read. Caller frees. */
-static char *tls_read_file(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
-        return NULL;
-    char *buf = NULL;
-    long n = fseek(f, 0, SEEK_END) == 0 ? ftell(f) : -1;
-    if (n >= 0 && n <= (1 << 20) && fseek(f, 0, SEEK_SET) == 0 &&
-        (buf = malloc((size_t)n + 1)) != NULL) {
-        if (fread(buf, 1, (size_t)n, f) != (size_t)n) {
-            free(buf);
-            buf = NULL;
-        } else {
-            buf[n] = '\0';
-        }
-    }
-    fclose(f);
-    return buf;
-}
+/* A certificate chain or a key is a few KiB. */
+#define TLS_FILE_MAX (1024 * 1024)
 
 /* tls_config_build: a server TLS configuration from t. NULL with why. */
 static nng_tls_config *tls_config_build(const config_tls *t, const char **why,
@@ -50,8 +32,8 @@ static nng_tls_config *tls_config_build(const config_tls *t, const char **why,
         *why = "cannot create a TLS configuration";
         return NULL;
     }
-    if ((cert = tls_read_file(t->cert_file)) == NULL ||
-        (key = tls_read_file(t->key_file)) == NULL) {
+    if ((cert = file_read_all(t->cert_file, TLS_FILE_MAX, NULL)) == NULL ||
+        (key = file_read_all(t->key_file, TLS_FILE_MAX, NULL)) == NULL) {
         *why = "cannot read tls.cert_file or tls.key_file";
         goto fail;
     }

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/file.h"
+
 /* A PEM certificate chain or key is a few KiB. */
 #define TOOLS_TLS_FILE_MAX (1 << 20)
 
@@ -65,20 +67,6 @@ bool tools_tls_is_tls(const char *url)
            strncmp(url, "https://", 8) == 0;
 }
 
-/* tools_tls_read: a whole PEM file as a C string (caller frees), or NULL. */
-static char *tools_tls_read(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
-        return NULL;
-    char *buf = malloc(TOOLS_TLS_FILE_MAX + 1);
-    size_t n = buf != NULL ? fread(buf, 1, TOOLS_TLS_FILE_MAX, f) : 0;
-    fclose(f);
-    if (buf != NULL)
-        buf[n] = '\0';
-    return buf;
-}
-
 /* tools_tls_host: HOST of tls+tcp://HOST:PORT ([v6] without brackets). */
 static bool tools_tls_host(const char *url, char *host, size_t n)
 {
@@ -121,8 +109,8 @@ static int tools_tls_config(const char *url, nng_tls_config **out, char *err,
         /* nng wants certificate and key in one file, or both in memory:
          * read both. */
         what = "--cert/--key";
-        char *cert = tools_tls_read(t->cert_file),
-             *key = tools_tls_read(t->key_file);
+        char *cert = file_read_all(t->cert_file, TOOLS_TLS_FILE_MAX, NULL),
+             *key = file_read_all(t->key_file, TOOLS_TLS_FILE_MAX, NULL);
         rv = cert == NULL || key == NULL
                  ? NNG_ENOENT
                  : nng_tls_config_own_cert(c, cert, key, NULL);
