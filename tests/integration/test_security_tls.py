@@ -14,14 +14,16 @@ certificate. Then:
 - atpd with every nng endpoint on tls+tcp:// and HTTP on https://
   (client certificates required) answers atpctl (status, atp, reserve,
   release) with --ca/--cert/--key, takes a feed from atp-feed over TLS,
-  and serves HTTPS to a client that trusts the CA;
+  publishes its change feed to `atpctl watch` over TLS (and to nobody
+  without a client certificate), and serves HTTPS to a client that trusts
+  the CA;
 - a client without a certificate, with one of the rogue CA, or one that
   does not trust atpd's CA, gets nothing; atpctl without --ca says so;
 - plain TCP (an SP handshake, an HTTP request) to the TLS ports fails
   cleanly, and atpd keeps serving TLS clients and stops cleanly;
 - with verify_clients: none, a client with the CA alone is served.
 
-Labels: integration, security. Bounded: about 20 s.
+Labels: integration, security. Bounded: about 35 s.
 """
 
 import http.client
@@ -207,6 +209,29 @@ def main(h):
     rc, obj, err = ctl(h, d, good, "release", "tls-r1")
     c.check(rc == 0 and (obj or {}).get("ok") is True, "release over TLS: %s %r %s",
             rc, obj, err)
+
+    # The change feed over tls+tcp://: a subscriber with a client
+    # certificate sees the change a reservation makes; one without sees
+    # nothing (the handshake fails: the feed's only protection).
+    def watch(args):
+        argv = [h.atpctl_bin, "watch", "r1", "--json", "--count", "1", "--duration", "6s",
+                "--feed", d.ready["feed"], "--endpoint", d.query_url] + args
+        return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True, preexec_fn=harness._pdeathsig)
+    watchers = [watch(good), watch(["--ca", p["ca.pem"]])]
+    try:
+        harness.wait_until(lambda: ctl(h, d, good, "status")[1]["feed"]["subscribers"] >= 1
+                           or None, 10, 0.1, "a TLS subscriber")
+    except harness.TestFailure as e:
+        c.check(False, "the TLS subscriber connects: %s", e)
+    rc, obj, err = ctl(h, d, good, "reserve", "tls-feed", "%s:r1:1" % sku, "--ttl", "1m")
+    c.check(rc == 0, "reserve for the feed: %s %r %s", rc, obj, err)
+    outs = [w.communicate(timeout=30 * harness.TIME_FACTOR) for w in watchers]
+    c.check(watchers[0].returncode == 0 and sku in outs[0][0],
+            "watch over tls+tcp:// with a client certificate sees the change: %s %r %r",
+            watchers[0].returncode, outs[0][0][-300:], outs[0][1][-300:])
+    c.check(outs[1][0].strip() == "",
+            "watch without a client certificate sees nothing: %r", outs[1][0][-300:])
 
     # HTTPS with the CA; atpctl over https:// too.
     https = d.ready["http"]
