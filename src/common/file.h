@@ -10,7 +10,8 @@
 /* file_read_all returns the contents of path followed by a NUL (malloc'ed,
  * the caller frees), and its length without the NUL in *len (if not
  * NULL). NULL with errno set when it cannot be read (ENOENT, EACCES,
- * EISDIR, ...), when it is longer than max bytes (EFBIG), or out of
+ * EISDIR, ...), is not a regular file (EINVAL: a FIFO or a device, which
+ * could block or never end), is longer than max bytes (EFBIG), or out of
  * memory (ENOMEM). */
 char *file_read_all(const char *path, size_t max, size_t *len);
 

@@ -44,7 +44,9 @@ static char *config_tls_file(config__walk *w, const yaml_node_t *n,
     bool ok = false;
     if (text == NULL)
         snprintf(why, sizeof why, "cannot be read: %s",
-                 errno == EFBIG ? "larger than 1 MiB" : strerror(errno));
+                 errno == EFBIG    ? "larger than 1 MiB"
+                 : errno == EINVAL ? "not a regular file"
+                                   : strerror(errno));
     else if (is_key)
         ok = crypto_x509_check_key(text, cert, cert_path, why, sizeof why);
     else

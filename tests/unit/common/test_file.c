@@ -1,7 +1,7 @@
 /*
  * test_file.c - unit tests of src/common/file.c: a file is read whole with
  * a NUL after it; exactly max bytes pass, one more is EFBIG; a missing
- * file is ENOENT, a directory EISDIR. Files in a fresh temporary
+ * file is ENOENT, a directory EISDIR, a device EINVAL. Files in a fresh temporary
  * directory.
  */
 #include <setjmp.h>
@@ -66,6 +66,10 @@ static void test_errors(void **state)
     assert_int_equal(errno, ENOENT);
     assert_null(file_read_all(dir, 100, NULL));
     assert_int_equal(errno, EISDIR);
+    /* A device (or a FIFO) is refused, not read: it could block or
+     * never end. */
+    assert_null(file_read_all("/dev/zero", 100, NULL));
+    assert_int_equal(errno, EINVAL);
 }
 
 int main(void)
