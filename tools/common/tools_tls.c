@@ -59,14 +59,6 @@ bool tools_tls_check(const tools_tls *t, char *err, size_t errlen)
     return true;
 }
 
-bool tools_tls_is_tls(const char *url)
-{
-    return strncmp(url, "tls+tcp://", 10) == 0 ||
-           strncmp(url, "tls+tcp4://", 11) == 0 ||
-           strncmp(url, "tls+tcp6://", 11) == 0 ||
-           strncmp(url, "https://", 8) == 0;
-}
-
 /* tools_tls_host: HOST of tls+tcp://HOST:PORT ([v6] without brackets). */
 static bool tools_tls_host(const char *url, char *host, size_t n)
 {

@@ -54,7 +54,4 @@ bool tools_tls_check(const tools_tls *t, char *err, size_t errlen);
 int tools_tls_dial(nng_socket s, const char *url, int flags, char *err,
                    size_t errlen);
 
-/* tools_tls_is_tls: url is tls+tcp:// (4, 6) or https://. */
-bool tools_tls_is_tls(const char *url);
-
 #endif
