@@ -18,6 +18,7 @@
  * buffer are reused, so a request allocates only its JSON reply (handed
  * to libmicrohttpd, which frees it).
  */
+#include <gnutls/gnutls.h>
 #include <microhttpd.h>
 #include <netdb.h>
 #include <pthread.h>
@@ -78,7 +79,8 @@ struct http {
     http_deadline *dl; /* request deadline watchdog (deadline.h) */
     /* https://: the tls: section's PEM files, read at http_start
      * (libmicrohttpd takes them from memory); NULL for http://. */
-    char *tls_cert, *tls_key;
+    char *tls_cert, *tls_key, *tls_ca;
+    int verify; /* enum config_tls_verify of HTTPS; NONE for http:// */
 
     pthread_mutex_t pool_mu; /* guards pool */
     http_req *pool;
@@ -501,6 +503,27 @@ static enum MHD_Result http_ui_serve(http *h, struct MHD_Connection *conn,
     return ret;
 }
 
+/* http_client_cert_ok: with tls.verify_clients on HTTPS, the certificate
+ * the client sent verifies against tls.ca_file (GnuTLS, with the trust
+ * libmicrohttpd was given), and with `required` one was sent. Checked for
+ * every request (a connection may carry many): a chain verification, paid
+ * only with verification on. */
+static bool http_client_cert_ok(const http *h, struct MHD_Connection *conn)
+{
+    if (h->verify == CONFIG_TLS_VERIFY_NONE)
+        return true;
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+    if (ci == NULL || ci->tls_session == NULL)
+        return false;
+    gnutls_session_t s = ci->tls_session;
+    unsigned n = 0;
+    if (gnutls_certificate_get_peers(s, &n) == NULL || n == 0)
+        return h->verify == CONFIG_TLS_VERIFY_OPTIONAL;
+    unsigned status = 0;
+    return gnutls_certificate_verify_peers2(s, &status) == GNUTLS_E_SUCCESS && status == 0;
+}
+
 /* http_conn_deadline: the deadline entry of conn (http_connection_cb). */
 static http_deadline_conn *http_conn_deadline(struct MHD_Connection *conn)
 {
@@ -526,6 +549,14 @@ static enum MHD_Result http_access_cb(void *cls, struct MHD_Connection *conn,
     http *h = cls;
     http_req *r = *con_cls;
     const http_ui_asset *ui;
+    if (r == NULL && !http_client_cert_ok(h, conn)) {
+        /* As nng's verify_clients: nothing of atpd is reached; the
+         * connection is closed without a reply. */
+        atomic_fetch_add_explicit(&h->rejected, 1, memory_order_relaxed);
+        log_debug("http", "closed an HTTPS connection without a valid client "
+                          "certificate (tls.verify_clients)");
+        return MHD_NO;
+    }
     if (r == NULL &&
         (strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0) &&
         (ui = http_ui_find(url)) != NULL) {
@@ -661,12 +692,12 @@ static char *http_tls_read(const char *what, const char *path)
     return buf;
 }
 
-/* http_tls_options fills opts (4 items, MHD_OPTION_END-terminated) with
+/* http_tls_options fills opts (5 items, MHD_OPTION_END-terminated) with
  * the HTTPS options of the tls: section when service.http_listen is
- * https://. GnuTLS's priority string sets the minimum version. The
- * client CA is not given: libmicrohttpd would only ask for a certificate,
- * never check it, so HTTPS clients authenticate with tokens
- * (docs/SECURITY.md, "TLS"). false (logged): a file cannot be read. */
+ * https://. GnuTLS's priority string sets the minimum version. With
+ * verify_clients, the client CA makes libmicrohttpd ask for a client
+ * certificate; it does not check it: http_client_cert_ok does. false
+ * (logged): a file cannot be read. */
 static bool http_tls_options(http *h, struct MHD_OptionItem *opts, unsigned *flags)
 {
     const config_tls *t = &h->cfg->tls;
@@ -678,11 +709,18 @@ static bool http_tls_options(http *h, struct MHD_OptionItem *opts, unsigned *fla
         return false;
     static const char min12[] = "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2";
     static const char min13[] = "NORMAL:-VERS-ALL:+VERS-TLS1.3";
-    opts[0] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, h->tls_key};
-    opts[1] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, h->tls_cert};
-    opts[2] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_PRIORITIES, 0,
-                                      (void *)(t->min_version == 13 ? min13 : min12)};
-    opts[3] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
+    int n = 0;
+    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, h->tls_key};
+    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, h->tls_cert};
+    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_PRIORITIES, 0,
+                                        (void *)(t->min_version == 13 ? min13 : min12)};
+    if (t->ca_file != NULL && t->verify_clients != CONFIG_TLS_VERIFY_NONE) {
+        if ((h->tls_ca = http_tls_read("tls.ca_file", t->ca_file)) == NULL)
+            return false;
+        opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_TRUST, 0, h->tls_ca};
+        h->verify = t->verify_clients;
+    }
+    opts[n] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
     *flags |= MHD_USE_TLS;
     return true;
 }
@@ -762,7 +800,7 @@ atp_err http_start(http *h)
          s->http_threads, NULL},
         {MHD_OPTION_END, 0, NULL},
     };
-    struct MHD_OptionItem tls_opts[4];
+    struct MHD_OptionItem tls_opts[5];
     if (!http_tls_options(h, tls_opts, &flags))
         return ATP_E_TRANSPORT;
     if (http_deadline_start(s->http_timeout_ms, &h->dl) != ATP_OK)
@@ -823,5 +861,6 @@ void http_free(http *h)
     pthread_mutex_destroy(&h->pool_mu);
     free(h->tls_cert);
     free(h->tls_key);
+    free(h->tls_ca);
     free(h);
 }

@@ -18,10 +18,12 @@ certificate. Then:
   without a client certificate), and serves HTTPS to a client that trusts
   the CA;
 - a client without a certificate, with one of the rogue CA, or one that
-  does not trust atpd's CA, gets nothing; atpctl without --ca says so;
+  does not trust atpd's CA, gets nothing, over nng and over HTTPS;
+  atpctl without --ca says so;
 - plain TCP (an SP handshake, an HTTP request) to the TLS ports fails
   cleanly, and atpd keeps serving TLS clients and stops cleanly;
-- with verify_clients: none, a client with the CA alone is served.
+- with verify_clients: none, a client with the CA alone is served (nng
+  and HTTPS).
 
 Labels: integration, security. Bounded: about 35 s.
 """
@@ -233,11 +235,22 @@ def main(h):
     c.check(outs[1][0].strip() == "",
             "watch without a client certificate sees nothing: %r", outs[1][0][-300:])
 
-    # HTTPS with the CA; atpctl over https:// too.
+    # HTTPS with the CA and a client certificate; atpctl over https://
+    # too. Without a valid client certificate the connection is closed.
     https = d.ready["http"]
     ctx = ssl.create_default_context(cafile=p["ca.pem"])
+    ctx.load_cert_chain(p["client.pem"], p["client.key"])
     status, body = https_get(https, ctx)
-    c.eq(status, 200, "GET /v1/status over HTTPS trusting the CA")
+    c.eq(status, 200, "GET /v1/status over HTTPS trusting the CA, with a client certificate")
+    rogue = ssl.create_default_context(cafile=p["ca.pem"])
+    rogue.load_cert_chain(p["rogue-client.pem"], p["rogue-client.key"])
+    for what, cx in (("no client certificate", ssl.create_default_context(cafile=p["ca.pem"])),
+                     ("a client certificate of another CA", rogue)):
+        try:
+            status, _ = https_get(https, cx)
+            c.check(False, "HTTPS with %s must be refused: got %s", what, status)
+        except (ssl.SSLError, ConnectionError, http.client.HTTPException, socket.timeout):
+            pass
     rc, obj, err = ctl(h, d, good, "status", endpoint=https)
     c.check(rc == 0 and (obj or {}).get("ok") is True,
             "atpctl --endpoint https:// --ca: %s %r %s", rc, obj, err)
@@ -303,12 +316,15 @@ def main(h):
     d.stop()
 
     # verify_clients: none - the CA alone is enough.
-    cfg2 = harness.build_config(h, ["r1"], [("L1", "r1")], [], query_listen=tls)
+    cfg2 = harness.build_config(h, ["r1"], [("L1", "r1")], [], query_listen=tls,
+                                http_listen="https://127.0.0.1:0")
     cfg2["tls"] = tls_section(p, verify_clients="none")
     d2 = h.start_atpd(cfg2, name="atpd-noverify")
     rc, obj, err = ctl(h, d2, ["--ca", p["ca.pem"]], "status")
     c.check(rc == 0 and (obj or {}).get("ok") is True,
             "verify_clients none: served with --ca alone: %s %r %s", rc, obj, err)
+    status, _ = https_get(d2.ready["http"], ssl.create_default_context(cafile=p["ca.pem"]))
+    c.eq(status, 200, "verify_clients none: HTTPS served without a client certificate")
     d2.stop()
     c.done()
 
