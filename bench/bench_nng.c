@@ -7,8 +7,8 @@
  * writer needs no lock. The publisher and the probe run in the
  * calling thread.
  */
-#include "tools_tls.h"
 #include "bench_nng.h"
+#include "tools_tls.h"
 
 #include <stdatomic.h>
 #include <stdio.h>

@@ -34,7 +34,7 @@
 #define CONFIG_DEFAULT_LOG_LEVEL "info"
 
 static const char *const config_root_keys[] = {
-    "service", "regions", "locations",   "channels",
+    "service", "regions", "locations",    "channels",
     "sources", "buffers", "reservations", "tls"};
 
 static void config_parse_root(config__walk *w, const yaml_node_t *root)

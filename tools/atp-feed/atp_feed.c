@@ -222,8 +222,8 @@ static void feed_usage(FILE *f)
         "\n"
         "  --config FILE       atpd's YAML config (sources, endpoint)\n"
         "  --endpoint URL      default: the config's service.ingest_listen\n"
-        "                      (tls+tcp:// needs --ca; --control too)\n"
-        TOOLS_TLS_USAGE
+        "                      (tls+tcp://: --ca, as "
+        "--control)\n" TOOLS_TLS_USAGE
         "  --source ID         play this source (repeatable); default: every\n"
         "                      source of the config that has an authority\n"
         "  --rate N            data messages per second overall, round robin\n"
@@ -817,7 +817,8 @@ static int feed_connect_control(feed_run *r)
         return FEED_EXIT_TRANSPORT;
     }
     char tls_why[256];
-    rv = tools_tls_dial(r->ctl, r->ctl_url, NNG_FLAG_NONBLOCK, tls_why, sizeof tls_why);
+    rv = tools_tls_dial(r->ctl, r->ctl_url, NNG_FLAG_NONBLOCK, tls_why,
+                        sizeof tls_why);
     if (rv != 0) {
         fprintf(stderr, "atp-feed: cannot dial the control endpoint '%s': %s\n",
                 r->ctl_url, tls_why[0] != '\0' ? tls_why : nng_strerror(rv));

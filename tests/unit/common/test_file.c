@@ -1,8 +1,8 @@
 /*
  * test_file.c - unit tests of src/common/file.c: a file is read whole with
  * a NUL after it; exactly max bytes pass, one more is EFBIG; a missing
- * file is ENOENT, a directory EISDIR, a device EINVAL. Files in a fresh temporary
- * directory.
+ * file is ENOENT, a directory EISDIR, a device EINVAL. Files in a fresh
+ * temporary directory.
  */
 #include <setjmp.h>
 #include <stdarg.h>
