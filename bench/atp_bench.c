@@ -64,6 +64,11 @@ static void bench_usage(FILE *f)
         "  restart  time until `status` answers ready, for N stored "
         "reservations\n"
         "  memory   RSS per SKU-location position\n"
+        "  tls      single-line ATP over tcp:// and over tls+tcp:// (mutual "
+        "TLS,\n"
+        "           throwaway certificates made with openssl): ops/s ratio, "
+        "CPU/request\n"
+        "           (not part of quick)\n"
         "  quick    all of them, short (what `make bench` runs)\n"
         "\n"
         "target:\n"
@@ -72,7 +77,10 @@ static void bench_usage(FILE *f)
         "  --config FILE         atpd's configuration (default: a generated "
         "one)\n"
         "  --endpoint URL        use a running atpd instead (needs --config "
-        "for feeds)\n"
+        "for feeds);\n"
+        "                        tls+tcp:// needs --ca (and --cert/--key when "
+        "atpd\n"
+        "                        verifies clients)\n"
         "  --token T             atpd's client token (default: $ATP_TOKEN), "
         "sent with\n"
         "                        every request: measures the cost of "
@@ -277,6 +285,11 @@ static int bench_parse_args(int argc, char **argv, bench_args *a)
             *flag = true;
             continue;
         }
+        int tls = tools_tls_arg("atp-bench", argc, argv, &i, &a->tls);
+        if (tls < 0)
+            return 2;
+        if (tls > 0)
+            continue;
         if (strcmp(opt, "--replay") == 0) {
             while (i + 1 < argc && strncmp(argv[i + 1], "--", 2) != 0) {
                 if (a->n_replay >= BENCH_MAX_REPLAY_FILES)
@@ -428,13 +441,14 @@ static int bench_parse_args(int argc, char **argv, bench_args *a)
         }
     }
     static const char *const names[] = {"point", "cart",    "reserve", "ingest",
-                                        "peak",  "restart", "memory",  "quick"};
+                                        "peak",  "restart", "memory",  "quick",
+                                        "tls"};
     bool known = false;
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         known |= strcmp(a->scenario, names[i]) == 0;
     if (!known)
         return bench_usage_error("unknown scenario '%s': point, cart, reserve, "
-                                 "ingest, peak, restart, memory or quick",
+                                 "ingest, peak, restart, memory, tls or quick",
                                  a->scenario);
     if (a->endpoint && a->atpd)
         return bench_usage_error("give --endpoint or --atpd, not both");
@@ -466,6 +480,10 @@ static int bench_parse_args(int argc, char **argv, bench_args *a)
         a->restart_positions = a->tiny ? 10000 : small ? 100000 : 1000000;
     if (a->hot >= a->skus)
         return bench_usage_error("--hot (%u) must be below --skus (%u)", a->hot, a->skus);
+    char why[128];
+    if (!tools_tls_check(&a->tls, why, sizeof why))
+        return bench_usage_error("%s", why);
+    tools_tls_set(&a->tls);
     return -1;
 }
 
@@ -688,6 +706,7 @@ int bench_start_atpd(bench_app *app, const char *data_dir, const char *log_name,
                      double *ready_ms)
 {
     char log[1200], ready[1200], any[] = "tcp://127.0.0.1:0";
+    char tls_any[] = "tls+tcp://127.0.0.1:0";
     snprintf(log, sizeof log, "%s/%s", app->tmp, log_name);
     snprintf(ready, sizeof ready, "%s/%s.ready", app->tmp, log_name);
     unlink(ready);
@@ -695,8 +714,10 @@ int bench_start_atpd(bench_app *app, const char *data_dir, const char *log_name,
     const char *level = strstr(log_name, "restart") != NULL ? "info" : "warn";
     char http_any[] = "http://127.0.0.1:0";
     char *argv[] = {(char *)app->a.atpd, "--config",
-                    app->cfg_path,       "--query-listen",
-                    any,                 "--ingest-listen",
+                    app->tls_on ? app->tls_cfg_path : app->cfg_path,
+                    "--query-listen",
+                    app->tls_on ? tls_any : any,
+                    "--ingest-listen",
                     any,                 "--feed-listen",
                     any,                 "--data-dir",
                     (char *)data_dir,    "--log-level",

@@ -20,6 +20,7 @@
 #include "bench_report.h"
 #include "bench_work.h"
 #include "client.h"
+#include "tools_tls.h"
 #include "config/config.h"
 
 #define ATP_BENCH_VERSION "0.1.0"
@@ -62,6 +63,7 @@ typedef struct bench_args {
     int mix_commit, mix_release;
     /* REQ load over nng's own REQ contexts instead of bench_sp.h */
     bool client_nng;
+    tools_tls tls; /* --ca, --cert, --key: a running atpd's TLS endpoint */
 } bench_args;
 
 typedef struct bench_app {
@@ -100,6 +102,10 @@ typedef struct bench_app {
     char atpd_version[32], redis_version[32];
     char loadavg_start[64], loadavg_end[64];
     struct rules *rules;
+    /* scenario tls: atpd started with tls+tcp:// queries and this config
+     * (the main one plus a tls: section of certificates made in tmp) */
+    bool tls_on;
+    char tls_cfg_path[1100];
 } bench_app;
 
 /* atp_bench.c */

@@ -8,6 +8,7 @@
  * calling thread.
  */
 #include "bench_nng.h"
+#include "tools_tls.h"
 
 #include <stdatomic.h>
 #include <stdio.h>
@@ -184,7 +185,7 @@ atp_err bench_req_be_open(const char *url, unsigned n_socks, unsigned n_slots,
                                       BENCH_RECV_MAX)) != 0 ||
             (rv = nng_socket_set_ms(b->socks[i], NNG_OPT_REQ_RESENDTIME,
                                     NNG_DURATION_INFINITE)) != 0 ||
-            (rv = nng_dial(b->socks[i], url, NULL, 0)) != 0) {
+            (rv = tools_tls_dial(b->socks[i], url, 0, NULL, 0)) != 0) {
             bench_nng_err(err, errlen, "cannot dial", url, rv);
             goto fail;
         }
@@ -293,7 +294,7 @@ atp_err bench_pub_open(const char *url, bench_pub **out, char *err,
         (rv = nng_socket_set_ms(p->sock, NNG_OPT_RECONNMAXT, 100)) != 0 ||
         (rv = nng_pipe_notify(p->sock, NNG_PIPE_EV_ADD_POST, bench_pub_pipe_cb,
                               p)) != 0 ||
-        (rv = nng_dial(p->sock, url, NULL, NNG_FLAG_NONBLOCK)) != 0) {
+        (rv = tools_tls_dial(p->sock, url, NNG_FLAG_NONBLOCK, NULL, 0)) != 0) {
         bench_nng_err(err, errlen, "cannot dial", url, rv);
         bench_pub_close(p);
         return ATP_E_TRANSPORT;
@@ -360,7 +361,7 @@ bool bench_probe_ready(const char *url, int64_t deadline_ns,
     codec_writer *w = codec_writer_alloc(NULL, NULL);
     codec_arena *a = codec_arena_alloc();
     if (w == NULL || a == NULL ||
-        nng_dial(s, url, NULL, NNG_FLAG_NONBLOCK) != 0)
+        tools_tls_dial(s, url, NNG_FLAG_NONBLOCK, NULL, 0) != 0)
         goto out;
     /* `ready`: what status says about readiness, and open to a client
      * without a token when atpd has auth.tokens (docs/SECURITY.md). */

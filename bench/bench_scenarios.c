@@ -1318,6 +1318,104 @@ static int sc_memory(bench_app *app)
     return rc;
 }
 
+/* bench_tls_setup makes a throwaway CA, a server certificate for
+ * 127.0.0.1 and a client certificate (EC P-256, openssl, in tmp), writes
+ * the TLS variant of the config and points the process's dials at the
+ * client files (tools_tls.h). 0, or -1 with a warning. */
+static int bench_tls_setup(bench_app *app)
+{
+    static char ca[1100], cert[1100], key[1100];
+    const char *d = app->tmp;
+    char cmd[4096], out[64] = "", out2[64] = "";
+    /* openssl's chatter stays out of the report */
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && (printf 'subjectAltName=IP:127.0.0.1,DNS:127.0.0.1\\n' > san.ext && "
+             "K='-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes' && "
+             "openssl req -x509 $K -keyout ca.key -out ca.pem -days 2 -subj /CN=atp-bench-ca && "
+             "openssl req $K -keyout server.key -out server.csr -subj /CN=127.0.0.1 && "
+             "openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial "
+             "-out server.pem -days 2 -extfile san.ext && "
+             "openssl req $K -keyout client.key -out client.csr -subj /CN=atp-bench && "
+             "openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key -CAcreateserial "
+             "-out client.pem -days 2) >/dev/null 2>&1 && echo ok",
+             d);
+    bench_cmd_output(cmd, out, sizeof out);
+    snprintf(app->tls_cfg_path, sizeof app->tls_cfg_path, "%s/atpd-tls.yaml", d);
+    snprintf(cmd, sizeof cmd,
+             "cp '%s' '%s' && printf 'tls:\\n  cert_file: %s/server.pem\\n  key_file: "
+             "%s/server.key\\n  ca_file: %s/ca.pem\\n  verify_clients: required\\n' >> '%s' "
+             "&& echo ok",
+             app->cfg_path, app->tls_cfg_path, d, d, d, app->tls_cfg_path);
+    if (strcmp(out, "ok") == 0)
+        bench_cmd_output(cmd, out2, sizeof out2);
+    if (strcmp(out2, "ok") != 0) {
+        bench_report_warn(app->rep,
+                          "tls: cannot make certificates with openssl in %s (is openssl "
+                          "installed?)",
+                          d);
+        return -1;
+    }
+    snprintf(ca, sizeof ca, "%s/ca.pem", d);
+    snprintf(cert, sizeof cert, "%s/client.pem", d);
+    snprintf(key, sizeof key, "%s/client.key", d);
+    tools_tls_set(&(tools_tls){.ca_file = ca, .cert_file = cert, .key_file = key});
+    return 0;
+}
+
+/* tls: what TLS costs a query. The same closed-loop single-line ATP load,
+ * over nng's REQ client both times (bench_sp.h speaks plain TCP only), to
+ * a fresh atpd on tcp:// and then to one on tls+tcp:// with client
+ * certificates required (atpd's protected setup). Connections are made
+ * before the measured window: this is the per-request cost (encryption,
+ * record framing), not the handshake's. */
+static int sc_tls(bench_app *app)
+{
+    if (!bench_need_own(app, "tls"))
+        return 0;
+    if (bench_tls_setup(app) != 0)
+        return -1;
+    bool client_nng = app->a.client_nng;
+    app->a.client_nng = true;
+    int rc = 0;
+    static const char *const names[] = {"tls-off", "tls-on"};
+    for (int on = 0; on < 2 && rc == 0; on++) {
+        app->tls_on = on == 1;
+        if (bench_fresh_atpd(app, names[on]) != 0 || bench_ensure_preloaded(app) != 0) {
+            rc = -1;
+            break;
+        }
+        bench_spec s = sc_spec(app, names[on], SYS_ATPD, app->a.rate, 0);
+        bench_gen_init(&s.proto, app, GEN_POINT);
+        rc |= bench_run_systems(app, &s);
+    }
+    /* Later scenarios get a plain atpd again (bench_need_atpd). */
+    bench_stop_atpd(app, SIGTERM);
+    app->tls_on = false;
+    app->a.client_nng = client_nng;
+    bench_entry *off = bench_report_find(app->rep, "tls-off", "atpd", "atp"),
+                *on = bench_report_find(app->rep, "tls-on", "atpd", "atp");
+    if (off == NULL || on == NULL || off->ops_per_s <= 0)
+        return -1;
+    double ratio = on->ops_per_s / off->ops_per_s;
+    char note[256];
+    snprintf(note, sizeof note,
+             "%.0f vs %.0f ops/s, %u clients on %u connections; server cpu/req %.1f vs %.1f "
+             "us, client cpu/req %.1f vs %.1f us (tls vs tcp)",
+             on->ops_per_s, off->ops_per_s, on->clients, app->a.conns,
+             on->server_cpu_us_per_req, off->server_cpu_us_per_req,
+             on->client_cpu_us_per_req, off->client_cpu_us_per_req);
+    bench_report_target(app->rep, "single-line ATP over tls+tcp:// vs tcp://",
+                        "measured (no goal)", ratio, "x", -1, note);
+    bench_report_section(app->rep, "tls",
+                         "{\"ops_ratio\": %.4f, \"server_cpu_us_per_req_tcp\": %.2f, "
+                         "\"server_cpu_us_per_req_tls\": %.2f, "
+                         "\"client_cpu_us_per_req_tcp\": %.2f, "
+                         "\"client_cpu_us_per_req_tls\": %.2f}",
+                         ratio, off->server_cpu_us_per_req, on->server_cpu_us_per_req,
+                         off->client_cpu_us_per_req, on->client_cpu_us_per_req);
+    return rc;
+}
+
 int bench_run_scenario(bench_app *app, const char *name)
 {
     struct {
@@ -1326,12 +1424,13 @@ int bench_run_scenario(bench_app *app, const char *name)
     } const all[] = {
         {"point", sc_point},   {"cart", sc_cart},     {"reserve", sc_reserve},
         {"peak", sc_peak},     {"ingest", sc_ingest}, {"restart", sc_restart},
-        {"memory", sc_memory},
+        {"memory", sc_memory}, {"tls", sc_tls},
     };
     int rc = 0;
     bool quick = strcmp(name, "quick") == 0;
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
-        if (!quick && strcmp(name, all[i].name) != 0)
+        /* tls makes certificates and two more atpds: asked for by name */
+        if (quick ? all[i].fn == sc_tls : strcmp(name, all[i].name) != 0)
             continue;
         if (!app->a.quiet)
             fprintf(stderr, "== %s ==\n", all[i].name);

@@ -22,6 +22,9 @@ packages+=(chromium chromium-driver python3-selenium)
 # Packaging (packaging/, docs/OPERATIONS.md): man pages, the .deb's
 # dependencies (dpkg-shlibdeps) and `systemd-analyze verify` of the unit.
 packages+=(help2man dpkg-dev systemd)
+# TLS (issue 14): the tests and atp-bench --scenario tls make throwaway
+# certificates with openssl.
+packages+=(openssl)
 if [ "${ATP_BENCH_DEPS:-0}" = 1 ]; then
   packages+=(redis-server libhiredis-dev gnuplot-nox)
   # atp-bench --http (libcurl client; the floor uses atpd's libmicrohttpd)

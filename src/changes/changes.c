@@ -30,6 +30,7 @@
 #include "common/log.h"
 #include "common/thread.h"
 #include "formula/rules.h"
+#include "tls/tls.h"
 
 /* Sequence numbers a run may use per millisecond of its start time before
  * its sequences could reach those of a run started later: 1,000 per ms is
@@ -329,19 +330,9 @@ atp_err changes_alloc(const config *cfg, engine *eng, changes **out)
         err = ATP_E_TRANSPORT;
         goto fail;
     }
-    nng_listener l;
-    if ((rv = nng_listen(c->sock, cfg->service.feed_listen, &l, 0)) != 0) {
-        log_error("changes", "cannot listen on %s: %s", cfg->service.feed_listen,
-                  nng_strerror(rv));
-        err = ATP_E_TRANSPORT;
+    if ((err = tls_listen(c->sock, cfg->service.feed_listen, &cfg->tls, "changes", c->url,
+                          sizeof c->url)) != ATP_OK)
         goto fail;
-    }
-    snprintf(c->url, sizeof c->url, "%s", cfg->service.feed_listen);
-    char *u;
-    if (nng_listener_get_string(l, NNG_OPT_URL, &u) == 0) {
-        snprintf(c->url, sizeof c->url, "%s", u);
-        nng_strfree(u);
-    }
     engine_changes_enable(eng);
     *out = c;
     return ATP_OK;

@@ -20,8 +20,9 @@ static bool listen_check_split(const char *url, char *host, size_t host_len,
     static const struct {
         const char *prefix;
         int family;
-    } schemes[] = {
-        {"tcp://", AF_UNSPEC}, {"tcp4://", AF_INET}, {"tcp6://", AF_INET6}};
+    } schemes[] = {{"tcp://", AF_UNSPEC},    {"tcp4://", AF_INET},
+                   {"tcp6://", AF_INET6},    {"tls+tcp://", AF_UNSPEC},
+                   {"tls+tcp4://", AF_INET}, {"tls+tcp6://", AF_INET6}};
     const char *rest = NULL;
     for (size_t i = 0; i < sizeof schemes / sizeof schemes[0]; i++)
         if (strncmp(url, schemes[i].prefix, strlen(schemes[i].prefix)) == 0) {

@@ -12,7 +12,8 @@
 
 /* listen_check binds a TCP socket to url's address and port (tcp://,
  * tcp4://, tcp6://; host a name, an address, [v6] or * for any) and closes
- * it at once. Returns true when that works, or when there is nothing to
+ * it at once (tls+tcp:// and its 4/6 forms likewise: the same TCP port).
+ * Returns true when that works, or when there is nothing to
  * check (port 0: the system picks a free one; another scheme such as
  * ipc://, which nng checks when it listens). Otherwise false with the
  * reason in why ("address already in use", ...). A port free now may still

@@ -66,9 +66,22 @@ static const config_field config_restart_fields[] = {
     RSV(max_map_bytes, CONFIG_F_SIZE),
     RSV(log_bytes, CONFIG_F_SIZE),
     RSV(log_apply_delay_ms, CONFIG_F_I64),
+    /* Certificates are loaded at start: rotating them is a restart
+     * (docs/SECURITY.md, "TLS"). */
+    {"tls.cert_file", offsetof(config, tls.cert_file), CONFIG_F_STR},
+    {"tls.key_file", offsetof(config, tls.key_file), CONFIG_F_STR},
+    {"tls.ca_file", offsetof(config, tls.ca_file), CONFIG_F_STR},
+    {"tls.verify_clients", offsetof(config, tls.verify_clients), CONFIG_F_INT},
+    {"tls.min_version", offsetof(config, tls.min_version), CONFIG_F_INT},
 };
 #undef SVC
 #undef RSV
+
+static bool config_str_eq(const char *a, const char *b)
+{
+    return (a == NULL && b == NULL) ||
+           (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
 
 static bool config_field_equal(const config *a, const config *b,
                                const config_field *f)
@@ -77,8 +90,9 @@ static bool config_field_equal(const config *a, const config *b,
                *pb = (const char *)b + f->offset;
     switch (f->type) {
     case CONFIG_F_STR:
-        return strcmp(*(char *const *)(const void *)pa,
-                      *(char *const *)(const void *)pb) == 0;
+        /* NULL: a key that is absent (the tls: section's files). */
+        return config_str_eq(*(char *const *)(const void *)pa,
+                             *(char *const *)(const void *)pb);
     case CONFIG_F_I64:
         return *(const int64_t *)(const void *)pa ==
                *(const int64_t *)(const void *)pb;
@@ -95,12 +109,6 @@ static bool config_field_equal(const config *a, const config *b,
                *(const bool *)(const void *)pb;
     }
     return false;
-}
-
-static bool config_str_eq(const char *a, const char *b)
-{
-    return (a == NULL && b == NULL) ||
-           (a != NULL && b != NULL && strcmp(a, b) == 0);
 }
 
 /* Each returns a description of the first difference in buf, or false. */

@@ -35,19 +35,20 @@
 
 static const char *const config_root_keys[] = {
     "service", "regions", "locations",    "channels",
-    "sources", "buffers", "reservations", "auth"};
+    "sources", "buffers", "reservations", "auth",
+    "tls"};
 
 static void config_parse_root(config__walk *w, const yaml_node_t *root)
 {
-    yaml_node_t *v[8];
+    yaml_node_t *v[9];
     /* An empty document ("" or a lone "---"): all defaults. */
     if (root == NULL || config__node_is_null(root))
         return;
-    if (!config__map_fields(w, root, "the top level", config_root_keys, 8, v))
+    if (!config__map_fields(w, root, "the top level", config_root_keys, 9, v))
         return;
     /* A section left empty ("regions:" with every entry commented out)
      * reads as absent. */
-    for (int i = 0; i < 8; i++) {
+    for (int i = 0; i < 9; i++) {
         if (v[i] != NULL && config__node_is_null(v[i]))
             v[i] = NULL;
     }
@@ -67,6 +68,9 @@ static void config_parse_root(config__walk *w, const yaml_node_t *root)
         config__parse_reservations(w, v[6]);
     if (v[7] && !w->b->oom)
         config__parse_auth(w, v[7]);
+    if (v[8] && !w->b->oom)
+        config__parse_tls(w, v[8]);
+    config__validate_tls(w->b);
 }
 
 /* ------------------------------------------------------------------ */
@@ -387,6 +391,9 @@ void config_fini(config *c)
     free(c->service.feed_listen);
     free(c->service.control_listen);
     free(c->service.http_listen);
+    free(c->tls.cert_file);
+    free(c->tls.key_file);
+    free(c->tls.ca_file);
     free(c->service.data_dir);
     free(c->service.log_level);
     for (size_t i = 0; i < c->n_regions; i++)

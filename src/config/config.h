@@ -150,7 +150,31 @@ typedef struct config_auth {
  * inproc://). "*", 0.0.0.0, any other address or name: false. */
 bool config_url_is_local(const char *url);
 
-/* config_http_url_split splits "http://HOST:PORT" (HOST a numeric IPv4
+/* TLS (the top-level `tls:` section; docs/SECURITY.md, "TLS"): used by
+ * every tls+tcp:// nng endpoint and an https:// service.http_listen.
+ * Paths as written (a relative one is relative to atpd's working
+ * directory); NULL when absent. Checked when loaded (readable, PEM, not
+ * expired, key matching the certificate), so a running atpd holds files
+ * that were good at start. */
+enum config_tls_verify {
+    CONFIG_TLS_VERIFY_NONE,     /* clients are not asked for a certificate */
+    CONFIG_TLS_VERIFY_OPTIONAL, /* asked; one that is sent must verify */
+    CONFIG_TLS_VERIFY_REQUIRED  /* no verified certificate, no connection */
+};
+typedef struct config_tls {
+    char *cert_file;    /* the server's certificate chain, PEM */
+    char *key_file;     /* its private key, PEM, unencrypted */
+    char *ca_file;      /* CA(s) that sign client certificates, PEM */
+    int verify_clients; /* enum config_tls_verify; default REQUIRED with
+                           ca_file, NONE without */
+    int min_version;    /* 12 (TLS 1.2, default) or 13 */
+} config_tls;
+
+/* config_url_is_tls: url is tls+tcp://, tls+tcp4://, tls+tcp6:// (nng) or
+ * https:// (the HTTP listener): an endpoint that needs the tls: section. */
+bool config_url_is_tls(const char *url);
+
+/* config_http_url_split splits "http://HOST:PORT" (or "https://...") (HOST a numeric IPv4
  * address, or an IPv6 one in brackets; PORT 0..65535) into host (without
  * brackets) and port. false: not such a URL. */
 bool config_http_url_split(const char *url, char *host, size_t host_cap,
@@ -179,6 +203,7 @@ typedef struct config {
     config_buffer_rule *buffers;
     size_t n_buffers;
     config_auth auth;
+    config_tls tls;
 } config;
 
 /* config_insecure_listener: c has a client listener (query, feed, HTTP)

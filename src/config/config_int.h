@@ -184,6 +184,11 @@ void config__check_sources_insecure(config__build *b);
  * (query, feed, HTTP) beyond loopback when auth has no tokens and
  * allow_insecure is not set. After the sections are read. */
 void config__check_insecure(config__build *b);
+/* config__parse_tls (read_tls.c) reads the tls: section and checks its
+ * files (crypto/x509.h); config__validate_tls checks that every TLS
+ * endpoint has a certificate, called once after all sections. */
+void config__parse_tls(config__walk *w, const yaml_node_t *node);
+void config__validate_tls(config__build *b);
 
 /* config__entry_name (read_places.c) writes how messages name an entry:
  * "region 'us-east'", or "regions entry 3" while its id is unknown. */

@@ -104,9 +104,13 @@ static char *config_get_url(config__walk *w, const yaml_node_t *n,
 bool config_http_url_split(const char *url, char *host, size_t host_cap,
                            unsigned *port)
 {
-    if (url == NULL || strncmp(url, "http://", 7) != 0)
+    size_t skip = url == NULL                          ? 0
+                  : strncmp(url, "http://", 7) == 0  ? 7
+                  : strncmp(url, "https://", 8) == 0 ? 8
+                                                     : 0;
+    if (skip == 0)
         return false;
-    const char *h = url + 7, *end;
+    const char *h = url + skip, *end;
     if (*h == '[') {
         end = strchr(++h, ']');
         if (end == NULL || end[1] != ':')
@@ -131,13 +135,20 @@ bool config_http_url_split(const char *url, char *host, size_t host_cap,
     return true;
 }
 
-/* config_get_http_url: an http:// URL with a numeric address (the HTTP
+bool config_url_is_tls(const char *url)
+{
+    return url != NULL &&
+           (strncmp(url, "tls+tcp://", 10) == 0 || strncmp(url, "tls+tcp4://", 11) == 0 ||
+            strncmp(url, "tls+tcp6://", 11) == 0 || strncmp(url, "https://", 8) == 0);
+}
+
+/* config_get_http_url: an http:// or https:// URL with a numeric address (the HTTP
  * server binds it as given: no name lookups). */
 static char *config_get_http_url(config__walk *w, const yaml_node_t *n)
 {
     static const char expected[] =
-        "an http URL with a numeric address, like http://127.0.0.1:7080 or "
-        "http://[::1]:0";
+        "an http URL with a numeric address, like http://127.0.0.1:7080, "
+        "http://[::1]:0 or (with the tls: section) https://127.0.0.1:7443";
     char *url = config__get_text(w, n, "service.http_listen", expected);
     char host[64];
     unsigned port;

@@ -18,6 +18,7 @@
  * buffer are reused, so a request allocates only its JSON reply (handed
  * to libmicrohttpd, which frees it).
  */
+#include <gnutls/gnutls.h>
 #include <microhttpd.h>
 #include <netdb.h>
 #include <pthread.h>
@@ -28,8 +29,10 @@
 #include <sys/socket.h>
 
 #include "common/clock.h"
+#include "common/file.h"
 #include "common/log.h"
 #include "http/http.h"
+#include "http/deadline.h"
 #include "http/http_int.h"
 #include "http/sse.h"
 #include "http/ui.h"
@@ -73,6 +76,11 @@ struct http {
     bool v6;
     request_status_section status;
     http_sse *sse;
+    http_deadline *dl; /* request deadline watchdog (deadline.h) */
+    /* https://: the tls: section's PEM files, read at http_start
+     * (libmicrohttpd takes them from memory); NULL for http://. */
+    char *tls_cert, *tls_key, *tls_ca;
+    int verify; /* enum config_tls_verify of HTTPS; NONE for http:// */
 
     pthread_mutex_t pool_mu; /* guards pool */
     http_req *pool;
@@ -532,6 +540,42 @@ static enum MHD_Result http_ui_serve(http *h, struct MHD_Connection *conn,
     return ret;
 }
 
+/* http_client_cert_ok: with tls.verify_clients on HTTPS, the certificate
+ * the client sent verifies against tls.ca_file (GnuTLS, with the trust
+ * libmicrohttpd was given), and with `required` one was sent. Checked for
+ * every request (a connection may carry many): a chain verification, paid
+ * only with verification on. */
+static bool http_client_cert_ok(const http *h, struct MHD_Connection *conn)
+{
+    if (h->verify == CONFIG_TLS_VERIFY_NONE)
+        return true;
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+    if (ci == NULL || ci->tls_session == NULL)
+        return false;
+    gnutls_session_t s = ci->tls_session;
+    unsigned n = 0;
+    if (gnutls_certificate_get_peers(s, &n) == NULL || n == 0)
+        return h->verify == CONFIG_TLS_VERIFY_OPTIONAL;
+    unsigned status = 0;
+    return gnutls_certificate_verify_peers2(s, &status) == GNUTLS_E_SUCCESS && status == 0;
+}
+
+/* http_conn_deadline: the deadline entry of conn (http_connection_cb). */
+static http_deadline_conn *http_conn_deadline(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci != NULL ? ci->socket_context : NULL;
+}
+
+/* http_conn_answering: conn's request is whole (or refused): no deadline
+ * while it is answered (deadline.h). */
+static void http_conn_answering(http *h, struct MHD_Connection *conn)
+{
+    http_deadline_answering(h->dl, http_conn_deadline(conn));
+}
+
 static enum MHD_Result http_access_cb(void *cls, struct MHD_Connection *conn,
                                       const char *url, const char *method,
                                       const char *version,
@@ -542,10 +586,20 @@ static enum MHD_Result http_access_cb(void *cls, struct MHD_Connection *conn,
     http *h = cls;
     http_req *r = *con_cls;
     const http_ui_asset *ui;
+    if (r == NULL && !http_client_cert_ok(h, conn)) {
+        /* As nng's verify_clients: nothing of atpd is reached; the
+         * connection is closed without a reply. */
+        atomic_fetch_add_explicit(&h->rejected, 1, memory_order_relaxed);
+        log_debug("http", "closed an HTTPS connection without a valid client "
+                          "certificate (tls.verify_clients)");
+        return MHD_NO;
+    }
     if (r == NULL &&
         (strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0) &&
-        (ui = http_ui_find(url)) != NULL)
+        (ui = http_ui_find(url)) != NULL) {
+        http_conn_answering(h, conn);
         return http_ui_serve(h, conn, ui); /* the dashboard (docs/HTTP.md) */
+    }
     if (r == NULL) {
         r = http_req_get(h);
         if (r == NULL)
@@ -555,7 +609,10 @@ static enum MHD_Result http_access_cb(void *cls, struct MHD_Connection *conn,
         *con_cls = r;
         atomic_fetch_add_explicit(&h->requests, 1, memory_order_relaxed);
         http_req_begin(r, method, url);
-        return r->fail == ATP_E_TOO_LARGE ? http_req_refuse(r) : MHD_YES;
+        if (r->fail != ATP_E_TOO_LARGE)
+            return MHD_YES;
+        http_conn_answering(h, conn);
+        return http_req_refuse(r);
     }
     if (*upload_data_size > 0) {
         /* libmicrohttpd takes no reply while a body arrives: a chunked
@@ -565,6 +622,7 @@ static enum MHD_Result http_access_cb(void *cls, struct MHD_Connection *conn,
         *upload_data_size = 0;
         return MHD_YES;
     }
+    http_conn_answering(h, conn);
     switch (atomic_load_explicit(&r->state, memory_order_acquire)) {
     case HTTP_REQ_DONE:
         if (r->fail != ATP_OK)
@@ -581,7 +639,10 @@ static void http_completed_cb(void *cls, struct MHD_Connection *conn,
                               void **con_cls,
                               enum MHD_RequestTerminationCode toe)
 {
-    (void)conn, (void)toe;
+    (void)toe;
+    http *h = cls;
+    /* The reply is out: the next request has its deadline from now. */
+    http_deadline_reading(h->dl, http_conn_deadline(conn));
     http_req *r = *con_cls;
     if (r != NULL)
         http_req_put(cls, r);
@@ -592,12 +653,17 @@ static void http_connection_cb(void *cls, struct MHD_Connection *conn,
                                void **socket_context,
                                enum MHD_ConnectionNotificationCode toe)
 {
-    (void)conn, (void)socket_context;
     http *h = cls;
     if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
         atomic_fetch_add_explicit(&h->conns_open, 1, memory_order_relaxed);
         atomic_fetch_add_explicit(&h->conns_total, 1, memory_order_relaxed);
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        *socket_context = ci != NULL ? http_deadline_open(h->dl, ci->connect_fd) : NULL;
     } else {
+        /* Before libmicrohttpd closes the socket (deadline.h). */
+        http_deadline_close(h->dl, *socket_context);
+        *socket_context = NULL;
         atomic_fetch_sub_explicit(&h->conns_open, 1, memory_order_relaxed);
     }
 }
@@ -632,7 +698,7 @@ static void http_status_write(void *arg, codec_writer *w)
         errs[i] = atomic_load_explicit(&h->errors[i], memory_order_relaxed);
         n_err += errs[i] != 0;
     }
-    codec_w_map(w, 7);
+    codec_w_map(w, 8);
     codec_w_kv_cstr(w, "listen", h->url);
     codec_w_kv_count(w, "requests",
                      atomic_load_explicit(&h->requests, memory_order_relaxed));
@@ -643,11 +709,57 @@ static void http_status_write(void *arg, codec_writer *w)
     codec_w_kv_count(w, "connections_total",
                      atomic_load_explicit(&h->conns_total, memory_order_relaxed));
     codec_w_kv_count(w, "event_streams", http_sse_count(h->sse));
+    codec_w_kv_count(w, "timed_out", http_deadline_closed(h->dl));
     codec_w_cstr(w, "errors");
     codec_w_map(w, n_err);
     for (size_t i = 0; i < HTTP_ERR_SLOTS; i++)
         if (errs[i] != 0)
             codec_w_kv_count(w, atp_err_name((int)i), errs[i]);
+}
+
+/* ---- HTTPS --------------------------------------------------------------- */
+
+/* http_tls_read: the whole PEM file as a C string, or NULL (logged). */
+static char *http_tls_read(const char *what, const char *path)
+{
+    char *buf = path != NULL ? file_read_all(path, 1 << 20, NULL) : NULL;
+    if (buf == NULL)
+        log_error("http", "cannot read %s %s for https://", what,
+                  path != NULL ? path : "(not configured)");
+    return buf;
+}
+
+/* http_tls_options fills opts (5 items, MHD_OPTION_END-terminated) with
+ * the HTTPS options of the tls: section when service.http_listen is
+ * https://. GnuTLS's priority string sets the minimum version. With
+ * verify_clients, the client CA makes libmicrohttpd ask for a client
+ * certificate; it does not check it: http_client_cert_ok does. false
+ * (logged): a file cannot be read. */
+static bool http_tls_options(http *h, struct MHD_OptionItem *opts, unsigned *flags)
+{
+    const config_tls *t = &h->cfg->tls;
+    opts[0] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
+    if (strncmp(h->cfg->service.http_listen, "https://", 8) != 0)
+        return true;
+    if ((h->tls_cert = http_tls_read("tls.cert_file", t->cert_file)) == NULL ||
+        (h->tls_key = http_tls_read("tls.key_file", t->key_file)) == NULL)
+        return false;
+    static const char min12[] = "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2";
+    static const char min13[] = "NORMAL:-VERS-ALL:+VERS-TLS1.3";
+    int n = 0;
+    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, h->tls_key};
+    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, h->tls_cert};
+    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_PRIORITIES, 0,
+                                        (void *)(t->min_version == 13 ? min13 : min12)};
+    if (t->ca_file != NULL && t->verify_clients != CONFIG_TLS_VERIFY_NONE) {
+        if ((h->tls_ca = http_tls_read("tls.ca_file", t->ca_file)) == NULL)
+            return false;
+        opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_TRUST, 0, h->tls_ca};
+        h->verify = t->verify_clients;
+    }
+    opts[n] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
+    *flags |= MHD_USE_TLS;
+    return true;
 }
 
 /* ---- lifecycle ----------------------------------------------------------- */
@@ -730,9 +842,17 @@ atp_err http_start(http *h)
          s->http_threads, NULL},
         {MHD_OPTION_END, 0, NULL},
     };
+    struct MHD_OptionItem tls_opts[5];
+    if (!http_tls_options(h, tls_opts, &flags))
+        return ATP_E_TRANSPORT;
+    if (http_deadline_start(s->http_timeout_ms, &h->dl) != ATP_OK)
+        return ATP_E_NOMEM;
     h->d = MHD_start_daemon(flags, 0, NULL, NULL, http_access_cb, h,
-                            MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
+                            MHD_OPTION_ARRAY, opts, MHD_OPTION_ARRAY, tls_opts,
+                            MHD_OPTION_END);
     if (h->d == NULL) {
+        http_deadline_stop(h->dl);
+        h->dl = NULL;
         log_error("http", "cannot listen on %s (address in use, or not local?)",
                   s->http_listen);
         return ATP_E_TRANSPORT;
@@ -742,8 +862,9 @@ atp_err http_start(http *h)
     char host[64];
     unsigned port;
     config_http_url_split(s->http_listen, host, sizeof host, &port);
-    snprintf(h->url, sizeof h->url, h->v6 ? "http://[%s]:%u" : "http://%s:%u",
-             host, info != NULL ? (unsigned)info->port : port);
+    snprintf(h->url, sizeof h->url, h->v6 ? "%s://[%s]:%u" : "%s://%s:%u",
+             h->tls_cert != NULL ? "https" : "http", host,
+             info != NULL ? (unsigned)info->port : port);
     return ATP_OK;
 }
 
@@ -763,6 +884,8 @@ void http_stop(http *h)
         http_sse_end_all(h->sse);
     MHD_stop_daemon(h->d);
     h->d = NULL;
+    http_deadline_stop(h->dl); /* after: no callback uses it any more */
+    h->dl = NULL;
     atomic_store_explicit(&h->env->status_extra, NULL, memory_order_release);
 }
 
@@ -778,5 +901,8 @@ void http_free(http *h)
         http_req_free(r);
     }
     pthread_mutex_destroy(&h->pool_mu);
+    free(h->tls_cert);
+    free(h->tls_key);
+    free(h->tls_ca);
     free(h);
 }

@@ -27,6 +27,7 @@
 #include "common/thread.h"
 #include "common/names.h"
 #include "crypto/crypto.h"
+#include "tls/tls.h"
 
 /* How often the ingest thread ticks (reorder deadlines, silence, resync
  * retries): well inside the 100 ms reorder window.
@@ -664,24 +665,6 @@ static atp_err ingest_fail(const char *what, int rv)
     return ATP_E_TRANSPORT;
 }
 
-/* Listen on url and keep the bound URL (port 0 resolved) in bound. */
-static atp_err ingest_listen(nng_socket sock, const char *url, char *bound, size_t n)
-{
-    nng_listener l;
-    int rv = nng_listen(sock, url, &l, 0);
-    if (rv != 0) {
-        log_error("ingest", "cannot listen on %s: %s", url, nng_strerror(rv));
-        return ATP_E_TRANSPORT;
-    }
-    char *u;
-    snprintf(bound, n, "%s", url);
-    if (nng_listener_get_string(l, NNG_OPT_URL, &u) == 0) {
-        snprintf(bound, n, "%s", u);
-        nng_strfree(u);
-    }
-    return ATP_OK;
-}
-
 const char *ingest_listen_url(const ingest *in, bool control)
 {
     return in->url[control ? 1 : 0];
@@ -727,8 +710,8 @@ atp_err ingest_alloc(const config *cfg, engine *eng, sources *src, ingest **out)
         err = ingest_fail("cannot set SUB socket options", rv);
         goto fail;
     }
-    if ((err = ingest_listen(in->sock, cfg->service.ingest_listen, in->url[0],
-                             sizeof in->url[0])) != ATP_OK)
+    if ((err = tls_listen(in->sock, cfg->service.ingest_listen, &cfg->tls, "ingest",
+                          in->url[0], sizeof in->url[0])) != ATP_OK)
         goto fail;
     if ((rv = nng_pub0_open(&in->control)) != 0) {
         err = ingest_fail("cannot open the control PUB socket", rv);
@@ -737,8 +720,8 @@ atp_err ingest_alloc(const config *cfg, engine *eng, sources *src, ingest **out)
     in->control_open = true;
     /* Requests are few, but never lose one to nng's default queue of 16. */
     nng_socket_set_int(in->control, NNG_OPT_SENDBUF, 1024);
-    if ((err = ingest_listen(in->control, cfg->service.control_listen, in->url[1],
-                             sizeof in->url[1])) != ATP_OK)
+    if ((err = tls_listen(in->control, cfg->service.control_listen, &cfg->tls, "ingest",
+                          in->url[1], sizeof in->url[1])) != ATP_OK)
         goto fail;
     /* Until the first tick: every region fed by a source that has not
      * spoken yet is stale. */

@@ -16,6 +16,7 @@
 #include "common/log.h"
 #include "common/thread.h"
 #include "server/request.h"
+#include "tls/tls.h"
 
 enum server_ctx_state { SERVER_RECV, SERVER_WAIT, SERVER_SEND };
 
@@ -153,19 +154,9 @@ atp_err server_alloc(const config *cfg, engine *eng, sources *src, ingest *in,
             goto fail;
         }
     }
-    nng_listener l;
-    if ((rv = nng_listen(s->sock, cfg->service.query_listen, &l, 0)) != 0) {
-        log_error("server", "cannot listen on %s: %s", cfg->service.query_listen,
-                  nng_strerror(rv));
-        err = ATP_E_TRANSPORT;
+    if ((err = tls_listen(s->sock, cfg->service.query_listen, &cfg->tls, "server", s->url,
+                          sizeof s->url)) != ATP_OK)
         goto fail;
-    }
-    snprintf(s->url, sizeof s->url, "%s", cfg->service.query_listen);
-    char *u;
-    if (nng_listener_get_string(l, NNG_OPT_URL, &u) == 0) {
-        snprintf(s->url, sizeof s->url, "%s", u);
-        nng_strfree(u);
-    }
     *out = s;
     return ATP_OK;
 fail:

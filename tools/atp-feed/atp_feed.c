@@ -42,6 +42,7 @@
 #include "feed_state.h"
 #include "generator.h"
 #include "sp_probe.h"
+#include "tools_tls.h"
 
 enum {
     FEED_EXIT_OK = 0,
@@ -97,6 +98,7 @@ typedef struct feed_args {
     const char *config_path;
     const char *endpoint;
     const char *log_path;
+    tools_tls tls; /* --ca, --cert, --key (tools_tls.h) */
     const char *sku_prefix;
     const char *sources[CONFIG_MAX_SOURCES];
     size_t n_sources;
@@ -226,6 +228,8 @@ static void feed_usage(FILE *f)
         "\n"
         "  --config FILE       atpd's YAML config (sources, endpoint)\n"
         "  --endpoint URL      default: the config's service.ingest_listen\n"
+        "                      (tls+tcp://: --ca, as "
+        "--control)\n" TOOLS_TLS_USAGE
         "  --source ID         play this source (repeatable); default: every\n"
         "                      source of the config that has an authority\n"
         "  --rate N            data messages per second overall, round robin\n"
@@ -371,6 +375,11 @@ static int feed_args_parse(int argc, char **argv, feed_args *a)
         const char *val = NULL;
         if (strncmp(arg, "--", 2) != 0)
             return feed_usage_error("unexpected argument '%s'%s", arg, "");
+        int tls = tools_tls_arg("atp-feed", argc, argv, &i, &a->tls);
+        if (tls < 0)
+            return FEED_EXIT_USAGE;
+        if (tls > 0)
+            continue;
         const char *eq = strchr(arg, '=');
         size_t olen = eq != NULL ? (size_t)(eq - arg) : strlen(arg);
         if (olen >= sizeof opt)
@@ -503,6 +512,10 @@ static int feed_args_parse(int argc, char **argv, feed_args *a)
     if (a->restart_seq > 0 && a->restart_seq < a->start_seq)
         return feed_usage_error(
             "--restart-seq must be at least --start-seq%s%s", "", "");
+    char why[128];
+    if (!tools_tls_check(&a->tls, why, sizeof why))
+        return feed_usage_error("%s%s", why, "");
+    tools_tls_set(&a->tls);
     return FEED_EXIT_OK;
 }
 
@@ -766,12 +779,13 @@ static int feed_connect(feed_run *r)
      * atpd may still be starting, bounded by FEED_CONNECT_WAIT_MS. */
     int64_t deadline = clock_mono_ms() + FEED_CONNECT_WAIT_MS;
     for (;;) {
-        rv = nng_dial(r->sock, r->url, NULL, 0);
+        char tls_why[256];
+        rv = tools_tls_dial(r->sock, r->url, 0, tls_why, sizeof tls_why);
         if (rv == 0)
             break;
         if (rv == NNG_EADDRINVAL || rv == NNG_ENOTSUP || rv == NNG_EINVAL) {
             fprintf(stderr, "atp-feed: cannot dial '%s': %s\n", r->url,
-                    nng_strerror(rv));
+                    tls_why[0] != '\0' ? tls_why : nng_strerror(rv));
             return FEED_EXIT_USAGE;
         }
         if (clock_mono_ms() >= deadline || feed_stop_flag) {
@@ -826,10 +840,12 @@ static int feed_connect_control(feed_run *r)
                 nng_strerror(rv));
         return FEED_EXIT_TRANSPORT;
     }
-    rv = nng_dial(r->ctl, r->ctl_url, NULL, NNG_FLAG_NONBLOCK);
+    char tls_why[256];
+    rv = tools_tls_dial(r->ctl, r->ctl_url, NNG_FLAG_NONBLOCK, tls_why,
+                        sizeof tls_why);
     if (rv != 0) {
         fprintf(stderr, "atp-feed: cannot dial the control endpoint '%s': %s\n",
-                r->ctl_url, nng_strerror(rv));
+                r->ctl_url, tls_why[0] != '\0' ? tls_why : nng_strerror(rv));
         return FEED_EXIT_USAGE;
     }
     r->ctl_arena = codec_arena_alloc();

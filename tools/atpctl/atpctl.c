@@ -34,6 +34,7 @@
 #include "ctl_sub.h"
 #include "ctl_token.h"
 #include "sp_probe.h"
+#include "tools_tls.h"
 
 enum {
     CTL_EXIT_OK = 0,
@@ -67,6 +68,7 @@ typedef struct ctl_args {
     const char *scopes;   /* token hash --scopes */
     const char *client;   /* token hash --client */
     int timeout_ms;
+    tools_tls tls;        /* --ca, --cert, --key (tools_tls.h) */
     bool json;
     bool help;
     bool version;       /* --version: print it, send nothing */
@@ -603,6 +605,8 @@ static void ctl_usage(FILE *f)
             "                  an http:// URL (atpd's service.http_listen, e.g.\n"
             "                  http://127.0.0.1:7080) uses the HTTP/JSON API:\n"
             "                  the same commands, the same output\n"
+            "                  tls+tcp:// and https:// need --ca\n"
+            TOOLS_TLS_USAGE
             "  --json          print the reply map as one JSON line\n"
             "  --timeout MS    send/receive timeout (default %d)\n"
             "  --token T       the client's token when atpd has auth.tokens\n"
@@ -759,6 +763,7 @@ static int ctl_args_parse(int argc, char **argv, ctl_args *a)
         const char *arg = argv[i];
         bool missing = false, bad = false;
         const char *v;
+        int tls;
         if (only_words || arg[0] != '-' || strcmp(arg, "-") == 0) {
             a->words[a->nwords++] = arg;
         } else if (strcmp(arg, "--") == 0) {
@@ -786,10 +791,17 @@ static int ctl_args_parse(int argc, char **argv, ctl_args *a)
                 return ctl_usage_error(
                     NULL, "--timeout needs milliseconds in 1..%s", "3600000");
             a->timeout_ms = (int)ms;
+        } else if ((tls = tools_tls_arg("atpctl", argc, argv, &i, &a->tls)) != 0) {
+            if (tls < 0)
+                return CTL_EXIT_USAGE;
         } else {
             return ctl_usage_error(NULL, "unknown option '%s'", arg);
         }
     }
+    char why[128];
+    if (!tools_tls_check(&a->tls, why, sizeof why))
+        return ctl_usage_error(NULL, "%s", why);
+    tools_tls_set(&a->tls);
     return CTL_EXIT_OK;
 }
 
@@ -879,6 +891,14 @@ static int ctl_exchange(client *c, const codec_writer *w, codec_arena *arena,
                     "atpctl: --endpoint (or ATPD_ENDPOINT) must name atpd's "
                     "query port (service.query_listen, default %s)\n",
                     ATP_DEFAULT_QUERY_URL);
+        else if (!client_connected(c) && strncmp(url, "tls+", 4) == 0)
+            /* A refused TLS handshake looks the same as nothing there. */
+            fprintf(stderr,
+                    "atpctl: is atpd running there? If it is: --ca must be "
+                    "the CA of its certificate, the certificate must name "
+                    "the URL's host, and when atpd verifies clients "
+                    "--cert/--key must be a certificate of its tls.ca_file "
+                    "(docs/SECURITY.md, \"TLS\").\n");
         else if (!client_connected(c))
             fprintf(stderr,
                     "atpctl: is atpd running? Start it with `make run`, or "
@@ -1228,10 +1248,10 @@ static int ctl_run_watch(const ctl_args *a, const ctl_cmd *cmd)
     if (url == NULL) {
         url = getenv("ATPD_FEED");
         if (url == NULL || *url == '\0')
-            url = strncmp(ctl_query_url(a), "http://", 7) == 0 ? ctl_query_url(a)
-                                                               : ATP_DEFAULT_FEED_URL;
+            url = strncmp(ctl_query_url(a), "http", 4) == 0 ? ctl_query_url(a)
+                                                           : ATP_DEFAULT_FEED_URL;
     }
-    bool http = strncmp(url, "http://", 7) == 0;
+    bool http = strncmp(url, "http://", 7) == 0 || strncmp(url, "https://", 8) == 0;
     if (region != NULL) {
         int rc = ctl_watch_check_region(a, cmd, region);
         if (rc != CTL_EXIT_OK)

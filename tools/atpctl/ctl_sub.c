@@ -19,6 +19,7 @@
 #include <nng/protocol/pubsub0/sub.h>
 
 #include "atp/wire.h"
+#include "tools_tls.h"
 #include "client_route.h"
 #include "client_sse.h"
 #include "codec/codec.h"
@@ -58,7 +59,7 @@ static bool ctl_sub_url_ok(const char *url)
     if (nng_url_parse(&u, url) != 0)
         return false;
     bool ok = true;
-    if (strncmp(u->u_scheme, "tcp", 3) == 0) {
+    if (strncmp(u->u_scheme, "tcp", 3) == 0 || strncmp(u->u_scheme, "tls+tcp", 7) == 0) {
         char *end = NULL;
         long port = strtol(u->u_port, &end, 10);
         ok = u->u_hostname[0] != '\0' && end != u->u_port && *end == '\0' &&
@@ -100,7 +101,7 @@ atp_err ctl_sub_open(const char *url, const char *token, const void *prefix,
     ctl_sub *s = calloc(1, sizeof *s);
     if (s == NULL)
         return ATP_E_NOMEM;
-    if (strncmp(url, "http://", 7) == 0) {
+    if (strncmp(url, "http://", 7) == 0 || strncmp(url, "https://", 8) == 0) {
         atp_err se = ctl_sub_open_sse(s, url, token, prefix, prefix_len, err, errlen);
         if (se != ATP_OK) {
             ctl_sub_close(s);
@@ -136,8 +137,11 @@ atp_err ctl_sub_open(const char *url, const char *token, const void *prefix,
     /* Non-blocking: when nothing listens yet, nng keeps dialing. A URL nng
      * cannot parse fails here, at once. */
     what = "cannot dial";
-    rv = ctl_sub_url_ok(url) ? nng_dial(s->sock, url, NULL, NNG_FLAG_NONBLOCK)
+    char why[256] = "";
+    rv = ctl_sub_url_ok(url) ? tools_tls_dial(s->sock, url, NNG_FLAG_NONBLOCK, why, sizeof why)
                              : NNG_EADDRINVAL;
+    if (rv != 0 && why[0] != '\0')
+        what = why;
     if (rv != 0) {
         if (rv == NNG_EADDRINVAL || rv == NNG_ENOTSUP || rv == NNG_EINVAL)
             e = ATP_E_BAD_REQUEST;

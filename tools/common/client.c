@@ -36,6 +36,7 @@
 #include "common/clock.h"
 #include "common/thread.h"
 #include "sp_probe.h"
+#include "tools_tls.h"
 
 /* After a cancel, how long nng gets to complete the aio before the client
  * gives up on it (and leaks it rather than wait). */
@@ -187,7 +188,7 @@ static void client_set_error(char *buf, size_t len, const char *what,
 /* client_is_http: whether url names atpd's HTTP API. */
 static bool client_is_http(const char *url)
 {
-    return strncmp(url, "http://", 7) == 0;
+    return strncmp(url, "http://", 7) == 0 || strncmp(url, "https://", 8) == 0;
 }
 
 /* client_open_http: client_open for an http:// endpoint. */
@@ -276,9 +277,13 @@ atp_err client_open(const client_opts *o, client **out, char *err,
     }
     /* Non-blocking: when nothing listens, nng keeps retrying in the
      * background and the request's receive timeout bounds the wait. */
-    rv = nng_dial(c->sock, o->url, NULL, NNG_FLAG_NONBLOCK);
+    char why[256];
+    rv = tools_tls_dial(c->sock, o->url, NNG_FLAG_NONBLOCK, why, sizeof why);
     if (rv != 0) {
-        client_set_error(err, errlen, "cannot dial", o->url, rv);
+        if (why[0] != '\0' && err != NULL)
+            snprintf(err, errlen, "cannot dial %s: %s", o->url, why);
+        else
+            client_set_error(err, errlen, "cannot dial", o->url, rv);
         if (rv == NNG_EADDRINVAL || rv == NNG_ENOTSUP || rv == NNG_EINVAL)
             e = ATP_E_BAD_REQUEST;
         goto fail_close;

@@ -13,6 +13,7 @@
 #include <curl/curl.h>
 
 #include "common/clock.h"
+#include "tools_tls.h"
 
 struct client_http {
     CURL *curl;
@@ -71,7 +72,16 @@ void client_http_easy_defaults(void *curl, client_http_write_fn write,
     CURL *c = curl;
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L); /* timeouts without SIGALRM */
     curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
-    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http");
+    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+    /* https://: atpd's certificate checked against --ca (else the
+     * system's CAs), ours sent when given (tools_tls.h). */
+    const tools_tls *t = tools_tls_get();
+    if (t->ca_file != NULL)
+        curl_easy_setopt(c, CURLOPT_CAINFO, t->ca_file);
+    if (t->cert_file != NULL && t->key_file != NULL) {
+        curl_easy_setopt(c, CURLOPT_SSLCERT, t->cert_file);
+        curl_easy_setopt(c, CURLOPT_SSLKEY, t->key_file);
+    }
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, write);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, arg);
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);

@@ -47,6 +47,9 @@ static void test_taken_then_free(void **state)
     assert_non_null(strstr(why, "in use"));
     snprintf(url, sizeof url, "tcp4://127.0.0.1:%d", port);
     assert_false(listen_check(url, why, sizeof why));
+    /* tls+tcp:// is a TCP port too (issue 14). */
+    snprintf(url, sizeof url, "tls+tcp://127.0.0.1:%d", port);
+    assert_false(listen_check(url, why, sizeof why));
     close(fd);
     snprintf(url, sizeof url, "tcp://127.0.0.1:%d", port);
     assert_true(listen_check(url, why, sizeof why));

@@ -95,8 +95,12 @@ static void test_url_split(void **state)
     assert_int_equal(port, 0);
     assert_false(
         config_http_url_split("http://[::1]", host, sizeof host, &port));
-    assert_false(
+    /* https:// is the same URL served with the tls: section. */
+    assert_true(
         config_http_url_split("https://127.0.0.1:1", host, sizeof host, &port));
+    assert_int_equal(port, 1);
+    assert_false(
+        config_http_url_split("ftp://127.0.0.1:1", host, sizeof host, &port));
     assert_false(config_http_url_split(NULL, host, sizeof host, &port));
     assert_false(config_http_url_split("http://127.0.0.1:1", host, 4,
                                        &port)); /* no room */

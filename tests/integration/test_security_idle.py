@@ -1,0 +1,155 @@
+#!/usr/bin/env python3
+"""test_security_idle.py - idle and half-open connections (issue 14,
+"Abuse limits").
+
+HTTP, with service.http_timeout 2 s: a client dripping one byte a second
+into its request headers (libmicrohttpd's idle timeout restarts at every
+byte: it was never dropped) and one dripping its body are closed between
+2 s and 2 s + slack after they connected, and counted in
+status.http.timed_out; meanwhile other clients are answered, a keep-alive
+client asking every 0.5 s for longer than the timeout is never dropped,
+and an event stream open longer than the timeout stays open.
+
+nng: a connection that never completes the TLS handshake is not closed by
+nng 1.5.2 (docs/SECURITY.md, "TLS"); 100 of them on the query port do not
+stop atpd from serving a TLS client.
+
+Labels: integration, security. Bounded: about 15 s.
+"""
+
+import http.client
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+import openapi_util  # noqa: E402
+import test_security_tls as tlsutil  # noqa: E402
+
+TIMEOUT_S = 2.0
+SLACK_S = 1.5  # the watchdog scans every 250 ms; scaled for sanitizers
+
+
+def drip(c, url, what, data, stop_at):
+    """Connects and sends data one byte every 0.5 s until the server closes
+    the connection or stop_at; returns seconds from connect to close, or
+    None if still open."""
+    s = openapi_util.raw_connect(url)
+    t0 = time.monotonic()
+    i = 0
+    try:
+        while time.monotonic() < stop_at:
+            if i < len(data):
+                try:
+                    s.sendall(data[i:i + 1])
+                except OSError:
+                    return time.monotonic() - t0
+                i += 1
+            s.settimeout(0.5)
+            try:
+                if s.recv(4096) == b"":
+                    return time.monotonic() - t0
+            except socket.timeout:
+                pass
+            except OSError:
+                return time.monotonic() - t0
+        return None
+    finally:
+        s.close()
+
+
+def http_part(h, c):
+    cfg = harness.build_config(h, ["r1"], [("L1", "r1")], [],
+                               http_timeout="%ds" % TIMEOUT_S, http_threads=2)
+    d, url = openapi_util.start_atpd(h, cfg)
+    host = url[len("http://"):]
+    heads = b"GET /v1/status HTTP/1.1\r\nHost: " + host.encode() + b"\r\nX-Drip: " + b"a" * 200
+    body = (b"POST /v1/availability/cart HTTP/1.1\r\nHost: " + host.encode() +
+            b"\r\nContent-Type: application/json\r\nContent-Length: 400\r\n\r\n" +
+            b'{"lines": [' + b" " * 380)
+    late = (TIMEOUT_S + SLACK_S) * harness.TIME_FACTOR
+
+    # Both drips run at once; meanwhile a keep-alive client asks every
+    # 0.5 s on one connection, and an event stream stays open.
+    sse = openapi_util.SseReader(url, "/v1/changes?region=r1")
+    c.eq(sse.head(), 200, "event stream opened")
+    results = {}
+    stop_at = time.monotonic() + late + 3
+    threads = [threading.Thread(target=lambda w=w, dt=dt: results.update(
+        {w: drip(c, url, w, dt, stop_at)})) for w, dt in (("headers", heads), ("body", body))]
+    for t in threads:
+        t.start()
+    conn = http.client.HTTPConnection("127.0.0.1", int(host.rsplit(":", 1)[1]),
+                                      timeout=5 * harness.TIME_FACTOR)
+    conn.connect()
+    first_sock, asked, kept = conn.sock, 0, True
+    while any(t.is_alive() for t in threads):
+        conn.request("GET", "/v1/status")
+        r = conn.getresponse()
+        r.read()
+        asked += 1
+        kept = kept and r.status == 200 and conn.sock is first_sock
+        time.sleep(0.5)
+    for t in threads:
+        t.join()
+    for what in ("headers", "body"):
+        t = results.get(what)
+        c.check(t is not None and TIMEOUT_S - 0.1 <= t <= late + 0.5,
+                "a client dripping its %s one byte per 0.5 s is closed after %.1f..%.1f s: %s",
+                what, TIMEOUT_S, late, t)
+    c.check(kept and asked >= 2 * TIMEOUT_S,
+            "a keep-alive client asking every 0.5 s is answered on one connection all along "
+            "(%d requests)", asked)
+    conn.request("GET", "/v1/status")
+    st = json.loads(conn.getresponse().read())
+    conn.close()
+    c.eq(st["http"]["timed_out"], 2, "status.http.timed_out counts the two drips")
+    sse.sock.settimeout(0.2)
+    try:
+        open_ = sse.sock.recv(65536) != b""
+    except socket.timeout:
+        open_ = True
+    except OSError:
+        open_ = False
+    c.check(open_, "an event stream open longer than the timeout stays open")
+    sse.close()
+    d.stop()
+
+
+def nng_part(h, c):
+    p = tlsutil.make_pki(h)
+    cfg = harness.build_config(h, ["r1"], [("L1", "r1")], [],
+                               query_listen="tls+tcp://127.0.0.1:0")
+    cfg["tls"] = tlsutil.tls_section(p)
+    d = h.start_atpd(cfg, name="atpd-nng")
+    socks = []
+    for i in range(100):
+        s = socket.create_connection(("127.0.0.1", d.query_port), timeout=5)
+        if i % 2:
+            s.sendall(b"\x16\x03\x01")  # the start of a TLS record, then nothing
+        socks.append(s)
+    good = ["--ca", p["ca.pem"], "--cert", p["client.pem"], "--key", p["client.key"]]
+    rc, obj, err = tlsutil.ctl(h, d, good, "status")
+    c.check(rc == 0 and (obj or {}).get("ok") is True,
+            "100 half-open TLS connections do not stop atpd serving a TLS client: %s %r %s",
+            rc, obj, err)
+    for s in socks:
+        s.close()
+    d.stop()
+
+
+def main(h):
+    c = harness.Checks(h)
+    http_part(h, c)
+    if subprocess.run(["which", "openssl"], capture_output=True).returncode == 0:
+        nng_part(h, c)
+    c.done()
+
+
+if __name__ == "__main__":
+    harness.run(main, "security_idle")
