@@ -4,6 +4,7 @@
  * auth_alloc; the rate counters are one atomic per token.
  */
 #include "auth/auth.h"
+#include "common/clock.h"
 
 #include <stdatomic.h>
 #include <stdio.h>
@@ -199,6 +200,10 @@ atp_err auth_check(auth *t, const char *token, size_t len, unsigned scope,
         return ATP_E_UNAUTHENTICATED;
     }
     const config_token *e = &a->tokens[i];
+    if (e->expires_ms > 0 && clock_wall_ms() >= e->expires_ms) {
+        snprintf(why, why_len, "token '%s' expired (auth.tokens: expires)", e->name);
+        return ATP_E_UNAUTHENTICATED;
+    }
     if (scope != AUTH_ANY && (e->scopes & scope) == 0) {
         snprintf(why, why_len, "token '%s' lacks the scope '%s' this needs",
                  e->name, auth_scope_name(scope));

@@ -52,8 +52,9 @@ const char *auth_scope_name(unsigned scope);
 /* auth_check decides whether token (len bytes; NULL or len 0: none was
  * given) may run an op that needs scope, at now_ns (monotonic, for the
  * rate limit). Returns ATP_OK with *who (NULL when authentication is off
- * or the scope is AUTH_OPEN); ATP_E_UNAUTHENTICATED (no token, or one no
- * entry matches), ATP_E_FORBIDDEN (a valid token without scope),
+ * or the scope is AUTH_OPEN); ATP_E_UNAUTHENTICATED (no token, one no
+ * entry matches, or one past its `expires` on the wall clock),
+ * ATP_E_FORBIDDEN (a valid token without scope),
  * ATP_E_QUOTA (its requests_per_second spent), each with a printable
  * reason in why[0..why_len) that never echoes the token. The token is
  * hashed with every entry's salt and compared with every entry in

@@ -130,6 +130,8 @@ typedef struct config_token {
     uint8_t salt[CONFIG_TOKEN_SALT_MAX];
     size_t salt_len;
     uint8_t sha256[CONFIG_TOKEN_HASH_LEN]; /* SHA-256(salt || token) */
+    int64_t expires_ms; /* wall clock (ms since the epoch) from which the
+                           token is refused; 0: never */
 } config_token;
 
 typedef struct config_auth {

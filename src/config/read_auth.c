@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <yaml.h>
 
 static const char *const config_auth_keys[] = {"tokens", "allow_insecure",
@@ -22,8 +23,8 @@ static const char *const config_auth_keys[] = {"tokens", "allow_insecure",
 enum { AUTH_TOKENS, AUTH_ALLOW_INSECURE, AUTH_LIMITS, AUTH_N };
 
 static const char *const config_token_keys[] = {"name", "client", "scopes",
-                                                "salt", "sha256"};
-enum { TOK_NAME, TOK_CLIENT, TOK_SCOPES, TOK_SALT, TOK_SHA256, TOK_N };
+                                                "salt", "sha256", "expires"};
+enum { TOK_NAME, TOK_CLIENT, TOK_SCOPES, TOK_SALT, TOK_SHA256, TOK_EXPIRES, TOK_N };
 
 static const char *const config_limit_keys[] = {"max_open_reservations",
                                                 "requests_per_second",
@@ -84,6 +85,35 @@ static bool config_token_hex(config__walk *w, const yaml_node_t *node,
     return true;
 }
 
+/* config_token_expiry reads "YYYY-MM-DDTHH:MM:SSZ" (UTC, RFC 3339 without
+ * fractions or offsets) as ms since the epoch; 0 and reported otherwise. */
+static int64_t config_token_expiry(config__walk *w, const yaml_node_t *node,
+                                   const char *what)
+{
+    const char *s = node->type == YAML_SCALAR_NODE ? (const char *)node->data.scalar.value
+                                                   : NULL;
+    struct tm tm = {0};
+    char z = 0, end = 0;
+    if (s != NULL && sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%c%c", &tm.tm_year, &tm.tm_mon,
+                            &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &z,
+                            &end) == 7 &&
+        z == 'Z' && strlen(s) == 20 && tm.tm_year >= 1970 && tm.tm_year <= 9999 &&
+        tm.tm_mon >= 1 && tm.tm_mon <= 12 && tm.tm_mday >= 1 && tm.tm_mday <= 31 &&
+        tm.tm_hour <= 23 && tm.tm_min <= 59 && tm.tm_sec <= 59) {
+        int mday = tm.tm_mday, mon = tm.tm_mon;
+        tm.tm_year -= 1900;
+        tm.tm_mon -= 1;
+        time_t t = timegm(&tm);
+        if (t > 0 && tm.tm_mday == mday && tm.tm_mon == mon - 1) /* no 31 Feb */
+            return (int64_t)t * 1000;
+    }
+    char shown[80];
+    config__error(w->b, config__mark_of(node),
+                  "%s: expected a UTC time like 2027-01-31T00:00:00Z, got %s", what,
+                  config__node_show(node, shown, sizeof shown));
+    return 0;
+}
+
 static void config_parse_token(config__walk *w, const yaml_node_t *item,
                                size_t i, config__mark *marks)
 {
@@ -112,7 +142,7 @@ static void config_parse_token(config__walk *w, const yaml_node_t *item,
         t->client = config__get_id(w, v[TOK_CLIENT], what, ATP_ID_MAX_LEN);
     }
     const char *missing[] = {NULL, NULL, "scopes", "salt", "sha256"};
-    for (int k = TOK_SCOPES; k < TOK_N; k++)
+    for (int k = TOK_SCOPES; k <= TOK_SHA256; k++)
         if (v[k] == NULL)
             config__error(b, config__mark_of(item), "%s: missing key '%s'",
                           name, missing[k]);
@@ -128,6 +158,9 @@ static void config_parse_token(config__walk *w, const yaml_node_t *item,
     if (v[TOK_SHA256] != NULL)
         config_token_hex(w, v[TOK_SHA256], what, CONFIG_TOKEN_HASH_LEN,
                          CONFIG_TOKEN_HASH_LEN, t->sha256, &hlen);
+    snprintf(what, sizeof what, "%s: expires", name);
+    if (v[TOK_EXPIRES] != NULL)
+        t->expires_ms = config_token_expiry(w, v[TOK_EXPIRES], what);
 }
 
 static void config_parse_tokens(config__walk *w, const yaml_node_t *seq)

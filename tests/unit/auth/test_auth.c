@@ -354,6 +354,49 @@ static void test_reload_needs_restart(void **state)
     config_fini(&b);
 }
 
+/* A token past its `expires` (UTC, on the wall clock) is refused as
+ * unauthenticated, one before it works; a malformed time or a 31 February
+ * is a config error at its line. */
+static void test_expiry(void **state)
+{
+    (void)state;
+    static const char yaml[] = "auth:\n"
+                               "  tokens:\n"
+                               "    - name: old\n"
+                               "      scopes: [read]\n"
+                               "      salt: " SALT "\n"
+                               "      sha256: " H_READ "\n"
+                               "      expires: 2001-01-01T00:00:00Z\n"
+                               "    - name: new\n"
+                               "      scopes: [read, reserve, admin]\n"
+                               "      salt: " SALT "\n"
+                               "      sha256: " H_ALL "\n"
+                               "      expires: 9999-12-31T23:59:59Z\n";
+    config c;
+    load(yaml, &c);
+    assert_int_equal(c.auth.tokens[0].expires_ms, 978307200000LL);
+    auth *t;
+    assert_int_equal(auth_alloc(&c.auth, &t), ATP_OK);
+    auth_who who;
+    char why[200];
+    assert_int_equal(auth_check(t, "s3cret-read", 11, CONFIG_SCOPE_READ, 0, &who, why,
+                                sizeof why),
+                     ATP_E_UNAUTHENTICATED);
+    assert_non_null(strstr(why, "token 'old' expired"));
+    assert_null(who);
+    assert_int_equal(check(t, "s3cret-all", CONFIG_SCOPE_RESERVE, &who), ATP_OK);
+    auth_free(t);
+    config_fini(&c);
+    static const char bad[] = "auth:\n"
+                              "  tokens:\n"
+                              "    - name: x\n"
+                              "      scopes: [read]\n"
+                              "      salt: " SALT "\n"
+                              "      sha256: " H_READ "\n"
+                              "      expires: 2027-02-31T00:00:00Z\n";
+    load_error(bad, 7, "token 'x': expires: expected a UTC time like 2027-01-31T00:00:00Z");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -365,6 +408,7 @@ int main(void)
         cmocka_unit_test(test_section_errors),
         cmocka_unit_test(test_insecure_listeners),
         cmocka_unit_test(test_reload_needs_restart),
+        cmocka_unit_test(test_expiry),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
