@@ -4,7 +4,8 @@ docs/SECURITY.md), on both interfaces of a real atpd:
 
 - every op over nng and every route over HTTP (the SSE change feed and
   /metrics too) works with a token of its scope;
-- without a token, with an unknown one, or with one that lacks the scope,
+- without a token, with an unknown or an expired one, or with one that
+  lacks the scope,
   each is refused with unauthenticated (29, HTTP 401 + WWW-Authenticate)
   or forbidden (30, HTTP 403) and changes nothing (the reservations are
   read back with a valid token); ready/health and /healthz, /readyz stay
@@ -42,7 +43,10 @@ TOKENS = {  # name: (token, scopes, client)
     "shop-b": ("tok-shop-b-0123456789", ["read", "reserve"], "b"),
     "admin": ("tok-admin-0123456789", ["admin"], None),
     "ops": ("tok-ops-0123456789", ["read", "reserve", "admin"], None),
+    # every scope, but past its `expires`: refused as unauthenticated
+    "expired": ("tok-expired-0123456789", ["read", "reserve", "admin"], None),
 }
+EXPIRES = {"expired": "2001-01-01T00:00:00Z"}
 
 
 TOOL_TOKEN = "tok-tool-0123456789"
@@ -55,6 +59,8 @@ def token_entries(tokens):
              "sha256": hashlib.sha256(SALT + tok.encode()).hexdigest()}
         if client:
             e["client"] = client
+        if name in EXPIRES:
+            e["expires"] = EXPIRES[name]
         out.append(e)
     return out
 
@@ -108,6 +114,7 @@ def check_nng(ck, d, anon, c_for):
         for who, client, want in (("none", anon, E_UNAUTH),
                                   ("wrong", TokClient(d.query_port, "tok-nope", d=d), E_UNAUTH),
                                   ("empty", TokClient(d.query_port, "", d=d), E_UNAUTH),
+                                  ("expired", c_for("expired"), E_UNAUTH),
                                   ("scope", c_for(out_of_scope[scope]), E_FORBIDDEN)):
             r = client.req(body)
             ck.eq(harness.error_code(r), want, "nng %s with %s token: code" % (op, who))
@@ -174,6 +181,7 @@ def check_http(ck, d, c_ops):
         for who, kw, want, status in (
                 ("no", {}, E_UNAUTH, 401),
                 ("wrong", {"token": "tok-nope"}, E_UNAUTH, 401),
+                ("expired", {"token": tok("expired")}, E_UNAUTH, 401),
                 ("basic", {"raw_auth": "Basic dG9rOng="}, E_UNAUTH, 401),
                 ("out-of-scope", {"token": tok(out_of_scope[scope])}, E_FORBIDDEN, 403)):
             st, hdrs, doc = call(method, path, body, **kw)
