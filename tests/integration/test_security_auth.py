@@ -269,6 +269,8 @@ def check_tools(h, ck, d):
         ck.check(r.returncode == 1 and "unauthenticated" in r.stderr,
                  "atpctl %s status without a token: exit 1 unauthenticated (%d %r)", ep,
                  r.returncode, r.stderr[-300:])
+        ck.check("no token was given" in r.stderr and "ATP_TOKEN" in r.stderr,
+                 "atpctl %s says how to give it a token: %r", ep, r.stderr[-300:])
         r = harness.run_ctl(h, ["--endpoint", ep, "--json", "--token", TOOL_TOKEN, "status"])
         ck.check(r.returncode == 0, "atpctl %s --token status: %d %r", ep, r.returncode,
                  r.stderr[-300:])

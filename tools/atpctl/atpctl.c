@@ -855,6 +855,12 @@ static void ctl_print_service_error(const codec_val *reply,
             fprintf(stderr, " (line %" PRIu64 ")", line + 1);
     }
     fputc('\n', stderr);
+    const char *env = getenv("ATP_TOKEN");
+    bool given = a->token != NULL || (env != NULL && env[0] != '\0');
+    if (code == ATP_E_UNAUTHENTICATED)
+        fprintf(stderr, "atpctl: %s; give atpctl a token with $ATP_TOKEN or --token "
+                        "(`atpctl token new` makes one: docs/SECURITY.md)\n",
+                given ? "the token given was refused" : "no token was given");
 }
 
 /* ctl_client_open opens the REQ client for url; returns CTL_EXIT_OK, or
