@@ -540,33 +540,53 @@ static enum MHD_Result http_ui_serve(http *h, struct MHD_Connection *conn,
     return ret;
 }
 
+/* What atpd keeps per connection (libmicrohttpd's socket context, made and
+ * freed by http_connection_cb): its deadline entry, and whether its client
+ * certificate was verified already. */
+typedef struct http_conn_ctx {
+    http_deadline_conn *dl;
+    bool cert_ok;
+} http_conn_ctx;
+
+static http_conn_ctx *http_conn_ctx_of(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci != NULL ? ci->socket_context : NULL;
+}
+
 /* http_client_cert_ok: with tls.verify_clients on HTTPS, the certificate
  * the client sent verifies against tls.ca_file (GnuTLS, with the trust
- * libmicrohttpd was given), and with `required` one was sent. Checked for
- * every request (a connection may carry many): a chain verification, paid
- * only with verification on. */
+ * libmicrohttpd was given), and with `required` one was sent. The chain is
+ * verified once per connection (its TLS session, and so its peer, does not
+ * change), at its first request; paid only with verification on. */
 static bool http_client_cert_ok(const http *h, struct MHD_Connection *conn)
 {
     if (h->verify == CONFIG_TLS_VERIFY_NONE)
+        return true;
+    http_conn_ctx *cx = http_conn_ctx_of(conn);
+    if (cx != NULL && cx->cert_ok)
         return true;
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
     if (ci == NULL || ci->tls_session == NULL)
         return false;
     gnutls_session_t s = ci->tls_session;
-    unsigned n = 0;
-    if (gnutls_certificate_get_peers(s, &n) == NULL || n == 0)
-        return h->verify == CONFIG_TLS_VERIFY_OPTIONAL;
-    unsigned status = 0;
-    return gnutls_certificate_verify_peers2(s, &status) == GNUTLS_E_SUCCESS && status == 0;
+    unsigned n = 0, status = 0;
+    bool ok = gnutls_certificate_get_peers(s, &n) == NULL || n == 0
+                  ? h->verify == CONFIG_TLS_VERIFY_OPTIONAL
+                  : gnutls_certificate_verify_peers2(s, &status) == GNUTLS_E_SUCCESS &&
+                        status == 0;
+    if (ok && cx != NULL)
+        cx->cert_ok = true;
+    return ok;
 }
 
 /* http_conn_deadline: the deadline entry of conn (http_connection_cb). */
 static http_deadline_conn *http_conn_deadline(struct MHD_Connection *conn)
 {
-    const union MHD_ConnectionInfo *ci =
-        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-    return ci != NULL ? ci->socket_context : NULL;
+    http_conn_ctx *cx = http_conn_ctx_of(conn);
+    return cx != NULL ? cx->dl : NULL;
 }
 
 /* http_conn_answering: conn's request is whole (or refused): no deadline
@@ -659,10 +679,16 @@ static void http_connection_cb(void *cls, struct MHD_Connection *conn,
         atomic_fetch_add_explicit(&h->conns_total, 1, memory_order_relaxed);
         const union MHD_ConnectionInfo *ci =
             MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-        *socket_context = ci != NULL ? http_deadline_open(h->dl, ci->connect_fd) : NULL;
+        http_conn_ctx *cx = calloc(1, sizeof *cx);
+        if (cx != NULL && ci != NULL)
+            cx->dl = http_deadline_open(h->dl, ci->connect_fd);
+        *socket_context = cx; /* NULL (no memory): no deadline, verified each time */
     } else {
+        http_conn_ctx *cx = *socket_context;
         /* Before libmicrohttpd closes the socket (deadline.h). */
-        http_deadline_close(h->dl, *socket_context);
+        if (cx != NULL)
+            http_deadline_close(h->dl, cx->dl);
+        free(cx);
         *socket_context = NULL;
         atomic_fetch_sub_explicit(&h->conns_open, 1, memory_order_relaxed);
     }
