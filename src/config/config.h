@@ -209,7 +209,8 @@ typedef struct config {
 } config;
 
 /* config_insecure_listener: c has a client listener (query, feed, HTTP)
- * beyond loopback and no tokens; with allow_insecure only when any is
+ * beyond loopback and no tokens, or ingest_listen beyond loopback and a
+ * source without a key; with allow_insecure only when any is
  * true (for the start-up warning). true with what and why in why. Checked
  * by the loaders (a config error) and by atpd after its command-line
  * overrides, before it binds anything. */

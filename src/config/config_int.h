@@ -180,6 +180,11 @@ void config__parse_auth(config__walk *w, const yaml_node_t *node);
  * beyond loopback while a source has no key_file, unless
  * auth.allow_insecure. After the sections are read. */
 void config__check_sources_insecure(config__build *b);
+/* config__source_insecure: ingest_listen is beyond loopback while a source
+ * has no key (whatever allow_insecure says); true with the message in why.
+ * Shared by the load check above and config_insecure_listener (atpd, after
+ * its command-line overrides). */
+bool config__source_insecure(const config *c, char *why, size_t why_len);
 /* config__check_insecure (read_auth.c) reports each client listener
  * (query, feed, HTTP) beyond loopback when auth has no tokens and
  * allow_insecure is not set. After the sections are read. */

@@ -288,10 +288,10 @@ bool config_insecure_listener(const config *c, bool any, char *why,
                               size_t why_len)
 {
     const char *keys[CONFIG_CLIENT_LISTENERS], *urls[CONFIG_CLIENT_LISTENERS];
-    if (c->auth.n_tokens > 0 || (c->auth.allow_insecure && !any))
+    if (c->auth.allow_insecure && !any)
         return false;
     config_client_listeners(&c->service, keys, urls);
-    for (size_t i = 0; i < CONFIG_CLIENT_LISTENERS; i++)
+    for (size_t i = 0; i < CONFIG_CLIENT_LISTENERS && c->auth.n_tokens == 0; i++)
         if (urls[i] != NULL && !config_url_is_local(urls[i])) {
             if (c->auth.allow_insecure)
                 snprintf(why, why_len,
@@ -303,7 +303,9 @@ bool config_insecure_listener(const config *c, bool any, char *why,
                 snprintf(why, why_len, CONFIG_INSECURE_FMT, keys[i], urls[i]);
             return true;
         }
-    return false;
+    /* The sources' listener too: an --ingest-listen override is checked
+     * here, after the file's own check. */
+    return config__source_insecure(c, why, why_len);
 }
 
 void config__check_insecure(config__build *b)

@@ -213,22 +213,30 @@ static void config_read_key(config__walk *w, const yaml_node_t *node,
     memset(key, 0, sizeof key);
 }
 
+bool config__source_insecure(const config *c, char *why, size_t why_len)
+{
+    const char *url = c->service.ingest_listen;
+    if (url == NULL || config_url_is_local(url))
+        return false;
+    for (size_t i = 0; i < c->n_sources; i++)
+        if (c->sources[i].key == NULL && c->sources[i].key_file == NULL) {
+            snprintf(why, why_len,
+                     "service.ingest_listen: %s is not a loopback address and "
+                     "source %s has no key_file: anyone who reaches it could "
+                     "publish that source's stock; give every source a key_file "
+                     "(docs/SECURITY.md, \"Sources\"), listen on 127.0.0.1, or "
+                     "set auth.allow_insecure: true",
+                     url, c->sources[i].id);
+            return true; /* one is enough to say what to do */
+        }
+    return false;
+}
+
 void config__check_sources_insecure(config__build *b)
 {
-    const char *url = b->c.service.ingest_listen;
-    if (b->c.auth.allow_insecure || url == NULL || config_url_is_local(url))
-        return;
-    for (size_t i = 0; i < b->c.n_sources; i++)
-        if (b->c.sources[i].key == NULL && b->c.sources[i].key_file == NULL) {
-            config__error(b, b->ingest_listen_mark,
-                          "service.ingest_listen: %s is not a loopback address "
-                          "and source %s has no key_file: anyone who reaches "
-                          "it could publish that source's stock; give every "
-                          "source a key_file (docs/SECURITY.md, \"Sources\"), "
-                          "listen on 127.0.0.1, or set auth.allow_insecure: true",
-                          url, b->c.sources[i].id);
-            return; /* one is enough to say what to do */
-        }
+    char why[512];
+    if (!b->c.auth.allow_insecure && config__source_insecure(&b->c, why, sizeof why))
+        config__error(b, b->ingest_listen_mark, "%s", why);
 }
 
 void config__parse_sources(config__walk *w, const yaml_node_t *seq)

@@ -318,6 +318,20 @@ def main(h):
     rc, err = check_config([dict(src("s", [(["L1"], ["on_hand"])]), key_file=key_path)],
                            ingest_listen="tcp://0.0.0.0:0")
     ck.eq(rc, 0, "ingest beyond loopback with every source keyed: %r" % err)
+    # The same through atpd's --ingest-listen override: refused before it
+    # binds anything or creates its data directory (never reaches 0.0.0.0).
+    c3 = harness.build_config(h, ["r1"], [("L1", "r1")], [src("s", [(["L1"], ["on_hand"])])])
+    c3["service"]["data_dir"] = os.path.join(h.tmp, "override-data")
+    path = os.path.join(h.tmp, "override.yaml")
+    with open(path, "w") as f:
+        f.write(harness.to_yaml(c3))
+    p = subprocess.run([h.atpd_bin, "--config", path, "--ingest-listen", "tcp://0.0.0.0:0"],
+                       capture_output=True, text=True, timeout=30 * TF)
+    ck.check(p.returncode == 1 and "has no key_file" in p.stderr,
+             "--ingest-listen 0.0.0.0 with a keyless source refused: %d %r"
+             % (p.returncode, p.stderr[-400:]))
+    ck.check(not os.path.exists(c3["service"]["data_dir"]),
+             "override refused before the data directory was created")
     ck.done()
 
 
