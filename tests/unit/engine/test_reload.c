@@ -7,6 +7,8 @@
  * Several rules of one SKU (by region, by channel) compare by their whole
  * scope and value: the same set in another order changes nothing, and a
  * rule whose percent or low_stock alone changed is a changed rule.
+ * A new location or another set of regions is refused with the reason in
+ * the report, and the running rules and answers stay.
  * Threads: the test thread; the engine thread applies.
  * Labels: unit, ops (issue 15).
  */
@@ -169,6 +171,39 @@ static void test_replace(void **state)
     config_fini(&c);
 }
 
+/* What only a restart applies: refused, nothing changed. */
+static void test_refused_places(void **state)
+{
+    (void)state;
+    config a, more_locs, more_regions;
+    test_load(&a, test_rules_a);
+    test_load(&more_locs, "regions: [{id: us}, {id: eu}]\n"
+                          "locations: [{id: dc-us, region: us}, {id: dc-eu, region: eu},"
+                          " {id: store-1, region: us}]\n"
+                          "channels: [web]\nbuffers: [{units: 4}]\n");
+    test_load(&more_regions, "regions: [{id: us}, {id: eu}, {id: ap}]\n"
+                             "locations: [{id: dc-us, region: us}, {id: dc-eu, region: eu}]\n"
+                             "channels: [web]\nbuffers: [{units: 4}]\n");
+    engine *e;
+    assert_int_equal(engine_alloc(&a, NULL, &e), ATP_OK);
+    assert_int_equal(engine_start(e), ATP_OK);
+    test_stock(e);
+    assert_int_equal(test_atp(e, "A", 0), 9);
+    engine_rules_report rep;
+    const config *refused[] = {&more_locs, &more_regions};
+    for (size_t i = 0; i < 2; i++) {
+        assert_int_equal(engine_rules_replace(e, &a, refused[i], &rep), ATP_E_CONFIG);
+        assert_string_equal(rep.refused, "a location added, or the regions changed: only a "
+                                         "restart applies that");
+        assert_int_equal(test_atp(e, "A", 0), 9); /* a's rules still */
+    }
+    engine_stop(e);
+    engine_free(e);
+    config_fini(&a);
+    config_fini(&more_locs);
+    config_fini(&more_regions);
+}
+
 static void test_same_sku_rules(void **state)
 {
     (void)state;
@@ -212,6 +247,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_replace),
+        cmocka_unit_test(test_refused_places),
         cmocka_unit_test(test_same_sku_rules),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -5,7 +5,10 @@
  * order (sources reordered, added, removed); a long id gets a slot of its
  * own; a file of another store id, a truncated or garbage file starts
  * again at 0; the store's id is stable across opens of one environment and
- * differs between two.
+ * differs between two. It is refused (atpd then runs without it) for
+ * more than 256 sources, a store without an id, a directory that does not
+ * exist, and while another open holds its lock; when every slot is taken
+ * by sources no longer configured, a new source reuses one, at 0.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -199,6 +202,50 @@ static void test_store_id_stable(void **state)
     rmdir(other);
 }
 
+static void test_refusals(void **state)
+{
+    (void)state;
+    static const char *const ids[] = {"wms"};
+    store_applied *a = NULL;
+    const char *many[257];
+    for (size_t i = 0; i < 257; i++)
+        many[i] = "x";
+    assert_int_equal(store_applied_open(test_dir, 7, many, 257, &a), ATP_E_CONFIG);
+    assert_int_equal(store_applied_open(test_dir, 0, ids, 1, &a), ATP_E_IO);
+    char absent[96];
+    snprintf(absent, sizeof absent, "%s/absent", test_dir);
+    assert_int_equal(store_applied_open(absent, 7, ids, 1, &a), ATP_E_IO);
+    store_applied *held = test_open(7, ids, 1);
+    test_set(held, 0, 99);
+    assert_int_equal(store_applied_open(test_dir, 7, ids, 1, &a), ATP_E_IO);
+    assert_int_equal(test_get(held, 0), 99); /* the refused open changed nothing */
+    store_applied_close(held);
+}
+
+static void test_full_file_reuses_a_slot(void **state)
+{
+    (void)state;
+    /* 512 slots: fill them with sources of two configurations. */
+    static char names[512][8];
+    const char *ids[256];
+    for (size_t round = 0; round < 2; round++) {
+        for (size_t i = 0; i < 256; i++) {
+            snprintf(names[round * 256 + i], sizeof names[0], "s%zu", round * 256 + i);
+            ids[i] = names[round * 256 + i];
+        }
+        store_applied *a = test_open(7, ids, 256);
+        for (size_t i = 0; i < 256; i++)
+            test_set(a, i, 1000 + round * 256 + i);
+        store_applied_close(a);
+    }
+    static const char *const fresh[] = {"new", "s3"};
+    store_applied *a = test_open(7, fresh, 2);
+    assert_int_equal(test_get(a, 0), 0);    /* a reused slot starts at 0 */
+    assert_int_equal(test_get(a, 1), 1003); /* a kept source keeps its seq */
+    assert_true(store_applied_slot(a, 0) != store_applied_slot(a, 1));
+    store_applied_close(a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -207,6 +254,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_long_ids, setup, teardown),
         cmocka_unit_test_setup_teardown(test_foreign_or_broken_starts_again, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_id_stable, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_refusals, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_full_file_reuses_a_slot, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
