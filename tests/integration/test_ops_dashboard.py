@@ -10,11 +10,17 @@ loopback and stopped by pid. The test checks:
 - the explain view for a SKU typed into the page equals GET /v1/explain;
 - stock changed through the feed reaches the page without a reload
   (change feed -> explain again) before a deadline;
-- the browser logged no error (a CSP violation would be one).
+- the browser logged no error (a CSP violation would be one);
+- with tokens (a second atpd with `auth.tokens`): the page asks for a
+  token, a wrong one is refused (asked again, nothing shown), a read token
+  typed into the form fills the numbers and brings the change feed live
+  (read over fetch with the Authorization header), and a change reaches
+  the page.
 A screenshot is saved in the build dir as a test artifact (path printed).
 Labels: integration, ops, browser.
 """
 
+import hashlib
 import os
 import shutil
 import signal
@@ -40,6 +46,81 @@ def dashboard_config(h):
     cfg["sources"] = [harness.source_entry(
         "wms", [(["E1", "W1"], ["on_hand", "allocated", "held", "inbound"])])]
     return cfg
+
+
+DASH_TOKEN = "tok-dashboard-0123456789"
+SALT = bytes(range(16))
+
+
+class TokClient(U.Client):
+    """A query client that puts a token into every request."""
+
+    def __init__(self, port, token, d=None):
+        super().__init__(port, d=d)
+        self.token = token
+
+    def req_once(self, body):
+        if isinstance(body, dict):
+            body = dict(body, token=self.token)
+        return super().req_once(body)
+
+
+def auth_config(h):
+    cfg = dashboard_config(h)
+    cfg["auth"] = {"tokens": [{"name": "dash", "scopes": ["read", "reserve"],
+                               "salt": SALT.hex(),
+                               "sha256": hashlib.sha256(SALT + DASH_TOKEN.encode()).hexdigest()}]}
+    return cfg
+
+
+def check_token(h, ck, wd):
+    """The page against an atpd with tokens (see the module's doc).
+    Returns the browser's errors but the expected 401s."""
+    from selenium.webdriver.common.by import By
+    d = h.start_atpd(auth_config(h))
+    c = TokClient(d.query_port, DASH_TOKEN, d=d)
+    feed = U.Feeder(d, c)
+    feed.publish("wms", [[2, "A", "E1", 0, 100], [2, "B", "E1", 0, 7]])
+    host, port = H.http_addr(d)
+    wd.get("http://%s:%d/ui" % (host, port))
+    harness.wait_until(lambda: wd.execute_script(
+        "return document.getElementById('token-form').hidden === false;"), PAGE_S, 0.1,
+        "the token form shown")
+    ck.check("unauthenticated" in (page_text(wd, "#token-why") or ""),
+             "the form says why: %r", page_text(wd, "#token-why"))
+    ck.eq(page_text(wd, "#skus"), "", "nothing shown without a token")
+
+    def type_token(t):
+        box = wd.find_element(By.ID, "token")
+        box.clear()
+        box.send_keys(t)
+        wd.find_element(By.ID, "token-go").click()
+    type_token("not-the-token")
+    harness.wait_until(lambda: wd.execute_script(
+        "return document.getElementById('token-form').hidden === false;"), PAGE_S, 0.1,
+        "a wrong token: the form again")
+    ck.eq(page_text(wd, "#skus"), "", "nothing shown with a wrong token")
+    type_token(DASH_TOKEN)
+    harness.wait_until(lambda: page_text(wd, "#live") == "live", PAGE_S, 0.1,
+                       "the change feed live with the token")
+    want = str(c.status()["skus"])
+    harness.wait_until(lambda: page_text(wd, "#skus") == want, PAGE_S, 0.1,
+                       "the SKU count shown with the token")
+    ck.eq(wd.execute_script("return document.getElementById('token-form').hidden;"), True,
+          "the form hidden once the token works")
+    before = int(page_text(wd, "#feed-events") or 0)
+    feed.publish("wms", [[2, "B", "E1", 0, 70]])
+    harness.wait_until(lambda: int(page_text(wd, "#feed-events") or 0) > before, PAGE_S, 0.1,
+                       "a change reaching the page over the authenticated feed")
+    ck.check("B in east" in (page_text(wd, "#last-change") or ""),
+             "the last change names B in east: %r", page_text(wd, "#last-change"))
+    # Read before atpd stops under the page (its calls would then fail).
+    errors = [e for e in wd.get_log("browser") if e.get("level") == "SEVERE"
+              and "401 (Unauthorized)" not in e.get("message", "")]
+    wd.get("about:blank")
+    feed.close()
+    d.stop()
+    return errors
 
 
 def descendants(pid):
@@ -284,6 +365,10 @@ def main(h):
 
         errors = [e for e in wd.get_log("browser") if e.get("level") == "SEVERE"]
         ck.eq(errors, [], "no error in the browser's console (CSP, script)")
+
+        h.log("an atpd with tokens: the page asks for one")
+        errors = check_token(h, ck, wd)
+        ck.eq(errors, [], "no error but the refused calls (401) in the browser's console")
     finally:
         b.close()
     feed.close()

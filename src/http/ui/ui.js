@@ -1,6 +1,9 @@
 // atpd's dashboard: polls GET /v1/status and /v1/sources, listens to the
 // change feed (GET /v1/changes, SSE) and shows GET /v1/explain/{sku}.
 // Plain DOM, no framework; text only through textContent (no HTML from data).
+// When atpd has tokens (docs/SECURITY.md), every call sends the one typed
+// into the token form as "Authorization: Bearer", and the change feed is
+// read with fetch (EventSource cannot send a header) and parsed here.
 "use strict";
 
 const POLL_MS = 1000;
@@ -38,11 +41,26 @@ function showError(msg) {
   e.textContent = msg || "";
 }
 
+const TOKEN_KEY = "atpd-token";
+
+function authHeaders() {
+  const t = sessionStorage.getItem(TOKEN_KEY);
+  return t ? { "Authorization": "Bearer " + t } : {};
+}
+
+// askToken shows the token form after a 401 or 403 (the reason in why).
+function askToken(why) {
+  text("token-why", why);
+  $("token-form").hidden = false;
+}
+
 async function getJson(path) {
-  const r = await fetch(path, { cache: "no-store" });
+  const r = await fetch(path, { cache: "no-store", headers: authHeaders() });
   const doc = await r.json();
   if (!doc.ok) {
     const err = doc.error || {};
+    if (r.status === 401 || r.status === 403)
+      askToken(path + ": " + (err.name || r.status) + ": " + (err.message || ""));
     throw new Error(path + ": " + (err.name || r.status) + ": " + (err.message || ""));
   }
   return doc;
@@ -236,17 +254,73 @@ function onChange(ev) {
   }
 }
 
-function listen() {
-  const es = new EventSource("/v1/changes");
+function setLive(ok, label) {
   const live = $("live");
-  es.onopen = () => { live.textContent = "live"; live.className = "badge ok"; explain(); };
-  es.onerror = () => { live.textContent = "reconnecting"; live.className = "badge bad"; };
-  es.addEventListener("change", onChange);
-  // atpd does not replay: after a gap, re-read what is shown.
-  es.addEventListener("gap", () => explain());
+  live.textContent = label;
+  live.className = ok ? "badge ok" : "badge bad";
+}
+
+// feedEvent hands one SSE event block (its lines) to its handler.
+function feedEvent(lines, state) {
+  let type = "message", data = [];
+  for (const line of lines) {
+    if (line === "" || line.startsWith(":")) continue;
+    const i = line.indexOf(":");
+    const field = i < 0 ? line : line.slice(0, i);
+    const value = i < 0 ? "" : line.slice(i + 1).replace(/^ /, "");
+    if (field === "event") type = value;
+    else if (field === "data") data.push(value);
+    else if (field === "id") state.lastId = value;
+    else if (field === "retry" && /^[0-9]+$/.test(value)) state.retryMs = Number(value);
+  }
+  if (data.length === 0) return;
+  if (type === "change") onChange({ data: data.join("\n") });
+  else if (type === "gap") explain(); // atpd does not replay: re-read what is shown
+}
+
+// listen reads GET /v1/changes for as long as the page is open, and
+// reconnects with Last-Event-ID after the connection ends or fails.
+async function listen() {
+  const state = { lastId: null, retryMs: 2000 };
+  for (;;) {
+    try {
+      const headers = authHeaders();
+      if (state.lastId !== null) headers["Last-Event-ID"] = state.lastId;
+      const r = await fetch("/v1/changes", { cache: "no-store", headers });
+      if (r.status === 401 || r.status === 403) {
+        let msg = "HTTP " + r.status;
+        try { const e = (await r.json()).error || {}; msg = e.name + ": " + e.message; } catch (e) {}
+        askToken("/v1/changes: " + msg);
+        throw new Error(msg);
+      }
+      if (!r.ok || !r.body) throw new Error("HTTP " + r.status);
+      setLive(true, "live");
+      explain();
+      const reader = r.body.pipeThrough(new TextDecoderStream()).getReader();
+      let buf = "";
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        buf += value;
+        const blocks = buf.split(/\r\n\r\n|\n\n|\r\r/);
+        buf = blocks.pop();
+        for (const b of blocks) feedEvent(b.split(/\r\n|\n|\r/), state);
+      }
+    } catch (e) {
+      // shown by the badge; the status poll shows the error text
+    }
+    setLive(false, "reconnecting");
+    await new Promise((done) => setTimeout(done, state.retryMs));
+  }
 }
 
 document.addEventListener("DOMContentLoaded", () => {
+  $("token-form").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    sessionStorage.setItem(TOKEN_KEY, $("token").value);
+    $("token").value = "";
+    $("token-form").hidden = true;
+  });
   $("explain-form").addEventListener("submit", (ev) => {
     ev.preventDefault();
     explained = $("explain-sku").value;
