@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """test_ops_package.py - the Debian package and the systemd unit (issue 15;
 docs/OPERATIONS.md, packaging/CMakeLists.txt):
 
