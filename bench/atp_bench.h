@@ -1,7 +1,9 @@
 /*
- * atp_bench.h - shared state of atp-bench's main program: arguments, the
- * processes it runs, the workload, the report. atp_bench.c holds the
- * set-up and the command line, bench_scenarios.c the scenarios.
+ * atp_bench.h - shared state of atp-bench: arguments, the processes it
+ * runs, the workload, the report. Types only: atp_bench.c (the command
+ * line, the configuration, the report's header) calls the scenarios
+ * (bench_scenarios.h), which call the servers (bench_servers.h); no file
+ * calls back up.
  * Main thread, except where a function says otherwise.
  */
 #ifndef ATP_BENCH_H
@@ -47,6 +49,10 @@ typedef struct bench_args {
     double ingest_rate; /* background ingest during point/cart/peak */
     double peak_ingest_rate, peak_rate;
     uint64_t reservations, positions, restart_positions;
+    /* restart: starts after SIGTERM (one more after SIGKILL); --cold: the
+     * page cache dropped before each start (root) */
+    unsigned restarts;
+    bool cold;
     char *replay[BENCH_MAX_REPLAY_FILES];
     int n_replay;
     double speedup;
@@ -107,36 +113,5 @@ typedef struct bench_app {
     bool tls_on;
     char tls_cfg_path[1100];
 } bench_app;
-
-/* atp_bench.c */
-/* bench_start_atpd starts atpd on fresh loopback ports with data_dir, waits
- * until `status` answers ready (*ready_ms: from exec to ready, if not NULL)
- * and opens app->ctl. */
-int bench_start_atpd(bench_app *app, const char *data_dir, const char *log_name,
-                     double *ready_ms);
-void bench_stop_atpd(bench_app *app, int sig);
-int bench_ensure_echo(bench_app *app);
-/* bench_ensure_http_floor starts atp-bench-http-floor once (0), or warns and
- * sets --no-http-floor's effect (-1). */
-int bench_ensure_http_floor(bench_app *app);
-int bench_ensure_redis(bench_app *app);
-int bench_ensure_preloaded(bench_app *app);
-int bench_ensure_redis_preloaded(bench_app *app);
-int bench_preload_range(bench_app *app, const bench_work *w,
-                        const char *query_url, const char *ingest_url,
-                        uint32_t lo, uint32_t hi, int64_t qty,
-                        const char *label, bench_feed_result *res);
-
-typedef struct bench_atpd_status {
-    bool ok, ready;
-    char version[32];
-    uint64_t skus, positions, memory_bytes, events_applied, resv_open,
-        resv_granted;
-} bench_atpd_status;
-bool bench_status_read(client *cl, bench_atpd_status *st);
-bool bench_snapshot_now(client *cl, int limit_s);
-
-/* bench_scenarios.c */
-int bench_run_scenario(bench_app *app, const char *name);
 
 #endif

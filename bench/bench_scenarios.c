@@ -13,10 +13,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
-#include "atp_bench.h"
 #include "bench_nng.h"
+#include "bench_scenarios.h"
+#include "bench_servers.h"
 #ifdef ATP_BENCH_HAVE_CURL
 #include "bench_http.h"
 #include "bench_wrk.h"
@@ -1088,6 +1091,309 @@ static int bench_fresh_atpd(bench_app *app, const char *name)
     return bench_start_atpd(app, data, log, NULL);
 }
 
+/* The restart scenario checks that every restart brings back what was
+ * there: supply and reserved of this many SKUs, spread evenly, in every
+ * region, besides the counts of `status`. */
+#define SC_RESTART_SAMPLE 200
+#define SC_RESTART_MAX 20 /* --restarts */
+
+/* One start of the restart scenario's atpd on its stored data. */
+typedef struct sc_restart_run {
+    int sig;         /* the signal that stopped the previous run */
+    double stop_ms;  /* that stop: signal to exit */
+    bool clean_stop; /* SIGTERM: exit status 0 */
+    double ready_ms, cpu_ms, restore_ms;
+    bench_mem mem;
+    bench_atpd_status st;
+    bool sample_ok;
+} sc_restart_run;
+
+/* sc_restart_sample reads supply and reserved of the sample SKUs of w in
+ * every region into out (2 per pair: SC_RESTART_SAMPLE x regions x 2);
+ * false when a request failed. */
+static bool sc_restart_sample(bench_app *app, const bench_work *w, int64_t *out)
+{
+    codec_writer *cw = codec_writer_alloc(NULL, NULL);
+    codec_arena *a = codec_arena_alloc();
+    uint32_t step =
+        w->n_skus / SC_RESTART_SAMPLE ? w->n_skus / SC_RESTART_SAMPLE : 1;
+    bool ok = cw != NULL && a != NULL;
+    size_t k = 0;
+    for (uint32_t i = 0; ok && i < SC_RESTART_SAMPLE; i++) {
+        for (uint32_t r = 0; ok && r < w->n_regions; r++, k += 2) {
+            out[k] = out[k + 1] = -1;
+            if (i * step >= w->n_skus)
+                continue;
+            codec_writer_reset(cw);
+            codec_arena_clear(a);
+            codec_w_map(cw, 4);
+            codec_w_kv_cstr(cw, "op", "atp");
+            codec_w_kv_cstr(cw, "sku", w->skus[i * step]);
+            codec_w_kv_cstr(cw, "region", w->regions[r]);
+            codec_w_kv_cstr(cw, "channel", w->channel);
+            const codec_val *v;
+            ok = client_request(app->ctl, cw, a, &v) == ATP_OK &&
+                 codec_val_int(codec_val_get(v, "supply"), &out[k]) &&
+                 codec_val_int(codec_val_get(v, "reserved"), &out[k + 1]);
+        }
+    }
+    codec_writer_free(cw);
+    codec_arena_free(a);
+    return ok;
+}
+
+/* sc_restart_logged_ms: N of the last "restored ... in N ms" line atpd
+ * logged after byte offset of log (-1: none). */
+static double sc_restart_logged_ms(const char *log, long offset)
+{
+    FILE *f = fopen(log, "r");
+    if (f == NULL)
+        return -1;
+    fseek(f, offset, SEEK_SET);
+    char line[1024];
+    double ms = -1;
+    while (fgets(line, sizeof line, f) != NULL) {
+        const char *p = strstr(line, "restored ");
+        const char *q = p != NULL ? strstr(p, ") in ") : NULL;
+        if (q != NULL)
+            ms = strtod(q + 5, NULL);
+    }
+    fclose(f);
+    return ms;
+}
+
+static long sc_file_size(const char *path)
+{
+    struct stat sb;
+    return stat(path, &sb) == 0 ? (long)sb.st_size : -1;
+}
+
+/* sc_restart_drop_caches: --cold, the page cache emptied (root). */
+static bool sc_restart_drop_caches(void)
+{
+    sync();
+    FILE *f = fopen("/proc/sys/vm/drop_caches", "w");
+    if (f == NULL)
+        return false;
+    bool ok = fputs("3\n", f) >= 0;
+    return fclose(f) == 0 && ok;
+}
+
+/* sc_restart_one stops app's atpd with sig and starts it again on data:
+ * how long each took, what it restored (compared with the sample `want`,
+ * read before the first stop), its memory. -1 if it did not come back. */
+static int sc_restart_one(bench_app *app, const bench_work *w, const char *data,
+                          int sig, const int64_t *want, int64_t *got,
+                          sc_restart_run *run)
+{
+    char log[1200];
+    snprintf(log, sizeof log, "%s/atpd-restart.log", app->tmp);
+    run->sig = sig;
+    int64_t t = clock_mono_ns();
+    client_close(app->ctl);
+    app->ctl = NULL;
+    int status = bench_proc_stop(&app->atpd, sig, 30000);
+    run->stop_ms = (double)(clock_mono_ns() - t) / 1e6;
+    run->clean_stop = sig != SIGTERM || (status >= 0 && WIFEXITED(status) &&
+                                         WEXITSTATUS(status) == 0);
+    if (app->a.cold && !sc_restart_drop_caches())
+        bench_report_warn(app->rep, "restart: --cold: cannot drop the page "
+                                    "cache (root only): this run is warm");
+    long off = sc_file_size(log);
+    if (bench_start_atpd(app, data, "atpd-restart.log", &run->ready_ms) != 0)
+        return -1;
+    double cpu = bench_cpu_s(app->atpd.pid); /* clock-tick resolution */
+    run->cpu_ms = cpu >= 0 ? cpu * 1000.0 : -1;
+    run->restore_ms = sc_restart_logged_ms(log, off < 0 ? 0 : off);
+    bench_mem_get(app->atpd.pid, &run->mem);
+    bench_status_read(app->ctl, &run->st);
+    size_t n = (size_t)SC_RESTART_SAMPLE * w->n_regions * 2;
+    run->sample_ok = sc_restart_sample(app, w, got) &&
+                     memcmp(want, got, n * sizeof *got) == 0;
+    if (!app->a.quiet)
+        fprintf(stderr,
+                "atp-bench: restart after %s: stop %.0f ms%s, ready in %.1f ms "
+                "(atpd restore %.0f ms, atpd CPU %.0f ms), %llu positions, "
+                "%llu open reservations, VmRSS %.1f MiB = RssAnon %.1f + "
+                "RssFile %.1f (LMDB pages read), sample %s\n",
+                sig == SIGTERM ? "SIGTERM" : "SIGKILL", run->stop_ms,
+                run->clean_stop ? "" : " (UNCLEAN)", run->ready_ms,
+                run->restore_ms, run->cpu_ms,
+                (unsigned long long)run->st.positions,
+                (unsigned long long)run->st.resv_open, run->mem.rss_kb / 1024.0,
+                run->mem.anon_kb / 1024.0, run->mem.file_kb / 1024.0,
+                run->sample_ok ? "ok" : "DIFFERS");
+    return 0;
+}
+
+static int sc_cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* sc_restart_report writes the restart section and its target line. */
+static void sc_restart_report(bench_app *app, const bench_atpd_status *before,
+                              const bench_atpd_status *filled,
+                              long empty_rss_kb, long loaded_rss_kb,
+                              double snapshot_ms, int64_t data_bytes,
+                              const double loadavg[2],
+                              const sc_restart_run *runs, unsigned n)
+{
+    char *list = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&list, &len);
+    double term[SC_RESTART_MAX + 1], worst = -1;
+    unsigned n_term = 0;
+    bool ok = n > 0;
+    const sc_restart_run *last_term = NULL, *kill = NULL;
+    for (unsigned i = 0; i < n; i++) {
+        const sc_restart_run *r = &runs[i];
+        bool same = r->st.positions == before->positions &&
+                    r->st.resv_open == filled->resv_open &&
+                    r->st.resv_load_skipped == 0 && r->sample_ok &&
+                    r->clean_stop;
+        ok = ok && same;
+        if (r->sig == SIGTERM) {
+            term[n_term++] = r->ready_ms;
+            last_term = r;
+        } else {
+            kill = r;
+        }
+        worst = r->ready_ms > worst ? r->ready_ms : worst;
+        if (f != NULL)
+            fprintf(f,
+                    "%s{\"after\": \"%s\", \"stop_ms\": %.1f, \"ready_ms\": "
+                    "%.1f, \"cpu_ms\": %.0f, \"restore_ms\": %.0f, "
+                    "\"rss_bytes\": %ld, \"hwm_bytes\": %ld, "
+                    "\"rss_anon_bytes\": %ld, \"rss_file_bytes\": %ld, "
+                    "\"positions\": %llu, \"open\": %llu, \"load_skipped\": "
+                    "%llu, \"ok\": %s}",
+                    i ? ", " : "", r->sig == SIGTERM ? "sigterm" : "sigkill",
+                    r->stop_ms, r->ready_ms, r->cpu_ms, r->restore_ms,
+                    r->mem.rss_kb * 1024, r->mem.hwm_kb * 1024,
+                    r->mem.anon_kb * 1024, r->mem.file_kb * 1024,
+                    (unsigned long long)r->st.positions,
+                    (unsigned long long)r->st.resv_open,
+                    (unsigned long long)r->st.resv_load_skipped,
+                    same ? "true" : "false");
+    }
+    if (f != NULL)
+        fclose(f);
+    qsort(term, n_term, sizeof term[0], sc_cmp_double);
+    double median = n_term ? term[n_term / 2] : -1;
+    const sc_restart_run *m = last_term != NULL ? last_term : kill;
+    double pos = before->positions ? (double)before->positions : 1;
+    long rss = m ? m->mem.rss_kb : -1, anon = m ? m->mem.anon_kb : -1;
+    bench_report_section(
+        app->rep, "restart",
+        "{\"reservations_created\": %llu, \"open_before\": %llu, "
+        "\"positions_before\": %llu, \"data_dir_bytes\": %lld, "
+        "\"snapshot_ms\": %.1f, \"empty_rss_bytes\": %ld, "
+        "\"loaded_rss_bytes\": %ld, \"cold\": %s, "
+        "\"stop_ms\": %.1f, \"ready_ms_after_sigterm\": %.1f, "
+        "\"ready_ms_after_sigterm_worst\": %.1f, "
+        "\"open_after_sigterm\": %llu, \"positions_after_sigterm\": %llu, "
+        "\"ready_ms_after_sigkill\": %.1f, \"open_after_sigkill\": %llu, "
+        "\"positions_after_sigkill\": %llu, \"bytes_per_position\": %.1f, "
+        "\"bytes_per_position_above_empty\": %.1f, "
+        "\"anon_bytes_per_position\": %.1f, \"loadavg_before\": %.2f, "
+        "\"loadavg_after\": %.2f, \"runs\": [%s], \"ok\": %s, "
+        "\"note\": \"ready = time from exec until `status` answers ready "
+        "(median of the SIGTERM restarts); positions come back from atpd's "
+        "snapshots, reservations from their records; ok: every run restored "
+        "the counts, load_skipped 0 and the sample's supply and reserved\"}",
+        (unsigned long long)app->a.reservations,
+        (unsigned long long)filled->resv_open,
+        (unsigned long long)before->positions, (long long)data_bytes,
+        snapshot_ms, empty_rss_kb * 1024, loaded_rss_kb * 1024,
+        app->a.cold ? "true" : "false", runs[0].stop_ms, median,
+        n_term ? term[n_term - 1] : -1.0,
+        (unsigned long long)(last_term ? last_term->st.resv_open : 0),
+        (unsigned long long)(last_term ? last_term->st.positions : 0),
+        kill ? kill->ready_ms : -1.0,
+        (unsigned long long)(kill ? kill->st.resv_open : 0),
+        (unsigned long long)(kill ? kill->st.positions : 0),
+        (double)rss * 1024.0 / pos, (double)(rss - empty_rss_kb) * 1024.0 / pos,
+        (double)anon * 1024.0 / pos, loadavg[0], loadavg[1], list ? list : "",
+        ok ? "true" : "false");
+    free(list);
+    if (!ok)
+        bench_report_warn(app->rep,
+                          "restart: a restart did not bring back what was "
+                          "stored (%llu positions, %llu open reservations "
+                          "before; see the section's runs)",
+                          (unsigned long long)before->positions,
+                          (unsigned long long)filled->resv_open);
+    char note[256];
+    snprintf(note, sizeof note,
+             "%llu open reservations, %llu positions; %u restarts after "
+             "SIGTERM (median %.0f ms), after kill -9: %.0f ms",
+             (unsigned long long)filled->resv_open,
+             (unsigned long long)before->positions, n_term, median,
+             kill ? kill->ready_ms : -1.0);
+    bench_report_target(
+        app->rep, "restart until ready (1M positions + 100k reservations)",
+        "<= 1000 ms", worst, "ms", worst >= 0 ? worst <= 1000 : -1, note);
+}
+
+/* sc_restart_fill stores app->a.reservations open reservations on w's
+ * SKUs, as fast as atpd takes them (durable: group commit shares each
+ * fsync among the connections' requests in flight). */
+static int sc_restart_fill(bench_app *app, bench_work *w)
+{
+    bench_gen g;
+    bench_gen_init(&g, app, GEN_FILL);
+    g.work = w;
+    g.hi = w->n_skus;
+    g.remaining = app->a.reservations;
+    g.ttl_ms = app->cfg.reservations.max_ttl_ms < 3600000
+                   ? app->cfg.reservations.max_ttl_ms
+                   : 3600000;
+    bench_req_be *nb = NULL;
+    char err[256] = "";
+    if (bench_req_be_open(app->query_url, app->a.conns, 64, false, w, NULL,
+                          app->a.timeout_ms, &nb, err, sizeof err) != ATP_OK) {
+        bench_report_warn(app->rep, "restart: %s", err);
+        return -1;
+    }
+    bench_backend be;
+    bench_req_be_backend(nb, &be);
+    bench_run_opts o = {.label = "restart-fill",
+                        .rate = 0,
+                        .duration_s = 600,
+                        .warmup_s = 0,
+                        .drain_s = app->a.drain,
+                        .quiet = app->a.quiet};
+    bench_source src = {
+        .ctx = &g, .next = bench_gen_next, .done = bench_gen_done};
+    bench_run_result *res = calloc(1, sizeof *res);
+    double cpu0 = bench_cpu_s(app->atpd.pid);
+    if (res != NULL && bench_runner_run(&o, &be, &src, res) == 0) {
+        res->server_cpu_s = cpu0 >= 0 ? bench_cpu_s(app->atpd.pid) - cpu0 : -1;
+        /* window = the whole fill: ops/s is the fill rate */
+        res->window_s = res->elapsed_s;
+        for (unsigned op = 0; op < BENCH_OP_COUNT; op++)
+            res->in_window[op] = res->ok[op] + res->refused[op];
+        bench_report_add_run(app->rep, "restart-fill", "atpd", res);
+        bench_run_result_fini(res);
+    }
+    free(res);
+    bench_req_be_close(nb);
+    return 0;
+}
+
+static double sc_loadavg(void)
+{
+    double l[1];
+    return getloadavg(l, 1) == 1 ? l[0] : -1;
+}
+
+/* restart: --restart-positions positions and --reservations open
+ * reservations stored, then atpd stopped with SIGTERM and started again
+ * --restarts times, and once after SIGKILL: the time until `status`
+ * answers ready, what atpd restored, its memory (docs/PERFORMANCE.md,
+ * "Restart in detail"). */
 static int sc_restart(bench_app *app)
 {
     if (!bench_need_own(app, "restart"))
@@ -1096,7 +1402,9 @@ static int sc_restart(bench_app *app)
         return -1;
     char data[1100];
     snprintf(data, sizeof data, "%s/restart-data", app->tmp);
-    /* Positions first (not persisted yet: they are gone after a restart). */
+    bench_mem mem;
+    bench_mem_get(app->atpd.pid, &mem);
+    long empty_rss_kb = mem.rss_kb;
     bench_work w;
     uint32_t n_skus =
         (uint32_t)((app->a.restart_positions + app->n_src_locs - 1) /
@@ -1109,116 +1417,51 @@ static int sc_restart(bench_app *app)
         return -1;
     w.token = app->work.token;
     snprintf(w.resv_prefix, sizeof w.resv_prefix, "%s", app->work.resv_prefix);
+    size_t n_sample = (size_t)SC_RESTART_SAMPLE * w.n_regions * 2;
+    int64_t *want = calloc(n_sample, sizeof *want);
+    int64_t *got = calloc(n_sample, sizeof *got);
     bench_feed_result fr;
-    int rc =
-        bench_preload_range(app, &w, app->query_url, app->ingest_url, 0,
-                            w.n_skus, app->a.stock, "restart-positions", &fr);
-    bench_feed_result_fini(&fr);
-    bench_atpd_status before = {0};
+    int rc = want != NULL && got != NULL
+                 ? bench_preload_range(app, &w, app->query_url, app->ingest_url,
+                                       0, w.n_skus, app->a.stock,
+                                       "restart-positions", &fr)
+                 : -1;
+    if (want != NULL && got != NULL)
+        bench_feed_result_fini(&fr);
+    bench_atpd_status before = {0}, filled = {0};
     bench_status_read(app->ctl, &before);
-    /* Then N open reservations, as fast as atpd takes them (durable). */
-    bench_gen g;
-    bench_gen_init(&g, app, GEN_FILL);
-    g.work = &w;
-    g.hi = w.n_skus;
-    g.remaining = app->a.reservations;
-    g.ttl_ms = app->cfg.reservations.max_ttl_ms < 3600000
-                   ? app->cfg.reservations.max_ttl_ms
-                   : 3600000;
-    bench_req_be *nb = NULL;
-    char err[256] = "";
-    bench_backend be;
-    if (rc == 0 &&
-        bench_req_be_open(app->query_url, app->a.conns, 64, false, &w, NULL,
-                          app->a.timeout_ms, &nb, err, sizeof err) != ATP_OK) {
-        bench_report_warn(app->rep, "restart: %s", err);
+    if (rc == 0)
+        rc = sc_restart_fill(app, &w);
+    bench_status_read(app->ctl, &filled);
+    bench_mem_get(app->atpd.pid, &mem);
+    long loaded_rss_kb = mem.rss_kb;
+    if (rc == 0 && !sc_restart_sample(app, &w, want)) {
+        bench_report_warn(app->rep,
+                          "restart: the sample's ATP requests failed");
         rc = -1;
     }
-    if (rc == 0) {
-        bench_req_be_backend(nb, &be);
-        bench_run_opts o = {.label = "restart-fill",
-                            .rate = 0,
-                            .duration_s = 600,
-                            .warmup_s = 0,
-                            .drain_s = app->a.drain,
-                            .quiet = app->a.quiet};
-        bench_source src = {
-            .ctx = &g, .next = bench_gen_next, .done = bench_gen_done};
-        bench_run_result *res = calloc(1, sizeof *res);
-        double cpu0 = bench_cpu_s(app->atpd.pid);
-        if (res != NULL && bench_runner_run(&o, &be, &src, res) == 0) {
-            res->server_cpu_s =
-                cpu0 >= 0 ? bench_cpu_s(app->atpd.pid) - cpu0 : -1;
-            /* window = the whole fill: ops/s is the fill rate */
-            res->window_s = res->elapsed_s;
-            for (unsigned op = 0; op < BENCH_OP_COUNT; op++)
-                res->in_window[op] = res->ok[op] + res->refused[op];
-            bench_report_add_run(app->rep, "restart-fill", "atpd", res);
-            bench_run_result_fini(res);
-        }
-        free(res);
-        bench_req_be_close(nb);
-    }
-    bench_atpd_status filled = {0};
-    bench_status_read(app->ctl, &filled);
+    int64_t t = clock_mono_ns();
+    if (rc == 0 && !bench_snapshot_now(app->ctl, 120))
+        bench_report_warn(app->rep,
+                          "restart: the snapshot before the stop failed");
+    double snapshot_ms = (double)(clock_mono_ns() - t) / 1e6;
     int64_t data_bytes = bench_dir_bytes(data);
-    /* Clean stop, then start: time from exec to `status` ready. */
-    double ready_ms[2] = {-1, -1}, stop_ms = -1;
-    uint64_t open_after[2] = {0, 0}, pos_after[2] = {0, 0};
-    for (int k = 0; k < 2 && rc == 0; k++) {
-        int64_t t = clock_mono_ns();
-        client_close(app->ctl);
-        app->ctl = NULL;
-        bench_proc_stop(&app->atpd, k == 0 ? SIGTERM : SIGKILL, 30000);
-        if (k == 0)
-            stop_ms = (double)(clock_mono_ns() - t) / 1e6;
-        if (bench_start_atpd(app, data, "atpd-restart.log", &ready_ms[k]) !=
-            0) {
-            rc = -1;
-            break;
-        }
-        bench_atpd_status st;
-        bench_status_read(app->ctl, &st);
-        open_after[k] = st.resv_open;
-        pos_after[k] = st.positions;
-    }
-    bench_report_section(
-        app->rep, "restart",
-        "{\"reservations_created\": %llu, \"open_before\": %llu, "
-        "\"positions_before\": %llu, \"data_dir_bytes\": %lld, "
-        "\"stop_ms\": %.1f, \"ready_ms_after_sigterm\": %.1f, "
-        "\"open_after_sigterm\": %llu, \"positions_after_sigterm\": %llu, "
-        "\"ready_ms_after_sigkill\": %.1f, \"open_after_sigkill\": %llu, "
-        "\"positions_after_sigkill\": %llu, "
-        "\"note\": \"ready = time from exec until `status` answers ready; "
-        "positions come back from atpd's snapshots, reservations from "
-        "their records\"}",
-        (unsigned long long)app->a.reservations,
-        (unsigned long long)filled.resv_open,
-        (unsigned long long)before.positions, (long long)data_bytes, stop_ms,
-        ready_ms[0], (unsigned long long)open_after[0],
-        (unsigned long long)pos_after[0], ready_ms[1],
-        (unsigned long long)open_after[1], (unsigned long long)pos_after[1]);
-    if (open_after[0] != filled.resv_open || open_after[1] != filled.resv_open)
-        bench_report_warn(
-            app->rep,
-            "restart: %llu open reservations before, %llu / %llu after",
-            (unsigned long long)filled.resv_open,
-            (unsigned long long)open_after[0],
-            (unsigned long long)open_after[1]);
-    snprintf(err, sizeof err,
-             "%llu open reservations, %llu positions before, %llu restored; "
-             "after kill -9: "
-             "%.0f ms",
-             (unsigned long long)filled.resv_open,
-             (unsigned long long)before.positions,
-             (unsigned long long)pos_after[0], ready_ms[1]);
-    double worst = ready_ms[0] > ready_ms[1] ? ready_ms[0] : ready_ms[1];
-    bench_report_target(
-        app->rep, "restart until ready (1M positions + 100k reservations)",
-        "<= 1000 ms", worst, "ms", worst >= 0 ? worst <= 1000 : -1, err);
+    sc_restart_run runs[SC_RESTART_MAX + 1];
+    memset(runs, 0, sizeof runs);
+    unsigned n = 0;
+    double loadavg[2] = {sc_loadavg(), -1};
+    for (; rc == 0 && n <= app->a.restarts; n++)
+        rc = sc_restart_one(app, &w, data,
+                            n < app->a.restarts ? SIGTERM : SIGKILL, want, got,
+                            &runs[n]);
+    loadavg[1] = sc_loadavg();
+    if (rc == 0)
+        sc_restart_report(app, &before, &filled, empty_rss_kb, loaded_rss_kb,
+                          snapshot_ms, data_bytes, loadavg, runs, n);
     bench_stop_atpd(app, SIGTERM);
     bench_work_fini(&w);
+    free(want);
+    free(got);
     return rc;
 }
 

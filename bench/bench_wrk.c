@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_servers.h"
 #include "common/clock.h"
 
 /* wrk from PATH, or "" */

@@ -6,10 +6,11 @@
  * Readers never see positions directly; they read the per-(SKU, region)
  * aggregates the engine derives from them.
  *
- * Open addressing keyed by (sku << 16 | location), 32 bytes an entry, grown
- * at load 3/4: about 43..86 bytes per position (51 at 10M). The key's top
- * bit marks a position changed since the last snapshot, so dirty tracking
- * costs no space. Inbound quantities (lots inside the horizon) are rare, so
+ * Open addressing keyed by ((sku + 1) << 16 | location) (the + 1 keeps
+ * key 0 free to mark an empty slot), 32 bytes an entry, grown at load 3/4:
+ * about 43..86 bytes per position (51 at 10M). The key's top bit marks a
+ * position changed since the last snapshot, so dirty tracking costs no
+ * space. Inbound quantities (lots inside the horizon) are rare, so
  * they live in a side table, and the key's next bit says a position has
  * an entry there: the common position does not pay 8 bytes for them.
  */

@@ -1,4 +1,5 @@
-/* formula.c - the ATP formula (DESIGN.md), pure integer code. Any thread. */
+/* formula.c - the ATP formula (docs/PROTOCOL.md, "The ATP answer"), pure
+ * integer code. Any thread. */
 #include "formula/formula.h"
 
 int64_t formula_sat_add(int64_t a, int64_t b)

@@ -1,5 +1,6 @@
 /*
- * formula.h - the ATP formula of DESIGN.md as pure integer arithmetic.
+ * formula.h - the ATP formula (docs/PROTOCOL.md, "The ATP answer") as pure
+ * integer arithmetic.
  *
  * No I/O, no allocation, no globals: callable from any thread. All sums
  * saturate at +-ATP_QTY_SUM_MAX instead of overflowing, so no input can make

@@ -1,5 +1,5 @@
 /*
- * rules.h - buffer rules and their precedence (DESIGN.md):
+ * rules.h - buffer rules and their precedence (docs/CONFIG.md, "buffers"):
  * (sku,region,channel) > (sku,region) > (sku,channel) > (sku) >
  * (region,channel) > (region) > (channel) > global default (0).
  *

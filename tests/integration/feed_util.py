@@ -37,7 +37,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
-import mpack  # noqa: E402
+import msgpack  # noqa: E402
 from harness import ConnectionClosed, TestFailure  # noqa: E402
 
 TF = harness.TIME_FACTOR
@@ -172,8 +172,8 @@ def split(msg):
     if len(parts) != 4 or parts[0] != b"atp" or not parts[1] or not parts[2]:
         raise TestFailure("bad change-feed topic: %r" % msg[:120])
     try:
-        body = mpack.unpackb(parts[3])
-    except mpack.DecodeError as e:
+        body = msgpack.unpackb(parts[3], strict_map_key=False)
+    except ValueError as e:
         raise TestFailure("change-feed body is not msgpack (%s): %r" % (e, parts[3][:120]))
     if not isinstance(body, dict):
         raise TestFailure("change-feed body is not a map: %r" % (body,))

@@ -20,7 +20,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
-import mpack  # noqa: E402
+import msgpack  # noqa: E402
 from harness import ConnectionClosed, TestFailure, error_code  # noqa: E402,F401
 
 SCALE = 0.25 if harness.SANITIZER else 1.0
@@ -237,8 +237,8 @@ class Feeder(harness.Publisher):
             return
         source = rest[:nul].decode("utf-8", "replace")
         try:
-            req = mpack.unpackb(rest[nul + 1:])
-        except mpack.DecodeError:
+            req = msgpack.unpackb(rest[nul + 1:], strict_map_key=False)
+        except ValueError:
             self.errors.append("undecodable resync request %r" % msg[:100])
             return
         with self.lock:
@@ -253,7 +253,7 @@ class Feeder(harness.Publisher):
                 self.snapshots += 1
                 evs = [[2, sku, loc, b, v] for (sku, loc, b), v in
                        sorted(self.values.get(source, {}).items())]
-                self.send_payload(mpack.packb([2, source, int(time.time() * 1000), 0,
+                self.send_payload(msgpack.packb([2, source, int(time.time() * 1000), 0,
                                         int(time.time() * 1000), self.seq[source], True, evs]))
 
 

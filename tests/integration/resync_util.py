@@ -30,7 +30,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 import model  # noqa: E402
-import mpack  # noqa: E402
+import msgpack  # noqa: E402
 from harness import TestFailure  # noqa: E402
 
 SCALE = 0.2 if harness.SANITIZER else 1.0
@@ -313,7 +313,7 @@ class Pub(harness.Publisher):
         self.connect()
 
     def send(self, obj):
-        self.pub.send_msg(mpack.packb(obj))
+        self.pub.send_msg(msgpack.packb(obj))
 
     def batch(self, source, seq, events, ts=None):
         self.send([1, source, seq, ts if ts is not None else now_ms(), list(events)])
@@ -345,7 +345,7 @@ class ControlSub(harness.SPConn):
                 return out
             parts = msg.split(b"\0", 2)
             if len(parts) == 3 and parts[0] == b"resync":
-                out.append((parts[1].decode(), mpack.unpackb(parts[2])))
+                out.append((parts[1].decode(), msgpack.unpackb(parts[2], strict_map_key=False)))
 
 
 # ---------------------------------------------------------------------------

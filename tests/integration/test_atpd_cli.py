@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """test_atpd_cli.py - atpd's command line and start-up, through the binary.
 
 - --version, --help, an unknown option, a stray argument: exit codes 0/0/2/2

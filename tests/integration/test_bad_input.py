@@ -1,9 +1,9 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """test_bad_input.py - hostile and malformed input never crashes atpd,
 never applies halfway, and is answered/counted as PROTOCOL.md documents.
 
 Talks raw SP-over-TCP (harness.ReqClient / PubClient) and raw msgpack
-(mpack.py), so it can send what no well-behaved client would. After every
+(forge.py), so it can send what no well-behaved client would. After every
 case: atpd is alive, its state (answers, source offsets) is unchanged except
 for what the case is documented to change, and the right counter moved.
 """
@@ -15,9 +15,9 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
-import mpack  # noqa: E402
+import forge  # noqa: E402
 from harness import TestFailure, ConnectionClosed  # noqa: E402
-from mpack import Raw  # noqa: E402
+from forge import Raw  # noqa: E402
 
 ERR = {"bad_request": 1, "unknown_op": 2, "unknown_region": 3, "unknown_channel": 4,
        "bad_sku": 6, "bad_qty": 7, "too_many_lines": 8, "too_large": 9}
@@ -52,7 +52,7 @@ def nested(depth):
 
 
 def src_msg(source, seq, events):
-    return mpack.packb([1, source, seq, int(time.time() * 1000), events])
+    return forge.packb([1, source, seq, int(time.time() * 1000), events])
 
 
 class Obs:
@@ -165,6 +165,8 @@ def main(h):
     def query_case(name, body, codes, line=None):
         """A bad request: error reply with a documented code, errors +1,
         nothing changed, atpd alive."""
+        if not isinstance(body, (bytes, bytearray)):  # bytes: sent as they are
+            body = forge.packb(body)  # a Raw inside goes in verbatim
         before_state, before = obs.state(), obs.counters()
         try:
             with harness.ReqClient(d.query_port) as rq:
@@ -191,6 +193,8 @@ def main(h):
         ck.eq(obs.state(), before_state, "%s: state unchanged" % name)
 
     def query_ok(name, body, check=None, timeout_s=10):
+        if not isinstance(body, (bytes, bytearray)):  # bytes: sent as they are
+            body = forge.packb(body)  # a Raw inside goes in verbatim
         t = time.monotonic()
         try:
             with harness.ReqClient(d.query_port) as rq:
@@ -208,29 +212,29 @@ def main(h):
     query_case("not msgpack (0xc1)", b"\xc1", ["bad_request"])
     query_case("not msgpack (text)", b"hello, atpd: is SKU-A in stock?", ["bad_request"])
     query_case("empty message", b"", ["bad_request"])
-    query_case("not a map", mpack.packb(["op", "atp"]), ["bad_request"])
-    query_case("trailing bytes", mpack.packb(atp) + b"\x00", ["bad_request"])
+    query_case("not a map", forge.packb(["op", "atp"]), ["bad_request"])
+    query_case("trailing bytes", forge.packb(atp) + b"\x00", ["bad_request"])
     # PROTOCOL.md, "Limits checked before anything is decoded": a string
     # whose declared length runs past the end is a declared size beyond the
     # message (too_large); a map that ends before its pairs is truncated
     # (bad_request).
-    query_case("truncated", mpack.packb(atp)[:-3], ["too_large"])
-    query_case("truncated map", mpack.map_header(3) + mpack.packb("op") + mpack.packb("atp"),
+    query_case("truncated", forge.packb(atp)[:-3], ["too_large"])
+    query_case("truncated map", forge.map_header(3) + forge.packb("op") + forge.packb("atp"),
                ["bad_request"])
     big = struct.pack(">I", 4000000000)
     query_case("array32 claiming 4e9 elements (top level)", b"\xdd" + big + b"\x00" * 8,
                ["too_large"])
     query_case("array32 claiming 4e9 elements (cart lines)",
-               mpack.packb({"op": "cart", "lines": Raw(b"\xdd" + big)}) + b"\x00" * 8,
+               forge.packb({"op": "cart", "lines": Raw(b"\xdd" + big)}) + b"\x00" * 8,
                ["too_large"])
     query_case("map32 claiming 4e9 pairs", b"\xdf" + big + b"\x00" * 8, ["too_large"])
     query_case("str32 claiming 4e9 bytes",
-               mpack.packb({"op": "atp", "sku": Raw(b"\xdb" + big + b"SKU-A"), "region": "r-east"}),
+               forge.packb({"op": "atp", "sku": Raw(b"\xdb" + big + b"SKU-A"), "region": "r-east"}),
                ["too_large"])
-    query_case("nesting depth 20", mpack.packb(dict(atp, x=nested(19))), ["too_large"])
-    query_case("nesting depth 9", mpack.packb(dict(atp, x=nested(8))), ["too_large"])
+    query_case("nesting depth 20", forge.packb(dict(atp, x=nested(19))), ["too_large"])
+    query_case("nesting depth 9", forge.packb(dict(atp, x=nested(8))), ["too_large"])
     query_ok("nesting depth 8 (the limit, unknown key ignored)",
-             mpack.packb(dict(atp, x=nested(7))), lambda r: ck.eq(r.get("supply"), 140,
+             forge.packb(dict(atp, x=nested(7))), lambda r: ck.eq(r.get("supply"), 140,
                                                                   "depth 8: supply"))
     query_case("unknown op", {"op": "frobnicate"}, ["unknown_op"])
     query_case("op missing", {"sku": "SKU-A", "region": "r-east"}, ["bad_request"])
@@ -247,7 +251,7 @@ def main(h):
     query_case("empty SKU", dict(atp, sku=""), ["bad_sku"])
     query_case("SKU with a control character", dict(atp, sku="SKU\x01A"), ["bad_sku"])
     query_case("SKU not UTF-8",
-               mpack.packb({"op": "atp", "sku": Raw(mpack.str_header(4) + b"SK\xff\xfe"),
+               forge.packb({"op": "atp", "sku": Raw(forge.str_header(4) + b"SK\xff\xfe"),
                             "region": "r-east"}), ["bad_sku"])
     lines = [["SKU-A", "r-east", 1], ["SKU-B", "r-east", 2]]
     query_case("cart with qty 0", {"op": "cart", "lines": lines + [["SKU-A", "r-west", 0]]},
@@ -279,8 +283,8 @@ def main(h):
     # a key wins, only string keys count, values of other keys (however
     # nested, even maps with an "op") are passed over, never looked into.
     def raw_map(*pairs):
-        return mpack.map_header(len(pairs)) + b"".join(
-            (k if isinstance(k, bytes) else mpack.packb(k)) + mpack.packb(v) for k, v in pairs)
+        return forge.map_header(len(pairs)) + b"".join(
+            (k if isinstance(k, bytes) else forge.packb(k)) + forge.packb(v) for k, v in pairs)
     ok_region = lambda r: ck.eq(r.get("region"), "r-east", "first key wins: region")
     query_ok("duplicate key: the first one wins",
              raw_map(("op", "atp"), ("sku", "SKU-A"), ("region", "r-east"), ("region", "mars")),
@@ -345,7 +349,7 @@ def main(h):
     # Transport-level abuse: nng closes the connection; atpd must go on.
     st0 = obs.state()
     with harness.ReqClient(d.query_port) as rq:
-        rq.send_msg(struct.pack(">I", 0x80000001) + mpack.packb(dict(atp, pad="x" * (RECV_MAX + 1000))))
+        rq.send_msg(struct.pack(">I", 0x80000001) + forge.packb(dict(atp, pad="x" * (RECV_MAX + 1000))))
         ck.check(rq.closed_by_peer(5), "query above query_recv_max_bytes: connection not closed")
     with harness.ReqClient(d.query_port) as rq:
         rq.send_raw(struct.pack(">Q", 1 << 62))  # a length no one can allocate
@@ -400,11 +404,11 @@ def main(h):
 
     seed = [1, "SKU-A", "L1", 0, 5]  # +5 on_hand: a valid src-a event
     ingest_case("garbage", b"\xc1\xff garbage \x00\x01", "i.bad_messages")
-    ingest_case("not an array", mpack.packb({"source": "src-a", "seq": 2}), "i.bad_messages")
+    ingest_case("not an array", forge.packb({"source": "src-a", "seq": 2}), "i.bad_messages")
     ingest_case("truncated", src_msg("src-a", 2, [seed, seed])[:-4], "i.bad_messages")
-    ingest_case("nesting depth 20", mpack.packb([1, "src-a", 2, 0, [nested(18)]]), "i.bad_messages")
+    ingest_case("nesting depth 20", forge.packb([1, "src-a", 2, 0, [nested(18)]]), "i.bad_messages")
     ingest_case("array32 claiming 4e9 events",
-                mpack.packb([1, "src-a", 2, 0, Raw(b"\xdd" + big)]) + b"\x00" * 8,
+                forge.packb([1, "src-a", 2, 0, Raw(b"\xdd" + big)]) + b"\x00" * 8,
                 "i.bad_messages")
     ingest_case("unknown source id", src_msg("src-nobody", 1, [seed]), "i.unknown_source")
 

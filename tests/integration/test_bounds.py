@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """test_bounds.py - issue 12: the bounds of docs/PROTOCOL.md ("Numbers"),
 enforced on the real service.
 
@@ -32,7 +32,7 @@ import msgpack  # python3-msgpack: a strict decoder (raw=False)
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
-import mpack  # noqa: E402
+import forge  # noqa: E402
 import resv_util as U  # noqa: E402
 
 Q = 10 ** 15
@@ -149,7 +149,7 @@ def main(h):
     for seq, ts in ((2 ** 63, eta), (1, 2 ** 64 - 1), (2 ** 53, eta), (1, 2 ** 53)):
         bad = c.status()["ingest"]["bad_messages"]
         last = c.sources()["wms"]["last_seq"]
-        feed.send_payload(mpack.packb([1, "wms", seq, ts, [[2, "N", "E1", 0, 3]]]))
+        feed.send_payload(msgpack.packb([1, "wms", seq, ts, [[2, "N", "E1", 0, 3]]]))
         harness.wait_until(lambda: c.status()["ingest"]["bad_messages"] > bad,
                            10 * harness.TIME_FACTOR, what="bad message counted")
         src = c.sources()["wms"]
@@ -199,7 +199,7 @@ def main(h):
 
     # ---- defect 2: error replies are valid UTF-8
     def raw_str(b):
-        return mpack.Raw(mpack.str_header(len(b)) + b)
+        return forge.Raw(forge.str_header(len(b)) + b)
 
     rq = harness.ReqClient(d.query_port)
     try:
@@ -211,7 +211,7 @@ def main(h):
                    {"op": "cart", "channel": raw_str(b"f\xffx"), "lines": [["A", "r1", 1]]},
                    {"op": "reserve", "id": raw_str(b"id\xff"), "lines": [["A", "r1", 1]]}]
         for body in bodies:
-            raw = rq.request_raw(mpack.packb(body))
+            raw = rq.request_raw(forge.packb(body))
             try:
                 reply = strict(raw)
             except ValueError as e:  # UnicodeDecodeError is one
@@ -219,7 +219,7 @@ def main(h):
                 continue
             ck.check(reply.get("ok") is False and isinstance(reply["error"]["code"], int),
                      "%r: want an error, got %r", body, reply)
-        reply = strict(rq.request_raw(mpack.packb({"op": raw_str(b"atp\xff")})))
+        reply = strict(rq.request_raw(forge.packb({"op": raw_str(b"atp\xff")})))
         ck.eq(reply["error"]["code"], E_UNKNOWN_OP, "op 'atp\\xff': error code")
         ck.check("'atp\\xff'" in reply["error"]["message"],
                  "the invalid byte is written \\xff: %r", reply)

@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """test_bounds_model.py - randomized: quantities at the bounds of
 docs/PROTOCOL.md ("Numbers") from three sources and several clients, kill -9
 at random points, every answer compared with a model in exact Python
@@ -50,7 +50,7 @@ import threading
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 import model  # noqa: E402
-import mpack  # noqa: E402
+import msgpack  # noqa: E402
 import resv_util as U  # noqa: E402
 import resync_util as R  # noqa: E402
 
@@ -449,7 +449,7 @@ def main(h):
         atp = want(s, r, ch)["atp"]
         rq = harness.ReqClient(d.query_port)
         try:
-            rq.send_msg(struct.pack(">I", 0x80000001) + mpack.packb(
+            rq.send_msg(struct.pack(">I", 0x80000001) + msgpack.packb(
                 {"op": "reserve", "id": rid, "channel": ch, "lines": [[s, r, q]]}))
             for _ in range(rng.randint(0, 3)):  # a random point in its handling
                 clients[1].atp(s, r)

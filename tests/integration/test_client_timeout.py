@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """test_client_timeout.py - the `timeout` path: a client whose request gets
 no reply gives up after its timeout and says so.
 

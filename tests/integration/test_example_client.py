@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """test_example_client.py - docs/examples/client.py, the Python client of
 docs/PROTOCOL.md, works against a real atpd: a source publishes stock, the
 client reads ATP and a cart, reserves, commits, releases, scans, gets

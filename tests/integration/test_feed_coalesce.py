@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """test_feed_coalesce.py - the change feed coalesces per (SKU, region).
 
 1. Burst A: 10,000 on_hand deltas to one SKU from one source in 2,000

@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """test_feed_latency.py - the change feed's publish interval, in time, and
 its sequences within a run and across a restart.
 

@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """test_feed_rebuild.py - a subscriber's cache rebuilt from a scan and kept
 current by the change feed (PROTOCOL.md "Rebuilding a cache").
 

@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """test_feed_stale.py - a region turning stale, and fresh again, is on the
 change feed.
 

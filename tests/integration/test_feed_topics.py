@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """test_feed_topics.py - change-feed topics and prefix subscriptions.
 
 SKUs A1, A10 and A100 in regions east, west and east2 (a region whose name

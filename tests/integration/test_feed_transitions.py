@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """test_feed_transitions.py - transition marks on the change feed.
 
 Buffer rules with low_stock thresholds: T1 has units 2 / low_stock 10 in

@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """test_first_hour.py - what a new user meets in the first hour (issue 12,
 "The first hour"), checked against the real binaries:
 

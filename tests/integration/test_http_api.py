@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """test_http_api.py - every route of docs/HTTP.md over a real HTTP client.
 
 - every route answers the same map as the nng op it maps to (compared with

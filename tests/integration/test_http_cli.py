@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """test_http_cli.py - turning HTTP on and off (docs/HTTP.md, docs/CONFIG.md).
 
 - `atpd --http-listen http://127.0.0.1:0` without a config file: the bound

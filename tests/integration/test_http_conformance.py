@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """test_http_conformance.py - the HTTP and nng interfaces give the same
 answers (issue 13): two fresh atpd instances with the same configuration,
 fed the same source messages (same seq, same ts_ms), run the same sequence
@@ -38,7 +38,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import feed_util  # noqa: E402
 import harness  # noqa: E402
 import openapi_util  # noqa: E402
-import mpack  # noqa: E402
+import msgpack  # noqa: E402
 from openapi_util import seg, query  # noqa: E402
 
 TIME_FIELDS = {"created_ms", "updated_ms", "expires_ms", "ms", "lag_ms", "age_ms",
@@ -241,7 +241,7 @@ def main(h):
     def feed(events):
         """One source message, byte for byte the same to both instances."""
         seq[0] += 1
-        payload = mpack.packb([1, "wms", seq[0], TS, events])
+        payload = msgpack.packb([1, "wms", seq[0], TS, events])
         for p in pubs:
             p.send_msg(payload)
         for c in (ca, cb):

@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """test_http_curl.py - a checkout with nothing but curl (issue 13, "a
 checkout developer can reserve, commit and release from any language with
 only an HTTP client and docs/openapi.yaml"): every call below is a plain

@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """test_http_limits.py - the HTTP front end's limits (docs/HTTP.md, "Limits").
 
 - slowloris: a client that sends half a request line and headers, and one

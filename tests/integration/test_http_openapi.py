@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """test_http_openapi.py - docs/openapi.yaml against the running server
 (issue 13): every documented route answers valid input with a reply that
 validates against its schema (JSON Schema Draft 2020-12, as OpenAPI 3.1),

@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """test_http_slowloris.py - a client that sends half a request and hangs
 does not hold a worker (issue 13): with `service.http_timeout` set to 2 s
 and 2 HTTP threads, slow clients - half the headers, the headers and half

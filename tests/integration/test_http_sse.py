@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """test_http_sse.py - the change feed as Server-Sent Events (GET /v1/changes).
 
 - events arrive after a source update, filtered by region and by exact SKU

@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """test_http_store_errors.py - the store's error replies over HTTP, with
 their statuses (docs/HTTP.md): `io` 500, `internal` 500 and `busy` 503 with
 Retry-After, through atpd-faults (the store's test-only fault points,

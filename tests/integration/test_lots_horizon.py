@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """test_lots_horizon.py - inbound lots entering the horizon out of ETA
 order, and a lot table that grows.
 

@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """test_model.py - atpd's answers equal an independent model of the brief.
 
 Starts atpd (3 regions, 12 locations, 3 sources with disjoint authority,
@@ -24,7 +24,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 import model  # noqa: E402
-import mpack  # noqa: E402
+import msgpack  # noqa: E402
 from harness import TestFailure  # noqa: E402
 
 ALL_BUCKETS = ["on_hand", "allocated", "held"]
@@ -403,7 +403,7 @@ def reservations_phase(h, ck, d, m, sku_list, info):
         seq = info["erp-eu"]["final_seq"] + 1
         with harness.PubClient(d.ingest_port) as pub:
             # the feed's session: the same publisher's stream goes on
-            pub.send_msg(mpack.packb([1, "erp-eu", seq, int(time.time() * 1000), events,
+            pub.send_msg(msgpack.packb([1, "erp-eu", seq, int(time.time() * 1000), events,
                                       ERP_SESSION]))
             harness.wait_until(lambda: d.sources()["erp-eu"]["last_seq"] == seq, 10, 0.05,
                                "erp-eu seq %d applied" % seq)

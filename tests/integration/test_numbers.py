@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """test_numbers.py - issue 13: every integer atpd sends is exact in a JSON
 double, |n| <= 2^53-1 (docs/PROTOCOL.md, "Numbers").
 
@@ -21,7 +21,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import feed_util as F  # noqa: E402
 import harness  # noqa: E402
-import mpack  # noqa: E402
+import msgpack  # noqa: E402
 import resv_util as U  # noqa: E402
 
 MAX = 2 ** 53 - 1
@@ -99,7 +99,7 @@ def main(h):
     for what, msg in bad_envelopes:
         bad = c.status()["ingest"]["bad_messages"]
         before = c.sources()["wms"]
-        feed.send_payload(mpack.packb(msg))
+        feed.send_payload(msgpack.packb(msg))
         harness.wait_until(lambda: c.status()["ingest"]["bad_messages"] > bad,
                            10 * harness.TIME_FACTOR, what=what + " counted as bad")
         src = c.sources()["wms"]

@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """test_ops_backup.py - `atpctl backup DIR` under reservation load, and the
 restore (issue 15; docs/CONFIG.md, "Backup and restore"; docs/PROTOCOL.md,
 `backup`):

@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """test_ops_dashboard.py - the dashboard at /ui in a real browser (issue 15).
 
 atpd with a source (the test's own publisher) and HTTP; Debian's headless

@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """test_ops_explain.py - op `explain` and GET /v1/explain/{sku} (issue 15).
 
 A SKU with stock at three locations in two regions, inbound lots inside

@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """test_ops_health.py - GET /healthz and the health section of status
 (docs/HTTP.md, docs/PROTOCOL.md): a thread that has work and makes no
 progress for service.stall_timeout is stuck; an idle thread is not.

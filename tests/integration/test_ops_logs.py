@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """test_ops_logs.py - atpd's logs (issue 15; docs/CONFIG.md, service.log_*):
 
 1. log_format: json: every line atpd writes to stderr is one JSON object
@@ -20,7 +20,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
-import mpack  # noqa: E402
+import msgpack  # noqa: E402
 
 REPLAY = "asked source wms for a replay from seq 2"
 
@@ -59,7 +59,7 @@ def main(h):
     pub = harness.Publisher(d, c)
     pub.send_payload(pub.next_batch("wms", [[2, "X", "La", 0, 10]])[1])
     pub.wait_applied("wms")
-    pub.send_payload(mpack.packb([1, "wms", 3, harness.now_ms(), [[2, "X", "La", 0, 11]]]))
+    pub.send_payload(msgpack.packb([1, "wms", 3, harness.now_ms(), [[2, "X", "La", 0, 11]]]))
     t0 = time.monotonic()
 
     def replays():

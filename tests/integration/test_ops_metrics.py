@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """test_ops_metrics.py - GET /metrics and the latency in status (issue 15,
 docs/METRICS.md).
 

@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """test_ops_notify.py - atpd tells systemd where it is (sd_notify,
 src/notify/): the test plays the service manager. It binds a unix datagram
 socket, starts atpd with NOTIFY_SOCKET naming it and WATCHDOG_USEC set,

@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """test_ops_package.py - the Debian package and the systemd unit (issue 15;
 docs/OPERATIONS.md, packaging/CMakeLists.txt):
 
@@ -11,8 +11,8 @@ docs/OPERATIONS.md, packaging/CMakeLists.txt):
 3. `dpkg-deb -c`: the four binaries, the unit, the configuration, the man
    pages, the docs; nothing else in usr/bin (no test binary).
 4. The extracted tree: every binary answers --version with the project
-   version and --help; atpd's and atpctl's --help name every option their
-   parsers accept; the man pages hold those options; the shipped
+   version and --help; every binary's --help names every option of its
+   getopt_long table; the man pages hold those options; the shipped
    configuration passes `atpd --check-config`.
 5. The unit as packaged, with only ExecStart's binary path pointed at the
    extracted tree: `systemd-analyze verify` says nothing (it also checks
@@ -140,17 +140,24 @@ def check_binaries(ck, h, root, version):
         ck.check(p.returncode == 0 and len(p.stdout) > 200,
                  "%s --help: exit %d, %d bytes", b, p.returncode, len(p.stdout))
         helps[b] = p.stdout
-    # --help names every option the parsers accept.
-    atpd_opts = options_in_source(os.path.join(h.source_dir, "src/main.c"),
-                                  r'\{"([a-z][a-z-]*)", (?:no|required)_argument')
-    ctl_opts = []
-    for f in os.listdir(os.path.join(h.source_dir, "tools/atpctl")):
-        if f.endswith(".c"):
-            ctl_opts += options_in_source(os.path.join(h.source_dir, "tools/atpctl", f),
-                                          r'"--([a-z][a-z-]*)"')
-    ck.check(len(atpd_opts) >= 10 and len(ctl_opts) >= 10,
-             "options found in the sources: atpd %r, atpctl %r", atpd_opts, ctl_opts)
-    for b, opts in (("atpd", atpd_opts), ("atpctl", sorted(set(ctl_opts)))):
+    # --help names every option the parsers accept: their getopt_long
+    # tables (the tools' shared entries, --help, --version, --ca, --cert,
+    # --key, are in tools/common/tool_args.h).
+    getopt = r'\{"([a-z][a-z-]*)", (?:no|required)_argument'
+
+    def table(*files):
+        opts = set()
+        for f in files:
+            opts |= set(options_in_source(os.path.join(h.source_dir, f), getopt))
+        return sorted(opts)
+    shared = "tools/common/tool_args.h"
+    parsers = {"atpd": table("src/main.c"),
+               "atpctl": table("tools/atpctl/ctl_args.c", shared),
+               "atp-feed": table("tools/atp-feed/feed_args.c", shared),
+               "atp-bench": table("bench/bench_args.c", shared)}
+    ck.check(all(len(o) >= 10 for o in parsers.values()),
+             "options found in the sources: %r", parsers)
+    for b, opts in parsers.items():
         with gzip.open(os.path.join(root, "usr/share/man", MAN_PAGES[b]), "rt") as f:
             man = f.read()
         ck.check(man.startswith('.\\" DO NOT MODIFY') and

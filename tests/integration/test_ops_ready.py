@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """test_ops_ready.py - readiness is real (docs/HTTP.md "/readyz",
 docs/PROTOCOL.md "ready"): atpd listens before it restores its state and
 says it is not ready until the store is open, the snapshot and the

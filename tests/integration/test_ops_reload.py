@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """test_ops_reload.py - SIGHUP reloads the configuration file (issue 15;
 docs/CONFIG.md, "Reload"):
 

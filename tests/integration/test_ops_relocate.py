@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """test_ops_relocate.py - SIGHUP moves a location to another region
 (issue 15's reload, issue 16's first piece; docs/CONFIG.md, "Reload"):
 

@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """test_ops_startup.py - start-up hygiene (issue 15):
 
 1. A listen port already taken (here by a plain socket of the test): atpd

@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """test_protocol_answers.py - every answer of docs/PROTOCOL.md, "Answers for
 client authors", checked against a running atpd (issue 12, "Documentation a
 client author needs"): a change to any of these behaviours must change the
@@ -14,7 +14,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
-import mpack  # noqa: E402
+import msgpack  # noqa: E402
+import forge  # noqa: E402
 from harness import TestFailure, error_code  # noqa: E402
 
 E = {"bad_request": 1, "unknown_region": 3, "bad_sku": 6, "bad_qty": 7, "too_many_lines": 8,
@@ -40,7 +41,7 @@ def main(h):
         return c.sources()[sid]
 
     def send(msg):
-        pub.send_payload(mpack.packb(msg))
+        pub.send_payload(msgpack.packb(msg))
 
     def settle(pred, what):
         harness.wait_until(pred, 10, 0.02, what)
@@ -121,7 +122,7 @@ def main(h):
 
     # ---- queries: bytes, nesting, keys, strings
     rq = harness.ReqClient(d.query_port)
-    whole = mpack.packb({"op": "status"})
+    whole = msgpack.packb({"op": "status"})
     ck.eq(error_code(rq.request(whole[:-2])), E["too_large"],
           "cut inside a string: its declared length is beyond the end: too_large")
     ck.eq(error_code(rq.request(b"\x82\xa2op\xa6status\xa5limit\xcd\x03")), E["bad_request"],
@@ -134,13 +135,13 @@ def main(h):
     ck.eq(error_code(rq.request(b"\x81\xa2op\xdc\x00\x09\x01")), E["too_large"],
           "an array declaring more members than bytes remain: too_large")
     for depth, want in ((8, True), (9, False)):
-        body = mpack.map_header(2) + mpack.packb("op") + mpack.packb("status") + \
-            mpack.packb("x") + b"\x91" * (depth - 2) + b"\x90"
+        body = forge.map_header(2) + msgpack.packb("op") + msgpack.packb("status") + \
+            msgpack.packb("x") + b"\x91" * (depth - 2) + b"\x90"
         r = rq.request(body)
         ck.eq(r.get("ok") is True, want, "top-level map + %d arrays = depth %d" % (depth - 1, depth))
         if not want:
             ck.eq(error_code(r), E["too_large"], "depth 9: too_large")
-    dup = mpack.map_header(4) + b"".join(mpack.packb(x) for x in (
+    dup = forge.map_header(4) + b"".join(msgpack.packb(x) for x in (
         "op", "atp", "sku", "X", "region", "r1", "region", "mars"))
     ck.eq(rq.request(dup).get("region"), "r1", "a duplicate key: the first wins")
     for sku, ok in (("A B", True), ("é-1", True), ("\u200b", True), ("A\tB", False),

@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """test_readme_tour.py - the README's five-minute tour and simulator
 example, run as written against the `make run` demo (config/demo.yaml and
 the feeds of tools/demo/run-demo.sh, on free ports), so that every command

@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """test_restore_config.py - restart after a configuration change.
 
 atpd stores positions, lots, source offsets and reservations; a restart

@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """test_resv_consume.py - WMS allocation events consume committed reservations.
 
 Locations E1, E2 (east) and W1 (west). On E1/E2 the source `erp` owns

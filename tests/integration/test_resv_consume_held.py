@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """test_resv_consume_held.py - an allocation applied while the reservation
 it names is held never consumes it, also when the source resends it after
 a kill -9 and the reservation was committed in between (issue 12,

@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """test_resv_consume_model.py - randomized: reservations, allocations from
 several sources that name them, snapshots and kill -9 at random points; after
 every step and every restart atpd equals a model of the brief (issue 12,

@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """test_resv_consume_replay.py - a consumption happens once, whatever kill -9
 replays (issue 12, "Oversell" B and C).
 

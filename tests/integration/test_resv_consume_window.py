@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """test_resv_consume_window.py - the two windows the stored marks left
 open (issue 12, "Oversell" B(2)): an allocation atpd applied before a
 kill -9 never consumes a reservation committed after the restart, when

@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """test_resv_crash.py - acknowledged reservations survive kill -9.
 
 atpd runs with `reservations.durability: sync`. Four client threads (one REQ

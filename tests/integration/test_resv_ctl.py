@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """test_resv_ctl.py - every atpctl reservation command against a real atpd.
 
 reserve (granted with --ttl and --channel, a SKU with ':' in it, the same

@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """test_resv_expiry.py - held reservations stop counting at their TTL.
 
 Config: min_ttl 1s (the smallest value the config accepts), committed_ttl 2s,

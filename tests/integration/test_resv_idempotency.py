@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """test_resv_idempotency.py - reservation ids are idempotency keys.
 
 - same id + same content (channel and merged lines; TTL not compared): the

@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """test_resv_race.py - no oversell under concurrent reservations.
 
 A few hot (sku, region) keys with small known supply (one with a buffer

@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """test_resv_retention.py - finished reservations are forgotten after
 `reservations.retention`, in memory and in the store.
 

@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """test_resync_gap.py - gaps repaired by resync, end to end.
 
 atp-feed drops 5 % of its messages (and duplicates / reorders a few, and

@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """test_resync_lots.py - inbound lots and the inbound horizon
 (docs/PROTOCOL.md, "Inbound horizon"), surviving restarts.
 

@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """test_resync_restart.py - restart equivalence.
 
 Run A: atp-feed sends N messages (seeded; deltas, sets, inbound lots) to an

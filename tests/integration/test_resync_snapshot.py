@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """test_resync_snapshot.py - full snapshots (docs/PROTOCOL.md, "Full
 snapshots"), crafted with a raw publisher.
 

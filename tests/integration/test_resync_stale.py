@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """test_resync_stale.py - source states and the `stale` flag
 (docs/PROTOCOL.md, "Source states").
 

@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """test_sched.py - atpd's threads: their names and their CPU scheduling.
 
 `service.scheduling: batch` puts every thread of atpd, nng's and jemalloc's

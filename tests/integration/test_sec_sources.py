@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """test_sec_sources.py - issue 14, "Sources (feeds)": who may change a
 source's numbers (docs/PROTOCOL.md, "Publisher sessions", "Bounded
 sequence jumps", "Source keys", `source_reset`; docs/SECURITY.md,
@@ -38,7 +38,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
-import mpack  # noqa: E402
+import msgpack  # noqa: E402
 from harness import TestFailure  # noqa: E402
 
 TF = harness.TIME_FACTOR
@@ -49,7 +49,7 @@ def signed(key, elems):
     HMAC-SHA-256(key, every byte before the MAC) as bin 8."""
     n = len(elems) + 1
     assert n <= 15
-    prefix = bytes([0x90 | n]) + b"".join(mpack.packb(e) for e in elems)
+    prefix = bytes([0x90 | n]) + b"".join(msgpack.packb(e) for e in elems)
     return prefix + b"\xc4\x20" + hmac.new(key, prefix, hashlib.sha256).digest()
 
 
@@ -113,7 +113,7 @@ def main(h):
         harness.wait_until(pred, timeout_s * TF, 0.02, what)
 
     def send(msg):
-        pub.send_payload(mpack.packb(msg))
+        pub.send_payload(msgpack.packb(msg))
 
     now = harness.now_ms()
 

@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """test_security_auth.py - clients' tokens and scopes (issue 14, "Clients";
 docs/SECURITY.md), on both interfaces of a real atpd:
 

@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """test_security_idle.py - idle and half-open connections (issue 14,
 "Abuse limits").
 

@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """test_security_tls.py - TLS on every endpoint (issue 14, "TLS").
 
 A throwaway PKI is made at test time with Debian's `openssl` in the test's

@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """test_snapshot_limits.py - a source's full snapshot is abandoned when its
 last part does not come in time (service.snapshot_timeout, 30 s by default,
 300 ms here) or when its parts hold too many events

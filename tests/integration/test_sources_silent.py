@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """test_sources_silent.py - a source never heard from is `waiting` for its
 heartbeat_timeout after atpd starts, then `silent` (age_ms -1: silent since
 start), and its regions answer stale; its first message makes it `ok` and

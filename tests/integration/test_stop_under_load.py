@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """test_stop_under_load.py - SIGTERM while a source floods atpd ends
 cleanly and quickly, every time.
 

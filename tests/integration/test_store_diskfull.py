@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """test_store_diskfull.py - a full disk refuses writes cleanly, and atpd
 recovers when space comes back.
 

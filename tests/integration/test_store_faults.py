@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """test_store_faults.py - the store's error replies end to end: `io`,
 `internal` and `busy`, through atpd-faults (atpd built with the store's test-only fault
 points, src/store/fault.h: a file named in ATP_STORE_FAULTS makes a point

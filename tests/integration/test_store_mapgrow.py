@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """test_store_mapgrow.py - the LMDB map grows past its initial 64 MiB.
 
 atpd opens the store with a 64 MiB map and doubles it on MDB_MAP_FULL up to

@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """test_store_modes.py - the two store modes without a reservation log,
 end to end: `durability: nosync` and `log_bytes: 0`.
 

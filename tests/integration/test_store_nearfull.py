@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """test_store_nearfull.py - a nearly full disk is `store_full`, not `io`,
 and a stop while the store cannot write ends at once.
 

@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """test_store_reslog.py - the reservation log in front of LMDB.
 
 A reservation change is acknowledged once it is in the log

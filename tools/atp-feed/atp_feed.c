@@ -10,8 +10,9 @@
  * Single-threaded (nng's own threads aside; the pipe callback only sets an
  * atomic flag, the signal handler only a sig_atomic_t). What is generated
  * and when is decided by generator.c, the produced state is tracked by
- * feed_state.c, the replay log is feed_replay.c; this file does the
- * arguments, the clock, the sockets, the log and the summary.
+ * feed_state.c, the replay log is feed_replay.c, the command line
+ * feed_args.c; this file does the clock, the sockets, the log and the
+ * summary.
  *
  * Exit codes: 0 done, 1 failed while running (log write error, out of
  * memory), 2 bad arguments or configuration, 3 cannot reach atpd.
@@ -37,19 +38,14 @@
 #include "common/clock.h"
 #include "config/config.h"
 #include "crypto/crypto.h"
+#include "feed_args.h"
 #include "feed_log.h"
 #include "feed_replay.h"
 #include "feed_state.h"
 #include "generator.h"
 #include "sp_probe.h"
+#include "tool_args.h"
 #include "tools_tls.h"
-
-enum {
-    FEED_EXIT_OK = 0,
-    FEED_EXIT_RUNTIME = 1,
-    FEED_EXIT_USAGE = 2,
-    FEED_EXIT_TRANSPORT = 3,
-};
 
 /* PUB drops what a peer cannot take yet, so: connect first (retrying while
  * atpd starts), let the subscription side settle, and linger before close
@@ -61,26 +57,6 @@ enum {
 #define FEED_LINGER_MS 300
 #define FEED_SENDBUF 8192
 #define FEED_PROGRESS_NS 1000000000LL
-#define FEED_RATE_MAX 10000000.0
-#define FEED_DURATION_MAX_S 31536000.0 /* a year: bounded, not limiting */
-
-#define FEED_DEFAULT_RATE 1000.0
-#define FEED_DEFAULT_BATCH 1
-#define FEED_DEFAULT_SKUS 1000
-#define FEED_DEFAULT_PREFIX "SKU-"
-#define FEED_DEFAULT_SEED 1
-#define FEED_DEFAULT_SET_RATIO 0.05
-#define FEED_DEFAULT_HEARTBEAT_MS 1000
-#define FEED_DEFAULT_REPLAY_LOG 100000
-#define FEED_DEFAULT_REPLAY_BYTES (256ULL << 20)
-/* Sequence numbers and timestamps the feeder starts from, and how many
- * messages it sends: at most half of ATP_WIRE_INT_MAX (2^53 - 1) each, so
- * that every seq it sends and logs stays within what atpd accepts and a
- * JSON reader holds exactly. */
-#define FEED_WIRE_HALF ((uint64_t)ATP_WIRE_INT_MAX / 2)
-#define FEED_DEFAULT_SNAPSHOT_PART 1000
-#define FEED_DEFAULT_LOT_ETA_MS 10000
-#define FEED_DEFAULT_LINGER_S 1.0
 
 /* Resync: replays go out at most FEED_REPLAY_BURST messages per loop turn
  * (PUB drops what its queue cannot take, so a long replay is spread over
@@ -90,37 +66,8 @@ enum {
  * after atpd restarts. */
 #define FEED_REPLAY_BURST 1024
 #define FEED_POLL_NS 2000000LL
-#define FEED_LINGER_MAX_S 60.0
 #define FEED_RECONNECT_MIN_MS 50
 #define FEED_RECONNECT_MAX_MS 500
-
-typedef struct feed_args {
-    const char *config_path;
-    const char *endpoint;
-    const char *log_path;
-    tools_tls tls; /* --ca, --cert, --key (tools_tls.h) */
-    const char *sku_prefix;
-    const char *sources[CONFIG_MAX_SOURCES];
-    size_t n_sources;
-    double rate;
-    uint64_t batch;
-    uint64_t messages;
-    double duration_s;
-    uint64_t skus;
-    uint64_t seed;
-    double drop, dup, reorder, set_ratio;
-    uint64_t heartbeat_ms;
-    uint64_t start_seq;
-    uint64_t restart_seq; /* 0: not a restart */
-    bool ts_start_set;
-    uint64_t ts_start;
-    const char *control;
-    uint64_t replay_log, replay_bytes, snapshot_part, lot_eta_ms;
-    double lot_ratio, linger_s;
-    bool quiet, json, help, version, no_resync;
-    const char *session;  /* --session: "random" (NULL), "none" or a number */
-    const char *key_file; /* --key-file: overrides the config's key_file */
-} feed_args;
 
 /* Per source counters for the summary. */
 typedef struct feed_stats {
@@ -215,309 +162,6 @@ static void feed_pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 }
 
 /* ---- arguments ---------------------------------------------------------- */
-
-static void feed_usage(FILE *f)
-{
-    fprintf(
-        f,
-        "usage: atp-feed --config FILE [options]\n"
-        "\n"
-        "Plays sources of atpd's config and publishes their stock messages to\n"
-        "atpd's ingest endpoint (nng PUB). Stops after --messages or\n"
-        "--duration (at least one is required).\n"
-        "\n"
-        "  --config FILE       atpd's YAML config (sources, endpoint)\n"
-        "  --endpoint URL      default: the config's service.ingest_listen\n"
-        "                      (tls+tcp://: --ca, as "
-        "--control)\n" TOOLS_TLS_USAGE
-        "  --source ID         play this source (repeatable); default: every\n"
-        "                      source of the config that has an authority\n"
-        "  --rate N            data messages per second overall, round robin\n"
-        "                      over the sources; 0 = as fast as possible\n"
-        "                      (default %.0f)\n"
-        "  --batch N           events per data message (default %d)\n"
-        "  --messages N        stop after N data messages\n"
-        "  --duration SECONDS  stop after this long (on the schedule's clock\n"
-        "                      when --rate > 0)\n"
-        "  --skus N            SKUs <prefix>0 .. <prefix>N-1, 80/20 hot\n"
-        "                      (default %d)\n"
-        "  --sku-prefix P      default '%s'\n"
-        "  --seed N            PRNG seed (default %d); same seed and\n"
-        "                      arguments give the same messages\n"
-        "  --drop P            probability a message takes its seq but is\n"
-        "                      not sent\n"
-        "  --dup P             probability a message is sent twice\n"
-        "  --reorder P         probability a message is sent after its\n"
-        "                      source's next message\n"
-        "  --set-ratio P       probability an event is a SET, not a DELTA\n"
-        "                      (default %.2f)\n"
-        "  --heartbeat-ms MS   heartbeat message per source every MS (default\n"
-        "                      %d; 0 = none but the final one)\n"
-        "  --start-seq N       first seq of every source (default 1): a new\n"
-        "                      stream whose state starts empty\n"
-        "                      (N, --restart-seq, --messages and --ts-start\n"
-        "                      below 2^52: seqs stay within atpd's 2^53-1)\n"
-        "  --restart-seq N     continue an earlier run (same seed and\n"
-        "                      arguments, --rate > 0): regenerate its\n"
-        "                      messages below seq N without sending them\n"
-        "                      (state and replay log complete), publish\n"
-        "                      from N on\n"
-        "  --lot-ratio P       probability an event is an inbound lot event\n"
-        "                      (add/change/receive/cancel) on locations\n"
-        "                      where the source has inbound authority\n"
-        "                      (default 0; sources with only inbound\n"
-        "                      authority always send lot events)\n"
-        "  --lot-eta-ms MS     lot ETAs are now + [0, MS] (default %d)\n"
-        "\n"
-        "Resync (answers atpd's requests, docs/PROTOCOL.md \"Resync\"):\n"
-        "  --control URL       atpd's control PUB (default: the config's\n"
-        "                      service.control_listen)\n"
-        "  --no-resync         do not answer resync requests\n"
-        "  --replay-log N      messages kept per source for replays\n"
-        "                      (default %d; older ones: a snapshot instead)\n"
-        "  --replay-log-bytes N  and at most N bytes per source (default\n"
-        "                      %llu)\n"
-        "  --snapshot-part N   events per snapshot part (default %d)\n"
-        "  --linger SECONDS    after the last message, keep answering until\n"
-        "                      SECONDS pass without a request (default %.1f;\n"
-        "                      0 = exit at once)\n"
-        "\n"
-        "Publisher (docs/PROTOCOL.md, \"Publisher sessions\", \"Source keys\"):\n"
-        "  --session S         the session id every message carries: random\n"
-        "                      (default, new each run), a number 1..2^53-1\n"
-        "                      (continue a run's session: --restart-seq), or\n"
-        "                      none (an old publisher's messages)\n"
-        "  --key-file FILE     sign every message with the key in FILE (mode\n"
-        "                      0600); default: the source's key_file in the\n"
-        "                      config, if any\n"
-        "\n"
-        "  --ts-start MS       timestamps = MS + the schedule's clock, not\n"
-        "                      the wall clock (byte-identical logs)\n"
-        "  --log FILE          JSON Lines, one per generated message (dropped\n"
-        "                      ones too), in generation order\n"
-        "  --json              summary as JSON on stdout (default: text\n"
-        "                      on stderr)\n"
-        "  --quiet             no progress line every second\n"
-        "  --help              this help\n"
-        "  --version           print atp-feed's version\n"
-        "\n"
-        "Every source ends with a heartbeat that is never dropped, duplicated\n"
-        "or reordered: a receiver that has everything has last_seq equal to\n"
-        "its seq.\n"
-        "exit status: 0 done, 1 failed while running, 2 bad arguments or\n"
-        "config, 3 cannot connect to atpd\n",
-        FEED_DEFAULT_RATE, FEED_DEFAULT_BATCH, FEED_DEFAULT_SKUS,
-        FEED_DEFAULT_PREFIX, FEED_DEFAULT_SEED, FEED_DEFAULT_SET_RATIO,
-        FEED_DEFAULT_HEARTBEAT_MS, FEED_DEFAULT_LOT_ETA_MS,
-        FEED_DEFAULT_REPLAY_LOG, (unsigned long long)FEED_DEFAULT_REPLAY_BYTES,
-        FEED_DEFAULT_SNAPSHOT_PART, FEED_DEFAULT_LINGER_S);
-}
-
-static int feed_usage_error(const char *fmt, const char *a1, const char *a2)
-{
-    fputs("atp-feed: ", stderr);
-    fprintf(stderr, fmt, a1, a2);
-    /* The full help is two screens; an error gets the short form. */
-    fputs("\nusage: atp-feed --config FILE (--messages N | --duration S) "
-          "[options]\n(atp-feed --help lists the options)\n",
-          stderr);
-    return FEED_EXIT_USAGE;
-}
-
-static bool feed_parse_u64(const char *s, uint64_t min, uint64_t max,
-                           uint64_t *out)
-{
-    if (*s == '-' || *s == '\0')
-        return false;
-    errno = 0;
-    char *end = NULL;
-    unsigned long long v = strtoull(s, &end, 0);
-    if (errno != 0 || *end != '\0' || v < min || v > max)
-        return false;
-    *out = v;
-    return true;
-}
-
-static bool feed_parse_double(const char *s, double min, double max,
-                              double *out)
-{
-    errno = 0;
-    char *end = NULL;
-    double v = strtod(s, &end);
-    if (errno != 0 || end == s || *end != '\0' || !isfinite(v) || v < min ||
-        v > max)
-        return false;
-    *out = v;
-    return true;
-}
-
-/* feed_args_parse fills *a; returns FEED_EXIT_OK or prints and returns
- * FEED_EXIT_USAGE. "--opt VALUE" and "--opt=VALUE" both work. */
-static int feed_args_parse(int argc, char **argv, feed_args *a)
-{
-    memset(a, 0, sizeof *a);
-    a->rate = FEED_DEFAULT_RATE;
-    a->batch = FEED_DEFAULT_BATCH;
-    a->skus = FEED_DEFAULT_SKUS;
-    a->sku_prefix = FEED_DEFAULT_PREFIX;
-    a->seed = FEED_DEFAULT_SEED;
-    a->set_ratio = FEED_DEFAULT_SET_RATIO;
-    a->heartbeat_ms = FEED_DEFAULT_HEARTBEAT_MS;
-    a->start_seq = 1;
-    a->replay_log = FEED_DEFAULT_REPLAY_LOG;
-    a->replay_bytes = FEED_DEFAULT_REPLAY_BYTES;
-    a->snapshot_part = FEED_DEFAULT_SNAPSHOT_PART;
-    a->lot_eta_ms = FEED_DEFAULT_LOT_ETA_MS;
-    a->linger_s = FEED_DEFAULT_LINGER_S;
-    for (int i = 1; i < argc; i++) {
-        char opt[64];
-        const char *arg = argv[i];
-        const char *val = NULL;
-        if (strncmp(arg, "--", 2) != 0)
-            return feed_usage_error("unexpected argument '%s'%s", arg, "");
-        int tls = tools_tls_arg("atp-feed", argc, argv, &i, &a->tls);
-        if (tls < 0)
-            return FEED_EXIT_USAGE;
-        if (tls > 0)
-            continue;
-        const char *eq = strchr(arg, '=');
-        size_t olen = eq != NULL ? (size_t)(eq - arg) : strlen(arg);
-        if (olen >= sizeof opt)
-            return feed_usage_error("unknown option '%s'%s", arg, "");
-        memcpy(opt, arg, olen);
-        opt[olen] = '\0';
-        /* Flags first: they take no value. */
-        bool *flag = strcmp(opt, "--quiet") == 0       ? &a->quiet
-                     : strcmp(opt, "--json") == 0      ? &a->json
-                     : strcmp(opt, "--help") == 0      ? &a->help
-                     : strcmp(opt, "--version") == 0   ? &a->version
-                     : strcmp(opt, "--no-resync") == 0 ? &a->no_resync
-                                                       : NULL;
-        if (flag != NULL) {
-            if (eq != NULL)
-                return feed_usage_error("%s takes no value%s", opt, "");
-            *flag = true;
-            continue;
-        }
-        static const char *const valued[] = {
-            "--config",        "--endpoint",   "--log",
-            "--sku-prefix",    "--source",     "--rate",
-            "--batch",         "--messages",   "--duration",
-            "--skus",          "--seed",       "--drop",
-            "--dup",           "--reorder",    "--set-ratio",
-            "--heartbeat-ms",  "--start-seq",  "--ts-start",
-            "--restart-seq",   "--lot-ratio",  "--lot-eta-ms",
-            "--control",       "--replay-log", "--replay-log-bytes",
-            "--snapshot-part", "--linger",     "--session",
-            "--key-file",
-        };
-        bool known = false;
-        for (size_t k = 0; k < sizeof valued / sizeof valued[0]; k++)
-            known = known || strcmp(opt, valued[k]) == 0;
-        if (!known)
-            return feed_usage_error("unknown option '%s'%s", opt, "");
-        if (eq != NULL) {
-            val = eq + 1;
-        } else if (i + 1 < argc) {
-            val = argv[++i];
-        } else {
-            return feed_usage_error("%s needs a value%s", opt, "");
-        }
-        bool ok = true;
-        if (strcmp(opt, "--config") == 0) {
-            a->config_path = val;
-        } else if (strcmp(opt, "--endpoint") == 0) {
-            a->endpoint = val;
-            ok = *val != '\0';
-        } else if (strcmp(opt, "--log") == 0) {
-            a->log_path = val;
-        } else if (strcmp(opt, "--sku-prefix") == 0) {
-            a->sku_prefix = val;
-        } else if (strcmp(opt, "--source") == 0) {
-            if (a->n_sources == CONFIG_MAX_SOURCES)
-                return feed_usage_error("too many --source (at most %s)%s",
-                                        "256", "");
-            for (size_t k = 0; k < a->n_sources; k++)
-                if (strcmp(a->sources[k], val) == 0)
-                    return feed_usage_error("--source '%s' given twice%s", val,
-                                            "");
-            a->sources[a->n_sources++] = val;
-        } else if (strcmp(opt, "--rate") == 0) {
-            ok = feed_parse_double(val, 0, FEED_RATE_MAX, &a->rate);
-        } else if (strcmp(opt, "--batch") == 0) {
-            ok = feed_parse_u64(val, 1, UINT32_MAX, &a->batch);
-        } else if (strcmp(opt, "--messages") == 0) {
-            ok = feed_parse_u64(val, 1, FEED_WIRE_HALF, &a->messages);
-        } else if (strcmp(opt, "--duration") == 0) {
-            ok = feed_parse_double(val, 0.001, FEED_DURATION_MAX_S,
-                                   &a->duration_s);
-        } else if (strcmp(opt, "--skus") == 0) {
-            ok = feed_parse_u64(val, 1, ATP_QTY_MAX, &a->skus);
-        } else if (strcmp(opt, "--seed") == 0) {
-            ok = feed_parse_u64(val, 0, UINT64_MAX, &a->seed);
-        } else if (strcmp(opt, "--drop") == 0) {
-            ok = feed_parse_double(val, 0, 1, &a->drop);
-        } else if (strcmp(opt, "--dup") == 0) {
-            ok = feed_parse_double(val, 0, 1, &a->dup);
-        } else if (strcmp(opt, "--reorder") == 0) {
-            ok = feed_parse_double(val, 0, 1, &a->reorder);
-        } else if (strcmp(opt, "--set-ratio") == 0) {
-            ok = feed_parse_double(val, 0, 1, &a->set_ratio);
-        } else if (strcmp(opt, "--heartbeat-ms") == 0) {
-            ok = feed_parse_u64(val, 0, 86400000, &a->heartbeat_ms);
-        } else if (strcmp(opt, "--start-seq") == 0) {
-            ok = feed_parse_u64(val, 0, FEED_WIRE_HALF, &a->start_seq);
-        } else if (strcmp(opt, "--restart-seq") == 0) {
-            ok = feed_parse_u64(val, 1, FEED_WIRE_HALF, &a->restart_seq);
-        } else if (strcmp(opt, "--lot-ratio") == 0) {
-            ok = feed_parse_double(val, 0, 1, &a->lot_ratio);
-        } else if (strcmp(opt, "--lot-eta-ms") == 0) {
-            ok = feed_parse_u64(val, 0, 366ULL * 86400000, &a->lot_eta_ms);
-        } else if (strcmp(opt, "--control") == 0) {
-            a->control = val;
-            ok = *val != '\0';
-        } else if (strcmp(opt, "--replay-log") == 0) {
-            ok = feed_parse_u64(val, 0, 100000000, &a->replay_log);
-        } else if (strcmp(opt, "--replay-log-bytes") == 0) {
-            ok = feed_parse_u64(val, 0, UINT64_MAX / 4, &a->replay_bytes);
-        } else if (strcmp(opt, "--snapshot-part") == 0) {
-            ok = feed_parse_u64(val, 1, 1000000, &a->snapshot_part);
-        } else if (strcmp(opt, "--linger") == 0) {
-            ok = feed_parse_double(val, 0, FEED_LINGER_MAX_S, &a->linger_s);
-        } else if (strcmp(opt, "--session") == 0) {
-            uint64_t v;
-            a->session = val;
-            ok = strcmp(val, "random") == 0 || strcmp(val, "none") == 0 ||
-                 feed_parse_u64(val, 1, ATP_WIRE_INT_MAX, &v);
-        } else if (strcmp(opt, "--key-file") == 0) {
-            a->key_file = val;
-            ok = *val != '\0';
-        } else if (strcmp(opt, "--ts-start") == 0) {
-            ok = feed_parse_u64(val, 0, FEED_WIRE_HALF, &a->ts_start);
-            a->ts_start_set = true;
-        } else {
-            return feed_usage_error("unknown option '%s'%s", opt, "");
-        }
-        if (!ok)
-            return feed_usage_error("bad value '%s' for %s", val, opt);
-    }
-    if (a->help || a->version)
-        return FEED_EXIT_OK;
-    if (a->config_path == NULL)
-        return feed_usage_error("--config FILE is required%s%s", "", "");
-    if (a->messages == 0 && a->duration_s == 0)
-        return feed_usage_error(
-            "give --messages N or --duration SECONDS (a run is bounded)%s%s",
-            "", "");
-    if (a->restart_seq > 0 && a->restart_seq < a->start_seq)
-        return feed_usage_error(
-            "--restart-seq must be at least --start-seq%s%s", "", "");
-    char why[128];
-    if (!tools_tls_check(&a->tls, why, sizeof why))
-        return feed_usage_error("%s%s", why, "");
-    tools_tls_set(&a->tls);
-    return FEED_EXIT_OK;
-}
 
 /* ---- setup -------------------------------------------------------------- */
 
@@ -1650,8 +1294,7 @@ int main(int argc, char **argv)
         return FEED_EXIT_OK;
     }
     if (r->a.version) {
-        printf("atp-feed %s (wire protocol %d)\n", ATP_VERSION,
-               ATP_WIRE_VERSION);
+        tool_args_version("atp-feed");
         return FEED_EXIT_OK;
     }
     struct sigaction sa;

@@ -26,6 +26,7 @@
 #include "client.h"
 #include "codec/codec.h"
 #include "common/clock.h"
+#include "ctl_args.h"
 #include "ctl_cart.h"
 #include "ctl_feed.h"
 #include "ctl_inspect.h"
@@ -34,17 +35,9 @@
 #include "ctl_sub.h"
 #include "ctl_token.h"
 #include "sp_probe.h"
+#include "tool_args.h"
 #include "tools_tls.h"
 
-enum {
-    CTL_EXIT_OK = 0,
-    CTL_EXIT_SERVICE = 1,
-    CTL_EXIT_USAGE = 2,
-    CTL_EXIT_TRANSPORT = 3,
-    CTL_EXIT_REFUSED = 4,
-};
-
-#define CTL_TIMEOUT_MAX_MS 3600000
 /* docs/PROTOCOL.md "scan": limit 1..10,000. */
 #define CTL_SCAN_LIMIT_MAX 10000
 /* watch: how long one receive waits before the loop looks at Ctrl-C and
@@ -52,31 +45,6 @@ enum {
 #define CTL_WATCH_POLL_MS 100
 /* watch: after this long without a connection, say so (once). */
 #define CTL_WATCH_CONNECT_NOTE_MS 2000
-
-typedef struct ctl_args {
-    const char *endpoint; /* NULL: ATPD_ENDPOINT, then the default */
-    const char *channel;  /* NULL: not given */
-    const char *ttl;      /* --ttl, NULL: not given (the service default) */
-    const char *order;    /* --order, NULL: not given */
-    const char *feed;     /* watch --feed, NULL: ATPD_FEED, then default */
-    const char *count;    /* watch --count, NULL: not given */
-    const char *duration; /* watch --duration, NULL: not given */
-    const char *limit;    /* scan --limit, NULL: the service default */
-    const char *cursor;   /* scan --cursor, NULL: 0 */
-    const char *token;    /* --token, NULL: ATP_TOKEN, then none */
-    const char *name;     /* token hash --name */
-    const char *scopes;   /* token hash --scopes */
-    const char *client;   /* token hash --client */
-    int timeout_ms;
-    tools_tls tls;        /* --ca, --cert, --key (tools_tls.h) */
-    bool json;
-    bool help;
-    bool version;       /* --version: print it, send nothing */
-    bool all;           /* scan --all */
-    bool wide;          /* sources --wide */
-    const char **words; /* command and its operands; owned, argc entries */
-    int nwords;
-} ctl_args;
 
 /* Command options beyond the global ones (ctl_cmd.opts). */
 enum {
@@ -680,128 +648,14 @@ static int ctl_usage_error(const ctl_cmd *c, const char *fmt, const char *arg)
     return CTL_EXIT_USAGE;
 }
 
-/* ctl_opt_value returns the value of option `name` at argv[*i] in either
- * "--name VALUE" or "--name=VALUE" form, advancing *i; NULL if argv[*i] is
- * not this option. *missing is set when the value is absent. */
-static const char *ctl_opt_value(int argc, char **argv, int *i,
-                                 const char *name, bool *missing)
+/* ctl_args_read parses the command line (ctl_args.c) and prints a usage
+ * error as ctl_usage_error does. */
+static int ctl_args_read(int argc, char **argv, ctl_args *a)
 {
-    const char *arg = argv[*i];
-    size_t n = strlen(name);
-    if (strncmp(arg, name, n) != 0)
-        return NULL;
-    if (arg[n] == '=')
-        return arg + n + 1;
-    if (arg[n] != '\0')
-        return NULL;
-    if (*i + 1 >= argc) {
-        *missing = true;
-        return arg;
-    }
-    (*i)++;
-    return argv[*i];
-}
-
-/* The options whose value is a non-empty string kept as is in ctl_args. */
-static const struct {
-    const char *name;
-    size_t field;     /* offsetof(ctl_args, <the const char * member>) */
-    const char *fmt;  /* the usage error when the value is missing */
-} ctl_str_opts[] = {
-    {"--endpoint", offsetof(ctl_args, endpoint), "%s needs a URL"},
-    {"--channel", offsetof(ctl_args, channel), "%s needs a channel id"},
-    {"--ttl", offsetof(ctl_args, ttl), "%s needs a duration"},
-    {"--order", offsetof(ctl_args, order), "%s needs an order reference"},
-    {"--feed", offsetof(ctl_args, feed), "%s needs a URL"},
-    {"--count", offsetof(ctl_args, count), "%s needs a number"},
-    {"--duration", offsetof(ctl_args, duration), "%s needs a duration"},
-    {"--limit", offsetof(ctl_args, limit), "%s needs a number"},
-    {"--cursor", offsetof(ctl_args, cursor), "%s needs a number"},
-    {"--token", offsetof(ctl_args, token), "%s needs a token"},
-    {"--name", offsetof(ctl_args, name), "%s needs a name"},
-    {"--scopes", offsetof(ctl_args, scopes), "%s needs read, reserve and/or admin"},
-    {"--client", offsetof(ctl_args, client), "%s needs a client name"},
-};
-
-/* ctl_opt_str stores the value of the string option at argv[*i] (see
- * ctl_str_opts) in *a and returns it; NULL if argv[*i] is none of them.
- * A missing or empty value prints the usage error and sets *bad. */
-static const char *ctl_opt_str(int argc, char **argv, int *i, ctl_args *a,
-                               bool *bad)
-{
-    for (size_t k = 0; k < sizeof ctl_str_opts / sizeof ctl_str_opts[0]; k++) {
-        bool missing = false;
-        const char *v =
-            ctl_opt_value(argc, argv, i, ctl_str_opts[k].name, &missing);
-        if (v == NULL)
-            continue;
-        if (missing || *v == '\0') {
-            ctl_usage_error(NULL, ctl_str_opts[k].fmt, ctl_str_opts[k].name);
-            *bad = true;
-        } else {
-            *(const char **)(void *)((char *)a + ctl_str_opts[k].field) = v;
-        }
-        return v;
-    }
-    return NULL;
-}
-
-/* ctl_args_parse fills *a; returns CTL_EXIT_OK or prints and returns
- * CTL_EXIT_USAGE. Options may sit anywhere; "--" ends them. */
-static int ctl_args_parse(int argc, char **argv, ctl_args *a)
-{
-    memset(a, 0, sizeof *a);
-    a->timeout_ms = CLIENT_DEFAULT_TIMEOUT_MS;
-    /* At most argc - 1 words; reserve and release take any number. */
-    a->words = calloc((size_t)(argc > 0 ? argc : 1), sizeof *a->words);
-    if (a->words == NULL) {
-        fprintf(stderr, "atpctl: out of memory\n");
-        return CTL_EXIT_USAGE;
-    }
-    bool only_words = false;
-    for (int i = 1; i < argc; i++) {
-        const char *arg = argv[i];
-        bool missing = false, bad = false;
-        const char *v;
-        int tls;
-        if (only_words || arg[0] != '-' || strcmp(arg, "-") == 0) {
-            a->words[a->nwords++] = arg;
-        } else if (strcmp(arg, "--") == 0) {
-            only_words = true;
-        } else if (strcmp(arg, "--json") == 0) {
-            a->json = true;
-        } else if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
-            a->help = true;
-        } else if (strcmp(arg, "--version") == 0 || strcmp(arg, "-V") == 0) {
-            a->version = true;
-        } else if ((v = ctl_opt_str(argc, argv, &i, a, &bad)) != NULL) {
-            if (bad)
-                return CTL_EXIT_USAGE;
-        } else if (strcmp(arg, "--all") == 0) {
-            a->all = true;
-        } else if (strcmp(arg, "--wide") == 0) {
-            a->wide = true;
-        } else if ((v = ctl_opt_value(argc, argv, &i, "--timeout", &missing)) !=
-                   NULL) {
-            char *end = NULL;
-            errno = 0;
-            long ms = missing ? 0 : strtol(v, &end, 10);
-            if (missing || errno != 0 || end == v || *end != '\0' || ms < 1 ||
-                ms > CTL_TIMEOUT_MAX_MS)
-                return ctl_usage_error(
-                    NULL, "--timeout needs milliseconds in 1..%s", "3600000");
-            a->timeout_ms = (int)ms;
-        } else if ((tls = tools_tls_arg("atpctl", argc, argv, &i, &a->tls)) != 0) {
-            if (tls < 0)
-                return CTL_EXIT_USAGE;
-        } else {
-            return ctl_usage_error(NULL, "unknown option '%s'", arg);
-        }
-    }
-    char why[128];
-    if (!tools_tls_check(&a->tls, why, sizeof why))
+    char why[160];
+    int rc = ctl_args_parse(argc, argv, a, why, sizeof why);
+    if (rc != CTL_EXIT_OK)
         return ctl_usage_error(NULL, "%s", why);
-    tools_tls_set(&a->tls);
     return CTL_EXIT_OK;
 }
 
@@ -1363,7 +1217,7 @@ static int ctl_run_watch(const ctl_args *a, const ctl_cmd *cmd)
 static int ctl_main(const ctl_args *a)
 {
     if (a->version) {
-        printf("atpctl %s (wire protocol %d)\n", ATP_VERSION, ATP_WIRE_VERSION);
+        tool_args_version("atpctl");
         return CTL_EXIT_OK;
     }
     const char *name = a->nwords > 0 ? a->words[0] : NULL;
@@ -1433,11 +1287,10 @@ static int ctl_main(const ctl_args *a)
 int main(int argc, char **argv)
 {
     ctl_args a;
-    int rc = ctl_args_parse(argc, argv, &a);
+    int rc = ctl_args_read(argc, argv, &a);
     if (rc == CTL_EXIT_OK && a.token == NULL)
         a.token = client_token_env();
     if (rc == CTL_EXIT_OK)
         rc = ctl_main(&a);
-    free(a.words);
     return rc;
 }

@@ -24,32 +24,6 @@ const tools_tls *tools_tls_get(void)
     return &tools_tls_files;
 }
 
-int tools_tls_arg(const char *prog, int argc, char **argv, int *i, tools_tls *t)
-{
-    static const char *const names[] = {"--ca", "--cert", "--key"};
-    const char **slots[] = {&t->ca_file, &t->cert_file, &t->key_file};
-    const char *arg = argv[*i];
-    for (size_t k = 0; k < 3; k++) {
-        size_t n = strlen(names[k]);
-        if (strncmp(arg, names[k], n) != 0 || (arg[n] != '\0' && arg[n] != '='))
-            continue;
-        if (arg[n] == '=') {
-            *slots[k] = arg + n + 1;
-        } else if (*i + 1 < argc) {
-            *slots[k] = argv[++*i];
-        } else {
-            fprintf(stderr, "%s: %s needs a file\n", prog, names[k]);
-            return -1;
-        }
-        if (**slots[k] == '\0') {
-            fprintf(stderr, "%s: %s needs a file\n", prog, names[k]);
-            return -1;
-        }
-        return 1;
-    }
-    return 0;
-}
-
 bool tools_tls_check(const tools_tls *t, char *err, size_t errlen)
 {
     if ((t->cert_file == NULL) != (t->key_file == NULL)) {

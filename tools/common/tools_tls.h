@@ -27,14 +27,8 @@ void tools_tls_set(const tools_tls *t);
 /* tools_tls_get: what tools_tls_set stored (all NULL before). */
 const tools_tls *tools_tls_get(void);
 
-/* tools_tls_arg reads --ca FILE, --cert FILE or --key FILE (or
- * --ca=FILE ...) at argv[*i] into t, advancing *i past a separate value.
- * Returns 1 when it took the option, 0 when argv[*i] is another one, -1
- * (printed to stderr with prog) when the value is missing. */
-int tools_tls_arg(const char *prog, int argc, char **argv, int *i,
-                  tools_tls *t);
-
-/* tools_tls_usage: the help lines of the three options. */
+/* tools_tls_usage: the help lines of the three options (read by each
+ * tool's getopt_long table: TOOL_ARGS_TLS, tool_args.h). */
 #define TOOLS_TLS_USAGE                                                        \
     "  --ca FILE       CA certificate (PEM) that atpd's certificate must "     \
     "chain to,\n"                                                              \
