@@ -1,0 +1,55 @@
+/*
+ * fuzz.h - what the libFuzzer targets of tests/fuzz share (tests/fuzz/README.md).
+ * Each target is one LLVMFuzzerTestOneInput over one decoder atpd runs on
+ * untrusted bytes, linked with that decoder's module library: the function
+ * the daemon calls, never a copy. Single-threaded, except where a target
+ * says otherwise.
+ */
+#ifndef ATP_FUZZ_H
+#define ATP_FUZZ_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "codec/codec.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* fuzz_check aborts (libFuzzer saves the input as a crash) when a
+ * property the decoder promises does not hold; what names it. */
+#define fuzz_check(cond, what)                                               \
+    do {                                                                     \
+        if (!(cond)) {                                                       \
+            fprintf(stderr, "%s:%d: fuzz property broken: %s\n", __FILE__,   \
+                    __LINE__, what);                                         \
+            abort();                                                         \
+        }                                                                    \
+    } while (0)
+
+struct config;
+
+/* fuzz_config_load loads the configuration the targets that need one share
+ * (fuzz_util.c) into *cfg, or aborts: small limits, so that the fuzzer
+ * reaches them (5 cart lines, 3 lines a reservation); regions us-east and
+ * eu, locations dc-1 (us-east) and dc-eu (eu), channels web and app,
+ * sources wms and erp. */
+void fuzz_config_load(struct config *cfg);
+
+/* The largest integer a JSON double holds exactly: 2^53-1. */
+#define FUZZ_JSON_INT_MAX 9007199254740991LL
+
+/* fuzz_utf8_ok: s[0..n) is well-formed UTF-8 (no overlong forms, no
+ * surrogates, nothing above U+10FFFF). */
+bool fuzz_utf8_ok(const unsigned char *s, size_t n);
+
+/* fuzz_check_sent checks a value atpd sends or hands on (a decoded
+ * reply, a request map): every string valid UTF-8, every map key a
+ * string, and with exact_ints every integer within +-(2^53-1) (replies
+ * become JSON over HTTP; request maps may hold INT64_MAX, see
+ * codec_json_request). */
+void fuzz_check_sent(const codec_val *v, bool exact_ints);
+
+#endif
