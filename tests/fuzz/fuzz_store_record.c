@@ -10,11 +10,13 @@
  * (a record cut short takes what is left); they are loaded, grouped by db
  * in the restore's order, into a fresh engine, which is then started,
  * synced, stopped and freed: a loaded state must stand up to the engine's
- * own checks (ATP_DASSERT in this build) and free without a leak. Threads:
+ * own checks (ATP_DASSERT in this build), answer with valid ids and exact
+ * numbers (fuzz_check_answers) and free without a leak. Threads:
  * the fuzzer's, and the engine thread between start and stop.
  */
 #include <string.h>
 
+#include "atp/wire.h"
 #include "common/log.h"
 #include "config/config.h"
 #include "engine/engine.h"
@@ -92,6 +94,29 @@ static void fuzz_load(engine *e, const fuzz_rec *r)
     free(val);
 }
 
+/* fuzz_check_answers: what the restore loaded is what atpd then sends
+ * (scan, the change feed, explain): every SKU id a valid id, every answer
+ * within +-(2^53-1). */
+static void fuzz_check_answers(engine *e)
+{
+    uint32_t n = engine_sku_count(e);
+    for (uint32_t sku = 0; sku < n; sku++)
+        for (uint32_t reg = 0; reg < fuzz_cfg.n_regions; reg++)
+            for (uint32_t ch = 0; ch < fuzz_cfg.n_channels; ch++) {
+                engine_answer a;
+                const char *id;
+                size_t len;
+                if (!engine_answer_index(e, sku, reg, ch, &a, &id, &len))
+                    continue;
+                fuzz_check(codec_str_is_id((codec_str){id, (uint32_t)len}, ATP_SKU_MAX_LEN),
+                           "a restored SKU id atpd would send is not a valid id");
+                int64_t v[] = {a.atp, a.supply, a.reserved, a.buffer, a.shortfall};
+                for (size_t i = 0; i < sizeof v / sizeof v[0]; i++)
+                    fuzz_check(v[i] <= FUZZ_JSON_INT_MAX && v[i] >= -FUZZ_JSON_INT_MAX,
+                               "a restored answer does not fit a double exactly");
+            }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (!fuzz_ready) {
@@ -109,6 +134,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 fuzz_load(e, &recs[i]);
     fuzz_check(engine_start(e) == ATP_OK, "engine_start");
     fuzz_check(engine_sync(e) == ATP_OK, "engine_sync");
+    fuzz_check_answers(e);
     engine_stop(e);
     engine_free(e);
     return 0;
