@@ -166,6 +166,32 @@ def json_files():
     }
 
 
+def http_route_files():
+    # [method: 0 GET, 1 POST, 2 PUT, 3 DELETE] path \0 key \0 value ... [\0\0 body]
+    def req(m, path, params=(), body=None):
+        b = bytes([m]) + path
+        for k, v in params:
+            b += b"\0" + k + b"\0" + v
+        if body is not None:
+            b += b"\0\0" + body
+        return b
+    return {
+        "atp": req(0, b"/v1/availability/SKU%2D1/us-east", [(b"channel", b"web")]),
+        "regions": req(0, b"/v1/availability/A+B"),
+        "cart": req(1, b"/v1/availability/cart", body=b'{"lines":[{"sku":"A","region":"eu","qty":1}]}'),
+        "scan": req(0, b"/v1/regions/eu/availability",
+                    [(b"cursor", b"12"), (b"limit", b"99999999999999999999"), (b"channel", b"%FF")]),
+        "reserve": req(1, b"/v1/reservations", body=b'{"id":"r-1","channel":"web","lines":[["A","eu",1]]}'),
+        "release": req(3, b"/v1/reservations/r%2F1"),
+        "commit": req(1, b"/v1/reservations/r-1/commit", body=b'{"order_ref":"o"}'),
+        "readyz": req(0, b"/readyz", [(b"sources", b"\x01")]),
+        "bearer": req(0, b"Bearer abc.def"),
+        "bad_percent": req(0, b"/v1/explain/%G1"),
+        "wrong_method": req(2, b"/v1/status"),
+        "changes": req(0, b"/v1/changes", [(b"region", b"eu")]),
+    }
+
+
 def write(corpus, target, files):
     d = os.path.join(corpus, target)
     os.makedirs(d, exist_ok=True)
@@ -181,6 +207,7 @@ def main():
     write(corpus, "store_log", store_log_files())
     write(corpus, "config", config_files())
     write(corpus, "json", json_files())
+    write(corpus, "http_route", http_route_files())
 
 
 if __name__ == "__main__":
