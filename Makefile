@@ -53,7 +53,7 @@ build-fuzz: deps
 	@cmake -S . -B $(FUZZ_BUILD) -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug -DATP_FUZZ=ON >/dev/null
 	@cmake --build $(FUZZ_BUILD) -j $(JOBS) --target atp_fuzzers
 
-# A short run of each target (ATP_FUZZ_SECONDS, 20 s each); a crash fails
+# A short run of each target (ATP_FUZZ_SECONDS, 15 s each); a crash fails
 # and leaves its input under $(FUZZ_BUILD)/tests/fuzz/<target>/artifacts.
 test-fuzz: build-fuzz
 	@$(MAKE) --no-print-directory test-fuzz-run
