@@ -33,7 +33,8 @@ struct config;
 
 /* fuzz_config_load loads the configuration the targets that need one share
  * (fuzz_util.c) into *cfg, or aborts: small limits, so that the fuzzer
- * reaches them (5 cart lines, 3 lines a reservation); regions us-east and
+ * reaches them (5 cart lines, 3 lines a reservation, holds of 1 to 5 s, forgotten
+ * 1 s after they end); regions us-east and
  * eu, locations dc-1 (us-east) and dc-eu (eu), channels web and app,
  * sources wms and erp. */
 void fuzz_config_load(struct config *cfg);

@@ -23,7 +23,13 @@ static const char fuzz_config_yaml[] =
     "buffers:\n"
     "  - {channel: web, units: 2}\n"
     "reservations:\n"
-    "  max_lines: 3\n";
+    "  max_lines: 3\n"
+    /* Short holds: what a long run reserves expires and is forgotten
+     * within seconds, so memory stays bounded. */
+    "  default_ttl: 2s\n"
+    "  max_ttl: 5s\n"
+    "  committed_ttl: 5s\n"
+    "  retention: 1s\n";
 
 void fuzz_config_load(config *cfg)
 {

@@ -41,10 +41,10 @@ def request_seeds():
         "snapshot": {"op": "snapshot"},
         "backup": {"op": "backup", "dir": "/nonexistent/atpd-fuzz"},
         "reserve": {"op": "reserve", "id": "r-1", "channel": "web",
-                    "lines": [line], "ttl_ms": 60000},
+                    "lines": [line], "ttl_ms": 3000},
         "commit": {"op": "commit", "id": "r-1", "order_ref": "o-1"},
         "release": {"op": "release", "id": "r-1", "lines": [["SKU-1", "us-east"]]},
-        "extend": {"op": "extend", "id": "r-1", "ttl_ms": 120000},
+        "extend": {"op": "extend", "id": "r-1", "ttl_ms": 4000},
         "reservation": {"op": "reservation", "id": "r-1"},
         "unknown_op": {"op": "nope"},
         "big_qty": {"op": "cart", "lines": [["SKU-1", "eu", 2 ** 63 - 1]]},
@@ -154,7 +154,7 @@ def json_files():
     # The control byte: bit 0 line_qty, bit 1 the route's fields.
     return {
         "cart": b"\x03" + b'{"channel":"web","lines":[{"sku":"A","region":"eu","qty":2},["B","eu",1]]}',
-        "reserve": b"\x01" + b'{"id":"r-1","lines":[{"sku":"A","region":"eu","qty":1}],"ttl_ms":6e4}',
+        "reserve": b"\x01" + b'{"id":"r-1","lines":[{"sku":"A","region":"eu","qty":1}],"ttl_ms":3e3}',
         "release": b"\x00" + b'{"lines":[{"sku":"A","region":"eu"}]}',
         "numbers": b"\x00" + b'{"a":9007199254740993,"b":-1e400,"c":0.5,"d":[1e15,-0]}',
         "unicode": b"\x00" + '{"s":"\\u00e9\\ud83d\\ude00 ü","\\u0000":1}'.encode(),
