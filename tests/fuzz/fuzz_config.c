@@ -12,16 +12,15 @@
  */
 #include <string.h>
 
-#include "common/log.h"
 #include "config/config.h"
 #include "fuzz.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static bool quiet;
-    if (!quiet) {
-        log_set_level(LOG_ERROR);
-        quiet = true;
+    static bool ready;
+    if (!ready) {
+        fuzz_logs_all();
+        ready = true;
     }
     char *text = malloc(size ? size : 1);
     fuzz_check(text != NULL, "out of memory");

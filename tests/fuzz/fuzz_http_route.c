@@ -70,6 +70,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     static codec_arena *route_arena, *arena;
     static codec_writer *w;
     if (w == NULL) {
+        fuzz_logs_all();
         route_arena = codec_arena_alloc();
         arena = codec_arena_alloc();
         w = codec_writer_alloc(NULL, NULL);

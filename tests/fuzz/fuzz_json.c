@@ -49,6 +49,7 @@ static void fuzz_json_after(atp_err err, const char *msg, size_t msg_cap, bool w
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (fuzz_w == NULL) {
+        fuzz_logs_all();
         fuzz_w = codec_writer_alloc(NULL, NULL);
         fuzz_arena = codec_arena_alloc();
         fuzz_check(fuzz_w && fuzz_arena, "setup");

@@ -19,7 +19,6 @@
 #include <time.h>
 
 #include "atp/wire.h"
-#include "common/log.h"
 #include "config/config.h"
 #include "engine/engine.h"
 #include "fuzz.h"
@@ -92,7 +91,7 @@ static void fuzz_request_wait(void)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (fx.eng == NULL) {
-        log_set_level(LOG_ERROR);
+        fuzz_logs_all();
         fuzz_request_setup();
     }
     /* A copy of exactly size bytes: ASan sees a read past the request. */

@@ -26,6 +26,7 @@ static int fuzz_str_same(codec_str a, codec_str b)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (fuzz_arena == NULL) {
+        fuzz_logs_all();
         fuzz_arena = codec_arena_alloc();
         fuzz_arena2 = codec_arena_alloc();
         fuzz_writer = codec_writer_alloc(NULL, NULL);

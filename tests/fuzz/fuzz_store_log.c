@@ -21,7 +21,6 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "common/log.h"
 #include "fuzz.h"
 #include "store/store_int.h"
 
@@ -107,7 +106,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static int fd = -1;
     if (fd < 0) {
-        log_set_level(LOG_ERROR);
+        fuzz_logs_all();
         fd = memfd_create("reservations.log", MFD_CLOEXEC);
         fuzz_check(fd >= 0, "memfd_create");
     }

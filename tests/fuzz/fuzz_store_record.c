@@ -17,7 +17,6 @@
 #include <string.h>
 
 #include "atp/wire.h"
-#include "common/log.h"
 #include "config/config.h"
 #include "engine/engine.h"
 #include "fuzz.h"
@@ -120,7 +119,7 @@ static void fuzz_check_answers(engine *e)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (!fuzz_ready) {
-        log_set_level(LOG_ERROR);
+        fuzz_logs_all();
         fuzz_config_load(&fuzz_cfg);
         fuzz_ready = true;
     }

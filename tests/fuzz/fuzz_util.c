@@ -2,10 +2,23 @@
  * fuzz_util.c - checks the fuzz targets share (fuzz.h): what atpd sends
  * must hold for any input (docs/PROTOCOL.md, "Encoding").
  */
+#include <sanitizer/common_interface_defs.h>
 #include <stdbool.h>
 
+#include "common/log.h"
 #include "config/config.h"
 #include "fuzz.h"
+
+void fuzz_broken(const char *file, int line, const char *what)
+{
+    char msg[300];
+    snprintf(msg, sizeof msg, "fuzz property broken at %s:%d: %s", file, line, what);
+    fprintf(stderr, "%s\n", msg);
+    __sanitizer_report_error_summary(msg);
+    abort();
+}
+
+void fuzz_logs_all(void) { log_set_level(LOG_DEBUG); }
 
 static const char fuzz_config_yaml[] =
     "service:\n"
