@@ -1,9 +1,9 @@
 /*
- * fuzz.h - what the libFuzzer targets of tests/fuzz share (tests/fuzz/README.md).
- * Each target is one LLVMFuzzerTestOneInput over one decoder atpd runs on
- * untrusted bytes, linked with that decoder's module library: the function
- * the daemon calls, never a copy. Single-threaded, except where a target
- * says otherwise.
+ * fuzz.h - what the libFuzzer targets of tests/fuzz share
+ * (tests/fuzz/README.md). Each target is one LLVMFuzzerTestOneInput over one
+ * decoder atpd runs on untrusted bytes, linked with that decoder's module
+ * library: the function the daemon calls, never a copy. Single-threaded, except
+ * where a target says otherwise.
  */
 #ifndef ATP_FUZZ_H
 #define ATP_FUZZ_H
@@ -23,10 +23,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
  * sanitizer's SUMMARY line (seen even under -close_fd_mask=2, which
  * run.sh uses so that atpd's log lines, formatted at every level, are
  * not printed). */
-#define fuzz_check(cond, what)                                               \
-    do {                                                                     \
-        if (!(cond))                                                         \
-            fuzz_broken(__FILE__, __LINE__, what);                           \
+#define fuzz_check(cond, what)                                                 \
+    do {                                                                       \
+        if (!(cond))                                                           \
+            fuzz_broken(__FILE__, __LINE__, what);                             \
     } while (0)
 
 _Noreturn void fuzz_broken(const char *file, int line, const char *what);
@@ -39,10 +39,9 @@ struct config;
 
 /* fuzz_config_load loads the configuration the targets that need one share
  * (fuzz_util.c) into *cfg, or aborts: small limits, so that the fuzzer
- * reaches them (5 cart lines, 3 lines a reservation, holds of 1 to 5 s, forgotten
- * 1 s after they end); regions us-east and
- * eu, locations dc-1 (us-east) and dc-eu (eu), channels web and app,
- * sources wms and erp. */
+ * reaches them (5 cart lines, 3 lines a reservation, holds of 1 to 5 s,
+ * forgotten 1 s after they end); regions us-east and eu, locations dc-1
+ * (us-east) and dc-eu (eu), channels web and app, sources wms and erp. */
 void fuzz_config_load(struct config *cfg);
 
 /* The largest integer a JSON double holds exactly: 2^53-1. */

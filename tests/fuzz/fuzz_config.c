@@ -28,9 +28,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     config cfg;
     config_diags diags = {0};
     atp_err err = config_load_string(text, size, &cfg, &diags);
-    fuzz_check(err == ATP_OK || diags.n > 0, "a refused configuration without a reason");
-    for (size_t i = 0; i < diags.n; i++)
-    {
+    fuzz_check(err == ATP_OK || diags.n > 0,
+               "a refused configuration without a reason");
+    for (size_t i = 0; i < diags.n; i++) {
         const char *m = diags.items[i].message;
         size_t n = strnlen(m, sizeof diags.items[i].message);
         fuzz_check(n > 0 && n < sizeof diags.items[i].message &&

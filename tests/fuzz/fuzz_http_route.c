@@ -24,25 +24,30 @@
 
 #define FUZZ_PARAMS 8
 
-static const char *const fuzz_methods[] = {"GET", "POST", "PUT", "DELETE", "PATCH", "HEAD"};
+static const char *const fuzz_methods[] = {"GET",    "POST",  "PUT",
+                                           "DELETE", "PATCH", "HEAD"};
 
 static void fuzz_refusal(const http_call *c)
 {
     size_t n = strnlen(c->message, sizeof c->message);
-    fuzz_check(c->status == 400 || c->status == 404 || c->status == 405 || c->status == 503,
+    fuzz_check(c->status == 400 || c->status == 404 || c->status == 405 ||
+                   c->status == 503,
                "a refused route with a status the table does not use");
     fuzz_check(c->err != ATP_OK, "a refused route without an error code");
     fuzz_check(n > 0 && n < sizeof c->message &&
-                   codec_str_is_id((codec_str){c->message, (uint32_t)n}, sizeof c->message),
+                   codec_str_is_id((codec_str){c->message, (uint32_t)n},
+                                   sizeof c->message),
                "a refused route's message is empty or not printable UTF-8");
-    fuzz_check(strnlen(c->allow, sizeof c->allow) < sizeof c->allow, "Allow unterminated");
+    fuzz_check(strnlen(c->allow, sizeof c->allow) < sizeof c->allow,
+               "Allow unterminated");
 }
 
-static void fuzz_body(http_call *c, const char *body, size_t body_len, codec_writer *w,
-                      codec_arena *a)
+static void fuzz_body(http_call *c, const char *body, size_t body_len,
+                      codec_writer *w, codec_arena *a)
 {
     if (c->n_fields < HTTP_FIELDS_MAX)
-        c->fields[c->n_fields++] = (codec_json_field){.key = "token", .str = {"", 0}};
+        c->fields[c->n_fields++] =
+            (codec_json_field){.key = "token", .str = {"", 0}};
     codec_json_opts opts = {c->fields, c->n_fields, c->line_qty};
     char msg[200];
     codec_writer_reset(w);
@@ -52,7 +57,8 @@ static void fuzz_body(http_call *c, const char *body, size_t body_len, codec_wri
     const void *bytes = codec_writer_data(w, &len);
     const codec_val *v;
     codec_arena_clear(a);
-    fuzz_check(codec_decode(a, bytes, len, &v) == ATP_OK && codec_val_type(v) == CODEC_MAP,
+    fuzz_check(codec_decode(a, bytes, len, &v) == ATP_OK &&
+                   codec_val_type(v) == CODEC_MAP,
                "a routed request is not one msgpack map");
     fuzz_check(codec_val_type(codec_val_get(v, "op")) == CODEC_STR,
                "a routed request without its op");
@@ -84,7 +90,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fuzz_check(text != NULL, "out of memory");
     memcpy(text, data + 1, size - 1);
     text[size - 1] = '\0';
-    const char *method = fuzz_methods[data[0] % (sizeof fuzz_methods / sizeof fuzz_methods[0])];
+    const char *method =
+        fuzz_methods[data[0] % (sizeof fuzz_methods / sizeof fuzz_methods[0])];
     char *end = text + size - 1, *p = text;
     const char *path = p;
     p = fuzz_next(p, end);
@@ -100,11 +107,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         p = fuzz_next(p, end);
         const char *value = p;
         p = fuzz_next(p, end);
-        params[n_params++] = (http_param){key, strcmp(value, "\x01") == 0 ? NULL : value};
+        params[n_params++] =
+            (http_param){key, strcmp(value, "\x01") == 0 ? NULL : value};
     }
 
     codec_str tok = http_bearer(path);
-    fuzz_check(tok.len == 0 || (tok.ptr >= path && tok.ptr + tok.len <= path + strlen(path)),
+    fuzz_check(tok.len == 0 || (tok.ptr >= path &&
+                                tok.ptr + tok.len <= path + strlen(path)),
                "a bearer token outside its header");
 
     http_call c;

@@ -22,15 +22,16 @@ static codec_writer *fuzz_w;
 static codec_arena *fuzz_arena;
 
 /* fuzz_json_after checks one call's outcome; want_map: a request map. */
-static void fuzz_json_after(atp_err err, const char *msg, size_t msg_cap, bool want_map,
-                            uint32_t min_entries)
+static void fuzz_json_after(atp_err err, const char *msg, size_t msg_cap,
+                            bool want_map, uint32_t min_entries)
 {
     if (err != ATP_OK) {
         size_t n = strnlen(msg, msg_cap);
         fuzz_check(err == ATP_E_BAD_REQUEST || err == ATP_E_TOO_LARGE,
                    "a JSON body refused with an unexpected code");
-        fuzz_check(n > 0 && n < msg_cap && codec_str_is_id((codec_str){msg, (uint32_t)n},
-                                                            (uint32_t)msg_cap),
+        fuzz_check(n > 0 && n < msg_cap &&
+                       codec_str_is_id((codec_str){msg, (uint32_t)n},
+                                       (uint32_t)msg_cap),
                    "a refusal's message is empty or not printable UTF-8");
         return;
     }
@@ -39,10 +40,13 @@ static void fuzz_json_after(atp_err err, const char *msg, size_t msg_cap, bool w
     fuzz_check(!codec_writer_failed(fuzz_w), "writer failed");
     const codec_val *v;
     codec_arena_clear(fuzz_arena);
-    fuzz_check(codec_decode(fuzz_arena, bytes, len, &v) == ATP_OK,
-               "an accepted body is not one msgpack value within the depth limit");
-    fuzz_check(!want_map || (codec_val_type(v) == CODEC_MAP && codec_val_len(v) >= min_entries),
-               "an accepted request body is not a map holding the route's fields");
+    fuzz_check(
+        codec_decode(fuzz_arena, bytes, len, &v) == ATP_OK,
+        "an accepted body is not one msgpack value within the depth limit");
+    fuzz_check(
+        !want_map ||
+            (codec_val_type(v) == CODEC_MAP && codec_val_len(v) >= min_entries),
+        "an accepted request body is not a map holding the route's fields");
     fuzz_check_sent(v, false);
 }
 
@@ -57,7 +61,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size == 0)
         return 0;
     size_t len = size - 1;
-    char *body = malloc(len ? len : 1); /* exactly len: ASan sees a read past it */
+    char *body =
+        malloc(len ? len : 1); /* exactly len: ASan sees a read past it */
     fuzz_check(body != NULL, "out of memory");
     memcpy(body, data + 1, len);
     static const codec_json_field fields[] = {

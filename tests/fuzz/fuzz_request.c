@@ -45,22 +45,25 @@ static void fuzz_request_setup(void)
     fuzz_check(engine_alloc(&fx.cfg, NULL, &fx.eng) == ATP_OK &&
                    engine_start(fx.eng) == ATP_OK &&
                    sources_alloc(&fx.cfg, &fx.src) == ATP_OK &&
-                   request_env_init(&fx.env, &fx.cfg, fx.eng, fx.src, NULL, NULL) ==
-                       ATP_OK,
+                   request_env_init(&fx.env, &fx.cfg, fx.eng, fx.src, NULL,
+                                    NULL) == ATP_OK,
                "setup: engine, sources, request env");
     fx.arena = codec_arena_alloc();
     fx.reply_arena = codec_arena_alloc();
     fx.w = codec_writer_alloc(NULL, NULL);
     fuzz_check(fx.arena && fx.reply_arena && fx.w, "setup: codec");
     /* Stock at both locations, so that carts and reservations succeed. */
-#define EV(loc_, sku_, v_)                                                   \
-    {.kind = ATP_EV_SET, .bucket = ATP_BUCKET_ON_HAND, .location = loc_,     \
-     .sku_len = sizeof sku_ - 1, .sku = sku_, .value = v_}
+#define EV(loc_, sku_, v_)                                                     \
+    {                                                                          \
+        .kind = ATP_EV_SET, .bucket = ATP_BUCKET_ON_HAND, .location = loc_,    \
+        .sku_len = sizeof sku_ - 1, .sku = sku_, .value = v_                   \
+    }
     static const engine_event ev[] = {EV(0, "SKU-1", 50), EV(1, "SKU-1", 7),
                                       EV(1, "A", 1000000)};
 #undef EV
     engine_batch b = {.events = ev, .n = sizeof ev / sizeof ev[0]};
-    fuzz_check(engine_submit(fx.eng, &b) == ATP_OK && engine_sync(fx.eng) == ATP_OK,
+    fuzz_check(engine_submit(fx.eng, &b) == ATP_OK &&
+                   engine_sync(fx.eng) == ATP_OK,
                "setup: stock");
 }
 

@@ -59,7 +59,8 @@ typedef struct fuzz_replay {
     uint64_t sum; /* of every byte handed over: each is read */
 } fuzz_replay;
 
-static atp_err fuzz_replay_cb(void *ctx, uint64_t lsn, const store_op *ops, size_t n)
+static atp_err fuzz_replay_cb(void *ctx, uint64_t lsn, const store_op *ops,
+                              size_t n)
 {
     fuzz_replay *r = ctx;
     fuzz_check(lsn > r->applied && (r->prev == 0 || lsn == r->prev + 1),
@@ -89,14 +90,16 @@ static void fuzz_decode(const unsigned char *file, size_t len)
     uint64_t epoch, lsn;
     size_t rec_len, n;
     store_op ops[16];
-    store_log_status st = store__log_decode(b, len, &epoch, &lsn, &rec_len, ops, 16, &n);
+    store_log_status st =
+        store__log_decode(b, len, &epoch, &lsn, &rec_len, ops, 16, &n);
     if (st == STORE_LOG_OK) {
         fuzz_check(rec_len >= STORE_LOG_HDR && rec_len <= len && n > 0,
                    "a decoded record larger than the file");
         for (size_t i = 0; i < n && i < 16; i++)
             fuzz_check((const unsigned char *)ops[i].key >= b + STORE_LOG_HDR &&
                            (const unsigned char *)ops[i].key + ops[i].key_len +
-                                   ops[i].val_len <= b + rec_len,
+                                   ops[i].val_len <=
+                               b + rec_len,
                        "an op outside its record");
     }
     free(b);
@@ -127,8 +130,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fuzz_replay r = {.file = file, .len = len, .applied = (data[0] >> 1) & 7};
     uint64_t last;
     int bad;
-    atp_err err = store__log_replay(&l, r.applied, fuzz_replay_cb, &r, &last, &bad);
-    fuzz_check(err == ATP_OK || err == ATP_E_IO, "replay failed other than on the format");
+    atp_err err =
+        store__log_replay(&l, r.applied, fuzz_replay_cb, &r, &last, &bad);
+    fuzz_check(err == ATP_OK || err == ATP_E_IO,
+               "replay failed other than on the format");
     fuzz_check(last >= r.applied && (r.prev == 0 || last == r.prev),
                "replay's last LSN is not the last one handed over");
     free(file);

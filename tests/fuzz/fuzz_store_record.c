@@ -6,9 +6,9 @@
  * engine_offset_load, then engine_resv_load (resv_record_decode).
  *
  * An input is a list of records, each
- *   [db: 1 byte, mod 4] [key length: 1 byte] [key] [value length: 2 bytes LE] [value]
- * (a record cut short takes what is left); they are loaded, grouped by db
- * in the restore's order, into a fresh engine, which is then started,
+ *   [db: 1 byte, mod 4] [key length: 1 byte] [key] [value length: 2 bytes LE]
+ * [value] (a record cut short takes what is left); they are loaded, grouped by
+ * db in the restore's order, into a fresh engine, which is then started,
  * synced, stopped and freed: a loaded state must stand up to the engine's
  * own checks (ATP_DASSERT in this build), answer with valid ids and exact
  * numbers (fuzz_check_answers) and free without a leak. Threads:
@@ -21,8 +21,13 @@
 #include "engine/engine.h"
 #include "fuzz.h"
 
-enum { FUZZ_DB_POSITIONS, FUZZ_DB_LOTS, FUZZ_DB_OFFSETS, FUZZ_DB_RESERVATIONS,
-       FUZZ_DBS };
+enum {
+    FUZZ_DB_POSITIONS,
+    FUZZ_DB_LOTS,
+    FUZZ_DB_OFFSETS,
+    FUZZ_DB_RESERVATIONS,
+    FUZZ_DBS
+};
 
 typedef struct fuzz_rec {
     unsigned db;
@@ -48,7 +53,8 @@ static size_t fuzz_parse(const uint8_t *data, size_t size, fuzz_rec *recs)
         r->key = data + p;
         r->key_len = klen;
         p += klen;
-        size_t vlen = p + 2 <= size ? (size_t)data[p] | (size_t)data[p + 1] << 8 : 0;
+        size_t vlen =
+            p + 2 <= size ? (size_t)data[p] | (size_t)data[p + 1] << 8 : 0;
         p += p + 2 <= size ? 2 : size - p;
         if (vlen > size - p)
             vlen = size - p;
@@ -71,7 +77,8 @@ static void *fuzz_copy(const uint8_t *p, size_t n)
 
 static void fuzz_load(engine *e, const fuzz_rec *r)
 {
-    void *key = fuzz_copy(r->key, r->key_len), *val = fuzz_copy(r->val, r->val_len);
+    void *key = fuzz_copy(r->key, r->key_len),
+         *val = fuzz_copy(r->val, r->val_len);
     uint32_t src;
     uint64_t seq;
     switch (r->db) {
@@ -83,7 +90,8 @@ static void fuzz_load(engine *e, const fuzz_rec *r)
         break;
     case FUZZ_DB_OFFSETS:
         if (engine_offset_load(e, key, r->key_len, val, r->val_len, &src, &seq))
-            fuzz_check(src < fuzz_cfg.n_sources, "offset of a source not configured");
+            fuzz_check(src < fuzz_cfg.n_sources,
+                       "offset of a source not configured");
         break;
     default:
         engine_resv_load(e, key, r->key_len, val, r->val_len);
@@ -107,12 +115,16 @@ static void fuzz_check_answers(engine *e)
                 size_t len;
                 if (!engine_answer_index(e, sku, reg, ch, &a, &id, &len))
                     continue;
-                fuzz_check(codec_str_is_id((codec_str){id, (uint32_t)len}, ATP_SKU_MAX_LEN),
-                           "a restored SKU id atpd would send is not a valid id");
-                int64_t v[] = {a.atp, a.supply, a.reserved, a.buffer, a.shortfall};
+                fuzz_check(
+                    codec_str_is_id((codec_str){id, (uint32_t)len},
+                                    ATP_SKU_MAX_LEN),
+                    "a restored SKU id atpd would send is not a valid id");
+                int64_t v[] = {a.atp, a.supply, a.reserved, a.buffer,
+                               a.shortfall};
                 for (size_t i = 0; i < sizeof v / sizeof v[0]; i++)
-                    fuzz_check(v[i] <= FUZZ_JSON_INT_MAX && v[i] >= -FUZZ_JSON_INT_MAX,
-                               "a restored answer does not fit a double exactly");
+                    fuzz_check(
+                        v[i] <= FUZZ_JSON_INT_MAX && v[i] >= -FUZZ_JSON_INT_MAX,
+                        "a restored answer does not fit a double exactly");
             }
 }
 

@@ -12,13 +12,17 @@
 void fuzz_broken(const char *file, int line, const char *what)
 {
     char msg[300];
-    snprintf(msg, sizeof msg, "fuzz property broken at %s:%d: %s", file, line, what);
+    snprintf(msg, sizeof msg, "fuzz property broken at %s:%d: %s", file, line,
+             what);
     fprintf(stderr, "%s\n", msg);
     __sanitizer_report_error_summary(msg);
     abort();
 }
 
-void fuzz_logs_all(void) { log_set_level(LOG_DEBUG); }
+void fuzz_logs_all(void)
+{
+    log_set_level(LOG_DEBUG);
+}
 
 static const char fuzz_config_yaml[] =
     "service:\n"
@@ -46,8 +50,8 @@ static const char fuzz_config_yaml[] =
 
 void fuzz_config_load(config *cfg)
 {
-    fuzz_check(config_load_string(fuzz_config_yaml, sizeof fuzz_config_yaml - 1, cfg,
-                                  NULL) == ATP_OK,
+    fuzz_check(config_load_string(fuzz_config_yaml, sizeof fuzz_config_yaml - 1,
+                                  cfg, NULL) == ATP_OK,
                "setup: the targets' configuration");
 }
 
@@ -56,9 +60,13 @@ bool fuzz_utf8_ok(const unsigned char *s, size_t n)
     size_t i = 0;
     while (i < n) {
         unsigned c = s[i];
-        size_t len = c < 0x80 ? 1 : (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3
-                                                        : (c & 0xf8) == 0xf0 ? 4 : 0;
-        if (len == 0 || len > n - i || (len == 2 && c < 0xc2) || (len == 4 && c > 0xf4))
+        size_t len = c < 0x80             ? 1
+                     : (c & 0xe0) == 0xc0 ? 2
+                     : (c & 0xf0) == 0xe0 ? 3
+                     : (c & 0xf8) == 0xf0 ? 4
+                                          : 0;
+        if (len == 0 || len > n - i || (len == 2 && c < 0xc2) ||
+            (len == 4 && c > 0xf4))
             return false;
         for (size_t k = 1; k < len; k++)
             if ((s[i + k] & 0xc0) != 0x80)
@@ -83,12 +91,14 @@ void fuzz_check_sent(const codec_val *v, bool exact_ints)
                    "a string atpd sends is not valid UTF-8");
         break;
     case CODEC_INT:
-        fuzz_check(!exact_ints || (codec_val_int(v, &i) && i <= FUZZ_JSON_INT_MAX &&
-                                   i >= -FUZZ_JSON_INT_MAX),
+        fuzz_check(!exact_ints ||
+                       (codec_val_int(v, &i) && i <= FUZZ_JSON_INT_MAX &&
+                        i >= -FUZZ_JSON_INT_MAX),
                    "an integer atpd sends does not fit a double exactly");
         break;
     case CODEC_UINT_BIG:
-        fuzz_check(!exact_ints, "an integer atpd sends does not fit a double exactly");
+        fuzz_check(!exact_ints,
+                   "an integer atpd sends does not fit a double exactly");
         break;
     case CODEC_ARRAY:
         for (uint32_t k = 0; k < codec_val_len(v); k++)
