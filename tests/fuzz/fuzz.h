@@ -48,7 +48,9 @@ void fuzz_config_load(struct config *cfg);
 #define FUZZ_JSON_INT_MAX 9007199254740991LL
 
 /* fuzz_utf8_ok: s[0..n) is well-formed UTF-8 (no overlong forms, no
- * surrogates, nothing above U+10FFFF). */
+ * surrogates, nothing above U+10FFFF). The oracle is written apart from
+ * the codec's (codec__utf8_seq_len) on purpose: a target must not judge
+ * the codec with the codec's own check. */
 bool fuzz_utf8_ok(const unsigned char *s, size_t n);
 
 /* fuzz_check_sent checks a value atpd sends or hands on (a decoded
