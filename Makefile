@@ -7,6 +7,7 @@ BUILD ?= build
 SAN_BUILD ?= build-san
 COV_BUILD ?= build-cov
 TSAN_BUILD ?= build-tsan
+FUZZ_BUILD ?= build-fuzz
 # The integration tests the ThreadSanitizer pass runs (label tsan): the ones
 # where the most threads meet (racing reservations, consumption, the change
 # feed and its rebuild, gaps, HTTP replies resumed by the engine thread and
@@ -14,7 +15,7 @@ TSAN_BUILD ?= build-tsan
 TSAN_TESTS ?= ^(unit|boundaries)\.|integration\.(resv_race|resv_consume|feed_coalesce|feed_rebuild|resync_gap|http_api|http_sse)$$
 CMAKE_FLAGS ?=
 
-.PHONY: all deps deps-bench configure bins build build-san build-tsan run test test-tsan test-tsan-run test-fast bench coverage clean format
+.PHONY: all deps deps-bench configure bins build build-san build-tsan build-fuzz run test test-tsan test-tsan-run test-fuzz test-fuzz-run test-fast bench coverage clean format
 
 all: build
 
@@ -47,6 +48,19 @@ build-tsan: deps
 	@cmake -S . -B $(TSAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DATP_SANITIZER=thread -DATP_WERROR=ON >/dev/null
 	@cmake --build $(TSAN_BUILD) -j $(JOBS)
 
+# The libFuzzer targets (tests/fuzz/README.md): clang, only what they link.
+build-fuzz: deps
+	@cmake -S . -B $(FUZZ_BUILD) -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug -DATP_FUZZ=ON >/dev/null
+	@cmake --build $(FUZZ_BUILD) -j $(JOBS) --target atp_fuzzers
+
+# A short run of each target (ATP_FUZZ_SECONDS, 15 s each); a crash fails
+# and leaves its input under $(FUZZ_BUILD)/tests/fuzz/<target>/artifacts.
+test-fuzz: build-fuzz
+	@$(MAKE) --no-print-directory test-fuzz-run
+
+test-fuzz-run:
+	@cd $(FUZZ_BUILD) && ctest --output-on-failure -j $(JOBS) -L fuzz
+
 # ThreadSanitizer: reports are logged, not fatal, and judged afterwards by
 # tests/tsan/check_reports.py, which skips only races made entirely inside
 # Debian's uninstrumented libnng (see that file).
@@ -65,18 +79,19 @@ PORT ?= 7450
 run: bins
 	@ATP_PORT_BASE=$(PORT) tools/demo/run-demo.sh $(BUILD)
 
-# The sanitizer passes (address+undefined, then thread: `test-tsan-run`)
-# run first so that the last lines printed are the normal build's ctest
-# summary. The benchmark smoke test (label bench) runs
+# The sanitizer passes (address+undefined, then thread: `test-tsan-run`,
+# then the fuzz targets: `test-fuzz-run`) run first so that the last
+# lines printed are the normal build's ctest summary. The benchmark smoke test (label bench) runs
 # in the normal build only: its numbers mean nothing under sanitizers.
-# Both passes always run, each reports its summary, and the target fails
-# if either failed. In CI (CI=true) as root, a test that skips (it could
+# Every pass always runs, each reports its summary, and the target fails
+# if any failed. In CI (CI=true) as root, a test that skips (it could
 # not mount, say) fails instead: ATP_REQUIRE_ALL=1 (tests/integration/README.md).
 test: deps-bench
 	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DATP_WERROR=ON $(CMAKE_FLAGS) >/dev/null
 	@cmake --build $(BUILD) -j $(JOBS)
 	@$(MAKE) --no-print-directory build-san
 	@$(MAKE) --no-print-directory build-tsan
+	@$(MAKE) --no-print-directory build-fuzz
 	@if [ "$${CI:-}" = true ] && [ "$$(id -u)" = 0 ]; then export ATP_REQUIRE_ALL=1; fi; \
 	 echo "== sanitizer pass (address,undefined) =="; \
 	 (cd $(SAN_BUILD) && ATP_TEST_SCALE=sanitizer ctest --output-on-failure -j $(JOBS) -LE bench); \
@@ -84,13 +99,17 @@ test: deps-bench
 	 echo "== thread sanitizer pass =="; \
 	 $(MAKE) --no-print-directory test-tsan-run; \
 	 tsan=$$?; \
+	 echo "== fuzz pass (libFuzzer, clang) =="; \
+	 $(MAKE) --no-print-directory test-fuzz-run; \
+	 fuzz=$$?; \
 	 echo "== normal build =="; \
 	 (cd $(BUILD) && ctest --output-on-failure -j $(JOBS)); \
 	 normal=$$?; \
 	 echo "== make test: sanitizer pass $$([ $$san = 0 ] && echo passed || echo FAILED)," \
 	      "thread sanitizer pass $$([ $$tsan = 0 ] && echo passed || echo FAILED)," \
+	      "fuzz pass $$([ $$fuzz = 0 ] && echo passed || echo FAILED)," \
 	      "normal pass $$([ $$normal = 0 ] && echo passed || echo FAILED) =="; \
-	 [ $$san = 0 ] && [ $$tsan = 0 ] && [ $$normal = 0 ]
+	 [ $$san = 0 ] && [ $$tsan = 0 ] && [ $$fuzz = 0 ] && [ $$normal = 0 ]
 
 # `make bench`: the quick scenario (<= 2 minutes), side by side with the nng
 # echo floor and Redis; report in build/bench-report.json, charts in
@@ -112,7 +131,7 @@ test-fast: build
 	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS) -L unit
 
 clean:
-	rm -rf $(BUILD) $(SAN_BUILD) $(TSAN_BUILD) $(COV_BUILD)
+	rm -rf $(BUILD) $(SAN_BUILD) $(TSAN_BUILD) $(COV_BUILD) $(FUZZ_BUILD)
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

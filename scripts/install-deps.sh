@@ -10,7 +10,8 @@ packages=(
   libsystemd-dev
   libcurl4-openssl-dev
   libcmocka-dev python3 python3-msgpack lmdb-utils
-  # clang and its UBSan runtime: tests/clang_ubsan (a check GCC's UBSan lacks)
+  # clang and its runtimes (UBSan, ASan, libFuzzer): tests/clang_ubsan (a
+  # check GCC's UBSan lacks) and the fuzz targets (tests/fuzz, make test-fuzz)
   clang libclang-rt-14-dev
 )
 # The HTTP tests: docs/openapi.yaml as JSON Schema, and a curl smoke test.

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "codec/codec.h"
 #include "common/clock.h"
 #include "common/log.h"
 #include "engine/engine_int.h"
@@ -404,14 +405,17 @@ atp_err engine_lot_load(engine *e, const void *key, size_t key_len,
     const char *k = key, *end = k + key_len;
     const char *n1 = memchr(k, '\0', key_len);
     const char *n2 = n1 ? memchr(n1 + 1, '\0', (size_t)(end - n1 - 1)) : NULL;
-    if (n2 == NULL || val_len != 16 || n2 + 1 >= end ||
-        (size_t)(end - n2 - 1) > ATP_RESV_ID_MAX_LEN)
+    /* The lot's ref, as ingest admits it (printable UTF-8): it is sent. */
+    if (n2 == NULL || val_len != 16 ||
+        !codec_str_is_id((codec_str){n2 + 1, (uint32_t)(end - n2 - 1)},
+                         ATP_RESV_ID_MAX_LEN))
         return ATP_E_BAD_REQUEST;
     int64_t loc = names_find(&e->loc_names, k, (size_t)(n1 - k));
     if (loc < 0)
         return ATP_E_UNKNOWN_LOCATION;
     size_t sku_len = (size_t)(n2 - n1 - 1);
-    if (sku_len == 0 || sku_len > ATP_SKU_MAX_LEN)
+    if (!codec_str_is_id((codec_str){n1 + 1, (uint32_t)sku_len},
+                         ATP_SKU_MAX_LEN))
         return ATP_E_BAD_SKU;
     const unsigned char *v = val;
     uint64_t q = 0, eta = 0;

@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "codec/codec.h"
 #include "common/bigmem.h"
 #include "common/clock.h"
 #include "common/log.h"
@@ -490,7 +491,10 @@ atp_err engine_position_load(engine *e, const void *key, size_t key_len,
     int64_t loc = names_find(&e->loc_names, k, loc_len);
     if (loc < 0)
         return ATP_E_UNKNOWN_LOCATION; /* configuration changed: dropped */
-    if (sku_len == 0 || sku_len > ATP_SKU_MAX_LEN)
+    /* Printable UTF-8, as ingest admits: atpd sends the id in scans and
+     * the change feed, and a damaged store may hold anything. */
+    if (!codec_str_is_id((codec_str){nul + 1, (uint32_t)sku_len},
+                         ATP_SKU_MAX_LEN))
         return ATP_E_BAD_SKU;
     int64_t b[3];
     for (int i = 0; i < 3; i++) {

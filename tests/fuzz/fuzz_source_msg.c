@@ -1,48 +1,32 @@
 /*
  * fuzz_source_msg.c - libFuzzer target for the codec's network-facing
  * decoders: codec_src_decode (source feeds) and codec_decode (queries).
- * Single-threaded.
- *
- * Build (clang):
- *   clang -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude -Isrc \
- *     tests/fuzz/fuzz_source_msg.c src/codec/[a-z]*.c src/common/error.c \
- *     src/common/log.c src/common/clock.c -lmsgpackc -o fuzz_source_msg
- *   ./fuzz_source_msg -max_len=4096 tests/corpus/codec
- * The same seeds also run in ctest through tests/unit/codec/test_corpus.c.
+ * Single-threaded. Built and run by tests/fuzz (ATP_FUZZ=ON; README.md
+ * there); its seeds are tests/corpus/codec, which ctest also replays
+ * through tests/unit/codec/test_corpus.c.
  *
  * Asserts (abort, which libFuzzer reports) that codec_decode agrees with
  * codec_precheck and that an accepted source message re-encodes to one that
  * decodes to the same content.
  */
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "codec/codec.h"
+#include "fuzz.h"
 
 static codec_arena *fuzz_arena, *fuzz_arena2;
 static codec_writer *fuzz_writer;
 static FILE *fuzz_devnull;
-
-static void fuzz_check(int cond, const char *what)
-{
-    if (!cond) {
-        fprintf(stderr, "fuzz_source_msg: %s\n", what);
-        abort();
-    }
-}
 
 static int fuzz_str_same(codec_str a, codec_str b)
 {
     return a.len == b.len && (a.len == 0 || memcmp(a.ptr, b.ptr, a.len) == 0);
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (fuzz_arena == NULL) {
+        fuzz_logs_all();
         fuzz_arena = codec_arena_alloc();
         fuzz_arena2 = codec_arena_alloc();
         fuzz_writer = codec_writer_alloc(NULL, NULL);

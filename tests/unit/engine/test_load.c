@@ -2,7 +2,7 @@
  * test_load.c - restoring stored records that are not what they should be
  * (a damaged store, a record of another version, two records for one id):
  * engine_position_load, engine_lot_load and engine_resv_load refuse each
- * with its error, restore nothing of it, and count the reservations they
+ * with its error (ids that are not printable UTF-8 included), restore nothing of it, and count the reservations they
  * skip (load_skipped); the valid records around them are restored.
  * Main thread before engine_start, as at atpd's start-up.
  */
@@ -117,6 +117,10 @@ static void test_load_damaged(void **state)
     assert_int_equal(pos(e, "dc-1", "", 24, 10), ATP_E_BAD_SKU);
     assert_int_equal(pos(e, "dc-1", long_sku, 24, 10), ATP_E_BAD_SKU);
     assert_int_equal(pos(e, "dc-1", "A4", 24, ATP_QTY_MAX + 1), ATP_E_BAD_QTY);
+    /* A SKU id that is not one (found by fuzz.store_record): atpd would
+     * send it in scans and the change feed. */
+    assert_int_equal(pos(e, "dc-1", "SKU\xd8" "1", 24, 10), ATP_E_BAD_SKU);
+    assert_int_equal(pos(e, "dc-1", "A\n", 24, 10), ATP_E_BAD_SKU);
 
     /* Lots: key "location\0sku\0lot", value qty, eta. */
     assert_int_equal(lot(e, "dc-1", "A1", "PO-1", 5), ATP_OK);
@@ -125,6 +129,8 @@ static void test_load_damaged(void **state)
     assert_int_equal(lot(e, "dc-9", "A1", "PO-2", 5), ATP_E_UNKNOWN_LOCATION);
     assert_int_equal(lot(e, "dc-1", "", "PO-3", 5), ATP_E_BAD_SKU);
     assert_int_equal(lot(e, "dc-1", "A5", "PO-4", -1), ATP_E_BAD_QTY);
+    assert_int_equal(lot(e, "dc-1", "A\xc3", "PO-5", 5), ATP_E_BAD_SKU);
+    assert_int_equal(lot(e, "dc-1", "A1", "PO\x01" "6", 5), ATP_E_BAD_REQUEST);
 
     /* Reservations. */
     codec_writer *w = codec_writer_alloc(NULL, NULL);
