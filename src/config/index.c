@@ -21,7 +21,7 @@ struct config_index {
 /* config_index_map indexes the n ids that id_of gives. names borrows each
  * id string (owned by the config), not the array, which is freed here. */
 static atp_err config_index_map(names *m, const config *c, size_t n,
-                                const char *(*id_of)(const config *c, size_t i))
+                                config__id_fn id_of)
 {
     const char **ids = malloc((n ? n : 1) * sizeof *ids);
     if (ids == NULL)
@@ -35,19 +35,19 @@ static atp_err config_index_map(names *m, const config *c, size_t n,
     return err;
 }
 
-static const char *config_index_region(const config *c, size_t i)
+const char *config__region_id(const config *c, size_t i)
 {
     return c->regions[i].id;
 }
-static const char *config_index_location(const config *c, size_t i)
+const char *config__location_id(const config *c, size_t i)
 {
     return c->locations[i].id;
 }
-static const char *config_index_channel(const config *c, size_t i)
+const char *config__channel_id(const config *c, size_t i)
 {
     return c->channels[i];
 }
-static const char *config_index_source(const config *c, size_t i)
+const char *config__source_id(const config *c, size_t i)
 {
     return c->sources[i].id;
 }
@@ -59,13 +59,13 @@ atp_err config__index_build(config *c)
     if (x == NULL)
         return ATP_E_NOMEM;
     c->index = x;
-    atp_err err = config_index_map(&x->regions, c, c->n_regions, config_index_region);
+    atp_err err = config_index_map(&x->regions, c, c->n_regions, config__region_id);
     if (err == ATP_OK)
-        err = config_index_map(&x->locations, c, c->n_locations, config_index_location);
+        err = config_index_map(&x->locations, c, c->n_locations, config__location_id);
     if (err == ATP_OK)
-        err = config_index_map(&x->channels, c, c->n_channels, config_index_channel);
+        err = config_index_map(&x->channels, c, c->n_channels, config__channel_id);
     if (err == ATP_OK)
-        err = config_index_map(&x->sources, c, c->n_sources, config_index_source);
+        err = config_index_map(&x->sources, c, c->n_sources, config__source_id);
     if (err != ATP_OK)
         config__index_free(c);
     return err;
