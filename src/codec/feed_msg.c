@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "codec/codec_int.h"
+#include "common/assert.h"
 
 static const char *const codec_feed_marks[CODEC_FEED_MARKS] = {
     "out_of_stock", "back_in_stock", "low_stock"};
@@ -18,7 +19,11 @@ const char *codec_feed_mark_name(unsigned i)
 void codec_feed_topic(codec_writer *w, codec_str region, codec_str sku)
 {
     /* "atp" NUL region NUL sku NUL: the trailing NUL keeps a subscription
-     * to SKU "A1" from catching "A10". */
+     * to SKU "A1" from catching "A10". An id with a NUL in it would shift
+     * every subscriber's prefix: ids are checked long before this. */
+    ATP_ASSERT(region.len > 0 && sku.len > 0);
+    ATP_DASSERT(memchr(region.ptr, '\0', region.len) == NULL &&
+                memchr(sku.ptr, '\0', sku.len) == NULL);
     codec__w_raw(w, ATP_FEED_TOPIC_ROOT, sizeof ATP_FEED_TOPIC_ROOT);
     codec__w_raw(w, region.ptr, region.len);
     codec__w_raw(w, "", 1);
@@ -45,6 +50,7 @@ static void codec_feed_channel_encode(codec_writer *w, const codec_feed_channel 
 
 void codec_feed_encode(codec_writer *w, const codec_feed_msg *m, size_t *body_off)
 {
+    ATP_ASSERT(m->n_channels == 0 || m->channels != NULL);
     codec_feed_topic(w, m->region, m->sku);
     codec_writer_data(w, body_off);
     codec_w_map(w, 11);

@@ -6,10 +6,13 @@
 #include <string.h>
 
 #include "codec/codec_int.h"
+#include "common/assert.h"
 
 void codec_resync_encode(codec_writer *w, const codec_resync_req *r)
 {
     /* The topic a source subscribes to: "resync" NUL source NUL. */
+    ATP_ASSERT(r->source.len > 0);
+    ATP_DASSERT(memchr(r->source.ptr, '\0', r->source.len) == NULL);
     codec__w_raw(w, ATP_RESYNC_TOPIC, sizeof ATP_RESYNC_TOPIC);
     codec__w_raw(w, r->source.ptr, r->source.len);
     codec__w_raw(w, "", 1);
