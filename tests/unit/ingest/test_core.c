@@ -63,7 +63,8 @@ static atp_err fx_submit(void *ctx, const engine_batch *b)
     *s = (seen_batch){b->source, b->n, b->seq, b->replace_authority, {{0}}};
     /* Copied before the release: the SKUs point into the message, which
      * the release frees; the tests read only the other fields. */
-    memcpy(s->events, b->events, b->n * sizeof *b->events);
+    if (b->n > 0) /* a rejected message comes with no events at all */
+        memcpy(s->events, b->events, b->n * sizeof *b->events);
     b->release(b->owner, true);
     return ATP_OK;
 }
