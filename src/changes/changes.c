@@ -8,10 +8,9 @@
  * publishes one message. However many times a row changed in between, one
  * message carries its latest values.
  *
- * Message: topic "atp" NUL region NUL sku NUL, then a msgpack map:
- *   seq, region_seq, key_seq, ts_ms, sku, region, supply, reserved,
- *   shortfall, stale, channels: [{channel, atp, buffer, rule, out_of_stock,
- *   low_stock, transitions: [names]}]
+ * Message: topic "atp" NUL region NUL sku NUL, then a msgpack map, both
+ * written by codec_feed_encode (codec/feed_msg.c, where atpctl's decoder
+ * is too).
  */
 #include "changes/changes.h"
 
@@ -25,6 +24,7 @@
 
 #include "changes/transitions.h"
 #include "codec/codec.h"
+#include "common/assert.h"
 #include "common/clock.h"
 #include "common/health.h"
 #include "common/log.h"
@@ -67,6 +67,7 @@ struct changes {
     size_t taken_cap;
     engine_change *chg;
     codec_writer *w;
+    codec_feed_channel *fch; /* n_channels: one message's channels */
 
     /* Sequences start at (start time in ms) x CHANGES_SEQ_PER_MS, so they
      * keep growing across restarts without being stored: a restart shows
@@ -158,77 +159,69 @@ static changes_key *changes_key_get(changes *c, uint64_t key)
 
 /* ---- one message -------------------------------------------------------- */
 
-static const char *const changes_mark_names[] = {"out_of_stock", "back_in_stock",
-                                                 "low_stock"};
+/* The transitions' bits are the wire's (codec_feed_mark). */
+_Static_assert((unsigned)TRANSITION_OUT_OF_STOCK == (unsigned)CODEC_FEED_OUT_OF_STOCK &&
+                   (unsigned)TRANSITION_BACK_IN_STOCK == (unsigned)CODEC_FEED_BACK_IN_STOCK &&
+                   (unsigned)TRANSITION_LOW_STOCK == (unsigned)CODEC_FEED_LOW_STOCK,
+               "transition marks are written as codec_feed_mark bits");
 
 static void changes_publish(changes *c, const engine_change *ch, changes_key *k)
 {
     const config *cfg = c->cfg;
+    ATP_ASSERT(ch->region < cfg->n_regions);
     const char *region = cfg->regions[ch->region].id;
     size_t nch = cfg->n_channels;
-    unsigned marks[ENGINE_CHANGE_MAX_CHANNELS];
-    for (size_t i = 0; i < nch; i++)
-        marks[i] = transitions_update(&c->states[k->states + i],
-                                      ch->channels[i].atp,
-                                      ch->channels[i].low_stock);
+    for (size_t i = 0; i < nch; i++) {
+        const engine_answer *a = &ch->channels[i];
+        transitions_state *st = &c->states[k->states + i];
+        unsigned marks = transitions_update(st, a->atp, a->low_stock);
+        const char *rule = rules_level_name(a->rule_level);
+        c->fch[i] = (codec_feed_channel){
+            .channel = {cfg->channels[i], (uint32_t)strlen(cfg->channels[i])},
+            .atp = a->atp,
+            .buffer = a->buffer,
+            .rule = {rule, (uint32_t)strlen(rule)},
+            .out_of_stock = st->out,
+            .low_stock = st->low,
+            .marks = marks,
+        };
+    }
     uint64_t seq = atomic_load(&c->seq) + 1;
     uint64_t rseq = atomic_load(&c->region_seq[ch->region]) + 1;
     k->key_seq++;
     const engine_answer *a0 = &ch->channels[0];
+    codec_feed_msg m = {
+        .seq = seq,
+        .region_seq = rseq,
+        .key_seq = k->key_seq,
+        .ts_ms = clock_wall_ms(),
+        .sku = {ch->sku, (uint32_t)ch->sku_len},
+        .region = {region, (uint32_t)strlen(region)},
+        .supply = a0->supply,
+        .reserved = a0->reserved,
+        .shortfall = a0->shortfall,
+        .stale = a0->stale,
+        .n_channels = (uint32_t)nch,
+        .channels = c->fch,
+    };
     /* Written into the writer's own buffer, copied into the message once:
      * nng 1.5 regrows a message on every append. */
     codec_writer *w = c->w;
     codec_writer_reset(w);
-    codec_w_map(w, 11);
-    codec_w_kv_uint(w, "seq", seq);
-    codec_w_kv_uint(w, "region_seq", rseq);
-    codec_w_kv_uint(w, "key_seq", k->key_seq);
-    codec_w_kv_int(w, "ts_ms", clock_wall_ms());
-    codec_w_kv_str(w, "sku", ch->sku, ch->sku_len);
-    codec_w_kv_cstr(w, "region", region);
-    codec_w_kv_int(w, "supply", a0->supply);
-    codec_w_kv_int(w, "reserved", a0->reserved);
-    codec_w_kv_int(w, "shortfall", a0->shortfall);
-    codec_w_kv_bool(w, "stale", a0->stale);
-    codec_w_cstr(w, "channels");
-    codec_w_array(w, (uint32_t)nch);
-    for (size_t i = 0; i < nch; i++) {
-        const engine_answer *a = &ch->channels[i];
-        const transitions_state *st = &c->states[k->states + i];
-        codec_w_map(w, 7);
-        codec_w_kv_cstr(w, "channel", cfg->channels[i]);
-        codec_w_kv_int(w, "atp", a->atp);
-        codec_w_kv_int(w, "buffer", a->buffer);
-        codec_w_kv_cstr(w, "rule", rules_level_name(a->rule_level));
-        codec_w_kv_bool(w, "out_of_stock", st->out);
-        codec_w_kv_bool(w, "low_stock", st->low);
-        codec_w_cstr(w, "transitions");
-        codec_w_array(w, (uint32_t)__builtin_popcount(marks[i]));
-        for (unsigned b = 0; b < 3; b++)
-            if (marks[i] & (1u << b))
-                codec_w_cstr(w, changes_mark_names[b]);
-    }
-    size_t region_len = strlen(region), body_len;
-    const void *body = codec_writer_data(w, &body_len);
+    size_t body_off, len;
+    codec_feed_encode(w, &m, &body_off);
+    const unsigned char *data = codec_writer_data(w, &len);
     if (c->listener != NULL && !codec_writer_failed(w)) {
-        changes_event ev = {ch->region, ch->sku, ch->sku_len, seq, body, body_len};
+        changes_event ev = {ch->region, ch->sku, ch->sku_len, seq,
+                            data + body_off, len - body_off};
         c->listener(c->listener_arg, &ev);
     }
-    size_t topic_len = sizeof ATP_FEED_TOPIC_ROOT + region_len + 1 + ch->sku_len + 1;
     nng_msg *msg;
-    if (codec_writer_failed(w) || nng_msg_alloc(&msg, topic_len + body_len) != 0) {
+    if (codec_writer_failed(w) || nng_msg_alloc(&msg, len) != 0) {
         atomic_fetch_add(&c->send_failures, 1);
         return;
     }
-    /* Topic: "atp" NUL region NUL sku NUL (NULs included), then the body. */
-    unsigned char *p = nng_msg_body(msg);
-    memcpy(p, ATP_FEED_TOPIC_ROOT, sizeof ATP_FEED_TOPIC_ROOT);
-    p += sizeof ATP_FEED_TOPIC_ROOT;
-    memcpy(p, region, region_len + 1);
-    p += region_len + 1;
-    memcpy(p, ch->sku, ch->sku_len);
-    p[ch->sku_len] = '\0';
-    memcpy(p + ch->sku_len + 1, body, body_len);
+    memcpy(nng_msg_body(msg), data, len);
     /* Publish the sequence numbers after the row was read (in
      * engine_changes_read) and before the message leaves: a scan that
      * reads seq >= this one read its rows after ours. */
@@ -310,7 +303,8 @@ atp_err changes_alloc(const config *cfg, engine *eng, changes **out)
         atomic_store(&c->region_seq[r], c->seq_base);
     c->chg = malloc(sizeof *c->chg);
     c->w = codec_writer_alloc(NULL, NULL);
-    if (c->region_seq == NULL || c->chg == NULL || c->w == NULL ||
+    c->fch = calloc(cfg->n_channels ? cfg->n_channels : 1, sizeof *c->fch);
+    if (c->region_seq == NULL || c->chg == NULL || c->w == NULL || c->fch == NULL ||
         !changes_keys_grow(c))
         goto fail;
     int rv;
@@ -380,6 +374,7 @@ void changes_free(changes *c)
     pthread_mutex_destroy(&c->mu);
     pthread_cond_destroy(&c->cv);
     codec_writer_free(c->w);
+    free(c->fch);
     free(c->chg);
     free(c->keys);
     free(c->states);

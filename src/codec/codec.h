@@ -347,6 +347,89 @@ atp_err codec_src_decode(codec_arena *a, const void *buf, size_t len,
  * than DELTA and SET are written as [kind]. */
 void codec_src_encode(codec_writer *w, const codec_src_msg *m);
 
+/* ---- resync requests (ingest -> a source's atp-feed) ------------------- */
+
+/* One request on the resync control socket (docs/PROTOCOL.md, "Resync"):
+ * the topic "resync" NUL source NUL, then the map {"source", "mode",
+ * "from_seq", "request_id", "ts_ms"}. */
+typedef struct codec_resync_req {
+    codec_str source;    /* 1..ATP_ID_MAX_LEN bytes, no NUL */
+    bool snapshot;       /* mode "snapshot"; false: "replay" */
+    uint64_t from_seq;   /* replay: the first seq to resend */
+    uint64_t request_id; /* per atpd run; written as at most 2^53-1 */
+    int64_t ts_ms;       /* when asked (wall clock) */
+} codec_resync_req;
+
+/* codec_resync_encode writes a whole request, topic included, into w
+ * (whose buffer then holds the message to send). Any thread. */
+void codec_resync_encode(codec_writer *w, const codec_resync_req *r);
+
+/* codec_resync_decode reads a whole request buf[0..len): the topic with a
+ * non-empty source id, then a map whose "mode" is "replay" or "snapshot";
+ * from_seq, request_id (unsigned) and ts_ms (integer) are 0 when absent.
+ * Returns ATP_OK, ATP_E_BAD_REQUEST (not such a request), a precheck error
+ * or ATP_E_NOMEM. out->source points into buf; the decode uses arena a. */
+atp_err codec_resync_decode(codec_arena *a, const void *buf, size_t len,
+                            codec_resync_req *out);
+
+/* ---- change-feed messages (changes -> subscribers) --------------------- */
+
+/* A change-feed message (docs/PROTOCOL.md, "Change feed"): the topic "atp"
+ * NUL region NUL sku NUL, then the body map {"seq", "region_seq",
+ * "key_seq", "ts_ms", "sku", "region", "supply", "reserved", "shortfall",
+ * "stale", "channels": [{"channel", "atp", "buffer", "rule",
+ * "out_of_stock", "low_stock", "transitions": [names]}]}. */
+enum codec_feed_mark { /* transitions, written in this order */
+    CODEC_FEED_OUT_OF_STOCK = 1u << 0,
+    CODEC_FEED_BACK_IN_STOCK = 1u << 1,
+    CODEC_FEED_LOW_STOCK = 1u << 2,
+};
+#define CODEC_FEED_MARKS 3
+
+typedef struct codec_feed_channel {
+    codec_str channel;
+    int64_t atp, buffer;
+    codec_str rule; /* the matched rule's level name */
+    bool out_of_stock, low_stock;
+    unsigned marks; /* enum codec_feed_mark bits */
+} codec_feed_channel;
+
+typedef struct codec_feed_msg {
+    uint64_t seq, region_seq, key_seq;
+    int64_t ts_ms;
+    codec_str sku, region;
+    int64_t supply, reserved, shortfall;
+    bool stale;
+    uint32_t n_channels;
+    const codec_feed_channel *channels; /* decode: in the arena */
+} codec_feed_msg;
+
+/* codec_feed_mark_name: the wire name of bit i (0..CODEC_FEED_MARKS-1). */
+const char *codec_feed_mark_name(unsigned i);
+
+/* codec_feed_encode writes a whole message, topic included, into w (a
+ * buffer writer: sink NULL); the body (what the HTTP event stream carries)
+ * starts at *body_off of codec_writer_data. region and sku must hold no
+ * NUL. Any thread. */
+void codec_feed_encode(codec_writer *w, const codec_feed_msg *m, size_t *body_off);
+
+/* codec_feed_topic writes only the topic for region and sku (atpctl turns
+ * an HTTP event back into the PUB message it is). */
+void codec_feed_topic(codec_writer *w, codec_str region, codec_str sku);
+
+/* codec_feed_split splits msg[0..len) into its topic (non-empty region
+ * and sku, pointing into msg) and the body after it. false: the message
+ * does not start with such a topic. */
+bool codec_feed_split(const void *msg, size_t len, codec_str *region,
+                      codec_str *sku, const void **body, size_t *body_len);
+
+/* codec_feed_decode reads a whole message: the topic, then a body with
+ * every key above of its type (other keys ignored; a transition name not
+ * known here ignored). Returns ATP_OK, ATP_E_BAD_REQUEST, a precheck error
+ * or ATP_E_NOMEM. Strings point into msg; channels live in arena a. */
+atp_err codec_feed_decode(codec_arena *a, const void *msg, size_t len,
+                          codec_feed_msg *out);
+
 /* ---- validation helpers shared by decoders ---------------------------- */
 
 /* codec_str_is_id: 1..max bytes, printable (valid UTF-8, no C0 or C1

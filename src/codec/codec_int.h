@@ -40,6 +40,10 @@ static inline const codec_val *codec__val(const msgpack_object *o)
 atp_err codec__unpack(codec_arena *a, const void *buf, size_t len,
                       unsigned max_depth, msgpack_object *out);
 
+/* codec__w_raw appends n bytes as they are, not as a msgpack object: the
+ * topic in front of a message's msgpack body (feed_msg.c, resync_msg.c). */
+void codec__w_raw(codec_writer *w, const void *data, size_t n);
+
 /* codec__utf8_seq_len returns the length (1..4) of the well-formed UTF-8
  * sequence at p[0..n), or 0 if the bytes there are not one (overlong
  * forms, surrogates, code points above U+10FFFF, truncated sequences).

@@ -139,6 +139,11 @@ static void codec_writer_put(codec_writer *w, const void *data, size_t n)
     (void)codec_writer_write_cb(w, data, n);
 }
 
+void codec__w_raw(codec_writer *w, const void *data, size_t n)
+{
+    codec_writer_put(w, data, n);
+}
+
 /* ---- token encoders: into b (room for 9 bytes), return the length ---- */
 
 static size_t codec_enc_be(uint8_t *b, uint8_t t, uint64_t v, unsigned n)

@@ -8,7 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/names.h"
 #include "config/config.h"
 
 /* The service and reservations keys read once at start: a change is
@@ -130,59 +129,23 @@ static bool config_regions_differ(const config *a, const config *b, char *buf,
     return false;
 }
 
-/* Location id -> index of one configuration: a hash map (common/names.h),
- * so that a reload of 65535 locations compares in linear time; a linear
- * search if the map cannot be built (out of memory). */
-typedef struct config_loc_map {
-    const config *c;
-    const char **ids;
-    names m;
-    bool ok;
-} config_loc_map;
-
-static void config_loc_map_init(config_loc_map *lm, const config *c)
+/* The index of the location id in c (its own map, config/index.c), or -1:
+ * a reload of 65535 locations compares in linear time. */
+static long config_loc_find(const config *c, const char *id)
 {
-    lm->c = c;
-    lm->ok = false;
-    lm->ids = malloc((c->n_locations ? c->n_locations : 1) * sizeof *lm->ids);
-    if (lm->ids == NULL)
-        return;
-    for (size_t i = 0; i < c->n_locations; i++)
-        lm->ids[i] = c->locations[i].id;
-    lm->ok = names_init(&lm->m, lm->ids, c->n_locations) == ATP_OK;
-}
-
-static void config_loc_map_fini(config_loc_map *lm)
-{
-    if (lm->ok)
-        names_fini(&lm->m);
-    free(lm->ids);
-}
-
-/* The index of the location id in lm's configuration, or -1. */
-static long config_loc_find(const config_loc_map *lm, const char *id)
-{
-    if (lm->ok)
-        return (long)names_find(&lm->m, id, strlen(id));
-    for (size_t i = 0; i < lm->c->n_locations; i++)
-        if (strcmp(lm->c->locations[i].id, id) == 0)
-            return (long)i;
-    return -1;
+    return config_location_find(c, id, strlen(id));
 }
 
 size_t config_location_regions(const config *running, const config *next,
                                uint16_t *out)
 {
-    config_loc_map lm;
-    config_loc_map_init(&lm, next);
     size_t matched = 0;
     for (size_t i = 0; i < running->n_locations; i++) {
-        long k = config_loc_find(&lm, running->locations[i].id);
+        long k = config_loc_find(next, running->locations[i].id);
         out[i] =
             k < 0 ? CONFIG_LOCATION_GONE : (uint16_t)next->locations[k].region;
         matched += k >= 0;
     }
-    config_loc_map_fini(&lm);
     return matched;
 }
 
@@ -191,14 +154,11 @@ size_t config_location_regions(const config *running, const config *next,
 static bool config_locations_differ(const config *a, const config *b, char *buf,
                                     size_t n)
 {
-    config_loc_map lm;
-    config_loc_map_init(&lm, a);
     bool added = false;
     for (size_t i = 0; !added && i < b->n_locations; i++)
-        if ((added = config_loc_find(&lm, b->locations[i].id) < 0))
+        if ((added = config_loc_find(a, b->locations[i].id) < 0))
             snprintf(buf, n, "locations: %s added (adding a location)",
                      b->locations[i].id);
-    config_loc_map_fini(&lm);
     return added;
 }
 
@@ -208,10 +168,8 @@ static void config_location_types(const config *a, const config *b,
                                   size_t *count)
 {
     char buf[512];
-    config_loc_map lm;
-    config_loc_map_init(&lm, b);
     for (size_t i = 0; i < a->n_locations; i++) {
-        long k = config_loc_find(&lm, a->locations[i].id);
+        long k = config_loc_find(b, a->locations[i].id);
         const config_location *x = &a->locations[i];
         if (k >= 0 && !config_str_eq(x->type, b->locations[k].type)) {
             snprintf(buf, sizeof buf, "locations[%s].type", x->id);
@@ -219,7 +177,6 @@ static void config_location_types(const config *a, const config *b,
             (*count)++;
         }
     }
-    config_loc_map_fini(&lm);
 }
 
 static bool config_channels_differ(const config *a, const config *b, char *buf,
@@ -258,8 +215,6 @@ static bool config_sources_differ(const config *a, const config *b, char *buf,
         snprintf(buf, n, "sources: %zu -> %zu", a->n_sources, b->n_sources);
         return true;
     }
-    config_loc_map lm;
-    config_loc_map_init(&lm, b);
     bool any = false;
     for (size_t i = 0; !any && i < a->n_sources; i++) {
         const config_source *x = &a->sources[i], *y = &b->sources[i];
@@ -271,7 +226,7 @@ static bool config_sources_differ(const config *a, const config *b, char *buf,
         size_t kept = 0;
         for (size_t k = 0; !differ && k < x->n_authority; k++) {
             long loc =
-                config_loc_find(&lm, a->locations[x->authority[k].location].id);
+                config_loc_find(b, a->locations[x->authority[k].location].id);
             if (loc < 0)
                 continue;
             kept++;
@@ -287,7 +242,6 @@ static bool config_sources_differ(const config *a, const config *b, char *buf,
             any = true;
         }
     }
-    config_loc_map_fini(&lm);
     return any;
 }
 

@@ -9,7 +9,7 @@
  * one run.
  *
  * This file holds the entry points: loading from a string or a file, the
- * top-level mapping, defaults, freeing and lookups. Main thread at start (or
+ * top-level mapping, defaults and freeing (lookups: index.c). Main thread at start (or
  * a tool's thread); no global state, so concurrent loads are fine.
  */
 #include "config/config_int.h"
@@ -299,6 +299,8 @@ done:
         rc = ATP_E_NOMEM;
     else if (b.n_errors > 0)
         rc = ATP_E_CONFIG;
+    if (rc == ATP_OK && config__index_build(&b.c) != ATP_OK)
+        rc = ATP_E_NOMEM;
     config_build_fini(&b, rc == ATP_OK);
     if (rc == ATP_OK)
         *out = b.c;
@@ -373,7 +375,8 @@ atp_err config_defaults(config *out)
     memset(out, 0, sizeof *out);
     config_reservations_defaults(&b.c.reservations);
     if (config_service_defaults(&b.c.service) != ATP_OK ||
-        !config_add_default_channel(&b) || !config_add_default_region(&b)) {
+        !config_add_default_channel(&b) || !config_add_default_region(&b) ||
+        config__index_build(&b.c) != ATP_OK) {
         config_build_fini(&b, false);
         return ATP_E_NOMEM;
     }
@@ -424,47 +427,6 @@ void config_fini(config *c)
         free(c->auth.tokens[i].client);
     }
     free(c->auth.tokens);
+    config__index_free(c);
     memset(c, 0, sizeof *c);
-}
-
-/* ------------------------------------------------------------------ */
-/* Lookups                                                             */
-
-static bool config_id_eq(const char *stored, const char *id, size_t len)
-{
-    /* id is not NUL-terminated and may hold a NUL: compare lengths first. */
-    return stored != NULL && strlen(stored) == len &&
-           memcmp(stored, id, len) == 0;
-}
-
-int config_region_find(const config *c, const char *id, size_t len)
-{
-    for (size_t i = 0; i < c->n_regions; i++)
-        if (config_id_eq(c->regions[i].id, id, len))
-            return (int)i;
-    return -1;
-}
-
-int config_location_find(const config *c, const char *id, size_t len)
-{
-    for (size_t i = 0; i < c->n_locations; i++)
-        if (config_id_eq(c->locations[i].id, id, len))
-            return (int)i;
-    return -1;
-}
-
-int config_channel_find(const config *c, const char *id, size_t len)
-{
-    for (size_t i = 0; i < c->n_channels; i++)
-        if (config_id_eq(c->channels[i], id, len))
-            return (int)i;
-    return -1;
-}
-
-int config_source_find(const config *c, const char *id, size_t len)
-{
-    for (size_t i = 0; i < c->n_sources; i++)
-        if (config_id_eq(c->sources[i].id, id, len))
-            return (int)i;
-    return -1;
 }

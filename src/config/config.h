@@ -206,6 +206,10 @@ typedef struct config {
     size_t n_buffers;
     config_auth auth;
     config_tls tls;
+    /* The id -> index maps of regions, locations, channels and sources
+     * (config/index.c), built by the loaders and read by config_*_find.
+     * Owned by this config: a copy of the struct moves them with it. */
+    struct config_index *index;
 } config;
 
 /* config_insecure_listener: c has a client listener (query, feed, HTTP)
@@ -257,7 +261,9 @@ const char *config_default_data_dir_for(const char *exe, const char *build_dir);
 void config_fini(config *c);
 void config_diags_fini(config_diags *d);
 
-/* Lookups; return the index or -1. Linear or hashed, not for hot paths. */
+/* Lookups of an id (ptr, len: any bytes, NUL included) in a config from
+ * a loader: its index, or -1. Hashed (built once at load), so these are the
+ * one id -> index lookup of every module, on hot paths too. Any thread. */
 int config_region_find(const config *c, const char *id, size_t len);
 int config_location_find(const config *c, const char *id, size_t len);
 int config_channel_find(const config *c, const char *id, size_t len);

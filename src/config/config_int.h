@@ -100,6 +100,20 @@ void config__error(config__build *b, config__mark mark, const char *fmt, ...)
  * b (config__error); sets b->oom when memory runs out. */
 void config__validate(config__build *b);
 
+/* config__*_id: the id of entry i of a section (index.c), for the code
+ * that walks every section alike (the maps, validate.c's checks). */
+typedef const char *(*config__id_fn)(const config *c, size_t i);
+const char *config__region_id(const config *c, size_t i);
+const char *config__location_id(const config *c, size_t i);
+const char *config__channel_id(const config *c, size_t i);
+const char *config__source_id(const config *c, size_t i);
+
+/* config__index_build builds c's id -> index maps (index.c), once, after
+ * a load succeeded: ATP_OK or ATP_E_NOMEM (c->index left NULL).
+ * config__index_free frees them (config_fini). */
+atp_err config__index_build(config *c);
+void config__index_free(config *c);
+
 /* config__id_check returns NULL when s (len bytes) is a valid id: 1..max_len
  * bytes of printable UTF-8, no control characters. Otherwise it returns what
  * is wrong, for a message ("is empty", "is longer than 64 bytes", ...). */

@@ -31,30 +31,12 @@ static int config_key_cmp(const void *a, const void *b)
     return (x->index > y->index) - (x->index < y->index);
 }
 
-static const char *config_region_id(const config *c, size_t i)
-{
-    return c->regions[i].id;
-}
-static const char *config_location_id(const config *c, size_t i)
-{
-    return c->locations[i].id;
-}
-static const char *config_channel_id(const config *c, size_t i)
-{
-    return c->channels[i];
-}
-static const char *config_source_id(const config *c, size_t i)
-{
-    return c->sources[i].id;
-}
-
-typedef const char *(*config_id_fn)(const config *c, size_t i);
 
 /* config_keys_sorted returns the n ids of a section sorted (caller frees),
  * or NULL with b->oom set (n == 0 returns NULL too, which is fine: lookups
  * in an empty list find nothing). */
 static config_key *config_keys_sorted(config__build *b, size_t n,
-                                      config_id_fn id_of)
+                                      config__id_fn id_of)
 {
     if (n == 0)
         return NULL;
@@ -90,7 +72,7 @@ static int64_t config_keys_find(const config_key *keys, size_t n,
 
 /* config_ids_list writes "a, b, c" (file order) for an "expected one of"
  * message, shortened to "a, b, ... (N in all)" when it does not fit. */
-static void config_ids_list(const config *c, size_t n, config_id_fn id_of,
+static void config_ids_list(const config *c, size_t n, config__id_fn id_of,
                             char *buf, size_t size)
 {
     size_t o = 0;
@@ -200,7 +182,7 @@ static void config_validate_locations(config__build *b,
             continue;
         }
         char list[160];
-        config_ids_list(c, c->n_regions, config_region_id, list, sizeof list);
+        config_ids_list(c, c->n_regions, config__region_id, list, sizeof list);
         config__error(b, src->region_mark,
                       "location '%s': unknown region '%s'; expected one of: %s",
                       c->locations[i].id, src->region, list);
@@ -459,7 +441,7 @@ static void config_validate_buffers(config__build *b, const config_key *regions,
                 r->region = (uint32_t)x;
             } else {
                 resolved = false;
-                config_ids_list(c, c->n_regions, config_region_id, list,
+                config_ids_list(c, c->n_regions, config__region_id, list,
                                 sizeof list);
                 config__error(b, src->region_mark,
                               "buffer rule: unknown region '%s'; expected "
@@ -473,7 +455,7 @@ static void config_validate_buffers(config__build *b, const config_key *regions,
                 r->channel = (uint32_t)x;
             } else {
                 resolved = false;
-                config_ids_list(c, c->n_channels, config_channel_id, list,
+                config_ids_list(c, c->n_channels, config__channel_id, list,
                                 sizeof list);
                 config__error(b, src->channel_mark,
                               "buffer rule: unknown channel '%s'; expected "
@@ -519,12 +501,12 @@ void config__validate(config__build *b)
 {
     config *c = &b->c;
     config_validate_service(b);
-    config_key *regions = config_keys_sorted(b, c->n_regions, config_region_id);
+    config_key *regions = config_keys_sorted(b, c->n_regions, config__region_id);
     config_key *locs =
-        config_keys_sorted(b, c->n_locations, config_location_id);
+        config_keys_sorted(b, c->n_locations, config__location_id);
     config_key *channels =
-        config_keys_sorted(b, c->n_channels, config_channel_id);
-    config_key *sources = config_keys_sorted(b, c->n_sources, config_source_id);
+        config_keys_sorted(b, c->n_channels, config__channel_id);
+    config_key *sources = config_keys_sorted(b, c->n_sources, config__source_id);
     if (b->oom)
         goto done;
     config_check_unique(b, regions, c->n_regions, b->region_marks, "region");

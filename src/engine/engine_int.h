@@ -13,7 +13,6 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 
-#include "common/names.h"
 #include "common/queue.h"
 #include "engine/dict.h"
 #include "engine/engine.h"
@@ -266,8 +265,6 @@ struct engine {
         engine_load_pos *items; /* ENGINE_LOAD_BATCH, once loading starts */
         size_t n;
     } load; /* main thread, before engine_start */
-    names loc_names; /* location id -> index, for loading */
-    const char **loc_ids;
 
     /* Rows changed since the change feed last took them: (sku << 16 |
      * region) keys, each at most once (the row's dirty flag). The engine

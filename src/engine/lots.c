@@ -410,7 +410,7 @@ atp_err engine_lot_load(engine *e, const void *key, size_t key_len,
         !codec_str_is_id((codec_str){n2 + 1, (uint32_t)(end - n2 - 1)},
                          ATP_RESV_ID_MAX_LEN))
         return ATP_E_BAD_REQUEST;
-    int64_t loc = names_find(&e->loc_names, k, (size_t)(n1 - k));
+    int64_t loc = config_location_find(e->cfg, k, (size_t)(n1 - k));
     if (loc < 0)
         return ATP_E_UNKNOWN_LOCATION;
     size_t sku_len = (size_t)(n2 - n1 - 1);

@@ -49,13 +49,10 @@ atp_err engine_snapshot_init(engine *e)
     const config *cfg = e->cfg;
     e->snap.offsets = calloc(cfg->n_sources ? cfg->n_sources : 1,
                              sizeof *e->snap.offsets);
-    e->loc_ids = calloc(cfg->n_locations ? cfg->n_locations : 1, sizeof *e->loc_ids);
-    if (e->snap.offsets == NULL || e->loc_ids == NULL)
+    if (e->snap.offsets == NULL)
         return ATP_E_NOMEM;
-    for (size_t i = 0; i < cfg->n_locations; i++)
-        e->loc_ids[i] = cfg->locations[i].id;
     e->snap.next_ms = clock_mono_ms() + cfg->service.snapshot_interval_ms;
-    return names_init(&e->loc_names, e->loc_ids, cfg->n_locations);
+    return ATP_OK;
 }
 
 void engine_snapshot_fini(engine *e)
@@ -66,8 +63,6 @@ void engine_snapshot_fini(engine *e)
     free(e->snap.offsets);
     free(e->load.items);
     bigmem_free(e->snap.keys, e->snap.cap * sizeof *e->snap.keys);
-    names_fini(&e->loc_names);
-    free(e->loc_ids);
 }
 
 #define SNAPSHOT_QUEUE_MIN 65536
@@ -488,7 +483,7 @@ atp_err engine_position_load(engine *e, const void *key, size_t key_len,
     if (nul == NULL || val_len != 24)
         return ATP_E_BAD_REQUEST;
     size_t loc_len = (size_t)(nul - k), sku_len = key_len - loc_len - 1;
-    int64_t loc = names_find(&e->loc_names, k, loc_len);
+    int64_t loc = config_location_find(e->cfg, k, loc_len);
     if (loc < 0)
         return ATP_E_UNKNOWN_LOCATION; /* configuration changed: dropped */
     /* Printable UTF-8, as ingest admits: atpd sends the id in scans and

@@ -62,32 +62,27 @@ atp_err request_env_init(request_env *env, const config *cfg, engine *eng,
     if (env->metrics == NULL)
         return ATP_E_NOMEM;
     memset(env->metrics, 0, msize);
-    env->region_ids = calloc(cfg->n_regions ? cfg->n_regions : 1, sizeof(char *));
-    if (env->region_ids == NULL)
-        return ATP_E_NOMEM;
-    for (size_t i = 0; i < cfg->n_regions; i++)
-        env->region_ids[i] = cfg->regions[i].id;
-    env->region_list = request_list_alloc(env->region_ids, cfg->n_regions);
+    /* Ids are resolved by the configuration's own maps (config_*_find);
+     * only the lists an unknown id's error shows are built here. */
+    const char **region_ids =
+        calloc(cfg->n_regions ? cfg->n_regions : 1, sizeof *region_ids);
+    if (region_ids != NULL) {
+        for (size_t i = 0; i < cfg->n_regions; i++)
+            region_ids[i] = cfg->regions[i].id;
+        env->region_list = request_list_alloc(region_ids, cfg->n_regions);
+    }
+    free(region_ids);
     env->channel_list =
         request_list_alloc((const char *const *)cfg->channels, cfg->n_channels);
-    atp_err err =
-        env->region_list != NULL && env->channel_list != NULL
-            ? names_init(&env->regions, env->region_ids, cfg->n_regions)
-            : ATP_E_NOMEM;
-    if (err == ATP_OK)
-        err = names_init(&env->channels, (const char *const *)cfg->channels,
-                         cfg->n_channels);
-    if (err != ATP_OK)
+    if (env->region_list == NULL || env->channel_list == NULL) {
         request_env_fini(env);
-    return err;
+        return ATP_E_NOMEM;
+    }
+    return ATP_OK;
 }
 
 void request_env_fini(request_env *env)
 {
-    names_fini(&env->regions);
-    names_fini(&env->channels);
-    free(env->region_ids);
-    env->region_ids = NULL;
     free(env->region_list);
     free(env->channel_list);
     env->region_list = env->channel_list = NULL;
@@ -132,7 +127,7 @@ bool request_region(request_env *env, codec_view v, uint32_t *out,
     codec_str s;
     if (!request_id(v, "region", ATP_ID_MAX_LEN, ATP_E_UNKNOWN_REGION, &s, e))
         return false;
-    int64_t r = names_find(&env->regions, s.ptr, s.len);
+    int64_t r = config_region_find(env->cfg, s.ptr, s.len);
     if (r < 0) {
         reply_error_set(e, ATP_E_UNKNOWN_REGION,
                         "unknown region '%.*s'; regions: %s", request_clip(s),
@@ -171,7 +166,7 @@ bool request_channel(request_env *env, const request_fields *f, uint32_t *out,
     codec_str s;
     if (!request_id(v, "channel", ATP_ID_MAX_LEN, ATP_E_UNKNOWN_CHANNEL, &s, e))
         return false;
-    int64_t c = names_find(&env->channels, s.ptr, s.len);
+    int64_t c = config_channel_find(env->cfg, s.ptr, s.len);
     if (c < 0) {
         reply_error_set(e, ATP_E_UNKNOWN_CHANNEL,
                         "unknown channel '%.*s'; channels: %s", request_clip(s),

@@ -13,7 +13,6 @@
 #include "auth/auth.h"
 #include "changes/changes.h"
 #include "codec/codec.h"
-#include "common/names.h"
 #include "config/config.h"
 #include "engine/engine.h"
 #include "ingest/ingest.h"
@@ -66,9 +65,6 @@ typedef struct request_env {
     sources *src;
     ingest *in;   /* may be NULL (tests) */
     changes *chg; /* may be NULL (tests): scans then report seq 0 */
-    names regions;
-    names channels;
-    const char **region_ids;
     /* "us-east, us-west, eu": what an unknown_region / unknown_channel
      * error lists (shortened with "... (N in all)" past REQUEST_LIST_MAX) */
     char *region_list, *channel_list;

@@ -808,44 +808,23 @@ static void feed_on_request(feed_run *r, size_t src, bool snapshot,
     feed_note(r, false, &n);
 }
 
-/* feed_handle_request decodes one control message:
- *   "resync" NUL source_id NUL msgpack {"mode", "from_seq", "request_id"} */
+/* feed_handle_request decodes one control message (codec_resync_decode)
+ * and answers it when it names a source this run plays. */
 static void feed_handle_request(feed_run *r, const char *buf, size_t len)
 {
-    size_t tl = sizeof ATP_RESYNC_TOPIC; /* with its NUL */
-    const char *id = buf + tl;
-    const char *nul = len > tl ? memchr(id, '\0', len - tl) : NULL;
-    if (len <= tl || memcmp(buf, ATP_RESYNC_TOPIC, tl) != 0 || nul == NULL) {
-        r->ctl_bad++;
-        return;
-    }
-    size_t src = r->n;
-    for (size_t i = 0; i < r->n; i++)
-        if (strlen(r->specs[i].id) == (size_t)(nul - id) &&
-            memcmp(r->specs[i].id, id, (size_t)(nul - id)) == 0)
-            src = i;
     codec_arena_clear(r->ctl_arena);
-    const codec_val *v = NULL;
-    codec_str mode = {0};
-    uint64_t from = 0, request_id = 0;
-    const char *body = nul + 1;
-    if (src == r->n ||
-        codec_decode(r->ctl_arena, body, len - (size_t)(body - buf), &v) !=
-            ATP_OK ||
-        codec_val_type(v) != CODEC_MAP ||
-        !codec_val_str(codec_val_get(v, "mode"), &mode)) {
-        r->ctl_bad++;
-        return;
-    }
-    codec_val_uint(codec_val_get(v, "from_seq"), &from);
-    codec_val_uint(codec_val_get(v, "request_id"), &request_id);
-    bool snapshot = codec_str_eq(mode, "snapshot");
-    if (!snapshot && !codec_str_eq(mode, "replay")) {
+    codec_resync_req q;
+    size_t src = r->n;
+    if (codec_resync_decode(r->ctl_arena, buf, len, &q) == ATP_OK)
+        for (size_t i = 0; i < r->n; i++)
+            if (codec_str_eq(q.source, r->specs[i].id))
+                src = i;
+    if (src == r->n) {
         r->ctl_bad++;
         return;
     }
     r->last_request_ns = clock_mono_ns();
-    feed_on_request(r, src, snapshot, from, request_id);
+    feed_on_request(r, src, q.snapshot, q.from_seq, q.request_id);
 }
 
 /* feed_poll_control takes the requests that arrived, without blocking. */

@@ -1011,12 +1011,13 @@ static bool ctl_watch_message(ctl_watch *wt, codec_arena *arena,
     const void *body_bytes;
     size_t body_len;
     const codec_val *body = NULL;
-    uint64_t seq = 0;
+    codec_feed_msg fm;
     codec_arena_clear(arena);
-    if (!ctl_feed_split(msg, len, &t, &body_bytes, &body_len) ||
-        codec_decode(arena, body_bytes, body_len, &body) != ATP_OK ||
-        codec_val_type(body) != CODEC_MAP ||
-        !ctl_feed_body_seq(body, wt->scope, &seq)) {
+    /* Checked whole by the feed's decoder; printed from the map as it
+     * came, so that keys a newer atpd adds are shown too. */
+    if (codec_feed_decode(arena, msg, len, &fm) != ATP_OK ||
+        !codec_feed_split(msg, len, &t.region, &t.sku, &body_bytes, &body_len) ||
+        codec_decode(arena, body_bytes, body_len, &body) != ATP_OK) {
         if (wt->malformed++ < 10)
             fprintf(stderr,
                     "atpctl: ignoring a %zu-byte message that is not a "
@@ -1024,6 +1025,7 @@ static bool ctl_watch_message(ctl_watch *wt, codec_arena *arena,
                     len, ctl_feed_seq_name(wt->scope));
         return false;
     }
+    uint64_t seq = ctl_feed_msg_seq(&fm, wt->scope);
     ctl_feed_gap g;
     if (ctl_feed_gaps_check(&wt->gaps, seq, &g) != CTL_FEED_IN_ORDER)
         ctl_render_gap(&g, wt->scope, &t, wt->a->json, stdout);

@@ -76,29 +76,6 @@ const char *ctl_feed_seq_name(ctl_feed_scope scope)
     }
 }
 
-bool ctl_feed_split(const void *msg, size_t len, ctl_feed_topic *t,
-                    const void **body, size_t *body_len)
-{
-    const char *p = msg;
-    size_t root = sizeof ATP_FEED_TOPIC_ROOT;
-    if (len < root || memcmp(p, ATP_FEED_TOPIC_ROOT, root) != 0)
-        return false;
-    const char *region = p + root;
-    const char *end = p + len;
-    const char *nul = memchr(region, '\0', (size_t)(end - region));
-    if (nul == NULL || nul == region)
-        return false;
-    const char *sku = nul + 1;
-    const char *nul2 = memchr(sku, '\0', (size_t)(end - sku));
-    if (nul2 == NULL || nul2 == sku)
-        return false;
-    t->region = (codec_str){region, (uint32_t)(nul - region)};
-    t->sku = (codec_str){sku, (uint32_t)(nul2 - sku)};
-    *body = nul2 + 1;
-    *body_len = (size_t)(end - (nul2 + 1));
-    return true;
-}
-
 bool ctl_feed_parse_uint(const char *s, uint64_t min, uint64_t max,
                          uint64_t *out)
 {
@@ -150,11 +127,17 @@ ctl_feed_gap_kind ctl_feed_gaps_check(ctl_feed_gaps *g, uint64_t got,
     return r.kind;
 }
 
-bool ctl_feed_body_seq(const codec_val *body, ctl_feed_scope scope,
-                       uint64_t *out)
+uint64_t ctl_feed_msg_seq(const codec_feed_msg *m, ctl_feed_scope scope)
 {
-    const codec_val *v = codec_val_get(body, ctl_feed_seq_name(scope));
-    return v != NULL && codec_val_uint(v, out);
+    switch (scope) {
+    case CTL_FEED_REGION:
+        return m->region_seq;
+    case CTL_FEED_KEY:
+        return m->key_seq;
+    case CTL_FEED_ALL:
+    default:
+        return m->seq;
+    }
 }
 
 /* ---- human rendering ---------------------------------------------------- */

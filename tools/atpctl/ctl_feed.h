@@ -1,6 +1,6 @@
 /*
  * ctl_feed.h - the pure parts of `atpctl watch`: the subscription prefix,
- * splitting a change-feed message into topic and body, gap detection on the
+ * gap detection on the
  * sequence that matches the subscription, and the human and JSON renderings
  * of messages and gaps (docs/PROTOCOL.md, "Change feed").
  *
@@ -42,17 +42,12 @@ bool ctl_feed_prefix(const char *region, const char *sku, char *buf,
 /* ctl_feed_seq_name is "seq", "region_seq" or "key_seq". */
 const char *ctl_feed_seq_name(ctl_feed_scope scope);
 
-/* The topic of one message; region and sku point into the message. */
+/* The topic of one message (codec_feed_split); region and sku point into
+ * the message. */
 typedef struct ctl_feed_topic {
     codec_str region;
     codec_str sku;
 } ctl_feed_topic;
-
-/* ctl_feed_split splits msg[0..len) into its topic ("atp" NUL region NUL
- * sku NUL, with non-empty region and sku) and the msgpack body after it.
- * Returns false when the message does not start with such a topic. */
-bool ctl_feed_split(const void *msg, size_t len, ctl_feed_topic *t,
-                    const void **body, size_t *body_len);
 
 /* Gap detection on one sequence. The first message sets the baseline (no
  * gap: the watch started somewhere in the feed). */
@@ -82,10 +77,9 @@ typedef struct ctl_feed_gap {
 ctl_feed_gap_kind ctl_feed_gaps_check(ctl_feed_gaps *g, uint64_t got,
                                       ctl_feed_gap *out);
 
-/* ctl_feed_body_seq reads the sequence of scope from a decoded body.
- * Returns false when it is missing or not a non-negative integer. */
-bool ctl_feed_body_seq(const codec_val *body, ctl_feed_scope scope,
-                       uint64_t *out);
+/* ctl_feed_msg_seq is the sequence of scope in a decoded message
+ * (codec_feed_decode). */
+uint64_t ctl_feed_msg_seq(const codec_feed_msg *m, ctl_feed_scope scope);
 
 /* ctl_render_feed writes one message as a line:
  *   #812 us-east SKU-1  supply 333  reserved 2  | default 281 | web 0

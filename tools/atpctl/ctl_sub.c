@@ -35,6 +35,7 @@ struct ctl_sub {
     client_sse *sse;
     codec_writer *w;  /* the event's JSON as msgpack (sse only) */
     codec_arena *a;   /* decoding it for the topic (sse only) */
+    codec_writer *tw; /* the topic (codec_feed_topic, sse only) */
 };
 
 /* ctl_sub_pipe_cb counts connections, so that the watch can say whether
@@ -86,8 +87,9 @@ static atp_err ctl_sub_open_sse(ctl_sub *s, const char *url, const char *token,
     char *stream = client_route_changes_url(url, region, sku);
     s->w = codec_writer_alloc(NULL, NULL);
     s->a = codec_arena_alloc();
+    s->tw = codec_writer_alloc(NULL, NULL);
     atp_err e = ATP_E_NOMEM;
-    if (stream != NULL && s->w != NULL && s->a != NULL)
+    if (stream != NULL && s->w != NULL && s->a != NULL && s->tw != NULL)
         e = client_sse_open(stream, token, &s->sse, err, errlen);
     free(stream);
     return e;
@@ -174,6 +176,7 @@ void ctl_sub_close(ctl_sub *s)
     if (s->is_sse) {
         client_sse_close(s->sse);
         codec_writer_free(s->w);
+        codec_writer_free(s->tw);
         codec_arena_free(s->a);
         free(s);
         return;
@@ -212,19 +215,18 @@ static atp_err ctl_sub_message(ctl_sub *s, const client_sse_event *ev, void **ms
              codec_val_str(codec_val_get(body, "region"), &region) &&
              codec_val_str(codec_val_get(body, "sku"), &sku);
     }
-    size_t topic = ok ? sizeof ATP_FEED_TOPIC_ROOT + region.len + 1 + sku.len + 1 : 0;
-    char *m = nng_alloc(topic + n > 0 ? topic + n : 1);
+    codec_writer_reset(s->tw);
+    if (ok)
+        codec_feed_topic(s->tw, region, sku);
+    size_t topic = 0;
+    const void *topic_bytes = codec_writer_data(s->tw, &topic);
+    char *m = codec_writer_failed(s->tw) ? NULL : nng_alloc(topic + n > 0 ? topic + n : 1);
     if (m == NULL) {
         snprintf(s->last_error, sizeof s->last_error, "out of memory");
         return ATP_E_NOMEM;
     }
-    if (ok) {
-        memcpy(m, ATP_FEED_TOPIC_ROOT, sizeof ATP_FEED_TOPIC_ROOT);
-        memcpy(m + sizeof ATP_FEED_TOPIC_ROOT, region.ptr, region.len);
-        m[sizeof ATP_FEED_TOPIC_ROOT + region.len] = '\0';
-        memcpy(m + sizeof ATP_FEED_TOPIC_ROOT + region.len + 1, sku.ptr, sku.len);
-        m[topic - 1] = '\0';
-    }
+    if (topic > 0)
+        memcpy(m, topic_bytes, topic);
     if (n > 0)
         memcpy(m + topic, bytes, n);
     *msg = m;

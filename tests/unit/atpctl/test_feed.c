@@ -144,29 +144,6 @@ static void test_prefix_bad(void **state)
         ctl_feed_prefix("eu", sku, buf, &len, &scope, err, sizeof err));
 }
 
-static void test_split(void **state)
-{
-    (void)state;
-    ctl_feed_topic t;
-    const void *body;
-    size_t body_len;
-    static const char msg[] = "atp\0us-east\0A10\0\x81\xa1x\x01";
-    assert_true(ctl_feed_split(msg, sizeof msg - 1, &t, &body, &body_len));
-    assert_true(codec_str_eq(t.region, "us-east"));
-    assert_true(codec_str_eq(t.sku, "A10"));
-    assert_ptr_equal(body, msg + 16);
-    assert_int_equal(body_len, 4);
-    /* Not a change-feed topic. */
-    assert_false(ctl_feed_split("atp", 3, &t, &body, &body_len));
-    assert_false(ctl_feed_split("atx\0r\0s\0", 8, &t, &body, &body_len));
-    assert_false(ctl_feed_split("atp\0\0s\0", 7, &t, &body, &body_len));
-    assert_false(ctl_feed_split("atp\0r\0\0", 7, &t, &body, &body_len));
-    assert_false(ctl_feed_split("atp\0r\0sku", 9, &t, &body, &body_len));
-    /* An empty body is still split; decoding it fails later. */
-    assert_true(ctl_feed_split("atp\0r\0s\0", 8, &t, &body, &body_len));
-    assert_int_equal(body_len, 0);
-}
-
 /* ---- gaps -----------------------------------------------------------------
  */
 
@@ -203,29 +180,13 @@ static void test_gaps(void **state)
     assert_int_equal(r.missed, UINT64_MAX - 3);
 }
 
-static void test_body_seq(void **state)
+static void test_msg_seq(void **state)
 {
     (void)state;
-    codec_arena *a = codec_arena_alloc();
-    codec_writer *w = codec_writer_alloc(NULL, NULL);
-    test_ch ch = {"web", 5, false, false, {NULL}};
-    test_w_body(w, 812, 31, 4, "eu", "A1", 7, 0, 0, false, &ch, 1);
-    const codec_val *b = test_decode(a, w);
-    uint64_t s = 0;
-    assert_true(ctl_feed_body_seq(b, CTL_FEED_ALL, &s));
-    assert_int_equal(s, 812);
-    assert_true(ctl_feed_body_seq(b, CTL_FEED_REGION, &s));
-    assert_int_equal(s, 31);
-    assert_true(ctl_feed_body_seq(b, CTL_FEED_KEY, &s));
-    assert_int_equal(s, 4);
-    codec_writer_reset(w);
-    codec_w_map(w, 1);
-    codec_w_kv_int(w, "seq", -1);
-    b = test_decode(a, w);
-    assert_false(ctl_feed_body_seq(b, CTL_FEED_ALL, &s));
-    assert_false(ctl_feed_body_seq(b, CTL_FEED_KEY, &s));
-    codec_writer_free(w);
-    codec_arena_free(a);
+    codec_feed_msg m = {.seq = 812, .region_seq = 31, .key_seq = 4};
+    assert_int_equal(ctl_feed_msg_seq(&m, CTL_FEED_ALL), 812);
+    assert_int_equal(ctl_feed_msg_seq(&m, CTL_FEED_REGION), 31);
+    assert_int_equal(ctl_feed_msg_seq(&m, CTL_FEED_KEY), 4);
 }
 
 /* ---- renderings -----------------------------------------------------------
@@ -457,9 +418,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_prefix_bytes),
         cmocka_unit_test(test_prefix_bad),
-        cmocka_unit_test(test_split),
         cmocka_unit_test(test_gaps),
-        cmocka_unit_test(test_body_seq),
+        cmocka_unit_test(test_msg_seq),
         cmocka_unit_test(test_render_human),
         cmocka_unit_test(test_render_json),
         cmocka_unit_test(test_render_gap),

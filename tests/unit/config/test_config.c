@@ -438,6 +438,58 @@ static void test_lookups(void **state)
     config_diags_fini(&d);
 }
 
+/* locations_doc writes a configuration of n locations L0..L(n-1), listed
+ * in reverse order when reverse is set (a reload that reorders them). */
+static char *locations_doc(size_t n, bool reverse)
+{
+    size_t cap = 64 + n * 48, o = 0;
+    char *buf = malloc(cap);
+    assert_non_null(buf);
+    o += (size_t)snprintf(buf + o, cap - o, "regions: [{id: r}]\nlocations:\n");
+    for (size_t i = 0; i < n; i++)
+        o += (size_t)snprintf(buf + o, cap - o, "  - {id: L%zu, region: r}\n",
+                              reverse ? n - 1 - i : i);
+    return buf;
+}
+
+/* Every configuration a loader returns has maps of its own: a reloaded
+ * one that orders the locations otherwise answers with its indexes while
+ * the running one keeps answering with its own, and freeing either leaves
+ * the other whole. */
+static void test_lookups_per_config(void **state)
+{
+    (void)state;
+    enum { N = 3000 };
+    char *a_doc = locations_doc(N, false), *b_doc = locations_doc(N, true);
+    config a, b, def;
+    config_diags d;
+    assert_int_equal(config_test_load_str(a_doc, &a, &d), ATP_OK);
+    config_diags_fini(&d);
+    assert_int_equal(config_test_load_str(b_doc, &b, &d), ATP_OK);
+    config_diags_fini(&d);
+    char id[16];
+    for (size_t i = 0; i < N; i++) {
+        int len = snprintf(id, sizeof id, "L%zu", i);
+        assert_int_equal(config_location_find(&a, id, (size_t)len), (int)i);
+        assert_int_equal(config_location_find(&b, id, (size_t)len), N - 1 - (int)i);
+    }
+    assert_int_equal(config_location_find(&a, "L3000", 5), -1);
+    config_fini(&b);
+    assert_int_equal(config_location_find(&a, "L2999", 5), N - 1);
+    assert_int_equal(config_region_find(&a, "r", 1), 0);
+    config_fini(&a);
+    /* The defaults are indexed too. */
+    assert_int_equal(config_defaults(&def), ATP_OK);
+    assert_int_equal(config_region_find(&def, "default", 7), 0);
+    assert_int_equal(config_channel_find(&def, ATP_DEFAULT_CHANNEL,
+                                         strlen(ATP_DEFAULT_CHANNEL)), 0);
+    assert_int_equal(config_location_find(&def, "L0", 2), -1);
+    assert_int_equal(config_source_find(&def, "x", 1), -1);
+    config_fini(&def);
+    free(a_doc);
+    free(b_doc);
+}
+
 static void test_file_not_readable(void **state)
 {
     (void)state;
@@ -576,6 +628,7 @@ int main(void)
         cmocka_unit_test(test_durations_in_file),
         cmocka_unit_test(test_percent),
         cmocka_unit_test(test_lookups),
+        cmocka_unit_test(test_lookups_per_config),
         cmocka_unit_test(test_file_not_readable),
         cmocka_unit_test(test_errors_leave_out_empty),
         cmocka_unit_test(test_shipped_minimal),
