@@ -6,15 +6,10 @@
  * threads.
  */
 #include <microhttpd.h>
-#include <pthread.h>
 #include <stdatomic.h>
-#include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "common/assert.h"
-#include "common/clock.h"
-#include "common/log.h"
 #include "http/mhd_int.h"
 
 http_conn_ctx *http_conn_ctx_of(struct MHD_Connection *conn)
@@ -55,6 +50,7 @@ void http_connection_cb(void *cls, struct MHD_Connection *conn,
                                enum MHD_ConnectionNotificationCode toe)
 {
     http *h = cls;
+    ATP_ASSERT(toe == MHD_CONNECTION_NOTIFY_STARTED || toe == MHD_CONNECTION_NOTIFY_CLOSED);
     if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
         atomic_fetch_add_explicit(&h->conns_open, 1, memory_order_relaxed);
         atomic_fetch_add_explicit(&h->conns_total, 1, memory_order_relaxed);

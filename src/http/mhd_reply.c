@@ -5,11 +5,8 @@
  * counters of status.http. libmicrohttpd's threads.
  */
 #include <microhttpd.h>
-#include <pthread.h>
 #include <stdatomic.h>
-#include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "common/assert.h"
 #include "common/clock.h"

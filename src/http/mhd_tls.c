@@ -7,17 +7,12 @@
  */
 #include <gnutls/gnutls.h>
 #include <microhttpd.h>
-#include <pthread.h>
-#include <stdatomic.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "common/assert.h"
-#include "common/clock.h"
+#include "common/file.h"
 #include "common/log.h"
 #include "http/mhd_int.h"
-#include "common/file.h"
 
 /* http_client_cert_ok: with tls.verify_clients on HTTPS, the certificate
  * the client sent verifies against tls.ca_file (GnuTLS, with the trust
@@ -64,6 +59,7 @@ static char *http_tls_read(const char *what, const char *path)
  * (logged): a file cannot be read. */
 bool http_tls_options(http *h, struct MHD_OptionItem *opts, unsigned *flags)
 {
+    ATP_ASSERT(h->tls_cert == NULL && h->tls_key == NULL); /* read once */
     const config_tls *t = &h->cfg->tls;
     opts[0] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
     if (strncmp(h->cfg->service.http_listen, "https://", 8) != 0)

@@ -16,10 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/bigmem.h"
 #include "common/clock.h"
-#include "common/thread.h"
-#include "formula/rules.h"
 #include "server/reply.h"
 #include "server/request_int.h"
 

@@ -7,7 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/assert.h"
 #include "common/clock.h"
 #include "server/reply.h"
 #include "server/request_int.h"

@@ -7,11 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/assert.h"
 #include "common/clock.h"
+#include "formula/rules.h"
 #include "server/reply.h"
 #include "server/request_int.h"
-#include "formula/rules.h"
 
 bool request_atp(request_env *env, const request_fields *f,
                         codec_arena *a, codec_writer *w, reply_error *e)

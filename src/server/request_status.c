@@ -8,12 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/assert.h"
+#include "common/bigmem.h"
 #include "common/clock.h"
+#include "common/thread.h"
 #include "server/reply.h"
 #include "server/request_int.h"
-#include "common/bigmem.h"
-#include "common/thread.h"
 
 /* request_status_latency writes "latency": per op seen, over both
  * transports, the request count and p50/p99/p999 in microseconds
