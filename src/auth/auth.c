@@ -4,6 +4,7 @@
  * auth_alloc; the rate counters are one atomic per token.
  */
 #include "auth/auth.h"
+#include "common/assert.h"
 #include "common/clock.h"
 
 #include <stdatomic.h>
@@ -31,6 +32,7 @@ struct auth {
 
 atp_err auth_alloc(const config_auth *a, auth **out)
 {
+    ATP_ASSERT(a != NULL && out != NULL);
     auth *t = calloc(1, sizeof *t);
     if (t == NULL)
         return ATP_E_NOMEM;
@@ -88,6 +90,7 @@ static const struct {
 
 unsigned auth_op_scope(const char *op, size_t op_len)
 {
+    ATP_ASSERT(op != NULL || op_len == 0);
     for (size_t i = 0; i < sizeof auth_ops / sizeof auth_ops[0]; i++)
         if (strlen(auth_ops[i].op) == op_len &&
             memcmp(auth_ops[i].op, op, op_len) == 0)
@@ -183,6 +186,7 @@ static bool auth_rate_take(auth *t, size_t i, int64_t now_ns)
 atp_err auth_check(auth *t, const char *token, size_t len, unsigned scope,
                    int64_t now_ns, auth_who *who, char *why, size_t why_len)
 {
+    ATP_ASSERT(who != NULL && why != NULL && why_len > 0);
     *who = NULL;
     if (!auth_enabled(t) || scope == AUTH_OPEN)
         return ATP_OK;
@@ -199,6 +203,7 @@ atp_err auth_check(auth *t, const char *token, size_t len, unsigned scope,
         snprintf(why, why_len, "unknown token");
         return ATP_E_UNAUTHENTICATED;
     }
+    ATP_ASSERT((size_t)i < a->n_tokens);
     const config_token *e = &a->tokens[i];
     if (e->expires_ms > 0 && clock_wall_ms() >= e->expires_ms) {
         snprintf(why, why_len, "token '%s' expired (auth.tokens: expires)", e->name);

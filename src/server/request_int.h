@@ -1,6 +1,6 @@
 /*
- * request_int.h - what the server's request files share (request.c,
- * request_resv.c). Not for other modules.
+ * request_int.h - what the server's request files share (request.c and
+ * the request_*.c files). Not for other modules.
  */
 #ifndef ATP_REQUEST_INT_H
 #define ATP_REQUEST_INT_H
@@ -15,6 +15,11 @@ typedef struct request_fields {
     codec_view op, sku, region, channel, lines, id, ttl_ms, order_ref,
         cursor, limit, dir, sources, source, token;
 } request_fields;
+
+/* request_fields_scan walks the request map once and keeps the first
+ * value of every key a handler reads (request.c). Returns whether the
+ * field 'op' is a string, in *op. */
+bool request_fields_scan(codec_view map, request_fields *f, codec_str *op);
 
 /* Field helpers: on failure they fill e and return false. */
 int request_clip(codec_str s);
@@ -90,6 +95,29 @@ uint64_t request_line_hash(codec_str sku, uint32_t region);
  * went over (PROTOCOL.md: the rule for carts and reserves alike). */
 bool request_lines_merge(request_env *env, request_line *lines, uint32_t n,
                          codec_arena *a, reply_error *e);
+
+/* The ops answered at once (request_query.c, request_status.c), as the
+ * dispatch table calls them: true with the reply written to w, false with
+ * e filled. */
+bool request_atp(request_env *env, const request_fields *f, codec_arena *a,
+                 codec_writer *w, reply_error *e);
+bool request_regions(request_env *env, const request_fields *f, codec_arena *a,
+                     codec_writer *w, reply_error *e);
+bool request_sources(request_env *env, const request_fields *f, codec_arena *a,
+                     codec_writer *w, reply_error *e);
+bool request_source_reset(request_env *env, const request_fields *f,
+                          codec_arena *a, codec_writer *w, reply_error *e);
+bool request_scan(request_env *env, const request_fields *f, codec_arena *a,
+                  codec_writer *w, reply_error *e);
+bool request_status(request_env *env, const request_fields *f, codec_arena *a,
+                    codec_writer *w, reply_error *e);
+
+/* The admin ops answered once stored (request_admin.c): snapshot and
+ * backup. Return like request_resv_start. */
+bool request_snapshot_start(request_env *env, codec_writer *w,
+                            request_async *async, reply_error *e);
+bool request_backup_start(request_env *env, const request_fields *f,
+                          codec_writer *w, request_async *async, reply_error *e);
 
 /* request_explain_start validates an explain request and hands it to the
  * engine (request_explain.c); returns like request_resv_start. */

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "codec/codec.h"
+#include "common/assert.h"
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/thread.h"
@@ -53,6 +54,7 @@ static void server_ctx_recv(server_ctx *c)
  * piece by piece made large replies quadratic. */
 static void server_ctx_send(server_ctx *c)
 {
+    ATP_ASSERT(c->state == SERVER_WAIT); /* one reply per request */
     codec_arena_clear(c->arena);
     nng_msg_free(c->req);
     c->req = NULL;
@@ -92,6 +94,7 @@ static void server_ctx_cb(void *arg)
         server_ctx_recv(c);
         return;
     }
+    ATP_ASSERT(c->state == SERVER_RECV); /* no callback while it waits */
     if (rv == NNG_ECLOSED || rv == NNG_ECANCELED)
         return; /* shutting down */
     if (rv != 0) {
@@ -110,6 +113,7 @@ static void server_ctx_cb(void *arg)
 atp_err server_alloc(const config *cfg, engine *eng, sources *src, ingest *in,
                      changes *chg, server **out)
 {
+    ATP_ASSERT(cfg != NULL && eng != NULL && src != NULL && out != NULL);
     server *s = calloc(1, sizeof *s);
     if (s == NULL)
         return ATP_E_NOMEM;

@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/assert.h"
+
 typedef struct sources_held {
     uint64_t seq;
     void *item;
@@ -96,6 +98,7 @@ static void sources_feeds_set(source *so, const config *cfg,
 
 atp_err sources_alloc(const config *cfg, sources **out)
 {
+    ATP_ASSERT(cfg != NULL && out != NULL);
     sources *s = calloc(1, sizeof *s);
     if (s == NULL)
         return ATP_E_NOMEM;
@@ -263,6 +266,7 @@ static void sources_give_up(sources *s, uint32_t src, int64_t now_ms,
 void sources_receive(sources *s, uint32_t src, uint64_t seq, void *item,
                      int64_t now_ms, const sources_io *io)
 {
+    ATP_ASSERT(src < s->n);
     source *so = &s->src[src];
     atomic_store_explicit(&so->last_recv_ms, now_ms, memory_order_relaxed);
     atomic_store_explicit(&so->silent, false, memory_order_relaxed);
@@ -372,6 +376,7 @@ sources_verdict sources_session(sources *s, uint32_t src, uint64_t session,
                                 bool snapshot, int64_t now_ms, const sources_io *io,
                                 uint64_t *ended)
 {
+    ATP_ASSERT(src < s->n);
     source *so = &s->src[src];
     *ended = UINT64_MAX;
     if (!so->has_session || session == so->session) {
@@ -407,22 +412,26 @@ sources_verdict sources_session(sources *s, uint32_t src, uint64_t session,
 
 bool sources_session_current(const sources *s, uint32_t src, uint64_t session)
 {
+    ATP_ASSERT(src < s->n);
     const source *so = &s->src[src];
     return !so->has_session || so->session == session;
 }
 
 void sources_reset_request(sources *s, uint32_t src)
 {
+    ATP_ASSERT(src < s->n);
     atomic_store(&s->src[src].reset_req, true);
 }
 
 bool sources_reset_take(sources *s, uint32_t src)
 {
+    ATP_ASSERT(src < s->n);
     return atomic_exchange(&s->src[src].reset_req, false);
 }
 
 void sources_reset(sources *s, uint32_t src, int64_t now_ms, const sources_io *io)
 {
+    ATP_ASSERT(src < s->n);
     source *so = &s->src[src];
     INC(so->resets, 1);
     so->has_session = false;
@@ -436,6 +445,7 @@ void sources_reset(sources *s, uint32_t src, int64_t now_ms, const sources_io *i
 
 void sources_count_bad_mac(sources *s, uint32_t src)
 {
+    ATP_ASSERT(src < s->n);
     INC(s->src[src].bad_mac, 1);
 }
 
@@ -483,6 +493,7 @@ void sources_tick(sources *s, int64_t now_ms, const sources_io *io)
 
 void sources_reload(sources *s, const config *next, const uint16_t *loc_region)
 {
+    ATP_ASSERT(next != NULL && loc_region != NULL);
     for (size_t l = 0; l < s->n_locations; l++)
         atomic_store_explicit(&s->gone[l], loc_region[l] == CONFIG_LOCATION_GONE,
                               memory_order_relaxed);
@@ -503,6 +514,7 @@ bool sources_location_gone(const sources *s, uint32_t location)
 
 void sources_heartbeat(sources *s, uint32_t src, int64_t now_ms)
 {
+    ATP_ASSERT(src < s->n);
     atomic_store_explicit(&s->src[src].last_heartbeat_ms, now_ms,
                           memory_order_relaxed);
 }
@@ -510,6 +522,7 @@ void sources_heartbeat(sources *s, uint32_t src, int64_t now_ms)
 void sources_snapshot_applied(sources *s, uint32_t src, uint64_t seq,
                               int64_t now_ms, const sources_io *io)
 {
+    ATP_ASSERT(src < s->n);
     source *so = &s->src[src];
     INC(so->snapshots_applied, 1);
     /* A snapshot is hearing from the source as much as a message is. */
@@ -536,22 +549,26 @@ void sources_snapshot_applied(sources *s, uint32_t src, uint64_t seq,
 
 bool sources_restarting(const sources *s, uint32_t src)
 {
+    ATP_ASSERT(src < s->n);
     return s->src[src].reset;
 }
 
 bool sources_snapshot_stale(const sources *s, uint32_t src, uint64_t seq)
 {
+    ATP_ASSERT(src < s->n);
     const source *so = &s->src[src];
     return so->seen && !so->reset && seq + 1 < so->next_seq;
 }
 
 void sources_snapshot_aborted(sources *s, uint32_t src)
 {
+    ATP_ASSERT(src < s->n);
     INC(s->src[src].snapshots_aborted, 1);
 }
 
 void sources_restore(sources *s, uint32_t src, uint64_t seq)
 {
+    ATP_ASSERT(src < s->n);
     source *so = &s->src[src];
     so->seen = true;
     so->next_seq = seq + 1;
@@ -611,6 +628,7 @@ bool sources_region_stale(const sources *s, uint32_t region)
 void sources_count_applied(sources *s, uint32_t src, uint32_t events,
                            uint32_t heartbeats)
 {
+    ATP_ASSERT(src < s->n);
     source *so = &s->src[src];
     INC(so->messages, 1);
     INC(so->events, events);
@@ -620,6 +638,7 @@ void sources_count_applied(sources *s, uint32_t src, uint32_t events,
 void sources_count_rejected(sources *s, uint32_t src, uint32_t unauthorized,
                             uint32_t unknown_location)
 {
+    ATP_ASSERT(src < s->n);
     source *so = &s->src[src];
     INC(so->rejected_messages, 1);
     INC(so->unauthorized, unauthorized);
@@ -629,6 +648,7 @@ void sources_count_rejected(sources *s, uint32_t src, uint32_t unauthorized,
 void sources_applied(sources *s, uint32_t src, uint64_t seq, uint64_t ts_ms,
                      int64_t wall_ms)
 {
+    ATP_ASSERT(src < s->n);
     source *so = &s->src[src];
     atomic_store_explicit(&so->last_ts_ms, ts_ms, memory_order_relaxed);
     atomic_store_explicit(&so->lag_ms, wall_ms - (int64_t)ts_ms,
@@ -661,6 +681,7 @@ const char *sources_state_name(sources_state st)
 void sources_status_get(const sources *s, uint32_t src, int64_t now_ms,
                         sources_status *out)
 {
+    ATP_ASSERT(src < s->n);
     const source *so = &s->src[src];
     int64_t last = LOAD(so->last_recv_ms);
     *out = (sources_status){

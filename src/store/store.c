@@ -34,6 +34,7 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include "common/assert.h"
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/queue.h"
@@ -217,6 +218,7 @@ fail:
 
 atp_err store_open(const char *dir, const store_options *o, store **out)
 {
+    ATP_ASSERT(dir != NULL && o != NULL && out != NULL);
     store *s = calloc(1, sizeof *s);
     if (s == NULL)
         return ATP_E_NOMEM;
@@ -402,6 +404,7 @@ atp_err store_scan(store *s, store_db db,
                               const void *val, size_t val_len),
                    void *ctx)
 {
+    ATP_ASSERT(s != NULL && (unsigned)db < STORE_DB_COUNT && fn != NULL);
     MDB_txn *txn;
     MDB_cursor *cur;
     if (s->dbi[db] == (MDB_dbi)-1)

@@ -22,6 +22,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/assert.h"
 #include "common/clock.h"
 #include "common/health.h"
 #include "common/log.h"
@@ -410,6 +411,7 @@ static void *store_writer_main(void *arg)
 
 atp_err store_start(store *s)
 {
+    ATP_ASSERT(s != NULL && !s->running); /* started once */
     s->last_flush_ms = clock_mono_ms();
     /* Everything the writer needs is allocated here, before it runs: a
      * writer that failed later would leave groups queued with nobody to
@@ -435,6 +437,9 @@ atp_err store_start(store *s)
 atp_err store_submit(store *s, const store_op *ops, size_t n, store_done_fn done,
                      void *arg)
 {
+    ATP_ASSERT(s != NULL && (ops != NULL || n == 0) && done != NULL);
+    for (size_t i = 0; i < n; i++)
+        ATP_DASSERT(ops[i].db < STORE_DB_COUNT);
     store_group *g = store__group_new(ops, n, done, arg);
     if (g == NULL)
         return ATP_E_NOMEM;
@@ -448,6 +453,9 @@ atp_err store_submit_owned(store *s, store_op *ops, size_t n,
                            void (*release)(void *owner), void *owner,
                            store_done_fn done, void *arg)
 {
+    ATP_ASSERT(s != NULL && (ops != NULL || n == 0) && release != NULL && done != NULL);
+    for (size_t i = 0; i < n; i++)
+        ATP_DASSERT(ops[i].db < STORE_DB_COUNT);
     store_group *g = store__group_own(ops, n, release, owner, done, arg);
     if (g == NULL)
         return ATP_E_NOMEM;

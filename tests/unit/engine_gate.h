@@ -24,6 +24,7 @@ static test_gate test_the_gate = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIA
 
 static void test_gate_release(void *owner, bool applied)
 {
+    (void)applied;
     test_gate *g = owner;
     pthread_mutex_lock(&g->mu);
     g->entered = true;
@@ -33,7 +34,7 @@ static void test_gate_release(void *owner, bool applied)
     pthread_mutex_unlock(&g->mu);
 }
 
-static void test_empty_release(void *owner, bool applied) {}
+static void test_empty_release(void *owner, bool applied) { (void)owner, (void)applied; }
 
 /* test_gate_close returns once the engine thread is inside the gate
  * batch's release, with an empty queue behind it. */

@@ -145,18 +145,19 @@ static void test_src_round_trip(void **state)
     memset(ref128, 'r', 128);
     ref128[128] = '\0';
     codec_event ev[] = {
-        {ATP_EV_DELTA, ATP_BUCKET_ON_HAND, cs("SKU-1"), cs("DC1"), -3, cs("")},
+        {ATP_EV_DELTA, ATP_BUCKET_ON_HAND, cs("SKU-1"), cs("DC1"), -3, cs(""), 0},
         {ATP_EV_DELTA, ATP_BUCKET_ALLOCATED, cs("SKU-2"), cs("DC-東京"), 12,
-         cs("order-998877")},
+         cs("order-998877"), 0},
         {ATP_EV_SET, ATP_BUCKET_HELD, cs("Größe-XL"), cs("store 12"),
-         ATP_QTY_MAX, cs("")},
+         ATP_QTY_MAX, cs(""), 0},
         {ATP_EV_SET, ATP_BUCKET_ON_HAND, cs("S"), cs("L"), -ATP_QTY_MAX,
-         cs("")},
-        {ATP_EV_HEARTBEAT, 0, cs(""), cs(""), 0, cs("")},
-        {ATP_EV_DELTA, ATP_BUCKET_HELD, cs("SKU-3"), cs("DC1"), 0, cs(ref128)},
+         cs(""), 0},
+        {ATP_EV_HEARTBEAT, 0, cs(""), cs(""), 0, cs(""), 0},
+        {ATP_EV_DELTA, ATP_BUCKET_HELD, cs("SKU-3"), cs("DC1"), 0, cs(ref128), 0},
     };
-    codec_src_msg in = {cs("3pl-acme"), ATP_WIRE_INT_MAX, 1700000000123ULL,
-                        sizeof(ev) / sizeof(ev[0]), ev};
+    codec_src_msg in = {.source = cs("3pl-acme"), .seq = ATP_WIRE_INT_MAX,
+                        .ts_ms = 1700000000123ULL,
+                        .n_events = sizeof(ev) / sizeof(ev[0]), .events = ev};
     codec_src_encode(fx->w, &in);
     size_t len;
     const void *buf = codec_writer_data(fx->w, &len);

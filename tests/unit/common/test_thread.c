@@ -73,7 +73,9 @@ static void *test_thread_main(void *arg)
 static void test_thread_name_and_policy(void **state)
 {
     (void)state;
-    sched_case cases[] = {{-1, "normal"}, {SCHED_BATCH, "batch"}, {SCHED_IDLE, "idle"}};
+    sched_case cases[] = {{.policy = -1, .want = "normal"},
+                          {.policy = SCHED_BATCH, .want = "batch"},
+                          {.policy = SCHED_IDLE, .want = "idle"}};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         pthread_t t;
         assert_int_equal(pthread_create(&t, NULL, test_thread_main, &cases[i]), 0);

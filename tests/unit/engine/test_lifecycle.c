@@ -51,6 +51,7 @@ static _Atomic int test_writes; /* writes seen */
 static atp_err test_write(void *ctx, const engine_record_op *ops, size_t n,
                           void (*done)(void *arg, atp_err err), void *arg)
 {
+    (void)ctx, (void)ops, (void)n;
     atomic_fetch_add(&test_writes, 1);
     done(arg, (atp_err)atomic_load(&test_fail));
     return ATP_OK;
@@ -211,7 +212,7 @@ static void test_requests_after_stop(void **state)
 {
     test_fx *fx = *state;
     test_gate_close(fx->eng);
-    test_stopper st = {fx->eng};
+    test_stopper st = {.e = fx->eng};
     pthread_t tstop, ts, tr;
     assert_int_equal(pthread_create(&tstop, NULL, test_stop_main, &st), 0);
     assert_true(test_wait_for(test_queue_is_1, fx->eng, 5000)); /* STOP queued */
@@ -260,7 +261,7 @@ static void test_stop_store_full(void **state)
     atomic_store(&test_fail, ATP_E_STORE_FULL);
     test_set_stock(fx->eng, 5); /* a change: the final snapshot has work */
     int before = atomic_load(&test_writes);
-    test_stopper st = {fx->eng};
+    test_stopper st = {.e = fx->eng};
     pthread_t t;
     assert_int_equal(pthread_create(&t, NULL, test_stop_main, &st), 0);
     bool stopped = test_wait_for(test_stopped, &st, 5000);

@@ -64,6 +64,7 @@ static atp_err test_fail_with; /* the next write fails with this */
 static atp_err test_write(void *ctx, const engine_record_op *ops, size_t n,
                           void (*done)(void *arg, atp_err err), void *arg)
 {
+    (void)ctx;
     pthread_mutex_lock(&test_mu);
     atp_err err = test_fail_with;
     test_fail_with = ATP_OK;
@@ -135,7 +136,7 @@ static int test_setup(void **state)
     assert_int_equal(config_load_string(test_yaml, strlen(test_yaml), &fx->cfg, &d),
                      ATP_OK);
     config_diags_fini(&d);
-    engine_persist p = {NULL, test_write, test_owned ? test_write_owned : NULL};
+    engine_persist p = {.write = test_write, .write_owned = test_owned ? test_write_owned : NULL};
     assert_int_equal(engine_alloc(&fx->cfg, &p, &fx->eng), ATP_OK);
     assert_int_equal(engine_start(fx->eng), ATP_OK);
     test_n_groups = test_n_recs = test_over = test_n_released = 0;
@@ -156,6 +157,7 @@ static int test_teardown(void **state)
 
 static void test_release(void *owner, bool applied)
 {
+    (void)applied;
     free(owner);
 }
 

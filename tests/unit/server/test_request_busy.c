@@ -37,6 +37,7 @@ static const char test_yaml[] = "regions: [{id: r}]\n"
 static atp_err test_write(void *ctx, const engine_record_op *ops, size_t n,
                           void (*done)(void *arg, atp_err err), void *arg)
 {
+    (void)ctx, (void)ops, (void)n;
     done(arg, ATP_OK);
     return ATP_OK;
 }

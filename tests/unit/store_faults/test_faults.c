@@ -105,6 +105,7 @@ static atp_err test_put(store *s, store_db db, const char *key)
 static bool test_count_fn(void *ctx, const void *key, size_t key_len, const void *val,
                           size_t val_len)
 {
+    (void)key, (void)key_len, (void)val, (void)val_len;
     (*(int *)ctx)++;
     return true;
 }

@@ -1,0 +1,116 @@
+/*
+ * daemon.h - the jobs of atpd's own process that belong to no other
+ * module: the command line (and --help, --check-config), loading the
+ * configuration with its command-line overrides, the start-up checks and
+ * the ready file, the engine's persistence interface backed by the store
+ * and the restore from it, and the main thread's life after start-up
+ * (signals: SIGHUP reloads, SIGINT/SIGTERM stop; the watchdog).
+ * main.c calls these in order; everything here runs on the main thread,
+ * except the persistence callbacks (daemon_persist), which run on the
+ * engine's threads.
+ */
+#ifndef ATP_DAEMON_H
+#define ATP_DAEMON_H
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "changes/changes.h"
+#include "config/config.h"
+#include "engine/engine.h"
+#include "http/http.h"
+#include "ingest/ingest.h"
+#include "server/server.h"
+#include "sources/sources.h"
+#include "store/store.h"
+
+/* The command line (args.c). Strings point into argv. */
+typedef struct daemon_args {
+    const char *config_path;
+    const char *query_listen, *ingest_listen, *feed_listen, *control_listen;
+    const char *http_listen;
+    const char *data_dir, *log_level, *ready_file;
+} daemon_args;
+
+/* daemon_args_parse reads argv into a (docs/CONFIG.md, "Command line").
+ * Returns -1 to go on, or the exit code when atpd is done already:
+ * --help and --version (0), --check-config (0 or 1), a usage error (2). */
+int daemon_args_parse(int argc, char **argv, daemon_args *a);
+
+/* daemon_config_load loads the configuration a names (or the defaults),
+ * applies the command line's overrides and the log and stall settings.
+ * Returns 0 with cfg filled (caller frees it with config_fini), or the
+ * exit code with the problems said on stderr. */
+int daemon_config_load(const daemon_args *a, config *cfg);
+
+/* daemon_process_init blocks SIGINT, SIGTERM and SIGHUP in the calling
+ * thread and fills set with them (daemon_wait_signal takes them), ignores
+ * SIGPIPE and applies service.scheduling. Call it before any thread
+ * exists, nng's included: every thread inherits the mask and the policy. */
+void daemon_process_init(const config *cfg, sigset_t *set);
+
+/* daemon_log_start logs what this atpd is about to use: version, config
+ * file, data directory, listen addresses. */
+void daemon_log_start(const daemon_args *a, const config *cfg);
+
+/* daemon_check_listeners runs the checks made before anything is created
+ * (the store makes its directory and map): a client listener beyond
+ * loopback without tokens is refused, the four nng listen URLs must be
+ * free and distinct. Returns 0, or 1 (said in the log). */
+int daemon_check_listeners(const config *cfg);
+
+/* daemon_store_options: the store's options from cfg's reservations
+ * section. */
+store_options daemon_store_options(const config *cfg);
+
+/* daemon_persist: the engine's persistence interface backed by st
+ * (borrowed; it outlives the engine). */
+engine_persist daemon_persist(store *st);
+
+/* daemon_restore loads the last snapshot (positions, lots, source
+ * offsets, into eng and src) and the reservations from st, sets the
+ * readiness conditions HEALTH_SNAPSHOT and HEALTH_RESERVATIONS, and logs
+ * what it loaded. Before store_start and engine_start. */
+atp_err daemon_restore(store *st, engine *eng, sources *src);
+
+/* daemon_applied_open maps the store's applied file and gives the engine
+ * each source's slot (engine_applied_attach), after daemon_restore.
+ * Returns it (close with store_applied_close after engine_stop), or NULL:
+ * atpd runs without it, with a warning (docs/PROTOCOL.md, "Expiry,
+ * consumption, retention"). */
+store_applied *daemon_applied_open(const config *cfg, store *st, engine *eng);
+
+/* daemon_ready_file writes --ready-file FILE once atpd is ready: JSON with
+ * the pid, the version and the URLs listened on (web NULL: no HTTP), to
+ * FILE.tmp renamed to FILE. Returns 0, or -1 with errno set. */
+int daemon_ready_file(const char *path, server *srv, ingest *in, changes *chg,
+                      http *web);
+
+/* What SIGHUP works with (reload.c): the configuration the modules were
+ * built from (its structure and start-up keys stay in force until a
+ * restart) and the last one a reload applied, whose rules, location
+ * regions, heartbeat timeouts and log settings are in force. Caller's
+ * storage: daemon_reload_init, daemon_reload_fini. */
+typedef struct daemon_reload {
+    const daemon_args *args;
+    const config *started;
+    config last;
+    bool have_last;
+    engine *eng;
+    sources *src;
+    size_t refused;
+} daemon_reload;
+
+void daemon_reload_init(daemon_reload *r, const daemon_args *args,
+                        const config *started, engine *eng, sources *src);
+void daemon_reload_fini(daemon_reload *r);
+
+/* daemon_wait_signal: the main thread's life after start-up. Waits for a
+ * signal of set; SIGHUP reloads (the service manager told RELOADING=1,
+ * then READY=1 again), SIGINT or SIGTERM is returned. With a systemd
+ * watchdog (WATCHDOG_USEC), wakes every half interval to send its
+ * keep-alive while every watched thread makes progress. */
+int daemon_wait_signal(const sigset_t *set, daemon_reload *r);
+
+#endif

@@ -1,0 +1,211 @@
+/*
+ * request_dispatch.c - one request from bytes to reply: the map scanned,
+ * the op looked up in the dispatch table, the token checked, the start-up
+ * gate, the handler run, the error reply written and counted; the op
+ * table's names and the per-op latency and error counters of both
+ * transports. Any thread (nng callback threads, libmicrohttpd's).
+ */
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/assert.h"
+#include "common/clock.h"
+#include "server/reply.h"
+#include "server/request_int.h"
+
+/* request_authorize checks the request's token (field 'token') for op
+ * (len 0: an op atpd does not know, answered unknown_op only to a valid
+ * token) and sets async->who. false: refused, with the reason in e. */
+static bool request_authorize(request_env *env, const request_fields *f,
+                              codec_str op, request_async *async, reply_error *e)
+{
+    async->who = NULL;
+    if (!auth_enabled(env->auth))
+        return true; /* loopback without tokens: no clock read, no lookup */
+    codec_str tok = {0};
+    if (f->token.p != NULL && !codec_view_str(f->token, &tok))
+        tok.len = 0; /* not a string: no token */
+    unsigned scope = op.len > 0 ? auth_op_scope(op.ptr, op.len) : AUTH_ANY;
+    char why[200];
+    atp_err err = auth_check(env->auth, tok.ptr, tok.len, scope, clock_mono_ns(),
+                             &async->who, why, sizeof why);
+    if (err == ATP_OK)
+        return true;
+    reply_error_set(e, err, "%s; nothing was done", why);
+    return false;
+}
+
+typedef bool (*request_fn)(request_env *, const request_fields *,
+                           codec_arena *, codec_writer *, reply_error *);
+
+static const struct {
+    const char *op;
+    request_fn fn;
+} request_ops[] = {
+    {"atp", request_atp},         {"cart", request_cart},
+    {"regions", request_regions}, {"sources", request_sources},
+    {"status", request_status},   {"scan", request_scan},
+    {"ready", request_ready},     {"health", request_health},
+    {"source_reset", request_source_reset},
+};
+
+static const struct {
+    const char *op;
+    engine_resv_op resv;
+} request_resv_ops[] = {
+    {"reserve", ENGINE_RESV_RESERVE}, {"commit", ENGINE_RESV_COMMIT},
+    {"release", ENGINE_RESV_RELEASE}, {"extend", ENGINE_RESV_EXTEND},
+    {"reservation", ENGINE_RESV_GET},
+};
+
+/* The ops' indexes in the metrics: 0 "none", then request_ops, snapshot,
+ * backup, explain, request_resv_ops. */
+#define REQUEST_N_OPS (sizeof request_ops / sizeof request_ops[0])
+#define REQUEST_N_RESV (sizeof request_resv_ops / sizeof request_resv_ops[0])
+#define REQUEST_OP_SNAPSHOT (1 + REQUEST_N_OPS)
+#define REQUEST_OP_BACKUP (2 + REQUEST_N_OPS)
+#define REQUEST_OP_EXPLAIN (3 + REQUEST_N_OPS)
+#define REQUEST_OP_RESV (4 + REQUEST_N_OPS)
+_Static_assert(REQUEST_OP_RESV + REQUEST_N_RESV <= REQUEST_OPS_MAX,
+               "REQUEST_OPS_MAX too small for the ops");
+
+const char *const request_transport_names[REQUEST_TRANSPORTS] = {"nng", "http"};
+
+unsigned request_op_count(void)
+{
+    return (unsigned)(REQUEST_OP_RESV + REQUEST_N_RESV);
+}
+
+const char *request_op_name(unsigned op)
+{
+    if (op == 0 || op >= request_op_count())
+        return "none";
+    if (op <= REQUEST_N_OPS)
+        return request_ops[op - 1].op;
+    if (op == REQUEST_OP_SNAPSHOT)
+        return "snapshot";
+    if (op == REQUEST_OP_BACKUP)
+        return "backup";
+    if (op == REQUEST_OP_EXPLAIN)
+        return "explain";
+    return request_resv_ops[op - REQUEST_OP_RESV].op;
+}
+
+bool request_handle(request_env *env, const void *buf, size_t len,
+                    codec_arena *a, codec_writer *w, request_async *async)
+{
+    ATP_ASSERT(env != NULL && (buf != NULL || len == 0));
+    ATP_ASSERT(a != NULL && w != NULL && async != NULL);
+    atomic_fetch_add_explicit(&env->requests, 1, memory_order_relaxed);
+    async->op = 0;
+    async->code = ATP_OK;
+    async->who = NULL;
+    reply_error e = {.code = ATP_OK, .line = -1};
+    codec_view req;
+    request_fields f;
+    codec_str op;
+    atp_err err = codec_view_root(buf, len, &req);
+    if (err != ATP_OK) {
+        reply_error_set(&e, err, "%s", err == ATP_E_TOO_LARGE
+                                           ? "message nested too deeply or "
+                                             "declaring sizes beyond its end"
+                                           : "not a msgpack message");
+    } else if (codec_view_type(req) != CODEC_MAP) {
+        reply_error_set(&e, ATP_E_BAD_REQUEST, "a request is a msgpack map");
+    } else if (!request_fields_scan(req, &f, &op)) {
+        reply_error_set(&e, ATP_E_BAD_REQUEST, "missing string field 'op'");
+    } else {
+        size_t i = 0, n = sizeof request_ops / sizeof request_ops[0];
+        size_t k = 0, nr = sizeof request_resv_ops / sizeof request_resv_ops[0];
+        while (i < n && !codec_str_eq(op, request_ops[i].op))
+            i++;
+        while (i == n && k < nr && !codec_str_eq(op, request_resv_ops[k].op))
+            k++;
+        /* Only status, ready and health answer before the state is
+         * restored: the others read it (sources too: start-up restores
+         * their offsets). */
+        bool probe = i < n && (request_ops[i].fn == request_status ||
+                               request_ops[i].fn == request_ready ||
+                               request_ops[i].fn == request_health);
+        /* The op is set before the gate: a not_ready refusal is counted
+         * under its op, not "none". */
+        async->op = i < n                          ? (unsigned)(1 + i)
+                    : codec_str_eq(op, "snapshot") ? REQUEST_OP_SNAPSHOT
+                    : codec_str_eq(op, "explain")  ? REQUEST_OP_EXPLAIN
+                    : codec_str_eq(op, "backup")   ? REQUEST_OP_BACKUP
+                    : k < nr                       ? (unsigned)(REQUEST_OP_RESV + k)
+                                                   : 0;
+        bool known = async->op != 0;
+        if (!request_authorize(env, &f, known ? op : (codec_str){0}, async, &e)) {
+            /* refused: e says why; nothing ran */
+        } else if (known && !probe && !request_is_ready(env)) {
+            reply_error_set(&e, ATP_E_NOT_READY,
+                            "atpd is starting: its state is not restored yet "
+                            "(status, ready and health answer; GET /readyz "
+                            "says what is missing); nothing was done, retry "
+                            "once it is ready");
+        } else if (i < n) {
+            if (request_ops[i].fn(env, &f, a, w, &e))
+                return true;
+        } else if (codec_str_eq(op, "snapshot")) {
+            if (request_snapshot_start(env, w, async, &e))
+                return false;
+        } else if (codec_str_eq(op, "explain")) {
+            if (request_explain_start(env, &f, w, async, &e))
+                return false;
+        } else if (codec_str_eq(op, "backup")) {
+            if (request_backup_start(env, &f, w, async, &e))
+                return false;
+        } else if (k < nr) {
+            if (request_resv_start(env, request_resv_ops[k].resv, &f, a, w, async, &e))
+                return false;
+        } else {
+            reply_error_set(&e, ATP_E_UNKNOWN_OP,
+                            "unknown op '%.*s' (atp, cart, regions, scan, "
+                            "sources, status, ready, health, snapshot, backup, explain, "
+                            "reserve, commit, release, extend, reservation)",
+                            request_clip(op), op.ptr);
+        }
+    }
+    request_count_error(env, async, e.code);
+    reply_error_write(w, &e);
+    return true;
+}
+
+void request_busy(reply_error *e, atp_err submit_err)
+{
+    if (submit_err == ATP_E_BUSY)
+        reply_error_set(e, ATP_E_BUSY, "atpd's engine queue is full (a backlog of "
+                                       "source messages): nothing was done; retry "
+                                       "in %d ms or more, with backoff",
+                        REQUEST_BUSY_RETRY_MS);
+    else
+        reply_error_set(e, ATP_E_BUSY, "atpd is shutting down: nothing was done; "
+                                       "retry once it is back");
+}
+
+void request_observe(request_env *env, request_transport t, unsigned op,
+                     int code, uint64_t ns)
+{
+    ATP_ASSERT((unsigned)t < REQUEST_TRANSPORTS && op < request_op_count());
+    request_metrics *m = env->metrics;
+    metrics_hist_observe(&m->latency[t][op], ns);
+    if (code != ATP_OK) {
+        unsigned slot = code > 0 && code < REQUEST_ERR_SLOTS ? (unsigned)code : 0;
+        atomic_fetch_add_explicit(&m->errors[t][op][slot], 1, memory_order_relaxed);
+    }
+}
+
+void request_latency_read(request_env *env, unsigned op, metrics_hist_sum *out)
+{
+    ATP_ASSERT(op < REQUEST_OPS_MAX && out != NULL);
+    for (unsigned t = 0; t < REQUEST_TRANSPORTS; t++)
+        metrics_hist_read(&env->metrics->latency[t][op], out);
+}
+
+void request_count_error(request_env *env, request_async *as, atp_err code)
+{
+    as->code = code;
+    atomic_fetch_add_explicit(&env->errors, 1, memory_order_relaxed);
+}
