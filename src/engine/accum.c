@@ -50,6 +50,8 @@ void engine__dirty_mark(engine *e, engine_row *r, uint32_t sku,
 
 bool engine__acc_reserve(engine *e, uint32_t n)
 {
+    ATP_ASSERT_OWNER(&e->owner);
+    ATP_ASSERT(e->acc.n_touched == 0); /* it rehashes nothing */
     size_t need = 16;
     while (need < (size_t)n * 2)
         need *= 2;
@@ -78,6 +80,8 @@ void engine__acc_add(engine *e, uint32_t sku, uint32_t region, int64_t d)
     while (e->acc.keys[i] != 0 && e->acc.keys[i] != key)
         i = (i + 1) & mask;
     if (e->acc.keys[i] == 0) {
+        /* Room was reserved: at most half full, so probing ends. */
+        ATP_ASSERT((e->acc.n_touched + 1) * 2 <= e->acc.cap);
         e->acc.keys[i] = key;
         e->acc.delta[i] = 0;
         e->acc.touched[e->acc.n_touched++] = (uint32_t)i;
@@ -87,9 +91,11 @@ void engine__acc_add(engine *e, uint32_t sku, uint32_t region, int64_t d)
 
 void engine__supply_changed(engine *e, uint32_t sku, uint16_t loc, int64_t d)
 {
+    ATP_ASSERT_OWNER(&e->owner);
     if (d == 0)
         return;
     uint32_t region = e->loc_region[loc];
+    ATP_ASSERT(region < e->n_regions); /* a removed location has no stock */
     if ((e->acc.n_touched + 1) * 2 <= e->acc.cap)
         engine__acc_add(e, sku, region, d);
     else
@@ -118,6 +124,7 @@ void engine__acc_discard(engine *e)
 
 void engine__supply_flush(engine *e)
 {
+    ATP_ASSERT_OWNER(&e->owner);
     const size_t ahead = 8; /* rows are random: overlap their misses */
     for (size_t t = 0; t < e->acc.n_touched; t++) {
         if (t + ahead < e->acc.n_touched) {
@@ -127,10 +134,12 @@ void engine__supply_flush(engine *e)
         }
         size_t i = e->acc.touched[t];
         uint64_t key = e->acc.keys[i] - 1;
+        uint32_t sku = (uint32_t)(key >> 16), region = (uint32_t)(key & 0xffff);
         if (e->acc.delta[i] != 0)
-            engine__row_add(e, (uint32_t)(key >> 16), (uint32_t)(key & 0xffff),
-                           e->acc.delta[i], 0);
+            engine__row_add(e, sku, region, e->acc.delta[i], 0);
         e->acc.keys[i] = 0;
+        /* Every change of this row's positions is in it now. */
+        ATP_DASSERT(engine__row_sums(e, sku, region));
     }
     e->acc.n_touched = 0;
 }

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/assert.h"
 #include "common/clock.h"
 #include "common/health.h"
 #include "common/log.h"
@@ -170,8 +171,7 @@ static void engine_apply_event(engine *e, const engine_batch *b,
     }
     size_t before = e->pos.used;
     position *p = positions_upsert(&e->pos, sku, ev->location);
-    if (p == NULL)
-        return; /* unreachable after engine_batch_reserve */
+    ATP_ASSERT(p != NULL); /* room reserved by engine_batch_reserve */
     if (e->pos.used != before)
         atomic_store_explicit(&e->n_positions, e->pos.used, memory_order_relaxed);
     int64_t old_net = engine__position_net(e, p);
@@ -225,18 +225,16 @@ static void engine_apply_events(engine *e, const engine_batch *b)
         if (s >= 2 * d && s - 2 * d < n) {
             uint32_t i = s - 2 * d;
             const engine_event *ev = &b->events[i];
-            /* cannot fail after engine_batch_reserve; if it did, the event
-             * is skipped rather than applied to a wrong SKU */
-            if (dict_intern_hashed(e->skus, hash[i & m], ev->sku, ev->sku_len,
-                                   &sku[i & m]) != ATP_OK)
-                sku[i & m] = DICT_NONE;
-            else if (ev->kind < ATP_EV_LOT_ADD)
+            /* cannot fail after engine_batch_reserve */
+            atp_err err = dict_intern_hashed(e->skus, hash[i & m], ev->sku,
+                                             ev->sku_len, &sku[i & m]);
+            ATP_ASSERT(err == ATP_OK);
+            if (ev->kind < ATP_EV_LOT_ADD)
                 positions_prefetch(&e->pos, sku[i & m], ev->location);
         }
         if (s >= 3 * d) {
             uint32_t i = s - 3 * d;
-            if (sku[i & m] != DICT_NONE)
-                engine_apply_event(e, b, &b->events[i], sku[i & m]);
+            engine_apply_event(e, b, &b->events[i], sku[i & m]);
         }
     }
 }
@@ -312,6 +310,7 @@ static void engine_memory_update(engine *e)
 
 static void engine_apply_batch(engine *e, const engine_batch *b)
 {
+    ATP_ASSERT_OWNER(&e->owner);
     bool applied = false;
     atp_err err = engine_batch_reserve(e, b);
     if (err == ATP_OK &&
@@ -356,6 +355,7 @@ void engine__sync_signal(engine_sync_waiter *w, atp_err err)
 /* engine_cmd_run runs one command on the engine thread. */
 static void engine_cmd_run(engine *e, engine_cmd *cmd, bool *stopping)
 {
+    ATP_ASSERT_OWNER(&e->owner);
     switch (cmd->type) {
     case ENGINE_CMD_BATCH:
         engine_apply_batch(e, &cmd->batch);
@@ -394,6 +394,7 @@ static void *engine_thread_main(void *arg)
     thread_name("atp:engine");
     health_slot *hs = health_thread_add("atp:engine");
     engine *e = arg;
+    atp_owner_claim(&e->owner); /* its tables are this thread's from now on */
     engine_cmd cmd;
     bool stopping = false;
     for (;;) {
@@ -422,6 +423,7 @@ static void *engine_thread_main(void *arg)
         engine_cmd_run(e, &cmd, &stopping);
     }
     health_thread_remove(hs);
+    atp_owner_release(&e->owner); /* engine_stop and engine_free, on main */
     return NULL;
 }
 

@@ -304,6 +304,10 @@ void engine__row_add(engine *e, uint32_t sku, uint32_t region, __int128 d_supply
 /* engine__supply_exact returns the exact supply of (sku, region), including
  * what the row shows clamped (engine thread). */
 __int128 engine__supply_exact(const engine *e, uint32_t sku, uint32_t region);
+/* engine__row_sums: the row's exact supply is the sum of the nets of the
+ * SKU's positions at the region's locations, as it must be whenever the
+ * accumulator is empty. O(locations): for ATP_DASSERT (engine thread). */
+bool engine__row_sums(const engine *e, uint32_t sku, uint32_t region);
 /* engine__skus_reserve makes room to intern n more SKUs of `bytes` total
  * length, their rows included, without any allocation failing half-way
  * (engine thread, or main before start). */

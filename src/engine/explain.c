@@ -109,6 +109,7 @@ static void explain_resvs(engine *e, uint32_t sku, explain_vec *v,
 
 void engine__explain_run(engine *e, engine_explain_req *req)
 {
+    ATP_ASSERT_OWNER(&e->owner);
     /* Rows are published at the end of each batch and reservation
      * changes at once: between commands they match the positions. */
     uint32_t sku = dict_find(e->skus, req->sku, req->sku_len);

@@ -212,6 +212,7 @@ static void lots_free_one(engine *e, engine_lot *x)
 
 void engine__lot_event(engine *e, uint32_t sku, const engine_event *ev)
 {
+    ATP_ASSERT_OWNER(&e->owner);
     int64_t now = clock_wall_ms();
     engine_lot *x = lots_get(e, sku, ev->location, ev->ref, ev->ref_len,
                              ev->kind == ATP_EV_LOT_ADD ||
@@ -272,6 +273,7 @@ void engine__lots_clear_source(engine *e, const uint8_t *inbound_loc)
 
 int64_t engine__lots_tick(engine *e, int64_t now)
 {
+    ATP_ASSERT_OWNER(&e->owner);
     engine_lots *l = &e->lots;
     bool any = false;
     heap_node *top;

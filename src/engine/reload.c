@@ -175,6 +175,7 @@ static uint64_t engine_rules_mark_scope(engine *e, const engine_rule_scope *s)
 
 void engine__rules_apply(engine *e, engine_rules_change *change)
 {
+    ATP_ASSERT_OWNER(&e->owner);
     rules **sets = realloc(e->retired.sets, (e->retired.n + 1) * sizeof *sets);
     if (sets == NULL) { /* nothing changed: the caller frees next */
         engine__sync_signal(change->waiter, ATP_E_NOMEM);
@@ -188,6 +189,7 @@ void engine__rules_apply(engine *e, engine_rules_change *change)
     }
     /* Odd while rows and rules change: readers of several rows wait. */
     uint32_t seq = atomic_load_explicit(&e->reloc_seq, memory_order_relaxed);
+    ATP_ASSERT((seq & 1) == 0); /* even between moves: one writer */
     atomic_store_explicit(&e->reloc_seq, seq + 1, memory_order_relaxed);
     atomic_thread_fence(memory_order_release);
     engine__relocate_publish(e, change);

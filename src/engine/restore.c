@@ -20,6 +20,7 @@
 
 atp_err engine_reserve_positions(engine *e, size_t n)
 {
+    ATP_ASSERT(!e->running); /* start-up only: no engine thread yet */
     /* Every SKU has at most one position per location, so n positions are
      * at least n / n_locations SKUs: size the dictionary and rows for that
      * many now (a lower bound: growth covers SKUs stocked in fewer
@@ -48,12 +49,13 @@ atp_err engine__sku_intern_one(engine *e, const char *sku, size_t len,
 atp_err engine_resv_load(engine *e, const void *key, size_t key_len,
                          const void *val, size_t val_len)
 {
-    engine__load_flush(e);
+    engine__load_flush(e); /* asserts it is start-up */
     return resv_load(e, key, key_len, val, val_len);
 }
 
 void engine_applied_attach(engine *e, uint64_t *const *slots)
 {
+    ATP_ASSERT(!e->running); /* start-up only: no engine thread yet */
     for (size_t src = 0; src < e->cfg->n_sources; src++) {
         uint64_t *hw = slots[src];
         e->resv.applied_hw[src] = hw;
@@ -62,7 +64,6 @@ void engine_applied_attach(engine *e, uint64_t *const *slots)
             e->resv.seq_floor[src] = seq;
     }
 }
-
 
 /* Positions load in groups of ENGINE_LOAD_BATCH: stored keys are
  * location-major, so consecutive positions are different SKUs and each one
@@ -73,6 +74,7 @@ void engine_applied_attach(engine *e, uint64_t *const *slots)
  * group cannot fail later; every other load and engine_start flush it. */
 void engine__load_flush(engine *e)
 {
+    ATP_ASSERT(!e->running); /* start-up only: no engine thread yet */
     engine_load_pos *g = e->load.items;
     size_t n = e->load.n;
     for (size_t i = 0; i < n; i++) {
@@ -82,23 +84,21 @@ void engine__load_flush(engine *e)
     for (size_t i = 0; i < n; i++)
         dict_prefetch_key(e->skus, g[i].hash);
     for (size_t i = 0; i < n; i++) {
-        if (dict_intern_hashed(e->skus, g[i].hash, g[i].sku_id, g[i].sku_len,
-                               &g[i].sku) != ATP_OK) {
-            g[i].sku = DICT_NONE; /* cannot happen: reserved when staged */
-            continue;
-        }
+        atp_err err = dict_intern_hashed(e->skus, g[i].hash, g[i].sku_id,
+                                         g[i].sku_len, &g[i].sku);
+        ATP_ASSERT(err == ATP_OK); /* room reserved when staged */
         positions_prefetch(&e->pos, g[i].sku, g[i].loc);
         __builtin_prefetch(engine__row_at(e, g[i].sku, e->loc_region[g[i].loc]), 1);
     }
     for (size_t i = 0; i < n; i++) {
-        if (g[i].sku == DICT_NONE)
-            continue;
         position *p = positions_upsert(&e->pos, g[i].sku, g[i].loc);
+        ATP_ASSERT(p != NULL);
         int64_t before = engine__position_net(e, p);
         memcpy(p->bucket, g[i].bucket, sizeof p->bucket);
         int64_t d = engine__position_net(e, p) - before;
         if (d != 0)
             engine__row_add(e, g[i].sku, e->loc_region[g[i].loc], d, 0);
+        ATP_DASSERT(engine__row_sums(e, g[i].sku, e->loc_region[g[i].loc]));
     }
     atomic_store_explicit(&e->n_positions, e->pos.used, memory_order_relaxed);
     e->load.n = 0;
@@ -107,6 +107,7 @@ void engine__load_flush(engine *e)
 atp_err engine_position_load(engine *e, const void *key, size_t key_len,
                              const void *val, size_t val_len)
 {
+    ATP_ASSERT(!e->running);
     const char *k = key;
     const char *nul = memchr(k, '\0', key_len);
     if (nul == NULL || val_len != 24)

@@ -378,6 +378,7 @@ static void resv_extend(engine *e, const engine_resv_req *req, resv *cur)
 
 void resv_execute(engine *e, const engine_resv_req *req)
 {
+    ATP_ASSERT_OWNER(&e->owner);
     if (req->op == ENGINE_RESV_RESERVE) {
         resv_reserve(e, req);
         return;
@@ -408,6 +409,7 @@ void resv_execute(engine *e, const engine_resv_req *req)
 
 int64_t resv_tick(engine *e, int64_t now)
 {
+    ATP_ASSERT_OWNER(&e->owner);
     resv_table *t = &e->resv;
     if (now < t->retry_after_ms)
         return t->retry_after_ms - now;
@@ -496,6 +498,7 @@ void resv_consume(engine *e, uint32_t sku, uint32_t region, const char *ref,
                   uint32_t ref_len, int64_t qty, uint32_t src, uint64_t seq,
                   uint32_t event)
 {
+    ATP_ASSERT_OWNER(&e->owner);
     resv_table *t = &e->resv;
     resv *cur = resv__find(t, ref, ref_len);
     /* The record of that id decides first, whatever its state: a mark of

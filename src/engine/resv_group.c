@@ -147,8 +147,9 @@ void resv__reply_after_writes(engine *e, const engine_resv_req *req,
  * next may be NULL (purge). done may be NULL (expiry, consumption).
  * Returns the queued write, NULL when it was refused for memory. */
 resv_pending *resv__change(engine *e, const engine_resv_req *req,
-                                 resv *cur, resv *next, bool granted)
+                           resv *cur, resv *next, bool granted)
 {
+    ATP_ASSERT_OWNER(&e->owner);
     resv_table *t = &e->resv;
     const resv *r = next ? next : cur;
     resv_pending *p = resv_group_push(&t->open);
@@ -327,6 +328,7 @@ static bool resv_group_wait_retry(const resv_table *t)
 
 void resv_flush(engine *e)
 {
+    ATP_ASSERT_OWNER(&e->owner);
     resv_table *t = &e->resv;
     if (t->inflight_busy || t->open.n == 0 || resv_group_wait_retry(t))
         return;
@@ -353,6 +355,7 @@ void resv_flush(engine *e)
                                           p->val, p->val_len};
     }
     /* Swap: the open group goes in flight, the (empty) old one collects. */
+    ATP_ASSERT(t->inflight.n == 0); /* answered when it was stored */
     resv_group tmp = t->inflight;
     t->inflight = t->open;
     t->open = tmp;
@@ -366,13 +369,16 @@ void resv_flush(engine *e)
 
 void resv_group_done(engine *e, atp_err err)
 {
+    ATP_ASSERT_OWNER(&e->owner);
     resv_table *t = &e->resv;
+    ATP_ASSERT(t->inflight_busy); /* one completion per group handed over */
     t->inflight_busy = false;
     if (err == ATP_OK) {
         /* Hand the next group to the store before answering this one, so
          * its fsync runs while we write the replies, not after them. What
          * is answered here is durable and no longer in flight: a failure
          * of the next group cannot touch it. */
+        ATP_ASSERT(t->durable.n == 0);
         resv_group tmp = t->durable;
         t->durable = t->inflight;
         t->inflight = tmp;

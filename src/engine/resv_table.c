@@ -194,6 +194,7 @@ static void resv_index_del(resv_table *t, resv *r)
             p = &(*p)->next_ref;
         *p = r->next_ref;
     }
+    ATP_ASSERT(t->count > 0);
     t->count--;
     atomic_store_explicit(&t->n_total, t->count, memory_order_relaxed);
 }
@@ -237,18 +238,24 @@ static void resv_count_state(resv_table *t, const resv *r, int sign)
             log_error("resv", "out of memory counting client %.*s's reservations",
                       (int)r->client_len, r->client);
     }
+    /* A record leaves a state it was counted in when it came: a count
+     * never goes below 0. */
+    uint64_t was = 1;
     if (r->state == ENGINE_RESV_HELD)
-        atomic_fetch_add_explicit(&t->n_held, (uint64_t)(int64_t)sign,
-                                  memory_order_relaxed);
+        was = atomic_fetch_add_explicit(&t->n_held, (uint64_t)(int64_t)sign,
+                                        memory_order_relaxed);
     else if (r->state == ENGINE_RESV_COMMITTED)
-        atomic_fetch_add_explicit(&t->n_committed, (uint64_t)(int64_t)sign,
-                                  memory_order_relaxed);
+        was = atomic_fetch_add_explicit(&t->n_committed,
+                                        (uint64_t)(int64_t)sign,
+                                        memory_order_relaxed);
+    ATP_ASSERT(sign > 0 || was > 0);
 }
 
 static void resv_rows_move(engine *e, const resv *r, int sign)
 {
     for (uint32_t i = 0; r != NULL && i < r->n_lines; i++) {
         int64_t open = resv__line_open(r, &r->lines[i]);
+        ATP_ASSERT(open >= 0); /* consumed + released never pass qty */
         if (open != 0)
             engine__row_add(e, r->lines[i].sku, r->lines[i].region, 0,
                            sign * open);
@@ -260,7 +267,11 @@ static void resv_rows_move(engine *e, const resv *r, int sign)
  * and frees cur. */
 void resv__replace(engine *e, resv *cur, resv *next)
 {
+    ATP_ASSERT_OWNER(&e->owner);
     resv_table *t = &e->resv;
+    /* cur is the table's record of its id; next is no other's. */
+    ATP_DASSERT(cur == NULL || resv__find(t, cur->id, cur->id_len) == cur);
+    ATP_ASSERT(next == NULL || !heap_node_queued(&next->due));
     resv_rows_move(e, cur, -1);
     resv_rows_move(e, next, +1);
     resv_count_state(t, cur, -1);

@@ -24,11 +24,11 @@ engine_row *engine__row_at(const engine *e, uint32_t sku, uint32_t region)
 {
     engine_row *chunk = atomic_load_explicit(
         &e->row_dir[sku >> ENGINE_ROW_CHUNK_BITS], memory_order_acquire);
+    ATP_DASSERT(chunk != NULL && region < e->n_regions); /* published */
     return &chunk[(size_t)(sku & (ENGINE_ROW_CHUNK - 1)) * e->n_regions + region];
 }
 
-void engine__row_read(const engine_row *r, int64_t *supply,
-                            int64_t *reserved)
+void engine__row_read(const engine_row *r, int64_t *supply, int64_t *reserved)
 {
     for (;;) {
         uint32_t s1 = atomic_load_explicit(&r->seq, memory_order_acquire);
@@ -92,22 +92,42 @@ static int64_t engine_supply_sum(engine *e, uint32_t sku, uint32_t region,
     return out;
 }
 
-/* engine__row_add: engine thread only. */
+/* engine__row_add: engine thread only (main before start: restore). */
 void engine__row_add(engine *e, uint32_t sku, uint32_t region, __int128 d_supply,
-                    int64_t d_reserved)
+                     int64_t d_reserved)
 {
+    ATP_ASSERT_OWNER(&e->owner);
     engine_row *r = engine__row_at(e, sku, region);
     int64_t a = atomic_load_explicit(&r->supply, memory_order_relaxed);
     int64_t b = atomic_load_explicit(&r->reserved, memory_order_relaxed);
     int64_t supply = d_supply == 0 ? a : engine_supply_sum(e, sku, region, a, d_supply);
+    int64_t reserved = formula_sat_add(b, d_reserved);
+    /* The reserved total is the sum of open reservation lines, each at
+     * least 0: below 0, a record was taken out twice or never put in. */
+    ATP_ASSERT(reserved >= 0);
     uint32_t s = atomic_load_explicit(&r->seq, memory_order_relaxed);
+    /* Even between writes: the only writer is never inside another write
+     * of the same row (an odd seq here would spin its readers forever). */
+    ATP_ASSERT((s & 1) == 0);
     atomic_store_explicit(&r->seq, s + 1, memory_order_relaxed);
     atomic_thread_fence(memory_order_release);
     atomic_store_explicit(&r->supply, supply, memory_order_relaxed);
-    atomic_store_explicit(&r->reserved, formula_sat_add(b, d_reserved),
-                          memory_order_relaxed);
+    atomic_store_explicit(&r->reserved, reserved, memory_order_relaxed);
     atomic_store_explicit(&r->seq, s + 2, memory_order_release);
     engine__dirty_mark(e, r, sku, region);
+}
+
+bool engine__row_sums(const engine *e, uint32_t sku, uint32_t region)
+{
+    __int128 sum = 0;
+    for (size_t loc = 0; loc < e->cfg->n_locations; loc++) {
+        if (e->loc_region[loc] != region)
+            continue;
+        const position *p = positions_get(&e->pos, sku, (uint16_t)loc);
+        if (p != NULL)
+            sum += engine__position_net(e, p);
+    }
+    return sum == engine__supply_exact(e, sku, region);
 }
 
 /* Make sure the row chunk for SKU index sku exists before the SKU is
@@ -130,6 +150,7 @@ static atp_err engine_rows_ensure(engine *e, uint32_t sku)
  * an out-of-memory never leaves a batch half applied. */
 atp_err engine__skus_reserve(engine *e, uint32_t n, size_t bytes)
 {
+    ATP_ASSERT_OWNER(&e->owner);
     uint32_t n_new = dict_count(e->skus) + n;
     if (n_new > ENGINE_MAX_SKUS)
         n_new = ENGINE_MAX_SKUS;

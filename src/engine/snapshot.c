@@ -73,6 +73,7 @@ void engine__snapshot_fini(engine *e)
 
 void engine__position_touched(engine *e, position *p)
 {
+    ATP_ASSERT_OWNER(&e->owner);
     if (p->key & POSITION_DIRTY)
         return;
     p->key |= POSITION_DIRTY;
@@ -221,6 +222,7 @@ static void snapshot_cut_positions(engine *e, engine_snap_job *j, bool full)
 
 void engine__snapshot_start(engine *e)
 {
+    ATP_ASSERT_OWNER(&e->owner);
     if (e->snap.inflight || e->persist.write == NULL)
         return;
     int64_t t0 = clock_mono_ns();
@@ -290,6 +292,7 @@ void engine__snapshot_start(engine *e)
 
 void engine__snapshot_barrier(engine *e, bool failed)
 {
+    ATP_ASSERT_OWNER(&e->owner);
     if (e->snap.held == NULL)
         return;
     if (failed) /* what it waits for is queued again: wait for that */
@@ -307,6 +310,7 @@ void engine__snapshot_barrier(engine *e, bool failed)
 
 void engine__snapshot_done(engine *e, atp_err err)
 {
+    ATP_ASSERT_OWNER(&e->owner);
     e->snap.inflight = false;
     if (err != ATP_OK) {
         /* What this snapshot carried is not stored: write everything next
