@@ -53,7 +53,7 @@ bool heap_push(heap *h, heap_node *x)
 {
     ATP_ASSERT(x->idx == HEAP_NONE); /* twice in: the heap would break */
     if (h->n == h->cap) {
-        size_t cap = h->cap        ? h->cap * 2
+        size_t cap = h->cap         ? h->cap * 2
                      : h->first_cap ? h->first_cap
                                     : HEAP_FIRST_CAP;
         heap_node **n = realloc(h->items, cap * sizeof *n);
@@ -97,4 +97,7 @@ bool heap_check(const heap *h)
     return true;
 }
 
-size_t heap_memory(const heap *h) { return h->cap * sizeof *h->items; }
+size_t heap_memory(const heap *h)
+{
+    return h->cap * sizeof *h->items;
+}

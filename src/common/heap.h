@@ -35,8 +35,8 @@ typedef struct heap {
 } heap;
 
 /* HEAP_ENTRY: the element that embeds node as its field member. */
-#define HEAP_ENTRY(node, type, member) \
-    ((type *)(void *)((char *)(node) - offsetof(type, member)))
+#define HEAP_ENTRY(node, type, member)                                         \
+    ((type *)(void *)((char *)(node)-offsetof(type, member)))
 
 /* heap_init: an empty heap in the caller's storage; it allocates room for
  * first_cap nodes at the first push (0: 64) and doubles from there. A
@@ -47,7 +47,10 @@ void heap_init(heap *h, size_t first_cap);
 void heap_fini(heap *h);
 
 /* heap_node_init marks x as in no heap (call before its first push). */
-static inline void heap_node_init(heap_node *x) { x->idx = HEAP_NONE; }
+static inline void heap_node_init(heap_node *x)
+{
+    x->idx = HEAP_NONE;
+}
 
 /* heap_node_queued: is x in a heap now? */
 static inline bool heap_node_queued(const heap_node *x)
@@ -61,7 +64,10 @@ static inline heap_node *heap_min(const heap *h)
     return h->n > 0 ? h->items[0] : NULL;
 }
 
-static inline size_t heap_count(const heap *h) { return h->n; }
+static inline size_t heap_count(const heap *h)
+{
+    return h->n;
+}
 
 /* heap_push adds x (in no heap) with its key. Returns false when out of
  * memory; x is then still in no heap and the heap unchanged. */

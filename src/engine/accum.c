@@ -23,8 +23,7 @@
 #include "engine/engine_int.h"
 
 /* Queue a changed row for the change feed, once until the feed reads it. */
-void engine__dirty_mark(engine *e, engine_row *r, uint32_t sku,
-                        uint32_t region)
+void engine__dirty_mark(engine *e, engine_row *r, uint32_t sku, uint32_t region)
 {
     /* seq_cst pairs with the feed's clear-then-read (engine_dirty_take's
      * caller): either the feed sees this change or the flag is 0 and we
@@ -129,8 +128,9 @@ void engine__supply_flush(engine *e)
     for (size_t t = 0; t < e->acc.n_touched; t++) {
         if (t + ahead < e->acc.n_touched) {
             uint64_t k = e->acc.keys[e->acc.touched[t + ahead]] - 1;
-            __builtin_prefetch(engine__row_at(e, (uint32_t)(k >> 16),
-                                             (uint32_t)(k & 0xffff)), 1);
+            __builtin_prefetch(
+                engine__row_at(e, (uint32_t)(k >> 16), (uint32_t)(k & 0xffff)),
+                1);
         }
         size_t i = e->acc.touched[t];
         uint64_t key = e->acc.keys[i] - 1;
@@ -146,7 +146,10 @@ void engine__supply_flush(engine *e)
 
 /* ---- change feed hooks --------------------------------------------------- */
 
-void engine_changes_enable(engine *e) { e->dirty.enabled = true; }
+void engine_changes_enable(engine *e)
+{
+    e->dirty.enabled = true;
+}
 
 size_t engine_changes_take(engine *e, uint64_t **keys, size_t *cap)
 {
@@ -180,7 +183,8 @@ bool engine_changes_read(const engine *e, uint32_t sku, uint32_t region,
     out->sku = dict_key(e->skus, sku, &len);
     out->sku_len = (uint32_t)len;
     out->region = region;
-    for (uint32_t c = 0; c < e->n_channels && c < ENGINE_CHANGE_MAX_CHANNELS; c++)
+    for (uint32_t c = 0; c < e->n_channels && c < ENGINE_CHANGE_MAX_CHANNELS;
+         c++)
         engine__answer_of(e, sku, out->sku, len, region, c, &out->channels[c]);
     return true;
 }

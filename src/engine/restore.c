@@ -36,7 +36,7 @@ atp_err engine_reserve_positions(engine *e, size_t n)
 }
 
 atp_err engine__sku_intern_one(engine *e, const char *sku, size_t len,
-                              uint32_t *idx)
+                               uint32_t *idx)
 {
     atp_err err = engine__skus_reserve(e, 1, len > DICT_INLINE ? len : 0);
     if (err == ATP_OK)
@@ -88,7 +88,8 @@ void engine__load_flush(engine *e)
                                          g[i].sku_len, &g[i].sku);
         ATP_ASSERT(err == ATP_OK); /* room reserved when staged */
         positions_prefetch(&e->pos, g[i].sku, g[i].loc);
-        __builtin_prefetch(engine__row_at(e, g[i].sku, e->loc_region[g[i].loc]), 1);
+        __builtin_prefetch(engine__row_at(e, g[i].sku, e->loc_region[g[i].loc]),
+                           1);
     }
     for (size_t i = 0; i < n; i++) {
         position *p = positions_upsert(&e->pos, g[i].sku, g[i].loc);
@@ -125,13 +126,14 @@ atp_err engine_position_load(engine *e, const void *key, size_t key_len,
             return ATP_E_BAD_QTY;
     }
     if (e->load.items == NULL &&
-        (e->load.items = malloc(ENGINE_LOAD_BATCH * sizeof *e->load.items)) == NULL)
+        (e->load.items = malloc(ENGINE_LOAD_BATCH * sizeof *e->load.items)) ==
+            NULL)
         return ATP_E_NOMEM;
     /* Room for every staged position and its SKU, this one included. The
      * long-key bytes are over-reserved by what is staged: harmless. */
     size_t staged = e->load.n + 1;
-    atp_err err = engine__skus_reserve(e, (uint32_t)staged,
-                                      sku_len > DICT_INLINE ? staged * sku_len : 0);
+    atp_err err = engine__skus_reserve(
+        e, (uint32_t)staged, sku_len > DICT_INLINE ? staged * sku_len : 0);
     if (err == ATP_OK)
         err = positions_reserve(&e->pos, staged);
     if (err != ATP_OK)

@@ -21,7 +21,8 @@
 #include "engine/engine_int.h"
 #include "engine/resv_int.h"
 
-/* ---- results ---------------------------------------------------------------- */
+/* ---- results ----------------------------------------------------------------
+ */
 
 static void resv_deliver(engine *e, resv_pending *p)
 {
@@ -31,8 +32,8 @@ static void resv_deliver(engine *e, resv_pending *p)
         atomic_fetch_add_explicit(&e->resv.granted, 1, memory_order_relaxed);
     if (p->done == NULL)
         return;
-    engine_resv_result res = {.err = p->err, .granted = p->granted,
-                              .replayed = p->replayed};
+    engine_resv_result res = {
+        .err = p->err, .granted = p->granted, .replayed = p->replayed};
     engine_resv_line *lines = NULL;
     if (p->snap != NULL) {
         const resv *r = p->snap;
@@ -65,7 +66,8 @@ static void resv_deliver(engine *e, resv_pending *p)
     if (res.err == ATP_E_STORE_FULL)
         res.message = "storage full: the change was not stored and not applied";
     else if (res.err == ATP_E_IO)
-        res.message = "storage error: the change was not stored and not applied";
+        res.message =
+            "storage error: the change was not stored and not applied";
     p->done(p->arg, &res);
     free(lines);
 }
@@ -96,10 +98,13 @@ void resv__group_fini(resv_group *g)
 /* Answer an operation that changed nothing and depends on nothing in
  * flight: at once. */
 void resv__reply_now(engine *e, const engine_resv_req *req, atp_err err,
-                           const resv *snap, bool granted, bool replayed)
+                     const resv *snap, bool granted, bool replayed)
 {
-    resv_pending p = {.done = req->done, .arg = req->arg, .err = err,
-                      .granted = granted, .replayed = replayed,
+    resv_pending p = {.done = req->done,
+                      .arg = req->arg,
+                      .err = err,
+                      .granted = granted,
+                      .replayed = replayed,
                       .snap = (resv *)snap};
     resv_deliver(e, &p);
 }
@@ -122,8 +127,8 @@ static resv_pending *resv_group_push(resv_group *g)
 /* Queue the reply of an operation that read a record: it must not be
  * answered before the write it reads from (if any) is durable. */
 void resv__reply_after_writes(engine *e, const engine_resv_req *req,
-                                    atp_err err, const resv *r, bool granted,
-                                    bool replayed)
+                              atp_err err, const resv *r, bool granted,
+                              bool replayed)
 {
     resv_table *t = &e->resv;
     if (t->open.n == 0 && !t->inflight_busy) {
@@ -139,15 +144,19 @@ void resv__reply_after_writes(engine *e, const engine_resv_req *req,
         resv__reply_now(e, req, ATP_E_NOMEM, NULL, false, false);
         return;
     }
-    *p = (resv_pending){.done = req->done, .arg = req->arg, .err = err,
-                        .granted = granted, .replayed = replayed, .snap = snap};
+    *p = (resv_pending){.done = req->done,
+                        .arg = req->arg,
+                        .err = err,
+                        .granted = granted,
+                        .replayed = replayed,
+                        .snap = snap};
 }
 
 /* Apply a change (cur -> next) now and queue its write and its reply.
  * next may be NULL (purge). done may be NULL (expiry, consumption).
  * Returns the queued write, NULL when it was refused for memory. */
-resv_pending *resv__change(engine *e, const engine_resv_req *req,
-                           resv *cur, resv *next, bool granted)
+resv_pending *resv__change(engine *e, const engine_resv_req *req, resv *cur,
+                           resv *next, bool granted)
 {
     ATP_ASSERT_OWNER(&e->owner);
     resv_table *t = &e->resv;
@@ -192,7 +201,8 @@ resv_pending *resv__change(engine *e, const engine_resv_req *req,
     return p;
 }
 
-/* ---- group commit --------------------------------------------------------------- */
+/* ---- group commit
+ * --------------------------------------------------------------- */
 
 static void resv_store_done(void *arg, atp_err err)
 {
@@ -222,14 +232,17 @@ static void resv_carry_consumed(resv *before, const resv *cur)
     for (uint32_t i = 0; i < before->n_lines && i < cur->n_lines; i++) {
         resv_line *b = &before->lines[i];
         const resv_line *c = &cur->lines[i];
-        if (b->sku == c->sku && b->region == c->region && c->consumed > b->consumed)
+        if (b->sku == c->sku && b->region == c->region &&
+            c->consumed > b->consumed)
             b->consumed = c->consumed;
     }
     for (uint32_t i = 0; i < cur->n_marks; i++) {
         const resv_mark *m = &cur->marks[i];
         if (!resv_mark_raise(before, m->src, m->seq, m->event))
-            log_error("resv", "out of memory: %.*s may consume a resent allocation "
-                      "again after a restart", (int)cur->id_len, cur->id);
+            log_error("resv",
+                      "out of memory: %.*s may consume a resent allocation "
+                      "again after a restart",
+                      (int)cur->id_len, cur->id);
     }
 }
 
@@ -279,7 +292,8 @@ static char **resv_group_kept(const resv_group *g1, const resv_group *g2)
                 k++;
         }
     if (ids == NULL)
-        log_error("resv", "out of memory: %zu consumptions not written again", n);
+        log_error("resv", "out of memory: %zu consumptions not written again",
+                  n);
     return ids;
 }
 
@@ -290,9 +304,11 @@ static void resv_group_rewrite(engine *e, char **ids)
 {
     for (size_t i = 0; ids != NULL && ids[i] != NULL; i++) {
         if (e->resv.stopping) {
-            log_error("resv", "stopping: consumption of %s not stored; until "
+            log_error("resv",
+                      "stopping: consumption of %s not stored; until "
                       "it expires, its reservation also holds what the source "
-                      "allocated", ids[i]);
+                      "allocated",
+                      ids[i]);
             free(ids[i]);
             continue;
         }
@@ -305,7 +321,8 @@ static void resv_group_rewrite(engine *e, char **ids)
             if (p != NULL)
                 p->keep = true;
         } else if (cur != NULL) {
-            log_error("resv", "out of memory: consumption of %s not written again",
+            log_error("resv",
+                      "out of memory: consumption of %s not written again",
                       ids[i]);
         }
         free(ids[i]);
@@ -318,7 +335,8 @@ static void resv_group_rewrite(engine *e, char **ids)
  * engine then) instead of failing in a loop while the disk is full. */
 static bool resv_group_wait_retry(const resv_table *t)
 {
-    if (t->stopping || t->retry_after_ms == 0 || clock_wall_ms() >= t->retry_after_ms)
+    if (t->stopping || t->retry_after_ms == 0 ||
+        clock_wall_ms() >= t->retry_after_ms)
         return false;
     for (size_t i = 0; i < t->open.n; i++)
         if (!t->open.items[i].keep)
@@ -351,8 +369,8 @@ void resv_flush(engine *e)
     for (size_t i = 0; i < t->open.n; i++) {
         resv_pending *p = &t->open.items[i];
         if (p->wrote)
-            ops[k++] = (engine_record_op){ENGINE_DB_RESERVATIONS, p->key, p->key_len,
-                                          p->val, p->val_len};
+            ops[k++] = (engine_record_op){ENGINE_DB_RESERVATIONS, p->key,
+                                          p->key_len, p->val, p->val_len};
     }
     /* Swap: the open group goes in flight, the (empty) old one collects. */
     ATP_ASSERT(t->inflight.n == 0); /* answered when it was stored */
@@ -396,7 +414,8 @@ void resv_group_done(engine *e, atp_err err)
         refused += !t->open.items[i].keep;
     for (size_t i = 0; i < t->inflight.n; i++)
         refused += !t->inflight.items[i].keep;
-    atomic_fetch_add_explicit(&t->store_failures, refused, memory_order_relaxed);
+    atomic_fetch_add_explicit(&t->store_failures, refused,
+                              memory_order_relaxed);
     log_error("resv", "store write failed (%s): %zu operations refused%s",
               atp_err_message(err), refused,
               refused < t->open.n + t->inflight.n ? ", consumptions kept" : "");
@@ -434,4 +453,3 @@ void resv_fail_all(engine *e, atp_err err)
     resv_group_undo(e, &t->open);
     resv_group_answer(e, &t->open, err);
 }
-

@@ -22,15 +22,15 @@ struct resv_pending {
     void *arg;
     atp_err err;
     bool granted, replayed;
-    bool grant;   /* a new reservation: counted as granted once stored */
-    resv *snap;   /* the record after the operation (reply), or NULL */
-    char *key;    /* record id (owned) */
+    bool grant; /* a new reservation: counted as granted once stored */
+    resv *snap; /* the record after the operation (reply), or NULL */
+    char *key;  /* record id (owned) */
     uint32_t key_len;
-    resv *before; /* before-image, NULL: the record did not exist */
-    bool wrote;   /* this operation changed the record */
-    bool keep;    /* a consumption: never undone, written again on failure */
-    bool mark_only;     /* a held record's mark (kept too); no snapshot waits
-                         * for it (resv_consumptions_gen says why) */
+    resv *before;   /* before-image, NULL: the record did not exist */
+    bool wrote;     /* this operation changed the record */
+    bool keep;      /* a consumption: never undone, written again on failure */
+    bool mark_only; /* a held record's mark (kept too); no snapshot waits
+                     * for it (resv_consumptions_gen says why) */
     unsigned char *val; /* encoded record to write, NULL: delete */
     size_t val_len;
 };

@@ -58,10 +58,12 @@ resv *resv__clone(const resv *r)
     c->next_id = c->next_ref = NULL;
     heap_node_init(&c->due);
     c->id = resv__strdup(r->id, r->id_len);
-    c->order_ref = r->order_ref ? resv__strdup(r->order_ref, r->order_ref_len) : NULL;
+    c->order_ref =
+        r->order_ref ? resv__strdup(r->order_ref, r->order_ref_len) : NULL;
     c->client = r->client ? resv__strdup(r->client, r->client_len) : NULL;
     c->marks = NULL;
-    if (r->n_marks > 0 && (c->marks = malloc(r->n_marks * sizeof *c->marks)) != NULL)
+    if (r->n_marks > 0 &&
+        (c->marks = malloc(r->n_marks * sizeof *c->marks)) != NULL)
         memcpy(c->marks, r->marks, r->n_marks * sizeof *c->marks);
     if (c->id == NULL || (r->order_ref && c->order_ref == NULL) ||
         (r->client && c->client == NULL) ||
@@ -72,7 +74,8 @@ resv *resv__clone(const resv *r)
     return c;
 }
 
-/* ---- consumption keys (resv->marks) ---------------------------------------- */
+/* ---- consumption keys (resv->marks) ----------------------------------------
+ */
 
 static resv_mark *resv_mark_find(const resv *r, uint32_t src)
 {
@@ -85,7 +88,7 @@ static resv_mark *resv_mark_find(const resv *r, uint32_t src)
 /* Is (seq, event) of src at or below r's mark for src: already applied
  * while r was as it is? */
 bool resv__mark_covers(const resv *r, uint32_t src, uint64_t seq,
-                             uint32_t event)
+                       uint32_t event)
 {
     const resv_mark *m = resv_mark_find(r, src);
     return m != NULL && (seq < m->seq || (seq == m->seq && event <= m->event));
@@ -147,8 +150,9 @@ static bool resv_rehash(resv ***tab, size_t *cap, bool by_ref)
         resv *r = (*tab)[i];
         while (r != NULL) {
             resv *next = by_ref ? r->next_ref : r->next_id;
-            size_t b = by_ref ? resv_hash(r->order_ref, r->order_ref_len) & (ncap - 1)
-                              : resv_hash(r->id, r->id_len) & (ncap - 1);
+            size_t b =
+                by_ref ? resv_hash(r->order_ref, r->order_ref_len) & (ncap - 1)
+                       : resv_hash(r->id, r->id_len) & (ncap - 1);
             if (by_ref) {
                 r->next_ref = n[b];
             } else {
@@ -189,7 +193,8 @@ static void resv_index_del(resv_table *t, resv *r)
         p = &(*p)->next_id;
     *p = r->next_id;
     if (r->order_ref != NULL) {
-        p = &t->by_ref[resv_hash(r->order_ref, r->order_ref_len) & (t->ref_cap - 1)];
+        p = &t->by_ref[resv_hash(r->order_ref, r->order_ref_len) &
+                       (t->ref_cap - 1)];
         while (*p != r)
             p = &(*p)->next_ref;
         *p = r->next_ref;
@@ -199,15 +204,17 @@ static void resv_index_del(resv_table *t, resv *r)
     atomic_store_explicit(&t->n_total, t->count, memory_order_relaxed);
 }
 
-/* ---- the one way a record changes ------------------------------------------ */
+/* ---- the one way a record changes ------------------------------------------
+ */
 
 /* resv__client_find returns the counter of client name[0..len), added
  * when create is true (NULL: not there, or no memory to add it). */
 resv_client *resv__client_find(resv_table *t, const char *name, uint32_t len,
-                                     bool create)
+                               bool create)
 {
     for (size_t i = 0; i < t->n_clients; i++)
-        if (t->clients[i].len == len && memcmp(t->clients[i].name, name, len) == 0)
+        if (t->clients[i].len == len &&
+            memcmp(t->clients[i].name, name, len) == 0)
             return &t->clients[i];
     if (!create)
         return NULL;
@@ -235,7 +242,8 @@ static void resv_count_state(resv_table *t, const resv *r, int sign)
         if (c != NULL)
             c->open += sign;
         else /* the limit then undercounts this client by one */
-            log_error("resv", "out of memory counting client %.*s's reservations",
+            log_error("resv",
+                      "out of memory counting client %.*s's reservations",
                       (int)r->client_len, r->client);
     }
     /* A record leaves a state it was counted in when it came: a count
@@ -245,9 +253,8 @@ static void resv_count_state(resv_table *t, const resv *r, int sign)
         was = atomic_fetch_add_explicit(&t->n_held, (uint64_t)(int64_t)sign,
                                         memory_order_relaxed);
     else if (r->state == ENGINE_RESV_COMMITTED)
-        was = atomic_fetch_add_explicit(&t->n_committed,
-                                        (uint64_t)(int64_t)sign,
-                                        memory_order_relaxed);
+        was = atomic_fetch_add_explicit(
+            &t->n_committed, (uint64_t)(int64_t)sign, memory_order_relaxed);
     ATP_ASSERT(sign > 0 || was > 0);
 }
 
@@ -258,7 +265,7 @@ static void resv_rows_move(engine *e, const resv *r, int sign)
         ATP_ASSERT(open >= 0); /* consumed + released never pass qty */
         if (open != 0)
             engine__row_add(e, r->lines[i].sku, r->lines[i].region, 0,
-                           sign * open);
+                            sign * open);
     }
 }
 
@@ -289,7 +296,8 @@ void resv__replace(engine *e, resv *cur, resv *next)
     }
 }
 
-/* ---- set-up ---------------------------------------------------------------------- */
+/* ---- set-up
+ * ---------------------------------------------------------------------- */
 
 atp_err resv_table_init(resv_table *t, const config *cfg)
 {
@@ -355,7 +363,8 @@ atp_err resv_load(engine *e, const void *key, size_t key_len, const void *val,
 {
     resv *r;
     atp_err err = resv_record_decode(e, val, val_len, &r);
-    if (err == ATP_OK && (r->id_len != key_len || memcmp(r->id, key, key_len) != 0)) {
+    if (err == ATP_OK &&
+        (r->id_len != key_len || memcmp(r->id, key, key_len) != 0)) {
         resv__free(r);
         err = ATP_E_BAD_REQUEST;
     }
@@ -364,7 +373,8 @@ atp_err resv_load(engine *e, const void *key, size_t key_len, const void *val,
         err = ATP_E_CONFLICT;
     }
     if (err != ATP_OK) {
-        atomic_fetch_add_explicit(&e->resv.load_skipped, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&e->resv.load_skipped, 1,
+                                  memory_order_relaxed);
         log_warn("resv", "stored reservation '%.*s' skipped: %s",
                  (int)(key_len > 64 ? 64 : key_len), (const char *)key,
                  atp_err_message(err));
@@ -380,16 +390,17 @@ atp_err resv_load(engine *e, const void *key, size_t key_len, const void *val,
 void resv_stats(const resv_table *t, engine_stats *out)
 {
     out->resv_held = atomic_load_explicit(&t->n_held, memory_order_relaxed);
-    out->resv_committed = atomic_load_explicit(&t->n_committed, memory_order_relaxed);
+    out->resv_committed =
+        atomic_load_explicit(&t->n_committed, memory_order_relaxed);
     out->resv_open = out->resv_held + out->resv_committed;
     out->resv_total = atomic_load_explicit(&t->n_total, memory_order_relaxed);
     out->resv_granted = atomic_load_explicit(&t->granted, memory_order_relaxed);
     out->resv_refused = atomic_load_explicit(&t->refused, memory_order_relaxed);
     out->resv_expired = atomic_load_explicit(&t->expired, memory_order_relaxed);
-    out->resv_consumed = atomic_load_explicit(&t->consumed, memory_order_relaxed);
+    out->resv_consumed =
+        atomic_load_explicit(&t->consumed, memory_order_relaxed);
     out->resv_store_failures =
         atomic_load_explicit(&t->store_failures, memory_order_relaxed);
     out->resv_load_skipped =
         atomic_load_explicit(&t->load_skipped, memory_order_relaxed);
 }
-

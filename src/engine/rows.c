@@ -25,7 +25,8 @@ engine_row *engine__row_at(const engine *e, uint32_t sku, uint32_t region)
     engine_row *chunk = atomic_load_explicit(
         &e->row_dir[sku >> ENGINE_ROW_CHUNK_BITS], memory_order_acquire);
     ATP_DASSERT(chunk != NULL && region < e->n_regions); /* published */
-    return &chunk[(size_t)(sku & (ENGINE_ROW_CHUNK - 1)) * e->n_regions + region];
+    return &chunk[(size_t)(sku & (ENGINE_ROW_CHUNK - 1)) * e->n_regions +
+                  region];
 }
 
 void engine__row_read(const engine_row *r, int64_t *supply, int64_t *reserved)
@@ -93,14 +94,15 @@ static int64_t engine_supply_sum(engine *e, uint32_t sku, uint32_t region,
 }
 
 /* engine__row_add: engine thread only (main before start: restore). */
-void engine__row_add(engine *e, uint32_t sku, uint32_t region, __int128 d_supply,
-                     int64_t d_reserved)
+void engine__row_add(engine *e, uint32_t sku, uint32_t region,
+                     __int128 d_supply, int64_t d_reserved)
 {
     ATP_ASSERT_OWNER(&e->owner);
     engine_row *r = engine__row_at(e, sku, region);
     int64_t a = atomic_load_explicit(&r->supply, memory_order_relaxed);
     int64_t b = atomic_load_explicit(&r->reserved, memory_order_relaxed);
-    int64_t supply = d_supply == 0 ? a : engine_supply_sum(e, sku, region, a, d_supply);
+    int64_t supply =
+        d_supply == 0 ? a : engine_supply_sum(e, sku, region, a, d_supply);
     int64_t reserved = formula_sat_add(b, d_reserved);
     /* The reserved total is the sum of open reservation lines, each at
      * least 0: below 0, a record was taken out twice or never put in. */
