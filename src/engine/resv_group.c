@@ -21,8 +21,7 @@
 #include "engine/engine_int.h"
 #include "engine/resv_int.h"
 
-/* ---- results ----------------------------------------------------------------
- */
+/* ---- results ------------------------------------------------------------- */
 
 static void resv_deliver(engine *e, resv_pending *p)
 {
@@ -201,8 +200,7 @@ resv_pending *resv__change(engine *e, const engine_resv_req *req, resv *cur,
     return p;
 }
 
-/* ---- group commit
- * --------------------------------------------------------------- */
+/* ---- group commit -------------------------------------------------------- */
 
 static void resv_store_done(void *arg, atp_err err)
 {

@@ -74,8 +74,7 @@ resv *resv__clone(const resv *r)
     return c;
 }
 
-/* ---- consumption keys (resv->marks) ----------------------------------------
- */
+/* ---- consumption keys (resv->marks) -------------------------------------- */
 
 static resv_mark *resv_mark_find(const resv *r, uint32_t src)
 {
@@ -204,8 +203,7 @@ static void resv_index_del(resv_table *t, resv *r)
     atomic_store_explicit(&t->n_total, t->count, memory_order_relaxed);
 }
 
-/* ---- the one way a record changes ------------------------------------------
- */
+/* ---- the one way a record changes ---------------------------------------- */
 
 /* resv__client_find returns the counter of client name[0..len), added
  * when create is true (NULL: not there, or no memory to add it). */
@@ -296,8 +294,7 @@ void resv__replace(engine *e, resv *cur, resv *next)
     }
 }
 
-/* ---- set-up
- * ---------------------------------------------------------------------- */
+/* ---- set-up -------------------------------------------------------------- */
 
 atp_err resv_table_init(resv_table *t, const config *cfg)
 {
