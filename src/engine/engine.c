@@ -289,7 +289,7 @@ static void engine_clear_authority(engine *e, uint32_t src)
 /* Publish what the engine's own structures hold (engine thread): rows,
  * dictionary (with its retired tables), positions, the snapshot queue, the
  * batch accumulator, the change-feed queue and inbound lots. Reservations
- * are resv.c's and not counted here. */
+ * are resv*.c's and not counted here. */
 static void engine_memory_update(engine *e)
 {
     size_t dirty_cap;

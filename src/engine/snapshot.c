@@ -1,7 +1,6 @@
 /*
  * snapshot.c - consistent, incremental snapshots of positions and source
- * offsets, and loading them at start-up. Engine thread (loading: main
- * thread before engine_start).
+ * offsets (restore.c loads them at start-up). Engine thread.
  *
  * Consistency: the engine thread applies source batches one at a time and
  * records each batch's sequence as its source's applied offset. A snapshot
