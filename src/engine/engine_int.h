@@ -1,10 +1,14 @@
 /*
- * engine_int.h - what the engine's own files share (engine.c, resv.c,
- * resv_record.c). Not for other modules.
+ * engine_int.h - what the engine's own files share: struct engine and the
+ * engine__* functions one of its files defines for the others (README.md
+ * lists the files). Not for other modules.
  *
  * Guarded by the single-writer rule: fields marked "engine thread" are
  * touched only by the engine thread (or by main before engine_start);
- * atomics may be read by any thread.
+ * atomics may be read by any thread. e->owner is the engine thread once it
+ * runs; functions that only it may run start with ATP_ASSERT_OWNER, which
+ * holds for main too before the thread starts (restore) and after it
+ * stopped.
  */
 #ifndef ATP_ENGINE_INT_H
 #define ATP_ENGINE_INT_H
@@ -13,6 +17,8 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 
+#include "common/assert.h"
+#include "common/heap.h"
 #include "common/queue.h"
 #include "engine/dict.h"
 #include "engine/engine.h"
@@ -103,8 +109,7 @@ typedef struct engine_lot_key { /* a lot removed since the last snapshot */
 typedef struct engine_lots {
     engine_lot **buckets;
     size_t cap, count;
-    engine_lot **heap; /* waiting to enter the horizon, by due time */
-    size_t heap_n, heap_cap;
+    heap waiting; /* lots waiting to enter the horizon, by due time */
     engine_lot_key *removed;
     size_t n_removed, cap_removed;
     bool dirty;       /* changed since the last snapshot */
@@ -126,7 +131,7 @@ typedef struct engine_offset {
     bool dirty; /* changed since the last snapshot */
 } engine_offset;
 
-/* A stored position waiting in a load group (snapshot.c). */
+/* A stored position waiting in a load group (restore.c). */
 #define ENGINE_LOAD_BATCH 32
 typedef struct engine_load_pos {
     uint32_t hash, sku;
@@ -185,6 +190,7 @@ struct engine {
     queue q;
     pthread_t thread;
     bool running;
+    atp_owner owner; /* the engine thread while it runs */
 
     _Atomic uint64_t n_positions;
     _Atomic uint64_t batches_applied;
@@ -247,7 +253,7 @@ struct engine {
         /* The one in flight, cut but not handed to the writer yet: it
          * waits for the reservation group `barrier` (resv_table gens) to
          * be stored, because it holds consumptions that were applied
-         * before the cut (engine_snapshot_barrier). NULL: none waits. */
+         * before the cut (engine__snapshot_barrier). NULL: none waits. */
         struct engine_snap_job *held;
         uint64_t barrier;
         engine_snap_waiter waiters[16]; /* SNAPSHOT_NOW: in this one */
@@ -278,119 +284,171 @@ struct engine {
     } dirty;
 };
 
-/* engine_row_at returns the aggregate row of (sku, region); the SKU must be
+/* ---- rows.c: the seqlock rows ------------------------------------------ */
+
+/* engine__row_at returns the aggregate row of (sku, region); the SKU must be
  * published (any thread). */
-engine_row *engine_row_at(const engine *e, uint32_t sku, uint32_t region);
-/* engine_row_add adds to the row of (sku, region) under its seqlock and
+engine_row *engine__row_at(const engine *e, uint32_t sku, uint32_t region);
+/* engine__row_read reads a consistent (supply, reserved) pair (any thread). */
+void engine__row_read(const engine_row *r, int64_t *supply, int64_t *reserved);
+/* engine__row_add adds to the row of (sku, region) under its seqlock and
  * marks it for the change feed (engine thread). Supply is kept exact and
  * shown clamped to ATP_QTY_SUM_MAX (e->over); reserved saturates (a grant
- * keeps it at most supply, so it never gets there). */
-void engine_row_add(engine *e, uint32_t sku, uint32_t region, __int128 d_supply,
-                    int64_t d_reserved);
-/* engine_dirty_mark queues a changed row for the change feed, once until
- * the feed reads it (engine thread; a no-op unless the feed is enabled). */
-void engine_dirty_mark(engine *e, engine_row *r, uint32_t sku, uint32_t region);
-/* engine_rules_build builds the rule set of cfg's buffer rules (any thread). */
-atp_err engine_rules_build(const config *cfg, rules **out);
-/* reload.c: engine_rules_apply publishes change->next and marks the rows
- * of its scopes (engine thread). */
-void engine_rules_apply(engine *e, engine_rules_change *change);
-/* engine_waiter_init / engine_waiter_wait: a caller waiting for the engine
- * thread's answer to one command; wait waits only if queued == ATP_OK, and
- * destroys w. */
-void engine_waiter_init(engine_sync_waiter *w);
-atp_err engine_waiter_wait(engine_sync_waiter *w, atp_err queued);
-/* engine_row_read reads a consistent (supply, reserved) pair (any thread). */
-void engine_row_read(const engine_row *r, int64_t *supply, int64_t *reserved);
-/* engine_answer_of fills the ATP answer of (sku, region, channel) where sku
- * is a dictionary index or DICT_NONE. Any thread. */
-void engine_answer_of(const engine *e, uint32_t sku, const char *sku_str,
-                      size_t sku_len, uint32_t region, uint32_t channel,
-                      engine_answer *out);
-/* engine.c: supply changes go through the batch accumulator when it has
- * room (published by engine_supply_flush), else straight to the row. */
-void engine_supply_changed(engine *e, uint32_t sku, uint16_t loc, int64_t d);
-/* engine_clamp returns a bucket value clamped to +-ATP_QTY_MAX, counting
- * the clamp in events_clamped (engine thread). */
-int64_t engine_clamp(engine *e, int64_t v);
-void engine_supply_flush(engine *e);
+ * keeps it at most supply, so it never gets there) and never goes below
+ * 0 (asserted: a reservation total below 0 is a broken count). */
+void engine__row_add(engine *e, uint32_t sku, uint32_t region, __int128 d_supply,
+                     int64_t d_reserved);
+/* engine__supply_exact returns the exact supply of (sku, region), including
+ * what the row shows clamped (engine thread). */
+__int128 engine__supply_exact(const engine *e, uint32_t sku, uint32_t region);
+/* engine__row_sums: the row's exact supply is the sum of the nets of the
+ * SKU's positions at the region's locations, as it must be whenever the
+ * accumulator is empty. O(locations): for ATP_DASSERT (engine thread). */
+bool engine__row_sums(const engine *e, uint32_t sku, uint32_t region);
+/* engine__skus_reserve makes room to intern n more SKUs of `bytes` total
+ * length, their rows included, without any allocation failing half-way
+ * (engine thread, or main before start). */
+atp_err engine__skus_reserve(engine *e, uint32_t n, size_t bytes);
+
+/* ---- accum.c: the batch accumulator and the change marks ----------------- */
+
+/* engine__supply_changed: a position's net moved by d; through the batch
+ * accumulator when it has room (published by engine__supply_flush), else
+ * straight to the row (engine thread). */
+void engine__supply_changed(engine *e, uint32_t sku, uint16_t loc, int64_t d);
+/* engine__supply_flush writes every accumulated change to its row and
+ * empties the accumulator (engine thread). */
+void engine__supply_flush(engine *e);
 /* The batch accumulator itself (engine thread): acc_reserve makes room for
  * n more rows (false: out of memory; call it only while it is empty),
  * acc_add adds d to (sku, region) (room reserved), acc_each calls fn with
  * each row's accumulated change, acc_discard empties it unpublished. */
-bool engine_acc_reserve(engine *e, uint32_t n);
-void engine_acc_add(engine *e, uint32_t sku, uint32_t region, int64_t d);
+bool engine__acc_reserve(engine *e, uint32_t n);
+void engine__acc_add(engine *e, uint32_t sku, uint32_t region, int64_t d);
 typedef bool (*engine_acc_fn)(void *ctx, uint32_t sku, uint32_t region,
                               __int128 d);
-bool engine_acc_each(engine *e, engine_acc_fn fn, void *ctx);
-void engine_acc_discard(engine *e);
-/* engine_supply_exact returns the exact supply of (sku, region), including
- * what the row shows clamped (engine thread). */
-__int128 engine_supply_exact(const engine *e, uint32_t sku, uint32_t region);
-/* relocate.c (engine thread): engine_relocate moves the stock of every
+bool engine__acc_each(engine *e, engine_acc_fn fn, void *ctx);
+void engine__acc_discard(engine *e);
+/* engine__dirty_mark queues a changed row for the change feed, once until
+ * the feed reads it (a no-op unless the feed is enabled). The engine
+ * thread, or any thread through engine_region_stale_set: e->dirty.mu
+ * guards the queue. */
+void engine__dirty_mark(engine *e, engine_row *r, uint32_t sku, uint32_t region);
+
+/* ---- restore.c: start-up (main thread, before engine_start) -------------- */
+
+/* engine__load_flush applies the positions staged by engine_position_load
+ * (every other load calls it first, and engine_start). */
+void engine__load_flush(engine *e);
+/* engine__sku_intern_one interns one SKU with room for one more position
+ * (loading; engine thread or main before start). */
+atp_err engine__sku_intern_one(engine *e, const char *sku, size_t len,
+                               uint32_t *idx);
+
+/* engine__put_le64 / engine__get_le64: the 8-byte little-endian integers
+ * of stored values (positions, offsets, lots). */
+static inline void engine__put_le64(unsigned char *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static inline uint64_t engine__get_le64(const unsigned char *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v |= (uint64_t)p[i] << (8 * i);
+    return v;
+}
+
+/* ---- engine.c ------------------------------------------------------------ */
+
+/* engine__rules_build builds the rule set of cfg's buffer rules (any thread). */
+atp_err engine__rules_build(const config *cfg, rules **out);
+/* engine__waiter_init / engine__waiter_wait: a caller waiting for the engine
+ * thread's answer to one command; wait waits only if queued == ATP_OK, and
+ * destroys w. */
+void engine__waiter_init(engine_sync_waiter *w);
+atp_err engine__waiter_wait(engine_sync_waiter *w, atp_err queued);
+/* engine__sync_signal answers a waiter (any thread). */
+void engine__sync_signal(engine_sync_waiter *w, atp_err err);
+/* engine__answer_of fills the ATP answer of (sku, region, channel) where sku
+ * is a dictionary index or DICT_NONE. Any thread. */
+void engine__answer_of(const engine *e, uint32_t sku, const char *sku_str,
+                       size_t sku_len, uint32_t region, uint32_t channel,
+                       engine_answer *out);
+/* engine__clamp returns a bucket value clamped to +-ATP_QTY_MAX, counting
+ * the clamp in events_clamped (engine thread). */
+int64_t engine__clamp(engine *e, int64_t v);
+
+/* ---- reload.c, relocate.c, lots.c, explain.c, snapshot*.c ---------------- */
+
+/* reload.c: engine__rules_apply publishes change->next and marks the rows
+ * of its scopes (engine thread). */
+void engine__rules_apply(engine *e, engine_rules_change *change);
+/* relocate.c (engine thread): engine__relocate moves the stock of every
  * location whose region changes in change->loc_region, or refuses it
- * (change->why; nothing changed); engine_relocate_publish is called with
- * reloc_seq odd to publish what engine_relocate staged. */
-atp_err engine_relocate(engine *e, engine_rules_change *change);
-void engine_relocate_publish(engine *e, engine_rules_change *change);
+ * (change->why; nothing changed); engine__relocate_publish is called with
+ * reloc_seq odd to publish what engine__relocate staged. */
+atp_err engine__relocate(engine *e, engine_rules_change *change);
+void engine__relocate_publish(engine *e, engine_rules_change *change);
 /* lots.c: the lots of locations whose region changed (old_region: before)
  * count again under their new region's horizon (engine thread). */
-void engine_lots_relocated(engine *e, const uint16_t *old_region,
+void engine__lots_relocated(engine *e, const uint16_t *old_region,
                            int64_t now_ms);
-/* engine_lots_at: how many lots location loc has; engine_lots_first: a
+/* engine__lots_at: how many lots location loc has; engine__lots_first: a
  * location that next removes (CONFIG_LOCATION_GONE) and that has a lot,
  * into *loc (false: none). Engine thread. */
-size_t engine_lots_at(const engine *e, uint16_t loc);
-bool engine_lots_first(const engine *e, const uint16_t *next, uint16_t *loc);
+size_t engine__lots_at(const engine *e, uint16_t loc);
+bool engine__lots_first(const engine *e, const uint16_t *next, uint16_t *loc);
 
 /* lots.c (engine thread; loading: main thread before start): */
-atp_err engine_lots_init(engine_lots *l);
-void engine_lots_fini(engine_lots *l);
-size_t engine_lots_memory(const engine_lots *l); /* approximate bytes */
-void engine_lot_event(engine *e, uint32_t sku, const engine_event *ev);
-void engine_lots_clear_source(engine *e, const uint8_t *inbound_loc);
-int64_t engine_lots_tick(engine *e, int64_t now_ms); /* ms to next, -1 none */
-size_t engine_lots_snapshot_size(const engine *e);
-void engine_lots_snapshot(engine *e, engine_lots_writer *w);
-/* engine_lots_visit calls fn for every lot of sku (any order). */
+atp_err engine__lots_init(engine_lots *l);
+void engine__lots_fini(engine_lots *l);
+size_t engine__lots_memory(const engine_lots *l); /* approximate bytes */
+void engine__lot_event(engine *e, uint32_t sku, const engine_event *ev);
+void engine__lots_clear_source(engine *e, const uint8_t *inbound_loc);
+int64_t engine__lots_tick(engine *e, int64_t now_ms); /* ms to next, -1 none */
+size_t engine__lots_snapshot_size(const engine *e);
+void engine__lots_snapshot(engine *e, engine_lots_writer *w);
+/* engine__lots_visit calls fn for every lot of sku (any order). */
 typedef void (*engine_lot_fn)(void *ctx, uint16_t loc, const char *id,
                               uint32_t id_len, int64_t qty, int64_t eta_ms,
                               bool counted);
-void engine_lots_visit(const engine *e, uint32_t sku, engine_lot_fn fn,
+void engine__lots_visit(const engine *e, uint32_t sku, engine_lot_fn fn,
                        void *ctx);
 
 /* explain.c (engine thread): answer one explain command; refuse answers
  * it busy without running it (stopped). */
-void engine_explain_run(engine *e, engine_explain_req *req);
-void engine_explain_refuse(engine_explain_req *req);
+void engine__explain_run(engine *e, engine_explain_req *req);
+void engine__explain_refuse(engine_explain_req *req);
 
 /* snapshot.c (engine thread unless said): */
-void engine_position_touched(engine *e, position *p);
-/* engine_sequence_restarted: src's numbering restarts (its first snapshot
+void engine__position_touched(engine *e, position *p);
+/* engine__sequence_restarted: src's numbering restarts (its first snapshot
  * after a source_reset): its applied-file seq and commit floor go to 0
- * before engine_offset_applied raises them to the snapshot's seq. */
-void engine_sequence_restarted(engine *e, uint32_t src);
-void engine_offset_applied(engine *e, uint32_t src, uint64_t seq, uint64_t ts_ms);
-/* engine_snapshot_tick takes a snapshot if one is due; returns ms until the
+ * before engine__offset_applied raises them to the snapshot's seq. */
+void engine__sequence_restarted(engine *e, uint32_t src);
+void engine__offset_applied(engine *e, uint32_t src, uint64_t seq, uint64_t ts_ms);
+/* engine__snapshot_tick takes a snapshot if one is due; returns ms until the
  * next is due. */
-int64_t engine_snapshot_tick(engine *e, int64_t now_ms);
-void engine_snapshot_start(engine *e); /* now, unless one is in flight */
-bool engine_snapshot_pending(const engine *e);
-/* engine_snapshot_request: SNAPSHOT_NOW; calls w's done once a snapshot
+int64_t engine__snapshot_tick(engine *e, int64_t now_ms);
+void engine__snapshot_start(engine *e); /* now, unless one is in flight */
+bool engine__snapshot_pending(const engine *e);
+/* engine__snapshot_request: SNAPSHOT_NOW; calls w's done once a snapshot
  * cut after the request is stored (or failed); busy while stopping. */
-void engine_snapshot_request(engine *e, engine_snap_waiter w);
-/* engine_snapshot_final: stopping; starts the final snapshot if there is
+void engine__snapshot_request(engine *e, engine_snap_waiter w);
+/* engine__snapshot_final: stopping; starts the final snapshot if there is
  * anything to store and it was not tried yet. Returns whether a snapshot
  * is still in flight (the engine thread waits for it). */
-bool engine_snapshot_final(engine *e);
-void engine_sync_signal(engine_sync_waiter *w, atp_err err);
-void engine_snapshot_done(engine *e, atp_err err);
-/* engine_snapshot_barrier: a reservation group was stored (failed: it
+bool engine__snapshot_final(engine *e);
+void engine__snapshot_done(engine *e, atp_err err);
+/* engine__snapshot_barrier: a reservation group was stored (failed: it
  * failed and its consumptions were queued again); hands a held snapshot
  * to the writer once what it waits for is stored. */
-void engine_snapshot_barrier(engine *e, bool failed);
-atp_err engine_snapshot_init(engine *e);
-void engine_snapshot_fini(engine *e);
+void engine__snapshot_barrier(engine *e, bool failed);
+atp_err engine__snapshot_init(engine *e);
+void engine__snapshot_fini(engine *e);
 
 /* What the engine thread hands the snapshot writer at a cut: copies of the
  * positions to store (pos, bigmem) and the lots and offsets already as
@@ -406,26 +464,17 @@ typedef struct engine_snap_job {
     bool failed; /* ran out of the room reserved: not written */
 } engine_snap_job;
 
-/* snapshot_write.c: engine_snap_write hands job over (engine thread; one
+/* snapshot_write.c: engine__snap_write hands job over (engine thread; one
  * at a time: only while no snapshot is in flight). It completes like the
- * store, with ENGINE_CMD_SNAPSHOT_DONE (engine_snapshot_done_cb). An error
- * (the thread cannot start) leaves job to the caller. engine_snap_writer_stop
+ * store, with ENGINE_CMD_SNAPSHOT_DONE (engine__snapshot_done_cb). An error
+ * (the thread cannot start) leaves job to the caller. engine__snap_writer_stop
  * joins the thread (after it wrote what it was handed). */
-atp_err engine_snap_write(engine *e, engine_snap_job *job);
-void engine_snapshot_done_cb(void *arg, atp_err err);
-void engine_snap_job_free(engine_snap_job *job);
-void engine_snap_writer_stop(engine *e);
-/* engine_load_flush applies the positions staged by engine_position_load
- * (main thread, before engine_start; every other load calls it first). */
-void engine_load_flush(engine *e);
-int64_t engine_position_net(const engine *e, const position *p);
-
-/* engine_skus_reserve makes room to intern n more SKUs of `bytes` total
- * length without any allocation failing half-way (engine thread). */
-atp_err engine_skus_reserve(engine *e, uint32_t n, size_t bytes);
-/* engine_sku_intern_one interns one SKU with room for one more position
- * (loading; engine thread or main before start). */
-atp_err engine_sku_intern_one(engine *e, const char *sku, size_t len,
-                              uint32_t *idx);
+atp_err engine__snap_write(engine *e, engine_snap_job *job);
+void engine__snapshot_done_cb(void *arg, atp_err err);
+void engine__snap_job_free(engine_snap_job *job);
+void engine__snap_writer_stop(engine *e);
+/* engine__position_net: the net a position adds to its row's supply
+ * (formula_net of its buckets and counted inbound). */
+int64_t engine__position_net(const engine *e, const position *p);
 
 #endif

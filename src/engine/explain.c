@@ -7,7 +7,7 @@
  * commands: the per-location state (engine-thread only) and the rows that
  * atp reads are then the same state, so the parts add up exactly to what
  * engine_query answers at that instant. The answers themselves come from
- * engine_answer_of, the function behind engine_query: never a second copy
+ * engine__answer_of, the function behind engine_query: never a second copy
  * of the formula.
  */
 #include <stdlib.h>
@@ -70,7 +70,7 @@ static void explain_locations(engine *e, uint32_t sku, explain_vec *v)
             .allocated = p->bucket[ATP_BUCKET_ALLOCATED],
             .held = p->bucket[ATP_BUCKET_HELD],
             .inbound = positions_inbound(&e->pos, p),
-            .net = engine_position_net(e, p),
+            .net = engine__position_net(e, p),
         };
     }
 }
@@ -107,8 +107,9 @@ static void explain_resvs(engine *e, uint32_t sku, explain_vec *v,
     }
 }
 
-void engine_explain_run(engine *e, engine_explain_req *req)
+void engine__explain_run(engine *e, engine_explain_req *req)
 {
+    ATP_ASSERT_OWNER(&e->owner);
     /* Rows are published at the end of each batch and reservation
      * changes at once: between commands they match the positions. */
     uint32_t sku = dict_find(e->skus, req->sku, req->sku_len);
@@ -120,7 +121,7 @@ void engine_explain_run(engine *e, engine_explain_req *req)
     engine_answer *ans = calloc(n_ans, sizeof *ans);
     if (sku != DICT_NONE) {
         explain_locations(e, sku, &locs);
-        engine_lots_visit(e, sku, explain_lot, &lots);
+        engine__lots_visit(e, sku, explain_lot, &lots);
         for (size_t i = 0; i < lots.n; i++) { /* where a reload put it */
             engine_explain_lot *l = (engine_explain_lot *)lots.items + i;
             l->region = e->loc_region[l->location];
@@ -131,7 +132,7 @@ void engine_explain_run(engine *e, engine_explain_req *req)
     if (ans != NULL && !locs.failed && !lots.failed && !resvs.failed) {
         for (uint32_t r = 0; r < e->n_regions; r++)
             for (uint32_t c = 0; c < e->n_channels; c++)
-                engine_answer_of(e, sku, req->sku, req->sku_len, r, c,
+                engine__answer_of(e, sku, req->sku, req->sku_len, r, c,
                                  &ans[(size_t)r * e->n_channels + c]);
         x = (engine_explain){
             .err = ATP_OK,
@@ -155,7 +156,7 @@ void engine_explain_run(engine *e, engine_explain_req *req)
     free(req);
 }
 
-void engine_explain_refuse(engine_explain_req *req)
+void engine__explain_refuse(engine_explain_req *req)
 {
     engine_explain x = {.err = ATP_E_BUSY};
     req->done(req->arg, &x);

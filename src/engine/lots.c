@@ -19,15 +19,13 @@
 #include "engine/engine_int.h"
 #include "formula/formula.h"
 
-#define LOT_NOT_IN_HEAP SIZE_MAX
-
 struct engine_lot {
     struct engine_lot *next; /* hash chain */
     uint32_t sku;
     uint16_t loc;
     bool counted;
-    int64_t qty, eta_ms, due_ms;
-    size_t heap_idx;
+    int64_t qty, eta_ms;
+    heap_node due; /* key: when it enters the horizon (eta - horizon) */
     uint32_t id_len;
     char id[];
 };
@@ -40,23 +38,24 @@ static uint64_t lots_hash(uint32_t sku, uint16_t loc, const char *id, size_t n)
     return h ^ (h >> 29);
 }
 
-atp_err engine_lots_init(engine_lots *l)
+atp_err engine__lots_init(engine_lots *l)
 {
     memset(l, 0, sizeof *l);
     l->cap = 1024;
     l->buckets = calloc(l->cap, sizeof *l->buckets);
+    heap_init(&l->waiting, 256);
     return l->buckets ? ATP_OK : ATP_E_NOMEM;
 }
 
-size_t engine_lots_memory(const engine_lots *l)
+size_t engine__lots_memory(const engine_lots *l)
 {
     /* Lot ids are counted at a typical 16 bytes (they are not summed). */
-    return l->cap * sizeof *l->buckets + l->heap_cap * sizeof *l->heap +
+    return l->cap * sizeof *l->buckets + heap_memory(&l->waiting) +
            l->cap_removed * sizeof *l->removed +
            l->count * (sizeof(engine_lot) + 16);
 }
 
-void engine_lots_fini(engine_lots *l)
+void engine__lots_fini(engine_lots *l)
 {
     for (size_t i = 0; l->buckets != NULL && i < l->cap; i++) {
         engine_lot *x = l->buckets[i];
@@ -67,7 +66,7 @@ void engine_lots_fini(engine_lots *l)
         }
     }
     free(l->buckets);
-    free(l->heap);
+    heap_fini(&l->waiting);
     for (size_t i = 0; i < l->n_removed; i++)
         free(l->removed[i].key);
     free(l->removed);
@@ -105,64 +104,6 @@ static void lots_rehash(engine_lots *l)
     l->cap = cap;
 }
 
-/* ---- heap of lots waiting to enter the horizon --------------------------- */
-
-static void lots_heap_swap(engine_lots *l, size_t a, size_t b)
-{
-    engine_lot *x = l->heap[a];
-    l->heap[a] = l->heap[b];
-    l->heap[b] = x;
-    l->heap[a]->heap_idx = a;
-    l->heap[b]->heap_idx = b;
-}
-
-static void lots_heap_fix(engine_lots *l, size_t i)
-{
-    while (i > 0 && l->heap[(i - 1) / 2]->due_ms > l->heap[i]->due_ms) {
-        lots_heap_swap(l, i, (i - 1) / 2);
-        i = (i - 1) / 2;
-    }
-    for (;;) {
-        size_t a = 2 * i + 1, b = a + 1, m = i;
-        if (a < l->heap_n && l->heap[a]->due_ms < l->heap[m]->due_ms)
-            m = a;
-        if (b < l->heap_n && l->heap[b]->due_ms < l->heap[m]->due_ms)
-            m = b;
-        if (m == i)
-            return;
-        lots_heap_swap(l, i, m);
-        i = m;
-    }
-}
-
-static bool lots_heap_push(engine_lots *l, engine_lot *x)
-{
-    if (l->heap_n == l->heap_cap) {
-        size_t cap = l->heap_cap ? l->heap_cap * 2 : 256;
-        engine_lot **h = realloc(l->heap, cap * sizeof *h);
-        if (h == NULL)
-            return false;
-        l->heap = h;
-        l->heap_cap = cap;
-    }
-    x->heap_idx = l->heap_n;
-    l->heap[l->heap_n++] = x;
-    lots_heap_fix(l, x->heap_idx);
-    return true;
-}
-
-static void lots_heap_del(engine_lots *l, engine_lot *x)
-{
-    size_t i = x->heap_idx;
-    if (i == LOT_NOT_IN_HEAP)
-        return;
-    l->heap[i] = l->heap[--l->heap_n];
-    l->heap[i]->heap_idx = i;
-    if (i < l->heap_n)
-        lots_heap_fix(l, i);
-    x->heap_idx = LOT_NOT_IN_HEAP;
-}
-
 /* ---- counting toward the position ------------------------------------------ */
 
 /* Add d to the position's inbound and move the row's supply by the change
@@ -174,12 +115,12 @@ static void lots_inbound_add(engine *e, engine_lot *x, int64_t d)
         log_error("engine", "out of memory: inbound lot not counted");
         return;
     }
-    int64_t before = engine_position_net(e, p);
+    int64_t before = engine__position_net(e, p);
     if (positions_inbound_add(&e->pos, p, d) != ATP_OK) {
         log_error("engine", "out of memory: inbound lot not counted");
         return;
     }
-    engine_supply_changed(e, x->sku, x->loc, engine_position_net(e, p) - before);
+    engine__supply_changed(e, x->sku, x->loc, engine__position_net(e, p) - before);
     atomic_store_explicit(&e->n_positions, e->pos.used, memory_order_relaxed);
 }
 
@@ -189,7 +130,7 @@ static void lots_uncount(engine *e, engine_lot *x)
         lots_inbound_add(e, x, -x->qty);
         x->counted = false;
     }
-    lots_heap_del(&e->lots, x);
+    heap_remove(&e->lots.waiting, &x->due);
 }
 
 /* Count the lot now if its ETA is inside the horizon, else schedule it. */
@@ -199,11 +140,11 @@ static void lots_count(engine *e, engine_lot *x, int64_t now)
         e->cfg->regions[e->loc_region[x->loc]].inbound_horizon_ms;
     if (horizon <= 0 || x->qty <= 0)
         return; /* inbound not counted in this region */
-    x->due_ms = x->eta_ms - horizon;
-    if (x->due_ms <= now) {
+    x->due.key = x->eta_ms - horizon;
+    if (x->due.key <= now) {
         x->counted = true;
         lots_inbound_add(e, x, x->qty);
-    } else if (!lots_heap_push(&e->lots, x)) {
+    } else if (!heap_push(&e->lots.waiting, &x->due)) {
         log_error("engine", "out of memory: lot %.*s will not enter the "
                             "horizon on time", (int)x->id_len, x->id);
     }
@@ -252,7 +193,7 @@ static engine_lot *lots_get(engine *e, uint32_t sku, uint16_t loc,
         return NULL;
     x->sku = sku;
     x->loc = loc;
-    x->heap_idx = LOT_NOT_IN_HEAP;
+    heap_node_init(&x->due);
     x->id_len = id_len;
     memcpy(x->id, id, id_len);
     *p = x;
@@ -270,8 +211,9 @@ static void lots_free_one(engine *e, engine_lot *x)
     free(x);
 }
 
-void engine_lot_event(engine *e, uint32_t sku, const engine_event *ev)
+void engine__lot_event(engine *e, uint32_t sku, const engine_event *ev)
 {
+    ATP_ASSERT_OWNER(&e->owner);
     int64_t now = clock_wall_ms();
     engine_lot *x = lots_get(e, sku, ev->location, ev->ref, ev->ref_len,
                              ev->kind == ATP_EV_LOT_ADD ||
@@ -291,12 +233,12 @@ void engine_lot_event(engine *e, uint32_t sku, const engine_event *ev)
         if (ev->receive_to_on_hand) {
             position *p = positions_upsert(&e->pos, x->sku, x->loc);
             if (p != NULL) {
-                int64_t before = engine_position_net(e, p);
-                engine_position_touched(e, p);
-                p->bucket[ATP_BUCKET_ON_HAND] = engine_clamp(
+                int64_t before = engine__position_net(e, p);
+                engine__position_touched(e, p);
+                p->bucket[ATP_BUCKET_ON_HAND] = engine__clamp(
                     e, formula_sat_add(p->bucket[ATP_BUCKET_ON_HAND], x->qty));
-                engine_supply_changed(e, x->sku, x->loc,
-                                      engine_position_net(e, p) - before);
+                engine__supply_changed(e, x->sku, x->loc,
+                                      engine__position_net(e, p) - before);
             }
         }
         lots_free_one(e, x);
@@ -309,7 +251,7 @@ void engine_lot_event(engine *e, uint32_t sku, const engine_event *ev)
 
 /* Every lot at a location where src is authoritative for inbound goes:
  * a snapshot is about to state the source's lots afresh. */
-void engine_lots_clear_source(engine *e, const uint8_t *inbound_loc)
+void engine__lots_clear_source(engine *e, const uint8_t *inbound_loc)
 {
     engine_lots *l = &e->lots;
     for (size_t i = 0; i < l->cap; i++) {
@@ -330,22 +272,22 @@ void engine_lots_clear_source(engine *e, const uint8_t *inbound_loc)
     }
 }
 
-int64_t engine_lots_tick(engine *e, int64_t now)
+int64_t engine__lots_tick(engine *e, int64_t now)
 {
+    ATP_ASSERT_OWNER(&e->owner);
     engine_lots *l = &e->lots;
     bool any = false;
-    while (l->heap_n > 0 && l->heap[0]->due_ms <= now) {
-        engine_lot *x = l->heap[0];
-        lots_heap_del(l, x);
+    heap_node *top;
+    while ((top = heap_min(&l->waiting)) != NULL && top->key <= now) {
+        engine_lot *x = HEAP_ENTRY(top, engine_lot, due);
+        heap_remove(&l->waiting, top);
         x->counted = true;
         lots_inbound_add(e, x, x->qty);
         any = true;
     }
     if (any)
-        engine_supply_flush(e);
-    if (l->heap_n == 0)
-        return -1;
-    return l->heap[0]->due_ms - now;
+        engine__supply_flush(e);
+    return top != NULL ? top->key - now : -1;
 }
 
 /* ---- snapshot and load ------------------------------------------------------- */
@@ -363,7 +305,7 @@ static size_t lots_key(const engine *e, uint32_t sku, uint16_t loc,
     return ll + 2 + sl + id_len;
 }
 
-size_t engine_lots_snapshot_size(const engine *e)
+size_t engine__lots_snapshot_size(const engine *e)
 {
     const engine_lots *l = &e->lots;
     if (!l->dirty && !l->rewrite_all)
@@ -371,7 +313,7 @@ size_t engine_lots_snapshot_size(const engine *e)
     return l->count + l->n_removed;
 }
 
-void engine_lots_snapshot(engine *e, engine_lots_writer *w)
+void engine__lots_snapshot(engine *e, engine_lots_writer *w)
 {
     engine_lots *l = &e->lots;
     unsigned char key[ENGINE_LOT_KEY_MAX];
@@ -384,10 +326,8 @@ void engine_lots_snapshot(engine *e, engine_lots_writer *w)
         for (engine_lot *x = l->buckets[i]; x != NULL; x = x->next) {
             unsigned char val[16];
             size_t n = lots_key(e, x->sku, x->loc, x->id, x->id_len, key);
-            for (int b = 0; b < 8; b++) {
-                val[b] = (unsigned char)((uint64_t)x->qty >> (8 * b));
-                val[8 + b] = (unsigned char)((uint64_t)x->eta_ms >> (8 * b));
-            }
+            engine__put_le64(val, (uint64_t)x->qty);
+            engine__put_le64(val + 8, (uint64_t)x->eta_ms);
             w->add(w->ctx, key, n, val, 16);
         }
     }
@@ -401,7 +341,7 @@ void engine_lots_snapshot(engine *e, engine_lots_writer *w)
 atp_err engine_lot_load(engine *e, const void *key, size_t key_len,
                         const void *val, size_t val_len)
 {
-    engine_load_flush(e); /* lots add to positions loaded before them */
+    engine__load_flush(e); /* lots add to positions loaded before them */
     const char *k = key, *end = k + key_len;
     const char *n1 = memchr(k, '\0', key_len);
     const char *n2 = n1 ? memchr(n1 + 1, '\0', (size_t)(end - n1 - 1)) : NULL;
@@ -418,27 +358,23 @@ atp_err engine_lot_load(engine *e, const void *key, size_t key_len,
                          ATP_SKU_MAX_LEN))
         return ATP_E_BAD_SKU;
     const unsigned char *v = val;
-    uint64_t q = 0, eta = 0;
-    for (int b = 0; b < 8; b++) {
-        q |= (uint64_t)v[b] << (8 * b);
-        eta |= (uint64_t)v[8 + b] << (8 * b);
-    }
+    uint64_t q = engine__get_le64(v), eta = engine__get_le64(v + 8);
     if ((int64_t)q < 0 || (int64_t)q > ATP_QTY_MAX)
         return ATP_E_BAD_QTY;
     uint32_t sku;
-    atp_err err = engine_sku_intern_one(e, n1 + 1, sku_len, &sku);
+    atp_err err = engine__sku_intern_one(e, n1 + 1, sku_len, &sku);
     if (err != ATP_OK)
         return err;
     engine_event ev = {.kind = ATP_EV_LOT_ADD, .location = (uint16_t)loc,
                        .ref = n2 + 1, .ref_len = (uint32_t)(end - n2 - 1),
                        .value = (int64_t)q, .eta_ms = (int64_t)eta};
-    engine_lot_event(e, sku, &ev);
-    engine_supply_flush(e);
+    engine__lot_event(e, sku, &ev);
+    engine__supply_flush(e);
     e->lots.dirty = false; /* loaded, not changed */
     return ATP_OK;
 }
 
-void engine_lots_visit(const engine *e, uint32_t sku, engine_lot_fn fn,
+void engine__lots_visit(const engine *e, uint32_t sku, engine_lot_fn fn,
                        void *ctx)
 {
     const engine_lots *l = &e->lots;
@@ -449,7 +385,7 @@ void engine_lots_visit(const engine *e, uint32_t sku, engine_lot_fn fn,
                    x->counted);
 }
 
-size_t engine_lots_at(const engine *e, uint16_t loc)
+size_t engine__lots_at(const engine *e, uint16_t loc)
 {
     size_t n = 0;
     for (size_t i = 0; i < e->lots.cap; i++)
@@ -458,7 +394,7 @@ size_t engine_lots_at(const engine *e, uint16_t loc)
     return n;
 }
 
-bool engine_lots_first(const engine *e, const uint16_t *next, uint16_t *loc)
+bool engine__lots_first(const engine *e, const uint16_t *next, uint16_t *loc)
 {
     for (size_t i = 0; i < e->lots.cap; i++)
         for (const engine_lot *x = e->lots.buckets[i]; x != NULL; x = x->next)
@@ -470,7 +406,7 @@ bool engine_lots_first(const engine *e, const uint16_t *next, uint16_t *loc)
     return false;
 }
 
-void engine_lots_relocated(engine *e, const uint16_t *old_region, int64_t now)
+void engine__lots_relocated(engine *e, const uint16_t *old_region, int64_t now)
 {
     const config *cfg = e->cfg;
     engine_lots *l = &e->lots;

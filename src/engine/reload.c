@@ -114,7 +114,7 @@ atp_err engine_rules_replace(engine *e, const config *running,
         return ATP_E_CONFIG;
     }
     rules *r;
-    atp_err err = engine_rules_build(next, &r);
+    atp_err err = engine__rules_build(next, &r);
     if (err != ATP_OK) {
         free(loc_region);
         return err;
@@ -128,7 +128,7 @@ atp_err engine_rules_replace(engine *e, const config *running,
         return err;
     }
     engine_sync_waiter w;
-    engine_waiter_init(&w);
+    engine__waiter_init(&w);
     char why[sizeof report->refused] = "";
     engine_rules_change change = {.next = r,
                                   .scopes = scopes,
@@ -139,7 +139,7 @@ atp_err engine_rules_replace(engine *e, const config *running,
                                   .why_len = sizeof why,
                                   .waiter = &w};
     engine_cmd cmd = {.type = ENGINE_CMD_RULES, .rules = &change};
-    err = engine_waiter_wait(&w, queue_push(&e->q, &cmd));
+    err = engine__waiter_wait(&w, queue_push(&e->q, &cmd));
     if (!change.taken)
         rules_free(r);
     free(scopes);
@@ -169,28 +169,30 @@ static uint64_t engine_rules_mark_scope(engine *e, const engine_rule_scope *s)
     }
     for (uint32_t sku = k0; sku < k1; sku++)
         for (uint32_t region = r0; region < r1; region++)
-            engine_dirty_mark(e, engine_row_at(e, sku, region), sku, region);
+            engine__dirty_mark(e, engine__row_at(e, sku, region), sku, region);
     return (uint64_t)(k1 - k0) * (r1 - r0);
 }
 
-void engine_rules_apply(engine *e, engine_rules_change *change)
+void engine__rules_apply(engine *e, engine_rules_change *change)
 {
+    ATP_ASSERT_OWNER(&e->owner);
     rules **sets = realloc(e->retired.sets, (e->retired.n + 1) * sizeof *sets);
     if (sets == NULL) { /* nothing changed: the caller frees next */
-        engine_sync_signal(change->waiter, ATP_E_NOMEM);
+        engine__sync_signal(change->waiter, ATP_E_NOMEM);
         return;
     }
     e->retired.sets = sets;
-    atp_err err = engine_relocate(e, change);
+    atp_err err = engine__relocate(e, change);
     if (err != ATP_OK) { /* refused: nothing changed */
-        engine_sync_signal(change->waiter, err);
+        engine__sync_signal(change->waiter, err);
         return;
     }
     /* Odd while rows and rules change: readers of several rows wait. */
     uint32_t seq = atomic_load_explicit(&e->reloc_seq, memory_order_relaxed);
+    ATP_ASSERT((seq & 1) == 0); /* even between moves: one writer */
     atomic_store_explicit(&e->reloc_seq, seq + 1, memory_order_relaxed);
     atomic_thread_fence(memory_order_release);
-    engine_relocate_publish(e, change);
+    engine__relocate_publish(e, change);
     sets[e->retired.n++] =
         atomic_exchange_explicit(&e->rules, change->next, memory_order_acq_rel);
     atomic_store_explicit(&e->reloc_seq, seq + 2, memory_order_release);
@@ -201,5 +203,5 @@ void engine_rules_apply(engine *e, engine_rules_change *change)
     for (size_t i = 0; i < change->n_scopes; i++)
         marked += engine_rules_mark_scope(e, &change->scopes[i]);
     change->rows_marked = marked;
-    engine_sync_signal(change->waiter, ATP_OK);
+    engine__sync_signal(change->waiter, ATP_OK);
 }

@@ -4,11 +4,11 @@
  *
  * Positions are keyed by (SKU, location) and stored by location id, so a
  * move changes no position: only which (SKU, region) row each one's net
- * adds to. engine_relocate stages the whole move in the batch accumulator
+ * adds to. engine__relocate stages the whole move in the batch accumulator
  * (-net on the old row, +net on the new, per position of every moved
  * location) and checks every row it touches against the bound of a sum
  * (ATP_QTY_SUM_MAX) before anything is visible; a refused move is
- * discarded unpublished. engine_relocate_publish then changes the
+ * discarded unpublished. engine__relocate_publish then changes the
  * location -> region map, writes the rows, re-counts the moved locations'
  * inbound lots under their new horizon and rebuilds which sources may
  * consume reservations where, all while reloc_seq is odd: a reader of
@@ -51,7 +51,7 @@ static atp_err relocate_stage(engine *e, const uint16_t *next, uint64_t *n_pos)
     *n_pos = n;
     if (n == 0)
         return ATP_OK;
-    if (n > UINT32_MAX / 4 || !engine_acc_reserve(e, (uint32_t)(2 * n)))
+    if (n > UINT32_MAX / 4 || !engine__acc_reserve(e, (uint32_t)(2 * n)))
         return ATP_E_NOMEM;
     for (size_t i = 0; i < e->pos.cap; i++) {
         const position *p = &e->pos.slots[i];
@@ -60,11 +60,11 @@ static atp_err relocate_stage(engine *e, const uint16_t *next, uint64_t *n_pos)
         uint16_t loc = position_loc(p);
         if (!relocate_moves(e, next, loc))
             continue;
-        int64_t net = engine_position_net(e, p);
+        int64_t net = engine__position_net(e, p);
         if (net == 0)
             continue;
-        engine_acc_add(e, position_sku(p), e->loc_region[loc], -net);
-        engine_acc_add(e, position_sku(p), next[loc], net);
+        engine__acc_add(e, position_sku(p), e->loc_region[loc], -net);
+        engine__acc_add(e, position_sku(p), next[loc], net);
     }
     return ATP_OK;
 }
@@ -84,7 +84,7 @@ static bool relocate_row_ok(void *ctx, uint32_t sku, uint32_t region,
 {
     relocate_check *c = ctx;
     c->rows++;
-    __int128 before = engine_supply_exact(c->e, sku, region),
+    __int128 before = engine__supply_exact(c->e, sku, region),
              after = before + d;
     if (after <= ATP_QTY_SUM_MAX && after >= -ATP_QTY_SUM_MAX)
         return true;
@@ -134,7 +134,7 @@ static atp_err relocate_check_removed(engine *e, const uint16_t *next,
     }
     if (bad == UINT32_MAX) {
         uint16_t at;
-        if (engine_lots_first(e, next, &at))
+        if (engine__lots_first(e, next, &at))
             bad = at;
     }
     if (bad == UINT32_MAX)
@@ -151,11 +151,11 @@ static atp_err relocate_check_removed(engine *e, const uint16_t *next,
              "inbound lots); its source must set them to 0 (and cancel or "
              "receive the lots) first",
              e->cfg->locations[bad].id, (unsigned long long)stocked,
-             engine_lots_at(e, (uint16_t)bad));
+             engine__lots_at(e, (uint16_t)bad));
     return ATP_E_BAD_STATE;
 }
 
-atp_err engine_relocate(engine *e, engine_rules_change *change)
+atp_err engine__relocate(engine *e, engine_rules_change *change)
 {
     change->moved = (engine_relocate_report){0};
     size_t changed = 0;
@@ -175,20 +175,20 @@ atp_err engine_relocate(engine *e, engine_rules_change *change)
         return err;
     err = relocate_stage(e, change->loc_region, &change->moved.positions);
     if (err != ATP_OK) {
-        engine_acc_discard(e);
+        engine__acc_discard(e);
         snprintf(change->why, change->why_len, "out of memory");
         return err;
     }
     relocate_check c = {e, 0, change->why, change->why_len};
-    if (!engine_acc_each(e, relocate_row_ok, &c)) {
-        engine_acc_discard(e);
+    if (!engine__acc_each(e, relocate_row_ok, &c)) {
+        engine__acc_discard(e);
         return ATP_E_BAD_QTY;
     }
     change->moved.rows = c.rows;
     return ATP_OK;
 }
 
-void engine_relocate_publish(engine *e, engine_rules_change *change)
+void engine__relocate_publish(engine *e, engine_rules_change *change)
 {
     if (change->moved.locations + change->moved.removed +
             change->moved.restored ==
@@ -197,8 +197,8 @@ void engine_relocate_publish(engine *e, engine_rules_change *change)
     size_t n = e->cfg->n_locations;
     memcpy(change->was, e->loc_region, n * sizeof *change->was);
     memcpy(e->loc_region, change->loc_region, n * sizeof *change->was);
-    engine_supply_flush(e);
-    engine_lots_relocated(e, change->was, clock_wall_ms());
-    engine_supply_flush(e);
+    engine__supply_flush(e);
+    engine__lots_relocated(e, change->was, clock_wall_ms());
+    engine__supply_flush(e);
     resv_may_allocate_set(&e->resv, e->cfg, e->loc_region);
 }

@@ -21,6 +21,7 @@
 #include <stdint.h>
 
 #include "atp/error.h"
+#include "common/heap.h"
 
 struct config;
 struct engine;
@@ -48,11 +49,10 @@ typedef struct resv_mark {
     uint32_t event;
 } resv_mark;
 
-/* One reservation. Chains and heap index belong to the table. */
+/* One reservation. Chains and heap node belong to the table. */
 typedef struct resv {
     struct resv *next_id;  /* chain in by_id */
     struct resv *next_ref; /* chain in by_ref */
-    size_t heap_idx;       /* SIZE_MAX: not in the heap */
     char *id;
     uint32_t id_len;
     char *order_ref; /* NULL: none */
@@ -62,7 +62,7 @@ typedef struct resv {
     uint32_t channel;
     uint8_t state; /* engine_resv_state */
     int64_t created_ms, expires_ms, updated_ms; /* wall clock */
-    int64_t due_ms; /* heap key: expiry when open, purge time when finished */
+    heap_node due; /* key: expiry when open, purge time when finished */
     /* What the record already reflects of each source, at most one mark
      * per source: every event of src up to (seq, event) was applied while
      * this record was what it is (or an earlier version of it). Raised
@@ -101,8 +101,7 @@ typedef struct resv_table {
     size_t id_cap, count;
     resv **by_ref;
     size_t ref_cap;
-    resv **heap;
-    size_t heap_n, heap_cap;
+    heap expiry; /* every record, by due.key */
     resv_group open;     /* collecting */
     resv_group inflight; /* written by the store now (n > 0) */
     resv_group durable;  /* written; being answered in resv_group_done */
@@ -196,9 +195,9 @@ bool resv_mark_raise(resv *r, uint32_t src, uint64_t seq, uint32_t event);
  * resv_record_encode returns a malloc'd buffer (caller frees) or NULL. */
 unsigned char *resv_record_encode(const struct engine *e, const resv *r,
                                   size_t *len);
-/* resv_record_decode returns a new record (caller frees with free()) or an
- * error when the bytes are not a valid record or name unknown regions or
- * channels. Interns the SKUs it names. */
+/* resv_record_decode returns a new record (the caller frees it with
+ * resv__free) or an error when the bytes are not a valid record or name
+ * unknown regions or channels. Interns the SKUs it names. */
 atp_err resv_record_decode(struct engine *e, const void *buf, size_t len,
                            resv **out);
 

@@ -36,6 +36,7 @@
 #include "codec/codec.h"
 #include "config/config.h"
 #include "engine/engine_int.h"
+#include "engine/resv_int.h"
 
 #define RESV_RECORD_VERSION 2
 #define RESV_RECORD_FIELDS 11
@@ -56,7 +57,7 @@ unsigned char *resv_record_encode(const engine *e, const resv *r, size_t *len)
     codec_w_int(w, r->created_ms);
     codec_w_int(w, r->expires_ms);
     codec_w_int(w, r->updated_ms);
-    codec_w_int(w, r->due_ms);
+    codec_w_int(w, r->due.key);
     if (r->order_ref != NULL)
         codec_w_str(w, r->order_ref, r->order_ref_len);
     else
@@ -176,16 +177,6 @@ static bool resv_record_int(const codec_val *v, int64_t *out)
     return v != NULL && codec_val_int(v, out);
 }
 
-static char *resv_record_dup(codec_str s)
-{
-    char *c = malloc((size_t)s.len + 1);
-    if (c != NULL) {
-        memcpy(c, s.ptr, s.len);
-        c[s.len] = '\0';
-    }
-    return c;
-}
-
 atp_err resv_record_decode(engine *e, const void *buf, size_t len, resv **out)
 {
     codec_arena *a = codec_arena_alloc();
@@ -239,15 +230,13 @@ atp_err resv_record_decode(engine *e, const void *buf, size_t len, resv **out)
             goto out;
         bytes += sku.len;
     }
-    if ((err = engine_skus_reserve(e, n, bytes)) != ATP_OK)
+    if ((err = engine__skus_reserve(e, n, bytes)) != ATP_OK)
         goto out;
     err = ATP_E_BAD_REQUEST;
-    if ((r = calloc(1, sizeof *r + n * sizeof(resv_line))) == NULL) {
+    if ((r = resv__alloc(n)) == NULL) {
         err = ATP_E_NOMEM;
         goto out;
     }
-    r->n_lines = n;
-    r->heap_idx = SIZE_MAX;
     for (uint32_t i = 0; i < n; i++) {
         const codec_val *l = codec_val_at(lines, i);
         codec_str sku, region;
@@ -277,14 +266,14 @@ atp_err resv_record_decode(engine *e, const void *buf, size_t len, resv **out)
         (err = resv_record_marks(e, codec_val_at(v, 10), r)) != ATP_OK)
         goto out;
     err = ATP_E_BAD_REQUEST;
-    r->id = resv_record_dup(id);
+    r->id = resv__strdup(id.ptr, id.len);
     r->id_len = id.len;
     if (ref.len > 0) {
-        r->order_ref = resv_record_dup(ref);
+        r->order_ref = resv__strdup(ref.ptr, ref.len);
         r->order_ref_len = ref.len;
     }
     if (client.len > 0) {
-        r->client = resv_record_dup(client);
+        r->client = resv__strdup(client.ptr, client.len);
         r->client_len = client.len;
     }
     if (r->id == NULL || (ref.len > 0 && r->order_ref == NULL) ||
@@ -297,18 +286,12 @@ atp_err resv_record_decode(engine *e, const void *buf, size_t len, resv **out)
     r->created_ms = created;
     r->expires_ms = expires;
     r->updated_ms = updated;
-    r->due_ms = due;
+    r->due.key = due;
     *out = r;
     r = NULL;
     err = ATP_OK;
 out:
-    if (r != NULL) {
-        free(r->id);
-        free(r->order_ref);
-        free(r->client);
-        free(r->marks);
-        free(r);
-    }
+    resv__free(r);
     codec_arena_free(a);
     return err;
 }

@@ -1,7 +1,6 @@
 /*
  * snapshot.c - consistent, incremental snapshots of positions and source
- * offsets, and loading them at start-up. Engine thread (loading: main
- * thread before engine_start).
+ * offsets (restore.c loads them at start-up). Engine thread.
  *
  * Consistency: the engine thread applies source batches one at a time and
  * records each batch's sequence as its source's applied offset. A snapshot
@@ -35,7 +34,7 @@
 #include "engine/engine_int.h"
 #include "formula/formula.h"
 
-int64_t engine_position_net(const engine *e, const position *p)
+int64_t engine__position_net(const engine *e, const position *p)
 {
     formula_position fp = {p->bucket[ATP_BUCKET_ON_HAND],
                            p->bucket[ATP_BUCKET_ALLOCATED],
@@ -44,7 +43,7 @@ int64_t engine_position_net(const engine *e, const position *p)
     return formula_net(&fp);
 }
 
-atp_err engine_snapshot_init(engine *e)
+atp_err engine__snapshot_init(engine *e)
 {
     const config *cfg = e->cfg;
     e->snap.offsets = calloc(cfg->n_sources ? cfg->n_sources : 1,
@@ -55,11 +54,11 @@ atp_err engine_snapshot_init(engine *e)
     return ATP_OK;
 }
 
-void engine_snapshot_fini(engine *e)
+void engine__snapshot_fini(engine *e)
 {
-    engine_snap_writer_stop(e);
+    engine__snap_writer_stop(e);
     if (e->snap.held != NULL)
-        engine_snap_job_free(e->snap.held);
+        engine__snap_job_free(e->snap.held);
     free(e->snap.offsets);
     free(e->load.items);
     bigmem_free(e->snap.keys, e->snap.cap * sizeof *e->snap.keys);
@@ -67,8 +66,9 @@ void engine_snapshot_fini(engine *e)
 
 #define SNAPSHOT_QUEUE_MIN 65536
 
-void engine_position_touched(engine *e, position *p)
+void engine__position_touched(engine *e, position *p)
 {
+    ATP_ASSERT_OWNER(&e->owner);
     if (p->key & POSITION_DIRTY)
         return;
     p->key |= POSITION_DIRTY;
@@ -91,18 +91,7 @@ void engine_position_touched(engine *e, position *p)
     e->snap.keys[e->snap.n++] = p->key & POSITION_KEY_MASK;
 }
 
-void engine_applied_attach(engine *e, uint64_t *const *slots)
-{
-    for (size_t src = 0; src < e->cfg->n_sources; src++) {
-        uint64_t *hw = slots[src];
-        e->resv.applied_hw[src] = hw;
-        uint64_t seq = hw != NULL ? __atomic_load_n(hw, __ATOMIC_RELAXED) : 0;
-        if (seq > e->resv.seq_floor[src])
-            e->resv.seq_floor[src] = seq;
-    }
-}
-
-void engine_sequence_restarted(engine *e, uint32_t src)
+void engine__sequence_restarted(engine *e, uint32_t src)
 {
     if (src >= e->cfg->n_sources)
         return;
@@ -112,7 +101,7 @@ void engine_sequence_restarted(engine *e, uint32_t src)
     e->resv.seq_floor[src] = 0;
 }
 
-void engine_offset_applied(engine *e, uint32_t src, uint64_t seq, uint64_t ts_ms)
+void engine__offset_applied(engine *e, uint32_t src, uint64_t seq, uint64_t ts_ms)
 {
     if (src >= e->cfg->n_sources)
         return;
@@ -135,27 +124,13 @@ static void *snapshot_bytes(engine_snap_job *j, size_t n)
 {
     if (j->used + n > j->size) {
         /* Ops point into bytes, so it cannot move: this size is reserved
-         * up front from the number of lots (see engine_snapshot_start). */
+         * up front from the number of lots (see engine__snapshot_start). */
         j->failed = true;
         return NULL;
     }
     void *p = j->bytes + j->used;
     j->used += n;
     return p;
-}
-
-static void snapshot_put_le64(unsigned char *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static uint64_t snapshot_get_le64(const unsigned char *p)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++)
-        v |= (uint64_t)p[i] << (8 * i);
-    return v;
 }
 
 static void snapshot_add(engine_snap_job *j, engine_db db, const void *key,
@@ -182,7 +157,7 @@ static void snapshot_lot_add(void *ctx, const void *key, size_t key_len,
     snapshot_add(j, ENGINE_DB_LOTS, k, key_len, v, val ? val_len : 0);
 }
 
-void engine_snapshot_done_cb(void *arg, atp_err err)
+void engine__snapshot_done_cb(void *arg, atp_err err)
 {
     engine *e = arg;
     engine_cmd cmd = {.type = ENGINE_CMD_SNAPSHOT_DONE, .err = err};
@@ -203,7 +178,7 @@ static engine_snap_job *snapshot_job_alloc(size_t n_pos, size_t n_ops,
     j->ops = bigmem_alloc(j->ops_cap * sizeof *j->ops, false);
     j->bytes = bigmem_alloc(j->size, false);
     if (j->pos == NULL || j->ops == NULL || j->bytes == NULL) {
-        engine_snap_job_free(j);
+        engine__snap_job_free(j);
         return NULL;
     }
     return j;
@@ -240,14 +215,15 @@ static void snapshot_cut_positions(engine *e, engine_snap_job *j, bool full)
     }
 }
 
-void engine_snapshot_start(engine *e)
+void engine__snapshot_start(engine *e)
 {
+    ATP_ASSERT_OWNER(&e->owner);
     if (e->snap.inflight || e->persist.write == NULL)
         return;
     int64_t t0 = clock_mono_ns();
     bool full = e->snap.full_next;
     size_t n_pos = full ? e->pos.used : e->snap.n_dirty;
-    size_t n_lots = engine_lots_snapshot_size(e);
+    size_t n_lots = engine__lots_snapshot_size(e);
     engine_snap_job *j = snapshot_job_alloc(
         n_pos, n_lots + e->cfg->n_sources,
         n_lots * (ENGINE_LOT_KEY_MAX + 16) +
@@ -261,7 +237,7 @@ void engine_snapshot_start(engine *e)
     snapshot_cut_positions(e, j, full);
     if (n_lots > 0) {
         engine_lots_writer lw = {snapshot_lot_add, j};
-        engine_lots_snapshot(e, &lw);
+        engine__lots_snapshot(e, &lw);
     }
     for (size_t s = 0; s < e->cfg->n_sources; s++) {
         engine_offset *o = &e->snap.offsets[s];
@@ -275,8 +251,8 @@ void engine_snapshot_start(engine *e)
         if (key == NULL || val == NULL)
             break;
         memcpy(key, id, id_len);
-        snapshot_put_le64(val, o->seq);
-        snapshot_put_le64(val + 8, o->ts_ms);
+        engine__put_le64(val, o->seq);
+        engine__put_le64(val + 8, o->ts_ms);
         snapshot_add(j, ENGINE_DB_OFFSETS, key, id_len, val, 16);
     }
     e->snap.n = 0;
@@ -300,8 +276,8 @@ void engine_snapshot_start(engine *e)
         e->snap.inflight = true;
         return;
     }
-    if (engine_snap_write(e, j) != ATP_OK) {
-        engine_snap_job_free(j);
+    if (engine__snap_write(e, j) != ATP_OK) {
+        engine__snap_job_free(j);
         log_error("engine", "snapshot not written: cannot start its writer");
         e->snap.full_next = true;
         return;
@@ -309,8 +285,9 @@ void engine_snapshot_start(engine *e)
     e->snap.inflight = true;
 }
 
-void engine_snapshot_barrier(engine *e, bool failed)
+void engine__snapshot_barrier(engine *e, bool failed)
 {
+    ATP_ASSERT_OWNER(&e->owner);
     if (e->snap.held == NULL)
         return;
     if (failed) /* what it waits for is queued again: wait for that */
@@ -319,15 +296,16 @@ void engine_snapshot_barrier(engine *e, bool failed)
         return;
     engine_snap_job *j = e->snap.held;
     e->snap.held = NULL;
-    if (engine_snap_write(e, j) != ATP_OK) {
-        engine_snap_job_free(j);
+    if (engine__snap_write(e, j) != ATP_OK) {
+        engine__snap_job_free(j);
         log_error("engine", "snapshot not written: cannot start its writer");
-        engine_snapshot_done(e, ATP_E_NOMEM);
+        engine__snapshot_done(e, ATP_E_NOMEM);
     }
 }
 
-void engine_snapshot_done(engine *e, atp_err err)
+void engine__snapshot_done(engine *e, atp_err err)
 {
+    ATP_ASSERT_OWNER(&e->owner);
     e->snap.inflight = false;
     if (err != ATP_OK) {
         /* What this snapshot carried is not stored: write everything next
@@ -369,13 +347,13 @@ void engine_snapshot_done(engine *e, atp_err err)
     size_t n_next = e->snap.n_next;
     e->snap.n_next = 0;
     for (size_t i = 0; i < n_next; i++)
-        engine_snapshot_request(e, e->snap.next[i]);
+        engine__snapshot_request(e, e->snap.next[i]);
 }
 
-bool engine_snapshot_pending(const engine *e)
+bool engine__snapshot_pending(const engine *e)
 {
     if (e->snap.n_dirty > 0 || e->snap.full_next ||
-        engine_lots_snapshot_size(e) > 0)
+        engine__lots_snapshot_size(e) > 0)
         return true;
     for (size_t s = 0; s < e->cfg->n_sources; s++)
         if (e->snap.offsets[s].dirty)
@@ -383,18 +361,18 @@ bool engine_snapshot_pending(const engine *e)
     return false;
 }
 
-int64_t engine_snapshot_tick(engine *e, int64_t now)
+int64_t engine__snapshot_tick(engine *e, int64_t now)
 {
     int64_t interval = e->cfg->service.snapshot_interval_ms;
     if (now >= e->snap.next_ms) {
-        if (engine_snapshot_pending(e))
-            engine_snapshot_start(e);
+        if (engine__snapshot_pending(e))
+            engine__snapshot_start(e);
         e->snap.next_ms = now + interval;
     }
     return e->snap.next_ms - now;
 }
 
-void engine_snapshot_request(engine *e, engine_snap_waiter w)
+void engine__snapshot_request(engine *e, engine_snap_waiter w)
 {
     if (e->persist.write == NULL) {
         w.done(w.arg, ATP_OK);
@@ -412,7 +390,7 @@ void engine_snapshot_request(engine *e, engine_snap_waiter w)
             w.done(w.arg, ATP_E_BUSY);
         return;
     }
-    engine_snapshot_start(e);
+    engine__snapshot_start(e);
     if (!e->snap.inflight) { /* nothing could be started */
         w.done(w.arg, ATP_E_NOMEM);
         return;
@@ -423,120 +401,12 @@ void engine_snapshot_request(engine *e, engine_snap_waiter w)
         w.done(w.arg, ATP_E_BUSY);
 }
 
-bool engine_snapshot_final(engine *e)
+bool engine__snapshot_final(engine *e)
 {
     if (!e->snap.inflight && !e->snap.final_tried) {
         e->snap.final_tried = true;
-        if (engine_snapshot_pending(e))
-            engine_snapshot_start(e);
+        if (engine__snapshot_pending(e))
+            engine__snapshot_start(e);
     }
     return e->snap.inflight;
-}
-
-/* ---- loading (main thread, before engine_start) -------------------------- */
-
-/* Positions load in groups of ENGINE_LOAD_BATCH: stored keys are
- * location-major, so consecutive positions are different SKUs and each one
- * is a chain of cache misses (dictionary slot, key entry, position slot,
- * row). A group overlaps those chains: hash all and prefetch their slots,
- * then their key entries, then intern all and prefetch positions and rows,
- * then apply in order. Room is reserved when a position is staged, so the
- * group cannot fail later; every other load and engine_start flush it. */
-void engine_load_flush(engine *e)
-{
-    engine_load_pos *g = e->load.items;
-    size_t n = e->load.n;
-    for (size_t i = 0; i < n; i++) {
-        g[i].hash = dict_hash(g[i].sku_id, g[i].sku_len);
-        dict_prefetch(e->skus, g[i].hash);
-    }
-    for (size_t i = 0; i < n; i++)
-        dict_prefetch_key(e->skus, g[i].hash);
-    for (size_t i = 0; i < n; i++) {
-        if (dict_intern_hashed(e->skus, g[i].hash, g[i].sku_id, g[i].sku_len,
-                               &g[i].sku) != ATP_OK) {
-            g[i].sku = DICT_NONE; /* cannot happen: reserved when staged */
-            continue;
-        }
-        positions_prefetch(&e->pos, g[i].sku, g[i].loc);
-        __builtin_prefetch(engine_row_at(e, g[i].sku, e->loc_region[g[i].loc]), 1);
-    }
-    for (size_t i = 0; i < n; i++) {
-        if (g[i].sku == DICT_NONE)
-            continue;
-        position *p = positions_upsert(&e->pos, g[i].sku, g[i].loc);
-        int64_t before = engine_position_net(e, p);
-        memcpy(p->bucket, g[i].bucket, sizeof p->bucket);
-        int64_t d = engine_position_net(e, p) - before;
-        if (d != 0)
-            engine_row_add(e, g[i].sku, e->loc_region[g[i].loc], d, 0);
-    }
-    atomic_store_explicit(&e->n_positions, e->pos.used, memory_order_relaxed);
-    e->load.n = 0;
-}
-
-atp_err engine_position_load(engine *e, const void *key, size_t key_len,
-                             const void *val, size_t val_len)
-{
-    const char *k = key;
-    const char *nul = memchr(k, '\0', key_len);
-    if (nul == NULL || val_len != 24)
-        return ATP_E_BAD_REQUEST;
-    size_t loc_len = (size_t)(nul - k), sku_len = key_len - loc_len - 1;
-    int64_t loc = config_location_find(e->cfg, k, loc_len);
-    if (loc < 0)
-        return ATP_E_UNKNOWN_LOCATION; /* configuration changed: dropped */
-    /* Printable UTF-8, as ingest admits: atpd sends the id in scans and
-     * the change feed, and a damaged store may hold anything. */
-    if (!codec_str_is_id((codec_str){nul + 1, (uint32_t)sku_len},
-                         ATP_SKU_MAX_LEN))
-        return ATP_E_BAD_SKU;
-    int64_t b[3];
-    for (int i = 0; i < 3; i++) {
-        b[i] = (int64_t)snapshot_get_le64((const unsigned char *)val + 8 * i);
-        if (b[i] > ATP_QTY_MAX || b[i] < -ATP_QTY_MAX)
-            return ATP_E_BAD_QTY;
-    }
-    if (e->load.items == NULL &&
-        (e->load.items = malloc(ENGINE_LOAD_BATCH * sizeof *e->load.items)) == NULL)
-        return ATP_E_NOMEM;
-    /* Room for every staged position and its SKU, this one included. The
-     * long-key bytes are over-reserved by what is staged: harmless. */
-    size_t staged = e->load.n + 1;
-    atp_err err = engine_skus_reserve(e, (uint32_t)staged,
-                                      sku_len > DICT_INLINE ? staged * sku_len : 0);
-    if (err == ATP_OK)
-        err = positions_reserve(&e->pos, staged);
-    if (err != ATP_OK)
-        return err;
-    engine_load_pos *g = &e->load.items[e->load.n++];
-    g->loc = (uint16_t)loc;
-    g->sku_len = (uint32_t)sku_len;
-    memcpy(g->sku_id, nul + 1, sku_len); /* the store's bytes are borrowed */
-    memcpy(g->bucket, b, sizeof b);
-    if (e->load.n == ENGINE_LOAD_BATCH)
-        engine_load_flush(e);
-    return ATP_OK;
-}
-
-bool engine_offset_load(engine *e, const void *key, size_t key_len,
-                        const void *val, size_t val_len, uint32_t *src,
-                        uint64_t *seq)
-{
-    engine_load_flush(e);
-    if (val_len != 16)
-        return false;
-    for (size_t s = 0; s < e->cfg->n_sources; s++) {
-        const char *id = e->cfg->sources[s].id;
-        if (strlen(id) == key_len && memcmp(id, key, key_len) == 0) {
-            engine_offset *o = &e->snap.offsets[s];
-            o->seq = snapshot_get_le64(val);
-            o->ts_ms = snapshot_get_le64((const unsigned char *)val + 8);
-            o->known = true;
-            *src = (uint32_t)s;
-            *seq = o->seq;
-            return true;
-        }
-    }
-    return false;
 }

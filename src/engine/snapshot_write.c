@@ -44,7 +44,7 @@ static int64_t snap_thread_cpu_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-void engine_snap_job_free(engine_snap_job *job)
+void engine__snap_job_free(engine_snap_job *job)
 {
     if (job == NULL)
         return;
@@ -52,12 +52,6 @@ void engine_snap_job_free(engine_snap_job *job)
     bigmem_free(job->ops, job->ops_cap * sizeof *job->ops);
     bigmem_free(job->bytes, job->size);
     free(job);
-}
-
-static void snap_put_le64(unsigned char *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (unsigned char)(v >> (8 * i));
 }
 
 /* Sorting compares the first 16 key bytes as two big-endian integers
@@ -140,7 +134,7 @@ static atp_err snap_format(engine *e, engine_snap_job *job,
         bool zero = p->bucket[0] == 0 && p->bucket[1] == 0 && p->bucket[2] == 0;
         unsigned char *val = zero ? NULL : w; /* all zero: deleted */
         for (int b = 0; !zero && b < 3; b++, w += 8)
-            snap_put_le64(w, (uint64_t)p->bucket[b]);
+            engine__put_le64(w, (uint64_t)p->bucket[b]);
         unsorted[i] = (engine_record_op){ENGINE_DB_POSITIONS, key,
                                          loc_len + 1 + sku_len, val, zero ? 0 : 24};
     }
@@ -187,14 +181,14 @@ static atp_err snap_submit(engine *e, const engine_record_op *ops, size_t n,
         *b = (snap_bytes){bytes, size};
         atp_err err = e->persist.write_owned(e->persist.ctx, ops, n,
                                              snap_bytes_release, b,
-                                             engine_snapshot_done_cb, e);
+                                             engine__snapshot_done_cb, e);
         if (err == ATP_OK)
             return ATP_OK; /* bytes are the store's until released */
         free(b);
         bigmem_free(bytes, size);
         return err;
     }
-    atp_err err = e->persist.write(e->persist.ctx, ops, n, engine_snapshot_done_cb, e);
+    atp_err err = e->persist.write(e->persist.ctx, ops, n, engine__snapshot_done_cb, e);
     bigmem_free(bytes, size);
     return err;
 }
@@ -217,10 +211,10 @@ static void snap_write_job(engine *e, engine_snap_job *job)
         err = snap_submit(e, ops, n, bytes, size);
         bigmem_free(ops, (n ? n : 1) * sizeof *ops);
     }
-    engine_snap_job_free(job); /* its lots and offsets were copied */
+    engine__snap_job_free(job); /* its lots and offsets were copied */
     if (err != ATP_OK) {
         log_error("engine", "snapshot not written: %s", atp_err_message(err));
-        engine_snapshot_done_cb(e, err); /* the next one writes everything */
+        engine__snapshot_done_cb(e, err); /* the next one writes everything */
     }
 }
 
@@ -246,7 +240,7 @@ static void *snap_writer_main(void *arg)
     return NULL;
 }
 
-atp_err engine_snap_write(engine *e, engine_snap_job *job)
+atp_err engine__snap_write(engine *e, engine_snap_job *job)
 {
     if (!e->snap.w.started) {
         pthread_mutex_init(&e->snap.w.mu, NULL);
@@ -266,7 +260,7 @@ atp_err engine_snap_write(engine *e, engine_snap_job *job)
     return ATP_OK;
 }
 
-void engine_snap_writer_stop(engine *e)
+void engine__snap_writer_stop(engine *e)
 {
     if (!e->snap.w.started)
         return;

@@ -4,7 +4,9 @@
  * engine_position_load, engine_lot_load and engine_resv_load refuse each
  * with its error (ids that are not printable UTF-8 included), restore nothing of it, and count the reservations they
  * skip (load_skipped); the valid records around them are restored.
- * Main thread before engine_start, as at atpd's start-up.
+ * Main thread before engine_start, as at atpd's start-up; a load once the
+ * engine thread runs is a programming error that stops the process
+ * (ATP_ASSERT: the tables are that thread's by then).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -13,7 +15,10 @@
 
 #include <cmocka.h>
 
+#include <signal.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "atp/error.h"
 #include "codec/codec.h"
@@ -177,10 +182,52 @@ static void test_load_damaged(void **state)
     config_fini(&cfg);
 }
 
+static void load_after_start(void)
+{
+    config cfg;
+    config_diags d = {0};
+    engine *e;
+    if (config_load_string(load_yaml, sizeof load_yaml - 1, &cfg, &d) != ATP_OK ||
+        engine_alloc(&cfg, &(engine_persist){0}, &e) != ATP_OK ||
+        engine_start(e) != ATP_OK)
+        _exit(2);
+    pos(e, "dc-1", "A1", 24, 10); /* aborts */
+    _exit(0);
+}
+
+static void test_load_after_start_aborts(void **state)
+{
+    (void)state;
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        close(fds[0]);
+        dup2(fds[1], STDERR_FILENO);
+        signal(SIGABRT, SIG_DFL);
+        load_after_start();
+    }
+    close(fds[1]);
+    char out[4096];
+    size_t n = 0;
+    ssize_t r;
+    while (n + 1 < sizeof out && (r = read(fds[0], out + n, sizeof out - 1 - n)) > 0)
+        n += (size_t)r;
+    out[n] = '\0';
+    close(fds[0]);
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFSIGNALED(status));
+    assert_int_equal(WTERMSIG(status), SIGABRT);
+    assert_non_null(strstr(out, "assertion failed: !e->running"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_load_damaged),
+        cmocka_unit_test(test_load_after_start_aborts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
