@@ -13,7 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/clock.h"
 #include "common/log.h"
 #include "engine/engine_int.h"
 #include "formula/formula.h"
@@ -212,7 +211,7 @@ static void lots_free_one(engine *e, engine_lot *x)
 
 void engine__lot_event(engine *e, uint32_t sku, const engine_event *ev)
 {
-    int64_t now = clock_wall_ms();
+    int64_t now = e->now_ms;
     engine_lot *x = lots_get(e, sku, ev->location, ev->ref, ev->ref_len,
                              ev->kind == ATP_EV_LOT_ADD ||
                                  ev->kind == ATP_EV_LOT_CHANGE);
