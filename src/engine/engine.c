@@ -451,25 +451,21 @@ void engine_step(engine *e, int64_t now_ms)
     }
 }
 
-/* engine_started finishes start-up: what was loaded is published. */
-static void engine_started(engine *e)
-{
-    engine__load_flush(e);
-    /* What start-up loaded counts too (status before the first batch). */
-    engine_memory_update(e);
-}
-
 atp_err engine_start_stepped(engine *e)
 {
     if (e->running)
         return ATP_E_BAD_STATE;
-    engine_started(e);
+    engine__load_flush(e);
+    /* What start-up loaded counts too (status before the first batch). */
+    engine_memory_update(e);
     return ATP_OK;
 }
 
 atp_err engine_start(engine *e)
 {
-    engine_started(e);
+    atp_err err = engine_start_stepped(e); /* start-up, then the thread */
+    if (err != ATP_OK)
+        return err;
     if (pthread_create(&e->thread, NULL, engine_thread_main, e) != 0)
         return ATP_E_NOMEM;
     e->running = true;

@@ -288,10 +288,12 @@ void engine_stop(engine *e);
  * syncs, store completions pushed meanwhile) with now_ms as its time, and
  * the group commit after each - and returns once the queue is empty. The
  * thread's loop is the same code with the real clock. Periodic snapshots
- * do not run (engine_snapshot_submit does); engine_sync would wait for a
- * step and engine_stop does nothing: free a stepped engine with
- * engine_free. engine_start_stepped returns ATP_E_BAD_STATE when the
- * thread runs. */
+ * do not run (engine_snapshot_submit does); the calls that wait for the
+ * engine thread (engine_sync, engine_snapshot_now, engine_rules_replace)
+ * would wait for ever, and engine_stop does nothing: free a stepped
+ * engine with engine_free. engine_start_stepped returns ATP_E_BAD_STATE
+ * when the thread runs; engine_start is engine_start_stepped and then the
+ * thread. */
 atp_err engine_start_stepped(engine *e);
 void engine_step(engine *e, int64_t now_ms);
 
