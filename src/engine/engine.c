@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/assert.h"
 #include "common/clock.h"
 #include "common/health.h"
 #include "common/log.h"
@@ -443,6 +444,7 @@ void engine_step(engine *e, int64_t now_ms)
 {
     engine_cmd cmd;
     bool stopping = false; /* a stop command is the thread's alone */
+    atp_owner_claim(&e->owner); /* the caller is the engine thread */
     engine_housekeep(e, now_ms, -1);
     while (queue_pop(&e->q, &cmd, 0) == ATP_OK) {
         e->now_ms = now_ms;
