@@ -62,6 +62,7 @@ atp_err engine_alloc(const config *cfg, const engine_persist *persist,
     if (e == NULL)
         return ATP_E_NOMEM;
     e->cfg = cfg;
+    e->now_ms = clock_wall_ms(); /* what a start-up load of lots counts at */
     if (persist != NULL)
         e->persist = *persist;
     e->n_regions = (uint32_t)cfg->n_regions;
@@ -389,6 +390,24 @@ static void engine_cmd_run(engine *e, engine_cmd *cmd, bool *stopping)
     }
 }
 
+/* engine_housekeep is a turn's work besides its command, at the given
+ * clocks: reservations and lots due at wall_ms, the snapshot schedule at
+ * mono_ms (none when mono_ms < 0), then the group commit. Returns how long
+ * the loop may sleep before the next due time (-1: until a command). */
+static int64_t engine_housekeep(engine *e, int64_t wall_ms, int64_t mono_ms)
+{
+    e->now_ms = wall_ms;
+    int64_t wait = resv_tick(e, wall_ms);
+    int64_t snap_wait = mono_ms < 0 ? -1 : engine__snapshot_tick(e, mono_ms);
+    if (wait < 0 || (snap_wait >= 0 && snap_wait < wait))
+        wait = snap_wait;
+    int64_t lot_wait = engine__lots_tick(e, wall_ms);
+    if (lot_wait >= 0 && (wait < 0 || lot_wait < wait))
+        wait = lot_wait;
+    resv_flush(e);
+    return wait;
+}
+
 static void *engine_thread_main(void *arg)
 {
     thread_name("atp:engine");
@@ -400,14 +419,8 @@ static void *engine_thread_main(void *arg)
     for (;;) {
         /* Sleep until the next command, reservation due time or snapshot
          * (none but the final one once stopping). */
-        int64_t wait = resv_tick(e, clock_wall_ms());
-        int64_t snap_wait = stopping ? -1 : engine__snapshot_tick(e, clock_mono_ms());
-        if (wait < 0 || (snap_wait >= 0 && snap_wait < wait))
-            wait = snap_wait;
-        int64_t lot_wait = engine__lots_tick(e, clock_wall_ms());
-        if (lot_wait >= 0 && (wait < 0 || lot_wait < wait))
-            wait = lot_wait;
-        resv_flush(e);
+        int64_t wait = engine_housekeep(e, clock_wall_ms(),
+                                        stopping ? -1 : clock_mono_ms());
         /* A clean stop leaves a snapshot of everything applied, if the
          * store takes it: it is tried once (engine__snapshot_final). */
         if (stopping && !e->resv.inflight_busy && e->resv.open.n == 0 &&
@@ -420,6 +433,7 @@ static void *engine_thread_main(void *arg)
             continue;
         if (err != ATP_OK)
             break;
+        e->now_ms = clock_wall_ms(); /* the command decides at its own time */
         engine_cmd_run(e, &cmd, &stopping);
     }
     health_thread_remove(hs);
@@ -427,11 +441,34 @@ static void *engine_thread_main(void *arg)
     return NULL;
 }
 
-atp_err engine_start(engine *e)
+void engine_step(engine *e, int64_t now_ms)
 {
+    engine_cmd cmd;
+    bool stopping = false; /* a stop command is the thread's alone */
+    atp_owner_claim(&e->owner); /* the caller is the engine thread */
+    engine_housekeep(e, now_ms, -1);
+    while (queue_pop(&e->q, &cmd, 0) == ATP_OK) {
+        e->now_ms = now_ms;
+        engine_cmd_run(e, &cmd, &stopping);
+        engine_housekeep(e, now_ms, -1);
+    }
+}
+
+atp_err engine_start_stepped(engine *e)
+{
+    if (e->running)
+        return ATP_E_BAD_STATE;
     engine__load_flush(e);
     /* What start-up loaded counts too (status before the first batch). */
     engine_memory_update(e);
+    return ATP_OK;
+}
+
+atp_err engine_start(engine *e)
+{
+    atp_err err = engine_start_stepped(e); /* start-up, then the thread */
+    if (err != ATP_OK)
+        return err;
     if (pthread_create(&e->thread, NULL, engine_thread_main, e) != 0)
         return ATP_E_NOMEM;
     e->running = true;

@@ -279,6 +279,24 @@ void engine_free(engine *e);
 atp_err engine_start(engine *e);
 void engine_stop(engine *e);
 
+/* Deterministic driving (the simulation test, tests/unit/engine/test_sim.c):
+ * instead of engine_start, engine_start_stepped finishes start-up without a
+ * thread, and the caller is the engine thread from then on: each
+ * engine_step(e, now_ms) runs, on the calling thread, what the engine
+ * thread's loop runs in one go - reservations and lots due at now_ms
+ * (wall clock), every queued command (batches, reservation operations,
+ * syncs, store completions pushed meanwhile) with now_ms as its time, and
+ * the group commit after each - and returns once the queue is empty. The
+ * thread's loop is the same code with the real clock. Periodic snapshots
+ * do not run (engine_snapshot_submit does); the calls that wait for the
+ * engine thread (engine_sync, engine_snapshot_now, engine_rules_replace)
+ * would wait for ever, and engine_stop does nothing: free a stepped
+ * engine with engine_free. engine_start_stepped returns ATP_E_BAD_STATE
+ * when the thread runs; engine_start is engine_start_stepped and then the
+ * thread. */
+atp_err engine_start_stepped(engine *e);
+void engine_step(engine *e, int64_t now_ms);
+
 /* engine_submit queues a batch (ownership of owner moves to the engine on
  * success only). Blocks while the queue is full. ATP_E_BAD_STATE when
  * stopped. Any thread except the engine thread. */

@@ -190,6 +190,11 @@ struct engine {
     queue q;
     pthread_t thread;
     bool running;
+    /* The wall clock the engine decides with (engine thread): set by each
+     * turn of the loop (engine_step's argument, or clock_wall_ms() on the
+     * engine thread), so that reservations, expiries and lots never read
+     * the clock themselves and a simulation can drive them. */
+    int64_t now_ms;
     atp_owner owner; /* the engine thread while it runs */
 
     _Atomic uint64_t n_positions;

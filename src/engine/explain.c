@@ -13,7 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/clock.h"
 #include "engine/engine_int.h"
 
 /* A growing array of explain parts; failed: ran out of memory. */
@@ -137,7 +136,7 @@ void engine__explain_run(engine *e, engine_explain_req *req)
         x = (engine_explain){
             .err = ATP_OK,
             .known_sku = sku != DICT_NONE,
-            .now_ms = clock_wall_ms(),
+            .now_ms = e->now_ms,
             .locs = locs.items,
             .n_locs = (uint32_t)locs.n,
             .lots = lots.items,

@@ -14,7 +14,6 @@
 #include <string.h>
 
 #include "codec/codec.h"
-#include "common/clock.h"
 #include "common/log.h"
 #include "engine/engine_int.h"
 #include "formula/formula.h"
@@ -214,7 +213,7 @@ static void lots_free_one(engine *e, engine_lot *x)
 void engine__lot_event(engine *e, uint32_t sku, const engine_event *ev)
 {
     ATP_ASSERT_OWNER(&e->owner);
-    int64_t now = clock_wall_ms();
+    int64_t now = e->now_ms;
     engine_lot *x = lots_get(e, sku, ev->location, ev->ref, ev->ref_len,
                              ev->kind == ATP_EV_LOT_ADD ||
                                  ev->kind == ATP_EV_LOT_CHANGE);

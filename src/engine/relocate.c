@@ -27,7 +27,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/clock.h"
 #include "engine/engine_int.h"
 #include "formula/formula.h"
 
@@ -198,7 +197,7 @@ void engine__relocate_publish(engine *e, engine_rules_change *change)
     memcpy(change->was, e->loc_region, n * sizeof *change->was);
     memcpy(e->loc_region, change->loc_region, n * sizeof *change->was);
     engine__supply_flush(e);
-    engine__lots_relocated(e, change->was, clock_wall_ms());
+    engine__lots_relocated(e, change->was, e->now_ms);
     engine__supply_flush(e);
     resv_may_allocate_set(&e->resv, e->cfg, e->loc_region);
 }

@@ -12,7 +12,6 @@
 #include <string.h>
 
 #include "common/assert.h"
-#include "common/clock.h"
 #include "common/log.h"
 #include "engine/engine_int.h"
 #include "engine/resv_int.h"
@@ -243,7 +242,7 @@ static void resv_reserve(engine *e, const engine_resv_req *req)
         resv__reply_now(e, req, ATP_E_NOMEM, NULL, false, false);
         return;
     }
-    int64_t now = clock_wall_ms();
+    int64_t now = e->now_ms;
     r->id_len = req->id_len;
     if (req->client != NULL) {
         if ((r->client = resv__strdup(req->client, req->client_len)) == NULL) {
@@ -304,7 +303,7 @@ static void resv_commit(engine *e, const engine_resv_req *req, resv *cur)
         resv__reply_now(e, req, ATP_E_NOMEM, NULL, false, false);
         return;
     }
-    int64_t now = clock_wall_ms();
+    int64_t now = e->now_ms;
     if (ref_given) {
         free(next->order_ref);
         next->order_ref = ref;
@@ -349,7 +348,7 @@ static void resv_release(engine *e, const engine_resv_req *req, resv *cur)
             l->released = l->qty - l->consumed; /* nothing left open here */
         any_open |= l->qty > l->consumed + l->released;
     }
-    int64_t now = clock_wall_ms();
+    int64_t now = e->now_ms;
     next->updated_ms = now;
     if (!any_open)
         resv_finish(e, next, ENGINE_RESV_RELEASED, now);
@@ -370,7 +369,7 @@ static void resv_extend(engine *e, const engine_resv_req *req, resv *cur)
         resv__reply_now(e, req, ATP_E_NOMEM, NULL, false, false);
         return;
     }
-    int64_t now = clock_wall_ms();
+    int64_t now = e->now_ms;
     next->updated_ms = now;
     next->expires_ms = next->due.key = now + ttl;
     resv__change(e, req, cur, next, true);
@@ -535,7 +534,7 @@ void resv_consume(engine *e, uint32_t sku, uint32_t region, const char *ref,
     bool all = true;
     for (uint32_t k = 0; k < next->n_lines; k++)
         all &= next->lines[k].consumed + next->lines[k].released >= next->lines[k].qty;
-    int64_t now = clock_wall_ms();
+    int64_t now = e->now_ms;
     next->updated_ms = now;
     if (all) {
         resv_finish(e, next, ENGINE_RESV_CONSUMED, now);

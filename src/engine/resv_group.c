@@ -16,7 +16,6 @@
 #include <string.h>
 
 #include "common/assert.h"
-#include "common/clock.h"
 #include "common/log.h"
 #include "engine/engine_int.h"
 #include "engine/resv_int.h"
@@ -331,10 +330,9 @@ static void resv_group_rewrite(engine *e, char **ids)
 /* Only consumptions written again, and the store failed less than
  * RESV_RETRY_MS ago: they wait for the retry time (resv_tick wakes the
  * engine then) instead of failing in a loop while the disk is full. */
-static bool resv_group_wait_retry(const resv_table *t)
+static bool resv_group_wait_retry(const resv_table *t, int64_t now)
 {
-    if (t->stopping || t->retry_after_ms == 0 ||
-        clock_wall_ms() >= t->retry_after_ms)
+    if (t->stopping || t->retry_after_ms == 0 || now >= t->retry_after_ms)
         return false;
     for (size_t i = 0; i < t->open.n; i++)
         if (!t->open.items[i].keep)
@@ -346,7 +344,7 @@ void resv_flush(engine *e)
 {
     ATP_ASSERT_OWNER(&e->owner);
     resv_table *t = &e->resv;
-    if (t->inflight_busy || t->open.n == 0 || resv_group_wait_retry(t))
+    if (t->inflight_busy || t->open.n == 0 || resv_group_wait_retry(t, e->now_ms))
         return;
     if (t->open.n_writes == 0 || e->persist.write == NULL) {
         t->gen_durable = ++t->gen_flushed;
@@ -360,7 +358,7 @@ void resv_flush(engine *e)
         resv_group_undo(e, &t->open);
         resv_group_answer(e, &t->open, ATP_E_NOMEM);
         resv_group_rewrite(e, kept);
-        t->retry_after_ms = clock_wall_ms() + RESV_RETRY_MS;
+        t->retry_after_ms = e->now_ms + RESV_RETRY_MS;
         return;
     }
     size_t k = 0;
@@ -423,7 +421,7 @@ void resv_group_done(engine *e, atp_err err)
     resv_group_answer(e, &t->inflight, err);
     resv_group_answer(e, &t->open, err);
     resv_group_rewrite(e, kept); /* consumptions stay applied: store them */
-    t->retry_after_ms = clock_wall_ms() + RESV_RETRY_MS;
+    t->retry_after_ms = e->now_ms + RESV_RETRY_MS;
     engine__snapshot_barrier(e, true);
 }
 
