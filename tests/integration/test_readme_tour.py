@@ -80,8 +80,10 @@ def main(h):
                            timeout=30 * TF)
         return json.loads(r.stdout.strip().splitlines()[-1]) if r.returncode == 0 else None
 
-    harness.wait_until(lambda: atpd.poll() is None and query("status") is not None, 30, 0.1,
-                       "atpd with config/demo.yaml")
+    # status answers before the restore ends; the ready file is written
+    # (renamed into place) once atpd is ready, with the bound HTTP URL.
+    harness.wait_until(lambda: atpd.poll() is None and os.path.exists(ready)
+                       and query("status") is not None, 30, 0.1, "atpd with config/demo.yaml")
     with open(ready) as f:
         http_url = json.load(f)["http"]  # the tour's http://127.0.0.1:7080
     # The demo's feeds, as tools/demo/run-demo.sh starts them.
