@@ -134,4 +134,4 @@ clean:
 	rm -rf $(BUILD) $(SAN_BUILD) $(TSAN_BUILD) $(COV_BUILD) $(FUZZ_BUILD)
 
 format:
-	clang-format -i $$(git ls-files '*.c' '*.h')
+	clang-format -i $$(find src include tests bench tools -name '*.[ch]' -not -path '*/build*')

@@ -217,8 +217,9 @@ static char *bench_header(bench_app *app, const char *started, double elapsed)
             "\"scheduling\": \"%s\"}",
             ATP_BENCH_VERSION, scen, started, elapsed, app->machine.nproc, cpu,
             kern, app->machine.mem_kb, host, app->loadavg_start,
-            app->loadavg_end, wake_same, wake_cross, ATP_BENCH_VERSION, app->atpd_version, git,
-            bench_nng_version(), ATP_BENCH_MSGPACK_VERSION, app->redis_version,
+            app->loadavg_end, wake_same, wake_cross, ATP_BENCH_VERSION,
+            app->atpd_version, git, bench_nng_version(),
+            ATP_BENCH_MSGPACK_VERSION, app->redis_version,
 #ifdef ATP_BENCH_HIREDIS_VERSION
             "\"" ATP_BENCH_HIREDIS_VERSION "\"",
 #else
@@ -404,7 +405,8 @@ int main(int argc, char **argv)
         snprintf(app->ingest_url, sizeof app->ingest_url, "%s",
                  app->a.ingest_endpoint ? app->a.ingest_endpoint
                                         : app->cfg.service.ingest_listen);
-        client_opts co = {.url = app->query_url, .timeout_ms = 10000, .token = app->a.token};
+        client_opts co = {
+            .url = app->query_url, .timeout_ms = 10000, .token = app->a.token};
         char err[256];
         bench_atpd_status st;
         if (client_open(&co, &app->ctl, err, sizeof err) != ATP_OK) {
@@ -448,8 +450,8 @@ int main(int argc, char **argv)
     bench_report_ratios(app->rep);
     /* With --json -, stdout carries the JSON alone: the table goes to
      * stderr. */
-    FILE *out = app->a.json != NULL && strcmp(app->a.json, "-") == 0 ? stderr
-                                                                      : stdout;
+    FILE *out =
+        app->a.json != NULL && strcmp(app->a.json, "-") == 0 ? stderr : stdout;
     bench_report_print(app->rep, out);
     if (!app->a.quiet || app->a.json == NULL) {
         fprintf(out,

@@ -16,14 +16,14 @@
 #include "bench_feed.h"
 #include "bench_load.h"
 #include "bench_proc.h"
-#include "bench_wake.h"
 #include "bench_redis.h"
 #include "bench_replay.h"
 #include "bench_report.h"
+#include "bench_wake.h"
 #include "bench_work.h"
 #include "client.h"
-#include "tools_tls.h"
 #include "config/config.h"
+#include "tools_tls.h"
 
 #define ATP_BENCH_VERSION "0.1.0"
 #define BENCH_MAX_REPLAY_FILES 1024
@@ -37,11 +37,11 @@ typedef struct bench_args {
     /* --http: atpd over HTTP and the HTTP floor too; --no-nng: not atpd
      * over nng (nor the nng echo floor) */
     bool http, no_nng;
-    bool wrk; /* point: also atpd-http and the floor under wrk */
+    bool wrk;               /* point: also atpd-http and the floor under wrk */
     const char *http_floor; /* atp-bench-http-floor */
     const char *http_endpoint; /* a running atpd's HTTP URL (implies --http) */
-    unsigned http_threads;  /* the floor's threads; 0: atpd's http_threads */
-    double rate; /* 0: closed loop */
+    unsigned http_threads;     /* the floor's threads; 0: atpd's http_threads */
+    double rate;               /* 0: closed loop */
     unsigned clients, conns, repeat;
     double duration, warmup, drain;
     uint32_t skus, hot, batch, window;
@@ -60,7 +60,7 @@ typedef struct bench_args {
     bench_replay_cols cols;
     const char *json, *plot, *tmpdir, *channel;
     bool keep, quiet, tiny, window_set;
-    bool rt; /* the load runner at a real-time priority */
+    bool rt;          /* the load runner at a real-time priority */
     bool sched_batch; /* servers under SCHED_BATCH (--sched batch) */
     uint64_t seed;
     int timeout_ms;

@@ -56,7 +56,8 @@ static inline double bench_cpu_median_ns(const char *prog, bool (*fn)(void *),
 /* bench_cpu_args reads "[LIST_OPT N,N,...] [--rounds N]" into *list and
  * *rounds (at least 1). Returns 0, or 2 after printing the usage. */
 static inline int bench_cpu_args(int argc, char **argv, const char *prog,
-                                 const char *list_opt, const char **list, int *rounds)
+                                 const char *list_opt, const char **list,
+                                 int *rounds)
 {
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], list_opt) == 0 && i + 1 < argc) {
@@ -64,7 +65,8 @@ static inline int bench_cpu_args(int argc, char **argv, const char *prog,
         } else if (strcmp(argv[i], "--rounds") == 0 && i + 1 < argc) {
             *rounds = atoi(argv[++i]);
         } else {
-            fprintf(stderr, "usage: %s [%s N,N,...] [--rounds N]\n", prog, list_opt);
+            fprintf(stderr, "usage: %s [%s N,N,...] [--rounds N]\n", prog,
+                    list_opt);
             return 2;
         }
     }

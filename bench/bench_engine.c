@@ -6,8 +6,8 @@
  *     to show that queries do not wait on ingest (lock-free readers);
  *  4. carts of --cart lines, engine idle: one engine_query per line, then
  *     engine_query_lines (the prefetching batch read), interleaved.
- * usage: bench_engine [--events N] [--queries N] [--skus N] [--batch N] [--cart N]
- * Runs bounded by its counts; prints one summary line per phase.
+ * usage: bench_engine [--events N] [--queries N] [--skus N] [--batch N] [--cart
+ * N] Runs bounded by its counts; prints one summary line per phase.
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -24,10 +24,14 @@
 static const char bench_yaml[] =
     "regions: [{id: r0}, {id: r1}, {id: r2}]\n"
     "locations:\n"
-    "  - {id: L0, region: r0}\n  - {id: L1, region: r0}\n  - {id: L2, region: r0}\n"
-    "  - {id: L3, region: r0}\n  - {id: L4, region: r1}\n  - {id: L5, region: r1}\n"
-    "  - {id: L6, region: r1}\n  - {id: L7, region: r1}\n  - {id: L8, region: r2}\n"
-    "  - {id: L9, region: r2}\n  - {id: L10, region: r2}\n  - {id: L11, region: r2}\n"
+    "  - {id: L0, region: r0}\n  - {id: L1, region: r0}\n  - {id: L2, region: "
+    "r0}\n"
+    "  - {id: L3, region: r0}\n  - {id: L4, region: r1}\n  - {id: L5, region: "
+    "r1}\n"
+    "  - {id: L6, region: r1}\n  - {id: L7, region: r1}\n  - {id: L8, region: "
+    "r2}\n"
+    "  - {id: L9, region: r2}\n  - {id: L10, region: r2}\n  - {id: L11, "
+    "region: r2}\n"
     "channels: [web, app]\n"
     "buffers:\n  - {region: r0, percent: 5}\n  - {units: 2}\n";
 
@@ -80,8 +84,8 @@ static uint64_t bench_feed(bench *b, uint64_t n, uint64_t *seed)
                 .value = (int64_t)((r >> 20) % 25) - 5,
             };
         }
-        engine_batch batch = {.events = o->events, .n = k,
-                              .release = bench_release, .owner = o};
+        engine_batch batch = {
+            .events = o->events, .n = k, .release = bench_release, .owner = o};
         if (engine_submit(b->eng, &batch) != ATP_OK) {
             bench_release(o, false);
             break;
@@ -133,9 +137,11 @@ static void bench_queries(bench *b, uint64_t n, const char *label)
     }
     double secs = (double)(clock_mono_ns() - t0) / 1e9;
     qsort(lat, n, sizeof *lat, bench_cmp);
-    printf("%-28s %10.0f queries/s  p50 %5lld ns  p99 %6lld ns  p99.9 %7lld ns  max %8lld ns (checksum %llu)\n",
-           label, (double)n / secs, (long long)lat[n / 2], (long long)lat[n * 99 / 100],
-           (long long)lat[n * 999 / 1000], (long long)lat[n - 1], (unsigned long long)sink % 1000);
+    printf("%-28s %10.0f queries/s  p50 %5lld ns  p99 %6lld ns  p99.9 %7lld ns "
+           " max %8lld ns (checksum %llu)\n",
+           label, (double)n / secs, (long long)lat[n / 2],
+           (long long)lat[n * 99 / 100], (long long)lat[n * 999 / 1000],
+           (long long)lat[n - 1], (unsigned long long)sink % 1000);
     free(lat);
 }
 
@@ -171,7 +177,8 @@ static void bench_carts(bench *b, uint64_t n_lines, uint32_t cart)
     double per[2];
     for (int k = 0; k < 2; k++)
         per[k] = (double)(carts * cart) * 1e9 / (double)(ns[k] ? ns[k] : 1);
-    printf("%-28s %10.0f lines/s one by one   %10.0f lines/s engine_query_lines   (%.2fx; %u-line carts, checksum %llu)\n",
+    printf("%-28s %10.0f lines/s one by one   %10.0f lines/s "
+           "engine_query_lines   (%.2fx; %u-line carts, checksum %llu)\n",
            "cart, engine idle", per[0], per[1], per[1] / per[0], cart,
            (unsigned long long)sink % 1000);
     free(lines);
@@ -195,7 +202,8 @@ int main(int argc, char **argv)
         else if (strcmp(argv[i], "--cart") == 0)
             cart = (uint32_t)strtoul(argv[i + 1], NULL, 10);
         else {
-            fprintf(stderr, "usage: bench_engine [--events N] [--queries N] [--skus N] [--batch N] [--cart N]\n");
+            fprintf(stderr, "usage: bench_engine [--events N] [--queries N] "
+                            "[--skus N] [--batch N] [--cart N]\n");
             return 2;
         }
     }
@@ -205,7 +213,8 @@ int main(int argc, char **argv)
     }
     config cfg;
     config_diags d = {0};
-    if (config_load_string(bench_yaml, sizeof bench_yaml - 1, &cfg, &d) != ATP_OK) {
+    if (config_load_string(bench_yaml, sizeof bench_yaml - 1, &cfg, &d) !=
+        ATP_OK) {
         fprintf(stderr, "bench_engine: bad built-in config\n");
         return 1;
     }
@@ -213,8 +222,10 @@ int main(int argc, char **argv)
     b.skus = malloc((size_t)b.n_skus * sizeof *b.skus);
     b.sku_len = malloc((size_t)b.n_skus * sizeof *b.sku_len);
     for (uint32_t i = 0; i < b.n_skus; i++)
-        b.sku_len[i] = (uint32_t)snprintf(b.skus[i], sizeof b.skus[i], "SKU-%u", i);
-    if (engine_alloc(&cfg, NULL, &b.eng) != ATP_OK || engine_start(b.eng) != ATP_OK) {
+        b.sku_len[i] =
+            (uint32_t)snprintf(b.skus[i], sizeof b.skus[i], "SKU-%u", i);
+    if (engine_alloc(&cfg, NULL, &b.eng) != ATP_OK ||
+        engine_start(b.eng) != ATP_OK) {
         fprintf(stderr, "bench_engine: engine start failed\n");
         return 1;
     }
@@ -229,11 +240,13 @@ int main(int argc, char **argv)
     int64_t eng_ns = bench_cpu_ns(CLOCK_PROCESS_CPUTIME_ID) - cpu0 - prod_ns;
     engine_stats st;
     engine_stats_get(b.eng, &st);
-    printf("%-28s %10.0f events/s   (%llu events, batch %u, %llu SKUs, %llu positions, %.1f MB engine memory)\n",
-           "apply (submit+engine)", (double)done / secs, (unsigned long long)done,
-           b.batch, (unsigned long long)st.skus, (unsigned long long)st.positions,
-           (double)st.memory_bytes / 1e6);
-    printf("%-28s %10.1f ns/event engine thread   %6.1f ns/event producer   (%.0f events/s per engine-thread CPU second)\n",
+    printf("%-28s %10.0f events/s   (%llu events, batch %u, %llu SKUs, %llu "
+           "positions, %.1f MB engine memory)\n",
+           "apply (submit+engine)", (double)done / secs,
+           (unsigned long long)done, b.batch, (unsigned long long)st.skus,
+           (unsigned long long)st.positions, (double)st.memory_bytes / 1e6);
+    printf("%-28s %10.1f ns/event engine thread   %6.1f ns/event producer   "
+           "(%.0f events/s per engine-thread CPU second)\n",
            "  (CPU time)", (double)eng_ns / (double)done,
            (double)prod_ns / (double)done,
            eng_ns > 0 ? (double)done * 1e9 / (double)eng_ns : 0.0);

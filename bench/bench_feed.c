@@ -191,7 +191,8 @@ int bench_feed_run(const bench_feed_opts *o, bench_feed_result *res)
     codec_event *pool = NULL;
     uint32_t batch = o->batch ? o->batch : 1000;
     int rc = -1;
-    client_opts co = {.url = o->query_url, .timeout_ms = 5000, .token = o->work->token};
+    client_opts co = {
+        .url = o->query_url, .timeout_ms = 5000, .token = o->work->token};
     if (res->series == NULL ||
         client_open(&co, &f.cl, res->error, sizeof res->error) != ATP_OK)
         goto out;

@@ -56,7 +56,10 @@ static void hb_put(hbuf *b, const char *s, size_t n)
     b->p[b->len] = '\0';
 }
 
-static void hb_cstr(hbuf *b, const char *s) { hb_put(b, s, strlen(s)); }
+static void hb_cstr(hbuf *b, const char *s)
+{
+    hb_put(b, s, strlen(s));
+}
 
 static void hb_int(hbuf *b, int64_t v)
 {
@@ -293,7 +296,8 @@ static void http_classify(const char *buf, size_t len, uint8_t op,
     *status = yes == 0 ? BENCH_ST_REFUSED : BENCH_ST_OK;
 }
 
-/* ---- the backend ---------------------------------------------------------- */
+/* ---- the backend ----------------------------------------------------------
+ */
 
 typedef struct http_slot {
     CURL *easy;
@@ -317,8 +321,8 @@ struct bench_http_be {
     const bench_work *work;
     const bench_echo_model *model;
     long timeout_ms;
-    int ep, evfd;        /* epoll set of libcurl's sockets; the wake-up */
-    int64_t timer_ns;    /* libcurl's next timeout (monotonic), -1: none */
+    int ep, evfd;     /* epoll set of libcurl's sockets; the wake-up */
+    int64_t timer_ns; /* libcurl's next timeout (monotonic), -1: none */
     pthread_t th;
     bool th_running;
     atomic_bool stop, cancel;
@@ -415,8 +419,8 @@ static int http_timer_cb(CURLM *multi, long timeout_ms, void *ud)
 {
     (void)multi;
     bench_http_be *b = ud;
-    b->timer_ns = timeout_ms < 0 ? -1
-                                 : clock_mono_ns() + (int64_t)timeout_ms * 1000000;
+    b->timer_ns =
+        timeout_ms < 0 ? -1 : clock_mono_ns() + (int64_t)timeout_ms * 1000000;
     return 0;
 }
 
@@ -475,12 +479,11 @@ static void *http_thread(void *arg)
                 (void)!read(b->evfd, &v, sizeof v);
                 continue;
             }
-            int flags = (evs[i].events & EPOLLIN ? CURL_CSELECT_IN : 0) |
-                        (evs[i].events & EPOLLOUT ? CURL_CSELECT_OUT : 0) |
-                        (evs[i].events & (EPOLLERR | EPOLLHUP) ? CURL_CSELECT_ERR
-                                                               : 0);
-            curl_multi_socket_action(b->multi, evs[i].data.fd, flags,
-                                     &running);
+            int flags =
+                (evs[i].events & EPOLLIN ? CURL_CSELECT_IN : 0) |
+                (evs[i].events & EPOLLOUT ? CURL_CSELECT_OUT : 0) |
+                (evs[i].events & (EPOLLERR | EPOLLHUP) ? CURL_CSELECT_ERR : 0);
+            curl_multi_socket_action(b->multi, evs[i].data.fd, flags, &running);
         }
         http_reap(b);
     }
@@ -493,8 +496,7 @@ static void http_wake(bench_http_be *b)
     (void)!write(b->evfd, &one, sizeof one);
 }
 
-static int http_send(void *ctx, bench_runner *run, unsigned slot,
-                     bench_req *r)
+static int http_send(void *ctx, bench_runner *run, unsigned slot, bench_req *r)
 {
     bench_http_be *b = ctx;
     http_slot *s = &b->slots[slot];
@@ -544,7 +546,10 @@ bool bench_http_url_ok(const char *url)
 }
 
 static pthread_once_t http_once = PTHREAD_ONCE_INIT;
-static void http_global_init(void) { curl_global_init(CURL_GLOBAL_DEFAULT); }
+static void http_global_init(void)
+{
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+}
 
 static CURL *http_easy(long timeout_ms)
 {
@@ -564,7 +569,8 @@ static CURL *http_easy(long timeout_ms)
  * slot's own size_hdr, rewritten per request (libcurl reads the list when
  * it sends; bench_http_be_close detaches it before freeing). NULL: out of
  * memory. */
-static struct curl_slist *http_headers(http_slot *s, bool floor, const char *token)
+static struct curl_slist *http_headers(http_slot *s, bool floor,
+                                       const char *token)
 {
     struct curl_slist *h =
         curl_slist_append(NULL, "Content-Type: application/json");
@@ -707,4 +713,7 @@ void bench_http_be_close(bench_http_be *b)
     free(b);
 }
 
-const char *bench_http_version(void) { return curl_version_info(CURLVERSION_NOW)->version; }
+const char *bench_http_version(void)
+{
+    return curl_version_info(CURLVERSION_NOW)->version;
+}

@@ -28,10 +28,10 @@ static char *cart_body(unsigned n, size_t *len)
         return NULL;
     o += (size_t)snprintf(b + o, cap - o, "{\"channel\":\"web\",\"lines\":[");
     for (unsigned i = 0; i < n; i++)
-        o += (size_t)snprintf(b + o, cap - o,
-                              "%s{\"sku\":\"SKU-%u\",\"region\":\"r%u\",\"qty\":%u}",
-                              i ? "," : "", 10007 * i % 100000, i % 3,
-                              1 + i % 3);
+        o += (size_t)snprintf(
+            b + o, cap - o,
+            "%s{\"sku\":\"SKU-%u\",\"region\":\"r%u\",\"qty\":%u}",
+            i ? "," : "", 10007 * i % 100000, i % 3, 1 + i % 3);
     o += (size_t)snprintf(b + o, cap - o, "]}");
     *len = o;
     return b;
@@ -116,7 +116,8 @@ int main(int argc, char **argv)
 {
     const char *list = "1,15,53,217,1000";
     int rounds = 5;
-    if (bench_cpu_args(argc, argv, "bench_json", "--lines", &list, &rounds) != 0)
+    if (bench_cpu_args(argc, argv, "bench_json", "--lines", &list, &rounds) !=
+        0)
         return 2;
     codec_writer *w = codec_writer_alloc(NULL, NULL),
                  *rw = codec_writer_alloc(NULL, NULL);

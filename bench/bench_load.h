@@ -92,7 +92,7 @@ typedef struct bench_run_result {
     /* CPU seconds used during the whole run (filled by the caller) */
     double server_cpu_s, client_cpu_s;
     _Atomic uint64_t
-        completed; /* every request that finished, measured or not */
+        completed;  /* every request that finished, measured or not */
     bool client_rt; /* the runner ran at a real-time priority (--rt) */
 } bench_run_result;
 

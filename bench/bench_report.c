@@ -201,12 +201,11 @@ void bench_report_add_runs(bench_report *r, const char *scenario,
         e->server_cpu_us_per_req = cpu_known && completed && srv_cpu >= 0.1
                                        ? srv_cpu * 1e6 / (double)completed
                                        : NAN;
-        e->client_cpu_us_per_req =
-            completed && cli_cpu >= 0.1 ? cli_cpu * 1e6 / (double)completed
-                                        : NAN;
+        e->client_cpu_us_per_req = completed && cli_cpu >= 0.1
+                                       ? cli_cpu * 1e6 / (double)completed
+                                       : NAN;
         e->ratio_vs_echo = e->ratio_vs_redis = e->ratio_vs_nng =
-            e->p99_ratio_vs_echo =
-            e->p99_ratio_vs_redis = NAN;
+            e->p99_ratio_vs_echo = e->p99_ratio_vs_redis = NAN;
         /* per-second series, the runs one after the other (full seconds) */
         e->sec_ops = calloc(n_secs ? n_secs : 1, sizeof(double));
         e->sec_p50 = calloc(n_secs ? n_secs : 1, sizeof(double));
@@ -310,9 +309,9 @@ void bench_report_ratios(bench_report *r)
                                               e->op);
         bench_entry *redis =
             wrk ? NULL : bench_report_find(r, e->scenario, "redis", e->op);
-        bench_entry *nng = http || wrk
-                               ? bench_report_find(r, e->scenario, "atpd", e->op)
-                               : NULL;
+        bench_entry *nng =
+            http || wrk ? bench_report_find(r, e->scenario, "atpd", e->op)
+                        : NULL;
         if (echo != NULL && echo->ops_per_s > 0) {
             e->ratio_vs_echo = bench_pair_ratio(e, echo);
             if (echo->p99_us > 0)

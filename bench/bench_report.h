@@ -22,8 +22,8 @@ typedef struct bench_entry {
     double rate;
     double ops_per_s, p50_us, p90_us, p99_us, p999_us, max_us, mean_us;
     uint64_t count, errors, refused, unfinished;
-    unsigned n_runs;                      /* repeats merged into this entry */
-    double runs_ops[BENCH_MAX_RUNS];      /* ops/s of each repeat */
+    unsigned n_runs;                 /* repeats merged into this entry */
+    double runs_ops[BENCH_MAX_RUNS]; /* ops/s of each repeat */
     /* ops/s ratios; NAN: n/a. ratio_vs_echo is against the system's floor:
      * the nng echo server for atpd, the HTTP floor for atpd-http;
      * ratio_vs_nng: atpd-http against atpd over nng */

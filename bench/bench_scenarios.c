@@ -485,17 +485,15 @@ static int bench_run_systems(bench_app *app, bench_spec *s)
                 const char *url =
                     sys == SYS_ECHO ? app->echo_url : app->query_url;
                 if (!app->a.client_nng && bench_sp_url_ok(url)) {
-                    e = bench_sp_be_open(url, app->a.conns, slots,
-                                         sys == SYS_ECHO, &app->work,
-                                         &app->model, app->a.timeout_ms, &sb,
-                                         err, sizeof err);
+                    e = bench_sp_be_open(
+                        url, app->a.conns, slots, sys == SYS_ECHO, &app->work,
+                        &app->model, app->a.timeout_ms, &sb, err, sizeof err);
                     if (e == ATP_OK)
                         bench_sp_be_backend(sb, &be);
                 } else {
-                    e = bench_req_be_open(url, app->a.conns, slots,
-                                          sys == SYS_ECHO, &app->work,
-                                          &app->model, app->a.timeout_ms, &nb,
-                                          err, sizeof err);
+                    e = bench_req_be_open(
+                        url, app->a.conns, slots, sys == SYS_ECHO, &app->work,
+                        &app->model, app->a.timeout_ms, &nb, err, sizeof err);
                     if (e == ATP_OK)
                         bench_req_be_backend(nb, &be);
                 }
@@ -533,7 +531,7 @@ static int bench_run_systems(bench_app *app, bench_spec *s)
                            label);
             bench_run_result *res = calloc(1, sizeof *res);
             pid_t server = sys == SYS_ATPD || sys == SYS_HTTP ? app->atpd.pid
-                           : sys == SYS_ECHO       ? app->echo.pid
+                           : sys == SYS_ECHO                  ? app->echo.pid
                            : sys == SYS_HTTP_FLOOR ? app->http_floor.pid
                                                    : app->redis_proc.pid;
             double srv0 = server > 0 ? bench_cpu_s(server) : -1,
@@ -657,13 +655,14 @@ static void bench_target_http(bench_app *app, const char *scenario,
     bench_entry *e = bench_report_find(app->rep, scenario, system, op);
     if (!app->a.http || e == NULL)
         return;
-    double v = e == NULL     ? NAN
+    double v = e == NULL      ? NAN
                : which == 'f' ? e->ratio_vs_echo
                : which == 'r' ? e->ratio_vs_redis
                               : e->ratio_vs_nng;
     char note[200];
-    snprintf(note, sizeof note, "%s/%s over HTTP, %s, %u clients, cpu/req %.1f us",
-             scenario, op, e ? e->mode : "-", e ? e->clients : 0,
+    snprintf(note, sizeof note,
+             "%s/%s over HTTP, %s, %u clients, cpu/req %.1f us", scenario, op,
+             e ? e->mode : "-", e ? e->clients : 0,
              e ? e->server_cpu_us_per_req : NAN);
     bench_report_target(app->rep, name, goal, v, "x",
                         isfinite(v) ? v >= min : -1, note);
@@ -681,8 +680,8 @@ static double bench_replay_speedup(bench_app *app, double duration)
 }
 
 /* A scenario's spec from the command line: rate, duration, warm-up. */
-static bench_spec sc_spec(bench_app *app, const char *scenario, unsigned systems,
-                          double rate, double ingest_rate)
+static bench_spec sc_spec(bench_app *app, const char *scenario,
+                          unsigned systems, double rate, double ingest_rate)
 {
     return (bench_spec){.scenario = scenario,
                         .rate = rate,
@@ -770,8 +769,8 @@ static int sc_reserve(bench_app *app)
     if (bench_need_atpd(app) || bench_ensure_preloaded(app))
         return -1;
     int rc = 0;
-    bench_spec s = sc_spec(app, "reserve-single", bench_baselines(app),
-                           app->a.rate, 0);
+    bench_spec s =
+        sc_spec(app, "reserve-single", bench_baselines(app), app->a.rate, 0);
     bench_gen_init(&s.proto, app, GEN_RESERVE);
     rc |= bench_run_systems(app, &s);
 #ifdef ATP_BENCH_HAVE_CURL
@@ -957,9 +956,9 @@ static int sc_peak(bench_app *app)
         return -1;
     int rc = 0;
     /* 1. single-line ATP at a fixed rate while ingesting. */
-    bench_spec s = sc_spec(app, "atp+ingest",
-                           SYS_ATPD | (app->a.no_echo ? 0 : SYS_ECHO),
-                           app->a.peak_rate, app->a.peak_ingest_rate);
+    bench_spec s =
+        sc_spec(app, "atp+ingest", SYS_ATPD | (app->a.no_echo ? 0 : SYS_ECHO),
+                app->a.peak_rate, app->a.peak_ingest_rate);
     bench_gen_init(&s.proto, app, GEN_POINT);
     rc |= bench_run_systems(app, &s);
     bench_report_ratios(app->rep);
@@ -976,7 +975,8 @@ static int sc_peak(bench_app *app)
      * whose stock runs out, while ingesting. */
     bench_gen last;
     memset(&last, 0, sizeof last);
-    s = sc_spec(app, "peak", SYS_ATPD, app->a.peak_rate, app->a.peak_ingest_rate);
+    s = sc_spec(app, "peak", SYS_ATPD, app->a.peak_rate,
+                app->a.peak_ingest_rate);
     s.last_atpd_gen = &last;
     bench_gen_init(&s.proto, app, GEN_MIX);
     s.proto.p_commit = 70;
@@ -1541,9 +1541,8 @@ static int sc_memory(bench_app *app)
         "\"sku_id_example\": \"%s\"}",
         (unsigned long long)pos, (unsigned long long)st1.skus, m0.rss_kb,
         loaded.rss_kb, settle_s, m1.rss_kb, m0.anon_kb, m1.anon_kb, m0.file_kb,
-        m1.file_kb, per_rss, per_anon,
-        (unsigned long long)st1.memory_bytes, per_eng, secs, fr.events_per_s,
-        window, w.skus[w.n_skus - 1]);
+        m1.file_kb, per_rss, per_anon, (unsigned long long)st1.memory_bytes,
+        per_eng, secs, fr.events_per_s, window, w.skus[w.n_skus - 1]);
     char note[256];
     snprintf(note, sizeof note,
              "%llu positions (%u SKUs x %u locations); anonymous memory %.1f "
@@ -1572,36 +1571,47 @@ static int bench_tls_setup(bench_app *app)
     char cmd[4096], out[64] = "", out2[64] = "";
     /* openssl's chatter stays out of the report */
     snprintf(cmd, sizeof cmd,
-             "cd '%s' && (printf 'subjectAltName=IP:127.0.0.1,DNS:127.0.0.1\\n' > san.ext && "
+             "cd '%s' && (printf "
+             "'subjectAltName=IP:127.0.0.1,DNS:127.0.0.1\\n' > san.ext && "
              "K='-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes' && "
-             "openssl req -x509 $K -keyout ca.key -out ca.pem -days 2 -subj /CN=atp-bench-ca && "
-             "openssl req $K -keyout server.key -out server.csr -subj /CN=127.0.0.1 && "
-             "openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial "
+             "openssl req -x509 $K -keyout ca.key -out ca.pem -days 2 -subj "
+             "/CN=atp-bench-ca && "
+             "openssl req $K -keyout server.key -out server.csr -subj "
+             "/CN=127.0.0.1 && "
+             "openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key "
+             "-CAcreateserial "
              "-out server.pem -days 2 -extfile san.ext && "
-             "openssl req $K -keyout client.key -out client.csr -subj /CN=atp-bench && "
-             "openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key -CAcreateserial "
+             "openssl req $K -keyout client.key -out client.csr -subj "
+             "/CN=atp-bench && "
+             "openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key "
+             "-CAcreateserial "
              "-out client.pem -days 2) >/dev/null 2>&1 && echo ok",
              d);
     bench_cmd_output(cmd, out, sizeof out);
-    snprintf(app->tls_cfg_path, sizeof app->tls_cfg_path, "%s/atpd-tls.yaml", d);
+    snprintf(app->tls_cfg_path, sizeof app->tls_cfg_path, "%s/atpd-tls.yaml",
+             d);
     snprintf(cmd, sizeof cmd,
-             "cp '%s' '%s' && printf 'tls:\\n  cert_file: %s/server.pem\\n  key_file: "
-             "%s/server.key\\n  ca_file: %s/ca.pem\\n  verify_clients: required\\n' >> '%s' "
+             "cp '%s' '%s' && printf 'tls:\\n  cert_file: %s/server.pem\\n  "
+             "key_file: "
+             "%s/server.key\\n  ca_file: %s/ca.pem\\n  verify_clients: "
+             "required\\n' >> '%s' "
              "&& echo ok",
              app->cfg_path, app->tls_cfg_path, d, d, d, app->tls_cfg_path);
     if (strcmp(out, "ok") == 0)
         bench_cmd_output(cmd, out2, sizeof out2);
     if (strcmp(out2, "ok") != 0) {
-        bench_report_warn(app->rep,
-                          "tls: cannot make certificates with openssl in %s (is openssl "
-                          "installed?)",
-                          d);
+        bench_report_warn(
+            app->rep,
+            "tls: cannot make certificates with openssl in %s (is openssl "
+            "installed?)",
+            d);
         return -1;
     }
     snprintf(ca, sizeof ca, "%s/ca.pem", d);
     snprintf(cert, sizeof cert, "%s/client.pem", d);
     snprintf(key, sizeof key, "%s/client.key", d);
-    tools_tls_set(&(tools_tls){.ca_file = ca, .cert_file = cert, .key_file = key});
+    tools_tls_set(
+        &(tools_tls){.ca_file = ca, .cert_file = cert, .key_file = key});
     return 0;
 }
 
@@ -1623,7 +1633,8 @@ static int sc_tls(bench_app *app)
     static const char *const names[] = {"tls-off", "tls-on"};
     for (int on = 0; on < 2 && rc == 0; on++) {
         app->tls_on = on == 1;
-        if (bench_fresh_atpd(app, names[on]) != 0 || bench_ensure_preloaded(app) != 0) {
+        if (bench_fresh_atpd(app, names[on]) != 0 ||
+            bench_ensure_preloaded(app) != 0) {
             rc = -1;
             break;
         }
@@ -1642,20 +1653,22 @@ static int sc_tls(bench_app *app)
     double ratio = on->ops_per_s / off->ops_per_s;
     char note[256];
     snprintf(note, sizeof note,
-             "%.0f vs %.0f ops/s, %u clients on %u connections; server cpu/req %.1f vs %.1f "
+             "%.0f vs %.0f ops/s, %u clients on %u connections; server cpu/req "
+             "%.1f vs %.1f "
              "us, client cpu/req %.1f vs %.1f us (tls vs tcp)",
              on->ops_per_s, off->ops_per_s, on->clients, app->a.conns,
              on->server_cpu_us_per_req, off->server_cpu_us_per_req,
              on->client_cpu_us_per_req, off->client_cpu_us_per_req);
     bench_report_target(app->rep, "single-line ATP over tls+tcp:// vs tcp://",
                         "measured (no goal)", ratio, "x", -1, note);
-    bench_report_section(app->rep, "tls",
-                         "{\"ops_ratio\": %.4f, \"server_cpu_us_per_req_tcp\": %.2f, "
-                         "\"server_cpu_us_per_req_tls\": %.2f, "
-                         "\"client_cpu_us_per_req_tcp\": %.2f, "
-                         "\"client_cpu_us_per_req_tls\": %.2f}",
-                         ratio, off->server_cpu_us_per_req, on->server_cpu_us_per_req,
-                         off->client_cpu_us_per_req, on->client_cpu_us_per_req);
+    bench_report_section(
+        app->rep, "tls",
+        "{\"ops_ratio\": %.4f, \"server_cpu_us_per_req_tcp\": %.2f, "
+        "\"server_cpu_us_per_req_tls\": %.2f, "
+        "\"client_cpu_us_per_req_tcp\": %.2f, "
+        "\"client_cpu_us_per_req_tls\": %.2f}",
+        ratio, off->server_cpu_us_per_req, on->server_cpu_us_per_req,
+        off->client_cpu_us_per_req, on->client_cpu_us_per_req);
     return rc;
 }
 

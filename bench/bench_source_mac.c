@@ -8,8 +8,8 @@
  *     constant-time compare (src/crypto), what a source with a key_file
  *     adds (ingest.c, ingest_mac_ok).
  * Thread CPU time per message, median of --rounds rounds of at least
- * 0.2 s each (bench_cpu.h). usage: bench_source_mac [--events N,N,...] [--rounds N]
- * A measurement program, not a test: bounded by its rounds.
+ * 0.2 s each (bench_cpu.h). usage: bench_source_mac [--events N,N,...]
+ * [--rounds N] A measurement program, not a test: bounded by its rounds.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,18 +43,21 @@ static bool call_mac(void *arg)
 {
     mac_ctx *c = arg;
     uint8_t mac[CRYPTO_SHA256_LEN];
-    crypto_hmac_sha256(c->key, c->key_len, c->msg, c->len - ATP_SRC_MAC_TAIL, mac);
-    bool ok = crypto_equal(mac, c->msg + c->len - ATP_SRC_MAC_LEN, ATP_SRC_MAC_LEN);
+    crypto_hmac_sha256(c->key, c->key_len, c->msg, c->len - ATP_SRC_MAC_TAIL,
+                       mac);
+    bool ok =
+        crypto_equal(mac, c->msg + c->len - ATP_SRC_MAC_LEN, ATP_SRC_MAC_LEN);
     c->sink += mac[0];
     return ok;
 }
 
 /* A batch of n deltas with a session and a MAC under key, as atp-feed
  * writes it. Returns a malloc'd copy (caller frees). */
-static uint8_t *make_msg(unsigned n, const uint8_t *key, size_t key_len, size_t *len)
+static uint8_t *make_msg(unsigned n, const uint8_t *key, size_t key_len,
+                         size_t *len)
 {
     codec_event *evs = calloc(n ? n : 1, sizeof *evs);
-    char (*skus)[16] = calloc(n ? n : 1, sizeof *skus);
+    char(*skus)[16] = calloc(n ? n : 1, sizeof *skus);
     codec_writer *w = codec_writer_alloc(NULL, NULL);
     if (evs == NULL || skus == NULL || w == NULL) {
         fprintf(stderr, "bench_source_mac: out of memory\n");
@@ -62,12 +65,18 @@ static uint8_t *make_msg(unsigned n, const uint8_t *key, size_t key_len, size_t 
     }
     for (unsigned i = 0; i < n; i++) {
         int k = snprintf(skus[i], sizeof skus[i], "SKU-%u", i % 200000);
-        evs[i] = (codec_event){.kind = ATP_EV_DELTA, .bucket = 0,
+        evs[i] = (codec_event){.kind = ATP_EV_DELTA,
+                               .bucket = 0,
                                .sku = {skus[i], (uint32_t)k},
-                               .location = {"DC-EAST-1", 9}, .value = -3};
+                               .location = {"DC-EAST-1", 9},
+                               .value = -3};
     }
-    codec_src_msg m = {.source = {"wms-east", 8}, .seq = 123456789, .ts_ms = 1795349398095,
-                       .n_events = n, .events = evs, .session = 4677859682484036,
+    codec_src_msg m = {.source = {"wms-east", 8},
+                       .seq = 123456789,
+                       .ts_ms = 1795349398095,
+                       .n_events = n,
+                       .events = evs,
+                       .session = 4677859682484036,
                        .mac = key};
     codec_src_encode(w, &m);
     size_t body_len;
@@ -92,22 +101,30 @@ int main(int argc, char **argv)
 {
     const char *sizes = "1,25,100,1000";
     int rounds = 5;
-    if (bench_cpu_args(argc, argv, "bench_source_mac", "--events", &sizes, &rounds) != 0)
+    if (bench_cpu_args(argc, argv, "bench_source_mac", "--events", &sizes,
+                       &rounds) != 0)
         return 2;
     /* a key as `openssl rand -hex 32` writes it: 64 bytes */
-    const uint8_t key[] = "3f1c9a0e5b7d2468ace013579bdf2468ace013579bdf2468ace013579bdf2468";
-    printf("%8s %10s %12s %12s %8s\n", "events", "bytes", "decode_ns", "mac_ns", "mac/dec");
+    const uint8_t key[] =
+        "3f1c9a0e5b7d2468ace013579bdf2468ace013579bdf2468ace013579bdf2468";
+    printf("%8s %10s %12s %12s %8s\n", "events", "bytes", "decode_ns", "mac_ns",
+           "mac/dec");
     for (const char *p = sizes; *p != '\0';) {
         unsigned n = (unsigned)strtoul(p, (char **)&p, 10);
         if (*p == ',')
             p++;
-        mac_ctx c = {.key = key, .key_len = sizeof key - 1, .arena = codec_arena_alloc()};
+        mac_ctx c = {.key = key,
+                     .key_len = sizeof key - 1,
+                     .arena = codec_arena_alloc()};
         uint8_t *msg = make_msg(n, key, sizeof key - 1, &c.len);
         c.msg = msg;
         /* a message that does not decode or verify stops the program */
-        double dec = bench_cpu_median_ns("bench_source_mac", call_decode, &c, rounds);
-        double mac = bench_cpu_median_ns("bench_source_mac", call_mac, &c, rounds);
-        printf("%8u %10zu %12.0f %12.0f %7.0f%%\n", n, c.len, dec, mac, 100.0 * mac / dec);
+        double dec =
+            bench_cpu_median_ns("bench_source_mac", call_decode, &c, rounds);
+        double mac =
+            bench_cpu_median_ns("bench_source_mac", call_mac, &c, rounds);
+        printf("%8u %10zu %12.0f %12.0f %7.0f%%\n", n, c.len, dec, mac,
+               100.0 * mac / dec);
         codec_arena_free(c.arena);
         free(msg);
     }

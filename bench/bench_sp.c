@@ -50,8 +50,8 @@ typedef struct sp_slot {
     bench_req *req;
     bench_runner *run;
     int64_t deadline;
-    codec_writer *w;     /* encoding (the sending thread, slot idle) */
-    sp_buf frame;        /* length + id + body */
+    codec_writer *w; /* encoding (the sending thread, slot idle) */
+    sp_buf frame;    /* length + id + body */
 } sp_slot;
 
 struct bench_sp_be {
@@ -235,8 +235,9 @@ static bool sp_read(bench_sp_be *b, unsigned c)
 static bool sp_flush(bench_sp_be *b, sp_conn *cn)
 {
     while (cn->out.off < cn->out.len) {
-        ssize_t n = send(cn->fd, cn->out.p + cn->out.off,
-                         cn->out.len - cn->out.off, MSG_DONTWAIT | MSG_NOSIGNAL);
+        ssize_t n =
+            send(cn->fd, cn->out.p + cn->out.off, cn->out.len - cn->out.off,
+                 MSG_DONTWAIT | MSG_NOSIGNAL);
         if (n < 0) {
             if (errno == EINTR)
                 continue;
@@ -251,9 +252,9 @@ static bool sp_flush(bench_sp_be *b, sp_conn *cn)
         cn->out.off = cn->out.len = 0;
     if (empty == cn->want_out) { /* arm or disarm EPOLLOUT */
         cn->want_out = !empty;
-        struct epoll_event ev = {
-            .events = EPOLLIN | (empty ? 0u : (uint32_t)EPOLLOUT),
-            .data.u32 = (uint32_t)(cn - b->conns)};
+        struct epoll_event ev = {.events = EPOLLIN |
+                                           (empty ? 0u : (uint32_t)EPOLLOUT),
+                                 .data.u32 = (uint32_t)(cn - b->conns)};
         epoll_ctl(b->ep, EPOLL_CTL_MOD, cn->fd, &ev);
     }
     return true;
@@ -306,7 +307,8 @@ static int sp_send(void *ctx, bench_runner *run, unsigned slot, bench_req *r)
     size_t len = 0;
     const unsigned char *body = codec_writer_data(s->w, &len);
     s->frame.off = s->frame.len = 0;
-    if (codec_writer_failed(s->w) || len < 4 || !sp_reserve(&s->frame, 12 + len))
+    if (codec_writer_failed(s->w) || len < 4 ||
+        !sp_reserve(&s->frame, 12 + len))
         return -1;
     unsigned char *f = s->frame.p;
     sp_put_be(f, 4 + len, 8);

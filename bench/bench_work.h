@@ -72,7 +72,7 @@ typedef struct bench_req {
 } bench_req;
 
 typedef struct bench_work {
-    char **skus; /* SKU ids */
+    char **skus;       /* SKU ids */
     uint32_t *sku_len; /* their lengths: requests are encoded at full rate */
     uint32_t n_skus;
     char **regions; /* region ids, configuration order */

@@ -104,33 +104,35 @@ static int bench_wrk_script(bench_app *app, const char *path, bool reserve,
             "end\n",
             app->a.seed);
     if (!reserve) {
-        fprintf(f,
-                "local hdr = {[\"X-Reply-Size\"] = \"%u\"}\n"
-                "request = function()\n"
-                "  return wrk.format(\"GET\", \"/v1/availability/\" .. prefix .."
-                " pick() .. \"/\" .. regions[math.random(#regions)] .."
-                " \"?channel=\" .. channel, hdr)\n"
-                "end\n",
-                size);
+        fprintf(
+            f,
+            "local hdr = {[\"X-Reply-Size\"] = \"%u\"}\n"
+            "request = function()\n"
+            "  return wrk.format(\"GET\", \"/v1/availability/\" .. prefix .."
+            " pick() .. \"/\" .. regions[math.random(#regions)] .."
+            " \"?channel=\" .. channel, hdr)\n"
+            "end\n",
+            size);
     } else {
-        fprintf(f,
-                "local hdr = {[\"X-Reply-Size\"] = \"%u\", [\"Content-Type\"] ="
-                " \"application/json\"}\n"
-                "local counter, nthreads = 0, 0\n"
-                "setup = function(thread)\n"
-                "  nthreads = nthreads + 1\n"
-                "  thread:set(\"tid\", nthreads)\n"
-                "end\n"
-                "request = function()\n"
-                "  counter = counter + 1\n"
-                "  local body = '{\"id\":\"%s' .. (tid or 0) .. '-' .. counter"
-                " .. '\",\"channel\":' .. jchannel .. ',\"ttl_ms\":%lld,"
-                "\"lines\":[{\"sku\":\"' .. prefix .. pick() .. '\",\"region\":'"
-                " .. jregions[math.random(#jregions)] .. ',\"qty\":' .."
-                " math.random(1, 3) .. '}]}'\n"
-                "  return wrk.format(\"POST\", \"/v1/reservations\", hdr, body)\n"
-                "end\n",
-                size, id_prefix, (long long)ttl_ms);
+        fprintf(
+            f,
+            "local hdr = {[\"X-Reply-Size\"] = \"%u\", [\"Content-Type\"] ="
+            " \"application/json\"}\n"
+            "local counter, nthreads = 0, 0\n"
+            "setup = function(thread)\n"
+            "  nthreads = nthreads + 1\n"
+            "  thread:set(\"tid\", nthreads)\n"
+            "end\n"
+            "request = function()\n"
+            "  counter = counter + 1\n"
+            "  local body = '{\"id\":\"%s' .. (tid or 0) .. '-' .. counter"
+            " .. '\",\"channel\":' .. jchannel .. ',\"ttl_ms\":%lld,"
+            "\"lines\":[{\"sku\":\"' .. prefix .. pick() .. '\",\"region\":'"
+            " .. jregions[math.random(#jregions)] .. ',\"qty\":' .."
+            " math.random(1, 3) .. '}]}'\n"
+            "  return wrk.format(\"POST\", \"/v1/reservations\", hdr, body)\n"
+            "end\n",
+            size, id_prefix, (long long)ttl_ms);
     }
     fprintf(f,
             "done = function(summary, latency, requests)\n"
@@ -155,15 +157,15 @@ static int bench_wrk_run(bench_app *app, const char *wrk, const char *script,
     snprintf(dur, sizeof dur, "%ds",
              (int)(app->a.duration > 1 ? app->a.duration + 0.5 : 1));
     snprintf(full, sizeof full, "%s/v1/availability", url);
-    char *argv[] = {(char *)wrk, "-t1",  "-c",           conns,
-                    "-d",        dur,    "-s",           (char *)script,
-                    "--timeout", "10s",  full,           NULL};
+    char *argv[] = {(char *)wrk,    "-t1",       "-c",  conns, "-d", dur, "-s",
+                    (char *)script, "--timeout", "10s", full,  NULL};
     bench_proc p;
     double cpu0 = bench_cpu_s(server);
     if (bench_proc_spawn(&p, "wrk", argv, log, false) != 0)
         return -1;
     /* wrk stops by itself after -d; bounded wait, then stopped by pid */
-    int64_t deadline = clock_mono_ns() + (int64_t)(app->a.duration + 30) * 1000000000LL;
+    int64_t deadline =
+        clock_mono_ns() + (int64_t)(app->a.duration + 30) * 1000000000LL;
     while (bench_proc_alive(&p) && clock_mono_ns() < deadline) {
         struct timespec ts = {0, 20000000};
         nanosleep(&ts, NULL);
@@ -235,8 +237,8 @@ static int bench_wrk_pair(bench_app *app, unsigned repeats,
             char label[96], ids[96];
             snprintf(label, sizeof label, "%s-%s-wrk-%u", scenario,
                      sys ? "http-floor" : "atpd-http", k + 1);
-            snprintf(ids, sizeof ids, "%swrk%u.%d.", app->work.resv_prefix,
-                     k, sys);
+            snprintf(ids, sizeof ids, "%swrk%u.%d.", app->work.resv_prefix, k,
+                     sys);
             snprintf(script, sizeof script, "%s/wrk-%s.lua", app->tmp, label);
             bench_ext_run *out = sys ? &rf[nf] : &ra[na];
             if (bench_wrk_script(app, script, reserve, size, ids, ttl) != 0 ||

@@ -13,6 +13,8 @@ packages=(
   # clang and its runtimes (UBSan, ASan, libFuzzer): tests/clang_ubsan (a
   # check GCC's UBSan lacks) and the fuzz targets (tests/fuzz, make test-fuzz)
   clang libclang-rt-14-dev
+  # the format check (boundaries.format) and `make format`
+  clang-format
 )
 # The HTTP tests: docs/openapi.yaml as JSON Schema, and a curl smoke test.
 packages+=(python3-yaml python3-jsonschema curl)

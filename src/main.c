@@ -32,7 +32,7 @@ int main(int argc, char **argv)
     config cfg;
     if ((rc = daemon_config_load(&args, &cfg)) != 0)
         return rc;
-    sigset_t signals; /* taken by daemon_wait_signal only */
+    sigset_t signals;                    /* taken by daemon_wait_signal only */
     daemon_process_init(&cfg, &signals); /* before any thread exists */
 
     store *st = NULL;
@@ -50,8 +50,8 @@ int main(int argc, char **argv)
         goto out;
     store_options sopt = daemon_store_options(&cfg);
     if ((err = store_open(cfg.service.data_dir, &sopt, &st)) != ATP_OK) {
-        log_error("atpd", "cannot open the store in %s: %s", cfg.service.data_dir,
-                  atp_err_message(err));
+        log_error("atpd", "cannot open the store in %s: %s",
+                  cfg.service.data_dir, atp_err_message(err));
         goto out;
     }
     health_cond_set(HEALTH_STORE, true); /* store_open replayed the log */
@@ -70,7 +70,8 @@ int main(int argc, char **argv)
     }
     server_request_env(srv)->gate_ready = true; /* before any request */
     if ((cfg.service.http_listen != NULL &&
-         (err = http_alloc(&cfg, server_request_env(srv), chg, &web)) != ATP_OK) ||
+         (err = http_alloc(&cfg, server_request_env(srv), chg, &web)) !=
+             ATP_OK) ||
         (err = server_start(srv)) != ATP_OK ||
         (web != NULL && (err = http_start(web)) != ATP_OK) ||
         (err = daemon_restore(st, eng, src)) != ATP_OK) {
@@ -82,7 +83,8 @@ int main(int argc, char **argv)
         log_error("atpd", "start-up failed: %s", atp_err_message(err));
         goto out;
     }
-    if ((err = engine_start(eng)) != ATP_OK || (err = changes_start(chg)) != ATP_OK ||
+    if ((err = engine_start(eng)) != ATP_OK ||
+        (err = changes_start(chg)) != ATP_OK ||
         (err = ingest_start(in)) != ATP_OK) {
         log_error("atpd", "start-up failed: %s", atp_err_message(err));
         goto out;
@@ -94,8 +96,8 @@ int main(int argc, char **argv)
              "%zu sources)",
              ATP_VERSION, server_listen_url(srv), ingest_listen_url(in, false),
              changes_listen_url(chg), ingest_listen_url(in, true),
-             web != NULL ? http_listen_url(web) : "(off)",
-             cfg.n_regions, cfg.n_locations, cfg.n_sources);
+             web != NULL ? http_listen_url(web) : "(off)", cfg.n_regions,
+             cfg.n_locations, cfg.n_sources);
     if (args.ready_file != NULL &&
         daemon_ready_file(args.ready_file, srv, in, chg, web) != 0) {
         log_error("atpd", "cannot write the ready file %s: %s", args.ready_file,

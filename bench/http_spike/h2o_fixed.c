@@ -33,10 +33,10 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     req->res.status = 200;
     req->res.reason = "OK";
     req->res.content_length = body_len;
-    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE,
-                   NULL, H2O_STRLIT("application/json"));
-    h2o_iovec_t b = h2o_iovec_init(h2o_mem_alloc_pool(&req->pool, body_len),
-                                   body_len);
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL,
+                   H2O_STRLIT("application/json"));
+    h2o_iovec_t b =
+        h2o_iovec_init(h2o_mem_alloc_pool(&req->pool, body_len), body_len);
     memcpy(b.base, body, body_len);
     h2o_start_response(req, &generator);
     h2o_send(req, &b, 1, H2O_SEND_STATE_FINAL);
@@ -80,8 +80,8 @@ static void *run(void *arg)
     h2o_context_init(&w->ctx, h2o_evloop_create(), &config);
     w->accept_ctx.ctx = &w->ctx;
     w->accept_ctx.hosts = config.hosts;
-    h2o_socket_t *ls = h2o_evloop_socket_create(w->ctx.loop, w->fd,
-                                                H2O_SOCKET_FLAG_DONT_READ);
+    h2o_socket_t *ls =
+        h2o_evloop_socket_create(w->ctx.loop, w->fd, H2O_SOCKET_FLAG_DONT_READ);
     ls->data = w;
     h2o_socket_read_start(ls, on_accept);
     while (h2o_evloop_run(w->ctx.loop, INT32_MAX) == 0)

@@ -36,8 +36,8 @@
  *   [ATP_EV_DELTA, sku:str, location:str, bucket:uint, delta:int (, ref:str)]
  *   [ATP_EV_SET,   sku:str, location:str, bucket:uint, value:int]
  *   [ATP_EV_HEARTBEAT]
- *   [ATP_EV_LOT_ADD | ATP_EV_LOT_CHANGE, sku, location, lot:str, qty:int, eta_ms:int]
- *   [ATP_EV_LOT_RECEIVE | ATP_EV_LOT_CANCEL, sku, location, lot:str]
+ *   [ATP_EV_LOT_ADD | ATP_EV_LOT_CHANGE, sku, location, lot:str, qty:int,
+ * eta_ms:int] [ATP_EV_LOT_RECEIVE | ATP_EV_LOT_CANCEL, sku, location, lot:str]
  * Kinds 4 and 5 are reserved (never used on the wire). */
 enum atp_msg_kind {
     ATP_MSG_SOURCE_BATCH = 1,
@@ -78,7 +78,6 @@ enum atp_bucket {
 #define ATP_DEFAULT_CONTROL_URL "tcp://127.0.0.1:7453"
 #define ATP_RESYNC_TOPIC "resync"
 
-
 /* Which rule level produced a buffer, most specific first (on the wire as
  * the string in parentheses). */
 enum atp_rule_level {
@@ -89,13 +88,13 @@ enum atp_rule_level {
     ATP_RULE_REGION_CHANNEL = 4,     /* "region+channel" */
     ATP_RULE_REGION = 5,             /* "region" */
     ATP_RULE_CHANNEL = 6,            /* "channel" */
-    ATP_RULE_GLOBAL = 7,             /* "global" (configured or the built-in 0) */
+    ATP_RULE_GLOBAL = 7, /* "global" (configured or the built-in 0) */
     ATP_RULE_LEVELS = 8,
 };
 
 /* Limits (also enforced on the wire). */
 #define ATP_SKU_MAX_LEN 64
-#define ATP_ID_MAX_LEN 64            /* location, region, channel, source ids */
+#define ATP_ID_MAX_LEN 64 /* location, region, channel, source ids */
 #define ATP_QTY_MAX 1000000000000000LL /* |any quantity| <= 10^15 */
 /* The largest integer atpd sends or accepts where it is not a quantity:
  * 2^53 - 1, exact in an IEEE double, so JavaScript's JSON.parse, jq and
@@ -103,9 +102,9 @@ enum atp_rule_level {
  * seq, ts_ms, snapshot_id and eta_ms are bounded by it on input; change
  * feed sequences stay below it; counters stop at it. */
 #define ATP_WIRE_INT_MAX 9007199254740991LL
-#define ATP_MSG_MAX_DEPTH 8            /* msgpack nesting accepted */
-#define ATP_CART_MAX_LINES 10000       /* default; configurable lower */
-#define ATP_RESV_ID_MAX_LEN 128        /* reservation ids and order refs */
+#define ATP_MSG_MAX_DEPTH 8      /* msgpack nesting accepted */
+#define ATP_CART_MAX_LINES 10000 /* default; configurable lower */
+#define ATP_RESV_ID_MAX_LEN 128  /* reservation ids and order refs */
 #define ATP_DEFAULT_CHANNEL "default"
 
 #endif

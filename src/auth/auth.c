@@ -206,7 +206,8 @@ atp_err auth_check(auth *t, const char *token, size_t len, unsigned scope,
     ATP_ASSERT((size_t)i < a->n_tokens);
     const config_token *e = &a->tokens[i];
     if (e->expires_ms > 0 && clock_wall_ms() >= e->expires_ms) {
-        snprintf(why, why_len, "token '%s' expired (auth.tokens: expires)", e->name);
+        snprintf(why, why_len, "token '%s' expired (auth.tokens: expires)",
+                 e->name);
         return ATP_E_UNAUTHENTICATED;
     }
     if (scope != AUTH_ANY && (e->scopes & scope) == 0) {

@@ -100,7 +100,6 @@ static void changes_pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
         atomic_fetch_sub(&c->subscribers, 1);
 }
 
-
 /* ---- per-key state ---------------------------------------------------- */
 
 static size_t changes_hash(uint64_t k)
@@ -160,9 +159,12 @@ static changes_key *changes_key_get(changes *c, uint64_t key)
 /* ---- one message -------------------------------------------------------- */
 
 /* The transitions' bits are the wire's (codec_feed_mark). */
-_Static_assert((unsigned)TRANSITION_OUT_OF_STOCK == (unsigned)CODEC_FEED_OUT_OF_STOCK &&
-                   (unsigned)TRANSITION_BACK_IN_STOCK == (unsigned)CODEC_FEED_BACK_IN_STOCK &&
-                   (unsigned)TRANSITION_LOW_STOCK == (unsigned)CODEC_FEED_LOW_STOCK,
+_Static_assert((unsigned)TRANSITION_OUT_OF_STOCK ==
+                       (unsigned)CODEC_FEED_OUT_OF_STOCK &&
+                   (unsigned)TRANSITION_BACK_IN_STOCK ==
+                       (unsigned)CODEC_FEED_BACK_IN_STOCK &&
+                   (unsigned)TRANSITION_LOW_STOCK ==
+                       (unsigned)CODEC_FEED_LOW_STOCK,
                "transition marks are written as codec_feed_mark bits");
 
 static void changes_publish(changes *c, const engine_change *ch, changes_key *k)
@@ -212,8 +214,8 @@ static void changes_publish(changes *c, const engine_change *ch, changes_key *k)
     codec_feed_encode(w, &m, &body_off);
     const unsigned char *data = codec_writer_data(w, &len);
     if (c->listener != NULL && !codec_writer_failed(w)) {
-        changes_event ev = {ch->region, ch->sku, ch->sku_len, seq,
-                            data + body_off, len - body_off};
+        changes_event ev = {ch->region, ch->sku,         ch->sku_len,
+                            seq,        data + body_off, len - body_off};
         c->listener(c->listener_arg, &ev);
     }
     nng_msg *msg;
@@ -238,7 +240,8 @@ static void changes_flush(changes *c)
     size_t n = engine_changes_take(c->eng, &c->taken, &c->taken_cap);
     if (c->listener != NULL)
         c->listener(c->listener_arg, NULL);
-    if (atomic_load(&c->subscribers) == 0 && atomic_load(&c->listener_watchers) == 0) {
+    if (atomic_load(&c->subscribers) == 0 &&
+        atomic_load(&c->listener_watchers) == 0) {
         /* Nobody listens: let the rows go without building anything. A
          * subscriber that connects later starts with a scan anyway. */
         for (size_t i = 0; i < n; i++)
@@ -284,7 +287,8 @@ static void *changes_thread_main(void *arg)
     return NULL;
 }
 
-/* ---- lifecycle ------------------------------------------------------------ */
+/* ---- lifecycle ------------------------------------------------------------
+ */
 
 atp_err changes_alloc(const config *cfg, engine *eng, changes **out)
 {
@@ -296,7 +300,8 @@ atp_err changes_alloc(const config *cfg, engine *eng, changes **out)
     pthread_mutex_init(&c->mu, NULL);
     clock_cond_init(&c->cv);
     atp_err err = ATP_E_NOMEM;
-    c->region_seq = calloc(cfg->n_regions ? cfg->n_regions : 1, sizeof *c->region_seq);
+    c->region_seq =
+        calloc(cfg->n_regions ? cfg->n_regions : 1, sizeof *c->region_seq);
     c->seq_base = (uint64_t)clock_wall_ms() * CHANGES_SEQ_PER_MS;
     atomic_store(&c->seq, c->seq_base);
     for (size_t r = 0; c->region_seq != NULL && r < cfg->n_regions; r++)
@@ -304,8 +309,8 @@ atp_err changes_alloc(const config *cfg, engine *eng, changes **out)
     c->chg = malloc(sizeof *c->chg);
     c->w = codec_writer_alloc(NULL, NULL);
     c->fch = calloc(cfg->n_channels ? cfg->n_channels : 1, sizeof *c->fch);
-    if (c->region_seq == NULL || c->chg == NULL || c->w == NULL || c->fch == NULL ||
-        !changes_keys_grow(c))
+    if (c->region_seq == NULL || c->chg == NULL || c->w == NULL ||
+        c->fch == NULL || !changes_keys_grow(c))
         goto fail;
     int rv;
     if ((rv = nng_pub0_open(&c->sock)) != 0) {
@@ -320,12 +325,13 @@ atp_err changes_alloc(const config *cfg, engine *eng, changes **out)
      * the rest: one interval can carry thousands of keys. 8192 is nng's
      * maximum; beyond it a slow subscriber sees a gap and rescans. */
     if ((rv = nng_socket_set_int(c->sock, NNG_OPT_SENDBUF, 8192)) != 0) {
-        log_error("changes", "cannot set the send buffer: %s", nng_strerror(rv));
+        log_error("changes", "cannot set the send buffer: %s",
+                  nng_strerror(rv));
         err = ATP_E_TRANSPORT;
         goto fail;
     }
-    if ((err = tls_listen(c->sock, cfg->service.feed_listen, &cfg->tls, "changes", c->url,
-                          sizeof c->url)) != ATP_OK)
+    if ((err = tls_listen(c->sock, cfg->service.feed_listen, &cfg->tls,
+                          "changes", c->url, sizeof c->url)) != ATP_OK)
         goto fail;
     engine_changes_enable(eng);
     *out = c;
@@ -335,7 +341,10 @@ fail:
     return err;
 }
 
-const char *changes_listen_url(const changes *c) { return c->url; }
+const char *changes_listen_url(const changes *c)
+{
+    return c->url;
+}
 
 atp_err changes_start(changes *c)
 {
@@ -347,7 +356,10 @@ atp_err changes_start(changes *c)
 
 /* Socket closes are bounded (thread_run_bounded: nng 1.5.2's nng_close
  * can wait forever); the process is stopping when they run. */
-static void changes_close_fn(void *arg) { nng_close(*(nng_socket *)arg); }
+static void changes_close_fn(void *arg)
+{
+    nng_close(*(nng_socket *)arg);
+}
 
 void changes_stop(changes *c)
 {

@@ -200,8 +200,8 @@ void codec_w_map(codec_writer *w, uint32_t n);
 void codec_w_kvn_int(codec_writer *w, const char *key, size_t kn, int64_t i);
 void codec_w_kvn_uint(codec_writer *w, const char *key, size_t kn, uint64_t u);
 void codec_w_kvn_bool(codec_writer *w, const char *key, size_t kn, bool b);
-void codec_w_kvn_str(codec_writer *w, const char *key, size_t kn,
-                     const char *s, size_t n);
+void codec_w_kvn_str(codec_writer *w, const char *key, size_t kn, const char *s,
+                     size_t n);
 
 static inline void codec_w_kv_int(codec_writer *w, const char *key, int64_t i)
 {
@@ -216,9 +216,12 @@ static inline void codec_w_kv_uint(codec_writer *w, const char *key, uint64_t u)
 /* codec_w_kv_count writes a counter as min(u, ATP_WIRE_INT_MAX): every
  * JSON reader holds it exactly, and a counter that gets there (centuries
  * of traffic; a byte count sooner) stops there (PROTOCOL.md, "Numbers"). */
-static inline void codec_w_kv_count(codec_writer *w, const char *key, uint64_t u)
+static inline void codec_w_kv_count(codec_writer *w, const char *key,
+                                    uint64_t u)
 {
-    codec_w_kv_uint(w, key, u > (uint64_t)ATP_WIRE_INT_MAX ? (uint64_t)ATP_WIRE_INT_MAX : u);
+    codec_w_kv_uint(w, key,
+                    u > (uint64_t)ATP_WIRE_INT_MAX ? (uint64_t)ATP_WIRE_INT_MAX
+                                                   : u);
 }
 
 static inline void codec_w_kv_bool(codec_writer *w, const char *key, bool b)
@@ -302,7 +305,8 @@ typedef struct codec_event {
     uint8_t bucket; /* enum atp_bucket, for DELTA and SET */
     codec_str sku;
     codec_str location;
-    int64_t value;  /* delta (DELTA), value (SET), lot quantity (LOT_ADD/CHANGE) */
+    int64_t
+        value; /* delta (DELTA), value (SET), lot quantity (LOT_ADD/CHANGE) */
     codec_str ref;  /* DELTA: optional order / reservation reference;
                        LOT_*: the lot id (len 0: none) */
     int64_t eta_ms; /* LOT_ADD / LOT_CHANGE: expected arrival, wall clock */
@@ -380,9 +384,9 @@ atp_err codec_resync_decode(codec_arena *a, const void *buf, size_t len,
  * "stale", "channels": [{"channel", "atp", "buffer", "rule",
  * "out_of_stock", "low_stock", "transitions": [names]}]}. */
 enum codec_feed_mark { /* transitions, written in this order */
-    CODEC_FEED_OUT_OF_STOCK = 1u << 0,
-    CODEC_FEED_BACK_IN_STOCK = 1u << 1,
-    CODEC_FEED_LOW_STOCK = 1u << 2,
+                       CODEC_FEED_OUT_OF_STOCK = 1u << 0,
+                       CODEC_FEED_BACK_IN_STOCK = 1u << 1,
+                       CODEC_FEED_LOW_STOCK = 1u << 2,
 };
 #define CODEC_FEED_MARKS 3
 
@@ -411,7 +415,8 @@ const char *codec_feed_mark_name(unsigned i);
  * buffer writer: sink NULL); the body (what the HTTP event stream carries)
  * starts at *body_off of codec_writer_data. region and sku must hold no
  * NUL. Any thread. */
-void codec_feed_encode(codec_writer *w, const codec_feed_msg *m, size_t *body_off);
+void codec_feed_encode(codec_writer *w, const codec_feed_msg *m,
+                       size_t *body_off);
 
 /* codec_feed_topic writes only the topic for region and sku (atpctl turns
  * an HTTP event back into the PUB message it is). */

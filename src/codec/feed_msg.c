@@ -31,7 +31,8 @@ void codec_feed_topic(codec_writer *w, codec_str region, codec_str sku)
     codec__w_raw(w, "", 1);
 }
 
-static void codec_feed_channel_encode(codec_writer *w, const codec_feed_channel *c)
+static void codec_feed_channel_encode(codec_writer *w,
+                                      const codec_feed_channel *c)
 {
     codec_w_map(w, 7);
     codec_w_kv_str(w, "channel", c->channel.ptr, c->channel.len);
@@ -48,7 +49,8 @@ static void codec_feed_channel_encode(codec_writer *w, const codec_feed_channel 
             codec_w_cstr(w, codec_feed_marks[b]);
 }
 
-void codec_feed_encode(codec_writer *w, const codec_feed_msg *m, size_t *body_off)
+void codec_feed_encode(codec_writer *w, const codec_feed_msg *m,
+                       size_t *body_off)
 {
     ATP_ASSERT(m->n_channels == 0 || m->channels != NULL);
     codec_feed_topic(w, m->region, m->sku);
@@ -93,7 +95,8 @@ bool codec_feed_split(const void *msg, size_t len, codec_str *region,
 }
 
 /* Field readers: false when the key is missing or of another type. */
-static bool codec_feed_get_uint(const codec_val *m, const char *k, uint64_t *out)
+static bool codec_feed_get_uint(const codec_val *m, const char *k,
+                                uint64_t *out)
 {
     return codec_val_uint(codec_val_get(m, k), out);
 }
@@ -105,7 +108,8 @@ static bool codec_feed_get_bool(const codec_val *m, const char *k, bool *out)
 {
     return codec_val_bool(codec_val_get(m, k), out);
 }
-static bool codec_feed_get_str(const codec_val *m, const char *k, codec_str *out)
+static bool codec_feed_get_str(const codec_val *m, const char *k,
+                               codec_str *out)
 {
     return codec_val_str(codec_val_get(m, k), out);
 }
@@ -161,7 +165,8 @@ atp_err codec_feed_decode(codec_arena *a, const void *msg, size_t len,
         return ATP_E_BAD_REQUEST;
     /* The body repeats the topic: a message whose two disagree is not one
      * atpd sends. */
-    if (out->sku.len != sku.len || memcmp(out->sku.ptr, sku.ptr, sku.len) != 0 ||
+    if (out->sku.len != sku.len ||
+        memcmp(out->sku.ptr, sku.ptr, sku.len) != 0 ||
         out->region.len != region.len ||
         memcmp(out->region.ptr, region.ptr, region.len) != 0)
         return ATP_E_BAD_REQUEST;

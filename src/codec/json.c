@@ -105,7 +105,8 @@ int codec_json_str(codec_sink sink, void *ctx, const char *s, size_t n)
         i++;
         run = i;
     }
-    CODEC_JSON_PUT(s + run, n - run); /* not evaluated for n == 0: s may be NULL */
+    CODEC_JSON_PUT(s + run,
+                   n - run); /* not evaluated for n == 0: s may be NULL */
     CODEC_JSON_PUT("\"", 1);
 #undef CODEC_JSON_PUT
     return 0;

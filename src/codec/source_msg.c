@@ -63,7 +63,8 @@ static atp_err codec_src_int(const msgpack_object *o, int64_t lo, int64_t hi,
 /* An envelope's unsigned field (seq, ts_ms, snapshot_id): 0..2^53-1. */
 static bool codec_src_uint(const msgpack_object *o, uint64_t *out)
 {
-    if (o->type != MSGPACK_OBJECT_POSITIVE_INTEGER || o->via.u64 > (uint64_t)ATP_WIRE_INT_MAX)
+    if (o->type != MSGPACK_OBJECT_POSITIVE_INTEGER ||
+        o->via.u64 > (uint64_t)ATP_WIRE_INT_MAX)
         return false;
     *out = o->via.u64;
     return true;
@@ -179,8 +180,8 @@ static atp_err codec_src_event(const msgpack_object *e, codec_event *ev)
 /* The optional tail after the events: f[0] session, f[1] MAC (n of them).
  * The MAC must be the message's last bytes, as bin 8, so that what it
  * covers is exactly the bytes before it (docs/PROTOCOL.md, "Source keys"). */
-static bool codec_src_tail(const msgpack_object *f, uint32_t n, const uint8_t *buf,
-                           size_t len, codec_src_msg *out)
+static bool codec_src_tail(const msgpack_object *f, uint32_t n,
+                           const uint8_t *buf, size_t len, codec_src_msg *out)
 {
     if (n == 0)
         return true;
@@ -189,8 +190,9 @@ static bool codec_src_tail(const msgpack_object *f, uint32_t n, const uint8_t *b
     if (n == 1)
         return true;
     const uint8_t *end = buf + len;
-    if (f[1].type != MSGPACK_OBJECT_BIN || f[1].via.bin.size != ATP_SRC_MAC_LEN ||
-        len < ATP_SRC_MAC_TAIL || (const uint8_t *)f[1].via.bin.ptr != end - ATP_SRC_MAC_LEN ||
+    if (f[1].type != MSGPACK_OBJECT_BIN ||
+        f[1].via.bin.size != ATP_SRC_MAC_LEN || len < ATP_SRC_MAC_TAIL ||
+        (const uint8_t *)f[1].via.bin.ptr != end - ATP_SRC_MAC_LEN ||
         end[-ATP_SRC_MAC_TAIL] != 0xc4)
         return false;
     out->mac = end - ATP_SRC_MAC_LEN;
@@ -221,15 +223,18 @@ atp_err codec_src_decode(codec_arena *a, const void *buf, size_t len,
     memset(out, 0, sizeof *out);
     uint32_t size = root.via.array.size;
     if (f[0].via.u64 == ATP_MSG_SOURCE_BATCH && size >= 5 && size <= 7) {
-        if (!codec_src_uint(&f[2], &out->seq) || !codec_src_uint(&f[3], &out->ts_ms) ||
+        if (!codec_src_uint(&f[2], &out->seq) ||
+            !codec_src_uint(&f[3], &out->ts_ms) ||
             !codec_src_tail(f + 5, size - 5, buf, len, out)) {
             goto fail;
         }
         events = &f[4];
     } else if (f[0].via.u64 == ATP_MSG_SNAPSHOT && size >= 8 && size <= 10) {
         uint64_t part;
-        if (!codec_src_uint(&f[2], &out->snapshot_id) || !codec_src_uint(&f[3], &part) ||
-            !codec_src_uint(&f[4], &out->ts_ms) || !codec_src_uint(&f[5], &out->seq) ||
+        if (!codec_src_uint(&f[2], &out->snapshot_id) ||
+            !codec_src_uint(&f[3], &part) ||
+            !codec_src_uint(&f[4], &out->ts_ms) ||
+            !codec_src_uint(&f[5], &out->seq) ||
             f[6].type != MSGPACK_OBJECT_BOOLEAN || part > UINT32_MAX ||
             !codec_src_tail(f + 8, size - 8, buf, len, out))
             goto fail;
@@ -323,7 +328,8 @@ void codec_src_encode(codec_writer *w, const codec_src_msg *m)
         case ATP_EV_LOT_CHANGE:
         case ATP_EV_LOT_RECEIVE:
         case ATP_EV_LOT_CANCEL: {
-            bool qty = e->kind == ATP_EV_LOT_ADD || e->kind == ATP_EV_LOT_CHANGE;
+            bool qty =
+                e->kind == ATP_EV_LOT_ADD || e->kind == ATP_EV_LOT_CHANGE;
             codec_w_array(w, qty ? 6 : 4);
             codec_w_uint(w, e->kind);
             codec_w_str(w, e->sku.ptr, e->sku.len);

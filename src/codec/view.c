@@ -28,7 +28,8 @@ static uint64_t codec_view_be(const uint8_t *p, unsigned n)
 /* codec_view_head parses the header at p: *skip is the number of bytes of
  * header and payload (strings, bin, ext, scalars), *children the number of
  * objects the container holds (map keys and values count separately). */
-static void codec_view_head(const uint8_t *p, uint64_t *skip, uint64_t *children)
+static void codec_view_head(const uint8_t *p, uint64_t *skip,
+                            uint64_t *children)
 {
     uint8_t t = p[0];
     *children = 0;
@@ -44,24 +45,71 @@ static void codec_view_head(const uint8_t *p, uint64_t *skip, uint64_t *children
         *skip = 1u + (t & 0x1fu);
     } else {
         switch (t) {
-        case 0xc4: case 0xd9: *skip = 2 + codec_view_be(p + 1, 1); break;
-        case 0xc5: case 0xda: *skip = 3 + codec_view_be(p + 1, 2); break;
-        case 0xc6: case 0xdb: *skip = 5 + codec_view_be(p + 1, 4); break;
-        case 0xc7: *skip = 3 + codec_view_be(p + 1, 1); break;
-        case 0xc8: *skip = 4 + codec_view_be(p + 1, 2); break;
-        case 0xc9: *skip = 6 + codec_view_be(p + 1, 4); break;
-        case 0xca: case 0xce: case 0xd2: *skip = 5; break;
-        case 0xcb: case 0xcf: case 0xd3: *skip = 9; break;
-        case 0xcc: case 0xd0: *skip = 2; break;
-        case 0xcd: case 0xd1: *skip = 3; break;
-        case 0xd4: case 0xd5: case 0xd6: case 0xd7: case 0xd8:
+        case 0xc4:
+        case 0xd9:
+            *skip = 2 + codec_view_be(p + 1, 1);
+            break;
+        case 0xc5:
+        case 0xda:
+            *skip = 3 + codec_view_be(p + 1, 2);
+            break;
+        case 0xc6:
+        case 0xdb:
+            *skip = 5 + codec_view_be(p + 1, 4);
+            break;
+        case 0xc7:
+            *skip = 3 + codec_view_be(p + 1, 1);
+            break;
+        case 0xc8:
+            *skip = 4 + codec_view_be(p + 1, 2);
+            break;
+        case 0xc9:
+            *skip = 6 + codec_view_be(p + 1, 4);
+            break;
+        case 0xca:
+        case 0xce:
+        case 0xd2:
+            *skip = 5;
+            break;
+        case 0xcb:
+        case 0xcf:
+        case 0xd3:
+            *skip = 9;
+            break;
+        case 0xcc:
+        case 0xd0:
+            *skip = 2;
+            break;
+        case 0xcd:
+        case 0xd1:
+            *skip = 3;
+            break;
+        case 0xd4:
+        case 0xd5:
+        case 0xd6:
+        case 0xd7:
+        case 0xd8:
             *skip = 2u + (1u << (t - 0xd4));
             break;
-        case 0xdc: *skip = 3; *children = codec_view_be(p + 1, 2); break;
-        case 0xdd: *skip = 5; *children = codec_view_be(p + 1, 4); break;
-        case 0xde: *skip = 3; *children = 2 * codec_view_be(p + 1, 2); break;
-        case 0xdf: *skip = 5; *children = 2 * codec_view_be(p + 1, 4); break;
-        default: *skip = 1; break; /* nil, false, true (0xc1: precheck) */
+        case 0xdc:
+            *skip = 3;
+            *children = codec_view_be(p + 1, 2);
+            break;
+        case 0xdd:
+            *skip = 5;
+            *children = codec_view_be(p + 1, 4);
+            break;
+        case 0xde:
+            *skip = 3;
+            *children = 2 * codec_view_be(p + 1, 2);
+            break;
+        case 0xdf:
+            *skip = 5;
+            *children = 2 * codec_view_be(p + 1, 4);
+            break;
+        default:
+            *skip = 1;
+            break; /* nil, false, true (0xc1: precheck) */
         }
     }
 }
@@ -89,18 +137,47 @@ codec_type codec_view_type(codec_view v)
     if (t <= 0xbf)
         return CODEC_STR;
     switch (t) {
-    case 0xc2: case 0xc3: return CODEC_BOOL;
-    case 0xc4: case 0xc5: case 0xc6: return CODEC_BIN;
-    case 0xc7: case 0xc8: case 0xc9:
-    case 0xd4: case 0xd5: case 0xd6: case 0xd7: case 0xd8: return CODEC_EXT;
-    case 0xca: case 0xcb: return CODEC_FLOAT;
-    case 0xcf: return v.p[1] & 0x80 ? CODEC_UINT_BIG : CODEC_INT;
-    case 0xcc: case 0xcd: case 0xce:
-    case 0xd0: case 0xd1: case 0xd2: case 0xd3: return CODEC_INT;
-    case 0xd9: case 0xda: case 0xdb: return CODEC_STR;
-    case 0xdc: case 0xdd: return CODEC_ARRAY;
-    case 0xde: case 0xdf: return CODEC_MAP;
-    default: return CODEC_NIL;
+    case 0xc2:
+    case 0xc3:
+        return CODEC_BOOL;
+    case 0xc4:
+    case 0xc5:
+    case 0xc6:
+        return CODEC_BIN;
+    case 0xc7:
+    case 0xc8:
+    case 0xc9:
+    case 0xd4:
+    case 0xd5:
+    case 0xd6:
+    case 0xd7:
+    case 0xd8:
+        return CODEC_EXT;
+    case 0xca:
+    case 0xcb:
+        return CODEC_FLOAT;
+    case 0xcf:
+        return v.p[1] & 0x80 ? CODEC_UINT_BIG : CODEC_INT;
+    case 0xcc:
+    case 0xcd:
+    case 0xce:
+    case 0xd0:
+    case 0xd1:
+    case 0xd2:
+    case 0xd3:
+        return CODEC_INT;
+    case 0xd9:
+    case 0xda:
+    case 0xdb:
+        return CODEC_STR;
+    case 0xdc:
+    case 0xdd:
+        return CODEC_ARRAY;
+    case 0xde:
+    case 0xdf:
+        return CODEC_MAP;
+    default:
+        return CODEC_NIL;
     }
 }
 
@@ -116,19 +193,34 @@ bool codec_view_int(codec_view v, int64_t *out)
         *out = (int8_t)t;
     } else {
         switch (t) {
-        case 0xcc: *out = p[1]; break;
-        case 0xcd: *out = (int64_t)codec_view_be(p + 1, 2); break;
-        case 0xce: *out = (int64_t)codec_view_be(p + 1, 4); break;
+        case 0xcc:
+            *out = p[1];
+            break;
+        case 0xcd:
+            *out = (int64_t)codec_view_be(p + 1, 2);
+            break;
+        case 0xce:
+            *out = (int64_t)codec_view_be(p + 1, 4);
+            break;
         case 0xcf:
             if (p[1] & 0x80)
                 return false; /* above INT64_MAX */
             *out = (int64_t)codec_view_be(p + 1, 8);
             break;
-        case 0xd0: *out = (int8_t)p[1]; break;
-        case 0xd1: *out = (int16_t)codec_view_be(p + 1, 2); break;
-        case 0xd2: *out = (int32_t)codec_view_be(p + 1, 4); break;
-        case 0xd3: *out = (int64_t)codec_view_be(p + 1, 8); break;
-        default: return false;
+        case 0xd0:
+            *out = (int8_t)p[1];
+            break;
+        case 0xd1:
+            *out = (int16_t)codec_view_be(p + 1, 2);
+            break;
+        case 0xd2:
+            *out = (int32_t)codec_view_be(p + 1, 4);
+            break;
+        case 0xd3:
+            *out = (int64_t)codec_view_be(p + 1, 8);
+            break;
+        default:
+            return false;
         }
     }
     return true;

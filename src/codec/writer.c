@@ -127,8 +127,8 @@ bool codec_writer_failed(const codec_writer *w)
  * token into a few bytes on the stack and puts them at once (key/value
  * pairs go straight into the buffer): a reply is a long run of tiny
  * tokens, and going through msgpack_packer's callback for each one cost
- * more than the bytes. The forms are msgpack-c's (smallest integer form, str8 for 32..255
- * bytes), so replies do not change; test_writer pins them. */
+ * more than the bytes. The forms are msgpack-c's (smallest integer form, str8
+ * for 32..255 bytes), so replies do not change; test_writer pins them. */
 static void codec_writer_put(codec_writer *w, const void *data, size_t n)
 {
     if (!w->failed && w->sink == NULL && n <= w->cap - w->len) {
@@ -293,7 +293,8 @@ void codec_w_map(codec_writer *w, uint32_t n)
 static uint8_t *codec_w_key_room(codec_writer *w, const char *key, size_t kn)
 {
     if (kn >= 32 || w->failed || w->sink != NULL ||
-        (1 + kn + 9 > w->cap - w->len && codec_writer_grow(w, 1 + kn + 9) != 0)) {
+        (1 + kn + 9 > w->cap - w->len &&
+         codec_writer_grow(w, 1 + kn + 9) != 0)) {
         return NULL;
     }
     uint8_t *p = (uint8_t *)w->buf + w->len;
@@ -341,8 +342,8 @@ void codec_w_kvn_bool(codec_writer *w, const char *key, size_t kn, bool b)
     codec_w_key_done(w, p + 1);
 }
 
-void codec_w_kvn_str(codec_writer *w, const char *key, size_t kn,
-                     const char *s, size_t n)
+void codec_w_kvn_str(codec_writer *w, const char *key, size_t kn, const char *s,
+                     size_t n)
 {
     uint8_t *p = n <= UINT32_MAX ? codec_w_key_room(w, key, kn) : NULL;
     if (p == NULL) {

@@ -6,13 +6,14 @@
 #include <string.h>
 #include <unistd.h>
 
-_Noreturn void atp_assert_fail(const char *expr, const char *file, int line, const char *func)
+_Noreturn void atp_assert_fail(const char *expr, const char *file, int line,
+                               const char *func)
 {
     /* One write(2) of a stack buffer: no allocation and no stdio lock, so
      * it works when the heap or a lock is what broke. */
     char buf[512];
-    int n = snprintf(buf, sizeof buf, "atpd: assertion failed: %s (%s:%d %s)\n", expr, file,
-                     line, func);
+    int n = snprintf(buf, sizeof buf, "atpd: assertion failed: %s (%s:%d %s)\n",
+                     expr, file, line, func);
     if (n > 0) {
         size_t len = (size_t)n < sizeof buf ? (size_t)n : sizeof buf - 1;
         ssize_t w = write(STDERR_FILENO, buf, len);

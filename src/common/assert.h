@@ -30,9 +30,10 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 
-_Noreturn void atp_assert_fail(const char *expr, const char *file, int line, const char *func);
+_Noreturn void atp_assert_fail(const char *expr, const char *file, int line,
+                               const char *func);
 
-#define ATP_ASSERT(cond) \
+#define ATP_ASSERT(cond)                                                       \
     ((cond) ? (void)0 : atp_assert_fail(#cond, __FILE__, __LINE__, __func__))
 
 #ifdef ATP_DEBUG_ASSERTS

@@ -4,8 +4,8 @@
 const char *atp_err_name(int code)
 {
     switch (code) {
-#define ATP_ERR_NAME_(name, c, wire, msg) \
-    case c:                               \
+#define ATP_ERR_NAME_(name, c, wire, msg)                                      \
+    case c:                                                                    \
         return wire;
         ATP_ERROR_MAP(ATP_ERR_NAME_)
 #undef ATP_ERR_NAME_
@@ -16,8 +16,8 @@ const char *atp_err_name(int code)
 const char *atp_err_message(int code)
 {
     switch (code) {
-#define ATP_ERR_MSG_(name, c, wire, msg) \
-    case c:                              \
+#define ATP_ERR_MSG_(name, c, wire, msg)                                       \
+    case c:                                                                    \
         return msg;
         ATP_ERROR_MAP(ATP_ERR_MSG_)
 #undef ATP_ERR_MSG_

@@ -14,7 +14,7 @@
 struct health_slot {
     _Atomic(const char *) name; /* NULL: free */
     _Atomic bool busy;
-    _Atomic bool long_op; /* health_long: busy, never stuck */
+    _Atomic bool long_op;    /* health_long: busy, never stuck */
     _Atomic int64_t last_ms; /* last progress (busy) or when it went idle */
 };
 

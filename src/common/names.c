@@ -42,7 +42,8 @@ void names_fini(names *m)
 
 int64_t names_find(const names *m, const char *ptr, size_t len)
 {
-    for (size_t j = names_hash(ptr, len) & (m->cap - 1);; j = (j + 1) & (m->cap - 1)) {
+    for (size_t j = names_hash(ptr, len) & (m->cap - 1);;
+         j = (j + 1) & (m->cap - 1)) {
         const names_slot *e = &m->slots[j];
         if (e->id == NULL)
             return -1;

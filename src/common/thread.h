@@ -13,11 +13,11 @@
 void thread_name(const char *name);
 
 /* thread_sched_batch puts every thread of the process under SCHED_BATCH;
- * threads created afterwards inherit it. A batch thread woken up does not preempt
- * the thread that woke it: on a busy machine the engine thread, which wakes
- * nng's threads with every reply it sends, then finishes its burst instead
- * of being switched out mid-way (docs/PERFORMANCE.md has the measurements).
- * Returns 0 or an errno value. */
+ * threads created afterwards inherit it. A batch thread woken up does not
+ * preempt the thread that woke it: on a busy machine the engine thread, which
+ * wakes nng's threads with every reply it sends, then finishes its burst
+ * instead of being switched out mid-way (docs/PERFORMANCE.md has the
+ * measurements). Returns 0 or an errno value. */
 int thread_sched_batch(void);
 
 /* thread_sched_name names the calling thread's policy: "batch" or

@@ -218,9 +218,10 @@ static bool config_sources_differ(const config *a, const config *b, char *buf,
     bool any = false;
     for (size_t i = 0; !any && i < a->n_sources; i++) {
         const config_source *x = &a->sources[i], *y = &b->sources[i];
-        bool differ = strcmp(x->id, y->id) != 0 || x->resync != y->resync ||
-                      x->max_seq_jump != y->max_seq_jump || x->key_len != y->key_len ||
-                      (x->key_len > 0 && memcmp(x->key, y->key, x->key_len) != 0);
+        bool differ =
+            strcmp(x->id, y->id) != 0 || x->resync != y->resync ||
+            x->max_seq_jump != y->max_seq_jump || x->key_len != y->key_len ||
+            (x->key_len > 0 && memcmp(x->key, y->key, x->key_len) != 0);
         /* The same pairs over the locations that stay (matched by id); a
          * removed location's pairs go with it. */
         size_t kept = 0;

@@ -9,8 +9,8 @@
  * one run.
  *
  * This file holds the entry points: loading from a string or a file, the
- * top-level mapping, defaults and freeing (lookups: index.c). Main thread at start (or
- * a tool's thread); no global state, so concurrent loads are fine.
+ * top-level mapping, defaults and freeing (lookups: index.c). Main thread at
+ * start (or a tool's thread); no global state, so concurrent loads are fine.
  */
 #include "config/config_int.h"
 
@@ -34,9 +34,8 @@
 #define CONFIG_DEFAULT_LOG_LEVEL "info"
 
 static const char *const config_root_keys[] = {
-    "service", "regions", "locations",    "channels",
-    "sources", "buffers", "reservations", "auth",
-    "tls"};
+    "service", "regions",      "locations", "channels", "sources",
+    "buffers", "reservations", "auth",      "tls"};
 
 static void config_parse_root(config__walk *w, const yaml_node_t *root)
 {

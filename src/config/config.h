@@ -44,11 +44,11 @@ typedef struct config_source {
     config_authority *authority;  /* expanded pairs, sorted by (location,
                                      bucket), no duplicates */
     size_t n_authority;
-    uint64_t max_seq_jump;        /* a seq beyond last applied + this is
-                                     rejected; default 1,000,000 */
-    char *key_file;               /* NULL: no key (messages unauthenticated) */
-    uint8_t *key;                 /* its contents (HMAC-SHA-256 key), read at
-                                     load; key_len 0: none */
+    uint64_t max_seq_jump; /* a seq beyond last applied + this is
+                              rejected; default 1,000,000 */
+    char *key_file;        /* NULL: no key (messages unauthenticated) */
+    uint8_t *key;          /* its contents (HMAC-SHA-256 key), read at
+                              load; key_len 0: none */
     size_t key_len;
 } config_source;
 
@@ -78,21 +78,23 @@ typedef struct config_service {
     char *log_level;                 /* "debug","info","warn","error" */
     bool log_json;                   /* log_format: json (default text) */
     int64_t log_repeat_window_ms;    /* identical lines counted, default 60s */
-    int64_t stall_timeout_ms;        /* a busy thread without progress this long is stuck (/healthz), default 10s */
-    char *feed_listen;    /* change feed PUB, default ATP_DEFAULT_FEED_URL */
+    int64_t stall_timeout_ms; /* a busy thread without progress this long is
+                                 stuck (/healthz), default 10s */
+    char *feed_listen; /* change feed PUB, default ATP_DEFAULT_FEED_URL */
     int64_t feed_interval_ms; /* coalescing interval, default 50 */
-    int64_t snapshot_interval_ms; /* positions + offsets to LMDB, default 1000 */
-    char *control_listen;        /* resync requests PUB, ATP_DEFAULT_CONTROL_URL */
-    int64_t resync_retry_ms;     /* resend an unanswered request, default 2000 */
-    int64_t resync_timeout_ms;   /* then apply what is held, default 30000 */
+    int64_t
+        snapshot_interval_ms; /* positions + offsets to LMDB, default 1000 */
+    char *control_listen;     /* resync requests PUB, ATP_DEFAULT_CONTROL_URL */
+    int64_t resync_retry_ms;  /* resend an unanswered request, default 2000 */
+    int64_t resync_timeout_ms;     /* then apply what is held, default 30000 */
     uint32_t resync_hold_messages; /* held while resyncing, default 65536 */
     bool sched_batch; /* scheduling: true "batch", false "normal" (default) */
     int64_t snapshot_timeout_ms;  /* a source snapshot's parts, default 30000 */
     uint32_t snapshot_max_events; /* in one source snapshot, default 50000000 */
-    char *http_listen;        /* "http://127.0.0.1:7080"; NULL: no HTTP */
-    int http_threads;         /* libmicrohttpd event loops, default 2 */
-    int http_max_connections; /* open at once, default 1024 */
-    int64_t http_timeout_ms;  /* idle or slow client, whole seconds, 30 s */
+    char *http_listen;            /* "http://127.0.0.1:7080"; NULL: no HTTP */
+    int http_threads;             /* libmicrohttpd event loops, default 2 */
+    int http_max_connections;     /* open at once, default 1024 */
+    int64_t http_timeout_ms;      /* idle or slow client, whole seconds, 30 s */
     int64_t http_max_header_bytes; /* per connection (request line and
                                       headers), default 32 KiB */
 } config_service;
@@ -176,9 +178,9 @@ typedef struct config_tls {
  * https:// (the HTTP listener): an endpoint that needs the tls: section. */
 bool config_url_is_tls(const char *url);
 
-/* config_http_url_split splits "http://HOST:PORT" (or "https://...") (HOST a numeric IPv4
- * address, or an IPv6 one in brackets; PORT 0..65535) into host (without
- * brackets) and port. false: not such a URL. */
+/* config_http_url_split splits "http://HOST:PORT" (or "https://...") (HOST a
+ * numeric IPv4 address, or an IPv6 one in brackets; PORT 0..65535) into host
+ * (without brackets) and port. false: not such a URL. */
 bool config_http_url_split(const char *url, char *host, size_t host_cap,
                            unsigned *port);
 
@@ -218,12 +220,13 @@ typedef struct config {
  * true (for the start-up warning). true with what and why in why. Checked
  * by the loaders (a config error) and by atpd after its command-line
  * overrides, before it binds anything. */
-bool config_insecure_listener(const config *c, bool any, char *why, size_t why_len);
+bool config_insecure_listener(const config *c, bool any, char *why,
+                              size_t why_len);
 
 /* One problem found in a file. */
 typedef struct config_diag {
-    int line;   /* 1-based; 0 when not tied to a line */
-    int column; /* 1-based; 0 when unknown */
+    int line;           /* 1-based; 0 when not tied to a line */
+    int column;         /* 1-based; 0 when unknown */
     char message[1024]; /* room for every allowed key of a section */
 } config_diag;
 
@@ -283,7 +286,8 @@ typedef enum config_change {
     CONFIG_CHANGE_RESTART,
 } config_change;
 
-typedef void (*config_change_fn)(void *ctx, config_change kind, const char *what);
+typedef void (*config_change_fn)(void *ctx, config_change kind,
+                                 const char *what);
 
 /* config_location_regions fills out[i] (running->n_locations entries) with
  * the region index next gives running's location i (matched by id), or

@@ -156,9 +156,9 @@ bool config__get_int(config__walk *w, const yaml_node_t *n, const char *what,
                      int64_t min, int64_t max, int64_t *out);
 /* config__get_choice: a scalar that must be one of choices (NULL-ended);
  * *out is its index. expected words the choices for the message. */
-bool config__get_choice(config__walk *w, const yaml_node_t *n,
-                        const char *what, const char *expected,
-                        const char *const *choices, int *out);
+bool config__get_choice(config__walk *w, const yaml_node_t *n, const char *what,
+                        const char *expected, const char *const *choices,
+                        int *out);
 bool config__get_duration(config__walk *w, const yaml_node_t *n,
                           const char *what, int64_t min_ms, int64_t max_ms,
                           int64_t *out);

@@ -59,11 +59,14 @@ atp_err config__index_build(config *c)
     if (x == NULL)
         return ATP_E_NOMEM;
     c->index = x;
-    atp_err err = config_index_map(&x->regions, c, c->n_regions, config__region_id);
+    atp_err err =
+        config_index_map(&x->regions, c, c->n_regions, config__region_id);
     if (err == ATP_OK)
-        err = config_index_map(&x->locations, c, c->n_locations, config__location_id);
+        err = config_index_map(&x->locations, c, c->n_locations,
+                               config__location_id);
     if (err == ATP_OK)
-        err = config_index_map(&x->channels, c, c->n_channels, config__channel_id);
+        err = config_index_map(&x->channels, c, c->n_channels,
+                               config__channel_id);
     if (err == ATP_OK)
         err = config_index_map(&x->sources, c, c->n_sources, config__source_id);
     if (err != ATP_OK)
@@ -93,7 +96,8 @@ static const struct config_index *config_index_of(const config *c)
 }
 
 /* config_index_find: the index of id in m (of a section of n ids), or -1. */
-static int config_index_find(const names *m, const char *id, size_t len, size_t n)
+static int config_index_find(const names *m, const char *id, size_t len,
+                             size_t n)
 {
     int64_t i = names_find(m, id, len);
     ATP_ASSERT(i < (int64_t)n);
@@ -102,20 +106,24 @@ static int config_index_find(const names *m, const char *id, size_t len, size_t 
 
 int config_region_find(const config *c, const char *id, size_t len)
 {
-    return config_index_find(&config_index_of(c)->regions, id, len, c->n_regions);
+    return config_index_find(&config_index_of(c)->regions, id, len,
+                             c->n_regions);
 }
 
 int config_location_find(const config *c, const char *id, size_t len)
 {
-    return config_index_find(&config_index_of(c)->locations, id, len, c->n_locations);
+    return config_index_find(&config_index_of(c)->locations, id, len,
+                             c->n_locations);
 }
 
 int config_channel_find(const config *c, const char *id, size_t len)
 {
-    return config_index_find(&config_index_of(c)->channels, id, len, c->n_channels);
+    return config_index_find(&config_index_of(c)->channels, id, len,
+                             c->n_channels);
 }
 
 int config_source_find(const config *c, const char *id, size_t len)
 {
-    return config_index_find(&config_index_of(c)->sources, id, len, c->n_sources);
+    return config_index_find(&config_index_of(c)->sources, id, len,
+                             c->n_sources);
 }

@@ -24,7 +24,15 @@ enum { AUTH_TOKENS, AUTH_ALLOW_INSECURE, AUTH_LIMITS, AUTH_N };
 
 static const char *const config_token_keys[] = {"name", "client", "scopes",
                                                 "salt", "sha256", "expires"};
-enum { TOK_NAME, TOK_CLIENT, TOK_SCOPES, TOK_SALT, TOK_SHA256, TOK_EXPIRES, TOK_N };
+enum {
+    TOK_NAME,
+    TOK_CLIENT,
+    TOK_SCOPES,
+    TOK_SALT,
+    TOK_SHA256,
+    TOK_EXPIRES,
+    TOK_N
+};
 
 static const char *const config_limit_keys[] = {"max_open_reservations",
                                                 "requests_per_second",
@@ -90,16 +98,19 @@ static bool config_token_hex(config__walk *w, const yaml_node_t *node,
 static int64_t config_token_expiry(config__walk *w, const yaml_node_t *node,
                                    const char *what)
 {
-    const char *s = node->type == YAML_SCALAR_NODE ? (const char *)node->data.scalar.value
-                                                   : NULL;
+    const char *s = node->type == YAML_SCALAR_NODE
+                        ? (const char *)node->data.scalar.value
+                        : NULL;
     struct tm tm = {0};
     char z = 0, end = 0;
-    if (s != NULL && sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%c%c", &tm.tm_year, &tm.tm_mon,
-                            &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &z,
-                            &end) == 7 &&
-        z == 'Z' && strlen(s) == 20 && tm.tm_year >= 1970 && tm.tm_year <= 9999 &&
-        tm.tm_mon >= 1 && tm.tm_mon <= 12 && tm.tm_mday >= 1 && tm.tm_mday <= 31 &&
-        tm.tm_hour <= 23 && tm.tm_min <= 59 && tm.tm_sec <= 59) {
+    if (s != NULL &&
+        sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%c%c", &tm.tm_year, &tm.tm_mon,
+               &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &z,
+               &end) == 7 &&
+        z == 'Z' && strlen(s) == 20 && tm.tm_year >= 1970 &&
+        tm.tm_year <= 9999 && tm.tm_mon >= 1 && tm.tm_mon <= 12 &&
+        tm.tm_mday >= 1 && tm.tm_mday <= 31 && tm.tm_hour <= 23 &&
+        tm.tm_min <= 59 && tm.tm_sec <= 59) {
         int mday = tm.tm_mday, mon = tm.tm_mon;
         tm.tm_year -= 1900;
         tm.tm_mon -= 1;
@@ -109,8 +120,8 @@ static int64_t config_token_expiry(config__walk *w, const yaml_node_t *node,
     }
     char shown[80];
     config__error(w->b, config__mark_of(node),
-                  "%s: expected a UTC time like 2027-01-31T00:00:00Z, got %s", what,
-                  config__node_show(node, shown, sizeof shown));
+                  "%s: expected a UTC time like 2027-01-31T00:00:00Z, got %s",
+                  what, config__node_show(node, shown, sizeof shown));
     return 0;
 }
 
@@ -291,7 +302,8 @@ bool config_insecure_listener(const config *c, bool any, char *why,
     if (c->auth.allow_insecure && !any)
         return false;
     config_client_listeners(&c->service, keys, urls);
-    for (size_t i = 0; i < CONFIG_CLIENT_LISTENERS && c->auth.n_tokens == 0; i++)
+    for (size_t i = 0; i < CONFIG_CLIENT_LISTENERS && c->auth.n_tokens == 0;
+         i++)
         if (urls[i] != NULL && !config_url_is_local(urls[i])) {
             if (c->auth.allow_insecure)
                 snprintf(why, why_len,

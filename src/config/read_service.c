@@ -27,16 +27,36 @@
 #define CONFIG_SNAPSHOT_EVENTS_MAX 50000000
 
 static const char *const config_service_keys[] = {
-    "query_listen",          "ingest_listen",          "data_dir",
-    "ingest_recv_max_bytes", "ingest_recv_buffer",     "query_recv_max_bytes",
-    "query_contexts",        "max_events_per_message", "max_cart_lines",
-    "reorder_window",        "reorder_max_messages",   "log_level",
-    "feed_listen",           "feed_interval",          "snapshot_interval",
-    "control_listen",        "resync_retry",           "resync_timeout",
-    "resync_hold_messages",  "scheduling",             "snapshot_timeout",
-    "snapshot_max_events",   "http_listen",            "http_threads",
-    "http_max_connections",  "http_timeout",           "http_max_header_bytes",
-    "log_format",            "log_repeat_window",      "stall_timeout",
+    "query_listen",
+    "ingest_listen",
+    "data_dir",
+    "ingest_recv_max_bytes",
+    "ingest_recv_buffer",
+    "query_recv_max_bytes",
+    "query_contexts",
+    "max_events_per_message",
+    "max_cart_lines",
+    "reorder_window",
+    "reorder_max_messages",
+    "log_level",
+    "feed_listen",
+    "feed_interval",
+    "snapshot_interval",
+    "control_listen",
+    "resync_retry",
+    "resync_timeout",
+    "resync_hold_messages",
+    "scheduling",
+    "snapshot_timeout",
+    "snapshot_max_events",
+    "http_listen",
+    "http_threads",
+    "http_max_connections",
+    "http_timeout",
+    "http_max_header_bytes",
+    "log_format",
+    "log_repeat_window",
+    "stall_timeout",
 };
 enum {
     SVC_QUERY_LISTEN,
@@ -104,7 +124,7 @@ static char *config_get_url(config__walk *w, const yaml_node_t *n,
 bool config_http_url_split(const char *url, char *host, size_t host_cap,
                            unsigned *port)
 {
-    size_t skip = url == NULL                          ? 0
+    size_t skip = url == NULL                        ? 0
                   : strncmp(url, "http://", 7) == 0  ? 7
                   : strncmp(url, "https://", 8) == 0 ? 8
                                                      : 0;
@@ -137,13 +157,14 @@ bool config_http_url_split(const char *url, char *host, size_t host_cap,
 
 bool config_url_is_tls(const char *url)
 {
-    return url != NULL &&
-           (strncmp(url, "tls+tcp://", 10) == 0 || strncmp(url, "tls+tcp4://", 11) == 0 ||
-            strncmp(url, "tls+tcp6://", 11) == 0 || strncmp(url, "https://", 8) == 0);
+    return url != NULL && (strncmp(url, "tls+tcp://", 10) == 0 ||
+                           strncmp(url, "tls+tcp4://", 11) == 0 ||
+                           strncmp(url, "tls+tcp6://", 11) == 0 ||
+                           strncmp(url, "https://", 8) == 0);
 }
 
-/* config_get_http_url: an http:// or https:// URL with a numeric address (the HTTP
- * server binds it as given: no name lookups). */
+/* config_get_http_url: an http:// or https:// URL with a numeric address (the
+ * HTTP server binds it as given: no name lookups). */
 static char *config_get_http_url(config__walk *w, const yaml_node_t *n)
 {
     static const char expected[] =
@@ -154,7 +175,8 @@ static char *config_get_http_url(config__walk *w, const yaml_node_t *n)
     unsigned port;
     if (url != NULL && !config_http_url_split(url, host, sizeof host, &port)) {
         char shown[48];
-        config__error(w->b, config__mark_of(n), "service.http_listen: %s is not %s",
+        config__error(w->b, config__mark_of(n),
+                      "service.http_listen: %s is not %s",
                       config__node_show(n, shown, sizeof shown), expected);
         free(url);
         return NULL;
@@ -164,33 +186,36 @@ static char *config_get_http_url(config__walk *w, const yaml_node_t *n)
 
 /* config_parse_http: the service.http_* keys. */
 static void config_parse_http(config__walk *w, yaml_node_t *const *v,
-                               config_service *s)
+                              config_service *s)
 {
     int64_t n;
     if (v[SVC_HTTP_LISTEN])
-        config_replace_str(&s->http_listen, config_get_http_url(w, v[SVC_HTTP_LISTEN]));
+        config_replace_str(&s->http_listen,
+                           config_get_http_url(w, v[SVC_HTTP_LISTEN]));
     if (v[SVC_HTTP_THREADS] &&
-        config__get_int(w, v[SVC_HTTP_THREADS], "service.http_threads", 1, 64, &n))
+        config__get_int(w, v[SVC_HTTP_THREADS], "service.http_threads", 1, 64,
+                        &n))
         s->http_threads = (int)n;
     if (v[SVC_HTTP_MAX_CONNECTIONS] &&
-        config__get_int(w, v[SVC_HTTP_MAX_CONNECTIONS], "service.http_max_connections",
-                        1, 100000, &n))
+        config__get_int(w, v[SVC_HTTP_MAX_CONNECTIONS],
+                        "service.http_max_connections", 1, 100000, &n))
         s->http_max_connections = (int)n;
     /* libmicrohttpd counts whole seconds. */
     if (v[SVC_HTTP_TIMEOUT] &&
-        config__get_duration(w, v[SVC_HTTP_TIMEOUT], "service.http_timeout", 1000,
-                             3600000, &n)) {
+        config__get_duration(w, v[SVC_HTTP_TIMEOUT], "service.http_timeout",
+                             1000, 3600000, &n)) {
         if (n % 1000 != 0)
-            config__error(w->b, config__mark_of(v[SVC_HTTP_TIMEOUT]),
-                          "service.http_timeout: expected whole seconds (1s..1h), "
-                          "got %lld ms",
-                          (long long)n);
+            config__error(
+                w->b, config__mark_of(v[SVC_HTTP_TIMEOUT]),
+                "service.http_timeout: expected whole seconds (1s..1h), "
+                "got %lld ms",
+                (long long)n);
         else
             s->http_timeout_ms = n;
     }
     if (v[SVC_HTTP_MAX_HEADER_BYTES] &&
-        config__get_int(w, v[SVC_HTTP_MAX_HEADER_BYTES], "service.http_max_header_bytes",
-                        4096, 1024 * 1024, &n))
+        config__get_int(w, v[SVC_HTTP_MAX_HEADER_BYTES],
+                        "service.http_max_header_bytes", 4096, 1024 * 1024, &n))
         s->http_max_header_bytes = n;
 }
 
@@ -241,11 +266,13 @@ void config__parse_service(config__walk *w, const yaml_node_t *node)
                         1, 1000000, &n))
         s->resync_hold_messages = (uint32_t)n;
     if (v[SVC_SNAPSHOT_TIMEOUT])
-        config__get_duration(w, v[SVC_SNAPSHOT_TIMEOUT], "service.snapshot_timeout",
-                             10, 3600000, &s->snapshot_timeout_ms);
+        config__get_duration(w, v[SVC_SNAPSHOT_TIMEOUT],
+                             "service.snapshot_timeout", 10, 3600000,
+                             &s->snapshot_timeout_ms);
     if (v[SVC_SNAPSHOT_MAX_EVENTS] &&
-        config__get_int(w, v[SVC_SNAPSHOT_MAX_EVENTS], "service.snapshot_max_events",
-                        1, CONFIG_SNAPSHOT_EVENTS_MAX, &n))
+        config__get_int(w, v[SVC_SNAPSHOT_MAX_EVENTS],
+                        "service.snapshot_max_events", 1,
+                        CONFIG_SNAPSHOT_EVENTS_MAX, &n))
         s->snapshot_max_events = (uint32_t)n;
     if (v[SVC_SNAPSHOT_INTERVAL])
         config__get_duration(w, v[SVC_SNAPSHOT_INTERVAL],
@@ -338,10 +365,12 @@ static const char *const config_resv_keys[] = {
 
 const char *config__section_of_key(const char *key)
 {
-    for (size_t i = 0; i < sizeof config_service_keys / sizeof *config_service_keys; i++)
+    for (size_t i = 0;
+         i < sizeof config_service_keys / sizeof *config_service_keys; i++)
         if (strcmp(key, config_service_keys[i]) == 0)
             return "service";
-    for (size_t i = 0; i < sizeof config_resv_keys / sizeof *config_resv_keys; i++)
+    for (size_t i = 0; i < sizeof config_resv_keys / sizeof *config_resv_keys;
+         i++)
         if (strcmp(key, config_resv_keys[i]) == 0)
             return "reservations";
     return NULL;

@@ -4,8 +4,8 @@
  * reports), and the bucket names used in it. The claims are kept as names
  * for validate.c to resolve and check for overlaps. Main thread at start.
  */
-#include "config/config_int.h"
 #include "atp/wire.h"
+#include "config/config_int.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -31,9 +31,17 @@ const char *config__bucket_name(unsigned bucket)
 }
 
 static const char *const config_source_keys[] = {
-    "id", "heartbeat_timeout", "authority", "resync", "max_seq_jump", "key_file"};
-enum { SRC_ID, SRC_HEARTBEAT, SRC_AUTHORITY, SRC_RESYNC, SRC_MAX_SEQ_JUMP,
-       SRC_KEY_FILE, SRC_N };
+    "id",     "heartbeat_timeout", "authority",
+    "resync", "max_seq_jump",      "key_file"};
+enum {
+    SRC_ID,
+    SRC_HEARTBEAT,
+    SRC_AUTHORITY,
+    SRC_RESYNC,
+    SRC_MAX_SEQ_JUMP,
+    SRC_KEY_FILE,
+    SRC_N
+};
 
 #define CONFIG_SEQ_JUMP_DEFAULT 1000000
 #define CONFIG_KEY_MIN 16 /* bytes; 32 random ones (64 hex digits) advised */
@@ -220,13 +228,14 @@ bool config__source_insecure(const config *c, char *why, size_t why_len)
         return false;
     for (size_t i = 0; i < c->n_sources; i++)
         if (c->sources[i].key == NULL && c->sources[i].key_file == NULL) {
-            snprintf(why, why_len,
-                     "service.ingest_listen: %s is not a loopback address and "
-                     "source %s has no key_file: anyone who reaches it could "
-                     "publish that source's stock; give every source a key_file "
-                     "(docs/SECURITY.md, \"Sources\"), listen on 127.0.0.1, or "
-                     "set auth.allow_insecure: true",
-                     url, c->sources[i].id);
+            snprintf(
+                why, why_len,
+                "service.ingest_listen: %s is not a loopback address and "
+                "source %s has no key_file: anyone who reaches it could "
+                "publish that source's stock; give every source a key_file "
+                "(docs/SECURITY.md, \"Sources\"), listen on 127.0.0.1, or "
+                "set auth.allow_insecure: true",
+                url, c->sources[i].id);
             return true; /* one is enough to say what to do */
         }
     return false;
@@ -235,7 +244,8 @@ bool config__source_insecure(const config *c, char *why, size_t why_len)
 void config__check_sources_insecure(config__build *b)
 {
     char why[512];
-    if (!b->c.auth.allow_insecure && config__source_insecure(&b->c, why, sizeof why))
+    if (!b->c.auth.allow_insecure &&
+        config__source_insecure(&b->c, why, sizeof why))
         config__error(b, b->ingest_listen_mark, "%s", why);
 }
 
@@ -303,14 +313,15 @@ void config__parse_sources(config__walk *w, const yaml_node_t *seq)
             char what[128];
             int64_t jump;
             snprintf(what, sizeof what, "%s: max_seq_jump", name);
-            if (config__get_int(w, v[SRC_MAX_SEQ_JUMP], what, 1, ATP_WIRE_INT_MAX,
-                                &jump))
+            if (config__get_int(w, v[SRC_MAX_SEQ_JUMP], what, 1,
+                                ATP_WIRE_INT_MAX, &jump))
                 s->max_seq_jump = (uint64_t)jump;
         }
         if (v[SRC_KEY_FILE]) {
             char what[128];
             snprintf(what, sizeof what, "%s: key_file", name);
-            s->key_file = config__get_text(w, v[SRC_KEY_FILE], what, "a file path");
+            s->key_file =
+                config__get_text(w, v[SRC_KEY_FILE], what, "a file path");
             if (s->key_file != NULL)
                 config_read_key(w, v[SRC_KEY_FILE], s, name);
         }

@@ -31,7 +31,6 @@ static int config_key_cmp(const void *a, const void *b)
     return (x->index > y->index) - (x->index < y->index);
 }
 
-
 /* config_keys_sorted returns the n ids of a section sorted (caller frees),
  * or NULL with b->oom set (n == 0 returns NULL too, which is fine: lookups
  * in an empty list find nothing). */
@@ -501,12 +500,14 @@ void config__validate(config__build *b)
 {
     config *c = &b->c;
     config_validate_service(b);
-    config_key *regions = config_keys_sorted(b, c->n_regions, config__region_id);
+    config_key *regions =
+        config_keys_sorted(b, c->n_regions, config__region_id);
     config_key *locs =
         config_keys_sorted(b, c->n_locations, config__location_id);
     config_key *channels =
         config_keys_sorted(b, c->n_channels, config__channel_id);
-    config_key *sources = config_keys_sorted(b, c->n_sources, config__source_id);
+    config_key *sources =
+        config_keys_sorted(b, c->n_sources, config__source_id);
     if (b->oom)
         goto done;
     config_check_unique(b, regions, c->n_regions, b->region_marks, "region");

@@ -208,9 +208,9 @@ const char *config__scalar(config__walk *w, const yaml_node_t *n,
 }
 
 /* config__get_choice: see config_int.h. */
-bool config__get_choice(config__walk *w, const yaml_node_t *n,
-                        const char *what, const char *expected,
-                        const char *const *choices, int *out)
+bool config__get_choice(config__walk *w, const yaml_node_t *n, const char *what,
+                        const char *expected, const char *const *choices,
+                        int *out)
 {
     size_t len;
     const char *s = config__scalar(w, n, what, expected, &len);
@@ -427,8 +427,8 @@ static void config_unknown_key(config__walk *w, const yaml_node_t *key,
     if (near != NULL)
         snprintf(hint, sizeof hint, "did you mean '%s'? ", near);
     else if (section != NULL) /* data_dir: at the top instead of in service */
-        snprintf(hint, sizeof hint, "did you mean '%s.%s' (inside '%s:')? ", section,
-                 kshown, section);
+        snprintf(hint, sizeof hint, "did you mean '%s.%s' (inside '%s:')? ",
+                 section, kshown, section);
     config__error(w->b, config__mark_of(key),
                   "unknown key '%s' in %s; %sallowed: %s", kshown, what, hint,
                   allowed);

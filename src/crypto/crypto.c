@@ -9,29 +9,35 @@
 #include <stdlib.h>
 #include <sys/random.h>
 
-void crypto_sha256(const void *data, size_t len, uint8_t out[CRYPTO_SHA256_LEN]) {
+void crypto_sha256(const void *data, size_t len, uint8_t out[CRYPTO_SHA256_LEN])
+{
     if (mbedtls_sha256_ret(data, len, out, 0) != 0)
         abort();
 }
 
-void crypto_sha256_salted(const void *salt, size_t salt_len, const void *data, size_t len,
-                          uint8_t out[CRYPTO_SHA256_LEN]) {
+void crypto_sha256_salted(const void *salt, size_t salt_len, const void *data,
+                          size_t len, uint8_t out[CRYPTO_SHA256_LEN])
+{
     mbedtls_sha256_context c;
     mbedtls_sha256_init(&c);
-    if (mbedtls_sha256_starts_ret(&c, 0) != 0 || mbedtls_sha256_update_ret(&c, salt, salt_len) != 0 ||
-        mbedtls_sha256_update_ret(&c, data, len) != 0 || mbedtls_sha256_finish_ret(&c, out) != 0)
+    if (mbedtls_sha256_starts_ret(&c, 0) != 0 ||
+        mbedtls_sha256_update_ret(&c, salt, salt_len) != 0 ||
+        mbedtls_sha256_update_ret(&c, data, len) != 0 ||
+        mbedtls_sha256_finish_ret(&c, out) != 0)
         abort();
     mbedtls_sha256_free(&c);
 }
 
-void crypto_hmac_sha256(const void *key, size_t key_len, const void *data, size_t len,
-                        uint8_t out[CRYPTO_SHA256_LEN]) {
+void crypto_hmac_sha256(const void *key, size_t key_len, const void *data,
+                        size_t len, uint8_t out[CRYPTO_SHA256_LEN])
+{
     const mbedtls_md_info_t *md = mbedtls_md_info_from_type(MBEDTLS_MD_SHA256);
     if (md == NULL || mbedtls_md_hmac(md, key, key_len, data, len, out) != 0)
         abort();
 }
 
-bool crypto_equal(const void *a, const void *b, size_t n) {
+bool crypto_equal(const void *a, const void *b, size_t n)
+{
     const volatile uint8_t *x = a, *y = b;
     uint8_t diff = 0;
     for (size_t i = 0; i < n; i++)
@@ -39,7 +45,8 @@ bool crypto_equal(const void *a, const void *b, size_t n) {
     return diff == 0;
 }
 
-bool crypto_random(void *buf, size_t n) {
+bool crypto_random(void *buf, size_t n)
+{
     uint8_t *p = buf;
     while (n > 0) {
         ssize_t got = getrandom(p, n, 0);
@@ -54,7 +61,8 @@ bool crypto_random(void *buf, size_t n) {
     return true;
 }
 
-void crypto_hex(const uint8_t *in, size_t n, char *out) {
+void crypto_hex(const uint8_t *in, size_t n, char *out)
+{
     static const char digits[] = "0123456789abcdef";
     for (size_t i = 0; i < n; i++) {
         out[2 * i] = digits[in[i] >> 4];
@@ -63,7 +71,8 @@ void crypto_hex(const uint8_t *in, size_t n, char *out) {
     out[2 * n] = '\0';
 }
 
-static int hex_value(char c) {
+static int hex_value(char c)
+{
     if (c >= '0' && c <= '9')
         return c - '0';
     if (c >= 'a' && c <= 'f')
@@ -73,7 +82,8 @@ static int hex_value(char c) {
     return -1;
 }
 
-bool crypto_unhex(const char *s, size_t slen, uint8_t *out, size_t n) {
+bool crypto_unhex(const char *s, size_t slen, uint8_t *out, size_t n)
+{
     if (slen != 2 * n)
         return false;
     for (size_t i = 0; i < n; i++) {

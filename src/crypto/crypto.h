@@ -19,16 +19,17 @@
 #define CRYPTO_SHA256_LEN 32
 
 /* crypto_sha256 writes SHA-256(data[0..len)) to out. */
-void crypto_sha256(const void *data, size_t len, uint8_t out[CRYPTO_SHA256_LEN]);
+void crypto_sha256(const void *data, size_t len,
+                   uint8_t out[CRYPTO_SHA256_LEN]);
 
 /* crypto_sha256_salted writes SHA-256(salt || data) to out: the form in
  * which tokens are configured (never the token itself). */
-void crypto_sha256_salted(const void *salt, size_t salt_len, const void *data, size_t len,
-                          uint8_t out[CRYPTO_SHA256_LEN]);
+void crypto_sha256_salted(const void *salt, size_t salt_len, const void *data,
+                          size_t len, uint8_t out[CRYPTO_SHA256_LEN]);
 
 /* crypto_hmac_sha256 writes HMAC-SHA-256(key, data) (RFC 2104) to out. */
-void crypto_hmac_sha256(const void *key, size_t key_len, const void *data, size_t len,
-                        uint8_t out[CRYPTO_SHA256_LEN]);
+void crypto_hmac_sha256(const void *key, size_t key_len, const void *data,
+                        size_t len, uint8_t out[CRYPTO_SHA256_LEN]);
 
 /* crypto_equal: a[0..n) == b[0..n), in time that depends on n only (never
  * on where the first difference is), for secrets and MACs. */

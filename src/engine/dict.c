@@ -38,7 +38,7 @@ _Static_assert(sizeof(dict_key_ent) == 32, "dict_key_ent is half a line");
 
 typedef struct dict_table {
     uint32_t mask;
-    size_t bytes; /* what bigmem_alloc gave */
+    size_t bytes;             /* what bigmem_alloc gave */
     struct dict_table *older; /* retired tables, freed in dict_free */
     _Atomic uint64_t slots[];
 } dict_table;
@@ -108,7 +108,8 @@ atp_err dict_alloc(uint32_t max_keys, dict **out)
     if (d == NULL)
         return ATP_E_NOMEM;
     d->max_keys = max_keys;
-    d->n_chunks = (uint32_t)(((uint64_t)max_keys + DICT_CHUNK - 1) / DICT_CHUNK);
+    d->n_chunks =
+        (uint32_t)(((uint64_t)max_keys + DICT_CHUNK - 1) / DICT_CHUNK);
     d->chunks = calloc(d->n_chunks ? d->n_chunks : 1, sizeof *d->chunks);
     dict_table *t = dict_table_new(1024);
     if (d->chunks == NULL || t == NULL) {
@@ -118,8 +119,8 @@ atp_err dict_alloc(uint32_t max_keys, dict **out)
         return ATP_E_NOMEM;
     }
     atomic_init(&d->table, t);
-    d->memory = sizeof *d + d->n_chunks * sizeof *d->chunks +
-                1024 * sizeof(uint64_t);
+    d->memory =
+        sizeof *d + d->n_chunks * sizeof *d->chunks + 1024 * sizeof(uint64_t);
     *out = d;
     return ATP_OK;
 }
@@ -148,8 +149,8 @@ void dict_free(dict *d)
 
 static const dict_key_ent *dict_ent(const dict *d, uint32_t idx)
 {
-    dict_key_ent *chunk = atomic_load_explicit(&d->chunks[idx >> DICT_CHUNK_BITS],
-                                               memory_order_acquire);
+    dict_key_ent *chunk = atomic_load_explicit(
+        &d->chunks[idx >> DICT_CHUNK_BITS], memory_order_acquire);
     return &chunk[idx & (DICT_CHUNK - 1)];
 }
 
@@ -191,7 +192,8 @@ void dict_prefetch(const dict *d, uint32_t h)
 void dict_prefetch_key(const dict *d, uint32_t h)
 {
     const dict_table *t = atomic_load_explicit(&d->table, memory_order_acquire);
-    uint64_t s = atomic_load_explicit(&t->slots[h & t->mask], memory_order_acquire);
+    uint64_t s =
+        atomic_load_explicit(&t->slots[h & t->mask], memory_order_acquire);
     /* Only the first slot: a probe is short (0.3 extra slots on average). */
     if (s != 0 && (uint32_t)(s >> 32) == h)
         __builtin_prefetch(dict_ent(d, (uint32_t)s - 1));
@@ -225,7 +227,10 @@ uint32_t dict_count(const dict *d)
     return atomic_load_explicit(&d->count, memory_order_acquire);
 }
 
-size_t dict_memory(const dict *d) { return d->memory; }
+size_t dict_memory(const dict *d)
+{
+    return d->memory;
+}
 
 /* Make the current arena block able to take len more bytes: a fresh block
  * when it cannot (the rest of the old one is wasted: at most 64 KiB). */
@@ -286,7 +291,10 @@ atp_err dict_reserve(dict *d, uint32_t n_keys, size_t n_bytes)
     uint64_t want = n + n_keys;
     if (want > d->max_keys)
         want = d->max_keys;
-    while (want * 2 > (uint64_t)atomic_load_explicit(&d->table, memory_order_relaxed)->mask + 1)
+    while (
+        want * 2 >
+        (uint64_t)atomic_load_explicit(&d->table, memory_order_relaxed)->mask +
+            1)
         if (dict_grow(d) != ATP_OK)
             return ATP_E_NOMEM;
     for (uint64_t i = n; i < want; i = (i | (DICT_CHUNK - 1)) + 1) {
@@ -330,7 +338,8 @@ atp_err dict_intern_hashed(dict *d, uint32_t h, const char *key, size_t len,
         (void)dict_probe(d, t, h, key, len, &slot);
     }
     uint32_t ci = n >> DICT_CHUNK_BITS;
-    dict_key_ent *chunk = atomic_load_explicit(&d->chunks[ci], memory_order_relaxed);
+    dict_key_ent *chunk =
+        atomic_load_explicit(&d->chunks[ci], memory_order_relaxed);
     if (chunk == NULL) {
         chunk = calloc(DICT_CHUNK, sizeof *chunk);
         if (chunk == NULL)

@@ -10,8 +10,8 @@
 #include "engine/engine.h"
 #include "engine/engine_int.h"
 
-#include <sched.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,10 +21,10 @@
 #include "common/clock.h"
 #include "common/health.h"
 #include "common/log.h"
+#include "common/queue.h"
 #include "common/thread.h"
 #include "engine/dict.h"
 #include "engine/positions.h"
-#include "common/queue.h"
 #include "formula/formula.h"
 #include "formula/rules.h"
 
@@ -33,16 +33,17 @@
 atp_err engine__rules_build(const config *cfg, rules **out)
 {
     rules *r;
-    atp_err err = rules_alloc((uint32_t)cfg->n_regions,
-                              (uint32_t)cfg->n_channels, &r);
+    atp_err err =
+        rules_alloc((uint32_t)cfg->n_regions, (uint32_t)cfg->n_channels, &r);
     if (err != ATP_OK)
         return err;
     for (size_t i = 0; i < cfg->n_buffers; i++) {
         const config_buffer_rule *b = &cfg->buffers[i];
-        err = rules_add_low_stock(r, b->sku, b->sku ? strlen(b->sku) : 0,
-                                  b->region == UINT32_MAX ? RULES_ANY : b->region,
-                                  b->channel == UINT32_MAX ? RULES_ANY : b->channel,
-                                  b->units, b->percent_bp, b->low_stock);
+        err = rules_add_low_stock(
+            r, b->sku, b->sku ? strlen(b->sku) : 0,
+            b->region == UINT32_MAX ? RULES_ANY : b->region,
+            b->channel == UINT32_MAX ? RULES_ANY : b->channel, b->units,
+            b->percent_bp, b->low_stock);
         if (err != ATP_OK) {
             log_error("engine", "buffer rule at line %d: %s", b->line,
                       atp_err_message(err));
@@ -71,8 +72,8 @@ atp_err engine_alloc(const config *cfg, const engine_persist *persist,
         err = ATP_E_CONFIG;
         goto fail;
     }
-    e->loc_region = calloc(cfg->n_locations ? cfg->n_locations : 1,
-                           sizeof *e->loc_region);
+    e->loc_region =
+        calloc(cfg->n_locations ? cfg->n_locations : 1, sizeof *e->loc_region);
     e->region_stale = calloc(e->n_regions, sizeof *e->region_stale);
     e->row_dir = calloc(ENGINE_MAX_SKUS / ENGINE_ROW_CHUNK, sizeof *e->row_dir);
     if (e->loc_region == NULL || e->region_stale == NULL || e->row_dir == NULL)
@@ -87,7 +88,8 @@ atp_err engine_alloc(const config *cfg, const engine_persist *persist,
     if ((err = engine__rules_build(cfg, &r)) != ATP_OK)
         goto fail;
     atomic_init(&e->rules, r);
-    if ((err = queue_init(&e->q, sizeof(engine_cmd), ENGINE_QUEUE_CAP)) != ATP_OK)
+    if ((err = queue_init(&e->q, sizeof(engine_cmd), ENGINE_QUEUE_CAP)) !=
+        ATP_OK)
         goto fail;
     if ((err = resv_table_init(&e->resv, cfg)) != ATP_OK)
         goto fail;
@@ -145,7 +147,6 @@ int64_t engine__clamp(engine *e, int64_t v)
     return v;
 }
 
-
 static atp_err engine_batch_reserve(engine *e, const engine_batch *b)
 {
     size_t bytes = 0;
@@ -157,7 +158,6 @@ static atp_err engine_batch_reserve(engine *e, const engine_batch *b)
         return err;
     return positions_reserve(&e->pos, b->n);
 }
-
 
 static void engine_apply_event(engine *e, const engine_batch *b,
                                const engine_event *ev, uint32_t sku)
@@ -174,7 +174,8 @@ static void engine_apply_event(engine *e, const engine_batch *b,
     position *p = positions_upsert(&e->pos, sku, ev->location);
     ATP_ASSERT(p != NULL); /* room reserved by engine_batch_reserve */
     if (e->pos.used != before)
-        atomic_store_explicit(&e->n_positions, e->pos.used, memory_order_relaxed);
+        atomic_store_explicit(&e->n_positions, e->pos.used,
+                              memory_order_relaxed);
     int64_t old_net = engine__position_net(e, p);
     engine__position_touched(e, p);
     int64_t *bucket = &p->bucket[ev->bucket];
@@ -279,7 +280,7 @@ static void engine_clear_authority(engine *e, uint32_t src)
         if (changed) {
             engine__position_touched(e, p);
             engine__supply_changed(e, position_sku(p), position_loc(p),
-                                  engine__position_net(e, p) - before);
+                                   engine__position_net(e, p) - before);
         }
     }
     engine__lots_clear_source(e, inbound);
@@ -315,9 +316,8 @@ static void engine_apply_batch(engine *e, const engine_batch *b)
     bool applied = false;
     atp_err err = engine_batch_reserve(e, b);
     if (err == ATP_OK &&
-        !engine__acc_reserve(e, b->replace_authority
-                                   ? (uint32_t)(b->n + e->pos.used)
-                                   : b->n))
+        !engine__acc_reserve(
+            e, b->replace_authority ? (uint32_t)(b->n + e->pos.used) : b->n))
         err = ATP_E_NOMEM;
     if (err != ATP_OK) {
         log_error("engine", "batch of %u events not applied: %s", b->n,
@@ -335,7 +335,8 @@ static void engine_apply_batch(engine *e, const engine_batch *b)
          * the restart: from now on the offset covers it. */
         if (b->from_source && b->seq >= e->resv.seq_floor[b->source])
             e->resv.seq_floor[b->source] = 0;
-        atomic_fetch_add_explicit(&e->events_applied, b->n, memory_order_relaxed);
+        atomic_fetch_add_explicit(&e->events_applied, b->n,
+                                  memory_order_relaxed);
         atomic_fetch_add_explicit(&e->batches_applied, 1, memory_order_relaxed);
         applied = true;
     }
@@ -444,7 +445,7 @@ static void *engine_thread_main(void *arg)
 void engine_step(engine *e, int64_t now_ms)
 {
     engine_cmd cmd;
-    bool stopping = false; /* a stop command is the thread's alone */
+    bool stopping = false;      /* a stop command is the thread's alone */
     atp_owner_claim(&e->owner); /* the caller is the engine thread */
     engine_housekeep(e, now_ms, -1);
     while (queue_pop(&e->q, &cmd, 0) == ATP_OK) {
@@ -509,8 +510,10 @@ static void engine_cmd_refuse(engine_cmd *cmd)
     case ENGINE_CMD_SNAPSHOT_DONE:
         /* The thread waits for the group and snapshot in flight before it
          * leaves, so these cannot come after it. */
-        log_error("engine", "store completion (type %d) after the engine "
-                            "stopped: ignored", (int)cmd->type);
+        log_error("engine",
+                  "store completion (type %d) after the engine "
+                  "stopped: ignored",
+                  (int)cmd->type);
         return;
     }
 }
@@ -575,7 +578,8 @@ atp_err engine_sync(engine *e)
     return engine__waiter_wait(&w, queue_push(&e->q, &cmd));
 }
 
-atp_err engine_snapshot_submit(engine *e, engine_snapshot_done_fn done, void *arg)
+atp_err engine_snapshot_submit(engine *e, engine_snapshot_done_fn done,
+                               void *arg)
 {
     engine_cmd cmd = {.type = ENGINE_CMD_SNAPSHOT_NOW, .snap = {done, arg}};
     return queue_try_push(&e->q, &cmd);
@@ -590,7 +594,8 @@ atp_err engine_snapshot_now(engine *e)
 {
     engine_sync_waiter w;
     engine__waiter_init(&w);
-    return engine__waiter_wait(&w, engine_snapshot_submit(e, engine_snapshot_now_done, &w));
+    return engine__waiter_wait(
+        &w, engine_snapshot_submit(e, engine_snapshot_now_done, &w));
 }
 
 atp_err engine_backup_submit(engine *e, const char *dir,
@@ -641,7 +646,7 @@ void engine_query(const engine *e, const char *sku, size_t sku_len,
                   uint32_t region, uint32_t channel, engine_answer *out)
 {
     engine__answer_of(e, dict_find(e->skus, sku, sku_len), sku, sku_len, region,
-                     channel, out);
+                      channel, out);
 }
 
 /* The same pipeline as engine_apply_events, read-only: line s is hashed
@@ -671,7 +676,7 @@ static void engine_query_lines_once(const engine *e,
         if (s >= 3 * d) {
             size_t i = s - 3 * d;
             engine__answer_of(e, idx[i & m], lines[i].sku, lines[i].sku_len,
-                             lines[i].region, lines[i].channel, &out[i]);
+                              lines[i].region, lines[i].channel, &out[i]);
         }
     }
 }
@@ -687,8 +692,8 @@ void engine_query_lines(const engine *e, const engine_query_line *lines,
 }
 
 void engine__answer_of(const engine *e, uint32_t idx, const char *sku,
-                      size_t sku_len, uint32_t region, uint32_t channel,
-                      engine_answer *out)
+                       size_t sku_len, uint32_t region, uint32_t channel,
+                       engine_answer *out)
 {
     int64_t supply = 0, reserved = 0;
     if (idx != DICT_NONE)
@@ -697,8 +702,8 @@ void engine__answer_of(const engine *e, uint32_t idx, const char *sku,
     rules_match(atomic_load_explicit(&e->rules, memory_order_acquire), sku,
                 sku_len, region, channel, &hit);
     formula_answer fa;
-    formula_atp(supply, reserved, formula_buffer(hit.units, hit.percent_bp, supply),
-                &fa);
+    formula_atp(supply, reserved,
+                formula_buffer(hit.units, hit.percent_bp, supply), &fa);
     *out = (engine_answer){
         .atp = fa.atp,
         .supply = fa.supply,
@@ -734,10 +739,12 @@ void engine_region_stale_set(engine *e, uint32_t region, bool stale)
 
 void engine_stats_get(const engine *e, engine_stats *out)
 {
-    engine *m = (engine *)e; /* queue_len locks; the queue is not logically state */
+    engine *m =
+        (engine *)e; /* queue_len locks; the queue is not logically state */
     *out = (engine_stats){
         .skus = dict_count(e->skus),
-        .positions = atomic_load_explicit(&e->n_positions, memory_order_relaxed),
+        .positions =
+            atomic_load_explicit(&e->n_positions, memory_order_relaxed),
         .batches_applied =
             atomic_load_explicit(&e->batches_applied, memory_order_relaxed),
         .events_applied =
@@ -760,7 +767,10 @@ void engine_stats_get(const engine *e, engine_stats *out)
     }
 }
 
-uint32_t engine_sku_count(const engine *e) { return dict_count(e->skus); }
+uint32_t engine_sku_count(const engine *e)
+{
+    return dict_count(e->skus);
+}
 
 bool engine_answer_index(const engine *e, uint32_t sku, uint32_t region,
                          uint32_t channel, engine_answer *out,

@@ -116,18 +116,18 @@ typedef struct engine_answer {
 
 /* What the persistence behind engine_persist reports (status). */
 typedef struct engine_store_stats {
-    uint64_t commits;      /* LMDB write transactions */
-    uint64_t failures;     /* failed LMDB commits */
+    uint64_t commits;  /* LMDB write transactions */
+    uint64_t failures; /* failed LMDB commits */
     uint64_t map_bytes, used_bytes;
-    bool full;             /* the last commit failed for lack of space */
-    uint64_t log_appends;  /* reservation log: write + fdatasync */
-    uint64_t log_groups;   /* groups made durable by the log */
-    uint64_t log_waits;    /* appends that waited for LMDB (log full) */
-    uint64_t log_replayed; /* groups replayed from the log at start */
-    uint64_t env_reopens;  /* LMDB reopened after a large transaction */
-    bool log_present;      /* the reservation log is in use */
-    uint64_t log_size;     /* its file's size; 0: none */
-    uint64_t log_used;     /* bytes written in its current cycle */
+    bool full;                 /* the last commit failed for lack of space */
+    uint64_t log_appends;      /* reservation log: write + fdatasync */
+    uint64_t log_groups;       /* groups made durable by the log */
+    uint64_t log_waits;        /* appends that waited for LMDB (log full) */
+    uint64_t log_replayed;     /* groups replayed from the log at start */
+    uint64_t env_reopens;      /* LMDB reopened after a large transaction */
+    bool log_present;          /* the reservation log is in use */
+    uint64_t log_size;         /* its file's size; 0: none */
+    uint64_t log_used;         /* bytes written in its current cycle */
     metrics_hist_sum log_sync; /* each log append's fdatasync latency */
     metrics_hist_sum commit;   /* each LMDB commit's latency */
 } engine_store_stats;
@@ -140,15 +140,15 @@ typedef struct engine_stats {
     uint64_t events_clamped; /* results beyond +-ATP_QTY_MAX, clamped */
     uint64_t queue_len;
     uint64_t memory_bytes; /* approximate, engine-owned structures */
-    uint64_t resv_open;      /* held + committed */
+    uint64_t resv_open;    /* held + committed */
     uint64_t resv_held;
     uint64_t resv_committed;
-    uint64_t resv_total;     /* including finished ones still remembered */
+    uint64_t resv_total; /* including finished ones still remembered */
     uint64_t resv_granted, resv_refused, resv_expired, resv_consumed;
     uint64_t resv_store_failures; /* operations refused: store write failed */
     bool store_known;             /* store filled in (persist.stats set) */
     engine_store_stats store;
-    uint64_t resv_load_skipped;   /* stored records not restored */
+    uint64_t resv_load_skipped; /* stored records not restored */
     uint64_t snapshots, snapshot_failures;
     uint64_t snapshot_waited;         /* cut, then stored after consumptions */
     uint64_t snapshot_last_ms;        /* wall clock of the last stored one */
@@ -177,9 +177,9 @@ typedef struct engine_resv_line {
     const char *sku;
     uint32_t sku_len;
     uint32_t region;
-    int64_t qty;      /* requested (reserve) / reserved (results) */
-    int64_t consumed; /* results: consumed by allocation events */
-    int64_t released; /* results: released by a partial release */
+    int64_t qty;       /* requested (reserve) / reserved (results) */
+    int64_t consumed;  /* results: consumed by allocation events */
+    int64_t released;  /* results: released by a partial release */
     int64_t available; /* results of a refusal: ATP at that moment */
 } engine_resv_line;
 
@@ -210,11 +210,11 @@ typedef struct engine_resv_req {
     engine_resv_op op;
     const char *id;
     uint32_t id_len;
-    uint32_t channel;                 /* reserve */
-    const engine_resv_line *lines;    /* reserve: lines; release: lines to */
-    uint32_t n_lines;                 /* release (qty ignored), 0 = all */
-    int64_t ttl_ms;                   /* reserve, extend; 0 = default */
-    const char *order_ref;            /* commit, optional */
+    uint32_t channel;              /* reserve */
+    const engine_resv_line *lines; /* reserve: lines; release: lines to */
+    uint32_t n_lines;              /* release (qty ignored), 0 = all */
+    int64_t ttl_ms;                /* reserve, extend; 0 = default */
+    const char *order_ref;         /* commit, optional */
     uint32_t order_ref_len;
     /* Tenancy (docs/SECURITY.md): the client the request's token is bound
      * to, NULL when none. A bound request sees only reservations created
@@ -249,8 +249,9 @@ typedef struct engine_persist {
     /* Optional, any thread: an online backup into dir (store_backup's
      * contract): done(arg, err) once, after every write completed before
      * the call is in the copy; an error return (why filled) means no done. */
-    atp_err (*backup)(void *ctx, const char *dir, void (*done)(void *arg, atp_err err),
-                      void *arg, char *why, size_t why_len);
+    atp_err (*backup)(void *ctx, const char *dir,
+                      void (*done)(void *arg, atp_err err), void *arg,
+                      char *why, size_t why_len);
 } engine_persist;
 
 /* engine_alloc builds an engine for cfg (regions, locations, channels,
@@ -312,7 +313,8 @@ typedef void (*engine_snapshot_done_fn)(void *arg, atp_err err);
  * engine's). Never blocks: ATP_E_BUSY when the engine's queue is full,
  * ATP_E_BAD_STATE when stopped; done is then not called. Otherwise done
  * is called exactly once, on the engine thread (or in engine_stop). */
-atp_err engine_snapshot_submit(engine *e, engine_snapshot_done_fn done, void *arg);
+atp_err engine_snapshot_submit(engine *e, engine_snapshot_done_fn done,
+                               void *arg);
 
 /* engine_snapshot_now is engine_snapshot_submit waiting for the answer
  * (tests, tools; never from a thread that must not block). */
@@ -320,9 +322,9 @@ atp_err engine_snapshot_now(engine *e);
 
 /* What a reload's location moves did (engine_rules_replace). */
 typedef struct engine_relocate_report {
-    size_t locations; /* locations moved to another region */
-    size_t removed;   /* locations the new configuration no longer has */
-    size_t restored;  /* removed ones it has again (they come back empty) */
+    size_t locations;   /* locations moved to another region */
+    size_t removed;     /* locations the new configuration no longer has */
+    size_t restored;    /* removed ones it has again (they come back empty) */
     uint64_t positions; /* their positions (every SKU stocked there) */
     uint64_t rows;      /* (SKU, region) rows whose supply changed */
 } engine_relocate_report;
@@ -357,10 +359,10 @@ typedef struct engine_rules_report {
  * feed. Blocks until done; any thread but the engine's; neither config is
  * kept. Returns ATP_E_BAD_QTY when a move would take a row's supply beyond
  * +-ATP_QTY_SUM_MAX (report->refused says which), ATP_E_CONFIG when next
- * adds a location or changes the regions, ATP_E_BUSY when the engine stopped first,
- * ATP_E_NOMEM; then nothing changed. report may be NULL. */
-atp_err engine_rules_replace(engine *e, const config *running, const config *next,
-                             engine_rules_report *report);
+ * adds a location or changes the regions, ATP_E_BUSY when the engine stopped
+ * first, ATP_E_NOMEM; then nothing changed. report may be NULL. */
+atp_err engine_rules_replace(engine *e, const config *running,
+                             const config *next, engine_rules_report *report);
 
 /* engine_backup_submit asks the persistence for an online backup into dir
  * (engine_persist.backup): every reservation acknowledged before the call
@@ -403,8 +405,8 @@ bool engine_offset_load(engine *e, const void *key, size_t key_len,
  * source's floor for commits: a reservation committed while the source
  * resends is marked at least there, so a resent allocation applied before
  * the crash never consumes it (docs/PROTOCOL.md, "Expiry,
- * consumption, retention"). Main thread, before engine_start; the slots must outlive
- * engine_stop. */
+ * consumption, retention"). Main thread, before engine_start; the slots must
+ * outlive engine_stop. */
 void engine_applied_attach(engine *e, uint64_t *const *slots);
 
 /* engine_sync returns once everything submitted before the call has been
@@ -435,9 +437,9 @@ typedef struct engine_query_line {
  * lines[i].channel, &out[i]) gives, each line read on its own as n calls
  * would (no snapshot across lines: a batch's rows are published one by
  * one), except that a reload moving locations between regions is seen
- * for all lines or for none (engine_rules_replace). Faster for many lines: the dictionary
- * and row cache misses of several lines overlap (prefetching pipeline).
- * Any thread, lock-free; out has room for n answers. */
+ * for all lines or for none (engine_rules_replace). Faster for many lines: the
+ * dictionary and row cache misses of several lines overlap (prefetching
+ * pipeline). Any thread, lock-free; out has room for n answers. */
 void engine_query_lines(const engine *e, const engine_query_line *lines,
                         size_t n, engine_answer *out);
 
@@ -449,7 +451,7 @@ typedef struct engine_explain_loc {
     uint32_t region;   /* its region now (a reload may have moved it) */
     int64_t on_hand, allocated, held;
     int64_t inbound; /* lots inside the horizon, as counted in net */
-    int64_t net;     /* formula_net: the location's part of its region's supply */
+    int64_t net; /* formula_net: the location's part of its region's supply */
 } engine_explain_loc;
 
 /* One inbound lot of the SKU. */

@@ -53,9 +53,9 @@ typedef struct engine_sync_waiter {
 typedef enum engine_cmd_type {
     ENGINE_CMD_BATCH,
     ENGINE_CMD_SYNC,
-    ENGINE_CMD_RESV,       /* a reservation operation */
-    ENGINE_CMD_GROUP_DONE, /* the store finished the in-flight group */
-    ENGINE_CMD_STOP,       /* finish what is queued and in flight, exit */
+    ENGINE_CMD_RESV,          /* a reservation operation */
+    ENGINE_CMD_GROUP_DONE,    /* the store finished the in-flight group */
+    ENGINE_CMD_STOP,          /* finish what is queued and in flight, exit */
     ENGINE_CMD_SNAPSHOT_DONE, /* the store finished a snapshot group */
     ENGINE_CMD_SNAPSHOT_NOW,  /* take a snapshot now (atpctl snapshot) */
     ENGINE_CMD_RULES,         /* new buffer rules (a reload, reload.c) */
@@ -117,7 +117,8 @@ typedef struct engine_lots {
                          unless out of memory) */
 } engine_lots;
 
-#define ENGINE_LOT_KEY_MAX (ATP_ID_MAX_LEN + ATP_SKU_MAX_LEN + ATP_RESV_ID_MAX_LEN + 2)
+#define ENGINE_LOT_KEY_MAX                                                     \
+    (ATP_ID_MAX_LEN + ATP_SKU_MAX_LEN + ATP_RESV_ID_MAX_LEN + 2)
 
 typedef struct engine_lots_writer {
     void (*add)(void *ctx, const void *key, size_t key_len, const void *val,
@@ -158,7 +159,7 @@ typedef struct engine_cmd {
     engine_sync_waiter *sync; /* SYNC */
     engine_snap_waiter snap;  /* SNAPSHOT_NOW */
     engine_resv_req resv;
-    engine_rules_change *rules; /* RULES */
+    engine_rules_change *rules;  /* RULES */
     engine_explain_req *explain; /* EXPLAIN */
 } engine_cmd;
 
@@ -240,7 +241,7 @@ struct engine {
         struct engine_offset *offsets; /* cfg->n_sources */
         bool full_next;                /* the last one failed: write all */
         bool inflight;
-        int64_t next_ms;               /* monotonic */
+        int64_t next_ms; /* monotonic */
         /* The one in flight, for the debug log: when it was cut and how
          * long the engine thread spent cutting it (ns); the writer's CPU
          * time to format and sort it and its size (set before it submits). */
@@ -301,8 +302,8 @@ void engine__row_read(const engine_row *r, int64_t *supply, int64_t *reserved);
  * shown clamped to ATP_QTY_SUM_MAX (e->over); reserved saturates (a grant
  * keeps it at most supply, so it never gets there) and never goes below
  * 0 (asserted: a reservation total below 0 is a broken count). */
-void engine__row_add(engine *e, uint32_t sku, uint32_t region, __int128 d_supply,
-                     int64_t d_reserved);
+void engine__row_add(engine *e, uint32_t sku, uint32_t region,
+                     __int128 d_supply, int64_t d_reserved);
 /* engine__supply_exact returns the exact supply of (sku, region), including
  * what the row shows clamped (engine thread). */
 __int128 engine__supply_exact(const engine *e, uint32_t sku, uint32_t region);
@@ -338,7 +339,8 @@ void engine__acc_discard(engine *e);
  * the feed reads it (a no-op unless the feed is enabled). The engine
  * thread, or any thread through engine_region_stale_set: e->dirty.mu
  * guards the queue. */
-void engine__dirty_mark(engine *e, engine_row *r, uint32_t sku, uint32_t region);
+void engine__dirty_mark(engine *e, engine_row *r, uint32_t sku,
+                        uint32_t region);
 
 /* ---- restore.c: start-up (main thread, before engine_start) -------------- */
 
@@ -368,7 +370,8 @@ static inline uint64_t engine__get_le64(const unsigned char *p)
 
 /* ---- engine.c ------------------------------------------------------------ */
 
-/* engine__rules_build builds the rule set of cfg's buffer rules (any thread). */
+/* engine__rules_build builds the rule set of cfg's buffer rules (any thread).
+ */
 atp_err engine__rules_build(const config *cfg, rules **out);
 /* engine__waiter_init / engine__waiter_wait: a caller waiting for the engine
  * thread's answer to one command; wait waits only if queued == ATP_OK, and
@@ -400,7 +403,7 @@ void engine__relocate_publish(engine *e, engine_rules_change *change);
 /* lots.c: the lots of locations whose region changed (old_region: before)
  * count again under their new region's horizon (engine thread). */
 void engine__lots_relocated(engine *e, const uint16_t *old_region,
-                           int64_t now_ms);
+                            int64_t now_ms);
 /* engine__lots_at: how many lots location loc has; engine__lots_first: a
  * location that next removes (CONFIG_LOCATION_GONE) and that has a lot,
  * into *loc (false: none). Engine thread. */
@@ -421,7 +424,7 @@ typedef void (*engine_lot_fn)(void *ctx, uint16_t loc, const char *id,
                               uint32_t id_len, int64_t qty, int64_t eta_ms,
                               bool counted);
 void engine__lots_visit(const engine *e, uint32_t sku, engine_lot_fn fn,
-                       void *ctx);
+                        void *ctx);
 
 /* explain.c (engine thread): answer one explain command; refuse answers
  * it busy without running it (stopped). */
@@ -434,7 +437,8 @@ void engine__position_touched(engine *e, position *p);
  * after a source_reset): its applied-file seq and commit floor go to 0
  * before engine__offset_applied raises them to the snapshot's seq. */
 void engine__sequence_restarted(engine *e, uint32_t src);
-void engine__offset_applied(engine *e, uint32_t src, uint64_t seq, uint64_t ts_ms);
+void engine__offset_applied(engine *e, uint32_t src, uint64_t seq,
+                            uint64_t ts_ms);
 /* engine__snapshot_tick takes a snapshot if one is due; returns ms until the
  * next is due. */
 int64_t engine__snapshot_tick(engine *e, int64_t now_ms);

@@ -132,7 +132,7 @@ void engine__explain_run(engine *e, engine_explain_req *req)
         for (uint32_t r = 0; r < e->n_regions; r++)
             for (uint32_t c = 0; c < e->n_channels; c++)
                 engine__answer_of(e, sku, req->sku, req->sku_len, r, c,
-                                 &ans[(size_t)r * e->n_channels + c]);
+                                  &ans[(size_t)r * e->n_channels + c]);
         x = (engine_explain){
             .err = ATP_OK,
             .known_sku = sku != DICT_NONE,

@@ -103,7 +103,8 @@ static void lots_rehash(engine_lots *l)
     l->cap = cap;
 }
 
-/* ---- counting toward the position ------------------------------------------ */
+/* ---- counting toward the position ------------------------------------------
+ */
 
 /* Add d to the position's inbound and move the row's supply by the change
  * of net (through the batch accumulator, so a batch publishes once). */
@@ -119,7 +120,8 @@ static void lots_inbound_add(engine *e, engine_lot *x, int64_t d)
         log_error("engine", "out of memory: inbound lot not counted");
         return;
     }
-    engine__supply_changed(e, x->sku, x->loc, engine__position_net(e, p) - before);
+    engine__supply_changed(e, x->sku, x->loc,
+                           engine__position_net(e, p) - before);
     atomic_store_explicit(&e->n_positions, e->pos.used, memory_order_relaxed);
 }
 
@@ -135,8 +137,7 @@ static void lots_uncount(engine *e, engine_lot *x)
 /* Count the lot now if its ETA is inside the horizon, else schedule it. */
 static void lots_count(engine *e, engine_lot *x, int64_t now)
 {
-    int64_t horizon =
-        e->cfg->regions[e->loc_region[x->loc]].inbound_horizon_ms;
+    int64_t horizon = e->cfg->regions[e->loc_region[x->loc]].inbound_horizon_ms;
     if (horizon <= 0 || x->qty <= 0)
         return; /* inbound not counted in this region */
     x->due.key = x->eta_ms - horizon;
@@ -144,8 +145,10 @@ static void lots_count(engine *e, engine_lot *x, int64_t now)
         x->counted = true;
         lots_inbound_add(e, x, x->qty);
     } else if (!heap_push(&e->lots.waiting, &x->due)) {
-        log_error("engine", "out of memory: lot %.*s will not enter the "
-                            "horizon on time", (int)x->id_len, x->id);
+        log_error("engine",
+                  "out of memory: lot %.*s will not enter the "
+                  "horizon on time",
+                  (int)x->id_len, x->id);
     }
 }
 
@@ -178,7 +181,8 @@ static void lots_note_removed(engine_lots *l, const engine_lot *x,
     l->n_removed++;
 }
 
-/* ---- events ------------------------------------------------------------------ */
+/* ---- events
+ * ------------------------------------------------------------------ */
 
 static engine_lot *lots_get(engine *e, uint32_t sku, uint16_t loc,
                             const char *id, uint32_t id_len, bool create)
@@ -214,9 +218,9 @@ void engine__lot_event(engine *e, uint32_t sku, const engine_event *ev)
 {
     ATP_ASSERT_OWNER(&e->owner);
     int64_t now = e->now_ms;
-    engine_lot *x = lots_get(e, sku, ev->location, ev->ref, ev->ref_len,
-                             ev->kind == ATP_EV_LOT_ADD ||
-                                 ev->kind == ATP_EV_LOT_CHANGE);
+    engine_lot *x =
+        lots_get(e, sku, ev->location, ev->ref, ev->ref_len,
+                 ev->kind == ATP_EV_LOT_ADD || ev->kind == ATP_EV_LOT_CHANGE);
     if (x == NULL)
         return; /* receive/cancel of an unknown lot: nothing to do */
     e->lots.dirty = true;
@@ -237,7 +241,7 @@ void engine__lot_event(engine *e, uint32_t sku, const engine_event *ev)
                 p->bucket[ATP_BUCKET_ON_HAND] = engine__clamp(
                     e, formula_sat_add(p->bucket[ATP_BUCKET_ON_HAND], x->qty));
                 engine__supply_changed(e, x->sku, x->loc,
-                                      engine__position_net(e, p) - before);
+                                       engine__position_net(e, p) - before);
             }
         }
         lots_free_one(e, x);
@@ -289,7 +293,8 @@ int64_t engine__lots_tick(engine *e, int64_t now)
     return top != NULL ? top->key - now : -1;
 }
 
-/* ---- snapshot and load ------------------------------------------------------- */
+/* ---- snapshot and load
+ * ------------------------------------------------------- */
 
 static size_t lots_key(const engine *e, uint32_t sku, uint16_t loc,
                        const char *id, size_t id_len, unsigned char *out)
@@ -364,9 +369,12 @@ atp_err engine_lot_load(engine *e, const void *key, size_t key_len,
     atp_err err = engine__sku_intern_one(e, n1 + 1, sku_len, &sku);
     if (err != ATP_OK)
         return err;
-    engine_event ev = {.kind = ATP_EV_LOT_ADD, .location = (uint16_t)loc,
-                       .ref = n2 + 1, .ref_len = (uint32_t)(end - n2 - 1),
-                       .value = (int64_t)q, .eta_ms = (int64_t)eta};
+    engine_event ev = {.kind = ATP_EV_LOT_ADD,
+                       .location = (uint16_t)loc,
+                       .ref = n2 + 1,
+                       .ref_len = (uint32_t)(end - n2 - 1),
+                       .value = (int64_t)q,
+                       .eta_ms = (int64_t)eta};
     engine__lot_event(e, sku, &ev);
     engine__supply_flush(e);
     e->lots.dirty = false; /* loaded, not changed */
@@ -374,7 +382,7 @@ atp_err engine_lot_load(engine *e, const void *key, size_t key_len,
 }
 
 void engine__lots_visit(const engine *e, uint32_t sku, engine_lot_fn fn,
-                       void *ctx)
+                        void *ctx)
 {
     const engine_lots *l = &e->lots;
     for (size_t i = 0; i < l->cap; i++)
@@ -415,7 +423,7 @@ void engine__lots_relocated(engine *e, const uint16_t *old_region, int64_t now)
             if (was == is || was == CONFIG_LOCATION_GONE ||
                 is == CONFIG_LOCATION_GONE || /* no lots there: checked */
                 cfg->regions[was].inbound_horizon_ms ==
-                                 cfg->regions[is].inbound_horizon_ms)
+                    cfg->regions[is].inbound_horizon_ms)
                 continue; /* counted or due exactly as before */
             lots_uncount(e, x);
             lots_count(e, x, now);

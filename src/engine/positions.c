@@ -54,7 +54,8 @@ void positions_fini(positions *p)
 position *positions_get(const positions *p, uint32_t sku, uint16_t loc)
 {
     uint64_t k = positions_key(sku, loc);
-    for (size_t i = positions_hash(k) & (p->cap - 1);; i = (i + 1) & (p->cap - 1)) {
+    for (size_t i = positions_hash(k) & (p->cap - 1);;
+         i = (i + 1) & (p->cap - 1)) {
         if ((p->slots[i].key & POSITION_KEY_MASK) == k)
             return &p->slots[i];
         if (p->slots[i].key == 0)
@@ -71,7 +72,8 @@ static int positions_grow(positions *p)
     for (size_t i = 0; i < p->cap; i++) {
         if (p->slots[i].key == 0)
             continue;
-        size_t j = positions_hash(p->slots[i].key & POSITION_KEY_MASK) & (cap - 1);
+        size_t j =
+            positions_hash(p->slots[i].key & POSITION_KEY_MASK) & (cap - 1);
         while (s[j].key != 0)
             j = (j + 1) & (cap - 1);
         s[j] = p->slots[i];
@@ -121,7 +123,8 @@ int64_t positions_inbound(const positions *p, const position *e)
 {
     if (!(e->key & POSITION_INBOUND))
         return 0;
-    __int128 q = p->inbound.qty[positions_inbound_find(p, e->key & POSITION_KEY_MASK)];
+    __int128 q =
+        p->inbound.qty[positions_inbound_find(p, e->key & POSITION_KEY_MASK)];
     return q > ATP_QTY_SUM_MAX ? ATP_QTY_SUM_MAX : (int64_t)q;
 }
 

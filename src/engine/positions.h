@@ -33,7 +33,7 @@ typedef struct position {
 
 typedef struct positions {
     position *slots; /* bigmem */
-    size_t cap; /* power of two */
+    size_t cap;      /* power of two */
     size_t used;
     /* Inbound lots inside the horizon, per position that ever had some:
      * open addressing on the position's key (no flags), never removed

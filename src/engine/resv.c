@@ -41,7 +41,8 @@ static bool resv_marks_commit(const engine *e, resv *r)
     const resv_table *t = &e->resv;
     for (size_t src = 0; src < t->n_sources; src++) {
         const engine_offset *o = &e->snap.offsets[src];
-        uint64_t seq = o->known && o->seq > t->seq_floor[src] ? o->seq : t->seq_floor[src];
+        uint64_t seq =
+            o->known && o->seq > t->seq_floor[src] ? o->seq : t->seq_floor[src];
         /* A source with a floor is marked whatever its regions: a reload
          * may move one of its locations into r's region before it has
          * resent what it applied before the restart. */
@@ -55,7 +56,8 @@ static bool resv_marks_commit(const engine *e, resv *r)
     return true;
 }
 
-/* ---- operations -------------------------------------------------------------- */
+/* ---- operations
+ * -------------------------------------------------------------- */
 
 /* The lines of a request with equal (sku, region) merged, in order of first
  * appearance, with each SKU's dictionary index in ids (DICT_NONE: unknown).
@@ -85,14 +87,15 @@ static uint32_t resv_merge_lines(const engine *e, const engine_resv_req *req,
             while (k < n && !(ids[k] == id && out[k].region == l->region))
                 k++;
         } else {
-            while (k < n && !(ids[k] == DICT_NONE && out[k].region == l->region &&
-                              out[k].sku_len == l->sku_len &&
-                              memcmp(out[k].sku, l->sku, l->sku_len) == 0))
+            while (k < n &&
+                   !(ids[k] == DICT_NONE && out[k].region == l->region &&
+                     out[k].sku_len == l->sku_len &&
+                     memcmp(out[k].sku, l->sku, l->sku_len) == 0))
                 k++;
         }
         if (k == n) {
-            out[n] = (engine_resv_line){.sku = l->sku, .sku_len = l->sku_len,
-                                        .region = l->region};
+            out[n] = (engine_resv_line){
+                .sku = l->sku, .sku_len = l->sku_len, .region = l->region};
             ids[n++] = id;
         }
         /* 10,000 lines of 10^15 would pass 2^63: stop just above the
@@ -129,8 +132,8 @@ static bool resv_same_content(const resv *r, uint32_t channel,
     if (r->channel != channel || r->n_lines != n)
         return false;
     uint32_t i = 0;
-    while (i < n && ids[i] == r->lines[i].sku && m[i].region == r->lines[i].region &&
-           m[i].qty == r->lines[i].qty)
+    while (i < n && ids[i] == r->lines[i].sku &&
+           m[i].region == r->lines[i].region && m[i].qty == r->lines[i].qty)
         i++;
     if (i == n)
         return true; /* the same order: the usual retry */
@@ -139,13 +142,15 @@ static bool resv_same_content(const resv *r, uint32_t channel,
             return false;
     resv_line_key *x = malloc(2 * (size_t)n * sizeof *x);
     if (x == NULL) {
-        log_error("resv", "out of memory: a retry in another order is a conflict");
+        log_error("resv",
+                  "out of memory: a retry in another order is a conflict");
         return false;
     }
     resv_line_key *y = x + n;
     for (i = 0; i < n; i++) {
         x[i] = (resv_line_key){(uint64_t)ids[i] << 32 | m[i].region, m[i].qty};
-        y[i] = (resv_line_key){(uint64_t)r->lines[i].sku << 32 | r->lines[i].region,
+        y[i] = (resv_line_key){(uint64_t)r->lines[i].sku << 32 |
+                                   r->lines[i].region,
                                r->lines[i].qty};
     }
     qsort(x, n, sizeof *x, resv_line_key_cmp);
@@ -191,7 +196,8 @@ static void resv_reserve(engine *e, const engine_resv_req *req)
          * (granted, with the record as it is now); else a conflict. Another
          * client's id is a conflict whatever its content: its lines are
          * not this client's to see. */
-        if (resv_visible(cur, req) && resv_same_content(cur, req->channel, m, ids, n))
+        if (resv_visible(cur, req) &&
+            resv_same_content(cur, req->channel, m, ids, n))
             resv__reply_after_writes(e, req, ATP_OK, cur, true, true);
         else
             resv__reply_now(e, req, ATP_E_CONFLICT, NULL, false, false);
@@ -200,7 +206,7 @@ static void resv_reserve(engine *e, const engine_resv_req *req)
     }
     if (err != ATP_OK || n == 0) {
         resv__reply_now(e, req, err != ATP_OK ? err : ATP_E_BAD_REQUEST, NULL,
-                       false, false);
+                        false, false);
         free(m);
         return;
     }
@@ -208,9 +214,10 @@ static void resv_reserve(engine *e, const engine_resv_req *req)
      * more until one of its reservations is finished (a replay above is
      * no new hold). */
     uint32_t limit = e->cfg->auth.max_open_reservations;
-    resv_client *owner = req->client != NULL && limit > 0
-                             ? resv__client_find(t, req->client, req->client_len, false)
-                             : NULL;
+    resv_client *owner =
+        req->client != NULL && limit > 0
+            ? resv__client_find(t, req->client, req->client_len, false)
+            : NULL;
     if (owner != NULL && owner->open >= (int64_t)limit) {
         resv__reply_now(e, req, ATP_E_QUOTA, NULL, false, false);
         free(m);
@@ -220,15 +227,19 @@ static void resv_reserve(engine *e, const engine_resv_req *req)
     bool all = true;
     for (uint32_t i = 0; i < n; i++) {
         engine_answer a;
-        engine__answer_of(e, ids[i], m[i].sku, m[i].sku_len, m[i].region, req->channel, &a);
+        engine__answer_of(e, ids[i], m[i].sku, m[i].sku_len, m[i].region,
+                          req->channel, &a);
         m[i].available = a.atp;
         all &= m[i].qty <= a.atp;
     }
     if (!all) {
         atomic_fetch_add_explicit(&t->refused, 1, memory_order_relaxed);
-        engine_resv_result res = {.err = ATP_OK, .granted = false,
-                                  .id = req->id, .id_len = req->id_len,
-                                  .channel = req->channel, .lines = m,
+        engine_resv_result res = {.err = ATP_OK,
+                                  .granted = false,
+                                  .id = req->id,
+                                  .id_len = req->id_len,
+                                  .channel = req->channel,
+                                  .lines = m,
                                   .n_lines = n};
         req->done(req->arg, &res);
         free(m);
@@ -274,10 +285,12 @@ static void resv_commit(engine *e, const engine_resv_req *req, resv *cur)
 {
     resv_table *t = &e->resv;
     bool ref_given = req->order_ref_len > 0;
-    bool same_ref = !ref_given ||
-                    (cur->order_ref && cur->order_ref_len == req->order_ref_len &&
-                     memcmp(cur->order_ref, req->order_ref, req->order_ref_len) == 0);
-    if (cur->state == ENGINE_RESV_COMMITTED || cur->state == ENGINE_RESV_CONSUMED) {
+    bool same_ref =
+        !ref_given ||
+        (cur->order_ref && cur->order_ref_len == req->order_ref_len &&
+         memcmp(cur->order_ref, req->order_ref, req->order_ref_len) == 0);
+    if (cur->state == ENGINE_RESV_COMMITTED ||
+        cur->state == ENGINE_RESV_CONSUMED) {
         if (same_ref)
             resv__reply_after_writes(e, req, ATP_OK, cur, true, true);
         else
@@ -296,8 +309,10 @@ static void resv_commit(engine *e, const engine_resv_req *req, resv *cur)
         }
     }
     resv *next = resv__clone(cur);
-    char *ref = ref_given ? resv__strdup(req->order_ref, req->order_ref_len) : NULL;
-    if (next == NULL || (ref_given && ref == NULL) || !resv_marks_commit(e, next)) {
+    char *ref =
+        ref_given ? resv__strdup(req->order_ref, req->order_ref_len) : NULL;
+    if (next == NULL || (ref_given && ref == NULL) ||
+        !resv_marks_commit(e, next)) {
         resv__free(next);
         free(ref);
         resv__reply_now(e, req, ATP_E_NOMEM, NULL, false, false);
@@ -311,7 +326,8 @@ static void resv_commit(engine *e, const engine_resv_req *req, resv *cur)
     }
     next->state = ENGINE_RESV_COMMITTED;
     next->updated_ms = now;
-    next->expires_ms = next->due.key = now + e->cfg->reservations.committed_ttl_ms;
+    next->expires_ms = next->due.key =
+        now + e->cfg->reservations.committed_ttl_ms;
     resv__change(e, req, cur, next, true);
 }
 
@@ -332,7 +348,8 @@ static void resv_release(engine *e, const engine_resv_req *req, resv *cur)
     if (!resv__is_open(cur->state)) {
         /* Released or expired already: done, idempotently. Consumed: the
          * stock has shipped, nothing to release. */
-        atp_err err = cur->state == ENGINE_RESV_CONSUMED ? ATP_E_BAD_STATE : ATP_OK;
+        atp_err err =
+            cur->state == ENGINE_RESV_CONSUMED ? ATP_E_BAD_STATE : ATP_OK;
         resv__reply_after_writes(e, req, err, cur, false, err == ATP_OK);
         return;
     }
@@ -361,7 +378,7 @@ static void resv_extend(engine *e, const engine_resv_req *req, resv *cur)
     int64_t ttl = resv_ttl(e, req->ttl_ms, &err);
     if (err != ATP_OK || !resv__is_open(cur->state)) {
         resv__reply_after_writes(e, req, err != ATP_OK ? err : ATP_E_BAD_STATE,
-                                cur, false, false);
+                                 cur, false, false);
         return;
     }
     resv *next = resv__clone(cur);
@@ -404,7 +421,8 @@ void resv_execute(engine *e, const engine_resv_req *req)
     }
 }
 
-/* ---- expiry, purge, consumption ---------------------------------------------- */
+/* ---- expiry, purge, consumption
+ * ---------------------------------------------- */
 
 int64_t resv_tick(engine *e, int64_t now)
 {
@@ -414,12 +432,13 @@ int64_t resv_tick(engine *e, int64_t now)
         return t->retry_after_ms - now;
     /* Bounded per tick so that a mass expiry cannot starve ingest. */
     heap_node *top;
-    for (int budget = 10000; (top = heap_min(&t->expiry)) != NULL &&
-                             top->key <= now && budget > 0;
+    for (int budget = 10000;
+         (top = heap_min(&t->expiry)) != NULL && top->key <= now && budget > 0;
          budget--) {
         resv *cur = HEAP_ENTRY(top, resv, due);
         if (!resv__is_open(cur->state)) {
-            resv__change(e, NULL, cur, NULL, false); /* retention over: forget */
+            resv__change(e, NULL, cur, NULL,
+                         false); /* retention over: forget */
             continue;
         }
         resv *next = resv__clone(cur);
@@ -518,14 +537,17 @@ void resv_consume(engine *e, uint32_t sku, uint32_t region, const char *ref,
     if (cur == NULL || cur->state != ENGINE_RESV_COMMITTED)
         return; /* not ours: an ordinary allocation */
     if (src != UINT32_MAX && resv__mark_covers(cur, src, seq, event))
-        return; /* resent: applied to this record before, or before its commit */
+        return; /* resent: applied to this record before, or before its commit
+                 */
     uint32_t i = resv_consumable_line(cur, sku, region);
     if (i == cur->n_lines)
         return;
     resv *next = resv__clone(cur);
-    if (next == NULL || (src != UINT32_MAX && !resv_mark_raise(next, src, seq, event))) {
+    if (next == NULL ||
+        (src != UINT32_MAX && !resv_mark_raise(next, src, seq, event))) {
         resv__free(next);
-        log_error("resv", "out of memory: consumption of %.*s lost", (int)ref_len, ref);
+        log_error("resv", "out of memory: consumption of %.*s lost",
+                  (int)ref_len, ref);
         return;
     }
     resv_line *l = &next->lines[i];
@@ -533,7 +555,8 @@ void resv_consume(engine *e, uint32_t sku, uint32_t region, const char *ref,
     l->consumed += open < qty ? open : qty;
     bool all = true;
     for (uint32_t k = 0; k < next->n_lines; k++)
-        all &= next->lines[k].consumed + next->lines[k].released >= next->lines[k].qty;
+        all &= next->lines[k].consumed + next->lines[k].released >=
+               next->lines[k].qty;
     int64_t now = e->now_ms;
     next->updated_ms = now;
     if (all) {
@@ -544,4 +567,3 @@ void resv_consume(engine *e, uint32_t sku, uint32_t region, const char *ref,
     if (p != NULL)
         p->keep = true;
 }
-

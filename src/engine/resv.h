@@ -60,7 +60,7 @@ typedef struct resv {
     char *client; /* tenancy: the creating token's client; NULL: none */
     uint32_t client_len;
     uint32_t channel;
-    uint8_t state; /* engine_resv_state */
+    uint8_t state;                              /* engine_resv_state */
     int64_t created_ms, expires_ms, updated_ms; /* wall clock */
     heap_node due; /* key: expiry when open, purge time when finished */
     /* What the record already reflects of each source, at most one mark
@@ -101,7 +101,7 @@ typedef struct resv_table {
     size_t id_cap, count;
     resv **by_ref;
     size_t ref_cap;
-    heap expiry; /* every record, by due.key */
+    heap expiry;         /* every record, by due.key */
     resv_group open;     /* collecting */
     resv_group inflight; /* written by the store now (n > 0) */
     resv_group durable;  /* written; being answered in resv_group_done */
@@ -130,7 +130,7 @@ typedef struct resv_table {
      * (the configured clients, and any a stored record still names). */
     resv_client *clients;
     size_t n_clients, clients_cap;
-    bool stopping;          /* engine stop: failed consumptions are not retried */
+    bool stopping; /* engine stop: failed consumptions are not retried */
     int64_t retry_after_ms; /* after a failed write, expiry waits till then */
 
     _Atomic uint64_t n_total, n_held, n_committed, granted, refused, expired,

@@ -344,7 +344,8 @@ void resv_flush(engine *e)
 {
     ATP_ASSERT_OWNER(&e->owner);
     resv_table *t = &e->resv;
-    if (t->inflight_busy || t->open.n == 0 || resv_group_wait_retry(t, e->now_ms))
+    if (t->inflight_busy || t->open.n == 0 ||
+        resv_group_wait_retry(t, e->now_ms))
         return;
     if (t->open.n_writes == 0 || e->persist.write == NULL) {
         t->gen_durable = ++t->gen_flushed;

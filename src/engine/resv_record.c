@@ -125,7 +125,8 @@ static int64_t resv_record_source(const engine *e, codec_str s)
 
 /* Version 2's marks: [[source, seq, event | nil], ...], a source at most
  * once. Returns ATP_OK, ATP_E_BAD_REQUEST or ATP_E_NOMEM. */
-static atp_err resv_record_marks(const engine *e, const codec_val *marks, resv *r)
+static atp_err resv_record_marks(const engine *e, const codec_val *marks,
+                                 resv *r)
 {
     uint32_t n = codec_val_len(marks);
     if (codec_val_type(marks) != CODEC_ARRAY || n > CONFIG_MAX_SOURCES)
@@ -187,26 +188,31 @@ atp_err resv_record_decode(engine *e, const void *buf, size_t len, resv **out)
     const codec_val *v, *lines;
     codec_str id, channel, ref = {0}, client = {0};
     int64_t version, state, created, expires, updated, due;
-    if (codec_decode(a, buf, len, &v) != ATP_OK || codec_val_type(v) != CODEC_ARRAY ||
+    if (codec_decode(a, buf, len, &v) != ATP_OK ||
+        codec_val_type(v) != CODEC_ARRAY ||
         !resv_record_int(codec_val_at(v, 0), &version) ||
-        !((version == RESV_RECORD_VERSION && (codec_val_len(v) == RESV_RECORD_FIELDS ||
-                                              codec_val_len(v) == RESV_RECORD_FIELDS + 1)) ||
+        !((version == RESV_RECORD_VERSION &&
+           (codec_val_len(v) == RESV_RECORD_FIELDS ||
+            codec_val_len(v) == RESV_RECORD_FIELDS + 1)) ||
           (version == 1 && codec_val_len(v) == RESV_RECORD_V1_FIELDS)) ||
         !codec_val_str(codec_val_at(v, 1), &id) ||
         !codec_str_is_id(id, ATP_RESV_ID_MAX_LEN) ||
         !codec_val_str(codec_val_at(v, 2), &channel) ||
-        !resv_record_int(codec_val_at(v, 3), &state) || state < ENGINE_RESV_HELD ||
-        state > ENGINE_RESV_EXPIRED || !resv_record_int(codec_val_at(v, 4), &created) ||
+        !resv_record_int(codec_val_at(v, 3), &state) ||
+        state < ENGINE_RESV_HELD || state > ENGINE_RESV_EXPIRED ||
+        !resv_record_int(codec_val_at(v, 4), &created) ||
         !resv_record_int(codec_val_at(v, 5), &expires) ||
         !resv_record_int(codec_val_at(v, 6), &updated) ||
         !resv_record_int(codec_val_at(v, 7), &due))
         goto out;
-    if (version == RESV_RECORD_VERSION && codec_val_len(v) > RESV_RECORD_FIELDS &&
+    if (version == RESV_RECORD_VERSION &&
+        codec_val_len(v) > RESV_RECORD_FIELDS &&
         (!codec_val_str(codec_val_at(v, RESV_RECORD_FIELDS), &client) ||
          !codec_str_is_id(client, ATP_ID_MAX_LEN)))
         goto out;
     if (codec_val_type(codec_val_at(v, 8)) != CODEC_NIL &&
-        (!codec_val_str(codec_val_at(v, 8), &ref) || !codec_str_is_id(ref, ATP_RESV_ID_MAX_LEN)))
+        (!codec_val_str(codec_val_at(v, 8), &ref) ||
+         !codec_str_is_id(ref, ATP_RESV_ID_MAX_LEN)))
         goto out;
     lines = codec_val_at(v, 9);
     uint32_t n = codec_val_len(lines);

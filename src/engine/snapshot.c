@@ -36,18 +36,17 @@
 
 int64_t engine__position_net(const engine *e, const position *p)
 {
-    formula_position fp = {p->bucket[ATP_BUCKET_ON_HAND],
-                           p->bucket[ATP_BUCKET_ALLOCATED],
-                           p->bucket[ATP_BUCKET_HELD],
-                           positions_inbound(&e->pos, p)};
+    formula_position fp = {
+        p->bucket[ATP_BUCKET_ON_HAND], p->bucket[ATP_BUCKET_ALLOCATED],
+        p->bucket[ATP_BUCKET_HELD], positions_inbound(&e->pos, p)};
     return formula_net(&fp);
 }
 
 atp_err engine__snapshot_init(engine *e)
 {
     const config *cfg = e->cfg;
-    e->snap.offsets = calloc(cfg->n_sources ? cfg->n_sources : 1,
-                             sizeof *e->snap.offsets);
+    e->snap.offsets =
+        calloc(cfg->n_sources ? cfg->n_sources : 1, sizeof *e->snap.offsets);
     if (e->snap.offsets == NULL)
         return ATP_E_NOMEM;
     e->snap.next_ms = clock_mono_ms() + cfg->service.snapshot_interval_ms;
@@ -101,7 +100,8 @@ void engine__sequence_restarted(engine *e, uint32_t src)
     e->resv.seq_floor[src] = 0;
 }
 
-void engine__offset_applied(engine *e, uint32_t src, uint64_t seq, uint64_t ts_ms)
+void engine__offset_applied(engine *e, uint32_t src, uint64_t seq,
+                            uint64_t ts_ms)
 {
     if (src >= e->cfg->n_sources)
         return;
@@ -118,7 +118,8 @@ void engine__offset_applied(engine *e, uint32_t src, uint64_t seq, uint64_t ts_m
     o->dirty = true;
 }
 
-/* ---- the cut (engine thread; snapshot_write.c writes it) ------------------ */
+/* ---- the cut (engine thread; snapshot_write.c writes it) ------------------
+ */
 
 static void *snapshot_bytes(engine_snap_job *j, size_t n)
 {
@@ -224,10 +225,10 @@ void engine__snapshot_start(engine *e)
     bool full = e->snap.full_next;
     size_t n_pos = full ? e->pos.used : e->snap.n_dirty;
     size_t n_lots = engine__lots_snapshot_size(e);
-    engine_snap_job *j = snapshot_job_alloc(
-        n_pos, n_lots + e->cfg->n_sources,
-        n_lots * (ENGINE_LOT_KEY_MAX + 16) +
-            e->cfg->n_sources * (ATP_ID_MAX_LEN + 16) + 1);
+    engine_snap_job *j =
+        snapshot_job_alloc(n_pos, n_lots + e->cfg->n_sources,
+                           n_lots * (ENGINE_LOT_KEY_MAX + 16) +
+                               e->cfg->n_sources * (ATP_ID_MAX_LEN + 16) + 1);
     if (j == NULL) {
         log_error("engine", "out of memory: snapshot postponed");
         return;
@@ -317,15 +318,19 @@ void engine__snapshot_done(engine *e, atp_err err)
              * writes everything and says once whether it was stored
              * (store_nearfull saw this line twice before). */
         } else if (e->snap.stopping)
-            log_error("engine", "final snapshot not stored (%s): stopping "
+            log_error("engine",
+                      "final snapshot not stored (%s): stopping "
                       "without it. Acknowledged reservations are stored; "
                       "positions and source offsets stay as of the last stored "
                       "snapshot, and the sources are asked to replay from "
-                      "there at the next start", atp_err_message(err));
+                      "there at the next start",
+                      atp_err_message(err));
         else if (e->snap.failing++ == 0) /* once per run of failures */
-            log_error("engine", "snapshot failed (%s): retried every "
+            log_error("engine",
+                      "snapshot failed (%s): retried every "
                       "snapshot_interval, each writing all positions; logged "
-                      "again once one is stored", atp_err_message(err));
+                      "again once one is stored",
+                      atp_err_message(err));
     } else {
         if (e->snap.failing > 0)
             log_info("engine", "snapshot stored again after %llu failed",
@@ -333,7 +338,8 @@ void engine__snapshot_done(engine *e, atp_err err)
         e->snap.failing = 0;
         atomic_fetch_add(&e->snap.taken, 1);
         atomic_store(&e->snap.last_ms, (uint64_t)clock_wall_ms());
-        log_debug("engine", "snapshot: %zu records, %zu bytes; cut in %lld us "
+        log_debug("engine",
+                  "snapshot: %zu records, %zu bytes; cut in %lld us "
                   "(engine thread), formatted and sorted in %lld us CPU "
                   "(writer), stored %lld ms after the cut",
                   e->snap.records, e->snap.bytes,

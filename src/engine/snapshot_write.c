@@ -86,15 +86,15 @@ static int snap_entry_cmp(const void *pa, const void *pb)
 }
 
 /* Sort ops[0..n) by key, using tmp (n entries) and out (n ops). */
-static void snap_sort(const engine_record_op *ops, size_t n, snap_sort_entry *tmp,
-                      engine_record_op *out)
+static void snap_sort(const engine_record_op *ops, size_t n,
+                      snap_sort_entry *tmp, engine_record_op *out)
 {
     for (size_t i = 0; i < n; i++) {
         const unsigned char *k = ops[i].key;
         size_t len = ops[i].key_len;
-        tmp[i] = (snap_sort_entry){snap_be64(k, len),
-                                   len > 8 ? snap_be64(k + 8, len - 8) : 0,
-                                   &ops[i]};
+        tmp[i] =
+            (snap_sort_entry){snap_be64(k, len),
+                              len > 8 ? snap_be64(k + 8, len - 8) : 0, &ops[i]};
     }
     qsort(tmp, n, sizeof *tmp, snap_entry_cmp);
     for (size_t i = 0; i < n; i++)
@@ -135,8 +135,9 @@ static atp_err snap_format(engine *e, engine_snap_job *job,
         unsigned char *val = zero ? NULL : w; /* all zero: deleted */
         for (int b = 0; !zero && b < 3; b++, w += 8)
             engine__put_le64(w, (uint64_t)p->bucket[b]);
-        unsorted[i] = (engine_record_op){ENGINE_DB_POSITIONS, key,
-                                         loc_len + 1 + sku_len, val, zero ? 0 : 24};
+        unsorted[i] =
+            (engine_record_op){ENGINE_DB_POSITIONS, key, loc_len + 1 + sku_len,
+                               val, zero ? 0 : 24};
     }
     snap_sort(unsorted, job->n_pos, tmp, ops);
     bigmem_free(unsorted, cap * sizeof *ops);
@@ -179,16 +180,17 @@ static atp_err snap_submit(engine *e, const engine_record_op *ops, size_t n,
     snap_bytes *b = e->persist.write_owned ? malloc(sizeof *b) : NULL;
     if (b != NULL) {
         *b = (snap_bytes){bytes, size};
-        atp_err err = e->persist.write_owned(e->persist.ctx, ops, n,
-                                             snap_bytes_release, b,
-                                             engine__snapshot_done_cb, e);
+        atp_err err =
+            e->persist.write_owned(e->persist.ctx, ops, n, snap_bytes_release,
+                                   b, engine__snapshot_done_cb, e);
         if (err == ATP_OK)
             return ATP_OK; /* bytes are the store's until released */
         free(b);
         bigmem_free(bytes, size);
         return err;
     }
-    atp_err err = e->persist.write(e->persist.ctx, ops, n, engine__snapshot_done_cb, e);
+    atp_err err =
+        e->persist.write(e->persist.ctx, ops, n, engine__snapshot_done_cb, e);
     bigmem_free(bytes, size);
     return err;
 }
@@ -222,7 +224,8 @@ static void *snap_writer_main(void *arg)
 {
     thread_name("atp:snapshot");
     engine *e = arg;
-    if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), ENGINE_SNAP_NICE) != 0)
+    if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid),
+                    ENGINE_SNAP_NICE) != 0)
         log_debug("engine", "snapshot writer keeps the normal priority");
     pthread_mutex_lock(&e->snap.w.mu);
     for (;;) {

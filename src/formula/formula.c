@@ -40,8 +40,9 @@ int64_t formula_buffer(int64_t units, int64_t percent_bp, int64_t supply)
     /* ceil(bp * supply / 10000) in 128 bits: bp * supply may exceed 2^63. */
     unsigned __int128 num = (unsigned __int128)percent_bp * (uint64_t)supply;
     unsigned __int128 pct = (num + 9999) / 10000;
-    int64_t by_percent =
-        pct > (unsigned __int128)ATP_QTY_SUM_MAX ? ATP_QTY_SUM_MAX : (int64_t)pct;
+    int64_t by_percent = pct > (unsigned __int128)ATP_QTY_SUM_MAX
+                             ? ATP_QTY_SUM_MAX
+                             : (int64_t)pct;
     return by_percent > units ? by_percent : units;
 }
 

@@ -34,7 +34,8 @@ typedef struct formula_answer {
     int64_t shortfall; /* max(0, reserved - supply) */
 } formula_answer;
 
-/* formula_sat_add returns a + b clamped to [-ATP_QTY_SUM_MAX, ATP_QTY_SUM_MAX]. */
+/* formula_sat_add returns a + b clamped to [-ATP_QTY_SUM_MAX, ATP_QTY_SUM_MAX].
+ */
 int64_t formula_sat_add(int64_t a, int64_t b);
 
 /* formula_net returns a location's contribution to supply:

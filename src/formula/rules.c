@@ -95,7 +95,10 @@ void rules_free(rules *r)
     free(r);
 }
 
-size_t rules_count(const rules *r) { return r->n_rules; }
+size_t rules_count(const rules *r)
+{
+    return r->n_rules;
+}
 
 static rules_cell *rules_cell_at(const rules *r, uint32_t region,
                                  uint32_t channel)
@@ -183,7 +186,9 @@ atp_err rules_add_low_stock(rules *r, const char *sku, size_t sku_len,
         rules_cell *c = rules_cell_at(r, region, channel);
         if (c->set)
             return ATP_E_CONFLICT;
-        *c = (rules_cell){.set = true, .units = units, .percent_bp = percent_bp,
+        *c = (rules_cell){.set = true,
+                          .units = units,
+                          .percent_bp = percent_bp,
                           .low_stock = low_stock};
         r->n_rules++;
         return ATP_OK;
@@ -202,7 +207,8 @@ atp_err rules_add_low_stock(rules *r, const char *sku, size_t sku_len,
     if (s == NULL)
         return ATP_E_NOMEM;
     e->scopes = s;
-    s[e->n_scopes++] = (rules_scope){region, channel, units, percent_bp, low_stock};
+    s[e->n_scopes++] =
+        (rules_scope){region, channel, units, percent_bp, low_stock};
     r->n_rules++;
     return ATP_OK;
 }
@@ -263,7 +269,8 @@ void rules_match(const rules *r, const char *sku, size_t sku_len,
     for (size_t i = 0; i < sizeof order / sizeof order[0]; i++) {
         if (!order[i].valid)
             continue;
-        const rules_cell *c = rules_cell_at(r, order[i].region, order[i].channel);
+        const rules_cell *c =
+            rules_cell_at(r, order[i].region, order[i].channel);
         if (c->set) {
             *out = (rules_hit){c->units, c->percent_bp, c->low_stock,
                                order[i].level};

@@ -69,10 +69,12 @@ static void http_status_write(void *arg, codec_writer *w)
                      atomic_load_explicit(&h->requests, memory_order_relaxed));
     codec_w_kv_count(w, "rejected",
                      atomic_load_explicit(&h->rejected, memory_order_relaxed));
-    codec_w_kv_count(w, "connections",
-                     atomic_load_explicit(&h->conns_open, memory_order_relaxed));
-    codec_w_kv_count(w, "connections_total",
-                     atomic_load_explicit(&h->conns_total, memory_order_relaxed));
+    codec_w_kv_count(
+        w, "connections",
+        atomic_load_explicit(&h->conns_open, memory_order_relaxed));
+    codec_w_kv_count(
+        w, "connections_total",
+        atomic_load_explicit(&h->conns_total, memory_order_relaxed));
     codec_w_kv_count(w, "event_streams", http_sse_count(h->sse));
     codec_w_kv_count(w, "timed_out", http_deadline_closed(h->dl));
     codec_w_cstr(w, "errors");

@@ -31,9 +31,8 @@ void http_conn_answering(http *h, struct MHD_Connection *conn)
     http_deadline_answering(h->dl, http_conn_deadline(conn));
 }
 
-void http_completed_cb(void *cls, struct MHD_Connection *conn,
-                              void **con_cls,
-                              enum MHD_RequestTerminationCode toe)
+void http_completed_cb(void *cls, struct MHD_Connection *conn, void **con_cls,
+                       enum MHD_RequestTerminationCode toe)
 {
     (void)toe;
     http *h = cls;
@@ -46,11 +45,12 @@ void http_completed_cb(void *cls, struct MHD_Connection *conn,
 }
 
 void http_connection_cb(void *cls, struct MHD_Connection *conn,
-                               void **socket_context,
-                               enum MHD_ConnectionNotificationCode toe)
+                        void **socket_context,
+                        enum MHD_ConnectionNotificationCode toe)
 {
     http *h = cls;
-    ATP_ASSERT(toe == MHD_CONNECTION_NOTIFY_STARTED || toe == MHD_CONNECTION_NOTIFY_CLOSED);
+    ATP_ASSERT(toe == MHD_CONNECTION_NOTIFY_STARTED ||
+               toe == MHD_CONNECTION_NOTIFY_CLOSED);
     if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
         atomic_fetch_add_explicit(&h->conns_open, 1, memory_order_relaxed);
         atomic_fetch_add_explicit(&h->conns_total, 1, memory_order_relaxed);
@@ -59,7 +59,8 @@ void http_connection_cb(void *cls, struct MHD_Connection *conn,
         http_conn_ctx *cx = calloc(1, sizeof *cx);
         if (cx != NULL && ci != NULL)
             cx->dl = http_deadline_open(h->dl, ci->connect_fd);
-        *socket_context = cx; /* NULL (no memory): no deadline, verified each time */
+        *socket_context =
+            cx; /* NULL (no memory): no deadline, verified each time */
     } else {
         http_conn_ctx *cx = *socket_context;
         /* Before libmicrohttpd closes the socket (deadline.h). */
@@ -70,4 +71,3 @@ void http_connection_cb(void *cls, struct MHD_Connection *conn,
         atomic_fetch_sub_explicit(&h->conns_open, 1, memory_order_relaxed);
     }
 }
-

@@ -85,7 +85,7 @@ enum MHD_Result http_reply(http_req *r, int status)
 }
 
 enum MHD_Result http_reply_error(http_req *r, int status, atp_err code,
-                                        const char *message)
+                                 const char *message)
 {
     ATP_ASSERT(code != ATP_OK && message != NULL);
     atomic_fetch_add_explicit(&r->h->rejected, 1, memory_order_relaxed);
@@ -194,7 +194,8 @@ enum MHD_Result http_metrics_reply(http_req *r)
     http_metrics_write(r->h, &t);
     if (t.failed) {
         metrics_text_fini(&t);
-        return http_reply_error(r, 503, ATP_E_NOMEM, "out of memory writing the metrics");
+        return http_reply_error(r, 503, ATP_E_NOMEM,
+                                "out of memory writing the metrics");
     }
     struct MHD_Response *resp =
         MHD_create_response_from_buffer(t.len, t.buf, MHD_RESPMEM_MUST_FREE);
@@ -212,7 +213,7 @@ enum MHD_Result http_metrics_reply(http_req *r)
 /* http_ui_serve sends a dashboard file (ui.h): static bytes, never freed,
  * with its type and a strict Content-Security-Policy. */
 enum MHD_Result http_ui_serve(http *h, struct MHD_Connection *conn,
-                                     const http_ui_asset *a)
+                              const http_ui_asset *a)
 {
     atomic_fetch_add_explicit(&h->requests, 1, memory_order_relaxed);
     struct MHD_Response *resp = MHD_create_response_from_buffer(
@@ -228,4 +229,3 @@ enum MHD_Result http_ui_serve(http *h, struct MHD_Connection *conn,
     MHD_destroy_response(resp);
     return ret;
 }
-

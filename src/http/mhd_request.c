@@ -189,7 +189,8 @@ static codec_str http_req_token(http_req *r)
 /* http_req_authorize: the routes that are no request op (the change feed,
  * /metrics) check the token here, as request_handle does for the others
  * (src/auth). false: answered. */
-static bool http_req_authorize(http_req *r, const char *what, enum MHD_Result *ret)
+static bool http_req_authorize(http_req *r, const char *what,
+                               enum MHD_Result *ret)
 {
     if (!auth_enabled(r->h->env->auth))
         return true;
@@ -216,7 +217,8 @@ static enum MHD_Result http_req_run(http_req *r)
     if (r->call.sse)
         return http_req_authorize(r, "feed", &ret) ? http_sse_start(r) : ret;
     if (r->call.metrics)
-        return http_req_authorize(r, "metrics", &ret) ? http_metrics_reply(r) : ret;
+        return http_req_authorize(r, "metrics", &ret) ? http_metrics_reply(r)
+                                                      : ret;
     /* The token travels in the request map, always (empty when the
      * request has none), so that a body's "token" member never stands in
      * for the Authorization header (fields win over the body). */
@@ -256,10 +258,9 @@ static enum MHD_Result http_req_refuse(http_req *r)
 }
 
 enum MHD_Result http_access_cb(void *cls, struct MHD_Connection *conn,
-                                      const char *url, const char *method,
-                                      const char *version,
-                                      const char *upload_data,
-                                      size_t *upload_data_size, void **con_cls)
+                               const char *url, const char *method,
+                               const char *version, const char *upload_data,
+                               size_t *upload_data_size, void **con_cls)
 {
     (void)version;
     http *h = cls;
@@ -315,4 +316,3 @@ enum MHD_Result http_access_cb(void *cls, struct MHD_Connection *conn,
         return http_req_run(r);
     }
 }
-

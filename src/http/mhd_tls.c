@@ -34,7 +34,8 @@ bool http_client_cert_ok(const http *h, struct MHD_Connection *conn)
     unsigned n = 0, status = 0;
     bool ok = gnutls_certificate_get_peers(s, &n) == NULL || n == 0
                   ? h->verify == CONFIG_TLS_VERIFY_OPTIONAL
-                  : gnutls_certificate_verify_peers2(s, &status) == GNUTLS_E_SUCCESS &&
+                  : gnutls_certificate_verify_peers2(s, &status) ==
+                            GNUTLS_E_SUCCESS &&
                         status == 0;
     if (ok && cx != NULL)
         cx->cert_ok = true;
@@ -70,18 +71,21 @@ bool http_tls_options(http *h, struct MHD_OptionItem *opts, unsigned *flags)
     static const char min12[] = "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2";
     static const char min13[] = "NORMAL:-VERS-ALL:+VERS-TLS1.3";
     int n = 0;
-    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, h->tls_key};
-    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, h->tls_cert};
-    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_PRIORITIES, 0,
-                                        (void *)(t->min_version == 13 ? min13 : min12)};
+    opts[n++] =
+        (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, h->tls_key};
+    opts[n++] =
+        (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, h->tls_cert};
+    opts[n++] =
+        (struct MHD_OptionItem){MHD_OPTION_HTTPS_PRIORITIES, 0,
+                                (void *)(t->min_version == 13 ? min13 : min12)};
     if (t->ca_file != NULL && t->verify_clients != CONFIG_TLS_VERIFY_NONE) {
         if ((h->tls_ca = http_tls_read("tls.ca_file", t->ca_file)) == NULL)
             return false;
-        opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_TRUST, 0, h->tls_ca};
+        opts[n++] =
+            (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_TRUST, 0, h->tls_ca};
         h->verify = t->verify_clients;
     }
     opts[n] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
     *flags |= MHD_USE_TLS;
     return true;
 }
-

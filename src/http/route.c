@@ -27,7 +27,7 @@ typedef struct http_route_def {
     const char *pattern;
     const char *op; /* NULL: the change feed, or answered by the glue */
     bool body, async, created, line_qty;
-    bool metrics; /* GET /metrics: the glue writes the exposition */
+    bool metrics;      /* GET /metrics: the glue writes the exposition */
     const char *probe; /* 503 when the reply's field of this name is false */
     http_param_def params[3];
 } http_route_def;
@@ -44,7 +44,9 @@ static const http_route_def http_routes[] = {
                 {"channel", HTTP_P_STR}}},
     {"GET", "/v1/explain/{sku}", "explain", .async = true},
     {.method = "GET", .pattern = "/v1/sources", .op = "sources"},
-    {.method = "POST", .pattern = "/v1/sources/{source}/reset", .op = "source_reset"},
+    {.method = "POST",
+     .pattern = "/v1/sources/{source}/reset",
+     .op = "source_reset"},
     {.method = "GET", .pattern = "/v1/status", .op = "status"},
     {"GET", "/healthz", "health", .probe = "healthy"},
     {"GET", "/readyz", "ready", .probe = "ready",

@@ -69,7 +69,8 @@ int64_t ingest__resolve(ingest_core *c, uint32_t src, uint64_t seq,
             (*heartbeats)++;
             continue;
         }
-        int loc = config_location_find(c->cfg, ev->location.ptr, ev->location.len);
+        int loc =
+            config_location_find(c->cfg, ev->location.ptr, ev->location.len);
         if (loc < 0 || sources_location_gone(c->src, (uint32_t)loc)) {
             unknown_loc++;
             continue;
@@ -83,9 +84,9 @@ int64_t ingest__resolve(ingest_core *c, uint32_t src, uint64_t seq,
         out[n++] = (engine_event){
             .kind = ev->kind,
             .bucket = ev->bucket,
-            .receive_to_on_hand =
-                ev->kind == ATP_EV_LOT_RECEIVE &&
-                sources_authorized(c->src, src, (uint32_t)loc, ATP_BUCKET_ON_HAND),
+            .receive_to_on_hand = ev->kind == ATP_EV_LOT_RECEIVE &&
+                                  sources_authorized(c->src, src, (uint32_t)loc,
+                                                     ATP_BUCKET_ON_HAND),
             .location = (uint16_t)loc,
             .sku_len = ev->sku.len,
             .sku = ev->sku.ptr,
@@ -132,12 +133,14 @@ static void ingest_deliver(void *ctx, void *item, uint64_t seq)
                      atp_err_message(it->decode_err));
     } else {
         uint32_t heartbeats = 0;
-        it->events = codec_arena_malloc(
-            it->arena, (it->m.n_events ? it->m.n_events : 1) * sizeof *it->events);
-        int64_t n = it->events == NULL
-                        ? -1
-                        : ingest__resolve(c, it->src, seq, it->m.events,
-                                          it->m.n_events, it->events, &heartbeats);
+        it->events = codec_arena_malloc(it->arena,
+                                        (it->m.n_events ? it->m.n_events : 1) *
+                                            sizeof *it->events);
+        int64_t n =
+            it->events == NULL
+                ? -1
+                : ingest__resolve(c, it->src, seq, it->m.events, it->m.n_events,
+                                  it->events, &heartbeats);
         if (heartbeats > 0)
             sources_heartbeat(c->src, it->src, clock_mono_ms());
         if (n >= 0) {
@@ -169,8 +172,8 @@ static bool ingest_peek_envelope(codec_arena *a, const void *buf, size_t len,
                                  uint64_t *session)
 {
     const codec_val *v;
-    if (codec_decode(a, buf, len, &v) != ATP_OK || codec_val_type(v) != CODEC_ARRAY ||
-        codec_val_len(v) < 4)
+    if (codec_decode(a, buf, len, &v) != ATP_OK ||
+        codec_val_type(v) != CODEC_ARRAY || codec_val_len(v) < 4)
         return false;
     uint64_t kind;
     *session = 0; /* the 6th element: a session not 1..2^53-1 is a malformed
@@ -179,18 +182,22 @@ static bool ingest_peek_envelope(codec_arena *a, const void *buf, size_t len,
         (!codec_val_uint(codec_val_at(v, 5), session) || *session == 0 ||
          *session > (uint64_t)ATP_WIRE_INT_MAX))
         return false;
-    return codec_val_uint(codec_val_at(v, 0), &kind) && kind == ATP_MSG_SOURCE_BATCH &&
+    return codec_val_uint(codec_val_at(v, 0), &kind) &&
+           kind == ATP_MSG_SOURCE_BATCH &&
            codec_val_str(codec_val_at(v, 1), source) &&
            codec_val_uint(codec_val_at(v, 2), seq) &&
-           codec_val_uint(codec_val_at(v, 3), ts) && *seq <= (uint64_t)ATP_WIRE_INT_MAX &&
-           *ts <= (uint64_t)ATP_WIRE_INT_MAX; /* else a malformed header: no seq */
+           codec_val_uint(codec_val_at(v, 3), ts) &&
+           *seq <= (uint64_t)ATP_WIRE_INT_MAX &&
+           *ts <=
+               (uint64_t)ATP_WIRE_INT_MAX; /* else a malformed header: no seq */
 }
 
 /* ingest_mac_ok: the message ends with a MAC (0xc4 0x20 and 32 bytes) that
  * is HMAC-SHA-256(key, every byte before it) (docs/PROTOCOL.md, "Source
  * keys"). Checked on the raw bytes, so that a message whose events do not
  * decode is authenticated the same way before it may consume a seq. */
-static bool ingest_mac_ok(const config_source *cs, const uint8_t *buf, size_t len)
+static bool ingest_mac_ok(const config_source *cs, const uint8_t *buf,
+                          size_t len)
 {
     if (len < ATP_SRC_MAC_TAIL || buf[len - ATP_SRC_MAC_TAIL] != 0xc4 ||
         buf[len - ATP_SRC_MAC_TAIL + 1] != ATP_SRC_MAC_LEN)
@@ -209,13 +216,14 @@ static void ingest_conflict_flush(ingest_core *c, uint32_t src, int64_t now)
     if (c->conflicts_unlogged[src] == 0 ||
         (c->conflict_log_ms[src] != 0 && now - c->conflict_log_ms[src] < 1000))
         return;
-    log_warn("ingest",
-             "source %s: %llu message(s) of session %llu dropped (since the last "
-             "such line) while session %llu was live: a second publisher uses "
-             "this source id (docs/PROTOCOL.md, \"Publisher sessions\")",
-             c->cfg->sources[src].id, (unsigned long long)c->conflicts_unlogged[src],
-             (unsigned long long)c->conflict_session[2 * src],
-             (unsigned long long)c->conflict_session[2 * src + 1]);
+    log_warn(
+        "ingest",
+        "source %s: %llu message(s) of session %llu dropped (since the last "
+        "such line) while session %llu was live: a second publisher uses "
+        "this source id (docs/PROTOCOL.md, \"Publisher sessions\")",
+        c->cfg->sources[src].id, (unsigned long long)c->conflicts_unlogged[src],
+        (unsigned long long)c->conflict_session[2 * src],
+        (unsigned long long)c->conflict_session[2 * src + 1]);
     c->conflicts_unlogged[src] = 0;
     c->conflict_log_ms[src] = now;
 }
@@ -238,8 +246,8 @@ static bool ingest_session(ingest_core *c, ingest_item *it, uint64_t session,
 {
     int64_t now = clock_mono_ms();
     uint64_t ended;
-    sources_verdict v =
-        sources_session(c->src, it->src, session, snapshot, now, &c->io, &ended);
+    sources_verdict v = sources_session(c->src, it->src, session, snapshot, now,
+                                        &c->io, &ended);
     if (ended != UINT64_MAX) {
         if (c->snaps[it->src].active)
             ingest__snapshot_abort(c, it->src, "its session ended");
@@ -287,7 +295,8 @@ static bool ingest_attribute(ingest_core *c, ingest_item *it, const void *body,
         atomic_fetch_add_explicit(&c->unknown_source, 1, memory_order_relaxed);
         if (ingest__should_log(c))
             log_warn("ingest", "message from unknown source '%.*s' dropped",
-                     (int)(source_id.len > 64 ? 64 : source_id.len), source_id.ptr);
+                     (int)(source_id.len > 64 ? 64 : source_id.len),
+                     source_id.ptr);
         ingest__item_free(it);
         return false;
     }
@@ -295,7 +304,8 @@ static bool ingest_attribute(ingest_core *c, ingest_item *it, const void *body,
     return true;
 }
 
-void ingest_core_receive(ingest_core *c, void *msg, const void *body, size_t len)
+void ingest_core_receive(ingest_core *c, void *msg, const void *body,
+                         size_t len)
 {
     atomic_fetch_add_explicit(&c->received, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&c->bytes, len, memory_order_relaxed);
@@ -410,7 +420,8 @@ void ingest_core_stats_get(const ingest_core *c, ingest_stats *out)
     *out = (ingest_stats){
         .received = atomic_load_explicit(&c->received, memory_order_relaxed),
         .bytes = atomic_load_explicit(&c->bytes, memory_order_relaxed),
-        .bad_messages = atomic_load_explicit(&c->bad_messages, memory_order_relaxed),
+        .bad_messages =
+            atomic_load_explicit(&c->bad_messages, memory_order_relaxed),
         .unknown_source =
             atomic_load_explicit(&c->unknown_source, memory_order_relaxed),
         .rejected = atomic_load_explicit(&c->rejected, memory_order_relaxed),

@@ -61,7 +61,8 @@ void ingest_core_free(ingest_core *c);
  * whole (an event outside the source's authority or naming an unknown
  * location rejects all of it). A snapshot part is kept until its last
  * part, then the whole snapshot is one batch with replace_authority. */
-void ingest_core_receive(ingest_core *c, void *msg, const void *body, size_t len);
+void ingest_core_receive(ingest_core *c, void *msg, const void *body,
+                         size_t len);
 
 /* ingest_core_tick: resync requests after a restart (first tick), snapshot
  * timeouts, source resets, reorder deadlines, silence (sources_tick). */

@@ -63,7 +63,10 @@ static atp_err ingest_submit(void *ctx, const engine_batch *b)
     return engine_submit(in->eng, b);
 }
 
-static void ingest_msg_free(void *msg) { nng_msg_free(msg); }
+static void ingest_msg_free(void *msg)
+{
+    nng_msg_free(msg);
+}
 
 /* ingest_request sends a resync request to source src (control PUB). */
 static void ingest_request(void *ctx, uint32_t src, sources_resync_mode mode,
@@ -93,7 +96,8 @@ static void ingest_request(void *ctx, uint32_t src, sources_resync_mode mode,
     if (rv != 0) {
         if (msg != NULL)
             nng_msg_free(msg);
-        log_warn("ingest", "resync request to %s not sent: %s", id, nng_strerror(rv));
+        log_warn("ingest", "resync request to %s not sent: %s", id,
+                 nng_strerror(rv));
         return;
     }
     log_info("ingest", "asked source %s for a %s from seq %llu", id, mode_name,
@@ -120,7 +124,8 @@ static void *ingest_thread_main(void *arg)
         nng_msg *msg;
         int rv = nng_recvmsg(in->sock, &msg, NNG_FLAG_NONBLOCK);
         if (rv == 0)
-            ingest_core_receive(in->core, msg, nng_msg_body(msg), nng_msg_len(msg));
+            ingest_core_receive(in->core, msg, nng_msg_body(msg),
+                                nng_msg_len(msg));
         else if (rv == NNG_ECLOSED)
             break;
         else if (rv != NNG_EAGAIN)
@@ -185,12 +190,13 @@ atp_err ingest_alloc(const config *cfg, engine *eng, sources *src, ingest **out)
         (rv = nng_socket_set_size(in->sock, NNG_OPT_RECVMAXSZ,
                                   cfg->service.ingest_recv_max_bytes)) != 0 ||
         (rv = nng_socket_set_int(in->sock, NNG_OPT_RECVBUF, recvbuf)) != 0 ||
-        (rv = nng_socket_get_int(in->sock, NNG_OPT_RECVFD, &in->recv_fd)) != 0) {
+        (rv = nng_socket_get_int(in->sock, NNG_OPT_RECVFD, &in->recv_fd)) !=
+            0) {
         err = ingest_fail("cannot set SUB socket options", rv);
         goto fail;
     }
-    if ((err = tls_listen(in->sock, cfg->service.ingest_listen, &cfg->tls, "ingest",
-                          in->url[0], sizeof in->url[0])) != ATP_OK)
+    if ((err = tls_listen(in->sock, cfg->service.ingest_listen, &cfg->tls,
+                          "ingest", in->url[0], sizeof in->url[0])) != ATP_OK)
         goto fail;
     if ((rv = nng_pub0_open(&in->control)) != 0) {
         err = ingest_fail("cannot open the control PUB socket", rv);
@@ -199,8 +205,8 @@ atp_err ingest_alloc(const config *cfg, engine *eng, sources *src, ingest **out)
     in->control_open = true;
     /* Requests are few, but never lose one to nng's default queue of 16. */
     nng_socket_set_int(in->control, NNG_OPT_SENDBUF, 1024);
-    if ((err = tls_listen(in->control, cfg->service.control_listen, &cfg->tls, "ingest",
-                          in->url[1], sizeof in->url[1])) != ATP_OK)
+    if ((err = tls_listen(in->control, cfg->service.control_listen, &cfg->tls,
+                          "ingest", in->url[1], sizeof in->url[1])) != ATP_OK)
         goto fail;
     /* Until the first tick: every region fed by a source that has not
      * spoken yet is stale. */
@@ -223,7 +229,10 @@ atp_err ingest_start(ingest *in)
 
 /* Socket closes are bounded (thread_run_bounded: nng 1.5.2's nng_close
  * can wait forever); the process is stopping when they run. */
-static void ingest_close_fn(void *arg) { nng_close(*(nng_socket *)arg); }
+static void ingest_close_fn(void *arg)
+{
+    nng_close(*(nng_socket *)arg);
+}
 
 void ingest_stop(ingest *in)
 {
@@ -242,8 +251,8 @@ void ingest_stop(ingest *in)
     }
     /* Only now: the ingest thread sends resync requests on it. */
     if (in->control_open) {
-        thread_run_bounded(ingest_close_fn, &in->control, sizeof in->control, 1000,
-                           "closing the resync control PUB socket");
+        thread_run_bounded(ingest_close_fn, &in->control, sizeof in->control,
+                           1000, "closing the resync control PUB socket");
         in->control_open = false;
     }
 }

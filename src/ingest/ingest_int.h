@@ -50,8 +50,8 @@ struct ingest_core {
     sources_io io;
     ingest_snapshot *snaps; /* per source */
     bool restored_asked;
-    uint64_t log_budget;          /* rejections logged so far */
-    int64_t *conflict_log_ms;     /* per source: conflicts logged once a second */
+    uint64_t log_budget;      /* rejections logged so far */
+    int64_t *conflict_log_ms; /* per source: conflicts logged once a second */
     uint64_t *conflicts_unlogged; /* per source: since the last line */
     uint64_t *conflict_session;   /* [2 src]: the last intruder, [2 src + 1]:
                                      the session live then */

@@ -35,8 +35,9 @@ void ingest__snapshot_reset(ingest_snapshot *sn)
 void ingest__snapshot_abort(ingest_core *c, uint32_t src, const char *why)
 {
     ingest_snapshot *sn = &c->snaps[src];
-    log_warn("ingest", "snapshot %llu of source %s abandoned (%s): nothing of "
-                       "it applied",
+    log_warn("ingest",
+             "snapshot %llu of source %s abandoned (%s): nothing of "
+             "it applied",
              (unsigned long long)sn->id, c->cfg->sources[src].id, why);
     ingest__snapshot_reset(sn);
     sources_snapshot_aborted(c->src, src);
@@ -50,7 +51,8 @@ static void ingest_snapshot_release(void *owner, bool applied)
         log_error("ingest", "snapshot of source %s could not be applied",
                   sb->core->cfg->sources[sb->src].id);
     /* The source's applied offset is now the snapshot's seq. */
-    sources_applied(sb->core->src, sb->src, sb->seq, sb->ts_ms, clock_wall_ms());
+    sources_applied(sb->core->src, sb->src, sb->seq, sb->ts_ms,
+                    clock_wall_ms());
     for (size_t i = 0; i < sb->n; i++)
         ingest__item_free(sb->items[i]);
     free(sb->items);
@@ -95,24 +97,27 @@ static void ingest_snapshot_apply(ingest_core *c, uint32_t src)
         return;
     }
     if (!sources_session_current(c->src, src, sn->session)) {
-        ingest__snapshot_abort(c, src, "its session is no longer the current one");
+        ingest__snapshot_abort(c, src,
+                               "its session is no longer the current one");
         return;
     }
     ingest_snapshot_batch *sb = calloc(1, sizeof *sb);
-    engine_event *events = malloc((sn->events ? sn->events : 1) * sizeof *events);
+    engine_event *events =
+        malloc((sn->events ? sn->events : 1) * sizeof *events);
     int64_t n = sb != NULL && events != NULL
                     ? ingest_snapshot_resolve(c, src, sn, events)
                     : -2;
     if (n < 0) {
         free(sb);
         free(events);
-        ingest__snapshot_abort(c, src, n == -2 ? "out of memory"
-                                               : "events outside the source's "
-                                                 "authority");
+        ingest__snapshot_abort(c, src,
+                               n == -2 ? "out of memory"
+                                       : "events outside the source's "
+                                         "authority");
         return;
     }
-    *sb = (ingest_snapshot_batch){c, src, sn->seq, sn->items[0]->ts_ms,
-                                  sn->items, sn->n, events};
+    *sb = (ingest_snapshot_batch){
+        c, src, sn->seq, sn->items[0]->ts_ms, sn->items, sn->n, events};
     engine_batch b = {.events = events,
                       .n = (uint32_t)n,
                       .from_source = true,
@@ -132,8 +137,9 @@ static void ingest_snapshot_apply(ingest_core *c, uint32_t src)
         ingest_snapshot_release(sb, false);
         return;
     }
-    log_info("ingest", "snapshot of source %s applied: %lld events, consistent "
-                       "with seq %llu",
+    log_info("ingest",
+             "snapshot of source %s applied: %lld events, consistent "
+             "with seq %llu",
              c->cfg->sources[src].id, (long long)n, (unsigned long long)seq);
     sources_snapshot_applied(c->src, src, seq, clock_mono_ms(), &c->io);
 }
@@ -164,10 +170,13 @@ void ingest__snapshot_part(ingest_core *c, ingest_item *it)
     if (m->part == 0) {
         if (sn->active)
             ingest__snapshot_abort(c, src, "a new snapshot began");
-        *sn = (ingest_snapshot){.active = true, .id = m->snapshot_id,
+        *sn = (ingest_snapshot){.active = true,
+                                .id = m->snapshot_id,
                                 .session = m->session,
-                                .seq = m->seq, .items = sn->items,
-                                .cap = sn->cap, .started_ms = clock_mono_ms()};
+                                .seq = m->seq,
+                                .items = sn->items,
+                                .cap = sn->cap,
+                                .started_ms = clock_mono_ms()};
     } else if (!sn->active || m->snapshot_id != sn->id ||
                m->part != sn->next_part || m->seq != sn->seq ||
                m->session != sn->session) {

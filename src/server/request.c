@@ -95,7 +95,10 @@ void request_env_fini(request_env *env)
 
 /* ---- field helpers ------------------------------------------------------ */
 
-int request_clip(codec_str s) { return s.len > 64 ? 64 : (int)s.len; }
+int request_clip(codec_str s)
+{
+    return s.len > 64 ? 64 : (int)s.len;
+}
 
 /* A string field that must be an id (1..max printable bytes). */
 bool request_id(codec_view v, const char *what, uint32_t max, atp_err bad_code,
@@ -106,12 +109,13 @@ bool request_id(codec_view v, const char *what, uint32_t max, atp_err bad_code,
         return false;
     }
     if (!codec_view_str(v, out)) {
-        reply_error_set(e, ATP_E_BAD_REQUEST, "field '%s' must be a string", what);
+        reply_error_set(e, ATP_E_BAD_REQUEST, "field '%s' must be a string",
+                        what);
         return false;
     }
     if (!codec_str_is_id(*out, max)) {
-        reply_error_set(e, bad_code, "%s must be 1..%u bytes of printable UTF-8",
-                        what, max);
+        reply_error_set(e, bad_code,
+                        "%s must be 1..%u bytes of printable UTF-8", what, max);
         return false;
     }
     return true;
@@ -183,7 +187,10 @@ bool request_channel(request_env *env, const request_fields *f, uint32_t *out,
  * matches them). Returns whether the field 'op' is a string, in *op. */
 bool request_fields_scan(codec_view map, request_fields *f, codec_str *op)
 {
-#define REQUEST_KEY(name) {#name, sizeof #name - 1, offsetof(request_fields, name)}
+#define REQUEST_KEY(name)                                                      \
+    {                                                                          \
+#name, sizeof #name - 1, offsetof(request_fields, name)                \
+    }
     static const struct {
         const char *name;
         uint32_t len;
@@ -193,8 +200,7 @@ bool request_fields_scan(codec_view map, request_fields *f, codec_str *op)
         REQUEST_KEY(channel), REQUEST_KEY(lines),     REQUEST_KEY(id),
         REQUEST_KEY(ttl_ms),  REQUEST_KEY(order_ref), REQUEST_KEY(cursor),
         REQUEST_KEY(limit),   REQUEST_KEY(dir),       REQUEST_KEY(sources),
-        REQUEST_KEY(source),
-        REQUEST_KEY(token),
+        REQUEST_KEY(source),  REQUEST_KEY(token),
     };
 #undef REQUEST_KEY
     memset(f, 0, sizeof *f);
@@ -206,7 +212,8 @@ bool request_fields_scan(codec_view map, request_fields *f, codec_str *op)
         if (codec_view_str(k, &s)) {
             for (size_t j = 0; j < sizeof keys / sizeof keys[0]; j++) {
                 codec_view *slot = (codec_view *)((char *)f + keys[j].off);
-                if (s.len == keys[j].len && memcmp(s.ptr, keys[j].name, s.len) == 0) {
+                if (s.len == keys[j].len &&
+                    memcmp(s.ptr, keys[j].name, s.len) == 0) {
                     if (slot->p == NULL)
                         *slot = v;
                     break;

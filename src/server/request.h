@@ -46,7 +46,8 @@ typedef enum request_transport {
 
 typedef struct request_metrics {
     metrics_hist latency[REQUEST_TRANSPORTS][REQUEST_OPS_MAX];
-    _Atomic uint64_t errors[REQUEST_TRANSPORTS][REQUEST_OPS_MAX][REQUEST_ERR_SLOTS];
+    _Atomic uint64_t
+        errors[REQUEST_TRANSPORTS][REQUEST_OPS_MAX][REQUEST_ERR_SLOTS];
 } request_metrics;
 
 /* request_op_count: ops known, "none" included; request_op_name(i) for

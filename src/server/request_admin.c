@@ -20,10 +20,12 @@ static void request_snapshot_done(void *arg, atp_err err)
     if (err != ATP_OK) {
         reply_error e = {.line = -1};
         if (err == ATP_E_BUSY)
-            reply_error_set(&e, err, "snapshot not taken: atpd is shutting down "
-                                     "or busy with other snapshots; retry later");
+            reply_error_set(&e, err,
+                            "snapshot not taken: atpd is shutting down "
+                            "or busy with other snapshots; retry later");
         else
-            reply_error_set(&e, err, "snapshot not stored: %s", atp_err_message(err));
+            reply_error_set(&e, err, "snapshot not stored: %s",
+                            atp_err_message(err));
         request_count_error(as->env, as, e.code);
         reply_error_write(w, &e);
     } else {
@@ -41,12 +43,13 @@ static void request_snapshot_done(void *arg, atp_err err)
  * stored, like a reservation: the nng callback never waits for the store.
  * Returns true when submitted (the reply comes through async->finish). */
 bool request_snapshot_start(request_env *env, codec_writer *w,
-                                   request_async *async, reply_error *e)
+                            request_async *async, reply_error *e)
 {
     async->env = env;
     async->w = w;
     async->started_ms = clock_mono_ms();
-    atp_err err = engine_snapshot_submit(env->eng, request_snapshot_done, async);
+    atp_err err =
+        engine_snapshot_submit(env->eng, request_snapshot_done, async);
     if (err == ATP_OK)
         return true;
     request_busy(e, err);
@@ -60,7 +63,8 @@ static void request_backup_done(void *arg, atp_err err)
     codec_writer *w = as->w;
     if (err != ATP_OK) {
         reply_error e = {.line = -1};
-        reply_error_set(&e, err, "backup to %s failed: %s (atpd's log says more); "
+        reply_error_set(&e, err,
+                        "backup to %s failed: %s (atpd's log says more); "
                         "remove what it left there before trying again",
                         as->backup_dir, atp_err_message(err));
         request_count_error(as->env, as, e.code);
@@ -78,10 +82,11 @@ static void request_backup_done(void *arg, atp_err err)
  * once the copy is synced (docs/PROTOCOL.md, "backup"). Returns true when
  * queued (the reply comes through async->finish). */
 bool request_backup_start(request_env *env, const request_fields *f,
-                                 codec_writer *w, request_async *async, reply_error *e)
+                          codec_writer *w, request_async *async, reply_error *e)
 {
     codec_str dir;
-    if (!request_id(f->dir, "dir", REQUEST_BACKUP_DIR_MAX, ATP_E_BAD_REQUEST, &dir, e))
+    if (!request_id(f->dir, "dir", REQUEST_BACKUP_DIR_MAX, ATP_E_BAD_REQUEST,
+                    &dir, e))
         return false;
     memcpy(async->backup_dir, dir.ptr, dir.len);
     async->backup_dir[dir.len] = '\0';
@@ -89,8 +94,9 @@ bool request_backup_start(request_env *env, const request_fields *f,
     async->w = w;
     async->started_ms = clock_mono_ms();
     char why[REQUEST_BACKUP_DIR_MAX + 256];
-    atp_err err = engine_backup_submit(env->eng, async->backup_dir, request_backup_done,
-                                       async, why, sizeof why);
+    atp_err err =
+        engine_backup_submit(env->eng, async->backup_dir, request_backup_done,
+                             async, why, sizeof why);
     if (err == ATP_OK)
         return true;
     reply_error_set(e, err, "%s", why);

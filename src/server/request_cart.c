@@ -101,9 +101,11 @@ bool request_line_totals(request_line *lines, uint32_t n, codec_arena *a,
     memset(slot, 0, cap * sizeof *slot);
     uint64_t budget = (uint64_t)REQUEST_CART_PROBES_PER_LINE * n;
     for (uint32_t i = 0; i < n; i++) {
-        uint32_t j = (uint32_t)request_line_hash(lines[i].sku, lines[i].region) &
-                     (cap - 1);
-        while (slot[j] != 0 && !request_line_same(&lines[slot[j] - 1], &lines[i])) {
+        uint32_t j =
+            (uint32_t)request_line_hash(lines[i].sku, lines[i].region) &
+            (cap - 1);
+        while (slot[j] != 0 &&
+               !request_line_same(&lines[slot[j] - 1], &lines[i])) {
             if (budget-- == 0) {
                 *sorted = true;
                 return request_line_totals_sorted(lines, n, a, over);
@@ -117,8 +119,8 @@ bool request_line_totals(request_line *lines, uint32_t n, codec_arena *a,
         } else {
             request_line *f = &lines[slot[j] - 1];
             lines[i].first = slot[j] - 1;
-            if (f->total + lines[i].qty > ATP_QTY_MAX && f->total <= ATP_QTY_MAX &&
-                i < *over)
+            if (f->total + lines[i].qty > ATP_QTY_MAX &&
+                f->total <= ATP_QTY_MAX && i < *over)
                 *over = i; /* lines come in order: the first to go over */
             f->total = request_qty_add(f->total, lines[i].qty);
         }
@@ -132,9 +134,11 @@ bool request_line_read(request_env *env, codec_view v, bool with_qty,
                        request_line *out, reply_error *e)
 {
     memset(out, 0, sizeof *out);
-    if (codec_view_type(v) != CODEC_ARRAY || codec_view_len(v) != 2u + with_qty) {
-        reply_error_set(e, ATP_E_BAD_REQUEST, with_qty ? "a line is [sku, region, qty]"
-                                                       : "a line is [sku, region]");
+    if (codec_view_type(v) != CODEC_ARRAY ||
+        codec_view_len(v) != 2u + with_qty) {
+        reply_error_set(e, ATP_E_BAD_REQUEST,
+                        with_qty ? "a line is [sku, region, qty]"
+                                 : "a line is [sku, region]");
         return false;
     }
     codec_view sku = codec_view_first(v);
@@ -160,7 +164,8 @@ bool request_lines_merge(request_env *env, request_line *lines, uint32_t n,
                         "the lines for sku '%.*s' in region '%s' add up to "
                         "more than %lld",
                         (int)l->sku.len, l->sku.ptr,
-                        env->cfg->regions[l->region].id, (long long)ATP_QTY_MAX);
+                        env->cfg->regions[l->region].id,
+                        (long long)ATP_QTY_MAX);
         e->line = over;
         return false;
     }
@@ -218,8 +223,8 @@ bool request_cart(request_env *env, const request_fields *f, codec_arena *a,
     codec_w_array(w, n);
     for (uint32_t i = 0; i < n; i++) {
         codec_w_map(w, REPLY_ANSWER_FIELDS + 2);
-        reply_answer_write(w, lines[i].sku, env->cfg->regions[lines[i].region].id,
-                           ch, &ans[i]);
+        reply_answer_write(w, lines[i].sku,
+                           env->cfg->regions[lines[i].region].id, ch, &ans[i]);
         codec_w_kv_int(w, "qty", lines[i].qty);
         codec_w_kv_bool(w, "available", lines[i].total <= ans[i].atp);
     }

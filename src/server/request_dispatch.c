@@ -18,7 +18,8 @@
  * (len 0: an op atpd does not know, answered unknown_op only to a valid
  * token) and sets async->who. false: refused, with the reason in e. */
 static bool request_authorize(request_env *env, const request_fields *f,
-                              codec_str op, request_async *async, reply_error *e)
+                              codec_str op, request_async *async,
+                              reply_error *e)
 {
     async->who = NULL;
     if (!auth_enabled(env->auth))
@@ -28,25 +29,29 @@ static bool request_authorize(request_env *env, const request_fields *f,
         tok.len = 0; /* not a string: no token */
     unsigned scope = op.len > 0 ? auth_op_scope(op.ptr, op.len) : AUTH_ANY;
     char why[200];
-    atp_err err = auth_check(env->auth, tok.ptr, tok.len, scope, clock_mono_ns(),
-                             &async->who, why, sizeof why);
+    atp_err err = auth_check(env->auth, tok.ptr, tok.len, scope,
+                             clock_mono_ns(), &async->who, why, sizeof why);
     if (err == ATP_OK)
         return true;
     reply_error_set(e, err, "%s; nothing was done", why);
     return false;
 }
 
-typedef bool (*request_fn)(request_env *, const request_fields *,
-                           codec_arena *, codec_writer *, reply_error *);
+typedef bool (*request_fn)(request_env *, const request_fields *, codec_arena *,
+                           codec_writer *, reply_error *);
 
 static const struct {
     const char *op;
     request_fn fn;
 } request_ops[] = {
-    {"atp", request_atp},         {"cart", request_cart},
-    {"regions", request_regions}, {"sources", request_sources},
-    {"status", request_status},   {"scan", request_scan},
-    {"ready", request_ready},     {"health", request_health},
+    {"atp", request_atp},
+    {"cart", request_cart},
+    {"regions", request_regions},
+    {"sources", request_sources},
+    {"status", request_status},
+    {"scan", request_scan},
+    {"ready", request_ready},
+    {"health", request_health},
     {"source_reset", request_source_reset},
 };
 
@@ -107,10 +112,11 @@ bool request_handle(request_env *env, const void *buf, size_t len,
     codec_str op;
     atp_err err = codec_view_root(buf, len, &req);
     if (err != ATP_OK) {
-        reply_error_set(&e, err, "%s", err == ATP_E_TOO_LARGE
-                                           ? "message nested too deeply or "
-                                             "declaring sizes beyond its end"
-                                           : "not a msgpack message");
+        reply_error_set(&e, err, "%s",
+                        err == ATP_E_TOO_LARGE
+                            ? "message nested too deeply or "
+                              "declaring sizes beyond its end"
+                            : "not a msgpack message");
     } else if (codec_view_type(req) != CODEC_MAP) {
         reply_error_set(&e, ATP_E_BAD_REQUEST, "a request is a msgpack map");
     } else if (!request_fields_scan(req, &f, &op)) {
@@ -134,10 +140,11 @@ bool request_handle(request_env *env, const void *buf, size_t len,
                     : codec_str_eq(op, "snapshot") ? REQUEST_OP_SNAPSHOT
                     : codec_str_eq(op, "explain")  ? REQUEST_OP_EXPLAIN
                     : codec_str_eq(op, "backup")   ? REQUEST_OP_BACKUP
-                    : k < nr                       ? (unsigned)(REQUEST_OP_RESV + k)
-                                                   : 0;
+                    : k < nr ? (unsigned)(REQUEST_OP_RESV + k)
+                             : 0;
         bool known = async->op != 0;
-        if (!request_authorize(env, &f, known ? op : (codec_str){0}, async, &e)) {
+        if (!request_authorize(env, &f, known ? op : (codec_str){0}, async,
+                               &e)) {
             /* refused: e says why; nothing ran */
         } else if (known && !probe && !request_is_ready(env)) {
             reply_error_set(&e, ATP_E_NOT_READY,
@@ -158,14 +165,16 @@ bool request_handle(request_env *env, const void *buf, size_t len,
             if (request_backup_start(env, &f, w, async, &e))
                 return false;
         } else if (k < nr) {
-            if (request_resv_start(env, request_resv_ops[k].resv, &f, a, w, async, &e))
+            if (request_resv_start(env, request_resv_ops[k].resv, &f, a, w,
+                                   async, &e))
                 return false;
         } else {
-            reply_error_set(&e, ATP_E_UNKNOWN_OP,
-                            "unknown op '%.*s' (atp, cart, regions, scan, "
-                            "sources, status, ready, health, snapshot, backup, explain, "
-                            "reserve, commit, release, extend, reservation)",
-                            request_clip(op), op.ptr);
+            reply_error_set(
+                &e, ATP_E_UNKNOWN_OP,
+                "unknown op '%.*s' (atp, cart, regions, scan, "
+                "sources, status, ready, health, snapshot, backup, explain, "
+                "reserve, commit, release, extend, reservation)",
+                request_clip(op), op.ptr);
         }
     }
     request_count_error(env, async, e.code);
@@ -176,13 +185,15 @@ bool request_handle(request_env *env, const void *buf, size_t len,
 void request_busy(reply_error *e, atp_err submit_err)
 {
     if (submit_err == ATP_E_BUSY)
-        reply_error_set(e, ATP_E_BUSY, "atpd's engine queue is full (a backlog of "
-                                       "source messages): nothing was done; retry "
-                                       "in %d ms or more, with backoff",
+        reply_error_set(e, ATP_E_BUSY,
+                        "atpd's engine queue is full (a backlog of "
+                        "source messages): nothing was done; retry "
+                        "in %d ms or more, with backoff",
                         REQUEST_BUSY_RETRY_MS);
     else
-        reply_error_set(e, ATP_E_BUSY, "atpd is shutting down: nothing was done; "
-                                       "retry once it is back");
+        reply_error_set(e, ATP_E_BUSY,
+                        "atpd is shutting down: nothing was done; "
+                        "retry once it is back");
 }
 
 void request_observe(request_env *env, request_transport t, unsigned op,
@@ -192,8 +203,10 @@ void request_observe(request_env *env, request_transport t, unsigned op,
     request_metrics *m = env->metrics;
     metrics_hist_observe(&m->latency[t][op], ns);
     if (code != ATP_OK) {
-        unsigned slot = code > 0 && code < REQUEST_ERR_SLOTS ? (unsigned)code : 0;
-        atomic_fetch_add_explicit(&m->errors[t][op][slot], 1, memory_order_relaxed);
+        unsigned slot =
+            code > 0 && code < REQUEST_ERR_SLOTS ? (unsigned)code : 0;
+        atomic_fetch_add_explicit(&m->errors[t][op][slot], 1,
+                                  memory_order_relaxed);
     }
 }
 

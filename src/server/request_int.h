@@ -12,8 +12,8 @@
  * request_fields_scan: the first occurrence of each key wins, other keys
  * are ignored, an absent field is an absent view (p == NULL). */
 typedef struct request_fields {
-    codec_view op, sku, region, channel, lines, id, ttl_ms, order_ref,
-        cursor, limit, dir, sources, source, token;
+    codec_view op, sku, region, channel, lines, id, ttl_ms, order_ref, cursor,
+        limit, dir, sources, source, token;
 } request_fields;
 
 /* request_fields_scan walks the request map once and keeps the first
@@ -65,8 +65,8 @@ typedef struct request_line {
     uint32_t region;
     uint32_t first; /* index of the first line with the same (sku, region) */
     int64_t qty;
-    int64_t total;  /* qty summed over lines with the same (sku, region),
-                       at most ATP_QTY_MAX + 1 */
+    int64_t total; /* qty summed over lines with the same (sku, region),
+                      at most ATP_QTY_MAX + 1 */
 } request_line;
 
 /* request_line_read reads a line [sku, region, qty] (with_qty) or
@@ -117,18 +117,20 @@ bool request_status(request_env *env, const request_fields *f, codec_arena *a,
 bool request_snapshot_start(request_env *env, codec_writer *w,
                             request_async *async, reply_error *e);
 bool request_backup_start(request_env *env, const request_fields *f,
-                          codec_writer *w, request_async *async, reply_error *e);
+                          codec_writer *w, request_async *async,
+                          reply_error *e);
 
 /* request_explain_start validates an explain request and hands it to the
  * engine (request_explain.c); returns like request_resv_start. */
 bool request_explain_start(request_env *env, const request_fields *f,
-                           codec_writer *w, request_async *async, reply_error *e);
+                           codec_writer *w, request_async *async,
+                           reply_error *e);
 
 /* request_resv_start validates a reservation request and hands it to the
  * engine. Returns true when submitted (the reply comes through
  * async->finish), false with e filled when the request is refused now. */
 bool request_resv_start(request_env *env, engine_resv_op op,
-                        const request_fields *f, codec_arena *a, codec_writer *w,
-                        request_async *async, reply_error *e);
+                        const request_fields *f, codec_arena *a,
+                        codec_writer *w, request_async *async, reply_error *e);
 
 #endif

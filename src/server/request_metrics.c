@@ -110,10 +110,12 @@ static void request_metrics_sources(request_env *env, metrics_text *t)
           "Replay or snapshot requests sent, by source", resync_requests),
         F("atpd_source_conflicts_total", "counter",
           "Messages of a second publisher (another session while the current "
-          "one is live) dropped, by source", conflicts),
+          "one is live) dropped, by source",
+          conflicts),
         F("atpd_source_sessions_total", "counter",
           "New publisher sessions accepted after the previous one went "
-          "silent, by source", sessions),
+          "silent, by source",
+          sessions),
         F("atpd_source_unsynced_total", "counter",
           "Messages dropped before their session's full snapshot, by source",
           unsynced),
@@ -122,7 +124,8 @@ static void request_metrics_sources(request_env *env, metrics_text *t)
           seq_rejected),
         F("atpd_source_bad_mac_total", "counter",
           "Messages without a valid MAC for the source's key, dropped, by "
-          "source", bad_mac),
+          "source",
+          bad_mac),
         F("atpd_source_resets_total", "counter",
           "source_reset operations done, by source", resets),
 #undef F
@@ -138,8 +141,8 @@ static void request_metrics_sources(request_env *env, metrics_text *t)
         sources_status_get(env->src, i, now, &st[i]);
     metrics_text_family(t, "atpd_source_state", "gauge",
                         "1 for the state each source is in, 0 for the others");
-    static const sources_state states[] = {SOURCES_WAITING, SOURCES_OK,
-                                           SOURCES_GAPPED, SOURCES_SILENT,
+    static const sources_state states[] = {SOURCES_WAITING,   SOURCES_OK,
+                                           SOURCES_GAPPED,    SOURCES_SILENT,
                                            SOURCES_RESYNCING, SOURCES_CONFLICT};
     for (size_t i = 0; i < n; i++)
         for (size_t k = 0; k < sizeof states / sizeof states[0]; k++) {
@@ -288,7 +291,8 @@ static void request_metrics_feed_memory(request_env *env, metrics_text *t)
         {"atpd_ready", "gauge",
          "1 when atpd is ready (GET /readyz 200): before, its state is still "
          "being restored and the other figures are partial; 0 again while "
-         "it stops", request_is_serving(env)},
+         "it stops",
+         request_is_serving(env)},
     };
     REQUEST_METRICS_LIST(t, m);
     alloc_stats as;

@@ -12,8 +12,8 @@
 #include "server/reply.h"
 #include "server/request_int.h"
 
-bool request_atp(request_env *env, const request_fields *f,
-                        codec_arena *a, codec_writer *w, reply_error *e)
+bool request_atp(request_env *env, const request_fields *f, codec_arena *a,
+                 codec_writer *w, reply_error *e)
 {
     (void)a;
     codec_str sku;
@@ -31,8 +31,8 @@ bool request_atp(request_env *env, const request_fields *f,
     return true;
 }
 
-bool request_regions(request_env *env, const request_fields *f,
-                            codec_arena *a, codec_writer *w, reply_error *e)
+bool request_regions(request_env *env, const request_fields *f, codec_arena *a,
+                     codec_writer *w, reply_error *e)
 {
     (void)a;
     codec_str sku;
@@ -62,8 +62,8 @@ bool request_regions(request_env *env, const request_fields *f,
     return true;
 }
 
-bool request_sources(request_env *env, const request_fields *f,
-                            codec_arena *a, codec_writer *w, reply_error *e)
+bool request_sources(request_env *env, const request_fields *f, codec_arena *a,
+                     codec_writer *w, reply_error *e)
 {
     (void)f, (void)a, (void)e;
     int64_t now = clock_mono_ms();
@@ -113,11 +113,12 @@ bool request_sources(request_env *env, const request_fields *f,
  * forgotten, nothing applied until its next full snapshot, whatever that
  * snapshot's seq (docs/PROTOCOL.md, "source_reset"). */
 bool request_source_reset(request_env *env, const request_fields *f,
-                                 codec_arena *a, codec_writer *w, reply_error *e)
+                          codec_arena *a, codec_writer *w, reply_error *e)
 {
     (void)a;
     codec_str id;
-    if (!request_id(f->source, "source", ATP_ID_MAX_LEN, ATP_E_BAD_REQUEST, &id, e))
+    if (!request_id(f->source, "source", ATP_ID_MAX_LEN, ATP_E_BAD_REQUEST, &id,
+                    e))
         return false;
     int src = sources_find(env->src, id.ptr, id.len);
     if (src < 0) {
@@ -139,8 +140,8 @@ bool request_source_reset(request_env *env, const request_fields *f,
 #define REQUEST_SCAN_DEFAULT 1000
 #define REQUEST_SCAN_MAX 10000
 
-bool request_scan(request_env *env, const request_fields *f,
-                         codec_arena *a, codec_writer *w, reply_error *e)
+bool request_scan(request_env *env, const request_fields *f, codec_arena *a,
+                  codec_writer *w, reply_error *e)
 {
     (void)a;
     uint32_t region;
@@ -149,11 +150,12 @@ bool request_scan(request_env *env, const request_fields *f,
         return false;
     if (codec_view_type(f->cursor) != CODEC_NIL &&
         !codec_view_uint(f->cursor, &cursor)) {
-        reply_error_set(e, ATP_E_BAD_REQUEST, "cursor must be a non-negative integer");
+        reply_error_set(e, ATP_E_BAD_REQUEST,
+                        "cursor must be a non-negative integer");
         return false;
     }
-    if (f->limit.p != NULL && (!codec_view_uint(f->limit, &limit) || limit < 1 ||
-                               limit > REQUEST_SCAN_MAX)) {
+    if (f->limit.p != NULL && (!codec_view_uint(f->limit, &limit) ||
+                               limit < 1 || limit > REQUEST_SCAN_MAX)) {
         reply_error_set(e, ATP_E_BAD_REQUEST, "limit must be an integer 1..%d",
                         REQUEST_SCAN_MAX);
         return false;
@@ -183,7 +185,8 @@ bool request_scan(request_env *env, const request_fields *f,
         engine_answer ans;
         const char *sku;
         size_t sku_len;
-        engine_answer_index(env->eng, (uint32_t)s, region, 0, &ans, &sku, &sku_len);
+        engine_answer_index(env->eng, (uint32_t)s, region, 0, &ans, &sku,
+                            &sku_len);
         codec_w_map(w, 6);
         codec_w_kv_str(w, "sku", sku, sku_len);
         codec_w_kv_int(w, "supply", ans.supply);

@@ -89,7 +89,8 @@ static bool request_resv_lines(request_env *env, const request_fields *f,
     }
     uint32_t n = codec_view_len(f->lines);
     if (n == 0 && with_qty) {
-        reply_error_set(e, ATP_E_BAD_REQUEST, "a reservation needs at least one line");
+        reply_error_set(e, ATP_E_BAD_REQUEST,
+                        "a reservation needs at least one line");
         return false;
     }
     /* The engine reads "no lines" as "every line": an empty list (a client
@@ -105,7 +106,8 @@ static bool request_resv_lines(request_env *env, const request_fields *f,
                         env->cfg->reservations.max_lines);
         return false;
     }
-    engine_resv_line *lines = codec_arena_malloc(a, (n ? n : 1) * sizeof *lines);
+    engine_resv_line *lines =
+        codec_arena_malloc(a, (n ? n : 1) * sizeof *lines);
     request_line *read = codec_arena_malloc(a, (n ? n : 1) * sizeof *read);
     if (lines == NULL || read == NULL) {
         reply_error_set(e, ATP_E_NOMEM, "out of memory");
@@ -197,19 +199,20 @@ static void request_resv_done(void *arg, const engine_resv_result *r)
                             "client '%s' holds %u open reservations "
                             "(auth.limits.max_open_reservations): nothing was "
                             "done; commit, release or let one expire first",
-                            as->req.client, env->cfg->auth.max_open_reservations);
+                            as->req.client,
+                            env->cfg->auth.max_open_reservations);
         else if (r->err == ATP_E_NOT_FOUND)
             reply_error_set(&e, r->err, "no reservation with id '%.*s'",
                             (int)(as->req.id_len > 64 ? 64 : as->req.id_len),
                             as->req.id);
         else if (r->err == ATP_E_CONFLICT)
-            reply_error_set(&e, r->err,
-                            as->req.client != NULL
-                                ? "reservation '%.*s' exists with different "
-                                  "content or under another client"
-                                : "reservation '%.*s' exists with different content",
-                            (int)(as->req.id_len > 64 ? 64 : as->req.id_len),
-                            as->req.id);
+            reply_error_set(
+                &e, r->err,
+                as->req.client != NULL
+                    ? "reservation '%.*s' exists with different "
+                      "content or under another client"
+                    : "reservation '%.*s' exists with different content",
+                (int)(as->req.id_len > 64 ? 64 : as->req.id_len), as->req.id);
         else
             reply_error_set(&e, r->err, "%s", atp_err_message(r->err));
         request_count_error(env, as, e.code);

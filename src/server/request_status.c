@@ -35,13 +35,15 @@ static void request_status_latency(request_env *env, codec_writer *w)
         codec_w_map(w, 4);
         codec_w_kv_count(w, "count", sums[op].count);
         codec_w_kv_count(w, "p50_us", metrics_hist_quantile_us(&sums[op], 0.5));
-        codec_w_kv_count(w, "p99_us", metrics_hist_quantile_us(&sums[op], 0.99));
-        codec_w_kv_count(w, "p999_us", metrics_hist_quantile_us(&sums[op], 0.999));
+        codec_w_kv_count(w, "p99_us",
+                         metrics_hist_quantile_us(&sums[op], 0.99));
+        codec_w_kv_count(w, "p999_us",
+                         metrics_hist_quantile_us(&sums[op], 0.999));
     }
 }
 
-bool request_status(request_env *env, const request_fields *f,
-                           codec_arena *a, codec_writer *w, reply_error *e)
+bool request_status(request_env *env, const request_fields *f, codec_arena *a,
+                    codec_writer *w, reply_error *e)
 {
     (void)f, (void)a, (void)e;
     if (!request_is_ready(env)) {
@@ -144,8 +146,9 @@ bool request_status(request_env *env, const request_fields *f,
     codec_w_kv_count(w, "subscribers", cs.subscribers);
     codec_w_cstr(w, "queries");
     codec_w_map(w, 2);
-    codec_w_kv_count(w, "requests",
-                     atomic_load_explicit(&env->requests, memory_order_relaxed));
+    codec_w_kv_count(
+        w, "requests",
+        atomic_load_explicit(&env->requests, memory_order_relaxed));
     codec_w_kv_count(w, "errors",
                      atomic_load_explicit(&env->errors, memory_order_relaxed));
     request_status_latency(env, w);

@@ -158,8 +158,8 @@ atp_err server_alloc(const config *cfg, engine *eng, sources *src, ingest *in,
             goto fail;
         }
     }
-    if ((err = tls_listen(s->sock, cfg->service.query_listen, &cfg->tls, "server", s->url,
-                          sizeof s->url)) != ATP_OK)
+    if ((err = tls_listen(s->sock, cfg->service.query_listen, &cfg->tls,
+                          "server", s->url, sizeof s->url)) != ATP_OK)
         goto fail;
     *out = s;
     return ATP_OK;
@@ -168,9 +168,15 @@ fail:
     return err;
 }
 
-const char *server_listen_url(const server *s) { return s->url; }
+const char *server_listen_url(const server *s)
+{
+    return s->url;
+}
 
-request_env *server_request_env(server *s) { return &s->env; }
+request_env *server_request_env(server *s)
+{
+    return &s->env;
+}
 
 atp_err server_start(server *s)
 {
@@ -181,7 +187,10 @@ atp_err server_start(server *s)
 
 /* Socket closes are bounded (thread_run_bounded: nng 1.5.2's nng_close
  * can wait forever); the process is stopping when they run. */
-static void server_close_fn(void *arg) { nng_close(*(nng_socket *)arg); }
+static void server_close_fn(void *arg)
+{
+    nng_close(*(nng_socket *)arg);
+}
 
 void server_stop(server *s)
 {

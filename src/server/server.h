@@ -20,8 +20,8 @@ typedef struct server server;
 
 /* server_alloc opens the REP socket and listens on
  * cfg->service.query_listen; ATP_E_TRANSPORT (logged) if it cannot. */
-atp_err server_alloc(const config *cfg, engine *eng, sources *src,
-                     ingest *in, changes *chg, server **out);
+atp_err server_alloc(const config *cfg, engine *eng, sources *src, ingest *in,
+                     changes *chg, server **out);
 /* server_listen_url: the URL the query socket listens on, with the port
  * the system chose when the configured one is 0 (valid until server_free). */
 const char *server_listen_url(const server *s);

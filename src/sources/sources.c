@@ -66,19 +66,21 @@ typedef struct source {
 struct sources {
     source *src;
     size_t n;
-    uint16_t *authority; /* [location * ATP_AUTH_BUCKET_COUNT + bucket] = src + 1 */
-    _Atomic bool *gone;  /* [location]: removed by a reload */
+    uint16_t
+        *authority; /* [location * ATP_AUTH_BUCKET_COUNT + bucket] = src + 1 */
+    _Atomic bool *gone; /* [location]: removed by a reload */
     size_t n_locations;
     uint32_t n_regions;
     int64_t window_ms;
-    size_t max_reorder;  /* holes shorter than this wait for reordering */
-    size_t max_held;     /* resyncing: at most this many held */
+    size_t max_reorder; /* holes shorter than this wait for reordering */
+    size_t max_held;    /* resyncing: at most this many held */
     int64_t retry_ms, timeout_ms;
     int64_t start_ms; /* the first sources_tick (-1 before): a source never
                          heard from is silent heartbeat_timeout after it */
 };
 
-#define INC(field, by) atomic_fetch_add_explicit(&(field), (by), memory_order_relaxed)
+#define INC(field, by)                                                         \
+    atomic_fetch_add_explicit(&(field), (by), memory_order_relaxed)
 
 /* The regions so has authority in, with the locations where cfg puts
  * them. Each flag is stored on its own: during a reload, a staleness check
@@ -90,7 +92,8 @@ static void sources_feeds_set(source *so, const config *cfg,
         bool feeds = false;
         for (size_t a = 0; a < so->cfg->n_authority && !feeds; a++) {
             uint32_t loc = so->cfg->authority[a].location;
-            feeds = (loc_region ? loc_region[loc] : cfg->locations[loc].region) == r;
+            feeds = (loc_region ? loc_region[loc]
+                                : cfg->locations[loc].region) == r;
         }
         atomic_store_explicit(&so->feeds[r], feeds, memory_order_relaxed);
     }
@@ -106,7 +109,9 @@ atp_err sources_alloc(const config *cfg, sources **out)
     s->n_locations = cfg->n_locations;
     s->n_regions = (uint32_t)cfg->n_regions;
     s->window_ms = cfg->service.reorder_window_ms;
-    s->max_reorder = cfg->service.reorder_max_messages ? cfg->service.reorder_max_messages : 1;
+    s->max_reorder = cfg->service.reorder_max_messages
+                         ? cfg->service.reorder_max_messages
+                         : 1;
     s->max_held = cfg->service.resync_hold_messages > s->max_reorder
                       ? cfg->service.resync_hold_messages
                       : s->max_reorder;
@@ -114,8 +119,9 @@ atp_err sources_alloc(const config *cfg, sources **out)
     s->timeout_ms = cfg->service.resync_timeout_ms;
     s->start_ms = -1;
     s->src = calloc(s->n ? s->n : 1, sizeof *s->src);
-    s->authority = calloc((s->n_locations ? s->n_locations : 1) * ATP_AUTH_BUCKET_COUNT,
-                          sizeof *s->authority);
+    s->authority =
+        calloc((s->n_locations ? s->n_locations : 1) * ATP_AUTH_BUCKET_COUNT,
+               sizeof *s->authority);
     s->gone = calloc(s->n_locations ? s->n_locations : 1, sizeof *s->gone);
     if (s->src == NULL || s->authority == NULL || s->gone == NULL)
         goto fail;
@@ -129,7 +135,8 @@ atp_err sources_alloc(const config *cfg, sources **out)
         atomic_store(&so->last_recv_ms, -1);
         atomic_store(&so->last_heartbeat_ms, -1);
         atomic_store(&so->last_conflict_ms, -1);
-        so->resync_sent_ms = INT64_MIN / 4; /* never: the first request is due */
+        so->resync_sent_ms =
+            INT64_MIN / 4; /* never: the first request is due */
         atomic_store(&so->heartbeat_timeout_ms, so->cfg->heartbeat_timeout_ms);
         for (size_t a = 0; a < so->cfg->n_authority; a++) {
             const config_authority *au = &so->cfg->authority[a];
@@ -170,7 +177,10 @@ void sources_free(sources *s)
     free(s);
 }
 
-size_t sources_count(const sources *s) { return s->n; }
+size_t sources_count(const sources *s)
+{
+    return s->n;
+}
 
 int sources_find(const sources *s, const char *id, size_t len)
 {
@@ -373,8 +383,8 @@ static void sources_conflict(sources *s, uint32_t src, int64_t now_ms)
 }
 
 sources_verdict sources_session(sources *s, uint32_t src, uint64_t session,
-                                bool snapshot, int64_t now_ms, const sources_io *io,
-                                uint64_t *ended)
+                                bool snapshot, int64_t now_ms,
+                                const sources_io *io, uint64_t *ended)
 {
     ATP_ASSERT(src < s->n);
     source *so = &s->src[src];
@@ -385,7 +395,8 @@ sources_verdict sources_session(sources *s, uint32_t src, uint64_t session,
         so->session_heard_ms = now_ms;
         atomic_store_explicit(&so->cur_session, session, memory_order_relaxed);
     } else if (now_ms - so->session_heard_ms <=
-               atomic_load_explicit(&so->heartbeat_timeout_ms, memory_order_relaxed)) {
+               atomic_load_explicit(&so->heartbeat_timeout_ms,
+                                    memory_order_relaxed)) {
         sources_conflict(s, src, now_ms);
         return SOURCES_CONFLICT_DROP;
     } else {
@@ -429,7 +440,8 @@ bool sources_reset_take(sources *s, uint32_t src)
     return atomic_exchange(&s->src[src].reset_req, false);
 }
 
-void sources_reset(sources *s, uint32_t src, int64_t now_ms, const sources_io *io)
+void sources_reset(sources *s, uint32_t src, int64_t now_ms,
+                   const sources_io *io)
 {
     ATP_ASSERT(src < s->n);
     source *so = &s->src[src];
@@ -477,13 +489,15 @@ void sources_tick(sources *s, int64_t now_ms, const sources_io *io)
         /* Silence counts from the last message, or from the start for a
          * source never heard from (or not since a restart): "not started
          * yet" turns into "silent since start" after the same timeout. */
-        int64_t last = atomic_load_explicit(&so->last_recv_ms, memory_order_relaxed);
+        int64_t last =
+            atomic_load_explicit(&so->last_recv_ms, memory_order_relaxed);
         if (last < 0)
             last = s->start_ms;
         if (now_ms - last > atomic_load_explicit(&so->heartbeat_timeout_ms,
                                                  memory_order_relaxed))
             atomic_store_explicit(&so->silent, true, memory_order_relaxed);
-        int64_t conflict = atomic_load_explicit(&so->last_conflict_ms, memory_order_relaxed);
+        int64_t conflict =
+            atomic_load_explicit(&so->last_conflict_ms, memory_order_relaxed);
         if (conflict >= 0 &&
             now_ms - conflict > atomic_load_explicit(&so->heartbeat_timeout_ms,
                                                      memory_order_relaxed))
@@ -495,7 +509,8 @@ void sources_reload(sources *s, const config *next, const uint16_t *loc_region)
 {
     ATP_ASSERT(next != NULL && loc_region != NULL);
     for (size_t l = 0; l < s->n_locations; l++)
-        atomic_store_explicit(&s->gone[l], loc_region[l] == CONFIG_LOCATION_GONE,
+        atomic_store_explicit(&s->gone[l],
+                              loc_region[l] == CONFIG_LOCATION_GONE,
                               memory_order_relaxed);
     for (size_t i = 0; i < s->n && i < next->n_sources; i++) {
         atomic_store_explicit(&s->src[i].heartbeat_timeout_ms,
@@ -542,7 +557,8 @@ void sources_snapshot_applied(sources *s, uint32_t src, uint64_t seq,
     so->resyncing = so->n_held > 0 && so->held[0].seq != so->next_seq;
     sources_drain(so, io);
     atomic_store_explicit(&so->gapped, false, memory_order_relaxed);
-    atomic_store_explicit(&so->resync_flag, so->resyncing, memory_order_relaxed);
+    atomic_store_explicit(&so->resync_flag, so->resyncing,
+                          memory_order_relaxed);
     so->mode = SOURCES_RESYNC_REPLAY;
     so->restored = false;
 }
@@ -610,7 +626,8 @@ static sources_state sources_state_of(const source *so)
 bool sources_feeds(const sources *s, uint32_t src, uint32_t region)
 {
     return src < s->n && region < s->n_regions &&
-           atomic_load_explicit(&s->src[src].feeds[region], memory_order_relaxed);
+           atomic_load_explicit(&s->src[src].feeds[region],
+                                memory_order_relaxed);
 }
 
 bool sources_region_stale(const sources *s, uint32_t region)

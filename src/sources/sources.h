@@ -23,8 +23,8 @@
 typedef struct sources sources;
 
 typedef enum sources_state {
-    SOURCES_WAITING,   /* nothing received since start, for at most
-                          heartbeat_timeout */
+    SOURCES_WAITING, /* nothing received since start, for at most
+                        heartbeat_timeout */
     SOURCES_OK,
     SOURCES_GAPPED,    /* a hole was skipped: applied without it, until a
                           snapshot repairs it */
@@ -52,8 +52,8 @@ typedef struct sources_status {
     uint64_t messages, events, duplicates, gaps, missed;
     uint64_t rejected_messages, unauthorized, unknown_location, heartbeats;
     uint64_t resync_requests, snapshots_applied, snapshots_aborted;
-    uint64_t held;            /* messages waiting behind a hole now */
-    uint64_t resync_from;     /* while resyncing: the first missing seq */
+    uint64_t held;             /* messages waiting behind a hole now */
+    uint64_t resync_from;      /* while resyncing: the first missing seq */
     int64_t last_heartbeat_ms; /* age of the last heartbeat; -1 never */
     uint64_t session;          /* the current publisher session; 0 none */
     uint64_t conflicts;        /* messages of another, live-clashing session */
@@ -67,12 +67,12 @@ typedef struct sources_status {
 
 /* What to do with a message, by its publisher session (sources_session). */
 typedef enum sources_verdict {
-    SOURCES_ACCEPT,   /* the current session's: sequence it */
+    SOURCES_ACCEPT,        /* the current session's: sequence it */
     SOURCES_CONFLICT_DROP, /* another session while the current one is live:
                               counted, dropped, changes nothing */
-    SOURCES_UNSYNCED, /* a batch of a session whose full snapshot has not
-                         applied yet: counted, dropped (the snapshot will
-                         cover it) */
+    SOURCES_UNSYNCED,      /* a batch of a session whose full snapshot has not
+                              applied yet: counted, dropped (the snapshot will
+                              cover it) */
 } sources_verdict;
 
 /* Called for each message that may now be processed, in sequence order. */
@@ -121,8 +121,8 @@ void sources_receive(sources *s, uint32_t src, uint64_t seq, void *item,
  * *ended is then the session it replaced, else UINT64_MAX). Counts what
  * it drops. Ingest thread. */
 sources_verdict sources_session(sources *s, uint32_t src, uint64_t session,
-                                bool snapshot, int64_t now_ms, const sources_io *io,
-                                uint64_t *ended);
+                                bool snapshot, int64_t now_ms,
+                                const sources_io *io, uint64_t *ended);
 
 /* sources_session_current: session is src's current one (ingest thread): a
  * snapshot being assembled from another is abandoned. */
@@ -136,7 +136,8 @@ bool sources_session_current(const sources *s, uint32_t src, uint64_t session);
  * full snapshot, whatever its seq (the sequence restarts there). */
 void sources_reset_request(sources *s, uint32_t src);
 bool sources_reset_take(sources *s, uint32_t src);
-void sources_reset(sources *s, uint32_t src, int64_t now_ms, const sources_io *io);
+void sources_reset(sources *s, uint32_t src, int64_t now_ms,
+                   const sources_io *io);
 
 /* sources_count_bad_mac: a message named src without a valid MAC while
  * src has a key (ingest thread). */

@@ -66,14 +66,16 @@ typedef struct applied_slot {
     uint64_t seq;
 } applied_slot;
 
-_Static_assert(sizeof(applied_hdr) == APPLIED_HDR, "applied header is 64 bytes");
-_Static_assert(sizeof(applied_slot) == APPLIED_SLOT, "applied slot is 32 bytes");
+_Static_assert(sizeof(applied_hdr) == APPLIED_HDR,
+               "applied header is 64 bytes");
+_Static_assert(sizeof(applied_slot) == APPLIED_SLOT,
+               "applied slot is 32 bytes");
 
 struct store_applied {
     int fd; /* open (and locked) while mapped */
     void *map;
-    size_t n;               /* configured sources */
-    uint64_t **slot_of;     /* [n]: the seq of each configured source */
+    size_t n;           /* configured sources */
+    uint64_t **slot_of; /* [n]: the seq of each configured source */
 };
 
 /* applied_key fills the id bytes a slot keeps for id (see the layout). */
@@ -114,7 +116,8 @@ static bool applied_match(store_applied *a, applied_slot *slots,
         char key[APPLIED_ID_MAX];
         applied_key(ids[i], &len, key);
         for (size_t j = 0; j < APPLIED_SLOTS && a->slot_of[i] == NULL; j++)
-            if (!used[j] && slots[j].id_len == len && memcmp(slots[j].id, key, sizeof key) == 0) {
+            if (!used[j] && slots[j].id_len == len &&
+                memcmp(slots[j].id, key, sizeof key) == 0) {
                 used[j] = true;
                 a->slot_of[i] = &slots[j].seq;
             }
@@ -137,15 +140,17 @@ static bool applied_match(store_applied *a, applied_slot *slots,
     return true;
 }
 
-atp_err store_applied_open(const char *dir, uint64_t store_id, const char *const *ids,
-                           size_t n, store_applied **out)
+atp_err store_applied_open(const char *dir, uint64_t store_id,
+                           const char *const *ids, size_t n,
+                           store_applied **out)
 {
     char path[4096];
-    if (n > 256 || (size_t)snprintf(path, sizeof path, "%s/%s", dir, STORE_APPLIED_NAME) >=
-                       sizeof path)
+    if (n > 256 || (size_t)snprintf(path, sizeof path, "%s/%s", dir,
+                                    STORE_APPLIED_NAME) >= sizeof path)
         return ATP_E_CONFIG;
     store_applied *a = calloc(1, sizeof *a);
-    if (a == NULL || (a->slot_of = calloc(n ? n : 1, sizeof *a->slot_of)) == NULL) {
+    if (a == NULL ||
+        (a->slot_of = calloc(n ? n : 1, sizeof *a->slot_of)) == NULL) {
         free(a);
         return ATP_E_NOMEM;
     }
@@ -165,7 +170,8 @@ atp_err store_applied_open(const char *dir, uint64_t store_id, const char *const
      * ports) must neither resize the file under this one's mapping
      * (SIGBUS) nor mix its seqs in. */
     if (flock(a->fd, LOCK_EX | LOCK_NB) != 0) {
-        log_warn("store", "%s is locked by another process: %s", path, strerror(errno));
+        log_warn("store", "%s is locked by another process: %s", path,
+                 strerror(errno));
         goto fail;
     }
     if (st.st_size != (off_t)APPLIED_BYTES && st.st_size != 0)
@@ -177,12 +183,14 @@ atp_err store_applied_open(const char *dir, uint64_t store_id, const char *const
      * fault; here it is ENOSPC, and atpd runs without the file. A
      * copy-on-write filesystem (btrfs, ZFS) can still fail a write-back
      * later; the kernel then reports it, not atpd (docs/OPERATIONS.md). */
-    if ((st.st_size != (off_t)APPLIED_BYTES && ftruncate(a->fd, APPLIED_BYTES) != 0) ||
+    if ((st.st_size != (off_t)APPLIED_BYTES &&
+         ftruncate(a->fd, APPLIED_BYTES) != 0) ||
         (errno = posix_fallocate(a->fd, 0, APPLIED_BYTES)) != 0) {
         log_warn("store", "cannot size %s: %s", path, strerror(errno));
         goto fail;
     }
-    a->map = mmap(NULL, APPLIED_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED, a->fd, 0);
+    a->map =
+        mmap(NULL, APPLIED_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED, a->fd, 0);
     if (a->map == MAP_FAILED) {
         log_warn("store", "cannot map %s: %s", path, strerror(errno));
         goto fail;
@@ -190,7 +198,9 @@ atp_err store_applied_open(const char *dir, uint64_t store_id, const char *const
     applied_hdr *h = a->map;
     if (!applied_valid(h, store_id)) {
         if (h->magic != 0)
-            log_warn("store", "%s belongs to another store or version: started again", path);
+            log_warn("store",
+                     "%s belongs to another store or version: started again",
+                     path);
         memset(a->map, 0, APPLIED_BYTES);
         h->magic = APPLIED_MAGIC;
         h->version = APPLIED_VERSION;
@@ -198,7 +208,8 @@ atp_err store_applied_open(const char *dir, uint64_t store_id, const char *const
         h->n_slots = APPLIED_SLOTS;
     }
     err = ATP_E_NOMEM;
-    if (!applied_match(a, (applied_slot *)((char *)a->map + APPLIED_HDR), ids, n))
+    if (!applied_match(a, (applied_slot *)((char *)a->map + APPLIED_HDR), ids,
+                       n))
         goto fail;
     *out = a;
     return ATP_OK;

@@ -19,7 +19,10 @@ static int store_fault_errno(const char *name)
     static const struct {
         const char *name;
         int err;
-    } map[] = {{"EIO", EIO}, {"ENOSPC", ENOSPC}, {"ENOMEM", ENOMEM}, {"EINVAL", EINVAL}};
+    } map[] = {{"EIO", EIO},
+               {"ENOSPC", ENOSPC},
+               {"ENOMEM", ENOMEM},
+               {"EINVAL", EINVAL}};
     for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
         if (strcmp(name, map[i].name) == 0)
             return map[i].err;

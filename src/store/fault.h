@@ -17,15 +17,13 @@
  * time it is reached, until the line is removed. "<point> stall" makes the
  * thread that reaches the point wait there (as in an fdatasync on a hung
  * disk) until the line is removed, then go on without a fault: the test of
- * /healthz's stuck-thread detection (integration.ops_health). The file is read at each
- * point reached (a test rewrites it while atpd runs); a missing file means
- * no faults. Points:
- *   log_write  the reservation log's pwrite
- *   log_sync   the reservation log's fdatasync
- *   commit     an LMDB write transaction's commit (after its puts)
- *   alloc      store_start's allocations
- *   backup     a backup's copy of LMDB (before mdb_env_copy2): "stall"
- *              makes a backup as long as the test wants
+ * /healthz's stuck-thread detection (integration.ops_health). The file is read
+ * at each point reached (a test rewrites it while atpd runs); a missing file
+ * means no faults. Points: log_write  the reservation log's pwrite log_sync the
+ * reservation log's fdatasync commit     an LMDB write transaction's commit
+ * (after its puts) alloc      store_start's allocations backup     a backup's
+ * copy of LMDB (before mdb_env_copy2): "stall" makes a backup as long as the
+ * test wants
  */
 #ifndef ATP_STORE_FAULT_H
 #define ATP_STORE_FAULT_H

@@ -22,7 +22,8 @@
 #include "store/fault.h"
 #include "store/store_int.h"
 
-/* ---- format --------------------------------------------------------------- */
+/* ---- format ---------------------------------------------------------------
+ */
 
 static uint32_t store_crc_table[8][256];
 static pthread_once_t store_crc_once = PTHREAD_ONCE_INIT;
@@ -37,8 +38,9 @@ static void store_crc_init(void)
     }
     for (uint32_t i = 0; i < 256; i++)
         for (int t = 1; t < 8; t++)
-            store_crc_table[t][i] = (store_crc_table[t - 1][i] >> 8) ^
-                                    store_crc_table[0][store_crc_table[t - 1][i] & 0xff];
+            store_crc_table[t][i] =
+                (store_crc_table[t - 1][i] >> 8) ^
+                store_crc_table[0][store_crc_table[t - 1][i] & 0xff];
 }
 
 /* Slicing by 8: a record is a few hundred bytes, encoded on the writer
@@ -51,10 +53,12 @@ uint32_t store__crc32c(uint32_t crc, const void *p, size_t n)
     while (n >= 8) {
         uint32_t lo = crc ^ ((uint32_t)b[0] | (uint32_t)b[1] << 8 |
                              (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24);
-        crc = store_crc_table[7][lo & 0xff] ^ store_crc_table[6][(lo >> 8) & 0xff] ^
-              store_crc_table[5][(lo >> 16) & 0xff] ^ store_crc_table[4][lo >> 24] ^
-              store_crc_table[3][b[4]] ^ store_crc_table[2][b[5]] ^
-              store_crc_table[1][b[6]] ^ store_crc_table[0][b[7]];
+        crc = store_crc_table[7][lo & 0xff] ^
+              store_crc_table[6][(lo >> 8) & 0xff] ^
+              store_crc_table[5][(lo >> 16) & 0xff] ^
+              store_crc_table[4][lo >> 24] ^ store_crc_table[3][b[4]] ^
+              store_crc_table[2][b[5]] ^ store_crc_table[1][b[6]] ^
+              store_crc_table[0][b[7]];
         b += 8;
         n -= 8;
     }
@@ -90,7 +94,8 @@ size_t store__log_record_size(const store_op *ops, size_t n)
 {
     size_t len = STORE_LOG_HDR;
     for (size_t i = 0; i < n; i++)
-        len += STORE_LOG_OP_HDR + ops[i].key_len + (ops[i].val ? ops[i].val_len : 0);
+        len += STORE_LOG_OP_HDR + ops[i].key_len +
+               (ops[i].val ? ops[i].val_len : 0);
     return len;
 }
 
@@ -106,7 +111,8 @@ void store__log_encode(unsigned char *out, uint64_t epoch, uint64_t lsn,
     for (size_t i = 0; i < n; i++) {
         *p = (unsigned char)ops[i].db;
         store_put32(p + 1, (uint32_t)ops[i].key_len);
-        store_put32(p + 5, ops[i].val ? (uint32_t)ops[i].val_len : STORE_LOG_DELETE);
+        store_put32(p + 5,
+                    ops[i].val ? (uint32_t)ops[i].val_len : STORE_LOG_DELETE);
         p += STORE_LOG_OP_HDR;
         memcpy(p, ops[i].key, ops[i].key_len);
         p += ops[i].key_len;
@@ -121,24 +127,26 @@ void store__log_encode(unsigned char *out, uint64_t epoch, uint64_t lsn,
     store_put64(out + 16, lsn);
     store_put32(out + 24, (uint32_t)payload);
     store_put32(out + 28, (uint32_t)n);
-    store_put32(out + 4, store__crc32c(0, out + 8, STORE_LOG_HDR - 8 + payload));
+    store_put32(out + 4,
+                store__crc32c(0, out + 8, STORE_LOG_HDR - 8 + payload));
 }
 
 store_log_status store__log_decode(const unsigned char *buf, size_t len,
-                                   uint64_t *epoch, uint64_t *lsn, size_t *rec_len,
-                                   store_op *ops, size_t cap, size_t *n_ops)
+                                   uint64_t *epoch, uint64_t *lsn,
+                                   size_t *rec_len, store_op *ops, size_t cap,
+                                   size_t *n_ops)
 {
     if (len < STORE_LOG_HDR)
         return len >= 4 && store_get32(buf) == STORE_LOG_MAGIC ? STORE_LOG_TORN
-                                                                : STORE_LOG_END;
+                                                               : STORE_LOG_END;
     if (store_get32(buf) != STORE_LOG_MAGIC)
         return STORE_LOG_END;
     size_t payload = store_get32(buf + 24);
     uint32_t n = store_get32(buf + 28);
     if (payload > len - STORE_LOG_HDR)
         return STORE_LOG_TORN;
-    if (n == 0 ||
-        store__crc32c(0, buf + 8, STORE_LOG_HDR - 8 + payload) != store_get32(buf + 4))
+    if (n == 0 || store__crc32c(0, buf + 8, STORE_LOG_HDR - 8 + payload) !=
+                      store_get32(buf + 4))
         return STORE_LOG_CORRUPT;
     const unsigned char *p = buf + STORE_LOG_HDR, *end = p + payload;
     for (uint32_t i = 0; i < n; i++) {
@@ -153,8 +161,9 @@ store_log_status store__log_decode(const unsigned char *buf, size_t len,
             vbytes > (size_t)(end - p) - klen)
             return STORE_LOG_CORRUPT;
         if (ops != NULL && i < cap)
-            ops[i] = (store_op){(store_db)db, p, klen,
-                                vlen == STORE_LOG_DELETE ? NULL : p + klen, vbytes};
+            ops[i] =
+                (store_op){(store_db)db, p, klen,
+                           vlen == STORE_LOG_DELETE ? NULL : p + klen, vbytes};
         p += klen + vbytes;
     }
     if (p != end)
@@ -166,7 +175,8 @@ store_log_status store__log_decode(const unsigned char *buf, size_t len,
     return STORE_LOG_OK;
 }
 
-/* ---- file ----------------------------------------------------------------- */
+/* ---- file -----------------------------------------------------------------
+ */
 
 static atp_err store_log_errno(const char *what, int e)
 {
@@ -205,11 +215,13 @@ atp_err store__log_open(store_log *l, const char *dir, size_t size)
     memset(l, 0, sizeof *l);
     l->fd = -1;
     char path[4096];
-    if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, STORE_LOG_NAME) >= sizeof path)
+    if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, STORE_LOG_NAME) >=
+        sizeof path)
         return ATP_E_IO;
     int fd = open(path, O_RDWR | O_CLOEXEC | (size ? O_CREAT : 0), 0640);
     if (fd < 0)
-        return size == 0 && errno == ENOENT ? ATP_OK : store_log_errno("open", errno);
+        return size == 0 && errno == ENOENT ? ATP_OK
+                                            : store_log_errno("open", errno);
     struct stat st;
     if (fstat(fd, &st) != 0) {
         atp_err err = store_log_errno("stat", errno);
@@ -278,7 +290,9 @@ static atp_err store_log_win_get(store_log_win *w, size_t pos, size_t need,
     if (need > w->size - pos)
         need = w->size - pos;
     if (pos < w->base || pos + need > w->base + w->len) {
-        size_t keep = pos >= w->base && pos < w->base + w->len ? w->base + w->len - pos : 0;
+        size_t keep = pos >= w->base && pos < w->base + w->len
+                          ? w->base + w->len - pos
+                          : 0;
         if (keep > 0)
             memmove(w->b, w->b + (pos - w->base), keep);
         w->base = pos;
@@ -294,7 +308,8 @@ static atp_err store_log_win_get(store_log_win *w, size_t pos, size_t need,
             w->cap = want;
         }
         while (w->len < want) {
-            ssize_t r = pread(w->fd, w->b + w->len, want - w->len, (off_t)(pos + w->len));
+            ssize_t r = pread(w->fd, w->b + w->len, want - w->len,
+                              (off_t)(pos + w->len));
             if (r < 0 && errno == EINTR)
                 continue;
             if (r <= 0)
@@ -324,7 +339,8 @@ atp_err store__log_replay(store_log *l, uint64_t applied,
     while (pos < l->size) {
         const unsigned char *p;
         size_t avail;
-        if ((err = store_log_win_get(&w, pos, STORE_LOG_HDR, &p, &avail)) != ATP_OK)
+        if ((err = store_log_win_get(&w, pos, STORE_LOG_HDR, &p, &avail)) !=
+            ATP_OK)
             break;
         if (avail >= STORE_LOG_HDR && store_get32(p) == STORE_LOG_MAGIC) {
             /* The whole record, unless its length runs past the file (torn:
@@ -337,7 +353,8 @@ atp_err store__log_replay(store_log *l, uint64_t applied,
         }
         if (pos == 0 && avail >= 4 && store_get32(p) == STORE_LOG_MAGIC_V1) {
             /* Never drop what it may hold unapplied: refuse to start. */
-            log_error("store", "reservation log in the earlier format (magic ATPL): "
+            log_error("store",
+                      "reservation log in the earlier format (magic ATPL): "
                       "start the earlier atpd once and stop it cleanly (that "
                       "applies and clears the log), then start this one");
             err = ATP_E_IO;
@@ -353,11 +370,13 @@ atp_err store__log_replay(store_log *l, uint64_t applied,
         }
         if (st == STORE_LOG_TORN || st == STORE_LOG_CORRUPT) {
             *bad = 1;
-            log_warn("store", "reservation log: %s record at offset %zu ignored "
+            log_warn("store",
+                     "reservation log: %s record at offset %zu ignored "
                      "(replay stops before it: an append that never completed)",
                      st == STORE_LOG_TORN ? "torn" : "corrupt", pos);
         }
-        if (st != STORE_LOG_OK || (pos > 0 && (epoch != epoch0 || lsn != prev + 1)))
+        if (st != STORE_LOG_OK ||
+            (pos > 0 && (epoch != epoch0 || lsn != prev + 1)))
             break;
         if (pos == 0)
             epoch0 = epoch;
@@ -391,16 +410,20 @@ static void store_log_void(store_log *l, const unsigned char *buf, size_t len)
     static const unsigned char zero[4];
     size_t pos = 0, voided = 0;
     bool ok = true;
-    while (pos < len && len - pos >= STORE_LOG_HDR && store_get32(buf + pos) == STORE_LOG_MAGIC) {
+    while (pos < len && len - pos >= STORE_LOG_HDR &&
+           store_get32(buf + pos) == STORE_LOG_MAGIC) {
         ok = pwrite(l->fd, zero, sizeof zero, (off_t)(l->wpos + pos)) ==
-                 (ssize_t)sizeof zero && ok;
+                 (ssize_t)sizeof zero &&
+             ok;
         voided++;
         pos += STORE_LOG_HDR + store_get32(buf + pos + 24);
     }
     if (!ok || fdatasync(l->fd) != 0)
-        log_warn("store", "reservation log: the %zu records of a refused append "
+        log_warn("store",
+                 "reservation log: the %zu records of a refused append "
                  "could not all be voided on disk (a restart after a crash may "
-                 "replay them)", voided);
+                 "replay them)",
+                 voided);
 }
 
 atp_err store__log_append(store_log *l, const void *buf, size_t len)
@@ -410,7 +433,8 @@ atp_err store__log_append(store_log *l, const void *buf, size_t len)
     while (done < len) {
         int fault = store__fault(STORE_FAULT_LOG_WRITE);
         ssize_t w = fault ? (errno = fault, -1)
-                          : pwrite(l->fd, p + done, len - done, (off_t)(l->wpos + done));
+                          : pwrite(l->fd, p + done, len - done,
+                                   (off_t)(l->wpos + done));
         if (w < 0 && errno == EINTR)
             continue;
         if (w <= 0) {
@@ -460,7 +484,8 @@ typedef struct store_log_count {
     uint64_t applied;
 } store_log_count;
 
-static atp_err store_log_count_cb(void *ctx, uint64_t lsn, const store_op *ops, size_t n)
+static atp_err store_log_count_cb(void *ctx, uint64_t lsn, const store_op *ops,
+                                  size_t n)
 {
     (void)ops;
     store_log_count *c = ctx;
@@ -476,7 +501,8 @@ static atp_err store_log_count_cb(void *ctx, uint64_t lsn, const store_op *ops, 
     return ATP_OK;
 }
 
-atp_err store_log_summary_get(const char *dir, uint64_t applied, store_log_summary *out)
+atp_err store_log_summary_get(const char *dir, uint64_t applied,
+                              store_log_summary *out)
 {
     memset(out, 0, sizeof *out);
     store_log l;

@@ -8,13 +8,14 @@
  *
  *   | db            | key                  | value                          |
  *   |---------------|----------------------|--------------------------------|
- *   | reservations  | reservation id bytes | record, msgpack (engine/resv_record.c) |
- *   | meta          | "format"             | "atpd-1"                       |
- *   | positions     | location NUL sku     | on_hand, allocated, held: 3 x int64 LE |
- *   | offsets       | source id            | applied seq, source ts_ms: 2 x uint64 LE |
- *   | lots          | location NUL sku NUL lot id | qty, eta_ms: 2 x int64 LE |
- *   | meta          | "reslog_lsn"         | last log LSN applied: uint64 LE |
- *   | meta          | "store_id"           | 64 random bits, set at creation: uint64 |
+ *   | reservations  | reservation id bytes | record, msgpack
+ * (engine/resv_record.c) | | meta          | "format"             | "atpd-1" |
+ *   | positions     | location NUL sku     | on_hand, allocated, held: 3 x
+ * int64 LE | | offsets       | source id            | applied seq, source
+ * ts_ms: 2 x uint64 LE | | lots          | location NUL sku NUL lot id | qty,
+ * eta_ms: 2 x int64 LE | | meta          | "reslog_lsn"         | last log LSN
+ * applied: uint64 LE | | meta          | "store_id"           | 64 random bits,
+ * set at creation: uint64 |
  *
  * Positions, lots and offsets are written together by one snapshot group
  * (one transaction), so the offsets always describe exactly the positions
@@ -23,14 +24,14 @@
 #include "store/store.h"
 
 #include <errno.h>
-#include <stdio.h>
 #include <lmdb.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
 
@@ -47,7 +48,6 @@
 
 static const char *const store_db_names[STORE_DB_COUNT] = {
     "reservations", "meta", "positions", "offsets", "lots"};
-
 
 static atp_err store_log_start(store *s, const char *dir);
 static atp_err store_env_reopen(store *s);
@@ -95,8 +95,10 @@ static atp_err store_write_err(const char *dir, const char *what, int rc)
     struct statvfs fs;
     if (rc == EIO && statvfs(dir, &fs) == 0 &&
         (uint64_t)fs.f_bavail * fs.f_frsize < STORE_NEARLY_FULL_BYTES) {
-        log_error("store", "%s: %s, with %llu bytes free: a short write, the "
-                  "disk is full", what, mdb_strerror(rc),
+        log_error("store",
+                  "%s: %s, with %llu bytes free: a short write, the "
+                  "disk is full",
+                  what, mdb_strerror(rc),
                   (unsigned long long)fs.f_bavail * fs.f_frsize);
         return ATP_E_STORE_FULL;
     }
@@ -113,7 +115,8 @@ static void store_id_get_or_make(store *s)
     MDB_val key = {sizeof STORE_ID_KEY - 1, (void *)STORE_ID_KEY}, val;
     MDB_txn *txn;
     if (s->store_id != 0 || s->dbi[STORE_DB_META] == (MDB_dbi)-1 ||
-        mdb_txn_begin(s->env, NULL, s->opt.read_only ? MDB_RDONLY : 0, &txn) != 0)
+        mdb_txn_begin(s->env, NULL, s->opt.read_only ? MDB_RDONLY : 0, &txn) !=
+            0)
         return;
     int rc = mdb_get(txn, s->dbi[STORE_DB_META], &key, &val);
     if (rc == 0 && val.mv_size == sizeof s->store_id) {
@@ -127,11 +130,13 @@ static void store_id_get_or_make(store *s)
     }
     uint64_t id = 0;
     while (id == 0)
-        if (getrandom(&id, sizeof id, 0) != (ssize_t)sizeof id && errno != EINTR)
+        if (getrandom(&id, sizeof id, 0) != (ssize_t)sizeof id &&
+            errno != EINTR)
             break;
     val.mv_size = sizeof id;
     val.mv_data = &id;
-    if (id == 0 || (rc = mdb_put(txn, s->dbi[STORE_DB_META], &key, &val, 0)) != 0) {
+    if (id == 0 ||
+        (rc = mdb_put(txn, s->dbi[STORE_DB_META], &key, &val, 0)) != 0) {
         mdb_txn_abort(txn);
         log_warn("store", "cannot record the store's id: %s",
                  id == 0 ? "no random bytes" : mdb_strerror(rc));
@@ -177,7 +182,8 @@ static atp_err store_env_open(store *s)
      * it, or to what it holds if that is more (LMDB's floor). */
     MDB_envinfo info;
     mdb_env_info(s->env, &info);
-    if (!o->read_only && o->max_map_bytes > 0 && info.me_mapsize > o->max_map_bytes &&
+    if (!o->read_only && o->max_map_bytes > 0 &&
+        info.me_mapsize > o->max_map_bytes &&
         mdb_env_set_mapsize(s->env, o->max_map_bytes) == 0)
         mdb_env_info(s->env, &info);
     s->map_bytes = info.me_mapsize;
@@ -187,7 +193,8 @@ static atp_err store_env_open(store *s)
     if (dead > 0)
         log_info("store", "cleared %d stale reader slots", dead);
     MDB_txn *txn;
-    if ((rc = mdb_txn_begin(s->env, NULL, o->read_only ? MDB_RDONLY : 0, &txn)) != 0) {
+    if ((rc = mdb_txn_begin(s->env, NULL, o->read_only ? MDB_RDONLY : 0,
+                            &txn)) != 0) {
         err = store_err("mdb_txn_begin", rc);
         goto fail;
     }
@@ -251,7 +258,8 @@ atp_err store_open(const char *dir, const store_options *o, store **out)
         goto fail;
     if (!o->read_only && (err = store_log_start(s, dir)) != ATP_OK)
         goto fail;
-    if ((err = queue_init(&s->q, sizeof(store_group *), STORE_QUEUE_CAP)) != ATP_OK)
+    if ((err = queue_init(&s->q, sizeof(store_group *), STORE_QUEUE_CAP)) !=
+        ATP_OK)
         goto fail;
     pthread_mutex_init(&s->amu, NULL);
     clock_cond_init(&s->acond); /* timed waits: clock_deadline_ms */
@@ -290,8 +298,10 @@ static atp_err store_env_reopen(store *s)
     atp_err err = store_env_open(s);
     pthread_mutex_unlock(&s->envmu);
     if (err != ATP_OK) {
-        log_error("store", "cannot reopen the LMDB environment (%s): commits "
-                  "fail until it reopens", atp_err_message(err));
+        log_error("store",
+                  "cannot reopen the LMDB environment (%s): commits "
+                  "fail until it reopens",
+                  atp_err_message(err));
         return err;
     }
     atomic_fetch_add(&s->reopens, 1);
@@ -331,9 +341,11 @@ atp_err store_info_get(store *s, store_info *out)
     }
     MDB_val key = {sizeof STORE_LSN_KEY - 1, (void *)STORE_LSN_KEY}, val;
     if (s->dbi[STORE_DB_META] != (MDB_dbi)-1 &&
-        mdb_get(txn, s->dbi[STORE_DB_META], &key, &val) == 0 && val.mv_size == 8)
+        mdb_get(txn, s->dbi[STORE_DB_META], &key, &val) == 0 &&
+        val.mv_size == 8)
         for (int i = 0; i < 8; i++)
-            out->log_applied |= (uint64_t)((const unsigned char *)val.mv_data)[i] << (8 * i);
+            out->log_applied |=
+                (uint64_t)((const unsigned char *)val.mv_data)[i] << (8 * i);
     mdb_txn_abort(txn);
     pthread_mutex_unlock(&s->envmu);
     out->map_bytes = info.me_mapsize;
@@ -359,13 +371,15 @@ typedef struct store_overlay_op {
 static int store_overlay_cmp(const void *pa, const void *pb)
 {
     const store_overlay_op *a = pa, *b = pb;
-    int c = store_key_cmp(a->op->key, a->op->key_len, b->op->key, b->op->key_len);
+    int c =
+        store_key_cmp(a->op->key, a->op->key_len, b->op->key, b->op->key_len);
     return c != 0 ? c : (a->seq > b->seq) - (a->seq < b->seq);
 }
 
 /* The final op per key of db in the groups replayed but not in LMDB
  * (store_log_start), sorted by key: *out (NULL, 0 when none). */
-static atp_err store_overlay(store *s, store_db db, store_overlay_op **out, size_t *n_out)
+static atp_err store_overlay(store *s, store_db db, store_overlay_op **out,
+                             size_t *n_out)
 {
     *out = NULL;
     *n_out = 0;
@@ -389,8 +403,9 @@ static atp_err store_overlay(store *s, store_db db, store_overlay_op **out, size
     qsort(v, n, sizeof *v, store_overlay_cmp);
     size_t m = 0; /* keep the last of each key */
     for (size_t i = 0; i < n; i++) {
-        if (i + 1 < n && store_key_cmp(v[i].op->key, v[i].op->key_len, v[i + 1].op->key,
-                                       v[i + 1].op->key_len) == 0)
+        if (i + 1 < n &&
+            store_key_cmp(v[i].op->key, v[i].op->key_len, v[i + 1].op->key,
+                          v[i + 1].op->key_len) == 0)
             continue;
         v[m++] = v[i];
     }
@@ -415,7 +430,8 @@ atp_err store_scan(store *s, store_db db,
     if (err != ATP_OK)
         return err;
     pthread_mutex_lock(&s->envmu); /* the applier may reopen env */
-    int rc = s->env != NULL ? mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn) : EIO;
+    int rc =
+        s->env != NULL ? mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn) : EIO;
     if (rc != 0) {
         pthread_mutex_unlock(&s->envmu);
         free(ov);
@@ -466,7 +482,8 @@ atp_err store_scan(store *s, store_db db,
     return rc == 0 ? ATP_OK : store_err("scan", rc);
 }
 
-/* ---- LMDB writes ------------------------------------------------------------ */
+/* ---- LMDB writes ------------------------------------------------------------
+ */
 
 /* One op through the database's cursor. A cursor, unlike mdb_put, first
  * looks on the leaf page it is already on, so ops in key order (snapshots
@@ -550,7 +567,8 @@ atp_err store__commit(store *s, store_group **g, size_t n, uint64_t lsn)
                 store_env_reopen(s);
             return ATP_OK;
         }
-        size_t limit = s->opt.max_map_bytes ? s->opt.max_map_bytes : SIZE_MAX / 2;
+        size_t limit =
+            s->opt.max_map_bytes ? s->opt.max_map_bytes : SIZE_MAX / 2;
         if (rc == MDB_MAP_FULL && s->map_bytes < limit) {
             /* Double, but not past the limit. Safe here: this thread is
              * the only one with write transactions, and envmu keeps the
@@ -584,8 +602,9 @@ void store__update_usage(store *s)
         atomic_store(&s->used, (uint64_t)(info.me_last_pgno + 1) * st.ms_psize);
 }
 
-store_group *store__group_own(store_op *ops, size_t n, void (*release)(void *owner),
-                              void *owner, store_done_fn done, void *arg)
+store_group *store__group_own(store_op *ops, size_t n,
+                              void (*release)(void *owner), void *owner,
+                              store_done_fn done, void *arg)
 {
     store_group *g = calloc(1, sizeof *g);
     if (g == NULL)
@@ -593,9 +612,14 @@ store_group *store__group_own(store_op *ops, size_t n, void (*release)(void *own
     bool loggable = n > 0;
     for (size_t i = 0; i < n && loggable; i++)
         loggable = ops[i].db == STORE_DB_RESERVATIONS;
-    *g = (store_group){.ops = ops, .n = n, .loggable = loggable,
+    *g = (store_group){.ops = ops,
+                       .n = n,
+                       .loggable = loggable,
                        .log_len = loggable ? store__log_record_size(ops, n) : 0,
-                       .done = done, .arg = arg, .release = release, .owner = owner};
+                       .done = done,
+                       .arg = arg,
+                       .release = release,
+                       .owner = owner};
     return g;
 }
 
@@ -644,7 +668,8 @@ store_group *store__group_new(const store_op *ops, size_t n, store_done_fn done,
     return g;
 }
 
-/* ---- log replay at open -------------------------------------------------------- */
+/* ---- log replay at open
+ * -------------------------------------------------------- */
 
 bool store__group_list_push(store_group_list *l, store_group *g)
 {
@@ -660,7 +685,8 @@ bool store__group_list_push(store_group_list *l, store_group *g)
     return true;
 }
 
-static atp_err store_replay_one(void *ctx, uint64_t lsn, const store_op *ops, size_t n)
+static atp_err store_replay_one(void *ctx, uint64_t lsn, const store_op *ops,
+                                size_t n)
 {
     store_group *g = store__group_new(ops, n, NULL, NULL);
     if (g == NULL)
@@ -680,7 +706,8 @@ static uint64_t store_applied_lsn(store *s)
     uint64_t lsn = 0;
     if (mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn) != 0)
         return 0;
-    if (mdb_get(txn, s->dbi[STORE_DB_META], &key, &val) == 0 && val.mv_size == 8)
+    if (mdb_get(txn, s->dbi[STORE_DB_META], &key, &val) == 0 &&
+        val.mv_size == 8)
         for (int i = 0; i < 8; i++)
             lsn |= (uint64_t)((const unsigned char *)val.mv_data)[i] << (8 * i);
     mdb_txn_abort(txn);
@@ -702,31 +729,40 @@ static atp_err store_log_start(store *s, const char *dir)
     if (err != ATP_OK && s->log.fd < 0)
         return err;
     if (err != ATP_OK) {
-        log_warn("store", "no reservation log (%s): every reservation group is "
-                 "an LMDB commit", atp_err_message(err));
+        log_warn("store",
+                 "no reservation log (%s): every reservation group is "
+                 "an LMDB commit",
+                 atp_err_message(err));
         want = false;
     }
     uint64_t applied = store_applied_lsn(s), last;
     int bad;
     bool pending = false;
     store_group_list r = {0};
-    err = store__log_replay(&s->log, applied, store_replay_one, &r, &last, &bad);
+    err =
+        store__log_replay(&s->log, applied, store_replay_one, &r, &last, &bad);
     if (err == ATP_OK && r.n > 0) {
         err = store__commit(s, r.g, r.n, last);
         /* s->env NULL: the reopen after a large replay failed. */
-        int rc = err != ATP_OK ? 0 : s->env == NULL ? EIO : mdb_env_sync(s->env, 1);
+        int rc = err != ATP_OK    ? 0
+                 : s->env == NULL ? EIO
+                                  : mdb_env_sync(s->env, 1);
         if (rc != 0)
             err = store_err("mdb_env_sync (replay)", rc);
         if (err == ATP_OK)
-            log_info("store", "replayed %zu groups from the reservation log "
-                     "(LSN %llu, LMDB had %llu)%s", r.n, (unsigned long long)last,
-                     (unsigned long long)applied, bad ? "; a torn tail ignored" : "");
+            log_info("store",
+                     "replayed %zu groups from the reservation log "
+                     "(LSN %llu, LMDB had %llu)%s",
+                     r.n, (unsigned long long)last, (unsigned long long)applied,
+                     bad ? "; a torn tail ignored" : "");
         else if (err == ATP_E_STORE_FULL && want) {
-            log_warn("store", "%zu groups replayed from the reservation log "
-                     "(LSN %llu, LMDB had %llu) do not fit in LMDB: starting with "
-                     "them pending; new reservation groups are refused until "
-                     "space returns", r.n, (unsigned long long)last,
-                     (unsigned long long)applied);
+            log_warn(
+                "store",
+                "%zu groups replayed from the reservation log "
+                "(LSN %llu, LMDB had %llu) do not fit in LMDB: starting with "
+                "them pending; new reservation groups are refused until "
+                "space returns",
+                r.n, (unsigned long long)last, (unsigned long long)applied);
             s->replayed = r.g;
             s->n_replayed = r.n;
             r = (store_group_list){0};

@@ -58,7 +58,7 @@ typedef struct store_options {
      * stops at it (then STORE_FULL), and an existing larger map shrinks to
      * it at open (or to the bytes in use, if more). */
     size_t max_map_bytes;
-    size_t log_bytes;         /* reservation log size; 0: no log */
+    size_t log_bytes;           /* reservation log size; 0: no log */
     int64_t log_apply_delay_ms; /* tests: the applier waits this long first */
     /* The log full while LMDB is behind: how long an append waits for the
      * applier before its groups are refused with ATP_E_BUSY. 0: the
@@ -93,7 +93,7 @@ typedef struct store_stats {
     uint64_t failures;
     uint64_t map_bytes;
     uint64_t used_bytes;
-    bool full; /* the last commit failed for lack of space */
+    bool full;             /* the last commit failed for lack of space */
     uint64_t log_appends;  /* writes + fdatasyncs of the reservation log */
     uint64_t log_groups;   /* groups made durable by the log */
     uint64_t log_applied;  /* last LSN applied to LMDB */
@@ -138,8 +138,8 @@ atp_err store_scan(store *s, store_db db,
 /* store_submit queues a group of n ops (copied) and the completion; n may
  * be 0 (a barrier: done fires after everything queued before it). Any
  * thread. ATP_E_NOMEM, or ATP_E_BAD_STATE after store_close. */
-atp_err store_submit(store *s, const store_op *ops, size_t n, store_done_fn done,
-                     void *arg);
+atp_err store_submit(store *s, const store_op *ops, size_t n,
+                     store_done_fn done, void *arg);
 
 /* store_submit_owned is store_submit without the copy (for large groups:
  * snapshots): ops and the bytes they point at stay the caller's until the
@@ -190,10 +190,12 @@ typedef struct store_applied store_applied;
  * the n source ids (NUL-terminated; n <= 256): the slot keeping that id,
  * or a new one at 0. A file of another store id, of another version or
  * size is started again, empty, with a warning. ATP_E_IO (store_id 0,
- * cannot create, lock, allocate or map it: the caller runs without it), ATP_E_NOMEM, ATP_E_CONFIG
- * (n > 256, or dir too long). Main thread, at start-up. */
-atp_err store_applied_open(const char *dir, uint64_t store_id, const char *const *ids,
-                           size_t n, store_applied **out);
+ * cannot create, lock, allocate or map it: the caller runs without it),
+ * ATP_E_NOMEM, ATP_E_CONFIG (n > 256, or dir too long). Main thread, at
+ * start-up. */
+atp_err store_applied_open(const char *dir, uint64_t store_id,
+                           const char *const *ids, size_t n,
+                           store_applied **out);
 /* store_applied_slot: the seq slot of the i-th id given to open (NULL if
  * i >= n), in the mapping, 8-byte aligned: read and written with
  * __atomic loads and stores. Valid until store_applied_close. */
@@ -218,9 +220,9 @@ typedef struct store_log_summary {
     bool present;          /* reservations.log exists */
     uint64_t file_bytes;   /* its (preallocated) size */
     uint64_t records, ops; /* records (store groups) in the chain, their ops */
-    uint64_t first_lsn, last_lsn; /* of the chain; 0: empty */
+    uint64_t first_lsn, last_lsn;  /* of the chain; 0: empty */
     uint64_t pending, pending_ops; /* records with LSN > applied: not in LMDB */
-    bool torn;             /* the chain ends on a torn or corrupt record */
+    bool torn; /* the chain ends on a torn or corrupt record */
 } store_log_summary;
 
 /* store_log_summary_get reads dir's reservation log without changing it

@@ -97,18 +97,19 @@ void store__log_encode(unsigned char *out, uint64_t epoch, uint64_t lsn,
  * the file). On STORE_LOG_OK: *epoch, *lsn, *rec_len (bytes taken), *n_ops;
  * ops (if not NULL, cap >= *n_ops) point into buf. Pure; no I/O. */
 store_log_status store__log_decode(const unsigned char *buf, size_t len,
-                                   uint64_t *epoch, uint64_t *lsn, size_t *rec_len,
-                                   store_op *ops, size_t cap, size_t *n_ops);
+                                   uint64_t *epoch, uint64_t *lsn,
+                                   size_t *rec_len, store_op *ops, size_t cap,
+                                   size_t *n_ops);
 
 enum { STORE_HIST_SYNC, STORE_HIST_COMMIT, STORE_HIST_COUNT };
 
 /* The log file. Writer thread only after store_open. */
 typedef struct store_log {
     int fd;
-    size_t size;       /* preallocated bytes */
-    size_t wpos;       /* where the next append goes (STORE_LOG_ALIGN) */
-    uint64_t epoch;    /* of the current cycle */
-    uint64_t next_lsn; /* LSN of the next record */
+    size_t size;             /* preallocated bytes */
+    size_t wpos;             /* where the next append goes (STORE_LOG_ALIGN) */
+    uint64_t epoch;          /* of the current cycle */
+    uint64_t next_lsn;       /* LSN of the next record */
     metrics_hist *sync_hist; /* each append's fdatasync; NULL (as
                               store__log_open leaves it): not timed */
 } store_log;
@@ -172,7 +173,8 @@ struct store {
     store_options opt;
     size_t map_bytes; /* the thread that owns LMDB writes */
     queue q;          /* of store_group * */
-    store_group **batch; /* the writer's, STORE_MAX_GROUPS_PER_TXN (store_start) */
+    store_group *
+        *batch; /* the writer's, STORE_MAX_GROUPS_PER_TXN (store_start) */
     pthread_t thread;
     bool running;
     int64_t last_flush_ms;
@@ -184,9 +186,9 @@ struct store {
     metrics_hist *hist;
     /* The reservation log (log_on): the writer owns log and buf. */
     bool log_on;
-    bool log_uncertain; /* a failed append, or groups replayed but not
-                           applied: the next append waits until all is
-                           applied, then starts a new cycle */
+    bool log_uncertain;   /* a failed append, or groups replayed but not
+                             applied: the next append waits until all is
+                             applied, then starts a new cycle */
     uint64_t written_lsn; /* last LSN appended (writer) */
     store_log log;
     unsigned char *buf;
@@ -200,7 +202,7 @@ struct store {
     bool aurgent; /* an LMDB group, a barrier, or the writer waits: no pacing */
     bool aidle;   /* the applier sleeps with nothing pending: a push wakes it */
     uint64_t applied_lsn;
-    atp_err apply_err; /* the applier's failing error: new groups refused */
+    atp_err apply_err;    /* the applier's failing error: new groups refused */
     uint64_t apply_tries; /* applier attempts at the pending groups */
     /* Groups replayed at open that LMDB could not take (full): in memory
      * for store_scan, then the applier's pending groups (store_start). */
@@ -208,7 +210,8 @@ struct store {
     size_t n_replayed;
     pthread_t applier;
     bool applier_running;
-    _Atomic uint64_t log_appends, log_groups, log_applied, log_waits, log_replayed;
+    _Atomic uint64_t log_appends, log_groups, log_applied, log_waits,
+        log_replayed;
     _Atomic uint64_t log_used; /* log.wpos, for store_stats_get */
 };
 
@@ -223,8 +226,9 @@ void store__update_usage(store *s);
 
 /* store__group_own makes a group of the caller's ops without copying
  * (store_submit_owned). NULL: out of memory. */
-store_group *store__group_own(store_op *ops, size_t n, void (*release)(void *owner),
-                              void *owner, store_done_fn done, void *arg);
+store_group *store__group_own(store_op *ops, size_t n,
+                              void (*release)(void *owner), void *owner,
+                              store_done_fn done, void *arg);
 /* A growable list of groups in log order: the groups replayed at open,
  * then the applier's pending ones. */
 typedef struct store_group_list {

@@ -11,10 +11,11 @@
  * Applier thread (log on only): the only thread with LMDB write
  * transactions. Applies logged groups in large transactions that also
  * record the last LSN applied; commits the other groups one by one, in
- * queue order, after the logged groups queued before them. If LMDB fails (disk or map full), the logged groups stay
- * pending and are retried every STORE_APPLY_RETRY_MS; meanwhile apply_err
- * makes the writer refuse new groups, so nothing new is acknowledged that
- * LMDB cannot take, while the logged ones are never dropped.
+ * queue order, after the logged groups queued before them. If LMDB fails (disk
+ * or map full), the logged groups stay pending and are retried every
+ * STORE_APPLY_RETRY_MS; meanwhile apply_err makes the writer refuse new groups,
+ * so nothing new is acknowledged that LMDB cannot take, while the logged ones
+ * are never dropped.
  */
 #include <errno.h>
 #include <stdatomic.h>
@@ -61,7 +62,8 @@ static void store_group_finish(store *s, store_group *g, atp_err err)
         g->done(g->arg, err);
 }
 
-/* ---- applier thread ------------------------------------------------------------ */
+/* ---- applier thread
+ * ------------------------------------------------------------ */
 
 /* Apply the pending logged groups; on failure they stay pending. */
 static atp_err store_applier_flush(store *s, store_group_list *p)
@@ -69,8 +71,9 @@ static atp_err store_applier_flush(store *s, store_group_list *p)
     size_t done = 0;
     atp_err err = ATP_OK;
     while (done < p->n) {
-        size_t k = p->n - done < STORE_MAX_GROUPS_PER_TXN ? p->n - done
-                                                          : STORE_MAX_GROUPS_PER_TXN;
+        size_t k = p->n - done < STORE_MAX_GROUPS_PER_TXN
+                       ? p->n - done
+                       : STORE_MAX_GROUPS_PER_TXN;
         uint64_t lsn = p->g[done + k - 1]->lsn;
         if ((err = store__commit(s, p->g + done, k, lsn)) != ATP_OK)
             break;
@@ -113,7 +116,8 @@ static void store_applier_run(store *s, store_group_list *p, store_group *list)
         store_group *g = list;
         list = g->next;
         if (g->lsn != 0) {
-            while (!store__group_list_push(p, g)) { /* never drop a logged group */
+            while (
+                !store__group_list_push(p, g)) { /* never drop a logged group */
                 log_error("store", "applier: out of memory, retrying");
                 struct timespec d = {0, 10000000};
                 nanosleep(&d, NULL);
@@ -128,9 +132,9 @@ static void store_applier_run(store *s, store_group_list *p, store_group *list)
         /* A barrier is done: the pending groups are durable in the log. A
          * backup needs them in LMDB: it fails if they are still pending. */
         atp_err err = g->n == 0 && g->backup_dir == NULL ? ATP_OK
-                      : p->n > 0                        ? perr
-                      : g->n == 0                       ? ATP_OK
-                                                        : store__commit(s, &g, 1, 0);
+                      : p->n > 0                         ? perr
+                      : g->n == 0                        ? ATP_OK
+                                  : store__commit(s, &g, 1, 0);
         if (g->n > 0 && p->n == 0) {
             atomic_fetch_add(&s->commits, 1);
             store__update_usage(s);
@@ -190,8 +194,10 @@ static void *store_applier_main(void *arg)
     }
     pthread_mutex_unlock(&s->amu);
     if (p.n > 0)
-        log_warn("store", "%zu logged groups not applied to LMDB at shutdown: "
-                 "the next start replays them from the log", p.n);
+        log_warn("store",
+                 "%zu logged groups not applied to LMDB at shutdown: "
+                 "the next start replays them from the log",
+                 p.n);
     for (size_t i = 0; i < p.n; i++)
         store__group_free(p.g[i]);
     free(p.g);
@@ -199,7 +205,8 @@ static void *store_applier_main(void *arg)
     return NULL;
 }
 
-/* ---- writer thread ---------------------------------------------------------------- */
+/* ---- writer thread
+ * ---------------------------------------------------------------- */
 
 static void store_applier_push(store *s, store_group *first, store_group *last)
 {
@@ -262,8 +269,8 @@ static atp_err store_writer_space(store *s, size_t total)
     if (!s->log_uncertain && s->log.wpos + total <= s->log.size)
         return ATP_OK;
     atomic_fetch_add(&s->log_waits, 1);
-    struct timespec ts = clock_deadline_ms(s->opt.log_wait_ms > 0 ? s->opt.log_wait_ms
-                                                                  : STORE_LOG_WAIT_MS);
+    struct timespec ts = clock_deadline_ms(
+        s->opt.log_wait_ms > 0 ? s->opt.log_wait_ms : STORE_LOG_WAIT_MS);
     pthread_mutex_lock(&s->amu);
     s->aurgent = true;
     pthread_cond_signal(&s->acond);
@@ -271,11 +278,12 @@ static atp_err store_writer_space(store *s, size_t total)
     while (s->applied_lsn < s->written_lsn && s->apply_err == ATP_OK && rc == 0)
         rc = pthread_cond_timedwait(&s->dcond, &s->amu, &ts);
     atp_err err = s->applied_lsn >= s->written_lsn ? ATP_OK
-                  : s->apply_err != ATP_OK        ? s->apply_err
-                                                  : ATP_E_BUSY;
+                  : s->apply_err != ATP_OK         ? s->apply_err
+                                                   : ATP_E_BUSY;
     pthread_mutex_unlock(&s->amu);
     if (err != ATP_OK) {
-        log_warn("store", "reservation log full and LMDB behind: group refused (%s)",
+        log_warn("store",
+                 "reservation log full and LMDB behind: group refused (%s)",
                  atp_err_message(err));
         return err;
     }
@@ -313,7 +321,8 @@ static void store_writer_log(store *s, store_group **g, size_t n)
         size_t off = 0;
         for (size_t i = 0; i < n; i++) {
             g[i]->lsn = s->log.next_lsn + i;
-            store__log_encode(s->buf + off, s->log.epoch, g[i]->lsn, g[i]->ops, g[i]->n);
+            store__log_encode(s->buf + off, s->log.epoch, g[i]->lsn, g[i]->ops,
+                              g[i]->n);
             off += g[i]->log_len;
         }
         memset(s->buf + off, 0, total - off);
@@ -382,7 +391,8 @@ static void *store_writer_main(void *arg)
     for (;;) {
         size_t n = 0;
         health_idle(hs);
-        atp_err perr = queue_pop(&s->q, &batch[0], nosync ? STORE_NOSYNC_FLUSH_MS : -1);
+        atp_err perr =
+            queue_pop(&s->q, &batch[0], nosync ? STORE_NOSYNC_FLUSH_MS : -1);
         health_busy(hs);
         if (perr == ATP_E_BAD_STATE)
             break;
@@ -397,7 +407,8 @@ static void *store_writer_main(void *arg)
             else
                 store_writer_direct(s, batch, n);
         }
-        if (nosync && clock_mono_ms() - s->last_flush_ms >= STORE_NOSYNC_FLUSH_MS) {
+        if (nosync &&
+            clock_mono_ms() - s->last_flush_ms >= STORE_NOSYNC_FLUSH_MS) {
             if (s->env != NULL) /* NULL: a reopen failed, see store__commit */
                 mdb_env_sync(s->env, 1);
             s->last_flush_ms = clock_mono_ms();
@@ -407,7 +418,8 @@ static void *store_writer_main(void *arg)
     return NULL;
 }
 
-/* ---- public --------------------------------------------------------------------- */
+/* ---- public
+ * --------------------------------------------------------------------- */
 
 atp_err store_start(store *s)
 {
@@ -434,8 +446,8 @@ atp_err store_start(store *s)
     return ATP_OK;
 }
 
-atp_err store_submit(store *s, const store_op *ops, size_t n, store_done_fn done,
-                     void *arg)
+atp_err store_submit(store *s, const store_op *ops, size_t n,
+                     store_done_fn done, void *arg)
 {
     ATP_ASSERT(s != NULL && (ops != NULL || n == 0) && done != NULL);
     for (size_t i = 0; i < n; i++)
@@ -453,7 +465,8 @@ atp_err store_submit_owned(store *s, store_op *ops, size_t n,
                            void (*release)(void *owner), void *owner,
                            store_done_fn done, void *arg)
 {
-    ATP_ASSERT(s != NULL && (ops != NULL || n == 0) && release != NULL && done != NULL);
+    ATP_ASSERT(s != NULL && (ops != NULL || n == 0) && release != NULL &&
+               done != NULL);
     for (size_t i = 0; i < n; i++)
         ATP_DASSERT(ops[i].db < STORE_DB_COUNT);
     store_group *g = store__group_own(ops, n, release, owner, done, arg);
@@ -479,16 +492,19 @@ void store_close(store *s)
         pthread_mutex_unlock(&s->amu);
         pthread_join(s->applier, NULL);
     }
-    int rc = s->opt.read_only ? 0 : s->env == NULL ? EIO : mdb_env_sync(s->env, 1);
+    int rc = s->opt.read_only ? 0
+             : s->env == NULL ? EIO
+                              : mdb_env_sync(s->env, 1);
     if (rc != 0)
         log_warn("store", "mdb_env_sync at shutdown: %s%s", mdb_strerror(rc),
                  s->log_on ? " (the reservation log is kept: the next start "
-                             "replays it)" : "");
+                             "replays it)"
+                           : "");
     /* All applied and synced: the next start has nothing to replay. */
     if (s->log_on && rc == 0 && s->applied_lsn >= s->written_lsn &&
         store__log_clear(&s->log) != ATP_OK)
         log_warn("store", "reservation log not cleared: replayed (harmlessly) "
-                 "at the next start");
+                          "at the next start");
     store__log_close(&s->log);
     for (size_t i = 0; i < s->n_replayed; i++) /* never started */
         store__group_free(s->replayed[i]);

@@ -25,15 +25,19 @@ typedef struct json_case {
     const char *want;
 } json_case;
 
-#define CASE(lit, want) {lit, sizeof(lit) - 1, want}
+#define CASE(lit, want)                                                        \
+    {                                                                          \
+        lit, sizeof(lit) - 1, want                                             \
+    }
 
 static const json_case json_cases[] = {
-    CASE("\xa0", "\"\""),                          /* an empty str alone */
-    CASE("\xc4\x00", "\"\""),                      /* an empty bin */
-    CASE("\x92\xa0\xa1x", "[\"\",\"x\"]"),         /* before another string */
-    CASE("\x81\xa0\xa0", "{\"\":\"\"}"),           /* an empty key and value */
-    CASE("\x81\x01\xa0", "{\"1\":\"\"}"),          /* after an integer key */
-    CASE("\x82\xa2op\xa0\xa1k\xa0", "{\"op\":\"\",\"k\":\"\"}"), /* later ones */
+    CASE("\xa0", "\"\""),                  /* an empty str alone */
+    CASE("\xc4\x00", "\"\""),              /* an empty bin */
+    CASE("\x92\xa0\xa1x", "[\"\",\"x\"]"), /* before another string */
+    CASE("\x81\xa0\xa0", "{\"\":\"\"}"),   /* an empty key and value */
+    CASE("\x81\x01\xa0", "{\"1\":\"\"}"),  /* after an integer key */
+    CASE("\x82\xa2op\xa0\xa1k\xa0",
+         "{\"op\":\"\",\"k\":\"\"}"), /* later ones */
 };
 
 /* json_empty_check returns 0 when the msgpack bytes of c are written as

@@ -19,8 +19,8 @@ typedef struct test_gate {
     bool open, entered;
 } test_gate;
 
-static test_gate test_the_gate = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER,
-                                  false, false};
+static test_gate test_the_gate = {PTHREAD_MUTEX_INITIALIZER,
+                                  PTHREAD_COND_INITIALIZER, false, false};
 
 static void test_gate_release(void *owner, bool applied)
 {
@@ -34,7 +34,10 @@ static void test_gate_release(void *owner, bool applied)
     pthread_mutex_unlock(&g->mu);
 }
 
-static void test_empty_release(void *owner, bool applied) { (void)owner, (void)applied; }
+static void test_empty_release(void *owner, bool applied)
+{
+    (void)owner, (void)applied;
+}
 
 /* test_gate_close returns once the engine thread is inside the gate
  * batch's release, with an empty queue behind it. */

@@ -969,7 +969,8 @@ static void feed_summary(const feed_run *r)
                 t.sends, r->send_errors, r->bytes, mps, eps,
                 feed_stop_flag ? "true" : "false", t.skipped, t.lot_events,
                 r->ctl_open ? "true" : "false", t.requests, t.replays,
-                t.replayed, t.snapshots, t.snapshot_msgs, r->ctl_bad, r->session);
+                t.replayed, t.snapshots, t.snapshot_msgs, r->ctl_bad,
+                r->session);
         for (size_t i = 0; i < r->n; i++) {
             const feed_stats *st = &r->stats[i];
             fprintf(f, "%s{\"id\":", i > 0 ? "," : "");
@@ -1029,7 +1030,6 @@ static void feed_summary(const feed_run *r)
 
 /* ---- main loop ---------------------------------------------------------- */
 
-
 /* feed_session_key picks the run's publisher session (docs/PROTOCOL.md,
  * "Publisher sessions": random per run unless --session says otherwise)
  * and reads --key-file. */
@@ -1053,7 +1053,8 @@ static int feed_session_key(feed_run *r)
         char why[256];
         if (!config_key_read(r->a.key_file, r->file_key, sizeof r->file_key,
                              &r->file_key_len, why, sizeof why)) {
-            fprintf(stderr, "atp-feed: --key-file %s: %s\n", r->a.key_file, why);
+            fprintf(stderr, "atp-feed: --key-file %s: %s\n", r->a.key_file,
+                    why);
             return FEED_EXIT_USAGE;
         }
     }

@@ -1,8 +1,8 @@
 /*
  * atpctl.c - the operator and scripting client of atpd: builds one query,
  * sends it over REQ or, with an http:// --endpoint, atpd's HTTP API
- * (tools/common/client, the same maps both ways), prints the reply as JSON or as
- * text, and says with its exit code what happened. `scan --all` follows the
+ * (tools/common/client, the same maps both ways), prints the reply as JSON or
+ * as text, and says with its exit code what happened. `scan --all` follows the
  * pages; `watch` subscribes to the change feed instead (ctl_sub.c) and
  * prints messages until --count, --duration or Ctrl-C.
  *
@@ -167,7 +167,8 @@ static int ctl_build_backup(const ctl_args *a, codec_writer *w, ctl_cart *cart)
     const char *dir = a->words[1];
     if (dir[0] != '/') {
         if (getcwd(cwd, sizeof cwd) == NULL ||
-            snprintf(path, sizeof path, "%s/%s", cwd, dir) >= (int)sizeof path) {
+            snprintf(path, sizeof path, "%s/%s", cwd, dir) >=
+                (int)sizeof path) {
             fprintf(stderr, "atpctl: backup: cannot make %s absolute\n", dir);
             return CTL_EXIT_USAGE;
         }
@@ -357,8 +358,9 @@ static int ctl_build_source(const ctl_args *a, codec_writer *w, ctl_cart *cart)
 {
     (void)cart;
     if (strcmp(a->words[1], "reset") != 0) {
-        fprintf(stderr, "atpctl: source: unknown action '%s'; expected: source "
-                        "reset SOURCE\n",
+        fprintf(stderr,
+                "atpctl: source: unknown action '%s'; expected: source "
+                "reset SOURCE\n",
                 a->words[1]);
         return CTL_EXIT_USAGE;
     }
@@ -368,13 +370,15 @@ static int ctl_build_source(const ctl_args *a, codec_writer *w, ctl_cart *cart)
     return CTL_EXIT_OK;
 }
 
-static void ctl_show_source_reset(const codec_val *r, const ctl_cart *c, FILE *f)
+static void ctl_show_source_reset(const codec_val *r, const ctl_cart *c,
+                                  FILE *f)
 {
     (void)c;
     codec_str id = {"?", 1};
     codec_val_str(codec_val_get(r, "source"), &id);
-    fprintf(f, "source %.*s reset: nothing of it applies until its next full "
-               "snapshot (atpd asked for one); see 'atpctl sources'\n",
+    fprintf(f,
+            "source %.*s reset: nothing of it applies until its next full "
+            "snapshot (atpd asked for one); see 'atpctl sources'\n",
             (int)id.len, id.ptr);
 }
 
@@ -440,8 +444,8 @@ static int ctl_run_token(const ctl_args *a, const ctl_cmd *cmd)
     (void)cmd;
     if (a->endpoint != NULL)
         return ctl_usage_error(cmd, "%s", "token needs no atpd: no --endpoint");
-    return ctl_token_run(a->words[1], a->token, a->name, a->client, a->scopes, stdin,
-                         stdout);
+    return ctl_token_run(a->words[1], a->token, a->name, a->client, a->scopes,
+                         stdin, stdout);
 }
 
 static const ctl_cmd ctl_cmds[] = {
@@ -564,53 +568,53 @@ static void ctl_usage(FILE *f)
     for (size_t i = 0; i < CTL_NCMDS; i++)
         fprintf(f, "  %s\n        %s\n", ctl_cmds[i].synopsis,
                 ctl_cmds[i].summary);
-    fprintf(f,
-            "  help [COMMAND]\n"
-            "\n"
-            "options (before or after the command words):\n"
-            "  --endpoint URL  atpd query endpoint (default: $ATPD_ENDPOINT, "
-            "else %s);\n"
-            "                  an http:// URL (atpd's service.http_listen, e.g.\n"
-            "                  http://127.0.0.1:7080) uses the HTTP/JSON API:\n"
-            "                  the same commands, the same output\n"
-            "                  tls+tcp:// and https:// need --ca\n"
-            TOOLS_TLS_USAGE
-            "  --json          print the reply map as one JSON line\n"
-            "  --timeout MS    send/receive timeout (default %d)\n"
-            "  --token T       the client's token when atpd has auth.tokens\n"
-            "                  (default: $ATP_TOKEN; prefer it: an argument\n"
-            "                  shows in ps); sent with every request\n"
-            "  --channel C     sales channel (default '%s')\n"
-            "  --ttl DURATION  reserve: hold time with its unit (900ms, 30s,\n"
-            "                  15m, 2h, 1d; a bare number is refused)\n"
-            "  --order REF     commit: the order reference\n"
-            "  --limit N       scan: SKUs per page (1..%d)\n"
-            "  --cursor C      scan: where the page starts (next_cursor of\n"
-            "                  the previous page; default 0)\n"
-            "  --all           scan: every page to the end\n"
-            "  --wide          sources: every counter, not the short table\n"
-            "  --feed URL      watch: atpd change feed (default: $ATPD_FEED,\n"
-            "                  else the --endpoint when it is http://, else\n"
-            "                  %s); an http:// URL reads the\n"
-            "                  HTTP API's event stream (GET /v1/changes)\n"
-            "  --count N       watch: exit 0 after N messages\n"
-            "  --duration D    watch: exit 0 after D (900ms, 30s, 15m, ...)\n"
-            "  --help          this help, or a command's with a command\n"
-            "  --version       print atpctl's version\n"
-            "\n"
-            "exit status: 0 ok (a reserve granted), 1 the service answered an "
-            "error\n"
-            "             (conflict, not_found, bad_state, bad_ttl, "
-            "store_full, ...),\n"
-            "             2 usage error (nothing sent), 3 cannot reach the "
-            "service\n"
-            "             (connect or timeout), 4 reserve refused: not enough "
-            "stock\n"
-            "             watch: 0 at the end (Ctrl-C, --count, --duration),\n"
-            "             1 unknown REGION, 2 bad arguments or feed URL, 3 "
-            "the socket failed\n",
-            ATP_DEFAULT_QUERY_URL, CLIENT_DEFAULT_TIMEOUT_MS,
-            ATP_DEFAULT_CHANNEL, CTL_SCAN_LIMIT_MAX, ATP_DEFAULT_FEED_URL);
+    fprintf(
+        f,
+        "  help [COMMAND]\n"
+        "\n"
+        "options (before or after the command words):\n"
+        "  --endpoint URL  atpd query endpoint (default: $ATPD_ENDPOINT, "
+        "else %s);\n"
+        "                  an http:// URL (atpd's service.http_listen, e.g.\n"
+        "                  http://127.0.0.1:7080) uses the HTTP/JSON API:\n"
+        "                  the same commands, the same output\n"
+        "                  tls+tcp:// and https:// need --ca\n" TOOLS_TLS_USAGE
+        "  --json          print the reply map as one JSON line\n"
+        "  --timeout MS    send/receive timeout (default %d)\n"
+        "  --token T       the client's token when atpd has auth.tokens\n"
+        "                  (default: $ATP_TOKEN; prefer it: an argument\n"
+        "                  shows in ps); sent with every request\n"
+        "  --channel C     sales channel (default '%s')\n"
+        "  --ttl DURATION  reserve: hold time with its unit (900ms, 30s,\n"
+        "                  15m, 2h, 1d; a bare number is refused)\n"
+        "  --order REF     commit: the order reference\n"
+        "  --limit N       scan: SKUs per page (1..%d)\n"
+        "  --cursor C      scan: where the page starts (next_cursor of\n"
+        "                  the previous page; default 0)\n"
+        "  --all           scan: every page to the end\n"
+        "  --wide          sources: every counter, not the short table\n"
+        "  --feed URL      watch: atpd change feed (default: $ATPD_FEED,\n"
+        "                  else the --endpoint when it is http://, else\n"
+        "                  %s); an http:// URL reads the\n"
+        "                  HTTP API's event stream (GET /v1/changes)\n"
+        "  --count N       watch: exit 0 after N messages\n"
+        "  --duration D    watch: exit 0 after D (900ms, 30s, 15m, ...)\n"
+        "  --help          this help, or a command's with a command\n"
+        "  --version       print atpctl's version\n"
+        "\n"
+        "exit status: 0 ok (a reserve granted), 1 the service answered an "
+        "error\n"
+        "             (conflict, not_found, bad_state, bad_ttl, "
+        "store_full, ...),\n"
+        "             2 usage error (nothing sent), 3 cannot reach the "
+        "service\n"
+        "             (connect or timeout), 4 reserve refused: not enough "
+        "stock\n"
+        "             watch: 0 at the end (Ctrl-C, --count, --duration),\n"
+        "             1 unknown REGION, 2 bad arguments or feed URL, 3 "
+        "the socket failed\n",
+        ATP_DEFAULT_QUERY_URL, CLIENT_DEFAULT_TIMEOUT_MS, ATP_DEFAULT_CHANNEL,
+        CTL_SCAN_LIMIT_MAX, ATP_DEFAULT_FEED_URL);
 }
 
 static void ctl_cmd_usage(const ctl_cmd *c, FILE *f)
@@ -712,8 +716,9 @@ static void ctl_print_service_error(const codec_val *reply,
     const char *env = getenv("ATP_TOKEN");
     bool given = a->token != NULL || (env != NULL && env[0] != '\0');
     if (code == ATP_E_UNAUTHENTICATED)
-        fprintf(stderr, "atpctl: %s; give atpctl a token with $ATP_TOKEN or --token "
-                        "(`atpctl token new` makes one: docs/SECURITY.md)\n",
+        fprintf(stderr,
+                "atpctl: %s; give atpctl a token with $ATP_TOKEN or --token "
+                "(`atpctl token new` makes one: docs/SECURITY.md)\n",
                 given ? "the token given was refused" : "no token was given");
 }
 
@@ -723,7 +728,8 @@ static void ctl_print_service_error(const codec_val *reply,
 static int ctl_client_open(const ctl_args *a, const char *url, client **c)
 {
     char err[512];
-    client_opts o = {.url = url, .timeout_ms = a->timeout_ms, .token = a->token};
+    client_opts o = {
+        .url = url, .timeout_ms = a->timeout_ms, .token = a->token};
     atp_err e = client_open(&o, c, err, sizeof err);
     if (e == ATP_OK)
         return CTL_EXIT_OK;
@@ -1016,7 +1022,8 @@ static bool ctl_watch_message(ctl_watch *wt, codec_arena *arena,
     /* Checked whole by the feed's decoder; printed from the map as it
      * came, so that keys a newer atpd adds are shown too. */
     if (codec_feed_decode(arena, msg, len, &fm) != ATP_OK ||
-        !codec_feed_split(msg, len, &t.region, &t.sku, &body_bytes, &body_len) ||
+        !codec_feed_split(msg, len, &t.region, &t.sku, &body_bytes,
+                          &body_len) ||
         codec_decode(arena, body_bytes, body_len, &body) != ATP_OK) {
         if (wt->malformed++ < 10)
             fprintf(stderr,
@@ -1053,7 +1060,8 @@ static int ctl_watch_check_region(const ctl_args *a, const ctl_cmd *cmd,
     char err[512];
     const char *url = ctl_query_url(a);
     int rc = CTL_EXIT_OK;
-    client_opts o = {.url = url, .timeout_ms = a->timeout_ms, .token = a->token};
+    client_opts o = {
+        .url = url, .timeout_ms = a->timeout_ms, .token = a->token};
     const codec_val *reply = NULL, *okv;
     bool ok = false;
     if (arena == NULL || w == NULL ||
@@ -1110,10 +1118,12 @@ static int ctl_run_watch(const ctl_args *a, const ctl_cmd *cmd)
     if (url == NULL) {
         url = getenv("ATPD_FEED");
         if (url == NULL || *url == '\0')
-            url = strncmp(ctl_query_url(a), "http", 4) == 0 ? ctl_query_url(a)
-                                                           : ATP_DEFAULT_FEED_URL;
+            url = strncmp(ctl_query_url(a), "http", 4) == 0
+                      ? ctl_query_url(a)
+                      : ATP_DEFAULT_FEED_URL;
     }
-    bool http = strncmp(url, "http://", 7) == 0 || strncmp(url, "https://", 8) == 0;
+    bool http =
+        strncmp(url, "http://", 7) == 0 || strncmp(url, "https://", 8) == 0;
     if (region != NULL) {
         int rc = ctl_watch_check_region(a, cmd, region);
         if (rc != CTL_EXIT_OK)
@@ -1130,7 +1140,8 @@ static int ctl_run_watch(const ctl_args *a, const ctl_cmd *cmd)
         return CTL_EXIT_USAGE;
     }
     ctl_sub *sub = NULL;
-    atp_err e = ctl_sub_open(url, a->token, prefix, prefix_len, &sub, err, sizeof err);
+    atp_err e =
+        ctl_sub_open(url, a->token, prefix, prefix_len, &sub, err, sizeof err);
     if (e != ATP_OK) {
         fprintf(stderr, "atpctl: %s\n", err);
         return e == ATP_E_BAD_REQUEST ? CTL_EXIT_USAGE : CTL_EXIT_TRANSPORT;

@@ -199,7 +199,8 @@ atp_err ctl_inspect_load(const char *dir, ctl_inspect *out, char *err,
         return e == ATP_E_NOMEM ? ATP_E_NOMEM : ATP_E_IO;
     }
     store_close(s);
-    if ((e = store_log_summary_get(dir, out->info.log_applied, &out->log)) != ATP_OK) {
+    if ((e = store_log_summary_get(dir, out->info.log_applied, &out->log)) !=
+        ATP_OK) {
         snprintf(err, err_len, "%s: cannot read reservations.log: %s", dir,
                  atp_err_message(e));
         return e == ATP_E_NOMEM ? ATP_E_NOMEM : ATP_E_IO;
@@ -249,24 +250,32 @@ static void ctl_inspect_render_file(const char *name,
 
 /* The reservation log: its chain, and what LMDB has not applied yet (a
  * start-up replays that part). */
-static void ctl_inspect_render_log(const store_log_summary *l, uint64_t applied, FILE *f)
+static void ctl_inspect_render_log(const store_log_summary *l, uint64_t applied,
+                                   FILE *f)
 {
     if (!l->present) {
-        fprintf(f, "reservation log: none (durability nosync, or log_bytes 0)\n");
+        fprintf(f,
+                "reservation log: none (durability nosync, or log_bytes 0)\n");
         return;
     }
     char size[32];
     ctl_inspect_fmt_bytes(l->file_bytes, size, sizeof size);
     if (l->records == 0)
-        fprintf(f, "reservation log: reservations.log, %s, empty (LMDB applied "
-                "through LSN %" PRIu64 ")\n", size, applied);
+        fprintf(f,
+                "reservation log: reservations.log, %s, empty (LMDB applied "
+                "through LSN %" PRIu64 ")\n",
+                size, applied);
     else
-        fprintf(f, "reservation log: reservations.log, %s, %" PRIu64 " records (%" PRIu64
-                " ops), LSN %" PRIu64 "..%" PRIu64 "; LMDB applied through LSN %" PRIu64
-                ": %" PRIu64 " records (%" PRIu64 " ops) still to apply%s\n",
+        fprintf(f,
+                "reservation log: reservations.log, %s, %" PRIu64
+                " records (%" PRIu64 " ops), LSN %" PRIu64 "..%" PRIu64
+                "; LMDB applied through LSN %" PRIu64 ": %" PRIu64
+                " records (%" PRIu64 " ops) still to apply%s\n",
                 size, l->records, l->ops, l->first_lsn, l->last_lsn, applied,
                 l->pending, l->pending_ops,
-                l->torn ? "; the chain ends on a torn or corrupt record (ignored)" : "");
+                l->torn
+                    ? "; the chain ends on a torn or corrupt record (ignored)"
+                    : "");
 }
 
 void ctl_inspect_render(const ctl_inspect *in, const char *dir, FILE *f)
@@ -585,17 +594,19 @@ static bool ctl_inspect_src_note(const codec_val *m, char *buf, size_t n)
     ctl_inspect_num(m, "unsynced", &unsynced);
     ctl_inspect_num(m, "session", &session);
     if (strcmp(state, "conflict") == 0) {
-        snprintf(buf, n,
-                 "%s: conflict: a second publisher uses this source id; %" PRId64
-                 " of its message%s dropped so far, session %" PRId64
-                 " applies (stop the other publisher)",
-                 id, conflicts, conflicts == 1 ? "" : "s", session);
+        snprintf(
+            buf, n,
+            "%s: conflict: a second publisher uses this source id; %" PRId64
+            " of its message%s dropped so far, session %" PRId64
+            " applies (stop the other publisher)",
+            id, conflicts, conflicts == 1 ? "" : "s", session);
     } else if (strcmp(state, "resyncing") == 0 && held == 0 && unsynced > 0) {
         snprintf(buf, n,
                  "%s: resyncing: a new session (or a reset) waits for its full "
                  "snapshot (%" PRId64 " request%s so far); %" PRId64
                  " message%s dropped until then",
-                 id, req, req == 1 ? "" : "s", unsynced, unsynced == 1 ? "" : "s");
+                 id, req, req == 1 ? "" : "s", unsynced,
+                 unsynced == 1 ? "" : "s");
     } else if (strcmp(state, "resyncing") == 0) {
         snprintf(buf, n,
                  "%s: resyncing: asked to resend from seq %" PRId64 " (%" PRId64
@@ -700,19 +711,24 @@ void ctl_inspect_render_sources(const codec_val *reply, bool wide, FILE *f)
     free(cells);
 }
 
-/* ---- snapshot, backup ----------------------------------------------------- */
+/* ---- snapshot, backup -----------------------------------------------------
+ */
 
 void ctl_inspect_render_backup(const codec_val *reply, FILE *f)
 {
     int64_t ms = 0;
     codec_str dir = {0};
     const codec_val *d = codec_val_get(reply, "dir");
-    if (d == NULL || !codec_val_str(d, &dir) || !ctl_inspect_num(reply, "ms", &ms)) {
+    if (d == NULL || !codec_val_str(d, &dir) ||
+        !ctl_inspect_num(reply, "ms", &ms)) {
         fprintf(f, "backup written\n");
         return;
     }
-    fprintf(f, "backup written to %.*s in %" PRId64 " ms (restore: docs/CONFIG.md, "
-            "\"Backup and restore\")\n", (int)dir.len, dir.ptr, ms);
+    fprintf(f,
+            "backup written to %.*s in %" PRId64
+            " ms (restore: docs/CONFIG.md, "
+            "\"Backup and restore\")\n",
+            (int)dir.len, dir.ptr, ms);
 }
 
 void ctl_inspect_render_snapshot(const codec_val *reply, FILE *f)

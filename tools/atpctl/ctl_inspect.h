@@ -45,7 +45,7 @@ typedef struct ctl_inspect {
     ctl_inspect_file data, lock;         /* data.mdb, lock.mdb */
     ctl_inspect_offset *offsets;         /* owned, in key order */
     size_t n_offsets;
-    store_log_summary log;               /* reservations.log */
+    store_log_summary log; /* reservations.log */
 } ctl_inspect;
 
 /* The store format this atpctl knows (src/store/store.c, meta "format"). */

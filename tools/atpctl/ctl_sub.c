@@ -19,19 +19,19 @@
 #include <nng/protocol/pubsub0/sub.h>
 
 #include "atp/wire.h"
-#include "tools_tls.h"
 #include "client_route.h"
 #include "client_sse.h"
 #include "codec/codec.h"
 #include "common/clock.h"
 #include "common/thread.h"
+#include "tools_tls.h"
 
 struct ctl_sub {
     nng_socket sock;
     atomic_int pipes;       /* connections up (ctl_sub_pipe_cb) */
     atomic_int connections; /* connections ever made (ctl_sub_pipe_cb) */
     char last_error[256];
-    bool is_sse;      /* an http:// feed: no nng socket */
+    bool is_sse; /* an http:// feed: no nng socket */
     client_sse *sse;
     codec_writer *w;  /* the event's JSON as msgpack (sse only) */
     codec_arena *a;   /* decoding it for the topic (sse only) */
@@ -60,7 +60,8 @@ static bool ctl_sub_url_ok(const char *url)
     if (nng_url_parse(&u, url) != 0)
         return false;
     bool ok = true;
-    if (strncmp(u->u_scheme, "tcp", 3) == 0 || strncmp(u->u_scheme, "tls+tcp", 7) == 0) {
+    if (strncmp(u->u_scheme, "tcp", 3) == 0 ||
+        strncmp(u->u_scheme, "tls+tcp", 7) == 0) {
         char *end = NULL;
         long port = strtol(u->u_port, &end, 10);
         ok = u->u_hostname[0] != '\0' && end != u->u_port && *end == '\0' &&
@@ -73,8 +74,8 @@ static bool ctl_sub_url_ok(const char *url)
 /* ctl_sub_open_sse: ctl_sub_open of an http:// URL. The prefix "atp\0",
  * "atp\0R\0" or "atp\0R\0S\0" becomes the stream's region and sku. */
 static atp_err ctl_sub_open_sse(ctl_sub *s, const char *url, const char *token,
-                                const char *prefix, size_t prefix_len, char *err,
-                                size_t errlen)
+                                const char *prefix, size_t prefix_len,
+                                char *err, size_t errlen)
 {
     const char *region = NULL, *sku = NULL;
     size_t root = sizeof ATP_FEED_TOPIC_ROOT;
@@ -104,7 +105,8 @@ atp_err ctl_sub_open(const char *url, const char *token, const void *prefix,
     if (s == NULL)
         return ATP_E_NOMEM;
     if (strncmp(url, "http://", 7) == 0 || strncmp(url, "https://", 8) == 0) {
-        atp_err se = ctl_sub_open_sse(s, url, token, prefix, prefix_len, err, errlen);
+        atp_err se =
+            ctl_sub_open_sse(s, url, token, prefix, prefix_len, err, errlen);
         if (se != ATP_OK) {
             ctl_sub_close(s);
             return se;
@@ -140,8 +142,9 @@ atp_err ctl_sub_open(const char *url, const char *token, const void *prefix,
      * cannot parse fails here, at once. */
     what = "cannot dial";
     char why[256] = "";
-    rv = ctl_sub_url_ok(url) ? tools_tls_dial(s->sock, url, NNG_FLAG_NONBLOCK, why, sizeof why)
-                             : NNG_EADDRINVAL;
+    rv = ctl_sub_url_ok(url)
+             ? tools_tls_dial(s->sock, url, NNG_FLAG_NONBLOCK, why, sizeof why)
+             : NNG_EADDRINVAL;
     if (rv != 0 && why[0] != '\0')
         what = why;
     if (rv != 0) {
@@ -197,8 +200,8 @@ void ctl_sub_close(ctl_sub *s)
  * so that ctl_sub_free_msg frees both kinds alike). An event that is not
  * a JSON map with a region and a sku is passed on as its text: the watch
  * reports it as no change-feed message. */
-static atp_err ctl_sub_message(ctl_sub *s, const client_sse_event *ev, void **msg,
-                               size_t *len)
+static atp_err ctl_sub_message(ctl_sub *s, const client_sse_event *ev,
+                               void **msg, size_t *len)
 {
     char why[200];
     const codec_val *body = NULL;
@@ -207,8 +210,8 @@ static atp_err ctl_sub_message(ctl_sub *s, const client_sse_event *ev, void **ms
     size_t n = ev->data_len;
     codec_writer_reset(s->w);
     codec_arena_clear(s->a);
-    bool ok = codec_json_to_msgpack(s->w, ev->data, ev->data_len, why, sizeof why) ==
-              ATP_OK;
+    bool ok = codec_json_to_msgpack(s->w, ev->data, ev->data_len, why,
+                                    sizeof why) == ATP_OK;
     if (ok) {
         bytes = codec_writer_data(s->w, &n);
         ok = codec_decode(s->a, bytes, n, &body) == ATP_OK &&
@@ -220,7 +223,9 @@ static atp_err ctl_sub_message(ctl_sub *s, const client_sse_event *ev, void **ms
         codec_feed_topic(s->tw, region, sku);
     size_t topic = 0;
     const void *topic_bytes = codec_writer_data(s->tw, &topic);
-    char *m = codec_writer_failed(s->tw) ? NULL : nng_alloc(topic + n > 0 ? topic + n : 1);
+    char *m = codec_writer_failed(s->tw)
+                  ? NULL
+                  : nng_alloc(topic + n > 0 ? topic + n : 1);
     if (m == NULL) {
         snprintf(s->last_error, sizeof s->last_error, "out of memory");
         return ATP_E_NOMEM;

@@ -3,10 +3,10 @@
  *
  * One ctl_sub is one nng SUB socket dialed to one URL with one prefix
  * subscription, or, for an http:// URL, atpd's event stream (GET
- * /v1/changes?region=R&sku=S) giving the same messages. The only atpctl file besides tools/common that includes
- * nng: nng codes become atp_err here, the native text goes to last_error.
- * Main thread of atpctl (ctl_sub_pipe_cb aside, which runs on an nng thread
- * and touches only the atomics).
+ * /v1/changes?region=R&sku=S) giving the same messages. The only atpctl file
+ * besides tools/common that includes nng: nng codes become atp_err here, the
+ * native text goes to last_error. Main thread of atpctl (ctl_sub_pipe_cb aside,
+ * which runs on an nng thread and touches only the atomics).
  */
 #ifndef ATP_CTL_SUB_H
 #define ATP_CTL_SUB_H
@@ -31,7 +31,8 @@ typedef struct ctl_sub ctl_sub;
  * token (NULL: none) goes to an http:// stream as its bearer token; an nng
  * feed carries none (docs/SECURITY.md: TLS client certificates). */
 atp_err ctl_sub_open(const char *url, const char *token, const void *prefix,
-                     size_t prefix_len, ctl_sub **out, char *err, size_t errlen);
+                     size_t prefix_len, ctl_sub **out, char *err,
+                     size_t errlen);
 
 void ctl_sub_close(ctl_sub *s);
 

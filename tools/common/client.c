@@ -82,7 +82,8 @@ static int client_msg_append(const client *c, nng_msg *msg, const uint8_t *req,
     } else if (req[0] == 0xde && len >= 3) {
         n = (uint32_t)req[1] << 8 | req[2], hl = 3;
     } else if (req[0] == 0xdf && len >= 5 && req[1] != 0xff) {
-        n = (uint32_t)req[1] << 24 | (uint32_t)req[2] << 16 | (uint32_t)req[3] << 8 | req[4];
+        n = (uint32_t)req[1] << 24 | (uint32_t)req[2] << 16 |
+            (uint32_t)req[3] << 8 | req[4];
         hl = 5;
     } else {
         return nng_msg_append(msg, req, len);
@@ -200,7 +201,8 @@ static atp_err client_open_http(const client_opts *o, client **out, char *err,
         free(c);
         return ATP_E_NOMEM;
     }
-    c->timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : CLIENT_DEFAULT_TIMEOUT_MS;
+    c->timeout_ms =
+        o->timeout_ms > 0 ? o->timeout_ms : CLIENT_DEFAULT_TIMEOUT_MS;
     size_t recv_max =
         o->recv_max_bytes > 0 ? o->recv_max_bytes : CLIENT_DEFAULT_RECV_MAX;
     atp_err e = client_http_open(recv_max, o->token, &c->http, err, errlen);
@@ -346,8 +348,9 @@ static atp_err client_ready(client *c, int64_t deadline)
          * (a millisecond less by now): the probe is the request's first
          * step, and its message names the timeout the user gave ("within
          * 500 ms", not 499: integration.client_timeout failed on that). */
-        atp_err e = sp_probe(c->url, SP_PROTO_REQ, SP_PROTO_REP,
-                             c->timeout_ms > 0 ? c->timeout_ms : 1, why, sizeof why);
+        atp_err e =
+            sp_probe(c->url, SP_PROTO_REQ, SP_PROTO_REP,
+                     c->timeout_ms > 0 ? c->timeout_ms : 1, why, sizeof why);
         if (e != ATP_OK) {
             c->wrong_peer = e == ATP_E_BAD_REQUEST;
             snprintf(c->last_error, sizeof c->last_error, "%s", why);
@@ -391,13 +394,15 @@ static atp_err client_request_http(client *c, const void *req, size_t len,
                  "the request could not be encoded");
         return ATP_E_BAD_REQUEST;
     }
-    e = client_route_build(map, c->url, &r, c->last_error, sizeof c->last_error);
+    e = client_route_build(map, c->url, &r, c->last_error,
+                           sizeof c->last_error);
     if (e == ATP_OK)
         e = client_http_exchange(c->http, r.method, r.url, r.body, r.body_len,
                                  deadline, &status, &text, &text_len,
                                  c->last_error, sizeof c->last_error);
     if (e == ATP_E_TRANSPORT && client_http_not_http(c->http))
-        c->wrong_peer = true; /* connected, but no HTTP answer: not atpd's API */
+        c->wrong_peer =
+            true; /* connected, but no HTTP answer: not atpd's API */
     if (e != ATP_OK)
         goto done;
     char why[256];
@@ -411,7 +416,8 @@ static atp_err client_request_http(client *c, const void *req, size_t len,
         goto done;
     if (e != ATP_OK) {
         char shown[120];
-        codec_str_to_text(shown, sizeof shown, text, text_len < 80 ? text_len : 80);
+        codec_str_to_text(shown, sizeof shown, text,
+                          text_len < 80 ? text_len : 80);
         snprintf(c->last_error, sizeof c->last_error,
                  "%s %s answered HTTP %ld with a body that is not atpd's JSON "
                  "(%s): %s",

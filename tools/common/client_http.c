@@ -17,8 +17,9 @@
 
 struct client_http {
     CURL *curl;
-    struct curl_slist *json_header; /* Content-Type: application/json (+ auth) */
-    struct curl_slist *get_header;  /* the Authorization header, or NULL */
+    struct curl_slist
+        *json_header;              /* Content-Type: application/json (+ auth) */
+    struct curl_slist *get_header; /* the Authorization header, or NULL */
     size_t recv_max;
     bool connected;
     bool not_http;     /* the last exchange got no HTTP answer */

@@ -416,14 +416,10 @@ static void test_render_scan(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_prefix_bytes),
-        cmocka_unit_test(test_prefix_bad),
-        cmocka_unit_test(test_gaps),
-        cmocka_unit_test(test_msg_seq),
-        cmocka_unit_test(test_render_human),
-        cmocka_unit_test(test_render_json),
-        cmocka_unit_test(test_render_gap),
-        cmocka_unit_test(test_parse_uint),
+        cmocka_unit_test(test_prefix_bytes), cmocka_unit_test(test_prefix_bad),
+        cmocka_unit_test(test_gaps),         cmocka_unit_test(test_msg_seq),
+        cmocka_unit_test(test_render_human), cmocka_unit_test(test_render_json),
+        cmocka_unit_test(test_render_gap),   cmocka_unit_test(test_parse_uint),
         cmocka_unit_test(test_render_scan),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -151,8 +151,9 @@ static void test_load_counts_and_offsets(void **state)
     assert_true(ctl_inspect_write_json(&in, "D", o.f));
     txt = test_out_close(&o);
     assert_non_null(strstr(txt, "{\"dir\":\"D\",\"format\":null,"));
-    assert_non_null(strstr(txt, "\"entries\":{\"reservations\":2,\"meta\":1," /* meta: store_id */
-                                "\"positions\":3,\"offsets\":3,\"lots\":1}"));
+    assert_non_null(strstr(
+        txt, "\"entries\":{\"reservations\":2,\"meta\":1," /* meta: store_id */
+             "\"positions\":3,\"offsets\":3,\"lots\":1}"));
     assert_non_null(strstr(txt, "{\"source\":\"wms-east\",\"seq\":1042,"
                                 "\"ts_ms\":1795349398095,"
                                 "\"ts\":\"2026-11-22T12:09:58.095Z\"}"));

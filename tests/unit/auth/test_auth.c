@@ -379,12 +379,13 @@ static void test_expiry(void **state)
     assert_int_equal(auth_alloc(&c.auth, &t), ATP_OK);
     auth_who who;
     char why[200];
-    assert_int_equal(auth_check(t, "s3cret-read", 11, CONFIG_SCOPE_READ, 0, &who, why,
-                                sizeof why),
+    assert_int_equal(auth_check(t, "s3cret-read", 11, CONFIG_SCOPE_READ, 0,
+                                &who, why, sizeof why),
                      ATP_E_UNAUTHENTICATED);
     assert_non_null(strstr(why, "token 'old' expired"));
     assert_null(who);
-    assert_int_equal(check(t, "s3cret-all", CONFIG_SCOPE_RESERVE, &who), ATP_OK);
+    assert_int_equal(check(t, "s3cret-all", CONFIG_SCOPE_RESERVE, &who),
+                     ATP_OK);
     auth_free(t);
     config_fini(&c);
     static const char bad[] = "auth:\n"
@@ -394,7 +395,9 @@ static void test_expiry(void **state)
                               "      salt: " SALT "\n"
                               "      sha256: " H_READ "\n"
                               "      expires: 2027-02-31T00:00:00Z\n";
-    load_error(bad, 7, "token 'x': expires: expected a UTC time like 2027-01-31T00:00:00Z");
+    load_error(
+        bad, 7,
+        "token 'x': expires: expected a UTC time like 2027-01-31T00:00:00Z");
 }
 
 int main(void)

@@ -70,7 +70,8 @@ static void test_many_keys_one_interval(void **state)
     (void)state;
     config cfg;
     config_diags diags = {0};
-    atp_err err = config_load_string(test_yaml, strlen(test_yaml), &cfg, &diags);
+    atp_err err =
+        config_load_string(test_yaml, strlen(test_yaml), &cfg, &diags);
     for (size_t i = 0; i < diags.n; i++)
         fprintf(stderr, "config line %d: %s\n", diags.items[i].line,
                 diags.items[i].message);
@@ -102,7 +103,8 @@ static void test_many_keys_one_interval(void **state)
                                .value = 1 + i % 7};
     }
     for (int i = 0; i < TEST_SKUS; i += TEST_BATCH) {
-        engine_batch b = {.events = ev + i, .n = TEST_BATCH, .release = test_release};
+        engine_batch b = {
+            .events = ev + i, .n = TEST_BATCH, .release = test_release};
         assert_int_equal(engine_submit(e, &b), ATP_OK);
     }
     assert_int_equal(engine_sync(e), ATP_OK);

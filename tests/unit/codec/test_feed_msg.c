@@ -15,14 +15,27 @@
 
 #include "codec/codec.h"
 
-static codec_str str_of(const char *s) { return (codec_str){s, (uint32_t)strlen(s)}; }
+static codec_str str_of(const char *s)
+{
+    return (codec_str){s, (uint32_t)strlen(s)};
+}
 
 static const codec_feed_channel test_channels[] = {
-    {.channel = {"default", 7}, .atp = 281, .buffer = 52, .rule = {"region", 6},
+    {.channel = {"default", 7},
+     .atp = 281,
+     .buffer = 52,
+     .rule = {"region", 6},
      .marks = 0},
-    {.channel = {"web", 3}, .atp = 0, .buffer = 0, .rule = {"sku_region", 10},
-     .out_of_stock = true, .marks = CODEC_FEED_OUT_OF_STOCK},
-    {.channel = {"app", 3}, .atp = 3, .buffer = -1, .rule = {"global", 6},
+    {.channel = {"web", 3},
+     .atp = 0,
+     .buffer = 0,
+     .rule = {"sku_region", 10},
+     .out_of_stock = true,
+     .marks = CODEC_FEED_OUT_OF_STOCK},
+    {.channel = {"app", 3},
+     .atp = 3,
+     .buffer = -1,
+     .rule = {"global", 6},
      .low_stock = true,
      .marks = CODEC_FEED_BACK_IN_STOCK | CODEC_FEED_LOW_STOCK},
 };
@@ -83,8 +96,8 @@ static void test_round_trip(void **state)
      * the transitions by name in their order. */
     const codec_val *v;
     assert_int_equal(codec_decode(a, buf + off, len - off, &v), ATP_OK);
-    const codec_val *tr =
-        codec_val_get(codec_val_at(codec_val_get(v, "channels"), 2), "transitions");
+    const codec_val *tr = codec_val_get(
+        codec_val_at(codec_val_get(v, "channels"), 2), "transitions");
     codec_str s;
     assert_int_equal(codec_val_len(tr), 2);
     assert_true(codec_val_str(codec_val_at(tr, 0), &s));
@@ -102,19 +115,25 @@ static void test_split(void **state)
     const void *body;
     size_t body_len;
     static const char msg[] = "atp\0us-east\0A10\0\x81\xa1x\x01";
-    assert_true(codec_feed_split(msg, sizeof msg - 1, &region, &sku, &body, &body_len));
+    assert_true(
+        codec_feed_split(msg, sizeof msg - 1, &region, &sku, &body, &body_len));
     assert_true(codec_str_eq(region, "us-east"));
     assert_true(codec_str_eq(sku, "A10"));
     assert_ptr_equal(body, msg + 16);
     assert_int_equal(body_len, 4);
     /* Not a change-feed topic. */
     assert_false(codec_feed_split("atp", 3, &region, &sku, &body, &body_len));
-    assert_false(codec_feed_split("atx\0r\0s\0", 8, &region, &sku, &body, &body_len));
-    assert_false(codec_feed_split("atp\0\0s\0", 7, &region, &sku, &body, &body_len));
-    assert_false(codec_feed_split("atp\0r\0\0", 7, &region, &sku, &body, &body_len));
-    assert_false(codec_feed_split("atp\0r\0sku", 9, &region, &sku, &body, &body_len));
+    assert_false(
+        codec_feed_split("atx\0r\0s\0", 8, &region, &sku, &body, &body_len));
+    assert_false(
+        codec_feed_split("atp\0\0s\0", 7, &region, &sku, &body, &body_len));
+    assert_false(
+        codec_feed_split("atp\0r\0\0", 7, &region, &sku, &body, &body_len));
+    assert_false(
+        codec_feed_split("atp\0r\0sku", 9, &region, &sku, &body, &body_len));
     /* An empty body is still split; decoding it fails later. */
-    assert_true(codec_feed_split("atp\0r\0s\0", 8, &region, &sku, &body, &body_len));
+    assert_true(
+        codec_feed_split("atp\0r\0s\0", 8, &region, &sku, &body, &body_len));
     assert_int_equal(body_len, 0);
 }
 
@@ -135,9 +154,12 @@ static void test_not_a_message(void **state)
     buf[14] = '9'; /* "A10" -> "A19" in the topic only */
     assert_int_equal(codec_feed_decode(a, buf, len, &out), ATP_E_BAD_REQUEST);
     /* No topic; an empty body; a body that is not a map. */
-    assert_int_equal(codec_feed_decode(a, buf + off, len - off, &out), ATP_E_BAD_REQUEST);
-    assert_int_equal(codec_feed_decode(a, "atp\0r\0s\0", 8, &out), ATP_E_BAD_REQUEST);
-    assert_int_equal(codec_feed_decode(a, "atp\0r\0s\0\x01", 9, &out), ATP_E_BAD_REQUEST);
+    assert_int_equal(codec_feed_decode(a, buf + off, len - off, &out),
+                     ATP_E_BAD_REQUEST);
+    assert_int_equal(codec_feed_decode(a, "atp\0r\0s\0", 8, &out),
+                     ATP_E_BAD_REQUEST);
+    assert_int_equal(codec_feed_decode(a, "atp\0r\0s\0\x01", 9, &out),
+                     ATP_E_BAD_REQUEST);
     /* A map without the channels; a negative seq. */
     codec_writer_reset(w);
     codec_feed_topic(w, str_of("r"), str_of("s"));

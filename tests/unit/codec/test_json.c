@@ -132,7 +132,8 @@ static void test_json_str_sink(void **state)
     assert_int_equal(codec_json_str(test_json_sink_limit, &left, NULL, 0), 0);
     assert_int_equal(left, 98); /* "" */
     left = 3;
-    assert_int_equal(codec_json_str(test_json_sink_limit, &left, "abc\x01", 4), 7);
+    assert_int_equal(codec_json_str(test_json_sink_limit, &left, "abc\x01", 4),
+                     7);
     char *buf = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&buf, &len);
@@ -151,7 +152,8 @@ static void json_round(const char *in, const char *want, atp_err want_err)
     codec_writer *w = codec_writer_alloc(NULL, NULL);
     assert_non_null(w);
     char msg[200] = "";
-    assert_int_equal(codec_json_to_msgpack(w, in, strlen(in), msg, sizeof msg), want_err);
+    assert_int_equal(codec_json_to_msgpack(w, in, strlen(in), msg, sizeof msg),
+                     want_err);
     if (want_err == ATP_OK)
         expect_json_w(w, want);
     else
@@ -166,10 +168,11 @@ static void test_json_to_msgpack(void **state)
                         "\"lines\":[{\"sku\":\"A\",\"region\":\"r1\",\"qty\":2,"
                         "\"available\":1,\"ok\":false}],\"z\":null,"
                         "\"seq\":9007199254740991,\"n\":-3}";
-    json_round(reply, "{\"ok\":true,\"granted\":false,\"id\":\"c\xc3\xa9\","
-                      "\"lines\":[{\"sku\":\"A\",\"region\":\"r1\",\"qty\":2,"
-                      "\"available\":1,\"ok\":false}],\"z\":null,"
-                      "\"seq\":9007199254740991,\"n\":-3}",
+    json_round(reply,
+               "{\"ok\":true,\"granted\":false,\"id\":\"c\xc3\xa9\","
+               "\"lines\":[{\"sku\":\"A\",\"region\":\"r1\",\"qty\":2,"
+               "\"available\":1,\"ok\":false}],\"z\":null,"
+               "\"seq\":9007199254740991,\"n\":-3}",
                ATP_OK);
     json_round("[1,\"a\",[true]]", "[1,\"a\",[true]]", ATP_OK);
     json_round("{\"a\":1,", NULL, ATP_E_BAD_REQUEST);

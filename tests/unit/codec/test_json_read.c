@@ -178,7 +178,8 @@ static void test_refused(void **state)
         {"{\"lines\": [{\"sku\": [[[[[[]]]]]]}]}", ATP_E_TOO_LARGE,
          "deeper than 8"},
         {"{\"a\": [[[[[[[{}]]]]]]]}", ATP_E_TOO_LARGE, "deeper than 8"},
-        {"{\"a\": {\"b\": {\"c\": {\"d\": {\"e\": {\"f\": {\"g\": {\"h\": {}}}}}}}}}",
+        {"{\"a\": {\"b\": {\"c\": {\"d\": {\"e\": {\"f\": {\"g\": {\"h\": "
+         "{}}}}}}}}}",
          ATP_E_TOO_LARGE, "deeper than 8"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {

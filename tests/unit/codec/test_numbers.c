@@ -17,10 +17,18 @@ static const codec_val *one(codec_arena *a, codec_writer *w, int kind)
 {
     codec_writer_reset(w);
     switch (kind) {
-    case 0: codec_w_uint(w, 42); break;
-    case 1: codec_w_int(w, -42); break;
-    case 2: codec_w_double(w, 2.5); break;
-    default: codec_w_cstr(w, "42"); break;
+    case 0:
+        codec_w_uint(w, 42);
+        break;
+    case 1:
+        codec_w_int(w, -42);
+        break;
+    case 2:
+        codec_w_double(w, 2.5);
+        break;
+    default:
+        codec_w_cstr(w, "42");
+        break;
     }
     size_t len;
     const void *buf = codec_writer_data(w, &len);

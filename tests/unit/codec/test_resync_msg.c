@@ -14,7 +14,10 @@
 
 #include "codec/codec.h"
 
-static codec_str str_of(const char *s) { return (codec_str){s, (uint32_t)strlen(s)}; }
+static codec_str str_of(const char *s)
+{
+    return (codec_str){s, (uint32_t)strlen(s)};
+}
 
 static void test_round_trip(void **state)
 {
@@ -108,9 +111,12 @@ static void test_not_a_request(void **state)
     assert_int_equal(codec_resync_decode(a, m, n, &out), ATP_E_BAD_REQUEST);
     n = msg_with(w, "resynx\0s\0", 9, "replay", &m);
     assert_int_equal(codec_resync_decode(a, m, n, &out), ATP_E_BAD_REQUEST);
-    assert_int_equal(codec_resync_decode(a, "resync\0s\0", 9, &out), ATP_E_BAD_REQUEST);
-    assert_int_equal(codec_resync_decode(a, "resync\0s", 8, &out), ATP_E_BAD_REQUEST);
-    assert_int_equal(codec_resync_decode(a, "resync", 6, &out), ATP_E_BAD_REQUEST);
+    assert_int_equal(codec_resync_decode(a, "resync\0s\0", 9, &out),
+                     ATP_E_BAD_REQUEST);
+    assert_int_equal(codec_resync_decode(a, "resync\0s", 8, &out),
+                     ATP_E_BAD_REQUEST);
+    assert_int_equal(codec_resync_decode(a, "resync", 6, &out),
+                     ATP_E_BAD_REQUEST);
     /* A body that is not a map. */
     assert_int_equal(codec_resync_decode(a, "resync\0s\0\x01", 10, &out),
                      ATP_E_BAD_REQUEST);

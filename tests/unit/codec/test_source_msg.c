@@ -145,19 +145,23 @@ static void test_src_round_trip(void **state)
     memset(ref128, 'r', 128);
     ref128[128] = '\0';
     codec_event ev[] = {
-        {ATP_EV_DELTA, ATP_BUCKET_ON_HAND, cs("SKU-1"), cs("DC1"), -3, cs(""), 0},
+        {ATP_EV_DELTA, ATP_BUCKET_ON_HAND, cs("SKU-1"), cs("DC1"), -3, cs(""),
+         0},
         {ATP_EV_DELTA, ATP_BUCKET_ALLOCATED, cs("SKU-2"), cs("DC-東京"), 12,
          cs("order-998877"), 0},
         {ATP_EV_SET, ATP_BUCKET_HELD, cs("Größe-XL"), cs("store 12"),
          ATP_QTY_MAX, cs(""), 0},
-        {ATP_EV_SET, ATP_BUCKET_ON_HAND, cs("S"), cs("L"), -ATP_QTY_MAX,
-         cs(""), 0},
+        {ATP_EV_SET, ATP_BUCKET_ON_HAND, cs("S"), cs("L"), -ATP_QTY_MAX, cs(""),
+         0},
         {ATP_EV_HEARTBEAT, 0, cs(""), cs(""), 0, cs(""), 0},
-        {ATP_EV_DELTA, ATP_BUCKET_HELD, cs("SKU-3"), cs("DC1"), 0, cs(ref128), 0},
+        {ATP_EV_DELTA, ATP_BUCKET_HELD, cs("SKU-3"), cs("DC1"), 0, cs(ref128),
+         0},
     };
-    codec_src_msg in = {.source = cs("3pl-acme"), .seq = ATP_WIRE_INT_MAX,
+    codec_src_msg in = {.source = cs("3pl-acme"),
+                        .seq = ATP_WIRE_INT_MAX,
                         .ts_ms = 1700000000123ULL,
-                        .n_events = sizeof(ev) / sizeof(ev[0]), .events = ev};
+                        .n_events = sizeof(ev) / sizeof(ev[0]),
+                        .events = ev};
     codec_src_encode(fx->w, &in);
     size_t len;
     const void *buf = codec_writer_data(fx->w, &len);
@@ -657,7 +661,8 @@ static void test_src_bounds(void **state)
         lot(fx->w, kinds[k], false, (int64_t)UINT64_MAX, 1);
         expect_err(fx, ATP_E_BAD_QTY, 0);
         env(fx->w, 1);
-        lot(fx->w, kinds[k], true, ATP_QTY_MAX, ATP_WIRE_INT_MAX); /* both at the bound */
+        lot(fx->w, kinds[k], true, ATP_QTY_MAX,
+            ATP_WIRE_INT_MAX); /* both at the bound */
         assert_int_equal(decode(fx, MAX_EVENTS), ATP_OK);
         assert_true(fx->m.events[0].value == ATP_QTY_MAX);
         assert_true(fx->m.events[0].eta_ms == ATP_WIRE_INT_MAX);
@@ -683,8 +688,9 @@ static void test_src_bounds(void **state)
         expect_err(fx, ATP_E_BAD_REQUEST, 0);
     }
     /* set: -10^15..10^15, negative allowed (a signed bucket) */
-    const int64_t set_value[] = {-ATP_QTY_MAX, -1, 0, ATP_QTY_MAX,
-                                 -ATP_QTY_MAX - 1, ATP_QTY_MAX + 1, INT64_MIN};
+    const int64_t set_value[] = {
+        -ATP_QTY_MAX,    -1,       0, ATP_QTY_MAX, -ATP_QTY_MAX - 1,
+        ATP_QTY_MAX + 1, INT64_MIN};
     for (int i = 0; i < 7; i++) {
         env(fx->w, 1);
         codec_w_array(fx->w, 5);
@@ -725,7 +731,9 @@ static void test_src_bounds(void **state)
         codec_w_uint(fx->w, ATP_MSG_SNAPSHOT);
         codec_w_cstr(fx->w, "wms-east");
         for (int i = 2; i <= 5; i++)
-            codec_w_uint(fx->w, i != field ? 1 : field == 3 ? (uint64_t)UINT32_MAX + 1 : big);
+            codec_w_uint(fx->w, i != field   ? 1
+                                : field == 3 ? (uint64_t)UINT32_MAX + 1
+                                             : big);
         codec_w_bool(fx->w, true);
         codec_w_array(fx->w, 0);
         expect_err(fx, ATP_E_BAD_REQUEST, ENVELOPE);
@@ -740,9 +748,9 @@ static void test_src_bounds(void **state)
     codec_w_bool(fx->w, false);
     codec_w_array(fx->w, 0);
     assert_int_equal(decode(fx, MAX_EVENTS), ATP_OK);
-    assert_true(fx->m.part == UINT32_MAX && fx->m.snapshot_id == (uint64_t)ATP_WIRE_INT_MAX);
+    assert_true(fx->m.part == UINT32_MAX &&
+                fx->m.snapshot_id == (uint64_t)ATP_WIRE_INT_MAX);
 }
-
 
 /* Publisher session and MAC (docs/PROTOCOL.md, "Publisher sessions",
  * "Source keys"): optional trailing elements; the MAC must be bin 32
@@ -751,10 +759,16 @@ static void test_src_session_and_mac(void **state)
 {
     fixture *fx = *state;
     static const uint8_t mac[ATP_SRC_MAC_LEN] = {1, 2, 3};
-    codec_event ev = {.kind = ATP_EV_DELTA, .sku = cs("A"), .location = cs("DC1"),
+    codec_event ev = {.kind = ATP_EV_DELTA,
+                      .sku = cs("A"),
+                      .location = cs("DC1"),
                       .value = 4};
-    codec_src_msg m = {.source = cs("wms-east"), .seq = 9, .ts_ms = 5, .n_events = 1,
-                       .events = &ev, .session = (uint64_t)ATP_WIRE_INT_MAX};
+    codec_src_msg m = {.source = cs("wms-east"),
+                       .seq = 9,
+                       .ts_ms = 5,
+                       .n_events = 1,
+                       .events = &ev,
+                       .session = (uint64_t)ATP_WIRE_INT_MAX};
     /* a session, no MAC */
     codec_src_encode(fx->w, &m);
     assert_int_equal(decode(fx, MAX_EVENTS), ATP_OK);
@@ -817,8 +831,8 @@ static void test_src_session_and_mac(void **state)
     memcpy(whole + blen, "\xc5\x00\x20", 3);
     memcpy(whole + blen + 3, mac, sizeof mac);
     codec_writer_reset(fx->w);
-    assert_int_equal(codec_src_decode(fx->a, whole, blen + 3 + sizeof mac, MAX_EVENTS,
-                                      &fx->m, NULL),
+    assert_int_equal(codec_src_decode(fx->a, whole, blen + 3 + sizeof mac,
+                                      MAX_EVENTS, &fx->m, NULL),
                      ATP_E_BAD_REQUEST);
     /* a MAC without a session in front of it is no MAC: 7 elements need
      * a session at index 5 */

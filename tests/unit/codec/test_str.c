@@ -92,7 +92,8 @@ static void test_str_eq(void **state)
     assert_false(codec_str_eq(e, "a"));
 }
 
-static void expect_text(const char *in, size_t len, size_t cap, const char *want)
+static void expect_text(const char *in, size_t len, size_t cap,
+                        const char *want)
 {
     char out[256];
     assert_true(cap <= sizeof out);
@@ -109,8 +110,11 @@ static void test_str_to_text(void **state)
     (void)state;
     expect_text("atp", 3, 64, "atp");
     expect_text("atp\xff", 4, 64, "atp\\xff");
-    expect_text("Gr\xc3\xbc\xc3\x9f" "e \xe5\x80\x89", 11, 64,
-                "Gr\xc3\xbc\xc3\x9f" "e \xe5\x80\x89");
+    expect_text("Gr\xc3\xbc\xc3\x9f"
+                "e \xe5\x80\x89",
+                11, 64,
+                "Gr\xc3\xbc\xc3\x9f"
+                "e \xe5\x80\x89");
     /* C0, DEL, C1 (U+0085), a surrogate, an overlong '/', a cut character */
     expect_text("a\n\x7f\xc2\x85", 5, 64, "a\\x0a\\x7f\\xc2\\x85");
     expect_text("\xed\xa0\x80", 3, 64, "\\xed\\xa0\\x80");

@@ -79,14 +79,17 @@ static void test_view_strings_and_others(void **state)
                          s16[] = {0xda, 0x00, 0x01, 'x'},
                          s32[] = {0xdb, 0, 0, 0, 0x02, 'y', 'z'},
                          bin[] = {0xc4, 0x01, 'b'}, nil[] = {0xc0},
-                         t[] = {0xc3}, f64[] = {0xcb, 0x40, 0, 0, 0, 0, 0, 0, 0},
+                         t[] = {0xc3},
+                         f64[] = {0xcb, 0x40, 0, 0, 0, 0, 0, 0, 0},
                          ext[] = {0xd4, 0x01, 0x02};
     static const struct {
         const uint8_t *buf;
         size_t len;
         const char *want;
-    } strs[] = {{fix, sizeof fix, "abc"}, {s8, sizeof s8, "hi"},
-                {s16, sizeof s16, "x"}, {s32, sizeof s32, "yz"}};
+    } strs[] = {{fix, sizeof fix, "abc"},
+                {s8, sizeof s8, "hi"},
+                {s16, sizeof s16, "x"},
+                {s32, sizeof s32, "yz"}};
     for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++) {
         codec_view v = root_of(strs[i].buf, strs[i].len);
         codec_str s;
@@ -161,10 +164,10 @@ static void test_view_get_and_bool(void **state)
 {
     (void)state;
     /* {1: "ok", "x": "ok", "ok": false, "error": {"code": 7}, "ok": true} */
-    static const uint8_t m[] = {0x85, 0x01, 0xa2, 'o', 'k', 0xa1, 'x', 0xa2,
-                                'o', 'k', 0xa2, 'o', 'k', 0xc2, 0xa5, 'e',
-                                'r', 'r', 'o', 'r', 0x81, 0xa4, 'c', 'o',
-                                'd', 'e', 0x07, 0xa2, 'o', 'k', 0xc3};
+    static const uint8_t m[] = {0x85, 0x01, 0xa2, 'o',  'k',  0xa1, 'x',  0xa2,
+                                'o',  'k',  0xa2, 'o',  'k',  0xc2, 0xa5, 'e',
+                                'r',  'r',  'o',  'r',  0x81, 0xa4, 'c',  'o',
+                                'd',  'e',  0x07, 0xa2, 'o',  'k',  0xc3};
     codec_view root = root_of(m, sizeof m);
     bool b = true;
     assert_true(codec_view_bool(codec_view_get(root, "ok"), &b));
@@ -194,12 +197,14 @@ static void test_view_refused(void **state)
 {
     (void)state;
     static const uint8_t huge[] = {0xdd, 0xff, 0xff, 0xff, 0xff},
-                         trunc[] = {0x92, 0x01, 0xcd, 0x01}, trailing[] = {0x01, 0x02},
+                         trunc[] = {0x92, 0x01, 0xcd, 0x01},
+                         trailing[] = {0x01, 0x02},
                          deep[] = {0x91, 0x91, 0x91, 0x91, 0x91,
                                    0x91, 0x91, 0x91, 0x91, 0x01};
     codec_view v = {NULL};
     assert_int_equal(codec_view_root(huge, sizeof huge, &v), ATP_E_TOO_LARGE);
-    assert_int_equal(codec_view_root(trunc, sizeof trunc, &v), ATP_E_BAD_REQUEST);
+    assert_int_equal(codec_view_root(trunc, sizeof trunc, &v),
+                     ATP_E_BAD_REQUEST);
     assert_int_equal(codec_view_root(trailing, sizeof trailing, &v),
                      ATP_E_BAD_REQUEST);
     assert_int_equal(codec_view_root(deep, sizeof deep, &v), ATP_E_TOO_LARGE);

@@ -99,7 +99,8 @@ static void test_writer_other_forms(void **state)
 
 /* same_as_msgpack_c: what w holds re-encodes byte for byte through
  * codec_w_val (msgpack-c's packer): our encoder picks msgpack-c's forms. */
-static void same_as_msgpack_c(codec_writer *w, codec_arena *a, codec_writer *ref)
+static void same_as_msgpack_c(codec_writer *w, codec_arena *a,
+                              codec_writer *ref)
 {
     size_t len, rlen;
     const void *p = codec_writer_data(w, &len);
@@ -123,8 +124,8 @@ static void test_writer_forms_match_msgpack_c(void **state)
     codec_writer *ref = codec_writer_alloc(NULL, NULL);
     codec_arena *a = codec_arena_alloc();
     assert_true(w != NULL && ref != NULL && a != NULL);
-    static const int64_t edges[] = {0, 1 << 7, 1 << 8, 1 << 16, 1LL << 32,
-                                    32, 33, 1 << 15, 1LL << 31, 1LL << 62};
+    static const int64_t edges[] = {0,  1 << 7, 1 << 8,  1 << 16,   1LL << 32,
+                                    32, 33,     1 << 15, 1LL << 31, 1LL << 62};
     for (size_t i = 0; i < sizeof edges / sizeof edges[0]; i++) {
         for (int64_t d = -1; d <= 1; d++) {
             codec_w_int(w, edges[i] + d);
@@ -247,7 +248,8 @@ static void test_writer_sink(void **state)
 static void test_writer_kv_pairs(void **state)
 {
     (void)state;
-    static const char *const keys[] = {"", "k", "thirty-one-bytes-long-key-xxxxx",
+    static const char *const keys[] = {"", "k",
+                                       "thirty-one-bytes-long-key-xxxxx",
                                        "thirty-two-bytes-long-key-xxxxxx"};
     codec_writer *kv = codec_writer_alloc(NULL, NULL);
     codec_writer *tok = codec_writer_alloc(NULL, NULL);

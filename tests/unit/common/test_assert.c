@@ -51,8 +51,14 @@ static int run_child(void (*fn)(void), char *out, size_t cap)
 
 static int g_two = 2;
 
-static void fails(void) { ATP_ASSERT(g_two + 2 == 5); }
-static void holds(void) { ATP_ASSERT(g_two + 2 == 4); }
+static void fails(void)
+{
+    ATP_ASSERT(g_two + 2 == 5);
+}
+static void holds(void)
+{
+    ATP_ASSERT(g_two + 2 == 4);
+}
 
 static void test_failed_assert_aborts_with_message(void **state)
 {
@@ -77,9 +83,15 @@ static void test_true_assert_continues(void **state)
 }
 
 static int g_evaluated;
-static int count_eval(void) { return ++g_evaluated; }
+static int count_eval(void)
+{
+    return ++g_evaluated;
+}
 
-static void dassert_false(void) { ATP_DASSERT(count_eval() == 0); }
+static void dassert_false(void)
+{
+    ATP_DASSERT(count_eval() == 0);
+}
 
 static void test_dassert_only_in_debug_builds(void **state)
 {

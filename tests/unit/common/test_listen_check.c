@@ -2,8 +2,9 @@
  * test_listen_check.c - unit tests of src/common/listen_check.c: a TCP port
  * another socket listens on is refused with the reason; the same port
  * once freed, port 0 and non-TCP URLs pass; the same for [::1]:port and
- * for the wildcard host *, and a host too long to be one is left to nng. Loopback only (no name is
- * resolved: that could ask a DNS server). Labels: unit, ops (issue 15).
+ * for the wildcard host *, and a host too long to be one is left to nng.
+ * Loopback only (no name is resolved: that could ask a DNS server). Labels:
+ * unit, ops (issue 15).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -60,7 +61,8 @@ static void test_ipv6_and_wildcard(void **state)
     (void)state;
     int fd = socket(AF_INET6, SOCK_STREAM, 0);
     assert_true(fd >= 0);
-    struct sockaddr_in6 a = {.sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT};
+    struct sockaddr_in6 a = {.sin6_family = AF_INET6,
+                             .sin6_addr = IN6ADDR_LOOPBACK_INIT};
     assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
     assert_int_equal(listen(fd, 1), 0);
     socklen_t len = sizeof a;

@@ -142,8 +142,9 @@ static void test_json(void **state)
     const char *out = test_capture_end(saved);
     log_set_format(LOG_FORMAT_TEXT);
     assert_int_equal(test_count_lines(out), 4);
-    assert_non_null(strstr(out, "\"message\": \"cut \\ufffd( sur \\ufffd\\ufffd\\ufffd "
-                                "long \\ufffd\\ufffd end\"}\n"));
+    assert_non_null(
+        strstr(out, "\"message\": \"cut \\ufffd( sur \\ufffd\\ufffd\\ufffd "
+                    "long \\ufffd\\ufffd end\"}\n"));
     assert_true(strncmp(out, "{\"time\": \"", 10) == 0);
     assert_non_null(strstr(out,
                            "\"level\": \"info\", \"module\": \"atpd\", "

@@ -204,9 +204,9 @@ static void test_queue_multi_producer(void **state)
     test_producer prod[TEST_PRODUCERS];
     for (uint32_t i = 0; i < TEST_PRODUCERS; i++) {
         prod[i] = (test_producer){&q, i, TEST_PER_PRODUCER, &pushed};
-        assert_int_equal(pthread_create(&th[i], NULL, test_queue_producer_main,
-                                        &prod[i]),
-                         0);
+        assert_int_equal(
+            pthread_create(&th[i], NULL, test_queue_producer_main, &prod[i]),
+            0);
     }
     uint32_t next[TEST_PRODUCERS] = {0};
     uint64_t total = 0;
@@ -242,9 +242,9 @@ static void test_queue_close_unblocks_producers(void **state)
     test_producer prod[2];
     for (uint32_t i = 0; i < 2; i++) {
         prod[i] = (test_producer){&q, i, 1000, &pushed};
-        assert_int_equal(pthread_create(&th[i], NULL, test_queue_producer_main,
-                                        &prod[i]),
-                         0);
+        assert_int_equal(
+            pthread_create(&th[i], NULL, test_queue_producer_main, &prod[i]),
+            0);
     }
     /* wait until the queue is full and both producers are stuck */
     int64_t t0 = test_queue_now_ms();

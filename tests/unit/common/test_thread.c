@@ -24,7 +24,8 @@ typedef struct bounded_arg {
     pthread_t caller;
     int *calls;
     int *same_thread;
-    char pad[80]; /* with it, more than the 64 bytes thread_run_bounded copies */
+    char
+        pad[80]; /* with it, more than the 64 bytes thread_run_bounded copies */
 } bounded_arg;
 
 static void test_bounded_fn(void *p)
@@ -40,13 +41,15 @@ static void test_run_bounded(void **state)
     int calls = 0, same = -1;
     bounded_arg a = {pthread_self(), &calls, &same, {0}};
     /* Small enough to copy: runs on a thread of its own, returns in time. */
-    assert_true(thread_run_bounded(test_bounded_fn, &a, offsetof(bounded_arg, pad),
-                                   10000, "a small call"));
+    assert_true(thread_run_bounded(test_bounded_fn, &a,
+                                   offsetof(bounded_arg, pad), 10000,
+                                   "a small call"));
     assert_int_equal(calls, 1);
     assert_int_equal(same, 0);
     /* Too large to copy: still called, once, on the calling thread. */
     assert_true(sizeof a > 64);
-    assert_true(thread_run_bounded(test_bounded_fn, &a, sizeof a, 10000, "a large call"));
+    assert_true(thread_run_bounded(test_bounded_fn, &a, sizeof a, 10000,
+                                   "a large call"));
     assert_int_equal(calls, 2);
     assert_int_equal(same, 1);
 }
@@ -78,7 +81,8 @@ static void test_thread_name_and_policy(void **state)
                           {.policy = SCHED_IDLE, .want = "idle"}};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         pthread_t t;
-        assert_int_equal(pthread_create(&t, NULL, test_thread_main, &cases[i]), 0);
+        assert_int_equal(pthread_create(&t, NULL, test_thread_main, &cases[i]),
+                         0);
         pthread_join(t, NULL);
         assert_string_equal(cases[i].name, "atp:a-name-long");
         assert_string_equal(cases[i].got, cases[i].want);

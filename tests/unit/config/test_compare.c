@@ -113,9 +113,10 @@ static void test_structure(void **state)
     assert_string_equal(s.text,
                         "refused: locations: dc-x added (adding a location)");
     /* Locations match by id: another order is no change. */
-    s = test_diff("service: {data_dir: /tmp/a}\n" BASE_PLACES
-                  "locations: [{id: dc-eu, region: eu}, {id: dc-us, region: us}]\n"
-                  "buffers: [{units: 1}]\n");
+    s = test_diff(
+        "service: {data_dir: /tmp/a}\n" BASE_PLACES
+        "locations: [{id: dc-eu, region: eu}, {id: dc-us, region: us}]\n"
+        "buffers: [{units: 1}]\n");
     assert_string_equal(s.text, "");
     /* A location removed, with the authority entries naming it: applied
      * by the engine; but not with the authority over a location that
@@ -146,10 +147,10 @@ static void test_structure(void **state)
         "    authority: [{locations: [dc-us], buckets: [on_hand]}]\n"
         "locations: [{id: dc-us, region: us}, {id: dc-eu, region: eu}]\n");
     assert_int_equal(s.refused, 3);
-    assert_string_equal(s.text,
-                        "refused: regions: 2 -> 3; refused: channels: changed; "
-                        "refused: sources: source wms: id, resync, max_seq_jump, "
-                        "key or authority changed");
+    assert_string_equal(
+        s.text, "refused: regions: 2 -> 3; refused: channels: changed; "
+                "refused: sources: source wms: id, resync, max_seq_jump, "
+                "key or authority changed");
 }
 
 /* Each refused change on its own names what changed, so the operator
@@ -168,14 +169,13 @@ static void test_structure_details(void **state)
         "locations: [{id: dc-us, region: us}, {id: dc-eu, region: eu}]\n");
     assert_int_equal(s.refused, 1);
     assert_string_equal(s.text, "refused: regions: region 1 (us) changed");
-    s = test_diff(
-        "service: {data_dir: /tmp/a}\n" BASE_PLACES
-        "locations: [{id: dc-us, region: us}, {id: dc-eu, region: eu, type: store}]\n");
+    s = test_diff("service: {data_dir: /tmp/a}\n" BASE_PLACES
+                  "locations: [{id: dc-us, region: us}, {id: dc-eu, region: "
+                  "eu, type: store}]\n");
     assert_int_equal(s.refused, 0); /* shown only (explain): at restart */
     assert_string_equal(s.text, "restart: locations[dc-eu].type");
     s = test_diff(
-        "service: {data_dir: /tmp/a}\n" BASE_PLACES
-        "  - id: pos\n"
+        "service: {data_dir: /tmp/a}\n" BASE_PLACES "  - id: pos\n"
         "    heartbeat_timeout: 5s\n"
         "    authority: [{locations: [dc-eu], buckets: [allocated]}]\n"
         "locations: [{id: dc-us, region: us}, {id: dc-eu, region: eu}]\n");

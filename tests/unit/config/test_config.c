@@ -471,7 +471,8 @@ static void test_lookups_per_config(void **state)
     for (size_t i = 0; i < N; i++) {
         int len = snprintf(id, sizeof id, "L%zu", i);
         assert_int_equal(config_location_find(&a, id, (size_t)len), (int)i);
-        assert_int_equal(config_location_find(&b, id, (size_t)len), N - 1 - (int)i);
+        assert_int_equal(config_location_find(&b, id, (size_t)len),
+                         N - 1 - (int)i);
     }
     assert_int_equal(config_location_find(&a, "L3000", 5), -1);
     config_fini(&b);
@@ -482,7 +483,8 @@ static void test_lookups_per_config(void **state)
     assert_int_equal(config_defaults(&def), ATP_OK);
     assert_int_equal(config_region_find(&def, "default", 7), 0);
     assert_int_equal(config_channel_find(&def, ATP_DEFAULT_CHANNEL,
-                                         strlen(ATP_DEFAULT_CHANNEL)), 0);
+                                         strlen(ATP_DEFAULT_CHANNEL)),
+                     0);
     assert_int_equal(config_location_find(&def, "L0", 2), -1);
     assert_int_equal(config_source_find(&def, "x", 1), -1);
     config_fini(&def);

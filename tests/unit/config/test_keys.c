@@ -426,7 +426,6 @@ static void test_shipped_demo_new_keys(void **state)
     config_diags_fini(&d);
 }
 
-
 /* Issue 14: sources[].max_seq_jump and key_file (mode, length, trailing
  * newline), and ingest_listen beyond loopback without keys. */
 static void write_key_file(const char *path, const char *text, mode_t mode)
@@ -452,12 +451,14 @@ static void test_source_keys(void **state)
     write_key_file(loose, "0123456789abcdef0123456789abcdef\n", 0640);
     write_key_file(shortk, "0123456789abcde\n", 0600);
     write_key_file(crlf, "0123456789abcdef\r\n", 0400);
-    const char *fmt = "service: {ingest_listen: '%s'}\n"
-                      "locations: [{id: L1, region: default}, {id: L2, region: default}]\n"
-                      "sources:\n"
-                      "  - {id: a, key_file: %s, max_seq_jump: 5, authority: [{locations: [L1]}]}\n"
-                      "  - {id: b, key_file: %s, authority: [{locations: [L2]}]}\n"
-                      "%s";
+    const char *fmt =
+        "service: {ingest_listen: '%s'}\n"
+        "locations: [{id: L1, region: default}, {id: L2, region: default}]\n"
+        "sources:\n"
+        "  - {id: a, key_file: %s, max_seq_jump: 5, authority: [{locations: "
+        "[L1]}]}\n"
+        "  - {id: b, key_file: %s, authority: [{locations: [L2]}]}\n"
+        "%s";
     config c;
     config_diags d;
     /* good keys: the bytes without one trailing newline (or CR LF) */
@@ -467,7 +468,8 @@ static void test_source_keys(void **state)
         config_test_print(&d);
     assert_int_equal(rc, ATP_OK);
     assert_int_equal(c.sources[0].key_len, 32);
-    assert_memory_equal(c.sources[0].key, "0123456789abcdef0123456789abcdef", 32);
+    assert_memory_equal(c.sources[0].key, "0123456789abcdef0123456789abcdef",
+                        32);
     assert_int_equal(c.sources[1].key_len, 16);
     assert_int_equal(c.sources[0].max_seq_jump, 5);
     assert_int_equal(c.sources[1].max_seq_jump, 1000000);
@@ -488,7 +490,8 @@ static void test_source_keys(void **state)
     expect_diag(&d, 1, 0, "service.ingest_listen", "not a loopback address",
                 "source a has no key_file", "auth.allow_insecure");
     config_diags_fini(&d);
-    snprintf(doc, sizeof doc, fmt2, "tcp://0.0.0.0:7451", "auth: {allow_insecure: true}\n");
+    snprintf(doc, sizeof doc, fmt2, "tcp://0.0.0.0:7451",
+             "auth: {allow_insecure: true}\n");
     assert_int_equal(config_test_load_str(doc, &c, &d), ATP_OK);
     config_fini(&c);
     config_diags_fini(&d);
@@ -499,7 +502,8 @@ static void test_source_keys(void **state)
     /* max_seq_jump 0 is out of range */
     snprintf(doc, sizeof doc,
              "locations: [{id: L1, region: default}]\n"
-             "sources: [{id: a, max_seq_jump: 0, authority: [{locations: [L1]}]}]\n");
+             "sources: [{id: a, max_seq_jump: 0, authority: [{locations: "
+             "[L1]}]}]\n");
     assert_int_equal(config_test_load_str(doc, &c, &d), ATP_E_CONFIG);
     expect_diag(&d, 2, 0, "max_seq_jump");
     config_diags_fini(&d);

@@ -8,9 +8,9 @@
  */
 #include "config_test.h"
 
+#include "../support/faultalloc.h"
 #include "atp/error.h"
 #include "common/log.h"
-#include "../support/faultalloc.h"
 
 typedef struct nomem_result {
     atp_err err;
@@ -60,7 +60,8 @@ static void nomem_each_allocation(const char *path)
                 assert_true(at > 0);
                 if (persistent)
                     print_message("%s: %ld allocations\n",
-                                  path ? strrchr(path, '/') + 1 : "(defaults)", at);
+                                  path ? strrchr(path, '/') + 1 : "(defaults)",
+                                  at);
                 break;
             }
             if (r.err != ATP_E_NOMEM) {
@@ -84,9 +85,9 @@ static void test_nomem_bad_files(void **state)
 {
     (void)state;
     static const char *const files[] = {
-        "bad_authority.yaml", "bad_buffers.yaml", "bad_ids.yaml",
+        "bad_authority.yaml", "bad_buffers.yaml",   "bad_ids.yaml",
         "bad_keys.yaml",      "bad_locations.yaml", "bad_many.yaml",
-        "bad_new_keys.yaml",  "bad_ranges.yaml",  "bad_syntax.yaml",
+        "bad_new_keys.yaml",  "bad_ranges.yaml",    "bad_syntax.yaml",
     };
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++)
         nomem_each_allocation(config_test_data(files[i]));
@@ -94,7 +95,8 @@ static void test_nomem_bad_files(void **state)
 
 int main(void)
 {
-    log_set_level((log_level)(LOG_ERROR + 1)); /* expected out-of-memory lines */
+    log_set_level(
+        (log_level)(LOG_ERROR + 1)); /* expected out-of-memory lines */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_nomem_demo),
         cmocka_unit_test(test_nomem_bad_files),

@@ -125,8 +125,9 @@ static void test_section_key_at_top(void **state)
     expect_diag_count(&d, 2);
     expect_diag(&d, 1, 1, "unknown key 'data_dir' in the top level",
                 "did you mean 'service.data_dir' (inside 'service:')?");
-    expect_diag(&d, 3, 1, "unknown key 'max_ttl' in the top level",
-                "did you mean 'reservations.max_ttl' (inside 'reservations:')?");
+    expect_diag(
+        &d, 3, 1, "unknown key 'max_ttl' in the top level",
+        "did you mean 'reservations.max_ttl' (inside 'reservations:')?");
     config_diags_fini(&d);
 }
 
@@ -372,7 +373,8 @@ static void test_buffer_percent_syntax(void **state)
 
 /* test_one_diag: yaml is refused with exactly one diagnostic, at line:column,
  * containing text. */
-static void test_one_diag(const char *yaml, int line, int column, const char *text)
+static void test_one_diag(const char *yaml, int line, int column,
+                          const char *text)
 {
     config c;
     config_diags d = {0};
@@ -386,47 +388,57 @@ static void test_one_diag(const char *yaml, int line, int column, const char *te
 static void test_shapes(void **state)
 {
     (void)state;
-    test_one_diag("- a\n- b\n", 1, 1, "the top level: expected a mapping, got a sequence");
-    test_one_diag("{[a]: 1}\n", 1, 2, "the top level: a key must be a plain word, got a sequence");
-    test_one_diag("a: b: c\n", 1, 5,
-                  "YAML syntax error: mapping values are not allowed in this context");
+    test_one_diag("- a\n- b\n", 1, 1,
+                  "the top level: expected a mapping, got a sequence");
+    test_one_diag("{[a]: 1}\n", 1, 2,
+                  "the top level: a key must be a plain word, got a sequence");
+    test_one_diag(
+        "a: b: c\n", 1, 5,
+        "YAML syntax error: mapping values are not allowed in this context");
     /* A second document is read too (files concatenated by mistake). */
     test_one_diag("regions: [{id: us}]\n---\n[\n", 4, 1,
                   "YAML syntax error: did not find expected node content");
     test_one_diag("regions: [{inbound_horizon: 1h}]\n", 1, 11,
                   "regions entry 1: missing required key 'id'");
-    test_one_diag("regions: [{id: us}]\nlocations: [{id: l1, region: us}]\nsources:\n"
-                  "  - {authority: [{locations: [l1], buckets: [on_hand]}]}\n",
-                  4, 5, "sources entry 1: missing required key 'id'");
-    test_one_diag("regions: [{id: us}]\nlocations: [{id: l1, region: us}]\nsources:\n"
-                  "  - {id: s, authority: [{locations: [l1], buckets: []}]}\n",
-                  4, 52, "source 's': authority buckets: empty; list at least one of");
+    test_one_diag(
+        "regions: [{id: us}]\nlocations: [{id: l1, region: us}]\nsources:\n"
+        "  - {authority: [{locations: [l1], buckets: [on_hand]}]}\n",
+        4, 5, "sources entry 1: missing required key 'id'");
+    test_one_diag(
+        "regions: [{id: us}]\nlocations: [{id: l1, region: us}]\nsources:\n"
+        "  - {id: s, authority: [{locations: [l1], buckets: []}]}\n",
+        4, 52, "source 's': authority buckets: empty; list at least one of");
     /* Integers: a lone sign is no number; 2^63 is out of range, not wrapped. */
     config c;
     config_diags d = {0};
-    assert_int_equal(config_test_load_str("regions: [{id: us}]\nbuffers: [{units: '-'}, "
-                                          "{sku: B, units: 9223372036854775808}]\n",
-                                          &c, &d),
-                     ATP_E_CONFIG);
+    assert_int_equal(
+        config_test_load_str("regions: [{id: us}]\nbuffers: [{units: '-'}, "
+                             "{sku: B, units: 9223372036854775808}]\n",
+                             &c, &d),
+        ATP_E_CONFIG);
     expect_diag(&d, 2, 19, "buffer rule units: expected an integer", "got '-'");
     expect_diag(&d, 2, 41, "'9223372036854775808' is out of range");
     expect_diag_count(&d, 2);
     config_diags_fini(&d);
     /* The third of three equal ids names the first, as the second does. */
     d = (config_diags){0};
-    assert_int_equal(config_test_load_str("regions: [{id: a}, {id: a}, {id: a}]\n", &c, &d),
-                     ATP_E_CONFIG);
+    assert_int_equal(
+        config_test_load_str("regions: [{id: a}, {id: a}, {id: a}]\n", &c, &d),
+        ATP_E_CONFIG);
     expect_diag(&d, 1, 25, "duplicate region 'a' (first at line 1, column 16)");
     expect_diag(&d, 1, 34, "duplicate region 'a' (first at line 1, column 16)");
     expect_diag_count(&d, 2);
     config_diags_fini(&d);
     d = (config_diags){0};
-    assert_int_equal(config_test_load_str("regions: [{id: us}]\nlocations: [{id: l, region: us},"
-                                          " {id: l, region: us}, {id: l, region: us}]\n",
-                                          &c, &d),
+    assert_int_equal(config_test_load_str(
+                         "regions: [{id: us}]\nlocations: [{id: l, region: us},"
+                         " {id: l, region: us}, {id: l, region: us}]\n",
+                         &c, &d),
                      ATP_E_CONFIG);
-    expect_diag(&d, 2, 39, "duplicate location 'l' (first at line 2, column 18)");
-    expect_diag(&d, 2, 60, "duplicate location 'l' (first at line 2, column 18)");
+    expect_diag(&d, 2, 39,
+                "duplicate location 'l' (first at line 2, column 18)");
+    expect_diag(&d, 2, 60,
+                "duplicate location 'l' (first at line 2, column 18)");
     expect_diag_count(&d, 2);
     config_diags_fini(&d);
     d = (config_diags){0};
@@ -435,11 +447,14 @@ static void test_shapes(void **state)
             "regions: [{id: us}]\nlocations: [{id: l1, region: us}]\nsources:\n"
             "  - {id: s1, authority: [{locations: [l1], buckets: [on_hand]}]}\n"
             "  - {id: s2, authority: [{locations: [l1], buckets: [on_hand]}]}\n"
-            "  - {id: s3, authority: [{locations: [l1], buckets: [on_hand]}]}\n",
+            "  - {id: s3, authority: [{locations: [l1], buckets: "
+            "[on_hand]}]}\n",
             &c, &d),
         ATP_E_CONFIG);
-    expect_diag(&d, 5, 39, "claimed by source 's1' (line 4) and by source 's2' (line 5)");
-    expect_diag(&d, 6, 39, "claimed by source 's1' (line 4) and by source 's3' (line 6)");
+    expect_diag(&d, 5, 39,
+                "claimed by source 's1' (line 4) and by source 's2' (line 5)");
+    expect_diag(&d, 6, 39,
+                "claimed by source 's1' (line 4) and by source 's3' (line 6)");
     expect_diag_count(&d, 2);
     config_diags_fini(&d);
     /* Too many ids to list in the message: the first ones, then the count. */
@@ -451,7 +466,8 @@ static void test_shapes(void **state)
     d = (config_diags){0};
     assert_int_equal(config_test_load_str(yaml, &c, &d), ATP_E_CONFIG);
     expect_diag(&d, 2, 0, "unknown region 'nowhere'",
-                "region-with-a-long-name-0, region-with-a-long-name-1, ", "... (10 in all)");
+                "region-with-a-long-name-0, region-with-a-long-name-1, ",
+                "... (10 in all)");
     expect_diag_count(&d, 1);
     config_diags_fini(&d);
     /* An empty regions list is the default region, as no list is. */

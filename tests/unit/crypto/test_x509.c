@@ -54,11 +54,15 @@ static int setup(void **state)
     (void)state;
     if (mkdtemp(g_dir) == NULL)
         return -1;
-    const char *req = "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes "
-                      "-days 1 -subj /CN=localhost";
+    const char *req =
+        "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes "
+        "-days 1 -subj /CN=localhost";
     char cmd[512];
-    snprintf(cmd, sizeof cmd, "%s -keyout k1.pem -out c1.pem && %s -keyout k2.pem -out c2.pem && "
-             "openssl pkey -in k1.pem -aes256 -passout pass:secret -out enc.pem", req, req);
+    snprintf(
+        cmd, sizeof cmd,
+        "%s -keyout k1.pem -out c1.pem && %s -keyout k2.pem -out c2.pem && "
+        "openssl pkey -in k1.pem -aes256 -passout pass:secret -out enc.pem",
+        req, req);
     if (sh(cmd) != 0)
         return -1;
     g_cert = slurp("c1.pem");
@@ -83,7 +87,8 @@ static void test_valid_pair_passes(void **state)
     (void)state;
     char why[256] = "";
     assert_true(crypto_x509_check_certs(g_cert, why, sizeof why));
-    assert_true(crypto_x509_check_key(g_key, g_cert, "c1.pem", why, sizeof why));
+    assert_true(
+        crypto_x509_check_key(g_key, g_cert, "c1.pem", why, sizeof why));
     assert_true(crypto_x509_check_key(g_key, NULL, NULL, why, sizeof why));
 }
 
@@ -110,14 +115,18 @@ static void test_broken_keys(void **state)
     const char broken_key[] = "-----BEGIN PRIVATE KEY-----\n"
                               "bm90IGEga2V5\n"
                               "-----END PRIVATE KEY-----\n";
-    assert_false(crypto_x509_check_key(broken_key, NULL, NULL, why, sizeof why));
+    assert_false(
+        crypto_x509_check_key(broken_key, NULL, NULL, why, sizeof why));
     assert_non_null(strstr(why, "is not a valid PEM private key (mbedTLS: "));
     assert_false(crypto_x509_check_key(g_enc_key, NULL, NULL, why, sizeof why));
     assert_non_null(strstr(why, "is encrypted: atpd needs an unencrypted key"));
-    assert_false(crypto_x509_check_key(g_key, g_cert2, "c2.pem", why, sizeof why));
+    assert_false(
+        crypto_x509_check_key(g_key, g_cert2, "c2.pem", why, sizeof why));
     assert_string_equal(why, "does not match the certificate in c2.pem");
-    assert_false(crypto_x509_check_key(g_key, broken_cert, "bad.pem", why, sizeof why));
-    assert_string_equal(why, "cannot be checked: the certificate in bad.pem does not parse");
+    assert_false(
+        crypto_x509_check_key(g_key, broken_cert, "bad.pem", why, sizeof why));
+    assert_string_equal(
+        why, "cannot be checked: the certificate in bad.pem does not parse");
 }
 
 int main(void)

@@ -242,7 +242,8 @@ static void test_dict_key_lengths(void **state)
     }
     for (int len = 1; len <= 64; len++) {
         uint32_t h = dict_hash(keys[len], (size_t)len);
-        assert_int_equal(dict_find(d, keys[len], (size_t)len), (uint32_t)(len - 1));
+        assert_int_equal(dict_find(d, keys[len], (size_t)len),
+                         (uint32_t)(len - 1));
         assert_int_equal(dict_find_hashed(d, h, keys[len], (size_t)len),
                          (uint32_t)(len - 1));
         dict_prefetch(d, h);
@@ -256,7 +257,8 @@ static void test_dict_key_lengths(void **state)
         assert_int_not_equal(dict_find(d, keys[len], (size_t)len - 1),
                              (uint32_t)(len - 1));
     }
-    assert_int_equal(dict_find(d, "kkkkkkkkkkkkkkkkkkkkkkkkkkkkZ", 29), DICT_NONE);
+    assert_int_equal(dict_find(d, "kkkkkkkkkkkkkkkkkkkkkkkkkkkkZ", 29),
+                     DICT_NONE);
     assert_int_equal(dict_count(d), 64);
     dict_free(d);
 }

@@ -152,10 +152,13 @@ static void test_batch_add(test_batch *b, uint8_t kind, const char *sku,
                                    .value = value};
 }
 
-#define DELTA(b, sku, loc, bucket, v) test_batch_add(b, ATP_EV_DELTA, sku, loc, bucket, v)
-#define SET(b, sku, loc, bucket, v) test_batch_add(b, ATP_EV_SET, sku, loc, bucket, v)
+#define DELTA(b, sku, loc, bucket, v)                                          \
+    test_batch_add(b, ATP_EV_DELTA, sku, loc, bucket, v)
+#define SET(b, sku, loc, bucket, v)                                            \
+    test_batch_add(b, ATP_EV_SET, sku, loc, bucket, v)
 
-/* test_batch_submit hands b to the engine (ownership moves) and returns its id. */
+/* test_batch_submit hands b to the engine (ownership moves) and returns its id.
+ */
 static uint32_t test_batch_submit(engine *e, test_batch *b)
 {
     test_owner *o = malloc(sizeof *o);
@@ -163,8 +166,8 @@ static uint32_t test_batch_submit(engine *e, test_batch *b)
     uint32_t id = test_next_batch_id++;
     o->id = id;
     o->events = b->ev;
-    engine_batch eb = {.events = b->ev, .n = b->n,
-                       .release = test_engine_release, .owner = o};
+    engine_batch eb = {
+        .events = b->ev, .n = b->n, .release = test_engine_release, .owner = o};
     assert_int_equal(engine_submit(e, &eb), ATP_OK);
     /* o may already be released (freed) by the engine thread here */
     *b = (test_batch){0};
@@ -261,7 +264,8 @@ static void test_engine_set_and_delta(void **state)
     test_batch_apply(fx->eng, &b);
     assert_int_equal(test_q(fx->eng, "S", US, CH_DEFAULT).supply, 4 + 99 + 8);
 
-    /* negative on_hand is stored (a later delta builds on it) but contributes 0 */
+    /* negative on_hand is stored (a later delta builds on it) but contributes 0
+     */
     SET(&b, "S", DC1, OH, -10);
     test_batch_apply(fx->eng, &b);
     assert_int_equal(test_q(fx->eng, "S", US, CH_DEFAULT).supply, 107);
@@ -311,16 +315,17 @@ static void test_engine_buffers(void **state)
         {"A", EU, CH_APP, 5, ATP_RULE_REGION}, /* region beats channel */
         {"A", US, CH_WEB, 13, ATP_RULE_REGION_CHANNEL}, /* ceil(12.5) */
         {"C", US, CH_WEB, 2, ATP_RULE_REGION_CHANNEL},  /* ceil(1.125) */
-        {"B", EU, CH_DEFAULT, 10, ATP_RULE_SKU},         /* max(2, 10 %) */
+        {"B", EU, CH_DEFAULT, 10, ATP_RULE_SKU},        /* max(2, 10 %) */
         {"B", US, CH_DEFAULT, 4, ATP_RULE_SKU_REGION},
         {"B", US, CH_WEB, 4, ATP_RULE_SKU_REGION}, /* beats region+channel */
         {"B", EU, CH_APP, 6, ATP_RULE_SKU_CHANNEL},
-        {"B", US, CH_APP, 4, ATP_RULE_SKU_REGION}, /* sku+region > sku+channel */
+        {"B", US, CH_APP, 4,
+         ATP_RULE_SKU_REGION}, /* sku+region > sku+channel */
         {"B", EU, CH_WEB, 50, ATP_RULE_SKU_REGION_CHANNEL},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        engine_answer a = test_q(fx->eng, cases[i].sku, cases[i].region,
-                                 cases[i].channel);
+        engine_answer a =
+            test_q(fx->eng, cases[i].sku, cases[i].region, cases[i].channel);
         int64_t supply = cases[i].sku[0] == 'C' ? 9 : 100;
         if (a.buffer != cases[i].buffer || a.rule_level != cases[i].level)
             fail_msg("case %zu (%s, region %u, channel %u): buffer %lld level "
@@ -466,12 +471,17 @@ static void test_engine_release_order(void **state)
     assert_int_equal(st.batches_applied, n_batches);
     assert_int_equal(st.events_applied, with_events);
     /* a batch without release callback is applied too */
-    engine_event ev = {.kind = ATP_EV_DELTA, .bucket = OH, .location = DC1,
-                       .sku_len = 1, .sku = "R", .value = 1};
+    engine_event ev = {.kind = ATP_EV_DELTA,
+                       .bucket = OH,
+                       .location = DC1,
+                       .sku_len = 1,
+                       .sku = "R",
+                       .value = 1};
     engine_batch nb = {.events = &ev, .n = 1, .release = NULL, .owner = NULL};
     assert_int_equal(engine_submit(fx->eng, &nb), ATP_OK);
     assert_int_equal(engine_sync(fx->eng), ATP_OK);
-    assert_int_equal(test_q(fx->eng, "R", US, CH_DEFAULT).supply, with_events + 1);
+    assert_int_equal(test_q(fx->eng, "R", US, CH_DEFAULT).supply,
+                     with_events + 1);
     assert_int_equal(test_n_released, n_batches);
 }
 
@@ -495,8 +505,12 @@ static void test_engine_stop_drains(void **state)
         assert_true(test_released_applied[i]);
     }
     assert_int_equal(test_q(fx->eng, "D", US, CH_DEFAULT).supply, 9000);
-    engine_event ev = {.kind = ATP_EV_DELTA, .bucket = OH, .location = DC1,
-                       .sku_len = 1, .sku = "D", .value = 1};
+    engine_event ev = {.kind = ATP_EV_DELTA,
+                       .bucket = OH,
+                       .location = DC1,
+                       .sku_len = 1,
+                       .sku = "D",
+                       .value = 1};
     engine_batch nb = {.events = &ev, .n = 1, .release = NULL, .owner = NULL};
     assert_int_equal(engine_submit(fx->eng, &nb), ATP_E_BAD_STATE);
     assert_int_equal(engine_sync(fx->eng), ATP_E_BAD_STATE);
@@ -543,7 +557,8 @@ static void test_engine_many_skus(void **state)
         engine_answer a = test_q(fx->eng, names[i], region, CH_DEFAULT);
         assert_true(a.known_sku);
         assert_int_equal(a.supply, i + 1);
-        assert_int_equal(test_q(fx->eng, names[i], 1 - region, CH_DEFAULT).supply, 0);
+        assert_int_equal(
+            test_q(fx->eng, names[i], 1 - region, CH_DEFAULT).supply, 0);
     }
     engine_stats st;
     engine_stats_get(fx->eng, &st);
@@ -551,19 +566,19 @@ static void test_engine_many_skus(void **state)
     assert_int_equal(st.positions, N);
 }
 
-/* ---- randomized comparison with a tiny model ------------------------------ */
+/* ---- randomized comparison with a tiny model ------------------------------
+ */
 
 /* Small config: the model's buffer is "eu: 10 %, else global 3 units". */
-static const char test_engine_model_yaml[] =
-    "regions: [{id: r0}, {id: r1}]\n"
-    "locations:\n"
-    "  - {id: l0, region: r0}\n"
-    "  - {id: l1, region: r0}\n"
-    "  - {id: l2, region: r1}\n"
-    "  - {id: l3, region: r0}\n"
-    "buffers:\n"
-    "  - {units: 3}\n"
-    "  - {region: r1, percent: 10}\n";
+static const char test_engine_model_yaml[] = "regions: [{id: r0}, {id: r1}]\n"
+                                             "locations:\n"
+                                             "  - {id: l0, region: r0}\n"
+                                             "  - {id: l1, region: r0}\n"
+                                             "  - {id: l2, region: r1}\n"
+                                             "  - {id: l3, region: r0}\n"
+                                             "buffers:\n"
+                                             "  - {units: 3}\n"
+                                             "  - {region: r1, percent: 10}\n";
 
 #define MODEL_SKUS 5
 #define MODEL_LOCS 4
@@ -670,7 +685,8 @@ static void test_engine_model(void **state)
     test_fx_teardown((void **)&fx);
 }
 
-/* ---- concurrency ----------------------------------------------------------- */
+/* ---- concurrency -----------------------------------------------------------
+ */
 
 /* One SKU "C" at dc-1 and dc-2 (both us-east) starts with TEST_C_START each.
  * The writer submits batches of pairs (-n at one location, +n at the other,
@@ -696,9 +712,9 @@ typedef struct test_reader {
     engine *eng;
     atomic_bool *stop;
     uint64_t reads;
-    uint64_t mid_batch; /* reads that saw supply != TEST_C_TOTAL */
+    uint64_t mid_batch;        /* reads that saw supply != TEST_C_TOTAL */
     _Atomic uint64_t overlaps; /* reads during which a batch was finished */
-    uint64_t bad;       /* reads outside what the engine promises */
+    uint64_t bad;              /* reads outside what the engine promises */
     int64_t first_bad_supply, first_bad_reserved, first_bad_atp;
     int64_t min_supply;
 } test_reader;
@@ -707,7 +723,8 @@ typedef struct test_reader {
  * unknown SKUs, long keys (stored outside the dictionary entry), buffer
  * rules by SKU, every region and channel, repeated lines, carts shorter and
  * longer than the pipeline, and an empty one. */
-static void test_assert_answer_eq(const engine_answer *a, const engine_answer *b)
+static void test_assert_answer_eq(const engine_answer *a,
+                                  const engine_answer *b)
 {
     assert_int_equal(a->atp, b->atp);
     assert_int_equal(a->supply, b->supply);
@@ -828,7 +845,8 @@ static void test_engine_concurrent_run(test_fx *fx, test_reader rd[2])
     pthread_t th[2];
     for (int i = 0; i < 2; i++) {
         rd[i] = (test_reader){.eng = fx->eng, .stop = &stop};
-        assert_int_equal(pthread_create(&th[i], NULL, test_reader_main, &rd[i]), 0);
+        assert_int_equal(pthread_create(&th[i], NULL, test_reader_main, &rd[i]),
+                         0);
     }
     test_rng_state = 0xc0ffee1234ULL;
     int64_t at[2] = {TEST_C_START, TEST_C_START}; /* on_hand model */
@@ -863,18 +881,18 @@ static void test_engine_concurrent_run(test_fx *fx, test_reader rd[2])
         pthread_join(th[i], NULL);
     assert_int_equal(test_n_released, batches);
     assert_int_equal(test_q(fx->eng, "C", US, CH_WEB).supply, TEST_C_TOTAL);
-    fprintf(stderr,
-            "concurrency: %u batches of %u events; reader reads %llu + %llu, "
-            "overlapping a batch %llu + %llu, "
-            "mid-batch observations %llu + %llu (min supply %lld of %d)\n",
-            batches, 2 * TEST_C_PAIRS_PER_BATCH,
-            (unsigned long long)rd[0].reads, (unsigned long long)rd[1].reads,
-            (unsigned long long)rd[0].overlaps, (unsigned long long)rd[1].overlaps,
-            (unsigned long long)rd[0].mid_batch,
-            (unsigned long long)rd[1].mid_batch,
-            (long long)(rd[0].min_supply < rd[1].min_supply ? rd[0].min_supply
-                                                            : rd[1].min_supply),
-            TEST_C_TOTAL);
+    fprintf(
+        stderr,
+        "concurrency: %u batches of %u events; reader reads %llu + %llu, "
+        "overlapping a batch %llu + %llu, "
+        "mid-batch observations %llu + %llu (min supply %lld of %d)\n",
+        batches, 2 * TEST_C_PAIRS_PER_BATCH, (unsigned long long)rd[0].reads,
+        (unsigned long long)rd[1].reads, (unsigned long long)rd[0].overlaps,
+        (unsigned long long)rd[1].overlaps, (unsigned long long)rd[0].mid_batch,
+        (unsigned long long)rd[1].mid_batch,
+        (long long)(rd[0].min_supply < rd[1].min_supply ? rd[0].min_supply
+                                                        : rd[1].min_supply),
+        TEST_C_TOTAL);
 }
 
 /* What the engine promises readers: per-row consistent reads. */

@@ -32,12 +32,12 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../engine_gate.h"
 #include "atp/error.h"
 #include "atp/wire.h"
 #include "common/clock.h"
 #include "config/config.h"
 #include "engine/engine.h"
-#include "../engine_gate.h"
 
 static const char test_yaml[] = "regions: [{id: r}]\n"
                                 "locations:\n"
@@ -57,7 +57,8 @@ static atp_err test_write(void *ctx, const engine_record_op *ops, size_t n,
     return ATP_OK;
 }
 
-/* ---- fixture ---------------------------------------------------------------- */
+/* ---- fixture ----------------------------------------------------------------
+ */
 
 typedef struct test_fx {
     config cfg;
@@ -69,8 +70,8 @@ static int test_setup(void **state)
     test_fx *fx = calloc(1, sizeof *fx);
     assert_non_null(fx);
     config_diags d = {0};
-    assert_int_equal(config_load_string(test_yaml, strlen(test_yaml), &fx->cfg, &d),
-                     ATP_OK);
+    assert_int_equal(
+        config_load_string(test_yaml, strlen(test_yaml), &fx->cfg, &d), ATP_OK);
     config_diags_fini(&d);
     engine_persist p = {.write = test_write};
     assert_int_equal(engine_alloc(&fx->cfg, &p, &fx->eng), ATP_OK);
@@ -100,15 +101,16 @@ static bool test_wait_for(bool (*cond)(void *), void *arg, int64_t ms)
     return cond(arg);
 }
 
-/* ---- a reservation op and a snapshot request from another thread ---------- */
+/* ---- a reservation op and a snapshot request from another thread ----------
+ */
 
 typedef struct test_call {
     engine *e;
     engine_resv_req req;
     engine_resv_line line;
-    _Atomic bool returned;   /* the submitting call returned */
+    _Atomic bool returned; /* the submitting call returned */
     atp_err submit_err;
-    _Atomic bool answered;   /* done was called */
+    _Atomic bool answered; /* done was called */
     _Atomic int answer_err;
     bool granted;
 } test_call;
@@ -125,10 +127,15 @@ static void test_resv_init(test_call *c, engine *e, const char *id, int64_t qty)
 {
     memset(c, 0, sizeof *c);
     c->e = e;
-    c->line = (engine_resv_line){.sku = "A", .sku_len = 1, .region = 0, .qty = qty};
-    c->req = (engine_resv_req){.op = ENGINE_RESV_RESERVE, .id = id,
-                               .id_len = (uint32_t)strlen(id), .lines = &c->line,
-                               .n_lines = 1, .done = test_resv_done, .arg = c};
+    c->line =
+        (engine_resv_line){.sku = "A", .sku_len = 1, .region = 0, .qty = qty};
+    c->req = (engine_resv_req){.op = ENGINE_RESV_RESERVE,
+                               .id = id,
+                               .id_len = (uint32_t)strlen(id),
+                               .lines = &c->line,
+                               .n_lines = 1,
+                               .done = test_resv_done,
+                               .arg = c};
 }
 
 static void *test_resv_main(void *arg)
@@ -149,10 +156,17 @@ static void *test_snapshot_main(void *arg)
     return NULL;
 }
 
-static bool test_returned(void *arg) { return atomic_load(&((test_call *)arg)->returned); }
-static bool test_answered(void *arg) { return atomic_load(&((test_call *)arg)->answered); }
+static bool test_returned(void *arg)
+{
+    return atomic_load(&((test_call *)arg)->returned);
+}
+static bool test_answered(void *arg)
+{
+    return atomic_load(&((test_call *)arg)->answered);
+}
 
-/* ---- tests -------------------------------------------------------------------- */
+/* ---- tests
+ * -------------------------------------------------------------------- */
 
 /* Item 8: with the queue full (an ingest backlog), a reservation and a
  * snapshot request return busy at once instead of blocking the caller. */
@@ -200,10 +214,19 @@ static void *test_stop_main(void *arg)
     return NULL;
 }
 
-static bool test_stopped(void *arg) { return atomic_load(&((test_stopper *)arg)->returned); }
+static bool test_stopped(void *arg)
+{
+    return atomic_load(&((test_stopper *)arg)->returned);
+}
 
-static bool test_queue_is_1(void *arg) { return test_queue_len(arg) == 1; }
-static bool test_queue_is_3(void *arg) { return test_queue_len(arg) == 3; }
+static bool test_queue_is_1(void *arg)
+{
+    return test_queue_len(arg) == 1;
+}
+static bool test_queue_is_3(void *arg)
+{
+    return test_queue_len(arg) == 3;
+}
 
 /* Item 7: requests queued behind the stop command (the engine thread has
  * nothing left to do when it reads STOP, so it leaves at once) are still
@@ -215,7 +238,8 @@ static void test_requests_after_stop(void **state)
     test_stopper st = {.e = fx->eng};
     pthread_t tstop, ts, tr;
     assert_int_equal(pthread_create(&tstop, NULL, test_stop_main, &st), 0);
-    assert_true(test_wait_for(test_queue_is_1, fx->eng, 5000)); /* STOP queued */
+    assert_true(
+        test_wait_for(test_queue_is_1, fx->eng, 5000)); /* STOP queued */
     test_call s, r;
     memset(&s, 0, sizeof s);
     s.e = fx->eng;
@@ -246,8 +270,12 @@ static void test_requests_after_stop(void **state)
 static void test_set_stock(engine *e, int64_t qty)
 {
     static engine_event ev;
-    ev = (engine_event){.kind = ATP_EV_SET, .bucket = ATP_BUCKET_ON_HAND,
-                        .location = 0, .sku_len = 1, .sku = "A", .value = qty};
+    ev = (engine_event){.kind = ATP_EV_SET,
+                        .bucket = ATP_BUCKET_ON_HAND,
+                        .location = 0,
+                        .sku_len = 1,
+                        .sku = "A",
+                        .value = qty};
     engine_batch b = {.events = &ev, .n = 1, .release = test_empty_release};
     assert_int_equal(engine_submit(e, &b), ATP_OK);
     assert_int_equal(engine_sync(e), ATP_OK);
@@ -269,7 +297,8 @@ static void test_stop_store_full(void **state)
     atomic_store(&test_fail, ATP_OK); /* lets an old engine finish, too */
     pthread_join(t, NULL);
     assert_true(stopped);
-    assert_in_range(tries, 1, 2); /* the final snapshot, perhaps a periodic one */
+    assert_in_range(tries, 1,
+                    2); /* the final snapshot, perhaps a periodic one */
 }
 
 /* Item 4: a reserve the store refuses changes nothing, counters
@@ -314,10 +343,12 @@ int main(void)
     if (getenv("TEST_FILTER") != NULL) /* e.g. TEST_FILTER=test_stop_* */
         cmocka_set_test_filter(getenv("TEST_FILTER"));
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_full_queue_busy, test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_full_queue_busy, test_setup,
+                                        test_teardown),
         cmocka_unit_test_setup_teardown(test_requests_after_stop, test_setup,
                                         test_teardown),
-        cmocka_unit_test_setup_teardown(test_stop_store_full, test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_stop_store_full, test_setup,
+                                        test_teardown),
         cmocka_unit_test_setup_teardown(test_refused_not_counted, test_setup,
                                         test_teardown),
     };

@@ -2,11 +2,11 @@
  * test_load.c - restoring stored records that are not what they should be
  * (a damaged store, a record of another version, two records for one id):
  * engine_position_load, engine_lot_load and engine_resv_load refuse each
- * with its error (ids that are not printable UTF-8 included), restore nothing of it, and count the reservations they
- * skip (load_skipped); the valid records around them are restored.
- * Main thread before engine_start, as at atpd's start-up; a load once the
- * engine thread runs is a programming error that stops the process
- * (ATP_ASSERT: the tables are that thread's by then).
+ * with its error (ids that are not printable UTF-8 included), restore nothing
+ * of it, and count the reservations they skip (load_skipped); the valid records
+ * around them are restored. Main thread before engine_start, as at atpd's
+ * start-up; a load once the engine thread runs is a programming error that
+ * stops the process (ATP_ASSERT: the tables are that thread's by then).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -40,7 +40,8 @@ static void le64(unsigned char *p, uint64_t v)
         p[i] = (unsigned char)(v >> (8 * i));
 }
 
-static atp_err pos(engine *e, const char *loc, const char *sku, size_t val_len, int64_t oh)
+static atp_err pos(engine *e, const char *loc, const char *sku, size_t val_len,
+                   int64_t oh)
 {
     unsigned char key[128], val[32] = {0};
     size_t ll = strlen(loc), sl = strlen(sku);
@@ -50,7 +51,8 @@ static atp_err pos(engine *e, const char *loc, const char *sku, size_t val_len, 
     return engine_position_load(e, key, ll + 1 + sl, val, val_len);
 }
 
-static atp_err lot(engine *e, const char *loc, const char *sku, const char *id, int64_t qty)
+static atp_err lot(engine *e, const char *loc, const char *sku, const char *id,
+                   int64_t qty)
 {
     unsigned char key[256], val[16];
     size_t ll = strlen(loc), sl = strlen(sku), il = strlen(id);
@@ -106,7 +108,8 @@ static void test_load_damaged(void **state)
     (void)state;
     config cfg;
     config_diags d = {0};
-    assert_int_equal(config_load_string(load_yaml, sizeof load_yaml - 1, &cfg, &d), ATP_OK);
+    assert_int_equal(
+        config_load_string(load_yaml, sizeof load_yaml - 1, &cfg, &d), ATP_OK);
     config_diags_fini(&d);
     engine *e;
     assert_int_equal(engine_alloc(&cfg, &(engine_persist){0}, &e), ATP_OK);
@@ -117,14 +120,19 @@ static void test_load_damaged(void **state)
     /* Positions: key "location\0sku", value 3 x int64 LE. */
     assert_int_equal(pos(e, "dc-1", "A1", 24, 10), ATP_OK);
     assert_int_equal(pos(e, "dc-1", "A2", 23, 10), ATP_E_BAD_REQUEST);
-    assert_int_equal(engine_position_load(e, "dc-1", 4, "x", 24), ATP_E_BAD_REQUEST);
+    assert_int_equal(engine_position_load(e, "dc-1", 4, "x", 24),
+                     ATP_E_BAD_REQUEST);
     assert_int_equal(pos(e, "dc-9", "A3", 24, 10), ATP_E_UNKNOWN_LOCATION);
     assert_int_equal(pos(e, "dc-1", "", 24, 10), ATP_E_BAD_SKU);
     assert_int_equal(pos(e, "dc-1", long_sku, 24, 10), ATP_E_BAD_SKU);
     assert_int_equal(pos(e, "dc-1", "A4", 24, ATP_QTY_MAX + 1), ATP_E_BAD_QTY);
     /* A SKU id that is not one (found by fuzz.store_record): atpd would
      * send it in scans and the change feed. */
-    assert_int_equal(pos(e, "dc-1", "SKU\xd8" "1", 24, 10), ATP_E_BAD_SKU);
+    assert_int_equal(pos(e, "dc-1",
+                         "SKU\xd8"
+                         "1",
+                         24, 10),
+                     ATP_E_BAD_SKU);
     assert_int_equal(pos(e, "dc-1", "A\n", 24, 10), ATP_E_BAD_SKU);
 
     /* Lots: key "location\0sku\0lot", value qty, eta. */
@@ -135,7 +143,11 @@ static void test_load_damaged(void **state)
     assert_int_equal(lot(e, "dc-1", "", "PO-3", 5), ATP_E_BAD_SKU);
     assert_int_equal(lot(e, "dc-1", "A5", "PO-4", -1), ATP_E_BAD_QTY);
     assert_int_equal(lot(e, "dc-1", "A\xc3", "PO-5", 5), ATP_E_BAD_SKU);
-    assert_int_equal(lot(e, "dc-1", "A1", "PO\x01" "6", 5), ATP_E_BAD_REQUEST);
+    assert_int_equal(lot(e, "dc-1", "A1",
+                         "PO\x01"
+                         "6",
+                         5),
+                     ATP_E_BAD_REQUEST);
 
     /* Reservations. */
     codec_writer *w = codec_writer_alloc(NULL, NULL);
@@ -143,7 +155,8 @@ static void test_load_damaged(void **state)
     const rec ok = {1, "r1", "web", "east", 3, 0, 0, 1};
     assert_int_equal(resv(e, w, "r1", &ok), ATP_OK);
     assert_int_equal(resv(e, w, "r1", &ok), ATP_E_CONFLICT); /* a second r1 */
-    assert_int_equal(resv(e, w, "r-other", &ok), ATP_E_BAD_REQUEST); /* key != id */
+    assert_int_equal(resv(e, w, "r-other", &ok),
+                     ATP_E_BAD_REQUEST); /* key != id */
     rec bad = ok;
     bad.id = "r2";
     bad.version = 2;
@@ -161,7 +174,8 @@ static void test_load_damaged(void **state)
     bad.id = "r5";
     bad.region = "west";
     assert_int_equal(resv(e, w, "r5", &bad), ATP_E_UNKNOWN_REGION);
-    assert_int_equal(engine_resv_load(e, "r6", 2, "\x93\x01\x02", 3), ATP_E_BAD_REQUEST);
+    assert_int_equal(engine_resv_load(e, "r6", 2, "\x93\x01\x02", 3),
+                     ATP_E_BAD_REQUEST);
     codec_writer_free(w);
 
     assert_int_equal(engine_start(e), ATP_OK);
@@ -187,7 +201,8 @@ static void load_after_start(void)
     config cfg;
     config_diags d = {0};
     engine *e;
-    if (config_load_string(load_yaml, sizeof load_yaml - 1, &cfg, &d) != ATP_OK ||
+    if (config_load_string(load_yaml, sizeof load_yaml - 1, &cfg, &d) !=
+            ATP_OK ||
         engine_alloc(&cfg, &(engine_persist){0}, &e) != ATP_OK ||
         engine_start(e) != ATP_OK)
         _exit(2);
@@ -212,7 +227,8 @@ static void test_load_after_start_aborts(void **state)
     char out[4096];
     size_t n = 0;
     ssize_t r;
-    while (n + 1 < sizeof out && (r = read(fds[0], out + n, sizeof out - 1 - n)) > 0)
+    while (n + 1 < sizeof out &&
+           (r = read(fds[0], out + n, sizeof out - 1 - n)) > 0)
         n += (size_t)r;
     out[n] = '\0';
     close(fds[0]);

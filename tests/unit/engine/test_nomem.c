@@ -33,37 +33,38 @@
 #include <string.h>
 #include <time.h>
 
+#include "../support/faultalloc.h"
 #include "atp/error.h"
 #include "atp/wire.h"
 #include "common/clock.h"
 #include "common/log.h"
 #include "config/config.h"
 #include "engine/engine.h"
-#include "../support/faultalloc.h"
 
-static const char nomem_yaml[] =
-    "regions:\n"
-    "  - {id: east, inbound_horizon: 1h}\n"
-    "  - {id: west}\n"
-    "locations:\n"
-    "  - {id: dc-1, region: east}\n"
-    "  - {id: dc-2, region: east}\n"
-    "  - {id: dc-w, region: west}\n"
-    "channels: [web]\n"
-    "sources:\n"
-    "  - id: wms\n"
-    "    authority:\n"
-    "      - {locations: [dc-1, dc-2, dc-w], buckets: [on_hand, allocated, held, "
-    "inbound]}\n"
-    "buffers:\n"
-    "  - {units: 1}\n"
-    "  - {sku: S00, region: east, percent: 10}\n";
+static const char nomem_yaml[] = "regions:\n"
+                                 "  - {id: east, inbound_horizon: 1h}\n"
+                                 "  - {id: west}\n"
+                                 "locations:\n"
+                                 "  - {id: dc-1, region: east}\n"
+                                 "  - {id: dc-2, region: east}\n"
+                                 "  - {id: dc-w, region: west}\n"
+                                 "channels: [web]\n"
+                                 "sources:\n"
+                                 "  - id: wms\n"
+                                 "    authority:\n"
+                                 "      - {locations: [dc-1, dc-2, dc-w], "
+                                 "buckets: [on_hand, allocated, held, "
+                                 "inbound]}\n"
+                                 "buffers:\n"
+                                 "  - {units: 1}\n"
+                                 "  - {sku: S00, region: east, percent: 10}\n";
 
 enum { EAST = 0, WEST = 1 };
 enum { DC1 = 0, DC2 = 1, DCW = 2 };
 #define N_SKUS 24
 
-/* ---- a synchronous fake store that keeps what it is given ----------------- */
+/* ---- a synchronous fake store that keeps what it is given -----------------
+ */
 
 #define STORE_MAX 256
 #define STORE_KEY_MAX 160
@@ -86,9 +87,10 @@ static void nomem_store_put(const engine_record_op *op)
 {
     assert_true(op->key_len <= STORE_KEY_MAX && op->val_len <= STORE_VAL_MAX);
     size_t i = 0;
-    while (i < store_n && !(store_recs[i].db == op->db &&
-                            store_recs[i].key_len == op->key_len &&
-                            memcmp(store_recs[i].key, op->key, op->key_len) == 0))
+    while (i < store_n &&
+           !(store_recs[i].db == op->db &&
+             store_recs[i].key_len == op->key_len &&
+             memcmp(store_recs[i].key, op->key, op->key_len) == 0))
         i++;
     if (op->val == NULL) { /* delete */
         if (i < store_n)
@@ -107,8 +109,9 @@ static void nomem_store_put(const engine_record_op *op)
     memcpy(r->val, op->val, op->val_len);
 }
 
-static atp_err nomem_store_write(void *ctx, const engine_record_op *ops, size_t n,
-                                 void (*done)(void *arg, atp_err err), void *arg)
+static atp_err nomem_store_write(void *ctx, const engine_record_op *ops,
+                                 size_t n, void (*done)(void *arg, atp_err err),
+                                 void *arg)
 {
     (void)ctx;
     pthread_mutex_lock(&store_mu);
@@ -119,7 +122,8 @@ static atp_err nomem_store_write(void *ctx, const engine_record_op *ops, size_t 
     return ATP_OK;
 }
 
-/* ---- requests --------------------------------------------------------------- */
+/* ---- requests ---------------------------------------------------------------
+ */
 
 typedef struct nomem_op {
     engine_resv_line lines[2];
@@ -139,7 +143,8 @@ static void nomem_op_done(void *arg, const engine_resv_result *res)
 
 /* Submit and wait for the answer (bounded). Returns the answer's error,
  * or the submit's. */
-static atp_err nomem_resv(engine *e, nomem_op *op, engine_resv_op kind, const char *id)
+static atp_err nomem_resv(engine *e, nomem_op *op, engine_resv_op kind,
+                          const char *id)
 {
     op->req.op = kind;
     op->req.id = id;
@@ -163,8 +168,10 @@ static atp_err nomem_resv(engine *e, nomem_op *op, engine_resv_op kind, const ch
 static void nomem_reserve(engine *e, const char *id, int64_t q1, int64_t q2)
 {
     nomem_op op = {0};
-    op.lines[0] = (engine_resv_line){.sku = "S00", .sku_len = 3, .region = EAST, .qty = q1};
-    op.lines[1] = (engine_resv_line){.sku = "S01", .sku_len = 3, .region = WEST, .qty = q2};
+    op.lines[0] = (engine_resv_line){
+        .sku = "S00", .sku_len = 3, .region = EAST, .qty = q1};
+    op.lines[1] = (engine_resv_line){
+        .sku = "S01", .sku_len = 3, .region = WEST, .qty = q2};
     op.req.lines = op.lines;
     op.req.n_lines = 2;
     op.req.ttl_ms = 600000;
@@ -186,13 +193,15 @@ static void nomem_simple(engine *e, engine_resv_op kind, const char *id)
 static void nomem_release_line(engine *e, const char *id)
 {
     nomem_op op = {0};
-    op.lines[0] = (engine_resv_line){.sku = "S01", .sku_len = 3, .region = WEST};
+    op.lines[0] =
+        (engine_resv_line){.sku = "S01", .sku_len = 3, .region = WEST};
     op.req.lines = op.lines;
     op.req.n_lines = 1;
     nomem_resv(e, &op, ENGINE_RESV_RELEASE, id);
 }
 
-/* ---- batches ------------------------------------------------------------------ */
+/* ---- batches
+ * ------------------------------------------------------------------ */
 
 static atomic_int batch_releases;
 
@@ -208,16 +217,25 @@ static char sku_names[N_SKUS][8];
 static engine_event nomem_ev(uint8_t kind, uint8_t bucket, uint16_t loc, int s,
                              int64_t value, const char *ref, int64_t eta)
 {
-    return (engine_event){.kind = kind, .bucket = bucket, .location = loc,
-                          .sku = sku_names[s], .sku_len = (uint32_t)strlen(sku_names[s]),
-                          .value = value, .ref = ref,
-                          .ref_len = ref ? (uint32_t)strlen(ref) : 0, .eta_ms = eta};
+    return (engine_event){.kind = kind,
+                          .bucket = bucket,
+                          .location = loc,
+                          .sku = sku_names[s],
+                          .sku_len = (uint32_t)strlen(sku_names[s]),
+                          .value = value,
+                          .ref = ref,
+                          .ref_len = ref ? (uint32_t)strlen(ref) : 0,
+                          .eta_ms = eta};
 }
 
 static void nomem_submit(engine *e, engine_event *ev, uint32_t n, uint64_t seq)
 {
-    engine_batch b = {.events = ev, .n = n, .from_source = true, .source = 0,
-                      .seq = seq, .ts_ms = (uint64_t)clock_wall_ms(),
+    engine_batch b = {.events = ev,
+                      .n = n,
+                      .from_source = true,
+                      .source = 0,
+                      .seq = seq,
+                      .ts_ms = (uint64_t)clock_wall_ms(),
                       .release = nomem_batch_release};
     int before = atomic_load(&batch_releases);
     if (engine_submit(e, &b) != ATP_OK)
@@ -236,7 +254,8 @@ static void nomem_stock(engine *e)
     engine_event ev[3 * N_SKUS + 4];
     uint32_t n = 0;
     for (int s = 0; s < N_SKUS; s++) {
-        ev[n++] = nomem_ev(ATP_EV_SET, ATP_BUCKET_ON_HAND, DC1, s, 100, NULL, 0);
+        ev[n++] =
+            nomem_ev(ATP_EV_SET, ATP_BUCKET_ON_HAND, DC1, s, 100, NULL, 0);
         ev[n++] = nomem_ev(ATP_EV_SET, ATP_BUCKET_ON_HAND, DCW, s, 50, NULL, 0);
         ev[n++] = nomem_ev(ATP_EV_SET, ATP_BUCKET_HELD, DC2, s, 3, NULL, 0);
     }
@@ -260,7 +279,8 @@ static void nomem_later(engine *e)
     nomem_submit(e, ev, sizeof ev / sizeof ev[0], 2);
 }
 
-/* ---- the scenarios -------------------------------------------------------------- */
+/* ---- the scenarios
+ * -------------------------------------------------------------- */
 
 typedef struct nomem_answers {
     engine_answer a[4];
@@ -325,7 +345,8 @@ static void nomem_scenario_b(const config *cfg, const nomem_rec *recs, size_t n,
         return;
     if (engine_reserve_positions(e, n) == ATP_OK) {
         static const engine_db order[] = {ENGINE_DB_POSITIONS, ENGINE_DB_LOTS,
-                                          ENGINE_DB_OFFSETS, ENGINE_DB_RESERVATIONS};
+                                          ENGINE_DB_OFFSETS,
+                                          ENGINE_DB_RESERVATIONS};
         for (int k = 0; k < 4; k++) {
             for (size_t i = 0; i < n; i++) {
                 const nomem_rec *r = &recs[i];
@@ -335,14 +356,15 @@ static void nomem_scenario_b(const config *cfg, const nomem_rec *recs, size_t n,
                 uint64_t seq;
                 switch (r->db) {
                 case ENGINE_DB_POSITIONS:
-                    engine_position_load(e, r->key, r->key_len, r->val, r->val_len);
+                    engine_position_load(e, r->key, r->key_len, r->val,
+                                         r->val_len);
                     break;
                 case ENGINE_DB_LOTS:
                     engine_lot_load(e, r->key, r->key_len, r->val, r->val_len);
                     break;
                 case ENGINE_DB_OFFSETS:
-                    engine_offset_load(e, r->key, r->key_len, r->val, r->val_len, &src,
-                                       &seq);
+                    engine_offset_load(e, r->key, r->key_len, r->val,
+                                       r->val_len, &src, &seq);
                     break;
                 default:
                     engine_resv_load(e, r->key, r->key_len, r->val, r->val_len);
@@ -362,7 +384,8 @@ static void nomem_scenario_b(const config *cfg, const nomem_rec *recs, size_t n,
 static void nomem_load_config(config *cfg)
 {
     config_diags d = {0};
-    assert_int_equal(config_load_string(nomem_yaml, sizeof nomem_yaml - 1, cfg, &d), ATP_OK);
+    assert_int_equal(
+        config_load_string(nomem_yaml, sizeof nomem_yaml - 1, cfg, &d), ATP_OK);
     config_diags_fini(&d);
     for (int s = 0; s < N_SKUS; s++)
         snprintf(sku_names[s], sizeof sku_names[s], "S%02d", s);
@@ -380,7 +403,8 @@ static void nomem_assert_same(const nomem_answers *a, const nomem_answers *b)
 
 /* Fail allocation 0, 1, 2, ... (persistent: and every one after it) until
  * a run makes no failed allocation. Returns the allocations of that run. */
-static long nomem_each_allocation(void (*run)(void *), void *arg, bool persistent)
+static long nomem_each_allocation(void (*run)(void *), void *arg,
+                                  bool persistent)
 {
     long at = 0;
     for (;; at++) {
@@ -424,7 +448,8 @@ static void test_nomem_engine(void **state)
     /* The reference: no failure. */
     nomem_run_a(&c);
     c.ref = c.got;
-    assert_int_equal(c.ref.open, 6); /* r0..r6 less r2 released; r0 consumed 1 of 2 */
+    assert_int_equal(c.ref.open,
+                     6); /* r0..r6 less r2 released; r0 consumed 1 of 2 */
     assert_true(c.ref.a[0].reserved > 0);
     memcpy(c.recs, store_recs, sizeof c.recs);
     c.n = store_n;
@@ -436,12 +461,14 @@ static void test_nomem_engine(void **state)
     for (int persistent = 0; persistent < 2; persistent++) {
         const char *how = persistent ? "and every one after it" : "once";
         long runs = nomem_each_allocation(nomem_run_a, &c, persistent);
-        print_message("scenario A: %ld allocations, each failed %s\n", runs, how);
+        print_message("scenario A: %ld allocations, each failed %s\n", runs,
+                      how);
         assert_true(runs > 50);
         nomem_assert_same(&c.ref, &c.got); /* the last run failed nothing */
 
         runs = nomem_each_allocation(nomem_run_b, &c, persistent);
-        print_message("scenario B: %ld allocations, each failed %s\n", runs, how);
+        print_message("scenario B: %ld allocations, each failed %s\n", runs,
+                      how);
         assert_true(runs > 20);
         nomem_assert_same(&stored, &c.got);
     }

@@ -92,7 +92,8 @@ static void test_positions_growth(void **state)
         for (uint16_t l = 0; l < n_loc; l++) {
             position *e = positions_get(&p, s, (uint16_t)(l * 7));
             assert_non_null(e);
-            assert_int_equal(e->bucket[ATP_BUCKET_ON_HAND], (int64_t)s * 100 + l);
+            assert_int_equal(e->bucket[ATP_BUCKET_ON_HAND],
+                             (int64_t)s * 100 + l);
             assert_int_equal(e->bucket[ATP_BUCKET_HELD], -(int64_t)l);
             assert_int_equal(position_sku(e), s);
             assert_int_equal(position_loc(e), l * 7);

@@ -177,13 +177,15 @@ static void test_refused_places(void **state)
     (void)state;
     config a, more_locs, more_regions;
     test_load(&a, test_rules_a);
-    test_load(&more_locs, "regions: [{id: us}, {id: eu}]\n"
-                          "locations: [{id: dc-us, region: us}, {id: dc-eu, region: eu},"
-                          " {id: store-1, region: us}]\n"
-                          "channels: [web]\nbuffers: [{units: 4}]\n");
-    test_load(&more_regions, "regions: [{id: us}, {id: eu}, {id: ap}]\n"
-                             "locations: [{id: dc-us, region: us}, {id: dc-eu, region: eu}]\n"
-                             "channels: [web]\nbuffers: [{units: 4}]\n");
+    test_load(&more_locs,
+              "regions: [{id: us}, {id: eu}]\n"
+              "locations: [{id: dc-us, region: us}, {id: dc-eu, region: eu},"
+              " {id: store-1, region: us}]\n"
+              "channels: [web]\nbuffers: [{units: 4}]\n");
+    test_load(&more_regions,
+              "regions: [{id: us}, {id: eu}, {id: ap}]\n"
+              "locations: [{id: dc-us, region: us}, {id: dc-eu, region: eu}]\n"
+              "channels: [web]\nbuffers: [{units: 4}]\n");
     engine *e;
     assert_int_equal(engine_alloc(&a, NULL, &e), ATP_OK);
     assert_int_equal(engine_start(e), ATP_OK);
@@ -192,9 +194,11 @@ static void test_refused_places(void **state)
     engine_rules_report rep;
     const config *refused[] = {&more_locs, &more_regions};
     for (size_t i = 0; i < 2; i++) {
-        assert_int_equal(engine_rules_replace(e, &a, refused[i], &rep), ATP_E_CONFIG);
-        assert_string_equal(rep.refused, "a location added, or the regions changed: only a "
-                                         "restart applies that");
+        assert_int_equal(engine_rules_replace(e, &a, refused[i], &rep),
+                         ATP_E_CONFIG);
+        assert_string_equal(rep.refused,
+                            "a location added, or the regions changed: only a "
+                            "restart applies that");
         assert_int_equal(test_atp(e, "A", 0), 9); /* a's rules still */
     }
     engine_stop(e);

@@ -119,7 +119,8 @@ static void test_done(void *arg, const engine_resv_result *res)
 static void test_done_line(void *arg, const engine_resv_result *res)
 {
     assert_int_equal(res->err, ATP_OK);
-    *(int64_t *)arg = res->has_record && res->n_lines > 0 ? res->lines[0].consumed : -1;
+    *(int64_t *)arg =
+        res->has_record && res->n_lines > 0 ? res->lines[0].consumed : -1;
 }
 
 static bool test_reserve(engine *e, const char *id, const char *sku,
@@ -401,8 +402,10 @@ static void test_readers_see_whole_moves(void **state)
  * the resend of seq 5 (an allocation at dc2 naming R, applied before the
  * crash) must not consume R; seq 6 does. Without the commit marking wms
  * (it could not allocate in eu then), the resend consumed R. */
-#define TEST_SRC "sources:\n" \
-    "  - {id: erp, authority: [{locations: [dc1, dc2, dc3], buckets: [on_hand]}]}\n" \
+#define TEST_SRC                                                               \
+    "sources:\n"                                                               \
+    "  - {id: erp, authority: [{locations: [dc1, dc2, dc3], buckets: "         \
+    "[on_hand]}]}\n"                                                           \
     "  - {id: wms, authority: [{locations: [dc2], buckets: [allocated]}]}\n"
 static const char test_src_x[] =
     TEST_HEAD "locations: [{id: dc1, region: us}, {id: dc2, region: us},\n"
@@ -413,18 +416,28 @@ static const char test_src_y[] =
 
 static void test_allocate(engine *e, uint64_t seq, int64_t qty)
 {
-    engine_event ev = {.kind = ATP_EV_DELTA, .bucket = ATP_BUCKET_ALLOCATED,
-                       .location = 1, .sku = "A", .sku_len = 1, .value = qty,
-                       .ref = "R", .ref_len = 1};
-    engine_batch b = {.events = &ev, .n = 1, .from_source = true, .source = 1,
-                      .seq = seq, .release = test_release};
+    engine_event ev = {.kind = ATP_EV_DELTA,
+                       .bucket = ATP_BUCKET_ALLOCATED,
+                       .location = 1,
+                       .sku = "A",
+                       .sku_len = 1,
+                       .value = qty,
+                       .ref = "R",
+                       .ref_len = 1};
+    engine_batch b = {.events = &ev,
+                      .n = 1,
+                      .from_source = true,
+                      .source = 1,
+                      .seq = seq,
+                      .release = test_release};
     assert_int_equal(engine_submit(e, &b), ATP_OK);
     assert_int_equal(engine_sync(e), ATP_OK);
 }
 
 static int64_t test_consumed(engine *e, engine_resv_op op)
 {
-    engine_resv_req req = {.op = op, .id = "R", .id_len = 1, .done = test_done_line};
+    engine_resv_req req = {
+        .op = op, .id = "R", .id_len = 1, .done = test_done_line};
     int64_t consumed = -1;
     req.arg = &consumed;
     assert_int_equal(engine_resv_submit(e, &req), ATP_OK);

@@ -30,12 +30,11 @@
 #include "engine/engine.h"
 #include "engine_test.h"
 
-static const char test_resv_yaml[] =
-    "regions:\n"
-    "  - id: us-east\n"
-    "locations:\n"
-    "  - {id: dc-1, region: us-east}\n"
-    "channels: [web]\n";
+static const char test_resv_yaml[] = "regions:\n"
+                                     "  - id: us-east\n"
+                                     "locations:\n"
+                                     "  - {id: dc-1, region: us-east}\n"
+                                     "channels: [web]\n";
 
 /* ---- the fake store ------------------------------------------------------ */
 
@@ -51,8 +50,9 @@ typedef struct test_store {
 
 static test_store test_st = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
-static atp_err test_store_write(void *ctx, const engine_record_op *ops, size_t n,
-                                void (*done)(void *arg, atp_err err), void *arg)
+static atp_err test_store_write(void *ctx, const engine_record_op *ops,
+                                size_t n, void (*done)(void *arg, atp_err err),
+                                void *arg)
 {
     test_store *s = ctx;
     if (n == 0 || ops[0].db != ENGINE_DB_RESERVATIONS) {
@@ -110,12 +110,16 @@ static void test_op_done(void *arg, const engine_resv_result *res)
 static void test_reserve(engine *e, test_op *op, const char *id, int64_t qty)
 {
     memset(op, 0, sizeof *op);
-    op->line = (engine_resv_line){.sku = "A", .sku_len = 1, .region = 0,
-                                  .qty = qty};
-    op->req = (engine_resv_req){.op = ENGINE_RESV_RESERVE, .id = id,
-                                .id_len = (uint32_t)strlen(id), .channel = 0,
-                                .lines = &op->line, .n_lines = 1,
-                                .done = test_op_done, .arg = op};
+    op->line =
+        (engine_resv_line){.sku = "A", .sku_len = 1, .region = 0, .qty = qty};
+    op->req = (engine_resv_req){.op = ENGINE_RESV_RESERVE,
+                                .id = id,
+                                .id_len = (uint32_t)strlen(id),
+                                .channel = 0,
+                                .lines = &op->line,
+                                .n_lines = 1,
+                                .done = test_op_done,
+                                .arg = op};
     assert_int_equal(engine_resv_submit(e, &op->req), ATP_OK);
 }
 
@@ -132,16 +136,20 @@ static engine *test_engine_with_stock(config *cfg)
 {
     test_st.n_writes = 0;
     config_diags diags = {0};
-    assert_int_equal(config_load_string(test_resv_yaml, sizeof test_resv_yaml - 1,
-                                        cfg, &diags),
+    assert_int_equal(config_load_string(test_resv_yaml,
+                                        sizeof test_resv_yaml - 1, cfg, &diags),
                      ATP_OK);
     config_diags_fini(&diags);
     engine_persist persist = {.ctx = &test_st, .write = test_store_write};
     engine *e;
     assert_int_equal(engine_alloc(cfg, &persist, &e), ATP_OK);
     assert_int_equal(engine_start(e), ATP_OK);
-    static engine_event ev = {.kind = ATP_EV_SET, .bucket = ATP_BUCKET_ON_HAND,
-                              .location = 0, .sku_len = 1, .sku = "A", .value = 10};
+    static engine_event ev = {.kind = ATP_EV_SET,
+                              .bucket = ATP_BUCKET_ON_HAND,
+                              .location = 0,
+                              .sku_len = 1,
+                              .sku = "A",
+                              .value = 10};
     static engine_batch b = {.events = &ev, .n = 1, .release = test_release};
     assert_int_equal(engine_submit(e, &b), ATP_OK);
     assert_int_equal(engine_sync(e), ATP_OK);
@@ -176,18 +184,22 @@ static void test_resv_refused_by_engine(void **state)
         memset(&op, 0, sizeof op);
         engine_resv_line lines[2];
         for (int k = 0; k < 2; k++)
-            lines[k] = (engine_resv_line){.sku = "A", .sku_len = 1, .region = 0,
-                                          .qty = cases[i].qty};
-        op.req = (engine_resv_req){.op = ENGINE_RESV_RESERVE, .id = cases[i].id,
+            lines[k] = (engine_resv_line){
+                .sku = "A", .sku_len = 1, .region = 0, .qty = cases[i].qty};
+        op.req = (engine_resv_req){.op = ENGINE_RESV_RESERVE,
+                                   .id = cases[i].id,
                                    .id_len = (uint32_t)strlen(cases[i].id),
-                                   .ttl_ms = cases[i].ttl_ms, .lines = lines,
+                                   .ttl_ms = cases[i].ttl_ms,
+                                   .lines = lines,
                                    .n_lines = cases[i].n_lines,
-                                   .done = test_op_done, .arg = &op};
+                                   .done = test_op_done,
+                                   .arg = &op};
         assert_int_equal(engine_resv_submit(e, &op.req), ATP_OK);
         assert_int_equal(engine_sync(e), ATP_OK);
         assert_true(atomic_load(&op.answered));
         if (op.err != cases[i].want)
-            fail_msg("case %s: got %d, want %d", cases[i].id, op.err, cases[i].want);
+            fail_msg("case %s: got %d, want %d", cases[i].id, op.err,
+                     cases[i].want);
         assert_false(op.granted);
         assert_int_equal(test_atp(e), 10);
     }
@@ -247,9 +259,11 @@ static void test_resv_group_commit(void **state)
 static void test_commit(engine *e, test_op *op, const char *id)
 {
     memset(op, 0, sizeof *op);
-    op->req = (engine_resv_req){.op = ENGINE_RESV_COMMIT, .id = id,
+    op->req = (engine_resv_req){.op = ENGINE_RESV_COMMIT,
+                                .id = id,
                                 .id_len = (uint32_t)strlen(id),
-                                .done = test_op_done, .arg = op};
+                                .done = test_op_done,
+                                .arg = op};
     assert_int_equal(engine_resv_submit(e, &op->req), ATP_OK);
 }
 
@@ -279,10 +293,16 @@ static engine *test_consumption_failed(config *cfg)
     assert_int_equal(test_atp(e), 7);
 
     /* The WMS allocates the order's 3 units, naming it: a consumption. */
-    static engine_event alloc = {.kind = ATP_EV_DELTA, .bucket = ATP_BUCKET_ALLOCATED,
-                                 .location = 0, .sku_len = 1, .sku = "A", .value = 3,
-                                 .ref = "o1", .ref_len = 2};
-    static engine_batch b2 = {.events = &alloc, .n = 1, .release = test_release};
+    static engine_event alloc = {.kind = ATP_EV_DELTA,
+                                 .bucket = ATP_BUCKET_ALLOCATED,
+                                 .location = 0,
+                                 .sku_len = 1,
+                                 .sku = "A",
+                                 .value = 3,
+                                 .ref = "o1",
+                                 .ref_len = 2};
+    static engine_batch b2 = {
+        .events = &alloc, .n = 1, .release = test_release};
     assert_int_equal(engine_submit(e, &b2), ATP_OK);
     assert_int_equal(engine_sync(e), ATP_OK);
     assert_int_equal(test_store_writes(), 3);
@@ -344,9 +364,14 @@ static void test_resv_consumption_over_failed_commit(void **state)
     test_op r, c;
     test_reserve_then_commit(e, &r, &c); /* the commit, in flight */
 
-    engine_event alloc = {.kind = ATP_EV_DELTA, .bucket = ATP_BUCKET_ALLOCATED,
-                          .location = 0, .sku_len = 1, .sku = "A", .value = 3,
-                          .ref = "o1", .ref_len = 2};
+    engine_event alloc = {.kind = ATP_EV_DELTA,
+                          .bucket = ATP_BUCKET_ALLOCATED,
+                          .location = 0,
+                          .sku_len = 1,
+                          .sku = "A",
+                          .value = 3,
+                          .ref = "o1",
+                          .ref_len = 2};
     engine_batch b2 = {.events = &alloc, .n = 1, .release = test_release};
     assert_int_equal(engine_submit(e, &b2), ATP_OK);
     assert_int_equal(engine_sync(e), ATP_OK);

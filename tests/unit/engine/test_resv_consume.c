@@ -82,7 +82,7 @@ static unsigned char test_held_bytes[4][4096 + 32];
 static size_t test_n_held;
 static void (*test_held_done)(void *, atp_err);
 static void *test_held_arg;
-static uint64_t test_snap_wms;      /* wms offset in the last snapshot stored */
+static uint64_t test_snap_wms; /* wms offset in the last snapshot stored */
 /* The "applied" file's slots, per source: kept across test_restart as the
  * page cache keeps them across a kill -9; zeroed with the store. */
 static uint64_t test_applied[3];
@@ -199,8 +199,9 @@ static void test_store_reset(void)
 static engine *test_engine(config *cfg)
 {
     config_diags diags = {0};
-    assert_int_equal(config_load_string(test_yaml, sizeof test_yaml - 1, cfg, &diags),
-                     ATP_OK);
+    assert_int_equal(
+        config_load_string(test_yaml, sizeof test_yaml - 1, cfg, &diags),
+        ATP_OK);
     config_diags_fini(&diags);
     engine_persist persist = {.write = test_write};
     engine *e;
@@ -225,15 +226,20 @@ static void test_release_batch(void *owner, bool applied)
 /* Apply message seq of src: allocations of P naming ref, qty[i] at loc[i]
  * (n of them); as the ingest thread hands it over. */
 
-static void test_allocate(engine *e, uint32_t src, uint64_t seq, const char *ref,
-                          const uint16_t *loc, const int64_t *qty, uint32_t n)
+static void test_allocate(engine *e, uint32_t src, uint64_t seq,
+                          const char *ref, const uint16_t *loc,
+                          const int64_t *qty, uint32_t n)
 {
     engine_event ev[4];
     assert_true(n <= 4);
     for (uint32_t i = 0; i < n; i++)
-        ev[i] = (engine_event){.kind = ATP_EV_DELTA, .bucket = ATP_BUCKET_ALLOCATED,
-                               .location = loc[i], .sku_len = 1, .sku = "P",
-                               .value = qty[i], .ref = ref,
+        ev[i] = (engine_event){.kind = ATP_EV_DELTA,
+                               .bucket = ATP_BUCKET_ALLOCATED,
+                               .location = loc[i],
+                               .sku_len = 1,
+                               .sku = "P",
+                               .value = qty[i],
+                               .ref = ref,
                                .ref_len = (uint32_t)strlen(ref)};
     engine_batch b = {.events = ev,
                       .n = n,
@@ -245,8 +251,8 @@ static void test_allocate(engine *e, uint32_t src, uint64_t seq, const char *ref
     assert_int_equal(engine_sync(e), ATP_OK);
 }
 
-static void test_allocate1(engine *e, uint32_t src, uint64_t seq, const char *ref,
-                           uint16_t loc, int64_t qty)
+static void test_allocate1(engine *e, uint32_t src, uint64_t seq,
+                           const char *ref, uint16_t loc, int64_t qty)
 {
     test_allocate(e, src, seq, ref, &loc, &qty, 1);
 }
@@ -256,15 +262,24 @@ static void test_stock(engine *e)
 {
     engine_event ev[3];
     for (uint16_t l = 0; l < 3; l++)
-        ev[l] = (engine_event){.kind = ATP_EV_SET, .bucket = ATP_BUCKET_ON_HAND,
-                               .location = l, .sku_len = 1, .sku = "P", .value = 100};
-    engine_batch b = {.events = ev, .n = 3, .from_source = true, .source = SRC_ERP,
-                      .seq = 1, .release = test_release_batch};
+        ev[l] = (engine_event){.kind = ATP_EV_SET,
+                               .bucket = ATP_BUCKET_ON_HAND,
+                               .location = l,
+                               .sku_len = 1,
+                               .sku = "P",
+                               .value = 100};
+    engine_batch b = {.events = ev,
+                      .n = 3,
+                      .from_source = true,
+                      .source = SRC_ERP,
+                      .seq = 1,
+                      .release = test_release_batch};
     assert_int_equal(engine_submit(e, &b), ATP_OK);
     assert_int_equal(engine_sync(e), ATP_OK);
 }
 
-/* ---- reservation operations ------------------------------------------------ */
+/* ---- reservation operations ------------------------------------------------
+ */
 
 typedef struct test_res {
     atp_err err;
@@ -279,21 +294,28 @@ static void test_done(void *arg, const engine_resv_result *res)
     t->err = res->err;
     t->granted = res->granted;
     t->state = res->state;
-    t->consumed = res->has_record && res->n_lines > 0 ? res->lines[0].consumed : -1;
+    t->consumed =
+        res->has_record && res->n_lines > 0 ? res->lines[0].consumed : -1;
 }
 
-static test_res test_op(engine *e, engine_resv_op op, const char *id, int64_t qty,
-                        const char *order_ref)
+static test_res test_op(engine *e, engine_resv_op op, const char *id,
+                        int64_t qty, const char *order_ref)
 {
     test_res t = {.err = ATP_E_INTERNAL};
     engine_resv_line line = {.sku = "P", .sku_len = 1, .region = 0, .qty = qty};
-    engine_resv_req req = {.op = op, .id = id, .id_len = (uint32_t)strlen(id),
-                           .lines = &line, .n_lines = op == ENGINE_RESV_RESERVE,
+    engine_resv_req req = {.op = op,
+                           .id = id,
+                           .id_len = (uint32_t)strlen(id),
+                           .lines = &line,
+                           .n_lines = op == ENGINE_RESV_RESERVE,
                            .order_ref = order_ref,
-                           .order_ref_len = order_ref ? (uint32_t)strlen(order_ref) : 0,
-                           .done = test_done, .arg = &t};
+                           .order_ref_len =
+                               order_ref ? (uint32_t)strlen(order_ref) : 0,
+                           .done = test_done,
+                           .arg = &t};
     assert_int_equal(engine_resv_submit(e, &req), ATP_OK);
-    assert_int_equal(engine_sync(e), ATP_OK); /* answered: the store is instant */
+    assert_int_equal(engine_sync(e),
+                     ATP_OK); /* answered: the store is instant */
     assert_int_equal(engine_sync(e), ATP_OK);
     assert_int_equal(t.err, ATP_OK);
     return t;
@@ -304,14 +326,16 @@ static int64_t test_consumed(engine *e, const char *id)
     return test_op(e, ENGINE_RESV_GET, id, 0, NULL).consumed;
 }
 
-static void test_reserve_commit(engine *e, const char *id, int64_t qty, const char *ref)
+static void test_reserve_commit(engine *e, const char *id, int64_t qty,
+                                const char *ref)
 {
     assert_true(test_op(e, ENGINE_RESV_RESERVE, id, qty, NULL).granted);
     assert_int_equal(test_op(e, ENGINE_RESV_COMMIT, id, 0, ref).state,
                      ENGINE_RESV_COMMITTED);
 }
 
-/* ---- stored records written by hand ---------------------------------------- */
+/* ---- stored records written by hand ----------------------------------------
+ */
 
 /* One stored mark as written, malformed ones included: arity elements of
  * [src, seq, event]; event -1: nil. */
@@ -348,9 +372,9 @@ static void test_write_marks(codec_writer *w, const test_mark *m, int n)
 /* A committed record of id with one line P/east qty 10 consumed `consumed`.
  * version 1: the line ends with [consume_source | NULL, consume_seq];
  * version 2: n_marks marks follow (test_write_marks). */
-static size_t test_record(unsigned char *out, size_t cap, int version, const char *id,
-                          int64_t consumed, const char *v1_src, uint64_t v1_seq,
-                          const test_mark *marks, int n_marks)
+static size_t test_record(unsigned char *out, size_t cap, int version,
+                          const char *id, int64_t consumed, const char *v1_src,
+                          uint64_t v1_seq, const test_mark *marks, int n_marks)
 {
     codec_writer *w = codec_writer_alloc(NULL, NULL);
     assert_non_null(w);
@@ -389,7 +413,8 @@ static size_t test_record(unsigned char *out, size_t cap, int version, const cha
     return n;
 }
 
-static atp_err test_load(engine *e, const char *id, const unsigned char *val, size_t n)
+static atp_err test_load(engine *e, const char *id, const unsigned char *val,
+                         size_t n)
 {
     return engine_resv_load(e, id, strlen(id), val, n);
 }
@@ -486,7 +511,8 @@ static bool test_before(double deadline)
     return ts.tv_sec + ts.tv_nsec / 1e9 < deadline;
 }
 
-/* ---- tests ---------------------------------------------------------------------- */
+/* ---- tests
+ * ---------------------------------------------------------------------- */
 
 /* Issue 12, B1 and C, then a restart: the record written after two sources
  * consumed (wms twice in one message, shop once) is loaded into a new
@@ -502,7 +528,8 @@ static void test_consume_keys_survive_restart(void **state)
     test_reserve_commit(e, "o1", 10, "SO-1");
     const uint16_t locs[2] = {LOC_L1, LOC_L2};
     const int64_t qtys[2] = {2, 3};
-    test_allocate(e, SRC_WMS, 5, "o1", locs, qtys, 2); /* two events, one line */
+    test_allocate(e, SRC_WMS, 5, "o1", locs, qtys,
+                  2); /* two events, one line */
     assert_int_equal(test_consumed(e, "o1"), 5);
     test_allocate1(e, SRC_SHOP, 9, "SO-1", LOC_S1, 1);
     assert_int_equal(test_consumed(e, "o1"), 6);
@@ -542,12 +569,12 @@ static void test_consume_not_before_commit(void **state)
     assert_int_equal(engine_start(e), ATP_OK);
     test_stock(e);
     assert_true(test_op(e, ENGINE_RESV_RESERVE, "h1", 4, NULL).granted);
-    test_allocate1(e, SRC_WMS, 1, "h1", LOC_L1, 4);  /* held */
+    test_allocate1(e, SRC_WMS, 1, "h1", LOC_L1, 4);    /* held */
     test_allocate1(e, SRC_SHOP, 1, "SO-2", LOC_S1, 2); /* SO-2 unknown yet */
     assert_int_equal(test_op(e, ENGINE_RESV_COMMIT, "h1", 0, NULL).state,
                      ENGINE_RESV_COMMITTED);
     test_reserve_commit(e, "h2", 2, "SO-2");
-    test_allocate1(e, SRC_WMS, 1, "h1", LOC_L1, 4);  /* resent after a restart */
+    test_allocate1(e, SRC_WMS, 1, "h1", LOC_L1, 4); /* resent after a restart */
     test_allocate1(e, SRC_SHOP, 1, "SO-2", LOC_S1, 2);
     assert_int_equal(test_consumed(e, "h1"), 0);
     assert_int_equal(test_consumed(e, "h2"), 0);
@@ -577,7 +604,8 @@ static void test_consume_commit_after_restart(void **state)
     assert_int_equal(engine_start(e), ATP_OK);
     test_stock(e);
     test_reserve_commit(e, "new", 5, NULL);
-    test_allocate1(e, SRC_WMS, 7, "new", LOC_L1, 2); /* applied before the crash */
+    test_allocate1(e, SRC_WMS, 7, "new", LOC_L1,
+                   2); /* applied before the crash */
     test_allocate1(e, SRC_WMS, 7, "old", LOC_L1, 2); /* event 0 <= old's mark */
     assert_int_equal(test_consumed(e, "new"), 0);
     assert_int_equal(test_consumed(e, "old"), 1);
@@ -635,7 +663,8 @@ static void test_consume_marks_malformed(void **state)
     unsigned char rec[512];
     size_t nbad = sizeof bad / sizeof bad[0];
     for (size_t i = 0; i < nbad; i++) {
-        size_t n = test_record(rec, sizeof rec, 2, "bad", 0, NULL, 0, bad[i].m, bad[i].n);
+        size_t n = test_record(rec, sizeof rec, 2, "bad", 0, NULL, 0, bad[i].m,
+                               bad[i].n);
         assert_int_equal(test_load(e, "bad", rec, n), ATP_E_BAD_REQUEST);
     }
     /* version 2 with version 1's line, and version 1 with version 2's */
@@ -1022,10 +1051,19 @@ static void test_consume_reset_lowers_applied(void **state)
     for (uint64_t q = 2; q <= 10; q++)
         test_allocate1(e, SRC_WMS, q, "other", LOC_L1, 1);
     test_restart(&e, &cfg);
-    engine_event ev = {.kind = ATP_EV_SET, .bucket = ATP_BUCKET_ALLOCATED,
-                       .location = LOC_L1, .sku_len = 1, .sku = "P", .value = 9};
-    engine_batch b = {.events = &ev, .n = 1, .from_source = true, .source = SRC_WMS,
-                      .seq = 2, .replace_authority = true, .restarts_sequence = true,
+    engine_event ev = {.kind = ATP_EV_SET,
+                       .bucket = ATP_BUCKET_ALLOCATED,
+                       .location = LOC_L1,
+                       .sku_len = 1,
+                       .sku = "P",
+                       .value = 9};
+    engine_batch b = {.events = &ev,
+                      .n = 1,
+                      .from_source = true,
+                      .source = SRC_WMS,
+                      .seq = 2,
+                      .replace_authority = true,
+                      .restarts_sequence = true,
                       .release = test_release_batch};
     assert_int_equal(engine_submit(e, &b), ATP_OK);
     assert_int_equal(engine_sync(e), ATP_OK);

@@ -52,14 +52,14 @@
 #define SIM_SKUS 4
 #define SIM_LOCS 4 /* L0, L1 in east; L2, L3 in west */
 #define SIM_REGIONS 2
-#define SIM_CHANNELS 3 /* default (built in), web, store */
+#define SIM_CHANNELS 3   /* default (built in), web, store */
 #define SIM_RESV 256     /* reservation ids per run */
 #define SIM_LINES 2      /* lines per reservation at most */
 #define SIM_BATCHES 4096 /* source messages per run at most */
 #define SIM_BATCH_EVENTS 4
 #define SIM_BURST 4
 #define SIM_STORE_RECORDS 512
-#define SIM_STORE_PENDING 4 /* one group is in flight at a time */
+#define SIM_STORE_PENDING 4          /* one group is in flight at a time */
 #define SIM_WRITE_OPS (2 * SIM_RESV) /* a mass expiry writes many */
 #define SIM_COMMITTED_TTL 10000
 #define SIM_DEFAULT_STEPS 400
@@ -164,8 +164,15 @@ typedef struct sim_op {
     uint32_t n_lines;
 } sim_op;
 
-enum { SIM_OP_RESERVE, SIM_OP_RETRY, SIM_OP_COMMIT, SIM_OP_RELEASE_ALL,
-       SIM_OP_RELEASE_LINE, SIM_OP_EXTEND, SIM_OP_GET };
+enum {
+    SIM_OP_RESERVE,
+    SIM_OP_RETRY,
+    SIM_OP_COMMIT,
+    SIM_OP_RELEASE_ALL,
+    SIM_OP_RELEASE_LINE,
+    SIM_OP_EXTEND,
+    SIM_OP_GET
+};
 
 typedef struct sim {
     uint64_t seed, rng;
@@ -185,17 +192,19 @@ typedef struct sim {
     uint64_t lost; /* operations in flight at a crash: never acknowledged */
 } sim;
 
-#define SIM_CHECK(s, cond, ...)                                                   \
-    do {                                                                          \
-        if (!(cond)) {                                                            \
-            fprintf(stderr, "sim: seed %" PRIu64 " step %" PRIu64 ": ", (s)->seed, \
-                    (s)->step);                                                   \
-            fprintf(stderr, __VA_ARGS__);                                         \
-            fprintf(stderr, "\nsim: reproduce with ATP_SIM_SEED=%" PRIu64          \
-                            " unit_engine_sim\n", (s)->seed);                    \
-            (s)->failed = true;                                                   \
-            return;                                                               \
-        }                                                                         \
+#define SIM_CHECK(s, cond, ...)                                                \
+    do {                                                                       \
+        if (!(cond)) {                                                         \
+            fprintf(stderr, "sim: seed %" PRIu64 " step %" PRIu64 ": ",        \
+                    (s)->seed, (s)->step);                                     \
+            fprintf(stderr, __VA_ARGS__);                                      \
+            fprintf(stderr,                                                    \
+                    "\nsim: reproduce with ATP_SIM_SEED=%" PRIu64              \
+                    " unit_engine_sim\n",                                      \
+                    (s)->seed);                                                \
+            (s)->failed = true;                                                \
+            return;                                                            \
+        }                                                                      \
     } while (0)
 
 /* splitmix64: small, fast, and the same everywhere. */
@@ -207,19 +216,26 @@ static uint64_t sim_next(sim *s)
     return z ^ (z >> 31);
 }
 
-static uint32_t sim_below(sim *s, uint32_t n) { return (uint32_t)(sim_next(s) % n); }
+static uint32_t sim_below(sim *s, uint32_t n)
+{
+    return (uint32_t)(sim_next(s) % n);
+}
 static int64_t sim_range(sim *s, int64_t lo, int64_t hi)
 {
     return lo + (int64_t)(sim_next(s) % (uint64_t)(hi - lo + 1));
 }
-static bool sim_chance(sim *s, uint32_t percent) { return sim_below(s, 100) < percent; }
+static bool sim_chance(sim *s, uint32_t percent)
+{
+    return sim_below(s, 100) < percent;
+}
 
 /* ---- the fake store ----------------------------------------------------- */
 
 static sim_record *sim_store_find(sim_store *st, const void *key, size_t len)
 {
     for (size_t i = 0; i < st->n_recs; i++)
-        if (st->recs[i].key_len == len && memcmp(st->recs[i].key, key, len) == 0)
+        if (st->recs[i].key_len == len &&
+            memcmp(st->recs[i].key, key, len) == 0)
             return &st->recs[i];
     return NULL;
 }
@@ -274,7 +290,8 @@ static atp_err sim_store_write(void *ctx, const engine_record_op *ops, size_t n,
     sim_write *w = &st->pending[st->n_pending++];
     w->n = 0;
     for (size_t i = 0; i < n; i++) {
-        if (ops[i].db != ENGINE_DB_RESERVATIONS || ops[i].key_len >= sizeof w->ops[0].key)
+        if (ops[i].db != ENGINE_DB_RESERVATIONS ||
+            ops[i].key_len >= sizeof w->ops[0].key)
             abort(); /* no snapshots in stepped mode, ids are short */
         sim_record *r = &w->ops[w->n];
         memcpy(r->key, ops[i].key, ops[i].key_len);
@@ -308,9 +325,14 @@ static bool sim_batch_applied;
 
 static void sim_submit_batch(sim *s, sim_batch *b)
 {
-    engine_batch eb = {.events = b->ev, .n = b->n, .from_source = true,
-                       .source = b->source, .seq = b->seq, .ts_ms = (uint64_t)s->now,
-                       .release = sim_release, .owner = &sim_batch_applied};
+    engine_batch eb = {.events = b->ev,
+                       .n = b->n,
+                       .from_source = true,
+                       .source = b->source,
+                       .seq = b->seq,
+                       .ts_ms = (uint64_t)s->now,
+                       .release = sim_release,
+                       .owner = &sim_batch_applied};
     sim_batch_applied = false;
     if (engine_submit(s->e, &eb) != ATP_OK)
         abort();
@@ -325,7 +347,8 @@ static void sim_boot(sim *s)
         abort();
     for (size_t i = 0; i < s->store.n_recs; i++) {
         sim_record *r = &s->store.recs[i];
-        if (engine_resv_load(s->e, r->key, r->key_len, r->val, r->val_len) != ATP_OK)
+        if (engine_resv_load(s->e, r->key, r->key_len, r->val, r->val_len) !=
+            ATP_OK)
             abort();
     }
     if (engine_start_stepped(s->e) != ATP_OK)
@@ -402,8 +425,8 @@ static bool sim_open(engine_resv_state st)
 
 /* The model's reserved of (sku, region): *lo counts the open reservations
  * not yet due, *hi also the due ones the engine may not have expired. */
-static void sim_reserved(const sim *s, uint32_t sku, uint32_t region, int64_t *lo,
-                         int64_t *hi)
+static void sim_reserved(const sim *s, uint32_t sku, uint32_t region,
+                         int64_t *lo, int64_t *hi)
 {
     *lo = *hi = 0;
     for (uint32_t i = 0; i < s->n_resv; i++) {
@@ -507,17 +530,21 @@ static void sim_check_record(sim *s, const sim_op *op, const sim_resv *r)
 {
     SIM_CHECK(s, op->has_record, "%s: answer without the record", r->id);
     SIM_CHECK(s, op->state == r->state, "%s: state %s, model %s", r->id,
-              engine_resv_state_name(op->state), engine_resv_state_name(r->state));
+              engine_resv_state_name(op->state),
+              engine_resv_state_name(r->state));
     SIM_CHECK(s, op->n_lines == r->n_lines, "%s: %u lines, model %u", r->id,
               op->n_lines, r->n_lines);
     if (sim_open(r->state)) {
         SIM_CHECK(s, op->expires_ms == r->expires_ms,
-                  "%s: expires %" PRId64 ", model %" PRId64, r->id, op->expires_ms,
-                  r->expires_ms);
+                  "%s: expires %" PRId64 ", model %" PRId64, r->id,
+                  op->expires_ms, r->expires_ms);
         for (uint32_t i = 0; i < r->n_lines; i++)
-            SIM_CHECK(s, op->line_released[i] == (r->lines[i].released ? r->lines[i].qty : 0),
+            SIM_CHECK(s,
+                      op->line_released[i] ==
+                          (r->lines[i].released ? r->lines[i].qty : 0),
                       "%s line %u: released %" PRId64 ", model %s", r->id, i,
-                      op->line_released[i], r->lines[i].released ? "all" : "none");
+                      op->line_released[i],
+                      r->lines[i].released ? "all" : "none");
     }
 }
 
@@ -525,7 +552,8 @@ static void sim_check_record(sim *s, const sim_op *op, const sim_resv *r)
  * the engine may have expired due reservations unseen (reserved between
  * lo and hi) or an earlier operation of the burst failed in the store
  * (refusal_known false: the refusal may have counted what it held). */
-static void sim_check_reserve(sim *s, const sim_op *op, sim_resv *r, bool refusal_known)
+static void sim_check_reserve(sim *s, const sim_op *op, sim_resv *r,
+                              bool refusal_known)
 {
     bool fits_lo = true, fits_hi = true;
     for (uint32_t i = 0; i < r->n_lines; i++) {
@@ -537,7 +565,8 @@ static void sim_check_reserve(sim *s, const sim_op *op, sim_resv *r, bool refusa
         fits_hi &= l->qty <= sim_atp(supply, hi, buffer);
         if (!op->granted && refusal_known && lo == hi)
             SIM_CHECK(s, op->available[i] == sim_atp(supply, hi, buffer),
-                      "%s line %u: refusal says available %" PRId64 ", model %" PRId64,
+                      "%s line %u: refusal says available %" PRId64
+                      ", model %" PRId64,
                       r->id, i, op->available[i], sim_atp(supply, hi, buffer));
     }
     if (op->granted)
@@ -552,7 +581,8 @@ static void sim_check_reserve(sim *s, const sim_op *op, sim_resv *r, bool refusa
 static void sim_apply_answer(sim *s, const sim_op *op, bool *store_err)
 {
     sim_resv *r = &s->resv[op->resv];
-    SIM_CHECK(s, op->answered, "%s: operation %d never answered", r->id, op->kind);
+    SIM_CHECK(s, op->answered, "%s: operation %d never answered", r->id,
+              op->kind);
     if (op->err == ATP_E_IO || op->err == ATP_E_STORE_FULL) {
         *store_err = true;
         s->store_errors++;
@@ -561,7 +591,8 @@ static void sim_apply_answer(sim *s, const sim_op *op, bool *store_err)
     bool open = r->exists && sim_open(r->state);
     switch (op->kind) {
     case SIM_OP_RESERVE:
-        SIM_CHECK(s, op->err == ATP_OK, "%s: reserve %s", r->id, atp_err_name(op->err));
+        SIM_CHECK(s, op->err == ATP_OK, "%s: reserve %s", r->id,
+                  atp_err_name(op->err));
         sim_check_reserve(s, op, r, !*store_err);
         if (s->failed || !op->granted) {
             s->refusals++;
@@ -582,12 +613,15 @@ static void sim_apply_answer(sim *s, const sim_op *op, bool *store_err)
         sim_check_record(s, op, r);
         return;
     case SIM_OP_COMMIT:
-        if (r->state == ENGINE_RESV_RELEASED || r->state == ENGINE_RESV_EXPIRED) {
-            SIM_CHECK(s, op->err == ATP_E_BAD_STATE, "%s: commit of a %s one: %s", r->id,
+        if (r->state == ENGINE_RESV_RELEASED ||
+            r->state == ENGINE_RESV_EXPIRED) {
+            SIM_CHECK(s, op->err == ATP_E_BAD_STATE,
+                      "%s: commit of a %s one: %s", r->id,
                       engine_resv_state_name(r->state), atp_err_name(op->err));
             return;
         }
-        SIM_CHECK(s, op->err == ATP_OK, "%s: commit %s", r->id, atp_err_name(op->err));
+        SIM_CHECK(s, op->err == ATP_OK, "%s: commit %s", r->id,
+                  atp_err_name(op->err));
         if (r->state == ENGINE_RESV_HELD) {
             r->state = ENGINE_RESV_COMMITTED;
             r->expires_ms = s->now + SIM_COMMITTED_TTL;
@@ -596,7 +630,8 @@ static void sim_apply_answer(sim *s, const sim_op *op, bool *store_err)
         return;
     case SIM_OP_RELEASE_ALL:
     case SIM_OP_RELEASE_LINE:
-        SIM_CHECK(s, op->err == ATP_OK, "%s: release %s", r->id, atp_err_name(op->err));
+        SIM_CHECK(s, op->err == ATP_OK, "%s: release %s", r->id,
+                  atp_err_name(op->err));
         if (open) {
             bool any_open = false;
             for (uint32_t i = 0; i < r->n_lines; i++) {
@@ -614,11 +649,13 @@ static void sim_apply_answer(sim *s, const sim_op *op, bool *store_err)
         return;
     case SIM_OP_EXTEND:
         if (!open) {
-            SIM_CHECK(s, op->err == ATP_E_BAD_STATE, "%s: extend of a %s one: %s", r->id,
+            SIM_CHECK(s, op->err == ATP_E_BAD_STATE,
+                      "%s: extend of a %s one: %s", r->id,
                       engine_resv_state_name(r->state), atp_err_name(op->err));
             return;
         }
-        SIM_CHECK(s, op->err == ATP_OK, "%s: extend %s", r->id, atp_err_name(op->err));
+        SIM_CHECK(s, op->err == ATP_OK, "%s: extend %s", r->id,
+                  atp_err_name(op->err));
         r->expires_ms = s->now + op->req.ttl_ms;
         sim_check_record(s, op, r);
         return;
@@ -670,10 +707,13 @@ static uint32_t sim_new_resv(sim *s)
         do {
             l->sku = sim_below(s, SIM_SKUS);
             l->region = sim_below(s, SIM_REGIONS);
-        } while (i > 0 && l->sku == r->lines[0].sku && l->region == r->lines[0].region);
+        } while (i > 0 && l->sku == r->lines[0].sku &&
+                 l->region == r->lines[0].region);
         l->qty = sim_range(s, 1, 12);
-        r->req_lines[i] = (engine_resv_line){.sku = sim_skus[l->sku], .sku_len = 2,
-                                             .region = l->region, .qty = l->qty};
+        r->req_lines[i] = (engine_resv_line){.sku = sim_skus[l->sku],
+                                             .sku_len = 2,
+                                             .region = l->region,
+                                             .qty = l->qty};
     }
     return ri;
 }
@@ -705,8 +745,9 @@ static void sim_pick_op(sim *s, sim_op *op, uint32_t *used, uint32_t n_used)
         return;
     }
     used[n_used] = ri;
-    static const int kinds[] = {SIM_OP_RETRY, SIM_OP_COMMIT, SIM_OP_RELEASE_ALL,
-                                SIM_OP_RELEASE_LINE, SIM_OP_EXTEND, SIM_OP_GET};
+    static const int kinds[] = {SIM_OP_RETRY,       SIM_OP_COMMIT,
+                                SIM_OP_RELEASE_ALL, SIM_OP_RELEASE_LINE,
+                                SIM_OP_EXTEND,      SIM_OP_GET};
     sim_op_submit(s, op, kinds[sim_below(s, 6)], ri);
 }
 
@@ -749,14 +790,19 @@ static void sim_feed(sim *s)
     for (uint32_t i = 0; i < b->n; i++) {
         uint32_t sku = sim_below(s, SIM_SKUS), loc = sim_below(s, SIM_LOCS);
         bool set = sim_chance(s, 40);
-        int64_t v = b->source == 0 ? (set ? sim_range(s, 0, 60) : sim_range(s, -10, 20))
-                                   : (set ? sim_range(s, 0, 15) : sim_range(s, -6, 8));
+        int64_t v = b->source == 0
+                        ? (set ? sim_range(s, 0, 60) : sim_range(s, -10, 20))
+                        : (set ? sim_range(s, 0, 15) : sim_range(s, -6, 8));
         int64_t *bucket = &s->bucket[sku][loc][b->source];
         *bucket = set ? v : *bucket + v;
-        b->ev[i] = (engine_event){
-            .kind = set ? ATP_EV_SET : ATP_EV_DELTA,
-            .bucket = b->source == 0 ? ATP_BUCKET_ON_HAND : ATP_BUCKET_ALLOCATED,
-            .location = (uint16_t)loc, .sku = sim_skus[sku], .sku_len = 2, .value = v};
+        b->ev[i] =
+            (engine_event){.kind = set ? ATP_EV_SET : ATP_EV_DELTA,
+                           .bucket = b->source == 0 ? ATP_BUCKET_ON_HAND
+                                                    : ATP_BUCKET_ALLOCATED,
+                           .location = (uint16_t)loc,
+                           .sku = sim_skus[sku],
+                           .sku_len = 2,
+                           .value = v};
     }
     sim_submit_batch(s, b);
     SIM_CHECK(s, sim_batch_applied, "batch %u not applied", s->n_batches - 1);
@@ -774,17 +820,24 @@ static void sim_check(sim *s)
                 engine_answer a;
                 engine_query(s->e, sim_skus[sku], 2, rg, ch, &a);
                 int64_t buffer = sim_buffer(sku, rg, ch, supply);
-                SIM_CHECK(s, a.supply == supply, "%s/%u: supply %" PRId64 ", model %" PRId64,
+                SIM_CHECK(s, a.supply == supply,
+                          "%s/%u: supply %" PRId64 ", model %" PRId64,
                           sim_skus[sku], rg, a.supply, supply);
                 SIM_CHECK(s, a.reserved >= lo && a.reserved <= hi,
-                          "%s/%u: reserved %" PRId64 ", model %" PRId64 "..%" PRId64,
+                          "%s/%u: reserved %" PRId64 ", model %" PRId64
+                          "..%" PRId64,
                           sim_skus[sku], rg, a.reserved, lo, hi);
                 SIM_CHECK(s, a.buffer == buffer,
-                          "%s/%u/%u: buffer %" PRId64 " (level %u, %" PRId64 " bp, supply %" PRId64 "), model %" PRId64,
-                          sim_skus[sku], rg, ch, a.buffer, (unsigned)a.rule_level, a.buffer_percent_bp, a.supply, buffer);
-                SIM_CHECK(s, a.atp == sim_atp(supply, a.reserved, buffer) && a.atp >= 0,
-                          "%s/%u/%u: atp %" PRId64 ", model %" PRId64, sim_skus[sku], rg,
-                          ch, a.atp, sim_atp(supply, a.reserved, buffer));
+                          "%s/%u/%u: buffer %" PRId64 " (level %u, %" PRId64
+                          " bp, supply %" PRId64 "), model %" PRId64,
+                          sim_skus[sku], rg, ch, a.buffer,
+                          (unsigned)a.rule_level, a.buffer_percent_bp, a.supply,
+                          buffer);
+                SIM_CHECK(
+                    s,
+                    a.atp == sim_atp(supply, a.reserved, buffer) && a.atp >= 0,
+                    "%s/%u/%u: atp %" PRId64 ", model %" PRId64, sim_skus[sku],
+                    rg, ch, a.atp, sim_atp(supply, a.reserved, buffer));
             }
         }
     }
@@ -826,9 +879,11 @@ static bool sim_run(uint64_t seed, uint64_t steps, bool verbose)
     memset(s, 0, sizeof *s);
     s->seed = seed;
     s->rng = seed;
-    s->now = 1700000000000; /* a fixed wall clock: the run is the seed's alone */
+    s->now =
+        1700000000000; /* a fixed wall clock: the run is the seed's alone */
     config_diags diags = {0};
-    if (config_load_string(sim_yaml, strlen(sim_yaml), &s->cfg, &diags) != ATP_OK) {
+    if (config_load_string(sim_yaml, strlen(sim_yaml), &s->cfg, &diags) !=
+        ATP_OK) {
         for (size_t i = 0; i < diags.n; i++)
             fprintf(stderr, "config line %d: %s\n", diags.items[i].line,
                     diags.items[i].message);
@@ -841,12 +896,13 @@ static bool sim_run(uint64_t seed, uint64_t steps, bool verbose)
     if (s->failed)
         s->step--;
     if (verbose || s->failed)
-        printf("sim: seed %" PRIu64 ": %" PRIu64 " steps %s: %" PRIu64 " granted, %" PRIu64
-               " refused, %" PRIu64 " expired, %" PRIu64 " store errors, %" PRIu64
-               " restarts (%" PRIu64 " operations lost in flight)\n",
-               seed, s->step > steps ? steps : s->step, s->failed ? "FAILED" : "ok",
-               s->grants, s->refusals, s->expiries, s->store_errors, s->restarts,
-               s->lost);
+        printf("sim: seed %" PRIu64 ": %" PRIu64 " steps %s: %" PRIu64
+               " granted, %" PRIu64 " refused, %" PRIu64 " expired, %" PRIu64
+               " store errors, %" PRIu64 " restarts (%" PRIu64
+               " operations lost in flight)\n",
+               seed, s->step > steps ? steps : s->step,
+               s->failed ? "FAILED" : "ok", s->grants, s->refusals, s->expiries,
+               s->store_errors, s->restarts, s->lost);
     engine_free(s->e);
     for (size_t i = 0; i < s->store.n_recs; i++)
         free(s->store.recs[i].val);
@@ -870,7 +926,8 @@ int main(int argc, char **argv)
     const char *one = argc > 1 ? argv[1] : getenv("ATP_SIM_SEED");
     uint64_t many = sim_env("ATP_SIM_SEEDS", 0);
     if (many > 0) {
-        uint64_t base = one != NULL ? strtoull(one, NULL, 10) : (uint64_t)time(NULL);
+        uint64_t base =
+            one != NULL ? strtoull(one, NULL, 10) : (uint64_t)time(NULL);
         printf("sim: %" PRIu64 " seeds from %" PRIu64 "\n", many, base);
         for (uint64_t i = 0; i < many; i++)
             if (!sim_run(base + i, steps, false))

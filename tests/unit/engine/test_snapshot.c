@@ -27,22 +27,28 @@
 #include "config/config.h"
 #include "engine/engine.h"
 
-static const char test_yaml[] =
-    "regions: [{id: r}]\n"
-    "locations:\n"
-    "  - {id: dc-10, region: r}\n"
-    "  - {id: dc-1, region: r}\n"
-    "  - {id: a, region: r}\n"
-    "sources:\n"
-    "  - id: wms\n"
-    "    authority:\n"
-    "      - locations: [dc-10, dc-1, a]\n";
+static const char test_yaml[] = "regions: [{id: r}]\n"
+                                "locations:\n"
+                                "  - {id: dc-10, region: r}\n"
+                                "  - {id: dc-1, region: r}\n"
+                                "  - {id: a, region: r}\n"
+                                "sources:\n"
+                                "  - id: wms\n"
+                                "    authority:\n"
+                                "      - locations: [dc-10, dc-1, a]\n";
 
 /* SKUs in an order that is not key order; some share their first 16 key
  * bytes, some are prefixes of others. */
 static const char *const test_skus[] = {
-    "Z", "AB", "A", "ABC", "long-sku-name-0002", "long-sku-name-0001",
-    "long-sku-name-00010", "m", "B",
+    "Z",
+    "AB",
+    "A",
+    "ABC",
+    "long-sku-name-0002",
+    "long-sku-name-0001",
+    "long-sku-name-00010",
+    "m",
+    "B",
 };
 #define TEST_N_SKUS (sizeof test_skus / sizeof test_skus[0])
 #define TEST_N_LOCS 3
@@ -99,8 +105,9 @@ static atp_err test_write(void *ctx, const engine_record_op *ops, size_t n,
 
 /* write_owned: the records, then release, then done. */
 static size_t test_n_released;
-static atp_err test_write_owned(void *ctx, const engine_record_op *ops, size_t n,
-                                void (*release)(void *owner), void *owner,
+static atp_err test_write_owned(void *ctx, const engine_record_op *ops,
+                                size_t n, void (*release)(void *owner),
+                                void *owner,
                                 void (*done)(void *arg, atp_err err), void *arg)
 {
     /* ops is only valid during the call: the store keeps its own array. */
@@ -133,10 +140,11 @@ static int test_setup(void **state)
     test_fx *fx = calloc(1, sizeof *fx);
     assert_non_null(fx);
     config_diags d = {0};
-    assert_int_equal(config_load_string(test_yaml, strlen(test_yaml), &fx->cfg, &d),
-                     ATP_OK);
+    assert_int_equal(
+        config_load_string(test_yaml, strlen(test_yaml), &fx->cfg, &d), ATP_OK);
     config_diags_fini(&d);
-    engine_persist p = {.write = test_write, .write_owned = test_owned ? test_write_owned : NULL};
+    engine_persist p = {.write = test_write,
+                        .write_owned = test_owned ? test_write_owned : NULL};
     assert_int_equal(engine_alloc(&fx->cfg, &p, &fx->eng), ATP_OK);
     assert_int_equal(engine_start(fx->eng), ATP_OK);
     test_n_groups = test_n_recs = test_over = test_n_released = 0;
@@ -163,8 +171,9 @@ static void test_release(void *owner, bool applied)
 
 /* One source message: SET on_hand of every (sku, loc) to value(sku, loc),
  * or with only_sku set, of that SKU at only_loc. */
-static void test_apply(engine *e, uint64_t seq, int64_t (*value)(size_t s, size_t l),
-                       int only_sku, size_t only_loc)
+static void test_apply(engine *e, uint64_t seq,
+                       int64_t (*value)(size_t s, size_t l), int only_sku,
+                       size_t only_loc)
 {
     engine_event *ev = calloc(TEST_N_SKUS * TEST_N_LOCS, sizeof *ev);
     assert_non_null(ev);
@@ -172,20 +181,29 @@ static void test_apply(engine *e, uint64_t seq, int64_t (*value)(size_t s, size_
     for (size_t s = 0; s < TEST_N_SKUS; s++)
         for (size_t l = 0; l < TEST_N_LOCS; l++)
             if (only_sku < 0 || ((size_t)only_sku == s && only_loc == l))
-                ev[n++] = (engine_event){.kind = ATP_EV_SET,
-                                     .bucket = ATP_BUCKET_ON_HAND,
-                                     .location = (uint16_t)l,
-                                     .sku_len = (uint32_t)strlen(test_skus[s]),
-                                     .sku = test_skus[s],
-                                     .value = value(s, l)};
-    engine_batch b = {.events = ev, .n = (uint32_t)n, .from_source = true,
-                      .source = 0, .seq = seq, .ts_ms = 1000 + seq,
-                      .release = test_release, .owner = ev};
+                ev[n++] =
+                    (engine_event){.kind = ATP_EV_SET,
+                                   .bucket = ATP_BUCKET_ON_HAND,
+                                   .location = (uint16_t)l,
+                                   .sku_len = (uint32_t)strlen(test_skus[s]),
+                                   .sku = test_skus[s],
+                                   .value = value(s, l)};
+    engine_batch b = {.events = ev,
+                      .n = (uint32_t)n,
+                      .from_source = true,
+                      .source = 0,
+                      .seq = seq,
+                      .ts_ms = 1000 + seq,
+                      .release = test_release,
+                      .owner = ev};
     assert_int_equal(engine_submit(e, &b), ATP_OK);
     assert_int_equal(engine_sync(e), ATP_OK);
 }
 
-static int64_t test_v1(size_t s, size_t l) { return (int64_t)(100 * s + l + 1); }
+static int64_t test_v1(size_t s, size_t l)
+{
+    return (int64_t)(100 * s + l + 1);
+}
 /* Only (sku 3, loc 1) changes, to 0: one delete. */
 static int64_t test_v2(size_t s, size_t l)
 {
@@ -244,8 +262,8 @@ static void test_snapshot_sorted_and_complete(void **state)
     assert_int_equal(test_check_sorted(), TEST_N_SKUS * TEST_N_LOCS);
     for (size_t s = 0; s < TEST_N_SKUS; s++)
         for (size_t l = 0; l < TEST_N_LOCS; l++) {
-            const test_rec *r =
-                test_find(ENGINE_DB_POSITIONS, fx->cfg.locations[l].id, test_skus[s]);
+            const test_rec *r = test_find(
+                ENGINE_DB_POSITIONS, fx->cfg.locations[l].id, test_skus[s]);
             assert_non_null(r);
             assert_false(r->del);
             assert_int_equal(r->v[ATP_BUCKET_ON_HAND], test_v1(s, l));

@@ -81,12 +81,14 @@ static int setup(void **state)
     fixture *fx = calloc(1, sizeof *fx);
     assert_non_null(fx);
     config_diags d;
-    assert_int_equal(config_load_string(test_config, strlen(test_config), &fx->cfg, &d),
-                     ATP_OK);
+    assert_int_equal(
+        config_load_string(test_config, strlen(test_config), &fx->cfg, &d),
+        ATP_OK);
     config_diags_fini(&d);
     assert_int_equal(sources_alloc(&fx->cfg, &fx->src), ATP_OK);
     ingest_hooks hooks = {fx_submit, NULL, fx_msg_free, fx};
-    assert_int_equal(ingest_core_alloc(&fx->cfg, fx->src, &hooks, &fx->core), ATP_OK);
+    assert_int_equal(ingest_core_alloc(&fx->cfg, fx->src, &hooks, &fx->core),
+                     ATP_OK);
     fx->w = codec_writer_alloc(NULL, NULL);
     assert_non_null(fx->w);
     *state = fx;
@@ -105,12 +107,19 @@ static int teardown(void **state)
     return 0;
 }
 
-static codec_str str_of(const char *s) { return (codec_str){s, (uint32_t)strlen(s)}; }
-
-static codec_event ev_set(const char *sku, const char *loc, uint8_t bucket, int64_t v)
+static codec_str str_of(const char *s)
 {
-    return (codec_event){.kind = ATP_EV_SET, .bucket = bucket, .sku = str_of(sku),
-                         .location = str_of(loc), .value = v};
+    return (codec_str){s, (uint32_t)strlen(s)};
+}
+
+static codec_event ev_set(const char *sku, const char *loc, uint8_t bucket,
+                          int64_t v)
+{
+    return (codec_event){.kind = ATP_EV_SET,
+                         .bucket = bucket,
+                         .sku = str_of(sku),
+                         .location = str_of(loc),
+                         .value = v};
 }
 
 /* fx_send encodes m and gives it to the core as a transport message: a
@@ -134,19 +143,28 @@ static void fx_send(fixture *fx, const codec_src_msg *m)
 static void fx_batch(fixture *fx, const char *source, uint64_t seq,
                      const codec_event *evs, uint32_t n)
 {
-    codec_src_msg m = {.source = str_of(source), .seq = seq, .ts_ms = 1700000000000,
-                       .n_events = n, .events = (codec_event *)evs,
+    codec_src_msg m = {.source = str_of(source),
+                       .seq = seq,
+                       .ts_ms = 1700000000000,
+                       .n_events = n,
+                       .events = (codec_event *)evs,
                        .kind = ATP_MSG_SOURCE_BATCH};
     fx_send(fx, &m);
 }
 
-static void fx_part(fixture *fx, const char *source, uint64_t snap_id, uint32_t part,
-                    bool last, uint64_t seq, const codec_event *evs, uint32_t n)
+static void fx_part(fixture *fx, const char *source, uint64_t snap_id,
+                    uint32_t part, bool last, uint64_t seq,
+                    const codec_event *evs, uint32_t n)
 {
-    codec_src_msg m = {.source = str_of(source), .seq = seq, .ts_ms = 1700000000000,
-                       .n_events = n, .events = (codec_event *)evs,
-                       .kind = ATP_MSG_SNAPSHOT, .snapshot_id = snap_id,
-                       .part = part, .last = last};
+    codec_src_msg m = {.source = str_of(source),
+                       .seq = seq,
+                       .ts_ms = 1700000000000,
+                       .n_events = n,
+                       .events = (codec_event *)evs,
+                       .kind = ATP_MSG_SNAPSHOT,
+                       .snapshot_id = snap_id,
+                       .part = part,
+                       .last = last};
     fx_send(fx, &m);
 }
 
@@ -204,7 +222,8 @@ static void test_unknown_location(void **state)
 static void test_authority(void **state)
 {
     fixture *fx = *state;
-    codec_event not_its_location[] = {ev_set("B", "DC-NJ", ATP_BUCKET_ON_HAND, 3)};
+    codec_event not_its_location[] = {
+        ev_set("B", "DC-NJ", ATP_BUCKET_ON_HAND, 3)};
     codec_event not_its_bucket[] = {ev_set("B", "DC-CA", ATP_BUCKET_HELD, 3)};
     codec_event its_own[] = {ev_set("B", "DC-CA", ATP_BUCKET_ON_HAND, 3)};
     fx_batch(fx, "wms-west", 1, not_its_location, 1);
@@ -298,7 +317,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_unknown_location, setup, teardown),
         cmocka_unit_test_setup_teardown(test_authority, setup, teardown),
         cmocka_unit_test_setup_teardown(test_snapshot_parts, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_snapshot_missing_part, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_snapshot_missing_part, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_unknown_source, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

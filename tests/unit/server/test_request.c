@@ -71,8 +71,8 @@ static int test_fx_setup(void **state)
     test_fx *fx = calloc(1, sizeof *fx);
     assert_non_null(fx);
     config_diags diags = {0};
-    atp_err err = config_load_string(test_request_yaml, strlen(test_request_yaml),
-                                     &fx->cfg, &diags);
+    atp_err err = config_load_string(
+        test_request_yaml, strlen(test_request_yaml), &fx->cfg, &diags);
     for (size_t i = 0; i < diags.n; i++)
         fprintf(stderr, "config line %d: %s\n", diags.items[i].line,
                 diags.items[i].message);
@@ -81,8 +81,9 @@ static int test_fx_setup(void **state)
     assert_int_equal(engine_alloc(&fx->cfg, NULL, &fx->eng), ATP_OK);
     assert_int_equal(engine_start(fx->eng), ATP_OK);
     assert_int_equal(sources_alloc(&fx->cfg, &fx->src), ATP_OK);
-    assert_int_equal(request_env_init(&fx->env, &fx->cfg, fx->eng, fx->src, NULL, NULL),
-                     ATP_OK);
+    assert_int_equal(
+        request_env_init(&fx->env, &fx->cfg, fx->eng, fx->src, NULL, NULL),
+        ATP_OK);
     fx->req_arena = codec_arena_alloc();
     fx->reply_arena = codec_arena_alloc();
     fx->req = codec_writer_alloc(NULL, NULL);
@@ -117,9 +118,11 @@ static int test_fx_teardown(void **state)
  * SKU-P eu 100 (10 % buffer there). */
 static void test_fx_stock(test_fx *fx)
 {
-#define EV(b_, loc_, sku_, v_)                                              \
-    {.kind = ATP_EV_SET, .bucket = b_, .location = loc_,                    \
-     .sku_len = sizeof sku_ - 1, .sku = sku_, .value = v_}
+#define EV(b_, loc_, sku_, v_)                                                 \
+    {                                                                          \
+        .kind = ATP_EV_SET, .bucket = b_, .location = loc_,                    \
+        .sku_len = sizeof sku_ - 1, .sku = sku_, .value = v_                   \
+    }
     static const engine_event ev[] = {
         EV(ATP_BUCKET_ON_HAND, DC1, "SKU-1", 5),
         EV(ATP_BUCKET_ON_HAND, DC2, "SKU-1", 3),
@@ -134,7 +137,8 @@ static void test_fx_stock(test_fx *fx)
     assert_int_equal(engine_sync(fx->eng), ATP_OK);
 }
 
-/* ---- running requests ----------------------------------------------------- */
+/* ---- running requests -----------------------------------------------------
+ */
 
 /* test_run hands buf to request_handle and decodes the reply, which must be
  * exactly one msgpack map (codec_decode refuses trailing bytes). */
@@ -145,7 +149,8 @@ static const codec_val *test_run_bytes(test_fx *fx, const void *buf, size_t len)
     codec_writer_reset(fx->out);
     request_async async = {0};
     /* every operation tested here answers at once */
-    assert_true(request_handle(&fx->env, buf, len, fx->req_arena, fx->out, &async));
+    assert_true(
+        request_handle(&fx->env, buf, len, fx->req_arena, fx->out, &async));
     size_t n;
     const void *data = codec_writer_data(fx->out, &n);
     assert_false(codec_writer_failed(fx->out));
@@ -155,7 +160,8 @@ static const codec_val *test_run_bytes(test_fx *fx, const void *buf, size_t len)
     assert_non_null(fx->reply_bytes);
     memcpy(fx->reply_bytes, data, n);
     const codec_val *v = NULL;
-    assert_int_equal(codec_decode(fx->reply_arena, fx->reply_bytes, n, &v), ATP_OK);
+    assert_int_equal(codec_decode(fx->reply_arena, fx->reply_bytes, n, &v),
+                     ATP_OK);
     assert_int_equal(codec_val_type(v), CODEC_MAP);
     return v;
 }
@@ -182,7 +188,8 @@ static bool test_str_is(const codec_val *v, const char *want)
     return codec_val_str(v, &s) && codec_str_eq(s, want);
 }
 
-static void test_assert_str(const codec_val *map, const char *key, const char *want)
+static void test_assert_str(const codec_val *map, const char *key,
+                            const char *want)
 {
     const codec_val *v = codec_val_get(map, key);
     if (!test_str_is(v, want))
@@ -299,7 +306,8 @@ static void w_cart_first(test_fx *fx, uint32_t n)
     codec_w_int(fx->req, 1);
 }
 
-static void w_cart(test_fx *fx, const char *channel, const line *lines, uint32_t n)
+static void w_cart(test_fx *fx, const char *channel, const line *lines,
+                   uint32_t n)
 {
     codec_w_map(fx->req, channel ? 3 : 2);
     codec_w_kv_cstr(fx->req, "op", "cart");
@@ -315,7 +323,8 @@ static void w_cart(test_fx *fx, const char *channel, const line *lines, uint32_t
     }
 }
 
-/* ---- atp ------------------------------------------------------------------- */
+/* ---- atp -------------------------------------------------------------------
+ */
 
 static void test_request_atp(void **state)
 {
@@ -331,8 +340,8 @@ static void test_request_atp(void **state)
     w_atp(fx, "SKU-1", "apac", NULL);
     r = test_run(fx);
     assert_true(test_bool(r, "ok"));
-    test_assert_answer(r, &(want_answer){"SKU-1", "apac", "default", 0, 0, 0,
-                                         0, 0, "global", false});
+    test_assert_answer(r, &(want_answer){"SKU-1", "apac", "default", 0, 0, 0, 0,
+                                         0, "global", false});
     /* channel nil counts as absent; unknown keys are ignored */
     codec_w_map(fx->req, 5);
     codec_w_kv_cstr(fx->req, "op", "atp");
@@ -349,20 +358,20 @@ static void test_request_atp(void **state)
     w_atp(fx, "NOPE", "eu", "app");
     r = test_run(fx);
     assert_true(test_bool(r, "ok"));
-    test_assert_answer(r, &(want_answer){"NOPE", "eu", "app", 0, 0, 0, 0, 0,
-                                         "global", false});
+    test_assert_answer(
+        r, &(want_answer){"NOPE", "eu", "app", 0, 0, 0, 0, 0, "global", false});
 
     /* stale comes through */
     engine_region_stale_set(fx->eng, EU, true);
     w_atp(fx, "SKU-1", "eu", NULL);
     r = test_run(fx);
-    test_assert_answer(r, &(want_answer){"SKU-1", "eu", "default", 10, 10, 0,
-                                         0, 0, "global", true});
+    test_assert_answer(r, &(want_answer){"SKU-1", "eu", "default", 10, 10, 0, 0,
+                                         0, "global", true});
     /* the explicit default channel */
     w_atp(fx, "SKU-1", "us-east", "default");
     r = test_run(fx);
-    test_assert_answer(r, &(want_answer){"SKU-1", "us-east", "default", 8, 8,
-                                         0, 0, 0, "global", false});
+    test_assert_answer(r, &(want_answer){"SKU-1", "us-east", "default", 8, 8, 0,
+                                         0, 0, "global", false});
 }
 
 static void test_request_atp_errors(void **state)
@@ -434,14 +443,16 @@ static void test_request_atp_errors(void **state)
     test_assert_error(test_run(fx), ATP_E_BAD_REQUEST, -1);
 }
 
-/* ---- cart ------------------------------------------------------------------ */
+/* ---- cart ------------------------------------------------------------------
+ */
 
 static void test_request_cart(void **state)
 {
     test_fx *fx = *state;
     /* SKU-1 us-east: ATP 8 (default channel). Two lines of 5 for the same
      * (sku, region) need 10: neither is available. */
-    line l1[] = {{"SKU-1", "us-east", 5}, {"SKU-1", "eu", 4}, {"SKU-1", "us-east", 5}};
+    line l1[] = {
+        {"SKU-1", "us-east", 5}, {"SKU-1", "eu", 4}, {"SKU-1", "us-east", 5}};
     w_cart(fx, NULL, l1, 3);
     const codec_val *r = test_run(fx);
     assert_int_equal(codec_val_len(r), 3);
@@ -465,7 +476,8 @@ static void test_request_cart(void **state)
     }
 
     /* within ATP when summed: available; the channel's buffer counts */
-    line l2[] = {{"SKU-1", "us-east", 3}, {"SKU-1", "us-east", 3}, {"NEW", "eu", 1}};
+    line l2[] = {
+        {"SKU-1", "us-east", 3}, {"SKU-1", "us-east", 3}, {"NEW", "eu", 1}};
     w_cart(fx, "web", l2, 2);
     r = test_run(fx);
     assert_true(test_bool(r, "available")); /* 6 <= 8 - 2 */
@@ -493,8 +505,10 @@ static void test_request_cart(void **state)
     assert_false(test_bool(codec_val_at(lines, 1), "available"));
 
     /* exactly max_cart_lines (5), all the same line: 5 x 2 = 10 > 8 */
-    line l4[] = {{"SKU-1", "us-east", 2}, {"SKU-1", "us-east", 2},
-                 {"SKU-1", "us-east", 2}, {"SKU-1", "us-east", 1},
+    line l4[] = {{"SKU-1", "us-east", 2},
+                 {"SKU-1", "us-east", 2},
+                 {"SKU-1", "us-east", 2},
+                 {"SKU-1", "us-east", 1},
                  {"SKU-1", "us-east", 1}};
     w_cart(fx, NULL, l4, 5);
     r = test_run(fx);
@@ -504,8 +518,8 @@ static void test_request_cart(void **state)
     r = test_run(fx);
     assert_false(test_bool(r, "available"));
     for (uint32_t i = 0; i < 5; i++)
-        assert_false(test_bool(codec_val_at(codec_val_get(r, "lines"), i),
-                               "available"));
+        assert_false(
+            test_bool(codec_val_at(codec_val_get(r, "lines"), i), "available"));
 }
 
 static void test_request_cart_errors(void **state)
@@ -556,14 +570,27 @@ static void test_request_cart_errors(void **state)
         codec_w_cstr(fx->req, "SKU-1");
         codec_w_cstr(fx->req, "eu");
         switch (kind) {
-        case 0: codec_w_cstr(fx->req, "2"); break;
-        case 1: codec_w_bool(fx->req, true); break;
-        case 2: codec_w_double(fx->req, 2.0); break;
-        case 3: codec_w_nil(fx->req); break;
-        case 4: codec_w_uint(fx->req, UINT64_MAX); break;
-        default: codec_w_int(fx->req, INT64_MIN); break;
+        case 0:
+            codec_w_cstr(fx->req, "2");
+            break;
+        case 1:
+            codec_w_bool(fx->req, true);
+            break;
+        case 2:
+            codec_w_double(fx->req, 2.0);
+            break;
+        case 3:
+            codec_w_nil(fx->req);
+            break;
+        case 4:
+            codec_w_uint(fx->req, UINT64_MAX);
+            break;
+        default:
+            codec_w_int(fx->req, INT64_MIN);
+            break;
         }
-        test_assert_error(test_run(fx), kind < 4 ? ATP_E_BAD_REQUEST : ATP_E_BAD_QTY, 1);
+        test_assert_error(test_run(fx),
+                          kind < 4 ? ATP_E_BAD_REQUEST : ATP_E_BAD_QTY, 1);
     }
 
     l[0].sku = "";
@@ -649,15 +676,23 @@ static void test_request_bad_envelopes(void **state)
     codec_w_kv_cstr(fx->req, "op", "atp\xff");
     test_assert_error(test_run(fx), ATP_E_UNKNOWN_OP, -1);
     codec_str m;
-    assert_true(codec_val_str(codec_val_get(codec_val_get(test_run_bytes(fx,
-        "\x81\xa2op\xa4" "atp\xff", 9), "error"), "message"), &m));
-    assert_true(m.len > 20 && memcmp(m.ptr, "unknown op 'atp\\xff' (", 21) == 0);
+    assert_true(codec_val_str(
+        codec_val_get(codec_val_get(test_run_bytes(fx,
+                                                   "\x81\xa2op\xa4"
+                                                   "atp\xff",
+                                                   9),
+                                    "error"),
+                      "message"),
+        &m));
+    assert_true(m.len > 20 &&
+                memcmp(m.ptr, "unknown op 'atp\\xff' (", 21) == 0);
     codec_w_map(fx->req, 1);
     codec_w_kv_cstr(fx->req, "op", "a\x01\x7f\xc2\x85\xed\xa0\x80");
     test_assert_error(test_run(fx), ATP_E_UNKNOWN_OP, -1);
     char cut[70];
     memset(cut, 'a', 63);
-    memcpy(cut + 63, "\xc3\xa9\xc3\xa9", 5); /* the clip at 64 splits an e-acute */
+    memcpy(cut + 63, "\xc3\xa9\xc3\xa9",
+           5); /* the clip at 64 splits an e-acute */
     codec_w_map(fx->req, 1);
     codec_w_kv_cstr(fx->req, "op", cut);
     test_assert_error(test_run(fx), ATP_E_UNKNOWN_OP, -1);
@@ -671,25 +706,28 @@ static void test_request_bad_envelopes(void **state)
     test_assert_error(test_run_bytes(fx, "", 0), ATP_E_BAD_REQUEST, -1);
     /* truncated (ends inside a uint16), trailing bytes after a request */
     static const unsigned char trunc[] = {0x81, 0xa2, 'o', 'p', 0xcd, 0x01};
-    test_assert_error(test_run_bytes(fx, trunc, sizeof trunc), ATP_E_BAD_REQUEST,
-                      -1);
+    test_assert_error(test_run_bytes(fx, trunc, sizeof trunc),
+                      ATP_E_BAD_REQUEST, -1);
     /* a map declaring more entries than bytes remain: "sizes", too_large */
     static const unsigned char short_map[] = {0x82, 0xa2, 'o', 'p'};
     test_assert_error(test_run_bytes(fx, short_map, sizeof short_map),
                       ATP_E_TOO_LARGE, -1);
     static const unsigned char trailing[] = {0x81, 0xa2, 'o', 'p', 0xa6, 's',
-                                             't', 'a', 't', 'u', 's', 0xc0};
+                                             't',  'a',  't', 'u', 's',  0xc0};
     test_assert_error(test_run_bytes(fx, trailing, sizeof trailing),
                       ATP_E_BAD_REQUEST, -1);
-    assert_true(test_bool(test_run_bytes(fx, trailing, sizeof trailing - 1), "ok"));
+    assert_true(
+        test_bool(test_run_bytes(fx, trailing, sizeof trailing - 1), "ok"));
     /* declared sizes beyond the message, nesting deeper than 8 */
     static const unsigned char huge[] = {0xdf, 0xff, 0xff, 0xff, 0xff};
-    test_assert_error(test_run_bytes(fx, huge, sizeof huge), ATP_E_TOO_LARGE, -1);
+    test_assert_error(test_run_bytes(fx, huge, sizeof huge), ATP_E_TOO_LARGE,
+                      -1);
     unsigned char deep[20];
     for (int i = 0; i < 19; i++)
         deep[i] = 0x91; /* [[[[...]]]] */
     deep[19] = 0x90;
-    test_assert_error(test_run_bytes(fx, deep, sizeof deep), ATP_E_TOO_LARGE, -1);
+    test_assert_error(test_run_bytes(fx, deep, sizeof deep), ATP_E_TOO_LARGE,
+                      -1);
 
     /* the service still answers normally afterwards */
     w_atp(fx, "SKU-1", "us-east", NULL);
@@ -711,12 +749,16 @@ static void test_request_region_list_cut(void **state)
                  "  - {id: a-region-with-a-long-id-%02d}\n", i);
     config cfg;
     config_diags diags = {0};
-    assert_int_equal(config_load_string(yaml, strlen(yaml), &cfg, &diags), ATP_OK);
+    assert_int_equal(config_load_string(yaml, strlen(yaml), &cfg, &diags),
+                     ATP_OK);
     config_diags_fini(&diags);
     request_env env;
-    assert_int_equal(request_env_init(&env, &cfg, NULL, NULL, NULL, NULL), ATP_OK);
+    assert_int_equal(request_env_init(&env, &cfg, NULL, NULL, NULL, NULL),
+                     ATP_OK);
     const char *l = env.region_list;
-    assert_true(strncmp(l, "a-region-with-a-long-id-00, a-region-with-a-long-id-01, ", 56) == 0);
+    assert_true(
+        strncmp(l, "a-region-with-a-long-id-00, a-region-with-a-long-id-01, ",
+                56) == 0);
     size_t n = strlen(l);
     assert_true(n <= 768 + 48);
     static const char tail[] = ", ... (60 in all)";
@@ -772,19 +814,25 @@ static void test_request_regions(void **state)
     test_assert_error(test_run(fx), ATP_E_UNKNOWN_CHANNEL, -1);
 }
 
-/* ---- sources, status -------------------------------------------------------- */
+/* ---- sources, status --------------------------------------------------------
+ */
 
 static const char *const test_source_uint_keys[] = {
-    "last_seq", "last_ts_ms", "messages", "events", "duplicates",
-    "gaps", "missed", "rejected_messages", "unauthorized", "unknown_location",
-    "heartbeats", "session", "conflicts", "sessions", "unsynced", "seq_rejected",
-    "bad_mac", "resets"};
+    "last_seq",         "last_ts_ms",        "messages",
+    "events",           "duplicates",        "gaps",
+    "missed",           "rejected_messages", "unauthorized",
+    "unknown_location", "heartbeats",        "session",
+    "conflicts",        "sessions",          "unsynced",
+    "seq_rejected",     "bad_mac",           "resets"};
 
 static void test_deliver_nop(void *ctx, void *item, uint64_t seq)
 {
     (void)ctx, (void)item, (void)seq;
 }
-static void test_drop_nop(void *ctx, void *item) { (void)ctx, (void)item; }
+static void test_drop_nop(void *ctx, void *item)
+{
+    (void)ctx, (void)item;
+}
 static void test_request_nop(void *ctx, uint32_t src, sources_resync_mode mode,
                              uint64_t from_seq)
 {
@@ -814,7 +862,8 @@ static void test_request_sources_op(void **state)
         const codec_val *s = codec_val_at(list, i);
         assert_int_equal(codec_val_len(s), 28);
         test_assert_str(s, "id", ids[i]);
-        for (size_t k = 0; k < sizeof test_source_uint_keys / sizeof(char *); k++) {
+        for (size_t k = 0; k < sizeof test_source_uint_keys / sizeof(char *);
+             k++) {
             uint64_t u;
             if (!codec_val_uint(codec_val_get(s, test_source_uint_keys[k]), &u))
                 fail_msg("source %s: '%s' missing or not a uint", ids[i],
@@ -890,12 +939,17 @@ static void test_request_status(void **state)
 
 int main(void)
 {
-#define T(fn) cmocka_unit_test_setup_teardown(fn, test_fx_setup, test_fx_teardown)
+#define T(fn)                                                                  \
+    cmocka_unit_test_setup_teardown(fn, test_fx_setup, test_fx_teardown)
     const struct CMUnitTest tests[] = {
-        T(test_request_atp),         T(test_request_atp_errors),
-        T(test_request_cart),        T(test_request_cart_errors),
-        T(test_request_bad_envelopes), T(test_request_regions),
-        T(test_request_sources_op),  T(test_request_status),
+        T(test_request_atp),
+        T(test_request_atp_errors),
+        T(test_request_cart),
+        T(test_request_cart_errors),
+        T(test_request_bad_envelopes),
+        T(test_request_regions),
+        T(test_request_sources_op),
+        T(test_request_status),
         cmocka_unit_test(test_request_region_list_cut),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -21,6 +21,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../engine_gate.h"
 #include "atp/error.h"
 #include "codec/codec.h"
 #include "common/clock.h"
@@ -28,7 +29,6 @@
 #include "engine/engine.h"
 #include "server/request.h"
 #include "sources/sources.h"
-#include "../engine_gate.h"
 
 static const char test_yaml[] = "regions: [{id: r}]\n"
                                 "locations:\n"
@@ -53,21 +53,25 @@ typedef struct test_fx {
     _Atomic bool finished;
 } test_fx;
 
-static void test_finish(void *owner) { atomic_store(&((test_fx *)owner)->finished, true); }
+static void test_finish(void *owner)
+{
+    atomic_store(&((test_fx *)owner)->finished, true);
+}
 
 static int test_setup(void **state)
 {
     test_fx *fx = calloc(1, sizeof *fx);
     config_diags d = {0};
-    assert_int_equal(config_load_string(test_yaml, strlen(test_yaml), &fx->cfg, &d),
-                     ATP_OK);
+    assert_int_equal(
+        config_load_string(test_yaml, strlen(test_yaml), &fx->cfg, &d), ATP_OK);
     config_diags_fini(&d);
     engine_persist p = {.write = test_write};
     assert_int_equal(engine_alloc(&fx->cfg, &p, &fx->eng), ATP_OK);
     assert_int_equal(engine_start(fx->eng), ATP_OK);
     assert_int_equal(sources_alloc(&fx->cfg, &fx->src), ATP_OK);
-    assert_int_equal(request_env_init(&fx->env, &fx->cfg, fx->eng, fx->src, NULL, NULL),
-                     ATP_OK);
+    assert_int_equal(
+        request_env_init(&fx->env, &fx->cfg, fx->eng, fx->src, NULL, NULL),
+        ATP_OK);
     fx->arena = codec_arena_alloc();
     fx->req = codec_writer_alloc(NULL, NULL);
     fx->out = codec_writer_alloc(NULL, NULL);
@@ -216,9 +220,12 @@ static void test_busy_when_stopped(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_busy_when_full, test_setup, test_teardown),
-        cmocka_unit_test_setup_teardown(test_snapshot_deferred, test_setup, test_teardown),
-        cmocka_unit_test_setup_teardown(test_busy_when_stopped, test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_busy_when_full, test_setup,
+                                        test_teardown),
+        cmocka_unit_test_setup_teardown(test_snapshot_deferred, test_setup,
+                                        test_teardown),
+        cmocka_unit_test_setup_teardown(test_busy_when_stopped, test_setup,
+                                        test_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

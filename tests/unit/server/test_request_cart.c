@@ -28,13 +28,15 @@ static void expect_model_totals(const request_line *lines, uint32_t n)
         for (uint32_t j = 0; j < n; j++)
             if (lines[j].region == lines[i].region &&
                 lines[j].sku.len == lines[i].sku.len &&
-                memcmp(lines[j].sku.ptr, lines[i].sku.ptr, lines[i].sku.len) == 0)
+                memcmp(lines[j].sku.ptr, lines[i].sku.ptr, lines[i].sku.len) ==
+                    0)
                 sum += lines[j].qty;
         assert_true(lines[i].total == sum);
     }
 }
 
-static void set_line(request_line *l, const char *sku, uint32_t region, int64_t qty)
+static void set_line(request_line *l, const char *sku, uint32_t region,
+                     int64_t qty)
 {
     memset(l, 0, sizeof *l);
     l->sku.ptr = sku;
@@ -156,7 +158,8 @@ static void test_line_totals_over(void **state)
      * order is reported even though it sorts last */
     colliding_skus();
     for (uint32_t i = 0; i < 128; i++)
-        set_line(&lines[i], sku_text[i % 64], 0, i == 70 || i == 127 ? ATP_QTY_MAX : 1);
+        set_line(&lines[i], sku_text[i % 64], 0,
+                 i == 70 || i == 127 ? ATP_QTY_MAX : 1);
     codec_arena_clear(a);
     assert_true(request_line_totals(lines, 128, a, &sorted, &over));
     assert_true(sorted);

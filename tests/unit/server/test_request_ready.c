@@ -31,16 +31,17 @@
 #include "server/request.h"
 #include "sources/sources.h"
 
-static const char test_yaml[] = "regions: [{id: r}]\n"
-                                "locations:\n"
-                                "  - {id: dc, region: r}\n"
-                                "sources:\n"
-                                "  - id: steady\n"
-                                "    heartbeat_timeout: 1h\n"
-                                "    authority: [{locations: [dc], buckets: [on_hand]}]\n"
-                                "  - id: flip\n"
-                                "    heartbeat_timeout: 1s\n"
-                                "    authority: [{locations: [dc], buckets: [allocated]}]\n";
+static const char test_yaml[] =
+    "regions: [{id: r}]\n"
+    "locations:\n"
+    "  - {id: dc, region: r}\n"
+    "sources:\n"
+    "  - id: steady\n"
+    "    heartbeat_timeout: 1h\n"
+    "    authority: [{locations: [dc], buckets: [on_hand]}]\n"
+    "  - id: flip\n"
+    "    heartbeat_timeout: 1s\n"
+    "    authority: [{locations: [dc], buckets: [allocated]}]\n";
 
 #define TEST_RUN_MS 1500 /* how long the replies are checked */
 
@@ -110,7 +111,8 @@ static void test_check_reply(const void *buf, size_t n)
     assert_true(n_stale <= 1);
     if (n_stale == 1) {
         codec_str id;
-        assert_true(codec_view_str(codec_view_get(codec_view_first(stale), "id"), &id));
+        assert_true(
+            codec_view_str(codec_view_get(codec_view_first(stale), "id"), &id));
         assert_true(codec_str_eq(id, "flip"));
     }
     assert_int_equal(fresh, n_stale == 0);
@@ -137,7 +139,8 @@ static void test_ready_while_flipping(void **state)
     engine_persist p = {.write = test_write};
     assert_int_equal(engine_alloc(&cfg, &p, &eng), ATP_OK);
     assert_int_equal(sources_alloc(&cfg, &src), ATP_OK);
-    assert_int_equal(request_env_init(&env, &cfg, eng, src, NULL, NULL), ATP_OK);
+    assert_int_equal(request_env_init(&env, &cfg, eng, src, NULL, NULL),
+                     ATP_OK);
     codec_arena *arena = codec_arena_alloc();
     codec_writer *req = codec_writer_alloc(NULL, NULL);
     codec_writer *out = codec_writer_alloc(NULL, NULL);
@@ -164,21 +167,24 @@ static void test_ready_while_flipping(void **state)
             codec_writer_reset(out);
             codec_arena_clear(arena);
             request_async async = {0};
-            assert_true(request_handle(&env, req_buf, req_len, arena, out, &async));
+            assert_true(
+                request_handle(&env, req_buf, req_len, arena, out, &async));
             size_t n;
             const void *buf = codec_writer_data(out, &n);
             test_check_reply(buf, n);
             codec_view root;
             codec_view_root(buf, n, &root);
-            stale_seen += codec_view_len(codec_view_get(root, "stale_sources")) > 0;
+            stale_seen +=
+                codec_view_len(codec_view_get(root, "stale_sources")) > 0;
             replies++;
         }
     }
     atomic_store(&f.stop, true);
     pthread_join(th, NULL);
     print_message("%llu replies checked, %llu naming the flipping source, "
-                  "%llu flips\n", (unsigned long long)replies,
-                  (unsigned long long)stale_seen, (unsigned long long)f.flips);
+                  "%llu flips\n",
+                  (unsigned long long)replies, (unsigned long long)stale_seen,
+                  (unsigned long long)f.flips);
     assert_true(f.flips > 0);
     request_env_fini(&env);
     sources_free(src);

@@ -131,7 +131,10 @@ static int test_fx_setup_with(void **state, bool resync)
     return 0;
 }
 
-static int test_fx_setup(void **state) { return test_fx_setup_with(state, false); }
+static int test_fx_setup(void **state)
+{
+    return test_fx_setup_with(state, false);
+}
 static int test_fx_setup_resync(void **state)
 {
     return test_fx_setup_with(state, true);
@@ -175,9 +178,11 @@ static void test_expect_delivered(test_fx *fx, uint32_t src,
     if (fx->log.n_delivered != n) {
         fprintf(stderr, "delivered:");
         for (size_t i = 0; i < fx->log.n_delivered; i++)
-            fprintf(stderr, " %llu", (unsigned long long)fx->log.delivered_seq[i]);
+            fprintf(stderr, " %llu",
+                    (unsigned long long)fx->log.delivered_seq[i]);
         fprintf(stderr, "\n");
-        fail_msg("%zu messages delivered, expected %zu", fx->log.n_delivered, n);
+        fail_msg("%zu messages delivered, expected %zu", fx->log.n_delivered,
+                 n);
     }
     for (size_t i = 0; i < n; i++) {
         assert_int_equal(fx->log.delivered_seq[i], seqs[i]);
@@ -201,7 +206,8 @@ static sources_status st_of(test_fx *fx, uint32_t src, int64_t now)
     return st;
 }
 
-/* ---- sequencing ------------------------------------------------------------ */
+/* ---- sequencing ------------------------------------------------------------
+ */
 
 static void test_sources_in_order(void **state)
 {
@@ -391,7 +397,8 @@ static void test_sources_release_held(void **state)
     EXPECT_NONE(fx);
 }
 
-/* ---- authority, lookup ----------------------------------------------------- */
+/* ---- authority, lookup -----------------------------------------------------
+ */
 
 static void test_sources_authority(void **state)
 {
@@ -405,11 +412,13 @@ static void test_sources_authority(void **state)
 
     assert_true(sources_authorized(fx->s, WMS, LA1, ATP_BUCKET_ON_HAND));
     assert_true(sources_authorized(fx->s, WMS, LA1, ATP_BUCKET_ALLOCATED));
-    assert_false(sources_authorized(fx->s, WMS, LA1, ATP_BUCKET_HELD)); /* erp's */
+    assert_false(
+        sources_authorized(fx->s, WMS, LA1, ATP_BUCKET_HELD)); /* erp's */
     assert_true(sources_authorized(fx->s, ERP, LA1, ATP_BUCKET_HELD));
     assert_false(sources_authorized(fx->s, ERP, LA1, ATP_BUCKET_ON_HAND));
     for (uint8_t b = 0; b < ATP_BUCKET_COUNT; b++) {
-        assert_true(sources_authorized(fx->s, WMS, LA2, b)); /* no buckets: all */
+        assert_true(
+            sources_authorized(fx->s, WMS, LA2, b)); /* no buckets: all */
         assert_false(sources_authorized(fx->s, ERP, LA2, b));
         assert_false(sources_authorized(fx->s, WMS, LC1, b)); /* nobody's */
         assert_false(sources_authorized(fx->s, ERP, LC1, b));
@@ -424,7 +433,8 @@ static void test_sources_authority(void **state)
     assert_false(sources_authorized(fx->s, WMS, LA2, 255));
 }
 
-/* ---- health and stale regions ---------------------------------------------- */
+/* ---- health and stale regions ----------------------------------------------
+ */
 
 static void test_sources_silence(void **state)
 {
@@ -507,12 +517,14 @@ static void test_sources_silence_snapshot_restore(void **state)
 static void test_sources_stale_regions(void **state)
 {
     test_fx *fx = *state;
-    /* both waiting: the regions they feed are stale, rc (fed by no source) not */
+    /* both waiting: the regions they feed are stale, rc (fed by no source) not
+     */
     assert_true(sources_region_stale(fx->s, RA));
     assert_true(sources_region_stale(fx->s, RB));
     assert_false(sources_region_stale(fx->s, RC));
     rx(fx, WMS, 1, 0);
-    assert_true(sources_region_stale(fx->s, RA)); /* erp (la1 held) still waiting */
+    assert_true(
+        sources_region_stale(fx->s, RA)); /* erp (la1 held) still waiting */
     assert_true(sources_region_stale(fx->s, RB));
     rx(fx, ERP, 1, 0);
     assert_false(sources_region_stale(fx->s, RA));
@@ -611,7 +623,8 @@ static void test_resync_replay_fills_hole(void **state)
     assert_int_equal(fx->log.n_requests, 0); /* still inside the window */
     tick(fx, 111);
     assert_int_equal(fx->log.n_requests, 1);
-    assert_int_equal(fx->log.requests[0], 2); /* replay from the first missing */
+    assert_int_equal(fx->log.requests[0],
+                     2); /* replay from the first missing */
     sources_status st = st_of(fx, WMS, 111);
     assert_int_equal(st.state, SOURCES_RESYNCING);
     assert_int_equal(st.held, 2);
@@ -763,8 +776,8 @@ static void test_sources_none(void **state)
     config_fini(&cfg);
 }
 
-
-/* ---- publisher sessions, seq jumps, reset (issue 14) ------------------------ */
+/* ---- publisher sessions, seq jumps, reset (issue 14) ------------------------
+ */
 
 /* srx: rx of a message of publisher session `session` (snapshot: a part of
  * a full snapshot, which is not sequenced here). Returns the verdict. */
@@ -773,7 +786,8 @@ static sources_verdict srx(test_fx *fx, uint32_t src, uint64_t session,
 {
     sources_io io = test_io(fx);
     uint64_t ended;
-    sources_verdict v = sources_session(fx->s, src, session, snapshot, now, &io, &ended);
+    sources_verdict v =
+        sources_session(fx->s, src, session, snapshot, now, &io, &ended);
     if (v == SOURCES_ACCEPT && !snapshot)
         rx(fx, src, seq, now);
     return v;
@@ -786,7 +800,8 @@ static void test_session_conflict(void **state)
 {
     test_fx *fx = *state;
     for (uint64_t seq = 1; seq <= 5; seq++) {
-        assert_int_equal(srx(fx, WMS, 7, seq, false, (int64_t)seq * 100), SOURCES_ACCEPT);
+        assert_int_equal(srx(fx, WMS, 7, seq, false, (int64_t)seq * 100),
+                         SOURCES_ACCEPT);
         assert_int_equal(srx(fx, WMS, 9, seq, false, (int64_t)seq * 100 + 1),
                          SOURCES_CONFLICT_DROP);
     }
@@ -831,7 +846,8 @@ static void test_session_takeover(void **state)
     /* waiting for the snapshot (resyncing), but the conflict 11 ms ago
      * shows first */
     assert_int_equal(st.state, SOURCES_CONFLICT);
-    assert_int_equal(fx->log.requests[fx->log.n_requests - 1], TEST_SNAPSHOT_REQ + 4);
+    assert_int_equal(fx->log.requests[fx->log.n_requests - 1],
+                     TEST_SNAPSHOT_REQ + 4);
     /* the old session is the intruder now */
     assert_int_equal(srx(fx, WMS, 7, 4, false, 1012), SOURCES_CONFLICT_DROP);
     /* its snapshot may come; one older than the applied seq is stale */
@@ -888,7 +904,8 @@ static void test_reset(void **state)
     assert_int_equal(st.held, 0);
     assert_int_equal(st.session, 0);
     assert_int_equal(st.state, SOURCES_RESYNCING);
-    assert_int_equal(fx->log.requests[fx->log.n_requests - 1], TEST_SNAPSHOT_REQ + 51);
+    assert_int_equal(fx->log.requests[fx->log.n_requests - 1],
+                     TEST_SNAPSHOT_REQ + 51);
     /* any session is taken now, but batches wait for the snapshot */
     assert_int_equal(srx(fx, WMS, 8, 51, false, 3), SOURCES_UNSYNCED);
     assert_false(sources_snapshot_stale(fx->s, WMS, 3)); /* lower: fine now */
@@ -902,7 +919,8 @@ static void test_reset(void **state)
     assert_int_equal(fx->log.n_requests, n);
 }
 
-#define T(fn) cmocka_unit_test_setup_teardown(fn, test_fx_setup, test_fx_teardown)
+#define T(fn)                                                                  \
+    cmocka_unit_test_setup_teardown(fn, test_fx_setup, test_fx_teardown)
 
 int main(void)
 {

@@ -38,7 +38,8 @@ static int setup(void **state)
 
 static void test_rm(const char *dir)
 {
-    static const char *const files[] = {"applied", "data.mdb", "lock.mdb", "reservations.log"};
+    static const char *const files[] = {"applied", "data.mdb", "lock.mdb",
+                                        "reservations.log"};
     char p[128];
     for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
         snprintf(p, sizeof p, "%s/%s", dir, files[i]);
@@ -83,7 +84,8 @@ static void test_survives_sigkill(void **state)
         if (store_applied_open(test_dir, 42, ids, 2, &a) != ATP_OK)
             _exit(3);
         __atomic_store_n(store_applied_slot(a, 0), 7, __ATOMIC_RELAXED);
-        __atomic_store_n(store_applied_slot(a, 1), 123456789012345ull, __ATOMIC_RELAXED);
+        __atomic_store_n(store_applied_slot(a, 1), 123456789012345ull,
+                         __ATOMIC_RELAXED);
         raise(SIGKILL);
         _exit(4);
     }
@@ -125,14 +127,16 @@ static void test_slots_follow_ids(void **state)
 static void test_long_ids(void **state)
 {
     (void)state;
-    const char *ids[] = {"warehouse-management-system-east", "warehouse-management-system-west",
+    const char *ids[] = {"warehouse-management-system-east",
+                         "warehouse-management-system-west",
                          "warehouse-management-sys"};
     store_applied *a = test_open(1, ids, 3);
     test_set(a, 0, 1);
     test_set(a, 1, 2);
     test_set(a, 2, 3);
     store_applied_close(a);
-    const char *again[] = {"warehouse-management-system-west", "warehouse-management-sys",
+    const char *again[] = {"warehouse-management-system-west",
+                           "warehouse-management-sys",
                            "warehouse-management-system-east"};
     a = test_open(1, again, 3);
     assert_int_equal(test_get(a, 0), 2);
@@ -210,7 +214,8 @@ static void test_refusals(void **state)
     const char *many[257];
     for (size_t i = 0; i < 257; i++)
         many[i] = "x";
-    assert_int_equal(store_applied_open(test_dir, 7, many, 257, &a), ATP_E_CONFIG);
+    assert_int_equal(store_applied_open(test_dir, 7, many, 257, &a),
+                     ATP_E_CONFIG);
     assert_int_equal(store_applied_open(test_dir, 0, ids, 1, &a), ATP_E_IO);
     char absent[96];
     snprintf(absent, sizeof absent, "%s/absent", test_dir);
@@ -218,7 +223,8 @@ static void test_refusals(void **state)
     store_applied *held = test_open(7, ids, 1);
     test_set(held, 0, 99);
     assert_int_equal(store_applied_open(test_dir, 7, ids, 1, &a), ATP_E_IO);
-    assert_int_equal(test_get(held, 0), 99); /* the refused open changed nothing */
+    assert_int_equal(test_get(held, 0),
+                     99); /* the refused open changed nothing */
     store_applied_close(held);
 }
 
@@ -230,7 +236,8 @@ static void test_full_file_reuses_a_slot(void **state)
     const char *ids[256];
     for (size_t round = 0; round < 2; round++) {
         for (size_t i = 0; i < 256; i++) {
-            snprintf(names[round * 256 + i], sizeof names[0], "s%zu", round * 256 + i);
+            snprintf(names[round * 256 + i], sizeof names[0], "s%zu",
+                     round * 256 + i);
             ids[i] = names[round * 256 + i];
         }
         store_applied *a = test_open(7, ids, 256);
@@ -252,10 +259,12 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_survives_sigkill, setup, teardown),
         cmocka_unit_test_setup_teardown(test_slots_follow_ids, setup, teardown),
         cmocka_unit_test_setup_teardown(test_long_ids, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_foreign_or_broken_starts_again, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_foreign_or_broken_starts_again,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_id_stable, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refusals, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_full_file_reuses_a_slot, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_full_file_reuses_a_slot, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

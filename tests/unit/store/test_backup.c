@@ -65,8 +65,8 @@ static void test_wait(test_done_state *d)
     assert_int_equal(atomic_load(&d->calls), 1);
 }
 
-static bool test_count_fn(void *ctx, const void *key, size_t key_len, const void *val,
-                          size_t val_len)
+static bool test_count_fn(void *ctx, const void *key, size_t key_len,
+                          const void *val, size_t val_len)
 {
     (void)key;
     (void)val;
@@ -78,7 +78,8 @@ static bool test_count_fn(void *ctx, const void *key, size_t key_len, const void
 
 static store *test_open(const char *dir, size_t log_bytes)
 {
-    store_options o = {.sync = STORE_SYNC, .initial_map_bytes = 1u << 20,
+    store_options o = {.sync = STORE_SYNC,
+                       .initial_map_bytes = 1u << 20,
                        .log_bytes = log_bytes};
     store *s;
     assert_int_equal(store_open(dir, &o, &s), ATP_OK);
@@ -108,7 +109,8 @@ static void test_refused_dirs(void **state)
 
     /* A parent that does not exist: mkdir fails, nothing is created. */
     test_path(dir, sizeof dir, "missing/backup");
-    assert_int_equal(store_backup(s, dir, test_done, &d, why, sizeof why), ATP_E_IO);
+    assert_int_equal(store_backup(s, dir, test_done, &d, why, sizeof why),
+                     ATP_E_IO);
     assert_non_null(strstr(why, "cannot create backup directory"));
     assert_non_null(strstr(why, dir));
     assert_non_null(strstr(why, "No such file or directory"));
@@ -122,7 +124,8 @@ static void test_refused_dirs(void **state)
     assert_non_null(f);
     fputs("keep\n", f);
     assert_int_equal(fclose(f), 0);
-    assert_int_equal(store_backup(s, dir, test_done, &d, why, sizeof why), ATP_E_IO);
+    assert_int_equal(store_backup(s, dir, test_done, &d, why, sizeof why),
+                     ATP_E_IO);
     assert_non_null(strstr(why, "Not a directory"));
     assert_int_equal(stat(dir, &st), 0);
     assert_true(S_ISREG(st.st_mode) && st.st_size == 5);
@@ -154,7 +157,8 @@ static void test_empty_dir_copy(void **state)
     test_path(dir, sizeof dir, "empty");
     assert_int_equal(mkdir(dir, 0700), 0);
     test_done_state d = {0};
-    assert_int_equal(store_backup(s, dir, test_done, &d, why, sizeof why), ATP_OK);
+    assert_int_equal(store_backup(s, dir, test_done, &d, why, sizeof why),
+                     ATP_OK);
     test_wait(&d);
     assert_int_equal(atomic_load(&d.err), ATP_OK);
     store_close(s);
@@ -162,7 +166,8 @@ static void test_empty_dir_copy(void **state)
     /* The copy is a store of its own with the three records. */
     store *copy = test_open(dir, 0);
     int n = 0;
-    assert_int_equal(store_scan(copy, STORE_DB_RESERVATIONS, test_count_fn, &n), ATP_OK);
+    assert_int_equal(store_scan(copy, STORE_DB_RESERVATIONS, test_count_fn, &n),
+                     ATP_OK);
     assert_int_equal(n, 3);
     store_close(copy);
     test_rm(dir);
@@ -186,7 +191,8 @@ static void test_copy_fails(void **state)
     store_close(s);
     s = test_open(data, 0);
     int n = 0;
-    assert_int_equal(store_scan(s, STORE_DB_RESERVATIONS, test_count_fn, &n), ATP_OK);
+    assert_int_equal(store_scan(s, STORE_DB_RESERVATIONS, test_count_fn, &n),
+                     ATP_OK);
     assert_int_equal(n, 3);
     store_close(s);
     test_rm(data);

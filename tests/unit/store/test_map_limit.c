@@ -41,7 +41,8 @@ static int test_fill(store *s, atp_err *last)
     for (int i = 0; i < 100000; i++) {
         char key[32];
         snprintf(key, sizeof key, "k%06d", i);
-        store_op op = {STORE_DB_RESERVATIONS, key, strlen(key), val, sizeof val};
+        store_op op = {STORE_DB_RESERVATIONS, key, strlen(key), val,
+                       sizeof val};
         store_group *g = store__group_new(&op, 1, NULL, NULL);
         assert_non_null(g);
         *last = store__commit(s, &g, 1, 0);
@@ -58,7 +59,8 @@ static void test_limit_below_initial(void **state)
     char dir[] = "/tmp/atp-test-maplimit-XXXXXX";
     assert_non_null(mkdtemp(dir));
     /* As atpd opens it: the default 64 MiB initial map, a 1 MiB limit. */
-    store_options o = {.sync = STORE_NOSYNC, .initial_map_bytes = 64 * MiB,
+    store_options o = {.sync = STORE_NOSYNC,
+                       .initial_map_bytes = 64 * MiB,
                        .max_map_bytes = 1 * MiB};
     store *s;
     assert_int_equal(store_open(dir, &o, &s), ATP_OK);

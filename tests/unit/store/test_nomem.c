@@ -30,10 +30,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../support/faultalloc.h"
 #include "common/clock.h"
 #include "common/log.h"
 #include "store/store.h"
-#include "../support/faultalloc.h"
 
 #define N_GROUPS 6
 
@@ -64,8 +64,8 @@ static void nomem_wait(atomic_int *v)
     }
 }
 
-static bool nomem_count_fn(void *ctx, const void *key, size_t key_len, const void *val,
-                           size_t val_len)
+static bool nomem_count_fn(void *ctx, const void *key, size_t key_len,
+                           const void *val, size_t val_len)
 {
     (void)key, (void)key_len, (void)val, (void)val_len;
     (*(size_t *)ctx)++;
@@ -74,7 +74,8 @@ static bool nomem_count_fn(void *ctx, const void *key, size_t key_len, const voi
 
 static void nomem_clean(const char *dir)
 {
-    static const char *const files[] = {"data.mdb", "lock.mdb", "reservations.log"};
+    static const char *const files[] = {"data.mdb", "lock.mdb",
+                                        "reservations.log"};
     for (size_t i = 0; i < 3; i++) {
         char p[128];
         snprintf(p, sizeof p, "%s/%s", dir, files[i]);
@@ -98,7 +99,8 @@ static void nomem_scenario(nomem_run *r)
     r->snap_ok = false;
     r->found = r->found_pos = 0;
     r->second_open = false;
-    store_options o = {.sync = STORE_SYNC, .initial_map_bytes = 1u << 20,
+    store_options o = {.sync = STORE_SYNC,
+                       .initial_map_bytes = 1u << 20,
                        .log_bytes = r->log_bytes};
     store *s;
     if (store_open(r->dir, &o, &s) != ATP_OK)
@@ -111,8 +113,9 @@ static void nomem_scenario(nomem_run *r)
         char key[16], val[32];
         snprintf(key, sizeof key, "r%d", i);
         snprintf(val, sizeof val, "reservation %d", i);
-        store_op ops[2] = {{STORE_DB_RESERVATIONS, key, strlen(key), val, strlen(val)},
-                           {STORE_DB_RESERVATIONS, "gone", 4, NULL, 0}};
+        store_op ops[2] = {
+            {STORE_DB_RESERVATIONS, key, strlen(key), val, strlen(val)},
+            {STORE_DB_RESERVATIONS, "gone", 4, NULL, 0}};
         nomem_done d = {0};
         if (store_submit(s, ops, 2, nomem_done_fn, &d) != ATP_OK)
             continue;
@@ -122,10 +125,11 @@ static void nomem_scenario(nomem_run *r)
     static const char *const pkeys[] = {"dc-1\0A", "dc-1\0B", "dc-2\0A"};
     store_op snap[3];
     for (int i = 0; i < 3; i++)
-        snap[i] = (store_op){STORE_DB_POSITIONS, pkeys[i], 6, "000000000000000000000000", 24};
+        snap[i] = (store_op){STORE_DB_POSITIONS, pkeys[i], 6,
+                             "000000000000000000000000", 24};
     nomem_done sd = {0};
-    if (store_submit_owned(s, snap, 3, nomem_release_fn, &sd, nomem_done_fn, &sd) ==
-        ATP_OK) {
+    if (store_submit_owned(s, snap, 3, nomem_release_fn, &sd, nomem_done_fn,
+                           &sd) == ATP_OK) {
         nomem_wait(&sd.released);
         assert_int_equal(atomic_load(&sd.calls), 1);
         r->snap_ok = sd.err == ATP_OK;
@@ -138,8 +142,10 @@ static void nomem_scenario(nomem_run *r)
     if (store_open(r->dir, &o, &s) != ATP_OK)
         return;
     r->second_open = true;
-    if (store_scan(s, STORE_DB_RESERVATIONS, nomem_count_fn, &r->found) != ATP_OK ||
-        store_scan(s, STORE_DB_POSITIONS, nomem_count_fn, &r->found_pos) != ATP_OK)
+    if (store_scan(s, STORE_DB_RESERVATIONS, nomem_count_fn, &r->found) !=
+            ATP_OK ||
+        store_scan(s, STORE_DB_POSITIONS, nomem_count_fn, &r->found_pos) !=
+            ATP_OK)
         r->second_open = false;
     store_close(s);
 }
@@ -168,7 +174,8 @@ static void nomem_each_allocation(size_t log_bytes)
         }
     }
     assert_int_equal(r.found, N_GROUPS);
-    print_message("log_bytes %zu: %ld allocations, each failed once\n", log_bytes, at);
+    print_message("log_bytes %zu: %ld allocations, each failed once\n",
+                  log_bytes, at);
     nomem_clean(r.dir);
     rmdir(r.dir);
 }
@@ -187,7 +194,8 @@ static void test_nomem_without_log(void **state)
 
 int main(void)
 {
-    log_set_level((log_level)(LOG_ERROR + 1)); /* expected out-of-memory lines */
+    log_set_level(
+        (log_level)(LOG_ERROR + 1)); /* expected out-of-memory lines */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_nomem_with_log),
         cmocka_unit_test(test_nomem_without_log),

@@ -27,7 +27,8 @@
 
 #define TEST_LOG_SIZE (1u << 20)
 
-/* ---- format ---------------------------------------------------------------- */
+/* ---- format ----------------------------------------------------------------
+ */
 
 static void test_crc32c_vectors(void **state)
 {
@@ -37,7 +38,8 @@ static void test_crc32c_vectors(void **state)
     /* Continuation over pieces equals one pass, across the 8-byte path. */
     const char *s = "The quick brown fox jumps over the lazy dog";
     uint32_t one = store__crc32c(0, s, strlen(s));
-    assert_int_equal(store__crc32c(store__crc32c(0, s, 13), s + 13, strlen(s) - 13), one);
+    assert_int_equal(
+        store__crc32c(store__crc32c(0, s, 13), s + 13, strlen(s) - 13), one);
     assert_int_equal(one, 0x22620404u);
 }
 
@@ -51,15 +53,17 @@ static void test_roundtrip(void **state)
 {
     (void)state;
     size_t len = store__log_record_size(test_ops, 3);
-    assert_int_equal(len, STORE_LOG_HDR + 3 * STORE_LOG_OP_HDR + 3 + 9 + 3 + 28);
+    assert_int_equal(len,
+                     STORE_LOG_HDR + 3 * STORE_LOG_OP_HDR + 3 + 9 + 3 + 28);
     unsigned char *buf = calloc(1, len + 16);
     store__log_encode(buf, 0x1122334455667788u, 42, test_ops, 3);
     uint64_t epoch = 0, lsn = 0;
     size_t rec_len = 0, n = 0;
     store_op ops[3];
     /* Trailing bytes of the file do not matter. */
-    assert_int_equal(store__log_decode(buf, len + 16, &epoch, &lsn, &rec_len, ops, 3, &n),
-                     STORE_LOG_OK);
+    assert_int_equal(
+        store__log_decode(buf, len + 16, &epoch, &lsn, &rec_len, ops, 3, &n),
+        STORE_LOG_OK);
     assert_int_equal(epoch, 0x1122334455667788u);
     assert_int_equal(lsn, 42);
     assert_int_equal(rec_len, len);
@@ -84,25 +88,30 @@ static void test_bad_records(void **state)
     uint64_t epoch, lsn;
     size_t rec_len, n;
     /* Zeros: no record. */
-    assert_int_equal(store__log_decode(buf, len, &epoch, &lsn, &rec_len, NULL, 0, &n),
-                     STORE_LOG_END);
+    assert_int_equal(
+        store__log_decode(buf, len, &epoch, &lsn, &rec_len, NULL, 0, &n),
+        STORE_LOG_END);
     store__log_encode(buf, 3, 7, test_ops, 3);
     /* Cut anywhere after the magic: torn. */
     for (size_t cut = 4; cut < len; cut += 5)
-        assert_int_equal(store__log_decode(buf, cut, &epoch, &lsn, &rec_len, NULL, 0, &n),
-                         STORE_LOG_TORN);
+        assert_int_equal(
+            store__log_decode(buf, cut, &epoch, &lsn, &rec_len, NULL, 0, &n),
+            STORE_LOG_TORN);
     /* Any flipped bit after the CRC field: corrupt. */
     for (size_t i = 8; i < len; i++) {
         buf[i] ^= 0x10;
-        store_log_status st = store__log_decode(buf, len, &epoch, &lsn, &rec_len, NULL, 0, &n);
+        store_log_status st =
+            store__log_decode(buf, len, &epoch, &lsn, &rec_len, NULL, 0, &n);
         /* A flip in payload_len may make the record look longer: torn. */
-        assert_true(st == STORE_LOG_CORRUPT || (i >= 24 && i < 28 && st == STORE_LOG_TORN));
+        assert_true(st == STORE_LOG_CORRUPT ||
+                    (i >= 24 && i < 28 && st == STORE_LOG_TORN));
         buf[i] ^= 0x10;
     }
     /* A flipped CRC: corrupt. */
     buf[5] ^= 1;
-    assert_int_equal(store__log_decode(buf, len, &epoch, &lsn, &rec_len, NULL, 0, &n),
-                     STORE_LOG_CORRUPT);
+    assert_int_equal(
+        store__log_decode(buf, len, &epoch, &lsn, &rec_len, NULL, 0, &n),
+        STORE_LOG_CORRUPT);
     free(buf);
 }
 
@@ -135,31 +144,34 @@ static void test_inconsistent_records(void **state)
         uint32_t value;
         int width; /* 4: a 32-bit field, 1: a byte */
     } cases[] = {
-        {28, 4, 4},                                 /* one op more than there is */
-        {28, 2, 4},                                 /* one op fewer: bytes left over */
-        {STORE_LOG_HDR, STORE_DB_COUNT, 1},         /* an unknown database */
-        {STORE_LOG_HDR + 1, 0, 4},                  /* an empty key */
-        {STORE_LOG_HDR + 1, 1u << 20, 4},           /* a key past the end */
-        {STORE_LOG_HDR + 5, 1u << 20, 4},           /* a value past the end */
+        {28, 4, 4},                         /* one op more than there is */
+        {28, 2, 4},                         /* one op fewer: bytes left over */
+        {STORE_LOG_HDR, STORE_DB_COUNT, 1}, /* an unknown database */
+        {STORE_LOG_HDR + 1, 0, 4},          /* an empty key */
+        {STORE_LOG_HDR + 1, 1u << 20, 4},   /* a key past the end */
+        {STORE_LOG_HDR + 5, 1u << 20, 4},   /* a value past the end */
     };
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         store__log_encode(buf, 3, 7, test_ops, 3);
-        assert_int_equal(store__log_decode(buf, len, &epoch, &lsn, &rec_len, ops, 8, &n),
-                         STORE_LOG_OK);
+        assert_int_equal(
+            store__log_decode(buf, len, &epoch, &lsn, &rec_len, ops, 8, &n),
+            STORE_LOG_OK);
         if (cases[c].width == 1)
             buf[cases[c].at] = (unsigned char)cases[c].value;
         else
             test_put32le(buf + cases[c].at, cases[c].value);
         test_recrc(buf, len);
         n = 99;
-        assert_int_equal(store__log_decode(buf, len, &epoch, &lsn, &rec_len, ops, 8, &n),
-                         STORE_LOG_CORRUPT);
+        assert_int_equal(
+            store__log_decode(buf, len, &epoch, &lsn, &rec_len, ops, 8, &n),
+            STORE_LOG_CORRUPT);
         assert_int_equal(n, 99); /* nothing reported */
     }
     free(buf);
 }
 
-/* ---- file ------------------------------------------------------------------ */
+/* ---- file ------------------------------------------------------------------
+ */
 
 typedef struct test_dir {
     char path[64];
@@ -186,7 +198,8 @@ static void test_dir_remove(test_dir *d)
     rmdir(d->path);
 }
 
-/* The size of record lsn with a value of val_len bytes (0: "value of <lsn>"). */
+/* The size of record lsn with a value of val_len bytes (0: "value of <lsn>").
+ */
 static size_t test_record_size(uint64_t lsn, size_t val_len)
 {
     char key[32];
@@ -198,8 +211,8 @@ static size_t test_record_size(uint64_t lsn, size_t val_len)
 /* One append (as the writer does: records, then zeros to a page boundary)
  * of records lsn .. lsn + n - 1 of epoch, each one op with key "k<lsn>" and
  * a value of val_len bytes (0: "value of <lsn>"). */
-static void test_append_sized(store_log *l, uint64_t epoch, uint64_t lsn, size_t n,
-                              size_t val_len)
+static void test_append_sized(store_log *l, uint64_t epoch, uint64_t lsn,
+                              size_t n, size_t val_len)
 {
     size_t cap = n * (test_record_size(lsn + n, val_len ? val_len : 40));
     unsigned char *buf = calloc(1, store__log_padded(cap));
@@ -209,8 +222,10 @@ static void test_append_sized(store_log *l, uint64_t epoch, uint64_t lsn, size_t
     size_t off = 0;
     for (size_t i = 0; i < n; i++) {
         char key[32], val[64];
-        int kl = snprintf(key, sizeof key, "k%llu", (unsigned long long)(lsn + i));
-        int vl = snprintf(val, sizeof val, "value of %llu", (unsigned long long)(lsn + i));
+        int kl =
+            snprintf(key, sizeof key, "k%llu", (unsigned long long)(lsn + i));
+        int vl = snprintf(val, sizeof val, "value of %llu",
+                          (unsigned long long)(lsn + i));
         store_op op = {STORE_DB_RESERVATIONS, key, (size_t)kl, big ? big : val,
                        big ? val_len : (size_t)vl};
         store__log_encode(buf + off, epoch, lsn + i, &op, 1);
@@ -237,7 +252,8 @@ typedef struct test_seen {
     size_t n;
 } test_seen;
 
-static atp_err test_collect(void *ctx, uint64_t lsn, const store_op *ops, size_t n)
+static atp_err test_collect(void *ctx, uint64_t lsn, const store_op *ops,
+                            size_t n)
 {
     test_seen *s = ctx;
     char key[32];
@@ -255,8 +271,9 @@ static void test_expect_chain(store_log *l, uint64_t applied, uint64_t first,
     test_seen *s = calloc(1, sizeof *s);
     uint64_t last;
     int got_bad;
-    assert_int_equal(store__log_replay(l, applied, test_collect, s, &last, &got_bad),
-                     ATP_OK);
+    assert_int_equal(
+        store__log_replay(l, applied, test_collect, s, &last, &got_bad),
+        ATP_OK);
     assert_int_equal(s->n, n);
     for (size_t i = 0; i < n; i++)
         assert_int_equal(s->lsn[i], first + i);
@@ -369,30 +386,34 @@ static void test_file_refused_then_new_run(void **state)
         size_t g1 = STORE_LOG_ALIGN - (test_record_size(101, 1) - 1);
         /* run 2 */
         assert_int_equal(store__log_open(&l, d.path, TEST_LOG_SIZE), ATP_OK);
-        assert_int_equal(store__log_replay(&l, applied, test_collect, seen, &last, &bad),
-                         ATP_OK);
+        assert_int_equal(
+            store__log_replay(&l, applied, test_collect, seen, &last, &bad),
+            ATP_OK);
         store__log_rewind(&l);
         l.next_lsn = last + 1;
         uint64_t run2 = l.next_lsn;
         test_append_sized(&l, l.epoch, run2, 2, g1); /* "refused" */
         if (torn) { /* power loss: G1 torn, G2 intact, no clean stop */
             static const unsigned char zero[64];
-            assert_int_equal(pwrite(l.fd, zero, sizeof zero, 1000), (ssize_t)sizeof zero);
+            assert_int_equal(pwrite(l.fd, zero, sizeof zero, 1000),
+                             (ssize_t)sizeof zero);
         } else {
             assert_int_equal(store__log_clear(&l), ATP_OK);
         }
         store__log_close(&l);
         /* run 3 */
         assert_int_equal(store__log_open(&l, d.path, TEST_LOG_SIZE), ATP_OK);
-        assert_int_equal(store__log_replay(&l, applied, test_collect, seen, &last, &bad),
-                         ATP_OK);
+        assert_int_equal(
+            store__log_replay(&l, applied, test_collect, seen, &last, &bad),
+            ATP_OK);
         assert_int_equal(seen->n, 0);
         assert_int_equal(bad, torn);
         store__log_rewind(&l);
         l.next_lsn = last + 1;
         assert_int_equal(l.next_lsn, run2); /* the same LSNs as run 2 */
-        test_append_sized(&l, l.epoch, l.next_lsn, 1, g1); /* G3: acknowledged */
-        store__log_close(&l);                              /* kill -9 */
+        test_append_sized(&l, l.epoch, l.next_lsn, 1,
+                          g1); /* G3: acknowledged */
+        store__log_close(&l);  /* kill -9 */
         /* run 4 */
         assert_int_equal(store__log_open(&l, d.path, 0), ATP_OK);
         test_expect_chain(&l, applied, run2, 1, 0);
@@ -469,7 +490,8 @@ static void test_file_refused_append_voided(void **state)
 }
 
 /* A log of the earlier format (magic "ATPL") may hold unapplied records it
- * cannot read: replay refuses (atpd does not start) instead of dropping them. */
+ * cannot read: replay refuses (atpd does not start) instead of dropping them.
+ */
 static void test_file_old_format(void **state)
 {
     (void)state;
@@ -481,11 +503,13 @@ static void test_file_old_format(void **state)
     test_seen *seen = calloc(1, sizeof *seen);
     uint64_t last;
     int bad;
-    assert_int_equal(store__log_replay(&l, 0, test_collect, seen, &last, &bad), ATP_E_IO);
+    assert_int_equal(store__log_replay(&l, 0, test_collect, seen, &last, &bad),
+                     ATP_E_IO);
     assert_int_equal(seen->n, 0);
     /* Cleared (as a clean stop of the earlier atpd leaves it): fine. */
     assert_int_equal(store__log_clear(&l), ATP_OK);
-    assert_int_equal(store__log_replay(&l, 0, test_collect, seen, &last, &bad), ATP_OK);
+    assert_int_equal(store__log_replay(&l, 0, test_collect, seen, &last, &bad),
+                     ATP_OK);
     free(seen);
     store__log_close(&l);
     test_dir_remove(&d);

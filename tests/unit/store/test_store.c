@@ -57,16 +57,22 @@ static void test_dir_remove(test_dir *d)
     rmdir(d->path);
 }
 
-#define PUT(k, v) {STORE_DB_RESERVATIONS, k, sizeof k - 1, v, sizeof v - 1}
-#define DEL(k) {STORE_DB_RESERVATIONS, k, sizeof k - 1, NULL, 0}
+#define PUT(k, v)                                                              \
+    {                                                                          \
+        STORE_DB_RESERVATIONS, k, sizeof k - 1, v, sizeof v - 1                \
+    }
+#define DEL(k)                                                                 \
+    {                                                                          \
+        STORE_DB_RESERVATIONS, k, sizeof k - 1, NULL, 0                        \
+    }
 
 typedef struct test_scan {
     char got[16][32];
     size_t n, stop_after;
 } test_scan;
 
-static bool test_scan_fn(void *ctx, const void *key, size_t key_len, const void *val,
-                         size_t val_len)
+static bool test_scan_fn(void *ctx, const void *key, size_t key_len,
+                         const void *val, size_t val_len)
 {
     test_scan *t = ctx;
     assert_true(t->n < 16);
@@ -80,14 +86,15 @@ static void test_scan_overlay(void **state)
     (void)state;
     test_dir d;
     test_dir_make(&d);
-    store_options o = {.sync = STORE_SYNC, .initial_map_bytes = 1u << 20,
+    store_options o = {.sync = STORE_SYNC,
+                       .initial_map_bytes = 1u << 20,
                        .log_bytes = 1u << 20};
     store *s;
     assert_int_equal(store_open(d.path, &o, &s), ATP_OK);
     /* LMDB holds a, bb, c, e, g (and a meta key, another db). */
-    const store_op lmdb[] = {PUT("a", "1"), PUT("bb", "1"), PUT("c", "1"),
-                             PUT("e", "1"), PUT("g", "1"),
-                             {STORE_DB_META, "zz", 2, "m", 1}};
+    const store_op lmdb[] = {PUT("a", "1"), PUT("bb", "1"),
+                             PUT("c", "1"), PUT("e", "1"),
+                             PUT("g", "1"), {STORE_DB_META, "zz", 2, "m", 1}};
     store_group *g = store__group_new(lmdb, 6, NULL, NULL);
     assert_non_null(g);
     assert_int_equal(store__commit(s, &g, 1, 0), ATP_OK);
@@ -102,7 +109,8 @@ static void test_scan_overlay(void **state)
     s->replayed[2] = store__group_new(r3, 3, NULL, NULL);
     s->n_replayed = 3;
     test_scan t = {0};
-    assert_int_equal(store_scan(s, STORE_DB_RESERVATIONS, test_scan_fn, &t), ATP_OK);
+    assert_int_equal(store_scan(s, STORE_DB_RESERVATIONS, test_scan_fn, &t),
+                     ATP_OK);
     const char *want[] = {"0=3", "a=1", "b=3", "bb=1", "c=2", "g=1", "h=2"};
     assert_int_equal(t.n, 7);
     for (size_t i = 0; i < 7; i++)
@@ -110,7 +118,8 @@ static void test_scan_overlay(void **state)
     /* fn stops the scan, in LMDB's keys or in the overlay's. */
     for (size_t stop = 1; stop <= 7; stop++) {
         t = (test_scan){.stop_after = stop};
-        assert_int_equal(store_scan(s, STORE_DB_RESERVATIONS, test_scan_fn, &t), ATP_OK);
+        assert_int_equal(store_scan(s, STORE_DB_RESERVATIONS, test_scan_fn, &t),
+                         ATP_OK);
         assert_int_equal(t.n, stop);
         assert_string_equal(t.got[stop - 1], want[stop - 1]);
     }
@@ -124,7 +133,8 @@ static void test_scan_overlay(void **state)
     test_dir_remove(&d);
 }
 
-/* ---- reopen of the environment ------------------------------------------------ */
+/* ---- reopen of the environment
+ * ------------------------------------------------ */
 
 #define TEST_N_GROUPS 300
 #define TEST_OPS 5 /* per group: >= reopen_ops, so each commit reopens */
@@ -167,13 +177,14 @@ typedef struct test_check {
     int n, bad;
 } test_check;
 
-static bool test_check_fn(void *ctx, const void *key, size_t key_len, const void *val,
-                          size_t val_len)
+static bool test_check_fn(void *ctx, const void *key, size_t key_len,
+                          const void *val, size_t val_len)
 {
     test_check *c = ctx;
     int g = 0;
     if (key_len < 6 || sscanf((const char *)key, "k%4d", &g) != 1 ||
-        val_len != TEST_VAL || ((const unsigned char *)val)[0] != 'a' + g % 26 ||
+        val_len != TEST_VAL ||
+        ((const unsigned char *)val)[0] != 'a' + g % 26 ||
         ((const unsigned char *)val)[TEST_VAL - 1] != 'a' + g % 26)
         c->bad++;
     c->n++;
@@ -203,8 +214,10 @@ static void test_reopen_mode(store_sync sync, size_t log_bytes)
     test_dir d;
     test_dir_make(&d);
     /* A 256 KiB map: the writes below grow it, and a reopen must keep it. */
-    store_options o = {.sync = sync, .initial_map_bytes = 256u << 10,
-                       .log_bytes = log_bytes, .reopen_ops = 3};
+    store_options o = {.sync = sync,
+                       .initial_map_bytes = 256u << 10,
+                       .log_bytes = log_bytes,
+                       .reopen_ops = 3};
     store *s;
     assert_int_equal(store_open(d.path, &o, &s), ATP_OK);
     assert_int_equal(store_start(s), ATP_OK);
@@ -219,7 +232,8 @@ static void test_reopen_mode(store_sync sync, size_t log_bytes)
     assert_true(atomic_load(&p.calls) > 0);
     _Atomic int done = 0;
     for (int g = 0; g < TEST_N_GROUPS; g++) {
-        test_submit(s, g % 2 ? STORE_DB_POSITIONS : STORE_DB_RESERVATIONS, g, &done);
+        test_submit(s, g % 2 ? STORE_DB_POSITIONS : STORE_DB_RESERVATIONS, g,
+                    &done);
         if (g % 50 == 0) /* some transactions alone, others grouped */
             test_wait(&done, g + 1);
     }
@@ -251,13 +265,16 @@ static void test_reopen_mode(store_sync sync, size_t log_bytes)
     assert_int_equal(store_info_get(s, &info), ATP_OK);
     assert_true(info.map_bytes > (256u << 10));
     test_check c = {0};
-    assert_int_equal(store_scan(s, STORE_DB_RESERVATIONS, test_check_fn, &c), ATP_OK);
+    assert_int_equal(store_scan(s, STORE_DB_RESERVATIONS, test_check_fn, &c),
+                     ATP_OK);
     assert_int_equal(c.bad, 0);
     assert_int_equal(c.n, TEST_N_GROUPS / 2 * TEST_OPS); /* group 0 rewritten */
     c = (test_check){0};
-    assert_int_equal(store_scan(s, STORE_DB_POSITIONS, test_check_fn, &c), ATP_OK);
+    assert_int_equal(store_scan(s, STORE_DB_POSITIONS, test_check_fn, &c),
+                     ATP_OK);
     assert_int_equal(c.bad, 0);
-    assert_int_equal(c.n, TEST_N_GROUPS / 2 * TEST_OPS + TEST_OPS); /* + group 0 */
+    assert_int_equal(c.n,
+                     TEST_N_GROUPS / 2 * TEST_OPS + TEST_OPS); /* + group 0 */
     store_close(s);
     test_dir_remove(&d);
 }
@@ -284,13 +301,14 @@ static void test_apply_last_op_wins(void **state)
     (void)state;
     test_dir d;
     test_dir_make(&d);
-    store_options o = {.sync = STORE_SYNC, .log_bytes = 1u << 20,
-                       .log_apply_delay_ms = 300};
+    store_options o = {
+        .sync = STORE_SYNC, .log_bytes = 1u << 20, .log_apply_delay_ms = 300};
     store *s;
     assert_int_equal(store_open(d.path, &o, &s), ATP_OK);
     assert_int_equal(store_start(s), ATP_OK);
     _Atomic int done = 0;
-    const store_op g1[] = {PUT("r2", "held"), PUT("r1", "held"), PUT("r3", "held")};
+    const store_op g1[] = {PUT("r2", "held"), PUT("r1", "held"),
+                           PUT("r3", "held")};
     const store_op g2[] = {PUT("r1", "committed"), DEL("r2")};
     const store_op g3[] = {DEL("r3"), PUT("r3", "again"), PUT("r0", "new"),
                            PUT("r1", "consumed")};
@@ -303,7 +321,8 @@ static void test_apply_last_op_wins(void **state)
     o.log_bytes = 0; /* read LMDB alone */
     assert_int_equal(store_open(d.path, &o, &s), ATP_OK);
     test_scan t = {0};
-    assert_int_equal(store_scan(s, STORE_DB_RESERVATIONS, test_scan_fn, &t), ATP_OK);
+    assert_int_equal(store_scan(s, STORE_DB_RESERVATIONS, test_scan_fn, &t),
+                     ATP_OK);
     assert_int_equal(t.n, 3);
     assert_string_equal(t.got[0], "r0=new");
     assert_string_equal(t.got[1], "r1=consumed");
@@ -341,7 +360,8 @@ static void test_older_store_read_only(void **state)
     test_scan t = {0};
     assert_int_equal(store_scan(s, STORE_DB_LOTS, test_scan_fn, &t), ATP_OK);
     assert_int_equal(t.n, 0);
-    assert_int_equal(store_scan(s, STORE_DB_RESERVATIONS, test_scan_fn, &t), ATP_OK);
+    assert_int_equal(store_scan(s, STORE_DB_RESERVATIONS, test_scan_fn, &t),
+                     ATP_OK);
     assert_int_equal(t.n, 1);
     assert_string_equal(t.got[0], "r1=x");
     store_close(s);

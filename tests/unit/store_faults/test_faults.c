@@ -102,8 +102,8 @@ static atp_err test_put(store *s, store_db db, const char *key)
     return (atp_err)atomic_load(&d.err);
 }
 
-static bool test_count_fn(void *ctx, const void *key, size_t key_len, const void *val,
-                          size_t val_len)
+static bool test_count_fn(void *ctx, const void *key, size_t key_len,
+                          const void *val, size_t val_len)
 {
     (void)key, (void)key_len, (void)val, (void)val_len;
     (*(int *)ctx)++;
@@ -138,7 +138,8 @@ static void test_writer_alloc(void **state)
         bool done = test_wait(&d, 3000);
         test_faults_set(t, "");
         if (!done)
-            fail_msg("store_start reported success, but a group never completed");
+            fail_msg(
+                "store_start reported success, but a group never completed");
     }
     assert_int_equal(err, ATP_E_NOMEM);
     test_faults_set(t, "");
@@ -155,7 +156,8 @@ static void test_writer_alloc(void **state)
 static void test_log_sync_eio(void **state)
 {
     test_env *t = *state;
-    store_options o = {.sync = STORE_SYNC, .initial_map_bytes = 1u << 20,
+    store_options o = {.sync = STORE_SYNC,
+                       .initial_map_bytes = 1u << 20,
                        .log_bytes = 1u << 20};
     store *s;
     assert_int_equal(store_open(t->dir, &o, &s), ATP_OK);
@@ -209,8 +211,10 @@ static void test_log_full_busy(void **state)
 {
     test_env *t = *state;
     /* Two appends fill the log; the applier sleeps 1.5 s before each batch. */
-    store_options o = {.sync = STORE_SYNC, .initial_map_bytes = 1u << 20,
-                       .log_bytes = 2 * STORE_LOG_ALIGN, .log_apply_delay_ms = 1500,
+    store_options o = {.sync = STORE_SYNC,
+                       .initial_map_bytes = 1u << 20,
+                       .log_bytes = 2 * STORE_LOG_ALIGN,
+                       .log_apply_delay_ms = 1500,
                        .log_wait_ms = 100};
     store *s;
     assert_int_equal(store_open(t->dir, &o, &s), ATP_OK);
@@ -230,10 +234,14 @@ static void test_log_full_busy(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_writer_alloc, test_setup, test_teardown),
-        cmocka_unit_test_setup_teardown(test_log_sync_eio, test_setup, test_teardown),
-        cmocka_unit_test_setup_teardown(test_commit_errors, test_setup, test_teardown),
-        cmocka_unit_test_setup_teardown(test_log_full_busy, test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_writer_alloc, test_setup,
+                                        test_teardown),
+        cmocka_unit_test_setup_teardown(test_log_sync_eio, test_setup,
+                                        test_teardown),
+        cmocka_unit_test_setup_teardown(test_commit_errors, test_setup,
+                                        test_teardown),
+        cmocka_unit_test_setup_teardown(test_log_full_busy, test_setup,
+                                        test_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -31,7 +31,10 @@ long faultalloc_disarm(void)
     return atomic_load(&faultalloc_failed);
 }
 
-long faultalloc_calls(void) { return atomic_load(&faultalloc_n); }
+long faultalloc_calls(void)
+{
+    return atomic_load(&faultalloc_n);
+}
 
 static bool faultalloc_fail(void)
 {
@@ -46,7 +49,10 @@ static bool faultalloc_fail(void)
     return false;
 }
 
-void *__wrap_malloc(size_t n) { return faultalloc_fail() ? NULL : __real_malloc(n); }
+void *__wrap_malloc(size_t n)
+{
+    return faultalloc_fail() ? NULL : __real_malloc(n);
+}
 
 void *__wrap_calloc(size_t n, size_t size)
 {
@@ -58,7 +64,10 @@ void *__wrap_realloc(void *p, size_t n)
     return faultalloc_fail() ? NULL : __real_realloc(p, n);
 }
 
-char *__wrap_strdup(const char *s) { return faultalloc_fail() ? NULL : __real_strdup(s); }
+char *__wrap_strdup(const char *s)
+{
+    return faultalloc_fail() ? NULL : __real_strdup(s);
+}
 
 void *__wrap_bigmem_alloc(size_t bytes, bool huge)
 {
@@ -67,5 +76,6 @@ void *__wrap_bigmem_alloc(size_t bytes, bool huge)
 
 void *__wrap_bigmem_realloc(void *p, size_t old_bytes, size_t new_bytes)
 {
-    return faultalloc_fail() ? NULL : __real_bigmem_realloc(p, old_bytes, new_bytes);
+    return faultalloc_fail() ? NULL
+                             : __real_bigmem_realloc(p, old_bytes, new_bytes);
 }
