@@ -26,6 +26,12 @@
 #include "engine/resv.h"
 #include "formula/rules.h"
 
+/* The lookup pipeline of engine.c (a batch's events) and query.c (a
+ * cart's lines): a stage every ENGINE_PIPE_D items, in a ring of
+ * ENGINE_PIPE_RING slots. */
+#define ENGINE_PIPE_D 4
+#define ENGINE_PIPE_RING 16 /* a power of two > 3 * ENGINE_PIPE_D */
+
 #define ENGINE_ROW_CHUNK_BITS 12
 #define ENGINE_ROW_CHUNK (1u << ENGINE_ROW_CHUNK_BITS)
 #define ENGINE_MAX_SKUS (1u << 26) /* 67M SKUs */

@@ -57,7 +57,7 @@ static atp_err store_env_reopen(store *s);
  * transaction, database handle or value size, or a transaction too large)
  * is internal: a bug of ours, not the disk; anything else (I/O errors,
  * corruption) is io. */
-static atp_err store_err(const char *what, int rc)
+atp_err store__err(const char *what, int rc)
 {
     log_error("store", "%s: %s", what, mdb_strerror(rc));
     switch (rc) {
@@ -102,7 +102,7 @@ static atp_err store_write_err(const char *dir, const char *what, int rc)
                   (unsigned long long)fs.f_bavail * fs.f_frsize);
         return ATP_E_STORE_FULL;
     }
-    return store_err(what, rc);
+    return store__err(what, rc);
 }
 
 /* store_id_get_or_make reads META "store_id" into s->store_id, first
@@ -166,7 +166,7 @@ static atp_err store_env_open(store *s)
     int rc;
     if ((rc = mdb_env_create(&s->env)) != 0) {
         s->env = NULL;
-        return store_err("mdb_env_create", rc);
+        return store__err("mdb_env_create", rc);
     }
     unsigned flags = MDB_NOTLS | (o->sync == STORE_NOSYNC ? MDB_NOSYNC : 0) |
                      (o->read_only ? MDB_RDONLY : 0);
@@ -174,7 +174,7 @@ static atp_err store_env_open(store *s)
         (rc = mdb_env_set_mapsize(s->env, s->map_bytes)) != 0 ||
         (rc = mdb_env_open(s->env, s->dir, flags, 0640)) != 0) {
         log_error("store", "cannot open LMDB environment in %s", s->dir);
-        err = store_err("mdb_env_open", rc);
+        err = store__err("mdb_env_open", rc);
         goto fail;
     }
     /* An existing environment may be larger than what we asked for; one
@@ -195,7 +195,7 @@ static atp_err store_env_open(store *s)
     MDB_txn *txn;
     if ((rc = mdb_txn_begin(s->env, NULL, o->read_only ? MDB_RDONLY : 0,
                             &txn)) != 0) {
-        err = store_err("mdb_txn_begin", rc);
+        err = store__err("mdb_txn_begin", rc);
         goto fail;
     }
     for (int i = 0; i < STORE_DB_COUNT; i++) {
@@ -207,12 +207,12 @@ static atp_err store_env_open(store *s)
         }
         if (rc != 0) {
             mdb_txn_abort(txn);
-            err = store_err("mdb_dbi_open", rc);
+            err = store__err("mdb_dbi_open", rc);
             goto fail;
         }
     }
     if ((rc = mdb_txn_commit(txn)) != 0) {
-        err = store_err("mdb_txn_commit", rc);
+        err = store__err("mdb_txn_commit", rc);
         goto fail;
     }
     store_id_get_or_make(s);
@@ -332,7 +332,7 @@ atp_err store_info_get(store *s, store_info *out)
         rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
     if (rc != 0) {
         pthread_mutex_unlock(&s->envmu);
-        return store_err("info", rc);
+        return store__err("info", rc);
     }
     for (int i = 0; i < STORE_DB_COUNT; i++) {
         MDB_stat ds;
@@ -354,132 +354,6 @@ atp_err store_info_get(store *s, store_info *out)
     out->readers_used = info.me_numreaders;
     out->readers_max = info.me_maxreaders;
     return ATP_OK;
-}
-
-/* LMDB's default key order: bytes, then the shorter first. */
-static int store_key_cmp(const void *a, size_t al, const void *b, size_t bl)
-{
-    int c = memcmp(a, b, al < bl ? al : bl);
-    return c != 0 ? c : (al > bl) - (al < bl);
-}
-
-typedef struct store_overlay_op {
-    const store_op *op;
-    size_t seq; /* replay order: the later one wins */
-} store_overlay_op;
-
-static int store_overlay_cmp(const void *pa, const void *pb)
-{
-    const store_overlay_op *a = pa, *b = pb;
-    int c =
-        store_key_cmp(a->op->key, a->op->key_len, b->op->key, b->op->key_len);
-    return c != 0 ? c : (a->seq > b->seq) - (a->seq < b->seq);
-}
-
-/* The final op per key of db in the groups replayed but not in LMDB
- * (store_log_start), sorted by key: *out (NULL, 0 when none). */
-static atp_err store_overlay(store *s, store_db db, store_overlay_op **out,
-                             size_t *n_out)
-{
-    *out = NULL;
-    *n_out = 0;
-    size_t n = 0;
-    for (size_t i = 0; i < s->n_replayed; i++)
-        for (size_t k = 0; k < s->replayed[i]->n; k++)
-            n += s->replayed[i]->ops[k].db == db;
-    if (n == 0)
-        return ATP_OK;
-    store_overlay_op *v = malloc(n * sizeof *v);
-    if (v == NULL)
-        return ATP_E_NOMEM;
-    n = 0;
-    for (size_t i = 0; i < s->n_replayed; i++)
-        for (size_t k = 0; k < s->replayed[i]->n; k++)
-            if (s->replayed[i]->ops[k].db == db) {
-                v[n].op = &s->replayed[i]->ops[k];
-                v[n].seq = n;
-                n++;
-            }
-    qsort(v, n, sizeof *v, store_overlay_cmp);
-    size_t m = 0; /* keep the last of each key */
-    for (size_t i = 0; i < n; i++) {
-        if (i + 1 < n &&
-            store_key_cmp(v[i].op->key, v[i].op->key_len, v[i + 1].op->key,
-                          v[i + 1].op->key_len) == 0)
-            continue;
-        v[m++] = v[i];
-    }
-    *out = v;
-    *n_out = m;
-    return ATP_OK;
-}
-
-atp_err store_scan(store *s, store_db db,
-                   bool (*fn)(void *ctx, const void *key, size_t key_len,
-                              const void *val, size_t val_len),
-                   void *ctx)
-{
-    ATP_ASSERT(s != NULL && (unsigned)db < STORE_DB_COUNT && fn != NULL);
-    MDB_txn *txn;
-    MDB_cursor *cur;
-    if (s->dbi[db] == (MDB_dbi)-1)
-        return ATP_OK; /* read-only view of an older store: empty */
-    store_overlay_op *ov;
-    size_t n_ov, o = 0;
-    atp_err err = store_overlay(s, db, &ov, &n_ov);
-    if (err != ATP_OK)
-        return err;
-    pthread_mutex_lock(&s->envmu); /* the applier may reopen env */
-    int rc =
-        s->env != NULL ? mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn) : EIO;
-    if (rc != 0) {
-        pthread_mutex_unlock(&s->envmu);
-        free(ov);
-        return store_err("mdb_txn_begin (scan)", rc);
-    }
-    if ((rc = mdb_cursor_open(txn, s->dbi[db], &cur)) != 0) {
-        mdb_txn_abort(txn);
-        pthread_mutex_unlock(&s->envmu);
-        free(ov);
-        return store_err("mdb_cursor_open", rc);
-    }
-    /* LMDB's keys merged with the replayed groups' final ops, in order. */
-    bool go = true;
-    MDB_val k, v;
-    for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0 && go;
-         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-        int c = -1;
-        while (go && o < n_ov &&
-               (c = store_key_cmp(ov[o].op->key, ov[o].op->key_len, k.mv_data,
-                                  k.mv_size)) < 0) {
-            if (ov[o].op->val != NULL)
-                go = fn(ctx, ov[o].op->key, ov[o].op->key_len, ov[o].op->val,
-                        ov[o].op->val_len);
-            o++;
-        }
-        if (!go)
-            break;
-        if (o < n_ov && c == 0) { /* replaced or deleted by the log */
-            if (ov[o].op->val != NULL)
-                go = fn(ctx, ov[o].op->key, ov[o].op->key_len, ov[o].op->val,
-                        ov[o].op->val_len);
-            o++;
-        } else {
-            go = fn(ctx, k.mv_data, k.mv_size, v.mv_data, v.mv_size);
-        }
-    }
-    if (rc == 0 || rc == MDB_NOTFOUND) {
-        rc = 0;
-        for (; go && o < n_ov; o++)
-            if (ov[o].op->val != NULL)
-                go = fn(ctx, ov[o].op->key, ov[o].op->key_len, ov[o].op->val,
-                        ov[o].op->val_len);
-    }
-    mdb_cursor_close(cur);
-    mdb_txn_abort(txn);
-    pthread_mutex_unlock(&s->envmu);
-    free(ov);
-    return rc == 0 ? ATP_OK : store_err("scan", rc);
 }
 
 /* ---- LMDB writes ------------------------------------------------------------
@@ -748,7 +622,7 @@ static atp_err store_log_start(store *s, const char *dir)
                  : s->env == NULL ? EIO
                                   : mdb_env_sync(s->env, 1);
         if (rc != 0)
-            err = store_err("mdb_env_sync (replay)", rc);
+            err = store__err("mdb_env_sync (replay)", rc);
         if (err == ATP_OK)
             log_info("store",
                      "replayed %zu groups from the reservation log "

@@ -250,4 +250,9 @@ void store__group_free(store_group *g);
 store_group *store__group_new(const store_op *ops, size_t n, store_done_fn done,
                               void *arg);
 
+/* store__err logs an LMDB (or errno) failure of what once and translates
+ * it (store.c): no space is store_full, LMDB refusing a call as invalid is
+ * internal, anything else io. */
+atp_err store__err(const char *what, int rc);
+
 #endif
