@@ -20,34 +20,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "../support/child.h"
 #include "common/assert.h"
-
-/* Runs fn in a child with stderr on a pipe; returns the child's wait
- * status and what it wrote. */
-static int run_child(void (*fn)(void), char *out, size_t cap)
-{
-    int fds[2];
-    assert_int_equal(pipe(fds), 0);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        close(fds[0]);
-        dup2(fds[1], STDERR_FILENO);
-        signal(SIGABRT, SIG_DFL);
-        fn();
-        _exit(0);
-    }
-    close(fds[1]);
-    size_t n = 0;
-    ssize_t r;
-    while (n + 1 < cap && (r = read(fds[0], out + n, cap - 1 - n)) > 0)
-        n += (size_t)r;
-    out[n] = '\0';
-    close(fds[0]);
-    int status = 0;
-    assert_int_equal(waitpid(pid, &status, 0), pid);
-    return status;
-}
 
 static int g_two = 2;
 
@@ -64,7 +38,7 @@ static void test_failed_assert_aborts_with_message(void **state)
 {
     (void)state;
     char out[1024];
-    int status = run_child(fails, out, sizeof out);
+    int status = test_run_child(fails, out, sizeof out);
     assert_true(WIFSIGNALED(status));
     assert_int_equal(WTERMSIG(status), SIGABRT);
     assert_non_null(strstr(out, "atpd: assertion failed: g_two + 2 == 5 ("));
@@ -76,7 +50,7 @@ static void test_true_assert_continues(void **state)
 {
     (void)state;
     char out[64];
-    int status = run_child(holds, out, sizeof out);
+    int status = test_run_child(holds, out, sizeof out);
     assert_true(WIFEXITED(status));
     assert_int_equal(WEXITSTATUS(status), 0);
     assert_string_equal(out, "");
@@ -97,7 +71,7 @@ static void test_dassert_only_in_debug_builds(void **state)
 {
     (void)state;
     char out[1024];
-    int status = run_child(dassert_false, out, sizeof out);
+    int status = test_run_child(dassert_false, out, sizeof out);
 #ifdef ATP_DEBUG_ASSERTS
     assert_true(WIFSIGNALED(status));
     assert_int_equal(WTERMSIG(status), SIGABRT);

@@ -20,6 +20,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "../support/child.h"
 #include "atp/error.h"
 #include "codec/codec.h"
 #include "common/clock.h"
@@ -213,27 +214,8 @@ static void load_after_start(void)
 static void test_load_after_start_aborts(void **state)
 {
     (void)state;
-    int fds[2];
-    assert_int_equal(pipe(fds), 0);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        close(fds[0]);
-        dup2(fds[1], STDERR_FILENO);
-        signal(SIGABRT, SIG_DFL);
-        load_after_start();
-    }
-    close(fds[1]);
     char out[4096];
-    size_t n = 0;
-    ssize_t r;
-    while (n + 1 < sizeof out &&
-           (r = read(fds[0], out + n, sizeof out - 1 - n)) > 0)
-        n += (size_t)r;
-    out[n] = '\0';
-    close(fds[0]);
-    int status = 0;
-    assert_int_equal(waitpid(pid, &status, 0), pid);
+    int status = test_run_child(load_after_start, out, sizeof out);
     assert_true(WIFSIGNALED(status));
     assert_int_equal(WTERMSIG(status), SIGABRT);
     assert_non_null(strstr(out, "assertion failed: !e->running"));
