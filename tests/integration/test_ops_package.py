@@ -151,7 +151,7 @@ def check_binaries(ck, h, root, version):
             opts |= set(options_in_source(os.path.join(h.source_dir, f), getopt))
         return sorted(opts)
     shared = "tools/common/tool_args.h"
-    parsers = {"atpd": table("src/main.c"),
+    parsers = {"atpd": table("src/daemon/args.c"),
                "atpctl": table("tools/atpctl/ctl_args.c", shared),
                "atp-feed": table("tools/atp-feed/feed_args.c", shared),
                "atp-bench": table("bench/bench_args.c", shared)}
