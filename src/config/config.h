@@ -64,13 +64,16 @@ typedef struct config_buffer_rule {
 } config_buffer_rule;
 
 typedef struct config_service {
-    char *query_listen;           /* default ATP_DEFAULT_QUERY_URL */
-    char *ingest_listen;          /* default ATP_DEFAULT_INGEST_URL */
-    char *data_dir;               /* default config_default_data_dir() */
-    size_t ingest_recv_max_bytes; /* NNG_OPT_RECVMAXSZ, default 4 MiB */
-    int ingest_recv_buffer;       /* NNG_OPT_RECVBUF messages, default 8192 */
-    size_t query_recv_max_bytes;  /* default 1 MiB */
-    int query_contexts;           /* concurrent REP contexts, default 64 */
+    char *query_listen;            /* default ATP_DEFAULT_QUERY_URL */
+    char *ingest_listen;           /* default ATP_DEFAULT_INGEST_URL */
+    char *data_dir;                /* default config_default_data_dir() */
+    size_t ingest_recv_max_bytes;  /* NNG_OPT_RECVMAXSZ, default 4 MiB */
+    int ingest_recv_buffer;        /* NNG_OPT_RECVBUF messages, default 8192 */
+    size_t query_recv_max_bytes;   /* default 1 MiB */
+    int query_contexts;            /* concurrent REP contexts, default 64 */
+    int64_t query_idle_timeout_ms; /* a query connection with no request or
+                                      reply for this long is closed; 0 never;
+                                      default 300000 */
     uint32_t max_events_per_message; /* default 100000 */
     uint32_t max_cart_lines;         /* default ATP_CART_MAX_LINES */
     int64_t reorder_window_ms;       /* default 100 */

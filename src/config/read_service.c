@@ -19,6 +19,7 @@
 /* nng refuses NNG_OPT_RECVBUF above 8192 (checked against nng 1.5.2). */
 #define CONFIG_RECV_BUFFER_MAX 8192
 #define CONFIG_QUERY_CONTEXTS_MAX 4096
+#define CONFIG_QUERY_IDLE_MAX_MS (24 * 3600 * 1000)
 #define CONFIG_EVENTS_PER_MESSAGE_MAX 1000000
 #define CONFIG_REORDER_WINDOW_MAX_MS (60 * 1000)
 #define CONFIG_REORDER_MESSAGES_MAX 65536
@@ -57,6 +58,7 @@ static const char *const config_service_keys[] = {
     "log_format",
     "log_repeat_window",
     "stall_timeout",
+    "query_idle_timeout",
 };
 enum {
     SVC_QUERY_LISTEN,
@@ -89,6 +91,7 @@ enum {
     SVC_LOG_FORMAT,
     SVC_LOG_REPEAT_WINDOW,
     SVC_STALL_TIMEOUT,
+    SVC_QUERY_IDLE_TIMEOUT,
     SVC_N
 };
 
@@ -301,6 +304,19 @@ void config__parse_service(config__walk *w, const yaml_node_t *node)
         config__get_int(w, v[SVC_QUERY_CONTEXTS], "service.query_contexts", 1,
                         CONFIG_QUERY_CONTEXTS_MAX, &n))
         s->query_contexts = (int)n;
+    /* 0: never; otherwise at least 1 s (the server checks once a second). */
+    if (v[SVC_QUERY_IDLE_TIMEOUT] &&
+        config__get_duration(w, v[SVC_QUERY_IDLE_TIMEOUT],
+                             "service.query_idle_timeout", 0,
+                             CONFIG_QUERY_IDLE_MAX_MS, &n)) {
+        if (n > 0 && n < 1000)
+            config__error(w->b, config__mark_of(v[SVC_QUERY_IDLE_TIMEOUT]),
+                          "service.query_idle_timeout: expected 0 (never) or "
+                          "1s..1d, got %lld ms",
+                          (long long)n);
+        else
+            s->query_idle_timeout_ms = n;
+    }
     if (v[SVC_MAX_EVENTS] &&
         config__get_int(w, v[SVC_MAX_EVENTS], "service.max_events_per_message",
                         1, CONFIG_EVENTS_PER_MESSAGE_MAX, &n))

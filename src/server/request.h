@@ -72,6 +72,9 @@ typedef struct request_env {
     int64_t started_ms; /* monotonic */
     _Atomic uint64_t requests;
     _Atomic uint64_t errors;
+    /* nng query connections closed for idleness (server.c,
+     * service.query_idle_timeout) */
+    _Atomic uint64_t idle_closed;
     request_metrics *metrics; /* 64-byte aligned, owned */
     const request_status_section *_Atomic status_extra; /* NULL: none */
     /* true (atpd, set before any transport starts): until every

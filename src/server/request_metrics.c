@@ -281,6 +281,10 @@ static void request_metrics_feed_memory(request_env *env, metrics_text *t)
          "Change-feed messages published", cs.published},
         {"atpd_feed_subscribers", "gauge", "Change-feed subscribers connected",
          cs.subscribers},
+        {"atpd_query_idle_closed_total", "counter",
+         "nng query connections closed after service.query_idle_timeout "
+         "without a request",
+         atomic_load_explicit(&env->idle_closed, memory_order_relaxed)},
         {"atpd_feed_send_failures_total", "counter",
          "Change-feed messages that could not be built or sent (dropped)",
          cs.send_failures},

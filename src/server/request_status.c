@@ -145,12 +145,15 @@ bool request_status(request_env *env, const request_fields *f, codec_arena *a,
     codec_w_kv_count(w, "send_failures", cs.send_failures);
     codec_w_kv_count(w, "subscribers", cs.subscribers);
     codec_w_cstr(w, "queries");
-    codec_w_map(w, 2);
+    codec_w_map(w, 3);
     codec_w_kv_count(
         w, "requests",
         atomic_load_explicit(&env->requests, memory_order_relaxed));
     codec_w_kv_count(w, "errors",
                      atomic_load_explicit(&env->errors, memory_order_relaxed));
+    codec_w_kv_count(
+        w, "idle_closed",
+        atomic_load_explicit(&env->idle_closed, memory_order_relaxed));
     request_status_latency(env, w);
     if (extra != NULL) {
         codec_w_cstr(w, extra->name);

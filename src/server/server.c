@@ -2,11 +2,13 @@
  * server.c - nng REP transport for queries. Each of cfg.query_contexts
  * contexts runs receive -> request_handle -> send on nng's callback threads;
  * contexts are independent, so slow clients do not hold up fast ones.
+ * Connections idle for service.query_idle_timeout are closed (pipes.h).
  */
 #include "server/server.h"
 
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/rep.h>
+#include <nng/supplemental/util/platform.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +18,7 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/thread.h"
+#include "server/pipes.h"
 #include "server/request.h"
 #include "tls/tls.h"
 
@@ -33,6 +36,10 @@ typedef struct server_ctx {
     int64_t started_ns;  /* the request's arrival (monotonic) */
 } server_ctx;
 
+/* Pipes closed per idle check at most: a burst of idle connections is
+ * closed over a few seconds rather than in one long callback. */
+#define SERVER_IDLE_BATCH 256
+
 struct server {
     const config *cfg;
     nng_socket sock;
@@ -41,7 +48,68 @@ struct server {
     server_ctx *ctxs;
     int n_ctxs;
     request_env env;
+    /* Idle connections (service.query_idle_timeout; 0: none closed). The
+     * pipe callbacks, the contexts and the idle check share the table. */
+    int64_t idle_ms;
+    nng_mtx *pipes_mtx;
+    pipes pipes;
+    nng_aio *idle_aio; /* the idle check, once a second */
 };
+
+/* server_pipe_touch: the pipe of msg did something now (a request came,
+ * its reply goes). */
+static void server_pipe_touch(server *s, nng_msg *msg)
+{
+    if (s->idle_ms == 0 || msg == NULL)
+        return;
+    uint32_t id = (uint32_t)nng_pipe_id(nng_msg_get_pipe(msg));
+    if (id == 0 || id == (uint32_t)-1)
+        return;
+    nng_mtx_lock(s->pipes_mtx);
+    pipes_touch(&s->pipes, id, clock_mono_ms());
+    nng_mtx_unlock(s->pipes_mtx);
+}
+
+static void server_pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+    server *s = arg;
+    uint32_t id = (uint32_t)nng_pipe_id(p);
+    nng_mtx_lock(s->pipes_mtx);
+    if (ev == NNG_PIPE_EV_ADD_POST &&
+        pipes_add(&s->pipes, id, clock_mono_ms()) != ATP_OK)
+        log_warn("server",
+                 "out of memory: connection %u is not watched for "
+                 "idleness",
+                 id);
+    else if (ev == NNG_PIPE_EV_REM_POST)
+        pipes_remove(&s->pipes, id);
+    nng_mtx_unlock(s->pipes_mtx);
+}
+
+/* The idle check: close the pipes idle for idle_ms, once a second. Closed
+ * outside the lock: nng_pipe_close runs the REM_POST callback, which
+ * takes it. */
+static void server_idle_cb(void *arg)
+{
+    server *s = arg;
+    if (nng_aio_result(s->idle_aio) != 0)
+        return; /* stopped */
+    uint32_t ids[SERVER_IDLE_BATCH];
+    nng_mtx_lock(s->pipes_mtx);
+    size_t n = pipes_take_idle(&s->pipes, clock_mono_ms(), s->idle_ms, ids,
+                               SERVER_IDLE_BATCH);
+    nng_mtx_unlock(s->pipes_mtx);
+    for (size_t i = 0; i < n; i++) {
+        nng_pipe p = NNG_PIPE_INITIALIZER;
+        p.id = ids[i];
+        if (nng_pipe_close(p) == 0)
+            atomic_fetch_add_explicit(&s->env.idle_closed, 1,
+                                      memory_order_relaxed);
+    }
+    if (n > 0)
+        log_debug("server", "closed %zu idle query connection(s)", n);
+    nng_sleep_aio(1000, s->idle_aio);
+}
 
 static void server_ctx_recv(server_ctx *c)
 {
@@ -56,6 +124,9 @@ static void server_ctx_send(server_ctx *c)
 {
     ATP_ASSERT(c->state == SERVER_WAIT); /* one reply per request */
     codec_arena_clear(c->arena);
+    /* A reply that waited (the disk, the engine) keeps its connection from
+     * looking idle. */
+    server_pipe_touch(c->srv, c->req);
     nng_msg_free(c->req);
     c->req = NULL;
     size_t len;
@@ -104,6 +175,7 @@ static void server_ctx_cb(void *arg)
     c->started_ns = clock_mono_ns();
     c->req = nng_aio_get_msg(c->aio);
     c->state = SERVER_WAIT;
+    server_pipe_touch(c->srv, c->req);
     if (request_handle(&c->srv->env, nng_msg_body(c->req), nng_msg_len(c->req),
                        c->arena, c->w, &c->async))
         server_ctx_send(c);
@@ -134,6 +206,20 @@ atp_err server_alloc(const config *cfg, engine *eng, sources *src, ingest *in,
         log_error("server", "cannot set receive limit: %s", nng_strerror(rv));
         err = ATP_E_TRANSPORT;
         goto fail;
+    }
+    s->idle_ms = cfg->service.query_idle_timeout_ms;
+    if (s->idle_ms > 0) {
+        if ((rv = nng_mtx_alloc(&s->pipes_mtx)) != 0 ||
+            (rv = nng_aio_alloc(&s->idle_aio, server_idle_cb, s)) != 0 ||
+            (rv = nng_pipe_notify(s->sock, NNG_PIPE_EV_ADD_POST, server_pipe_cb,
+                                  s)) != 0 ||
+            (rv = nng_pipe_notify(s->sock, NNG_PIPE_EV_REM_POST, server_pipe_cb,
+                                  s)) != 0) {
+            log_error("server", "cannot watch connections for idleness: %s",
+                      nng_strerror(rv));
+            err = ATP_E_TRANSPORT;
+            goto fail;
+        }
     }
     s->n_ctxs = cfg->service.query_contexts;
     s->ctxs = calloc((size_t)s->n_ctxs, sizeof *s->ctxs);
@@ -182,6 +268,8 @@ atp_err server_start(server *s)
 {
     for (int i = 0; i < s->n_ctxs; i++)
         server_ctx_recv(&s->ctxs[i]);
+    if (s->idle_aio != NULL)
+        nng_sleep_aio(1000, s->idle_aio);
     return ATP_OK;
 }
 
@@ -195,6 +283,8 @@ static void server_close_fn(void *arg)
 void server_stop(server *s)
 {
     /* Stop every aio first (waits for running callbacks), then close. */
+    if (s->idle_aio != NULL)
+        nng_aio_stop(s->idle_aio);
     for (int i = 0; s->ctxs != NULL && i < s->n_ctxs; i++)
         if (s->ctxs[i].aio != NULL)
             nng_aio_stop(s->ctxs[i].aio);
@@ -218,6 +308,11 @@ void server_free(server *s)
         codec_arena_free(c->arena);
     }
     free(s->ctxs);
+    if (s->idle_aio != NULL)
+        nng_aio_free(s->idle_aio);
+    if (s->pipes_mtx != NULL)
+        nng_mtx_free(s->pipes_mtx);
+    pipes_fini(&s->pipes);
     request_env_fini(&s->env);
     free(s);
 }

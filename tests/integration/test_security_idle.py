@@ -15,21 +15,31 @@ nng, plain TCP: a connection that never completes nng's SP handshake
 timeout (measured: 10.0 s), so half-open connections on a plain port do
 not pile up; they are closed within 10 s + slack.
 
+nng, service.query_idle_timeout 2 s: a connection that finished the SP
+handshake and sends nothing, and one that drips a request a byte every
+0.5 s, are closed between 2 s and 2 s + slack (the check runs once a
+second) and counted in status.queries.idle_closed; a client asking every 0.5 s for 3 times the
+timeout on one connection is never closed.
+
 nng, TLS: a connection that never completes the TLS handshake is not closed
 by nng 1.5.2 (measured: still open after 25 s; docs/SECURITY.md, "TLS");
 100 of them on the query port do not stop atpd from serving a TLS client.
 
-Labels: integration, security. Bounded: about 30 s.
+Labels: integration, security. Bounded: about 40 s.
 """
 
 import http.client
 import json
 import os
+import select
 import socket
+import struct
 import subprocess
 import sys
 import threading
 import time
+
+import msgpack
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
@@ -179,6 +189,88 @@ def nng_plain_part(h, c):
     d.stop()
 
 
+IDLE_S = 2.0
+
+
+def peer_closed_now(conn):
+    """True if the peer has closed conn (without waiting)."""
+    r, _, _ = select.select([conn.sock], [], [], 0)
+    if not r:
+        return False
+    try:
+        conn.sock.settimeout(0.1)
+        return conn.sock.recv(65536) == b""
+    except socket.timeout:
+        return False
+    except OSError:
+        return True
+
+
+def sp_request(conn, rid, obj):
+    """One REQ message (request id, msgpack body) on a raw SP connection."""
+    conn.send_msg(struct.pack(">I", 0x80000000 | rid) + msgpack.packb(obj))
+
+
+def nng_idle_part(h, c):
+    cfg = harness.build_config(h, ["r1"], [("L1", "r1")], [],
+                               query_listen="tcp://127.0.0.1:0")
+    cfg["service"]["query_idle_timeout"] = "%ds" % IDLE_S
+    d = h.start_atpd(cfg, name="atpd-nng-idle")
+    t0 = time.monotonic()
+    silent = harness.SPConn(d.query_port, harness.SP_REQ, harness.SP_REP)
+    dripper = harness.SPConn(d.query_port, harness.SP_REQ, harness.SP_REP)
+    busy = harness.SPConn(d.query_port, harness.SP_REQ, harness.SP_REP)
+    body = struct.pack(">I", 0x80000001) + msgpack.packb({"op": "status"})
+    drip = struct.pack(">Q", len(body)) + body
+    closed = {}
+    answered = 0
+    rid = 1
+    slack = 1.5 * harness.TIME_FACTOR
+    stop_at = t0 + 3 * IDLE_S
+    i = 0
+    while time.monotonic() < stop_at:
+        if "dripper" not in closed and i < len(drip):
+            try:
+                dripper.send_raw(drip[i:i + 1])
+            except harness.ConnectionClosed:
+                closed["dripper"] = time.monotonic() - t0
+            i += 1
+        rid += 1
+        try:
+            sp_request(busy, rid, {"op": "status"})
+            reply = busy.recv_msg()
+            answered += struct.unpack(">I", reply[:4])[0] == 0x80000000 | rid
+        except (harness.ConnectionClosed, TimeoutError) as e:
+            closed.setdefault("busy", time.monotonic() - t0)
+            c.check(False, "a client asking every 0.5 s was cut off: %r", e)
+            break
+        for name, conn in (("silent", silent), ("dripper", dripper)):
+            if name not in closed and peer_closed_now(conn):
+                closed[name] = time.monotonic() - t0
+        time.sleep(0.5)
+    for name, conn in (("silent", silent), ("dripper", dripper)):
+        if name not in closed and conn.closed_by_peer(IDLE_S + slack):
+            closed[name] = time.monotonic() - t0
+    for name in ("silent", "dripper"):
+        t = closed.get(name)
+        c.check(t is not None and IDLE_S - 0.2 <= t <= IDLE_S + slack + 0.5,
+                "%s connection closed %s s after it connected (timeout %.0f s, "
+                "slack %.1f s)", name, None if t is None else round(t, 2),
+                IDLE_S, slack)
+    # One request per 0.5 s for 3 x 2 s: up to 12; a loaded machine gets
+    # fewer. What matters is that it spans the timeout and was never cut.
+    c.check(answered >= 5 and answered == rid - 1,
+            "the busy client got %d answers of %d on one connection over %.0f s",
+            answered, rid - 1, 3 * IDLE_S)
+    st = d.ctl("status")
+    n = st.get("queries", {}).get("idle_closed")
+    c.check(n == 2, "status.queries.idle_closed counts the two idle "
+            "connections: %r", n)
+    for conn in (silent, dripper, busy):
+        conn.close()
+    d.stop()
+
+
 def nng_part(h, c):
     p = tlsutil.make_pki(h)
     cfg = harness.build_config(h, ["r1"], [("L1", "r1")], [],
@@ -205,6 +297,7 @@ def main(h):
     c = harness.Checks(h)
     http_part(h, c)
     nng_plain_part(h, c)
+    nng_idle_part(h, c)
     if subprocess.run(["which", "openssl"], capture_output=True).returncode == 0:
         nng_part(h, c)
     c.done()

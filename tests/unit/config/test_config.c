@@ -49,12 +49,34 @@ static void assert_service_defaults(const config_service *s)
     assert_int_equal(s->ingest_recv_buffer, 8192);
     assert_int_equal(s->query_recv_max_bytes, 1024 * 1024);
     assert_int_equal(s->query_contexts, 64);
+    assert_int_equal(s->query_idle_timeout_ms, 300000);
     assert_false(s->sched_batch); /* the policy atpd was started with */
     assert_int_equal(s->max_events_per_message, 100000);
     assert_int_equal(s->max_cart_lines, ATP_CART_MAX_LINES);
     assert_int_equal(s->reorder_window_ms, 100);
     assert_int_equal(s->reorder_max_messages, 256);
     assert_string_equal(s->log_level, "info");
+}
+
+/* service.query_idle_timeout: 0 is "never", a duration otherwise. */
+static void test_query_idle_timeout(void **state)
+{
+    (void)state;
+    static const char *const docs[] = {"service: {query_idle_timeout: 0}\n",
+                                       "service: {query_idle_timeout: 90s}\n",
+                                       "service: {query_idle_timeout: 1d}\n"};
+    static const int64_t want[] = {0, 90000, 86400000};
+    for (size_t i = 0; i < 3; i++) {
+        config c;
+        config_diags d = {0};
+        atp_err rc = config_test_load_str(docs[i], &c, &d);
+        if (rc != ATP_OK)
+            config_test_print(&d);
+        assert_int_equal(rc, ATP_OK);
+        assert_int_equal(c.service.query_idle_timeout_ms, want[i]);
+        config_fini(&c);
+        config_diags_fini(&d);
+    }
 }
 
 static void test_defaults(void **state)
@@ -635,6 +657,7 @@ int main(void)
         cmocka_unit_test(test_errors_leave_out_empty),
         cmocka_unit_test(test_shipped_minimal),
         cmocka_unit_test(test_shipped_demo),
+        cmocka_unit_test(test_query_idle_timeout),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

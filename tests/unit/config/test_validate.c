@@ -150,6 +150,28 @@ static void test_null_values(void **state)
     config_diags_fini(&d);
 }
 
+/* service.query_idle_timeout: under 1 s (but not 0) and over 1 d. */
+static void test_query_idle_timeout_bounds(void **state)
+{
+    (void)state;
+    static const char doc[] = "service:\n"
+                              "  query_idle_timeout: 500ms\n";
+    config_diags d = {0};
+    load_bad_str(doc, sizeof doc - 1, &d);
+    expect_diag(&d, 2, 23, "service.query_idle_timeout",
+                "expected 0 (never) or 1s..1d", "got 500 ms");
+    expect_diag_count(&d, 1);
+    config_diags_fini(&d);
+    static const char doc2[] = "service:\n"
+                               "  query_idle_timeout: 2d\n";
+    config_diags d2 = {0};
+    load_bad_str(doc2, sizeof doc2 - 1, &d2);
+    expect_diag(&d2, 2, 23, "service.query_idle_timeout", "out of range",
+                "0ms..1d");
+    expect_diag_count(&d2, 1);
+    config_diags_fini(&d2);
+}
+
 static void test_ranges(void **state)
 {
     (void)state;
@@ -620,6 +642,7 @@ int main(void)
         cmocka_unit_test(test_many_problems_sorted),
         cmocka_unit_test(test_limits),
         cmocka_unit_test(test_many_diags_capped),
+        cmocka_unit_test(test_query_idle_timeout_bounds),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
