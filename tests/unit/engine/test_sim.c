@@ -235,7 +235,8 @@ typedef struct sim_pub_msg {
 /* A publisher of one source. Its history survives its restarts (a log). */
 typedef struct sim_pub {
     sim_pub_msg *hist; /* [seq - 1] */
-    uint64_t seq, cap; /* the last seq sent */
+    uint64_t seq;      /* the last seq sent */
+    size_t cap;        /* room in hist */
     int64_t state[SIM_SKUS][SIM_LOCS];
     uint64_t session;
     bool down;         /* restarting: sends and answers nothing */
@@ -442,17 +443,22 @@ static atp_err sim_store_write(void *ctx, const engine_record_op *ops, size_t n,
 
 /* ---- the network -------------------------------------------------------- */
 
+/* sim_grow: arr (n used of *cap elements of size) with room for one more. */
+static void *sim_grow(void *arr, size_t n, size_t *cap, size_t size)
+{
+    if (n < *cap)
+        return arr;
+    *cap = *cap ? 2 * *cap : 256;
+    arr = realloc(arr, *cap * size);
+    if (arr == NULL)
+        abort();
+    return arr;
+}
+
 static void sim_net_push(sim *s, const sim_packet *p, int64_t delay)
 {
     sim_net *n = &s->net;
-    if (n->n == n->cap) {
-        size_t cap = n->cap ? 2 * n->cap : 256;
-        sim_packet *q = realloc(n->q, cap * sizeof *q);
-        if (q == NULL)
-            abort();
-        n->q = q;
-        n->cap = cap;
-    }
+    n->q = sim_grow(n->q, n->n, &n->cap, sizeof *n->q);
     sim_packet *np = &n->q[n->n++];
     *np = *p;
     np->due = s->now + delay;
@@ -585,14 +591,7 @@ static void sim_pub_send(sim *s, uint32_t src, uint64_t seq)
 static void sim_pub_emit(sim *s, uint32_t src, bool heartbeat)
 {
     sim_pub *p = &s->pub[src];
-    if (p->seq == p->cap) {
-        uint64_t cap = p->cap ? 2 * p->cap : 256;
-        sim_pub_msg *h = realloc(p->hist, cap * sizeof *h);
-        if (h == NULL)
-            abort();
-        p->hist = h;
-        p->cap = cap;
-    }
+    p->hist = sim_grow(p->hist, p->seq, &p->cap, sizeof *p->hist);
     sim_pub_msg *h = &p->hist[p->seq++];
     memset(h, 0, sizeof *h);
     h->n = heartbeat ? 0 : 1 + sim_below(s, SIM_BATCH_EVENTS);
