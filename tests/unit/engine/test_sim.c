@@ -302,7 +302,7 @@ typedef struct sim {
     uint64_t restarts, grants, refusals, expiries, store_errors;
     uint64_t lost; /* operations in flight at a crash: never acknowledged */
     uint64_t sent, dropped, duplicated, replays, snapshots, skipped;
-    uint64_t conflicts, pub_restarts, resets, heals;
+    uint64_t conflicts, pub_restarts, takeovers, resets, heals;
 } sim;
 
 /* sim_fail reports a broken invariant with the seed and step; the run
@@ -863,8 +863,10 @@ static void sim_note_takeover(sim *s, uint32_t src)
 {
     sources_status st;
     sources_status_get(s->srcs, src, s->now, &st);
-    if (st.sessions > s->model[src].sessions_seen)
+    if (st.sessions > s->model[src].sessions_seen) {
         s->model[src].takeover_pending = true;
+        s->takeovers++;
+    }
     s->model[src].sessions_seen = st.sessions;
 }
 
@@ -1635,6 +1637,25 @@ static void sim_fini(sim *s)
     config_fini(&s->cfg);
 }
 
+static void sim_report(const sim *s, uint64_t steps)
+{
+    printf("sim: seed %" PRIu64 ": %" PRIu64 " steps: %s %" PRIu64 ": %" PRIu64
+           " granted, %" PRIu64 " refused, %" PRIu64 " expired, %" PRIu64
+           " store errors, %" PRIu64 " restarts (%" PRIu64
+           " operations lost in flight)\n",
+           s->seed, steps, s->failed ? "FAILED at step" : "ok, healed at step",
+           s->failed ? s->fail_step : steps + 1, s->grants, s->refusals,
+           s->expiries, s->store_errors, s->restarts, s->lost);
+    printf("sim:   feeds: %" PRIu64 "+%" PRIu64 " messages, %" PRIu64
+           " packets (%" PRIu64 " lost, %" PRIu64 " duplicated), %" PRIu64
+           " replays, %" PRIu64 " snapshots, %" PRIu64 " seqs skipped, %" PRIu64
+           " conflicts, %" PRIu64 " publisher restarts (%" PRIu64
+           " takeovers), %" PRIu64 " resets, %" PRIu64 " heals\n",
+           s->pub[0].seq, s->pub[1].seq, s->sent, s->dropped, s->duplicated,
+           s->replays, s->snapshots, s->skipped, s->conflicts, s->pub_restarts,
+           s->takeovers, s->resets, s->heals);
+}
+
 static bool sim_run(uint64_t seed, uint64_t steps, bool verbose)
 {
     static sim s_; /* large: not on the stack */
@@ -1666,21 +1687,7 @@ static bool sim_run(uint64_t seed, uint64_t steps, bool verbose)
     if (!s->failed)
         sim_heal(s); /* step steps + 1: every run ends healed */
     if (verbose || s->failed)
-        printf(
-            "sim: seed %" PRIu64 ": %" PRIu64 " steps: %s %" PRIu64 ": %" PRIu64
-            " granted, %" PRIu64 " refused, %" PRIu64 " expired, %" PRIu64
-            " store errors, %" PRIu64 " restarts (%" PRIu64
-            " operations lost in flight); feeds: %" PRIu64 "+%" PRIu64
-            " messages, %" PRIu64 " packets (%" PRIu64 " lost, %" PRIu64
-            " duplicated), %" PRIu64 " replays, %" PRIu64 " snapshots, %" PRIu64
-            " seqs skipped, %" PRIu64 " conflicts, %" PRIu64
-            " publisher restarts, %" PRIu64 " resets, %" PRIu64 " heals\n",
-            seed, steps, s->failed ? "FAILED at step" : "ok, healed at step",
-            s->failed ? s->fail_step : steps + 1, s->grants, s->refusals,
-            s->expiries, s->store_errors, s->restarts, s->lost, s->pub[0].seq,
-            s->pub[1].seq, s->sent, s->dropped, s->duplicated, s->replays,
-            s->snapshots, s->skipped, s->conflicts, s->pub_restarts, s->resets,
-            s->heals);
+        sim_report(s, steps);
     bool ok = !s->failed;
     sim_fini(s);
     return ok;
