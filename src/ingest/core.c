@@ -307,6 +307,7 @@ static bool ingest_attribute(ingest_core *c, ingest_item *it, const void *body,
 void ingest_core_receive(ingest_core *c, void *msg, const void *body,
                          size_t len, int64_t now_ms)
 {
+    ATP_ASSERT(now_ms >= c->now_ms); /* core.h: the clock never goes back */
     c->now_ms = now_ms;
     atomic_fetch_add_explicit(&c->received, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&c->bytes, len, memory_order_relaxed);
@@ -349,6 +350,7 @@ void ingest_core_receive(ingest_core *c, void *msg, const void *body,
 
 void ingest_core_tick(ingest_core *c, int64_t now)
 {
+    ATP_ASSERT(now >= c->now_ms);
     c->now_ms = now;
     if (!c->restored_asked) {
         c->restored_asked = true;
