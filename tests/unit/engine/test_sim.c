@@ -9,7 +9,9 @@
  *   messages (codec_src_encode): batches of SET and DELTA on on_hand or
  *   allocated over four locations in two regions and four SKUs, and
  *   heartbeats when they have been quiet. They answer resync requests from
- *   their history: a replay from a seq, or a full snapshot in parts;
+ *   their history: a replay from a seq, or a full snapshot in parts. In
+ *   one seed of three wms has resync: false, and its publisher sends its
+ *   snapshot by itself every SIM_SELF_SNAPSHOT_MS;
  * - a simulated network between them and ingest that loses, duplicates,
  *   reorders and delays messages and requests, by mode (healed, slow,
  *   lossy, nearly down);
@@ -37,7 +39,9 @@
  * - each source's messages reach the engine exactly once and in order: a
  *   batch is the next seq after the last applied, with the events its
  *   publisher sent for that seq; a seq is skipped only when sources
- *   reports it (missed counted, the source gapped); a full snapshot is
+ *   reports it (missed counted, the source gapped), or, for a source
+ *   without resync, before the first message heard since atpd started
+ *   (sources starts where such a source is); a full snapshot is
  *   not older than what was applied (unless it restarts the sequence after
  *   a source_reset, and then nothing of the source applies before it)
  *   and holds the publisher's state at its seq; after a new session took
@@ -101,11 +105,13 @@
 #define SIM_DEFAULT_STEPS 400
 #define SIM_TICK_MS 25 /* the daemon's ingest tick */
 #define SIM_HEARTBEAT_TIMEOUT_MS 1000
-#define SIM_HEARTBEAT_MS 400 /* a quiet publisher sends a heartbeat */
-#define SIM_SNAPSHOT_PART 6  /* events per snapshot part: 3 parts */
+#define SIM_HEARTBEAT_MS 400      /* a quiet publisher sends a heartbeat */
+#define SIM_SNAPSHOT_PART 6       /* events per snapshot part: 3 parts */
+#define SIM_SELF_SNAPSHOT_MS 2000 /* a publisher atpd cannot ask */
 #define SIM_HEAL_MAX_MS 15000
 
-static const char sim_yaml[] =
+/* sim_yaml_fmt: %s is wms's resync (true, or false in one seed of three). */
+static const char sim_yaml_fmt[] =
     "regions:\n"
     "  - id: east\n"
     "  - id: west\n"
@@ -122,6 +128,7 @@ static const char sim_yaml[] =
     "      - {locations: [L0, L1, L2, L3], buckets: [on_hand]}\n"
     "  - id: wms\n"
     "    heartbeat_timeout: 1s\n"
+    "    resync: %s\n"
     "    authority:\n"
     "      - {locations: [L0, L1, L2, L3], buckets: [allocated]}\n"
     "buffers:\n"
@@ -243,6 +250,7 @@ typedef struct sim_pub {
     int64_t up_at;     /* ... until then, with a new session */
     int64_t last_sent; /* for heartbeats */
     uint64_t snapshot_id;
+    int64_t last_snapshot; /* a source without resync sends its own */
     bool intrude; /* a second publisher speaks after its next delivery */
 } sim_pub;
 
@@ -251,6 +259,7 @@ typedef struct sim_src_model {
     uint64_t applied;       /* the last seq handed to the engine */
     uint64_t missed_seen;   /* sources' missed counter already accounted */
     bool reset_pending;     /* source_reset done: its snapshot comes first */
+    bool heard;             /* anything applied since this atpd started */
     uint64_t sessions_seen; /* sources' takeovers counter, as last seen */
     bool takeover_pending;  /* a new session took over: its snapshot first */
 } sim_src_model;
@@ -302,6 +311,7 @@ typedef struct sim {
     uint64_t restarts, grants, refusals, expiries, store_errors;
     uint64_t lost; /* operations in flight at a crash: never acknowledged */
     uint64_t sent, dropped, duplicated, replays, snapshots, skipped;
+    uint64_t started_late; /* seqs before a no-resync source's first */
     uint64_t conflicts, pub_restarts, takeovers, resets, heals;
 } sim;
 
@@ -639,7 +649,7 @@ static void sim_pub_snapshot(sim *s, uint32_t src)
         };
         sim_net_send(s, sim_pub_encode(s, src, m, p->session));
     }
-    p->last_sent = s->now;
+    p->last_sent = p->last_snapshot = s->now;
     s->snapshots++;
 }
 
@@ -738,6 +748,7 @@ static void sim_observe_snapshot(sim *s, const engine_batch *b)
         for (uint32_t l = 0; l < SIM_LOCS; l++)
             s->bucket[k][l][src] = state[k][l];
     m->applied = b->seq;
+    m->heard = true;
     m->reset_pending = false;
     m->takeover_pending = false;
 }
@@ -760,7 +771,11 @@ static void sim_observe_batch(sim *s, const engine_batch *b)
               ": twice, or out of order",
               id, b->seq, m->applied);
     uint64_t skipped = b->seq - m->applied - 1;
-    if (skipped > 0) {
+    if (skipped > 0 && !m->heard && !s->cfg.sources[src].resync) {
+        /* A source that cannot resend, first heard since atpd started:
+         * sources starts where it is (sources_receive). */
+        s->started_late += skipped;
+    } else if (skipped > 0) {
         sources_status st;
         sources_status_get(s->srcs, src, s->now, &st);
         SIM_CHECK(
@@ -785,6 +800,7 @@ static void sim_observe_batch(sim *s, const engine_batch *b)
         *cell = h->ev[i].set ? h->ev[i].value : *cell + h->ev[i].value;
     }
     m->applied = b->seq;
+    m->heard = true;
 }
 
 /* Every batch ingest hands on, checked against what the publisher sent
@@ -1005,7 +1021,8 @@ static void sim_reserved(const sim *s, uint32_t sku, uint32_t region,
     }
 }
 
-/* The buffer of sim_yaml's two rules: max(units, ceil(percent * supply)). */
+/* The buffer of sim_yaml_fmt's two rules: max(units, ceil(percent * supply)).
+ */
 static int64_t sim_buffer(uint32_t sku, uint32_t region, uint32_t channel,
                           int64_t supply)
 {
@@ -1359,6 +1376,11 @@ static void sim_pubs_tick(sim *s)
         }
         if (!p->down && s->now - p->last_sent >= SIM_HEARTBEAT_MS)
             sim_pub_emit(s, src, true);
+        /* atpd cannot ask a source without resync: it sends its snapshot
+         * by itself now and then, which repairs a gap */
+        if (!p->down && !s->cfg.sources[src].resync &&
+            s->now - p->last_snapshot >= SIM_SELF_SNAPSHOT_MS)
+            sim_pub_snapshot(s, src);
     }
 }
 
@@ -1648,12 +1670,13 @@ static void sim_report(const sim *s, uint64_t steps)
            s->expiries, s->store_errors, s->restarts, s->lost);
     printf("sim:   feeds: %" PRIu64 "+%" PRIu64 " messages, %" PRIu64
            " packets (%" PRIu64 " lost, %" PRIu64 " duplicated), %" PRIu64
-           " replays, %" PRIu64 " snapshots, %" PRIu64 " seqs skipped, %" PRIu64
-           " conflicts, %" PRIu64 " publisher restarts (%" PRIu64
-           " takeovers), %" PRIu64 " resets, %" PRIu64 " heals\n",
+           " replays, %" PRIu64 " snapshots, %" PRIu64 " seqs skipped (%" PRIu64
+           " before a first message), %" PRIu64 " conflicts, %" PRIu64
+           " publisher restarts (%" PRIu64 " takeovers), %" PRIu64
+           " resets, %" PRIu64 " heals\n",
            s->pub[0].seq, s->pub[1].seq, s->sent, s->dropped, s->duplicated,
-           s->replays, s->snapshots, s->skipped, s->conflicts, s->pub_restarts,
-           s->takeovers, s->resets, s->heals);
+           s->replays, s->snapshots, s->skipped, s->started_late, s->conflicts,
+           s->pub_restarts, s->takeovers, s->resets, s->heals);
 }
 
 static bool sim_run(uint64_t seed, uint64_t steps, bool verbose)
@@ -1666,8 +1689,10 @@ static bool sim_run(uint64_t seed, uint64_t steps, bool verbose)
     s->now =
         1700000000000; /* a fixed wall clock: the run is the seed's alone */
     config_diags diags = {0};
-    if (config_load_string(sim_yaml, strlen(sim_yaml), &s->cfg, &diags) !=
-        ATP_OK) {
+    static char yaml[sizeof sim_yaml_fmt + 8];
+    int len = snprintf(yaml, sizeof yaml, sim_yaml_fmt,
+                       seed % 3 == 0 ? "false" : "true");
+    if (config_load_string(yaml, (size_t)len, &s->cfg, &diags) != ATP_OK) {
         for (size_t i = 0; i < diags.n; i++)
             fprintf(stderr, "config line %d: %s\n", diags.items[i].line,
                     diags.items[i].message);
