@@ -142,7 +142,7 @@ static void ingest_deliver(void *ctx, void *item, uint64_t seq)
                 : ingest__resolve(c, it->src, seq, it->m.events, it->m.n_events,
                                   it->events, &heartbeats);
         if (heartbeats > 0)
-            sources_heartbeat(c->src, it->src, clock_mono_ms());
+            sources_heartbeat(c->src, it->src, c->now_ms);
         if (n >= 0) {
             b.events = it->events;
             b.n = (uint32_t)n;
@@ -244,7 +244,7 @@ static void ingest_conflict_note(ingest_core *c, uint32_t src, uint64_t session,
 static bool ingest_session(ingest_core *c, ingest_item *it, uint64_t session,
                            bool snapshot)
 {
-    int64_t now = clock_mono_ms();
+    int64_t now = c->now_ms;
     uint64_t ended;
     sources_verdict v = sources_session(c->src, it->src, session, snapshot, now,
                                         &c->io, &ended);
@@ -305,8 +305,10 @@ static bool ingest_attribute(ingest_core *c, ingest_item *it, const void *body,
 }
 
 void ingest_core_receive(ingest_core *c, void *msg, const void *body,
-                         size_t len)
+                         size_t len, int64_t now_ms)
 {
+    ATP_ASSERT(now_ms >= c->now_ms); /* core.h: the clock never goes back */
+    c->now_ms = now_ms;
     atomic_fetch_add_explicit(&c->received, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&c->bytes, len, memory_order_relaxed);
     ingest_item *it = calloc(1, sizeof *it);
@@ -343,11 +345,13 @@ void ingest_core_receive(ingest_core *c, void *msg, const void *body,
         ingest__snapshot_part(c, it);
         return;
     }
-    sources_receive(c->src, it->src, it->seq, it, clock_mono_ms(), &c->io);
+    sources_receive(c->src, it->src, it->seq, it, now_ms, &c->io);
 }
 
 void ingest_core_tick(ingest_core *c, int64_t now)
 {
+    ATP_ASSERT(now >= c->now_ms);
+    c->now_ms = now;
     if (!c->restored_asked) {
         c->restored_asked = true;
         sources_resync_restored(c->src, now, &c->io);

@@ -8,6 +8,16 @@
  * requests; unit tests drive this part with bytes and hooks of their own
  * (tests/unit/ingest/).
  *
+ * Time: the core reads no clock for its decisions. Every receive and tick
+ * is given now_ms (monotonic, milliseconds; never going back), which is
+ * the time of the session check (heartbeat_timeout), sequencing (reorder
+ * window, resync retries and timeout), heartbeats, and snapshot assembly
+ * (snapshot_timeout); held messages delivered from a tick carry the
+ * tick's. The daemon passes clock_mono_ms(); the simulation test
+ * (tests/unit/engine/test_sim.c) its own clock, so that a seed is one run.
+ * Only the lag a source's status reports (sources_applied) reads the wall
+ * clock, where a batch is released.
+ *
  * Threads: ingest_core_receive and ingest_core_tick on one thread (the
  * ingest thread); the release callback of every batch handed to
  * hooks.submit runs where the batch is applied (the engine thread);
@@ -51,21 +61,23 @@ atp_err ingest_core_alloc(const config *cfg, sources *src,
  * release callback is outstanding (after engine_stop). NULL is fine. */
 void ingest_core_free(ingest_core *c);
 
-/* ingest_core_receive takes one message: msg is the transport's handle
- * (owned from now on: freed through hooks.msg_free when the message is
- * done, whatever happens to it) and body[0..len) its bytes, which must
- * live as long as msg. The message is counted, decoded, attributed,
- * checked and either dropped (counted, logged with a budget) or passed
- * to sequencing, which hands it on through hooks.submit in its source's
- * order: a batch of its resolved events, or of none when it was rejected
- * whole (an event outside the source's authority or naming an unknown
- * location rejects all of it). A snapshot part is kept until its last
- * part, then the whole snapshot is one batch with replace_authority. */
+/* ingest_core_receive takes one message, received at now_ms (monotonic):
+ * msg is the transport's handle (owned from now on: freed through
+ * hooks.msg_free when the message is done, whatever happens to it) and
+ * body[0..len) its bytes, which must live as long as msg. The message is
+ * counted, decoded, attributed, checked and either dropped (counted,
+ * logged with a budget) or passed to sequencing, which hands it on through
+ * hooks.submit in its source's order: a batch of its resolved events, or
+ * of none when it was rejected whole (an event outside the source's
+ * authority or naming an unknown location rejects all of it). A snapshot
+ * part is kept until its last part, then the whole snapshot is one batch
+ * with replace_authority. */
 void ingest_core_receive(ingest_core *c, void *msg, const void *body,
-                         size_t len);
+                         size_t len, int64_t now_ms);
 
-/* ingest_core_tick: resync requests after a restart (first tick), snapshot
- * timeouts, source resets, reorder deadlines, silence (sources_tick). */
+/* ingest_core_tick, at now_ms (monotonic, the clock of the receives):
+ * resync requests after a restart (first tick), snapshot timeouts, source
+ * resets, reorder deadlines, silence (sources_tick). */
 void ingest_core_tick(ingest_core *c, int64_t now_ms);
 
 /* ingest_core_stats_get: the counters of ingest_stats. Any thread. */

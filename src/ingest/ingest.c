@@ -125,7 +125,7 @@ static void *ingest_thread_main(void *arg)
         int rv = nng_recvmsg(in->sock, &msg, NNG_FLAG_NONBLOCK);
         if (rv == 0)
             ingest_core_receive(in->core, msg, nng_msg_body(msg),
-                                nng_msg_len(msg));
+                                nng_msg_len(msg), clock_mono_ms());
         else if (rv == NNG_ECLOSED)
             break;
         else if (rv != NNG_EAGAIN)

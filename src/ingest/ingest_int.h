@@ -50,6 +50,7 @@ struct ingest_core {
     sources_io io;
     ingest_snapshot *snaps; /* per source */
     bool restored_asked;
+    int64_t now_ms;           /* monotonic: the receive or tick in progress */
     uint64_t log_budget;      /* rejections logged so far */
     int64_t *conflict_log_ms; /* per source: conflicts logged once a second */
     uint64_t *conflicts_unlogged; /* per source: since the last line */

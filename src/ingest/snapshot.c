@@ -141,7 +141,7 @@ static void ingest_snapshot_apply(ingest_core *c, uint32_t src)
              "snapshot of source %s applied: %lld events, consistent "
              "with seq %llu",
              c->cfg->sources[src].id, (long long)n, (unsigned long long)seq);
-    sources_snapshot_applied(c->src, src, seq, clock_mono_ms(), &c->io);
+    sources_snapshot_applied(c->src, src, seq, c->now_ms, &c->io);
 }
 
 /* ingest_snapshot_keep appends a part to sn: false on out of memory. */
@@ -176,7 +176,7 @@ void ingest__snapshot_part(ingest_core *c, ingest_item *it)
                                 .seq = m->seq,
                                 .items = sn->items,
                                 .cap = sn->cap,
-                                .started_ms = clock_mono_ms()};
+                                .started_ms = c->now_ms};
     } else if (!sn->active || m->snapshot_id != sn->id ||
                m->part != sn->next_part || m->seq != sn->seq ||
                m->session != sn->session) {

@@ -1,27 +1,63 @@
 /*
- * test_sim.c - the seeded simulation of the engine (issue 17, "Deterministic
- * engine"; TigerBeetle's VOPR is the model).
+ * test_sim.c - the seeded simulation of atpd's core (issue 17,
+ * "Deterministic engine"; TigerBeetle's VOPR is the model): the real
+ * ingest core and sources (src/ingest/core.h, src/sources) between fake
+ * publishers and the real engine, stepped, over a fake store.
  *
- * One pseudo-random generator, seeded, decides everything: the source
- * feeds (SET and DELTA on on_hand and allocated over two sources, four
- * locations in two regions, four SKUs), reservation operations (reserve,
- * idempotent retries, commit, release of all or one line, extend, get),
- * bursts of them that share a group commit, clock advances that make
- * reservations expire, a fake store that fails writes (an error at the
- * completion, or store_full at once) and crashes (what it has not
- * acknowledged is lost), and restarts (the stored records load into a new
- * engine through engine_resv_load; the sources resend their feeds, as
- * they do after a restart without a snapshot). The engine runs stepped
- * (engine_step) on this thread with the simulated clock, so a seed always
+ * One pseudo-random generator, seeded, decides everything:
+ * - two publishers (the config's erp and wms sources) encode real source
+ *   messages (codec_src_encode): batches of SET and DELTA on on_hand or
+ *   allocated over four locations in two regions and four SKUs, and
+ *   heartbeats when they have been quiet. They answer resync requests from
+ *   their history: a replay from a seq, or a full snapshot in parts. In
+ *   one seed of three wms has resync: false, and its publisher sends its
+ *   snapshot by itself every SIM_SELF_SNAPSHOT_MS;
+ * - a simulated network between them and ingest that loses, duplicates,
+ *   reorders and delays messages and requests, by mode (healed, slow,
+ *   lossy, nearly down);
+ * - publisher restarts: silence beyond heartbeat_timeout, then a new
+ *   session that must take over from its full snapshot; a second publisher
+ *   with another session that sends wrong numbers while the real one is
+ *   live (a conflict: it must change nothing); source_reset;
+ * - reservation operations (reserve, idempotent retries, commit, release
+ *   of all or one line, extend, get), bursts of them that share a group
+ *   commit, clock advances that make reservations expire;
+ * - a fake store that fails writes (an error at the completion, or
+ *   store_full at once) and crashes (what it has not acknowledged is
+ *   lost), and atpd restarts: a new engine on the stored reservations
+ *   (engine_resv_load), new sources and a new ingest core; as in the
+ *   daemon without a stored snapshot, the sources know no offset and ask
+ *   for a replay from seq 1 when a publisher speaks (messages in flight
+ *   to the old process are lost);
+ * - quiet periods where the network heals.
+ * Time is the simulation's (ingest_core_receive and _tick take now_ms,
+ * engine_step its clock), nothing runs on another thread, so a seed always
  * gives the same run.
  *
- * A model kept here, independent of the engine, holds what was
- * acknowledged; after every step the engine must agree with it:
- * - supply is the sum over the region's locations of max(0, on_hand -
- *   allocated), reserved the sum of the open reservations' open lines
- *   (within the due ones the engine has not yet been seen to expire), and
- *   ATP = max(0, supply - reserved - buffer) (../shared/DESIGN.md), never
- *   negative;
+ * A model kept here, independent of the code under test, is checked after
+ * every step (and every batch ingest hands on is checked as it goes):
+ * - each source's messages reach the engine exactly once and in order: a
+ *   batch is the next seq after the last applied, with the events its
+ *   publisher sent for that seq; a seq is skipped only when sources
+ *   reports it (missed counted, the source gapped), or, for a source
+ *   without resync, before the first message heard since atpd started
+ *   (sources starts where such a source is); a full snapshot is
+ *   not older than what was applied (unless it restarts the sequence after
+ *   a source_reset, and then nothing of the source applies before it)
+ *   and holds the publisher's state at its seq; after a new session took
+ *   over, nothing of the source applies before a snapshot; the sources'
+ *   last_seq is the model's;
+ * - supply is the fold of what was applied: the sum over the region's
+ *   locations of max(0, on_hand - allocated); reserved the sum of the open
+ *   reservations' open lines (within the due ones the engine has not yet
+ *   been seen to expire), and ATP = max(0, supply - reserved - buffer)
+ *   (../shared/DESIGN.md), never negative;
+ * - a conflicting publisher's message is counted as a conflict and changes
+ *   nothing (the current session stays, nothing of it is handed on);
+ * - after a quiet period with a healed network (at most SIM_HEAL_MAX_MS,
+ *   and at the end of every run) every source is ok, everything each
+ *   publisher sent is applied, and the engine's positions at every
+ *   location are the publishers' current state, no region stale;
  * - a reserve is granted exactly when every line fits the model's ATP at
  *   that moment, and a refusal reports that ATP;
  * - an acknowledged operation survives a crash and restart, an
@@ -36,6 +72,7 @@
  * the steps of each (docs/ARCHITECTURE.md, "Checked rules").
  */
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -45,17 +82,20 @@
 
 #include "atp/error.h"
 #include "atp/wire.h"
+#include "codec/codec.h"
 #include "common/log.h"
 #include "config/config.h"
 #include "engine/engine.h"
+#include "ingest/core.h"
+#include "sources/sources.h"
 
 #define SIM_SKUS 4
 #define SIM_LOCS 4 /* L0, L1 in east; L2, L3 in west */
 #define SIM_REGIONS 2
-#define SIM_CHANNELS 3   /* default (built in), web, store */
-#define SIM_RESV 256     /* reservation ids per run */
-#define SIM_LINES 2      /* lines per reservation at most */
-#define SIM_BATCHES 4096 /* source messages per run at most */
+#define SIM_SOURCES 2  /* erp: on_hand, wms: allocated */
+#define SIM_CHANNELS 3 /* default (built in), web, store */
+#define SIM_RESV 256   /* reservation ids per run */
+#define SIM_LINES 2    /* lines per reservation at most */
 #define SIM_BATCH_EVENTS 4
 #define SIM_BURST 4
 #define SIM_STORE_RECORDS 512
@@ -63,8 +103,15 @@
 #define SIM_WRITE_OPS (2 * SIM_RESV) /* a mass expiry writes many */
 #define SIM_COMMITTED_TTL 10000
 #define SIM_DEFAULT_STEPS 400
+#define SIM_TICK_MS 25 /* the daemon's ingest tick */
+#define SIM_HEARTBEAT_TIMEOUT_MS 1000
+#define SIM_HEARTBEAT_MS 400      /* a quiet publisher sends a heartbeat */
+#define SIM_SNAPSHOT_PART 6       /* events per snapshot part: 3 parts */
+#define SIM_SELF_SNAPSHOT_MS 2000 /* a publisher atpd cannot ask */
+#define SIM_HEAL_MAX_MS 15000
 
-static const char sim_yaml[] =
+/* sim_yaml_fmt: %s is wms's resync (true, or false in one seed of three). */
+static const char sim_yaml_fmt[] =
     "regions:\n"
     "  - id: east\n"
     "  - id: west\n"
@@ -76,9 +123,12 @@ static const char sim_yaml[] =
     "channels: [web, store]\n"
     "sources:\n"
     "  - id: erp\n"
+    "    heartbeat_timeout: 1s\n"
     "    authority:\n"
     "      - {locations: [L0, L1, L2, L3], buckets: [on_hand]}\n"
     "  - id: wms\n"
+    "    heartbeat_timeout: 1s\n"
+    "    resync: %s\n"
     "    authority:\n"
     "      - {locations: [L0, L1, L2, L3], buckets: [allocated]}\n"
     "buffers:\n"
@@ -90,9 +140,19 @@ static const char sim_yaml[] =
     "  max_ttl: 20s\n"
     "  committed_ttl: 10s\n"
     "service:\n"
-    "  snapshot_interval: 1h\n";
+    "  snapshot_interval: 1h\n"
+    "  reorder_window: 50ms\n"
+    "  reorder_max_messages: 8\n"
+    "  resync_retry: 100ms\n"
+    "  resync_timeout: 1s\n"
+    "  resync_hold_messages: 64\n"
+    "  snapshot_timeout: 500ms\n";
 
 static const char *const sim_skus[SIM_SKUS] = {"S0", "S1", "S2", "S3"};
+static const char *const sim_locs[SIM_LOCS] = {"L0", "L1", "L2", "L3"};
+static const char *const sim_source_ids[SIM_SOURCES] = {"erp", "wms"};
+static const uint8_t sim_source_bucket[SIM_SOURCES] = {ATP_BUCKET_ON_HAND,
+                                                       ATP_BUCKET_ALLOCATED};
 static const uint32_t sim_loc_region[SIM_LOCS] = {0, 0, 1, 1};
 
 /* ---- the run's state ---------------------------------------------------- */
@@ -116,13 +176,6 @@ typedef struct sim_resv {
     /* what the engine is asked (kept until answered) */
     engine_resv_line req_lines[SIM_LINES];
 } sim_resv;
-
-typedef struct sim_batch {
-    engine_event ev[SIM_BATCH_EVENTS];
-    uint32_t n;
-    uint32_t source;
-    uint64_t seq;
-} sim_batch;
 
 typedef struct sim_record {
     char key[16];
@@ -174,38 +227,123 @@ enum {
     SIM_OP_GET
 };
 
+/* One message a publisher sent, by seq: its events (none: a heartbeat)
+ * and the publisher's state after it (what a snapshot at that seq holds). */
+typedef struct sim_pub_msg {
+    uint32_t n;
+    struct {
+        uint8_t sku, loc;
+        bool set;
+        int64_t value;
+    } ev[SIM_BATCH_EVENTS];
+    int64_t state[SIM_SKUS][SIM_LOCS];
+} sim_pub_msg;
+
+/* A publisher of one source. Its history survives its restarts (a log). */
+typedef struct sim_pub {
+    sim_pub_msg *hist; /* [seq - 1] */
+    uint64_t seq;      /* the last seq sent */
+    size_t cap;        /* room in hist */
+    int64_t state[SIM_SKUS][SIM_LOCS];
+    uint64_t session;
+    bool down;         /* restarting: sends and answers nothing */
+    int64_t up_at;     /* ... until then, with a new session */
+    int64_t last_sent; /* for heartbeats */
+    uint64_t snapshot_id;
+    int64_t last_snapshot; /* a source without resync sends its own */
+    bool intrude; /* a second publisher speaks after its next delivery */
+} sim_pub;
+
+/* What the model knows of a source at atpd (this process's). */
+typedef struct sim_src_model {
+    uint64_t applied;       /* the last seq handed to the engine */
+    uint64_t missed_seen;   /* sources' missed counter already accounted */
+    bool reset_pending;     /* source_reset done: its snapshot comes first */
+    bool heard;             /* anything applied since this atpd started */
+    uint64_t sessions_seen; /* sources' takeovers counter, as last seen */
+    bool takeover_pending;  /* a new session took over: its snapshot first */
+} sim_src_model;
+
+/* A packet in the simulated network: a source message to ingest, or a
+ * resync request to a publisher. */
+typedef struct sim_packet {
+    int64_t due;
+    uint64_t order;
+    uint32_t src;
+    bool request;
+    bool snapshot; /* request: mode */
+    uint64_t from; /* request: replay from */
+    uint64_t session;
+    unsigned char *buf; /* message */
+    size_t len;
+} sim_packet;
+
+enum { SIM_NET_HEALED, SIM_NET_SLOW, SIM_NET_LOSSY, SIM_NET_DOWN };
+
+typedef struct sim_net {
+    sim_packet *q;
+    size_t n, cap;
+    uint64_t order;
+    int mode;
+} sim_net;
+
 typedef struct sim {
     uint64_t seed, rng;
     uint64_t step;
     int64_t now;
     config cfg;
     engine *e;
+    sources *srcs;
+    ingest_core *core;
+    codec_writer *w;
     sim_store store;
-    int64_t bucket[SIM_SKUS][SIM_LOCS][2]; /* on_hand, allocated */
-    sim_batch batches[SIM_BATCHES];
-    uint32_t n_batches;
-    uint64_t seq[2];
+    /* the fold of what the engine was handed: [sku][loc][source], the
+     * source's bucket (erp: on_hand, wms: allocated) */
+    int64_t bucket[SIM_SKUS][SIM_LOCS][SIM_SOURCES];
+    sim_src_model model[SIM_SOURCES];
+    sim_pub pub[SIM_SOURCES];
+    sim_net net;
+    uint64_t next_session;
     sim_resv resv[SIM_RESV];
     uint32_t n_resv;
     bool failed;
+    uint64_t fail_step;
     uint64_t restarts, grants, refusals, expiries, store_errors;
     uint64_t lost; /* operations in flight at a crash: never acknowledged */
+    uint64_t sent, dropped, duplicated, replays, snapshots, skipped;
+    uint64_t started_late; /* seqs before a no-resync source's first */
+    uint64_t conflicts, pub_restarts, takeovers, resets, heals;
 } sim;
+
+/* sim_fail reports a broken invariant with the seed and step; the run
+ * stops at the end of the step. */
+static void sim_fail(sim *s, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 #define SIM_CHECK(s, cond, ...)                                                \
     do {                                                                       \
         if (!(cond)) {                                                         \
-            fprintf(stderr, "sim: seed %" PRIu64 " step %" PRIu64 ": ",        \
-                    (s)->seed, (s)->step);                                     \
-            fprintf(stderr, __VA_ARGS__);                                      \
-            fprintf(stderr,                                                    \
-                    "\nsim: reproduce with ATP_SIM_SEED=%" PRIu64              \
-                    " unit_engine_sim\n",                                      \
-                    (s)->seed);                                                \
-            (s)->failed = true;                                                \
+            sim_fail((s), __VA_ARGS__);                                        \
             return;                                                            \
         }                                                                      \
     } while (0)
+
+static void sim_fail(sim *s, const char *fmt, ...)
+{
+    if (s->failed)
+        return; /* the first one is the one to read */
+    fprintf(stderr, "sim: seed %" PRIu64 " step %" PRIu64 ": ", s->seed,
+            s->step);
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr,
+            "\nsim: reproduce with ATP_SIM_SEED=%" PRIu64 " unit_engine_sim\n",
+            s->seed);
+    s->failed = true;
+    s->fail_step = s->step;
+}
 
 /* splitmix64: small, fast, and the same everywhere. */
 static uint64_t sim_next(sim *s)
@@ -313,33 +451,466 @@ static atp_err sim_store_write(void *ctx, const engine_record_op *ops, size_t n,
     return ATP_OK;
 }
 
+/* ---- the network -------------------------------------------------------- */
+
+/* sim_grow: arr (n used of *cap elements of size) with room for one more. */
+static void *sim_grow(void *arr, size_t n, size_t *cap, size_t size)
+{
+    if (n < *cap)
+        return arr;
+    *cap = *cap ? 2 * *cap : 256;
+    arr = realloc(arr, *cap * size);
+    if (arr == NULL)
+        abort();
+    return arr;
+}
+
+static void sim_net_push(sim *s, const sim_packet *p, int64_t delay)
+{
+    sim_net *n = &s->net;
+    n->q = sim_grow(n->q, n->n, &n->cap, sizeof *n->q);
+    sim_packet *np = &n->q[n->n++];
+    *np = *p;
+    np->due = s->now + delay;
+    np->order = n->order++;
+}
+
+/* A packet's delay in the network's mode: reordering comes from unequal
+ * delays (a healed network delivers in order, at once). */
+static int64_t sim_net_delay(sim *s)
+{
+    switch (s->net.mode) {
+    case SIM_NET_HEALED:
+        return 0;
+    case SIM_NET_SLOW:
+        return sim_range(s, 0, 80);
+    default:
+        return sim_range(s, 0, 150);
+    }
+}
+
+/* sim_net_send: p (its buf owned from now on) is lost, delivered once, or
+ * delivered twice, as the network's mode has it. */
+static void sim_net_send(sim *s, sim_packet p)
+{
+    static const uint32_t loss[] = {0, 0, 10, 90}, dup[] = {0, 5, 5, 5};
+    s->sent++;
+    if (sim_chance(s, loss[s->net.mode])) {
+        s->dropped++;
+        free(p.buf);
+        return;
+    }
+    if (sim_chance(s, dup[s->net.mode])) {
+        sim_packet d = p;
+        if (p.buf != NULL) {
+            d.buf = malloc(p.len);
+            if (d.buf == NULL)
+                abort();
+            memcpy(d.buf, p.buf, p.len);
+        }
+        sim_net_push(s, &d, sim_net_delay(s));
+        s->duplicated++;
+    }
+    sim_net_push(s, &p, sim_net_delay(s));
+}
+
+/* sim_net_take removes the next packet due by now: the earliest, then the
+ * first sent. */
+static bool sim_net_take(sim *s, sim_packet *out)
+{
+    sim_net *n = &s->net;
+    size_t best = SIZE_MAX;
+    for (size_t i = 0; i < n->n; i++) {
+        const sim_packet *p = &n->q[i];
+        if (p->due > s->now)
+            continue;
+        if (best == SIZE_MAX || p->due < n->q[best].due ||
+            (p->due == n->q[best].due && p->order < n->q[best].order))
+            best = i;
+    }
+    if (best == SIZE_MAX)
+        return false;
+    *out = n->q[best];
+    n->q[best] = n->q[--n->n];
+    return true;
+}
+
+/* What was in flight to or from a process that ends is lost. */
+static void sim_net_clear(sim *s)
+{
+    for (size_t i = 0; i < s->net.n; i++)
+        free(s->net.q[i].buf);
+    s->net.n = 0;
+}
+
+/* ---- publishers --------------------------------------------------------- */
+
+/* sim_pub_encode: m as src's publisher with session sends it, in a buffer
+ * of its own. */
+static sim_packet sim_pub_encode(sim *s, uint32_t src, codec_src_msg m,
+                                 uint64_t session)
+{
+    m.source = (codec_str){sim_source_ids[src], 3};
+    m.session = session;
+    codec_writer_reset(s->w);
+    codec_src_encode(s->w, &m);
+    size_t len;
+    const void *data = codec_writer_data(s->w, &len);
+    unsigned char *buf = malloc(len);
+    if (codec_writer_failed(s->w) || buf == NULL)
+        abort();
+    memcpy(buf, data, len);
+    return (sim_packet){.src = src, .session = session, .buf = buf, .len = len};
+}
+
+static codec_event sim_codec_event(uint32_t src, uint32_t sku, uint32_t loc,
+                                   bool set, int64_t value)
+{
+    return (codec_event){.kind = set ? ATP_EV_SET : ATP_EV_DELTA,
+                         .bucket = sim_source_bucket[src],
+                         .sku = {sim_skus[sku], 2},
+                         .location = {sim_locs[loc], 2},
+                         .value = value};
+}
+
+/* sim_pub_send sends message seq of src's history, with the publisher's
+ * session now (a replay after a restart carries the new one). */
+static void sim_pub_send(sim *s, uint32_t src, uint64_t seq)
+{
+    sim_pub *p = &s->pub[src];
+    const sim_pub_msg *h = &p->hist[seq - 1];
+    codec_event evs[SIM_BATCH_EVENTS];
+    uint32_t n = h->n;
+    for (uint32_t i = 0; i < h->n; i++)
+        evs[i] = sim_codec_event(src, h->ev[i].sku, h->ev[i].loc, h->ev[i].set,
+                                 h->ev[i].value);
+    if (n == 0)
+        evs[n++] = (codec_event){.kind = ATP_EV_HEARTBEAT};
+    codec_src_msg m = {.kind = ATP_MSG_SOURCE_BATCH,
+                       .seq = seq,
+                       .ts_ms = (uint64_t)s->now,
+                       .n_events = n,
+                       .events = evs};
+    sim_net_send(s, sim_pub_encode(s, src, m, p->session));
+    p->last_sent = s->now;
+}
+
+/* sim_pub_emit: the publisher's next message, a batch of 1-4 random events
+ * (SET or DELTA on its bucket) or a heartbeat, kept in its history with
+ * the state after it, then sent. */
+static void sim_pub_emit(sim *s, uint32_t src, bool heartbeat)
+{
+    sim_pub *p = &s->pub[src];
+    p->hist = sim_grow(p->hist, p->seq, &p->cap, sizeof *p->hist);
+    sim_pub_msg *h = &p->hist[p->seq++];
+    memset(h, 0, sizeof *h);
+    h->n = heartbeat ? 0 : 1 + sim_below(s, SIM_BATCH_EVENTS);
+    for (uint32_t i = 0; i < h->n; i++) {
+        uint32_t sku = sim_below(s, SIM_SKUS), loc = sim_below(s, SIM_LOCS);
+        bool set = sim_chance(s, 40);
+        int64_t v = src == 0
+                        ? (set ? sim_range(s, 0, 60) : sim_range(s, -10, 20))
+                        : (set ? sim_range(s, 0, 15) : sim_range(s, -6, 8));
+        int64_t *cell = &p->state[sku][loc];
+        *cell = set ? v : *cell + v;
+        h->ev[i].sku = (uint8_t)sku;
+        h->ev[i].loc = (uint8_t)loc;
+        h->ev[i].set = set;
+        h->ev[i].value = v;
+    }
+    memcpy(h->state, p->state, sizeof h->state);
+    sim_pub_send(s, src, p->seq);
+}
+
+/* sim_pub_snapshot sends the publisher's whole state (a SET for every
+ * position of its authority), consistent with its last seq, in parts. */
+static void sim_pub_snapshot(sim *s, uint32_t src)
+{
+    sim_pub *p = &s->pub[src];
+    codec_event evs[SIM_SKUS * SIM_LOCS];
+    uint32_t n = 0;
+    for (uint32_t k = 0; k < SIM_SKUS; k++)
+        for (uint32_t l = 0; l < SIM_LOCS; l++)
+            evs[n++] = sim_codec_event(src, k, l, true, p->state[k][l]);
+    uint64_t id = ++p->snapshot_id;
+    uint32_t parts = (n + SIM_SNAPSHOT_PART - 1) / SIM_SNAPSHOT_PART;
+    for (uint32_t part = 0; part < parts; part++) {
+        uint32_t off = part * SIM_SNAPSHOT_PART;
+        codec_src_msg m = {
+            .kind = ATP_MSG_SNAPSHOT,
+            .seq = p->seq,
+            .ts_ms = (uint64_t)s->now,
+            .n_events =
+                n - off < SIM_SNAPSHOT_PART ? n - off : SIM_SNAPSHOT_PART,
+            .events = evs + off,
+            .snapshot_id = id,
+            .part = part,
+            .last = part + 1 == parts,
+        };
+        sim_net_send(s, sim_pub_encode(s, src, m, p->session));
+    }
+    p->last_sent = p->last_snapshot = s->now;
+    s->snapshots++;
+}
+
+/* sim_pub_request answers a resync request that reached the publisher:
+ * its snapshot, or every message from the seq asked for (none when it
+ * sent nothing from there). A restarting publisher answers nothing. */
+static void sim_pub_request(sim *s, const sim_packet *q)
+{
+    sim_pub *p = &s->pub[q->src];
+    if (p->down)
+        return;
+    if (q->snapshot) {
+        sim_pub_snapshot(s, q->src);
+        return;
+    }
+    s->replays++;
+    for (uint64_t seq = q->from ? q->from : 1; seq <= p->seq; seq++)
+        sim_pub_send(s, q->src, seq);
+}
+
+/* ---- ingest between them and the engine --------------------------------- */
+
+/* A resync request goes to the publisher through the network. */
+static void sim_ingest_request(void *ctx, uint32_t src,
+                               sources_resync_mode mode, uint64_t from_seq)
+{
+    sim *s = ctx;
+    sim_net_send(s, (sim_packet){.src = src,
+                                 .request = true,
+                                 .snapshot = mode == SOURCES_RESYNC_SNAPSHOT,
+                                 .from = from_seq});
+}
+
+/* b's events are those of the publisher's message h, in its order. */
+static bool sim_events_match(uint32_t src, const engine_batch *b,
+                             const sim_pub_msg *h)
+{
+    if (b->n != h->n)
+        return false;
+    for (uint32_t i = 0; i < b->n; i++) {
+        const engine_event *ev = &b->events[i];
+        if (ev->kind != (h->ev[i].set ? ATP_EV_SET : ATP_EV_DELTA) ||
+            ev->bucket != sim_source_bucket[src] ||
+            ev->location != h->ev[i].loc || ev->sku_len != 2 ||
+            memcmp(ev->sku, sim_skus[h->ev[i].sku], 2) != 0 ||
+            ev->value != h->ev[i].value)
+            return false;
+    }
+    return true;
+}
+
+/* b's events set every position of src's authority to state, once each. */
+static bool sim_snapshot_match(uint32_t src, const engine_batch *b,
+                               const int64_t state[SIM_SKUS][SIM_LOCS])
+{
+    bool seen[SIM_SKUS][SIM_LOCS] = {{false}};
+    if (b->n != SIM_SKUS * SIM_LOCS)
+        return false;
+    for (uint32_t i = 0; i < b->n; i++) {
+        const engine_event *ev = &b->events[i];
+        uint32_t sku = ev->sku_len == 2 && ev->sku[0] == 'S'
+                           ? (uint32_t)(ev->sku[1] - '0')
+                           : SIM_SKUS;
+        if (ev->kind != ATP_EV_SET || ev->bucket != sim_source_bucket[src] ||
+            sku >= SIM_SKUS || ev->location >= SIM_LOCS ||
+            seen[sku][ev->location] || ev->value != state[sku][ev->location])
+            return false;
+        seen[sku][ev->location] = true;
+    }
+    return true;
+}
+
+static void sim_observe_snapshot(sim *s, const engine_batch *b)
+{
+    static const int64_t none[SIM_SKUS][SIM_LOCS];
+    uint32_t src = b->source;
+    sim_src_model *m = &s->model[src];
+    const char *id = sim_source_ids[src];
+    if (m->reset_pending)
+        SIM_CHECK(s, b->restarts_sequence,
+                  "%s: its first snapshot after source_reset (seq %" PRIu64
+                  ") does not restart the sequence",
+                  id, b->seq);
+    else
+        SIM_CHECK(s, !b->restarts_sequence && b->seq >= m->applied,
+                  "%s: a snapshot at seq %" PRIu64 " applied after seq %" PRIu64
+                  " (restarts_sequence %d)",
+                  id, b->seq, m->applied, b->restarts_sequence);
+    const int64_t(*state)[SIM_LOCS] =
+        b->seq == 0 ? none : s->pub[src].hist[b->seq - 1].state;
+    SIM_CHECK(s, sim_snapshot_match(src, b, state),
+              "%s: the snapshot at seq %" PRIu64 " handed on (%u events) is "
+              "not its publisher's state then",
+              id, b->seq, b->n);
+    for (uint32_t k = 0; k < SIM_SKUS; k++)
+        for (uint32_t l = 0; l < SIM_LOCS; l++)
+            s->bucket[k][l][src] = state[k][l];
+    m->applied = b->seq;
+    m->heard = true;
+    m->reset_pending = false;
+    m->takeover_pending = false;
+}
+
+static void sim_observe_batch(sim *s, const engine_batch *b)
+{
+    uint32_t src = b->source;
+    sim_src_model *m = &s->model[src];
+    const char *id = sim_source_ids[src];
+    SIM_CHECK(s, !m->reset_pending && !b->restarts_sequence,
+              "%s: seq %" PRIu64 " applied after source_reset, before its "
+              "snapshot",
+              id, b->seq);
+    SIM_CHECK(s, !m->takeover_pending,
+              "%s: seq %" PRIu64 " applied after a new session took over, "
+              "before its snapshot",
+              id, b->seq);
+    SIM_CHECK(s, b->seq > m->applied,
+              "%s: seq %" PRIu64 " applied after seq %" PRIu64
+              ": twice, or out of order",
+              id, b->seq, m->applied);
+    uint64_t skipped = b->seq - m->applied - 1;
+    if (skipped > 0 && !m->heard && !s->cfg.sources[src].resync) {
+        /* A source that cannot resend, first heard since atpd started:
+         * sources starts where it is (sources_receive). */
+        s->started_late += skipped;
+    } else if (skipped > 0) {
+        sources_status st;
+        sources_status_get(s->srcs, src, s->now, &st);
+        SIM_CHECK(
+            s,
+            st.missed - m->missed_seen >= skipped &&
+                (st.state == SOURCES_GAPPED || st.state == SOURCES_CONFLICT),
+            "%s: seq %" PRIu64 " applied after seq %" PRIu64 ", %" PRIu64
+            " skipped without a gap reported (missed %" PRIu64 ", %" PRIu64
+            " accounted; state %s)",
+            id, b->seq, m->applied, skipped, st.missed, m->missed_seen,
+            sources_state_name(st.state));
+        m->missed_seen += skipped;
+        s->skipped += skipped;
+    }
+    const sim_pub_msg *h = &s->pub[src].hist[b->seq - 1];
+    SIM_CHECK(s, sim_events_match(src, b, h),
+              "%s: seq %" PRIu64 " handed on with %u events, not the %u its "
+              "publisher sent",
+              id, b->seq, b->n, h->n);
+    for (uint32_t i = 0; i < h->n; i++) {
+        int64_t *cell = &s->bucket[h->ev[i].sku][h->ev[i].loc][src];
+        *cell = h->ev[i].set ? h->ev[i].value : *cell + h->ev[i].value;
+    }
+    m->applied = b->seq;
+    m->heard = true;
+}
+
+/* Every batch ingest hands on, checked against what the publisher sent
+ * and folded into the model before the engine applies it. */
+static void sim_observe(sim *s, const engine_batch *b)
+{
+    SIM_CHECK(s, b->from_source && b->source < SIM_SOURCES,
+              "a batch not from a source handed on (from_source %d, source "
+              "%u)",
+              b->from_source, b->source);
+    SIM_CHECK(s, b->seq <= s->pub[b->source].seq,
+              "%s: seq %" PRIu64
+              " handed on; its publisher sent up to %" PRIu64,
+              sim_source_ids[b->source], b->seq, s->pub[b->source].seq);
+    if (b->replace_authority)
+        sim_observe_snapshot(s, b);
+    else
+        sim_observe_batch(s, b);
+}
+
+/* hooks.submit: what the daemon's engine_submit does, then the engine
+ * thread's turn (engine_step), which applies and releases it. */
+static atp_err sim_ingest_submit(void *ctx, const engine_batch *b)
+{
+    sim *s = ctx;
+    sim_observe(s, b);
+    atp_err err = engine_submit(s->e, b);
+    if (err == ATP_OK)
+        engine_step(s->e, s->now);
+    return err;
+}
+
+/* A second publisher of src, with a session of its own, sends wrong
+ * numbers (a batch with the seq the real one sends next, or a whole
+ * snapshot) just after the real one was heard: ingest must count a
+ * conflict and keep the current session, and nothing of it may reach the
+ * engine (sim_observe would see a seq or numbers its publisher never
+ * sent). */
+static void sim_intrude(sim *s, uint32_t src)
+{
+    sources_status before, after;
+    sources_status_get(s->srcs, src, s->now, &before);
+    if (before.session != s->pub[src].session)
+        return; /* the real one is not the current session (yet) */
+    codec_event evs[SIM_SKUS];
+    for (uint32_t k = 0; k < SIM_SKUS; k++)
+        evs[k] = sim_codec_event(src, k, sim_below(s, SIM_LOCS), true, 900 + k);
+    bool snapshot = sim_chance(s, 50);
+    codec_src_msg m = {.kind =
+                           snapshot ? ATP_MSG_SNAPSHOT : ATP_MSG_SOURCE_BATCH,
+                       .seq = s->pub[src].seq + 1,
+                       .ts_ms = (uint64_t)s->now,
+                       .n_events = SIM_SKUS,
+                       .events = evs,
+                       .snapshot_id = 1,
+                       .part = 0,
+                       .last = true};
+    sim_packet p = sim_pub_encode(s, src, m, 1000000 + s->conflicts);
+    ingest_core_receive(s->core, p.buf, p.buf, p.len, s->now);
+    s->conflicts++;
+    sources_status_get(s->srcs, src, s->now, &after);
+    SIM_CHECK(s,
+              after.conflicts == before.conflicts + 1 &&
+                  after.session == before.session,
+              "%s: a second publisher's %s while session %" PRIu64
+              " was live: conflicts %" PRIu64 " -> %" PRIu64
+              ", current session %" PRIu64,
+              sim_source_ids[src], snapshot ? "snapshot" : "batch",
+              before.session, before.conflicts, after.conflicts, after.session);
+}
+
+/* A message of a new session after the current one's silence took over
+ * (sources counts it): nothing of the source may apply before a full
+ * snapshot does (the message itself was dropped, or began one). */
+static void sim_note_takeover(sim *s, uint32_t src)
+{
+    sources_status st;
+    sources_status_get(s->srcs, src, s->now, &st);
+    if (st.sessions > s->model[src].sessions_seen) {
+        s->model[src].takeover_pending = true;
+        s->takeovers++;
+    }
+    s->model[src].sessions_seen = st.sessions;
+}
+
+/* sim_net_run delivers every packet due by now, and what they cause. */
+static void sim_net_run(sim *s)
+{
+    sim_packet p;
+    while (!s->failed && sim_net_take(s, &p)) {
+        if (p.request) {
+            sim_pub_request(s, &p);
+            continue;
+        }
+        ingest_core_receive(s->core, p.buf, p.buf, p.len, s->now);
+        sim_note_takeover(s, p.src);
+        sim_pub *pub = &s->pub[p.src];
+        if (pub->intrude && p.session == pub->session) {
+            pub->intrude = false;
+            sim_intrude(s, p.src);
+        }
+    }
+}
+
 /* ---- the engine's life -------------------------------------------------- */
 
-static void sim_release(void *owner, bool applied)
-{
-    bool *ok = owner;
-    *ok = applied;
-}
-
-static bool sim_batch_applied;
-
-static void sim_submit_batch(sim *s, sim_batch *b)
-{
-    engine_batch eb = {.events = b->ev,
-                       .n = b->n,
-                       .from_source = true,
-                       .source = b->source,
-                       .seq = b->seq,
-                       .ts_ms = (uint64_t)s->now,
-                       .release = sim_release,
-                       .owner = &sim_batch_applied};
-    sim_batch_applied = false;
-    if (engine_submit(s->e, &eb) != ATP_OK)
-        abort();
-    engine_step(s->e, s->now);
-}
-
-/* A new engine on what the store holds, fed again by the sources. */
+/* A new atpd on what the store holds: engine, sources, ingest core. No
+ * positions or offsets are stored (no snapshots in stepped mode), so the
+ * sources start from nothing, as the daemon does without a snapshot: when
+ * a publisher speaks, they ask it for a replay from seq 1. */
 static void sim_boot(sim *s)
 {
     engine_persist p = {.ctx = &s->store, .write = sim_store_write};
@@ -353,39 +924,45 @@ static void sim_boot(sim *s)
     }
     if (engine_start_stepped(s->e) != ATP_OK)
         abort();
-    for (uint32_t i = 0; i < s->n_batches; i++) {
-        sim_submit_batch(s, &s->batches[i]);
-        if (!sim_batch_applied)
-            abort();
-    }
+    ingest_hooks hooks = {.submit = sim_ingest_submit,
+                          .request = sim_ingest_request,
+                          .msg_free = free,
+                          .ctx = s};
+    if (sources_alloc(&s->cfg, &s->srcs) != ATP_OK ||
+        ingest_core_alloc(&s->cfg, s->srcs, &hooks, &s->core) != ATP_OK)
+        abort();
+    memset(s->bucket, 0, sizeof s->bucket);
+    memset(s->model, 0, sizeof s->model);
+    ingest_core_tick(s->core, s->now);
     engine_step(s->e, s->now);
 }
 
-/* A crash: the engine goes away with whatever it had not stored, the store
- * loses the writes it had not acknowledged. */
+/* A crash: atpd goes away with whatever it had not stored, the store loses
+ * the writes it had not acknowledged, the network what was in flight. */
 static void sim_crash(sim *s)
 {
-    engine_free(s->e);
+    engine_free(s->e); /* first: a batch it drops is released to ingest */
     s->e = NULL;
+    ingest_core_free(s->core);
+    s->core = NULL;
+    sources_free(s->srcs);
+    s->srcs = NULL;
+    sim_net_clear(s);
     for (size_t i = 0; i < s->store.n_pending; i++)
         sim_write_free(&s->store.pending[i]);
     s->store.n_pending = 0;
 }
 
 /* Completes the store's writes (each OK, or an error while failing) until
- * none is left, stepping the engine after each; with crash, the first one
- * is lost with a crash and restart instead. */
+ * none is left, stepping the engine after each; with crash, atpd crashes
+ * instead while one is in flight (true: the caller restarts it). */
 static bool sim_store_settle(sim *s, bool crash)
 {
-    bool crashed = false;
+    if (crash && s->store.n_pending > 0) {
+        sim_crash(s);
+        return true;
+    }
     while (s->store.n_pending > 0) {
-        if (crash && !crashed) {
-            sim_crash(s);
-            sim_boot(s);
-            s->restarts++;
-            crashed = true;
-            continue;
-        }
         sim_write w = s->store.pending[0];
         memmove(&s->store.pending[0], &s->store.pending[1],
                 --s->store.n_pending * sizeof w);
@@ -401,7 +978,7 @@ static bool sim_store_settle(sim *s, bool crash)
         w.done(w.arg, err);
         engine_step(s->e, s->now);
     }
-    return crashed;
+    return false;
 }
 
 /* ---- the model ---------------------------------------------------------- */
@@ -444,7 +1021,8 @@ static void sim_reserved(const sim *s, uint32_t sku, uint32_t region,
     }
 }
 
-/* The buffer of sim_yaml's two rules: max(units, ceil(percent * supply)). */
+/* The buffer of sim_yaml_fmt's two rules: max(units, ceil(percent * supply)).
+ */
 static int64_t sim_buffer(uint32_t sku, uint32_t region, uint32_t channel,
                           int64_t supply)
 {
@@ -678,7 +1256,8 @@ static void sim_apply_answer(sim *s, const sim_op *op, bool *store_err)
 static void sim_run_ops(sim *s, sim_op *ops, uint32_t n, bool crash)
 {
     engine_step(s->e, s->now);
-    if (sim_store_settle(s, crash)) {
+    bool crashed = sim_store_settle(s, crash);
+    if (crashed) {
         /* an operation not answered before the crash was not acknowledged:
          * the model keeps nothing of it; the answered ones stand */
         for (uint32_t i = 0; i < n; i++)
@@ -688,9 +1267,15 @@ static void sim_run_ops(sim *s, sim_op *ops, uint32_t n, bool crash)
                 s->lost++;
             }
     }
+    /* the answers are judged against what was applied when they were
+     * given, before a restart empties the positions */
     bool store_err = false;
     for (uint32_t i = 0; i < n && !s->failed; i++)
         sim_apply_answer(s, &ops[i], &store_err);
+    if (crashed) {
+        sim_boot(s);
+        s->restarts++;
+    }
 }
 
 /* A new reservation id with 1-2 lines on distinct (SKU, region)s. */
@@ -777,41 +1362,111 @@ static void sim_resolve_due(sim *s)
     }
 }
 
-/* ---- feeds -------------------------------------------------------------- */
+/* ---- time and feeds ----------------------------------------------------- */
+
+/* The publishers' own pace: a restart that is over (a new session), a
+ * heartbeat when one has been quiet. */
+static void sim_pubs_tick(sim *s)
+{
+    for (uint32_t src = 0; src < SIM_SOURCES; src++) {
+        sim_pub *p = &s->pub[src];
+        if (p->down && s->now >= p->up_at) {
+            p->down = false;
+            p->session = ++s->next_session;
+        }
+        if (!p->down && s->now - p->last_sent >= SIM_HEARTBEAT_MS)
+            sim_pub_emit(s, src, true);
+        /* atpd cannot ask a source without resync: it sends its snapshot
+         * by itself now and then, which repairs a gap */
+        if (!p->down && !s->cfg.sources[src].resync &&
+            s->now - p->last_snapshot >= SIM_SELF_SNAPSHOT_MS)
+            sim_pub_snapshot(s, src);
+    }
+}
+
+/* What follows anything done at now: the packets due, the engine's turn,
+ * the store's completions. */
+static void sim_settle_now(sim *s)
+{
+    sim_net_run(s);
+    engine_step(s->e, s->now);
+    sim_store_settle(s, false);
+}
+
+/* One turn of the ingest thread at now: the publishers' pace, the packets
+ * due, ingest's timers, then the regions' stale flags (ingest.c). */
+static void sim_tick(sim *s)
+{
+    sim_pubs_tick(s);
+    sim_net_run(s);
+    ingest_core_tick(s->core, s->now);
+    sim_settle_now(s);
+    for (uint32_t r = 0; r < SIM_REGIONS; r++)
+        engine_region_stale_set(s->e, r, sources_region_stale(s->srcs, r));
+}
+
+static void sim_advance(sim *s, int64_t ms)
+{
+    int64_t end = s->now + ms;
+    while (s->now < end && !s->failed) {
+        s->now = s->now + SIM_TICK_MS < end ? s->now + SIM_TICK_MS : end;
+        sim_tick(s);
+    }
+}
 
 static void sim_feed(sim *s)
 {
-    if (s->n_batches == SIM_BATCHES)
+    uint32_t src = sim_below(s, SIM_SOURCES);
+    if (s->pub[src].down)
+        return; /* restarting */
+    sim_pub_emit(s, src, false);
+    sim_settle_now(s);
+}
+
+/* A publisher restart: silent for longer than heartbeat_timeout, then back
+ * with a new session (sim_pubs_tick), which must take over. */
+static void sim_pub_stop(sim *s, uint32_t src)
+{
+    sim_pub *p = &s->pub[src];
+    if (p->down)
         return;
-    sim_batch *b = &s->batches[s->n_batches++];
-    b->source = sim_below(s, 2);
-    b->seq = ++s->seq[b->source];
-    b->n = 1 + sim_below(s, SIM_BATCH_EVENTS);
-    for (uint32_t i = 0; i < b->n; i++) {
-        uint32_t sku = sim_below(s, SIM_SKUS), loc = sim_below(s, SIM_LOCS);
-        bool set = sim_chance(s, 40);
-        int64_t v = b->source == 0
-                        ? (set ? sim_range(s, 0, 60) : sim_range(s, -10, 20))
-                        : (set ? sim_range(s, 0, 15) : sim_range(s, -6, 8));
-        int64_t *bucket = &s->bucket[sku][loc][b->source];
-        *bucket = set ? v : *bucket + v;
-        b->ev[i] =
-            (engine_event){.kind = set ? ATP_EV_SET : ATP_EV_DELTA,
-                           .bucket = b->source == 0 ? ATP_BUCKET_ON_HAND
-                                                    : ATP_BUCKET_ALLOCATED,
-                           .location = (uint16_t)loc,
-                           .sku = sim_skus[sku],
-                           .sku_len = 2,
-                           .value = v};
-    }
-    sim_submit_batch(s, b);
-    SIM_CHECK(s, sim_batch_applied, "batch %u not applied", s->n_batches - 1);
+    p->down = true;
+    p->up_at = s->now + SIM_HEARTBEAT_TIMEOUT_MS + sim_range(s, 100, 800);
+    s->pub_restarts++;
+}
+
+/* source_reset: the ingest thread takes it at its next tick, here at once
+ * (nothing may be delivered in between for the model to hold). */
+static void sim_source_reset(sim *s, uint32_t src)
+{
+    sources_reset_request(s->srcs, src);
+    s->model[src].reset_pending = true;
+    s->resets++;
+    ingest_core_tick(s->core, s->now);
+    sim_settle_now(s);
+}
+
+static void sim_net_mode(sim *s)
+{
+    uint32_t r = sim_below(s, 100);
+    s->net.mode = r < 25   ? SIM_NET_HEALED
+                  : r < 60 ? SIM_NET_SLOW
+                  : r < 90 ? SIM_NET_LOSSY
+                           : SIM_NET_DOWN;
 }
 
 /* ---- invariants --------------------------------------------------------- */
 
 static void sim_check(sim *s)
 {
+    for (uint32_t src = 0; src < SIM_SOURCES; src++) {
+        sources_status st;
+        sources_status_get(s->srcs, src, s->now, &st);
+        SIM_CHECK(s, st.last_seq == s->model[src].applied,
+                  "%s: sources says seq %" PRIu64
+                  " applied, the model %" PRIu64,
+                  sim_source_ids[src], st.last_seq, s->model[src].applied);
+    }
     for (uint32_t sku = 0; sku < SIM_SKUS; sku++) {
         for (uint32_t rg = 0; rg < SIM_REGIONS; rg++) {
             int64_t supply = sim_supply(s, sku, rg), lo, hi;
@@ -843,23 +1498,142 @@ static void sim_check(sim *s)
     }
 }
 
+/* sim_converged: every publisher up, every source ok, everything each sent
+ * applied, and the model's fold its state; else false and why. */
+static bool sim_converged(sim *s, char *why, size_t n)
+{
+    for (uint32_t src = 0; src < SIM_SOURCES; src++) {
+        const sim_pub *p = &s->pub[src];
+        const char *id = sim_source_ids[src];
+        sources_status st;
+        sources_status_get(s->srcs, src, s->now, &st);
+        if (p->down) {
+            snprintf(why, n, "%s: its publisher is restarting", id);
+            return false;
+        }
+        if (st.state != SOURCES_OK) {
+            snprintf(why, n, "%s: %s", id, sources_state_name(st.state));
+            return false;
+        }
+        if (s->model[src].applied != p->seq) {
+            snprintf(why, n, "%s: seq %" PRIu64 " applied of %" PRIu64 " sent",
+                     id, s->model[src].applied, p->seq);
+            return false;
+        }
+        for (uint32_t k = 0; k < SIM_SKUS; k++)
+            for (uint32_t l = 0; l < SIM_LOCS; l++)
+                if (s->bucket[k][l][src] != p->state[k][l]) {
+                    snprintf(why, n,
+                             "%s: ok with every seq applied, but %s at %s is "
+                             "%" PRId64 ", its publisher's %" PRId64,
+                             id, sim_skus[k], sim_locs[l], s->bucket[k][l][src],
+                             p->state[k][l]);
+                    return false;
+                }
+    }
+    return true;
+}
+
+typedef struct sim_positions {
+    bool done;
+    atp_err err;
+    int64_t pos[SIM_LOCS][SIM_SOURCES]; /* on_hand, allocated */
+} sim_positions;
+
+static void sim_explain_done(void *arg, const engine_explain *x)
+{
+    sim_positions *p = arg;
+    p->done = true;
+    p->err = x->err;
+    for (uint32_t i = 0; x->err == ATP_OK && i < x->n_locs; i++) {
+        if (x->locs[i].location >= SIM_LOCS)
+            continue;
+        p->pos[x->locs[i].location][0] = x->locs[i].on_hand;
+        p->pos[x->locs[i].location][1] = x->locs[i].allocated;
+    }
+}
+
+/* The engine's position at every location (engine_explain) is the
+ * publishers' current state, and no region is stale. */
+static void sim_check_positions(sim *s)
+{
+    for (uint32_t sku = 0; sku < SIM_SKUS; sku++) {
+        sim_positions p = {0};
+        SIM_CHECK(s,
+                  engine_explain_submit(s->e, sim_skus[sku], 2,
+                                        sim_explain_done, &p) == ATP_OK,
+                  "explain of %s refused", sim_skus[sku]);
+        engine_step(s->e, s->now);
+        SIM_CHECK(s, p.done && p.err == ATP_OK, "explain of %s: %s",
+                  sim_skus[sku], atp_err_name(p.err));
+        for (uint32_t l = 0; l < SIM_LOCS; l++)
+            for (uint32_t src = 0; src < SIM_SOURCES; src++)
+                SIM_CHECK(s, p.pos[l][src] == s->pub[src].state[sku][l],
+                          "healed: %s at %s: the engine's %s is %" PRId64
+                          ", publisher %s's %" PRId64,
+                          sim_skus[sku], sim_locs[l],
+                          src == 0 ? "on_hand" : "allocated", p.pos[l][src],
+                          sim_source_ids[src], s->pub[src].state[sku][l]);
+        for (uint32_t rg = 0; rg < SIM_REGIONS; rg++) {
+            engine_answer a;
+            engine_query(s->e, sim_skus[sku], 2, rg, 0, &a);
+            SIM_CHECK(s, !a.stale, "healed: %s/%u still stale", sim_skus[sku],
+                      rg);
+        }
+    }
+    sim_store_settle(s, false);
+}
+
+/* A quiet period: the network heals (no loss, no duplicates, in order, at
+ * once) and time passes until everything converged, which must happen
+ * within SIM_HEAL_MAX_MS (resync retries, a takeover, a conflict that
+ * ends, a gapped source's snapshot all fit in it). */
+static void sim_heal(sim *s)
+{
+    s->heals++;
+    s->net.mode = SIM_NET_HEALED;
+    char why[200] = "";
+    int64_t start = s->now;
+    while (!s->failed) {
+        s->now += SIM_TICK_MS;
+        sim_tick(s);
+        if (s->failed || sim_converged(s, why, sizeof why))
+            break;
+        SIM_CHECK(s, s->now - start < SIM_HEAL_MAX_MS,
+                  "%" PRId64 " ms after the network healed, not converged: %s",
+                  s->now - start, why);
+    }
+    if (!s->failed)
+        sim_check_positions(s);
+}
+
 /* ---- a run -------------------------------------------------------------- */
 
 static void sim_step(sim *s)
 {
     uint32_t roll = sim_below(s, 100);
-    if (roll < 30) {
+    if (roll < 26) {
         sim_feed(s);
-    } else if (roll < 70) {
+    } else if (roll < 62) {
         sim_reservations(s, false);
-    } else if (roll < 84) {
-        s->now += sim_range(s, 1, 3000);
-        engine_step(s->e, s->now);
-        sim_store_settle(s, false);
-    } else if (roll < 92) {
+    } else if (roll < 74) {
+        sim_advance(s, sim_range(s, 1, 3000));
+    } else if (roll < 80) {
+        sim_advance(s, sim_range(s, 1, 200));
+    } else if (roll < 86) {
         int mode = sim_chance(s, 60) ? 0 : sim_chance(s, 70) ? 1 : 2;
         s->store.mode = mode;
-    } else if (roll < 96) {
+    } else if (roll < 89) {
+        sim_net_mode(s);
+    } else if (roll < 91) {
+        s->pub[sim_below(s, SIM_SOURCES)].intrude = true;
+    } else if (roll < 92) {
+        sim_pub_stop(s, sim_below(s, SIM_SOURCES));
+    } else if (roll < 93) {
+        sim_source_reset(s, sim_below(s, SIM_SOURCES));
+    } else if (roll < 94) {
+        sim_heal(s);
+    } else if (roll < 97) {
         sim_reservations(s, true); /* a crash while they are in flight */
     } else {
         sim_crash(s); /* a crash between operations: a plain restart */
@@ -872,6 +1646,39 @@ static void sim_step(sim *s)
         sim_check(s);
 }
 
+static void sim_fini(sim *s)
+{
+    if (s->e != NULL)
+        sim_crash(s);
+    free(s->net.q);
+    for (uint32_t src = 0; src < SIM_SOURCES; src++)
+        free(s->pub[src].hist);
+    codec_writer_free(s->w);
+    for (size_t i = 0; i < s->store.n_recs; i++)
+        free(s->store.recs[i].val);
+    config_fini(&s->cfg);
+}
+
+static void sim_report(const sim *s, uint64_t steps)
+{
+    printf("sim: seed %" PRIu64 ": %" PRIu64 " steps: %s %" PRIu64 ": %" PRIu64
+           " granted, %" PRIu64 " refused, %" PRIu64 " expired, %" PRIu64
+           " store errors, %" PRIu64 " restarts (%" PRIu64
+           " operations lost in flight)\n",
+           s->seed, steps, s->failed ? "FAILED at step" : "ok, healed at step",
+           s->failed ? s->fail_step : steps + 1, s->grants, s->refusals,
+           s->expiries, s->store_errors, s->restarts, s->lost);
+    printf("sim:   feeds: %" PRIu64 "+%" PRIu64 " messages, %" PRIu64
+           " packets (%" PRIu64 " lost, %" PRIu64 " duplicated), %" PRIu64
+           " replays, %" PRIu64 " snapshots, %" PRIu64 " seqs skipped (%" PRIu64
+           " before a first message), %" PRIu64 " conflicts, %" PRIu64
+           " publisher restarts (%" PRIu64 " takeovers), %" PRIu64
+           " resets, %" PRIu64 " heals\n",
+           s->pub[0].seq, s->pub[1].seq, s->sent, s->dropped, s->duplicated,
+           s->replays, s->snapshots, s->skipped, s->started_late, s->conflicts,
+           s->pub_restarts, s->takeovers, s->resets, s->heals);
+}
+
 static bool sim_run(uint64_t seed, uint64_t steps, bool verbose)
 {
     static sim s_; /* large: not on the stack */
@@ -882,34 +1689,33 @@ static bool sim_run(uint64_t seed, uint64_t steps, bool verbose)
     s->now =
         1700000000000; /* a fixed wall clock: the run is the seed's alone */
     config_diags diags = {0};
-    if (config_load_string(sim_yaml, strlen(sim_yaml), &s->cfg, &diags) !=
-        ATP_OK) {
+    static char yaml[sizeof sim_yaml_fmt + 8];
+    int len = snprintf(yaml, sizeof yaml, sim_yaml_fmt,
+                       seed % 3 == 0 ? "false" : "true");
+    if (config_load_string(yaml, (size_t)len, &s->cfg, &diags) != ATP_OK) {
         for (size_t i = 0; i < diags.n; i++)
             fprintf(stderr, "config line %d: %s\n", diags.items[i].line,
                     diags.items[i].message);
         abort();
     }
     config_diags_fini(&diags);
+    if ((s->w = codec_writer_alloc(NULL, NULL)) == NULL)
+        abort();
+    s->net.mode = SIM_NET_SLOW;
+    for (uint32_t src = 0; src < SIM_SOURCES; src++) {
+        s->pub[src].session = ++s->next_session;
+        s->pub[src].last_sent = s->now;
+    }
     sim_boot(s);
     for (s->step = 1; s->step <= steps && !s->failed; s->step++)
         sim_step(s);
-    if (s->failed)
-        s->step--;
+    if (!s->failed)
+        sim_heal(s); /* step steps + 1: every run ends healed */
     if (verbose || s->failed)
-        printf("sim: seed %" PRIu64 ": %" PRIu64 " steps %s: %" PRIu64
-               " granted, %" PRIu64 " refused, %" PRIu64 " expired, %" PRIu64
-               " store errors, %" PRIu64 " restarts (%" PRIu64
-               " operations lost in flight)\n",
-               seed, s->step > steps ? steps : s->step,
-               s->failed ? "FAILED" : "ok", s->grants, s->refusals, s->expiries,
-               s->store_errors, s->restarts, s->lost);
-    engine_free(s->e);
-    for (size_t i = 0; i < s->store.n_recs; i++)
-        free(s->store.recs[i].val);
-    for (size_t i = 0; i < s->store.n_pending; i++)
-        sim_write_free(&s->store.pending[i]);
-    config_fini(&s->cfg);
-    return !s->failed;
+        sim_report(s, steps);
+    bool ok = !s->failed;
+    sim_fini(s);
+    return ok;
 }
 
 static uint64_t sim_env(const char *name, uint64_t dflt)

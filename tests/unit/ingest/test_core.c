@@ -52,6 +52,7 @@ typedef struct fixture {
     seen_batch seen[16];
     size_t n_seen;
     size_t msgs_live; /* transport messages not freed yet */
+    int64_t now;      /* the injected clock: no test here waits on time */
 } fixture;
 
 static atp_err fx_submit(void *ctx, const engine_batch *b)
@@ -137,7 +138,7 @@ static void fx_send(fixture *fx, const codec_src_msg *m)
     memcpy(msg, &fx, sizeof fx);
     memcpy(msg + sizeof fx, data, len);
     fx->msgs_live++;
-    ingest_core_receive(fx->core, msg, msg + sizeof fx, len);
+    ingest_core_receive(fx->core, msg, msg + sizeof fx, len, fx->now);
 }
 
 static void fx_batch(fixture *fx, const char *source, uint64_t seq,
@@ -300,7 +301,7 @@ static void test_unknown_source(void **state)
     memcpy(junk, &fx, sizeof fx);
     memcpy(junk + sizeof fx, "\x93\x01\x02", 3);
     fx->msgs_live++;
-    ingest_core_receive(fx->core, junk, junk + sizeof fx, 3);
+    ingest_core_receive(fx->core, junk, junk + sizeof fx, 3, fx->now);
     assert_int_equal(fx->n_seen, 0);
     ingest_stats s;
     ingest_core_stats_get(fx->core, &s);
