@@ -15,6 +15,10 @@ docs/SECURITY.md: the admin scope):
 3. Errors over HTTP: unknown region 422, conflict 409, no rule 404, a
    value the file's checks refuse 422 (config), a bad body 400.
 4. The export passes `atpd --check-config`.
+5. atpctl admin list|set-buffer|remove-buffer|move-location|history|export
+   over nng and over HTTP (--endpoint http://...), human and --json, with
+   the admin token; exit 1 with the code on a refused change, 2 on bad
+   words.
 
 Label: integration, admin, http. Bounded: a few seconds.
 """
@@ -144,6 +148,47 @@ def main(h):
                        text=True, timeout=30)
     ck.eq(p.returncode, 0, "--check-config accepts the export: %s" % p.stderr)
     ck.check("E1" in doc["config"] and "west" in doc["config"], "the export has E1's new region")
+
+    # 5. atpctl, over nng and over HTTP
+    host, port = H.http_addr(d)
+    env_tok = ["--token", admin]
+    for ep, first in ((d.query_url, 8), ("http://%s:%d" % (host, port), 11)):
+        def ctl(*args):
+            r = harness.run_ctl(h, ["--endpoint", ep] + env_tok + list(args))
+            return r.returncode, r.stdout, r.stderr
+        rc, out, err = ctl("--json", "admin", "set-buffer", "k%d" % first, "sku=K",
+                           "region=west", "units=2", "percent=1.5")
+        ck.eq((rc, harness.last_json(out).get("version")), (0, first),
+              "%s: atpctl admin set-buffer --json (%s)" % (ep, err))
+        rc, out, err = ctl("admin", "set-buffer", "k%d" % first, "sku=K", "region=west",
+                           "units=2", "percent=1.5")
+        ck.check(rc == 0 and "replayed" in out, "%s: again, human: %r %r" % (ep, out, err))
+        rc, out, err = ctl("admin", "move-location", "m%d" % first, "E1", "east")
+        ck.check(rc == 0 and "version %d" % (first + 1) in out, "%s: move-location: %r %r"
+                 % (ep, out, err))
+        rc, out, err = ctl("admin", "remove-buffer", "r%d" % first, "sku=K", "region=west")
+        ck.check(rc == 0 and "version %d" % (first + 2) in out, "%s: remove-buffer: %r %r"
+                 % (ep, out, err))
+        rc, out, err = ctl("admin", "list")
+        ck.check(rc == 0 and "version %d" % (first + 2) in out and "E1" in out,
+                 "%s: admin list: %r" % (ep, out))
+        rc, out, err = ctl("--json", "admin", "history", str(first - 1), "--limit", "2")
+        doc = harness.last_json(out) or {}
+        ck.eq([x["op"] for x in doc.get("changes", [])], ["set_buffer", "move_location"],
+              "%s: admin history --json" % ep)
+        rc, out, err = ctl("admin", "export")
+        ck.check(rc == 0 and out.startswith("# atpd's run-time administered state"),
+                 "%s: admin export prints the document: %r" % (ep, out[:80]))
+        rc, out, err = ctl("admin", "set-buffer", "bad%d" % first, "region=mars", "units=1")
+        ck.check(rc == 1 and "unknown_region" in err, "%s: refused: exit 1: %r" % (ep, err))
+        rc, out, err = ctl("admin", "set-buffer", "bad", "colour=red")
+        ck.eq(rc, 2, "%s: bad words: usage" % ep)
+    rc, out, err = ctl("admin", "export")
+    with open(path, "w") as fh:
+        fh.write(out)
+    p = subprocess.run([h.atpd_bin, "--check-config", path], capture_output=True,
+                       text=True, timeout=30)
+    ck.eq(p.returncode, 0, "--check-config accepts atpctl admin export: %s" % p.stderr)
 
     web.close()
     ck.done()
