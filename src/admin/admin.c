@@ -74,8 +74,8 @@ void admin_restore_record(admin *a, const void *key, size_t key_len,
 
 /* admin__parse reads a state document into *out. false: why says what is
  * wrong (the first problem, with its line). */
-atp_err admin__parse(const char *text, size_t len, config *out,
-                           char *why, size_t why_len)
+atp_err admin__parse(const char *text, size_t len, config *out, char *why,
+                     size_t why_len)
 {
     config_diags d = {0};
     atp_err err = config_load_string(text, len, out, &d);
@@ -176,8 +176,7 @@ atp_err admin_begin(admin *a)
      * it changed since atpd last read it; otherwise the stored state
      * stays. */
     bool stored = a->stored_text != NULL;
-    bool file_changed =
-        stored && strcmp(a->file_text, a->stored_file) != 0;
+    bool file_changed = stored && strcmp(a->file_text, a->stored_file) != 0;
     if (stored && !file_changed && (err = admin_stored_overlay(a)) != ATP_OK)
         return err;
     a->version = stored ? a->stored_version : 0;
@@ -234,9 +233,8 @@ static void admin_relocate(admin *a, const config *cfg, bool full)
  * whole file for SIGHUP: full) applied, then e stored as the next
  * version. Under mu. On failure nothing changed; why says why. */
 atp_err admin__commit(admin *a, config *next, char *text,
-                            const config *engine_next, bool full,
-                            admin_entry *e, engine_rules_report *rep,
-                            char *why, size_t why_len)
+                      const config *engine_next, bool full, admin_entry *e,
+                      engine_rules_report *rep, char *why, size_t why_len)
 {
     engine_rules_report r0;
     if (rep == NULL)
@@ -268,8 +266,9 @@ atp_err admin__commit(admin *a, config *next, char *text,
     a->cur_text = text;
     a->version = e->version;
     if (!admin__entry_add(a, e))
-        log_error("admin", "version %llu stored but not kept in the "
-                           "history in memory (out of memory)",
+        log_error("admin",
+                  "version %llu stored but not kept in the "
+                  "history in memory (out of memory)",
                   (unsigned long long)a->version);
     return ATP_OK;
 }
@@ -300,8 +299,8 @@ atp_err admin_reload(admin *a, config *next, engine_rules_report *rep)
         goto out;
     }
     text = strdup(ftext);
-    if (text == NULL || (err = admin__parse(text, len, &doc, why, sizeof why)) !=
-                            ATP_OK) {
+    if (text == NULL ||
+        (err = admin__parse(text, len, &doc, why, sizeof why)) != ATP_OK) {
         err = text == NULL ? ATP_E_NOMEM : ATP_E_INTERNAL;
         free(text);
         free(ftext);

@@ -106,10 +106,11 @@ atp_err admin_submit(admin *a, const admin_change *c, admin_done_fn done,
 atp_err admin_reload(admin *a, config *next, engine_rules_report *rep);
 
 /* Readers (any thread). admin_list_write writes the reply {ok: true,
- * version, buffers, locations} (docs/PROTOCOL.md, "admin_list"); admin_history_write the
- * audit records with version > after, oldest first, at most limit, as
- * {ok: true, version, changes: [...], next_after}; admin_export the state as a configuration
- * document (malloc'd, caller frees) or NULL. admin_version: the state's. */
+ * version, buffers, locations} (docs/PROTOCOL.md, "admin_list");
+ * admin_history_write the audit records with version > after, oldest first, at
+ * most limit, as {ok: true, version, changes: [...], next_after}; admin_export
+ * the state as a configuration document (malloc'd, caller frees) or NULL.
+ * admin_version: the state's. */
 void admin_list_write(admin *a, codec_writer *w);
 void admin_history_write(admin *a, uint64_t after, uint32_t limit,
                          codec_writer *w);

@@ -42,9 +42,9 @@ struct admin {
     sources *src;
     /* mu guards everything below; held for a whole change. */
     pthread_mutex_t mu;
-    config cur;      /* the administered state in force (a document's) */
+    config cur; /* the administered state in force (a document's) */
     bool have_cur;
-    char *cur_text;  /* its YAML text */
+    char *cur_text; /* its YAML text */
     uint64_t version;
     char *file_text; /* the file's administered part when last read */
     admin_entry *hist;

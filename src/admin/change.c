@@ -156,8 +156,7 @@ void admin__apply(admin *a, const admin_change *c, admin_result *res)
     }
     config next;
     char why[1024];
-    if ((err = admin__parse(text, len, &next, why, sizeof why)) !=
-        ATP_OK) {
+    if ((err = admin__parse(text, len, &next, why, sizeof why)) != ATP_OK) {
         free(text);
         res->err = err;
         snprintf(res->message, sizeof res->message,

@@ -252,7 +252,8 @@ void admin_history_write(admin *a, uint64_t after, uint32_t limit,
     }
     /* 0: nothing more; else the version to ask after for the next page */
     codec_w_kv_uint(w, "next_after",
-                    n > 0 && i0 + n < a->n_hist ? a->hist[i0 + n - 1].version : 0);
+                    n > 0 && i0 + n < a->n_hist ? a->hist[i0 + n - 1].version
+                                                : 0);
     pthread_mutex_unlock(&a->mu);
 }
 

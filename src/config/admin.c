@@ -146,15 +146,16 @@ atp_err config_admin_text(const config *c, const config_edit *e, char **out,
             config_admin_rule_matches(c, r, e->sku, e->region, e->channel)) {
             found = true;
             if (set) /* in the old rule's place: the order stays */
-                config_admin_rule_write(
-                    f, e->sku, e->region, e->channel,
-                    e->has_units ? &e->units : NULL,
-                    e->has_percent ? &e->percent_bp : NULL,
-                    e->has_low_stock ? &e->low_stock : NULL);
+                config_admin_rule_write(f, e->sku, e->region, e->channel,
+                                        e->has_units ? &e->units : NULL,
+                                        e->has_percent ? &e->percent_bp : NULL,
+                                        e->has_low_stock ? &e->low_stock
+                                                         : NULL);
             continue;
         }
         config_admin_rule_write(
-            f, r->sku, r->region == UINT32_MAX ? NULL : c->regions[r->region].id,
+            f, r->sku,
+            r->region == UINT32_MAX ? NULL : c->regions[r->region].id,
             r->channel == UINT32_MAX ? NULL : c->channels[r->channel],
             &r->units, &r->percent_bp, &r->low_stock);
     }
@@ -170,7 +171,7 @@ atp_err config_admin_text(const config *c, const config_edit *e, char **out,
     if (e != NULL && !set && !found) {
         free(buf);
         return e->kind == CONFIG_EDIT_LOCATION_MOVE ? ATP_E_UNKNOWN_LOCATION
-                                                     : ATP_E_NOT_FOUND;
+                                                    : ATP_E_NOT_FOUND;
     }
     *out = buf;
     *len = n;

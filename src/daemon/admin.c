@@ -11,8 +11,7 @@
 #include "daemon/daemon.h"
 
 static atp_err daemon_admin_put(void *ctx, const admin_record *r, size_t n,
-                                void (*done)(void *arg, atp_err err),
-                                void *arg)
+                                void (*done)(void *arg, atp_err err), void *arg)
 {
     store_op ops[2];
     if (n > sizeof ops / sizeof ops[0])

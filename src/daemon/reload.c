@@ -19,11 +19,8 @@ void daemon_reload_init(daemon_reload *r, const daemon_args *args,
 {
     ATP_ASSERT(args != NULL && started != NULL && eng != NULL && src != NULL);
     ATP_ASSERT(adm != NULL);
-    *r = (daemon_reload){.args = args,
-                         .started = started,
-                         .eng = eng,
-                         .src = src,
-                         .adm = adm};
+    *r = (daemon_reload){
+        .args = args, .started = started, .eng = eng, .src = src, .adm = adm};
 }
 
 void daemon_reload_fini(daemon_reload *r)

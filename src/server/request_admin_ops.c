@@ -197,14 +197,12 @@ bool request_admin_change_start(request_env *env, config_edit_kind kind,
                             REQUEST_ADMIN_ID_MAX, ATP_E_BAD_ID, true, id,
                             &c.change_id, e) ||
         !request_admin_name(f->region, "region", ATP_ID_MAX_LEN,
-                            ATP_E_UNKNOWN_REGION, move, region, &ed->region,
-                            e))
+                            ATP_E_UNKNOWN_REGION, move, region, &ed->region, e))
         return false;
     if (move) {
-        if (!request_admin_name(codec_view_get(f->root, "location"),
-                                "location", ATP_ID_MAX_LEN,
-                                ATP_E_UNKNOWN_LOCATION, true, location,
-                                &ed->location, e))
+        if (!request_admin_name(codec_view_get(f->root, "location"), "location",
+                                ATP_ID_MAX_LEN, ATP_E_UNKNOWN_LOCATION, true,
+                                location, &ed->location, e))
             return false;
     } else if (!request_admin_name(f->sku, "sku", ATP_SKU_MAX_LEN,
                                    ATP_E_BAD_SKU, false, sku, &ed->sku, e) ||

@@ -162,7 +162,7 @@ bool request_handle(request_env *env, const void *buf, size_t len,
                     : codec_str_eq(op, "snapshot") ? REQUEST_OP_SNAPSHOT
                     : codec_str_eq(op, "explain")  ? REQUEST_OP_EXPLAIN
                     : codec_str_eq(op, "backup")   ? REQUEST_OP_BACKUP
-                    : k < nr ? (unsigned)(REQUEST_OP_RESV + k)
+                    : k < nr              ? (unsigned)(REQUEST_OP_RESV + k)
                     : m < REQUEST_N_ADMIN ? (unsigned)(REQUEST_OP_ADMIN + m)
                                           : 0;
         bool known = async->op != 0;

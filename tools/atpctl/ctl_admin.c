@@ -11,8 +11,7 @@
 
 /* The keys a buffer scope or value may name as KEY=VALUE words. */
 static const char *const ctl_admin_scope[] = {"sku", "region", "channel"};
-static const char *const ctl_admin_values[] = {"units", "percent",
-                                               "low_stock"};
+static const char *const ctl_admin_values[] = {"units", "percent", "low_stock"};
 
 static bool ctl_admin_in(const char *k, size_t n, const char *const *v,
                          size_t nv)
@@ -91,8 +90,8 @@ int ctl_admin_build(const ctl_args *a, codec_writer *w, bool *usage)
         if (n < 3)
             return -1;
         codec_w_map(w, (uint32_t)(2 + n - 3));
-        codec_w_kv_cstr(w, "op", set ? "admin_set_buffer"
-                                     : "admin_remove_buffer");
+        codec_w_kv_cstr(w, "op",
+                        set ? "admin_set_buffer" : "admin_remove_buffer");
         codec_w_kv_cstr(w, "change_id", a->words[2]);
         *usage = false;
         return ctl_admin_kv(a->words, 3, n, set, w) ? 0 : -1;
@@ -142,8 +141,9 @@ static void ctl_admin_show_list(const codec_val *r, FILE *f)
         ctl_admin_id(x, "region", reg, sizeof reg);
         ctl_admin_id(x, "channel", ch, sizeof ch);
         int64_t bp = ctl_admin_int(x, "percent_bp");
-        fprintf(f, "  %-20s %-12s %-12s %8" PRId64 " %5" PRId64 ".%02" PRId64
-                   " %9" PRId64 "\n",
+        fprintf(f,
+                "  %-20s %-12s %-12s %8" PRId64 " %5" PRId64 ".%02" PRId64
+                " %9" PRId64 "\n",
                 sku, reg, ch, ctl_admin_int(x, "units"), bp / 100, bp % 100,
                 ctl_admin_int(x, "low_stock"));
     }
