@@ -340,7 +340,7 @@ atp_err admin_reload(admin *a, config *next, engine_rules_report *rep)
 out:
     if (err != ATP_OK && why[0] != '\0' && rep != NULL &&
         rep->refused[0] == '\0')
-        snprintf(rep->refused, sizeof rep->refused, "%s", why);
+        snprintf(rep->refused, sizeof rep->refused, "%.300s", why);
     pthread_mutex_unlock(&a->mu);
     return err;
 }

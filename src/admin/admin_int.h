@@ -6,8 +6,9 @@
  *   key          value
  *   "state"      {v: version, text: the state as a YAML document,
  *                 file: the file's administered part when last read}
- *   'h' + v(8B)  {v, at: ms since the epoch, id: change id ("" for seed
- *                 and sighup), who, op, what, before, after}
+ *   'h' + v(8B)  {version, at_ms: ms since the epoch, change_id ("" for
+ *                 atpd's own), who, op, what, before, after}: the
+ *                 admin_history reply's item
  * Both are written in one group per change, so the state and its last
  * audit record never disagree.
  */

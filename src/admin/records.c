@@ -19,12 +19,13 @@ void admin__state_encode(codec_writer *w, uint64_t version, const char *text,
     codec_w_kv_cstr(w, "file", file_text);
 }
 
+/* The stored audit record is the history reply's item: one encoder. */
 void admin__entry_encode(codec_writer *w, const admin_entry *e)
 {
     codec_w_map(w, 8);
-    codec_w_kv_uint(w, "v", e->version);
-    codec_w_kv_int(w, "at", e->at_ms);
-    codec_w_kv_cstr(w, "id", e->id);
+    codec_w_kv_uint(w, "version", e->version);
+    codec_w_kv_int(w, "at_ms", e->at_ms);
+    codec_w_kv_cstr(w, "change_id", e->id);
     codec_w_kv_cstr(w, "who", e->who);
     codec_w_kv_cstr(w, "op", e->op);
     codec_w_kv_cstr(w, "what", e->what);
@@ -78,10 +79,10 @@ bool admin__entry_decode(const void *val, size_t len, admin_entry *e)
     memset(e, 0, sizeof *e);
     codec_view m;
     if (codec_view_root(val, len, &m) != ATP_OK ||
-        !codec_view_uint(codec_view_get(m, "v"), &e->version) ||
-        !codec_view_int(codec_view_get(m, "at"), &e->at_ms))
+        !codec_view_uint(codec_view_get(m, "version"), &e->version) ||
+        !codec_view_int(codec_view_get(m, "at_ms"), &e->at_ms))
         return false;
-    e->id = admin_view_strdup(m, "id");
+    e->id = admin_view_strdup(m, "change_id");
     e->who = admin_view_strdup(m, "who");
     e->op = admin_view_strdup(m, "op");
     e->what = admin_view_strdup(m, "what");
@@ -238,18 +239,8 @@ void admin_history_write(admin *a, uint64_t after, uint32_t limit,
     codec_w_kv_uint(w, "version", a->version);
     codec_w_cstr(w, "changes");
     codec_w_array(w, (uint32_t)n);
-    for (size_t i = i0; i < i0 + n; i++) {
-        const admin_entry *e = &a->hist[i];
-        codec_w_map(w, 8);
-        codec_w_kv_uint(w, "version", e->version);
-        codec_w_kv_int(w, "at_ms", e->at_ms);
-        codec_w_kv_cstr(w, "change_id", e->id);
-        codec_w_kv_cstr(w, "who", e->who);
-        codec_w_kv_cstr(w, "op", e->op);
-        codec_w_kv_cstr(w, "what", e->what);
-        codec_w_kv_cstr(w, "before", e->before);
-        codec_w_kv_cstr(w, "after", e->after);
-    }
+    for (size_t i = i0; i < i0 + n; i++)
+        admin__entry_encode(w, &a->hist[i]);
     /* 0: nothing more; else the version to ask after for the next page */
     codec_w_kv_uint(w, "next_after",
                     n > 0 && i0 + n < a->n_hist ? a->hist[i0 + n - 1].version
