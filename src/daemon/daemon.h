@@ -97,8 +97,9 @@ int daemon_ready_file(const char *path, server *srv, ingest *in, changes *chg,
 
 /* What SIGHUP works with (reload.c): the configuration the modules were
  * built from (its structure and start-up keys stay in force until a
- * restart) and the last one a reload applied, whose rules, location
- * regions, heartbeat timeouts and log settings are in force. Caller's
+ * restart), the last one a reload applied (its heartbeat timeouts and log
+ * settings are in force), and the admin state, which owns the buffer
+ * rules and location regions in force (admin_reload). Caller's
  * storage: daemon_reload_init, daemon_reload_fini. */
 typedef struct daemon_reload {
     const daemon_args *args;

@@ -49,8 +49,10 @@ static void daemon_reload_report(void *ctx, config_change kind,
 }
 
 /* daemon_reload_run: SIGHUP. Applies the new file's buffer rules and
- * location regions (through the engine thread, as one command), heartbeat
- * timeouts and log settings, or
+ * location regions when they changed in it (admin_reload: through the
+ * engine thread, as one command, and stored as the admin state's next
+ * version; otherwise the admin state stays), heartbeat timeouts and log
+ * settings, or
  * nothing at all when the file is invalid or changes the structure. Never
  * stops atpd. */
 static void daemon_reload_run(daemon_reload *r)
