@@ -31,7 +31,6 @@
 Label: integration, admin. Bounded: about 15 s (x4 under sanitizers).
 """
 
-import math
 import os
 import random
 import signal
@@ -183,7 +182,14 @@ def main(h):
         ck.check(r.get("ok") is True, "%s %r: %r", op, f, r)
         version += 1
         ck.eq(r.get("version"), version, "%s answers the next version" % op)
-        time.sleep(0.01 * rng.randint(0, 5))
+    # more changes while the load lasts (bounded), so they overlap it
+    extra = 0
+    while t.is_alive() and extra < 40:
+        r = change(c, "admin_set_buffer", "x%d" % extra, sku="D", units=extra % 7)
+        ck.check(r.get("ok") is True, "x%d under load: %r", extra, r)
+        version += 1
+        extra += 1
+    h.log("%d more changes while the load ran", extra)
     stop.set()
     t.join(30 * harness.TIME_FACTOR)
     ck.check(not t.is_alive(), "the load thread ended")
