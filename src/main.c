@@ -37,6 +37,7 @@ int main(int argc, char **argv)
 
     store *st = NULL;
     store_applied *applied = NULL;
+    admin *adm = NULL;
     engine *eng = NULL;
     sources *src = NULL;
     ingest *in = NULL;
@@ -55,6 +56,10 @@ int main(int argc, char **argv)
         goto out;
     }
     health_cond_set(HEALTH_STORE, true); /* store_open replayed the log */
+    /* The stored buffer rules and location regions win over the file's:
+     * laid over cfg before anything is made from it. */
+    if (daemon_admin_open(st, &cfg, &adm) != ATP_OK)
+        goto out;
     engine_persist persist = daemon_persist(st);
     /* Every socket binds here, and queries are taken at once, before the
      * restore (which takes seconds for millions of positions): until atpd
@@ -69,6 +74,7 @@ int main(int argc, char **argv)
         goto out;
     }
     server_request_env(srv)->gate_ready = true; /* before any request */
+    server_request_env(srv)->admin = adm;
     if ((cfg.service.http_listen != NULL &&
          (err = http_alloc(&cfg, server_request_env(srv), chg, &web)) !=
              ATP_OK) ||
@@ -84,6 +90,7 @@ int main(int argc, char **argv)
         goto out;
     }
     if ((err = engine_start(eng)) != ATP_OK ||
+        (err = admin_start(adm, eng, src)) != ATP_OK ||
         (err = changes_start(chg)) != ATP_OK ||
         (err = ingest_start(in)) != ATP_OK) {
         log_error("atpd", "start-up failed: %s", atp_err_message(err));
@@ -107,7 +114,7 @@ int main(int argc, char **argv)
 
     notify_ready("ready");
     daemon_reload reload;
-    daemon_reload_init(&reload, &args, &cfg, eng, src);
+    daemon_reload_init(&reload, &args, &cfg, eng, src, adm);
     int sig = daemon_wait_signal(&signals, &reload);
     log_info("atpd", "signal %d (%s): shutting down", sig, strsignal(sig));
     notify_stopping("stopping");
@@ -120,6 +127,7 @@ out:
      * server's socket, so the server stops after), writes a final snapshot;
      * then no new requests (those arriving meanwhile are refused by the
      * stopped engine), then free the held messages and the state. */
+    admin_stop(adm); /* its changes use the engine and the store */
     if (in != NULL)
         ingest_stop(in);
     if (eng != NULL)
@@ -138,6 +146,7 @@ out:
     ingest_free(in);
     sources_free(src);
     engine_free(eng);
+    admin_free(adm);
     config_fini(&cfg);
     log_repeats_flush();
     return rc;

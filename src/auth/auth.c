@@ -86,6 +86,14 @@ static const struct {
     {"reservation", CONFIG_SCOPE_RESERVE},
     {"snapshot", CONFIG_SCOPE_ADMIN},
     {"backup", CONFIG_SCOPE_ADMIN},
+    /* run-time administration: reading the state is admin too (it
+     * shows the whole buffer policy) */
+    {"admin_list", CONFIG_SCOPE_ADMIN},
+    {"admin_history", CONFIG_SCOPE_ADMIN},
+    {"admin_export", CONFIG_SCOPE_ADMIN},
+    {"admin_set_buffer", CONFIG_SCOPE_ADMIN},
+    {"admin_remove_buffer", CONFIG_SCOPE_ADMIN},
+    {"admin_move_location", CONFIG_SCOPE_ADMIN},
 };
 
 unsigned auth_op_scope(const char *op, size_t op_len)

@@ -315,4 +315,54 @@ size_t config_compare(const config *running, const config *next,
  * integer of milliseconds. Returns false on bad syntax or overflow. */
 bool config_parse_duration_ms(const char *s, int64_t *out);
 
+/* ---- run-time administration (config/admin.c; docs/CONFIG.md, "Run-time
+ * administration") ----------------------------------------------------
+ * The administered part of a configuration is its buffer rules and each
+ * location's region. A change to it is written into a YAML document of
+ * that part (regions, channels, locations, buffers) and read back with
+ * config_load_string, so it is validated exactly like the file. */
+typedef enum config_edit_kind {
+    CONFIG_EDIT_BUFFER_SET,    /* add the rule of a scope, or replace it */
+    CONFIG_EDIT_BUFFER_REMOVE, /* remove the rule of a scope */
+    CONFIG_EDIT_LOCATION_MOVE, /* give a location another region */
+} config_edit_kind;
+
+/* One change. Names as the client gave them (NUL-terminated, borrowed):
+ * a buffer scope's sku, region and channel (NULL: any); a move's location
+ * and its new region (in region). A set writes only the values it has. */
+typedef struct config_edit {
+    config_edit_kind kind;
+    const char *sku, *region, *channel, *location;
+    bool has_units, has_percent, has_low_stock;
+    int64_t units, percent_bp, low_stock;
+} config_edit;
+
+/* config_admin_text writes c's administered part as a YAML configuration
+ * document (a file --check-config accepts), with e applied (NULL: none):
+ * a set takes the place of the rule of its scope (or comes last), a
+ * remove leaves it out, a move writes the location with e->region. Names
+ * of e are written as given; config_load_string then reports an unknown
+ * region or channel, a bad value, with the file's messages. Returns ATP_OK
+ * with *out (malloc'd, NUL-terminated, *len bytes: the caller frees it),
+ * ATP_E_NOT_FOUND (a remove of a scope without a rule),
+ * ATP_E_UNKNOWN_LOCATION (a move of a location c does not have),
+ * ATP_E_NOMEM. Pure; any thread. */
+atp_err config_admin_text(const config *c, const config_edit *e, char **out,
+                          size_t *len);
+
+/* config_admin_rule_matches: r (a rule of c) has the scope sku, region,
+ * channel (ids; NULL: any). */
+bool config_admin_rule_matches(const config *c, const config_buffer_rule *r,
+                               const char *sku, const char *region,
+                               const char *channel);
+
+/* config_admin_overlay makes adm's buffer rules dst's (regions and
+ * channels matched by id) and puts each location of dst that adm lists
+ * (by id) in adm's region for it. What dst has no place for (a rule's
+ * region or channel, a location, a region) is left out and said through
+ * fn(ctx, what). Returns ATP_OK, or ATP_E_NOMEM with dst unchanged. */
+typedef void (*config_admin_report_fn)(void *ctx, const char *what);
+atp_err config_admin_overlay(config *dst, const config *adm,
+                             config_admin_report_fn fn, void *ctx);
+
 #endif

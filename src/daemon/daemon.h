@@ -16,6 +16,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "admin/admin.h"
 #include "changes/changes.h"
 #include "config/config.h"
 #include "engine/engine.h"
@@ -68,6 +69,13 @@ store_options daemon_store_options(const config *cfg);
  * (borrowed; it outlives the engine). */
 engine_persist daemon_persist(store *st);
 
+/* daemon_admin_open restores the administered state from st's "admin"
+ * database and lays it over cfg's buffer rules and location regions, or
+ * seeds it from cfg (admin_begin): after store_open, before the engine is
+ * made from cfg. Returns it (admin_free after engine_stop), or the error
+ * (logged). */
+atp_err daemon_admin_open(store *st, config *cfg, admin **out);
+
 /* daemon_restore loads the last snapshot (positions, lots, source
  * offsets, into eng and src) and the reservations from st, sets the
  * readiness conditions HEALTH_SNAPSHOT and HEALTH_RESERVATIONS, and logs
@@ -89,8 +97,9 @@ int daemon_ready_file(const char *path, server *srv, ingest *in, changes *chg,
 
 /* What SIGHUP works with (reload.c): the configuration the modules were
  * built from (its structure and start-up keys stay in force until a
- * restart) and the last one a reload applied, whose rules, location
- * regions, heartbeat timeouts and log settings are in force. Caller's
+ * restart), the last one a reload applied (its heartbeat timeouts and log
+ * settings are in force), and the admin state, which owns the buffer
+ * rules and location regions in force (admin_reload). Caller's
  * storage: daemon_reload_init, daemon_reload_fini. */
 typedef struct daemon_reload {
     const daemon_args *args;
@@ -99,11 +108,13 @@ typedef struct daemon_reload {
     bool have_last;
     engine *eng;
     sources *src;
+    admin *adm; /* the administered state: buffer rules, location regions */
     size_t refused;
 } daemon_reload;
 
 void daemon_reload_init(daemon_reload *r, const daemon_args *args,
-                        const config *started, engine *eng, sources *src);
+                        const config *started, engine *eng, sources *src,
+                        admin *adm);
 void daemon_reload_fini(daemon_reload *r);
 
 /* daemon_wait_signal: the main thread's life after start-up. Waits for a

@@ -4,7 +4,6 @@
  * and the service manager's watchdog keep-alive. Main thread.
  */
 #include <signal.h>
-#include <stdlib.h>
 #include <time.h>
 
 #include "common/assert.h"
@@ -15,11 +14,13 @@
 #include "notify/notify.h"
 
 void daemon_reload_init(daemon_reload *r, const daemon_args *args,
-                        const config *started, engine *eng, sources *src)
+                        const config *started, engine *eng, sources *src,
+                        admin *adm)
 {
     ATP_ASSERT(args != NULL && started != NULL && eng != NULL && src != NULL);
+    ATP_ASSERT(adm != NULL);
     *r = (daemon_reload){
-        .args = args, .started = started, .eng = eng, .src = src};
+        .args = args, .started = started, .eng = eng, .src = src, .adm = adm};
 }
 
 void daemon_reload_fini(daemon_reload *r)
@@ -48,8 +49,10 @@ static void daemon_reload_report(void *ctx, config_change kind,
 }
 
 /* daemon_reload_run: SIGHUP. Applies the new file's buffer rules and
- * location regions (through the engine thread, as one command), heartbeat
- * timeouts and log settings, or
+ * location regions when they changed in it (admin_reload: through the
+ * engine thread, as one command, and stored as the admin state's next
+ * version; otherwise the admin state stays), heartbeat timeouts and log
+ * settings, or
  * nothing at all when the file is invalid or changes the structure. Never
  * stops atpd. */
 static void daemon_reload_run(daemon_reload *r)
@@ -76,9 +79,11 @@ static void daemon_reload_run(daemon_reload *r)
         config_fini(&next);
         return;
     }
+    /* Buffer rules and location regions go through the admin state: the
+     * file's apply only when they changed in it (docs/CONFIG.md,
+     * "Run-time administration"). */
     engine_rules_report rep = {0};
-    const config *in_force = r->have_last ? &r->last : r->started;
-    atp_err err = engine_rules_replace(r->eng, in_force, &next, &rep);
+    atp_err err = admin_reload(r->adm, &next, &rep);
     if (err != ATP_OK) {
         log_error("atpd",
                   "reload refused: buffer rules and location regions "
@@ -88,14 +93,6 @@ static void daemon_reload_run(daemon_reload *r)
                   rep.refused);
         config_fini(&next);
         return;
-    }
-    uint16_t *loc_region =
-        malloc((r->started->n_locations ? r->started->n_locations : 1) *
-               sizeof *loc_region);
-    if (loc_region != NULL) { /* else the sources keep their regions */
-        config_location_regions(r->started, &next, loc_region);
-        sources_reload(r->src, &next, loc_region);
-        free(loc_region);
     }
     daemon__runtime_configure(&next);
     /* A removed location's positions are zero now: a snapshot deletes

@@ -65,6 +65,17 @@ static const http_route_def http_routes[] = {
     {"GET", "/v1/changes", NULL,
      .params = {{"region", HTTP_P_STR}, {"sku", HTTP_P_STR}}},
     {"GET", "/metrics", NULL, .metrics = true},
+    /* run-time administration (docs/HTTP.md, "Admin") */
+    {.method = "GET", .pattern = "/v1/admin", .op = "admin_list"},
+    {.method = "GET", .pattern = "/v1/admin/export", .op = "admin_export"},
+    {"GET", "/v1/admin/history", "admin_history",
+     .params = {{"after", HTTP_P_INT}, {"limit", HTTP_P_INT}}},
+    {"PUT", "/v1/admin/buffers", "admin_set_buffer", .body = true,
+     .async = true},
+    {"POST", "/v1/admin/buffers/remove", "admin_remove_buffer", .body = true,
+     .async = true},
+    {"PUT", "/v1/admin/locations/{location}", "admin_move_location",
+     .body = true, .async = true},
 };
 
 #define HTTP_ROUTES (sizeof http_routes / sizeof http_routes[0])
@@ -129,7 +140,8 @@ static bool http_field_add_str(http_call *c, const char *key, codec_str s)
  * a static string (field keys must outlive the call). */
 static const char *http_capture_key(const char *p, size_t pn)
 {
-    static const char *const keys[] = {"sku", "region", "id", "source"};
+    static const char *const keys[] = {"sku", "region", "id", "source",
+                                       "location"};
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
         if (pn == strlen(keys[i]) + 2 && memcmp(p + 1, keys[i], pn - 2) == 0)
             return keys[i];
@@ -341,6 +353,7 @@ int http_status_of(int code)
     case ATP_E_BAD_TTL:
     case ATP_E_BAD_ID:
     case ATP_E_UNKNOWN_SOURCE:
+    case ATP_E_CONFIG: /* an admin change the file's checks refuse */
         return 422;
     case ATP_E_TOO_LARGE:
         return 413;
@@ -366,7 +379,6 @@ int http_status_of(int code)
     case ATP_E_TRANSPORT:
         return 502;
     case ATP_E_INTERNAL:
-    case ATP_E_CONFIG:
     case ATP_E_IO:
         return 500;
     }

@@ -204,6 +204,7 @@ bool request_fields_scan(codec_view map, request_fields *f, codec_str *op)
     };
 #undef REQUEST_KEY
     memset(f, 0, sizeof *f);
+    f->root = map;
     uint32_t n = codec_view_len(map);
     codec_view k = codec_view_first(map);
     for (uint32_t i = 0; i < n; i++) {

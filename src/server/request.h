@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "admin/admin.h"
 #include "auth/auth.h"
 #include "changes/changes.h"
 #include "codec/codec.h"
@@ -41,7 +42,7 @@ typedef enum request_transport {
 /* Room for the ops (request.c checks at compile time that they fit) and
  * for the error codes (a code past the last slot counts in slot 0's
  * place: never, include/atp/error.h stays below it). */
-#define REQUEST_OPS_MAX 24
+#define REQUEST_OPS_MAX 32
 #define REQUEST_ERR_SLOTS 48
 
 typedef struct request_metrics {
@@ -81,6 +82,9 @@ typedef struct request_env {
      * readiness condition of common/health.h holds, every op but status,
      * ready and health answers not_ready. false (tests): always ready. */
     bool gate_ready;
+    /* The run-time administration (admin ops); NULL (tests): those ops
+     * answer bad_state. Set by main before any request. */
+    admin *admin;
 } request_env;
 
 atp_err request_env_init(request_env *env, const config *cfg, engine *eng,

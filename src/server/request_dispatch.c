@@ -53,6 +53,9 @@ static const struct {
     {"ready", request_ready},
     {"health", request_health},
     {"source_reset", request_source_reset},
+    {"admin_list", request_admin_list},
+    {"admin_history", request_admin_history},
+    {"admin_export", request_admin_export},
 };
 
 static const struct {
@@ -64,22 +67,35 @@ static const struct {
     {"reservation", ENGINE_RESV_GET},
 };
 
+/* The admin changes, answered by the admin thread (request_admin_ops.c). */
+static const struct {
+    const char *op;
+    config_edit_kind kind;
+} request_admin_change_ops[] = {
+    {"admin_set_buffer", CONFIG_EDIT_BUFFER_SET},
+    {"admin_remove_buffer", CONFIG_EDIT_BUFFER_REMOVE},
+    {"admin_move_location", CONFIG_EDIT_LOCATION_MOVE},
+};
+
 /* The ops' indexes in the metrics: 0 "none", then request_ops, snapshot,
- * backup, explain, request_resv_ops. */
+ * backup, explain, request_resv_ops, request_admin_change_ops. */
 #define REQUEST_N_OPS (sizeof request_ops / sizeof request_ops[0])
 #define REQUEST_N_RESV (sizeof request_resv_ops / sizeof request_resv_ops[0])
 #define REQUEST_OP_SNAPSHOT (1 + REQUEST_N_OPS)
 #define REQUEST_OP_BACKUP (2 + REQUEST_N_OPS)
 #define REQUEST_OP_EXPLAIN (3 + REQUEST_N_OPS)
 #define REQUEST_OP_RESV (4 + REQUEST_N_OPS)
-_Static_assert(REQUEST_OP_RESV + REQUEST_N_RESV <= REQUEST_OPS_MAX,
+#define REQUEST_N_ADMIN                                                        \
+    (sizeof request_admin_change_ops / sizeof request_admin_change_ops[0])
+#define REQUEST_OP_ADMIN (REQUEST_OP_RESV + REQUEST_N_RESV)
+_Static_assert(REQUEST_OP_ADMIN + REQUEST_N_ADMIN <= REQUEST_OPS_MAX,
                "REQUEST_OPS_MAX too small for the ops");
 
 const char *const request_transport_names[REQUEST_TRANSPORTS] = {"nng", "http"};
 
 unsigned request_op_count(void)
 {
-    return (unsigned)(REQUEST_OP_RESV + REQUEST_N_RESV);
+    return (unsigned)(REQUEST_OP_ADMIN + REQUEST_N_ADMIN);
 }
 
 const char *request_op_name(unsigned op)
@@ -94,6 +110,8 @@ const char *request_op_name(unsigned op)
         return "backup";
     if (op == REQUEST_OP_EXPLAIN)
         return "explain";
+    if (op >= REQUEST_OP_ADMIN)
+        return request_admin_change_ops[op - REQUEST_OP_ADMIN].op;
     return request_resv_ops[op - REQUEST_OP_RESV].op;
 }
 
@@ -128,6 +146,10 @@ bool request_handle(request_env *env, const void *buf, size_t len,
             i++;
         while (i == n && k < nr && !codec_str_eq(op, request_resv_ops[k].op))
             k++;
+        size_t m = 0;
+        while (i == n && k == nr && m < REQUEST_N_ADMIN &&
+               !codec_str_eq(op, request_admin_change_ops[m].op))
+            m++;
         /* Only status, ready and health answer before the state is
          * restored: the others read it (sources too: start-up restores
          * their offsets). */
@@ -140,8 +162,9 @@ bool request_handle(request_env *env, const void *buf, size_t len,
                     : codec_str_eq(op, "snapshot") ? REQUEST_OP_SNAPSHOT
                     : codec_str_eq(op, "explain")  ? REQUEST_OP_EXPLAIN
                     : codec_str_eq(op, "backup")   ? REQUEST_OP_BACKUP
-                    : k < nr ? (unsigned)(REQUEST_OP_RESV + k)
-                             : 0;
+                    : k < nr              ? (unsigned)(REQUEST_OP_RESV + k)
+                    : m < REQUEST_N_ADMIN ? (unsigned)(REQUEST_OP_ADMIN + m)
+                                          : 0;
         bool known = async->op != 0;
         if (!request_authorize(env, &f, known ? op : (codec_str){0}, async,
                                &e)) {
@@ -168,12 +191,18 @@ bool request_handle(request_env *env, const void *buf, size_t len,
             if (request_resv_start(env, request_resv_ops[k].resv, &f, a, w,
                                    async, &e))
                 return false;
+        } else if (m < REQUEST_N_ADMIN) {
+            if (request_admin_change_start(
+                    env, request_admin_change_ops[m].kind, &f, w, async, &e))
+                return false;
         } else {
             reply_error_set(
                 &e, ATP_E_UNKNOWN_OP,
                 "unknown op '%.*s' (atp, cart, regions, scan, "
                 "sources, status, ready, health, snapshot, backup, explain, "
-                "reserve, commit, release, extend, reservation)",
+                "reserve, commit, release, extend, reservation, admin_list, "
+                "admin_history, admin_export, admin_set_buffer, "
+                "admin_remove_buffer, admin_move_location)",
                 request_clip(op), op.ptr);
         }
     }

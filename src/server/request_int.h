@@ -14,6 +14,7 @@
 typedef struct request_fields {
     codec_view op, sku, region, channel, lines, id, ttl_ms, order_ref, cursor,
         limit, dir, sources, source, token;
+    codec_view root; /* the whole map: ops with fields of their own read it */
 } request_fields;
 
 /* request_fields_scan walks the request map once and keeps the first
@@ -119,6 +120,19 @@ bool request_snapshot_start(request_env *env, codec_writer *w,
 bool request_backup_start(request_env *env, const request_fields *f,
                           codec_writer *w, request_async *async,
                           reply_error *e);
+
+/* Run-time administration (request_admin_ops.c): list, history and
+ * export answered at once; a change validated and handed to the admin
+ * thread (returns like request_resv_start). */
+bool request_admin_list(request_env *env, const request_fields *f,
+                        codec_arena *a, codec_writer *w, reply_error *e);
+bool request_admin_history(request_env *env, const request_fields *f,
+                           codec_arena *a, codec_writer *w, reply_error *e);
+bool request_admin_export(request_env *env, const request_fields *f,
+                          codec_arena *a, codec_writer *w, reply_error *e);
+bool request_admin_change_start(request_env *env, config_edit_kind kind,
+                                const request_fields *f, codec_writer *w,
+                                request_async *async, reply_error *e);
 
 /* request_explain_start validates an explain request and hands it to the
  * engine (request_explain.c); returns like request_resv_start. */

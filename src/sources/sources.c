@@ -508,17 +508,29 @@ void sources_tick(sources *s, int64_t now_ms, const sources_io *io)
 void sources_reload(sources *s, const config *next, const uint16_t *loc_region)
 {
     ATP_ASSERT(next != NULL && loc_region != NULL);
+    for (size_t i = 0; i < s->n && i < next->n_sources; i++)
+        atomic_store_explicit(&s->src[i].heartbeat_timeout_ms,
+                              next->sources[i].heartbeat_timeout_ms,
+                              memory_order_relaxed);
+    if (next->n_regions == s->n_regions)
+        sources_relocate(s, loc_region);
+}
+
+void sources_relocate(sources *s, const uint16_t *loc_region)
+{
+    ATP_ASSERT(loc_region != NULL);
     for (size_t l = 0; l < s->n_locations; l++)
         atomic_store_explicit(&s->gone[l],
                               loc_region[l] == CONFIG_LOCATION_GONE,
                               memory_order_relaxed);
-    for (size_t i = 0; i < s->n && i < next->n_sources; i++) {
-        atomic_store_explicit(&s->src[i].heartbeat_timeout_ms,
-                              next->sources[i].heartbeat_timeout_ms,
-                              memory_order_relaxed);
-        if (next->n_regions == s->n_regions)
-            sources_feeds_set(&s->src[i], next, loc_region);
-    }
+    for (size_t r = 0; r < s->n_regions; r++)
+        for (size_t i = 0; i < s->n; i++) {
+            source *so = &s->src[i];
+            bool feeds = false;
+            for (size_t a = 0; a < so->cfg->n_authority && !feeds; a++)
+                feeds = loc_region[so->cfg->authority[a].location] == r;
+            atomic_store_explicit(&so->feeds[r], feeds, memory_order_relaxed);
+        }
 }
 
 bool sources_location_gone(const sources *s, uint32_t location)

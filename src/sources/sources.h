@@ -164,6 +164,11 @@ bool sources_feeds(const sources *s, uint32_t src, uint32_t region);
  * A source already silent stays so until its next message, as before. */
 void sources_reload(sources *s, const config *next, const uint16_t *loc_region);
 
+/* sources_relocate is sources_reload without the heartbeat timeouts: the
+ * regions each source feeds and the locations removed, from loc_region
+ * alone (a run-time admin change, src/admin). Any thread. */
+void sources_relocate(sources *s, const uint16_t *loc_region);
+
 /* sources_location_gone: a reload removed the location (index into the
  * configuration atpd started with): the ingest rejects events naming it
  * as naming an unknown location. Any thread. */

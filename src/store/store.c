@@ -47,7 +47,7 @@
 #define STORE_ID_KEY "store_id"
 
 static const char *const store_db_names[STORE_DB_COUNT] = {
-    "reservations", "meta", "positions", "offsets", "lots"};
+    "reservations", "meta", "positions", "offsets", "lots", "admin"};
 
 static atp_err store_log_start(store *s, const char *dir);
 static atp_err store_env_reopen(store *s);

@@ -45,7 +45,12 @@ typedef enum store_db {
     STORE_DB_POSITIONS = 2,    /* key: "location\0sku", value: buckets */
     STORE_DB_OFFSETS = 3,      /* key: source id, value: applied seq, ts */
     STORE_DB_LOTS = 4,         /* key: "location\0sku\0lot", value: qty, eta */
-    STORE_DB_COUNT = 5,
+    /* run-time administration (src/admin): key "state": the administered
+     * state in force (version, YAML text); key 'h' + version (8 bytes,
+     * big-endian): that change's audit record. Values: msgpack maps,
+     * written and read by admin/records.c. */
+    STORE_DB_ADMIN = 5,
+    STORE_DB_COUNT = 6,
 } store_db;
 
 typedef enum store_sync { STORE_SYNC = 0, STORE_NOSYNC = 1 } store_sync;

@@ -39,8 +39,8 @@ FULL_SKUS = 1000
 FULL_TRIES = 200  # ~70 KB per 1,000-line reservation: 1 MiB holds about a dozen
 # Codes no reply carries (docs/PROTOCOL.md, "Error codes": source, start,
 # tools): docs/HTTP.md may map them (its table is total), openapi.yaml not.
-NOT_IN_REPLIES = {"unknown_location": 5, "unauthorized": 12, "unknown_source": 13,
-                  "duplicate": 14, "config": 15, "timeout": 21, "bad_bucket": 22,
+NOT_IN_REPLIES = {"unauthorized": 12, "unknown_source": 13,
+                  "duplicate": 14, "timeout": 21, "bad_bucket": 22,
                   "bad_event": 23, "transport": 24}
 DEEP = 64  # JSON nesting far beyond any depth limit (docs/HTTP.md)
 
@@ -445,8 +445,10 @@ def main(h):
         sse.close()
 
     for op_id in sorted(api.ops):
-        if op_id == "source_reset":
-            continue  # at the very end: it leaves wms waiting for a snapshot
+        if op_id == "source_reset" or op_id.startswith("admin_"):
+            continue  # source_reset at the very end: it leaves wms waiting
+            # for a snapshot; the admin routes after the change feed's
+            # checks (their changes mark rows for the feed)
         ck.check(any(200 <= s < 300 for s in called.get(op_id, ())),
                  "route %s (%s %s) answered a valid request" % ((op_id,) + api.ops[op_id][:2]))
 
@@ -571,6 +573,56 @@ def main(h):
     fail("changes", "/v1/changes?region=us%-east", "bad_request")
     fail("changes", "/v1/changes" + query({"region": "us-east", "sku": "A\tB"}), "bad_sku")
     fail("changes", "/v1/changes" + query({"region": "mars"}), "unknown_region")
+
+    # run-time administration (issue 16)
+    call("admin_list", "/v1/admin")
+    call("admin_export", "/v1/admin/export")
+    ab = "/v1/admin/buffers"
+    call("admin_set_buffer", ab, body={"change_id": "oa-1", "sku": "SKU-9", "units": 1,
+                                        "percent": "2.5", "low_stock": 2})
+    call("admin_set_buffer", ab, body={"change_id": "oa-1", "sku": "SKU-9", "units": 1,
+                                        "percent": "2.5", "low_stock": 2})
+    call("admin_set_buffer", ab, body={"change_id": "oa-2", "region": "eu", "percent": 5})
+    call("admin_remove_buffer", ab + "/remove", body={"change_id": "oa-3", "region": "eu"})
+    call("admin_move_location", "/v1/admin/locations/L2", body={"change_id": "oa-4",
+                                                                 "region": "us-east"})
+    call("admin_move_location", "/v1/admin/locations/L2", body={"change_id": "oa-5",
+                                                                 "region": "eu"})
+    call("admin_history", "/v1/admin/history" + query({"after": 1, "limit": 2}))
+    fail("admin_history", "/v1/admin/history?limit=0", "bad_request")
+    fail("admin_set_buffer", ab, "bad_request", body={"units": 1})
+    fail("admin_set_buffer", ab, "conflict", body={"change_id": "oa-1", "units": 7})
+    fail("admin_set_buffer", ab, "unknown_region", body={"change_id": "ob-1", "region": "mars",
+                                                          "units": 1})
+    fail("admin_set_buffer", ab, "unknown_channel", body={"change_id": "ob-2", "channel": "tv",
+                                                           "units": 1})
+    fail("admin_set_buffer", ab, "bad_sku", body={"change_id": "ob-3", "sku": "A\tB", "units": 1})
+    fail("admin_set_buffer", ab, "bad_id", body={"change_id": "x" * 129, "units": 1})
+    fail("admin_set_buffer", ab, "bad_qty", body={"change_id": "ob-4", "units": -1})
+    fail("admin_set_buffer", ab, "config", body={"change_id": "ob-5", "percent": "100.5"})
+    abr = ab + "/remove"
+    fail("admin_remove_buffer", abr, "bad_request", body={"change_id": 5})
+    fail("admin_remove_buffer", abr, "not_found", body={"change_id": "oc-1", "sku": "none"})
+    fail("admin_remove_buffer", abr, "conflict", body={"change_id": "oa-1"})
+    fail("admin_remove_buffer", abr, "unknown_region", body={"change_id": "oc-2",
+                                                              "region": "mars"})
+    fail("admin_remove_buffer", abr, "unknown_channel", body={"change_id": "oc-3",
+                                                               "channel": "tv"})
+    fail("admin_remove_buffer", abr, "bad_sku", body={"change_id": "oc-4", "sku": ""})
+    fail("admin_remove_buffer", abr, "bad_id", body={"change_id": ""})
+    al = "/v1/admin/locations/"
+    fail("admin_move_location", al + "L1", "bad_request", body={"region": "eu"})
+    fail("admin_move_location", al + "L1", "conflict", body={"change_id": "oa-4",
+                                                              "region": "eu"})
+    fail("admin_move_location", al + "L9", "unknown_location", body={"change_id": "od-1",
+                                                                      "region": "eu"})
+    fail("admin_move_location", al + "L1", "unknown_region", body={"change_id": "od-2",
+                                                                    "region": "mars"})
+    fail("admin_move_location", al + "L1", "bad_id", body={"change_id": "", "region": "eu"})
+    for op_id in sorted(api.ops):
+        if op_id.startswith("admin_"):
+            ck.check(any(200 <= s < 300 for s in called.get(op_id, ())),
+                     "route %s (%s %s) answered a valid request" % ((op_id,) + api.ops[op_id][:2]))
 
     st = call("status", "/v1/status").json
     ck.check(set(st.get("http", {}).get("errors", {})) >= set().union(*provoked.values()),

@@ -26,6 +26,7 @@
 #include "client.h"
 #include "codec/codec.h"
 #include "common/clock.h"
+#include "ctl_admin.h"
 #include "ctl_args.h"
 #include "ctl_cart.h"
 #include "ctl_feed.h"
@@ -438,6 +439,29 @@ static int ctl_run_inspect(const ctl_args *a, const ctl_cmd *cmd)
     return rc;
 }
 
+/* ctl_build_admin / ctl_show_admin: `admin ...` (ctl_admin.c). */
+static int ctl_build_admin(const ctl_args *a, codec_writer *w, ctl_cart *cart)
+{
+    (void)cart;
+    bool usage;
+    if (ctl_admin_build(a, w, &usage) == 0)
+        return CTL_EXIT_OK;
+    if (usage)
+        fprintf(stderr,
+                "atpctl: admin: expected list | export | history [AFTER] | "
+                "set-buffer CHANGE_ID [sku=S] [region=R] [channel=C] "
+                "[units=N] [percent=P] [low_stock=N] | remove-buffer "
+                "CHANGE_ID [sku=S] [region=R] [channel=C] | move-location "
+                "CHANGE_ID LOCATION REGION\n");
+    return CTL_EXIT_USAGE;
+}
+
+static void ctl_show_admin(const codec_val *r, const ctl_cart *c, FILE *f)
+{
+    (void)c;
+    ctl_admin_render(r, f);
+}
+
 /* ctl_run_token: `token new|hash` makes an auth entry; no atpd involved. */
 static int ctl_run_token(const ctl_args *a, const ctl_cmd *cmd)
 {
@@ -540,6 +564,21 @@ static const ctl_cmd ctl_cmds[] = {
      "        checked with atpd at --endpoint: unknown is an error (exit 1);\n"
      "        atpd not answering is a warning (the feed may come up later)",
      NULL, NULL, ctl_run_watch},
+    {"admin", 1, 8, CTL_OPT_LIMIT, 0, false,
+     "admin list|export|history [AFTER]|set-buffer ID [K=V ...]|"
+     "remove-buffer ID [K=V ...]|move-location ID LOCATION REGION",
+     "run-time administration (docs/PROTOCOL.md, \"Admin\"; admin scope):\n"
+     "        list: the buffer rules and each location's region, with the\n"
+     "        state's version; export: the state as a config file that\n"
+     "        atpd --check-config accepts; history [AFTER]: the audit\n"
+     "        records after version AFTER (--limit N, default 100);\n"
+     "        set-buffer ID: add or replace the rule of a scope (sku=S,\n"
+     "        region=R, channel=C; none: the global default) with units=N,\n"
+     "        percent=P (at most 2 decimals), low_stock=N;\n"
+     "        remove-buffer ID: remove the rule of a scope; move-location\n"
+     "        ID LOCATION REGION. ID is the change id: the same ID and\n"
+     "        change again answers the first version (replayed)",
+     ctl_build_admin, ctl_show_admin, NULL},
     {"token", 1, 1, CTL_OPT_ENTRY, 0, false,
      "token new|hash --name NAME --scopes read,reserve,admin [--client C]",
      "the auth.tokens entry of a client's token (docs/SECURITY.md) to\n"

@@ -71,7 +71,7 @@ void ctl_inspect_render(const ctl_inspect *in, const char *dir, FILE *f);
  *  "map": {"map_bytes", "used_bytes", "used_percent", "page_size",
  *          "readers_used", "readers_max"},
  *  "entries": {"reservations": n, "meta": n, "positions": n, "offsets": n,
- *              "lots": n},
+ *              "lots": n, "admin": n},
  *  "offsets": [{"source", "seq", "ts_ms", "ts"} or {"source", "malformed"}],
  *  "reservation_log": null (no file) or {"bytes", "records", "ops",
  *          "first_lsn", "last_lsn", "applied_lsn", "pending", "pending_ops",

@@ -36,6 +36,15 @@ static const client_route_def client_routes[] = {
     {"commit", "POST", {"reservations", "{id}", "commit"}, {NULL}},
     {"release", "POST", {"reservations", "{id}", "release"}, {NULL}},
     {"extend", "POST", {"reservations", "{id}", "extend"}, {NULL}},
+    {"admin_list", "GET", {"admin"}, {NULL}},
+    {"admin_export", "GET", {"admin", "export"}, {NULL}},
+    {"admin_history", "GET", {"admin", "history"}, {"after", "limit"}},
+    {"admin_set_buffer", "PUT", {"admin", "buffers"}, {NULL}},
+    {"admin_remove_buffer", "POST", {"admin", "buffers", "remove"}, {NULL}},
+    {"admin_move_location",
+     "PUT",
+     {"admin", "locations", "{location}"},
+     {NULL}},
 };
 
 #define CLIENT_ROUTES (sizeof client_routes / sizeof client_routes[0])
@@ -200,8 +209,8 @@ atp_err client_route_build(const codec_val *req, const char *base,
         return ATP_E_NOMEM;
     if (!ok)
         return ATP_E_BAD_REQUEST;
-    if (strcmp(d->method, "POST") != 0)
-        return ATP_OK;
+    if (strcmp(d->method, "GET") == 0)
+        return ATP_OK; /* POST and PUT carry the rest of the map */
     f = open_memstream(&out->body, &out->body_len);
     if (f == NULL)
         return ATP_E_NOMEM;

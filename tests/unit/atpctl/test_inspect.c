@@ -153,7 +153,7 @@ static void test_load_counts_and_offsets(void **state)
     assert_non_null(strstr(txt, "{\"dir\":\"D\",\"format\":null,"));
     assert_non_null(strstr(
         txt, "\"entries\":{\"reservations\":2,\"meta\":1," /* meta: store_id */
-             "\"positions\":3,\"offsets\":3,\"lots\":1}"));
+             "\"positions\":3,\"offsets\":3,\"lots\":1,\"admin\":0}"));
     assert_non_null(strstr(txt, "{\"source\":\"wms-east\",\"seq\":1042,"
                                 "\"ts_ms\":1795349398095,"
                                 "\"ts\":\"2026-11-22T12:09:58.095Z\"}"));

@@ -207,7 +207,7 @@ static void test_status_table(void **state)
         {ATP_E_UNAUTHORIZED, 403},
         {ATP_E_UNKNOWN_SOURCE, 422},
         {ATP_E_DUPLICATE, 409},
-        {ATP_E_CONFIG, 500},
+        {ATP_E_CONFIG, 422}, /* an admin change the file refuses */
         {ATP_E_NOMEM, 503},
         {ATP_E_IO, 500},
         {ATP_E_CONFLICT, 409},

@@ -1,0 +1,346 @@
+/*
+ * admin.c - the administered state: restored or seeded at start-up
+ * (main thread), changed by a client (the admin thread, admin__apply) or
+ * by SIGHUP (main thread, admin_reload), one change at a time under mu:
+ * the change is validated as a configuration document, applied to the
+ * engine like a reload, stored with its audit record, and only then in
+ * force here (and answered). A store that refuses it undoes the engine's
+ * part: nothing changed.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "admin/admin_int.h"
+#include "common/assert.h"
+#include "common/clock.h"
+#include "common/log.h"
+
+atp_err admin_alloc(config *cfg, const admin_persist *p, admin **out)
+{
+    admin *a = calloc(1, sizeof *a);
+    if (a == NULL)
+        return ATP_E_NOMEM;
+    a->started = cfg;
+    if (p != NULL)
+        a->persist = *p;
+    pthread_mutex_init(&a->mu, NULL);
+    pthread_mutex_init(&a->qmu, NULL);
+    clock_cond_init(&a->qcond);
+    *out = a;
+    return ATP_OK;
+}
+
+void admin_free(admin *a)
+{
+    if (a == NULL)
+        return;
+    ATP_ASSERT(!a->running);
+    if (a->have_cur)
+        config_fini(&a->cur);
+    for (size_t i = 0; i < a->n_hist; i++)
+        admin__entry_fini(&a->hist[i]);
+    free(a->hist);
+    free(a->cur_text);
+    free(a->file_text);
+    free(a->stored_text);
+    free(a->stored_file);
+    pthread_cond_destroy(&a->qcond);
+    pthread_mutex_destroy(&a->qmu);
+    pthread_mutex_destroy(&a->mu);
+    free(a);
+}
+
+void admin_restore_record(admin *a, const void *key, size_t key_len,
+                          const void *val, size_t val_len)
+{
+    if (key_len == 5 && memcmp(key, "state", 5) == 0) {
+        free(a->stored_text);
+        a->stored_text = NULL;
+        free(a->stored_file);
+        a->stored_file = NULL;
+        if (!admin__state_decode(val, val_len, &a->stored_version,
+                                 &a->stored_text, &a->stored_file))
+            log_error("admin", "the stored admin state cannot be read");
+        return;
+    }
+    admin_entry e;
+    if (key_len == 9 && ((const char *)key)[0] == 'h' &&
+        admin__entry_decode(val, val_len, &e))
+        admin__entry_add(a, &e);
+    else
+        log_warn("admin", "a stored admin record cannot be read: skipped");
+}
+
+/* admin__parse reads a state document into *out. false: why says what is
+ * wrong (the first problem, with its line). */
+atp_err admin__parse(const char *text, size_t len, config *out, char *why,
+                     size_t why_len)
+{
+    config_diags d = {0};
+    atp_err err = config_load_string(text, len, out, &d);
+    if (err != ATP_OK && why != NULL) {
+        size_t o = 0;
+        why[0] = '\0';
+        for (size_t i = 0; i < d.n && o + 1 < why_len; i++)
+            o += (size_t)snprintf(why + o, why_len - o, "%s%s", i ? "; " : "",
+                                  d.items[i].message);
+        if (d.n == 0)
+            snprintf(why, why_len, "%s", atp_err_message(err));
+    }
+    config_diags_fini(&d);
+    return err;
+}
+
+static void admin_report_left_out(void *ctx, const char *what)
+{
+    (void)ctx;
+    log_warn("admin", "stored admin state: %s", what);
+}
+
+/* admin_entry_make: an audit record of atpd's own (no change id). */
+static bool admin_entry_make(admin_entry *e, const char *who, const char *op,
+                             const char *what, const char *before)
+{
+    *e = (admin_entry){.at_ms = clock_wall_ms(),
+                       .id = strdup(""),
+                       .who = strdup(who),
+                       .op = strdup(op),
+                       .what = strdup(what),
+                       .before = strdup(before),
+                       .after = strdup("")};
+    if (e->id && e->who && e->op && e->what && e->before && e->after)
+        return true;
+    admin__entry_fini(e);
+    return false;
+}
+
+/* admin_from_file makes the file's administered part (cfg's, as loaded)
+ * the state's next version, stored without waiting (the store's threads
+ * start later; a start that dies first takes it from the file again). */
+static atp_err admin_from_file(admin *a, const char *op, const char *before)
+{
+    admin_entry e;
+    if (!admin_entry_make(&e, "config-file", op,
+                          "the configuration file's buffer rules and "
+                          "location regions",
+                          before))
+        return ATP_E_NOMEM;
+    e.version = a->version + 1;
+    atp_err err = admin__store(a, a->cur_text, &e, false);
+    if (err != ATP_OK) {
+        admin__entry_fini(&e);
+        return err;
+    }
+    a->version = e.version;
+    return admin__entry_add(a, &e) ? ATP_OK : ATP_E_NOMEM;
+}
+
+/* admin_stored_overlay lays the stored state over the file's (main
+ * thread, start-up). */
+static atp_err admin_stored_overlay(admin *a)
+{
+    config doc;
+    char why[1024];
+    if (admin__parse(a->stored_text, strlen(a->stored_text), &doc, why,
+                     sizeof why) != ATP_OK) {
+        log_error("admin",
+                  "the stored admin state (version %llu) is not a valid "
+                  "configuration: %s; atpd does not start on it",
+                  (unsigned long long)a->stored_version, why);
+        return ATP_E_CONFIG;
+    }
+    atp_err err =
+        config_admin_overlay(a->started, &doc, admin_report_left_out, NULL);
+    config_fini(&doc);
+    if (err == ATP_OK)
+        log_info("admin",
+                 "the stored admin state (version %llu) is in force for "
+                 "buffer rules and location regions: the file's have not "
+                 "changed since atpd last read it%s (docs/CONFIG.md, "
+                 "\"Run-time administration\")",
+                 (unsigned long long)a->stored_version,
+                 strcmp(a->file_text, a->stored_text) == 0
+                     ? ", and they are the same"
+                     : "; they differ from the stored state and are not used");
+    return err;
+}
+
+atp_err admin_begin(admin *a)
+{
+    size_t len;
+    atp_err err = config_admin_text(a->started, NULL, &a->file_text, &len);
+    if (err != ATP_OK)
+        return err;
+    /* The rule (docs/CONFIG.md): the file's administered part applies when
+     * it changed since atpd last read it; otherwise the stored state
+     * stays. */
+    bool stored = a->stored_text != NULL;
+    bool file_changed = stored && strcmp(a->file_text, a->stored_file) != 0;
+    if (stored && !file_changed && (err = admin_stored_overlay(a)) != ATP_OK)
+        return err;
+    a->version = stored ? a->stored_version : 0;
+    if ((err = config_admin_text(a->started, NULL, &a->cur_text, &len)) !=
+        ATP_OK)
+        return err;
+    char why[1024];
+    if ((err = admin__parse(a->cur_text, len, &a->cur, why, sizeof why)) !=
+        ATP_OK) {
+        log_error("admin", "the administered state does not read back: %s",
+                  why);
+        return ATP_E_INTERNAL;
+    }
+    a->have_cur = true;
+    if (stored && !file_changed)
+        return ATP_OK;
+    char before[64] = "";
+    if (stored)
+        snprintf(before, sizeof before, "version %llu",
+                 (unsigned long long)a->stored_version);
+    if ((err = admin_from_file(a, stored ? "file" : "seed", before)) != ATP_OK)
+        return err;
+    if (stored)
+        log_info("admin",
+                 "the file's buffer rules and location regions changed "
+                 "since atpd last read it: they replace the stored admin "
+                 "state (version %llu) as version %llu (docs/CONFIG.md, "
+                 "\"Run-time administration\")",
+                 (unsigned long long)a->stored_version,
+                 (unsigned long long)a->version);
+    else
+        log_info("admin", "no stored admin state: seeded from the "
+                          "configuration file (version 1)");
+    return ATP_OK;
+}
+
+/* admin_relocate tells the sources where cfg puts the engine's locations. */
+static void admin_relocate(admin *a, const config *cfg, bool full)
+{
+    size_t n = a->started->n_locations;
+    uint16_t *loc = malloc((n ? n : 1) * sizeof *loc);
+    if (loc == NULL)
+        return; /* the sources keep their regions: staleness only */
+    config_location_regions(a->started, cfg, loc);
+    if (full)
+        sources_reload(a->src, cfg, loc);
+    else
+        sources_relocate(a->src, loc);
+    free(loc);
+}
+
+/* admin__commit makes next (the state document read from text, both
+ * taken on success) the state in force: engine_next (next itself, or the
+ * whole file for SIGHUP: full) applied, then e stored as the next
+ * version. Under mu. On failure nothing changed; why says why. */
+atp_err admin__commit(admin *a, config *next, char *text,
+                      const config *engine_next, bool full, admin_entry *e,
+                      engine_rules_report *rep, char *why, size_t why_len)
+{
+    engine_rules_report r0;
+    if (rep == NULL)
+        rep = &r0;
+    atp_err err = engine_rules_replace(a->eng, &a->cur, engine_next, rep);
+    if (err != ATP_OK) {
+        snprintf(why, why_len, "the engine refused it: %s%s%s",
+                 atp_err_message(err), rep->refused[0] ? ": " : "",
+                 rep->refused);
+        return err;
+    }
+    admin_relocate(a, engine_next, full);
+    e->version = a->version + 1;
+    e->at_ms = clock_wall_ms();
+    if ((err = admin__store(a, text, e, true)) != ATP_OK) {
+        snprintf(why, why_len,
+                 "not stored (%s): undone, nothing changed; retry once the "
+                 "store has room",
+                 atp_err_message(err));
+        if (engine_rules_replace(a->eng, engine_next, &a->cur, NULL) != ATP_OK)
+            log_error("admin", "undoing a change the store refused failed: "
+                               "the engine runs the new rules until restart");
+        admin_relocate(a, &a->cur, false);
+        return err;
+    }
+    config_fini(&a->cur);
+    a->cur = *next;
+    free(a->cur_text);
+    a->cur_text = text;
+    a->version = e->version;
+    if (!admin__entry_add(a, e))
+        log_error("admin",
+                  "version %llu stored but not kept in the "
+                  "history in memory (out of memory)",
+                  (unsigned long long)a->version);
+    return ATP_OK;
+}
+
+atp_err admin_reload(admin *a, config *next, engine_rules_report *rep)
+{
+    pthread_mutex_lock(&a->mu);
+    char *ftext = NULL, *text = NULL;
+    size_t len;
+    config doc;
+    char why[1024] = "";
+    atp_err err = config_admin_text(next, NULL, &ftext, &len);
+    if (err != ATP_OK)
+        goto out;
+    if (strcmp(ftext, a->file_text) == 0) {
+        /* The file's administered part is as it was: the state stays. */
+        if ((err = config_admin_overlay(next, &a->cur, admin_report_left_out,
+                                        NULL)) == ATP_OK &&
+            (err = engine_rules_replace(a->eng, &a->cur, next, rep)) == ATP_OK)
+            admin_relocate(a, next, true);
+        if (err == ATP_OK)
+            log_info("admin",
+                     "reload: the file's buffer rules and location regions "
+                     "are as when it was last read: the admin state "
+                     "(version %llu) stays in force",
+                     (unsigned long long)a->version);
+        free(ftext);
+        goto out;
+    }
+    text = strdup(ftext);
+    if (text == NULL ||
+        (err = admin__parse(text, len, &doc, why, sizeof why)) != ATP_OK) {
+        err = text == NULL ? ATP_E_NOMEM : ATP_E_INTERNAL;
+        free(text);
+        free(ftext);
+        goto out;
+    }
+    char before[64];
+    snprintf(before, sizeof before, "version %llu",
+             (unsigned long long)a->version);
+    admin_entry e;
+    if (!admin_entry_make(&e, "sighup", "reload",
+                          "the configuration file's buffer rules and "
+                          "location regions",
+                          before)) {
+        err = ATP_E_NOMEM;
+        config_fini(&doc);
+        free(text);
+        free(ftext);
+        goto out;
+    }
+    char *was = a->file_text; /* stored with the state */
+    a->file_text = ftext;
+    err = admin__commit(a, &doc, text, next, true, &e, rep, why, sizeof why);
+    if (err != ATP_OK) {
+        a->file_text = was;
+        admin__entry_fini(&e);
+        config_fini(&doc);
+        free(text);
+        free(ftext);
+        goto out;
+    }
+    free(was);
+    log_info("admin",
+             "reload: the file's buffer rules and location regions changed "
+             "since atpd last read it: they are the admin state's version "
+             "%llu",
+             (unsigned long long)a->version);
+out:
+    if (err != ATP_OK && why[0] != '\0' && rep != NULL &&
+        rep->refused[0] == '\0')
+        snprintf(rep->refused, sizeof rep->refused, "%.300s", why);
+    pthread_mutex_unlock(&a->mu);
+    return err;
+}

@@ -1,0 +1,191 @@
+/*
+ * change.c - one client change on the admin thread: the idempotency
+ * check by change id, the stable codes of names that do not exist, the
+ * change written into the state document and read back (the file's
+ * messages), then admin.c's commit. Its audit record says what was asked
+ * and the rule or region before and after.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "admin/admin_int.h"
+
+#define ADMIN_ANY(s) ((s) != NULL ? (s) : "*")
+
+/* admin_what: the change's content, canonical (equal for equal changes:
+ * the idempotency check compares it). */
+static void admin_what(const config_edit *e, char *buf, size_t n)
+{
+    switch (e->kind) {
+    case CONFIG_EDIT_BUFFER_SET: {
+        char u[24] = "-", p[24] = "-", l[24] = "-";
+        if (e->has_units)
+            snprintf(u, sizeof u, "%lld", (long long)e->units);
+        if (e->has_percent)
+            snprintf(p, sizeof p, "%lld.%02lld",
+                     (long long)(e->percent_bp / 100),
+                     (long long)(e->percent_bp % 100));
+        if (e->has_low_stock)
+            snprintf(l, sizeof l, "%lld", (long long)e->low_stock);
+        snprintf(buf, n,
+                 "set_buffer sku=%s region=%s channel=%s units=%s "
+                 "percent=%s low_stock=%s",
+                 ADMIN_ANY(e->sku), ADMIN_ANY(e->region), ADMIN_ANY(e->channel),
+                 u, p, l);
+        return;
+    }
+    case CONFIG_EDIT_BUFFER_REMOVE:
+        snprintf(buf, n, "remove_buffer sku=%s region=%s channel=%s",
+                 ADMIN_ANY(e->sku), ADMIN_ANY(e->region),
+                 ADMIN_ANY(e->channel));
+        return;
+    case CONFIG_EDIT_LOCATION_MOVE:
+        snprintf(buf, n, "move_location location=%s region=%s", e->location,
+                 e->region);
+        return;
+    }
+}
+
+static void admin_rule_show(const config_buffer_rule *r, char *buf, size_t n)
+{
+    if (r == NULL) {
+        buf[0] = '\0';
+        return;
+    }
+    snprintf(buf, n, "units %lld, percent %lld.%02lld, low_stock %lld",
+             (long long)r->units, (long long)(r->percent_bp / 100),
+             (long long)(r->percent_bp % 100), (long long)r->low_stock);
+}
+
+/* admin_before_after: the rule (or the location's region) in c. */
+static void admin_show(const config *c, const config_edit *e, char *buf,
+                       size_t n)
+{
+    buf[0] = '\0';
+    if (e->kind == CONFIG_EDIT_LOCATION_MOVE) {
+        int k = config_location_find(c, e->location, strlen(e->location));
+        if (k >= 0)
+            snprintf(buf, n, "region %s",
+                     c->regions[c->locations[k].region].id);
+        return;
+    }
+    for (size_t i = 0; i < c->n_buffers; i++)
+        if (config_admin_rule_matches(c, &c->buffers[i], e->sku, e->region,
+                                      e->channel)) {
+            admin_rule_show(&c->buffers[i], buf, n);
+            return;
+        }
+}
+
+static const char *admin_op_name(config_edit_kind k)
+{
+    return k == CONFIG_EDIT_BUFFER_SET      ? "set_buffer"
+           : k == CONFIG_EDIT_BUFFER_REMOVE ? "remove_buffer"
+                                            : "move_location";
+}
+
+/* admin_names_check: the stable codes of names the state lacks. */
+static bool admin_names_check(const config *c, const config_edit *e,
+                              admin_result *res)
+{
+    if (e->region != NULL &&
+        config_region_find(c, e->region, strlen(e->region)) < 0) {
+        res->err = ATP_E_UNKNOWN_REGION;
+        snprintf(res->message, sizeof res->message,
+                 "unknown region '%.128s': nothing changed (regions are "
+                 "added by a restart with a new file)",
+                 e->region);
+        return false;
+    }
+    if (e->channel != NULL &&
+        config_channel_find(c, e->channel, strlen(e->channel)) < 0) {
+        res->err = ATP_E_UNKNOWN_CHANNEL;
+        snprintf(res->message, sizeof res->message,
+                 "unknown channel '%.128s': nothing changed", e->channel);
+        return false;
+    }
+    return true;
+}
+
+/* admin_replay: a change id seen before answers as it did (same content)
+ * or conflict. false: new id. */
+static bool admin_replay(admin *a, const admin_change *c, const char *what,
+                         admin_result *res)
+{
+    for (size_t i = a->n_hist; i-- > 0;) {
+        const admin_entry *h = &a->hist[i];
+        if (h->id[0] == '\0' || strcmp(h->id, c->change_id) != 0)
+            continue;
+        if (strcmp(h->what, what) == 0) {
+            res->version = h->version;
+            res->replayed = true;
+        } else {
+            res->err = ATP_E_CONFLICT;
+            snprintf(res->message, sizeof res->message,
+                     "change id '%.128s' was used for another change "
+                     "(version %llu: %.400s): nothing changed",
+                     c->change_id, (unsigned long long)h->version, h->what);
+        }
+        return true;
+    }
+    return false;
+}
+
+void admin__apply(admin *a, const admin_change *c, admin_result *res)
+{
+    *res = (admin_result){.err = ATP_OK};
+    const config_edit *e = &c->edit;
+    char what[1024], before[256], after[256];
+    admin_what(e, what, sizeof what);
+    pthread_mutex_lock(&a->mu);
+    if (admin_replay(a, c, what, res) || !admin_names_check(&a->cur, e, res))
+        goto out;
+    char *text;
+    size_t len;
+    atp_err err = config_admin_text(&a->cur, e, &text, &len);
+    if (err != ATP_OK) {
+        res->err = err;
+        snprintf(res->message, sizeof res->message, "%s: nothing changed",
+                 err == ATP_E_NOT_FOUND ? "no buffer rule of that scope"
+                 : err == ATP_E_UNKNOWN_LOCATION
+                     ? "unknown location (locations are added by a "
+                       "restart with a new file)"
+                     : atp_err_message(err));
+        goto out;
+    }
+    config next;
+    char why[1024];
+    if ((err = admin__parse(text, len, &next, why, sizeof why)) != ATP_OK) {
+        free(text);
+        res->err = err;
+        snprintf(res->message, sizeof res->message,
+                 "invalid change: %s; nothing changed", why);
+        goto out;
+    }
+    admin_show(&a->cur, e, before, sizeof before);
+    admin_show(&next, e, after, sizeof after);
+    admin_entry h = {.id = strdup(c->change_id),
+                     .who = strdup(c->who),
+                     .op = strdup(admin_op_name(e->kind)),
+                     .what = strdup(what),
+                     .before = strdup(before),
+                     .after = strdup(after)};
+    if (!h.id || !h.who || !h.op || !h.what || !h.before || !h.after)
+        err = ATP_E_NOMEM;
+    else
+        err = admin__commit(a, &next, text, &next, false, &h, NULL, why,
+                            sizeof why);
+    if (err != ATP_OK) {
+        admin__entry_fini(&h);
+        config_fini(&next);
+        free(text);
+        res->err = err;
+        snprintf(res->message, sizeof res->message, "%s",
+                 err == ATP_E_NOMEM ? "out of memory: nothing changed" : why);
+        goto out;
+    }
+    res->version = a->version;
+out:
+    pthread_mutex_unlock(&a->mu);
+}

@@ -1,0 +1,260 @@
+/*
+ * admin.c - the run-time administered part of a configuration (buffer
+ * rules, each location's region: docs/CONFIG.md, "Run-time
+ * administration") as a YAML document, with one change applied, so that a
+ * change is validated by config_load_string exactly like the file; and
+ * that part of one configuration laid over another (the stored state over
+ * the file at start). Pure, no I/O; any thread (the results are the
+ * caller's).
+ */
+#include "config/config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* config_admin_quote writes s as a YAML double-quoted scalar: every byte
+ * a parser could take for syntax escaped, the rest (UTF-8 included) as
+ * is, so any id round-trips. */
+static void config_admin_quote(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            fprintf(f, "\\%c", *p);
+        else if (*p < 0x20 || *p == 0x7f)
+            fprintf(f, "\\x%02x", *p);
+        else
+            fputc(*p, f);
+    }
+    fputc('"', f);
+}
+
+static bool config_admin_name_eq(const char *a, const char *b)
+{
+    return (a == NULL || b == NULL) ? a == b : strcmp(a, b) == 0;
+}
+
+bool config_admin_rule_matches(const config *c, const config_buffer_rule *r,
+                               const char *sku, const char *region,
+                               const char *channel)
+{
+    const char *rr = r->region == UINT32_MAX ? NULL : c->regions[r->region].id;
+    const char *rc = r->channel == UINT32_MAX ? NULL : c->channels[r->channel];
+    return config_admin_name_eq(r->sku, sku) &&
+           config_admin_name_eq(rr, region) &&
+           config_admin_name_eq(rc, channel);
+}
+
+static void config_admin_rule_write(FILE *f, const char *sku,
+                                    const char *region, const char *channel,
+                                    const int64_t *units,
+                                    const int64_t *percent_bp,
+                                    const int64_t *low_stock)
+{
+    fputs("  - {", f);
+    const char *sep = "";
+    if (sku != NULL) {
+        fputs("sku: ", f);
+        config_admin_quote(f, sku);
+        sep = ", ";
+    }
+    if (region != NULL) {
+        fprintf(f, "%sregion: ", sep);
+        config_admin_quote(f, region);
+        sep = ", ";
+    }
+    if (channel != NULL) {
+        fprintf(f, "%schannel: ", sep);
+        config_admin_quote(f, channel);
+        sep = ", ";
+    }
+    if (units != NULL) {
+        fprintf(f, "%sunits: %lld", sep, (long long)*units);
+        sep = ", ";
+    }
+    if (percent_bp != NULL) {
+        long long bp = *percent_bp < 0 ? -*percent_bp : *percent_bp;
+        fprintf(f, "%spercent: %s%lld.%02lld", sep, *percent_bp < 0 ? "-" : "",
+                bp / 100, bp % 100); /* out of range: the parser says so */
+        sep = ", ";
+    }
+    if (low_stock != NULL)
+        fprintf(f, "%slow_stock: %lld", sep, (long long)*low_stock);
+    fputs("}\n", f);
+}
+
+static void config_admin_write_places(FILE *f, const config *c,
+                                      const config_edit *e)
+{
+    fputs("regions:\n", f);
+    for (size_t i = 0; i < c->n_regions; i++) {
+        fputs("  - id: ", f);
+        config_admin_quote(f, c->regions[i].id);
+        if (c->regions[i].inbound_horizon_ms > 0)
+            fprintf(f, "\n    inbound_horizon: %lldms",
+                    (long long)c->regions[i].inbound_horizon_ms);
+        fputc('\n', f);
+    }
+    fputs("channels:\n", f);
+    for (size_t i = 0; i < c->n_channels; i++) {
+        fputs("  - ", f);
+        config_admin_quote(f, c->channels[i]);
+        fputc('\n', f);
+    }
+    fputs(c->n_locations ? "locations:\n" : "locations: []\n", f);
+    for (size_t i = 0; i < c->n_locations; i++) {
+        const config_location *l = &c->locations[i];
+        bool moved = e != NULL && e->kind == CONFIG_EDIT_LOCATION_MOVE &&
+                     strcmp(e->location, l->id) == 0;
+        fputs("  - id: ", f);
+        config_admin_quote(f, l->id);
+        fputs("\n    region: ", f);
+        config_admin_quote(f, moved ? e->region : c->regions[l->region].id);
+        if (l->type != NULL && l->type[0] != '\0') {
+            fputs("\n    type: ", f);
+            config_admin_quote(f, l->type);
+        }
+        fputc('\n', f);
+    }
+}
+
+atp_err config_admin_text(const config *c, const config_edit *e, char **out,
+                          size_t *len)
+{
+    *out = NULL;
+    *len = 0;
+    bool found = false;
+    if (e != NULL && e->kind == CONFIG_EDIT_LOCATION_MOVE)
+        found = config_location_find(c, e->location, strlen(e->location)) >= 0;
+    char *buf = NULL;
+    size_t n = 0;
+    FILE *f = open_memstream(&buf, &n);
+    if (f == NULL)
+        return ATP_E_NOMEM;
+    fputs("# atpd's run-time administered state (docs/CONFIG.md, \"Run-time "
+          "administration\")\n",
+          f);
+    config_admin_write_places(f, c, e);
+    bool set = e != NULL && e->kind == CONFIG_EDIT_BUFFER_SET;
+    bool scoped = e != NULL && e->kind != CONFIG_EDIT_LOCATION_MOVE;
+    size_t rules = c->n_buffers + (set ? 1 : 0);
+    fputs(rules ? "buffers:\n" : "buffers: []\n", f);
+    for (size_t i = 0; i < c->n_buffers; i++) {
+        const config_buffer_rule *r = &c->buffers[i];
+        if (scoped &&
+            config_admin_rule_matches(c, r, e->sku, e->region, e->channel)) {
+            found = true;
+            if (set) /* in the old rule's place: the order stays */
+                config_admin_rule_write(f, e->sku, e->region, e->channel,
+                                        e->has_units ? &e->units : NULL,
+                                        e->has_percent ? &e->percent_bp : NULL,
+                                        e->has_low_stock ? &e->low_stock
+                                                         : NULL);
+            continue;
+        }
+        config_admin_rule_write(
+            f, r->sku,
+            r->region == UINT32_MAX ? NULL : c->regions[r->region].id,
+            r->channel == UINT32_MAX ? NULL : c->channels[r->channel],
+            &r->units, &r->percent_bp, &r->low_stock);
+    }
+    if (set && !found) /* a new scope */
+        config_admin_rule_write(f, e->sku, e->region, e->channel,
+                                e->has_units ? &e->units : NULL,
+                                e->has_percent ? &e->percent_bp : NULL,
+                                e->has_low_stock ? &e->low_stock : NULL);
+    if (fclose(f) != 0 || buf == NULL) {
+        free(buf);
+        return ATP_E_NOMEM;
+    }
+    if (e != NULL && !set && !found) {
+        free(buf);
+        return e->kind == CONFIG_EDIT_LOCATION_MOVE ? ATP_E_UNKNOWN_LOCATION
+                                                    : ATP_E_NOT_FOUND;
+    }
+    *out = buf;
+    *len = n;
+    return ATP_OK;
+}
+
+/* config_admin_rules_copy: adm's rules with dst's region and channel
+ * indexes (by id), or NULL (out of memory). A rule naming one dst lacks is
+ * skipped and reported. */
+static config_buffer_rule *config_admin_rules_copy(const config *dst,
+                                                   const config *adm,
+                                                   config_admin_report_fn fn,
+                                                   void *ctx, size_t *n_out)
+{
+    config_buffer_rule *v =
+        calloc(adm->n_buffers ? adm->n_buffers : 1, sizeof *v);
+    if (v == NULL)
+        return NULL;
+    size_t n = 0;
+    char what[320];
+    for (size_t i = 0; i < adm->n_buffers; i++) {
+        const config_buffer_rule *r = &adm->buffers[i];
+        config_buffer_rule c = *r;
+        const char *rid = NULL, *cid = NULL;
+        if (r->region != UINT32_MAX) {
+            rid = adm->regions[r->region].id;
+            int k = config_region_find(dst, rid, strlen(rid));
+            c.region = k < 0 ? UINT32_MAX - 1 : (uint32_t)k;
+        }
+        if (r->channel != UINT32_MAX) {
+            cid = adm->channels[r->channel];
+            int k = config_channel_find(dst, cid, strlen(cid));
+            c.channel = k < 0 ? UINT32_MAX - 1 : (uint32_t)k;
+        }
+        if (c.region == UINT32_MAX - 1 || c.channel == UINT32_MAX - 1) {
+            snprintf(what, sizeof what,
+                     "buffer rule for sku '%s', region '%s', channel '%s' "
+                     "names a region or channel the file does not have: "
+                     "left out",
+                     r->sku ? r->sku : "*", rid ? rid : "*", cid ? cid : "*");
+            fn(ctx, what);
+            continue;
+        }
+        c.sku = NULL;
+        if (r->sku != NULL && (c.sku = strdup(r->sku)) == NULL) {
+            for (size_t k = 0; k < n; k++)
+                free(v[k].sku);
+            free(v);
+            return NULL;
+        }
+        v[n++] = c;
+    }
+    *n_out = n;
+    return v;
+}
+
+atp_err config_admin_overlay(config *dst, const config *adm,
+                             config_admin_report_fn fn, void *ctx)
+{
+    size_t n;
+    config_buffer_rule *v = config_admin_rules_copy(dst, adm, fn, ctx, &n);
+    if (v == NULL)
+        return ATP_E_NOMEM;
+    for (size_t i = 0; i < dst->n_buffers; i++)
+        free(dst->buffers[i].sku);
+    free(dst->buffers);
+    dst->buffers = v;
+    dst->n_buffers = n;
+    char what[320];
+    for (size_t i = 0; i < adm->n_locations; i++) {
+        const config_location *l = &adm->locations[i];
+        int k = config_location_find(dst, l->id, strlen(l->id));
+        const char *rid = adm->regions[l->region].id;
+        int r = config_region_find(dst, rid, strlen(rid));
+        if (k < 0 || r < 0) {
+            snprintf(what, sizeof what,
+                     "location '%s' in region '%s': the file has no %s of "
+                     "that id; left out",
+                     l->id, rid, k < 0 ? "location" : "region");
+            fn(ctx, what);
+            continue;
+        }
+        dst->locations[k].region = (uint32_t)r;
+    }
+    return ATP_OK;
+}

@@ -1,0 +1,232 @@
+/*
+ * request_admin_ops.c - the run-time administration ops (docs/PROTOCOL.md,
+ * "Admin"): admin_list, admin_history and admin_export answered at once
+ * from the admin state; admin_set_buffer, admin_remove_buffer and
+ * admin_move_location validated here (field shapes), run by the admin
+ * thread and answered by it once stored (request_async, like a
+ * reservation). Any thread (nng callbacks, libmicrohttpd's).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server/reply.h"
+#include "server/request_int.h"
+
+/* The longest change id (bytes), as a reservation id. */
+#define REQUEST_ADMIN_ID_MAX 128
+#define REQUEST_ADMIN_HISTORY_MAX 1000
+
+static bool request_admin_on(request_env *env, reply_error *e)
+{
+    if (env->admin != NULL)
+        return true;
+    reply_error_set(e, ATP_E_BAD_STATE,
+                    "run-time administration is not available here");
+    return false;
+}
+
+bool request_admin_list(request_env *env, const request_fields *f,
+                        codec_arena *a, codec_writer *w, reply_error *e)
+{
+    (void)f;
+    (void)a;
+    if (!request_admin_on(env, e))
+        return false;
+    admin_list_write(env->admin, w);
+    return true;
+}
+
+bool request_admin_export(request_env *env, const request_fields *f,
+                          codec_arena *a, codec_writer *w, reply_error *e)
+{
+    (void)f;
+    (void)a;
+    if (!request_admin_on(env, e))
+        return false;
+    uint64_t v = admin_version(env->admin);
+    char *text = admin_export(env->admin);
+    if (text == NULL) {
+        reply_error_set(e, ATP_E_NOMEM, "out of memory");
+        return false;
+    }
+    codec_w_map(w, 3);
+    codec_w_kv_bool(w, "ok", true);
+    codec_w_kv_uint(w, "version", v);
+    codec_w_kv_cstr(w, "config", text);
+    free(text);
+    return true;
+}
+
+bool request_admin_history(request_env *env, const request_fields *f,
+                           codec_arena *a, codec_writer *w, reply_error *e)
+{
+    (void)a;
+    if (!request_admin_on(env, e))
+        return false;
+    uint64_t after = 0, limit = 100;
+    codec_view va = codec_view_get(f->root, "after");
+    if ((va.p != NULL && !codec_view_uint(va, &after)) ||
+        (f->limit.p != NULL &&
+         (!codec_view_uint(f->limit, &limit) || limit == 0 ||
+          limit > REQUEST_ADMIN_HISTORY_MAX))) {
+        reply_error_set(e, ATP_E_BAD_REQUEST,
+                        "'after' must be a version (integer >= 0) and "
+                        "'limit' 1..%d",
+                        REQUEST_ADMIN_HISTORY_MAX);
+        return false;
+    }
+    admin_history_write(env->admin, after, (uint32_t)limit, w);
+    return true;
+}
+
+/* ---- changes ------------------------------------------------------------ */
+
+/* request_admin_name copies an optional id field into buf (NULL: absent
+ * or nil, "any"). false: e filled. */
+static bool request_admin_name(codec_view v, const char *what, uint32_t max,
+                               atp_err code, bool required, char *buf,
+                               const char **out, reply_error *e)
+{
+    *out = NULL;
+    if (!required && (v.p == NULL || codec_view_type(v) == CODEC_NIL))
+        return true;
+    codec_str s;
+    if (!request_id(v, what, max, code, &s, e))
+        return false;
+    memcpy(buf, s.ptr, s.len);
+    buf[s.len] = '\0';
+    *out = buf;
+    return true;
+}
+
+/* request_admin_qty reads an optional integer 0..ATP_QTY_MAX field. */
+static bool request_admin_qty(codec_view v, const char *what, bool *has,
+                              int64_t *out, reply_error *e)
+{
+    *has = v.p != NULL && codec_view_type(v) != CODEC_NIL;
+    if (!*has)
+        return true;
+    if (!codec_view_int(v, out)) {
+        reply_error_set(e, ATP_E_BAD_REQUEST, "'%s' must be an integer", what);
+        return false;
+    }
+    if (*out < 0 || *out > ATP_QTY_MAX) {
+        reply_error_set(e, ATP_E_BAD_QTY, "'%s' must be 0..%lld", what,
+                        (long long)ATP_QTY_MAX);
+        return false;
+    }
+    return true;
+}
+
+/* request_admin_percent reads percent: an integer, or a string with at
+ * most 2 decimals ("2.5"), into basis points; the range is the file's
+ * check (0..100). */
+static bool request_admin_percent(codec_view v, bool *has, int64_t *bp,
+                                  reply_error *e)
+{
+    *has = v.p != NULL && codec_view_type(v) != CODEC_NIL;
+    if (!*has)
+        return true;
+    int64_t i;
+    codec_str s;
+    if (codec_view_int(v, &i) && i >= -100000 && i <= 100000) {
+        *bp = i * 100;
+        return true;
+    }
+    if (codec_view_str(v, &s) && s.len > 0 && s.len < 16) {
+        char buf[16], *end;
+        memcpy(buf, s.ptr, s.len);
+        buf[s.len] = '\0';
+        long long whole = strtoll(buf, &end, 10);
+        long long frac = 0;
+        bool neg = buf[0] == '-';
+        if (*end == '.' && end[1] >= '0' && end[1] <= '9') {
+            char *fe;
+            frac = strtoll(end + 1, &fe, 10);
+            if (fe - (end + 1) == 1)
+                frac *= 10;
+            else if (fe - (end + 1) != 2)
+                frac = -1;
+            end = fe;
+        }
+        if (end != buf && *end == '\0' && frac >= 0 && whole > -100000 &&
+            whole < 100000) {
+            *bp = whole * 100 + (neg ? -frac : frac);
+            return true;
+        }
+    }
+    reply_error_set(e, ATP_E_BAD_REQUEST,
+                    "'percent' must be an integer or a string with at most 2 "
+                    "decimals, like \"2.5\"");
+    return false;
+}
+
+/* request_admin_done: the admin thread's answer. */
+static void request_admin_done(void *arg, const admin_result *res)
+{
+    request_async *as = arg;
+    codec_writer *w = as->w;
+    if (res->err != ATP_OK) {
+        reply_error e = {.line = -1};
+        reply_error_set(&e, res->err, "%s", res->message);
+        request_count_error(as->env, as, e.code);
+        reply_error_write(w, &e);
+    } else {
+        codec_w_map(w, 3);
+        codec_w_kv_bool(w, "ok", true);
+        codec_w_kv_uint(w, "version", res->version);
+        codec_w_kv_bool(w, "replayed", res->replayed);
+    }
+    as->finish(as->owner);
+}
+
+bool request_admin_change_start(request_env *env, config_edit_kind kind,
+                                const request_fields *f, codec_writer *w,
+                                request_async *async, reply_error *e)
+{
+    if (!request_admin_on(env, e))
+        return false;
+    char id[REQUEST_ADMIN_ID_MAX + 1], sku[ATP_SKU_MAX_LEN + 1];
+    char region[ATP_ID_MAX_LEN + 1], channel[ATP_ID_MAX_LEN + 1];
+    char location[ATP_ID_MAX_LEN + 1];
+    admin_change c = {.edit = {.kind = kind}};
+    config_edit *ed = &c.edit;
+    bool move = kind == CONFIG_EDIT_LOCATION_MOVE;
+    if (!request_admin_name(codec_view_get(f->root, "change_id"), "change_id",
+                            REQUEST_ADMIN_ID_MAX, ATP_E_BAD_ID, true, id,
+                            &c.change_id, e) ||
+        !request_admin_name(f->region, "region", ATP_ID_MAX_LEN,
+                            ATP_E_UNKNOWN_REGION, move, region, &ed->region, e))
+        return false;
+    if (move) {
+        if (!request_admin_name(codec_view_get(f->root, "location"), "location",
+                                ATP_ID_MAX_LEN, ATP_E_UNKNOWN_LOCATION, true,
+                                location, &ed->location, e))
+            return false;
+    } else if (!request_admin_name(f->sku, "sku", ATP_SKU_MAX_LEN,
+                                   ATP_E_BAD_SKU, false, sku, &ed->sku, e) ||
+               !request_admin_name(f->channel, "channel", ATP_ID_MAX_LEN,
+                                   ATP_E_UNKNOWN_CHANNEL, false, channel,
+                                   &ed->channel, e)) {
+        return false;
+    }
+    if (kind == CONFIG_EDIT_BUFFER_SET &&
+        (!request_admin_qty(codec_view_get(f->root, "units"), "units",
+                            &ed->has_units, &ed->units, e) ||
+         !request_admin_percent(codec_view_get(f->root, "percent"),
+                                &ed->has_percent, &ed->percent_bp, e) ||
+         !request_admin_qty(codec_view_get(f->root, "low_stock"), "low_stock",
+                            &ed->has_low_stock, &ed->low_stock, e)))
+        return false;
+    c.who = async->who != NULL ? async->who->name : "anonymous";
+    async->env = env;
+    async->w = w;
+    atp_err err = admin_submit(env->admin, &c, request_admin_done, async);
+    if (err == ATP_OK)
+        return true;
+    reply_error_set(e, ATP_E_BUSY,
+                    "atpd's admin queue is full or atpd is stopping: nothing "
+                    "was done; retry later with the same change_id");
+    return false;
+}

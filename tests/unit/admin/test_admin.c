@@ -1,0 +1,267 @@
+/*
+ * test_admin.c - unit tests of src/admin: the administered state over a
+ * running engine and an in-memory persistence.
+ * - first start seeds version 1 from the file (two records: state, audit);
+ * - a change applies to the engine (ATP), stores its records, answers the
+ *   next version; the same change id and content replays, other content
+ *   is conflict; an unknown region is refused with its code, nothing
+ *   changes;
+ * - a store that refuses the write: the change is undone in the engine
+ *   (ATP as before), the version stays, the answer is the store's code;
+ * - a restart from the stored records with the same file: the stored state
+ *   is laid over the file (rules, regions), version and history kept, a
+ *   change id replays; with the file's rules edited: the file's win as
+ *   the next version.
+ * Labels: unit, admin (issue 16).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "admin/admin.h"
+#include "atp/wire.h"
+
+#define TEST_FILE(rules)                                                       \
+    "regions: [{id: us}, {id: eu}]\n"                                          \
+    "locations: [{id: dc-us, region: us}, {id: dc-eu, region: eu}]\n"          \
+    "channels: [web]\n"                                                        \
+    "buffers: [" rules "]\n"
+
+/* ---- an in-memory store ---------------------------------------------------*/
+
+typedef struct test_rec {
+    char key[16];
+    size_t key_len;
+    char *val;
+    size_t val_len;
+} test_rec;
+
+typedef struct test_store {
+    test_rec recs[64];
+    size_t n;
+    atp_err fail; /* ATP_OK: writes succeed */
+} test_store;
+
+static atp_err test_put(void *ctx, const admin_record *r, size_t n,
+                        void (*done)(void *arg, atp_err err), void *arg)
+{
+    test_store *s = ctx;
+    if (s->fail == ATP_OK)
+        for (size_t i = 0; i < n; i++) {
+            size_t k = 0;
+            while (k < s->n && (s->recs[k].key_len != r[i].key_len ||
+                                memcmp(s->recs[k].key, r[i].key, r[i].key_len)))
+                k++;
+            assert_true(k < 64 && r[i].key_len <= 16);
+            if (k == s->n)
+                s->n++;
+            else
+                free(s->recs[k].val);
+            memcpy(s->recs[k].key, r[i].key, r[i].key_len);
+            s->recs[k].key_len = r[i].key_len;
+            s->recs[k].val = malloc(r[i].val_len);
+            memcpy(s->recs[k].val, r[i].val, r[i].val_len);
+            s->recs[k].val_len = r[i].val_len;
+        }
+    done(arg, s->fail); /* on the caller's thread: allowed */
+    return ATP_OK;
+}
+
+static void test_store_fini(test_store *s)
+{
+    for (size_t i = 0; i < s->n; i++)
+        free(s->recs[i].val);
+}
+
+/* ---- a running atpd core ------------------------------------------------- */
+
+typedef struct test_core {
+    config cfg;
+    engine *eng;
+    sources *src;
+    admin *adm;
+} test_core;
+
+static void test_release(void *owner, bool applied)
+{
+    (void)owner;
+    assert_true(applied);
+}
+
+static void test_core_start(test_core *t, const char *file, test_store *s,
+                            bool restore)
+{
+    config_diags d = {0};
+    assert_int_equal(config_load_string(file, strlen(file), &t->cfg, &d),
+                     ATP_OK);
+    config_diags_fini(&d);
+    admin_persist p = {.ctx = s, .put = test_put};
+    assert_int_equal(admin_alloc(&t->cfg, &p, &t->adm), ATP_OK);
+    if (restore) /* the key order of the store: 'h' + version, then state */
+        for (size_t i = 0; i < s->n; i++)
+            admin_restore_record(t->adm, s->recs[i].key, s->recs[i].key_len,
+                                 s->recs[i].val, s->recs[i].val_len);
+    assert_int_equal(admin_begin(t->adm), ATP_OK);
+    assert_int_equal(engine_alloc(&t->cfg, NULL, &t->eng), ATP_OK);
+    assert_int_equal(sources_alloc(&t->cfg, &t->src), ATP_OK);
+    assert_int_equal(engine_start(t->eng), ATP_OK);
+    assert_int_equal(admin_start(t->adm, t->eng, t->src), ATP_OK);
+    /* supply 10 of A in both regions */
+    engine_event ev[2];
+    for (int i = 0; i < 2; i++)
+        ev[i] = (engine_event){.kind = ATP_EV_SET,
+                               .bucket = ATP_BUCKET_ON_HAND,
+                               .location = (uint16_t)i,
+                               .sku = "A",
+                               .sku_len = 1,
+                               .value = 10};
+    engine_batch b = {.events = ev, .n = 2, .release = test_release};
+    assert_int_equal(engine_submit(t->eng, &b), ATP_OK);
+    assert_int_equal(engine_sync(t->eng), ATP_OK);
+}
+
+static void test_core_stop(test_core *t)
+{
+    admin_stop(t->adm);
+    engine_stop(t->eng);
+    engine_free(t->eng);
+    sources_free(t->src);
+    admin_free(t->adm);
+    config_fini(&t->cfg);
+}
+
+static int64_t test_atp(test_core *t, uint32_t region)
+{
+    engine_answer a;
+    engine_query(t->eng, "A", 1, region, 0, &a);
+    return a.atp;
+}
+
+/* ---- a change, waited for ------------------------------------------------ */
+
+typedef struct test_wait {
+    pthread_mutex_t mu;
+    pthread_cond_t cond;
+    bool done;
+    admin_result res;
+} test_wait;
+
+static void test_done(void *arg, const admin_result *res)
+{
+    test_wait *w = arg;
+    pthread_mutex_lock(&w->mu);
+    w->res = *res;
+    w->done = true;
+    pthread_cond_signal(&w->cond);
+    pthread_mutex_unlock(&w->mu);
+}
+
+static admin_result test_change(test_core *t, const char *id, config_edit edit)
+{
+    test_wait w = {.done = false};
+    pthread_mutex_init(&w.mu, NULL);
+    pthread_cond_init(&w.cond, NULL);
+    admin_change c = {.edit = edit, .change_id = id, .who = "tester"};
+    assert_int_equal(admin_submit(t->adm, &c, test_done, &w), ATP_OK);
+    pthread_mutex_lock(&w.mu);
+    while (!w.done)
+        pthread_cond_wait(&w.cond, &w.mu);
+    pthread_mutex_unlock(&w.mu);
+    pthread_cond_destroy(&w.cond);
+    pthread_mutex_destroy(&w.mu);
+    return w.res;
+}
+
+static const config_edit test_units_us = {.kind = CONFIG_EDIT_BUFFER_SET,
+                                          .sku = "A",
+                                          .region = "us",
+                                          .has_units = true,
+                                          .units = 4};
+
+static void test_changes(void **state)
+{
+    (void)state;
+    test_store s = {.n = 0};
+    test_core t;
+    test_core_start(&t, TEST_FILE("{units: 1}"), &s, false);
+    assert_int_equal(admin_version(t.adm), 1);
+    assert_int_equal(s.n, 2); /* seeded: state and its audit record */
+    assert_int_equal(test_atp(&t, 0), 9);
+
+    admin_result r = test_change(&t, "c1", test_units_us);
+    assert_int_equal(r.err, ATP_OK);
+    assert_int_equal(r.version, 2);
+    assert_false(r.replayed);
+    assert_int_equal(test_atp(&t, 0), 6);
+    assert_int_equal(test_atp(&t, 1), 9);
+    assert_int_equal(s.n, 3); /* state replaced, one more audit record */
+
+    r = test_change(&t, "c1", test_units_us);
+    assert_int_equal(r.err, ATP_OK);
+    assert_int_equal(r.version, 2);
+    assert_true(r.replayed);
+    config_edit other = test_units_us;
+    other.units = 5;
+    r = test_change(&t, "c1", other);
+    assert_int_equal(r.err, ATP_E_CONFLICT);
+
+    config_edit mars = {.kind = CONFIG_EDIT_LOCATION_MOVE,
+                        .location = "dc-us",
+                        .region = "mars"};
+    r = test_change(&t, "c2", mars);
+    assert_int_equal(r.err, ATP_E_UNKNOWN_REGION);
+    assert_int_equal(admin_version(t.adm), 2);
+
+    /* the store refuses: undone */
+    s.fail = ATP_E_STORE_FULL;
+    config_edit move = {
+        .kind = CONFIG_EDIT_LOCATION_MOVE, .location = "dc-us", .region = "eu"};
+    r = test_change(&t, "c3", move);
+    assert_int_equal(r.err, ATP_E_STORE_FULL);
+    assert_non_null(strstr(r.message, "undone"));
+    assert_int_equal(admin_version(t.adm), 2);
+    assert_int_equal(test_atp(&t, 0), 6); /* dc-us still in us */
+    assert_int_equal(test_atp(&t, 1), 9);
+    s.fail = ATP_OK;
+    r = test_change(&t, "c3", move);
+    assert_int_equal(r.err, ATP_OK);
+    assert_int_equal(r.version, 3);
+    assert_int_equal(test_atp(&t, 0), 0); /* us: no stock, its rule */
+    assert_int_equal(test_atp(&t, 1), 19);
+    test_core_stop(&t);
+
+    /* restart, the same file: the stored state is laid over it */
+    test_core_start(&t, TEST_FILE("{units: 1}"), &s, true);
+    assert_int_equal(admin_version(t.adm), 3);
+    assert_int_equal(t.cfg.locations[0].region, 1); /* dc-us in eu */
+    assert_int_equal(t.cfg.n_buffers, 2);
+    assert_int_equal(test_atp(&t, 1), 19);
+    r = test_change(&t, "c1", test_units_us);
+    assert_true(r.replayed);
+    assert_int_equal(r.version, 2);
+    test_core_stop(&t);
+
+    /* restart with the file's rules edited: the file wins, version 4 */
+    test_core_start(&t, TEST_FILE("{units: 2}"), &s, true);
+    assert_int_equal(admin_version(t.adm), 4);
+    assert_int_equal(t.cfg.locations[0].region, 0); /* the file's */
+    assert_int_equal(test_atp(&t, 0), 8);
+    test_core_stop(&t);
+    test_store_fini(&s);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_changes),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

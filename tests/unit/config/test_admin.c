@@ -1,0 +1,236 @@
+/*
+ * test_admin.c - unit tests of src/config/admin.c, the validation of a
+ * run-time admin change: the administered part of a configuration written
+ * as a document (config_admin_text) with one change applied reads back
+ * with config_load_string to the same configuration plus that change; a
+ * change with an invalid value is refused by the file's own checks with
+ * the file's message; a remove of a scope without a rule and a move of an
+ * unknown location have their codes; ids that need quoting round-trip;
+ * config_admin_overlay lays a state over a configuration by id and says
+ * what it leaves out.
+ * Labels: unit, admin (issue 16).
+ */
+#include "config_test.h"
+
+static const char test_file[] =
+    "service: {data_dir: /tmp/a}\n"
+    "regions: [{id: us, inbound_horizon: 2d}, {id: eu}]\n"
+    "channels: [web, app]\n"
+    "locations: [{id: dc-us, region: us, type: dc}, {id: s1, region: eu, "
+    "type: store}]\n"
+    "sources: [{id: wms, authority: [{locations: [dc-us, s1], buckets: "
+    "[on_hand]}]}]\n"
+    "buffers:\n"
+    "  - {units: 1}\n"
+    "  - {sku: A, region: us, channel: web, units: 2, percent: 12.5, "
+    "low_stock: 3}\n"
+    "  - {channel: app, percent: 0.25}\n";
+
+static void test_load(const char *text, config *c)
+{
+    config_diags d = {0};
+    atp_err err = config_load_string(text, strlen(text), c, &d);
+    if (err != ATP_OK)
+        config_test_print(&d);
+    config_diags_fini(&d);
+    assert_int_equal(err, ATP_OK);
+}
+
+/* test_edit: c's text with e, read back (ATP_OK) or its error and the
+ * first message. */
+static atp_err test_edit(const config *c, const config_edit *e, config *out,
+                         char *msg, size_t n)
+{
+    char *text;
+    size_t len;
+    atp_err err = config_admin_text(c, e, &text, &len);
+    if (err != ATP_OK)
+        return err;
+    assert_int_equal(strlen(text), len);
+    config_diags d = {0};
+    err = config_load_string(text, len, out, &d);
+    if (msg != NULL)
+        snprintf(msg, n, "%s", d.n ? d.items[0].message : "");
+    config_diags_fini(&d);
+    free(text);
+    return err;
+}
+
+static const config_buffer_rule *test_rule(const config *c, const char *sku,
+                                           const char *region,
+                                           const char *channel)
+{
+    for (size_t i = 0; i < c->n_buffers; i++)
+        if (config_admin_rule_matches(c, &c->buffers[i], sku, region, channel))
+            return &c->buffers[i];
+    return NULL;
+}
+
+static void test_round_trip(void **state)
+{
+    (void)state;
+    config c, back;
+    test_load(test_file, &c);
+    assert_int_equal(test_edit(&c, NULL, &back, NULL, 0), ATP_OK);
+    assert_int_equal(back.n_regions, 2);
+    assert_int_equal(back.regions[0].inbound_horizon_ms, 2 * 86400000LL);
+    assert_int_equal(back.n_channels, 3);
+    assert_int_equal(back.n_locations, 2);
+    assert_string_equal(back.locations[1].type, "store");
+    assert_int_equal(back.locations[1].region, 1);
+    assert_int_equal(back.n_buffers, 3);
+    const config_buffer_rule *r = test_rule(&back, "A", "us", "web");
+    assert_non_null(r);
+    assert_int_equal(r->units, 2);
+    assert_int_equal(r->percent_bp, 1250);
+    assert_int_equal(r->low_stock, 3);
+    assert_int_equal(test_rule(&back, NULL, NULL, "app")->percent_bp, 25);
+    assert_int_equal(back.n_sources, 0); /* not administered */
+    config_fini(&back);
+    config_fini(&c);
+}
+
+static void test_set_and_remove(void **state)
+{
+    (void)state;
+    config c, back;
+    test_load(test_file, &c);
+    /* replace a scope's rule: in its place, with only the values given */
+    config_edit e = {.kind = CONFIG_EDIT_BUFFER_SET,
+                     .sku = "A",
+                     .region = "us",
+                     .channel = "web",
+                     .has_units = true,
+                     .units = 9};
+    assert_int_equal(test_edit(&c, &e, &back, NULL, 0), ATP_OK);
+    assert_int_equal(back.n_buffers, 3);
+    assert_true(
+        config_admin_rule_matches(&back, &back.buffers[1], "A", "us", "web"));
+    assert_int_equal(back.buffers[1].units, 9);
+    assert_int_equal(back.buffers[1].percent_bp, 0);
+    config_fini(&back);
+    /* a new scope comes last */
+    e = (config_edit){.kind = CONFIG_EDIT_BUFFER_SET,
+                      .region = "eu",
+                      .has_percent = true,
+                      .percent_bp = 10000};
+    assert_int_equal(test_edit(&c, &e, &back, NULL, 0), ATP_OK);
+    assert_int_equal(back.n_buffers, 4);
+    assert_int_equal(test_rule(&back, NULL, "eu", NULL)->percent_bp, 10000);
+    config_fini(&back);
+    /* remove */
+    e = (config_edit){.kind = CONFIG_EDIT_BUFFER_REMOVE};
+    assert_int_equal(test_edit(&c, &e, &back, NULL, 0), ATP_OK);
+    assert_int_equal(back.n_buffers, 2);
+    assert_null(test_rule(&back, NULL, NULL, NULL));
+    config_fini(&back);
+    e = (config_edit){.kind = CONFIG_EDIT_BUFFER_REMOVE, .sku = "A"};
+    assert_int_equal(test_edit(&c, &e, &back, NULL, 0), ATP_E_NOT_FOUND);
+    config_fini(&c);
+}
+
+static void test_invalid_values(void **state)
+{
+    (void)state;
+    config c, back;
+    char msg[1024];
+    test_load(test_file, &c);
+    struct {
+        config_edit e;
+        const char *want;
+    } bad[] = {
+        {{.kind = CONFIG_EDIT_BUFFER_SET,
+          .has_percent = true,
+          .percent_bp = 10001},
+         "out of range"},
+        {{.kind = CONFIG_EDIT_BUFFER_SET,
+          .has_percent = true,
+          .percent_bp = -150},
+         "out of range"},
+        {{.kind = CONFIG_EDIT_BUFFER_SET, .has_units = true, .units = -1},
+         "units"},
+        {{.kind = CONFIG_EDIT_BUFFER_SET, .sku = "A"}, "sets none of units"},
+        {{.kind = CONFIG_EDIT_BUFFER_SET, .region = "mars", .has_units = true},
+         "unknown region 'mars'"},
+        {{.kind = CONFIG_EDIT_BUFFER_SET, .channel = "tv", .has_units = true},
+         "unknown channel 'tv'"},
+        {{.kind = CONFIG_EDIT_LOCATION_MOVE,
+          .location = "s1",
+          .region = "mars"},
+         "unknown region"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        msg[0] = '\0';
+        assert_int_equal(test_edit(&c, &bad[i].e, &back, msg, sizeof msg),
+                         ATP_E_CONFIG);
+        if (strstr(msg, bad[i].want) == NULL)
+            fail_msg("change %zu: message '%s' lacks '%s'", i, msg,
+                     bad[i].want);
+    }
+    config_edit e = {.kind = CONFIG_EDIT_LOCATION_MOVE,
+                     .location = "nowhere",
+                     .region = "eu"};
+    assert_int_equal(test_edit(&c, &e, &back, NULL, 0), ATP_E_UNKNOWN_LOCATION);
+    config_fini(&c);
+}
+
+static void test_move_and_quoting(void **state)
+{
+    (void)state;
+    config c, back;
+    test_load("regions: [{id: \"a\\\"b\"}, {id: \"x: y\"}]\n"
+              "locations: [{id: \"l#1\", region: \"a\\\"b\"}]\n"
+              "buffers: [{sku: \"it's\\\\\", units: 1}]\n",
+              &c);
+    config_edit e = {
+        .kind = CONFIG_EDIT_LOCATION_MOVE, .location = "l#1", .region = "x: y"};
+    assert_int_equal(test_edit(&c, &e, &back, NULL, 0), ATP_OK);
+    assert_string_equal(back.regions[back.locations[0].region].id, "x: y");
+    assert_string_equal(back.buffers[0].sku, "it's\\");
+    assert_string_equal(back.regions[0].id, "a\"b");
+    config_fini(&back);
+    config_fini(&c);
+}
+
+static void test_left_out(void *ctx, const char *what)
+{
+    (void)what;
+    (*(int *)ctx)++;
+}
+
+static void test_overlay(void **state)
+{
+    (void)state;
+    config file, adm;
+    test_load(test_file, &file);
+    test_load("regions: [{id: us}, {id: eu}, {id: mars}]\n"
+              "channels: [web]\n"
+              "locations: [{id: dc-us, region: eu}, {id: gone, region: us},"
+              " {id: s1, region: mars}]\n"
+              "buffers: [{units: 5}, {region: mars, units: 1},"
+              " {sku: B, channel: web, percent: 3}]\n",
+              &adm);
+    int left = 0;
+    assert_int_equal(config_admin_overlay(&file, &adm, test_left_out, &left),
+                     ATP_OK);
+    assert_int_equal(left, 3); /* the mars rule, 'gone', s1 to mars */
+    assert_int_equal(file.n_buffers, 2);
+    assert_int_equal(test_rule(&file, NULL, NULL, NULL)->units, 5);
+    assert_int_equal(test_rule(&file, "B", NULL, "web")->percent_bp, 300);
+    assert_int_equal(file.locations[0].region, 1); /* dc-us in eu */
+    assert_int_equal(file.locations[1].region, 1); /* s1 unchanged */
+    config_fini(&adm);
+    config_fini(&file);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_round_trip),
+        cmocka_unit_test(test_set_and_remove),
+        cmocka_unit_test(test_invalid_values),
+        cmocka_unit_test(test_move_and_quoting),
+        cmocka_unit_test(test_overlay),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

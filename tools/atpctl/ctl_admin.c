@@ -1,0 +1,199 @@
+/*
+ * ctl_admin.c - `atpctl admin ...`: the run-time administration requests
+ * (docs/PROTOCOL.md, "Admin") built from the command words, and their
+ * replies as text. Single-threaded, like atpctl.
+ */
+#include "ctl_admin.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* The keys a buffer scope or value may name as KEY=VALUE words. */
+static const char *const ctl_admin_scope[] = {"sku", "region", "channel"};
+static const char *const ctl_admin_values[] = {"units", "percent", "low_stock"};
+
+static bool ctl_admin_in(const char *k, size_t n, const char *const *v,
+                         size_t nv)
+{
+    for (size_t i = 0; i < nv; i++)
+        if (strlen(v[i]) == n && memcmp(v[i], k, n) == 0)
+            return true;
+    return false;
+}
+
+/* ctl_admin_kv writes words[from..] (KEY=VALUE) into w: the scope's as
+ * strings, units and low_stock as integers, percent as given (a string:
+ * atpd reads "2.5" exactly). Returns false with why said on stderr. */
+static bool ctl_admin_kv(char **words, int from, int n, bool values,
+                         codec_writer *w)
+{
+    for (int i = from; i < n; i++) {
+        const char *eq = strchr(words[i], '=');
+        size_t kn = eq ? (size_t)(eq - words[i]) : 0;
+        bool scope = eq && ctl_admin_in(words[i], kn, ctl_admin_scope, 3);
+        bool value =
+            eq && values && ctl_admin_in(words[i], kn, ctl_admin_values, 3);
+        if (!scope && !value) {
+            fprintf(stderr,
+                    "atpctl: admin: '%s': expected KEY=VALUE with KEY one of "
+                    "sku, region, channel%s\n",
+                    words[i], values ? ", units, percent, low_stock" : "");
+            return false;
+        }
+        if (scope || strncmp(words[i], "percent", kn) == 0) {
+            codec_w_str(w, words[i], kn);
+            codec_w_cstr(w, eq + 1);
+            continue;
+        }
+        char *end;
+        long long v = strtoll(eq + 1, &end, 10);
+        if (*end != '\0' || end == eq + 1) {
+            fprintf(stderr, "atpctl: admin: '%s': %.*s needs an integer\n",
+                    words[i], (int)kn, words[i]);
+            return false;
+        }
+        codec_w_str(w, words[i], kn);
+        codec_w_int(w, v);
+    }
+    return true;
+}
+
+int ctl_admin_build(const ctl_args *a, codec_writer *w, bool *usage)
+{
+    const char *sub = a->nwords > 1 ? a->words[1] : "";
+    int n = a->nwords;
+    *usage = true;
+    if (strcmp(sub, "list") == 0 || strcmp(sub, "export") == 0) {
+        if (n != 2)
+            return -1;
+        codec_w_map(w, 1);
+        codec_w_kv_cstr(w, "op", sub[0] == 'l' ? "admin_list" : "admin_export");
+        return 0;
+    }
+    if (strcmp(sub, "history") == 0) {
+        if (n > 3)
+            return -1;
+        char *end = NULL;
+        unsigned long long after = n == 3 ? strtoull(a->words[2], &end, 10) : 0;
+        if (n == 3 && (*end != '\0' || a->words[2][0] == '-'))
+            return -1;
+        codec_w_map(w, 2 + (a->limit != NULL));
+        codec_w_kv_cstr(w, "op", "admin_history");
+        codec_w_kv_uint(w, "after", after);
+        if (a->limit != NULL)
+            codec_w_kv_uint(w, "limit", strtoull(a->limit, NULL, 10));
+        return 0;
+    }
+    bool set = strcmp(sub, "set-buffer") == 0;
+    if (set || strcmp(sub, "remove-buffer") == 0) {
+        if (n < 3)
+            return -1;
+        codec_w_map(w, (uint32_t)(2 + n - 3));
+        codec_w_kv_cstr(w, "op",
+                        set ? "admin_set_buffer" : "admin_remove_buffer");
+        codec_w_kv_cstr(w, "change_id", a->words[2]);
+        *usage = false;
+        return ctl_admin_kv(a->words, 3, n, set, w) ? 0 : -1;
+    }
+    if (strcmp(sub, "move-location") == 0) {
+        if (n != 5)
+            return -1;
+        codec_w_map(w, 4);
+        codec_w_kv_cstr(w, "op", "admin_move_location");
+        codec_w_kv_cstr(w, "change_id", a->words[2]);
+        codec_w_kv_cstr(w, "location", a->words[3]);
+        codec_w_kv_cstr(w, "region", a->words[4]);
+        return 0;
+    }
+    return -1;
+}
+
+/* ctl_admin_id: a string field or "*" (nil: any). */
+static void ctl_admin_id(const codec_val *m, const char *key, char *buf,
+                         size_t n)
+{
+    codec_str s;
+    if (codec_val_str(codec_val_get(m, key), &s))
+        snprintf(buf, n, "%.*s", (int)s.len, s.ptr);
+    else
+        snprintf(buf, n, "*");
+}
+
+static int64_t ctl_admin_int(const codec_val *m, const char *key)
+{
+    int64_t v = 0;
+    codec_val_int(codec_val_get(m, key), &v);
+    return v;
+}
+
+static void ctl_admin_show_list(const codec_val *r, FILE *f)
+{
+    fprintf(f, "version %" PRId64 "\n", ctl_admin_int(r, "version"));
+    const codec_val *b = codec_val_get(r, "buffers");
+    fprintf(f, "buffers (%u):\n  %-20s %-12s %-12s %8s %8s %9s\n",
+            codec_val_len(b), "SKU", "REGION", "CHANNEL", "UNITS", "PERCENT",
+            "LOW_STOCK");
+    for (uint32_t i = 0; i < codec_val_len(b); i++) {
+        const codec_val *x = codec_val_at(b, i);
+        char sku[80], reg[140], ch[140];
+        ctl_admin_id(x, "sku", sku, sizeof sku);
+        ctl_admin_id(x, "region", reg, sizeof reg);
+        ctl_admin_id(x, "channel", ch, sizeof ch);
+        int64_t bp = ctl_admin_int(x, "percent_bp");
+        fprintf(f,
+                "  %-20s %-12s %-12s %8" PRId64 " %5" PRId64 ".%02" PRId64
+                " %9" PRId64 "\n",
+                sku, reg, ch, ctl_admin_int(x, "units"), bp / 100, bp % 100,
+                ctl_admin_int(x, "low_stock"));
+    }
+    const codec_val *l = codec_val_get(r, "locations");
+    fprintf(f, "locations (%u):\n", codec_val_len(l));
+    for (uint32_t i = 0; i < codec_val_len(l); i++) {
+        char id[140], reg[140];
+        ctl_admin_id(codec_val_at(l, i), "id", id, sizeof id);
+        ctl_admin_id(codec_val_at(l, i), "region", reg, sizeof reg);
+        fprintf(f, "  %-20s %s\n", id, reg);
+    }
+}
+
+static void ctl_admin_show_history(const codec_val *r, FILE *f)
+{
+    const codec_val *c = codec_val_get(r, "changes");
+    for (uint32_t i = 0; i < codec_val_len(c); i++) {
+        const codec_val *x = codec_val_at(c, i);
+        char who[140], what[1024], before[300], after[300], id[140];
+        ctl_admin_id(x, "who", who, sizeof who);
+        ctl_admin_id(x, "what", what, sizeof what);
+        ctl_admin_id(x, "before", before, sizeof before);
+        ctl_admin_id(x, "after", after, sizeof after);
+        ctl_admin_id(x, "change_id", id, sizeof id);
+        fprintf(f, "v%" PRId64 " at %" PRId64 " ms by %s%s%s: %s\n",
+                ctl_admin_int(x, "version"), ctl_admin_int(x, "at_ms"), who,
+                id[0] ? ", change " : "", id, what);
+        if (before[0] || after[0])
+            fprintf(f, "    before: %s\n    after:  %s\n",
+                    before[0] ? before : "(none)", after[0] ? after : "(none)");
+    }
+    int64_t next = ctl_admin_int(r, "next_after");
+    if (next > 0)
+        fprintf(f, "(more: atpctl admin history %" PRId64 ")\n", next);
+}
+
+void ctl_admin_render(const codec_val *r, FILE *f)
+{
+    codec_str s;
+    if (codec_val_str(codec_val_get(r, "config"), &s)) {
+        fwrite(s.ptr, 1, s.len, f); /* export: the document as it is */
+    } else if (codec_val_get(r, "changes") != NULL) {
+        ctl_admin_show_history(r, f);
+    } else if (codec_val_get(r, "buffers") != NULL) {
+        ctl_admin_show_list(r, f);
+    } else {
+        bool replayed = false;
+        codec_val_bool(codec_val_get(r, "replayed"), &replayed);
+        fprintf(f, "ok: version %" PRId64 "%s\n", ctl_admin_int(r, "version"),
+                replayed ? " (this change id was applied before: replayed)"
+                         : "");
+    }
+}
