@@ -18,7 +18,7 @@ not pile up; they are closed within 10 s + slack.
 nng, service.query_idle_timeout 2 s: a connection that finished the SP
 handshake and sends nothing, and one that drips a request a byte every
 0.5 s, are closed between 2 s and 2 s + slack (the check runs once a
-second) and counted in status.queries.idle_closed; a client asking every 0.5 s for 3 times the
+second; slack 3 s, scaled for sanitizers) and counted in status.queries.idle_closed; a client asking every 0.5 s for 3 times the
 timeout on one connection is never closed.
 
 nng, TLS: a connection that never completes the TLS handshake is not closed
@@ -165,6 +165,7 @@ def nng_plain_part(h, c):
                                query_listen="tcp://127.0.0.1:0")
     d = h.start_atpd(cfg, name="atpd-nng-plain")
     socks = []
+    t_connect = time.monotonic()
     for i in range(20):
         s = socket.create_connection(("127.0.0.1", d.query_port), timeout=5)
         if i % 2:
@@ -175,7 +176,10 @@ def nng_plain_part(h, c):
             "20 half-open plain connections do not stop atpd serving: %s %r %s",
             rc, obj, err)
     slack = 5.0 * harness.TIME_FACTOR
-    closed = wait_closed(socks, NNG_NEGO_S + slack)
+    # Times from the first connect (the status call above takes a while).
+    since = time.monotonic() - t_connect
+    closed = [None if t is None else t + since
+              for t in wait_closed(socks, NNG_NEGO_S + slack - since)]
     still = sum(1 for t in closed if t is None)
     c.check(still == 0,
             "half-open plain nng connections are closed by nng's %.0f s negotiation "
@@ -225,7 +229,9 @@ def nng_idle_part(h, c):
     closed = {}
     answered = 0
     rid = 1
-    slack = 1.5 * harness.TIME_FACTOR
+    # The check runs once a second; the rest is this loop noticing the close
+    # (a request per turn) on a loaded machine.
+    slack = 3.0 * harness.TIME_FACTOR
     stop_at = t0 + 3 * IDLE_S
     i = 0
     while time.monotonic() < stop_at:
