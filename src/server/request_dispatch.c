@@ -65,13 +65,15 @@ static const struct {
 };
 
 /* The ops' indexes in the metrics: 0 "none", then request_ops, snapshot,
- * backup, explain, request_resv_ops. */
+ * backup, explain, pickup, pickup_cart, request_resv_ops. */
 #define REQUEST_N_OPS (sizeof request_ops / sizeof request_ops[0])
 #define REQUEST_N_RESV (sizeof request_resv_ops / sizeof request_resv_ops[0])
 #define REQUEST_OP_SNAPSHOT (1 + REQUEST_N_OPS)
 #define REQUEST_OP_BACKUP (2 + REQUEST_N_OPS)
 #define REQUEST_OP_EXPLAIN (3 + REQUEST_N_OPS)
-#define REQUEST_OP_RESV (4 + REQUEST_N_OPS)
+#define REQUEST_OP_PICKUP (4 + REQUEST_N_OPS)
+#define REQUEST_OP_PICKUP_CART (5 + REQUEST_N_OPS)
+#define REQUEST_OP_RESV (6 + REQUEST_N_OPS)
 _Static_assert(REQUEST_OP_RESV + REQUEST_N_RESV <= REQUEST_OPS_MAX,
                "REQUEST_OPS_MAX too small for the ops");
 
@@ -94,6 +96,10 @@ const char *request_op_name(unsigned op)
         return "backup";
     if (op == REQUEST_OP_EXPLAIN)
         return "explain";
+    if (op == REQUEST_OP_PICKUP)
+        return "pickup";
+    if (op == REQUEST_OP_PICKUP_CART)
+        return "pickup_cart";
     return request_resv_ops[op - REQUEST_OP_RESV].op;
 }
 
@@ -140,6 +146,8 @@ bool request_handle(request_env *env, const void *buf, size_t len,
                     : codec_str_eq(op, "snapshot") ? REQUEST_OP_SNAPSHOT
                     : codec_str_eq(op, "explain")  ? REQUEST_OP_EXPLAIN
                     : codec_str_eq(op, "backup")   ? REQUEST_OP_BACKUP
+                    : codec_str_eq(op, "pickup")   ? REQUEST_OP_PICKUP
+                    : codec_str_eq(op, "pickup_cart") ? REQUEST_OP_PICKUP_CART
                     : k < nr ? (unsigned)(REQUEST_OP_RESV + k)
                              : 0;
         bool known = async->op != 0;
@@ -161,6 +169,12 @@ bool request_handle(request_env *env, const void *buf, size_t len,
         } else if (codec_str_eq(op, "explain")) {
             if (request_explain_start(env, &f, w, async, &e))
                 return false;
+        } else if (async->op == REQUEST_OP_PICKUP ||
+                   async->op == REQUEST_OP_PICKUP_CART) {
+            if (request_pickup_start(env, &f,
+                                     async->op == REQUEST_OP_PICKUP_CART, a, w,
+                                     async, &e))
+                return false;
         } else if (codec_str_eq(op, "backup")) {
             if (request_backup_start(env, &f, w, async, &e))
                 return false;
@@ -173,7 +187,8 @@ bool request_handle(request_env *env, const void *buf, size_t len,
                 &e, ATP_E_UNKNOWN_OP,
                 "unknown op '%.*s' (atp, cart, regions, scan, "
                 "sources, status, ready, health, snapshot, backup, explain, "
-                "reserve, commit, release, extend, reservation)",
+                "pickup, pickup_cart, reserve, commit, release, extend, "
+                "reservation)",
                 request_clip(op), op.ptr);
         }
     }

@@ -14,6 +14,7 @@
 typedef struct request_fields {
     codec_view op, sku, region, channel, lines, id, ttl_ms, order_ref, cursor,
         limit, dir, sources, source, token;
+    codec_view pickup_only; /* pickup, pickup_cart */
 } request_fields;
 
 /* request_fields_scan walks the request map once and keeps the first
@@ -125,6 +126,13 @@ bool request_backup_start(request_env *env, const request_fields *f,
 bool request_explain_start(request_env *env, const request_fields *f,
                            codec_writer *w, request_async *async,
                            reply_error *e);
+
+/* request_pickup_start validates a pickup (cart false) or pickup_cart
+ * request and hands it to the engine (request_pickup.c); the request's
+ * state lives in a until the reply. Returns like request_resv_start. */
+bool request_pickup_start(request_env *env, const request_fields *f,
+                          bool cart, codec_arena *a, codec_writer *w,
+                          request_async *async, reply_error *e);
 
 /* request_resv_start validates a reservation request and hands it to the
  * engine. Returns true when submitted (the reply comes through

@@ -29,6 +29,7 @@ enum {
     CTL_ARG_JSON,
     CTL_ARG_ALL,
     CTL_ARG_WIDE,
+    CTL_ARG_PICKUP_ONLY,
 };
 
 static const struct option ctl_options[] = {
@@ -51,6 +52,7 @@ static const struct option ctl_options[] = {
     {"json", no_argument, NULL, CTL_ARG_JSON},
     {"all", no_argument, NULL, CTL_ARG_ALL},
     {"wide", no_argument, NULL, CTL_ARG_WIDE},
+    {"pickup-only", no_argument, NULL, CTL_ARG_PICKUP_ONLY},
     {NULL, 0, NULL, 0},
 };
 
@@ -128,6 +130,7 @@ static bool *ctl_args_flag(ctl_args *a, int opt)
            : opt == CTL_ARG_JSON ? &a->json
            : opt == CTL_ARG_ALL  ? &a->all
            : opt == CTL_ARG_WIDE ? &a->wide
+           : opt == CTL_ARG_PICKUP_ONLY ? &a->pickup_only
                                  : NULL;
 }
 
