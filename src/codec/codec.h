@@ -267,8 +267,9 @@ typedef struct codec_json_opts {
                                        members of the same name */
     size_t n_fields;
     bool line_qty; /* lines given as objects carry qty (cart, reserve) */
-    bool line_sku_qty; /* lines given as objects are [sku, qty] (pickup_cart:
-                          one region for the cart), overrides line_qty */
+    /* Lines given as objects are [sku, qty] (pickup_cart: one region for
+     * the cart); overrides line_qty. */
+    bool line_sku_qty;
 } codec_json_opts;
 
 /* codec_json_request writes to w one msgpack map: opts->fields, then every

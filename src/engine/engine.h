@@ -522,8 +522,9 @@ typedef struct engine_pickup_loc {
                         supply, not in net (not on the shelf yet) */
     int64_t net;     /* max(0, on_hand - allocated - held) */
     int64_t buffer;  /* the location's pickup_buffer */
-    int64_t atp; /* pickup ATP: pickup-enabled ? min(max(0, net - buffer),
-                    region atp) : 0 */
+    /* pickup ATP: pickup-enabled ? min(max(0, net - buffer), region atp)
+     * : 0 */
+    int64_t atp;
 } engine_pickup_loc;
 
 /* What engine_pickup_submit answers. Valid only during the done callback.
@@ -531,11 +532,11 @@ typedef struct engine_pickup_loc {
  * region (after the last reload's moves) and the region's answers at one
  * instant. */
 typedef struct engine_pickup {
-    atp_err err; /* ATP_E_TOO_MANY_LINES: lines x locations over
-                    ENGINE_PICKUP_CELLS_MAX (n_locs says how many
-                    locations); ATP_E_NOMEM, ATP_E_BUSY: nothing else */
-    int64_t now_ms;                /* wall clock of the reading */
-    const uint32_t *locations;     /* the region's locations, config order */
+    /* ATP_E_TOO_MANY_LINES: lines x locations over ENGINE_PICKUP_CELLS_MAX
+     * (n_locs says how many locations); ATP_E_NOMEM, ATP_E_BUSY: nothing
+     * else is set. */
+    atp_err err;
+    const uint32_t *locations; /* the region's locations, config order */
     uint32_t n_locs;
     const engine_answer *answers;  /* per line: the region's answer */
     const engine_pickup_loc *locs; /* locs[line * n_locs + i] */

@@ -52,7 +52,7 @@ static void pickup_loc(const engine *e, uint32_t sku, uint32_t l,
 void engine__pickup_run(engine *e, engine_pickup_req *req)
 {
     ATP_ASSERT_OWNER(&e->owner);
-    engine_pickup x = {.err = ATP_E_NOMEM, .now_ms = e->now_ms};
+    engine_pickup x = {.err = ATP_E_NOMEM};
     size_t n_cfg = e->cfg->n_locations ? e->cfg->n_locations : 1;
     uint32_t *locations = malloc(n_cfg * sizeof *locations);
     engine_answer *ans = calloc(req->n, sizeof *ans);
@@ -70,8 +70,8 @@ void engine__pickup_run(engine *e, engine_pickup_req *req)
     for (uint32_t i = 0; i < req->n; i++) {
         const engine_pickup_line *l = &req->lines[i];
         uint32_t sku = dict_find(e->skus, l->sku, l->sku_len);
-        engine__answer_of(e, sku, l->sku, l->sku_len, req->region,
-                          req->channel, &ans[i]);
+        engine__answer_of(e, sku, l->sku, l->sku_len, req->region, req->channel,
+                          &ans[i]);
         for (uint32_t k = 0; k < x.n_locs; k++)
             pickup_loc(e, sku, locations[k], ans[i].atp,
                        &locs[(size_t)i * x.n_locs + k]);

@@ -130,9 +130,9 @@ bool request_explain_start(request_env *env, const request_fields *f,
 /* request_pickup_start validates a pickup (cart false) or pickup_cart
  * request and hands it to the engine (request_pickup.c); the request's
  * state lives in a until the reply. Returns like request_resv_start. */
-bool request_pickup_start(request_env *env, const request_fields *f,
-                          bool cart, codec_arena *a, codec_writer *w,
-                          request_async *async, reply_error *e);
+bool request_pickup_start(request_env *env, const request_fields *f, bool cart,
+                          codec_arena *a, codec_writer *w, request_async *async,
+                          reply_error *e);
 
 /* request_resv_start validates a reservation request and hands it to the
  * engine. Returns true when submitted (the reply comes through

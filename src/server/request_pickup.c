@@ -82,8 +82,8 @@ static bool request_pickup_lines(request_env *env, const request_fields *f,
             e->line = i;
             return false;
         }
-        p->el[i] = (engine_pickup_line){p->lines[i].sku.ptr,
-                                        p->lines[i].sku.len};
+        p->el[i] =
+            (engine_pickup_line){p->lines[i].sku.ptr, p->lines[i].sku.len};
     }
     p->n = n;
     return request_lines_merge(env, p->lines, n, a, e);
@@ -191,8 +191,7 @@ static void request_pickup_write_cart(const request_env *env,
         codec_w_map(w, REPLY_ANSWER_FIELDS + 2);
         reply_answer_write(w, p->lines[i].sku, region, ch, &x->answers[i]);
         codec_w_kv_int(w, "qty", p->lines[i].qty);
-        codec_w_kv_bool(w, "available",
-                        p->lines[i].total <= x->answers[i].atp);
+        codec_w_kv_bool(w, "available", p->lines[i].total <= x->answers[i].atp);
     }
     codec_w_cstr(w, "locations");
     codec_w_array(w, listed);
@@ -232,9 +231,9 @@ static void request_pickup_done(void *arg, const engine_pickup *x)
     as->finish(as->owner);
 }
 
-bool request_pickup_start(request_env *env, const request_fields *f,
-                          bool cart, codec_arena *a, codec_writer *w,
-                          request_async *async, reply_error *e)
+bool request_pickup_start(request_env *env, const request_fields *f, bool cart,
+                          codec_arena *a, codec_writer *w, request_async *async,
+                          reply_error *e)
 {
     request_pickup *p = codec_arena_malloc(a, sizeof *p);
     if (p == NULL) {

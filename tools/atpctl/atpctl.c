@@ -371,8 +371,7 @@ static void ctl_show_pickup(const codec_val *r, const ctl_cart *c, FILE *f)
     (void)c;
     ctl_render_pickup(r, f);
 }
-static void ctl_show_pickup_cart(const codec_val *r, const ctl_cart *c,
-                                 FILE *f)
+static void ctl_show_pickup_cart(const codec_val *r, const ctl_cart *c, FILE *f)
 {
     (void)c;
     ctl_render_pickup_cart(r, f);
@@ -519,8 +518,8 @@ static const ctl_cmd ctl_cmds[] = {
      "        shelf, pickup buffer and pickup ATP (never above the\n"
      "        region's ATP); --pickup-only: the pickup-enabled ones only",
      ctl_build_pickup, ctl_show_pickup, NULL},
-    {"pickup-cart", 2, CTL_UNLIMITED, CTL_OPT_CHANNEL | CTL_OPT_PICKUP_ONLY,
-     0, false,
+    {"pickup-cart", 2, CTL_UNLIMITED, CTL_OPT_CHANNEL | CTL_OPT_PICKUP_ONLY, 0,
+     false,
      "pickup-cart REGION SKU:QTY [SKU:QTY ...] [--channel C] [--pickup-only]",
      "store pickup of a cart: per location of REGION, whether it can\n"
      "        fill the whole cart and which lines it cannot; --pickup-only:\n"

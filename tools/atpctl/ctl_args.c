@@ -125,12 +125,13 @@ static bool ctl_args_timeout(ctl_args *a, const char *v)
 /* ctl_args_flag: the bool a flag option sets, NULL for other options. */
 static bool *ctl_args_flag(ctl_args *a, int opt)
 {
+    if (opt == CTL_ARG_PICKUP_ONLY)
+        return &a->pickup_only;
     return opt == 'h'            ? &a->help
            : opt == 'V'          ? &a->version
            : opt == CTL_ARG_JSON ? &a->json
            : opt == CTL_ARG_ALL  ? &a->all
            : opt == CTL_ARG_WIDE ? &a->wide
-           : opt == CTL_ARG_PICKUP_ONLY ? &a->pickup_only
                                  : NULL;
 }
 

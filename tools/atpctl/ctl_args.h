@@ -45,7 +45,8 @@ typedef struct ctl_args {
     bool version; /* --version: print it, send nothing */
     bool all;     /* scan --all */
     bool wide;    /* sources --wide */
-    bool pickup_only; /* pickup, pickup-cart --pickup-only */
+    /* pickup, pickup-cart --pickup-only */
+    bool pickup_only;
     char **words; /* command and its operands: the end of argv */
     int nwords;
 } ctl_args;

@@ -308,11 +308,11 @@ void ctl_render_regions(const codec_val *reply, FILE *f)
 /* ---- store pickup ------------------------------------------------------- */
 
 static const ctl_col ctl_pickup_cols[] = {
-    {"LOCATION", "location", false}, {"TYPE", "type", false},
-    {"PICKUP", NULL, false},         {"ON_HAND", "on_hand", true},
+    {"LOCATION", "location", false},  {"TYPE", "type", false},
+    {"PICKUP", NULL, false},          {"ON_HAND", "on_hand", true},
     {"ALLOCATED", "allocated", true}, {"HELD", "held", true},
-    {"INBOUND", "inbound", true},    {"NET", "net", true},
-    {"BUFFER", "buffer", true},      {"PICKUP_ATP", "pickup_atp", true},
+    {"INBOUND", "inbound", true},     {"NET", "net", true},
+    {"BUFFER", "buffer", true},       {"PICKUP_ATP", "pickup_atp", true},
 };
 #define CTL_PICKUP_NCOLS                                                       \
     ((int)(sizeof ctl_pickup_cols / sizeof ctl_pickup_cols[0]))
@@ -390,10 +390,12 @@ void ctl_render_pickup_cart(const codec_val *reply, FILE *f)
                  fills ? "yes" : "NO");
         ctl_render_pickup_short(l, ctl_table_cell(&t, r, 4));
     }
-    fprintf(f, "pickup cart in %s (%s): %s, %zu of %zu location%s listed fill%s it\n",
-            region, channel,
-            ctl_render_true(reply, "available") ? "available" : "NOT available",
-            fill, n, n == 1 ? "" : "s", fill == 1 ? "s" : "");
+    fprintf(
+        f,
+        "pickup cart in %s (%s): %s, %zu of %zu location%s listed fill%s it\n",
+        region, channel,
+        ctl_render_true(reply, "available") ? "available" : "NOT available",
+        fill, n, n == 1 ? "" : "s", fill == 1 ? "s" : "");
     ctl_table_print(&t, f);
     ctl_table_fini(&t);
 }

@@ -143,8 +143,8 @@ static void test_lines_sku_qty(void **state)
     codec_json_opts opts = {.fields = f, .n_fields = 1, .line_sku_qty = true};
     const char *body = "{\"lines\": [{\"qty\": 2, \"sku\": \"A\", "
                        "\"region\": \"e\"}, [\"B\", 3]]}";
-    assert_int_equal(codec_json_request(o->w, &opts, body, strlen(body),
-                                        o->msg, sizeof o->msg),
+    assert_int_equal(codec_json_request(o->w, &opts, body, strlen(body), o->msg,
+                                        sizeof o->msg),
                      ATP_OK);
     size_t len;
     const void *buf = codec_writer_data(o->w, &len);
@@ -261,10 +261,9 @@ static int test_teardown(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_lines),    cmocka_unit_test(test_numbers),
-        cmocka_unit_test(test_fields),   cmocka_unit_test(test_refused),
-        cmocka_unit_test(test_lines_sku_qty),
-        cmocka_unit_test(test_json_out),
+        cmocka_unit_test(test_lines),         cmocka_unit_test(test_numbers),
+        cmocka_unit_test(test_fields),        cmocka_unit_test(test_refused),
+        cmocka_unit_test(test_lines_sku_qty), cmocka_unit_test(test_json_out),
     };
     return cmocka_run_group_tests(tests, test_setup, test_teardown);
 }

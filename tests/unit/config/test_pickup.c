@@ -52,12 +52,12 @@ static void test_pickup_bad_values(void **state)
          "got 'True'"},
         {ST "locations: [{id: st, region: us, pickup: [true]}]\n", 3, 42,
          "location 'st': pickup"},
-        {ST "locations: [{id: st, region: us, pickup_buffer: -1}]\n", 3,
-         49, "pickup_buffer"},
-        {ST "locations: [{id: st, region: us, pickup_buffer: 2.5}]\n", 3,
-         49, "pickup_buffer"},
+        {ST "locations: [{id: st, region: us, pickup_buffer: -1}]\n", 3, 49,
+         "pickup_buffer"},
+        {ST "locations: [{id: st, region: us, pickup_buffer: 2.5}]\n", 3, 49,
+         "pickup_buffer"},
         {ST "locations: [{id: st, region: us, pickup_buffer: "
-                "1000000000000001}]\n",
+            "1000000000000001}]\n",
          3, 49, "0..1000000000000000"},
         {ST "locations: [{id: st, region: us, pick_up: true}]\n", 3, 0,
          "pick_up"},
@@ -101,13 +101,13 @@ static void test_pickup_reload_needs_restart(void **state)
                              &a, &d),
         ATP_OK);
     config_diags_fini(&d);
-    assert_int_equal(config_test_load_str(
-                         PLACES "locations:\n"
-                                "  - {id: dc, region: us, pickup: true}\n"
-                                "  - {id: st, region: us, pickup: true,"
-                                " pickup_buffer: 3}\n",
-                         &b, &d),
-                     ATP_OK);
+    assert_int_equal(
+        config_test_load_str(PLACES "locations:\n"
+                                    "  - {id: dc, region: us, pickup: true}\n"
+                                    "  - {id: st, region: us, pickup: true,"
+                                    " pickup_buffer: 3}\n",
+                             &b, &d),
+        ATP_OK);
     config_diags_fini(&d);
     test_seen s = {{0}, 0, 0};
     size_t n = config_compare(&a, &b, test_report, &s);
