@@ -76,6 +76,13 @@ typedef struct request_line {
 bool request_line_read(request_env *env, codec_view v, bool with_qty,
                        request_line *out, reply_error *e);
 
+/* request_cart_lines_count checks a cart's field 'lines' (cart,
+ * pickup_cart): an array (else BAD_REQUEST) of 1 (else BAD_REQUEST) to
+ * service.max_cart_lines (else TOO_MANY_LINES) members, their count in
+ * *out (request_cart.c). */
+bool request_cart_lines_count(request_env *env, const request_fields *f,
+                              uint32_t *out, reply_error *e);
+
 /* request_cart answers op "cart" (request_cart.c). */
 bool request_cart(request_env *env, const request_fields *f, codec_arena *a,
                   codec_writer *w, reply_error *e);

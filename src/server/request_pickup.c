@@ -56,20 +56,9 @@ static bool request_pickup_lines(request_env *env, const request_fields *f,
                                  codec_arena *a, request_pickup *p,
                                  reply_error *e)
 {
-    if (codec_view_type(f->lines) != CODEC_ARRAY) {
-        reply_error_set(e, ATP_E_BAD_REQUEST, "field 'lines' must be an array");
+    uint32_t n;
+    if (!request_cart_lines_count(env, f, &n, e))
         return false;
-    }
-    uint32_t n = codec_view_len(f->lines);
-    if (n == 0) {
-        reply_error_set(e, ATP_E_BAD_REQUEST, "a cart needs at least one line");
-        return false;
-    }
-    if (n > env->cfg->service.max_cart_lines) {
-        reply_error_set(e, ATP_E_TOO_MANY_LINES, "%u lines, at most %u", n,
-                        env->cfg->service.max_cart_lines);
-        return false;
-    }
     p->lines = codec_arena_malloc(a, n * sizeof *p->lines);
     p->el = codec_arena_malloc(a, n * sizeof *p->el);
     if (p->lines == NULL || p->el == NULL) {
