@@ -20,6 +20,7 @@ pickup flag is not a boolean), and the `read` scope with tokens.
 import hashlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -29,6 +30,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 import http_util as H  # noqa: E402
 import resv_util as U  # noqa: E402
+from test_ops_reload import Log, write_config  # noqa: E402
 
 TF = harness.TIME_FACTOR
 MAX_LINES = 10000      # service.max_cart_lines (its default and maximum)
@@ -356,10 +358,44 @@ def check_under_ingest(ck, h, c, feed):
     ck.check(readings >= 5, "pickup answered during ingest (%d readings)", readings)
 
 
+def check_reload(ck, h, d, c, m, configured):
+    """A reload moves W-S1 to east: the next answers list it there and no
+    longer in west, its stock in east's supply; E-S1's pickup_buffer
+    changed in the file waits for a restart (logged), the answers keep 1."""
+    log = Log(d)
+    for loc in d.cfg["locations"]:
+        if loc["id"] == "W-S1":
+            loc["region"] = "east"
+        if loc["id"] == "E-S1":
+            loc["pickup_buffer"] = 5
+    write_config(d, configured)
+    os.kill(d.pid, signal.SIGHUP)
+    line = log.wait("reload applied", "W-S1 moved to east")
+    ck.check("1 locations moved" in line, "the reload moved W-S1: %s" % line.strip())
+    text = open(d.stderr_path, encoding="utf-8", errors="replace").read()
+    ck.check("locations[E-S1].pickup_buffer changed" in text,
+             "the pickup_buffer change is logged as waiting for a restart")
+    LOCATIONS["W-S1"] = ("east",) + LOCATIONS["W-S1"][1:]
+    try:
+        for sku in ("A", "B"):
+            for region in ("east", "west"):
+                got = check_pickup(ck, c, m, sku, region, "web")
+                ck.eq(got["supply"], sum(l["net"] + l["inbound"] for l in got["locations"]),
+                      "after the move, %s@%s: supply = its locations" % (sku, region))
+        east = c.ok({"op": "pickup", "sku": "A", "region": "east"})
+        ck.eq([l["location"] for l in east["locations"]], ["E-DC", "E-S1", "E-S2", "W-S1"],
+              "W-S1 listed in east, in configuration order")
+        ck.eq(east["locations"][1]["buffer"], 1, "E-S1 keeps its running pickup_buffer")
+    finally:
+        LOCATIONS["W-S1"] = ("west",) + LOCATIONS["W-S1"][1:]
+
+
 def main(h):
     ck = harness.Checks(h)
     check_config_error(ck, h)
-    d = h.start_atpd(pickup_config(h))
+    cfg = pickup_config(h)
+    configured = dict(cfg["service"])
+    d = h.start_atpd(cfg)
     c = U.Client(d.query_port, d=d)
     feed = U.Feeder(d, c)
     w = H.Http(d)
@@ -428,6 +464,15 @@ def main(h):
     check_bad_input(ck, c, w)
     h.log("under ingest")
     check_under_ingest(ck, h, c, feed)
+    h.log("a reload moves a store to another region")
+    evs = [[2, "A", "W-S1", HELD, 0]]
+    feed.publish("wms", evs)
+    m.events(evs)
+    # the churn changed A's stock: the model reads it back from explain
+    m.b = {k: v for k, v in m.b.items() if k[0] != "A"}
+    for l in c.ok({"op": "explain", "sku": "A"})["locations"]:
+        m.b[("A", l["location"])] = [l["on_hand"], l["allocated"], l["held"]]
+    check_reload(ck, h, d, c, m, configured)
     w.close()
     feed.close()
     d.stop()
