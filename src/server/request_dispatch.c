@@ -213,6 +213,17 @@ void request_busy(reply_error *e, atp_err submit_err)
                         "retry once it is back");
 }
 
+bool request_submitted(atp_err err, const char *what, reply_error *e)
+{
+    if (err == ATP_OK)
+        return true;
+    if (err == ATP_E_NOMEM)
+        reply_error_set(e, err, "%s: out of memory", what);
+    else
+        request_busy(e, err);
+    return false;
+}
+
 void request_observe(request_env *env, request_transport t, unsigned op,
                      int code, uint64_t ns)
 {

@@ -59,6 +59,10 @@ bool request_health(request_env *env, const request_fields *f, codec_arena *a,
  * way, so a retry with the same id is safe. */
 #define REQUEST_BUSY_RETRY_MS 50
 void request_busy(reply_error *e, atp_err submit_err);
+/* request_submitted: the outcome of handing a read (explain, pickup) to
+ * the engine: true when queued (err ATP_OK, the reply comes later);
+ * false with e filled otherwise: out of memory, or busy. */
+bool request_submitted(atp_err err, const char *what, reply_error *e);
 
 /* A cart or reserve line, validated. */
 typedef struct request_line {

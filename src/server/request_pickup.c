@@ -256,12 +256,5 @@ bool request_pickup_start(request_env *env, const request_fields *f, bool cart,
     async->started_ms = clock_mono_ms();
     atp_err err = engine_pickup_submit(env->eng, p->region, p->channel, p->el,
                                        p->n, request_pickup_done, async);
-    if (err == ATP_E_NOMEM) {
-        reply_error_set(e, err, "pickup: out of memory");
-        return false;
-    }
-    if (err == ATP_OK)
-        return true;
-    request_busy(e, err);
-    return false;
+    return request_submitted(err, "pickup", e);
 }

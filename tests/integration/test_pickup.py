@@ -17,7 +17,6 @@ too many lines, the (line, location) bound, bad fields, a config whose
 pickup flag is not a boolean), and the `read` scope with tokens.
 """
 
-import hashlib
 import json
 import os
 import signal
@@ -31,6 +30,7 @@ import harness  # noqa: E402
 import http_util as H  # noqa: E402
 import resv_util as U  # noqa: E402
 from test_ops_reload import Log, write_config  # noqa: E402
+from test_security_auth import token_entries  # noqa: E402
 
 TF = harness.TIME_FACTOR
 MAX_LINES = 10000      # service.max_cart_lines (its default and maximum)
@@ -291,12 +291,9 @@ def check_config_error(ck, h):
 
 
 def check_scopes(ck, h):
-    salt = bytes(range(16))
-    tokens = {"reader": ("tok-reader-0123456789", ["read"]),
-              "shop": ("tok-shop-0123456789", ["reserve"])}
-    entries = [{"name": n, "scopes": s, "salt": salt.hex(),
-                "sha256": hashlib.sha256(salt + t.encode()).hexdigest()}
-               for n, (t, s) in tokens.items()]
+    tokens = {"reader": ("tok-reader-0123456789", ["read"], None),
+              "shop": ("tok-shop-0123456789", ["reserve"], None)}
+    entries = token_entries(tokens)
     d = h.start_atpd(pickup_config(h, entries), name="atpd-auth")
     c = U.Client(d.query_port, d=d)
     w = H.Http(d)
