@@ -77,6 +77,8 @@ static const struct {
     {"status", CONFIG_SCOPE_READ},
     {"sources", CONFIG_SCOPE_READ},
     {"explain", CONFIG_SCOPE_READ},
+    {"pickup", CONFIG_SCOPE_READ},
+    {"pickup_cart", CONFIG_SCOPE_READ},
     {"feed", CONFIG_SCOPE_READ},
     {"metrics", CONFIG_SCOPE_READ},
     {"reserve", CONFIG_SCOPE_RESERVE},

@@ -258,6 +258,8 @@ typedef struct codec_json_field {
     codec_str str;
     bool is_int;
     int64_t i;
+    bool is_bool; /* a boolean b instead (a query's true or false) */
+    bool b;
 } codec_json_field;
 
 typedef struct codec_json_opts {
@@ -265,13 +267,17 @@ typedef struct codec_json_opts {
                                        members of the same name */
     size_t n_fields;
     bool line_qty; /* lines given as objects carry qty (cart, reserve) */
+    /* Lines given as objects are [sku, qty] (pickup_cart: one region for
+     * the cart); overrides line_qty. */
+    bool line_sku_qty;
 } codec_json_opts;
 
 /* codec_json_request writes to w one msgpack map: opts->fields, then every
  * member of the JSON object body[0..len) whose name is not a field's (len
  * 0: no body). Members of "lines" given as objects {"sku", "region",
  * "qty"} become arrays [sku, region, qty] ([sku, region] without
- * line_qty; an absent member is nil); arrays pass as they are. Numbers:
+ * line_qty, [sku, qty] with line_sku_qty; an absent member is nil);
+ * arrays pass as they are. Numbers:
  * an integral value within +-(2^53-1) is an integer, a larger one INT64_MAX
  * or INT64_MIN (out of every field's range), a fractional one a float.
  * Returns ATP_OK; ATP_E_BAD_REQUEST (malformed JSON, invalid UTF-8, a NUL

@@ -59,14 +59,17 @@ static bool codec_json_deep(codec_json_ctx *c)
 }
 
 /* codec_json_line writes a line given as an object as the array form:
- * [sku, region, qty] (opts->line_qty) or [sku, region]; an absent member
+ * [sku, region, qty] (opts->line_qty), [sku, qty] (opts->line_sku_qty)
+ * or [sku, region]; an absent member
  * is nil, which the request module refuses with the field's name. Other
  * members are ignored, as unknown request fields are. */
 static bool codec_json_line(codec_json_ctx *c, const json_t *obj,
                             unsigned depth)
 {
-    static const char *const keys[] = {"sku", "region", "qty"};
-    uint32_t n = c->opts->line_qty ? 3 : 2;
+    static const char *const full[] = {"sku", "region", "qty"};
+    static const char *const sku_qty[] = {"sku", "qty"};
+    const char *const *keys = c->opts->line_sku_qty ? sku_qty : full;
+    uint32_t n = c->opts->line_qty && !c->opts->line_sku_qty ? 3 : 2;
     if (depth + 1 > ATP_MSG_MAX_DEPTH)
         return codec_json_deep(c);
     codec_w_array(c->w, n);
@@ -157,6 +160,8 @@ static void codec_json_field_write(codec_writer *w, const codec_json_field *f)
     codec_w_cstr(w, f->key);
     if (f->is_int)
         codec_w_int(w, f->i);
+    else if (f->is_bool)
+        codec_w_bool(w, f->b);
     else
         codec_w_str(w, f->str.ptr, f->str.len);
 }

@@ -163,7 +163,9 @@ static bool config_locations_differ(const config *a, const config *b, char *buf,
     return added;
 }
 
-/* A location's type is only shown (explain): it stays until a restart. */
+/* A location's type is only shown (explain), and its pickup settings are
+ * read from the configuration atpd started with (the pickup queries):
+ * they stay until a restart. */
 static void config_location_types(const config *a, const config *b,
                                   config_change_fn report, void *ctx,
                                   size_t *count)
@@ -172,8 +174,19 @@ static void config_location_types(const config *a, const config *b,
     for (size_t i = 0; i < a->n_locations; i++) {
         long k = config_loc_find(b, a->locations[i].id);
         const config_location *x = &a->locations[i];
-        if (k >= 0 && !config_str_eq(x->type, b->locations[k].type)) {
-            snprintf(buf, sizeof buf, "locations[%s].type", x->id);
+        if (k < 0)
+            continue;
+        const config_location *y = &b->locations[k];
+        const char *what[3] = {NULL, NULL, NULL};
+        size_t n = 0;
+        if (!config_str_eq(x->type, y->type))
+            what[n++] = "type";
+        if (x->pickup != y->pickup)
+            what[n++] = "pickup";
+        if (x->pickup_buffer != y->pickup_buffer)
+            what[n++] = "pickup_buffer";
+        for (size_t j = 0; j < n; j++) {
+            snprintf(buf, sizeof buf, "locations[%s].%s", x->id, what[j]);
             report(ctx, CONFIG_CHANGE_RESTART, buf);
             (*count)++;
         }

@@ -29,6 +29,8 @@ typedef struct config_location {
     char *id;
     uint32_t region; /* index into config.regions */
     char *type;      /* "dc", "store", "3pl", "dropship", ... free text */
+    bool pickup;     /* takes pickup orders (store pickup); default false */
+    int64_t pickup_buffer; /* units kept back from pickup, 0..ATP_QTY_MAX */
 } config_location;
 
 /* One (location, bucket) pair a source is authoritative for. */

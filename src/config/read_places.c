@@ -69,7 +69,26 @@ void config__parse_regions(config__walk *w, const yaml_node_t *seq)
     }
 }
 
-static const char *const config_location_keys[] = {"id", "region", "type"};
+static const char *const config_location_keys[] = {"id", "region", "type",
+                                                   "pickup", "pickup_buffer"};
+
+/* The store pickup keys of a location (docs/CONFIG.md, "locations"). */
+static void config_location_pickup(config__walk *w, yaml_node_t *const *v,
+                                   const char *name, config_location *l)
+{
+    static const char *const flags[] = {"false", "true", NULL};
+    char what[128];
+    if (v[3] != NULL) {
+        int on = 0;
+        snprintf(what, sizeof what, "%s: pickup", name);
+        if (config__get_choice(w, v[3], what, "true or false", flags, &on))
+            l->pickup = on == 1;
+    }
+    if (v[4] != NULL) {
+        snprintf(what, sizeof what, "%s: pickup_buffer", name);
+        config__get_int(w, v[4], what, 0, ATP_QTY_MAX, &l->pickup_buffer);
+    }
+}
 
 void config__parse_locations(config__walk *w, const yaml_node_t *seq)
 {
@@ -86,9 +105,9 @@ void config__parse_locations(config__walk *w, const yaml_node_t *seq)
     }
     for (size_t i = 0; i < n && !b->oom; i++) {
         yaml_node_t *item = config__seq_item(w, seq, i);
-        yaml_node_t *v[3];
+        yaml_node_t *v[5];
         if (!config__map_fields(w, item, "locations entry",
-                                config_location_keys, 3, v))
+                                config_location_keys, 5, v))
             continue;
         char name[96], what[128];
         if (v[0] == NULL) {
@@ -121,6 +140,7 @@ void config__parse_locations(config__walk *w, const yaml_node_t *seq)
         }
         if (l->type == NULL)
             l->type = config__strdup(b, "");
+        config_location_pickup(w, v, name, l);
     }
 }
 

@@ -388,6 +388,9 @@ static void engine_cmd_run(engine *e, engine_cmd *cmd, bool *stopping)
     case ENGINE_CMD_EXPLAIN:
         engine__explain_run(e, cmd->explain);
         return;
+    case ENGINE_CMD_PICKUP:
+        engine__pickup_run(e, cmd->pickup);
+        return;
     }
 }
 
@@ -503,6 +506,9 @@ static void engine_cmd_refuse(engine_cmd *cmd)
         return;
     case ENGINE_CMD_EXPLAIN:
         engine__explain_refuse(cmd->explain);
+        return;
+    case ENGINE_CMD_PICKUP:
+        engine__pickup_refuse(cmd->pickup);
         return;
     case ENGINE_CMD_STOP: /* a second engine_stop's: nothing to do */
         return;

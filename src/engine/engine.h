@@ -507,6 +507,61 @@ typedef void (*engine_explain_done_fn)(void *arg, const engine_explain *x);
 atp_err engine_explain_submit(engine *e, const char *sku, size_t sku_len,
                               engine_explain_done_fn done, void *arg);
 
+/* ---- store pickup: the locations of one region --------------------------- */
+
+/* One SKU of a pickup query; the bytes are borrowed until done is called. */
+typedef struct engine_pickup_line {
+    const char *sku;
+    uint32_t sku_len;
+} engine_pickup_line;
+
+/* One location's pickup answer for one line (formula/pickup.h). */
+typedef struct engine_pickup_loc {
+    int64_t on_hand, allocated, held;
+    int64_t inbound; /* lots inside the region's horizon: in the region's
+                        supply, not in net (not on the shelf yet) */
+    int64_t net;     /* max(0, on_hand - allocated - held) */
+    int64_t buffer;  /* the location's pickup_buffer */
+    /* pickup ATP: pickup-enabled ? min(max(0, net - buffer), region atp)
+     * : 0 */
+    int64_t atp;
+} engine_pickup_loc;
+
+/* What engine_pickup_submit answers. Valid only during the done callback.
+ * Read on the engine thread between two commands: every location of the
+ * region (after the last reload's moves) and the region's answers at one
+ * instant. */
+typedef struct engine_pickup {
+    /* ATP_E_TOO_MANY_LINES: lines x locations over ENGINE_PICKUP_CELLS_MAX
+     * (n_locs says how many locations); ATP_E_NOMEM, ATP_E_BUSY: nothing
+     * else is set. */
+    atp_err err;
+    const uint32_t *locations; /* the region's locations, config order */
+    uint32_t n_locs;
+    const engine_answer *answers;  /* per line: the region's answer */
+    const engine_pickup_loc *locs; /* locs[line * n_locs + i] */
+} engine_pickup;
+
+/* The most (line, location) pairs one pickup query reads: the engine
+ * thread's time and the reply's size stay bounded (about 10 ms, a few MB). */
+#define ENGINE_PICKUP_CELLS_MAX 100000
+
+typedef void (*engine_pickup_done_fn)(void *arg, const engine_pickup *x);
+
+/* engine_pickup_submit asks for the pickup answer of n lines (1..) in
+ * region for channel (valid indices): the region's answer of each line
+ * (engine_query's) and, for every location of the region, its position
+ * and pickup ATP (docs/PROTOCOL.md, "The pickup formula"), with the
+ * pickup settings of the configuration the engine started with. lines
+ * must stay valid until done. Never blocks: ATP_E_BUSY when the engine's
+ * queue is full, ATP_E_BAD_STATE when stopped, ATP_E_NOMEM; done is then
+ * not called. Otherwise done is called exactly once, on the engine thread
+ * (x->err ATP_E_BUSY when atpd stops first). Costs the engine thread one
+ * position lookup per (line, location). */
+atp_err engine_pickup_submit(engine *e, uint32_t region, uint32_t channel,
+                             const engine_pickup_line *lines, uint32_t n,
+                             engine_pickup_done_fn done, void *arg);
+
 /* engine_region_stale_set marks a region stale or not (any thread); a
  * change marks every row of the region for the change feed. */
 void engine_region_stale_set(engine *e, uint32_t region, bool stale);

@@ -66,6 +66,7 @@ typedef enum engine_cmd_type {
     ENGINE_CMD_SNAPSHOT_NOW,  /* take a snapshot now (atpctl snapshot) */
     ENGINE_CMD_RULES,         /* new buffer rules (a reload, reload.c) */
     ENGINE_CMD_EXPLAIN,       /* explain one SKU (explain.c) */
+    ENGINE_CMD_PICKUP,        /* a region's locations for pickup (pickup.c) */
 } engine_cmd_type;
 
 /* A scope whose buffer rule was added, removed or changed by a reload: the
@@ -158,6 +159,16 @@ typedef struct engine_explain_req {
     char sku[];
 } engine_explain_req;
 
+/* ENGINE_CMD_PICKUP: one allocation, freed by whoever answers; the lines
+ * are borrowed from the caller (engine_pickup_submit). */
+typedef struct engine_pickup_req {
+    engine_pickup_done_fn done;
+    void *arg;
+    uint32_t region, channel;
+    const engine_pickup_line *lines;
+    uint32_t n;
+} engine_pickup_req;
+
 typedef struct engine_cmd {
     engine_cmd_type type;
     atp_err err; /* GROUP_DONE, SNAPSHOT_DONE */
@@ -167,6 +178,7 @@ typedef struct engine_cmd {
     engine_resv_req resv;
     engine_rules_change *rules;  /* RULES */
     engine_explain_req *explain; /* EXPLAIN */
+    engine_pickup_req *pickup;   /* PICKUP */
 } engine_cmd;
 
 struct engine {
@@ -436,6 +448,16 @@ void engine__lots_visit(const engine *e, uint32_t sku, engine_lot_fn fn,
  * it busy without running it (stopped). */
 void engine__explain_run(engine *e, engine_explain_req *req);
 void engine__explain_refuse(engine_explain_req *req);
+/* engine__loc_read: location l's position of sku (a dictionary index) as
+ * explain shows it, region and net included; false when l has none (or a
+ * reload removed l). Engine thread. */
+bool engine__loc_read(const engine *e, uint32_t sku, uint32_t l,
+                      engine_explain_loc *out);
+
+/* pickup.c (engine thread): answer one pickup command; refuse answers it
+ * busy without running it (stopped). */
+void engine__pickup_run(engine *e, engine_pickup_req *req);
+void engine__pickup_refuse(engine_pickup_req *req);
 
 /* snapshot.c (engine thread unless said): */
 void engine__position_touched(engine *e, position *p);

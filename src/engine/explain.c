@@ -53,24 +53,35 @@ static void explain_lot(void *ctx, uint16_t loc, const char *id,
                                   .in_horizon = counted};
 }
 
+bool engine__loc_read(const engine *e, uint32_t sku, uint32_t l,
+                      engine_explain_loc *out)
+{
+    const position *p = e->loc_region[l] == CONFIG_LOCATION_GONE
+                            ? NULL /* removed by a reload: empty */
+                            : positions_get(&e->pos, sku, (uint16_t)l);
+    if (p == NULL)
+        return false;
+    *out = (engine_explain_loc){
+        .location = l,
+        .region = e->loc_region[l],
+        .on_hand = p->bucket[ATP_BUCKET_ON_HAND],
+        .allocated = p->bucket[ATP_BUCKET_ALLOCATED],
+        .held = p->bucket[ATP_BUCKET_HELD],
+        .inbound = positions_inbound(&e->pos, p),
+        .net = engine__position_net(e, p),
+    };
+    return true;
+}
+
 static void explain_locations(engine *e, uint32_t sku, explain_vec *v)
 {
     for (size_t l = 0; l < e->cfg->n_locations; l++) {
-        const position *p = e->loc_region[l] == CONFIG_LOCATION_GONE
-                                ? NULL /* removed by a reload: empty */
-                                : positions_get(&e->pos, sku, (uint16_t)l);
-        engine_explain_loc *x = p ? explain_push(v) : NULL;
-        if (x == NULL)
+        engine_explain_loc x;
+        if (!engine__loc_read(e, sku, (uint32_t)l, &x))
             continue;
-        *x = (engine_explain_loc){
-            .location = (uint32_t)l,
-            .region = e->loc_region[l],
-            .on_hand = p->bucket[ATP_BUCKET_ON_HAND],
-            .allocated = p->bucket[ATP_BUCKET_ALLOCATED],
-            .held = p->bucket[ATP_BUCKET_HELD],
-            .inbound = positions_inbound(&e->pos, p),
-            .net = engine__position_net(e, p),
-        };
+        engine_explain_loc *slot = explain_push(v);
+        if (slot != NULL)
+            *slot = x;
     }
 }
 

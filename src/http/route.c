@@ -12,7 +12,7 @@
 #include "http/http_int.h"
 
 /* Which query parameters a route reads, and as what. */
-enum http_param_kind { HTTP_P_STR, HTTP_P_INT };
+enum http_param_kind { HTTP_P_STR, HTTP_P_INT, HTTP_P_BOOL };
 
 typedef struct http_param_def {
     const char *name;
@@ -26,7 +26,7 @@ typedef struct http_route_def {
     const char *method;
     const char *pattern;
     const char *op; /* NULL: the change feed, or answered by the glue */
-    bool body, async, created, line_qty;
+    bool body, async, created, line_qty, line_sku_qty;
     bool metrics;      /* GET /metrics: the glue writes the exposition */
     const char *probe; /* 503 when the reply's field of this name is false */
     http_param_def params[3];
@@ -43,6 +43,11 @@ static const http_route_def http_routes[] = {
                 {"limit", HTTP_P_INT},
                 {"channel", HTTP_P_STR}}},
     {"GET", "/v1/explain/{sku}", "explain", .async = true},
+    /* Store pickup (docs/HTTP.md, "Store pickup"). */
+    {"GET", "/v1/pickup/{region}/{sku}", "pickup", .async = true,
+     .params = {{"channel", HTTP_P_STR}, {"pickup_only", HTTP_P_BOOL}}},
+    {"POST", "/v1/pickup/{region}/cart", "pickup_cart", .body = true,
+     .async = true, .line_sku_qty = true},
     {.method = "GET", .pattern = "/v1/sources", .op = "sources"},
     {.method = "POST",
      .pattern = "/v1/sources/{source}/reset",
@@ -223,7 +228,13 @@ static atp_err http_params_take(http_call *c, const http_route_def *r,
             if (err != ATP_OK)
                 return err;
             int64_t iv;
-            if (def->kind == HTTP_P_INT && http_query_int(s, &iv)) {
+            bool bv = s.len == 4 && memcmp(s.ptr, "true", 4) == 0;
+            if (def->kind == HTTP_P_BOOL &&
+                (bv || (s.len == 5 && memcmp(s.ptr, "false", 5) == 0))) {
+                if (c->n_fields < HTTP_FIELDS_MAX)
+                    c->fields[c->n_fields++] = (codec_json_field){
+                        .key = def->name, .is_bool = true, .b = bv};
+            } else if (def->kind == HTTP_P_INT && http_query_int(s, &iv)) {
                 if (c->n_fields < HTTP_FIELDS_MAX)
                     c->fields[c->n_fields++] = (codec_json_field){
                         .key = def->name, .is_int = true, .i = iv};
@@ -286,6 +297,7 @@ bool http_route(http_call *c, const char *method, const char *path,
         c->async = r->async;
         c->created = r->created;
         c->line_qty = r->line_qty;
+        c->line_sku_qty = r->line_sku_qty;
         c->probe = r->probe;
         err = http_params_take(c, r, params, n_params, a);
         if (err != ATP_OK)

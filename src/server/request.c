@@ -4,7 +4,8 @@
  * and the scan of a request map into its fields. The dispatch is in
  * request_dispatch.c, the ops in request_query.c, request_status.c,
  * request_admin.c, request_cart.c, request_resv.c, request_explain.c,
- * request_health.c. Any thread (nng callback threads, libmicrohttpd's).
+ * request_pickup.c, request_health.c. Any thread (nng callback threads,
+ * libmicrohttpd's).
  *
  * Every handler validates its whole request before writing a byte of the
  * reply, so a failing request gets exactly one error reply and no partial
@@ -200,7 +201,7 @@ bool request_fields_scan(codec_view map, request_fields *f, codec_str *op)
         REQUEST_KEY(channel), REQUEST_KEY(lines),     REQUEST_KEY(id),
         REQUEST_KEY(ttl_ms),  REQUEST_KEY(order_ref), REQUEST_KEY(cursor),
         REQUEST_KEY(limit),   REQUEST_KEY(dir),       REQUEST_KEY(sources),
-        REQUEST_KEY(source),  REQUEST_KEY(token),
+        REQUEST_KEY(source),  REQUEST_KEY(token),     REQUEST_KEY(pickup_only),
     };
 #undef REQUEST_KEY
     memset(f, 0, sizeof *f);

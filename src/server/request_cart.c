@@ -172,12 +172,9 @@ bool request_lines_merge(request_env *env, request_line *lines, uint32_t n,
     return true;
 }
 
-bool request_cart(request_env *env, const request_fields *f, codec_arena *a,
-                  codec_writer *w, reply_error *e)
+bool request_cart_lines_count(request_env *env, const request_fields *f,
+                              uint32_t *out, reply_error *e)
 {
-    uint32_t channel;
-    if (!request_channel(env, f, &channel, e))
-        return false;
     if (codec_view_type(f->lines) != CODEC_ARRAY) {
         reply_error_set(e, ATP_E_BAD_REQUEST, "field 'lines' must be an array");
         return false;
@@ -192,6 +189,19 @@ bool request_cart(request_env *env, const request_fields *f, codec_arena *a,
                         env->cfg->service.max_cart_lines);
         return false;
     }
+    *out = n;
+    return true;
+}
+
+bool request_cart(request_env *env, const request_fields *f, codec_arena *a,
+                  codec_writer *w, reply_error *e)
+{
+    uint32_t channel;
+    if (!request_channel(env, f, &channel, e))
+        return false;
+    uint32_t n;
+    if (!request_cart_lines_count(env, f, &n, e))
+        return false;
     request_line *lines = codec_arena_malloc(a, n * sizeof *lines);
     engine_answer *ans = codec_arena_malloc(a, n * sizeof *ans);
     engine_query_line *ql = codec_arena_malloc(a, n * sizeof *ql);

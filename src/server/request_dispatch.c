@@ -78,13 +78,16 @@ static const struct {
 };
 
 /* The ops' indexes in the metrics: 0 "none", then request_ops, snapshot,
- * backup, explain, request_resv_ops, request_admin_change_ops. */
+ * backup, explain, pickup, pickup_cart, request_resv_ops,
+ * request_admin_change_ops. */
 #define REQUEST_N_OPS (sizeof request_ops / sizeof request_ops[0])
 #define REQUEST_N_RESV (sizeof request_resv_ops / sizeof request_resv_ops[0])
 #define REQUEST_OP_SNAPSHOT (1 + REQUEST_N_OPS)
 #define REQUEST_OP_BACKUP (2 + REQUEST_N_OPS)
 #define REQUEST_OP_EXPLAIN (3 + REQUEST_N_OPS)
-#define REQUEST_OP_RESV (4 + REQUEST_N_OPS)
+#define REQUEST_OP_PICKUP (4 + REQUEST_N_OPS)
+#define REQUEST_OP_PICKUP_CART (5 + REQUEST_N_OPS)
+#define REQUEST_OP_RESV (6 + REQUEST_N_OPS)
 #define REQUEST_N_ADMIN                                                        \
     (sizeof request_admin_change_ops / sizeof request_admin_change_ops[0])
 #define REQUEST_OP_ADMIN (REQUEST_OP_RESV + REQUEST_N_RESV)
@@ -110,6 +113,10 @@ const char *request_op_name(unsigned op)
         return "backup";
     if (op == REQUEST_OP_EXPLAIN)
         return "explain";
+    if (op == REQUEST_OP_PICKUP)
+        return "pickup";
+    if (op == REQUEST_OP_PICKUP_CART)
+        return "pickup_cart";
     if (op >= REQUEST_OP_ADMIN)
         return request_admin_change_ops[op - REQUEST_OP_ADMIN].op;
     return request_resv_ops[op - REQUEST_OP_RESV].op;
@@ -165,6 +172,10 @@ bool request_handle(request_env *env, const void *buf, size_t len,
                     : k < nr              ? (unsigned)(REQUEST_OP_RESV + k)
                     : m < REQUEST_N_ADMIN ? (unsigned)(REQUEST_OP_ADMIN + m)
                                           : 0;
+        if (codec_str_eq(op, "pickup")) /* store pickup (request_pickup.c) */
+            async->op = REQUEST_OP_PICKUP;
+        else if (codec_str_eq(op, "pickup_cart"))
+            async->op = REQUEST_OP_PICKUP_CART;
         bool known = async->op != 0;
         if (!request_authorize(env, &f, known ? op : (codec_str){0}, async,
                                &e)) {
@@ -184,6 +195,12 @@ bool request_handle(request_env *env, const void *buf, size_t len,
         } else if (codec_str_eq(op, "explain")) {
             if (request_explain_start(env, &f, w, async, &e))
                 return false;
+        } else if (async->op == REQUEST_OP_PICKUP ||
+                   async->op == REQUEST_OP_PICKUP_CART) {
+            if (request_pickup_start(env, &f,
+                                     async->op == REQUEST_OP_PICKUP_CART, a, w,
+                                     async, &e))
+                return false;
         } else if (codec_str_eq(op, "backup")) {
             if (request_backup_start(env, &f, w, async, &e))
                 return false;
@@ -200,9 +217,9 @@ bool request_handle(request_env *env, const void *buf, size_t len,
                 &e, ATP_E_UNKNOWN_OP,
                 "unknown op '%.*s' (atp, cart, regions, scan, "
                 "sources, status, ready, health, snapshot, backup, explain, "
-                "reserve, commit, release, extend, reservation, admin_list, "
-                "admin_history, admin_export, admin_set_buffer, "
-                "admin_remove_buffer, admin_move_location)",
+                "pickup, pickup_cart, reserve, commit, release, extend, "
+                "reservation, admin_list, admin_history, admin_export, "
+                "admin_set_buffer, admin_remove_buffer, admin_move_location)",
                 request_clip(op), op.ptr);
         }
     }
@@ -223,6 +240,17 @@ void request_busy(reply_error *e, atp_err submit_err)
         reply_error_set(e, ATP_E_BUSY,
                         "atpd is shutting down: nothing was done; "
                         "retry once it is back");
+}
+
+bool request_submitted(atp_err err, const char *what, reply_error *e)
+{
+    if (err == ATP_OK)
+        return true;
+    if (err == ATP_E_NOMEM)
+        reply_error_set(e, err, "%s: out of memory", what);
+    else
+        request_busy(e, err);
+    return false;
 }
 
 void request_observe(request_env *env, request_transport t, unsigned op,

@@ -186,12 +186,5 @@ bool request_explain_start(request_env *env, const request_fields *f,
     async->started_ms = clock_mono_ms();
     atp_err err = engine_explain_submit(
         env->eng, async->sku.ptr, async->sku.len, request_explain_done, async);
-    if (err == ATP_E_NOMEM) {
-        reply_error_set(e, err, "explain: out of memory");
-        return false;
-    }
-    if (err == ATP_OK)
-        return true;
-    request_busy(e, err);
-    return false;
+    return request_submitted(err, "explain", e);
 }

@@ -15,6 +15,7 @@ typedef struct request_fields {
     codec_view op, sku, region, channel, lines, id, ttl_ms, order_ref, cursor,
         limit, dir, sources, source, token;
     codec_view root; /* the whole map: ops with fields of their own read it */
+    codec_view pickup_only; /* pickup, pickup_cart */
 } request_fields;
 
 /* request_fields_scan walks the request map once and keeps the first
@@ -59,6 +60,10 @@ bool request_health(request_env *env, const request_fields *f, codec_arena *a,
  * way, so a retry with the same id is safe. */
 #define REQUEST_BUSY_RETRY_MS 50
 void request_busy(reply_error *e, atp_err submit_err);
+/* request_submitted: the outcome of handing a read (explain, pickup) to
+ * the engine: true when queued (err ATP_OK, the reply comes later);
+ * false with e filled otherwise: out of memory, or busy. */
+bool request_submitted(atp_err err, const char *what, reply_error *e);
 
 /* A cart or reserve line, validated. */
 typedef struct request_line {
@@ -75,6 +80,13 @@ typedef struct request_line {
  * codes. */
 bool request_line_read(request_env *env, codec_view v, bool with_qty,
                        request_line *out, reply_error *e);
+
+/* request_cart_lines_count checks a cart's field 'lines' (cart,
+ * pickup_cart): an array (else BAD_REQUEST) of 1 (else BAD_REQUEST) to
+ * service.max_cart_lines (else TOO_MANY_LINES) members, their count in
+ * *out (request_cart.c). */
+bool request_cart_lines_count(request_env *env, const request_fields *f,
+                              uint32_t *out, reply_error *e);
 
 /* request_cart answers op "cart" (request_cart.c). */
 bool request_cart(request_env *env, const request_fields *f, codec_arena *a,
@@ -139,6 +151,13 @@ bool request_admin_change_start(request_env *env, config_edit_kind kind,
 bool request_explain_start(request_env *env, const request_fields *f,
                            codec_writer *w, request_async *async,
                            reply_error *e);
+
+/* request_pickup_start validates a pickup (cart false) or pickup_cart
+ * request and hands it to the engine (request_pickup.c); the request's
+ * state lives in a until the reply. Returns like request_resv_start. */
+bool request_pickup_start(request_env *env, const request_fields *f, bool cart,
+                          codec_arena *a, codec_writer *w, request_async *async,
+                          reply_error *e);
 
 /* request_resv_start validates a reservation request and hands it to the
  * engine. Returns true when submitted (the reply comes through

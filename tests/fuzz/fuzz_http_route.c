@@ -48,7 +48,8 @@ static void fuzz_body(http_call *c, const char *body, size_t body_len,
     if (c->n_fields < HTTP_FIELDS_MAX)
         c->fields[c->n_fields++] =
             (codec_json_field){.key = "token", .str = {"", 0}};
-    codec_json_opts opts = {c->fields, c->n_fields, c->line_qty};
+    codec_json_opts opts = {c->fields, c->n_fields, c->line_qty,
+                            c->line_sku_qty};
     char msg[200];
     codec_writer_reset(w);
     if (codec_json_request(w, &opts, body, body_len, msg, sizeof msg) != ATP_OK)

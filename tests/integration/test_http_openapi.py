@@ -320,6 +320,15 @@ def main(h):
           + [r["available"]],
           [("SKU-1", "us-east", 2, True), ("SKU-1", "eu", 11, False), False],
           "cart: object and array lines")
+    p = call("pickup", "/v1/pickup/us-east/SKU-1" + query({"channel": "web"})).json
+    ck.eq((p["supply"], [(x["location"], x["net"]) for x in p["locations"]]),
+          (100, [("L1", 100)]), "pickup: the region's answer and its location")
+    p = call("pickup", "/v1/pickup/eu/SKU-1?pickup_only=true").json
+    ck.eq(p["locations"], [], "pickup_only: no pickup-enabled location")
+    p = call("pickup_cart", "/v1/pickup/us-east/cart", body={
+        "lines": [{"sku": "SKU-1", "qty": 2}, ["SKU-2", 1]]}).json
+    ck.eq([(x["location"], x["fills"]) for x in p["locations"]], [("L1", False)],
+          "pickup_cart: L1 takes no pickup orders")
     pages, cursor = [], 0
     for _ in range(10):
         p = call("scan", "/v1/regions/us-east/availability"
@@ -486,6 +495,23 @@ def main(h):
     fail("cart", cart, "bad_qty", body={"lines": [["SKU-1", "eu", 0]]}, line=0)
     fail("cart", cart, "bad_qty", body={"lines": [["SKU-1", "eu", 10**15], ["SKU-1", "eu", 1]]},
          line=1)
+
+    pk = "/v1/pickup/us-east/SKU-1"
+    fail("pickup", pk + "?pickup_only=maybe", "bad_request")
+    fail("pickup", "/v1/pickup/us-east/SKU%2", "bad_request")
+    fail("pickup", "/v1/pickup/us-east/%s" % long_sku, "bad_sku")
+    fail("pickup", "/v1/pickup/mars/SKU-1", "unknown_region")
+    fail("pickup", pk + "?channel=tv", "unknown_channel")
+    pc = "/v1/pickup/us-east/cart"
+    fail("pickup_cart", pc, "bad_request", body={"lines": []})
+    fail("pickup_cart", pc, "bad_request", body={"lines": [["SKU-1", "us-east", 1]]}, line=0)
+    fail("pickup_cart", pc, "too_large", raw=b'{"lines": ' + deep_json(DEEP) + b'}')
+    fail("pickup_cart", pc, "bad_sku", body={"lines": [["SKU-1", 1], {"sku": "", "qty": 1}]},
+         line=1)
+    fail("pickup_cart", "/v1/pickup/mars/cart", "unknown_region", body={"lines": [["A", 1]]})
+    fail("pickup_cart", pc, "unknown_channel", body={"channel": "tv", "lines": [["A", 1]]})
+    fail("pickup_cart", pc, "bad_qty", body={"lines": [["SKU-1", 0]]}, line=0)
+    fail("pickup_cart", pc, "too_many_lines", body={"lines": [["SKU-1", 1]] * 5})
 
     scan = "/v1/regions/us-east/availability"
     fail("scan", scan + "?limit=0", "bad_request")

@@ -60,6 +60,7 @@ enum {
     CTL_OPT_ALL = 1 << 8,
     CTL_OPT_WIDE = 1 << 9,
     CTL_OPT_ENTRY = 1 << 10, /* token: --name, --scopes, --client */
+    CTL_OPT_PICKUP_ONLY = 1 << 11,
 };
 
 #define CTL_UNLIMITED (-1) /* max_operands: any number */
@@ -148,6 +149,49 @@ static int ctl_build_regions(const ctl_args *a, codec_writer *w, ctl_cart *cart)
     codec_w_kv_cstr(w, "op", "regions");
     codec_w_kv_cstr(w, "sku", a->words[1]);
     codec_w_kv_cstr(w, "channel", ctl_channel(a));
+    return CTL_EXIT_OK;
+}
+
+/* pickup SKU REGION: every location of REGION for SKU. */
+static int ctl_build_pickup(const ctl_args *a, codec_writer *w, ctl_cart *cart)
+{
+    (void)cart;
+    codec_w_map(w, 5);
+    codec_w_kv_cstr(w, "op", "pickup");
+    codec_w_kv_cstr(w, "sku", a->words[1]);
+    codec_w_kv_cstr(w, "region", a->words[2]);
+    codec_w_kv_cstr(w, "channel", ctl_channel(a));
+    codec_w_kv_bool(w, "pickup_only", a->pickup_only);
+    return CTL_EXIT_OK;
+}
+
+/* pickup-cart REGION SKU:QTY...: each line split at its last ':' (a SKU
+ * may contain ':'); the service checks the SKU itself. */
+static int ctl_build_pickup_cart(const ctl_args *a, codec_writer *w,
+                                 ctl_cart *cart)
+{
+    (void)cart;
+    codec_w_map(w, 5);
+    codec_w_kv_cstr(w, "op", "pickup_cart");
+    codec_w_kv_cstr(w, "region", a->words[1]);
+    codec_w_kv_cstr(w, "channel", ctl_channel(a));
+    codec_w_kv_bool(w, "pickup_only", a->pickup_only);
+    codec_w_cstr(w, "lines");
+    codec_w_array(w, (uint32_t)(a->nwords - 2));
+    for (int i = 2; i < a->nwords; i++) {
+        const char *arg = a->words[i], *c = strrchr(arg, ':');
+        int64_t qty;
+        if (c == NULL || c == arg || !ctl_cart_parse_qty(c + 1, &qty)) {
+            fprintf(stderr,
+                    "atpctl: '%.80s': expected SKU:QTY (QTY 1..%lld); "
+                    "nothing was sent\n",
+                    arg, (long long)ATP_QTY_MAX);
+            return CTL_EXIT_USAGE;
+        }
+        codec_w_array(w, 2);
+        codec_w_str(w, arg, (size_t)(c - arg));
+        codec_w_int(w, qty);
+    }
     return CTL_EXIT_OK;
 }
 
@@ -323,6 +367,16 @@ static void ctl_show_regions(const codec_val *r, const ctl_cart *c, FILE *f)
     (void)c;
     ctl_render_regions(r, f);
 }
+static void ctl_show_pickup(const codec_val *r, const ctl_cart *c, FILE *f)
+{
+    (void)c;
+    ctl_render_pickup(r, f);
+}
+static void ctl_show_pickup_cart(const codec_val *r, const ctl_cart *c, FILE *f)
+{
+    (void)c;
+    ctl_render_pickup_cart(r, f);
+}
 static void ctl_show_sources(const codec_val *r, const ctl_cart *c, FILE *f)
 {
     (void)c;
@@ -482,6 +536,19 @@ static const ctl_cmd ctl_cmds[] = {
      ctl_build_cart, ctl_show_cart, NULL},
     {"regions", 1, 1, CTL_OPT_CHANNEL, 0, false, "regions SKU [--channel C]",
      "one SKU in every region", ctl_build_regions, ctl_show_regions, NULL},
+    {"pickup", 2, 2, CTL_OPT_CHANNEL | CTL_OPT_PICKUP_ONLY, 0, false,
+     "pickup SKU REGION [--channel C] [--pickup-only]",
+     "store pickup: every location of REGION for SKU, its stock on the\n"
+     "        shelf, pickup buffer and pickup ATP (never above the\n"
+     "        region's ATP); --pickup-only: the pickup-enabled ones only",
+     ctl_build_pickup, ctl_show_pickup, NULL},
+    {"pickup-cart", 2, CTL_UNLIMITED, CTL_OPT_CHANNEL | CTL_OPT_PICKUP_ONLY, 0,
+     false,
+     "pickup-cart REGION SKU:QTY [SKU:QTY ...] [--channel C] [--pickup-only]",
+     "store pickup of a cart: per location of REGION, whether it can\n"
+     "        fill the whole cart and which lines it cannot; --pickup-only:\n"
+     "        only the pickup-enabled locations that fill it",
+     ctl_build_pickup_cart, ctl_show_pickup_cart, NULL},
     {"sources", 0, 0, CTL_OPT_WIDE, 0, false, "sources [--wide]",
      "feed health of every source: state, sequence, gaps, resync (HELD\n"
      "        messages behind a hole, RESYNCS requests sent, SNAPSHOTS\n"
@@ -632,6 +699,8 @@ static void ctl_usage(FILE *f)
         "                  the previous page; default 0)\n"
         "  --all           scan: every page to the end\n"
         "  --wide          sources: every counter, not the short table\n"
+        "  --pickup-only   pickup, pickup-cart: pickup-enabled locations\n"
+        "                  only (pickup-cart: those that fill the cart)\n"
         "  --feed URL      watch: atpd change feed (default: $ATPD_FEED,\n"
         "                  else the --endpoint when it is http://, else\n"
         "                  %s); an http:// URL reads the\n"
@@ -1319,6 +1388,7 @@ static int ctl_main(const ctl_args *a)
         {a->cursor != NULL, CTL_OPT_CURSOR, "--cursor"},
         {a->all, CTL_OPT_ALL, "--all"},
         {a->wide, CTL_OPT_WIDE, "--wide"},
+        {a->pickup_only, CTL_OPT_PICKUP_ONLY, "--pickup-only"},
         {a->name != NULL, CTL_OPT_ENTRY, "--name"},
         {a->scopes != NULL, CTL_OPT_ENTRY, "--scopes"},
         {a->client != NULL, CTL_OPT_ENTRY, "--client"},

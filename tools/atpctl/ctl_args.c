@@ -29,6 +29,7 @@ enum {
     CTL_ARG_JSON,
     CTL_ARG_ALL,
     CTL_ARG_WIDE,
+    CTL_ARG_PICKUP_ONLY,
 };
 
 static const struct option ctl_options[] = {
@@ -51,6 +52,7 @@ static const struct option ctl_options[] = {
     {"json", no_argument, NULL, CTL_ARG_JSON},
     {"all", no_argument, NULL, CTL_ARG_ALL},
     {"wide", no_argument, NULL, CTL_ARG_WIDE},
+    {"pickup-only", no_argument, NULL, CTL_ARG_PICKUP_ONLY},
     {NULL, 0, NULL, 0},
 };
 
@@ -123,6 +125,8 @@ static bool ctl_args_timeout(ctl_args *a, const char *v)
 /* ctl_args_flag: the bool a flag option sets, NULL for other options. */
 static bool *ctl_args_flag(ctl_args *a, int opt)
 {
+    if (opt == CTL_ARG_PICKUP_ONLY)
+        return &a->pickup_only;
     return opt == 'h'            ? &a->help
            : opt == 'V'          ? &a->version
            : opt == CTL_ARG_JSON ? &a->json

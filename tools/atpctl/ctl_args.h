@@ -45,6 +45,8 @@ typedef struct ctl_args {
     bool version; /* --version: print it, send nothing */
     bool all;     /* scan --all */
     bool wide;    /* sources --wide */
+    /* pickup, pickup-cart --pickup-only */
+    bool pickup_only;
     char **words; /* command and its operands: the end of argv */
     int nwords;
 } ctl_args;

@@ -305,6 +305,101 @@ void ctl_render_regions(const codec_val *reply, FILE *f)
     ctl_table_fini(&t);
 }
 
+/* ---- store pickup ------------------------------------------------------- */
+
+static const ctl_col ctl_pickup_cols[] = {
+    {"LOCATION", "location", false},  {"TYPE", "type", false},
+    {"PICKUP", NULL, false},          {"ON_HAND", "on_hand", true},
+    {"ALLOCATED", "allocated", true}, {"HELD", "held", true},
+    {"INBOUND", "inbound", true},     {"NET", "net", true},
+    {"BUFFER", "buffer", true},       {"PICKUP_ATP", "pickup_atp", true},
+};
+#define CTL_PICKUP_NCOLS                                                       \
+    ((int)(sizeof ctl_pickup_cols / sizeof ctl_pickup_cols[0]))
+
+void ctl_render_pickup(const codec_val *reply, FILE *f)
+{
+    const codec_val *locs = codec_val_get(reply, "locations");
+    size_t n = locs != NULL ? codec_val_len(locs) : 0;
+    fputs("region: ", f);
+    ctl_render_atp(reply, f);
+    ctl_table t;
+    if (!ctl_table_init(&t, ctl_pickup_cols, CTL_PICKUP_NCOLS, n)) {
+        fprintf(stderr, "atpctl: out of memory\n");
+        return;
+    }
+    for (size_t r = 0; r < n; r++) {
+        const codec_val *l = codec_val_at(locs, (uint32_t)r);
+        ctl_table_fill(&t, r, l);
+        snprintf(ctl_table_cell(&t, r, 2), CTL_CELL_MAX, "%s",
+                 ctl_render_true(l, "pickup") ? "yes" : "no");
+    }
+    ctl_table_print(&t, f);
+    ctl_table_fini(&t);
+}
+
+static const ctl_col ctl_pickup_cart_cols[] = {
+    {"LOCATION", "location", false},
+    {"TYPE", "type", false},
+    {"PICKUP", NULL, false},
+    {"FILLS", NULL, false},
+    {"SHORT (SKU wanted/pickup_atp)", NULL, false},
+};
+#define CTL_PICKUP_CART_NCOLS                                                  \
+    ((int)(sizeof ctl_pickup_cart_cols / sizeof ctl_pickup_cart_cols[0]))
+
+/* The lines location l cannot fill, "SKU qty/pickup_atp" each. */
+static void ctl_render_pickup_short(const codec_val *l, char *cell)
+{
+    const codec_val *lines = codec_val_get(l, "lines");
+    size_t n = lines != NULL ? codec_val_len(lines) : 0, used = 0;
+    for (size_t i = 0; i < n && used + 1 < CTL_CELL_MAX; i++) {
+        const codec_val *x = codec_val_at(lines, (uint32_t)i);
+        if (ctl_render_true(x, "available"))
+            continue;
+        char sku[64], qty[32], atp[32];
+        ctl_render_field(x, "sku", sku, sizeof sku);
+        ctl_render_field(x, "qty", qty, sizeof qty);
+        ctl_render_field(x, "pickup_atp", atp, sizeof atp);
+        int k = snprintf(cell + used, CTL_CELL_MAX - used, "%s%s %s/%s",
+                         used ? ", " : "", sku, qty, atp);
+        used = k < 0 ? used : used + (size_t)k;
+    }
+}
+
+void ctl_render_pickup_cart(const codec_val *reply, FILE *f)
+{
+    const codec_val *locs = codec_val_get(reply, "locations");
+    size_t n = locs != NULL ? codec_val_len(locs) : 0, fill = 0;
+    char region[CTL_CELL_MAX], channel[CTL_CELL_MAX];
+    ctl_render_field(reply, "region", region, sizeof region);
+    ctl_render_field(reply, "channel", channel, sizeof channel);
+    ctl_table t;
+    if (!ctl_table_init(&t, ctl_pickup_cart_cols, CTL_PICKUP_CART_NCOLS, n)) {
+        fprintf(stderr, "atpctl: out of memory\n");
+        return;
+    }
+    for (size_t r = 0; r < n; r++) {
+        const codec_val *l = codec_val_at(locs, (uint32_t)r);
+        bool fills = ctl_render_true(l, "fills");
+        fill += fills;
+        ctl_table_fill(&t, r, l);
+        snprintf(ctl_table_cell(&t, r, 2), CTL_CELL_MAX, "%s",
+                 ctl_render_true(l, "pickup") ? "yes" : "no");
+        snprintf(ctl_table_cell(&t, r, 3), CTL_CELL_MAX, "%s",
+                 fills ? "yes" : "NO");
+        ctl_render_pickup_short(l, ctl_table_cell(&t, r, 4));
+    }
+    fprintf(
+        f,
+        "pickup cart in %s (%s): %s, %zu of %zu location%s listed fill%s it\n",
+        region, channel,
+        ctl_render_true(reply, "available") ? "available" : "NOT available",
+        fill, n, n == 1 ? "" : "s", fill == 1 ? "s" : "");
+    ctl_table_print(&t, f);
+    ctl_table_fini(&t);
+}
+
 /* ctl_render_flat collects `prefix.key` / value pairs of nested maps. */
 static void ctl_render_flat(const codec_val *map, const char *prefix,
                             ctl_table *t, size_t *row, unsigned depth)

@@ -26,6 +26,14 @@ void ctl_render_atp(const codec_val *ans, FILE *f);
 void ctl_render_cart(const codec_val *reply, const ctl_cart *cart, FILE *f);
 
 void ctl_render_regions(const codec_val *reply, FILE *f);
+
+/* ctl_render_pickup writes a pickup reply: the region's ATP line, then a
+ * table of its locations (LOCATION TYPE PICKUP ON_HAND ... PICKUP_ATP).
+ * ctl_render_pickup_cart writes a pickup_cart reply: a verdict line, then
+ * one row per location listed with whether it fills the cart and the
+ * lines it cannot fill. */
+void ctl_render_pickup(const codec_val *reply, FILE *f);
+void ctl_render_pickup_cart(const codec_val *reply, FILE *f);
 void ctl_render_status(const codec_val *reply, FILE *f);
 
 /* A granted reservation with more lines than this is shown as a table. */

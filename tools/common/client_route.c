@@ -23,6 +23,11 @@ static const client_route_def client_routes[] = {
     {"atp", "GET", {"availability", "{sku}", "{region}"}, {"channel"}},
     {"regions", "GET", {"availability", "{sku}"}, {"channel"}},
     {"cart", "POST", {"availability", "cart"}, {NULL}},
+    {"pickup",
+     "GET",
+     {"pickup", "{region}", "{sku}"},
+     {"channel", "pickup_only"}},
+    {"pickup_cart", "POST", {"pickup", "{region}", "cart"}, {NULL}},
     {"scan",
      "GET",
      {"regions", "{region}", "availability"},
@@ -77,7 +82,8 @@ static void client_route_base(FILE *f, const char *base)
 }
 
 /* client_route_field writes the value of field key of req (a string, or a
- * non-negative integer when may_int) escaped; false when it has none. */
+ * non-negative integer or a boolean when may_int) escaped; false when it
+ * has none. */
 static bool client_route_field(FILE *f, const codec_val *req, const char *key,
                                bool may_int)
 {
@@ -90,6 +96,11 @@ static bool client_route_field(FILE *f, const codec_val *req, const char *key,
     }
     if (may_int && codec_val_uint(v, &u)) {
         fprintf(f, "%" PRIu64, u);
+        return true;
+    }
+    bool b;
+    if (may_int && codec_val_bool(v, &b)) {
+        fputs(b ? "true" : "false", f);
         return true;
     }
     return false;
@@ -133,7 +144,8 @@ static bool client_route_url(FILE *f, const client_route_def *d,
         fprintf(f, "%c%s=", sep, d->query[i]);
         sep = '&';
         if (!client_route_field(f, req, d->query[i], true)) {
-            snprintf(err, errlen, "%s: '%s' must be a string or an integer",
+            snprintf(err, errlen,
+                     "%s: '%s' must be a string, an integer or a boolean",
                      d->op, d->query[i]);
             return false;
         }

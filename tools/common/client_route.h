@@ -4,8 +4,9 @@
  * JSON body), for the tools' client over HTTP. Pure: no I/O, no HTTP
  * library; any thread.
  *
- * The routes follow the API table: atp, regions, cart, scan, sources,
- * status, snapshot, reserve, reservation, commit, release, extend. Fields
+ * The routes follow the API table: atp, regions, cart, pickup,
+ * pickup_cart, scan, sources, status, snapshot, reserve, reservation,
+ * commit, release, extend. Fields
  * named in the path ({sku}, {region}, {id}) or the query string are
  * percent-encoded there; every other field except "op" goes into the JSON
  * body (POST only), so the server reads the same map the nng socket would.

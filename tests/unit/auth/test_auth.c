@@ -156,6 +156,8 @@ static void test_scope_table(void **state)
         {"status", CONFIG_SCOPE_READ},
         {"sources", CONFIG_SCOPE_READ},
         {"explain", CONFIG_SCOPE_READ},
+        {"pickup", CONFIG_SCOPE_READ},
+        {"pickup_cart", CONFIG_SCOPE_READ},
         {"feed", CONFIG_SCOPE_READ},
         {"metrics", CONFIG_SCOPE_READ},
         {"reserve", CONFIG_SCOPE_RESERVE},

@@ -36,7 +36,7 @@ static atp_err test_conv(test_out *o, const char *body,
 {
     codec_writer_reset(o->w);
     codec_arena_clear(o->a);
-    codec_json_opts opts = {f, nf, line_qty};
+    codec_json_opts opts = {.fields = f, .n_fields = nf, .line_qty = line_qty};
     o->msg[0] = '\0';
     atp_err err = codec_json_request(o->w, &opts, body, strlen(body), o->msg,
                                      sizeof o->msg);
@@ -130,6 +130,31 @@ static void test_numbers(void **state)
     /* Beyond a double: a parse error, not a silent infinity. */
     assert_int_equal(test_conv(o, "{\"x\": 1e999}", NULL, 0, false),
                      ATP_E_BAD_REQUEST);
+}
+
+/* pickup_cart's lines (line_sku_qty): objects become [sku, qty]; a
+ * boolean field (a query's pickup_only=true) is a msgpack boolean. */
+static void test_lines_sku_qty(void **state)
+{
+    test_out *o = *state;
+    codec_writer_reset(o->w);
+    codec_arena_clear(o->a);
+    codec_json_field f[] = {{.key = "pickup_only", .is_bool = true, .b = true}};
+    codec_json_opts opts = {.fields = f, .n_fields = 1, .line_sku_qty = true};
+    const char *body = "{\"lines\": [{\"qty\": 2, \"sku\": \"A\", "
+                       "\"region\": \"e\"}, [\"B\", 3]]}";
+    assert_int_equal(codec_json_request(o->w, &opts, body, strlen(body), o->msg,
+                                        sizeof o->msg),
+                     ATP_OK);
+    size_t len;
+    const void *buf = codec_writer_data(o->w, &len);
+    assert_int_equal(codec_decode(o->a, buf, len, &o->v), ATP_OK);
+    bool b = false;
+    assert_true(codec_val_bool(codec_val_get(o->v, "pickup_only"), &b) && b);
+    const codec_val *l0 = codec_val_at(codec_val_get(o->v, "lines"), 0);
+    assert_int_equal(codec_val_len(l0), 2);
+    test_str_eq(codec_val_at(l0, 0), "A");
+    assert_int_equal(test_int(codec_val_at(l0, 1)), 2);
 }
 
 static void test_fields(void **state)
@@ -236,9 +261,9 @@ static int test_teardown(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_lines),    cmocka_unit_test(test_numbers),
-        cmocka_unit_test(test_fields),   cmocka_unit_test(test_refused),
-        cmocka_unit_test(test_json_out),
+        cmocka_unit_test(test_lines),         cmocka_unit_test(test_numbers),
+        cmocka_unit_test(test_fields),        cmocka_unit_test(test_refused),
+        cmocka_unit_test(test_lines_sku_qty), cmocka_unit_test(test_json_out),
     };
     return cmocka_run_group_tests(tests, test_setup, test_teardown);
 }
