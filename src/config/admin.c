@@ -115,6 +115,13 @@ static void config_admin_write_places(FILE *f, const config *c,
             fputs("\n    type: ", f);
             config_admin_quote(f, l->type);
         }
+        /* Store pickup (not administered here, but part of the locations
+         * an export prints back). */
+        if (l->pickup)
+            fputs("\n    pickup: true", f);
+        if (l->pickup_buffer > 0)
+            fprintf(f, "\n    pickup_buffer: %lld",
+                    (long long)l->pickup_buffer);
         fputc('\n', f);
     }
 }

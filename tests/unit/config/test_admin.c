@@ -17,7 +17,7 @@ static const char test_file[] =
     "regions: [{id: us, inbound_horizon: 2d}, {id: eu}]\n"
     "channels: [web, app]\n"
     "locations: [{id: dc-us, region: us, type: dc}, {id: s1, region: eu, "
-    "type: store}]\n"
+    "type: store, pickup: true, pickup_buffer: 2}]\n"
     "sources: [{id: wms, authority: [{locations: [dc-us, s1], buckets: "
     "[on_hand]}]}]\n"
     "buffers:\n"
@@ -78,6 +78,10 @@ static void test_round_trip(void **state)
     assert_int_equal(back.n_locations, 2);
     assert_string_equal(back.locations[1].type, "store");
     assert_int_equal(back.locations[1].region, 1);
+    /* store pickup keys go round too (an export keeps them) */
+    assert_false(back.locations[0].pickup);
+    assert_true(back.locations[1].pickup);
+    assert_int_equal(back.locations[1].pickup_buffer, 2);
     assert_int_equal(back.n_buffers, 3);
     const config_buffer_rule *r = test_rule(&back, "A", "us", "web");
     assert_non_null(r);
