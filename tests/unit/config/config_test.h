@@ -114,4 +114,27 @@ static inline atp_err config_test_load_str(const char *text, config *c,
     return config_load_string(text, strlen(text), c, d);
 }
 
+/* A document the reader must refuse with exactly one diagnostic, at
+ * line:column (column 0: any), containing needle. */
+typedef struct config_test_refusal {
+    const char *doc;
+    int line, column;
+    const char *needle;
+} config_test_refusal;
+
+/* expect_refusals checks each of the n cases (config_test_refusal). */
+#define expect_refusals(cases, n)                                              \
+    do {                                                                       \
+        for (size_t i_ = 0; i_ < (n); i_++) {                                  \
+            config c_;                                                         \
+            config_diags d_;                                                   \
+            assert_int_equal(config_test_load_str((cases)[i_].doc, &c_, &d_),  \
+                             ATP_E_CONFIG);                                    \
+            expect_diag(&d_, (cases)[i_].line, (cases)[i_].column,             \
+                        (cases)[i_].needle);                                   \
+            expect_diag_count(&d_, 1);                                         \
+            config_diags_fini(&d_);                                            \
+        }                                                                      \
+    } while (0)
+
 #endif

@@ -293,11 +293,7 @@ static void test_bad_snapshot_limits(void **state)
 static void test_words_exact(void **state)
 {
     (void)state;
-    static const struct {
-        const char *doc;
-        int line, column;
-        const char *needle;
-    } cases[] = {
+    static const config_test_refusal cases[] = {
         {"reservations:\n  durability: SYNC\n", 2, 15,
          "expected sync or nosync, got 'SYNC'"},
         {"reservations:\n  durability: [sync]\n", 2, 15,
@@ -313,15 +309,7 @@ static void test_words_exact(void **state)
         {"sources:\n  - id: s\n    resync: off\n", 3, 13,
          "expected true or false, got 'off'"},
     };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        config c;
-        config_diags d;
-        assert_int_equal(config_test_load_str(cases[i].doc, &c, &d),
-                         ATP_E_CONFIG);
-        expect_diag(&d, cases[i].line, cases[i].column, cases[i].needle);
-        expect_diag_count(&d, 1);
-        config_diags_fini(&d);
-    }
+    expect_refusals(cases, sizeof cases / sizeof cases[0]);
 }
 
 /* The TTL order counts defaults: max_ttl alone below the 15m default_ttl

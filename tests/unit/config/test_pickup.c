@@ -41,11 +41,7 @@ static void test_pickup_defaults_and_values(void **state)
 static void test_pickup_bad_values(void **state)
 {
     (void)state;
-    static const struct {
-        const char *doc;
-        int line, column;
-        const char *needle;
-    } cases[] = {
+    static const config_test_refusal cases[] = {
         {ST "locations: [{id: st, region: us, pickup: yes}]\n", 3, 42,
          "location 'st': pickup: expected true or false, got 'yes'"},
         {ST "locations: [{id: st, region: us, pickup: True}]\n", 3, 42,
@@ -62,15 +58,7 @@ static void test_pickup_bad_values(void **state)
         {ST "locations: [{id: st, region: us, pick_up: true}]\n", 3, 0,
          "pick_up"},
     };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        config c;
-        config_diags d;
-        assert_int_equal(config_test_load_str(cases[i].doc, &c, &d),
-                         ATP_E_CONFIG);
-        expect_diag(&d, cases[i].line, cases[i].column, cases[i].needle);
-        expect_diag_count(&d, 1);
-        config_diags_fini(&d);
-    }
+    expect_refusals(cases, sizeof cases / sizeof cases[0]);
 }
 
 typedef struct test_seen {
