@@ -165,17 +165,15 @@ bool request_handle(request_env *env, const void *buf, size_t len,
                                request_ops[i].fn == request_health);
         /* The op is set before the gate: a not_ready refusal is counted
          * under its op, not "none". */
-        async->op = i < n                          ? (unsigned)(1 + i)
-                    : codec_str_eq(op, "snapshot") ? REQUEST_OP_SNAPSHOT
-                    : codec_str_eq(op, "explain")  ? REQUEST_OP_EXPLAIN
-                    : codec_str_eq(op, "backup")   ? REQUEST_OP_BACKUP
+        async->op = i < n                             ? (unsigned)(1 + i)
+                    : codec_str_eq(op, "snapshot")    ? REQUEST_OP_SNAPSHOT
+                    : codec_str_eq(op, "explain")     ? REQUEST_OP_EXPLAIN
+                    : codec_str_eq(op, "backup")      ? REQUEST_OP_BACKUP
+                    : codec_str_eq(op, "pickup")      ? REQUEST_OP_PICKUP
+                    : codec_str_eq(op, "pickup_cart") ? REQUEST_OP_PICKUP_CART
                     : k < nr              ? (unsigned)(REQUEST_OP_RESV + k)
                     : m < REQUEST_N_ADMIN ? (unsigned)(REQUEST_OP_ADMIN + m)
                                           : 0;
-        if (codec_str_eq(op, "pickup")) /* store pickup (request_pickup.c) */
-            async->op = REQUEST_OP_PICKUP;
-        else if (codec_str_eq(op, "pickup_cart"))
-            async->op = REQUEST_OP_PICKUP_CART;
         bool known = async->op != 0;
         if (!request_authorize(env, &f, known ? op : (codec_str){0}, async,
                                &e)) {
