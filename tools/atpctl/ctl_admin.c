@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ctl_resv.h"
+
 /* The keys a buffer scope or value may name as KEY=VALUE words. */
 static const char *const ctl_admin_scope[] = {"sku", "region", "channel"};
 static const char *const ctl_admin_values[] = {"units", "percent", "low_stock"};
@@ -162,15 +164,16 @@ static void ctl_admin_show_history(const codec_val *r, FILE *f)
     const codec_val *c = codec_val_get(r, "changes");
     for (uint32_t i = 0; i < codec_val_len(c); i++) {
         const codec_val *x = codec_val_at(c, i);
-        char who[140], what[1024], before[300], after[300], id[140];
+        char who[140], what[1024], before[300], after[300], id[140], at[64];
         ctl_admin_id(x, "who", who, sizeof who);
         ctl_admin_id(x, "what", what, sizeof what);
         ctl_admin_id(x, "before", before, sizeof before);
         ctl_admin_id(x, "after", after, sizeof after);
         ctl_admin_id(x, "change_id", id, sizeof id);
-        fprintf(f, "v%" PRId64 " at %" PRId64 " ms by %s%s%s: %s\n",
-                ctl_admin_int(x, "version"), ctl_admin_int(x, "at_ms"), who,
-                id[0] ? ", change " : "", id, what);
+        ctl_resv_fmt_utc(ctl_admin_int(x, "at_ms"), at, sizeof at);
+        fprintf(f, "v%" PRId64 " at %s by %s%s%s: %s\n",
+                ctl_admin_int(x, "version"), at, who, id[0] ? ", change " : "",
+                id, what);
         if (before[0] || after[0])
             fprintf(f, "    before: %s\n    after:  %s\n",
                     before[0] ? before : "(none)", after[0] ? after : "(none)");
