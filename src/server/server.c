@@ -60,9 +60,11 @@ struct server {
     nng_aio *idle_aio; /* the idle check, once a second */
 };
 
-/* server_pipe_touch: the pipe of msg did something now (a request came,
- * its reply goes). */
-static void server_pipe_touch(server *s, nng_msg *msg)
+/* server_pipe_touch: the pipe of msg did something at now_ns (a request
+ * came, its reply goes). The caller's clock reading is reused: a second
+ * read per request was ~70 ns on this VM's kvm-clock (docs/PERFORMANCE.md,
+ * "Idle query connections"). */
+static void server_pipe_touch(server *s, nng_msg *msg, int64_t now_ns)
 {
     if (s->idle_ms == 0 || msg == NULL)
         return;
@@ -70,7 +72,7 @@ static void server_pipe_touch(server *s, nng_msg *msg)
     if (id == 0 || id == (uint32_t)-1)
         return;
     nng_mtx_lock(s->pipes_mtx);
-    pipes_touch(&s->pipes, id, clock_mono_ms());
+    pipes_touch(&s->pipes, id, now_ns / 1000000);
     nng_mtx_unlock(s->pipes_mtx);
 }
 
@@ -132,7 +134,7 @@ static void server_ctx_send(server_ctx *c)
     /* A reply that waited (the disk, the engine) keeps its connection from
      * looking idle; one answered at once was touched when it arrived. */
     if (now_ns - c->started_ns > SERVER_TOUCH_AGAIN_NS)
-        server_pipe_touch(c->srv, c->req);
+        server_pipe_touch(c->srv, c->req, now_ns);
     nng_msg_free(c->req);
     c->req = NULL;
     size_t len;
@@ -181,7 +183,7 @@ static void server_ctx_cb(void *arg)
     c->started_ns = clock_mono_ns();
     c->req = nng_aio_get_msg(c->aio);
     c->state = SERVER_WAIT;
-    server_pipe_touch(c->srv, c->req);
+    server_pipe_touch(c->srv, c->req, c->started_ns);
     if (request_handle(&c->srv->env, nng_msg_body(c->req), nng_msg_len(c->req),
                        c->arena, c->w, &c->async))
         server_ctx_send(c);
