@@ -5,11 +5,17 @@
  * give the size of the reply to send back, so that atp-bench can make the
  * echo traffic byte-for-byte as large as atpd's in both directions.
  *
- * usage: atp-bench-echo --listen URL [--contexts N]
+ * --raw: a raw-mode REP socket instead (no contexts: N aios receive on the
+ * socket, and a reply carries its request's routing header back), the
+ * alternative issue 20 asks to measure against the context floor
+ * (docs/PERFORMANCE.md, "Raw-mode REP").
+ *
+ * usage: atp-bench-echo --listen URL [--contexts N] [--raw]
  * Runs until SIGTERM/SIGINT. Prints "ready" on stdout once listening.
  */
 #include <pthread.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,9 +25,19 @@
 
 typedef struct echo_ctx {
     nng_ctx ctx;
+    nng_socket sock; /* raw mode: the socket itself */
+    bool raw;
     nng_aio *aio;
     int sending;
 } echo_ctx;
+
+static void echo_recv(echo_ctx *c)
+{
+    if (c->raw)
+        nng_recv_aio(c->sock, c->aio);
+    else
+        nng_ctx_recv(c->ctx, c->aio);
+}
 
 static void echo_cb(void *arg)
 {
@@ -31,13 +47,13 @@ static void echo_cb(void *arg)
         if (rv != 0)
             nng_msg_free(nng_aio_get_msg(c->aio));
         c->sending = 0;
-        nng_ctx_recv(c->ctx, c->aio);
+        echo_recv(c);
         return;
     }
     if (rv == NNG_ECLOSED || rv == NNG_ECANCELED)
         return;
     if (rv != 0) {
-        nng_ctx_recv(c->ctx, c->aio);
+        echo_recv(c);
         return;
     }
     nng_msg *req = nng_aio_get_msg(c->aio);
@@ -52,7 +68,7 @@ static void echo_cb(void *arg)
     nng_msg *rep;
     if (nng_msg_alloc(&rep, want) != 0) {
         nng_msg_free(req);
-        nng_ctx_recv(c->ctx, c->aio);
+        echo_recv(c);
         return;
     }
     /* Like atpd, the reply is written byte by byte into a fresh message;
@@ -62,24 +78,39 @@ static void echo_cb(void *arg)
     const unsigned char *s = nng_msg_body(req);
     for (size_t i = 0; i < want && rl > 0; i += rl)
         memcpy(d + i, s, want - i < rl ? want - i : rl);
+    /* raw: the request's backtrace routes the reply to its pipe */
+    if (c->raw && nng_msg_header_append(rep, nng_msg_header(req),
+                                        nng_msg_header_len(req)) != 0) {
+        nng_msg_free(rep);
+        nng_msg_free(req);
+        echo_recv(c);
+        return;
+    }
     nng_msg_free(req);
     c->sending = 1;
     nng_aio_set_msg(c->aio, rep);
-    nng_ctx_send(c->ctx, c->aio);
+    if (c->raw)
+        nng_send_aio(c->sock, c->aio);
+    else
+        nng_ctx_send(c->ctx, c->aio);
 }
 
 int main(int argc, char **argv)
 {
     const char *url = NULL;
     int n = 64;
+    bool raw = false;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--listen") == 0 && i + 1 < argc)
             url = argv[++i];
         else if (strcmp(argv[i], "--contexts") == 0 && i + 1 < argc)
             n = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--raw") == 0)
+            raw = true;
         else {
-            fprintf(stderr,
-                    "usage: atp-bench-echo --listen URL [--contexts N]\n");
+            fprintf(
+                stderr,
+                "usage: atp-bench-echo --listen URL [--contexts N] [--raw]\n");
             return 2;
         }
     }
@@ -94,7 +125,7 @@ int main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &set, NULL); /* nng's threads inherit this */
     nng_socket sock;
     int rv;
-    if ((rv = nng_rep0_open(&sock)) != 0 ||
+    if ((rv = (raw ? nng_rep0_open_raw(&sock) : nng_rep0_open(&sock))) != 0 ||
         (rv = nng_socket_set_size(sock, NNG_OPT_RECVMAXSZ, (size_t)64 << 20)) !=
             0) {
         fprintf(stderr, "atp-bench-echo: %s\n", nng_strerror(rv));
@@ -104,8 +135,10 @@ int main(int argc, char **argv)
     if (ctxs == NULL)
         return 1;
     for (int i = 0; i < n; i++) {
+        ctxs[i].raw = raw;
+        ctxs[i].sock = sock;
         if ((rv = nng_aio_alloc(&ctxs[i].aio, echo_cb, &ctxs[i])) != 0 ||
-            (rv = nng_ctx_open(&ctxs[i].ctx, sock)) != 0) {
+            (!raw && (rv = nng_ctx_open(&ctxs[i].ctx, sock)) != 0)) {
             fprintf(stderr, "atp-bench-echo: %s\n", nng_strerror(rv));
             return 1;
         }
@@ -116,7 +149,7 @@ int main(int argc, char **argv)
         return 1;
     }
     for (int i = 0; i < n; i++)
-        nng_ctx_recv(ctxs[i].ctx, ctxs[i].aio);
+        echo_recv(&ctxs[i]);
     printf("ready\n");
     fflush(stdout);
     int sig;
