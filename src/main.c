@@ -14,6 +14,7 @@
 #include "common/log.h"
 #include "daemon/daemon.h"
 #include "notify/notify.h"
+#include "tls/tls.h"
 
 /* jemalloc's options, read once at start (ignored without jemalloc, as in
  * sanitizer builds). background_thread: purge freed dirty pages on a timer
@@ -73,6 +74,13 @@ int main(int argc, char **argv)
         log_error("atpd", "start-up failed: %s", atp_err_message(err));
         goto out;
     }
+    /* Every listener is up: connections that never finish a TLS handshake
+     * are shut from now on (tls.h). */
+    if ((err = tls_janitor_start(cfg.service.tls_handshake_timeout_ms)) !=
+        ATP_OK) {
+        log_error("atpd", "start-up failed: %s", atp_err_message(err));
+        goto out;
+    }
     server_request_env(srv)->gate_ready = true; /* before any request */
     server_request_env(srv)->admin = adm;
     if ((cfg.service.http_listen != NULL &&
@@ -128,6 +136,7 @@ out:
      * then no new requests (those arriving meanwhile are refused by the
      * stopped engine), then free the held messages and the state. */
     admin_stop(adm); /* its changes use the engine and the store */
+    tls_janitor_stop();
     if (in != NULL)
         ingest_stop(in);
     if (eng != NULL)

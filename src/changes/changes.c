@@ -319,8 +319,10 @@ atp_err changes_alloc(const config *cfg, engine *eng, changes **out)
         goto fail;
     }
     c->sock_open = true;
-    nng_pipe_notify(c->sock, NNG_PIPE_EV_ADD_POST, changes_pipe_cb, c);
-    nng_pipe_notify(c->sock, NNG_PIPE_EV_REM_POST, changes_pipe_cb, c);
+    /* Shared with the TLS janitor (tls.h); without it the subscriber
+     * count is wrong but the feed works, so not fatal. */
+    if (tls_pipe_notify(c->sock, changes_pipe_cb, c) != ATP_OK)
+        log_warn("changes", "cannot watch subscriber connections");
     /* nng PUB queues only 16 messages per subscriber by default and drops
      * the rest: one interval can carry thousands of keys. 8192 is nng's
      * maximum; beyond it a slow subscriber sees a gap and rescans. */

@@ -44,6 +44,7 @@ static const config_field config_restart_fields[] = {
     SVC(query_recv_max_bytes, CONFIG_F_SIZE),
     SVC(query_contexts, CONFIG_F_INT),
     SVC(query_idle_timeout_ms, CONFIG_F_I64),
+    SVC(tls_handshake_timeout_ms, CONFIG_F_I64),
     SVC(max_events_per_message, CONFIG_F_U32),
     SVC(max_cart_lines, CONFIG_F_U32),
     SVC(reorder_window_ms, CONFIG_F_I64),

@@ -134,6 +134,7 @@ static atp_err config_service_defaults(config_service *s)
     s->query_recv_max_bytes = 1024 * 1024;
     s->query_contexts = 64;
     s->query_idle_timeout_ms = 300000;
+    s->tls_handshake_timeout_ms = 10000;
     s->max_events_per_message = 100000;
     s->max_cart_lines = ATP_CART_MAX_LINES;
     s->reorder_window_ms = 100;

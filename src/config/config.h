@@ -76,13 +76,17 @@ typedef struct config_service {
     int64_t query_idle_timeout_ms; /* a query connection with no request or
                                       reply for this long is closed; 0 never;
                                       default 300000 */
-    uint32_t max_events_per_message; /* default 100000 */
-    uint32_t max_cart_lines;         /* default ATP_CART_MAX_LINES */
-    int64_t reorder_window_ms;       /* default 100 */
-    uint32_t reorder_max_messages;   /* default 256 */
-    char *log_level;                 /* "debug","info","warn","error" */
-    bool log_json;                   /* log_format: json (default text) */
-    int64_t log_repeat_window_ms;    /* identical lines counted, default 60s */
+    int64_t tls_handshake_timeout_ms; /* an nng tls+tcp:// connection not
+                                         through its TLS handshake for this
+                                         long is shut; 0 never; default
+                                         10000 */
+    uint32_t max_events_per_message;  /* default 100000 */
+    uint32_t max_cart_lines;          /* default ATP_CART_MAX_LINES */
+    int64_t reorder_window_ms;        /* default 100 */
+    uint32_t reorder_max_messages;    /* default 256 */
+    char *log_level;                  /* "debug","info","warn","error" */
+    bool log_json;                    /* log_format: json (default text) */
+    int64_t log_repeat_window_ms;     /* identical lines counted, default 60s */
     int64_t stall_timeout_ms; /* a busy thread without progress this long is
                                  stuck (/healthz), default 10s */
     char *feed_listen; /* change feed PUB, default ATP_DEFAULT_FEED_URL */

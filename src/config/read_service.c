@@ -20,6 +20,7 @@
 #define CONFIG_RECV_BUFFER_MAX 8192
 #define CONFIG_QUERY_CONTEXTS_MAX 4096
 #define CONFIG_QUERY_IDLE_MAX_MS (24 * 3600 * 1000)
+#define CONFIG_TLS_HANDSHAKE_MAX_MS (3600 * 1000)
 #define CONFIG_EVENTS_PER_MESSAGE_MAX 1000000
 #define CONFIG_REORDER_WINDOW_MAX_MS (60 * 1000)
 #define CONFIG_REORDER_MESSAGES_MAX 65536
@@ -59,6 +60,7 @@ static const char *const config_service_keys[] = {
     "log_repeat_window",
     "stall_timeout",
     "query_idle_timeout",
+    "tls_handshake_timeout",
 };
 enum {
     SVC_QUERY_LISTEN,
@@ -92,8 +94,26 @@ enum {
     SVC_LOG_REPEAT_WINDOW,
     SVC_STALL_TIMEOUT,
     SVC_QUERY_IDLE_TIMEOUT,
+    SVC_TLS_HANDSHAKE_TIMEOUT,
     SVC_N
 };
+
+/* config_read_timeout_or_off: a duration key that is 0 (never) or 1 s ..
+ * max_ms (max_txt in words); *out unchanged when v is absent or wrong. */
+static void config_read_timeout_or_off(config__walk *w, const yaml_node_t *v,
+                                       const char *key, const char *max_txt,
+                                       int64_t max_ms, int64_t *out)
+{
+    int64_t n;
+    if (v == NULL || !config__get_duration(w, v, key, 0, max_ms, &n))
+        return;
+    if (n > 0 && n < 1000)
+        config__error(w->b, config__mark_of(v),
+                      "%s: expected 0 (never) or 1s..%s, got %lld ms", key,
+                      max_txt, (long long)n);
+    else
+        *out = n;
+}
 
 /* config_replace_str frees *slot and takes v, when v is not NULL. */
 static void config_replace_str(char **slot, char *v)
@@ -305,18 +325,12 @@ void config__parse_service(config__walk *w, const yaml_node_t *node)
                         CONFIG_QUERY_CONTEXTS_MAX, &n))
         s->query_contexts = (int)n;
     /* 0: never; otherwise at least 1 s (the server checks once a second). */
-    if (v[SVC_QUERY_IDLE_TIMEOUT] &&
-        config__get_duration(w, v[SVC_QUERY_IDLE_TIMEOUT],
-                             "service.query_idle_timeout", 0,
-                             CONFIG_QUERY_IDLE_MAX_MS, &n)) {
-        if (n > 0 && n < 1000)
-            config__error(w->b, config__mark_of(v[SVC_QUERY_IDLE_TIMEOUT]),
-                          "service.query_idle_timeout: expected 0 (never) or "
-                          "1s..1d, got %lld ms",
-                          (long long)n);
-        else
-            s->query_idle_timeout_ms = n;
-    }
+    config_read_timeout_or_off(
+        w, v[SVC_QUERY_IDLE_TIMEOUT], "service.query_idle_timeout", "1d",
+        CONFIG_QUERY_IDLE_MAX_MS, &s->query_idle_timeout_ms);
+    config_read_timeout_or_off(
+        w, v[SVC_TLS_HANDSHAKE_TIMEOUT], "service.tls_handshake_timeout", "1h",
+        CONFIG_TLS_HANDSHAKE_MAX_MS, &s->tls_handshake_timeout_ms);
     if (v[SVC_MAX_EVENTS] &&
         config__get_int(w, v[SVC_MAX_EVENTS], "service.max_events_per_message",
                         1, CONFIG_EVENTS_PER_MESSAGE_MAX, &n))

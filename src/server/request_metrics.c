@@ -15,6 +15,7 @@
 #include "common/clock.h"
 #include "server/request.h"
 #include "server/request_int.h"
+#include "tls/tls.h"
 
 /* One unlabelled sample of a family: written by request_metrics_list. */
 typedef struct request_metric {
@@ -285,6 +286,10 @@ static void request_metrics_feed_memory(request_env *env, metrics_text *t)
          "nng query connections closed after service.query_idle_timeout "
          "without a request",
          atomic_load_explicit(&env->idle_closed, memory_order_relaxed)},
+        {"atpd_tls_handshake_closed_total", "counter",
+         "nng tls+tcp:// connections shut because they did not finish the "
+         "TLS handshake within service.tls_handshake_timeout",
+         tls_janitor_closed()},
         {"atpd_feed_send_failures_total", "counter",
          "Change-feed messages that could not be built or sent (dropped)",
          cs.send_failures},

@@ -13,6 +13,7 @@
 #include "common/thread.h"
 #include "server/reply.h"
 #include "server/request_int.h"
+#include "tls/tls.h"
 
 /* request_status_latency writes "latency": per op seen, over both
  * transports, the request count and p50/p99/p999 in microseconds
@@ -67,7 +68,7 @@ bool request_status(request_env *env, const request_fields *f, codec_arena *a,
         ingest_stats_get(env->in, &is);
     const request_status_section *extra =
         atomic_load_explicit(&env->status_extra, memory_order_acquire);
-    codec_w_map(w, (es.store_known ? 22 : 21) + (extra != NULL));
+    codec_w_map(w, (es.store_known ? 23 : 22) + (extra != NULL));
     codec_w_kv_bool(w, "ok", true);
     codec_w_kv_cstr(w, "version", ATP_VERSION);
     codec_w_kv_bool(w, "ready", request_is_serving(env));
@@ -154,6 +155,9 @@ bool request_status(request_env *env, const request_fields *f, codec_arena *a,
     codec_w_kv_count(
         w, "idle_closed",
         atomic_load_explicit(&env->idle_closed, memory_order_relaxed));
+    codec_w_cstr(w, "tls");
+    codec_w_map(w, 1);
+    codec_w_kv_count(w, "handshake_closed", tls_janitor_closed());
     request_status_latency(env, w);
     if (extra != NULL) {
         codec_w_cstr(w, extra->name);

@@ -217,14 +217,13 @@ atp_err server_alloc(const config *cfg, engine *eng, sources *src, ingest *in,
     }
     s->idle_ms = cfg->service.query_idle_timeout_ms;
     if (s->idle_ms > 0) {
+        /* tls_pipe_notify, not nng_pipe_notify: the TLS janitor shares
+         * the socket's pipe events (tls.h). */
         if ((rv = nng_mtx_alloc(&s->pipes_mtx)) != 0 ||
             (rv = nng_aio_alloc(&s->idle_aio, server_idle_cb, s)) != 0 ||
-            (rv = nng_pipe_notify(s->sock, NNG_PIPE_EV_ADD_POST, server_pipe_cb,
-                                  s)) != 0 ||
-            (rv = nng_pipe_notify(s->sock, NNG_PIPE_EV_REM_POST, server_pipe_cb,
-                                  s)) != 0) {
+            tls_pipe_notify(s->sock, server_pipe_cb, s) != ATP_OK) {
             log_error("server", "cannot watch connections for idleness: %s",
-                      nng_strerror(rv));
+                      rv != 0 ? nng_strerror(rv) : "pipe events refused");
             err = ATP_E_TRANSPORT;
             goto fail;
         }

@@ -8,6 +8,7 @@
 
 #include "common/file.h"
 #include "common/log.h"
+#include "tls/tls_int.h"
 
 /* A certificate chain or a key is a few KiB. */
 #define TLS_FILE_MAX (1024 * 1024)
@@ -106,6 +107,16 @@ atp_err tls_listen(nng_socket sock, const char *url, const config_tls *t,
     }
     if ((rv = nng_listener_start(l, 0)) != 0) {
         log_error(who, "cannot listen on %s: %s", url, nng_strerror(rv));
+        nng_listener_close(l);
+        return ATP_E_TRANSPORT;
+    }
+    int port = 0;
+    if (config_url_is_tls(url) &&
+        (nng_listener_get_int(l, NNG_OPT_TCP_BOUND_PORT, &port) != 0 ||
+         port <= 0 || port > 65535 ||
+         tls__watch(sock, (uint16_t)port) != ATP_OK)) {
+        log_error(who, "cannot listen on %s: cannot watch its TLS handshakes",
+                  url);
         nng_listener_close(l);
         return ATP_E_TRANSPORT;
     }

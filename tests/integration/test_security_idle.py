@@ -21,9 +21,13 @@ handshake and sends nothing, and one that drips a request a byte every
 second; slack 3 s, scaled for sanitizers) and counted in status.queries.idle_closed; a client asking every 0.5 s for 3 times the
 timeout on one connection is never closed.
 
-nng, TLS: a connection that never completes the TLS handshake is not closed
-by nng 1.5.2 (measured: still open after 25 s; docs/SECURITY.md, "TLS");
-100 of them on the query port do not stop atpd from serving a TLS client.
+nng, TLS, service.tls_handshake_timeout 2 s: nng 1.5.2 never closes a
+connection stuck in its TLS handshake (measured: still open after 25 s), so
+atpd's janitor does (docs/SECURITY.md, "TLS"): 40 connections that sent
+nothing or 3 bytes of a handshake are shut between 2 s and 2.5 s + 1 s +
+slack after they came, counted in status.tls.handshake_closed, while a TLS
+client is served and one that finished its handshake before them and then
+stayed quiet longer than the timeout is not shut.
 
 Labels: integration, security. Bounded: about 40 s.
 """
@@ -33,6 +37,7 @@ import json
 import os
 import select
 import socket
+import ssl
 import struct
 import subprocess
 import sys
@@ -47,6 +52,8 @@ import openapi_util  # noqa: E402
 import test_security_tls as tlsutil  # noqa: E402
 
 TIMEOUT_S = 2.0
+TLS_HS_S = 2  # service.tls_handshake_timeout in the TLS part
+HALF_OPEN = 40
 SLACK_S = 1.5  # the watchdog scans every 250 ms; scaled for sanitizers
 
 
@@ -277,14 +284,56 @@ def nng_idle_part(h, c):
     d.stop()
 
 
+class TlsReqClient(harness.ReqClient):
+    """A REQ peer over TLS with the test PKI's client certificate."""
+
+    def __init__(self, port, p):
+        harness.SPConn.__init__(self, port, harness.SP_REQ, harness.SP_REP,
+                                handshake=False)
+        ctx = ssl.create_default_context(cafile=p["ca.pem"])
+        ctx.load_cert_chain(p["client.pem"], p["client.key"])
+        self.sock = ctx.wrap_socket(self.sock, server_hostname="127.0.0.1")
+        self.send_raw(b"\x00SP\x00" + struct.pack(">H", harness.SP_REQ) + b"\x00\x00")
+        hdr = self._recv_exact(8, 5.0)
+        if hdr[:4] != b"\x00SP\x00":
+            raise harness.TestFailure("bad SP handshake over TLS: %r" % hdr)
+
+
+def closed_within(socks, deadline):
+    """Waits until every socket in socks reads end-of-stream (or a reset),
+    or deadline (monotonic); returns {index: seconds since t0} of those
+    closed, t0 being the call."""
+    t0 = time.monotonic()
+    closed = {}
+    while len(closed) < len(socks) and time.monotonic() < deadline:
+        open_ = [s for i, s in enumerate(socks) if i not in closed]
+        r, _, _ = select.select(open_, [], [], 0.1)
+        for s in r:
+            i = socks.index(s)
+            try:
+                s.setblocking(False)
+                if s.recv(4096) == b"":
+                    closed[i] = time.monotonic() - t0
+            except (ConnectionResetError, BrokenPipeError):
+                closed[i] = time.monotonic() - t0
+            except BlockingIOError:
+                pass
+    return closed
+
+
 def nng_part(h, c):
     p = tlsutil.make_pki(h)
     cfg = harness.build_config(h, ["r1"], [("L1", "r1")], [],
                                query_listen="tls+tcp://127.0.0.1:0")
     cfg["tls"] = tlsutil.tls_section(p)
+    cfg["service"]["tls_handshake_timeout"] = "%ds" % TLS_HS_S
     d = h.start_atpd(cfg, name="atpd-nng")
+    # A real client, connected first and then quiet for longer than the
+    # timeout: it finished its handshake, so it is never shut.
+    keeper = TlsReqClient(d.query_port, p)
     socks = []
-    for i in range(100):
+    t_open = time.monotonic()
+    for i in range(HALF_OPEN):
         s = socket.create_connection(("127.0.0.1", d.query_port), timeout=5)
         if i % 2:
             s.sendall(b"\x16\x03\x01")  # the start of a TLS record, then nothing
@@ -292,8 +341,24 @@ def nng_part(h, c):
     good = ["--ca", p["ca.pem"], "--cert", p["client.pem"], "--key", p["client.key"]]
     rc, obj, err = tlsutil.ctl(h, d, good, "status")
     c.check(rc == 0 and (obj or {}).get("ok") is True,
-            "100 half-open TLS connections do not stop atpd serving a TLS client: %s %r %s",
-            rc, obj, err)
+            "%d half-open TLS connections do not stop atpd serving a TLS client: %s %r %s",
+            HALF_OPEN, rc, obj, err)
+    # Shut between the timeout and 1.25 x it plus the 1 s scan bound.
+    slack = 3 * harness.TIME_FACTOR
+    limit = TLS_HS_S * 1.25 + 1 + slack
+    closed = closed_within(socks, t_open + limit)
+    c.check(len(closed) == HALF_OPEN,
+            "every half-open TLS connection is shut within %.1f s: %d of %d",
+            limit, len(closed), HALF_OPEN)
+    early = [t for t in closed.values() if t < TLS_HS_S - 0.2]
+    c.check(not early, "none before the %d s timeout: %s", TLS_HS_S, early[:5])
+    reply = keeper.request({"op": "status"})
+    c.check(reply.get("ok") is True and
+            reply.get("tls", {}).get("handshake_closed") == HALF_OPEN,
+            "the client that finished its handshake %.1f s ago still asks, and "
+            "status.tls.handshake_closed counts the %d shut: %r",
+            time.monotonic() - t_open, HALF_OPEN, reply.get("tls"))
+    keeper.close()
     for s in socks:
         s.close()
     d.stop()

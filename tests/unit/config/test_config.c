@@ -50,6 +50,7 @@ static void assert_service_defaults(const config_service *s)
     assert_int_equal(s->query_recv_max_bytes, 1024 * 1024);
     assert_int_equal(s->query_contexts, 64);
     assert_int_equal(s->query_idle_timeout_ms, 300000);
+    assert_int_equal(s->tls_handshake_timeout_ms, 10000);
     assert_false(s->sched_batch); /* the policy atpd was started with */
     assert_int_equal(s->max_events_per_message, 100000);
     assert_int_equal(s->max_cart_lines, ATP_CART_MAX_LINES);
@@ -58,14 +59,17 @@ static void assert_service_defaults(const config_service *s)
     assert_string_equal(s->log_level, "info");
 }
 
-/* service.query_idle_timeout: 0 is "never", a duration otherwise. */
+/* service.query_idle_timeout and service.tls_handshake_timeout: 0 is
+ * "never", a duration otherwise. */
 static void test_query_idle_timeout(void **state)
 {
     (void)state;
-    static const char *const docs[] = {"service: {query_idle_timeout: 0}\n",
-                                       "service: {query_idle_timeout: 90s}\n",
-                                       "service: {query_idle_timeout: 1d}\n"};
+    static const char *const docs[] = {
+        "service: {query_idle_timeout: 0, tls_handshake_timeout: 0}\n",
+        "service: {query_idle_timeout: 90s, tls_handshake_timeout: 3s}\n",
+        "service: {query_idle_timeout: 1d, tls_handshake_timeout: 1h}\n"};
     static const int64_t want[] = {0, 90000, 86400000};
+    static const int64_t want_tls[] = {0, 3000, 3600000};
     for (size_t i = 0; i < 3; i++) {
         config c;
         config_diags d = {0};
@@ -74,6 +78,7 @@ static void test_query_idle_timeout(void **state)
             config_test_print(&d);
         assert_int_equal(rc, ATP_OK);
         assert_int_equal(c.service.query_idle_timeout_ms, want[i]);
+        assert_int_equal(c.service.tls_handshake_timeout_ms, want_tls[i]);
         config_fini(&c);
         config_diags_fini(&d);
     }

@@ -150,7 +150,8 @@ static void test_null_values(void **state)
     config_diags_fini(&d);
 }
 
-/* service.query_idle_timeout: under 1 s (but not 0) and over 1 d. */
+/* service.query_idle_timeout: under 1 s (but not 0) and over 1 d;
+ * service.tls_handshake_timeout under 1 s. */
 static void test_query_idle_timeout_bounds(void **state)
 {
     (void)state;
@@ -170,6 +171,14 @@ static void test_query_idle_timeout_bounds(void **state)
                 "0ms..1d");
     expect_diag_count(&d2, 1);
     config_diags_fini(&d2);
+    static const char doc3[] = "service:\n"
+                               "  tls_handshake_timeout: 200ms\n";
+    config_diags d3 = {0};
+    load_bad_str(doc3, sizeof doc3 - 1, &d3);
+    expect_diag(&d3, 2, 26, "service.tls_handshake_timeout",
+                "expected 0 (never) or 1s..1h", "got 200 ms");
+    expect_diag_count(&d3, 1);
+    config_diags_fini(&d3);
 }
 
 static void test_ranges(void **state)
