@@ -9,16 +9,19 @@
  * nothing, or half a ClientHello, holds a descriptor forever (measured:
  * still open after 25 s; integration.security_idle). nng gives no handle
  * on a connection before it is a pipe, so the janitor finds them from the
- * outside: every period it lists the process's descriptors, takes the
- * sockets accepted on a tls+tcp:// listener's port whose peer is not an
- * nng pipe, and shuts down (never closes: the descriptor stays nng's) the
- * ones first seen over timeout ago. nng then sees the connection end and
- * frees it as for any peer that hangs up (checked: the descriptor goes,
- * the other clients are served).
+ * outside: every period it reads the kernel's TCP table for the
+ * connections on a tls+tcp:// listener's port (proc_tcp.c) and the links
+ * of the process's descriptors for their socket inodes, takes the ones
+ * whose peer is not an nng pipe, and shuts down (never closes: the
+ * descriptor stays nng's) those first seen over timeout ago. nng then sees
+ * the connection end and frees it as for any peer that hangs up (checked:
+ * the descriptor goes, the other clients are served).
  *
- * A descriptor number can be reused between the listing and the shutdown;
- * the shutdown goes to a duplicate of it whose socket inode is checked
- * against the one listed, so it never reaches another connection.
+ * Only the descriptors it shuts are touched: the listing reads /proc, not
+ * the descriptors, which nng may be closing at that moment. A number can
+ * be reused between the listing and the shutdown; the shutdown goes to a
+ * duplicate whose socket inode is checked against the one listed, so it
+ * never reaches another connection.
  *
  * One janitor per process (like the log): module state below. Pipe events
  * come on nng's threads, the scan runs on the janitor's thread; the pipe
@@ -30,7 +33,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -51,15 +53,6 @@
 #define TLS_SOCKET_PORTS 2
 #define TLS_PERIOD_MIN_MS 100
 #define TLS_PERIOD_MAX_MS 1000
-
-/* A TCP connection as seen from atpd: the local port it came in on and
- * the peer's address and port, IPv4-mapped IPv6 addresses as IPv4. */
-typedef struct tls_peer {
-    uint16_t lport; /* host order */
-    uint16_t rport; /* host order */
-    uint8_t family; /* 4 or 6 */
-    uint8_t addr[16];
-} tls_peer;
 
 typedef struct tls_pipe_ent {
     uint32_t id;
@@ -98,6 +91,10 @@ static struct {
     _Atomic uint64_t closed;
 
     /* the janitor thread's own */
+    tls_tcp_conn *conns; /* the kernel's table, watched ports, by inode */
+    size_t n_conns, cap_conns;
+    char *text; /* a /proc/net/tcp file read whole */
+    size_t cap_text;
     tls_pending *pend, *pend_next;
     size_t n_pend, cap_pend;
     tls_peer *known;
@@ -117,24 +114,6 @@ static int tls_pending_cmp(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-static void tls_peer_v4(tls_peer *p, const void *addr4)
-{
-    p->family = 4;
-    memcpy(p->addr, addr4, 4);
-}
-
-static void tls_peer_v6(tls_peer *p, const uint8_t addr6[16])
-{
-    static const uint8_t mapped[12] = {0, 0, 0, 0, 0,    0,
-                                       0, 0, 0, 0, 0xff, 0xff};
-    if (memcmp(addr6, mapped, sizeof mapped) == 0) {
-        tls_peer_v4(p, addr6 + 12);
-        return;
-    }
-    p->family = 6;
-    memcpy(p->addr, addr6, 16);
-}
-
 /* tls_peer_of_pipe: the connection of pipe p; false if not TCP. */
 static bool tls_peer_of_pipe(nng_pipe p, tls_peer *out)
 {
@@ -151,10 +130,10 @@ static bool tls_peer_of_pipe(nng_pipe p, tls_peer *out)
         return false;
     if (ra.s_family == NNG_AF_INET) {
         out->rport = ntohs(ra.s_in.sa_port);
-        tls_peer_v4(out, &ra.s_in.sa_addr);
+        tls__peer_v4(out, &ra.s_in.sa_addr);
     } else if (ra.s_family == NNG_AF_INET6) {
         out->rport = ntohs(ra.s_in6.sa_port);
-        tls_peer_v6(out, ra.s_in6.sa_addr);
+        tls__peer_v6(out, ra.s_in6.sa_addr);
     } else {
         return false;
     }
@@ -275,51 +254,11 @@ static void tls_ports_get(tls_ports *out)
                 out->port[out->n++] = tj.socks[i].ports[j];
 }
 
-static bool tls_port_in(const tls_ports *ps, uint16_t port)
-{
-    for (size_t i = 0; i < ps->n; i++)
-        if (ps->port[i] == port)
-            return true;
-    return false;
-}
-
 static bool tls_any_watched(void)
 {
     tls_ports ps;
     tls_ports_get(&ps);
     return ps.n > 0;
-}
-
-/* tls_peer_of_fd: fd's connection if it is a TCP socket accepted on a
- * watched port (a listening socket has no peer: false). */
-static bool tls_peer_of_fd(int fd, const tls_ports *ps, tls_peer *out)
-{
-    struct sockaddr_storage la, ra;
-    socklen_t ll = sizeof la, rl = sizeof ra;
-    if (getsockname(fd, (struct sockaddr *)&la, &ll) != 0)
-        return false;
-    memset(out, 0, sizeof *out);
-    if (la.ss_family == AF_INET)
-        out->lport = ntohs(((struct sockaddr_in *)&la)->sin_port);
-    else if (la.ss_family == AF_INET6)
-        out->lport = ntohs(((struct sockaddr_in6 *)&la)->sin6_port);
-    else
-        return false;
-    if (!tls_port_in(ps, out->lport) ||
-        getpeername(fd, (struct sockaddr *)&ra, &rl) != 0)
-        return false;
-    if (ra.ss_family == AF_INET) {
-        const struct sockaddr_in *a = (const struct sockaddr_in *)&ra;
-        out->rport = ntohs(a->sin_port);
-        tls_peer_v4(out, &a->sin_addr);
-    } else if (ra.ss_family == AF_INET6) {
-        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)&ra;
-        out->rport = ntohs(a->sin6_port);
-        tls_peer_v6(out, a->sin6_addr.s6_addr);
-    } else {
-        return false;
-    }
-    return true;
 }
 
 /* tls_shut: shut down the socket at fd if it still is inode ino. */
@@ -353,7 +292,8 @@ static size_t tls_known_copy(void)
     for (size_t i = 0; i < n; i++)
         tj.known[i] = tj.pipes[i].peer;
     pthread_mutex_unlock(&tj.mu);
-    qsort(tj.known, n, sizeof *tj.known, tls_peer_cmp);
+    if (n > 0)
+        qsort(tj.known, n, sizeof *tj.known, tls_peer_cmp);
     return n;
 }
 
@@ -375,14 +315,93 @@ static bool tls_pend_push(tls_pending p, size_t *n)
     return true;
 }
 
+static int tls_conn_cmp(const void *a, const void *b)
+{
+    ino_t x = ((const tls_tcp_conn *)a)->ino,
+          y = ((const tls_tcp_conn *)b)->ino;
+    return (x > y) - (x < y);
+}
+
+/* tls_read_text: path read whole into tj.text (NUL-terminated); false if
+ * it cannot be (no such file: no IPv6, say). /proc files have no size. */
+static bool tls_read_text(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    size_t len = 0;
+    for (;;) {
+        if (tj.cap_text - len < 4096) {
+            size_t cap = tj.cap_text ? tj.cap_text * 2 : 65536;
+            char *t = realloc(tj.text, cap);
+            if (t == NULL) {
+                close(fd);
+                return false;
+            }
+            tj.text = t;
+            tj.cap_text = cap;
+        }
+        ssize_t r = read(fd, tj.text + len, tj.cap_text - len - 1);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        len += (size_t)r;
+    }
+    close(fd);
+    tj.text[len] = '\0';
+    return true;
+}
+
+/* tls_conns_load: the kernel's connections on the watched ports, sorted
+ * by inode; false when they cannot be read (this scan is skipped). */
+static bool tls_conns_load(const tls_ports *ps)
+{
+    static const char *const files[2] = {"/proc/self/net/tcp",
+                                         "/proc/self/net/tcp6"};
+    tj.n_conns = 0;
+    for (int v6 = 0; v6 < 2; v6++) {
+        if (!tls_read_text(files[v6])) {
+            if (v6)
+                continue; /* a kernel without IPv6 */
+            return false;
+        }
+        if (!tls__proc_tcp_parse(tj.text, v6, ps->port, ps->n, &tj.conns,
+                                 &tj.n_conns, &tj.cap_conns))
+            return false;
+    }
+    if (tj.n_conns > 0)
+        qsort(tj.conns, tj.n_conns, sizeof *tj.conns, tls_conn_cmp);
+    return true;
+}
+
+/* tls_fd_socket_ino: the inode of the socket at descriptor name (a
+ * /proc/self/fd entry), from its link "socket:[INODE]": read without
+ * touching the descriptor, which nng owns. 0 when not a socket. */
+static ino_t tls_fd_socket_ino(int dfd, const char *name)
+{
+    char link[64];
+    ssize_t n = readlinkat(dfd, name, link, sizeof link - 1);
+    if (n <= 8 || memcmp(link, "socket:[", 8) != 0)
+        return 0;
+    link[n] = '\0';
+    char *end;
+    unsigned long long ino = strtoull(link + 8, &end, 10);
+    return *end == ']' ? (ino_t)ino : 0;
+}
+
 /* tls_scan: one pass over the descriptors; returns how many it shut. */
 static unsigned tls_scan(int64_t now_ms)
 {
+    tls_ports ps;
+    tls_ports_get(&ps);
+    if (ps.n == 0 || !tls_conns_load(&ps) || tj.n_conns == 0) {
+        tj.n_pend = 0;
+        return 0;
+    }
     size_t n_known = tls_known_copy();
     if (n_known == SIZE_MAX)
         return 0;
-    tls_ports ps;
-    tls_ports_get(&ps);
     DIR *dir = opendir("/proc/self/fd");
     if (dir == NULL)
         return 0;
@@ -395,20 +414,24 @@ static unsigned tls_scan(int64_t now_ms)
         long fd = strtol(de->d_name, &end, 10);
         if (*end != '\0' || end == de->d_name || fd == dfd)
             continue;
-        struct stat st;
-        tls_peer peer;
-        if (fstat((int)fd, &st) != 0 || !S_ISSOCK(st.st_mode) ||
-            !tls_peer_of_fd((int)fd, &ps, &peer) ||
-            bsearch(&peer, tj.known, n_known, sizeof peer, tls_peer_cmp) !=
-                NULL)
-            continue;
-        tls_pending key = {.ino = st.st_ino, .first_ms = now_ms};
+        tls_tcp_conn key_c = {.ino = tls_fd_socket_ino(dfd, de->d_name)};
+        const tls_tcp_conn *c = key_c.ino == 0
+                                    ? NULL
+                                    : bsearch(&key_c, tj.conns, tj.n_conns,
+                                              sizeof key_c, tls_conn_cmp);
+        if (c == NULL ||
+            (n_known > 0 && bsearch(&c->peer, tj.known, n_known, sizeof c->peer,
+                                    tls_peer_cmp) != NULL))
+            continue; /* not on a TLS port, or an nng pipe */
+        tls_pending key = {.ino = c->ino, .first_ms = now_ms};
         const tls_pending *was =
-            bsearch(&key, tj.pend, tj.n_pend, sizeof key, tls_pending_cmp);
+            tj.n_pend > 0
+                ? bsearch(&key, tj.pend, tj.n_pend, sizeof key, tls_pending_cmp)
+                : NULL;
         if (was != NULL)
             key = *was;
         if (!key.shut && now_ms - key.first_ms >= tj.timeout_ms &&
-            tls_shut((int)fd, st.st_ino)) {
+            tls_shut((int)fd, c->ino)) {
             key.shut = true;
             shut++;
         }
@@ -416,7 +439,8 @@ static unsigned tls_scan(int64_t now_ms)
             break; /* out of memory: the rest waits for the next scan */
     }
     closedir(dir);
-    qsort(tj.pend_next, n_next, sizeof *tj.pend_next, tls_pending_cmp);
+    if (n_next > 0)
+        qsort(tj.pend_next, n_next, sizeof *tj.pend_next, tls_pending_cmp);
     tls_pending *t = tj.pend;
     tj.pend = tj.pend_next;
     tj.pend_next = t;
@@ -498,9 +522,14 @@ void tls_janitor_stop(void)
     free(tj.pend);
     free(tj.pend_next);
     free(tj.known);
+    free(tj.conns);
+    free(tj.text);
     tj.pend = tj.pend_next = NULL;
     tj.known = NULL;
+    tj.conns = NULL;
+    tj.text = NULL;
     tj.n_pend = tj.cap_pend = tj.cap_known = 0;
+    tj.n_conns = tj.cap_conns = tj.cap_text = 0;
 }
 
 uint64_t tls_janitor_closed(void)

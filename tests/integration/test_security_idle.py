@@ -299,11 +299,10 @@ class TlsReqClient(harness.ReqClient):
             raise harness.TestFailure("bad SP handshake over TLS: %r" % hdr)
 
 
-def closed_within(socks, deadline):
+def closed_within(socks, t0, deadline):
     """Waits until every socket in socks reads end-of-stream (or a reset),
     or deadline (monotonic); returns {index: seconds since t0} of those
-    closed, t0 being the call."""
-    t0 = time.monotonic()
+    closed (t0: when they were opened)."""
     closed = {}
     while len(closed) < len(socks) and time.monotonic() < deadline:
         open_ = [s for i, s in enumerate(socks) if i not in closed]
@@ -346,7 +345,7 @@ def nng_part(h, c):
     # Shut between the timeout and 1.25 x it plus the 1 s scan bound.
     slack = 3 * harness.TIME_FACTOR
     limit = TLS_HS_S * 1.25 + 1 + slack
-    closed = closed_within(socks, t_open + limit)
+    closed = closed_within(socks, t_open, t_open + limit)
     c.check(len(closed) == HALF_OPEN,
             "every half-open TLS connection is shut within %.1f s: %d of %d",
             limit, len(closed), HALF_OPEN)
