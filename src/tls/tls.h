@@ -27,8 +27,8 @@ atp_err tls_listen(nng_socket sock, const char *url, const config_tls *t,
  * handshake, so the janitor, once started, shuts down every connection
  * accepted by a tls+tcp:// listener of tls_listen that has not become an
  * nng pipe timeout_ms after the janitor first saw it (it looks every
- * timeout/4, between 0.1 and 1 s: a connection is shut between timeout
- * and 1.25 timeout after it came, at most 1 s more). One per process.
+ * timeout/4, between 0.1 and 2.5 s: a connection is shut between timeout
+ * and 1.5 timeout after it came, at most 5 s more). One per process.
  *
  * tls_pipe_notify: how a transport gets nng's pipe events (ADD_POST and
  * REM_POST) on sock. It must be used instead of nng_pipe_notify, which
