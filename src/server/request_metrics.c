@@ -80,7 +80,13 @@ static void request_metrics_source_ms(metrics_text *t, const sources_status *st,
     for (size_t i = 0; i < n; i++) {
         int64_t ms;
         memcpy(&ms, (const char *)&st[i] + off, sizeof ms);
-        if (ms >= 0) {
+        /* age: -1 before anything arrived. lag: meaningful once a message
+         * with a timestamp was applied (last_ts_ms set), and may then be
+         * negative (a source clock ahead of atpd's): absent before, not 0. */
+        bool present = off == offsetof(sources_status, lag_ms)
+                           ? st[i].last_ts_ms > 0
+                           : ms >= 0;
+        if (present) {
             metrics_label l = {"source", st[i].id};
             metrics_text_double(t, name, &l, 1, (double)ms / 1000.0);
         }
@@ -161,8 +167,7 @@ static void request_metrics_sources(request_env *env, metrics_text *t)
             metrics_text_uint(t, figs[f].name, &l, 1, v);
         }
     }
-    /* lag_ms: -1 until a message with a timestamp arrived; age_ms: -1
-     * before anything arrived. Left out then. */
+    /* Left out for a source not heard from yet (see above). */
     request_metrics_source_ms(t, st, n, offsetof(sources_status, lag_ms),
                               "atpd_source_lag_seconds",
                               "Receive time minus the source's timestamp of "

@@ -264,6 +264,13 @@ def main(h):
                  "atpd_store_log_used_bytes", "atpd_store_log_sync_seconds_count"):
         ck.check((name, ()) in s2 and s2[(name, ())] == 0.0, "nosync: %s is 0: %r",
                  name, s2.get((name, ())))
+    # No source has sent anything to d2: lag and age are absent, not 0
+    # (METRICS.md), while the source's other figures are there.
+    unheard = [k for k in s2 if k[0] in ("atpd_source_lag_seconds",
+                                         "atpd_source_age_seconds")]
+    ck.check(not unheard, "no lag or age for sources never heard from: %r", unheard)
+    ck.check(any(k[0] == "atpd_source_last_seq" for k in s2),
+             "the sources' other figures are reported")
     d2.stop()
     ck.done()
 
