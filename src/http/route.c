@@ -10,6 +10,7 @@
 #include <strings.h>
 
 #include "http/http_int.h"
+#include "http/ui.h"
 
 /* Which query parameters a route reads, and as what. */
 enum http_param_kind { HTTP_P_STR, HTTP_P_INT, HTTP_P_BOOL };
@@ -307,6 +308,10 @@ bool http_route(http_call *c, const char *method, const char *path,
                 .key = "op", .str = {c->op, (uint32_t)strlen(c->op)}};
         return true;
     }
+    if (allow_len == 0 && http_ui_find(path) != NULL)
+        /* The dashboard's files: mhd_request.c serves GET and HEAD before
+         * routing, so another method on them is a known path's. */
+        allow_len = (size_t)snprintf(c->allow, sizeof c->allow, "GET, HEAD");
     if (allow_len > 0) {
         http_call_fail(c, 405, ATP_E_UNKNOWN_OP,
                        "method not allowed here; allowed: %s", c->allow);

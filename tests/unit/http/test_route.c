@@ -174,6 +174,15 @@ static void test_errors(void **state)
         http_route(&c, "HEAD", "/v1/reservations", NULL, 0, test_arena));
     assert_int_equal(c.status, 405);
     assert_string_equal(c.allow, "POST");
+    /* The dashboard's files are served for GET and HEAD only (before
+     * routing): another method on them is 405, not 404. */
+    assert_false(http_route(&c, "POST", "/ui", NULL, 0, test_arena));
+    assert_int_equal(c.status, 405);
+    assert_string_equal(c.allow, "GET, HEAD");
+    assert_false(http_route(&c, "DELETE", "/ui/ui.js", NULL, 0, test_arena));
+    assert_int_equal(c.status, 405);
+    assert_false(http_route(&c, "POST", "/ui/nothing.js", NULL, 0, test_arena));
+    assert_int_equal(c.status, 404);
     /* A bad escape; a '%' at the very end of a segment. */
     assert_false(http_route(&c, "GET", "/v1/availability/A%4/east", NULL, 0,
                             test_arena));
