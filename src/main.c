@@ -127,6 +127,7 @@ int main(int argc, char **argv)
     log_info("atpd", "signal %d (%s): shutting down", sig, strsignal(sig));
     notify_stopping("stopping");
     health_set_stopping(); /* /readyz 503 "stopping" while it drains */
+    daemon_drain(&signals, cfg.service.stop_drain_ms);
     daemon_reload_fini(&reload);
     rc = 0;
 out:

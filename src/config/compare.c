@@ -45,6 +45,7 @@ static const config_field config_restart_fields[] = {
     SVC(query_contexts, CONFIG_F_INT),
     SVC(query_idle_timeout_ms, CONFIG_F_I64),
     SVC(tls_handshake_timeout_ms, CONFIG_F_I64),
+    SVC(stop_drain_ms, CONFIG_F_I64),
     SVC(max_events_per_message, CONFIG_F_U32),
     SVC(max_cart_lines, CONFIG_F_U32),
     SVC(reorder_window_ms, CONFIG_F_I64),

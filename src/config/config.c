@@ -129,6 +129,7 @@ static atp_err config_service_defaults(config_service *s)
     s->log_level = strdup(CONFIG_DEFAULT_LOG_LEVEL);
     s->log_repeat_window_ms = LOG_REPEAT_WINDOW_DEFAULT_MS;
     s->stall_timeout_ms = 10000;
+    s->stop_drain_ms = 0;
     s->ingest_recv_max_bytes = 4 * 1024 * 1024;
     s->ingest_recv_buffer = 8192;
     s->query_recv_max_bytes = 1024 * 1024;

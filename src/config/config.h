@@ -89,6 +89,8 @@ typedef struct config_service {
     int64_t log_repeat_window_ms;     /* identical lines counted, default 60s */
     int64_t stall_timeout_ms; /* a busy thread without progress this long is
                                  stuck (/healthz), default 10s */
+    int64_t stop_drain_ms;    /* SIGTERM: serve on, not ready, this long before
+                                 stopping; default 0 */
     char *feed_listen; /* change feed PUB, default ATP_DEFAULT_FEED_URL */
     int64_t feed_interval_ms; /* coalescing interval, default 50 */
     int64_t

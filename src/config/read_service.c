@@ -61,6 +61,7 @@ static const char *const config_service_keys[] = {
     "stall_timeout",
     "query_idle_timeout",
     "tls_handshake_timeout",
+    "stop_drain",
 };
 enum {
     SVC_QUERY_LISTEN,
@@ -95,6 +96,7 @@ enum {
     SVC_STALL_TIMEOUT,
     SVC_QUERY_IDLE_TIMEOUT,
     SVC_TLS_HANDSHAKE_TIMEOUT,
+    SVC_STOP_DRAIN,
     SVC_N
 };
 
@@ -369,6 +371,9 @@ void config__parse_service(config__walk *w, const yaml_node_t *node)
     if (v[SVC_STALL_TIMEOUT])
         config__get_duration(w, v[SVC_STALL_TIMEOUT], "service.stall_timeout",
                              100, 3600 * 1000, &s->stall_timeout_ms);
+    if (v[SVC_STOP_DRAIN])
+        config__get_duration(w, v[SVC_STOP_DRAIN], "service.stop_drain", 0,
+                             5 * 60 * 1000, &s->stop_drain_ms);
     if (v[SVC_LOG_LEVEL]) {
         static const char expected[] = "one of debug, info, warn, error";
         size_t len;

@@ -123,5 +123,11 @@ void daemon_reload_fini(daemon_reload *r);
  * watchdog (WATCHDOG_USEC), wakes every half interval to send its
  * keep-alive while every watched thread makes progress. */
 int daemon_wait_signal(const sigset_t *set, daemon_reload *r);
+/* daemon_drain: the stop's first step, with service.stop_drain > 0: atpd
+ * is already not ready (/readyz 503 "stopping") and serves on for ms, so
+ * that load balancers see it and stop sending before the listeners close
+ * (docs/OPERATIONS.md). A second SIGTERM or SIGINT of set ends it at
+ * once; SIGHUP is ignored then. Sends the watchdog keep-alive meanwhile. */
+void daemon_drain(const sigset_t *set, int64_t ms);
 
 #endif

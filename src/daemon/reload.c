@@ -146,6 +146,31 @@ static void daemon_watchdog(void)
  * signal; SIGHUP reloads (RELOADING=1, then READY=1 again), SIGINT or
  * SIGTERM is returned. With a systemd watchdog (WATCHDOG_USEC), wakes every
  * half interval to send its keep-alive. */
+void daemon_drain(const sigset_t *set, int64_t ms)
+{
+    if (ms <= 0)
+        return;
+    log_info("atpd",
+             "draining for %lld ms (service.stop_drain): serving on, not "
+             "ready; SIGTERM again stops at once",
+             (long long)ms);
+    int64_t end = clock_mono_ms() + ms;
+    int64_t period = notify_watchdog_ms();
+    for (int64_t now = clock_mono_ms(); now < end; now = clock_mono_ms()) {
+        int64_t wait = end - now;
+        if (period > 0 && wait > period)
+            wait = period;
+        struct timespec ts = {wait / 1000, (long)(wait % 1000) * 1000000L};
+        daemon_watchdog();
+        int sig = sigtimedwait(set, NULL, &ts);
+        if (sig == SIGTERM || sig == SIGINT) {
+            log_info("atpd", "signal %d (%s) while draining: stopping now", sig,
+                     strsignal(sig));
+            return;
+        }
+    }
+}
+
 int daemon_wait_signal(const sigset_t *set, daemon_reload *reload)
 {
     int64_t period = notify_watchdog_ms();

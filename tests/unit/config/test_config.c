@@ -51,6 +51,7 @@ static void assert_service_defaults(const config_service *s)
     assert_int_equal(s->query_contexts, 64);
     assert_int_equal(s->query_idle_timeout_ms, 300000);
     assert_int_equal(s->tls_handshake_timeout_ms, 10000);
+    assert_int_equal(s->stop_drain_ms, 0);
     assert_false(s->sched_batch); /* the policy atpd was started with */
     assert_int_equal(s->max_events_per_message, 100000);
     assert_int_equal(s->max_cart_lines, ATP_CART_MAX_LINES);
@@ -60,16 +61,20 @@ static void assert_service_defaults(const config_service *s)
 }
 
 /* service.query_idle_timeout and service.tls_handshake_timeout: 0 is
- * "never", a duration otherwise. */
+ * "never", a duration otherwise; service.stop_drain 0 .. 5m. */
 static void test_query_idle_timeout(void **state)
 {
     (void)state;
     static const char *const docs[] = {
-        "service: {query_idle_timeout: 0, tls_handshake_timeout: 0}\n",
-        "service: {query_idle_timeout: 90s, tls_handshake_timeout: 3s}\n",
-        "service: {query_idle_timeout: 1d, tls_handshake_timeout: 1h}\n"};
+        "service: {query_idle_timeout: 0, tls_handshake_timeout: 0,\n"
+        "          stop_drain: 0}\n",
+        "service: {query_idle_timeout: 90s, tls_handshake_timeout: 3s,\n"
+        "          stop_drain: 5s}\n",
+        "service: {query_idle_timeout: 1d, tls_handshake_timeout: 1h,\n"
+        "          stop_drain: 5m}\n"};
     static const int64_t want[] = {0, 90000, 86400000};
     static const int64_t want_tls[] = {0, 3000, 3600000};
+    static const int64_t want_drain[] = {0, 5000, 300000};
     for (size_t i = 0; i < 3; i++) {
         config c;
         config_diags d = {0};
@@ -79,6 +84,7 @@ static void test_query_idle_timeout(void **state)
         assert_int_equal(rc, ATP_OK);
         assert_int_equal(c.service.query_idle_timeout_ms, want[i]);
         assert_int_equal(c.service.tls_handshake_timeout_ms, want_tls[i]);
+        assert_int_equal(c.service.stop_drain_ms, want_drain[i]);
         config_fini(&c);
         config_diags_fini(&d);
     }
