@@ -188,8 +188,8 @@ void http_sse_feed(void *arg, const changes_event *ev)
             continue;
         if (text == NULL) { /* built once, for the first stream that wants it */
             size_t jlen;
-            if (codec_json_from_msgpack(ev->body, ev->body_len, &json,
-                                        &jlen) != ATP_OK)
+            if (codec_json_from_msgpack(ev->body, ev->body_len, &json, &jlen) !=
+                ATP_OK)
                 break;
             text = malloc(jlen + 64);
             if (text == NULL)

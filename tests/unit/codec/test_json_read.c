@@ -231,8 +231,7 @@ static void test_json_out(void **state)
     size_t len, jlen;
     const void *buf = codec_writer_data(o->w, &len);
     char *json;
-    assert_int_equal(codec_json_from_msgpack(buf, len, &json, &jlen),
-                     ATP_OK);
+    assert_int_equal(codec_json_from_msgpack(buf, len, &json, &jlen), ATP_OK);
     const char want[] = "{\"s\":\"a\\\"\\ufffd\",\"n\":-5}";
     assert_int_equal(jlen, sizeof want - 1);
     assert_memory_equal(json, want, jlen);
