@@ -70,7 +70,6 @@ typedef struct round_ctx {
     const char *body;
     size_t body_len;
     codec_writer *w;
-    codec_arena *a;
     const void *reply;
     size_t reply_len;
     size_t json_len;
@@ -99,9 +98,8 @@ static bool call_convert(void *arg)
 {
     round_ctx *c = arg;
     char *out = NULL;
-    codec_arena_clear(c->a);
-    atp_err e = codec_json_from_msgpack(c->a, c->reply, c->reply_len, &out,
-                                        &c->json_len);
+    atp_err e =
+        codec_json_from_msgpack(c->reply, c->reply_len, &out, &c->json_len);
     free(out);
     return e == ATP_OK;
 }
@@ -121,8 +119,7 @@ int main(int argc, char **argv)
         return 2;
     codec_writer *w = codec_writer_alloc(NULL, NULL),
                  *rw = codec_writer_alloc(NULL, NULL);
-    codec_arena *a = codec_arena_alloc();
-    if (w == NULL || rw == NULL || a == NULL)
+    if (w == NULL || rw == NULL)
         return 1;
     printf("%6s %10s %12s %12s %12s %10s %12s %10s\n", "lines", "body B",
            "parse us", "ns/line", "reply us", "reply B", "to JSON us",
@@ -133,7 +130,7 @@ int main(int argc, char **argv)
             p++;
         if (n == 0)
             continue;
-        round_ctx c = {.n = n, .w = w, .a = a};
+        round_ctx c = {.n = n, .w = w};
         char *body = cart_body(n, &c.body_len);
         if (body == NULL)
             return 1;
@@ -151,6 +148,5 @@ int main(int argc, char **argv)
     }
     codec_writer_free(w);
     codec_writer_free(rw);
-    codec_arena_free(a);
     return 0;
 }

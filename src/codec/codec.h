@@ -106,12 +106,15 @@ const codec_val *codec_val_get(const codec_val *map, const char *key);
  * infinities as null. On out of memory nothing is written. */
 void codec_val_write_json(const codec_val *v, FILE *f);
 
-/* codec_json_from_msgpack decodes the msgpack object buf[0..len) into
- * arena a and writes it as JSON (the rules of codec_val_write_json) into a
- * new buffer: *out (caller frees with free(), not NUL-terminated) and
- * *out_len. Returns ATP_OK, a codec_decode error or ATP_E_NOMEM. */
-atp_err codec_json_from_msgpack(codec_arena *a, const void *buf, size_t len,
-                                char **out, size_t *out_len);
+/* codec_json_from_msgpack writes the msgpack object buf[0..len) as JSON,
+ * byte for byte what codec_val_write_json writes for its decoded tree,
+ * into a new buffer: *out (caller frees with free(), not NUL-terminated)
+ * and *out_len. It reads the bytes in place (no tree, no arena) and
+ * accepts what codec_decode accepts: one object, nested at most
+ * ATP_MSG_MAX_DEPTH deep. Returns ATP_OK, codec_decode's error for the
+ * same bytes (BAD_REQUEST, TOO_LARGE), or ATP_E_NOMEM. */
+atp_err codec_json_from_msgpack(const void *buf, size_t len, char **out,
+                                size_t *out_len);
 
 /* ---- views: reading a message in place (the query server) ------------ */
 

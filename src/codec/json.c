@@ -1,8 +1,9 @@
 /*
  * json.c - codec_val_write_json: a decoded msgpack tree as one line of JSON,
- * for atpctl, the HTTP front end and test output; and codec_json_str, the
- * project's one JSON string escaper (atpd's ready file, atp-feed's logs,
- * atp-bench's reports use it too). Any thread.
+ * for atpctl and test output; codec_json_str, the project's one JSON string
+ * escaper (atpd's ready file, atp-feed's logs, atp-bench's reports use it
+ * too); and the value writers json_msgpack.c shares (json_int.h), so that
+ * a tree and the same bytes read in place give the same JSON. Any thread.
  *
  * The text is built in memory and written with one fwrite, so a reader of a
  * shared stream never sees half a value from this call. Recursion is
@@ -13,43 +14,31 @@
 #include <string.h>
 
 #include "codec/codec_int.h"
+#include "codec/json_int.h"
 
-typedef struct codec_jbuf {
-    char *p;
-    size_t len;
-    size_t cap;
-    bool failed; /* out of memory: the output is dropped */
-} codec_jbuf;
-
-static void codec_jbuf_put(codec_jbuf *b, const char *s, size_t n)
+bool codec__jbuf_grow(codec_jbuf *b, size_t n)
 {
-    if (b->failed || n == 0) {
-        return; /* n == 0: s may be NULL (msgpack-c's empty strings) */
-    }
-    if (n > b->cap - b->len) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (n > cap - b->len) {
-            if (cap > SIZE_MAX / 2) {
-                b->failed = true;
-                return;
-            }
-            cap *= 2;
-        }
-        char *np = realloc(b->p, cap);
-        if (np == NULL) {
+    size_t cap = b->cap ? b->cap : 256;
+    while (n > cap - b->len) {
+        if (cap > SIZE_MAX / 2) {
             b->failed = true;
-            return;
+            return false;
         }
-        b->p = np;
-        b->cap = cap;
+        cap *= 2;
     }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
+    char *np = realloc(b->p, cap);
+    if (np == NULL) {
+        b->failed = true;
+        return false;
+    }
+    b->p = np;
+    b->cap = cap;
+    return true;
 }
 
 static void codec_jbuf_puts(codec_jbuf *b, const char *s)
 {
-    codec_jbuf_put(b, s, strlen(s));
+    codec__jbuf_put(b, s, strlen(s));
 }
 
 /* codec_json_str_control: U+0000..U+001F, U+007F and U+0080..U+009F, the
@@ -79,7 +68,7 @@ int codec_json_str(codec_sink sink, void *ctx, const char *s, size_t n)
     CODEC_JSON_PUT("\"", 1);
     while (i < n) {
         uint8_t c = p[i];
-        if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
+        if (codec__json_plain(c)) {
             i++;
             continue;
         }
@@ -112,10 +101,10 @@ int codec_json_str(codec_sink sink, void *ctx, const char *s, size_t n)
     return 0;
 }
 
-static int codec_jbuf_sink(void *ctx, const void *buf, size_t len)
+int codec__jbuf_sink(void *ctx, const void *buf, size_t len)
 {
     codec_jbuf *b = ctx;
-    codec_jbuf_put(b, buf, len);
+    codec__jbuf_put(b, buf, len);
     return b->failed ? -1 : 0;
 }
 
@@ -129,14 +118,64 @@ int codec_json_str_file(FILE *f, const char *s, size_t n)
     return codec_json_str(codec_json_file_sink, f, s, n) == 0 ? 0 : EOF;
 }
 
-static void codec_json_base64(codec_jbuf *b, const char *s, size_t n)
+/* The plain ASCII string (nearly every key and value atpd writes) is
+ * copied in one piece while it is scanned; anything else goes to
+ * codec_json_str, the one place that knows how to escape. */
+void codec__json_string(codec_jbuf *b, const char *s, size_t n)
+{
+    char *d = codec__jbuf_room(b, n + 2);
+    if (d == NULL)
+        return;
+    const uint8_t *p = (const uint8_t *)s;
+    size_t i = 0;
+    while (i < n && codec__json_plain(p[i])) {
+        d[1 + i] = (char)p[i];
+        i++;
+    }
+    if (i < n) {
+        /* what was copied lies beyond b->len: written over */
+        codec_json_str(codec__jbuf_sink, b, s, n);
+        return;
+    }
+    d[0] = '"';
+    d[n + 1] = '"';
+    b->len += n + 2;
+}
+
+/* Two digits at a time: a reply is mostly integers, and snprintf (its
+ * format parsing and locale) cost more than the rest of their writing. */
+void codec__json_u64(codec_jbuf *b, uint64_t u, bool neg)
+{
+    static const char pairs[201] =
+        "00010203040506070809101112131415161718192021222324252627282930313233"
+        "34353637383940414243444546474849505152535455565758596061626364656667"
+        "6869707172737475767778798081828384858687888990919293949596979899";
+    char tmp[21]; /* "-" and the 20 digits of UINT64_MAX */
+    char *e = tmp + sizeof tmp, *q = e;
+    while (u >= 100) {
+        unsigned r = (unsigned)(u % 100);
+        u /= 100;
+        q -= 2;
+        memcpy(q, pairs + 2 * r, 2);
+    }
+    if (u >= 10) {
+        q -= 2;
+        memcpy(q, pairs + 2 * u, 2);
+    } else {
+        *--q = (char)('0' + u);
+    }
+    if (neg)
+        *--q = '-';
+    codec__jbuf_put(b, q, (size_t)(e - q));
+}
+
+void codec__json_base64(codec_jbuf *b, const char *s, size_t n)
 {
     static const char tab[] =
         "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     const uint8_t *p = (const uint8_t *)s;
     char q[4];
-
-    codec_jbuf_put(b, "\"", 1);
+    codec__jbuf_put(b, "\"", 1);
     for (size_t i = 0; i < n; i += 3) {
         uint32_t v = (uint32_t)p[i] << 16;
         if (i + 1 < n) {
@@ -149,12 +188,12 @@ static void codec_json_base64(codec_jbuf *b, const char *s, size_t n)
         q[1] = tab[(v >> 12) & 63];
         q[2] = i + 1 < n ? tab[(v >> 6) & 63] : '=';
         q[3] = i + 2 < n ? tab[v & 63] : '=';
-        codec_jbuf_put(b, q, 4);
+        codec__jbuf_put(b, q, 4);
     }
-    codec_jbuf_put(b, "\"", 1);
+    codec__jbuf_put(b, "\"", 1);
 }
 
-static void codec_json_double(codec_jbuf *b, double d)
+void codec__json_double(codec_jbuf *b, double d)
 {
     char tmp[40];
     if (!isfinite(d)) {
@@ -169,14 +208,23 @@ static void codec_json_double(codec_jbuf *b, double d)
             tmp[i] = '.';
         }
     }
-    codec_jbuf_put(b, tmp, (size_t)n);
+    codec__jbuf_put(b, tmp, (size_t)n);
+}
+
+void codec__json_key_text(codec_jbuf *b, codec_jbuf *key)
+{
+    if (key->failed)
+        b->failed = true;
+    else
+        codec__json_string(b, key->p, key->len);
+    free(key->p);
 }
 
 static void codec_json_value(codec_jbuf *b, const msgpack_object *o);
 
 /* codec_json_key writes a map key: strings as they are; any other key as
- * its JSON text inside a string ({1: x} becomes {"1": x}), except bin and
- * ext keys, whose JSON text already is a string. */
+ * its JSON text inside a string, except bin and ext keys, whose JSON text
+ * already is a string. */
 static void codec_json_key(codec_jbuf *b, const msgpack_object *k)
 {
     switch (k->type) {
@@ -186,14 +234,9 @@ static void codec_json_key(codec_jbuf *b, const msgpack_object *k)
         codec_json_value(b, k);
         return;
     default: {
-        codec_jbuf tmp = {0};
-        codec_json_value(&tmp, k);
-        if (tmp.failed) {
-            b->failed = true;
-        } else {
-            codec_json_str(codec_jbuf_sink, b, tmp.p, tmp.len);
-        }
-        free(tmp.p);
+        codec_jbuf key = {0};
+        codec_json_value(&key, k);
+        codec__json_key_text(b, &key);
         return;
     }
     }
@@ -201,7 +244,6 @@ static void codec_json_key(codec_jbuf *b, const msgpack_object *k)
 
 static void codec_json_value(codec_jbuf *b, const msgpack_object *o)
 {
-    char tmp[32];
     switch (o->type) {
     case MSGPACK_OBJECT_NIL:
         codec_jbuf_puts(b, "null");
@@ -210,47 +252,45 @@ static void codec_json_value(codec_jbuf *b, const msgpack_object *o)
         codec_jbuf_puts(b, o->via.boolean ? "true" : "false");
         break;
     case MSGPACK_OBJECT_POSITIVE_INTEGER:
-        snprintf(tmp, sizeof(tmp), "%llu", (unsigned long long)o->via.u64);
-        codec_jbuf_puts(b, tmp);
+        codec__json_u64(b, o->via.u64, false);
         break;
     case MSGPACK_OBJECT_NEGATIVE_INTEGER:
-        snprintf(tmp, sizeof(tmp), "%lld", (long long)o->via.i64);
-        codec_jbuf_puts(b, tmp);
+        codec__json_i64(b, o->via.i64);
         break;
     case MSGPACK_OBJECT_FLOAT32:
     case MSGPACK_OBJECT_FLOAT64:
-        codec_json_double(b, o->via.f64);
+        codec__json_double(b, o->via.f64);
         break;
     case MSGPACK_OBJECT_STR:
-        codec_json_str(codec_jbuf_sink, b, o->via.str.ptr, o->via.str.size);
+        codec__json_string(b, o->via.str.ptr, o->via.str.size);
         break;
     case MSGPACK_OBJECT_BIN:
-        codec_json_base64(b, o->via.bin.ptr, o->via.bin.size);
+        codec__json_base64(b, o->via.bin.ptr, o->via.bin.size);
         break;
     case MSGPACK_OBJECT_EXT:
-        codec_json_base64(b, o->via.ext.ptr, o->via.ext.size);
+        codec__json_base64(b, o->via.ext.ptr, o->via.ext.size);
         break;
     case MSGPACK_OBJECT_ARRAY:
-        codec_jbuf_put(b, "[", 1);
+        codec__jbuf_put(b, "[", 1);
         for (uint32_t i = 0; i < o->via.array.size; i++) {
             if (i > 0) {
-                codec_jbuf_put(b, ",", 1);
+                codec__jbuf_put(b, ",", 1);
             }
             codec_json_value(b, &o->via.array.ptr[i]);
         }
-        codec_jbuf_put(b, "]", 1);
+        codec__jbuf_put(b, "]", 1);
         break;
     case MSGPACK_OBJECT_MAP:
-        codec_jbuf_put(b, "{", 1);
+        codec__jbuf_put(b, "{", 1);
         for (uint32_t i = 0; i < o->via.map.size; i++) {
             if (i > 0) {
-                codec_jbuf_put(b, ",", 1);
+                codec__jbuf_put(b, ",", 1);
             }
             codec_json_key(b, &o->via.map.ptr[i].key);
-            codec_jbuf_put(b, ":", 1);
+            codec__jbuf_put(b, ":", 1);
             codec_json_value(b, &o->via.map.ptr[i].val);
         }
-        codec_jbuf_put(b, "}", 1);
+        codec__jbuf_put(b, "}", 1);
         break;
     default:
         codec_jbuf_puts(b, "null");
@@ -270,25 +310,4 @@ void codec_val_write_json(const codec_val *v, FILE *f)
         fwrite(b.p, 1, b.len, f);
     }
     free(b.p);
-}
-
-atp_err codec_json_from_msgpack(codec_arena *a, const void *buf, size_t len,
-                                char **out, size_t *out_len)
-{
-    const codec_val *v;
-    atp_err err = codec_decode(a, buf, len, &v);
-    if (err != ATP_OK)
-        return err;
-    /* JSON of a reply is about twice its msgpack: one allocation, mostly. */
-    codec_jbuf b = {.cap = len * 2 + 64};
-    b.p = malloc(b.cap);
-    b.failed = b.p == NULL;
-    codec_json_value(&b, codec__obj(v));
-    if (b.failed || b.p == NULL) {
-        free(b.p);
-        return ATP_E_NOMEM;
-    }
-    *out = b.p;
-    *out_len = b.len;
-    return ATP_OK;
 }

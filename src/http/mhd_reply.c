@@ -54,7 +54,7 @@ enum MHD_Result http_reply(http_req *r, int status)
     char *json = NULL;
     size_t jlen = 0;
     if (codec_writer_failed(r->rep_w) || !http_reply_read(rep, len, &info) ||
-        codec_json_from_msgpack(r->arena, rep, len, &json, &jlen) != ATP_OK) {
+        codec_json_from_msgpack(rep, len, &json, &jlen) != ATP_OK) {
         /* Out of memory, or a reply that is no reply map (a bug): a
          * fixed answer that needs no allocation to be built. */
         static const char oom[] = "{\"ok\":false,\"error\":{\"code\":16,"

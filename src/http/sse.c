@@ -52,17 +52,14 @@ struct http_sse {
     http_sse_stream *streams;
     bool ended;
     _Atomic size_t count;
-    codec_arena *arena;   /* changes thread only */
     int64_t keepalive_ms; /* set before streams open */
 };
 
 atp_err http_sse_alloc(const config *cfg, changes *chg, http_sse **out)
 {
     http_sse *s = calloc(1, sizeof *s);
-    if (s == NULL || (s->arena = codec_arena_alloc()) == NULL) {
-        free(s);
+    if (s == NULL)
         return ATP_E_NOMEM;
-    }
     s->cfg = cfg;
     s->chg = chg;
     s->keepalive_ms = HTTP_SSE_KEEPALIVE_MS;
@@ -89,7 +86,6 @@ void http_sse_free(http_sse *s)
         s->streams = st->next;
         http_sse_stream_free(st);
     }
-    codec_arena_free(s->arena);
     pthread_mutex_destroy(&s->mu);
     free(s);
 }
@@ -192,8 +188,8 @@ void http_sse_feed(void *arg, const changes_event *ev)
             continue;
         if (text == NULL) { /* built once, for the first stream that wants it */
             size_t jlen;
-            if (codec_json_from_msgpack(s->arena, ev->body, ev->body_len, &json,
-                                        &jlen) != ATP_OK)
+            if (codec_json_from_msgpack(ev->body, ev->body_len, &json, &jlen) !=
+                ATP_OK)
                 break;
             text = malloc(jlen + 64);
             if (text == NULL)
@@ -209,7 +205,6 @@ void http_sse_feed(void *arg, const changes_event *ev)
         pthread_mutex_unlock(&st->mu);
     }
     pthread_mutex_unlock(&s->mu);
-    codec_arena_clear(s->arena);
     free(json);
     free(text);
 }

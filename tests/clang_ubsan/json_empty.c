@@ -9,6 +9,8 @@
  * so unit.codec.json (built by the project's compiler) cannot catch it.
  * run.sh builds this driver and src/codec with clang -fsanitize=undefined
  * -fno-sanitize-recover=all: the report aborts the driver, a failure.
+ * Every case goes through codec_json_from_msgpack too (the bytes read in
+ * place: the HTTP replies), which must give the same text.
  *
  * Exit status: 0 when every case gives the expected JSON, 1 when one does
  * not; a UBSan report ends the process with a non-zero status first.
@@ -73,6 +75,14 @@ static int json_empty_check(const json_case *c)
     if (bad)
         fprintf(stderr, "want %s, got %s\n", c->want, out);
     free(out);
+    char *json = NULL;
+    size_t jlen = 0;
+    if (codec_json_from_msgpack(c->msgpack, c->len, &json, &jlen) != ATP_OK ||
+        jlen != strlen(c->want) || memcmp(json, c->want, jlen) != 0) {
+        fprintf(stderr, "case %s: codec_json_from_msgpack differs\n", c->want);
+        bad = 1;
+    }
+    free(json);
     return bad;
 }
 

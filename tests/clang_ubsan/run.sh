@@ -24,9 +24,9 @@ if [ ! -x "$clang" ]; then
 fi
 
 mkdir -p "$work"
-# The JSON writer, the decoder that feeds it, and the one function of
-# common they call (log_write): named, not src/codec/*.c, which may hold
-# files that link other libraries (jansson). A build failure is a failure,
+# The JSON writers, the decoder that feeds one, and the functions of
+# common they call (log_write, atp_assert_fail): named, not src/codec/*.c,
+# which may hold files that link other libraries (jansson). A build failure is a failure,
 # not a skip: clang is there, so the test can run.
 codec="$src/src/codec"
 # shellcheck disable=SC2046 # pkg-config's flags are words
@@ -34,8 +34,9 @@ if ! "$clang" -std=gnu11 -g -O1 -Wall -Wextra -Wno-unused-parameter \
      -Wno-missing-field-initializers \
      -fsanitize=undefined -fno-sanitize-recover=all -fno-omit-frame-pointer \
      -I"$src/include" -I"$src/src" $(pkg-config --cflags msgpack) \
-     "$src/tests/clang_ubsan/json_empty.c" "$codec/json.c" "$codec/value.c" \
-     "$codec/arena.c" "$codec/precheck.c" "$codec/str.c" "$src/src/common/log.c" \
+     "$src/tests/clang_ubsan/json_empty.c" "$codec/json.c" "$codec/json_msgpack.c" \
+     "$codec/value.c" "$codec/arena.c" "$codec/precheck.c" "$codec/str.c" \
+     "$src/src/common/log.c" "$src/src/common/assert.c" \
      $(pkg-config --libs msgpack) -lpthread -o "$work/json_empty"; then
   echo "FAIL: cannot build the driver with $clang -fsanitize=undefined" \
        "(its runtime is Debian's libclang-rt-14-dev)" >&2

@@ -6,8 +6,10 @@
  * through tests/unit/codec/test_corpus.c.
  *
  * Asserts (abort, which libFuzzer reports) that codec_decode agrees with
- * codec_precheck and that an accepted source message re-encodes to one that
- * decodes to the same content.
+ * codec_precheck, that codec_json_from_msgpack (bytes read in place, the
+ * HTTP replies) fails with the same code or writes what
+ * codec_val_write_json writes for the decoded tree, and that an accepted
+ * source message re-encodes to one that decodes to the same content.
  */
 #include <string.h>
 
@@ -17,6 +19,30 @@
 static codec_arena *fuzz_arena, *fuzz_arena2;
 static codec_writer *fuzz_writer;
 static FILE *fuzz_devnull;
+
+/* fuzz_json_same: the in-place JSON of data is the decoded tree's (dec:
+ * codec_decode's answer, v its tree). */
+static void fuzz_json_same(const uint8_t *data, size_t size, atp_err dec,
+                           const codec_val *v)
+{
+    char *json = NULL, *tree = NULL;
+    size_t jlen = 0, tlen = 0;
+    atp_err err = codec_json_from_msgpack(data, size, &json, &jlen);
+    fuzz_check(err == dec || err == ATP_E_NOMEM,
+               "codec_json_from_msgpack disagrees with codec_decode");
+    if (err != ATP_OK || dec != ATP_OK) {
+        free(json);
+        return;
+    }
+    FILE *f = open_memstream(&tree, &tlen);
+    fuzz_check(f != NULL, "open_memstream");
+    codec_val_write_json(v, f);
+    fuzz_check(fclose(f) == 0, "memstream");
+    fuzz_check(tlen == jlen && memcmp(tree, json, jlen) == 0,
+               "codec_json_from_msgpack writes other JSON than the tree");
+    free(tree);
+    free(json);
+}
 
 static int fuzz_str_same(codec_str a, codec_str b)
 {
@@ -43,6 +69,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (dec == ATP_OK) {
         codec_val_write_json(v, fuzz_devnull);
     }
+    fuzz_json_same(data, size, dec, v);
 
     codec_src_msg m, m2;
     uint32_t bad;
