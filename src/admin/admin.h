@@ -1,8 +1,8 @@
 /*
  * admin.h - run-time administration (docs/CONFIG.md, "Run-time
  * administration"; docs/PROTOCOL.md, "Admin"): the administered state
- * (buffer rules, each location's region) with its version, changed by
- * client requests and by SIGHUP, each change validated like the file
+ * (buffer rules; each location's region, type and pickup settings) with
+ * its version, changed by client requests and by SIGHUP, each change validated like the file
  * (config_admin_text + config_load_string), applied to the engine as a
  * reload is (engine_rules_replace), stored (through admin_persist, the
  * store behind it) before it is answered, and audited.
@@ -59,7 +59,7 @@ void admin_restore_record(admin *a, const void *key, size_t key_len,
                           const void *val, size_t val_len);
 
 /* admin_begin, before the engine is made from cfg: with a stored state,
- * lays it over cfg's buffer rules and location regions (the stored state
+ * lays it over cfg's buffer rules and locations (the stored state
  * wins; one log line says so); without one, seeds it from cfg (version 1,
  * stored). ATP_E_CONFIG when the stored state cannot be read (logged:
  * atpd does not start on a state it cannot trust), ATP_E_NOMEM. */
@@ -72,7 +72,9 @@ atp_err admin_start(admin *a, engine *eng, sources *src);
 void admin_stop(admin *a);
 
 /* A client's change (docs/PROTOCOL.md, "Admin"). Strings borrowed for
- * admin_submit (copied). */
+ * admin_submit (copied); ids at most 128 bytes, edit.type at most
+ * ADMIN_TYPE_MAX (the parser judges its content, as the file's). */
+#define ADMIN_TYPE_MAX 256
 typedef struct admin_change {
     config_edit edit;
     const char *change_id; /* 1..128 bytes, the idempotency key */

@@ -44,6 +44,19 @@ static void admin_what(const config_edit *e, char *buf, size_t n)
         snprintf(buf, n, "move_location location=%s region=%s", e->location,
                  e->region);
         return;
+    case CONFIG_EDIT_LOCATION_SET: {
+        char pb[24] = "-";
+        if (e->has_pickup_buffer)
+            snprintf(pb, sizeof pb, "%lld", (long long)e->pickup_buffer);
+        /* type quoted: any printable text, spaces included */
+        snprintf(buf, n,
+                 "set_location location=%s type=%s%.128s%s pickup=%s "
+                 "pickup_buffer=%s",
+                 e->location, e->type ? "\"" : "", e->type ? e->type : "-",
+                 e->type ? "\"" : "",
+                 !e->has_pickup ? "-" : e->pickup ? "true" : "false", pb);
+        return;
+    }
     }
 }
 
@@ -63,11 +76,18 @@ static void admin_show(const config *c, const config_edit *e, char *buf,
                        size_t n)
 {
     buf[0] = '\0';
-    if (e->kind == CONFIG_EDIT_LOCATION_MOVE) {
+    if (e->kind == CONFIG_EDIT_LOCATION_MOVE ||
+        e->kind == CONFIG_EDIT_LOCATION_SET) {
         int k = config_location_find(c, e->location, strlen(e->location));
-        if (k >= 0)
-            snprintf(buf, n, "region %s",
-                     c->regions[c->locations[k].region].id);
+        if (k < 0)
+            return;
+        const config_location *l = &c->locations[k];
+        if (e->kind == CONFIG_EDIT_LOCATION_MOVE)
+            snprintf(buf, n, "region %s", c->regions[l->region].id);
+        else
+            snprintf(buf, n, "type \"%.128s\", pickup %s, pickup_buffer %lld",
+                     l->type ? l->type : "", l->pickup ? "true" : "false",
+                     (long long)l->pickup_buffer);
         return;
     }
     for (size_t i = 0; i < c->n_buffers; i++)
@@ -80,9 +100,17 @@ static void admin_show(const config *c, const config_edit *e, char *buf,
 
 static const char *admin_op_name(config_edit_kind k)
 {
-    return k == CONFIG_EDIT_BUFFER_SET      ? "set_buffer"
-           : k == CONFIG_EDIT_BUFFER_REMOVE ? "remove_buffer"
-                                            : "move_location";
+    switch (k) {
+    case CONFIG_EDIT_BUFFER_SET:
+        return "set_buffer";
+    case CONFIG_EDIT_BUFFER_REMOVE:
+        return "remove_buffer";
+    case CONFIG_EDIT_LOCATION_MOVE:
+        return "move_location";
+    case CONFIG_EDIT_LOCATION_SET:
+        return "set_location";
+    }
+    return "?";
 }
 
 /* admin_names_check: the stable codes of names the state lacks. */

@@ -218,10 +218,13 @@ void admin_list_write(admin *a, codec_writer *w)
     codec_w_cstr(w, "locations");
     codec_w_array(w, (uint32_t)c->n_locations);
     for (size_t i = 0; i < c->n_locations; i++) {
-        codec_w_map(w, 3);
-        codec_w_kv_cstr(w, "id", c->locations[i].id);
-        codec_w_kv_cstr(w, "region", c->regions[c->locations[i].region].id);
-        codec_w_kv_cstr(w, "type", c->locations[i].type);
+        const config_location *l = &c->locations[i];
+        codec_w_map(w, 5);
+        codec_w_kv_cstr(w, "id", l->id);
+        codec_w_kv_cstr(w, "region", c->regions[l->region].id);
+        codec_w_kv_cstr(w, "type", l->type);
+        codec_w_kv_bool(w, "pickup", l->pickup);
+        codec_w_kv_int(w, "pickup_buffer", l->pickup_buffer);
     }
     pthread_mutex_unlock(&a->mu);
 }

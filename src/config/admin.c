@@ -1,7 +1,7 @@
 /*
  * admin.c - the run-time administered part of a configuration (buffer
- * rules, each location's region: docs/CONFIG.md, "Run-time
- * administration") as a YAML document, with one change applied, so that a
+ * rules; each location's region, type and pickup settings: docs/CONFIG.md,
+ * "Run-time administration") as a YAML document, with one change applied, so that a
  * change is validated by config_load_string exactly like the file; and
  * that part of one configuration laid over another (the stored state over
  * the file at start). Pure, no I/O; any thread (the results are the
@@ -105,23 +105,34 @@ static void config_admin_write_places(FILE *f, const config *c,
     fputs(c->n_locations ? "locations:\n" : "locations: []\n", f);
     for (size_t i = 0; i < c->n_locations; i++) {
         const config_location *l = &c->locations[i];
-        bool moved = e != NULL && e->kind == CONFIG_EDIT_LOCATION_MOVE &&
+        bool named = e != NULL && e->location != NULL &&
                      strcmp(e->location, l->id) == 0;
-        fputs("  - id: ", f);
-        config_admin_quote(f, l->id);
-        fputs("\n    region: ", f);
-        config_admin_quote(f, moved ? e->region : c->regions[l->region].id);
-        if (l->type != NULL && l->type[0] != '\0') {
-            fputs("\n    type: ", f);
-            config_admin_quote(f, l->type);
+        bool moved = named && e->kind == CONFIG_EDIT_LOCATION_MOVE;
+        bool set = named && e->kind == CONFIG_EDIT_LOCATION_SET;
+        config_location v = *l;
+        if (set) {
+            if (e->type != NULL)
+                v.type = (char *)e->type; /* only written */
+            if (e->has_pickup)
+                v.pickup = e->pickup;
+            if (e->has_pickup_buffer)
+                v.pickup_buffer = e->pickup_buffer;
         }
-        /* Store pickup (not administered here, but part of the locations
-         * an export prints back). */
-        if (l->pickup)
+        fputs("  - id: ", f);
+        config_admin_quote(f, v.id);
+        fputs("\n    region: ", f);
+        config_admin_quote(f, moved ? e->region : c->regions[v.region].id);
+        /* A type the client set is written even when empty: the parser
+         * then says what is wrong with it, as for the file. */
+        if (v.type != NULL && (v.type[0] != '\0' || (set && e->type))) {
+            fputs("\n    type: ", f);
+            config_admin_quote(f, v.type);
+        }
+        if (v.pickup)
             fputs("\n    pickup: true", f);
-        if (l->pickup_buffer > 0)
+        if (v.pickup_buffer != 0) /* out of range: the parser says so */
             fprintf(f, "\n    pickup_buffer: %lld",
-                    (long long)l->pickup_buffer);
+                    (long long)v.pickup_buffer);
         fputc('\n', f);
     }
 }
@@ -132,7 +143,9 @@ atp_err config_admin_text(const config *c, const config_edit *e, char **out,
     *out = NULL;
     *len = 0;
     bool found = false;
-    if (e != NULL && e->kind == CONFIG_EDIT_LOCATION_MOVE)
+    bool located = e != NULL && (e->kind == CONFIG_EDIT_LOCATION_MOVE ||
+                                 e->kind == CONFIG_EDIT_LOCATION_SET);
+    if (located)
         found = config_location_find(c, e->location, strlen(e->location)) >= 0;
     char *buf = NULL;
     size_t n = 0;
@@ -144,7 +157,7 @@ atp_err config_admin_text(const config *c, const config_edit *e, char **out,
           f);
     config_admin_write_places(f, c, e);
     bool set = e != NULL && e->kind == CONFIG_EDIT_BUFFER_SET;
-    bool scoped = e != NULL && e->kind != CONFIG_EDIT_LOCATION_MOVE;
+    bool scoped = e != NULL && !located;
     size_t rules = c->n_buffers + (set ? 1 : 0);
     fputs(rules ? "buffers:\n" : "buffers: []\n", f);
     for (size_t i = 0; i < c->n_buffers; i++) {
@@ -177,8 +190,7 @@ atp_err config_admin_text(const config *c, const config_edit *e, char **out,
     }
     if (e != NULL && !set && !found) {
         free(buf);
-        return e->kind == CONFIG_EDIT_LOCATION_MOVE ? ATP_E_UNKNOWN_LOCATION
-                                                    : ATP_E_NOT_FOUND;
+        return located ? ATP_E_UNKNOWN_LOCATION : ATP_E_NOT_FOUND;
     }
     *out = buf;
     *len = n;
@@ -235,13 +247,36 @@ static config_buffer_rule *config_admin_rules_copy(const config *dst,
     return v;
 }
 
+/* config_admin_types_copy: adm's type of each of its locations (NULL
+ * where it has none), or NULL (out of memory). */
+static char **config_admin_types_copy(const config *adm)
+{
+    char **t = calloc(adm->n_locations ? adm->n_locations : 1, sizeof *t);
+    for (size_t i = 0; t != NULL && i < adm->n_locations; i++) {
+        const char *s = adm->locations[i].type;
+        if (s != NULL && (t[i] = strdup(s)) == NULL) {
+            for (size_t k = 0; k < i; k++)
+                free(t[k]);
+            free(t);
+            t = NULL;
+        }
+    }
+    return t;
+}
+
 atp_err config_admin_overlay(config *dst, const config *adm,
                              config_admin_report_fn fn, void *ctx)
 {
     size_t n;
-    config_buffer_rule *v = config_admin_rules_copy(dst, adm, fn, ctx, &n);
-    if (v == NULL)
+    char **types = config_admin_types_copy(adm);
+    config_buffer_rule *v =
+        types ? config_admin_rules_copy(dst, adm, fn, ctx, &n) : NULL;
+    if (v == NULL) {
+        for (size_t i = 0; types != NULL && i < adm->n_locations; i++)
+            free(types[i]);
+        free(types);
         return ATP_E_NOMEM;
+    }
     for (size_t i = 0; i < dst->n_buffers; i++)
         free(dst->buffers[i].sku);
     free(dst->buffers);
@@ -259,9 +294,18 @@ atp_err config_admin_overlay(config *dst, const config *adm,
                      "that id; left out",
                      l->id, rid, k < 0 ? "location" : "region");
             fn(ctx, what);
+            free(types[i]);
             continue;
         }
-        dst->locations[k].region = (uint32_t)r;
+        config_location *d = &dst->locations[k];
+        d->region = (uint32_t)r;
+        d->pickup = l->pickup;
+        d->pickup_buffer = l->pickup_buffer;
+        if (types[i] != NULL) {
+            free(d->type);
+            d->type = types[i];
+        }
     }
+    free(types);
     return ATP_OK;
 }

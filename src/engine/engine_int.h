@@ -90,6 +90,9 @@ typedef struct engine_rules_change {
     size_t n_scopes;
     const uint16_t *loc_region; /* cfg->n_locations entries */
     uint16_t *was; /* as many: the engine's room for the regions before */
+    /* as many: next's type and pickup settings; once applied, the ones
+     * they replaced (the caller frees whichever it holds) */
+    engine_location_info *info;
     bool taken;
     uint64_t rows_marked;
     engine_relocate_report moved;
@@ -188,6 +191,7 @@ struct engine {
     uint16_t *loc_region; /* location index -> region index, or
                              CONFIG_LOCATION_GONE: removed by a reload
                              (engine thread) */
+    engine_location_info *loc_info; /* per location (engine thread) */
 
     dict *skus;
     _Atomic(engine_row *) *row_dir; /* ENGINE_MAX_SKUS / ENGINE_ROW_CHUNK */
@@ -391,6 +395,14 @@ static inline uint64_t engine__get_le64(const unsigned char *p)
 /* engine__rules_build builds the rule set of cfg's buffer rules (any thread).
  */
 atp_err engine__rules_build(const config *cfg, rules **out);
+
+/* engine__loc_info_of builds the engine's location info (e->cfg's
+ * locations, in its order) from src: each location's values in src
+ * (matched by id), or the started configuration's where src lacks it.
+ * *out: malloc'd, free with engine__loc_info_free. Any thread. */
+atp_err engine__loc_info_of(const config *started, const config *src,
+                            engine_location_info **out);
+void engine__loc_info_free(engine_location_info *v, size_t n);
 /* engine__waiter_init / engine__waiter_wait: a caller waiting for the engine
  * thread's answer to one command; wait waits only if queued == ATP_OK, and
  * destroys w. */

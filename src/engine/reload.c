@@ -1,6 +1,6 @@
 /*
- * reload.c - new buffer rules and location regions at run time (SIGHUP,
- * main's reload): the rule set is built and compared on the caller's
+ * reload.c - new buffer rules, location regions, types and pickup settings
+ * at run time (SIGHUP, main's reload; the admin ops): the rule set is built and compared on the caller's
  * thread, then published by the engine thread as one command on its queue,
  * together with the locations that move to another region (relocate.c), so
  * every grant and every batch after it sees the new rules and regions and
@@ -121,8 +121,15 @@ atp_err engine_rules_replace(engine *e, const config *running,
     }
     engine_rule_scope *scopes;
     size_t n_scopes;
+    engine_location_info *info = NULL;
     if ((err = engine_rules_diff(running, next, &scopes, &n_scopes)) !=
         ATP_OK) {
+        rules_free(r);
+        free(loc_region);
+        return err;
+    }
+    if ((err = engine__loc_info_of(e->cfg, next, &info)) != ATP_OK) {
+        free(scopes);
         rules_free(r);
         free(loc_region);
         return err;
@@ -135,6 +142,7 @@ atp_err engine_rules_replace(engine *e, const config *running,
                                   .n_scopes = n_scopes,
                                   .loc_region = loc_region,
                                   .was = loc_region + n_locs,
+                                  .info = info,
                                   .why = why,
                                   .why_len = sizeof why,
                                   .waiter = &w};
@@ -142,6 +150,7 @@ atp_err engine_rules_replace(engine *e, const config *running,
     err = engine__waiter_wait(&w, queue_push(&e->q, &cmd));
     if (!change.taken)
         rules_free(r);
+    engine__loc_info_free(change.info, n_locs); /* next's, or the replaced */
     free(scopes);
     free(loc_region);
     if (report != NULL) {
@@ -197,6 +206,11 @@ void engine__rules_apply(engine *e, engine_rules_change *change)
         atomic_exchange_explicit(&e->rules, change->next, memory_order_acq_rel);
     atomic_store_explicit(&e->reloc_seq, seq + 2, memory_order_release);
     change->taken = true;
+    /* Types and pickup settings: read only on this thread (explain,
+     * pickup), so a swap is the whole publication. */
+    engine_location_info *info = e->loc_info;
+    e->loc_info = change->info;
+    change->info = info;
     /* A rule for every SKU (or a region's every SKU) marks many rows: the
      * feed then publishes each once, as after a region turning stale. */
     uint64_t marked = 0;

@@ -1,8 +1,9 @@
 /*
  * request_admin_ops.c - the run-time administration ops (docs/PROTOCOL.md,
  * "Admin"): admin_list, admin_history and admin_export answered at once
- * from the admin state; admin_set_buffer, admin_remove_buffer and
- * admin_move_location validated here (field shapes), run by the admin
+ * from the admin state; admin_set_buffer, admin_remove_buffer,
+ * admin_move_location and admin_set_location validated here (field
+ * shapes), run by the admin
  * thread and answered by it once stored (request_async, like a
  * reservation). Any thread (nng callbacks, libmicrohttpd's).
  */
@@ -162,6 +163,48 @@ static bool request_admin_percent(codec_view v, bool *has, int64_t *bp,
     return false;
 }
 
+/* request_admin_location_values reads admin_set_location's values:
+ * type? (a string of at most ADMIN_TYPE_MAX bytes, copied into buf; its
+ * content is the file's check), pickup? (a boolean), pickup_buffer? (an
+ * integer 0..ATP_QTY_MAX); at least one. */
+static bool request_admin_location_values(const request_fields *f,
+                                          config_edit *ed, char *buf,
+                                          reply_error *e)
+{
+    codec_view vt = codec_view_get(f->root, "type");
+    codec_view vp = codec_view_get(f->root, "pickup");
+    if (vt.p != NULL && codec_view_type(vt) != CODEC_NIL) {
+        codec_str s;
+        if (!codec_view_str(vt, &s) || s.len > ADMIN_TYPE_MAX ||
+            memchr(s.ptr, '\0', s.len) != NULL) {
+            reply_error_set(e, ATP_E_BAD_REQUEST,
+                            "'type' must be a string of at most %d bytes",
+                            ADMIN_TYPE_MAX);
+            return false;
+        }
+        memcpy(buf, s.ptr, s.len);
+        buf[s.len] = '\0';
+        ed->type = buf;
+    }
+    ed->has_pickup = vp.p != NULL && codec_view_type(vp) != CODEC_NIL;
+    if (ed->has_pickup && !codec_view_bool(vp, &ed->pickup)) {
+        reply_error_set(e, ATP_E_BAD_REQUEST,
+                        "'pickup' must be true or false");
+        return false;
+    }
+    if (!request_admin_qty(codec_view_get(f->root, "pickup_buffer"),
+                           "pickup_buffer", &ed->has_pickup_buffer,
+                           &ed->pickup_buffer, e))
+        return false;
+    if (ed->type == NULL && !ed->has_pickup && !ed->has_pickup_buffer) {
+        reply_error_set(e, ATP_E_BAD_REQUEST,
+                        "admin_set_location changes 'type', 'pickup' or "
+                        "'pickup_buffer': give at least one");
+        return false;
+    }
+    return true;
+}
+
 /* request_admin_done: the admin thread's answer. */
 static void request_admin_done(void *arg, const admin_result *res)
 {
@@ -189,20 +232,25 @@ bool request_admin_change_start(request_env *env, config_edit_kind kind,
         return false;
     char id[REQUEST_ADMIN_ID_MAX + 1], sku[ATP_SKU_MAX_LEN + 1];
     char region[ATP_ID_MAX_LEN + 1], channel[ATP_ID_MAX_LEN + 1];
-    char location[ATP_ID_MAX_LEN + 1];
+    char location[ATP_ID_MAX_LEN + 1], type[ADMIN_TYPE_MAX + 1];
     admin_change c = {.edit = {.kind = kind}};
     config_edit *ed = &c.edit;
     bool move = kind == CONFIG_EDIT_LOCATION_MOVE;
+    bool located = move || kind == CONFIG_EDIT_LOCATION_SET;
     if (!request_admin_name(codec_view_get(f->root, "change_id"), "change_id",
                             REQUEST_ADMIN_ID_MAX, ATP_E_BAD_ID, true, id,
                             &c.change_id, e) ||
-        !request_admin_name(f->region, "region", ATP_ID_MAX_LEN,
-                            ATP_E_UNKNOWN_REGION, move, region, &ed->region, e))
+        (kind != CONFIG_EDIT_LOCATION_SET &&
+         !request_admin_name(f->region, "region", ATP_ID_MAX_LEN,
+                             ATP_E_UNKNOWN_REGION, move, region, &ed->region,
+                             e)))
         return false;
-    if (move) {
+    if (located) {
         if (!request_admin_name(codec_view_get(f->root, "location"), "location",
                                 ATP_ID_MAX_LEN, ATP_E_UNKNOWN_LOCATION, true,
                                 location, &ed->location, e))
+            return false;
+        if (!move && !request_admin_location_values(f, ed, type, e))
             return false;
     } else if (!request_admin_name(f->sku, "sku", ATP_SKU_MAX_LEN,
                                    ATP_E_BAD_SKU, false, sku, &ed->sku, e) ||

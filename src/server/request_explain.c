@@ -103,7 +103,7 @@ static void explain_locations(const config *cfg, const engine_explain *x,
         codec_w_kv_int(w, "held", l->held);
         codec_w_kv_int(w, "inbound", l->inbound);
         codec_w_kv_int(w, "net", l->net);
-        codec_w_kv_cstr(w, "type", cl->type ? cl->type : "");
+        codec_w_kv_cstr(w, "type", x->info[l->location].type);
     }
 }
 

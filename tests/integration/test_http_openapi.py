@@ -645,6 +645,16 @@ def main(h):
     fail("admin_move_location", al + "L1", "unknown_region", body={"change_id": "od-2",
                                                                     "region": "mars"})
     fail("admin_move_location", al + "L1", "bad_id", body={"change_id": "", "region": "eu"})
+    call("admin_set_location", al + "L1", body={"change_id": "oe-1", "type": "store",
+                                                "pickup": True, "pickup_buffer": 2})
+    fail("admin_set_location", al + "L1", "bad_request", body={"change_id": "oe-2"})
+    fail("admin_set_location", al + "L1", "conflict", body={"change_id": "oa-4", "pickup": True})
+    fail("admin_set_location", al + "L9", "unknown_location", body={"change_id": "oe-3",
+                                                                     "pickup": True})
+    fail("admin_set_location", al + "L1", "bad_id", body={"change_id": "", "pickup": True})
+    fail("admin_set_location", al + "L1", "bad_qty", body={"change_id": "oe-4",
+                                                           "pickup_buffer": -1})
+    fail("admin_set_location", al + "L1", "config", body={"change_id": "oe-5", "type": ""})
     for op_id in sorted(api.ops):
         if op_id.startswith("admin_"):
             ck.check(any(200 <= s < 300 for s in called.get(op_id, ())),

@@ -50,6 +50,10 @@ static const client_route_def client_routes[] = {
      "PUT",
      {"admin", "locations", "{location}"},
      {NULL}},
+    {"admin_set_location",
+     "PATCH",
+     {"admin", "locations", "{location}"},
+     {NULL}},
 };
 
 #define CLIENT_ROUTES (sizeof client_routes / sizeof client_routes[0])

@@ -172,8 +172,8 @@ static void test_structure_details(void **state)
     s = test_diff("service: {data_dir: /tmp/a}\n" BASE_PLACES
                   "locations: [{id: dc-us, region: us}, {id: dc-eu, region: "
                   "eu, type: store}]\n");
-    assert_int_equal(s.refused, 0); /* shown only (explain): at restart */
-    assert_string_equal(s.text, "restart: locations[dc-eu].type");
+    assert_int_equal(s.refused, 0); /* applied by the reload: no report */
+    assert_string_equal(s.text, "");
     s = test_diff(
         "service: {data_dir: /tmp/a}\n" BASE_PLACES "  - id: pos\n"
         "    heartbeat_timeout: 5s\n"
