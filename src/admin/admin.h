@@ -73,8 +73,10 @@ void admin_stop(admin *a);
 
 /* A client's change (docs/PROTOCOL.md, "Admin"). Strings borrowed for
  * admin_submit (copied); ids at most 128 bytes, edit.type at most
- * ADMIN_TYPE_MAX (the parser judges its content, as the file's). */
+ * ADMIN_TYPE_MAX, edit.horizon ADMIN_HORIZON_MAX (the parser judges their
+ * content, as the file's). */
 #define ADMIN_TYPE_MAX 256
+#define ADMIN_HORIZON_MAX 32 /* edit.horizon, bytes */
 typedef struct admin_change {
     config_edit edit;
     const char *change_id; /* 1..128 bytes, the idempotency key */

@@ -57,6 +57,10 @@ static void admin_what(const config_edit *e, char *buf, size_t n)
                  !e->has_pickup ? "-" : e->pickup ? "true" : "false", pb);
         return;
     }
+    case CONFIG_EDIT_REGION_SET:
+        snprintf(buf, n, "set_region region=%s inbound_horizon=\"%.64s\"",
+                 e->region, e->horizon);
+        return;
     }
 }
 
@@ -76,6 +80,13 @@ static void admin_show(const config *c, const config_edit *e, char *buf,
                        size_t n)
 {
     buf[0] = '\0';
+    if (e->kind == CONFIG_EDIT_REGION_SET) {
+        int k = config_region_find(c, e->region, strlen(e->region));
+        if (k >= 0)
+            snprintf(buf, n, "inbound_horizon %lldms",
+                     (long long)c->regions[k].inbound_horizon_ms);
+        return;
+    }
     if (e->kind == CONFIG_EDIT_LOCATION_MOVE ||
         e->kind == CONFIG_EDIT_LOCATION_SET) {
         int k = config_location_find(c, e->location, strlen(e->location));
@@ -109,6 +120,8 @@ static const char *admin_op_name(config_edit_kind k)
         return "move_location";
     case CONFIG_EDIT_LOCATION_SET:
         return "set_location";
+    case CONFIG_EDIT_REGION_SET:
+        return "set_region";
     }
     return "?";
 }

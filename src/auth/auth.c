@@ -97,6 +97,7 @@ static const struct {
     {"admin_remove_buffer", CONFIG_SCOPE_ADMIN},
     {"admin_move_location", CONFIG_SCOPE_ADMIN},
     {"admin_set_location", CONFIG_SCOPE_ADMIN},
+    {"admin_set_region", CONFIG_SCOPE_ADMIN},
 };
 
 unsigned auth_op_scope(const char *op, size_t op_len)

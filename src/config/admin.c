@@ -91,9 +91,14 @@ static void config_admin_write_places(FILE *f, const config *c,
     for (size_t i = 0; i < c->n_regions; i++) {
         fputs("  - id: ", f);
         config_admin_quote(f, c->regions[i].id);
-        if (c->regions[i].inbound_horizon_ms > 0)
+        if (e != NULL && e->kind == CONFIG_EDIT_REGION_SET &&
+            strcmp(e->region, c->regions[i].id) == 0) {
+            fputs("\n    inbound_horizon: ", f); /* the parser judges it */
+            config_admin_quote(f, e->horizon);
+        } else if (c->regions[i].inbound_horizon_ms > 0) {
             fprintf(f, "\n    inbound_horizon: %lldms",
                     (long long)c->regions[i].inbound_horizon_ms);
+        }
         fputc('\n', f);
     }
     fputs("channels:\n", f);
@@ -145,8 +150,11 @@ atp_err config_admin_text(const config *c, const config_edit *e, char **out,
     bool found = false;
     bool located = e != NULL && (e->kind == CONFIG_EDIT_LOCATION_MOVE ||
                                  e->kind == CONFIG_EDIT_LOCATION_SET);
+    bool regional = e != NULL && e->kind == CONFIG_EDIT_REGION_SET;
     if (located)
         found = config_location_find(c, e->location, strlen(e->location)) >= 0;
+    if (regional)
+        found = config_region_find(c, e->region, strlen(e->region)) >= 0;
     char *buf = NULL;
     size_t n = 0;
     FILE *f = open_memstream(&buf, &n);
@@ -157,7 +165,7 @@ atp_err config_admin_text(const config *c, const config_edit *e, char **out,
           f);
     config_admin_write_places(f, c, e);
     bool set = e != NULL && e->kind == CONFIG_EDIT_BUFFER_SET;
-    bool scoped = e != NULL && !located;
+    bool scoped = e != NULL && !located && !regional;
     size_t rules = c->n_buffers + (set ? 1 : 0);
     fputs(rules ? "buffers:\n" : "buffers: []\n", f);
     for (size_t i = 0; i < c->n_buffers; i++) {
@@ -190,7 +198,9 @@ atp_err config_admin_text(const config *c, const config_edit *e, char **out,
     }
     if (e != NULL && !set && !found) {
         free(buf);
-        return located ? ATP_E_UNKNOWN_LOCATION : ATP_E_NOT_FOUND;
+        return located    ? ATP_E_UNKNOWN_LOCATION
+               : regional ? ATP_E_UNKNOWN_REGION
+                          : ATP_E_NOT_FOUND;
     }
     *out = buf;
     *len = n;
@@ -264,6 +274,18 @@ static char **config_admin_types_copy(const config *adm)
     return t;
 }
 
+/* config_admin_horizons_overlay gives dst's regions adm's horizons (by
+ * id). */
+static void config_admin_horizons_overlay(config *dst, const config *adm)
+{
+    for (size_t i = 0; i < adm->n_regions; i++) {
+        const config_region *r = &adm->regions[i];
+        int k = config_region_find(dst, r->id, strlen(r->id));
+        if (k >= 0)
+            dst->regions[k].inbound_horizon_ms = r->inbound_horizon_ms;
+    }
+}
+
 atp_err config_admin_overlay(config *dst, const config *adm,
                              config_admin_report_fn fn, void *ctx)
 {
@@ -282,6 +304,7 @@ atp_err config_admin_overlay(config *dst, const config *adm,
     free(dst->buffers);
     dst->buffers = v;
     dst->n_buffers = n;
+    config_admin_horizons_overlay(dst, adm);
     char what[320];
     for (size_t i = 0; i < adm->n_locations; i++) {
         const config_location *l = &adm->locations[i];

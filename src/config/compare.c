@@ -119,10 +119,10 @@ static bool config_regions_differ(const config *a, const config *b, char *buf,
         snprintf(buf, n, "regions: %zu -> %zu", a->n_regions, b->n_regions);
         return true;
     }
+    /* inbound_horizon is not structure: the engine applies it */
     for (size_t i = 0; i < a->n_regions; i++) {
         const config_region *x = &a->regions[i], *y = &b->regions[i];
-        if (strcmp(x->id, y->id) != 0 ||
-            x->inbound_horizon_ms != y->inbound_horizon_ms) {
+        if (strcmp(x->id, y->id) != 0) {
             snprintf(buf, n, "regions: region %zu (%s) changed", i + 1, x->id);
             return true;
         }

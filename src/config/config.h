@@ -306,7 +306,8 @@ size_t config_location_regions(const config *running, const config *next,
 /* config_compare calls report once per difference between running and next
  * that a reload cannot apply (kind and a short description: the key, or
  * what changed in the structure), and returns how many. Buffer rules,
- * locations' regions, types and pickup settings, locations removed (and
+ * regions' inbound_horizon, locations' regions, types and pickup
+ * settings, locations removed (and
  * authority entries naming them), sources' heartbeat_timeout and
  * service.log_* are what a reload applies; they are not reported. Locations are matched by id (their
  * order may change). Pure; any thread. */
@@ -319,8 +320,9 @@ bool config_parse_duration_ms(const char *s, int64_t *out);
 
 /* ---- run-time administration (config/admin.c; docs/CONFIG.md, "Run-time
  * administration") ----------------------------------------------------
- * The administered part of a configuration is its buffer rules and each
- * location's region, type, pickup and pickup_buffer. A change to it is written into a YAML document of
+ * The administered part of a configuration is its buffer rules, each
+ * region's inbound_horizon and each location's region, type, pickup and
+ * pickup_buffer. A change to it is written into a YAML document of
  * that part (regions, channels, locations, buffers) and read back with
  * config_load_string, so it is validated exactly like the file. */
 typedef enum config_edit_kind {
@@ -328,12 +330,15 @@ typedef enum config_edit_kind {
     CONFIG_EDIT_BUFFER_REMOVE, /* remove the rule of a scope */
     CONFIG_EDIT_LOCATION_MOVE, /* give a location another region */
     CONFIG_EDIT_LOCATION_SET,  /* a location's type and pickup settings */
+    CONFIG_EDIT_REGION_SET,    /* a region's inbound horizon */
 } config_edit_kind;
 
 /* One change. Names as the client gave them (NUL-terminated, borrowed):
  * a buffer scope's sku, region and channel (NULL: any); a move's location
  * and its new region (in region); a location set's location and the
- * values it changes (type NULL: unchanged; "" none). A buffer set writes
+ * values it changes (type NULL: unchanged; "" none); a region set's
+ * region and its new inbound_horizon as the client wrote it (horizon: a
+ * duration, "2d", "36h", "0"; the parser judges it). A buffer set writes
  * only the values it has; a location set keeps the values it lacks. */
 typedef struct config_edit {
     config_edit_kind kind;
@@ -343,19 +348,22 @@ typedef struct config_edit {
     const char *type;
     bool has_pickup, pickup, has_pickup_buffer;
     int64_t pickup_buffer;
+    const char *horizon;
 } config_edit;
 
 /* config_admin_text writes c's administered part as a YAML configuration
  * document (a file --check-config accepts), with e applied (NULL: none):
  * a set takes the place of the rule of its scope (or comes last), a
  * remove leaves it out, a move writes the location with e->region, a
- * location set with e's type and pickup values. Names
+ * location set with e's type and pickup values, a region set the region
+ * with e->horizon. Names
  * of e are written as given; config_load_string then reports an unknown
  * region or channel, a bad value, with the file's messages. Returns ATP_OK
  * with *out (malloc'd, NUL-terminated, *len bytes: the caller frees it),
  * ATP_E_NOT_FOUND (a remove of a scope without a rule),
  * ATP_E_UNKNOWN_LOCATION (a move or a location set of a location c does
- * not have),
+ * not have), ATP_E_UNKNOWN_REGION (a region set of a region c does not
+ * have),
  * ATP_E_NOMEM. Pure; any thread. */
 atp_err config_admin_text(const config *c, const config_edit *e, char **out,
                           size_t *len);
@@ -367,9 +375,10 @@ bool config_admin_rule_matches(const config *c, const config_buffer_rule *r,
                                const char *channel);
 
 /* config_admin_overlay makes adm's buffer rules dst's (regions and
- * channels matched by id) and gives each location of dst that adm lists
- * (by id) adm's region, type, pickup and pickup_buffer for it. What dst
- * has no place for (a rule's
+ * channels matched by id), gives each region of dst that adm lists adm's
+ * inbound_horizon for it, and each location of dst that adm lists (by id)
+ * adm's region, type, pickup and pickup_buffer for it. What dst has no
+ * place for (a rule's
  * region or channel, a location, a region) is left out and said through
  * fn(ctx, what). Returns ATP_OK, or ATP_E_NOMEM with dst unchanged. */
 typedef void (*config_admin_report_fn)(void *ctx, const char *what);

@@ -87,6 +87,19 @@ void engine__loc_info_free(engine_location_info *v, size_t n)
     free(v);
 }
 
+int64_t *engine__horizons_of(const config *started, const config *src)
+{
+    size_t n = started->n_regions;
+    int64_t *v = malloc((n ? n : 1) * sizeof *v);
+    for (size_t r = 0; v != NULL && r < n; r++) {
+        const char *id = started->regions[r].id;
+        int k = src == started ? (int)r : config_region_find(src, id, strlen(id));
+        v[r] = k >= 0 ? src->regions[k].inbound_horizon_ms
+                      : started->regions[r].inbound_horizon_ms;
+    }
+    return v;
+}
+
 atp_err engine_alloc(const config *cfg, const engine_persist *persist,
                      engine **out)
 {
@@ -114,6 +127,10 @@ atp_err engine_alloc(const config *cfg, const engine_persist *persist,
         e->loc_region[i] = (uint16_t)cfg->locations[i].region;
     if ((err = engine__loc_info_of(cfg, cfg, &e->loc_info)) != ATP_OK)
         goto fail;
+    if ((e->horizon_ms = engine__horizons_of(cfg, cfg)) == NULL) {
+        err = ATP_E_NOMEM;
+        goto fail;
+    }
     if ((err = dict_alloc(ENGINE_MAX_SKUS, &e->skus)) != ATP_OK)
         goto fail;
     if ((err = positions_init(&e->pos, 1 << 16)) != ATP_OK)
@@ -168,6 +185,7 @@ void engine_free(engine *e)
     free(e->region_stale);
     free(e->loc_region);
     engine__loc_info_free(e->loc_info, e->cfg->n_locations);
+    free(e->horizon_ms);
     free(e);
 }
 

@@ -336,12 +336,16 @@ typedef struct engine_rules_report {
     uint64_t rows_marked;  /* rows visited for the change feed (an upper
                               bound; a row already marked counts too) */
     engine_relocate_report moved;
+    size_t horizons_changed; /* regions whose inbound horizon changed */
     char refused[320]; /* why the command was refused ("" if it was not) */
 } engine_rules_report;
 
-/* engine_rules_replace makes next's buffer rules and the region, type and
- * pickup settings of each of its locations the engine's (a reload; the
- * pickup and explain answers after it show the new type and settings). next must have running's regions
+/* engine_rules_replace makes next's buffer rules, each region's inbound
+ * horizon (the lots of a region whose horizon changed count again under
+ * the new one, in the same command; rows whose supply changed are marked
+ * for the change feed) and the region, type and pickup settings of each
+ * of its locations the engine's (a reload; the pickup and explain answers
+ * after it show the new type and settings). next must have running's regions
  * and channels, and no location the engine started without (locations are
  * matched by id: config_location_regions; config_compare refuses the
  * rest); running is the configuration whose rules are in force, for the
@@ -504,6 +508,7 @@ typedef struct engine_explain {
     /* answers[region * n_channels + channel] */
     const engine_answer *answers;
     const engine_location_info *info; /* per location index */
+    const int64_t *horizon_ms;        /* per region: inbound horizon now */
 } engine_explain;
 
 #define ENGINE_EXPLAIN_RESV_MAX 200

@@ -157,6 +157,7 @@ void engine__explain_run(engine *e, engine_explain_req *req)
             .resv_lines = resv_lines,
             .answers = ans,
             .info = e->loc_info,
+            .horizon_ms = e->horizon_ms,
         };
     }
     req->done(req->arg, &x);

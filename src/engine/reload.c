@@ -128,7 +128,11 @@ atp_err engine_rules_replace(engine *e, const config *running,
         free(loc_region);
         return err;
     }
-    if ((err = engine__loc_info_of(e->cfg, next, &info)) != ATP_OK) {
+    int64_t *horizon = engine__horizons_of(e->cfg, next);
+    if (horizon == NULL ||
+        (err = engine__loc_info_of(e->cfg, next, &info)) != ATP_OK) {
+        err = horizon == NULL ? ATP_E_NOMEM : err;
+        free(horizon);
         free(scopes);
         rules_free(r);
         free(loc_region);
@@ -143,6 +147,7 @@ atp_err engine_rules_replace(engine *e, const config *running,
                                   .loc_region = loc_region,
                                   .was = loc_region + n_locs,
                                   .info = info,
+                                  .horizon_ms = horizon,
                                   .why = why,
                                   .why_len = sizeof why,
                                   .waiter = &w};
@@ -151,13 +156,16 @@ atp_err engine_rules_replace(engine *e, const config *running,
     if (!change.taken)
         rules_free(r);
     engine__loc_info_free(change.info, n_locs); /* next's, or the replaced */
+    free(change.horizon_ms);                     /* the same */
     free(scopes);
     free(loc_region);
     if (report != NULL) {
         *report = (engine_rules_report){.rules = next->n_buffers,
                                         .scopes_changed = n_scopes,
                                         .rows_marked = change.rows_marked,
-                                        .moved = change.moved};
+                                        .moved = change.moved,
+                                        .horizons_changed =
+                                            change.horizons_changed};
         memcpy(report->refused, why, sizeof why);
     }
     return err;
@@ -182,6 +190,24 @@ static uint64_t engine_rules_mark_scope(engine *e, const engine_rule_scope *s)
     return (uint64_t)(k1 - k0) * (r1 - r0);
 }
 
+/* engine_horizons_publish makes next's inbound horizons the engine's and
+ * counts the lots of each region whose horizon changed again (their rows
+ * marked for the change feed); reloc_seq is odd: readers of several rows
+ * see all regions' new supply or none. */
+static void engine_horizons_publish(engine *e, engine_rules_change *change)
+{
+    if (memcmp(e->horizon_ms, change->horizon_ms,
+               e->n_regions * sizeof *e->horizon_ms) == 0)
+        return;
+    int64_t *old = e->horizon_ms;
+    e->horizon_ms = change->horizon_ms;
+    change->horizon_ms = old;
+    for (uint32_t r = 0; r < e->n_regions; r++)
+        change->horizons_changed += old[r] != e->horizon_ms[r];
+    engine__lots_rehorizon(e, old, e->now_ms);
+    engine__supply_flush(e);
+}
+
 void engine__rules_apply(engine *e, engine_rules_change *change)
 {
     ATP_ASSERT_OWNER(&e->owner);
@@ -202,6 +228,7 @@ void engine__rules_apply(engine *e, engine_rules_change *change)
     atomic_store_explicit(&e->reloc_seq, seq + 1, memory_order_relaxed);
     atomic_thread_fence(memory_order_release);
     engine__relocate_publish(e, change);
+    engine_horizons_publish(e, change);
     sets[e->retired.n++] =
         atomic_exchange_explicit(&e->rules, change->next, memory_order_acq_rel);
     atomic_store_explicit(&e->reloc_seq, seq + 2, memory_order_release);

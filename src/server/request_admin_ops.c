@@ -2,8 +2,8 @@
  * request_admin_ops.c - the run-time administration ops (docs/PROTOCOL.md,
  * "Admin"): admin_list, admin_history and admin_export answered at once
  * from the admin state; admin_set_buffer, admin_remove_buffer,
- * admin_move_location and admin_set_location validated here (field
- * shapes), run by the admin
+ * admin_move_location, admin_set_location and admin_set_region validated
+ * here (field shapes), run by the admin
  * thread and answered by it once stored (request_async, like a
  * reservation). Any thread (nng callbacks, libmicrohttpd's).
  */
@@ -205,6 +205,35 @@ static bool request_admin_location_values(const request_fields *f,
     return true;
 }
 
+/* request_admin_horizon reads admin_set_region's inbound_horizon into
+ * buf: a string of at most ADMIN_HORIZON_MAX bytes as given (the file's
+ * syntax: "2d", "36h", "0"), or an integer of milliseconds; the parser
+ * judges the value as the file's. */
+static bool request_admin_horizon(const request_fields *f, config_edit *ed,
+                                  char *buf, reply_error *e)
+{
+    codec_view v = codec_view_get(f->root, "inbound_horizon");
+    codec_str s;
+    int64_t ms;
+    if (v.p != NULL && codec_view_int(v, &ms)) {
+        snprintf(buf, ADMIN_HORIZON_MAX + 1, "%lldms", (long long)ms);
+    } else if (v.p != NULL && codec_view_str(v, &s) && s.len > 0 &&
+               s.len <= ADMIN_HORIZON_MAX &&
+               memchr(s.ptr, '\0', s.len) == NULL) {
+        memcpy(buf, s.ptr, s.len);
+        buf[s.len] = '\0';
+    } else {
+        reply_error_set(e, ATP_E_BAD_REQUEST,
+                        "'inbound_horizon' must be a duration (a string like "
+                        "\"2d\", at most %d bytes) or an integer of "
+                        "milliseconds",
+                        ADMIN_HORIZON_MAX);
+        return false;
+    }
+    ed->horizon = buf;
+    return true;
+}
+
 /* request_admin_done: the admin thread's answer. */
 static void request_admin_done(void *arg, const admin_result *res)
 {
@@ -233,19 +262,24 @@ bool request_admin_change_start(request_env *env, config_edit_kind kind,
     char id[REQUEST_ADMIN_ID_MAX + 1], sku[ATP_SKU_MAX_LEN + 1];
     char region[ATP_ID_MAX_LEN + 1], channel[ATP_ID_MAX_LEN + 1];
     char location[ATP_ID_MAX_LEN + 1], type[ADMIN_TYPE_MAX + 1];
+    char horizon[ADMIN_HORIZON_MAX + 1];
     admin_change c = {.edit = {.kind = kind}};
     config_edit *ed = &c.edit;
     bool move = kind == CONFIG_EDIT_LOCATION_MOVE;
+    bool regional = kind == CONFIG_EDIT_REGION_SET;
     bool located = move || kind == CONFIG_EDIT_LOCATION_SET;
     if (!request_admin_name(codec_view_get(f->root, "change_id"), "change_id",
                             REQUEST_ADMIN_ID_MAX, ATP_E_BAD_ID, true, id,
                             &c.change_id, e) ||
         (kind != CONFIG_EDIT_LOCATION_SET &&
          !request_admin_name(f->region, "region", ATP_ID_MAX_LEN,
-                             ATP_E_UNKNOWN_REGION, move, region, &ed->region,
-                             e)))
+                             ATP_E_UNKNOWN_REGION, move || regional, region,
+                             &ed->region, e)))
         return false;
-    if (located) {
+    if (regional) {
+        if (!request_admin_horizon(f, ed, horizon, e))
+            return false;
+    } else if (located) {
         if (!request_admin_name(codec_view_get(f->root, "location"), "location",
                                 ATP_ID_MAX_LEN, ATP_E_UNKNOWN_LOCATION, true,
                                 location, &ed->location, e))

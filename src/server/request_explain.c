@@ -74,8 +74,7 @@ static void explain_regions(const request_env *env, codec_str sku,
         const engine_answer *ans = &x->answers[(size_t)r * cfg->n_channels];
         codec_w_map(w, 7);
         codec_w_kv_cstr(w, "region", cfg->regions[r].id);
-        codec_w_kv_int(w, "inbound_horizon_ms",
-                       cfg->regions[r].inbound_horizon_ms);
+        codec_w_kv_int(w, "inbound_horizon_ms", x->horizon_ms[r]);
         codec_w_kv_int(w, "supply", ans->supply);
         codec_w_kv_int(w, "reserved", ans->reserved);
         codec_w_kv_bool(w, "stale", ans->stale);

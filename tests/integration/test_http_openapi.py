@@ -655,6 +655,16 @@ def main(h):
     fail("admin_set_location", al + "L1", "bad_qty", body={"change_id": "oe-4",
                                                            "pickup_buffer": -1})
     fail("admin_set_location", al + "L1", "config", body={"change_id": "oe-5", "type": ""})
+    ar = "/v1/admin/regions/"
+    call("admin_set_region", ar + "eu", body={"change_id": "of-1", "inbound_horizon": "2d"})
+    fail("admin_set_region", ar + "eu", "bad_request", body={"change_id": "of-2"})
+    fail("admin_set_region", ar + "eu", "conflict", body={"change_id": "oa-4",
+                                                          "inbound_horizon": "1d"})
+    fail("admin_set_region", ar + "mars", "unknown_region", body={"change_id": "of-3",
+                                                                  "inbound_horizon": "1d"})
+    fail("admin_set_region", ar + "eu", "bad_id", body={"change_id": "", "inbound_horizon": "1d"})
+    fail("admin_set_region", ar + "eu", "config", body={"change_id": "of-4",
+                                                        "inbound_horizon": "9y"})
     for op_id in sorted(api.ops):
         if op_id.startswith("admin_"):
             ck.check(any(200 <= s < 300 for s in called.get(op_id, ())),

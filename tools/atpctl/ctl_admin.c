@@ -139,6 +139,16 @@ int ctl_admin_build(const ctl_args *a, codec_writer *w, bool *usage)
         codec_w_kv_cstr(w, "region", a->words[4]);
         return 0;
     }
+    if (strcmp(sub, "set-region") == 0) {
+        if (n != 5)
+            return -1;
+        codec_w_map(w, 4);
+        codec_w_kv_cstr(w, "op", "admin_set_region");
+        codec_w_kv_cstr(w, "change_id", a->words[2]);
+        codec_w_kv_cstr(w, "region", a->words[3]);
+        codec_w_kv_cstr(w, "inbound_horizon", a->words[4]);
+        return 0;
+    }
     if (strcmp(sub, "set-location") == 0) {
         if (n < 5)
             return -1;
@@ -189,6 +199,15 @@ static void ctl_admin_show_list(const codec_val *r, FILE *f)
                 " %9" PRId64 "\n",
                 sku, reg, ch, ctl_admin_int(x, "units"), bp / 100, bp % 100,
                 ctl_admin_int(x, "low_stock"));
+    }
+    const codec_val *g = codec_val_get(r, "regions");
+    fprintf(f, "regions (%u):\n  %-20s %s\n", codec_val_len(g), "ID",
+            "INBOUND_HORIZON_MS");
+    for (uint32_t i = 0; i < codec_val_len(g); i++) {
+        char id[140];
+        ctl_admin_id(codec_val_at(g, i), "id", id, sizeof id);
+        fprintf(f, "  %-20s %" PRId64 "\n", id,
+                ctl_admin_int(codec_val_at(g, i), "inbound_horizon_ms"));
     }
     const codec_val *l = codec_val_get(r, "locations");
     fprintf(f, "locations (%u):\n  %-20s %-12s %-12s %6s %13s\n",

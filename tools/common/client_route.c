@@ -54,6 +54,7 @@ static const client_route_def client_routes[] = {
      "PATCH",
      {"admin", "locations", "{location}"},
      {NULL}},
+    {"admin_set_region", "PATCH", {"admin", "regions", "{region}"}, {NULL}},
 };
 
 #define CLIENT_ROUTES (sizeof client_routes / sizeof client_routes[0])

@@ -6,7 +6,8 @@
  * change with an invalid value is refused by the file's own checks with
  * the file's message; a remove of a scope without a rule and a move of an
  * unknown location have their codes; ids that need quoting round-trip;
- * a location set changes only the values it has;
+ * a location set changes only the values it has; a region set's
+ * horizon is judged by the file's parser;
  * config_admin_overlay lays a state over a configuration by id (rules,
  * regions, types and pickup settings) and says what it leaves out.
  * Labels: unit, admin (issue 16).
@@ -251,6 +252,43 @@ static void test_location_set(void **state)
     config_fini(&c);
 }
 
+/* A region set writes the horizon as the client gave it: the file's
+ * parser reads or refuses it. */
+static void test_region_set(void **state)
+{
+    (void)state;
+    config c, back;
+    char msg[1024];
+    test_load(test_file, &c);
+    config_edit e = {
+        .kind = CONFIG_EDIT_REGION_SET, .region = "eu", .horizon = "36h"};
+    assert_int_equal(test_edit(&c, &e, &back, NULL, 0), ATP_OK);
+    assert_int_equal(back.regions[1].inbound_horizon_ms, 36 * 3600000LL);
+    assert_int_equal(back.regions[0].inbound_horizon_ms, 2 * 86400000LL);
+    config_fini(&back);
+    e.region = "us";
+    e.horizon = "0";
+    assert_int_equal(test_edit(&c, &e, &back, NULL, 0), ATP_OK);
+    assert_int_equal(back.regions[0].inbound_horizon_ms, 0);
+    config_fini(&back);
+    const char *bad[][2] = {{"9y", "expected a duration"},
+                            {"400d", "out of range"},
+                            {"-5ms", "inbound_horizon"}};
+    for (size_t i = 0; i < 3; i++) {
+        e.horizon = bad[i][0];
+        msg[0] = '\0';
+        assert_int_equal(test_edit(&c, &e, &back, msg, sizeof msg),
+                         ATP_E_CONFIG);
+        if (strstr(msg, bad[i][1]) == NULL)
+            fail_msg("horizon %zu: message '%s' lacks '%s'", i, msg,
+                     bad[i][1]);
+    }
+    e = (config_edit){
+        .kind = CONFIG_EDIT_REGION_SET, .region = "mars", .horizon = "1d"};
+    assert_int_equal(test_edit(&c, &e, &back, NULL, 0), ATP_E_UNKNOWN_REGION);
+    config_fini(&c);
+}
+
 static void test_left_out(void *ctx, const char *what)
 {
     (void)what;
@@ -262,7 +300,7 @@ static void test_overlay(void **state)
     (void)state;
     config file, adm;
     test_load(test_file, &file);
-    test_load("regions: [{id: us}, {id: eu}, {id: mars}]\n"
+    test_load("regions: [{id: us}, {id: eu, inbound_horizon: 3h}, {id: mars}]\n"
               "channels: [web]\n"
               "locations: [{id: dc-us, region: eu, type: depot, pickup: "
               "true, pickup_buffer: 3}, {id: gone, region: us},"
@@ -279,6 +317,9 @@ static void test_overlay(void **state)
     assert_int_equal(test_rule(&file, "B", NULL, "web")->percent_bp, 300);
     assert_int_equal(file.locations[0].region, 1); /* dc-us in eu */
     assert_int_equal(file.locations[1].region, 1); /* s1 unchanged */
+    /* the state's horizons (us: none, eu: 3h) */
+    assert_int_equal(file.regions[0].inbound_horizon_ms, 0);
+    assert_int_equal(file.regions[1].inbound_horizon_ms, 3 * 3600000LL);
     /* dc-us takes the state's type and pickup settings; s1 keeps its own */
     assert_string_equal(file.locations[0].type, "depot");
     assert_true(file.locations[0].pickup);
@@ -297,6 +338,7 @@ int main(void)
         cmocka_unit_test(test_invalid_values),
         cmocka_unit_test(test_move_and_quoting),
         cmocka_unit_test(test_location_set),
+        cmocka_unit_test(test_region_set),
         cmocka_unit_test(test_overlay),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
