@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "admin/admin_int.h"
+#include "common/log.h"
 
 #define ADMIN_ANY(s) ((s) != NULL ? (s) : "*")
 
@@ -61,6 +62,9 @@ static void admin_what(const config_edit *e, char *buf, size_t n)
         snprintf(buf, n, "set_region region=%s inbound_horizon=\"%.64s\"",
                  e->region, e->horizon);
         return;
+    case CONFIG_EDIT_LOCATION_REMOVE:
+        snprintf(buf, n, "remove_location location=%s", e->location);
+        return;
     }
 }
 
@@ -88,12 +92,13 @@ static void admin_show(const config *c, const config_edit *e, char *buf,
         return;
     }
     if (e->kind == CONFIG_EDIT_LOCATION_MOVE ||
-        e->kind == CONFIG_EDIT_LOCATION_SET) {
+        e->kind == CONFIG_EDIT_LOCATION_SET ||
+        e->kind == CONFIG_EDIT_LOCATION_REMOVE) {
         int k = config_location_find(c, e->location, strlen(e->location));
         if (k < 0)
             return;
         const config_location *l = &c->locations[k];
-        if (e->kind == CONFIG_EDIT_LOCATION_MOVE)
+        if (e->kind != CONFIG_EDIT_LOCATION_SET)
             snprintf(buf, n, "region %s", c->regions[l->region].id);
         else
             snprintf(buf, n, "type \"%.128s\", pickup %s, pickup_buffer %lld",
@@ -122,6 +127,8 @@ static const char *admin_op_name(config_edit_kind k)
         return "set_location";
     case CONFIG_EDIT_REGION_SET:
         return "set_region";
+    case CONFIG_EDIT_LOCATION_REMOVE:
+        return "remove_location";
     }
     return "?";
 }
@@ -173,6 +180,22 @@ static bool admin_replay(admin *a, const admin_change *c, const char *what,
     return false;
 }
 
+/* admin_removed_snapshot: a removed location's (zero) positions are
+ * written at once, which deletes their stored records, as after a reload
+ * that removes one: a location named again later (a file that lists it)
+ * starts empty rather than with stock from an older snapshot. The state
+ * is already stored: a failure is only logged (the next snapshot does
+ * it). Admin thread; waits for the store. */
+static void admin_removed_snapshot(admin *a)
+{
+    atp_err err = engine_snapshot_now(a->eng);
+    if (err != ATP_OK)
+        log_warn("admin",
+                 "the snapshot after removing a location failed (%s): the "
+                 "next one deletes its positions' records",
+                 atp_err_message(err));
+}
+
 void admin__apply(admin *a, const admin_change *c, admin_result *res)
 {
     *res = (admin_result){.err = ATP_OK};
@@ -212,10 +235,11 @@ void admin__apply(admin *a, const admin_change *c, admin_result *res)
                      .what = strdup(what),
                      .before = strdup(before),
                      .after = strdup(after)};
+    engine_rules_report rep;
     if (!h.id || !h.who || !h.op || !h.what || !h.before || !h.after)
         err = ATP_E_NOMEM;
     else
-        err = admin__commit(a, &next, text, &next, false, &h, NULL, why,
+        err = admin__commit(a, &next, text, &next, false, &h, &rep, why,
                             sizeof why);
     if (err != ATP_OK) {
         admin__entry_fini(&h);
@@ -227,6 +251,8 @@ void admin__apply(admin *a, const admin_change *c, admin_result *res)
         goto out;
     }
     res->version = a->version;
+    if (rep.moved.removed > 0)
+        admin_removed_snapshot(a);
 out:
     pthread_mutex_unlock(&a->mu);
 }

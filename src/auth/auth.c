@@ -98,6 +98,7 @@ static const struct {
     {"admin_move_location", CONFIG_SCOPE_ADMIN},
     {"admin_set_location", CONFIG_SCOPE_ADMIN},
     {"admin_set_region", CONFIG_SCOPE_ADMIN},
+    {"admin_remove_location", CONFIG_SCOPE_ADMIN},
 };
 
 unsigned auth_op_scope(const char *op, size_t op_len)

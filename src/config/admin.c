@@ -8,6 +8,7 @@
  * caller's).
  */
 #include "config/config.h"
+#include "config/config_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -107,11 +108,16 @@ static void config_admin_write_places(FILE *f, const config *c,
         config_admin_quote(f, c->channels[i]);
         fputc('\n', f);
     }
-    fputs(c->n_locations ? "locations:\n" : "locations: []\n", f);
+    bool gone = e != NULL && e->kind == CONFIG_EDIT_LOCATION_REMOVE &&
+                config_location_find(c, e->location, strlen(e->location)) >= 0;
+    fputs(c->n_locations > (gone ? 1u : 0u) ? "locations:\n" : "locations: []\n",
+          f);
     for (size_t i = 0; i < c->n_locations; i++) {
         const config_location *l = &c->locations[i];
         bool named = e != NULL && e->location != NULL &&
                      strcmp(e->location, l->id) == 0;
+        if (named && e->kind == CONFIG_EDIT_LOCATION_REMOVE)
+            continue;
         bool moved = named && e->kind == CONFIG_EDIT_LOCATION_MOVE;
         bool set = named && e->kind == CONFIG_EDIT_LOCATION_SET;
         config_location v = *l;
@@ -149,7 +155,8 @@ atp_err config_admin_text(const config *c, const config_edit *e, char **out,
     *len = 0;
     bool found = false;
     bool located = e != NULL && (e->kind == CONFIG_EDIT_LOCATION_MOVE ||
-                                 e->kind == CONFIG_EDIT_LOCATION_SET);
+                                 e->kind == CONFIG_EDIT_LOCATION_SET ||
+                                 e->kind == CONFIG_EDIT_LOCATION_REMOVE);
     bool regional = e != NULL && e->kind == CONFIG_EDIT_REGION_SET;
     if (located)
         found = config_location_find(c, e->location, strlen(e->location)) >= 0;
@@ -274,6 +281,56 @@ static char **config_admin_types_copy(const config *adm)
     return t;
 }
 
+/* config_admin_location_drop removes dst's location k and the authority
+ * pairs naming it (the later locations' indexes move down by one), then
+ * indexes dst again. ATP_E_NOMEM: the index could not be rebuilt. */
+static atp_err config_admin_location_drop(config *dst, size_t k)
+{
+    free(dst->locations[k].id);
+    free(dst->locations[k].type);
+    memmove(&dst->locations[k], &dst->locations[k + 1],
+            (dst->n_locations - k - 1) * sizeof *dst->locations);
+    dst->n_locations--;
+    for (size_t s = 0; s < dst->n_sources; s++) {
+        config_source *src = &dst->sources[s];
+        size_t n = 0;
+        for (size_t i = 0; i < src->n_authority; i++) {
+            config_authority a = src->authority[i];
+            if (a.location == k)
+                continue;
+            if (a.location > k)
+                a.location--;
+            src->authority[n++] = a; /* the order (by location) stays */
+        }
+        src->n_authority = n;
+    }
+    config__index_free(dst);
+    return config__index_build(dst);
+}
+
+/* config_admin_locations_drop removes every location of dst that adm does
+ * not list: the ones removed at run time. */
+static atp_err config_admin_locations_drop(config *dst, const config *adm,
+                                           config_admin_report_fn fn,
+                                           void *ctx)
+{
+    char what[320];
+    for (size_t k = dst->n_locations; k-- > 0;) {
+        const char *id = dst->locations[k].id;
+        if (config_location_find(adm, id, strlen(id)) >= 0)
+            continue;
+        snprintf(what, sizeof what,
+                 "location '%s' was removed at run time: left out (and the "
+                 "authority entries naming it)",
+                 id);
+        fn(ctx, what);
+        atp_err err = config_admin_location_drop(dst, k);
+        if (err != ATP_OK)
+            return err;
+    }
+    return ATP_OK;
+}
+
 /* config_admin_horizons_overlay gives dst's regions adm's horizons (by
  * id). */
 static void config_admin_horizons_overlay(config *dst, const config *adm)
@@ -330,5 +387,5 @@ atp_err config_admin_overlay(config *dst, const config *adm,
         }
     }
     free(types);
-    return ATP_OK;
+    return config_admin_locations_drop(dst, adm, fn, ctx);
 }

@@ -331,6 +331,7 @@ typedef enum config_edit_kind {
     CONFIG_EDIT_LOCATION_MOVE, /* give a location another region */
     CONFIG_EDIT_LOCATION_SET,  /* a location's type and pickup settings */
     CONFIG_EDIT_REGION_SET,    /* a region's inbound horizon */
+    CONFIG_EDIT_LOCATION_REMOVE, /* a location no longer listed */
 } config_edit_kind;
 
 /* One change. Names as the client gave them (NUL-terminated, borrowed):
@@ -356,12 +357,12 @@ typedef struct config_edit {
  * a set takes the place of the rule of its scope (or comes last), a
  * remove leaves it out, a move writes the location with e->region, a
  * location set with e's type and pickup values, a region set the region
- * with e->horizon. Names
+ * with e->horizon, a location remove leaves the location out. Names
  * of e are written as given; config_load_string then reports an unknown
  * region or channel, a bad value, with the file's messages. Returns ATP_OK
  * with *out (malloc'd, NUL-terminated, *len bytes: the caller frees it),
  * ATP_E_NOT_FOUND (a remove of a scope without a rule),
- * ATP_E_UNKNOWN_LOCATION (a move or a location set of a location c does
+ * ATP_E_UNKNOWN_LOCATION (a move, set or remove of a location c does
  * not have), ATP_E_UNKNOWN_REGION (a region set of a region c does not
  * have),
  * ATP_E_NOMEM. Pure; any thread. */
@@ -377,10 +378,13 @@ bool config_admin_rule_matches(const config *c, const config_buffer_rule *r,
 /* config_admin_overlay makes adm's buffer rules dst's (regions and
  * channels matched by id), gives each region of dst that adm lists adm's
  * inbound_horizon for it, and each location of dst that adm lists (by id)
- * adm's region, type, pickup and pickup_buffer for it. What dst has no
- * place for (a rule's
- * region or channel, a location, a region) is left out and said through
- * fn(ctx, what). Returns ATP_OK, or ATP_E_NOMEM with dst unchanged. */
+ * adm's region, type, pickup and pickup_buffer for it; a location of dst
+ * that adm does not list (removed at run time) is removed from dst, with
+ * the authority pairs naming it, and said through fn. What dst has no
+ * place for (a rule's region or channel, a location, a region) is left
+ * out and said through fn(ctx, what). Returns ATP_OK, or ATP_E_NOMEM
+ * (dst may then be changed in part: the caller discards it or does not
+ * start). */
 typedef void (*config_admin_report_fn)(void *ctx, const char *what);
 atp_err config_admin_overlay(config *dst, const config *adm,
                              config_admin_report_fn fn, void *ctx);

@@ -85,6 +85,8 @@ static const http_route_def http_routes[] = {
      .body = true, .async = true},
     {"PATCH", "/v1/admin/regions/{region}", "admin_set_region", .body = true,
      .async = true},
+    {"POST", "/v1/admin/locations/{location}/remove", "admin_remove_location",
+     .body = true, .async = true},
 };
 
 #define HTTP_ROUTES (sizeof http_routes / sizeof http_routes[0])

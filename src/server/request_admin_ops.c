@@ -2,8 +2,8 @@
  * request_admin_ops.c - the run-time administration ops (docs/PROTOCOL.md,
  * "Admin"): admin_list, admin_history and admin_export answered at once
  * from the admin state; admin_set_buffer, admin_remove_buffer,
- * admin_move_location, admin_set_location and admin_set_region validated
- * here (field shapes), run by the admin
+ * admin_move_location, admin_set_location, admin_remove_location and
+ * admin_set_region validated here (field shapes), run by the admin
  * thread and answered by it once stored (request_async, like a
  * reservation). Any thread (nng callbacks, libmicrohttpd's).
  */
@@ -267,11 +267,12 @@ bool request_admin_change_start(request_env *env, config_edit_kind kind,
     config_edit *ed = &c.edit;
     bool move = kind == CONFIG_EDIT_LOCATION_MOVE;
     bool regional = kind == CONFIG_EDIT_REGION_SET;
-    bool located = move || kind == CONFIG_EDIT_LOCATION_SET;
+    bool located = move || kind == CONFIG_EDIT_LOCATION_SET ||
+                   kind == CONFIG_EDIT_LOCATION_REMOVE;
     if (!request_admin_name(codec_view_get(f->root, "change_id"), "change_id",
                             REQUEST_ADMIN_ID_MAX, ATP_E_BAD_ID, true, id,
                             &c.change_id, e) ||
-        (kind != CONFIG_EDIT_LOCATION_SET &&
+        ((move || !located) &&
          !request_admin_name(f->region, "region", ATP_ID_MAX_LEN,
                              ATP_E_UNKNOWN_REGION, move || regional, region,
                              &ed->region, e)))
@@ -284,7 +285,8 @@ bool request_admin_change_start(request_env *env, config_edit_kind kind,
                                 ATP_ID_MAX_LEN, ATP_E_UNKNOWN_LOCATION, true,
                                 location, &ed->location, e))
             return false;
-        if (!move && !request_admin_location_values(f, ed, type, e))
+        if (kind == CONFIG_EDIT_LOCATION_SET &&
+            !request_admin_location_values(f, ed, type, e))
             return false;
     } else if (!request_admin_name(f->sku, "sku", ATP_SKU_MAX_LEN,
                                    ATP_E_BAD_SKU, false, sku, &ed->sku, e) ||

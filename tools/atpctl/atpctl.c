@@ -508,7 +508,8 @@ static int ctl_build_admin(const ctl_args *a, codec_writer *w, ctl_cart *cart)
                 "CHANGE_ID [sku=S] [region=R] [channel=C] | move-location "
                 "CHANGE_ID LOCATION REGION | set-location CHANGE_ID LOCATION "
                 "[type=T] [pickup=true|false] [pickup_buffer=N] | set-region "
-                "CHANGE_ID REGION INBOUND_HORIZON\n");
+                "CHANGE_ID REGION INBOUND_HORIZON | remove-location CHANGE_ID "
+                "LOCATION\n");
     return CTL_EXIT_USAGE;
 }
 
@@ -636,7 +637,8 @@ static const ctl_cmd ctl_cmds[] = {
     {"admin", 1, 8, CTL_OPT_LIMIT, 0, false,
      "admin list|export|history [AFTER]|set-buffer ID [K=V ...]|"
      "remove-buffer ID [K=V ...]|move-location ID LOCATION REGION|"
-     "set-location ID LOCATION [K=V ...]|set-region ID REGION HORIZON",
+     "set-location ID LOCATION [K=V ...]|set-region ID REGION HORIZON|"
+     "remove-location ID LOCATION",
      "run-time administration (docs/PROTOCOL.md, \"Admin\"; admin scope):\n"
      "        list: the buffer rules, each region's inbound horizon and\n"
      "        each location's region, type and pickup settings, with the\n"
@@ -650,7 +652,7 @@ static const ctl_cmd ctl_cmds[] = {
      "        ID LOCATION REGION; set-location ID LOCATION: its type=T,\n"
      "        pickup=true|false, pickup_buffer=N (those given change);\n"
      "        set-region ID REGION HORIZON: its inbound_horizon (2d, 36h,\n"
-     "        0).\n"
+     "        0); remove-location ID LOCATION (refused while it has stock).\n"
      "        ID is the change id: the same ID and\n"
      "        change again answers the first version (replayed)",
      ctl_build_admin, ctl_show_admin, NULL},

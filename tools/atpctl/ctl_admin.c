@@ -139,6 +139,15 @@ int ctl_admin_build(const ctl_args *a, codec_writer *w, bool *usage)
         codec_w_kv_cstr(w, "region", a->words[4]);
         return 0;
     }
+    if (strcmp(sub, "remove-location") == 0) {
+        if (n != 4)
+            return -1;
+        codec_w_map(w, 3);
+        codec_w_kv_cstr(w, "op", "admin_remove_location");
+        codec_w_kv_cstr(w, "change_id", a->words[2]);
+        codec_w_kv_cstr(w, "location", a->words[3]);
+        return 0;
+    }
     if (strcmp(sub, "set-region") == 0) {
         if (n != 5)
             return -1;

@@ -55,6 +55,10 @@ static const client_route_def client_routes[] = {
      {"admin", "locations", "{location}"},
      {NULL}},
     {"admin_set_region", "PATCH", {"admin", "regions", "{region}"}, {NULL}},
+    {"admin_remove_location",
+     "POST",
+     {"admin", "locations", "{location}", "remove"},
+     {NULL}},
 };
 
 #define CLIENT_ROUTES (sizeof client_routes / sizeof client_routes[0])

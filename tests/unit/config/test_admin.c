@@ -7,7 +7,8 @@
  * the file's message; a remove of a scope without a rule and a move of an
  * unknown location have their codes; ids that need quoting round-trip;
  * a location set changes only the values it has; a region set's
- * horizon is judged by the file's parser;
+ * horizon is judged by the file's parser; a removed location leaves the
+ * file's configuration with its authority pairs when laid over it;
  * config_admin_overlay lays a state over a configuration by id (rules,
  * regions, types and pickup settings) and says what it leaves out.
  * Labels: unit, admin (issue 16).
@@ -295,6 +296,35 @@ static void test_left_out(void *ctx, const char *what)
     (*(int *)ctx)++;
 }
 
+/* A location remove leaves it out of the document; laid over the file,
+ * such a state removes the location and its authority pairs there. */
+static void test_location_remove(void **state)
+{
+    (void)state;
+    config c, back;
+    test_load(test_file, &c);
+    config_edit e = {.kind = CONFIG_EDIT_LOCATION_REMOVE, .location = "dc-us"};
+    assert_int_equal(test_edit(&c, &e, &back, NULL, 0), ATP_OK);
+    assert_int_equal(back.n_locations, 1);
+    assert_string_equal(back.locations[0].id, "s1");
+    assert_true(config_location_find(&back, "dc-us", 5) < 0);
+    e.location = "nowhere";
+    assert_int_equal(test_edit(&c, &e, &back, NULL, 0), ATP_E_UNKNOWN_LOCATION);
+    /* the overlay: dc-us (index 0) goes, s1 moves down to index 0 */
+    assert_int_equal(c.sources[0].n_authority, 2);
+    int left = 0;
+    assert_int_equal(config_admin_overlay(&c, &back, test_left_out, &left),
+                     ATP_OK);
+    assert_int_equal(left, 1);
+    assert_int_equal(c.n_locations, 1);
+    assert_int_equal(config_location_find(&c, "s1", 2), 0);
+    assert_true(config_location_find(&c, "dc-us", 5) < 0);
+    assert_int_equal(c.sources[0].n_authority, 1);
+    assert_int_equal(c.sources[0].authority[0].location, 0);
+    config_fini(&back);
+    config_fini(&c);
+}
+
 static void test_overlay(void **state)
 {
     (void)state;
@@ -339,6 +369,7 @@ int main(void)
         cmocka_unit_test(test_move_and_quoting),
         cmocka_unit_test(test_location_set),
         cmocka_unit_test(test_region_set),
+        cmocka_unit_test(test_location_remove),
         cmocka_unit_test(test_overlay),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
