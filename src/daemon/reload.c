@@ -107,12 +107,13 @@ static void daemon_reload_run(daemon_reload *r)
              "reload applied: %zu buffer rules (%zu added, removed or "
              "changed; %llu rows marked for the change feed), %zu locations "
              "moved to another region (%llu positions, %llu rows changed), "
-             "%zu removed, %zu named again, %zu source heartbeat timeouts, "
-             "log level %s, log format %s",
+             "%zu removed, %zu named again, %zu inbound horizons changed, "
+             "%zu source heartbeat timeouts, log level %s, log format %s",
              rep.rules, rep.scopes_changed, (unsigned long long)rep.rows_marked,
              rep.moved.locations, (unsigned long long)rep.moved.positions,
              (unsigned long long)rep.moved.rows, rep.moved.removed,
-             rep.moved.restored, next.n_sources, next.service.log_level,
+             rep.moved.restored, rep.horizons_changed, next.n_sources,
+             next.service.log_level,
              next.service.log_json ? "json" : "text");
     if (r->have_last)
         config_fini(&r->last);

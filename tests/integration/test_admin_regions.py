@@ -160,6 +160,8 @@ def main(h):
     write_config(d, configured)
     os.kill(d.pid, signal.SIGHUP)
     log.wait("are the admin state's version 6", "SIGHUP, east's horizon edited")
+    line = log.wait("reload applied", "the reload's summary")
+    ck.check("1 inbound horizons changed" in line, "the summary counts it: %s" % line.strip())
     ck.eq((horizons(c)["east"], supply(c, "east")), (DAY, 15),
           "SIGHUP applied the file's 1d: L1 counts, L2 not")
 
