@@ -29,10 +29,10 @@ sanitizers).
 
 import os
 import signal
-import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import admin_util as A  # noqa: E402
 import harness  # noqa: E402
 import http_util as H  # noqa: E402
 from test_ops_reload import Log, write_config  # noqa: E402
@@ -159,37 +159,22 @@ def main(h):
     r = change(c, "s5", "E1", pickup_buffer=4)
     ck.eq(r.get("version"), 5, "E1 buffer 4: version 5")
     ck.check(c.snapshot().get("ok") is True, "positions stored")
-    state = c.ok({"op": "admin_list"})
-    hist = c.ok({"op": "admin_history", "limit": 1000})
-    d.kill9()
-    d.start()
-    c.close()
     web.close()
-    c = harness.Client(d.query_port, d=d)
-    ck.eq(c.ok({"op": "admin_list"}), state, "admin_list after kill -9")
-    ck.eq(c.ok({"op": "admin_history", "limit": 1000}), hist, "history after kill -9")
+    c = A.kill9_keeps_state(ck, d, c)
     ck.eq(pickup_of(c), {"E1": ("store", True, 4, 6), "E2": ("store", False, 1, 0)},
           "pickup after kill -9: the stored settings")
     r = change(c, "s5", "E1", pickup_buffer=4)
     ck.eq((r.get("version"), r.get("replayed")), (5, True), "s5 replayed after the restart")
 
     # 6. export -> --check-config
-    exp = c.ok({"op": "admin_export"})["config"]
-    path = os.path.join(d.dir, "exported.yaml")
-    with open(path, "w") as fh:
-        fh.write(exp)
-    p = subprocess.run([h.atpd_bin, "--check-config", path], capture_output=True,
-                       text=True, timeout=30 * harness.TIME_FACTOR)
-    ck.eq(p.returncode, 0, "--check-config accepts the export: %s%s" % (p.stdout, p.stderr))
+    exp = A.export_checked(ck, h, d, c)
     ck.check('type: "locker"' in exp and "pickup_buffer: 4" in exp,
              "the export carries the settings: %s" % exp)
 
     # 7. atpctl over nng and HTTP
     host, port = H.http_addr(d)
     for ep, first in ((d.query_url, 6), ("http://%s:%d" % (host, port), 8)):
-        def ctl(*args):
-            r = harness.run_ctl(h, ["--endpoint", ep] + list(args))
-            return r.returncode, r.stdout, r.stderr
+        ctl = A.ctl_at(h, ep)
         rc, out, err = ctl("--json", "admin", "set-location", "t%d" % first, "E2",
                            "type=kiosk", "pickup=true")
         ck.eq((rc, (harness.last_json(out) or {}).get("version")), (0, first),

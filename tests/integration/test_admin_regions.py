@@ -29,10 +29,10 @@ sanitizers).
 
 import os
 import signal
-import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import admin_util as A  # noqa: E402
 import feed_util  # noqa: E402
 import harness  # noqa: E402
 import http_util as H  # noqa: E402
@@ -169,33 +169,18 @@ def main(h):
     r = change(c, "g7", "east", inbound_horizon="4d")
     ck.eq(r.get("version"), 7, "east 4d: version 7")
     ck.check(c.snapshot().get("ok") is True, "positions and lots stored")
-    state = c.ok({"op": "admin_list"})
-    hist = c.ok({"op": "admin_history", "limit": 1000})
-    d.kill9()
-    d.start()
-    c.close()
-    c = harness.Client(d.query_port, d=d)
-    ck.eq(c.ok({"op": "admin_list"}), state, "admin_list after kill -9")
-    ck.eq(c.ok({"op": "admin_history", "limit": 1000}), hist, "history after kill -9")
+    c = A.kill9_keeps_state(ck, d, c)
     ck.eq((supply(c, "east"), supply(c, "west")), (22, 4),
           "after kill -9: the restored lots count under the stored horizons")
     r = change(c, "g7", "east", inbound_horizon="4d")
     ck.eq((r.get("version"), r.get("replayed")), (7, True), "g7 replayed after the restart")
 
     # 6. export and atpctl
-    exp = c.ok({"op": "admin_export"})["config"]
-    path = os.path.join(d.dir, "exported.yaml")
-    with open(path, "w") as fh:
-        fh.write(exp)
-    p = subprocess.run([h.atpd_bin, "--check-config", path], capture_output=True,
-                       text=True, timeout=30 * harness.TIME_FACTOR)
-    ck.eq(p.returncode, 0, "--check-config accepts the export: %s%s" % (p.stdout, p.stderr))
+    exp = A.export_checked(ck, h, d, c)
     ck.check("inbound_horizon: %dms" % (4 * DAY) in exp, "the export has east's 4d: %s" % exp)
     host, port = H.http_addr(d)
     for ep, first in ((d.query_url, 8), ("http://%s:%d" % (host, port), 9)):
-        def ctl(*args):
-            r = harness.run_ctl(h, ["--endpoint", ep] + list(args))
-            return r.returncode, r.stdout, r.stderr
+        ctl = A.ctl_at(h, ep)
         rc, out, err = ctl("--json", "admin", "set-region", "t%d" % first, "west",
                            "%dh" % first)
         ck.eq((rc, (harness.last_json(out) or {}).get("version")), (0, first),

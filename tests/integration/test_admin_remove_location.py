@@ -28,10 +28,10 @@ sanitizers).
 
 import os
 import signal
-import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import admin_util as A  # noqa: E402
 import harness  # noqa: E402
 import http_util as H  # noqa: E402
 from test_ops_reload import Log, write_config  # noqa: E402
@@ -145,16 +145,9 @@ def main(h):
     # 5. kill -9 right after an acknowledged removal
     r = remove(c, "r5", "E4")
     ck.eq(r.get("version"), 4, "E4 removed: version 4")
-    state = c.ok({"op": "admin_list"})
-    hist = c.ok({"op": "admin_history", "limit": 1000})
     sent = dict(pub.seq)
     pub.close()
-    d.kill9()
-    d.start()
-    c.close()
-    c = harness.Client(d.query_port, d=d)
-    ck.eq(c.ok({"op": "admin_list"}), state, "admin_list after kill -9")
-    ck.eq(c.ok({"op": "admin_history", "limit": 1000}), hist, "history after kill -9")
+    c = A.kill9_keeps_state(ck, d, c)
     ck.eq(pickup_ids(c), ["E1"], "pickup after kill -9: E2, E3, E4 stay removed")
     ck.eq(c.atp("A", "east")["supply"], 10, "east's supply after kill -9")
     with open(d.stderr_path, "rb") as fh:
@@ -173,19 +166,11 @@ def main(h):
     ck.eq((r.get("version"), r.get("replayed")), (4, True), "r5 replayed after the restart")
 
     # 6. export and atpctl
-    exp = c.ok({"op": "admin_export"})["config"]
-    path = os.path.join(d.dir, "exported.yaml")
-    with open(path, "w") as fh:
-        fh.write(exp)
-    p = subprocess.run([h.atpd_bin, "--check-config", path], capture_output=True,
-                       text=True, timeout=30 * harness.TIME_FACTOR)
-    ck.eq(p.returncode, 0, "--check-config accepts the export: %s%s" % (p.stdout, p.stderr))
+    exp = A.export_checked(ck, h, d, c)
     ck.check('"E4"' not in exp and '"E1"' in exp, "the export lists E1, not E4: %s" % exp)
     host, port = H.http_addr(d)
     for ep, lid, version in ((d.query_url, "W2", 5), ("http://%s:%d" % (host, port), "E1", 0)):
-        def ctl(*args):
-            r = harness.run_ctl(h, ["--endpoint", ep] + list(args))
-            return r.returncode, r.stdout, r.stderr
+        ctl = A.ctl_at(h, ep)
         if version:
             rc, out, err = ctl("--json", "admin", "remove-location", "t1", lid)
             ck.eq((rc, (harness.last_json(out) or {}).get("version")), (0, version),
