@@ -273,7 +273,8 @@ atp_err admin__commit(admin *a, config *next, char *text,
     return ATP_OK;
 }
 
-atp_err admin_reload(admin *a, config *next, engine_rules_report *rep)
+atp_err admin_reload(admin *a, config *next, admin_check_fn check, void *ctx,
+                     engine_rules_report *rep)
 {
     pthread_mutex_lock(&a->mu);
     char *ftext = NULL, *text = NULL;
@@ -287,6 +288,7 @@ atp_err admin_reload(admin *a, config *next, engine_rules_report *rep)
         /* The file's administered part is as it was: the state stays. */
         if ((err = config_admin_overlay(next, &a->cur, admin_report_left_out,
                                         NULL)) == ATP_OK &&
+            (err = check(ctx, next) > 0 ? ATP_E_CONFIG : ATP_OK) == ATP_OK &&
             (err = engine_rules_replace(a->eng, &a->cur, next, rep)) == ATP_OK)
             admin_relocate(a, next, true);
         if (err == ATP_OK)
@@ -295,6 +297,11 @@ atp_err admin_reload(admin *a, config *next, engine_rules_report *rep)
                      "are as when it was last read: the admin state "
                      "(version %llu) stays in force",
                      (unsigned long long)a->version);
+        free(ftext);
+        goto out;
+    }
+    if (check(ctx, next) > 0) {
+        err = ATP_E_CONFIG;
         free(ftext);
         goto out;
     }

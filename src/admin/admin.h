@@ -100,14 +100,20 @@ atp_err admin_submit(admin *a, const admin_change *c, admin_done_fn done,
                      void *arg);
 
 /* admin_reload: SIGHUP's part (main thread), next being the file just
- * read (structure checked by config_compare). If next's administered part
- * is what the file had when last read (start or last SIGHUP), the stored
- * state stays in force: it is laid over next. Otherwise the file's
- * administered part wins and becomes a new version (who "sighup").
- * Applies next (engine_rules_replace, sources_reload) and stores the new
- * version. Returns engine_rules_replace's error (nothing changed), or the
- * store's (applied but not stored: logged). */
-atp_err admin_reload(admin *a, config *next, engine_rules_report *rep);
+ * read. If next's administered part is what the file had when last read
+ * (start or last SIGHUP), the stored state stays in force: it is laid
+ * over next (locations removed at run time leave next). Otherwise the
+ * file's administered part wins and becomes a new version (who
+ * "sighup"). check(ctx, next) then counts what of next refuses the
+ * reload (config_compare against the running configuration: after the
+ * overlay, so that a location removed at run time and still in the file
+ * is not taken for one added); a non-zero count refuses it (ATP_E_CONFIG,
+ * nothing changed). Applies next (engine_rules_replace, sources_reload) and
+ * stores the new version. Returns engine_rules_replace's error (nothing
+ * changed), or the store's (applied but not stored: logged). */
+typedef size_t (*admin_check_fn)(void *ctx, const config *next);
+atp_err admin_reload(admin *a, config *next, admin_check_fn check, void *ctx,
+                     engine_rules_report *rep);
 
 /* Readers (any thread). admin_list_write writes the reply {ok: true,
  * version, buffers, locations} (docs/PROTOCOL.md, "admin_list");

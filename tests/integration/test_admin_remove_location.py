@@ -18,7 +18,9 @@ administration", admin_remove_location):
 4. SIGHUP with the file unchanged: the removed locations stay removed.
 5. kill -9 right after an acknowledged removal, restart with the same
    file: they stay removed (the start-up says so), a message naming one is
-   still rejected, the state, version and history survive.
+   still rejected, the state, version and history survive; a SIGHUP then
+   (the file still lists them) keeps the admin state, it is not refused
+   as adding locations.
 6. admin_export passes `atpd --check-config`; atpctl admin remove-location
    over nng and HTTP, human and --json; a refused one exits 1.
 
@@ -164,6 +166,13 @@ def main(h):
     pub.close()
     r = remove(c, "r5", "E4")
     ck.eq((r.get("version"), r.get("replayed")), (4, True), "r5 replayed after the restart")
+    # a SIGHUP after the restart: the file still lists E2..E4, atpd runs
+    # without them; not "a location added": the admin state stays
+    log = Log(d)
+    write_config(d, configured)
+    os.kill(d.pid, signal.SIGHUP)
+    log.wait("admin state (version 4) stays", "SIGHUP after the restart, file unchanged")
+    ck.eq(pickup_ids(c), ["E1"], "after that SIGHUP: still removed")
 
     # 6. export and atpctl
     exp = A.export_checked(ck, h, d, c)
