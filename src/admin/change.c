@@ -55,7 +55,10 @@ static void admin_what(const config_edit *e, char *buf, size_t n)
                  "pickup_buffer=%s",
                  e->location, e->type ? "\"" : "", e->type ? e->type : "-",
                  e->type ? "\"" : "",
-                 !e->has_pickup ? "-" : e->pickup ? "true" : "false", pb);
+                 !e->has_pickup ? "-"
+                 : e->pickup    ? "true"
+                                : "false",
+                 pb);
         return;
     }
     case CONFIG_EDIT_REGION_SET:

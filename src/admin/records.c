@@ -220,7 +220,8 @@ void admin_list_write(admin *a, codec_writer *w)
     for (size_t i = 0; i < c->n_regions; i++) {
         codec_w_map(w, 2);
         codec_w_kv_cstr(w, "id", c->regions[i].id);
-        codec_w_kv_int(w, "inbound_horizon_ms", c->regions[i].inbound_horizon_ms);
+        codec_w_kv_int(w, "inbound_horizon_ms",
+                       c->regions[i].inbound_horizon_ms);
     }
     codec_w_cstr(w, "locations");
     codec_w_array(w, (uint32_t)c->n_locations);

@@ -1,8 +1,8 @@
 /*
  * admin.c - the run-time administered part of a configuration (buffer
  * rules; each location's region, type and pickup settings: docs/CONFIG.md,
- * "Run-time administration") as a YAML document, with one change applied, so that a
- * change is validated by config_load_string exactly like the file; and
+ * "Run-time administration") as a YAML document, with one change applied, so
+ * that a change is validated by config_load_string exactly like the file; and
  * that part of one configuration laid over another (the stored state over
  * the file at start). Pure, no I/O; any thread (the results are the
  * caller's).
@@ -110,12 +110,13 @@ static void config_admin_write_places(FILE *f, const config *c,
     }
     bool gone = e != NULL && e->kind == CONFIG_EDIT_LOCATION_REMOVE &&
                 config_location_find(c, e->location, strlen(e->location)) >= 0;
-    fputs(c->n_locations > (gone ? 1u : 0u) ? "locations:\n" : "locations: []\n",
+    fputs(c->n_locations > (gone ? 1u : 0u) ? "locations:\n"
+                                            : "locations: []\n",
           f);
     for (size_t i = 0; i < c->n_locations; i++) {
         const config_location *l = &c->locations[i];
-        bool named = e != NULL && e->location != NULL &&
-                     strcmp(e->location, l->id) == 0;
+        bool named =
+            e != NULL && e->location != NULL && strcmp(e->location, l->id) == 0;
         if (named && e->kind == CONFIG_EDIT_LOCATION_REMOVE)
             continue;
         bool moved = named && e->kind == CONFIG_EDIT_LOCATION_MOVE;
@@ -142,8 +143,7 @@ static void config_admin_write_places(FILE *f, const config *c,
         if (v.pickup)
             fputs("\n    pickup: true", f);
         if (v.pickup_buffer != 0) /* out of range: the parser says so */
-            fprintf(f, "\n    pickup_buffer: %lld",
-                    (long long)v.pickup_buffer);
+            fprintf(f, "\n    pickup_buffer: %lld", (long long)v.pickup_buffer);
         fputc('\n', f);
     }
 }
@@ -311,8 +311,7 @@ static atp_err config_admin_location_drop(config *dst, size_t k)
 /* config_admin_locations_drop removes every location of dst that adm does
  * not list: the ones removed at run time. */
 static atp_err config_admin_locations_drop(config *dst, const config *adm,
-                                           config_admin_report_fn fn,
-                                           void *ctx)
+                                           config_admin_report_fn fn, void *ctx)
 {
     char what[320];
     for (size_t k = dst->n_locations; k-- > 0;) {

@@ -309,8 +309,8 @@ size_t config_location_regions(const config *running, const config *next,
  * regions' inbound_horizon, locations' regions, types and pickup
  * settings, locations removed (and
  * authority entries naming them), sources' heartbeat_timeout and
- * service.log_* are what a reload applies; they are not reported. Locations are matched by id (their
- * order may change). Pure; any thread. */
+ * service.log_* are what a reload applies; they are not reported. Locations are
+ * matched by id (their order may change). Pure; any thread. */
 size_t config_compare(const config *running, const config *next,
                       config_change_fn report, void *ctx);
 
@@ -326,11 +326,11 @@ bool config_parse_duration_ms(const char *s, int64_t *out);
  * that part (regions, channels, locations, buffers) and read back with
  * config_load_string, so it is validated exactly like the file. */
 typedef enum config_edit_kind {
-    CONFIG_EDIT_BUFFER_SET,    /* add the rule of a scope, or replace it */
-    CONFIG_EDIT_BUFFER_REMOVE, /* remove the rule of a scope */
-    CONFIG_EDIT_LOCATION_MOVE, /* give a location another region */
-    CONFIG_EDIT_LOCATION_SET,  /* a location's type and pickup settings */
-    CONFIG_EDIT_REGION_SET,    /* a region's inbound horizon */
+    CONFIG_EDIT_BUFFER_SET,      /* add the rule of a scope, or replace it */
+    CONFIG_EDIT_BUFFER_REMOVE,   /* remove the rule of a scope */
+    CONFIG_EDIT_LOCATION_MOVE,   /* give a location another region */
+    CONFIG_EDIT_LOCATION_SET,    /* a location's type and pickup settings */
+    CONFIG_EDIT_REGION_SET,      /* a region's inbound horizon */
     CONFIG_EDIT_LOCATION_REMOVE, /* a location no longer listed */
 } config_edit_kind;
 

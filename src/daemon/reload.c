@@ -124,8 +124,7 @@ static void daemon_reload_run(daemon_reload *r)
              rep.moved.locations, (unsigned long long)rep.moved.positions,
              (unsigned long long)rep.moved.rows, rep.moved.removed,
              rep.moved.restored, rep.horizons_changed, next.n_sources,
-             next.service.log_level,
-             next.service.log_json ? "json" : "text");
+             next.service.log_level, next.service.log_json ? "json" : "text");
     if (r->have_last)
         config_fini(&r->last);
     r->last = next;

@@ -64,8 +64,9 @@ atp_err engine__loc_info_of(const config *started, const config *src,
         return ATP_E_NOMEM;
     for (size_t i = 0; i < n; i++) {
         const config_location *l = &started->locations[i];
-        int k = src == started ? (int)i
-                               : config_location_find(src, l->id, strlen(l->id));
+        int k = src == started
+                    ? (int)i
+                    : config_location_find(src, l->id, strlen(l->id));
         if (k >= 0)
             l = &src->locations[k];
         v[i] = (engine_location_info){.type = strdup(l->type ? l->type : ""),
@@ -93,7 +94,8 @@ int64_t *engine__horizons_of(const config *started, const config *src)
     int64_t *v = malloc((n ? n : 1) * sizeof *v);
     for (size_t r = 0; v != NULL && r < n; r++) {
         const char *id = started->regions[r].id;
-        int k = src == started ? (int)r : config_region_find(src, id, strlen(id));
+        int k =
+            src == started ? (int)r : config_region_find(src, id, strlen(id));
         v[r] = k >= 0 ? src->regions[k].inbound_horizon_ms
                       : started->regions[r].inbound_horizon_ms;
     }

@@ -555,8 +555,8 @@ typedef struct engine_pickup {
     atp_err err;
     const uint32_t *locations; /* the region's locations, config order */
     uint32_t n_locs;
-    const engine_answer *answers;  /* per line: the region's answer */
-    const engine_pickup_loc *locs; /* locs[line * n_locs + i] */
+    const engine_answer *answers;     /* per line: the region's answer */
+    const engine_pickup_loc *locs;    /* locs[line * n_locs + i] */
     const engine_location_info *info; /* per location index */
 } engine_pickup;
 

@@ -192,9 +192,9 @@ struct engine {
     const config *cfg;
     uint32_t n_regions;
     uint32_t n_channels;
-    uint16_t *loc_region; /* location index -> region index, or
-                             CONFIG_LOCATION_GONE: removed by a reload
-                             (engine thread) */
+    uint16_t *loc_region;           /* location index -> region index, or
+                                       CONFIG_LOCATION_GONE: removed by a reload
+                                       (engine thread) */
     engine_location_info *loc_info; /* per location (engine thread) */
     int64_t *horizon_ms; /* per region: its inbound horizon (engine thread) */
 

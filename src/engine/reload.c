@@ -1,11 +1,11 @@
 /*
  * reload.c - new buffer rules, location regions, types and pickup settings
- * at run time (SIGHUP, main's reload; the admin ops): the rule set is built and compared on the caller's
- * thread, then published by the engine thread as one command on its queue,
- * together with the locations that move to another region (relocate.c), so
- * every grant and every batch after it sees the new rules and regions and
- * none before it does; the rows whose answer may change are marked for the
- * change feed in the same step.
+ * at run time (SIGHUP, main's reload; the admin ops): the rule set is built and
+ * compared on the caller's thread, then published by the engine thread as one
+ * command on its queue, together with the locations that move to another region
+ * (relocate.c), so every grant and every batch after it sees the new rules and
+ * regions and none before it does; the rows whose answer may change are marked
+ * for the change feed in the same step.
  */
 #include "engine/engine.h"
 #include "engine/engine_int.h"
@@ -156,16 +156,16 @@ atp_err engine_rules_replace(engine *e, const config *running,
     if (!change.taken)
         rules_free(r);
     engine__loc_info_free(change.info, n_locs); /* next's, or the replaced */
-    free(change.horizon_ms);                     /* the same */
+    free(change.horizon_ms);                    /* the same */
     free(scopes);
     free(loc_region);
     if (report != NULL) {
-        *report = (engine_rules_report){.rules = next->n_buffers,
-                                        .scopes_changed = n_scopes,
-                                        .rows_marked = change.rows_marked,
-                                        .moved = change.moved,
-                                        .horizons_changed =
-                                            change.horizons_changed};
+        *report =
+            (engine_rules_report){.rules = next->n_buffers,
+                                  .scopes_changed = n_scopes,
+                                  .rows_marked = change.rows_marked,
+                                  .moved = change.moved,
+                                  .horizons_changed = change.horizons_changed};
         memcpy(report->refused, why, sizeof why);
     }
     return err;

@@ -188,8 +188,7 @@ static bool request_admin_location_values(const request_fields *f,
     }
     ed->has_pickup = vp.p != NULL && codec_view_type(vp) != CODEC_NIL;
     if (ed->has_pickup && !codec_view_bool(vp, &ed->pickup)) {
-        reply_error_set(e, ATP_E_BAD_REQUEST,
-                        "'pickup' must be true or false");
+        reply_error_set(e, ATP_E_BAD_REQUEST, "'pickup' must be true or false");
         return false;
     }
     if (!request_admin_qty(codec_view_get(f->root, "pickup_buffer"),

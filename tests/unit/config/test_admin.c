@@ -236,9 +236,9 @@ static void test_location_set(void **state)
                                    "01234567890123456789012345",
                                    "1..64 printable bytes"}};
     for (size_t i = 0; i < 3; i++) {
-        e = (config_edit){
-            .kind = CONFIG_EDIT_LOCATION_SET, .location = "s1",
-            .type = bad_types[i][0]};
+        e = (config_edit){.kind = CONFIG_EDIT_LOCATION_SET,
+                          .location = "s1",
+                          .type = bad_types[i][0]};
         msg[0] = '\0';
         assert_int_equal(test_edit(&c, &e, &back, msg, sizeof msg),
                          ATP_E_CONFIG);
@@ -281,8 +281,7 @@ static void test_region_set(void **state)
         assert_int_equal(test_edit(&c, &e, &back, msg, sizeof msg),
                          ATP_E_CONFIG);
         if (strstr(msg, bad[i][1]) == NULL)
-            fail_msg("horizon %zu: message '%s' lacks '%s'", i, msg,
-                     bad[i][1]);
+            fail_msg("horizon %zu: message '%s' lacks '%s'", i, msg, bad[i][1]);
     }
     e = (config_edit){
         .kind = CONFIG_EDIT_REGION_SET, .region = "mars", .horizon = "1d"};

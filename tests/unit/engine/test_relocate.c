@@ -509,8 +509,8 @@ static test_pick test_pickup_dc2(engine *e)
 {
     test_pick t = {{0}, false, -1, -1};
     engine_pickup_line line = {"A", 1};
-    assert_int_equal(engine_pickup_submit(e, 0, 0, &line, 1, test_pick_done, &t),
-                     ATP_OK);
+    assert_int_equal(
+        engine_pickup_submit(e, 0, 0, &line, 1, test_pick_done, &t), ATP_OK);
     assert_int_equal(engine_sync(e), ATP_OK);
     return t;
 }
