@@ -123,7 +123,7 @@ static atp_err admin_from_file(admin *a, const char *op, const char *before)
     admin_entry e;
     if (!admin_entry_make(&e, "config-file", op,
                           "the configuration file's buffer rules and "
-                          "location regions",
+                          "locations",
                           before))
         return ATP_E_NOMEM;
     e.version = a->version + 1;
@@ -156,7 +156,7 @@ static atp_err admin_stored_overlay(admin *a)
     if (err == ATP_OK)
         log_info("admin",
                  "the stored admin state (version %llu) is in force for "
-                 "buffer rules and location regions: the file's have not "
+                 "buffer rules and locations: the file's have not "
                  "changed since atpd last read it%s (docs/CONFIG.md, "
                  "\"Run-time administration\")",
                  (unsigned long long)a->stored_version,
@@ -201,7 +201,7 @@ atp_err admin_begin(admin *a)
         return err;
     if (stored)
         log_info("admin",
-                 "the file's buffer rules and location regions changed "
+                 "the file's buffer rules and locations changed "
                  "since atpd last read it: they replace the stored admin "
                  "state (version %llu) as version %llu (docs/CONFIG.md, "
                  "\"Run-time administration\")",
@@ -273,7 +273,8 @@ atp_err admin__commit(admin *a, config *next, char *text,
     return ATP_OK;
 }
 
-atp_err admin_reload(admin *a, config *next, engine_rules_report *rep)
+atp_err admin_reload(admin *a, config *next, admin_check_fn check, void *ctx,
+                     engine_rules_report *rep)
 {
     pthread_mutex_lock(&a->mu);
     char *ftext = NULL, *text = NULL;
@@ -287,14 +288,20 @@ atp_err admin_reload(admin *a, config *next, engine_rules_report *rep)
         /* The file's administered part is as it was: the state stays. */
         if ((err = config_admin_overlay(next, &a->cur, admin_report_left_out,
                                         NULL)) == ATP_OK &&
+            (err = check(ctx, next) > 0 ? ATP_E_CONFIG : ATP_OK) == ATP_OK &&
             (err = engine_rules_replace(a->eng, &a->cur, next, rep)) == ATP_OK)
             admin_relocate(a, next, true);
         if (err == ATP_OK)
             log_info("admin",
-                     "reload: the file's buffer rules and location regions "
+                     "reload: the file's buffer rules and locations "
                      "are as when it was last read: the admin state "
                      "(version %llu) stays in force",
                      (unsigned long long)a->version);
+        free(ftext);
+        goto out;
+    }
+    if (check(ctx, next) > 0) {
+        err = ATP_E_CONFIG;
         free(ftext);
         goto out;
     }
@@ -312,7 +319,7 @@ atp_err admin_reload(admin *a, config *next, engine_rules_report *rep)
     admin_entry e;
     if (!admin_entry_make(&e, "sighup", "reload",
                           "the configuration file's buffer rules and "
-                          "location regions",
+                          "locations",
                           before)) {
         err = ATP_E_NOMEM;
         config_fini(&doc);
@@ -333,7 +340,7 @@ atp_err admin_reload(admin *a, config *next, engine_rules_report *rep)
     }
     free(was);
     log_info("admin",
-             "reload: the file's buffer rules and location regions changed "
+             "reload: the file's buffer rules and locations changed "
              "since atpd last read it: they are the admin state's version "
              "%llu",
              (unsigned long long)a->version);

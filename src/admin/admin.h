@@ -1,10 +1,10 @@
 /*
  * admin.h - run-time administration (docs/CONFIG.md, "Run-time
  * administration"; docs/PROTOCOL.md, "Admin"): the administered state
- * (buffer rules, each location's region) with its version, changed by
- * client requests and by SIGHUP, each change validated like the file
- * (config_admin_text + config_load_string), applied to the engine as a
- * reload is (engine_rules_replace), stored (through admin_persist, the
+ * (buffer rules; each location's region, type and pickup settings) with
+ * its version, changed by client requests and by SIGHUP, each change validated
+ * like the file (config_admin_text + config_load_string), applied to the engine
+ * as a reload is (engine_rules_replace), stored (through admin_persist, the
  * store behind it) before it is answered, and audited.
  *
  * Threads: admin_alloc, admin_restore_record, admin_begin on the main
@@ -59,7 +59,7 @@ void admin_restore_record(admin *a, const void *key, size_t key_len,
                           const void *val, size_t val_len);
 
 /* admin_begin, before the engine is made from cfg: with a stored state,
- * lays it over cfg's buffer rules and location regions (the stored state
+ * lays it over cfg's buffer rules and locations (the stored state
  * wins; one log line says so); without one, seeds it from cfg (version 1,
  * stored). ATP_E_CONFIG when the stored state cannot be read (logged:
  * atpd does not start on a state it cannot trust), ATP_E_NOMEM. */
@@ -72,7 +72,11 @@ atp_err admin_start(admin *a, engine *eng, sources *src);
 void admin_stop(admin *a);
 
 /* A client's change (docs/PROTOCOL.md, "Admin"). Strings borrowed for
- * admin_submit (copied). */
+ * admin_submit (copied); ids at most 128 bytes, edit.type at most
+ * ADMIN_TYPE_MAX, edit.horizon ADMIN_HORIZON_MAX (the parser judges their
+ * content, as the file's). */
+#define ADMIN_TYPE_MAX 256
+#define ADMIN_HORIZON_MAX 32 /* edit.horizon, bytes */
 typedef struct admin_change {
     config_edit edit;
     const char *change_id; /* 1..128 bytes, the idempotency key */
@@ -96,14 +100,20 @@ atp_err admin_submit(admin *a, const admin_change *c, admin_done_fn done,
                      void *arg);
 
 /* admin_reload: SIGHUP's part (main thread), next being the file just
- * read (structure checked by config_compare). If next's administered part
- * is what the file had when last read (start or last SIGHUP), the stored
- * state stays in force: it is laid over next. Otherwise the file's
- * administered part wins and becomes a new version (who "sighup").
- * Applies next (engine_rules_replace, sources_reload) and stores the new
- * version. Returns engine_rules_replace's error (nothing changed), or the
- * store's (applied but not stored: logged). */
-atp_err admin_reload(admin *a, config *next, engine_rules_report *rep);
+ * read. If next's administered part is what the file had when last read
+ * (start or last SIGHUP), the stored state stays in force: it is laid
+ * over next (locations removed at run time leave next). Otherwise the
+ * file's administered part wins and becomes a new version (who
+ * "sighup"). check(ctx, next) then counts what of next refuses the
+ * reload (config_compare against the running configuration: after the
+ * overlay, so that a location removed at run time and still in the file
+ * is not taken for one added); a non-zero count refuses it (ATP_E_CONFIG,
+ * nothing changed). Applies next (engine_rules_replace, sources_reload) and
+ * stores the new version. Returns engine_rules_replace's error (nothing
+ * changed), or the store's (applied but not stored: logged). */
+typedef size_t (*admin_check_fn)(void *ctx, const config *next);
+atp_err admin_reload(admin *a, config *next, admin_check_fn check, void *ctx,
+                     engine_rules_report *rep);
 
 /* Readers (any thread). admin_list_write writes the reply {ok: true,
  * version, buffers, locations} (docs/PROTOCOL.md, "admin_list");

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "admin/admin_int.h"
+#include "common/log.h"
 
 #define ADMIN_ANY(s) ((s) != NULL ? (s) : "*")
 
@@ -44,6 +45,29 @@ static void admin_what(const config_edit *e, char *buf, size_t n)
         snprintf(buf, n, "move_location location=%s region=%s", e->location,
                  e->region);
         return;
+    case CONFIG_EDIT_LOCATION_SET: {
+        char pb[24] = "-";
+        if (e->has_pickup_buffer)
+            snprintf(pb, sizeof pb, "%lld", (long long)e->pickup_buffer);
+        /* type quoted: any printable text, spaces included */
+        snprintf(buf, n,
+                 "set_location location=%s type=%s%.128s%s pickup=%s "
+                 "pickup_buffer=%s",
+                 e->location, e->type ? "\"" : "", e->type ? e->type : "-",
+                 e->type ? "\"" : "",
+                 !e->has_pickup ? "-"
+                 : e->pickup    ? "true"
+                                : "false",
+                 pb);
+        return;
+    }
+    case CONFIG_EDIT_REGION_SET:
+        snprintf(buf, n, "set_region region=%s inbound_horizon=\"%.64s\"",
+                 e->region, e->horizon);
+        return;
+    case CONFIG_EDIT_LOCATION_REMOVE:
+        snprintf(buf, n, "remove_location location=%s", e->location);
+        return;
     }
 }
 
@@ -63,11 +87,26 @@ static void admin_show(const config *c, const config_edit *e, char *buf,
                        size_t n)
 {
     buf[0] = '\0';
-    if (e->kind == CONFIG_EDIT_LOCATION_MOVE) {
-        int k = config_location_find(c, e->location, strlen(e->location));
+    if (e->kind == CONFIG_EDIT_REGION_SET) {
+        int k = config_region_find(c, e->region, strlen(e->region));
         if (k >= 0)
-            snprintf(buf, n, "region %s",
-                     c->regions[c->locations[k].region].id);
+            snprintf(buf, n, "inbound_horizon %lldms",
+                     (long long)c->regions[k].inbound_horizon_ms);
+        return;
+    }
+    if (e->kind == CONFIG_EDIT_LOCATION_MOVE ||
+        e->kind == CONFIG_EDIT_LOCATION_SET ||
+        e->kind == CONFIG_EDIT_LOCATION_REMOVE) {
+        int k = config_location_find(c, e->location, strlen(e->location));
+        if (k < 0)
+            return;
+        const config_location *l = &c->locations[k];
+        if (e->kind != CONFIG_EDIT_LOCATION_SET)
+            snprintf(buf, n, "region %s", c->regions[l->region].id);
+        else
+            snprintf(buf, n, "type \"%.128s\", pickup %s, pickup_buffer %lld",
+                     l->type ? l->type : "", l->pickup ? "true" : "false",
+                     (long long)l->pickup_buffer);
         return;
     }
     for (size_t i = 0; i < c->n_buffers; i++)
@@ -80,9 +119,21 @@ static void admin_show(const config *c, const config_edit *e, char *buf,
 
 static const char *admin_op_name(config_edit_kind k)
 {
-    return k == CONFIG_EDIT_BUFFER_SET      ? "set_buffer"
-           : k == CONFIG_EDIT_BUFFER_REMOVE ? "remove_buffer"
-                                            : "move_location";
+    switch (k) {
+    case CONFIG_EDIT_BUFFER_SET:
+        return "set_buffer";
+    case CONFIG_EDIT_BUFFER_REMOVE:
+        return "remove_buffer";
+    case CONFIG_EDIT_LOCATION_MOVE:
+        return "move_location";
+    case CONFIG_EDIT_LOCATION_SET:
+        return "set_location";
+    case CONFIG_EDIT_REGION_SET:
+        return "set_region";
+    case CONFIG_EDIT_LOCATION_REMOVE:
+        return "remove_location";
+    }
+    return "?";
 }
 
 /* admin_names_check: the stable codes of names the state lacks. */
@@ -132,6 +183,22 @@ static bool admin_replay(admin *a, const admin_change *c, const char *what,
     return false;
 }
 
+/* admin_removed_snapshot: a removed location's (zero) positions are
+ * written at once, which deletes their stored records, as after a reload
+ * that removes one: a location named again later (a file that lists it)
+ * starts empty rather than with stock from an older snapshot. The state
+ * is already stored: a failure is only logged (the next snapshot does
+ * it). Admin thread; waits for the store. */
+static void admin_removed_snapshot(admin *a)
+{
+    atp_err err = engine_snapshot_now(a->eng);
+    if (err != ATP_OK)
+        log_warn("admin",
+                 "the snapshot after removing a location failed (%s): the "
+                 "next one deletes its positions' records",
+                 atp_err_message(err));
+}
+
 void admin__apply(admin *a, const admin_change *c, admin_result *res)
 {
     *res = (admin_result){.err = ATP_OK};
@@ -171,10 +238,11 @@ void admin__apply(admin *a, const admin_change *c, admin_result *res)
                      .what = strdup(what),
                      .before = strdup(before),
                      .after = strdup(after)};
+    engine_rules_report rep;
     if (!h.id || !h.who || !h.op || !h.what || !h.before || !h.after)
         err = ATP_E_NOMEM;
     else
-        err = admin__commit(a, &next, text, &next, false, &h, NULL, why,
+        err = admin__commit(a, &next, text, &next, false, &h, &rep, why,
                             sizeof why);
     if (err != ATP_OK) {
         admin__entry_fini(&h);
@@ -186,6 +254,8 @@ void admin__apply(admin *a, const admin_change *c, admin_result *res)
         goto out;
     }
     res->version = a->version;
+    if (rep.moved.removed > 0)
+        admin_removed_snapshot(a);
 out:
     pthread_mutex_unlock(&a->mu);
 }

@@ -198,7 +198,7 @@ void admin_list_write(admin *a, codec_writer *w)
 {
     pthread_mutex_lock(&a->mu);
     const config *c = &a->cur;
-    codec_w_map(w, 4);
+    codec_w_map(w, 5);
     codec_w_kv_bool(w, "ok", true);
     codec_w_kv_uint(w, "version", a->version);
     codec_w_cstr(w, "buffers");
@@ -215,13 +215,24 @@ void admin_list_write(admin *a, codec_writer *w)
         codec_w_kv_int(w, "percent_bp", r->percent_bp);
         codec_w_kv_int(w, "low_stock", r->low_stock);
     }
+    codec_w_cstr(w, "regions");
+    codec_w_array(w, (uint32_t)c->n_regions);
+    for (size_t i = 0; i < c->n_regions; i++) {
+        codec_w_map(w, 2);
+        codec_w_kv_cstr(w, "id", c->regions[i].id);
+        codec_w_kv_int(w, "inbound_horizon_ms",
+                       c->regions[i].inbound_horizon_ms);
+    }
     codec_w_cstr(w, "locations");
     codec_w_array(w, (uint32_t)c->n_locations);
     for (size_t i = 0; i < c->n_locations; i++) {
-        codec_w_map(w, 3);
-        codec_w_kv_cstr(w, "id", c->locations[i].id);
-        codec_w_kv_cstr(w, "region", c->regions[c->locations[i].region].id);
-        codec_w_kv_cstr(w, "type", c->locations[i].type);
+        const config_location *l = &c->locations[i];
+        codec_w_map(w, 5);
+        codec_w_kv_cstr(w, "id", l->id);
+        codec_w_kv_cstr(w, "region", c->regions[l->region].id);
+        codec_w_kv_cstr(w, "type", l->type);
+        codec_w_kv_bool(w, "pickup", l->pickup);
+        codec_w_kv_int(w, "pickup_buffer", l->pickup_buffer);
     }
     pthread_mutex_unlock(&a->mu);
 }

@@ -89,8 +89,13 @@ atp_err admin_submit(admin *a, const admin_change *c, admin_done_fn done,
     j->c.edit.location = admin_copy(j, &o, e->location);
     j->c.change_id = admin_copy(j, &o, c->change_id);
     j->c.who = admin_copy(j, &o, c->who);
-    /* ids are at most 128 bytes each: they always fit */
+    j->c.edit.type = admin_copy(j, &o, e->type);
+    j->c.edit.horizon = admin_copy(j, &o, e->horizon);
+    /* ids are at most 128 bytes each, a type ADMIN_TYPE_MAX, a horizon
+     * ADMIN_HORIZON_MAX: they always fit */
     ATP_ASSERT(j->c.change_id != NULL && j->c.who != NULL);
+    ATP_ASSERT((e->type == NULL) == (j->c.edit.type == NULL));
+    ATP_ASSERT((e->horizon == NULL) == (j->c.edit.horizon == NULL));
     j->done = done;
     j->arg = arg;
     pthread_mutex_lock(&a->qmu);

@@ -96,6 +96,9 @@ static const struct {
     {"admin_set_buffer", CONFIG_SCOPE_ADMIN},
     {"admin_remove_buffer", CONFIG_SCOPE_ADMIN},
     {"admin_move_location", CONFIG_SCOPE_ADMIN},
+    {"admin_set_location", CONFIG_SCOPE_ADMIN},
+    {"admin_set_region", CONFIG_SCOPE_ADMIN},
+    {"admin_remove_location", CONFIG_SCOPE_ADMIN},
 };
 
 unsigned auth_op_scope(const char *op, size_t op_len)

@@ -1,13 +1,14 @@
 /*
  * admin.c - the run-time administered part of a configuration (buffer
- * rules, each location's region: docs/CONFIG.md, "Run-time
- * administration") as a YAML document, with one change applied, so that a
- * change is validated by config_load_string exactly like the file; and
+ * rules; each location's region, type and pickup settings: docs/CONFIG.md,
+ * "Run-time administration") as a YAML document, with one change applied, so
+ * that a change is validated by config_load_string exactly like the file; and
  * that part of one configuration laid over another (the stored state over
  * the file at start). Pure, no I/O; any thread (the results are the
  * caller's).
  */
 #include "config/config.h"
+#include "config/config_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -91,9 +92,14 @@ static void config_admin_write_places(FILE *f, const config *c,
     for (size_t i = 0; i < c->n_regions; i++) {
         fputs("  - id: ", f);
         config_admin_quote(f, c->regions[i].id);
-        if (c->regions[i].inbound_horizon_ms > 0)
+        if (e != NULL && e->kind == CONFIG_EDIT_REGION_SET &&
+            strcmp(e->region, c->regions[i].id) == 0) {
+            fputs("\n    inbound_horizon: ", f); /* the parser judges it */
+            config_admin_quote(f, e->horizon);
+        } else if (c->regions[i].inbound_horizon_ms > 0) {
             fprintf(f, "\n    inbound_horizon: %lldms",
                     (long long)c->regions[i].inbound_horizon_ms);
+        }
         fputc('\n', f);
     }
     fputs("channels:\n", f);
@@ -102,26 +108,42 @@ static void config_admin_write_places(FILE *f, const config *c,
         config_admin_quote(f, c->channels[i]);
         fputc('\n', f);
     }
-    fputs(c->n_locations ? "locations:\n" : "locations: []\n", f);
+    bool gone = e != NULL && e->kind == CONFIG_EDIT_LOCATION_REMOVE &&
+                config_location_find(c, e->location, strlen(e->location)) >= 0;
+    fputs(c->n_locations > (gone ? 1u : 0u) ? "locations:\n"
+                                            : "locations: []\n",
+          f);
     for (size_t i = 0; i < c->n_locations; i++) {
         const config_location *l = &c->locations[i];
-        bool moved = e != NULL && e->kind == CONFIG_EDIT_LOCATION_MOVE &&
-                     strcmp(e->location, l->id) == 0;
-        fputs("  - id: ", f);
-        config_admin_quote(f, l->id);
-        fputs("\n    region: ", f);
-        config_admin_quote(f, moved ? e->region : c->regions[l->region].id);
-        if (l->type != NULL && l->type[0] != '\0') {
-            fputs("\n    type: ", f);
-            config_admin_quote(f, l->type);
+        bool named =
+            e != NULL && e->location != NULL && strcmp(e->location, l->id) == 0;
+        if (named && e->kind == CONFIG_EDIT_LOCATION_REMOVE)
+            continue;
+        bool moved = named && e->kind == CONFIG_EDIT_LOCATION_MOVE;
+        bool set = named && e->kind == CONFIG_EDIT_LOCATION_SET;
+        config_location v = *l;
+        if (set) {
+            if (e->type != NULL)
+                v.type = (char *)e->type; /* only written */
+            if (e->has_pickup)
+                v.pickup = e->pickup;
+            if (e->has_pickup_buffer)
+                v.pickup_buffer = e->pickup_buffer;
         }
-        /* Store pickup (not administered here, but part of the locations
-         * an export prints back). */
-        if (l->pickup)
+        fputs("  - id: ", f);
+        config_admin_quote(f, v.id);
+        fputs("\n    region: ", f);
+        config_admin_quote(f, moved ? e->region : c->regions[v.region].id);
+        /* A type the client set is written even when empty: the parser
+         * then says what is wrong with it, as for the file. */
+        if (v.type != NULL && (v.type[0] != '\0' || (set && e->type))) {
+            fputs("\n    type: ", f);
+            config_admin_quote(f, v.type);
+        }
+        if (v.pickup)
             fputs("\n    pickup: true", f);
-        if (l->pickup_buffer > 0)
-            fprintf(f, "\n    pickup_buffer: %lld",
-                    (long long)l->pickup_buffer);
+        if (v.pickup_buffer != 0) /* out of range: the parser says so */
+            fprintf(f, "\n    pickup_buffer: %lld", (long long)v.pickup_buffer);
         fputc('\n', f);
     }
 }
@@ -132,8 +154,14 @@ atp_err config_admin_text(const config *c, const config_edit *e, char **out,
     *out = NULL;
     *len = 0;
     bool found = false;
-    if (e != NULL && e->kind == CONFIG_EDIT_LOCATION_MOVE)
+    bool located = e != NULL && (e->kind == CONFIG_EDIT_LOCATION_MOVE ||
+                                 e->kind == CONFIG_EDIT_LOCATION_SET ||
+                                 e->kind == CONFIG_EDIT_LOCATION_REMOVE);
+    bool regional = e != NULL && e->kind == CONFIG_EDIT_REGION_SET;
+    if (located)
         found = config_location_find(c, e->location, strlen(e->location)) >= 0;
+    if (regional)
+        found = config_region_find(c, e->region, strlen(e->region)) >= 0;
     char *buf = NULL;
     size_t n = 0;
     FILE *f = open_memstream(&buf, &n);
@@ -144,7 +172,7 @@ atp_err config_admin_text(const config *c, const config_edit *e, char **out,
           f);
     config_admin_write_places(f, c, e);
     bool set = e != NULL && e->kind == CONFIG_EDIT_BUFFER_SET;
-    bool scoped = e != NULL && e->kind != CONFIG_EDIT_LOCATION_MOVE;
+    bool scoped = e != NULL && !located && !regional;
     size_t rules = c->n_buffers + (set ? 1 : 0);
     fputs(rules ? "buffers:\n" : "buffers: []\n", f);
     for (size_t i = 0; i < c->n_buffers; i++) {
@@ -177,8 +205,9 @@ atp_err config_admin_text(const config *c, const config_edit *e, char **out,
     }
     if (e != NULL && !set && !found) {
         free(buf);
-        return e->kind == CONFIG_EDIT_LOCATION_MOVE ? ATP_E_UNKNOWN_LOCATION
-                                                    : ATP_E_NOT_FOUND;
+        return located    ? ATP_E_UNKNOWN_LOCATION
+               : regional ? ATP_E_UNKNOWN_REGION
+                          : ATP_E_NOT_FOUND;
     }
     *out = buf;
     *len = n;
@@ -235,18 +264,103 @@ static config_buffer_rule *config_admin_rules_copy(const config *dst,
     return v;
 }
 
+/* config_admin_types_copy: adm's type of each of its locations (NULL
+ * where it has none), or NULL (out of memory). */
+static char **config_admin_types_copy(const config *adm)
+{
+    char **t = calloc(adm->n_locations ? adm->n_locations : 1, sizeof *t);
+    for (size_t i = 0; t != NULL && i < adm->n_locations; i++) {
+        const char *s = adm->locations[i].type;
+        if (s != NULL && (t[i] = strdup(s)) == NULL) {
+            for (size_t k = 0; k < i; k++)
+                free(t[k]);
+            free(t);
+            t = NULL;
+        }
+    }
+    return t;
+}
+
+/* config_admin_location_drop removes dst's location k and the authority
+ * pairs naming it (the later locations' indexes move down by one), then
+ * indexes dst again. ATP_E_NOMEM: the index could not be rebuilt. */
+static atp_err config_admin_location_drop(config *dst, size_t k)
+{
+    free(dst->locations[k].id);
+    free(dst->locations[k].type);
+    memmove(&dst->locations[k], &dst->locations[k + 1],
+            (dst->n_locations - k - 1) * sizeof *dst->locations);
+    dst->n_locations--;
+    for (size_t s = 0; s < dst->n_sources; s++) {
+        config_source *src = &dst->sources[s];
+        size_t n = 0;
+        for (size_t i = 0; i < src->n_authority; i++) {
+            config_authority a = src->authority[i];
+            if (a.location == k)
+                continue;
+            if (a.location > k)
+                a.location--;
+            src->authority[n++] = a; /* the order (by location) stays */
+        }
+        src->n_authority = n;
+    }
+    config__index_free(dst);
+    return config__index_build(dst);
+}
+
+/* config_admin_locations_drop removes every location of dst that adm does
+ * not list: the ones removed at run time. */
+static atp_err config_admin_locations_drop(config *dst, const config *adm,
+                                           config_admin_report_fn fn, void *ctx)
+{
+    char what[320];
+    for (size_t k = dst->n_locations; k-- > 0;) {
+        const char *id = dst->locations[k].id;
+        if (config_location_find(adm, id, strlen(id)) >= 0)
+            continue;
+        snprintf(what, sizeof what,
+                 "location '%s' was removed at run time: left out (and the "
+                 "authority entries naming it)",
+                 id);
+        fn(ctx, what);
+        atp_err err = config_admin_location_drop(dst, k);
+        if (err != ATP_OK)
+            return err;
+    }
+    return ATP_OK;
+}
+
+/* config_admin_horizons_overlay gives dst's regions adm's horizons (by
+ * id). */
+static void config_admin_horizons_overlay(config *dst, const config *adm)
+{
+    for (size_t i = 0; i < adm->n_regions; i++) {
+        const config_region *r = &adm->regions[i];
+        int k = config_region_find(dst, r->id, strlen(r->id));
+        if (k >= 0)
+            dst->regions[k].inbound_horizon_ms = r->inbound_horizon_ms;
+    }
+}
+
 atp_err config_admin_overlay(config *dst, const config *adm,
                              config_admin_report_fn fn, void *ctx)
 {
     size_t n;
-    config_buffer_rule *v = config_admin_rules_copy(dst, adm, fn, ctx, &n);
-    if (v == NULL)
+    char **types = config_admin_types_copy(adm);
+    config_buffer_rule *v =
+        types ? config_admin_rules_copy(dst, adm, fn, ctx, &n) : NULL;
+    if (v == NULL) {
+        for (size_t i = 0; types != NULL && i < adm->n_locations; i++)
+            free(types[i]);
+        free(types);
         return ATP_E_NOMEM;
+    }
     for (size_t i = 0; i < dst->n_buffers; i++)
         free(dst->buffers[i].sku);
     free(dst->buffers);
     dst->buffers = v;
     dst->n_buffers = n;
+    config_admin_horizons_overlay(dst, adm);
     char what[320];
     for (size_t i = 0; i < adm->n_locations; i++) {
         const config_location *l = &adm->locations[i];
@@ -259,9 +373,18 @@ atp_err config_admin_overlay(config *dst, const config *adm,
                      "that id; left out",
                      l->id, rid, k < 0 ? "location" : "region");
             fn(ctx, what);
+            free(types[i]);
             continue;
         }
-        dst->locations[k].region = (uint32_t)r;
+        config_location *d = &dst->locations[k];
+        d->region = (uint32_t)r;
+        d->pickup = l->pickup;
+        d->pickup_buffer = l->pickup_buffer;
+        if (types[i] != NULL) {
+            free(d->type);
+            d->type = types[i];
+        }
     }
-    return ATP_OK;
+    free(types);
+    return config_admin_locations_drop(dst, adm, fn, ctx);
 }

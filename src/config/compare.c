@@ -121,10 +121,10 @@ static bool config_regions_differ(const config *a, const config *b, char *buf,
         snprintf(buf, n, "regions: %zu -> %zu", a->n_regions, b->n_regions);
         return true;
     }
+    /* inbound_horizon is not structure: the engine applies it */
     for (size_t i = 0; i < a->n_regions; i++) {
         const config_region *x = &a->regions[i], *y = &b->regions[i];
-        if (strcmp(x->id, y->id) != 0 ||
-            x->inbound_horizon_ms != y->inbound_horizon_ms) {
+        if (strcmp(x->id, y->id) != 0) {
             snprintf(buf, n, "regions: region %zu (%s) changed", i + 1, x->id);
             return true;
         }
@@ -163,36 +163,6 @@ static bool config_locations_differ(const config *a, const config *b, char *buf,
             snprintf(buf, n, "locations: %s added (adding a location)",
                      b->locations[i].id);
     return added;
-}
-
-/* A location's type is only shown (explain), and its pickup settings are
- * read from the configuration atpd started with (the pickup queries):
- * they stay until a restart. */
-static void config_location_types(const config *a, const config *b,
-                                  config_change_fn report, void *ctx,
-                                  size_t *count)
-{
-    char buf[512];
-    for (size_t i = 0; i < a->n_locations; i++) {
-        long k = config_loc_find(b, a->locations[i].id);
-        const config_location *x = &a->locations[i];
-        if (k < 0)
-            continue;
-        const config_location *y = &b->locations[k];
-        const char *what[3] = {NULL, NULL, NULL};
-        size_t n = 0;
-        if (!config_str_eq(x->type, y->type))
-            what[n++] = "type";
-        if (x->pickup != y->pickup)
-            what[n++] = "pickup";
-        if (x->pickup_buffer != y->pickup_buffer)
-            what[n++] = "pickup_buffer";
-        for (size_t j = 0; j < n; j++) {
-            snprintf(buf, sizeof buf, "locations[%s].%s", x->id, what[j]);
-            report(ctx, CONFIG_CHANGE_RESTART, buf);
-            (*count)++;
-        }
-    }
 }
 
 static bool config_channels_differ(const config *a, const config *b, char *buf,
@@ -302,7 +272,6 @@ size_t config_compare(const config *running, const config *next,
             report(ctx, CONFIG_CHANGE_REFUSED, buf);
             count++;
         }
-    config_location_types(running, next, report, ctx, &count);
     for (size_t i = 0;
          i < sizeof config_restart_fields / sizeof config_restart_fields[0];
          i++)

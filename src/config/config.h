@@ -312,10 +312,11 @@ size_t config_location_regions(const config *running, const config *next,
 /* config_compare calls report once per difference between running and next
  * that a reload cannot apply (kind and a short description: the key, or
  * what changed in the structure), and returns how many. Buffer rules,
- * locations' regions, locations removed (and authority entries naming
- * them), sources' heartbeat_timeout and service.log_* are what a reload
- * applies; they are not reported. Locations are matched by id (their
- * order may change). Pure; any thread. */
+ * regions' inbound_horizon, locations' regions, types and pickup
+ * settings, locations removed (and
+ * authority entries naming them), sources' heartbeat_timeout and
+ * service.log_* are what a reload applies; they are not reported. Locations are
+ * matched by id (their order may change). Pure; any thread. */
 size_t config_compare(const config *running, const config *next,
                       config_change_fn report, void *ctx);
 
@@ -325,35 +326,51 @@ bool config_parse_duration_ms(const char *s, int64_t *out);
 
 /* ---- run-time administration (config/admin.c; docs/CONFIG.md, "Run-time
  * administration") ----------------------------------------------------
- * The administered part of a configuration is its buffer rules and each
- * location's region. A change to it is written into a YAML document of
+ * The administered part of a configuration is its buffer rules, each
+ * region's inbound_horizon and each location's region, type, pickup and
+ * pickup_buffer. A change to it is written into a YAML document of
  * that part (regions, channels, locations, buffers) and read back with
  * config_load_string, so it is validated exactly like the file. */
 typedef enum config_edit_kind {
-    CONFIG_EDIT_BUFFER_SET,    /* add the rule of a scope, or replace it */
-    CONFIG_EDIT_BUFFER_REMOVE, /* remove the rule of a scope */
-    CONFIG_EDIT_LOCATION_MOVE, /* give a location another region */
+    CONFIG_EDIT_BUFFER_SET,      /* add the rule of a scope, or replace it */
+    CONFIG_EDIT_BUFFER_REMOVE,   /* remove the rule of a scope */
+    CONFIG_EDIT_LOCATION_MOVE,   /* give a location another region */
+    CONFIG_EDIT_LOCATION_SET,    /* a location's type and pickup settings */
+    CONFIG_EDIT_REGION_SET,      /* a region's inbound horizon */
+    CONFIG_EDIT_LOCATION_REMOVE, /* a location no longer listed */
 } config_edit_kind;
 
 /* One change. Names as the client gave them (NUL-terminated, borrowed):
  * a buffer scope's sku, region and channel (NULL: any); a move's location
- * and its new region (in region). A set writes only the values it has. */
+ * and its new region (in region); a location set's location and the
+ * values it changes (type NULL: unchanged; "" none); a region set's
+ * region and its new inbound_horizon as the client wrote it (horizon: a
+ * duration, "2d", "36h", "0"; the parser judges it). A buffer set writes
+ * only the values it has; a location set keeps the values it lacks. */
 typedef struct config_edit {
     config_edit_kind kind;
     const char *sku, *region, *channel, *location;
     bool has_units, has_percent, has_low_stock;
     int64_t units, percent_bp, low_stock;
+    const char *type;
+    bool has_pickup, pickup, has_pickup_buffer;
+    int64_t pickup_buffer;
+    const char *horizon;
 } config_edit;
 
 /* config_admin_text writes c's administered part as a YAML configuration
  * document (a file --check-config accepts), with e applied (NULL: none):
  * a set takes the place of the rule of its scope (or comes last), a
- * remove leaves it out, a move writes the location with e->region. Names
+ * remove leaves it out, a move writes the location with e->region, a
+ * location set with e's type and pickup values, a region set the region
+ * with e->horizon, a location remove leaves the location out. Names
  * of e are written as given; config_load_string then reports an unknown
  * region or channel, a bad value, with the file's messages. Returns ATP_OK
  * with *out (malloc'd, NUL-terminated, *len bytes: the caller frees it),
  * ATP_E_NOT_FOUND (a remove of a scope without a rule),
- * ATP_E_UNKNOWN_LOCATION (a move of a location c does not have),
+ * ATP_E_UNKNOWN_LOCATION (a move, set or remove of a location c does
+ * not have), ATP_E_UNKNOWN_REGION (a region set of a region c does not
+ * have),
  * ATP_E_NOMEM. Pure; any thread. */
 atp_err config_admin_text(const config *c, const config_edit *e, char **out,
                           size_t *len);
@@ -365,10 +382,15 @@ bool config_admin_rule_matches(const config *c, const config_buffer_rule *r,
                                const char *channel);
 
 /* config_admin_overlay makes adm's buffer rules dst's (regions and
- * channels matched by id) and puts each location of dst that adm lists
- * (by id) in adm's region for it. What dst has no place for (a rule's
- * region or channel, a location, a region) is left out and said through
- * fn(ctx, what). Returns ATP_OK, or ATP_E_NOMEM with dst unchanged. */
+ * channels matched by id), gives each region of dst that adm lists adm's
+ * inbound_horizon for it, and each location of dst that adm lists (by id)
+ * adm's region, type, pickup and pickup_buffer for it; a location of dst
+ * that adm does not list (removed at run time) is removed from dst, with
+ * the authority pairs naming it, and said through fn. What dst has no
+ * place for (a rule's region or channel, a location, a region) is left
+ * out and said through fn(ctx, what). Returns ATP_OK, or ATP_E_NOMEM
+ * (dst may then be changed in part: the caller discards it or does not
+ * start). */
 typedef void (*config_admin_report_fn)(void *ctx, const char *what);
 atp_err config_admin_overlay(config *dst, const config *adm,
                              config_admin_report_fn fn, void *ctx);

@@ -48,6 +48,17 @@ static void daemon_reload_report(void *ctx, config_change kind,
     }
 }
 
+/* daemon_reload_check: how many differences of next refuse the reload
+ * (admin_reload calls it once it laid the admin state over next; the
+ * keys that wait for a restart are only logged). */
+static size_t daemon_reload_check(void *ctx, const config *next)
+{
+    daemon_reload *r = ctx;
+    size_t before = r->refused;
+    config_compare(r->started, next, daemon_reload_report, r);
+    return r->refused - before;
+}
+
 /* daemon_reload_run: SIGHUP. Applies the new file's buffer rules and
  * location regions when they changed in it (admin_reload: through the
  * engine thread, as one command, and stored as the admin state's next
@@ -69,7 +80,12 @@ static void daemon_reload_run(daemon_reload *r)
     if (daemon__config_read(r->args, &next, true) != 0)
         return;
     r->refused = 0;
-    config_compare(r->started, &next, daemon_reload_report, r);
+    /* Buffer rules and locations go through the admin state: the file's
+     * apply only when they changed in it (docs/CONFIG.md, "Run-time
+     * administration"); the structure is compared with next as the admin
+     * state leaves it (daemon_reload_check). */
+    engine_rules_report rep = {0};
+    atp_err err = admin_reload(r->adm, &next, daemon_reload_check, r, &rep);
     if (r->refused > 0) {
         log_error("atpd",
                   "reload refused: %s changes what only a restart can "
@@ -79,11 +95,6 @@ static void daemon_reload_run(daemon_reload *r)
         config_fini(&next);
         return;
     }
-    /* Buffer rules and location regions go through the admin state: the
-     * file's apply only when they changed in it (docs/CONFIG.md,
-     * "Run-time administration"). */
-    engine_rules_report rep = {0};
-    atp_err err = admin_reload(r->adm, &next, &rep);
     if (err != ATP_OK) {
         log_error("atpd",
                   "reload refused: buffer rules and location regions "
@@ -107,13 +118,13 @@ static void daemon_reload_run(daemon_reload *r)
              "reload applied: %zu buffer rules (%zu added, removed or "
              "changed; %llu rows marked for the change feed), %zu locations "
              "moved to another region (%llu positions, %llu rows changed), "
-             "%zu removed, %zu named again, %zu source heartbeat timeouts, "
-             "log level %s, log format %s",
+             "%zu removed, %zu named again, %zu inbound horizons changed, "
+             "%zu source heartbeat timeouts, log level %s, log format %s",
              rep.rules, rep.scopes_changed, (unsigned long long)rep.rows_marked,
              rep.moved.locations, (unsigned long long)rep.moved.positions,
              (unsigned long long)rep.moved.rows, rep.moved.removed,
-             rep.moved.restored, next.n_sources, next.service.log_level,
-             next.service.log_json ? "json" : "text");
+             rep.moved.restored, rep.horizons_changed, next.n_sources,
+             next.service.log_level, next.service.log_json ? "json" : "text");
     if (r->have_last)
         config_fini(&r->last);
     r->last = next;

@@ -55,6 +55,53 @@ atp_err engine__rules_build(const config *cfg, rules **out)
     return ATP_OK;
 }
 
+atp_err engine__loc_info_of(const config *started, const config *src,
+                            engine_location_info **out)
+{
+    size_t n = started->n_locations;
+    engine_location_info *v = calloc(n ? n : 1, sizeof *v);
+    if (v == NULL)
+        return ATP_E_NOMEM;
+    for (size_t i = 0; i < n; i++) {
+        const config_location *l = &started->locations[i];
+        int k = src == started
+                    ? (int)i
+                    : config_location_find(src, l->id, strlen(l->id));
+        if (k >= 0)
+            l = &src->locations[k];
+        v[i] = (engine_location_info){.type = strdup(l->type ? l->type : ""),
+                                      .pickup = l->pickup,
+                                      .pickup_buffer = l->pickup_buffer};
+        if (v[i].type == NULL) {
+            engine__loc_info_free(v, i);
+            return ATP_E_NOMEM;
+        }
+    }
+    *out = v;
+    return ATP_OK;
+}
+
+void engine__loc_info_free(engine_location_info *v, size_t n)
+{
+    for (size_t i = 0; v != NULL && i < n; i++)
+        free(v[i].type);
+    free(v);
+}
+
+int64_t *engine__horizons_of(const config *started, const config *src)
+{
+    size_t n = started->n_regions;
+    int64_t *v = malloc((n ? n : 1) * sizeof *v);
+    for (size_t r = 0; v != NULL && r < n; r++) {
+        const char *id = started->regions[r].id;
+        int k =
+            src == started ? (int)r : config_region_find(src, id, strlen(id));
+        v[r] = k >= 0 ? src->regions[k].inbound_horizon_ms
+                      : started->regions[r].inbound_horizon_ms;
+    }
+    return v;
+}
+
 atp_err engine_alloc(const config *cfg, const engine_persist *persist,
                      engine **out)
 {
@@ -80,6 +127,12 @@ atp_err engine_alloc(const config *cfg, const engine_persist *persist,
         goto fail;
     for (size_t i = 0; i < cfg->n_locations; i++)
         e->loc_region[i] = (uint16_t)cfg->locations[i].region;
+    if ((err = engine__loc_info_of(cfg, cfg, &e->loc_info)) != ATP_OK)
+        goto fail;
+    if ((e->horizon_ms = engine__horizons_of(cfg, cfg)) == NULL) {
+        err = ATP_E_NOMEM;
+        goto fail;
+    }
     if ((err = dict_alloc(ENGINE_MAX_SKUS, &e->skus)) != ATP_OK)
         goto fail;
     if ((err = positions_init(&e->pos, 1 << 16)) != ATP_OK)
@@ -133,6 +186,8 @@ void engine_free(engine *e)
     free(e->row_dir);
     free(e->region_stale);
     free(e->loc_region);
+    engine__loc_info_free(e->loc_info, e->cfg->n_locations);
+    free(e->horizon_ms);
     free(e);
 }
 

@@ -336,11 +336,16 @@ typedef struct engine_rules_report {
     uint64_t rows_marked;  /* rows visited for the change feed (an upper
                               bound; a row already marked counts too) */
     engine_relocate_report moved;
+    size_t horizons_changed; /* regions whose inbound horizon changed */
     char refused[320]; /* why the command was refused ("" if it was not) */
 } engine_rules_report;
 
-/* engine_rules_replace makes next's buffer rules and the region of each of
- * its locations the engine's (a reload). next must have running's regions
+/* engine_rules_replace makes next's buffer rules, each region's inbound
+ * horizon (the lots of a region whose horizon changed count again under
+ * the new one, in the same command; rows whose supply changed are marked
+ * for the change feed) and the region, type and pickup settings of each
+ * of its locations the engine's (a reload; the pickup and explain answers
+ * after it show the new type and settings). next must have running's regions
  * and channels, and no location the engine started without (locations are
  * matched by id: config_location_regions; config_compare refuses the
  * rest); running is the configuration whose rules are in force, for the
@@ -443,6 +448,16 @@ typedef struct engine_query_line {
 void engine_query_lines(const engine *e, const engine_query_line *lines,
                         size_t n, engine_answer *out);
 
+/* A location's type and pickup settings as the engine runs them: the
+ * started configuration's, then each engine_rules_replace's (matched by
+ * id). Indexed like config.locations; read on the engine thread (the
+ * explain and pickup answers hand them to their callbacks). */
+typedef struct engine_location_info {
+    char *type; /* "" when none; never NULL */
+    bool pickup;
+    int64_t pickup_buffer;
+} engine_location_info;
+
 /* ---- explain: the whole formula of one SKU ------------------------------ */
 
 /* One location's position of the SKU (locations without one are left out). */
@@ -492,6 +507,8 @@ typedef struct engine_explain {
     uint64_t resv_lines; /* open lines in all (n_resvs may be fewer) */
     /* answers[region * n_channels + channel] */
     const engine_answer *answers;
+    const engine_location_info *info; /* per location index */
+    const int64_t *horizon_ms;        /* per region: inbound horizon now */
 } engine_explain;
 
 #define ENGINE_EXPLAIN_RESV_MAX 200
@@ -538,8 +555,9 @@ typedef struct engine_pickup {
     atp_err err;
     const uint32_t *locations; /* the region's locations, config order */
     uint32_t n_locs;
-    const engine_answer *answers;  /* per line: the region's answer */
-    const engine_pickup_loc *locs; /* locs[line * n_locs + i] */
+    const engine_answer *answers;     /* per line: the region's answer */
+    const engine_pickup_loc *locs;    /* locs[line * n_locs + i] */
+    const engine_location_info *info; /* per location index */
 } engine_pickup;
 
 /* The most (line, location) pairs one pickup query reads: the engine
@@ -552,7 +570,7 @@ typedef void (*engine_pickup_done_fn)(void *arg, const engine_pickup *x);
  * region for channel (valid indices): the region's answer of each line
  * (engine_query's) and, for every location of the region, its position
  * and pickup ATP (docs/PROTOCOL.md, "The pickup formula"), with the
- * pickup settings of the configuration the engine started with. lines
+ * pickup settings in force (engine_location_info). lines
  * must stay valid until done. Never blocks: ATP_E_BUSY when the engine's
  * queue is full, ATP_E_BAD_STATE when stopped, ATP_E_NOMEM; done is then
  * not called. Otherwise done is called exactly once, on the engine thread

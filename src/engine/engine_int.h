@@ -90,8 +90,15 @@ typedef struct engine_rules_change {
     size_t n_scopes;
     const uint16_t *loc_region; /* cfg->n_locations entries */
     uint16_t *was; /* as many: the engine's room for the regions before */
+    /* as many: next's type and pickup settings; once applied, the ones
+     * they replaced (the caller frees whichever it holds) */
+    engine_location_info *info;
+    /* n_regions: next's inbound horizons; once applied, the ones they
+     * replaced (the caller frees whichever it holds) */
+    int64_t *horizon_ms;
     bool taken;
     uint64_t rows_marked;
+    size_t horizons_changed;
     engine_relocate_report moved;
     char *why;
     size_t why_len;
@@ -185,9 +192,11 @@ struct engine {
     const config *cfg;
     uint32_t n_regions;
     uint32_t n_channels;
-    uint16_t *loc_region; /* location index -> region index, or
-                             CONFIG_LOCATION_GONE: removed by a reload
-                             (engine thread) */
+    uint16_t *loc_region;           /* location index -> region index, or
+                                       CONFIG_LOCATION_GONE: removed by a reload
+                                       (engine thread) */
+    engine_location_info *loc_info; /* per location (engine thread) */
+    int64_t *horizon_ms; /* per region: its inbound horizon (engine thread) */
 
     dict *skus;
     _Atomic(engine_row *) *row_dir; /* ENGINE_MAX_SKUS / ENGINE_ROW_CHUNK */
@@ -391,6 +400,19 @@ static inline uint64_t engine__get_le64(const unsigned char *p)
 /* engine__rules_build builds the rule set of cfg's buffer rules (any thread).
  */
 atp_err engine__rules_build(const config *cfg, rules **out);
+
+/* engine__loc_info_of builds the engine's location info (e->cfg's
+ * locations, in its order) from src: each location's values in src
+ * (matched by id), or the started configuration's where src lacks it.
+ * *out: malloc'd, free with engine__loc_info_free. Any thread. */
+atp_err engine__loc_info_of(const config *started, const config *src,
+                            engine_location_info **out);
+void engine__loc_info_free(engine_location_info *v, size_t n);
+
+/* engine__horizons_of: the inbound horizon of each of started's regions
+ * in src (matched by id; started's own where src lacks it), malloc'd.
+ * NULL: out of memory. Any thread. */
+int64_t *engine__horizons_of(const config *started, const config *src);
 /* engine__waiter_init / engine__waiter_wait: a caller waiting for the engine
  * thread's answer to one command; wait waits only if queued == ATP_OK, and
  * destroys w. */
@@ -421,6 +443,10 @@ void engine__relocate_publish(engine *e, engine_rules_change *change);
 /* lots.c: the lots of locations whose region changed (old_region: before)
  * count again under their new region's horizon (engine thread). */
 void engine__lots_relocated(engine *e, const uint16_t *old_region,
+                            int64_t now_ms);
+/* lots.c: the lots of every region whose horizon changed (old_horizon:
+ * before, per region) count again under its new one (engine thread). */
+void engine__lots_rehorizon(engine *e, const int64_t *old_horizon,
                             int64_t now_ms);
 /* engine__lots_at: how many lots location loc has; engine__lots_first: a
  * location that next removes (CONFIG_LOCATION_GONE) and that has a lot,

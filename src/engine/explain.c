@@ -156,6 +156,8 @@ void engine__explain_run(engine *e, engine_explain_req *req)
             .n_resvs = (uint32_t)resvs.n,
             .resv_lines = resv_lines,
             .answers = ans,
+            .info = e->loc_info,
+            .horizon_ms = e->horizon_ms,
         };
     }
     req->done(req->arg, &x);

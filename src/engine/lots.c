@@ -137,7 +137,7 @@ static void lots_uncount(engine *e, engine_lot *x)
 /* Count the lot now if its ETA is inside the horizon, else schedule it. */
 static void lots_count(engine *e, engine_lot *x, int64_t now)
 {
-    int64_t horizon = e->cfg->regions[e->loc_region[x->loc]].inbound_horizon_ms;
+    int64_t horizon = e->horizon_ms[e->loc_region[x->loc]];
     if (horizon <= 0 || x->qty <= 0)
         return; /* inbound not counted in this region */
     x->due.key = x->eta_ms - horizon;
@@ -415,16 +415,28 @@ bool engine__lots_first(const engine *e, const uint16_t *next, uint16_t *loc)
 
 void engine__lots_relocated(engine *e, const uint16_t *old_region, int64_t now)
 {
-    const config *cfg = e->cfg;
+    const int64_t *h = e->horizon_ms;
     engine_lots *l = &e->lots;
     for (size_t i = 0; i < l->cap; i++)
         for (engine_lot *x = l->buckets[i]; x != NULL; x = x->next) {
             uint16_t was = old_region[x->loc], is = e->loc_region[x->loc];
             if (was == is || was == CONFIG_LOCATION_GONE ||
                 is == CONFIG_LOCATION_GONE || /* no lots there: checked */
-                cfg->regions[was].inbound_horizon_ms ==
-                    cfg->regions[is].inbound_horizon_ms)
+                h[was] == h[is])
                 continue; /* counted or due exactly as before */
+            lots_uncount(e, x);
+            lots_count(e, x, now);
+        }
+}
+
+void engine__lots_rehorizon(engine *e, const int64_t *old_horizon, int64_t now)
+{
+    engine_lots *l = &e->lots;
+    for (size_t i = 0; i < l->cap; i++)
+        for (engine_lot *x = l->buckets[i]; x != NULL; x = x->next) {
+            uint16_t r = e->loc_region[x->loc];
+            if (r == CONFIG_LOCATION_GONE || old_horizon[r] == e->horizon_ms[r])
+                continue;
             lots_uncount(e, x);
             lots_count(e, x, now);
         }

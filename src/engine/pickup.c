@@ -36,10 +36,10 @@ static void pickup_loc(const engine *e, uint32_t sku, uint32_t l,
     engine_explain_loc x = {0};
     if (sku != DICT_NONE)
         engine__loc_read(e, sku, l, &x);
-    const config_location *cl = &e->cfg->locations[l];
+    const engine_location_info *li = &e->loc_info[l];
     formula_position p = {x.on_hand, x.allocated, x.held, x.inbound};
     formula_pickup fp;
-    formula_pickup_of(&p, cl->pickup_buffer, cl->pickup, region_atp, &fp);
+    formula_pickup_of(&p, li->pickup_buffer, li->pickup, region_atp, &fp);
     *out = (engine_pickup_loc){.on_hand = x.on_hand,
                                .allocated = x.allocated,
                                .held = x.held,
@@ -80,6 +80,7 @@ void engine__pickup_run(engine *e, engine_pickup_req *req)
     x.locations = locations;
     x.answers = ans;
     x.locs = locs;
+    x.info = e->loc_info;
 done:
     req->done(req->arg, &x);
     free(locations);

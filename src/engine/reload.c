@@ -1,11 +1,11 @@
 /*
- * reload.c - new buffer rules and location regions at run time (SIGHUP,
- * main's reload): the rule set is built and compared on the caller's
- * thread, then published by the engine thread as one command on its queue,
- * together with the locations that move to another region (relocate.c), so
- * every grant and every batch after it sees the new rules and regions and
- * none before it does; the rows whose answer may change are marked for the
- * change feed in the same step.
+ * reload.c - new buffer rules, location regions, types and pickup settings
+ * at run time (SIGHUP, main's reload; the admin ops): the rule set is built and
+ * compared on the caller's thread, then published by the engine thread as one
+ * command on its queue, together with the locations that move to another region
+ * (relocate.c), so every grant and every batch after it sees the new rules and
+ * regions and none before it does; the rows whose answer may change are marked
+ * for the change feed in the same step.
  */
 #include "engine/engine.h"
 #include "engine/engine_int.h"
@@ -121,8 +121,19 @@ atp_err engine_rules_replace(engine *e, const config *running,
     }
     engine_rule_scope *scopes;
     size_t n_scopes;
+    engine_location_info *info = NULL;
     if ((err = engine_rules_diff(running, next, &scopes, &n_scopes)) !=
         ATP_OK) {
+        rules_free(r);
+        free(loc_region);
+        return err;
+    }
+    int64_t *horizon = engine__horizons_of(e->cfg, next);
+    if (horizon == NULL ||
+        (err = engine__loc_info_of(e->cfg, next, &info)) != ATP_OK) {
+        err = horizon == NULL ? ATP_E_NOMEM : err;
+        free(horizon);
+        free(scopes);
         rules_free(r);
         free(loc_region);
         return err;
@@ -135,6 +146,8 @@ atp_err engine_rules_replace(engine *e, const config *running,
                                   .n_scopes = n_scopes,
                                   .loc_region = loc_region,
                                   .was = loc_region + n_locs,
+                                  .info = info,
+                                  .horizon_ms = horizon,
                                   .why = why,
                                   .why_len = sizeof why,
                                   .waiter = &w};
@@ -142,13 +155,17 @@ atp_err engine_rules_replace(engine *e, const config *running,
     err = engine__waiter_wait(&w, queue_push(&e->q, &cmd));
     if (!change.taken)
         rules_free(r);
+    engine__loc_info_free(change.info, n_locs); /* next's, or the replaced */
+    free(change.horizon_ms);                    /* the same */
     free(scopes);
     free(loc_region);
     if (report != NULL) {
-        *report = (engine_rules_report){.rules = next->n_buffers,
-                                        .scopes_changed = n_scopes,
-                                        .rows_marked = change.rows_marked,
-                                        .moved = change.moved};
+        *report =
+            (engine_rules_report){.rules = next->n_buffers,
+                                  .scopes_changed = n_scopes,
+                                  .rows_marked = change.rows_marked,
+                                  .moved = change.moved,
+                                  .horizons_changed = change.horizons_changed};
         memcpy(report->refused, why, sizeof why);
     }
     return err;
@@ -173,6 +190,24 @@ static uint64_t engine_rules_mark_scope(engine *e, const engine_rule_scope *s)
     return (uint64_t)(k1 - k0) * (r1 - r0);
 }
 
+/* engine_horizons_publish makes next's inbound horizons the engine's and
+ * counts the lots of each region whose horizon changed again (their rows
+ * marked for the change feed); reloc_seq is odd: readers of several rows
+ * see all regions' new supply or none. */
+static void engine_horizons_publish(engine *e, engine_rules_change *change)
+{
+    if (memcmp(e->horizon_ms, change->horizon_ms,
+               e->n_regions * sizeof *e->horizon_ms) == 0)
+        return;
+    int64_t *old = e->horizon_ms;
+    e->horizon_ms = change->horizon_ms;
+    change->horizon_ms = old;
+    for (uint32_t r = 0; r < e->n_regions; r++)
+        change->horizons_changed += old[r] != e->horizon_ms[r];
+    engine__lots_rehorizon(e, old, e->now_ms);
+    engine__supply_flush(e);
+}
+
 void engine__rules_apply(engine *e, engine_rules_change *change)
 {
     ATP_ASSERT_OWNER(&e->owner);
@@ -193,10 +228,16 @@ void engine__rules_apply(engine *e, engine_rules_change *change)
     atomic_store_explicit(&e->reloc_seq, seq + 1, memory_order_relaxed);
     atomic_thread_fence(memory_order_release);
     engine__relocate_publish(e, change);
+    engine_horizons_publish(e, change);
     sets[e->retired.n++] =
         atomic_exchange_explicit(&e->rules, change->next, memory_order_acq_rel);
     atomic_store_explicit(&e->reloc_seq, seq + 2, memory_order_release);
     change->taken = true;
+    /* Types and pickup settings: read only on this thread (explain,
+     * pickup), so a swap is the whole publication. */
+    engine_location_info *info = e->loc_info;
+    e->loc_info = change->info;
+    change->info = info;
     /* A rule for every SKU (or a region's every SKU) marks many rows: the
      * feed then publishes each once, as after a region turning stale. */
     uint64_t marked = 0;

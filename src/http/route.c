@@ -82,6 +82,12 @@ static const http_route_def http_routes[] = {
      .async = true},
     {"PUT", "/v1/admin/locations/{location}", "admin_move_location",
      .body = true, .async = true},
+    {"PATCH", "/v1/admin/locations/{location}", "admin_set_location",
+     .body = true, .async = true},
+    {"PATCH", "/v1/admin/regions/{region}", "admin_set_region", .body = true,
+     .async = true},
+    {"POST", "/v1/admin/locations/{location}/remove", "admin_remove_location",
+     .body = true, .async = true},
 };
 
 #define HTTP_ROUTES (sizeof http_routes / sizeof http_routes[0])

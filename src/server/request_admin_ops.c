@@ -1,8 +1,9 @@
 /*
  * request_admin_ops.c - the run-time administration ops (docs/PROTOCOL.md,
  * "Admin"): admin_list, admin_history and admin_export answered at once
- * from the admin state; admin_set_buffer, admin_remove_buffer and
- * admin_move_location validated here (field shapes), run by the admin
+ * from the admin state; admin_set_buffer, admin_remove_buffer,
+ * admin_move_location, admin_set_location, admin_remove_location and
+ * admin_set_region validated here (field shapes), run by the admin
  * thread and answered by it once stored (request_async, like a
  * reservation). Any thread (nng callbacks, libmicrohttpd's).
  */
@@ -162,6 +163,76 @@ static bool request_admin_percent(codec_view v, bool *has, int64_t *bp,
     return false;
 }
 
+/* request_admin_location_values reads admin_set_location's values:
+ * type? (a string of at most ADMIN_TYPE_MAX bytes, copied into buf; its
+ * content is the file's check), pickup? (a boolean), pickup_buffer? (an
+ * integer 0..ATP_QTY_MAX); at least one. */
+static bool request_admin_location_values(const request_fields *f,
+                                          config_edit *ed, char *buf,
+                                          reply_error *e)
+{
+    codec_view vt = codec_view_get(f->root, "type");
+    codec_view vp = codec_view_get(f->root, "pickup");
+    if (vt.p != NULL && codec_view_type(vt) != CODEC_NIL) {
+        codec_str s;
+        if (!codec_view_str(vt, &s) || s.len > ADMIN_TYPE_MAX ||
+            memchr(s.ptr, '\0', s.len) != NULL) {
+            reply_error_set(e, ATP_E_BAD_REQUEST,
+                            "'type' must be a string of at most %d bytes",
+                            ADMIN_TYPE_MAX);
+            return false;
+        }
+        memcpy(buf, s.ptr, s.len);
+        buf[s.len] = '\0';
+        ed->type = buf;
+    }
+    ed->has_pickup = vp.p != NULL && codec_view_type(vp) != CODEC_NIL;
+    if (ed->has_pickup && !codec_view_bool(vp, &ed->pickup)) {
+        reply_error_set(e, ATP_E_BAD_REQUEST, "'pickup' must be true or false");
+        return false;
+    }
+    if (!request_admin_qty(codec_view_get(f->root, "pickup_buffer"),
+                           "pickup_buffer", &ed->has_pickup_buffer,
+                           &ed->pickup_buffer, e))
+        return false;
+    if (ed->type == NULL && !ed->has_pickup && !ed->has_pickup_buffer) {
+        reply_error_set(e, ATP_E_BAD_REQUEST,
+                        "admin_set_location changes 'type', 'pickup' or "
+                        "'pickup_buffer': give at least one");
+        return false;
+    }
+    return true;
+}
+
+/* request_admin_horizon reads admin_set_region's inbound_horizon into
+ * buf: a string of at most ADMIN_HORIZON_MAX bytes as given (the file's
+ * syntax: "2d", "36h", "0"), or an integer of milliseconds; the parser
+ * judges the value as the file's. */
+static bool request_admin_horizon(const request_fields *f, config_edit *ed,
+                                  char *buf, reply_error *e)
+{
+    codec_view v = codec_view_get(f->root, "inbound_horizon");
+    codec_str s;
+    int64_t ms;
+    if (v.p != NULL && codec_view_int(v, &ms)) {
+        snprintf(buf, ADMIN_HORIZON_MAX + 1, "%lldms", (long long)ms);
+    } else if (v.p != NULL && codec_view_str(v, &s) && s.len > 0 &&
+               s.len <= ADMIN_HORIZON_MAX &&
+               memchr(s.ptr, '\0', s.len) == NULL) {
+        memcpy(buf, s.ptr, s.len);
+        buf[s.len] = '\0';
+    } else {
+        reply_error_set(e, ATP_E_BAD_REQUEST,
+                        "'inbound_horizon' must be a duration (a string like "
+                        "\"2d\", at most %d bytes) or an integer of "
+                        "milliseconds",
+                        ADMIN_HORIZON_MAX);
+        return false;
+    }
+    ed->horizon = buf;
+    return true;
+}
+
 /* request_admin_done: the admin thread's answer. */
 static void request_admin_done(void *arg, const admin_result *res)
 {
@@ -189,20 +260,32 @@ bool request_admin_change_start(request_env *env, config_edit_kind kind,
         return false;
     char id[REQUEST_ADMIN_ID_MAX + 1], sku[ATP_SKU_MAX_LEN + 1];
     char region[ATP_ID_MAX_LEN + 1], channel[ATP_ID_MAX_LEN + 1];
-    char location[ATP_ID_MAX_LEN + 1];
+    char location[ATP_ID_MAX_LEN + 1], type[ADMIN_TYPE_MAX + 1];
+    char horizon[ADMIN_HORIZON_MAX + 1];
     admin_change c = {.edit = {.kind = kind}};
     config_edit *ed = &c.edit;
     bool move = kind == CONFIG_EDIT_LOCATION_MOVE;
+    bool regional = kind == CONFIG_EDIT_REGION_SET;
+    bool located = move || kind == CONFIG_EDIT_LOCATION_SET ||
+                   kind == CONFIG_EDIT_LOCATION_REMOVE;
     if (!request_admin_name(codec_view_get(f->root, "change_id"), "change_id",
                             REQUEST_ADMIN_ID_MAX, ATP_E_BAD_ID, true, id,
                             &c.change_id, e) ||
-        !request_admin_name(f->region, "region", ATP_ID_MAX_LEN,
-                            ATP_E_UNKNOWN_REGION, move, region, &ed->region, e))
+        ((move || !located) &&
+         !request_admin_name(f->region, "region", ATP_ID_MAX_LEN,
+                             ATP_E_UNKNOWN_REGION, move || regional, region,
+                             &ed->region, e)))
         return false;
-    if (move) {
+    if (regional) {
+        if (!request_admin_horizon(f, ed, horizon, e))
+            return false;
+    } else if (located) {
         if (!request_admin_name(codec_view_get(f->root, "location"), "location",
                                 ATP_ID_MAX_LEN, ATP_E_UNKNOWN_LOCATION, true,
                                 location, &ed->location, e))
+            return false;
+        if (kind == CONFIG_EDIT_LOCATION_SET &&
+            !request_admin_location_values(f, ed, type, e))
             return false;
     } else if (!request_admin_name(f->sku, "sku", ATP_SKU_MAX_LEN,
                                    ATP_E_BAD_SKU, false, sku, &ed->sku, e) ||

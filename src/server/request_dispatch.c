@@ -75,6 +75,9 @@ static const struct {
     {"admin_set_buffer", CONFIG_EDIT_BUFFER_SET},
     {"admin_remove_buffer", CONFIG_EDIT_BUFFER_REMOVE},
     {"admin_move_location", CONFIG_EDIT_LOCATION_MOVE},
+    {"admin_set_location", CONFIG_EDIT_LOCATION_SET},
+    {"admin_set_region", CONFIG_EDIT_REGION_SET},
+    {"admin_remove_location", CONFIG_EDIT_LOCATION_REMOVE},
 };
 
 /* The ops' indexes in the metrics: 0 "none", then request_ops, snapshot,
@@ -217,7 +220,8 @@ bool request_handle(request_env *env, const void *buf, size_t len,
                 "sources, status, ready, health, snapshot, backup, explain, "
                 "pickup, pickup_cart, reserve, commit, release, extend, "
                 "reservation, admin_list, admin_history, admin_export, "
-                "admin_set_buffer, admin_remove_buffer, admin_move_location)",
+                "admin_set_buffer, admin_remove_buffer, admin_move_location, "
+                "admin_set_location, admin_set_region, admin_remove_location)",
                 request_clip(op), op.ptr);
         }
     }

@@ -74,8 +74,7 @@ static void explain_regions(const request_env *env, codec_str sku,
         const engine_answer *ans = &x->answers[(size_t)r * cfg->n_channels];
         codec_w_map(w, 7);
         codec_w_kv_cstr(w, "region", cfg->regions[r].id);
-        codec_w_kv_int(w, "inbound_horizon_ms",
-                       cfg->regions[r].inbound_horizon_ms);
+        codec_w_kv_int(w, "inbound_horizon_ms", x->horizon_ms[r]);
         codec_w_kv_int(w, "supply", ans->supply);
         codec_w_kv_int(w, "reserved", ans->reserved);
         codec_w_kv_bool(w, "stale", ans->stale);
@@ -103,7 +102,7 @@ static void explain_locations(const config *cfg, const engine_explain *x,
         codec_w_kv_int(w, "held", l->held);
         codec_w_kv_int(w, "inbound", l->inbound);
         codec_w_kv_int(w, "net", l->net);
-        codec_w_kv_cstr(w, "type", cl->type ? cl->type : "");
+        codec_w_kv_cstr(w, "type", x->info[l->location].type);
     }
 }
 

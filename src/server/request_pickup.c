@@ -78,11 +78,14 @@ static bool request_pickup_lines(request_env *env, const request_fields *f,
     return request_lines_merge(env, p->lines, n, a, e);
 }
 
-static void request_pickup_loc_head(const config_location *cl, codec_writer *w)
+/* The location's id, and its type and pickup flag in force (the engine's:
+ * an admin change or a reload may have changed them since the start). */
+static void request_pickup_loc_head(const config *cfg, const engine_pickup *x,
+                                    uint32_t loc, codec_writer *w)
 {
-    codec_w_kv_cstr(w, "location", cl->id);
-    codec_w_kv_cstr(w, "type", cl->type ? cl->type : "");
-    codec_w_kv_bool(w, "pickup", cl->pickup);
+    codec_w_kv_cstr(w, "location", cfg->locations[loc].id);
+    codec_w_kv_cstr(w, "type", x->info[loc].type);
+    codec_w_kv_bool(w, "pickup", x->info[loc].pickup);
 }
 
 /* op pickup: the region's answer, then each location (pickup-enabled ones
@@ -94,7 +97,7 @@ static void request_pickup_write_sku(const request_env *env,
     const config *cfg = env->cfg;
     uint32_t listed = 0;
     for (uint32_t k = 0; k < x->n_locs; k++)
-        listed += !p->only || cfg->locations[x->locations[k]].pickup;
+        listed += !p->only || x->info[x->locations[k]].pickup;
     codec_w_map(w, REPLY_ANSWER_FIELDS + 2);
     codec_w_kv_bool(w, "ok", true);
     reply_answer_write(w, (codec_str){p->el[0].sku, p->el[0].sku_len},
@@ -103,12 +106,11 @@ static void request_pickup_write_sku(const request_env *env,
     codec_w_cstr(w, "locations");
     codec_w_array(w, listed);
     for (uint32_t k = 0; k < x->n_locs; k++) {
-        const config_location *cl = &cfg->locations[x->locations[k]];
-        if (p->only && !cl->pickup)
+        if (p->only && !x->info[x->locations[k]].pickup)
             continue;
         const engine_pickup_loc *l = &x->locs[k];
         codec_w_map(w, 10);
-        request_pickup_loc_head(cl, w);
+        request_pickup_loc_head(cfg, x, x->locations[k], w);
         codec_w_kv_int(w, "on_hand", l->on_hand);
         codec_w_kv_int(w, "allocated", l->allocated);
         codec_w_kv_int(w, "held", l->held);
@@ -131,13 +133,13 @@ static bool request_pickup_fills(const request_pickup *p,
 
 /* One location of a pickup_cart: whether it fills the cart, then each
  * line there. */
-static void request_pickup_write_cart_loc(const request_pickup *p,
+static void request_pickup_write_cart_loc(const config *cfg,
+                                          const request_pickup *p,
                                           const engine_pickup *x, uint32_t k,
-                                          const config_location *cl, bool fills,
-                                          codec_writer *w)
+                                          bool fills, codec_writer *w)
 {
     codec_w_map(w, 5);
-    request_pickup_loc_head(cl, w);
+    request_pickup_loc_head(cfg, x, x->locations[k], w);
     codec_w_kv_bool(w, "fills", fills);
     codec_w_cstr(w, "lines");
     codec_w_array(w, p->n);
@@ -187,8 +189,7 @@ static void request_pickup_write_cart(const request_env *env,
     for (uint32_t k = 0; k < x->n_locs; k++) {
         bool fills = request_pickup_fills(p, x, k);
         if (!p->only || fills)
-            request_pickup_write_cart_loc(
-                p, x, k, &cfg->locations[x->locations[k]], fills, w);
+            request_pickup_write_cart_loc(cfg, p, x, k, fills, w);
     }
 }
 

@@ -57,7 +57,8 @@ def main(h):
               ("GET", "/v1/admin/history", None),
               ("PUT", "/v1/admin/buffers", {"change_id": "x1", "units": 9}),
               ("POST", "/v1/admin/buffers/remove", {"change_id": "x2", "region": "east"}),
-              ("PUT", "/v1/admin/locations/E1", {"change_id": "x3", "region": "west"})]
+              ("PUT", "/v1/admin/locations/E1", {"change_id": "x3", "region": "west"}),
+              ("PATCH", "/v1/admin/locations/E1", {"change_id": "x5", "pickup": True})]
     for method, path, body in routes:
         for who, token, code, status in (("reader", tok("reader"), E_FORBIDDEN, 403),
                                          ("shop-a", tok("shop-a"), E_FORBIDDEN, 403),
@@ -70,6 +71,9 @@ def main(h):
         ck.eq(harness.error_code(nng_read.req({"op": op})), E_FORBIDDEN, "nng %s, read token" % op)
     r = nng_read.req({"op": "admin_set_buffer", "change_id": "x4", "units": 9})
     ck.eq(harness.error_code(r), E_FORBIDDEN, "nng admin_set_buffer, read token")
+    r = nng_read.req({"op": "admin_set_location", "change_id": "x6", "location": "E1",
+                      "pickup": True})
+    ck.eq(harness.error_code(r), E_FORBIDDEN, "nng admin_set_location, read token")
     st, _, doc = call("GET", "/v1/admin", token=admin)
     ck.eq((doc["version"], doc["buffers"]), (1, rules0), "nothing changed by the refusals")
 

@@ -271,11 +271,11 @@ def main(h):
     static_checks(api, h.source_dir, ck)
 
     cfg = harness.build_config(
-        h, ["us-east", "eu"], [("L1", "us-east"), ("L2", "eu")],
+        h, ["us-east", "eu"], [("L1", "us-east"), ("L2", "eu"), ("L3", "eu")],
         [harness.source_entry("wms", [(["L1", "L2"], ["on_hand", "allocated"])])],
         channels=("web", "app"),
         reservations={"max_lines": 3, "min_ttl": "1s", "max_ttl": "1d"},
-        max_cart_lines=4)
+        max_cart_lines=4)  # L3: no stock, removed by admin_remove_location
     d, url = openapi_util.start_atpd(h, cfg)
     c = harness.Client(d.query_port, d=d)
     pub = harness.Publisher(d, c)
@@ -645,6 +645,33 @@ def main(h):
     fail("admin_move_location", al + "L1", "unknown_region", body={"change_id": "od-2",
                                                                     "region": "mars"})
     fail("admin_move_location", al + "L1", "bad_id", body={"change_id": "", "region": "eu"})
+    call("admin_set_location", al + "L1", body={"change_id": "oe-1", "type": "store",
+                                                "pickup": True, "pickup_buffer": 2})
+    fail("admin_set_location", al + "L1", "bad_request", body={"change_id": "oe-2"})
+    fail("admin_set_location", al + "L1", "conflict", body={"change_id": "oa-4", "pickup": True})
+    fail("admin_set_location", al + "L9", "unknown_location", body={"change_id": "oe-3",
+                                                                     "pickup": True})
+    fail("admin_set_location", al + "L1", "bad_id", body={"change_id": "", "pickup": True})
+    fail("admin_set_location", al + "L1", "bad_qty", body={"change_id": "oe-4",
+                                                           "pickup_buffer": -1})
+    fail("admin_set_location", al + "L1", "config", body={"change_id": "oe-5", "type": ""})
+    call("admin_remove_location", al + "L3/remove", body={"change_id": "og-0"})
+    fail("admin_remove_location", al + "L1/remove", "bad_state", body={"change_id": "og-1"})
+    fail("admin_remove_location", al + "L1/remove", "conflict", body={"change_id": "oa-4"})
+    fail("admin_remove_location", al + "L9/remove", "unknown_location",
+         body={"change_id": "og-2"})
+    fail("admin_remove_location", al + "L1/remove", "bad_id", body={"change_id": ""})
+    fail("admin_remove_location", al + "L1/remove", "bad_request", body={"change_id": 7})
+    ar = "/v1/admin/regions/"
+    call("admin_set_region", ar + "eu", body={"change_id": "of-1", "inbound_horizon": "2d"})
+    fail("admin_set_region", ar + "eu", "bad_request", body={"change_id": "of-2"})
+    fail("admin_set_region", ar + "eu", "conflict", body={"change_id": "oa-4",
+                                                          "inbound_horizon": "1d"})
+    fail("admin_set_region", ar + "mars", "unknown_region", body={"change_id": "of-3",
+                                                                  "inbound_horizon": "1d"})
+    fail("admin_set_region", ar + "eu", "bad_id", body={"change_id": "", "inbound_horizon": "1d"})
+    fail("admin_set_region", ar + "eu", "config", body={"change_id": "of-4",
+                                                        "inbound_horizon": "9y"})
     for op_id in sorted(api.ops):
         if op_id.startswith("admin_"):
             ck.check(any(200 <= s < 300 for s in called.get(op_id, ())),

@@ -506,7 +506,10 @@ static int ctl_build_admin(const ctl_args *a, codec_writer *w, ctl_cart *cart)
                 "set-buffer CHANGE_ID [sku=S] [region=R] [channel=C] "
                 "[units=N] [percent=P] [low_stock=N] | remove-buffer "
                 "CHANGE_ID [sku=S] [region=R] [channel=C] | move-location "
-                "CHANGE_ID LOCATION REGION\n");
+                "CHANGE_ID LOCATION REGION | set-location CHANGE_ID LOCATION "
+                "[type=T] [pickup=true|false] [pickup_buffer=N] | set-region "
+                "CHANGE_ID REGION INBOUND_HORIZON | remove-location CHANGE_ID "
+                "LOCATION\n");
     return CTL_EXIT_USAGE;
 }
 
@@ -633,9 +636,12 @@ static const ctl_cmd ctl_cmds[] = {
      NULL, NULL, ctl_run_watch},
     {"admin", 1, 8, CTL_OPT_LIMIT, 0, false,
      "admin list|export|history [AFTER]|set-buffer ID [K=V ...]|"
-     "remove-buffer ID [K=V ...]|move-location ID LOCATION REGION",
+     "remove-buffer ID [K=V ...]|move-location ID LOCATION REGION|"
+     "set-location ID LOCATION [K=V ...]|set-region ID REGION HORIZON|"
+     "remove-location ID LOCATION",
      "run-time administration (docs/PROTOCOL.md, \"Admin\"; admin scope):\n"
-     "        list: the buffer rules and each location's region, with the\n"
+     "        list: the buffer rules, each region's inbound horizon and\n"
+     "        each location's region, type and pickup settings, with the\n"
      "        state's version; export: the state as a config file that\n"
      "        atpd --check-config accepts; history [AFTER]: the audit\n"
      "        records after version AFTER (--limit N, default 100);\n"
@@ -643,7 +649,11 @@ static const ctl_cmd ctl_cmds[] = {
      "        region=R, channel=C; none: the global default) with units=N,\n"
      "        percent=P (at most 2 decimals), low_stock=N;\n"
      "        remove-buffer ID: remove the rule of a scope; move-location\n"
-     "        ID LOCATION REGION. ID is the change id: the same ID and\n"
+     "        ID LOCATION REGION; set-location ID LOCATION: its type=T,\n"
+     "        pickup=true|false, pickup_buffer=N (those given change);\n"
+     "        set-region ID REGION HORIZON: its inbound_horizon (2d, 36h,\n"
+     "        0); remove-location ID LOCATION (refused while it has stock).\n"
+     "        ID is the change id: the same ID and\n"
      "        change again answers the first version (replayed)",
      ctl_build_admin, ctl_show_admin, NULL},
     {"token", 1, 1, CTL_OPT_ENTRY, 0, false,

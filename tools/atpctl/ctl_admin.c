@@ -61,6 +61,37 @@ static bool ctl_admin_kv(char **words, int from, int n, bool values,
     return true;
 }
 
+/* ctl_admin_location_kv writes set-location's words[from..n) (type=T,
+ * pickup=true|false, pickup_buffer=N) into w. false: why said on
+ * stderr. */
+static bool ctl_admin_location_kv(char **words, int from, int n,
+                                  codec_writer *w)
+{
+    for (int i = from; i < n; i++) {
+        const char *v = strchr(words[i], '=');
+        size_t kn = v ? (size_t)(v++ - words[i]) : 0;
+        char *end = NULL;
+        long long q = 0;
+        if (kn == 4 && memcmp(words[i], "type", 4) == 0) {
+            codec_w_cstr(w, "type");
+            codec_w_cstr(w, v);
+        } else if (kn == 6 && memcmp(words[i], "pickup", 6) == 0 &&
+                   (strcmp(v, "true") == 0 || strcmp(v, "false") == 0)) {
+            codec_w_kv_bool(w, "pickup", v[0] == 't');
+        } else if (kn == 13 && memcmp(words[i], "pickup_buffer", 13) == 0 &&
+                   (q = strtoll(v, &end, 10), *v != '\0' && *end == '\0')) {
+            codec_w_kv_int(w, "pickup_buffer", q);
+        } else {
+            fprintf(stderr,
+                    "atpctl: admin: '%s': expected type=T, pickup=true|false "
+                    "or pickup_buffer=N\n",
+                    words[i]);
+            return false;
+        }
+    }
+    return true;
+}
+
 int ctl_admin_build(const ctl_args *a, codec_writer *w, bool *usage)
 {
     const char *sub = a->nwords > 1 ? a->words[1] : "";
@@ -108,6 +139,35 @@ int ctl_admin_build(const ctl_args *a, codec_writer *w, bool *usage)
         codec_w_kv_cstr(w, "region", a->words[4]);
         return 0;
     }
+    if (strcmp(sub, "remove-location") == 0) {
+        if (n != 4)
+            return -1;
+        codec_w_map(w, 3);
+        codec_w_kv_cstr(w, "op", "admin_remove_location");
+        codec_w_kv_cstr(w, "change_id", a->words[2]);
+        codec_w_kv_cstr(w, "location", a->words[3]);
+        return 0;
+    }
+    if (strcmp(sub, "set-region") == 0) {
+        if (n != 5)
+            return -1;
+        codec_w_map(w, 4);
+        codec_w_kv_cstr(w, "op", "admin_set_region");
+        codec_w_kv_cstr(w, "change_id", a->words[2]);
+        codec_w_kv_cstr(w, "region", a->words[3]);
+        codec_w_kv_cstr(w, "inbound_horizon", a->words[4]);
+        return 0;
+    }
+    if (strcmp(sub, "set-location") == 0) {
+        if (n < 5)
+            return -1;
+        codec_w_map(w, (uint32_t)(3 + n - 4));
+        codec_w_kv_cstr(w, "op", "admin_set_location");
+        codec_w_kv_cstr(w, "change_id", a->words[2]);
+        codec_w_kv_cstr(w, "location", a->words[3]);
+        *usage = false;
+        return ctl_admin_location_kv(a->words, 4, n, w) ? 0 : -1;
+    }
     return -1;
 }
 
@@ -149,13 +209,30 @@ static void ctl_admin_show_list(const codec_val *r, FILE *f)
                 sku, reg, ch, ctl_admin_int(x, "units"), bp / 100, bp % 100,
                 ctl_admin_int(x, "low_stock"));
     }
+    const codec_val *g = codec_val_get(r, "regions");
+    fprintf(f, "regions (%u):\n  %-20s %s\n", codec_val_len(g), "ID",
+            "INBOUND_HORIZON_MS");
+    for (uint32_t i = 0; i < codec_val_len(g); i++) {
+        char id[140];
+        ctl_admin_id(codec_val_at(g, i), "id", id, sizeof id);
+        fprintf(f, "  %-20s %" PRId64 "\n", id,
+                ctl_admin_int(codec_val_at(g, i), "inbound_horizon_ms"));
+    }
     const codec_val *l = codec_val_get(r, "locations");
-    fprintf(f, "locations (%u):\n", codec_val_len(l));
+    fprintf(f, "locations (%u):\n  %-20s %-12s %-12s %6s %13s\n",
+            codec_val_len(l), "ID", "REGION", "TYPE", "PICKUP",
+            "PICKUP_BUFFER");
     for (uint32_t i = 0; i < codec_val_len(l); i++) {
-        char id[140], reg[140];
-        ctl_admin_id(codec_val_at(l, i), "id", id, sizeof id);
-        ctl_admin_id(codec_val_at(l, i), "region", reg, sizeof reg);
-        fprintf(f, "  %-20s %s\n", id, reg);
+        const codec_val *x = codec_val_at(l, i);
+        char id[140], reg[140], type[140];
+        bool pickup = false;
+        ctl_admin_id(x, "id", id, sizeof id);
+        ctl_admin_id(x, "region", reg, sizeof reg);
+        ctl_admin_id(x, "type", type, sizeof type);
+        codec_val_bool(codec_val_get(x, "pickup"), &pickup);
+        fprintf(f, "  %-20s %-12s %-12s %6s %13" PRId64 "\n", id, reg,
+                type[0] ? type : "-", pickup ? "yes" : "no",
+                ctl_admin_int(x, "pickup_buffer"));
     }
 }
 

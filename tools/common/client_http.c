@@ -161,11 +161,12 @@ atp_err client_http_exchange(client_http *h, const char *method,
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, left);
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, left);
-    /* The API's routes are GET without a body, POST or PUT with one. */
+    /* The API's routes are GET without a body, POST, PUT or PATCH with
+     * one. */
     if (body != NULL) {
         curl_easy_setopt(c, CURLOPT_POST, 1L);
         curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST,
-                         strcmp(method, "PUT") == 0 ? "PUT" : NULL);
+                         strcmp(method, "POST") == 0 ? NULL : method);
         curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
         curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
         curl_easy_setopt(c, CURLOPT_HTTPHEADER, h->json_header);

@@ -50,6 +50,15 @@ static const client_route_def client_routes[] = {
      "PUT",
      {"admin", "locations", "{location}"},
      {NULL}},
+    {"admin_set_location",
+     "PATCH",
+     {"admin", "locations", "{location}"},
+     {NULL}},
+    {"admin_set_region", "PATCH", {"admin", "regions", "{region}"}, {NULL}},
+    {"admin_remove_location",
+     "POST",
+     {"admin", "locations", "{location}", "remove"},
+     {NULL}},
 };
 
 #define CLIENT_ROUTES (sizeof client_routes / sizeof client_routes[0])

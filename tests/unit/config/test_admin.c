@@ -6,8 +6,11 @@
  * change with an invalid value is refused by the file's own checks with
  * the file's message; a remove of a scope without a rule and a move of an
  * unknown location have their codes; ids that need quoting round-trip;
- * config_admin_overlay lays a state over a configuration by id and says
- * what it leaves out.
+ * a location set changes only the values it has; a region set's
+ * horizon is judged by the file's parser; a removed location leaves the
+ * file's configuration with its authority pairs when laid over it;
+ * config_admin_overlay lays a state over a configuration by id (rules,
+ * regions, types and pickup settings) and says what it leaves out.
  * Labels: unit, admin (issue 16).
  */
 #include "config_test.h"
@@ -196,10 +199,129 @@ static void test_move_and_quoting(void **state)
     config_fini(&c);
 }
 
+/* A location set changes the values it has and keeps the others; a type
+ * the file's checks refuse is refused with the file's message. */
+static void test_location_set(void **state)
+{
+    (void)state;
+    config c, back;
+    char msg[1024];
+    test_load(test_file, &c);
+    config_edit e = {.kind = CONFIG_EDIT_LOCATION_SET,
+                     .location = "s1",
+                     .type = "kiosk",
+                     .has_pickup = true,
+                     .pickup = false};
+    assert_int_equal(test_edit(&c, &e, &back, NULL, 0), ATP_OK);
+    assert_string_equal(back.locations[1].type, "kiosk");
+    assert_false(back.locations[1].pickup);
+    assert_int_equal(back.locations[1].pickup_buffer, 2); /* kept */
+    assert_int_equal(back.locations[1].region, 1);
+    assert_string_equal(back.locations[0].type, "dc"); /* the other: as is */
+    config_fini(&back);
+    e = (config_edit){.kind = CONFIG_EDIT_LOCATION_SET,
+                      .location = "dc-us",
+                      .has_pickup = true,
+                      .pickup = true,
+                      .has_pickup_buffer = true,
+                      .pickup_buffer = 4};
+    assert_int_equal(test_edit(&c, &e, &back, NULL, 0), ATP_OK);
+    assert_string_equal(back.locations[0].type, "dc");
+    assert_true(back.locations[0].pickup);
+    assert_int_equal(back.locations[0].pickup_buffer, 4);
+    config_fini(&back);
+    const char *bad_types[][2] = {{"", "is empty"},
+                                  {"a\tb", "type"},
+                                  {"0123456789012345678901234567890123456789"
+                                   "01234567890123456789012345",
+                                   "1..64 printable bytes"}};
+    for (size_t i = 0; i < 3; i++) {
+        e = (config_edit){.kind = CONFIG_EDIT_LOCATION_SET,
+                          .location = "s1",
+                          .type = bad_types[i][0]};
+        msg[0] = '\0';
+        assert_int_equal(test_edit(&c, &e, &back, msg, sizeof msg),
+                         ATP_E_CONFIG);
+        if (strstr(msg, bad_types[i][1]) == NULL)
+            fail_msg("type %zu: message '%s' lacks '%s'", i, msg,
+                     bad_types[i][1]);
+    }
+    e = (config_edit){.kind = CONFIG_EDIT_LOCATION_SET,
+                      .location = "nowhere",
+                      .has_pickup = true};
+    assert_int_equal(test_edit(&c, &e, &back, NULL, 0), ATP_E_UNKNOWN_LOCATION);
+    config_fini(&c);
+}
+
+/* A region set writes the horizon as the client gave it: the file's
+ * parser reads or refuses it. */
+static void test_region_set(void **state)
+{
+    (void)state;
+    config c, back;
+    char msg[1024];
+    test_load(test_file, &c);
+    config_edit e = {
+        .kind = CONFIG_EDIT_REGION_SET, .region = "eu", .horizon = "36h"};
+    assert_int_equal(test_edit(&c, &e, &back, NULL, 0), ATP_OK);
+    assert_int_equal(back.regions[1].inbound_horizon_ms, 36 * 3600000LL);
+    assert_int_equal(back.regions[0].inbound_horizon_ms, 2 * 86400000LL);
+    config_fini(&back);
+    e.region = "us";
+    e.horizon = "0";
+    assert_int_equal(test_edit(&c, &e, &back, NULL, 0), ATP_OK);
+    assert_int_equal(back.regions[0].inbound_horizon_ms, 0);
+    config_fini(&back);
+    const char *bad[][2] = {{"9y", "expected a duration"},
+                            {"400d", "out of range"},
+                            {"-5ms", "inbound_horizon"}};
+    for (size_t i = 0; i < 3; i++) {
+        e.horizon = bad[i][0];
+        msg[0] = '\0';
+        assert_int_equal(test_edit(&c, &e, &back, msg, sizeof msg),
+                         ATP_E_CONFIG);
+        if (strstr(msg, bad[i][1]) == NULL)
+            fail_msg("horizon %zu: message '%s' lacks '%s'", i, msg, bad[i][1]);
+    }
+    e = (config_edit){
+        .kind = CONFIG_EDIT_REGION_SET, .region = "mars", .horizon = "1d"};
+    assert_int_equal(test_edit(&c, &e, &back, NULL, 0), ATP_E_UNKNOWN_REGION);
+    config_fini(&c);
+}
+
 static void test_left_out(void *ctx, const char *what)
 {
     (void)what;
     (*(int *)ctx)++;
+}
+
+/* A location remove leaves it out of the document; laid over the file,
+ * such a state removes the location and its authority pairs there. */
+static void test_location_remove(void **state)
+{
+    (void)state;
+    config c, back;
+    test_load(test_file, &c);
+    config_edit e = {.kind = CONFIG_EDIT_LOCATION_REMOVE, .location = "dc-us"};
+    assert_int_equal(test_edit(&c, &e, &back, NULL, 0), ATP_OK);
+    assert_int_equal(back.n_locations, 1);
+    assert_string_equal(back.locations[0].id, "s1");
+    assert_true(config_location_find(&back, "dc-us", 5) < 0);
+    e.location = "nowhere";
+    assert_int_equal(test_edit(&c, &e, &back, NULL, 0), ATP_E_UNKNOWN_LOCATION);
+    /* the overlay: dc-us (index 0) goes, s1 moves down to index 0 */
+    assert_int_equal(c.sources[0].n_authority, 2);
+    int left = 0;
+    assert_int_equal(config_admin_overlay(&c, &back, test_left_out, &left),
+                     ATP_OK);
+    assert_int_equal(left, 1);
+    assert_int_equal(c.n_locations, 1);
+    assert_int_equal(config_location_find(&c, "s1", 2), 0);
+    assert_true(config_location_find(&c, "dc-us", 5) < 0);
+    assert_int_equal(c.sources[0].n_authority, 1);
+    assert_int_equal(c.sources[0].authority[0].location, 0);
+    config_fini(&back);
+    config_fini(&c);
 }
 
 static void test_overlay(void **state)
@@ -207,9 +329,10 @@ static void test_overlay(void **state)
     (void)state;
     config file, adm;
     test_load(test_file, &file);
-    test_load("regions: [{id: us}, {id: eu}, {id: mars}]\n"
+    test_load("regions: [{id: us}, {id: eu, inbound_horizon: 3h}, {id: mars}]\n"
               "channels: [web]\n"
-              "locations: [{id: dc-us, region: eu}, {id: gone, region: us},"
+              "locations: [{id: dc-us, region: eu, type: depot, pickup: "
+              "true, pickup_buffer: 3}, {id: gone, region: us},"
               " {id: s1, region: mars}]\n"
               "buffers: [{units: 5}, {region: mars, units: 1},"
               " {sku: B, channel: web, percent: 3}]\n",
@@ -223,6 +346,15 @@ static void test_overlay(void **state)
     assert_int_equal(test_rule(&file, "B", NULL, "web")->percent_bp, 300);
     assert_int_equal(file.locations[0].region, 1); /* dc-us in eu */
     assert_int_equal(file.locations[1].region, 1); /* s1 unchanged */
+    /* the state's horizons (us: none, eu: 3h) */
+    assert_int_equal(file.regions[0].inbound_horizon_ms, 0);
+    assert_int_equal(file.regions[1].inbound_horizon_ms, 3 * 3600000LL);
+    /* dc-us takes the state's type and pickup settings; s1 keeps its own */
+    assert_string_equal(file.locations[0].type, "depot");
+    assert_true(file.locations[0].pickup);
+    assert_int_equal(file.locations[0].pickup_buffer, 3);
+    assert_string_equal(file.locations[1].type, "store");
+    assert_int_equal(file.locations[1].pickup_buffer, 2);
     config_fini(&adm);
     config_fini(&file);
 }
@@ -234,6 +366,9 @@ int main(void)
         cmocka_unit_test(test_set_and_remove),
         cmocka_unit_test(test_invalid_values),
         cmocka_unit_test(test_move_and_quoting),
+        cmocka_unit_test(test_location_set),
+        cmocka_unit_test(test_region_set),
+        cmocka_unit_test(test_location_remove),
         cmocka_unit_test(test_overlay),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -158,22 +158,35 @@ static void test_structure(void **state)
 static void test_structure_details(void **state)
 {
     (void)state;
-    test_seen s = test_diff(
-        "service: {data_dir: /tmp/a}\n"
-        "regions: [{id: us, inbound_horizon: 1h}, {id: eu}]\n"
+    /* a region's inbound_horizon is applied by the engine: no report */
+    const char *places_tail =
         "channels: [web]\n"
         "sources:\n"
         "  - id: wms\n"
         "    heartbeat_timeout: 5s\n"
         "    authority: [{locations: [dc-us, dc-eu], buckets: [on_hand]}]\n"
-        "locations: [{id: dc-us, region: us}, {id: dc-eu, region: eu}]\n");
+        "locations: [{id: dc-us, region: us}, {id: dc-eu, region: eu}]\n";
+    char doc[1024];
+    snprintf(doc, sizeof doc, "%s%s",
+             "service: {data_dir: /tmp/a}\n"
+             "regions: [{id: us, inbound_horizon: 1h}, {id: eu}]\n",
+             places_tail);
+    test_seen s = test_diff(doc);
+    assert_int_equal(s.refused, 0);
+    assert_string_equal(s.text, "");
+    /* a region's id (its place) is structure */
+    snprintf(doc, sizeof doc, "%s%s",
+             "service: {data_dir: /tmp/a}\n"
+             "regions: [{id: eu}, {id: us}]\n",
+             places_tail);
+    s = test_diff(doc);
     assert_int_equal(s.refused, 1);
     assert_string_equal(s.text, "refused: regions: region 1 (us) changed");
     s = test_diff("service: {data_dir: /tmp/a}\n" BASE_PLACES
                   "locations: [{id: dc-us, region: us}, {id: dc-eu, region: "
                   "eu, type: store}]\n");
-    assert_int_equal(s.refused, 0); /* shown only (explain): at restart */
-    assert_string_equal(s.text, "restart: locations[dc-eu].type");
+    assert_int_equal(s.refused, 0); /* applied by the reload: no report */
+    assert_string_equal(s.text, "");
     s = test_diff(
         "service: {data_dir: /tmp/a}\n" BASE_PLACES "  - id: pos\n"
         "    heartbeat_timeout: 5s\n"

@@ -10,7 +10,10 @@
  * has some), events still coming for it are dropped, and named again it
  * comes back empty; and a reader of several rows never sees the location
  * counted in both regions or in neither while moves run (the overlaps are
- * counted, so the test cannot pass without readers running during moves).
+ * counted, so the test cannot pass without readers running during moves);
+ * a reload that changes a region's inbound horizon counts its lots again
+ * and one that changes a location's type and pickup settings shows them
+ * in the next pickup answer.
  * Threads: the test thread; the engine thread applies; a reader thread.
  * Labels: unit, ops, correctness (issues 15, 16).
  */
@@ -471,6 +474,80 @@ static void test_floor_marks_moved_source(void **state)
     test_end(&f);
 }
 
+/* A reload (or an admin change) that gives us an inbound horizon and dc2
+ * another type and pickup settings: dc2's lot (due long ago) counts in
+ * us's supply in the same command, the row is marked for the change feed,
+ * and the next pickup answer has dc2's new settings; the way back undoes
+ * both. */
+static const char test_h0[] =
+    TEST_HEAD "locations: [{id: dc1, region: us}, {id: dc2, region: us, "
+              "type: dc}]\n";
+static const char test_h1[] =
+    "regions: [{id: us, inbound_horizon: 1d}, {id: eu}]\nchannels: [web]\n"
+    "locations: [{id: dc1, region: us}, {id: dc2, region: us, type: kiosk, "
+    "pickup: true, pickup_buffer: 2}]\n";
+
+typedef struct test_pick {
+    char type[32];
+    bool pickup;
+    int64_t buffer, atp;
+} test_pick;
+
+static void test_pick_done(void *arg, const engine_pickup *x)
+{
+    test_pick *t = arg;
+    assert_int_equal(x->err, ATP_OK);
+    assert_int_equal(x->n_locs, 2);
+    const engine_location_info *li = &x->info[x->locations[1]];
+    snprintf(t->type, sizeof t->type, "%s", li->type);
+    t->pickup = li->pickup;
+    t->buffer = x->locs[1].buffer;
+    t->atp = x->locs[1].atp;
+}
+
+static test_pick test_pickup_dc2(engine *e)
+{
+    test_pick t = {{0}, false, -1, -1};
+    engine_pickup_line line = {"A", 1};
+    assert_int_equal(
+        engine_pickup_submit(e, 0, 0, &line, 1, test_pick_done, &t), ATP_OK);
+    assert_int_equal(engine_sync(e), ATP_OK);
+    return t;
+}
+
+static void test_horizon_and_pickup_settings(void **state)
+{
+    (void)state;
+    test_fix f;
+    engine *e = test_begin(&f, test_h0, test_h1);
+    test_set(e, "A", 1, 10);
+    test_lot(e, ATP_EV_LOT_ADD);
+    assert_int_equal(test_ask(e, "A", 0).supply, 10); /* horizon 0 */
+    test_pick p = test_pickup_dc2(e);
+    assert_string_equal(p.type, "dc");
+    assert_false(p.pickup);
+    assert_int_equal(p.atp, 0);
+    (void)test_marked(e);
+    engine_rules_report rep;
+    assert_int_equal(engine_rules_replace(e, &f.x, &f.y, &rep), ATP_OK);
+    assert_int_equal(rep.horizons_changed, 1);
+    assert_int_equal(test_ask(e, "A", 0).supply, 15); /* the lot counts */
+    assert_true(test_marked(e) & 1u);
+    p = test_pickup_dc2(e);
+    assert_string_equal(p.type, "kiosk");
+    assert_true(p.pickup);
+    assert_int_equal(p.buffer, 2);
+    assert_int_equal(p.atp, 8); /* net 10 - 2, under the region's 15 */
+    assert_int_equal(engine_rules_replace(e, &f.y, &f.x, &rep), ATP_OK);
+    assert_int_equal(rep.horizons_changed, 1);
+    assert_int_equal(test_ask(e, "A", 0).supply, 10);
+    assert_true(test_marked(e) & 1u);
+    p = test_pickup_dc2(e);
+    assert_string_equal(p.type, "dc");
+    assert_false(p.pickup);
+    test_end(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -479,6 +556,7 @@ int main(void)
         cmocka_unit_test(test_remove),
         cmocka_unit_test(test_readers_see_whole_moves),
         cmocka_unit_test(test_floor_marks_moved_source),
+        cmocka_unit_test(test_horizon_and_pickup_settings),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
