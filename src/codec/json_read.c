@@ -168,22 +168,30 @@ static void codec_json_field_write(codec_writer *w, const codec_json_field *f)
 
 /* codec_json_load parses text[0..len) (any JSON value; duplicate keys
  * refused; every number a double, see codec_json_number), or returns NULL
- * with the reason in msg. */
+ * with the reason in msg and the error in *err: ATP_E_TOO_LARGE for
+ * nesting deeper than jansson's own limit (2048; deeper than
+ * ATP_MSG_MAX_DEPTH is too_large further on, so any depth past it must
+ * answer the same), else ATP_E_BAD_REQUEST. */
 static json_t *codec_json_load(const char *text, size_t len, char *msg,
-                               size_t msg_cap)
+                               size_t msg_cap, atp_err *err)
 {
     json_error_t jerr;
     json_t *root = json_loadb(text, len,
                               JSON_REJECT_DUPLICATES | JSON_DECODE_ANY |
                                   JSON_DECODE_INT_AS_REAL,
                               &jerr);
-    if (root == NULL) {
+    if (root == NULL && json_error_code(&jerr) == json_error_stack_overflow) {
+        *err = ATP_E_TOO_LARGE;
+        snprintf(msg, msg_cap, "JSON nested deeper than %d levels",
+                 ATP_MSG_MAX_DEPTH);
+    } else if (root == NULL) {
         /* jansson's text is ASCII with the offending token quoted;
          * made printable all the same: it quotes the client's bytes. */
         char t[160];
         codec_str_to_text(t, sizeof t, jerr.text, strlen(jerr.text));
         snprintf(msg, msg_cap, "malformed JSON at line %d, column %d: %s",
                  jerr.line, jerr.column, t);
+        *err = ATP_E_BAD_REQUEST;
     }
     return root;
 }
@@ -194,9 +202,10 @@ atp_err codec_json_request(codec_writer *w, const codec_json_opts *opts,
 {
     json_t *root = NULL;
     if (len > 0) {
-        root = codec_json_load(body, len, msg, msg_cap);
+        atp_err err;
+        root = codec_json_load(body, len, msg, msg_cap, &err);
         if (root == NULL)
-            return ATP_E_BAD_REQUEST;
+            return err;
         if (!json_is_object(root)) {
             json_decref(root);
             snprintf(msg, msg_cap, "the request body must be a JSON object");
@@ -239,12 +248,13 @@ atp_err codec_json_request(codec_writer *w, const codec_json_opts *opts,
 atp_err codec_json_to_msgpack(codec_writer *w, const char *text, size_t len,
                               char *msg, size_t msg_cap)
 {
-    json_t *root = codec_json_load(text, len, msg, msg_cap);
+    atp_err err;
+    json_t *root = codec_json_load(text, len, msg, msg_cap, &err);
     if (root == NULL)
-        return ATP_E_BAD_REQUEST;
+        return err;
     const codec_json_opts plain = {0}; /* no fields, lines kept as they are */
     codec_json_ctx c = {w, &plain, msg, msg_cap};
-    atp_err err = codec_json_value(&c, root, 0) ? ATP_OK : ATP_E_TOO_LARGE;
+    err = codec_json_value(&c, root, 0) ? ATP_OK : ATP_E_TOO_LARGE;
     json_decref(root);
     if (err == ATP_OK && codec_writer_failed(w)) {
         snprintf(msg, msg_cap, "out of memory");

@@ -129,9 +129,12 @@ static bool request_admin_percent(codec_view v, bool *has, int64_t *bp,
     *has = v.p != NULL && codec_view_type(v) != CODEC_NIL;
     if (!*has)
         return true;
+    /* Any value whose basis points fit is read, so that one out of the
+     * file's range gets the file's message (config), not bad_request. */
+    const int64_t lim = INT64_MAX / 100 - 1;
     int64_t i;
     codec_str s;
-    if (codec_view_int(v, &i) && i >= -100000 && i <= 100000) {
+    if (codec_view_int(v, &i) && i >= -lim && i <= lim) {
         *bp = i * 100;
         return true;
     }
@@ -151,8 +154,8 @@ static bool request_admin_percent(codec_view v, bool *has, int64_t *bp,
                 frac = -1;
             end = fe;
         }
-        if (end != buf && *end == '\0' && frac >= 0 && whole > -100000 &&
-            whole < 100000) {
+        if (end != buf && *end == '\0' && frac >= 0 && whole >= -lim &&
+            whole <= lim) {
             *bp = whole * 100 + (neg ? -frac : frac);
             return true;
         }

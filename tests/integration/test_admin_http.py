@@ -133,6 +133,10 @@ def main(h):
             ({"change_id": "e1", "region": "mars", "units": 1}, 422, 3, "unknown region"),
             ({"change_id": "h1", "sku": "A", "units": 4}, 409, 18, "conflict"),
             ({"change_id": "e3", "sku": "A", "percent": "101"}, 422, 15, "out of range"),
+            ({"change_id": "e6", "sku": "A", "percent": 1000000}, 422, 15,
+             "far out of range: still the file's check"),
+            ({"change_id": "e7", "sku": "A", "percent": 2 ** 52}, 422, 15,
+             "2^52 percent: the file's check"),
             ({"change_id": "e4", "sku": "A", "units": "x"}, 400, 1, "units not an integer")):
         st, _, doc = call("PUT", "/v1/admin/buffers", body, admin)
         ck.eq((st, harness.error_code(doc)), (status, code), what + ": %r" % (doc,))

@@ -213,6 +213,23 @@ static void test_refused(void **state)
             fail_msg("case %zu (%s): got %d '%s', want %d '%s'", i,
                      cases[i].body, err, o->msg, cases[i].want, cases[i].msg);
     }
+    /* Deeper than jansson's own limit (2048) is too deep like 9 is, not
+     * malformed. */
+    {
+        enum { DEEP = 3000 };
+        static char deep[6 + 2 * DEEP + 2];
+        size_t n = 0;
+        memcpy(deep, "{\"a\": ", 6);
+        n = 6;
+        for (int i = 0; i < DEEP; i++)
+            deep[n++] = '[';
+        for (int i = 0; i < DEEP; i++)
+            deep[n++] = ']';
+        deep[n++] = '}';
+        deep[n] = '\0';
+        assert_int_equal(test_conv(o, deep, NULL, 0, true), ATP_E_TOO_LARGE);
+        assert_non_null(strstr(o->msg, "deeper than 8"));
+    }
     /* Depth 8 exactly is accepted (the map and 7 arrays, as over nng). */
     assert_int_equal(test_conv(o, "{\"a\": [[[[[[[]]]]]]]}", NULL, 0, true),
                      ATP_OK);
