@@ -142,18 +142,23 @@ static bool admin_names_check(const config *c, const config_edit *e,
 {
     if (e->region != NULL &&
         config_region_find(c, e->region, strlen(e->region)) < 0) {
+        char list[160];
+        config_region_list(c, list, sizeof list);
         res->err = ATP_E_UNKNOWN_REGION;
         snprintf(res->message, sizeof res->message,
-                 "unknown region '%.128s': nothing changed (regions are "
-                 "added by a restart with a new file)",
-                 e->region);
+                 "unknown region '%.128s'; regions: %s. Nothing changed "
+                 "(regions are added by a restart with a new file)",
+                 e->region, list);
         return false;
     }
     if (e->channel != NULL &&
         config_channel_find(c, e->channel, strlen(e->channel)) < 0) {
+        char list[160];
+        config_channel_list(c, list, sizeof list);
         res->err = ATP_E_UNKNOWN_CHANNEL;
         snprintf(res->message, sizeof res->message,
-                 "unknown channel '%.128s': nothing changed", e->channel);
+                 "unknown channel '%.128s'; channels: %s. Nothing changed",
+                 e->channel, list);
         return false;
     }
     return true;

@@ -281,6 +281,11 @@ void config_diags_fini(config_diags *d);
 int config_region_find(const config *c, const char *id, size_t len);
 int config_location_find(const config *c, const char *id, size_t len);
 int config_channel_find(const config *c, const char *id, size_t len);
+/* config_region_list, config_channel_list: "a, b, c" (file order) into
+ * buf, for a message naming the valid ids; shortened to "a, b, ... (N in
+ * all)" when it does not fit. */
+void config_region_list(const config *c, char *buf, size_t size);
+void config_channel_list(const config *c, char *buf, size_t size);
 int config_source_find(const config *c, const char *id, size_t len);
 
 /* How a difference between the running configuration and a reloaded one

@@ -96,6 +96,16 @@ static void config_ids_list(const config *c, size_t n, config__id_fn id_of,
     }
 }
 
+void config_region_list(const config *c, char *buf, size_t size)
+{
+    config_ids_list(c, c->n_regions, config__region_id, buf, size);
+}
+
+void config_channel_list(const config *c, char *buf, size_t size)
+{
+    config_ids_list(c, c->n_channels, config__channel_id, buf, size);
+}
+
 /* config_check_unique reports every id that appears again, at the later
  * entry. marks is parallel to the section; kind names it in messages. */
 static void config_check_unique(config__build *b, const config_key *keys,

@@ -223,10 +223,12 @@ static bool http_sse_filter(http_sse *s, const http_call *c,
                 memcmp(s->cfg->regions[i].id, r->str.ptr, r->str.len) == 0)
                 st->region = (int64_t)i;
         if (st->region < 0) {
-            char shown[80];
+            char shown[80], list[160];
             codec_str_to_text(shown, sizeof shown, r->str.ptr, r->str.len);
+            config_region_list(s->cfg, list, sizeof list);
             *err = ATP_E_UNKNOWN_REGION;
-            snprintf(msg, msg_cap, "unknown region '%s'", shown);
+            snprintf(msg, msg_cap, "unknown region '%s'; regions: %s", shown,
+                     list);
             return false;
         }
     }

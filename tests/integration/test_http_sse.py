@@ -97,8 +97,11 @@ def main(h):
     w = H.Http(d)
 
     bad = Stream(d, "?region=mars")
-    ck.eq((bad.status, bad.error_body()["error"]["name"]), (422, "unknown_region"),
+    err = bad.error_body()["error"]
+    ck.eq((bad.status, err["name"]), (422, "unknown_region"),
           "a stream for an unknown region")
+    ck.check("regions: east, west" in err["message"],
+             "the message lists the regions (docs/HTTP.md): %r", err["message"])
     bad.close()
     bad = Stream(d, "?region=east&sku=" + H.q("\x01"))
     ck.eq((bad.status, bad.error_body()["error"]["name"]), (422, "bad_sku"), "a bad sku")
