@@ -231,7 +231,7 @@ atp_err auth_check(auth *t, const char *token, size_t len, unsigned scope,
     if (!auth_rate_take(t, (size_t)i, now_ns)) {
         snprintf(why, why_len,
                  "token '%s' is over auth.limits.requests_per_second "
-                 "(%u): nothing was done; retry later",
+                 "(%u); retry later",
                  e->name, a->requests_per_second);
         return ATP_E_QUOTA;
     }

@@ -208,7 +208,11 @@ static void request_resv_done(void *arg, const engine_resv_result *r)
         else if (r->err == ATP_E_CONFLICT)
             reply_error_set(
                 &e, r->err,
-                as->req.client != NULL
+                as->req.op == ENGINE_RESV_COMMIT
+                    ? "reservation '%.*s' cannot take that order_ref: it "
+                      "was committed with another one, or another "
+                      "reservation holds it"
+                : as->req.client != NULL
                     ? "reservation '%.*s' exists with different "
                       "content or under another client"
                     : "reservation '%.*s' exists with different content",
