@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <sys/random.h>
 
+#include "common/hex.h"
+
 void crypto_sha256(const void *data, size_t len, uint8_t out[CRYPTO_SHA256_LEN])
 {
     if (mbedtls_sha256_ret(data, len, out, 0) != 0)
@@ -69,17 +71,6 @@ void crypto_hex(const uint8_t *in, size_t n, char *out)
         out[2 * i + 1] = digits[in[i] & 15];
     }
     out[2 * n] = '\0';
-}
-
-static int hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
 }
 
 bool crypto_unhex(const char *s, size_t slen, uint8_t *out, size_t n)

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/hex.h"
 #include "tls/tls_int.h"
 
 void tls__peer_v4(tls_peer *p, const void *addr4)
@@ -33,23 +34,12 @@ void tls__peer_v6(tls_peer *p, const uint8_t addr6[16])
     memcpy(p->addr, addr6, 16);
 }
 
-static int tls_hex_digit(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return -1;
-}
-
 /* tls_hex_u32: n hex digits at *p into *v; advances *p. */
 static bool tls_hex_u32(const char **p, int n, uint32_t *v)
 {
     uint32_t x = 0;
     for (int i = 0; i < n; i++) {
-        int d = tls_hex_digit((*p)[i]);
+        int d = hex_value((*p)[i]);
         if (d < 0)
             return false;
         x = x << 4 | (uint32_t)d;
