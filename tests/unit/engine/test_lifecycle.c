@@ -203,19 +203,6 @@ static void test_full_queue_busy(void **state)
     assert_int_equal(engine_snapshot_now(fx->eng), ATP_OK);
 }
 
-typedef struct test_stopper {
-    engine *e;
-    _Atomic bool returned;
-} test_stopper;
-
-static void *test_stop_main(void *arg)
-{
-    test_stopper *st = arg;
-    engine_stop(st->e);
-    atomic_store(&st->returned, true);
-    return NULL;
-}
-
 static bool test_stopped(void *arg)
 {
     return atomic_load(&((test_stopper *)arg)->returned);

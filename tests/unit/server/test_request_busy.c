@@ -222,19 +222,6 @@ static void test_busy_when_stopped(void **state)
 
 /* ---- issue 21: explain and pickup queued behind the stop ----------------- */
 
-typedef struct test_stopper {
-    engine *e;
-    _Atomic bool returned;
-} test_stopper;
-
-static void *test_stop_main(void *arg)
-{
-    test_stopper *st = arg;
-    engine_stop(st->e);
-    atomic_store(&st->returned, true);
-    return NULL;
-}
-
 /* test_late_reply hands the request in fx->req over while the engine
  * thread is held behind a queued stop command, lets it go, and leaves the
  * reply (given through finish) in fx->out. */
