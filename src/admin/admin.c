@@ -59,9 +59,12 @@ void admin_restore_record(admin *a, const void *key, size_t key_len,
         a->stored_text = NULL;
         free(a->stored_file);
         a->stored_file = NULL;
-        if (!admin__state_decode(val, val_len, &a->stored_version,
-                                 &a->stored_text, &a->stored_file))
-            log_error("admin", "the stored admin state cannot be read");
+        /* One that does not decode stops the start (admin_begin), as one
+         * that is no valid configuration does: seeding from the file
+         * instead would drop the run-time changes and number versions
+         * again over the stored history. */
+        a->stored_unreadable = !admin__state_decode(
+            val, val_len, &a->stored_version, &a->stored_text, &a->stored_file);
         return;
     }
     admin_entry e;
@@ -168,6 +171,12 @@ static atp_err admin_stored_overlay(admin *a)
 
 atp_err admin_begin(admin *a)
 {
+    if (a->stored_unreadable) {
+        log_error("admin", "the stored admin state cannot be read (not a "
+                           "state record of this atpd); atpd does not start "
+                           "on it");
+        return ATP_E_CONFIG;
+    }
     size_t len;
     atp_err err = config_admin_text(a->started, NULL, &a->file_text, &len);
     if (err != ATP_OK)

@@ -54,6 +54,7 @@ struct admin {
     /* restored at start-up, before admin_begin */
     char *stored_text, *stored_file;
     uint64_t stored_version;
+    bool stored_unreadable; /* a state record that does not decode */
     /* the queue of the admin thread (guarded by qmu) */
     pthread_mutex_t qmu;
     pthread_cond_t qcond;

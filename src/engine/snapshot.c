@@ -304,6 +304,15 @@ void engine__snapshot_barrier(engine *e, bool failed)
     }
 }
 
+/* engine_snapshot_join makes w wait for the snapshot in flight. */
+static void engine_snapshot_join(engine *e, engine_snap_waiter w)
+{
+    if (e->snap.n_waiters < sizeof e->snap.waiters / sizeof e->snap.waiters[0])
+        e->snap.waiters[e->snap.n_waiters++] = w;
+    else
+        w.done(w.arg, ATP_E_BUSY);
+}
+
 void engine__snapshot_done(engine *e, atp_err err)
 {
     ATP_ASSERT_OWNER(&e->owner);
@@ -350,10 +359,17 @@ void engine__snapshot_done(engine *e, atp_err err)
     for (size_t i = 0; i < e->snap.n_waiters; i++)
         e->snap.waiters[i].done(e->snap.waiters[i].arg, err);
     e->snap.n_waiters = 0;
+    /* The requests that came while this one was stored: the first starts
+     * the next snapshot, cut now, so after all of them: the others wait for
+     * that one too, not for one each. */
     size_t n_next = e->snap.n_next;
     e->snap.n_next = 0;
-    for (size_t i = 0; i < n_next; i++)
-        engine__snapshot_request(e, e->snap.next[i]);
+    for (size_t i = 0; i < n_next; i++) {
+        if (i > 0 && e->snap.inflight)
+            engine_snapshot_join(e, e->snap.next[i]);
+        else
+            engine__snapshot_request(e, e->snap.next[i]);
+    }
 }
 
 bool engine__snapshot_pending(const engine *e)
@@ -401,10 +417,7 @@ void engine__snapshot_request(engine *e, engine_snap_waiter w)
         w.done(w.arg, ATP_E_NOMEM);
         return;
     }
-    if (e->snap.n_waiters < sizeof e->snap.waiters / sizeof e->snap.waiters[0])
-        e->snap.waiters[e->snap.n_waiters++] = w;
-    else
-        w.done(w.arg, ATP_E_BUSY);
+    engine_snapshot_join(e, w);
 }
 
 bool engine__snapshot_final(engine *e)

@@ -38,8 +38,12 @@ sys.path.insert(0, HERE)
 import msgpack  # noqa: E402
 
 SANITIZER = os.environ.get("ATP_TEST_SCALE", "") == "sanitizer"
-# Sanitizer builds are several times slower: stretch every wait, shrink work.
-TIME_FACTOR = 4.0 if SANITIZER else 1.0
+# The coverage build (gcc --coverage -O0, atomic counters; scripts/coverage.sh
+# sets ATP_TEST_SCALE=coverage) is several times slower too, with jemalloc.
+COVERAGE = os.environ.get("ATP_TEST_SCALE", "") == "coverage"
+SLOW = SANITIZER or COVERAGE
+# Slow builds: stretch every wait (tests shrink their load by SLOW or SANITIZER).
+TIME_FACTOR = 4.0 if SLOW else 1.0
 
 
 class TestFailure(AssertionError):

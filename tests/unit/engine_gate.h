@@ -2,13 +2,14 @@
  * engine_gate.h - a test helper (header only): hold the engine thread
  * still inside a batch's release callback (release runs on the engine
  * thread), so that a test knows exactly what the engine's queue holds, and
- * fill that queue. Used by unit.engine.lifecycle and
- * unit.server.request_busy.
+ * fill that queue; stop the engine from another thread. Used by
+ * unit.engine.lifecycle and unit.server.request_busy.
  */
 #ifndef ATP_TEST_ENGINE_GATE_H
 #define ATP_TEST_ENGINE_GATE_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 
 #include "engine/engine.h"
@@ -79,6 +80,21 @@ static void test_queue_fill(engine *e, size_t cap)
     for (size_t i = 0; i < cap; i++)
         assert_int_equal(engine_submit(e, &b), ATP_OK);
     assert_int_equal(test_queue_len(e), cap);
+}
+
+/* test_stop_main runs engine_stop(st->e) on a thread of the test's and
+ * says when it returned: a stop command queued behind a closed gate. */
+typedef struct test_stopper {
+    engine *e;
+    _Atomic bool returned;
+} test_stopper;
+
+static void *test_stop_main(void *arg)
+{
+    test_stopper *st = arg;
+    engine_stop(st->e);
+    atomic_store(&st->returned, true);
+    return NULL;
 }
 
 #endif

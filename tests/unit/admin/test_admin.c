@@ -12,7 +12,12 @@
  *   is laid over the file (rules, regions), version and history kept, a
  *   change id replays; with the file's rules edited: the file's win as
  *   the next version.
- * Labels: unit, admin (issue 16).
+ * - SIGHUP (admin_reload): the file as last read keeps the admin state; an
+ *   edited file the store refuses is undone (version, ATP, records as
+ *   before); one removing a location with stock is refused by the engine;
+ * - a start over damaged records: a bad audit record is skipped, a state
+ *   record that cannot be read or is no valid configuration stops it.
+ * Labels: unit, admin (issue 16), suite (issue 21).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -27,7 +32,9 @@
 #include <string.h>
 
 #include "admin/admin.h"
+#include "admin/admin_int.h"
 #include "atp/wire.h"
+#include "codec/codec.h"
 
 #define TEST_FILE(rules)                                                       \
     "regions: [{id: us}, {id: eu}]\n"                                          \
@@ -258,10 +265,176 @@ static void test_changes(void **state)
     test_store_fini(&s);
 }
 
+/* ---- issue 21: SIGHUP and start-up against a refusing or damaged store -- */
+
+static config test_file(const char *text)
+{
+    config c;
+    config_diags d = {0};
+    assert_int_equal(config_load_string(text, strlen(text), &c, &d), ATP_OK);
+    config_diags_fini(&d);
+    return c;
+}
+
+/* SIGHUP (admin_reload): a file whose administered part is as last read
+ * leaves the admin state (and a run-time change) in force; an edited file
+ * that the store refuses is undone (version, ATP and stored records as
+ * before, the reason in the report); stored, it is the next version; one
+ * that removes a location holding stock is refused by the engine. */
+static void test_reload(void **state)
+{
+    (void)state;
+    test_store s = {.n = 0};
+    test_core t;
+    test_core_start(&t, TEST_FILE("{units: 1}"), &s, false);
+    assert_int_equal(test_change(&t, "c1", test_units_us).err, ATP_OK);
+    assert_int_equal(admin_version(t.adm), 2);
+    assert_int_equal(test_atp(&t, 0), 6);
+
+    config same = test_file(TEST_FILE("{units: 1}"));
+    engine_rules_report rep = {0};
+    assert_int_equal(admin_reload(t.adm, &same, &rep), ATP_OK);
+    assert_int_equal(admin_version(t.adm), 2);
+    assert_int_equal(test_atp(&t, 0), 6); /* c1's rule stays in force */
+    assert_int_equal(test_atp(&t, 1), 9);
+
+    config edited = test_file(TEST_FILE("{units: 2}"));
+    size_t stored = s.n;
+    s.fail = ATP_E_IO;
+    rep = (engine_rules_report){0};
+    assert_int_equal(admin_reload(t.adm, &edited, &rep), ATP_E_IO);
+    assert_non_null(strstr(rep.refused, "undone"));
+    assert_int_equal(admin_version(t.adm), 2);
+    assert_int_equal(test_atp(&t, 0), 6);
+    assert_int_equal(test_atp(&t, 1), 9);
+    assert_int_equal(s.n, stored);
+    s.fail = ATP_OK;
+    rep = (engine_rules_report){0};
+    assert_int_equal(admin_reload(t.adm, &edited, &rep), ATP_OK);
+    assert_int_equal(admin_version(t.adm), 3);
+    assert_int_equal(test_atp(&t, 0), 8); /* the file's rules as a whole */
+    assert_int_equal(test_atp(&t, 1), 8);
+
+    config shrunk = test_file("regions: [{id: us}, {id: eu}]\n"
+                              "locations: [{id: dc-us, region: us}]\n"
+                              "channels: [web]\n"
+                              "buffers: [{units: 2}]\n");
+    rep = (engine_rules_report){0};
+    assert_int_equal(admin_reload(t.adm, &shrunk, &rep), ATP_E_BAD_STATE);
+    assert_non_null(strstr(rep.refused, "dc-eu"));
+    assert_int_equal(admin_version(t.adm), 3);
+    assert_int_equal(test_atp(&t, 1), 8); /* dc-eu's stock still counts */
+    test_core_stop(&t);
+    config_fini(&same);
+    config_fini(&edited);
+    config_fini(&shrunk);
+    test_store_fini(&s);
+}
+
+/* test_store_set replaces (or adds) the record under key. */
+static void test_store_set(test_store *s, const char *key, const void *val,
+                           size_t len)
+{
+    size_t k = 0;
+    while (k < s->n && (s->recs[k].key_len != strlen(key) ||
+                        memcmp(s->recs[k].key, key, strlen(key)) != 0))
+        k++;
+    if (k == s->n)
+        s->n++;
+    else
+        free(s->recs[k].val);
+    s->recs[k].key_len = strlen(key);
+    memcpy(s->recs[k].key, key, s->recs[k].key_len);
+    s->recs[k].val = malloc(len);
+    memcpy(s->recs[k].val, val, len);
+    s->recs[k].val_len = len;
+}
+
+/* test_begin: admin_begin's answer over the stored records s and file. */
+static atp_err test_begin(test_store *s, const char *file)
+{
+    config cfg = test_file(file);
+    admin_persist p = {.ctx = s, .put = test_put};
+    admin *a;
+    assert_int_equal(admin_alloc(&cfg, &p, &a), ATP_OK);
+    for (size_t i = 0; i < s->n; i++)
+        admin_restore_record(a, s->recs[i].key, s->recs[i].key_len,
+                             s->recs[i].val, s->recs[i].val_len);
+    atp_err err = admin_begin(a);
+    admin_free(a);
+    config_fini(&cfg);
+    return err;
+}
+
+/* A start over damaged admin records: an audit record that cannot be read
+ * is skipped (version and change ids kept); a state record that cannot be
+ * read, or whose document is not a valid configuration, stops the start
+ * (docs/CONFIG.md, "Run-time administration": not run on rules nobody
+ * chose, nor seeded again over the stored history). */
+static void test_damaged_records(void **state)
+{
+    (void)state;
+    test_store s = {.n = 0};
+    test_core t;
+    test_core_start(&t, TEST_FILE("{units: 1}"), &s, false);
+    assert_int_equal(test_change(&t, "c1", test_units_us).err, ATP_OK);
+    test_core_stop(&t);
+
+    test_store_set(&s, "h-garbage", "\xc1", 1);
+    test_store_set(&s, "zz", "x", 1);
+    test_core_start(&t, TEST_FILE("{units: 1}"), &s, true);
+    assert_int_equal(admin_version(t.adm), 2);
+    admin_result r = test_change(&t, "c1", test_units_us);
+    assert_true(r.replayed);
+    assert_int_equal(r.version, 2);
+    assert_int_equal(test_atp(&t, 0), 6);
+    test_core_stop(&t);
+
+    /* the state record, valid, with a document that is not a configuration */
+    size_t k = 0;
+    while (memcmp(s.recs[k].key, "state", 5) != 0)
+        k++;
+    uint64_t version;
+    char *text, *file_text;
+    assert_true(admin__state_decode(s.recs[k].val, s.recs[k].val_len, &version,
+                                    &text, &file_text));
+    codec_writer *w = codec_writer_alloc(NULL, NULL);
+    admin__state_encode(w, version, "regions: [{id: us}]\nbuffers: [x]\n",
+                        file_text);
+    size_t len;
+    const void *bad = codec_writer_data(w, &len);
+    char *good = s.recs[k].val;
+    size_t good_len = s.recs[k].val_len;
+    s.recs[k].val = malloc(len);
+    memcpy(s.recs[k].val, bad, len);
+    s.recs[k].val_len = len;
+    assert_int_equal(test_begin(&s, TEST_FILE("{units: 1}")), ATP_E_CONFIG);
+    codec_writer_free(w);
+    free(text);
+    free(file_text);
+
+    /* a state record that is no state record at all */
+    size_t n = s.n;
+    test_store_set(&s, "state", "\x93\x01\x02", 3);
+    assert_int_equal(test_begin(&s, TEST_FILE("{units: 1}")), ATP_E_CONFIG);
+    assert_int_equal(s.n, n); /* nothing seeded over the history: */
+    k = 0;
+    while (memcmp(s.recs[k].key, "state", 5) != 0)
+        k++;
+    assert_int_equal(s.recs[k].val_len, 3); /* the record is as it was */
+
+    test_store_set(&s, "state", good, good_len);
+    free(good);
+    assert_int_equal(test_begin(&s, TEST_FILE("{units: 1}")), ATP_OK);
+    test_store_fini(&s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_changes),
+        cmocka_unit_test(test_reload),
+        cmocka_unit_test(test_damaged_records),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

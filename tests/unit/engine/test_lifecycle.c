@@ -10,7 +10,9 @@
  * - engine_stop gives up on a final snapshot the store refuses, once,
  *   instead of retrying it in a loop (issue 12 item 12);
  * - a reserve refused with store_full leaves status untouched, counters
- *   included (issue 12 item 4).
+ *   included (issue 12 item 4);
+ * - a batch, explain, pickup, sync and rules change queued behind the stop
+ *   command each hear back: not applied, busy (issue 21).
  *
  * The engine thread is held still by a batch whose release callback waits
  * on a gate (tests/unit/engine_gate.h), so the queue's content is known
@@ -201,19 +203,6 @@ static void test_full_queue_busy(void **state)
     assert_int_equal(engine_snapshot_now(fx->eng), ATP_OK);
 }
 
-typedef struct test_stopper {
-    engine *e;
-    _Atomic bool returned;
-} test_stopper;
-
-static void *test_stop_main(void *arg)
-{
-    test_stopper *st = arg;
-    engine_stop(st->e);
-    atomic_store(&st->returned, true);
-    return NULL;
-}
-
 static bool test_stopped(void *arg)
 {
     return atomic_load(&((test_stopper *)arg)->returned);
@@ -338,6 +327,107 @@ static void test_refused_not_counted(void **state)
     assert_int_equal(st.resv_granted, 1);
 }
 
+/* ---- issue 21: every kind of command queued behind the stop hears back - */
+
+typedef struct test_late {
+    engine *e;
+    const config *cfg;
+    _Atomic bool batch_released, batch_applied;
+    _Atomic int explain_err, pickup_err; /* -1: no answer yet */
+    _Atomic int sync_err, rules_err;     /* -1: not returned yet */
+} test_late;
+
+static void test_late_release(void *owner, bool applied)
+{
+    test_late *l = owner;
+    atomic_store(&l->batch_applied, applied);
+    atomic_store(&l->batch_released, true);
+}
+
+static void test_late_explain(void *arg, const engine_explain *x)
+{
+    atomic_store(&((test_late *)arg)->explain_err, x->err);
+}
+
+static void test_late_pickup(void *arg, const engine_pickup *x)
+{
+    atomic_store(&((test_late *)arg)->pickup_err, x->err);
+}
+
+static void *test_late_sync(void *arg)
+{
+    test_late *l = arg;
+    atomic_store(&l->sync_err, engine_sync(l->e));
+    return NULL;
+}
+
+static void *test_late_rules(void *arg)
+{
+    test_late *l = arg;
+    engine_rules_report rep = {0};
+    atomic_store(&l->rules_err,
+                 engine_rules_replace(l->e, l->cfg, l->cfg, &rep));
+    return NULL;
+}
+
+static bool test_queue_is_6(void *arg)
+{
+    return test_queue_len(arg) == 6;
+}
+
+static bool test_late_all(void *arg)
+{
+    test_late *l = arg;
+    return atomic_load(&l->batch_released) &&
+           atomic_load(&l->explain_err) >= 0 &&
+           atomic_load(&l->pickup_err) >= 0 && atomic_load(&l->sync_err) >= 0 &&
+           atomic_load(&l->rules_err) >= 0;
+}
+
+/* A batch, an explain, a pickup, a sync and a reload's rules queued behind
+ * the stop command: none runs, each caller hears back (the batch released
+ * as not applied, sync returns, the rules and the readers answer busy:
+ * atpd is shutting down), none waits forever. */
+static void test_every_command_after_stop(void **state)
+{
+    test_fx *fx = *state;
+    test_late l = {.e = fx->eng, .cfg = &fx->cfg};
+    atomic_store(&l.explain_err, -1);
+    atomic_store(&l.pickup_err, -1);
+    atomic_store(&l.sync_err, -1);
+    atomic_store(&l.rules_err, -1);
+    test_gate_close(fx->eng);
+    test_stopper st = {.e = fx->eng};
+    pthread_t tstop, tsync, trules;
+    assert_int_equal(pthread_create(&tstop, NULL, test_stop_main, &st), 0);
+    assert_true(test_wait_for(test_queue_is_1, fx->eng, 5000));
+    engine_batch b = {.n = 0, .release = test_late_release, .owner = &l};
+    assert_int_equal(engine_submit(fx->eng, &b), ATP_OK);
+    assert_int_equal(
+        engine_explain_submit(fx->eng, "A", 1, test_late_explain, &l), ATP_OK);
+    static const engine_pickup_line line = {.sku = "A", .sku_len = 1};
+    assert_int_equal(
+        engine_pickup_submit(fx->eng, 0, 0, &line, 1, test_late_pickup, &l),
+        ATP_OK);
+    assert_int_equal(pthread_create(&tsync, NULL, test_late_sync, &l), 0);
+    assert_int_equal(pthread_create(&trules, NULL, test_late_rules, &l), 0);
+    bool queued = test_wait_for(test_queue_is_6, fx->eng, 5000);
+    test_gate_open();
+    bool stopped = test_wait_for(test_stopped, &st, 5000);
+    bool answered = test_wait_for(test_late_all, &l, 5000);
+    assert_true(queued);
+    assert_true(stopped);
+    assert_true(answered);
+    pthread_join(tstop, NULL);
+    pthread_join(tsync, NULL);
+    pthread_join(trules, NULL);
+    assert_false(atomic_load(&l.batch_applied));
+    assert_int_equal(atomic_load(&l.explain_err), ATP_E_BUSY);
+    assert_int_equal(atomic_load(&l.pickup_err), ATP_E_BUSY);
+    assert_int_equal(atomic_load(&l.sync_err), ATP_OK);
+    assert_int_equal(atomic_load(&l.rules_err), ATP_E_BUSY);
+}
+
 int main(void)
 {
     if (getenv("TEST_FILTER") != NULL) /* e.g. TEST_FILTER=test_stop_* */
@@ -351,6 +441,8 @@ int main(void)
                                         test_teardown),
         cmocka_unit_test_setup_teardown(test_refused_not_counted, test_setup,
                                         test_teardown),
+        cmocka_unit_test_setup_teardown(test_every_command_after_stop,
+                                        test_setup, test_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

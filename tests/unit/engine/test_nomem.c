@@ -9,6 +9,9 @@
  * reservations (reserve, commit with an order, partial release, release,
  * extend, get), snapshots and stops. Scenario B: a new engine restores
  * what A stored (positions, lots, offsets, reservations) and answers.
+ * Scenario C: a reload (engine_rules_replace: new buffer rules, a location
+ * moved to another region) over A's stock: out of memory, it changes
+ * nothing; done, it gives the reference answers (issue 21).
  *
  * Each run must end without a crash or a hang, answer every reservation
  * request exactly once, and (sanitizer build) leak nothing; a run whose
@@ -381,6 +384,31 @@ static void nomem_scenario_b(const config *cfg, const nomem_rec *recs, size_t n,
     engine_free(e);
 }
 
+/* Scenario C: a reload (engine_rules_replace) to other buffer rules and
+ * dc-2 in another region, over the stock of A. *err: its answer (-1: not
+ * reached, the engine could not start). */
+static void nomem_scenario_c(const config *cfg, const config *next,
+                             nomem_answers *before, nomem_answers *out,
+                             int *err)
+{
+    *err = -1;
+    engine *e = nomem_engine(cfg);
+    if (e == NULL)
+        return;
+    if (engine_start(e) != ATP_OK) {
+        engine_free(e);
+        return;
+    }
+    nomem_stock(e);
+    nomem_read(e, before);
+    engine_rules_report rep;
+    *err = engine_rules_replace(e, cfg, next, &rep);
+    engine_sync(e);
+    nomem_read(e, out);
+    engine_stop(e);
+    engine_free(e);
+}
+
 static void nomem_load_config(config *cfg)
 {
     config_diags d = {0};
@@ -389,6 +417,15 @@ static void nomem_load_config(config *cfg)
     config_diags_fini(&d);
     for (int s = 0; s < N_SKUS; s++)
         snprintf(sku_names[s], sizeof sku_names[s], "S%02d", s);
+}
+
+static bool nomem_same(const nomem_answers *a, const nomem_answers *b)
+{
+    for (int i = 0; i < 4; i++)
+        if (a->a[i].atp != b->a[i].atp || a->a[i].supply != b->a[i].supply ||
+            a->a[i].reserved != b->a[i].reserved)
+            return false;
+    return a->open == b->open;
 }
 
 static void nomem_assert_same(const nomem_answers *a, const nomem_answers *b)
@@ -416,10 +453,11 @@ static long nomem_each_allocation(void (*run)(void *), void *arg,
 }
 
 typedef struct nomem_ctx {
-    config cfg;
+    config cfg, next;
     nomem_rec recs[STORE_MAX];
     size_t n;
     nomem_answers ref, got;
+    nomem_answers c_before, c_after; /* scenario C's reference */
 } nomem_ctx;
 
 static void nomem_run_a(void *arg)
@@ -434,6 +472,25 @@ static void nomem_run_b(void *arg)
     nomem_ctx *c = arg;
     memset(&c->got, 0, sizeof c->got);
     nomem_scenario_b(&c->cfg, c->recs, c->n, &c->got);
+}
+
+/* A reload that runs out of memory changes nothing (engine.h: "first,
+ * ATP_E_NOMEM; then nothing changed"); one that succeeds over the whole
+ * stock gives the reference answers. */
+static void nomem_run_c(void *arg)
+{
+    nomem_ctx *c = arg;
+    nomem_answers before;
+    int err;
+    memset(&before, 0, sizeof before);
+    memset(&c->got, 0, sizeof c->got);
+    nomem_scenario_c(&c->cfg, &c->next, &before, &c->got, &err);
+    if (err == ATP_E_NOMEM)
+        nomem_assert_same(&before, &c->got);
+    else if (err == ATP_OK && nomem_same(&before, &c->c_before))
+        nomem_assert_same(&c->c_after, &c->got);
+    else if (err != ATP_OK)
+        assert_int_equal(err, -1); /* no other answer */
 }
 
 static void test_nomem_engine(void **state)
@@ -472,6 +529,37 @@ static void test_nomem_engine(void **state)
         assert_true(runs > 20);
         nomem_assert_same(&stored, &c.got);
     }
+
+    /* Scenario C's reference, then each allocation failed. */
+    static const char next_yaml[] =
+        "regions:\n"
+        "  - {id: east, inbound_horizon: 1h}\n"
+        "  - {id: west}\n"
+        "locations:\n"
+        "  - {id: dc-1, region: east}\n"
+        "  - {id: dc-2, region: west}\n"
+        "  - {id: dc-w, region: west}\n"
+        "channels: [web]\n"
+        "buffers:\n"
+        "  - {units: 5}\n"
+        "  - {sku: S01, region: west, percent: 50}\n";
+    config_diags d = {0};
+    assert_int_equal(
+        config_load_string(next_yaml, sizeof next_yaml - 1, &c.next, &d),
+        ATP_OK);
+    config_diags_fini(&d);
+    int err;
+    nomem_scenario_c(&c.cfg, &c.next, &c.c_before, &c.c_after, &err);
+    assert_int_equal(err, ATP_OK);
+    assert_false(nomem_same(&c.c_before, &c.c_after)); /* it did change */
+    for (int persistent = 0; persistent < 2; persistent++) {
+        long runs = nomem_each_allocation(nomem_run_c, &c, persistent);
+        print_message("scenario C: %ld allocations, each failed %s\n", runs,
+                      persistent ? "and every one after it" : "once");
+        assert_true(runs > 20);
+        nomem_assert_same(&c.c_after, &c.got);
+    }
+    config_fini(&c.next);
     config_fini(&c.cfg);
 }
 

@@ -5,7 +5,9 @@
  * once with `busy` and the documented retry advice (request_handle never
  * blocks: it runs on nng's callback threads, which also answer queries);
  * with the engine stopped, `busy` saying atpd is shutting down; and a
- * snapshot is answered later, through async->finish, like a reservation.
+ * snapshot is answered later, through async->finish, like a reservation;
+ * an explain or pickup queued behind the stop command is answered later,
+ * `busy` saying atpd is shutting down (issue 21).
  * Labels: unit, correctness (issue 12 items 7, 8), suite (issue 21: busy).
  */
 #include <setjmp.h>
@@ -15,6 +17,7 @@
 
 #include <cmocka.h>
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -217,6 +220,50 @@ static void test_busy_when_stopped(void **state)
     test_expect_busy(fx, "shutting down");
 }
 
+/* ---- issue 21: explain and pickup queued behind the stop ----------------- */
+
+/* test_late_reply hands the request in fx->req over while the engine
+ * thread is held behind a queued stop command, lets it go, and leaves the
+ * reply (given through finish) in fx->out. */
+static void test_late_reply(test_fx *fx)
+{
+    test_gate_close(fx->eng);
+    test_stopper st = {.e = fx->eng};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, test_stop_main, &st), 0);
+    int64_t end = clock_mono_ms() + 5000;
+    while (test_queue_len(fx->eng) != 1 && clock_mono_ms() < end)
+        usleep(1000); /* until the stop command is queued */
+    bool queued = test_queue_len(fx->eng) == 1;
+    bool now = test_handle(fx);
+    test_gate_open();
+    pthread_join(t, NULL);
+    assert_true(queued);
+    assert_false(now); /* queued: answered through finish */
+    assert_true(test_finished(fx, 5000));
+}
+
+static void test_explain_when_stopping(void **state)
+{
+    test_fx *fx = *state;
+    codec_w_map(fx->req, 2);
+    codec_w_kv_cstr(fx->req, "op", "explain");
+    codec_w_kv_cstr(fx->req, "sku", "A");
+    test_late_reply(fx);
+    test_expect_busy(fx, "shutting down");
+}
+
+static void test_pickup_when_stopping(void **state)
+{
+    test_fx *fx = *state;
+    codec_w_map(fx->req, 3);
+    codec_w_kv_cstr(fx->req, "op", "pickup");
+    codec_w_kv_cstr(fx->req, "sku", "A");
+    codec_w_kv_cstr(fx->req, "region", "r");
+    test_late_reply(fx);
+    test_expect_busy(fx, "shutting down");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -225,6 +272,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_snapshot_deferred, test_setup,
                                         test_teardown),
         cmocka_unit_test_setup_teardown(test_busy_when_stopped, test_setup,
+                                        test_teardown),
+        cmocka_unit_test_setup_teardown(test_explain_when_stopping, test_setup,
+                                        test_teardown),
+        cmocka_unit_test_setup_teardown(test_pickup_when_stopping, test_setup,
                                         test_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
