@@ -171,6 +171,12 @@ size_t config__get_seq(config__walk *w, const yaml_node_t *n, const char *what,
 yaml_node_t *config__seq_item(config__walk *w, const yaml_node_t *n, size_t i);
 size_t config__seq_limit(config__walk *w, const yaml_node_t *seq, size_t n,
                          size_t max, const char *what);
+/* The most keys a section may have (service has 36): each section checks
+ * its count against it at compile time (_Static_assert), and
+ * config__map_fields at run time, so a key added beyond it fails loudly
+ * instead of overrunning the parser's table. */
+#define CONFIG_MAX_KEYS 64
+
 /* config__section_of_key: "service" or "reservations" when key is one of
  * that section's keys (a key written at the top level by mistake), else
  * NULL. */

@@ -99,6 +99,10 @@ enum {
     SVC_STOP_DRAIN,
     SVC_N
 };
+_Static_assert(SVC_N <= CONFIG_MAX_KEYS, "service: raise CONFIG_MAX_KEYS");
+_Static_assert(SVC_N ==
+                   sizeof config_service_keys / sizeof config_service_keys[0],
+               "service: a key without its enum entry, or the reverse");
 
 /* config_read_timeout_or_off: a duration key that is 0 (never) or 1 s ..
  * max_ms (max_txt in words); *out unchanged when v is absent or wrong. */

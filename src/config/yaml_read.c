@@ -8,9 +8,9 @@
  * the node's line and column and lets the caller go on. Main thread at
  * start, like config.c.
  */
+#include "common/assert.h"
 #include "config/config_int.h"
 
-#include <assert.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -434,10 +434,6 @@ static void config_unknown_key(config__walk *w, const yaml_node_t *key,
                   allowed);
 }
 
-/* The most keys a section has (service has 19): checked below, so adding a
- * key beyond it fails loudly instead of overrunning first[]. */
-#define CONFIG_MAX_KEYS 32
-
 /* config__map_fields checks that node is a mapping whose keys are all among
  * keys[] (each at most once) and puts each key's value in vals[] (NULL when
  * absent). Reports unknown, duplicate and non-scalar keys and goes on.
@@ -449,7 +445,9 @@ bool config__map_fields(config__walk *w, const yaml_node_t *node,
 {
     char shown[48];
     config__mark first[CONFIG_MAX_KEYS];
-    assert(n_keys <= CONFIG_MAX_KEYS); /* a programming error, not input */
+    /* A programming error, not input: every section's key count is checked
+     * at compile time (config_int.h); this catches a caller that was not. */
+    ATP_ASSERT(n_keys <= CONFIG_MAX_KEYS);
     for (size_t k = 0; k < n_keys; k++)
         vals[k] = NULL;
     if (node->type != YAML_MAPPING_NODE) {

@@ -153,10 +153,7 @@ static void daemon_watchdog(void)
                       (long long)health_stall_ms());
 }
 
-/* daemon_wait_signal: the main thread's life after start-up. Waits for a
- * signal; SIGHUP reloads (RELOADING=1, then READY=1 again), SIGINT or
- * SIGTERM is returned. With a systemd watchdog (WATCHDOG_USEC), wakes every
- * half interval to send its keep-alive. */
+/* daemon_drain: see daemon.h. */
 void daemon_drain(const sigset_t *set, int64_t ms)
 {
     if (ms <= 0)
@@ -179,9 +176,15 @@ void daemon_drain(const sigset_t *set, int64_t ms)
                      strsignal(sig));
             return;
         }
+        if (sig == SIGHUP)
+            log_warn("atpd", "SIGHUP while stopping: no reload");
     }
 }
 
+/* daemon_wait_signal: the main thread's life after start-up. Waits for a
+ * signal; SIGHUP reloads (RELOADING=1, then READY=1 again), SIGINT or
+ * SIGTERM is returned. With a systemd watchdog (WATCHDOG_USEC), wakes every
+ * half interval to send its keep-alive. */
 int daemon_wait_signal(const sigset_t *set, daemon_reload *reload)
 {
     int64_t period = notify_watchdog_ms();

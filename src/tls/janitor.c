@@ -12,8 +12,9 @@
  * outside: every period it reads the kernel's TCP table for the
  * connections on a tls+tcp:// listener's port (proc_tcp.c) and the links
  * of the process's descriptors for their socket inodes, takes the ones
- * whose peer is not an nng pipe, and shuts down (never closes: the
- * descriptor stays nng's) those first seen over timeout ago. nng then sees
+ * that are not an nng pipe (pipes.c: same local and peer address and
+ * port), and shuts down (never closes: the descriptor stays nng's) those
+ * first seen over timeout ago. nng then sees
  * the connection end and frees it as for any peer that hangs up (checked:
  * the descriptor goes, the other clients are served).
  *
@@ -23,13 +24,10 @@
  * duplicate whose socket inode is checked against the one listed, so it
  * never reaches another connection.
  *
- * One janitor per process (like the log): module state below. Pipe events
- * come on nng's threads, the scan runs on the janitor's thread; the pipe
- * table is under mu. The socket and port tables are written on the main
- * thread before any listener starts, then only read.
+ * One janitor per process (like the log): module state below, the
+ * janitor thread's own but for start and stop (main thread).
  */
 #define _GNU_SOURCE
-#include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -40,6 +38,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -49,18 +48,11 @@
 #include "tls/tls.h"
 #include "tls/tls_int.h"
 
-#define TLS_SOCKETS_MAX 8 /* server, changes, ingest's two: 4 today */
-#define TLS_SOCKET_PORTS 2
 #define TLS_PERIOD_MIN_MS 100
 /* At most every 2.5 s: a scan reads the namespace's whole TCP table,
  * 18 ms of CPU a second with 4,000 connections at this period (41 at 1 s;
  * docs/SECURITY.md, "Half-open TLS connections"). */
 #define TLS_PERIOD_MAX_MS 2500
-
-typedef struct tls_pipe_ent {
-    uint32_t id;
-    tls_peer peer;
-} tls_pipe_ent;
 
 /* A socket seen on a TLS port and not a pipe: since when. */
 typedef struct tls_pending {
@@ -69,23 +61,9 @@ typedef struct tls_pending {
     bool shut;
 } tls_pending;
 
-typedef struct tls_sock_ent {
-    uint32_t sock_id;
-    bool tls; /* has a tls+tcp:// listener: its pipes are recorded */
-    uint16_t ports[TLS_SOCKET_PORTS]; /* its TLS listeners' TCP ports */
-    size_t n_ports;
-    nng_pipe_cb cb; /* the transport's own callback, or NULL */
-    void *arg;
-} tls_sock_ent;
-
 static struct {
-    tls_sock_ent socks[TLS_SOCKETS_MAX];
-    size_t n_socks;
-
-    pthread_mutex_t mu; /* pipes, stop */
+    pthread_mutex_t mu; /* stop */
     pthread_cond_t cv;
-    tls_pipe_ent *pipes;
-    size_t n_pipes, cap_pipes;
     bool stop;
 
     bool running;
@@ -93,8 +71,13 @@ static struct {
     int64_t timeout_ms;
     _Atomic uint64_t closed;
 
-    /* the janitor thread's own */
-    tls_tcp_conn *conns; /* the kernel's table, watched ports, by inode */
+    /* The janitor thread's own. Its descriptors are opened at start and
+     * kept: the attack it answers is running atpd out of descriptors, and
+     * a scan that needed new ones would then see nothing for good. */
+    int tcp_fd, tcp6_fd;  /* /proc/self/net/tcp, tcp6 (-1: no IPv6) */
+    DIR *fd_dir;          /* /proc/self/fd */
+    int null_fd, slot_fd; /* /dev/null, and the slot a checked dup uses */
+    tls_tcp_conn *conns;  /* the kernel's table, watched ports, by inode */
     size_t n_conns, cap_conns;
     char *text; /* a /proc/net/tcp file read whole */
     size_t cap_text;
@@ -104,12 +87,11 @@ static struct {
     size_t cap_known;
 } tj = {
     .mu = PTHREAD_MUTEX_INITIALIZER,
+    .tcp_fd = -1,
+    .tcp6_fd = -1,
+    .null_fd = -1,
+    .slot_fd = -1,
 };
-
-static int tls_peer_cmp(const void *a, const void *b)
-{
-    return memcmp(a, b, sizeof(tls_peer));
-}
 
 static int tls_pending_cmp(const void *a, const void *b)
 {
@@ -117,187 +99,32 @@ static int tls_pending_cmp(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* tls_peer_of_pipe: the connection of pipe p; false if not TCP. */
-static bool tls_peer_of_pipe(nng_pipe p, tls_peer *out)
+static int tls_conn_cmp(const void *a, const void *b)
 {
-    nng_sockaddr la, ra;
-    if (nng_pipe_get_addr(p, NNG_OPT_LOCADDR, &la) != 0 ||
-        nng_pipe_get_addr(p, NNG_OPT_REMADDR, &ra) != 0)
-        return false;
-    memset(out, 0, sizeof *out);
-    if (la.s_family == NNG_AF_INET)
-        out->lport = ntohs(la.s_in.sa_port);
-    else if (la.s_family == NNG_AF_INET6)
-        out->lport = ntohs(la.s_in6.sa_port);
-    else
-        return false;
-    if (ra.s_family == NNG_AF_INET) {
-        out->rport = ntohs(ra.s_in.sa_port);
-        tls__peer_v4(out, &ra.s_in.sa_addr);
-    } else if (ra.s_family == NNG_AF_INET6) {
-        out->rport = ntohs(ra.s_in6.sa_port);
-        tls__peer_v6(out, ra.s_in6.sa_addr);
-    } else {
-        return false;
-    }
-    return true;
+    ino_t x = ((const tls_tcp_conn *)a)->ino,
+          y = ((const tls_tcp_conn *)b)->ino;
+    return (x > y) - (x < y);
 }
 
-static void tls_pipe_record(nng_pipe p, nng_pipe_ev ev)
-{
-    uint32_t id = (uint32_t)nng_pipe_id(p);
-    tls_peer peer;
-    if (ev == NNG_PIPE_EV_ADD_POST && !tls_peer_of_pipe(p, &peer))
-        return;
-    pthread_mutex_lock(&tj.mu);
-    if (ev == NNG_PIPE_EV_ADD_POST) {
-        if (tj.n_pipes == tj.cap_pipes) {
-            size_t cap = tj.cap_pipes ? tj.cap_pipes * 2 : 64;
-            tls_pipe_ent *np = realloc(tj.pipes, cap * sizeof *np);
-            if (np == NULL) {
-                /* Unrecorded, the pipe's socket would look half-open and
-                 * be shut at the timeout: refuse it now, loudly. */
-                pthread_mutex_unlock(&tj.mu);
-                log_error("tls", "out of memory recording a connection");
-                nng_pipe_close(p);
-                return;
-            }
-            tj.pipes = np;
-            tj.cap_pipes = cap;
-        }
-        tj.pipes[tj.n_pipes++] = (tls_pipe_ent){.id = id, .peer = peer};
-    } else {
-        for (size_t i = 0; i < tj.n_pipes; i++)
-            if (tj.pipes[i].id == id) {
-                tj.pipes[i] = tj.pipes[--tj.n_pipes];
-                break;
-            }
-    }
-    pthread_mutex_unlock(&tj.mu);
-}
-
-static void tls_pipe_trampoline(nng_pipe p, nng_pipe_ev ev, void *arg)
-{
-    tls_sock_ent *e = arg;
-    if (e->tls && (ev == NNG_PIPE_EV_ADD_POST || ev == NNG_PIPE_EV_REM_POST))
-        tls_pipe_record(p, ev);
-    if (e->cb != NULL)
-        e->cb(p, ev, e->arg);
-}
-
-/* tls_sock_closed: entry e's socket was closed (a process that made
- * several, like the unit tests): its slot can be reused. */
-static bool tls_sock_closed(const tls_sock_ent *e)
-{
-    bool raw;
-    return nng_socket_get_bool((nng_socket){.id = e->sock_id}, NNG_OPT_RAW,
-                               &raw) == NNG_ECLOSED;
-}
-
-/* tls_sock_entry: sock's entry, made and hooked to nng on first use. */
-static tls_sock_ent *tls_sock_entry(nng_socket sock)
-{
-    uint32_t id = (uint32_t)nng_socket_id(sock);
-    for (size_t i = 0; i < tj.n_socks; i++)
-        if (tj.socks[i].sock_id == id)
-            return &tj.socks[i];
-    tls_sock_ent *e = NULL;
-    if (tj.n_socks < TLS_SOCKETS_MAX)
-        e = &tj.socks[tj.n_socks];
-    for (size_t i = 0; e == NULL && i < tj.n_socks; i++)
-        if (tls_sock_closed(&tj.socks[i]))
-            e = &tj.socks[i];
-    if (e == NULL)
-        return NULL;
-    *e = (tls_sock_ent){.sock_id = id};
-    if (nng_pipe_notify(sock, NNG_PIPE_EV_ADD_POST, tls_pipe_trampoline, e) !=
-            0 ||
-        nng_pipe_notify(sock, NNG_PIPE_EV_REM_POST, tls_pipe_trampoline, e) !=
-            0) {
-        e->sock_id = 0; /* nng ids start at 1: a free slot */
-        return NULL;
-    }
-    if (e == &tj.socks[tj.n_socks])
-        tj.n_socks++;
-    return e;
-}
-
-atp_err tls_pipe_notify(nng_socket sock, nng_pipe_cb cb, void *arg)
-{
-    tls_sock_ent *e = tls_sock_entry(sock);
-    if (e == NULL)
-        return ATP_E_TRANSPORT;
-    e->cb = cb;
-    e->arg = arg;
-    return ATP_OK;
-}
-
-atp_err tls__watch(nng_socket sock, uint16_t port)
-{
-    tls_sock_ent *e = tls_sock_entry(sock);
-    if (e == NULL || e->n_ports == TLS_SOCKET_PORTS)
-        return ATP_E_TRANSPORT;
-    e->tls = true;
-    e->ports[e->n_ports++] = port;
-    return ATP_OK;
-}
-
-/* The TCP ports of the TLS listeners of open sockets, read once a scan. */
-typedef struct tls_ports {
-    uint16_t port[TLS_SOCKETS_MAX * TLS_SOCKET_PORTS];
-    size_t n;
-} tls_ports;
-
-static void tls_ports_get(tls_ports *out)
-{
-    out->n = 0;
-    for (size_t i = 0; i < tj.n_socks; i++)
-        if (tj.socks[i].n_ports > 0 && !tls_sock_closed(&tj.socks[i]))
-            for (size_t j = 0; j < tj.socks[i].n_ports; j++)
-                out->port[out->n++] = tj.socks[i].ports[j];
-}
-
-static bool tls_any_watched(void)
-{
-    tls_ports ps;
-    tls_ports_get(&ps);
-    return ps.n > 0;
-}
-
-/* tls_shut: shut down the socket at fd if it still is inode ino. */
+/* tls_shut: shut down the socket at fd if it still is inode ino. The dup
+ * goes into a slot kept for it (no new descriptor needed), and the slot
+ * gets /dev/null back after, so it holds no socket alive. */
 static bool tls_shut(int fd, ino_t ino)
 {
-    int d = fcntl(fd, F_DUPFD_CLOEXEC, 0);
-    if (d < 0)
+    /* The raw system call, not dup3(): ThreadSanitizer models a descriptor
+     * number as a variable, and this read of one nng owns (and may close
+     * at once) is a race by its model. It is one by design: whatever the
+     * number holds now is duplicated, and acted on only if it is the
+     * socket listed (the inode check below). */
+    if (syscall(SYS_dup3, fd, tj.slot_fd, O_CLOEXEC) < 0)
         return false;
     struct stat st;
-    bool same = fstat(d, &st) == 0 && S_ISSOCK(st.st_mode) && st.st_ino == ino;
+    bool same =
+        fstat(tj.slot_fd, &st) == 0 && S_ISSOCK(st.st_mode) && st.st_ino == ino;
     if (same)
-        shutdown(d, SHUT_RDWR);
-    close(d);
+        shutdown(tj.slot_fd, SHUT_RDWR);
+    dup3(tj.null_fd, tj.slot_fd, O_CLOEXEC);
     return same;
-}
-
-/* tls_known_copy: the recorded pipes' peers, sorted; their count. */
-static size_t tls_known_copy(void)
-{
-    pthread_mutex_lock(&tj.mu);
-    size_t n = tj.n_pipes;
-    if (n > tj.cap_known) {
-        tls_peer *nk = realloc(tj.known, n * sizeof *nk);
-        if (nk == NULL) {
-            pthread_mutex_unlock(&tj.mu);
-            return SIZE_MAX; /* this scan is skipped */
-        }
-        tj.known = nk;
-        tj.cap_known = n;
-    }
-    for (size_t i = 0; i < n; i++)
-        tj.known[i] = tj.pipes[i].peer;
-    pthread_mutex_unlock(&tj.mu);
-    if (n > 0)
-        qsort(tj.known, n, sizeof *tj.known, tls_peer_cmp);
-    return n;
 }
 
 static bool tls_pend_push(tls_pending p, size_t *n)
@@ -318,58 +145,47 @@ static bool tls_pend_push(tls_pending p, size_t *n)
     return true;
 }
 
-static int tls_conn_cmp(const void *a, const void *b)
+/* tls_read_text: the file at fd, from its start, into tj.text
+ * (NUL-terminated). /proc files have no size and are made again at each
+ * read from offset 0. */
+static bool tls_read_text(int fd)
 {
-    ino_t x = ((const tls_tcp_conn *)a)->ino,
-          y = ((const tls_tcp_conn *)b)->ino;
-    return (x > y) - (x < y);
-}
-
-/* tls_read_text: path read whole into tj.text (NUL-terminated); false if
- * it cannot be (no such file: no IPv6, say). /proc files have no size. */
-static bool tls_read_text(const char *path)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
+    if (lseek(fd, 0, SEEK_SET) != 0)
         return false;
     size_t len = 0;
     for (;;) {
         if (tj.cap_text - len < 4096) {
             size_t cap = tj.cap_text ? tj.cap_text * 2 : 65536;
             char *t = realloc(tj.text, cap);
-            if (t == NULL) {
-                close(fd);
+            if (t == NULL)
                 return false;
-            }
             tj.text = t;
             tj.cap_text = cap;
         }
         ssize_t r = read(fd, tj.text + len, tj.cap_text - len - 1);
         if (r < 0 && errno == EINTR)
             continue;
-        if (r <= 0)
+        if (r < 0)
+            return false;
+        if (r == 0)
             break;
         len += (size_t)r;
     }
-    close(fd);
     tj.text[len] = '\0';
     return true;
 }
 
 /* tls_conns_load: the kernel's connections on the watched ports, sorted
- * by inode; false when they cannot be read (this scan is skipped). */
+ * by inode; false when they cannot be read (the scan keeps what it had). */
 static bool tls_conns_load(const tls_ports *ps)
 {
-    static const char *const files[2] = {"/proc/self/net/tcp",
-                                         "/proc/self/net/tcp6"};
     tj.n_conns = 0;
+    const int fds[2] = {tj.tcp_fd, tj.tcp6_fd};
     for (int v6 = 0; v6 < 2; v6++) {
-        if (!tls_read_text(files[v6])) {
-            if (v6)
-                continue; /* a kernel without IPv6 */
-            return false;
-        }
-        if (!tls__proc_tcp_parse(tj.text, v6, ps->port, ps->n, &tj.conns,
+        if (fds[v6] < 0)
+            continue; /* a kernel without IPv6 */
+        if (!tls_read_text(fds[v6]) ||
+            !tls__proc_tcp_parse(tj.text, v6, ps->port, ps->n, &tj.conns,
                                  &tj.n_conns, &tj.cap_conns))
             return false;
     }
@@ -393,38 +209,39 @@ static ino_t tls_fd_socket_ino(int dfd, const char *name)
     return *end == ']' ? (ino_t)ino : 0;
 }
 
-/* tls_scan: one pass over the descriptors; returns how many it shut. */
-static unsigned tls_scan(int64_t now_ms)
+/* tls_scan: one pass over the descriptors; returns how many it shut, or
+ * -1 when it could not look (what was pending stays pending). */
+static int tls_scan(int64_t now_ms)
 {
     tls_ports ps;
-    tls_ports_get(&ps);
-    if (ps.n == 0 || !tls_conns_load(&ps) || tj.n_conns == 0) {
+    tls__ports(&ps);
+    if (ps.n == 0) {
         tj.n_pend = 0;
         return 0;
     }
-    size_t n_known = tls_known_copy();
+    if (!tls_conns_load(&ps))
+        return -1;
+    size_t n_known = tls__pipes_copy(&tj.known, &tj.cap_known);
     if (n_known == SIZE_MAX)
-        return 0;
-    DIR *dir = opendir("/proc/self/fd");
-    if (dir == NULL)
-        return 0;
-    int dfd = dirfd(dir);
-    unsigned shut = 0;
+        return -1;
+    int dfd = dirfd(tj.fd_dir);
+    rewinddir(tj.fd_dir);
+    int shut = 0;
     size_t n_next = 0;
     struct dirent *de;
-    while ((de = readdir(dir)) != NULL) {
+    while ((de = readdir(tj.fd_dir)) != NULL) {
         char *end;
         long fd = strtol(de->d_name, &end, 10);
         if (*end != '\0' || end == de->d_name || fd == dfd)
             continue;
         tls_tcp_conn key_c = {.ino = tls_fd_socket_ino(dfd, de->d_name)};
-        const tls_tcp_conn *c = key_c.ino == 0
+        const tls_tcp_conn *c = key_c.ino == 0 || tj.n_conns == 0
                                     ? NULL
                                     : bsearch(&key_c, tj.conns, tj.n_conns,
                                               sizeof key_c, tls_conn_cmp);
         if (c == NULL ||
             (n_known > 0 && bsearch(&c->peer, tj.known, n_known, sizeof c->peer,
-                                    tls_peer_cmp) != NULL))
+                                    tls__peer_cmp) != NULL))
             continue; /* not on a TLS port, or an nng pipe */
         tls_pending key = {.ino = c->ino, .first_ms = now_ms};
         const tls_pending *was =
@@ -433,15 +250,16 @@ static unsigned tls_scan(int64_t now_ms)
                 : NULL;
         if (was != NULL)
             key = *was;
+        /* Checked against the pipes again right before: a pipe recorded
+         * since the copy above is a client that just made it. */
         if (!key.shut && now_ms - key.first_ms >= tj.timeout_ms &&
-            tls_shut((int)fd, c->ino)) {
+            !tls__is_pipe(&c->peer) && tls_shut((int)fd, c->ino)) {
             key.shut = true;
             shut++;
         }
         if (!tls_pend_push(key, &n_next))
             break; /* out of memory: the rest waits for the next scan */
     }
-    closedir(dir);
     if (n_next > 0)
         qsort(tj.pend_next, n_next, sizeof *tj.pend_next, tls_pending_cmp);
     tls_pending *t = tj.pend;
@@ -449,6 +267,23 @@ static unsigned tls_scan(int64_t now_ms)
     tj.pend_next = t;
     tj.n_pend = n_next;
     return shut;
+}
+
+static void tls_scan_report(int n)
+{
+    if (n > 0) {
+        atomic_fetch_add_explicit(&tj.closed, (uint64_t)n,
+                                  memory_order_relaxed);
+        log_warn("tls",
+                 "closed %d connection(s) that did not finish the TLS "
+                 "handshake within service.tls_handshake_timeout (%lld ms)",
+                 n, (long long)tj.timeout_ms);
+    } else if (n < 0) {
+        /* The log counts repeats of an identical line (log_repeat_window). */
+        log_warn("tls", "cannot read the TCP connection table to look for "
+                        "connections stuck in their TLS handshake (out of "
+                        "memory?); trying again");
+    }
 }
 
 static void *tls_janitor_main(void *arg)
@@ -474,36 +309,70 @@ static void *tls_janitor_main(void *arg)
         if (tj.stop)
             break;
         pthread_mutex_unlock(&tj.mu);
-        unsigned n = tls_scan(clock_mono_ms());
-        if (n > 0) {
-            atomic_fetch_add_explicit(&tj.closed, n, memory_order_relaxed);
-            log_warn("tls",
-                     "closed %u connection(s) that did not finish the TLS "
-                     "handshake within service.tls_handshake_timeout "
-                     "(%lld ms)",
-                     n, (long long)tj.timeout_ms);
-        }
+        tls_scan_report(tls_scan(clock_mono_ms()));
         pthread_mutex_lock(&tj.mu);
     }
     pthread_mutex_unlock(&tj.mu);
     return NULL;
 }
 
+static void tls_janitor_close_files(void)
+{
+    if (tj.fd_dir != NULL)
+        closedir(tj.fd_dir);
+    tj.fd_dir = NULL;
+    int *fds[] = {&tj.tcp_fd, &tj.tcp6_fd, &tj.null_fd, &tj.slot_fd};
+    for (size_t i = 0; i < sizeof fds / sizeof fds[0]; i++) {
+        if (*fds[i] >= 0)
+            close(*fds[i]);
+        *fds[i] = -1;
+    }
+}
+
+/* tls_janitor_open_files: every descriptor a scan uses, once. */
+static bool tls_janitor_open_files(void)
+{
+    tj.tcp_fd = open("/proc/self/net/tcp", O_RDONLY | O_CLOEXEC);
+    tj.tcp6_fd = open("/proc/self/net/tcp6", O_RDONLY | O_CLOEXEC);
+    tj.fd_dir = opendir("/proc/self/fd");
+    tj.null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    tj.slot_fd = tj.null_fd < 0 ? -1 : fcntl(tj.null_fd, F_DUPFD_CLOEXEC, 0);
+    if (tj.tcp_fd < 0 || tj.fd_dir == NULL || tj.slot_fd < 0 ||
+        (tj.tcp6_fd < 0 && errno != ENOENT)) {
+        tls_janitor_close_files();
+        return false;
+    }
+    return true;
+}
+
 atp_err tls_janitor_start(int64_t timeout_ms)
 {
-    if (timeout_ms <= 0 || tj.running || !tls_any_watched())
+    tls_ports ps;
+    tls__ports(&ps);
+    if (timeout_ms <= 0 || tj.running || ps.n == 0)
         return ATP_OK;
+    if (!tls_janitor_open_files()) {
+        log_error("tls",
+                  "cannot open /proc/self/net/tcp, /proc/self/fd or "
+                  "/dev/null: connections stuck in their TLS "
+                  "handshake cannot be closed (%s)",
+                  strerror(errno));
+        return ATP_E_TRANSPORT;
+    }
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     int rc = pthread_cond_init(&tj.cv, &ca);
     pthread_condattr_destroy(&ca);
-    if (rc != 0)
+    if (rc != 0) {
+        tls_janitor_close_files();
         return ATP_E_NOMEM;
+    }
     tj.timeout_ms = timeout_ms;
     tj.stop = false;
     if (pthread_create(&tj.thread, NULL, tls_janitor_main, NULL) != 0) {
         pthread_cond_destroy(&tj.cv);
+        tls_janitor_close_files();
         log_error("tls", "cannot start the TLS handshake janitor thread");
         return ATP_E_NOMEM;
     }
@@ -522,6 +391,7 @@ void tls_janitor_stop(void)
     pthread_join(tj.thread, NULL);
     pthread_cond_destroy(&tj.cv);
     tj.running = false;
+    tls_janitor_close_files();
     free(tj.pend);
     free(tj.pend_next);
     free(tj.known);

@@ -16,22 +16,17 @@
 #include "common/hex.h"
 #include "tls/tls_int.h"
 
-void tls__peer_v4(tls_peer *p, const void *addr4)
-{
-    p->family = 4;
-    memcpy(p->addr, addr4, 4);
-}
-
-void tls__peer_v6(tls_peer *p, const uint8_t addr6[16])
+uint8_t tls__peer_addr(uint8_t dst[16], const uint8_t *a, bool v6)
 {
     static const uint8_t mapped[12] = {0, 0, 0, 0, 0,    0,
                                        0, 0, 0, 0, 0xff, 0xff};
-    if (memcmp(addr6, mapped, sizeof mapped) == 0) {
-        tls__peer_v4(p, addr6 + 12);
-        return;
+    memset(dst, 0, 16);
+    if (!v6 || memcmp(a, mapped, sizeof mapped) == 0) {
+        memcpy(dst, v6 ? a + 12 : a, 4);
+        return 4;
     }
-    p->family = 6;
-    memcpy(p->addr, addr6, 16);
+    memcpy(dst, a, 16);
+    return 6;
 }
 
 /* tls_hex_u32: n hex digits at *p into *v; advances *p. */
@@ -114,10 +109,8 @@ static bool tls_line(const char *p, bool v6, const uint16_t *ports,
     c->ino = (ino_t)ino;
     c->peer.lport = lport;
     c->peer.rport = rport;
-    if (v6)
-        tls__peer_v6(&c->peer, ra);
-    else
-        tls__peer_v4(&c->peer, ra);
+    tls__peer_addr(c->peer.laddr, la, v6);
+    c->peer.family = tls__peer_addr(c->peer.raddr, ra, v6);
     return true;
 }
 

@@ -100,8 +100,15 @@ atp_err tls_listen(nng_socket sock, const char *url, const config_tls *t,
         log_error(who, "cannot listen on %s: %s", url, nng_strerror(rv));
         return ATP_E_TRANSPORT;
     }
-    if (config_url_is_tls(url) &&
-        tls_listener_secure(l, url, t, who) != ATP_OK) {
+    bool tls = config_url_is_tls(url);
+    if (tls && tls_listener_secure(l, url, t, who) != ATP_OK) {
+        nng_listener_close(l);
+        return ATP_E_TRANSPORT;
+    }
+    /* Its pipes are recorded before it accepts any (tls_int.h). */
+    if (tls && tls__watch_socket(sock) != ATP_OK) {
+        log_error(who, "cannot listen on %s: cannot watch its TLS handshakes",
+                  url);
         nng_listener_close(l);
         return ATP_E_TRANSPORT;
     }
@@ -111,10 +118,9 @@ atp_err tls_listen(nng_socket sock, const char *url, const config_tls *t,
         return ATP_E_TRANSPORT;
     }
     int port = 0;
-    if (config_url_is_tls(url) &&
-        (nng_listener_get_int(l, NNG_OPT_TCP_BOUND_PORT, &port) != 0 ||
-         port <= 0 || port > 65535 ||
-         tls__watch(sock, (uint16_t)port) != ATP_OK)) {
+    if (tls && (nng_listener_get_int(l, NNG_OPT_TCP_BOUND_PORT, &port) != 0 ||
+                port <= 0 || port > 65535 ||
+                tls__watch_port(sock, (uint16_t)port) != ATP_OK)) {
         log_error(who, "cannot listen on %s: cannot watch its TLS handshakes",
                   url);
         nng_listener_close(l);

@@ -27,7 +27,7 @@ atp_err tls_listen(nng_socket sock, const char *url, const config_tls *t,
  * handshake, so the janitor, once started, shuts down every connection
  * accepted by a tls+tcp:// listener of tls_listen that has not become an
  * nng pipe timeout_ms after the janitor first saw it (it looks every
- * timeout/4, between 0.1 and 2.5 s: a connection is shut between timeout
+ * timeout/4, between 0.25 and 2.5 s: a connection is shut between timeout
  * and 1.5 timeout after it came, at most 5 s more). One per process.
  *
  * tls_pipe_notify: how a transport gets nng's pipe events (ADD_POST and
@@ -39,7 +39,9 @@ atp_err tls_listen(nng_socket sock, const char *url, const config_tls *t,
 atp_err tls_pipe_notify(nng_socket sock, nng_pipe_cb cb, void *arg);
 /* tls_janitor_start: start the janitor thread ("tls-janitor"); nothing when
  * timeout_ms is 0 or no TLS listener was started. Main thread, after the
- * listeners. tls_janitor_stop waits for it; harmless if never started. */
+ * listeners. ATP_E_TRANSPORT when /proc/self/net/tcp, /proc/self/fd or
+ * /dev/null cannot be opened (the janitor keeps them open), logged.
+ * tls_janitor_stop waits for it; harmless if never started. */
 atp_err tls_janitor_start(int64_t timeout_ms);
 void tls_janitor_stop(void);
 /* tls_janitor_closed: connections shut so far (status, /metrics). Any

@@ -2,7 +2,8 @@
  * test_proc_tcp.c - src/tls/proc_tcp.c, the janitor's reader of the
  * kernel's TCP table: from /proc/net/tcp and tcp6 text it keeps the
  * connections on the watched ports with their inode, local port and peer
- * (address in network byte order, IPv4-mapped IPv6 as IPv4), and skips
+ * (local and peer address in network byte order, IPv4-mapped IPv6 as
+ * IPv4), and skips
  * listening sockets, other ports, and lines that do not parse. The lines
  * are the kernel's format (proc(5)), 127.0.0.1 printed as 0100007F.
  */
@@ -65,12 +66,13 @@ static void test_v4(void **state)
     assert_int_equal(c[0].peer.lport, 8080);
     assert_int_equal(c[0].peer.rport, 0xA9B2);
     assert_int_equal(c[0].peer.family, 4);
-    static const uint8_t lo[4] = {127, 0, 0, 1};
-    assert_memory_equal(c[0].peer.addr, lo, 4);
+    static const uint8_t lo[16] = {127, 0, 0, 1};
+    assert_memory_equal(c[0].peer.raddr, lo, 16);
+    assert_memory_equal(c[0].peer.laddr, lo, 16);
     assert_int_equal(c[1].ino, 1004);
     assert_int_equal(c[1].peer.rport, 443);
-    static const uint8_t ten[4] = {10, 1, 2, 3};
-    assert_memory_equal(c[1].peer.addr, ten, 4);
+    static const uint8_t ten[16] = {10, 1, 2, 3};
+    assert_memory_equal(c[1].peer.raddr, ten, 16);
     /* Both ports watched: the other port's connection too. */
     const uint16_t both[] = {8081, 8080};
     n = 0;
@@ -96,19 +98,25 @@ static void test_v6(void **state)
     assert_int_equal(c[0].peer.family, 6);
     uint8_t one[16] = {0};
     one[15] = 1;
-    assert_memory_equal(c[0].peer.addr, one, 16);
+    assert_memory_equal(c[0].peer.raddr, one, 16);
+    assert_memory_equal(c[0].peer.laddr, one, 16);
     assert_int_equal(c[0].peer.rport, 0xC000);
-    /* An IPv4-mapped peer compares equal to the same peer seen as IPv4
-     * (how nng may report it). */
+    /* An IPv4-mapped connection compares equal to the same one seen as
+     * IPv4 (how nng may report it): local and peer address alike. */
     assert_int_equal(c[1].peer.family, 4);
     static const uint8_t lo[4] = {127, 0, 0, 1};
-    assert_memory_equal(c[1].peer.addr, lo, 4);
     tls_peer p4;
     memset(&p4, 0, sizeof p4);
     p4.lport = 8080;
     p4.rport = 0xC002;
-    tls__peer_v4(&p4, lo);
+    tls__peer_addr(p4.laddr, lo, false);
+    p4.family = tls__peer_addr(p4.raddr, lo, false);
     assert_memory_equal(&p4, &c[1].peer, sizeof p4);
+    /* The same peer and port on another local address is another
+     * connection (a multi-homed host). */
+    static const uint8_t other[4] = {127, 0, 0, 2};
+    tls__peer_addr(p4.laddr, other, false);
+    assert_memory_not_equal(&p4, &c[1].peer, sizeof p4);
     free(c);
 }
 
