@@ -1,5 +1,6 @@
 /* hex.h - one hexadecimal digit's value, for the few readers of hex text
- * (crypto's keys, the tls janitor's /proc/net/tcp). */
+ * (crypto's keys, the tls janitor's /proc/net/tcp, the HTTP router's
+ * percent-decoding). */
 #ifndef ATP_HEX_H
 #define ATP_HEX_H
 

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "common/hex.h"
 #include "http/http_int.h"
 #include "http/ui.h"
 
@@ -92,17 +93,6 @@ static const http_route_def http_routes[] = {
 
 #define HTTP_ROUTES (sizeof http_routes / sizeof http_routes[0])
 
-static int http_hex(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* http_decode percent-decodes s[0..n) into a (plus: '+' is a space, as in
  * a query string). Returns ATP_OK, ATP_E_BAD_REQUEST (a '%' not followed
  * by two hex digits) or ATP_E_NOMEM. The result may hold any byte: the
@@ -118,8 +108,8 @@ static atp_err http_decode(const char *s, size_t n, bool plus, codec_arena *a,
     size_t o = 0;
     for (size_t i = 0; i < n; i++) {
         if (s[i] == '%') {
-            int hi = i + 2 < n ? http_hex(s[i + 1]) : -1;
-            int lo = i + 2 < n ? http_hex(s[i + 2]) : -1;
+            int hi = i + 2 < n ? hex_value(s[i + 1]) : -1;
+            int lo = i + 2 < n ? hex_value(s[i + 2]) : -1;
             if (hi < 0 || lo < 0)
                 return ATP_E_BAD_REQUEST;
             d[o++] = (char)(hi << 4 | lo);
