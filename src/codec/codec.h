@@ -273,13 +273,17 @@ typedef struct codec_json_opts {
     /* Lines given as objects are [sku, qty] (pickup_cart: one region for
      * the cart); overrides line_qty. */
     bool line_sku_qty;
+    /* With line_qty: a line object's "location" member, when it has one,
+     * becomes a 4th member [sku, region, qty, location] (reserve). */
+    bool line_pin;
 } codec_json_opts;
 
 /* codec_json_request writes to w one msgpack map: opts->fields, then every
  * member of the JSON object body[0..len) whose name is not a field's (len
  * 0: no body). Members of "lines" given as objects {"sku", "region",
  * "qty"} become arrays [sku, region, qty] ([sku, region] without
- * line_qty, [sku, qty] with line_sku_qty; an absent member is nil);
+ * line_qty, [sku, qty] with line_sku_qty, [sku, region, qty, location]
+ * with line_pin when "location" is there; an absent member is nil);
  * arrays pass as they are. Numbers:
  * an integral value within +-(2^53-1) is an integer, a larger one INT64_MAX
  * or INT64_MIN (out of every field's range), a fractional one a float.

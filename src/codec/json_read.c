@@ -59,17 +59,20 @@ static bool codec_json_deep(codec_json_ctx *c)
 }
 
 /* codec_json_line writes a line given as an object as the array form:
- * [sku, region, qty] (opts->line_qty), [sku, qty] (opts->line_sku_qty)
- * or [sku, region]; an absent member
+ * [sku, region, qty] (opts->line_qty; [sku, region, qty, location] when
+ * opts->line_pin and it has a "location"), [sku, qty]
+ * (opts->line_sku_qty) or [sku, region]; an absent member
  * is nil, which the request module refuses with the field's name. Other
  * members are ignored, as unknown request fields are. */
 static bool codec_json_line(codec_json_ctx *c, const json_t *obj,
                             unsigned depth)
 {
-    static const char *const full[] = {"sku", "region", "qty"};
+    static const char *const full[] = {"sku", "region", "qty", "location"};
     static const char *const sku_qty[] = {"sku", "qty"};
     const char *const *keys = c->opts->line_sku_qty ? sku_qty : full;
     uint32_t n = c->opts->line_qty && !c->opts->line_sku_qty ? 3 : 2;
+    if (n == 3 && c->opts->line_pin && json_object_get(obj, "location") != NULL)
+        n = 4;
     if (depth + 1 > ATP_MSG_MAX_DEPTH)
         return codec_json_deep(c);
     codec_w_array(c->w, n);

@@ -179,6 +179,7 @@ void engine_free(engine *e)
         rules_free(e->retired.sets[i]);
     free(e->retired.sets);
     positions_fini(&e->pos);
+    position_sums_fini(&e->pinned);
     dict_free(e->skus);
     if (e->row_dir != NULL)
         for (size_t i = 0; i < ENGINE_MAX_SKUS / ENGINE_ROW_CHUNK; i++)

@@ -177,6 +177,12 @@ typedef struct engine_resv_line {
     const char *sku;
     uint32_t sku_len;
     uint32_t region;
+    /* reserve: the pickup location the line is pinned to, as its index in
+     * cfg's locations + 1; 0: none, so that a line left zero is not pinned
+     * (docs/PROTOCOL.md, "Pinned lines"); results: the same. Lines of one
+     * (sku, region) in one request must name the same location (or all
+     * none). */
+    uint32_t pin;
     int64_t qty;       /* requested (reserve) / reserved (results) */
     int64_t consumed;  /* results: consumed by allocation events */
     int64_t released;  /* results: released by a partial release */
@@ -188,8 +194,12 @@ typedef struct engine_resv_line {
 typedef struct engine_resv_result {
     atp_err err;
     const char *message; /* human detail for err, or NULL */
-    bool granted;        /* reserve: granted now or originally */
-    bool replayed;       /* the id was known: the original answer */
+    /* has_line: err is about request line `line` (its index in the
+     * request) */
+    bool has_line;
+    uint32_t line;
+    bool granted;  /* reserve: granted now or originally */
+    bool replayed; /* the id was known: the original answer */
     /* the reservation as it is after the operation (absent when refused or
      * on error): */
     bool has_record;
@@ -484,6 +494,7 @@ typedef struct engine_explain_resv {
     const char *id;
     uint32_t id_len;
     uint32_t region, channel;
+    uint32_t pin; /* the line's pickup location + 1, 0: not pinned */
     engine_resv_state state;
     int64_t open; /* qty - consumed - released: its part of reserved */
     int64_t expires_ms;
@@ -535,12 +546,13 @@ typedef struct engine_pickup_line {
 /* One location's pickup answer for one line (formula/pickup.h). */
 typedef struct engine_pickup_loc {
     int64_t on_hand, allocated, held;
-    int64_t inbound; /* lots inside the region's horizon: in the region's
-                        supply, not in net (not on the shelf yet) */
-    int64_t net;     /* max(0, on_hand - allocated - held) */
-    int64_t buffer;  /* the location's pickup_buffer */
-    /* pickup ATP: pickup-enabled ? min(max(0, net - buffer), region atp)
-     * : 0 */
+    int64_t inbound;  /* lots inside the region's horizon: in the region's
+                         supply, not in net (not on the shelf yet) */
+    int64_t net;      /* max(0, on_hand - allocated - held) */
+    int64_t reserved; /* open reservation lines pinned to the location */
+    int64_t buffer;   /* the location's pickup_buffer */
+    /* pickup ATP: pickup-enabled ? min(max(0, net - reserved - buffer),
+     * region atp) : 0 */
     int64_t atp;
 } engine_pickup_loc;
 

@@ -214,6 +214,10 @@ struct engine {
     _Atomic uint32_t reloc_seq;
 
     positions pos; /* engine thread */
+    /* Open reservation lines pinned to a location, summed per (SKU,
+     * location): the pickup formula's reserved(loc) (engine thread; kept
+     * by resv__replace like the rows' reserved totals). */
+    position_sums pinned;
 
     queue q;
     pthread_t thread;
@@ -484,6 +488,11 @@ bool engine__loc_read(const engine *e, uint32_t sku, uint32_t l,
  * busy without running it (stopped). */
 void engine__pickup_run(engine *e, engine_pickup_req *req);
 void engine__pickup_refuse(engine_pickup_req *req);
+/* engine__pickup_atp: the pickup ATP of sku (a dictionary index) at
+ * location l when the region's ATP is region_atp: the pickup formula with
+ * what lines pinned to l hold (pickup.c). Engine thread. */
+int64_t engine__pickup_atp(const engine *e, uint32_t sku, uint32_t l,
+                           int64_t region_atp);
 
 /* snapshot.c (engine thread unless said): */
 void engine__position_touched(engine *e, position *p);

@@ -109,6 +109,7 @@ static void explain_resvs(engine *e, uint32_t sku, explain_vec *v,
                         .id_len = r->id_len,
                         .region = l->region,
                         .channel = r->channel,
+                        .pin = l->pin,
                         .state = (engine_resv_state)r->state,
                         .open = l->qty - l->consumed - l->released,
                         .expires_ms = r->expires_ms};

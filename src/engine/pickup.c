@@ -9,12 +9,15 @@
  * in two regions across a reload's move, every location read with the
  * region answers of the same instant). Each location's position comes from
  * engine__loc_read (explain's), each region answer from engine__answer_of
- * (engine_query's) and the pickup arithmetic from formula_pickup_of: no
- * second copy of any of them.
+ * (engine_query's), what pinned reservation lines hold there from
+ * resv__pinned_at, and the pickup arithmetic from formula_pickup_of: no
+ * second copy of any of them. A pinned reserve asks engine__pickup_atp,
+ * the same answer for one location.
  */
 #include <stdlib.h>
 
 #include "engine/engine_int.h"
+#include "engine/resv_int.h"
 #include "formula/pickup.h"
 
 /* The locations of region now (a reload may have moved some), in
@@ -39,14 +42,25 @@ static void pickup_loc(const engine *e, uint32_t sku, uint32_t l,
     const engine_location_info *li = &e->loc_info[l];
     formula_position p = {x.on_hand, x.allocated, x.held, x.inbound};
     formula_pickup fp;
-    formula_pickup_of(&p, li->pickup_buffer, li->pickup, region_atp, &fp);
+    int64_t reserved = sku != DICT_NONE ? resv__pinned_at(e, sku, l) : 0;
+    formula_pickup_of(&p, reserved, li->pickup_buffer, li->pickup, region_atp,
+                      &fp);
     *out = (engine_pickup_loc){.on_hand = x.on_hand,
                                .allocated = x.allocated,
                                .held = x.held,
                                .inbound = x.inbound,
                                .net = fp.net,
+                               .reserved = fp.reserved,
                                .buffer = fp.buffer,
                                .atp = fp.atp};
+}
+
+int64_t engine__pickup_atp(const engine *e, uint32_t sku, uint32_t l,
+                           int64_t region_atp)
+{
+    engine_pickup_loc x;
+    pickup_loc(e, sku, l, region_atp, &x);
+    return x.atp;
 }
 
 void engine__pickup_run(engine *e, engine_pickup_req *req)

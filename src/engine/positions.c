@@ -4,6 +4,7 @@
  * randomly accessed rows). */
 #include "engine/positions.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -46,8 +47,7 @@ atp_err positions_init(positions *p, size_t initial)
 void positions_fini(positions *p)
 {
     bigmem_free(p->slots, p->cap * sizeof *p->slots);
-    free(p->inbound.keys);
-    free(p->inbound.qty);
+    position_sums_fini(&p->inbound);
     memset(p, 0, sizeof *p);
 }
 
@@ -108,29 +108,20 @@ position *positions_upsert(positions *p, uint32_t sku, uint16_t loc)
     return &p->slots[i];
 }
 
-/* ---- inbound side table ------------------------------------------------- */
+/* ---- sums beside the table ---------------------------------------------- */
 
-static size_t positions_inbound_find(const positions *p, uint64_t k)
+static size_t position_sums_find(const position_sums *s, uint64_t k)
 {
-    size_t mask = p->inbound.cap - 1;
+    size_t mask = s->cap - 1;
     size_t i = positions_hash(k) & mask;
-    while (p->inbound.keys[i] != k && p->inbound.keys[i] != 0)
+    while (s->keys[i] != k && s->keys[i] != 0)
         i = (i + 1) & mask;
     return i;
 }
 
-int64_t positions_inbound(const positions *p, const position *e)
+static int position_sums_grow(position_sums *s)
 {
-    if (!(e->key & POSITION_INBOUND))
-        return 0;
-    __int128 q =
-        p->inbound.qty[positions_inbound_find(p, e->key & POSITION_KEY_MASK)];
-    return q > ATP_QTY_SUM_MAX ? ATP_QTY_SUM_MAX : (int64_t)q;
-}
-
-static int positions_inbound_grow(positions *p)
-{
-    size_t cap = p->inbound.cap ? p->inbound.cap * 2 : 64;
+    size_t cap = s->cap ? s->cap * 2 : 64;
     uint64_t *keys = calloc(cap, sizeof *keys);
     __int128 *qty = calloc(cap, sizeof *qty);
     if (keys == NULL || qty == NULL) {
@@ -138,43 +129,108 @@ static int positions_inbound_grow(positions *p)
         free(qty);
         return -1;
     }
-    for (size_t i = 0; i < p->inbound.cap; i++) {
-        if (p->inbound.keys[i] == 0)
+    for (size_t i = 0; i < s->cap; i++) {
+        if (s->keys[i] == 0)
             continue;
-        size_t j = positions_hash(p->inbound.keys[i]) & (cap - 1);
+        size_t j = positions_hash(s->keys[i]) & (cap - 1);
         while (keys[j] != 0)
             j = (j + 1) & (cap - 1);
-        keys[j] = p->inbound.keys[i];
-        qty[j] = p->inbound.qty[i];
+        keys[j] = s->keys[i];
+        qty[j] = s->qty[i];
     }
-    free(p->inbound.keys);
-    free(p->inbound.qty);
-    p->inbound.keys = keys;
-    p->inbound.qty = qty;
-    p->inbound.cap = cap;
+    free(s->keys);
+    free(s->qty);
+    s->keys = keys;
+    s->qty = qty;
+    s->cap = cap;
     return 0;
+}
+
+atp_err position_sums_reserve(position_sums *s, size_t n)
+{
+    while ((s->used + n) * 2 > s->cap)
+        if (position_sums_grow(s) != 0)
+            return ATP_E_NOMEM;
+    return ATP_OK;
+}
+
+/* The slot of key k, made (zero) if it has none; SIZE_MAX: no memory. */
+static size_t position_sums_slot(position_sums *s, uint64_t k)
+{
+    if (s->cap > 0) {
+        size_t i = position_sums_find(s, k);
+        if (s->keys[i] == k)
+            return i;
+    }
+    if (position_sums_reserve(s, 1) != ATP_OK)
+        return SIZE_MAX;
+    size_t i = position_sums_find(s, k);
+    s->keys[i] = k;
+    s->qty[i] = 0;
+    s->used++;
+    return i;
+}
+
+__int128 position_sums_get(const position_sums *s, uint32_t sku, uint16_t loc)
+{
+    if (s->cap == 0)
+        return 0;
+    uint64_t k = positions_key(sku, loc);
+    size_t i = position_sums_find(s, k);
+    return s->keys[i] == k ? s->qty[i] : 0;
+}
+
+atp_err position_sums_add(position_sums *s, uint32_t sku, uint16_t loc,
+                          __int128 d)
+{
+    size_t i = position_sums_slot(s, positions_key(sku, loc));
+    if (i == SIZE_MAX)
+        return ATP_E_NOMEM;
+    s->qty[i] += d; /* < 2^64 quantities of |d| <= 2^63: exact */
+    return ATP_OK;
+}
+
+uint64_t position_sums_nonzero_at(const position_sums *s, uint16_t loc)
+{
+    uint64_t n = 0;
+    for (size_t i = 0; i < s->cap; i++)
+        n += s->keys[i] != 0 && (s->keys[i] & 0xffff) == loc && s->qty[i] != 0;
+    return n;
+}
+
+void position_sums_fini(position_sums *s)
+{
+    free(s->keys);
+    free(s->qty);
+    memset(s, 0, sizeof *s);
+}
+
+size_t position_sums_memory(const position_sums *s)
+{
+    return s->cap * (sizeof *s->keys + sizeof *s->qty);
+}
+
+/* ---- inbound: one of those sums, flagged in the position's key ---------- */
+
+int64_t positions_inbound(const positions *p, const position *e)
+{
+    if (!(e->key & POSITION_INBOUND))
+        return 0;
+    __int128 q =
+        position_sums_get(&p->inbound, position_sku(e), position_loc(e));
+    return q > ATP_QTY_SUM_MAX ? ATP_QTY_SUM_MAX : (int64_t)q;
 }
 
 atp_err positions_inbound_add(positions *p, position *e, int64_t d)
 {
-    uint64_t k = e->key & POSITION_KEY_MASK;
-    if (!(e->key & POSITION_INBOUND)) {
-        if ((p->inbound.used + 1) * 2 > p->inbound.cap &&
-            positions_inbound_grow(p) != 0)
-            return ATP_E_NOMEM;
-        size_t i = positions_inbound_find(p, k);
-        p->inbound.keys[i] = k;
-        p->inbound.qty[i] = 0;
-        p->inbound.used++;
+    atp_err err =
+        position_sums_add(&p->inbound, position_sku(e), position_loc(e), d);
+    if (err == ATP_OK)
         e->key |= POSITION_INBOUND;
-    }
-    size_t i = positions_inbound_find(p, k);
-    p->inbound.qty[i] += d; /* < 2^64 lots of |d| <= 2^63: exact */
-    return ATP_OK;
+    return err;
 }
 
 size_t positions_memory(const positions *p)
 {
-    return p->cap * sizeof *p->slots +
-           p->inbound.cap * (sizeof *p->inbound.keys + sizeof *p->inbound.qty);
+    return p->cap * sizeof *p->slots + position_sums_memory(&p->inbound);
 }

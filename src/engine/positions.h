@@ -31,20 +31,23 @@ typedef struct position {
     int64_t bucket[3]; /* indexed by enum atp_bucket */
 } position;
 
+/* Sums kept beside the table for a few positions (inbound lots inside
+ * the horizon; open reservation lines pinned to a location): open
+ * addressing on the position's key (no flags), grown at load 1/2, never
+ * removed (such positions are few). The sums are exact in 128 bits: any
+ * number of quantities of up to 10^15 may add up, and a saturated running
+ * sum would stay wrong after the ones that pushed it over go away. */
+typedef struct position_sums {
+    uint64_t *keys;
+    __int128 *qty;
+    size_t cap, used;
+} position_sums;
+
 typedef struct positions {
     position *slots; /* bigmem */
     size_t cap;      /* power of two */
     size_t used;
-    /* Inbound lots inside the horizon, per position that ever had some:
-     * open addressing on the position's key (no flags), never removed
-     * (lots are few). The sums are exact in 128 bits: a position may have
-     * any number of lots of up to 10^15, and a saturated running sum would
-     * stay wrong after the lots that pushed it over go away. */
-    struct {
-        uint64_t *keys;
-        __int128 *qty;
-        size_t cap, used;
-    } inbound;
+    position_sums inbound; /* per position with POSITION_INBOUND */
 } positions;
 
 atp_err positions_init(positions *p, size_t initial);
@@ -75,6 +78,21 @@ atp_err positions_inbound_add(positions *p, position *e, int64_t d);
 
 /* positions_memory returns the bytes both tables take. */
 size_t positions_memory(const positions *p);
+
+/* position_sums_reserve makes room for n more keys, so that the next n
+ * position_sums_add of new keys cannot fail. ATP_E_NOMEM if it cannot. */
+atp_err position_sums_reserve(position_sums *s, size_t n);
+/* position_sums_get: the sum of (sku, loc), 0 when it has none. */
+__int128 position_sums_get(const position_sums *s, uint32_t sku, uint16_t loc);
+/* position_sums_add adds d to the sum of (sku, loc), making its entry if
+ * it has none: ATP_E_NOMEM (nothing changed) only then, when there is no
+ * room and none can be made. */
+atp_err position_sums_add(position_sums *s, uint32_t sku, uint16_t loc,
+                          __int128 d);
+/* position_sums_nonzero_at: how many SKUs have a non-zero sum at loc. */
+uint64_t position_sums_nonzero_at(const position_sums *s, uint16_t loc);
+void position_sums_fini(position_sums *s);
+size_t position_sums_memory(const position_sums *s);
 
 static inline uint32_t position_sku(const position *e)
 {

@@ -21,7 +21,9 @@
  *
  * Reservations are per (SKU, region) and are not touched: a region that
  * loses supply below what it has reserved shows a shortfall, the formula's
- * usual answer (never a negative ATP).
+ * usual answer (never a negative ATP). A line pinned to a moved location
+ * stays in its region's totals and in the location's pinned total; a
+ * location with open pinned lines is not removed.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -154,6 +156,26 @@ static atp_err relocate_check_removed(engine *e, const uint16_t *next,
     return ATP_E_BAD_STATE;
 }
 
+/* Nor with open reservation lines pinned to it: their customers are to
+ * collect there. */
+static atp_err relocate_check_pinned(engine *e, const uint16_t *next, char *why,
+                                     size_t why_len)
+{
+    for (size_t l = 0; l < e->cfg->n_locations; l++) {
+        uint64_t n;
+        if (!relocate_removes(e, next, (uint16_t)l) ||
+            (n = position_sums_nonzero_at(&e->pinned, (uint16_t)l)) == 0)
+            continue;
+        snprintf(why, why_len,
+                 "location %s cannot be removed: open reservations hold "
+                 "%llu SKUs for pickup there; release them, or let them be "
+                 "consumed or expire, first",
+                 e->cfg->locations[l].id, (unsigned long long)n);
+        return ATP_E_BAD_STATE;
+    }
+    return ATP_OK;
+}
+
 atp_err engine__relocate(engine *e, engine_rules_change *change)
 {
     change->moved = (engine_relocate_report){0};
@@ -170,6 +192,9 @@ atp_err engine__relocate(engine *e, engine_rules_change *change)
         return ATP_OK;
     atp_err err = relocate_check_removed(e, change->loc_region, change->why,
                                          change->why_len);
+    if (err == ATP_OK)
+        err = relocate_check_pinned(e, change->loc_region, change->why,
+                                    change->why_len);
     if (err != ATP_OK)
         return err;
     err = relocate_stage(e, change->loc_region, &change->moved.positions);

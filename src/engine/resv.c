@@ -66,11 +66,14 @@ static bool resv_marks_commit(const engine *e, resv *r)
  * done in passes (hash and prefetch every slot, then every key, then find
  * and prefetch the row), so a cart's cache misses overlap instead of
  * queueing one behind the other. hash has room for req->n_lines. Returns
- * the count. */
+ * the count. A line naming another location than the first line of its
+ * (sku, region) sets *mixed to its index (the server refuses that first,
+ * engine.h); UINT32_MAX: none did. */
 static uint32_t resv_merge_lines(const engine *e, const engine_resv_req *req,
                                  engine_resv_line *out, uint32_t *ids,
-                                 uint32_t *hash)
+                                 uint32_t *hash, uint32_t *mixed)
 {
+    *mixed = UINT32_MAX;
     for (uint32_t i = 0; i < req->n_lines; i++) {
         hash[i] = dict_hash(req->lines[i].sku, req->lines[i].sku_len);
         dict_prefetch(e->skus, hash[i]);
@@ -94,9 +97,13 @@ static uint32_t resv_merge_lines(const engine *e, const engine_resv_req *req,
                 k++;
         }
         if (k == n) {
-            out[n] = (engine_resv_line){
-                .sku = l->sku, .sku_len = l->sku_len, .region = l->region};
+            out[n] = (engine_resv_line){.sku = l->sku,
+                                        .sku_len = l->sku_len,
+                                        .region = l->region,
+                                        .pin = l->pin};
             ids[n++] = id;
+        } else if (out[k].pin != l->pin && *mixed == UINT32_MAX) {
+            *mixed = i; /* one (sku, region) at two places */
         }
         /* 10,000 lines of 10^15 would pass 2^63: stop just above the
          * bound, which resv_reserve refuses (the server already did). */
@@ -106,10 +113,12 @@ static uint32_t resv_merge_lines(const engine *e, const engine_resv_req *req,
     return n;
 }
 
-/* A merged line as a sortable pair: (SKU index, region) and quantity. */
+/* A merged line as a sortable triple: (SKU index, region), quantity and
+ * location. */
 typedef struct resv_line_key {
     uint64_t key;
     int64_t qty;
+    uint64_t pin;
 } resv_line_key;
 
 static int resv_line_key_cmp(const void *pa, const void *pb)
@@ -117,10 +126,13 @@ static int resv_line_key_cmp(const void *pa, const void *pb)
     const resv_line_key *x = pa, *y = pb;
     if (x->key != y->key)
         return x->key < y->key ? -1 : 1;
-    return (x->qty > y->qty) - (x->qty < y->qty);
+    if (x->qty != y->qty)
+        return x->qty < y->qty ? -1 : 1;
+    return (x->pin > y->pin) - (x->pin < y->pin);
 }
 
-/* Same content: the same channel and the same merged lines, in any order
+/* Same content: the same channel and the same merged lines (a line's
+ * location included), in any order
  * (a client that rebuilds its cart from a hash map retries in another
  * order). Both sides are merged, so each (sku, region) appears once on
  * each side and comparing the sorted pairs compares the sets. The SKUs of
@@ -133,7 +145,8 @@ static bool resv_same_content(const resv *r, uint32_t channel,
         return false;
     uint32_t i = 0;
     while (i < n && ids[i] == r->lines[i].sku &&
-           m[i].region == r->lines[i].region && m[i].qty == r->lines[i].qty)
+           m[i].region == r->lines[i].region && m[i].qty == r->lines[i].qty &&
+           m[i].pin == r->lines[i].pin)
         i++;
     if (i == n)
         return true; /* the same order: the usual retry */
@@ -148,10 +161,11 @@ static bool resv_same_content(const resv *r, uint32_t channel,
     }
     resv_line_key *y = x + n;
     for (i = 0; i < n; i++) {
-        x[i] = (resv_line_key){(uint64_t)ids[i] << 32 | m[i].region, m[i].qty};
+        x[i] = (resv_line_key){(uint64_t)ids[i] << 32 | m[i].region, m[i].qty,
+                               m[i].pin};
         y[i] = (resv_line_key){(uint64_t)r->lines[i].sku << 32 |
                                    r->lines[i].region,
-                               r->lines[i].qty};
+                               r->lines[i].qty, r->lines[i].pin};
     }
     qsort(x, n, sizeof *x, resv_line_key_cmp);
     qsort(y, n, sizeof *y, resv_line_key_cmp);
@@ -170,6 +184,33 @@ static int64_t resv_ttl(const engine *e, int64_t ttl_ms, atp_err *err)
     return ttl_ms;
 }
 
+/* An error about one line of a reserve (its index in the request), with
+ * the message the reply carries. Nothing changed. */
+static void resv_refuse_line(const engine_resv_req *req, atp_err err,
+                             uint32_t line, const char *message)
+{
+    engine_resv_result res = {.err = err,
+                              .message = message,
+                              .has_line = true,
+                              .line = line,
+                              .id = req->id,
+                              .id_len = req->id_len};
+    req->done(req->arg, &res);
+}
+
+/* The first line of req pinned to a location that is not in the line's
+ * region (or no longer configured); UINT32_MAX: none. */
+static uint32_t resv_misplaced_line(const engine *e, const engine_resv_req *req)
+{
+    for (uint32_t i = 0; i < req->n_lines; i++) {
+        const engine_resv_line *l = &req->lines[i];
+        if (l->pin != 0 && (l->pin > e->cfg->n_locations ||
+                            e->loc_region[l->pin - 1] != l->region))
+            return i;
+    }
+    return UINT32_MAX;
+}
+
 static void resv_reserve(engine *e, const engine_resv_req *req)
 {
     resv_table *t = &e->resv;
@@ -182,13 +223,22 @@ static void resv_reserve(engine *e, const engine_resv_req *req)
         return;
     }
     uint32_t *ids = (uint32_t *)(m + cap); /* SKU index of each merged line */
-    uint32_t n = resv_merge_lines(e, req, m, ids, ids + cap);
+    uint32_t mixed;
+    uint32_t n = resv_merge_lines(e, req, m, ids, ids + cap, &mixed);
     for (uint32_t i = 0; i < n; i++) {
         if (m[i].qty > ATP_QTY_MAX) {
             resv__reply_now(e, req, ATP_E_BAD_QTY, NULL, false, false);
             free(m);
             return;
         }
+    }
+    if (mixed != UINT32_MAX) {
+        resv_refuse_line(req, ATP_E_BAD_REQUEST, mixed,
+                         "a reservation holds a SKU of a region at one "
+                         "place: its lines name two locations (or a location "
+                         "and none)");
+        free(m);
+        return;
     }
     resv *cur = resv__find(t, req->id, req->id_len);
     if (cur != NULL) {
@@ -223,14 +273,32 @@ static void resv_reserve(engine *e, const engine_resv_req *req)
         free(m);
         return;
     }
-    /* Decide on every line with the totals as they are right now. */
+    /* A pinned line's location must be in the line's region now (admin
+     * moves and removes locations while atpd runs). */
+    uint32_t misplaced = resv_misplaced_line(e, req);
+    if (misplaced != UINT32_MAX) {
+        resv_refuse_line(req, ATP_E_UNKNOWN_LOCATION, misplaced,
+                         "the line's location is not a location of its "
+                         "region (not configured, removed, or in another "
+                         "region)");
+        free(m);
+        return;
+    }
+    /* Decide on every line with the totals as they are right now: the
+     * region's ATP, and a pinned line's location's pickup ATP too (which
+     * the region's caps). */
     bool all = true;
     for (uint32_t i = 0; i < n; i++) {
         engine_answer a;
         engine__answer_of(e, ids[i], m[i].sku, m[i].sku_len, m[i].region,
                           req->channel, &a);
         m[i].available = a.atp;
-        all &= m[i].qty <= a.atp;
+        if (m[i].pin != 0)
+            m[i].available =
+                ids[i] == DICT_NONE
+                    ? 0
+                    : engine__pickup_atp(e, ids[i], m[i].pin - 1, a.atp);
+        all &= m[i].qty <= m[i].available;
     }
     if (!all) {
         atomic_fetch_add_explicit(&t->refused, 1, memory_order_relaxed);
@@ -269,8 +337,16 @@ static void resv_reserve(engine *e, const engine_resv_req *req)
     r->created_ms = r->updated_ms = now;
     r->expires_ms = r->due.key = now + ttl;
     for (uint32_t i = 0; i < n; i++)
-        r->lines[i] = (resv_line){ids[i], m[i].region, m[i].qty, 0, 0};
+        r->lines[i] = (resv_line){.sku = ids[i],
+                                  .region = m[i].region,
+                                  .pin = m[i].pin,
+                                  .qty = m[i].qty};
     free(m);
+    if (resv__pinned_room(e, r) != ATP_OK) {
+        resv__free(r);
+        resv__reply_now(e, req, ATP_E_NOMEM, NULL, false, false);
+        return;
+    }
     resv__change(e, req, NULL, r, true); /* counted granted once stored */
 }
 

@@ -31,6 +31,11 @@ struct engine_stats;
 typedef struct resv_line {
     uint32_t sku; /* dictionary index */
     uint32_t region;
+    /* The location the line is pinned to (store pickup) as its index + 1;
+     * 0: none (engine_resv_line.pin). A pinned line counts in its region's
+     * reserved total like any other and also in engine.pinned at (sku,
+     * location). */
+    uint32_t pin;
     int64_t qty;
     int64_t consumed; /* by allocation events */
     int64_t released; /* by a partial release */

@@ -44,6 +44,7 @@ static void resv_deliver(engine *e, resv_pending *p)
                 lines[i].sku = dict_key(e->skus, r->lines[i].sku, &len);
                 lines[i].sku_len = (uint32_t)len;
                 lines[i].region = r->lines[i].region;
+                lines[i].pin = r->lines[i].pin;
                 lines[i].qty = r->lines[i].qty;
                 lines[i].consumed = r->lines[i].consumed;
                 lines[i].released = r->lines[i].released;

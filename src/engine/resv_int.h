@@ -78,6 +78,15 @@ resv_client *resv__client_find(resv_table *t, const char *name, uint32_t len,
  * and frees cur. */
 void resv__replace(struct engine *e, resv *cur, resv *next);
 
+/* resv__pinned_room makes room in e->pinned for r's pinned lines, so that
+ * putting r in (resv__replace) cannot fail: call it before a new record
+ * with pinned lines goes in. ATP_E_NOMEM: no room (nothing changed). */
+atp_err resv__pinned_room(struct engine *e, const resv *r);
+/* resv__pinned_at: what open lines pinned to location hold of sku, at
+ * most ATP_QTY_SUM_MAX. Engine thread. */
+int64_t resv__pinned_at(const struct engine *e, uint32_t sku,
+                        uint32_t location);
+
 /* ---- resv_group.c ------------------------------------------------------- */
 
 /* resv__reply_now answers an operation that changed nothing and depends on

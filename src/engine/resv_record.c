@@ -6,6 +6,13 @@
  *    order_ref | nil, [[sku, region, qty, consumed, released], ...],
  *    [[source, seq, event | nil], ...]]
  *
+ * A line pinned to a pickup location has a 6th member, the location's id
+ * (stored by id like regions): [sku, region, qty, consumed, released,
+ * location]. A line without it is not pinned, so records written before
+ * pinning are read as they were; an atpd older than pinning skips a record
+ * with a pinned line (counted in load_skipped): a downgrade loses open
+ * pickup reservations, so do not downgrade with any open.
+ *
  * The last array is the record's consumption marks (resv.h, resv->marks),
  * one per source at most; event nil: the whole message. A held record has
  * marks too (allocations that named it while held), in the same field:
@@ -34,6 +41,7 @@
 #include <string.h>
 
 #include "codec/codec.h"
+#include "common/log.h"
 #include "config/config.h"
 #include "engine/engine_int.h"
 #include "engine/resv_int.h"
@@ -67,12 +75,15 @@ unsigned char *resv_record_encode(const engine *e, const resv *r, size_t *len)
         size_t sku_len;
         const char *sku = dict_key(e->skus, r->lines[i].sku, &sku_len);
         const resv_line *l = &r->lines[i];
-        codec_w_array(w, RESV_RECORD_LINE);
+        bool pinned = l->pin != 0;
+        codec_w_array(w, RESV_RECORD_LINE + pinned);
         codec_w_str(w, sku, sku_len);
         codec_w_cstr(w, e->cfg->regions[l->region].id);
         codec_w_int(w, l->qty);
         codec_w_int(w, l->consumed);
         codec_w_int(w, l->released);
+        if (pinned)
+            codec_w_cstr(w, e->cfg->locations[l->pin - 1].id);
     }
     codec_w_array(w, r->n_marks);
     for (uint32_t i = 0; i < r->n_marks; i++) {
@@ -112,6 +123,32 @@ static int64_t resv_record_region(const engine *e, codec_str s)
         if (codec_str_eq(s, e->cfg->regions[i].id))
             return (int64_t)i;
     return -1;
+}
+
+/* A pinned line's stored location id: its index + 1 in *out, or 0 when the
+ * configuration no longer has that location (the line keeps its region's hold,
+ * which alone keeps the region from overselling; there is no store left to pin
+ * it to). false: not a string. */
+static bool resv_record_location(const engine *e, const codec_val *v,
+                                 codec_str id, uint32_t *out)
+{
+    codec_str s;
+    if (!codec_val_str(v, &s) || !codec_str_is_id(s, ATP_ID_MAX_LEN))
+        return false;
+    for (size_t i = 0; i < e->cfg->n_locations; i++) {
+        if (codec_str_eq(s, e->cfg->locations[i].id)) {
+            *out = (uint32_t)i + 1;
+            return true;
+        }
+    }
+    log_warn("resv",
+             "stored reservation '%.*s' has a line pinned to location "
+             "'%.*s', which is no longer configured: kept as a line of its "
+             "region",
+             (int)(id.len > 64 ? 64 : id.len), id.ptr,
+             (int)(s.len > 64 ? 64 : s.len), s.ptr);
+    *out = 0;
+    return true;
 }
 
 /* The index of a stored source id; -1: not configured (any more). */
@@ -230,7 +267,10 @@ atp_err resv_record_decode(engine *e, const void *buf, size_t len, resv **out)
     for (uint32_t i = 0; i < n; i++) {
         codec_str sku;
         const codec_val *l = codec_val_at(lines, i);
-        if (codec_val_type(l) != CODEC_ARRAY || codec_val_len(l) != line_len ||
+        uint32_t members = codec_val_len(l);
+        if (codec_val_type(l) != CODEC_ARRAY ||
+            (members != line_len && !(version == RESV_RECORD_VERSION &&
+                                      members == RESV_RECORD_LINE + 1)) ||
             !codec_val_str(codec_val_at(l, 0), &sku) ||
             !codec_str_is_id(sku, ATP_SKU_MAX_LEN))
             goto out;
@@ -266,7 +306,17 @@ atp_err resv_record_decode(engine *e, const void *buf, size_t len, resv **out)
         if (version == 1 && (err = resv_record_v1_mark(e, l, r)) != ATP_OK)
             goto out;
         err = ATP_E_BAD_REQUEST;
-        r->lines[i] = (resv_line){idx, (uint32_t)reg, qty, consumed, released};
+        uint32_t pin = 0;
+        if (codec_val_len(l) == RESV_RECORD_LINE + 1 &&
+            !resv_record_location(e, codec_val_at(l, RESV_RECORD_LINE), id,
+                                  &pin))
+            goto out;
+        r->lines[i] = (resv_line){.sku = idx,
+                                  .region = (uint32_t)reg,
+                                  .pin = pin,
+                                  .qty = qty,
+                                  .consumed = consumed,
+                                  .released = released};
     }
     if (version == RESV_RECORD_VERSION &&
         (err = resv_record_marks(e, codec_val_at(v, 10), r)) != ATP_OK)

@@ -15,6 +15,7 @@
 #include "common/log.h"
 #include "engine/engine_int.h"
 #include "engine/resv_int.h"
+#include "formula/formula.h"
 
 /* ---- records ------------------------------------------------------------- */
 
@@ -256,15 +257,39 @@ static void resv_count_state(resv_table *t, const resv *r, int sign)
     ATP_ASSERT(sign > 0 || was > 0);
 }
 
+/* A pinned line's entry in e->pinned exists before its record is put in
+ * (resv__pinned_room), and entries are never removed, so moving a pinned
+ * total cannot fail here. */
 static void resv_rows_move(engine *e, const resv *r, int sign)
 {
     for (uint32_t i = 0; r != NULL && i < r->n_lines; i++) {
-        int64_t open = resv__line_open(r, &r->lines[i]);
+        const resv_line *l = &r->lines[i];
+        int64_t open = resv__line_open(r, l);
         ATP_ASSERT(open >= 0); /* consumed + released never pass qty */
-        if (open != 0)
-            engine__row_add(e, r->lines[i].sku, r->lines[i].region, 0,
-                            sign * open);
+        if (open == 0)
+            continue;
+        engine__row_add(e, l->sku, l->region, 0, sign * open);
+        if (l->pin != 0) {
+            atp_err err =
+                position_sums_add(&e->pinned, l->sku, (uint16_t)(l->pin - 1),
+                                  (__int128)sign * open);
+            ATP_ASSERT(err == ATP_OK);
+        }
     }
+}
+
+atp_err resv__pinned_room(engine *e, const resv *r)
+{
+    size_t n = 0;
+    for (uint32_t i = 0; i < r->n_lines; i++)
+        n += r->lines[i].pin != 0;
+    return n == 0 ? ATP_OK : position_sums_reserve(&e->pinned, n);
+}
+
+int64_t resv__pinned_at(const engine *e, uint32_t sku, uint32_t location)
+{
+    __int128 q = position_sums_get(&e->pinned, sku, (uint16_t)location);
+    return q > ATP_QTY_SUM_MAX ? ATP_QTY_SUM_MAX : q < 0 ? 0 : (int64_t)q;
 }
 
 /* resv__replace makes `next` the record in place of `cur` (either may be
@@ -369,6 +394,8 @@ atp_err resv_load(engine *e, const void *key, size_t key_len, const void *val,
         resv__free(r);
         err = ATP_E_CONFLICT;
     }
+    if (err == ATP_OK && (err = resv__pinned_room(e, r)) != ATP_OK)
+        resv__free(r);
     if (err != ATP_OK) {
         atomic_fetch_add_explicit(&e->resv.load_skipped, 1,
                                   memory_order_relaxed);

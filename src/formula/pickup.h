@@ -17,19 +17,24 @@
 /* One location's pickup answer for one SKU. */
 typedef struct formula_pickup {
     int64_t net;       /* max(0, on_hand - allocated - held): on the shelf */
+    int64_t reserved;  /* open reservation lines pinned to the location */
     int64_t buffer;    /* the location's pickup buffer (units, >= 0) */
-    int64_t available; /* max(0, net - buffer) */
+    int64_t available; /* max(0, net - reserved - buffer) */
     int64_t atp;       /* enabled ? min(available, region_atp) : 0 */
 } formula_pickup;
 
 /* formula_pickup_of fills *out for a location whose position is *p (its
  * inbound_in_horizon is ignored: a lot on its way is not on the shelf a
- * customer collects from), with pickup buffer buffer (negative counts as
- * 0), pickup enabled or not, in a region whose ATP for the SKU and
- * channel is region_atp (negative counts as 0). The pickup ATP never
- * exceeds the region's ATP: reservations are kept per region, so every
- * unit promised for pickup must also be free in the region. */
-void formula_pickup_of(const formula_position *p, int64_t buffer, bool enabled,
-                       int64_t region_atp, formula_pickup *out);
+ * customer collects from), where open lines pinned to it hold reserved
+ * units of the SKU, with pickup buffer buffer (negative values of both
+ * count as 0), pickup enabled or not, in a region whose ATP for the SKU
+ * and channel is region_atp (negative counts as 0). The pickup ATP never
+ * exceeds the region's ATP: every reservation, pinned or not, counts in
+ * its region, and one that is not pinned may be picked at any of the
+ * region's locations, so every unit promised for pickup must also be
+ * free in the region. */
+void formula_pickup_of(const formula_position *p, int64_t reserved,
+                       int64_t buffer, bool enabled, int64_t region_atp,
+                       formula_pickup *out);
 
 #endif

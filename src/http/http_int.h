@@ -37,6 +37,7 @@ typedef struct http_call {
     bool created;   /* reserve: 201 when a new reservation was granted */
     bool line_qty;  /* lines given as objects carry qty */
     bool line_sku_qty; /* ... and no region: [sku, qty] (pickup_cart) */
+    bool line_pin;     /* ... and may name a location (reserve) */
     const char *probe; /* /readyz, /healthz: "ready" or "healthy", the reply
                           field whose false answers 503 */
     codec_json_field fields[HTTP_FIELDS_MAX];

@@ -226,7 +226,7 @@ static enum MHD_Result http_req_run(http_req *r)
         r->call.fields[r->call.n_fields++] =
             (codec_json_field){.key = "token", .str = http_req_token(r)};
     codec_json_opts opts = {r->call.fields, r->call.n_fields, r->call.line_qty,
-                            r->call.line_sku_qty};
+                            r->call.line_sku_qty, r->call.line_pin};
     char msg[200];
     atp_err err = codec_json_request(r->req_w, &opts, r->body, r->body_len, msg,
                                      sizeof msg);

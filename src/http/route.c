@@ -28,7 +28,7 @@ typedef struct http_route_def {
     const char *method;
     const char *pattern;
     const char *op; /* NULL: the change feed, or answered by the glue */
-    bool body, async, created, line_qty, line_sku_qty;
+    bool body, async, created, line_qty, line_sku_qty, line_pin;
     bool metrics;      /* GET /metrics: the glue writes the exposition */
     const char *probe; /* 503 when the reply's field of this name is false */
     http_param_def params[3];
@@ -60,7 +60,7 @@ static const http_route_def http_routes[] = {
      .params = {{"sources", HTTP_P_STR}}},
     {"POST", "/v1/snapshots", "snapshot", .async = true},
     {"POST", "/v1/reservations", "reserve", .body = true, .async = true,
-     .created = true, .line_qty = true},
+     .created = true, .line_qty = true, .line_pin = true},
     {"GET", "/v1/reservations/{id}", "reservation", .async = true},
     {"DELETE", "/v1/reservations/{id}", "release", .async = true},
     {"POST", "/v1/reservations/{id}/commit", "commit", .body = true,
@@ -295,6 +295,7 @@ bool http_route(http_call *c, const char *method, const char *path,
         c->created = r->created;
         c->line_qty = r->line_qty;
         c->line_sku_qty = r->line_sku_qty;
+        c->line_pin = r->line_pin;
         c->probe = r->probe;
         err = http_params_take(c, r, params, n_params, a);
         if (err != ATP_OK)

@@ -130,15 +130,36 @@ bool request_line_totals(request_line *lines, uint32_t n, codec_arena *a,
     return true;
 }
 
+/* A pinned line's location: a configured location's id. */
+static bool request_line_location(request_env *env, codec_view v, uint32_t *pin,
+                                  reply_error *e)
+{
+    codec_str s;
+    if (!request_id(v, "location", ATP_ID_MAX_LEN, ATP_E_UNKNOWN_LOCATION, &s,
+                    e))
+        return false;
+    int l = config_location_find(env->cfg, s.ptr, s.len);
+    if (l < 0) {
+        reply_error_set(e, ATP_E_UNKNOWN_LOCATION, "unknown location '%.*s'",
+                        request_clip(s), s.ptr);
+        return false;
+    }
+    *pin = (uint32_t)l + 1;
+    return true;
+}
+
 bool request_line_read(request_env *env, codec_view v, bool with_qty,
-                       request_line *out, reply_error *e)
+                       bool may_pin, request_line *out, reply_error *e)
 {
     memset(out, 0, sizeof *out);
+    uint32_t len = codec_view_len(v);
     if (codec_view_type(v) != CODEC_ARRAY ||
-        codec_view_len(v) != 2u + with_qty) {
+        (len != 2u + with_qty && !(may_pin && len == 4))) {
         reply_error_set(e, ATP_E_BAD_REQUEST,
-                        with_qty ? "a line is [sku, region, qty]"
-                                 : "a line is [sku, region]");
+                        may_pin    ? "a line is [sku, region, qty] or [sku, "
+                                     "region, qty, location]"
+                        : with_qty ? "a line is [sku, region, qty]"
+                                   : "a line is [sku, region]");
         return false;
     }
     codec_view sku = codec_view_first(v);
@@ -146,7 +167,13 @@ bool request_line_read(request_env *env, codec_view v, bool with_qty,
     if (!request_sku(sku, &out->sku, e) ||
         !request_region(env, region, &out->region, e))
         return false;
-    return !with_qty || request_qty(codec_view_next(region), &out->qty, e);
+    if (!with_qty)
+        return true;
+    codec_view qty = codec_view_next(region);
+    if (!request_qty(qty, &out->qty, e))
+        return false;
+    return len < 4 ||
+           request_line_location(env, codec_view_next(qty), &out->pin, e);
 }
 
 bool request_lines_merge(request_env *env, request_line *lines, uint32_t n,
@@ -211,7 +238,7 @@ bool request_cart(request_env *env, const request_fields *f, codec_arena *a,
     }
     codec_view lv = codec_view_first(f->lines);
     for (uint32_t i = 0; i < n; i++, lv = codec_view_next(lv)) {
-        if (!request_line_read(env, lv, true, &lines[i], e)) {
+        if (!request_line_read(env, lv, true, false, &lines[i], e)) {
             e->line = i;
             return false;
         }

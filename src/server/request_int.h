@@ -73,13 +73,16 @@ typedef struct request_line {
     int64_t qty;
     int64_t total; /* qty summed over lines with the same (sku, region),
                       at most ATP_QTY_MAX + 1 */
+    uint32_t pin;  /* reserve: engine_resv_line.pin (location index + 1) */
 } request_line;
 
 /* request_line_read reads a line [sku, region, qty] (with_qty) or
  * [sku, region]: BAD_REQUEST for another shape, then the field helpers'
- * codes. */
+ * codes. may_pin (a reserve): [sku, region, qty, location] too, the
+ * location a configured one (UNKNOWN_LOCATION otherwise; whether it is in
+ * the region is the engine's to say, as of the moment it decides). */
 bool request_line_read(request_env *env, codec_view v, bool with_qty,
-                       request_line *out, reply_error *e);
+                       bool may_pin, request_line *out, reply_error *e);
 
 /* request_cart_lines_count checks a cart's field 'lines' (cart,
  * pickup_cart): an array (else BAD_REQUEST) of 1 (else BAD_REQUEST) to

@@ -109,13 +109,14 @@ static void request_pickup_write_sku(const request_env *env,
         if (p->only && !x->info[x->locations[k]].pickup)
             continue;
         const engine_pickup_loc *l = &x->locs[k];
-        codec_w_map(w, 10);
+        codec_w_map(w, 11);
         request_pickup_loc_head(cfg, x, x->locations[k], w);
         codec_w_kv_int(w, "on_hand", l->on_hand);
         codec_w_kv_int(w, "allocated", l->allocated);
         codec_w_kv_int(w, "held", l->held);
         codec_w_kv_int(w, "inbound", l->inbound);
         codec_w_kv_int(w, "net", l->net);
+        codec_w_kv_int(w, "reserved", l->reserved);
         codec_w_kv_int(w, "buffer", l->buffer);
         codec_w_kv_int(w, "pickup_atp", l->atp);
     }
@@ -145,10 +146,11 @@ static void request_pickup_write_cart_loc(const config *cfg,
     codec_w_array(w, p->n);
     for (uint32_t i = 0; i < p->n; i++) {
         const engine_pickup_loc *l = &x->locs[(size_t)i * x->n_locs + k];
-        codec_w_map(w, 6);
+        codec_w_map(w, 7);
         codec_w_kv_str(w, "sku", p->lines[i].sku.ptr, p->lines[i].sku.len);
         codec_w_kv_int(w, "qty", p->lines[i].qty);
         codec_w_kv_int(w, "net", l->net);
+        codec_w_kv_int(w, "reserved", l->reserved);
         codec_w_kv_int(w, "buffer", l->buffer);
         codec_w_kv_int(w, "pickup_atp", l->atp);
         codec_w_kv_bool(w, "available", p->lines[i].total <= l->atp);

@@ -115,22 +115,44 @@ static bool request_resv_lines(request_env *env, const request_fields *f,
     }
     codec_view l = codec_view_first(f->lines);
     for (uint32_t i = 0; i < n; i++, l = codec_view_next(l)) {
-        if (!request_line_read(env, l, with_qty, &read[i], e)) {
+        if (!request_line_read(env, l, with_qty, with_qty, &read[i], e)) {
             e->line = i;
             return false;
         }
         lines[i] = (engine_resv_line){.sku = read[i].sku.ptr,
                                       .sku_len = read[i].sku.len,
                                       .region = read[i].region,
+                                      .pin = read[i].pin,
                                       .qty = read[i].qty};
     }
     /* Lines naming the same (sku, region) are one line of their summed
-     * quantity, which must be a quantity too (the engine merges them). */
+     * quantity, which must be a quantity too (the engine merges them),
+     * held at one place: the same location, or none. */
     if (with_qty && !request_lines_merge(env, read, n, a, e))
         return false;
+    for (uint32_t i = 0; with_qty && i < n; i++) {
+        if (read[i].pin != read[read[i].first].pin) {
+            reply_error_set(e, ATP_E_BAD_REQUEST,
+                            "sku '%.*s' in region '%s' is named at two "
+                            "places (two locations, or a location and none): "
+                            "a reservation holds a SKU of a region at one",
+                            request_clip(read[i].sku), read[i].sku.ptr,
+                            env->cfg->regions[read[i].region].id);
+            e->line = i;
+            return false;
+        }
+    }
     out->lines = lines;
     out->n_lines = n;
     return true;
+}
+
+/* A pinned line's "location" (none written for a line that is not). */
+static void request_resv_write_pin(request_env *env, codec_writer *w,
+                                   const engine_resv_line *l)
+{
+    if (l->pin != 0)
+        codec_w_kv_cstr(w, "location", env->cfg->locations[l->pin - 1].id);
 }
 
 static void request_resv_write_record(request_env *env, codec_writer *w,
@@ -150,9 +172,10 @@ static void request_resv_write_record(request_env *env, codec_writer *w,
     codec_w_array(w, r->n_lines);
     for (uint32_t i = 0; i < r->n_lines; i++) {
         const engine_resv_line *l = &r->lines[i];
-        codec_w_map(w, 5);
+        codec_w_map(w, 5 + (l->pin != 0));
         codec_w_kv_str(w, "sku", l->sku, l->sku_len);
         codec_w_kv_cstr(w, "region", env->cfg->regions[l->region].id);
+        request_resv_write_pin(env, w, l);
         codec_w_kv_int(w, "qty", l->qty);
         codec_w_kv_int(w, "consumed", l->consumed);
         codec_w_kv_int(w, "released", l->released);
@@ -171,9 +194,10 @@ static void request_resv_write_refusal(request_env *env, codec_writer *w,
     codec_w_array(w, r->n_lines);
     for (uint32_t i = 0; i < r->n_lines; i++) {
         const engine_resv_line *l = &r->lines[i];
-        codec_w_map(w, 5);
+        codec_w_map(w, 5 + (l->pin != 0));
         codec_w_kv_str(w, "sku", l->sku, l->sku_len);
         codec_w_kv_cstr(w, "region", env->cfg->regions[l->region].id);
+        request_resv_write_pin(env, w, l);
         codec_w_kv_int(w, "qty", l->qty);
         codec_w_kv_int(w, "available", l->available);
         codec_w_kv_bool(w, "ok", l->qty <= l->available);
@@ -190,6 +214,8 @@ static void request_resv_done(void *arg, const engine_resv_result *r)
         reply_error e = {.line = -1};
         if (r->message != NULL)
             reply_error_set(&e, r->err, "%s", r->message);
+        if (r->has_line)
+            e.line = r->line;
         else if (r->err == ATP_E_BAD_STATE && r->has_record)
             reply_error_set(&e, r->err, "reservation '%.*s' is %s",
                             (int)(r->id_len > 64 ? 64 : r->id_len), r->id,

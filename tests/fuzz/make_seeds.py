@@ -65,9 +65,9 @@ def record(db, key, val):
     return bytes([db, len(key)]) + key + struct.pack("<H", len(val)) + val
 
 
-def resv_v2(rid, client=None):
-    r = [2, rid, "web", 1, 1000, 61000, 1000, 0, None,
-         [["SKU-1", "us-east", 3, 1, 0]], [["wms", 7, None]]]
+def resv_v2(rid, client=None, location=None):
+    line = ["SKU-1", "us-east", 3, 1, 0] + ([location] if location else [])
+    r = [2, rid, "web", 1, 1000, 61000, 1000, 0, None, [line], [["wms", 7, None]]]
     if client is not None:
         r.append(client)
     return pack(r)
@@ -82,6 +82,8 @@ def store_record_files():
     return {
         "restore": pos + lot + off + record(3, b"r-1", resv_v2("r-1")),
         "resv_client": record(3, b"r-2", resv_v2("r-2", "shop-a")),
+        "resv_pinned": pos + record(3, b"r-3", resv_v2("r-3", location="dc-1")),
+        "resv_pinned_gone": record(3, b"r-4", resv_v2("r-4", location="dc-9")),
         "resv_v1": record(3, b"r-old", v1),
         "resv_key_mismatch": record(3, b"r-9", resv_v2("r-1")),
         "unknown_location": record(0, b"dc-9\0SKU-1", struct.pack("<qqq", 1, 0, 0)),

@@ -368,6 +368,10 @@ def main(h):
     g = call("reserve", "/v1/reservations", want=200, body={
         "id": "too-much", "ttl_ms": 600000, "lines": [["SKU-2", "us-east", 1000]]})
     ck.eq(g.json.get("granted"), False, "reserve beyond ATP: refused")
+    g = call("reserve", "/v1/reservations", want=200, body={"id": "pin-1", "lines": [
+        {"sku": "SKU-1", "region": "us-east", "qty": 1, "location": "L1"}]})
+    ck.eq((g.json.get("granted"), g.json.get("lines", [{}])[0].get("location")), (False, "L1"),
+          "a line pinned to L1, which takes no pickup orders: refused, the line names L1")
     call("reservation", "/v1/reservations/cart-1")
     call("reserve", "/v1/reservations", want=201, body={
         "id": "id with/slash", "lines": [["SKU-2", "us-east", 1]]})
@@ -533,6 +537,8 @@ def main(h):
     fail("reserve", rs, "unknown_region", body={"id": "e1", "lines": one + [["SKU-1", "mars", 1]]},
          line=1)
     fail("reserve", rs, "unknown_channel", body={"id": "e1", "channel": "tv", "lines": one})
+    fail("reserve", rs, "unknown_location", body={"id": "e1", "lines": [
+        {"sku": "SKU-1", "region": "us-east", "qty": 1, "location": "nowhere"}]}, line=0)
     fail("reserve", rs, "too_many_lines", body={"id": "e1", "lines": one * 4})
     fail("reserve", rs, "too_large", raw=b'{"id": "e1", "lines": ' + deep_json(DEEP) + b'}')
     fail("reserve", rs, "bad_qty", body={"id": "e1", "lines": [["SKU-2", "us-east", 10**15 + 1]]},

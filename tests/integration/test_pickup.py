@@ -50,7 +50,7 @@ LOCATIONS = {
 LOCATIONS.update({"M%02d" % i: ("mall", "store", True, 0) for i in range(N_MALL)})
 ON_HAND, ALLOCATED, HELD = 0, 1, 2
 LOC_FIELDS = ("location", "type", "pickup", "on_hand", "allocated", "held",
-              "inbound", "net", "buffer", "pickup_atp")
+              "inbound", "net", "reserved", "buffer", "pickup_atp")
 
 
 def pickup_config(h, tokens=None):
@@ -100,6 +100,7 @@ class Model:
         atp = min(max(0, net - buf), region_atp) if pickup else 0
         return {"location": lid, "type": typ, "pickup": pickup, "on_hand": oh,
                 "allocated": al, "held": he, "inbound": inbound, "net": net,
+                "reserved": 0,  # this test pins nothing (test_pickup_pinned.py does)
                 "buffer": buf, "pickup_atp": max(0, atp)}
 
     def pickup(self, sku, region, region_atp, only=False):

@@ -252,7 +252,8 @@ static bool ctl_build_ttl(const char *s, int64_t *ms)
 }
 
 /* ctl_build_lines writes the "lines" key and array from words[first..]:
- * [sku, region, qty] (with_qty) or [sku, region]. */
+ * [sku, region, qty] (with_qty; [sku, region, qty, location] for
+ * SKU:REGION:QTY@LOCATION) or [sku, region]. */
 static bool ctl_build_lines(const ctl_args *a, int first, bool with_qty,
                             codec_writer *w)
 {
@@ -266,11 +267,13 @@ static bool ctl_build_lines(const ctl_args *a, int first, bool with_qty,
                     i - first + 1, err);
             return false;
         }
-        codec_w_array(w, with_qty ? 3 : 2);
+        codec_w_array(w, with_qty ? 3u + (l.location != NULL) : 2u);
         codec_w_str(w, l.sku, l.sku_len);
         codec_w_str(w, l.region, l.region_len);
         if (with_qty)
             codec_w_int(w, l.qty);
+        if (with_qty && l.location != NULL)
+            codec_w_str(w, l.location, l.location_len);
     }
     return true;
 }
@@ -587,11 +590,14 @@ static const ctl_cmd ctl_cmds[] = {
     {"status", 0, 0, 0, 0, false, "status", "service status and counters",
      ctl_build_op_only, ctl_show_status, NULL},
     {"reserve", 2, CTL_UNLIMITED, CTL_OPT_CHANNEL | CTL_OPT_TTL, 2, true,
-     "reserve ID SKU:REGION:QTY [SKU:REGION:QTY ...] [--ttl DURATION] "
+     "reserve ID SKU:REGION:QTY[@LOCATION] [SKU:REGION:QTY ...] [--ttl "
+     "DURATION] "
      "[--channel C]",
      "hold stock for ID, all lines or none; exit 4 when refused (short)\n"
      "        each line is split from the right: QTY after the last ':',\n"
      "        REGION before it, the rest is the SKU (which may contain ':')\n"
+     "        @LOCATION pins the line to that pickup store: held there and\n"
+     "        in the region (PROTOCOL.md, \"Pinned lines\")\n"
      "        --ttl: how long the hold lasts (default: the service's\n"
      "        reservations.default_ttl); DURATION with its unit: 900ms,\n"
      "        30s, 15m, 2h, 1d (a bare number is refused)\n"

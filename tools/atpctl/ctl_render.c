@@ -308,11 +308,17 @@ void ctl_render_regions(const codec_val *reply, FILE *f)
 /* ---- store pickup ------------------------------------------------------- */
 
 static const ctl_col ctl_pickup_cols[] = {
-    {"LOCATION", "location", false},  {"TYPE", "type", false},
-    {"PICKUP", NULL, false},          {"ON_HAND", "on_hand", true},
-    {"ALLOCATED", "allocated", true}, {"HELD", "held", true},
-    {"INBOUND", "inbound", true},     {"NET", "net", true},
-    {"BUFFER", "buffer", true},       {"PICKUP_ATP", "pickup_atp", true},
+    {"LOCATION", "location", false},
+    {"TYPE", "type", false},
+    {"PICKUP", NULL, false},
+    {"ON_HAND", "on_hand", true},
+    {"ALLOCATED", "allocated", true},
+    {"HELD", "held", true},
+    {"INBOUND", "inbound", true},
+    {"NET", "net", true},
+    {"RESERVED", "reserved", true},
+    {"BUFFER", "buffer", true},
+    {"PICKUP_ATP", "pickup_atp", true},
 };
 #define CTL_PICKUP_NCOLS                                                       \
     ((int)(sizeof ctl_pickup_cols / sizeof ctl_pickup_cols[0]))
@@ -495,9 +501,9 @@ static const char ctl_render_replay_note[] =
     "(replay of an earlier identical request)";
 
 static const ctl_col ctl_resv_cols[] = {
-    {"SKU", "sku", false},          {"REGION", "region", false},
-    {"QTY", "qty", true},           {"CONSUMED", "consumed", true},
-    {"RELEASED", "released", true},
+    {"SKU", "sku", false},           {"REGION", "region", false},
+    {"LOCATION", "location", false}, {"QTY", "qty", true},
+    {"CONSUMED", "consumed", true},  {"RELEASED", "released", true},
 };
 #define CTL_RESV_NCOLS ((int)(sizeof ctl_resv_cols / sizeof ctl_resv_cols[0]))
 
@@ -542,6 +548,16 @@ static void ctl_render_resv_summary(const codec_val *res, int64_t now_ms,
              exp > now_ms ? when : "");
 }
 
+/* " (pickup at LOC)" for a line pinned to a location, "" otherwise. */
+static void ctl_render_pin(const codec_val *line, char *buf, size_t n)
+{
+    if (codec_val_get(line, "location") == NULL)
+        return;
+    char loc[CTL_CELL_MAX];
+    ctl_render_field(line, "location", loc, sizeof loc);
+    snprintf(buf, n, " (pickup at %s)", loc);
+}
+
 static void ctl_render_reserve_refused(const codec_val *reply, FILE *f)
 {
     char id[CTL_CELL_MAX];
@@ -563,8 +579,10 @@ static void ctl_render_reserve_refused(const codec_val *reply, FILE *f)
                       ? ctl_render_true(l, "ok")
                       : ctl_render_int(l, "qty", &q) &&
                             ctl_render_int(l, "available", &a) && q <= a;
-        fprintf(f, "refused %s: %s@%s wanted %s, available %s%s\n", id, sku,
-                region, qty, avail, ok ? "" : "  SHORT");
+        char at[CTL_CELL_MAX + 16] = "";
+        ctl_render_pin(l, at, sizeof at);
+        fprintf(f, "refused %s: %s@%s%s wanted %s, available %s%s\n", id, sku,
+                region, at, qty, avail, ok ? "" : "  SHORT");
     }
 }
 
@@ -596,7 +614,10 @@ void ctl_render_reserve(const codec_val *reply, int64_t now_ms, FILE *f)
             ctl_render_field(l, "sku", sku, sizeof sku);
             ctl_render_field(l, "region", region, sizeof region);
             ctl_render_field(l, "qty", qty, sizeof qty);
-            fprintf(f, "%s %s@%s %s", r == 0 ? "" : ",", sku, region, qty);
+            char at[CTL_CELL_MAX + 16] = "";
+            ctl_render_pin(l, at, sizeof at);
+            fprintf(f, "%s %s@%s %s%s", r == 0 ? "" : ",", sku, region, qty,
+                    at);
         }
         fputc('\n', f);
     }

@@ -32,22 +32,41 @@ static bool ctl_resv_str_ok(const char *s, size_t len, uint32_t max)
 bool ctl_resv_line_parse(const char *arg, bool with_qty, ctl_resv_line *out,
                          char *err, size_t errlen)
 {
-    const char *form = with_qty ? "SKU:REGION:QTY" : "SKU:REGION";
+    const char *form = with_qty ? "SKU:REGION:QTY[@LOCATION]" : "SKU:REGION";
     size_t len = strlen(arg);
     size_t region_end = len; /* the region ends at the qty's ':' or at NUL */
     int64_t qty = 0;
+    out->location = NULL;
+    out->location_len = 0;
     if (with_qty) {
         const char *c = ctl_resv_last_colon(arg, len);
         if (c == NULL) {
             snprintf(err, errlen, "'%.80s': expected %s", arg, form);
             return false;
         }
-        if (!ctl_cart_parse_qty(c + 1, &qty)) {
+        /* QTY@LOCATION: the quantity ends at the field's first '@'. */
+        const char *at = strchr(c + 1, '@');
+        char digits[32];
+        size_t qlen = at != NULL ? (size_t)(at - c - 1) : strlen(c + 1);
+        snprintf(digits, sizeof digits, "%.*s", (int)qlen, c + 1);
+        if (qlen >= sizeof digits || !ctl_cart_parse_qty(digits, &qty)) {
             snprintf(err, errlen,
                      "'%.80s': quantity '%.32s' is not an integer in 1..%lld "
                      "(expected %s)",
-                     arg, c + 1, (long long)ATP_QTY_MAX, form);
+                     arg, digits, (long long)ATP_QTY_MAX, form);
             return false;
+        }
+        if (at != NULL &&
+            !ctl_resv_str_ok(at + 1, strlen(at + 1), ATP_ID_MAX_LEN)) {
+            snprintf(err, errlen,
+                     "'%.80s': the location must be 1..%d bytes of printable "
+                     "UTF-8 (expected %s)",
+                     arg, ATP_ID_MAX_LEN, form);
+            return false;
+        }
+        if (at != NULL) {
+            out->location = at + 1;
+            out->location_len = strlen(at + 1);
         }
         region_end = (size_t)(c - arg);
     }

@@ -26,13 +26,17 @@ typedef struct ctl_resv_line {
     size_t sku_len;
     const char *region;
     size_t region_len;
-    int64_t qty; /* 0 when parsed without a quantity */
+    int64_t qty;          /* 0 when parsed without a quantity */
+    const char *location; /* QTY@LOCATION: the pickup location, or NULL */
+    size_t location_len;
 } ctl_resv_line;
 
-/* ctl_resv_line_parse reads arg as `SKU:REGION:QTY` (with_qty) or
- * `SKU:REGION`, splitting from the right: the last ':'-separated field is
- * the quantity, the one before it the region, and everything before that
- * the SKU, which may itself contain ':' (a region cannot). The SKU must be
+/* ctl_resv_line_parse reads arg as `SKU:REGION:QTY[@LOCATION]` (with_qty)
+ * or `SKU:REGION`, splitting from the right: the last ':'-separated field
+ * is the quantity (with the location a line is pinned to after its first
+ * '@': 1..ATP_ID_MAX_LEN printable bytes, no ':'), the one before it the
+ * region, and everything before that the SKU, which may itself contain ':'
+ * (a region cannot). The SKU must be
  * 1..ATP_SKU_MAX_LEN and the region 1..ATP_ID_MAX_LEN bytes of printable
  * UTF-8; the quantity plain decimal digits in 1..ATP_QTY_MAX. Returns true
  * and *out (pointing into arg), or false with the reason in err. */

@@ -33,7 +33,8 @@
 static const char test_resv_yaml[] = "regions:\n"
                                      "  - id: us-east\n"
                                      "locations:\n"
-                                     "  - {id: dc-1, region: us-east}\n"
+                                     "  - {id: dc-1, region: us-east, "
+                                     "pickup: true}\n"
                                      "channels: [web]\n";
 
 /* ---- the fake store ------------------------------------------------------ */
@@ -107,11 +108,13 @@ static void test_op_done(void *arg, const engine_resv_result *res)
     atomic_store(&op->answered, true);
 }
 
-static void test_reserve(engine *e, test_op *op, const char *id, int64_t qty)
+/* A reserve of qty units of A, pinned to location pin - 1 (0: none). */
+static void test_reserve_at(engine *e, test_op *op, const char *id, int64_t qty,
+                            uint32_t pin)
 {
     memset(op, 0, sizeof *op);
-    op->line =
-        (engine_resv_line){.sku = "A", .sku_len = 1, .region = 0, .qty = qty};
+    op->line = (engine_resv_line){
+        .sku = "A", .sku_len = 1, .region = 0, .pin = pin, .qty = qty};
     op->req = (engine_resv_req){.op = ENGINE_RESV_RESERVE,
                                 .id = id,
                                 .id_len = (uint32_t)strlen(id),
@@ -121,6 +124,11 @@ static void test_reserve(engine *e, test_op *op, const char *id, int64_t qty)
                                 .done = test_op_done,
                                 .arg = op};
     assert_int_equal(engine_resv_submit(e, &op->req), ATP_OK);
+}
+
+static void test_reserve(engine *e, test_op *op, const char *id, int64_t qty)
+{
+    test_reserve_at(e, op, id, qty, 0);
 }
 
 static int64_t test_atp(engine *e)
@@ -416,11 +424,77 @@ static void test_resv_stop_while_failing(void **state)
     config_fini(&cfg);
 }
 
+/* ---- lines pinned to a pickup location ---------------------------------- */
+
+static void test_pickup_done(void *arg, const engine_pickup *x)
+{
+    int64_t *out = arg; /* [reserved, pickup_atp] at dc-1 */
+    assert_int_equal(x->err, ATP_OK);
+    assert_int_equal(x->n_locs, 1);
+    out[0] = x->locs[0].reserved;
+    out[1] = x->locs[0].atp;
+}
+
+/* What the engine says dc-1 holds for pins of A and can still promise. */
+static void test_pickup_at_dc1(engine *e, int64_t reserved, int64_t atp)
+{
+    static const engine_pickup_line line = {"A", 1};
+    int64_t got[2] = {-1, -1};
+    assert_int_equal(
+        engine_pickup_submit(e, 0, 0, &line, 1, test_pickup_done, got), ATP_OK);
+    assert_int_equal(engine_sync(e), ATP_OK);
+    assert_int_equal(got[0], reserved);
+    assert_int_equal(got[1], atp);
+}
+
+/* A pinned grant counts at the location at once (a pin after it is
+ * decided against it, while its write is still in flight); a failed write
+ * undoes it there too, and a release gives it back. A pin to a location
+ * the engine does not have is refused with the line's index. */
+static void test_resv_pinned(void **state)
+{
+    (void)state;
+    config cfg;
+    engine *e = test_engine_with_stock(&cfg);
+    test_op p1, p2, p3, bad;
+    test_reserve_at(e, &p1, "p1", 4, 1); /* pinned to dc-1 */
+    assert_int_equal(engine_sync(e), ATP_OK);
+    test_store_complete(0, ATP_OK);
+    assert_int_equal(engine_sync(e), ATP_OK);
+    assert_true(p1.granted);
+    test_pickup_at_dc1(e, 4, 6);
+
+    test_reserve_at(e, &p2, "p2", 5, 1);
+    assert_int_equal(engine_sync(e), ATP_OK);
+    assert_int_equal(test_store_writes(), 2);
+    test_pickup_at_dc1(e, 9, 1); /* decided: counted before it is durable */
+    test_reserve_at(e, &p3, "p3", 2, 1);
+    assert_int_equal(engine_sync(e), ATP_OK);
+    assert_true(atomic_load(&p3.answered));
+    assert_false(p3.granted); /* 10 - 4 - 5 = 1 left at dc-1 */
+
+    test_store_complete(1, ATP_E_IO); /* p2 undone: its pin too */
+    assert_int_equal(engine_sync(e), ATP_OK);
+    assert_int_equal(p2.err, ATP_E_IO);
+    test_pickup_at_dc1(e, 4, 6);
+    assert_int_equal(test_atp(e), 6);
+
+    test_reserve_at(e, &bad, "bad", 1, 9); /* no such location */
+    assert_int_equal(engine_sync(e), ATP_OK);
+    assert_int_equal(bad.err, ATP_E_UNKNOWN_LOCATION);
+    assert_int_equal(test_store_writes(), 2);
+
+    engine_stop(e);
+    engine_free(e);
+    config_fini(&cfg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_resv_group_commit),
         cmocka_unit_test(test_resv_refused_by_engine),
+        cmocka_unit_test(test_resv_pinned),
         cmocka_unit_test(test_resv_consumption_kept),
         cmocka_unit_test(test_resv_stop_while_failing),
         cmocka_unit_test(test_resv_consumption_over_failed_commit),
