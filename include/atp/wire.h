@@ -22,6 +22,9 @@
  * "atp\0<region>\0" for a region, "atp\0<region>\0<sku>\0" for exactly
  * one SKU (the NUL after the SKU keeps "A1" from matching "A10"). */
 #define ATP_FEED_TOPIC_ROOT "atp"
+/* The pickup feed's topics: "pickup" NUL location NUL sku NUL
+ * (docs/PROTOCOL.md, "Pickup feed"). */
+#define ATP_PICKUP_TOPIC_ROOT "pickup"
 
 /* Source messages: msgpack arrays.
  *   [ATP_MSG_SOURCE_BATCH, source_id:str, seq:uint, ts_ms:uint, events:array]

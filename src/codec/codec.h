@@ -431,6 +431,21 @@ const char *codec_feed_mark_name(unsigned i);
 void codec_feed_encode(codec_writer *w, const codec_feed_msg *m,
                        size_t *body_off);
 
+/* One pickup feed message (docs/PROTOCOL.md, "Pickup feed"): a pickup
+ * location's own state for one SKU. */
+typedef struct codec_feed_pickup {
+    uint64_t seq, location_seq;
+    int64_t ts_ms;
+    codec_str location, sku, region;
+    bool pickup;
+    int64_t net, reserved, buffer, available;
+} codec_feed_pickup;
+
+/* codec_feed_pickup_encode writes a whole pickup message, its topic
+ * "pickup" NUL location NUL sku NUL included, into w (a buffer writer).
+ * location and sku must hold no NUL. Any thread. */
+void codec_feed_pickup_encode(codec_writer *w, const codec_feed_pickup *m);
+
 /* codec_feed_topic writes only the topic for region and sku (atpctl turns
  * an HTTP event back into the PUB message it is). */
 void codec_feed_topic(codec_writer *w, codec_str region, codec_str sku);

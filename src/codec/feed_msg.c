@@ -16,19 +16,45 @@ const char *codec_feed_mark_name(unsigned i)
     return i < CODEC_FEED_MARKS ? codec_feed_marks[i] : NULL;
 }
 
+/* root NUL a NUL b NUL: the trailing NUL keeps a subscription to SKU "A1"
+ * (or location "ST-1") from catching "A10" ("ST-10"). An id with a NUL in
+ * it would shift every subscriber's prefix: ids are checked long before
+ * this. root is a string literal's bytes with its NUL. */
+static void codec_feed_topic_of(codec_writer *w, const char *root,
+                                size_t root_len, codec_str a, codec_str b)
+{
+    ATP_ASSERT(a.len > 0 && b.len > 0);
+    ATP_DASSERT(memchr(a.ptr, '\0', a.len) == NULL &&
+                memchr(b.ptr, '\0', b.len) == NULL);
+    codec__w_raw(w, root, root_len);
+    codec__w_raw(w, a.ptr, a.len);
+    codec__w_raw(w, "", 1);
+    codec__w_raw(w, b.ptr, b.len);
+    codec__w_raw(w, "", 1);
+}
+
 void codec_feed_topic(codec_writer *w, codec_str region, codec_str sku)
 {
-    /* "atp" NUL region NUL sku NUL: the trailing NUL keeps a subscription
-     * to SKU "A1" from catching "A10". An id with a NUL in it would shift
-     * every subscriber's prefix: ids are checked long before this. */
-    ATP_ASSERT(region.len > 0 && sku.len > 0);
-    ATP_DASSERT(memchr(region.ptr, '\0', region.len) == NULL &&
-                memchr(sku.ptr, '\0', sku.len) == NULL);
-    codec__w_raw(w, ATP_FEED_TOPIC_ROOT, sizeof ATP_FEED_TOPIC_ROOT);
-    codec__w_raw(w, region.ptr, region.len);
-    codec__w_raw(w, "", 1);
-    codec__w_raw(w, sku.ptr, sku.len);
-    codec__w_raw(w, "", 1);
+    codec_feed_topic_of(w, ATP_FEED_TOPIC_ROOT, sizeof ATP_FEED_TOPIC_ROOT,
+                        region, sku);
+}
+
+void codec_feed_pickup_encode(codec_writer *w, const codec_feed_pickup *m)
+{
+    codec_feed_topic_of(w, ATP_PICKUP_TOPIC_ROOT, sizeof ATP_PICKUP_TOPIC_ROOT,
+                        m->location, m->sku);
+    codec_w_map(w, 11);
+    codec_w_kv_uint(w, "seq", m->seq);
+    codec_w_kv_uint(w, "location_seq", m->location_seq);
+    codec_w_kv_int(w, "ts_ms", m->ts_ms);
+    codec_w_kv_str(w, "location", m->location.ptr, m->location.len);
+    codec_w_kv_str(w, "sku", m->sku.ptr, m->sku.len);
+    codec_w_kv_str(w, "region", m->region.ptr, m->region.len);
+    codec_w_kv_bool(w, "pickup", m->pickup);
+    codec_w_kv_int(w, "net", m->net);
+    codec_w_kv_int(w, "reserved", m->reserved);
+    codec_w_kv_int(w, "buffer", m->buffer);
+    codec_w_kv_int(w, "available", m->available);
 }
 
 static void codec_feed_channel_encode(codec_writer *w,

@@ -8,6 +8,7 @@
  * at once and queues its write, and is answered once that write is
  * durable.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -211,6 +212,26 @@ static uint32_t resv_misplaced_line(const engine *e, const engine_resv_req *req)
     return UINT32_MAX;
 }
 
+/* Why line l's location does not take it: where the location is now. */
+static void resv_misplaced_why(const engine *e, const engine_resv_line *l,
+                               char *buf, size_t n)
+{
+    const config *c = e->cfg;
+    if (l->pin > c->n_locations) {
+        snprintf(buf, n, "unknown location");
+        return;
+    }
+    uint16_t now = e->loc_region[l->pin - 1];
+    const char *id = c->locations[l->pin - 1].id;
+    if (now == CONFIG_LOCATION_GONE)
+        snprintf(buf, n, "location '%s' was removed", id);
+    else
+        snprintf(buf, n,
+                 "location '%s' is in region '%s', not in the line's region "
+                 "'%s'",
+                 id, c->regions[now].id, c->regions[l->region].id);
+}
+
 static void resv_reserve(engine *e, const engine_resv_req *req)
 {
     resv_table *t = &e->resv;
@@ -277,10 +298,9 @@ static void resv_reserve(engine *e, const engine_resv_req *req)
      * moves and removes locations while atpd runs). */
     uint32_t misplaced = resv_misplaced_line(e, req);
     if (misplaced != UINT32_MAX) {
-        resv_refuse_line(req, ATP_E_UNKNOWN_LOCATION, misplaced,
-                         "the line's location is not a location of its "
-                         "region (not configured, removed, or in another "
-                         "region)");
+        char why[256];
+        resv_misplaced_why(e, &req->lines[misplaced], why, sizeof why);
+        resv_refuse_line(req, ATP_E_UNKNOWN_LOCATION, misplaced, why);
         free(m);
         return;
     }

@@ -147,6 +147,9 @@ def main(h):
         r = c.reserve("bad", lines)
         ck.eq((harness.error_code(r), (r.get("error") or {}).get("line")), (E[code], line),
               "%s: %s at line %d (%r)" % (what, code, line, r))
+    r = c.reserve("bad", [["P", "east", 1, "W-S1"]])
+    ck.check("location 'W-S1' is in region 'west', not in the line's region 'east'"
+             in str(r), "the message says where W-S1 is: %r" % (r,))
     ck.eq(c.get("bad"), None, "nothing stored for the bad requests")
     ck.eq((region_state(c, "P", "east"), store(c, "P", "east", "E-S1")), before,
           "and nothing changed")

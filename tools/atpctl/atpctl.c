@@ -658,7 +658,8 @@ static const ctl_cmd ctl_cmds[] = {
      "        ID LOCATION REGION; set-location ID LOCATION: its type=T,\n"
      "        pickup=true|false, pickup_buffer=N (those given change);\n"
      "        set-region ID REGION HORIZON: its inbound_horizon (2d, 36h,\n"
-     "        0); remove-location ID LOCATION (refused while it has stock).\n"
+     "        0); remove-location ID LOCATION (refused while it has stock\n"
+     "        or open pinned reservation lines).\n"
      "        ID is the change id: the same ID and\n"
      "        change again answers the first version (replayed)",
      ctl_build_admin, ctl_show_admin, NULL},
