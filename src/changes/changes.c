@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "changes/pickup.h"
 #include "changes/transitions.h"
 #include "codec/codec.h"
 #include "common/assert.h"
@@ -68,6 +69,7 @@ struct changes {
     engine_change *chg;
     codec_writer *w;
     codec_feed_channel *fch; /* n_channels: one message's channels */
+    changes_pickup *pickup;  /* the pickup feed (pickup.c) */
 
     /* Sequences start at (start time in ms) x CHANGES_SEQ_PER_MS, so they
      * keep growing across restarts without being stored: a restart shows
@@ -264,6 +266,17 @@ static void changes_flush(changes *c)
         atomic_fetch_add(&c->flushes, 1);
 }
 
+/* The pickup feed's messages (nng subscribers only: the HTTP event
+ * streams carry the ATP topics). */
+static void changes_flush_pickup(changes *c)
+{
+    uint64_t failures = 0;
+    changes_pickup_flush(c->pickup, c->eng, c->sock,
+                         atomic_load(&c->subscribers) > 0, c->w, &failures);
+    if (failures > 0)
+        atomic_fetch_add(&c->send_failures, failures);
+}
+
 static void *changes_thread_main(void *arg)
 {
     thread_name("atp:changes");
@@ -280,6 +293,7 @@ static void *changes_thread_main(void *arg)
         pthread_mutex_unlock(&c->mu);
         health_busy(hs);
         changes_flush(c);
+        changes_flush_pickup(c);
         pthread_mutex_lock(&c->mu);
     }
     pthread_mutex_unlock(&c->mu);
@@ -309,8 +323,9 @@ atp_err changes_alloc(const config *cfg, engine *eng, changes **out)
     c->chg = malloc(sizeof *c->chg);
     c->w = codec_writer_alloc(NULL, NULL);
     c->fch = calloc(cfg->n_channels ? cfg->n_channels : 1, sizeof *c->fch);
+    c->pickup = changes_pickup_alloc(cfg, c->seq_base);
     if (c->region_seq == NULL || c->chg == NULL || c->w == NULL ||
-        c->fch == NULL || !changes_keys_grow(c))
+        c->fch == NULL || c->pickup == NULL || !changes_keys_grow(c))
         goto fail;
     int rv;
     if ((rv = nng_pub0_open(&c->sock)) != 0) {
@@ -336,6 +351,7 @@ atp_err changes_alloc(const config *cfg, engine *eng, changes **out)
                           "changes", c->url, sizeof c->url)) != ATP_OK)
         goto fail;
     engine_changes_enable(eng);
+    engine_pickup_feed_enable(eng);
     *out = c;
     return ATP_OK;
 fail:
@@ -394,6 +410,7 @@ void changes_free(changes *c)
     free(c->states);
     free(c->taken);
     free(c->region_seq);
+    changes_pickup_free(c->pickup);
     free(c);
 }
 

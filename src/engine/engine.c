@@ -180,6 +180,10 @@ void engine_free(engine *e)
     free(e->retired.sets);
     positions_fini(&e->pos);
     position_sums_fini(&e->pinned);
+    if (e->pfeed.enabled)
+        pthread_mutex_destroy(&e->pfeed.mu);
+    free(e->pfeed.keys);
+    free(e->pfeed.out);
     dict_free(e->skus);
     if (e->row_dir != NULL)
         for (size_t i = 0; i < ENGINE_MAX_SKUS / ENGINE_ROW_CHUNK; i++)
@@ -447,6 +451,9 @@ static void engine_cmd_run(engine *e, engine_cmd *cmd, bool *stopping)
     case ENGINE_CMD_PICKUP:
         engine__pickup_run(e, cmd->pickup);
         return;
+    case ENGINE_CMD_PICKUP_DRAIN:
+        engine__pickup_drain(e);
+        return;
     }
 }
 
@@ -565,6 +572,8 @@ static void engine_cmd_refuse(engine_cmd *cmd)
         return;
     case ENGINE_CMD_PICKUP:
         engine__pickup_refuse(cmd->pickup);
+        return;
+    case ENGINE_CMD_PICKUP_DRAIN: /* stopped: nothing changes any more */
         return;
     case ENGINE_CMD_STOP: /* a second engine_stop's: nothing to do */
         return;

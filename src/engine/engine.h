@@ -610,6 +610,33 @@ typedef struct engine_change {
     engine_answer channels[ENGINE_CHANGE_MAX_CHANNELS]; /* n_channels used */
 } engine_change;
 
+/* ---- the pickup feed (docs/PROTOCOL.md, "Pickup feed") ------------------ */
+
+/* One pickup location's own state for one SKU (the pickup formula without
+ * the region's cap): available = pickup ? max(0, net - reserved - buffer)
+ * : 0. */
+typedef struct engine_pickup_change {
+    uint32_t sku; /* dictionary index: engine_sku_name */
+    uint16_t location, region;
+    bool pickup;
+    int64_t net, reserved, buffer, available;
+} engine_pickup_change;
+
+/* engine_pickup_feed_enable starts marking the positions of pickup
+ * locations that change (before engine_start). */
+void engine_pickup_feed_enable(engine *e);
+/* engine_pickup_drain_submit asks the engine thread to put what changed
+ * since the last drain in the outbox (any thread; ATP_OK too when a drain
+ * is already queued, ATP_E_BUSY when the queue is full: ask again later). */
+atp_err engine_pickup_drain_submit(engine *e);
+/* engine_pickup_take swaps the caller's buffer (*buf, *cap) for the
+ * outbox: afterwards *buf holds the changes drained since the last take,
+ * each (SKU, location) at most once per drain, the return value their
+ * count. One consumer only. */
+size_t engine_pickup_take(engine *e, engine_pickup_change **buf, size_t *cap);
+/* engine_sku_name: the SKU of a dictionary index (any thread). */
+const char *engine_sku_name(const engine *e, uint32_t sku, size_t *len);
+
 /* engine_changes_enable starts marking changed rows (before engine_start). */
 void engine_changes_enable(engine *e);
 

@@ -67,6 +67,8 @@ typedef enum engine_cmd_type {
     ENGINE_CMD_RULES,         /* new buffer rules (a reload, reload.c) */
     ENGINE_CMD_EXPLAIN,       /* explain one SKU (explain.c) */
     ENGINE_CMD_PICKUP,        /* a region's locations for pickup (pickup.c) */
+    ENGINE_CMD_PICKUP_DRAIN,  /* hand the pickup feed what changed
+                                 (pickup_feed.c) */
 } engine_cmd_type;
 
 /* A scope whose buffer rule was added, removed or changed by a reload: the
@@ -319,6 +321,21 @@ struct engine {
         bool enabled;
         _Atomic uint64_t dropped; /* out of memory: marked rows lost */
     } dirty;
+
+    /* The pickup feed (pickup_feed.c): the positions of pickup locations
+     * changed since the last drain, each once (POSITION_PICKUP in its key),
+     * kept by the engine thread; a drain command turns them into changes
+     * in the outbox, which the changes thread swaps out (mu guards it). */
+    struct {
+        bool enabled;   /* engine_pickup_feed_enable, before engine_start */
+        uint64_t *keys; /* position keys, flags cleared (engine thread) */
+        size_t n, cap;
+        _Atomic bool draining; /* a drain command is queued */
+        pthread_mutex_t mu;
+        engine_pickup_change *out;
+        size_t out_n, out_cap;
+        _Atomic uint64_t dropped; /* out of memory: changes not published */
+    } pfeed;
 };
 
 /* ---- rows.c: the seqlock rows ------------------------------------------ */
@@ -488,6 +505,18 @@ bool engine__loc_read(const engine *e, uint32_t sku, uint32_t l,
  * busy without running it (stopped). */
 void engine__pickup_run(engine *e, engine_pickup_req *req);
 void engine__pickup_refuse(engine_pickup_req *req);
+
+/* pickup_feed.c (engine thread): engine__pickup_touched marks p for the
+ * pickup feed when its location takes pickup orders (a change of its
+ * buckets or of what is pinned there); engine__pickup_settings marks every
+ * position of the locations whose region, pickup flag or pickup buffer
+ * differ from was_region / was_info (an admin change or a reload), so that
+ * a location turning pickup off says so once; engine__pickup_drain turns
+ * the marks into the outbox. All do nothing unless the feed is on. */
+void engine__pickup_touched(engine *e, position *p);
+void engine__pickup_settings(engine *e, const uint16_t *was_region,
+                             const engine_location_info *was_info);
+void engine__pickup_drain(engine *e);
 /* engine__pickup_atp: the pickup ATP of sku (a dictionary index) at
  * location l when the region's ATP is region_atp: the pickup formula with
  * what lines pinned to l hold (pickup.c). Engine thread. */

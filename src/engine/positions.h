@@ -24,7 +24,9 @@
 
 #define POSITION_DIRTY (1ULL << 63)
 #define POSITION_INBOUND (1ULL << 62) /* has an entry in the inbound table */
-#define POSITION_KEY_MASK (~(POSITION_DIRTY | POSITION_INBOUND))
+#define POSITION_PICKUP (1ULL << 61)  /* marked for the pickup feed */
+#define POSITION_KEY_MASK                                                      \
+    (~(POSITION_DIRTY | POSITION_INBOUND | POSITION_PICKUP))
 
 typedef struct position {
     uint64_t key; /* (sku + 1) << 16 | location, | flags above; 0 = empty */

@@ -222,6 +222,13 @@ void engine__rules_apply(engine *e, engine_rules_change *change)
         engine__sync_signal(change->waiter, err);
         return;
     }
+    /* The pickup feed says what a change of a location's region or
+     * settings did to its positions: it needs the regions before. */
+    size_t n_locs = e->cfg->n_locations;
+    uint16_t *was =
+        e->pfeed.enabled ? malloc((n_locs ? n_locs : 1) * sizeof *was) : NULL;
+    if (was != NULL)
+        memcpy(was, e->loc_region, n_locs * sizeof *was);
     /* Odd while rows and rules change: readers of several rows wait. */
     uint32_t seq = atomic_load_explicit(&e->reloc_seq, memory_order_relaxed);
     ATP_ASSERT((seq & 1) == 0); /* even between moves: one writer */
@@ -238,6 +245,12 @@ void engine__rules_apply(engine *e, engine_rules_change *change)
     engine_location_info *info = e->loc_info;
     e->loc_info = change->info;
     change->info = info;
+    if (was != NULL)
+        engine__pickup_settings(e, was, info);
+    else if (e->pfeed.enabled)
+        log_error("engine", "out of memory: the pickup feed does not publish "
+                            "this change of locations' settings");
+    free(was);
     /* A rule for every SKU (or a region's every SKU) marks many rows: the
      * feed then publishes each once, as after a region turning stale. */
     uint64_t marked = 0;

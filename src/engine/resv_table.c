@@ -274,6 +274,10 @@ static void resv_rows_move(engine *e, const resv *r, int sign)
                 position_sums_add(&e->pinned, l->sku, (uint16_t)(l->pin - 1),
                                   (__int128)sign * open);
             ATP_ASSERT(err == ATP_OK);
+            position *p =
+                positions_get(&e->pos, l->sku, (uint16_t)(l->pin - 1));
+            if (p != NULL) /* the pickup feed: the store's reserved moved */
+                engine__pickup_touched(e, p);
         }
     }
 }

@@ -68,6 +68,7 @@ void engine__snapshot_fini(engine *e)
 void engine__position_touched(engine *e, position *p)
 {
     ATP_ASSERT_OWNER(&e->owner);
+    engine__pickup_touched(e, p);
     if (p->key & POSITION_DIRTY)
         return;
     p->key |= POSITION_DIRTY;
