@@ -32,21 +32,32 @@ void engine_pickup_feed_enable(engine *e)
     e->pfeed.enabled = true;
 }
 
+/* Room for one more of n items of size bytes in *buf (capacity *cap),
+ * doubling it when full: false (counted as dropped) when out of memory. */
+static bool pickup_feed_room(engine *e, void **buf, size_t *cap, size_t n,
+                             size_t size)
+{
+    if (n < *cap)
+        return true;
+    size_t c = *cap ? *cap * 2 : 1024;
+    void *grown = realloc(*buf, c * size);
+    if (grown == NULL) {
+        atomic_fetch_add_explicit(&e->pfeed.dropped, 1, memory_order_relaxed);
+        return false;
+    }
+    *buf = grown;
+    *cap = c;
+    return true;
+}
+
 static void pickup_feed_mark(engine *e, position *p)
 {
-    if (p->key & POSITION_PICKUP)
+    void *keys = e->pfeed.keys;
+    if ((p->key & POSITION_PICKUP) ||
+        !pickup_feed_room(e, &keys, &e->pfeed.cap, e->pfeed.n,
+                          sizeof *e->pfeed.keys))
         return;
-    if (e->pfeed.n == e->pfeed.cap) {
-        size_t cap = e->pfeed.cap ? e->pfeed.cap * 2 : 1024;
-        uint64_t *k = realloc(e->pfeed.keys, cap * sizeof *k);
-        if (k == NULL) {
-            atomic_fetch_add_explicit(&e->pfeed.dropped, 1,
-                                      memory_order_relaxed);
-            return;
-        }
-        e->pfeed.keys = k;
-        e->pfeed.cap = cap;
-    }
+    e->pfeed.keys = keys;
     p->key |= POSITION_PICKUP;
     e->pfeed.keys[e->pfeed.n++] = p->key & POSITION_KEY_MASK;
 }
@@ -130,17 +141,11 @@ void engine__pickup_drain(engine *e)
         if (p == NULL) /* never: positions are not removed */
             continue;
         p->key &= ~POSITION_PICKUP;
-        if (e->pfeed.out_n == e->pfeed.out_cap) {
-            size_t cap = e->pfeed.out_cap ? e->pfeed.out_cap * 2 : 1024;
-            engine_pickup_change *o = realloc(e->pfeed.out, cap * sizeof *o);
-            if (o == NULL) {
-                atomic_fetch_add_explicit(&e->pfeed.dropped, 1,
-                                          memory_order_relaxed);
-                continue;
-            }
-            e->pfeed.out = o;
-            e->pfeed.out_cap = cap;
-        }
+        void *out = e->pfeed.out;
+        if (!pickup_feed_room(e, &out, &e->pfeed.out_cap, e->pfeed.out_n,
+                              sizeof *e->pfeed.out))
+            continue;
+        e->pfeed.out = out;
         if (pickup_feed_read(e, p, &e->pfeed.out[e->pfeed.out_n]))
             e->pfeed.out_n++;
     }

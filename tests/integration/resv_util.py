@@ -270,6 +270,14 @@ def resv_config(h, regions, locations, sources, channels=("web",), buffers=None,
                                 **dict(service or {}))
 
 
+def set_locations(cfg, locations):
+    """cfg's locations from {id: (region, type, pickup, pickup_buffer)}
+    (store pickup tests)."""
+    cfg["locations"] = [{"id": lid, "region": r, "type": t, "pickup": p, "pickup_buffer": b}
+                        for lid, (r, t, p, b) in locations.items()]
+    return cfg
+
+
 def kill9(d):
     """kill -9 atpd by pid and reap it (bounded)."""
     return d.kill9()

@@ -53,11 +53,7 @@ def config(h):
         channels=("web",), buffers=[{"region": "rb", "units": 1}],
         reservations={"durability": "sync", "default_ttl": "1h", "max_ttl": "2h",
                       "committed_ttl": "2h", "retention": "1h"})
-    cfg["locations"] = []
-    for lid, (region, typ, pickup, buf) in LOCATIONS.items():
-        cfg["locations"].append({"id": lid, "region": region, "type": typ, "pickup": pickup,
-                                 "pickup_buffer": buf})
-    return cfg
+    return U.set_locations(cfg, LOCATIONS)
 
 
 def model_answers(c, on_hand, ids):

@@ -51,9 +51,7 @@ def config(h):
                         reservations={"durability": "sync", "default_ttl": "1h",
                                       "max_ttl": "2h", "committed_ttl": "2h",
                                       "retention": "1h"})
-    cfg["locations"] = [{"id": l, "region": r, "type": t, "pickup": p, "pickup_buffer": b}
-                        for l, (r, t, p, b) in LOCATIONS.items()]
-    return cfg
+    return U.set_locations(cfg, LOCATIONS)
 
 
 class PickupSub:

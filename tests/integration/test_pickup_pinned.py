@@ -61,12 +61,7 @@ RACERS = 24
 def pinned_config(h):
     cfg = H.http_config(h, min_ttl="1s")
     cfg["regions"].append({"id": "north"})
-    cfg["locations"] = []
-    for lid, (region, typ, pickup, buf) in LOCATIONS.items():
-        loc = {"id": lid, "region": region, "type": typ, "pickup": pickup}
-        if buf:
-            loc["pickup_buffer"] = buf
-        cfg["locations"].append(loc)
+    U.set_locations(cfg, LOCATIONS)
     cfg["sources"] = [harness.source_entry(
         "wms", [(list(LOCATIONS), ["on_hand", "allocated", "held"])])]
     return cfg
