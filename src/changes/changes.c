@@ -82,6 +82,7 @@ struct changes {
     _Atomic uint64_t seq;
     _Atomic uint64_t *region_seq;
     _Atomic uint64_t flushes, send_failures;
+    _Atomic uint64_t pickup_failures; /* pickup messages not sent */
     _Atomic int subscribers; /* connected SUB pipes (nng pipe callbacks) */
     /* The second consumer (changes_listener_set): set before the thread
      * starts; watchers counted by any thread. */
@@ -274,7 +275,7 @@ static void changes_flush_pickup(changes *c)
     changes_pickup_flush(c->pickup, c->eng, c->sock,
                          atomic_load(&c->subscribers) > 0, c->w, &failures);
     if (failures > 0)
-        atomic_fetch_add(&c->send_failures, failures);
+        atomic_fetch_add(&c->pickup_failures, failures);
 }
 
 static void *changes_thread_main(void *arg)
@@ -443,5 +444,8 @@ void changes_stats_get(const changes *c, changes_stats *out)
         .flushes = atomic_load(&m->flushes),
         .send_failures = atomic_load(&m->send_failures),
         .subscribers = (uint64_t)atomic_load(&m->subscribers),
+        .pickup_published = changes_pickup_published(m->pickup),
+        .pickup_dropped =
+            atomic_load(&m->pickup_failures) + engine_pickup_dropped(m->eng),
     };
 }

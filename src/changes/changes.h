@@ -23,7 +23,9 @@ typedef struct changes_stats {
     uint64_t published; /* messages sent since start */
     uint64_t flushes;   /* intervals that had something to publish */
     uint64_t send_failures;
-    uint64_t subscribers; /* connected SUB pipes now */
+    uint64_t subscribers;      /* connected SUB pipes now */
+    uint64_t pickup_published; /* pickup feed messages sent since start */
+    uint64_t pickup_dropped;   /* pickup feed changes lost (memory, send) */
 } changes_stats;
 
 /* changes_alloc opens the PUB socket on cfg->service.feed_listen and tells

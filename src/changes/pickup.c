@@ -63,9 +63,10 @@ static bool changes_pickup_send(changes_pickup *p, engine *eng, nng_socket sock,
     const char *loc = cfg->locations[c->location].id;
     const char *region = cfg->regions[c->region].id;
     uint64_t seq = atomic_load(&p->seq) + 1;
+    uint64_t location_seq = p->location_seq[c->location] + 1;
     codec_feed_pickup m = {
         .seq = seq,
-        .location_seq = ++p->location_seq[c->location],
+        .location_seq = location_seq,
         .ts_ms = clock_wall_ms(),
         .location = {loc, (uint32_t)strlen(loc)},
         .sku = {sku, (uint32_t)sku_len},
@@ -84,7 +85,10 @@ static bool changes_pickup_send(changes_pickup *p, engine *eng, nng_socket sock,
     if (codec_writer_failed(w) || nng_msg_alloc(&msg, len) != 0)
         return false;
     memcpy(nng_msg_body(msg), data, len);
+    /* Both sequences move together once the message exists: a send that
+     * fails then shows as a gap in both. */
     atomic_store(&p->seq, seq);
+    p->location_seq[c->location] = location_seq;
     if (nng_sendmsg(sock, msg, 0) != 0) {
         nng_msg_free(msg);
         return false;

@@ -71,7 +71,9 @@ static bool codec_json_line(codec_json_ctx *c, const json_t *obj,
     static const char *const sku_qty[] = {"sku", "qty"};
     const char *const *keys = c->opts->line_sku_qty ? sku_qty : full;
     uint32_t n = c->opts->line_qty && !c->opts->line_sku_qty ? 3 : 2;
-    if (n == 3 && c->opts->line_pin && json_object_get(obj, "location") != NULL)
+    /* A null location is an absent one, as for every optional member. */
+    const json_t *loc = json_object_get(obj, "location");
+    if (n == 3 && c->opts->line_pin && loc != NULL && !json_is_null(loc))
         n = 4;
     if (depth + 1 > ATP_MSG_MAX_DEPTH)
         return codec_json_deep(c);

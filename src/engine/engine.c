@@ -361,6 +361,8 @@ static void engine_memory_update(engine *e)
     size_t bytes = sizeof *e + e->row_bytes +
                    ENGINE_MAX_SKUS / ENGINE_ROW_CHUNK * sizeof *e->row_dir +
                    dict_memory(e->skus) + positions_memory(&e->pos) +
+                   position_sums_memory(&e->pinned) +
+                   e->pfeed.cap * sizeof *e->pfeed.keys +
                    e->snap.cap * sizeof *e->snap.keys +
                    e->acc.cap * (sizeof *e->acc.keys + sizeof *e->acc.delta +
                                  sizeof *e->acc.touched) +

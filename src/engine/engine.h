@@ -634,6 +634,9 @@ atp_err engine_pickup_drain_submit(engine *e);
  * each (SKU, location) at most once per drain, the return value their
  * count. One consumer only. */
 size_t engine_pickup_take(engine *e, engine_pickup_change **buf, size_t *cap);
+/* engine_pickup_dropped: pickup feed changes lost for memory (any
+ * thread). */
+uint64_t engine_pickup_dropped(const engine *e);
 /* engine_sku_name: the SKU of a dictionary index (any thread). */
 const char *engine_sku_name(const engine *e, uint32_t sku, size_t *len);
 

@@ -179,6 +179,12 @@ size_t engine_pickup_take(engine *e, engine_pickup_change **buf, size_t *cap)
     return n;
 }
 
+uint64_t engine_pickup_dropped(const engine *e)
+{
+    return atomic_load_explicit(&((engine *)e)->pfeed.dropped,
+                                memory_order_relaxed);
+}
+
 const char *engine_sku_name(const engine *e, uint32_t sku, size_t *len)
 {
     return dict_key(e->skus, sku, len);

@@ -21,9 +21,8 @@
  *
  * Reservations are per (SKU, region) and are not touched: a region that
  * loses supply below what it has reserved shows a shortfall, the formula's
- * usual answer (never a negative ATP). A line pinned to a moved location
- * stays in its region's totals and in the location's pinned total; a
- * location with open pinned lines is not removed.
+ * usual answer (never a negative ATP). A location with open pinned lines
+ * is neither removed nor moved (relocate_check_pinned says why).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -156,21 +155,26 @@ static atp_err relocate_check_removed(engine *e, const uint16_t *next,
     return ATP_E_BAD_STATE;
 }
 
-/* Nor with open reservation lines pinned to it: their customers are to
- * collect there. */
+/* Nor removed or moved with open reservation lines pinned to it: their
+ * customers are to collect there, and a pinned line holds its units in
+ * the region it was made in; moved, the location's stock would count as
+ * free in the new region while the old one still held it for them. */
 static atp_err relocate_check_pinned(engine *e, const uint16_t *next, char *why,
                                      size_t why_len)
 {
     for (size_t l = 0; l < e->cfg->n_locations; l++) {
         uint64_t n;
-        if (!relocate_removes(e, next, (uint16_t)l) ||
+        bool removes = relocate_removes(e, next, (uint16_t)l);
+        if ((!removes && !relocate_moves(e, next, (uint16_t)l)) ||
             (n = position_sums_nonzero_at(&e->pinned, (uint16_t)l)) == 0)
             continue;
         snprintf(why, why_len,
-                 "location %s cannot be removed: open reservations hold "
-                 "%llu SKUs for pickup there; release them, or let them be "
-                 "consumed or expire, first",
-                 e->cfg->locations[l].id, (unsigned long long)n);
+                 "location %s cannot be %s: open reservations hold %llu SKUs "
+                 "for pickup there; release them, or let them be consumed "
+                 "or expire, first",
+                 e->cfg->locations[l].id,
+                 removes ? "removed" : "moved to another region",
+                 (unsigned long long)n);
         return ATP_E_BAD_STATE;
     }
     return ATP_OK;

@@ -125,29 +125,35 @@ static int64_t resv_record_region(const engine *e, codec_str s)
     return -1;
 }
 
-/* A pinned line's stored location id: its index + 1 in *out, or 0 when the
- * configuration no longer has that location (the line keeps its region's hold,
- * which alone keeps the region from overselling; there is no store left to pin
- * it to). false: not a string. */
+/* A pinned line's stored location id: its index + 1 in *out, or 0 (the
+ * line is kept as a line of its region, which alone keeps the region from
+ * overselling) when the configuration no longer has that location or now
+ * puts it in another region than the line's (the file was edited between
+ * two runs: pinned, its stock would count in one region and its hold in
+ * another). false: not an id. */
 static bool resv_record_location(const engine *e, const codec_val *v,
-                                 codec_str id, uint32_t *out)
+                                 codec_str id, uint32_t region, uint32_t *out)
 {
     codec_str s;
     if (!codec_val_str(v, &s) || !codec_str_is_id(s, ATP_ID_MAX_LEN))
         return false;
+    *out = 0;
+    const char *gone = "is no longer configured";
     for (size_t i = 0; i < e->cfg->n_locations; i++) {
-        if (codec_str_eq(s, e->cfg->locations[i].id)) {
+        if (!codec_str_eq(s, e->cfg->locations[i].id))
+            continue;
+        if (e->loc_region[i] == region) {
             *out = (uint32_t)i + 1;
             return true;
         }
+        gone = "is now in another region";
+        break;
     }
+    /* Ids are at most 128 and 64 printable bytes (checked): whole. */
     log_warn("resv",
-             "stored reservation '%.*s' has a line pinned to location "
-             "'%.*s', which is no longer configured: kept as a line of its "
-             "region",
-             (int)(id.len > 64 ? 64 : id.len), id.ptr,
-             (int)(s.len > 64 ? 64 : s.len), s.ptr);
-    *out = 0;
+             "stored reservation '%.*s' has a line pinned to location '%.*s', "
+             "which %s: kept as a line of its region, not pinned",
+             (int)id.len, id.ptr, (int)s.len, s.ptr, gone);
     return true;
 }
 
@@ -309,7 +315,7 @@ atp_err resv_record_decode(engine *e, const void *buf, size_t len, resv **out)
         uint32_t pin = 0;
         if (codec_val_len(l) == RESV_RECORD_LINE + 1 &&
             !resv_record_location(e, codec_val_at(l, RESV_RECORD_LINE), id,
-                                  &pin))
+                                  (uint32_t)reg, &pin))
             goto out;
         r->lines[i] = (resv_line){.sku = idx,
                                   .region = (uint32_t)reg,

@@ -71,8 +71,14 @@ static bool request_line_totals_sorted(request_line *lines, uint32_t n,
             if (before <= ATP_QTY_MAX && sum > ATP_QTY_MAX && idx < *over)
                 *over = idx; /* where this key first went over */
         }
+        uint32_t first = UINT32_MAX; /* the key's first line, request order */
         for (uint32_t k = i; k < j; k++)
+            if ((uint32_t)(order[k] - lines) < first)
+                first = (uint32_t)(order[k] - lines);
+        for (uint32_t k = i; k < j; k++) {
             order[k]->total = sum;
+            order[k]->first = first;
+        }
         i = j;
     }
     return true;

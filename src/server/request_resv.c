@@ -214,8 +214,6 @@ static void request_resv_done(void *arg, const engine_resv_result *r)
         reply_error e = {.line = -1};
         if (r->message != NULL)
             reply_error_set(&e, r->err, "%s", r->message);
-        if (r->has_line)
-            e.line = r->line;
         else if (r->err == ATP_E_BAD_STATE && r->has_record)
             reply_error_set(&e, r->err, "reservation '%.*s' is %s",
                             (int)(r->id_len > 64 ? 64 : r->id_len), r->id,
@@ -245,6 +243,8 @@ static void request_resv_done(void *arg, const engine_resv_result *r)
                 (int)(as->req.id_len > 64 ? 64 : as->req.id_len), as->req.id);
         else
             reply_error_set(&e, r->err, "%s", atp_err_message(r->err));
+        if (r->has_line)
+            e.line = r->line;
         request_count_error(env, as, e.code);
         reply_error_write(w, &e);
     } else if (as->req.op == ENGINE_RESV_RESERVE && !r->granted) {

@@ -140,11 +140,13 @@ bool request_status(request_env *env, const request_fields *f, codec_arena *a,
     if (env->chg != NULL)
         changes_stats_get(env->chg, &cs);
     codec_w_cstr(w, "feed");
-    codec_w_map(w, 4);
+    codec_w_map(w, 6);
     codec_w_kv_count(w, "published", cs.published);
     codec_w_kv_count(w, "flushes", cs.flushes);
     codec_w_kv_count(w, "send_failures", cs.send_failures);
     codec_w_kv_count(w, "subscribers", cs.subscribers);
+    codec_w_kv_count(w, "pickup_published", cs.pickup_published);
+    codec_w_kv_count(w, "pickup_dropped", cs.pickup_dropped);
     codec_w_cstr(w, "queries");
     codec_w_map(w, 3);
     codec_w_kv_count(

@@ -166,6 +166,9 @@ def main(h):
     got = every.until(lambda b: b["location"] == "S3" and b["region"] == "ra", "S3 in ra")
     ck.eq(state(got[-1][1]), ("S3", "B", "ra", True, 6, 0, 0, 6), "S3's message names ra")
 
+    feed_st = c.status()["feed"]
+    ck.check(feed_st["pickup_published"] >= 8 and feed_st["pickup_dropped"] == 0,
+             "status feed: pickup messages counted, none lost: %r" % (feed_st,))
     s1.close()
     every.close()
     U.finish(ck, c, feed, d)

@@ -653,6 +653,12 @@ def main(h):
     fail("admin_move_location", al + "L1", "bad_id", body={"change_id": "", "region": "eu"})
     call("admin_set_location", al + "L1", body={"change_id": "oe-1", "type": "store",
                                                 "pickup": True, "pickup_buffer": 2})
+    # L1 takes pickup orders now: a line pinned there keeps it in us-east
+    ck.eq(c.reserve("pin-2", [["SKU-2", "us-east", 1, "L1"]]).get("granted"), True,
+          "pin-2: a line pinned to L1")
+    fail("admin_move_location", al + "L1", "bad_state", body={"change_id": "od-3",
+                                                               "region": "eu"})
+    ck.eq(c.req({"op": "release", "id": "pin-2"}).get("ok"), True, "pin-2 released")
     fail("admin_set_location", al + "L1", "bad_request", body={"change_id": "oe-2"})
     fail("admin_set_location", al + "L1", "conflict", body={"change_id": "oa-4", "pickup": True})
     fail("admin_set_location", al + "L9", "unknown_location", body={"change_id": "oe-3",

@@ -25,9 +25,9 @@ is to collect, and the region is never oversold either.
    exactly one grant. Then a region whose only 3 units are at one store,
    pinned and unpinned clients at once: at most 3 granted in the region,
    the store's pins never above its shelf.
-7. Administration: a location with open pins cannot be removed (bad_state,
-   the message says why), moving it to another region keeps its pins in
-   the old region and refuses new ones there (unknown_location).
+7. Administration: a location with open pins can be neither removed nor
+   moved to another region (bad_state, the message says why); released,
+   it moves, and a pin naming its old region is unknown_location.
 8. HTTP: POST /v1/reservations with a line's "location", the reply and
    GET /v1/pickup/{region}/{sku} showing it.
 
@@ -235,15 +235,20 @@ def main(h):
              "the message says why: %r" % (r,))
     r = c.req({"op": "admin_move_location", "change_id": "mv-s3", "location": "E-S3",
                "region": "west"})
-    ck.eq(r.get("ok"), True, "E-S3 moved to west: %r" % (r,))
-    ck.eq(c.get("p8")["lines"][0]["region"], "east", "p8's line stays in east")
-    ck.eq(at(c, "R", "west", "E-S3")["reserved"], 1, "E-S3's pin moved with it")
+    ck.eq(harness.error_code(r), E["bad_state"], "E-S3 has an open pin: not moved (%r)" % (r,))
+    ck.check("E-S3 cannot be moved to another region: open reservations hold 1 SKUs"
+             in str(r), "the message says why: %r" % (r,))
+    ck.eq(at(c, "R", "east", "E-S3")["reserved"], 1, "E-S3 still in east with its pin")
+    c.release("p8")
+    r = c.req({"op": "admin_move_location", "change_id": "mv-s3b", "location": "E-S3",
+               "region": "west"})
+    ck.eq(r.get("ok"), True, "released: E-S3 moved to west (%r)" % (r,))
     r = c.reserve("p9", [["R", "east", 1, "E-S3"]])
     ck.eq((harness.error_code(r), (r.get("error") or {}).get("line")),
           (E["unknown_location"], 0), "a pin at E-S3 in east now: unknown_location")
-    c.release("p8")
+    ck.check("location 'E-S3' is in region 'west'" in str(r), "where E-S3 is: %r" % (r,))
     r = c.req({"op": "admin_remove_location", "change_id": "rm-s3b", "location": "E-S3"})
-    ck.eq(r.get("ok"), True, "released and empty: E-S3 removed (%r)" % (r,))
+    ck.eq(r.get("ok"), True, "no pin, no stock: E-S3 removed (%r)" % (r,))
 
     # 8. HTTP
     web = H.Http(d)
@@ -260,6 +265,10 @@ def main(h):
         "id": "h2", "lines": [{"sku": "P", "region": "west", "qty": 1, "location": "E-S1"}]})
     ck.eq((st, (doc.get("error") or {}).get("name")), (422, "unknown_location"),
           "HTTP: a location of another region, 422 unknown_location (%r)" % (doc,))
+    st, _, doc = web.call("POST", "/v1/reservations", {
+        "id": "h3", "lines": [{"sku": "P", "region": "west", "qty": 1, "location": None}]})
+    ck.eq((st, "location" in doc.get("reservation", {}).get("lines", [{}])[0]), (201, False),
+          "HTTP: \"location\": null is an unpinned line (%r)" % (doc,))
     web.close()
 
     # 9. atpctl over nng and HTTP: SKU:REGION:QTY@LOCATION, human and --json

@@ -52,6 +52,9 @@ def part_io(h, fault_file):
     faults(fault_file, "log_sync EIO\n")
     r = c.reserve("io-2", LINE)
     chk.eq(S.error_name(r), "io", "a reserve whose log fdatasync fails (reply %r)" % r)
+    chk.eq((r.get("error") or {}).get("message"),
+           "storage error: the change was not stored and not applied",
+           "the io reply says what happened (PROTOCOL.md)")
     chk.check(c.get("io-2") is None, "io-2 was stored after io")
     chk.eq(reserved(c), 1, "reserved after the refused reserve")
     st = c.status()["reservations"]

@@ -500,18 +500,29 @@ static bool ctl_render_is(const codec_val *map, const char *key,
 static const char ctl_render_replay_note[] =
     "(replay of an earlier identical request)";
 
+/* A reservation's lines; LOCATION (3rd) only when a line is pinned. */
 static const ctl_col ctl_resv_cols[] = {
     {"SKU", "sku", false},           {"REGION", "region", false},
     {"LOCATION", "location", false}, {"QTY", "qty", true},
     {"CONSUMED", "consumed", true},  {"RELEASED", "released", true},
+};
+static const ctl_col ctl_resv_cols_unpinned[] = {
+    {"SKU", "sku", false},          {"REGION", "region", false},
+    {"QTY", "qty", true},           {"CONSUMED", "consumed", true},
+    {"RELEASED", "released", true},
 };
 #define CTL_RESV_NCOLS ((int)(sizeof ctl_resv_cols / sizeof ctl_resv_cols[0]))
 
 static void ctl_render_resv_lines(const codec_val *lines, FILE *f)
 {
     size_t n = lines != NULL ? codec_val_len(lines) : 0;
+    bool pinned = false;
+    for (size_t r = 0; r < n && !pinned; r++)
+        pinned =
+            codec_val_get(codec_val_at(lines, (uint32_t)r), "location") != NULL;
     ctl_table t;
-    if (!ctl_table_init(&t, ctl_resv_cols, CTL_RESV_NCOLS, n)) {
+    if (!ctl_table_init(&t, pinned ? ctl_resv_cols : ctl_resv_cols_unpinned,
+                        pinned ? CTL_RESV_NCOLS : CTL_RESV_NCOLS - 1, n)) {
         fprintf(stderr, "atpctl: out of memory\n");
         return;
     }

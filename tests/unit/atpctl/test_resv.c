@@ -81,6 +81,35 @@ static void test_line_bad(void **state)
     test_expect_bad("SKU:e\x7fu:1", true, "the region must be");
 }
 
+/* SKU:REGION:QTY@LOCATION: the location after the quantity's first '@'. */
+static void test_line_pinned(void **state)
+{
+    (void)state;
+    ctl_resv_line l;
+    char err[256] = "";
+    assert_true(
+        ctl_resv_line_parse("SKU-1:us-east:2@ST-1", true, &l, err, sizeof err));
+    assert_int_equal(l.qty, 2);
+    assert_int_equal(l.region_len, 7);
+    assert_int_equal(l.location_len, 4);
+    assert_memory_equal(l.location, "ST-1", 4);
+    assert_true(ctl_resv_line_parse("NS:S@1:eu:3@store@mall", true, &l, err,
+                                    sizeof err));
+    assert_int_equal(l.sku_len, 6); /* an '@' in the SKU stays there */
+    assert_int_equal(l.location_len, 10);
+    assert_memory_equal(l.location, "store@mall", 10);
+    assert_true(ctl_resv_line_parse("SKU-1:eu:3", true, &l, err, sizeof err));
+    assert_null(l.location);
+    test_expect_bad("SKU-1:eu:1@", true, "the location must be");
+    test_expect_bad("SKU-1:eu:@ST-1", true, "quantity ''");
+    test_expect_bad("SKU-1:eu:0@ST-1", true, "not an integer in 1..");
+    test_expect_bad("SKU-1:eu:12345678901234567890123456789012345@ST-1", true,
+                    "not an integer");
+    char arg[ATP_ID_MAX_LEN + 32];
+    snprintf(arg, sizeof arg, "S:eu:1@%0*d", ATP_ID_MAX_LEN + 1, 0);
+    test_expect_bad(arg, true, "the location must be");
+}
+
 static void test_line_lengths(void **state)
 {
     (void)state;
@@ -203,6 +232,7 @@ int main(void)
         cmocka_unit_test(test_line_plain),
         cmocka_unit_test(test_line_colon_in_sku),
         cmocka_unit_test(test_line_bad),
+        cmocka_unit_test(test_line_pinned),
         cmocka_unit_test(test_line_lengths),
         cmocka_unit_test(test_id),
         cmocka_unit_test(test_ttl),

@@ -21,17 +21,25 @@
 
 static char sku_text[MAX_LINES][16];
 
+/* Every line's total is the sum over its (sku, region), and its first the
+ * index of that key's first line in request order (a reserve checks that
+ * lines of one key name one location against it), on either path. */
 static void expect_model_totals(const request_line *lines, uint32_t n)
 {
     for (uint32_t i = 0; i < n; i++) {
         int64_t sum = 0;
+        uint32_t first = UINT32_MAX;
         for (uint32_t j = 0; j < n; j++)
             if (lines[j].region == lines[i].region &&
                 lines[j].sku.len == lines[i].sku.len &&
                 memcmp(lines[j].sku.ptr, lines[i].sku.ptr, lines[i].sku.len) ==
-                    0)
+                    0) {
                 sum += lines[j].qty;
+                if (first == UINT32_MAX)
+                    first = j;
+            }
         assert_true(lines[i].total == sum);
+        assert_int_equal(lines[i].first, first);
     }
 }
 
