@@ -29,6 +29,7 @@
 #include <string.h>
 
 #include "engine/engine_int.h"
+#include "engine/resv_int.h"
 #include "formula/formula.h"
 
 /* Stage -net / +net for every position of a moved location; returns how
@@ -163,10 +164,20 @@ static atp_err relocate_check_pinned(engine *e, const uint16_t *next, char *why,
                                      size_t why_len)
 {
     for (size_t l = 0; l < e->cfg->n_locations; l++) {
-        uint64_t n;
         bool removes = relocate_removes(e, next, (uint16_t)l);
-        if ((!removes && !relocate_moves(e, next, (uint16_t)l)) ||
-            (n = position_sums_nonzero_at(&e->pinned, (uint16_t)l)) == 0)
+        if (!removes && !relocate_moves(e, next, (uint16_t)l))
+            continue;
+        uint64_t n = position_sums_nonzero_at(&e->pinned, (uint16_t)l);
+        if (n == 0 && resv__pin_undoable_at(e, (uint32_t)l)) {
+            snprintf(why, why_len,
+                     "location %s cannot be %s now: the release of a "
+                     "reservation line pinned to it is not stored yet; try "
+                     "again in a moment",
+                     e->cfg->locations[l].id,
+                     removes ? "removed" : "moved to another region");
+            return ATP_E_BAD_STATE;
+        }
+        if (n == 0)
             continue;
         snprintf(why, why_len,
                  "location %s cannot be %s: open reservations hold %llu SKUs "

@@ -249,6 +249,25 @@ static void resv_carry_consumed(resv *before, const resv *cur)
  * it would subtract the same units twice (reserved and allocated) until the
  * reservation expired; an older operation undone on the same record keeps
  * what was consumed. resv_group_rewrite writes such records again. */
+bool resv__pin_undoable_at(const engine *e, uint32_t location)
+{
+    const resv_group *groups[] = {&e->resv.open, &e->resv.inflight};
+    for (size_t k = 0; k < 2; k++) {
+        const resv_group *g = groups[k];
+        for (size_t i = 0; i < g->n; i++) {
+            const resv_pending *p = &g->items[i];
+            if (!p->wrote || p->keep || p->before == NULL)
+                continue;
+            for (uint32_t j = 0; j < p->before->n_lines; j++) {
+                const resv_line *l = &p->before->lines[j];
+                if (l->pin == location + 1 && resv__line_open(p->before, l) > 0)
+                    return true;
+            }
+        }
+    }
+    return false;
+}
+
 static void resv_group_undo(engine *e, resv_group *g)
 {
     for (size_t i = g->n; i-- > 0;) {

@@ -105,6 +105,12 @@ void resv__reply_after_writes(struct engine *e, const engine_resv_req *req,
 resv_pending *resv__change(struct engine *e, const engine_resv_req *req,
                            resv *cur, resv *next, bool granted);
 
+/* resv__pin_undoable_at: would undoing a change not stored yet (a failed
+ * write) put back an open line pinned to location? The pinned sums count
+ * changes before they are durable; an admin change that relies on "no
+ * pins there" must not see a release that may still be undone. */
+bool resv__pin_undoable_at(const struct engine *e, uint32_t location);
+
 /* resv__group_fini frees g and what it holds, unanswered (engine_free). */
 void resv__group_fini(resv_group *g);
 

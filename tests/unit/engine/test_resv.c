@@ -32,10 +32,19 @@
 
 static const char test_resv_yaml[] = "regions:\n"
                                      "  - id: us-east\n"
+                                     "  - id: eu\n"
                                      "locations:\n"
                                      "  - {id: dc-1, region: us-east, "
                                      "pickup: true}\n"
                                      "channels: [web]\n";
+/* The same with dc-1 moved to eu (test_resv_pinned_move). */
+static const char test_resv_moved_yaml[] = "regions:\n"
+                                           "  - id: us-east\n"
+                                           "  - id: eu\n"
+                                           "locations:\n"
+                                           "  - {id: dc-1, region: eu, "
+                                           "pickup: true}\n"
+                                           "channels: [web]\n";
 
 /* ---- the fake store ------------------------------------------------------ */
 
@@ -489,12 +498,70 @@ static void test_resv_pinned(void **state)
     config_fini(&cfg);
 }
 
+static void test_release_id(engine *e, test_op *op, const char *id)
+{
+    memset(op, 0, sizeof *op);
+    op->req = (engine_resv_req){.op = ENGINE_RESV_RELEASE,
+                                .id = id,
+                                .id_len = (uint32_t)strlen(id),
+                                .done = test_op_done,
+                                .arg = op};
+    assert_int_equal(engine_resv_submit(e, &op->req), ATP_OK);
+}
+
+/* A location with an open pinned line is not moved; nor while the release
+ * of its last pin is not stored yet (the pinned sums count it released
+ * already, and a failed write puts it back); once the release is stored,
+ * it moves. */
+static void test_resv_pinned_move(void **state)
+{
+    (void)state;
+    config cfg, moved;
+    engine *e = test_engine_with_stock(&cfg);
+    test_load(&moved, test_resv_moved_yaml);
+    test_op p1, rel;
+    test_reserve_at(e, &p1, "p1", 2, 1);
+    assert_int_equal(engine_sync(e), ATP_OK);
+    test_store_complete(0, ATP_OK);
+    assert_int_equal(engine_sync(e), ATP_OK);
+    assert_true(p1.granted);
+    engine_rules_report rep;
+    assert_int_equal(engine_rules_replace(e, &cfg, &moved, &rep),
+                     ATP_E_BAD_STATE);
+
+    test_release_id(e, &rel, "p1"); /* write 1, in flight */
+    assert_int_equal(engine_sync(e), ATP_OK);
+    test_pickup_at_dc1(e, 0, 10);
+    assert_int_equal(engine_rules_replace(e, &cfg, &moved, &rep),
+                     ATP_E_BAD_STATE); /* the release may still be undone */
+    test_store_complete(1, ATP_E_IO);  /* and it is */
+    assert_int_equal(engine_sync(e), ATP_OK);
+    assert_int_equal(rel.err, ATP_E_IO);
+    test_pickup_at_dc1(e, 2, 8);
+    assert_int_equal(engine_rules_replace(e, &cfg, &moved, &rep),
+                     ATP_E_BAD_STATE);
+
+    test_release_id(e, &rel, "p1");
+    assert_int_equal(engine_sync(e), ATP_OK);
+    test_store_complete(2, ATP_OK);
+    assert_int_equal(engine_sync(e), ATP_OK);
+    assert_int_equal(rel.err, ATP_OK);
+    assert_int_equal(engine_rules_replace(e, &cfg, &moved, &rep), ATP_OK);
+    assert_int_equal(rep.moved.locations, 1);
+
+    engine_stop(e);
+    engine_free(e);
+    config_fini(&moved);
+    config_fini(&cfg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_resv_group_commit),
         cmocka_unit_test(test_resv_refused_by_engine),
         cmocka_unit_test(test_resv_pinned),
+        cmocka_unit_test(test_resv_pinned_move),
         cmocka_unit_test(test_resv_consumption_kept),
         cmocka_unit_test(test_resv_stop_while_failing),
         cmocka_unit_test(test_resv_consumption_over_failed_commit),
