@@ -38,6 +38,8 @@ typedef struct bench_args {
      * over nng (nor the nng echo floor) */
     bool http, no_nng;
     bool wrk;               /* point: also atpd-http and the floor under wrk */
+    bool http_pipeline;     /* wrk, point: conns connections, clients/conns
+                               requests pipelined on each */
     const char *http_floor; /* atp-bench-http-floor */
     const char *http_endpoint; /* a running atpd's HTTP URL (implies --http) */
     unsigned http_threads;     /* the floor's threads; 0: atpd's http_threads */

@@ -80,6 +80,13 @@ static void bench_usage(FILE *f)
         "                        HTTP floor driven by wrk (a cheaper client): "
         "point,\n"
         "                        and reserve with --reserve-mix 0,0,100\n"
+        "  --http-pipeline       with --wrk, point: wrk opens --conns "
+        "connections and\n"
+        "                        pipelines clients/conns requests on each, "
+        "as the\n"
+        "                        Redis and nng clients do (default: one "
+        "request per\n"
+        "                        connection, --clients connections)\n"
         "  --http-floor PATH     atp-bench-http-floor (default: next to "
         "atp-bench)\n"
         "  --http-threads N      the floor's server threads (default: atpd's\n"
@@ -283,6 +290,7 @@ enum {
     BO_HTTP,
     BO_NO_NNG,
     BO_WRK,
+    BO_HTTP_PIPELINE,
     BO_COLD,
 };
 
@@ -349,6 +357,7 @@ static const struct option bench_options[] = {
     {"http", no_argument, NULL, BO_HTTP},
     {"no-nng", no_argument, NULL, BO_NO_NNG},
     {"wrk", no_argument, NULL, BO_WRK},
+    {"http-pipeline", no_argument, NULL, BO_HTTP_PIPELINE},
     {"cold", no_argument, NULL, BO_COLD},
     {NULL, 0, NULL, 0},
 };
@@ -375,6 +384,8 @@ static bool *bench_args_flag(bench_args *a, int opt)
         return &a->no_nng;
     case BO_WRK:
         return &a->wrk;
+    case BO_HTTP_PIPELINE:
+        return &a->http_pipeline;
     case BO_COLD:
         return &a->cold;
     }
