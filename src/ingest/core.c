@@ -361,10 +361,11 @@ void ingest_core_tick(ingest_core *c, int64_t now)
             now - c->snaps[s].started_ms > c->cfg->service.snapshot_timeout_ms)
             ingest__snapshot_abort(c, s, "timed out");
         ingest_conflict_flush(c, s, now);
-        if (sources_reset_take(c->src, s)) {
+        uint64_t resets = sources_reset_take(c->src, s);
+        if (resets > 0) {
             if (c->snaps[s].active)
                 ingest__snapshot_abort(c, s, "the source was reset");
-            sources_reset(c->src, s, now, &c->io);
+            sources_reset(c->src, s, resets, now, &c->io);
             log_warn("ingest",
                      "source %s reset (source_reset): nothing of it applies "
                      "until its next full snapshot, whatever that snapshot's "

@@ -58,7 +58,7 @@ typedef struct source {
         bad_mac, resets;
     _Atomic int64_t last_conflict_ms; /* -1: none */
     _Atomic bool conflict;            /* a conflict within heartbeat_timeout */
-    _Atomic bool reset_req;           /* source_reset asked, not done yet */
+    _Atomic uint64_t reset_req;       /* source_reset ops not done yet */
     /* cfg->heartbeat_timeout_ms, or what a reload set (sources_reload) */
     _Atomic int64_t heartbeat_timeout_ms;
 } source;
@@ -431,21 +431,21 @@ bool sources_session_current(const sources *s, uint32_t src, uint64_t session)
 void sources_reset_request(sources *s, uint32_t src)
 {
     ATP_ASSERT(src < s->n);
-    atomic_store(&s->src[src].reset_req, true);
+    atomic_fetch_add(&s->src[src].reset_req, 1);
 }
 
-bool sources_reset_take(sources *s, uint32_t src)
+uint64_t sources_reset_take(sources *s, uint32_t src)
 {
     ATP_ASSERT(src < s->n);
-    return atomic_exchange(&s->src[src].reset_req, false);
+    return atomic_exchange(&s->src[src].reset_req, 0);
 }
 
-void sources_reset(sources *s, uint32_t src, int64_t now_ms,
+void sources_reset(sources *s, uint32_t src, uint64_t ops, int64_t now_ms,
                    const sources_io *io)
 {
-    ATP_ASSERT(src < s->n);
+    ATP_ASSERT(src < s->n && ops > 0);
     source *so = &s->src[src];
-    INC(so->resets, 1);
+    INC(so->resets, ops);
     so->has_session = false;
     atomic_store_explicit(&so->cur_session, 0, memory_order_relaxed);
     atomic_store_explicit(&so->gapped, false, memory_order_relaxed);

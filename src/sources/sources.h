@@ -130,13 +130,16 @@ bool sources_session_current(const sources *s, uint32_t src, uint64_t session);
 
 /* sources_reset_request asks for a reset of source src (source_reset op):
  * done by the ingest thread's next sources_reset_take. Any thread.
- * sources_reset_take returns true once per request (ingest thread), which
- * then abandons any snapshot being assembled and calls sources_reset:
- * held messages dropped, session forgotten, and nothing applied until a
- * full snapshot, whatever its seq (the sequence restarts there). */
+ * sources_reset_take returns how many requests came since it last took
+ * them (ingest thread; 0: none), which then abandons any snapshot being
+ * assembled and calls sources_reset with that count once: held messages
+ * dropped, session forgotten, and nothing applied until a full snapshot,
+ * whatever its seq (the sequence restarts there). Requests that arrive
+ * between two takes are one reset, and every one counts in `resets` (each
+ * was an operation answered ok). */
 void sources_reset_request(sources *s, uint32_t src);
-bool sources_reset_take(sources *s, uint32_t src);
-void sources_reset(sources *s, uint32_t src, int64_t now_ms,
+uint64_t sources_reset_take(sources *s, uint32_t src);
+void sources_reset(sources *s, uint32_t src, uint64_t ops, int64_t now_ms,
                    const sources_io *io);
 
 /* sources_count_bad_mac: a message named src without a valid MAC while

@@ -896,11 +896,13 @@ static void test_reset(void **state)
     fx->log.n_delivered = 0;
     rx(fx, WMS, 53, 1);
     sources_reset_request(fx->s, WMS);
-    assert_true(sources_reset_take(fx->s, WMS));
-    assert_false(sources_reset_take(fx->s, WMS)); /* once per request */
-    sources_reset(fx->s, WMS, 2, &io);
+    sources_reset_request(fx->s, WMS); /* two ops before the ingest's tick */
+    uint64_t ops = sources_reset_take(fx->s, WMS);
+    assert_int_equal(ops, 2);
+    assert_int_equal(sources_reset_take(fx->s, WMS), 0); /* taken once */
+    sources_reset(fx->s, WMS, ops, 2, &io);
     sources_status st = st_of(fx, WMS, 2);
-    assert_int_equal(st.resets, 1);
+    assert_int_equal(st.resets, 2); /* each op counts; one reset done */
     assert_int_equal(st.held, 0);
     assert_int_equal(st.session, 0);
     assert_int_equal(st.state, SOURCES_RESYNCING);
