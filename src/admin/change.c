@@ -12,12 +12,38 @@
 #include "admin/admin_int.h"
 #include "common/log.h"
 
-#define ADMIN_ANY(s) ((s) != NULL ? (s) : "*")
+/* admin_q writes id into buf as a quoted string ('"' and '\\' escaped),
+ * or * for NULL (any): distinct ids, and an id "*" and any, never write
+ * the same text. */
+static const char *admin_q(const char *id, char *buf, size_t n)
+{
+    if (id == NULL)
+        return "*";
+    size_t k = 0;
+    buf[k++] = '"';
+    for (const char *p = id; *p != '\0' && k + 3 < n; p++) {
+        if (*p == '"' || *p == '\\')
+            buf[k++] = '\\';
+        buf[k++] = *p;
+    }
+    buf[k++] = '"';
+    buf[k] = '\0';
+    return buf;
+}
+
+/* ADMIN_Q_MAX: room for an id of ATP_ID_MAX_LEN (or a SKU) quoted, each
+ * byte escaped. */
+#define ADMIN_Q_MAX (2 * 128 + 3)
 
 /* admin_what: the change's content, canonical (equal for equal changes:
- * the idempotency check compares it). */
+ * the idempotency check compares it): ids quoted, any scope *, numbers
+ * as values (a percent in basis points, a horizon in milliseconds when it
+ * parses), so that two writings of one change are equal and two changes
+ * never are. */
 static void admin_what(const config_edit *e, char *buf, size_t n)
 {
+    char q1[ADMIN_Q_MAX], q2[ADMIN_Q_MAX], q3[ADMIN_Q_MAX],
+        q4[2 * ADMIN_TYPE_MAX + 3]; /* a type: any printable text */
     switch (e->kind) {
     case CONFIG_EDIT_BUFFER_SET: {
         char u[24] = "-", p[24] = "-", l[24] = "-";
@@ -32,41 +58,50 @@ static void admin_what(const config_edit *e, char *buf, size_t n)
         snprintf(buf, n,
                  "set_buffer sku=%s region=%s channel=%s units=%s "
                  "percent=%s low_stock=%s",
-                 ADMIN_ANY(e->sku), ADMIN_ANY(e->region), ADMIN_ANY(e->channel),
-                 u, p, l);
+                 admin_q(e->sku, q1, sizeof q1),
+                 admin_q(e->region, q2, sizeof q2),
+                 admin_q(e->channel, q3, sizeof q3), u, p, l);
         return;
     }
     case CONFIG_EDIT_BUFFER_REMOVE:
         snprintf(buf, n, "remove_buffer sku=%s region=%s channel=%s",
-                 ADMIN_ANY(e->sku), ADMIN_ANY(e->region),
-                 ADMIN_ANY(e->channel));
+                 admin_q(e->sku, q1, sizeof q1),
+                 admin_q(e->region, q2, sizeof q2),
+                 admin_q(e->channel, q3, sizeof q3));
         return;
     case CONFIG_EDIT_LOCATION_MOVE:
-        snprintf(buf, n, "move_location location=%s region=%s", e->location,
-                 e->region);
+        snprintf(buf, n, "move_location location=%s region=%s",
+                 admin_q(e->location, q1, sizeof q1),
+                 admin_q(e->region, q2, sizeof q2));
         return;
     case CONFIG_EDIT_LOCATION_SET: {
         char pb[24] = "-";
         if (e->has_pickup_buffer)
             snprintf(pb, sizeof pb, "%lld", (long long)e->pickup_buffer);
-        /* type quoted: any printable text, spaces included */
         snprintf(buf, n,
-                 "set_location location=%s type=%s%.128s%s pickup=%s "
-                 "pickup_buffer=%s",
-                 e->location, e->type ? "\"" : "", e->type ? e->type : "-",
-                 e->type ? "\"" : "",
+                 "set_location location=%s type=%s pickup=%s pickup_buffer=%s",
+                 admin_q(e->location, q1, sizeof q1),
+                 e->type ? admin_q(e->type, q4, sizeof q4) : "-",
                  !e->has_pickup ? "-"
                  : e->pickup    ? "true"
                                 : "false",
                  pb);
         return;
     }
-    case CONFIG_EDIT_REGION_SET:
-        snprintf(buf, n, "set_region region=%s inbound_horizon=\"%.64s\"",
-                 e->region, e->horizon);
+    case CONFIG_EDIT_REGION_SET: {
+        int64_t ms;
+        if (config_parse_duration_ms(e->horizon, &ms))
+            snprintf(buf, n, "set_region region=%s inbound_horizon=%lldms",
+                     admin_q(e->region, q1, sizeof q1), (long long)ms);
+        else /* refused later with the file's message; never stored */
+            snprintf(buf, n, "set_region region=%s inbound_horizon=%s",
+                     admin_q(e->region, q1, sizeof q1),
+                     admin_q(e->horizon, q2, sizeof q2));
         return;
+    }
     case CONFIG_EDIT_LOCATION_REMOVE:
-        snprintf(buf, n, "remove_location location=%s", e->location);
+        snprintf(buf, n, "remove_location location=%s",
+                 admin_q(e->location, q1, sizeof q1));
         return;
     }
 }

@@ -325,6 +325,18 @@ size_t config_location_regions(const config *running, const config *next,
 size_t config_compare(const config *running, const config *next,
                       config_change_fn report, void *ctx);
 
+/* config_parse_percent_bp parses a buffer rule's percent as the file
+ * writes it ("12", "2.5", "0.25") into basis points (*out set on OK only):
+ * the one syntax of the file and of admin changes. Pure; any thread. */
+enum config_percent_result {
+    CONFIG_PERCENT_OK,
+    CONFIG_PERCENT_SYNTAX,   /* not digits with an optional .digits */
+    CONFIG_PERCENT_DECIMALS, /* more than 2 (non-zero) decimals */
+    CONFIG_PERCENT_RANGE,    /* outside 0..100 */
+};
+enum config_percent_result config_parse_percent_bp(const char *s, size_t len,
+                                                   int64_t *out);
+
 /* config_parse_duration_ms parses "250ms", "5s", "15m", "2h", "1d" or a bare
  * integer of milliseconds. Returns false on bad syntax or overflow. */
 bool config_parse_duration_ms(const char *s, int64_t *out);

@@ -9,19 +9,11 @@
 #include <stdlib.h>
 #include <yaml.h>
 
-enum config_percent_result {
-    CONFIG_PERCENT_OK,
-    CONFIG_PERCENT_SYNTAX,
-    CONFIG_PERCENT_DECIMALS,
-    CONFIG_PERCENT_RANGE,
-};
-
-/* config_parse_percent_bp parses "12", "2.5", "0.25" into basis points. A
- * leading '-' parses (so that "-1" is reported as out of range, which is
+/* A leading '-' parses (so that "-1" is reported as out of range, which is
  * what it is); trailing zeros beyond two decimals are harmless ("2.500").
  * No float on the way: 0.29 must be exactly 29 bp. */
-static enum config_percent_result
-config_parse_percent_bp(const char *s, size_t len, int64_t *out)
+enum config_percent_result config_parse_percent_bp(const char *s, size_t len,
+                                                   int64_t *out)
 {
     size_t i = 0;
     bool neg = false;

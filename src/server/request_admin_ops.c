@@ -138,7 +138,13 @@ static bool request_admin_percent(codec_view v, bool *has, int64_t *bp,
         *bp = i * 100;
         return true;
     }
-    if (codec_view_str(v, &s) && s.len > 0 && s.len < 16) {
+    /* A string has the file's syntax (" 5", "+5", ".5" are not); one out
+     * of range is read on, for the file's message. */
+    enum config_percent_result pr = CONFIG_PERCENT_SYNTAX;
+    if (codec_view_str(v, &s) &&
+        (pr = config_parse_percent_bp(s.ptr, s.len, bp)) == CONFIG_PERCENT_OK)
+        return true;
+    if (pr == CONFIG_PERCENT_RANGE && s.len < 16) {
         char buf[16], *end;
         memcpy(buf, s.ptr, s.len);
         buf[s.len] = '\0';

@@ -198,6 +198,35 @@ def main(h):
                        text=True, timeout=30)
     ck.eq(p.returncode, 0, "--check-config accepts atpctl admin export: %s" % p.stderr)
 
+    # 6. one change, one text: a SKU "*" is not the any scope (same id:
+    # conflict, not a replay of the other); one horizon in two writings is
+    # the same change; a percent the file refuses is refused here too.
+    st, _, doc = call("GET", "/v1/admin", token=admin)
+    v = doc["version"]
+
+    def global_rules():
+        st, _, doc = call("GET", "/v1/admin", token=admin)
+        return [b for b in doc["buffers"]
+                if (b["sku"], b["region"], b["channel"]) == (None, None, None)]
+    globals_before = global_rules()
+    ck.eq(put("/v1/admin/buffers", {"change_id": "star", "sku": "*", "units": 1})["version"],
+          v + 1, "a rule for the SKU named *")
+    st, _, doc = call("PUT", "/v1/admin/buffers", {"change_id": "star", "units": 1}, admin)
+    ck.eq((st, harness.error_code(doc)), (409, 18), "the any scope under that id: %r" % (doc,))
+    ck.eq(global_rules(), globals_before, "no global rule was made")
+    ck.eq(put("/v1/admin/regions/west", {"change_id": "hz", "inbound_horizon": "30m"},
+              method="PATCH")["version"], v + 2, "horizon 30m")
+    for again in (1800000, "1800000ms", "1800s"):
+        doc = put("/v1/admin/regions/west", {"change_id": "hz", "inbound_horizon": again},
+                  method="PATCH")
+        ck.eq((doc["version"], doc["replayed"]), (v + 2, True), "30m written as %r" % (again,))
+    for bad in (" 5", "+5", ".5", "5.", "1.234"):
+        st, _, doc = call("PUT", "/v1/admin/buffers",
+                          {"change_id": "pc", "sku": "Q", "percent": bad}, admin)
+        ck.eq((st, harness.error_code(doc)), (400, 1), "percent %r: the file's syntax" % bad)
+    st, _, doc = call("GET", "/v1/admin", token=admin)
+    ck.eq(doc["version"], v + 2, "nothing from the refusals")
+
     web.close()
     ck.done()
     d.stop()
