@@ -454,12 +454,23 @@ static void resv_release(engine *e, const engine_resv_req *req, resv *cur)
         resv__reply_now(e, req, ATP_E_NOMEM, NULL, false, false);
         return;
     }
-    bool any_open = false;
+    bool any_open = false, changed = false;
     for (uint32_t i = 0; i < next->n_lines; i++) {
         resv_line *l = &next->lines[i];
-        if (req->n_lines == 0 || resv_line_named(e, req, l))
+        if ((req->n_lines == 0 || resv_line_named(e, req, l)) &&
+            l->released != l->qty - l->consumed) {
             l->released = l->qty - l->consumed; /* nothing left open here */
+            changed = true;
+        }
         any_open |= l->qty > l->consumed + l->released;
+    }
+    if (!changed) {
+        /* A partial release repeated, or naming no line it has: nothing
+         * to release, so nothing is written (answered as the replay it
+         * is). An open reservation always has a line to release whole. */
+        resv__free(next);
+        resv__reply_after_writes(e, req, ATP_OK, cur, false, true);
+        return;
     }
     int64_t now = e->now_ms;
     next->updated_ms = now;

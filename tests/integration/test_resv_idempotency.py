@@ -16,6 +16,7 @@
 
 import os
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
@@ -192,11 +193,21 @@ def main(h):
     # partial release, then the rest, each idempotent
     r = c.reserve("idem-4", [["A", "east", 3], ["B", "east", 2]])
     ck.check(r.get("granted") is True, "reserve idem-4: %r", r)
+    updated = None
     for i in range(2):
+        # the second releases nothing more: a replay, nothing written
         res = expect_ok("partial release of idem-4 (#%d)" % (i + 1),
-                        c.release("idem-4", [["B", "east"]]), "held")
+                        c.release("idem-4", [["B", "east"]]), "held", i == 1)
         ck.eq(U.open_lines(res), {("A", "east"): 3, ("B", "east"): 0},
               "idem-4 open lines after partial release #%d" % (i + 1))
+        if i == 0:
+            updated = res.get("updated_ms")
+            time.sleep(0.005)  # a write would show a later updated_ms
+        else:
+            ck.eq(res.get("updated_ms"), updated, "the repeat wrote nothing")
+    res = expect_ok("release of idem-4 naming no line it has",
+                    c.release("idem-4", [["Q", "east"]]), "held", True)
+    ck.eq(res.get("updated_ms"), updated, "naming no line of it wrote nothing")
     ck.eq(c.atp("B", "east")["reserved"], 1, "B/east reserved (idem-1 only) after partial release")
 
     # ---------------- consumed: release is bad_state, commit replays
