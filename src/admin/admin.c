@@ -45,6 +45,9 @@ void admin_free(admin *a)
     free(a->file_text);
     free(a->stored_text);
     free(a->stored_file);
+    for (size_t i = 0; i < a->n_left_out; i++)
+        free(a->left_out[i]);
+    free(a->left_out);
     pthread_cond_destroy(&a->qcond);
     pthread_mutex_destroy(&a->qmu);
     pthread_mutex_destroy(&a->mu);
@@ -153,8 +156,24 @@ static atp_err admin_stored_overlay(admin *a)
                   (unsigned long long)a->stored_version, why);
         return ATP_E_CONFIG;
     }
-    atp_err err =
-        config_admin_overlay(a->started, &doc, admin_report_left_out, NULL);
+    /* What the overlay leaves out: the file's locations the state does not
+     * list (removed at run time), kept for admin_reload. */
+    atp_err err = ATP_OK;
+    a->left_out = calloc(a->started->n_locations + 1, sizeof *a->left_out);
+    if (a->left_out == NULL)
+        err = ATP_E_NOMEM;
+    for (size_t i = 0; err == ATP_OK && i < a->started->n_locations; i++) {
+        const char *id = a->started->locations[i].id;
+        if (config_location_find(&doc, id, strlen(id)) >= 0)
+            continue;
+        if ((a->left_out[a->n_left_out] = strdup(id)) == NULL)
+            err = ATP_E_NOMEM;
+        else
+            a->n_left_out++;
+    }
+    if (err == ATP_OK)
+        err = config_admin_overlay(a->started, &doc, admin_report_left_out,
+                                   NULL);
     config_fini(&doc);
     if (err == ATP_OK)
         log_info("admin",
@@ -309,15 +328,35 @@ atp_err admin_reload(admin *a, config *next, admin_check_fn check, void *ctx,
         free(ftext);
         goto out;
     }
+    /* The file wins, except for a location removed at run time before
+     * this start: it stays out until a restart (adding one is structure),
+     * and the rest of the file applies. */
+    for (size_t i = 0; err == ATP_OK && i < a->n_left_out; i++) {
+        err = config_location_drop(next, a->left_out[i]);
+        if (err == ATP_OK)
+            log_info("admin",
+                     "reload: location '%s' was removed at run time and the "
+                     "file still names it: left out until atpd restarts (and "
+                     "the authority entries naming it)",
+                     a->left_out[i]);
+        else if (err == ATP_E_NOT_FOUND)
+            err = ATP_OK;
+    }
+    if (err != ATP_OK) {
+        free(ftext);
+        goto out;
+    }
     if (check(ctx, next) > 0) {
         err = ATP_E_CONFIG;
         free(ftext);
         goto out;
     }
-    text = strdup(ftext);
-    if (text == NULL ||
+    /* The state is the file's part as applied (without those), the file
+     * text stays the file's whole part (what the next read compares). */
+    err = config_admin_text(next, NULL, &text, &len);
+    if (err != ATP_OK ||
         (err = admin__parse(text, len, &doc, why, sizeof why)) != ATP_OK) {
-        err = text == NULL ? ATP_E_NOMEM : ATP_E_INTERNAL;
+        err = err == ATP_E_NOMEM ? ATP_E_NOMEM : ATP_E_INTERNAL;
         free(text);
         free(ftext);
         goto out;

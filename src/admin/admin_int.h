@@ -49,6 +49,11 @@ struct admin {
     char *cur_text; /* its YAML text */
     uint64_t version;
     char *file_text; /* the file's administered part when last read */
+    /* Locations the file names that the stored state had removed at run
+     * time: left out of the running configuration at start-up, and out
+     * of every reloaded file until a restart (admin_reload). */
+    char **left_out;
+    size_t n_left_out;
     admin_entry *hist;
     size_t n_hist, cap_hist;
     /* restored at start-up, before admin_begin */

@@ -308,6 +308,12 @@ static atp_err config_admin_location_drop(config *dst, size_t k)
     return config__index_build(dst);
 }
 
+atp_err config_location_drop(config *c, const char *id)
+{
+    int k = config_location_find(c, id, strlen(id));
+    return k < 0 ? ATP_E_NOT_FOUND : config_admin_location_drop(c, (size_t)k);
+}
+
 /* config_admin_locations_drop removes every location of dst that adm does
  * not list: the ones removed at run time. */
 static atp_err config_admin_locations_drop(config *dst, const config *adm,

@@ -392,6 +392,12 @@ typedef struct config_edit {
 atp_err config_admin_text(const config *c, const config_edit *e, char **out,
                           size_t *len);
 
+/* config_location_drop removes location id from c, with the authority
+ * pairs naming it (the later locations' indexes move down by one), and
+ * indexes c again. ATP_E_NOT_FOUND: c has no such location; ATP_E_NOMEM:
+ * the index could not be rebuilt. */
+atp_err config_location_drop(config *c, const char *id);
+
 /* config_admin_rule_matches: r (a rule of c) has the scope sku, region,
  * channel (ids; NULL: any). */
 bool config_admin_rule_matches(const config *c, const config_buffer_rule *r,

@@ -173,12 +173,28 @@ def main(h):
     os.kill(d.pid, signal.SIGHUP)
     log.wait("admin state (version 4) stays", "SIGHUP after the restart, file unchanged")
     ck.eq(pickup_ids(c), ["E1"], "after that SIGHUP: still removed")
+    # the file edited (a buffer rule), still naming E2..E4: the file wins,
+    # but not by adding locations at run time: they stay out until a
+    # restart, and the rest applies (it was refused as a whole)
+    atp_before = c.atp("A", "east")["atp"]
+    d.cfg["buffers"] = list(d.cfg.get("buffers") or []) + [{"sku": "A", "units": 2}]
+    write_config(d, configured)
+    os.kill(d.pid, signal.SIGHUP)
+    for lid in ("E2", "E3", "E4"):
+        log.wait("location '%s' was removed at run time and the file still names it" % lid,
+                 "reload leaves %s out" % lid)
+    log.wait("reload applied", "the edited file applies without them")
+    ck.eq(c.atp("A", "east")["atp"], atp_before - 2, "the file's new rule is in force")
+    ck.eq(pickup_ids(c), ["E1"], "after the edited file: E2..E4 still removed")
+    ck.eq(loc_ids(c), ["E1", "W1", "W2"],
+          "the admin state lists no removed location")
+    ck.eq(c.ok({"op": "admin_list"})["version"], 5, "the file's part: version 5")
 
     # 6. export and atpctl
     exp = A.export_checked(ck, h, d, c)
     ck.check('"E4"' not in exp and '"E1"' in exp, "the export lists E1, not E4: %s" % exp)
     host, port = H.http_addr(d)
-    for ep, lid, version in ((d.query_url, "W2", 5), ("http://%s:%d" % (host, port), "E1", 0)):
+    for ep, lid, version in ((d.query_url, "W2", 6), ("http://%s:%d" % (host, port), "E1", 0)):
         ctl = A.ctl_at(h, ep)
         if version:
             rc, out, err = ctl("--json", "admin", "remove-location", "t1", lid)
