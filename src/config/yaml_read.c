@@ -125,8 +125,9 @@ bool config__node_is_null(const yaml_node_t *n)
 
 /* config_text_show copies text for a message into buf (size >= 8): at most
  * size - 5 bytes, ending in "..." when shortened (never inside a UTF-8
- * sequence), control characters (C0, DEL, C1) shown as '?' so that a
- * message stays one printable line. */
+ * sequence), each byte of a control character (C0, DEL, C1) written as
+ * the four characters \xHH (as every message atpd echoes, PROTOCOL.md),
+ * so that a message stays one printable line. */
 static const char *config_text_show(const unsigned char *v, size_t len,
                                     char *buf, size_t size)
 {
@@ -141,13 +142,20 @@ static const char *config_text_show(const unsigned char *v, size_t len,
                 n = 1, cp = 0;
         }
         bool ctl = cp < 0x20 || (cp >= 0x7f && cp <= 0x9f);
-        size_t out = ctl ? 1 : n;
+        size_t out = ctl ? 4 * n : n;
         if (o + out > max)
             break;
-        if (ctl)
-            buf[o++] = '?';
-        else
+        if (ctl) {
+            static const char hex[] = "0123456789abcdef";
+            for (size_t k = 0; k < n; k++) {
+                buf[o++] = '\\';
+                buf[o++] = 'x';
+                buf[o++] = hex[v[i + k] >> 4];
+                buf[o++] = hex[v[i + k] & 15];
+            }
+        } else {
             memcpy(buf + o, v + i, n), o += n;
+        }
         i += n;
     }
     if (i < len) {

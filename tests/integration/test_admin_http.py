@@ -224,6 +224,12 @@ def main(h):
         st, _, doc = call("PUT", "/v1/admin/buffers",
                           {"change_id": "pc", "sku": "Q", "percent": bad}, admin)
         ck.eq((st, harness.error_code(doc)), (400, 1), "percent %r: the file's syntax" % bad)
+    # the file's message echoes a control character as \xHH (PROTOCOL.md)
+    st, _, doc = call("PATCH", "/v1/admin/locations/E1", {"change_id": "ctl", "type": "a\u0001b"},
+                      admin)
+    ck.eq((st, harness.error_code(doc)), (422, 15), "a type with a control character: %r" % (doc,))
+    ck.check("'a\\x01b'" in doc.get("error", {}).get("message", ""),
+             "the message shows it as \\x01: %r" % (doc,))
     st, _, doc = call("GET", "/v1/admin", token=admin)
     ck.eq(doc["version"], v + 2, "nothing from the refusals")
 

@@ -266,8 +266,10 @@ static void test_ids(void **state)
                 "first at line 12, column 17");
     expect_diag(&d, 15, 9, "duplicate source 'wms'", "first at line 14");
     expect_diag(&d, 17, 11, "buffer rule sku", "is too long");
-    /* A C1 control character is shown as '?', not sent to the terminal. */
-    expect_diag(&d, 18, 11, "buffer rule sku", "'csi?x'", "control character");
+    /* A C1 control character (U+009B, bytes c2 9b) is shown as \xHH per
+     * byte, not sent to the terminal. */
+    expect_diag(&d, 18, 11, "buffer rule sku", "'csi\\xc2\\x9bx'",
+                "control character");
     expect_diag_count(&d, 9);
     config_diags_fini(&d);
 }
