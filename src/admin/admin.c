@@ -269,9 +269,13 @@ atp_err admin__commit(admin *a, config *next, char *text,
         rep = &r0;
     atp_err err = engine_rules_replace(a->eng, &a->cur, engine_next, rep);
     if (err != ATP_OK) {
-        snprintf(why, why_len, "the engine refused it: %s%s%s",
-                 atp_err_message(err), rep->refused[0] ? ": " : "",
-                 rep->refused);
+        /* The engine's reason is the message (docs quote it); the code
+         * alone says only the class. */
+        if (rep->refused[0] != '\0')
+            snprintf(why, why_len, "%s", rep->refused);
+        else
+            snprintf(why, why_len, "the engine refused it: %s",
+                     atp_err_message(err));
         return err;
     }
     admin_relocate(a, engine_next, full);

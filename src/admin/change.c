@@ -253,12 +253,15 @@ void admin__apply(admin *a, const admin_change *c, admin_result *res)
     atp_err err = config_admin_text(&a->cur, e, &text, &len);
     if (err != ATP_OK) {
         res->err = err;
-        snprintf(res->message, sizeof res->message, "%s: nothing changed",
-                 err == ATP_E_NOT_FOUND ? "no buffer rule of that scope"
-                 : err == ATP_E_UNKNOWN_LOCATION
-                     ? "unknown location (locations are added by a "
-                       "restart with a new file)"
-                     : atp_err_message(err));
+        if (err == ATP_E_UNKNOWN_LOCATION) /* an id: printable */
+            snprintf(res->message, sizeof res->message,
+                     "unknown location '%.128s' (locations are added by a "
+                     "restart with a new file): nothing changed",
+                     e->location);
+        else
+            snprintf(res->message, sizeof res->message, "%s: nothing changed",
+                     err == ATP_E_NOT_FOUND ? "no buffer rule of that scope"
+                                            : atp_err_message(err));
         goto out;
     }
     config next;

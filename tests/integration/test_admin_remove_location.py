@@ -89,8 +89,13 @@ def main(h):
     before = (c.ok({"op": "admin_list"}), east())
     r = remove(c, "r1", "E2")
     ck.eq(harness.error_code(r), E["bad_state"], "E2 has on_hand 5: bad_state (%r)" % (r,))
-    ck.check("E2 cannot be removed: it still has stock (1 SKUs" in str(r),
-             "the message says what is left: %r" % (r,))
+    ck.check(r["error"]["message"].startswith(
+                 "location E2 cannot be removed: it still has stock (1 SKUs"),
+             "the message is the documented one and says what is left: %r" % (r,))
+    r = remove(c, "r0", "NOPE")
+    ck.check(harness.error_code(r) == E["unknown_location"] and
+             "unknown location 'NOPE'" in r["error"]["message"],
+             "an unknown location is named in the message: %r" % (r,))
     r = remove(c, "r2", "E3")
     ck.eq(harness.error_code(r), E["bad_state"], "E3 has an inbound lot: bad_state")
     ck.check("1 inbound lots" in str(r), "the message counts the lot: %r" % (r,))
