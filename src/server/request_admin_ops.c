@@ -134,9 +134,18 @@ static bool request_admin_percent(codec_view v, bool *has, int64_t *bp,
     const int64_t lim = INT64_MAX / 100 - 1;
     int64_t i;
     codec_str s;
-    if (codec_view_int(v, &i) && i >= -lim && i <= lim) {
-        *bp = i * 100;
-        return true;
+    if (codec_view_int(v, &i)) {
+        if (i >= -lim && i <= lim) {
+            *bp = i * 100;
+            return true;
+        }
+        /* no basis points for it: the file's range message, here */
+        reply_error_set(e, ATP_E_CONFIG,
+                        "buffer rule percent: '%lld' is out of range; "
+                        "expected a percentage 0..100 with at most 2 "
+                        "decimals, like 2.5",
+                        (long long)i);
+        return false;
     }
     /* A string has the file's syntax (" 5", "+5", ".5" are not); one out
      * of range is read on, for the file's message. */

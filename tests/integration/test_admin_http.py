@@ -137,9 +137,14 @@ def main(h):
              "far out of range: still the file's check"),
             ({"change_id": "e7", "sku": "A", "percent": 2 ** 52}, 422, 15,
              "2^52 percent: the file's check"),
+
             ({"change_id": "e4", "sku": "A", "units": "x"}, 400, 1, "units not an integer")):
         st, _, doc = call("PUT", "/v1/admin/buffers", body, admin)
         ck.eq((st, harness.error_code(doc)), (status, code), what + ": %r" % (doc,))
+    # over nng a percent can be any int64: one with no basis points is
+    # still the file's range check, not bad_request
+    r = ops.req({"op": "admin_set_buffer", "change_id": "e8", "sku": "A", "percent": 2 ** 62})
+    ck.eq(harness.error_code(r), 15, "percent 2^62 over nng: config (%r)" % (r,))
     st, _, doc = call("POST", "/v1/admin/buffers/remove", {"change_id": "e5", "sku": "Q"}, admin)
     ck.eq((st, harness.error_code(doc)), (404, 19), "remove without a rule")
     st, _, doc = call("PUT", "/v1/admin/buffers", "{not json", admin)
