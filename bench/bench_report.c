@@ -253,7 +253,10 @@ void bench_report_add_external(bench_report *r, const char *scenario,
         p99[k] = runs[k].p99_us;
         if (isfinite(runs[k].server_cpu_us_per_req))
             cpu[n_cpu++] = runs[k].server_cpu_us_per_req;
-        mx = runs[k].max_us > mx ? runs[k].max_us : mx;
+        /* an untimed run (pipelined wrk) makes the max unknown */
+        mx = isnan(runs[k].max_us) || isnan(mx) ? NAN
+             : runs[k].max_us > mx              ? runs[k].max_us
+                                                : mx;
         e->count += runs[k].count;
         e->errors += runs[k].errors;
     }

@@ -172,7 +172,7 @@ static int bench_wrk_run(bench_app *app, const char *wrk, const char *script,
     unlink(log);
     unsigned depth = bench_wrk_depth(app, reserve);
     snprintf(conns, sizeof conns, "%u",
-             depth > 1 ? app->a.clients / depth : app->a.clients);
+             depth > 1 ? app->a.conns : app->a.clients);
     snprintf(dur, sizeof dur, "%ds",
              (int)(app->a.duration > 1 ? app->a.duration + 0.5 : 1));
     snprintf(full, sizeof full, "%s/v1/availability", url);

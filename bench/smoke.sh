@@ -117,6 +117,8 @@ for path in sys.argv[1:]:
         if e["system"] == "atpd" and e["errors"] > 0:
             print(f"smoke: note: {e['scenario']}/{e['op']}: {e['errors']} errors")
         lat = (e["p50_us"], e["p99_us"], e["max_us"])  # null: not timed (pipelined wrk)
+        if None in lat and lat != (None, None, None):
+            fail(f"{path}: {e['scenario']}/{e['op']}/{e['system']}: latency in part: {lat}")
         if None in lat:
             if e["system"] not in ("atpd-http-wrk", "http-floor-wrk"):
                 fail(f"{path}: {e['scenario']}/{e['op']}/{e['system']}: no latency")

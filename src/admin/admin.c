@@ -172,8 +172,8 @@ static atp_err admin_stored_overlay(admin *a)
             a->n_left_out++;
     }
     if (err == ATP_OK)
-        err = config_admin_overlay(a->started, &doc, admin_report_left_out,
-                                   NULL);
+        err =
+            config_admin_overlay(a->started, &doc, admin_report_left_out, NULL);
     config_fini(&doc);
     if (err == ATP_OK)
         log_info("admin",

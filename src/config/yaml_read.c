@@ -131,7 +131,10 @@ bool config__node_is_null(const yaml_node_t *n)
 static const char *config_text_show(const unsigned char *v, size_t len,
                                     char *buf, size_t size)
 {
-    size_t max = len <= size - 1 ? size - 1 : size - 4;
+    /* A character is written if it fits with room left for "..." after
+     * it, or, the last one, if it fits at all: a control byte takes 4, so
+     * the input's length alone does not say whether all of it fits. */
+    size_t cap = size - 1;
     size_t o = 0, i = 0;
     while (i < len) {
         size_t n = 1;
@@ -143,7 +146,7 @@ static const char *config_text_show(const unsigned char *v, size_t len,
         }
         bool ctl = cp < 0x20 || (cp >= 0x7f && cp <= 0x9f);
         size_t out = ctl ? 4 * n : n;
-        if (o + out > max)
+        if (o + out > (i + n >= len ? cap : cap - 3))
             break;
         if (ctl) {
             static const char hex[] = "0123456789abcdef";

@@ -464,10 +464,11 @@ static void resv_release(engine *e, const engine_resv_req *req, resv *cur)
         }
         any_open |= l->qty > l->consumed + l->released;
     }
-    if (!changed) {
+    if (!changed && any_open) {
         /* A partial release repeated, or naming no line it has: nothing
          * to release, so nothing is written (answered as the replay it
-         * is). An open reservation always has a line to release whole. */
+         * is). Nothing open at all (a store failure can leave a committed
+         * record so): it is finished as released below, and written. */
         resv__free(next);
         resv__reply_after_writes(e, req, ATP_OK, cur, false, true);
         return;

@@ -120,6 +120,18 @@ static bool request_admin_qty(codec_view v, const char *what, bool *has,
     return true;
 }
 
+/* request_admin_percent_range: the file's message for a percent out of
+ * range, for one that cannot be written into the file's document. */
+static bool request_admin_percent_range(reply_error *e, const char *shown,
+                                        int len)
+{
+    reply_error_set(e, ATP_E_CONFIG,
+                    "buffer rule percent: '%.*s' is out of range; expected a "
+                    "percentage 0..100 with at most 2 decimals, like 2.5",
+                    len, shown);
+    return false;
+}
+
 /* request_admin_percent reads percent: an integer, or a string with at
  * most 2 decimals ("2.5"), into basis points; the range is the file's
  * check (0..100). */
@@ -139,42 +151,18 @@ static bool request_admin_percent(codec_view v, bool *has, int64_t *bp,
             *bp = i * 100;
             return true;
         }
-        /* no basis points for it: the file's range message, here */
-        reply_error_set(e, ATP_E_CONFIG,
-                        "buffer rule percent: '%lld' is out of range; "
-                        "expected a percentage 0..100 with at most 2 "
-                        "decimals, like 2.5",
-                        (long long)i);
-        return false;
+        char shown[24]; /* no basis points for it */
+        int n = snprintf(shown, sizeof shown, "%lld", (long long)i);
+        return request_admin_percent_range(e, shown, n);
     }
     /* A string has the file's syntax (" 5", "+5", ".5" are not); one out
-     * of range is read on, for the file's message. */
+     * of range gets the file's message. */
     enum config_percent_result pr = CONFIG_PERCENT_SYNTAX;
     if (codec_view_str(v, &s) &&
         (pr = config_parse_percent_bp(s.ptr, s.len, bp)) == CONFIG_PERCENT_OK)
         return true;
-    if (pr == CONFIG_PERCENT_RANGE && s.len < 16) {
-        char buf[16], *end;
-        memcpy(buf, s.ptr, s.len);
-        buf[s.len] = '\0';
-        long long whole = strtoll(buf, &end, 10);
-        long long frac = 0;
-        bool neg = buf[0] == '-';
-        if (*end == '.' && end[1] >= '0' && end[1] <= '9') {
-            char *fe;
-            frac = strtoll(end + 1, &fe, 10);
-            if (fe - (end + 1) == 1)
-                frac *= 10;
-            else if (fe - (end + 1) != 2)
-                frac = -1;
-            end = fe;
-        }
-        if (end != buf && *end == '\0' && frac >= 0 && whole >= -lim &&
-            whole <= lim) {
-            *bp = whole * 100 + (neg ? -frac : frac);
-            return true;
-        }
-    }
+    if (pr == CONFIG_PERCENT_RANGE)
+        return request_admin_percent_range(e, s.ptr, request_clip(s));
     reply_error_set(e, ATP_E_BAD_REQUEST,
                     "'percent' must be an integer or a string with at most 2 "
                     "decimals, like \"2.5\"");

@@ -133,6 +133,10 @@ def main(h):
             ({"change_id": "e1", "region": "mars", "units": 1}, 422, 3, "unknown region"),
             ({"change_id": "h1", "sku": "A", "units": 4}, 409, 18, "conflict"),
             ({"change_id": "e3", "sku": "A", "percent": "101"}, 422, 15, "out of range"),
+            ({"change_id": "e3", "sku": "A", "percent": "150.000"}, 422, 15,
+             "out of range, trailing zeros (the file's syntax)"),
+            ({"change_id": "e3", "sku": "A", "percent": "0000000000000150"}, 422, 15,
+             "out of range, leading zeros"),
             ({"change_id": "e6", "sku": "A", "percent": 1000000}, 422, 15,
              "far out of range: still the file's check"),
             ({"change_id": "e7", "sku": "A", "percent": 2 ** 52}, 422, 15,
@@ -235,6 +239,10 @@ def main(h):
     ck.eq((st, harness.error_code(doc)), (422, 15), "a type with a control character: %r" % (doc,))
     ck.check("'a\\x01b'" in doc.get("error", {}).get("message", ""),
              "the message shows it as \\x01: %r" % (doc,))
+    # many: shown 4 bytes each, shortened within the message's room
+    st, _, doc = call("PATCH", "/v1/admin/locations/E1",
+                      {"change_id": "ctl2", "type": "a" + "\u0001" * 12}, admin)
+    ck.eq((st, harness.error_code(doc)), (422, 15), "12 control characters: %r" % (doc,))
     st, _, doc = call("GET", "/v1/admin", token=admin)
     ck.eq(doc["version"], v + 2, "nothing from the refusals")
 

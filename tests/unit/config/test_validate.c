@@ -248,6 +248,23 @@ static void test_same_listen_url_port0(void **state)
     config_diags_fini(&d);
 }
 
+/* A value of control characters, each shown as 4 bytes (\xHH), longer
+ * shown than the message's room although its input fits: shortened with
+ * "...", within the buffer (ASan: no write past it). */
+static void test_control_chars_shown(void **state)
+{
+    (void)state;
+    static const char doc[] =
+        "regions:\n"
+        "  - id: \"a\\x01\\x01\\x01\\x01\\x01\\x01\\x01\\x01\\x01\\x01\\x01"
+        "\\x01\\x01\\x01\\x01\\x01\"\n";
+    config_diags d = {0};
+    load_bad_str(doc, sizeof doc - 1, &d);
+    expect_diag(&d, 2, 9, "region id", "'a\\x01\\x01", "...'",
+                "control character");
+    config_diags_fini(&d);
+}
+
 static void test_ids(void **state)
 {
     (void)state;
@@ -644,6 +661,7 @@ int main(void)
         cmocka_unit_test(test_same_listen_url),
         cmocka_unit_test(test_same_listen_url_port0),
         cmocka_unit_test(test_ids),
+        cmocka_unit_test(test_control_chars_shown),
         cmocka_unit_test(test_id_length_bounds),
         cmocka_unit_test(test_locations),
         cmocka_unit_test(test_authority),
