@@ -513,6 +513,53 @@ static void test_release_id(engine *e, test_op *op, const char *id)
  * of its last pin is not stored yet (the pinned sums count it released
  * already, and a failed write puts it back); once the release is stored,
  * it moves. */
+/* A failed commit write undone under a consumption of every unit leaves
+ * o1 held with nothing open (test_resv_consumption_over_failed_commit). A
+ * release then finishes it as released and writes it: nothing to release
+ * is no reason to leave it open until it expires. */
+static void test_resv_release_nothing_open(void **state)
+{
+    (void)state;
+    config cfg;
+    engine *e = test_engine_with_stock(&cfg);
+    test_op r, c, rel;
+    test_reserve_then_commit(e, &r, &c);
+    engine_event alloc = {.kind = ATP_EV_DELTA,
+                          .bucket = ATP_BUCKET_ALLOCATED,
+                          .location = 0,
+                          .sku_len = 1,
+                          .sku = "A",
+                          .value = 3,
+                          .ref = "o1",
+                          .ref_len = 2};
+    engine_batch b2 = {.events = &alloc, .n = 1, .release = test_release};
+    assert_int_equal(engine_submit(e, &b2), ATP_OK);
+    assert_int_equal(engine_sync(e), ATP_OK);
+    test_store_complete(1, ATP_E_STORE_FULL);
+    assert_int_equal(engine_sync(e), ATP_OK);
+    test_wait_writes(3); /* o1 as it is now, written again */
+    test_store_complete(2, ATP_OK);
+    assert_int_equal(engine_sync(e), ATP_OK);
+    engine_stats st;
+    engine_stats_get(e, &st);
+    assert_int_equal(st.resv_open, 1); /* held, every unit consumed */
+
+    test_release_id(e, &rel, "o1");
+    assert_int_equal(engine_sync(e), ATP_OK);
+    test_wait_writes(4); /* finished: written */
+    test_store_complete(3, ATP_OK);
+    assert_int_equal(engine_sync(e), ATP_OK);
+    assert_true(atomic_load(&rel.answered));
+    assert_int_equal(rel.err, ATP_OK);
+    engine_stats_get(e, &st);
+    assert_int_equal(st.resv_open, 0);
+    assert_int_equal(test_atp(e), 7);
+
+    engine_stop(e);
+    engine_free(e);
+    config_fini(&cfg);
+}
+
 static void test_resv_pinned_move(void **state)
 {
     (void)state;
@@ -565,6 +612,7 @@ int main(void)
         cmocka_unit_test(test_resv_consumption_kept),
         cmocka_unit_test(test_resv_stop_while_failing),
         cmocka_unit_test(test_resv_consumption_over_failed_commit),
+        cmocka_unit_test(test_resv_release_nothing_open),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
