@@ -221,7 +221,10 @@ def main(h):
          "same messages")
     c.eq((watches["nng"].gaps(), watches["http"].gaps()), ([], []), "no gaps")
 
-    # The same command prints the same over both endpoints.
+    # The same command prints the same over both endpoints; a SKU or id
+    # "." or ".." is sent as a path segment of its own, not squashed.
+    r = harness.run_ctl(h, ["--endpoint", d.query_url, "reserve", ".", "A1:east:1"])
+    c.eq(r.returncode, OK, "reserve . over nng: %r" % (r.stdout + r.stderr,))
     cart = "A1 east 2\nX:Y east 1\n# a comment\nA1 east 30\n"
     for args in (["atp", "A1", "east", "--channel", "web"], ["atp", "A1", "east", "--json"],
                  ["regions", "X:Y"], ["regions", "A1", "--json"], ["scan", "east"],
@@ -229,7 +232,9 @@ def main(h):
                  ["reservation", "r1", "--json"], ["reservation", "nope", "--json"],
                  ["atp", "A1", "mars"], ["release", "h-r1", "--json"],
                  ["reserve", "r9", "A1:east:100"], ["cart", "-", "--channel", "web"],
-                 ["cart", "-", "--json"], ["cart", "-", "--channel", "shop"]):
+                 ["cart", "-", "--json"], ["cart", "-", "--channel", "shop"],
+                 ["atp", ".", "east"], ["atp", "..", "east", "--json"],
+                 ["reservation", ".", "--json"], ["regions", "..", "--json"]):
         stdin = cart if args[0] == "cart" else None
         got = [harness.run_ctl(h, ["--endpoint", ep] + args, stdin=stdin)
                for ep in (d.query_url, http_url)]

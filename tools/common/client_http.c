@@ -87,6 +87,10 @@ void client_http_easy_defaults(void *curl, client_http_write_fn write,
     curl_easy_setopt(c, CURLOPT_WRITEDATA, arg);
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
     curl_easy_setopt(c, CURLOPT_TCP_NODELAY, 1L);
+    /* A SKU or id "." or ".." is a path segment of its own: sent as
+     * written, not squashed as a relative path (RFC 3986 5.2.4), which
+     * would reach another route or another resource. */
+    curl_easy_setopt(c, CURLOPT_PATH_AS_IS, 1L);
 }
 
 bool client_http_auth_header(void *list, const char *token)
