@@ -156,7 +156,12 @@ atp_err http_start(http *h)
          * connection at once. */
         {MHD_OPTION_PER_IP_CONNECTION_LIMIT,
          (intptr_t)h->cfg->auth.http_connections_per_peer, NULL},
-        {MHD_OPTION_CONNECTION_TIMEOUT, (s->http_timeout_ms + 999) / 1000,
+        /* atpd's watchdog (deadline.c) closes a connection whose request
+         * is not whole within http_timeout, and counts it (timed_out);
+         * libmicrohttpd's own timeout, which restarts at every byte, is
+         * only a backstop behind it: at the same value it fired first and
+         * nothing was counted. */
+        {MHD_OPTION_CONNECTION_TIMEOUT, 2 * ((s->http_timeout_ms + 999) / 1000),
          NULL},
         {MHD_OPTION_CONNECTION_MEMORY_LIMIT, (intptr_t)s->http_max_header_bytes,
          NULL},

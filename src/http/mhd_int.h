@@ -42,6 +42,9 @@ typedef struct http_req {
     size_t body_len, body_cap;
     /* Set while reading: answered by the HTTP layer itself. */
     atp_err fail;
+    /* fail is answered at once, before the body is read; libmicrohttpd
+     * then closes the connection (too large, or framing in doubt) */
+    bool refuse_now;
     int fail_status;
     char fail_msg[200];
     _Atomic int state;

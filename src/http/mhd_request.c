@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "common/assert.h"
 #include "common/clock.h"
@@ -58,6 +59,7 @@ static http_req *http_req_get(http *h)
     r->async.owner = r;
     r->body_len = 0;
     r->fail = ATP_OK;
+    r->refuse_now = false;
     r->fail_status = 0;
     r->async.op = 0; /* "none" until request_handle names it */
     r->async.code = ATP_OK;
@@ -115,6 +117,28 @@ static enum MHD_Result http_param_cb(void *cls, enum MHD_ValueKind kind,
     return MHD_YES;
 }
 
+/* The Content-Length headers of a request: how many, and whether they
+ * all say the same. */
+typedef struct http_lengths {
+    unsigned n;
+    bool differ;
+    const char *first;
+} http_lengths;
+
+static enum MHD_Result http_length_cb(void *cls, enum MHD_ValueKind kind,
+                                      const char *key, const char *value)
+{
+    (void)kind;
+    http_lengths *l = cls;
+    if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) != 0)
+        return MHD_YES;
+    if (l->n++ == 0)
+        l->first = value;
+    else if (value == NULL || l->first == NULL || strcmp(value, l->first) != 0)
+        l->differ = true;
+    return MHD_YES;
+}
+
 /* http_req_begin: the first call for a request (headers read). Sets
  * r->fail when the answer is decided already; the body is then read and
  * discarded (the connection stays usable), except when it is too large. */
@@ -129,6 +153,22 @@ static void http_req_begin(http_req *r, const char *method, const char *url)
         r->fail_status = r->call.status;
         snprintf(r->fail_msg, sizeof r->fail_msg, "%s", r->call.message);
     }
+    /* Two lengths that differ leave the body's end in doubt (RFC 9112
+     * 6.3: a proxy in front may have framed it by the other one, so the
+     * rest would be read as a request of its own): refused before the
+     * body, and the connection closed. */
+    http_lengths lens = {0};
+    MHD_get_connection_values(r->conn, MHD_HEADER_KIND, http_length_cb, &lens);
+    if (lens.differ) {
+        r->fail = ATP_E_BAD_REQUEST;
+        r->fail_status = 400;
+        r->refuse_now = true;
+        snprintf(r->fail_msg, sizeof r->fail_msg,
+                 "%u Content-Length headers that differ: the body's end is "
+                 "not known; the connection is closed",
+                 lens.n);
+        return;
+    }
     /* A declared length over the limit is refused before its body is
      * read, whatever else is wrong with the request. */
     const char *cl = MHD_lookup_connection_value(
@@ -137,6 +177,7 @@ static void http_req_begin(http_req *r, const char *method, const char *url)
     if (cl != NULL && strtoull(cl, NULL, 10) > max) {
         r->fail = ATP_E_TOO_LARGE;
         r->fail_status = 413;
+        r->refuse_now = true;
         snprintf(r->fail_msg, sizeof r->fail_msg,
                  "request body of %s bytes, at most %zu "
                  "(service.query_recv_max_bytes)",
@@ -249,8 +290,9 @@ static enum MHD_Result http_req_run(http_req *r)
     return http_reply(r, 0);
 }
 
-/* http_req_refuse answers a body declared too large (Content-Length) at
- * once, before it is read: libmicrohttpd then discards the request and
+/* http_req_refuse answers a request refused by its headers (refuse_now: a
+ * body declared too large, Content-Length headers that differ) at once,
+ * before the body is read: libmicrohttpd then discards the request and
  * closes the connection after the reply. */
 static enum MHD_Result http_req_refuse(http_req *r)
 {
@@ -290,7 +332,7 @@ enum MHD_Result http_access_cb(void *cls, struct MHD_Connection *conn,
         *con_cls = r;
         atomic_fetch_add_explicit(&h->requests, 1, memory_order_relaxed);
         http_req_begin(r, method, url);
-        if (r->fail != ATP_E_TOO_LARGE)
+        if (!r->refuse_now)
             return MHD_YES;
         http_conn_answering(h, conn);
         return http_req_refuse(r);

@@ -12,6 +12,7 @@
   on other connections.
 """
 
+import json
 import os
 import socket
 import sys
@@ -75,6 +76,8 @@ def main(h):
     ck.check(all(0.5 <= t <= 6 * harness.TIME_FACTOR for t in dropped.values()),
              "dropped after about http_timeout (1 s): %r", dropped)
     ck.check(served >= 3, "another client was served meanwhile (%d requests)", served)
+    ck.check(c.status()["http"]["timed_out"] >= 3,
+             "status counts them in http.timed_out: %r", c.status()["http"])
     for s in (half_head, half_body, idle):
         s.close()
     w.close()
@@ -116,6 +119,25 @@ def main(h):
     for s in socks:
         s.close()
     d2.stop()
+
+    # ---- two Content-Length headers that differ ----------------------------
+    # (RFC 9112 6.3): refused before the body, and the connection closed, so
+    # what follows is never read as a request of its own (smuggling).
+    s = H.raw_socket(d)
+    s.sendall(b"POST /v1/availability/cart HTTP/1.1\r\nHost: x\r\n"
+              b"Content-Type: application/json\r\nContent-Length: 5\r\n"
+              b"Content-Length: 7\r\n\r\n{}{}{}{}GET /v1/status HTTP/1.1\r\nHost: x\r\n\r\n")
+    f = s.makefile("rb")
+    st, _, body = H.read_response(f)
+    ck.eq((st, harness.error_code(json.loads(body))), (400, 1),
+          "two Content-Length headers: 400 bad_request (%r)" % (body,))
+    ck.check(b"Content-Length" in body, "the message says why: %r" % (body,))
+    try:
+        rest = f.read()  # up to the close (the socket's timeout bounds it)
+    except (socket.timeout, ConnectionResetError):
+        rest = b"(not closed)"
+    ck.eq(rest, b"", "and the connection is closed: nothing after it is answered")
+    s.close()
 
     # ---- header size -------------------------------------------------------
     s = H.raw_socket(d)
