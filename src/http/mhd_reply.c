@@ -172,6 +172,9 @@ static void http_metrics_write(http *h, metrics_text *t)
         {"atpd_http_connections_accepted_total", "counter",
          "HTTP connections accepted"},
         {"atpd_http_event_streams", "gauge", "GET /v1/changes streams open"},
+        {"atpd_http_timed_out_total", "counter",
+         "HTTP connections closed because a request did not arrive whole "
+         "within service.http_timeout"},
     };
     uint64_t v[] = {
         atomic_load_explicit(&h->requests, memory_order_relaxed),
@@ -179,6 +182,7 @@ static void http_metrics_write(http *h, metrics_text *t)
         atomic_load_explicit(&h->conns_open, memory_order_relaxed),
         atomic_load_explicit(&h->conns_total, memory_order_relaxed),
         http_sse_count(h->sse),
+        http_deadline_closed(h->dl),
     };
     request_metrics_write(h->env, t);
     for (size_t i = 0; i < sizeof fams / sizeof fams[0]; i++) {

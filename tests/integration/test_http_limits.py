@@ -78,6 +78,13 @@ def main(h):
     ck.check(served >= 3, "another client was served meanwhile (%d requests)", served)
     ck.check(c.status()["http"]["timed_out"] >= 3,
              "status counts them in http.timed_out: %r", c.status()["http"])
+    m = H.raw_socket(d)
+    m.sendall(H.request_bytes("GET", "/metrics"))
+    _, _, text = H.read_response(m.makefile("rb"))
+    m.close()
+    n = [int(line.split()[1]) for line in text.decode().splitlines()
+         if line.startswith("atpd_http_timed_out_total ")]
+    ck.check(n and n[0] >= 3, "and /metrics in atpd_http_timed_out_total: %r", n)
     for s in (half_head, half_body, idle):
         s.close()
     w.close()
