@@ -9,6 +9,7 @@
  */
 #include <microhttpd.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -117,6 +118,21 @@ static enum MHD_Result http_param_cb(void *cls, enum MHD_ValueKind kind,
     return MHD_YES;
 }
 
+/* http_req_fail decides r's answer: code err, HTTP status, the message
+ * (printf-style, printable text). */
+static void http_req_fail(http_req *r, atp_err err, int status, const char *fmt,
+                          ...) __attribute__((format(printf, 4, 5)));
+static void http_req_fail(http_req *r, atp_err err, int status, const char *fmt,
+                          ...)
+{
+    r->fail = err;
+    r->fail_status = status;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(r->fail_msg, sizeof r->fail_msg, fmt, ap);
+    va_end(ap);
+}
+
 /* The Content-Length headers of a request: how many, and whether they
  * all say the same. */
 typedef struct http_lengths {
@@ -148,11 +164,8 @@ static void http_req_begin(http_req *r, const char *method, const char *url)
     http_params ps = {.n = 0};
     MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, http_param_cb,
                               &ps);
-    if (!http_route(&r->call, method, url, ps.p, ps.n, r->arena)) {
-        r->fail = r->call.err;
-        r->fail_status = r->call.status;
-        snprintf(r->fail_msg, sizeof r->fail_msg, "%s", r->call.message);
-    }
+    if (!http_route(&r->call, method, url, ps.p, ps.n, r->arena))
+        http_req_fail(r, r->call.err, r->call.status, "%s", r->call.message);
     /* Two lengths that differ leave the body's end in doubt (RFC 9112
      * 6.3: a proxy in front may have framed it by the other one, so the
      * rest would be read as a request of its own): refused before the
@@ -160,13 +173,11 @@ static void http_req_begin(http_req *r, const char *method, const char *url)
     http_lengths lens = {0};
     MHD_get_connection_values(r->conn, MHD_HEADER_KIND, http_length_cb, &lens);
     if (lens.differ) {
-        r->fail = ATP_E_BAD_REQUEST;
-        r->fail_status = 400;
+        http_req_fail(r, ATP_E_BAD_REQUEST, 400,
+                      "%u Content-Length headers that differ: the body's end "
+                      "is not known; the connection is closed",
+                      lens.n);
         r->refuse_now = true;
-        snprintf(r->fail_msg, sizeof r->fail_msg,
-                 "%u Content-Length headers that differ: the body's end is "
-                 "not known; the connection is closed",
-                 lens.n);
         return;
     }
     /* A declared length over the limit is refused before its body is
@@ -175,13 +186,11 @@ static void http_req_begin(http_req *r, const char *method, const char *url)
         r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
     size_t max = h->cfg->service.query_recv_max_bytes;
     if (cl != NULL && strtoull(cl, NULL, 10) > max) {
-        r->fail = ATP_E_TOO_LARGE;
-        r->fail_status = 413;
+        http_req_fail(r, ATP_E_TOO_LARGE, 413,
+                      "request body of %s bytes, at most %zu "
+                      "(service.query_recv_max_bytes)",
+                      cl, max);
         r->refuse_now = true;
-        snprintf(r->fail_msg, sizeof r->fail_msg,
-                 "request body of %s bytes, at most %zu "
-                 "(service.query_recv_max_bytes)",
-                 cl, max);
     }
 }
 
@@ -194,11 +203,10 @@ static void http_req_body(http_req *r, const char *data, size_t n)
     if (r->fail != ATP_OK || !r->call.body)
         return;
     if (n > max - r->body_len || r->body_len > max) {
-        r->fail = ATP_E_TOO_LARGE;
-        r->fail_status = 413;
-        snprintf(r->fail_msg, sizeof r->fail_msg,
-                 "request body over %zu bytes (service.query_recv_max_bytes)",
-                 max);
+        http_req_fail(r, ATP_E_TOO_LARGE, 413,
+                      "request body over %zu bytes "
+                      "(service.query_recv_max_bytes)",
+                      max);
         return;
     }
     if (r->body_len + n > r->body_cap) {
@@ -207,10 +215,8 @@ static void http_req_body(http_req *r, const char *data, size_t n)
             cap *= 2;
         char *b = realloc(r->body, cap);
         if (b == NULL) {
-            r->fail = ATP_E_NOMEM;
-            r->fail_status = 503;
-            snprintf(r->fail_msg, sizeof r->fail_msg,
-                     "out of memory reading the body");
+            http_req_fail(r, ATP_E_NOMEM, 503,
+                          "out of memory reading the body");
             return;
         }
         r->body = b;

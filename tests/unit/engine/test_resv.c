@@ -296,6 +296,22 @@ static void test_reserve_then_commit(engine *e, test_op *r, test_op *c)
     assert_int_equal(test_store_writes(), 2);
 }
 
+/* The WMS allocation of o1's 3 units at DC-1 (location 0), applied. */
+static void test_allocate_o1(engine *e)
+{
+    engine_event alloc = {.kind = ATP_EV_DELTA,
+                          .bucket = ATP_BUCKET_ALLOCATED,
+                          .location = 0,
+                          .sku_len = 1,
+                          .sku = "A",
+                          .value = 3,
+                          .ref = "o1",
+                          .ref_len = 2};
+    engine_batch b = {.events = &alloc, .n = 1, .release = test_release};
+    assert_int_equal(engine_submit(e, &b), ATP_OK);
+    assert_int_equal(engine_sync(e), ATP_OK);
+}
+
 /* An engine with stock 10 of A, reservation o1 (3 units) reserved and
  * committed (both stored), and the WMS allocation of its 3 units applied:
  * the consumption's write (the store's write 2) failed, store full. */
@@ -310,18 +326,7 @@ static engine *test_consumption_failed(config *cfg)
     assert_int_equal(test_atp(e), 7);
 
     /* The WMS allocates the order's 3 units, naming it: a consumption. */
-    static engine_event alloc = {.kind = ATP_EV_DELTA,
-                                 .bucket = ATP_BUCKET_ALLOCATED,
-                                 .location = 0,
-                                 .sku_len = 1,
-                                 .sku = "A",
-                                 .value = 3,
-                                 .ref = "o1",
-                                 .ref_len = 2};
-    static engine_batch b2 = {
-        .events = &alloc, .n = 1, .release = test_release};
-    assert_int_equal(engine_submit(e, &b2), ATP_OK);
-    assert_int_equal(engine_sync(e), ATP_OK);
+    test_allocate_o1(e);
     assert_int_equal(test_store_writes(), 3);
     assert_int_equal(test_atp(e), 7); /* 10 - 3 allocated, nothing reserved */
     test_store_complete(2, ATP_E_STORE_FULL);
@@ -381,17 +386,7 @@ static void test_resv_consumption_over_failed_commit(void **state)
     test_op r, c;
     test_reserve_then_commit(e, &r, &c); /* the commit, in flight */
 
-    engine_event alloc = {.kind = ATP_EV_DELTA,
-                          .bucket = ATP_BUCKET_ALLOCATED,
-                          .location = 0,
-                          .sku_len = 1,
-                          .sku = "A",
-                          .value = 3,
-                          .ref = "o1",
-                          .ref_len = 2};
-    engine_batch b2 = {.events = &alloc, .n = 1, .release = test_release};
-    assert_int_equal(engine_submit(e, &b2), ATP_OK);
-    assert_int_equal(engine_sync(e), ATP_OK);
+    test_allocate_o1(e);
     assert_int_equal(test_atp(e), 7);
 
     test_store_complete(1, ATP_E_STORE_FULL);
@@ -524,17 +519,7 @@ static void test_resv_release_nothing_open(void **state)
     engine *e = test_engine_with_stock(&cfg);
     test_op r, c, rel;
     test_reserve_then_commit(e, &r, &c);
-    engine_event alloc = {.kind = ATP_EV_DELTA,
-                          .bucket = ATP_BUCKET_ALLOCATED,
-                          .location = 0,
-                          .sku_len = 1,
-                          .sku = "A",
-                          .value = 3,
-                          .ref = "o1",
-                          .ref_len = 2};
-    engine_batch b2 = {.events = &alloc, .n = 1, .release = test_release};
-    assert_int_equal(engine_submit(e, &b2), ATP_OK);
-    assert_int_equal(engine_sync(e), ATP_OK);
+    test_allocate_o1(e);
     test_store_complete(1, ATP_E_STORE_FULL);
     assert_int_equal(engine_sync(e), ATP_OK);
     test_wait_writes(3); /* o1 as it is now, written again */
