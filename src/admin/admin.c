@@ -335,16 +335,22 @@ atp_err admin_reload(admin *a, config *next, admin_check_fn check, void *ctx,
     /* The file wins, except for a location removed at run time before
      * this start: it stays out until a restart (adding one is structure),
      * and the rest of the file applies. */
+    char dropped[512] = ""; /* their ids, for the log once applied */
+    size_t n_dropped = 0, used = 0;
+    bool cut = false;
     for (size_t i = 0; err == ATP_OK && i < a->n_left_out; i++) {
         err = config_location_drop(next, a->left_out[i]);
-        if (err == ATP_OK)
-            log_info("admin",
-                     "reload: location '%s' was removed at run time and the "
-                     "file still names it: left out until atpd restarts (and "
-                     "the authority entries naming it)",
-                     a->left_out[i]);
-        else if (err == ATP_E_NOT_FOUND)
+        if (err == ATP_OK) {
+            n_dropped++;
+            int k = snprintf(dropped + used, sizeof dropped - used, "%s'%s'",
+                             used ? ", " : "", a->left_out[i]);
+            if (k > 0 && (size_t)k < sizeof dropped - used)
+                used += (size_t)k;
+            else
+                cut = true, dropped[used] = '\0';
+        } else if (err == ATP_E_NOT_FOUND) {
             err = ATP_OK;
+        }
     }
     if (err != ATP_OK) {
         free(ftext);
@@ -391,6 +397,12 @@ atp_err admin_reload(admin *a, config *next, admin_check_fn check, void *ctx,
         goto out;
     }
     free(was);
+    if (n_dropped > 0)
+        log_info("admin",
+                 "reload: %zu location(s) removed at run time are still named "
+                 "by the file and stay out until atpd restarts (and the "
+                 "authority entries naming them): %s%s",
+                 n_dropped, dropped, cut ? ", ..." : "");
     log_info("admin",
              "reload: the file's buffer rules and locations changed "
              "since atpd last read it: they are the admin state's version "
