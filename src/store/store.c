@@ -30,6 +30,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -223,6 +225,32 @@ fail:
     return err;
 }
 
+/* store_dir_lock takes the data directory for this process: its lock
+ * file, flock'ed for as long as the store is open (the kernel drops it
+ * when the process dies, kill -9 included). LMDB lets several processes
+ * share an environment, and two atpds on one directory would each grant
+ * the same stock and write over each other's log: the second is refused
+ * (ATP_E_BAD_STATE). */
+static atp_err store_dir_lock(store *s, const char *dir)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", dir, STORE_LOCK_FILE);
+    s->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+    if (s->lock_fd < 0) {
+        log_error("store", "cannot open %s: %s", path, strerror(errno));
+        return ATP_E_IO;
+    }
+    if (flock(s->lock_fd, LOCK_EX | LOCK_NB) == 0)
+        return ATP_OK;
+    int e = errno;
+    log_error("store",
+              "data directory %s is in use by another process (%s is "
+              "locked: %s): one atpd per data directory, or two would "
+              "promise the same stock",
+              dir, path, strerror(e));
+    return e == EWOULDBLOCK ? ATP_E_BAD_STATE : ATP_E_IO;
+}
+
 atp_err store_open(const char *dir, const store_options *o, store **out)
 {
     ATP_ASSERT(dir != NULL && o != NULL && out != NULL);
@@ -231,6 +259,7 @@ atp_err store_open(const char *dir, const store_options *o, store **out)
         return ATP_E_NOMEM;
     s->opt = *o;
     s->log.fd = -1;
+    s->lock_fd = -1;
     /* Whole cache lines, as aligned_alloc wants (metrics_hist is). */
     s->hist = aligned_alloc(64, STORE_HIST_COUNT * sizeof *s->hist);
     if (s->hist == NULL) {
@@ -254,6 +283,8 @@ atp_err store_open(const char *dir, const store_options *o, store **out)
                   strerror(errno));
         goto fail;
     }
+    if (!o->read_only && (err = store_dir_lock(s, dir)) != ATP_OK)
+        goto fail;
     if ((err = store_env_open(s)) != ATP_OK)
         goto fail;
     if (!o->read_only && (err = store_log_start(s, dir)) != ATP_OK)
@@ -271,6 +302,8 @@ fail:
     store__log_close(&s->log);
     if (s->env != NULL)
         mdb_env_close(s->env);
+    if (s->lock_fd >= 0)
+        close(s->lock_fd); /* the lock goes with it */
     pthread_mutex_destroy(&s->envmu);
     free(s->dir);
     free(s->hist);

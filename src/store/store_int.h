@@ -150,6 +150,9 @@ atp_err store__log_clear(store_log *l);
 
 void store__log_close(store_log *l);
 
+/* The data directory's lock file (store_dir_lock). */
+#define STORE_LOCK_FILE "atpd.lock"
+
 /* The store. Guards: see each field; atomics are read by any thread. */
 /* A write transaction of at least this many ops is followed by a reopen of
  * the environment (store.c, store_env_reopen): it bounds what LMDB keeps
@@ -167,6 +170,7 @@ struct store {
     MDB_dbi dbi[STORE_DB_COUNT];
     pthread_mutex_t envmu;
     char *dir;
+    int lock_fd; /* STORE_LOCK_FILE, flock'ed while open (-1: read only) */
     uint64_t store_id; /* META "store_id": random, set when LMDB was created */
     size_t reopen_ops; /* opt.reopen_ops or STORE_REOPEN_OPS */
     _Atomic uint64_t reopens;

@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "common/assert.h"
 #include "common/clock.h"
@@ -511,6 +512,8 @@ void store_close(store *s)
     free(s->replayed);
     if (s->env != NULL)
         mdb_env_close(s->env);
+    if (s->lock_fd >= 0) /* last: the directory is free once all is shut */
+        close(s->lock_fd);
     queue_fini(&s->q);
     pthread_mutex_destroy(&s->envmu);
     pthread_mutex_destroy(&s->amu);

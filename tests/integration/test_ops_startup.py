@@ -85,6 +85,21 @@ def main(h):
             ck.check(want in r.stderr, "%s taken: the message names %r: %s"
                      % (key, want, r.stderr.strip()[-600:]))
 
+    # 1b. A data directory another atpd uses: refused (exit 1) before it
+    # binds anything, and the running one keeps serving (two atpds on one
+    # store would promise the same stock twice).
+    cfg_a, _ = write_cfg(h, "first", {})
+    first = h.start_atpd(cfg_a, "first")
+    data = first.cfg["service"]["data_dir"]
+    _, path = write_cfg(h, "second", {"data_dir": data})
+    r = run_atpd(h, path)
+    ck.eq(r.returncode, 1, "a second atpd on %s: exit status (%s)" % (data, r.stderr[-300:]))
+    ck.check("in use by another process" in r.stderr and data in r.stderr,
+             "the message says the data directory is in use: %s" % r.stderr.strip()[-400:])
+    ck.eq(harness.run_ctl(h, ["--endpoint", first.query_url, "status"]).returncode, 0,
+          "the first atpd still answers")
+    first.stop()
+
     # 2. Two keys on one port.
     p = free_base(1)
     cfg, path = write_cfg(h, "same", {"feed_listen": "tcp://127.0.0.1:%d" % p,
