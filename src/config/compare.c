@@ -25,49 +25,50 @@ typedef struct config_field {
     } type;
 } config_field;
 
-#define SVC(f, t)                                                              \
+/* The file's key (what the reload line names) and the field it sets. */
+#define SVC(key, f, t)                                                         \
     {                                                                          \
-        "service." #f, offsetof(config, service.f), t                          \
+        "service." key, offsetof(config, service.f), t                         \
     }
-#define RSV(f, t)                                                              \
+#define RSV(key, f, t)                                                         \
     {                                                                          \
-        "reservations." #f, offsetof(config, reservations.f), t                \
+        "reservations." key, offsetof(config, reservations.f), t               \
     }
 static const config_field config_restart_fields[] = {
-    SVC(query_listen, CONFIG_F_STR),
-    SVC(ingest_listen, CONFIG_F_STR),
-    SVC(feed_listen, CONFIG_F_STR),
-    SVC(control_listen, CONFIG_F_STR),
-    SVC(data_dir, CONFIG_F_STR),
-    SVC(ingest_recv_max_bytes, CONFIG_F_SIZE),
-    SVC(ingest_recv_buffer, CONFIG_F_INT),
-    SVC(query_recv_max_bytes, CONFIG_F_SIZE),
-    SVC(query_contexts, CONFIG_F_INT),
-    SVC(query_idle_timeout_ms, CONFIG_F_I64),
-    SVC(tls_handshake_timeout_ms, CONFIG_F_I64),
-    SVC(stop_drain_ms, CONFIG_F_I64),
-    SVC(max_events_per_message, CONFIG_F_U32),
-    SVC(max_cart_lines, CONFIG_F_U32),
-    SVC(reorder_window_ms, CONFIG_F_I64),
-    SVC(reorder_max_messages, CONFIG_F_U32),
-    SVC(feed_interval_ms, CONFIG_F_I64),
-    SVC(snapshot_interval_ms, CONFIG_F_I64),
-    SVC(resync_retry_ms, CONFIG_F_I64),
-    SVC(resync_timeout_ms, CONFIG_F_I64),
-    SVC(resync_hold_messages, CONFIG_F_U32),
-    SVC(sched_batch, CONFIG_F_BOOL),
-    SVC(snapshot_timeout_ms, CONFIG_F_I64),
-    SVC(snapshot_max_events, CONFIG_F_U32),
-    RSV(default_ttl_ms, CONFIG_F_I64),
-    RSV(min_ttl_ms, CONFIG_F_I64),
-    RSV(max_ttl_ms, CONFIG_F_I64),
-    RSV(committed_ttl_ms, CONFIG_F_I64),
-    RSV(retention_ms, CONFIG_F_I64),
-    RSV(max_lines, CONFIG_F_U32),
-    RSV(sync, CONFIG_F_BOOL),
-    RSV(max_map_bytes, CONFIG_F_SIZE),
-    RSV(log_bytes, CONFIG_F_SIZE),
-    RSV(log_apply_delay_ms, CONFIG_F_I64),
+    SVC("query_listen", query_listen, CONFIG_F_STR),
+    SVC("ingest_listen", ingest_listen, CONFIG_F_STR),
+    SVC("feed_listen", feed_listen, CONFIG_F_STR),
+    SVC("control_listen", control_listen, CONFIG_F_STR),
+    SVC("data_dir", data_dir, CONFIG_F_STR),
+    SVC("ingest_recv_max_bytes", ingest_recv_max_bytes, CONFIG_F_SIZE),
+    SVC("ingest_recv_buffer", ingest_recv_buffer, CONFIG_F_INT),
+    SVC("query_recv_max_bytes", query_recv_max_bytes, CONFIG_F_SIZE),
+    SVC("query_contexts", query_contexts, CONFIG_F_INT),
+    SVC("query_idle_timeout", query_idle_timeout_ms, CONFIG_F_I64),
+    SVC("tls_handshake_timeout", tls_handshake_timeout_ms, CONFIG_F_I64),
+    SVC("stop_drain", stop_drain_ms, CONFIG_F_I64),
+    SVC("max_events_per_message", max_events_per_message, CONFIG_F_U32),
+    SVC("max_cart_lines", max_cart_lines, CONFIG_F_U32),
+    SVC("reorder_window", reorder_window_ms, CONFIG_F_I64),
+    SVC("reorder_max_messages", reorder_max_messages, CONFIG_F_U32),
+    SVC("feed_interval", feed_interval_ms, CONFIG_F_I64),
+    SVC("snapshot_interval", snapshot_interval_ms, CONFIG_F_I64),
+    SVC("resync_retry", resync_retry_ms, CONFIG_F_I64),
+    SVC("resync_timeout", resync_timeout_ms, CONFIG_F_I64),
+    SVC("resync_hold_messages", resync_hold_messages, CONFIG_F_U32),
+    SVC("scheduling", sched_batch, CONFIG_F_BOOL),
+    SVC("snapshot_timeout", snapshot_timeout_ms, CONFIG_F_I64),
+    SVC("snapshot_max_events", snapshot_max_events, CONFIG_F_U32),
+    RSV("default_ttl", default_ttl_ms, CONFIG_F_I64),
+    RSV("min_ttl", min_ttl_ms, CONFIG_F_I64),
+    RSV("max_ttl", max_ttl_ms, CONFIG_F_I64),
+    RSV("committed_ttl", committed_ttl_ms, CONFIG_F_I64),
+    RSV("retention", retention_ms, CONFIG_F_I64),
+    RSV("max_lines", max_lines, CONFIG_F_U32),
+    RSV("durability", sync, CONFIG_F_BOOL),
+    RSV("max_map_bytes", max_map_bytes, CONFIG_F_SIZE),
+    RSV("log_bytes", log_bytes, CONFIG_F_SIZE),
+    RSV("log_apply_delay", log_apply_delay_ms, CONFIG_F_I64),
     /* Certificates are loaded at start: rotating them is a restart
      * (docs/SECURITY.md, "TLS"). */
     {"tls.cert_file", offsetof(config, tls.cert_file), CONFIG_F_STR},

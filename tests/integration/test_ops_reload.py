@@ -137,7 +137,7 @@ def main(h):
     hup(d, log, "reload applied", "rule 5 -> 1 with snapshot_interval")
     with open(d.stderr_path, "rb") as f:
         text = f.read().decode("utf-8", "replace")
-    ck.check("service.snapshot_interval_ms changed; the running value stays" in text,
+    ck.check("service.snapshot_interval changed; the running value stays" in text,
              "the start-up key is logged")
     ck.eq(c.atp("X", "ra")["atp"], 9, "X/ra after rule 1")
 

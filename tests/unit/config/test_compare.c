@@ -88,13 +88,13 @@ static void test_restart_keys(void **state)
     test_seen s = test_diff(
         "service: {data_dir: /tmp/b, log_level: info, query_listen: "
         "'tcp://127.0.0.1:9999', snapshot_interval: 5s}\n"
-        "reservations: {default_ttl: 1m}\n" BASE_PLACES
+        "reservations: {default_ttl: 1m, durability: nosync}\n" BASE_PLACES
         "locations: [{id: dc-us, region: us}, {id: dc-eu, region: eu}]\n");
     assert_int_equal(s.refused, 0);
     assert_string_equal(
         s.text, "restart: service.query_listen; restart: service.data_dir; "
-                "restart: service.snapshot_interval_ms; restart: "
-                "reservations.default_ttl_ms");
+                "restart: service.snapshot_interval; restart: "
+                "reservations.default_ttl; restart: reservations.durability");
 }
 
 static void test_structure(void **state)
