@@ -117,6 +117,12 @@ atp_err store__backup_copy(store *s, const char *dir)
     int rc = store__fault(STORE_FAULT_BACKUP);
     if (rc == 0)
         rc = mdb_env_copy2(s->env, dir, MDB_CP_COMPACT);
+    /* LMDB creates the copy 0644 (less the umask): a backup is as private
+     * as the data directory's files (0640). */
+    char path[4096];
+    snprintf(path, sizeof path, "%s/data.mdb", dir);
+    if (rc == 0 && chmod(path, 0640) != 0)
+        rc = errno;
     off_t size = 0;
     if (rc == 0)
         rc = store_backup_sync(dir, &size);

@@ -296,6 +296,7 @@ atp_err store_open(const char *dir, const store_options *o, store **out)
     clock_cond_init(&s->acond); /* timed waits: clock_deadline_ms */
     clock_cond_init(&s->dcond);
     atomic_store(&s->map_size, s->map_bytes);
+    store__update_usage(s); /* status has it before the first commit */
     *out = s;
     return ATP_OK;
 fail:

@@ -99,6 +99,8 @@ def main(h):
     ck.check(rc != 0 and harness.error_name(obj) == "conflict",
              "backup into a non-empty dir: exit %d, %r" % (rc, obj))
     ck.eq(sorted(os.listdir(bdir)), ["data.mdb"], "the backup dir holds data.mdb only")
+    ck.eq(oct(os.stat(os.path.join(bdir, "data.mdb")).st_mode & 0o777), oct(0o640),
+          "the backup is as private as the data directory's files")
     rr = c.req({"op": "backup", "dir": "relative/dir"})
     ck.eq(harness.error_name(rr), "bad_request", "a relative dir: %r" % (rr,))
     c.close()
@@ -111,6 +113,9 @@ def main(h):
     shutil.copy(os.path.join(bdir, "data.mdb"), cfg2["service"]["data_dir"])
     d2 = h.start_atpd(cfg2, name="restored")
     c2 = harness.Client(d2.query_port, d=d2)
+    ck.check(c2.status()["store"]["used_bytes"] > 0,
+             "status shows the restored store's pages before any write: %r"
+             % (c2.status()["store"],))
     missing = []
     for rid, q in sorted(before.items()):
         res = c2.get(rid)

@@ -242,6 +242,12 @@ def main(h):
              (got[0].returncode, got[0].stdout, got[0].stderr),
              "atpctl %s: the same over HTTP as over nng" % " ".join(args))
 
+    # A command the HTTP API has no route for: a usage error (2), not
+    # "is atpd running?" (3).
+    r = harness.run_ctl(h, ["--endpoint", http_url, "backup", os.path.join(d.dir, "bk")])
+    c.check(r.returncode == USAGE and "no HTTP route" in r.stderr and "running" not in r.stderr,
+            "backup over HTTP: exit %d %r", r.returncode, r.stderr)
+
     # No service: exit 3, over either.
     free = harness.free_ports(1)[0]
     for ep in ("tcp://127.0.0.1:%d" % free, "http://127.0.0.1:%d" % free):

@@ -870,6 +870,13 @@ static int ctl_exchange(client *c, const codec_writer *w, codec_arena *arena,
 {
     const char *url = client_url(c);
     atp_err e = client_request(c, w, arena, reply);
+    if (e == ATP_E_UNKNOWN_OP) { /* a command the HTTP API has no route for */
+        fprintf(stderr,
+                "atpctl: %s: use atpd's nng endpoint (service.query_listen) "
+                "for it\n",
+                client_last_error(c));
+        return CTL_EXIT_USAGE;
+    }
     if (e != ATP_OK) {
         fprintf(stderr, "atpctl: %s\n", client_last_error(c));
         if (client_wrong_peer(c) && strncmp(url, "http://", 7) == 0)
