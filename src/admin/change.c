@@ -12,28 +12,20 @@
 #include "admin/admin_int.h"
 #include "common/log.h"
 
-/* admin_q writes id into buf as a quoted string ('"' and '\\' escaped),
- * or * for NULL (any): distinct ids, and an id "*" and any, never write
- * the same text. */
+/* admin_q writes id into buf quoted as the configuration file writes it
+ * (config_quote), or * for NULL (any): distinct ids, and an id "*" and
+ * any, never write the same text. */
 static const char *admin_q(const char *id, char *buf, size_t n)
 {
     if (id == NULL)
         return "*";
-    size_t k = 0;
-    buf[k++] = '"';
-    for (const char *p = id; *p != '\0' && k + 3 < n; p++) {
-        if (*p == '"' || *p == '\\')
-            buf[k++] = '\\';
-        buf[k++] = *p;
-    }
-    buf[k++] = '"';
-    buf[k] = '\0';
+    config_quote(buf, n, id);
     return buf;
 }
 
 /* ADMIN_Q_MAX: room for an id of ATP_ID_MAX_LEN (or a SKU) quoted, each
  * byte escaped. */
-#define ADMIN_Q_MAX (2 * 128 + 3)
+#define ADMIN_Q_MAX (4 * 128 + 3)
 
 /* admin_what: the change's content, canonical (equal for equal changes:
  * the idempotency check compares it): ids quoted, any scope *, numbers
@@ -43,7 +35,7 @@ static const char *admin_q(const char *id, char *buf, size_t n)
 static void admin_what(const config_edit *e, char *buf, size_t n)
 {
     char q1[ADMIN_Q_MAX], q2[ADMIN_Q_MAX], q3[ADMIN_Q_MAX],
-        q4[2 * ADMIN_TYPE_MAX + 3]; /* a type: any printable text */
+        q4[4 * ADMIN_TYPE_MAX + 3]; /* a type: any printable text */
     switch (e->kind) {
     case CONFIG_EDIT_BUFFER_SET: {
         char u[24] = "-", p[24] = "-", l[24] = "-";
@@ -243,7 +235,7 @@ void admin__apply(admin *a, const admin_change *c, admin_result *res)
 {
     *res = (admin_result){.err = ATP_OK};
     const config_edit *e = &c->edit;
-    char what[1024], before[256], after[256];
+    char what[2048], before[256], after[256]; /* what: ids quoted */
     admin_what(e, what, sizeof what);
     pthread_mutex_lock(&a->mu);
     if (admin_replay(a, c, what, res) || !admin_names_check(&a->cur, e, res))

@@ -7,6 +7,7 @@
  * the file at start). Pure, no I/O; any thread (the results are the
  * caller's).
  */
+#include "common/assert.h"
 #include "config/config.h"
 #include "config/config_int.h"
 
@@ -14,21 +15,49 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* config_admin_quote writes s as a YAML double-quoted scalar: every byte
- * a parser could take for syntax escaped, the rest (UTF-8 included) as
- * is, so any id round-trips. */
+/* config_quote_byte: byte c as it stands inside a YAML double-quoted
+ * scalar: escaped if a parser could take it for syntax, else itself.
+ * Writes out (NUL-terminated), returns its length (1..4). */
+static int config_quote_byte(unsigned char c, char out[5])
+{
+    if (c == '"' || c == '\\')
+        return snprintf(out, 5, "\\%c", c);
+    if (c < 0x20 || c == 0x7f)
+        return snprintf(out, 5, "\\x%02x", c);
+    out[0] = (char)c;
+    out[1] = '\0';
+    return 1;
+}
+
+/* config_admin_quote writes s as a YAML double-quoted scalar (UTF-8 as
+ * is), so any id round-trips. */
 static void config_admin_quote(FILE *f, const char *s)
 {
+    char b[5];
     fputc('"', f);
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\')
-            fprintf(f, "\\%c", *p);
-        else if (*p < 0x20 || *p == 0x7f)
-            fprintf(f, "\\x%02x", *p);
-        else
-            fputc(*p, f);
+        config_quote_byte(*p, b);
+        fputs(b, f);
     }
     fputc('"', f);
+}
+
+size_t config_quote(char *buf, size_t n, const char *s)
+{
+    ATP_ASSERT(n >= 3);
+    char b[5];
+    size_t k = 0;
+    buf[k++] = '"';
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        size_t m = (size_t)config_quote_byte(*p, b);
+        if (k + m + 2 > n) /* room for the closing quote and the NUL */
+            break;
+        memcpy(buf + k, b, m);
+        k += m;
+    }
+    buf[k++] = '"';
+    buf[k] = '\0';
+    return k;
 }
 
 static bool config_admin_name_eq(const char *a, const char *b)

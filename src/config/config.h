@@ -398,6 +398,13 @@ atp_err config_admin_text(const config *c, const config_edit *e, char **out,
  * the index could not be rebuilt. */
 atp_err config_location_drop(config *c, const char *id);
 
+/* config_quote writes s into buf (n >= 3 bytes) as the configuration
+ * file's administered part writes an id: a YAML double-quoted scalar, '"',
+ * '\\' and control bytes escaped, so two ids never write the same text;
+ * cut short (still quoted and NUL-terminated) when it does not fit.
+ * Returns the length written. Pure; any thread. */
+size_t config_quote(char *buf, size_t n, const char *s);
+
 /* config_admin_rule_matches: r (a rule of c) has the scope sku, region,
  * channel (ids; NULL: any). */
 bool config_admin_rule_matches(const config *c, const config_buffer_rule *r,
