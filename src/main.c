@@ -53,7 +53,11 @@ int main(int argc, char **argv)
     store_options sopt = daemon_store_options(&cfg);
     if ((err = store_open(cfg.service.data_dir, &sopt, &st)) != ATP_OK) {
         log_error("atpd", "cannot open the store in %s: %s",
-                  cfg.service.data_dir, atp_err_message(err));
+                  cfg.service.data_dir,
+                  err == ATP_E_BAD_STATE
+                      ? "another atpd uses it; stop that one, or give this "
+                        "one its own service.data_dir (or --data-dir)"
+                      : atp_err_message(err));
         goto out;
     }
     health_cond_set(HEALTH_STORE, true); /* store_open replayed the log */
