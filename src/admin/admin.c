@@ -188,7 +188,46 @@ static atp_err admin_stored_overlay(admin *a)
     return err;
 }
 
+static atp_err admin_begin_state(admin *a);
+
+/* admin_file_same: the file's administered part (now) is what it was
+ * when last read (stored). A part stored before sources were administered
+ * has no sources section: now's part without its own (written last) is
+ * compared then, so an upgrade does not take the file for changed. */
+static bool admin_file_same(const char *now, const char *stored)
+{
+    if (strcmp(now, stored) == 0)
+        return true;
+    const char *mark = "\nsources:\n";
+    const char *at = strstr(now, mark);
+    if (at == NULL || strstr(stored, mark) != NULL)
+        return false;
+    size_t n = (size_t)(at - now) + 1; /* through the newline before it */
+    return strlen(stored) == n && strncmp(now, stored, n) == 0;
+}
+
 atp_err admin_begin(admin *a)
+{
+    atp_err err = admin_begin_state(a);
+    if (err != ATP_OK)
+        return err;
+    /* Room for locations added while atpd runs (config_location_spares):
+     * after the state, which names every location atpd starts with. */
+    size_t spare = a->started->service.spare_locations;
+    if ((err = config_location_spares(a->started, spare)) != ATP_OK)
+        return err;
+    if (a->started->n_locations - config_location_named(a->started) < spare)
+        log_warn("admin",
+                 "service.spare_locations: room for %zu locations added at "
+                 "run time, not %zu (at most %d locations in all)",
+                 a->started->n_locations - config_location_named(a->started),
+                 spare, CONFIG_MAX_LOCATIONS);
+    return ATP_OK;
+}
+
+/* admin_begin_state: the stored state laid over the file's, or the file's
+ * seeding it. */
+static atp_err admin_begin_state(admin *a)
 {
     if (a->stored_unreadable) {
         log_error("admin", "the stored admin state cannot be read (not a "
@@ -204,7 +243,8 @@ atp_err admin_begin(admin *a)
      * it changed since atpd last read it; otherwise the stored state
      * stays. */
     bool stored = a->stored_text != NULL;
-    bool file_changed = stored && strcmp(a->file_text, a->stored_file) != 0;
+    bool file_changed =
+        stored && !admin_file_same(a->file_text, a->stored_file);
     if (stored && !file_changed && (err = admin_stored_overlay(a)) != ATP_OK)
         return err;
     a->version = stored ? a->stored_version : 0;
@@ -256,6 +296,117 @@ static void admin_relocate(admin *a, const config *cfg, bool full)
     free(loc);
 }
 
+/* The authority lists the running configuration's sources had before a
+ * change (admin_authority_take), to put back if it is refused. */
+typedef struct admin_authority {
+    config_authority *v;
+    size_t n;
+} admin_authority;
+
+/* admin_locations_claim names a spare place of the running configuration
+ * for each location of next it does not name (config_location_claim):
+ * the engine then takes it in like a location named again. */
+static atp_err admin_locations_claim(admin *a, const config *next, char *why,
+                                     size_t why_len)
+{
+    for (size_t i = 0; i < next->n_locations; i++) {
+        const char *id = next->locations[i].id;
+        if (config_location_find(a->started, id, strlen(id)) >= 0)
+            continue;
+        uint32_t k;
+        atp_err err = config_location_claim(a->started, id, &k);
+        if (err == ATP_E_BAD_STATE)
+            snprintf(why, why_len,
+                     "no room for location '%.128s': the %u places for "
+                     "locations added at run time (service.spare_locations) "
+                     "are taken; restart atpd (the stored state lists the "
+                     "locations added so far) to make room: nothing changed",
+                     id, a->started->service.spare_locations);
+        else if (err != ATP_OK)
+            snprintf(why, why_len, "out of memory: nothing changed");
+        if (err != ATP_OK)
+            return err;
+        log_info("admin",
+                 "location '%s' takes place %u of the running "
+                 "configuration",
+                 id, k);
+    }
+    return ATP_OK;
+}
+
+/* admin_authority_take gives the running configuration's sources next's
+ * authority (sources and locations matched by id; next without sources,
+ * a state stored before they were administered, changes nothing); *was
+ * keeps what they had. The engine reads the lists only in the command
+ * the caller then sends (engine_rules_replace waits for it), the sources
+ * in sources_relocate, both under mu: no reader sees a list change. */
+static atp_err admin_authority_take(admin *a, const config *next,
+                                    admin_authority **was)
+{
+    config *run = a->started;
+    *was = NULL;
+    if (next->n_sources == 0 || run->n_sources == 0)
+        return ATP_OK;
+    admin_authority *w = calloc(run->n_sources, sizeof *w);
+    admin_authority *v = calloc(run->n_sources, sizeof *v);
+    atp_err err = w && v ? ATP_OK : ATP_E_NOMEM;
+    for (size_t i = 0; err == ATP_OK && i < run->n_sources; i++) {
+        config_source *s = &run->sources[i];
+        int k = config_source_find(next, s->id, strlen(s->id));
+        if (k < 0) { /* not in next (a reload refuses that): kept */
+            v[i].n = SIZE_MAX;
+            continue;
+        }
+        err = config_authority_map(run, next, &next->sources[k], &v[i].v,
+                                   &v[i].n);
+    }
+    if (err != ATP_OK) {
+        for (size_t i = 0; v != NULL && i < run->n_sources; i++)
+            free(v[i].v);
+        free(v);
+        free(w);
+        return err;
+    }
+    for (size_t i = 0; i < run->n_sources; i++) {
+        config_source *s = &run->sources[i];
+        w[i] = (admin_authority){s->authority, s->n_authority};
+        if (v[i].n == SIZE_MAX)
+            continue;
+        s->authority = v[i].v;
+        s->n_authority = v[i].n;
+    }
+    free(v);
+    *was = w;
+    return ATP_OK;
+}
+
+/* admin_authority_put: the lists was kept, back (a change refused). */
+static void admin_authority_put(admin *a, admin_authority *was)
+{
+    if (was == NULL)
+        return;
+    for (size_t i = 0; i < a->started->n_sources; i++) {
+        config_source *s = &a->started->sources[i];
+        if (s->authority != was[i].v)
+            free(s->authority);
+        s->authority = was[i].v;
+        s->n_authority = was[i].n;
+    }
+    free(was);
+}
+
+/* admin_authority_free: the lists was kept, no longer needed (a change
+ * done). */
+static void admin_authority_free(admin *a, admin_authority *was)
+{
+    if (was == NULL)
+        return;
+    for (size_t i = 0; i < a->started->n_sources; i++)
+        if (a->started->sources[i].authority != was[i].v)
+            free(was[i].v);
+    free(was);
+}
+
 /* admin__commit makes next (the state document read from text, both
  * taken on success) the state in force: engine_next (next itself, or the
  * whole file for SIGHUP: full) applied, then e stored as the next
@@ -267,8 +418,17 @@ atp_err admin__commit(admin *a, config *next, char *text,
     engine_rules_report r0;
     if (rep == NULL)
         rep = &r0;
-    atp_err err = engine_rules_replace(a->eng, &a->cur, engine_next, rep);
+    admin_authority *was = NULL;
+    atp_err err = admin_locations_claim(a, engine_next, why, why_len);
+    if (err != ATP_OK)
+        return err;
+    if ((err = admin_authority_take(a, engine_next, &was)) != ATP_OK) {
+        snprintf(why, why_len, "out of memory: nothing changed");
+        return err;
+    }
+    err = engine_rules_replace(a->eng, &a->cur, engine_next, rep);
     if (err != ATP_OK) {
+        admin_authority_put(a, was);
         /* The engine's reason is the message (docs quote it); the code
          * alone says only the class. */
         if (rep->refused[0] != '\0')
@@ -286,12 +446,14 @@ atp_err admin__commit(admin *a, config *next, char *text,
                  "not stored (%s): undone, nothing changed; retry once the "
                  "store has room",
                  atp_err_message(err));
+        admin_authority_put(a, was); /* before the engine reads it again */
         if (engine_rules_replace(a->eng, engine_next, &a->cur, NULL) != ATP_OK)
             log_error("admin", "undoing a change the store refused failed: "
                                "the engine runs the new rules until restart");
         admin_relocate(a, &a->cur, false);
         return err;
     }
+    admin_authority_free(a, was);
     config_fini(&a->cur);
     a->cur = *next;
     free(a->cur_text);

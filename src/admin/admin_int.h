@@ -31,7 +31,7 @@ typedef struct admin_job {
     admin_change c;
     admin_done_fn done;
     void *arg;
-    char buf[2048]; /* six ids of at most 128 bytes, a type of at most
+    char buf[2048]; /* seven ids of at most 128 bytes, a type of at most
                        ADMIN_TYPE_MAX and a horizon, NULs included */
 } admin_job;
 

@@ -27,6 +27,34 @@ static const char *admin_q(const char *id, char *buf, size_t n)
  * byte escaped. */
 #define ADMIN_Q_MAX (4 * 128 + 3)
 
+/* admin_buckets_show: bucket bits as "[on_hand, held]" ("[]": none), in
+ * the buckets' order, so that equal sets write equal text. */
+static void admin_buckets_show(unsigned bits, char *buf, size_t n)
+{
+    size_t o = (size_t)snprintf(buf, n, "[");
+    for (unsigned k = 0; k < ATP_AUTH_BUCKET_COUNT && o < n; k++)
+        if (bits & (1u << k))
+            o += (size_t)snprintf(buf + o, n - o, "%s%s", o > 1 ? ", " : "",
+                                  config_bucket_name(k));
+    if (o < n)
+        snprintf(buf + o, n - o, "]");
+}
+
+/* admin_location_values: a location set's or add's values, canonical:
+ * "type=T pickup=B pickup_buffer=N", "-" for a value not given. */
+static void admin_location_values(const config_edit *e, char *buf, size_t n)
+{
+    char q[4 * ADMIN_TYPE_MAX + 3], pb[24] = "-"; /* a type: any text */
+    if (e->has_pickup_buffer)
+        snprintf(pb, sizeof pb, "%lld", (long long)e->pickup_buffer);
+    snprintf(buf, n, "type=%s pickup=%s pickup_buffer=%s",
+             e->type ? admin_q(e->type, q, sizeof q) : "-",
+             !e->has_pickup ? "-"
+             : e->pickup    ? "true"
+                            : "false",
+             pb);
+}
+
 /* admin_what: the change's content, canonical (equal for equal changes:
  * the idempotency check compares it): ids quoted, any scope *, numbers
  * as values (a percent in basis points, a horizon in milliseconds when it
@@ -35,7 +63,7 @@ static const char *admin_q(const char *id, char *buf, size_t n)
 static void admin_what(const config_edit *e, char *buf, size_t n)
 {
     char q1[ADMIN_Q_MAX], q2[ADMIN_Q_MAX], q3[ADMIN_Q_MAX],
-        q4[4 * ADMIN_TYPE_MAX + 3]; /* a type: any printable text */
+        q4[4 * ADMIN_TYPE_MAX + 64]; /* a location's values, a type quoted */
     switch (e->kind) {
     case CONFIG_EDIT_BUFFER_SET: {
         char u[24] = "-", p[24] = "-", l[24] = "-";
@@ -66,20 +94,11 @@ static void admin_what(const config_edit *e, char *buf, size_t n)
                  admin_q(e->location, q1, sizeof q1),
                  admin_q(e->region, q2, sizeof q2));
         return;
-    case CONFIG_EDIT_LOCATION_SET: {
-        char pb[24] = "-";
-        if (e->has_pickup_buffer)
-            snprintf(pb, sizeof pb, "%lld", (long long)e->pickup_buffer);
-        snprintf(buf, n,
-                 "set_location location=%s type=%s pickup=%s pickup_buffer=%s",
-                 admin_q(e->location, q1, sizeof q1),
-                 e->type ? admin_q(e->type, q4, sizeof q4) : "-",
-                 !e->has_pickup ? "-"
-                 : e->pickup    ? "true"
-                                : "false",
-                 pb);
+    case CONFIG_EDIT_LOCATION_SET:
+        admin_location_values(e, q4, sizeof q4);
+        snprintf(buf, n, "set_location location=%s %s",
+                 admin_q(e->location, q1, sizeof q1), q4);
         return;
-    }
     case CONFIG_EDIT_REGION_SET: {
         int64_t ms;
         if (config_parse_duration_ms(e->horizon, &ms))
@@ -95,6 +114,20 @@ static void admin_what(const config_edit *e, char *buf, size_t n)
         snprintf(buf, n, "remove_location location=%s",
                  admin_q(e->location, q1, sizeof q1));
         return;
+    case CONFIG_EDIT_LOCATION_ADD:
+        admin_location_values(e, q4, sizeof q4);
+        snprintf(buf, n, "add_location location=%s region=%s %s",
+                 admin_q(e->location, q1, sizeof q1),
+                 admin_q(e->region, q2, sizeof q2), q4);
+        return;
+    case CONFIG_EDIT_AUTHORITY_SET: {
+        char b[64];
+        admin_buckets_show(e->buckets, b, sizeof b);
+        snprintf(buf, n, "set_authority source=%s location=%s buckets=%s",
+                 admin_q(e->source, q1, sizeof q1),
+                 admin_q(e->location, q2, sizeof q2), b);
+        return;
+    }
     }
 }
 
@@ -121,14 +154,34 @@ static void admin_show(const config *c, const config_edit *e, char *buf,
                      (long long)c->regions[k].inbound_horizon_ms);
         return;
     }
+    if (e->kind == CONFIG_EDIT_AUTHORITY_SET) {
+        int s = config_source_find(c, e->source, strlen(e->source));
+        int k = config_location_find(c, e->location, strlen(e->location));
+        unsigned bits = 0;
+        for (size_t a = 0; s >= 0 && k >= 0 && a < c->sources[s].n_authority;
+             a++)
+            if (c->sources[s].authority[a].location == (uint32_t)k)
+                bits |= 1u << c->sources[s].authority[a].bucket;
+        char b[64];
+        admin_buckets_show(bits, b, sizeof b);
+        snprintf(buf, n, "buckets %s", b);
+        return;
+    }
     if (e->kind == CONFIG_EDIT_LOCATION_MOVE ||
         e->kind == CONFIG_EDIT_LOCATION_SET ||
-        e->kind == CONFIG_EDIT_LOCATION_REMOVE) {
+        e->kind == CONFIG_EDIT_LOCATION_REMOVE ||
+        e->kind == CONFIG_EDIT_LOCATION_ADD) {
         int k = config_location_find(c, e->location, strlen(e->location));
         if (k < 0)
             return;
         const config_location *l = &c->locations[k];
-        if (e->kind != CONFIG_EDIT_LOCATION_SET)
+        if (e->kind == CONFIG_EDIT_LOCATION_ADD)
+            snprintf(buf, n,
+                     "region %s, type \"%.128s\", pickup %s, pickup_buffer "
+                     "%lld",
+                     c->regions[l->region].id, l->type ? l->type : "",
+                     l->pickup ? "true" : "false", (long long)l->pickup_buffer);
+        else if (e->kind != CONFIG_EDIT_LOCATION_SET)
             snprintf(buf, n, "region %s", c->regions[l->region].id);
         else
             snprintf(buf, n, "type \"%.128s\", pickup %s, pickup_buffer %lld",
@@ -159,6 +212,10 @@ static const char *admin_op_name(config_edit_kind k)
         return "set_region";
     case CONFIG_EDIT_LOCATION_REMOVE:
         return "remove_location";
+    case CONFIG_EDIT_LOCATION_ADD:
+        return "add_location";
+    case CONFIG_EDIT_AUTHORITY_SET:
+        return "set_authority";
     }
     return "?";
 }
@@ -235,7 +292,7 @@ void admin__apply(admin *a, const admin_change *c, admin_result *res)
 {
     *res = (admin_result){.err = ATP_OK};
     const config_edit *e = &c->edit;
-    char what[2048], before[256], after[256]; /* what: ids quoted */
+    char what[3072], before[256], after[256]; /* what: ids quoted */
     admin_what(e, what, sizeof what);
     pthread_mutex_lock(&a->mu);
     if (admin_replay(a, c, what, res) || !admin_names_check(&a->cur, e, res))
@@ -247,8 +304,18 @@ void admin__apply(admin *a, const admin_change *c, admin_result *res)
         res->err = err;
         if (err == ATP_E_UNKNOWN_LOCATION) /* an id: printable */
             snprintf(res->message, sizeof res->message,
-                     "unknown location '%.128s' (locations are added by a "
-                     "restart with a new file): nothing changed",
+                     "unknown location '%.128s' (admin_add_location adds "
+                     "one): nothing changed",
+                     e->location);
+        else if (err == ATP_E_UNKNOWN_SOURCE)
+            snprintf(res->message, sizeof res->message,
+                     "unknown source '%.128s' (sources are added by a restart "
+                     "with a new file): nothing changed",
+                     e->source);
+        else if (err == ATP_E_CONFLICT)
+            snprintf(res->message, sizeof res->message,
+                     "location '%.128s' exists (admin_set_location and "
+                     "admin_move_location change it): nothing changed",
                      e->location);
         else
             snprintf(res->message, sizeof res->message, "%s: nothing changed",

@@ -194,11 +194,38 @@ static void admin_w_id(codec_writer *w, const char *key, const char *id)
     codec_w_cstr(w, id); /* NULL: nil, "any" */
 }
 
+/* admin_source_write: {id, authority: [{location, buckets}]}, one entry
+ * per location (the pairs are sorted by location). */
+static void admin_source_write(const config *c, const config_source *src,
+                               codec_writer *w)
+{
+    uint32_t n = 0;
+    for (size_t a = 0; a < src->n_authority; a++)
+        n += a == 0 ||
+             src->authority[a].location != src->authority[a - 1].location;
+    codec_w_map(w, 2);
+    codec_w_kv_cstr(w, "id", src->id);
+    codec_w_cstr(w, "authority");
+    codec_w_array(w, n);
+    for (size_t a = 0; a < src->n_authority;) {
+        uint32_t loc = src->authority[a].location;
+        size_t b = a;
+        while (b < src->n_authority && src->authority[b].location == loc)
+            b++;
+        codec_w_map(w, 2);
+        codec_w_kv_cstr(w, "location", c->locations[loc].id);
+        codec_w_cstr(w, "buckets");
+        codec_w_array(w, (uint32_t)(b - a));
+        for (; a < b; a++)
+            codec_w_cstr(w, config_bucket_name(src->authority[a].bucket));
+    }
+}
+
 void admin_list_write(admin *a, codec_writer *w)
 {
     pthread_mutex_lock(&a->mu);
     const config *c = &a->cur;
-    codec_w_map(w, 5);
+    codec_w_map(w, 7);
     codec_w_kv_bool(w, "ok", true);
     codec_w_kv_uint(w, "version", a->version);
     codec_w_cstr(w, "buffers");
@@ -234,6 +261,14 @@ void admin_list_write(admin *a, codec_writer *w)
         codec_w_kv_bool(w, "pickup", l->pickup);
         codec_w_kv_int(w, "pickup_buffer", l->pickup_buffer);
     }
+    codec_w_cstr(w, "sources");
+    codec_w_array(w, (uint32_t)c->n_sources);
+    for (size_t i = 0; i < c->n_sources; i++)
+        admin_source_write(c, &c->sources[i], w);
+    /* started's places are named under mu only: read whole here */
+    codec_w_kv_count(w, "spare_locations",
+                     a->started->n_locations -
+                         config_location_named(a->started));
     pthread_mutex_unlock(&a->mu);
 }
 

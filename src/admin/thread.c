@@ -91,11 +91,13 @@ atp_err admin_submit(admin *a, const admin_change *c, admin_done_fn done,
     j->c.who = admin_copy(j, &o, c->who);
     j->c.edit.type = admin_copy(j, &o, e->type);
     j->c.edit.horizon = admin_copy(j, &o, e->horizon);
+    j->c.edit.source = admin_copy(j, &o, e->source);
     /* ids are at most 128 bytes each, a type ADMIN_TYPE_MAX, a horizon
      * ADMIN_HORIZON_MAX: they always fit */
     ATP_ASSERT(j->c.change_id != NULL && j->c.who != NULL);
     ATP_ASSERT((e->type == NULL) == (j->c.edit.type == NULL));
     ATP_ASSERT((e->horizon == NULL) == (j->c.edit.horizon == NULL));
+    ATP_ASSERT((e->source == NULL) == (j->c.edit.source == NULL));
     j->done = done;
     j->arg = arg;
     pthread_mutex_lock(&a->qmu);

@@ -99,6 +99,8 @@ static const struct {
     {"admin_set_location", CONFIG_SCOPE_ADMIN},
     {"admin_set_region", CONFIG_SCOPE_ADMIN},
     {"admin_remove_location", CONFIG_SCOPE_ADMIN},
+    {"admin_add_location", CONFIG_SCOPE_ADMIN},
+    {"admin_set_authority", CONFIG_SCOPE_ADMIN},
 };
 
 unsigned auth_op_scope(const char *op, size_t op_len)

@@ -22,6 +22,8 @@ atp_err names_init(names *m, const char *const *ids, size_t n)
         return ATP_E_NOMEM;
     m->cap = cap;
     for (size_t i = 0; i < n; i++) {
+        if (ids[i] == NULL)
+            continue; /* an unnamed entry: found by no id */
         size_t len = strlen(ids[i]);
         if (names_find(m, ids[i], len) >= 0)
             continue;

@@ -23,7 +23,7 @@ typedef struct names {
 } names;
 
 /* names_init indexes ids[0..n) (borrowed: they must outlive the map).
- * A repeated id keeps its first index. */
+ * A repeated id keeps its first index; a NULL entry is not indexed. */
 atp_err names_init(names *m, const char *const *ids, size_t n);
 void names_fini(names *m);
 

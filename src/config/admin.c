@@ -114,6 +114,27 @@ static void config_admin_rule_write(FILE *f, const char *sku,
     fputs("}\n", f);
 }
 
+/* config_admin_location_write writes one entry of locations: (typed: a
+ * type the client set, written even when empty, so that the parser says
+ * what is wrong with it, as for the file). */
+static void config_admin_location_write(FILE *f, const config_location *v,
+                                        const char *region, bool typed)
+{
+    fputs("  - id: ", f);
+    config_admin_quote(f, v->id);
+    fputs("\n    region: ", f);
+    config_admin_quote(f, region);
+    if (v->type != NULL && (v->type[0] != '\0' || typed)) {
+        fputs("\n    type: ", f);
+        config_admin_quote(f, v->type);
+    }
+    if (v->pickup)
+        fputs("\n    pickup: true", f);
+    if (v->pickup_buffer != 0) /* out of range: the parser says so */
+        fprintf(f, "\n    pickup_buffer: %lld", (long long)v->pickup_buffer);
+    fputc('\n', f);
+}
+
 static void config_admin_write_places(FILE *f, const config *c,
                                       const config_edit *e)
 {
@@ -139,11 +160,13 @@ static void config_admin_write_places(FILE *f, const config *c,
     }
     bool gone = e != NULL && e->kind == CONFIG_EDIT_LOCATION_REMOVE &&
                 config_location_find(c, e->location, strlen(e->location)) >= 0;
-    fputs(c->n_locations > (gone ? 1u : 0u) ? "locations:\n"
-                                            : "locations: []\n",
-          f);
+    bool added = e != NULL && e->kind == CONFIG_EDIT_LOCATION_ADD;
+    size_t listed = config_location_named(c) + added;
+    fputs(listed > (gone ? 1u : 0u) ? "locations:\n" : "locations: []\n", f);
     for (size_t i = 0; i < c->n_locations; i++) {
         const config_location *l = &c->locations[i];
+        if (l->id == NULL)
+            continue; /* a spare place (config_location_spares) */
         bool named =
             e != NULL && e->location != NULL && strcmp(e->location, l->id) == 0;
         if (named && e->kind == CONFIG_EDIT_LOCATION_REMOVE)
@@ -159,21 +182,74 @@ static void config_admin_write_places(FILE *f, const config *c,
             if (e->has_pickup_buffer)
                 v.pickup_buffer = e->pickup_buffer;
         }
-        fputs("  - id: ", f);
-        config_admin_quote(f, v.id);
-        fputs("\n    region: ", f);
-        config_admin_quote(f, moved ? e->region : c->regions[v.region].id);
-        /* A type the client set is written even when empty: the parser
-         * then says what is wrong with it, as for the file. */
-        if (v.type != NULL && (v.type[0] != '\0' || (set && e->type))) {
-            fputs("\n    type: ", f);
-            config_admin_quote(f, v.type);
+        config_admin_location_write(
+            f, &v, moved ? e->region : c->regions[v.region].id, set && e->type);
+    }
+    if (added) {
+        config_location v = {.id = (char *)e->location, /* only written */
+                             .type = (char *)e->type,
+                             .pickup = e->has_pickup && e->pickup,
+                             .pickup_buffer =
+                                 e->has_pickup_buffer ? e->pickup_buffer : 0};
+        config_admin_location_write(f, &v, e->region, e->type != NULL);
+    }
+}
+
+/* config_admin_buckets_write writes one authority entry: the location
+ * and its bucket bits. */
+static void config_admin_claim_write(FILE *f, const char *location,
+                                     unsigned bits)
+{
+    fputs("      - {locations: [", f);
+    config_admin_quote(f, location);
+    fputs("], buckets: [", f);
+    const char *sep = "";
+    for (unsigned k = 0; k < ATP_AUTH_BUCKET_COUNT; k++)
+        if (bits & (1u << k)) {
+            fprintf(f, "%s%s", sep, config_bucket_name(k));
+            sep = ", ";
         }
-        if (v.pickup)
-            fputs("\n    pickup: true", f);
-        if (v.pickup_buffer != 0) /* out of range: the parser says so */
-            fprintf(f, "\n    pickup_buffer: %lld", (long long)v.pickup_buffer);
+    fputs("]}\n", f);
+}
+
+/* config_admin_write_sources writes each source's id and authority, one
+ * entry per location (its pairs are sorted by location), with e's
+ * authority set applied (a removed location's entries left out). */
+static void config_admin_write_sources(FILE *f, const config *c,
+                                       const config_edit *e)
+{
+    if (c->n_sources == 0)
+        return;
+    bool edit = e != NULL && e->kind == CONFIG_EDIT_AUTHORITY_SET;
+    bool removed = e != NULL && e->kind == CONFIG_EDIT_LOCATION_REMOVE;
+    fputs("sources:\n", f);
+    for (size_t i = 0; i < c->n_sources; i++) {
+        const config_source *src = &c->sources[i];
+        bool mine = edit && strcmp(e->source, src->id) == 0;
+        fputs("  - id: ", f);
+        config_admin_quote(f, src->id);
         fputc('\n', f);
+        bool head = false;
+        for (size_t a = 0; a < src->n_authority;) {
+            uint32_t loc = src->authority[a].location;
+            unsigned bits = 0;
+            for (; a < src->n_authority && src->authority[a].location == loc;
+                 a++)
+                bits |= 1u << src->authority[a].bucket;
+            const char *id = c->locations[loc].id;
+            if (id == NULL ||
+                ((mine || removed) && strcmp(id, e->location) == 0))
+                continue; /* removed with its location, or edited: last */
+            if (!head)
+                fputs("    authority:\n", f);
+            head = true;
+            config_admin_claim_write(f, id, bits);
+        }
+        if (mine && e->buckets != 0) {
+            if (!head)
+                fputs("    authority:\n", f);
+            config_admin_claim_write(f, e->location, e->buckets);
+        }
     }
 }
 
@@ -187,10 +263,24 @@ atp_err config_admin_text(const config *c, const config_edit *e, char **out,
                                  e->kind == CONFIG_EDIT_LOCATION_SET ||
                                  e->kind == CONFIG_EDIT_LOCATION_REMOVE);
     bool regional = e != NULL && e->kind == CONFIG_EDIT_REGION_SET;
+    bool structural = e != NULL && (e->kind == CONFIG_EDIT_LOCATION_ADD ||
+                                    e->kind == CONFIG_EDIT_AUTHORITY_SET);
     if (located)
         found = config_location_find(c, e->location, strlen(e->location)) >= 0;
     if (regional)
         found = config_region_find(c, e->region, strlen(e->region)) >= 0;
+    if (structural) {
+        bool has =
+            config_location_find(c, e->location, strlen(e->location)) >= 0;
+        if (e->kind == CONFIG_EDIT_LOCATION_ADD && has)
+            return ATP_E_CONFLICT;
+        if (e->kind == CONFIG_EDIT_AUTHORITY_SET && !has)
+            return ATP_E_UNKNOWN_LOCATION;
+        if (e->kind == CONFIG_EDIT_AUTHORITY_SET &&
+            config_source_find(c, e->source, strlen(e->source)) < 0)
+            return ATP_E_UNKNOWN_SOURCE;
+        found = true;
+    }
     char *buf = NULL;
     size_t n = 0;
     FILE *f = open_memstream(&buf, &n);
@@ -201,7 +291,7 @@ atp_err config_admin_text(const config *c, const config_edit *e, char **out,
           f);
     config_admin_write_places(f, c, e);
     bool set = e != NULL && e->kind == CONFIG_EDIT_BUFFER_SET;
-    bool scoped = e != NULL && !located && !regional;
+    bool scoped = e != NULL && !located && !regional && !structural;
     size_t rules = c->n_buffers + (set ? 1 : 0);
     fputs(rules ? "buffers:\n" : "buffers: []\n", f);
     for (size_t i = 0; i < c->n_buffers; i++) {
@@ -228,6 +318,7 @@ atp_err config_admin_text(const config *c, const config_edit *e, char **out,
                                 e->has_units ? &e->units : NULL,
                                 e->has_percent ? &e->percent_bp : NULL,
                                 e->has_low_stock ? &e->low_stock : NULL);
+    config_admin_write_sources(f, c, e);
     if (fclose(f) != 0 || buf == NULL) {
         free(buf);
         return ATP_E_NOMEM;
@@ -377,6 +468,92 @@ static void config_admin_horizons_overlay(config *dst, const config *adm)
     }
 }
 
+/* By (location, bucket): the order of config_source.authority. */
+static int config_authority_order(const void *pa, const void *pb)
+{
+    const config_authority *x = pa, *y = pb;
+    if (x->location != y->location)
+        return x->location < y->location ? -1 : 1;
+    return (x->bucket > y->bucket) - (x->bucket < y->bucket);
+}
+
+/* config_admin_locations_add gives dst every location adm lists and dst
+ * does not (added at run time), at the end, in adm's region (by id);
+ * the loop of config_admin_overlay then gives it adm's settings. */
+static atp_err config_admin_locations_add(config *dst, const config *adm,
+                                          config_admin_report_fn fn, void *ctx)
+{
+    size_t n = dst->n_locations;
+    for (size_t i = 0; i < adm->n_locations; i++) {
+        const config_location *l = &adm->locations[i];
+        const char *rid = adm->regions[l->region].id;
+        int r = config_region_find(dst, rid, strlen(rid));
+        if (config_location_find(dst, l->id, strlen(l->id)) >= 0 || r < 0)
+            continue; /* known, or reported by the overlay's loop */
+        if (n == CONFIG_MAX_LOCATIONS) {
+            char what[320];
+            snprintf(what, sizeof what,
+                     "location '%s': more than %d locations; left out", l->id,
+                     CONFIG_MAX_LOCATIONS);
+            fn(ctx, what);
+            continue;
+        }
+        config_location *v = realloc(dst->locations, (n + 1) * sizeof *v);
+        if (v == NULL)
+            return ATP_E_NOMEM;
+        dst->locations = v;
+        v[n] = (config_location){.id = strdup(l->id), .region = (uint32_t)r};
+        if (v[n].id == NULL)
+            return ATP_E_NOMEM;
+        dst->n_locations = ++n;
+    }
+    config__index_free(dst);
+    return config__index_build(dst);
+}
+
+atp_err config_authority_map(const config *dst, const config *from,
+                             const config_source *src, config_authority **out,
+                             size_t *n_out)
+{
+    config_authority *v =
+        malloc((src->n_authority ? src->n_authority : 1) * sizeof *v);
+    if (v == NULL)
+        return ATP_E_NOMEM;
+    size_t n = 0;
+    for (size_t a = 0; a < src->n_authority; a++) {
+        const char *id = from->locations[src->authority[a].location].id;
+        int k = id == NULL ? -1 : config_location_find(dst, id, strlen(id));
+        if (k >= 0)
+            v[n++] = (config_authority){(uint32_t)k, src->authority[a].bucket};
+    }
+    qsort(v, n, sizeof *v, config_authority_order);
+    *out = v;
+    *n_out = n;
+    return ATP_OK;
+}
+
+/* config_admin_authority_overlay gives each source of dst that adm lists
+ * adm's authority (locations by id); adm without sources (a state stored
+ * before sources were administered) leaves dst's. */
+static atp_err config_admin_authority_overlay(config *dst, const config *adm)
+{
+    for (size_t i = 0; adm->n_sources > 0 && i < dst->n_sources; i++) {
+        config_source *d = &dst->sources[i];
+        int k = config_source_find(adm, d->id, strlen(d->id));
+        if (k < 0)
+            continue;
+        config_authority *v;
+        size_t n;
+        atp_err err = config_authority_map(dst, adm, &adm->sources[k], &v, &n);
+        if (err != ATP_OK)
+            return err;
+        free(d->authority);
+        d->authority = v;
+        d->n_authority = n;
+    }
+    return ATP_OK;
+}
+
 atp_err config_admin_overlay(config *dst, const config *adm,
                              config_admin_report_fn fn, void *ctx)
 {
@@ -396,6 +573,13 @@ atp_err config_admin_overlay(config *dst, const config *adm,
     dst->buffers = v;
     dst->n_buffers = n;
     config_admin_horizons_overlay(dst, adm);
+    atp_err err = config_admin_locations_add(dst, adm, fn, ctx);
+    if (err != ATP_OK) {
+        for (size_t i = 0; i < adm->n_locations; i++)
+            free(types[i]);
+        free(types);
+        return err;
+    }
     char what[320];
     for (size_t i = 0; i < adm->n_locations; i++) {
         const config_location *l = &adm->locations[i];
@@ -421,5 +605,7 @@ atp_err config_admin_overlay(config *dst, const config *adm,
         }
     }
     free(types);
-    return config_admin_locations_drop(dst, adm, fn, ctx);
+    if ((err = config_admin_locations_drop(dst, adm, fn, ctx)) != ATP_OK)
+        return err;
+    return config_admin_authority_overlay(dst, adm);
 }

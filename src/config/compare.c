@@ -51,6 +51,7 @@ static const config_field config_restart_fields[] = {
     SVC("max_cart_lines", max_cart_lines, CONFIG_F_U32),
     SVC("reorder_window", reorder_window_ms, CONFIG_F_I64),
     SVC("reorder_max_messages", reorder_max_messages, CONFIG_F_U32),
+    SVC("spare_locations", spare_locations, CONFIG_F_U32),
     SVC("feed_interval", feed_interval_ms, CONFIG_F_I64),
     SVC("snapshot_interval", snapshot_interval_ms, CONFIG_F_I64),
     SVC("resync_retry", resync_retry_ms, CONFIG_F_I64),
@@ -137,7 +138,7 @@ static bool config_regions_differ(const config *a, const config *b, char *buf,
  * a reload of 65535 locations compares in linear time. */
 static long config_loc_find(const config *c, const char *id)
 {
-    return config_location_find(c, id, strlen(id));
+    return id == NULL ? -1 : config_location_find(c, id, strlen(id));
 }
 
 size_t config_location_regions(const config *running, const config *next,
@@ -153,19 +154,6 @@ size_t config_location_regions(const config *running, const config *next,
     return matched;
 }
 
-/* A location's region is applied by a reload (the engine moves its stock),
- * and so is a location removed; a location added is not. */
-static bool config_locations_differ(const config *a, const config *b, char *buf,
-                                    size_t n)
-{
-    bool added = false;
-    for (size_t i = 0; !added && i < b->n_locations; i++)
-        if ((added = config_loc_find(a, b->locations[i].id) < 0))
-            snprintf(buf, n, "locations: %s added (adding a location)",
-                     b->locations[i].id);
-    return added;
-}
-
 static bool config_channels_differ(const config *a, const config *b, char *buf,
                                    size_t n)
 {
@@ -175,24 +163,6 @@ static bool config_channels_differ(const config *a, const config *b, char *buf,
     if (differ)
         snprintf(buf, n, "channels: changed");
     return differ;
-}
-
-/* Whether (location, bucket) is one of src's pairs (sorted by both). */
-static int config_authority_cmp(const void *pa, const void *pb)
-{
-    const config_authority *x = pa, *y = pb;
-    if (x->location != y->location)
-        return x->location < y->location ? -1 : 1;
-    return (x->bucket > y->bucket) - (x->bucket < y->bucket);
-}
-
-static bool config_source_has(const config_source *src, uint32_t location,
-                              uint8_t bucket)
-{
-    config_authority key = {location, bucket};
-    return src->n_authority > 0 &&
-           bsearch(&key, src->authority, src->n_authority,
-                   sizeof *src->authority, config_authority_cmp) != NULL;
 }
 
 static bool config_sources_differ(const config *a, const config *b, char *buf,
@@ -205,30 +175,16 @@ static bool config_sources_differ(const config *a, const config *b, char *buf,
     bool any = false;
     for (size_t i = 0; !any && i < a->n_sources; i++) {
         const config_source *x = &a->sources[i], *y = &b->sources[i];
-        bool differ =
-            strcmp(x->id, y->id) != 0 || x->resync != y->resync ||
-            x->max_seq_jump != y->max_seq_jump || x->key_len != y->key_len ||
-            (x->key_len > 0 && memcmp(x->key, y->key, x->key_len) != 0);
-        /* The same pairs over the locations that stay (matched by id); a
-         * removed location's pairs go with it. */
-        size_t kept = 0;
-        for (size_t k = 0; !differ && k < x->n_authority; k++) {
-            long loc =
-                config_loc_find(b, a->locations[x->authority[k].location].id);
-            if (loc < 0)
-                continue;
-            kept++;
-            differ =
-                !config_source_has(y, (uint32_t)loc, x->authority[k].bucket);
-        }
-        differ = differ || kept != y->n_authority;
-        if (differ) {
+        /* Authority is not structure: the admin state applies it
+         * (admin.c), over the running locations and the spare ones. */
+        any = strcmp(x->id, y->id) != 0 || x->resync != y->resync ||
+              x->max_seq_jump != y->max_seq_jump || x->key_len != y->key_len ||
+              (x->key_len > 0 && memcmp(x->key, y->key, x->key_len) != 0);
+        if (any)
             snprintf(buf, n,
-                     "sources: source %s: id, resync, max_seq_jump, key or "
-                     "authority changed",
+                     "sources: source %s: id, resync, max_seq_jump or key "
+                     "changed",
                      x->id);
-            any = true;
-        }
     }
     return any;
 }
@@ -264,7 +220,6 @@ size_t config_compare(const config *running, const config *next,
     bool (*const structural[])(const config *, const config *, char *,
                                size_t) = {
         config_regions_differ,
-        config_locations_differ,
         config_channels_differ,
         config_sources_differ,
     };

@@ -140,6 +140,7 @@ static atp_err config_service_defaults(config_service *s)
     s->max_cart_lines = ATP_CART_MAX_LINES;
     s->reorder_window_ms = 100;
     s->reorder_max_messages = 256;
+    s->spare_locations = 256;
     s->http_threads = 2;
     s->http_max_connections = 1024;
     s->http_timeout_ms = 30000;

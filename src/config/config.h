@@ -84,6 +84,8 @@ typedef struct config_service {
     uint32_t max_cart_lines;          /* default ATP_CART_MAX_LINES */
     int64_t reorder_window_ms;        /* default 100 */
     uint32_t reorder_max_messages;    /* default 256 */
+    uint32_t spare_locations;         /* room for locations added at run time,
+                                         default 256 (config_location_spares) */
     char *log_level;                  /* "debug","info","warn","error" */
     bool log_json;                    /* log_format: json (default text) */
     int64_t log_repeat_window_ms;     /* identical lines counted, default 60s */
@@ -291,12 +293,12 @@ int config_source_find(const config *c, const char *id, size_t len);
 /* How a difference between the running configuration and a reloaded one
  * is handled (docs/CONFIG.md, "Reload"). */
 typedef enum config_change {
-    /* Structure (regions, a location added, channels, sources and their
-     * authority over the locations that stay): the engine's rows, the
-     * rules and the sources are indexed by it, so a reload that changes it
-     * is refused as a whole. A location's region, or a location removed
-     * (with its authority entries), is not structure: the engine applies
-     * it (engine_rules_replace). */
+    /* Structure (regions, channels, sources' ids, resync, max_seq_jump
+     * and keys): the engine's rows, the rules and the sources are indexed
+     * by it, so a reload that changes it is refused as a whole. Locations
+     * (added, removed, moved) and sources' authority are not structure:
+     * the admin state applies them (a location added takes a spare place,
+     * config_location_spares). */
     CONFIG_CHANGE_REFUSED,
     /* A key read once at start: the running value stays until a restart. */
     CONFIG_CHANGE_RESTART,
@@ -317,11 +319,10 @@ size_t config_location_regions(const config *running, const config *next,
 /* config_compare calls report once per difference between running and next
  * that a reload cannot apply (kind and a short description: the key, or
  * what changed in the structure), and returns how many. Buffer rules,
- * regions' inbound_horizon, locations' regions, types and pickup
- * settings, locations removed (and
- * authority entries naming them), sources' heartbeat_timeout and
- * service.log_* are what a reload applies; they are not reported. Locations are
- * matched by id (their order may change). Pure; any thread. */
+ * regions' inbound_horizon, locations (added, removed, their regions,
+ * types and pickup settings), sources' authority and heartbeat_timeout
+ * and service.log_* are what a reload applies; they are not reported.
+ * Pure; any thread. */
 size_t config_compare(const config *running, const config *next,
                       config_change_fn report, void *ctx);
 
@@ -355,6 +356,8 @@ typedef enum config_edit_kind {
     CONFIG_EDIT_LOCATION_SET,    /* a location's type and pickup settings */
     CONFIG_EDIT_REGION_SET,      /* a region's inbound horizon */
     CONFIG_EDIT_LOCATION_REMOVE, /* a location no longer listed */
+    CONFIG_EDIT_LOCATION_ADD,    /* a new location (region, type, pickup) */
+    CONFIG_EDIT_AUTHORITY_SET,   /* a source's buckets at one location */
 } config_edit_kind;
 
 /* One change. Names as the client gave them (NUL-terminated, borrowed):
@@ -373,6 +376,9 @@ typedef struct config_edit {
     bool has_pickup, pickup, has_pickup_buffer;
     int64_t pickup_buffer;
     const char *horizon;
+    const char *source; /* an authority set's source */
+    uint8_t buckets;    /* its buckets at location: 1 << enum atp_bucket
+                           (ATP_AUTH_INBOUND too); 0: none (revoked) */
 } config_edit;
 
 /* config_admin_text writes c's administered part as a YAML configuration
@@ -380,14 +386,21 @@ typedef struct config_edit {
  * a set takes the place of the rule of its scope (or comes last), a
  * remove leaves it out, a move writes the location with e->region, a
  * location set with e's type and pickup values, a region set the region
- * with e->horizon, a location remove leaves the location out. Names
+ * with e->horizon, a location remove leaves the location out, a location
+ * add writes it last (e->region, e->type, e's pickup values), an authority
+ * set gives e->source e->buckets at e->location (none: its entry for it
+ * left out). The sources section (last: each source's id and authority,
+ * nothing else) is written only when c has sources. Unnamed locations
+ * (config_location_spares) are not written. Names
  * of e are written as given; config_load_string then reports an unknown
  * region or channel, a bad value, with the file's messages. Returns ATP_OK
  * with *out (malloc'd, NUL-terminated, *len bytes: the caller frees it),
  * ATP_E_NOT_FOUND (a remove of a scope without a rule),
- * ATP_E_UNKNOWN_LOCATION (a move, set or remove of a location c does
- * not have), ATP_E_UNKNOWN_REGION (a region set of a region c does not
- * have),
+ * ATP_E_UNKNOWN_LOCATION (a move, set, remove or authority set of a
+ * location c does not have), ATP_E_UNKNOWN_REGION (a region set of a
+ * region c does not have), ATP_E_UNKNOWN_SOURCE (an authority set of a
+ * source c does not have), ATP_E_CONFLICT (a location add of an id c
+ * has),
  * ATP_E_NOMEM. Pure; any thread. */
 atp_err config_admin_text(const config *c, const config_edit *e, char **out,
                           size_t *len);
@@ -397,6 +410,35 @@ atp_err config_admin_text(const config *c, const config_edit *e, char **out,
  * indexes c again. ATP_E_NOT_FOUND: c has no such location; ATP_E_NOMEM:
  * the index could not be rebuilt. */
 atp_err config_location_drop(config *c, const char *id);
+
+/* Room for locations added at run time (docs/CONFIG.md,
+ * service.spare_locations): the running configuration gets unnamed
+ * locations (id NULL, found by no lookup) after its named ones, so that
+ * every table sized by n_locations at start (the engine's, the sources'
+ * authority, the feeds') has their places from the start.
+ *
+ * config_location_spares appends n of them (fewer when CONFIG_MAX_LOCATIONS
+ * allows fewer). Main thread, at start, before anything indexes c. */
+atp_err config_location_spares(config *c, size_t n);
+
+/* config_location_named: how many of c's locations have an id. Only on
+ * the thread that may claim (or before any may). */
+size_t config_location_named(const config *c);
+
+/* config_location_claim: in *index, the location id's place in c: its own
+ * when c has the id (one removed at run time keeps its place), else the
+ * first unnamed one, which takes the id (copied); the new id -> index map
+ * is published atomically (config_location_find on any thread sees it
+ * whole), the one it replaces is kept until config_fini. A claimed place
+ * stays claimed (a reader may hold its index); the caller says what it
+ * holds (the engine's region: CONFIG_LOCATION_GONE until it is added).
+ * ATP_E_BAD_STATE: no unnamed place left; ATP_E_NOMEM. One claimer at a
+ * time (the admin module's mutex). */
+atp_err config_location_claim(config *c, const char *id, uint32_t *index);
+
+/* config_bucket_name: "on_hand", "allocated", "held" or "inbound" (an
+ * authority bucket as the file writes it), "?" beyond. */
+const char *config_bucket_name(unsigned bucket);
 
 /* config_quote writes s into buf (n >= 3 bytes) as the configuration
  * file's administered part writes an id: a YAML double-quoted scalar, '"',
@@ -414,14 +456,25 @@ bool config_admin_rule_matches(const config *c, const config_buffer_rule *r,
 /* config_admin_overlay makes adm's buffer rules dst's (regions and
  * channels matched by id), gives each region of dst that adm lists adm's
  * inbound_horizon for it, and each location of dst that adm lists (by id)
- * adm's region, type, pickup and pickup_buffer for it; a location of dst
- * that adm does not list (removed at run time) is removed from dst, with
- * the authority pairs naming it, and said through fn. What dst has no
+ * adm's region, type, pickup and pickup_buffer for it; a location adm
+ * lists and dst does not (added at run time) is added to dst; a location
+ * of dst that adm does not list (removed at run time) is removed from dst,
+ * with the authority pairs naming it, and said through fn. When adm has
+ * sources, each source of dst that adm lists (by id) takes adm's
+ * authority (locations by id). What dst has no
  * place for (a rule's region or channel, a location, a region) is left
  * out and said through fn(ctx, what). Returns ATP_OK, or ATP_E_NOMEM
  * (dst may then be changed in part: the caller discards it or does not
  * start). */
 typedef void (*config_admin_report_fn)(void *ctx, const char *what);
+
+/* config_authority_map: src's authority pairs (src a source of from) with
+ * dst's location indexes (matched by id; a location dst lacks is left
+ * out), sorted by (location, bucket), in *out (malloc'd, the caller's).
+ * ATP_E_NOMEM. Pure; any thread. */
+atp_err config_authority_map(const config *dst, const config *from,
+                             const config_source *src, config_authority **out,
+                             size_t *n_out);
 atp_err config_admin_overlay(config *dst, const config *adm,
                              config_admin_report_fn fn, void *ctx);
 

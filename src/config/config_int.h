@@ -124,9 +124,6 @@ const char *config__id_check(const char *s, size_t len, size_t max_len);
 const char *config__at(config__mark earlier, config__mark later, char *buf,
                        size_t size);
 
-/* config__bucket_name returns "on_hand", "allocated" or "held". */
-const char *config__bucket_name(unsigned bucket);
-
 /* config__diags_finish (yaml_read.c) sorts b's diagnostics by position and
  * adds the "more problems" line; once, at the end of a load. */
 void config__diags_finish(config__build *b);

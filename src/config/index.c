@@ -2,9 +2,13 @@
  * index.c - the id -> index maps of a loaded configuration: regions,
  * locations, channels and sources, each a hash map (common/names.h) built
  * once by the loaders and read by every module that resolves an id from
- * the wire or from disk (config_*_find). A configuration is immutable after
- * its load, so its maps never change and any thread may look up at once; a
- * reloaded configuration is another config with maps of its own.
+ * the wire or from disk (config_*_find). A map never changes once built,
+ * so any thread may look up at once; a reloaded configuration is another
+ * config with maps of its own. The one exception is the running
+ * configuration's locations: a location added at run time names one of its
+ * unnamed slots (config_location_claim), and a new map is built and
+ * published with one atomic store; the maps it replaces stay until
+ * config_fini, since a reader may still be inside one.
  */
 #include "config/config_int.h"
 
@@ -16,6 +20,7 @@
 
 struct config_index {
     names regions, locations, channels, sources;
+    struct config_index *replaced; /* by config_location_claim; freed last */
 };
 
 /* config_index_map indexes the n ids that id_of gives. names borrows each
@@ -28,7 +33,6 @@ static atp_err config_index_map(names *m, const config *c, size_t n,
         return ATP_E_NOMEM;
     for (size_t i = 0; i < n; i++) {
         ids[i] = id_of(c, i);
-        ATP_ASSERT(ids[i] != NULL);
     }
     atp_err err = names_init(m, ids, n);
     free(ids);
@@ -52,13 +56,21 @@ const char *config__source_id(const config *c, size_t i)
     return c->sources[i].id;
 }
 
-atp_err config__index_build(config *c)
+static void config_index_delete(struct config_index *x)
 {
-    ATP_ASSERT(c->index == NULL);
+    names_fini(&x->regions); /* each is safe on a map never built */
+    names_fini(&x->locations);
+    names_fini(&x->channels);
+    names_fini(&x->sources);
+    free(x);
+}
+
+/* config_index_new: the maps of c's ids as they are now. */
+static atp_err config_index_new(const config *c, struct config_index **out)
+{
     struct config_index *x = calloc(1, sizeof *x);
     if (x == NULL)
         return ATP_E_NOMEM;
-    c->index = x;
     atp_err err =
         config_index_map(&x->regions, c, c->n_regions, config__region_id);
     if (err == ATP_OK)
@@ -69,30 +81,39 @@ atp_err config__index_build(config *c)
                                config__channel_id);
     if (err == ATP_OK)
         err = config_index_map(&x->sources, c, c->n_sources, config__source_id);
-    if (err != ATP_OK)
-        config__index_free(c);
-    return err;
+    if (err != ATP_OK) {
+        config_index_delete(x);
+        return err;
+    }
+    *out = x;
+    return ATP_OK;
+}
+
+atp_err config__index_build(config *c)
+{
+    ATP_ASSERT(c->index == NULL);
+    return config_index_new(c, &c->index);
 }
 
 void config__index_free(config *c)
 {
     struct config_index *x = c->index;
-    if (x == NULL)
-        return;
-    names_fini(&x->regions); /* each is safe on a map never built */
-    names_fini(&x->locations);
-    names_fini(&x->channels);
-    names_fini(&x->sources);
-    free(x);
+    while (x != NULL) {
+        struct config_index *next = x->replaced;
+        config_index_delete(x);
+        x = next;
+    }
     c->index = NULL;
 }
 
-/* config_index_of: c's maps. A config that did not come from a loader has
- * none: a programming error, not input. */
+/* config_index_of: c's maps (acquire: a location claimed on another thread
+ * is whole before its map is seen). A config that did not come from a
+ * loader has none: a programming error, not input. */
 static const struct config_index *config_index_of(const config *c)
 {
-    ATP_ASSERT(c->index != NULL);
-    return c->index;
+    const struct config_index *x = __atomic_load_n(&c->index, __ATOMIC_ACQUIRE);
+    ATP_ASSERT(x != NULL);
+    return x;
 }
 
 /* config_index_find: the index of id in m (of a section of n ids), or -1. */
@@ -126,4 +147,57 @@ int config_source_find(const config *c, const char *id, size_t len)
 {
     return config_index_find(&config_index_of(c)->sources, id, len,
                              c->n_sources);
+}
+
+atp_err config_location_spares(config *c, size_t n)
+{
+    if (n == 0)
+        return ATP_OK;
+    if (c->n_locations + n > CONFIG_MAX_LOCATIONS)
+        n = CONFIG_MAX_LOCATIONS - c->n_locations;
+    config_location *v =
+        realloc(c->locations, (c->n_locations + n) * sizeof *v);
+    if (v == NULL)
+        return ATP_E_NOMEM;
+    memset(v + c->n_locations, 0, n * sizeof *v); /* unnamed: id NULL */
+    c->locations = v;
+    c->n_locations += n;
+    return ATP_OK;
+}
+
+size_t config_location_named(const config *c)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < c->n_locations; i++)
+        n += c->locations[i].id != NULL;
+    return n;
+}
+
+atp_err config_location_claim(config *c, const char *id, uint32_t *index)
+{
+    int k = config_location_find(c, id, strlen(id));
+    if (k >= 0) {
+        *index = (uint32_t)k;
+        return ATP_OK;
+    }
+    size_t slot = 0;
+    while (slot < c->n_locations && c->locations[slot].id != NULL)
+        slot++;
+    if (slot == c->n_locations)
+        return ATP_E_BAD_STATE; /* no unnamed slot left */
+    char *name = strdup(id);
+    if (name == NULL)
+        return ATP_E_NOMEM;
+    c->locations[slot].id = name;
+    struct config_index *x;
+    atp_err err = config_index_new(c, &x);
+    if (err != ATP_OK) {
+        c->locations[slot].id = NULL; /* no reader has seen it: no map */
+        free(name);
+        return err;
+    }
+    x->replaced = c->index;
+    __atomic_store_n(&c->index, x, __ATOMIC_RELEASE);
+    *index = (uint32_t)slot;
+    return ATP_OK;
 }

@@ -62,6 +62,7 @@ static const char *const config_service_keys[] = {
     "query_idle_timeout",
     "tls_handshake_timeout",
     "stop_drain",
+    "spare_locations",
 };
 enum {
     SVC_QUERY_LISTEN,
@@ -97,6 +98,7 @@ enum {
     SVC_QUERY_IDLE_TIMEOUT,
     SVC_TLS_HANDSHAKE_TIMEOUT,
     SVC_STOP_DRAIN,
+    SVC_SPARE_LOCATIONS,
     SVC_N
 };
 _Static_assert(SVC_N <= CONFIG_MAX_KEYS, "service: raise CONFIG_MAX_KEYS");
@@ -345,6 +347,10 @@ void config__parse_service(config__walk *w, const yaml_node_t *node)
         config__get_int(w, v[SVC_MAX_CART_LINES], "service.max_cart_lines", 1,
                         ATP_CART_MAX_LINES, &n))
         s->max_cart_lines = (uint32_t)n;
+    if (v[SVC_SPARE_LOCATIONS] &&
+        config__get_int(w, v[SVC_SPARE_LOCATIONS], "service.spare_locations", 0,
+                        CONFIG_MAX_LOCATIONS, &n))
+        s->spare_locations = (uint32_t)n;
     if (v[SVC_REORDER_WINDOW])
         config__get_duration(w, v[SVC_REORDER_WINDOW], "service.reorder_window",
                              0, CONFIG_REORDER_WINDOW_MAX_MS,

@@ -25,7 +25,7 @@ static const char *const config_bucket_names[ATP_AUTH_BUCKET_COUNT] = {
     [ATP_AUTH_INBOUND] = "inbound",
 };
 
-const char *config__bucket_name(unsigned bucket)
+const char *config_bucket_name(unsigned bucket)
 {
     return bucket < ATP_AUTH_BUCKET_COUNT ? config_bucket_names[bucket] : "?";
 }

@@ -254,7 +254,7 @@ static void config_report_conflicts(config__build *b, config_conflict *cf,
         for (unsigned k = 0; k < ATP_AUTH_BUCKET_COUNT; k++) {
             if (bits & (1u << k))
                 o += (size_t)snprintf(buckets + o, sizeof buckets - o, "%s%s",
-                                      o ? ", " : "", config__bucket_name(k));
+                                      o ? ", " : "", config_bucket_name(k));
         }
         const config__source_src *s1 = &b->sources[cf[i].first.source];
         const config__source_src *s2 = &b->sources[cf[i].later.source];

@@ -64,8 +64,9 @@ atp_err engine__loc_info_of(const config *started, const config *src,
         return ATP_E_NOMEM;
     for (size_t i = 0; i < n; i++) {
         const config_location *l = &started->locations[i];
-        int k = src == started
-                    ? (int)i
+        int k = src == started ? (int)i
+                : l->id == NULL
+                    ? -1 /* a spare place: no settings until it is named */
                     : config_location_find(src, l->id, strlen(l->id));
         if (k >= 0)
             l = &src->locations[k];
@@ -125,8 +126,10 @@ atp_err engine_alloc(const config *cfg, const engine_persist *persist,
     e->row_dir = calloc(ENGINE_MAX_SKUS / ENGINE_ROW_CHUNK, sizeof *e->row_dir);
     if (e->loc_region == NULL || e->region_stale == NULL || e->row_dir == NULL)
         goto fail;
-    for (size_t i = 0; i < cfg->n_locations; i++)
-        e->loc_region[i] = (uint16_t)cfg->locations[i].region;
+    for (size_t i = 0; i < cfg->n_locations; i++) /* spare places: GONE */
+        e->loc_region[i] = cfg->locations[i].id == NULL
+                               ? CONFIG_LOCATION_GONE
+                               : (uint16_t)cfg->locations[i].region;
     if ((err = engine__loc_info_of(cfg, cfg, &e->loc_info)) != ATP_OK)
         goto fail;
     if ((e->horizon_ms = engine__horizons_of(cfg, cfg)) == NULL) {

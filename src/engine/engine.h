@@ -356,11 +356,15 @@ typedef struct engine_rules_report {
  * for the change feed) and the region, type and pickup settings of each
  * of its locations the engine's (a reload; the pickup and explain answers
  * after it show the new type and settings). next must have running's regions
- * and channels, and no location the engine started without (locations are
- * matched by id: config_location_regions; config_compare refuses the
- * rest); running is the configuration whose rules are in force, for the
- * difference. A location next does not list is removed, only if it has no
- * stock (ATP_E_BAD_STATE, report->refused says which, otherwise): the
+ * and channels, and no location the engine's configuration does not name
+ * (locations are matched by id: config_location_regions; a location added
+ * at run time is first named in a spare place, config_location_claim, and
+ * then comes back from CONFIG_LOCATION_GONE like one named again); running
+ * is the configuration whose rules are in force, for the difference. The
+ * sources' authority in the engine's configuration (which the caller may
+ * have changed before the call) is read again: which sources may
+ * allocate in which region. A location next does not list is removed, only if
+ * it has no stock (ATP_E_BAD_STATE, report->refused says which, otherwise): the
  * engine drops later events naming it; named again, it comes back
  * empty. Both are applied by the engine thread as one
  * command, so each grant and batch sees either the old rules and regions or

@@ -235,6 +235,10 @@ void engine__rules_apply(engine *e, engine_rules_change *change)
     atomic_store_explicit(&e->reloc_seq, seq + 1, memory_order_relaxed);
     atomic_thread_fence(memory_order_release);
     engine__relocate_publish(e, change);
+    /* Which sources may allocate where: the locations' regions, and the
+     * sources' authority, which the admin state may have changed with
+     * them (the caller changed it before this command and waits). */
+    resv_may_allocate_set(&e->resv, e->cfg, e->loc_region);
     engine_horizons_publish(e, change);
     sets[e->retired.n++] =
         atomic_exchange_explicit(&e->rules, change->next, memory_order_acq_rel);

@@ -239,5 +239,4 @@ void engine__relocate_publish(engine *e, engine_rules_change *change)
     engine__supply_flush(e);
     engine__lots_relocated(e, change->was, e->now_ms);
     engine__supply_flush(e);
-    resv_may_allocate_set(&e->resv, e->cfg, e->loc_region);
 }

@@ -26,7 +26,8 @@ atp_err engine_reserve_positions(engine *e, size_t n)
      * at least n / n_locations SKUs: size the dictionary and rows for that
      * many now (a lower bound: growth covers SKUs stocked in fewer
      * locations; an upper bound would cost 48 B per unused key). */
-    size_t locs = e->cfg->n_locations ? e->cfg->n_locations : 1;
+    size_t locs = config_location_named(e->cfg); /* not the spare places */
+    locs = locs ? locs : 1;
     size_t skus = n / locs;
     if (skus > ENGINE_MAX_SKUS - dict_count(e->skus))
         skus = ENGINE_MAX_SKUS - dict_count(e->skus);

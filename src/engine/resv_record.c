@@ -139,16 +139,13 @@ static bool resv_record_location(const engine *e, const codec_val *v,
         return false;
     *out = 0;
     const char *gone = "is no longer configured";
-    for (size_t i = 0; i < e->cfg->n_locations; i++) {
-        if (!codec_str_eq(s, e->cfg->locations[i].id))
-            continue;
-        if (e->loc_region[i] == region) {
-            *out = (uint32_t)i + 1;
-            return true;
-        }
-        gone = "is now in another region";
-        break;
+    int i = config_location_find(e->cfg, s.ptr, s.len);
+    if (i >= 0 && e->loc_region[i] == region) {
+        *out = (uint32_t)i + 1;
+        return true;
     }
+    if (i >= 0)
+        gone = "is now in another region";
     /* Ids are at most 128 and 64 printable bytes (checked): whole. */
     log_warn("resv",
              "stored reservation '%.*s' has a line pinned to location '%.*s', "

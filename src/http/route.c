@@ -89,6 +89,10 @@ static const http_route_def http_routes[] = {
      .async = true},
     {"POST", "/v1/admin/locations/{location}/remove", "admin_remove_location",
      .body = true, .async = true},
+    {"POST", "/v1/admin/locations", "admin_add_location", .body = true,
+     .async = true},
+    {"PUT", "/v1/admin/sources/{source}/authority/{location}",
+     "admin_set_authority", .body = true, .async = true},
 };
 
 #define HTTP_ROUTES (sizeof http_routes / sizeof http_routes[0])

@@ -2,8 +2,9 @@
  * request_admin_ops.c - the run-time administration ops (docs/PROTOCOL.md,
  * "Admin"): admin_list, admin_history and admin_export answered at once
  * from the admin state; admin_set_buffer, admin_remove_buffer,
- * admin_move_location, admin_set_location, admin_remove_location and
- * admin_set_region validated here (field shapes), run by the admin
+ * admin_move_location, admin_set_location, admin_remove_location,
+ * admin_set_region, admin_add_location and admin_set_authority validated
+ * here (field shapes), run by the admin
  * thread and answered by it once stored (request_async, like a
  * reservation). Any thread (nng callbacks, libmicrohttpd's).
  */
@@ -169,14 +170,16 @@ static bool request_admin_percent(codec_view v, bool *has, int64_t *bp,
     return false;
 }
 
-/* request_admin_location_values reads admin_set_location's values:
- * type? (a string of at most ADMIN_TYPE_MAX bytes, copied into buf; its
- * content is the file's check), pickup? (a boolean), pickup_buffer? (an
- * integer 0..ATP_QTY_MAX); at least one. */
+/* request_admin_location_values reads admin_set_location's (and
+ * admin_add_location's) values: type? (a string of at most ADMIN_TYPE_MAX
+ * bytes, copied into buf; its content is the file's check), pickup? (a
+ * boolean), pickup_buffer? (an integer 0..ATP_QTY_MAX); at least one for a
+ * set. */
 static bool request_admin_location_values(const request_fields *f,
                                           config_edit *ed, char *buf,
                                           reply_error *e)
 {
+    bool add = ed->kind == CONFIG_EDIT_LOCATION_ADD;
     codec_view vt = codec_view_get(f->root, "type");
     codec_view vp = codec_view_get(f->root, "pickup");
     if (vt.p != NULL && codec_view_type(vt) != CODEC_NIL) {
@@ -201,13 +204,42 @@ static bool request_admin_location_values(const request_fields *f,
                            "pickup_buffer", &ed->has_pickup_buffer,
                            &ed->pickup_buffer, e))
         return false;
-    if (ed->type == NULL && !ed->has_pickup && !ed->has_pickup_buffer) {
+    if (!add && ed->type == NULL && !ed->has_pickup && !ed->has_pickup_buffer) {
         reply_error_set(e, ATP_E_BAD_REQUEST,
                         "admin_set_location changes 'type', 'pickup' or "
                         "'pickup_buffer': give at least one");
         return false;
     }
     return true;
+}
+
+/* request_admin_buckets reads admin_set_authority's buckets: an array of
+ * distinct names of the file's authority buckets (on_hand, allocated,
+ * held, inbound), empty for none. */
+static bool request_admin_buckets(const request_fields *f, config_edit *ed,
+                                  reply_error *e)
+{
+    codec_view v = codec_view_get(f->root, "buckets");
+    bool ok = v.p != NULL && codec_view_type(v) == CODEC_ARRAY;
+    uint32_t n = ok ? codec_view_len(v) : 0;
+    codec_view it = n > 0 ? codec_view_first(v) : v;
+    for (uint32_t i = 0; ok && i < n;
+         i++, it = i < n ? codec_view_next(it) : it) {
+        codec_str s;
+        unsigned k = 0;
+        ok = codec_view_str(it, &s);
+        while (ok && k < ATP_AUTH_BUCKET_COUNT &&
+               !codec_str_eq(s, config_bucket_name(k)))
+            k++;
+        ok = ok && k < ATP_AUTH_BUCKET_COUNT && !(ed->buckets & (1u << k));
+        if (ok)
+            ed->buckets |= (uint8_t)(1u << k);
+    }
+    if (!ok)
+        reply_error_set(e, ATP_E_BAD_REQUEST,
+                        "'buckets' must be an array of distinct bucket names "
+                        "(on_hand, allocated, held, inbound; [] for none)");
+    return ok;
 }
 
 /* request_admin_horizon reads admin_set_region's inbound_horizon into
@@ -267,13 +299,15 @@ bool request_admin_change_start(request_env *env, config_edit_kind kind,
     char id[REQUEST_ADMIN_ID_MAX + 1], sku[ATP_SKU_MAX_LEN + 1];
     char region[ATP_ID_MAX_LEN + 1], channel[ATP_ID_MAX_LEN + 1];
     char location[ATP_ID_MAX_LEN + 1], type[ADMIN_TYPE_MAX + 1];
-    char horizon[ADMIN_HORIZON_MAX + 1];
+    char horizon[ADMIN_HORIZON_MAX + 1], source[ATP_ID_MAX_LEN + 1];
     admin_change c = {.edit = {.kind = kind}};
     config_edit *ed = &c.edit;
-    bool move = kind == CONFIG_EDIT_LOCATION_MOVE;
+    bool add = kind == CONFIG_EDIT_LOCATION_ADD;
+    bool authority = kind == CONFIG_EDIT_AUTHORITY_SET;
+    bool move = kind == CONFIG_EDIT_LOCATION_MOVE || add;
     bool regional = kind == CONFIG_EDIT_REGION_SET;
     bool located = move || kind == CONFIG_EDIT_LOCATION_SET ||
-                   kind == CONFIG_EDIT_LOCATION_REMOVE;
+                   kind == CONFIG_EDIT_LOCATION_REMOVE || authority;
     if (!request_admin_name(codec_view_get(f->root, "change_id"), "change_id",
                             REQUEST_ADMIN_ID_MAX, ATP_E_BAD_ID, true, id,
                             &c.change_id, e) ||
@@ -290,8 +324,14 @@ bool request_admin_change_start(request_env *env, config_edit_kind kind,
                                 ATP_ID_MAX_LEN, ATP_E_UNKNOWN_LOCATION, true,
                                 location, &ed->location, e))
             return false;
-        if (kind == CONFIG_EDIT_LOCATION_SET &&
+        if ((kind == CONFIG_EDIT_LOCATION_SET || add) &&
             !request_admin_location_values(f, ed, type, e))
+            return false;
+        if (authority &&
+            (!request_admin_name(codec_view_get(f->root, "source"), "source",
+                                 ATP_ID_MAX_LEN, ATP_E_UNKNOWN_SOURCE, true,
+                                 source, &ed->source, e) ||
+             !request_admin_buckets(f, ed, e)))
             return false;
     } else if (!request_admin_name(f->sku, "sku", ATP_SKU_MAX_LEN,
                                    ATP_E_BAD_SKU, false, sku, &ed->sku, e) ||

@@ -78,6 +78,8 @@ static const struct {
     {"admin_set_location", CONFIG_EDIT_LOCATION_SET},
     {"admin_set_region", CONFIG_EDIT_REGION_SET},
     {"admin_remove_location", CONFIG_EDIT_LOCATION_REMOVE},
+    {"admin_add_location", CONFIG_EDIT_LOCATION_ADD},
+    {"admin_set_authority", CONFIG_EDIT_AUTHORITY_SET},
 };
 
 /* The ops' indexes in the metrics: 0 "none", then request_ops, snapshot,
@@ -221,7 +223,8 @@ bool request_handle(request_env *env, const void *buf, size_t len,
                 "pickup, pickup_cart, reserve, commit, release, extend, "
                 "reservation, admin_list, admin_history, admin_export, "
                 "admin_set_buffer, admin_remove_buffer, admin_move_location, "
-                "admin_set_location, admin_set_region, admin_remove_location)",
+                "admin_set_location, admin_set_region, admin_remove_location, "
+                "admin_add_location, admin_set_authority)",
                 request_clip(op), op.ptr);
         }
     }

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "common/assert.h"
+#include "common/log.h"
 
 typedef struct sources_held {
     uint64_t seq;
@@ -66,9 +67,11 @@ typedef struct source {
 struct sources {
     source *src;
     size_t n;
-    uint16_t
-        *authority; /* [location * ATP_AUTH_BUCKET_COUNT + bucket] = src + 1 */
-    _Atomic bool *gone; /* [location]: removed by a reload */
+    /* [location * ATP_AUTH_BUCKET_COUNT + bucket] = src + 1 (0: none);
+     * rewritten by sources_relocate when the admin state changes it, read
+     * by the ingest thread at once: each entry stored on its own. */
+    _Atomic uint16_t *authority;
+    _Atomic bool *gone; /* [location]: removed, or a spare place not named */
     size_t n_locations;
     uint32_t n_regions;
     int64_t window_ms;
@@ -140,11 +143,14 @@ atp_err sources_alloc(const config *cfg, sources **out)
         atomic_store(&so->heartbeat_timeout_ms, so->cfg->heartbeat_timeout_ms);
         for (size_t a = 0; a < so->cfg->n_authority; a++) {
             const config_authority *au = &so->cfg->authority[a];
-            s->authority[au->location * ATP_AUTH_BUCKET_COUNT + au->bucket] =
-                (uint16_t)(i + 1);
+            atomic_init(&s->authority[au->location * ATP_AUTH_BUCKET_COUNT +
+                                      au->bucket],
+                        (uint16_t)(i + 1));
         }
         sources_feeds_set(so, cfg, NULL);
     }
+    for (size_t l = 0; l < s->n_locations; l++)
+        atomic_init(&s->gone[l], cfg->locations[l].id == NULL);
     *out = s;
     return ATP_OK;
 fail:
@@ -197,7 +203,9 @@ bool sources_authorized(const sources *s, uint32_t src, uint32_t location,
 {
     if (location >= s->n_locations || bucket >= ATP_AUTH_BUCKET_COUNT)
         return false;
-    return s->authority[location * ATP_AUTH_BUCKET_COUNT + bucket] == src + 1;
+    return atomic_load_explicit(
+               &s->authority[location * ATP_AUTH_BUCKET_COUNT + bucket],
+               memory_order_relaxed) == src + 1;
 }
 
 /* Deliver held messages that are now next in order; a resync whose hole
@@ -516,9 +524,38 @@ void sources_reload(sources *s, const config *next, const uint16_t *loc_region)
         sources_relocate(s, loc_region);
 }
 
+/* sources_authority_set makes the table say what the sources'
+ * configurations (so->cfg->authority, which the admin state rewrites)
+ * say: each entry that changes stored once, so a message checked during
+ * the change sees each pair's old owner or its new one. */
+static void sources_authority_set(sources *s)
+{
+    size_t n = s->n_locations * ATP_AUTH_BUCKET_COUNT;
+    uint16_t *next = calloc(n ? n : 1, sizeof *next);
+    if (next == NULL) {
+        log_error("sources", "out of memory: the authority table keeps its "
+                             "owners until the next change");
+        return;
+    }
+    for (size_t i = 0; i < s->n; i++)
+        for (size_t a = 0; a < s->src[i].cfg->n_authority; a++) {
+            const config_authority *au = &s->src[i].cfg->authority[a];
+            if (au->location < s->n_locations)
+                next[au->location * ATP_AUTH_BUCKET_COUNT + au->bucket] =
+                    (uint16_t)(i + 1);
+        }
+    for (size_t k = 0; k < n; k++)
+        if (atomic_load_explicit(&s->authority[k], memory_order_relaxed) !=
+            next[k])
+            atomic_store_explicit(&s->authority[k], next[k],
+                                  memory_order_relaxed);
+    free(next);
+}
+
 void sources_relocate(sources *s, const uint16_t *loc_region)
 {
     ATP_ASSERT(loc_region != NULL);
+    sources_authority_set(s);
     for (size_t l = 0; l < s->n_locations; l++)
         atomic_store_explicit(&s->gone[l],
                               loc_region[l] == CONFIG_LOCATION_GONE,
@@ -531,6 +568,14 @@ void sources_relocate(sources *s, const uint16_t *loc_region)
                 feeds = loc_region[so->cfg->authority[a].location] == r;
             atomic_store_explicit(&so->feeds[r], feeds, memory_order_relaxed);
         }
+}
+
+size_t sources_locations_live(const sources *s)
+{
+    size_t n = 0;
+    for (size_t l = 0; l < s->n_locations; l++)
+        n += !atomic_load_explicit(&s->gone[l], memory_order_relaxed);
+    return n;
 }
 
 bool sources_location_gone(const sources *s, uint32_t location)

@@ -169,8 +169,17 @@ void sources_reload(sources *s, const config *next, const uint16_t *loc_region);
 
 /* sources_relocate is sources_reload without the heartbeat timeouts: the
  * regions each source feeds and the locations removed, from loc_region
- * alone (a run-time admin change, src/admin). Any thread. */
+ * alone (a run-time admin change, src/admin), and the authority table
+ * from the sources' configurations (config_source.authority of the
+ * configuration sources_alloc was given, which the admin state rewrites
+ * before it calls this: one caller at a time). Any thread; the ingest's
+ * checks see each (location, bucket)'s old owner or its new one. */
 void sources_relocate(sources *s, const uint16_t *loc_region);
+
+/* sources_locations_live: how many locations atpd serves now (the
+ * configured ones, plus those added, less those removed, at run time).
+ * Any thread. */
+size_t sources_locations_live(const sources *s);
 
 /* sources_location_gone: a reload removed the location (index into the
  * configuration atpd started with): the ingest rejects events naming it

@@ -7,16 +7,19 @@ import subprocess
 import harness
 
 
-def kill9_keeps_state(ck, d, c):
+def kill9_keeps_state(ck, d, c, spare=None):
     """kill -9 atpd and start it again (same file, same data): admin_list
-    and the whole history must be as before. Returns a new client (c is
-    closed)."""
+    and the whole history must be as before (spare: the spare places a
+    start has, service.spare_locations, when locations were added).
+    Returns a new client (c is closed)."""
     state = c.ok({"op": "admin_list"})
     hist = c.ok({"op": "admin_history", "limit": 1000})
     d.kill9()
     d.start()
     c.close()
     c = harness.Client(d.query_port, d=d)
+    if spare is not None:
+        state["spare_locations"] = spare
     ck.eq(c.ok({"op": "admin_list"}), state, "admin_list after kill -9")
     ck.eq(c.ok({"op": "admin_history", "limit": 1000}), hist, "history after kill -9")
     return c

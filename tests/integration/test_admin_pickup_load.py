@@ -8,8 +8,9 @@ administration", "Store pickup", "Pinned lines").
 While one thread publishes stock at five locations and another reserves
 (pinned to a store, or not) and releases, the main thread changes the
 locations' pickup flags and pickup buffers, moves a store to the other
-region and back, and changes buffer rules. Every change answers the next
-version. When the load is over, every region answer (supply, reserved,
+region and back, changes buffer rules, opens a store (admin_add_location)
+and gives the source authority there (admin_set_authority), after which
+the feeder stocks it too. Every change answers the next version. When the load is over, every region answer (supply, reserved,
 atp, shortfall of every SKU, region and channel) and every location of
 every `pickup` answer (net, reserved, buffer, pickup_atp) equals a model
 built from what the feeder sent, the open reservations read back (their
@@ -112,13 +113,20 @@ def main(h):
     feed.publish("wms", [[2, s, l, 0, 10] for s in SKUS for l in LOCATIONS])
     on_hand.update({(s, l): 10 for s in SKUS for l in LOCATIONS})
     deadline = time.monotonic() + 10 * harness.TIME_FACTOR
-    counts = {"granted": 0, "pinned": 0, "refused": 0, "released": 0}
+    counts = {"granted": 0, "pinned": 0, "refused": 0, "released": 0, "new_store": 0}
+    # S5 is opened at run time; the feeder stocks it once wms's authority
+    # there is answered (messages checked after the answer apply)
+    s5_owned = threading.Event()
 
     def feeder():
-        for _ in range(FEEDS):
+        for n in range(FEEDS):
             if time.monotonic() > deadline:
                 return
-            sku, loc, q = rng.choice(SKUS), rng.choice(list(LOCATIONS)), rng.randint(0, 20)
+            if n == FEEDS // 2:  # the second half stocks S5 too, once owned
+                s5_owned.wait(max(0.0, deadline - time.monotonic()))
+            places = list(LOCATIONS) + (["S5"] if s5_owned.is_set() else [])
+            sku, loc, q = rng.choice(SKUS), rng.choice(places), rng.randint(0, 20)
+            counts["new_store"] += loc == "S5"
             with lock:  # the model follows the order atpd applies them in
                 feed.publish("wms", [[2, sku, loc, 0, q]], wait=False)
                 on_hand[(sku, loc)] = q
@@ -156,6 +164,9 @@ def main(h):
     for t in threads:
         t.start()
     changes = [
+        ("admin_add_location", {"location": "S5", "region": "rb", "type": "store",
+                                "pickup": True}),
+        ("admin_set_authority", {"source": "wms", "location": "S5", "buckets": ["on_hand"]}),
         ("admin_set_location", {"location": "S1", "pickup_buffer": 3}),
         ("admin_set_location", {"location": "S4", "pickup": True}),
         ("admin_move_location", {"location": "S2", "region": "rb"}),
@@ -175,6 +186,8 @@ def main(h):
         r = c.req(body)
         version += 1
         ck.eq((r.get("ok"), r.get("version")), (True, version), "%s %r under load" % (op, f))
+        if op == "admin_set_authority":
+            s5_owned.set()
     during = sum(t.is_alive() for t in threads) > 0
     extra = 0  # more changes while the load lasts (bounded), so they overlap it
     while any(t.is_alive() for t in threads) and extra < 40:
@@ -190,6 +203,7 @@ def main(h):
           len(changes), during, extra)
     feed.wait_synced()
     h.log("load: %r", counts)
+    ck.check(counts["new_store"] > 0, "the feeder stocked the store opened under load")
     ck.check(counts["granted"] > 10 and counts["pinned"] > 3,
              "the load granted reservations, pinned ones among them: %r" % (counts,))
 

@@ -39,7 +39,7 @@ FULL_SKUS = 1000
 FULL_TRIES = 200  # ~70 KB per 1,000-line reservation: 1 MiB holds about a dozen
 # Codes no reply carries (docs/PROTOCOL.md, "Error codes": source, start,
 # tools): docs/HTTP.md may map them (its table is total), openapi.yaml not.
-NOT_IN_REPLIES = {"unauthorized": 12, "unknown_source": 13,
+NOT_IN_REPLIES = {"unauthorized": 12,
                   "duplicate": 14, "timeout": 21, "bad_bucket": 22,
                   "bad_event": 23, "transport": 24}
 DEEP = 64  # JSON nesting far beyond any depth limit (docs/HTTP.md)
@@ -272,10 +272,12 @@ def main(h):
 
     cfg = harness.build_config(
         h, ["us-east", "eu"], [("L1", "us-east"), ("L2", "eu"), ("L3", "eu")],
-        [harness.source_entry("wms", [(["L1", "L2"], ["on_hand", "allocated"])])],
+        [harness.source_entry("wms", [(["L1", "L2"], ["on_hand", "allocated"])]),
+         harness.source_entry("erp", [(["L2"], ["held"])])],
         channels=("web", "app"),
         reservations={"max_lines": 3, "min_ttl": "1s", "max_ttl": "1d"},
-        max_cart_lines=4)  # L3: no stock, removed by admin_remove_location
+        max_cart_lines=4,  # L3: no stock, removed by admin_remove_location
+        spare_locations=1)  # L4 added by admin_add_location takes the one place
     d, url = openapi_util.start_atpd(h, cfg)
     c = harness.Client(d.query_port, d=d)
     pub = harness.Publisher(d, c)
@@ -341,7 +343,7 @@ def main(h):
     ck.eq(sum(pages, []), every, "scan pages of 2 list every SKU once, as nng's scan does")
     call("scan", "/v1/regions/eu/availability")
     s = call("sources", "/v1/sources").json
-    ck.eq([(x["id"], x["last_seq"]) for x in s["sources"]], [("wms", 1)], "sources")
+    ck.eq([(x["id"], x["last_seq"]) for x in s["sources"]], [("wms", 1), ("erp", 0)], "sources")
     call("status", "/v1/status")
     # /metrics is text, not JSON: its documented content type instead of a
     # schema (its content: integration.ops_metrics, with promtool).
@@ -674,6 +676,33 @@ def main(h):
          body={"change_id": "og-2"})
     fail("admin_remove_location", al + "L1/remove", "bad_id", body={"change_id": ""})
     fail("admin_remove_location", al + "L1/remove", "bad_request", body={"change_id": 7})
+    call("admin_add_location", "/v1/admin/locations",
+         body={"change_id": "oh-1", "location": "L4", "region": "eu", "type": "store",
+               "pickup": True, "pickup_buffer": 1})
+    for want, body in (
+            ("bad_request", {"change_id": "oh-2", "location": "L5"}),
+            ("conflict", {"change_id": "oh-3", "location": "L1", "region": "eu"}),
+            ("unknown_region", {"change_id": "oh-4", "location": "L5", "region": "mars"}),
+            ("unknown_location", {"change_id": "oh-5", "location": "", "region": "eu"}),
+            ("bad_id", {"change_id": "", "location": "L5", "region": "eu"}),
+            ("bad_qty", {"change_id": "oh-6", "location": "L5", "region": "eu",
+                         "pickup_buffer": -1}),
+            ("config", {"change_id": "oh-7", "location": "L5", "region": "eu", "type": ""}),
+            ("bad_state", {"change_id": "oh-8", "location": "L5", "region": "eu"})):
+        fail("admin_add_location", "/v1/admin/locations", want, body=body)
+    aa = "/v1/admin/sources/wms/authority/"
+    call("admin_set_authority", aa + "L4", body={"change_id": "oi-1", "buckets": ["on_hand"]})
+    fail("admin_set_authority", aa + "L4", "bad_request", body={"change_id": "oi-2",
+                                                                "buckets": ["sold"]})
+    fail("admin_set_authority", aa + "L4", "conflict", body={"change_id": "oa-4",
+                                                             "buckets": []})
+    fail("admin_set_authority", aa + "L9", "unknown_location", body={"change_id": "oi-3",
+                                                                     "buckets": []})
+    fail("admin_set_authority", "/v1/admin/sources/nobody/authority/L4", "unknown_source",
+         body={"change_id": "oi-4", "buckets": []})
+    fail("admin_set_authority", aa + "L4", "bad_id", body={"change_id": "", "buckets": []})
+    fail("admin_set_authority", aa + "L2", "config", body={"change_id": "oi-5",
+                                                           "buckets": ["held"]})
     ar = "/v1/admin/regions/"
     call("admin_set_region", ar + "eu", body={"change_id": "of-1", "inbound_horizon": "2d"})
     fail("admin_set_region", ar + "eu", "bad_request", body={"change_id": "of-2"})

@@ -7,9 +7,10 @@ docs/CONFIG.md, "Reload"):
    "reload applied", atpd keeps running.
 2. A broken file: refused with the --check-config style lines (file:line:
    column: message) in the log; the old rules keep serving.
-3. A location added (structure): refused as a whole, logged; nothing
-   applied, not even a buffer rule changed with it. (A location moved to
-   another region is applied: test_ops_relocate.py.)
+3. A channel added (structure): refused as a whole, logged; nothing
+   applied, not even a buffer rule changed with it. A location added is
+   not structure: it takes a spare place and the file applies with it.
+   (A location moved to another region is applied: test_ops_relocate.py.)
 4. A start-up key changed (snapshot_interval) with a rule: the rule is
    applied, the key is logged as waiting for a restart.
 5. A source's heartbeat_timeout shortened: the quiet source turns silent
@@ -118,16 +119,29 @@ def main(h):
     ck.eq(c.atp("X", "ra")["atp"], 5, "X/ra after the refused reload")
     d.check_alive()
 
-    # 3. Structure: a location added; refused as a whole.
-    d.cfg["locations"].append({"id": "Lnew", "region": "ra", "type": "store"})
+    # 3. Structure: a channel added; refused as a whole.
+    channels = list(d.cfg.get("channels") or [])
+    d.cfg["channels"] = channels + ["kiosk"]
     d.cfg["buffers"] = [{"sku": "X", "region": "ra", "units": 1}]
     write_config(d, configured)
-    line = hup(d, log, "reload refused", "location added")
+    line = hup(d, log, "reload refused", "channel added")
     with open(d.stderr_path, "rb") as f:
         text = f.read().decode("utf-8", "replace")
-    ck.check("locations: Lnew added (adding a location)" in text,
+    ck.check("channels: changed; that needs a restart" in text,
              "the change is named in the log")
     ck.eq(c.atp("X", "ra")["atp"], 5, "X/ra: the rule in the refused file not applied")
+    if channels:
+        d.cfg["channels"] = channels
+    else:
+        del d.cfg["channels"]
+    # ... a location added is not structure: it takes a spare place
+    # (service.spare_locations) and the rest of the file applies with it.
+    d.cfg["locations"].append({"id": "Lnew", "region": "ra", "type": "store"})
+    write_config(d, configured)
+    hup(d, log, "reload applied", "location added")
+    ck.check("Lnew" in [l["id"] for l in c.ok({"op": "admin_list"})["locations"]],
+             "admin_list lists the location the file added")
+    ck.eq(c.atp("X", "ra")["atp"], 9, "X/ra: the file's rule applied with it")
     d.cfg["locations"].pop()
 
     # 4. A start-up key with a rule: the rule applies, the key waits.

@@ -512,7 +512,9 @@ static int ctl_build_admin(const ctl_args *a, codec_writer *w, ctl_cart *cart)
                 "CHANGE_ID LOCATION REGION | set-location CHANGE_ID LOCATION "
                 "[type=T] [pickup=true|false] [pickup_buffer=N] | set-region "
                 "CHANGE_ID REGION INBOUND_HORIZON | remove-location CHANGE_ID "
-                "LOCATION\n");
+                "LOCATION | add-location CHANGE_ID LOCATION REGION [type=T] "
+                "[pickup=true|false] [pickup_buffer=N] | set-authority "
+                "CHANGE_ID SOURCE LOCATION BUCKET,...|none\n");
     return CTL_EXIT_USAGE;
 }
 
@@ -644,7 +646,8 @@ static const ctl_cmd ctl_cmds[] = {
      "admin list|export|history [AFTER]|set-buffer ID [K=V ...]|"
      "remove-buffer ID [K=V ...]|move-location ID LOCATION REGION|"
      "set-location ID LOCATION [K=V ...]|set-region ID REGION HORIZON|"
-     "remove-location ID LOCATION",
+     "remove-location ID LOCATION|add-location ID LOCATION REGION [K=V ...]|"
+     "set-authority ID SOURCE LOCATION BUCKETS",
      "run-time administration (docs/PROTOCOL.md, \"Admin\"; admin scope):\n"
      "        list: the buffer rules, each region's inbound horizon and\n"
      "        each location's region, type and pickup settings, with the\n"
@@ -659,7 +662,12 @@ static const ctl_cmd ctl_cmds[] = {
      "        pickup=true|false, pickup_buffer=N (those given change);\n"
      "        set-region ID REGION HORIZON: its inbound_horizon (2d, 36h,\n"
      "        0); remove-location ID LOCATION (refused while it has stock\n"
-     "        or open pinned reservation lines).\n"
+     "        or open pinned reservation lines); add-location ID LOCATION\n"
+     "        REGION [type=T] [pickup=..] [pickup_buffer=N]: a new location\n"
+     "        (it takes stock once a source has authority there);\n"
+     "        set-authority ID SOURCE LOCATION BUCKETS: the buckets\n"
+     "        (on_hand,allocated,held,inbound, comma-separated; none)\n"
+     "        SOURCE owns at LOCATION (list shows the sources' authority).\n"
      "        ID is the change id: the same ID and\n"
      "        change again answers the first version (replayed)",
      ctl_build_admin, ctl_show_admin, NULL},

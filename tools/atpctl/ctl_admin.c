@@ -92,6 +92,28 @@ static bool ctl_admin_location_kv(char **words, int from, int n,
     return true;
 }
 
+/* ctl_admin_buckets writes "on_hand,held" (or "none") as an array of
+ * names; atpd judges each name. */
+static void ctl_admin_buckets(const char *list, codec_writer *w)
+{
+    if (strcmp(list, "none") == 0) {
+        codec_w_array(w, 0);
+        return;
+    }
+    uint32_t n = 1;
+    for (const char *p = list; *p; p++)
+        n += *p == ',';
+    codec_w_array(w, n);
+    for (const char *p = list;; p++) {
+        const char *e = strchr(p, ',');
+        size_t len = e ? (size_t)(e - p) : strlen(p);
+        codec_w_str(w, p, len);
+        if (e == NULL)
+            break;
+        p = e;
+    }
+}
+
 int ctl_admin_build(const ctl_args *a, codec_writer *w, bool *usage)
 {
     const char *sub = a->nwords > 1 ? a->words[1] : "";
@@ -156,6 +178,29 @@ int ctl_admin_build(const ctl_args *a, codec_writer *w, bool *usage)
         codec_w_kv_cstr(w, "change_id", a->words[2]);
         codec_w_kv_cstr(w, "region", a->words[3]);
         codec_w_kv_cstr(w, "inbound_horizon", a->words[4]);
+        return 0;
+    }
+    if (strcmp(sub, "add-location") == 0) {
+        if (n < 5)
+            return -1;
+        codec_w_map(w, (uint32_t)(4 + n - 5));
+        codec_w_kv_cstr(w, "op", "admin_add_location");
+        codec_w_kv_cstr(w, "change_id", a->words[2]);
+        codec_w_kv_cstr(w, "location", a->words[3]);
+        codec_w_kv_cstr(w, "region", a->words[4]);
+        *usage = false;
+        return ctl_admin_location_kv(a->words, 5, n, w) ? 0 : -1;
+    }
+    if (strcmp(sub, "set-authority") == 0) {
+        if (n != 6)
+            return -1;
+        codec_w_map(w, 5);
+        codec_w_kv_cstr(w, "op", "admin_set_authority");
+        codec_w_kv_cstr(w, "change_id", a->words[2]);
+        codec_w_kv_cstr(w, "source", a->words[3]);
+        codec_w_kv_cstr(w, "location", a->words[4]);
+        codec_w_cstr(w, "buckets");
+        ctl_admin_buckets(a->words[5], w);
         return 0;
     }
     if (strcmp(sub, "set-location") == 0) {
@@ -233,6 +278,32 @@ static void ctl_admin_show_list(const codec_val *r, FILE *f)
         fprintf(f, "  %-20s %-12s %-12s %6s %13" PRId64 "\n", id, reg,
                 type[0] ? type : "-", pickup ? "yes" : "no",
                 ctl_admin_int(x, "pickup_buffer"));
+    }
+    fprintf(f, "spare places for locations: %" PRId64 "\n",
+            ctl_admin_int(r, "spare_locations"));
+    const codec_val *s = codec_val_get(r, "sources");
+    fprintf(f, "sources (%u):\n", codec_val_len(s));
+    for (uint32_t i = 0; i < codec_val_len(s); i++) {
+        const codec_val *x = codec_val_at(s, i);
+        const codec_val *au = codec_val_get(x, "authority");
+        char id[140];
+        ctl_admin_id(x, "id", id, sizeof id);
+        fprintf(f, "  %s:%s\n", id, codec_val_len(au) ? "" : " (none)");
+        for (uint32_t k = 0; k < codec_val_len(au); k++) {
+            const codec_val *y = codec_val_at(au, k);
+            const codec_val *bk = codec_val_get(y, "buckets");
+            char loc[140];
+            ctl_admin_id(y, "location", loc, sizeof loc);
+            fprintf(f, "    %-20s", loc);
+            for (uint32_t j = 0; j < codec_val_len(bk); j++) {
+                char name[32];
+                codec_str bs = {0};
+                codec_val_str(codec_val_at(bk, j), &bs);
+                snprintf(name, sizeof name, "%.*s", (int)bs.len, bs.ptr);
+                fprintf(f, "%s%s", j ? ", " : " ", name);
+            }
+            fputc('\n', f);
+        }
     }
 }
 

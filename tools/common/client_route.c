@@ -12,10 +12,12 @@
 
 /* One route of docs/HTTP.md. Path segments are literal or "{field}"; the
  * query fields are optional and sent only when the map has them. */
+#define CLIENT_ROUTE_SEGS 5 /* path segments after /v1 */
+
 typedef struct client_route_def {
     const char *op;
     const char *method;
-    const char *path[4];
+    const char *path[CLIENT_ROUTE_SEGS];
     const char *query[3];
 } client_route_def;
 
@@ -59,10 +61,14 @@ static const client_route_def client_routes[] = {
      "POST",
      {"admin", "locations", "{location}", "remove"},
      {NULL}},
+    {"admin_add_location", "POST", {"admin", "locations"}, {NULL}},
+    {"admin_set_authority",
+     "PUT",
+     {"admin", "sources", "{source}", "authority", "{location}"},
+     {NULL}},
 };
 
 #define CLIENT_ROUTES (sizeof client_routes / sizeof client_routes[0])
-#define CLIENT_ROUTE_SEGS 4
 
 /* client_route_escape writes s[0..n) percent-encoded: RFC 3986's
  * unreserved characters as they are, every other byte as %XX. */

@@ -10,7 +10,10 @@
  * horizon is judged by the file's parser; a removed location leaves the
  * file's configuration with its authority pairs when laid over it;
  * config_admin_overlay lays a state over a configuration by id (rules,
- * regions, types and pickup settings) and says what it leaves out.
+ * regions, types and pickup settings, locations added at run time,
+ * sources' authority) and says what it leaves out; a location add and an
+ * authority set are validated like the file; spare places are named by
+ * config_location_claim until none is left.
  * Labels: unit, admin (issue 16).
  */
 #include "config_test.h"
@@ -92,7 +95,12 @@ static void test_round_trip(void **state)
     assert_int_equal(r->percent_bp, 1250);
     assert_int_equal(r->low_stock, 3);
     assert_int_equal(test_rule(&back, NULL, NULL, "app")->percent_bp, 25);
-    assert_int_equal(back.n_sources, 0); /* not administered */
+    /* each source's id and authority (nothing else of it) */
+    assert_int_equal(back.n_sources, 1);
+    assert_string_equal(back.sources[0].id, "wms");
+    assert_int_equal(back.sources[0].n_authority, 2);
+    assert_int_equal(back.sources[0].authority[1].location, 1);
+    assert_int_equal(back.sources[0].authority[1].bucket, ATP_BUCKET_ON_HAND);
     config_fini(&back);
     config_fini(&c);
 }
@@ -340,7 +348,15 @@ static void test_overlay(void **state)
     int left = 0;
     assert_int_equal(config_admin_overlay(&file, &adm, test_left_out, &left),
                      ATP_OK);
-    assert_int_equal(left, 3); /* the mars rule, 'gone', s1 to mars */
+    assert_int_equal(left, 2); /* the mars rule, s1 to mars */
+    /* 'gone', which the state lists and the file does not, was added at
+     * run time: the file's configuration takes it, last */
+    assert_int_equal(file.n_locations, 3);
+    assert_int_equal(config_location_find(&file, "gone", 4), 2);
+    assert_int_equal(file.locations[2].region, 0);
+    /* the state has no sources (stored before they were administered):
+     * the file's authority stays */
+    assert_int_equal(file.sources[0].n_authority, 2);
     assert_int_equal(file.n_buffers, 2);
     assert_int_equal(test_rule(&file, NULL, NULL, NULL)->units, 5);
     assert_int_equal(test_rule(&file, "B", NULL, "web")->percent_bp, 300);
@@ -359,6 +375,143 @@ static void test_overlay(void **state)
     config_fini(&file);
 }
 
+static void test_location_add(void **state)
+{
+    (void)state;
+    config c, back;
+    char msg[1024];
+    test_load(test_file, &c);
+    config_edit e = {.kind = CONFIG_EDIT_LOCATION_ADD,
+                     .location = "s2",
+                     .region = "us",
+                     .type = "store",
+                     .has_pickup = true,
+                     .pickup = true,
+                     .has_pickup_buffer = true,
+                     .pickup_buffer = 4};
+    assert_int_equal(test_edit(&c, &e, &back, NULL, 0), ATP_OK);
+    assert_int_equal(back.n_locations, 3);
+    int k = config_location_find(&back, "s2", 2);
+    assert_int_equal(k, 2);
+    assert_int_equal(back.locations[k].region, 0);
+    assert_string_equal(back.locations[k].type, "store");
+    assert_true(back.locations[k].pickup);
+    assert_int_equal(back.locations[k].pickup_buffer, 4);
+    config_fini(&back);
+    /* an id c has: conflict; an unknown region or a bad type: the file's
+     * messages */
+    e.location = "s1";
+    assert_int_equal(test_edit(&c, &e, &back, NULL, 0), ATP_E_CONFLICT);
+    e.location = "s2";
+    e.region = "mars";
+    assert_int_equal(test_edit(&c, &e, &back, msg, sizeof msg), ATP_E_CONFIG);
+    assert_non_null(strstr(msg, "unknown region"));
+    e.region = "us";
+    e.type = "";
+    assert_int_equal(test_edit(&c, &e, &back, msg, sizeof msg), ATP_E_CONFIG);
+    config_fini(&c);
+}
+
+static void test_authority_set(void **state)
+{
+    (void)state;
+    config c, back, two;
+    char msg[1024];
+    test_load(test_file, &c);
+    config_edit e = {.kind = CONFIG_EDIT_AUTHORITY_SET,
+                     .source = "wms",
+                     .location = "s1",
+                     .buckets = (1u << ATP_BUCKET_ON_HAND) |
+                                (1u << ATP_BUCKET_HELD) |
+                                (1u << ATP_AUTH_INBOUND)};
+    assert_int_equal(test_edit(&c, &e, &back, NULL, 0), ATP_OK);
+    /* dc-us on_hand; s1 on_hand, held, inbound */
+    assert_int_equal(back.sources[0].n_authority, 4);
+    assert_int_equal(back.sources[0].authority[3].location, 1);
+    assert_int_equal(back.sources[0].authority[3].bucket, ATP_AUTH_INBOUND);
+    config_fini(&back);
+    /* none: s1 leaves the source's authority */
+    e.buckets = 0;
+    assert_int_equal(test_edit(&c, &e, &back, NULL, 0), ATP_OK);
+    assert_int_equal(back.sources[0].n_authority, 1);
+    assert_int_equal(back.sources[0].authority[0].location, 0);
+    config_fini(&back);
+    e.source = "erp";
+    assert_int_equal(test_edit(&c, &e, &back, NULL, 0), ATP_E_UNKNOWN_SOURCE);
+    e.source = "wms";
+    e.location = "nowhere";
+    assert_int_equal(test_edit(&c, &e, &back, NULL, 0), ATP_E_UNKNOWN_LOCATION);
+    /* a pair another source owns: the file's message */
+    test_load("regions: [{id: us}]\nlocations: [{id: a, region: us}]\n"
+              "sources: [{id: s, authority: [{locations: [a], buckets: "
+              "[held]}]}, {id: t}]\n",
+              &two);
+    e = (config_edit){.kind = CONFIG_EDIT_AUTHORITY_SET,
+                      .source = "t",
+                      .location = "a",
+                      .buckets = 1u << ATP_BUCKET_HELD};
+    assert_int_equal(test_edit(&two, &e, &back, msg, sizeof msg), ATP_E_CONFIG);
+    assert_non_null(strstr(msg, "held"));
+    config_fini(&two);
+    config_fini(&c);
+}
+
+static void test_spares_and_claim(void **state)
+{
+    (void)state;
+    config c, back;
+    test_load(test_file, &c);
+    assert_int_equal(config_location_spares(&c, 2), ATP_OK);
+    assert_int_equal(c.n_locations, 4);
+    assert_int_equal(config_location_named(&c), 2);
+    /* spare places are in no document and found by no lookup */
+    assert_int_equal(test_edit(&c, NULL, &back, NULL, 0), ATP_OK);
+    assert_int_equal(back.n_locations, 2);
+    config_fini(&back);
+    uint32_t k;
+    assert_int_equal(config_location_claim(&c, "s1", &k), ATP_OK);
+    assert_int_equal(k, 1); /* its own place */
+    assert_int_equal(config_location_claim(&c, "new-1", &k), ATP_OK);
+    assert_int_equal(k, 2);
+    assert_int_equal(config_location_find(&c, "new-1", 5), 2);
+    assert_int_equal(config_location_find(&c, "s1", 2), 1);
+    assert_int_equal(config_location_claim(&c, "new-2", &k), ATP_OK);
+    assert_int_equal(k, 3);
+    assert_int_equal(config_location_claim(&c, "new-3", &k), ATP_E_BAD_STATE);
+    assert_true(config_location_find(&c, "new-3", 5) < 0);
+    assert_int_equal(config_location_named(&c), 4);
+    config_fini(&c);
+}
+
+static void test_overlay_authority(void **state)
+{
+    (void)state;
+    config file, adm;
+    test_load(test_file, &file);
+    /* the state moved s1's on_hand from wms to nothing, gave wms dc-us's
+     * held too, and lists a location added at run time with authority */
+    test_load("regions: [{id: us}, {id: eu}]\n"
+              "locations: [{id: s1, region: eu}, {id: dc-us, region: us},"
+              " {id: s9, region: eu}]\n"
+              "sources: [{id: wms, authority: [{locations: [dc-us], "
+              "buckets: [on_hand, held]}, {locations: [s9]}]}]\n",
+              &adm);
+    int left = 0;
+    assert_int_equal(config_admin_overlay(&file, &adm, test_left_out, &left),
+                     ATP_OK);
+    assert_int_equal(left, 0);
+    assert_int_equal(file.n_locations, 3);
+    int s9 = config_location_find(&file, "s9", 2);
+    assert_int_equal(s9, 2);
+    const config_source *w = &file.sources[0];
+    assert_int_equal(w->n_authority, 5); /* dc-us x2, s9 x3 */
+    assert_int_equal(w->authority[0].location, 0);
+    assert_int_equal(w->authority[1].bucket, ATP_BUCKET_HELD);
+    assert_int_equal(w->authority[2].location, (uint32_t)s9);
+    config_fini(&adm);
+    config_fini(&file);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -370,6 +523,10 @@ int main(void)
         cmocka_unit_test(test_region_set),
         cmocka_unit_test(test_location_remove),
         cmocka_unit_test(test_overlay),
+        cmocka_unit_test(test_location_add),
+        cmocka_unit_test(test_authority_set),
+        cmocka_unit_test(test_spares_and_claim),
+        cmocka_unit_test(test_overlay_authority),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
