@@ -178,7 +178,7 @@ static atp_err admin_stored_overlay(admin *a)
     if (err == ATP_OK)
         log_info("admin",
                  "the stored admin state (version %llu) is in force for "
-                 "buffer rules and locations: the file's have not "
+                 "buffer rules, locations and authority: the file's have not "
                  "changed since atpd last read it%s (docs/CONFIG.md, "
                  "\"Run-time administration\")",
                  (unsigned long long)a->stored_version,
@@ -296,34 +296,44 @@ static void admin_relocate(admin *a, const config *cfg, bool full)
     free(loc);
 }
 
-/* The authority lists the running configuration's sources had before a
- * change (admin_authority_take), to put back if it is refused. */
-typedef struct admin_authority {
-    config_authority *v;
-    size_t n;
-} admin_authority;
-
 /* admin_locations_claim names a spare place of the running configuration
  * for each location of next it does not name (config_location_claim):
- * the engine then takes it in like a location named again. */
+ * the engine then takes it in like a location named again. A change
+ * refused later (the engine's checks, the store) leaves the places it
+ * named with their ids: a reader may hold their indexes, and the same
+ * change retried finds them again. */
 static atp_err admin_locations_claim(admin *a, const config *next, char *why,
                                      size_t why_len)
 {
+    /* All or none: a change that adds more than there is room for takes
+     * no place (a place once named stays with its id). */
+    size_t want = 0,
+           room = a->started->n_locations - config_location_named(a->started);
+    const char *first = NULL;
+    for (size_t i = 0; i < next->n_locations; i++) {
+        const char *id = next->locations[i].id;
+        if (config_location_find(a->started, id, strlen(id)) < 0 && !want++)
+            first = id;
+    }
+    if (want > room) {
+        snprintf(why, why_len,
+                 "no room for location '%.128s'%s: %zu location(s) to add, "
+                 "%zu of the %u places for locations added at run time "
+                 "(service.spare_locations) left; restart atpd (the stored "
+                 "state lists the locations added so far) to make room: "
+                 "nothing changed",
+                 first, want > 1 ? " and the others" : "", want, room,
+                 a->started->service.spare_locations);
+        return ATP_E_BAD_STATE;
+    }
     for (size_t i = 0; i < next->n_locations; i++) {
         const char *id = next->locations[i].id;
         if (config_location_find(a->started, id, strlen(id)) >= 0)
             continue;
         uint32_t k;
         atp_err err = config_location_claim(a->started, id, &k);
-        if (err == ATP_E_BAD_STATE)
-            snprintf(why, why_len,
-                     "no room for location '%.128s': the %u places for "
-                     "locations added at run time (service.spare_locations) "
-                     "are taken; restart atpd (the stored state lists the "
-                     "locations added so far) to make room: nothing changed",
-                     id, a->started->service.spare_locations);
-        else if (err != ATP_OK)
-            snprintf(why, why_len, "out of memory: nothing changed");
+        if (err != ATP_OK) /* counted above: only out of memory */
+            snprintf(why, why_len, "%s: nothing changed", atp_err_message(err));
         if (err != ATP_OK)
             return err;
         log_info("admin",
@@ -334,77 +344,56 @@ static atp_err admin_locations_claim(admin *a, const config *next, char *why,
     return ATP_OK;
 }
 
-/* admin_authority_take gives the running configuration's sources next's
- * authority (sources and locations matched by id; next without sources,
- * a state stored before they were administered, changes nothing); *was
- * keeps what they had. The engine reads the lists only in the command
- * the caller then sends (engine_rules_replace waits for it), the sources
- * in sources_relocate, both under mu: no reader sees a list change. */
-static atp_err admin_authority_take(admin *a, const config *next,
-                                    admin_authority **was)
+/* admin_authority_of: in sw, for each source of the running
+ * configuration, next's authority over it (sources and locations matched
+ * by id) for the engine to install (engine_rules_replace_swap); a source
+ * next lacks, or every source when next has none (a state stored before
+ * sources were administered), keeps its own (counts SIZE_MAX). */
+static atp_err admin_authority_of(admin *a, const config *next,
+                                  engine_authority_swap *sw)
 {
     config *run = a->started;
-    *was = NULL;
-    if (next->n_sources == 0 || run->n_sources == 0)
-        return ATP_OK;
-    admin_authority *w = calloc(run->n_sources, sizeof *w);
-    admin_authority *v = calloc(run->n_sources, sizeof *v);
-    atp_err err = w && v ? ATP_OK : ATP_E_NOMEM;
-    for (size_t i = 0; err == ATP_OK && i < run->n_sources; i++) {
-        config_source *s = &run->sources[i];
-        int k = config_source_find(next, s->id, strlen(s->id));
-        if (k < 0) { /* not in next (a reload refuses that): kept */
-            v[i].n = SIZE_MAX;
-            continue;
-        }
-        err = config_authority_map(run, next, &next->sources[k], &v[i].v,
-                                   &v[i].n);
+    size_t n = run->n_sources;
+    *sw = (engine_authority_swap){.sources = run->sources, .n = n};
+    sw->lists = calloc(n ? n : 1, sizeof *sw->lists);
+    sw->counts = calloc(n ? n : 1, sizeof *sw->counts);
+    atp_err err = sw->lists && sw->counts ? ATP_OK : ATP_E_NOMEM;
+    for (size_t i = 0; err == ATP_OK && i < n; i++) {
+        const config_source *s = &run->sources[i];
+        int k = next->n_sources == 0
+                    ? -1
+                    : config_source_find(next, s->id, strlen(s->id));
+        sw->counts[i] = SIZE_MAX;
+        if (k >= 0)
+            err = config_authority_map(run, next, &next->sources[k],
+                                       &sw->lists[i], &sw->counts[i]);
     }
-    if (err != ATP_OK) {
-        for (size_t i = 0; v != NULL && i < run->n_sources; i++)
-            free(v[i].v);
-        free(v);
-        free(w);
-        return err;
-    }
-    for (size_t i = 0; i < run->n_sources; i++) {
-        config_source *s = &run->sources[i];
-        w[i] = (admin_authority){s->authority, s->n_authority};
-        if (v[i].n == SIZE_MAX)
-            continue;
-        s->authority = v[i].v;
-        s->n_authority = v[i].n;
-    }
-    free(v);
-    *was = w;
-    return ATP_OK;
+    return err;
 }
 
-/* admin_authority_put: the lists was kept, back (a change refused). */
-static void admin_authority_put(admin *a, admin_authority *was)
+/* admin_authority_done frees what sw holds: the lists the engine replaced,
+ * or the ones it did not install. */
+static void admin_authority_done(engine_authority_swap *sw)
 {
-    if (was == NULL)
-        return;
-    for (size_t i = 0; i < a->started->n_sources; i++) {
-        config_source *s = &a->started->sources[i];
-        if (s->authority != was[i].v)
-            free(s->authority);
-        s->authority = was[i].v;
-        s->n_authority = was[i].n;
-    }
-    free(was);
+    for (size_t i = 0; sw->lists != NULL && i < sw->n; i++)
+        free(sw->lists[i]);
+    free(sw->lists);
+    free(sw->counts);
 }
 
-/* admin_authority_free: the lists was kept, no longer needed (a change
- * done). */
-static void admin_authority_free(admin *a, admin_authority *was)
+/* admin_left_out_keep: a location the state in force lists again (added
+ * back at run time) is no longer left out of a reloaded file. */
+static void admin_left_out_keep(admin *a, const config *state)
 {
-    if (was == NULL)
-        return;
-    for (size_t i = 0; i < a->started->n_sources; i++)
-        if (a->started->sources[i].authority != was[i].v)
-            free(was[i].v);
-    free(was);
+    size_t n = 0;
+    for (size_t i = 0; i < a->n_left_out; i++) {
+        const char *id = a->left_out[i];
+        if (config_location_find(state, id, strlen(id)) >= 0)
+            free(a->left_out[i]);
+        else
+            a->left_out[n++] = a->left_out[i];
+    }
+    a->n_left_out = n;
 }
 
 /* admin__commit makes next (the state document read from text, both
@@ -418,17 +407,18 @@ atp_err admin__commit(admin *a, config *next, char *text,
     engine_rules_report r0;
     if (rep == NULL)
         rep = &r0;
-    admin_authority *was = NULL;
     atp_err err = admin_locations_claim(a, engine_next, why, why_len);
     if (err != ATP_OK)
         return err;
-    if ((err = admin_authority_take(a, engine_next, &was)) != ATP_OK) {
+    engine_authority_swap sw;
+    if ((err = admin_authority_of(a, engine_next, &sw)) != ATP_OK) {
+        admin_authority_done(&sw);
         snprintf(why, why_len, "out of memory: nothing changed");
         return err;
     }
-    err = engine_rules_replace(a->eng, &a->cur, engine_next, rep);
+    err = engine_rules_replace_swap(a->eng, &a->cur, engine_next, &sw, rep);
     if (err != ATP_OK) {
-        admin_authority_put(a, was);
+        admin_authority_done(&sw); /* not installed */
         /* The engine's reason is the message (docs quote it); the code
          * alone says only the class. */
         if (rep->refused[0] != '\0')
@@ -438,7 +428,6 @@ atp_err admin__commit(admin *a, config *next, char *text,
                      atp_err_message(err));
         return err;
     }
-    admin_relocate(a, engine_next, full);
     e->version = a->version + 1;
     e->at_ms = clock_wall_ms();
     if ((err = admin__store(a, text, e, true)) != ATP_OK) {
@@ -446,14 +435,20 @@ atp_err admin__commit(admin *a, config *next, char *text,
                  "not stored (%s): undone, nothing changed; retry once the "
                  "store has room",
                  atp_err_message(err));
-        admin_authority_put(a, was); /* before the engine reads it again */
-        if (engine_rules_replace(a->eng, engine_next, &a->cur, NULL) != ATP_OK)
+        /* The same swap installs the replaced lists back. */
+        if (engine_rules_replace_swap(a->eng, engine_next, &a->cur, &sw,
+                                      NULL) != ATP_OK)
             log_error("admin", "undoing a change the store refused failed: "
                                "the engine runs the new rules until restart");
-        admin_relocate(a, &a->cur, false);
+        admin_authority_done(&sw);
         return err;
     }
-    admin_authority_free(a, was);
+    admin_authority_done(&sw); /* the lists replaced */
+    /* The sources (the ingest's locations and authority) follow once the
+     * change is stored: no message is taken under an authority or at a
+     * location that a store failure would undo. */
+    admin_relocate(a, engine_next, full);
+    admin_left_out_keep(a, next);
     config_fini(&a->cur);
     a->cur = *next;
     free(a->cur_text);
@@ -495,8 +490,9 @@ atp_err admin_reload(admin *a, config *next, admin_check_fn check, void *ctx,
         goto out;
     }
     /* The file wins, except for a location removed at run time before
-     * this start: it stays out until a restart (adding one is structure),
-     * and the rest of the file applies. */
+     * this start and not added back since: the file still naming it is
+     * not taken for adding it back (it stays out until a restart, as at a
+     * start with that file), and the rest of the file applies. */
     char dropped[512] = ""; /* their ids, for the log once applied */
     size_t n_dropped = 0, used = 0;
     bool cut = false;

@@ -41,17 +41,21 @@ static void admin_buckets_show(unsigned bits, char *buf, size_t n)
 }
 
 /* admin_location_values: a location set's or add's values, canonical:
- * "type=T pickup=B pickup_buffer=N", "-" for a value not given. */
+ * "type=T pickup=B pickup_buffer=N", "-" for a value a set does not
+ * change; an add writes its defaults for those not given (no type, false,
+ * 0), so that leaving a value out and giving its default are one change. */
 static void admin_location_values(const config_edit *e, char *buf, size_t n)
 {
     char q[4 * ADMIN_TYPE_MAX + 3], pb[24] = "-"; /* a type: any text */
-    if (e->has_pickup_buffer)
-        snprintf(pb, sizeof pb, "%lld", (long long)e->pickup_buffer);
+    bool add = e->kind == CONFIG_EDIT_LOCATION_ADD;
+    if (e->has_pickup_buffer || add)
+        snprintf(pb, sizeof pb, "%lld",
+                 (long long)(e->has_pickup_buffer ? e->pickup_buffer : 0));
     snprintf(buf, n, "type=%s pickup=%s pickup_buffer=%s",
              e->type ? admin_q(e->type, q, sizeof q) : "-",
-             !e->has_pickup ? "-"
-             : e->pickup    ? "true"
-                            : "false",
+             e->has_pickup ? (e->pickup ? "true" : "false")
+             : add         ? "false"
+                           : "-",
              pb);
 }
 

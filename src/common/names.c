@@ -1,4 +1,5 @@
-/* names.c - immutable string -> index map (see names.h). Any thread. */
+/* names.c - string -> index map (see names.h): built once, then ids only
+ * added (names_insert, one writer), looked up by any thread. */
 #include "common/names.h"
 
 #include <stdlib.h>
@@ -47,9 +48,30 @@ int64_t names_find(const names *m, const char *ptr, size_t len)
     for (size_t j = names_hash(ptr, len) & (m->cap - 1);;
          j = (j + 1) & (m->cap - 1)) {
         const names_slot *e = &m->slots[j];
-        if (e->id == NULL)
+        /* acquire: a slot names_insert filled is whole once its id shows */
+        const char *id = __atomic_load_n(&e->id, __ATOMIC_ACQUIRE);
+        if (id == NULL)
             return -1;
-        if (e->len == len && memcmp(e->id, ptr, len) == 0)
+        if (e->len == len && memcmp(id, ptr, len) == 0)
             return e->index;
     }
+}
+
+atp_err names_insert(names *m, const char *id, uint32_t index)
+{
+    size_t len = strlen(id), used = 0;
+    for (size_t j = 0; j < m->cap; j++)
+        used += m->slots[j].id != NULL; /* the writer's own stores */
+    if ((used + 1) * 2 > m->cap)
+        return ATP_E_BAD_STATE; /* the load the lookups are sized for */
+    if (names_find(m, id, len) >= 0)
+        return ATP_E_CONFLICT;
+    size_t j = names_hash(id, len) & (m->cap - 1);
+    while (m->slots[j].id != NULL)
+        j = (j + 1) & (m->cap - 1);
+    names_slot *e = &m->slots[j];
+    e->len = (uint32_t)len;
+    e->index = index;
+    __atomic_store_n(&e->id, id, __ATOMIC_RELEASE); /* publishes the slot */
+    return ATP_OK;
 }

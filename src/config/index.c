@@ -6,9 +6,9 @@
  * so any thread may look up at once; a reloaded configuration is another
  * config with maps of its own. The one exception is the running
  * configuration's locations: a location added at run time names one of its
- * unnamed slots (config_location_claim), and a new map is built and
- * published with one atomic store; the maps it replaces stay until
- * config_fini, since a reader may still be inside one.
+ * unnamed places (config_location_claim) and is inserted into the location
+ * map, which config_location_spares sized for them (names_insert: a
+ * lookup meanwhile finds it whole or not at all).
  */
 #include "config/config_int.h"
 
@@ -20,7 +20,6 @@
 
 struct config_index {
     names regions, locations, channels, sources;
-    struct config_index *replaced; /* by config_location_claim; freed last */
 };
 
 /* config_index_map indexes the n ids that id_of gives. names borrows each
@@ -97,23 +96,17 @@ atp_err config__index_build(config *c)
 
 void config__index_free(config *c)
 {
-    struct config_index *x = c->index;
-    while (x != NULL) {
-        struct config_index *next = x->replaced;
-        config_index_delete(x);
-        x = next;
-    }
+    if (c->index != NULL)
+        config_index_delete(c->index);
     c->index = NULL;
 }
 
-/* config_index_of: c's maps (acquire: a location claimed on another thread
- * is whole before its map is seen). A config that did not come from a
- * loader has none: a programming error, not input. */
+/* config_index_of: c's maps. A config that did not come from a loader has
+ * none: a programming error, not input. */
 static const struct config_index *config_index_of(const config *c)
 {
-    const struct config_index *x = __atomic_load_n(&c->index, __ATOMIC_ACQUIRE);
-    ATP_ASSERT(x != NULL);
-    return x;
+    ATP_ASSERT(c->index != NULL);
+    return c->index;
 }
 
 /* config_index_find: the index of id in m (of a section of n ids), or -1. */
@@ -162,7 +155,10 @@ atp_err config_location_spares(config *c, size_t n)
     memset(v + c->n_locations, 0, n * sizeof *v); /* unnamed: id NULL */
     c->locations = v;
     c->n_locations += n;
-    return ATP_OK;
+    /* Indexed again: the location map sized for every place, so that
+     * config_location_claim inserts without growing it. */
+    config__index_free(c);
+    return config__index_build(c);
 }
 
 size_t config_location_named(const config *c)
@@ -189,15 +185,12 @@ atp_err config_location_claim(config *c, const char *id, uint32_t *index)
     if (name == NULL)
         return ATP_E_NOMEM;
     c->locations[slot].id = name;
-    struct config_index *x;
-    atp_err err = config_index_new(c, &x);
-    if (err != ATP_OK) {
-        c->locations[slot].id = NULL; /* no reader has seen it: no map */
+    atp_err err = names_insert(&c->index->locations, name, (uint32_t)slot);
+    if (err != ATP_OK) { /* sized for every place: never */
+        c->locations[slot].id = NULL;
         free(name);
         return err;
     }
-    x->replaced = c->index;
-    __atomic_store_n(&c->index, x, __ATOMIC_RELEASE);
     *index = (uint32_t)slot;
     return ATP_OK;
 }

@@ -360,28 +360,51 @@ typedef struct engine_rules_report {
  * (locations are matched by id: config_location_regions; a location added
  * at run time is first named in a spare place, config_location_claim, and
  * then comes back from CONFIG_LOCATION_GONE like one named again); running
- * is the configuration whose rules are in force, for the difference. The
- * sources' authority in the engine's configuration (which the caller may
- * have changed before the call) is read again: which sources may
- * allocate in which region. A location next does not list is removed, only if
- * it has no stock (ATP_E_BAD_STATE, report->refused says which, otherwise): the
- * engine drops later events naming it; named again, it comes back
- * empty. Both are applied by the engine thread as one
- * command, so each grant and batch sees either the old rules and regions or
- * the new. A location whose region changes takes its positions along: the
- * net of each leaves its (SKU, old region) row and joins its (SKU, new
- * region) row, its inbound lots count under the new region's horizon, and
- * reservations (per SKU and region) keep their quantities (a region left
- * with less supply than it reserved shows a shortfall). Readers of several
- * rows (engine_query_lines, engine_query_regions) see all of it or none.
- * Rows under a changed rule or with moved supply are marked for the change
- * feed. Blocks until done; any thread but the engine's; neither config is
- * kept. Returns ATP_E_BAD_QTY when a move would take a row's supply beyond
+ * is the configuration whose rules are in force, for the difference.
+ * Which sources may allocate in which region is derived again from the
+ * locations' regions and the sources' authority (as
+ * engine_rules_replace_swap installs it). A location next does not list is
+ * removed, only if it has no stock (ATP_E_BAD_STATE, report->refused says
+ * which, otherwise): the engine drops later events naming it; named again, it
+ * comes back empty. Both are applied by the engine thread as one command, so
+ * each grant and batch sees either the old rules and regions or the new. A
+ * location whose region changes takes its positions along: the net of each
+ * leaves its (SKU, old region) row and joins its (SKU, new region) row, its
+ * inbound lots count under the new region's horizon, and reservations (per SKU
+ * and region) keep their quantities (a region left with less supply than it
+ * reserved shows a shortfall). Readers of several rows (engine_query_lines,
+ * engine_query_regions) see all of it or none. Rows under a changed rule or
+ * with moved supply are marked for the change feed. Blocks until done; any
+ * thread but the engine's; neither config is kept. Returns ATP_E_BAD_QTY when a
+ * move would take a row's supply beyond
  * +-ATP_QTY_SUM_MAX (report->refused says which), ATP_E_CONFIG when next
  * adds a location or changes the regions, ATP_E_BUSY when the engine stopped
  * first, ATP_E_NOMEM; then nothing changed. report may be NULL. */
 atp_err engine_rules_replace(engine *e, const config *running,
                              const config *next, engine_rules_report *report);
+
+/* The sources' authority lists a rules command installs (run-time
+ * administration): for each i < n with counts[i] != SIZE_MAX, lists[i]
+ * and counts[i] are swapped with sources[i].authority and n_authority
+ * (sources: the engine's configuration's, the caller's writable view of
+ * it) by the engine thread when the command applies, so no reader of
+ * them on that thread (a full snapshot clearing what its source owns)
+ * sees a list change under it. Afterwards lists[i] holds the list
+ * replaced, or still the caller's when the command was refused: the
+ * caller frees what lists holds in both cases. */
+typedef struct engine_authority_swap {
+    config_source *sources;
+    config_authority **lists;
+    size_t *counts;
+    size_t n;
+} engine_authority_swap;
+
+/* engine_rules_replace_swap is engine_rules_replace that also installs
+ * swap (NULL: none) in the same command. */
+atp_err engine_rules_replace_swap(engine *e, const config *running,
+                                  const config *next,
+                                  engine_authority_swap *swap,
+                                  engine_rules_report *report);
 
 /* engine_backup_submit asks the persistence for an online backup into dir
  * (engine_persist.backup): every reservation acknowledged before the call

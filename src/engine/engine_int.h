@@ -102,6 +102,7 @@ typedef struct engine_rules_change {
     uint64_t rows_marked;
     size_t horizons_changed;
     engine_relocate_report moved;
+    engine_authority_swap *authority; /* NULL: unchanged */
     char *why;
     size_t why_len;
     engine_sync_waiter *waiter;

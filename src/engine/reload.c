@@ -96,6 +96,14 @@ static atp_err engine_rules_diff(const config *running, const config *next,
 atp_err engine_rules_replace(engine *e, const config *running,
                              const config *next, engine_rules_report *report)
 {
+    return engine_rules_replace_swap(e, running, next, NULL, report);
+}
+
+atp_err engine_rules_replace_swap(engine *e, const config *running,
+                                  const config *next,
+                                  engine_authority_swap *swap,
+                                  engine_rules_report *report)
+{
     if (report != NULL)
         report->refused[0] = '\0';
     size_t n_locs = e->cfg->n_locations;
@@ -148,6 +156,7 @@ atp_err engine_rules_replace(engine *e, const config *running,
                                   .was = loc_region + n_locs,
                                   .info = info,
                                   .horizon_ms = horizon,
+                                  .authority = swap,
                                   .why = why,
                                   .why_len = sizeof why,
                                   .waiter = &w};
@@ -208,6 +217,24 @@ static void engine_horizons_publish(engine *e, engine_rules_change *change)
     engine__supply_flush(e);
 }
 
+/* engine_authority_install swaps the sources' authority lists (engine
+ * thread, inside the rules command: nothing of this thread reads them
+ * meanwhile, and the caller waits for the command). */
+static void engine_authority_install(engine_authority_swap *sw)
+{
+    for (size_t i = 0; sw != NULL && i < sw->n; i++) {
+        if (sw->counts[i] == SIZE_MAX)
+            continue;
+        config_source *s = &sw->sources[i];
+        config_authority *v = s->authority;
+        size_t n = s->n_authority;
+        s->authority = sw->lists[i];
+        s->n_authority = sw->counts[i];
+        sw->lists[i] = v;
+        sw->counts[i] = n;
+    }
+}
+
 void engine__rules_apply(engine *e, engine_rules_change *change)
 {
     ATP_ASSERT_OWNER(&e->owner);
@@ -235,9 +262,9 @@ void engine__rules_apply(engine *e, engine_rules_change *change)
     atomic_store_explicit(&e->reloc_seq, seq + 1, memory_order_relaxed);
     atomic_thread_fence(memory_order_release);
     engine__relocate_publish(e, change);
-    /* Which sources may allocate where: the locations' regions, and the
-     * sources' authority, which the admin state may have changed with
-     * them (the caller changed it before this command and waits). */
+    engine_authority_install(change->authority);
+    /* Which sources may allocate where: the locations' regions and the
+     * sources' authority, either of which this command may change. */
     resv_may_allocate_set(&e->resv, e->cfg, e->loc_region);
     engine_horizons_publish(e, change);
     sets[e->retired.n++] =

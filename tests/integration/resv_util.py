@@ -250,11 +250,20 @@ class Feeder(harness.Publisher):
                 for q in range(start, self.seq[source] + 1):
                     self.send_payload(self.log[source][q])
             elif req.get("mode") == "snapshot":
-                self.snapshots += 1
-                evs = [[2, sku, loc, b, v] for (sku, loc, b), v in
-                       sorted(self.values.get(source, {}).items())]
-                self.send_payload(msgpack.packb([2, source, int(time.time() * 1000), 0,
-                                        int(time.time() * 1000), self.seq[source], True, evs]))
+                self._send_snapshot(source)
+
+    def send_snapshot(self, source):
+        """A one-part full snapshot of what source has set, at its last seq
+        (what the source sends when atpd asks for one)."""
+        with self.lock:
+            self._send_snapshot(source)
+
+    def _send_snapshot(self, source):
+        self.snapshots += 1
+        evs = [[2, sku, loc, b, v] for (sku, loc, b), v in
+               sorted(self.values.get(source, {}).items())]
+        self.send_payload(msgpack.packb([2, source, int(time.time() * 1000), 0,
+                                         int(time.time() * 1000), self.seq[source], True, evs]))
 
 
 def resv_config(h, regions, locations, sources, channels=("web",), buffers=None, service=None,

@@ -28,7 +28,10 @@ and admin_set_authority; docs/CONFIG.md, service.spare_locations):
 7. kill -9, restart with the same file: the added stores, their authority,
    their stock, the pinned reservation, the version and the history are
    as before, with service.spare_locations places again; a message to an
-   added store still applies. SIGHUP with the file unchanged keeps them.
+   added store still applies. SIGHUP with the file unchanged keeps them;
+   one that adds more locations than there are places is refused whole
+   and takes none. Leaving out an added location's value and giving its
+   default are one change (replayed).
 8. admin_export (with the sources' authority) passes --check-config;
    atpctl admin add-location / set-authority over nng and HTTP; admin list
    shows the sources and the spare places.
@@ -247,6 +250,30 @@ def main(h):
     ck.eq(sorted(locs(c)), ["E1", "S1", "S2", "S3", "S4", "W1"], "after SIGHUP: all there")
     send("wms", [[2, "A", "S3", 0, 8]])
     ck.eq(c.atp("A", "west")["supply"], 8, "and wms still owns S3")
+    # a file that adds more locations than there are places: refused as a
+    # whole, no place taken (all or none)
+    saved = list(d.cfg["locations"])
+    named = {l["id"] for l in saved}
+    d.cfg["locations"] = saved + [{"id": lid, "region": v[0]} for lid, v in sorted(locs(c).items())
+                                  if lid not in named] + \
+        [{"id": "N%d" % i, "region": "east"} for i in range(SPARE + 1)]
+    write_config(d, configured)
+    os.kill(d.pid, signal.SIGHUP)
+    line = log.wait("reload refused", "SIGHUP adding %d locations" % (SPARE + 1))
+    ck.check("no room for location 'N0' and the others: %d location(s) to add, %d of the %d"
+             % (SPARE + 1, SPARE, SPARE) in line, "the refusal says why: %s" % line)
+    ck.eq(state(c)["spare_locations"], SPARE, "the refused reload took no place")
+    ck.check(not any(lid.startswith("N") for lid in locs(c)), "nor added any location")
+    d.cfg["locations"] = saved
+    write_config(d, configured)
+    # leaving out a value of a new location and giving its default are
+    # one change (one canonical text): replayed, not conflict
+    r1 = add(c, "dflt", "S6", "east")
+    r2 = add(c, "dflt", "S6", "east", pickup=False, pickup_buffer=0)
+    ck.eq((r2.get("version"), r2.get("replayed")), (r1.get("version"), True),
+          "defaults given = defaults left out (%r, %r)" % (r1, r2))
+    ck.eq(c.req({"op": "admin_remove_location", "change_id": "dflt-rm",
+                 "location": "S6"}).get("ok"), True, "S6 removed again")
 
     # 8. export and atpctl
     exp = A.export_checked(ck, h, d, c)
@@ -266,11 +293,15 @@ def main(h):
                            "on_hand,held" if n == 1 else "none")
         ck.eq(rc, 0, "%s: atpctl admin set-authority (%r %r)" % (ep, out, err))
         rc, out, err = ctl("admin", "set-authority", "e%d" % n, "erp", "S4", "sold")
-        ck.check(rc == 1 and "bad_request" in err, "%s: a bad bucket: exit 1 (%r)" % (ep, err))
+        ck.check(rc == 2 and "'sold' is no bucket" in err, "%s: a bad bucket: usage, exit 2 (%r)"
+                 % (ep, err))
+        rc, out, err = ctl("admin", "set-authority", "e%d" % n, "erp", "S4", "held,held")
+        ck.check(rc == 1 and "bad_request" in err, "%s: a repeated bucket: atpd's bad_request, "
+                 "exit 1 (%r)" % (ep, err))
         rc, out, err = ctl("admin", "add-location", "f%d" % n, "S4")
         ck.eq(rc, 2, "%s: add-location without a region: usage" % ep)
         rc, out, err = ctl("admin", "list")
-        ck.check(rc == 0 and "sources (2):" in out and "spare places for locations: %d" % SPARE in out,
+        ck.check(rc == 0 and "sources (2):" in out and "spare places for locations: %d" % (SPARE - 1) in out,
                  "%s: admin list shows the sources and spare places: %s" % (ep, out))
         if n == 1:
             ck.check("S4" in out and "on_hand, held" in out, "erp at S4: %s" % out)

@@ -10,7 +10,10 @@ While one thread publishes stock at five locations and another reserves
 locations' pickup flags and pickup buffers, moves a store to the other
 region and back, changes buffer rules, opens a store (admin_add_location)
 and gives the source authority there (admin_set_authority), after which
-the feeder stocks it too. Every change answers the next version. When the load is over, every region answer (supply, reserved,
+the feeder stocks it too; then the source's authority there changes again
+and again while the feeder also sends full snapshots (which clear what
+the source owns, on the engine thread). Every change answers the next
+version. When the load is over, every region answer (supply, reserved,
 atp, shortfall of every SKU, region and channel) and every location of
 every `pickup` answer (net, reserved, buffer, pickup_atp) equals a model
 built from what the feeder sent, the open reservations read back (their
@@ -113,7 +116,8 @@ def main(h):
     feed.publish("wms", [[2, s, l, 0, 10] for s in SKUS for l in LOCATIONS])
     on_hand.update({(s, l): 10 for s in SKUS for l in LOCATIONS})
     deadline = time.monotonic() + 10 * harness.TIME_FACTOR
-    counts = {"granted": 0, "pinned": 0, "refused": 0, "released": 0, "new_store": 0}
+    counts = {"granted": 0, "pinned": 0, "refused": 0, "released": 0, "new_store": 0,
+              "snapshots": 0}
     # S5 is opened at run time; the feeder stocks it once wms's authority
     # there is answered (messages checked after the answer apply)
     s5_owned = threading.Event()
@@ -130,6 +134,9 @@ def main(h):
             with lock:  # the model follows the order atpd applies them in
                 feed.publish("wms", [[2, sku, loc, 0, q]], wait=False)
                 on_hand[(sku, loc)] = q
+                if n % 16 == 15:  # a full snapshot: clears what wms owns
+                    feed.send_snapshot("wms")
+                    counts["snapshots"] += 1
 
     def reserver():
         rc = U.Client(d.query_port, d=d)
@@ -191,8 +198,16 @@ def main(h):
     during = sum(t.is_alive() for t in threads) > 0
     extra = 0  # more changes while the load lasts (bounded), so they overlap it
     while any(t.is_alive() for t in threads) and extra < 40:
-        r = c.req({"op": "admin_set_location", "change_id": "x%d" % extra,
-                   "location": "S1", "pickup_buffer": extra % 4})
+        # a location's settings, or wms's authority at S5 (held given and
+        # taken back: the feeder sends on_hand only), while snapshots of
+        # wms clear what it owns
+        if extra % 2:
+            r = c.req({"op": "admin_set_authority", "change_id": "x%d" % extra,
+                       "source": "wms", "location": "S5",
+                       "buckets": ["on_hand", "held"] if extra % 4 == 1 else ["on_hand"]})
+        else:
+            r = c.req({"op": "admin_set_location", "change_id": "x%d" % extra,
+                       "location": "S1", "pickup_buffer": extra % 4})
         version += 1
         ck.eq((r.get("ok"), r.get("version")), (True, version), "x%d under load" % extra)
         extra += 1

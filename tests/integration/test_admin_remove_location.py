@@ -195,12 +195,47 @@ def main(h):
     ck.eq(loc_ids(c), ["E1", "W1", "W2"],
           "the admin state lists no removed location")
     ck.eq(c.ok({"op": "admin_list"})["version"], 5, "the file's part: version 5")
+    # E4 added back at run time (its place kept), stocked: a later edited
+    # file, still naming E2..E4, no longer leaves E4 out
+    r = c.req({"op": "admin_add_location", "change_id": "back-4", "location": "E4",
+               "region": "east", "type": "store", "pickup": True})
+    ck.eq(r.get("version"), 6, "E4 added back (%r)" % (r,))
+    r = c.req({"op": "admin_set_authority", "change_id": "back-4a", "source": "wms",
+               "location": "E4", "buckets": ["on_hand"]})
+    ck.eq(r.get("version"), 7, "wms owns E4's on_hand again (%r)" % (r,))
+    pub = harness.Publisher(d, c)
+    pub.seq.update(sent)
+    pub.seq["wms"] = c.sources()["wms"]["last_seq"]
+    pub.send_payload(pub.next_batch("wms", [[2, "A", "E4", 0, 3]])[1])
+    pub.wait_applied("wms")
+    pub.close()
+    ck.eq(c.atp("A", "east")["supply"], 13, "E4's 3 in east")
+    d.cfg["buffers"] = list(d.cfg.get("buffers") or []) + [{"sku": "B", "units": 1}]
+    write_config(d, configured)
+    os.kill(d.pid, signal.SIGHUP)
+    line = log.wait("location(s) removed at run time are still named by the file",
+                    "the reload leaves out E2 and E3 only")
+    line = line.strip().splitlines()[-1]
+    ck.check("'E4'" not in line and "'E2'" in line, "E4 is not left out: %r" % line)
+    log.wait("reload applied", "the edited file applies, E4 kept")
+    ck.check("E4" in loc_ids(c), "E4 stays (the file and the state list it)")
+    ck.eq(c.atp("A", "east")["supply"], 13, "with its stock")
+    ck.eq(c.req({"op": "admin_remove_location", "change_id": "back-4r",
+                 "location": "E4"}).get("ok"), False, "E4 has stock: not removed")
+    pub = harness.Publisher(d, c)
+    pub.seq["wms"] = c.sources()["wms"]["last_seq"]
+    pub.send_payload(pub.next_batch("wms", [[2, "A", "E4", 0, 0]])[1])
+    pub.wait_applied("wms")
+    pub.close()
+    r = c.req({"op": "admin_remove_location", "change_id": "back-4r2", "location": "E4"})
+    ck.eq(r.get("ok"), True, "E4 emptied and removed again (%r)" % (r,))
+    base = r.get("version")
 
     # 6. export and atpctl
     exp = A.export_checked(ck, h, d, c)
     ck.check('"E4"' not in exp and '"E1"' in exp, "the export lists E1, not E4: %s" % exp)
     host, port = H.http_addr(d)
-    for ep, lid, version in ((d.query_url, "W2", 6), ("http://%s:%d" % (host, port), "E1", 0)):
+    for ep, lid, version in ((d.query_url, "W2", base + 1), ("http://%s:%d" % (host, port), "E1", 0)):
         ctl = A.ctl_at(h, ep)
         if version:
             rc, out, err = ctl("--json", "admin", "remove-location", "t1", lid)

@@ -93,16 +93,33 @@ static bool ctl_admin_location_kv(char **words, int from, int n,
 }
 
 /* ctl_admin_buckets writes "on_hand,held" (or "none") as an array of
- * names; atpd judges each name. */
-static void ctl_admin_buckets(const char *list, codec_writer *w)
+ * names. false: a word that names no bucket (said on stderr; atpd judges
+ * repeats). */
+static bool ctl_admin_buckets(const char *list, codec_writer *w)
 {
+    static const char *const names[] = {"on_hand", "allocated", "held",
+                                        "inbound"};
     if (strcmp(list, "none") == 0) {
         codec_w_array(w, 0);
-        return;
+        return true;
     }
     uint32_t n = 1;
-    for (const char *p = list; *p; p++)
-        n += *p == ',';
+    for (const char *p = list;; p++) {
+        const char *e = strchr(p, ',');
+        size_t len = e ? (size_t)(e - p) : strlen(p);
+        if (!ctl_admin_in(p, len, names, 4)) {
+            fprintf(stderr,
+                    "atpctl: admin: set-authority: '%.*s' is no bucket; "
+                    "expected on_hand, allocated, held, inbound "
+                    "(comma-separated) or none\n",
+                    (int)len, p);
+            return false;
+        }
+        if (e == NULL)
+            break;
+        n++;
+        p = e;
+    }
     codec_w_array(w, n);
     for (const char *p = list;; p++) {
         const char *e = strchr(p, ',');
@@ -112,6 +129,7 @@ static void ctl_admin_buckets(const char *list, codec_writer *w)
             break;
         p = e;
     }
+    return true;
 }
 
 int ctl_admin_build(const ctl_args *a, codec_writer *w, bool *usage)
@@ -200,8 +218,8 @@ int ctl_admin_build(const ctl_args *a, codec_writer *w, bool *usage)
         codec_w_kv_cstr(w, "source", a->words[3]);
         codec_w_kv_cstr(w, "location", a->words[4]);
         codec_w_cstr(w, "buckets");
-        ctl_admin_buckets(a->words[5], w);
-        return 0;
+        *usage = false;
+        return ctl_admin_buckets(a->words[5], w) ? 0 : -1;
     }
     if (strcmp(sub, "set-location") == 0) {
         if (n < 5)

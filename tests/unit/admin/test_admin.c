@@ -442,12 +442,91 @@ static void test_damaged_records(void **state)
     test_store_fini(&s);
 }
 
+/* ---- locations added and authority changed at run time ----------------- */
+
+#define TEST_SOURCES_FILE                                                      \
+    "service: {spare_locations: 2}\n"                                          \
+    "regions: [{id: us}, {id: eu}]\n"                                          \
+    "locations: [{id: dc-us, region: us}, {id: dc-eu, region: eu}]\n"          \
+    "sources: [{id: wms, authority: [{locations: [dc-us, dc-eu]}]},"           \
+    " {id: erp}]\n"
+
+/* A location added takes a spare place; authority given to a source is
+ * what the ingest's check says only once stored: a change the store
+ * refuses leaves the sources' table (and the engine) as they were; two
+ * additions with one place left are refused whole. */
+static void test_add_and_authority(void **state)
+{
+    (void)state;
+    test_store s = {.n = 0};
+    test_core t;
+    test_core_start(&t, TEST_SOURCES_FILE, &s, false);
+    assert_int_equal(t.cfg.n_locations, 4); /* two named, two spare */
+    config_edit add = {
+        .kind = CONFIG_EDIT_LOCATION_ADD, .location = "st-1", .region = "us"};
+    admin_result r = test_change(&t, "a1", add);
+    assert_int_equal(r.err, ATP_OK);
+    int k = config_location_find(&t.cfg, "st-1", 4);
+    assert_int_equal(k, 2);
+    assert_false(sources_location_gone(t.src, (uint32_t)k));
+    assert_int_equal(sources_locations_live(t.src), 3);
+    /* erp gets st-1's on_hand: refused by the store first */
+    config_edit grant = {.kind = CONFIG_EDIT_AUTHORITY_SET,
+                         .source = "erp",
+                         .location = "st-1",
+                         .buckets = 1u << ATP_BUCKET_ON_HAND};
+    s.fail = ATP_E_IO;
+    r = test_change(&t, "g1", grant);
+    assert_int_equal(r.err, ATP_E_IO);
+    assert_false(sources_authorized(t.src, 1, (uint32_t)k, ATP_BUCKET_ON_HAND));
+    assert_int_equal(t.cfg.sources[1].n_authority, 0);
+    s.fail = ATP_OK;
+    r = test_change(&t, "g1", grant);
+    assert_int_equal(r.err, ATP_OK);
+    assert_true(sources_authorized(t.src, 1, (uint32_t)k, ATP_BUCKET_ON_HAND));
+    assert_false(sources_authorized(t.src, 0, (uint32_t)k, ATP_BUCKET_ON_HAND));
+    assert_int_equal(t.cfg.sources[1].n_authority, 1);
+    /* wms owns dc-us's on_hand: erp cannot take it (the file's check) */
+    grant.location = "dc-us";
+    r = test_change(&t, "g2", grant);
+    assert_int_equal(r.err, ATP_E_CONFIG);
+    assert_true(sources_authorized(t.src, 0, 0, ATP_BUCKET_ON_HAND));
+    /* one place left; a SIGHUP'd file adding two is refused whole */
+    config next = test_file(
+        "service: {spare_locations: 2}\n"
+        "regions: [{id: us}, {id: eu}]\n"
+        "locations: [{id: dc-us, region: us}, {id: dc-eu, region: eu},"
+        " {id: st-1, region: us}, {id: st-2, region: eu}, {id: st-3, "
+        "region: eu}]\n"
+        "sources: [{id: wms, authority: [{locations: [dc-us, dc-eu]}]},"
+        " {id: erp, authority: [{locations: [st-1], buckets: [on_hand]}]}]\n");
+    engine_rules_report rep;
+    assert_int_equal(admin_reload(t.adm, &next, test_check_none, NULL, &rep),
+                     ATP_E_BAD_STATE);
+    assert_non_null(strstr(rep.refused, "no room for location 'st-2' and the "
+                                        "others"));
+    assert_true(config_location_find(&t.cfg, "st-2", 4) < 0);
+    assert_int_equal(config_location_named(&t.cfg), 3); /* no place taken */
+    config_fini(&next);
+    test_core_stop(&t);
+
+    /* restart with the same file: st-1 and erp's authority from the state */
+    test_core_start(&t, TEST_SOURCES_FILE, &s, true);
+    k = config_location_find(&t.cfg, "st-1", 4);
+    assert_int_equal(k, 2);
+    assert_int_equal(t.cfg.n_locations, 5); /* three named, two spare */
+    assert_true(sources_authorized(t.src, 1, (uint32_t)k, ATP_BUCKET_ON_HAND));
+    test_core_stop(&t);
+    test_store_fini(&s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_changes),
         cmocka_unit_test(test_reload),
         cmocka_unit_test(test_damaged_records),
+        cmocka_unit_test(test_add_and_authority),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
