@@ -115,8 +115,9 @@ int main(int argc, char **argv)
              "%zu sources)",
              ATP_VERSION, server_listen_url(srv), ingest_listen_url(in, false),
              changes_listen_url(chg), ingest_listen_url(in, true),
-             web != NULL ? http_listen_url(web) : "(off)", cfg.n_regions,
-             sources_locations_live(src), cfg.n_sources);
+             web != NULL ? http_listen_url(web) : "(off)",
+             config_regions_live(&cfg), sources_locations_live(src),
+             cfg.n_sources);
     if (args.ready_file != NULL &&
         daemon_ready_file(args.ready_file, srv, in, chg, web) != 0) {
         log_error("atpd", "cannot write the ready file %s: %s", args.ready_file,

@@ -222,6 +222,24 @@ atp_err admin_begin(admin *a)
                  "run time, not %zu (at most %d locations in all)",
                  a->started->n_locations - config_location_named(a->started),
                  spare, CONFIG_MAX_LOCATIONS);
+    spare = a->started->service.spare_regions;
+    if ((err = config_region_spares(a->started, spare)) != ATP_OK)
+        return err;
+    if (a->started->n_regions - config_regions_live(a->started) < spare)
+        log_warn("admin",
+                 "service.spare_regions: room for %zu regions added at run "
+                 "time, not %zu (at most %d regions in all)",
+                 a->started->n_regions - config_regions_live(a->started), spare,
+                 CONFIG_MAX_REGIONS);
+    spare = a->started->service.spare_channels;
+    if ((err = config_channel_spares(a->started, spare)) != ATP_OK)
+        return err;
+    if (a->started->n_channels - config_channels_live(a->started) < spare)
+        log_warn("admin",
+                 "service.spare_channels: room for %zu channels added at "
+                 "run time, not %zu (at most %d channels in all)",
+                 a->started->n_channels - config_channels_live(a->started),
+                 spare, CONFIG_MAX_CHANNELS);
     return ATP_OK;
 }
 
@@ -296,6 +314,82 @@ static void admin_relocate(admin *a, const config *cfg, bool full)
     free(loc);
 }
 
+/* admin_room: want new ids of kind what ("region", "channel",
+ * "location", first of them first) against room spare places of
+ * service.spare_<what>s (spare of them at start): ATP_OK, or
+ * ATP_E_BAD_STATE with why said (nothing is claimed then: all or none). */
+static atp_err admin_room(const char *what, const char *first, size_t want,
+                          size_t room, unsigned spare, char *why,
+                          size_t why_len)
+{
+    if (want <= room)
+        return ATP_OK;
+    snprintf(why, why_len,
+             "no room for %s '%.128s'%s: %zu %s(s) to add, %zu of the %u "
+             "places for %ss added at run time (service.spare_%ss) left; "
+             "restart atpd (the stored state lists the %ss added so far) to "
+             "make room: nothing changed",
+             what, first, want > 1 ? " and the others" : "", want, what, room,
+             spare, what, what, what);
+    return ATP_E_BAD_STATE;
+}
+
+/* admin_channels_claim names the running configuration's next spare
+ * channel places for next's channels it does not have (they follow its
+ * channels, in next's order: config_compare and config_admin_text keep
+ * the channels a prefix), all or none. */
+static atp_err admin_channels_claim(admin *a, const config *next, char *why,
+                                    size_t why_len)
+{
+    size_t live = config_channels_live(a->started);
+    size_t want = next->n_channels > live ? next->n_channels - live : 0;
+    atp_err err0 = admin_room("channel", want ? next->channels[live] : "", want,
+                              a->started->n_channels - live,
+                              a->started->service.spare_channels, why, why_len);
+    if (err0 != ATP_OK)
+        return err0;
+    for (size_t i = live; i < next->n_channels; i++) {
+        uint32_t k;
+        atp_err err = config_channel_claim(a->started, next->channels[i], &k);
+        if (err == ATP_OK && k != i)
+            err = ATP_E_INTERNAL; /* not a prefix: config_compare's job */
+        if (err != ATP_OK) {
+            snprintf(why, why_len, "%s: nothing changed", atp_err_message(err));
+            return err;
+        }
+        log_info("admin", "channel '%s' takes place %u", next->channels[i], k);
+    }
+    return ATP_OK;
+}
+
+/* admin_regions_claim: admin_channels_claim for regions (the next spare
+ * region places, with next's horizons). */
+static atp_err admin_regions_claim(admin *a, const config *next, char *why,
+                                   size_t why_len)
+{
+    size_t live = config_regions_live(a->started);
+    size_t want = next->n_regions > live ? next->n_regions - live : 0;
+    atp_err err0 = admin_room("region", want ? next->regions[live].id : "",
+                              want, a->started->n_regions - live,
+                              a->started->service.spare_regions, why, why_len);
+    if (err0 != ATP_OK)
+        return err0;
+    for (size_t i = live; i < next->n_regions; i++) {
+        uint32_t k;
+        const config_region *r = &next->regions[i];
+        atp_err err =
+            config_region_claim(a->started, r->id, r->inbound_horizon_ms, &k);
+        if (err == ATP_OK && k != i)
+            err = ATP_E_INTERNAL; /* not a prefix: config_compare's job */
+        if (err != ATP_OK) {
+            snprintf(why, why_len, "%s: nothing changed", atp_err_message(err));
+            return err;
+        }
+        log_info("admin", "region '%s' takes place %u", r->id, k);
+    }
+    return ATP_OK;
+}
+
 /* admin_locations_claim names a spare place of the running configuration
  * for each location of next it does not name (config_location_claim):
  * the engine then takes it in like a location named again. A change
@@ -315,17 +409,11 @@ static atp_err admin_locations_claim(admin *a, const config *next, char *why,
         if (config_location_find(a->started, id, strlen(id)) < 0 && !want++)
             first = id;
     }
-    if (want > room) {
-        snprintf(why, why_len,
-                 "no room for location '%.128s'%s: %zu location(s) to add, "
-                 "%zu of the %u places for locations added at run time "
-                 "(service.spare_locations) left; restart atpd (the stored "
-                 "state lists the locations added so far) to make room: "
-                 "nothing changed",
-                 first, want > 1 ? " and the others" : "", want, room,
-                 a->started->service.spare_locations);
-        return ATP_E_BAD_STATE;
-    }
+    atp_err err0 =
+        admin_room("location", first, want, room,
+                   a->started->service.spare_locations, why, why_len);
+    if (err0 != ATP_OK)
+        return err0;
     for (size_t i = 0; i < next->n_locations; i++) {
         const char *id = next->locations[i].id;
         if (config_location_find(a->started, id, strlen(id)) >= 0)
@@ -407,7 +495,12 @@ atp_err admin__commit(admin *a, config *next, char *text,
     engine_rules_report r0;
     if (rep == NULL)
         rep = &r0;
-    atp_err err = admin_locations_claim(a, engine_next, why, why_len);
+    /* Regions first: a location added may be in a region added. */
+    atp_err err = admin_regions_claim(a, engine_next, why, why_len);
+    if (err == ATP_OK)
+        err = admin_channels_claim(a, engine_next, why, why_len);
+    if (err == ATP_OK)
+        err = admin_locations_claim(a, engine_next, why, why_len);
     if (err != ATP_OK)
         return err;
     engine_authority_swap sw;

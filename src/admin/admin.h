@@ -1,8 +1,9 @@
 /*
  * admin.h - run-time administration (docs/CONFIG.md, "Run-time
  * administration"; docs/PROTOCOL.md, "Admin"): the administered state
- * (buffer rules; each location's region, type and pickup settings) with
- * its version, changed by client requests and by SIGHUP, each change validated
+ * (buffer rules; regions and their horizons; locations, their region, type
+ * and pickup settings; channels; the sources' authority) with its
+ * version, changed by client requests and by SIGHUP, each change validated
  * like the file (config_admin_text + config_load_string), applied to the engine
  * as a reload is (engine_rules_replace), stored (through admin_persist, the
  * store behind it) before it is answered, and audited.

@@ -124,6 +124,21 @@ static void admin_what(const config_edit *e, char *buf, size_t n)
                  admin_q(e->location, q1, sizeof q1),
                  admin_q(e->region, q2, sizeof q2), q4);
         return;
+    case CONFIG_EDIT_CHANNEL_ADD:
+        snprintf(buf, n, "add_channel channel=%s",
+                 admin_q(e->channel, q1, sizeof q1));
+        return;
+    case CONFIG_EDIT_REGION_ADD: {
+        int64_t ms = 0; /* absent: 0, the file's default */
+        if (e->horizon == NULL || config_parse_duration_ms(e->horizon, &ms))
+            snprintf(buf, n, "add_region region=%s inbound_horizon=%lldms",
+                     admin_q(e->region, q1, sizeof q1), (long long)ms);
+        else /* refused later with the file's message; never stored */
+            snprintf(buf, n, "add_region region=%s inbound_horizon=%s",
+                     admin_q(e->region, q1, sizeof q1),
+                     admin_q(e->horizon, q2, sizeof q2));
+        return;
+    }
     case CONFIG_EDIT_AUTHORITY_SET: {
         char b[64];
         admin_buckets_show(e->buckets, b, sizeof b);
@@ -155,6 +170,18 @@ static void admin_show(const config *c, const config_edit *e, char *buf,
         int k = config_region_find(c, e->region, strlen(e->region));
         if (k >= 0)
             snprintf(buf, n, "inbound_horizon %lldms",
+                     (long long)c->regions[k].inbound_horizon_ms);
+        return;
+    }
+    if (e->kind == CONFIG_EDIT_CHANNEL_ADD) {
+        if (config_channel_find(c, e->channel, strlen(e->channel)) >= 0)
+            snprintf(buf, n, "channel %s", e->channel);
+        return;
+    }
+    if (e->kind == CONFIG_EDIT_REGION_ADD) {
+        int k = config_region_find(c, e->region, strlen(e->region));
+        if (k >= 0)
+            snprintf(buf, n, "region %s, inbound_horizon %lldms", e->region,
                      (long long)c->regions[k].inbound_horizon_ms);
         return;
     }
@@ -220,6 +247,10 @@ static const char *admin_op_name(config_edit_kind k)
         return "add_location";
     case CONFIG_EDIT_AUTHORITY_SET:
         return "set_authority";
+    case CONFIG_EDIT_CHANNEL_ADD:
+        return "add_channel";
+    case CONFIG_EDIT_REGION_ADD:
+        return "add_region";
     }
     return "?";
 }
@@ -228,7 +259,7 @@ static const char *admin_op_name(config_edit_kind k)
 static bool admin_names_check(const config *c, const config_edit *e,
                               admin_result *res)
 {
-    if (e->region != NULL &&
+    if (e->region != NULL && e->kind != CONFIG_EDIT_REGION_ADD &&
         config_region_find(c, e->region, strlen(e->region)) < 0) {
         char list[160];
         config_region_list(c, list, sizeof list);
@@ -239,7 +270,7 @@ static bool admin_names_check(const config *c, const config_edit *e,
                  e->region, list);
         return false;
     }
-    if (e->channel != NULL &&
+    if (e->channel != NULL && e->kind != CONFIG_EDIT_CHANNEL_ADD &&
         config_channel_find(c, e->channel, strlen(e->channel)) < 0) {
         char list[160];
         config_channel_list(c, list, sizeof list);
@@ -316,6 +347,14 @@ void admin__apply(admin *a, const admin_change *c, admin_result *res)
                      "unknown source '%.128s' (sources are added by a restart "
                      "with a new file): nothing changed",
                      e->source);
+        else if (err == ATP_E_CONFLICT && e->kind == CONFIG_EDIT_CHANNEL_ADD)
+            snprintf(res->message, sizeof res->message,
+                     "channel '%.128s' exists: nothing changed", e->channel);
+        else if (err == ATP_E_CONFLICT && e->kind == CONFIG_EDIT_REGION_ADD)
+            snprintf(res->message, sizeof res->message,
+                     "region '%.128s' exists (admin_set_region changes its "
+                     "inbound_horizon): nothing changed",
+                     e->region);
         else if (err == ATP_E_CONFLICT)
             snprintf(res->message, sizeof res->message,
                      "location '%.128s' exists (admin_set_location and "

@@ -225,7 +225,7 @@ void admin_list_write(admin *a, codec_writer *w)
 {
     pthread_mutex_lock(&a->mu);
     const config *c = &a->cur;
-    codec_w_map(w, 7);
+    codec_w_map(w, 10);
     codec_w_kv_bool(w, "ok", true);
     codec_w_kv_uint(w, "version", a->version);
     codec_w_cstr(w, "buffers");
@@ -261,6 +261,10 @@ void admin_list_write(admin *a, codec_writer *w)
         codec_w_kv_bool(w, "pickup", l->pickup);
         codec_w_kv_int(w, "pickup_buffer", l->pickup_buffer);
     }
+    codec_w_cstr(w, "channels");
+    codec_w_array(w, (uint32_t)c->n_channels);
+    for (size_t i = 0; i < c->n_channels; i++)
+        codec_w_cstr(w, c->channels[i]);
     codec_w_cstr(w, "sources");
     codec_w_array(w, (uint32_t)c->n_sources);
     for (size_t i = 0; i < c->n_sources; i++)
@@ -269,6 +273,10 @@ void admin_list_write(admin *a, codec_writer *w)
     codec_w_kv_count(w, "spare_locations",
                      a->started->n_locations -
                          config_location_named(a->started));
+    codec_w_kv_count(w, "spare_channels",
+                     a->started->n_channels - config_channels_live(a->started));
+    codec_w_kv_count(w, "spare_regions",
+                     a->started->n_regions - config_regions_live(a->started));
     pthread_mutex_unlock(&a->mu);
 }
 

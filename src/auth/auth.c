@@ -101,6 +101,8 @@ static const struct {
     {"admin_remove_location", CONFIG_SCOPE_ADMIN},
     {"admin_add_location", CONFIG_SCOPE_ADMIN},
     {"admin_set_authority", CONFIG_SCOPE_ADMIN},
+    {"admin_add_channel", CONFIG_SCOPE_ADMIN},
+    {"admin_add_region", CONFIG_SCOPE_ADMIN},
 };
 
 unsigned auth_op_scope(const char *op, size_t op_len)

@@ -174,8 +174,10 @@ static void changes_publish(changes *c, const engine_change *ch, changes_key *k)
 {
     const config *cfg = c->cfg;
     ATP_ASSERT(ch->region < cfg->n_regions);
+    if (ch->region >= config_regions_live(cfg))
+        return; /* a spare region's place: never stocked, nothing to say */
     const char *region = cfg->regions[ch->region].id;
-    size_t nch = cfg->n_channels;
+    size_t nch = ch->n_channels; /* in service when the engine read it */
     for (size_t i = 0; i < nch; i++) {
         const engine_answer *a = &ch->channels[i];
         transitions_state *st = &c->states[k->states + i];

@@ -139,7 +139,8 @@ static void config_admin_write_places(FILE *f, const config *c,
                                       const config_edit *e)
 {
     fputs("regions:\n", f);
-    for (size_t i = 0; i < c->n_regions; i++) {
+    size_t regions = config_regions_live(c); /* not the spare places */
+    for (size_t i = 0; i < regions; i++) {
         fputs("  - id: ", f);
         config_admin_quote(f, c->regions[i].id);
         if (e != NULL && e->kind == CONFIG_EDIT_REGION_SET &&
@@ -152,10 +153,25 @@ static void config_admin_write_places(FILE *f, const config *c,
         }
         fputc('\n', f);
     }
+    if (e != NULL && e->kind == CONFIG_EDIT_REGION_ADD) {
+        fputs("  - id: ", f);
+        config_admin_quote(f, e->region); /* the parser judges both */
+        if (e->horizon != NULL) {
+            fputs("\n    inbound_horizon: ", f);
+            config_admin_quote(f, e->horizon);
+        }
+        fputc('\n', f);
+    }
     fputs("channels:\n", f);
-    for (size_t i = 0; i < c->n_channels; i++) {
+    size_t live = config_channels_live(c); /* not the spare places */
+    for (size_t i = 0; i < live; i++) {
         fputs("  - ", f);
         config_admin_quote(f, c->channels[i]);
+        fputc('\n', f);
+    }
+    if (e != NULL && e->kind == CONFIG_EDIT_CHANNEL_ADD) {
+        fputs("  - ", f);
+        config_admin_quote(f, e->channel); /* the parser judges it */
         fputc('\n', f);
     }
     bool gone = e != NULL && e->kind == CONFIG_EDIT_LOCATION_REMOVE &&
@@ -265,6 +281,16 @@ atp_err config_admin_text(const config *c, const config_edit *e, char **out,
     bool regional = e != NULL && e->kind == CONFIG_EDIT_REGION_SET;
     bool structural = e != NULL && (e->kind == CONFIG_EDIT_LOCATION_ADD ||
                                     e->kind == CONFIG_EDIT_AUTHORITY_SET);
+    if (e != NULL && e->kind == CONFIG_EDIT_CHANNEL_ADD) {
+        if (config_channel_find(c, e->channel, strlen(e->channel)) >= 0)
+            return ATP_E_CONFLICT;
+        found = true;
+    }
+    if (e != NULL && e->kind == CONFIG_EDIT_REGION_ADD) {
+        if (config_region_find(c, e->region, strlen(e->region)) >= 0)
+            return ATP_E_CONFLICT;
+        found = true;
+    }
     if (located)
         found = config_location_find(c, e->location, strlen(e->location)) >= 0;
     if (regional)
@@ -291,7 +317,9 @@ atp_err config_admin_text(const config *c, const config_edit *e, char **out,
           f);
     config_admin_write_places(f, c, e);
     bool set = e != NULL && e->kind == CONFIG_EDIT_BUFFER_SET;
-    bool scoped = e != NULL && !located && !regional && !structural;
+    bool scoped = e != NULL && !located && !regional && !structural &&
+                  e->kind != CONFIG_EDIT_CHANNEL_ADD &&
+                  e->kind != CONFIG_EDIT_REGION_ADD;
     size_t rules = c->n_buffers + (set ? 1 : 0);
     fputs(rules ? "buffers:\n" : "buffers: []\n", f);
     for (size_t i = 0; i < c->n_buffers; i++) {
@@ -554,10 +582,59 @@ static atp_err config_admin_authority_overlay(config *dst, const config *adm)
     return ATP_OK;
 }
 
+/* config_admin_regions_add gives dst the regions adm lists after dst's
+ * own (added at run time), with adm's horizons, in adm's order. */
+static atp_err config_admin_regions_add(config *dst, const config *adm)
+{
+    size_t n = dst->n_regions;
+    for (size_t i = 0; i < adm->n_regions; i++) {
+        const config_region *r = &adm->regions[i];
+        if (config_region_find(dst, r->id, strlen(r->id)) >= 0 ||
+            n == CONFIG_MAX_REGIONS)
+            continue; /* what names it is then left out, and said */
+        config_region *v = realloc(dst->regions, (n + 1) * sizeof *v);
+        if (v == NULL)
+            return ATP_E_NOMEM;
+        dst->regions = v;
+        v[n] = (config_region){strdup(r->id), r->inbound_horizon_ms};
+        if (v[n].id == NULL)
+            return ATP_E_NOMEM;
+        dst->n_regions = ++n;
+    }
+    return ATP_OK; /* indexed by config_admin_channels_add, next */
+}
+
+/* config_admin_channels_add gives dst the channels adm lists after dst's
+ * own (added at run time), in adm's order, and indexes dst again. */
+static atp_err config_admin_channels_add(config *dst, const config *adm)
+{
+    size_t n = dst->n_channels;
+    for (size_t i = 0; i < adm->n_channels; i++) {
+        const char *id = adm->channels[i];
+        if (config_channel_find(dst, id, strlen(id)) >= 0 ||
+            n == CONFIG_MAX_CHANNELS)
+            continue; /* its rules are then left out, and said */
+        char **v = realloc(dst->channels, (n + 1) * sizeof *v);
+        if (v == NULL)
+            return ATP_E_NOMEM;
+        dst->channels = v;
+        if ((v[n] = strdup(id)) == NULL)
+            return ATP_E_NOMEM;
+        dst->n_channels = ++n;
+    }
+    config__index_free(dst);
+    return config__index_build(dst);
+}
+
 atp_err config_admin_overlay(config *dst, const config *adm,
                              config_admin_report_fn fn, void *ctx)
 {
     size_t n;
+    atp_err err0 = config_admin_regions_add(dst, adm);
+    if (err0 == ATP_OK)
+        err0 = config_admin_channels_add(dst, adm);
+    if (err0 != ATP_OK)
+        return err0;
     char **types = config_admin_types_copy(adm);
     config_buffer_rule *v =
         types ? config_admin_rules_copy(dst, adm, fn, ctx, &n) : NULL;

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "config/config.h"
+#include "config/config_int.h"
 
 /* The service and reservations keys read once at start: a change is
  * reported as CONFIG_CHANGE_RESTART (it takes effect at the next start). */
@@ -52,6 +53,8 @@ static const config_field config_restart_fields[] = {
     SVC("reorder_window", reorder_window_ms, CONFIG_F_I64),
     SVC("reorder_max_messages", reorder_max_messages, CONFIG_F_U32),
     SVC("spare_locations", spare_locations, CONFIG_F_U32),
+    SVC("spare_channels", spare_channels, CONFIG_F_U32),
+    SVC("spare_regions", spare_regions, CONFIG_F_U32),
     SVC("feed_interval", feed_interval_ms, CONFIG_F_I64),
     SVC("snapshot_interval", snapshot_interval_ms, CONFIG_F_I64),
     SVC("resync_retry", resync_retry_ms, CONFIG_F_I64),
@@ -116,22 +119,43 @@ static bool config_field_equal(const config *a, const config *b,
 }
 
 /* Each returns a description of the first difference in buf, or false. */
-static bool config_regions_differ(const config *a, const config *b, char *buf,
-                                  size_t n)
+/* config_prefix_differs: b's first ids are a's live ones, in a's order
+ * (the ids after them are added: they take spare places). Otherwise buf
+ * says which of a's is removed, or that their order changed. what:
+ * "region", "channel". */
+static bool config_prefix_differs(const config *a, const config *b, size_t live,
+                                  config__id_fn id_of, size_t b_n,
+                                  int (*find)(const config *, const char *,
+                                              size_t),
+                                  const char *what, char *buf, size_t n)
 {
-    if (a->n_regions != b->n_regions) {
-        snprintf(buf, n, "regions: %zu -> %zu", a->n_regions, b->n_regions);
-        return true;
-    }
-    /* inbound_horizon is not structure: the engine applies it */
-    for (size_t i = 0; i < a->n_regions; i++) {
-        const config_region *x = &a->regions[i], *y = &b->regions[i];
-        if (strcmp(x->id, y->id) != 0) {
-            snprintf(buf, n, "regions: region %zu (%s) changed", i + 1, x->id);
+    for (size_t i = 0; i < live; i++) {
+        const char *id = id_of(a, i);
+        if (find(b, id, strlen(id)) < 0) {
+            snprintf(buf, n, "%ss: %s removed (removing a %s)", what, id, what);
             return true;
         }
     }
+    for (size_t i = 0; i < live; i++)
+        if (i >= b_n || strcmp(id_of(a, i), id_of(b, i)) != 0) {
+            snprintf(buf, n,
+                     "%ss: %s %zu (%s) changed (the %ss atpd has keep their "
+                     "order; new ones come after them)",
+                     what, what, i + 1, id_of(a, i), what);
+            return true;
+        }
     return false;
+}
+
+/* Regions and channels are added (after those atpd has: spare places),
+ * never removed or reordered; inbound_horizon is not structure (the
+ * engine applies it). */
+static bool config_regions_differ(const config *a, const config *b, char *buf,
+                                  size_t n)
+{
+    return config_prefix_differs(a, b, config_regions_live(a),
+                                 config__region_id, b->n_regions,
+                                 config_region_find, "region", buf, n);
 }
 
 /* The index of the location id in c (its own map, config/index.c), or -1:
@@ -157,12 +181,9 @@ size_t config_location_regions(const config *running, const config *next,
 static bool config_channels_differ(const config *a, const config *b, char *buf,
                                    size_t n)
 {
-    bool differ = a->n_channels != b->n_channels;
-    for (size_t i = 0; !differ && i < a->n_channels; i++)
-        differ = strcmp(a->channels[i], b->channels[i]) != 0;
-    if (differ)
-        snprintf(buf, n, "channels: changed");
-    return differ;
+    return config_prefix_differs(a, b, config_channels_live(a),
+                                 config__channel_id, b->n_channels,
+                                 config_channel_find, "channel", buf, n);
 }
 
 static bool config_sources_differ(const config *a, const config *b, char *buf,

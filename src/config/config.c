@@ -141,6 +141,8 @@ static atp_err config_service_defaults(config_service *s)
     s->reorder_window_ms = 100;
     s->reorder_max_messages = 256;
     s->spare_locations = 256;
+    s->spare_channels = 4;
+    s->spare_regions = 2;
     s->http_threads = 2;
     s->http_max_connections = 1024;
     s->http_timeout_ms = 30000;

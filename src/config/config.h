@@ -86,6 +86,10 @@ typedef struct config_service {
     uint32_t reorder_max_messages;    /* default 256 */
     uint32_t spare_locations;         /* room for locations added at run time,
                                          default 256 (config_location_spares) */
+    uint32_t spare_channels;          /* room for channels added at run time,
+                                         default 4 (config_channel_spares) */
+    uint32_t spare_regions;           /* room for regions added at run time,
+                                         default 2 (config_region_spares) */
     char *log_level;                  /* "debug","info","warn","error" */
     bool log_json;                    /* log_format: json (default text) */
     int64_t log_repeat_window_ms;     /* identical lines counted, default 60s */
@@ -211,10 +215,18 @@ typedef struct config {
     config_reservations reservations;
     config_region *regions;
     size_t n_regions;
+    /* How many of regions are named (config_regions_live): as
+     * n_channels_named, for the running configuration's spare regions. */
+    size_t n_regions_named;
     config_location *locations;
     size_t n_locations;
     char **channels; /* channels[0] is always ATP_DEFAULT_CHANNEL */
     size_t n_channels;
+    /* How many of channels are named (config_channels_live): all of them,
+     * but in the running configuration, whose spare places
+     * (config_channel_spares) come after its named channels and are named
+     * in order (config_channel_claim). */
+    size_t n_channels_named;
     config_source *sources;
     size_t n_sources;
     config_buffer_rule *buffers;
@@ -358,6 +370,8 @@ typedef enum config_edit_kind {
     CONFIG_EDIT_LOCATION_REMOVE, /* a location no longer listed */
     CONFIG_EDIT_LOCATION_ADD,    /* a new location (region, type, pickup) */
     CONFIG_EDIT_AUTHORITY_SET,   /* a source's buckets at one location */
+    CONFIG_EDIT_CHANNEL_ADD,     /* a new channel (channel) */
+    CONFIG_EDIT_REGION_ADD,      /* a new region (region, horizon) */
 } config_edit_kind;
 
 /* One change. Names as the client gave them (NUL-terminated, borrowed):
@@ -389,18 +403,19 @@ typedef struct config_edit {
  * with e->horizon, a location remove leaves the location out, a location
  * add writes it last (e->region, e->type, e's pickup values), an authority
  * set gives e->source e->buckets at e->location (none: its entry for it
- * left out). The sources section (last: each source's id and authority,
- * nothing else) is written only when c has sources. Unnamed locations
- * (config_location_spares) are not written. Names
- * of e are written as given; config_load_string then reports an unknown
- * region or channel, a bad value, with the file's messages. Returns ATP_OK
- * with *out (malloc'd, NUL-terminated, *len bytes: the caller frees it),
- * ATP_E_NOT_FOUND (a remove of a scope without a rule),
+ * left out), a channel add writes e->channel after the channels, a
+ * region add e->region (with e->horizon unless NULL) after the regions. The
+ * sources section (last: each source's id and authority, nothing else) is
+ * written only when c has sources. Unnamed locations (config_location_spares)
+ * are not written. Names of e are written as given; config_load_string then
+ * reports an unknown region or channel, a bad value, with the file's messages.
+ * Returns ATP_OK with *out (malloc'd, NUL-terminated, *len bytes: the caller
+ * frees it), ATP_E_NOT_FOUND (a remove of a scope without a rule),
  * ATP_E_UNKNOWN_LOCATION (a move, set, remove or authority set of a
  * location c does not have), ATP_E_UNKNOWN_REGION (a region set of a
  * region c does not have), ATP_E_UNKNOWN_SOURCE (an authority set of a
  * source c does not have), ATP_E_CONFLICT (a location add of an id c
- * has),
+ * has, a channel or region add of one c has),
  * ATP_E_NOMEM. Pure; any thread. */
 atp_err config_admin_text(const config *c, const config_edit *e, char **out,
                           size_t *len);
@@ -436,6 +451,29 @@ size_t config_location_named(const config *c);
  * time (the admin module's mutex). */
 atp_err config_location_claim(config *c, const char *id, uint32_t *index);
 
+/* Room for channels added at run time (docs/CONFIG.md,
+ * service.spare_channels), as for locations: config_channel_spares
+ * appends n unnamed channels (NULL) after the named ones, so every table
+ * sized by n_channels has their places from the start; config_channel_claim
+ * names the next one (its index in *index; the id map takes it, then the
+ * count of named channels grows with a release store, so a reader that
+ * sees the count sees the names); ATP_E_BAD_STATE: none left. Channels are
+ * only added: the named ones stay a prefix [0, config_channels_live).
+ * config_channels_live: that count (acquire), on any thread; loops that
+ * answer or list channels go to it, tables sized by n_channels keep the
+ * spare places. */
+atp_err config_channel_spares(config *c, size_t n);
+atp_err config_channel_claim(config *c, const char *id, uint32_t *index);
+size_t config_channels_live(const config *c);
+
+/* Regions, the same way (service.spare_regions): config_region_claim
+ * names the next spare region id with inbound_horizon_ms horizon;
+ * config_regions_live is the count of named regions, a prefix. */
+atp_err config_region_spares(config *c, size_t n);
+atp_err config_region_claim(config *c, const char *id, int64_t horizon_ms,
+                            uint32_t *index);
+size_t config_regions_live(const config *c);
+
 /* config_bucket_name: "on_hand", "allocated", "held" or "inbound" (an
  * authority bucket as the file writes it), "?" beyond. */
 const char *config_bucket_name(unsigned bucket);
@@ -461,7 +499,8 @@ bool config_admin_rule_matches(const config *c, const config_buffer_rule *r,
  * of dst that adm does not list (removed at run time) is removed from dst,
  * with the authority pairs naming it, and said through fn. When adm has
  * sources, each source of dst that adm lists (by id) takes adm's
- * authority (locations by id). What dst has no
+ * authority (locations by id). The regions and channels adm lists and
+ * dst does not (added at run time) are added after dst's. What dst has no
  * place for (a rule's region or channel, a location, a region) is left
  * out and said through fn(ctx, what). Returns ATP_OK, or ATP_E_NOMEM
  * (dst may then be changed in part: the caller discards it or does not

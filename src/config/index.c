@@ -91,6 +91,13 @@ static atp_err config_index_new(const config *c, struct config_index **out)
 atp_err config__index_build(config *c)
 {
     ATP_ASSERT(c->index == NULL);
+    size_t named = 0;
+    while (named < c->n_channels && c->channels[named] != NULL)
+        named++;
+    c->n_channels_named = named; /* no reader yet: the loaders, start-up */
+    for (named = 0; named < c->n_regions && c->regions[named].id != NULL;)
+        named++;
+    c->n_regions_named = named;
     return config_index_new(c, &c->index);
 }
 
@@ -191,6 +198,99 @@ atp_err config_location_claim(config *c, const char *id, uint32_t *index)
         free(name);
         return err;
     }
+    *index = (uint32_t)slot;
+    return ATP_OK;
+}
+
+atp_err config_channel_spares(config *c, size_t n)
+{
+    if (c->n_channels + n > CONFIG_MAX_CHANNELS)
+        n = CONFIG_MAX_CHANNELS - c->n_channels;
+    if (n == 0)
+        return ATP_OK;
+    char **v = realloc(c->channels, (c->n_channels + n) * sizeof *v);
+    if (v == NULL)
+        return ATP_E_NOMEM;
+    memset(v + c->n_channels, 0, n * sizeof *v); /* unnamed: NULL */
+    c->channels = v;
+    c->n_channels += n;
+    config__index_free(c); /* the channel map sized for every place */
+    return config__index_build(c);
+}
+
+size_t config_channels_live(const config *c)
+{
+    return __atomic_load_n(&c->n_channels_named, __ATOMIC_ACQUIRE);
+}
+
+atp_err config_channel_claim(config *c, const char *id, uint32_t *index)
+{
+    int k = config_channel_find(c, id, strlen(id));
+    if (k >= 0) {
+        *index = (uint32_t)k;
+        return ATP_OK;
+    }
+    size_t slot = c->n_channels_named; /* the claimer's own count */
+    if (slot == c->n_channels)
+        return ATP_E_BAD_STATE;
+    char *name = strdup(id);
+    if (name == NULL)
+        return ATP_E_NOMEM;
+    c->channels[slot] = name;
+    atp_err err = names_insert(&c->index->channels, name, (uint32_t)slot);
+    if (err != ATP_OK) { /* sized for every place: never */
+        c->channels[slot] = NULL;
+        free(name);
+        return err;
+    }
+    __atomic_store_n(&c->n_channels_named, slot + 1, __ATOMIC_RELEASE);
+    *index = (uint32_t)slot;
+    return ATP_OK;
+}
+
+atp_err config_region_spares(config *c, size_t n)
+{
+    if (c->n_regions + n > CONFIG_MAX_REGIONS)
+        n = CONFIG_MAX_REGIONS - c->n_regions;
+    if (n == 0)
+        return ATP_OK;
+    config_region *v = realloc(c->regions, (c->n_regions + n) * sizeof *v);
+    if (v == NULL)
+        return ATP_E_NOMEM;
+    memset(v + c->n_regions, 0, n * sizeof *v); /* unnamed: id NULL */
+    c->regions = v;
+    c->n_regions += n;
+    config__index_free(c); /* the region map sized for every place */
+    return config__index_build(c);
+}
+
+size_t config_regions_live(const config *c)
+{
+    return __atomic_load_n(&c->n_regions_named, __ATOMIC_ACQUIRE);
+}
+
+atp_err config_region_claim(config *c, const char *id, int64_t horizon_ms,
+                            uint32_t *index)
+{
+    int k = config_region_find(c, id, strlen(id));
+    if (k >= 0) {
+        *index = (uint32_t)k;
+        return ATP_OK;
+    }
+    size_t slot = c->n_regions_named; /* the claimer's own count */
+    if (slot == c->n_regions)
+        return ATP_E_BAD_STATE;
+    char *name = strdup(id);
+    if (name == NULL)
+        return ATP_E_NOMEM;
+    c->regions[slot] = (config_region){name, horizon_ms};
+    atp_err err = names_insert(&c->index->regions, name, (uint32_t)slot);
+    if (err != ATP_OK) { /* sized for every place: never */
+        c->regions[slot].id = NULL;
+        free(name);
+        return err;
+    }
+    __atomic_store_n(&c->n_regions_named, slot + 1, __ATOMIC_RELEASE);
     *index = (uint32_t)slot;
     return ATP_OK;
 }

@@ -63,6 +63,8 @@ static const char *const config_service_keys[] = {
     "tls_handshake_timeout",
     "stop_drain",
     "spare_locations",
+    "spare_channels",
+    "spare_regions",
 };
 enum {
     SVC_QUERY_LISTEN,
@@ -99,6 +101,8 @@ enum {
     SVC_TLS_HANDSHAKE_TIMEOUT,
     SVC_STOP_DRAIN,
     SVC_SPARE_LOCATIONS,
+    SVC_SPARE_CHANNELS,
+    SVC_SPARE_REGIONS,
     SVC_N
 };
 _Static_assert(SVC_N <= CONFIG_MAX_KEYS, "service: raise CONFIG_MAX_KEYS");
@@ -351,6 +355,14 @@ void config__parse_service(config__walk *w, const yaml_node_t *node)
         config__get_int(w, v[SVC_SPARE_LOCATIONS], "service.spare_locations", 0,
                         CONFIG_MAX_LOCATIONS, &n))
         s->spare_locations = (uint32_t)n;
+    if (v[SVC_SPARE_CHANNELS] &&
+        config__get_int(w, v[SVC_SPARE_CHANNELS], "service.spare_channels", 0,
+                        CONFIG_MAX_CHANNELS, &n))
+        s->spare_channels = (uint32_t)n;
+    if (v[SVC_SPARE_REGIONS] &&
+        config__get_int(w, v[SVC_SPARE_REGIONS], "service.spare_regions", 0,
+                        CONFIG_MAX_REGIONS, &n))
+        s->spare_regions = (uint32_t)n;
     if (v[SVC_REORDER_WINDOW])
         config__get_duration(w, v[SVC_REORDER_WINDOW], "service.reorder_window",
                              0, CONFIG_REORDER_WINDOW_MAX_MS,

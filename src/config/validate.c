@@ -98,12 +98,14 @@ static void config_ids_list(const config *c, size_t n, config__id_fn id_of,
 
 void config_region_list(const config *c, char *buf, size_t size)
 {
-    config_ids_list(c, c->n_regions, config__region_id, buf, size);
+    /* the regions in service: not the spare places (NULL) */
+    config_ids_list(c, config_regions_live(c), config__region_id, buf, size);
 }
 
 void config_channel_list(const config *c, char *buf, size_t size)
 {
-    config_ids_list(c, c->n_channels, config__channel_id, buf, size);
+    /* the channels in service: not the spare places (NULL) */
+    config_ids_list(c, config_channels_live(c), config__channel_id, buf, size);
 }
 
 /* config_check_unique reports every id that appears again, at the later

@@ -183,8 +183,13 @@ bool engine_changes_read(const engine *e, uint32_t sku, uint32_t region,
     out->sku = dict_key(e->skus, sku, &len);
     out->sku_len = (uint32_t)len;
     out->region = region;
-    for (uint32_t c = 0; c < e->n_channels && c < ENGINE_CHANGE_MAX_CHANNELS;
-         c++)
+    /* The channels in service (config_channels_live): the spare places
+     * have no name to publish under. */
+    size_t live = config_channels_live(e->cfg);
+    out->n_channels = (uint32_t)(live < ENGINE_CHANGE_MAX_CHANNELS
+                                     ? live
+                                     : ENGINE_CHANGE_MAX_CHANNELS);
+    for (uint32_t c = 0; c < out->n_channels; c++)
         engine__answer_of(e, sku, out->sku, len, region, c, &out->channels[c]);
     return true;
 }

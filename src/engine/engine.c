@@ -30,11 +30,14 @@
 
 /* ---- set-up ------------------------------------------------------------ */
 
-atp_err engine__rules_build(const config *cfg, rules **out)
+atp_err engine__rules_build(const config *cfg, const config *started,
+                            rules **out)
 {
     rules *r;
-    atp_err err =
-        rules_alloc((uint32_t)cfg->n_regions, (uint32_t)cfg->n_channels, &r);
+    /* Sized for the engine's places (spare channels included): cfg's
+     * regions and named channels are a prefix of started's. */
+    atp_err err = rules_alloc((uint32_t)started->n_regions,
+                              (uint32_t)started->n_channels, &r);
     if (err != ATP_OK)
         return err;
     for (size_t i = 0; i < cfg->n_buffers; i++) {
@@ -95,8 +98,9 @@ int64_t *engine__horizons_of(const config *started, const config *src)
     int64_t *v = malloc((n ? n : 1) * sizeof *v);
     for (size_t r = 0; v != NULL && r < n; r++) {
         const char *id = started->regions[r].id;
-        int k =
-            src == started ? (int)r : config_region_find(src, id, strlen(id));
+        int k = src == started ? (int)r
+                : id == NULL   ? -1 /* a spare place: its claim's horizon */
+                               : config_region_find(src, id, strlen(id));
         v[r] = k >= 0 ? src->regions[k].inbound_horizon_ms
                       : started->regions[r].inbound_horizon_ms;
     }
@@ -141,7 +145,7 @@ atp_err engine_alloc(const config *cfg, const engine_persist *persist,
     if ((err = positions_init(&e->pos, 1 << 16)) != ATP_OK)
         goto fail;
     rules *r;
-    if ((err = engine__rules_build(cfg, &r)) != ATP_OK)
+    if ((err = engine__rules_build(cfg, cfg, &r)) != ATP_OK)
         goto fail;
     atomic_init(&e->rules, r);
     if ((err = queue_init(&e->q, sizeof(engine_cmd), ENGINE_QUEUE_CAP)) !=

@@ -634,6 +634,7 @@ typedef struct engine_change {
     const char *sku; /* dictionary-owned, lives as long as the engine */
     uint32_t sku_len;
     uint32_t region;
+    uint32_t n_channels; /* the channels in service when it was read */
     engine_answer channels[ENGINE_CHANGE_MAX_CHANNELS]; /* n_channels used */
 } engine_change;
 

@@ -419,9 +419,12 @@ static inline uint64_t engine__get_le64(const unsigned char *p)
 
 /* ---- engine.c ------------------------------------------------------------ */
 
-/* engine__rules_build builds the rule set of cfg's buffer rules (any thread).
- */
-atp_err engine__rules_build(const config *cfg, rules **out);
+/* engine__rules_build builds the rule set of cfg's buffer rules, sized
+ * for the places of started (the engine's configuration: cfg's regions
+ * and channels are its, in its order, spare channels after them) (any
+ * thread). */
+atp_err engine__rules_build(const config *cfg, const config *started,
+                            rules **out);
 
 /* engine__loc_info_of builds the engine's location info (e->cfg's
  * locations, in its order) from src: each location's values in src

@@ -111,18 +111,19 @@ atp_err engine_rules_replace_swap(engine *e, const config *running,
         malloc((n_locs ? n_locs : 1) * 2 * sizeof *loc_region);
     if (loc_region == NULL)
         return ATP_E_NOMEM;
-    if (next->n_regions != e->n_regions ||
+    if (next->n_regions > config_regions_live(e->cfg) ||
+        next->n_channels > config_channels_live(e->cfg) ||
         config_location_regions(e->cfg, next, loc_region) !=
             next->n_locations) {
         free(loc_region);
         if (report != NULL)
             snprintf(report->refused, sizeof report->refused,
-                     "a location added, or the regions changed: only a "
-                     "restart applies that");
+                     "a region, location or channel atpd has no place for: "
+                     "only a restart applies that");
         return ATP_E_CONFIG;
     }
     rules *r;
-    atp_err err = engine__rules_build(next, &r);
+    atp_err err = engine__rules_build(next, e->cfg, &r);
     if (err != ATP_OK) {
         free(loc_region);
         return err;
@@ -185,7 +186,9 @@ atp_err engine_rules_replace_swap(engine *e, const config *running,
 static uint64_t engine_rules_mark_scope(engine *e, const engine_rule_scope *s)
 {
     uint32_t r0 = s->region == UINT32_MAX ? 0 : s->region;
-    uint32_t r1 = s->region == UINT32_MAX ? e->n_regions : s->region + 1;
+    uint32_t r1 = s->region == UINT32_MAX
+                      ? (uint32_t)config_regions_live(e->cfg) /* in service */
+                      : s->region + 1;
     uint32_t k0 = 0, k1 = dict_count(e->skus);
     if (s->sku != NULL) {
         k0 = dict_find(e->skus, s->sku, strlen(s->sku));

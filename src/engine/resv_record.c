@@ -109,20 +109,9 @@ unsigned char *resv_record_encode(const engine *e, const resv *r, size_t *len)
     return out;
 }
 
-static int64_t resv_record_index(const char *const *ids, size_t n, codec_str s)
-{
-    for (size_t i = 0; i < n; i++)
-        if (codec_str_eq(s, ids[i]))
-            return (int64_t)i;
-    return -1;
-}
-
 static int64_t resv_record_region(const engine *e, codec_str s)
 {
-    for (size_t i = 0; i < e->cfg->n_regions; i++)
-        if (codec_str_eq(s, e->cfg->regions[i].id))
-            return (int64_t)i;
-    return -1;
+    return config_region_find(e->cfg, s.ptr, s.len);
 }
 
 /* A pinned line's stored location id: its index + 1 in *out, or 0 (the
@@ -259,8 +248,7 @@ atp_err resv_record_decode(engine *e, const void *buf, size_t len, resv **out)
     if (codec_val_type(lines) != CODEC_ARRAY || n == 0 ||
         n > e->cfg->reservations.max_lines)
         goto out;
-    int64_t ch = resv_record_index((const char *const *)e->cfg->channels,
-                                   e->cfg->n_channels, channel);
+    int64_t ch = config_channel_find(e->cfg, channel.ptr, channel.len);
     if (ch < 0) {
         err = ATP_E_UNKNOWN_CHANNEL;
         goto out;

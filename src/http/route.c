@@ -93,6 +93,10 @@ static const http_route_def http_routes[] = {
      .async = true},
     {"PUT", "/v1/admin/sources/{source}/authority/{location}",
      "admin_set_authority", .body = true, .async = true},
+    {"POST", "/v1/admin/channels", "admin_add_channel", .body = true,
+     .async = true},
+    {"POST", "/v1/admin/regions", "admin_add_region", .body = true,
+     .async = true},
 };
 
 #define HTTP_ROUTES (sizeof http_routes / sizeof http_routes[0])

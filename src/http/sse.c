@@ -218,10 +218,7 @@ static bool http_sse_filter(http_sse *s, const http_call *c,
     const codec_json_field *k = http_field_find(c, "sku");
     st->region = -1;
     if (r != NULL) {
-        for (size_t i = 0; i < s->cfg->n_regions; i++)
-            if (strlen(s->cfg->regions[i].id) == r->str.len &&
-                memcmp(s->cfg->regions[i].id, r->str.ptr, r->str.len) == 0)
-                st->region = (int64_t)i;
+        st->region = config_region_find(s->cfg, r->str.ptr, r->str.len);
         if (st->region < 0) {
             char shown[80], list[160];
             codec_str_to_text(shown, sizeof shown, r->str.ptr, r->str.len);

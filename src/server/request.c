@@ -24,28 +24,6 @@
 /* The longest list of valid ids an error message carries. */
 #define REQUEST_LIST_MAX 768
 
-/* request_list_alloc returns "a, b, c" of ids[0..n), shortened to
- * "a, b, ... (N in all)" when longer than REQUEST_LIST_MAX; NULL: no
- * memory. Caller frees. */
-static char *request_list_alloc(const char *const *ids, size_t n)
-{
-    char *buf = malloc(REQUEST_LIST_MAX + 48);
-    if (buf == NULL)
-        return NULL;
-    size_t o = 0;
-    buf[0] = '\0';
-    for (size_t i = 0; i < n; i++) {
-        size_t len = strlen(ids[i]);
-        if (o + len + 2 > REQUEST_LIST_MAX) {
-            snprintf(buf + o, 48, "%s... (%zu in all)", i ? ", " : "", n);
-            break;
-        }
-        o += (size_t)snprintf(buf + o, REQUEST_LIST_MAX + 48 - o, "%s%s",
-                              i ? ", " : "", ids[i]);
-    }
-    return buf;
-}
-
 atp_err request_env_init(request_env *env, const config *cfg, engine *eng,
                          sources *src, ingest *in, changes *chg)
 {
@@ -64,30 +42,11 @@ atp_err request_env_init(request_env *env, const config *cfg, engine *eng,
     if (env->metrics == NULL)
         return ATP_E_NOMEM;
     memset(env->metrics, 0, msize);
-    /* Ids are resolved by the configuration's own maps (config_*_find);
-     * only the lists an unknown id's error shows are built here. */
-    const char **region_ids =
-        calloc(cfg->n_regions ? cfg->n_regions : 1, sizeof *region_ids);
-    if (region_ids != NULL) {
-        for (size_t i = 0; i < cfg->n_regions; i++)
-            region_ids[i] = cfg->regions[i].id;
-        env->region_list = request_list_alloc(region_ids, cfg->n_regions);
-    }
-    free(region_ids);
-    env->channel_list =
-        request_list_alloc((const char *const *)cfg->channels, cfg->n_channels);
-    if (env->region_list == NULL || env->channel_list == NULL) {
-        request_env_fini(env);
-        return ATP_E_NOMEM;
-    }
     return ATP_OK;
 }
 
 void request_env_fini(request_env *env)
 {
-    free(env->region_list);
-    free(env->channel_list);
-    env->region_list = env->channel_list = NULL;
     free(env->metrics);
     env->metrics = NULL;
     auth_free(env->auth);
@@ -135,9 +94,12 @@ bool request_region(request_env *env, codec_view v, uint32_t *out,
         return false;
     int64_t r = config_region_find(env->cfg, s.ptr, s.len);
     if (r < 0) {
+        /* built here: regions are added at run time (an error path) */
+        char list[REQUEST_LIST_MAX];
+        config_region_list(env->cfg, list, sizeof list);
         reply_error_set(e, ATP_E_UNKNOWN_REGION,
                         "unknown region '%.*s'; regions: %s", request_clip(s),
-                        s.ptr, env->region_list);
+                        s.ptr, list);
         return false;
     }
     *out = (uint32_t)r;
@@ -174,9 +136,12 @@ bool request_channel(request_env *env, const request_fields *f, uint32_t *out,
         return false;
     int64_t c = config_channel_find(env->cfg, s.ptr, s.len);
     if (c < 0) {
+        /* built here: channels are added at run time (an error path) */
+        char list[REQUEST_LIST_MAX];
+        config_channel_list(env->cfg, list, sizeof list);
         reply_error_set(e, ATP_E_UNKNOWN_CHANNEL,
                         "unknown channel '%.*s'; channels: %s", request_clip(s),
-                        s.ptr, env->channel_list);
+                        s.ptr, list);
         return false;
     }
     *out = (uint32_t)c;

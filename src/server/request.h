@@ -42,7 +42,7 @@ typedef enum request_transport {
 /* Room for the ops (request.c checks at compile time that they fit) and
  * for the error codes (a code past the last slot counts in slot 0's
  * place: never, include/atp/error.h stays below it). */
-#define REQUEST_OPS_MAX 32
+#define REQUEST_OPS_MAX 40
 #define REQUEST_ERR_SLOTS 48
 
 typedef struct request_metrics {
@@ -65,11 +65,8 @@ typedef struct request_env {
     auth *auth; /* cfg->auth's tokens (off when none), owned */
     engine *eng;
     sources *src;
-    ingest *in;   /* may be NULL (tests) */
-    changes *chg; /* may be NULL (tests): scans then report seq 0 */
-    /* "us-east, us-west, eu": what an unknown_region / unknown_channel
-     * error lists (shortened with "... (N in all)" past REQUEST_LIST_MAX) */
-    char *region_list, *channel_list;
+    ingest *in;         /* may be NULL (tests) */
+    changes *chg;       /* may be NULL (tests): scans then report seq 0 */
     int64_t started_ms; /* monotonic */
     _Atomic uint64_t requests;
     _Atomic uint64_t errors;

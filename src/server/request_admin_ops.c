@@ -3,9 +3,9 @@
  * "Admin"): admin_list, admin_history and admin_export answered at once
  * from the admin state; admin_set_buffer, admin_remove_buffer,
  * admin_move_location, admin_set_location, admin_remove_location,
- * admin_set_region, admin_add_location and admin_set_authority validated
- * here (field shapes), run by the admin
- * thread and answered by it once stored (request_async, like a
+ * admin_set_region, admin_add_location, admin_set_authority,
+ * admin_add_channel and admin_add_region validated here (field shapes), run by
+ * the admin thread and answered by it once stored (request_async, like a
  * reservation). Any thread (nng callbacks, libmicrohttpd's).
  */
 #include <stdio.h>
@@ -290,6 +290,23 @@ static void request_admin_done(void *arg, const admin_result *res)
     as->finish(as->owner);
 }
 
+/* request_admin_submit hands c to the admin thread, answered by it. */
+static bool request_admin_submit(request_env *env, admin_change *c,
+                                 codec_writer *w, request_async *async,
+                                 reply_error *e)
+{
+    c->who = async->who != NULL ? async->who->name : "anonymous";
+    async->env = env;
+    async->w = w;
+    atp_err err = admin_submit(env->admin, c, request_admin_done, async);
+    if (err == ATP_OK)
+        return true;
+    reply_error_set(e, ATP_E_BUSY,
+                    "atpd's admin queue is full or atpd is stopping: nothing "
+                    "was done; retry later with the same change_id");
+    return false;
+}
+
 bool request_admin_change_start(request_env *env, config_edit_kind kind,
                                 const request_fields *f, codec_writer *w,
                                 request_async *async, reply_error *e)
@@ -304,6 +321,28 @@ bool request_admin_change_start(request_env *env, config_edit_kind kind,
     config_edit *ed = &c.edit;
     bool add = kind == CONFIG_EDIT_LOCATION_ADD;
     bool authority = kind == CONFIG_EDIT_AUTHORITY_SET;
+    if (kind == CONFIG_EDIT_CHANNEL_ADD) { /* change_id, channel */
+        if (!request_admin_name(codec_view_get(f->root, "change_id"),
+                                "change_id", REQUEST_ADMIN_ID_MAX, ATP_E_BAD_ID,
+                                true, id, &c.change_id, e) ||
+            !request_admin_name(f->channel, "channel", ATP_ID_MAX_LEN,
+                                ATP_E_UNKNOWN_CHANNEL, true, channel,
+                                &ed->channel, e))
+            return false;
+        return request_admin_submit(env, &c, w, async, e);
+    }
+    if (kind == CONFIG_EDIT_REGION_ADD) { /* change_id, region, horizon? */
+        if (!request_admin_name(codec_view_get(f->root, "change_id"),
+                                "change_id", REQUEST_ADMIN_ID_MAX, ATP_E_BAD_ID,
+                                true, id, &c.change_id, e) ||
+            !request_admin_name(f->region, "region", ATP_ID_MAX_LEN,
+                                ATP_E_UNKNOWN_REGION, true, region, &ed->region,
+                                e) ||
+            (codec_view_get(f->root, "inbound_horizon").p != NULL &&
+             !request_admin_horizon(f, ed, horizon, e)))
+            return false;
+        return request_admin_submit(env, &c, w, async, e);
+    }
     bool move = kind == CONFIG_EDIT_LOCATION_MOVE || add;
     bool regional = kind == CONFIG_EDIT_REGION_SET;
     bool located = move || kind == CONFIG_EDIT_LOCATION_SET ||
@@ -348,14 +387,5 @@ bool request_admin_change_start(request_env *env, config_edit_kind kind,
          !request_admin_qty(codec_view_get(f->root, "low_stock"), "low_stock",
                             &ed->has_low_stock, &ed->low_stock, e)))
         return false;
-    c.who = async->who != NULL ? async->who->name : "anonymous";
-    async->env = env;
-    async->w = w;
-    atp_err err = admin_submit(env->admin, &c, request_admin_done, async);
-    if (err == ATP_OK)
-        return true;
-    reply_error_set(e, ATP_E_BUSY,
-                    "atpd's admin queue is full or atpd is stopping: nothing "
-                    "was done; retry later with the same change_id");
-    return false;
+    return request_admin_submit(env, &c, w, async, e);
 }

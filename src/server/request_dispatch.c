@@ -80,6 +80,8 @@ static const struct {
     {"admin_remove_location", CONFIG_EDIT_LOCATION_REMOVE},
     {"admin_add_location", CONFIG_EDIT_LOCATION_ADD},
     {"admin_set_authority", CONFIG_EDIT_AUTHORITY_SET},
+    {"admin_add_channel", CONFIG_EDIT_CHANNEL_ADD},
+    {"admin_add_region", CONFIG_EDIT_REGION_ADD},
 };
 
 /* The ops' indexes in the metrics: 0 "none", then request_ops, snapshot,
@@ -224,7 +226,8 @@ bool request_handle(request_env *env, const void *buf, size_t len,
                 "reservation, admin_list, admin_history, admin_export, "
                 "admin_set_buffer, admin_remove_buffer, admin_move_location, "
                 "admin_set_location, admin_set_region, admin_remove_location, "
-                "admin_add_location, admin_set_authority)",
+                "admin_add_location, admin_set_authority, admin_add_channel, "
+                "admin_add_region)",
                 request_clip(op), op.ptr);
         }
     }

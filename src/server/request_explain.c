@@ -69,8 +69,12 @@ static void explain_regions(const request_env *env, codec_str sku,
                             const engine_explain *x, codec_writer *w)
 {
     const config *cfg = env->cfg;
-    codec_w_array(w, (uint32_t)cfg->n_regions);
-    for (uint32_t r = 0; r < cfg->n_regions; r++) {
+    /* The answers have a place per channel place (spares included); the
+     * channels in service are the first live of them. */
+    size_t live = config_channels_live(cfg);
+    size_t regions = config_regions_live(cfg); /* as many first places */
+    codec_w_array(w, (uint32_t)regions);
+    for (uint32_t r = 0; r < regions; r++) {
         const engine_answer *ans = &x->answers[(size_t)r * cfg->n_channels];
         codec_w_map(w, 7);
         codec_w_kv_cstr(w, "region", cfg->regions[r].id);
@@ -81,8 +85,8 @@ static void explain_regions(const request_env *env, codec_str sku,
         codec_w_cstr(w, "sources");
         explain_sources(env, r, w);
         codec_w_cstr(w, "channels");
-        codec_w_array(w, (uint32_t)cfg->n_channels);
-        for (uint32_t c = 0; c < cfg->n_channels; c++)
+        codec_w_array(w, (uint32_t)live);
+        for (uint32_t c = 0; c < live; c++)
             explain_channel(env, sku, r, c, &ans[c], w);
     }
 }

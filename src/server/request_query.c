@@ -52,9 +52,11 @@ bool request_regions(request_env *env, const request_fields *f, codec_arena *a,
     codec_w_kv_str(w, "sku", sku.ptr, sku.len);
     codec_w_kv_cstr(w, "channel", ch);
     codec_w_cstr(w, "regions");
-    codec_w_array(w, (uint32_t)env->cfg->n_regions);
+    /* every place answered, the regions in service written */
+    size_t live = config_regions_live(env->cfg);
+    codec_w_array(w, (uint32_t)live);
     engine_query_regions(env->eng, sku.ptr, sku.len, channel, ans);
-    for (uint32_t r = 0; r < env->cfg->n_regions; r++) {
+    for (uint32_t r = 0; r < live; r++) {
         codec_w_map(w, REPLY_ANSWER_FIELDS);
         reply_answer_write(w, sku, env->cfg->regions[r].id, ch, &ans[r]);
     }
@@ -168,7 +170,7 @@ bool request_scan(request_env *env, const request_fields *f, codec_arena *a,
     if (end > total)
         end = total;
     uint32_t n = (uint32_t)(end > cursor ? end - cursor : 0);
-    size_t nch = env->cfg->n_channels;
+    size_t nch = config_channels_live(env->cfg); /* in service */
     codec_w_map(w, 6);
     codec_w_kv_bool(w, "ok", true);
     codec_w_kv_cstr(w, "region", env->cfg->regions[region].id);

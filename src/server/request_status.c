@@ -82,7 +82,7 @@ bool request_status(request_env *env, const request_fields *f, codec_arena *a,
     codec_w_kv_cstr(w, "scheduling", thread_sched_name());
     codec_w_kv_count(w, "skus", es.skus);
     codec_w_kv_count(w, "positions", es.positions);
-    codec_w_kv_count(w, "regions", env->cfg->n_regions);
+    codec_w_kv_count(w, "regions", config_regions_live(env->cfg));
     codec_w_kv_count(w, "locations", sources_locations_live(env->src));
     /* engine_memory_bytes is what the engine's tables take, rss_bytes what
      * the process holds. memory_bytes: the old name of the first,

@@ -520,7 +520,7 @@ void sources_reload(sources *s, const config *next, const uint16_t *loc_region)
         atomic_store_explicit(&s->src[i].heartbeat_timeout_ms,
                               next->sources[i].heartbeat_timeout_ms,
                               memory_order_relaxed);
-    if (next->n_regions == s->n_regions)
+    if (next->n_regions <= s->n_regions) /* spare regions: places kept */
         sources_relocate(s, loc_region);
 }
 

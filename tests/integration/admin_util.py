@@ -7,19 +7,19 @@ import subprocess
 import harness
 
 
-def kill9_keeps_state(ck, d, c, spare=None):
+def kill9_keeps_state(ck, d, c, **restarted):
     """kill -9 atpd and start it again (same file, same data): admin_list
-    and the whole history must be as before (spare: the spare places a
-    start has, service.spare_locations, when locations were added).
-    Returns a new client (c is closed)."""
+    and the whole history must be as before, but for the admin_list keys
+    given in restarted (spare_locations=N, spare_channels=N: the spare
+    places a start makes again, when some were taken). Returns a new
+    client (c is closed)."""
     state = c.ok({"op": "admin_list"})
     hist = c.ok({"op": "admin_history", "limit": 1000})
     d.kill9()
     d.start()
     c.close()
     c = harness.Client(d.query_port, d=d)
-    if spare is not None:
-        state["spare_locations"] = spare
+    state.update(restarted)
     ck.eq(c.ok({"op": "admin_list"}), state, "admin_list after kill -9")
     ck.eq(c.ok({"op": "admin_history", "limit": 1000}), hist, "history after kill -9")
     return c

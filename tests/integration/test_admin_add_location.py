@@ -232,7 +232,7 @@ def main(h):
     pub.close()
     # a start makes service.spare_locations places again: the added
     # stores are in the stored state, named from the start
-    c = A.kill9_keeps_state(ck, d, c, spare=SPARE)
+    c = A.kill9_keeps_state(ck, d, c, spare_locations=SPARE)
     ck.eq((c.atp("A", "east")["supply"], c.atp("A", "east")["reserved"]), (15, 5),
           "east after kill -9: S1's stock and the pinned line")
     ck.eq(c.ok({"op": "reservation", "id": "p1"})["reservation"]["lines"][0].get("location"),

@@ -10,7 +10,8 @@ While one thread publishes stock at five locations and another reserves
 locations' pickup flags and pickup buffers, moves a store to the other
 region and back, changes buffer rules, opens a store (admin_add_location)
 and gives the source authority there (admin_set_authority), after which
-the feeder stocks it too; then the source's authority there changes again
+the feeder stocks it too, adds a channel with a rule of its own (the
+change feed's thread publishes every row in it from then on); then the source's authority there changes again
 and again while the feeder also sends full snapshots (which clear what
 the source owns, on the engine thread). Every change answers the next
 version. When the load is over, every region answer (supply, reserved,
@@ -37,7 +38,7 @@ from test_admin_ops import buffer_of, rules_of  # noqa: E402
 
 SKUS = ("A", "B", "C")
 REGIONS = ("ra", "rb")
-CHANNELS = (None, "web")
+CHANNELS = (None, "web", "kiosk")  # kiosk: added at run time
 # id: (region, type, pickup, pickup_buffer) as the file has them
 LOCATIONS = {
     "S1": ("ra", "store", True, 1),
@@ -174,6 +175,8 @@ def main(h):
         ("admin_add_location", {"location": "S5", "region": "rb", "type": "store",
                                 "pickup": True}),
         ("admin_set_authority", {"source": "wms", "location": "S5", "buckets": ["on_hand"]}),
+        ("admin_add_channel", {"channel": "kiosk"}),
+        ("admin_set_buffer", {"channel": "kiosk", "units": 1}),
         ("admin_set_location", {"location": "S1", "pickup_buffer": 3}),
         ("admin_set_location", {"location": "S4", "pickup": True}),
         ("admin_move_location", {"location": "S2", "region": "rb"}),

@@ -277,7 +277,9 @@ def main(h):
         channels=("web", "app"),
         reservations={"max_lines": 3, "min_ttl": "1s", "max_ttl": "1d"},
         max_cart_lines=4,  # L3: no stock, removed by admin_remove_location
-        spare_locations=1)  # L4 added by admin_add_location takes the one place
+        spare_locations=1,  # L4 added by admin_add_location takes the one place
+        spare_channels=1,  # so does kiosk, added by admin_add_channel
+        spare_regions=1)  # and apac, added by admin_add_region
     d, url = openapi_util.start_atpd(h, cfg)
     c = harness.Client(d.query_port, d=d)
     pub = harness.Publisher(d, c)
@@ -703,6 +705,25 @@ def main(h):
     fail("admin_set_authority", aa + "L4", "bad_id", body={"change_id": "", "buckets": []})
     fail("admin_set_authority", aa + "L2", "config", body={"change_id": "oi-5",
                                                            "buckets": ["held"]})
+    call("admin_add_channel", "/v1/admin/channels", body={"change_id": "oj-1",
+                                                           "channel": "kiosk"})
+    for want, body in (("bad_request", {"change_id": "oj-2"}),
+                       ("conflict", {"change_id": "oj-3", "channel": "web"}),
+                       ("unknown_channel", {"change_id": "oj-4", "channel": ""}),
+                       ("bad_id", {"change_id": "", "channel": "pos"}),
+                       ("bad_state", {"change_id": "oj-5", "channel": "pos"})):
+        fail("admin_add_channel", "/v1/admin/channels", want, body=body)
+    call("admin_add_region", "/v1/admin/regions", body={"change_id": "ok-1",
+                                                         "region": "apac",
+                                                         "inbound_horizon": "1d"})
+    for want, body in (("bad_request", {"change_id": "ok-2"}),
+                       ("conflict", {"change_id": "ok-3", "region": "eu"}),
+                       ("unknown_region", {"change_id": "ok-4", "region": ""}),
+                       ("bad_id", {"change_id": "", "region": "latam"}),
+                       ("config", {"change_id": "ok-5", "region": "latam",
+                                   "inbound_horizon": "9y"}),
+                       ("bad_state", {"change_id": "ok-6", "region": "latam"})):
+        fail("admin_add_region", "/v1/admin/regions", want, body=body)
     ar = "/v1/admin/regions/"
     call("admin_set_region", ar + "eu", body={"change_id": "of-1", "inbound_horizon": "2d"})
     fail("admin_set_region", ar + "eu", "bad_request", body={"change_id": "of-2"})

@@ -514,7 +514,9 @@ static int ctl_build_admin(const ctl_args *a, codec_writer *w, ctl_cart *cart)
                 "CHANGE_ID REGION INBOUND_HORIZON | remove-location CHANGE_ID "
                 "LOCATION | add-location CHANGE_ID LOCATION REGION [type=T] "
                 "[pickup=true|false] [pickup_buffer=N] | set-authority "
-                "CHANGE_ID SOURCE LOCATION BUCKET,...|none\n");
+                "CHANGE_ID SOURCE LOCATION BUCKET,...|none | add-channel "
+                "CHANGE_ID CHANNEL | add-region CHANGE_ID REGION "
+                "[INBOUND_HORIZON]\n");
     return CTL_EXIT_USAGE;
 }
 
@@ -647,7 +649,8 @@ static const ctl_cmd ctl_cmds[] = {
      "remove-buffer ID [K=V ...]|move-location ID LOCATION REGION|"
      "set-location ID LOCATION [K=V ...]|set-region ID REGION HORIZON|"
      "remove-location ID LOCATION|add-location ID LOCATION REGION [K=V ...]|"
-     "set-authority ID SOURCE LOCATION BUCKETS",
+     "set-authority ID SOURCE LOCATION BUCKETS|add-channel ID CHANNEL|"
+     "add-region ID REGION [HORIZON]",
      "run-time administration (docs/PROTOCOL.md, \"Admin\"; admin scope):\n"
      "        list: the buffer rules, each region's inbound horizon and\n"
      "        each location's region, type and pickup settings, with the\n"
@@ -667,7 +670,11 @@ static const ctl_cmd ctl_cmds[] = {
      "        (it takes stock once a source has authority there);\n"
      "        set-authority ID SOURCE LOCATION BUCKETS: the buckets\n"
      "        (on_hand,allocated,held,inbound, comma-separated; none)\n"
-     "        SOURCE owns at LOCATION (list shows the sources' authority).\n"
+     "        SOURCE owns at LOCATION (list shows the sources' authority);\n"
+     "        add-channel ID CHANNEL: a new sales channel (answered at once,\n"
+     "        rules for it with set-buffer channel=CHANNEL); add-region ID\n"
+     "        REGION [HORIZON]: a new region (empty until add-location or\n"
+     "        move-location puts a location in it).\n"
      "        ID is the change id: the same ID and\n"
      "        change again answers the first version (replayed)",
      ctl_build_admin, ctl_show_admin, NULL},

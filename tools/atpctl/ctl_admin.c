@@ -209,6 +209,26 @@ int ctl_admin_build(const ctl_args *a, codec_writer *w, bool *usage)
         *usage = false;
         return ctl_admin_location_kv(a->words, 5, n, w) ? 0 : -1;
     }
+    if (strcmp(sub, "add-channel") == 0) {
+        if (n != 4)
+            return -1;
+        codec_w_map(w, 3);
+        codec_w_kv_cstr(w, "op", "admin_add_channel");
+        codec_w_kv_cstr(w, "change_id", a->words[2]);
+        codec_w_kv_cstr(w, "channel", a->words[3]);
+        return 0;
+    }
+    if (strcmp(sub, "add-region") == 0) {
+        if (n != 4 && n != 5)
+            return -1;
+        codec_w_map(w, (uint32_t)(n == 5 ? 4 : 3));
+        codec_w_kv_cstr(w, "op", "admin_add_region");
+        codec_w_kv_cstr(w, "change_id", a->words[2]);
+        codec_w_kv_cstr(w, "region", a->words[3]);
+        if (n == 5)
+            codec_w_kv_cstr(w, "inbound_horizon", a->words[4]);
+        return 0;
+    }
     if (strcmp(sub, "set-authority") == 0) {
         if (n != 6)
             return -1;
@@ -299,6 +319,17 @@ static void ctl_admin_show_list(const codec_val *r, FILE *f)
     }
     fprintf(f, "spare places for locations: %" PRId64 "\n",
             ctl_admin_int(r, "spare_locations"));
+    const codec_val *ch = codec_val_get(r, "channels");
+    fprintf(f, "channels (%u):", codec_val_len(ch));
+    for (uint32_t i = 0; i < codec_val_len(ch); i++) {
+        codec_str cs = {0};
+        codec_val_str(codec_val_at(ch, i), &cs);
+        fprintf(f, "%s%.*s", i ? ", " : " ", (int)cs.len, cs.ptr);
+    }
+    fprintf(f, "\nspare places for channels: %" PRId64 "\n",
+            ctl_admin_int(r, "spare_channels"));
+    fprintf(f, "spare places for regions: %" PRId64 "\n",
+            ctl_admin_int(r, "spare_regions"));
     const codec_val *s = codec_val_get(r, "sources");
     fprintf(f, "sources (%u):\n", codec_val_len(s));
     for (uint32_t i = 0; i < codec_val_len(s); i++) {

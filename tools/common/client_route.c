@@ -66,6 +66,8 @@ static const client_route_def client_routes[] = {
      "PUT",
      {"admin", "sources", "{source}", "authority", "{location}"},
      {NULL}},
+    {"admin_add_channel", "POST", {"admin", "channels"}, {NULL}},
+    {"admin_add_region", "POST", {"admin", "regions"}, {NULL}},
 };
 
 #define CLIENT_ROUTES (sizeof client_routes / sizeof client_routes[0])

@@ -348,7 +348,11 @@ static void test_overlay(void **state)
     int left = 0;
     assert_int_equal(config_admin_overlay(&file, &adm, test_left_out, &left),
                      ATP_OK);
-    assert_int_equal(left, 2); /* the mars rule, s1 to mars */
+    assert_int_equal(left, 0);
+    /* mars, which the state lists after the file's regions, was added at
+     * run time: the file's configuration takes it, its rule and s1 too */
+    assert_int_equal(file.n_regions, 3);
+    assert_int_equal(config_region_find(&file, "mars", 4), 2);
     /* 'gone', which the state lists and the file does not, was added at
      * run time: the file's configuration takes it, last */
     assert_int_equal(file.n_locations, 3);
@@ -357,20 +361,21 @@ static void test_overlay(void **state)
     /* the state has no sources (stored before they were administered):
      * the file's authority stays */
     assert_int_equal(file.sources[0].n_authority, 2);
-    assert_int_equal(file.n_buffers, 2);
+    assert_int_equal(file.n_buffers, 3);
     assert_int_equal(test_rule(&file, NULL, NULL, NULL)->units, 5);
+    assert_int_equal(test_rule(&file, NULL, "mars", NULL)->units, 1);
     assert_int_equal(test_rule(&file, "B", NULL, "web")->percent_bp, 300);
     assert_int_equal(file.locations[0].region, 1); /* dc-us in eu */
-    assert_int_equal(file.locations[1].region, 1); /* s1 unchanged */
+    assert_int_equal(file.locations[1].region, 2); /* s1 in mars */
     /* the state's horizons (us: none, eu: 3h) */
     assert_int_equal(file.regions[0].inbound_horizon_ms, 0);
     assert_int_equal(file.regions[1].inbound_horizon_ms, 3 * 3600000LL);
-    /* dc-us takes the state's type and pickup settings; s1 keeps its own */
+    /* dc-us and s1 take the state's type and pickup settings */
     assert_string_equal(file.locations[0].type, "depot");
     assert_true(file.locations[0].pickup);
     assert_int_equal(file.locations[0].pickup_buffer, 3);
-    assert_string_equal(file.locations[1].type, "store");
-    assert_int_equal(file.locations[1].pickup_buffer, 2);
+    assert_false(file.locations[1].pickup);
+    assert_int_equal(file.locations[1].pickup_buffer, 0);
     config_fini(&adm);
     config_fini(&file);
 }
@@ -483,6 +488,89 @@ static void test_spares_and_claim(void **state)
     config_fini(&c);
 }
 
+static void test_channel_add(void **state)
+{
+    (void)state;
+    config c, back, run;
+    char msg[1024];
+    test_load(test_file, &c);
+    config_edit e = {.kind = CONFIG_EDIT_CHANNEL_ADD, .channel = "kiosk"};
+    assert_int_equal(test_edit(&c, &e, &back, NULL, 0), ATP_OK);
+    assert_int_equal(back.n_channels, 4); /* default, web, app, kiosk */
+    assert_int_equal(config_channel_find(&back, "kiosk", 5), 3);
+    config_fini(&back);
+    e.channel = "web";
+    assert_int_equal(test_edit(&c, &e, &back, NULL, 0), ATP_E_CONFLICT);
+    e.channel = "a b\x01";
+    assert_int_equal(test_edit(&c, &e, &back, msg, sizeof msg), ATP_E_CONFIG);
+    /* the running configuration's spare places, named in order */
+    test_load(test_file, &run);
+    assert_int_equal(config_channel_spares(&run, 2), ATP_OK);
+    assert_int_equal(run.n_channels, 5);
+    assert_int_equal(config_channels_live(&run), 3);
+    uint32_t k;
+    assert_int_equal(config_channel_claim(&run, "kiosk", &k), ATP_OK);
+    assert_int_equal(k, 3);
+    assert_int_equal(config_channels_live(&run), 4);
+    assert_int_equal(config_channel_find(&run, "kiosk", 5), 3);
+    assert_int_equal(config_channel_claim(&run, "web", &k), ATP_OK);
+    assert_int_equal(k, 1); /* its own */
+    assert_int_equal(config_channel_claim(&run, "pos", &k), ATP_OK);
+    assert_int_equal(config_channel_claim(&run, "tv", &k), ATP_E_BAD_STATE);
+    assert_true(config_channel_find(&run, "tv", 2) < 0);
+    /* its document lists the named channels only; with them the state's
+     * channels go back into a file's configuration (a restart) */
+    assert_int_equal(test_edit(&run, NULL, &back, NULL, 0), ATP_OK);
+    assert_int_equal(back.n_channels, 5);
+    int left = 0;
+    assert_int_equal(config_admin_overlay(&c, &back, test_left_out, &left),
+                     ATP_OK);
+    assert_int_equal(c.n_channels, 5);
+    assert_int_equal(config_channel_find(&c, "pos", 3), 4);
+    config_fini(&back);
+    config_fini(&run);
+    config_fini(&c);
+}
+
+static void test_region_add(void **state)
+{
+    (void)state;
+    config c, back, run;
+    char msg[1024];
+    test_load(test_file, &c);
+    config_edit e = {
+        .kind = CONFIG_EDIT_REGION_ADD, .region = "apac", .horizon = "36h"};
+    assert_int_equal(test_edit(&c, &e, &back, NULL, 0), ATP_OK);
+    assert_int_equal(back.n_regions, 3);
+    assert_int_equal(config_region_find(&back, "apac", 4), 2);
+    assert_int_equal(back.regions[2].inbound_horizon_ms, 36 * 3600000LL);
+    config_fini(&back);
+    e.region = "eu";
+    assert_int_equal(test_edit(&c, &e, &back, NULL, 0), ATP_E_CONFLICT);
+    e.region = "apac";
+    e.horizon = "9y";
+    assert_int_equal(test_edit(&c, &e, &back, msg, sizeof msg), ATP_E_CONFIG);
+    assert_non_null(strstr(msg, "inbound_horizon"));
+    /* the running configuration's spare places, named in order */
+    test_load(test_file, &run);
+    assert_int_equal(config_region_spares(&run, 1), ATP_OK);
+    assert_int_equal(run.n_regions, 3);
+    assert_int_equal(config_regions_live(&run), 2);
+    uint32_t k;
+    assert_int_equal(config_region_claim(&run, "apac", 7, &k), ATP_OK);
+    assert_int_equal(k, 2);
+    assert_int_equal(run.regions[2].inbound_horizon_ms, 7);
+    assert_int_equal(config_regions_live(&run), 3);
+    assert_int_equal(config_region_find(&run, "apac", 4), 2);
+    assert_int_equal(config_region_claim(&run, "latam", 0, &k),
+                     ATP_E_BAD_STATE);
+    char list[64];
+    config_region_list(&run, list, sizeof list);
+    assert_string_equal(list, "us, eu, apac");
+    config_fini(&run);
+    config_fini(&c);
+}
+
 static void test_overlay_authority(void **state)
 {
     (void)state;
@@ -527,6 +615,8 @@ int main(void)
         cmocka_unit_test(test_authority_set),
         cmocka_unit_test(test_spares_and_claim),
         cmocka_unit_test(test_overlay_authority),
+        cmocka_unit_test(test_channel_add),
+        cmocka_unit_test(test_region_add),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

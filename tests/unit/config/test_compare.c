@@ -145,9 +145,17 @@ static void test_structure(void **state)
         "    heartbeat_timeout: 5s\n"
         "    authority: [{locations: [dc-us], buckets: [on_hand]}]\n"
         "locations: [{id: dc-us, region: us}, {id: dc-eu, region: eu}]\n");
-    assert_int_equal(s.refused, 2);
+    assert_int_equal(s.refused, 0); /* a region and a channel added */
+    assert_string_equal(s.text, "");
+    /* a channel removed: structure */
+    s = test_diff("service: {data_dir: /tmp/a}\n"
+                  "regions: [{id: us}, {id: eu}]\n"
+                  "channels: [app]\n"
+                  "locations: [{id: dc-us, region: us}, {id: dc-eu, region: "
+                  "eu}]\n");
     assert_string_equal(s.text,
-                        "refused: regions: 2 -> 3; refused: channels: changed");
+                        "refused: channels: web removed (removing a channel); "
+                        "refused: sources: 1 -> 0");
 }
 
 /* Each refused change on its own names what changed, so the operator
@@ -178,7 +186,9 @@ static void test_structure_details(void **state)
              places_tail);
     s = test_diff(doc);
     assert_int_equal(s.refused, 1);
-    assert_string_equal(s.text, "refused: regions: region 1 (us) changed");
+    assert_string_equal(s.text,
+                        "refused: regions: region 1 (us) changed (the regions "
+                        "atpd has keep their order; new ones come after them)");
     s = test_diff("service: {data_dir: /tmp/a}\n" BASE_PLACES
                   "locations: [{id: dc-us, region: us}, {id: dc-eu, region: "
                   "eu, type: store}]\n");

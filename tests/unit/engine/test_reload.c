@@ -197,8 +197,8 @@ static void test_refused_places(void **state)
         assert_int_equal(engine_rules_replace(e, &a, refused[i], &rep),
                          ATP_E_CONFIG);
         assert_string_equal(rep.refused,
-                            "a location added, or the regions changed: only a "
-                            "restart applies that");
+                            "a region, location or channel atpd has no place "
+                            "for: only a restart applies that");
         assert_int_equal(test_atp(e, "A", 0), 9); /* a's rules still */
     }
     engine_stop(e);
