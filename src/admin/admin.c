@@ -142,6 +142,8 @@ static atp_err admin_from_file(admin *a, const char *op, const char *before)
     return admin__entry_add(a, &e) ? ATP_OK : ATP_E_NOMEM;
 }
 
+static void admin_places_publish(admin *a, const config *state);
+
 /* admin_stored_overlay lays the stored state over the file's (main
  * thread, start-up). */
 static atp_err admin_stored_overlay(admin *a)
@@ -174,6 +176,11 @@ static atp_err admin_stored_overlay(admin *a)
     if (err == ATP_OK)
         err =
             config_admin_overlay(a->started, &doc, admin_report_left_out, NULL);
+    /* The regions and channels the state removed at run time and the file
+     * still lists: their places out of service (admin_text leaves them
+     * out of the state then). */
+    if (err == ATP_OK)
+        admin_places_publish(a, &doc);
     config_fini(&doc);
     if (err == ATP_OK)
         log_info("admin",
@@ -234,6 +241,9 @@ atp_err admin_begin(admin *a)
     spare = a->started->service.spare_channels;
     if ((err = config_channel_spares(a->started, spare)) != ATP_OK)
         return err;
+    /* A region or channel the state removed at run time and the file
+     * still lists keeps its place, out of service. */
+    admin_places_publish(a, &a->cur);
     if (a->started->n_channels - config_channels_live(a->started) < spare)
         log_warn("admin",
                  "service.spare_channels: room for %zu channels added at "
@@ -334,60 +344,74 @@ static atp_err admin_room(const char *what, const char *first, size_t want,
     return ATP_E_BAD_STATE;
 }
 
-/* admin_channels_claim names the running configuration's next spare
- * channel places for next's channels it does not have (they follow its
- * channels, in next's order: config_compare and config_admin_text keep
- * the channels a prefix), all or none. */
+/* admin_channels_claim names a spare channel place of the running
+ * configuration for each of next's channels it has no place for, all or
+ * none; each stays out of service until the change is stored
+ * (admin_places_publish). A channel removed before keeps its place. */
 static atp_err admin_channels_claim(admin *a, const config *next, char *why,
                                     size_t why_len)
 {
-    size_t live = config_channels_live(a->started);
-    size_t want = next->n_channels > live ? next->n_channels - live : 0;
-    atp_err err0 = admin_room("channel", want ? next->channels[live] : "", want,
-                              a->started->n_channels - live,
-                              a->started->service.spare_channels, why, why_len);
-    if (err0 != ATP_OK)
-        return err0;
-    for (size_t i = live; i < next->n_channels; i++) {
-        uint32_t k;
-        atp_err err = config_channel_claim(a->started, next->channels[i], &k);
-        if (err == ATP_OK && k != i)
-            err = ATP_E_INTERNAL; /* not a prefix: config_compare's job */
-        if (err != ATP_OK) {
-            snprintf(why, why_len, "%s: nothing changed", atp_err_message(err));
-            return err;
-        }
-        log_info("admin", "channel '%s' takes place %u", next->channels[i], k);
+    config *run = a->started;
+    size_t want = 0;
+    const char *first = "";
+    for (size_t i = 0; i < next->n_channels; i++) {
+        const char *id = next->channels[i];
+        if (config_channel_place(run, id, strlen(id)) < 0 && !want++)
+            first = id;
     }
-    return ATP_OK;
+    size_t live = config_channels_live(run);
+    atp_err err = admin_room("channel", first, want, run->n_channels - live,
+                             run->service.spare_channels, why, why_len);
+    for (size_t i = 0; err == ATP_OK && i < next->n_channels; i++) {
+        uint32_t k;
+        if ((err = config_channel_claim(run, next->channels[i], &k)) != ATP_OK)
+            snprintf(why, why_len, "%s: nothing changed", atp_err_message(err));
+    }
+    return err;
 }
 
-/* admin_regions_claim: admin_channels_claim for regions (the next spare
- * region places, with next's horizons). */
+/* admin_regions_claim: admin_channels_claim for regions (with next's
+ * horizons). */
 static atp_err admin_regions_claim(admin *a, const config *next, char *why,
                                    size_t why_len)
 {
-    size_t live = config_regions_live(a->started);
-    size_t want = next->n_regions > live ? next->n_regions - live : 0;
-    atp_err err0 = admin_room("region", want ? next->regions[live].id : "",
-                              want, a->started->n_regions - live,
-                              a->started->service.spare_regions, why, why_len);
-    if (err0 != ATP_OK)
-        return err0;
-    for (size_t i = live; i < next->n_regions; i++) {
-        uint32_t k;
-        const config_region *r = &next->regions[i];
-        atp_err err =
-            config_region_claim(a->started, r->id, r->inbound_horizon_ms, &k);
-        if (err == ATP_OK && k != i)
-            err = ATP_E_INTERNAL; /* not a prefix: config_compare's job */
-        if (err != ATP_OK) {
-            snprintf(why, why_len, "%s: nothing changed", atp_err_message(err));
-            return err;
-        }
-        log_info("admin", "region '%s' takes place %u", r->id, k);
+    config *run = a->started;
+    size_t want = 0;
+    const char *first = "";
+    for (size_t i = 0; i < next->n_regions; i++) {
+        const char *id = next->regions[i].id;
+        if (config_region_place(run, id, strlen(id)) < 0 && !want++)
+            first = id;
     }
-    return ATP_OK;
+    size_t live = config_regions_live(run);
+    atp_err err = admin_room("region", first, want, run->n_regions - live,
+                             run->service.spare_regions, why, why_len);
+    for (size_t i = 0; err == ATP_OK && i < next->n_regions; i++) {
+        const config_region *r = &next->regions[i];
+        uint32_t k;
+        if ((err = config_region_claim(run, r->id, r->inbound_horizon_ms,
+                                       &k)) != ATP_OK)
+            snprintf(why, why_len, "%s: nothing changed", atp_err_message(err));
+    }
+    return err;
+}
+
+/* admin_places_publish: once a change is stored, the regions and channels
+ * of state (the state in force) are in service in the running
+ * configuration, and those it no longer lists out of it (removed). */
+static void admin_places_publish(admin *a, const config *state)
+{
+    config *run = a->started;
+    for (uint32_t r = 0; r < config_regions_live(run); r++) {
+        const char *id = run->regions[r].id;
+        config_region_out_set(run, r,
+                              config_region_find(state, id, strlen(id)) < 0);
+    }
+    for (uint32_t c = 0; c < config_channels_live(run); c++) {
+        const char *id = run->channels[c];
+        config_channel_out_set(run, c,
+                               config_channel_find(state, id, strlen(id)) < 0);
+    }
 }
 
 /* admin_locations_claim names a spare place of the running configuration
@@ -541,6 +565,7 @@ atp_err admin__commit(admin *a, config *next, char *text,
      * change is stored: no message is taken under an authority or at a
      * location that a store failure would undo. */
     admin_relocate(a, engine_next, full);
+    admin_places_publish(a, next);
     admin_left_out_keep(a, next);
     config_fini(&a->cur);
     a->cur = *next;

@@ -128,6 +128,14 @@ static void admin_what(const config_edit *e, char *buf, size_t n)
         snprintf(buf, n, "add_channel channel=%s",
                  admin_q(e->channel, q1, sizeof q1));
         return;
+    case CONFIG_EDIT_REGION_REMOVE:
+        snprintf(buf, n, "remove_region region=%s",
+                 admin_q(e->region, q1, sizeof q1));
+        return;
+    case CONFIG_EDIT_CHANNEL_REMOVE:
+        snprintf(buf, n, "remove_channel channel=%s",
+                 admin_q(e->channel, q1, sizeof q1));
+        return;
     case CONFIG_EDIT_REGION_ADD: {
         int64_t ms = 0; /* absent: 0, the file's default */
         if (e->horizon == NULL || config_parse_duration_ms(e->horizon, &ms))
@@ -173,12 +181,14 @@ static void admin_show(const config *c, const config_edit *e, char *buf,
                      (long long)c->regions[k].inbound_horizon_ms);
         return;
     }
-    if (e->kind == CONFIG_EDIT_CHANNEL_ADD) {
+    if (e->kind == CONFIG_EDIT_CHANNEL_ADD ||
+        e->kind == CONFIG_EDIT_CHANNEL_REMOVE) {
         if (config_channel_find(c, e->channel, strlen(e->channel)) >= 0)
             snprintf(buf, n, "channel %s", e->channel);
         return;
     }
-    if (e->kind == CONFIG_EDIT_REGION_ADD) {
+    if (e->kind == CONFIG_EDIT_REGION_ADD ||
+        e->kind == CONFIG_EDIT_REGION_REMOVE) {
         int k = config_region_find(c, e->region, strlen(e->region));
         if (k >= 0)
             snprintf(buf, n, "region %s, inbound_horizon %lldms", e->region,
@@ -251,6 +261,10 @@ static const char *admin_op_name(config_edit_kind k)
         return "add_channel";
     case CONFIG_EDIT_REGION_ADD:
         return "add_region";
+    case CONFIG_EDIT_REGION_REMOVE:
+        return "remove_region";
+    case CONFIG_EDIT_CHANNEL_REMOVE:
+        return "remove_channel";
     }
     return "?";
 }
@@ -259,6 +273,24 @@ static const char *admin_op_name(config_edit_kind k)
 static bool admin_names_check(const config *c, const config_edit *e,
                               admin_result *res)
 {
+    if (e->kind == CONFIG_EDIT_CHANNEL_REMOVE &&
+        strcmp(e->channel, ATP_DEFAULT_CHANNEL) == 0) {
+        res->err = ATP_E_BAD_REQUEST;
+        snprintf(res->message, sizeof res->message,
+                 "the channel '%s' is always there (the default of a query "
+                 "without one): nothing changed",
+                 ATP_DEFAULT_CHANNEL);
+        return false;
+    }
+    if (e->kind == CONFIG_EDIT_REGION_REMOVE && c->n_regions == 1 &&
+        strcmp(c->regions[0].id, e->region) == 0) {
+        res->err = ATP_E_BAD_STATE;
+        snprintf(res->message, sizeof res->message,
+                 "region '%.128s' is the last one: atpd keeps at least one; "
+                 "nothing changed",
+                 e->region);
+        return false;
+    }
     if (e->region != NULL && e->kind != CONFIG_EDIT_REGION_ADD &&
         config_region_find(c, e->region, strlen(e->region)) < 0) {
         char list[160];
@@ -266,7 +298,7 @@ static bool admin_names_check(const config *c, const config_edit *e,
         res->err = ATP_E_UNKNOWN_REGION;
         snprintf(res->message, sizeof res->message,
                  "unknown region '%.128s'; regions: %s. Nothing changed "
-                 "(regions are added by a restart with a new file)",
+                 "(admin_add_region adds one)",
                  e->region, list);
         return false;
     }

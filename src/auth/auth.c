@@ -103,6 +103,8 @@ static const struct {
     {"admin_set_authority", CONFIG_SCOPE_ADMIN},
     {"admin_add_channel", CONFIG_SCOPE_ADMIN},
     {"admin_add_region", CONFIG_SCOPE_ADMIN},
+    {"admin_remove_region", CONFIG_SCOPE_ADMIN},
+    {"admin_remove_channel", CONFIG_SCOPE_ADMIN},
 };
 
 unsigned auth_op_scope(const char *op, size_t op_len)

@@ -174,16 +174,18 @@ static void changes_publish(changes *c, const engine_change *ch, changes_key *k)
 {
     const config *cfg = c->cfg;
     ATP_ASSERT(ch->region < cfg->n_regions);
-    if (ch->region >= config_regions_live(cfg))
-        return; /* a spare region's place: never stocked, nothing to say */
+    if (!config_region_in_service(cfg, ch->region))
+        return; /* a spare place, or removed: nothing stocked to say */
     const char *region = cfg->regions[ch->region].id;
-    size_t nch = ch->n_channels; /* in service when the engine read it */
-    for (size_t i = 0; i < nch; i++) {
+    size_t nch = 0; /* the channels the engine answered, in service */
+    for (size_t i = 0; i < ch->n_channels; i++) {
+        if (!config_channel_in_service(cfg, (uint32_t)i))
+            continue; /* removed at run time (or not yet in force) */
         const engine_answer *a = &ch->channels[i];
         transitions_state *st = &c->states[k->states + i];
         unsigned marks = transitions_update(st, a->atp, a->low_stock);
         const char *rule = rules_level_name(a->rule_level);
-        c->fch[i] = (codec_feed_channel){
+        c->fch[nch++] = (codec_feed_channel){
             .channel = {cfg->channels[i], (uint32_t)strlen(cfg->channels[i])},
             .atp = a->atp,
             .buffer = a->buffer,

@@ -140,7 +140,11 @@ static void config_admin_write_places(FILE *f, const config *c,
 {
     fputs("regions:\n", f);
     size_t regions = config_regions_live(c); /* not the spare places */
+    bool rm_region = e != NULL && e->kind == CONFIG_EDIT_REGION_REMOVE;
     for (size_t i = 0; i < regions; i++) {
+        if (!config_region_in_service(c, (uint32_t)i) ||
+            (rm_region && strcmp(e->region, c->regions[i].id) == 0))
+            continue; /* removed (at run time, or by this change) */
         fputs("  - id: ", f);
         config_admin_quote(f, c->regions[i].id);
         if (e != NULL && e->kind == CONFIG_EDIT_REGION_SET &&
@@ -164,7 +168,11 @@ static void config_admin_write_places(FILE *f, const config *c,
     }
     fputs("channels:\n", f);
     size_t live = config_channels_live(c); /* not the spare places */
+    bool rm_channel = e != NULL && e->kind == CONFIG_EDIT_CHANNEL_REMOVE;
     for (size_t i = 0; i < live; i++) {
+        if (!config_channel_in_service(c, (uint32_t)i) ||
+            (rm_channel && strcmp(e->channel, c->channels[i]) == 0))
+            continue;
         fputs("  - ", f);
         config_admin_quote(f, c->channels[i]);
         fputc('\n', f);
@@ -291,6 +299,16 @@ atp_err config_admin_text(const config *c, const config_edit *e, char **out,
             return ATP_E_CONFLICT;
         found = true;
     }
+    if (e != NULL && e->kind == CONFIG_EDIT_REGION_REMOVE) {
+        if (config_region_find(c, e->region, strlen(e->region)) < 0)
+            return ATP_E_UNKNOWN_REGION;
+        found = true;
+    }
+    if (e != NULL && e->kind == CONFIG_EDIT_CHANNEL_REMOVE) {
+        if (config_channel_find(c, e->channel, strlen(e->channel)) < 0)
+            return ATP_E_UNKNOWN_CHANNEL;
+        found = true;
+    }
     if (located)
         found = config_location_find(c, e->location, strlen(e->location)) >= 0;
     if (regional)
@@ -319,7 +337,9 @@ atp_err config_admin_text(const config *c, const config_edit *e, char **out,
     bool set = e != NULL && e->kind == CONFIG_EDIT_BUFFER_SET;
     bool scoped = e != NULL && !located && !regional && !structural &&
                   e->kind != CONFIG_EDIT_CHANNEL_ADD &&
-                  e->kind != CONFIG_EDIT_REGION_ADD;
+                  e->kind != CONFIG_EDIT_REGION_ADD &&
+                  e->kind != CONFIG_EDIT_REGION_REMOVE &&
+                  e->kind != CONFIG_EDIT_CHANNEL_REMOVE;
     size_t rules = c->n_buffers + (set ? 1 : 0);
     fputs(rules ? "buffers:\n" : "buffers: []\n", f);
     for (size_t i = 0; i < c->n_buffers; i++) {

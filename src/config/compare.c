@@ -119,45 +119,6 @@ static bool config_field_equal(const config *a, const config *b,
 }
 
 /* Each returns a description of the first difference in buf, or false. */
-/* config_prefix_differs: b's first ids are a's live ones, in a's order
- * (the ids after them are added: they take spare places). Otherwise buf
- * says which of a's is removed, or that their order changed. what:
- * "region", "channel". */
-static bool config_prefix_differs(const config *a, const config *b, size_t live,
-                                  config__id_fn id_of, size_t b_n,
-                                  int (*find)(const config *, const char *,
-                                              size_t),
-                                  const char *what, char *buf, size_t n)
-{
-    for (size_t i = 0; i < live; i++) {
-        const char *id = id_of(a, i);
-        if (find(b, id, strlen(id)) < 0) {
-            snprintf(buf, n, "%ss: %s removed (removing a %s)", what, id, what);
-            return true;
-        }
-    }
-    for (size_t i = 0; i < live; i++)
-        if (i >= b_n || strcmp(id_of(a, i), id_of(b, i)) != 0) {
-            snprintf(buf, n,
-                     "%ss: %s %zu (%s) changed (the %ss atpd has keep their "
-                     "order; new ones come after them)",
-                     what, what, i + 1, id_of(a, i), what);
-            return true;
-        }
-    return false;
-}
-
-/* Regions and channels are added (after those atpd has: spare places),
- * never removed or reordered; inbound_horizon is not structure (the
- * engine applies it). */
-static bool config_regions_differ(const config *a, const config *b, char *buf,
-                                  size_t n)
-{
-    return config_prefix_differs(a, b, config_regions_live(a),
-                                 config__region_id, b->n_regions,
-                                 config_region_find, "region", buf, n);
-}
-
 /* The index of the location id in c (its own map, config/index.c), or -1:
  * a reload of 65535 locations compares in linear time. */
 static long config_loc_find(const config *c, const char *id)
@@ -171,19 +132,16 @@ size_t config_location_regions(const config *running, const config *next,
     size_t matched = 0;
     for (size_t i = 0; i < running->n_locations; i++) {
         long k = config_loc_find(next, running->locations[i].id);
-        out[i] =
-            k < 0 ? CONFIG_LOCATION_GONE : (uint16_t)next->locations[k].region;
-        matched += k >= 0;
+        /* the region's place in running, by id (their indexes may differ:
+         * regions added or removed at run time) */
+        const char *rid =
+            k < 0 ? NULL : next->regions[next->locations[k].region].id;
+        int r =
+            rid == NULL ? -1 : config_region_place(running, rid, strlen(rid));
+        out[i] = r < 0 ? CONFIG_LOCATION_GONE : (uint16_t)r;
+        matched += r >= 0;
     }
     return matched;
-}
-
-static bool config_channels_differ(const config *a, const config *b, char *buf,
-                                   size_t n)
-{
-    return config_prefix_differs(a, b, config_channels_live(a),
-                                 config__channel_id, b->n_channels,
-                                 config_channel_find, "channel", buf, n);
 }
 
 static bool config_sources_differ(const config *a, const config *b, char *buf,
@@ -236,12 +194,11 @@ size_t config_compare(const config *running, const config *next,
 {
     size_t count = 0;
     char buf[512];
-    /* Structure: rules, sources and rows are indexed by these (a
-     * location's region is not: the engine moves it, reload.c). */
+    /* Structure: the sources (their per-source state is indexed by
+     * them). Regions, locations and channels are matched by id and
+     * added or removed by the admin state (spare places). */
     bool (*const structural[])(const config *, const config *, char *,
                                size_t) = {
-        config_regions_differ,
-        config_channels_differ,
         config_sources_differ,
     };
     for (size_t i = 0; i < sizeof structural / sizeof structural[0]; i++)

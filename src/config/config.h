@@ -320,7 +320,8 @@ typedef void (*config_change_fn)(void *ctx, config_change kind,
                                  const char *what);
 
 /* config_location_regions fills out[i] (running->n_locations entries) with
- * the region index next gives running's location i (matched by id), or
+ * the region next gives running's location i, as running's region index
+ * (locations and regions matched by id; config_region_place), or
  * CONFIG_LOCATION_GONE when next has no such location (a reload removing
  * it). Returns how many of next's locations matched (next->n_locations
  * when next adds none). Pure; any thread. */
@@ -372,6 +373,8 @@ typedef enum config_edit_kind {
     CONFIG_EDIT_AUTHORITY_SET,   /* a source's buckets at one location */
     CONFIG_EDIT_CHANNEL_ADD,     /* a new channel (channel) */
     CONFIG_EDIT_REGION_ADD,      /* a new region (region, horizon) */
+    CONFIG_EDIT_REGION_REMOVE,   /* a region no longer listed */
+    CONFIG_EDIT_CHANNEL_REMOVE,  /* a channel no longer listed */
 } config_edit_kind;
 
 /* One change. Names as the client gave them (NUL-terminated, borrowed):
@@ -404,7 +407,9 @@ typedef struct config_edit {
  * add writes it last (e->region, e->type, e's pickup values), an authority
  * set gives e->source e->buckets at e->location (none: its entry for it
  * left out), a channel add writes e->channel after the channels, a
- * region add e->region (with e->horizon unless NULL) after the regions. The
+ * region add e->region (with e->horizon unless NULL) after the regions,
+ * a region or channel remove leaves it out (what still names it is then
+ * the parser's to refuse, with the file's messages). The
  * sources section (last: each source's id and authority, nothing else) is
  * written only when c has sources. Unnamed locations (config_location_spares)
  * are not written. Names of e are written as given; config_load_string then
@@ -415,7 +420,8 @@ typedef struct config_edit {
  * location c does not have), ATP_E_UNKNOWN_REGION (a region set of a
  * region c does not have), ATP_E_UNKNOWN_SOURCE (an authority set of a
  * source c does not have), ATP_E_CONFLICT (a location add of an id c
- * has, a channel or region add of one c has),
+ * has, a channel or region add of one c has), ATP_E_UNKNOWN_REGION /
+ * ATP_E_UNKNOWN_CHANNEL (a remove of one c does not have),
  * ATP_E_NOMEM. Pure; any thread. */
 atp_err config_admin_text(const config *c, const config_edit *e, char **out,
                           size_t *len);
@@ -473,6 +479,21 @@ atp_err config_region_spares(config *c, size_t n);
 atp_err config_region_claim(config *c, const char *id, int64_t horizon_ms,
                             uint32_t *index);
 size_t config_regions_live(const config *c);
+
+/* In service, and out of it: a region or channel place is named once and
+ * keeps its id; while it is out (claimed by a change not in force yet,
+ * or removed at run time), config_region_find / config_channel_find do
+ * not find it and lists skip it; config_*_place finds it anyway (the
+ * admin's own lookups). config_*_claim leaves a new place out; the admin
+ * puts it in service once the change is stored (config_*_out_set, one
+ * release store; readers acquire). config_*_in_service: named and not
+ * out. Any thread, but the setters: the admin (its mutex). */
+int config_region_place(const config *c, const char *id, size_t len);
+int config_channel_place(const config *c, const char *id, size_t len);
+bool config_region_in_service(const config *c, uint32_t region);
+bool config_channel_in_service(const config *c, uint32_t channel);
+void config_region_out_set(config *c, uint32_t region, bool out);
+void config_channel_out_set(config *c, uint32_t channel, bool out);
 
 /* config_bucket_name: "on_hand", "allocated", "held" or "inbound" (an
  * authority bucket as the file writes it), "?" beyond. */

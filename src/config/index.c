@@ -20,6 +20,12 @@
 
 struct config_index {
     names regions, locations, channels, sources;
+    /* [place]: 1 while a region or channel place is out of service (a
+     * run-time addition not yet in force, or a removal): lookups and
+     * lists skip it. Written by the admin (release), read by any thread
+     * (acquire). */
+    uint8_t *region_out, *channel_out;
+    size_t n_regions, n_channels; /* the places those two have */
 };
 
 /* config_index_map indexes the n ids that id_of gives. names borrows each
@@ -57,6 +63,8 @@ const char *config__source_id(const config *c, size_t i)
 
 static void config_index_delete(struct config_index *x)
 {
+    free(x->region_out);
+    free(x->channel_out);
     names_fini(&x->regions); /* each is safe on a map never built */
     names_fini(&x->locations);
     names_fini(&x->channels);
@@ -80,6 +88,12 @@ static atp_err config_index_new(const config *c, struct config_index **out)
                                config__channel_id);
     if (err == ATP_OK)
         err = config_index_map(&x->sources, c, c->n_sources, config__source_id);
+    if (err == ATP_OK &&
+        ((x->region_out = calloc(c->n_regions + 1, 1)) == NULL ||
+         (x->channel_out = calloc(c->n_channels + 1, 1)) == NULL))
+        err = ATP_E_NOMEM;
+    x->n_regions = c->n_regions;
+    x->n_channels = c->n_channels;
     if (err != ATP_OK) {
         config_index_delete(x);
         return err;
@@ -125,10 +139,33 @@ static int config_index_find(const names *m, const char *id, size_t len,
     return (int)i;
 }
 
-int config_region_find(const config *c, const char *id, size_t len)
+static bool config_out(const uint8_t *out, int i)
+{
+    return i >= 0 && __atomic_load_n(&out[i], __ATOMIC_ACQUIRE) != 0;
+}
+
+int config_region_place(const config *c, const char *id, size_t len)
 {
     return config_index_find(&config_index_of(c)->regions, id, len,
                              c->n_regions);
+}
+
+int config_region_find(const config *c, const char *id, size_t len)
+{
+    int i = config_region_place(c, id, len);
+    return config_out(config_index_of(c)->region_out, i) ? -1 : i;
+}
+
+bool config_region_in_service(const config *c, uint32_t r)
+{
+    return r < config_regions_live(c) &&
+           !config_out(config_index_of(c)->region_out, (int)r);
+}
+
+void config_region_out_set(config *c, uint32_t r, bool out)
+{
+    ATP_ASSERT(r < c->n_regions);
+    __atomic_store_n(&c->index->region_out[r], (uint8_t)out, __ATOMIC_RELEASE);
 }
 
 int config_location_find(const config *c, const char *id, size_t len)
@@ -137,16 +174,54 @@ int config_location_find(const config *c, const char *id, size_t len)
                              c->n_locations);
 }
 
-int config_channel_find(const config *c, const char *id, size_t len)
+int config_channel_place(const config *c, const char *id, size_t len)
 {
     return config_index_find(&config_index_of(c)->channels, id, len,
                              c->n_channels);
+}
+
+int config_channel_find(const config *c, const char *id, size_t len)
+{
+    int i = config_channel_place(c, id, len);
+    return config_out(config_index_of(c)->channel_out, i) ? -1 : i;
+}
+
+bool config_channel_in_service(const config *c, uint32_t ch)
+{
+    return ch < config_channels_live(c) &&
+           !config_out(config_index_of(c)->channel_out, (int)ch);
+}
+
+void config_channel_out_set(config *c, uint32_t ch, bool out)
+{
+    ATP_ASSERT(ch < c->n_channels);
+    __atomic_store_n(&c->index->channel_out[ch], (uint8_t)out,
+                     __ATOMIC_RELEASE);
 }
 
 int config_source_find(const config *c, const char *id, size_t len)
 {
     return config_index_find(&config_index_of(c)->sources, id, len,
                              c->n_sources);
+}
+
+/* config_index_rebuild indexes c again (a section grew at start),
+ * keeping which region and channel places are out of service. */
+static atp_err config_index_rebuild(config *c)
+{
+    struct config_index *old = c->index;
+    c->index = NULL;
+    atp_err err = config__index_build(c);
+    if (err != ATP_OK) {
+        c->index = old;
+        return err;
+    }
+    if (old != NULL) { /* a section only grows here */
+        memcpy(c->index->region_out, old->region_out, old->n_regions);
+        memcpy(c->index->channel_out, old->channel_out, old->n_channels);
+        config_index_delete(old);
+    }
+    return ATP_OK;
 }
 
 atp_err config_location_spares(config *c, size_t n)
@@ -164,8 +239,7 @@ atp_err config_location_spares(config *c, size_t n)
     c->n_locations += n;
     /* Indexed again: the location map sized for every place, so that
      * config_location_claim inserts without growing it. */
-    config__index_free(c);
-    return config__index_build(c);
+    return config_index_rebuild(c);
 }
 
 size_t config_location_named(const config *c)
@@ -214,8 +288,7 @@ atp_err config_channel_spares(config *c, size_t n)
     memset(v + c->n_channels, 0, n * sizeof *v); /* unnamed: NULL */
     c->channels = v;
     c->n_channels += n;
-    config__index_free(c); /* the channel map sized for every place */
-    return config__index_build(c);
+    return config_index_rebuild(c); /* the map sized for every place */
 }
 
 size_t config_channels_live(const config *c)
@@ -225,7 +298,7 @@ size_t config_channels_live(const config *c)
 
 atp_err config_channel_claim(config *c, const char *id, uint32_t *index)
 {
-    int k = config_channel_find(c, id, strlen(id));
+    int k = config_channel_place(c, id, strlen(id));
     if (k >= 0) {
         *index = (uint32_t)k;
         return ATP_OK;
@@ -237,6 +310,7 @@ atp_err config_channel_claim(config *c, const char *id, uint32_t *index)
     if (name == NULL)
         return ATP_E_NOMEM;
     c->channels[slot] = name;
+    config_channel_out_set(c, (uint32_t)slot, true); /* until in force */
     atp_err err = names_insert(&c->index->channels, name, (uint32_t)slot);
     if (err != ATP_OK) { /* sized for every place: never */
         c->channels[slot] = NULL;
@@ -260,8 +334,7 @@ atp_err config_region_spares(config *c, size_t n)
     memset(v + c->n_regions, 0, n * sizeof *v); /* unnamed: id NULL */
     c->regions = v;
     c->n_regions += n;
-    config__index_free(c); /* the region map sized for every place */
-    return config__index_build(c);
+    return config_index_rebuild(c); /* the map sized for every place */
 }
 
 size_t config_regions_live(const config *c)
@@ -272,7 +345,7 @@ size_t config_regions_live(const config *c)
 atp_err config_region_claim(config *c, const char *id, int64_t horizon_ms,
                             uint32_t *index)
 {
-    int k = config_region_find(c, id, strlen(id));
+    int k = config_region_place(c, id, strlen(id));
     if (k >= 0) {
         *index = (uint32_t)k;
         return ATP_OK;
@@ -284,6 +357,7 @@ atp_err config_region_claim(config *c, const char *id, int64_t horizon_ms,
     if (name == NULL)
         return ATP_E_NOMEM;
     c->regions[slot] = (config_region){name, horizon_ms};
+    config_region_out_set(c, (uint32_t)slot, true); /* until in force */
     atp_err err = names_insert(&c->index->regions, name, (uint32_t)slot);
     if (err != ATP_OK) { /* sized for every place: never */
         c->regions[slot].id = NULL;

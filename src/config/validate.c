@@ -76,19 +76,23 @@ static void config_ids_list(const config *c, size_t n, config__id_fn id_of,
 {
     size_t o = 0;
     buf[0] = '\0';
-    size_t shown = 0;
+    size_t shown = 0, total = 0;
+    for (size_t i = 0; i < n; i++)
+        total += id_of(c, i) != NULL;
     for (size_t i = 0; i < n; i++) {
         const char *id = id_of(c, i);
+        if (id == NULL)
+            continue; /* not in service */
         /* A duplicated id is reported on its own; list it once here. */
         size_t j = 0;
-        while (j < i && strcmp(id_of(c, j), id) != 0)
+        while (j < i && (id_of(c, j) == NULL || strcmp(id_of(c, j), id) != 0))
             j++;
         if (j < i)
             continue;
         /* Keep room for the longest tail, ", ... (99999 in all)". */
         if (o + strlen(id) + 2 + 24 > size) {
             snprintf(buf + o, size - o, "%s... (%zu in all)", shown ? ", " : "",
-                     n);
+                     total);
             return;
         }
         o += (size_t)snprintf(buf + o, size - o, "%s%s", shown ? ", " : "", id);
@@ -96,16 +100,25 @@ static void config_ids_list(const config *c, size_t n, config__id_fn id_of,
     }
 }
 
+/* config_live_id: a place's id while in service, else NULL (skipped). */
+static const char *config_live_region(const config *c, size_t i)
+{
+    return config_region_in_service(c, (uint32_t)i) ? c->regions[i].id : NULL;
+}
+static const char *config_live_channel(const config *c, size_t i)
+{
+    return config_channel_in_service(c, (uint32_t)i) ? c->channels[i] : NULL;
+}
+
 void config_region_list(const config *c, char *buf, size_t size)
 {
-    /* the regions in service: not the spare places (NULL) */
-    config_ids_list(c, config_regions_live(c), config__region_id, buf, size);
+    /* the regions in service: not the spare places, nor one removed */
+    config_ids_list(c, config_regions_live(c), config_live_region, buf, size);
 }
 
 void config_channel_list(const config *c, char *buf, size_t size)
 {
-    /* the channels in service: not the spare places (NULL) */
-    config_ids_list(c, config_channels_live(c), config__channel_id, buf, size);
+    config_ids_list(c, config_channels_live(c), config_live_channel, buf, size);
 }
 
 /* config_check_unique reports every id that appears again, at the later

@@ -30,6 +30,26 @@
 
 /* ---- set-up ------------------------------------------------------------ */
 
+uint32_t engine__region_of(const config *started, const config *cfg,
+                           uint32_t region)
+{
+    if (region == UINT32_MAX || cfg == started)
+        return region;
+    const char *id = cfg->regions[region].id;
+    int k = config_region_place(started, id, strlen(id));
+    return k < 0 ? UINT32_MAX - 1 : (uint32_t)k;
+}
+
+uint32_t engine__channel_of(const config *started, const config *cfg,
+                            uint32_t channel)
+{
+    if (channel == UINT32_MAX || cfg == started)
+        return channel;
+    const char *id = cfg->channels[channel];
+    int k = config_channel_place(started, id, strlen(id));
+    return k < 0 ? UINT32_MAX - 1 : (uint32_t)k;
+}
+
 atp_err engine__rules_build(const config *cfg, const config *started,
                             rules **out)
 {
@@ -42,11 +62,15 @@ atp_err engine__rules_build(const config *cfg, const config *started,
         return err;
     for (size_t i = 0; i < cfg->n_buffers; i++) {
         const config_buffer_rule *b = &cfg->buffers[i];
-        err = rules_add_low_stock(
-            r, b->sku, b->sku ? strlen(b->sku) : 0,
-            b->region == UINT32_MAX ? RULES_ANY : b->region,
-            b->channel == UINT32_MAX ? RULES_ANY : b->channel, b->units,
-            b->percent_bp, b->low_stock);
+        uint32_t region = engine__region_of(started, cfg, b->region);
+        uint32_t channel = engine__channel_of(started, cfg, b->channel);
+        err = region == UINT32_MAX - 1 || channel == UINT32_MAX - 1
+                  ? ATP_E_CONFIG /* not a place of the engine: refused */
+                  : rules_add_low_stock(
+                        r, b->sku, b->sku ? strlen(b->sku) : 0,
+                        region == UINT32_MAX ? RULES_ANY : region,
+                        channel == UINT32_MAX ? RULES_ANY : channel, b->units,
+                        b->percent_bp, b->low_stock);
         if (err != ATP_OK) {
             log_error("engine", "buffer rule at line %d: %s", b->line,
                       atp_err_message(err));

@@ -103,6 +103,11 @@ typedef struct engine_rules_change {
     size_t horizons_changed;
     engine_relocate_report moved;
     engine_authority_swap *authority; /* NULL: unchanged */
+    /* The engine's region and channel places next no longer has (removed
+     * at run time): refused while a location is in such a region or a
+     * remembered reservation names either (engine_removal_check). */
+    const uint32_t *removed_regions, *removed_channels;
+    size_t n_removed_regions, n_removed_channels;
     char *why;
     size_t why_len;
     engine_sync_waiter *waiter;
@@ -419,10 +424,18 @@ static inline uint64_t engine__get_le64(const unsigned char *p)
 
 /* ---- engine.c ------------------------------------------------------------ */
 
-/* engine__rules_build builds the rule set of cfg's buffer rules, sized
- * for the places of started (the engine's configuration: cfg's regions
- * and channels are its, in its order, spare channels after them) (any
- * thread). */
+/* engine__region_of, engine__channel_of: the engine's place (in started,
+ * its configuration) of cfg's region or channel index, matched by id
+ * (UINT32_MAX stays "any"; UINT32_MAX - 1: started has no such id). */
+uint32_t engine__region_of(const config *started, const config *cfg,
+                           uint32_t region);
+uint32_t engine__channel_of(const config *started, const config *cfg,
+                            uint32_t channel);
+
+/* engine__rules_build builds the rule set of cfg's buffer rules with the
+ * engine's places (started: its configuration, spare places included;
+ * regions and channels matched by id: ATP_E_CONFIG for one started has
+ * no place for) (any thread). */
 atp_err engine__rules_build(const config *cfg, const config *started,
                             rules **out);
 

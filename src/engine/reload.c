@@ -26,18 +26,25 @@ static int engine_str_cmp(const char *a, const char *b)
     return strcmp(a, b);
 }
 
+/* A rule with the engine's places for its region and channel (by id:
+ * the two configurations compared may index them differently). */
+typedef struct engine_rule_at {
+    const config_buffer_rule *r;
+    uint32_t region, channel;
+} engine_rule_at;
+
 /* Order by scope, then by value: equal rules end up side by side. */
 static int engine_rule_cmp(const void *pa, const void *pb)
 {
-    const config_buffer_rule *a = *(const config_buffer_rule *const *)pa;
-    const config_buffer_rule *b = *(const config_buffer_rule *const *)pb;
+    const engine_rule_at *x = pa, *y = pb;
+    const config_buffer_rule *a = x->r, *b = y->r;
     int c = engine_str_cmp(a->sku, b->sku);
     if (c != 0)
         return c;
-    if (a->region != b->region)
-        return a->region < b->region ? -1 : 1;
-    if (a->channel != b->channel)
-        return a->channel < b->channel ? -1 : 1;
+    if (x->region != y->region)
+        return x->region < y->region ? -1 : 1;
+    if (x->channel != y->channel)
+        return x->channel < y->channel ? -1 : 1;
     if (a->units != b->units)
         return a->units < b->units ? -1 : 1;
     if (a->percent_bp != b->percent_bp)
@@ -47,25 +54,29 @@ static int engine_rule_cmp(const void *pa, const void *pb)
     return 0;
 }
 
-static const config_buffer_rule **engine_rules_sorted(const config *c)
+static engine_rule_at *engine_rules_sorted(const config *started,
+                                           const config *c)
 {
-    const config_buffer_rule **v =
-        malloc((c->n_buffers ? c->n_buffers : 1) * sizeof *v);
+    engine_rule_at *v = malloc((c->n_buffers ? c->n_buffers : 1) * sizeof *v);
     if (v == NULL)
         return NULL;
     for (size_t i = 0; i < c->n_buffers; i++)
-        v[i] = &c->buffers[i];
+        v[i] = (engine_rule_at){
+            &c->buffers[i], engine__region_of(started, c, c->buffers[i].region),
+            engine__channel_of(started, c, c->buffers[i].channel)};
     qsort(v, c->n_buffers, sizeof *v, engine_rule_cmp);
     return v;
 }
 
 /* engine_rules_diff puts into *out the scope of every rule in one set and
- * not, identical, in the other (a merge of both sets, sorted). */
-static atp_err engine_rules_diff(const config *running, const config *next,
-                                 engine_rule_scope **out, size_t *n_out)
+ * not, identical, in the other (a merge of both sets, sorted), with the
+ * engine's region places. */
+static atp_err engine_rules_diff(const config *started, const config *running,
+                                 const config *next, engine_rule_scope **out,
+                                 size_t *n_out)
 {
-    const config_buffer_rule **a = engine_rules_sorted(running);
-    const config_buffer_rule **b = engine_rules_sorted(next);
+    engine_rule_at *a = engine_rules_sorted(started, running);
+    engine_rule_at *b = engine_rules_sorted(started, next);
     size_t cap = running->n_buffers + next->n_buffers;
     engine_rule_scope *sc = malloc((cap ? cap : 1) * sizeof *sc);
     if (a == NULL || b == NULL || sc == NULL) {
@@ -83,8 +94,9 @@ static atp_err engine_rules_diff(const config *running, const config *next,
             i++, k++;
             continue;
         }
-        const config_buffer_rule *r = c < 0 ? a[i++] : b[k++];
-        sc[n++] = (engine_rule_scope){r->sku, r->region};
+        const engine_rule_at *r = c < 0 ? &a[i++] : &b[k++];
+        if (r->region != UINT32_MAX - 1) /* a place the engine has */
+            sc[n++] = (engine_rule_scope){r->r->sku, r->region};
     }
     free(a);
     free(b);
@@ -131,7 +143,7 @@ atp_err engine_rules_replace_swap(engine *e, const config *running,
     engine_rule_scope *scopes;
     size_t n_scopes;
     engine_location_info *info = NULL;
-    if ((err = engine_rules_diff(running, next, &scopes, &n_scopes)) !=
+    if ((err = engine_rules_diff(e->cfg, running, next, &scopes, &n_scopes)) !=
         ATP_OK) {
         rules_free(r);
         free(loc_region);
@@ -147,6 +159,30 @@ atp_err engine_rules_replace_swap(engine *e, const config *running,
         free(loc_region);
         return err;
     }
+    /* The places next no longer has: regions and channels removed. */
+    size_t nr = config_regions_live(e->cfg), nc = config_channels_live(e->cfg);
+    uint32_t *gone = malloc((nr + nc + 1) * sizeof *gone);
+    size_t n_gone_r = 0, n_gone_c = 0;
+    if (gone == NULL) {
+        engine__loc_info_free(info, n_locs);
+        free(horizon);
+        free(scopes);
+        rules_free(r);
+        free(loc_region);
+        return ATP_E_NOMEM;
+    }
+    for (uint32_t k = 0; k < nr; k++) {
+        const char *id = e->cfg->regions[k].id;
+        if (config_region_in_service(e->cfg, k) &&
+            config_region_find(next, id, strlen(id)) < 0)
+            gone[n_gone_r++] = k;
+    }
+    for (uint32_t k = 0; k < nc; k++) {
+        const char *id = e->cfg->channels[k];
+        if (config_channel_in_service(e->cfg, k) &&
+            config_channel_find(next, id, strlen(id)) < 0)
+            gone[n_gone_r + n_gone_c++] = k;
+    }
     engine_sync_waiter w;
     engine__waiter_init(&w);
     char why[sizeof report->refused] = "";
@@ -158,6 +194,10 @@ atp_err engine_rules_replace_swap(engine *e, const config *running,
                                   .info = info,
                                   .horizon_ms = horizon,
                                   .authority = swap,
+                                  .removed_regions = gone,
+                                  .n_removed_regions = n_gone_r,
+                                  .removed_channels = gone + n_gone_r,
+                                  .n_removed_channels = n_gone_c,
                                   .why = why,
                                   .why_len = sizeof why,
                                   .waiter = &w};
@@ -165,6 +205,7 @@ atp_err engine_rules_replace_swap(engine *e, const config *running,
     err = engine__waiter_wait(&w, queue_push(&e->q, &cmd));
     if (!change.taken)
         rules_free(r);
+    free(gone);
     engine__loc_info_free(change.info, n_locs); /* next's, or the replaced */
     free(change.horizon_ms);                    /* the same */
     free(scopes);
@@ -238,9 +279,59 @@ static void engine_authority_install(engine_authority_swap *sw)
     }
 }
 
+/* engine_removal_check: a region removed must have no location left in it
+ * (after the command's moves) and no remembered reservation naming it; a
+ * channel removed, no remembered reservation made in it: stored records
+ * would name nothing at the next start. ATP_OK, or ATP_E_BAD_STATE with
+ * change->why said. Engine thread. */
+static atp_err engine_removal_check(engine *e, engine_rules_change *change)
+{
+    for (size_t i = 0; i < change->n_removed_regions; i++) {
+        uint32_t r = change->removed_regions[i];
+        const char *id = e->cfg->regions[r].id;
+        for (size_t l = 0; l < e->cfg->n_locations; l++)
+            if (change->loc_region[l] == r) {
+                snprintf(change->why, change->why_len,
+                         "region %s cannot be removed: location %s is in it; "
+                         "move it to another region or remove it first",
+                         id, e->cfg->locations[l].id);
+                return ATP_E_BAD_STATE;
+            }
+        size_t n = resv_table_using(&e->resv, r, UINT32_MAX);
+        if (n > 0) {
+            snprintf(change->why, change->why_len,
+                     "region %s cannot be removed: %zu reservations atpd "
+                     "remembers have lines in it (open ones, or finished "
+                     "ones within reservations.retention); release them or "
+                     "let them end and be forgotten first",
+                     id, n);
+            return ATP_E_BAD_STATE;
+        }
+    }
+    for (size_t i = 0; i < change->n_removed_channels; i++) {
+        uint32_t c = change->removed_channels[i];
+        size_t n = resv_table_using(&e->resv, UINT32_MAX, c);
+        if (n > 0) {
+            snprintf(change->why, change->why_len,
+                     "channel %s cannot be removed: %zu reservations atpd "
+                     "remembers were made in it (open ones, or finished ones "
+                     "within reservations.retention); release them or let "
+                     "them end and be forgotten first",
+                     e->cfg->channels[c], n);
+            return ATP_E_BAD_STATE;
+        }
+    }
+    return ATP_OK;
+}
+
 void engine__rules_apply(engine *e, engine_rules_change *change)
 {
     ATP_ASSERT_OWNER(&e->owner);
+    atp_err rc = engine_removal_check(e, change);
+    if (rc != ATP_OK) { /* refused: nothing changed */
+        engine__sync_signal(change->waiter, rc);
+        return;
+    }
     rules **sets = realloc(e->retired.sets, (e->retired.n + 1) * sizeof *sets);
     if (sets == NULL) { /* nothing changed: the caller frees next */
         engine__sync_signal(change->waiter, ATP_E_NOMEM);

@@ -146,6 +146,12 @@ typedef struct resv_table {
  * (read during the call only). */
 atp_err resv_table_init(resv_table *t, const struct config *cfg);
 void resv_table_fini(resv_table *t);
+/* resv_table_using counts the reservations the table remembers (open or
+ * finished within retention) made in channel or with a line in region
+ * (UINT32_MAX: that one not asked): what a region or channel removed at
+ * run time would leave naming nothing. Engine thread. */
+size_t resv_table_using(const resv_table *t, uint32_t region, uint32_t channel);
+
 /* resv_may_allocate_set sets which sources may consume reservations in
  * which region: those with allocated authority at one of its locations,
  * each location in the region loc_region gives (NULL: cfg's; a reload may

@@ -345,6 +345,19 @@ atp_err resv_table_init(resv_table *t, const config *cfg)
     return ATP_OK;
 }
 
+size_t resv_table_using(const resv_table *t, uint32_t region, uint32_t channel)
+{
+    size_t n = 0;
+    for (size_t i = 0; t->by_id != NULL && i < t->id_cap; i++)
+        for (const resv *r = t->by_id[i]; r != NULL; r = r->next_id) {
+            bool uses = channel != UINT32_MAX && r->channel == channel;
+            for (uint32_t k = 0; !uses && k < r->n_lines; k++)
+                uses = r->lines[k].region == region;
+            n += uses;
+        }
+    return n;
+}
+
 void resv_may_allocate_set(resv_table *t, const config *cfg,
                            const uint16_t *loc_region)
 {

@@ -97,6 +97,10 @@ static const http_route_def http_routes[] = {
      .async = true},
     {"POST", "/v1/admin/regions", "admin_add_region", .body = true,
      .async = true},
+    {"POST", "/v1/admin/regions/{region}/remove", "admin_remove_region",
+     .body = true, .async = true},
+    {"POST", "/v1/admin/channels/{channel}/remove", "admin_remove_channel",
+     .body = true, .async = true},
 };
 
 #define HTTP_ROUTES (sizeof http_routes / sizeof http_routes[0])
@@ -150,8 +154,8 @@ static bool http_field_add_str(http_call *c, const char *key, codec_str s)
  * a static string (field keys must outlive the call). */
 static const char *http_capture_key(const char *p, size_t pn)
 {
-    static const char *const keys[] = {"sku", "region", "id", "source",
-                                       "location"};
+    static const char *const keys[] = {"sku",    "region",   "id",
+                                       "source", "location", "channel"};
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
         if (pn == strlen(keys[i]) + 2 && memcmp(p + 1, keys[i], pn - 2) == 0)
             return keys[i];

@@ -4,7 +4,8 @@
  * from the admin state; admin_set_buffer, admin_remove_buffer,
  * admin_move_location, admin_set_location, admin_remove_location,
  * admin_set_region, admin_add_location, admin_set_authority,
- * admin_add_channel and admin_add_region validated here (field shapes), run by
+ * admin_add_channel, admin_add_region, admin_remove_region and
+ * admin_remove_channel validated here (field shapes), run by
  * the admin thread and answered by it once stored (request_async, like a
  * reservation). Any thread (nng callbacks, libmicrohttpd's).
  */
@@ -321,7 +322,8 @@ bool request_admin_change_start(request_env *env, config_edit_kind kind,
     config_edit *ed = &c.edit;
     bool add = kind == CONFIG_EDIT_LOCATION_ADD;
     bool authority = kind == CONFIG_EDIT_AUTHORITY_SET;
-    if (kind == CONFIG_EDIT_CHANNEL_ADD) { /* change_id, channel */
+    if (kind == CONFIG_EDIT_CHANNEL_ADD ||
+        kind == CONFIG_EDIT_CHANNEL_REMOVE) { /* change_id, channel */
         if (!request_admin_name(codec_view_get(f->root, "change_id"),
                                 "change_id", REQUEST_ADMIN_ID_MAX, ATP_E_BAD_ID,
                                 true, id, &c.change_id, e) ||
@@ -331,14 +333,16 @@ bool request_admin_change_start(request_env *env, config_edit_kind kind,
             return false;
         return request_admin_submit(env, &c, w, async, e);
     }
-    if (kind == CONFIG_EDIT_REGION_ADD) { /* change_id, region, horizon? */
+    if (kind == CONFIG_EDIT_REGION_ADD ||
+        kind == CONFIG_EDIT_REGION_REMOVE) { /* change_id, region, horizon? */
         if (!request_admin_name(codec_view_get(f->root, "change_id"),
                                 "change_id", REQUEST_ADMIN_ID_MAX, ATP_E_BAD_ID,
                                 true, id, &c.change_id, e) ||
             !request_admin_name(f->region, "region", ATP_ID_MAX_LEN,
                                 ATP_E_UNKNOWN_REGION, true, region, &ed->region,
                                 e) ||
-            (codec_view_get(f->root, "inbound_horizon").p != NULL &&
+            (kind == CONFIG_EDIT_REGION_ADD &&
+             codec_view_get(f->root, "inbound_horizon").p != NULL &&
              !request_admin_horizon(f, ed, horizon, e)))
             return false;
         return request_admin_submit(env, &c, w, async, e);

@@ -82,6 +82,8 @@ static const struct {
     {"admin_set_authority", CONFIG_EDIT_AUTHORITY_SET},
     {"admin_add_channel", CONFIG_EDIT_CHANNEL_ADD},
     {"admin_add_region", CONFIG_EDIT_REGION_ADD},
+    {"admin_remove_region", CONFIG_EDIT_REGION_REMOVE},
+    {"admin_remove_channel", CONFIG_EDIT_CHANNEL_REMOVE},
 };
 
 /* The ops' indexes in the metrics: 0 "none", then request_ops, snapshot,
@@ -227,7 +229,7 @@ bool request_handle(request_env *env, const void *buf, size_t len,
                 "admin_set_buffer, admin_remove_buffer, admin_move_location, "
                 "admin_set_location, admin_set_region, admin_remove_location, "
                 "admin_add_location, admin_set_authority, admin_add_channel, "
-                "admin_add_region)",
+                "admin_add_region, admin_remove_region, admin_remove_channel)",
                 request_clip(op), op.ptr);
         }
     }

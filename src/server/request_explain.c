@@ -73,8 +73,15 @@ static void explain_regions(const request_env *env, codec_str sku,
      * channels in service are the first live of them. */
     size_t live = config_channels_live(cfg);
     size_t regions = config_regions_live(cfg); /* as many first places */
-    codec_w_array(w, (uint32_t)regions);
+    uint32_t n_in = 0, n_ch = 0;
+    for (uint32_t r = 0; r < regions; r++)
+        n_in += config_region_in_service(cfg, r);
+    for (uint32_t c = 0; c < live; c++)
+        n_ch += config_channel_in_service(cfg, c);
+    codec_w_array(w, n_in);
     for (uint32_t r = 0; r < regions; r++) {
+        if (!config_region_in_service(cfg, r))
+            continue; /* a spare place, or removed at run time */
         const engine_answer *ans = &x->answers[(size_t)r * cfg->n_channels];
         codec_w_map(w, 7);
         codec_w_kv_cstr(w, "region", cfg->regions[r].id);
@@ -85,9 +92,10 @@ static void explain_regions(const request_env *env, codec_str sku,
         codec_w_cstr(w, "sources");
         explain_sources(env, r, w);
         codec_w_cstr(w, "channels");
-        codec_w_array(w, (uint32_t)live);
+        codec_w_array(w, n_ch);
         for (uint32_t c = 0; c < live; c++)
-            explain_channel(env, sku, r, c, &ans[c], w);
+            if (config_channel_in_service(cfg, c))
+                explain_channel(env, sku, r, c, &ans[c], w);
     }
 }
 

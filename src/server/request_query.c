@@ -53,10 +53,16 @@ bool request_regions(request_env *env, const request_fields *f, codec_arena *a,
     codec_w_kv_cstr(w, "channel", ch);
     codec_w_cstr(w, "regions");
     /* every place answered, the regions in service written */
-    size_t live = config_regions_live(env->cfg);
-    codec_w_array(w, (uint32_t)live);
     engine_query_regions(env->eng, sku.ptr, sku.len, channel, ans);
+    size_t live = config_regions_live(env->cfg);
+    uint8_t in[CONFIG_MAX_REGIONS];
+    uint32_t n = 0;
+    for (uint32_t r = 0; r < live; r++)
+        n += in[r] = config_region_in_service(env->cfg, r);
+    codec_w_array(w, n);
     for (uint32_t r = 0; r < live; r++) {
+        if (!in[r])
+            continue;
         codec_w_map(w, REPLY_ANSWER_FIELDS);
         reply_answer_write(w, sku, env->cfg->regions[r].id, ch, &ans[r]);
     }
@@ -170,7 +176,11 @@ bool request_scan(request_env *env, const request_fields *f, codec_arena *a,
     if (end > total)
         end = total;
     uint32_t n = (uint32_t)(end > cursor ? end - cursor : 0);
-    size_t nch = config_channels_live(env->cfg); /* in service */
+    size_t nch = config_channels_live(env->cfg);
+    uint8_t in[CONFIG_MAX_CHANNELS];
+    uint32_t n_in = 0;
+    for (size_t c = 0; c < nch; c++)
+        n_in += in[c] = config_channel_in_service(env->cfg, (uint32_t)c);
     codec_w_map(w, 6);
     codec_w_kv_bool(w, "ok", true);
     codec_w_kv_cstr(w, "region", env->cfg->regions[region].id);
@@ -196,8 +206,10 @@ bool request_scan(request_env *env, const request_fields *f, codec_arena *a,
         codec_w_kv_int(w, "shortfall", ans.shortfall);
         codec_w_kv_bool(w, "stale", ans.stale);
         codec_w_cstr(w, "channels");
-        codec_w_array(w, (uint32_t)nch);
+        codec_w_array(w, n_in);
         for (size_t c = 0; c < nch; c++) {
+            if (!in[c])
+                continue; /* removed at run time */
             if (c > 0)
                 engine_answer_index(env->eng, (uint32_t)s, region, (uint32_t)c,
                                     &ans, &sku, &sku_len);

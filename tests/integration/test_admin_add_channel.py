@@ -17,11 +17,17 @@ administration", admin_add_channel; docs/CONFIG.md, service.spare_channels):
 4. kill -9, restart with the same file: the channel, its rule, the
    reservation made in it, the version and the history are as before,
    with service.spare_channels places again. SIGHUP with the file
-   unchanged keeps them; a file that removes the added channel is refused
-   (removing a channel needs a restart); one that lists it and adds one
-   more applies (the new one takes a place).
-5. admin_export passes --check-config; atpctl admin add-channel over nng
-   and HTTP; admin list shows the channels and the spare places.
+   unchanged keeps them; an edited file without the added channel is
+   refused (a reservation was made in it); one that lists it and adds
+   one more applies (the new one takes a place).
+5. admin_remove_channel: a channel nothing names is removed (no answer,
+   list, scan or explain has it; unknown_channel), one a rule names is
+   config (the file's message), one a remembered reservation was made in
+   bad_state, "default" bad_request; added back it takes its own place;
+   after kill -9 it stays removed.
+6. admin_export passes --check-config; atpctl admin add-channel and
+   remove-channel over nng and HTTP; admin list shows the channels and
+   the spare places.
 
 Label: integration, admin, http. Bounded: a few seconds (x4 under
 sanitizers).
@@ -38,7 +44,7 @@ import harness  # noqa: E402
 import http_util as H  # noqa: E402
 from test_ops_reload import Log, write_config  # noqa: E402
 
-E = {"bad_request": 1, "unknown_channel": 4, "conflict": 18, "bad_state": 25}
+E = {"bad_request": 1, "unknown_channel": 4, "config": 15, "conflict": 18, "bad_state": 25}
 SPARE = 2
 
 
@@ -150,8 +156,8 @@ def main(h):
     write_config(d, configured)
     os.kill(d.pid, signal.SIGHUP)
     line = log.wait("reload refused", "a file without the added channels")
-    ck.check("channels: kiosk removed" in open(d.stderr_path, "rb").read().decode(
-        "utf-8", "replace"), "the log names the channel it would remove")
+    ck.check("channel kiosk cannot be removed: 1 reservations" in line,
+             "a reservation was made in kiosk: not removed by the file: %s" % line)
     d.cfg["channels"] = ["web", "app", "kiosk", "pos", "marketplace"]
     write_config(d, configured)
     os.kill(d.pid, signal.SIGHUP)
@@ -160,21 +166,65 @@ def main(h):
           "marketplace added by the file")
     ck.eq(c.atp("A", "east", "marketplace")["atp"], 9, "marketplace: 12 - 2 - the file's rule 1")
 
-    # 5. export and atpctl
+    # 5. removed at run time
+    r = c.req({"op": "admin_remove_channel", "change_id": "x1", "channel": "pos"})
+    ck.eq(r.get("ok"), True, "pos removed (%r)" % (r,))
+    ck.check("pos" not in state(c)["channels"], "admin_list without pos")
+    r = c.req({"op": "atp", "sku": "A", "region": "east", "channel": "pos"})
+    ck.eq(harness.error_code(r), E["unknown_channel"], "pos: unknown_channel")
+    listed = r["error"]["message"].split("channels: ", 1)[-1].split(", ")
+    ck.check("pos" not in listed and "kiosk" in listed, "the list of channels: %r" % (r,))
+    scan = c.ok({"op": "scan", "region": "east"})
+    ck.check("pos" not in channels_of(scan["items"][0]), "scan without pos")
+    x = c.ok({"op": "explain", "sku": "A"})
+    ck.check("pos" not in channels_of(x["regions"][0]), "explain without pos")
+    ck.eq(c.req({"op": "admin_set_buffer", "change_id": "x1b", "channel": "kiosk",
+                 "units": 2}).get("ok"), True, "a rule for kiosk")
+    r = c.req({"op": "admin_remove_channel", "change_id": "x2", "channel": "kiosk"})
+    ck.check(harness.error_code(r) == E["config"] and "kiosk" in r["error"]["message"],
+             "kiosk has a rule: the file's message (%r)" % (r,))
+    ck.eq(c.req({"op": "admin_remove_buffer", "change_id": "x3",
+                 "channel": "kiosk"}).get("ok"), True, "kiosk's rule removed")
+    r = c.req({"op": "admin_remove_channel", "change_id": "x4", "channel": "kiosk"})
+    ck.check(harness.error_code(r) == E["bad_state"] and
+             "1 reservations atpd remembers were made in it" in r["error"]["message"],
+             "rk was made in kiosk: bad_state (%r)" % (r,))
+    r = c.req({"op": "admin_remove_channel", "change_id": "x5", "channel": "default"})
+    ck.eq(harness.error_code(r), E["bad_request"], "default is always there")
+    r = c.req({"op": "admin_remove_channel", "change_id": "x6", "channel": "pos"})
+    ck.eq(harness.error_code(r), E["unknown_channel"], "pos again: unknown_channel")
+    spare = state(c)["spare_channels"]
+    r = c.req({"op": "admin_add_channel", "change_id": "x7", "channel": "pos"})
+    ck.eq((r.get("ok"), state(c)["spare_channels"]), (True, spare),
+          "pos added back: its own place (%r)" % (r,))
+    ck.eq(c.req({"op": "admin_remove_channel", "change_id": "x8",
+                 "channel": "pos"}).get("ok"), True, "and removed again")
+    c = A.kill9_keeps_state(ck, d, c, spare_channels=SPARE)
+    r = c.req({"op": "atp", "sku": "A", "region": "east", "channel": "pos"})
+    ck.eq(harness.error_code(r), E["unknown_channel"], "after kill -9: pos still removed")
+    pub.close()
+    pub = harness.Publisher(d, c)
+
+    # 6. export and atpctl
     exp = A.export_checked(ck, h, d, c)
     ck.check('"marketplace"' in exp, "the export has the channels: %s" % exp)
     host, port = H.http_addr(d)
     ctl = A.ctl_at(h, d.query_url)
     rc, out, err = ctl("--json", "admin", "add-channel", "t-nng", "ch-nng")
     ck.eq((rc, (harness.last_json(out) or {}).get("ok")), (0, True),
-          "atpctl admin add-channel over nng: the last place (%r %r)" % (out, err))
+          "atpctl admin add-channel over nng (%r %r)" % (out, err))
     rc, out, err = ctl("admin", "add-channel", "t-x")
     ck.eq(rc, 2, "no channel: usage")
+    rc, out, err = ctl("admin", "remove-channel", "t-rm", "ch-nng")
+    ck.eq(rc, 0, "atpctl admin remove-channel (%r)" % (err,))
     ctl = A.ctl_at(h, "http://%s:%d" % (host, port))
     rc, out, err = ctl("admin", "add-channel", "t-http", "ch-http")
+    ck.eq(rc, 0, "over HTTP: the last place (%r)" % (err,))
+    rc, out, err = ctl("admin", "add-channel", "t-http2", "ch-http2")
     ck.check(rc == 1 and "bad_state" in err, "over HTTP, no place left: exit 1 (%r)" % (err,))
     rc, out, err = ctl("admin", "list")
-    ck.check(rc == 0 and "ch-nng" in out and "spare places for channels: 0" in out,
+    ck.check(rc == 0 and "ch-http" in out and "ch-nng" not in out and
+             "spare places for channels: 0" in out,
              "admin list shows the channels and the places: %s" % out)
     pub.close()
     c.close()

@@ -17,10 +17,14 @@ administration", admin_add_region; docs/CONFIG.md, service.spare_regions):
 4. kill -9, restart with the same file: the region, its locations and
    stock, its rule, the version and the history are as before, with
    service.spare_regions places again. SIGHUP with the file unchanged keeps
-   it; an edited file without it is refused (removing a region needs a
-   restart); one that lists it and adds one more applies.
-5. admin_export passes --check-config; atpctl admin add-region over nng
-   and HTTP; admin list shows the spare places.
+   it; an edited file without it is refused (it would remove a stocked
+   location with it); one that lists it and adds one more applies.
+5. admin_remove_region: an empty region is removed (no answer, list or
+   status has it; unknown_region), one that locations or rules name is
+   config (the file's message); added back it takes its own place; after
+   kill -9 it stays removed.
+6. admin_export passes --check-config; atpctl admin add-region and
+   remove-region over nng and HTTP; admin list shows the spare places.
 
 Label: integration, admin, http. Bounded: a few seconds (x4 under
 sanitizers).
@@ -153,9 +157,9 @@ def main(h):
     d.cfg["buffers"] = [{"sku": "A", "units": 1}]  # an edited file: it wins
     write_config(d, configured)
     os.kill(d.pid, signal.SIGHUP)
-    log.wait("reload refused", "a file without the added regions")
-    ck.check("regions: apac removed" in open(d.stderr_path, "rb").read().decode(
-        "utf-8", "replace"), "the log names the region it would remove")
+    line = log.wait("reload refused", "a file without the added regions")
+    ck.check("location T1 cannot be removed: it still has stock" in line,
+             "the file would remove T1 (stocked) with apac: refused: %s" % line)
     d.cfg["regions"] = d.cfg["regions"] + [{"id": "apac", "inbound_horizon": "1d"},
                                            {"id": "emea"}, {"id": "latam"}]
     d.cfg["locations"] = [dict(l, region="apac") if l["id"] == "W1" else l
@@ -169,7 +173,48 @@ def main(h):
     ck.eq(list(regions(c)), ["east", "west", "apac", "emea", "latam"], "latam added by the file")
     ck.eq(c.atp("A", "apac")["atp"], 9, "apac: 12 less the file's rule 3")
 
-    # 5. export and atpctl
+    # 5. removed at run time: emea (empty); apac names locations; latam
+    # emptied of its location but a reservation made in it is remembered
+    for body in ({"op": "admin_add_location", "change_id": "y1", "location": "T9",
+                  "region": "latam"},
+                 {"op": "admin_set_authority", "change_id": "y2", "source": "wms",
+                  "location": "T9", "buckets": ["on_hand"]}):
+        ck.eq(c.req(body).get("ok"), True, "%s" % body["op"])
+    send([[2, "A", "T9", 0, 5]])
+    ck.eq(c.reserve("rl", [["A", "latam", 2]]).get("granted"), True, "a reservation in latam")
+    ck.eq(c.req({"op": "admin_move_location", "change_id": "y3", "location": "T9",
+                 "region": "east"}).get("ok"), True, "T9 moved out of latam")
+    for rid, what in (("y4", "open"), ("y5", "released, still remembered")):
+        if rid == "y5":
+            ck.eq(c.req({"op": "release", "id": "rl"}).get("ok"), True, "rl released")
+        r = c.req({"op": "admin_remove_region", "change_id": rid, "region": "latam"})
+        ck.check(harness.error_code(r) == E["bad_state"] and
+                 "1 reservations atpd remembers have lines in it" in r["error"]["message"],
+                 "latam with a reservation (%s): bad_state (%r)" % (what, r))
+    r = c.req({"op": "admin_remove_region", "change_id": "x1", "region": "emea"})
+    ck.eq(r.get("ok"), True, "emea removed (%r)" % (r,))
+    ck.eq(list(regions(c)), ["east", "west", "apac", "latam"], "admin_list without emea")
+    ck.eq([x["region"] for x in c.ok({"op": "regions", "sku": "A"})["regions"]],
+          ["east", "west", "apac", "latam"], "regions answers without emea")
+    r = c.req({"op": "atp", "sku": "A", "region": "emea"})
+    ck.eq(harness.error_code(r), E["unknown_region"], "emea: unknown_region")
+    ck.eq(c.ok({"op": "status"})["regions"], 4, "status counts the regions in service")
+    r = c.req({"op": "admin_remove_region", "change_id": "x2", "region": "apac"})
+    ck.check(harness.error_code(r) == E["config"] and "apac" in r["error"]["message"],
+             "apac has locations (and a rule): the file's message (%r)" % (r,))
+    r = c.req({"op": "admin_remove_region", "change_id": "x3", "region": "emea"})
+    ck.eq(harness.error_code(r), E["unknown_region"], "emea again: unknown_region")
+    spare = state(c)["spare_regions"]
+    r = add(c, "x4", "emea", "3h")
+    ck.eq((r.get("ok"), state(c)["spare_regions"], regions(c).get("emea")),
+          (True, spare, 3 * 3600 * 1000), "emea added back: its own place, the new horizon")
+    ck.eq(c.req({"op": "admin_remove_region", "change_id": "x5",
+                 "region": "emea"}).get("ok"), True, "and removed again")
+    c = A.kill9_keeps_state(ck, d, c, spare_regions=SPARE, spare_locations=256)
+    r = c.req({"op": "atp", "sku": "A", "region": "emea"})
+    ck.eq(harness.error_code(r), E["unknown_region"], "after kill -9: emea still removed")
+
+    # 6. export and atpctl
     exp = A.export_checked(ck, h, d, c)
     ck.check('"latam"' in exp, "the export has the regions: %s" % exp)
     host, port = H.http_addr(d)
@@ -181,10 +226,15 @@ def main(h):
     rc, out, err = ctl("admin", "add-region", "t-x")
     ck.eq(rc, 2, "no region: usage")
     ctl = A.ctl_at(h, "http://%s:%d" % (host, port))
+    rc, out, err = ctl("admin", "remove-region", "t-rm", "oce")
+    ck.eq(rc, 0, "atpctl admin remove-region over HTTP (%r)" % (err,))
     rc, out, err = ctl("admin", "add-region", "t-http", "arctic")
+    ck.eq(rc, 0, "over HTTP: the last place (%r)" % (err,))
+    rc, out, err = ctl("admin", "add-region", "t-http2", "antarctic")
     ck.check(rc == 1 and "bad_state" in err, "over HTTP, no place left: exit 1 (%r)" % (err,))
     rc, out, err = ctl("admin", "list")
-    ck.check(rc == 0 and "oce" in out and "spare places for regions: 0" in out,
+    ck.check(rc == 0 and "arctic" in out and "oce" not in out and
+             "spare places for regions: 0" in out,
              "admin list shows the regions and the places: %s" % out)
     pub.close()
     c.close()

@@ -724,6 +724,36 @@ def main(h):
                                    "inbound_horizon": "9y"}),
                        ("bad_state", {"change_id": "ok-6", "region": "latam"})):
         fail("admin_add_region", "/v1/admin/regions", want, body=body)
+    # removals: apac (added above, empty) goes; eu keeps a remembered
+    # reservation once L2 leaves it; kiosk goes, app keeps a reservation
+    call("admin_remove_region", "/v1/admin/regions/apac/remove", body={"change_id": "ol-1"})
+    ck.eq(c.reserve("in-eu", [["SKU-1", "eu", 1]]).get("granted"), True, "a reservation in eu")
+    ck.eq(c.reserve("in-app", [["SKU-1", "us-east", 1]], channel="app").get("granted"), True,
+          "a reservation in channel app")
+    rr = "/v1/admin/regions/eu/remove"
+    fail("admin_remove_region", rr, "config", body={"change_id": "ol-2"})  # L2 is in eu
+    call("admin_move_location", "/v1/admin/locations/L2", body={"change_id": "ol-3",
+                                                                 "region": "us-east"})
+    call("admin_move_location", "/v1/admin/locations/L4", body={"change_id": "ol-3b",
+                                                                 "region": "us-east"})
+    fail("admin_remove_region", rr, "bad_state", body={"change_id": "ol-4"})
+    fail("admin_remove_region", rr, "conflict", body={"change_id": "oa-4"})
+    fail("admin_remove_region", "/v1/admin/regions/mars/remove", "unknown_region",
+         body={"change_id": "ol-5"})
+    fail("admin_remove_region", rr, "bad_id", body={"change_id": ""})
+    fail("admin_remove_region", rr, "bad_request", body={"change_id": 7})
+    call("admin_remove_channel", "/v1/admin/channels/kiosk/remove", body={"change_id": "om-1"})
+    rc_ = "/v1/admin/channels/app/remove"
+    call("admin_set_buffer", ab, body={"change_id": "om-2", "channel": "app", "units": 1})
+    fail("admin_remove_channel", rc_, "config", body={"change_id": "om-3"})  # its rule
+    call("admin_remove_buffer", ab + "/remove", body={"change_id": "om-4", "channel": "app"})
+    fail("admin_remove_channel", rc_, "bad_state", body={"change_id": "om-5"})
+    fail("admin_remove_channel", rc_, "conflict", body={"change_id": "oa-4"})
+    fail("admin_remove_channel", "/v1/admin/channels/default/remove", "bad_request",
+         body={"change_id": "om-6"})
+    fail("admin_remove_channel", "/v1/admin/channels/tv/remove", "unknown_channel",
+         body={"change_id": "om-7"})
+    fail("admin_remove_channel", rc_, "bad_id", body={"change_id": ""})
     ar = "/v1/admin/regions/"
     call("admin_set_region", ar + "eu", body={"change_id": "of-1", "inbound_horizon": "2d"})
     fail("admin_set_region", ar + "eu", "bad_request", body={"change_id": "of-2"})

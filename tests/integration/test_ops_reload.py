@@ -7,9 +7,10 @@ docs/CONFIG.md, "Reload"):
    "reload applied", atpd keeps running.
 2. A broken file: refused with the --check-config style lines (file:line:
    column: message) in the log; the old rules keep serving.
-3. A channel removed (structure): refused as a whole, logged; nothing
-   applied, not even a buffer rule changed with it. A location added is
-   not structure: it takes a spare place and the file applies with it.
+3. A source's resync changed (structure): refused as a whole, logged;
+   nothing applied, not even a buffer rule changed with it. A location
+   added is not structure: it takes a spare place and the file applies
+   with it.
    (A location moved to another region is applied: test_ops_relocate.py.)
 4. A start-up key changed (snapshot_interval) with a rule: the rule is
    applied, the key is logged as waiting for a restart.
@@ -119,18 +120,17 @@ def main(h):
     ck.eq(c.atp("X", "ra")["atp"], 5, "X/ra after the refused reload")
     d.check_alive()
 
-    # 3. Structure: a channel removed; refused as a whole.
-    channels = list(d.cfg.get("channels") or [])
-    d.cfg["channels"] = [ch for ch in channels if ch != "web"]
+    # 3. Structure: a source's resync changed; refused as a whole.
+    d.cfg["sources"][0]["resync"] = False
     d.cfg["buffers"] = [{"sku": "X", "region": "ra", "units": 1}]
     write_config(d, configured)
-    line = hup(d, log, "reload refused", "channel removed")
+    line = hup(d, log, "reload refused", "a source changed")
     with open(d.stderr_path, "rb") as f:
         text = f.read().decode("utf-8", "replace")
-    ck.check("channels: web removed (removing a channel); that needs a restart" in text,
-             "the change is named in the log")
+    ck.check("sources: source wms: id, resync, max_seq_jump or key changed; that needs a "
+             "restart" in text, "the change is named in the log")
     ck.eq(c.atp("X", "ra")["atp"], 5, "X/ra: the rule in the refused file not applied")
-    d.cfg["channels"] = channels
+    del d.cfg["sources"][0]["resync"]
     # ... a location added is not structure: it takes a spare place
     # (service.spare_locations) and the rest of the file applies with it.
     d.cfg["locations"].append({"id": "Lnew", "region": "ra", "type": "store"})

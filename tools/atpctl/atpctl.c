@@ -516,7 +516,8 @@ static int ctl_build_admin(const ctl_args *a, codec_writer *w, ctl_cart *cart)
                 "[pickup=true|false] [pickup_buffer=N] | set-authority "
                 "CHANGE_ID SOURCE LOCATION BUCKET,...|none | add-channel "
                 "CHANGE_ID CHANNEL | add-region CHANGE_ID REGION "
-                "[INBOUND_HORIZON]\n");
+                "[INBOUND_HORIZON] | remove-region CHANGE_ID REGION | "
+                "remove-channel CHANGE_ID CHANNEL\n");
     return CTL_EXIT_USAGE;
 }
 
@@ -650,7 +651,8 @@ static const ctl_cmd ctl_cmds[] = {
      "set-location ID LOCATION [K=V ...]|set-region ID REGION HORIZON|"
      "remove-location ID LOCATION|add-location ID LOCATION REGION [K=V ...]|"
      "set-authority ID SOURCE LOCATION BUCKETS|add-channel ID CHANNEL|"
-     "add-region ID REGION [HORIZON]",
+     "add-region ID REGION [HORIZON]|remove-region ID REGION|"
+     "remove-channel ID CHANNEL",
      "run-time administration (docs/PROTOCOL.md, \"Admin\"; admin scope):\n"
      "        list: the buffer rules, each region's inbound horizon and\n"
      "        each location's region, type and pickup settings, with the\n"
@@ -674,7 +676,8 @@ static const ctl_cmd ctl_cmds[] = {
      "        add-channel ID CHANNEL: a new sales channel (answered at once,\n"
      "        rules for it with set-buffer channel=CHANNEL); add-region ID\n"
      "        REGION [HORIZON]: a new region (empty until add-location or\n"
-     "        move-location puts a location in it).\n"
+     "        move-location puts a location in it); remove-region ID REGION,\n"
+     "        remove-channel ID CHANNEL (refused while anything names them).\n"
      "        ID is the change id: the same ID and\n"
      "        change again answers the first version (replayed)",
      ctl_build_admin, ctl_show_admin, NULL},

@@ -209,13 +209,18 @@ int ctl_admin_build(const ctl_args *a, codec_writer *w, bool *usage)
         *usage = false;
         return ctl_admin_location_kv(a->words, 5, n, w) ? 0 : -1;
     }
-    if (strcmp(sub, "add-channel") == 0) {
+    bool rm_region = strcmp(sub, "remove-region") == 0;
+    if (strcmp(sub, "add-channel") == 0 || rm_region ||
+        strcmp(sub, "remove-channel") == 0) {
         if (n != 4)
             return -1;
         codec_w_map(w, 3);
-        codec_w_kv_cstr(w, "op", "admin_add_channel");
+        codec_w_kv_cstr(w, "op",
+                        sub[0] == 'a' ? "admin_add_channel"
+                        : rm_region   ? "admin_remove_region"
+                                      : "admin_remove_channel");
         codec_w_kv_cstr(w, "change_id", a->words[2]);
-        codec_w_kv_cstr(w, "channel", a->words[3]);
+        codec_w_kv_cstr(w, rm_region ? "region" : "channel", a->words[3]);
         return 0;
     }
     if (strcmp(sub, "add-region") == 0) {

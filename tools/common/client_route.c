@@ -68,6 +68,14 @@ static const client_route_def client_routes[] = {
      {NULL}},
     {"admin_add_channel", "POST", {"admin", "channels"}, {NULL}},
     {"admin_add_region", "POST", {"admin", "regions"}, {NULL}},
+    {"admin_remove_region",
+     "POST",
+     {"admin", "regions", "{region}", "remove"},
+     {NULL}},
+    {"admin_remove_channel",
+     "POST",
+     {"admin", "channels", "{channel}", "remove"},
+     {NULL}},
 };
 
 #define CLIENT_ROUTES (sizeof client_routes / sizeof client_routes[0])

@@ -512,10 +512,23 @@ static void test_channel_add(void **state)
     assert_int_equal(config_channel_claim(&run, "kiosk", &k), ATP_OK);
     assert_int_equal(k, 3);
     assert_int_equal(config_channels_live(&run), 4);
+    /* out of service until the admin puts it in (the change stored) */
+    assert_true(config_channel_find(&run, "kiosk", 5) < 0);
+    assert_int_equal(config_channel_place(&run, "kiosk", 5), 3);
+    config_channel_out_set(&run, 3, false);
     assert_int_equal(config_channel_find(&run, "kiosk", 5), 3);
+    assert_true(config_channel_in_service(&run, 3));
+    /* removed: out again, its place kept */
+    config_channel_out_set(&run, 3, true);
+    assert_true(config_channel_find(&run, "kiosk", 5) < 0);
+    char chl[64];
+    config_channel_list(&run, chl, sizeof chl);
+    assert_string_equal(chl, "default, web, app");
+    config_channel_out_set(&run, 3, false);
     assert_int_equal(config_channel_claim(&run, "web", &k), ATP_OK);
     assert_int_equal(k, 1); /* its own */
     assert_int_equal(config_channel_claim(&run, "pos", &k), ATP_OK);
+    config_channel_out_set(&run, k, false); /* in force */
     assert_int_equal(config_channel_claim(&run, "tv", &k), ATP_E_BAD_STATE);
     assert_true(config_channel_find(&run, "tv", 2) < 0);
     /* its document lists the named channels only; with them the state's
@@ -561,12 +574,19 @@ static void test_region_add(void **state)
     assert_int_equal(k, 2);
     assert_int_equal(run.regions[2].inbound_horizon_ms, 7);
     assert_int_equal(config_regions_live(&run), 3);
+    assert_true(config_region_find(&run, "apac", 4) < 0); /* not in force */
+    config_region_out_set(&run, 2, false);
     assert_int_equal(config_region_find(&run, "apac", 4), 2);
     assert_int_equal(config_region_claim(&run, "latam", 0, &k),
                      ATP_E_BAD_STATE);
     char list[64];
     config_region_list(&run, list, sizeof list);
     assert_string_equal(list, "us, eu, apac");
+    config_region_out_set(&run, 0, true); /* us removed */
+    config_region_list(&run, list, sizeof list);
+    assert_string_equal(list, "eu, apac");
+    assert_true(config_region_find(&run, "us", 2) < 0);
+    assert_int_equal(config_region_place(&run, "us", 2), 0);
     config_fini(&run);
     config_fini(&c);
 }
