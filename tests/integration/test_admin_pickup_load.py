@@ -11,7 +11,9 @@ locations' pickup flags and pickup buffers, moves a store to the other
 region and back, changes buffer rules, opens a store (admin_add_location)
 and gives the source authority there (admin_set_authority), after which
 the feeder stocks it too, adds a channel with a rule of its own (the
-change feed's thread publishes every row in it from then on); then the source's authority there changes again
+change feed's thread publishes every row in it from then on), adds a
+channel and removes it, adds a region and moves a store into it, adds a
+region and removes it; then the source's authority there changes again
 and again while the feeder also sends full snapshots (which clear what
 the source owns, on the engine thread). Every change answers the next
 version. When the load is over, every region answer (supply, reserved,
@@ -38,7 +40,7 @@ from test_admin_ops import buffer_of, rules_of  # noqa: E402
 
 SKUS = ("A", "B", "C")
 REGIONS = ("ra", "rb")
-CHANNELS = (None, "web", "kiosk")  # kiosk: added at run time
+CHANNELS = (None, "web")  # kiosk and pos added at run time, pos removed
 # id: (region, type, pickup, pickup_buffer) as the file has them
 LOCATIONS = {
     "S1": ("ra", "store", True, 1),
@@ -78,13 +80,16 @@ def model_answers(c, on_hand, ids):
                 k = (l["sku"], l["location"])
                 pinned[k] = pinned.get(k, 0) + q
     got, want = {}, {}
+    # the regions and channels in force (some added or removed at run time)
+    regions = [r["id"] for r in lst["regions"]]
+    channels = [None] + [ch for ch in lst["channels"] if ch != "default"]
     for sku in SKUS:
-        for r in REGIONS:
+        for r in regions:
             supply = sum(q for (s, l), q in on_hand.items()
                          if s == sku and locs[l]["region"] == r)
             res = reserved.get((sku, r), 0)
             atp = {}
-            for ch in CHANNELS:
+            for ch in channels:
                 a = c.atp(sku, r, ch)
                 got[(sku, r, ch)] = (a["supply"], a["reserved"], a["atp"], a["shortfall"])
                 b = buffer_of(rules, sku, r, ch, supply)
@@ -177,6 +182,12 @@ def main(h):
         ("admin_set_authority", {"source": "wms", "location": "S5", "buckets": ["on_hand"]}),
         ("admin_add_channel", {"channel": "kiosk"}),
         ("admin_set_buffer", {"channel": "kiosk", "units": 1}),
+        ("admin_add_channel", {"channel": "pos"}),
+        ("admin_add_region", {"region": "rc", "inbound_horizon": "1d"}),
+        ("admin_move_location", {"location": "S4", "region": "rc"}),
+        ("admin_remove_channel", {"channel": "pos"}),
+        ("admin_add_region", {"region": "rd"}),
+        ("admin_remove_region", {"region": "rd"}),
         ("admin_set_location", {"location": "S1", "pickup_buffer": 3}),
         ("admin_set_location", {"location": "S4", "pickup": True}),
         ("admin_move_location", {"location": "S2", "region": "rb"}),
