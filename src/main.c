@@ -116,7 +116,7 @@ int main(int argc, char **argv)
              ATP_VERSION, server_listen_url(srv), ingest_listen_url(in, false),
              changes_listen_url(chg), ingest_listen_url(in, true),
              web != NULL ? http_listen_url(web) : "(off)",
-             config_regions_live(&cfg), sources_locations_live(src),
+             config_regions_in_service(&cfg), sources_locations_live(src),
              cfg.n_sources);
     if (args.ready_file != NULL &&
         daemon_ready_file(args.ready_file, srv, in, chg, web) != 0) {

@@ -346,8 +346,9 @@ static atp_err admin_room(const char *what, const char *first, size_t want,
 
 /* admin_channels_claim names a spare channel place of the running
  * configuration for each of next's channels it has no place for, all or
- * none; each stays out of service until the change is stored
- * (admin_places_publish). A channel removed before keeps its place. */
+ * none; each stays out of service until the rules command puts it in
+ * (engine_authority_swap.places). A channel removed before keeps its
+ * place. */
 static atp_err admin_channels_claim(admin *a, const config *next, char *why,
                                     size_t why_len)
 {
@@ -396,9 +397,10 @@ static atp_err admin_regions_claim(admin *a, const config *next, char *why,
     return err;
 }
 
-/* admin_places_publish: once a change is stored, the regions and channels
- * of state (the state in force) are in service in the running
- * configuration, and those it no longer lists out of it (removed). */
+/* admin_places_publish: the regions and channels of state (the state in
+ * force) in service in the running configuration, those it does not list
+ * out of it (removed at run time). At start-up; at run time the rules
+ * command does it (engine_authority_swap.places), undone by the undo. */
 static void admin_places_publish(admin *a, const config *state)
 {
     config *run = a->started;
@@ -466,7 +468,8 @@ static atp_err admin_authority_of(admin *a, const config *next,
 {
     config *run = a->started;
     size_t n = run->n_sources;
-    *sw = (engine_authority_swap){.sources = run->sources, .n = n};
+    *sw =
+        (engine_authority_swap){.sources = run->sources, .n = n, .places = run};
     sw->lists = calloc(n ? n : 1, sizeof *sw->lists);
     sw->counts = calloc(n ? n : 1, sizeof *sw->counts);
     atp_err err = sw->lists && sw->counts ? ATP_OK : ATP_E_NOMEM;
@@ -565,7 +568,6 @@ atp_err admin__commit(admin *a, config *next, char *text,
      * change is stored: no message is taken under an authority or at a
      * location that a store failure would undo. */
     admin_relocate(a, engine_next, full);
-    admin_places_publish(a, next);
     admin_left_out_keep(a, next);
     config_fini(&a->cur);
     a->cur = *next;

@@ -493,6 +493,8 @@ int config_channel_place(const config *c, const char *id, size_t len);
 bool config_region_in_service(const config *c, uint32_t region);
 bool config_channel_in_service(const config *c, uint32_t channel);
 void config_region_out_set(config *c, uint32_t region, bool out);
+/* config_regions_in_service: how many regions are (any thread). */
+size_t config_regions_in_service(const config *c);
 void config_channel_out_set(config *c, uint32_t channel, bool out);
 
 /* config_bucket_name: "on_hand", "allocated", "held" or "inbound" (an

@@ -162,6 +162,14 @@ bool config_region_in_service(const config *c, uint32_t r)
            !config_out(config_index_of(c)->region_out, (int)r);
 }
 
+size_t config_regions_in_service(const config *c)
+{
+    size_t n = 0, live = config_regions_live(c);
+    for (uint32_t r = 0; r < live; r++)
+        n += config_region_in_service(c, r);
+    return n;
+}
+
 void config_region_out_set(config *c, uint32_t r, bool out)
 {
     ATP_ASSERT(r < c->n_regions);

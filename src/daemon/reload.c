@@ -97,9 +97,9 @@ static void daemon_reload_run(daemon_reload *r)
     }
     if (err != ATP_OK) {
         log_error("atpd",
-                  "reload refused: buffer rules and location regions "
-                  "not replaced: %s%s%s; the running configuration stays in "
-                  "force",
+                  "reload refused: the file's regions, locations, channels, "
+                  "buffer rules and authority not applied: %s%s%s; the "
+                  "running configuration stays in force",
                   atp_err_message(err), rep.refused[0] ? ": " : "",
                   rep.refused);
         config_fini(&next);

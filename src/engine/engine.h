@@ -397,6 +397,13 @@ typedef struct engine_authority_swap {
     config_authority **lists;
     size_t *counts;
     size_t n;
+    /* The engine's configuration, writable (NULL: not given): the command
+     * also puts in service every region and channel place next names and
+     * takes the others out (config_*_out_set), in the same step as the
+     * removal checks and the rules, so no reservation is granted in a
+     * place the command removed and no row it marks is for a place not
+     * yet in service. */
+    config *places;
 } engine_authority_swap;
 
 /* engine_rules_replace_swap is engine_rules_replace that also installs

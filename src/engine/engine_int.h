@@ -103,6 +103,7 @@ typedef struct engine_rules_change {
     size_t horizons_changed;
     engine_relocate_report moved;
     engine_authority_swap *authority; /* NULL: unchanged */
+    const config *next_cfg; /* the configuration the command applies */
     /* The engine's region and channel places next no longer has (removed
      * at run time): refused while a location is in such a region or a
      * remembered reservation names either (engine_removal_check). */

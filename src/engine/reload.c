@@ -183,6 +183,32 @@ atp_err engine_rules_replace_swap(engine *e, const config *running,
             config_channel_find(next, id, strlen(id)) < 0)
             gone[n_gone_r + n_gone_c++] = k;
     }
+    /* A channel added or removed changes every row's list of answers:
+     * each row is marked for the change feed once (as for a rule of every
+     * SKU and region), so a subscriber's copy never keeps a removed
+     * channel or lacks an added one until the row changes. */
+    bool channels_changed = n_gone_c > 0;
+    for (size_t k = 0; !channels_changed && k < next->n_channels; k++) {
+        int p = config_channel_place(e->cfg, next->channels[k],
+                                     strlen(next->channels[k]));
+        channels_changed =
+            p < 0 || !config_channel_in_service(e->cfg, (uint32_t)p);
+    }
+    if (channels_changed) {
+        engine_rule_scope *sc =
+            realloc(scopes, (n_scopes + 1) * sizeof *scopes);
+        if (sc == NULL) {
+            free(gone);
+            engine__loc_info_free(info, n_locs);
+            free(horizon);
+            free(scopes);
+            rules_free(r);
+            free(loc_region);
+            return ATP_E_NOMEM;
+        }
+        scopes = sc;
+        scopes[n_scopes++] = (engine_rule_scope){NULL, UINT32_MAX};
+    }
     engine_sync_waiter w;
     engine__waiter_init(&w);
     char why[sizeof report->refused] = "";
@@ -194,6 +220,7 @@ atp_err engine_rules_replace_swap(engine *e, const config *running,
                                   .info = info,
                                   .horizon_ms = horizon,
                                   .authority = swap,
+                                  .next_cfg = next,
                                   .removed_regions = gone,
                                   .n_removed_regions = n_gone_r,
                                   .removed_channels = gone + n_gone_r,
@@ -324,6 +351,28 @@ static atp_err engine_removal_check(engine *e, engine_rules_change *change)
     return ATP_OK;
 }
 
+/* engine_places_switch: every region and channel place of the engine's
+ * configuration in service iff next names it (swap->places; engine
+ * thread, inside the rules command). */
+static void engine_places_switch(engine *e, const engine_rules_change *change)
+{
+    config *run = change->authority ? change->authority->places : NULL;
+    const config *next = change->next_cfg;
+    if (run == NULL || next == NULL)
+        return;
+    ATP_ASSERT(run == e->cfg);
+    for (uint32_t r = 0; r < config_regions_live(run); r++) {
+        const char *id = run->regions[r].id;
+        config_region_out_set(run, r,
+                              config_region_find(next, id, strlen(id)) < 0);
+    }
+    for (uint32_t c = 0; c < config_channels_live(run); c++) {
+        const char *id = run->channels[c];
+        config_channel_out_set(run, c,
+                               config_channel_find(next, id, strlen(id)) < 0);
+    }
+}
+
 void engine__rules_apply(engine *e, engine_rules_change *change)
 {
     ATP_ASSERT_OWNER(&e->owner);
@@ -357,6 +406,7 @@ void engine__rules_apply(engine *e, engine_rules_change *change)
     atomic_thread_fence(memory_order_release);
     engine__relocate_publish(e, change);
     engine_authority_install(change->authority);
+    engine_places_switch(e, change);
     /* Which sources may allocate where: the locations' regions and the
      * sources' authority, either of which this command may change. */
     resv_may_allocate_set(&e->resv, e->cfg, e->loc_region);

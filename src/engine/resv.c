@@ -294,6 +294,21 @@ static void resv_reserve(engine *e, const engine_resv_req *req)
         free(m);
         return;
     }
+    /* A region or channel removed at run time after the request named it
+     * (the rules command took it out of service; engine thread): nothing
+     * is held where no record could name it. */
+    if (!config_channel_in_service(e->cfg, req->channel)) {
+        resv__reply_now(e, req, ATP_E_UNKNOWN_CHANNEL, NULL, false, false);
+        free(m);
+        return;
+    }
+    for (uint32_t i = 0; i < req->n_lines; i++)
+        if (!config_region_in_service(e->cfg, req->lines[i].region)) {
+            resv_refuse_line(req, ATP_E_UNKNOWN_REGION, i,
+                             "the line's region was removed");
+            free(m);
+            return;
+        }
     /* A pinned line's location must be in the line's region now (admin
      * moves and removes locations while atpd runs). */
     uint32_t misplaced = resv_misplaced_line(e, req);

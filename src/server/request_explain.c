@@ -73,14 +73,17 @@ static void explain_regions(const request_env *env, codec_str sku,
      * channels in service are the first live of them. */
     size_t live = config_channels_live(cfg);
     size_t regions = config_regions_live(cfg); /* as many first places */
+    /* Read once: an admin change may flip them meanwhile, and the array
+     * headers must count what is written. */
+    uint8_t in_r[CONFIG_MAX_REGIONS], in_c[CONFIG_MAX_CHANNELS];
     uint32_t n_in = 0, n_ch = 0;
     for (uint32_t r = 0; r < regions; r++)
-        n_in += config_region_in_service(cfg, r);
+        n_in += in_r[r] = config_region_in_service(cfg, r);
     for (uint32_t c = 0; c < live; c++)
-        n_ch += config_channel_in_service(cfg, c);
+        n_ch += in_c[c] = config_channel_in_service(cfg, c);
     codec_w_array(w, n_in);
     for (uint32_t r = 0; r < regions; r++) {
-        if (!config_region_in_service(cfg, r))
+        if (!in_r[r])
             continue; /* a spare place, or removed at run time */
         const engine_answer *ans = &x->answers[(size_t)r * cfg->n_channels];
         codec_w_map(w, 7);
@@ -94,7 +97,7 @@ static void explain_regions(const request_env *env, codec_str sku,
         codec_w_cstr(w, "channels");
         codec_w_array(w, n_ch);
         for (uint32_t c = 0; c < live; c++)
-            if (config_channel_in_service(cfg, c))
+            if (in_c[c])
                 explain_channel(env, sku, r, c, &ans[c], w);
     }
 }

@@ -82,10 +82,7 @@ bool request_status(request_env *env, const request_fields *f, codec_arena *a,
     codec_w_kv_cstr(w, "scheduling", thread_sched_name());
     codec_w_kv_count(w, "skus", es.skus);
     codec_w_kv_count(w, "positions", es.positions);
-    uint64_t regions = 0;
-    for (uint32_t r = 0; r < config_regions_live(env->cfg); r++)
-        regions += config_region_in_service(env->cfg, r);
-    codec_w_kv_count(w, "regions", regions);
+    codec_w_kv_count(w, "regions", config_regions_in_service(env->cfg));
     codec_w_kv_count(w, "locations", sources_locations_live(env->src));
     /* engine_memory_bytes is what the engine's tables take, rss_bytes what
      * the process holds. memory_bytes: the old name of the first,

@@ -6,7 +6,8 @@ administration", admin_add_channel; docs/CONFIG.md, service.spare_channels):
 1. admin_add_channel over nng: the channel is in admin_list (one spare
    place fewer) and answers at once: atp, regions, scan, explain, a
    reservation made in it; a buffer rule for it (admin_set_buffer) gives
-   its own ATP; a change-feed message carries it; the unknown_channel
+   its own ATP; every row is published again with it, and the next
+   change-feed message of a row carries its answer; the unknown_channel
    message lists it. The same change id answers replayed, another change
    under it conflict; a channel atpd has is conflict, an id that is no id
    unknown_channel (as every channel field), no change_id bad_request;
@@ -85,6 +86,9 @@ def main(h):
           "kiosk added: version 2 (%r)" % (r,))
     ck.eq((state(c)["channels"], state(c)["spare_channels"]),
           (["default", "web", "app", "kiosk"], SPARE - 1), "admin_list lists kiosk")
+    # every row is published again with the new channel, with no stock move
+    sub.wait_for(lambda rg, s, b: s == "A" and "kiosk" in
+                 [ch["channel"] for ch in b["channels"]], 5, "A's row again, with kiosk")
     a = c.atp("A", "east", "kiosk")
     ck.eq((a.get("channel"), a.get("atp")), ("kiosk", 10), "atp in kiosk: no rule, 10")
     rg = c.ok({"op": "regions", "sku": "A", "channel": "kiosk"})
@@ -98,10 +102,9 @@ def main(h):
     ck.eq(c.atp("A", "east", "kiosk")["atp"], 7, "kiosk: 10 less its buffer 3")
     ck.eq(c.atp("A", "east", "web")["atp"], 10, "web: unchanged")
     send([[2, "A", "E1", 0, 12]])
-    got = sub.wait_for(lambda rg, s, b: s == "A" and "kiosk" in
-                       [ch["channel"] for ch in b["channels"]], 5, "a message with kiosk")
-    msg = [b for _, s, b, _ in got if s == "A"][-1]
-    ck.eq({ch["channel"]: ch["atp"] for ch in msg["channels"]}.get("kiosk"), 9,
+    got = sub.wait_for(lambda rg, s, b: s == "A" and b.get("supply") == 12, 5,
+                       "A at 12")
+    ck.eq({ch["channel"]: ch["atp"] for ch in got[-1][2]["channels"]}.get("kiosk"), 9,
           "the change feed: kiosk's ATP 12 - 3")
     sub.close()
     r = c.reserve("rk", [["A", "east", 2]], channel="kiosk")

@@ -132,6 +132,21 @@ static bool ctl_admin_buckets(const char *list, codec_writer *w)
     return true;
 }
 
+/* ctl_admin_horizon_ok: a horizon word says its unit ("36h", "2d"), or
+ * is "0": a bare number would be milliseconds to atpd, which a command
+ * line typing "36" hardly means (as --ttl and --duration refuse it).
+ * false: said on stderr. */
+static bool ctl_admin_horizon_ok(const char *s)
+{
+    size_t d = strspn(s, "0123456789");
+    if (d == 0 || s[d] != '\0' || strcmp(s, "0") == 0)
+        return true; /* atpd judges the rest */
+    fprintf(stderr,
+            "atpctl: admin: horizon '%s': say its unit (%sh, %sd, %sms ...)\n",
+            s, s, s, s);
+    return false;
+}
+
 int ctl_admin_build(const ctl_args *a, codec_writer *w, bool *usage)
 {
     const char *sub = a->nwords > 1 ? a->words[1] : "";
@@ -191,6 +206,8 @@ int ctl_admin_build(const ctl_args *a, codec_writer *w, bool *usage)
     if (strcmp(sub, "set-region") == 0) {
         if (n != 5)
             return -1;
+        if (!ctl_admin_horizon_ok(a->words[4]))
+            return -1;
         codec_w_map(w, 4);
         codec_w_kv_cstr(w, "op", "admin_set_region");
         codec_w_kv_cstr(w, "change_id", a->words[2]);
@@ -225,6 +242,8 @@ int ctl_admin_build(const ctl_args *a, codec_writer *w, bool *usage)
     }
     if (strcmp(sub, "add-region") == 0) {
         if (n != 4 && n != 5)
+            return -1;
+        if (n == 5 && !ctl_admin_horizon_ok(a->words[4]))
             return -1;
         codec_w_map(w, (uint32_t)(n == 5 ? 4 : 3));
         codec_w_kv_cstr(w, "op", "admin_add_region");
