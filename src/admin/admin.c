@@ -403,17 +403,7 @@ static atp_err admin_regions_claim(admin *a, const config *next, char *why,
  * command does it (engine_authority_swap.places), undone by the undo. */
 static void admin_places_publish(admin *a, const config *state)
 {
-    config *run = a->started;
-    for (uint32_t r = 0; r < config_regions_live(run); r++) {
-        const char *id = run->regions[r].id;
-        config_region_out_set(run, r,
-                              config_region_find(state, id, strlen(id)) < 0);
-    }
-    for (uint32_t c = 0; c < config_channels_live(run); c++) {
-        const char *id = run->channels[c];
-        config_channel_out_set(run, c,
-                               config_channel_find(state, id, strlen(id)) < 0);
-    }
+    config_places_follow(a->started, state);
 }
 
 /* admin_locations_claim names a spare place of the running configuration

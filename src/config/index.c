@@ -376,3 +376,17 @@ atp_err config_region_claim(config *c, const char *id, int64_t horizon_ms,
     *index = (uint32_t)slot;
     return ATP_OK;
 }
+
+void config_places_follow(config *c, const config *state)
+{
+    for (uint32_t r = 0; r < config_regions_live(c); r++) {
+        const char *id = c->regions[r].id;
+        config_region_out_set(c, r,
+                              config_region_find(state, id, strlen(id)) < 0);
+    }
+    for (uint32_t ch = 0; ch < config_channels_live(c); ch++) {
+        const char *id = c->channels[ch];
+        config_channel_out_set(c, ch,
+                               config_channel_find(state, id, strlen(id)) < 0);
+    }
+}

@@ -361,16 +361,7 @@ static void engine_places_switch(engine *e, const engine_rules_change *change)
     if (run == NULL || next == NULL)
         return;
     ATP_ASSERT(run == e->cfg);
-    for (uint32_t r = 0; r < config_regions_live(run); r++) {
-        const char *id = run->regions[r].id;
-        config_region_out_set(run, r,
-                              config_region_find(next, id, strlen(id)) < 0);
-    }
-    for (uint32_t c = 0; c < config_channels_live(run); c++) {
-        const char *id = run->channels[c];
-        config_channel_out_set(run, c,
-                               config_channel_find(next, id, strlen(id)) < 0);
-    }
+    config_places_follow(run, next);
 }
 
 void engine__rules_apply(engine *e, engine_rules_change *change)
