@@ -403,7 +403,7 @@ static atp_err admin_regions_claim(admin *a, const config *next, char *why,
  * command does it (engine_authority_swap.places), undone by the undo. */
 static void admin_places_publish(admin *a, const config *state)
 {
-    config_places_follow(a->started, state);
+    config_places_follow(a->started, state, true);
 }
 
 /* admin_locations_claim names a spare place of the running configuration
@@ -501,6 +501,51 @@ static void admin_left_out_keep(admin *a, const config *state)
     a->n_left_out = n;
 }
 
+/* admin_places_in: once a change is stored, the places it added (out of
+ * service so far) go in, their rows marked for the change feed: one more
+ * rules command, with the same rules (engine_authority_swap.places_in).
+ * A failure leaves them out until a restart (logged). */
+static void admin_places_in(admin *a, const config *state,
+                            const config *engine_next)
+{
+    config *run = a->started;
+    bool any = false;
+    for (size_t i = 0; !any && i < state->n_regions; i++) {
+        const char *id = state->regions[i].id;
+        int k = config_region_place(run, id, strlen(id));
+        any = k >= 0 && !config_region_in_service(run, (uint32_t)k);
+    }
+    for (size_t i = 0; !any && i < state->n_channels; i++) {
+        const char *id = state->channels[i];
+        int k = config_channel_place(run, id, strlen(id));
+        any = k >= 0 && !config_channel_in_service(run, (uint32_t)k);
+    }
+    if (!any)
+        return;
+    size_t n = run->n_sources;
+    size_t *keep = malloc((n ? n : 1) * sizeof *keep);
+    if (keep != NULL) {
+        for (size_t i = 0; i < n; i++)
+            keep[i] = SIZE_MAX; /* the authority stays as it is */
+        engine_authority_swap sw = {.sources = run->sources,
+                                    .lists = NULL,
+                                    .counts = keep,
+                                    .n = n,
+                                    .places = run,
+                                    .places_in = true};
+        engine_rules_report rep = {0};
+        if (engine_rules_replace_swap(a->eng, engine_next, engine_next, &sw,
+                                      &rep) == ATP_OK) {
+            free(keep);
+            return;
+        }
+        free(keep);
+    }
+    log_error("admin", "a region or channel added is stored but not in "
+                       "service (out of memory, or atpd stops): it is at "
+                       "the next start");
+}
+
 /* admin__commit makes next (the state document read from text, both
  * taken on success) the state in force: engine_next (next itself, or the
  * whole file for SIGHUP: full) applied, then e stored as the next
@@ -541,19 +586,34 @@ atp_err admin__commit(admin *a, config *next, char *text,
     e->version = a->version + 1;
     e->at_ms = clock_wall_ms();
     if ((err = admin__store(a, text, e, true)) != ATP_OK) {
-        snprintf(why, why_len,
-                 "not stored (%s): undone, nothing changed; retry once the "
-                 "store has room",
-                 atp_err_message(err));
-        /* The same swap installs the replaced lists back. */
+        /* The same swap installs the replaced lists back and the places
+         * as the state in force has them (a place this change added never
+         * went in service: nothing was held there). */
+        sw.places_in = true;
+        engine_rules_report undo = {0};
         if (engine_rules_replace_swap(a->eng, engine_next, &a->cur, &sw,
-                                      NULL) != ATP_OK)
-            log_error("admin", "undoing a change the store refused failed: "
-                               "the engine runs the new rules until restart");
+                                      &undo) == ATP_OK) {
+            snprintf(why, why_len,
+                     "not stored (%s): undone, nothing changed; retry once "
+                     "the store has room",
+                     atp_err_message(err));
+        } else {
+            log_error("admin",
+                      "undoing a change the store refused failed "
+                      "(%s): the engine runs it until restart",
+                      undo.refused);
+            snprintf(why, why_len,
+                     "not stored (%s), and not undone (%.300s): atpd runs "
+                     "the change until it restarts, which applies the "
+                     "stored state",
+                     atp_err_message(err), undo.refused);
+            err = ATP_E_INTERNAL;
+        }
         admin_authority_done(&sw);
         return err;
     }
     admin_authority_done(&sw); /* the lists replaced */
+    admin_places_in(a, next, engine_next);
     /* The sources (the ingest's locations and authority) follow once the
      * change is stored: no message is taken under an authority or at a
      * location that a store failure would undo. */

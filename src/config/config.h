@@ -493,10 +493,10 @@ int config_channel_place(const config *c, const char *id, size_t len);
 bool config_region_in_service(const config *c, uint32_t region);
 bool config_channel_in_service(const config *c, uint32_t channel);
 void config_region_out_set(config *c, uint32_t region, bool out);
-/* config_places_follow: every named region and channel place of c in
- * service iff state (a configuration matched by id) lists it. The
- * setters' thread. */
-void config_places_follow(config *c, const config *state);
+/* config_places_follow: every named region and channel place of c that
+ * state (a configuration matched by id) does not list out of service;
+ * with in, every one it lists in service too. The setters' thread. */
+void config_places_follow(config *c, const config *state, bool in);
 /* config_regions_in_service: how many regions are (any thread). */
 size_t config_regions_in_service(const config *c);
 void config_channel_out_set(config *c, uint32_t channel, bool out);

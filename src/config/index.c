@@ -377,16 +377,18 @@ atp_err config_region_claim(config *c, const char *id, int64_t horizon_ms,
     return ATP_OK;
 }
 
-void config_places_follow(config *c, const config *state)
+void config_places_follow(config *c, const config *state, bool in)
 {
     for (uint32_t r = 0; r < config_regions_live(c); r++) {
         const char *id = c->regions[r].id;
-        config_region_out_set(c, r,
-                              config_region_find(state, id, strlen(id)) < 0);
+        bool out = config_region_find(state, id, strlen(id)) < 0;
+        if (out || in)
+            config_region_out_set(c, r, out);
     }
     for (uint32_t ch = 0; ch < config_channels_live(c); ch++) {
         const char *id = c->channels[ch];
-        config_channel_out_set(c, ch,
-                               config_channel_find(state, id, strlen(id)) < 0);
+        bool out = config_channel_find(state, id, strlen(id)) < 0;
+        if (out || in)
+            config_channel_out_set(c, ch, out);
     }
 }

@@ -398,12 +398,16 @@ typedef struct engine_authority_swap {
     size_t *counts;
     size_t n;
     /* The engine's configuration, writable (NULL: not given): the command
-     * also puts in service every region and channel place next names and
-     * takes the others out (config_*_out_set), in the same step as the
-     * removal checks and the rules, so no reservation is granted in a
-     * place the command removed and no row it marks is for a place not
-     * yet in service. */
+     * also takes every region and channel place next does not name out
+     * of service (config_places_follow), in the same step as the removal
+     * checks, so no reservation is granted in a place it removed; with
+     * places_in, it puts those next names in service too, and marks their
+     * rows for the change feed (every row when a channel goes in or out).
+     * The admin applies a change with places_in false, stores it, then
+     * puts the added places in (a second command): no reservation is
+     * granted in a place whose addition is not stored. */
     config *places;
+    bool places_in;
 } engine_authority_swap;
 
 /* engine_rules_replace_swap is engine_rules_replace that also installs

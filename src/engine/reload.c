@@ -163,7 +163,13 @@ atp_err engine_rules_replace_swap(engine *e, const config *running,
     size_t nr = config_regions_live(e->cfg), nc = config_channels_live(e->cfg);
     uint32_t *gone = malloc((nr + nc + 1) * sizeof *gone);
     size_t n_gone_r = 0, n_gone_c = 0;
-    if (gone == NULL) {
+    bool in = swap != NULL && swap->places != NULL && swap->places_in;
+    engine_rule_scope *sc = realloc(
+        scopes, (n_scopes + 1 + (in ? next->n_regions : 0)) * sizeof *scopes);
+    if (sc != NULL)
+        scopes = sc;
+    if (gone == NULL || sc == NULL) {
+        free(gone);
         engine__loc_info_free(info, n_locs);
         free(horizon);
         free(scopes);
@@ -187,27 +193,24 @@ atp_err engine_rules_replace_swap(engine *e, const config *running,
      * each row is marked for the change feed once (as for a rule of every
      * SKU and region), so a subscriber's copy never keeps a removed
      * channel or lacks an added one until the row changes. */
-    bool channels_changed = n_gone_c > 0;
-    for (size_t k = 0; !channels_changed && k < next->n_channels; k++) {
+    /* ... and a region put in service has every row of it marked. Only
+     * a command that switches places (swap->places) does either. */
+    size_t n_rule_scopes = n_scopes;
+    bool channels_changed =
+        swap != NULL && swap->places != NULL && n_gone_c > 0;
+    for (size_t k = 0; in && !channels_changed && k < next->n_channels; k++) {
         int p = config_channel_place(e->cfg, next->channels[k],
                                      strlen(next->channels[k]));
         channels_changed =
-            p < 0 || !config_channel_in_service(e->cfg, (uint32_t)p);
+            p >= 0 && !config_channel_in_service(e->cfg, (uint32_t)p);
     }
-    if (channels_changed) {
-        engine_rule_scope *sc =
-            realloc(scopes, (n_scopes + 1) * sizeof *scopes);
-        if (sc == NULL) {
-            free(gone);
-            engine__loc_info_free(info, n_locs);
-            free(horizon);
-            free(scopes);
-            rules_free(r);
-            free(loc_region);
-            return ATP_E_NOMEM;
-        }
-        scopes = sc;
+    if (channels_changed)
         scopes[n_scopes++] = (engine_rule_scope){NULL, UINT32_MAX};
+    for (size_t k = 0; in && !channels_changed && k < next->n_regions; k++) {
+        const char *id = next->regions[k].id;
+        int p = config_region_place(e->cfg, id, strlen(id));
+        if (p >= 0 && !config_region_in_service(e->cfg, (uint32_t)p))
+            scopes[n_scopes++] = (engine_rule_scope){NULL, (uint32_t)p};
     }
     engine_sync_waiter w;
     engine__waiter_init(&w);
@@ -240,7 +243,7 @@ atp_err engine_rules_replace_swap(engine *e, const config *running,
     if (report != NULL) {
         *report =
             (engine_rules_report){.rules = next->n_buffers,
-                                  .scopes_changed = n_scopes,
+                                  .scopes_changed = n_rule_scopes,
                                   .rows_marked = change.rows_marked,
                                   .moved = change.moved,
                                   .horizons_changed = change.horizons_changed};
@@ -255,7 +258,7 @@ static uint64_t engine_rules_mark_scope(engine *e, const engine_rule_scope *s)
 {
     uint32_t r0 = s->region == UINT32_MAX ? 0 : s->region;
     uint32_t r1 = s->region == UINT32_MAX
-                      ? (uint32_t)config_regions_live(e->cfg) /* in service */
+                      ? (uint32_t)config_regions_live(e->cfg) /* named */
                       : s->region + 1;
     uint32_t k0 = 0, k1 = dict_count(e->skus);
     if (s->sku != NULL) {
@@ -264,9 +267,12 @@ static uint64_t engine_rules_mark_scope(engine *e, const engine_rule_scope *s)
             return 0; /* no row yet: its first answer has the new rule */
         k1 = k0 + 1;
     }
-    for (uint32_t sku = k0; sku < k1; sku++)
-        for (uint32_t region = r0; region < r1; region++)
+    for (uint32_t region = r0; region < r1; region++) {
+        if (!config_region_in_service(e->cfg, region))
+            continue; /* nothing is published for it */
+        for (uint32_t sku = k0; sku < k1; sku++)
             engine__dirty_mark(e, engine__row_at(e, sku, region), sku, region);
+    }
     return (uint64_t)(k1 - k0) * (r1 - r0);
 }
 
@@ -361,7 +367,7 @@ static void engine_places_switch(engine *e, const engine_rules_change *change)
     if (run == NULL || next == NULL)
         return;
     ATP_ASSERT(run == e->cfg);
-    config_places_follow(run, next);
+    config_places_follow(run, next, change->authority->places_in);
 }
 
 void engine__rules_apply(engine *e, engine_rules_change *change)
@@ -397,13 +403,14 @@ void engine__rules_apply(engine *e, engine_rules_change *change)
     atomic_thread_fence(memory_order_release);
     engine__relocate_publish(e, change);
     engine_authority_install(change->authority);
-    engine_places_switch(e, change);
     /* Which sources may allocate where: the locations' regions and the
      * sources' authority, either of which this command may change. */
     resv_may_allocate_set(&e->resv, e->cfg, e->loc_region);
     engine_horizons_publish(e, change);
     sets[e->retired.n++] =
         atomic_exchange_explicit(&e->rules, change->next, memory_order_acq_rel);
+    /* after the rules: a channel put in service answers with its rules */
+    engine_places_switch(e, change);
     atomic_store_explicit(&e->reloc_seq, seq + 2, memory_order_release);
     change->taken = true;
     /* Types and pickup settings: read only on this thread (explain,

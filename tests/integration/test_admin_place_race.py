@@ -12,7 +12,11 @@ atpd-faults, src/store/fault.h):
    nothing held was lost.
 2. admin_remove_channel whose store write fails (EIO): the answer says
    not stored, the channel answers again at once, admin_list keeps it.
-3. admin_add_region whose store write fails: the region never answers
+3. A SIGHUP'd file adding a channel and a rule, whose store write stalls:
+   once the rule answers (the rules command ran), the new channel still
+   takes no reservation (a place goes in service only once its addition
+   is stored); stored, it answers and takes one.
+4. admin_add_region whose store write fails: the region never answers
    (unknown_region), admin_list does not list it.
 
 Label: integration, admin. Bounded: a few seconds (x4 under sanitizers),
@@ -20,19 +24,23 @@ every wait with a deadline.
 """
 
 import os
+import signal
 import sys
 import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 import http_util as H  # noqa: E402
+from test_ops_reload import Log, write_config  # noqa: E402
 
 E = {"unknown_region": 3, "unknown_channel": 4, "io": 17}
 
 
 def main(h):
     faults = harness.use_store_faults(h)
-    d = h.start_atpd(H.http_config(h))
+    cfg = H.http_config(h)
+    configured = dict(cfg["service"])
+    d = h.start_atpd(cfg)
     ck = harness.Checks(h)
     c = harness.Client(d.query_port, d=d)
     pub = harness.Publisher(d, c)
@@ -82,7 +90,29 @@ def main(h):
     ck.eq(c.atp("A", "east", "web")["atp"], 10, "web answers again")
     ck.check("web" in c.ok({"op": "admin_list"})["channels"], "admin_list keeps web")
 
-    # 3. the store refuses an addition: the region never shows
+    # 3. a SIGHUP'd file that adds a channel and a rule for web, whose
+    # store write stalls: once the rule shows (the rules command ran), the
+    # new channel still takes no reservation; stored, it answers
+    log = Log(d)
+    d.cfg["channels"] = list(d.cfg.get("channels") or []) + ["kiosk"]
+    d.cfg["buffers"] = [{"channel": "web", "units": 3}]
+    write_config(d, configured)
+    harness.write_faults(faults, "commit stall\n")
+    os.kill(d.pid, signal.SIGHUP)
+    harness.wait_until(lambda: c.atp("A", "east", "web")["atp"] == 7, 10, 0.01,
+                       "the file's rule applied by the rules command")
+    r = c.reserve("rk2", [["A", "east", 1]], channel="kiosk")
+    ck.check(r.get("granted") is not True and harness.error_code(r) == E["unknown_channel"],
+             "kiosk while its addition is not stored: no reservation (%r)" % (r,))
+    harness.write_faults(faults, "")
+    log.wait("reload applied", "the file stored")
+    harness.wait_until(lambda: c.req({"op": "atp", "sku": "A", "region": "east",
+                                      "channel": "kiosk"}).get("ok") is True, 10, 0.01,
+                       "kiosk in service once stored")
+    ck.eq(c.reserve("rk3", [["A", "east", 1]], channel="kiosk").get("granted"), True,
+          "then a reservation in kiosk")
+
+    # 4. the store refuses an addition: the region never shows
     harness.write_faults(faults, "commit EIO\n")
     r = c.req({"op": "admin_add_region", "change_id": "x3", "region": "apac"})
     ck.eq(harness.error_code(r), E["io"], "apac not stored: io (%r)" % (r,))
