@@ -542,8 +542,8 @@ static void admin_places_in(admin *a, const config *state,
         free(keep);
     }
     log_error("admin", "a region or channel added is stored but not in "
-                       "service (out of memory, or atpd stops): it is at "
-                       "the next start");
+                       "service (out of memory, or atpd stops): the next "
+                       "stored admin change, or the next start, puts it in");
 }
 
 /* admin__commit makes next (the state document read from text, both
@@ -591,8 +591,12 @@ atp_err admin__commit(admin *a, config *next, char *text,
          * went in service: nothing was held there). */
         sw.places_in = true;
         engine_rules_report undo = {0};
-        if (engine_rules_replace_swap(a->eng, engine_next, &a->cur, &sw,
-                                      &undo) == ATP_OK) {
+        atp_err uerr =
+            engine_rules_replace_swap(a->eng, engine_next, &a->cur, &sw, &undo);
+        if (uerr != ATP_OK && undo.refused[0] == '\0')
+            snprintf(undo.refused, sizeof undo.refused, "%s",
+                     atp_err_message(uerr));
+        if (uerr == ATP_OK) {
             snprintf(why, why_len,
                      "not stored (%s): undone, nothing changed; retry once "
                      "the store has room",

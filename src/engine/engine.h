@@ -399,8 +399,9 @@ typedef struct engine_authority_swap {
     size_t n;
     /* The engine's configuration, writable (NULL: not given): the command
      * also takes every region and channel place next does not name out
-     * of service (config_places_follow), in the same step as the removal
-     * checks, so no reservation is granted in a place it removed; with
+     * of service (config_places_follow), in the same command as the
+     * removal checks (after its rules swap), so no reservation is granted
+     * in a place it removed; with
      * places_in, it puts those next names in service too, and marks their
      * rows for the change feed (every row when a channel goes in or out).
      * The admin applies a change with places_in false, stores it, then
