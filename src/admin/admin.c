@@ -502,14 +502,15 @@ static void admin_left_out_keep(admin *a, const config *state)
 }
 
 /* admin_places_in: once a change is stored, the places it added (out of
- * service so far) go in, their rows marked for the change feed: one more
- * rules command, with the same rules (engine_authority_swap.places_in).
- * A failure leaves them out until a restart (logged). */
+ * service so far) go in, their rows marked for the change feed, and the
+ * locations it moved (moved) take pinned lines again: one more rules
+ * command, with the same rules (engine_authority_swap.places_in). A
+ * failure leaves them so until the next stored change (logged). */
 static void admin_places_in(admin *a, const config *state,
-                            const config *engine_next)
+                            const config *engine_next, bool moved)
 {
     config *run = a->started;
-    bool any = false;
+    bool any = moved; /* its moved locations take pinned lines again */
     for (size_t i = 0; !any && i < state->n_regions; i++) {
         const char *id = state->regions[i].id;
         int k = config_region_place(run, id, strlen(id));
@@ -542,8 +543,9 @@ static void admin_places_in(admin *a, const config *state,
         free(keep);
     }
     log_error("admin", "a region or channel added is stored but not in "
-                       "service (out of memory, or atpd stops): the next "
-                       "stored admin change, or the next start, puts it in");
+                       "service, or a location moved takes no pinned line "
+                       "yet (out of memory, or atpd stops): the next stored "
+                       "admin change, or the next start, settles it");
 }
 
 /* admin__commit makes next (the state document read from text, both
@@ -617,7 +619,8 @@ atp_err admin__commit(admin *a, config *next, char *text,
         return err;
     }
     admin_authority_done(&sw); /* the lists replaced */
-    admin_places_in(a, next, engine_next);
+    admin_places_in(a, next, engine_next,
+                    rep->moved.locations + rep->moved.restored > 0);
     /* The sources (the ingest's locations and authority) follow once the
      * change is stored: no message is taken under an authority or at a
      * location that a store failure would undo. */

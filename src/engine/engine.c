@@ -223,6 +223,7 @@ void engine_free(engine *e)
     free(e->region_stale);
     free(e->loc_region);
     engine__loc_info_free(e->loc_info, e->cfg->n_locations);
+    free(e->loc_settling);
     free(e->horizon_ms);
     free(e);
 }

@@ -205,6 +205,12 @@ struct engine {
                                        CONFIG_LOCATION_GONE: removed by a reload
                                        (engine thread) */
     engine_location_info *loc_info; /* per location (engine thread) */
+    /* Per location: moved (or named again) by a rules command whose change
+     * is not stored yet (engine_authority_swap.places, places_in false);
+     * a line pinned there is refused until the settling command clears it
+     * (engine thread). So an undo of the move never meets a pinned line
+     * the move let in. NULL until a first such move. */
+    uint8_t *loc_settling;
     int64_t *horizon_ms; /* per region: its inbound horizon (engine thread) */
 
     dict *skus;

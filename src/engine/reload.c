@@ -402,6 +402,9 @@ void engine__rules_apply(engine *e, engine_rules_change *change)
     atomic_store_explicit(&e->reloc_seq, seq + 1, memory_order_relaxed);
     atomic_thread_fence(memory_order_release);
     engine__relocate_publish(e, change);
+    if (change->authority != NULL && change->authority->places_in &&
+        e->loc_settling != NULL) /* the change stored, or undone */
+        memset(e->loc_settling, 0, e->cfg->n_locations);
     engine_authority_install(change->authority);
     /* Which sources may allocate where: the locations' regions and the
      * sources' authority, either of which this command may change. */

@@ -236,6 +236,16 @@ void engine__relocate_publish(engine *e, engine_rules_change *change)
     size_t n = e->cfg->n_locations;
     memcpy(change->was, e->loc_region, n * sizeof *change->was);
     memcpy(e->loc_region, change->loc_region, n * sizeof *change->was);
+    /* A change not stored yet (the admin's first command): its moved
+     * locations take no pinned line until it is (engine_int.h). */
+    bool pending = change->authority != NULL &&
+                   change->authority->places != NULL &&
+                   !change->authority->places_in;
+    if (pending && e->loc_settling == NULL)
+        e->loc_settling = calloc(n ? n : 1, 1);
+    for (size_t l = 0; pending && e->loc_settling != NULL && l < n; l++)
+        if (change->was[l] != e->loc_region[l])
+            e->loc_settling[l] = 1;
     engine__supply_flush(e);
     engine__lots_relocated(e, change->was, e->now_ms);
     engine__supply_flush(e);

@@ -311,6 +311,15 @@ static void resv_reserve(engine *e, const engine_resv_req *req)
         }
     /* A pinned line's location must be in the line's region now (admin
      * moves and removes locations while atpd runs). */
+    for (uint32_t i = 0; e->loc_settling != NULL && i < req->n_lines; i++)
+        if (req->lines[i].pin != 0 && e->loc_settling[req->lines[i].pin - 1]) {
+            resv_refuse_line(req, ATP_E_BUSY, i,
+                             "the line's location is being moved to another "
+                             "region (an admin change not stored yet): nothing "
+                             "was done; retry in a moment");
+            free(m);
+            return;
+        }
     uint32_t misplaced = resv_misplaced_line(e, req);
     if (misplaced != UINT32_MAX) {
         char why[256];

@@ -18,6 +18,10 @@ atpd-faults, src/store/fault.h):
    is stored); stored, it answers and takes one.
 4. admin_add_region whose store write fails: the region never answers
    (unknown_region), admin_list does not list it.
+5. A SIGHUP'd file moving a pickup store to another region, whose store
+   write stalls and then fails (and then succeeds): while the move is not
+   stored, a line pinned to the store is busy, so the failure's undo
+   moves it back; stored, pinned lines are taken there.
 
 Label: integration, admin. Bounded: a few seconds (x4 under sanitizers),
 every wait with a deadline.
@@ -124,6 +128,36 @@ def main(h):
     r = c.req({"op": "admin_add_region", "change_id": "x3", "region": "apac"})
     ck.eq(r.get("ok"), True, "the same change again, stored: apac added (%r)" % (r,))
     ck.eq(c.atp("A", "apac")["supply"], 0, "apac answers")
+
+    # 5. a SIGHUP'd file moving a store to another region, whose store
+    # write stalls then fails: while it is not stored, no line is pinned
+    # to the store (busy), so the undo can move it back
+    r = c.req({"op": "admin_set_location", "change_id": "x5", "location": "E1",
+               "type": "store", "pickup": True})
+    ck.eq(r.get("ok"), True, "E1 takes pickup orders (%r)" % (r,))
+    d.cfg = d.cfg  # the file: the state's part, merged, then E1 moved
+    d.cfg["regions"] = [{"id": x["id"]} for x in c.ok({"op": "admin_list"})["regions"]]
+    d.cfg["channels"] = [ch for ch in c.ok({"op": "admin_list"})["channels"] if ch != "default"]
+    d.cfg["locations"] = [dict(l, region="west", type="store", pickup=True)
+                          if l["id"] == "E1" else l for l in d.cfg["locations"]]
+    for fault, stored in (("commit EIO\n", False), ("", True)):
+        write_config(d, configured)
+        harness.write_faults(faults, "commit stall\n")
+        os.kill(d.pid, signal.SIGHUP)
+        harness.wait_until(lambda: c.atp("A", "west")["supply"] == 10, 10, 0.01,
+                           "E1's stock in west (the rules command ran)")
+        r = c.reserve("pin-%s" % stored, [["A", "west", 1, "E1"]])
+        ck.check(r.get("granted") is not True and harness.error_code(r) == 11,
+                 "a line pinned to E1 while its move is not stored: busy (%r)" % (r,))
+        harness.write_faults(faults, fault)
+        log.wait("reload applied" if stored else "reload refused",
+                 "the move %s" % ("stored" if stored else "not stored"))
+        harness.write_faults(faults, "")
+        if not stored:
+            ck.eq((c.atp("A", "east")["supply"], c.atp("A", "west")["supply"]), (10, 0),
+                  "the move undone: E1 back in east")
+    r = c.reserve("pin-after", [["A", "west", 1, "E1"]])
+    ck.eq(r.get("granted"), True, "stored: a line pinned to E1 in west (%r)" % (r,))
     c.close()
     ck.done()
     d.stop()
