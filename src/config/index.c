@@ -284,6 +284,30 @@ atp_err config_location_claim(config *c, const char *id, uint32_t *index)
     return ATP_OK;
 }
 
+/* config_place_name names the place *named (the next unnamed one of a
+ * region or channel section; *id_at its id field) id, out of service
+ * until the admin puts it in, indexes it in m and raises the named count
+ * with a release store: a reader that sees the count sees the name. */
+static atp_err config_place_name(names *m, uint8_t *out, size_t *named,
+                                 char **id_at, const char *id, uint32_t *index)
+{
+    size_t slot = *named;
+    char *name = strdup(id);
+    if (name == NULL)
+        return ATP_E_NOMEM;
+    *id_at = name;
+    __atomic_store_n(&out[slot], (uint8_t)1, __ATOMIC_RELEASE);
+    atp_err err = names_insert(m, name, (uint32_t)slot);
+    if (err != ATP_OK) { /* sized for every place: never */
+        *id_at = NULL;
+        free(name);
+        return err;
+    }
+    __atomic_store_n(named, slot + 1, __ATOMIC_RELEASE);
+    *index = (uint32_t)slot;
+    return ATP_OK;
+}
+
 atp_err config_channel_spares(config *c, size_t n)
 {
     if (c->n_channels + n > CONFIG_MAX_CHANNELS)
@@ -314,20 +338,9 @@ atp_err config_channel_claim(config *c, const char *id, uint32_t *index)
     size_t slot = c->n_channels_named; /* the claimer's own count */
     if (slot == c->n_channels)
         return ATP_E_BAD_STATE;
-    char *name = strdup(id);
-    if (name == NULL)
-        return ATP_E_NOMEM;
-    c->channels[slot] = name;
-    config_channel_out_set(c, (uint32_t)slot, true); /* until in force */
-    atp_err err = names_insert(&c->index->channels, name, (uint32_t)slot);
-    if (err != ATP_OK) { /* sized for every place: never */
-        c->channels[slot] = NULL;
-        free(name);
-        return err;
-    }
-    __atomic_store_n(&c->n_channels_named, slot + 1, __ATOMIC_RELEASE);
-    *index = (uint32_t)slot;
-    return ATP_OK;
+    return config_place_name(&c->index->channels, c->index->channel_out,
+                             &c->n_channels_named, &c->channels[slot], id,
+                             index);
 }
 
 atp_err config_region_spares(config *c, size_t n)
@@ -361,20 +374,10 @@ atp_err config_region_claim(config *c, const char *id, int64_t horizon_ms,
     size_t slot = c->n_regions_named; /* the claimer's own count */
     if (slot == c->n_regions)
         return ATP_E_BAD_STATE;
-    char *name = strdup(id);
-    if (name == NULL)
-        return ATP_E_NOMEM;
-    c->regions[slot] = (config_region){name, horizon_ms};
-    config_region_out_set(c, (uint32_t)slot, true); /* until in force */
-    atp_err err = names_insert(&c->index->regions, name, (uint32_t)slot);
-    if (err != ATP_OK) { /* sized for every place: never */
-        c->regions[slot].id = NULL;
-        free(name);
-        return err;
-    }
-    __atomic_store_n(&c->n_regions_named, slot + 1, __ATOMIC_RELEASE);
-    *index = (uint32_t)slot;
-    return ATP_OK;
+    c->regions[slot].inbound_horizon_ms = horizon_ms; /* before it shows */
+    return config_place_name(&c->index->regions, c->index->region_out,
+                             &c->n_regions_named, &c->regions[slot].id, id,
+                             index);
 }
 
 void config_places_follow(config *c, const config *state, bool in)
