@@ -403,8 +403,15 @@ void admin__apply(admin *a, const admin_change *c, admin_result *res)
     if ((err = admin__parse(text, len, &next, why, sizeof why)) != ATP_OK) {
         free(text);
         res->err = err;
+        bool rm = e->kind == CONFIG_EDIT_REGION_REMOVE ||
+                  e->kind == CONFIG_EDIT_CHANNEL_REMOVE;
         snprintf(res->message, sizeof res->message,
-                 "invalid change: %s; nothing changed", why);
+                 "invalid change: %s; nothing changed%s%.128s%s", why,
+                 rm ? " (move or remove the locations and remove the buffer "
+                      "rules that name '"
+                    : "",
+                 rm ? (e->region ? e->region : e->channel) : "",
+                 rm ? "' first)" : "");
         goto out;
     }
     admin_show(&a->cur, e, before, sizeof before);

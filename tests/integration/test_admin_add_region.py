@@ -200,8 +200,10 @@ def main(h):
     ck.eq(harness.error_code(r), E["unknown_region"], "emea: unknown_region")
     ck.eq(c.ok({"op": "status"})["regions"], 4, "status counts the regions in service")
     r = c.req({"op": "admin_remove_region", "change_id": "x2", "region": "apac"})
-    ck.check(harness.error_code(r) == E["config"] and "apac" in r["error"]["message"],
-             "apac has locations (and a rule): the file's message (%r)" % (r,))
+    ck.check(harness.error_code(r) == E["config"] and "apac" in r["error"]["message"] and
+             "move or remove the locations and remove the buffer rules that name 'apac' "
+             "first" in r["error"]["message"],
+             "apac has locations (and a rule): the file's message, and what to do (%r)" % (r,))
     r = c.req({"op": "admin_remove_region", "change_id": "x3", "region": "emea"})
     ck.eq(harness.error_code(r), E["unknown_region"], "emea again: unknown_region")
     spare = state(c)["spare_regions"]

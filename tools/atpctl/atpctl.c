@@ -654,8 +654,9 @@ static const ctl_cmd ctl_cmds[] = {
      "add-region ID REGION [HORIZON]|remove-region ID REGION|"
      "remove-channel ID CHANNEL",
      "run-time administration (docs/PROTOCOL.md, \"Admin\"; admin scope):\n"
-     "        list: the buffer rules, each region's inbound horizon and\n"
-     "        each location's region, type and pickup settings, with the\n"
+     "        list: the buffer rules, each region's inbound horizon,\n"
+     "        each location's region, type and pickup settings, the\n"
+     "        channels, the sources' authority, the spare places, with the\n"
      "        state's version; export: the state as a config file that\n"
      "        atpd --check-config accepts; history [AFTER]: the audit\n"
      "        records after version AFTER (--limit N, default 100);\n"

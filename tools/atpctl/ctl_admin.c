@@ -207,7 +207,7 @@ int ctl_admin_build(const ctl_args *a, codec_writer *w, bool *usage)
         if (n != 5)
             return -1;
         if (!ctl_admin_horizon_ok(a->words[4]))
-            return -1;
+            return *usage = false, -1;
         codec_w_map(w, 4);
         codec_w_kv_cstr(w, "op", "admin_set_region");
         codec_w_kv_cstr(w, "change_id", a->words[2]);
@@ -244,7 +244,7 @@ int ctl_admin_build(const ctl_args *a, codec_writer *w, bool *usage)
         if (n != 4 && n != 5)
             return -1;
         if (n == 5 && !ctl_admin_horizon_ok(a->words[4]))
-            return -1;
+            return *usage = false, -1;
         codec_w_map(w, (uint32_t)(n == 5 ? 4 : 3));
         codec_w_kv_cstr(w, "op", "admin_add_region");
         codec_w_kv_cstr(w, "change_id", a->words[2]);
