@@ -358,8 +358,9 @@ static atp_err engine_removal_check(engine *e, engine_rules_change *change)
 }
 
 /* engine_places_switch: every region and channel place of the engine's
- * configuration in service iff next names it (swap->places; engine
- * thread, inside the rules command). */
+ * configuration that next does not name out of service, and with
+ * places_in every one it names in (swap->places; engine thread, inside
+ * the rules command). */
 static void engine_places_switch(engine *e, const engine_rules_change *change)
 {
     config *run = change->authority ? change->authority->places : NULL;
