@@ -35,8 +35,8 @@ configure: deps
 # Just what `make run` needs. Quiet: the compiler's lines go to a log,
 # shown only when the build fails, so the demo's banner is what one sees.
 bins: configure
-	@echo "building atpd, atpctl, atp-feed in $(BUILD)/ (log: $(BUILD)/bins.log)"
-	@cmake --build $(BUILD) -j $(JOBS) --target atpd atpctl atp-feed >$(BUILD)/bins.log 2>&1 \
+	@echo "building atpd, atpctl, atp-feed, atp-import in $(BUILD)/ (log: $(BUILD)/bins.log)"
+	@cmake --build $(BUILD) -j $(JOBS) --target atpd atpctl atp-feed atp-import >$(BUILD)/bins.log 2>&1 \
 		|| { tail -n 40 $(BUILD)/bins.log; echo "build failed: $(BUILD)/bins.log"; exit 1; }
 
 build: configure

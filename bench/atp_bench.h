@@ -51,6 +51,7 @@ typedef struct bench_args {
     double ingest_rate; /* background ingest during point/cart/peak */
     double peak_ingest_rate, peak_rate;
     uint64_t reservations, positions, restart_positions;
+    uint64_t import_lines; /* import: lines of the generated 846 and CSV */
     /* restart: starts after SIGTERM (one more after SIGKILL); --cold: the
      * page cache dropped before each start (root) */
     unsigned restarts;
@@ -84,6 +85,7 @@ typedef struct bench_app {
     bench_proc atpd, echo, redis_proc, http_floor;
     bool own_atpd;
     char query_url[256], ingest_url[256], feed_url[256], echo_url[256];
+    char control_url[256];
     char http_url[256], http_floor_url[256]; /* http://127.0.0.1:port */
     bool http_floor_up;
     bench_echo_model http_model; /* atpd's HTTP reply sizes (for the floor) */

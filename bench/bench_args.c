@@ -43,6 +43,11 @@ static void bench_usage(FILE *f)
         "           throwaway certificates made with openssl): ops/s ratio, "
         "CPU/request\n"
         "           (not part of quick)\n"
+        "  import   atp-import of a generated X12 846 and CSV: lines/s end to "
+        "end\n"
+        "           (until atpd applied it) and parse-only, CPU per line (not "
+        "part\n"
+        "           of quick)\n"
         "  quick    all of them, short (what `make bench` runs)\n"
         "\n"
         "target:\n"
@@ -138,6 +143,9 @@ static void bench_usage(FILE *f)
         "100000)\n"
         "  --restart-positions N restart: positions loaded first (default "
         "1000000)\n"
+        "  --import-lines N      import: lines of the generated 846 and CSV "
+        "(default\n"
+        "                        1000000; tiny 20000)\n"
         "  --restarts N          restart: starts after SIGTERM (default 3; "
         "quick 1),\n"
         "                        then one after SIGKILL\n"
@@ -272,6 +280,7 @@ enum {
     BO_RESERVATIONS,
     BO_POSITIONS,
     BO_RESTART_POSITIONS,
+    BO_IMPORT_LINES,
     BO_RESTARTS,
     BO_REPLAY_ROWS,
     BO_SEED,
@@ -340,6 +349,7 @@ static const struct option bench_options[] = {
     {"reservations", required_argument, NULL, BO_RESERVATIONS},
     {"positions", required_argument, NULL, BO_POSITIONS},
     {"restart-positions", required_argument, NULL, BO_RESTART_POSITIONS},
+    {"import-lines", required_argument, NULL, BO_IMPORT_LINES},
     {"restarts", required_argument, NULL, BO_RESTARTS},
     {"replay-rows", required_argument, NULL, BO_REPLAY_ROWS},
     {"seed", required_argument, NULL, BO_SEED},
@@ -493,6 +503,8 @@ static bool bench_args_number(bench_args *a, int opt, const char *v)
         return num && u >= 1 && (a->positions = u, true);
     case BO_RESTART_POSITIONS:
         return num && (a->restart_positions = u, true);
+    case BO_IMPORT_LINES:
+        return num && u >= 1 && u <= 20000000 && (a->import_lines = u, true);
     case BO_RESTARTS:
         return num && u >= 1 && u <= 20 && (a->restarts = (unsigned)u, true);
     case BO_REPLAY_ROWS:
@@ -617,16 +629,17 @@ static void bench_args_defaults(bench_args *a)
  * that depend on the scale. -1 or the usage error's exit. */
 static int bench_args_scale(bench_args *a)
 {
-    static const char *const names[] = {"point",  "cart",  "reserve",
-                                        "ingest", "peak",  "restart",
-                                        "memory", "quick", "tls"};
+    static const char *const names[] = {"point", "cart",    "reserve", "ingest",
+                                        "peak",  "restart", "memory",  "quick",
+                                        "tls",   "import"};
     bool known = false;
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         known |= strcmp(a->scenario, names[i]) == 0;
     if (!known)
-        return bench_usage_error("unknown scenario '%s': point, cart, reserve, "
-                                 "ingest, peak, restart, memory, tls or quick",
-                                 a->scenario);
+        return bench_usage_error(
+            "unknown scenario '%s': point, cart, reserve, "
+            "ingest, peak, restart, memory, tls, import or quick",
+            a->scenario);
     if (a->endpoint && a->atpd)
         return bench_usage_error("give --endpoint or --atpd, not both");
     bool quick = strcmp(a->scenario, "quick") == 0;
@@ -655,6 +668,8 @@ static int bench_args_scale(bench_args *a)
         a->positions = a->tiny ? 20000 : small ? 1000000 : 10000000;
     if (a->restart_positions == 0)
         a->restart_positions = a->tiny ? 10000 : small ? 100000 : 1000000;
+    if (a->import_lines == 0)
+        a->import_lines = a->tiny ? 20000 : 1000000;
     if (a->restarts == 0)
         a->restarts = small ? 1 : 3;
     if (a->hot >= a->skus)

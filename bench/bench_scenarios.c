@@ -1678,15 +1678,23 @@ int bench_run_scenario(bench_app *app, const char *name)
         const char *name;
         int (*fn)(bench_app *);
     } const all[] = {
-        {"point", sc_point},   {"cart", sc_cart},     {"reserve", sc_reserve},
-        {"peak", sc_peak},     {"ingest", sc_ingest}, {"restart", sc_restart},
-        {"memory", sc_memory}, {"tls", sc_tls},
+        {"point", sc_point},
+        {"cart", sc_cart},
+        {"reserve", sc_reserve},
+        {"peak", sc_peak},
+        {"ingest", sc_ingest},
+        {"restart", sc_restart},
+        {"memory", sc_memory},
+        {"tls", sc_tls},
+        {"import", bench_scenario_import},
     };
     int rc = 0;
     bool quick = strcmp(name, "quick") == 0;
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
-        /* tls makes certificates and two more atpds: asked for by name */
-        if (quick ? all[i].fn == sc_tls : strcmp(name, all[i].name) != 0)
+        /* tls makes certificates and two more atpds, import writes two
+         * large files: asked for by name */
+        if (quick ? all[i].fn == sc_tls || all[i].fn == bench_scenario_import
+                  : strcmp(name, all[i].name) != 0)
             continue;
         if (!app->a.quiet)
             fprintf(stderr, "== %s ==\n", all[i].name);

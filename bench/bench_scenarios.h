@@ -1,6 +1,6 @@
 /*
  * bench_scenarios.h - atp-bench's scenarios (point, cart, reserve, ingest,
- * peak, restart, memory, tls, quick). Main thread.
+ * peak, restart, memory, tls, import, quick). Main thread.
  */
 #ifndef ATP_BENCH_SCENARIOS_H
 #define ATP_BENCH_SCENARIOS_H
@@ -11,5 +11,8 @@
  * adds its runs, sections and targets to app->rep. Returns 0, or -1 when
  * a scenario failed (the report says why). */
 int bench_run_scenario(bench_app *app, const char *name);
+
+/* bench_scenario_import: the import scenario (bench_import.c). */
+int bench_scenario_import(bench_app *app);
 
 #endif

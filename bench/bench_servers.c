@@ -127,6 +127,8 @@ static bool bench_await_ready(bench_app *app, const char *path,
                                    sizeof app->ingest_url) &&
                    bench_ready_url(text, "feed", app->feed_url,
                                    sizeof app->feed_url) &&
+                   bench_ready_url(text, "control", app->control_url,
+                                   sizeof app->control_url) &&
                    (!app->a.http || app->a.http_endpoint != NULL ||
                     bench_ready_url(text, "http", app->http_url,
                                     sizeof app->http_url));

@@ -194,6 +194,34 @@ def http_route_files():
     }
 
 
+def import_files():
+    """atp-import: the first byte picks the reader (bit 0: CSV; x12 bit 1:
+    --transit; csv bit 1: lot columns, bit 2: no header, bit 3: ';'; bit
+    4: a default location), the rest is the file."""
+    isa = (b"ISA*00*          *00*          *ZZ*S              *ZZ*R"
+           b"              *261201*1200*U*00401*000000042*0*P*>~\n")
+    gs = b"GS*IB*S*R*20261201*1200*7*X*004010~\n"
+    end = b"GE*1*7~\nIEA*1*000000042~\n"
+    s846 = (b"ST*846*0001~\nBIA*00*DD*R*20261201~\nN1*WH*E*92*E1~\n"
+            b"LIN**SK*A*UP*1~\nQTY*17*5~\nQTY*33*4~\nLIN**SK*B~\n"
+            b"N1*WH*W*92*W1~\nQTY*17*7~\nSE*10*0001~\n")
+    s856 = (b"ST*856*0001~\nBSN*00*SHIP-1*20261201*1200~\nHL*1**S~\n"
+            b"DTM*011*20261201~\nDTM*017*20261205*0800~\nN1*ST*E*92*E1~\n"
+            b"HL*2*1*O~\nHL*3*2*I~\nLIN**SK*A~\nSN1**12*EA~\n"
+            b"HL*4*3*P~\nSN1**3~\nHL*5*2*I~\nLIN**BP*B~\nSN1**4~\n"
+            b"SE*16*0001~\n")
+    return {
+        "x12_846": b"\x00" + isa + gs + s846 + end,
+        "x12_856": b"\x02" + isa + gs + s856 + end,
+        "x12_bang": b"\x10" + isa.replace(b"*", b"|").replace(b">~", b"@!")
+        + gs.replace(b"*", b"|").replace(b"~", b"!")
+        + s846.replace(b"*", b"|").replace(b"~", b"!") + end.replace(b"*", b"|").replace(b"~", b"!"),
+        "csv_stock": b"\x01\xef\xbb\xbfsku,location,qty\r\nA,E1,5\r\n\"B,1\",dc-1,7\r\n",
+        "csv_lots": b"\x03sku,location,qty,lot,eta\nA,dc-1,4,PO-1,2026-12-05T08:00:00Z\n",
+        "csv_semicolon": b"\x1dA;;5\nB;dc-1;\"6\"\n",
+    }
+
+
 def write(corpus, target, files):
     d = os.path.join(corpus, target)
     os.makedirs(d, exist_ok=True)
@@ -210,6 +238,7 @@ def main():
     write(corpus, "config", config_files())
     write(corpus, "json", json_files())
     write(corpus, "http_route", http_route_files())
+    write(corpus, "import", import_files())
 
 
 if __name__ == "__main__":

@@ -41,6 +41,7 @@
 #include "feed_args.h"
 #include "feed_log.h"
 #include "feed_replay.h"
+#include "feed_sign.h"
 #include "feed_state.h"
 #include "generator.h"
 #include "sp_probe.h"
@@ -560,21 +561,9 @@ static const void *feed_encode(feed_run *r, size_t src, const codec_src_msg *sm,
     const uint8_t *key = feed_key(r, src, &key_len);
     codec_src_msg m = *sm;
     m.session = r->session;
-    m.mac = key_len > 0 ? key : NULL; /* only says "a MAC follows" */
-    codec_writer_reset(r->w);
-    codec_src_encode(r->w, &m);
-    if (key_len > 0) {
-        size_t n;
-        const void *body = codec_writer_data(r->w, &n);
-        uint8_t mac[CRYPTO_SHA256_LEN];
-        crypto_hmac_sha256(key, key_len, body, n, mac);
-        codec_w_bin8(r->w, mac, sizeof mac); /* 0xc4 0x20 mac */
-    }
-    const void *buf = codec_writer_data(r->w, len);
-    if (codec_writer_failed(r->w)) {
+    const void *buf = feed_sign_encode(r->w, &m, key, key_len, len);
+    if (buf == NULL)
         fprintf(stderr, "atp-feed: cannot encode a message\n");
-        return NULL;
-    }
     return buf;
 }
 

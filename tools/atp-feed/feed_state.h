@@ -36,6 +36,11 @@ void feed_state_free(feed_state *st);
  * incomplete: the caller must stop answering with snapshots). */
 atp_err feed_state_apply(feed_state *st, const codec_event *evs, uint32_t n);
 
+/* feed_state_clear sets every bucket value to 0 (values) and removes every
+ * lot (lots): what a full snapshot that replaces them starts from
+ * (atp-import --snapshot). */
+void feed_state_clear(feed_state *st, bool values, bool lots);
+
 /* feed_state_value returns the bucket's value (0 when never touched). */
 int64_t feed_state_value(const feed_state *st, const char *sku,
                          const char *location, uint8_t bucket);
@@ -48,7 +53,8 @@ size_t feed_state_lots(const feed_state *st);      /* open lots */
 /* feed_state_events returns the snapshot events: a SET for every non-zero
  * bucket value, then a LOT_ADD for every open lot, each group sorted by
  * (sku, location, bucket / lot) so that the same state always gives the
- * same bytes. *out (*n events) lives until the next call or free; its
+ * same bytes. *out (*n events) lives until the next apply, clear or free
+ * (a call without a change in between returns the same array again); its
  * strings point into the state and stay valid until the next apply.
  * ATP_E_NOMEM. */
 atp_err feed_state_events(feed_state *st, codec_event **out, size_t *n);

@@ -359,6 +359,34 @@ static void test_table_churn(void **state)
     feed_state_free(st);
 }
 
+/* feed_state_clear: what atp-import --snapshot starts from. */
+static void test_clear(void **state)
+{
+    (void)state;
+    feed_state *st = test_state();
+    codec_event ev[] = {
+        test_ev(ATP_EV_SET, "A", "DC-1", ATP_BUCKET_ON_HAND, 5),
+        test_lot(ATP_EV_LOT_ADD, "A", "DC-1", "L1", 10, 1000),
+        test_lot(ATP_EV_LOT_ADD, "B", "DC-2", "L2", 3, 1000),
+    };
+    assert_int_equal(feed_state_apply(st, ev, 3), ATP_OK);
+    feed_state_clear(st, true, false); /* values only */
+    assert_int_equal(feed_state_value(st, "A", "DC-1", ATP_BUCKET_ON_HAND), 0);
+    assert_int_equal(feed_state_positions(st), 0);
+    assert_int_equal(feed_state_lots(st), 2);
+    assert_int_equal(feed_state_apply(st, ev, 1), ATP_OK);
+    feed_state_clear(st, false, true); /* lots only */
+    assert_int_equal(feed_state_lots(st), 0);
+    int64_t q, eta;
+    assert_false(feed_state_lot(st, "B", "DC-2", "L2", &q, &eta));
+    assert_int_equal(feed_state_value(st, "A", "DC-1", ATP_BUCKET_ON_HAND), 5);
+    /* The lot table works after a clear. */
+    assert_int_equal(feed_state_apply(st, ev + 1, 2), ATP_OK);
+    assert_int_equal(feed_state_lots(st), 2);
+    assert_true(feed_state_lot(st, "B", "DC-2", "L2", &q, &eta));
+    feed_state_free(st);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -366,6 +394,7 @@ int main(void)
         cmocka_unit_test(test_lots),
         cmocka_unit_test(test_snapshot_is_sum),
         cmocka_unit_test(test_table_churn),
+        cmocka_unit_test(test_clear),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
