@@ -4,8 +4,10 @@ example, run as written against the `make run` demo (config/demo.yaml and
 the feeds of tools/demo/run-demo.sh, on free ports), so that every command
 it shows works and every output it shows is true:
 
-- every `build/atpctl ...` and `build/atp-feed ...` line of the tour and of
-  the simulator example runs and exits 0 (a reserve may be refused: 4),
+- every `build/atpctl ...`, `build/atp-feed ...` and `build/atp-import
+  ...` line of the tour and of the simulator and file examples runs and
+  exits 0 (atp-import takes my-feed over once the simulator's session is
+  silent: about 10 s) (a reserve may be refused: 4),
   the one over HTTP (`--endpoint http://127.0.0.1:7080`) against the
   demo's HTTP port;
 - a line the README shows as output (`# SKU-1 @ us-east (web): ...`) is
@@ -105,6 +107,10 @@ def main(h):
         cmd = cmd.replace("BACKUP_DIR", os.path.join(h.tmp, "backup"))  # new, ours
         if cmd.startswith("build/atp-feed"):
             cmd += " --endpoint %s --control %s" % (urls["ingest"], urls["control"])
+        if cmd.startswith("build/atp-import"):  # the README's: my-feed from a file
+            cmd += " --endpoint %s --control %s --query %s" % (
+                urls["ingest"], urls["control"], urls["query"])
+            cmd = cmd.replace("/tmp/atp-import", os.path.join(h.tmp, "atp-import"))
         cmd = re.sub(r"(^|\| )build/", lambda m: m.group(1) + h.bin_dir + "/", cmd)
         try:
             r = subprocess.run(["bash", "-c", cmd], capture_output=True, text=True, env=env,

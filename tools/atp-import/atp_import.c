@@ -334,6 +334,10 @@ static int import_publish(import_run *r)
     rc = import_link_open(&o, &l, why, sizeof why);
     if (rc == IMPORT_LINK_OK)
         rc = import_link_sources(l, &before, why, sizeof why);
+    if (rc == IMPORT_LINK_OK)
+        rc = import_link_wait_quiet(l, s.session,
+                                    r->cfg.sources[r->src].heartbeat_timeout_ms,
+                                    &before, why, sizeof why);
     if (rc == IMPORT_LINK_OK) {
         uint64_t last =
             s.last_seq > before.last_seq ? s.last_seq : before.last_seq;

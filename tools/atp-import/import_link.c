@@ -218,6 +218,8 @@ int import_link_sources(import_link *l, import_src_info *out, char *why,
         import_copy_u64(src, "rejected_messages", &out->rejected_messages);
         import_copy_u64(src, "snapshots_aborted", &out->snapshots_aborted);
         import_copy_u64(src, "conflicts", &out->conflicts);
+        if (!codec_val_int(codec_val_get(src, "age_ms"), &out->age_ms))
+            out->age_ms = -1;
         codec_str st = {"", 0};
         codec_val_str(codec_val_get(src, "state"), &st);
         snprintf(out->state, sizeof out->state, "%.*s", (int)st.len, st.ptr);
@@ -228,6 +230,34 @@ int import_link_sources(import_link *l, import_src_info *out, char *why,
              "--config)",
              l->o->source);
     return IMPORT_LINK_ERROR;
+}
+
+int import_link_wait_quiet(import_link *l, uint64_t session, int64_t quiet_ms,
+                           import_src_info *info, char *why, size_t why_len)
+{
+    /* atpd sees the silence at its next ingest tick (25 ms): a margin. */
+    const int64_t margin_ms = 100;
+    for (;;) {
+        if (info->session == 0 || info->session == session ||
+            info->age_ms < 0 || info->age_ms >= quiet_ms + margin_ms)
+            return IMPORT_LINK_OK;
+        int64_t left = l->o->deadline_ms - clock_mono_ms();
+        if (left <= 0) {
+            snprintf(why, why_len,
+                     "another publisher (session %llu) is live on source %s "
+                     "(heard from %lld ms ago; it must be silent for its "
+                     "heartbeat_timeout, %lld ms): stop it, or give a longer "
+                     "--timeout",
+                     (unsigned long long)info->session, l->o->source,
+                     (long long)info->age_ms, (long long)quiet_ms);
+            return IMPORT_LINK_TIMEOUT;
+        }
+        int64_t wait = quiet_ms + margin_ms - info->age_ms;
+        import_sleep_ms(wait < 100 ? wait : 100);
+        int rc = import_link_sources(l, info, why, why_len);
+        if (rc != IMPORT_LINK_OK)
+            return rc;
+    }
 }
 
 /* ---- sending ------------------------------------------------------------- */

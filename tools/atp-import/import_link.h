@@ -36,6 +36,7 @@ typedef struct import_link_opts {
 typedef struct import_src_info {
     uint64_t last_seq, session, rejected_messages, snapshots_aborted;
     uint64_t conflicts;
+    int64_t age_ms; /* since atpd last heard from the source; -1: never */
     char state[16];
 } import_src_info;
 
@@ -56,6 +57,16 @@ void import_link_close(import_link *l);
 /* import_link_sources reads the source's line of atpd's `sources` reply. */
 int import_link_sources(import_link *l, import_src_info *out, char *why,
                         size_t why_len);
+
+/* import_link_wait_quiet waits, when another session than ours is the
+ * source's current one in *info, until atpd has not heard from it for
+ * quiet_ms (the source's heartbeat_timeout): atpd then takes ours as a new
+ * publisher instead of counting its messages as conflicts (and showing the
+ * source as `conflict` for another heartbeat_timeout). *info is read again.
+ * IMPORT_LINK_OK, or IMPORT_LINK_TIMEOUT at the deadline (why names the
+ * other session). */
+int import_link_wait_quiet(import_link *l, uint64_t session, int64_t quiet_ms,
+                           import_src_info *info, char *why, size_t why_len);
 
 /* import_link_publish sends the file: a batch of evs with sequence seq in
  * session (snapshot false), or a full snapshot of st consistent with seq

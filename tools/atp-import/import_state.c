@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "codec/codec.h"
@@ -94,6 +95,11 @@ int import_state_open(const char *dir, const char *source, import_state *s,
         feed_state_alloc(NULL, 0, &s->st) != ATP_OK) {
         free(lock);
         snprintf(why, why_len, "out of memory");
+        return -1;
+    }
+    if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
+        snprintf(why, why_len, "cannot create %s: %s", dir, strerror(errno));
+        free(lock);
         return -1;
     }
     s->lock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
