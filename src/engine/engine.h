@@ -224,7 +224,12 @@ typedef struct engine_resv_req {
     const engine_resv_line *lines; /* reserve: lines; release: lines to */
     uint32_t n_lines;              /* release (qty ignored), 0 = all */
     int64_t ttl_ms;                /* reserve, extend; 0 = default */
-    const char *order_ref;         /* commit, optional */
+    /* reserve: grant what is available of each line (at least one unit in
+     * all) instead of all or nothing; lines with nothing available are
+     * left out of the reservation (docs/PROTOCOL.md, "Partial
+     * reservations"). */
+    bool partial;
+    const char *order_ref; /* commit, optional */
     uint32_t order_ref_len;
     /* Tenancy (docs/SECURITY.md): the client the request's token is bound
      * to, NULL when none. A bound request sees only reservations created

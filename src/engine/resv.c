@@ -175,6 +175,79 @@ static bool resv_same_content(const resv *r, uint32_t channel,
     return same;
 }
 
+/* A merged line in the canonical order of a digest: by SKU bytes, then
+ * region index. */
+static const engine_resv_line *resv_digest_lines;
+
+static int resv_digest_cmp(const void *pa, const void *pb)
+{
+    const engine_resv_line *a = &resv_digest_lines[*(const uint32_t *)pa];
+    const engine_resv_line *b = &resv_digest_lines[*(const uint32_t *)pb];
+    uint32_t n = a->sku_len < b->sku_len ? a->sku_len : b->sku_len;
+    int c = memcmp(a->sku, b->sku, n);
+    if (c == 0)
+        c = (a->sku_len > b->sku_len) - (a->sku_len < b->sku_len);
+    return c != 0 ? c : (a->region > b->region) - (a->region < b->region);
+}
+
+static uint64_t resv_fnv(uint64_t h, const void *p, size_t n)
+{
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ b[i]) * 0x100000001b3ULL;
+    return h;
+}
+
+/* resv_fnv_u64 hashes v's 8 bytes little-endian: a stored digest means
+ * the same on any machine a backup is restored on. */
+static uint64_t resv_fnv_u64(uint64_t h, uint64_t v)
+{
+    unsigned char b[8];
+    for (int i = 0; i < 8; i++)
+        b[i] = (unsigned char)(v >> (8 * i));
+    return resv_fnv(h, b, sizeof b);
+}
+
+static uint64_t resv_fnv_str(uint64_t h, const char *s, size_t n)
+{
+    /* length first: "ab" + "c" is not "a" + "bc" */
+    return resv_fnv(resv_fnv_u64(h, n), s, n);
+}
+
+/* resv_request_digest: a 64-bit FNV-1a of a partial reserve's content as a
+ * replay compares it (the channel and the merged lines, in any order;
+ * resv_same_content for all-or-nothing reserves), by ids, not indexes, so
+ * that it survives a restart with regions, locations or channels in
+ * another order. Never 0 (0 means "not partial"). Engine thread (a static
+ * sort base). */
+static uint64_t resv_request_digest(const engine *e, uint32_t channel,
+                                    const engine_resv_line *m, uint32_t n)
+{
+    uint32_t *order = malloc((n ? n : 1) * sizeof *order);
+    uint64_t h = 0xcbf29ce484222325ULL;
+    const char *ch = e->cfg->channels[channel];
+    h = resv_fnv_str(h, "partial", 7);
+    h = resv_fnv_str(h, ch, strlen(ch));
+    for (uint32_t i = 0; i < n; i++)
+        if (order != NULL)
+            order[i] = i;
+    if (order != NULL) {
+        resv_digest_lines = m;
+        qsort(order, n, sizeof *order, resv_digest_cmp);
+    }
+    for (uint32_t k = 0; k < n; k++) {
+        const engine_resv_line *l = &m[order != NULL ? order[k] : k];
+        const char *region = e->cfg->regions[l->region].id;
+        const char *loc = l->pin ? e->cfg->locations[l->pin - 1].id : "";
+        h = resv_fnv_str(h, l->sku, l->sku_len);
+        h = resv_fnv_str(h, region, strlen(region));
+        h = resv_fnv_str(h, loc, strlen(loc));
+        h = resv_fnv_u64(h, (uint64_t)l->qty);
+    }
+    free(order);
+    return h != 0 ? h : 1;
+}
+
 static int64_t resv_ttl(const engine *e, int64_t ttl_ms, atp_err *err)
 {
     const config_reservations *c = &e->cfg->reservations;
@@ -267,8 +340,12 @@ static void resv_reserve(engine *e, const engine_resv_req *req)
          * (granted, with the record as it is now); else a conflict. Another
          * client's id is a conflict whatever its content: its lines are
          * not this client's to see. */
-        if (resv_visible(cur, req) &&
-            resv_same_content(cur, req->channel, m, ids, n))
+        bool same =
+            req->partial || cur->digest != 0
+                ? cur->digest == resv_request_digest(e, req->channel, m, n) &&
+                      req->partial
+                : resv_same_content(cur, req->channel, m, ids, n);
+        if (resv_visible(cur, req) && same)
             resv__reply_after_writes(e, req, ATP_OK, cur, true, true);
         else
             resv__reply_now(e, req, ATP_E_CONFLICT, NULL, false, false);
@@ -332,6 +409,7 @@ static void resv_reserve(engine *e, const engine_resv_req *req)
      * region's ATP, and a pinned line's location's pickup ATP too (which
      * the region's caps). */
     bool all = true;
+    bool some = false; /* partial: a unit of any line is there */
     for (uint32_t i = 0; i < n; i++) {
         engine_answer a;
         engine__answer_of(e, ids[i], m[i].sku, m[i].sku_len, m[i].region,
@@ -343,8 +421,9 @@ static void resv_reserve(engine *e, const engine_resv_req *req)
                     ? 0
                     : engine__pickup_atp(e, ids[i], m[i].pin - 1, a.atp);
         all &= m[i].qty <= m[i].available;
+        some |= m[i].available > 0;
     }
-    if (!all) {
+    if (req->partial ? !some : !all) {
         atomic_fetch_add_explicit(&t->refused, 1, memory_order_relaxed);
         engine_resv_result res = {.err = ATP_OK,
                                   .granted = false,
@@ -357,8 +436,19 @@ static void resv_reserve(engine *e, const engine_resv_req *req)
         free(m);
         return;
     }
-    /* Granted lines all have ATP > 0, so their SKUs are known. */
-    resv *r = resv__alloc(n);
+    /* Granted lines all have ATP > 0, so their SKUs are known. A partial
+     * reserve holds what is there of each line, and leaves out a line
+     * with nothing: its reservation has n_granted lines. */
+    uint64_t digest = req->partial /* what was asked, before it is cut */
+                          ? resv_request_digest(e, req->channel, m, n)
+                          : 0;
+    uint32_t n_granted = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        if (req->partial && m[i].qty > m[i].available)
+            m[i].qty = m[i].available > 0 ? m[i].available : 0;
+        n_granted += m[i].qty > 0;
+    }
+    resv *r = resv__alloc(n_granted);
     if (r == NULL || (r->id = resv__strdup(req->id, req->id_len)) == NULL) {
         resv__free(r);
         free(m);
@@ -377,14 +467,16 @@ static void resv_reserve(engine *e, const engine_resv_req *req)
         r->client_len = req->client_len;
     }
     r->channel = req->channel;
+    r->digest = digest;
     r->state = ENGINE_RESV_HELD;
     r->created_ms = r->updated_ms = now;
     r->expires_ms = r->due.key = now + ttl;
-    for (uint32_t i = 0; i < n; i++)
-        r->lines[i] = (resv_line){.sku = ids[i],
-                                  .region = m[i].region,
-                                  .pin = m[i].pin,
-                                  .qty = m[i].qty};
+    for (uint32_t i = 0, k = 0; i < n; i++)
+        if (m[i].qty > 0)
+            r->lines[k++] = (resv_line){.sku = ids[i],
+                                        .region = m[i].region,
+                                        .pin = m[i].pin,
+                                        .qty = m[i].qty};
     free(m);
     if (resv__pinned_room(e, r) != ATP_OK) {
         resv__free(r);

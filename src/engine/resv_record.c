@@ -23,6 +23,12 @@
  * record written before tenancy, and every one written without it) has
  * 11 fields and is read as before.
  *
+ * A 13th field, the digest of a partial reserve's request (resv.h,
+ * resv->digest: what a replay is compared with), follows when it has one,
+ * the 12th then being the client or nil. An atpd older than partial
+ * reservations skips such a record (counted in load_skipped), like a
+ * pinned line: do not downgrade with partial reservations open.
+ *
  * Version 1 (read, so that an upgrade keeps its reservations) has no marks
  * but a line of 7: [sku, region, qty, consumed, released, consume_source |
  * nil, consume_seq], the last message that consumed the line; it becomes
@@ -57,7 +63,9 @@ unsigned char *resv_record_encode(const engine *e, const resv *r, size_t *len)
     codec_writer *w = codec_writer_alloc(NULL, NULL);
     if (w == NULL)
         return NULL;
-    codec_w_array(w, RESV_RECORD_FIELDS + (r->client != NULL));
+    codec_w_array(w, RESV_RECORD_FIELDS + (r->digest != 0      ? 2
+                                           : r->client != NULL ? 1
+                                                               : 0));
     codec_w_uint(w, RESV_RECORD_VERSION);
     codec_w_str(w, r->id, r->id_len);
     codec_w_cstr(w, e->cfg->channels[r->channel]);
@@ -98,6 +106,10 @@ unsigned char *resv_record_encode(const engine *e, const resv *r, size_t *len)
     }
     if (r->client != NULL)
         codec_w_str(w, r->client, r->client_len);
+    else if (r->digest != 0)
+        codec_w_nil(w);
+    if (r->digest != 0)
+        codec_w_uint(w, r->digest);
     unsigned char *out = NULL;
     size_t n;
     const void *data = codec_writer_data(w, &n);
@@ -221,8 +233,8 @@ atp_err resv_record_decode(engine *e, const void *buf, size_t len, resv **out)
         codec_val_type(v) != CODEC_ARRAY ||
         !resv_record_int(codec_val_at(v, 0), &version) ||
         !((version == RESV_RECORD_VERSION &&
-           (codec_val_len(v) == RESV_RECORD_FIELDS ||
-            codec_val_len(v) == RESV_RECORD_FIELDS + 1)) ||
+           codec_val_len(v) >= RESV_RECORD_FIELDS &&
+           codec_val_len(v) <= RESV_RECORD_FIELDS + 2) ||
           (version == 1 && codec_val_len(v) == RESV_RECORD_V1_FIELDS)) ||
         !codec_val_str(codec_val_at(v, 1), &id) ||
         !codec_str_is_id(id, ATP_RESV_ID_MAX_LEN) ||
@@ -234,10 +246,18 @@ atp_err resv_record_decode(engine *e, const void *buf, size_t len, resv **out)
         !resv_record_int(codec_val_at(v, 6), &updated) ||
         !resv_record_int(codec_val_at(v, 7), &due))
         goto out;
+    uint64_t digest = 0;
+    const codec_val *cv = codec_val_at(v, RESV_RECORD_FIELDS);
+    bool with_digest = codec_val_len(v) == RESV_RECORD_FIELDS + 2;
     if (version == RESV_RECORD_VERSION &&
         codec_val_len(v) > RESV_RECORD_FIELDS &&
-        (!codec_val_str(codec_val_at(v, RESV_RECORD_FIELDS), &client) ||
+        !(with_digest && codec_val_type(cv) == CODEC_NIL) &&
+        (!codec_val_str(cv, &client) ||
          !codec_str_is_id(client, ATP_ID_MAX_LEN)))
+        goto out;
+    if (with_digest &&
+        (!codec_val_uint(codec_val_at(v, RESV_RECORD_FIELDS + 1), &digest) ||
+         digest == 0))
         goto out;
     if (codec_val_type(codec_val_at(v, 8)) != CODEC_NIL &&
         (!codec_val_str(codec_val_at(v, 8), &ref) ||
@@ -313,6 +333,7 @@ atp_err resv_record_decode(engine *e, const void *buf, size_t len, resv **out)
         (err = resv_record_marks(e, codec_val_at(v, 10), r)) != ATP_OK)
         goto out;
     err = ATP_E_BAD_REQUEST;
+    r->digest = digest;
     r->id = resv__strdup(id.ptr, id.len);
     r->id_len = id.len;
     if (ref.len > 0) {

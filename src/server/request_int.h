@@ -16,6 +16,7 @@ typedef struct request_fields {
         limit, dir, sources, source, token;
     codec_view root; /* the whole map: ops with fields of their own read it */
     codec_view pickup_only; /* pickup, pickup_cart */
+    codec_view partial;     /* reserve */
 } request_fields;
 
 /* request_fields_scan walks the request map once and keeps the first

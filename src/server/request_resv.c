@@ -204,6 +204,67 @@ static void request_resv_write_refusal(request_env *env, codec_writer *w,
     }
 }
 
+/* partial: optional, a boolean (default false). */
+static bool request_resv_partial(const request_fields *f, bool *out,
+                                 reply_error *e)
+{
+    *out = false;
+    if (f->partial.p == NULL || codec_view_type(f->partial) == CODEC_NIL ||
+        codec_view_bool(f->partial, out))
+        return true;
+    reply_error_set(e, ATP_E_BAD_REQUEST, "partial must be true or false");
+    return false;
+}
+
+/* request_resv_same_key: request lines a and b name the same (sku,
+ * region). */
+static bool request_resv_same_key(const engine_resv_line *a,
+                                  const engine_resv_line *b)
+{
+    return a->region == b->region && a->sku_len == b->sku_len &&
+           memcmp(a->sku, b->sku, a->sku_len) == 0;
+}
+
+/* A partial reserve's "fill": per (sku, region) of the request, in the
+ * order of its first line, what was asked (lines of one pair summed) and
+ * what the reservation holds of it (0: left out). Computed from the
+ * request and the record, so a replay says the same. Quadratic in the
+ * request's lines (1,000 at most: a million comparisons). */
+static void request_resv_write_fill(request_env *env, codec_writer *w,
+                                    const engine_resv_req *q,
+                                    const engine_resv_result *r)
+{
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < q->n_lines; i++) {
+        uint32_t k = 0;
+        while (k < i && !request_resv_same_key(&q->lines[k], &q->lines[i]))
+            k++;
+        n += k == i;
+    }
+    codec_w_cstr(w, "fill");
+    codec_w_array(w, n);
+    for (uint32_t i = 0; i < q->n_lines; i++) {
+        const engine_resv_line *l = &q->lines[i];
+        uint32_t k = 0;
+        while (k < i && !request_resv_same_key(&q->lines[k], l))
+            k++;
+        if (k < i)
+            continue;
+        int64_t wanted = 0, granted = 0;
+        for (uint32_t j = i; j < q->n_lines; j++)
+            if (request_resv_same_key(&q->lines[j], l))
+                wanted += q->lines[j].qty;
+        for (uint32_t j = 0; j < r->n_lines; j++)
+            if (request_resv_same_key(&r->lines[j], l))
+                granted = r->lines[j].qty;
+        codec_w_map(w, 4);
+        codec_w_kv_str(w, "sku", l->sku, l->sku_len);
+        codec_w_kv_cstr(w, "region", env->cfg->regions[l->region].id);
+        codec_w_kv_int(w, "qty", wanted);
+        codec_w_kv_int(w, "granted", granted);
+    }
+}
+
 /* request_resv_done: engine callback (engine or store writer thread). */
 static void request_resv_done(void *arg, const engine_resv_result *r)
 {
@@ -251,12 +312,15 @@ static void request_resv_done(void *arg, const engine_resv_result *r)
         request_resv_write_refusal(env, w, r);
     } else {
         bool reserve = as->req.op == ENGINE_RESV_RESERVE;
-        codec_w_map(w, reserve ? 4 : 3);
+        bool fill = reserve && as->req.partial;
+        codec_w_map(w, (reserve ? 4 : 3) + fill);
         codec_w_kv_bool(w, "ok", true);
         if (reserve)
             codec_w_kv_bool(w, "granted", true);
         codec_w_kv_bool(w, "replayed", r->replayed);
         request_resv_write_record(env, w, r);
+        if (fill)
+            request_resv_write_fill(env, w, &as->req, r);
     }
     as->finish(as->owner);
 }
@@ -277,7 +341,8 @@ bool request_resv_start(request_env *env, engine_resv_op op,
     case ENGINE_RESV_RESERVE:
         if (!request_channel(env, f, &r->channel, e) ||
             !request_resv_lines(env, f, true, a, r, e) ||
-            !request_resv_ttl(env, f, false, &r->ttl_ms, e))
+            !request_resv_ttl(env, f, false, &r->ttl_ms, e) ||
+            !request_resv_partial(f, &r->partial, e))
             return false;
         break;
     case ENGINE_RESV_COMMIT:

@@ -61,6 +61,7 @@ enum {
     CTL_OPT_WIDE = 1 << 9,
     CTL_OPT_ENTRY = 1 << 10, /* token: --name, --scopes, --client */
     CTL_OPT_PICKUP_ONLY = 1 << 11,
+    CTL_OPT_PARTIAL = 1 << 12,
 };
 
 #define CTL_UNLIMITED (-1) /* max_operands: any number */
@@ -285,7 +286,7 @@ static int ctl_build_reserve(const ctl_args *a, codec_writer *w, ctl_cart *cart)
     if (!ctl_build_id_ok(a) || (a->ttl != NULL && !ctl_build_ttl(a->ttl, &ttl)))
         return CTL_EXIT_USAGE;
     /* Without --ttl the service's reservations.default_ttl applies. */
-    codec_w_map(w, a->ttl != NULL ? 5 : 4);
+    codec_w_map(w, 4 + (a->ttl != NULL) + a->partial);
     codec_w_kv_cstr(w, "op", "reserve");
     codec_w_kv_cstr(w, "id", a->words[1]);
     codec_w_kv_cstr(w, "channel", ctl_channel(a));
@@ -293,6 +294,8 @@ static int ctl_build_reserve(const ctl_args *a, codec_writer *w, ctl_cart *cart)
         return CTL_EXIT_USAGE;
     if (a->ttl != NULL)
         codec_w_kv_int(w, "ttl_ms", ttl);
+    if (a->partial)
+        codec_w_kv_bool(w, "partial", true);
     return CTL_EXIT_OK;
 }
 
@@ -594,11 +597,14 @@ static const ctl_cmd ctl_cmds[] = {
      NULL, NULL, ctl_run_inspect},
     {"status", 0, 0, 0, 0, false, "status", "service status and counters",
      ctl_build_op_only, ctl_show_status, NULL},
-    {"reserve", 2, CTL_UNLIMITED, CTL_OPT_CHANNEL | CTL_OPT_TTL, 2, true,
+    {"reserve", 2, CTL_UNLIMITED,
+     CTL_OPT_CHANNEL | CTL_OPT_TTL | CTL_OPT_PARTIAL, 2, true,
      "reserve ID SKU:REGION:QTY[@LOCATION] [SKU:REGION:QTY ...] [--ttl "
      "DURATION] "
-     "[--channel C]",
+     "[--channel C] [--partial]",
      "hold stock for ID, all lines or none; exit 4 when refused (short)\n"
+     "        --partial: hold what there is of each line (a line with\n"
+     "        nothing is left out; refused only when nothing at all is)\n"
      "        each line is split from the right: QTY after the last ':',\n"
      "        REGION before it, the rest is the SKU (which may contain ':')\n"
      "        @LOCATION pins the line to that pickup store: held there and\n"
@@ -735,6 +741,7 @@ static void ctl_usage(FILE *f)
         "                  the previous page; default 0)\n"
         "  --all           scan: every page to the end\n"
         "  --wide          sources: every counter, not the short table\n"
+        "  --partial       reserve: hold what there is of each line\n"
         "  --pickup-only   pickup, pickup-cart: pickup-enabled locations\n"
         "                  only (pickup-cart: those that fill the cart)\n"
         "  --feed URL      watch: atpd change feed (default: $ATPD_FEED,\n"
@@ -1432,6 +1439,7 @@ static int ctl_main(const ctl_args *a)
         {a->all, CTL_OPT_ALL, "--all"},
         {a->wide, CTL_OPT_WIDE, "--wide"},
         {a->pickup_only, CTL_OPT_PICKUP_ONLY, "--pickup-only"},
+        {a->partial, CTL_OPT_PARTIAL, "--partial"},
         {a->name != NULL, CTL_OPT_ENTRY, "--name"},
         {a->scopes != NULL, CTL_OPT_ENTRY, "--scopes"},
         {a->client != NULL, CTL_OPT_ENTRY, "--client"},

@@ -30,6 +30,7 @@ enum {
     CTL_ARG_ALL,
     CTL_ARG_WIDE,
     CTL_ARG_PICKUP_ONLY,
+    CTL_ARG_PARTIAL,
 };
 
 static const struct option ctl_options[] = {
@@ -53,6 +54,7 @@ static const struct option ctl_options[] = {
     {"all", no_argument, NULL, CTL_ARG_ALL},
     {"wide", no_argument, NULL, CTL_ARG_WIDE},
     {"pickup-only", no_argument, NULL, CTL_ARG_PICKUP_ONLY},
+    {"partial", no_argument, NULL, CTL_ARG_PARTIAL},
     {NULL, 0, NULL, 0},
 };
 
@@ -127,6 +129,8 @@ static bool *ctl_args_flag(ctl_args *a, int opt)
 {
     if (opt == CTL_ARG_PICKUP_ONLY)
         return &a->pickup_only;
+    if (opt == CTL_ARG_PARTIAL)
+        return &a->partial;
     return opt == 'h'            ? &a->help
            : opt == 'V'          ? &a->version
            : opt == CTL_ARG_JSON ? &a->json

@@ -597,6 +597,25 @@ static void ctl_render_reserve_refused(const codec_val *reply, FILE *f)
     }
 }
 
+/* ctl_render_fill: a partial reserve's lines that got less than asked,
+ * "short SKU@REGION: 3 of 5" (PROTOCOL.md, "Partial reservations"). */
+static void ctl_render_fill(const codec_val *reply, FILE *f)
+{
+    const codec_val *fill = codec_val_get(reply, "fill");
+    for (uint32_t i = 0; i < codec_val_len(fill); i++) {
+        const codec_val *l = codec_val_at(fill, i);
+        int64_t want, got;
+        if (!ctl_render_int(l, "qty", &want) ||
+            !ctl_render_int(l, "granted", &got) || got >= want)
+            continue;
+        char sku[CTL_CELL_MAX], region[CTL_CELL_MAX];
+        ctl_render_field(l, "sku", sku, sizeof sku);
+        ctl_render_field(l, "region", region, sizeof region);
+        fprintf(f, "short %s@%s: %" PRId64 " of %" PRId64 "\n", sku, region,
+                got, want);
+    }
+}
+
 void ctl_render_reserve(const codec_val *reply, int64_t now_ms, FILE *f)
 {
     if (!ctl_render_true(reply, "granted")) {
@@ -632,6 +651,7 @@ void ctl_render_reserve(const codec_val *reply, int64_t now_ms, FILE *f)
         }
         fputc('\n', f);
     }
+    ctl_render_fill(reply, f);
     if (ctl_render_true(reply, "replayed"))
         fprintf(f, "%s\n", ctl_render_replay_note);
 }
