@@ -173,6 +173,9 @@ typedef enum engine_resv_state {
     ENGINE_RESV_EXPIRED,
 } engine_resv_state;
 
+/* The regions a split line may name (docs/PROTOCOL.md, "Split lines"). */
+#define ENGINE_SPLIT_MAX 8
+
 typedef struct engine_resv_line {
     const char *sku;
     uint32_t sku_len;
@@ -183,7 +186,13 @@ typedef struct engine_resv_line {
      * (sku, region) in one request must name the same location (or all
      * none). */
     uint32_t pin;
-    int64_t qty;       /* requested (reserve) / reserved (results) */
+    int64_t qty; /* requested (reserve) / reserved (results) */
+    /* reserve: a split line (docs/PROTOCOL.md, "Split lines") is filled
+     * from `region`, then from these regions in order (indexes into cfg's
+     * regions); n_split 0: an ordinary line. Its SKU is in no other line
+     * of the request, and it is not pinned. */
+    const uint32_t *split;
+    uint32_t n_split;  /* at most ENGINE_SPLIT_MAX - 1 */
     int64_t consumed;  /* results: consumed by allocation events */
     int64_t released;  /* results: released by a partial release */
     int64_t available; /* results of a refusal: ATP at that moment */

@@ -101,7 +101,9 @@ static uint32_t resv_merge_lines(const engine *e, const engine_resv_req *req,
             out[n] = (engine_resv_line){.sku = l->sku,
                                         .sku_len = l->sku_len,
                                         .region = l->region,
-                                        .pin = l->pin};
+                                        .pin = l->pin,
+                                        .split = l->split,
+                                        .n_split = l->n_split};
             ids[n++] = id;
         } else if (out[k].pin != l->pin && *mixed == UINT32_MAX) {
             *mixed = i; /* one (sku, region) at two places */
@@ -214,19 +216,20 @@ static uint64_t resv_fnv_str(uint64_t h, const char *s, size_t n)
     return resv_fnv(resv_fnv_u64(h, n), s, n);
 }
 
-/* resv_request_digest: a 64-bit FNV-1a of a partial reserve's content as a
- * replay compares it (the channel and the merged lines, in any order;
- * resv_same_content for all-or-nothing reserves), by ids, not indexes, so
- * that it survives a restart with regions, locations or channels in
- * another order. Never 0 (0 means "not partial"). Engine thread (a static
- * sort base). */
-static uint64_t resv_request_digest(const engine *e, uint32_t channel,
-                                    const engine_resv_line *m, uint32_t n)
+/* resv_request_digest: a 64-bit FNV-1a of what a partial reserve, or one
+ * with split lines, asked as a replay compares it (partial or not, the
+ * channel and the merged lines in any order, a split line's regions in
+ * theirs; resv_same_content for the others), by ids, not indexes, so that
+ * it survives a restart with regions, locations or channels in another
+ * order. Never 0 (0 means "none"). Engine thread (a static sort base). */
+static uint64_t resv_request_digest(const engine *e, bool partial,
+                                    uint32_t channel, const engine_resv_line *m,
+                                    uint32_t n)
 {
     uint32_t *order = malloc((n ? n : 1) * sizeof *order);
     uint64_t h = 0xcbf29ce484222325ULL;
     const char *ch = e->cfg->channels[channel];
-    h = resv_fnv_str(h, "partial", 7);
+    h = resv_fnv_str(h, partial ? "partial" : "whole", partial ? 7 : 5);
     h = resv_fnv_str(h, ch, strlen(ch));
     for (uint32_t i = 0; i < n; i++)
         if (order != NULL)
@@ -241,11 +244,68 @@ static uint64_t resv_request_digest(const engine *e, uint32_t channel,
         const char *loc = l->pin ? e->cfg->locations[l->pin - 1].id : "";
         h = resv_fnv_str(h, l->sku, l->sku_len);
         h = resv_fnv_str(h, region, strlen(region));
+        h = resv_fnv_u64(h, l->split != NULL ? 1 + l->n_split : 0);
+        for (uint32_t s = 0; s < l->n_split; s++) {
+            const char *more = e->cfg->regions[l->split[s]].id;
+            h = resv_fnv_str(h, more, strlen(more));
+        }
         h = resv_fnv_str(h, loc, strlen(loc));
         h = resv_fnv_u64(h, (uint64_t)l->qty);
     }
     free(order);
     return h != 0 ? h : 1;
+}
+
+/* resv_by_digest: the request's record will not hold what it asked (a
+ * partial one, or one with a split line): replays compare digests. */
+static bool resv_by_digest(const engine_resv_req *req,
+                           const engine_resv_line *m, uint32_t n)
+{
+    for (uint32_t i = 0; !req->partial && i < n; i++)
+        if (m[i].split != NULL)
+            return true;
+    return req->partial;
+}
+
+/* resv_split_region: region k of line l (0: l->region, then l->split). */
+static uint32_t resv_split_region(const engine_resv_line *l, uint32_t k)
+{
+    return k == 0 ? l->region : l->split[k - 1];
+}
+
+/* resv_decide decides on merged line l with the totals as they are now:
+ * the ATP of each of its regions in order (one, unless split), and a
+ * pinned line's location's pickup ATP too (which the region's caps).
+ * take[k] gets what region k gives: min(what is still wanted, its ATP).
+ * l->available gets the sum of the regions' ATP (a refusal's answer);
+ * *all is cleared when the line is not filled whole, *some set when any
+ * unit is there. Returns the number of regions that give something. */
+static uint32_t resv_decide(const engine *e, const engine_resv_req *req,
+                            engine_resv_line *l, uint32_t id, int64_t *take,
+                            bool *all, bool *some)
+{
+    int64_t want = l->qty;
+    uint32_t n = 0;
+    l->available = 0;
+    for (uint32_t k = 0; k <= l->n_split; k++) {
+        engine_answer a;
+        engine__answer_of(e, id, l->sku, l->sku_len, resv_split_region(l, k),
+                          req->channel, &a);
+        int64_t atp = a.atp;
+        if (l->pin != 0)
+            atp = id == DICT_NONE
+                      ? 0
+                      : engine__pickup_atp(e, id, l->pin - 1, a.atp);
+        if (atp <= 0)
+            continue;
+        l->available += atp;
+        take[k] = want < atp ? want : atp;
+        want -= take[k];
+        n += take[k] > 0;
+    }
+    *all &= want == 0;
+    *some |= l->available > 0;
+    return n;
 }
 
 static int64_t resv_ttl(const engine *e, int64_t ttl_ms, atp_err *err)
@@ -340,11 +400,12 @@ static void resv_reserve(engine *e, const engine_resv_req *req)
          * (granted, with the record as it is now); else a conflict. Another
          * client's id is a conflict whatever its content: its lines are
          * not this client's to see. */
-        bool same =
-            req->partial || cur->digest != 0
-                ? cur->digest == resv_request_digest(e, req->channel, m, n) &&
-                      req->partial
-                : resv_same_content(cur, req->channel, m, ids, n);
+        bool asked = resv_by_digest(req, m, n);
+        bool same = asked || cur->digest != 0
+                        ? asked && cur->digest ==
+                                       resv_request_digest(e, req->partial,
+                                                           req->channel, m, n)
+                        : resv_same_content(cur, req->channel, m, ids, n);
         if (resv_visible(cur, req) && same)
             resv__reply_after_writes(e, req, ATP_OK, cur, true, true);
         else
@@ -380,12 +441,14 @@ static void resv_reserve(engine *e, const engine_resv_req *req)
         return;
     }
     for (uint32_t i = 0; i < req->n_lines; i++)
-        if (!config_region_in_service(e->cfg, req->lines[i].region)) {
-            resv_refuse_line(req, ATP_E_UNKNOWN_REGION, i,
-                             "the line's region was removed");
-            free(m);
-            return;
-        }
+        for (uint32_t k = 0; k <= req->lines[i].n_split; k++)
+            if (!config_region_in_service(
+                    e->cfg, resv_split_region(&req->lines[i], k))) {
+                resv_refuse_line(req, ATP_E_UNKNOWN_REGION, i,
+                                 "the line's region was removed");
+                free(m);
+                return;
+            }
     /* A pinned line's location must be in the line's region now (admin
      * moves and removes locations while atpd runs). */
     for (uint32_t i = 0; e->loc_settling != NULL && i < req->n_lines; i++)
@@ -405,24 +468,20 @@ static void resv_reserve(engine *e, const engine_resv_req *req)
         free(m);
         return;
     }
-    /* Decide on every line with the totals as they are right now: the
-     * region's ATP, and a pinned line's location's pickup ATP too (which
-     * the region's caps). */
-    bool all = true;
-    bool some = false; /* partial: a unit of any line is there */
-    for (uint32_t i = 0; i < n; i++) {
-        engine_answer a;
-        engine__answer_of(e, ids[i], m[i].sku, m[i].sku_len, m[i].region,
-                          req->channel, &a);
-        m[i].available = a.atp;
-        if (m[i].pin != 0)
-            m[i].available =
-                ids[i] == DICT_NONE
-                    ? 0
-                    : engine__pickup_atp(e, ids[i], m[i].pin - 1, a.atp);
-        all &= m[i].qty <= m[i].available;
-        some |= m[i].available > 0;
+    /* Decide on every line with the totals as they are right now. */
+    int64_t *take =
+        calloc((size_t)(n ? n : 1) * ENGINE_SPLIT_MAX, sizeof *take);
+    if (take == NULL) {
+        free(m);
+        resv__reply_now(e, req, ATP_E_NOMEM, NULL, false, false);
+        return;
     }
+    bool all = true, some = false;
+    uint32_t n_granted = 0;
+    for (uint32_t i = 0; i < n; i++)
+        n_granted +=
+            resv_decide(e, req, &m[i], ids[i],
+                        take + (size_t)i * ENGINE_SPLIT_MAX, &all, &some);
     if (req->partial ? !some : !all) {
         atomic_fetch_add_explicit(&t->refused, 1, memory_order_relaxed);
         engine_resv_result res = {.err = ATP_OK,
@@ -433,24 +492,22 @@ static void resv_reserve(engine *e, const engine_resv_req *req)
                                   .lines = m,
                                   .n_lines = n};
         req->done(req->arg, &res);
+        free(take);
         free(m);
         return;
     }
     /* Granted lines all have ATP > 0, so their SKUs are known. A partial
-     * reserve holds what is there of each line, and leaves out a line
-     * with nothing: its reservation has n_granted lines. */
-    uint64_t digest = req->partial /* what was asked, before it is cut */
-                          ? resv_request_digest(e, req->channel, m, n)
-                          : 0;
-    uint32_t n_granted = 0;
-    for (uint32_t i = 0; i < n; i++) {
-        if (req->partial && m[i].qty > m[i].available)
-            m[i].qty = m[i].available > 0 ? m[i].available : 0;
-        n_granted += m[i].qty > 0;
-    }
+     * reserve holds what is there of each line and leaves out a line with
+     * nothing; a split line holds a line in each region it took from: the
+     * reservation has n_granted lines. */
+    uint64_t digest =
+        resv_by_digest(req, m, n)
+            ? resv_request_digest(e, req->partial, req->channel, m, n)
+            : 0;
     resv *r = resv__alloc(n_granted);
     if (r == NULL || (r->id = resv__strdup(req->id, req->id_len)) == NULL) {
         resv__free(r);
+        free(take);
         free(m);
         resv__reply_now(e, req, ATP_E_NOMEM, NULL, false, false);
         return;
@@ -460,6 +517,7 @@ static void resv_reserve(engine *e, const engine_resv_req *req)
     if (req->client != NULL) {
         if ((r->client = resv__strdup(req->client, req->client_len)) == NULL) {
             resv__free(r);
+            free(take);
             free(m);
             resv__reply_now(e, req, ATP_E_NOMEM, NULL, false, false);
             return;
@@ -472,11 +530,14 @@ static void resv_reserve(engine *e, const engine_resv_req *req)
     r->created_ms = r->updated_ms = now;
     r->expires_ms = r->due.key = now + ttl;
     for (uint32_t i = 0, k = 0; i < n; i++)
-        if (m[i].qty > 0)
-            r->lines[k++] = (resv_line){.sku = ids[i],
-                                        .region = m[i].region,
-                                        .pin = m[i].pin,
-                                        .qty = m[i].qty};
+        for (uint32_t j = 0; j <= m[i].n_split; j++)
+            if (take[(size_t)i * ENGINE_SPLIT_MAX + j] > 0)
+                r->lines[k++] =
+                    (resv_line){.sku = ids[i],
+                                .region = resv_split_region(&m[i], j),
+                                .pin = m[i].pin,
+                                .qty = take[(size_t)i * ENGINE_SPLIT_MAX + j]};
+    free(take);
     free(m);
     if (resv__pinned_room(e, r) != ATP_OK) {
         resv__free(r);

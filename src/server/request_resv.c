@@ -74,6 +74,74 @@ static bool request_resv_ttl(request_env *env, const request_fields *f,
     return true;
 }
 
+/* request_resv_split_line reads a split line [sku, [region, ...], qty]
+ * (docs/PROTOCOL.md, "Split lines"): 1..ENGINE_SPLIT_MAX distinct
+ * regions, the first in out->region, the rest in *split. */
+static bool request_resv_split_line(request_env *env, codec_view v,
+                                    codec_arena *a, request_line *out,
+                                    uint32_t **split, uint32_t *n_split,
+                                    reply_error *e)
+{
+    memset(out, 0, sizeof *out);
+    codec_view sku = codec_view_first(v);
+    codec_view regions = codec_view_next(sku);
+    uint32_t n = codec_view_len(regions);
+    if (codec_view_len(v) != 3) {
+        reply_error_set(e, ATP_E_BAD_REQUEST,
+                        "a split line is [sku, [region, ...], qty] (it "
+                        "cannot be pinned to a location)");
+        return false;
+    }
+    if (n < 1 || n > ENGINE_SPLIT_MAX) {
+        reply_error_set(e, ATP_E_BAD_REQUEST,
+                        "a split line names 1 to %d regions", ENGINE_SPLIT_MAX);
+        return false;
+    }
+    uint32_t r[ENGINE_SPLIT_MAX];
+    codec_view rv = codec_view_first(regions);
+    if (!request_sku(sku, &out->sku, e))
+        return false;
+    for (uint32_t i = 0; i < n; i++, rv = codec_view_next(rv)) {
+        if (!request_region(env, rv, &r[i], e))
+            return false;
+        for (uint32_t k = 0; k < i; k++)
+            if (r[k] == r[i]) {
+                reply_error_set(e, ATP_E_BAD_REQUEST,
+                                "a split line names region '%s' twice",
+                                env->cfg->regions[r[i]].id);
+                return false;
+            }
+    }
+    if (!request_qty(codec_view_next(regions), &out->qty, e))
+        return false;
+    out->region = r[0];
+    *n_split = n - 1;
+    *split = codec_arena_malloc(a, n * sizeof **split);
+    if (*split == NULL) {
+        reply_error_set(e, ATP_E_NOMEM, "out of memory");
+        return false;
+    }
+    memcpy(*split, r + 1, (n - 1) * sizeof **split);
+    return true;
+}
+
+/* request_resv_split_alone: a split line's SKU is in no other line (its
+ * regions are filled in order; another line of the SKU would overlap
+ * them). The index of the first line that breaks it, or UINT32_MAX. */
+static uint32_t request_resv_split_alone(const engine_resv_line *lines,
+                                         uint32_t n, bool any_split)
+{
+    for (uint32_t i = 0; any_split && i < n; i++) {
+        if (lines[i].n_split == 0 && lines[i].split == NULL)
+            continue;
+        for (uint32_t j = 0; j < n; j++)
+            if (j != i && lines[j].sku_len == lines[i].sku_len &&
+                memcmp(lines[j].sku, lines[i].sku, lines[i].sku_len) == 0)
+                return j > i ? j : i;
+    }
+    return UINT32_MAX;
+}
+
 /* Lines of a reserve ([sku, region, qty]) or a release ([sku, region]). */
 static bool request_resv_lines(request_env *env, const request_fields *f,
                                bool with_qty, codec_arena *a,
@@ -114,16 +182,36 @@ static bool request_resv_lines(request_env *env, const request_fields *f,
         return false;
     }
     codec_view l = codec_view_first(f->lines);
+    bool any_split = false;
     for (uint32_t i = 0; i < n; i++, l = codec_view_next(l)) {
-        if (!request_line_read(env, l, with_qty, with_qty, &read[i], e)) {
+        uint32_t *split = NULL, n_split = 0;
+        bool is_split = with_qty && codec_view_type(l) == CODEC_ARRAY &&
+                        codec_view_type(codec_view_next(codec_view_first(l))) ==
+                            CODEC_ARRAY;
+        if (is_split
+                ? !request_resv_split_line(env, l, a, &read[i], &split,
+                                           &n_split, e)
+                : !request_line_read(env, l, with_qty, with_qty, &read[i], e)) {
             e->line = i;
             return false;
         }
+        any_split |= is_split;
         lines[i] = (engine_resv_line){.sku = read[i].sku.ptr,
                                       .sku_len = read[i].sku.len,
                                       .region = read[i].region,
                                       .pin = read[i].pin,
-                                      .qty = read[i].qty};
+                                      .qty = read[i].qty,
+                                      .split = split,
+                                      .n_split = n_split};
+    }
+    uint32_t overlap = request_resv_split_alone(lines, n, any_split);
+    if (overlap != UINT32_MAX) {
+        reply_error_set(e, ATP_E_BAD_REQUEST,
+                        "sku '%.*s' is in a split line and in another line: "
+                        "a split line's SKU is in no other line",
+                        request_clip(read[overlap].sku), read[overlap].sku.ptr);
+        e->line = overlap;
+        return false;
     }
     /* Lines naming the same (sku, region) are one line of their summed
      * quantity, which must be a quantity too (the engine merges them),
@@ -217,12 +305,48 @@ static bool request_resv_partial(const request_fields *f, bool *out,
 }
 
 /* request_resv_same_key: request lines a and b name the same (sku,
- * region). */
+ * region); a split line's SKU is its key (it is in no other line). */
 static bool request_resv_same_key(const engine_resv_line *a,
                                   const engine_resv_line *b)
 {
-    return a->region == b->region && a->sku_len == b->sku_len &&
-           memcmp(a->sku, b->sku, a->sku_len) == 0;
+    return (a->region == b->region || a->split != NULL) &&
+           a->sku_len == b->sku_len && memcmp(a->sku, b->sku, a->sku_len) == 0;
+}
+
+/* request_resv_fills: the answer has "fill": a partial reserve, or one
+ * with a split line. */
+static bool request_resv_fills(const engine_resv_req *q)
+{
+    for (uint32_t i = 0; !q->partial && i < q->n_lines; i++)
+        if (q->lines[i].split != NULL)
+            return true;
+    return q->partial;
+}
+
+/* request_resv_write_split: a split line's fill entry's own keys: every
+ * region it named, in order, and what each gave. */
+static void request_resv_write_split(request_env *env, codec_writer *w,
+                                     const engine_resv_line *l,
+                                     const engine_resv_result *r)
+{
+    codec_w_cstr(w, "regions");
+    codec_w_array(w, 1 + l->n_split);
+    for (uint32_t k = 0; k <= l->n_split; k++)
+        codec_w_cstr(w, env->cfg->regions[k ? l->split[k - 1] : l->region].id);
+    codec_w_cstr(w, "by_region");
+    codec_w_array(w, 1 + l->n_split);
+    for (uint32_t k = 0; k <= l->n_split; k++) {
+        uint32_t region = k ? l->split[k - 1] : l->region;
+        int64_t q = 0;
+        for (uint32_t j = 0; j < r->n_lines; j++)
+            if (r->lines[j].region == region &&
+                r->lines[j].sku_len == l->sku_len &&
+                memcmp(r->lines[j].sku, l->sku, l->sku_len) == 0)
+                q = r->lines[j].qty;
+        codec_w_map(w, 2);
+        codec_w_kv_cstr(w, "region", env->cfg->regions[region].id);
+        codec_w_kv_int(w, "qty", q);
+    }
 }
 
 /* A partial reserve's "fill": per (sku, region) of the request, in the
@@ -255,13 +379,16 @@ static void request_resv_write_fill(request_env *env, codec_writer *w,
             if (request_resv_same_key(&q->lines[j], l))
                 wanted += q->lines[j].qty;
         for (uint32_t j = 0; j < r->n_lines; j++)
-            if (request_resv_same_key(&r->lines[j], l))
-                granted = r->lines[j].qty;
-        codec_w_map(w, 4);
+            if (request_resv_same_key(l, &r->lines[j]))
+                granted += r->lines[j].qty;
+        bool split = l->split != NULL;
+        codec_w_map(w, 4 + 2 * split);
         codec_w_kv_str(w, "sku", l->sku, l->sku_len);
         codec_w_kv_cstr(w, "region", env->cfg->regions[l->region].id);
         codec_w_kv_int(w, "qty", wanted);
         codec_w_kv_int(w, "granted", granted);
+        if (split)
+            request_resv_write_split(env, w, l, r);
     }
 }
 
@@ -312,7 +439,7 @@ static void request_resv_done(void *arg, const engine_resv_result *r)
         request_resv_write_refusal(env, w, r);
     } else {
         bool reserve = as->req.op == ENGINE_RESV_RESERVE;
-        bool fill = reserve && as->req.partial;
+        bool fill = reserve && request_resv_fills(&as->req);
         codec_w_map(w, (reserve ? 4 : 3) + fill);
         codec_w_kv_bool(w, "ok", true);
         if (reserve)

@@ -62,6 +62,7 @@ enum {
     CTL_OPT_ENTRY = 1 << 10, /* token: --name, --scopes, --client */
     CTL_OPT_PICKUP_ONLY = 1 << 11,
     CTL_OPT_PARTIAL = 1 << 12,
+    CTL_OPT_SPLIT = 1 << 13,
 };
 
 #define CTL_UNLIMITED (-1) /* max_operands: any number */
@@ -252,6 +253,21 @@ static bool ctl_build_ttl(const char *s, int64_t *ms)
     return false;
 }
 
+/* ctl_build_split_regions writes "R1,R2,..." as the array of a split
+ * line's regions (PROTOCOL.md, "Split lines"). */
+static void ctl_build_split_regions(codec_writer *w, const char *s, size_t n)
+{
+    uint32_t count = 1;
+    for (size_t i = 0; i < n; i++)
+        count += s[i] == ',';
+    codec_w_array(w, count);
+    for (size_t start = 0, i = 0; i <= n; i++)
+        if (i == n || s[i] == ',') {
+            codec_w_str(w, s + start, i - start);
+            start = i + 1;
+        }
+}
+
 /* ctl_build_lines writes the "lines" key and array from words[first..]:
  * [sku, region, qty] (with_qty; [sku, region, qty, location] for
  * SKU:REGION:QTY@LOCATION) or [sku, region]. */
@@ -270,7 +286,10 @@ static bool ctl_build_lines(const ctl_args *a, int first, bool with_qty,
         }
         codec_w_array(w, with_qty ? 3u + (l.location != NULL) : 2u);
         codec_w_str(w, l.sku, l.sku_len);
-        codec_w_str(w, l.region, l.region_len);
+        if (a->split && with_qty)
+            ctl_build_split_regions(w, l.region, l.region_len);
+        else
+            codec_w_str(w, l.region, l.region_len);
         if (with_qty)
             codec_w_int(w, l.qty);
         if (with_qty && l.location != NULL)
@@ -598,13 +617,15 @@ static const ctl_cmd ctl_cmds[] = {
     {"status", 0, 0, 0, 0, false, "status", "service status and counters",
      ctl_build_op_only, ctl_show_status, NULL},
     {"reserve", 2, CTL_UNLIMITED,
-     CTL_OPT_CHANNEL | CTL_OPT_TTL | CTL_OPT_PARTIAL, 2, true,
+     CTL_OPT_CHANNEL | CTL_OPT_TTL | CTL_OPT_PARTIAL | CTL_OPT_SPLIT, 2, true,
      "reserve ID SKU:REGION:QTY[@LOCATION] [SKU:REGION:QTY ...] [--ttl "
      "DURATION] "
-     "[--channel C] [--partial]",
+     "[--channel C] [--partial] [--split]",
      "hold stock for ID, all lines or none; exit 4 when refused (short)\n"
      "        --partial: hold what there is of each line (a line with\n"
      "        nothing is left out; refused only when nothing at all is)\n"
+     "        --split: REGION is R1,R2,...: the line is filled from R1,\n"
+     "        then R2, ... (a split shipment; its SKU in no other line)\n"
      "        each line is split from the right: QTY after the last ':',\n"
      "        REGION before it, the rest is the SKU (which may contain ':')\n"
      "        @LOCATION pins the line to that pickup store: held there and\n"
@@ -742,6 +763,7 @@ static void ctl_usage(FILE *f)
         "  --all           scan: every page to the end\n"
         "  --wide          sources: every counter, not the short table\n"
         "  --partial       reserve: hold what there is of each line\n"
+        "  --split         reserve: REGION is R1,R2,... filled in that order\n"
         "  --pickup-only   pickup, pickup-cart: pickup-enabled locations\n"
         "                  only (pickup-cart: those that fill the cart)\n"
         "  --feed URL      watch: atpd change feed (default: $ATPD_FEED,\n"
@@ -1440,6 +1462,7 @@ static int ctl_main(const ctl_args *a)
         {a->wide, CTL_OPT_WIDE, "--wide"},
         {a->pickup_only, CTL_OPT_PICKUP_ONLY, "--pickup-only"},
         {a->partial, CTL_OPT_PARTIAL, "--partial"},
+        {a->split, CTL_OPT_SPLIT, "--split"},
         {a->name != NULL, CTL_OPT_ENTRY, "--name"},
         {a->scopes != NULL, CTL_OPT_ENTRY, "--scopes"},
         {a->client != NULL, CTL_OPT_ENTRY, "--client"},

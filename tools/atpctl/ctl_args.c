@@ -31,6 +31,7 @@ enum {
     CTL_ARG_WIDE,
     CTL_ARG_PICKUP_ONLY,
     CTL_ARG_PARTIAL,
+    CTL_ARG_SPLIT,
 };
 
 static const struct option ctl_options[] = {
@@ -55,6 +56,7 @@ static const struct option ctl_options[] = {
     {"wide", no_argument, NULL, CTL_ARG_WIDE},
     {"pickup-only", no_argument, NULL, CTL_ARG_PICKUP_ONLY},
     {"partial", no_argument, NULL, CTL_ARG_PARTIAL},
+    {"split", no_argument, NULL, CTL_ARG_SPLIT},
     {NULL, 0, NULL, 0},
 };
 
@@ -131,6 +133,8 @@ static bool *ctl_args_flag(ctl_args *a, int opt)
         return &a->pickup_only;
     if (opt == CTL_ARG_PARTIAL)
         return &a->partial;
+    if (opt == CTL_ARG_SPLIT)
+        return &a->split;
     return opt == 'h'            ? &a->help
            : opt == 'V'          ? &a->version
            : opt == CTL_ARG_JSON ? &a->json

@@ -611,6 +611,18 @@ static void ctl_render_fill(const codec_val *reply, FILE *f)
         char sku[CTL_CELL_MAX], region[CTL_CELL_MAX];
         ctl_render_field(l, "sku", sku, sizeof sku);
         ctl_render_field(l, "region", region, sizeof region);
+        const codec_val *regions = codec_val_get(l, "regions"); /* split */
+        for (uint32_t k = 0; k < codec_val_len(regions); k++) {
+            char one[CTL_CELL_MAX];
+            size_t at = k == 0 ? 0 : strlen(region);
+            ctl_render_fmt(codec_val_at(regions, k), one, sizeof one);
+            size_t len = strlen(one);
+            if (at + 1 + len >= sizeof region)
+                break; /* the cell is full: the rest is cut */
+            if (k > 0)
+                region[at++] = ',';
+            memcpy(region + at, one, len + 1);
+        }
         fprintf(f, "short %s@%s: %" PRId64 " of %" PRId64 "\n", sku, region,
                 got, want);
     }

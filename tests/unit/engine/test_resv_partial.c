@@ -1,10 +1,12 @@
 /*
- * test_resv_partial.c - unit tests of partial reserves in
- * src/engine/resv.c (docs/PROTOCOL.md, "Partial reservations"): each line
- * gets what its ATP has at that instant, a line with nothing is left out,
- * nothing at all is a refusal; a replay is told by what was asked (in any
- * order), not by what was granted; an all-or-nothing request never
- * replays a partial one. Memory-only engine (no store).
+ * test_resv_partial.c - unit tests of partial reserves and split lines in
+ * src/engine/resv.c (docs/PROTOCOL.md, "Partial reservations", "Split
+ * lines"): each line gets what its ATP has at that instant, a line with
+ * nothing is left out, nothing at all is a refusal; a split line takes
+ * from its regions in order; a replay is told by what was asked (in any
+ * order; a split line's regions in theirs), not by what was granted; an
+ * all-or-nothing request never replays a partial one. Memory-only engine
+ * (no store).
  *
  * Threads: the test thread submits and reads the answers after
  * engine_sync; the engine thread decides and calls the done callback.
@@ -206,11 +208,58 @@ static void test_partial_merges_lines(void **state)
     config_fini(&cfg);
 }
 
+/* B: 2 in us-east, 9 in eu. A split line [B, [us-east, eu], 5] takes 2
+ * then 3; all or nothing, 12 is refused with what both had (11); partial,
+ * it takes the rest. The regions' order is part of what was asked. */
+static void test_split_line(void **state)
+{
+    (void)state;
+    config cfg;
+    engine *e = test_engine(&cfg);
+    static const uint32_t eu[] = {1};
+    engine_resv_line l = test_line("B", 0, 5);
+    l.split = eu;
+    l.n_split = 1;
+    test_answer a = test_reserve(e, "s1", false, &l, 1);
+    assert_true(a.granted);
+    assert_int_equal(a.n, 2);
+    assert_int_equal(a.lines[0].region, 0);
+    assert_int_equal(a.lines[0].qty, 2);
+    assert_int_equal(a.lines[1].region, 1);
+    assert_int_equal(a.lines[1].qty, 3);
+    assert_int_equal(test_atp(e, "B", 0), 0);
+    assert_int_equal(test_atp(e, "B", 1), 6);
+    assert_true(test_reserve(e, "s1", false, &l, 1).replayed);
+    /* Not the same request: the line without its split, or partial. */
+    engine_resv_line plain = test_line("B", 0, 5);
+    assert_int_equal(test_reserve(e, "s1", false, &plain, 1).err,
+                     ATP_E_CONFLICT);
+    assert_int_equal(test_reserve(e, "s1", true, &l, 1).err, ATP_E_CONFLICT);
+    /* The other order: eu first. */
+    static const uint32_t us[] = {0};
+    engine_resv_line rev = test_line("B", 1, 12);
+    rev.split = us;
+    rev.n_split = 1;
+    a = test_reserve(e, "s2", false, &rev, 1);
+    assert_false(a.granted);
+    assert_int_equal(a.lines[0].available, 6);
+    a = test_reserve(e, "s2", true, &rev, 1);
+    assert_true(a.granted);
+    assert_int_equal(a.n, 1);
+    assert_int_equal(a.lines[0].region, 1);
+    assert_int_equal(a.lines[0].qty, 6);
+    assert_int_equal(test_atp(e, "B", 1), 0);
+    engine_stop(e);
+    engine_free(e);
+    config_fini(&cfg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_partial_fills_what_is_there),
         cmocka_unit_test(test_partial_merges_lines),
+        cmocka_unit_test(test_split_line),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
