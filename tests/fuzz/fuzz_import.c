@@ -7,7 +7,7 @@
  * file. Asserts what docs/IMPORT.md promises: a file with problems gives
  * no events; a file without gives events that atpd's own decoder accepts
  * (every SKU, location and lot id valid, quantities within +-10^15, lot
- * quantities >= 0), one per record at most.
+ * quantities >= 0, arrivals within 0..2^53-1 ms), one per record at most.
  */
 #include <string.h>
 
@@ -32,8 +32,12 @@ static void fuzz_check_events(const codec_event *evs, size_t n)
                    "event quantity");
         if (e->kind != ATP_EV_SET) {
             fuzz_check(codec_str_is_id(e->ref, CODEC_REF_MAX_LEN), "lot id");
-            fuzz_check(e->kind == ATP_EV_LOT_CANCEL || e->value >= 0,
+            fuzz_check(e->kind != ATP_EV_LOT_ADD || e->value >= 0,
                        "lot quantity");
+            /* atpd's bounds of a lot's arrival (source_msg.c) */
+            fuzz_check(e->kind != ATP_EV_LOT_ADD ||
+                           (e->eta_ms >= 0 && e->eta_ms <= ATP_WIRE_INT_MAX),
+                       "lot eta_ms");
         }
     }
 }
@@ -67,6 +71,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         x12_opts_default(&o);
         o.transit_set = (mode & 2) != 0;
         o.transit_ms = 86400000;
+        o.received = (mode & 4) != 0;
         import_x12(buf, len, &o, &b);
     }
     import_locmap map = {0};
@@ -84,7 +89,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fuzz_check(ok || evs == NULL, "events without success");
     fuzz_check(!ok || b.n_diags == 0, "success with problems");
     fuzz_check(n <= b.n, "more events than records");
-    fuzz_check(c.sets + c.lots + c.lot_cancels == n, "counts");
+    fuzz_check(c.sets + c.lots + c.lot_cancels + c.lot_receives == n, "counts");
     if (ok)
         fuzz_check_events(evs, n);
     free(evs);

@@ -593,6 +593,7 @@ def main(h):
     assert len(ops) == N_OPS, len(ops)
     kill_after = N_OPS // 2
     last_seq = None
+    after_kill = False  # the first good run after the kill -9 not yet made
     compared_after_kill = False
     unsynced = False
     for i, op in enumerate(ops, 1):
@@ -643,8 +644,16 @@ def main(h):
             ok = c.check(r.rc == 0, "%s: exit %s, want 0: %r", what, r.rc, r)
             o = r.obj if isinstance(r.obj, dict) else {}
             if ok:
-                want_sent = "snapshot" if (f.snapshot or len(f.events) > MAX_EVENTS) else "batch"
-                c.eq(o.get("sent_as"), want_sent, what + ": sent_as")
+                # docs/IMPORT.md: a snapshot when asked, when too big, on
+                # a first run; after the kill -9 atpd may be behind (either)
+                want_sent = ("snapshot" if (f.snapshot or len(f.events) > MAX_EVENTS
+                                            or last_seq is None) else "batch")
+                if want_sent == "batch" and after_kill:
+                    c.check(o.get("sent_as") in ("batch", "snapshot"), "%s: sent_as %r",
+                            what, o.get("sent_as"))
+                else:
+                    c.eq(o.get("sent_as"), want_sent, what + ": sent_as")
+                after_kill = False
                 c.eq(o.get("applied"), True, what + ": applied")
                 seq = o.get("seq")
                 c.check(isinstance(seq, int) and (last_seq is None or seq > last_seq),
@@ -680,6 +689,7 @@ def main(h):
             d.start()
             q = harness.Client(d.query_port, d=d)
             compared_after_kill = True
+            after_kill = True
             unsynced = True
         if len(c.failures) > 40:
             break

@@ -212,9 +212,10 @@ static void import_print_errors(const import_run *r)
 
 static void import_print_event(FILE *f, const codec_event *e)
 {
-    const char *kind = e->kind == ATP_EV_SET       ? "set"
-                       : e->kind == ATP_EV_LOT_ADD ? "lot_add"
-                                                   : "lot_cancel";
+    const char *kind = e->kind == ATP_EV_SET           ? "set"
+                       : e->kind == ATP_EV_LOT_ADD     ? "lot_add"
+                       : e->kind == ATP_EV_LOT_RECEIVE ? "lot_receive"
+                                                       : "lot_cancel";
     fprintf(f, "[\"%s\",", kind);
     codec_json_str_file(f, e->sku.ptr, e->sku.len);
     fputc(',', f);
@@ -240,10 +241,11 @@ static void import_print_summary(const import_run *r)
         printf("{\"ok\":true,\"file\":");
         import_json_str(stdout, r->a.file);
         printf(",\"format\":\"%s\",\"transaction_sets\":%u,\"records\":%zu,"
-               "\"sets\":%zu,\"lots\":%zu,\"lot_cancels\":%zu,\"ignored\":%llu,"
+               "\"sets\":%zu,\"lots\":%zu,\"lot_cancels\":%zu,"
+               "\"lot_receives\":%zu,\"ignored\":%llu,"
                "\"locations\":%zu,\"source\":",
                r->format, sets, r->b.n, c->sets, c->lots, c->lot_cancels,
-               (unsigned long long)r->b.ignored, c->locations);
+               c->lot_receives, (unsigned long long)r->b.ignored, c->locations);
         import_json_str(stdout, r->a.source);
         printf(",\"session\":%llu,\"seq\":%llu,\"sent_as\":\"%s\","
                "\"applied\":%s,\"confirm_ms\":%lld",
@@ -266,9 +268,11 @@ static void import_print_summary(const import_run *r)
         printf(" %s%s%s, %u transaction set%s", r->b.sets_846 ? "846" : "",
                r->b.sets_846 && r->b.sets_856 ? "+" : "",
                r->b.sets_856 ? "856" : "", sets, sets == 1 ? "" : "s");
-    printf(", %zu records: %zu sets, %zu lots, %zu lot cancels at %zu "
-           "locations",
-           r->b.n, c->sets, c->lots, c->lot_cancels, c->locations);
+    printf(", %zu records: %zu sets, %zu lots, %zu lot cancels", r->b.n,
+           c->sets, c->lots, c->lot_cancels);
+    if (c->lot_receives > 0)
+        printf(", %zu lot receipts", c->lot_receives);
+    printf(" at %zu locations", c->locations);
     if (r->b.ignored)
         printf(" (%llu quantities ignored)", (unsigned long long)r->b.ignored);
     if (r->a.check)
@@ -276,6 +280,20 @@ static void import_print_summary(const import_run *r)
     else
         printf(" -> %s seq %llu (%s): applied in %lld ms\n", r->a.source,
                (unsigned long long)r->seq, sent, (long long)r->confirm_ms);
+}
+
+/* import_print_failure: with --json, a run that failed after the file was
+ * read: {"ok": false, "file", "status": exit, "message"} (the message
+ * also went to stderr). */
+static void import_print_failure(const import_run *r, int exit, const char *why)
+{
+    if (!r->a.json)
+        return;
+    printf("{\"ok\":false,\"file\":");
+    import_json_str(stdout, r->a.file);
+    printf(",\"status\":%d,\"message\":", exit);
+    import_json_str(stdout, why != NULL ? why : "see stderr");
+    printf("}\n");
 }
 
 /* ---- publishing ------------------------------------------------------------
@@ -297,8 +315,21 @@ static int import_publish(import_run *r)
 {
     char why[512];
     import_state s;
-    int rc =
-        import_state_open(r->a.state_dir, r->a.source, &s, why, sizeof why);
+    /* Where the source has on_hand authority: a received lot's quantity
+     * moves into on_hand there, in atpd and in the state alike. */
+    const config_source *cs = &r->cfg.sources[r->src];
+    const char **on_hand = calloc(cs->n_authority + 1, sizeof *on_hand);
+    size_t n_on_hand = 0;
+    for (size_t i = 0; on_hand != NULL && i < cs->n_authority; i++)
+        if (cs->authority[i].bucket == ATP_BUCKET_ON_HAND)
+            on_hand[n_on_hand++] =
+                r->cfg.locations[cs->authority[i].location].id;
+    int rc = on_hand == NULL
+                 ? -1
+                 : import_state_open(r->a.state_dir, r->a.source, on_hand,
+                                     n_on_hand, &s, why, sizeof why);
+    if (on_hand == NULL)
+        snprintf(why, sizeof why, "out of memory");
     if (rc != 0) {
         if (rc > 0)
             fprintf(stderr,
@@ -308,6 +339,8 @@ static int import_publish(import_run *r)
         else
             fprintf(stderr, "atp-import: --state: %s\n", why);
         import_state_close(&s);
+        free(on_hand);
+        import_print_failure(r, IMPORT_EXIT_USAGE, NULL);
         return IMPORT_EXIT_USAGE;
     }
     char u1[300], u2[300], u3[300];
@@ -327,6 +360,11 @@ static int import_publish(import_run *r)
         .key = r->key,
         .key_len = r->key_len,
         .part_max = sv->max_events_per_message,
+        /* atpd drops a larger message (nng's RECVMAXSZ): room for the
+         * envelope and the MAC is in the margin */
+        .max_bytes = sv->ingest_recv_max_bytes > 4096
+                         ? sv->ingest_recv_max_bytes - 1024
+                         : sv->ingest_recv_max_bytes,
         .deadline_ms = clock_mono_ms() + r->a.timeout_ms,
     };
     import_link *l = NULL;
@@ -345,10 +383,17 @@ static int import_publish(import_run *r)
         r->session = s.session;
         while (r->session == 0 && crypto_random(&r->session, sizeof r->session))
             r->session &= (uint64_t)ATP_WIRE_INT_MAX;
-        r->snapshot = r->a.snapshot || r->n_evs > o.part_max;
+        /* A snapshot (the whole state, in parts) when asked for, when the
+         * file is too big for one message, and whenever atpd may lack
+         * something of ours: a new state (a new publisher starts with
+         * one), another session is atpd's current one, or atpd's last_seq
+         * is behind ours (an earlier run's message it never applied). */
+        r->snapshot = r->a.snapshot || r->n_evs > o.part_max ||
+                      s.session == 0 ||
+                      (before.session != 0 && before.session != s.session) ||
+                      before.last_seq < s.last_seq;
         if (r->a.snapshot) /* the file replaces what it is about */
-            feed_state_clear(s.st, r->counts.sets > 0,
-                             r->counts.lots + r->counts.lot_cancels > 0);
+            feed_state_clear(s.st, r->b.stock_file, r->b.inbound_file);
         if (r->session == 0 ||
             feed_state_apply(s.st, r->evs, (uint32_t)r->n_evs) != ATP_OK) {
             snprintf(why, sizeof why, "out of memory or no random bytes");
@@ -364,7 +409,7 @@ static int import_publish(import_run *r)
             rc = IMPORT_LINK_ERROR;
     }
     if (rc == IMPORT_LINK_OK)
-        rc = import_link_publish(l, r->session, r->seq, r->snapshot, r->evs,
+        rc = import_link_publish(l, r->session, r->seq, &r->snapshot, r->evs,
                                  r->n_evs, s.st, &before, &r->confirm_ms, why,
                                  sizeof why);
     if (rc == IMPORT_LINK_REJECTED) { /* the seq is used up, not the events */
@@ -375,13 +420,17 @@ static int import_publish(import_run *r)
     }
     import_link_close(l);
     import_state_close(&s);
+    free(on_hand);
     r->applied = rc == IMPORT_LINK_OK;
-    if (rc != IMPORT_LINK_OK)
+    int exit = rc == IMPORT_LINK_OK         ? IMPORT_EXIT_OK
+               : rc == IMPORT_LINK_REJECTED ? IMPORT_EXIT_REJECTED
+               : rc == IMPORT_LINK_ERROR    ? IMPORT_EXIT_USAGE
+                                            : IMPORT_EXIT_UNCONFIRMED;
+    if (rc != IMPORT_LINK_OK) {
         fprintf(stderr, "atp-import: %s\n", why);
-    return rc == IMPORT_LINK_OK         ? IMPORT_EXIT_OK
-           : rc == IMPORT_LINK_REJECTED ? IMPORT_EXIT_REJECTED
-           : rc == IMPORT_LINK_ERROR    ? IMPORT_EXIT_USAGE
-                                        : IMPORT_EXIT_UNCONFIRMED;
+        import_print_failure(r, exit, why);
+    }
+    return exit;
 }
 
 int main(int argc, char **argv)

@@ -219,9 +219,12 @@ typedef struct csv_map {
     size_t n_fields;   /* every row has this many */
 } csv_map;
 
-static const char *csv_col_name(const csv_opts *o, int c)
+/* csv_col_name: mapped column c's name in the file's header (its number
+ * without one), as messages give it. */
+static const char *csv_col_name(const import_batch *b, const csv_map *m, int c)
 {
-    return o->cols[c];
+    const char *name = import_column_name(b, (uint32_t)m->idx[c] + 1);
+    return name != NULL ? name : "?";
 }
 
 /* csv_resolve finds each mapped column in the header (or by number). */
@@ -287,28 +290,30 @@ static void csv_row(const csv_opts *o, const csv_reader *r, const csv_map *m,
     uint8_t bucket = o->bucket;
     bool lot = v[CSV_LOT] != NULL;
     if (n[CSV_SKU] == 0)
-        CSV_BAD(CSV_SKU, "column %s: empty SKU", csv_col_name(o, CSV_SKU));
+        CSV_BAD(CSV_SKU, "column %s: empty SKU", csv_col_name(b, m, CSV_SKU));
     if (v[CSV_LOCATION] != NULL && n[CSV_LOCATION] == 0)
         CSV_BAD(CSV_LOCATION, "column %s: empty location",
-                csv_col_name(o, CSV_LOCATION));
+                csv_col_name(b, m, CSV_LOCATION));
     if (!import_parse_qty(v[CSV_QTY], n[CSV_QTY], &qty) || (lot && qty < 0))
         CSV_BAD(CSV_QTY, "column %s: '%.*s' is not a whole number %s",
-                csv_col_name(o, CSV_QTY),
+                csv_col_name(b, m, CSV_QTY),
                 (int)(n[CSV_QTY] > 24 ? 24 : n[CSV_QTY]), v[CSV_QTY],
                 lot ? "0..10^15" : "within +-10^15");
     if (v[CSV_BUCKET] != NULL &&
         !import_bucket_parse(v[CSV_BUCKET], n[CSV_BUCKET], &bucket))
         CSV_BAD(CSV_BUCKET,
                 "column %s: '%.*s' is not on_hand, allocated or held",
-                csv_col_name(o, CSV_BUCKET),
+                csv_col_name(b, m, CSV_BUCKET),
                 (int)(n[CSV_BUCKET] > 24 ? 24 : n[CSV_BUCKET]), v[CSV_BUCKET]);
     if (lot && n[CSV_LOT] == 0)
-        CSV_BAD(CSV_LOT, "column %s: empty lot id", csv_col_name(o, CSV_LOT));
-    if (lot && !import_parse_iso_date(v[CSV_ETA], n[CSV_ETA], &eta))
+        CSV_BAD(CSV_LOT, "column %s: empty lot id",
+                csv_col_name(b, m, CSV_LOT));
+    if (lot && (!import_parse_iso_date(v[CSV_ETA], n[CSV_ETA], &eta) ||
+                eta < 0 || eta > ATP_WIRE_INT_MAX))
         CSV_BAD(CSV_ETA,
                 "column %s: '%.*s' is not a date (YYYY-MM-DD, YYYYMMDD, "
-                "YYYY-MM-DDTHH:MM[:SS][Z])",
-                csv_col_name(o, CSV_ETA),
+                "YYYY-MM-DDTHH:MM[:SS][Z]) from 1970 on",
+                csv_col_name(b, m, CSV_ETA),
                 (int)(n[CSV_ETA] > 32 ? 32 : n[CSV_ETA]), v[CSV_ETA]);
 #undef CSV_BAD
     if (b->n_diags != before)
@@ -325,10 +330,11 @@ static void csv_row(const csv_opts *o, const csv_reader *r, const csv_map *m,
     rec->lot = lot ? import_strdup(b, v[CSV_LOT], n[CSV_LOT]) : NULL;
     rec->qty = qty;
     rec->eta_ms = eta;
-    rec->pos = (import_pos){line, 0,
-                            (uint32_t)(m->idx[CSV_LOCATION] >= 0
-                                           ? m->idx[CSV_LOCATION] + 1
-                                           : m->idx[CSV_SKU] + 1)};
+    rec->pos = (import_pos){line, 0, (uint32_t)m->idx[CSV_SKU] + 1};
+    rec->loc_pos = (import_pos){line, 0,
+                                (uint32_t)(m->idx[CSV_LOCATION] >= 0
+                                               ? m->idx[CSV_LOCATION] + 1
+                                               : m->idx[CSV_SKU] + 1)};
 }
 
 void import_csv(const char *buf, size_t len, const csv_opts *o, import_batch *b)
@@ -360,6 +366,9 @@ void import_csv(const char *buf, size_t len, const csv_opts *o, import_batch *b)
             have_map = true;
             if (!csv_resolve(o, &r, &m, b, line))
                 break;
+            /* the file's kind, from its mapping (--snapshot) */
+            b->inbound_file = m.idx[CSV_LOT] >= 0;
+            b->stock_file = !b->inbound_file;
             if (o->header)
                 continue;
         }

@@ -19,6 +19,7 @@ enum {
     IMPORT_OPT_SKU_QUAL,
     IMPORT_OPT_QTY,
     IMPORT_OPT_TRANSIT,
+    IMPORT_OPT_RECEIVED,
     IMPORT_OPT_SNAPSHOT,
     IMPORT_OPT_CSV_COLUMNS,
     IMPORT_OPT_DELIMITER,
@@ -44,6 +45,7 @@ static const struct option import_options[] = {
     {"sku-qualifier", required_argument, NULL, IMPORT_OPT_SKU_QUAL},
     {"qty", required_argument, NULL, IMPORT_OPT_QTY},
     {"transit", required_argument, NULL, IMPORT_OPT_TRANSIT},
+    {"received", no_argument, NULL, IMPORT_OPT_RECEIVED},
     {"snapshot", no_argument, NULL, IMPORT_OPT_SNAPSHOT},
     {"csv-columns", required_argument, NULL, IMPORT_OPT_CSV_COLUMNS},
     {"delimiter", required_argument, NULL, IMPORT_OPT_DELIMITER},
@@ -88,6 +90,8 @@ void import_usage(FILE *f)
         "17=on_hand)\n"
         "  --transit DUR         856: ETA = ship date (DTM*011) + DUR when no "
         "DTM*017\n"
+        "  --received            856: the shipments arrived: their lots are "
+        "received\n"
         "  --snapshot            send the whole state, the file replacing "
         "what it is about\n"
         "  --csv-columns LIST    sku=NAME,location=NAME,qty=NAME[,bucket=NAME]"
@@ -169,10 +173,13 @@ static int import_set_value(import_args *a, tool_args *t, int opt)
                    : import_bad(t->name, v, "QUALIFIER=BUCKET,...");
     case IMPORT_OPT_TRANSIT:
         a->x12.transit_set = true;
+        /* a year at most: an ETA plus it stays a wire integer */
         return config_parse_duration_ms(v, &a->x12.transit_ms) &&
-                       a->x12.transit_ms >= 0
+                       a->x12.transit_ms >= 0 &&
+                       a->x12.transit_ms <= 366LL * 86400000
                    ? IMPORT_EXIT_OK
-                   : import_bad(t->name, v, "a duration such as 2d or 36h");
+                   : import_bad(t->name, v,
+                                "a duration such as 2d or 36h, at most 366d");
     case IMPORT_OPT_TIMEOUT:
         return config_parse_duration_ms(v, &a->timeout_ms) && a->timeout_ms > 0
                    ? IMPORT_EXIT_OK
@@ -225,6 +232,8 @@ int import_args_parse(int argc, char **argv, import_args *a)
             a->snapshot = true;
         else if (opt == IMPORT_OPT_CHECK)
             a->check = true;
+        else if (opt == IMPORT_OPT_RECEIVED)
+            a->x12.received = true;
         else if (opt == IMPORT_OPT_JSON)
             a->json = true;
         else if (opt == IMPORT_OPT_NO_HEADER)

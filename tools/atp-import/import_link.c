@@ -138,8 +138,12 @@ int import_link_open(const import_link_opts *o, import_link **out, char *why,
         return IMPORT_LINK_ERROR;
     }
     int64_t left = o->deadline_ms - clock_mono_ms();
+    /* Each `sources` request waits at most a second (or what is left):
+     * the run ends within a second of --timeout. */
     client_opts co = {.url = o->query_url,
-                      .timeout_ms = (int)(left > 100 ? left : 100),
+                      .timeout_ms = (int)(left < 100    ? 100
+                                          : left > 1000 ? 1000
+                                                        : left),
                       .token = o->token};
     char err[256] = "";
     if (client_open(&co, &l->cl, err, sizeof err) != ATP_OK) {
@@ -262,6 +266,15 @@ int import_link_wait_quiet(import_link *l, uint64_t session, int64_t quiet_ms,
 
 /* ---- sending ------------------------------------------------------------- */
 
+/* import_msg_len: m's encoded size (signed), 0 when it cannot be encoded. */
+static size_t import_msg_len(import_link *l, const codec_src_msg *m)
+{
+    size_t len;
+    return feed_sign_encode(l->w, m, l->o->key, l->o->key_len, &len) != NULL
+               ? len
+               : 0;
+}
+
 /* import_send_msg sends m signed with the source's key (feed_sign.h). */
 static bool import_send_msg(import_link *l, const codec_src_msg *m)
 {
@@ -278,9 +291,9 @@ typedef struct import_msg {
     feed_state *st;
 } import_msg;
 
-static bool import_send_batch(import_link *l, const import_msg *m)
+static codec_src_msg import_batch_msg(const import_link *l, const import_msg *m)
 {
-    codec_src_msg sm = {
+    return (codec_src_msg){
         .source = {l->o->source, (uint32_t)strlen(l->o->source)},
         .seq = m->seq,
         .ts_ms = (uint64_t)clock_wall_ms(),
@@ -288,6 +301,11 @@ static bool import_send_batch(import_link *l, const import_msg *m)
         .events = (codec_event *)m->evs,
         .session = m->session,
     };
+}
+
+static bool import_send_batch(import_link *l, const import_msg *m)
+{
+    codec_src_msg sm = import_batch_msg(l, m);
     return import_send_msg(l, &sm);
 }
 
@@ -298,10 +316,9 @@ static bool import_send_snapshot(import_link *l, const import_msg *m)
     if (feed_state_events(m->st, &evs, &n) != ATP_OK)
         return false;
     size_t part_max = l->o->part_max ? l->o->part_max : 1;
-    uint32_t parts = n == 0 ? 1 : (uint32_t)((n + part_max - 1) / part_max);
     uint64_t id = (uint64_t)clock_wall_ms();
-    for (uint32_t p = 0; p < parts; p++) {
-        size_t off = (size_t)p * part_max;
+    size_t off = 0;
+    for (uint32_t p = 0; off < n || p == 0; p++) {
         size_t cnt = n - off < part_max ? n - off : part_max;
         codec_src_msg sm = {
             .kind = ATP_MSG_SNAPSHOT,
@@ -312,11 +329,19 @@ static bool import_send_snapshot(import_link *l, const import_msg *m)
             .events = evs + off,
             .snapshot_id = id,
             .part = p,
-            .last = p + 1 == parts,
+            .last = off + cnt == n,
             .session = m->session,
         };
+        /* A part atpd would drop as too large (ingest_recv_max_bytes) is
+         * halved until it fits: long SKUs and locations make big events. */
+        while (cnt > 1 && import_msg_len(l, &sm) > l->o->max_bytes) {
+            cnt /= 2;
+            sm.n_events = (uint32_t)cnt;
+            sm.last = off + cnt == n;
+        }
         if (!import_send_msg(l, &sm))
             return false;
+        off += cnt;
     }
     return true;
 }
@@ -348,11 +373,18 @@ static bool import_answer(import_link *l, const import_msg *m)
 }
 
 int import_link_publish(import_link *l, uint64_t session, uint64_t seq,
-                        bool snapshot, const codec_event *evs, size_t n,
+                        bool *snapshot_io, const codec_event *evs, size_t n,
                         feed_state *st, const import_src_info *before,
                         int64_t *confirm_ms, char *why, size_t why_len)
 {
-    import_msg m = {session, seq, snapshot, evs, n, st};
+    import_msg m = {session, seq, *snapshot_io, evs, n, st};
+    if (!m.snapshot) { /* too many bytes for one message: a snapshot */
+        codec_src_msg sm = import_batch_msg(l, &m);
+        size_t len = import_msg_len(l, &sm);
+        m.snapshot = len == 0 || len > l->o->max_bytes;
+    }
+    *snapshot_io = m.snapshot;
+    bool snapshot = m.snapshot;
     int64_t start = clock_mono_ms(), next_send = start, next_poll = start;
     uint64_t aborted = before->snapshots_aborted;
     import_src_info now = *before;
@@ -384,7 +416,10 @@ int import_link_publish(import_link *l, uint64_t session, uint64_t seq,
                              "and atpd's log)");
                     return IMPORT_LINK_REJECTED;
                 }
-                if (now.session == session && now.last_seq >= seq) {
+                /* Applied, and nothing of ours missing before it (a source
+                 * still resyncing or gapped waits for the snapshot). */
+                if (now.session == session && now.last_seq >= seq &&
+                    strcmp(now.state, "ok") == 0) {
                     *confirm_ms = clock_mono_ms() - start;
                     return IMPORT_LINK_OK;
                 }
@@ -392,7 +427,7 @@ int import_link_publish(import_link *l, uint64_t session, uint64_t seq,
                     aborted = now.snapshots_aborted, next_send = t;
             }
         }
-        if (t >= l->o->deadline_ms) {
+        if (clock_mono_ms() >= l->o->deadline_ms) {
             snprintf(why, why_len,
                      "atpd did not apply seq %llu within --timeout (the "
                      "source is '%s'%s, last_seq %llu, session %llu; ours "

@@ -29,6 +29,7 @@ typedef struct import_link_opts {
     const uint8_t *key; /* the source's MAC key; key_len 0: none */
     size_t key_len;
     uint32_t part_max;   /* events per message (max_events_per_message) */
+    size_t max_bytes;    /* bytes per message (ingest_recv_max_bytes) */
     int64_t deadline_ms; /* clock_mono_ms() deadline of every wait */
 } import_link_opts;
 
@@ -69,14 +70,15 @@ int import_link_wait_quiet(import_link *l, uint64_t session, int64_t quiet_ms,
                            import_src_info *info, char *why, size_t why_len);
 
 /* import_link_publish sends the file: a batch of evs with sequence seq in
- * session (snapshot false), or a full snapshot of st consistent with seq
- * (snapshot true), then waits until atpd applied it (the source's last_seq
- * reaches seq in this session), resending it every second and answering
- * atpd's requests (a replay of seq: the batch again; anything older, or a
- * snapshot request: a snapshot of st). before: the source's counters when
- * the run began. *confirm_ms: how long it took. */
+ * session (*snapshot false), or a full snapshot of st consistent with seq
+ * (*snapshot true; also when the batch would pass max_bytes: *snapshot
+ * says what was sent; parts are halved until they fit), then waits until atpd
+ * applied it (the source's last_seq reaches seq in this session), resending it
+ * every second and answering atpd's requests (a replay of seq: the batch again;
+ * anything older, or a snapshot request: a snapshot of st). before: the
+ * source's counters when the run began. *confirm_ms: how long it took. */
 int import_link_publish(import_link *l, uint64_t session, uint64_t seq,
-                        bool snapshot, const codec_event *evs, size_t n,
+                        bool *snapshot, const codec_event *evs, size_t n,
                         feed_state *st, const import_src_info *before,
                         int64_t *confirm_ms, char *why, size_t why_len);
 

@@ -38,9 +38,10 @@ typedef struct import_diag {
 } import_diag;
 
 enum import_kind {
-    IMPORT_SET = 1,        /* bucket := qty */
-    IMPORT_LOT_ADD = 2,    /* lot (qty, eta_ms) */
-    IMPORT_LOT_CANCEL = 3, /* the lot will not come */
+    IMPORT_SET = 1,         /* bucket := qty */
+    IMPORT_LOT_ADD = 2,     /* lot (qty, eta_ms) */
+    IMPORT_LOT_CANCEL = 3,  /* the lot will not come */
+    IMPORT_LOT_RECEIVE = 4, /* the lot arrived (856 with --received) */
 };
 
 typedef struct import_rec {
@@ -51,9 +52,9 @@ typedef struct import_rec {
     const char *lot; /* lots: the lot id */
     int64_t qty;
     int64_t eta_ms;
-    import_pos pos;     /* the record's SKU or quantity */
+    import_pos pos;     /* the record's SKU (CSV: its column) or quantity */
     char seg_id[4];     /* pos's segment id (X12), "" for CSV */
-    import_pos loc_pos; /* where loc came from (segment 0: pos) */
+    import_pos loc_pos; /* where loc came from (line 0: pos) */
     uint32_t set; /* X12: the transaction set's number in the file (from 1):
                      an 856's items of one SKU to one location add up */
 } import_rec;
@@ -70,6 +71,10 @@ typedef struct import_batch {
     uint32_t sets_846; /* X12 846 transaction sets read */
     uint32_t sets_856; /* X12 856 transaction sets read */
     uint64_t ignored;  /* quantities the mapping does not read */
+    /* What the file is about (docs/IMPORT.md, --snapshot): stock (an 846
+     * set, a stock CSV), inbound (an 856, an inbound CSV); from its kind,
+     * not its records (a header-only stock CSV is a stock file). */
+    bool stock_file, inbound_file;
     uint64_t csv_rows; /* CSV data rows read */
     char **csv_cols;   /* CSV: each column's header name (in the pool;
                           its number without a header), for messages */

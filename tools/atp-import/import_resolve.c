@@ -87,7 +87,8 @@ bool import_locmap_parse(const char *text, size_t len, import_locmap *m,
         char code[ATP_ID_MAX_LEN * 4 + 1];
         snprintf(code, sizeof code, "%.*s", (int)(ae - a), text + a);
         if (bs == stop || ae - a >= sizeof code ||
-            memchr(text + bs, ' ', stop - bs) != NULL) {
+            memchr(text + bs, ' ', stop - bs) != NULL ||
+            memchr(text + bs, '\t', stop - bs) != NULL) {
             snprintf(why, why_len,
                      "line %d: not CODE LOCATION (one code, one location id)",
                      line);
@@ -136,6 +137,14 @@ static bool import_check_rec(import_batch *b, const import_target *t,
                         ATP_SKU_MAX_LEN);
         return false;
     }
+    if (r->kind == IMPORT_LOT_ADD &&
+        (r->eta_ms < 0 || r->eta_ms > ATP_WIRE_INT_MAX)) {
+        import_diag_add(b, r->pos, seg,
+                        "arrival %lld ms is not 1970-01-01 .. 2^53-1 ms "
+                        "(atpd's lot eta_ms)",
+                        (long long)r->eta_ms);
+        return false;
+    }
     if (r->lot != NULL &&
         !codec_str_is_id(import_s(r->lot), CODEC_REF_MAX_LEN)) {
         import_diag_add(b, r->pos, seg,
@@ -143,10 +152,9 @@ static bool import_check_rec(import_batch *b, const import_target *t,
                         CODEC_REF_MAX_LEN);
         return false;
     }
-    /* Location problems point at the segment that named it. */
-    bool from_n1 = r->loc_pos.segment > 0;
-    import_pos lpos = from_n1 ? r->loc_pos : r->pos;
-    const char *lseg = from_n1 ? "N1" : seg;
+    /* Location problems point at the segment or column that named it. */
+    import_pos lpos = r->loc_pos.line > 0 ? r->loc_pos : r->pos;
+    const char *lseg = r->loc_pos.segment > 0 ? "N1" : seg;
     const char *code = r->loc;
     const char *loc = code != NULL ? code : t->default_loc;
     if (loc == NULL) {
@@ -289,7 +297,9 @@ static void import_event_of(const import_rec *r, codec_event *ev)
         ev->bucket = r->bucket;
         return;
     }
-    ev->kind = r->kind == IMPORT_LOT_ADD ? ATP_EV_LOT_ADD : ATP_EV_LOT_CANCEL;
+    ev->kind = r->kind == IMPORT_LOT_ADD       ? ATP_EV_LOT_ADD
+               : r->kind == IMPORT_LOT_RECEIVE ? ATP_EV_LOT_RECEIVE
+                                               : ATP_EV_LOT_CANCEL;
     ev->ref = import_s(r->lot);
     ev->eta_ms = r->eta_ms;
 }
@@ -313,10 +323,15 @@ bool import_resolve(import_batch *b, const import_target *t, codec_event **evs,
     memset(counts, 0, sizeof *counts);
     *evs = NULL;
     *n = 0;
-    if (b->n_diags > 0 || b->nomem)
+    if (b->nomem)
         return false;
+    /* Every record is checked even when the reading found problems, so
+     * that one run lists them all (docs/IMPORT.md). */
+    bool read_ok = b->n_diags == 0;
     for (size_t i = 0; i < b->n; i++)
         (void)import_check_rec(b, t, &b->recs[i]);
+    if (!read_ok)
+        return false;
     bool *drop = calloc(b->n ? b->n : 1, sizeof *drop);
     if (drop == NULL) {
         b->nomem = true;
@@ -341,6 +356,7 @@ bool import_resolve(import_batch *b, const import_target *t, codec_event **evs,
         counts->sets += r->kind == IMPORT_SET;
         counts->lots += r->kind == IMPORT_LOT_ADD;
         counts->lot_cancels += r->kind == IMPORT_LOT_CANCEL;
+        counts->lot_receives += r->kind == IMPORT_LOT_RECEIVE;
     }
     free(drop);
     counts->locations = import_count_locations(out, k);

@@ -40,7 +40,7 @@ typedef struct import_target {
 
 /* Counts of the events import_resolve wrote. */
 typedef struct import_counts {
-    size_t sets, lots, lot_cancels, locations;
+    size_t sets, lots, lot_cancels, lot_receives, locations;
 } import_counts;
 
 /* import_resolve checks every record of b against t, recording problems

@@ -74,7 +74,7 @@ static int import_state_read(import_state *s, char *why, size_t why_len)
 int import_state_revert(import_state *s, char *why, size_t why_len)
 {
     feed_state *st;
-    if (feed_state_alloc(NULL, 0, &st) != ATP_OK) {
+    if (feed_state_alloc(s->on_hand_locs, s->n_on_hand, &st) != ATP_OK) {
         snprintf(why, why_len, "out of memory");
         return -1;
     }
@@ -83,16 +83,19 @@ int import_state_revert(import_state *s, char *why, size_t why_len)
     return s->read_buf != NULL ? import_state_load(s, true, why, why_len) : 0;
 }
 
-int import_state_open(const char *dir, const char *source, import_state *s,
-                      char *why, size_t why_len)
+int import_state_open(const char *dir, const char *source,
+                      const char *const *on_hand_locs, size_t n_on_hand,
+                      import_state *s, char *why, size_t why_len)
 {
     memset(s, 0, sizeof *s);
     s->lock_fd = -1;
+    s->on_hand_locs = on_hand_locs;
+    s->n_on_hand = n_on_hand;
     char *lock = import_join(dir, source, ".lock");
     s->path = import_join(dir, source, ".state");
     s->source = strdup(source);
     if (lock == NULL || s->path == NULL || s->source == NULL ||
-        feed_state_alloc(NULL, 0, &s->st) != ATP_OK) {
+        feed_state_alloc(on_hand_locs, n_on_hand, &s->st) != ATP_OK) {
         free(lock);
         snprintf(why, why_len, "out of memory");
         return -1;
@@ -180,16 +183,16 @@ int import_state_save(const import_state *s, char *why, size_t why_len)
                  ? open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)
                  : -1;
     int rc = -1;
+    bool closed = false;
     if (fd >= 0 && import_write_all(fd, buf, len) == 0 && fsync(fd) == 0 &&
-        close(fd) == 0) {
-        fd = -1;
+        (closed = true, close(fd) == 0)) {
         if (rename(tmp, s->path) == 0 && import_fsync_dir(s->path) == 0)
             rc = 0;
     }
     if (rc != 0)
         snprintf(why, why_len, "cannot write %s: %s", s->path,
                  tmp ? strerror(errno) : "out of memory");
-    if (fd >= 0)
+    if (fd >= 0 && !closed)
         close(fd);
     if (rc != 0 && tmp != NULL)
         unlink(tmp);

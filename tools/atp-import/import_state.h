@@ -29,14 +29,20 @@ typedef struct import_state {
     char *source;
     char *read_buf; /* the state file as read at open (NULL: none) */
     size_t read_len;
+    const char *const *on_hand_locs;
+    size_t n_on_hand;
 } import_state;
 
-/* import_state_open takes DIR/ID.lock (without waiting) and reads
- * DIR/ID.state when it exists. Returns 0; 1 when another run holds the
+/* import_state_open takes DIR/ID.lock (without waiting), creating DIR when
+ * it does not exist, and reads DIR/ID.state when it exists. on_hand_locs
+ * (borrowed, outliving s) are the locations where the source has on_hand
+ * authority: a received lot's quantity moves into on_hand there, as atpd
+ * does (feed_state.h). Returns 0; 1 when another run holds the
  * lock; -1 with why on any other failure (unreadable or invalid state
  * file: it is never overwritten then). */
-int import_state_open(const char *dir, const char *source, import_state *s,
-                      char *why, size_t why_len);
+int import_state_open(const char *dir, const char *source,
+                      const char *const *on_hand_locs, size_t n_on_hand,
+                      import_state *s, char *why, size_t why_len);
 
 /* import_state_save writes the state (temporary file, fsync, rename, fsync
  * of the directory). 0, or -1 with why. */

@@ -375,9 +375,11 @@ static bool x12_close_set(const x12_doc *d, size_t st, size_t se,
         return false;
     if (x12_el_eq(d, s, 1, "846")) {
         b->sets_846++;
+        b->stock_file = true;
         x12_read_846(d, st, se + 1, o, b);
     } else if (x12_el_eq(d, s, 1, "856")) {
         b->sets_856++;
+        b->inbound_file = true;
         x12_read_856(d, st, se + 1, o, b);
     } else {
         size_t n;

@@ -33,6 +33,8 @@ typedef struct x12_opts {
     /* 856: ETA = DTM*011 + transit_ms when no DTM*017 (transit_set). */
     int64_t transit_ms;
     bool transit_set;
+    /* 856: the shipments arrived: lot receive events (docs: --received). */
+    bool received;
 } x12_opts;
 
 /* x12_opts_default: --sku-qualifier SK,VP,BP,IN,UP,EN and --qty 17=on_hand. */

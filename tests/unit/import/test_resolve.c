@@ -145,6 +145,11 @@ static void test_refusals(void **state)
     test_problem("lot PO of A at DC-1 given again", 3);
     assert_int_equal(test_n, 0);
     assert_null(test_evs);
+    /* One run lists every problem: a location (found when checking) and a
+     * quantity (found when reading) of two rows. */
+    assert_false(
+        test_resolve("sku,location,qty\nA,DC-9,5\nB,DC-1,1.5\n", NULL));
+    assert_int_equal(test_b.n_diags, 2);
 }
 
 static void test_default_location_and_map(void **state)

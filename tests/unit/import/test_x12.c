@@ -285,6 +285,19 @@ static void test_856_problems_and_cancel(void **state)
                              "LIN**SK*A~\nSN1**-4~\n",
                              8) END(1));
     assert_int_equal(test_b.n_diags, 2); /* the month, the quantity */
+    /* An arrival before 1970 (YYMMDD 69 is 1969) atpd would refuse. */
+    test_read(ISA GS SET_856("0001",
+                             "HL*1**S~\nDTM*017*691231~\nHL*2*1*I~\n"
+                             "LIN**SK*A~\nSN1**4~\n",
+                             8) END(1));
+    test_problem("from 1970 on", 6);
+    /* --received: the shipment's lots arrived. */
+    test_o.received = true;
+    test_read(buf);
+    assert_int_equal(test_b.n_diags, 0);
+    assert_int_equal(test_b.recs[0].kind, IMPORT_LOT_RECEIVE);
+    assert_true(test_b.inbound_file);
+    assert_false(test_b.stock_file);
 }
 
 static void test_dates_and_qty(void **state)
