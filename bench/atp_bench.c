@@ -212,7 +212,7 @@ static char *bench_header(bench_app *app, const char *started, double elapsed)
             "\"restart_positions\": %llu, \"seed\": %llu, \"tiny\": %s, "
             "\"basket\": {\"p50\": %.0f, \"p90\": %.0f, \"p99\": %.0f, "
             "\"source\": \"%s\"}, "
-            "\"reserve_mix\": [%d, %d, %d], "
+            "\"reserve_mix\": [%d, %d, %d], \"reserve_fill\": \"%s\", "
             "\"replay\": %s, \"speedup\": %g, \"durability\": \"%s\", "
             "\"scheduling\": \"%s\"}",
             ATP_BENCH_VERSION, scen, started, elapsed, app->machine.nproc, cpu,
@@ -239,6 +239,9 @@ static char *bench_header(bench_app *app, const char *started, double elapsed)
             bench_basket_quantile(&app->basket, 0.99),
             app->have_replay ? "replay" : "UCI Online Retail figures",
             a->mix_commit, a->mix_release, 100 - a->mix_commit - a->mix_release,
+            a->reserve_fill == BENCH_FILL_PARTIAL ? "partial"
+            : a->reserve_fill == BENCH_FILL_SPLIT ? "split"
+                                                  : "plain",
             replay ? replay : "[]", a->speedup,
             app->cfg.reservations.sync ? "sync" : "nosync",
             a->sched_batch ? "batch" : "normal") < 0)
@@ -349,6 +352,7 @@ int main(int argc, char **argv)
         return 1;
     }
     app->work.token = app->a.token;
+    app->work.fill = app->a.reserve_fill;
     free(regions);
     snprintf(app->work.resv_prefix, sizeof app->work.resv_prefix,
              "bench-%lx-%d-", (unsigned long)now, (int)getpid());

@@ -157,6 +157,11 @@ static void bench_usage(FILE *f)
         "  --timeout-ms MS       one request's reply timeout (default 10000, "
         "at "
         "least 100)\n"
+        "  --reserve-fill M     reserve: plain (default), partial (partial: "
+        "true)\n"
+        "                        or split (each line [sku, [its region, the "
+        "next],\n"
+        "                        qty])\n"
         "  --reserve-mix C,R,E   reserve: after a grant, commit C %%, release "
         "R %%,\n"
         "                        let E %% expire (1 s TTL); default 60,30,10; "
@@ -287,6 +292,7 @@ enum {
     BO_SCHED,
     BO_CLIENT,
     BO_RESERVE_MIX,
+    BO_RESERVE_FILL,
     BO_TIMEOUT_MS,
     BO_REPLAY,
     /* flags */
@@ -356,6 +362,7 @@ static const struct option bench_options[] = {
     {"sched", required_argument, NULL, BO_SCHED},
     {"client", required_argument, NULL, BO_CLIENT},
     {"reserve-mix", required_argument, NULL, BO_RESERVE_MIX},
+    {"reserve-fill", required_argument, NULL, BO_RESERVE_FILL},
     {"timeout-ms", required_argument, NULL, BO_TIMEOUT_MS},
     {"replay", required_argument, NULL, BO_REPLAY},
     {"keep", no_argument, NULL, BO_KEEP},
@@ -536,6 +543,12 @@ static bool bench_args_word(bench_args *a, int opt, const char *v,
         *want = "sp or nng";
         a->client_nng = strcmp(v, "nng") == 0;
         return strcmp(v, "sp") == 0 || strcmp(v, "nng") == 0;
+    case BO_RESERVE_FILL:
+        *want = "plain, partial or split";
+        a->reserve_fill = strcmp(v, "partial") == 0 ? BENCH_FILL_PARTIAL
+                          : strcmp(v, "split") == 0 ? BENCH_FILL_SPLIT
+                                                    : BENCH_FILL_PLAIN;
+        return strcmp(v, "plain") == 0 || a->reserve_fill != BENCH_FILL_PLAIN;
     case BO_RESERVE_MIX:
         *want = "C,R,E, three percentages (commit, release, expire) that sum "
                 "to 100, e.g. 60,30,10";

@@ -137,6 +137,19 @@ int bench_resv_id(const bench_work *w, uint64_t n, char *buf, size_t len)
     return snprintf(buf, len, "%s%llu", w->resv_prefix, (unsigned long long)n);
 }
 
+/* bench_w_split: a split reserve line's regions (--reserve-fill split):
+ * its own, then the next; false when the SKU is in another line too (a
+ * split line's SKU is in no other line) or there is one region. */
+static bool bench_w_split(const bench_work *w, const bench_req *r, uint32_t i)
+{
+    if (w->fill != BENCH_FILL_SPLIT || w->n_regions < 2)
+        return false;
+    for (uint32_t j = 0; j < r->n_lines; j++)
+        if (j != i && r->lines[j].sku == r->lines[i].sku)
+            return false;
+    return true;
+}
+
 static void bench_w_lines(const bench_work *w, const bench_req *r,
                           codec_writer *cw, bool with_qty)
 {
@@ -145,7 +158,14 @@ static void bench_w_lines(const bench_work *w, const bench_req *r,
         const bench_line *l = &r->lines[i];
         codec_w_array(cw, with_qty ? 3 : 2);
         codec_w_str(cw, w->skus[l->sku], w->sku_len[l->sku]);
-        codec_w_str(cw, w->regions[l->region], w->region_len[l->region]);
+        if (with_qty && bench_w_split(w, r, i)) {
+            uint32_t next = (l->region + 1) % w->n_regions;
+            codec_w_array(cw, 2);
+            codec_w_str(cw, w->regions[l->region], w->region_len[l->region]);
+            codec_w_str(cw, w->regions[next], w->region_len[next]);
+        } else {
+            codec_w_str(cw, w->regions[l->region], w->region_len[l->region]);
+        }
         if (with_qty)
             codec_w_int(cw, l->qty);
     }
@@ -183,8 +203,11 @@ void bench_encode_atpd(const bench_work *w, const bench_req *r,
         break;
     case BENCH_OP_RESERVE:
         bench_resv_id(w, r->resv, id, sizeof id);
-        bench_w_map(w, cw, r->ttl_ms > 0 ? 5 : 4);
+        bench_w_map(w, cw,
+                    (r->ttl_ms > 0 ? 5 : 4) + (w->fill == BENCH_FILL_PARTIAL));
         codec_w_kv_cstr(cw, "op", "reserve");
+        if (w->fill == BENCH_FILL_PARTIAL)
+            codec_w_kv_bool(cw, "partial", true);
         codec_w_kv_cstr(cw, "id", id);
         codec_w_kv_cstr(cw, "channel", w->channel);
         if (r->ttl_ms > 0)

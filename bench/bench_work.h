@@ -85,7 +85,10 @@ typedef struct bench_work {
      * (first) over nng, Authorization: Bearer over HTTP. */
     const char *token;
     int64_t committed_ttl_ms;
+    int fill; /* reserves: BENCH_FILL_* (--reserve-fill) */
 } bench_work;
+
+enum { BENCH_FILL_PLAIN, BENCH_FILL_PARTIAL, BENCH_FILL_SPLIT };
 
 /* bench_work_init_synthetic names SKUs <prefix>0 .. <prefix>n-1. Regions
  * are copied. Returns false on out of memory. */

@@ -178,8 +178,10 @@ static bool resv_same_content(const resv *r, uint32_t channel,
 }
 
 /* A merged line in the canonical order of a digest: by SKU bytes, then
- * region index. */
+ * region id (not index: the configuration may list regions in another
+ * order after a restart). Engine thread only: a static sort base. */
 static const engine_resv_line *resv_digest_lines;
+static const config *resv_digest_cfg;
 
 static int resv_digest_cmp(const void *pa, const void *pb)
 {
@@ -189,7 +191,9 @@ static int resv_digest_cmp(const void *pa, const void *pb)
     int c = memcmp(a->sku, b->sku, n);
     if (c == 0)
         c = (a->sku_len > b->sku_len) - (a->sku_len < b->sku_len);
-    return c != 0 ? c : (a->region > b->region) - (a->region < b->region);
+    return c != 0 ? c
+                  : strcmp(resv_digest_cfg->regions[a->region].id,
+                           resv_digest_cfg->regions[b->region].id);
 }
 
 static uint64_t resv_fnv(uint64_t h, const void *p, size_t n)
@@ -221,25 +225,26 @@ static uint64_t resv_fnv_str(uint64_t h, const char *s, size_t n)
  * channel and the merged lines in any order, a split line's regions in
  * theirs; resv_same_content for the others), by ids, not indexes, so that
  * it survives a restart with regions, locations or channels in another
- * order. Never 0 (0 means "none"). Engine thread (a static sort base). */
+ * order. Never 0 (0 in a record means "none"): 0 here is out of memory.
+ * Engine thread (a static sort base). */
 static uint64_t resv_request_digest(const engine *e, bool partial,
                                     uint32_t channel, const engine_resv_line *m,
                                     uint32_t n)
 {
     uint32_t *order = malloc((n ? n : 1) * sizeof *order);
+    if (order == NULL) /* the order would then be the request's: refuse */
+        return 0;
     uint64_t h = 0xcbf29ce484222325ULL;
     const char *ch = e->cfg->channels[channel];
     h = resv_fnv_str(h, partial ? "partial" : "whole", partial ? 7 : 5);
     h = resv_fnv_str(h, ch, strlen(ch));
     for (uint32_t i = 0; i < n; i++)
-        if (order != NULL)
-            order[i] = i;
-    if (order != NULL) {
-        resv_digest_lines = m;
-        qsort(order, n, sizeof *order, resv_digest_cmp);
-    }
+        order[i] = i;
+    resv_digest_lines = m;
+    resv_digest_cfg = e->cfg;
+    qsort(order, n, sizeof *order, resv_digest_cmp);
     for (uint32_t k = 0; k < n; k++) {
-        const engine_resv_line *l = &m[order != NULL ? order[k] : k];
+        const engine_resv_line *l = &m[order[k]];
         const char *region = e->cfg->regions[l->region].id;
         const char *loc = l->pin ? e->cfg->locations[l->pin - 1].id : "";
         h = resv_fnv_str(h, l->sku, l->sku_len);
@@ -401,10 +406,16 @@ static void resv_reserve(engine *e, const engine_resv_req *req)
          * client's id is a conflict whatever its content: its lines are
          * not this client's to see. */
         bool asked = resv_by_digest(req, m, n);
+        uint64_t d =
+            asked ? resv_request_digest(e, req->partial, req->channel, m, n)
+                  : 0;
+        if (asked && d == 0) {
+            resv__reply_now(e, req, ATP_E_NOMEM, NULL, false, false);
+            free(m);
+            return;
+        }
         bool same = asked || cur->digest != 0
-                        ? asked && cur->digest ==
-                                       resv_request_digest(e, req->partial,
-                                                           req->channel, m, n)
+                        ? asked && cur->digest == d
                         : resv_same_content(cur, req->channel, m, ids, n);
         if (resv_visible(cur, req) && same)
             resv__reply_after_writes(e, req, ATP_OK, cur, true, true);
@@ -440,6 +451,13 @@ static void resv_reserve(engine *e, const engine_resv_req *req)
         free(m);
         return;
     }
+    for (uint32_t i = 0; i < req->n_lines; i++)
+        if (req->lines[i].n_split >= ENGINE_SPLIT_MAX) { /* the server's */
+            resv_refuse_line(req, ATP_E_BAD_REQUEST, i,
+                             "a split line names 1 to 8 regions");
+            free(m);
+            return;
+        }
     for (uint32_t i = 0; i < req->n_lines; i++)
         for (uint32_t k = 0; k <= req->lines[i].n_split; k++)
             if (!config_region_in_service(
@@ -500,11 +518,11 @@ static void resv_reserve(engine *e, const engine_resv_req *req)
      * reserve holds what is there of each line and leaves out a line with
      * nothing; a split line holds a line in each region it took from: the
      * reservation has n_granted lines. */
+    bool by_digest = resv_by_digest(req, m, n);
     uint64_t digest =
-        resv_by_digest(req, m, n)
-            ? resv_request_digest(e, req->partial, req->channel, m, n)
-            : 0;
-    resv *r = resv__alloc(n_granted);
+        by_digest ? resv_request_digest(e, req->partial, req->channel, m, n)
+                  : 0;
+    resv *r = by_digest && digest == 0 ? NULL : resv__alloc(n_granted);
     if (r == NULL || (r->id = resv__strdup(req->id, req->id_len)) == NULL) {
         resv__free(r);
         free(take);

@@ -79,11 +79,11 @@ typedef struct resv {
      * region get one, so n_marks is small. NULL: none. */
     resv_mark *marks;
     uint32_t n_marks;
-    /* A partial reserve's request (docs/PROTOCOL.md, "Partial
-     * reservations"): its lines are what was granted, not what was asked,
-     * so a replay is told by this digest of what was asked
-     * (resv_request_digest); 0: an all-or-nothing reserve, whose lines are
-     * what was asked. */
+    /* A partial reserve's, or one with a split line (docs/PROTOCOL.md,
+     * "Partial reservations", "Split lines"): its lines are what was
+     * granted, not what was asked, so a replay is told by this digest of
+     * what was asked (resv_request_digest); 0: any other reserve, whose
+     * lines are what was asked. */
     uint64_t digest;
     uint32_t n_lines;
     resv_line lines[];

@@ -27,7 +27,8 @@
  * resv->digest: what a replay is compared with), follows when it has one,
  * the 12th then being the client or nil. An atpd older than partial
  * reservations skips such a record (counted in load_skipped), like a
- * pinned line: do not downgrade with partial reservations open.
+ * pinned line: do not downgrade with partial or split reservations open
+ * (or finished ones within retention, whose replay answer would go).
  *
  * Version 1 (read, so that an upgrade keeps its reservations) has no marks
  * but a line of 7: [sku, region, qty, consumed, released, consume_source |

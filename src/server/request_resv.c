@@ -185,7 +185,10 @@ static bool request_resv_lines(request_env *env, const request_fields *f,
     bool any_split = false;
     for (uint32_t i = 0; i < n; i++, l = codec_view_next(l)) {
         uint32_t *split = NULL, n_split = 0;
+        /* [sku, [region, ...], qty]: only a line with a second element
+         * may be one ([] and [sku] are the ordinary reader's errors). */
         bool is_split = with_qty && codec_view_type(l) == CODEC_ARRAY &&
+                        codec_view_len(l) >= 2 &&
                         codec_view_type(codec_view_next(codec_view_first(l))) ==
                             CODEC_ARRAY;
         if (is_split
@@ -203,6 +206,20 @@ static bool request_resv_lines(request_env *env, const request_fields *f,
                                       .qty = read[i].qty,
                                       .split = split,
                                       .n_split = n_split};
+    }
+    /* A split line is stored as a line per region it takes from: the
+     * stored lines (at most reservations.max_lines, which the store's
+     * reader holds them to) count each split line's regions. */
+    uint64_t stored = 0;
+    for (uint32_t i = 0; i < n; i++)
+        stored += 1 + lines[i].n_split;
+    if (stored > env->cfg->reservations.max_lines) {
+        reply_error_set(e, ATP_E_TOO_MANY_LINES,
+                        "%u lines, %llu with each split line's regions, at "
+                        "most %u",
+                        n, (unsigned long long)stored,
+                        env->cfg->reservations.max_lines);
+        return false;
     }
     uint32_t overlap = request_resv_split_alone(lines, n, any_split);
     if (overlap != UINT32_MAX) {

@@ -170,7 +170,8 @@ def main(h):
     pub = harness.Publisher(d, q)
     stock = {(s, r): rng.randint(0, 9) for s in SKUS for r in ("east", "west")}
     loc = {"east": "E1", "west": "W1"}
-    _, payload = pub.next_batch("wms", [[2, s, loc[r], 0, n] for (s, r), n in stock.items()])
+    _, payload = pub.next_batch("wms", [[2, s, loc[r], 0, n] for (s, r), n in stock.items()] +
+                                [[2, "PX", "E1", 0, 3], [2, "PX", "W1", 0, 3]])
     pub.send_payload(payload)
     pub.wait_applied("wms")
 
@@ -238,12 +239,24 @@ def main(h):
             http.close()
     replays("before the restart")
 
-    h.log("kill -9 with these reservations open, restart")
+    # One SKU in both regions, asked west first: its replay after the
+    # restart below (regions in the other order) must still be a replay.
+    two = {"op": "reserve", "id": "two-regions", "partial": True,
+           "lines": [["PX", "west", 2], ["PX", "east", 5]]}
+    first_two = q.req(two)
+    c.eq([(f["region"], f["granted"]) for f in first_two.get("fill", [])],
+         [("west", 2), ("east", 3)], "PX: west 2 of 2, east 3 of 5")
+    h.log("kill -9 with these reservations open, restart with the regions "
+          "listed in the other order")
     U.kill9(d)
     q.close()
+    d.cfg["regions"].reverse()  # a replay is told by region ids, not places
     U.restart(d)
     q = harness.Client(d.query_port, d=d)
     replays("after kill -9")
+    again = q.req(dict(two, lines=list(reversed(two["lines"]))))
+    c.check(again.get("replayed") is True,
+            "after kill -9 with the regions reordered: the PX request is a replay: %r", again)
     check_totals(c, q, stock, held_by, cut, "after kill -9")
     for rid in sample:
         r = q.get(rid)
@@ -259,6 +272,15 @@ def main(h):
             ({"lines": [["P00", [], 1]]}, "no region")]:
         rep = q.req(dict(body, op="reserve", id="bad-split"))
         c.eq(harness.error_name(rep), "bad_request", "split line, %s: bad_request" % what)
+    for lines in ([[]], [["P00"]], [["P00"], ["P01", "east", 1]]):  # short lines
+        rep = q.req({"op": "reserve", "id": "bad-split", "lines": lines})
+        c.eq(harness.error_name(rep), "bad_request", "reserve lines %r: bad_request" % lines)
+    d.check_alive()
+    # Stored lines count each split line's regions: 501 split lines over
+    # two regions are 1,002 stored lines, past max_lines (1,000).
+    many = [["Z%04d" % i, ["east", "west"], 1] for i in range(501)]
+    rep = q.req({"op": "reserve", "id": "bad-split", "lines": many})
+    c.eq(harness.error_name(rep), "too_many_lines", "501 split lines of 2 regions")
     rep = q.req({"op": "reserve", "id": "bad-split", "lines": [["P00", ["east", "mars"], 1]]})
     c.eq(harness.error_name(rep), "unknown_region", "split line naming an unknown region")
     c.eq(q.get("bad-split"), None, "nothing stored for the bad split lines")
