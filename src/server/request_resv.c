@@ -299,10 +299,17 @@ static void request_resv_write_refusal(request_env *env, codec_writer *w,
     codec_w_array(w, r->n_lines);
     for (uint32_t i = 0; i < r->n_lines; i++) {
         const engine_resv_line *l = &r->lines[i];
-        codec_w_map(w, 5 + (l->pin != 0));
+        codec_w_map(w, 5 + (l->pin != 0) + (l->split != NULL));
         codec_w_kv_str(w, "sku", l->sku, l->sku_len);
         codec_w_kv_cstr(w, "region", env->cfg->regions[l->region].id);
         request_resv_write_pin(env, w, l);
+        if (l->split != NULL) { /* a split line: available is their sum */
+            codec_w_cstr(w, "regions");
+            codec_w_array(w, 1 + l->n_split);
+            for (uint32_t k = 0; k <= l->n_split; k++)
+                codec_w_cstr(
+                    w, env->cfg->regions[k ? l->split[k - 1] : l->region].id);
+        }
         codec_w_kv_int(w, "qty", l->qty);
         codec_w_kv_int(w, "available", l->available);
         codec_w_kv_bool(w, "ok", l->qty <= l->available);

@@ -407,6 +407,25 @@ def part_token(h, c):
     c.eq(d.stop(), 0, "clean stop of the atpd with tokens")
 
 
+def part_usage_review(h, c, imp, q):
+    """A new user's trial: durations need their unit; --received on a stock
+    file is a usage error; a file's duplicate is listed with its other
+    problems (docs/IMPORT.md)."""
+    h.log("durations need a unit, --received needs an inbound file, all problems listed")
+    f = write(h, "u1.csv", "sku,location,qty\nSKU-U,DC-EAST,1\n")
+    for opts in (["--transit", "48"], ["--timeout", "5"]):
+        r = imp.imp(f, *opts, check=True, timeout=None)
+        c.eq(r.rc, 2, "a bare number for %s: exit 2 (%r)" % (opts[0], r))
+    r = imp.imp(f, "--received", check=True)
+    c.eq(r.rc, 2, "--received with a stock file: exit 2 (%r)" % (r,))
+    bad = write(h, "u2.csv", "sku,location,qty\nSKU-U,DC-EAST,9\nSKU-U,DC-EAST,8\n"
+                             "SKU-V,DC-MARS,1\nSKU-W,DC-EAST,x\n")
+    r = imp.imp(bad, check=True)
+    lines = [e.get("line") for e in (r.obj or {}).get("errors", [])]
+    c.eq(sorted(lines), [3, 4, 5], "every problem listed in one run: %r" % (r.obj,))
+    c.eq(lines, sorted(lines), "in file order")
+
+
 def part_bytes(h, c):
     """A file within max_events_per_message but above ingest_recv_max_bytes
     (docs/IMPORT.md): sent as a snapshot in parts that each fit, applied
@@ -452,6 +471,7 @@ def main(h):
     part_lost_state(h, c, d, q, model)
     part_token(h, c)
     part_bytes(h, c)
+    part_usage_review(h, c, imp, q)
     q.close()
     c.eq(d.stop(), 0, "clean stop")
     c.done()

@@ -157,6 +157,13 @@ static int import_parse(import_run *r)
     else
         import_csv(r->buf, r->len, &r->a.csv, &r->b);
     r->format = x12 ? "x12" : "csv";
+    if (r->a.x12.received && !r->b.inbound_file && r->b.n_diags == 0) {
+        fprintf(stderr,
+                "atp-import: --received is for an inbound file (an 856, or a "
+                "CSV with lot and eta columns); %s is a stock file\n",
+                r->a.file);
+        return IMPORT_EXIT_USAGE;
+    }
     import_target t = {&r->cfg, (size_t)r->src, r->a.location, &r->map};
     if (import_resolve(&r->b, &t, &r->evs, &r->n_evs, &r->counts))
         return IMPORT_EXIT_OK;
@@ -174,9 +181,23 @@ static void import_json_str(FILE *f, const char *s)
     codec_json_str_file(f, s, strlen(s));
 }
 
-static void import_print_errors(const import_run *r)
+static int import_diag_cmp(const void *pa, const void *pb)
 {
-    const import_batch *b = &r->b;
+    const import_diag *a = pa, *b = pb;
+    if (a->pos.line != b->pos.line)
+        return a->pos.line < b->pos.line ? -1 : 1;
+    return (a->pos.element > b->pos.element) -
+           (a->pos.element < b->pos.element);
+}
+
+/* import_print_errors prints the problems kept, in file order (they are
+ * found in two passes: reading, then checking against the config). */
+static void import_print_errors(import_run *r)
+{
+    import_batch *b = &r->b;
+    qsort(b->diags,
+          b->n_diags < IMPORT_DIAG_KEEP ? b->n_diags : IMPORT_DIAG_KEEP,
+          sizeof b->diags[0], import_diag_cmp);
     size_t kept = b->n_diags < IMPORT_DIAG_KEEP ? b->n_diags : IMPORT_DIAG_KEEP;
     if (r->a.json) {
         printf("{\"ok\":false,\"file\":");
@@ -331,16 +352,17 @@ static int import_publish(import_run *r)
     if (on_hand == NULL)
         snprintf(why, sizeof why, "out of memory");
     if (rc != 0) {
+        char msg[700];
         if (rc > 0)
-            fprintf(stderr,
-                    "atp-import: another atp-import runs for source %s "
-                    "(%s/%s.lock)\n",
-                    r->a.source, r->a.state_dir, r->a.source);
+            snprintf(msg, sizeof msg,
+                     "another atp-import runs for source %s (%s/%s.lock)",
+                     r->a.source, r->a.state_dir, r->a.source);
         else
-            fprintf(stderr, "atp-import: --state: %s\n", why);
+            snprintf(msg, sizeof msg, "--state: %s", why);
+        fprintf(stderr, "atp-import: %s\n", msg);
         import_state_close(&s);
         free(on_hand);
-        import_print_failure(r, IMPORT_EXIT_USAGE, NULL);
+        import_print_failure(r, IMPORT_EXIT_USAGE, msg);
         return IMPORT_EXIT_USAGE;
     }
     char u1[300], u2[300], u3[300];

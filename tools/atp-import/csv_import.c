@@ -321,7 +321,9 @@ static void csv_row(const csv_opts *o, const csv_reader *r, const csv_map *m,
     import_rec *rec = import_add(b);
     if (rec == NULL)
         return;
-    rec->kind = lot ? IMPORT_LOT_ADD : IMPORT_SET;
+    rec->kind = !lot          ? IMPORT_SET
+                : o->received ? IMPORT_LOT_RECEIVE
+                              : IMPORT_LOT_ADD;
     rec->bucket = bucket;
     rec->sku = import_strdup(b, v[CSV_SKU], n[CSV_SKU]);
     rec->loc = v[CSV_LOCATION]

@@ -34,6 +34,7 @@ typedef struct csv_opts {
     /* Each column: a header name or a 1-based number; "" not in the file. */
     char cols[CSV_COLS][CSV_COL_NAME_MAX];
     uint8_t bucket; /* without a bucket column */
+    bool received;  /* an inbound file's lots arrived (--received) */
 } csv_opts;
 
 /* csv_opts_default: ',', a header, sku=sku,location=location,qty=qty,

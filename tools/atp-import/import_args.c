@@ -90,7 +90,8 @@ void import_usage(FILE *f)
         "17=on_hand)\n"
         "  --transit DUR         856: ETA = ship date (DTM*011) + DUR when no "
         "DTM*017\n"
-        "  --received            856: the shipments arrived: their lots are "
+        "  --received            856 or inbound CSV: the lots arrived: they "
+        "are "
         "received\n"
         "  --snapshot            send the whole state, the file replacing "
         "what it is about\n"
@@ -149,6 +150,15 @@ static bool import_set_str(import_args *a, int opt, const char *v)
     return slot != NULL;
 }
 
+/* import_duration: the config's duration syntax with its unit required,
+ * as atpctl's --ttl: a bare 48 is as likely meant as hours as ms. */
+static bool import_duration(const char *v, int64_t *ms)
+{
+    size_t n = strlen(v);
+    return n > 0 && !(v[n - 1] >= '0' && v[n - 1] <= '9') &&
+           config_parse_duration_ms(v, ms);
+}
+
 static int import_set_value(import_args *a, tool_args *t, int opt)
 {
     const char *v = t->val;
@@ -174,16 +184,18 @@ static int import_set_value(import_args *a, tool_args *t, int opt)
     case IMPORT_OPT_TRANSIT:
         a->x12.transit_set = true;
         /* a year at most: an ETA plus it stays a wire integer */
-        return config_parse_duration_ms(v, &a->x12.transit_ms) &&
+        return import_duration(v, &a->x12.transit_ms) &&
                        a->x12.transit_ms >= 0 &&
                        a->x12.transit_ms <= 366LL * 86400000
                    ? IMPORT_EXIT_OK
                    : import_bad(t->name, v,
-                                "a duration such as 2d or 36h, at most 366d");
+                                "a duration with its unit, such as 2d or "
+                                "36h, at most 366d");
     case IMPORT_OPT_TIMEOUT:
-        return config_parse_duration_ms(v, &a->timeout_ms) && a->timeout_ms > 0
+        return import_duration(v, &a->timeout_ms) && a->timeout_ms > 0
                    ? IMPORT_EXIT_OK
-                   : import_bad(t->name, v, "a duration such as 30s");
+                   : import_bad(t->name, v,
+                                "a duration with its unit, such as 30s");
     case IMPORT_OPT_CSV_COLUMNS:
         return csv_parse_columns(v, &a->csv, why, sizeof why)
                    ? IMPORT_EXIT_OK
@@ -233,7 +245,7 @@ int import_args_parse(int argc, char **argv, import_args *a)
         else if (opt == IMPORT_OPT_CHECK)
             a->check = true;
         else if (opt == IMPORT_OPT_RECEIVED)
-            a->x12.received = true;
+            a->x12.received = a->csv.received = true;
         else if (opt == IMPORT_OPT_JSON)
             a->json = true;
         else if (opt == IMPORT_OPT_NO_HEADER)

@@ -222,6 +222,7 @@ int import_link_sources(import_link *l, import_src_info *out, char *why,
         import_copy_u64(src, "rejected_messages", &out->rejected_messages);
         import_copy_u64(src, "snapshots_aborted", &out->snapshots_aborted);
         import_copy_u64(src, "conflicts", &out->conflicts);
+        import_copy_u64(src, "bad_mac", &out->bad_mac);
         if (!codec_val_int(codec_val_get(src, "age_ms"), &out->age_ms))
             out->age_ms = -1;
         codec_str st = {"", 0};
@@ -433,7 +434,11 @@ int import_link_publish(import_link *l, uint64_t session, uint64_t seq,
                      "source is '%s'%s, last_seq %llu, session %llu; ours "
                      "%llu)",
                      (unsigned long long)seq, now.state,
-                     now.conflicts > before->conflicts
+                     now.bad_mac > before->bad_mac
+                         ? ": atpd dropped our messages for a wrong MAC; is "
+                           "--key-file (or the config's key_file) the key "
+                           "atpd has?"
+                     : now.conflicts > before->conflicts
                          ? ": another publisher holds the source"
                          : "",
                      (unsigned long long)now.last_seq,

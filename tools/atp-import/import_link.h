@@ -36,7 +36,7 @@ typedef struct import_link_opts {
 /* What atpd's `sources` reply says of the source. */
 typedef struct import_src_info {
     uint64_t last_seq, session, rejected_messages, snapshots_aborted;
-    uint64_t conflicts;
+    uint64_t conflicts, bad_mac;
     int64_t age_ms; /* since atpd last heard from the source; -1: never */
     char state[16];
 } import_src_info;

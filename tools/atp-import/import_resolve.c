@@ -246,8 +246,9 @@ static bool import_same_shipment(import_batch *b, import_rec *first,
     return true;
 }
 
-/* import_dups marks drop[i] for a harmless repeat (import_same_shipment)
- * and records a problem for any other. */
+/* import_dups looks at the records not dropped yet (those that passed
+ * their checks), marks drop[i] for a harmless repeat
+ * (import_same_shipment) and records a problem for any other. */
 static bool import_dups(import_batch *b, bool *drop)
 {
     size_t *order = malloc((b->n ? b->n : 1) * sizeof *order);
@@ -255,11 +256,13 @@ static bool import_dups(import_batch *b, bool *drop)
         b->nomem = true;
         return false;
     }
+    size_t n = 0; /* the records checked good (drop[i] false so far) */
     for (size_t i = 0; i < b->n; i++)
-        order[i] = i;
+        if (!drop[i])
+            order[n++] = i;
     import_sort_base = b->recs;
-    qsort(order, b->n, sizeof *order, import_key_cmp);
-    for (size_t i = 1; i < b->n; i++) {
+    qsort(order, n, sizeof *order, import_key_cmp);
+    for (size_t i = 1; i < n; i++) {
         import_rec *first = &b->recs[order[i - 1]];
         const import_rec *r = &b->recs[order[i]];
         if (!import_same_key(first, r))
@@ -328,16 +331,14 @@ bool import_resolve(import_batch *b, const import_target *t, codec_event **evs,
     /* Every record is checked even when the reading found problems, so
      * that one run lists them all (docs/IMPORT.md). */
     bool read_ok = b->n_diags == 0;
-    for (size_t i = 0; i < b->n; i++)
-        (void)import_check_rec(b, t, &b->recs[i]);
-    if (!read_ok)
-        return false;
     bool *drop = calloc(b->n ? b->n : 1, sizeof *drop);
     if (drop == NULL) {
         b->nomem = true;
         return false;
     }
-    if (b->n_diags > 0 || !import_dups(b, drop)) {
+    for (size_t i = 0; i < b->n; i++)
+        drop[i] = !import_check_rec(b, t, &b->recs[i]);
+    if (!import_dups(b, drop) || !read_ok || b->n_diags > 0) {
         free(drop);
         return false;
     }
