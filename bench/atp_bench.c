@@ -353,6 +353,7 @@ int main(int argc, char **argv)
     }
     app->work.token = app->a.token;
     app->work.fill = app->a.reserve_fill;
+    app->work.max_lines = app->cfg.reservations.max_lines;
     free(regions);
     snprintf(app->work.resv_prefix, sizeof app->work.resv_prefix,
              "bench-%lx-%d-", (unsigned long)now, (int)getpid());

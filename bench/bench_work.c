@@ -139,10 +139,13 @@ int bench_resv_id(const bench_work *w, uint64_t n, char *buf, size_t len)
 
 /* bench_w_split: a split reserve line's regions (--reserve-fill split):
  * its own, then the next; false when the SKU is in another line too (a
- * split line's SKU is in no other line) or there is one region. */
+ * split line's SKU is in no other line), there is one region, or the
+ * cart's lines split would pass max_lines (each split line counts once
+ * per region: too_many_lines). */
 static bool bench_w_split(const bench_work *w, const bench_req *r, uint32_t i)
 {
-    if (w->fill != BENCH_FILL_SPLIT || w->n_regions < 2)
+    if (w->fill != BENCH_FILL_SPLIT || w->n_regions < 2 ||
+        (w->max_lines > 0 && 2 * r->n_lines > w->max_lines))
         return false;
     for (uint32_t j = 0; j < r->n_lines; j++)
         if (j != i && r->lines[j].sku == r->lines[i].sku)

@@ -85,7 +85,9 @@ typedef struct bench_work {
      * (first) over nng, Authorization: Bearer over HTTP. */
     const char *token;
     int64_t committed_ttl_ms;
-    int fill; /* reserves: BENCH_FILL_* (--reserve-fill) */
+    int fill;           /* reserves: BENCH_FILL_* (--reserve-fill) */
+    uint32_t max_lines; /* reservations.max_lines: a split cart's lines
+                           count twice (0: no limit known) */
 } bench_work;
 
 enum { BENCH_FILL_PLAIN, BENCH_FILL_PARTIAL, BENCH_FILL_SPLIT };

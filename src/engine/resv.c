@@ -282,9 +282,13 @@ static uint32_t resv_split_region(const engine_resv_line *l, uint32_t k)
  * the ATP of each of its regions in order (one, unless split), and a
  * pinned line's location's pickup ATP too (which the region's caps).
  * take[k] gets what region k gives: min(what is still wanted, its ATP).
- * l->available gets the sum of the regions' ATP (a refusal's answer);
- * *all is cleared when the line is not filled whole, *some set when any
- * unit is there. Returns the number of regions that give something. */
+ * A split line's later regions are not looked at once it is filled (a
+ * row lookup each, in a region the line takes nothing from; no change
+ * the reserve benchmark could tell from noise, docs/PERFORMANCE.md);
+ * l->available gets the sum of the regions read
+ * (resv_split_available completes it for a refusal's answer). *all is
+ * cleared when the line is not filled whole, *some set when any unit is
+ * there. Returns the number of regions that give something. */
 static uint32_t resv_decide(const engine *e, const engine_resv_req *req,
                             engine_resv_line *l, uint32_t id, int64_t *take,
                             bool *all, bool *some)
@@ -292,7 +296,7 @@ static uint32_t resv_decide(const engine *e, const engine_resv_req *req,
     int64_t want = l->qty;
     uint32_t n = 0;
     l->available = 0;
-    for (uint32_t k = 0; k <= l->n_split; k++) {
+    for (uint32_t k = 0; k <= l->n_split && want > 0; k++) {
         engine_answer a;
         engine__answer_of(e, id, l->sku, l->sku_len, resv_split_region(l, k),
                           req->channel, &a);
@@ -311,6 +315,20 @@ static uint32_t resv_decide(const engine *e, const engine_resv_req *req,
     *all &= want == 0;
     *some |= l->available > 0;
     return n;
+}
+
+/* resv_split_available: a refused split line's available, the sum of
+ * every region's ATP (resv_decide stopped once the line was filled). */
+static void resv_split_available(const engine *e, const engine_resv_req *req,
+                                 engine_resv_line *l, uint32_t id)
+{
+    l->available = 0;
+    for (uint32_t k = 0; l->split != NULL && k <= l->n_split; k++) {
+        engine_answer a;
+        engine__answer_of(e, id, l->sku, l->sku_len, resv_split_region(l, k),
+                          req->channel, &a);
+        l->available += a.atp > 0 ? a.atp : 0;
+    }
 }
 
 static int64_t resv_ttl(const engine *e, int64_t ttl_ms, atp_err *err)
@@ -501,6 +519,9 @@ static void resv_reserve(engine *e, const engine_resv_req *req)
             resv_decide(e, req, &m[i], ids[i],
                         take + (size_t)i * ENGINE_SPLIT_MAX, &all, &some);
     if (req->partial ? !some : !all) {
+        for (uint32_t i = 0; i < n; i++)
+            if (m[i].split != NULL && m[i].qty <= m[i].available)
+                resv_split_available(e, req, &m[i], ids[i]);
         atomic_fetch_add_explicit(&t->refused, 1, memory_order_relaxed);
         engine_resv_result res = {.err = ATP_OK,
                                   .granted = false,
