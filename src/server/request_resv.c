@@ -370,32 +370,6 @@ static bool request_resv_fills(const engine_resv_req *q)
     return q->partial;
 }
 
-/* request_resv_write_split: a split line's fill entry's own keys: every
- * region it named, in order, and what each gave. */
-static void request_resv_write_split(request_env *env, codec_writer *w,
-                                     const engine_resv_line *l,
-                                     const engine_resv_result *r)
-{
-    codec_w_cstr(w, "regions");
-    codec_w_array(w, 1 + l->n_split);
-    for (uint32_t k = 0; k <= l->n_split; k++)
-        codec_w_cstr(w, env->cfg->regions[k ? l->split[k - 1] : l->region].id);
-    codec_w_cstr(w, "by_region");
-    codec_w_array(w, 1 + l->n_split);
-    for (uint32_t k = 0; k <= l->n_split; k++) {
-        uint32_t region = k ? l->split[k - 1] : l->region;
-        int64_t q = 0;
-        for (uint32_t j = 0; j < r->n_lines; j++)
-            if (r->lines[j].region == region &&
-                r->lines[j].sku_len == l->sku_len &&
-                memcmp(r->lines[j].sku, l->sku, l->sku_len) == 0)
-                q = r->lines[j].qty;
-        codec_w_map(w, 2);
-        codec_w_kv_cstr(w, "region", env->cfg->regions[region].id);
-        codec_w_kv_int(w, "qty", q);
-    }
-}
-
 /* A partial reserve's "fill" (or one with a split line): per (sku,
  * region) of the request (per SKU for a split line), in the order of its
  * first line, what was asked (lines of one pair summed) and what the
@@ -408,6 +382,7 @@ typedef struct request_fill {
     struct {
         uint32_t line; /* its first request line */
         int64_t wanted, granted;
+        int64_t by[ENGINE_SPLIT_MAX]; /* a split line: per region, in order */
     } * e;
     uint32_t n;
     uint32_t *slot; /* entry + 1; 0: empty */
@@ -457,8 +432,8 @@ static bool request_fill_build(request_fill *t, const engine_resv_req *q,
         uint32_t *s =
             request_fill_slot(t, q, l->sku, l->sku_len, request_fill_region(l));
         if (*s == 0) {
+            memset(&t->e[t->n], 0, sizeof t->e[t->n]);
             t->e[t->n].line = i;
-            t->e[t->n].wanted = t->e[t->n].granted = 0;
             *s = ++t->n;
         }
         t->e[*s - 1].wanted += l->qty;
@@ -468,15 +443,39 @@ static bool request_fill_build(request_fill *t, const engine_resv_req *q,
         uint32_t *s = request_fill_slot(t, q, l->sku, l->sku_len, l->region);
         if (*s == 0) /* a split line's region */
             s = request_fill_slot(t, q, l->sku, l->sku_len, UINT32_MAX);
-        if (*s != 0)
-            t->e[*s - 1].granted += l->qty;
+        if (*s == 0)
+            continue;
+        t->e[*s - 1].granted += l->qty;
+        const engine_resv_line *asked = &q->lines[t->e[*s - 1].line];
+        for (uint32_t k = 0; asked->split != NULL && k <= asked->n_split; k++)
+            if ((k ? asked->split[k - 1] : asked->region) == l->region)
+                t->e[*s - 1].by[k] += l->qty;
     }
     return true;
 }
 
+/* request_resv_write_split: a split line's fill entry's own keys: every
+ * region it named, in order, and what each gave (t's entry k). */
+static void request_resv_write_split(request_env *env, codec_writer *w,
+                                     const engine_resv_line *l,
+                                     const request_fill *t, uint32_t k)
+{
+    codec_w_cstr(w, "regions");
+    codec_w_array(w, 1 + l->n_split);
+    for (uint32_t i = 0; i <= l->n_split; i++)
+        codec_w_cstr(w, env->cfg->regions[i ? l->split[i - 1] : l->region].id);
+    codec_w_cstr(w, "by_region");
+    codec_w_array(w, 1 + l->n_split);
+    for (uint32_t i = 0; i <= l->n_split; i++) {
+        codec_w_map(w, 2);
+        codec_w_kv_cstr(w, "region",
+                        env->cfg->regions[i ? l->split[i - 1] : l->region].id);
+        codec_w_kv_int(w, "qty", t->e[k].by[i]);
+    }
+}
+
 static void request_resv_write_fill(request_env *env, codec_writer *w,
                                     const engine_resv_req *q,
-                                    const engine_resv_result *r,
                                     const request_fill *t)
 {
     codec_w_cstr(w, "fill");
@@ -490,7 +489,7 @@ static void request_resv_write_fill(request_env *env, codec_writer *w,
         codec_w_kv_int(w, "qty", t->e[k].wanted);
         codec_w_kv_int(w, "granted", t->e[k].granted);
         if (split)
-            request_resv_write_split(env, w, l, r);
+            request_resv_write_split(env, w, l, t, k);
     }
 }
 
@@ -551,7 +550,7 @@ static void request_resv_done(void *arg, const engine_resv_result *r)
         codec_w_kv_bool(w, "replayed", r->replayed);
         request_resv_write_record(env, w, r);
         if (fill)
-            request_resv_write_fill(env, w, &as->req, r, &t);
+            request_resv_write_fill(env, w, &as->req, &t);
         free(t.slot);
         free(t.e);
     }

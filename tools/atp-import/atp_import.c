@@ -141,6 +141,9 @@ static int import_read_map(import_run *r)
 }
 
 /* import_parse reads the file into records and checks them. */
+static void import_print_failure(const import_run *r, int exit,
+                                 const char *why);
+
 static int import_parse(import_run *r)
 {
     size_t p = 0;
@@ -157,11 +160,16 @@ static int import_parse(import_run *r)
     else
         import_csv(r->buf, r->len, &r->a.csv, &r->b);
     r->format = x12 ? "x12" : "csv";
-    if (r->a.x12.received && !r->b.inbound_file && r->b.n_diags == 0) {
-        fprintf(stderr,
-                "atp-import: --received is for an inbound file (an 856, or a "
-                "CSV with lot and eta columns); %s is a stock file\n",
-                r->a.file);
+    /* A stock file's kind is known once it is read, even with problems
+     * (an 846 set, or a CSV's mapping without lot and eta). */
+    if (r->a.x12.received && r->b.stock_file && !r->b.inbound_file) {
+        char msg[300];
+        snprintf(msg, sizeof msg,
+                 "--received is for an inbound file (an 856, or a CSV with "
+                 "lot and eta columns); %s is a stock file",
+                 r->a.file);
+        fprintf(stderr, "atp-import: %s\n", msg);
+        import_print_failure(r, IMPORT_EXIT_USAGE, msg);
         return IMPORT_EXIT_USAGE;
     }
     import_target t = {&r->cfg, (size_t)r->src, r->a.location, &r->map};
@@ -183,11 +191,16 @@ static void import_json_str(FILE *f, const char *s)
 
 static int import_diag_cmp(const void *pa, const void *pb)
 {
+    /* line, then segment (an X12 file is often one line), then element;
+     * qsort is not stable: equal positions are ordered by their text */
     const import_diag *a = pa, *b = pb;
     if (a->pos.line != b->pos.line)
         return a->pos.line < b->pos.line ? -1 : 1;
-    return (a->pos.element > b->pos.element) -
-           (a->pos.element < b->pos.element);
+    if (a->pos.segment != b->pos.segment)
+        return a->pos.segment < b->pos.segment ? -1 : 1;
+    if (a->pos.element != b->pos.element)
+        return a->pos.element < b->pos.element ? -1 : 1;
+    return strcmp(a->msg, b->msg);
 }
 
 /* import_print_errors prints the problems kept, in file order (they are
