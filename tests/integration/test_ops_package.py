@@ -42,10 +42,11 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 from harness import TestFailure  # noqa: E402
 
-BINARIES = ["atpd", "atpctl", "atp-feed", "atp-bench"]
+BINARIES = ["atpd", "atpctl", "atp-feed", "atp-import", "atp-bench"]
 MAN_PAGES = {"atpd": "man8/atpd.8.gz", "atpctl": "man1/atpctl.1.gz",
-             "atp-feed": "man1/atp-feed.1.gz", "atp-bench": "man1/atp-bench.1.gz"}
-DOCS = ["README.md", "ARCHITECTURE.md", "CONFIG.md", "HTTP.md", "OPERATIONS.md",
+             "atp-feed": "man1/atp-feed.1.gz", "atp-import": "man1/atp-import.1.gz",
+             "atp-bench": "man1/atp-bench.1.gz"}
+DOCS = ["README.md", "ARCHITECTURE.md", "CONFIG.md", "HTTP.md", "IMPORT.md", "OPERATIONS.md",
         "PERFORMANCE.md", "PROTOCOL.md", "openapi.yaml", "examples/demo.yaml",
         "examples/minimal.yaml", "examples/client.py"]
 # Debian package names of the shared libraries atpd and the tools link.
@@ -154,6 +155,7 @@ def check_binaries(ck, h, root, version):
     parsers = {"atpd": table("src/daemon/args.c"),
                "atpctl": table("tools/atpctl/ctl_args.c", shared),
                "atp-feed": table("tools/atp-feed/feed_args.c", shared),
+               "atp-import": table("tools/atp-import/import_args.c", shared),
                "atp-bench": table("bench/bench_args.c", shared)}
     ck.check(all(len(o) >= 10 for o in parsers.values()),
              "options found in the sources: %r", parsers)
