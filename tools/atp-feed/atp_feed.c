@@ -350,28 +350,14 @@ static int feed_check_sizes(feed_run *r)
     return FEED_EXIT_OK;
 }
 
-/* feed_dialable: the config holds listen addresses; "*" as a host means
- * "every interface" there, which cannot be dialed: dial loopback instead. */
-static const char *feed_dialable(const char *u, char *buf, size_t size)
-{
-    const char *star = strstr(u, "://*:");
-    if (star == NULL)
-        return u;
-    snprintf(buf, size, "%.*s://127.0.0.1:%s", (int)(star - u), u, star + 5);
-    return buf;
-}
-
 static void feed_resolve_url(feed_run *r)
 {
-    const char *u =
-        r->a.endpoint != NULL ? r->a.endpoint : r->cfg.service.ingest_listen;
-    if (u == NULL)
-        u = ATP_DEFAULT_INGEST_URL;
-    r->url = feed_dialable(u, r->url_buf, sizeof r->url_buf);
-    u = r->a.control != NULL ? r->a.control : r->cfg.service.control_listen;
-    if (u == NULL)
-        u = ATP_DEFAULT_CONTROL_URL;
-    r->ctl_url = feed_dialable(u, r->ctl_url_buf, sizeof r->ctl_url_buf);
+    r->url =
+        tools_dial_url(r->a.endpoint, r->cfg.service.ingest_listen,
+                       ATP_DEFAULT_INGEST_URL, r->url_buf, sizeof r->url_buf);
+    r->ctl_url = tools_dial_url(r->a.control, r->cfg.service.control_listen,
+                                ATP_DEFAULT_CONTROL_URL, r->ctl_url_buf,
+                                sizeof r->ctl_url_buf);
 }
 
 static void feed_sleep_until_ns(int64_t deadline)

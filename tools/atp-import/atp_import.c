@@ -22,6 +22,7 @@
 #include "import_resolve.h"
 #include "import_state.h"
 #include "tool_args.h"
+#include "tools_tls.h"
 
 /* Files above 1 GiB are not stock files; X12 offsets are 32-bit. */
 #define IMPORT_FILE_MAX ((size_t)1 << 30)
@@ -333,18 +334,6 @@ static void import_print_failure(const import_run *r, int exit, const char *why)
 /* ---- publishing ------------------------------------------------------------
  */
 
-static const char *import_dialable(const char *u, char *buf, size_t size,
-                                   const char *dflt)
-{
-    if (u == NULL)
-        u = dflt;
-    const char *star = strstr(u, "://*:");
-    if (star == NULL)
-        return u;
-    snprintf(buf, size, "%.*s://127.0.0.1:%s", (int)(star - u), u, star + 5);
-    return buf;
-}
-
 static int import_publish(import_run *r)
 {
     char why[512];
@@ -381,14 +370,12 @@ static int import_publish(import_run *r)
     char u1[300], u2[300], u3[300];
     const config_service *sv = &r->cfg.service;
     import_link_opts o = {
-        .ingest_url =
-            import_dialable(r->a.endpoint ? r->a.endpoint : sv->ingest_listen,
-                            u1, sizeof u1, ATP_DEFAULT_INGEST_URL),
-        .control_url =
-            import_dialable(r->a.control ? r->a.control : sv->control_listen,
-                            u2, sizeof u2, ATP_DEFAULT_CONTROL_URL),
-        .query_url = import_dialable(r->a.query ? r->a.query : sv->query_listen,
-                                     u3, sizeof u3, ATP_DEFAULT_QUERY_URL),
+        .ingest_url = tools_dial_url(r->a.endpoint, sv->ingest_listen,
+                                     ATP_DEFAULT_INGEST_URL, u1, sizeof u1),
+        .control_url = tools_dial_url(r->a.control, sv->control_listen,
+                                      ATP_DEFAULT_CONTROL_URL, u2, sizeof u2),
+        .query_url = tools_dial_url(r->a.query, sv->query_listen,
+                                    ATP_DEFAULT_QUERY_URL, u3, sizeof u3),
         .token = r->a.token,
         .tls = &r->a.tls,
         .source = r->a.source,

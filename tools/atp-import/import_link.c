@@ -335,12 +335,16 @@ static bool import_send_snapshot(import_link *l, const import_msg *m)
         };
         /* A part atpd would drop as too large (ingest_recv_max_bytes) is
          * halved until it fits: long SKUs and locations make big events. */
-        while (cnt > 1 && import_msg_len(l, &sm) > l->o->max_bytes) {
+        size_t len;
+        const void *buf;
+        while ((buf = feed_sign_encode(l->w, &sm, l->o->key, l->o->key_len,
+                                       &len)) != NULL &&
+               cnt > 1 && len > l->o->max_bytes) {
             cnt /= 2;
             sm.n_events = (uint32_t)cnt;
             sm.last = off + cnt == n;
         }
-        if (!import_send_msg(l, &sm))
+        if (buf == NULL || nng_send(l->pub, (void *)buf, len, 0) != 0)
             return false;
         off += cnt;
     }

@@ -130,3 +130,14 @@ int tools_tls_dial(nng_socket s, const char *url, int flags, char *err,
     nng_tls_config_free(c); /* the dialer holds it */
     return 0;
 }
+
+const char *tools_dial_url(const char *given, const char *listen,
+                           const char *dflt, char *buf, size_t size)
+{
+    const char *u = given != NULL ? given : listen != NULL ? listen : dflt;
+    const char *star = strstr(u, "://*:");
+    if (star == NULL)
+        return u;
+    snprintf(buf, size, "%.*s://127.0.0.1:%s", (int)(star - u), u, star + 5);
+    return buf;
+}

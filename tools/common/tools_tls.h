@@ -40,6 +40,13 @@ const tools_tls *tools_tls_get(void);
  * --cert without --key or the other way round. */
 bool tools_tls_check(const tools_tls *t, char *err, size_t errlen);
 
+/* tools_dial_url: the URL a tool dials for one of atpd's sockets: given
+ * (a command-line option), else listen (the config's listen address),
+ * else dflt. A "*" host means "every interface" in a listen address and
+ * cannot be dialed: it becomes 127.0.0.1 (written into buf). */
+const char *tools_dial_url(const char *given, const char *listen,
+                           const char *dflt, char *buf, size_t size);
+
 /* tools_tls_dial is nng_dial (flags as there) with, for a tls+tcp:// url,
  * a client TLS configuration: the server's certificate verified against
  * the CA (required: without --ca the dial fails with NNG_EINVAL and err

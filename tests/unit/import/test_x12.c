@@ -168,29 +168,28 @@ static void test_envelope(void **state)
     assert_int_equal(test_b.sets_846, 2);
 }
 
+/* An 856 of version 00200 with a non-fixed-width ISA, '|' elements, '@'
+ * components, '!' terminators followed by CRLF, six-digit dates. */
+#define TEST_856_V2                                                            \
+    "ISA|00| |00| |01|054481205 |01|123456789 |070101|1130|U|00200|"           \
+    "000000001|0|P|@!\r\n"                                                     \
+    "GS|SH|1|2|070101|1130|1|X|002001!\r\n"                                    \
+    "ST|856|0001!\r\nBSN|00|35100|070101|1130!\r\n"                            \
+    "DTM|011|070101|1130!\r\nHL|1||S!\r\nN1|ST|DC|92|E1!\r\n"                  \
+    "HL|2|1|I!\r\nLIN||BP|7389141G01|ON|RG61372!\r\nSN1||1000|PC!\r\n"         \
+    "SE|9|0001!\r\nGE|1|1!\r\nIEA|1|000000001!\r\n"
+
 static void test_separators(void **state)
 {
     (void)state;
     /* Not fixed-width, '!' terminator, '@' components, CRLF after it,
      * version 00200, six-digit dates. */
-    test_read("ISA|00| |00| |01|054481205 |01|123456789 |070101|1130|U|00200|"
-              "000000001|0|P|@!\r\n"
-              "GS|SH|1|2|070101|1130|1|X|002001!\r\n"
-              "ST|856|0001!\r\nBSN|00|35100|070101|1130!\r\n"
-              "DTM|011|070101|1130!\r\nHL|1||S!\r\nN1|ST|DC|92|E1!\r\n"
-              "HL|2|1|I!\r\nLIN||BP|7389141G01|ON|RG61372!\r\nSN1||1000|PC!\r\n"
-              "SE|9|0001!\r\nGE|1|1!\r\nIEA|1|000000001!\r\n");
+    test_read(TEST_856_V2);
     assert_true(x12_parse_quals("BP", &test_o));
     test_o.transit_set = true;
     test_o.transit_ms = 2 * 86400000LL;
     assert_int_equal(test_b.n_diags, 1); /* no --transit at read time */
-    test_read("ISA|00| |00| |01|054481205 |01|123456789 |070101|1130|U|00200|"
-              "000000001|0|P|@!\r\n"
-              "GS|SH|1|2|070101|1130|1|X|002001!\r\n"
-              "ST|856|0001!\r\nBSN|00|35100|070101|1130!\r\n"
-              "DTM|011|070101|1130!\r\nHL|1||S!\r\nN1|ST|DC|92|E1!\r\n"
-              "HL|2|1|I!\r\nLIN||BP|7389141G01|ON|RG61372!\r\nSN1||1000|PC!\r\n"
-              "SE|9|0001!\r\nGE|1|1!\r\nIEA|1|000000001!\r\n");
+    test_read(TEST_856_V2);
     assert_int_equal(test_b.n_diags, 0);
     assert_int_equal(test_b.n, 1);
     assert_string_equal(test_b.recs[0].sku, "7389141G01");
