@@ -53,8 +53,11 @@ static int import_load_config(import_run *r)
     config_diags diags = {0};
     atp_err e = config_load_file(r->a.config_path, &r->cfg, &diags);
     for (size_t i = 0; e != ATP_OK && i < diags.n; i++)
-        fprintf(stderr, "atp-import: %s:%d: %s\n", r->a.config_path,
-                diags.items[i].line, diags.items[i].message);
+        if (diags.items[i].line > 0)
+            fprintf(stderr, "atp-import: %s:%d: %s\n", r->a.config_path,
+                    diags.items[i].line, diags.items[i].message);
+        else
+            fprintf(stderr, "atp-import: %s\n", diags.items[i].message);
     config_diags_fini(&diags);
     if (e != ATP_OK) {
         fprintf(stderr, "atp-import: cannot use --config %s\n",
@@ -64,8 +67,13 @@ static int import_load_config(import_run *r)
     r->cfg_loaded = true;
     r->src = config_source_find(&r->cfg, r->a.source, strlen(r->a.source));
     if (r->src < 0) {
-        fprintf(stderr, "atp-import: --source %s is not a source of %s\n",
+        fprintf(stderr,
+                "atp-import: --source %s is not a source of %s; its "
+                "sources:",
                 r->a.source, r->a.config_path);
+        for (size_t i = 0; i < r->cfg.n_sources; i++)
+            fprintf(stderr, "%s %s", i ? "," : "", r->cfg.sources[i].id);
+        fprintf(stderr, "%s\n", r->cfg.n_sources ? "" : " none");
         return IMPORT_EXIT_USAGE;
     }
     const config_source *cs = &r->cfg.sources[r->src];

@@ -266,8 +266,14 @@ static bool csv_resolve(const csv_opts *o, const csv_reader *r, csv_map *m,
         }
         if (m->idx[c] < 0) {
             import_diag_add(b, (import_pos){line, 0, 0}, NULL,
-                            "no column '%s' (%s) in the %s", want, csv_keys[c],
-                            o->header ? "header" : "first row's fields");
+                            "no column '%s' (%s) in the %s: name the file's "
+                            "columns with --csv-columns%s",
+                            want, csv_keys[c],
+                            o->header ? "header" : "first row's fields",
+                            c == CSV_LOCATION ? " (a file without a location "
+                                                "column: leave location out "
+                                                "and give --location)"
+                                              : "");
             ok = false;
         }
     }

@@ -569,6 +569,25 @@ static void ctl_render_pin(const codec_val *line, char *buf, size_t n)
     snprintf(buf, n, " (pickup at %s)", loc);
 }
 
+/* ctl_render_region: a reserve line's region, or a split line's regions
+ * as "r1,r2" (PROTOCOL.md, "Split lines"), cut to the cell. */
+static void ctl_render_region(const codec_val *l, char *out, size_t cap)
+{
+    ctl_render_field(l, "region", out, cap);
+    const codec_val *regions = codec_val_get(l, "regions");
+    for (uint32_t k = 0; k < codec_val_len(regions); k++) {
+        char one[CTL_CELL_MAX];
+        size_t at = k == 0 ? 0 : strlen(out);
+        ctl_render_fmt(codec_val_at(regions, k), one, sizeof one);
+        size_t len = strlen(one);
+        if (at + 1 + len >= cap)
+            break; /* the cell is full: the rest is cut */
+        if (k > 0)
+            out[at++] = ',';
+        memcpy(out + at, one, len + 1);
+    }
+}
+
 static void ctl_render_reserve_refused(const codec_val *reply, FILE *f)
 {
     char id[CTL_CELL_MAX];
@@ -581,7 +600,7 @@ static void ctl_render_reserve_refused(const codec_val *reply, FILE *f)
         const codec_val *l = codec_val_at(lines, (uint32_t)r);
         char sku[CTL_CELL_MAX], region[CTL_CELL_MAX], qty[64], avail[64];
         ctl_render_field(l, "sku", sku, sizeof sku);
-        ctl_render_field(l, "region", region, sizeof region);
+        ctl_render_region(l, region, sizeof region);
         ctl_render_field(l, "qty", qty, sizeof qty);
         ctl_render_field(l, "available", avail, sizeof avail);
         /* The service says which lines fall short; an older one may not. */
@@ -610,19 +629,7 @@ static void ctl_render_fill(const codec_val *reply, FILE *f)
             continue;
         char sku[CTL_CELL_MAX], region[CTL_CELL_MAX];
         ctl_render_field(l, "sku", sku, sizeof sku);
-        ctl_render_field(l, "region", region, sizeof region);
-        const codec_val *regions = codec_val_get(l, "regions"); /* split */
-        for (uint32_t k = 0; k < codec_val_len(regions); k++) {
-            char one[CTL_CELL_MAX];
-            size_t at = k == 0 ? 0 : strlen(region);
-            ctl_render_fmt(codec_val_at(regions, k), one, sizeof one);
-            size_t len = strlen(one);
-            if (at + 1 + len >= sizeof region)
-                break; /* the cell is full: the rest is cut */
-            if (k > 0)
-                region[at++] = ',';
-            memcpy(region + at, one, len + 1);
-        }
+        ctl_render_region(l, region, sizeof region);
         fprintf(f, "short %s@%s: %" PRId64 " of %" PRId64 "\n", sku, region,
                 got, want);
     }
