@@ -73,7 +73,11 @@ static int bench_write_config(bench_app *app)
         "    resync: false\n    authority:\n      - locations: [");
     for (int i = 0; i < 12; i++)
         fprintf(f, "%sL%d", i ? ", " : "", i);
-    fprintf(f, "]\nbuffers:\n  - {units: 1}\n  - {region: r2, percent: 5}\n");
+    /* --reserve-fill backorder: every row has a budget (the global rule),
+     * so that reserves with backorder: true have one to read. */
+    fprintf(f, "]\nbuffers:\n  - {units: 1%s}\n  - {region: r2, percent: 5}\n",
+            app->a.reserve_fill == BENCH_FILL_BACKORDER ? ", backorder: 1000000"
+                                                        : "");
     return fclose(f) == 0 ? 0 : -1;
 }
 
@@ -239,9 +243,10 @@ static char *bench_header(bench_app *app, const char *started, double elapsed)
             bench_basket_quantile(&app->basket, 0.99),
             app->have_replay ? "replay" : "UCI Online Retail figures",
             a->mix_commit, a->mix_release, 100 - a->mix_commit - a->mix_release,
-            a->reserve_fill == BENCH_FILL_PARTIAL ? "partial"
-            : a->reserve_fill == BENCH_FILL_SPLIT ? "split"
-                                                  : "plain",
+            a->reserve_fill == BENCH_FILL_PARTIAL     ? "partial"
+            : a->reserve_fill == BENCH_FILL_SPLIT     ? "split"
+            : a->reserve_fill == BENCH_FILL_BACKORDER ? "backorder"
+                                                      : "plain",
             replay ? replay : "[]", a->speedup,
             app->cfg.reservations.sync ? "sync" : "nosync",
             a->sched_batch ? "batch" : "normal") < 0)

@@ -70,8 +70,9 @@ typedef struct bench_args {
     /* reserve scenario: what follows a granted reservation, in percent
      * (the rest of 100 expires); default 60 commit, 30 release */
     int mix_commit, mix_release;
-    /* reserve: --reserve-fill plain | partial | split (docs/PROTOCOL.md,
-     * "Partial reservations", "Split lines") */
+    /* reserve: --reserve-fill plain | partial | split | backorder
+     * (docs/PROTOCOL.md, "Partial reservations", "Split lines",
+     * "Backorder budgets") */
     int reserve_fill;
     /* REQ load over nng's own REQ contexts instead of bench_sp.h */
     bool client_nng;

@@ -161,7 +161,8 @@ static void bench_usage(FILE *f)
         "true)\n"
         "                        or split (each line [sku, [its region, the "
         "next],\n"
-        "                        qty])\n"
+        "                        qty]) or backorder (backorder: true, every\n"
+        "                        row with a budget)\n"
         "  --reserve-mix C,R,E   reserve: after a grant, commit C %%, release "
         "R %%,\n"
         "                        let E %% expire (1 s TTL); default 60,30,10; "
@@ -544,10 +545,11 @@ static bool bench_args_word(bench_args *a, int opt, const char *v,
         a->client_nng = strcmp(v, "nng") == 0;
         return strcmp(v, "sp") == 0 || strcmp(v, "nng") == 0;
     case BO_RESERVE_FILL:
-        *want = "plain, partial or split";
-        a->reserve_fill = strcmp(v, "partial") == 0 ? BENCH_FILL_PARTIAL
-                          : strcmp(v, "split") == 0 ? BENCH_FILL_SPLIT
-                                                    : BENCH_FILL_PLAIN;
+        *want = "plain, partial, split or backorder";
+        a->reserve_fill = strcmp(v, "partial") == 0     ? BENCH_FILL_PARTIAL
+                          : strcmp(v, "split") == 0     ? BENCH_FILL_SPLIT
+                          : strcmp(v, "backorder") == 0 ? BENCH_FILL_BACKORDER
+                                                        : BENCH_FILL_PLAIN;
         return strcmp(v, "plain") == 0 || a->reserve_fill != BENCH_FILL_PLAIN;
     case BO_RESERVE_MIX:
         *want = "C,R,E, three percentages (commit, release, expire) that sum "

@@ -207,10 +207,14 @@ void bench_encode_atpd(const bench_work *w, const bench_req *r,
     case BENCH_OP_RESERVE:
         bench_resv_id(w, r->resv, id, sizeof id);
         bench_w_map(w, cw,
-                    (r->ttl_ms > 0 ? 5 : 4) + (w->fill == BENCH_FILL_PARTIAL));
+                    (r->ttl_ms > 0 ? 5 : 4) +
+                        (w->fill == BENCH_FILL_PARTIAL ||
+                         w->fill == BENCH_FILL_BACKORDER));
         codec_w_kv_cstr(cw, "op", "reserve");
         if (w->fill == BENCH_FILL_PARTIAL)
             codec_w_kv_bool(cw, "partial", true);
+        if (w->fill == BENCH_FILL_BACKORDER)
+            codec_w_kv_bool(cw, "backorder", true);
         codec_w_kv_cstr(cw, "id", id);
         codec_w_kv_cstr(cw, "channel", w->channel);
         if (r->ttl_ms > 0)

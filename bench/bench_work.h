@@ -90,7 +90,12 @@ typedef struct bench_work {
                            count twice (0: no limit known) */
 } bench_work;
 
-enum { BENCH_FILL_PLAIN, BENCH_FILL_PARTIAL, BENCH_FILL_SPLIT };
+enum {
+    BENCH_FILL_PLAIN,
+    BENCH_FILL_PARTIAL,
+    BENCH_FILL_SPLIT,
+    BENCH_FILL_BACKORDER
+};
 
 /* bench_work_init_synthetic names SKUs <prefix>0 .. <prefix>n-1. Regions
  * are copied. Returns false on out of memory. */

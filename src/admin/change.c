@@ -79,12 +79,17 @@ static void admin_what(const config_edit *e, char *buf, size_t n)
                      (long long)(e->percent_bp % 100));
         if (e->has_low_stock)
             snprintf(l, sizeof l, "%lld", (long long)e->low_stock);
+        /* A backorder budget is appended only when given, so that the
+         * text of every change made before budgets existed stays. */
+        char bo[40] = "";
+        if (e->has_backorder)
+            snprintf(bo, sizeof bo, " backorder=%lld", (long long)e->backorder);
         snprintf(buf, n,
                  "set_buffer sku=%s region=%s channel=%s units=%s "
-                 "percent=%s low_stock=%s",
+                 "percent=%s low_stock=%s%s",
                  admin_q(e->sku, q1, sizeof q1),
                  admin_q(e->region, q2, sizeof q2),
-                 admin_q(e->channel, q3, sizeof q3), u, p, l);
+                 admin_q(e->channel, q3, sizeof q3), u, p, l, bo);
         return;
     }
     case CONFIG_EDIT_BUFFER_REMOVE:
@@ -164,9 +169,12 @@ static void admin_rule_show(const config_buffer_rule *r, char *buf, size_t n)
         buf[0] = '\0';
         return;
     }
-    snprintf(buf, n, "units %lld, percent %lld.%02lld, low_stock %lld",
-             (long long)r->units, (long long)(r->percent_bp / 100),
-             (long long)(r->percent_bp % 100), (long long)r->low_stock);
+    int k = snprintf(buf, n, "units %lld, percent %lld.%02lld, low_stock %lld",
+                     (long long)r->units, (long long)(r->percent_bp / 100),
+                     (long long)(r->percent_bp % 100), (long long)r->low_stock);
+    if (r->backorder != 0 && k > 0 && (size_t)k < n)
+        snprintf(buf + k, n - (size_t)k, ", backorder %lld",
+                 (long long)r->backorder);
 }
 
 /* admin_before_after: the rule (or the location's region) in c. */

@@ -232,7 +232,7 @@ void admin_list_write(admin *a, codec_writer *w)
     codec_w_array(w, (uint32_t)c->n_buffers);
     for (size_t i = 0; i < c->n_buffers; i++) {
         const config_buffer_rule *r = &c->buffers[i];
-        codec_w_map(w, 6);
+        codec_w_map(w, 7);
         admin_w_id(w, "sku", r->sku);
         admin_w_id(w, "region",
                    r->region == UINT32_MAX ? NULL : c->regions[r->region].id);
@@ -241,6 +241,7 @@ void admin_list_write(admin *a, codec_writer *w)
         codec_w_kv_int(w, "units", r->units);
         codec_w_kv_int(w, "percent_bp", r->percent_bp);
         codec_w_kv_int(w, "low_stock", r->low_stock);
+        codec_w_kv_int(w, "backorder", r->backorder);
     }
     codec_w_cstr(w, "regions");
     codec_w_array(w, (uint32_t)c->n_regions);

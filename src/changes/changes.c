@@ -193,6 +193,8 @@ static void changes_publish(changes *c, const engine_change *ch, changes_key *k)
             .out_of_stock = st->out,
             .low_stock = st->low,
             .marks = marks,
+            .backorder_budget = a->backorder_budget,
+            .backorder_used = a->backorder_used,
         };
     }
     uint64_t seq = atomic_load(&c->seq) + 1;

@@ -395,7 +395,8 @@ atp_err codec_resync_decode(codec_arena *a, const void *buf, size_t len,
  * NUL region NUL sku NUL, then the body map {"seq", "region_seq",
  * "key_seq", "ts_ms", "sku", "region", "supply", "reserved", "shortfall",
  * "stale", "channels": [{"channel", "atp", "buffer", "rule",
- * "out_of_stock", "low_stock", "transitions": [names]}]}. */
+ * "out_of_stock", "low_stock", "transitions": [names], and
+ * "backorder_budget", "backorder_used" when the budget is above 0}]}. */
 enum codec_feed_mark { /* transitions, written in this order */
                        CODEC_FEED_OUT_OF_STOCK = 1u << 0,
                        CODEC_FEED_BACK_IN_STOCK = 1u << 1,
@@ -409,6 +410,9 @@ typedef struct codec_feed_channel {
     codec_str rule; /* the matched rule's level name */
     bool out_of_stock, low_stock;
     unsigned marks; /* enum codec_feed_mark bits */
+    /* The matched rule's backorder budget and its use; written (and read
+     * back) only when the budget is above 0. */
+    int64_t backorder_budget, backorder_used;
 } codec_feed_channel;
 
 typedef struct codec_feed_msg {

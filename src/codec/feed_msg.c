@@ -60,7 +60,8 @@ void codec_feed_pickup_encode(codec_writer *w, const codec_feed_pickup *m)
 static void codec_feed_channel_encode(codec_writer *w,
                                       const codec_feed_channel *c)
 {
-    codec_w_map(w, 7);
+    bool budget = c->backorder_budget > 0;
+    codec_w_map(w, budget ? 9 : 7);
     codec_w_kv_str(w, "channel", c->channel.ptr, c->channel.len);
     codec_w_kv_int(w, "atp", c->atp);
     codec_w_kv_int(w, "buffer", c->buffer);
@@ -73,6 +74,10 @@ static void codec_feed_channel_encode(codec_writer *w,
     for (unsigned b = 0; b < CODEC_FEED_MARKS; b++)
         if (marks & (1u << b))
             codec_w_cstr(w, codec_feed_marks[b]);
+    if (budget) {
+        codec_w_kv_int(w, "backorder_budget", c->backorder_budget);
+        codec_w_kv_int(w, "backorder_used", c->backorder_used);
+    }
 }
 
 void codec_feed_encode(codec_writer *w, const codec_feed_msg *m,
@@ -152,6 +157,11 @@ static bool codec_feed_channel_decode(const codec_val *v, codec_feed_channel *c)
         !codec_feed_get_bool(v, "low_stock", &c->low_stock))
         return false;
     c->marks = 0;
+    c->backorder_budget = c->backorder_used = 0;
+    if (codec_val_get(v, "backorder_budget") != NULL &&
+        (!codec_feed_get_int(v, "backorder_budget", &c->backorder_budget) ||
+         !codec_feed_get_int(v, "backorder_used", &c->backorder_used)))
+        return false;
     for (uint32_t i = 0; i < codec_val_len(tr); i++) {
         codec_str s;
         if (!codec_val_str(codec_val_at(tr, i), &s))

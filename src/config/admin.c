@@ -80,7 +80,8 @@ static void config_admin_rule_write(FILE *f, const char *sku,
                                     const char *region, const char *channel,
                                     const int64_t *units,
                                     const int64_t *percent_bp,
-                                    const int64_t *low_stock)
+                                    const int64_t *low_stock,
+                                    const int64_t *backorder)
 {
     fputs("  - {", f);
     const char *sep = "";
@@ -109,8 +110,12 @@ static void config_admin_rule_write(FILE *f, const char *sku,
                 bp / 100, bp % 100); /* out of range: the parser says so */
         sep = ", ";
     }
-    if (low_stock != NULL)
+    if (low_stock != NULL) {
         fprintf(f, "%slow_stock: %lld", sep, (long long)*low_stock);
+        sep = ", ";
+    }
+    if (backorder != NULL)
+        fprintf(f, "%sbackorder: %lld", sep, (long long)*backorder);
     fputs("}\n", f);
 }
 
@@ -351,7 +356,8 @@ atp_err config_admin_text(const config *c, const config_edit *e, char **out,
                 config_admin_rule_write(f, e->sku, e->region, e->channel,
                                         e->has_units ? &e->units : NULL,
                                         e->has_percent ? &e->percent_bp : NULL,
-                                        e->has_low_stock ? &e->low_stock
+                                        e->has_low_stock ? &e->low_stock : NULL,
+                                        e->has_backorder ? &e->backorder
                                                          : NULL);
             continue;
         }
@@ -359,13 +365,15 @@ atp_err config_admin_text(const config *c, const config_edit *e, char **out,
             f, r->sku,
             r->region == UINT32_MAX ? NULL : c->regions[r->region].id,
             r->channel == UINT32_MAX ? NULL : c->channels[r->channel],
-            &r->units, &r->percent_bp, &r->low_stock);
+            &r->units, &r->percent_bp, &r->low_stock,
+            r->backorder != 0 ? &r->backorder : NULL);
     }
     if (set && !found) /* a new scope */
         config_admin_rule_write(f, e->sku, e->region, e->channel,
                                 e->has_units ? &e->units : NULL,
                                 e->has_percent ? &e->percent_bp : NULL,
-                                e->has_low_stock ? &e->low_stock : NULL);
+                                e->has_low_stock ? &e->low_stock : NULL,
+                                e->has_backorder ? &e->backorder : NULL);
     config_admin_write_sources(f, c, e);
     if (fclose(f) != 0 || buf == NULL) {
         free(buf);

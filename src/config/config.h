@@ -62,6 +62,7 @@ typedef struct config_buffer_rule {
     int64_t units;      /* >= 0 */
     int64_t percent_bp; /* basis points: percent 12.5 -> 1250; 0..10000 */
     int64_t low_stock;  /* change feed: ATP below this is low stock; 0 none */
+    int64_t backorder;  /* units reserves may promise beyond ATP; 0 none */
     int line;           /* line in the file, for messages */
 } config_buffer_rule;
 
@@ -387,8 +388,8 @@ typedef enum config_edit_kind {
 typedef struct config_edit {
     config_edit_kind kind;
     const char *sku, *region, *channel, *location;
-    bool has_units, has_percent, has_low_stock;
-    int64_t units, percent_bp, low_stock;
+    bool has_units, has_percent, has_low_stock, has_backorder;
+    int64_t units, percent_bp, low_stock, backorder;
     const char *type;
     bool has_pickup, pickup, has_pickup_buffer;
     int64_t pickup_buffer;

@@ -57,7 +57,7 @@ enum config_percent_result config_parse_percent_bp(const char *s, size_t len,
 }
 
 static const char *const config_buffer_keys[] = {
-    "sku", "region", "channel", "units", "percent", "low_stock"};
+    "sku", "region", "channel", "units", "percent", "low_stock", "backorder"};
 
 void config__parse_buffers(config__walk *w, const yaml_node_t *seq)
 {
@@ -74,8 +74,8 @@ void config__parse_buffers(config__walk *w, const yaml_node_t *seq)
     }
     for (size_t i = 0; i < n && !b->oom; i++) {
         yaml_node_t *item = config__seq_item(w, seq, i);
-        yaml_node_t *v[6];
-        if (!config__map_fields(w, item, "buffers entry", config_buffer_keys, 6,
+        yaml_node_t *v[7];
+        if (!config__map_fields(w, item, "buffers entry", config_buffer_keys, 7,
                                 v))
             continue;
         size_t k = b->c.n_buffers++;
@@ -132,9 +132,13 @@ void config__parse_buffers(config__walk *w, const yaml_node_t *seq)
         if (v[5])
             config__get_int(w, v[5], "buffer rule low_stock", 0, ATP_QTY_MAX,
                             &r->low_stock);
-        if (v[3] == NULL && v[4] == NULL && v[5] == NULL)
+        if (v[6])
+            config__get_int(w, v[6], "buffer rule backorder", 0, ATP_QTY_MAX,
+                            &r->backorder);
+        if (v[3] == NULL && v[4] == NULL && v[5] == NULL && v[6] == NULL)
             config__error(b, src->mark,
-                          "buffer rule sets none of units, percent, low_stock; "
-                          "expected at least one (units: 0 for no buffer)");
+                          "buffer rule sets none of units, percent, low_stock, "
+                          "backorder; expected at least one (units: 0 for no "
+                          "buffer)");
     }
 }

@@ -64,13 +64,16 @@ atp_err engine__rules_build(const config *cfg, const config *started,
         const config_buffer_rule *b = &cfg->buffers[i];
         uint32_t region = engine__region_of(started, cfg, b->region);
         uint32_t channel = engine__channel_of(started, cfg, b->channel);
-        err = region == UINT32_MAX - 1 || channel == UINT32_MAX - 1
-                  ? ATP_E_CONFIG /* not a place of the engine: refused */
-                  : rules_add_low_stock(
-                        r, b->sku, b->sku ? strlen(b->sku) : 0,
-                        region == UINT32_MAX ? RULES_ANY : region,
-                        channel == UINT32_MAX ? RULES_ANY : channel, b->units,
-                        b->percent_bp, b->low_stock);
+        err =
+            region == UINT32_MAX - 1 || channel == UINT32_MAX - 1
+                ? ATP_E_CONFIG /* not a place of the engine: refused */
+                : rules_add_values(r, b->sku, b->sku ? strlen(b->sku) : 0,
+                                   region == UINT32_MAX ? RULES_ANY : region,
+                                   channel == UINT32_MAX ? RULES_ANY : channel,
+                                   &(rules_values){.units = b->units,
+                                                   .percent_bp = b->percent_bp,
+                                                   .low_stock = b->low_stock,
+                                                   .backorder = b->backorder});
         if (err != ATP_OK) {
             log_error("engine", "buffer rule at line %d: %s", b->line,
                       atp_err_message(err));

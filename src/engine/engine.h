@@ -112,6 +112,11 @@ typedef struct engine_answer {
      * 10000)). */
     int64_t buffer_units;
     int64_t buffer_percent_bp;
+    /* The matched rule's backorder budget (0: none) and its use,
+     * formula_backorder (docs/PROTOCOL.md, "Backorder budgets"). */
+    int64_t backorder_budget;
+    int64_t backorder_used;
+    int64_t backorder_left;
 } engine_answer;
 
 /* What the persistence behind engine_persist reports (status). */
@@ -145,6 +150,8 @@ typedef struct engine_stats {
     uint64_t resv_committed;
     uint64_t resv_total; /* including finished ones still remembered */
     uint64_t resv_granted, resv_refused, resv_expired, resv_consumed;
+    /* grants that took units beyond ATP, and those units */
+    uint64_t backorder_reserves, backorder_units;
     uint64_t resv_store_failures; /* operations refused: store write failed */
     bool store_known;             /* store filled in (persist.stats set) */
     engine_store_stats store;
@@ -195,7 +202,11 @@ typedef struct engine_resv_line {
     uint32_t n_split;  /* at most ENGINE_SPLIT_MAX - 1 */
     int64_t consumed;  /* results: consumed by allocation events */
     int64_t released;  /* results: released by a partial release */
-    int64_t available; /* results of a refusal: ATP at that moment */
+    int64_t available; /* results of a refusal: ATP at that moment (with
+                          backorder: plus the budget left) */
+    /* results: units of the line beyond ATP when it was granted
+     * (docs/PROTOCOL.md, "Backorder budgets") */
+    int64_t backordered;
 } engine_resv_line;
 
 /* What a reservation operation answers. Valid only during the done
@@ -238,6 +249,10 @@ typedef struct engine_resv_req {
      * left out of the reservation (docs/PROTOCOL.md, "Partial
      * reservations"). */
     bool partial;
+    /* reserve: a line may also take its row's backorder budget left
+     * beyond ATP (not a pinned line; docs/PROTOCOL.md, "Backorder
+     * budgets"). */
+    bool backorder;
     const char *order_ref; /* commit, optional */
     uint32_t order_ref_len;
     /* Tenancy (docs/SECURITY.md): the client the request's token is bound

@@ -125,7 +125,11 @@ void engine__answer_of(const engine *e, uint32_t idx, const char *sku,
         .low_stock = hit.low_stock,
         .buffer_units = hit.units,
         .buffer_percent_bp = hit.percent_bp,
+        .backorder_budget = hit.backorder,
     };
+    if (hit.backorder > 0)
+        formula_backorder(supply, reserved, fa.buffer, hit.backorder,
+                          &out->backorder_used, &out->backorder_left);
 }
 
 void engine_region_stale_set(engine *e, uint32_t region, bool stale)

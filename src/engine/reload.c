@@ -51,6 +51,8 @@ static int engine_rule_cmp(const void *pa, const void *pb)
         return a->percent_bp < b->percent_bp ? -1 : 1;
     if (a->low_stock != b->low_stock)
         return a->low_stock < b->low_stock ? -1 : 1;
+    if (a->backorder != b->backorder)
+        return a->backorder < b->backorder ? -1 : 1;
     return 0;
 }
 

@@ -220,17 +220,19 @@ static uint64_t resv_fnv_str(uint64_t h, const char *s, size_t n)
     return resv_fnv(resv_fnv_u64(h, n), s, n);
 }
 
-/* resv_request_digest: a 64-bit FNV-1a of what a partial reserve, or one
+/* resv_request_digest: a 64-bit FNV-1a of what a partial reserve, a
+ * backorder one (the flag only when set) or one
  * with split lines, asked as a replay compares it (partial or not, the
  * channel and the merged lines in any order, a split line's regions in
  * theirs; resv_same_content for the others), by ids, not indexes, so that
  * it survives a restart with regions, locations or channels in another
  * order. Never 0 (0 in a record means "none"): 0 here is out of memory.
  * Engine thread (a static sort base). */
-static uint64_t resv_request_digest(const engine *e, bool partial,
-                                    uint32_t channel, const engine_resv_line *m,
-                                    uint32_t n)
+static uint64_t resv_request_digest(const engine *e, const engine_resv_req *req,
+                                    const engine_resv_line *m, uint32_t n)
 {
+    bool partial = req->partial;
+    uint32_t channel = req->channel;
     uint32_t *order = malloc((n ? n : 1) * sizeof *order);
     if (order == NULL) /* the order would then be the request's: refuse */
         return 0;
@@ -238,6 +240,9 @@ static uint64_t resv_request_digest(const engine *e, bool partial,
     const char *ch = e->cfg->channels[channel];
     h = resv_fnv_str(h, partial ? "partial" : "whole", partial ? 7 : 5);
     h = resv_fnv_str(h, ch, strlen(ch));
+    /* Only when set: the digests stored before backorders stay valid. */
+    if (req->backorder)
+        h = resv_fnv_str(h, "backorder", 9);
     for (uint32_t i = 0; i < n; i++)
         order[i] = i;
     resv_digest_lines = m;
@@ -269,7 +274,7 @@ static bool resv_by_digest(const engine_resv_req *req,
     for (uint32_t i = 0; !req->partial && i < n; i++)
         if (m[i].split != NULL)
             return true;
-    return req->partial;
+    return req->partial || req->backorder;
 }
 
 /* resv_split_region: region k of line l (0: l->region, then l->split). */
@@ -288,13 +293,17 @@ static uint32_t resv_split_region(const engine_resv_line *l, uint32_t k)
  * l->available gets the sum of the regions read
  * (resv_split_available completes it for a refusal's answer). *all is
  * cleared when the line is not filled whole, *some set when any unit is
- * there. Returns the number of regions that give something. */
+ * there. With req->backorder (and not pinned), what the regions' ATP
+ * leaves wanted comes from each region's backorder budget left, in
+ * order: beyond[k] gets that part of take[k], and l->available counts
+ * the budgets too. Returns the number of regions that give something. */
 static uint32_t resv_decide(const engine *e, const engine_resv_req *req,
                             engine_resv_line *l, uint32_t id, int64_t *take,
-                            bool *all, bool *some)
+                            int64_t *beyond, bool *all, bool *some)
 {
     int64_t want = l->qty;
-    uint32_t n = 0;
+    int64_t left[ENGINE_SPLIT_MAX] = {0};
+    bool budgets = req->backorder && l->pin == 0;
     l->available = 0;
     for (uint32_t k = 0; k <= l->n_split && want > 0; k++) {
         engine_answer a;
@@ -305,13 +314,25 @@ static uint32_t resv_decide(const engine *e, const engine_resv_req *req,
             atp = id == DICT_NONE
                       ? 0
                       : engine__pickup_atp(e, id, l->pin - 1, a.atp);
+        if (budgets) {
+            left[k] = a.backorder_left;
+            l->available += left[k];
+        }
         if (atp <= 0)
             continue;
         l->available += atp;
         take[k] = want < atp ? want : atp;
         want -= take[k];
-        n += take[k] > 0;
     }
+    /* Every region was read when anything is still wanted. */
+    for (uint32_t k = 0; budgets && k <= l->n_split && want > 0; k++) {
+        beyond[k] = want < left[k] ? want : left[k];
+        take[k] += beyond[k];
+        want -= beyond[k];
+    }
+    uint32_t n = 0;
+    for (uint32_t k = 0; k <= l->n_split; k++)
+        n += take[k] > 0;
     *all &= want == 0;
     *some |= l->available > 0;
     return n;
@@ -328,6 +349,8 @@ static void resv_split_available(const engine *e, const engine_resv_req *req,
         engine__answer_of(e, id, l->sku, l->sku_len, resv_split_region(l, k),
                           req->channel, &a);
         l->available += a.atp > 0 ? a.atp : 0;
+        if (req->backorder) /* a split line is never pinned */
+            l->available += a.backorder_left;
     }
 }
 
@@ -424,9 +447,7 @@ static void resv_reserve(engine *e, const engine_resv_req *req)
          * client's id is a conflict whatever its content: its lines are
          * not this client's to see. */
         bool asked = resv_by_digest(req, m, n);
-        uint64_t d =
-            asked ? resv_request_digest(e, req->partial, req->channel, m, n)
-                  : 0;
+        uint64_t d = asked ? resv_request_digest(e, req, m, n) : 0;
         if (asked && d == 0) {
             resv__reply_now(e, req, ATP_E_NOMEM, NULL, false, false);
             free(m);
@@ -505,8 +526,9 @@ static void resv_reserve(engine *e, const engine_resv_req *req)
         return;
     }
     /* Decide on every line with the totals as they are right now. */
-    int64_t *take =
-        calloc((size_t)(n ? n : 1) * ENGINE_SPLIT_MAX, sizeof *take);
+    size_t cells = (size_t)(n ? n : 1) * ENGINE_SPLIT_MAX;
+    int64_t *take = calloc(2 * cells, sizeof *take);
+    int64_t *beyond = take + cells; /* the part of take beyond ATP */
     if (take == NULL) {
         free(m);
         resv__reply_now(e, req, ATP_E_NOMEM, NULL, false, false);
@@ -515,9 +537,9 @@ static void resv_reserve(engine *e, const engine_resv_req *req)
     bool all = true, some = false;
     uint32_t n_granted = 0;
     for (uint32_t i = 0; i < n; i++)
-        n_granted +=
-            resv_decide(e, req, &m[i], ids[i],
-                        take + (size_t)i * ENGINE_SPLIT_MAX, &all, &some);
+        n_granted += resv_decide(
+            e, req, &m[i], ids[i], take + (size_t)i * ENGINE_SPLIT_MAX,
+            beyond + (size_t)i * ENGINE_SPLIT_MAX, &all, &some);
     if (req->partial ? !some : !all) {
         for (uint32_t i = 0; i < n; i++)
             if (m[i].split != NULL && m[i].qty <= m[i].available)
@@ -535,14 +557,27 @@ static void resv_reserve(engine *e, const engine_resv_req *req)
         free(m);
         return;
     }
-    /* Granted lines all have ATP > 0, so their SKUs are known. A partial
-     * reserve holds what is there of each line and leaves out a line with
-     * nothing; a split line holds a line in each region it took from: the
-     * reservation has n_granted lines. */
+    /* A line granted from ATP > 0 has a known SKU; one granted from a
+     * backorder budget alone may not (a preorder of a SKU never stocked):
+     * it is interned now, so that its row can count what it holds. */
+    for (uint32_t i = 0; req->backorder && i < n; i++) {
+        int64_t got = 0;
+        for (uint32_t k = 0; k <= m[i].n_split; k++)
+            got += take[(size_t)i * ENGINE_SPLIT_MAX + k];
+        if (ids[i] == DICT_NONE && got > 0 &&
+            engine__sku_intern_one(e, m[i].sku, m[i].sku_len, &ids[i]) !=
+                ATP_OK) {
+            free(take);
+            free(m);
+            resv__reply_now(e, req, ATP_E_NOMEM, NULL, false, false);
+            return;
+        }
+    }
+    /* A partial reserve holds what is there of each line and leaves out a
+     * line with nothing; a split line holds a line in each region it took
+     * from: the reservation has n_granted lines. */
     bool by_digest = resv_by_digest(req, m, n);
-    uint64_t digest =
-        by_digest ? resv_request_digest(e, req->partial, req->channel, m, n)
-                  : 0;
+    uint64_t digest = by_digest ? resv_request_digest(e, req, m, n) : 0;
     resv *r = by_digest && digest == 0 ? NULL : resv__alloc(n_granted);
     if (r == NULL || (r->id = resv__strdup(req->id, req->id_len)) == NULL) {
         resv__free(r);
@@ -568,14 +603,19 @@ static void resv_reserve(engine *e, const engine_resv_req *req)
     r->state = ENGINE_RESV_HELD;
     r->created_ms = r->updated_ms = now;
     r->expires_ms = r->due.key = now + ttl;
+    int64_t backordered = 0;
     for (uint32_t i = 0, k = 0; i < n; i++)
-        for (uint32_t j = 0; j <= m[i].n_split; j++)
-            if (take[(size_t)i * ENGINE_SPLIT_MAX + j] > 0)
+        for (uint32_t j = 0; j <= m[i].n_split; j++) {
+            size_t c = (size_t)i * ENGINE_SPLIT_MAX + j;
+            if (take[c] > 0)
                 r->lines[k++] =
                     (resv_line){.sku = ids[i],
                                 .region = resv_split_region(&m[i], j),
                                 .pin = m[i].pin,
-                                .qty = take[(size_t)i * ENGINE_SPLIT_MAX + j]};
+                                .qty = take[c],
+                                .backordered = beyond[c]};
+            backordered += beyond[c];
+        }
     free(take);
     free(m);
     if (resv__pinned_room(e, r) != ATP_OK) {
@@ -583,7 +623,10 @@ static void resv_reserve(engine *e, const engine_resv_req *req)
         resv__reply_now(e, req, ATP_E_NOMEM, NULL, false, false);
         return;
     }
-    resv__change(e, req, NULL, r, true); /* counted granted once stored */
+    resv_pending *p = resv__change(e, req, NULL, r, true); /* counted
+                                                   granted once stored */
+    if (p != NULL)
+        p->backordered = backordered;
 }
 
 static void resv_finish(engine *e, resv *r, uint8_t state, int64_t now)

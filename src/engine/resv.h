@@ -39,6 +39,9 @@ typedef struct resv_line {
     int64_t qty;
     int64_t consumed; /* by allocation events */
     int64_t released; /* by a partial release */
+    /* Units beyond ATP when granted (a reserve with backorder: true,
+     * docs/PROTOCOL.md, "Backorder budgets"); what it was then, kept. */
+    int64_t backordered;
 } resv_line;
 
 /* A consumption key: event `event` (its index in the message's applied
@@ -146,6 +149,8 @@ typedef struct resv_table {
 
     _Atomic uint64_t n_total, n_held, n_committed, granted, refused, expired,
         consumed, store_failures, load_skipped;
+    /* Grants that took units beyond ATP, and those units (stored ones). */
+    _Atomic uint64_t backorder_reserves, backorder_units;
 } resv_table;
 
 /* resv_table_init: an empty table for the sources and regions of cfg

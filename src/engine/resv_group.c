@@ -26,8 +26,16 @@ static void resv_deliver(engine *e, resv_pending *p)
 {
     /* A grant counts once it is stored: a refused write changes nothing,
      * counters included; a replay is the original grant, not a new one. */
-    if (p->err == ATP_OK && p->grant)
+    if (p->err == ATP_OK && p->grant) {
         atomic_fetch_add_explicit(&e->resv.granted, 1, memory_order_relaxed);
+        if (p->backordered > 0) {
+            atomic_fetch_add_explicit(&e->resv.backorder_reserves, 1,
+                                      memory_order_relaxed);
+            atomic_fetch_add_explicit(&e->resv.backorder_units,
+                                      (uint64_t)p->backordered,
+                                      memory_order_relaxed);
+        }
+    }
     if (p->done == NULL)
         return;
     engine_resv_result res = {
@@ -48,6 +56,7 @@ static void resv_deliver(engine *e, resv_pending *p)
                 lines[i].qty = r->lines[i].qty;
                 lines[i].consumed = r->lines[i].consumed;
                 lines[i].released = r->lines[i].released;
+                lines[i].backordered = r->lines[i].backordered;
             }
             res.has_record = true;
             res.id = r->id;

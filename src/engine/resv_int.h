@@ -22,9 +22,10 @@ struct resv_pending {
     void *arg;
     atp_err err;
     bool granted, replayed;
-    bool grant; /* a new reservation: counted as granted once stored */
-    resv *snap; /* the record after the operation (reply), or NULL */
-    char *key;  /* record id (owned) */
+    bool grant;          /* a new reservation: counted as granted once stored */
+    int64_t backordered; /* a grant's units beyond ATP, counted then too */
+    resv *snap;          /* the record after the operation (reply), or NULL */
+    char *key;           /* record id (owned) */
     uint32_t key_len;
     resv *before;   /* before-image, NULL: the record did not exist */
     bool wrote;     /* this operation changed the record */

@@ -30,6 +30,12 @@
  * pinned line: do not downgrade with partial or split reservations open
  * (or finished ones within retention, whose replay answer would go).
  *
+ * A line granted beyond ATP (docs/PROTOCOL.md, "Backorder budgets") has a
+ * 7th member, its `backordered` units (1..qty), the 6th then being its
+ * location or nil: [sku, region, qty, consumed, released, location | nil,
+ * backordered]. An atpd older than backorders skips such a record
+ * (load_skipped), as it does one with a digest.
+ *
  * Version 1 (read, so that an upgrade keeps its reservations) has no marks
  * but a line of 7: [sku, region, qty, consumed, released, consume_source |
  * nil, consume_seq], the last message that consumed the line; it becomes
@@ -84,8 +90,8 @@ unsigned char *resv_record_encode(const engine *e, const resv *r, size_t *len)
         size_t sku_len;
         const char *sku = dict_key(e->skus, r->lines[i].sku, &sku_len);
         const resv_line *l = &r->lines[i];
-        bool pinned = l->pin != 0;
-        codec_w_array(w, RESV_RECORD_LINE + pinned);
+        bool pinned = l->pin != 0, backordered = l->backordered > 0;
+        codec_w_array(w, RESV_RECORD_LINE + (backordered ? 2 : pinned));
         codec_w_str(w, sku, sku_len);
         codec_w_cstr(w, e->cfg->regions[l->region].id);
         codec_w_int(w, l->qty);
@@ -93,6 +99,10 @@ unsigned char *resv_record_encode(const engine *e, const resv *r, size_t *len)
         codec_w_int(w, l->released);
         if (pinned)
             codec_w_cstr(w, e->cfg->locations[l->pin - 1].id);
+        else if (backordered)
+            codec_w_nil(w);
+        if (backordered)
+            codec_w_int(w, l->backordered);
     }
     codec_w_array(w, r->n_marks);
     for (uint32_t i = 0; i < r->n_marks; i++) {
@@ -281,8 +291,9 @@ atp_err resv_record_decode(engine *e, const void *buf, size_t len, resv **out)
         const codec_val *l = codec_val_at(lines, i);
         uint32_t members = codec_val_len(l);
         if (codec_val_type(l) != CODEC_ARRAY ||
-            (members != line_len && !(version == RESV_RECORD_VERSION &&
-                                      members == RESV_RECORD_LINE + 1)) ||
+            (members != line_len &&
+             !(version == RESV_RECORD_VERSION && members > RESV_RECORD_LINE &&
+               members <= RESV_RECORD_LINE + 2)) ||
             !codec_val_str(codec_val_at(l, 0), &sku) ||
             !codec_str_is_id(sku, ATP_SKU_MAX_LEN))
             goto out;
@@ -319,16 +330,26 @@ atp_err resv_record_decode(engine *e, const void *buf, size_t len, resv **out)
             goto out;
         err = ATP_E_BAD_REQUEST;
         uint32_t pin = 0;
-        if (codec_val_len(l) == RESV_RECORD_LINE + 1 &&
-            !resv_record_location(e, codec_val_at(l, RESV_RECORD_LINE), id,
-                                  (uint32_t)reg, &pin))
+        int64_t backordered = 0;
+        bool has_bo = version == RESV_RECORD_VERSION &&
+                      codec_val_len(l) == RESV_RECORD_LINE + 2;
+        const codec_val *loc = codec_val_at(l, RESV_RECORD_LINE);
+        if (version == RESV_RECORD_VERSION &&
+            codec_val_len(l) > RESV_RECORD_LINE &&
+            !(has_bo && codec_val_type(loc) == CODEC_NIL) &&
+            !resv_record_location(e, loc, id, (uint32_t)reg, &pin))
+            goto out;
+        if (has_bo && (!resv_record_int(codec_val_at(l, RESV_RECORD_LINE + 1),
+                                        &backordered) ||
+                       backordered < 1 || backordered > qty))
             goto out;
         r->lines[i] = (resv_line){.sku = idx,
                                   .region = (uint32_t)reg,
                                   .pin = pin,
                                   .qty = qty,
                                   .consumed = consumed,
-                                  .released = released};
+                                  .released = released,
+                                  .backordered = backordered};
     }
     if (version == RESV_RECORD_VERSION &&
         (err = resv_record_marks(e, codec_val_at(v, 10), r)) != ATP_OK)

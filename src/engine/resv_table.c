@@ -437,6 +437,10 @@ void resv_stats(const resv_table *t, engine_stats *out)
     out->resv_total = atomic_load_explicit(&t->n_total, memory_order_relaxed);
     out->resv_granted = atomic_load_explicit(&t->granted, memory_order_relaxed);
     out->resv_refused = atomic_load_explicit(&t->refused, memory_order_relaxed);
+    out->backorder_reserves =
+        atomic_load_explicit(&t->backorder_reserves, memory_order_relaxed);
+    out->backorder_units =
+        atomic_load_explicit(&t->backorder_units, memory_order_relaxed);
     out->resv_expired = atomic_load_explicit(&t->expired, memory_order_relaxed);
     out->resv_consumed =
         atomic_load_explicit(&t->consumed, memory_order_relaxed);

@@ -57,3 +57,16 @@ void formula_atp(int64_t supply, int64_t reserved, int64_t buffer,
     out->buffer = buffer;
     out->shortfall = shortfall > 0 ? shortfall : 0;
 }
+
+void formula_backorder(int64_t supply, int64_t reserved, int64_t buffer,
+                       int64_t budget, int64_t *used, int64_t *left)
+{
+    /* What may be sold is supply beyond the buffer (never below 0: a
+     * buffer larger than the stock keeps back nothing more, so it never
+     * eats into the budget). */
+    int64_t sellable = formula_sat_add(supply, -buffer);
+    int64_t over = formula_sat_add(reserved, sellable > 0 ? -sellable : 0);
+    *used = over > 0 ? over : 0;
+    int64_t room = formula_sat_add(budget > 0 ? budget : 0, -*used);
+    *left = room > 0 ? room : 0;
+}

@@ -53,4 +53,13 @@ int64_t formula_buffer(int64_t units, int64_t percent_bp, int64_t supply);
 void formula_atp(int64_t supply, int64_t reserved, int64_t buffer,
                  formula_answer *out);
 
+/* formula_backorder: a row's backorder budget in use (docs/PROTOCOL.md,
+ * "Backorder budgets"): *used = max(0, reserved - max(0, supply -
+ * buffer)), how far promises go beyond what may be sold; *left =
+ * max(0, budget - used), what a
+ * reserve with backorder may still take beyond ATP. Negative budget
+ * counts as 0. */
+void formula_backorder(int64_t supply, int64_t reserved, int64_t buffer,
+                       int64_t budget, int64_t *used, int64_t *left);
+
 #endif

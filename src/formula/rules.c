@@ -14,17 +14,13 @@
 
 typedef struct rules_cell {
     bool set;
-    int64_t units;
-    int64_t percent_bp;
-    int64_t low_stock;
+    rules_values v;
 } rules_cell;
 
 typedef struct rules_scope {
     uint32_t region;  /* or RULES_ANY */
     uint32_t channel; /* or RULES_ANY */
-    int64_t units;
-    int64_t percent_bp;
-    int64_t low_stock;
+    rules_values v;
 } rules_scope;
 
 typedef struct rules_sku {
@@ -168,28 +164,26 @@ static atp_err rules_sku_insert(rules *r, const char *sku, size_t len,
 atp_err rules_add(rules *r, const char *sku, size_t sku_len, uint32_t region,
                   uint32_t channel, int64_t units, int64_t percent_bp)
 {
-    return rules_add_low_stock(r, sku, sku_len, region, channel, units,
-                               percent_bp, 0);
+    rules_values v = {.units = units, .percent_bp = percent_bp};
+    return rules_add_values(r, sku, sku_len, region, channel, &v);
 }
 
-atp_err rules_add_low_stock(rules *r, const char *sku, size_t sku_len,
-                            uint32_t region, uint32_t channel, int64_t units,
-                            int64_t percent_bp, int64_t low_stock)
+atp_err rules_add_values(rules *r, const char *sku, size_t sku_len,
+                         uint32_t region, uint32_t channel,
+                         const rules_values *v)
 {
     if (region != RULES_ANY && region >= r->n_regions)
         return ATP_E_UNKNOWN_REGION;
     if (channel != RULES_ANY && channel >= r->n_channels)
         return ATP_E_UNKNOWN_CHANNEL;
-    if (units < 0 || percent_bp < 0 || percent_bp > 10000 || low_stock < 0)
+    if (v->units < 0 || v->percent_bp < 0 || v->percent_bp > 10000 ||
+        v->low_stock < 0 || v->backorder < 0)
         return ATP_E_BAD_QTY;
     if (sku == NULL || sku_len == 0) {
         rules_cell *c = rules_cell_at(r, region, channel);
         if (c->set)
             return ATP_E_CONFLICT;
-        *c = (rules_cell){.set = true,
-                          .units = units,
-                          .percent_bp = percent_bp,
-                          .low_stock = low_stock};
+        *c = (rules_cell){.set = true, .v = *v};
         r->n_rules++;
         return ATP_OK;
     }
@@ -207,8 +201,7 @@ atp_err rules_add_low_stock(rules *r, const char *sku, size_t sku_len,
     if (s == NULL)
         return ATP_E_NOMEM;
     e->scopes = s;
-    s[e->n_scopes++] =
-        (rules_scope){region, channel, units, percent_bp, low_stock};
+    s[e->n_scopes++] = (rules_scope){region, channel, *v};
     r->n_rules++;
     return ATP_OK;
 }
@@ -232,6 +225,15 @@ static int rules_scope_level(const rules_scope *s, uint32_t region,
     return ATP_RULE_SKU;
 }
 
+static void rules_hit_of(const rules_values *v, uint8_t level, rules_hit *out)
+{
+    *out = (rules_hit){.units = v->units,
+                       .percent_bp = v->percent_bp,
+                       .low_stock = v->low_stock,
+                       .backorder = v->backorder,
+                       .level = level};
+}
+
 void rules_match(const rules *r, const char *sku, size_t sku_len,
                  uint32_t region, uint32_t channel, rules_hit *out)
 {
@@ -249,8 +251,7 @@ void rules_match(const rules *r, const char *sku, size_t sku_len,
         }
     }
     if (hit != NULL) {
-        *out = (rules_hit){hit->units, hit->percent_bp, hit->low_stock,
-                           (uint8_t)best};
+        rules_hit_of(&hit->v, (uint8_t)best, out);
         return;
     }
     /* No SKU rule: the dense table, most specific first. An out-of-range
@@ -272,10 +273,9 @@ void rules_match(const rules *r, const char *sku, size_t sku_len,
         const rules_cell *c =
             rules_cell_at(r, order[i].region, order[i].channel);
         if (c->set) {
-            *out = (rules_hit){c->units, c->percent_bp, c->low_stock,
-                               order[i].level};
+            rules_hit_of(&c->v, order[i].level, out);
             return;
         }
     }
-    *out = (rules_hit){0, 0, 0, ATP_RULE_GLOBAL};
+    *out = (rules_hit){.level = ATP_RULE_GLOBAL};
 }

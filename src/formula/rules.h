@@ -21,10 +21,19 @@
 
 typedef struct rules rules;
 
+/* What a rule sets (docs/CONFIG.md, "buffers"). */
+typedef struct rules_values {
+    int64_t units;
+    int64_t percent_bp;
+    int64_t low_stock; /* the change feed's low-stock threshold; 0: none */
+    int64_t backorder; /* units reserves may promise beyond ATP; 0: none */
+} rules_values;
+
 typedef struct rules_hit {
     int64_t units;
     int64_t percent_bp;
     int64_t low_stock; /* the change feed's low-stock threshold; 0: none */
+    int64_t backorder; /* the backorder budget; 0: none */
     uint8_t level;     /* enum atp_rule_level */
 } rules_hit;
 
@@ -40,11 +49,12 @@ void rules_free(rules *r);
 atp_err rules_add(rules *r, const char *sku, size_t sku_len, uint32_t region,
                   uint32_t channel, int64_t units, int64_t percent_bp);
 
-/* rules_add_low_stock is rules_add with a low-stock threshold (>= 0) for
- * the change feed; the most specific matching rule gives both. */
-atp_err rules_add_low_stock(rules *r, const char *sku, size_t sku_len,
-                            uint32_t region, uint32_t channel, int64_t units,
-                            int64_t percent_bp, int64_t low_stock);
+/* rules_add_values is rules_add with every value of a rule: the change
+ * feed's low-stock threshold and the backorder budget too (each >= 0,
+ * else ATP_E_BAD_QTY); the most specific matching rule gives them all. */
+atp_err rules_add_values(rules *r, const char *sku, size_t sku_len,
+                         uint32_t region, uint32_t channel,
+                         const rules_values *v);
 
 /* rules_match fills *out with the most specific rule for the triple, or the
  * built-in global default (0 units, 0 %) at level ATP_RULE_GLOBAL. */

@@ -48,4 +48,9 @@ void reply_answer_write(codec_writer *w, codec_str sku, const char *region,
     codec_w_kv_cstr(w, "rule", rules_level_name(a->rule_level));
     codec_w_kv_int(w, "shortfall", a->shortfall);
     codec_w_kv_bool(w, "stale", a->stale);
+    if (a->backorder_budget > 0) {
+        codec_w_kv_int(w, "backorder_budget", a->backorder_budget);
+        codec_w_kv_int(w, "backorder_used", a->backorder_used);
+        codec_w_kv_int(w, "backorder_left", a->backorder_left);
+    }
 }

@@ -389,7 +389,9 @@ bool request_admin_change_start(request_env *env, config_edit_kind kind,
          !request_admin_percent(codec_view_get(f->root, "percent"),
                                 &ed->has_percent, &ed->percent_bp, e) ||
          !request_admin_qty(codec_view_get(f->root, "low_stock"), "low_stock",
-                            &ed->has_low_stock, &ed->low_stock, e)))
+                            &ed->has_low_stock, &ed->low_stock, e) ||
+         !request_admin_qty(codec_view_get(f->root, "backorder"), "backorder",
+                            &ed->has_backorder, &ed->backorder, e)))
         return false;
     return request_admin_submit(env, &c, w, async, e);
 }

@@ -265,7 +265,7 @@ bool request_cart(request_env *env, const request_fields *f, codec_arena *a,
     codec_w_cstr(w, "lines");
     codec_w_array(w, n);
     for (uint32_t i = 0; i < n; i++) {
-        codec_w_map(w, REPLY_ANSWER_FIELDS + 2);
+        codec_w_map(w, REPLY_ANSWER_FIELDS(&ans[i]) + 2);
         reply_answer_write(w, lines[i].sku,
                            env->cfg->regions[lines[i].region].id, ch, &ans[i]);
         codec_w_kv_int(w, "qty", lines[i].qty);

@@ -32,7 +32,7 @@ static void explain_channel(const request_env *env, codec_str sku, uint32_t r,
 {
     int64_t from_percent;
     const char *by = explain_buffer_by(a, &from_percent);
-    codec_w_map(w, 15);
+    codec_w_map(w, REPLY_ANSWER_FIELDS(a) + 5);
     reply_answer_write(w, sku, env->cfg->regions[r].id, env->cfg->channels[c],
                        a);
     codec_w_kv_int(w, "buffer_units", a->buffer_units);

@@ -17,6 +17,7 @@ typedef struct request_fields {
     codec_view root; /* the whole map: ops with fields of their own read it */
     codec_view pickup_only; /* pickup, pickup_cart */
     codec_view partial;     /* reserve */
+    codec_view backorder;   /* reserve */
 } request_fields;
 
 /* request_fields_scan walks the request map once and keeps the first

@@ -98,7 +98,7 @@ static void request_pickup_write_sku(const request_env *env,
     uint32_t listed = 0;
     for (uint32_t k = 0; k < x->n_locs; k++)
         listed += !p->only || x->info[x->locations[k]].pickup;
-    codec_w_map(w, REPLY_ANSWER_FIELDS + 2);
+    codec_w_map(w, REPLY_ANSWER_FIELDS(&x->answers[0]) + 2);
     codec_w_kv_bool(w, "ok", true);
     reply_answer_write(w, (codec_str){p->el[0].sku, p->el[0].sku_len},
                        cfg->regions[p->region].id, cfg->channels[p->channel],
@@ -181,7 +181,7 @@ static void request_pickup_write_cart(const request_env *env,
     codec_w_cstr(w, "lines");
     codec_w_array(w, p->n);
     for (uint32_t i = 0; i < p->n; i++) {
-        codec_w_map(w, REPLY_ANSWER_FIELDS + 2);
+        codec_w_map(w, REPLY_ANSWER_FIELDS(&x->answers[i]) + 2);
         reply_answer_write(w, p->lines[i].sku, region, ch, &x->answers[i]);
         codec_w_kv_int(w, "qty", p->lines[i].qty);
         codec_w_kv_bool(w, "available", p->lines[i].total <= x->answers[i].atp);

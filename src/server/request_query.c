@@ -24,7 +24,7 @@ bool request_atp(request_env *env, const request_fields *f, codec_arena *a,
         return false;
     engine_answer ans;
     engine_query(env->eng, sku.ptr, sku.len, region, channel, &ans);
-    codec_w_map(w, 1 + REPLY_ANSWER_FIELDS);
+    codec_w_map(w, 1 + REPLY_ANSWER_FIELDS(&ans));
     codec_w_kv_bool(w, "ok", true);
     reply_answer_write(w, sku, env->cfg->regions[region].id,
                        env->cfg->channels[channel], &ans);
@@ -63,7 +63,7 @@ bool request_regions(request_env *env, const request_fields *f, codec_arena *a,
     for (uint32_t r = 0; r < live; r++) {
         if (!in[r])
             continue;
-        codec_w_map(w, REPLY_ANSWER_FIELDS);
+        codec_w_map(w, REPLY_ANSWER_FIELDS(&ans[r]));
         reply_answer_write(w, sku, env->cfg->regions[r].id, ch, &ans[r]);
     }
     free(ans);

@@ -309,13 +309,15 @@ static void request_resv_write_record(request_env *env, codec_writer *w,
     codec_w_array(w, r->n_lines);
     for (uint32_t i = 0; i < r->n_lines; i++) {
         const engine_resv_line *l = &r->lines[i];
-        codec_w_map(w, 5 + (l->pin != 0));
+        codec_w_map(w, 5 + (l->pin != 0) + (l->backordered > 0));
         codec_w_kv_str(w, "sku", l->sku, l->sku_len);
         codec_w_kv_cstr(w, "region", env->cfg->regions[l->region].id);
         request_resv_write_pin(env, w, l);
         codec_w_kv_int(w, "qty", l->qty);
         codec_w_kv_int(w, "consumed", l->consumed);
         codec_w_kv_int(w, "released", l->released);
+        if (l->backordered > 0)
+            codec_w_kv_int(w, "backordered", l->backordered);
     }
 }
 
@@ -348,15 +350,15 @@ static void request_resv_write_refusal(request_env *env, codec_writer *w,
     }
 }
 
-/* partial: optional, a boolean (default false). */
-static bool request_resv_partial(const request_fields *f, bool *out,
-                                 reply_error *e)
+/* partial, backorder: optional, a boolean (default false; nil too). */
+static bool request_resv_flag(codec_view v, const char *name, bool *out,
+                              reply_error *e)
 {
     *out = false;
-    if (f->partial.p == NULL || codec_view_type(f->partial) == CODEC_NIL ||
-        codec_view_bool(f->partial, out))
+    if (v.p == NULL || codec_view_type(v) == CODEC_NIL ||
+        codec_view_bool(v, out))
         return true;
-    reply_error_set(e, ATP_E_BAD_REQUEST, "partial must be true or false");
+    reply_error_set(e, ATP_E_BAD_REQUEST, "%s must be true or false", name);
     return false;
 }
 
@@ -574,7 +576,8 @@ bool request_resv_start(request_env *env, engine_resv_op op,
         if (!request_channel(env, f, &r->channel, e) ||
             !request_resv_lines(env, f, true, a, r, e) ||
             !request_resv_ttl(env, f, false, &r->ttl_ms, e) ||
-            !request_resv_partial(f, &r->partial, e))
+            !request_resv_flag(f->partial, "partial", &r->partial, e) ||
+            !request_resv_flag(f->backorder, "backorder", &r->backorder, e))
             return false;
         break;
     case ENGINE_RESV_COMMIT:

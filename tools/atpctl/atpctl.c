@@ -63,6 +63,7 @@ enum {
     CTL_OPT_PICKUP_ONLY = 1 << 11,
     CTL_OPT_PARTIAL = 1 << 12,
     CTL_OPT_SPLIT = 1 << 13,
+    CTL_OPT_BACKORDER = 1 << 14,
 };
 
 #define CTL_UNLIMITED (-1) /* max_operands: any number */
@@ -305,7 +306,7 @@ static int ctl_build_reserve(const ctl_args *a, codec_writer *w, ctl_cart *cart)
     if (!ctl_build_id_ok(a) || (a->ttl != NULL && !ctl_build_ttl(a->ttl, &ttl)))
         return CTL_EXIT_USAGE;
     /* Without --ttl the service's reservations.default_ttl applies. */
-    codec_w_map(w, 4 + (a->ttl != NULL) + a->partial);
+    codec_w_map(w, 4 + (a->ttl != NULL) + a->partial + a->backorder);
     codec_w_kv_cstr(w, "op", "reserve");
     codec_w_kv_cstr(w, "id", a->words[1]);
     codec_w_kv_cstr(w, "channel", ctl_channel(a));
@@ -315,6 +316,8 @@ static int ctl_build_reserve(const ctl_args *a, codec_writer *w, ctl_cart *cart)
         codec_w_kv_int(w, "ttl_ms", ttl);
     if (a->partial)
         codec_w_kv_bool(w, "partial", true);
+    if (a->backorder)
+        codec_w_kv_bool(w, "backorder", true);
     return CTL_EXIT_OK;
 }
 
@@ -529,7 +532,8 @@ static int ctl_build_admin(const ctl_args *a, codec_writer *w, ctl_cart *cart)
         fprintf(stderr,
                 "atpctl: admin: expected list | export | history [AFTER] | "
                 "set-buffer CHANGE_ID [sku=S] [region=R] [channel=C] "
-                "[units=N] [percent=P] [low_stock=N] | remove-buffer "
+                "[units=N] [percent=P] [low_stock=N] [backorder=N] | "
+                "remove-buffer "
                 "CHANGE_ID [sku=S] [region=R] [channel=C] | move-location "
                 "CHANGE_ID LOCATION REGION | set-location CHANGE_ID LOCATION "
                 "[type=T] [pickup=true|false] [pickup_buffer=N] | set-region "
@@ -617,15 +621,19 @@ static const ctl_cmd ctl_cmds[] = {
     {"status", 0, 0, 0, 0, false, "status", "service status and counters",
      ctl_build_op_only, ctl_show_status, NULL},
     {"reserve", 2, CTL_UNLIMITED,
-     CTL_OPT_CHANNEL | CTL_OPT_TTL | CTL_OPT_PARTIAL | CTL_OPT_SPLIT, 2, true,
+     CTL_OPT_CHANNEL | CTL_OPT_TTL | CTL_OPT_PARTIAL | CTL_OPT_SPLIT |
+         CTL_OPT_BACKORDER,
+     2, true,
      "reserve ID SKU:REGION:QTY[@LOCATION] [SKU:REGION:QTY ...] [--ttl "
      "DURATION] "
-     "[--channel C] [--partial] [--split]",
+     "[--channel C] [--partial] [--split] [--backorder]",
      "hold stock for ID, all lines or none; exit 4 when refused (short)\n"
      "        --partial: hold what there is of each line (a line with\n"
      "        nothing is left out; refused only when nothing at all is)\n"
      "        --split: REGION is R1,R2,...: the line is filled from R1,\n"
      "        then R2, ... (a split shipment; its SKU in no other line)\n"
+     "        --backorder: a line may also take its row's backorder\n"
+     "        budget beyond ATP (lines show backordered N)\n"
      "        each line is split from the right: QTY after the last ':',\n"
      "        REGION before it, the rest is the SKU (which may contain ':')\n"
      "        @LOCATION pins the line to that pickup store: held there and\n"
@@ -689,7 +697,8 @@ static const ctl_cmd ctl_cmds[] = {
      "        records after version AFTER (--limit N, default 100);\n"
      "        set-buffer ID: add or replace the rule of a scope (sku=S,\n"
      "        region=R, channel=C; none: the global default) with units=N,\n"
-     "        percent=P (at most 2 decimals), low_stock=N;\n"
+     "        percent=P (at most 2 decimals), low_stock=N, backorder=N\n"
+     "        (units reserves with --backorder may promise beyond ATP);\n"
      "        remove-buffer ID: remove the rule of a scope; move-location\n"
      "        ID LOCATION REGION; set-location ID LOCATION: its type=T,\n"
      "        pickup=true|false, pickup_buffer=N (those given change);\n"
@@ -764,6 +773,7 @@ static void ctl_usage(FILE *f)
         "  --wide          sources: every counter, not the short table\n"
         "  --partial       reserve: hold what there is of each line\n"
         "  --split         reserve: REGION is R1,R2,... filled in that order\n"
+        "  --backorder     reserve: lines may take the backorder budget\n"
         "  --pickup-only   pickup, pickup-cart: pickup-enabled locations\n"
         "                  only (pickup-cart: those that fill the cart)\n"
         "  --feed URL      watch: atpd change feed (default: $ATPD_FEED,\n"
@@ -1463,6 +1473,7 @@ static int ctl_main(const ctl_args *a)
         {a->pickup_only, CTL_OPT_PICKUP_ONLY, "--pickup-only"},
         {a->partial, CTL_OPT_PARTIAL, "--partial"},
         {a->split, CTL_OPT_SPLIT, "--split"},
+        {a->backorder, CTL_OPT_BACKORDER, "--backorder"},
         {a->name != NULL, CTL_OPT_ENTRY, "--name"},
         {a->scopes != NULL, CTL_OPT_ENTRY, "--scopes"},
         {a->client != NULL, CTL_OPT_ENTRY, "--client"},

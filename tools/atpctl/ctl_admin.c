@@ -13,7 +13,8 @@
 
 /* The keys a buffer scope or value may name as KEY=VALUE words. */
 static const char *const ctl_admin_scope[] = {"sku", "region", "channel"};
-static const char *const ctl_admin_values[] = {"units", "percent", "low_stock"};
+static const char *const ctl_admin_values[] = {"units", "percent", "low_stock",
+                                               "backorder"};
 
 static bool ctl_admin_in(const char *k, size_t n, const char *const *v,
                          size_t nv)
@@ -25,8 +26,8 @@ static bool ctl_admin_in(const char *k, size_t n, const char *const *v,
 }
 
 /* ctl_admin_kv writes words[from..] (KEY=VALUE) into w: the scope's as
- * strings, units and low_stock as integers, percent as given (a string:
- * atpd reads "2.5" exactly). Returns false with why said on stderr. */
+ * strings, units, low_stock and backorder as integers, percent as given (a
+ * string: atpd reads "2.5" exactly). Returns false with why said on stderr. */
 static bool ctl_admin_kv(char **words, int from, int n, bool values,
                          codec_writer *w)
 {
@@ -35,12 +36,13 @@ static bool ctl_admin_kv(char **words, int from, int n, bool values,
         size_t kn = eq ? (size_t)(eq - words[i]) : 0;
         bool scope = eq && ctl_admin_in(words[i], kn, ctl_admin_scope, 3);
         bool value =
-            eq && values && ctl_admin_in(words[i], kn, ctl_admin_values, 3);
+            eq && values && ctl_admin_in(words[i], kn, ctl_admin_values, 4);
         if (!scope && !value) {
             fprintf(stderr,
                     "atpctl: admin: '%s': expected KEY=VALUE with KEY one of "
                     "sku, region, channel%s\n",
-                    words[i], values ? ", units, percent, low_stock" : "");
+                    words[i],
+                    values ? ", units, percent, low_stock, backorder" : "");
             return false;
         }
         if (scope || strncmp(words[i], "percent", kn) == 0) {

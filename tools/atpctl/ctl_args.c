@@ -32,6 +32,7 @@ enum {
     CTL_ARG_PICKUP_ONLY,
     CTL_ARG_PARTIAL,
     CTL_ARG_SPLIT,
+    CTL_ARG_BACKORDER,
 };
 
 static const struct option ctl_options[] = {
@@ -57,6 +58,7 @@ static const struct option ctl_options[] = {
     {"pickup-only", no_argument, NULL, CTL_ARG_PICKUP_ONLY},
     {"partial", no_argument, NULL, CTL_ARG_PARTIAL},
     {"split", no_argument, NULL, CTL_ARG_SPLIT},
+    {"backorder", no_argument, NULL, CTL_ARG_BACKORDER},
     {NULL, 0, NULL, 0},
 };
 
@@ -135,6 +137,8 @@ static bool *ctl_args_flag(ctl_args *a, int opt)
         return &a->partial;
     if (opt == CTL_ARG_SPLIT)
         return &a->split;
+    if (opt == CTL_ARG_BACKORDER)
+        return &a->backorder;
     return opt == 'h'            ? &a->help
            : opt == 'V'          ? &a->version
            : opt == CTL_ARG_JSON ? &a->json

@@ -47,8 +47,8 @@ typedef struct ctl_args {
     bool wide;    /* sources --wide */
     /* pickup, pickup-cart --pickup-only */
     bool pickup_only;
-    /* reserve --partial, --split */
-    bool partial, split;
+    /* reserve --partial, --split, --backorder */
+    bool partial, split, backorder;
     char **words; /* command and its operands: the end of argv */
     int nwords;
 } ctl_args;

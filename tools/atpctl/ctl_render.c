@@ -209,11 +209,20 @@ void ctl_render_atp(const codec_val *ans, FILE *f)
     ctl_render_field(ans, "buffer", buffer, sizeof buffer);
     ctl_render_field(ans, "rule", rule, sizeof rule);
     ctl_render_field(ans, "shortfall", shortfall, sizeof shortfall);
+    char bo[256] = "";
+    if (codec_val_get(ans, "backorder_budget") != NULL) {
+        char budget[64], used[64], left[64];
+        ctl_render_field(ans, "backorder_budget", budget, sizeof budget);
+        ctl_render_field(ans, "backorder_used", used, sizeof used);
+        ctl_render_field(ans, "backorder_left", left, sizeof left);
+        snprintf(bo, sizeof bo, "  backorder %s of %s used (%s left)", used,
+                 budget, left);
+    }
     fprintf(f,
             "%s @ %s (%s): ATP %s  supply %s  reserved %s  buffer %s (rule "
-            "%s)  shortfall %s%s\n",
+            "%s)  shortfall %s%s%s\n",
             sku, region, channel, atp, supply, reserved, buffer, rule,
-            shortfall, ctl_render_true(ans, "stale") ? "  STALE" : "");
+            shortfall, bo, ctl_render_true(ans, "stale") ? "  STALE" : "");
 }
 
 static const ctl_col ctl_cart_cols[] = {
@@ -530,6 +539,16 @@ static void ctl_render_resv_lines(const codec_val *lines, FILE *f)
         ctl_table_fill(&t, r, codec_val_at(lines, (uint32_t)r));
     ctl_table_print(&t, f);
     ctl_table_fini(&t);
+    for (size_t r = 0; r < n; r++) { /* lines granted beyond ATP */
+        const codec_val *l = codec_val_at(lines, (uint32_t)r);
+        char sku[CTL_CELL_MAX], region[CTL_CELL_MAX], bo[64];
+        if (codec_val_get(l, "backordered") == NULL)
+            continue;
+        ctl_render_field(l, "sku", sku, sizeof sku);
+        ctl_render_field(l, "region", region, sizeof region);
+        ctl_render_field(l, "backordered", bo, sizeof bo);
+        fprintf(f, "backordered %s@%s: %s beyond ATP\n", sku, region, bo);
+    }
 }
 
 /* ctl_render_resv_summary writes what the parentheses of the reserve line

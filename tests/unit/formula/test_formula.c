@@ -410,6 +410,52 @@ static void test_formula_atp_table(void **state)
 }
 
 /* End to end: positions -> supply -> buffer -> ATP, as a user reads it. */
+/* Backorder budgets (docs/PROTOCOL.md, "Backorder budgets"): used is how
+ * far reserved + buffer go beyond supply, left what the budget still
+ * allows; a reserve taking `left` beyond ATP ends exactly at -budget. */
+static void test_formula_backorder(void **state)
+{
+    (void)state;
+    static const struct {
+        int64_t supply, reserved, buffer, budget, used, left;
+    } t[] = {
+        {10, 0, 0, 5, 0, 5},  /* stock covers everything */
+        {10, 8, 2, 5, 0, 5},  /* ATP 0, nothing beyond it yet */
+        {10, 12, 0, 5, 2, 3}, /* 2 promised beyond stock */
+        {10, 12, 2, 5, 4, 1}, /* the buffer counts: beyond ATP, not stock */
+        {10, 15, 0, 5, 5, 0}, /* budget used up */
+        {4, 15, 0, 5, 11, 0}, /* stock lost: used beyond the budget */
+        {0, 3, 0, 0, 3, 0},   /* no budget: nothing left */
+        {1, 0, 3, 5, 0, 5},   /* a buffer beyond the stock: not used */
+        {1, 2, 3, 5, 2, 3},
+        {0, 0, 0, -7, 0, 0}, /* a negative budget counts as 0 */
+        {ATP_QTY_SUM_MAX, 0, 0, ATP_QTY_SUM_MAX, 0, ATP_QTY_SUM_MAX},
+        {-ATP_QTY_SUM_MAX, ATP_QTY_SUM_MAX, 0, 1, ATP_QTY_SUM_MAX, 0},
+    };
+    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+        int64_t used = -1, left = -1;
+        formula_backorder(t[i].supply, t[i].reserved, t[i].buffer, t[i].budget,
+                          &used, &left);
+        assert_int_equal(used, t[i].used);
+        assert_int_equal(left, t[i].left);
+    }
+    /* Whatever the state, taking ATP + left ends with promises beyond
+     * ATP equal to the budget (or where stock loss left them). */
+    for (int64_t supply = 0; supply < 12; supply++)
+        for (int64_t reserved = 0; reserved < 12; reserved++)
+            for (int64_t budget = 0; budget < 6; budget++) {
+                int64_t used, left;
+                formula_answer a;
+                formula_atp(supply, reserved, 1, &a);
+                formula_backorder(supply, reserved, 1, budget, &used, &left);
+                int64_t after_used, after_left;
+                formula_backorder(supply, reserved + a.atp + left, 1, budget,
+                                  &after_used, &after_left);
+                assert_int_equal(after_left, 0);
+                assert_int_equal(after_used, used > budget ? used : budget);
+            }
+}
+
 static void test_formula_end_to_end(void **state)
 {
     (void)state;
@@ -434,6 +480,7 @@ static void test_formula_end_to_end(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_formula_backorder),
         cmocka_unit_test(test_formula_sat_add_plain),
         cmocka_unit_test(test_formula_sat_add_saturates),
         cmocka_unit_test(test_formula_sat_add_commutes),

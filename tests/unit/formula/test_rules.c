@@ -171,6 +171,36 @@ static void test_rules_empty_is_global_zero(void **state)
     rules_free(NULL); /* allowed */
 }
 
+/* A rule's backorder budget comes with the rest of the most specific
+ * rule: a (sku, channel) budget, overridden at (sku, region, channel) by
+ * a rule without one; a negative budget is refused. */
+static void test_rules_backorder_with_the_rule(void **state)
+{
+    (void)state;
+    rules *r = test_rules_new(N_REG, N_CH);
+    rules_values web = {.backorder = 40}, east = {.units = 2};
+    assert_int_equal(rules_add_values(r, "A1", 2, ANY, 1, &web), ATP_OK);
+    assert_int_equal(rules_add_values(r, "A1", 2, 0, 1, &east), ATP_OK);
+    rules_values bad = {.backorder = -1};
+    assert_int_equal(rules_add_values(r, "A1", 2, 1, 1, &bad), ATP_E_BAD_QTY);
+    rules_hit h = test_rules_q(r, "A1", 1, 1);
+    assert_int_equal(h.level, ATP_RULE_SKU_CHANNEL);
+    assert_int_equal(h.backorder, 40);
+    assert_int_equal(h.units, 0);
+    h = test_rules_q(r, "A1", 0, 1);
+    assert_int_equal(h.level, ATP_RULE_SKU_REGION_CHANNEL);
+    assert_int_equal(h.backorder, 0);
+    assert_int_equal(h.units, 2);
+    h = test_rules_q(r, "A1", 1, 0); /* another channel: no rule */
+    assert_int_equal(h.backorder, 0);
+    rules_values global = {.units = 1, .backorder = 7};
+    assert_int_equal(rules_add_values(r, NULL, 0, ANY, ANY, &global), ATP_OK);
+    h = test_rules_q(r, "B", 1, 0);
+    assert_int_equal(h.level, ATP_RULE_GLOBAL);
+    assert_int_equal(h.backorder, 7);
+    rules_free(r);
+}
+
 /* ----------------------------------------------------------- precedence */
 
 static void test_rules_all_levels_each_query(void **state)
@@ -590,7 +620,7 @@ static rules_hit test_rules_ref_match(const test_rules_ref *m, const char *sku,
                                       size_t len, uint32_t region,
                                       uint32_t channel)
 {
-    rules_hit best = {0, 0, 0, ATP_RULE_GLOBAL};
+    rules_hit best = {.level = ATP_RULE_GLOBAL};
     unsigned best_level = ATP_RULE_LEVELS;
     for (size_t i = 0; i < m->n; i++) {
         const test_rules_ref_rule *x = &m->rule[i];
@@ -606,7 +636,9 @@ static rules_hit test_rules_ref_match(const test_rules_ref *m, const char *sku,
         assert_true(level != best_level); /* one rule per level at most */
         if (level < best_level) {
             best_level = level;
-            best = (rules_hit){x->units, x->bp, 0, (uint8_t)level};
+            best = (rules_hit){.units = x->units,
+                               .percent_bp = x->bp,
+                               .level = (uint8_t)level};
         }
     }
     return best;
@@ -710,6 +742,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_rules_level_names),
         cmocka_unit_test(test_rules_empty_is_global_zero),
+        cmocka_unit_test(test_rules_backorder_with_the_rule),
         cmocka_unit_test(test_rules_all_levels_each_query),
         cmocka_unit_test(test_rules_fallthrough_one_at_a_time),
         cmocka_unit_test(test_rules_all_subsets_all_queries),
