@@ -98,6 +98,7 @@ FILE_RULES = [
     # a rule without a budget, less specific than every sku rule
     {"region": "north", "channel": "app", "units": 1},
     {"sku": "DOC-1", "channel": "web", "backorder": 10},
+    {"sku": "CTL-1", "channel": "web", "backorder": 10},  # atpctl_backorder
     {"sku": "PK-1", "backorder": 5},
     {"sku": "FD-1", "channel": "web", "backorder": 3},
     {"sku": "EX-1", "backorder": 4},
@@ -1416,6 +1417,26 @@ def build_cfg(h):
     return cfg
 
 
+def atpctl_backorder(t, where="atpctl"):
+    """atpctl reserve --backorder holds beyond ATP and says how many;
+    atpctl atp shows the budget's use (PROTOCOL.md, "Backorder budgets")."""
+    ck, d = t.ck, t.d
+    t.stock([("CTL-1", "E1", 2)])
+    ep = "tcp://127.0.0.1:%d" % d.query_port
+    p = harness.run_ctl(t.h, ["--endpoint", ep, "reserve", "ctl-bo-1", "CTL-1:east:5",
+                              "--channel", "web", "--backorder"])
+    ck.eq(p.returncode, 0, where + ": reserve --backorder exit code (%s)" % p.stderr)
+    ck.check("backordered CTL-1@east: 3 beyond ATP" in p.stdout,
+             where + ": the reserve says 3 of 5 went beyond ATP: %r", p.stdout)
+    t.m.bo_reserves += 1  # for the metrics check: a grant of 3 beyond ATP
+    t.m.bo_units += 3
+    p = harness.run_ctl(t.h, ["--endpoint", ep, "atp", "CTL-1", "east", "--channel", "web"])
+    ck.check("backorder 3 of 10 used (7 left)" in p.stdout,
+             where + ": atp shows the budget's use: %r", p.stdout)
+    p = harness.run_ctl(t.h, ["--endpoint", ep, "release", "ctl-bo-1"])
+    ck.eq(p.returncode, 0, where + ": release (%s)" % p.stderr)
+
+
 def main(h):
     ck = harness.Checks(h)
     seed = int(os.environ.get("ATP_TEST_SEED", "4711"))
@@ -1438,6 +1459,7 @@ def main(h):
     rule_levels(t)
     h.log("2a. the documentation's example")
     doc_example(t)
+    atpctl_backorder(t)
     buffer_above_stock(t)
     h.log("1b. budgets at run time (admin_set_buffer, lowered, removed)")
     admin_budgets(t)

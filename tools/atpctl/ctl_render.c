@@ -522,6 +522,8 @@ static const ctl_col ctl_resv_cols_unpinned[] = {
 };
 #define CTL_RESV_NCOLS ((int)(sizeof ctl_resv_cols / sizeof ctl_resv_cols[0]))
 
+static void ctl_render_backordered(const codec_val *lines, FILE *f);
+
 static void ctl_render_resv_lines(const codec_val *lines, FILE *f)
 {
     size_t n = lines != NULL ? codec_val_len(lines) : 0;
@@ -539,8 +541,16 @@ static void ctl_render_resv_lines(const codec_val *lines, FILE *f)
         ctl_table_fill(&t, r, codec_val_at(lines, (uint32_t)r));
     ctl_table_print(&t, f);
     ctl_table_fini(&t);
-    for (size_t r = 0; r < n; r++) { /* lines granted beyond ATP */
-        const codec_val *l = codec_val_at(lines, (uint32_t)r);
+    ctl_render_backordered(lines, f);
+}
+
+/* ctl_render_backordered: "backordered SKU@REGION: N beyond ATP" for each
+ * line granted from a backorder budget (PROTOCOL.md, "Backorder
+ * budgets"). */
+static void ctl_render_backordered(const codec_val *lines, FILE *f)
+{
+    for (uint32_t r = 0; r < codec_val_len(lines); r++) {
+        const codec_val *l = codec_val_at(lines, r);
         char sku[CTL_CELL_MAX], region[CTL_CELL_MAX], bo[64];
         if (codec_val_get(l, "backordered") == NULL)
             continue;
@@ -688,6 +698,7 @@ void ctl_render_reserve(const codec_val *reply, int64_t now_ms, FILE *f)
                     at);
         }
         fputc('\n', f);
+        ctl_render_backordered(lines, f);
     }
     ctl_render_fill(reply, f);
     if (ctl_render_true(reply, "replayed"))
