@@ -314,7 +314,11 @@ static uint32_t resv_decide(const engine *e, const engine_resv_req *req,
             atp = id == DICT_NONE
                       ? 0
                       : engine__pickup_atp(e, id, l->pin - 1, a.atp);
-        if (budgets) {
+        /* A SKU atpd has never seen takes a budget only from a rule
+         * naming it (a preorder the merchandiser set up): a budget of a
+         * broader rule would promise any string, a typo too, and intern
+         * it for good. */
+        if (budgets && (id != DICT_NONE || a.rule_level <= ATP_RULE_SKU)) {
             left[k] = a.backorder_left;
             l->available += left[k];
         }
@@ -349,7 +353,8 @@ static void resv_split_available(const engine *e, const engine_resv_req *req,
         engine__answer_of(e, id, l->sku, l->sku_len, resv_split_region(l, k),
                           req->channel, &a);
         l->available += a.atp > 0 ? a.atp : 0;
-        if (req->backorder) /* a split line is never pinned */
+        if (req->backorder && /* a split line is never pinned */
+            (id != DICT_NONE || a.rule_level <= ATP_RULE_SKU))
             l->available += a.backorder_left;
     }
 }
@@ -558,18 +563,21 @@ static void resv_reserve(engine *e, const engine_resv_req *req)
         return;
     }
     /* A line granted from ATP > 0 has a known SKU; one granted from a
-     * backorder budget alone may not (a preorder of a SKU never stocked):
-     * it is interned now, so that its row can count what it holds. */
+     * backorder budget alone may not (a preorder of a SKU never stocked,
+     * from a rule naming it: resv_decide): it is interned now, so that its
+     * row can count what it holds. */
     for (uint32_t i = 0; req->backorder && i < n; i++) {
         int64_t got = 0;
         for (uint32_t k = 0; k <= m[i].n_split; k++)
             got += take[(size_t)i * ENGINE_SPLIT_MAX + k];
-        if (ids[i] == DICT_NONE && got > 0 &&
-            engine__sku_intern_one(e, m[i].sku, m[i].sku_len, &ids[i]) !=
-                ATP_OK) {
+        atp_err ierr =
+            ids[i] == DICT_NONE && got > 0
+                ? engine__sku_intern_one(e, m[i].sku, m[i].sku_len, &ids[i])
+                : ATP_OK;
+        if (ierr != ATP_OK) { /* out of memory, or ATP_E_TOO_LARGE: full */
             free(take);
             free(m);
-            resv__reply_now(e, req, ATP_E_NOMEM, NULL, false, false);
+            resv__reply_now(e, req, ierr, NULL, false, false);
             return;
         }
     }

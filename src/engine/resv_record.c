@@ -34,7 +34,9 @@
  * 7th member, its `backordered` units (1..qty), the 6th then being its
  * location or nil: [sku, region, qty, consumed, released, location | nil,
  * backordered]. An atpd older than backorders skips such a record
- * (load_skipped), as it does one with a digest.
+ * (load_skipped); it loads a backorder reserve's record without such a
+ * line (filled from ATP), whose digest it then never matches
+ * (docs/PROTOCOL.md, "Backorder budgets", downgrading).
  *
  * Version 1 (read, so that an upgrade keeps its reservations) has no marks
  * but a line of 7: [sku, region, qty, consumed, released, consume_source |

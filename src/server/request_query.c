@@ -213,11 +213,16 @@ bool request_scan(request_env *env, const request_fields *f, codec_arena *a,
             if (c > 0)
                 engine_answer_index(env->eng, (uint32_t)s, region, (uint32_t)c,
                                     &ans, &sku, &sku_len);
-            codec_w_map(w, 4);
+            bool budget = ans.backorder_budget > 0;
+            codec_w_map(w, budget ? 6 : 4);
             codec_w_kv_cstr(w, "channel", env->cfg->channels[c]);
             codec_w_kv_int(w, "atp", ans.atp);
             codec_w_kv_int(w, "buffer", ans.buffer);
             codec_w_kv_cstr(w, "rule", rules_level_name(ans.rule_level));
+            if (budget) { /* as the change feed's channel entries */
+                codec_w_kv_int(w, "backorder_budget", ans.backorder_budget);
+                codec_w_kv_int(w, "backorder_used", ans.backorder_used);
+            }
         }
     }
     return true;

@@ -302,9 +302,9 @@ static void ctl_admin_show_list(const codec_val *r, FILE *f)
 {
     fprintf(f, "version %" PRId64 "\n", ctl_admin_int(r, "version"));
     const codec_val *b = codec_val_get(r, "buffers");
-    fprintf(f, "buffers (%u):\n  %-20s %-12s %-12s %8s %8s %9s\n",
+    fprintf(f, "buffers (%u):\n  %-20s %-12s %-12s %8s %8s %9s %9s\n",
             codec_val_len(b), "SKU", "REGION", "CHANNEL", "UNITS", "PERCENT",
-            "LOW_STOCK");
+            "LOW_STOCK", "BACKORDER");
     for (uint32_t i = 0; i < codec_val_len(b); i++) {
         const codec_val *x = codec_val_at(b, i);
         char sku[80], reg[140], ch[140];
@@ -314,9 +314,9 @@ static void ctl_admin_show_list(const codec_val *r, FILE *f)
         int64_t bp = ctl_admin_int(x, "percent_bp");
         fprintf(f,
                 "  %-20s %-12s %-12s %8" PRId64 " %5" PRId64 ".%02" PRId64
-                " %9" PRId64 "\n",
+                " %9" PRId64 " %9" PRId64 "\n",
                 sku, reg, ch, ctl_admin_int(x, "units"), bp / 100, bp % 100,
-                ctl_admin_int(x, "low_stock"));
+                ctl_admin_int(x, "low_stock"), ctl_admin_int(x, "backorder"));
     }
     const codec_val *g = codec_val_get(r, "regions");
     fprintf(f, "regions (%u):\n  %-20s %s\n", codec_val_len(g), "ID",

@@ -332,11 +332,68 @@ static void test_backorder_replay(void **state)
     config_fini(&cfg);
 }
 
+/* A SKU never seen takes a budget only from a rule naming it (a preorder):
+ * a global budget does not turn a mistyped SKU into a promise. */
+static void test_backorder_unknown_sku(void **state)
+{
+    (void)state;
+    static const char yaml[] = "regions:\n  - id: us\n"
+                               "locations:\n  - {id: dc-us, region: us}\n"
+                               "buffers:\n"
+                               "  - {backorder: 5}\n"
+                               "  - {sku: P, backorder: 4}\n";
+    config cfg;
+    test_load(&cfg, yaml);
+    engine_persist persist = {0};
+    engine *e;
+    assert_int_equal(engine_alloc(&cfg, &persist, &e), ATP_OK);
+    assert_int_equal(engine_start(e), ATP_OK);
+    engine_resv_line line = {.sku = "TYPO", .sku_len = 4, .qty = 1};
+    engine_resv_req req = {.op = ENGINE_RESV_RESERVE,
+                           .id = "t",
+                           .id_len = 1,
+                           .lines = &line,
+                           .n_lines = 1,
+                           .backorder = true};
+    test_answer a = test_submit(e, &req);
+    assert_false(a.granted);
+    engine_stats st;
+    engine_stats_get(e, &st);
+    assert_int_equal(st.skus, 0); /* nothing interned */
+    line = (engine_resv_line){.sku = "P", .sku_len = 1, .qty = 4};
+    req.id = "p";
+    a = test_submit(e, &req);
+    assert_true(a.granted);
+    assert_int_equal(a.lines[0].backordered, 4);
+    engine_answer ans;
+    engine_query(e, "P", 1, 0, 0, &ans);
+    assert_int_equal(ans.reserved, 4);
+    assert_int_equal(ans.backorder_left, 0);
+    /* a known SKU (stock reported, now 0) takes the global budget */
+    engine_event ev = {.kind = ATP_EV_SET,
+                       .bucket = ATP_BUCKET_ON_HAND,
+                       .sku_len = 1,
+                       .sku = "K",
+                       .value = 0};
+    engine_batch b = {.events = &ev, .n = 1, .release = test_release};
+    assert_int_equal(engine_submit(e, &b), ATP_OK);
+    assert_int_equal(engine_sync(e), ATP_OK);
+    line = (engine_resv_line){.sku = "K", .sku_len = 1, .qty = 5};
+    req.id = "k";
+    a = test_submit(e, &req);
+    assert_true(a.granted);
+    assert_int_equal(a.lines[0].backordered, 5);
+    engine_stop(e);
+    engine_free(e);
+    config_fini(&cfg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_backorder_model),
         cmocka_unit_test(test_backorder_replay),
+        cmocka_unit_test(test_backorder_unknown_sku),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
