@@ -78,6 +78,16 @@ static int bench_write_config(bench_app *app)
     fprintf(f, "]\nbuffers:\n  - {units: 1%s}\n  - {region: r2, percent: 5}\n",
             app->a.reserve_fill == BENCH_FILL_BACKORDER ? ", backorder: 1000000"
                                                         : "");
+    /* --query-bundles: KIT-SKU-i of SKU-i x1, SKU-(i+1) x2, SKU-(i+2) x1 */
+    uint32_t n = app->a.skus;
+    if (app->a.query_bundles && n >= 3) {
+        fprintf(f, "bundles:\n");
+        for (uint32_t i = 0; i < n; i++)
+            fprintf(f,
+                    "  - {sku: KIT-SKU-%u, components: [{sku: SKU-%u, qty: "
+                    "1}, {sku: SKU-%u, qty: 2}, {sku: SKU-%u, qty: 1}]}\n",
+                    i, i, (i + 1) % n, (i + 2) % n);
+    }
     return fclose(f) == 0 ? 0 : -1;
 }
 
@@ -217,6 +227,7 @@ static char *bench_header(bench_app *app, const char *started, double elapsed)
             "\"basket\": {\"p50\": %.0f, \"p90\": %.0f, \"p99\": %.0f, "
             "\"source\": \"%s\"}, "
             "\"reserve_mix\": [%d, %d, %d], \"reserve_fill\": \"%s\", "
+            "\"query_bundles\": %s, "
             "\"replay\": %s, \"speedup\": %g, \"durability\": \"%s\", "
             "\"scheduling\": \"%s\"}",
             ATP_BENCH_VERSION, scen, started, elapsed, app->machine.nproc, cpu,
@@ -247,8 +258,8 @@ static char *bench_header(bench_app *app, const char *started, double elapsed)
             : a->reserve_fill == BENCH_FILL_SPLIT     ? "split"
             : a->reserve_fill == BENCH_FILL_BACKORDER ? "backorder"
                                                       : "plain",
-            replay ? replay : "[]", a->speedup,
-            app->cfg.reservations.sync ? "sync" : "nosync",
+            a->query_bundles ? "true" : "false", replay ? replay : "[]",
+            a->speedup, app->cfg.reservations.sync ? "sync" : "nosync",
             a->sched_batch ? "batch" : "normal") < 0)
         h = NULL;
     free(replay);
@@ -356,6 +367,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "atp-bench: out of memory\n");
         return 1;
     }
+    app->work.kits = app->a.query_bundles;
     app->work.token = app->a.token;
     app->work.fill = app->a.reserve_fill;
     app->work.max_lines = app->cfg.reservations.max_lines;

@@ -56,6 +56,9 @@ typedef struct bench_args {
      * page cache dropped before each start (root) */
     unsigned restarts;
     bool cold;
+    /* point: ATP requests ask bundles of three SKUs each (docs/PROTOCOL.md,
+     * "Bundles"), defined in the generated configuration */
+    bool query_bundles;
     char *replay[BENCH_MAX_REPLAY_FILES];
     int n_replay;
     double speedup;

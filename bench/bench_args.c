@@ -157,6 +157,11 @@ static void bench_usage(FILE *f)
         "  --timeout-ms MS       one request's reply timeout (default 10000, "
         "at "
         "least 100)\n"
+        "  --query-bundles      point: every SKU-i has a bundle KIT-SKU-i of\n"
+        "                        SKU-i x1, SKU-(i+1) x2, SKU-(i+2) x1, and "
+        "the\n"
+        "                        nng ATP requests ask the bundles (--skus at\n"
+        "                        most 100000)\n"
         "  --reserve-fill M     reserve: plain (default), partial (partial: "
         "true)\n"
         "                        or split (each line [sku, [its region, the "
@@ -308,6 +313,7 @@ enum {
     BO_WRK,
     BO_HTTP_PIPELINE,
     BO_COLD,
+    BO_QUERY_BUNDLES,
 };
 
 static const struct option bench_options[] = {
@@ -377,6 +383,7 @@ static const struct option bench_options[] = {
     {"wrk", no_argument, NULL, BO_WRK},
     {"http-pipeline", no_argument, NULL, BO_HTTP_PIPELINE},
     {"cold", no_argument, NULL, BO_COLD},
+    {"query-bundles", no_argument, NULL, BO_QUERY_BUNDLES},
     {NULL, 0, NULL, 0},
 };
 
@@ -406,6 +413,8 @@ static bool *bench_args_flag(bench_args *a, int opt)
         return &a->http_pipeline;
     case BO_COLD:
         return &a->cold;
+    case BO_QUERY_BUNDLES:
+        return &a->query_bundles;
     }
     return NULL;
 }
@@ -689,6 +698,10 @@ static int bench_args_scale(bench_args *a)
         a->restarts = small ? 1 : 3;
     if (a->hot >= a->skus)
         return bench_usage_error("--hot (%u) must be below --skus (%u)", a->hot,
+                                 a->skus);
+    if (a->query_bundles && (a->skus < 3 || a->skus > 100000))
+        return bench_usage_error("--query-bundles needs --skus 3..100000 "
+                                 "(atpd's bundle limit), not %u",
                                  a->skus);
     char why[128];
     if (!tools_tls_check(&a->tls, why, sizeof why))

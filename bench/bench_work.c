@@ -192,7 +192,10 @@ void bench_encode_atpd(const bench_work *w, const bench_req *r,
         const bench_line *l = &r->lines[0];
         bench_w_map(w, cw, 4);
         codec_w_kv_cstr(cw, "op", "atp");
-        codec_w_kv_cstr(cw, "sku", w->skus[l->sku]);
+        char kit[96];
+        if (w->kits)
+            snprintf(kit, sizeof kit, "KIT-%s", w->skus[l->sku]);
+        codec_w_kv_cstr(cw, "sku", w->kits ? kit : w->skus[l->sku]);
         codec_w_kv_cstr(cw, "region", w->regions[l->region]);
         codec_w_kv_cstr(cw, "channel", w->channel);
         break;

@@ -88,6 +88,7 @@ typedef struct bench_work {
     int fill;           /* reserves: BENCH_FILL_* (--reserve-fill) */
     uint32_t max_lines; /* reservations.max_lines: a split cart's lines
                            count twice (0: no limit known) */
+    bool kits;          /* ATP requests ask KIT-<sku> (--query-bundles) */
 } bench_work;
 
 enum {

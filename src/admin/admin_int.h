@@ -31,8 +31,11 @@ typedef struct admin_job {
     admin_change c;
     admin_done_fn done;
     void *arg;
-    char buf[2048]; /* seven ids of at most 128 bytes, a type of at most
-                       ADMIN_TYPE_MAX and a horizon, NULs included */
+    /* seven ids of at most 128 bytes, a type of at most ADMIN_TYPE_MAX
+     * and a horizon, and a bundle's 16 component SKUs of at most 64
+     * bytes, NULs included */
+    char buf[2048 + 16 * 65];
+    config_bundle_part parts[16]; /* a bundle set's components */
 } admin_job;
 
 #define ADMIN_QUEUE_CAP 32

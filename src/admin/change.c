@@ -59,6 +59,26 @@ static void admin_location_values(const config_edit *e, char *buf, size_t n)
              pb);
 }
 
+/* A bundle's components as text: "SKU":QTY,... (16 quoted SKUs of at
+ * most 64 bytes, each byte at most 4 when escaped, fit). */
+#define ADMIN_BUNDLE_TEXT_MAX (16 * (4 * 64 + 3 + 10) + 1)
+
+static void admin_parts_show(const config_bundle_part *parts, size_t n_parts,
+                             char *buf, size_t n)
+{
+    size_t at = 0;
+    buf[0] = '\0';
+    for (size_t k = 0; k < n_parts && at < n; k++) {
+        char q[ADMIN_Q_MAX];
+        int w = snprintf(buf + at, n - at, "%s%s:%lld", k ? "," : "",
+                         admin_q(parts[k].sku, q, sizeof q),
+                         (long long)parts[k].qty);
+        if (w < 0)
+            return;
+        at += (size_t)w;
+    }
+}
+
 /* admin_what: the change's content, canonical (equal for equal changes:
  * the idempotency check compares it): ids quoted, any scope *, numbers
  * as values (a percent in basis points, a horizon in milliseconds when it
@@ -141,6 +161,17 @@ static void admin_what(const config_edit *e, char *buf, size_t n)
         snprintf(buf, n, "remove_channel channel=%s",
                  admin_q(e->channel, q1, sizeof q1));
         return;
+    case CONFIG_EDIT_BUNDLE_SET: {
+        char parts[ADMIN_BUNDLE_TEXT_MAX];
+        admin_parts_show(e->parts, e->n_parts, parts, sizeof parts);
+        snprintf(buf, n, "set_bundle sku=%s components=%s",
+                 admin_q(e->sku, q1, sizeof q1), parts);
+        return;
+    }
+    case CONFIG_EDIT_BUNDLE_REMOVE:
+        snprintf(buf, n, "remove_bundle sku=%s",
+                 admin_q(e->sku, q1, sizeof q1));
+        return;
     case CONFIG_EDIT_REGION_ADD: {
         int64_t ms = 0; /* absent: 0, the file's default */
         if (e->horizon == NULL || config_parse_duration_ms(e->horizon, &ms))
@@ -182,6 +213,16 @@ static void admin_show(const config *c, const config_edit *e, char *buf,
                        size_t n)
 {
     buf[0] = '\0';
+    if (e->kind == CONFIG_EDIT_BUNDLE_SET ||
+        e->kind == CONFIG_EDIT_BUNDLE_REMOVE) {
+        const config_bundle *b = config_bundle_find(c, e->sku, strlen(e->sku));
+        if (b != NULL) {
+            char parts[ADMIN_BUNDLE_TEXT_MAX];
+            admin_parts_show(b->parts, b->n_parts, parts, sizeof parts);
+            snprintf(buf, n, "components %s", parts);
+        }
+        return;
+    }
     if (e->kind == CONFIG_EDIT_REGION_SET) {
         int k = config_region_find(c, e->region, strlen(e->region));
         if (k >= 0)
@@ -273,6 +314,10 @@ static const char *admin_op_name(config_edit_kind k)
         return "remove_region";
     case CONFIG_EDIT_CHANNEL_REMOVE:
         return "remove_channel";
+    case CONFIG_EDIT_BUNDLE_SET:
+        return "set_bundle";
+    case CONFIG_EDIT_BUNDLE_REMOVE:
+        return "remove_bundle";
     }
     return "?";
 }
@@ -367,7 +412,9 @@ void admin__apply(admin *a, const admin_change *c, admin_result *res)
 {
     *res = (admin_result){.err = ATP_OK};
     const config_edit *e = &c->edit;
-    char what[3072], before[256], after[256]; /* what: ids quoted */
+    /* what: ids quoted; a bundle's components make before and after long */
+    char what[3072 + ADMIN_BUNDLE_TEXT_MAX], before[ADMIN_BUNDLE_TEXT_MAX + 16],
+        after[ADMIN_BUNDLE_TEXT_MAX + 16];
     admin_what(e, what, sizeof what);
     pthread_mutex_lock(&a->mu);
     if (admin_replay(a, c, what, res) || !admin_names_check(&a->cur, e, res))

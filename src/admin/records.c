@@ -225,9 +225,23 @@ void admin_list_write(admin *a, codec_writer *w)
 {
     pthread_mutex_lock(&a->mu);
     const config *c = &a->cur;
-    codec_w_map(w, 10);
+    codec_w_map(w, 11);
     codec_w_kv_bool(w, "ok", true);
     codec_w_kv_uint(w, "version", a->version);
+    codec_w_cstr(w, "bundles");
+    codec_w_array(w, (uint32_t)c->n_bundles);
+    for (size_t i = 0; i < c->n_bundles; i++) {
+        const config_bundle *b = &c->bundles[i];
+        codec_w_map(w, 2);
+        codec_w_kv_cstr(w, "sku", b->sku);
+        codec_w_cstr(w, "components");
+        codec_w_array(w, (uint32_t)b->n_parts);
+        for (size_t k = 0; k < b->n_parts; k++) {
+            codec_w_array(w, 2);
+            codec_w_cstr(w, b->parts[k].sku);
+            codec_w_int(w, b->parts[k].qty);
+        }
+    }
     codec_w_cstr(w, "buffers");
     codec_w_array(w, (uint32_t)c->n_buffers);
     for (size_t i = 0; i < c->n_buffers; i++) {

@@ -92,8 +92,13 @@ atp_err admin_submit(admin *a, const admin_change *c, admin_done_fn done,
     j->c.edit.type = admin_copy(j, &o, e->type);
     j->c.edit.horizon = admin_copy(j, &o, e->horizon);
     j->c.edit.source = admin_copy(j, &o, e->source);
+    ATP_ASSERT(e->n_parts <= sizeof j->parts / sizeof j->parts[0]);
+    for (size_t k = 0; k < e->n_parts; k++)
+        j->parts[k] = (config_bundle_part){
+            (char *)admin_copy(j, &o, e->parts[k].sku), e->parts[k].qty};
+    j->c.edit.parts = e->n_parts > 0 ? j->parts : NULL;
     /* ids are at most 128 bytes each, a type ADMIN_TYPE_MAX, a horizon
-     * ADMIN_HORIZON_MAX: they always fit */
+     * ADMIN_HORIZON_MAX, component SKUs 64: they always fit */
     ATP_ASSERT(j->c.change_id != NULL && j->c.who != NULL);
     ATP_ASSERT((e->type == NULL) == (j->c.edit.type == NULL));
     ATP_ASSERT((e->horizon == NULL) == (j->c.edit.horizon == NULL));

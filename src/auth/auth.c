@@ -95,6 +95,8 @@ static const struct {
     {"admin_export", CONFIG_SCOPE_ADMIN},
     {"admin_set_buffer", CONFIG_SCOPE_ADMIN},
     {"admin_remove_buffer", CONFIG_SCOPE_ADMIN},
+    {"admin_set_bundle", CONFIG_SCOPE_ADMIN},
+    {"admin_remove_bundle", CONFIG_SCOPE_ADMIN},
     {"admin_move_location", CONFIG_SCOPE_ADMIN},
     {"admin_set_location", CONFIG_SCOPE_ADMIN},
     {"admin_set_region", CONFIG_SCOPE_ADMIN},

@@ -282,6 +282,46 @@ static void config_admin_write_sources(FILE *f, const config *c,
     }
 }
 
+static void config_admin_bundle_write(FILE *f, const char *sku,
+                                      const config_bundle_part *parts, size_t n)
+{
+    fputs("  - {sku: ", f);
+    config_admin_quote(f, sku);
+    fputs(", components: [", f);
+    for (size_t k = 0; k < n; k++) {
+        fputs(k ? ", {sku: " : "{sku: ", f);
+        config_admin_quote(f, parts[k].sku);
+        fprintf(f, ", qty: %lld}", (long long)parts[k].qty);
+    }
+    fputs("]}\n", f);
+}
+
+/* config_admin_write_bundles writes the bundles section with e's bundle
+ * set (in the old definition's place, or last) or remove applied.
+ * Returns whether e named a bundle c has. */
+static bool config_admin_write_bundles(FILE *f, const config *c,
+                                       const config_edit *e)
+{
+    bool set = e != NULL && e->kind == CONFIG_EDIT_BUNDLE_SET;
+    bool edit = set || (e != NULL && e->kind == CONFIG_EDIT_BUNDLE_REMOVE);
+    bool found = false;
+    if (c->n_bundles + set > 0)
+        fputs("bundles:\n", f);
+    for (size_t i = 0; i < c->n_bundles; i++) {
+        const config_bundle *b = &c->bundles[i];
+        if (edit && strcmp(b->sku, e->sku) == 0) {
+            found = true;
+            if (set)
+                config_admin_bundle_write(f, e->sku, e->parts, e->n_parts);
+            continue;
+        }
+        config_admin_bundle_write(f, b->sku, b->parts, b->n_parts);
+    }
+    if (set && !found)
+        config_admin_bundle_write(f, e->sku, e->parts, e->n_parts);
+    return found;
+}
+
 atp_err config_admin_text(const config *c, const config_edit *e, char **out,
                           size_t *len)
 {
@@ -340,11 +380,9 @@ atp_err config_admin_text(const config *c, const config_edit *e, char **out,
           f);
     config_admin_write_places(f, c, e);
     bool set = e != NULL && e->kind == CONFIG_EDIT_BUFFER_SET;
-    bool scoped = e != NULL && !located && !regional && !structural &&
-                  e->kind != CONFIG_EDIT_CHANNEL_ADD &&
-                  e->kind != CONFIG_EDIT_REGION_ADD &&
-                  e->kind != CONFIG_EDIT_REGION_REMOVE &&
-                  e->kind != CONFIG_EDIT_CHANNEL_REMOVE;
+    bool scoped = e != NULL && (e->kind == CONFIG_EDIT_BUFFER_SET ||
+                                e->kind == CONFIG_EDIT_BUFFER_REMOVE);
+    bool bundle_set = e != NULL && e->kind == CONFIG_EDIT_BUNDLE_SET;
     size_t rules = c->n_buffers + (set ? 1 : 0);
     fputs(rules ? "buffers:\n" : "buffers: []\n", f);
     for (size_t i = 0; i < c->n_buffers; i++) {
@@ -374,12 +412,14 @@ atp_err config_admin_text(const config *c, const config_edit *e, char **out,
                                 e->has_percent ? &e->percent_bp : NULL,
                                 e->has_low_stock ? &e->low_stock : NULL,
                                 e->has_backorder ? &e->backorder : NULL);
+    if (config_admin_write_bundles(f, c, e))
+        found = true;
     config_admin_write_sources(f, c, e);
     if (fclose(f) != 0 || buf == NULL) {
         free(buf);
         return ATP_E_NOMEM;
     }
-    if (e != NULL && !set && !found) {
+    if (e != NULL && !set && !bundle_set && !found) {
         free(buf);
         return located    ? ATP_E_UNKNOWN_LOCATION
                : regional ? ATP_E_UNKNOWN_REGION
@@ -677,6 +717,16 @@ atp_err config_admin_overlay(config *dst, const config *adm,
     free(dst->buffers);
     dst->buffers = v;
     dst->n_buffers = n;
+    config_bundle *bv;
+    if (config_bundles_copy(adm->bundles, adm->n_bundles, &bv) != ATP_OK) {
+        for (size_t i = 0; i < adm->n_locations; i++)
+            free(types[i]);
+        free(types);
+        return ATP_E_NOMEM;
+    }
+    config_bundles_free(dst->bundles, dst->n_bundles);
+    dst->bundles = bv;
+    dst->n_bundles = adm->n_bundles;
     config_admin_horizons_overlay(dst, adm);
     atp_err err = config_admin_locations_add(dst, adm, fn, ctx);
     if (err != ATP_OK) {

@@ -35,19 +35,19 @@
 
 static const char *const config_root_keys[] = {
     "service", "regions",      "locations", "channels", "sources",
-    "buffers", "reservations", "auth",      "tls"};
+    "buffers", "reservations", "auth",      "tls",      "bundles"};
 
 static void config_parse_root(config__walk *w, const yaml_node_t *root)
 {
-    yaml_node_t *v[9];
+    yaml_node_t *v[10];
     /* An empty document ("" or a lone "---"): all defaults. */
     if (root == NULL || config__node_is_null(root))
         return;
-    if (!config__map_fields(w, root, "the top level", config_root_keys, 9, v))
+    if (!config__map_fields(w, root, "the top level", config_root_keys, 10, v))
         return;
     /* A section left empty ("regions:" with every entry commented out)
      * reads as absent. */
-    for (int i = 0; i < 9; i++) {
+    for (int i = 0; i < 10; i++) {
         if (v[i] != NULL && config__node_is_null(v[i]))
             v[i] = NULL;
     }
@@ -69,6 +69,8 @@ static void config_parse_root(config__walk *w, const yaml_node_t *root)
         config__parse_auth(w, v[7]);
     if (v[8] && !w->b->oom)
         config__parse_tls(w, v[8]);
+    if (v[9] && !w->b->oom)
+        config__parse_bundles(w, v[9]);
     config__validate_tls(w->b);
 }
 
@@ -427,6 +429,7 @@ void config_fini(config *c)
     for (size_t i = 0; i < c->n_buffers; i++)
         free(c->buffers[i].sku);
     free(c->buffers);
+    config_bundles_free(c->bundles, c->n_bundles);
     for (size_t i = 0; i < c->auth.n_tokens; i++) {
         free(c->auth.tokens[i].name);
         free(c->auth.tokens[i].client);

@@ -66,6 +66,20 @@ typedef struct config_buffer_rule {
     int line;           /* line in the file, for messages */
 } config_buffer_rule;
 
+/* One component of a bundle (docs/CONFIG.md, "bundles"). */
+typedef struct config_bundle_part {
+    char *sku;
+    int64_t qty; /* per kit, 1..1,000,000 */
+} config_bundle_part;
+
+/* A bundle (kit): a SKU answered and reserved as its components. */
+typedef struct config_bundle {
+    char *sku;
+    config_bundle_part *parts;
+    size_t n_parts; /* 1..16 */
+    int line;       /* line in the file, for messages */
+} config_bundle;
+
 typedef struct config_service {
     char *query_listen;            /* default ATP_DEFAULT_QUERY_URL */
     char *ingest_listen;           /* default ATP_DEFAULT_INGEST_URL */
@@ -232,6 +246,8 @@ typedef struct config {
     size_t n_sources;
     config_buffer_rule *buffers;
     size_t n_buffers;
+    config_bundle *bundles; /* in file order */
+    size_t n_bundles;
     config_auth auth;
     config_tls tls;
     /* The id -> index maps of regions, locations, channels and sources
@@ -376,6 +392,8 @@ typedef enum config_edit_kind {
     CONFIG_EDIT_REGION_ADD,      /* a new region (region, horizon) */
     CONFIG_EDIT_REGION_REMOVE,   /* a region no longer listed */
     CONFIG_EDIT_CHANNEL_REMOVE,  /* a channel no longer listed */
+    CONFIG_EDIT_BUNDLE_SET,      /* add a bundle (sku, parts) or replace it */
+    CONFIG_EDIT_BUNDLE_REMOVE,   /* remove the bundle sku */
 } config_edit_kind;
 
 /* One change. Names as the client gave them (NUL-terminated, borrowed):
@@ -394,9 +412,11 @@ typedef struct config_edit {
     bool has_pickup, pickup, has_pickup_buffer;
     int64_t pickup_buffer;
     const char *horizon;
-    const char *source; /* an authority set's source */
-    uint8_t buckets;    /* its buckets at location: 1 << enum atp_bucket
-                           (ATP_AUTH_INBOUND too); 0: none (revoked) */
+    const char *source;              /* an authority set's source */
+    const config_bundle_part *parts; /* a bundle set's components */
+    size_t n_parts;
+    uint8_t buckets; /* its buckets at location: 1 << enum atp_bucket
+                        (ATP_AUTH_INBOUND too); 0: none (revoked) */
 } config_edit;
 
 /* config_admin_text writes c's administered part as a YAML configuration
@@ -432,6 +452,16 @@ atp_err config_admin_text(const config *c, const config_edit *e, char **out,
  * indexes c again. ATP_E_NOT_FOUND: c has no such location; ATP_E_NOMEM:
  * the index could not be rebuilt. */
 atp_err config_location_drop(config *c, const char *id);
+
+/* Bundles (docs/CONFIG.md, "bundles"): config_bundle_find returns the
+ * bundle whose SKU is sku, or NULL; config_bundles_copy deep-copies n
+ * definitions into *out (ATP_E_NOMEM: nothing to free);
+ * config_bundles_free frees n of them and v. Pure; any thread. */
+const config_bundle *config_bundle_find(const config *c, const char *sku,
+                                        size_t len);
+atp_err config_bundles_copy(const config_bundle *src, size_t n,
+                            config_bundle **out);
+void config_bundles_free(config_bundle *v, size_t n);
 
 /* Room for locations added at run time (docs/CONFIG.md,
  * service.spare_locations): the running configuration gets unnamed

@@ -190,6 +190,7 @@ void config__parse_reservations(config__walk *w, const yaml_node_t *node);
 void config__parse_regions(config__walk *w, const yaml_node_t *seq);
 void config__parse_locations(config__walk *w, const yaml_node_t *seq);
 void config__parse_channels(config__walk *w, const yaml_node_t *seq);
+void config__parse_bundles(config__walk *w, const yaml_node_t *seq);
 void config__parse_sources(config__walk *w, const yaml_node_t *seq);
 void config__parse_buffers(config__walk *w, const yaml_node_t *seq);
 void config__parse_auth(config__walk *w, const yaml_node_t *node);

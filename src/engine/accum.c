@@ -30,6 +30,15 @@ void engine__dirty_mark(engine *e, engine_row *r, uint32_t sku, uint32_t region)
      * queue the row again. */
     if (!e->dirty.enabled || atomic_exchange(&r->dirty, 1) != 0)
         return;
+    /* The bundles this SKU is in change with it (PROTOCOL.md, "Bundles":
+     * the feed publishes them in the same interval). A bundle is in no
+     * bundle: this goes one level deep. */
+    uint32_t n_users;
+    const uint32_t *users = bundles_using(
+        atomic_load_explicit(&e->bundles, memory_order_relaxed), sku, &n_users);
+    for (uint32_t k = 0; k < n_users; k++)
+        engine__dirty_mark(e, engine__row_at(e, users[k], region), users[k],
+                           region);
     pthread_mutex_lock(&e->dirty.mu);
     if (e->dirty.n == e->dirty.cap) {
         size_t cap = e->dirty.cap ? e->dirty.cap * 2 : 4096;

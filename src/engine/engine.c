@@ -184,6 +184,10 @@ atp_err engine_alloc(const config *cfg, const engine_persist *persist,
     if ((err = engine__snapshot_init(e)) != ATP_OK ||
         (err = engine__lots_init(&e->lots)) != ATP_OK)
         goto fail;
+    bundles *b;
+    if ((err = engine__bundles_build(e, cfg, &b)) != ATP_OK)
+        goto fail;
+    atomic_init(&e->bundles, b);
     *out = e;
     return ATP_OK;
 fail:
@@ -212,6 +216,10 @@ void engine_free(engine *e)
     for (size_t i = 0; i < e->retired.n; i++)
         rules_free(e->retired.sets[i]);
     free(e->retired.sets);
+    bundles_free(atomic_load(&e->bundles));
+    for (size_t i = 0; i < e->retired_bundles.n; i++)
+        bundles_free(e->retired_bundles.sets[i]);
+    free(e->retired_bundles.sets);
     positions_fini(&e->pos);
     position_sums_fini(&e->pinned);
     if (e->pfeed.enabled)

@@ -117,6 +117,11 @@ typedef struct engine_answer {
     int64_t backorder_budget;
     int64_t backorder_used;
     int64_t backorder_left;
+    /* A bundle's answer (docs/PROTOCOL.md, "Bundles"): the component that
+     * limits it (dictionary-owned, lives as long as the engine); NULL: not
+     * a bundle. */
+    const char *limiting;
+    uint32_t limiting_len;
 } engine_answer;
 
 /* What the persistence behind engine_persist reports (status). */
@@ -706,6 +711,19 @@ size_t engine_pickup_take(engine *e, engine_pickup_change **buf, size_t *cap);
 /* engine_pickup_dropped: pickup feed changes lost for memory (any
  * thread). */
 uint64_t engine_pickup_dropped(const engine *e);
+/* One component of a bundle (docs/PROTOCOL.md, "Bundles"). */
+typedef struct engine_bundle_part {
+    const char *sku; /* dictionary-owned, lives as long as the engine */
+    uint32_t sku_len;
+    int64_t qty; /* per kit */
+} engine_bundle_part;
+#define ENGINE_BUNDLE_MAX_PARTS 16
+
+/* engine_bundle_get: whether sku is a bundle now, with its components in
+ * parts (room for ENGINE_BUNDLE_MAX_PARTS), *n of them. Any thread. */
+bool engine_bundle_get(const engine *e, const char *sku, size_t len,
+                       engine_bundle_part *parts, uint32_t *n);
+
 /* engine_sku_name: the SKU of a dictionary index (any thread). */
 const char *engine_sku_name(const engine *e, uint32_t sku, size_t *len);
 

@@ -24,6 +24,7 @@
 #include "engine/engine.h"
 #include "engine/positions.h"
 #include "engine/resv.h"
+#include "formula/bundles.h"
 #include "formula/rules.h"
 
 /* The lookup pipeline of engine.c (a batch's events) and query.c (a
@@ -221,6 +222,14 @@ struct engine {
         rules **sets; /* replaced by reloads, freed at engine_free */
         size_t n;
     } retired; /* engine thread */
+    /* Bundles (docs/PROTOCOL.md, "Bundles"): an immutable set like the
+     * rules, swapped by the rules command; the replaced ones are kept
+     * until engine_free (readers may still hold them). */
+    _Atomic(bundles *) bundles;
+    struct {
+        bundles **sets;
+        size_t n;
+    } retired_bundles; /* engine thread */
     _Atomic bool *region_stale;
     /* Odd while a reload moves locations between regions (relocate.c):
      * readers of several rows (engine_query_lines, engine_query_regions)
@@ -408,6 +417,32 @@ void engine__dirty_mark(engine *e, engine_row *r, uint32_t sku,
 /* engine__load_flush applies the positions staged by engine_position_load
  * (every other load calls it first, and engine_start). */
 void engine__load_flush(engine *e);
+/* ---- bundle.c: bundles (docs/PROTOCOL.md, "Bundles") -------------------- */
+
+/* engine__bundles_build builds the bundle set of cfg's definitions,
+ * interning every bundle and component SKU (engine thread, or main before
+ * start). ATP_E_NOMEM, ATP_E_TOO_LARGE (the dictionary is full). */
+atp_err engine__bundles_build(engine *e, const config *cfg, bundles **out);
+/* engine__bundles_install publishes next (engine thread) and marks for
+ * the change feed every row of each bundle next adds, changes or
+ * removes; the replaced set is kept until engine_free, in
+ * retired_bundles, which the caller gave room for one more. */
+void engine__bundles_install(engine *e, bundles *next);
+/* engine__bundle_answer: the answer of bundle d (any thread; lock-free
+ * like engine__answer_of). */
+void engine__bundle_answer(const engine *e, const bundle_def *d,
+                           uint32_t region, uint32_t channel,
+                           engine_answer *out);
+/* engine__bundle_expand: req's lines with each bundle line replaced by
+ * its components (qty x per kit), in a malloc'd array (*out, *n), or
+ * *out NULL when no line names a bundle (engine thread). An error (a
+ * bundle line partial, pinned or split; a quantity beyond 10^15; too many
+ * lines; memory) is returned with *line its request line (UINT32_MAX:
+ * none) and *why a message. */
+atp_err engine__bundle_expand(const engine *e, const engine_resv_req *req,
+                              engine_resv_line **out, uint32_t *n,
+                              uint32_t *line, const char **why);
+
 /* engine__sku_intern_one interns one SKU with room for one more position
  * (loading; engine thread or main before start). */
 atp_err engine__sku_intern_one(engine *e, const char *sku, size_t len,

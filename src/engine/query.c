@@ -103,6 +103,15 @@ void engine__answer_of(const engine *e, uint32_t idx, const char *sku,
                        size_t sku_len, uint32_t region, uint32_t channel,
                        engine_answer *out)
 {
+    /* A bundle is answered from its components (a SKU atpd has not seen
+     * is none: every bundle SKU is interned). */
+    const bundles *b = atomic_load_explicit(&e->bundles, memory_order_acquire);
+    const bundle_def *d =
+        idx != DICT_NONE && bundles_count(b) > 0 ? bundles_find(b, idx) : NULL;
+    if (d != NULL) {
+        engine__bundle_answer(e, d, region, channel, out);
+        return;
+    }
     int64_t supply = 0, reserved = 0;
     if (idx != DICT_NONE)
         engine__row_read(engine__row_at(e, idx, region), &supply, &reserved);

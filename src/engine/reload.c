@@ -381,14 +381,34 @@ void engine__rules_apply(engine *e, engine_rules_change *change)
         engine__sync_signal(change->waiter, rc);
         return;
     }
+    /* The bundles of next, built here (their SKUs are interned, which only
+     * this thread does) before anything changes: refused, nothing did. */
+    bundles *next_bundles = NULL;
+    if (change->next_cfg != NULL &&
+        (rc = engine__bundles_build(e, change->next_cfg, &next_bundles)) !=
+            ATP_OK) {
+        snprintf(change->why, change->why_len,
+                 "the bundles could not be set up (%s)", atp_err_message(rc));
+        engine__sync_signal(change->waiter, rc);
+        return;
+    }
     rules **sets = realloc(e->retired.sets, (e->retired.n + 1) * sizeof *sets);
-    if (sets == NULL) { /* nothing changed: the caller frees next */
+    bundles **bsets = realloc(e->retired_bundles.sets,
+                              (e->retired_bundles.n + 1) * sizeof *bsets);
+    if (bsets != NULL)
+        e->retired_bundles.sets = bsets;
+    if (sets == NULL || bsets == NULL) { /* nothing changed: the caller
+                                            frees next */
+        if (sets != NULL)
+            e->retired.sets = sets;
+        bundles_free(next_bundles);
         engine__sync_signal(change->waiter, ATP_E_NOMEM);
         return;
     }
     e->retired.sets = sets;
     atp_err err = engine__relocate(e, change);
     if (err != ATP_OK) { /* refused: nothing changed */
+        bundles_free(next_bundles);
         engine__sync_signal(change->waiter, err);
         return;
     }
@@ -415,6 +435,8 @@ void engine__rules_apply(engine *e, engine_rules_change *change)
     engine_horizons_publish(e, change);
     sets[e->retired.n++] =
         atomic_exchange_explicit(&e->rules, change->next, memory_order_acq_rel);
+    if (next_bundles != NULL) /* room for the replaced set: made above */
+        engine__bundles_install(e, next_bundles);
     /* after the rules: a channel put in service answers with its rules */
     engine_places_switch(e, change);
     atomic_store_explicit(&e->reloc_seq, seq + 2, memory_order_release);

@@ -416,7 +416,11 @@ static void resv_misplaced_why(const engine *e, const engine_resv_line *l,
                  id, c->regions[now].id, c->regions[l->region].id);
 }
 
-static void resv_reserve(engine *e, const engine_resv_req *req)
+/* resv_reserve_lines runs a reserve. asked: the digest of what a request
+ * with bundle lines asked (resv_reserve; its lines here are the
+ * components), which its replays are told by; 0: none. */
+static void resv_reserve_lines(engine *e, const engine_resv_req *req,
+                               uint64_t asked_digest)
 {
     resv_table *t = &e->resv;
     atp_err err = ATP_OK;
@@ -451,8 +455,10 @@ static void resv_reserve(engine *e, const engine_resv_req *req)
          * (granted, with the record as it is now); else a conflict. Another
          * client's id is a conflict whatever its content: its lines are
          * not this client's to see. */
-        bool asked = resv_by_digest(req, m, n);
-        uint64_t d = asked ? resv_request_digest(e, req, m, n) : 0;
+        bool asked = asked_digest != 0 || resv_by_digest(req, m, n);
+        uint64_t d = asked_digest != 0 ? asked_digest
+                     : asked           ? resv_request_digest(e, req, m, n)
+                                       : 0;
         if (asked && d == 0) {
             resv__reply_now(e, req, ATP_E_NOMEM, NULL, false, false);
             free(m);
@@ -584,8 +590,10 @@ static void resv_reserve(engine *e, const engine_resv_req *req)
     /* A partial reserve holds what is there of each line and leaves out a
      * line with nothing; a split line holds a line in each region it took
      * from: the reservation has n_granted lines. */
-    bool by_digest = resv_by_digest(req, m, n);
-    uint64_t digest = by_digest ? resv_request_digest(e, req, m, n) : 0;
+    bool by_digest = asked_digest != 0 || resv_by_digest(req, m, n);
+    uint64_t digest = asked_digest != 0 ? asked_digest
+                      : by_digest       ? resv_request_digest(e, req, m, n)
+                                        : 0;
     resv *r = by_digest && digest == 0 ? NULL : resv__alloc(n_granted);
     if (r == NULL || (r->id = resv__strdup(req->id, req->id_len)) == NULL) {
         resv__free(r);
@@ -635,6 +643,59 @@ static void resv_reserve(engine *e, const engine_resv_req *req)
                                                    granted once stored */
     if (p != NULL)
         p->backordered = backordered;
+}
+
+/* resv_bundle_digest: the digest of what a request with bundle lines
+ * asked (its lines as named, merged), marked as such; 0: out of memory. */
+static uint64_t resv_bundle_digest(const engine *e, const engine_resv_req *req)
+{
+    size_t cap = req->n_lines ? req->n_lines : 1;
+    engine_resv_line *m = calloc(cap, sizeof *m + 2 * sizeof(uint32_t));
+    if (m == NULL)
+        return 0;
+    uint32_t *ids = (uint32_t *)(m + cap), mixed;
+    uint32_t n = resv_merge_lines(e, req, m, ids, ids + cap, &mixed);
+    uint64_t d = resv_request_digest(e, req, m, n);
+    free(m);
+    if (d == 0)
+        return 0;
+    d = resv_fnv_str(d, "bundles", 7);
+    return d != 0 ? d : 1;
+}
+
+/* A reserve: bundle lines become their components' lines (bundle.c) under
+ * the definitions in force now, then the request is decided like any. */
+static void resv_reserve(engine *e, const engine_resv_req *req)
+{
+    engine_resv_line *lines;
+    uint32_t n, line;
+    const char *why;
+    atp_err err = engine__bundle_expand(e, req, &lines, &n, &line, &why);
+    if (err != ATP_OK) {
+        engine_resv_result res = {.err = err,
+                                  .message = why,
+                                  .has_line = line != UINT32_MAX,
+                                  .line = line,
+                                  .id = req->id,
+                                  .id_len = req->id_len};
+        req->done(req->arg, &res);
+        return;
+    }
+    if (lines == NULL) {
+        resv_reserve_lines(e, req, 0);
+        return;
+    }
+    uint64_t asked = resv_bundle_digest(e, req);
+    if (asked == 0) {
+        free(lines);
+        resv__reply_now(e, req, ATP_E_NOMEM, NULL, false, false);
+        return;
+    }
+    engine_resv_req x = *req;
+    x.lines = lines;
+    x.n_lines = n;
+    resv_reserve_lines(e, &x, asked);
+    free(lines);
 }
 
 static void resv_finish(engine *e, resv *r, uint8_t state, int64_t now)

@@ -53,4 +53,6 @@ void reply_answer_write(codec_writer *w, codec_str sku, const char *region,
         codec_w_kv_int(w, "backorder_used", a->backorder_used);
         codec_w_kv_int(w, "backorder_left", a->backorder_left);
     }
+    if (a->limiting != NULL)
+        codec_w_kv_str(w, "limiting", a->limiting, a->limiting_len);
 }

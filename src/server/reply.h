@@ -27,12 +27,14 @@ void reply_error_write(codec_writer *w, const reply_error *e);
 
 /* The number of key/value pairs reply_answer_write writes for answer a:
  * 10, and the 3 of a backorder budget when the row has one. */
-#define REPLY_ANSWER_FIELDS(a) (10u + ((a)->backorder_budget > 0 ? 3u : 0u))
+#define REPLY_ANSWER_FIELDS(a)                                                 \
+    (10u + ((a)->backorder_budget > 0 ? 3u : 0u) +                             \
+     ((a)->limiting != NULL ? 1u : 0u))
 
 /* reply_answer_write writes the ATP answer's pairs (sku, region, channel,
  * atp, supply, reserved, buffer, rule, shortfall, stale; backorder_budget,
- * backorder_used, backorder_left when the row has a budget) into an open
- * map. */
+ * backorder_used, backorder_left when the row has a budget; limiting for
+ * a bundle) into an open map. */
 void reply_answer_write(codec_writer *w, codec_str sku, const char *region,
                         const char *channel, const engine_answer *a);
 

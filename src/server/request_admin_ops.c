@@ -308,12 +308,80 @@ static bool request_admin_submit(request_env *env, admin_change *c,
     return false;
 }
 
+/* request_admin_parts reads a bundle's components: 1..16 [sku, qty]
+ * pairs, qty 1..1,000,000 (the rest - a SKU twice, nesting - is the
+ * file's check, with its messages). SKUs go into names. */
+static bool request_admin_parts(codec_view v, config_bundle_part *parts,
+                                char (*names)[ATP_SKU_MAX_LEN + 1], size_t *n,
+                                reply_error *e)
+{
+    uint32_t len = codec_view_len(v);
+    if (codec_view_type(v) != CODEC_ARRAY || len == 0 || len > 16) {
+        reply_error_set(e, ATP_E_BAD_REQUEST,
+                        "'components' must be a list of 1 to 16 [sku, qty] "
+                        "pairs");
+        return false;
+    }
+    codec_view c = codec_view_first(v);
+    for (uint32_t k = 0; k < len; k++, c = codec_view_next(c)) {
+        codec_str s;
+        int64_t q;
+        if (codec_view_type(c) != CODEC_ARRAY || codec_view_len(c) != 2) {
+            reply_error_set(e, ATP_E_BAD_REQUEST,
+                            "component %u: expected [sku, qty]", k);
+            return false;
+        }
+        codec_view sv = codec_view_first(c);
+        if (!request_id(sv, "component sku", ATP_SKU_MAX_LEN, ATP_E_BAD_SKU, &s,
+                        e))
+            return false;
+        if (!codec_view_int(codec_view_next(sv), &q) || q < 1 || q > 1000000) {
+            reply_error_set(e, ATP_E_BAD_QTY,
+                            "component %u: qty must be an integer 1..1000000",
+                            k);
+            return false;
+        }
+        memcpy(names[k], s.ptr, s.len);
+        names[k][s.len] = '\0';
+        parts[k] = (config_bundle_part){names[k], q};
+    }
+    *n = len;
+    return true;
+}
+
+/* admin_set_bundle, admin_remove_bundle: change_id, sku, components (a
+ * set). */
+static bool request_admin_bundle_start(request_env *env, config_edit_kind kind,
+                                       const request_fields *f, codec_writer *w,
+                                       request_async *async, reply_error *e)
+{
+    char id[REQUEST_ADMIN_ID_MAX + 1], sku[ATP_SKU_MAX_LEN + 1];
+    char names[16][ATP_SKU_MAX_LEN + 1];
+    config_bundle_part parts[16];
+    admin_change c = {.edit = {.kind = kind}};
+    if (!request_admin_name(codec_view_get(f->root, "change_id"), "change_id",
+                            REQUEST_ADMIN_ID_MAX, ATP_E_BAD_ID, true, id,
+                            &c.change_id, e) ||
+        !request_admin_name(f->sku, "sku", ATP_SKU_MAX_LEN, ATP_E_BAD_SKU, true,
+                            sku, &c.edit.sku, e))
+        return false;
+    if (kind == CONFIG_EDIT_BUNDLE_SET) {
+        if (!request_admin_parts(codec_view_get(f->root, "components"), parts,
+                                 names, &c.edit.n_parts, e))
+            return false;
+        c.edit.parts = parts;
+    }
+    return request_admin_submit(env, &c, w, async, e);
+}
+
 bool request_admin_change_start(request_env *env, config_edit_kind kind,
                                 const request_fields *f, codec_writer *w,
                                 request_async *async, reply_error *e)
 {
     if (!request_admin_on(env, e))
         return false;
+    if (kind == CONFIG_EDIT_BUNDLE_SET || kind == CONFIG_EDIT_BUNDLE_REMOVE)
+        return request_admin_bundle_start(env, kind, f, w, async, e);
     char id[REQUEST_ADMIN_ID_MAX + 1], sku[ATP_SKU_MAX_LEN + 1];
     char region[ATP_ID_MAX_LEN + 1], channel[ATP_ID_MAX_LEN + 1];
     char location[ATP_ID_MAX_LEN + 1], type[ADMIN_TYPE_MAX + 1];

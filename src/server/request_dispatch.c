@@ -74,6 +74,8 @@ static const struct {
 } request_admin_change_ops[] = {
     {"admin_set_buffer", CONFIG_EDIT_BUFFER_SET},
     {"admin_remove_buffer", CONFIG_EDIT_BUFFER_REMOVE},
+    {"admin_set_bundle", CONFIG_EDIT_BUNDLE_SET},
+    {"admin_remove_bundle", CONFIG_EDIT_BUNDLE_REMOVE},
     {"admin_move_location", CONFIG_EDIT_LOCATION_MOVE},
     {"admin_set_location", CONFIG_EDIT_LOCATION_SET},
     {"admin_set_region", CONFIG_EDIT_REGION_SET},
@@ -229,7 +231,8 @@ bool request_handle(request_env *env, const void *buf, size_t len,
                 "admin_set_buffer, admin_remove_buffer, admin_move_location, "
                 "admin_set_location, admin_set_region, admin_remove_location, "
                 "admin_add_location, admin_set_authority, admin_add_channel, "
-                "admin_add_region, admin_remove_region, admin_remove_channel)",
+                "admin_add_region, admin_remove_region, admin_remove_channel, "
+                "admin_set_bundle, admin_remove_bundle)",
                 request_clip(op), op.ptr);
         }
     }

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "common/clock.h"
+#include "formula/bundles.h"
 #include "formula/formula.h"
 #include "formula/rules.h"
 #include "server/reply.h"
@@ -65,23 +66,38 @@ static void explain_sources(const request_env *env, uint32_t r, codec_writer *w)
     }
 }
 
+/* The region and channel places explain answers for, read once: an admin
+ * change may flip them meanwhile, and the array headers must count what
+ * is written. The answers have a place per channel place (spares
+ * included); the channels in service are the first live of them, and as
+ * many first region places. */
+typedef struct explain_places {
+    size_t regions, live;
+    uint8_t in_r[CONFIG_MAX_REGIONS], in_c[CONFIG_MAX_CHANNELS];
+    uint32_t n_in, n_ch;
+} explain_places;
+
+static void explain_places_read(const config *cfg, explain_places *p)
+{
+    p->live = config_channels_live(cfg);
+    p->regions = config_regions_live(cfg);
+    p->n_in = p->n_ch = 0;
+    for (uint32_t r = 0; r < p->regions; r++)
+        p->n_in += p->in_r[r] = config_region_in_service(cfg, r);
+    for (uint32_t c = 0; c < p->live; c++)
+        p->n_ch += p->in_c[c] = config_channel_in_service(cfg, c);
+}
+
 static void explain_regions(const request_env *env, codec_str sku,
                             const engine_explain *x, codec_writer *w)
 {
     const config *cfg = env->cfg;
-    /* The answers have a place per channel place (spares included); the
-     * channels in service are the first live of them. */
-    size_t live = config_channels_live(cfg);
-    size_t regions = config_regions_live(cfg); /* as many first places */
-    /* Read once: an admin change may flip them meanwhile, and the array
-     * headers must count what is written. */
-    uint8_t in_r[CONFIG_MAX_REGIONS], in_c[CONFIG_MAX_CHANNELS];
-    uint32_t n_in = 0, n_ch = 0;
-    for (uint32_t r = 0; r < regions; r++)
-        n_in += in_r[r] = config_region_in_service(cfg, r);
-    for (uint32_t c = 0; c < live; c++)
-        n_ch += in_c[c] = config_channel_in_service(cfg, c);
-    codec_w_array(w, n_in);
+    explain_places pl;
+    explain_places_read(cfg, &pl);
+    size_t live = pl.live, regions = pl.regions;
+    const uint8_t *in_r = pl.in_r, *in_c = pl.in_c;
+    uint32_t n_ch = pl.n_ch;
+    codec_w_array(w, pl.n_in);
     for (uint32_t r = 0; r < regions; r++) {
         if (!in_r[r])
             continue; /* a spare place, or removed at run time */
@@ -156,12 +172,74 @@ static void explain_resvs(const config *cfg, const engine_explain *x,
     }
 }
 
+/* A bundle's explain (docs/PROTOCOL.md, "Bundles"): its definition, and
+ * per region and channel in service its components' ATP and the kits
+ * each makes, read now. */
+static void explain_bundle(const request_env *env, codec_str sku,
+                           const engine_bundle_part *parts, uint32_t n,
+                           codec_writer *w)
+{
+    const config *cfg = env->cfg;
+    explain_places pl;
+    explain_places_read(cfg, &pl);
+    size_t live = pl.live, regions = pl.regions;
+    const uint8_t *in_r = pl.in_r, *in_c = pl.in_c;
+    uint32_t n_in = pl.n_in, n_ch = pl.n_ch;
+    codec_w_map(w, 4);
+    codec_w_kv_bool(w, "ok", true);
+    codec_w_kv_str(w, "sku", sku.ptr, sku.len);
+    codec_w_cstr(w, "bundle");
+    codec_w_array(w, n);
+    for (uint32_t k = 0; k < n; k++) {
+        codec_w_array(w, 2);
+        codec_w_str(w, parts[k].sku, parts[k].sku_len);
+        codec_w_int(w, parts[k].qty);
+    }
+    codec_w_cstr(w, "regions");
+    codec_w_array(w, n_in);
+    for (uint32_t r = 0; r < regions; r++) {
+        if (!in_r[r])
+            continue;
+        codec_w_map(w, 2);
+        codec_w_kv_cstr(w, "region", cfg->regions[r].id);
+        codec_w_cstr(w, "channels");
+        codec_w_array(w, n_ch);
+        for (uint32_t c = 0; c < live; c++) {
+            if (!in_c[c])
+                continue;
+            engine_answer kit;
+            engine_query(env->eng, sku.ptr, sku.len, r, c, &kit);
+            codec_w_map(w, 4);
+            codec_w_kv_cstr(w, "channel", cfg->channels[c]);
+            codec_w_kv_int(w, "atp", kit.atp);
+            if (kit.limiting != NULL)
+                codec_w_kv_str(w, "limiting", kit.limiting, kit.limiting_len);
+            else /* no longer a bundle since: its own answer */
+                codec_w_kv_cstr(w, "limiting", NULL);
+            codec_w_cstr(w, "components");
+            codec_w_array(w, n);
+            for (uint32_t k = 0; k < n; k++) {
+                engine_answer a;
+                engine_query(env->eng, parts[k].sku, parts[k].sku_len, r, c,
+                             &a);
+                codec_w_map(w, 4);
+                codec_w_kv_str(w, "sku", parts[k].sku, parts[k].sku_len);
+                codec_w_kv_int(w, "qty", parts[k].qty);
+                codec_w_kv_int(w, "atp", a.atp);
+                codec_w_kv_int(w, "kits", bundles_kits(a.atp, parts[k].qty));
+            }
+        }
+    }
+}
+
 /* The engine's answer (engine thread, or engine_stop's drain). */
 static void request_explain_done(void *arg, const engine_explain *x)
 {
     request_async *as = arg;
     codec_writer *w = as->w;
     const config *cfg = as->env->cfg;
+    engine_bundle_part parts[ENGINE_BUNDLE_MAX_PARTS];
+    uint32_t n_parts;
     if (x->err != ATP_OK) {
         reply_error e = {.line = -1};
         if (x->err == ATP_E_BUSY)
@@ -170,6 +248,9 @@ static void request_explain_done(void *arg, const engine_explain *x)
             reply_error_set(&e, x->err, "explain: %s", atp_err_message(x->err));
         request_count_error(as->env, as, e.code);
         reply_error_write(w, &e);
+    } else if (engine_bundle_get(as->env->eng, as->sku.ptr, as->sku.len, parts,
+                                 &n_parts)) {
+        explain_bundle(as->env, as->sku, parts, n_parts, w);
     } else {
         codec_w_map(w, 10);
         codec_w_kv_bool(w, "ok", true);

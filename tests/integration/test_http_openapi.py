@@ -624,6 +624,20 @@ def main(h):
                                                                  "region": "us-east"})
     call("admin_move_location", "/v1/admin/locations/L2", body={"change_id": "oa-5",
                                                                  "region": "eu"})
+    bu = "/v1/admin/bundles"  # issue 19, bundles
+    call("admin_set_bundle", bu, body={"change_id": "kit-1", "sku": "KIT-9",
+                                        "components": [["SKU-9", 2], ["SKU-1", 1]]})
+    a = call("atp", "/v1/availability/KIT-9/us-east").json
+    ck.check(a.get("limiting") in ("SKU-9", "SKU-1"),
+             "a bundle names its limiting component: %r" % a)
+    call("explain", "/v1/explain/KIT-9")
+    fail("admin_set_bundle", bu, "bad_request", body={"change_id": "kit-2", "sku": "K",
+                                                       "components": []})
+    fail("admin_set_bundle", bu, "conflict", body={"change_id": "kit-1", "sku": "KIT-8",
+                                                    "components": [["SKU-9", 1]]})
+    call("admin_remove_bundle", bu + "/remove", body={"change_id": "kit-3", "sku": "KIT-9"})
+    fail("admin_remove_bundle", bu + "/remove", "not_found", body={"change_id": "kit-4",
+                                                                    "sku": "KIT-9"})
     call("admin_history", "/v1/admin/history" + query({"after": 1, "limit": 2}))
     fail("admin_history", "/v1/admin/history?limit=0", "bad_request")
     fail("admin_set_buffer", ab, "bad_request", body={"units": 1})

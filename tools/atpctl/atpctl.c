@@ -533,7 +533,8 @@ static int ctl_build_admin(const ctl_args *a, codec_writer *w, ctl_cart *cart)
                 "atpctl: admin: expected list | export | history [AFTER] | "
                 "set-buffer CHANGE_ID [sku=S] [region=R] [channel=C] "
                 "[units=N] [percent=P] [low_stock=N] [backorder=N] | "
-                "remove-buffer "
+                "set-bundle CHANGE_ID SKU COMPONENT:QTY ... | remove-bundle "
+                "CHANGE_ID SKU | remove-buffer "
                 "CHANGE_ID [sku=S] [region=R] [channel=C] | move-location "
                 "CHANGE_ID LOCATION REGION | set-location CHANGE_ID LOCATION "
                 "[type=T] [pickup=true|false] [pickup_buffer=N] | set-region "
@@ -680,9 +681,10 @@ static const ctl_cmd ctl_cmds[] = {
      "        checked with atpd at --endpoint: unknown is an error (exit 1);\n"
      "        atpd not answering is a warning (the feed may come up later)",
      NULL, NULL, ctl_run_watch},
-    {"admin", 1, 8, CTL_OPT_LIMIT, 0, false,
+    {"admin", 1, 20, CTL_OPT_LIMIT, 0, false,
      "admin list|export|history [AFTER]|set-buffer ID [K=V ...]|"
-     "remove-buffer ID [K=V ...]|move-location ID LOCATION REGION|"
+     "remove-buffer ID [K=V ...]|set-bundle ID SKU C:Q ...|remove-bundle ID "
+     "SKU|move-location ID LOCATION REGION|"
      "set-location ID LOCATION [K=V ...]|set-region ID REGION HORIZON|"
      "remove-location ID LOCATION|add-location ID LOCATION REGION [K=V ...]|"
      "set-authority ID SOURCE LOCATION BUCKETS|add-channel ID CHANNEL|"
@@ -699,6 +701,8 @@ static const ctl_cmd ctl_cmds[] = {
      "        region=R, channel=C; none: the global default) with units=N,\n"
      "        percent=P (at most 2 decimals), low_stock=N, backorder=N\n"
      "        (units reserves with --backorder may promise beyond ATP);\n"
+     "        set-bundle ID SKU C:Q ...: define the bundle SKU as Q of each\n"
+     "        component C (1 to 16); remove-bundle ID SKU;\n"
      "        remove-buffer ID: remove the rule of a scope; move-location\n"
      "        ID LOCATION REGION; set-location ID LOCATION: its type=T,\n"
      "        pickup=true|false, pickup_buffer=N (those given change);\n"

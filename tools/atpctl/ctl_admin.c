@@ -267,6 +267,42 @@ int ctl_admin_build(const ctl_args *a, codec_writer *w, bool *usage)
         *usage = false;
         return ctl_admin_buckets(a->words[5], w) ? 0 : -1;
     }
+    if (strcmp(sub, "set-bundle") == 0) { /* ID SKU COMP:QTY ... */
+        if (n < 5 || n > 4 + 16)
+            return -1;
+        codec_w_map(w, 4);
+        codec_w_kv_cstr(w, "op", "admin_set_bundle");
+        codec_w_kv_cstr(w, "change_id", a->words[2]);
+        codec_w_kv_cstr(w, "sku", a->words[3]);
+        codec_w_cstr(w, "components");
+        codec_w_array(w, (uint32_t)(n - 4));
+        *usage = false;
+        for (int i = 4; i < n; i++) {
+            const char *colon = strrchr(a->words[i], ':');
+            char *end = NULL;
+            long long q = colon ? strtoll(colon + 1, &end, 10) : 0;
+            if (colon == NULL || colon == a->words[i] || *end != '\0' ||
+                end == colon + 1) {
+                fprintf(stderr,
+                        "atpctl: admin set-bundle: '%s': expected SKU:QTY\n",
+                        a->words[i]);
+                return -1;
+            }
+            codec_w_array(w, 2);
+            codec_w_str(w, a->words[i], (size_t)(colon - a->words[i]));
+            codec_w_int(w, q);
+        }
+        return 0;
+    }
+    if (strcmp(sub, "remove-bundle") == 0) {
+        if (n != 4)
+            return -1;
+        codec_w_map(w, 3);
+        codec_w_kv_cstr(w, "op", "admin_remove_bundle");
+        codec_w_kv_cstr(w, "change_id", a->words[2]);
+        codec_w_kv_cstr(w, "sku", a->words[3]);
+        return 0;
+    }
     if (strcmp(sub, "set-location") == 0) {
         if (n < 5)
             return -1;
@@ -317,6 +353,24 @@ static void ctl_admin_show_list(const codec_val *r, FILE *f)
                 " %9" PRId64 " %9" PRId64 "\n",
                 sku, reg, ch, ctl_admin_int(x, "units"), bp / 100, bp % 100,
                 ctl_admin_int(x, "low_stock"), ctl_admin_int(x, "backorder"));
+    }
+    const codec_val *bu = codec_val_get(r, "bundles");
+    fprintf(f, "bundles (%u):\n", codec_val_len(bu));
+    for (uint32_t i = 0; i < codec_val_len(bu); i++) {
+        const codec_val *x = codec_val_at(bu, i), *c;
+        char sku[80];
+        ctl_admin_id(x, "sku", sku, sizeof sku);
+        fprintf(f, "  %s =", sku);
+        c = codec_val_get(x, "components");
+        for (uint32_t k = 0; k < codec_val_len(c); k++) {
+            const codec_val *p = codec_val_at(c, k);
+            codec_str s;
+            int64_t q = 0;
+            if (codec_val_str(codec_val_at(p, 0), &s) &&
+                codec_val_int(codec_val_at(p, 1), &q))
+                fprintf(f, " %.*s:%" PRId64, (int)s.len, s.ptr, q);
+        }
+        fputc('\n', f);
     }
     const codec_val *g = codec_val_get(r, "regions");
     fprintf(f, "regions (%u):\n  %-20s %s\n", codec_val_len(g), "ID",

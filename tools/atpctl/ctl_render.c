@@ -209,7 +209,7 @@ void ctl_render_atp(const codec_val *ans, FILE *f)
     ctl_render_field(ans, "buffer", buffer, sizeof buffer);
     ctl_render_field(ans, "rule", rule, sizeof rule);
     ctl_render_field(ans, "shortfall", shortfall, sizeof shortfall);
-    char bo[256] = "";
+    char bo[CTL_CELL_MAX + 64] = "";
     if (codec_val_get(ans, "backorder_budget") != NULL) {
         char budget[64], used[64], left[64];
         ctl_render_field(ans, "backorder_budget", budget, sizeof budget);
@@ -217,6 +217,10 @@ void ctl_render_atp(const codec_val *ans, FILE *f)
         ctl_render_field(ans, "backorder_left", left, sizeof left);
         snprintf(bo, sizeof bo, "  backorder %s of %s used (%s left)", used,
                  budget, left);
+    } else if (codec_val_get(ans, "limiting") != NULL) { /* a bundle */
+        char lim[CTL_CELL_MAX];
+        ctl_render_field(ans, "limiting", lim, sizeof lim);
+        snprintf(bo, sizeof bo, "  bundle: kits, limited by %s", lim);
     }
     fprintf(f,
             "%s @ %s (%s): ATP %s  supply %s  reserved %s  buffer %s (rule "
