@@ -80,7 +80,7 @@ static int bench_write_config(bench_app *app)
                                                         : "");
     /* --query-bundles: KIT-SKU-i of SKU-i x1, SKU-(i+1) x2, SKU-(i+2) x1 */
     uint32_t n = app->a.skus;
-    if (app->a.query_bundles && n >= 3) {
+    if ((app->a.query_bundles || app->a.define_bundles) && n >= 3) {
         fprintf(f, "bundles:\n");
         for (uint32_t i = 0; i < n; i++)
             fprintf(f,
@@ -227,7 +227,7 @@ static char *bench_header(bench_app *app, const char *started, double elapsed)
             "\"basket\": {\"p50\": %.0f, \"p90\": %.0f, \"p99\": %.0f, "
             "\"source\": \"%s\"}, "
             "\"reserve_mix\": [%d, %d, %d], \"reserve_fill\": \"%s\", "
-            "\"query_bundles\": %s, "
+            "\"query_bundles\": %s, \"define_bundles\": %s, "
             "\"replay\": %s, \"speedup\": %g, \"durability\": \"%s\", "
             "\"scheduling\": \"%s\"}",
             ATP_BENCH_VERSION, scen, started, elapsed, app->machine.nproc, cpu,
@@ -258,7 +258,8 @@ static char *bench_header(bench_app *app, const char *started, double elapsed)
             : a->reserve_fill == BENCH_FILL_SPLIT     ? "split"
             : a->reserve_fill == BENCH_FILL_BACKORDER ? "backorder"
                                                       : "plain",
-            a->query_bundles ? "true" : "false", replay ? replay : "[]",
+            a->query_bundles ? "true" : "false",
+            a->define_bundles ? "true" : "false", replay ? replay : "[]",
             a->speedup, app->cfg.reservations.sync ? "sync" : "nosync",
             a->sched_batch ? "batch" : "normal") < 0)
         h = NULL;

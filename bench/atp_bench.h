@@ -59,6 +59,7 @@ typedef struct bench_args {
     /* point: ATP requests ask bundles of three SKUs each (docs/PROTOCOL.md,
      * "Bundles"), defined in the generated configuration */
     bool query_bundles;
+    bool define_bundles; /* the same bundles, requests asking plain SKUs */
     char *replay[BENCH_MAX_REPLAY_FILES];
     int n_replay;
     double speedup;

@@ -162,6 +162,8 @@ static void bench_usage(FILE *f)
         "the\n"
         "                        nng ATP requests ask the bundles (--skus at\n"
         "                        most 100000)\n"
+        "  --define-bundles     point: those bundles defined, the requests\n"
+        "                        asking plain SKUs (what bundles cost others)\n"
         "  --reserve-fill M     reserve: plain (default), partial (partial: "
         "true)\n"
         "                        or split (each line [sku, [its region, the "
@@ -314,6 +316,7 @@ enum {
     BO_HTTP_PIPELINE,
     BO_COLD,
     BO_QUERY_BUNDLES,
+    BO_DEFINE_BUNDLES,
 };
 
 static const struct option bench_options[] = {
@@ -384,6 +387,7 @@ static const struct option bench_options[] = {
     {"http-pipeline", no_argument, NULL, BO_HTTP_PIPELINE},
     {"cold", no_argument, NULL, BO_COLD},
     {"query-bundles", no_argument, NULL, BO_QUERY_BUNDLES},
+    {"define-bundles", no_argument, NULL, BO_DEFINE_BUNDLES},
     {NULL, 0, NULL, 0},
 };
 
@@ -415,6 +419,8 @@ static bool *bench_args_flag(bench_args *a, int opt)
         return &a->cold;
     case BO_QUERY_BUNDLES:
         return &a->query_bundles;
+    case BO_DEFINE_BUNDLES:
+        return &a->define_bundles;
     }
     return NULL;
 }
@@ -699,7 +705,8 @@ static int bench_args_scale(bench_args *a)
     if (a->hot >= a->skus)
         return bench_usage_error("--hot (%u) must be below --skus (%u)", a->hot,
                                  a->skus);
-    if (a->query_bundles && (a->skus < 3 || a->skus > 100000))
+    if ((a->query_bundles || a->define_bundles) &&
+        (a->skus < 3 || a->skus > 100000))
         return bench_usage_error("--query-bundles needs --skus 3..100000 "
                                  "(atpd's bundle limit), not %u",
                                  a->skus);

@@ -447,6 +447,10 @@ void admin__apply(admin *a, const admin_change *c, admin_result *res)
                      "location '%.128s' exists (admin_set_location and "
                      "admin_move_location change it): nothing changed",
                      e->location);
+        else if (err == ATP_E_NOT_FOUND &&
+                 e->kind == CONFIG_EDIT_BUNDLE_REMOVE) /* an id: printable */
+            snprintf(res->message, sizeof res->message,
+                     "no bundle '%.64s': nothing changed", e->sku);
         else
             snprintf(res->message, sizeof res->message, "%s: nothing changed",
                      err == ATP_E_NOT_FOUND ? "no buffer rule of that scope"

@@ -462,6 +462,10 @@ const config_bundle *config_bundle_find(const config *c, const char *sku,
 atp_err config_bundles_copy(const config_bundle *src, size_t n,
                             config_bundle **out);
 void config_bundles_free(config_bundle *v, size_t n);
+/* config_bundles_digest: a 64-bit hash of c's bundle definitions in order
+ * (equal definitions, equal digest), so that a reload that does not touch
+ * them need not rebuild them. */
+uint64_t config_bundles_digest(const config *c);
 
 /* Room for locations added at run time (docs/CONFIG.md,
  * service.spare_locations): the running configuration gets unnamed

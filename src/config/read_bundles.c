@@ -61,57 +61,56 @@ static bool config_str_eq(const char *a, const char *b)
 }
 
 /* The bundles sorted by SKU (then file order), for the checks across
- * entries: 100,000 bundles must not take n^2 comparisons. */
-static const config_bundle *config_bundles_sorted_base;
+ * entries: 100,000 bundles must not take n^2 comparisons. Each entry
+ * carries its SKU: the comparator needs no shared state (a reload on the
+ * main thread and an admin change may check at the same time). */
+typedef struct config_bundle_key {
+    const char *sku; /* "" when it did not parse (reported) */
+    size_t index;
+} config_bundle_key;
 
 static int config_bundle_cmp(const void *pa, const void *pb)
 {
-    size_t a = *(const size_t *)pa, b = *(const size_t *)pb;
-    const char *x = config_bundles_sorted_base[a].sku,
-               *y = config_bundles_sorted_base[b].sku;
-    int c = strcmp(x ? x : "", y ? y : "");
-    return c != 0 ? c : (a > b) - (a < b);
+    const config_bundle_key *a = pa, *b = pb;
+    int c = strcmp(a->sku, b->sku);
+    return c != 0 ? c : (a->index > b->index) - (a->index < b->index);
 }
 
 /* config_bundle_lookup: the first bundle (in order) whose SKU is s, or
  * SIZE_MAX. */
-static size_t config_bundle_lookup(const config *c, const size_t *order,
+static size_t config_bundle_lookup(const config_bundle_key *order, size_t n,
                                    const char *s)
 {
-    size_t lo = 0, hi = c->n_bundles;
+    size_t lo = 0, hi = n;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        const char *m = c->bundles[order[mid]].sku;
-        if (strcmp(m ? m : "", s) < 0)
+        if (strcmp(order[mid].sku, s) < 0)
             lo = mid + 1;
         else
             hi = mid;
     }
-    return lo < c->n_bundles && config_str_eq(c->bundles[order[lo]].sku, s)
-               ? order[lo]
-               : SIZE_MAX;
+    return lo < n && strcmp(order[lo].sku, s) == 0 ? order[lo].index : SIZE_MAX;
 }
 
 /* The checks across entries: a SKU defined twice, a bundle naming itself,
- * a component twice, a component that is a bundle. n log n (the config
- * loader is single-threaded: a static sort base). */
+ * a component twice, a component that is a bundle. n log n. */
 static void config_bundles_check(config__build *b, const config *c,
                                  const config__mark *marks)
 {
-    size_t *order = malloc(c->n_bundles * sizeof *order);
+    config_bundle_key *order = malloc(c->n_bundles * sizeof *order);
     if (order == NULL) {
         b->oom = true;
         return;
     }
     for (size_t i = 0; i < c->n_bundles; i++)
-        order[i] = i;
-    config_bundles_sorted_base = c->bundles;
+        order[i] =
+            (config_bundle_key){c->bundles[i].sku ? c->bundles[i].sku : "", i};
     qsort(order, c->n_bundles, sizeof *order, config_bundle_cmp);
     for (size_t k = 1; k < c->n_bundles; k++) {
-        const config_bundle *x = &c->bundles[order[k]],
-                            *first = &c->bundles[order[k - 1]];
+        const config_bundle *x = &c->bundles[order[k].index],
+                            *first = &c->bundles[order[k - 1].index];
         if (config_str_eq(x->sku, first->sku))
-            config__error(b, marks[order[k]],
+            config__error(b, marks[order[k].index],
                           "bundle '%s' is defined twice (first at line %d)",
                           x->sku, first->line);
     }
@@ -125,7 +124,7 @@ static void config_bundles_check(config__build *b, const config *c,
                 config__error(b, marks[i],
                               "bundle '%s' names itself as a component",
                               x->sku);
-            else if (config_bundle_lookup(c, order, s) != SIZE_MAX)
+            else if (config_bundle_lookup(order, c->n_bundles, s) != SIZE_MAX)
                 config__error(b, marks[i],
                               "bundle '%s': component '%s' is a bundle "
                               "itself; bundles do not nest",
@@ -227,4 +226,27 @@ atp_err config_bundles_copy(const config_bundle *src, size_t n,
     }
     *out = v;
     return ATP_OK;
+}
+
+static uint64_t config_fnv(uint64_t h, const void *p, size_t n)
+{
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ b[i]) * 1099511628211ULL;
+    return h;
+}
+
+uint64_t config_bundles_digest(const config *c)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (size_t i = 0; i < c->n_bundles; i++) {
+        const config_bundle *b = &c->bundles[i];
+        h = config_fnv(h, b->sku, strlen(b->sku) + 1); /* NUL: a separator */
+        for (size_t k = 0; k < b->n_parts; k++) {
+            h = config_fnv(h, b->parts[k].sku, strlen(b->parts[k].sku) + 1);
+            h = config_fnv(h, &b->parts[k].qty, sizeof b->parts[k].qty);
+        }
+        h = config_fnv(h, "|", 1);
+    }
+    return h;
 }

@@ -45,8 +45,13 @@ atp_err engine__bundles_build(engine *e, const config *cfg, bundles **out)
 
 static bool engine_bundle_same(const bundle_def *x, const bundle_def *y)
 {
-    return x != NULL && y != NULL && x->n_parts == y->n_parts &&
-           memcmp(x->parts, y->parts, x->n_parts * sizeof *x->parts) == 0;
+    if (x == NULL || y == NULL || x->n_parts != y->n_parts)
+        return false;
+    for (uint32_t k = 0; k < x->n_parts; k++) /* by field: padding */
+        if (x->parts[k].sku != y->parts[k].sku ||
+            x->parts[k].qty != y->parts[k].qty)
+            return false;
+    return true;
 }
 
 static void engine_bundle_mark(engine *e, uint32_t sku)
@@ -129,10 +134,11 @@ static const char *engine_bundle_line_why(const engine_resv_req *req,
 }
 
 atp_err engine__bundle_expand(const engine *e, const engine_resv_req *req,
-                              engine_resv_line **out, uint32_t *n,
-                              uint32_t *line, const char **why)
+                              engine_resv_line **out, uint32_t **origin,
+                              uint32_t *n, uint32_t *line, const char **why)
 {
     *out = NULL;
+    *origin = NULL;
     *n = 0;
     *line = UINT32_MAX;
     *why = NULL;
@@ -169,19 +175,22 @@ atp_err engine__bundle_expand(const engine *e, const engine_resv_req *req,
                "reservations.max_lines";
         return ATP_E_TOO_MANY_LINES;
     }
-    engine_resv_line *v = calloc(total, sizeof *v);
+    engine_resv_line *v = calloc(total, sizeof *v + sizeof **origin);
     if (v == NULL)
         return ATP_E_NOMEM;
+    uint32_t *from = (uint32_t *)(v + total);
     uint32_t m = 0;
     for (uint32_t i = 0; i < req->n_lines; i++) {
         const engine_resv_line *l = &req->lines[i];
         uint32_t idx = dict_find(e->skus, l->sku, l->sku_len);
         const bundle_def *d = idx != DICT_NONE ? bundles_find(b, idx) : NULL;
         if (d == NULL) {
+            from[m] = i;
             v[m++] = *l;
             continue;
         }
         for (uint32_t k = 0; k < d->n_parts; k++) {
+            from[m] = i;
             size_t len;
             const char *sku = dict_key(e->skus, d->parts[k].sku, &len);
             v[m++] = (engine_resv_line){.sku = sku,
@@ -191,6 +200,7 @@ atp_err engine__bundle_expand(const engine *e, const engine_resv_req *req,
         }
     }
     *out = v;
+    *origin = from;
     *n = m;
     return ATP_OK;
 }

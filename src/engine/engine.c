@@ -188,6 +188,7 @@ atp_err engine_alloc(const config *cfg, const engine_persist *persist,
     if ((err = engine__bundles_build(e, cfg, &b)) != ATP_OK)
         goto fail;
     atomic_init(&e->bundles, b);
+    e->bundles_digest = config_bundles_digest(cfg);
     *out = e;
     return ATP_OK;
 fail:

@@ -229,7 +229,8 @@ struct engine {
     struct {
         bundles **sets;
         size_t n;
-    } retired_bundles; /* engine thread */
+    } retired_bundles;       /* engine thread */
+    uint64_t bundles_digest; /* config_bundles_digest of the set in force */
     _Atomic bool *region_stale;
     /* Odd while a reload moves locations between regions (relocate.c):
      * readers of several rows (engine_query_lines, engine_query_regions)
@@ -434,14 +435,15 @@ void engine__bundle_answer(const engine *e, const bundle_def *d,
                            uint32_t region, uint32_t channel,
                            engine_answer *out);
 /* engine__bundle_expand: req's lines with each bundle line replaced by
- * its components (qty x per kit), in a malloc'd array (*out, *n), or
- * *out NULL when no line names a bundle (engine thread). An error (a
- * bundle line partial, pinned or split; a quantity beyond 10^15; too many
- * lines; memory) is returned with *line its request line (UINT32_MAX:
- * none) and *why a message. */
+ * its components (qty x per kit), in a malloc'd array (*out, *n), with
+ * the request line each came from in *origin (in the same allocation:
+ * free *out only), or *out NULL when no line names a bundle (engine
+ * thread). An error (a bundle line partial, pinned or split; a quantity
+ * beyond 10^15; too many lines; memory) is returned with *line its
+ * request line (UINT32_MAX: none) and *why a message. */
 atp_err engine__bundle_expand(const engine *e, const engine_resv_req *req,
-                              engine_resv_line **out, uint32_t *n,
-                              uint32_t *line, const char **why);
+                              engine_resv_line **out, uint32_t **origin,
+                              uint32_t *n, uint32_t *line, const char **why);
 
 /* engine__sku_intern_one interns one SKU with room for one more position
  * (loading; engine thread or main before start). */

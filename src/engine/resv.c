@@ -416,11 +416,16 @@ static void resv_misplaced_why(const engine *e, const engine_resv_line *l,
                  id, c->regions[now].id, c->regions[l->region].id);
 }
 
+/* A line's index in the client's request: origin[i] for a request whose
+ * bundle lines were expanded (NULL: the same). */
+#define RESV_ORIGIN(origin, i) ((origin) != NULL ? (origin)[i] : (i))
+
 /* resv_reserve_lines runs a reserve. asked: the digest of what a request
  * with bundle lines asked (resv_reserve; its lines here are the
- * components), which its replays are told by; 0: none. */
+ * components, origin[i] the request line each came from), which its
+ * replays are told by; 0 and NULL: none. */
 static void resv_reserve_lines(engine *e, const engine_resv_req *req,
-                               uint64_t asked_digest)
+                               uint64_t asked_digest, const uint32_t *origin)
 {
     resv_table *t = &e->resv;
     atp_err err = ATP_OK;
@@ -442,7 +447,7 @@ static void resv_reserve_lines(engine *e, const engine_resv_req *req,
         }
     }
     if (mixed != UINT32_MAX) {
-        resv_refuse_line(req, ATP_E_BAD_REQUEST, mixed,
+        resv_refuse_line(req, ATP_E_BAD_REQUEST, RESV_ORIGIN(origin, mixed),
                          "a reservation holds a SKU of a region at one "
                          "place: its lines name two locations (or a location "
                          "and none)");
@@ -503,7 +508,7 @@ static void resv_reserve_lines(engine *e, const engine_resv_req *req,
     }
     for (uint32_t i = 0; i < req->n_lines; i++)
         if (req->lines[i].n_split >= ENGINE_SPLIT_MAX) { /* the server's */
-            resv_refuse_line(req, ATP_E_BAD_REQUEST, i,
+            resv_refuse_line(req, ATP_E_BAD_REQUEST, RESV_ORIGIN(origin, i),
                              "a split line names 1 to 8 regions");
             free(m);
             return;
@@ -512,7 +517,8 @@ static void resv_reserve_lines(engine *e, const engine_resv_req *req,
         for (uint32_t k = 0; k <= req->lines[i].n_split; k++)
             if (!config_region_in_service(
                     e->cfg, resv_split_region(&req->lines[i], k))) {
-                resv_refuse_line(req, ATP_E_UNKNOWN_REGION, i,
+                resv_refuse_line(req, ATP_E_UNKNOWN_REGION,
+                                 RESV_ORIGIN(origin, i),
                                  "the line's region was removed");
                 free(m);
                 return;
@@ -521,7 +527,7 @@ static void resv_reserve_lines(engine *e, const engine_resv_req *req,
      * moves and removes locations while atpd runs). */
     for (uint32_t i = 0; e->loc_settling != NULL && i < req->n_lines; i++)
         if (req->lines[i].pin != 0 && e->loc_settling[req->lines[i].pin - 1]) {
-            resv_refuse_line(req, ATP_E_BUSY, i,
+            resv_refuse_line(req, ATP_E_BUSY, RESV_ORIGIN(origin, i),
                              "the line's location is being moved to another "
                              "region (an admin change not stored yet): nothing "
                              "was done; retry in a moment");
@@ -532,7 +538,8 @@ static void resv_reserve_lines(engine *e, const engine_resv_req *req,
     if (misplaced != UINT32_MAX) {
         char why[256];
         resv_misplaced_why(e, &req->lines[misplaced], why, sizeof why);
-        resv_refuse_line(req, ATP_E_UNKNOWN_LOCATION, misplaced, why);
+        resv_refuse_line(req, ATP_E_UNKNOWN_LOCATION,
+                         RESV_ORIGIN(origin, misplaced), why);
         free(m);
         return;
     }
@@ -667,10 +674,22 @@ static uint64_t resv_bundle_digest(const engine *e, const engine_resv_req *req)
  * the definitions in force now, then the request is decided like any. */
 static void resv_reserve(engine *e, const engine_resv_req *req)
 {
+    /* A replay of a bundle reserve first: it answers the original even
+     * when the bundle has changed or gone since (the definitions of now
+     * could not even expand it). */
+    resv *cur = resv__find(&e->resv, req->id, req->id_len);
+    if (cur != NULL && cur->digest != 0 && resv_visible(cur, req)) {
+        uint64_t d = resv_bundle_digest(e, req);
+        if (d != 0 && d == cur->digest) {
+            resv__reply_after_writes(e, req, ATP_OK, cur, true, true);
+            return;
+        }
+    }
     engine_resv_line *lines;
-    uint32_t n, line;
+    uint32_t n, line, *origin;
     const char *why;
-    atp_err err = engine__bundle_expand(e, req, &lines, &n, &line, &why);
+    atp_err err =
+        engine__bundle_expand(e, req, &lines, &origin, &n, &line, &why);
     if (err != ATP_OK) {
         engine_resv_result res = {.err = err,
                                   .message = why,
@@ -682,7 +701,7 @@ static void resv_reserve(engine *e, const engine_resv_req *req)
         return;
     }
     if (lines == NULL) {
-        resv_reserve_lines(e, req, 0);
+        resv_reserve_lines(e, req, 0, NULL);
         return;
     }
     uint64_t asked = resv_bundle_digest(e, req);
@@ -694,8 +713,8 @@ static void resv_reserve(engine *e, const engine_resv_req *req)
     engine_resv_req x = *req;
     x.lines = lines;
     x.n_lines = n;
-    resv_reserve_lines(e, &x, asked);
-    free(lines);
+    resv_reserve_lines(e, &x, asked, origin);
+    free(lines); /* origin is in the same allocation */
 }
 
 static void resv_finish(engine *e, resv *r, uint8_t state, int64_t now)

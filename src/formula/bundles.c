@@ -16,10 +16,11 @@ typedef struct bundles_slot {
     uint32_t val; /* by_sku: index in defs; by_part: index in users */
 } bundles_slot;
 
-/* The bundles one component is in. */
+/* The bundles one component is in (grown by doubling: a component shared
+ * by every bundle, a gift wrap, must not cost n^2). */
 typedef struct bundles_users {
     uint32_t *skus;
-    uint32_t n;
+    uint32_t n, cap;
 } bundles_users;
 
 struct bundles {
@@ -27,7 +28,8 @@ struct bundles {
     size_t n, cap;
     bundles_slot *by_sku, *by_part; /* capacity slots_cap each */
     size_t slots_cap, parts_used;
-    bundles_users *users; /* parts_used of them */
+    bundles_users *users; /* parts_used of them, room for users_cap */
+    size_t users_cap;
 };
 
 static size_t bundles_hash(uint32_t k)
@@ -158,6 +160,28 @@ static atp_err bundles_check(const bundles *b, uint32_t sku,
     return ATP_OK;
 }
 
+/* bundles_users_room: the users entry of component sku, created when
+ * new, with room for one more. NULL: out of memory (an entry created then
+ * stays, empty: harmless). */
+static bundles_users *bundles_users_room(bundles *b, uint32_t sku)
+{
+    bundles_slot *s = bundles_slot_of(b->by_part, b->slots_cap, sku);
+    if (s->key1 == 0) {
+        *s = (bundles_slot){sku + 1, (uint32_t)b->parts_used};
+        b->users[b->parts_used++] = (bundles_users){0};
+    }
+    bundles_users *u = &b->users[s->val];
+    if (u->n == u->cap) {
+        uint32_t cap = u->cap ? u->cap * 2 : 4;
+        uint32_t *v = realloc(u->skus, cap * sizeof *v);
+        if (v == NULL)
+            return NULL;
+        u->skus = v;
+        u->cap = cap;
+    }
+    return u;
+}
+
 atp_err bundles_add(bundles *b, uint32_t sku, const bundle_part *parts,
                     uint32_t n_parts)
 {
@@ -174,48 +198,30 @@ atp_err bundles_add(bundles *b, uint32_t sku, const bundle_part *parts,
         b->defs = d;
         b->cap = cap;
     }
-    bundles_users *u = realloc(b->users, (b->parts_used + n_parts) * sizeof *u);
-    if (u == NULL)
-        return ATP_E_NOMEM;
-    b->users = u;
-    bundle_part *copy = malloc(n_parts * sizeof *copy);
-    uint32_t **grown = calloc(n_parts, sizeof *grown);
-    if (copy == NULL || grown == NULL) {
-        free(copy);
-        free(grown);
-        return ATP_E_NOMEM;
+    if (b->parts_used + n_parts > b->users_cap) {
+        size_t cap = b->users_cap ? b->users_cap : 16;
+        while (cap < b->parts_used + n_parts)
+            cap *= 2;
+        bundles_users *u = realloc(b->users, cap * sizeof *u);
+        if (u == NULL)
+            return ATP_E_NOMEM;
+        b->users = u;
+        b->users_cap = cap;
     }
-    /* Every component's user list gets room first: nothing changes
-     * unless all of them could. */
-    for (uint32_t i = 0; i < n_parts; i++) {
-        uint32_t n;
-        const uint32_t *old = bundles_using(b, parts[i].sku, &n);
-        grown[i] = malloc((n + 1) * sizeof *grown[i]);
-        if (grown[i] == NULL) {
-            for (uint32_t j = 0; j < i; j++)
-                free(grown[j]);
-            free(grown);
+    bundle_part *copy = malloc(n_parts * sizeof *copy);
+    if (copy == NULL)
+        return ATP_E_NOMEM;
+    /* Every component's user list gets room first: nothing is added
+     * unless all of them could be. */
+    bundles_users *room[BUNDLES_MAX_COMPONENTS];
+    for (uint32_t i = 0; i < n_parts; i++)
+        if ((room[i] = bundles_users_room(b, parts[i].sku)) == NULL) {
             free(copy);
             return ATP_E_NOMEM;
         }
-        if (n > 0)
-            memcpy(grown[i], old, n * sizeof *old);
-        grown[i][n] = sku;
-    }
+    for (uint32_t i = 0; i < n_parts; i++)
+        room[i]->skus[room[i]->n++] = sku;
     memcpy(copy, parts, n_parts * sizeof *copy);
-    for (uint32_t i = 0; i < n_parts; i++) {
-        bundles_slot *s =
-            bundles_slot_of(b->by_part, b->slots_cap, parts[i].sku);
-        if (s->key1 == 0) {
-            *s = (bundles_slot){parts[i].sku + 1, (uint32_t)b->parts_used};
-            b->users[b->parts_used++] = (bundles_users){grown[i], 1};
-        } else {
-            free(b->users[s->val].skus);
-            b->users[s->val].skus = grown[i];
-            b->users[s->val].n++;
-        }
-    }
-    free(grown);
     *bundles_slot_of(b->by_sku, b->slots_cap, sku) =
         (bundles_slot){sku + 1, (uint32_t)b->n};
     b->defs[b->n++] = (bundle_def){sku, n_parts, copy};

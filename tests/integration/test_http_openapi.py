@@ -635,6 +635,12 @@ def main(h):
                                                        "components": []})
     fail("admin_set_bundle", bu, "conflict", body={"change_id": "kit-1", "sku": "KIT-8",
                                                     "components": [["SKU-9", 1]]})
+    fail("admin_set_bundle", bu, "bad_sku", body={"change_id": "kit-5", "sku": "A\tB",
+                                                   "components": [["SKU-9", 1]]})
+    fail("admin_set_bundle", bu, "bad_qty", body={"change_id": "kit-6", "sku": "KIT-7",
+                                                   "components": [["SKU-9", 0]]})
+    fail("admin_set_bundle", bu, "config", body={"change_id": "kit-7", "sku": "KIT-7",
+                                                  "components": [["KIT-7", 1]]})
     call("admin_remove_bundle", bu + "/remove", body={"change_id": "kit-3", "sku": "KIT-9"})
     fail("admin_remove_bundle", bu + "/remove", "not_found", body={"change_id": "kit-4",
                                                                     "sku": "KIT-9"})

@@ -36,11 +36,13 @@ static const char test_yaml_next[] =
     TEST_YAML_HEAD "bundles:\n"
                    "  - {sku: KIT, components: [{sku: A, qty: 3}, {sku: B, "
                    "qty: 1}]}\n";
+/* No bundle at all any more. */
+static const char test_yaml_none[] = TEST_YAML_HEAD;
 
 typedef struct test_answer {
     atp_err err;
-    bool granted, replayed;
-    uint32_t n;
+    bool granted, replayed, has_line;
+    uint32_t n, line;
     int64_t qty[4];
 } test_answer;
 
@@ -51,6 +53,8 @@ static void test_done(void *arg, const engine_resv_result *res)
     a->err = res->err;
     a->granted = res->granted;
     a->replayed = res->replayed;
+    a->has_line = res->has_line;
+    a->line = res->line;
     a->n = res->has_record ? res->n_lines : 0;
     for (uint32_t i = 0; i < a->n && i < 4; i++)
         a->qty[i] = res->lines[i].qty;
@@ -148,8 +152,29 @@ static void test_bundle_answer_and_reserve(void **state)
     engine_resv_line other[] = {test_line("KIT", 1), test_line("B", 1)};
     assert_int_equal(test_reserve(e, "r1", other, 2, false).err,
                      ATP_E_CONFLICT);
+
+    /* an error about a line names the client's line, not an expanded
+     * one: KIT is lines 0 and 1 inside, the bad line is the request's 1 */
+    uint32_t many[ENGINE_SPLIT_MAX] = {0};
+    engine_resv_line bad[] = {test_line("KIT", 1), test_line("C", 1)};
+    bad[1].split = many;
+    bad[1].n_split = ENGINE_SPLIT_MAX;
+    a = test_reserve(e, "r5", bad, 2, false);
+    assert_int_equal(a.err, ATP_E_BAD_REQUEST);
+    assert_true(a.has_line);
+    assert_int_equal(a.line, 1);
+
+    /* the bundle removed: r1's replay still answers r1 */
+    config none;
+    test_load(&none, test_yaml_none);
+    assert_int_equal(engine_rules_replace(e, &next, &none, &rep), ATP_OK);
+    assert_null(test_atp(e, "KIT").limiting);
+    a = test_reserve(e, "r1", cart, 2, false);
+    assert_true(a.granted);
+    assert_true(a.replayed);
     engine_stop(e);
     engine_free(e);
+    config_fini(&none);
     config_fini(&next);
     config_fini(&cfg);
 }
