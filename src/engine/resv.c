@@ -416,6 +416,24 @@ static void resv_misplaced_why(const engine *e, const engine_resv_line *l,
                  id, c->regions[now].id, c->regions[l->region].id);
 }
 
+/* resv_sum_over_at: the request line at which the summed quantity of
+ * merged line l's (sku, region) passes ATP_QTY_MAX; UINT32_MAX: none. */
+static uint32_t resv_sum_over_at(const engine_resv_req *req,
+                                 const engine_resv_line *l)
+{
+    int64_t sum = 0;
+    for (uint32_t j = 0; j < req->n_lines; j++) {
+        const engine_resv_line *x = &req->lines[j];
+        if (x->region != l->region || x->sku_len != l->sku_len ||
+            memcmp(x->sku, l->sku, l->sku_len) != 0)
+            continue;
+        sum = sum + x->qty > ATP_QTY_MAX ? ATP_QTY_MAX + 1 : sum + x->qty;
+        if (sum > ATP_QTY_MAX)
+            return j;
+    }
+    return UINT32_MAX;
+}
+
 /* A line's index in the client's request: origin[i] for a request whose
  * bundle lines were expanded (NULL: the same). */
 #define RESV_ORIGIN(origin, i) ((origin) != NULL ? (origin)[i] : (i))
@@ -441,7 +459,16 @@ static void resv_reserve_lines(engine *e, const engine_resv_req *req,
     uint32_t n = resv_merge_lines(e, req, m, ids, ids + cap, &mixed);
     for (uint32_t i = 0; i < n; i++) {
         if (m[i].qty > ATP_QTY_MAX) {
-            resv__reply_now(e, req, ATP_E_BAD_QTY, NULL, false, false);
+            /* The server refused such sums of a client's own lines; a
+             * bundle's component lines can still add up past the bound:
+             * name the request line where the sum went over. */
+            uint32_t at = resv_sum_over_at(req, &m[i]);
+            if (at != UINT32_MAX)
+                resv_refuse_line(req, ATP_E_BAD_QTY, RESV_ORIGIN(origin, at),
+                                 "the lines of one (sku, region) sum to more "
+                                 "than 10^15");
+            else
+                resv__reply_now(e, req, ATP_E_BAD_QTY, NULL, false, false);
             free(m);
             return;
         }

@@ -335,10 +335,14 @@ static bool request_admin_parts(codec_view v, config_bundle_part *parts,
         if (!request_id(sv, "component sku", ATP_SKU_MAX_LEN, ATP_E_BAD_SKU, &s,
                         e))
             return false;
-        if (!codec_view_int(codec_view_next(sv), &q) || q < 1 || q > 1000000) {
+        if (!codec_view_int(codec_view_next(sv), &q)) {
+            reply_error_set(e, ATP_E_BAD_REQUEST,
+                            "component %u: qty must be an integer", k);
+            return false;
+        }
+        if (q < 1 || q > 1000000) {
             reply_error_set(e, ATP_E_BAD_QTY,
-                            "component %u: qty must be an integer 1..1000000",
-                            k);
+                            "component %u: qty must be 1..1000000", k);
             return false;
         }
         memcpy(names[k], s.ptr, s.len);
