@@ -573,12 +573,12 @@ static void resv_reserve_lines(engine *e, const engine_resv_req *req,
     /* Decide on every line with the totals as they are right now. */
     size_t cells = (size_t)(n ? n : 1) * ENGINE_SPLIT_MAX;
     int64_t *take = calloc(2 * cells, sizeof *take);
-    int64_t *beyond = take + cells; /* the part of take beyond ATP */
     if (take == NULL) {
         free(m);
         resv__reply_now(e, req, ATP_E_NOMEM, NULL, false, false);
         return;
     }
+    int64_t *beyond = take + cells; /* the part of take beyond ATP */
     bool all = true, some = false;
     uint32_t n_granted = 0;
     for (uint32_t i = 0; i < n; i++)
