@@ -88,9 +88,9 @@ static int daemon_check_config(const char *path)
         return 1;
     }
     printf("%s: ok (%zu regions, %zu locations, %zu channels, %zu sources, "
-           "%zu buffer rules)\n",
+           "%zu buffer rules, %zu bundles)\n",
            path, cfg.n_regions, cfg.n_locations, cfg.n_channels, cfg.n_sources,
-           cfg.n_buffers);
+           cfg.n_buffers, cfg.n_bundles);
     config_fini(&cfg);
     return 0;
 }

@@ -134,9 +134,13 @@ void engine__answer_of(const engine *e, uint32_t idx, const char *sku,
         .low_stock = hit.low_stock,
         .buffer_units = hit.units,
         .buffer_percent_bp = hit.percent_bp,
-        .backorder_budget = hit.backorder,
+        /* A SKU never seen has a budget only from a rule naming it, as a
+         * reserve takes it (resv_decide): the answer says what a reserve
+         * would get. */
+        .backorder_budget =
+            idx != DICT_NONE || hit.level <= ATP_RULE_SKU ? hit.backorder : 0,
     };
-    if (hit.backorder > 0)
+    if (out->backorder_budget > 0)
         formula_backorder(supply, reserved, fa.buffer, hit.backorder,
                           &out->backorder_used, &out->backorder_left);
 }

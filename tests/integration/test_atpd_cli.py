@@ -117,7 +117,7 @@ def check_check_config(h, c):
     rc, out, err = run_atpd(h, ["--check-config", good])
     c.eq(rc, 0, "--check-config on a valid file: exit code")
     c.eq(out.strip(), "%s: ok (2 regions, 3 locations, 2 channels, 1 sources, "
-         "0 buffer rules)" % good, "--check-config on a valid file: stdout")
+         "0 buffer rules, 0 bundles)" % good, "--check-config on a valid file: stdout")
     c.check(not os.path.exists(cfg["service"]["data_dir"]),
             "--check-config creates no data dir")
     c.check(not listening(port_of(cfg["service"]["query_listen"])),

@@ -1625,6 +1625,27 @@ def build_cfg(h):
     return cfg
 
 
+def atpctl_http(t, where="atpctl over HTTP"):
+    """tools/README.md: atpctl's admin works over an http:// endpoint as
+    over nng: a bundle set there is answered in kits, then removed."""
+    ck, d = t.ck, t.d
+    ep = d.ready.get("http")
+    ck.check(ep, where + ": atpd's ready file names its HTTP URL: %r", d.ready)
+    if not ep:
+        return
+    p = harness.run_ctl(t.h, ["--endpoint", ep, "admin", "set-bundle", "ctl-kit-1",
+                              "CTL-KIT", "MUG:1", "TEA:1"])
+    ck.eq(p.returncode, 0, where + ": set-bundle exit code (%s)" % p.stderr.strip())
+    p = harness.run_ctl(t.h, ["--endpoint", ep, "atp", "CTL-KIT", "east"])
+    ck.check("bundle: kits, limited by" in p.stdout,
+             where + ": atp answers the bundle in kits: %r", p.stdout)
+    p = harness.run_ctl(t.h, ["--endpoint", ep, "admin", "remove-bundle", "ctl-kit-2",
+                              "CTL-KIT"])
+    ck.eq(p.returncode, 0, where + ": remove-bundle exit code (%s)" % p.stderr.strip())
+    ck.check("CTL-KIT" not in [b.get("sku") for b in t.c.ok({"op": "admin_list"})["bundles"]],
+             where + ": the bundle is gone")
+
+
 def main(h):
     ck = harness.Checks(h)
     seed = int(os.environ.get("ATP_TEST_SEED", "4711"))
@@ -1681,6 +1702,9 @@ def main(h):
     h.log("1d. SIGHUP with the file's bundles edited")
     sighup(t)
     c = t.c
+
+    h.log("atpctl over HTTP: set-bundle, atp, remove-bundle")
+    atpctl_http(t)
 
     c.close()
     fd.close()

@@ -48,6 +48,8 @@ static const client_route_def client_routes[] = {
     {"admin_history", "GET", {"admin", "history"}, {"after", "limit"}},
     {"admin_set_buffer", "PUT", {"admin", "buffers"}, {NULL}},
     {"admin_remove_buffer", "POST", {"admin", "buffers", "remove"}, {NULL}},
+    {"admin_set_bundle", "PUT", {"admin", "bundles"}, {NULL}},
+    {"admin_remove_bundle", "POST", {"admin", "bundles", "remove"}, {NULL}},
     {"admin_move_location",
      "PUT",
      {"admin", "locations", "{location}"},

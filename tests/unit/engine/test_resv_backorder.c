@@ -357,6 +357,10 @@ static void test_backorder_unknown_sku(void **state)
                            .backorder = true};
     test_answer a = test_submit(e, &req);
     assert_false(a.granted);
+    engine_answer unknown; /* nor does its answer show the budget */
+    engine_query(e, "TYPO", 4, 0, 0, &unknown);
+    assert_int_equal(unknown.backorder_budget, 0);
+    assert_int_equal(unknown.backorder_left, 0);
     engine_stats st;
     engine_stats_get(e, &st);
     assert_int_equal(st.skus, 0); /* nothing interned */
