@@ -268,7 +268,15 @@ int ctl_admin_build(const ctl_args *a, codec_writer *w, bool *usage)
         return ctl_admin_buckets(a->words[5], w) ? 0 : -1;
     }
     if (strcmp(sub, "set-bundle") == 0) { /* ID SKU COMP:QTY ... */
-        if (n < 5 || n > 4 + 16)
+        if (n > 4 + 16) {
+            fprintf(stderr,
+                    "atpctl: admin set-bundle: %d components; a "
+                    "bundle has 1 to 16\n",
+                    n - 4);
+            *usage = false;
+            return -1;
+        }
+        if (n < 5)
             return -1;
         codec_w_map(w, 4);
         codec_w_kv_cstr(w, "op", "admin_set_bundle");
