@@ -60,37 +60,21 @@ import re
 import signal
 import subprocess
 import sys
-import threading
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 import admin_util as A  # noqa: E402
 import feed_util as F  # noqa: E402
 import http_util as H  # noqa: E402
+import model_util as M  # noqa: E402
 import resv_util as U  # noqa: E402
 from harness import TestFailure, error_name  # noqa: E402
+from model_util import ALL, BO_KEYS, CHANNELS, REGIONS, RACERS, obj_of  # noqa: E402
 
-ALL = ["on_hand", "allocated", "held"]
-REGIONS = ["east", "west", "north"]           # north: fed by a source that never speaks
-CHANNELS = ["default", "web", "app"]          # configuration order
-# id: (region, type, pickup, pickup_buffer)
-LOCS = {
-    "E1": ("east", "dc", False, 0),
-    "E2": ("east", "store", True, 0),
-    "W1": ("west", "dc", False, 0),
-    "N1": ("north", "dc", False, 0),
-}
-REGION_LOCS = {r: [l for l, v in LOCS.items() if v[0] == r] for r in REGIONS}
+# model_util's layout; north is fed by a source that never speaks
 STALE_REGIONS = {"north"}
-BIG = 10 ** 15
 MAX_LINES = 20
-LEVELS = [((1, 1, 1), "sku+region+channel"), ((1, 1, 0), "sku+region"),
-          ((1, 0, 1), "sku+channel"), ((1, 0, 0), "sku"), ((0, 1, 1), "region+channel"),
-          ((0, 1, 0), "region"), ((0, 0, 1), "channel"), ((0, 0, 0), "global")]
-ANSWER_KEYS = ("sku", "region", "channel", "atp", "supply", "reserved", "buffer", "rule",
-               "shortfall", "stale")
-BO_KEYS = ("backorder_budget", "backorder_used", "backorder_left")
+EXTRA_KEYS = ("limiting",) + BO_KEYS   # keys compared when atpd sends them
 
 FILE_RULES = [
     {"sku": "K-A", "channel": "web", "units": 1},
@@ -118,21 +102,6 @@ RND_SKUS = RND_COMPS + RND_BUNDLES
 RACE_COMPS = ["R-A", "R-B", "R-C"]
 RACE_BUNDLES = ["R-KIT", "R-KIT2"]
 RACE_REGIONS = ["east", "west"]
-RACERS = 4   # 3 over nng, the last over HTTP
-
-
-def ceil_div(a, b):
-    return -((-a) // b)
-
-
-def pct_bp(p):
-    if p is None:
-        return 0
-    s = str(p)
-    if "." in s:
-        whole, frac = s.split(".")
-        return int(whole) * 100 + int((frac + "00")[:2])
-    return int(s) * 100
 
 
 def bundles_yaml(bundles):
@@ -149,58 +118,16 @@ def comps_text(comps):
 # the model
 
 
-class Model:
+class Model(M.RowModel):
+    """RowModel (north stale) plus the bundle definitions in force and the
+    SKUs atpd has seen."""
+
     def __init__(self, rules, bundles):
-        self.onhand = {}     # (sku, loc) -> on_hand
-        self.rules = {}      # (sku, region, channel) -> (units, bp, low_stock, backorder)
-        for r in rules:
-            self.set_rule(r.get("sku"), r.get("region"), r.get("channel"), r.get("units"),
-                          r.get("percent"), r.get("low_stock"), r.get("backorder"))
+        super().__init__(rules, STALE_REGIONS)
         self.bundles = {}    # bundle sku -> [(component, qty)], admin_list order
         for s, comps in bundles:
             self.bundles[s] = list(comps)
-        self.resv = {}
         self.known = set(s for s, _ in bundles)   # SKUs atpd has seen (scan lists them)
-
-    def set_rule(self, sku, region, channel, units=None, percent=None, low_stock=None,
-                 backorder=None):
-        self.rules[(sku, region, channel)] = (int(units or 0), pct_bp(percent),
-                                              int(low_stock or 0), int(backorder or 0))
-
-    def rule(self, sku, region, channel):
-        for (us, ur, uc), name in LEVELS:
-            k = (sku if us else None, region if ur else None, channel if uc else None)
-            if k in self.rules:
-                return self.rules[k] + (name,)
-        return (0, 0, 0, 0, "global")
-
-    def supply(self, sku, region):
-        return sum(max(0, self.onhand.get((sku, l), 0)) for l in REGION_LOCS[region])
-
-    def open_lines(self):
-        for rv in self.resv.values():
-            if rv["state"] in ("held", "committed"):
-                for ln in rv["lines"]:
-                    yield ln
-
-    def reserved(self, sku, region):
-        return sum(ln["qty"] - ln["consumed"] - ln["released"] for ln in self.open_lines()
-                   if ln["sku"] == sku and ln["region"] == region)
-
-    def row(self, sku, region, channel):
-        """The answer of an ordinary SKU (a component)."""
-        supply = self.supply(sku, region)
-        reserved = self.reserved(sku, region)
-        units, bp, _low, bo, level = self.rule(sku, region, channel)
-        buffer = max(units, ceil_div(bp * supply, 10000))
-        a = {"sku": sku, "region": region, "channel": channel,
-             "atp": max(0, supply - reserved - buffer), "supply": supply,
-             "reserved": reserved, "buffer": buffer, "rule": level,
-             "shortfall": max(0, reserved - supply), "stale": region in STALE_REGIONS}
-        if bo > 0:
-            used = max(0, reserved - max(0, supply - buffer))
-            a.update(backorder_budget=bo, backorder_used=used, backorder_left=max(0, bo - used))
-        return a
 
     def answer(self, sku, region, channel):
         if sku not in self.bundles:
@@ -271,43 +198,6 @@ class Model:
         for l in res_lines:
             self.known.add(l["sku"])
 
-    def obj(self, rid):
-        rv = self.resv[rid]
-        o = {"id": rid, "state": rv["state"], "channel": rv["channel"],
-             "lines": [dict(l) for l in rv["lines"]]}
-        if rv["order_ref"] is not None:
-            o["order_ref"] = rv["order_ref"]
-        return o
-
-    def release(self, rid, lines=None):
-        """-> replayed; applies."""
-        rv = self.resv[rid]
-        if rv["state"] not in ("held", "committed"):
-            return True
-        changed = False
-        names = None if lines is None else [tuple(x) for x in lines]
-        for ln in rv["lines"]:
-            if names is None or (ln["sku"], ln["region"]) in names:
-                if ln["released"] < ln["qty"]:
-                    ln["released"] = ln["qty"]
-                    changed = True
-        if all(ln["released"] >= ln["qty"] for ln in rv["lines"]):
-            rv["state"] = "released"
-        return not changed
-
-    def commit(self, rid, order_ref=None):
-        rv = self.resv[rid]
-        if rv["state"] in ("released", "expired"):
-            return ("error", "bad_state")
-        if rv["state"] == "committed":
-            if order_ref is not None and order_ref != rv["order_ref"]:
-                return ("error", "conflict")
-            return ("ok", True)
-        rv["state"] = "committed"
-        if order_ref is not None:
-            rv["order_ref"] = order_ref
-        return ("ok", False)
-
 
 class FeedModel:
     """Transitions of one (sku, region, channel) on the change feed
@@ -341,15 +231,6 @@ class FeedModel:
         return marks, out, low
 
 
-def obj_of(res):
-    if not isinstance(res, dict):
-        return res
-    o = {k: res.get(k) for k in ("id", "state", "channel", "lines")}
-    if "order_ref" in res:
-        o["order_ref"] = res["order_ref"]
-    return o
-
-
 def refusal_of(lines):
     return [{k: l.get(k) for k in ("sku", "region", "qty", "available", "ok")}
             if isinstance(l, dict) else l for l in lines or []]
@@ -358,34 +239,30 @@ def refusal_of(lines):
 def pick(a, want):
     """a's keys of want, plus limiting / backorder keys a has (so that an
     extra one shows as a difference)."""
-    keys = list(want) + [k for k in ("limiting",) + BO_KEYS if k in a and k not in want]
-    return {k: a.get(k) for k in keys}
+    return M.pick(a, want, EXTRA_KEYS)
 
 
 # ---------------------------------------------------------------------------
 # the test's side of atpd
 
 
-class T:
+class T(M.Driver):
+    """M.Driver for kits: limiting compared, stock makes a SKU known, the
+    admin changes of bundles."""
+
+    extra_keys = EXTRA_KEYS
+
     def __init__(self, h, ck, d, c, feed, model):
-        self.h, self.ck, self.d, self.c, self.feed, self.m = h, ck, d, c, feed, model
+        super().__init__(h, ck, d, c, feed, model)
         self.version = None
-        self.n_reserves = 0
 
     def stock(self, changes):
         """[(sku, loc, on_hand)]: published, applied, in the model."""
-        self.feed.publish("wms", [[2, s, l, 0, q] for s, l, q in changes])
-        for s, l, q in changes:
-            self.m.onhand[(s, l)] = q
+        super().stock(changes)
+        for s, _, _ in changes:
             self.m.known.add(s)
 
     # ---- answers
-    def check_row(self, sku, region, channel, where):
-        a = self.c.req({"op": "atp", "sku": sku, "region": region, "channel": channel})
-        want = self.m.answer(sku, region, channel)
-        return self.ck.eq(pick(a, want), want, "%s: atp %s@%s/%s" % (where, sku, region,
-                                                                     channel))
-
     def check_regions(self, sku, channel, where):
         r = self.c.req({"op": "regions", "sku": sku, "channel": channel})
         want = [self.m.answer(sku, reg, channel) for reg in REGIONS]
@@ -496,34 +373,6 @@ class T:
             ck.eq(st, 201, where + ": HTTP status of a grant")
         return rep
 
-    def release(self, rid, lines=None, where=""):
-        where = "%s: release %s %r" % (where, rid, lines)
-        replayed = self.m.release(rid, lines)
-        body = {"op": "release", "id": rid}
-        if lines is not None:
-            body["lines"] = [list(x) for x in lines]
-        rep = self.c.req(body)
-        self.ck.eq((rep.get("ok"), rep.get("replayed")), (True, replayed), where)
-        self.ck.eq(obj_of(rep.get("reservation")), self.m.obj(rid), where + ": reservation")
-        return rep
-
-    def commit(self, rid, order_ref=None, where=""):
-        where = "%s: commit %s %r" % (where, rid, order_ref)
-        exp = self.m.commit(rid, order_ref)
-        body = {"op": "commit", "id": rid}
-        if order_ref is not None:
-            body["order_ref"] = order_ref
-        rep = self.c.req(body)
-        if exp[0] == "error":
-            self.ck.eq(error_name(rep), exp[1], where)
-            return rep
-        self.ck.eq((rep.get("ok"), rep.get("replayed")), (True, exp[1]), where)
-        self.ck.eq(obj_of(rep.get("reservation")), self.m.obj(rid), where + ": reservation")
-        return rep
-
-    def get(self, rid, where):
-        self.ck.eq(obj_of(self.c.get(rid)), self.m.obj(rid), "%s: reservation %s" % (where, rid))
-
     # ---- admin
     def cur_version(self):
         if self.version is None:
@@ -592,28 +441,16 @@ def bad_config(h, ck, cfg):
          [("BX-1", [("X-1", 1)]), ("X-1", [("X-2", 1)])], "X-1"),
     ]
     for i, (what, bundles, needle) in enumerate(cases):
-        bad = {k: v for k, v in cfg.items() if k != "bundles"}
-        bad["service"] = dict(cfg["service"], data_dir=os.path.join(h.tmp, "bad-data-%d" % i))
-        bad["bundles"] = bundles_yaml(bundles)
-        path = os.path.join(h.tmp, "bad-bundle-%d.yaml" % i)
-        text = harness.to_yaml(bad) + "\n"
-        with open(path, "w") as f:
-            f.write(text)
+        path, text = M.bad_config_file(h, cfg, "bad-bundle-%d.yaml" % i, "bad-data-%d" % i,
+                                       bundles=bundles_yaml(bundles))
         lines = text.split("\n")
         first = [n + 1 for n, l in enumerate(lines) if l.startswith("bundles:")][0]
-        argvs = [([h.atpd_bin, "--check-config", path], "--check-config")]
-        if i in (0, 4, 7):
-            argvs.append(([h.atpd_bin, "--config", path], "start"))
-        for argv, how in argvs:
-            r = subprocess.run(argv, capture_output=True, text=True, cwd=h.tmp,
-                               timeout=30 * harness.TIME_FACTOR)
-            ck.eq(r.returncode, 1, "file with a bundle (%s): %s exits 1 (stderr %s)"
-                  % (what, how, r.stderr.strip()[-300:]))
-            m = re.search(r"bad-bundle-%d\.yaml:(\d+):\d+: " % i, r.stderr)
-            ck.check(m is not None and int(m.group(1)) > first and needle in r.stderr,
+        for how in ["--check-config"] + (["start"] if i in (0, 4, 7) else []):
+            err = M.config_refused(h, ck, path, how, "file with a bundle (%s)" % what)
+            m = re.search(r"bad-bundle-%d\.yaml:(\d+):\d+: " % i, err)
+            ck.check(m is not None and int(m.group(1)) > first and needle in err,
                      "file with a bundle (%s): %s names a line of the bundles section "
-                     "(after line %d) and %r: %s", what, how, first, needle,
-                     r.stderr.strip()[-600:])
+                     "(after line %d) and %r: %s", what, how, first, needle, err.strip()[-600:])
         ck.check(not os.path.exists(os.path.join(h.tmp, "bad-data-%d" % i, "data.mdb")),
                  "file with a bundle (%s): no store created", what)
     # the limits themselves are accepted: 16 components of 1,000,000
@@ -1270,19 +1107,12 @@ def random_sequence(t, rng, steps, budget_s):
                 for b in RND_BUNDLES:
                     t.check_row(b, lines[0][1], ch, where)
             elif x < 0.52 and open_ids:
-                rid = rng.choice(open_ids)
-                rv = m.resv[rid]
-                if rng.random() < 0.3 and len(rv["lines"]) > 1:
-                    ln = rng.choice(rv["lines"])
-                    t.release(rid, [[ln["sku"], ln["region"]]], where=where)
-                else:
-                    t.release(rid, where=where)
+                rv = t.random_release(rng, open_ids, where)
                 n["release"] += 1
                 for b in RND_BUNDLES:
                     t.check_row(b, rv["lines"][0]["region"], rv["channel"], where)
             elif x < 0.58 and open_ids:
-                rid = rng.choice(open_ids)
-                t.commit(rid, rng.choice([None, "SO-" + rid]), where=where)
+                t.random_commit(rng, open_ids, where)
                 n["commit"] += 1
             elif x < 0.73:
                 sku = rng.choice(RND_COMPS)
@@ -1364,42 +1194,15 @@ RACE_STOCK = {("R-A", "E1"): 9, ("R-B", "E1"): 4, ("R-C", "E1"): 3,
 RACE_CHOICES = [("R-KIT", 2), ("R-KIT2", 1), ("R-A", 2), ("R-B", 1), ("R-C", 1)]
 
 
-def race_worker(d, k, seed, rnd, n, results, errors, stop_at, barrier):
-    rng = random.Random(seed * 1000 + rnd * 10 + k)
-    http = H.Http(d) if k == RACERS - 1 else None
-    cl = None if http else U.Client(d.query_port, d=d)
-    refused_in_row = 0
-    try:
-        if cl:
-            cl.connect()
-        barrier.wait(timeout=30 * harness.TIME_FACTOR)
-        for j in range(n):
-            if refused_in_row >= 6 or time.monotonic() > stop_at:
-                break
-            reg = rng.choice(RACE_REGIONS)
-            lines = []
-            for i in range(rng.randint(1, 2)):
-                # every other request starts with a kit line
-                s, hi = rng.choice(RACE_CHOICES[:2] if i == 0 and j % 2 == 0 else RACE_CHOICES)
-                lines.append([s, reg, rng.randint(1, hi)])
-            body = {"id": "race-%d-%d-%d" % (rnd, k, j), "channel": rng.choice(CHANNELS),
-                    "lines": lines}
-            if http:
-                st, _, rep = http.call("POST", "/v1/reservations", body)
-                if st not in (200, 201):
-                    errors.append("HTTP %d for %s: %r" % (st, body["id"], rep))
-            else:
-                rep = cl.req(dict(body, op="reserve"))
-            results.append((body, rep, "http" if http else "nng"))
-            refused_in_row = 0 if rep.get("granted") is True else refused_in_row + 1
-    except Exception as e:  # reported by the main thread
-        errors.append("racer %d: %r" % (k, e))
-        barrier.abort()
-    finally:
-        if http:
-            http.close()
-        if cl:
-            cl.close()
+def race_body(rng, rid, j):
+    """A racer's reserve: 1 or 2 lines in one region, every other request
+    starting with a kit line."""
+    reg = rng.choice(RACE_REGIONS)
+    lines = []
+    for i in range(rng.randint(1, 2)):
+        s, hi = rng.choice(RACE_CHOICES[:2] if i == 0 and j % 2 == 0 else RACE_CHOICES)
+        lines.append([s, reg, rng.randint(1, hi)])
+    return {"id": rid, "channel": rng.choice(CHANNELS), "lines": lines}
 
 
 def race(t, seed, rnd):
@@ -1410,22 +1213,7 @@ def race(t, seed, rnd):
     for s in RACE_BUNDLES:
         for reg in RACE_REGIONS:
             t.check_row(s, reg, "default", where + " before")
-    n = U.scaled(40, 10)
-    results, errors = [], []
-    stop_at = time.monotonic() + 40 * harness.TIME_FACTOR
-    barrier = threading.Barrier(RACERS)
-    threads = [threading.Thread(target=race_worker, args=(t.d, k, seed, rnd, n, results, errors,
-                                                          stop_at, barrier))
-               for k in range(RACERS)]
-    for th in threads:
-        th.start()
-    for th in threads:
-        th.join(timeout=90 * harness.TIME_FACTOR)
-    ck.check(not any(th.is_alive() for th in threads), "%s: racers finished", where)
-    ck.eq(errors, [], where + ": racer errors")
-    granted = [x for x in results if x[1].get("granted") is True]
-    refused = [x for x in results if x[1].get("ok") is True and x[1].get("granted") is False]
-    ck.eq(len(granted) + len(refused), len(results), where + ": every reply ok")
+    results, granted, refused = M.race(t, seed, rnd, U.scaled(40, 10), race_body, 6, where)
     held = {}
     n_kits = {"nng": 0, "http": 0}
     for body, rep, via in granted:
@@ -1500,34 +1288,13 @@ def kill_restart(t, where="kill -9"):
     open_kits = [r for r, v in m.resv.items() if v["state"] in ("held", "committed")
                  and v["defs"]]
     ck.check(len(open_kits) >= 5, "%s: few bundle reservations open: %d", where, len(open_kits))
-    before = {rid: c.get(rid) for rid in m.resv}
-    for rid in m.resv:
-        ck.eq(obj_of(before[rid]), m.obj(rid), "%s: before: reservation %s" % (where, rid))
     skus = [s for s in m.bundles] + RND_COMPS + RACE_COMPS + ["MUG", "TEA", "K-RT"]
-    rows = {(s, ch): c.ok({"op": "regions", "sku": s, "channel": ch})["regions"]
-            for s in skus for ch in CHANNELS}
+    before = t.state_before(skus, where + ": before")
     state = c.ok({"op": "admin_list"})
     hist = c.ok({"op": "admin_history", "limit": 1000})
-    t.d.kill9()
-    c.close()
-    t.d.start()
-    c = U.Client(t.d.query_port, d=t.d)
-    t.c = c
-    t.feed.client = c
-    t.feed.after_restart()
-    try:
-        harness.wait_until(lambda: not any(a.get("stale") for a in c.ok(
-            {"op": "regions", "sku": "MUG"})["regions"] if a.get("region") != "north"),
-            15, 0.05, "east and west fresh again")
-    except TestFailure as e:
-        ck.check(False, "%s: %s", where, e)
+    c = t.kill9_restart(before, "MUG", "east and west fresh again", where)
     ck.eq(c.ok({"op": "admin_list"}), state, where + ": admin_list (run-time bundles) as before")
     ck.eq(c.ok({"op": "admin_history", "limit": 1000}), hist, where + ": history as before")
-    for rid in m.resv:
-        ck.eq(c.get(rid), before[rid], "%s: reservation %s as acknowledged" % (where, rid))
-    for (s, ch), regs in rows.items():
-        ck.eq(c.ok({"op": "regions", "sku": s, "channel": ch})["regions"], regs,
-              "%s: %s/%s every region as before" % (where, s, ch))
     for s in ("GIFT-BOX", "K-DUO", "K-RT", "R-KIT"):
         for ch in CHANNELS:
             t.check_regions(s, ch, where + " after")
@@ -1615,12 +1382,8 @@ def sighup(t, where="SIGHUP"):
 
 
 def build_cfg(h):
-    cfg = U.resv_config(h, REGIONS, [(l, v[0]) for l, v in LOCS.items()],
-                        [("wms", ["E1", "E2", "W1"], ALL), ("nsrc", ["N1"], ALL)],
-                        channels=("web", "app"), buffers=FILE_RULES,
-                        service={"http_listen": "http://127.0.0.1:0"},
-                        **dict(U.LONG_LIVED, min_ttl="1s", max_lines=MAX_LINES))
-    U.set_locations(cfg, LOCS)
+    cfg = M.layout_config(h, [("wms", ["E1", "E2", "W1"], ALL), ("nsrc", ["N1"], ALL)],
+                          FILE_RULES, max_lines=MAX_LINES)
     cfg["bundles"] = bundles_yaml(FILE_BUNDLES)
     return cfg
 
@@ -1648,17 +1411,14 @@ def atpctl_http(t, where="atpctl over HTTP"):
 
 def main(h):
     ck = harness.Checks(h)
-    seed = int(os.environ.get("ATP_TEST_SEED", "4711"))
+    seed = M.seed_of(h)
     rng = random.Random(seed)
-    h.log("seed %d", seed)
     cfg = build_cfg(h)
     h.log("1a. configuration files with a bad bundle: refused")
     bad_config(h, ck, cfg)
 
-    d = h.start_atpd(cfg)
-    c = U.Client(d.query_port, d=d)
-    fd = U.Feeder(d, c)
-    t = T(h, ck, d, c, fd, Model(FILE_RULES, FILE_BUNDLES))
+    t = T.start(h, ck, cfg, Model(FILE_RULES, FILE_BUNDLES))
+    c = t.c
     t.stock([("MUG", "E2", 0)])   # wms's first message: east and west fresh
     harness.wait_until(lambda: [a.get("stale") for a in c.ok(
         {"op": "regions", "sku": "MUG"})["regions"]] == [False, False, True], 15, 0.02,
@@ -1697,21 +1457,15 @@ def main(h):
     export_roundtrip(t)
 
     h.log("5. kill -9 with bundle reservations open, restart")
-    c = kill_restart(t)
+    kill_restart(t)
 
     h.log("1d. SIGHUP with the file's bundles edited")
     sighup(t)
-    c = t.c
 
     h.log("atpctl over HTTP: set-bundle, atp, remove-bundle")
     atpctl_http(t)
 
-    c.close()
-    fd.close()
-    ck.eq(fd.errors, [], "feeder control-channel errors")
-    d.stop()
-    h.log("%d checks, %d reserves judged by the model", ck.count, t.n_reserves)
-    ck.done()
+    t.finish()
 
 
 if __name__ == "__main__":

@@ -60,30 +60,17 @@ import http.client
 import os
 import random
 import re
-import subprocess
 import sys
-import threading
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 import feed_util as F  # noqa: E402
 import http_util as H  # noqa: E402
+import model_util as M  # noqa: E402
 import resv_util as U  # noqa: E402
 from harness import TestFailure, error_name  # noqa: E402
-
-ALL = ["on_hand", "allocated", "held"]
-REGIONS = ["east", "west", "north"]
-CHANNELS = ["default", "web", "app"]          # configuration order
-# id: (region, type, pickup, pickup_buffer)
-LOCS = {
-    "E1": ("east", "dc", False, 0),
-    "E2": ("east", "store", True, 0),
-    "W1": ("west", "dc", False, 0),
-    "N1": ("north", "dc", False, 0),
-}
-REGION_LOCS = {r: [l for l, v in LOCS.items() if v[0] == r] for r in REGIONS}
-BIG = 10 ** 15
+from model_util import (ALL, ANSWER_KEYS, BIG, BO_KEYS, CHANNELS, LOCS, RACERS,  # noqa: E402
+                        REGIONS, obj_of)
 
 FILE_RULES = [
     # BK-A: web gets 5 in every region (not pooled), west overridden, north none
@@ -115,95 +102,26 @@ FILE_RULES = [
 RANDOM_SKUS = ["BK-A", "BK-B", "BK-C", "BK-D", "PL-1"]
 RACE_SKUS = ["RC-1", "RC-2", "RC-3", "RC-4"]
 RACE_REGIONS = ["east", "west"]
-LEVELS = [((1, 1, 1), "sku+region+channel"), ((1, 1, 0), "sku+region"),
-          ((1, 0, 1), "sku+channel"), ((1, 0, 0), "sku"), ((0, 1, 1), "region+channel"),
-          ((0, 1, 0), "region"), ((0, 0, 1), "channel"), ((0, 0, 0), "global")]
-ANSWER_KEYS = ("sku", "region", "channel", "atp", "supply", "reserved", "buffer", "rule",
-               "shortfall", "stale")
-BO_KEYS = ("backorder_budget", "backorder_used", "backorder_left")
 METRIC_RESERVES = "atpd_backorder_reserves_total"   # docs/METRICS.md
 METRIC_UNITS = "atpd_backorder_units_total"
-
-
-def ceil_div(a, b):
-    return -((-a) // b)
-
-
-def pct_bp(p):
-    if p is None:
-        return 0
-    s = str(p)
-    if "." in s:
-        whole, frac = s.split(".")
-        return int(whole) * 100 + int((frac + "00")[:2])
-    return int(s) * 100
 
 
 # ---------------------------------------------------------------------------
 # the model
 
 
-class Model:
+class Model(M.RowModel):
+    """RowModel plus what it takes to judge reserves with backorder,
+    partial, split and pinned lines, and the units granted beyond ATP."""
+
     def __init__(self, rules):
-        self.onhand = {}     # (sku, loc) -> on_hand
-        self.alloc = {}      # (sku, loc) -> allocated (the consumption scenario)
-        self.rules = {}      # (sku|None, region|None, channel|None) -> (units, bp, backorder)
-        for r in rules:
-            self.set_rule(r.get("sku"), r.get("region"), r.get("channel"),
-                          r.get("units"), r.get("percent"), r.get("backorder"))
-        self.resv = {}       # rid -> stored reservation (dict)
+        super().__init__(rules)
         self.bo_reserves = 0  # reserves granted with units beyond ATP
         self.bo_units = 0     # units granted beyond ATP
-
-    # ---- rules
-    def set_rule(self, sku, region, channel, units=None, percent=None, backorder=None):
-        self.rules[(sku, region, channel)] = (int(units or 0), pct_bp(percent),
-                                              int(backorder or 0))
-
-    def rule(self, sku, region, channel):
-        for (us, ur, uc), name in LEVELS:
-            k = (sku if us else None, region if ur else None, channel if uc else None)
-            if k in self.rules:
-                return self.rules[k] + (name,)
-        return (0, 0, 0, "global")
-
-    # ---- the formula
-    def supply(self, sku, region):
-        return sum(self.net(sku, l) for l in REGION_LOCS[region])
-
-    def net(self, sku, loc):
-        return max(0, self.onhand.get((sku, loc), 0) - self.alloc.get((sku, loc), 0))
-
-    def open_lines(self):
-        for rv in self.resv.values():
-            if rv["state"] in ("held", "committed"):
-                for ln in rv["lines"]:
-                    yield ln
-
-    def reserved(self, sku, region):
-        return sum(ln["qty"] - ln["consumed"] - ln["released"] for ln in self.open_lines()
-                   if ln["sku"] == sku and ln["region"] == region)
 
     def pinned(self, sku, loc):
         return sum(ln["qty"] - ln["consumed"] - ln["released"] for ln in self.open_lines()
                    if ln["sku"] == sku and ln.get("location") == loc)
-
-    def answer(self, sku, region, channel):
-        supply = self.supply(sku, region)
-        reserved = self.reserved(sku, region)
-        units, bp, bo, level = self.rule(sku, region, channel)
-        buffer = max(units, ceil_div(bp * supply, 10000))
-        a = {"sku": sku, "region": region, "channel": channel,
-             "atp": max(0, supply - reserved - buffer), "supply": supply,
-             "reserved": reserved, "buffer": buffer, "rule": level,
-             "shortfall": max(0, reserved - supply), "stale": False}
-        if bo > 0:
-            # docs/PROTOCOL.md: how far promises go beyond what may be sold
-            # (a buffer above the stock keeps back nothing more)
-            used = max(0, reserved - max(0, supply - buffer))
-            a.update(backorder_budget=bo, backorder_used=used,
-                     backorder_left=max(0, bo - used))
-        return a
 
     def left(self, sku, region, channel):
         return self.answer(sku, region, channel).get("backorder_left", 0)
@@ -321,54 +239,6 @@ class Model:
             self.bo_reserves += 1
             self.bo_units += bo_units
 
-    def obj(self, rid):
-        """The reservation object's compared part."""
-        rv = self.resv[rid]
-        o = {"id": rid, "state": rv["state"], "channel": rv["channel"],
-             "lines": [dict(l) for l in rv["lines"]]}
-        if rv["order_ref"] is not None:
-            o["order_ref"] = rv["order_ref"]
-        return o
-
-    def release(self, rid, lines=None):
-        """-> replayed (bool); applies."""
-        rv = self.resv[rid]
-        if rv["state"] not in ("held", "committed"):
-            return True
-        changed = False
-        for ln in rv["lines"]:
-            if lines is None or [ln["sku"], ln["region"]] in [list(x) for x in lines]:
-                if ln["released"] < ln["qty"]:
-                    ln["released"] = ln["qty"]
-                    changed = True
-        if all(ln["released"] >= ln["qty"] for ln in rv["lines"]):
-            rv["state"] = "released"
-        return not changed
-
-    def commit(self, rid, order_ref=None):
-        """-> ("ok", replayed) or ("error", name); applies."""
-        rv = self.resv[rid]
-        if rv["state"] in ("released", "expired"):
-            return ("error", "bad_state")
-        if rv["state"] == "committed":
-            if order_ref is not None and order_ref != rv["order_ref"]:
-                return ("error", "conflict")
-            return ("ok", True)
-        rv["state"] = "committed"
-        if order_ref is not None:
-            rv["order_ref"] = order_ref
-        return ("ok", False)
-
-
-def obj_of(res):
-    """The compared part of a reservation object atpd sent."""
-    if not isinstance(res, dict):
-        return res
-    o = {k: res.get(k) for k in ("id", "state", "channel", "lines")}
-    if "order_ref" in res:
-        o["order_ref"] = res["order_ref"]
-    return o
-
 
 def fill_of(fill):
     if fill is None:
@@ -390,30 +260,17 @@ def refusal_of(lines, want):
 # the test's side of atpd
 
 
-class T:
-    """Everything a step needs: checks, model, clients, source."""
+class T(M.Driver):
+    """M.Driver plus the budget checks: carts and sweeps, reserves with
+    backorder / partial, the run-time buffer rules."""
 
     def __init__(self, h, ck, d, c, feed, model):
-        self.h, self.ck, self.d, self.c, self.feed, self.m = h, ck, d, c, feed, model
+        super().__init__(h, ck, d, c, feed, model)
         self.admin_version = None
-        self.n_reserves = 0
         self.race_beyond = 0
         self.race_http_bo = 0
 
-    # ---- stock
-    def stock(self, changes):
-        """changes: [(sku, loc, on_hand)]: published, applied, in the model."""
-        self.feed.publish("wms", [[2, s, l, 0, q] for s, l, q in changes])
-        for s, l, q in changes:
-            self.m.onhand[(s, l)] = q
-
     # ---- answers
-    def check_row(self, sku, region, channel, where):
-        a = self.c.req({"op": "atp", "sku": sku, "region": region, "channel": channel})
-        want = self.m.answer(sku, region, channel)
-        got = {k: a.get(k) for k in ANSWER_KEYS + BO_KEYS if k in a or k in want}
-        return self.ck.eq(got, want, "%s: atp %s@%s/%s" % (where, sku, region, channel))
-
     def check_regions(self, sku, channel, where):
         r = self.c.req({"op": "regions", "sku": sku, "channel": channel})
         got = [{k: a.get(k) for k in ANSWER_KEYS + BO_KEYS if k in a} for a in
@@ -539,34 +396,6 @@ class T:
         order, _ = self.m.merge(lines)
         return [by_key[k] for k in order]
 
-    def release(self, rid, lines=None, where=""):
-        where = "%s: release %s %r" % (where, rid, lines)
-        replayed = self.m.release(rid, lines)
-        body = {"op": "release", "id": rid}
-        if lines is not None:
-            body["lines"] = [list(x) for x in lines]
-        rep = self.c.req(body)
-        self.ck.eq((rep.get("ok"), rep.get("replayed")), (True, replayed), where)
-        self.ck.eq(obj_of(rep.get("reservation")), self.m.obj(rid), where + ": reservation")
-        return rep
-
-    def commit(self, rid, order_ref=None, where=""):
-        where = "%s: commit %s %r" % (where, rid, order_ref)
-        exp = self.m.commit(rid, order_ref)
-        body = {"op": "commit", "id": rid}
-        if order_ref is not None:
-            body["order_ref"] = order_ref
-        rep = self.c.req(body)
-        if exp[0] == "error":
-            self.ck.eq(error_name(rep), exp[1], where)
-            return rep
-        self.ck.eq((rep.get("ok"), rep.get("replayed")), (True, exp[1]), where)
-        self.ck.eq(obj_of(rep.get("reservation")), self.m.obj(rid), where + ": reservation")
-        return rep
-
-    def get(self, rid, where):
-        self.ck.eq(obj_of(self.c.get(rid)), self.m.obj(rid), "%s: reservation %s" % (where, rid))
-
     # ---- admin
     def admin(self, body, where, expect="ok"):
         """An admin change; on success the model's rules follow it."""
@@ -629,24 +458,15 @@ def bad_config(h, ck, cfg):
     """A file whose buffer rule has backorder -1 (or above 10^15): atpd
     refuses to start, exit 1, with the rule's line and the key named."""
     for val in (-1, BIG + 1, "lots"):
-        bad = {k: v for k, v in cfg.items() if k != "buffers"}
-        bad["service"] = dict(cfg["service"], data_dir=os.path.join(h.tmp, "bad-data"))
-        bad["buffers"] = [{"sku": "X1", "units": 1}, {"sku": "X2", "backorder": val}]
-        path = os.path.join(h.tmp, "bad-backorder.yaml")
-        text = harness.to_yaml(bad) + "\n"
-        with open(path, "w") as f:
-            f.write(text)
+        path, text = M.bad_config_file(h, cfg, "bad-backorder.yaml", "bad-data", buffers=[
+            {"sku": "X1", "units": 1}, {"sku": "X2", "backorder": val}])
         lineno = [i + 1 for i, l in enumerate(text.split("\n")) if "backorder:" in l]
-        for argv, what in (([h.atpd_bin, "--config", path], "start"),
-                           ([h.atpd_bin, "--check-config", path], "--check-config")):
-            r = subprocess.run(argv, capture_output=True, text=True, cwd=h.tmp,
-                               timeout=30 * harness.TIME_FACTOR)
-            ck.eq(r.returncode, 1, "backorder %r in the file: %s exits 1 (stderr %s)"
-                  % (val, what, r.stderr.strip()[-300:]))
-            ck.check(re.search(r"bad-backorder\.yaml:%d:\d+: " % lineno[0], r.stderr)
-                     is not None and "backorder" in r.stderr,
+        for what in ("start", "--check-config"):
+            err = M.config_refused(h, ck, path, what, "backorder %r in the file" % (val,))
+            ck.check(re.search(r"bad-backorder\.yaml:%d:\d+: " % lineno[0], err)
+                     is not None and "backorder" in err,
                      "backorder %r in the file: %s names the line %d and the key: %s",
-                     val, what, lineno[0], r.stderr.strip()[-600:])
+                     val, what, lineno[0], err.strip()[-600:])
         ck.check(not os.path.exists(os.path.join(h.tmp, "bad-data", "data.mdb")),
                  "backorder %r: no store created", val)
 
@@ -1158,19 +978,12 @@ def random_sequence(t, rng, steps, budget_s):
             for s, r in sorted(touched):
                 t.check_row(s, r, ch, where)
         elif x < 0.58 and open_ids:
-            rid = rng.choice(open_ids)
-            rv = m.resv[rid]
-            if rng.random() < 0.3 and len(rv["lines"]) > 1:
-                ln = rng.choice(rv["lines"])
-                t.release(rid, [[ln["sku"], ln["region"]]], where=where)
-            else:
-                t.release(rid, where=where)
+            rv = t.random_release(rng, open_ids, where)
             n["release"] += 1
             for ln in rv["lines"]:
                 t.check_row(ln["sku"], ln["region"], rng.choice(CHANNELS), where)
         elif x < 0.64 and open_ids:
-            rid = rng.choice(open_ids)
-            t.commit(rid, rng.choice([None, "SO-" + rid]), where=where)
+            rid = t.random_commit(rng, open_ids, where)
             n["commit"] += 1
             t.check_row(m.resv[rid]["lines"][0]["sku"], m.resv[rid]["lines"][0]["region"],
                         m.resv[rid]["channel"], where)
@@ -1240,49 +1053,20 @@ def random_sequence(t, rng, steps, budget_s):
 
 RACE_STOCK = {("RC-1", "E1"): 5, ("RC-1", "W1"): 3, ("RC-2", "E1"): 4, ("RC-2", "W1"): 2,
               ("RC-3", "E2"): 3, ("RC-3", "W1"): 3, ("RC-4", "E1"): 1}
-RACERS = 4   # 3 over nng, the last over HTTP
 
 
-def race_worker(d, k, seed, rnd, n, results, errors, stop_at, barrier):
-    rng = random.Random(seed * 1000 + rnd * 10 + k)
-    http = H.Http(d) if k == RACERS - 1 else None
-    cl = None if http else U.Client(d.query_port, d=d)
-    refused_in_row = 0
-    try:
-        if cl:
-            cl.connect()
-        barrier.wait(timeout=30 * harness.TIME_FACTOR)
-        for j in range(n):
-            if refused_in_row >= 8 or time.monotonic() > stop_at:
-                break
-            lines = random_lines(rng, RACE_SKUS, RACE_REGIONS)
-            for ln in lines:
-                ln[2] = min(ln[2], 3)
-            body = {"id": "race-%d-%d-%d" % (rnd, k, j), "channel": rng.choice(CHANNELS),
-                    "lines": lines}
-            bo = rng.random() < 0.55
-            if bo:
-                body["backorder"] = True
-            pa = rng.random() < 0.25
-            if pa:
-                body["partial"] = True
-            t0 = time.monotonic()
-            if http:
-                st, _, rep = http.call("POST", "/v1/reservations", body)
-                if st not in (200, 201):
-                    errors.append("HTTP %d for %s: %r" % (st, body["id"], rep))
-            else:
-                rep = cl.req(dict(body, op="reserve"))
-            results.append((body, bo, pa, rep, "http" if http else "nng", t0))
-            refused_in_row = 0 if rep.get("granted") is True else refused_in_row + 1
-    except Exception as e:  # reported by the main thread
-        errors.append("racer %d: %r" % (k, e))
-        barrier.abort()
-    finally:
-        if http:
-            http.close()
-        if cl:
-            cl.close()
+def race_body(rng, rid, j):
+    """A racer's reserve: random lines (split ones too) of at most 3 units,
+    with backorder 55 times in 100, partial 25."""
+    lines = random_lines(rng, RACE_SKUS, RACE_REGIONS)
+    for ln in lines:
+        ln[2] = min(ln[2], 3)
+    body = {"id": rid, "channel": rng.choice(CHANNELS), "lines": lines}
+    if rng.random() < 0.55:
+        body["backorder"] = True
+    if rng.random() < 0.25:
+        body["partial"] = True
+    return body
 
 
 def race(t, seed, rnd):
@@ -1295,27 +1079,13 @@ def race(t, seed, rnd):
     for s, r in rows:
         for ch in CHANNELS:
             t.check_row(s, r, ch, where + " before")
-    n = U.scaled(60, 15)
-    results, errors = [], []
-    stop_at = time.monotonic() + 40 * harness.TIME_FACTOR
-    barrier = threading.Barrier(RACERS)
-    threads = [threading.Thread(target=race_worker, args=(t.d, k, seed, rnd, n, results, errors,
-                                                          stop_at, barrier))
-               for k in range(RACERS)]
-    for th in threads:
-        th.start()
-    for th in threads:
-        th.join(timeout=90 * harness.TIME_FACTOR)
-    ck.check(not any(th.is_alive() for th in threads), "%s: racers finished", where)
-    ck.eq(errors, [], where + ": racer errors")
-    granted = [x for x in results if x[3].get("granted") is True]
-    refused = [x for x in results if x[3].get("ok") is True and x[3].get("granted") is False]
-    ck.eq(len(granted) + len(refused), len(results), where + ": every reply ok")
+    results, granted, refused = M.race(t, seed, rnd, U.scaled(60, 15), race_body, 8, where)
     held = {k: 0 for k in rows}
     plain_held = {k: 0 for k in rows}
     beyond = {k: 0 for k in rows}
     n_http_bo = 0
-    for body, bo, pa, rep, via, _ in granted:
+    for body, rep, via in granted:
+        bo, pa = "backorder" in body, "partial" in body
         res = rep.get("reservation") or {}
         order, merged = Model.merge(body["lines"])
         by_key = {}
@@ -1359,7 +1129,8 @@ def race(t, seed, rnd):
         if m.resv[body["id"]]["bo_units"] > 0:
             m.bo_reserves += 1
             m.bo_units += m.resv[body["id"]]["bo_units"]
-    for body, bo, pa, rep, via, _ in refused:
+    for body, rep, via in refused:
+        pa = "partial" in body
         lines = rep.get("lines") or []
         ck.check(lines and all(isinstance(l.get("available"), int) and l["available"] >= 0
                                for l in lines),
@@ -1400,21 +1171,16 @@ def race(t, seed, rnd):
     t.race_http_bo += n_http_bo
     t.h.log("%s: %d reserves, %d granted, beyond ATP %r, plain %r", where, len(results),
             len(granted), beyond, plain_held)
-    for body, _, _, _, _, _ in granted[:: max(1, len(granted) // 12)]:
+    for body, _, _ in granted[:: max(1, len(granted) // 12)]:
         t.get(body["id"], where + " read back")
-    return [b["id"] for b, _, _, _, _, _ in granted]
+    return [b["id"] for b, _, _ in granted]
 
 
 # ---------------------------------------------------------------------------
 
 
 def build_cfg(h):
-    cfg = U.resv_config(h, REGIONS, [(l, v[0]) for l, v in LOCS.items()],
-                        [("wms", list(LOCS), ALL)], channels=("web", "app"),
-                        buffers=FILE_RULES, service={"http_listen": "http://127.0.0.1:0"},
-                        **dict(U.LONG_LIVED, min_ttl="1s"))
-    U.set_locations(cfg, LOCS)
-    return cfg
+    return M.layout_config(h, [("wms", list(LOCS), ALL)], FILE_RULES)
 
 
 def atpctl_backorder(t, where="atpctl"):
@@ -1439,17 +1205,14 @@ def atpctl_backorder(t, where="atpctl"):
 
 def main(h):
     ck = harness.Checks(h)
-    seed = int(os.environ.get("ATP_TEST_SEED", "4711"))
+    seed = M.seed_of(h)
     rng = random.Random(seed)
-    h.log("seed %d", seed)
     cfg = build_cfg(h)
     h.log("8. a file with a bad backorder: refused at start")
     bad_config(h, ck, cfg)
 
-    d = h.start_atpd(cfg)
-    c = U.Client(d.query_port, d=d)
-    feed = U.Feeder(d, c)
-    t = T(h, ck, d, c, feed, Model(FILE_RULES))
+    t = T.start(h, ck, cfg, Model(FILE_RULES))
+    c, d = t.c, t.d
     t.stock([("PL-1", "N1", 1)])  # the source's first message: no region stale
     harness.wait_until(lambda: not any(a.get("stale") for a in c.ok(
         {"op": "regions", "sku": "PL-1"})["regions"]), 15, 0.02, "no region stale")
@@ -1509,32 +1272,14 @@ def main(h):
     open_bo = [r for r, v in t.m.resv.items() if v["state"] in ("held", "committed")
                and v["bo_units"] > 0]
     ck.check(len(open_bo) >= 5, "few backorders open before kill -9: %d", len(open_bo))
-    before = {rid: c.get(rid) for rid in t.m.resv}
-    for rid in t.m.resv:
-        ck.eq(obj_of(before[rid]), t.m.obj(rid), "before kill -9: reservation %s" % rid)
     skus = RANDOM_SKUS + RACE_SKUS + ["DOC-1", "PK-1", "RP-1", "ADM-1", "HT-1", "EX-1",
                                       "BUF-1", "CS-1"]
-    rows_before = {(s, ch): c.ok({"op": "regions", "sku": s, "channel": ch})["regions"]
-                   for s in skus for ch in CHANNELS}
-    d.kill9()
-    c.close()
-    d.start()
-    c = U.Client(d.query_port, d=d)
-    t.c = c
-    feed.client = c
-    feed.after_restart()
-    try:
-        harness.wait_until(lambda: not any(a.get("stale") for a in c.ok(
-            {"op": "regions", "sku": "PL-1"})["regions"]), 15, 0.05, "regions fresh again")
-    except TestFailure as e:
-        ck.check(False, "after kill -9: %s", e)
-    for rid in t.m.resv:
-        ck.eq(c.get(rid), before[rid], "after kill -9: reservation %s as acknowledged" % rid)
-    for (s, ch), regs in rows_before.items():
-        ck.eq(c.ok({"op": "regions", "sku": s, "channel": ch})["regions"], regs,
-              "after kill -9: %s/%s every region as before" % (s, ch))
-        for reg in REGIONS:
-            t.check_row(s, reg, ch, "after kill -9")
+    before = t.state_before(skus, "before kill -9")
+    t.kill9_restart(before, "PL-1", "regions fresh again", "after kill -9")
+    for s in skus:
+        for ch in CHANNELS:
+            for reg in REGIONS:
+                t.check_row(s, reg, ch, "after kill -9")
     for rid in (open_bo[:8] + ["rp-bo", "rp-plain", "rp-part", "ht-1"] + race_ids[:4]):
         if rid not in t.m.resv:
             continue
@@ -1547,12 +1292,7 @@ def main(h):
     t.reserve("after-1", [["DOC-1", "west", 12]], "web", True, where="after kill -9")
     t.reserve("after-2", [["DOC-1", "west", 1]], "web", True, True, where="after kill -9")
 
-    c.close()
-    feed.close()
-    ck.eq(feed.errors, [], "feeder control-channel errors")
-    d.stop()
-    h.log("%d checks, %d reserves judged by the model", ck.count, t.n_reserves)
-    ck.done()
+    t.finish()
 
 
 if __name__ == "__main__":
