@@ -336,7 +336,6 @@ class T(M.Driver):
                 if http is not None:
                     ck.eq(st, 409, where + " HTTP status")
                 return rep
-            rv = self.m.resv[rid]
             ck.eq((rep.get("ok"), rep.get("granted"), rep.get("replayed")), (True, True, True),
                   where + " (the same content: replayed)")
             ck.eq(obj_of(rep.get("reservation")), self.m.obj(rid), where + " replay: reservation")
@@ -753,7 +752,7 @@ def pinned(t, where="pinned"):
 
 
 def replays(t, where="replays"):
-    ck, c = t.ck, t.c
+    ck = t.ck
     t.stock([("RP-1", "E1", 1), ("RP-1", "W1", 2)])
     r = t.reserve("rp-bo", [["RP-1", "east", 2], ["RP-1", "east", 2]], "web", True,
                   where=where)
