@@ -378,11 +378,97 @@ static bool request_admin_bundle_start(request_env *env, config_edit_kind kind,
     return request_admin_submit(env, &c, w, async, e);
 }
 
+/* The keys each admin change takes besides op, token and change_id
+ * (docs/PROTOCOL.md, "Run-time administration"), NULL-ended. */
+static const char *const *request_admin_keys(config_edit_kind kind)
+{
+    static const char *const buffer_set[] = {
+        "sku",     "region",    "channel",   "units",
+        "percent", "low_stock", "backorder", NULL};
+    static const char *const scope[] = {"sku", "region", "channel", NULL};
+    static const char *const move[] = {"location", "region", NULL};
+    static const char *const loc_set[] = {"location", "type", "pickup",
+                                          "pickup_buffer", NULL};
+    static const char *const region_set[] = {"region", "inbound_horizon", NULL};
+    static const char *const location[] = {"location", NULL};
+    static const char *const loc_add[] = {"location", "region",        "type",
+                                          "pickup",   "pickup_buffer", NULL};
+    static const char *const authority[] = {"source", "location", "buckets",
+                                            NULL};
+    static const char *const channel[] = {"channel", NULL};
+    static const char *const region[] = {"region", NULL};
+    static const char *const bundle_set[] = {"sku", "components", NULL};
+    static const char *const sku[] = {"sku", NULL};
+    switch (kind) {
+    case CONFIG_EDIT_BUFFER_SET:
+        return buffer_set;
+    case CONFIG_EDIT_BUFFER_REMOVE:
+        return scope;
+    case CONFIG_EDIT_LOCATION_MOVE:
+        return move;
+    case CONFIG_EDIT_LOCATION_SET:
+        return loc_set;
+    case CONFIG_EDIT_REGION_SET:
+    case CONFIG_EDIT_REGION_ADD:
+        return region_set;
+    case CONFIG_EDIT_LOCATION_REMOVE:
+        return location;
+    case CONFIG_EDIT_LOCATION_ADD:
+        return loc_add;
+    case CONFIG_EDIT_AUTHORITY_SET:
+        return authority;
+    case CONFIG_EDIT_CHANNEL_ADD:
+    case CONFIG_EDIT_CHANNEL_REMOVE:
+        return channel;
+    case CONFIG_EDIT_REGION_REMOVE:
+        return region;
+    case CONFIG_EDIT_BUNDLE_SET:
+        return bundle_set;
+    case CONFIG_EDIT_BUNDLE_REMOVE:
+        return sku;
+    }
+    return sku;
+}
+
+/* request_admin_keys_check refuses a key the change does not take: a
+ * misspelt scope key ("skus") would otherwise be ignored and the change
+ * land on a broader scope, the global rule for every SKU. */
+static bool request_admin_keys_check(codec_view map, config_edit_kind kind,
+                                     reply_error *e)
+{
+    const char *const *keys = request_admin_keys(kind);
+    uint32_t n = codec_view_len(map);
+    codec_view k = codec_view_first(map);
+    for (uint32_t i = 0; i < n; i++, k = codec_view_next(codec_view_next(k))) {
+        codec_str s;
+        if (!codec_view_str(k, &s))
+            continue; /* not a key any field is read from */
+        bool known = codec_str_eq(s, "op") || codec_str_eq(s, "token") ||
+                     codec_str_eq(s, "change_id");
+        for (size_t j = 0; !known && keys[j] != NULL; j++)
+            known = codec_str_eq(s, keys[j]);
+        if (!known) {
+            char list[256] = "";
+            size_t at = 0;
+            for (size_t j = 0; keys[j] != NULL && at < sizeof list; j++)
+                at += (size_t)snprintf(list + at, sizeof list - at, ", %s",
+                                       keys[j]);
+            reply_error_set(e, ATP_E_BAD_REQUEST,
+                            "unknown field '%.*s' (this change takes "
+                            "change_id%s): nothing changed",
+                            request_clip(s), s.ptr, list);
+            return false;
+        }
+    }
+    return true;
+}
+
 bool request_admin_change_start(request_env *env, config_edit_kind kind,
                                 const request_fields *f, codec_writer *w,
                                 request_async *async, reply_error *e)
 {
-    if (!request_admin_on(env, e))
+    if (!request_admin_on(env, e) ||
+        !request_admin_keys_check(f->root, kind, e))
         return false;
     if (kind == CONFIG_EDIT_BUNDLE_SET || kind == CONFIG_EDIT_BUNDLE_REMOVE)
         return request_admin_bundle_start(env, kind, f, w, async, e);

@@ -134,6 +134,20 @@ def main(h):
     ck.eq([(x["version"], x["op"], x["who"]) for x in hist], [(1, "seed", "config-file")],
           "history: the seed")
 
+    # A misspelt field is refused (bad_request, naming it) and changes
+    # nothing: ignored, "skus" would put the rule on every SKU.
+    for op, fields in (("admin_set_buffer", {"skus": "A", "units": 9}),
+                       ("admin_set_buffer", {"sku": "A", "units": 9, "backorders": 3}),
+                       ("admin_remove_buffer", {"regoin": "ra"}),
+                       ("admin_set_bundle", {"sku": "K", "component": [["A", 1]]})):
+        r = change(c, op, "typo-" + op, **fields)
+        bad = [k for k in fields if k not in ("sku", "units", "region", "channel")][0]
+        ck.eq(harness.error_name(r), "bad_request", "%s %r: refused" % (op, fields))
+        ck.check(bad in (r.get("error") or {}).get("message", ""),
+                 "%s %r: the message names '%s': %r", op, fields, bad, r)
+    lst = c.ok({"op": "admin_list"})
+    ck.eq(lst["version"], 1, "misspelt fields changed nothing: still version 1")
+
     m = Model({"La": "ra", "Lb": "rb", "Lm": "ra"})
     m.rules = rules_of(c)
     pub = harness.Publisher(d, c)
