@@ -707,8 +707,9 @@ static int bench_args_scale(bench_args *a)
                                  a->skus);
     if ((a->query_bundles || a->define_bundles) &&
         (a->skus < 3 || a->skus > 100000))
-        return bench_usage_error("--query-bundles needs --skus 3..100000 "
-                                 "(atpd's bundle limit), not %u",
+        return bench_usage_error("--query-bundles and --define-bundles need "
+                                 "--skus 3..100000 (atpd's bundle limit), "
+                                 "not %u",
                                  a->skus);
     char why[128];
     if (!tools_tls_check(&a->tls, why, sizeof why))

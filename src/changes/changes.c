@@ -45,6 +45,7 @@ typedef struct changes_key {
     uint64_t key1; /* (sku << 16 | region) + 1; 0 = empty */
     uint64_t key_seq;
     size_t states; /* index of n_channels transitions_state in c->states */
+    uint64_t pass; /* the flush that last published it (bundles: once) */
 } changes_key;
 
 struct changes {
@@ -60,6 +61,7 @@ struct changes {
     bool stop;
 
     /* changes thread only */
+    uint64_t pass; /* flushes that published something, numbered */
     changes_key *keys;
     size_t keys_cap, keys_used;
     transitions_state *states;
@@ -153,7 +155,7 @@ static changes_key *changes_key_get(changes *c, uint64_t key)
         c->states_cap = cap;
     }
     memset(&c->states[c->states_used], 0, nch * sizeof *c->states);
-    c->keys[i] = (changes_key){key1, c->seq_base, c->states_used};
+    c->keys[i] = (changes_key){key1, c->seq_base, c->states_used, 0};
     c->states_used += nch;
     c->keys_used++;
     return &c->keys[i];
@@ -244,6 +246,23 @@ static void changes_publish(changes *c, const engine_change *ch, changes_key *k)
     }
 }
 
+/* changes_publish_key reads row key and publishes it, unless this pass
+ * (flush) already did. */
+static void changes_publish_key(changes *c, uint64_t key, uint64_t pass)
+{
+    changes_key *k = changes_key_get(c, key);
+    if (k == NULL) {
+        log_error("changes", "out of memory: a change was not published");
+        return;
+    }
+    if (k->pass == pass)
+        return;
+    k->pass = pass;
+    if (engine_changes_read(c->eng, (uint32_t)(key >> 16),
+                            (uint32_t)(key & 0xffff), c->chg))
+        changes_publish(c, c->chg, k);
+}
+
 static void changes_flush(changes *c)
 {
     size_t n = engine_changes_take(c->eng, &c->taken, &c->taken_cap);
@@ -258,16 +277,18 @@ static void changes_flush(changes *c)
                                  (uint32_t)(c->taken[i] & 0xffff));
         return;
     }
+    uint64_t pass = ++c->pass;
     for (size_t i = 0; i < n; i++) {
         uint64_t key = c->taken[i];
-        changes_key *k = changes_key_get(c, key);
-        if (k == NULL) {
-            log_error("changes", "out of memory: a change was not published");
-            continue;
-        }
-        if (engine_changes_read(c->eng, (uint32_t)(key >> 16),
-                                (uint32_t)(key & 0xffff), c->chg))
-            changes_publish(c, c->chg, k);
+        uint32_t sku = (uint32_t)(key >> 16), region = (uint32_t)(key & 0xffff);
+        changes_publish_key(c, key, pass);
+        /* Its bundles change with it (PROTOCOL.md, "Bundles"): read after
+         * it, so a bundle's last message is never older than its
+         * components' (once per pass each). */
+        const uint32_t *users;
+        uint32_t n_users = engine_bundles_using(c->eng, sku, &users);
+        for (uint32_t b = 0; b < n_users; b++)
+            changes_publish_key(c, (uint64_t)users[b] << 16 | region, pass);
     }
     if (n > 0)
         atomic_fetch_add(&c->flushes, 1);

@@ -28,21 +28,11 @@ void engine__dirty_mark(engine *e, engine_row *r, uint32_t sku, uint32_t region)
     /* seq_cst pairs with the feed's clear-then-read (engine_dirty_take's
      * caller): either the feed sees this change or the flag is 0 and we
      * queue the row again. */
-    if (!e->dirty.enabled)
-        return;
-    /* The bundles this SKU is in change with it (PROTOCOL.md, "Bundles":
-     * the feed publishes them in the same interval), whether or not its
-     * own row was marked already: the feed may have read a bundle since
-     * (each bundle row's own flag keeps it queued once). A bundle is in
-     * no bundle: this goes one level deep. Acquire: the ingest thread
-     * marks rows too (engine_region_stale_set). */
-    uint32_t n_users;
-    const uint32_t *users = bundles_using(
-        atomic_load_explicit(&e->bundles, memory_order_acquire), sku, &n_users);
-    for (uint32_t k = 0; k < n_users; k++)
-        engine__dirty_mark(e, engine__row_at(e, users[k], region), users[k],
-                           region);
-    if (atomic_exchange(&r->dirty, 1) != 0)
+    /* A component's bundles are not marked here: the change feed publishes
+     * the bundles of every component row it publishes, in the same pass
+     * (changes.c), which costs a walk of the bundles once per interval,
+     * not once per write of a component many bundles share. */
+    if (!e->dirty.enabled || atomic_exchange(&r->dirty, 1) != 0)
         return;
     pthread_mutex_lock(&e->dirty.mu);
     if (e->dirty.n == e->dirty.cap) {

@@ -226,3 +226,12 @@ bool engine_bundle_get(const engine *e, const char *sku, size_t len,
     *n = d->n_parts;
     return true;
 }
+
+uint32_t engine_bundles_using(const engine *e, uint32_t sku,
+                              const uint32_t **out)
+{
+    uint32_t n;
+    *out = bundles_using(
+        atomic_load_explicit(&e->bundles, memory_order_acquire), sku, &n);
+    return n;
+}

@@ -724,6 +724,12 @@ typedef struct engine_bundle_part {
 bool engine_bundle_get(const engine *e, const char *sku, size_t len,
                        engine_bundle_part *parts, uint32_t *n);
 
+/* engine_bundles_using: the bundles SKU index sku is a component of now
+ * (their SKU indexes in *out, valid until engine_free), and how many. Any
+ * thread. */
+uint32_t engine_bundles_using(const engine *e, uint32_t sku,
+                              const uint32_t **out);
+
 /* engine_sku_name: the SKU of a dictionary index (any thread). */
 const char *engine_sku_name(const engine *e, uint32_t sku, size_t *len);
 

@@ -701,16 +701,21 @@ static uint64_t resv_bundle_digest(const engine *e, const engine_resv_req *req)
  * the definitions in force now, then the request is decided like any. */
 static void resv_reserve(engine *e, const engine_resv_req *req)
 {
-    /* A replay of a bundle reserve first: it answers the original even
-     * when the bundle has changed or gone since (the definitions of now
-     * could not even expand it). */
+    /* An id atpd has is a replay or a conflict, decided on the request as
+     * the client sent it, before any expansion: a bundle reserve's replay
+     * answers the original even when the bundle has changed or gone, and
+     * a plain reserve's even when its SKU has become a bundle since (the
+     * definitions of now would expand it into something else). */
     resv *cur = resv__find(&e->resv, req->id, req->id_len);
-    if (cur != NULL && cur->digest != 0 && resv_visible(cur, req)) {
-        uint64_t d = resv_bundle_digest(e, req);
-        if (d != 0 && d == cur->digest) {
+    if (cur != NULL) {
+        uint64_t d = cur->digest != 0 && resv_visible(cur, req)
+                         ? resv_bundle_digest(e, req)
+                         : 0;
+        if (d != 0 && d == cur->digest)
             resv__reply_after_writes(e, req, ATP_OK, cur, true, true);
-            return;
-        }
+        else /* its replay branch: the same content, or a conflict */
+            resv_reserve_lines(e, req, 0, NULL);
+        return;
     }
     engine_resv_line *lines;
     uint32_t n, line, *origin;

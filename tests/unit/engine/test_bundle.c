@@ -164,6 +164,13 @@ static void test_bundle_answer_and_reserve(void **state)
     assert_true(a.has_line);
     assert_int_equal(a.line, 1);
 
+    /* a plain reserve of a SKU that becomes a bundle afterwards: its
+     * retry is still the original, not an expansion under the new
+     * definition (nor a conflict) */
+    engine_resv_line plain[] = {test_line("A", 1)};
+    assert_true(test_reserve(e, "p1", plain, 1, false).granted);
+    assert_true(test_reserve(e, "p2", plain, 1, true).granted); /* partial */
+
     /* the bundle removed: r1's replay still answers r1 */
     config none;
     test_load(&none, test_yaml_none);
@@ -172,6 +179,20 @@ static void test_bundle_answer_and_reserve(void **state)
     a = test_reserve(e, "r1", cart, 2, false);
     assert_true(a.granted);
     assert_true(a.replayed);
+    /* A becomes a bundle: p1's and p2's retries are replays */
+    static const char yaml_a[] = TEST_YAML_HEAD
+        "bundles:\n  - {sku: A, components: [{sku: B, qty: 1}]}\n";
+    config as_bundle;
+    test_load(&as_bundle, yaml_a);
+    assert_int_equal(engine_rules_replace(e, &none, &as_bundle, &rep), ATP_OK);
+    assert_non_null(test_atp(e, "A").limiting);
+    a = test_reserve(e, "p1", plain, 1, false);
+    assert_int_equal(a.err, ATP_OK);
+    assert_true(a.replayed);
+    a = test_reserve(e, "p2", plain, 1, true);
+    assert_int_equal(a.err, ATP_OK);
+    assert_true(a.replayed);
+    config_fini(&as_bundle);
     engine_stop(e);
     engine_free(e);
     config_fini(&none);
@@ -179,12 +200,15 @@ static void test_bundle_answer_and_reserve(void **state)
     config_fini(&cfg);
 }
 
-/* A component's change marks the bundle for the change feed. */
+/* The change feed learns a component's bundles from engine_bundles_using
+ * (it publishes them with the component), and a definition change marks
+ * the bundle's rows itself. */
 static void test_bundle_feed_mark(void **state)
 {
     (void)state;
-    config cfg;
+    config cfg, next;
     test_load(&cfg, test_yaml);
+    test_load(&next, test_yaml_next);
     engine_persist persist = {0};
     engine *e;
     assert_int_equal(engine_alloc(&cfg, &persist, &e), ATP_OK);
@@ -195,18 +219,28 @@ static void test_bundle_feed_mark(void **state)
     engine_changes_take(e, &taken, &cap); /* whatever start-up marked */
     test_stock(e, "B", 4);
     size_t n = engine_changes_take(e, &taken, &cap);
-    bool kit = false, b = false;
+    assert_int_equal(n, 1);
+    size_t len;
+    const char *s = engine_sku_name(e, (uint32_t)(taken[0] >> 16), &len);
+    assert_true(len == 1 && s[0] == 'B');
+    const uint32_t *users;
+    assert_int_equal(
+        engine_bundles_using(e, (uint32_t)(taken[0] >> 16), &users), 1);
+    s = engine_sku_name(e, users[0], &len);
+    assert_true(len == 3 && memcmp(s, "KIT", 3) == 0);
+    /* KIT is now 3 of A: its row is marked */
+    assert_int_equal(engine_rules_replace(e, &cfg, &next, NULL), ATP_OK);
+    n = engine_changes_take(e, &taken, &cap);
+    bool kit = false;
     for (size_t i = 0; i < n; i++) {
-        size_t len;
-        const char *s = engine_sku_name(e, (uint32_t)(taken[i] >> 16), &len);
+        s = engine_sku_name(e, (uint32_t)(taken[i] >> 16), &len);
         kit |= len == 3 && memcmp(s, "KIT", 3) == 0;
-        b |= len == 1 && s[0] == 'B';
     }
-    assert_true(b);
     assert_true(kit);
     free(taken);
     engine_stop(e);
     engine_free(e);
+    config_fini(&next);
     config_fini(&cfg);
 }
 
