@@ -107,6 +107,21 @@ const char *config__region_id(const config *c, size_t i);
 const char *config__location_id(const config *c, size_t i);
 const char *config__channel_id(const config *c, size_t i);
 const char *config__source_id(const config *c, size_t i);
+/* config__bundle_id: bundle i's SKU ("" when it did not parse). */
+const char *config__bundle_id(const config *c, size_t i);
+
+/* A section's ids sorted (then by index), for checks across entries in
+ * n log n (validate.c): config__keys_sorted returns the n ids of a section
+ * sorted (caller frees), or NULL with b->oom set (n == 0 returns NULL too:
+ * lookups in an empty list find nothing); config__keys_find returns the
+ * index of the first entry named id, or -1. */
+typedef struct config_key {
+    const char *id;
+    uint32_t index;
+} config_key;
+config_key *config__keys_sorted(config__build *b, size_t n,
+                                config__id_fn id_of);
+int64_t config__keys_find(const config_key *keys, size_t n, const char *id);
 
 /* config__index_build builds c's id -> index maps (index.c), once, after
  * a load succeeded: ATP_OK or ATP_E_NOMEM (c->index left NULL).

@@ -56,6 +56,11 @@ const char *config__channel_id(const config *c, size_t i)
 {
     return c->channels[i];
 }
+const char *config__bundle_id(const config *c, size_t i)
+{
+    return c->bundles[i].sku != NULL ? c->bundles[i].sku : "";
+}
+
 const char *config__source_id(const config *c, size_t i)
 {
     return c->sources[i].id;

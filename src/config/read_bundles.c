@@ -60,52 +60,15 @@ static bool config_str_eq(const char *a, const char *b)
     return a != NULL && b != NULL && strcmp(a, b) == 0;
 }
 
-/* The bundles sorted by SKU (then file order), for the checks across
- * entries: 100,000 bundles must not take n^2 comparisons. Each entry
- * carries its SKU: the comparator needs no shared state (a reload on the
- * main thread and an admin change may check at the same time). */
-typedef struct config_bundle_key {
-    const char *sku; /* "" when it did not parse (reported) */
-    size_t index;
-} config_bundle_key;
-
-static int config_bundle_cmp(const void *pa, const void *pb)
-{
-    const config_bundle_key *a = pa, *b = pb;
-    int c = strcmp(a->sku, b->sku);
-    return c != 0 ? c : (a->index > b->index) - (a->index < b->index);
-}
-
-/* config_bundle_lookup: the first bundle (in order) whose SKU is s, or
- * SIZE_MAX. */
-static size_t config_bundle_lookup(const config_bundle_key *order, size_t n,
-                                   const char *s)
-{
-    size_t lo = 0, hi = n;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (strcmp(order[mid].sku, s) < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo < n && strcmp(order[lo].sku, s) == 0 ? order[lo].index : SIZE_MAX;
-}
-
 /* The checks across entries: a SKU defined twice, a bundle naming itself,
- * a component twice, a component that is a bundle. n log n. */
+ * a component twice, a component that is a bundle: n log n, by the
+ * sections' sorted ids (validate.c). */
 static void config_bundles_check(config__build *b, const config *c,
                                  const config__mark *marks)
 {
-    config_bundle_key *order = malloc(c->n_bundles * sizeof *order);
-    if (order == NULL) {
-        b->oom = true;
-        return;
-    }
-    for (size_t i = 0; i < c->n_bundles; i++)
-        order[i] =
-            (config_bundle_key){c->bundles[i].sku ? c->bundles[i].sku : "", i};
-    qsort(order, c->n_bundles, sizeof *order, config_bundle_cmp);
+    config_key *order = config__keys_sorted(b, c->n_bundles, config__bundle_id);
+    if (order == NULL)
+        return; /* out of memory: said */
     for (size_t k = 1; k < c->n_bundles; k++) {
         const config_bundle *x = &c->bundles[order[k].index],
                             *first = &c->bundles[order[k - 1].index];
@@ -124,7 +87,7 @@ static void config_bundles_check(config__build *b, const config *c,
                 config__error(b, marks[i],
                               "bundle '%s' names itself as a component",
                               x->sku);
-            else if (config_bundle_lookup(order, c->n_bundles, s) != SIZE_MAX)
+            else if (config__keys_find(order, c->n_bundles, s) >= 0)
                 config__error(b, marks[i],
                               "bundle '%s': component '%s' is a bundle "
                               "itself; bundles do not nest",

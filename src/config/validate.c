@@ -17,11 +17,6 @@
 
 /* An id and the index of its entry; sorted by id, then file order, so the
  * first of equal ids is the one that came first in the file. */
-typedef struct config_key {
-    const char *id;
-    uint32_t index;
-} config_key;
-
 static int config_key_cmp(const void *a, const void *b)
 {
     const config_key *x = a, *y = b;
@@ -31,11 +26,7 @@ static int config_key_cmp(const void *a, const void *b)
     return (x->index > y->index) - (x->index < y->index);
 }
 
-/* config_keys_sorted returns the n ids of a section sorted (caller frees),
- * or NULL with b->oom set (n == 0 returns NULL too, which is fine: lookups
- * in an empty list find nothing). */
-static config_key *config_keys_sorted(config__build *b, size_t n,
-                                      config__id_fn id_of)
+config_key *config__keys_sorted(config__build *b, size_t n, config__id_fn id_of)
 {
     if (n == 0)
         return NULL;
@@ -52,9 +43,7 @@ static config_key *config_keys_sorted(config__build *b, size_t n,
     return keys;
 }
 
-/* config_keys_find returns the index of the first entry named id, or -1. */
-static int64_t config_keys_find(const config_key *keys, size_t n,
-                                const char *id)
+int64_t config__keys_find(const config_key *keys, size_t n, const char *id)
 {
     size_t lo = 0, hi = n;
     while (lo < hi) {
@@ -200,7 +189,7 @@ static void config_validate_locations(config__build *b,
         const config__location_src *src = &b->locations[i];
         if (src->region == NULL)
             continue; /* missing: reported by the parser */
-        int64_t r = config_keys_find(regions, c->n_regions, src->region);
+        int64_t r = config__keys_find(regions, c->n_regions, src->region);
         if (r >= 0) {
             c->locations[i].region = (uint32_t)r;
             continue;
@@ -294,7 +283,7 @@ static void config_validate_sources(config__build *b, const config_key *locs)
         const config__source_src *src = &b->sources[s];
         for (size_t j = 0; j < src->n_claims; j++) {
             const config__claim_src *cl = &src->claims[j];
-            if (config_keys_find(locs, c->n_locations, cl->location) >= 0) {
+            if (config__keys_find(locs, c->n_locations, cl->location) >= 0) {
                 n_pairs += (size_t)__builtin_popcount(cl->buckets);
                 continue;
             }
@@ -319,7 +308,7 @@ static void config_validate_sources(config__build *b, const config_key *locs)
         const config__source_src *src = &b->sources[s];
         for (size_t j = 0; j < src->n_claims; j++) {
             const config__claim_src *cl = &src->claims[j];
-            int64_t loc = config_keys_find(locs, c->n_locations, cl->location);
+            int64_t loc = config__keys_find(locs, c->n_locations, cl->location);
             if (loc < 0)
                 continue;
             for (unsigned bk = 0; bk < ATP_AUTH_BUCKET_COUNT; bk++) {
@@ -460,7 +449,7 @@ static void config_validate_buffers(config__build *b, const config_key *regions,
         const config__buffer_src *src = &b->buffers[i];
         bool resolved = true;
         if (src->region != NULL) {
-            int64_t x = config_keys_find(regions, c->n_regions, src->region);
+            int64_t x = config__keys_find(regions, c->n_regions, src->region);
             if (x >= 0) {
                 r->region = (uint32_t)x;
             } else {
@@ -474,7 +463,8 @@ static void config_validate_buffers(config__build *b, const config_key *regions,
             }
         }
         if (src->channel != NULL) {
-            int64_t x = config_keys_find(channels, c->n_channels, src->channel);
+            int64_t x =
+                config__keys_find(channels, c->n_channels, src->channel);
             if (x >= 0) {
                 r->channel = (uint32_t)x;
             } else {
@@ -526,13 +516,13 @@ void config__validate(config__build *b)
     config *c = &b->c;
     config_validate_service(b);
     config_key *regions =
-        config_keys_sorted(b, c->n_regions, config__region_id);
+        config__keys_sorted(b, c->n_regions, config__region_id);
     config_key *locs =
-        config_keys_sorted(b, c->n_locations, config__location_id);
+        config__keys_sorted(b, c->n_locations, config__location_id);
     config_key *channels =
-        config_keys_sorted(b, c->n_channels, config__channel_id);
+        config__keys_sorted(b, c->n_channels, config__channel_id);
     config_key *sources =
-        config_keys_sorted(b, c->n_sources, config__source_id);
+        config__keys_sorted(b, c->n_sources, config__source_id);
     if (b->oom)
         goto done;
     config_check_unique(b, regions, c->n_regions, b->region_marks, "region");
