@@ -23,6 +23,8 @@ publisher, config and process helpers live there).
 - split(): topic (region, sku) and decoded body of a raw feed message;
   scan_all(): every page of a region; item_state()/msg_state(): the
   comparable state of a scan item or a feed message.
+- TransitionModel: the out-of-stock / back-in-stock / low-stock marks of
+  one (sku, region, channel) as PROTOCOL.md ("Transitions") defines them.
 """
 
 import collections
@@ -525,3 +527,36 @@ def scan_all(q, region, limit=1000):
             raise TestFailure("scan cursor does not advance: %r" % r["next_cursor"])
         cursor = r["next_cursor"]
     raise TestFailure("scan did not end")
+
+
+class TransitionModel:
+    """The transitions of one (sku, region, channel), from PROTOCOL.md:
+    update(atp, threshold) returns the marks of the next message; out and
+    low are the state flags after it."""
+
+    def __init__(self):
+        self.known = False
+        self.out = False
+        self.low = False
+
+    def update(self, atp, threshold):
+        first = not self.known
+        out = atp <= 0
+        if threshold <= 0:
+            low = False
+        elif atp < threshold:
+            low = True
+        elif first or atp >= threshold + max(1, threshold * 10 // 100):
+            low = False
+        else:
+            low = self.low
+        marks = []
+        if not first:
+            if out and not self.out:
+                marks.append("out_of_stock")
+            if not out and self.out:
+                marks.append("back_in_stock")
+            if low and not self.low and not out:
+                marks.append("low_stock")
+        self.known, self.out, self.low = True, out, low
+        return marks

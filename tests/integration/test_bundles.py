@@ -199,38 +199,6 @@ class Model(M.RowModel):
             self.known.add(l["sku"])
 
 
-class FeedModel:
-    """Transitions of one (sku, region, channel) on the change feed
-    (docs/PROTOCOL.md, "Transitions")."""
-
-    def __init__(self):
-        self.known = False
-        self.out = False
-        self.low = False
-
-    def update(self, atp, threshold):
-        first = not self.known
-        out = atp <= 0
-        if threshold <= 0:
-            low = False
-        elif atp < threshold:
-            low = True
-        elif first or atp >= threshold + max(1, threshold * 10 // 100):
-            low = False
-        else:
-            low = self.low
-        marks = []
-        if not first:
-            if out and not self.out:
-                marks.append("out_of_stock")
-            if not out and self.out:
-                marks.append("back_in_stock")
-            if low and not self.low and not out:
-                marks.append("low_stock")
-        self.known, self.out, self.low = True, out, low
-        return marks, out, low
-
-
 def refusal_of(lines):
     return [{k: l.get(k) for k in ("sku", "region", "qty", "available", "ok")}
             if isinstance(l, dict) else l for l in lines or []]
@@ -928,7 +896,7 @@ def explain(t, where="explain"):
 def feed(t, where="feed"):
     ck, m = t.ck, t.m
     topics = tuple(F.prefix(reg, "F-KIT") for reg in REGIONS)
-    models = {(reg, ch): FeedModel() for reg in REGIONS for ch in CHANNELS}
+    models = {(reg, ch): F.TransitionModel() for reg in REGIONS for ch in CHANNELS}
     seen = []
 
     def judge(msgs, what):
@@ -943,8 +911,9 @@ def feed(t, where="feed"):
                 ch = e.get("channel")
                 if (reg, ch) not in models:
                     continue
-                marks, out, low = models[(reg, ch)].update(e.get("atp"),
-                                                           m.threshold("F-KIT", reg, ch))
+                tm = models[(reg, ch)]
+                marks = tm.update(e.get("atp"), m.threshold("F-KIT", reg, ch))
+                out, low = tm.out, tm.low
                 ck.eq((e.get("transitions"), e.get("out_of_stock"), e.get("low_stock")),
                       (marks, out, low), "%s: %s: F-KIT@%s/%s transitions and flags (atp %r)"
                       % (where, what, reg, ch, e.get("atp")))

@@ -46,37 +46,6 @@ def rule(sku, channel):
     return RULES.get((sku, channel)) or RULES[(sku, None)]
 
 
-class Model:
-    """The transitions of one (sku, region, channel), from PROTOCOL.md."""
-
-    def __init__(self):
-        self.known = False
-        self.out = False
-        self.low = False
-
-    def update(self, atp, threshold):
-        first = not self.known
-        out = atp <= 0
-        if threshold <= 0:
-            low = False
-        elif atp < threshold:
-            low = True
-        elif first or atp >= threshold + max(1, threshold * 10 // 100):
-            low = False
-        else:
-            low = self.low
-        marks = []
-        if not first:
-            if out and not self.out:
-                marks.append("out_of_stock")
-            if not out and self.out:
-                marks.append("back_in_stock")
-            if low and not self.low and not out:
-                marks.append("low_stock")
-        self.known, self.out, self.low = True, out, low
-        return marks
-
-
 # T1's steps: (action, supply after, reserved after, expected default-channel
 # (atp, transitions, out_of_stock, low_stock)). Actions: ("set", on_hand),
 # ("reserve", id, qty, ttl_ms), ("release", id), ("expire", id).
@@ -113,7 +82,7 @@ T2_STEPS = [  # the first message at 0 reports no transition
 
 
 def run_steps(h, ck, d, q, fd, sub, sku, steps):
-    models = {c: Model() for c in ALL_CH}
+    models = {c: F.TransitionModel() for c in ALL_CH}
     for i, (act, supply, reserved, want) in enumerate(steps):
         what = "%s step %d %r" % (sku, i, act)
         if act[0] == "set":
