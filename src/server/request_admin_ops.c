@@ -319,7 +319,7 @@ static bool request_admin_parts(codec_view v, config_bundle_part *parts,
     if (codec_view_type(v) != CODEC_ARRAY || len == 0 || len > 16) {
         reply_error_set(e, ATP_E_BAD_REQUEST,
                         "'components' must be a list of 1 to 16 [sku, qty] "
-                        "pairs");
+                        "pairs, like [[\"MUG\", 2], [\"TEA\", 1]]");
         return false;
     }
     codec_view c = codec_view_first(v);
@@ -328,7 +328,9 @@ static bool request_admin_parts(codec_view v, config_bundle_part *parts,
         int64_t q;
         if (codec_view_type(c) != CODEC_ARRAY || codec_view_len(c) != 2) {
             reply_error_set(e, ATP_E_BAD_REQUEST,
-                            "component %u: expected [sku, qty]", k);
+                            "component %u (from 0): expected [sku, qty], like "
+                            "[\"MUG\", 2]",
+                            k);
             return false;
         }
         codec_view sv = codec_view_first(c);
