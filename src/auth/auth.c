@@ -79,6 +79,8 @@ static const struct {
     {"explain", CONFIG_SCOPE_READ},
     {"pickup", CONFIG_SCOPE_READ},
     {"pickup_cart", CONFIG_SCOPE_READ},
+    {"promise", CONFIG_SCOPE_READ},
+    {"promise_cart", CONFIG_SCOPE_READ},
     {"feed", CONFIG_SCOPE_READ},
     {"metrics", CONFIG_SCOPE_READ},
     {"reserve", CONFIG_SCOPE_RESERVE},

@@ -182,7 +182,8 @@ atp_err engine_alloc(const config *cfg, const engine_persist *persist,
         goto fail;
     pthread_mutex_init(&e->dirty.mu, NULL);
     if ((err = engine__snapshot_init(e)) != ATP_OK ||
-        (err = engine__lots_init(&e->lots)) != ATP_OK)
+        (err = engine__lots_init(&e->lots)) != ATP_OK ||
+        (err = engine__phased_init(&e->phased)) != ATP_OK)
         goto fail;
     bundles *b;
     if ((err = engine__bundles_build(e, cfg, &b)) != ATP_OK)
@@ -212,6 +213,7 @@ void engine_free(engine *e)
     pthread_mutex_destroy(&e->dirty.mu);
     engine__snapshot_fini(e);
     engine__lots_fini(&e->lots);
+    engine__phased_fini(&e->phased);
     queue_fini(&e->q);
     rules_free(atomic_load(&e->rules));
     for (size_t i = 0; i < e->retired.n; i++)
@@ -497,6 +499,9 @@ static void engine_cmd_run(engine *e, engine_cmd *cmd, bool *stopping)
     case ENGINE_CMD_PICKUP:
         engine__pickup_run(e, cmd->pickup);
         return;
+    case ENGINE_CMD_PROMISE:
+        engine__promise_run(e, cmd->promise);
+        return;
     case ENGINE_CMD_PICKUP_DRAIN:
         engine__pickup_drain(e);
         return;
@@ -517,6 +522,9 @@ static int64_t engine_housekeep(engine *e, int64_t wall_ms, int64_t mono_ms)
     int64_t lot_wait = engine__lots_tick(e, wall_ms);
     if (lot_wait >= 0 && (wait < 0 || lot_wait < wait))
         wait = lot_wait;
+    int64_t date_wait = engine__phased_tick(e, wall_ms);
+    if (date_wait >= 0 && (wait < 0 || date_wait < wait))
+        wait = date_wait;
     resv_flush(e);
     return wait;
 }
@@ -618,6 +626,9 @@ static void engine_cmd_refuse(engine_cmd *cmd)
         return;
     case ENGINE_CMD_PICKUP:
         engine__pickup_refuse(cmd->pickup);
+        return;
+    case ENGINE_CMD_PROMISE:
+        engine__promise_refuse(cmd->promise);
         return;
     case ENGINE_CMD_PICKUP_DRAIN: /* stopped: nothing changes any more */
         return;

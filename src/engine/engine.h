@@ -157,6 +157,10 @@ typedef struct engine_stats {
     uint64_t resv_granted, resv_refused, resv_expired, resv_consumed;
     /* grants that took units beyond ATP, and those units */
     uint64_t backorder_reserves, backorder_units;
+    /* dated reserves granted; open units of dated reservations before
+     * their date; the sum of every row's preorder hold */
+    uint64_t preorder_reserves;
+    int64_t preorder_dated_units, preorder_hold_units;
     uint64_t resv_store_failures; /* operations refused: store write failed */
     bool store_known;             /* store filled in (persist.stats set) */
     engine_store_stats store;
@@ -234,6 +238,8 @@ typedef struct engine_resv_result {
     engine_resv_state state;
     int64_t created_ms, expires_ms, updated_ms; /* wall clock */
     const char *order_ref;                      /* NULL: none */
+    int64_t promise_ms; /* a dated reservation's date, 0: none */
+    bool dated;         /* promise_ms is still later than now */
     const engine_resv_line *lines;
     uint32_t n_lines;
 } engine_resv_result;
@@ -258,6 +264,11 @@ typedef struct engine_resv_req {
      * beyond ATP (not a pinned line; docs/PROTOCOL.md, "Backorder
      * budgets"). */
     bool backorder;
+    /* reserve: a dated reservation's date, ms since the epoch (0: none;
+     * docs/PROTOCOL.md, "Dated reservations"): each line is checked
+     * against atp_on(promise_ms); at or before now an ordinary reserve.
+     * Not with backorder or pinned lines (the server refuses those). */
+    int64_t promise_ms;
     const char *order_ref; /* commit, optional */
     uint32_t order_ref_len;
     /* Tenancy (docs/SECURITY.md): the client the request's token is bound
@@ -664,6 +675,59 @@ typedef void (*engine_pickup_done_fn)(void *arg, const engine_pickup *x);
 atp_err engine_pickup_submit(engine *e, uint32_t region, uint32_t channel,
                              const engine_pickup_line *lines, uint32_t n,
                              engine_pickup_done_fn done, void *arg);
+
+/* ---- time-phased promises (docs/PROTOCOL.md, "Time-phased promises") --- */
+
+/* One SKU of a promise query; the bytes are borrowed until done is called.
+ * qty: the quantity whose earliest date is asked (0: none). */
+typedef struct engine_promise_line {
+    const char *sku;
+    uint32_t sku_len;
+    int64_t qty;
+} engine_promise_line;
+
+/* The most schedule entries a promise answer lists. */
+#define ENGINE_PROMISE_POINTS 64
+
+/* One line's time-phased answer (formula/phased.h). */
+typedef struct engine_promise_result {
+    engine_answer answer; /* today's, engine_query's */
+    bool bundle;          /* a bundle SKU: nothing else is set */
+    int64_t dated;        /* open units of dated reservations before their
+                             date */
+    int64_t hold;         /* the row's preorder hold (in answer.reserved) */
+    int64_t shortfall;    /* preorder_shortfall */
+    int64_t max_promisable;
+    int64_t atp_on_date; /* atp_on(the request's date) */
+    int64_t earliest_ms; /* for the line's qty; -1: never */
+    uint32_t n_points;   /* schedule entries (with points only) */
+    bool truncated;      /* more than ENGINE_PROMISE_POINTS */
+    int64_t point_ms[ENGINE_PROMISE_POINTS], point_atp[ENGINE_PROMISE_POINTS];
+} engine_promise_result;
+
+/* What engine_promise_submit answers: valid only during the done
+ * callback. err ATP_E_NOMEM or ATP_E_BUSY: nothing else is set. */
+typedef struct engine_promise {
+    atp_err err;
+    int64_t now_ms; /* the engine's clock at the answer */
+    const engine_promise_result *lines;
+} engine_promise;
+
+typedef void (*engine_promise_done_fn)(void *arg, const engine_promise *x);
+
+/* engine_promise_submit asks for the time-phased answer of n lines (1..)
+ * of SKUs in region for channel (valid indices), atp_on at date_ms (0:
+ * now), with the schedule when points is true: the inbound lots of each
+ * SKU and its dated reservations are read on the engine thread, between
+ * two commands. lines must stay valid until done. Never blocks: ATP_E_BUSY
+ * when the engine's queue is full, ATP_E_BAD_STATE when stopped,
+ * ATP_E_NOMEM; done is then not called. Otherwise done is called exactly
+ * once, on the engine thread (x->err ATP_E_BUSY when atpd stops first).
+ * Costs the engine thread one pass over each SKU's lots. */
+atp_err engine_promise_submit(engine *e, uint32_t region, uint32_t channel,
+                              const engine_promise_line *lines, uint32_t n,
+                              int64_t date_ms, bool points,
+                              engine_promise_done_fn done, void *arg);
 
 /* engine_region_stale_set marks a region stale or not (any thread); a
  * change marks every row of the region for the change feed. */

@@ -68,6 +68,7 @@ typedef enum engine_cmd_type {
     ENGINE_CMD_RULES,         /* new buffer rules (a reload, reload.c) */
     ENGINE_CMD_EXPLAIN,       /* explain one SKU (explain.c) */
     ENGINE_CMD_PICKUP,        /* a region's locations for pickup (pickup.c) */
+    ENGINE_CMD_PROMISE,       /* time-phased answers (phased.c) */
     ENGINE_CMD_PICKUP_DRAIN,  /* hand the pickup feed what changed
                                  (pickup_feed.c) */
 } engine_cmd_type;
@@ -134,6 +135,15 @@ typedef struct engine_lots {
     engine_lot **buckets;
     size_t cap, count;
     heap waiting; /* lots waiting to enter the horizon, by due time */
+    /* Each SKU's lots, chained through engine_lot.sku_next: open
+     * addressing on sku + 1 (0: empty); a SKU whose last lot went keeps
+     * its slot (head NULL) until the next growth drops it. So a SKU's
+     * lots are found without walking every lot (explain, promise). */
+    struct {
+        uint32_t *keys;
+        engine_lot **heads;
+        size_t cap, used;
+    } by_sku;
     engine_lot_key *removed;
     size_t n_removed, cap_removed;
     bool dirty;       /* changed since the last snapshot */
@@ -186,6 +196,47 @@ typedef struct engine_pickup_req {
     uint32_t n;
 } engine_pickup_req;
 
+/* ENGINE_CMD_PROMISE: one allocation, freed by whoever answers; the
+ * lines are borrowed from the caller (engine_promise_submit). */
+typedef struct engine_promise_req {
+    engine_promise_done_fn done;
+    void *arg;
+    uint32_t region, channel;
+    const engine_promise_line *lines;
+    uint32_t n;
+    int64_t date_ms;
+    bool points;
+} engine_promise_req;
+
+/* Dated reservations (phased.c, engine thread): per (sku, region) row
+ * with any, the open units per promise date, and the row's preorder hold
+ * (docs/PROTOCOL.md, "The time-phased formula"), which the row's reserved
+ * total includes: reserved = ordinary + hold. */
+typedef struct engine_phased_date {
+    int64_t date_ms, qty;
+} engine_phased_date;
+
+typedef struct engine_phased_row {
+    uint64_t key;              /* (sku << 16 | region) + 1; 0: an empty slot */
+    engine_phased_date *dates; /* by date; never shrinks (phased.c) */
+    uint32_t n, cap;
+    int64_t hold;
+} engine_phased_row;
+
+typedef struct engine_phased {
+    engine_phased_row *rows; /* open addressing; a row stays once made */
+    size_t cap, used;
+    /* A dated record counts here while its promise_ms is later than
+     * conv_ms, in its row's reserved (ordinary) from then on; the tick
+     * moves the dates at or before now and sets conv_ms = now. */
+    int64_t conv_ms;
+    int64_t next_ms;             /* the earliest date here; INT64_MAX: none */
+    struct phased_step *scratch; /* a row's steps (engine thread) */
+    size_t scratch_cap;
+    _Atomic int64_t dated_units, hold_units;
+    _Atomic uint64_t reserves; /* dated reserves granted */
+} engine_phased;
+
 typedef struct engine_cmd {
     engine_cmd_type type;
     atp_err err; /* GROUP_DONE, SNAPSHOT_DONE */
@@ -196,6 +247,7 @@ typedef struct engine_cmd {
     engine_rules_change *rules;  /* RULES */
     engine_explain_req *explain; /* EXPLAIN */
     engine_pickup_req *pickup;   /* PICKUP */
+    engine_promise_req *promise; /* PROMISE */
 } engine_cmd;
 
 struct engine {
@@ -328,7 +380,8 @@ struct engine {
         uint64_t failing; /* failures in a row, for the log */
         _Atomic uint64_t waited, taken, failed, last_ms, last_positions;
     } snap;
-    engine_lots lots; /* engine thread */
+    engine_lots lots;     /* engine thread */
+    engine_phased phased; /* engine thread */
     struct {
         engine_load_pos *items; /* ENGINE_LOAD_BATCH, once loading starts */
         size_t n;
@@ -545,12 +598,51 @@ void engine__lots_clear_source(engine *e, const uint8_t *inbound_loc);
 int64_t engine__lots_tick(engine *e, int64_t now_ms); /* ms to next, -1 none */
 size_t engine__lots_snapshot_size(const engine *e);
 void engine__lots_snapshot(engine *e, engine_lots_writer *w);
-/* engine__lots_visit calls fn for every lot of sku (any order). */
+/* engine__lots_visit calls fn for every lot of sku (any order), through
+ * the SKU's chain: O(its lots). */
 typedef void (*engine_lot_fn)(void *ctx, uint16_t loc, const char *id,
                               uint32_t id_len, int64_t qty, int64_t eta_ms,
                               bool counted);
 void engine__lots_visit(const engine *e, uint32_t sku, engine_lot_fn fn,
                         void *ctx);
+
+/* phased.c (engine thread; loading: main thread before start) - dated
+ * reservations and the preorder hold (docs/PROTOCOL.md, "The time-phased
+ * formula"):
+ * engine__phased_init/fini: the table (init: ATP_E_NOMEM).
+ * engine__phased_counts: does open line quantity of a record promised for
+ *   promise_ms count as dated (here) rather than in the row's reserved?
+ * engine__phased_move: add d (+/-) open units at date_ms to (sku, region)
+ *   and publish the row's new hold (engine__row_add). A date that finds no
+ *   room counts in the row as ordinary (logged); a removal that finds no
+ *   such date takes it from there too, so the two never disagree.
+ * engine__phased_room: room for r's dated lines, so that putting r in
+ *   cannot fail (call it before a new record goes in; ATP_E_NOMEM).
+ * engine__phased_lots_changed: a lot of sku at loc changed: its row's hold
+ *   again. engine__phased_refresh_all: every row's (horizons or regions
+ *   moved).
+ * engine__phased_tick: dates at or before now become ordinary; returns the
+ *   ms to the next date, -1 none.
+ * engine__phased_atp_on: atp_on(date_ms) of (sku, region) for answer a (a
+ *   reserve's check; any date, the row's lots and dates as they are now).
+ * engine__promise_run / _refuse: one promise command. */
+atp_err engine__phased_init(engine_phased *p);
+void engine__phased_fini(engine_phased *p);
+static inline bool engine__phased_counts(const engine *e, int64_t promise_ms)
+{
+    return promise_ms > e->phased.conv_ms;
+}
+void engine__phased_move(engine *e, uint32_t sku, uint32_t region,
+                         int64_t date_ms, int64_t d);
+atp_err engine__phased_room(engine *e, uint32_t sku, uint32_t region,
+                            int64_t date_ms);
+void engine__phased_lots_changed(engine *e, uint32_t sku, uint16_t loc);
+void engine__phased_refresh_all(engine *e);
+int64_t engine__phased_tick(engine *e, int64_t now_ms);
+int64_t engine__phased_atp_on(const engine *e, uint32_t sku, uint32_t region,
+                              const engine_answer *a, int64_t date_ms);
+void engine__promise_run(engine *e, engine_promise_req *req);
+void engine__promise_refuse(engine_promise_req *req);
 
 /* explain.c (engine thread): answer one explain command; refuse answers
  * it busy without running it (stopped). */

@@ -19,7 +19,8 @@
 #include "formula/formula.h"
 
 struct engine_lot {
-    struct engine_lot *next; /* hash chain */
+    struct engine_lot *next;     /* hash chain */
+    struct engine_lot *sku_next; /* the SKU's chain (engine_lots.by_sku) */
     uint32_t sku;
     uint16_t loc;
     bool counted;
@@ -42,14 +43,90 @@ atp_err engine__lots_init(engine_lots *l)
     memset(l, 0, sizeof *l);
     l->cap = 1024;
     l->buckets = calloc(l->cap, sizeof *l->buckets);
+    l->by_sku.cap = 256;
+    l->by_sku.keys = calloc(l->by_sku.cap, sizeof *l->by_sku.keys);
+    l->by_sku.heads = calloc(l->by_sku.cap, sizeof *l->by_sku.heads);
     heap_init(&l->waiting, 256);
-    return l->buckets ? ATP_OK : ATP_E_NOMEM;
+    return l->buckets && l->by_sku.keys && l->by_sku.heads ? ATP_OK
+                                                           : ATP_E_NOMEM;
+}
+
+/* ---- each SKU's chain ------------------------------------------------------
+ */
+
+static size_t lots_sku_slot(const engine_lots *l, uint32_t sku)
+{
+    size_t m = l->by_sku.cap - 1;
+    size_t i = (size_t)((sku + 1) * 0x9E3779B1u) & m;
+    while (l->by_sku.keys[i] != 0 && l->by_sku.keys[i] != sku + 1)
+        i = (i + 1) & m;
+    return i;
+}
+
+/* Double the SKU table (or keep its size, dropping SKUs without lots).
+ * False: no memory, nothing changed. */
+static bool lots_sku_grow(engine_lots *l)
+{
+    size_t live = 0;
+    for (size_t i = 0; i < l->by_sku.cap; i++)
+        live += l->by_sku.heads[i] != NULL;
+    size_t cap = live * 2 >= l->by_sku.cap ? l->by_sku.cap * 2 : l->by_sku.cap;
+    uint32_t *keys = calloc(cap, sizeof *keys);
+    engine_lot **heads = calloc(cap, sizeof *heads);
+    if (keys == NULL || heads == NULL) {
+        free(keys);
+        free(heads);
+        return false;
+    }
+    engine_lots old = *l;
+    l->by_sku.keys = keys;
+    l->by_sku.heads = heads;
+    l->by_sku.cap = cap;
+    l->by_sku.used = 0;
+    for (size_t i = 0; i < old.by_sku.cap; i++) {
+        if (old.by_sku.heads[i] == NULL)
+            continue;
+        size_t j = lots_sku_slot(l, old.by_sku.keys[i] - 1);
+        keys[j] = old.by_sku.keys[i];
+        heads[j] = old.by_sku.heads[i];
+        l->by_sku.used++;
+    }
+    free(old.by_sku.keys);
+    free(old.by_sku.heads);
+    return true;
+}
+
+/* Chain x to its SKU. False: no memory for a new SKU (nothing changed). */
+static bool lots_sku_link(engine_lots *l, engine_lot *x)
+{
+    size_t i = lots_sku_slot(l, x->sku);
+    if (l->by_sku.keys[i] == 0) {
+        if ((l->by_sku.used + 1) * 4 > l->by_sku.cap * 3) {
+            if (!lots_sku_grow(l))
+                return false;
+            i = lots_sku_slot(l, x->sku);
+        }
+        l->by_sku.keys[i] = x->sku + 1;
+        l->by_sku.used++;
+    }
+    x->sku_next = l->by_sku.heads[i];
+    l->by_sku.heads[i] = x;
+    return true;
+}
+
+static void lots_sku_unlink(engine_lots *l, const engine_lot *x)
+{
+    engine_lot **p = &l->by_sku.heads[lots_sku_slot(l, x->sku)];
+    while (*p != x)
+        p = &(*p)->sku_next; /* x is chained: lots_get linked it */
+    *p = x->sku_next;
 }
 
 size_t engine__lots_memory(const engine_lots *l)
 {
     /* Lot ids are counted at a typical 16 bytes (they are not summed). */
     return l->cap * sizeof *l->buckets + heap_memory(&l->waiting) +
+           l->by_sku.cap * (sizeof *l->by_sku.keys + sizeof *l->by_sku.heads) +
            l->cap_removed * sizeof *l->removed +
            l->count * (sizeof(engine_lot) + 16);
 }
@@ -65,6 +142,8 @@ void engine__lots_fini(engine_lots *l)
         }
     }
     free(l->buckets);
+    free(l->by_sku.keys);
+    free(l->by_sku.heads);
     heap_fini(&l->waiting);
     for (size_t i = 0; i < l->n_removed; i++)
         free(l->removed[i].key);
@@ -196,6 +275,10 @@ static engine_lot *lots_get(engine *e, uint32_t sku, uint16_t loc,
         return NULL;
     x->sku = sku;
     x->loc = loc;
+    if (!lots_sku_link(l, x)) {
+        free(x);
+        return NULL;
+    }
     heap_node_init(&x->due);
     x->id_len = id_len;
     memcpy(x->id, id, id_len);
@@ -210,6 +293,7 @@ static void lots_free_one(engine *e, engine_lot *x)
     engine_lot **p = lots_slot(&e->lots, x->sku, x->loc, x->id, x->id_len);
     *p = x->next;
     e->lots.count--;
+    lots_sku_unlink(&e->lots, x);
     lots_note_removed(&e->lots, x, e->cfg);
     free(x);
 }
@@ -250,6 +334,7 @@ void engine__lot_event(engine *e, uint32_t sku, const engine_event *ev)
         lots_free_one(e, x);
         break;
     }
+    engine__phased_lots_changed(e, sku, ev->location);
 }
 
 /* Every lot at a location where src is authoritative for inbound goes:
@@ -268,11 +353,13 @@ void engine__lots_clear_source(engine *e, const uint8_t *inbound_loc)
             lots_uncount(e, x);
             *p = x->next;
             l->count--;
+            lots_sku_unlink(l, x);
             lots_note_removed(l, x, e->cfg);
             free(x);
             l->dirty = true;
         }
     }
+    engine__phased_refresh_all(e);
 }
 
 int64_t engine__lots_tick(engine *e, int64_t now)
@@ -286,6 +373,7 @@ int64_t engine__lots_tick(engine *e, int64_t now)
         heap_remove(&l->waiting, top);
         x->counted = true;
         lots_inbound_add(e, x, x->qty);
+        engine__phased_lots_changed(e, x->sku, x->loc); /* no longer future */
         any = true;
     }
     if (any)
@@ -385,11 +473,9 @@ void engine__lots_visit(const engine *e, uint32_t sku, engine_lot_fn fn,
                         void *ctx)
 {
     const engine_lots *l = &e->lots;
-    for (size_t i = 0; i < l->cap; i++)
-        for (const engine_lot *x = l->buckets[i]; x != NULL; x = x->next)
-            if (x->sku == sku)
-                fn(ctx, x->loc, x->id, x->id_len, x->qty, x->eta_ms,
-                   x->counted);
+    for (const engine_lot *x = l->by_sku.heads[lots_sku_slot(l, sku)];
+         x != NULL; x = x->sku_next)
+        fn(ctx, x->loc, x->id, x->id_len, x->qty, x->eta_ms, x->counted);
 }
 
 size_t engine__lots_at(const engine *e, uint16_t loc)
@@ -427,6 +513,7 @@ void engine__lots_relocated(engine *e, const uint16_t *old_region, int64_t now)
             lots_uncount(e, x);
             lots_count(e, x, now);
         }
+    engine__phased_refresh_all(e);
 }
 
 void engine__lots_rehorizon(engine *e, const int64_t *old_horizon, int64_t now)
@@ -440,4 +527,5 @@ void engine__lots_rehorizon(engine *e, const int64_t *old_horizon, int64_t now)
             lots_uncount(e, x);
             lots_count(e, x, now);
         }
+    engine__phased_refresh_all(e);
 }

@@ -181,6 +181,13 @@ void engine_stats_get(const engine *e, engine_stats *out)
             atomic_load_explicit(&e->memory_bytes, memory_order_relaxed),
     };
     resv_stats(&e->resv, out);
+    out->preorder_reserves =
+        atomic_load_explicit(&m->phased.reserves, memory_order_relaxed);
+    out->preorder_dated_units =
+        atomic_load_explicit(&m->phased.dated_units, memory_order_relaxed);
+    out->preorder_hold_units =
+        atomic_load_explicit(&m->phased.hold_units, memory_order_relaxed);
+
     out->snapshot_waited = atomic_load(&m->snap.waited);
     out->snapshots = atomic_load(&m->snap.taken);
     out->snapshot_failures = atomic_load(&m->snap.failed);

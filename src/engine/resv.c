@@ -243,6 +243,9 @@ static uint64_t resv_request_digest(const engine *e, const engine_resv_req *req,
     /* Only when set: the digests stored before backorders stay valid. */
     if (req->backorder)
         h = resv_fnv_str(h, "backorder", 9);
+    if (req->promise_ms != 0) /* likewise: only a dated reserve's */
+        h = resv_fnv_u64(resv_fnv_str(h, "promise", 7),
+                         (uint64_t)req->promise_ms);
     for (uint32_t i = 0; i < n; i++)
         order[i] = i;
     resv_digest_lines = m;
@@ -274,7 +277,19 @@ static bool resv_by_digest(const engine_resv_req *req,
     for (uint32_t i = 0; !req->partial && i < n; i++)
         if (m[i].split != NULL)
             return true;
-    return req->partial || req->backorder;
+    return req->partial || req->backorder || req->promise_ms != 0;
+}
+
+/* resv_line_atp: what a line of req may take in region from answer a:
+ * its ATP, or for a dated reserve atp_on(promise_ms) (docs/PROTOCOL.md,
+ * "Dated reservations"). */
+static int64_t resv_line_atp(const engine *e, const engine_resv_req *req,
+                             uint32_t id, uint32_t region,
+                             const engine_answer *a)
+{
+    if (req->promise_ms <= e->now_ms)
+        return a->atp;
+    return engine__phased_atp_on(e, id, region, a, req->promise_ms);
 }
 
 /* resv_split_region: region k of line l (0: l->region, then l->split). */
@@ -309,7 +324,7 @@ static uint32_t resv_decide(const engine *e, const engine_resv_req *req,
         engine_answer a;
         engine__answer_of(e, id, l->sku, l->sku_len, resv_split_region(l, k),
                           req->channel, &a);
-        int64_t atp = a.atp;
+        int64_t atp = resv_line_atp(e, req, id, resv_split_region(l, k), &a);
         if (l->pin != 0)
             atp = id == DICT_NONE
                       ? 0
@@ -352,7 +367,8 @@ static void resv_split_available(const engine *e, const engine_resv_req *req,
         engine_answer a;
         engine__answer_of(e, id, l->sku, l->sku_len, resv_split_region(l, k),
                           req->channel, &a);
-        l->available += a.atp > 0 ? a.atp : 0;
+        int64_t atp = resv_line_atp(e, req, id, resv_split_region(l, k), &a);
+        l->available += atp > 0 ? atp : 0;
         if (req->backorder && /* a split line is never pinned */
             (id != DICT_NONE || a.rule_level <= ATP_RULE_SKU))
             l->available += a.backorder_left;
@@ -650,6 +666,7 @@ static void resv_reserve_lines(engine *e, const engine_resv_req *req,
     }
     r->channel = req->channel;
     r->digest = digest;
+    r->promise_ms = req->promise_ms;
     r->state = ENGINE_RESV_HELD;
     r->created_ms = r->updated_ms = now;
     r->expires_ms = r->due.key = now + ttl;
@@ -668,15 +685,22 @@ static void resv_reserve_lines(engine *e, const engine_resv_req *req,
         }
     free(take);
     free(m);
-    if (resv__pinned_room(e, r) != ATP_OK) {
+    bool dated = engine__phased_counts(e, r->promise_ms);
+    atp_err room = resv__pinned_room(e, r);
+    for (uint32_t i = 0; dated && room == ATP_OK && i < r->n_lines; i++)
+        room = engine__phased_room(e, r->lines[i].sku, r->lines[i].region,
+                                   r->promise_ms);
+    if (room != ATP_OK) {
         resv__free(r);
         resv__reply_now(e, req, ATP_E_NOMEM, NULL, false, false);
         return;
     }
     resv_pending *p = resv__change(e, req, NULL, r, true); /* counted
                                                    granted once stored */
-    if (p != NULL)
+    if (p != NULL) {
         p->backordered = backordered;
+        p->dated = req->promise_ms > now;
+    }
 }
 
 /* resv_bundle_digest: the digest of what a request with bundle lines

@@ -88,6 +88,11 @@ typedef struct resv {
      * what was asked (resv_request_digest); 0: any other reserve, whose
      * lines are what was asked. */
     uint64_t digest;
+    /* A dated reservation's date (docs/PROTOCOL.md, "Dated
+     * reservations"), 0: none. While it is later than the engine's
+     * phased.conv_ms its open lines count as dated (phased.c), from then
+     * on in their rows' reserved. */
+    int64_t promise_ms;
     uint32_t n_lines;
     resv_line lines[];
 } resv;

@@ -28,6 +28,9 @@ static void resv_deliver(engine *e, resv_pending *p)
      * counters included; a replay is the original grant, not a new one. */
     if (p->err == ATP_OK && p->grant) {
         atomic_fetch_add_explicit(&e->resv.granted, 1, memory_order_relaxed);
+        if (p->dated)
+            atomic_fetch_add_explicit(&e->phased.reserves, 1,
+                                      memory_order_relaxed);
         if (p->backordered > 0) {
             atomic_fetch_add_explicit(&e->resv.backorder_reserves, 1,
                                       memory_order_relaxed);
@@ -67,6 +70,8 @@ static void resv_deliver(engine *e, resv_pending *p)
             res.expires_ms = r->expires_ms;
             res.updated_ms = r->updated_ms;
             res.order_ref = r->order_ref;
+            res.promise_ms = r->promise_ms;
+            res.dated = r->promise_ms > e->now_ms;
             res.lines = lines;
             res.n_lines = r->n_lines;
         }

@@ -24,6 +24,7 @@ struct resv_pending {
     bool granted, replayed;
     bool grant;          /* a new reservation: counted as granted once stored */
     int64_t backordered; /* a grant's units beyond ATP, counted then too */
+    bool dated;          /* a grant of a dated reserve, counted then too */
     resv *snap;          /* the record after the operation (reply), or NULL */
     char *key;           /* record id (owned) */
     uint32_t key_len;

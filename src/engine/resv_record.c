@@ -38,6 +38,12 @@
  * line (filled from ATP), whose digest it then never matches
  * (docs/PROTOCOL.md, "Backorder budgets", downgrading).
  *
+ * A 14th field, a dated reservation's promise_ms (docs/PROTOCOL.md,
+ * "Dated reservations"), follows when it has one, after the client or nil
+ * and the digest (a dated reserve always has one). An atpd older than
+ * dated reservations skips such a record (load_skipped): do not downgrade
+ * with preorders open.
+ *
  * Version 1 (read, so that an upgrade keeps its reservations) has no marks
  * but a line of 7: [sku, region, qty, consumed, released, consume_source |
  * nil, consume_seq], the last message that consumed the line; it becomes
@@ -72,7 +78,8 @@ unsigned char *resv_record_encode(const engine *e, const resv *r, size_t *len)
     codec_writer *w = codec_writer_alloc(NULL, NULL);
     if (w == NULL)
         return NULL;
-    codec_w_array(w, RESV_RECORD_FIELDS + (r->digest != 0      ? 2
+    codec_w_array(w, RESV_RECORD_FIELDS + (r->promise_ms != 0  ? 3
+                                           : r->digest != 0    ? 2
                                            : r->client != NULL ? 1
                                                                : 0));
     codec_w_uint(w, RESV_RECORD_VERSION);
@@ -119,10 +126,12 @@ unsigned char *resv_record_encode(const engine *e, const resv *r, size_t *len)
     }
     if (r->client != NULL)
         codec_w_str(w, r->client, r->client_len);
-    else if (r->digest != 0)
+    else if (r->digest != 0 || r->promise_ms != 0)
         codec_w_nil(w);
-    if (r->digest != 0)
+    if (r->digest != 0 || r->promise_ms != 0)
         codec_w_uint(w, r->digest);
+    if (r->promise_ms != 0)
+        codec_w_int(w, r->promise_ms);
     unsigned char *out = NULL;
     size_t n;
     const void *data = codec_writer_data(w, &n);
@@ -247,7 +256,7 @@ atp_err resv_record_decode(engine *e, const void *buf, size_t len, resv **out)
         !resv_record_int(codec_val_at(v, 0), &version) ||
         !((version == RESV_RECORD_VERSION &&
            codec_val_len(v) >= RESV_RECORD_FIELDS &&
-           codec_val_len(v) <= RESV_RECORD_FIELDS + 2) ||
+           codec_val_len(v) <= RESV_RECORD_FIELDS + 3) ||
           (version == 1 && codec_val_len(v) == RESV_RECORD_V1_FIELDS)) ||
         !codec_val_str(codec_val_at(v, 1), &id) ||
         !codec_str_is_id(id, ATP_RESV_ID_MAX_LEN) ||
@@ -260,8 +269,14 @@ atp_err resv_record_decode(engine *e, const void *buf, size_t len, resv **out)
         !resv_record_int(codec_val_at(v, 7), &due))
         goto out;
     uint64_t digest = 0;
+    int64_t promise = 0;
     const codec_val *cv = codec_val_at(v, RESV_RECORD_FIELDS);
-    bool with_digest = codec_val_len(v) == RESV_RECORD_FIELDS + 2;
+    bool with_digest = codec_val_len(v) >= RESV_RECORD_FIELDS + 2;
+    bool with_promise = codec_val_len(v) == RESV_RECORD_FIELDS + 3;
+    if (with_promise &&
+        (!resv_record_int(codec_val_at(v, RESV_RECORD_FIELDS + 2), &promise) ||
+         promise <= 0 || promise > ATP_WIRE_INT_MAX))
+        goto out;
     if (version == RESV_RECORD_VERSION &&
         codec_val_len(v) > RESV_RECORD_FIELDS &&
         !(with_digest && codec_val_type(cv) == CODEC_NIL) &&
@@ -270,7 +285,7 @@ atp_err resv_record_decode(engine *e, const void *buf, size_t len, resv **out)
         goto out;
     if (with_digest &&
         (!codec_val_uint(codec_val_at(v, RESV_RECORD_FIELDS + 1), &digest) ||
-         digest == 0))
+         (digest == 0 && !with_promise)))
         goto out;
     if (codec_val_type(codec_val_at(v, 8)) != CODEC_NIL &&
         (!codec_val_str(codec_val_at(v, 8), &ref) ||
@@ -358,6 +373,7 @@ atp_err resv_record_decode(engine *e, const void *buf, size_t len, resv **out)
         goto out;
     err = ATP_E_BAD_REQUEST;
     r->digest = digest;
+    r->promise_ms = promise;
     r->id = resv__strdup(id.ptr, id.len);
     r->id_len = id.len;
     if (ref.len > 0) {

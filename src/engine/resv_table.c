@@ -268,7 +268,11 @@ static void resv_rows_move(engine *e, const resv *r, int sign)
         ATP_ASSERT(open >= 0); /* consumed + released never pass qty */
         if (open == 0)
             continue;
-        engine__row_add(e, l->sku, l->region, 0, sign * open);
+        if (engine__phased_counts(e, r->promise_ms))
+            engine__phased_move(e, l->sku, l->region, r->promise_ms,
+                                sign * open);
+        else
+            engine__row_add(e, l->sku, l->region, 0, sign * open);
         if (l->pin != 0) {
             atp_err err =
                 position_sums_add(&e->pinned, l->sku, (uint16_t)(l->pin - 1),

@@ -50,6 +50,13 @@ static const http_route_def http_routes[] = {
      .params = {{"channel", HTTP_P_STR}, {"pickup_only", HTTP_P_BOOL}}},
     {"POST", "/v1/pickup/{region}/cart", "pickup_cart", .body = true,
      .async = true, .line_sku_qty = true},
+    /* Time-phased promises (docs/HTTP.md, "Time-phased promises"). */
+    {"GET", "/v1/promise/{region}/{sku}", "promise", .async = true,
+     .params = {{"channel", HTTP_P_STR},
+                {"qty", HTTP_P_INT},
+                {"date_ms", HTTP_P_INT}}},
+    {"POST", "/v1/promise/{region}/cart", "promise_cart", .body = true,
+     .async = true, .line_sku_qty = true},
     {.method = "GET", .pattern = "/v1/sources", .op = "sources"},
     {.method = "POST",
      .pattern = "/v1/sources/{source}/reset",

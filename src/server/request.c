@@ -167,7 +167,7 @@ bool request_fields_scan(codec_view map, request_fields *f, codec_str *op)
         REQUEST_KEY(ttl_ms),  REQUEST_KEY(order_ref), REQUEST_KEY(cursor),
         REQUEST_KEY(limit),   REQUEST_KEY(dir),       REQUEST_KEY(sources),
         REQUEST_KEY(source),  REQUEST_KEY(token),     REQUEST_KEY(pickup_only),
-        REQUEST_KEY(partial), REQUEST_KEY(backorder),
+        REQUEST_KEY(partial), REQUEST_KEY(backorder), REQUEST_KEY(promise_ms),
     };
 #undef REQUEST_KEY
     memset(f, 0, sizeof *f);

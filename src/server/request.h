@@ -101,6 +101,7 @@ typedef struct request_async {
     char backup_dir[REQUEST_BACKUP_DIR_MAX + 1]; /* backup: NUL-terminated */
     codec_str sku; /* explain: in the request's buffer */
     void *pickup;  /* pickup, pickup_cart: the request, in its arena */
+    void *promise; /* promise, promise_cart: the request, in its arena */
     /* Who sent it (auth_check; NULL: authentication off or an open op):
      * its client owns the reservations it creates (tenancy). */
     auth_who who;

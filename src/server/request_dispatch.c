@@ -89,7 +89,8 @@ static const struct {
 };
 
 /* The ops' indexes in the metrics: 0 "none", then request_ops, snapshot,
- * backup, explain, pickup, pickup_cart, request_resv_ops,
+ * backup, explain, pickup, pickup_cart, promise, promise_cart,
+ * request_resv_ops,
  * request_admin_change_ops. */
 #define REQUEST_N_OPS (sizeof request_ops / sizeof request_ops[0])
 #define REQUEST_N_RESV (sizeof request_resv_ops / sizeof request_resv_ops[0])
@@ -98,7 +99,9 @@ static const struct {
 #define REQUEST_OP_EXPLAIN (3 + REQUEST_N_OPS)
 #define REQUEST_OP_PICKUP (4 + REQUEST_N_OPS)
 #define REQUEST_OP_PICKUP_CART (5 + REQUEST_N_OPS)
-#define REQUEST_OP_RESV (6 + REQUEST_N_OPS)
+#define REQUEST_OP_PROMISE (6 + REQUEST_N_OPS)
+#define REQUEST_OP_PROMISE_CART (7 + REQUEST_N_OPS)
+#define REQUEST_OP_RESV (8 + REQUEST_N_OPS)
 #define REQUEST_N_ADMIN                                                        \
     (sizeof request_admin_change_ops / sizeof request_admin_change_ops[0])
 #define REQUEST_OP_ADMIN (REQUEST_OP_RESV + REQUEST_N_RESV)
@@ -128,6 +131,10 @@ const char *request_op_name(unsigned op)
         return "pickup";
     if (op == REQUEST_OP_PICKUP_CART)
         return "pickup_cart";
+    if (op == REQUEST_OP_PROMISE)
+        return "promise";
+    if (op == REQUEST_OP_PROMISE_CART)
+        return "promise_cart";
     if (op >= REQUEST_OP_ADMIN)
         return request_admin_change_ops[op - REQUEST_OP_ADMIN].op;
     return request_resv_ops[op - REQUEST_OP_RESV].op;
@@ -176,12 +183,14 @@ bool request_handle(request_env *env, const void *buf, size_t len,
                                request_ops[i].fn == request_health);
         /* The op is set before the gate: a not_ready refusal is counted
          * under its op, not "none". */
-        async->op = i < n                             ? (unsigned)(1 + i)
-                    : codec_str_eq(op, "snapshot")    ? REQUEST_OP_SNAPSHOT
-                    : codec_str_eq(op, "explain")     ? REQUEST_OP_EXPLAIN
-                    : codec_str_eq(op, "backup")      ? REQUEST_OP_BACKUP
-                    : codec_str_eq(op, "pickup")      ? REQUEST_OP_PICKUP
-                    : codec_str_eq(op, "pickup_cart") ? REQUEST_OP_PICKUP_CART
+        async->op = i < n                              ? (unsigned)(1 + i)
+                    : codec_str_eq(op, "snapshot")     ? REQUEST_OP_SNAPSHOT
+                    : codec_str_eq(op, "explain")      ? REQUEST_OP_EXPLAIN
+                    : codec_str_eq(op, "backup")       ? REQUEST_OP_BACKUP
+                    : codec_str_eq(op, "pickup")       ? REQUEST_OP_PICKUP
+                    : codec_str_eq(op, "pickup_cart")  ? REQUEST_OP_PICKUP_CART
+                    : codec_str_eq(op, "promise")      ? REQUEST_OP_PROMISE
+                    : codec_str_eq(op, "promise_cart") ? REQUEST_OP_PROMISE_CART
                     : k < nr              ? (unsigned)(REQUEST_OP_RESV + k)
                     : m < REQUEST_N_ADMIN ? (unsigned)(REQUEST_OP_ADMIN + m)
                                           : 0;
@@ -210,6 +219,12 @@ bool request_handle(request_env *env, const void *buf, size_t len,
                                      async->op == REQUEST_OP_PICKUP_CART, a, w,
                                      async, &e))
                 return false;
+        } else if (async->op == REQUEST_OP_PROMISE ||
+                   async->op == REQUEST_OP_PROMISE_CART) {
+            if (request_promise_start(env, &f,
+                                      async->op == REQUEST_OP_PROMISE_CART, a,
+                                      w, async, &e))
+                return false;
         } else if (codec_str_eq(op, "backup")) {
             if (request_backup_start(env, &f, w, async, &e))
                 return false;
@@ -226,7 +241,8 @@ bool request_handle(request_env *env, const void *buf, size_t len,
                 &e, ATP_E_UNKNOWN_OP,
                 "unknown op '%.*s' (atp, cart, regions, scan, "
                 "sources, status, ready, health, snapshot, backup, explain, "
-                "pickup, pickup_cart, reserve, commit, release, extend, "
+                "pickup, pickup_cart, promise, promise_cart, reserve, commit, "
+                "release, extend, "
                 "reservation, admin_list, admin_history, admin_export, "
                 "admin_set_buffer, admin_remove_buffer, admin_move_location, "
                 "admin_set_location, admin_set_region, admin_remove_location, "

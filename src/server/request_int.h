@@ -18,6 +18,7 @@ typedef struct request_fields {
     codec_view pickup_only; /* pickup, pickup_cart */
     codec_view partial;     /* reserve */
     codec_view backorder;   /* reserve */
+    codec_view promise_ms;  /* reserve */
 } request_fields;
 
 /* request_fields_scan walks the request map once and keeps the first
@@ -163,6 +164,16 @@ bool request_explain_start(request_env *env, const request_fields *f,
 bool request_pickup_start(request_env *env, const request_fields *f, bool cart,
                           codec_arena *a, codec_writer *w, request_async *async,
                           reply_error *e);
+
+/* request_promise_start validates a promise (cart false) or promise_cart
+ * request and hands it to the engine (request_promise.c); the request's
+ * state lives in a until the reply. Returns like request_resv_start. */
+bool request_promise_start(request_env *env, const request_fields *f, bool cart,
+                           codec_arena *a, codec_writer *w,
+                           request_async *async, reply_error *e);
+/* request_promise_ms reads a reserve's optional promise_ms: an integer
+ * 0..2^53-1, nil or absent 0 (else BAD_REQUEST). */
+bool request_promise_ms(codec_view v, int64_t *out, reply_error *e);
 
 /* request_resv_start validates a reservation request and hands it to the
  * engine. Returns true when submitted (the reply comes through

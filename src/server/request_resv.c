@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/clock.h"
 #include "server/request_int.h"
 
 /* request_resv_span writes ms as the largest whole unit ("15m", "1d",
@@ -296,7 +297,7 @@ static void request_resv_write_record(request_env *env, codec_writer *w,
                                       const engine_resv_result *r)
 {
     codec_w_cstr(w, "reservation");
-    codec_w_map(w, r->order_ref ? 8 : 7);
+    codec_w_map(w, (r->order_ref ? 8 : 7) + 2 * (r->promise_ms != 0));
     codec_w_kv_str(w, "id", r->id, r->id_len);
     codec_w_kv_cstr(w, "state", engine_resv_state_name(r->state));
     codec_w_kv_cstr(w, "channel", env->cfg->channels[r->channel]);
@@ -305,6 +306,10 @@ static void request_resv_write_record(request_env *env, codec_writer *w,
     codec_w_kv_int(w, "updated_ms", r->updated_ms);
     if (r->order_ref)
         codec_w_kv_cstr(w, "order_ref", r->order_ref);
+    if (r->promise_ms != 0) {
+        codec_w_kv_int(w, "promise_ms", r->promise_ms);
+        codec_w_kv_bool(w, "dated", r->dated);
+    }
     codec_w_cstr(w, "lines");
     codec_w_array(w, r->n_lines);
     for (uint32_t i = 0; i < r->n_lines; i++) {
@@ -360,6 +365,41 @@ static bool request_resv_flag(codec_view v, const char *name, bool *out,
         return true;
     reply_error_set(e, ATP_E_BAD_REQUEST, "%s must be true or false", name);
     return false;
+}
+
+/* request_resv_dated checks a dated reserve (docs/PROTOCOL.md, "Dated
+ * reservations"): not with backorder or a pinned line (a budget and a
+ * store's shelf are today's), and a TTL that reaches its date. */
+static bool request_resv_dated(request_env *env, const engine_resv_req *r,
+                               reply_error *e)
+{
+    if (r->promise_ms == 0)
+        return true;
+    if (r->backorder) {
+        reply_error_set(e, ATP_E_BAD_REQUEST,
+                        "promise_ms and backorder: true do not go together "
+                        "(a backorder budget is today's)");
+        return false;
+    }
+    for (uint32_t i = 0; i < r->n_lines; i++)
+        if (r->lines[i].pin != 0) {
+            reply_error_set(e, ATP_E_BAD_REQUEST,
+                            "a dated reserve (promise_ms) has no pinned "
+                            "lines (a store's shelf is today's)");
+            e->line = i;
+            return false;
+        }
+    int64_t now = clock_wall_ms();
+    int64_t ttl =
+        r->ttl_ms != 0 ? r->ttl_ms : env->cfg->reservations.default_ttl_ms;
+    if (r->promise_ms > now && now + ttl < r->promise_ms) {
+        reply_error_set(e, ATP_E_BAD_REQUEST,
+                        "ttl_ms %lld ends before promise_ms (%lld ms from "
+                        "now): a preorder must not expire before its date",
+                        (long long)ttl, (long long)(r->promise_ms - now));
+        return false;
+    }
+    return true;
 }
 
 /* request_resv_fills: the answer has "fill": a partial reserve, or one
@@ -577,7 +617,9 @@ bool request_resv_start(request_env *env, engine_resv_op op,
             !request_resv_lines(env, f, true, a, r, e) ||
             !request_resv_ttl(env, f, false, &r->ttl_ms, e) ||
             !request_resv_flag(f->partial, "partial", &r->partial, e) ||
-            !request_resv_flag(f->backorder, "backorder", &r->backorder, e))
+            !request_resv_flag(f->backorder, "backorder", &r->backorder, e) ||
+            !request_promise_ms(f->promise_ms, &r->promise_ms, e) ||
+            !request_resv_dated(env, r, e))
             return false;
         break;
     case ENGINE_RESV_COMMIT:
