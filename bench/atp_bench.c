@@ -75,6 +75,10 @@ static int bench_write_config(bench_app *app)
         fprintf(f, "%sL%d", i ? ", " : "", i);
     /* --reserve-fill backorder: every row has a budget (the global rule),
      * so that reserves with backorder: true have one to read. */
+    /* --lots: the source publishes inbound lots too (its authority's
+     * buckets then name inbound). */
+    if (app->a.lots > 0)
+        fprintf(f, "]\n        buckets: [on_hand, allocated, held, inbound");
     fprintf(f, "]\nbuffers:\n  - {units: 1%s}\n  - {region: r2, percent: 5}\n",
             app->a.reserve_fill == BENCH_FILL_BACKORDER ? ", backorder: 1000000"
                                                         : "");
@@ -228,6 +232,7 @@ static char *bench_header(bench_app *app, const char *started, double elapsed)
             "\"source\": \"%s\"}, "
             "\"reserve_mix\": [%d, %d, %d], \"reserve_fill\": \"%s\", "
             "\"query_bundles\": %s, \"define_bundles\": %s, "
+            "\"query_promise\": %s, \"lots\": %u, "
             "\"replay\": %s, \"speedup\": %g, \"durability\": \"%s\", "
             "\"scheduling\": \"%s\"}",
             ATP_BENCH_VERSION, scen, started, elapsed, app->machine.nproc, cpu,
@@ -259,8 +264,10 @@ static char *bench_header(bench_app *app, const char *started, double elapsed)
             : a->reserve_fill == BENCH_FILL_BACKORDER ? "backorder"
                                                       : "plain",
             a->query_bundles ? "true" : "false",
-            a->define_bundles ? "true" : "false", replay ? replay : "[]",
-            a->speedup, app->cfg.reservations.sync ? "sync" : "nosync",
+            a->define_bundles ? "true" : "false",
+            a->query_promise ? "true" : "false", a->lots,
+            replay ? replay : "[]", a->speedup,
+            app->cfg.reservations.sync ? "sync" : "nosync",
             a->sched_batch ? "batch" : "normal") < 0)
         h = NULL;
     free(replay);
@@ -369,6 +376,7 @@ int main(int argc, char **argv)
         return 1;
     }
     app->work.kits = app->a.query_bundles;
+    app->work.promise = app->a.query_promise;
     app->work.token = app->a.token;
     app->work.fill = app->a.reserve_fill;
     app->work.max_lines = app->cfg.reservations.max_lines;

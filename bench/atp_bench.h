@@ -60,6 +60,12 @@ typedef struct bench_args {
      * "Bundles"), defined in the generated configuration */
     bool query_bundles;
     bool define_bundles; /* the same bundles, requests asking plain SKUs */
+    /* point: ATP requests ask `promise` (qty 1, a date a week ahead;
+     * docs/PROTOCOL.md, "Time-phased promises") instead of `atp` */
+    bool query_promise;
+    /* the preload also adds this many inbound lots to every (sku,
+     * location), arriving 1, 2, ... weeks ahead (0: none) */
+    uint32_t lots;
     char *replay[BENCH_MAX_REPLAY_FILES];
     int n_replay;
     double speedup;

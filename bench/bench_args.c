@@ -164,6 +164,10 @@ static void bench_usage(FILE *f)
         "                        most 100000)\n"
         "  --define-bundles     point: those bundles defined, the requests\n"
         "                        asking plain SKUs (what bundles cost others)\n"
+        "  --query-promise      point: the nng ATP requests ask `promise`\n"
+        "                        (qty 1, date_ms a week ahead) instead of atp\n"
+        "  --lots N             the preload adds N inbound lots to every\n"
+        "                        (sku, location), 1..N weeks ahead (0..8)\n"
         "  --reserve-fill M     reserve: plain (default), partial (partial: "
         "true)\n"
         "                        or split (each line [sku, [its region, the "
@@ -317,6 +321,8 @@ enum {
     BO_COLD,
     BO_QUERY_BUNDLES,
     BO_DEFINE_BUNDLES,
+    BO_QUERY_PROMISE,
+    BO_LOTS,
 };
 
 static const struct option bench_options[] = {
@@ -388,6 +394,8 @@ static const struct option bench_options[] = {
     {"cold", no_argument, NULL, BO_COLD},
     {"query-bundles", no_argument, NULL, BO_QUERY_BUNDLES},
     {"define-bundles", no_argument, NULL, BO_DEFINE_BUNDLES},
+    {"query-promise", no_argument, NULL, BO_QUERY_PROMISE},
+    {"lots", required_argument, NULL, BO_LOTS},
     {NULL, 0, NULL, 0},
 };
 
@@ -421,6 +429,8 @@ static bool *bench_args_flag(bench_args *a, int opt)
         return &a->query_bundles;
     case BO_DEFINE_BUNDLES:
         return &a->define_bundles;
+    case BO_QUERY_PROMISE:
+        return &a->query_promise;
     }
     return NULL;
 }
@@ -510,6 +520,8 @@ static bool bench_args_number(bench_args *a, int opt, const char *v)
                (a->skus = (uint32_t)u, true);
     case BO_HOT:
         return num && u >= 1 && u <= 1000 && (a->hot = (uint32_t)u, true);
+    case BO_LOTS:
+        return num && u <= 8 && (a->lots = (uint32_t)u, true);
     case BO_BATCH:
         return num && u >= 1 && u <= 100000 && (a->batch = (uint32_t)u, true);
     case BO_WINDOW:
@@ -711,6 +723,10 @@ static int bench_args_scale(bench_args *a)
                                  "--skus 3..100000 (atpd's bundle limit), "
                                  "not %u",
                                  a->skus);
+    if (a->lots > 0 && a->batch != 0 && a->batch < 1 + a->lots)
+        return bench_usage_error("--lots %u needs --batch of at least %u "
+                                 "(a position and its lots in one message)",
+                                 a->lots, 1 + a->lots);
     char why[128];
     if (!tools_tls_check(&a->tls, why, sizeof why))
         return bench_usage_error("%s", why);

@@ -254,16 +254,28 @@ int bench_feed_run(const bench_feed_opts *o, bench_feed_result *res)
         codec_event *ev = &pool[(i % n_pool) * batch];
         uint32_t n = batch;
         if (o->preload) {
-            for (n = 0; n < batch && pair < total_pairs; n++, pair++) {
+            static const char *const lot_ids[] = {
+                "PO-1", "PO-2", "PO-3", "PO-4", "PO-5", "PO-6", "PO-7", "PO-8"};
+            uint32_t lots = o->lots < 8 ? o->lots : 8;
+            int64_t week = 7 * 86400000LL, wall = clock_wall_ms();
+            for (n = 0; n + 1 + lots <= batch && pair < total_pairs; pair++) {
                 uint32_t sku = lo + (uint32_t)(pair / o->n_locations);
                 const char *loc = o->locations[pair % o->n_locations];
-                ev[n] = (codec_event){
+                codec_event set = {
                     .kind = ATP_EV_SET,
                     .bucket = ATP_BUCKET_ON_HAND,
                     .sku = {w->skus[sku], w->sku_len[sku]},
                     .location = {loc, (uint32_t)strlen(loc)},
                     .value = o->qty,
                 };
+                ev[n++] = set;
+                for (uint32_t k = 0; k < lots; k++) {
+                    codec_event lot = set;
+                    lot.kind = ATP_EV_LOT_ADD;
+                    lot.ref = (codec_str){lot_ids[k], 4};
+                    lot.eta_ms = wall + (int64_t)(k + 1) * week;
+                    ev[n++] = lot;
+                }
             }
         }
         if (o->events_per_s > 0) {

@@ -35,6 +35,8 @@ typedef struct bench_feed_opts {
     uint32_t window; /* messages in flight at most; 0: no flow control */
     bool preload;    /* SET on_hand = qty on every (sku, location) once */
     int64_t qty;     /* preload quantity; traffic SETs go back to it */
+    uint32_t lots;   /* preload: inbound lots per (sku, location) too, qty
+                        each, arriving 1, 2, ... weeks ahead */
     uint64_t seed;
     const char *label;
     bool quiet;

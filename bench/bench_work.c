@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "atp/error.h"
+#include "common/clock.h"
 
 static const char *const bench_op_names[BENCH_OP_COUNT] = {
     "atp", "cart", "reserve", "commit", "release",
@@ -190,8 +191,12 @@ void bench_encode_atpd(const bench_work *w, const bench_req *r,
     switch (r->op) {
     case BENCH_OP_ATP: {
         const bench_line *l = &r->lines[0];
-        bench_w_map(w, cw, 4);
-        codec_w_kv_cstr(cw, "op", "atp");
+        bench_w_map(w, cw, w->promise ? 6 : 4);
+        codec_w_kv_cstr(cw, "op", w->promise ? "promise" : "atp");
+        if (w->promise) { /* the earliest date of 1, and atp_on a week on */
+            codec_w_kv_int(cw, "qty", 1);
+            codec_w_kv_int(cw, "date_ms", clock_wall_ms() + 7 * 86400000LL);
+        }
         char kit[96];
         if (w->kits)
             snprintf(kit, sizeof kit, "KIT-%s", w->skus[l->sku]);

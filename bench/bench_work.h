@@ -89,6 +89,7 @@ typedef struct bench_work {
     uint32_t max_lines; /* reservations.max_lines: a split cart's lines
                            count twice (0: no limit known) */
     bool kits;          /* ATP requests ask KIT-<sku> (--query-bundles) */
+    bool promise;       /* ATP requests are `promise` (--query-promise) */
 } bench_work;
 
 enum {
