@@ -582,6 +582,11 @@ typedef struct engine_explain_resv {
     engine_resv_state state;
     int64_t open; /* qty - consumed - released: its part of reserved */
     int64_t expires_ms;
+    /* a dated reservation's date (0: none); dated: still later than the
+     * engine's conversion clock, so its open units are not in reserved
+     * but in the row's preorder hold's computation (phased.c) */
+    int64_t promise_ms;
+    bool dated;
 } engine_explain_resv;
 
 /* What engine_explain_submit answers. Valid only during the done callback.

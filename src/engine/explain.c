@@ -112,7 +112,9 @@ static void explain_resvs(engine *e, uint32_t sku, explain_vec *v,
                         .pin = l->pin,
                         .state = (engine_resv_state)r->state,
                         .open = l->qty - l->consumed - l->released,
-                        .expires_ms = r->expires_ms};
+                        .expires_ms = r->expires_ms,
+                        .promise_ms = r->promise_ms,
+                        .dated = engine__phased_counts(e, r->promise_ms)};
             }
         }
     }

@@ -160,7 +160,7 @@ static void explain_resvs(const config *cfg, const engine_explain *x,
     codec_w_array(w, x->n_resvs);
     for (uint32_t i = 0; i < x->n_resvs; i++) {
         const engine_explain_resv *r = &x->resvs[i];
-        codec_w_map(w, 6 + (r->pin != 0));
+        codec_w_map(w, 6 + (r->pin != 0) + 2 * (r->promise_ms != 0));
         codec_w_kv_str(w, "id", r->id, r->id_len);
         codec_w_kv_cstr(w, "state", engine_resv_state_name(r->state));
         codec_w_kv_cstr(w, "region", cfg->regions[r->region].id);
@@ -169,6 +169,10 @@ static void explain_resvs(const config *cfg, const engine_explain *x,
         codec_w_kv_cstr(w, "channel", cfg->channels[r->channel]);
         codec_w_kv_int(w, "qty", r->open);
         codec_w_kv_int(w, "expires_ms", r->expires_ms);
+        if (r->promise_ms != 0) {
+            codec_w_kv_int(w, "promise_ms", r->promise_ms);
+            codec_w_kv_bool(w, "dated", r->dated);
+        }
     }
 }
 
