@@ -333,6 +333,25 @@ def main(h):
         "lines": [{"sku": "SKU-1", "qty": 2}, ["SKU-2", 1]]}).json
     ck.eq([(x["location"], x["fills"]) for x in p["locations"]], [("L1", False)],
           "pickup_cart: L1 takes no pickup orders")
+    # time-phased promises: no lots here, so every schedule is one entry
+    p = call("promise", "/v1/promise/us-east/SKU-1" + query(
+        {"channel": "web", "qty": 5, "date_ms": harness.now_ms() + 3600000})).json
+    ck.eq((p["supply"], p["atp_on_date"], p["earliest_ms"], p["schedule"]),
+          (100, p["atp"], p["now_ms"], [{"from_ms": p["now_ms"], "atp": p["atp"]}]),
+          "promise: today's ATP on every date, qty 5 now")
+    p = call("promise", "/v1/promise/eu/NEVER-SEEN" + query({"qty": 1})).json
+    ck.eq((p["atp"], p["earliest_ms"], "date_ms" in p), (0, None, False),
+          "promise of a SKU never seen: never")
+    p = call("promise", "/v1/promise/us-east/cart").json
+    ck.eq((p["sku"], "qty" in p), ("cart", False), "GET /v1/promise/{region}/cart: the SKU cart")
+    p = call("promise_cart", "/v1/promise/us-east/cart", body={
+        "channel": "web", "lines": [{"sku": "SKU-1", "qty": 2}, ["SKU-2", 1]]}).json
+    ck.eq([x["earliest_ms"] for x in p["lines"]] + [p["earliest_ms"]], [p["now_ms"]] * 3,
+          "promise_cart: complete now")
+    p = call("promise_cart", "/v1/promise/eu/cart", body={
+        "lines": [["SKU-1", 1], {"sku": "NEVER-SEEN", "qty": 1}]}).json
+    ck.eq([x["earliest_ms"] for x in p["lines"]] + [p["earliest_ms"]], [p["now_ms"], None, None],
+          "promise_cart: a line never covered, the cart never complete")
     pages, cursor = [], 0
     for _ in range(10):
         p = call("scan", "/v1/regions/us-east/availability"
@@ -377,6 +396,14 @@ def main(h):
     ck.eq((g.json.get("granted"), g.json.get("lines", [{}])[0].get("location")), (False, "L1"),
           "a line pinned to L1, which takes no pickup orders: refused, the line names L1")
     call("reservation", "/v1/reservations/cart-1")
+    t = harness.now_ms()
+    g = call("reserve", "/v1/reservations", want=201, body={
+        "id": "pre-1", "ttl_ms": 7200000, "promise_ms": t + 3600000,
+        "lines": [{"sku": "SKU-2", "region": "us-east", "qty": 1}]}).json
+    ck.eq((g["reservation"].get("promise_ms"), g["reservation"].get("dated")),
+          (t + 3600000, True), "a dated reserve (a preorder): promise_ms and dated")
+    call("reservation", "/v1/reservations/pre-1")
+    call("release_all", "/v1/reservations/pre-1")
     call("reserve", "/v1/reservations", want=201, body={
         "id": "id with/slash", "lines": [["SKU-2", "us-east", 1]]})
     r = call("reservation", "/v1/reservations/" + seg("id with/slash")).json
@@ -521,6 +548,30 @@ def main(h):
     fail("pickup_cart", pc, "bad_qty", body={"lines": [["SKU-1", 0]]}, line=0)
     fail("pickup_cart", pc, "too_many_lines", body={"lines": [["SKU-1", 1]] * 5})
 
+    pr = "/v1/promise/us-east/SKU-1"
+    fail("promise", pr + "?qty=abc", "bad_request")
+    fail("promise", pr + "?date_ms=1.5", "bad_request")
+    fail("promise", pr + "?date_ms=-1", "bad_request")
+    fail("promise", "/v1/promise/us-east/SKU%2", "bad_request")
+    fail("promise", "/v1/promise/us-east/%s" % long_sku, "bad_sku")
+    fail("promise", "/v1/promise/mars/SKU-1", "unknown_region")
+    fail("promise", pr + "?channel=tv", "unknown_channel")
+    fail("promise", pr + "?qty=0", "bad_qty")
+    fail("promise", pr + "?qty=1000000000000001", "bad_qty")
+    pcc = "/v1/promise/us-east/cart"
+    fail("promise_cart", pcc, "bad_request", body={"lines": []})
+    fail("promise_cart", pcc, "bad_request", raw=b'{"lines": [["SKU-1", 1]')
+    fail("promise_cart", pcc, "bad_request", body={"lines": [["SKU-1", "us-east", 1]]}, line=0)
+    fail("promise_cart", pcc, "too_large", raw=b'{"lines": ' + deep_json(DEEP) + b'}')
+    fail("promise_cart", pcc, "bad_sku", body={"lines": [["SKU-1", 1], {"sku": "", "qty": 1}]},
+         line=1)
+    fail("promise_cart", "/v1/promise/mars/cart", "unknown_region", body={"lines": [["A", 1]]})
+    fail("promise_cart", pcc, "unknown_channel", body={"channel": "tv", "lines": [["A", 1]]})
+    fail("promise_cart", pcc, "bad_qty", body={"lines": [["SKU-1", 0]]}, line=0)
+    fail("promise_cart", pcc, "bad_qty", body={"lines": [["SKU-1", 10**15], ["SKU-1", 1]]},
+         line=1)
+    fail("promise_cart", pcc, "too_many_lines", body={"lines": [["SKU-1", 1]] * 5})
+
     scan = "/v1/regions/us-east/availability"
     fail("scan", scan + "?limit=0", "bad_request")
     fail("scan", scan + "?limit=10001", "bad_request")
@@ -535,6 +586,9 @@ def main(h):
     fail("reserve", rs, "bad_request", body={"lines": one})
     fail("reserve", rs, "bad_request", body={"id": "e1", "lines": []})
     fail("reserve", rs, "bad_request", body={"id": "e1", "lines": one, "ttl_ms": "60000"})
+    fail("reserve", rs, "bad_request", body={"id": "e1", "lines": one, "promise_ms": "soon"})
+    fail("reserve", rs, "bad_request", body={"id": "e1", "lines": one, "ttl_ms": 60000,
+                                             "promise_ms": harness.now_ms() + 3600000})
     fail("reserve", rs, "bad_sku", body={"id": "e1", "lines": [[long_sku, "us-east", 1]]}, line=0)
     fail("reserve", rs, "bad_id", body={"id": "i" * 129, "lines": one})
     fail("reserve", rs, "bad_id", body={"id": "", "lines": one})
@@ -631,6 +685,10 @@ def main(h):
     ck.check(a.get("limiting") in ("SKU-9", "SKU-1"),
              "a bundle names its limiting component: %r" % a)
     call("explain", "/v1/explain/KIT-9")
+    # a bundle has no time-phased answer of its own: ask for its components
+    fail("promise", "/v1/promise/us-east/KIT-9", "bad_request")
+    fail("promise_cart", "/v1/promise/us-east/cart", "bad_request",
+         body={"lines": [["SKU-1", 1], ["KIT-9", 1]]}, line=1)
     fail("admin_set_bundle", bu, "bad_request", body={"change_id": "kit-2", "sku": "K",
                                                        "components": []})
     fail("admin_set_bundle", bu, "conflict", body={"change_id": "kit-1", "sku": "KIT-8",

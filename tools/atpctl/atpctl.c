@@ -35,6 +35,7 @@
 #include "ctl_resv.h"
 #include "ctl_sub.h"
 #include "ctl_token.h"
+#include "ctl_when.h"
 #include "sp_probe.h"
 #include "tool_args.h"
 #include "tools_tls.h"
@@ -64,6 +65,9 @@ enum {
     CTL_OPT_PARTIAL = 1 << 12,
     CTL_OPT_SPLIT = 1 << 13,
     CTL_OPT_BACKORDER = 1 << 14,
+    CTL_OPT_QTY = 1 << 15,
+    CTL_OPT_DATE = 1 << 16,
+    CTL_OPT_PROMISE = 1 << 17,
 };
 
 #define CTL_UNLIMITED (-1) /* max_operands: any number */
@@ -168,17 +172,12 @@ static int ctl_build_pickup(const ctl_args *a, codec_writer *w, ctl_cart *cart)
     return CTL_EXIT_OK;
 }
 
-/* pickup-cart REGION SKU:QTY...: each line split at its last ':' (a SKU
- * may contain ':'); the service checks the SKU itself. */
-static int ctl_build_pickup_cart(const ctl_args *a, codec_writer *w,
-                                 ctl_cart *cart)
+/* ctl_build_sku_qty_lines writes the "lines" key and the [sku, qty] lines
+ * of a cart in one region (pickup-cart, promise-cart) from words[2..]:
+ * each SKU:QTY split at its last ':' (a SKU may contain ':'); the service
+ * checks the SKU itself. */
+static int ctl_build_sku_qty_lines(const ctl_args *a, codec_writer *w)
 {
-    (void)cart;
-    codec_w_map(w, 5);
-    codec_w_kv_cstr(w, "op", "pickup_cart");
-    codec_w_kv_cstr(w, "region", a->words[1]);
-    codec_w_kv_cstr(w, "channel", ctl_channel(a));
-    codec_w_kv_bool(w, "pickup_only", a->pickup_only);
     codec_w_cstr(w, "lines");
     codec_w_array(w, (uint32_t)(a->nwords - 2));
     for (int i = 2; i < a->nwords; i++) {
@@ -196,6 +195,72 @@ static int ctl_build_pickup_cart(const ctl_args *a, codec_writer *w,
         codec_w_int(w, qty);
     }
     return CTL_EXIT_OK;
+}
+
+/* pickup-cart REGION SKU:QTY... */
+static int ctl_build_pickup_cart(const ctl_args *a, codec_writer *w,
+                                 ctl_cart *cart)
+{
+    (void)cart;
+    codec_w_map(w, 5);
+    codec_w_kv_cstr(w, "op", "pickup_cart");
+    codec_w_kv_cstr(w, "region", a->words[1]);
+    codec_w_kv_cstr(w, "channel", ctl_channel(a));
+    codec_w_kv_bool(w, "pickup_only", a->pickup_only);
+    return ctl_build_sku_qty_lines(a, w);
+}
+
+/* ctl_build_when reads the WHEN of option opt (--date, --promise) against
+ * this machine's wall clock (a +DURATION counts from it); a bad one is a
+ * usage error and nothing is sent. */
+static bool ctl_build_when(const char *opt, const char *s, int64_t *ms)
+{
+    if (ctl_when_parse(s, clock_wall_ms(), ms))
+        return true;
+    fprintf(stderr,
+            "atpctl: bad %s '%.80s': expected " CTL_WHEN_FORMS
+            "; nothing was sent\n",
+            opt, s);
+    return false;
+}
+
+/* promise SKU REGION [--qty Q] [--date WHEN]: qty and date_ms are sent
+ * only when given (their keys in the reply say they were asked). */
+static int ctl_build_promise(const ctl_args *a, codec_writer *w, ctl_cart *cart)
+{
+    (void)cart;
+    int64_t qty = 0, date = 0;
+    if (a->qty != NULL && !ctl_cart_parse_qty(a->qty, &qty)) {
+        fprintf(stderr,
+                "atpctl: bad --qty '%.80s': expected an integer in 1..%lld; "
+                "nothing was sent\n",
+                a->qty, (long long)ATP_QTY_MAX);
+        return CTL_EXIT_USAGE;
+    }
+    if (a->date != NULL && !ctl_build_when("--date", a->date, &date))
+        return CTL_EXIT_USAGE;
+    codec_w_map(w, 4 + (a->qty != NULL) + (a->date != NULL));
+    codec_w_kv_cstr(w, "op", "promise");
+    codec_w_kv_cstr(w, "sku", a->words[1]);
+    codec_w_kv_cstr(w, "region", a->words[2]);
+    codec_w_kv_cstr(w, "channel", ctl_channel(a));
+    if (a->qty != NULL)
+        codec_w_kv_int(w, "qty", qty);
+    if (a->date != NULL)
+        codec_w_kv_int(w, "date_ms", date);
+    return CTL_EXIT_OK;
+}
+
+/* promise-cart REGION SKU:QTY...: the cart's earliest complete date. */
+static int ctl_build_promise_cart(const ctl_args *a, codec_writer *w,
+                                  ctl_cart *cart)
+{
+    (void)cart;
+    codec_w_map(w, 4);
+    codec_w_kv_cstr(w, "op", "promise_cart");
+    codec_w_kv_cstr(w, "region", a->words[1]);
+    codec_w_kv_cstr(w, "channel", ctl_channel(a));
+    return ctl_build_sku_qty_lines(a, w);
 }
 
 static int ctl_build_op_only(const ctl_args *a, codec_writer *w, ctl_cart *cart)
@@ -302,11 +367,16 @@ static bool ctl_build_lines(const ctl_args *a, int first, bool with_qty,
 static int ctl_build_reserve(const ctl_args *a, codec_writer *w, ctl_cart *cart)
 {
     (void)cart;
-    int64_t ttl = 0;
-    if (!ctl_build_id_ok(a) || (a->ttl != NULL && !ctl_build_ttl(a->ttl, &ttl)))
+    int64_t ttl = 0, promise = 0;
+    if (!ctl_build_id_ok(a) ||
+        (a->ttl != NULL && !ctl_build_ttl(a->ttl, &ttl)) ||
+        (a->promise != NULL &&
+         !ctl_build_when("--promise", a->promise, &promise)))
         return CTL_EXIT_USAGE;
-    /* Without --ttl the service's reservations.default_ttl applies. */
-    codec_w_map(w, 4 + (a->ttl != NULL) + a->partial + a->backorder);
+    /* Without --ttl the service's reservations.default_ttl applies (a
+     * preorder's must reach its date: the service says so, bad_request). */
+    codec_w_map(w, 4 + (a->ttl != NULL) + a->partial + a->backorder +
+                       (a->promise != NULL));
     codec_w_kv_cstr(w, "op", "reserve");
     codec_w_kv_cstr(w, "id", a->words[1]);
     codec_w_kv_cstr(w, "channel", ctl_channel(a));
@@ -318,6 +388,8 @@ static int ctl_build_reserve(const ctl_args *a, codec_writer *w, ctl_cart *cart)
         codec_w_kv_bool(w, "partial", true);
     if (a->backorder)
         codec_w_kv_bool(w, "backorder", true);
+    if (a->promise != NULL)
+        codec_w_kv_int(w, "promise_ms", promise);
     return CTL_EXIT_OK;
 }
 
@@ -404,6 +476,17 @@ static void ctl_show_pickup_cart(const codec_val *r, const ctl_cart *c, FILE *f)
 {
     (void)c;
     ctl_render_pickup_cart(r, f);
+}
+static void ctl_show_promise(const codec_val *r, const ctl_cart *c, FILE *f)
+{
+    (void)c;
+    ctl_render_promise(r, f);
+}
+static void ctl_show_promise_cart(const codec_val *r, const ctl_cart *c,
+                                  FILE *f)
+{
+    (void)c;
+    ctl_render_promise_cart(r, f);
 }
 static void ctl_show_sources(const codec_val *r, const ctl_cart *c, FILE *f)
 {
@@ -587,6 +670,24 @@ static const ctl_cmd ctl_cmds[] = {
      "        fill the whole cart and which lines it cannot; --pickup-only:\n"
      "        only the pickup-enabled locations that fill it",
      ctl_build_pickup_cart, ctl_show_pickup_cart, NULL},
+    {"promise", 2, 2, CTL_OPT_CHANNEL | CTL_OPT_QTY | CTL_OPT_DATE, 0, false,
+     "promise SKU REGION [--channel C] [--qty Q] [--date WHEN]",
+     "time-phased promise (docs/PROTOCOL.md, \"Time-phased promises\"):\n"
+     "        today's ATP line, preorders (dated units, the preorder hold\n"
+     "        they take of today's stock, a preorder shortfall), then the\n"
+     "        schedule FROM (UTC) / ATP: how many can be promised from each\n"
+     "        date on, inbound lots beyond the horizon counted at their ETA;\n"
+     "        --date WHEN: the ATP on that date; --qty Q: the earliest date\n"
+     "        Q can be promised ('never': no known supply covers it)",
+     ctl_build_promise, ctl_show_promise, NULL},
+    {"promise-cart", 2, CTL_UNLIMITED, CTL_OPT_CHANNEL, 2, false,
+     "promise-cart REGION SKU:QTY [SKU:QTY ...] [--channel C]",
+     "the earliest date the whole cart can be promised in REGION (a\n"
+     "        reserve --promise of that date is granted if nothing changed\n"
+     "        meanwhile), and per line SKU, QTY, ATP today, EARLIEST; a cart\n"
+     "        never complete (a line no known supply covers) is an answer:\n"
+     "        exit 0, as cart and pickup-cart when not available",
+     ctl_build_promise_cart, ctl_show_promise_cart, NULL},
     {"sources", 0, 0, CTL_OPT_WIDE, 0, false, "sources [--wide]",
      "feed health of every source: state, sequence, gaps, resync (HELD\n"
      "        messages behind a hole, RESYNCS requests sent, SNAPSHOTS\n"
@@ -623,11 +724,11 @@ static const ctl_cmd ctl_cmds[] = {
      ctl_build_op_only, ctl_show_status, NULL},
     {"reserve", 2, CTL_UNLIMITED,
      CTL_OPT_CHANNEL | CTL_OPT_TTL | CTL_OPT_PARTIAL | CTL_OPT_SPLIT |
-         CTL_OPT_BACKORDER,
+         CTL_OPT_BACKORDER | CTL_OPT_PROMISE,
      2, true,
      "reserve ID SKU:REGION:QTY[@LOCATION] [SKU:REGION:QTY ...] [--ttl "
      "DURATION] "
-     "[--channel C] [--partial] [--split] [--backorder]",
+     "[--channel C] [--partial] [--split] [--backorder] [--promise WHEN]",
      "hold stock for ID, all lines or none; exit 4 when refused (short)\n"
      "        --partial: hold what there is of each line (a line with\n"
      "        nothing is left out; refused only when nothing at all is)\n"
@@ -635,6 +736,10 @@ static const ctl_cmd ctl_cmds[] = {
      "        then R2, ... (a split shipment; its SKU in no other line)\n"
      "        --backorder: a line may also take its row's backorder\n"
      "        budget beyond ATP (lines show backordered N)\n"
+     "        --promise WHEN: a dated reservation (a preorder) for WHEN,\n"
+     "        granted against the ATP on that date (inbound lots arriving\n"
+     "        by then first); --ttl must reach WHEN; prints promise\n"
+     "        <UTC> (dated), or (due) once WHEN has come\n"
      "        each line is split from the right: QTY after the last ':',\n"
      "        REGION before it, the rest is the SKU (which may contain ':')\n"
      "        @LOCATION pins the line to that pickup store: held there and\n"
@@ -778,6 +883,12 @@ static void ctl_usage(FILE *f)
         "  --partial       reserve: hold what there is of each line\n"
         "  --split         reserve: REGION is R1,R2,... filled in that order\n"
         "  --backorder     reserve: lines may take the backorder budget\n"
+        "  --promise WHEN  reserve: a dated reservation (preorder) for WHEN\n"
+        "  --qty Q         promise: the earliest date Q can be promised\n"
+        "  --date WHEN     promise: the ATP on that date\n"
+        "                  WHEN: ms since the epoch, YYYY-MM-DD (midnight\n"
+        "                  UTC), YYYY-MM-DDTHH:MM[:SS]Z (UTC), or +DURATION\n"
+        "                  from now (+10d, +36h; units as --ttl)\n"
         "  --pickup-only   pickup, pickup-cart: pickup-enabled locations\n"
         "                  only (pickup-cart: those that fill the cart)\n"
         "  --feed URL      watch: atpd change feed (default: $ATPD_FEED,\n"
@@ -1478,6 +1589,9 @@ static int ctl_main(const ctl_args *a)
         {a->partial, CTL_OPT_PARTIAL, "--partial"},
         {a->split, CTL_OPT_SPLIT, "--split"},
         {a->backorder, CTL_OPT_BACKORDER, "--backorder"},
+        {a->qty != NULL, CTL_OPT_QTY, "--qty"},
+        {a->date != NULL, CTL_OPT_DATE, "--date"},
+        {a->promise != NULL, CTL_OPT_PROMISE, "--promise"},
         {a->name != NULL, CTL_OPT_ENTRY, "--name"},
         {a->scopes != NULL, CTL_OPT_ENTRY, "--scopes"},
         {a->client != NULL, CTL_OPT_ENTRY, "--client"},

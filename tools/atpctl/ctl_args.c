@@ -25,6 +25,9 @@ enum {
     CTL_ARG_NAME,
     CTL_ARG_SCOPES,
     CTL_ARG_CLIENT,
+    CTL_ARG_QTY,
+    CTL_ARG_DATE,
+    CTL_ARG_PROMISE,
     CTL_ARG_TIMEOUT,
     CTL_ARG_JSON,
     CTL_ARG_ALL,
@@ -51,6 +54,9 @@ static const struct option ctl_options[] = {
     {"name", required_argument, NULL, CTL_ARG_NAME},
     {"scopes", required_argument, NULL, CTL_ARG_SCOPES},
     {"client", required_argument, NULL, CTL_ARG_CLIENT},
+    {"qty", required_argument, NULL, CTL_ARG_QTY},
+    {"date", required_argument, NULL, CTL_ARG_DATE},
+    {"promise", required_argument, NULL, CTL_ARG_PROMISE},
     {"timeout", required_argument, NULL, CTL_ARG_TIMEOUT},
     {"json", no_argument, NULL, CTL_ARG_JSON},
     {"all", no_argument, NULL, CTL_ARG_ALL},
@@ -82,6 +88,9 @@ static const struct {
     {CTL_ARG_SCOPES, offsetof(ctl_args, scopes),
      "%s needs read, reserve and/or admin"},
     {CTL_ARG_CLIENT, offsetof(ctl_args, client), "%s needs a client name"},
+    {CTL_ARG_QTY, offsetof(ctl_args, qty), "%s needs a quantity"},
+    {CTL_ARG_DATE, offsetof(ctl_args, date), "%s needs a date (WHEN)"},
+    {CTL_ARG_PROMISE, offsetof(ctl_args, promise), "%s needs a date (WHEN)"},
 };
 
 /* ctl_args_str stores a string option's value: 1; 0 when opt is not one;

@@ -38,6 +38,9 @@ typedef struct ctl_args {
     const char *name;     /* token hash --name */
     const char *scopes;   /* token hash --scopes */
     const char *client;   /* token hash --client */
+    const char *qty;      /* promise --qty, NULL: not given */
+    const char *date;     /* promise --date WHEN, NULL: not given */
+    const char *promise;  /* reserve --promise WHEN, NULL: not given */
     int timeout_ms;
     tools_tls tls; /* --ca, --cert, --key (tools_tls.h) */
     bool json;

@@ -96,6 +96,12 @@ static bool ctl_render_true(const codec_val *map, const char *key)
     return v != NULL && codec_val_bool(v, &b) && b;
 }
 
+static bool ctl_render_int(const codec_val *map, const char *key, int64_t *out)
+{
+    const codec_val *v = map != NULL ? codec_val_get(map, key) : NULL;
+    return v != NULL && codec_val_int(v, out);
+}
+
 /* ---- tables ------------------------------------------------------------- */
 
 typedef struct ctl_col {
@@ -494,13 +500,142 @@ void ctl_render_status(const codec_val *reply, FILE *f)
     ctl_table_fini(&t);
 }
 
-/* ---- reservations ------------------------------------------------------- */
+/* ---- time-phased promises ----------------------------------------------- */
 
-static bool ctl_render_int(const codec_val *map, const char *key, int64_t *out)
+/* ctl_render_earliest writes a reply's "earliest_ms" (in map) as a cell:
+ * "never" for null, "now" at or before now_ms, else the UTC time, with
+ * relative " (in 9d23h)" after it. "-" when absent. */
+static void ctl_render_earliest(const codec_val *map, int64_t now_ms,
+                                bool relative, char *buf, size_t n)
 {
-    const codec_val *v = map != NULL ? codec_val_get(map, key) : NULL;
-    return v != NULL && codec_val_int(v, out);
+    const codec_val *v = codec_val_get(map, "earliest_ms");
+    int64_t t;
+    char utc[64], span[64];
+    if (v != NULL && codec_val_type(v) == CODEC_NIL) {
+        snprintf(buf, n, "never");
+    } else if (v == NULL || !codec_val_int(v, &t)) {
+        ctl_render_fmt(v, buf, n);
+    } else if (t <= now_ms) {
+        snprintf(buf, n, "now");
+    } else {
+        ctl_resv_fmt_utc(t, utc, sizeof utc);
+        ctl_resv_fmt_span(t - now_ms, span, sizeof span);
+        if (relative)
+            snprintf(buf, n, "%s (in %s)", utc, span);
+        else
+            snprintf(buf, n, "%s", utc);
+    }
 }
+
+static const ctl_col ctl_schedule_cols[] = {
+    {"FROM", NULL, false},
+    {"ATP", "atp", true},
+};
+
+/* ctl_render_schedule: a promise's schedule, one row per date where its
+ * ATP rises (the first is now). */
+static void ctl_render_schedule(const codec_val *reply, FILE *f)
+{
+    const codec_val *sched = codec_val_get(reply, "schedule");
+    size_t n = sched != NULL ? codec_val_len(sched) : 0;
+    ctl_table t;
+    if (!ctl_table_init(&t, ctl_schedule_cols, 2, n)) {
+        fprintf(stderr, "atpctl: out of memory\n");
+        return;
+    }
+    for (size_t r = 0; r < n; r++) {
+        const codec_val *p = codec_val_at(sched, (uint32_t)r);
+        char *cell = ctl_table_cell(&t, r, 0);
+        int64_t from;
+        ctl_table_fill(&t, r, p);
+        if (ctl_render_int(p, "from_ms", &from))
+            ctl_resv_fmt_utc(from, cell, CTL_CELL_MAX);
+        else
+            ctl_render_field(p, "from_ms", cell, CTL_CELL_MAX);
+    }
+    ctl_table_print(&t, f);
+    ctl_table_fini(&t);
+    if (ctl_render_true(reply, "schedule_truncated"))
+        fprintf(f, "(schedule truncated: later dates where ATP rises are "
+                   "not listed)\n");
+}
+
+void ctl_render_promise(const codec_val *reply, FILE *f)
+{
+    int64_t now = 0, t;
+    ctl_render_int(reply, "now_ms", &now);
+    ctl_render_atp(reply, f);
+    char dated[64], hold[64], max[64];
+    ctl_render_field(reply, "dated", dated, sizeof dated);
+    ctl_render_field(reply, "preorder_hold", hold, sizeof hold);
+    ctl_render_field(reply, "max_promisable", max, sizeof max);
+    fprintf(f, "dated %s  preorder hold %s  max promisable %s\n", dated, hold,
+            max);
+    /* Said only when there is one: dated units no supply covers. */
+    if (ctl_render_int(reply, "preorder_shortfall", &t) && t > 0)
+        fprintf(f, "preorder shortfall %" PRId64 "\n", t);
+    ctl_render_schedule(reply, f);
+    if (ctl_render_int(reply, "date_ms", &t)) {
+        char utc[64], on[64];
+        ctl_resv_fmt_utc(t, utc, sizeof utc);
+        ctl_render_field(reply, "atp_on_date", on, sizeof on);
+        fprintf(f, "on %s: ATP %s\n", utc, on);
+    }
+    if (codec_val_get(reply, "qty") != NULL) {
+        char qty[64], when[160];
+        ctl_render_field(reply, "qty", qty, sizeof qty);
+        ctl_render_earliest(reply, now, true, when, sizeof when);
+        fprintf(f, "earliest for %s: %s%s\n", qty, when,
+                strcmp(when, "never") == 0 ? " (no known supply covers it)"
+                                           : "");
+    }
+}
+
+static const ctl_col ctl_promise_cart_cols[] = {
+    {"SKU", "sku", false},
+    {"QTY", "qty", true},
+    {"ATP", "atp", true},
+    {"EARLIEST", NULL, false},
+};
+#define CTL_PROMISE_CART_NCOLS                                                 \
+    ((int)(sizeof ctl_promise_cart_cols / sizeof ctl_promise_cart_cols[0]))
+
+void ctl_render_promise_cart(const codec_val *reply, FILE *f)
+{
+    const codec_val *lines = codec_val_get(reply, "lines");
+    size_t n = lines != NULL ? codec_val_len(lines) : 0, never = 0;
+    int64_t now = 0;
+    ctl_render_int(reply, "now_ms", &now);
+    char region[CTL_CELL_MAX], channel[CTL_CELL_MAX], when[160];
+    ctl_render_field(reply, "region", region, sizeof region);
+    ctl_render_field(reply, "channel", channel, sizeof channel);
+    ctl_render_earliest(reply, now, true, when, sizeof when);
+    ctl_table t;
+    if (!ctl_table_init(&t, ctl_promise_cart_cols, CTL_PROMISE_CART_NCOLS, n)) {
+        fprintf(stderr, "atpctl: out of memory\n");
+        return;
+    }
+    for (size_t r = 0; r < n; r++) {
+        const codec_val *l = codec_val_at(lines, (uint32_t)r);
+        char *cell = ctl_table_cell(&t, r, CTL_PROMISE_CART_NCOLS - 1);
+        ctl_table_fill(&t, r, l);
+        ctl_render_earliest(l, now, false, cell, CTL_CELL_MAX);
+        never += strcmp(cell, "never") == 0;
+    }
+    if (strcmp(when, "never") == 0)
+        fprintf(f,
+                "promise cart in %s (%s): NEVER complete, %zu of %zu "
+                "line%s never covered\n",
+                region, channel, never, n, n == 1 ? "" : "s");
+    else
+        fprintf(f, "promise cart in %s (%s): complete %s%s, %zu line%s\n",
+                region, channel, strcmp(when, "now") == 0 ? "" : "from ", when,
+                n, n == 1 ? "" : "s");
+    ctl_table_print(&t, f);
+    ctl_table_fini(&t);
+}
+
+/* ---- reservations ------------------------------------------------------- */
 
 static bool ctl_render_is(const codec_val *map, const char *key,
                           const char *want)
@@ -592,6 +727,21 @@ static void ctl_render_resv_summary(const codec_val *res, int64_t now_ms,
              exp > now_ms ? when : "");
 }
 
+/* ctl_render_dated writes a dated reservation's date as "2026-...Z
+ * (dated)", or "(due)" once it has come (PROTOCOL.md, "Dated
+ * reservations"); false for a reservation without promise_ms. */
+static bool ctl_render_dated(const codec_val *res, char *buf, size_t n)
+{
+    int64_t t;
+    if (!ctl_render_int(res, "promise_ms", &t))
+        return false;
+    char utc[64];
+    ctl_resv_fmt_utc(t, utc, sizeof utc);
+    snprintf(buf, n, "%s (%s)", utc,
+             ctl_render_true(res, "dated") ? "dated" : "due");
+    return true;
+}
+
 /* " (pickup at LOC)" for a line pinned to a location, "" otherwise. */
 static void ctl_render_pin(const codec_val *line, char *buf, size_t n)
 {
@@ -677,9 +827,10 @@ void ctl_render_reserve(const codec_val *reply, int64_t now_ms, FILE *f)
     const codec_val *res = codec_val_get(reply, "reservation");
     const codec_val *lines = codec_val_get(res, "lines");
     size_t n = lines != NULL ? codec_val_len(lines) : 0;
-    char id[CTL_CELL_MAX], summary[3 * CTL_CELL_MAX];
+    char id[CTL_CELL_MAX], summary[3 * CTL_CELL_MAX], dated[96];
     ctl_render_field(res, "id", id, sizeof id);
     ctl_render_resv_summary(res, now_ms, summary, sizeof summary);
+    bool is_dated = ctl_render_dated(res, dated, sizeof dated);
     fprintf(f, "reserved %s (%s):", id, summary);
     if (n > CTL_RENDER_INLINE_LINES) {
         int64_t units = 0, q;
@@ -688,6 +839,8 @@ void ctl_render_reserve(const codec_val *reply, int64_t now_ms, FILE *f)
                 q > 0 && __builtin_add_overflow(units, q, &units))
                 units = INT64_MAX; /* only a hostile reply gets here */
         fprintf(f, " %zu lines, %" PRId64 " units\n", n, units);
+        if (is_dated)
+            fprintf(f, "promise %s\n", dated);
         ctl_render_resv_lines(lines, f);
     } else {
         for (size_t r = 0; r < n; r++) {
@@ -702,6 +855,8 @@ void ctl_render_reserve(const codec_val *reply, int64_t now_ms, FILE *f)
                     at);
         }
         fputc('\n', f);
+        if (is_dated)
+            fprintf(f, "promise %s\n", dated);
         ctl_render_backordered(lines, f);
     }
     ctl_render_fill(reply, f);
@@ -722,6 +877,8 @@ void ctl_render_reservation(const codec_val *reply, int64_t now_ms, FILE *f)
             ctl_render_true(reply, "replayed") ? " " : "",
             ctl_render_true(reply, "replayed") ? ctl_render_replay_note : "");
     fprintf(f, "  channel    %s\n  order_ref  %s\n", channel, ref);
+    if (ctl_render_dated(res, when, sizeof when))
+        fprintf(f, "  %-9s  %s\n", "promise", when);
     /* A finished reservation has no expiry left: say when it ended. */
     int64_t t;
     const char *label = "expires";

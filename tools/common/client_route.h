@@ -5,8 +5,8 @@
  * library; any thread.
  *
  * The routes follow the API table: atp, regions, cart, pickup,
- * pickup_cart, scan, sources, status, snapshot, reserve, reservation,
- * commit, release, extend. Fields
+ * pickup_cart, promise, promise_cart, scan, sources, status, snapshot,
+ * reserve, reservation, commit, release, extend, the admin ops. Fields
  * named in the path ({sku}, {region}, {id}) or the query string are
  * percent-encoded there; every other field except "op" goes into the JSON
  * body (POST only), so the server reads the same map the nng socket would.

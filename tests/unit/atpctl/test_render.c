@@ -1,7 +1,8 @@
 /*
  * test_render.c - unit tests of the reservation renderings in
- * tools/atpctl/ctl_render.c: the reserve verdict (granted, refused, replay)
- * and the reservation block, from replies shaped as docs/PROTOCOL.md says.
+ * tools/atpctl/ctl_render.c: the reserve verdict (granted, refused, replay,
+ * dated) and the reservation block, and the time-phased promise and
+ * promise-cart answers, from replies shaped as docs/PROTOCOL.md says.
  * Single-threaded.
  */
 #include <setjmp.h>
@@ -229,6 +230,180 @@ static void test_reservation_block(void **state)
     codec_arena_free(a);
 }
 
+/* test_json decodes a reply written as JSON (as atpd sends it over HTTP)
+ * into a. */
+static const codec_val *test_json(codec_arena *a, const char *json)
+{
+    codec_writer *w = codec_writer_alloc(NULL, NULL);
+    char msg[128];
+    assert_int_equal(
+        codec_json_to_msgpack(w, json, strlen(json), msg, sizeof msg), ATP_OK);
+    size_t len = 0;
+    const void *data = codec_writer_data(w, &len);
+    void *copy = codec_arena_malloc(a, len);
+    memcpy(copy, data, len);
+    codec_writer_free(w);
+    const codec_val *v = NULL;
+    assert_int_equal(codec_decode(a, copy, len, &v), ATP_OK);
+    return v;
+}
+
+typedef void (*test_render_plain_fn)(const codec_val *, FILE *);
+
+static void test_expect_plain(test_render_plain_fn fn, const codec_val *reply,
+                              const char *want)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    assert_non_null(f);
+    fn(reply, f);
+    fclose(f);
+    assert_string_equal(buf, want);
+    free(buf);
+}
+
+#define ATP_LINE                                                               \
+    "\"sku\": \"SKU-9\", \"region\": \"us-east\", \"channel\": \"web\", "      \
+    "\"atp\": 5, \"supply\": 5, \"reserved\": 0, \"buffer\": 0, "              \
+    "\"rule\": \"global\", \"shortfall\": 0, \"stale\": false"
+
+/* PROTOCOL.md's example reply, then one with a preorder shortfall and an
+ * earliest date of never. */
+static void test_promise(void **state)
+{
+    (void)state;
+    codec_arena *a = codec_arena_alloc();
+    test_expect_plain(
+        ctl_render_promise,
+        test_json(a, "{\"ok\": true, " ATP_LINE
+                     ", \"now_ms\": 1700000000000, \"dated\": 0, "
+                     "\"preorder_hold\": 0, \"preorder_shortfall\": 0, "
+                     "\"max_promisable\": 105, \"schedule\": ["
+                     "{\"from_ms\": 1700000000000, \"atp\": 5}, "
+                     "{\"from_ms\": 1700864000000, \"atp\": 105}], "
+                     "\"date_ms\": 1701000000000, \"atp_on_date\": 105, "
+                     "\"qty\": 40, \"earliest_ms\": 1700864000000}"),
+        "SKU-9 @ us-east (web): ATP 5  supply 5  reserved 0  buffer 0 (rule "
+        "global)  shortfall 0\n"
+        "dated 0  preorder hold 0  max promisable 105\n"
+        "FROM                  ATP\n"
+        "2023-11-14T22:13:20Z    5\n"
+        "2023-11-24T22:13:20Z  105\n"
+        "on 2023-11-26T12:00:00Z: ATP 105\n"
+        "earliest for 40: 2023-11-24T22:13:20Z (in 10d)\n");
+    test_expect_plain(
+        ctl_render_promise,
+        test_json(a, "{\"ok\": true, " ATP_LINE
+                     ", \"now_ms\": 1700000000000, \"dated\": 52, "
+                     "\"preorder_hold\": 52, \"preorder_shortfall\": 40, "
+                     "\"max_promisable\": 0, \"schedule\": ["
+                     "{\"from_ms\": 1700000000000, \"atp\": 0}], "
+                     "\"schedule_truncated\": true, "
+                     "\"qty\": 1, \"earliest_ms\": null}"),
+        "SKU-9 @ us-east (web): ATP 5  supply 5  reserved 0  buffer 0 (rule "
+        "global)  shortfall 0\n"
+        "dated 52  preorder hold 52  max promisable 0\n"
+        "preorder shortfall 40\n"
+        "FROM                  ATP\n"
+        "2023-11-14T22:13:20Z    0\n"
+        "(schedule truncated: later dates where ATP rises are not listed)\n"
+        "earliest for 1: never (no known supply covers it)\n");
+    /* Available now: "now", not a time a little in the past. */
+    test_expect_plain(
+        ctl_render_promise,
+        test_json(a, "{\"ok\": true, " ATP_LINE
+                     ", \"now_ms\": 1700000000000, \"dated\": 0, "
+                     "\"preorder_hold\": 0, \"preorder_shortfall\": 0, "
+                     "\"max_promisable\": 5, \"schedule\": ["
+                     "{\"from_ms\": 1700000000000, \"atp\": 5}], "
+                     "\"qty\": 5, \"earliest_ms\": 1700000000000}"),
+        "SKU-9 @ us-east (web): ATP 5  supply 5  reserved 0  buffer 0 (rule "
+        "global)  shortfall 0\n"
+        "dated 0  preorder hold 0  max promisable 5\n"
+        "FROM                  ATP\n"
+        "2023-11-14T22:13:20Z    5\n"
+        "earliest for 5: now\n");
+    codec_arena_free(a);
+}
+
+static void test_promise_cart(void **state)
+{
+    (void)state;
+    codec_arena *a = codec_arena_alloc();
+    test_expect_plain(
+        ctl_render_promise_cart,
+        test_json(a, "{\"ok\": true, \"region\": \"us-east\", \"channel\": "
+                     "\"web\", \"now_ms\": 1700000000000, \"earliest_ms\": "
+                     "1700864000000, \"lines\": ["
+                     "{\"sku\": \"SKU-1\", \"qty\": 2, \"atp\": 12, "
+                     "\"earliest_ms\": 1700000000000}, "
+                     "{\"sku\": \"SKU-9\", \"qty\": 40, \"atp\": 5, "
+                     "\"earliest_ms\": 1700864000000}]}"),
+        "promise cart in us-east (web): complete from 2023-11-24T22:13:20Z "
+        "(in 10d), 2 lines\n"
+        "SKU    QTY  ATP  EARLIEST\n"
+        "SKU-1    2   12  now\n"
+        "SKU-9   40    5  2023-11-24T22:13:20Z\n");
+    test_expect_plain(
+        ctl_render_promise_cart,
+        test_json(a, "{\"ok\": true, \"region\": \"eu\", \"channel\": "
+                     "\"default\", \"now_ms\": 1700000000000, \"earliest_ms\": "
+                     "null, \"lines\": ["
+                     "{\"sku\": \"SKU-1\", \"qty\": 2, \"atp\": 12, "
+                     "\"earliest_ms\": 1700000000000}, "
+                     "{\"sku\": \"NEW\", \"qty\": 1, \"atp\": 0, "
+                     "\"earliest_ms\": null}]}"),
+        "promise cart in eu (default): NEVER complete, 1 of 2 lines never "
+        "covered\n"
+        "SKU    QTY  ATP  EARLIEST\n"
+        "SKU-1    2   12  now\n"
+        "NEW      1    0  never\n");
+    test_expect_plain(
+        ctl_render_promise_cart,
+        test_json(a, "{\"ok\": true, \"region\": \"eu\", \"channel\": "
+                     "\"default\", \"now_ms\": 1700000000000, \"earliest_ms\": "
+                     "1700000000000, \"lines\": ["
+                     "{\"sku\": \"SKU-1\", \"qty\": 2, \"atp\": 12, "
+                     "\"earliest_ms\": 1700000000000}]}"),
+        "promise cart in eu (default): complete now, 1 line\n"
+        "SKU    QTY  ATP  EARLIEST\n"
+        "SKU-1    2   12  now\n");
+    codec_arena_free(a);
+}
+
+/* A dated reservation (a preorder): its date, "(dated)" before it,
+ * "(due)" once it has come. */
+static void test_reserve_dated(void **state)
+{
+    (void)state;
+    codec_arena *a = codec_arena_alloc();
+    const char *json =
+        "{\"ok\": true, \"granted\": true, \"replayed\": false, "
+        "\"reservation\": {\"id\": \"pre-77\", \"state\": \"held\", "
+        "\"channel\": \"web\", \"created_ms\": 1700000000000, "
+        "\"expires_ms\": 1702592000000, \"updated_ms\": 1700000000000, "
+        "\"promise_ms\": 1700864000000, \"dated\": %s, \"lines\": "
+        "[{\"sku\": \"SKU-9\", \"region\": \"us-east\", \"qty\": 40, "
+        "\"consumed\": 0, \"released\": 0}]}}";
+    char buf[1024];
+    snprintf(buf, sizeof buf, json, "true");
+    test_expect(ctl_render_reserve, test_json(a, buf),
+                "reserved pre-77 (held, expires in 30d): SKU-9@us-east 40\n"
+                "promise 2023-11-24T22:13:20Z (dated)\n");
+    snprintf(buf, sizeof buf, json, "false");
+    test_expect(ctl_render_reservation, test_json(a, buf),
+                "reservation pre-77: held\n"
+                "  channel    web\n"
+                "  order_ref  -\n"
+                "  promise    2023-11-24T22:13:20Z (due)\n"
+                "  expires    in 30d (2023-12-14T22:13:20Z)\n"
+                "  created    0ms ago (2023-11-14T22:13:20Z)\n"
+                "SKU    REGION   QTY  CONSUMED  RELEASED\n"
+                "SKU-9  us-east   40         0         0\n");
+    codec_arena_free(a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -236,6 +411,9 @@ int main(void)
         cmocka_unit_test(test_reserve_many_lines),
         cmocka_unit_test(test_reserve_refused),
         cmocka_unit_test(test_reservation_block),
+        cmocka_unit_test(test_promise),
+        cmocka_unit_test(test_promise_cart),
+        cmocka_unit_test(test_reserve_dated),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -147,6 +147,51 @@ static void test_route_bodies(void **state)
     }
 }
 
+/* Time-phased promises (docs/HTTP.md): promise's qty and date_ms in the
+ * query string only when the map has them; promise_cart's region in the
+ * path, the rest in the body. */
+static void test_route_promise(void **state)
+{
+    fixture *fx = *state;
+    codec_w_map(fx->w, 6);
+    codec_w_kv_cstr(fx->w, "op", "promise");
+    codec_w_kv_cstr(fx->w, "sku", "SKU 9");
+    codec_w_kv_cstr(fx->w, "region", "us-east");
+    codec_w_kv_cstr(fx->w, "channel", "web");
+    codec_w_kv_int(fx->w, "qty", 40);
+    codec_w_kv_int(fx->w, "date_ms", 1796000000000LL);
+    expect(fx, "GET",
+           "http://127.0.0.1:7080/v1/promise/us-east/SKU%209?channel=web&"
+           "qty=40&date_ms=1796000000000",
+           NULL);
+    codec_w_map(fx->w, 4);
+    codec_w_kv_cstr(fx->w, "op", "promise");
+    codec_w_kv_cstr(fx->w, "sku", "cart");
+    codec_w_kv_cstr(fx->w, "region", "eu");
+    codec_w_kv_cstr(fx->w, "channel", "default");
+    expect(fx, "GET",
+           "http://127.0.0.1:7080/v1/promise/eu/cart?channel=default", NULL);
+    codec_w_map(fx->w, 4);
+    codec_w_kv_cstr(fx->w, "op", "promise_cart");
+    codec_w_kv_cstr(fx->w, "region", "us-east");
+    codec_w_kv_cstr(fx->w, "channel", "web");
+    codec_w_cstr(fx->w, "lines");
+    codec_w_array(fx->w, 1);
+    codec_w_array(fx->w, 2);
+    codec_w_cstr(fx->w, "A:1");
+    codec_w_int(fx->w, 2);
+    expect(fx, "POST", "http://127.0.0.1:7080/v1/promise/us-east/cart",
+           "{\"channel\":\"web\",\"lines\":[[\"A:1\",2]]}");
+    codec_w_map(fx->w, 4); /* a preorder: promise_ms rides in the body */
+    codec_w_kv_cstr(fx->w, "op", "reserve");
+    codec_w_kv_cstr(fx->w, "id", "pre-1");
+    codec_w_kv_int(fx->w, "promise_ms", 1796000000000LL);
+    codec_w_cstr(fx->w, "lines");
+    codec_w_array(fx->w, 0);
+    expect(fx, "POST", "http://127.0.0.1:7080/v1/reservations",
+           "{\"id\":\"pre-1\",\"promise_ms\":1796000000000,\"lines\":[]}");
+}
+
 static void test_route_errors(void **state)
 {
     fixture *fx = *state;
@@ -171,6 +216,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_route_queries),
         cmocka_unit_test(test_route_bodies),
+        cmocka_unit_test(test_route_promise),
         cmocka_unit_test(test_route_errors),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
