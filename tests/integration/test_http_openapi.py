@@ -403,6 +403,10 @@ def main(h):
     ck.eq((g["reservation"].get("promise_ms"), g["reservation"].get("dated")),
           (t + 3600000, True), "a dated reserve (a preorder): promise_ms and dated")
     call("reservation", "/v1/reservations/pre-1")
+    x = call("explain", "/v1/explain/SKU-2").json
+    ck.eq([(r["id"], r.get("promise_ms"), r.get("dated")) for r in x["reservations"]
+           if r["id"] == "pre-1"], [("pre-1", t + 3600000, True)],
+          "explain: the preorder's line with its date")
     call("release_all", "/v1/reservations/pre-1")
     call("reserve", "/v1/reservations", want=201, body={
         "id": "id with/slash", "lines": [["SKU-2", "us-east", 1]]})
