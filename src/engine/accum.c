@@ -128,6 +128,10 @@ void engine__acc_discard(engine *e)
 void engine__supply_flush(engine *e)
 {
     ATP_ASSERT_OWNER(&e->owner);
+    /* Preorder holds the batch's lots moved: growing ones before the
+     * supply, shrinking ones after (phased.c), so ATP dips, never rises,
+     * for an instant. */
+    engine__phased_holds_rise(e);
     const size_t ahead = 8; /* rows are random: overlap their misses */
     for (size_t t = 0; t < e->acc.n_touched; t++) {
         if (t + ahead < e->acc.n_touched) {
@@ -146,6 +150,7 @@ void engine__supply_flush(engine *e)
         ATP_DASSERT(engine__row_sums(e, sku, region));
     }
     e->acc.n_touched = 0;
+    engine__phased_holds_fall(e);
 }
 
 /* ---- change feed hooks --------------------------------------------------- */

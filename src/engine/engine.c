@@ -522,6 +522,7 @@ static int64_t engine_housekeep(engine *e, int64_t wall_ms, int64_t mono_ms)
     int64_t lot_wait = engine__lots_tick(e, wall_ms);
     if (lot_wait >= 0 && (wait < 0 || lot_wait < wait))
         wait = lot_wait;
+    engine__phased_settle(e); /* a hold no flush published yet */
     int64_t date_wait = engine__phased_tick(e, wall_ms);
     if (date_wait >= 0 && (wait < 0 || date_wait < wait))
         wait = date_wait;

@@ -705,9 +705,8 @@ typedef struct engine_promise_result {
     int64_t max_promisable;
     int64_t atp_on_date; /* atp_on(the request's date) */
     int64_t earliest_ms; /* for the line's qty; -1: never */
-    uint32_t n_points;   /* schedule entries (with points only) */
+    uint32_t n_points;   /* schedule entries (with points, line 0 only) */
     bool truncated;      /* more than ENGINE_PROMISE_POINTS */
-    int64_t point_ms[ENGINE_PROMISE_POINTS], point_atp[ENGINE_PROMISE_POINTS];
 } engine_promise_result;
 
 /* What engine_promise_submit answers: valid only during the done
@@ -716,6 +715,9 @@ typedef struct engine_promise {
     atp_err err;
     int64_t now_ms; /* the engine's clock at the answer */
     const engine_promise_result *lines;
+    /* with points: line 0's schedule, lines[0].n_points entries (a cart
+     * has none: its lines would cost 1 KB each) */
+    const int64_t *point_ms, *point_atp;
 } engine_promise;
 
 typedef void (*engine_promise_done_fn)(void *arg, const engine_promise *x);

@@ -221,6 +221,8 @@ typedef struct engine_phased_row {
     engine_phased_date *dates; /* by date; never shrinks (phased.c) */
     uint32_t n, cap;
     int64_t hold;
+    int64_t next_hold; /* computed, not yet published (stale) */
+    bool stale;        /* its lots changed: hold again at the flush */
 } engine_phased_row;
 
 typedef struct engine_phased {
@@ -233,6 +235,12 @@ typedef struct engine_phased {
     int64_t next_ms;             /* the earliest date here; INT64_MAX: none */
     struct phased_step *scratch; /* a row's steps (engine thread) */
     size_t scratch_cap;
+    /* Rows whose lots changed, by key: their holds are published with the
+     * batch's supply (engine__phased_holds_rise / _fall), not per event:
+     * a snapshot restating thousands of a SKU's lots costs one pass, and
+     * a reader never sees ATP rise halfway through a batch. */
+    uint64_t *stale;
+    size_t n_stale, cap_stale;
     _Atomic int64_t dated_units, hold_units;
     _Atomic uint64_t reserves; /* dated reserves granted */
 } engine_phased;
@@ -619,8 +627,18 @@ void engine__lots_visit(const engine *e, uint32_t sku, engine_lot_fn fn,
  * engine__phased_room: room for r's dated lines, so that putting r in
  *   cannot fail (call it before a new record goes in; ATP_E_NOMEM).
  * engine__phased_lots_changed: a lot of sku at loc changed: its row's hold
- *   again. engine__phased_refresh_all: every row's (horizons or regions
- *   moved).
+ *   again at the next flush. engine__phased_refresh_all: every row's
+ *   (horizons or regions moved, a source's lots cleared), likewise.
+ * engine__phased_holds_rise / _fall: the flush, in two halves around the
+ *   batch's supply (engine__supply_flush): holds that grow are published
+ *   before the supply, holds that shrink after, so a concurrent reader
+ *   sees ATP dip for an instant rather than rise. engine__phased_settle:
+ *   both at once (the engine loop, so none stays stale).
+ * engine__phased_headroom: how many more open units (ordinary or dated)
+ *   the row of (sku, region) may take before its ordinary + dated units
+ *   would pass ATP_QTY_SUM_MAX (reserved = ordinary + hold must stay
+ *   exact). reserved: the row's. (Ordinary grants alone never reach
+ *   it: they stay within supply.)
  * engine__phased_tick: dates at or before now become ordinary; returns the
  *   ms to the next date, -1 none.
  * engine__phased_atp_on: atp_on(date_ms) of (sku, region) for answer a (a
@@ -638,6 +656,11 @@ atp_err engine__phased_room(engine *e, uint32_t sku, uint32_t region,
                             int64_t date_ms);
 void engine__phased_lots_changed(engine *e, uint32_t sku, uint16_t loc);
 void engine__phased_refresh_all(engine *e);
+void engine__phased_holds_rise(engine *e);
+void engine__phased_holds_fall(engine *e);
+void engine__phased_settle(engine *e);
+int64_t engine__phased_headroom(const engine *e, uint32_t sku, uint32_t region,
+                                int64_t reserved);
 int64_t engine__phased_tick(engine *e, int64_t now_ms);
 int64_t engine__phased_atp_on(const engine *e, uint32_t sku, uint32_t region,
                               const engine_answer *a, int64_t date_ms);

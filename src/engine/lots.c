@@ -19,8 +19,10 @@
 #include "formula/formula.h"
 
 struct engine_lot {
-    struct engine_lot *next;     /* hash chain */
-    struct engine_lot *sku_next; /* the SKU's chain (engine_lots.by_sku) */
+    struct engine_lot *next; /* hash chain */
+    /* the SKU's chain (engine_lots.by_sku), both ways: a lot leaves it in
+     * O(1) however many lots its SKU has */
+    struct engine_lot *sku_next, *sku_prev;
     uint32_t sku;
     uint16_t loc;
     bool counted;
@@ -109,17 +111,22 @@ static bool lots_sku_link(engine_lots *l, engine_lot *x)
         l->by_sku.keys[i] = x->sku + 1;
         l->by_sku.used++;
     }
+    x->sku_prev = NULL;
     x->sku_next = l->by_sku.heads[i];
+    if (x->sku_next != NULL)
+        x->sku_next->sku_prev = x;
     l->by_sku.heads[i] = x;
     return true;
 }
 
 static void lots_sku_unlink(engine_lots *l, const engine_lot *x)
 {
-    engine_lot **p = &l->by_sku.heads[lots_sku_slot(l, x->sku)];
-    while (*p != x)
-        p = &(*p)->sku_next; /* x is chained: lots_get linked it */
-    *p = x->sku_next;
+    if (x->sku_prev != NULL)
+        x->sku_prev->sku_next = x->sku_next;
+    else /* the head: x is chained (lots_get linked it) */
+        l->by_sku.heads[lots_sku_slot(l, x->sku)] = x->sku_next;
+    if (x->sku_next != NULL)
+        x->sku_next->sku_prev = x->sku_prev;
 }
 
 size_t engine__lots_memory(const engine_lots *l)

@@ -42,6 +42,7 @@ void engine__phased_fini(engine_phased *p)
         free(p->rows[i].dates);
     free(p->rows);
     free(p->scratch);
+    free(p->stale);
     memset(p, 0, sizeof *p);
 }
 
@@ -193,33 +194,77 @@ static size_t phased_steps(const engine *e, uint32_t sku, uint32_t region,
     return phased_prepare(g->s, g->n, g->now);
 }
 
-/* The row's hold again, published in its reserved total. */
-static void phased_refresh(engine *e, engine_phased_row *r)
+static int64_t phased_row_dated(const engine_phased_row *r)
+{
+    int64_t x = 0;
+    for (uint32_t k = 0; k < r->n; k++)
+        x += r->dates[k].qty;
+    return x;
+}
+
+/* The row's hold as its lots and dates say now. Out of memory (some
+ * steps left out): every dated unit, which never promises too much. */
+static int64_t phased_hold_of(engine *e, const engine_phased_row *r)
 {
     engine_phased *p = &e->phased;
     phased_gather g = {.s = p->scratch, .cap = p->scratch_cap};
     if (g.s == NULL) {
         g.cap = 64;
         g.s = malloc(g.cap * sizeof *g.s);
-        if (g.s == NULL) {
-            log_error("engine", "out of memory: a preorder hold not updated");
-            return;
-        }
     }
-    uint32_t sku = phased_row_sku(r), region = phased_row_region(r);
-    size_t n = phased_steps(e, sku, region, &g);
+    if (g.s == NULL) {
+        log_error("engine", "out of memory: a preorder hold counts every "
+                            "dated unit");
+        return phased_row_dated(r);
+    }
+    size_t n = phased_steps(e, phased_row_sku(r), phased_row_region(r), &g);
     p->scratch = g.s;
     p->scratch_cap = g.cap;
-    if (g.short_of_room)
-        log_error("engine", "out of memory: a preorder hold counts only "
-                            "part of its lots");
-    int64_t hold = phased_hold(g.s, n);
+    if (g.short_of_room) {
+        log_error("engine", "out of memory: a preorder hold counts every "
+                            "dated unit");
+        return phased_row_dated(r);
+    }
+    return phased_hold(g.s, n);
+}
+
+/* Publish hold as the row's, in its reserved total. */
+static void phased_publish(engine *e, engine_phased_row *r, int64_t hold)
+{
     if (hold == r->hold)
         return;
-    engine__row_add(e, sku, region, 0, hold - r->hold);
-    atomic_fetch_add_explicit(&p->hold_units, hold - r->hold,
+    engine__row_add(e, phased_row_sku(r), phased_row_region(r), 0,
+                    hold - r->hold);
+    atomic_fetch_add_explicit(&e->phased.hold_units, hold - r->hold,
                               memory_order_relaxed);
     r->hold = hold;
+}
+
+/* The row's hold again, published now (its dates changed). */
+static void phased_refresh(engine *e, engine_phased_row *r)
+{
+    phased_publish(e, r, phased_hold_of(e, r));
+}
+
+/* The row's lots changed: its hold again at the next flush (at once when
+ * there is no memory to remember it). */
+static void phased_mark(engine *e, engine_phased_row *r)
+{
+    engine_phased *p = &e->phased;
+    if (r->stale)
+        return;
+    if (p->n_stale == p->cap_stale) {
+        size_t cap = p->cap_stale ? p->cap_stale * 2 : 64;
+        uint64_t *k = realloc(p->stale, cap * sizeof *k);
+        if (k == NULL) {
+            phased_refresh(e, r);
+            return;
+        }
+        p->stale = k;
+        p->cap_stale = cap;
+    }
+    r->stale = true;
+    p->stale[p->n_stale++] = r->key;
 }
 
 /* ---- dated reservations ------------------------------------------------- */
@@ -281,7 +326,7 @@ void engine__phased_lots_changed(engine *e, uint32_t sku, uint16_t loc)
         return;
     engine_phased_row *r = phased_find(&e->phased, sku, region);
     if (r != NULL && r->n > 0)
-        phased_refresh(e, r);
+        phased_mark(e, r);
 }
 
 void engine__phased_refresh_all(engine *e)
@@ -289,7 +334,58 @@ void engine__phased_refresh_all(engine *e)
     engine_phased *p = &e->phased;
     for (size_t i = 0; p->used > 0 && i < p->cap; i++)
         if (p->rows[i].key != 0 && (p->rows[i].n > 0 || p->rows[i].hold != 0))
-            phased_refresh(e, &p->rows[i]);
+            phased_mark(e, &p->rows[i]);
+}
+
+/* The stale rows' row, or NULL (a row stays once made: never). */
+static engine_phased_row *phased_stale_row(engine *e, size_t i)
+{
+    uint64_t key = e->phased.stale[i] - 1;
+    return phased_find(&e->phased, (uint32_t)(key >> 16),
+                       (uint32_t)(key & 0xffff));
+}
+
+void engine__phased_holds_rise(engine *e)
+{
+    for (size_t i = 0; i < e->phased.n_stale; i++) {
+        engine_phased_row *r = phased_stale_row(e, i);
+        if (r == NULL)
+            continue;
+        r->next_hold = phased_hold_of(e, r);
+        if (r->next_hold > r->hold)
+            phased_publish(e, r, r->next_hold);
+    }
+}
+
+void engine__phased_holds_fall(engine *e)
+{
+    for (size_t i = 0; i < e->phased.n_stale; i++) {
+        engine_phased_row *r = phased_stale_row(e, i);
+        if (r == NULL)
+            continue;
+        if (r->next_hold < r->hold)
+            phased_publish(e, r, r->next_hold);
+        r->stale = false;
+    }
+    e->phased.n_stale = 0;
+}
+
+void engine__phased_settle(engine *e)
+{
+    if (e->phased.n_stale == 0)
+        return;
+    engine__phased_holds_rise(e);
+    engine__phased_holds_fall(e);
+}
+
+int64_t engine__phased_headroom(const engine *e, uint32_t sku, uint32_t region,
+                                int64_t reserved)
+{
+    const engine_phased_row *r =
+        sku != DICT_NONE ? phased_find(&e->phased, sku, region) : NULL;
+    int64_t open =
+        r == NULL ? reserved : reserved - r->hold + phased_row_dated(r);
+    return open < ATP_QTY_SUM_MAX ? ATP_QTY_SUM_MAX - open : 0;
 }
 
 int64_t engine__phased_tick(engine *e, int64_t now)
@@ -351,21 +447,26 @@ int64_t engine__phased_atp_on(const engine *e, uint32_t sku, uint32_t region,
     if ((g.s = malloc(g.cap * sizeof *g.s)) == NULL)
         return 0; /* out of memory: nothing promised */
     size_t n = phased_profile_of(e, sku, region, a, &g, NULL);
-    int64_t atp = phased_atp_on(g.s, n, date_ms);
+    /* Out of memory growing the steps: some dates may be left out, so
+     * nothing is promised. */
+    int64_t atp = g.short_of_room ? 0 : phased_atp_on(g.s, n, date_ms);
     free(g.s);
     return atp;
 }
 
-static void phased_answer(engine *e, const engine_promise_req *req,
+/* Line l's answer into out; with point_ms (line 0 of a promise) its
+ * schedule too. False: out of memory (some steps left out). */
+static bool phased_answer(engine *e, const engine_promise_req *req,
                           const engine_promise_line *l,
-                          engine_promise_result *out, phased_gather *g)
+                          engine_promise_result *out, phased_gather *g,
+                          int64_t *point_ms, int64_t *point_atp)
 {
     uint32_t sku = dict_find(e->skus, l->sku, l->sku_len);
     const bundles *b = atomic_load_explicit(&e->bundles, memory_order_acquire);
     if (sku != DICT_NONE && bundles_count(b) > 0 &&
         bundles_find(b, sku) != NULL) {
         out->bundle = true;
-        return;
+        return true;
     }
     engine__answer_of(e, sku, l->sku, l->sku_len, req->region, req->channel,
                       &out->answer);
@@ -383,16 +484,17 @@ static void phased_answer(engine *e, const engine_promise_req *req,
     out->max_promisable = g->s[n - 1].delta;
     out->atp_on_date = phased_atp_on(g->s, n, req->date_ms);
     out->earliest_ms = l->qty > 0 ? phased_earliest(g->s, n, l->qty) : -1;
-    for (size_t k = 0; req->points && k < n; k++) {
+    for (size_t k = 0; point_ms != NULL && k < n; k++) {
         if (k > 0 && g->s[k].delta == g->s[k - 1].delta)
             continue; /* the schedule lists where atp_on rises */
         if (out->n_points == ENGINE_PROMISE_POINTS) {
             out->truncated = true;
             break;
         }
-        out->point_ms[out->n_points] = g->s[k].at_ms;
-        out->point_atp[out->n_points++] = g->s[k].delta;
+        point_ms[out->n_points] = g->s[k].at_ms;
+        point_atp[out->n_points++] = g->s[k].delta;
     }
+    return !g->short_of_room;
 }
 
 void engine__promise_run(engine *e, engine_promise_req *req)
@@ -400,13 +502,21 @@ void engine__promise_run(engine *e, engine_promise_req *req)
     ATP_ASSERT_OWNER(&e->owner);
     engine_promise x = {.err = ATP_E_NOMEM, .now_ms = e->now_ms};
     engine_promise_result *res = calloc(req->n, sizeof *res);
+    int64_t point_ms[ENGINE_PROMISE_POINTS], point_atp[ENGINE_PROMISE_POINTS];
     phased_gather g = {.cap = 64};
     g.s = malloc(g.cap * sizeof *g.s);
     if (res != NULL && g.s != NULL) {
-        for (uint32_t i = 0; i < req->n; i++)
-            phased_answer(e, req, &req->lines[i], &res[i], &g);
-        x.err = ATP_OK;
-        x.lines = res;
+        bool ok = true;
+        for (uint32_t i = 0; ok && i < req->n; i++)
+            ok = phased_answer(e, req, &req->lines[i], &res[i], &g,
+                               req->points && i == 0 ? point_ms : NULL,
+                               point_atp);
+        if (ok) {
+            x.err = ATP_OK;
+            x.lines = res;
+            x.point_ms = point_ms;
+            x.point_atp = point_atp;
+        }
     }
     req->done(req->arg, &x);
     free(g.s);

@@ -287,9 +287,14 @@ static int64_t resv_line_atp(const engine *e, const engine_resv_req *req,
                              uint32_t id, uint32_t region,
                              const engine_answer *a)
 {
-    if (req->promise_ms <= e->now_ms)
-        return a->atp;
-    return engine__phased_atp_on(e, id, region, a, req->promise_ms);
+    /* Dated exactly when it will count as dated (engine__phased_counts),
+     * also after the wall clock stepped back: a date checked against the
+     * lots must be held against them. */
+    int64_t atp = engine__phased_counts(e, req->promise_ms)
+                      ? engine__phased_atp_on(e, id, region, a, req->promise_ms)
+                      : a->atp;
+    int64_t room = engine__phased_headroom(e, id, region, a->reserved);
+    return atp < room ? atp : room;
 }
 
 /* resv_split_region: region k of line l (0: l->region, then l->split). */
@@ -699,7 +704,7 @@ static void resv_reserve_lines(engine *e, const engine_resv_req *req,
                                                    granted once stored */
     if (p != NULL) {
         p->backordered = backordered;
-        p->dated = req->promise_ms > now;
+        p->dated = dated;
     }
 }
 

@@ -71,7 +71,7 @@ static void resv_deliver(engine *e, resv_pending *p)
             res.updated_ms = r->updated_ms;
             res.order_ref = r->order_ref;
             res.promise_ms = r->promise_ms;
-            res.dated = r->promise_ms > e->now_ms;
+            res.dated = engine__phased_counts(e, r->promise_ms);
             res.lines = lines;
             res.n_lines = r->n_lines;
         }

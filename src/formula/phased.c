@@ -1,10 +1,19 @@
 /*
- * phased.c - the time-phased formula (phased.h). A row has a few steps (its
- * future lots and promise dates), so an insertion sort is the sort.
+ * phased.c - the time-phased formula (phased.h). A row usually has a few
+ * steps, but a SKU may have thousands of open PO lines: qsort, not an
+ * insertion sort (a review measured O(n^2) at 4,000 lots: 15 ms a call).
  */
 #include "formula/phased.h"
 
+#include <stdlib.h>
+
 #include "formula/formula.h"
+
+static int phased_cmp(const void *pa, const void *pb)
+{
+    const phased_step *a = pa, *b = pb;
+    return (a->at_ms > b->at_ms) - (a->at_ms < b->at_ms);
+}
 
 size_t phased_prepare(phased_step *s, size_t n, int64_t now_ms)
 {
@@ -12,13 +21,7 @@ size_t phased_prepare(phased_step *s, size_t n, int64_t now_ms)
     for (size_t i = 0; i < n; i++)
         if (s[i].at_ms < now_ms)
             s[i].at_ms = now_ms;
-    for (size_t i = 1; i < n; i++) {
-        phased_step x = s[i];
-        size_t j = i;
-        for (; j > 0 && s[j - 1].at_ms > x.at_ms; j--)
-            s[j] = s[j - 1];
-        s[j] = x;
-    }
+    qsort(s, n, sizeof *s, phased_cmp);
     size_t m = 0;
     for (size_t i = 0; i < n; i++) {
         if (m > 0 && s[m - 1].at_ms == s[i].at_ms)

@@ -9,7 +9,8 @@
  *
  *     atp_on(D) = max(0, min over t >= D of available_on(t)).
  *
- * No I/O, no allocation, no globals: callable from any thread. Sums
+ * No I/O, no allocation, no globals: callable from any thread (qsort
+ * sorts in place). Sums
  * saturate like formula.h's.
  */
 #ifndef ATP_FORMULA_PHASED_H

@@ -127,8 +127,8 @@ static void request_promise_write_sku(const request_env *env,
     codec_w_array(w, r->n_points);
     for (uint32_t k = 0; k < r->n_points; k++) {
         codec_w_map(w, 2);
-        codec_w_kv_int(w, "from_ms", r->point_ms[k]);
-        codec_w_kv_int(w, "atp", r->point_atp[k]);
+        codec_w_kv_int(w, "from_ms", x->point_ms[k]);
+        codec_w_kv_int(w, "atp", x->point_atp[k]);
     }
     if (r->truncated)
         codec_w_kv_bool(w, "schedule_truncated", true);
