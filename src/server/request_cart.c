@@ -226,6 +226,45 @@ bool request_cart_lines_count(request_env *env, const request_fields *f,
     return true;
 }
 
+/* A region cart's line: [sku, qty] (the region is the request's). */
+static bool request_region_line(codec_view v, uint32_t region, const char *what,
+                                request_line *out, reply_error *e)
+{
+    memset(out, 0, sizeof *out);
+    out->region = region;
+    if (codec_view_type(v) != CODEC_ARRAY || codec_view_len(v) != 2) {
+        reply_error_set(e, ATP_E_BAD_REQUEST, "a %s line is [sku, qty]", what);
+        return false;
+    }
+    codec_view sku = codec_view_first(v);
+    return request_sku(sku, &out->sku, e) &&
+           request_qty(codec_view_next(sku), &out->qty, e);
+}
+
+bool request_region_lines(request_env *env, const request_fields *f,
+                          uint32_t region, const char *what, codec_arena *a,
+                          request_line **out, uint32_t *n_out, reply_error *e)
+{
+    uint32_t n;
+    if (!request_cart_lines_count(env, f, &n, e))
+        return false;
+    request_line *lines = codec_arena_malloc(a, n * sizeof *lines);
+    if (lines == NULL) {
+        reply_error_set(e, ATP_E_NOMEM, "out of memory");
+        return false;
+    }
+    codec_view lv = codec_view_first(f->lines);
+    for (uint32_t i = 0; i < n; i++, lv = codec_view_next(lv)) {
+        if (!request_region_line(lv, region, what, &lines[i], e)) {
+            e->line = i;
+            return false;
+        }
+    }
+    *out = lines;
+    *n_out = n;
+    return request_lines_merge(env, lines, n, a, e);
+}
+
 bool request_cart(request_env *env, const request_fields *f, codec_arena *a,
                   codec_writer *w, reply_error *e)
 {

@@ -94,6 +94,14 @@ bool request_line_read(request_env *env, codec_view v, bool with_qty,
 bool request_cart_lines_count(request_env *env, const request_fields *f,
                               uint32_t *out, reply_error *e);
 
+/* request_region_lines reads the 'lines' of a cart in one region
+ * (pickup_cart, promise_cart): each [sku, qty] (else BAD_REQUEST, "a
+ * <what> line is [sku, qty]", with e->line), counted and merged like a
+ * cart's (request_cart_lines_count, request_lines_merge); the lines in a. */
+bool request_region_lines(request_env *env, const request_fields *f,
+                          uint32_t region, const char *what, codec_arena *a,
+                          request_line **out, uint32_t *n_out, reply_error *e);
+
 /* request_cart answers op "cart" (request_cart.c). */
 bool request_cart(request_env *env, const request_fields *f, codec_arena *a,
                   codec_writer *w, reply_error *e);

@@ -37,45 +37,22 @@ static bool request_pickup_only(const request_fields *f, bool *out,
     return false;
 }
 
-/* A pickup_cart line: [sku, qty] (the region is the request's). */
-static bool request_pickup_line(codec_view v, uint32_t region,
-                                request_line *out, reply_error *e)
-{
-    memset(out, 0, sizeof *out);
-    out->region = region;
-    if (codec_view_type(v) != CODEC_ARRAY || codec_view_len(v) != 2) {
-        reply_error_set(e, ATP_E_BAD_REQUEST, "a pickup line is [sku, qty]");
-        return false;
-    }
-    codec_view sku = codec_view_first(v);
-    return request_sku(sku, &out->sku, e) &&
-           request_qty(codec_view_next(sku), &out->qty, e);
-}
-
 static bool request_pickup_lines(request_env *env, const request_fields *f,
                                  codec_arena *a, request_pickup *p,
                                  reply_error *e)
 {
-    uint32_t n;
-    if (!request_cart_lines_count(env, f, &n, e))
+    if (!request_region_lines(env, f, p->region, "pickup", a, &p->lines, &p->n,
+                              e))
         return false;
-    p->lines = codec_arena_malloc(a, n * sizeof *p->lines);
-    p->el = codec_arena_malloc(a, n * sizeof *p->el);
-    if (p->lines == NULL || p->el == NULL) {
+    p->el = codec_arena_malloc(a, p->n * sizeof *p->el);
+    if (p->el == NULL) {
         reply_error_set(e, ATP_E_NOMEM, "out of memory");
         return false;
     }
-    codec_view lv = codec_view_first(f->lines);
-    for (uint32_t i = 0; i < n; i++, lv = codec_view_next(lv)) {
-        if (!request_pickup_line(lv, p->region, &p->lines[i], e)) {
-            e->line = i;
-            return false;
-        }
+    for (uint32_t i = 0; i < p->n; i++)
         p->el[i] =
             (engine_pickup_line){p->lines[i].sku.ptr, p->lines[i].sku.len};
-    }
-    p->n = n;
-    return request_lines_merge(env, p->lines, n, a, e);
+    return true;
 }
 
 /* The location's id, and its type and pickup flag in force (the engine's:

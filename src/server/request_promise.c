@@ -51,46 +51,20 @@ bool request_promise_ms(codec_view v, int64_t *out, reply_error *e)
     return request_promise_int(v, "promise_ms", out, &given, e);
 }
 
-/* A promise_cart line: [sku, qty] (the region is the request's). */
-static bool request_promise_line(codec_view v, uint32_t region,
-                                 request_line *out, reply_error *e)
-{
-    memset(out, 0, sizeof *out);
-    out->region = region;
-    if (codec_view_type(v) != CODEC_ARRAY || codec_view_len(v) != 2) {
-        reply_error_set(e, ATP_E_BAD_REQUEST, "a promise line is [sku, qty]");
-        return false;
-    }
-    codec_view sku = codec_view_first(v);
-    return request_sku(sku, &out->sku, e) &&
-           request_qty(codec_view_next(sku), &out->qty, e);
-}
-
 static bool request_promise_lines(request_env *env, const request_fields *f,
                                   codec_arena *a, request_promise *p,
                                   reply_error *e)
 {
-    uint32_t n;
-    if (!request_cart_lines_count(env, f, &n, e))
+    if (!request_region_lines(env, f, p->region, "promise", a, &p->lines, &p->n,
+                              e))
         return false;
-    p->lines = codec_arena_malloc(a, n * sizeof *p->lines);
-    p->el = codec_arena_malloc(a, n * sizeof *p->el);
-    if (p->lines == NULL || p->el == NULL) {
+    p->el = codec_arena_malloc(a, p->n * sizeof *p->el);
+    if (p->el == NULL) {
         reply_error_set(e, ATP_E_NOMEM, "out of memory");
         return false;
     }
-    codec_view lv = codec_view_first(f->lines);
-    for (uint32_t i = 0; i < n; i++, lv = codec_view_next(lv)) {
-        if (!request_promise_line(lv, p->region, &p->lines[i], e)) {
-            e->line = i;
-            return false;
-        }
-    }
-    p->n = n;
-    if (!request_lines_merge(env, p->lines, n, a, e))
-        return false;
     /* The earliest date of a SKU is that of its summed quantity. */
-    for (uint32_t i = 0; i < n; i++)
+    for (uint32_t i = 0; i < p->n; i++)
         p->el[i] = (engine_promise_line){
             p->lines[i].sku.ptr, p->lines[i].sku.len, p->lines[i].total};
     return true;

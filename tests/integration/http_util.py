@@ -8,6 +8,7 @@ every socket has a timeout (scaled by harness.TIME_FACTOR).
 import http.client
 import json
 import os
+import re
 import socket
 import sys
 import urllib.parse
@@ -40,6 +41,28 @@ def http_addr(d):
         raise harness.TestFailure("ready file has no 'http' URL: %r" % d.ready)
     u = urllib.parse.urlsplit(url)
     return u.hostname, u.port
+
+
+def metric_sums(d):
+    """{name: the sum of its samples} of d's GET /metrics (labels summed)."""
+    host, port = http_addr(d)
+    conn = http.client.HTTPConnection(host, port, timeout=10 * harness.TIME_FACTOR)
+    try:
+        conn.request("GET", "/metrics")
+        r = conn.getresponse()
+        body = r.read().decode("utf-8", "replace")
+    finally:
+        conn.close()
+    if r.status != 200:
+        raise harness.TestFailure("GET /metrics: HTTP %d %r" % (r.status, body[:300]))
+    out = {}
+    for line in body.split("\n"):
+        if not line or line.startswith("#"):
+            continue
+        m = re.match(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{.*\})? (\S+)$", line)
+        if m:
+            out[m.group(1)] = out.get(m.group(1), 0.0) + float(m.group(3))
+    return out
 
 
 class Http:

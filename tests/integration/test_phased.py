@@ -70,10 +70,8 @@ Run: ctest -R integration.phased, or
 
 import bisect
 import collections
-import http.client
 import os
 import random
-import re
 import sys
 import urllib.parse
 
@@ -510,24 +508,7 @@ class LotFeeder(U.Feeder):
 
 
 def scrape(d):
-    host, port = H.http_addr(d)
-    conn = http.client.HTTPConnection(host, port, timeout=10 * TF)
-    try:
-        conn.request("GET", "/metrics")
-        r = conn.getresponse()
-        body = r.read().decode("utf-8", "replace")
-    finally:
-        conn.close()
-    if r.status != 200:
-        raise TestFailure("GET /metrics: HTTP %d %r" % (r.status, body[:300]))
-    out = {}
-    for line in body.split("\n"):
-        if not line or line.startswith("#"):
-            continue
-        m = re.match(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{.*\})? (\S+)$", line)
-        if m:
-            out[m.group(1)] = out.get(m.group(1), 0.0) + float(m.group(3))
-    return out
+    return H.metric_sums(d)
 
 
 # ---------------------------------------------------------------------------

@@ -56,7 +56,6 @@ region's left in order), pinned lines (never a budget).
 Loopback only; every wait bounded; atpd started here, stopped by pid.
 """
 
-import http.client
 import os
 import random
 import re
@@ -422,24 +421,7 @@ class T(M.Driver):
 
 
 def scrape(d):
-    host, port = H.http_addr(d)
-    conn = http.client.HTTPConnection(host, port, timeout=10 * harness.TIME_FACTOR)
-    try:
-        conn.request("GET", "/metrics")
-        r = conn.getresponse()
-        body = r.read().decode("utf-8", "replace")
-    finally:
-        conn.close()
-    if r.status != 200:
-        raise TestFailure("GET /metrics: HTTP %d %r" % (r.status, body[:300]))
-    out = {}
-    for line in body.split("\n"):
-        if not line or line.startswith("#"):
-            continue
-        m = re.match(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{.*\})? (\S+)$", line)
-        if m:
-            out[m.group(1)] = out.get(m.group(1), 0.0) + float(m.group(3))
-    return out
+    return H.metric_sums(d)
 
 
 def metric(series, name):
