@@ -224,8 +224,9 @@ static void request_metrics_engine(request_env *env, metrics_text *t)
          "Open units of dated reservations not yet at their date",
          (uint64_t)es.preorder_dated_units},
         {"atpd_preorder_hold_units", "gauge",
-         "Units of present supply held for dated reservations (the sum of "
-         "every row's preorder hold)",
+         "Preorder holds counted in reserved: what dated reservations need "
+         "of present supply beyond the lots before their dates (the sum of "
+         "every row's)",
          (uint64_t)es.preorder_hold_units},
         {"atpd_reservation_expiries_total", "counter",
          "Held reservations expired", es.resv_expired},

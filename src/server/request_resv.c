@@ -29,6 +29,22 @@ static void request_resv_span(int64_t ms, char *buf, size_t n)
     snprintf(buf, n, "%lldms", (long long)ms);
 }
 
+/* request_resv_round_up writes ms rounded up to the minute as days, hours
+ * and minutes ("12d12h1m"): a TTL at least that long reaches it. */
+static void request_resv_round_up(int64_t ms, char *buf, size_t n)
+{
+    int64_t min = (ms + 59999) / 60000;
+    int64_t d = min / 1440, h = min % 1440 / 60, m = min % 60;
+    int k = 0;
+    buf[0] = '\0';
+    if (d > 0)
+        k += snprintf(buf + k, n - (size_t)k, "%lldd", (long long)d);
+    if (h > 0 && (size_t)k < n)
+        k += snprintf(buf + k, n - (size_t)k, "%lldh", (long long)h);
+    if ((m > 0 || k == 0) && (size_t)k < n)
+        snprintf(buf + k, n - (size_t)k, "%lldm", (long long)m);
+}
+
 /* ttl_ms of a reserve (optional: the configured default) or an extend
  * (required), checked against reservations.min_ttl..max_ttl here so that
  * the error can give the range. */
@@ -390,13 +406,27 @@ static bool request_resv_dated(request_env *env, const engine_resv_req *r,
             return false;
         }
     int64_t now = clock_wall_ms();
-    int64_t ttl =
-        r->ttl_ms != 0 ? r->ttl_ms : env->cfg->reservations.default_ttl_ms;
+    const config_reservations *c = &env->cfg->reservations;
+    int64_t ttl = r->ttl_ms != 0 ? r->ttl_ms : c->default_ttl_ms;
     if (r->promise_ms > now && now + ttl < r->promise_ms) {
-        reply_error_set(e, ATP_E_BAD_REQUEST,
-                        "ttl_ms %lld ends before promise_ms (%lld ms from "
-                        "now): a preorder must not expire before its date",
-                        (long long)ttl, (long long)(r->promise_ms - now));
+        /* Say it in the units a person reads, and whether any TTL would
+         * do (reservations.max_ttl bounds how far ahead one can be). */
+        char held[24], need[40], most[24];
+        request_resv_span(ttl, held, sizeof held);
+        request_resv_round_up(r->promise_ms - now, need, sizeof need);
+        request_resv_span(c->max_ttl_ms, most, sizeof most);
+        if (r->promise_ms - now > c->max_ttl_ms)
+            reply_error_set(e, ATP_E_BAD_REQUEST,
+                            "promise_ms is %s from now, beyond "
+                            "reservations.max_ttl (%s): a preorder must hold "
+                            "until its date, so no ttl_ms reaches it",
+                            need, most);
+        else
+            reply_error_set(e, ATP_E_BAD_REQUEST,
+                            "the hold (ttl_ms %s%s) ends before promise_ms, "
+                            "%s from now: a preorder must hold until its "
+                            "date; ask a ttl_ms of at least that",
+                            held, r->ttl_ms != 0 ? "" : ", the default", need);
         return false;
     }
     return true;
