@@ -581,6 +581,8 @@ atp_err engine_start_stepped(engine *e)
     if (e->running)
         return ATP_E_BAD_STATE;
     engine__load_flush(e);
+    e->phased.loading = false;
+    engine__phased_settle(e); /* the holds of what start-up put in */
     /* What start-up loaded counts too (status before the first batch). */
     engine_memory_update(e);
     return ATP_OK;

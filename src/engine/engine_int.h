@@ -241,6 +241,7 @@ typedef struct engine_phased {
      * a reader never sees ATP rise halfway through a batch. */
     uint64_t *stale;
     size_t n_stale, cap_stale;
+    bool loading; /* before engine_start_stepped: holds settle there */
     _Atomic int64_t dated_units, hold_units;
     _Atomic uint64_t reserves; /* dated reserves granted */
 } engine_phased;
@@ -637,8 +638,8 @@ void engine__lots_visit(const engine *e, uint32_t sku, engine_lot_fn fn,
  * engine__phased_headroom: how many more open units (ordinary or dated)
  *   the row of (sku, region) may take before its ordinary + dated units
  *   would pass ATP_QTY_SUM_MAX (reserved = ordinary + hold must stay
- *   exact). reserved: the row's. (Ordinary grants alone never reach
- *   it: they stay within supply.)
+ *   exact). reserved: the row's. Every grant is capped by it: plain,
+ *   dated, pinned and backorder units alike (resv.c).
  * engine__phased_tick: dates at or before now become ordinary; returns the
  *   ms to the next date, -1 none.
  * engine__phased_atp_on: atp_on(date_ms) of (sku, region) for answer a (a

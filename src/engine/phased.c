@@ -33,6 +33,7 @@ atp_err engine__phased_init(engine_phased *p)
     p->cap = 64;
     p->rows = calloc(p->cap, sizeof *p->rows);
     p->next_ms = INT64_MAX;
+    p->loading = true;
     return p->rows != NULL ? ATP_OK : ATP_E_NOMEM;
 }
 
@@ -316,7 +317,13 @@ void engine__phased_move(engine *e, uint32_t sku, uint32_t region,
     atomic_fetch_add_explicit(&p->dated_units, d, memory_order_relaxed);
     if (d > 0 && date_ms < p->next_ms)
         p->next_ms = date_ms;
-    phased_refresh(e, r);
+    /* Start-up puts every stored record in one by one: its rows' holds
+     * once at the end (engine__phased_settle from engine_start_stepped),
+     * not per record (a row of 32,000 preorders would cost minutes). */
+    if (p->loading)
+        phased_mark(e, r);
+    else
+        phased_refresh(e, r);
 }
 
 void engine__phased_lots_changed(engine *e, uint32_t sku, uint16_t loc)

@@ -322,7 +322,7 @@ static uint32_t resv_decide(const engine *e, const engine_resv_req *req,
                             int64_t *beyond, bool *all, bool *some)
 {
     int64_t want = l->qty;
-    int64_t left[ENGINE_SPLIT_MAX] = {0};
+    int64_t left[ENGINE_SPLIT_MAX] = {0}, room[ENGINE_SPLIT_MAX] = {0};
     bool budgets = req->backorder && l->pin == 0;
     l->available = 0;
     for (uint32_t k = 0; k <= l->n_split && want > 0; k++) {
@@ -331,14 +331,18 @@ static uint32_t resv_decide(const engine *e, const engine_resv_req *req,
                           req->channel, &a);
         int64_t atp = resv_line_atp(e, req, id, resv_split_region(l, k), &a);
         if (l->pin != 0)
-            atp = id == DICT_NONE
-                      ? 0
-                      : engine__pickup_atp(e, id, l->pin - 1, a.atp);
+            atp = id == DICT_NONE ? 0
+                                  : engine__pickup_atp(e, id, l->pin - 1, atp);
         /* A SKU atpd has never seen takes a budget only from a rule
          * naming it (a preorder the merchandiser set up): a budget of a
          * broader rule would promise any string, a typo too, and intern
          * it for good. */
         if (budgets && (id != DICT_NONE || a.rule_level <= ATP_RULE_SKU)) {
+            /* A budget stays within the row's bound too
+             * (engine__phased_headroom): units beyond ATP are open units
+             * like any. */
+            room[k] = engine__phased_headroom(e, id, resv_split_region(l, k),
+                                              a.reserved);
             left[k] = a.backorder_left;
             l->available += left[k];
         }
@@ -350,7 +354,8 @@ static uint32_t resv_decide(const engine *e, const engine_resv_req *req,
     }
     /* Every region was read when anything is still wanted. */
     for (uint32_t k = 0; budgets && k <= l->n_split && want > 0; k++) {
-        beyond[k] = want < left[k] ? want : left[k];
+        int64_t can = room[k] - take[k] < left[k] ? room[k] - take[k] : left[k];
+        beyond[k] = want < can ? want : can > 0 ? can : 0;
         take[k] += beyond[k];
         want -= beyond[k];
     }
@@ -437,6 +442,19 @@ static void resv_misplaced_why(const engine *e, const engine_resv_line *l,
                  id, c->regions[now].id, c->regions[l->region].id);
 }
 
+/* resv_first_line: the first request line merged into l. */
+static uint32_t resv_first_line(const engine_resv_req *req,
+                                const engine_resv_line *l)
+{
+    for (uint32_t j = 0; j < req->n_lines; j++) {
+        const engine_resv_line *x = &req->lines[j];
+        if (x->region == l->region && x->sku_len == l->sku_len &&
+            memcmp(x->sku, l->sku, l->sku_len) == 0)
+            return j;
+    }
+    return 0;
+}
+
 /* resv_sum_over_at: the request line at which the summed quantity of
  * merged line l's (sku, region) passes ATP_QTY_MAX; UINT32_MAX: none. */
 static uint32_t resv_sum_over_at(const engine_resv_req *req,
@@ -494,6 +512,22 @@ static void resv_reserve_lines(engine *e, const engine_resv_req *req,
             return;
         }
     }
+    /* A split line's SKU is in no other line (the server's rule, for the
+     * lines a client wrote): a bundle's component lines can still name
+     * it, and two merged lines of one row would each be decided from the
+     * same totals. */
+    for (uint32_t i = 0; origin != NULL && i < n; i++)
+        for (uint32_t j = 0; m[i].split != NULL && j < n; j++)
+            if (j != i && ids[j] == ids[i] && ids[i] != DICT_NONE) {
+                resv_refuse_line(
+                    req, ATP_E_BAD_REQUEST,
+                    RESV_ORIGIN(origin, resv_first_line(req, &m[j])),
+                    "a split line's SKU is in no other line, a "
+                    "bundle's components included: reserve them "
+                    "separately");
+                free(m);
+                return;
+            }
     if (mixed != UINT32_MAX) {
         resv_refuse_line(req, ATP_E_BAD_REQUEST, RESV_ORIGIN(origin, mixed),
                          "a reservation holds a SKU of a region at one "
