@@ -146,6 +146,10 @@ typedef struct engine_lots {
     } by_sku;
     engine_lot_key *removed;
     size_t n_removed, cap_removed;
+    /* removed[0..n_removed_cut) went into the snapshot in flight: freed
+     * once it is stored, kept (and every lot written again) if it is not
+     * (engine__lots_snapshot_settled). */
+    size_t n_removed_cut;
     bool dirty;       /* changed since the last snapshot */
     bool rewrite_all; /* lost track of removals: rewrite (never happens
                          unless out of memory) */
@@ -607,6 +611,10 @@ void engine__lots_clear_source(engine *e, const uint8_t *inbound_loc);
 int64_t engine__lots_tick(engine *e, int64_t now_ms); /* ms to next, -1 none */
 size_t engine__lots_snapshot_size(const engine *e);
 void engine__lots_snapshot(engine *e, engine_lots_writer *w);
+/* engine__lots_snapshot_settled: the snapshot cut last was stored (the
+ * removals it carried are forgotten) or not (they and every lot go into
+ * the next one). */
+void engine__lots_snapshot_settled(engine *e, bool stored);
 /* engine__lots_visit calls fn for every lot of sku (any order), through
  * the SKU's chain: O(its lots). */
 typedef void (*engine_lot_fn)(void *ctx, uint16_t loc, const char *id,

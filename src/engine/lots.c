@@ -430,11 +430,30 @@ void engine__lots_snapshot(engine *e, engine_lots_writer *w)
             w->add(w->ctx, key, n, val, 16);
         }
     }
-    for (size_t i = 0; i < l->n_removed; i++)
-        free(l->removed[i].key);
-    l->n_removed = 0;
+    /* The removals stay until the snapshot is stored: if it is not, the
+     * next one must delete them again (a cancelled lot would come back
+     * after a restart). */
+    l->n_removed_cut = l->n_removed;
     l->dirty = false;
     l->rewrite_all = false;
+}
+
+void engine__lots_snapshot_settled(engine *e, bool stored)
+{
+    engine_lots *l = &e->lots;
+    if (l->n_removed_cut == 0 && stored)
+        return;
+    if (!stored) { /* everything again, the old removals included */
+        l->dirty = true;
+        l->n_removed_cut = 0;
+        return;
+    }
+    for (size_t i = 0; i < l->n_removed_cut; i++)
+        free(l->removed[i].key);
+    memmove(l->removed, l->removed + l->n_removed_cut,
+            (l->n_removed - l->n_removed_cut) * sizeof *l->removed);
+    l->n_removed -= l->n_removed_cut;
+    l->n_removed_cut = 0;
 }
 
 atp_err engine_lot_load(engine *e, const void *key, size_t key_len,

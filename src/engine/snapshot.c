@@ -282,6 +282,7 @@ void engine__snapshot_start(engine *e)
         engine__snap_job_free(j);
         log_error("engine", "snapshot not written: cannot start its writer");
         e->snap.full_next = true;
+        engine__lots_snapshot_settled(e, false);
         return;
     }
     e->snap.inflight = true;
@@ -318,6 +319,7 @@ void engine__snapshot_done(engine *e, atp_err err)
 {
     ATP_ASSERT_OWNER(&e->owner);
     e->snap.inflight = false;
+    engine__lots_snapshot_settled(e, err == ATP_OK);
     if (err != ATP_OK) {
         /* What this snapshot carried is not stored: write everything next
          * time (incremental state was already cut). */

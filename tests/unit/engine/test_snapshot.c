@@ -3,7 +3,9 @@
  * snapshot_write.c through engine_persist: a snapshot carries exactly the
  * changed positions (zeroed ones as deletes) and the source offsets, in
  * LMDB key order (memcmp, shorter first), as ONE group; a failed write makes
- * the next snapshot write every position.
+ * the next snapshot write every position, and every lot with the lots
+ * removed since the last stored one (a cancelled lot must not come back
+ * after a restart).
  *
  * Threads: the test thread submits and asks for snapshots; the snapshot
  * writer thread calls test_write, which records the group under a mutex and
@@ -309,6 +311,59 @@ static void test_snapshot_failure_writes_all_next(void **state)
     assert_int_equal(o->v[0], 2);
 }
 
+/* A lot event of SKU A at dc-1. */
+static void test_lot(engine *e, uint64_t seq, uint8_t kind)
+{
+    engine_event *ev = calloc(1, sizeof *ev);
+    assert_non_null(ev);
+    *ev = (engine_event){.kind = kind,
+                         .location = 1,
+                         .sku_len = 1,
+                         .sku = "A",
+                         .ref = "PO-1",
+                         .ref_len = 4,
+                         .value = 5,
+                         .eta_ms = 1800000000000LL};
+    engine_batch b = {.events = ev,
+                      .n = 1,
+                      .from_source = true,
+                      .source = 0,
+                      .seq = seq,
+                      .ts_ms = 1000 + seq,
+                      .release = test_release,
+                      .owner = ev};
+    assert_int_equal(engine_submit(e, &b), ATP_OK);
+    assert_int_equal(engine_sync(e), ATP_OK);
+}
+
+/* The lot record of the last group: 1 put, -1 delete, 0 none. */
+static int test_lot_rec(void)
+{
+    static const char key[] = "dc-1\0A\0PO-1";
+    for (size_t i = 0; i < test_n_recs; i++)
+        if (test_recs[i].db == ENGINE_DB_LOTS &&
+            test_recs[i].key_len == sizeof key - 1 &&
+            memcmp(test_recs[i].key, key, sizeof key - 1) == 0)
+            return test_recs[i].del ? -1 : 1;
+    return 0;
+}
+
+static void test_snapshot_failure_keeps_lot_removals(void **state)
+{
+    test_fx *fx = *state;
+    test_lot(fx->eng, 1, ATP_EV_LOT_ADD);
+    assert_int_equal(engine_snapshot_now(fx->eng), ATP_OK);
+    assert_int_equal(test_lot_rec(), 1);
+    test_lot(fx->eng, 2, ATP_EV_LOT_CANCEL);
+    pthread_mutex_lock(&test_mu);
+    test_fail_with = ATP_E_STORE_FULL;
+    pthread_mutex_unlock(&test_mu);
+    assert_int_equal(engine_snapshot_now(fx->eng), ATP_E_STORE_FULL);
+    /* Nothing changed since: the next one still deletes the lot. */
+    assert_int_equal(engine_snapshot_now(fx->eng), ATP_OK);
+    assert_int_equal(test_lot_rec(), -1);
+}
+
 /* The same through write_owned: the store keeps the records' bytes (no
  * copy) and releases them once. */
 static int test_setup_owned(void **state)
@@ -339,6 +394,9 @@ int main(void)
                                         test_setup, test_teardown),
         cmocka_unit_test_setup_teardown(test_snapshot_owned, test_setup_owned,
                                         test_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_snapshot_failure_keeps_lot_removals, test_setup,
+            test_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
