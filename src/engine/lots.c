@@ -26,6 +26,8 @@ struct engine_lot {
     uint32_t sku;
     uint16_t loc;
     bool counted;
+    bool changed; /* in engine_lots.changed, at changed_at */
+    uint32_t changed_at;
     int64_t qty, eta_ms;
     heap_node due; /* key: when it enters the horizon (eta - horizon) */
     uint32_t id_len;
@@ -134,6 +136,7 @@ size_t engine__lots_memory(const engine_lots *l)
     /* Lot ids are counted at a typical 16 bytes (they are not summed). */
     return l->cap * sizeof *l->buckets + heap_memory(&l->waiting) +
            l->by_sku.cap * (sizeof *l->by_sku.keys + sizeof *l->by_sku.heads) +
+           l->cap_changed * sizeof *l->changed +
            l->cap_removed * sizeof *l->removed +
            l->count * (sizeof(engine_lot) + 16);
 }
@@ -149,6 +152,7 @@ void engine__lots_fini(engine_lots *l)
         }
     }
     free(l->buckets);
+    free(l->changed);
     free(l->by_sku.keys);
     free(l->by_sku.heads);
     heap_fini(&l->waiting);
@@ -295,12 +299,50 @@ static engine_lot *lots_get(engine *e, uint32_t sku, uint16_t loc,
     return x;
 }
 
+/* x's stored form changed: the next snapshot writes it (all lots when
+ * there is no memory to remember it). */
+static void lots_mark_changed(engine_lots *l, engine_lot *x)
+{
+    if (x->changed)
+        return;
+    if (l->n_changed == l->cap_changed) {
+        size_t cap = l->cap_changed ? l->cap_changed * 2 : 256;
+        engine_lot **c = realloc(l->changed, cap * sizeof *c);
+        if (c == NULL) {
+            l->rewrite_all = true;
+            return;
+        }
+        l->changed = c;
+        l->cap_changed = cap;
+    }
+    x->changed = true;
+    x->changed_at = (uint32_t)l->n_changed;
+    l->changed[l->n_changed++] = x;
+}
+
+/* x goes: out of the changed list (its removal is what is written). */
+static void lots_unmark_changed(engine_lots *l, const engine_lot *x)
+{
+    if (x->changed)
+        l->changed[x->changed_at] = NULL;
+}
+
+/* Forget what changed (a load: the store has it already). */
+static void lots_forget_changes(engine_lots *l)
+{
+    for (size_t i = 0; i < l->n_changed; i++)
+        if (l->changed[i] != NULL)
+            l->changed[i]->changed = false;
+    l->n_changed = 0;
+}
+
 static void lots_free_one(engine *e, engine_lot *x)
 {
     engine_lot **p = lots_slot(&e->lots, x->sku, x->loc, x->id, x->id_len);
     *p = x->next;
     e->lots.count--;
     lots_sku_unlink(&e->lots, x);
+    lots_unmark_changed(&e->lots, x);
     lots_note_removed(&e->lots, x, e->cfg);
     free(x);
 }
@@ -321,6 +363,7 @@ void engine__lot_event(engine *e, uint32_t sku, const engine_event *ev)
     case ATP_EV_LOT_CHANGE:
         x->qty = ev->value;
         x->eta_ms = ev->eta_ms;
+        lots_mark_changed(&e->lots, x);
         lots_count(e, x, now);
         break;
     case ATP_EV_LOT_RECEIVE:
@@ -361,6 +404,7 @@ void engine__lots_clear_source(engine *e, const uint8_t *inbound_loc)
             *p = x->next;
             l->count--;
             lots_sku_unlink(l, x);
+            lots_unmark_changed(l, x);
             lots_note_removed(l, x, e->cfg);
             free(x);
             l->dirty = true;
@@ -409,7 +453,17 @@ size_t engine__lots_snapshot_size(const engine *e)
     const engine_lots *l = &e->lots;
     if (!l->dirty && !l->rewrite_all)
         return 0;
-    return l->count + l->n_removed;
+    return (l->rewrite_all ? l->count : l->n_changed) + l->n_removed;
+}
+
+static void lots_write(engine *e, const engine_lot *x, engine_lots_writer *w,
+                       unsigned char *key)
+{
+    unsigned char val[16];
+    size_t n = lots_key(e, x->sku, x->loc, x->id, x->id_len, key);
+    engine__put_le64(val, (uint64_t)x->qty);
+    engine__put_le64(val + 8, (uint64_t)x->eta_ms);
+    w->add(w->ctx, key, n, val, 16);
 }
 
 void engine__lots_snapshot(engine *e, engine_lots_writer *w)
@@ -421,15 +475,13 @@ void engine__lots_snapshot(engine *e, engine_lots_writer *w)
         size_t n = lots_key(e, k->sku, k->loc, k->key, k->len, key);
         w->add(w->ctx, key, n, NULL, 0);
     }
-    for (size_t i = 0; i < l->cap; i++) {
-        for (engine_lot *x = l->buckets[i]; x != NULL; x = x->next) {
-            unsigned char val[16];
-            size_t n = lots_key(e, x->sku, x->loc, x->id, x->id_len, key);
-            engine__put_le64(val, (uint64_t)x->qty);
-            engine__put_le64(val + 8, (uint64_t)x->eta_ms);
-            w->add(w->ctx, key, n, val, 16);
-        }
-    }
+    for (size_t i = 0; l->rewrite_all && i < l->cap; i++)
+        for (engine_lot *x = l->buckets[i]; x != NULL; x = x->next)
+            lots_write(e, x, w, key);
+    for (size_t i = 0; !l->rewrite_all && i < l->n_changed; i++)
+        if (l->changed[i] != NULL)
+            lots_write(e, l->changed[i], w, key);
+    lots_forget_changes(l);
     /* The removals stay until the snapshot is stored: if it is not, the
      * next one must delete them again (a cancelled lot would come back
      * after a restart). */
@@ -445,6 +497,7 @@ void engine__lots_snapshot_settled(engine *e, bool stored)
         return;
     if (!stored) { /* everything again, the old removals included */
         l->dirty = true;
+        l->rewrite_all = true;
         l->n_removed_cut = 0;
         return;
     }
@@ -492,6 +545,7 @@ atp_err engine_lot_load(engine *e, const void *key, size_t key_len,
     engine__lot_event(e, sku, &ev);
     engine__supply_flush(e);
     e->lots.dirty = false; /* loaded, not changed */
+    lots_forget_changes(&e->lots);
     return ATP_OK;
 }
 

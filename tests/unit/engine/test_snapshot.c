@@ -311,8 +311,8 @@ static void test_snapshot_failure_writes_all_next(void **state)
     assert_int_equal(o->v[0], 2);
 }
 
-/* A lot event of SKU A at dc-1. */
-static void test_lot(engine *e, uint64_t seq, uint8_t kind)
+/* A lot event of SKU A at dc-1: lot PO-1, or id. */
+static void test_lot_id(engine *e, uint64_t seq, uint8_t kind, const char *id)
 {
     engine_event *ev = calloc(1, sizeof *ev);
     assert_non_null(ev);
@@ -320,8 +320,8 @@ static void test_lot(engine *e, uint64_t seq, uint8_t kind)
                          .location = 1,
                          .sku_len = 1,
                          .sku = "A",
-                         .ref = "PO-1",
-                         .ref_len = 4,
+                         .ref = id,
+                         .ref_len = (uint32_t)strlen(id),
                          .value = 5,
                          .eta_ms = 1800000000000LL};
     engine_batch b = {.events = ev,
@@ -334,6 +334,19 @@ static void test_lot(engine *e, uint64_t seq, uint8_t kind)
                       .owner = ev};
     assert_int_equal(engine_submit(e, &b), ATP_OK);
     assert_int_equal(engine_sync(e), ATP_OK);
+}
+
+static void test_lot(engine *e, uint64_t seq, uint8_t kind)
+{
+    test_lot_id(e, seq, kind, "PO-1");
+}
+
+static size_t test_lot_recs(void)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < test_n_recs; i++)
+        n += test_recs[i].db == ENGINE_DB_LOTS;
+    return n;
 }
 
 /* The lot record of the last group: 1 put, -1 delete, 0 none. */
@@ -362,6 +375,33 @@ static void test_snapshot_failure_keeps_lot_removals(void **state)
     /* Nothing changed since: the next one still deletes the lot. */
     assert_int_equal(engine_snapshot_now(fx->eng), ATP_OK);
     assert_int_equal(test_lot_rec(), -1);
+}
+
+/* A snapshot writes the lots that changed since the last one, not every
+ * lot; after a failed one, every lot. */
+static void test_snapshot_lots_incremental(void **state)
+{
+    test_fx *fx = *state;
+    test_lot_id(fx->eng, 1, ATP_EV_LOT_ADD, "PO-1");
+    test_lot_id(fx->eng, 2, ATP_EV_LOT_ADD, "PO-2");
+    test_lot_id(fx->eng, 3, ATP_EV_LOT_ADD, "PO-3");
+    assert_int_equal(engine_snapshot_now(fx->eng), ATP_OK);
+    assert_int_equal(test_lot_recs(), 3);
+    test_lot_id(fx->eng, 4, ATP_EV_LOT_CHANGE, "PO-2");
+    assert_int_equal(engine_snapshot_now(fx->eng), ATP_OK);
+    assert_int_equal(test_lot_recs(), 1); /* PO-2 only */
+    test_lot_id(fx->eng, 5, ATP_EV_LOT_CHANGE, "PO-1");
+    test_lot_id(fx->eng, 6, ATP_EV_LOT_CANCEL, "PO-1"); /* changed, then gone */
+    assert_int_equal(engine_snapshot_now(fx->eng), ATP_OK);
+    assert_int_equal(test_lot_recs(), 1);
+    assert_int_equal(test_lot_rec(), -1); /* PO-1's delete, no put */
+    test_lot_id(fx->eng, 7, ATP_EV_LOT_CHANGE, "PO-3");
+    pthread_mutex_lock(&test_mu);
+    test_fail_with = ATP_E_STORE_FULL;
+    pthread_mutex_unlock(&test_mu);
+    assert_int_equal(engine_snapshot_now(fx->eng), ATP_E_STORE_FULL);
+    assert_int_equal(engine_snapshot_now(fx->eng), ATP_OK);
+    assert_int_equal(test_lot_recs(), 2); /* every lot: PO-2, PO-3 */
 }
 
 /* The same through write_owned: the store keeps the records' bytes (no
@@ -397,6 +437,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(
             test_snapshot_failure_keeps_lot_removals, test_setup,
             test_teardown),
+        cmocka_unit_test_setup_teardown(test_snapshot_lots_incremental,
+                                        test_setup, test_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
