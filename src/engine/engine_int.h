@@ -150,6 +150,7 @@ typedef struct engine_lots {
      * once it is stored, kept (and every lot written again) if it is not
      * (engine__lots_snapshot_settled). */
     size_t n_removed_cut;
+    bool cut_lots; /* the snapshot in flight carried the lots' changes */
     /* Lots added or changed since the last snapshot cut, each once
      * (engine_lot.changed; a slot is NULL when its lot went since): the
      * next snapshot writes these, not every lot (2.4 million lots took

@@ -466,6 +466,10 @@ static void lots_write(engine *e, const engine_lot *x, engine_lots_writer *w,
     w->add(w->ctx, key, n, val, 16);
 }
 
+/* The removals go first, then the puts, and nothing sorts the lots
+ * (snapshot_write.c sorts positions only; the store applies a group in
+ * order): a lot removed and added again between two snapshots is a
+ * delete, then a put, of one key, and the put wins. */
 void engine__lots_snapshot(engine *e, engine_lots_writer *w)
 {
     engine_lots *l = &e->lots;
@@ -486,6 +490,7 @@ void engine__lots_snapshot(engine *e, engine_lots_writer *w)
      * next one must delete them again (a cancelled lot would come back
      * after a restart). */
     l->n_removed_cut = l->n_removed;
+    l->cut_lots = true;
     l->dirty = false;
     l->rewrite_all = false;
 }
@@ -493,6 +498,10 @@ void engine__lots_snapshot(engine *e, engine_lots_writer *w)
 void engine__lots_snapshot_settled(engine *e, bool stored)
 {
     engine_lots *l = &e->lots;
+    if (!l->cut_lots) /* engine__lots_snapshot was not called: nothing forgotten
+                       */
+        return;
+    l->cut_lots = false;
     if (l->n_removed_cut == 0 && stored)
         return;
     if (!stored) { /* everything again, the old removals included */

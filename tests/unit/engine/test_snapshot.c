@@ -404,6 +404,308 @@ static void test_snapshot_lots_incremental(void **state)
     assert_int_equal(test_lot_recs(), 2); /* every lot: PO-2, PO-3 */
 }
 
+/* ---- the lots against a model store, with held (in-flight) writes ---- */
+#define RV_IDS 4
+static int64_t rv_store[RV_IDS]; /* qty, -1 absent */
+static int64_t rv_live[RV_IDS];  /* the engine's lots (model) */
+static int64_t rv_cut[RV_IDS];   /* rv_live when the held write was cut */
+static bool rv_hold, rv_held;
+static engine_record_op rv_ops[256];
+static unsigned char rv_bytes[256][112];
+static size_t rv_n;
+static void (*rv_done)(void *, atp_err);
+static void *rv_arg;
+static pthread_cond_t rv_cv = PTHREAD_COND_INITIALIZER;
+
+static int rv_id_of(const engine_record_op *op)
+{
+    const char *k = op->key;
+    const char *n1 = memchr(k, 0, op->key_len);
+    const char *n2 = memchr(n1 + 1, 0, op->key_len - (size_t)(n1 + 1 - k));
+    assert_true(op->key_len - (size_t)(n2 + 1 - k) == 4);
+    return n2[4] - '1';
+}
+
+static void rv_apply(const engine_record_op *ops, size_t n)
+{
+    for (size_t i = 0; i < n; i++) { /* in order, as store_txn_apply */
+        if (ops[i].db != ENGINE_DB_LOTS)
+            continue;
+        int id = rv_id_of(&ops[i]);
+        if (ops[i].val == NULL)
+            rv_store[id] = -1;
+        else {
+            int64_t q;
+            memcpy(&q, ops[i].val, 8);
+            rv_store[id] = q;
+        }
+    }
+}
+
+static atp_err rv_write(void *ctx, const engine_record_op *ops, size_t n,
+                        void (*done)(void *arg, atp_err err), void *arg)
+{
+    (void)ctx;
+    pthread_mutex_lock(&test_mu);
+    atp_err err = test_fail_with;
+    test_fail_with = ATP_OK;
+    if (rv_hold) {
+        assert_true(n <= 256);
+        for (size_t i = 0; i < n; i++) {
+            rv_ops[i] = ops[i];
+            memcpy(rv_bytes[i], ops[i].key, ops[i].key_len);
+            rv_ops[i].key = rv_bytes[i];
+            if (ops[i].val) {
+                memcpy(rv_bytes[i] + 96, ops[i].val, 16);
+                rv_ops[i].val = rv_bytes[i] + 96;
+            }
+        }
+        rv_n = n;
+        rv_done = done;
+        rv_arg = arg;
+        rv_held = true;
+        rv_hold = false;
+        pthread_cond_broadcast(&rv_cv);
+        pthread_mutex_unlock(&test_mu);
+        return ATP_OK;
+    }
+    if (err == ATP_OK)
+        rv_apply(ops, n);
+    pthread_mutex_unlock(&test_mu);
+    if (err == ATP_OK)
+        done(arg, ATP_OK);
+    return err;
+}
+
+static int rv_setup(void **state)
+{
+    test_fx *fx = calloc(1, sizeof *fx);
+    assert_non_null(fx);
+    config_diags d = {0};
+    static const char y[] =
+        "regions: [{id: r}]\n"
+        "locations:\n"
+        "  - {id: dc-10, region: r}\n"
+        "  - {id: dc-1, region: r}\n"
+        "sources:\n"
+        "  - id: wms\n"
+        "    authority:\n"
+        "      - locations: [dc-10, dc-1]\n"
+        "        buckets: [on_hand, allocated, held, inbound]\n";
+    assert_int_equal(config_load_string(y, strlen(y), &fx->cfg, &d), ATP_OK);
+    config_diags_fini(&d);
+    engine_persist p = {.write = rv_write};
+    assert_int_equal(engine_alloc(&fx->cfg, &p, &fx->eng), ATP_OK);
+    assert_int_equal(engine_start(fx->eng), ATP_OK);
+    test_fail_with = ATP_OK;
+    for (int i = 0; i < RV_IDS; i++)
+        rv_store[i] = rv_live[i] = -1;
+    rv_hold = rv_held = false;
+    *state = fx;
+    return 0;
+}
+
+static uint64_t rv_seq;
+static void rv_lot(engine *e, uint8_t kind, int id, int64_t qty, bool replace)
+{
+    engine_event *ev = calloc(1, sizeof *ev);
+    assert_non_null(ev);
+    static const char *ids[RV_IDS] = {"PO-1", "PO-2", "PO-3", "PO-4"};
+    *ev = (engine_event){.kind = kind,
+                         .location = 1,
+                         .sku_len = 1,
+                         .sku = "A",
+                         .ref = ids[id],
+                         .ref_len = 4,
+                         .value = qty,
+                         .eta_ms = 1800000000000LL};
+    ++rv_seq;
+    engine_batch b = {.events = ev,
+                      .n = 1,
+                      .from_source = true,
+                      .source = 0,
+                      .seq = rv_seq,
+                      .ts_ms = 1000 + rv_seq,
+                      .replace_authority = replace,
+                      .release = test_release,
+                      .owner = ev};
+    assert_int_equal(engine_submit(e, &b), ATP_OK);
+    assert_int_equal(engine_sync(e), ATP_OK);
+    if (replace)
+        for (int i = 0; i < RV_IDS; i++)
+            rv_live[i] = -1;
+    if (kind == ATP_EV_LOT_ADD || kind == ATP_EV_LOT_CHANGE)
+        rv_live[id] = qty;
+    else
+        rv_live[id] = -1;
+}
+
+static void rv_check(const int64_t *want)
+{
+    for (int i = 0; i < RV_IDS; i++)
+        if (rv_store[i] != want[i])
+            fail_msg("PO-%d: store %lld, engine %lld", i + 1,
+                     (long long)rv_store[i], (long long)want[i]);
+}
+
+typedef struct rv_thr {
+    engine *e;
+    atp_err err;
+} rv_thr;
+static void *rv_snap_main(void *a)
+{
+    rv_thr *t = a;
+    t->err = engine_snapshot_now(t->e);
+    return NULL;
+}
+
+static uint32_t rv_rand_state;
+static uint32_t rv_rand(void)
+{
+    rv_rand_state = rv_rand_state * 1103515245u + 12345u;
+    return rv_rand_state >> 16;
+}
+
+static void rv_random_events(engine *e, int n)
+{
+    for (int k = 0; k < n; k++) {
+        int id = (int)(rv_rand() % RV_IDS);
+        uint32_t r = rv_rand() % 10;
+        int64_t q = 1 + (int64_t)(rv_rand() % 1000);
+        if (r < 4)
+            rv_lot(e, ATP_EV_LOT_ADD, id, q, false);
+        else if (r < 6)
+            rv_lot(e, ATP_EV_LOT_CHANGE, id, q, false);
+        else if (r < 8)
+            rv_lot(e, ATP_EV_LOT_CANCEL, id, 0, false);
+        else if (r < 9)
+            rv_lot(e, ATP_EV_LOT_RECEIVE, id, 0, false);
+        else
+            rv_lot(e, ATP_EV_LOT_ADD, id, q, true); /* full source snapshot */
+    }
+}
+
+/* Random lot events between snapshots that are stored, fail, or are held in
+ * flight while more events come and then stored or failed. After every
+ * stored snapshot the model store equals the engine's lots at its cut. */
+static void test_snapshot_lots_model(void **state)
+{
+    test_fx *fx = *state;
+    rv_rand_state = getenv("RV_SEED") ? (uint32_t)atoi(getenv("RV_SEED")) : 1;
+    for (int round = 0; round < 3000; round++) {
+        rv_random_events(fx->eng, (int)(rv_rand() % 4));
+        uint32_t mode = rv_rand() % 4;
+        if (rv_rand() % 50 == 0) { /* restart, final snapshot stored or not */
+            bool fail = rv_rand() % 2;
+            pthread_mutex_lock(&test_mu);
+            test_fail_with = fail ? ATP_E_STORE_FULL : ATP_OK;
+            pthread_mutex_unlock(&test_mu);
+            engine_stop(fx->eng);
+            engine_free(fx->eng);
+            bool tried = test_fail_with == ATP_OK;
+            test_fail_with = ATP_OK;
+            if (!fail || !tried)
+                rv_check(rv_live);
+            engine_persist p = {.write = rv_write};
+            assert_int_equal(engine_alloc(&fx->cfg, &p, &fx->eng), ATP_OK);
+            for (int i = 0; i < RV_IDS; i++) {
+                rv_live[i] = rv_store[i];
+                if (rv_store[i] < 0)
+                    continue;
+                char key[16] = "dc-1\0A\0PO-";
+                key[10] = (char)('1' + i);
+                unsigned char val[16] = {0};
+                memcpy(val, &rv_store[i], 8);
+                int64_t eta = 1800000000000LL;
+                memcpy(val + 8, &eta, 8);
+                assert_int_equal(engine_lot_load(fx->eng, key, 11, val, 16),
+                                 ATP_OK);
+            }
+            assert_int_equal(engine_start(fx->eng), ATP_OK);
+        }
+        if (mode == 0) {
+            assert_int_equal(engine_snapshot_now(fx->eng), ATP_OK);
+            rv_check(rv_live);
+        } else if (mode == 1) {
+            pthread_mutex_lock(&test_mu);
+            test_fail_with = ATP_E_STORE_FULL;
+            pthread_mutex_unlock(&test_mu);
+            engine_snapshot_now(fx->eng);
+        } else {
+            bool ok = mode == 2;
+            pthread_mutex_lock(&test_mu);
+            rv_hold = true;
+            pthread_mutex_unlock(&test_mu);
+            rv_thr t = {fx->eng, ATP_OK};
+            pthread_t th;
+            assert_int_equal(pthread_create(&th, NULL, rv_snap_main, &t), 0);
+            pthread_mutex_lock(&test_mu);
+            while (!rv_held)
+                pthread_cond_wait(&rv_cv, &test_mu);
+            pthread_mutex_unlock(&test_mu);
+            memcpy(rv_cut, rv_live, sizeof rv_cut);
+            rv_random_events(fx->eng, (int)(rv_rand() % 4)); /* in flight */
+            pthread_mutex_lock(&test_mu);
+            rv_held = false;
+            if (ok)
+                rv_apply(rv_ops, rv_n);
+            void (*done)(void *, atp_err) = rv_done;
+            void *arg = rv_arg;
+            pthread_mutex_unlock(&test_mu);
+            done(arg, ok ? ATP_OK : ATP_E_STORE_FULL);
+            pthread_join(th, NULL);
+            assert_int_equal(t.err, ok ? ATP_OK : ATP_E_STORE_FULL);
+            if (ok)
+                rv_check(rv_cut);
+        }
+    }
+    assert_int_equal(engine_snapshot_now(fx->eng), ATP_OK);
+    rv_check(rv_live);
+}
+
+static void test_snapshot_lots_replace(void **state)
+{
+    test_fx *fx = *state;
+    rv_lot(fx->eng, ATP_EV_LOT_ADD, 3, 5, false);
+    assert_int_equal(engine_snapshot_now(fx->eng), ATP_OK);
+    rv_check(rv_live);
+    rv_lot(fx->eng, ATP_EV_LOT_ADD, 2, 6, true);
+    assert_int_equal(engine_snapshot_now(fx->eng), ATP_OK);
+    rv_check(rv_live);
+}
+
+/* Deterministic: changed, removed, re-added with the same key between two
+ * snapshots: delete first, then the put (the store applies in order). */
+static void test_snapshot_lots_readd(void **state)
+{
+    test_fx *fx = *state;
+    rv_lot(fx->eng, ATP_EV_LOT_ADD, 0, 5, false);
+    assert_int_equal(engine_snapshot_now(fx->eng), ATP_OK);
+    rv_lot(fx->eng, ATP_EV_LOT_CHANGE, 0, 6, false);
+    rv_lot(fx->eng, ATP_EV_LOT_CANCEL, 0, 0, false);
+    rv_lot(fx->eng, ATP_EV_LOT_ADD, 0, 7, false);
+    assert_int_equal(engine_snapshot_now(fx->eng), ATP_OK);
+    rv_check(rv_live);
+    assert_int_equal(rv_store[0], 7);
+}
+
+/* A failed snapshot that carried no lot makes the next rewrite every lot. */
+static void test_snapshot_fail_without_lots(void **state)
+{
+    test_fx *fx = *state;
+    test_lot_id(fx->eng, 1, ATP_EV_LOT_ADD, "PO-1");
+    test_lot_id(fx->eng, 2, ATP_EV_LOT_ADD, "PO-2");
+    test_lot_id(fx->eng, 3, ATP_EV_LOT_ADD, "PO-3");
+    assert_int_equal(engine_snapshot_now(fx->eng), ATP_OK);
+    test_apply(fx->eng, 4, test_v1, 3, 1); /* a position, no lot */
+    pthread_mutex_lock(&test_mu);
+    test_fail_with = ATP_E_STORE_FULL;
+    pthread_mutex_unlock(&test_mu);
+    assert_int_equal(engine_snapshot_now(fx->eng), ATP_E_STORE_FULL);
+    assert_int_equal(engine_snapshot_now(fx->eng), ATP_OK);
+    assert_int_equal(test_lot_recs(), 0); /* none changed, none cut */
+}
+
 /* The same through write_owned: the store keeps the records' bytes (no
  * copy) and releases them once. */
 static int test_setup_owned(void **state)
@@ -439,6 +741,14 @@ int main(void)
             test_teardown),
         cmocka_unit_test_setup_teardown(test_snapshot_lots_incremental,
                                         test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_snapshot_fail_without_lots,
+                                        test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_snapshot_lots_replace, rv_setup,
+                                        test_teardown),
+        cmocka_unit_test_setup_teardown(test_snapshot_lots_readd, rv_setup,
+                                        test_teardown),
+        cmocka_unit_test_setup_teardown(test_snapshot_lots_model, rv_setup,
+                                        test_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
