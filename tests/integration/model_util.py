@@ -196,17 +196,22 @@ class RowModel:
 
     def commit(self, rid, order_ref=None):
         """-> ("ok", replayed) or ("error", name); applies."""
-        rv = self.resv[rid]
-        if rv["state"] in ("released", "expired"):
-            return ("error", "bad_state")
-        if rv["state"] == "committed":
-            if order_ref is not None and order_ref != rv["order_ref"]:
-                return ("error", "conflict")
-            return ("ok", True)
-        rv["state"] = "committed"
-        if order_ref is not None:
-            rv["order_ref"] = order_ref
-        return ("ok", False)
+        return commit_record(self.resv[rid], order_ref)
+
+
+def commit_record(rv, order_ref=None):
+    """A model reservation record committed (PROTOCOL.md, `commit`):
+    -> ("ok", replayed) or ("error", name); applies."""
+    if rv["state"] in ("released", "expired"):
+        return ("error", "bad_state")
+    if rv["state"] == "committed":
+        if order_ref is not None and order_ref != rv["order_ref"]:
+            return ("error", "conflict")
+        return ("ok", True)
+    rv["state"] = "committed"
+    if order_ref is not None:
+        rv["order_ref"] = order_ref
+    return ("ok", False)
 
 
 def obj_of(res):

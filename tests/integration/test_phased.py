@@ -403,17 +403,7 @@ class Model:
         return not changed
 
     def commit(self, rid, order_ref=None):
-        rv = self.resv[rid]
-        if rv["state"] in ("released", "expired"):
-            return ("error", "bad_state")
-        if rv["state"] == "committed":
-            if order_ref is not None and order_ref != rv["order_ref"]:
-                return ("error", "conflict")
-            return ("ok", True)
-        rv["state"] = "committed"
-        if order_ref is not None:
-            rv["order_ref"] = order_ref
-        return ("ok", False)
+        return M.commit_record(self.resv[rid], order_ref)
 
     # ---- source events
     def apply(self, events):
