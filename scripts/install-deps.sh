@@ -28,6 +28,9 @@ packages+=(help2man dpkg-dev systemd)
 # TLS (issue 14): the tests and atp-bench --scenario tls make throwaway
 # certificates with openssl.
 packages+=(openssl)
+# The cluster (docs/CLUSTER.md): atpd links NATS's C client; the cluster
+# tests and `make run-cluster` start nats-servers.
+packages+=(libnats-dev nats-server)
 if [ "${ATP_BENCH_DEPS:-0}" = 1 ]; then
   packages+=(redis-server libhiredis-dev gnuplot-nox)
   # atp-bench --http (libcurl client; the floor uses atpd's libmicrohttpd)

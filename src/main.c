@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <string.h>
 
+#include "cluster/cluster.h"
 #include "common/health.h"
 #include "common/log.h"
 #include "daemon/daemon.h"
@@ -44,7 +45,8 @@ int main(int argc, char **argv)
     ingest *in = NULL;
     changes *chg = NULL;
     server *srv = NULL;
-    http *web = NULL; /* service.http_listen: NULL when not configured */
+    http *web = NULL;   /* service.http_listen: NULL when not configured */
+    cluster *cl = NULL; /* cluster: (docs/CLUSTER.md); NULL: one node */
     atp_err err;
     rc = 1;
     daemon_log_start(&args, &cfg);
@@ -66,6 +68,15 @@ int main(int argc, char **argv)
     if (daemon_admin_open(st, &cfg, &adm) != ATP_OK)
         goto out;
     engine_persist persist = daemon_persist(st);
+    /* In a cluster, reservation groups go to the partition's stream
+     * before the store. */
+    if (cfg.cluster.enabled) {
+        if ((err = cluster_alloc(&cfg, &persist, &cl)) != ATP_OK) {
+            log_error("atpd", "start-up failed: %s", atp_err_message(err));
+            goto out;
+        }
+        persist = cluster_persist(cl);
+    }
     /* Every socket binds here, and queries are taken at once, before the
      * restore (which takes seconds for millions of positions): until atpd
      * is ready (common/health.h) they answer not_ready, and status, ready
@@ -92,7 +103,7 @@ int main(int argc, char **argv)
              ATP_OK) ||
         (err = server_start(srv)) != ATP_OK ||
         (web != NULL && (err = http_start(web)) != ATP_OK) ||
-        (err = daemon_restore(st, eng, src)) != ATP_OK) {
+        (err = daemon_restore(st, eng, src, cl == NULL)) != ATP_OK) {
         log_error("atpd", "start-up failed: %s", atp_err_message(err));
         goto out;
     }
@@ -104,7 +115,8 @@ int main(int argc, char **argv)
     if ((err = engine_start(eng)) != ATP_OK ||
         (err = admin_start(adm, eng, src)) != ATP_OK ||
         (err = changes_start(chg)) != ATP_OK ||
-        (err = ingest_start(in)) != ATP_OK) {
+        (err = ingest_start(in)) != ATP_OK ||
+        (cl != NULL && (err = cluster_start(cl, eng)) != ATP_OK)) {
         log_error("atpd", "start-up failed: %s", atp_err_message(err));
         goto out;
     }
@@ -147,6 +159,7 @@ out:
         ingest_stop(in);
     if (eng != NULL)
         engine_stop(eng); /* waits for the store to finish its group */
+    cluster_stop(cl);     /* after the engine: its last groups are published */
     if (web != NULL)
         http_stop(web); /* its waiting replies were answered by engine_stop */
     if (srv != NULL)
@@ -161,6 +174,7 @@ out:
     ingest_free(in);
     sources_free(src);
     engine_free(eng);
+    cluster_free(cl);
     admin_free(adm);
     config_fini(&cfg);
     log_repeats_flush();

@@ -44,7 +44,9 @@
       "starting up: state not restored yet, retry later")                      \
     X(UNAUTHENTICATED, 29, "unauthenticated", "missing or unknown token")      \
     X(FORBIDDEN, 30, "forbidden", "the token's scopes do not allow this")      \
-    X(QUOTA, 31, "quota", "this client's limit is reached, retry later")
+    X(QUOTA, 31, "quota", "this client's limit is reached, retry later")       \
+    X(NOT_OWNER, 32, "not_owner",                                              \
+      "this cluster node does not own the partition: ask its owner")
 
 typedef enum atp_err {
 #define ATP_ERR_ENUM_(name, code, wire, msg) ATP_E_##name = code,

@@ -80,6 +80,17 @@ static const config_field config_restart_fields[] = {
     {"tls.ca_file", offsetof(config, tls.ca_file), CONFIG_F_STR},
     {"tls.verify_clients", offsetof(config, tls.verify_clients), CONFIG_F_INT},
     {"tls.min_version", offsetof(config, tls.min_version), CONFIG_F_INT},
+    /* The cluster: section is read at start (docs/CLUSTER.md). */
+    {"cluster", offsetof(config, cluster.enabled), CONFIG_F_BOOL},
+    {"cluster.name", offsetof(config, cluster.name), CONFIG_F_STR},
+    {"cluster.node", offsetof(config, cluster.node), CONFIG_F_STR},
+    {"cluster.partition", offsetof(config, cluster.partition), CONFIG_F_STR},
+    {"cluster.replicas", offsetof(config, cluster.replicas), CONFIG_F_INT},
+    {"cluster.lease", offsetof(config, cluster.lease_ms), CONFIG_F_I64},
+    {"cluster.advertise_query", offsetof(config, cluster.advertise_query),
+     CONFIG_F_STR},
+    {"cluster.advertise_http", offsetof(config, cluster.advertise_http),
+     CONFIG_F_STR},
 };
 #undef SVC
 #undef RSV

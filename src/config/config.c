@@ -34,20 +34,20 @@
 #define CONFIG_DEFAULT_LOG_LEVEL "info"
 
 static const char *const config_root_keys[] = {
-    "service", "regions",      "locations", "channels", "sources",
-    "buffers", "reservations", "auth",      "tls",      "bundles"};
+    "service",      "regions", "locations", "channels", "sources", "buffers",
+    "reservations", "auth",    "tls",       "bundles",  "cluster"};
 
 static void config_parse_root(config__walk *w, const yaml_node_t *root)
 {
-    yaml_node_t *v[10];
+    yaml_node_t *v[11];
     /* An empty document ("" or a lone "---"): all defaults. */
     if (root == NULL || config__node_is_null(root))
         return;
-    if (!config__map_fields(w, root, "the top level", config_root_keys, 10, v))
+    if (!config__map_fields(w, root, "the top level", config_root_keys, 11, v))
         return;
     /* A section left empty ("regions:" with every entry commented out)
      * reads as absent. */
-    for (int i = 0; i < 10; i++) {
+    for (int i = 0; i < 11; i++) {
         if (v[i] != NULL && config__node_is_null(v[i]))
             v[i] = NULL;
     }
@@ -71,6 +71,8 @@ static void config_parse_root(config__walk *w, const yaml_node_t *root)
         config__parse_tls(w, v[8]);
     if (v[9] && !w->b->oom)
         config__parse_bundles(w, v[9]);
+    if (v[10] && !w->b->oom)
+        config__parse_cluster(w, v[10]);
     config__validate_tls(w->b);
 }
 
@@ -401,6 +403,14 @@ void config_fini(config *c)
     free(c->service.feed_listen);
     free(c->service.control_listen);
     free(c->service.http_listen);
+    for (size_t i = 0; i < c->cluster.n_nats; i++)
+        free(c->cluster.nats[i]);
+    free(c->cluster.nats);
+    free(c->cluster.name);
+    free(c->cluster.node);
+    free(c->cluster.partition);
+    free(c->cluster.advertise_query);
+    free(c->cluster.advertise_http);
     free(c->tls.cert_file);
     free(c->tls.key_file);
     free(c->tls.ca_file);

@@ -225,6 +225,21 @@ bool config_http_url_split(const char *url, char *host, size_t host_cap,
 bool config_key_read(const char *path, uint8_t *key, size_t cap, size_t *len,
                      char *why, size_t why_len);
 
+/* The cluster: section (docs/CLUSTER.md); enabled false: a single node. */
+#define CONFIG_CLUSTER_MAX_NATS 16
+typedef struct config_cluster {
+    bool enabled;
+    char **nats; /* NATS server URLs */
+    size_t n_nats;
+    char *name;      /* prefix of the stream, bucket and subjects */
+    char *node;      /* this node's id */
+    char *partition; /* the partition this process serves */
+    int replicas;    /* the stream's and the lease bucket's */
+    int64_t lease_ms;
+    char *advertise_query; /* NULL: service.query_listen */
+    char *advertise_http;  /* NULL: service.http_listen */
+} config_cluster;
+
 typedef struct config {
     config_service service;
     config_reservations reservations;
@@ -250,6 +265,7 @@ typedef struct config {
     size_t n_bundles;
     config_auth auth;
     config_tls tls;
+    config_cluster cluster;
     /* The id -> index maps of regions, locations, channels and sources
      * (config/index.c), built by the loaders and read by config_*_find.
      * Owned by this config: a copy of the struct moves them with it. */

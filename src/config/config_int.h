@@ -226,6 +226,8 @@ void config__check_insecure(config__build *b);
  * files (crypto/x509.h); config__validate_tls checks that every TLS
  * endpoint has a certificate, called once after all sections. */
 void config__parse_tls(config__walk *w, const yaml_node_t *node);
+/* config__parse_cluster (read_cluster.c) reads the cluster: section. */
+void config__parse_cluster(config__walk *w, const yaml_node_t *node);
 void config__validate_tls(config__build *b);
 
 /* config__entry_name (read_places.c) writes how messages name an entry:

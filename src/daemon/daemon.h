@@ -77,10 +77,11 @@ engine_persist daemon_persist(store *st);
 atp_err daemon_admin_open(store *st, config *cfg, admin **out);
 
 /* daemon_restore loads the last snapshot (positions, lots, source
- * offsets, into eng and src) and the reservations from st, sets the
+ * offsets, into eng and src) and, when reservations is true (not in a
+ * cluster: docs/CLUSTER.md), the reservations from st, sets the
  * readiness conditions HEALTH_SNAPSHOT and HEALTH_RESERVATIONS, and logs
  * what it loaded. Before store_start and engine_start. */
-atp_err daemon_restore(store *st, engine *eng, sources *src);
+atp_err daemon_restore(store *st, engine *eng, sources *src, bool reservations);
 
 /* daemon_applied_open maps the store's applied file and gives the engine
  * each source's slot (engine_applied_attach), after daemon_restore.

@@ -177,7 +177,7 @@ static bool daemon_load_offset(void *ctx, const void *key, size_t key_len,
     return true;
 }
 
-atp_err daemon_restore(store *st, engine *eng, sources *src)
+atp_err daemon_restore(store *st, engine *eng, sources *src, bool reservations)
 {
     ATP_ASSERT(st != NULL && eng != NULL && src != NULL);
     int64_t t0 = clock_mono_ms();
@@ -197,10 +197,13 @@ atp_err daemon_restore(store *st, engine *eng, sources *src)
             ATP_OK)
         return err;
     health_cond_set(HEALTH_SNAPSHOT, true);
-    if ((err = store_scan(st, STORE_DB_RESERVATIONS, daemon_load_reservation,
+    if (reservations &&
+        (err = store_scan(st, STORE_DB_RESERVATIONS, daemon_load_reservation,
                           eng)) != ATP_OK)
         return err;
-    health_cond_set(HEALTH_RESERVATIONS, true);
+    /* In a cluster (docs/CLUSTER.md) the partition's stream, not this
+     * disk, has the reservations: loaded at a takeover. */
+    health_cond_set(HEALTH_RESERVATIONS, reservations);
     engine_stats es;
     engine_stats_get(eng, &es);
     log_info("atpd",

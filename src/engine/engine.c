@@ -505,6 +505,9 @@ static void engine_cmd_run(engine *e, engine_cmd *cmd, bool *stopping)
     case ENGINE_CMD_PICKUP_DRAIN:
         engine__pickup_drain(e);
         return;
+    case ENGINE_CMD_ADOPT:
+        engine__adopt_run(e, cmd->adopt);
+        return;
     }
 }
 
@@ -634,6 +637,9 @@ static void engine_cmd_refuse(engine_cmd *cmd)
         engine__promise_refuse(cmd->promise);
         return;
     case ENGINE_CMD_PICKUP_DRAIN: /* stopped: nothing changes any more */
+        return;
+    case ENGINE_CMD_ADOPT: /* not loaded: the caller hears why */
+        engine__sync_signal(cmd->adopt->waiter, ATP_E_BUSY);
         return;
     case ENGINE_CMD_STOP: /* a second engine_stop's: nothing to do */
         return;

@@ -506,6 +506,17 @@ bool engine_offset_load(engine *e, const void *key, size_t key_len,
  * the crash never consumes it (docs/PROTOCOL.md, "Expiry,
  * consumption, retention"). Main thread, before engine_start; the slots must
  * outlive engine_stop. */
+/* engine_resv_adopt loads reservation records (ENGINE_DB_RESERVATIONS
+ * puts; other ops are ignored) into the running engine, like
+ * engine_resv_load at start-up, on the engine thread, and waits until
+ * they are in: a cluster standby taking its partition over
+ * (docs/CLUSTER.md). A record whose id the engine already holds, or that
+ * does not decode, is skipped (logged, counted as a load skip). *loaded
+ * (may be NULL) gets how many were loaded. Not on the engine thread;
+ * ATP_E_BUSY when the engine stopped first. */
+atp_err engine_resv_adopt(engine *e, const engine_record_op *recs, size_t n,
+                          size_t *loaded);
+
 void engine_applied_attach(engine *e, uint64_t *const *slots);
 
 /* engine_sync returns once everything submitted before the call has been

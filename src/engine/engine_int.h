@@ -71,7 +71,18 @@ typedef enum engine_cmd_type {
     ENGINE_CMD_PROMISE,       /* time-phased answers (phased.c) */
     ENGINE_CMD_PICKUP_DRAIN,  /* hand the pickup feed what changed
                                  (pickup_feed.c) */
+    ENGINE_CMD_ADOPT,         /* load reservation records at run time
+                                 (a cluster takeover, restore.c) */
 } engine_cmd_type;
+
+/* ENGINE_CMD_ADOPT: the caller (engine_resv_adopt) owns it and waits on
+ * waiter; the engine thread fills loaded. */
+typedef struct engine_adopt_req {
+    const engine_record_op *recs;
+    size_t n;
+    size_t loaded;
+    engine_sync_waiter *waiter;
+} engine_adopt_req;
 
 /* A scope whose buffer rule was added, removed or changed by a reload: the
  * rows it covers are marked for the change feed. sku NULL: every SKU;
@@ -268,6 +279,7 @@ typedef struct engine_cmd {
     engine_explain_req *explain; /* EXPLAIN */
     engine_pickup_req *pickup;   /* PICKUP */
     engine_promise_req *promise; /* PROMISE */
+    engine_adopt_req *adopt;     /* ADOPT */
 } engine_cmd;
 
 struct engine {
@@ -575,6 +587,8 @@ void engine__waiter_init(engine_sync_waiter *w);
 atp_err engine__waiter_wait(engine_sync_waiter *w, atp_err queued);
 /* engine__sync_signal answers a waiter (any thread). */
 void engine__sync_signal(engine_sync_waiter *w, atp_err err);
+/* engine__adopt_run: ENGINE_CMD_ADOPT on the engine thread (restore.c). */
+void engine__adopt_run(engine *e, engine_adopt_req *req);
 /* engine__answer_of fills the ATP answer of (sku, region, channel) where sku
  * is a dictionary index or DICT_NONE. Any thread. */
 void engine__answer_of(const engine *e, uint32_t sku, const char *sku_str,

@@ -55,6 +55,31 @@ atp_err engine_resv_load(engine *e, const void *key, size_t key_len,
     return resv_load(e, key, key_len, val, val_len);
 }
 
+atp_err engine_resv_adopt(engine *e, const engine_record_op *recs, size_t n,
+                          size_t *loaded)
+{
+    ATP_ASSERT(e != NULL && (recs != NULL || n == 0));
+    engine_sync_waiter w;
+    engine__waiter_init(&w);
+    engine_adopt_req req = {.recs = recs, .n = n, .waiter = &w};
+    engine_cmd cmd = {.type = ENGINE_CMD_ADOPT, .adopt = &req};
+    atp_err err = engine__waiter_wait(&w, queue_push(&e->q, &cmd));
+    if (loaded != NULL)
+        *loaded = req.loaded;
+    return err;
+}
+
+void engine__adopt_run(engine *e, engine_adopt_req *req)
+{
+    for (size_t i = 0; i < req->n; i++) {
+        const engine_record_op *r = &req->recs[i];
+        if (r->db == ENGINE_DB_RESERVATIONS && r->val != NULL &&
+            resv_load(e, r->key, r->key_len, r->val, r->val_len) == ATP_OK)
+            req->loaded++; /* a skip is logged and counted by resv_load */
+    }
+    engine__sync_signal(req->waiter, ATP_OK);
+}
+
 void engine_applied_attach(engine *e, uint64_t *const *slots)
 {
     ATP_ASSERT(!e->running); /* start-up only: no engine thread yet */

@@ -408,6 +408,7 @@ int http_status_of(int code)
     case ATP_E_BUSY:
     case ATP_E_NOMEM:
     case ATP_E_NOT_READY:
+    case ATP_E_NOT_OWNER:
         return 503;
     case ATP_E_STORE_FULL:
         return 507;

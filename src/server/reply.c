@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "common/cluster_info.h"
 #include "formula/rules.h"
 
 void reply_error_set(reply_error *e, atp_err code, const char *fmt, ...)
@@ -27,12 +28,22 @@ void reply_error_write(codec_writer *w, const reply_error *e)
     codec_w_map(w, 2);
     codec_w_kv_bool(w, "ok", false);
     codec_w_cstr(w, "error");
-    codec_w_map(w, e->line >= 0 ? 4 : 3);
+    bool owner = e->code == ATP_E_NOT_OWNER;
+    codec_w_map(w, 3 + (e->line >= 0) + owner);
     codec_w_kv_int(w, "code", e->code);
     codec_w_kv_cstr(w, "name", atp_err_name(e->code));
     codec_w_kv_str(w, "message", text, n);
     if (e->line >= 0)
         codec_w_kv_int(w, "line", e->line);
+    if (owner) { /* where to send it instead (docs/CLUSTER.md) */
+        cluster_info ci;
+        cluster_info_get(&ci);
+        codec_w_cstr(w, "owner");
+        codec_w_map(w, 3);
+        codec_w_kv_cstr(w, "node", ci.owner_node);
+        codec_w_kv_cstr(w, "query", ci.owner_query);
+        codec_w_kv_cstr(w, "http", ci.owner_http);
+    }
 }
 
 void reply_answer_write(codec_writer *w, codec_str sku, const char *region,

@@ -198,6 +198,11 @@ bool request_handle(request_env *env, const void *buf, size_t len,
         if (!request_authorize(env, &f, known ? op : (codec_str){0}, async,
                                &e)) {
             /* refused: e says why; nothing ran */
+        } else if (known && !probe && request_is_standby(env)) {
+            reply_error_set(&e, ATP_E_NOT_OWNER,
+                            "this node is a standby of its cluster's "
+                            "partition: send the request to the owner "
+                            "(error.owner); nothing was done");
         } else if (known && !probe && !request_is_ready(env)) {
             reply_error_set(&e, ATP_E_NOT_READY,
                             "atpd is starting: its state is not restored yet "

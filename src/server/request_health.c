@@ -5,6 +5,7 @@
  * the engine: they answer while start-up still loads the state.
  */
 #include "common/clock.h"
+#include "common/cluster_info.h"
 #include "common/health.h"
 #include "config/config.h"
 #include "server/request_int.h"
@@ -12,6 +13,16 @@
 bool request_is_ready(const request_env *env)
 {
     return !env->gate_ready || health_ready();
+}
+
+bool request_is_standby(const request_env *env)
+{
+    if (!env->gate_ready || health_cond_met(HEALTH_RESERVATIONS) ||
+        !health_cond_met(HEALTH_SNAPSHOT))
+        return false;
+    cluster_info ci;
+    cluster_info_get(&ci);
+    return ci.enabled;
 }
 
 bool request_is_serving(const request_env *env)

@@ -50,6 +50,10 @@ void request_count_error(request_env *env, request_async *as, atp_err code);
  * "health". */
 bool request_is_ready(const request_env *env);
 bool request_is_serving(const request_env *env);
+/* request_is_standby: this node is a cluster's standby (docs/CLUSTER.md):
+ * restored, but without its partition's reservations, which the owner
+ * serves; requests that read the state are refused with not_owner. */
+bool request_is_standby(const request_env *env);
 void request_readiness_write(request_env *env, codec_writer *w);
 void request_health_write(codec_writer *w);
 bool request_ready(request_env *env, const request_fields *f, codec_arena *a,

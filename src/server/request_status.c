@@ -10,6 +10,7 @@
 
 #include "common/bigmem.h"
 #include "common/clock.h"
+#include "common/cluster_info.h"
 #include "common/thread.h"
 #include "server/reply.h"
 #include "server/request_int.h"
@@ -43,14 +44,50 @@ static void request_status_latency(request_env *env, codec_writer *w)
     }
 }
 
+/* The cluster member of status (docs/CLUSTER.md): this node's part. */
+static void request_cluster_write(codec_writer *w, const cluster_info *ci)
+{
+    codec_w_cstr(w, "cluster");
+    codec_w_map(w, 17);
+    codec_w_kv_cstr(w, "name", ci->name);
+    codec_w_kv_cstr(w, "node", ci->node);
+    codec_w_kv_cstr(w, "partition", ci->partition);
+    codec_w_kv_cstr(w, "role", ci->owner ? "owner" : "standby");
+    codec_w_kv_bool(w, "connected", ci->connected);
+    codec_w_cstr(w, "owner");
+    codec_w_map(w, 3);
+    codec_w_kv_cstr(w, "node", ci->owner_node);
+    codec_w_kv_cstr(w, "query", ci->owner_query);
+    codec_w_kv_cstr(w, "http", ci->owner_http);
+    codec_w_kv_count(w, "epoch", ci->epoch);
+    codec_w_kv_count(w, "lease_ms", (uint64_t)ci->lease_ms);
+    codec_w_kv_count(w, "stream_seq", ci->stream_seq);
+    codec_w_kv_count(w, "applied_seq", ci->applied_seq);
+    codec_w_kv_count(w, "lag",
+                     ci->stream_seq > ci->applied_seq
+                         ? ci->stream_seq - ci->applied_seq
+                         : 0);
+    codec_w_kv_count(w, "warm_records", ci->records);
+    codec_w_kv_count(w, "takeovers", ci->takeovers);
+    codec_w_kv_count(w, "takeover_ms", (uint64_t)ci->takeover_ms);
+    codec_w_kv_count(w, "published", ci->published);
+    codec_w_kv_count(w, "refused", ci->refused);
+    codec_w_kv_count(w, "now_ms", (uint64_t)clock_wall_ms());
+}
+
 bool request_status(request_env *env, const request_fields *f, codec_arena *a,
                     codec_writer *w, reply_error *e)
 {
     (void)f, (void)a, (void)e;
+    cluster_info ci;
+    cluster_info_get(&ci);
     if (!request_is_ready(env)) {
-        /* Start-up is still loading the engine: say only what does not
-         * read it (docs/PROTOCOL.md, "status"). */
-        codec_w_map(w, 6);
+        /* Start-up is still loading the engine (or this node is a
+         * cluster's standby): say only what does not read it
+         * (docs/PROTOCOL.md, "status"). */
+        codec_w_map(w, 6 + ci.enabled);
+        if (ci.enabled)
+            request_cluster_write(w, &ci);
         codec_w_kv_bool(w, "ok", true);
         codec_w_kv_cstr(w, "version", ATP_VERSION);
         codec_w_kv_bool(w, "ready", false);
@@ -68,7 +105,9 @@ bool request_status(request_env *env, const request_fields *f, codec_arena *a,
         ingest_stats_get(env->in, &is);
     const request_status_section *extra =
         atomic_load_explicit(&env->status_extra, memory_order_acquire);
-    codec_w_map(w, (es.store_known ? 23 : 22) + (extra != NULL));
+    codec_w_map(w, (es.store_known ? 23 : 22) + (extra != NULL) + ci.enabled);
+    if (ci.enabled)
+        request_cluster_write(w, &ci);
     codec_w_kv_bool(w, "ok", true);
     codec_w_kv_cstr(w, "version", ATP_VERSION);
     codec_w_kv_bool(w, "ready", request_is_serving(env));

@@ -58,6 +58,10 @@ struct client {
     char last_error[512];
     client_http *http; /* an http:// endpoint: no nng socket at all */
     char *token;       /* client_opts.token (copy), NULL: none */
+    size_t recv_max;   /* client_opts.recv_max_bytes, resolved */
+    /* A cluster's owner this client was sent to by a not_owner reply
+     * (docs/CLUSTER.md): requests go there from then on. */
+    client *redirect;
 };
 
 const char *client_token_env(void)
@@ -205,8 +209,14 @@ static atp_err client_open_http(const client_opts *o, client **out, char *err,
         o->timeout_ms > 0 ? o->timeout_ms : CLIENT_DEFAULT_TIMEOUT_MS;
     size_t recv_max =
         o->recv_max_bytes > 0 ? o->recv_max_bytes : CLIENT_DEFAULT_RECV_MAX;
-    atp_err e = client_http_open(recv_max, o->token, &c->http, err, errlen);
+    c->recv_max = recv_max;
+    c->token = o->token != NULL ? strdup(o->token) : NULL;
+    atp_err e =
+        o->token != NULL && c->token == NULL
+            ? ATP_E_NOMEM
+            : client_http_open(recv_max, o->token, &c->http, err, errlen);
     if (e != ATP_OK) {
+        free(c->token);
         free(c->url);
         free(c);
         return e;
@@ -249,6 +259,7 @@ atp_err client_open(const client_opts *o, client **out, char *err,
     size_t recv_max =
         o->recv_max_bytes > 0 ? o->recv_max_bytes : CLIENT_DEFAULT_RECV_MAX;
     c->timeout_ms = timeout;
+    c->recv_max = recv_max;
     atp_err e = ATP_E_TRANSPORT;
     int rv = nng_aio_alloc(&c->aio, client_aio_cb, c);
     if (rv != 0) {
@@ -315,9 +326,11 @@ void client_close(client *c)
 {
     if (c == NULL)
         return;
+    client_close(c->redirect);
     if (c->http != NULL) {
         client_http_close(c->http);
         free(c->url);
+        free(c->token);
         free(c);
         return;
     }
@@ -522,6 +535,39 @@ atp_err client_request_raw(client *c, const void *req, size_t len,
     return ATP_OK;
 }
 
+/* client_follow_owner: reply is a cluster's not_owner naming an owner at
+ * another URL of the same kind (nng or http): requests go there from now
+ * on. true when it was set up. */
+static bool client_follow_owner(client *c, const codec_val *reply)
+{
+    const codec_val *err = codec_val_get(reply, "error");
+    const codec_val *owner = err ? codec_val_get(err, "owner") : NULL;
+    int64_t code = 0;
+    codec_str url = {0};
+    if (owner == NULL || !codec_val_int(codec_val_get(err, "code"), &code) ||
+        code != ATP_E_NOT_OWNER ||
+        !codec_val_str(codec_val_get(owner, c->http ? "http" : "query"),
+                       &url) ||
+        url.len == 0 || url.len >= 512)
+        return false;
+    char target[512];
+    memcpy(target, url.ptr, url.len);
+    target[url.len] = '\0';
+    const client *now = c->redirect != NULL ? c->redirect : c;
+    if (strcmp(target, now->url) == 0)
+        return false; /* the owner itself says so: no loop */
+    client_opts o = {.url = target,
+                     .timeout_ms = c->timeout_ms,
+                     .recv_max_bytes = c->recv_max,
+                     .token = c->token};
+    client *next = NULL;
+    if (client_open(&o, &next, NULL, 0) != ATP_OK)
+        return false;
+    client_close(c->redirect);
+    c->redirect = next;
+    return true;
+}
+
 atp_err client_request(client *c, const codec_writer *w, codec_arena *a,
                        const codec_val **reply)
 {
@@ -532,17 +578,29 @@ atp_err client_request(client *c, const codec_writer *w, codec_arena *a,
     }
     size_t len = 0;
     const void *req = codec_writer_data(w, &len);
-    const void *rep = NULL;
-    size_t rep_len = 0;
-    atp_err e = client_request_raw(c, req, len, a, &rep, &rep_len);
-    if (e != ATP_OK)
-        return e;
-    e = codec_decode(a, rep, rep_len, reply);
-    if (e != ATP_OK)
-        snprintf(c->last_error, sizeof c->last_error,
-                 "undecodable %zu-byte reply from %s: %s", rep_len, c->url,
-                 atp_err_message(e));
-    return e;
+    /* A not_owner reply is followed to the owner it names, at most twice
+     * (a takeover in between can move it once more). */
+    for (int hop = 0;; hop++) {
+        client *t = c->redirect != NULL ? c->redirect : c;
+        const void *rep = NULL;
+        size_t rep_len = 0;
+        atp_err e = client_request_raw(t, req, len, a, &rep, &rep_len);
+        if (e != ATP_OK) {
+            if (t != c)
+                snprintf(c->last_error, sizeof c->last_error, "%s",
+                         t->last_error);
+            return e;
+        }
+        e = codec_decode(a, rep, rep_len, reply);
+        if (e != ATP_OK) {
+            snprintf(c->last_error, sizeof c->last_error,
+                     "undecodable %zu-byte reply from %s: %s", rep_len, t->url,
+                     atp_err_message(e));
+            return e;
+        }
+        if (hop >= 2 || !client_follow_owner(c, *reply))
+            return ATP_OK;
+    }
 }
 
 bool client_connected(const client *c)

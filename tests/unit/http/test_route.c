@@ -233,6 +233,7 @@ static void test_status_table(void **state)
         {ATP_E_UNAUTHENTICATED, 401},
         {ATP_E_FORBIDDEN, 403},
         {ATP_E_QUOTA, 429},
+        {ATP_E_NOT_OWNER, 503},
     };
     /* Total: every code of error.h is in this table (docs/HTTP.md's). */
 #define TEST_COUNT(name, code, wire, msg) +1

@@ -1,0 +1,487 @@
+/*
+ * cluster.c - set-up, and the cluster thread (`atp:cluster`): connect,
+ * hold or wait for the partition's lease, follow the stream while a
+ * standby, take the partition over (docs/CLUSTER.md, "Takeover"), report
+ * cluster_info. Every wait is bounded by the lease's timing.
+ */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cluster/cluster_int.h"
+#include "common/assert.h"
+#include "common/clock.h"
+#include "common/health.h"
+#include "common/log.h"
+#include "common/thread.h"
+
+/* The thread's tick: an eighth of the lease, at most 250 ms. A standby
+ * tries to create the lease every quarter of it; an owner renews every
+ * third; its lease counts as valid for four fifths of the lease after a
+ * renewal was sent (the bucket's TTL removes the key a full lease after
+ * it was stored, so a standby cannot take it before that). */
+static int64_t cluster_tick_ms(const cluster *c)
+{
+    int64_t t = c->cfg->cluster.lease_ms / 8;
+    return t > 250 ? 250 : t;
+}
+
+atp_err cluster_alloc(const config *cfg, const engine_persist *inner,
+                      cluster **out)
+{
+    ATP_ASSERT(cfg->cluster.enabled && inner != NULL && inner->write != NULL);
+    cluster *c = calloc(1, sizeof *c);
+    if (c == NULL)
+        return ATP_E_NOMEM;
+    c->cfg = cfg;
+    c->inner = *inner;
+    const config_cluster *k = &cfg->cluster;
+    char upper[80];
+    size_t i = 0;
+    for (; k->name[i] != '\0' && i + 1 < sizeof upper; i++)
+        upper[i] = (char)toupper((unsigned char)k->name[i]);
+    upper[i] = '\0';
+    snprintf(c->stream, sizeof c->stream, "%s_%s", upper, k->partition);
+    snprintf(c->subj_all, sizeof c->subj_all, "%s.%s.>", k->name, k->partition);
+    snprintf(c->subj_rec, sizeof c->subj_rec, "%s.%s.r", k->name, k->partition);
+    snprintf(c->subj_epoch, sizeof c->subj_epoch, "%s.%s.epoch", k->name,
+             k->partition);
+    snprintf(c->bucket, sizeof c->bucket, "%s_leases", k->name);
+    c->adv_query =
+        k->advertise_query ? k->advertise_query : cfg->service.query_listen;
+    c->adv_http =
+        k->advertise_http ? k->advertise_http : cfg->service.http_listen;
+    pthread_mutex_init(&c->mu, NULL);
+    pthread_cond_init(&c->cv, NULL);
+    c->info = (cluster_info){.enabled = true, .lease_ms = k->lease_ms};
+    snprintf(c->info.name, sizeof c->info.name, "%s", k->name);
+    snprintf(c->info.node, sizeof c->info.node, "%s", k->node);
+    snprintf(c->info.partition, sizeof c->info.partition, "%s", k->partition);
+    cluster_info_set(&c->info);
+    *out = c;
+    return ATP_OK;
+}
+
+/* ---- connection, stream and bucket ------------------------------------- */
+
+static atp_err cluster_connect(cluster *c)
+{
+    const config_cluster *k = &c->cfg->cluster;
+    if (c->opts == NULL) {
+        if (natsOptions_Create(&c->opts) != NATS_OK)
+            return ATP_E_NOMEM;
+        natsOptions_SetServers(c->opts, (const char **)k->nats, (int)k->n_nats);
+        natsOptions_SetName(c->opts, k->node);
+        natsOptions_SetMaxReconnect(c->opts, -1); /* forever */
+        natsOptions_SetReconnectWait(c->opts, 100);
+        natsOptions_SetTimeout(c->opts, 1000);
+        /* A dead server is noticed within about a second. */
+        natsOptions_SetPingInterval(c->opts, 500);
+        natsOptions_SetMaxPingsOut(c->opts, 2);
+    }
+    natsStatus s = natsConnection_Connect(&c->nc, c->opts);
+    if (s != NATS_OK) {
+        c->nc = NULL;
+        snprintf(c->why, sizeof c->why, "connect: %s", natsStatus_GetText(s));
+        return ATP_E_TRANSPORT;
+    }
+    jsOptions jo;
+    jsOptions_Init(&jo);
+    jo.Wait = 2000;
+    if (natsConnection_JetStream(&c->js, c->nc, &jo) != NATS_OK)
+        return ATP_E_TRANSPORT;
+    return ATP_OK;
+}
+
+/* cluster_prepare makes the stream and the lease bucket when they do not
+ * exist yet (the first node to start makes them; the others find them). */
+static atp_err cluster_prepare(cluster *c)
+{
+    const config_cluster *k = &c->cfg->cluster;
+    jsStreamConfig sc;
+    jsStreamConfig_Init(&sc);
+    const char *subjects[1] = {c->subj_all};
+    sc.Name = c->stream;
+    sc.Subjects = subjects;
+    sc.SubjectsLen = 1;
+    sc.Storage = js_FileStorage;
+    sc.Replicas = k->replicas;
+    sc.MaxMsgsPerSubject = 1; /* a reservation's latest record only */
+    sc.Duplicates = (int64_t)k->lease_ms * 4 * 1000000; /* ns */
+    jsStreamInfo *si = NULL;
+    jsErrCode jerr = 0;
+    natsStatus s = js_AddStream(&si, c->js, &sc, NULL, &jerr);
+    if (s == NATS_OK) {
+        jsStreamInfo_Destroy(si);
+    } else if (jerr != JSStreamNameExistErr &&
+               (s = js_GetStreamInfo(&si, c->js, c->stream, NULL, &jerr)) !=
+                   NATS_OK) {
+        snprintf(c->why, sizeof c->why, "stream %s: %s (%d)", c->stream,
+                 natsStatus_GetText(s), (int)jerr);
+        return ATP_E_TRANSPORT;
+    } else if (si != NULL) {
+        jsStreamInfo_Destroy(si);
+    }
+    if (js_KeyValue(&c->kv, c->js, c->bucket) == NATS_OK)
+        return ATP_OK;
+    kvConfig kc;
+    kvConfig_Init(&kc);
+    kc.Bucket = c->bucket;
+    kc.History = 1;
+    kc.TTL = k->lease_ms * 1000000; /* ns */
+    kc.Replicas = k->replicas;
+    if ((s = js_CreateKeyValue(&c->kv, c->js, &kc)) != NATS_OK) {
+        const char *text = nats_GetLastError(NULL);
+        snprintf(c->why, sizeof c->why, "bucket %s: %s", c->bucket,
+                 text != NULL ? text : natsStatus_GetText(s));
+        c->kv = NULL;
+        if (js_KeyValue(&c->kv, c->js, c->bucket) != NATS_OK) {
+            c->kv = NULL;
+            return ATP_E_TRANSPORT;
+        }
+    }
+    return ATP_OK;
+}
+
+/* ---- the lease ---------------------------------------------------------- */
+
+static void cluster_lease_value(cluster *c, uint64_t epoch)
+{
+    c->lease_value_len =
+        snprintf(c->lease_value, sizeof c->lease_value, "%s\n%s\n%s\n%llu",
+                 c->cfg->cluster.node, c->adv_query ? c->adv_query : "",
+                 c->adv_http ? c->adv_http : "", (unsigned long long)epoch);
+}
+
+/* cluster_owner_read: who owns the partition, into c->info. */
+static void cluster_owner_read(cluster *c)
+{
+    kvEntry *e = NULL;
+    c->info.owner_node[0] = c->info.owner_query[0] = c->info.owner_http[0] =
+        '\0';
+    if (kvStore_Get(&e, c->kv, c->cfg->cluster.partition) != NATS_OK)
+        return;
+    const char *v = kvEntry_ValueString(e);
+    char node[CLUSTER_INFO_ID_MAX + 1] = "", query[CLUSTER_INFO_URL_MAX] = "",
+                                    http[CLUSTER_INFO_URL_MAX] = "";
+    unsigned long long epoch = 0;
+    /* "node\nquery\nhttp\nepoch"; the URLs may be empty */
+    const char *p = v, *nl;
+    char *fields[3] = {node, query, http};
+    size_t caps[3] = {sizeof node, sizeof query, sizeof http};
+    for (int i = 0; i < 3 && p != NULL; i++) {
+        nl = strchr(p, '\n');
+        size_t len = nl ? (size_t)(nl - p) : strlen(p);
+        snprintf(fields[i], caps[i], "%.*s", (int)len, p);
+        p = nl ? nl + 1 : NULL;
+    }
+    if (p != NULL)
+        epoch = strtoull(p, NULL, 10);
+    memcpy(c->info.owner_node, node, sizeof node);
+    memcpy(c->info.owner_query, query, sizeof query);
+    memcpy(c->info.owner_http, http, sizeof http);
+    c->info.epoch = epoch;
+    kvEntry_Destroy(e);
+}
+
+void cluster__lost(cluster *c, const char *why)
+{
+    atomic_store(&c->owner, false);
+    health_cond_set(HEALTH_RESERVATIONS, false); /* refuse from now on */
+    log_error("cluster",
+              "node %s lost the lease of partition %s (epoch %llu): %s; "
+              "exiting with status %d to start again as a standby",
+              c->cfg->cluster.node, c->cfg->cluster.partition,
+              (unsigned long long)atomic_load(&c->epoch), why,
+              CLUSTER_EXIT_LOST);
+    log_repeats_flush();
+    _exit(CLUSTER_EXIT_LOST);
+}
+
+/* cluster_renew: the owner's compare-and-set renewal, when it is due. */
+static void cluster_renew(cluster *c, int64_t now)
+{
+    if (now < c->lease_next_ms)
+        return;
+    const int64_t lease = c->cfg->cluster.lease_ms;
+    uint64_t rev = 0;
+    natsStatus s =
+        kvStore_Update(&rev, c->kv, c->cfg->cluster.partition, c->lease_value,
+                       c->lease_value_len, c->lease_rev);
+    if (s == NATS_OK) {
+        c->lease_rev = rev;
+        c->lease_valid_until = now + lease - lease / 5;
+        atomic_store(&c->valid_until, c->lease_valid_until);
+        c->lease_next_ms = now + lease / 3;
+        return;
+    }
+    /* Refused (another revision: someone took the key) or no answer. */
+    if (s != NATS_TIMEOUT && s != NATS_NO_RESPONDERS &&
+        s != NATS_CONNECTION_DISCONNECTED && s != NATS_CONNECTION_CLOSED &&
+        natsConnection_Status(c->nc) == NATS_CONN_STATUS_CONNECTED)
+        cluster__lost(c, "its renewal was refused: another node holds it");
+    if (clock_mono_ms() >= c->lease_valid_until)
+        cluster__lost(c, "it could not be renewed in time");
+    c->lease_next_ms = now + cluster_tick_ms(c);
+}
+
+/* ---- takeover ----------------------------------------------------------- */
+
+typedef struct cluster_wait {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool done;
+    atp_err err;
+} cluster_wait;
+
+static void cluster_wait_done(void *arg, atp_err err)
+{
+    cluster_wait *w = arg;
+    pthread_mutex_lock(&w->mu);
+    w->done = true;
+    w->err = err;
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+}
+
+/* cluster_store_copy writes the warm copy to the local store and waits
+ * until it is durable: this node's disk then has what it serves. */
+static atp_err cluster_store_copy(cluster *c, const engine_record_op *ops,
+                                  size_t n)
+{
+    if (n == 0)
+        return ATP_OK;
+    cluster_wait w = {.done = false};
+    pthread_mutex_init(&w.mu, NULL);
+    pthread_cond_init(&w.cv, NULL);
+    atp_err err = c->inner.write(c->inner.ctx, ops, n, cluster_wait_done, &w);
+    if (err == ATP_OK) {
+        pthread_mutex_lock(&w.mu);
+        while (!w.done)
+            pthread_cond_wait(&w.cv, &w.mu);
+        err = w.err;
+        pthread_mutex_unlock(&w.mu);
+    }
+    pthread_mutex_destroy(&w.mu);
+    pthread_cond_destroy(&w.cv);
+    return err;
+}
+
+/* cluster_takeover, right after this node created the lease key: read the
+ * stream to its end, fence it with the marker, load the copy. Returns
+ * false when the lease ran out first (the node stays a standby). */
+static bool cluster_takeover(cluster *c, int64_t t0)
+{
+    char why[160] = "";
+    for (;;) {
+        int64_t now = clock_mono_ms();
+        if (now >= c->lease_valid_until) {
+            snprintf(why, sizeof why, "the lease ran out while reading");
+            break;
+        }
+        cluster_renew(c, now);
+        uint64_t last = 0;
+        if (cluster__stream_last(c, &last) != ATP_OK)
+            continue;
+        while (c->applied_seq < last && clock_mono_ms() < c->lease_valid_until)
+            cluster__follow_read(c, cluster_tick_ms(c));
+        if (c->applied_seq < last)
+            continue;
+        char marker[96];
+        int len =
+            snprintf(marker, sizeof marker, "%s %llu", c->cfg->cluster.node,
+                     (unsigned long long)atomic_load(&c->epoch));
+        atomic_store(&c->last_seq, last);
+        atp_err err =
+            cluster__publish(c, c->subj_epoch, marker, (size_t)len, false);
+        if (err == ATP_OK)
+            break;
+        /* another write came in between: read again */
+    }
+    if (why[0] != '\0') {
+        log_warn("cluster", "takeover of %s abandoned: %s",
+                 c->cfg->cluster.partition, why);
+        return false;
+    }
+    cluster__follow_stop(c);
+    size_t n = 0, loaded = 0;
+    engine_record_op *ops = cluster__copy_ops(&c->copy, &n);
+    if (ops == NULL)
+        cluster__lost(c, "out of memory while loading the reservations");
+    atp_err err = cluster_store_copy(c, ops, n);
+    if (err != ATP_OK)
+        log_warn("cluster",
+                 "the local store did not take the %zu records: %s (the "
+                 "stream has them)",
+                 n, atp_err_message(err));
+    atomic_store(&c->owner, true); /* the engine's writes may go now */
+    if (engine_resv_adopt(c->eng, ops, n, &loaded) != ATP_OK)
+        cluster__lost(c, "the engine stopped during the takeover");
+    free(ops);
+    cluster__copy_free(&c->copy);
+    health_cond_set(HEALTH_RESERVATIONS, true); /* ready: serving */
+    c->info.takeovers++;
+    c->info.takeover_ms = clock_mono_ms() - t0;
+    log_info("cluster",
+             "node %s owns partition %s (epoch %llu): %zu reservations "
+             "loaded from the stream (last sequence %llu) in %lld ms",
+             c->cfg->cluster.node, c->cfg->cluster.partition,
+             (unsigned long long)atomic_load(&c->epoch), loaded,
+             (unsigned long long)atomic_load(&c->last_seq),
+             (long long)c->info.takeover_ms);
+    return true;
+}
+
+/* cluster_try_lease: a standby's attempt to create the lease key. */
+static void cluster_try_lease(cluster *c, int64_t now)
+{
+    if (now < c->lease_next_ms)
+        return;
+    const int64_t lease = c->cfg->cluster.lease_ms;
+    c->lease_next_ms = now + lease / 4;
+    /* The epoch is the key's revision at creation; the value names it,
+     * so it is written again right after with the epoch in it. */
+    cluster_lease_value(c, 0);
+    uint64_t rev = 0;
+    if (kvStore_Create(&rev, c->kv, c->cfg->cluster.partition, c->lease_value,
+                       c->lease_value_len) != NATS_OK) {
+        cluster_owner_read(c);
+        return;
+    }
+    c->lease_rev = rev;
+    c->lease_valid_until = now + lease - lease / 5;
+    atomic_store(&c->valid_until, c->lease_valid_until);
+    atomic_store(&c->epoch, rev);
+    cluster_lease_value(c, rev);
+    c->lease_next_ms = 0; /* renew at once: the value with the epoch */
+    cluster_renew(c, clock_mono_ms());
+    c->info.epoch = rev;
+    log_info("cluster", "node %s took the lease of partition %s (epoch %llu)",
+             c->cfg->cluster.node, c->cfg->cluster.partition,
+             (unsigned long long)rev);
+    if (!cluster_takeover(c, now))
+        return;
+    snprintf(c->info.owner_node, sizeof c->info.owner_node, "%s",
+             c->cfg->cluster.node);
+    snprintf(c->info.owner_query, sizeof c->info.owner_query, "%s",
+             c->adv_query ? c->adv_query : "");
+    snprintf(c->info.owner_http, sizeof c->info.owner_http, "%s",
+             c->adv_http ? c->adv_http : "");
+}
+
+/* ---- the thread ---------------------------------------------------------- */
+
+static void cluster_report(cluster *c, int64_t now, int64_t *next_stream_ms)
+{
+    c->info.owner = atomic_load(&c->owner);
+    c->info.connected = c->nc != NULL && natsConnection_Status(c->nc) ==
+                                             NATS_CONN_STATUS_CONNECTED;
+    c->info.applied_seq =
+        c->info.owner ? atomic_load(&c->last_seq) : c->applied_seq;
+    c->info.records = c->copy.n;
+    c->info.published = atomic_load(&c->published);
+    c->info.refused = atomic_load(&c->refused);
+    if (c->js != NULL && now >= *next_stream_ms) {
+        uint64_t last = 0;
+        if (cluster__stream_last(c, &last) == ATP_OK)
+            c->info.stream_seq = last;
+        *next_stream_ms = now + 1000;
+    }
+    cluster_info_set(&c->info);
+}
+
+static void *cluster_thread_main(void *arg)
+{
+    cluster *c = arg;
+    thread_name("atp:cluster");
+    int64_t next_stream_ms = 0, next_try_ms = 0;
+    bool warned = false;
+    while (!atomic_load(&c->stop)) {
+        int64_t now = clock_mono_ms();
+        if (c->kv == NULL) {
+            if (now >= next_try_ms) {
+                next_try_ms = now + 1000;
+                if ((c->nc != NULL || cluster_connect(c) == ATP_OK) &&
+                    cluster_prepare(c) == ATP_OK) {
+                    log_info("cluster",
+                             "node %s connected: stream %s, lease bucket %s",
+                             c->cfg->cluster.node, c->stream, c->bucket);
+                } else if (!warned) {
+                    warned = true;
+                    log_warn("cluster",
+                             "NATS JetStream not usable yet (%s); retrying "
+                             "every second",
+                             c->why);
+                }
+            }
+            if (c->kv == NULL) {
+                cluster_report(c, now, &next_stream_ms);
+                usleep(100 * 1000);
+                continue;
+            }
+        }
+        if (atomic_load(&c->owner)) {
+            cluster_renew(c, now);
+            cluster_report(c, now, &next_stream_ms);
+            usleep((useconds_t)cluster_tick_ms(c) * 1000);
+        } else {
+            cluster__follow_read(c, cluster_tick_ms(c));
+            cluster_try_lease(c, clock_mono_ms());
+            cluster_report(c, clock_mono_ms(), &next_stream_ms);
+        }
+    }
+    return NULL;
+}
+
+atp_err cluster_start(cluster *c, engine *eng)
+{
+    c->eng = eng;
+    health_cond_set(HEALTH_RESERVATIONS, false); /* until a takeover */
+    if (cluster__publisher_start(c) != ATP_OK)
+        return ATP_E_NOMEM;
+    if (pthread_create(&c->thread, NULL, cluster_thread_main, c) != 0) {
+        cluster__publisher_stop(c);
+        return ATP_E_NOMEM;
+    }
+    c->started = true;
+    return ATP_OK;
+}
+
+void cluster_stop(cluster *c)
+{
+    if (c == NULL || !c->started)
+        return;
+    atomic_store(&c->stop, true);
+    pthread_join(c->thread, NULL);
+    cluster__publisher_stop(c);
+    if (atomic_load(&c->owner) && c->kv != NULL) {
+        /* Hand the lease back: a standby takes over without waiting for
+         * the TTL. Only our own revision is deleted. */
+        atomic_store(&c->owner, false);
+        kvStore_Delete(c->kv, c->cfg->cluster.partition);
+        log_info("cluster", "node %s handed partition %s back",
+                 c->cfg->cluster.node, c->cfg->cluster.partition);
+    }
+    c->started = false;
+}
+
+void cluster_free(cluster *c)
+{
+    if (c == NULL)
+        return;
+    cluster__follow_stop(c);
+    if (c->kv != NULL)
+        kvStore_Destroy(c->kv);
+    if (c->js != NULL)
+        jsCtx_Destroy(c->js);
+    if (c->nc != NULL)
+        natsConnection_Destroy(c->nc);
+    if (c->opts != NULL)
+        natsOptions_Destroy(c->opts);
+    cluster__copy_free(&c->copy);
+    pthread_mutex_destroy(&c->mu);
+    pthread_cond_destroy(&c->cv);
+    free(c);
+}

@@ -1,0 +1,56 @@
+/*
+ * cluster.h - several atpd nodes serving one partition on NATS JetStream
+ * (docs/CLUSTER.md). The only module that links libnats.
+ *
+ * One node, the owner, holds the partition's lease (a key of a JetStream
+ * key-value bucket, created when absent, renewed by compare-and-set, gone
+ * when its TTL passes unrenewed) and serves. Every reservation change it
+ * makes is published to the partition's stream, fenced by the stream's
+ * expected last sequence, before the store below it writes it: the
+ * engine acknowledges a change only once both did. The other nodes
+ * follow the stream into a warm copy of every reservation's record and,
+ * when they take the lease over, load that copy into their engine.
+ *
+ * The owner that loses its lease (a renewal refused or too late) stops
+ * acknowledging and ends the process with status CLUSTER_EXIT_LOST (75,
+ * EX_TEMPFAIL): its supervisor starts it again, as a standby.
+ *
+ * Threads: `atp:cluster` (lease, following, takeover) and `atp:cl-pub`
+ * (publishes the engine's groups in order); libnats's own.
+ */
+#ifndef ATP_CLUSTER_H
+#define ATP_CLUSTER_H
+
+#include "atp/error.h"
+#include "config/config.h"
+#include "engine/engine.h"
+
+#define CLUSTER_EXIT_LOST 75
+
+typedef struct cluster cluster;
+
+/* cluster_alloc prepares the cluster of cfg->cluster (enabled) in front
+ * of inner (the local store's persistence, which must outlive it). No
+ * connection yet. cfg must outlive the cluster. */
+atp_err cluster_alloc(const config *cfg, const engine_persist *inner,
+                      cluster **out);
+
+/* cluster_persist is the persistence to give the engine: reservation
+ * groups go to the stream first (refused with ATP_E_NOT_OWNER while this
+ * node is not the owner), then to inner; everything else to inner. */
+engine_persist cluster_persist(cluster *c);
+
+/* cluster_start connects to NATS (retrying in the background while no
+ * server answers) and starts the threads. eng is the running engine the
+ * partition's reservations are loaded into at a takeover; until then the
+ * node is a standby (HEALTH_RESERVATIONS stays false, so requests are
+ * refused with not_owner). */
+atp_err cluster_start(cluster *c, engine *eng);
+
+/* cluster_stop, after engine_stop: the publisher's last groups answered,
+ * an owner hands its lease back (deletes the key, so a standby takes
+ * over at once), the threads end, the connection closes. */
+void cluster_stop(cluster *c);
+void cluster_free(cluster *c);
+
+#endif

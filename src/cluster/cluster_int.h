@@ -1,0 +1,117 @@
+/*
+ * cluster_int.h - the cluster module's state, shared by its files:
+ * cluster.c (set-up, the cluster thread: lease and takeover), copy.c (the
+ * warm copy of the partition's records), follow.c (reading the stream),
+ * publish.c (the persistence wrapper and its publisher thread).
+ */
+#ifndef ATP_CLUSTER_INT_H
+#define ATP_CLUSTER_INT_H
+
+#include <nats/nats.h>
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "cluster/cluster.h"
+#include "common/cluster_info.h"
+
+/* One reservation's current record in the warm copy: key, then value. */
+typedef struct cluster_rec {
+    struct cluster_rec *next;
+    uint32_t key_len, val_len;
+    char data[];
+} cluster_rec;
+
+/* The warm copy (copy.c): the latest record of every reservation id the
+ * stream holds, read by a standby. Cluster thread only. */
+typedef struct cluster_copy {
+    cluster_rec **slots;
+    size_t cap, n;
+} cluster_copy;
+
+/* A group the engine handed to the publisher (publish.c). */
+typedef struct cluster_job {
+    struct cluster_job *next;
+    engine_record_op *ops; /* into the same allocation */
+    size_t n;
+    void (*done)(void *arg, atp_err err);
+    void *arg;
+} cluster_job;
+
+struct cluster {
+    const config *cfg;
+    engine_persist inner;
+    engine *eng;
+    /* Names (cluster.c): the stream, its subjects, the lease bucket. */
+    char stream[160], subj_all[160], subj_rec[160], subj_epoch[160];
+    char bucket[96];
+    const char *adv_query, *adv_http;
+    natsOptions *opts;
+    natsConnection *nc;
+    jsCtx *js;
+    kvStore *kv;
+    natsSubscription *sub; /* following the stream (standby) */
+    /* Cluster thread. */
+    cluster_copy copy;
+    uint64_t applied_seq;      /* the stream sequence the copy reached */
+    uint64_t lease_rev;        /* the revision this owner wrote last */
+    int64_t lease_valid_until; /* monotonic ms */
+    int64_t lease_next_ms;     /* next renewal or attempt */
+    char lease_value[700];
+    int lease_value_len;
+    cluster_info info;
+    char why[256]; /* the last connection or set-up failure */
+    /* Shared. */
+    _Atomic bool owner;     /* serving: the publisher may publish */
+    _Atomic bool stop;      /* cluster_stop: threads leave */
+    _Atomic uint64_t epoch; /* this ownership's epoch */
+    _Atomic uint64_t published, refused;
+    _Atomic int64_t valid_until; /* lease_valid_until, for the publisher */
+    /* The publisher's queue and its stream position (publish.c). */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    cluster_job *head, *tail;
+    bool pub_stop;
+    /* The stream's last sequence as the owner made it: written by the
+     * thread publishing (the cluster thread's takeover marker, then the
+     * publisher's groups, never both at once), read by the report. */
+    _Atomic uint64_t last_seq;
+    _Atomic uint64_t msg_counter;
+    pthread_t thread, pub_thread;
+    bool started;
+};
+
+/* copy.c */
+atp_err cluster__copy_put(cluster_copy *cp, const char *key, size_t key_len,
+                          const void *val, size_t val_len);
+void cluster__copy_del(cluster_copy *cp, const char *key, size_t key_len);
+/* The copy as record ops (ENGINE_DB_RESERVATIONS puts) borrowing its
+ * records: valid until the copy changes. NULL on no memory. */
+engine_record_op *cluster__copy_ops(const cluster_copy *cp, size_t *n);
+void cluster__copy_free(cluster_copy *cp);
+
+/* follow.c: subscribe from the start of the stream; read what arrived
+ * within wait_ms into the copy. */
+atp_err cluster__follow_start(cluster *c);
+void cluster__follow_stop(cluster *c);
+void cluster__follow_read(cluster *c, int64_t wait_ms);
+/* cluster__stream_last: the stream's last sequence (0: empty). */
+atp_err cluster__stream_last(cluster *c, uint64_t *seq);
+/* The subject of the record of id (hex), into buf. */
+void cluster__rec_subject(const cluster *c, const char *id, size_t id_len,
+                          char *buf, size_t cap);
+
+/* publish.c */
+atp_err cluster__publisher_start(cluster *c);
+void cluster__publisher_stop(cluster *c);
+/* cluster__publish one message with the owner's fence (expected last
+ * sequence c->last_seq, unless 0), retried with the same message id
+ * while the lease is valid. ATP_OK: stored, c->last_seq moved;
+ * ATP_E_NOT_OWNER: fenced (another owner wrote) or the lease ran out. */
+atp_err cluster__publish(cluster *c, const char *subject, const void *data,
+                         size_t len, bool deleted);
+
+/* cluster.c: the owner lost its lease: stop acknowledging, end the
+ * process (CLUSTER_EXIT_LOST). */
+void cluster__lost(cluster *c, const char *why);
+
+#endif
