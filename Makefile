@@ -17,7 +17,7 @@ FUZZ_BUILD ?= build-fuzz
 TSAN_TESTS ?= ^(unit|boundaries)\.|integration\.(resv_race|resv_consume|feed_coalesce|feed_rebuild|feed_pickup|resync_gap|http_api|http_sse|admin_pickup_load|resv_partial|resv_backorder|bundles|phased)$$
 CMAKE_FLAGS ?=
 
-.PHONY: all deps deps-bench configure bins build build-san build-tsan build-fuzz run test test-tsan test-tsan-run test-fuzz test-fuzz-run test-fast bench coverage clean format
+.PHONY: all deps deps-bench configure bins build build-san build-tsan build-fuzz run run-cluster test test-tsan test-tsan-run test-fuzz test-fuzz-run test-fast bench coverage clean format
 
 all: build
 
@@ -80,6 +80,11 @@ test-tsan-run:
 PORT ?= 7450
 run: bins
 	@ATP_PORT_BASE=$(PORT) tools/demo/run-demo.sh $(BUILD)
+
+# `make run-cluster`: the demo on 3 nats-servers and 3 atpd nodes
+# (docs/CLUSTER.md); `make run` stays the single node without NATS.
+run-cluster: bins
+	@tools/demo/run-cluster.sh $(BUILD)
 
 # The sanitizer passes (address+undefined, then thread: `test-tsan-run`,
 # then the fuzz targets: `test-fuzz-run`) run first so that the last

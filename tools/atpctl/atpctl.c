@@ -29,6 +29,7 @@
 #include "ctl_admin.h"
 #include "ctl_args.h"
 #include "ctl_cart.h"
+#include "ctl_cluster.h"
 #include "ctl_feed.h"
 #include "ctl_inspect.h"
 #include "ctl_render.h"
@@ -604,6 +605,63 @@ static int ctl_run_inspect(const ctl_args *a, const ctl_cmd *cmd)
     return rc;
 }
 
+static int ctl_client_open(const ctl_args *a, const char *url, client **c);
+static int ctl_exchange(client *c, const codec_writer *w, codec_arena *arena,
+                        int timeout_ms, const codec_val **reply, bool *ok);
+
+/* ctl_run_cluster asks each URL (or the one endpoint) for its status and
+ * prints a row per node (ctl_cluster.c); --json: an array of the
+ * replies' cluster members (null for a node that did not answer or is
+ * not in a cluster). Exit 0 when every node answered, 3 otherwise. */
+static int ctl_run_cluster(const ctl_args *a, const ctl_cmd *cmd)
+{
+    (void)cmd;
+    int n = a->nwords > 1 ? a->nwords - 1 : 1;
+    int rc = CTL_EXIT_OK;
+    if (a->json)
+        fputc('[', stdout);
+    else
+        ctl_cluster_header(stdout);
+    for (int i = 0; i < n; i++) {
+        const char *url = a->nwords > 1 ? a->words[1 + i] : ctl_query_url(a);
+        codec_arena *arena = codec_arena_alloc();
+        codec_writer *w = codec_writer_alloc(NULL, NULL);
+        client *c = NULL;
+        const codec_val *reply = NULL;
+        bool ok = false;
+        int r = arena && w ? CTL_EXIT_OK : CTL_EXIT_TRANSPORT;
+        if (r == CTL_EXIT_OK) {
+            codec_w_map(w, 1);
+            codec_w_kv_cstr(w, "op", "status");
+            r = ctl_client_open(a, url, &c);
+        }
+        if (r == CTL_EXIT_OK)
+            r = ctl_exchange(c, w, arena, a->timeout_ms, &reply, &ok);
+        if (r != CTL_EXIT_OK || !ok)
+            reply = NULL, rc = CTL_EXIT_TRANSPORT;
+        if (a->json) {
+            const codec_val *cl =
+                reply ? codec_val_get(reply, "cluster") : NULL;
+            if (i > 0)
+                fputc(',', stdout);
+            if (cl != NULL)
+                codec_val_write_json(cl, stdout);
+            else
+                fputs("null", stdout);
+        } else {
+            ctl_cluster_row(url, reply, "no answer", stdout);
+        }
+        client_close(c);
+        codec_writer_free(w);
+        codec_arena_free(arena);
+    }
+    if (a->json)
+        fputs("]\n", stdout);
+    if (fflush(stdout) != 0 && rc == CTL_EXIT_OK)
+        rc = CTL_EXIT_USAGE;
+    return rc;
+}
+
 /* ctl_build_admin / ctl_show_admin: `admin ...` (ctl_admin.c). */
 static int ctl_build_admin(const ctl_args *a, codec_writer *w, ctl_cart *cart)
 {
@@ -722,6 +780,13 @@ static const ctl_cmd ctl_cmds[] = {
      NULL, NULL, ctl_run_inspect},
     {"status", 0, 0, 0, 0, false, "status", "service status and counters",
      ctl_build_op_only, ctl_show_status, NULL},
+    {"cluster", 0, CTL_UNLIMITED, 0, 0, false, "cluster [URL ...]",
+     "a cluster's nodes (docs/CLUSTER.md): one row per node URL given\n"
+     "        (default: the one endpoint) with its partition, role (owner\n"
+     "        or standby), the owner it sees, the lease epoch, the\n"
+     "        stream's last sequence, how far it read it, its lag and\n"
+     "        its NATS connection; exit 3 when a node does not answer",
+     NULL, NULL, ctl_run_cluster},
     {"reserve", 2, CTL_UNLIMITED,
      CTL_OPT_CHANNEL | CTL_OPT_TTL | CTL_OPT_PARTIAL | CTL_OPT_SPLIT |
          CTL_OPT_BACKORDER | CTL_OPT_PROMISE,
