@@ -13,6 +13,7 @@
 #include "alloc/alloc.h"
 #include "common/bigmem.h"
 #include "common/clock.h"
+#include "common/cluster_info.h"
 #include "server/request.h"
 #include "server/request_int.h"
 #include "tls/tls.h"
@@ -344,10 +345,45 @@ static void request_metrics_feed_memory(request_env *env, metrics_text *t)
     }
 }
 
+/* The cluster's (docs/CLUSTER.md), only in one. */
+static void request_metrics_cluster(metrics_text *t)
+{
+    cluster_info ci;
+    cluster_info_get(&ci);
+    if (!ci.enabled)
+        return;
+    const request_metric m[] = {
+        {"atpd_cluster_owner", "gauge",
+         "1 while this node owns its partition (holds the lease and serves)",
+         ci.owner},
+        {"atpd_cluster_nats_connected", "gauge",
+         "1 while the connection to NATS is up", ci.connected},
+        {"atpd_cluster_epoch", "gauge",
+         "The partition's lease epoch this node holds or last saw", ci.epoch},
+        {"atpd_cluster_stream_lag", "gauge",
+         "Messages of the partition's stream a standby has not read yet",
+         ci.stream_seq > ci.applied_seq ? ci.stream_seq - ci.applied_seq : 0},
+        {"atpd_cluster_published_total", "counter",
+         "Reservation records the partition's stream accepted from this "
+         "node",
+         ci.published},
+        {"atpd_cluster_refused_total", "counter",
+         "Reservation groups the stream refused or did not confirm in time",
+         ci.refused},
+        {"atpd_cluster_takeovers_total", "counter",
+         "Takeovers of the partition by this process", ci.takeovers},
+        {"atpd_cluster_takeover_ms", "gauge",
+         "How long this process's last takeover took, lease to serving (ms)",
+         (uint64_t)ci.takeover_ms},
+    };
+    REQUEST_METRICS_LIST(t, m);
+}
+
 void request_metrics_write(request_env *env, metrics_text *t)
 {
     request_metrics_requests(env, t);
     request_metrics_sources(env, t);
     request_metrics_engine(env, t);
     request_metrics_feed_memory(env, t);
+    request_metrics_cluster(t);
 }

@@ -6,11 +6,13 @@
  * the copy's records (cluster__copy_ops, what a takeover loads) must be
  * exactly the model's, each id once with its latest value.
  */
-#include <cmocka.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include <cmocka.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

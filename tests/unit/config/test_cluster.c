@@ -5,11 +5,13 @@
  * lease or replicas out of range, an unknown key. Without the section,
  * atpd is one node (enabled false).
  */
-#include <cmocka.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include <cmocka.h>
+
 #include <string.h>
 
 #include "config/config.h"

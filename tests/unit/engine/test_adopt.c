@@ -11,12 +11,14 @@
  * Threads: the test thread submits and waits with engine_sync; each
  * engine's thread decides and writes through the store callback.
  */
-#include <cmocka.h>
 #include <setjmp.h>
 #include <stdarg.h>
-#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include <cmocka.h>
+
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
