@@ -66,6 +66,9 @@ typedef struct bench_args {
     /* the preload also adds this many inbound lots to every (sku,
      * location), arriving 1, 2, ... weeks ahead (0: none) */
     uint32_t lots;
+    /* --cluster N: N nats-servers and N atpd nodes (bench_cluster.c) */
+    unsigned cluster;
+    const char *nats_server;
     char *replay[BENCH_MAX_REPLAY_FILES];
     int n_replay;
     double speedup;
@@ -130,6 +133,10 @@ typedef struct bench_app {
      * (the main one plus a tls: section of certificates made in tmp) */
     bool tls_on;
     char tls_cfg_path[1100];
+    /* --cluster (bench_cluster.c): the nats-servers, the standby nodes
+     * (the owner is atpd above), node 1's configuration */
+    bench_proc nats[5], standby[4];
+    char cluster_cfg_path[1100];
 } bench_app;
 
 #endif

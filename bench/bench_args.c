@@ -168,6 +168,13 @@ static void bench_usage(FILE *f)
         "                        (qty 1, date_ms a week ahead) instead of atp\n"
         "  --lots N             the preload adds N inbound lots to every\n"
         "                        (sku, location), 1..N weeks ahead (0..8)\n"
+        "  --cluster N          atpd as a cluster (docs/CLUSTER.md): N\n"
+        "                        nats-servers (JetStream, replicas N) and N\n"
+        "                        atpd nodes of one partition; requests go to\n"
+        "                        the owner; the report adds the standbys' and\n"
+        "                        NATS's CPU per request (1..5; 0: one atpd\n"
+        "                        without NATS, the default)\n"
+        "  --nats-server PATH   default: nats-server from PATH\n"
         "  --reserve-fill M     reserve: plain (default), partial (partial: "
         "true)\n"
         "                        or split (each line [sku, [its region, the "
@@ -323,6 +330,8 @@ enum {
     BO_DEFINE_BUNDLES,
     BO_QUERY_PROMISE,
     BO_LOTS,
+    BO_CLUSTER,
+    BO_NATS_SERVER,
 };
 
 static const struct option bench_options[] = {
@@ -396,6 +405,8 @@ static const struct option bench_options[] = {
     {"define-bundles", no_argument, NULL, BO_DEFINE_BUNDLES},
     {"query-promise", no_argument, NULL, BO_QUERY_PROMISE},
     {"lots", required_argument, NULL, BO_LOTS},
+    {"cluster", required_argument, NULL, BO_CLUSTER},
+    {"nats-server", required_argument, NULL, BO_NATS_SERVER},
     {NULL, 0, NULL, 0},
 };
 
@@ -460,6 +471,8 @@ static const char **bench_args_str(bench_args *a, int opt)
         return &a->http_floor;
     case BO_REDIS_SERVER:
         return &a->redis_server;
+    case BO_NATS_SERVER:
+        return &a->nats_server;
     case BO_BENCH_ENGINE:
         return &a->bench_engine;
     case BO_JSON:
@@ -522,6 +535,8 @@ static bool bench_args_number(bench_args *a, int opt, const char *v)
         return num && u >= 1 && u <= 1000 && (a->hot = (uint32_t)u, true);
     case BO_LOTS:
         return num && u <= 8 && (a->lots = (uint32_t)u, true);
+    case BO_CLUSTER:
+        return num && u <= 5 && (a->cluster = (unsigned)u, true);
     case BO_BATCH:
         return num && u >= 1 && u <= 100000 && (a->batch = (uint32_t)u, true);
     case BO_WINDOW:

@@ -19,6 +19,8 @@
 
 #include "bench_nng.h"
 #include "bench_scenarios.h"
+
+#include "bench_cluster.h"
 #include "bench_servers.h"
 #ifdef ATP_BENCH_HAVE_CURL
 #include "bench_http.h"
@@ -535,7 +537,10 @@ static int bench_run_systems(bench_app *app, bench_spec *s)
                            : sys == SYS_HTTP_FLOOR ? app->http_floor.pid
                                                    : app->redis_proc.pid;
             double srv0 = server > 0 ? bench_cpu_s(server) : -1,
-                   cli0 = bench_cpu_s(0);
+                   cli0 = bench_cpu_s(0), nats0 = 0,
+                   standby0 = sys == SYS_ATPD && app->a.cluster > 0
+                                  ? bench_cluster_cpu_s(app, &nats0)
+                                  : 0;
             if (res == NULL || bench_runner_run(&o, &be, &src, res) != 0) {
                 bench_report_warn(app->rep, "%s: nothing could be sent", label);
                 rc = -1;
@@ -543,6 +548,8 @@ static int bench_run_systems(bench_app *app, bench_spec *s)
             if (res != NULL) {
                 res->server_cpu_s = srv0 >= 0 ? bench_cpu_s(server) - srv0 : -1;
                 res->client_cpu_s = bench_cpu_s(0) - cli0;
+                if (sys == SYS_ATPD && app->a.cluster > 0)
+                    bench_cluster_report(app, label, res, standby0, nats0);
             }
             char bgname[96];
             snprintf(bgname, sizeof bgname, "background_ingest_%s",

@@ -7,6 +7,8 @@
 #define _GNU_SOURCE
 #include "bench_servers.h"
 
+#include "bench_cluster.h"
+
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -151,9 +153,13 @@ int bench_start_atpd(bench_app *app, const char *data_dir, const char *log_name,
     /* info for the restart data directory: atpd logs what it restored */
     const char *level = strstr(log_name, "restart") != NULL ? "info" : "warn";
     char http_any[] = "http://127.0.0.1:0";
+    const char *cfg = app->tls_on ? app->tls_cfg_path : app->cfg_path;
+    if (app->a.cluster > 0 &&
+        (cfg = bench_cluster_start(app, data_dir)) == NULL)
+        return -1;
     char *argv[] = {(char *)app->a.atpd,
                     "--config",
-                    app->tls_on ? app->tls_cfg_path : app->cfg_path,
+                    (char *)cfg,
                     "--query-listen",
                     app->tls_on ? tls_any : any,
                     "--ingest-listen",
@@ -188,6 +194,9 @@ int bench_start_atpd(bench_app *app, const char *data_dir, const char *log_name,
     }
     if (ready_ms != NULL)
         *ready_ms = (double)(t_ready - app->atpd.started_ns) / 1e6;
+    /* --cluster: node 1 holds the lease now; its standbys follow. */
+    if (app->a.cluster > 0 && bench_cluster_standbys(app, data_dir) != 0)
+        return -1;
     client_close(app->ctl);
     app->ctl = NULL;
     client_opts co = {
@@ -210,6 +219,7 @@ void bench_stop_atpd(bench_app *app, int sig)
     app->ctl = NULL;
     if (app->atpd.pid > 0)
         bench_proc_stop(&app->atpd, sig, 10000);
+    bench_cluster_stop(app);
     app->preloaded = false;
 }
 

@@ -45,7 +45,8 @@ atp_err cluster_alloc(const config *cfg, const engine_persist *inner,
     upper[i] = '\0';
     snprintf(c->stream, sizeof c->stream, "%s_%s", upper, k->partition);
     snprintf(c->subj_all, sizeof c->subj_all, "%s.%s.>", k->name, k->partition);
-    snprintf(c->subj_rec, sizeof c->subj_rec, "%s.%s.r", k->name, k->partition);
+    snprintf(c->subj_group, sizeof c->subj_group, "%s.%s.g", k->name,
+             k->partition);
     snprintf(c->subj_epoch, sizeof c->subj_epoch, "%s.%s.epoch", k->name,
              k->partition);
     snprintf(c->bucket, sizeof c->bucket, "%s_leases", k->name);
@@ -95,6 +96,21 @@ static atp_err cluster_connect(cluster *c)
     return ATP_OK;
 }
 
+/* cluster_max_age_ms: how long the stream keeps a group message. The
+ * latest record of a reservation was written at most its longest TTL
+ * (max_ttl, committed_ttl) before it ends, and it is remembered for
+ * `retention` after that, then deleted with a record of its own: so the
+ * stream's retained window always holds the latest record of every
+ * reservation the engine remembers, and nothing older is needed. An hour
+ * more for clocks and slow expiry. */
+static int64_t cluster_max_age_ms(const config *cfg)
+{
+    const config_reservations *r = &cfg->reservations;
+    int64_t ttl = r->max_ttl_ms > r->committed_ttl_ms ? r->max_ttl_ms
+                                                      : r->committed_ttl_ms;
+    return ttl + r->retention_ms + 3600 * 1000;
+}
+
 /* cluster_prepare makes the stream and the lease bucket when they do not
  * exist yet (the first node to start makes them; the others find them). */
 static atp_err cluster_prepare(cluster *c)
@@ -108,11 +124,13 @@ static atp_err cluster_prepare(cluster *c)
     sc.SubjectsLen = 1;
     sc.Storage = js_FileStorage;
     sc.Replicas = k->replicas;
-    sc.MaxMsgsPerSubject = 1; /* a reservation's latest record only */
-    sc.Duplicates = (int64_t)k->lease_ms * 4 * 1000000; /* ns */
+    sc.MaxAge = cluster_max_age_ms(c->cfg) * 1000000; /* ns */
+    sc.Duplicates = (int64_t)k->lease_ms * 4 * 1000000;
     jsStreamInfo *si = NULL;
     jsErrCode jerr = 0;
     natsStatus s = js_AddStream(&si, c->js, &sc, NULL, &jerr);
+    if (s != NATS_OK && jerr == JSStreamNameExistErr) /* another MaxAge */
+        s = js_UpdateStream(&si, c->js, &sc, NULL, &jerr);
     if (s == NATS_OK) {
         jsStreamInfo_Destroy(si);
     } else if (jerr != JSStreamNameExistErr &&
@@ -229,6 +247,10 @@ static void cluster_renew(cluster *c, int64_t now)
 
 /* ---- takeover ----------------------------------------------------------- */
 
+/* Records loaded (and stored) per step of a takeover, the lease renewed
+ * between steps. */
+#define CLUSTER_LOAD_SLICE 20000
+
 typedef struct cluster_wait {
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -294,8 +316,7 @@ static bool cluster_takeover(cluster *c, int64_t t0)
             snprintf(marker, sizeof marker, "%s %llu", c->cfg->cluster.node,
                      (unsigned long long)atomic_load(&c->epoch));
         atomic_store(&c->last_seq, last);
-        atp_err err =
-            cluster__publish(c, c->subj_epoch, marker, (size_t)len, false);
+        atp_err err = cluster__publish(c, c->subj_epoch, marker, (size_t)len);
         if (err == ATP_OK)
             break;
         /* another write came in between: read again */
@@ -310,15 +331,27 @@ static bool cluster_takeover(cluster *c, int64_t t0)
     engine_record_op *ops = cluster__copy_ops(&c->copy, &n);
     if (ops == NULL)
         cluster__lost(c, "out of memory while loading the reservations");
-    atp_err err = cluster_store_copy(c, ops, n);
-    if (err != ATP_OK)
-        log_warn("cluster",
-                 "the local store did not take the %zu records: %s (the "
-                 "stream has them)",
-                 n, atp_err_message(err));
+    /* In slices, renewing the lease between them: a million records take
+     * seconds, longer than a lease. */
+    for (size_t i = 0; i < n; i += CLUSTER_LOAD_SLICE) {
+        size_t k = n - i < CLUSTER_LOAD_SLICE ? n - i : CLUSTER_LOAD_SLICE;
+        atp_err err = cluster_store_copy(c, ops + i, k);
+        if (err != ATP_OK)
+            log_warn("cluster",
+                     "the local store did not take %zu records: %s (the "
+                     "stream has them)",
+                     k, atp_err_message(err));
+        cluster_renew(c, clock_mono_ms());
+    }
     atomic_store(&c->owner, true); /* the engine's writes may go now */
-    if (engine_resv_adopt(c->eng, ops, n, &loaded) != ATP_OK)
-        cluster__lost(c, "the engine stopped during the takeover");
+    for (size_t i = 0; i < n; i += CLUSTER_LOAD_SLICE) {
+        size_t k = n - i < CLUSTER_LOAD_SLICE ? n - i : CLUSTER_LOAD_SLICE,
+               got = 0;
+        if (engine_resv_adopt(c->eng, ops + i, k, &got) != ATP_OK)
+            cluster__lost(c, "the engine stopped during the takeover");
+        loaded += got;
+        cluster_renew(c, clock_mono_ms());
+    }
     free(ops);
     cluster__copy_free(&c->copy);
     health_cond_set(HEALTH_RESERVATIONS, true); /* ready: serving */

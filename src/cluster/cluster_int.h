@@ -42,7 +42,7 @@ struct cluster {
     engine_persist inner;
     engine *eng;
     /* Names (cluster.c): the stream, its subjects, the lease bucket. */
-    char stream[160], subj_all[160], subj_rec[160], subj_epoch[160];
+    char stream[160], subj_all[160], subj_group[160], subj_epoch[160];
     char bucket[96];
     const char *adv_query, *adv_http;
     natsOptions *opts;
@@ -90,15 +90,16 @@ engine_record_op *cluster__copy_ops(const cluster_copy *cp, size_t *n);
 void cluster__copy_free(cluster_copy *cp);
 
 /* follow.c: subscribe from the start of the stream; read what arrived
- * within wait_ms into the copy. */
+ * within wait_ms into the copy (cluster__group_apply: one group
+ * message's records). */
 atp_err cluster__follow_start(cluster *c);
 void cluster__follow_stop(cluster *c);
 void cluster__follow_read(cluster *c, int64_t wait_ms);
 /* cluster__stream_last: the stream's last sequence (0: empty). */
 atp_err cluster__stream_last(cluster *c, uint64_t *seq);
-/* The subject of the record of id (hex), into buf. */
-void cluster__rec_subject(const cluster *c, const char *id, size_t id_len,
-                          char *buf, size_t cap);
+/* cluster__group_apply puts a group message's records into the copy;
+ * false: the payload is malformed (nothing of it applied). */
+bool cluster__group_apply(cluster_copy *cp, const char *data, size_t len);
 
 /* publish.c */
 atp_err cluster__publisher_start(cluster *c);
@@ -108,7 +109,7 @@ void cluster__publisher_stop(cluster *c);
  * while the lease is valid. ATP_OK: stored, c->last_seq moved;
  * ATP_E_NOT_OWNER: fenced (another owner wrote) or the lease ran out. */
 atp_err cluster__publish(cluster *c, const char *subject, const void *data,
-                         size_t len, bool deleted);
+                         size_t len);
 
 /* cluster.c: the owner lost its lease: stop acknowledging, end the
  * process (CLUSTER_EXIT_LOST). */

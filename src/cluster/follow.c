@@ -1,27 +1,15 @@
 /*
  * follow.c - reading the partition's stream into the warm copy: an
  * ordered consumer from the stream's first message, on the cluster
- * thread. A record's subject ends in its id in hex; a deleted
- * reservation's message is empty with the header Atp-Deleted.
+ * thread. Each group message holds the records of one group the owner
+ * wrote (publish.c has the format); a deleted reservation's value is
+ * absent.
  */
 #include <stdio.h>
 #include <string.h>
 
 #include "cluster/cluster_int.h"
-#include "common/hex.h"
 #include "common/log.h"
-
-void cluster__rec_subject(const cluster *c, const char *id, size_t id_len,
-                          char *buf, size_t cap)
-{
-    static const char digits[] = "0123456789abcdef";
-    size_t n = (size_t)snprintf(buf, cap, "%s.", c->subj_rec);
-    for (size_t i = 0; i < id_len && n + 3 < cap; i++) {
-        buf[n++] = digits[(unsigned char)id[i] >> 4];
-        buf[n++] = digits[(unsigned char)id[i] & 15];
-    }
-    buf[n < cap ? n : cap - 1] = '\0';
-}
 
 atp_err cluster__stream_last(cluster *c, uint64_t *seq)
 {
@@ -68,37 +56,49 @@ void cluster__follow_stop(cluster *c)
     c->sub = NULL;
 }
 
+bool cluster__group_apply(cluster_copy *cp, const char *data, size_t len)
+{
+    /* Checked whole first: a malformed message changes nothing. */
+    for (size_t at = 0; at < len;) {
+        if (len - at < 6)
+            return false;
+        const unsigned char *h = (const unsigned char *)data + at;
+        size_t klen = (size_t)h[0] | (size_t)h[1] << 8;
+        uint32_t vlen = (uint32_t)h[2] | (uint32_t)h[3] << 8 |
+                        (uint32_t)h[4] << 16 | (uint32_t)h[5] << 24;
+        size_t body = klen + (vlen == 0xffffffffu ? 0 : vlen);
+        if (klen == 0 || vlen == 0 || body > len - at - 6)
+            return false;
+        at += 6 + body;
+    }
+    for (size_t at = 0; at < len;) {
+        const unsigned char *h = (const unsigned char *)data + at;
+        size_t klen = (size_t)h[0] | (size_t)h[1] << 8;
+        uint32_t vlen = (uint32_t)h[2] | (uint32_t)h[3] << 8 |
+                        (uint32_t)h[4] << 16 | (uint32_t)h[5] << 24;
+        const char *key = data + at + 6;
+        if (vlen == 0xffffffffu) {
+            cluster__copy_del(cp, key, klen);
+            at += 6 + klen;
+        } else {
+            if (cluster__copy_put(cp, key, klen, key + klen, vlen) != ATP_OK)
+                log_error("cluster",
+                          "out of memory: the warm copy misses a record");
+            at += 6 + klen + vlen;
+        }
+    }
+    return true;
+}
+
 /* cluster_apply puts one stream message into the copy. */
 static void cluster_apply(cluster *c, natsMsg *m)
 {
-    const char *subj = natsMsg_GetSubject(m);
-    size_t pre = strlen(c->subj_rec);
-    if (strncmp(subj, c->subj_rec, pre) != 0 || subj[pre] != '.')
+    if (strcmp(natsMsg_GetSubject(m), c->subj_group) != 0)
         return; /* the takeover marker */
-    const char *hex = subj + pre + 1;
-    size_t hex_len = strlen(hex);
-    char id[256];
-    size_t id_len = hex_len / 2;
-    if (hex_len % 2 != 0 || id_len > sizeof id) {
-        log_warn("cluster", "stream %s: subject %.200s is no record", c->stream,
-                 subj);
-        return;
-    }
-    for (size_t i = 0; i < id_len; i++) {
-        int hi = hex_value(hex[2 * i]), lo = hex_value(hex[2 * i + 1]);
-        if (hi < 0 || lo < 0)
-            return;
-        id[i] = (char)(hi << 4 | lo);
-    }
-    const char *del = NULL;
-    if (natsMsgHeader_Get(m, "Atp-Deleted", &del) == NATS_OK ||
-        natsMsg_GetDataLength(m) == 0) {
-        cluster__copy_del(&c->copy, id, id_len);
-        return;
-    }
-    if (cluster__copy_put(&c->copy, id, id_len, natsMsg_GetData(m),
-                          (size_t)natsMsg_GetDataLength(m)) != ATP_OK)
-        log_error("cluster", "out of memory: the warm copy misses a record");
+    if (!cluster__group_apply(&c->copy, natsMsg_GetData(m),
+                              (size_t)natsMsg_GetDataLength(m)))
+        log_error("cluster", "stream %s: a malformed group message skipped",
+                  c->stream);
 }
 
 void cluster__follow_read(cluster *c, int64_t wait_ms)
@@ -108,8 +108,16 @@ void cluster__follow_read(cluster *c, int64_t wait_ms)
     for (;;) {
         natsMsg *m = NULL;
         natsStatus s = natsSubscription_NextMsg(&m, c->sub, wait_ms);
-        if (s != NATS_OK)
-            return; /* timeout: nothing more for now */
+        if (s == NATS_TIMEOUT)
+            return; /* nothing more for now */
+        if (s != NATS_OK) {
+            /* The subscription broke (closed, a slow consumer): read the
+             * stream again from its start at the next tick. */
+            log_warn("cluster", "following stream %s: %s; reading it again",
+                     c->stream, natsStatus_GetText(s));
+            cluster__follow_stop(c);
+            return;
+        }
         jsMsgMetaData *meta = NULL;
         if (natsMsg_GetMetaData(&meta, m) == NATS_OK) {
             cluster_apply(c, m);

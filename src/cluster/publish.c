@@ -1,10 +1,10 @@
 /*
  * publish.c - the persistence the engine gets in a cluster: a
- * reservation group is published to the partition's stream, record by
- * record, each fenced by the stream's expected last sequence, and only
- * then handed to the local store; the engine hears done() once both
- * took it (docs/CLUSTER.md, "Fencing"). Groups are published in the
- * order the engine wrote them, by one thread (`atp:cl-pub`): the engine
+ * reservation group is published to the partition's stream as one
+ * message (the records of the group), fenced by the stream's expected
+ * last sequence, and only then handed to the local store; the engine hears
+ * done() once both took it (docs/CLUSTER.md, "Fencing"). Groups are published
+ * in the order the engine wrote them, by one thread (`atp:cl-pub`): the engine
  * keeps one reservation group in flight at a time, so its order is the
  * stream's order.
  */
@@ -17,12 +17,16 @@
 #include "common/log.h"
 #include "common/thread.h"
 
+/* A group message's payload at most: NATS refuses messages beyond its
+ * max_payload (1 MiB by default); a larger group goes as several. */
+#define CLUSTER_MSG_MAX (512 * 1024)
+
 /* How long one publish waits for the stream's acknowledgement before it
  * is sent again (same message id: the stream stores it once). */
 #define CLUSTER_PUBLISH_WAIT_MS 1000
 
 atp_err cluster__publish(cluster *c, const char *subject, const void *data,
-                         size_t len, bool deleted)
+                         size_t len)
 {
     char msg_id[96];
     snprintf(msg_id, sizeof msg_id, "%s-%llu-%llu", c->cfg->cluster.node,
@@ -38,8 +42,6 @@ atp_err cluster__publish(cluster *c, const char *subject, const void *data,
         snprintf(epoch, sizeof epoch, "%llu",
                  (unsigned long long)atomic_load(&c->epoch));
         natsMsgHeader_Set(m, "Atp-Epoch", epoch);
-        if (deleted)
-            natsMsgHeader_Set(m, "Atp-Deleted", "1");
         jsPubOptions po;
         jsPubOptions_Init(&po);
         po.MsgId = msg_id;
@@ -78,20 +80,52 @@ static cluster_job *cluster_job_pop(cluster *c)
     return j;
 }
 
-/* cluster_job_run publishes a group's reservation records, then hands the
- * whole group to the local store. */
+/* cluster__group_put appends one record to a group message (the format
+ * is docs/CLUSTER.md's): key length (2 bytes LE), value length (4 bytes
+ * LE; 0xffffffff: the reservation was deleted), key, value. */
+static size_t cluster_entry_put(char *buf, const engine_record_op *op)
+{
+    uint32_t vlen = op->val != NULL ? (uint32_t)op->val_len : 0xffffffffu;
+    buf[0] = (char)(op->key_len & 0xff);
+    buf[1] = (char)(op->key_len >> 8);
+    for (int i = 0; i < 4; i++)
+        buf[2 + i] = (char)(vlen >> (8 * i));
+    memcpy(buf + 6, op->key, op->key_len);
+    if (op->val != NULL)
+        memcpy(buf + 6 + op->key_len, op->val, op->val_len);
+    return 6 + op->key_len + (op->val != NULL ? op->val_len : 0);
+}
+
+/* cluster_job_run publishes a group's reservation records (one message,
+ * or several when they pass CLUSTER_MSG_MAX), then hands the whole group
+ * to the local store. */
 static void cluster_job_run(cluster *c, cluster_job *j)
 {
     atp_err err = atomic_load(&c->owner) ? ATP_OK : ATP_E_NOT_OWNER;
+    size_t cap = 0;
+    for (size_t i = 0; i < j->n; i++)
+        if (j->ops[i].db == ENGINE_DB_RESERVATIONS)
+            cap +=
+                6 + j->ops[i].key_len + (j->ops[i].val ? j->ops[i].val_len : 0);
+    char *buf = cap > 0 && err == ATP_OK ? malloc(cap) : NULL;
+    if (cap > 0 && err == ATP_OK && buf == NULL)
+        err = ATP_E_NOMEM;
+    size_t used = 0;
     for (size_t i = 0; err == ATP_OK && i < j->n; i++) {
         const engine_record_op *op = &j->ops[i];
         if (op->db != ENGINE_DB_RESERVATIONS)
             continue;
-        char subject[600];
-        cluster__rec_subject(c, op->key, op->key_len, subject, sizeof subject);
-        err = cluster__publish(c, subject, op->val, op->val ? op->val_len : 0,
-                               op->val == NULL);
+        size_t len = 6 + op->key_len + (op->val ? op->val_len : 0);
+        if (used > 0 && used + len > CLUSTER_MSG_MAX) {
+            err = cluster__publish(c, c->subj_group, buf, used);
+            used = 0;
+        }
+        if (err == ATP_OK)
+            used += cluster_entry_put(buf + used, op);
     }
+    if (err == ATP_OK && used > 0)
+        err = cluster__publish(c, c->subj_group, buf, used);
+    free(buf);
     if (err == ATP_OK)
         err = c->inner.write(c->inner.ctx, j->ops, j->n, j->done, j->arg);
     else
