@@ -27,6 +27,7 @@
 #include "codec/codec.h"
 #include "common/assert.h"
 #include "common/clock.h"
+#include "common/cluster_info.h"
 #include "common/health.h"
 #include "common/log.h"
 #include "common/thread.h"
@@ -263,15 +264,29 @@ static void changes_publish_key(changes *c, uint64_t key, uint64_t pass)
         changes_publish(c, c->chg, k);
 }
 
+/* changes_standby: this node is a cluster's standby (docs/CLUSTER.md). */
+static bool changes_standby(void)
+{
+    if (health_cond_met(HEALTH_RESERVATIONS))
+        return false;
+    cluster_info ci;
+    cluster_info_get(&ci);
+    return ci.enabled;
+}
+
 static void changes_flush(changes *c)
 {
     size_t n = engine_changes_take(c->eng, &c->taken, &c->taken_cap);
     if (c->listener != NULL)
         c->listener(c->listener_arg, NULL);
-    if (atomic_load(&c->subscribers) == 0 &&
-        atomic_load(&c->listener_watchers) == 0) {
+    if ((atomic_load(&c->subscribers) == 0 &&
+         atomic_load(&c->listener_watchers) == 0) ||
+        changes_standby()) {
         /* Nobody listens: let the rows go without building anything. A
-         * subscriber that connects later starts with a scan anyway. */
+         * subscriber that connects later starts with a scan anyway. And
+         * a cluster's standby (docs/CLUSTER.md) holds none of its
+         * partition's reservations: its ATP would be too high, so it
+         * publishes nothing; the owner does. */
         for (size_t i = 0; i < n; i++)
             engine_changes_clear(c->eng, (uint32_t)(c->taken[i] >> 16),
                                  (uint32_t)(c->taken[i] & 0xffff));
