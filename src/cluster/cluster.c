@@ -19,9 +19,12 @@
 
 /* The thread's tick: an eighth of the lease, at most 250 ms. A standby
  * tries to create the lease every quarter of it; an owner renews every
- * third; its lease counts as valid for four fifths of the lease after a
- * renewal was sent (the bucket's TTL removes the key a full lease after
- * it was stored, so a standby cannot take it before that). */
+ * third. Safety does not rest on the lease's timing but on the stream's
+ * fence (docs/CLUSTER.md, "Fencing"): so an owner whose renewals get no
+ * answer (NATS electing a leader takes 4-8 s on nats-server 2.9, measured
+ * by integration.cluster_failover) keeps serving and retrying for the
+ * lease plus CLUSTER_NATS_GRACE_MS after its last renewal; a refused one
+ * (another node took the key) or a fenced write ends it at once. */
 static int64_t cluster_tick_ms(const cluster *c)
 {
     int64_t t = c->cfg->cluster.lease_ms / 8;
@@ -230,18 +233,27 @@ static void cluster_renew(cluster *c, int64_t now)
                        c->lease_value_len, c->lease_rev);
     if (s == NATS_OK) {
         c->lease_rev = rev;
-        c->lease_valid_until = now + lease - lease / 5;
-        atomic_store(&c->valid_until, c->lease_valid_until);
+        c->lease_hard_until = now + lease + CLUSTER_NATS_GRACE_MS;
+        atomic_store(&c->hard_until, c->lease_hard_until);
         c->lease_next_ms = now + lease / 3;
         return;
     }
-    /* Refused (another revision: someone took the key) or no answer. */
-    if (s != NATS_TIMEOUT && s != NATS_NO_RESPONDERS &&
-        s != NATS_CONNECTION_DISCONNECTED && s != NATS_CONNECTION_CLOSED &&
-        natsConnection_Status(c->nc) == NATS_CONN_STATUS_CONNECTED)
-        cluster__lost(c, "its renewal was refused: another node holds it");
-    if (clock_mono_ms() >= c->lease_valid_until)
-        cluster__lost(c, "it could not be renewed in time");
+    /* Refused (another revision: someone took the key) or no answer (NATS
+     * electing a leader, a reconnect, JetStream without its meta leader):
+     * the first is lost at once, the others only once NATS stayed silent
+     * past the grace. Only the stream's "wrong last sequence" is a
+     * refusal. */
+    const char *text = nats_GetLastError(NULL);
+    if (text != NULL && strstr(text, "wrong last sequence") != NULL) {
+        char why[320];
+        snprintf(why, sizeof why,
+                 "its renewal was refused (%.200s): another node holds it",
+                 text);
+        cluster__lost(c, why);
+    }
+    if (clock_mono_ms() >= c->lease_hard_until)
+        cluster__lost(c, "NATS did not answer its renewals for the lease "
+                         "and the grace after it");
     c->lease_next_ms = now + cluster_tick_ms(c);
 }
 
@@ -299,16 +311,30 @@ static bool cluster_takeover(cluster *c, int64_t t0)
     char why[160] = "";
     for (;;) {
         int64_t now = clock_mono_ms();
-        if (now >= c->lease_valid_until) {
-            snprintf(why, sizeof why, "the lease ran out while reading");
+        if (now >= c->lease_hard_until) {
+            snprintf(why, sizeof why, "NATS did not answer in time");
             break;
         }
         cluster_renew(c, now);
         uint64_t last = 0;
         if (cluster__stream_last(c, &last) != ATP_OK)
             continue;
-        while (c->applied_seq < last && clock_mono_ms() < c->lease_valid_until)
+        /* A consumer that stalls (its server died, NATS electing) is
+         * made again from where the copy is, after a second without
+         * progress. */
+        int64_t progress_ms = clock_mono_ms();
+        uint64_t seen = c->applied_seq;
+        while (c->applied_seq < last && clock_mono_ms() < c->lease_hard_until) {
             cluster__follow_read(c, cluster_tick_ms(c));
+            cluster_renew(c, clock_mono_ms());
+            if (c->applied_seq != seen) {
+                seen = c->applied_seq;
+                progress_ms = clock_mono_ms();
+            } else if (clock_mono_ms() - progress_ms > 1000) {
+                cluster__follow_stop(c);
+                progress_ms = clock_mono_ms();
+            }
+        }
         if (c->applied_seq < last)
             continue;
         char marker[96];
@@ -384,8 +410,8 @@ static void cluster_try_lease(cluster *c, int64_t now)
         return;
     }
     c->lease_rev = rev;
-    c->lease_valid_until = now + lease - lease / 5;
-    atomic_store(&c->valid_until, c->lease_valid_until);
+    c->lease_hard_until = now + lease + CLUSTER_NATS_GRACE_MS;
+    atomic_store(&c->hard_until, c->lease_hard_until);
     atomic_store(&c->epoch, rev);
     cluster_lease_value(c, rev);
     c->lease_next_ms = 0; /* renew at once: the value with the epoch */

@@ -14,6 +14,11 @@
 #include "cluster/cluster.h"
 #include "common/cluster_info.h"
 
+/* How long past its lease an owner goes on retrying when NATS does not
+ * answer at all (a JetStream leader election on nats-server 2.9 takes
+ * 4-8 s; one measured gap was 13.8 s), before it gives up and exits. */
+#define CLUSTER_NATS_GRACE_MS 15000
+
 /* One reservation's current record in the warm copy: key, then value. */
 typedef struct cluster_rec {
     struct cluster_rec *next;
@@ -52,10 +57,12 @@ struct cluster {
     natsSubscription *sub; /* following the stream (standby) */
     /* Cluster thread. */
     cluster_copy copy;
-    uint64_t applied_seq;      /* the stream sequence the copy reached */
-    uint64_t lease_rev;        /* the revision this owner wrote last */
-    int64_t lease_valid_until; /* monotonic ms */
-    int64_t lease_next_ms;     /* next renewal or attempt */
+    uint64_t applied_seq; /* the stream sequence the copy reached */
+    uint64_t lease_rev;   /* the revision this owner wrote last */
+    /* Monotonic ms after which an owner whose renewals go unanswered
+     * gives up (the last renewal's send time + lease + the grace). */
+    int64_t lease_hard_until;
+    int64_t lease_next_ms; /* next renewal or attempt */
     char lease_value[700];
     int lease_value_len;
     cluster_info info;
@@ -65,7 +72,7 @@ struct cluster {
     _Atomic bool stop;      /* cluster_stop: threads leave */
     _Atomic uint64_t epoch; /* this ownership's epoch */
     _Atomic uint64_t published, refused;
-    _Atomic int64_t valid_until; /* lease_valid_until, for the publisher */
+    _Atomic int64_t hard_until; /* lease_hard_until, for the publisher */
     /* The publisher's queue and its stream position (publish.c). */
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -106,8 +113,8 @@ atp_err cluster__publisher_start(cluster *c);
 void cluster__publisher_stop(cluster *c);
 /* cluster__publish one message with the owner's fence (expected last
  * sequence c->last_seq, unless 0), retried with the same message id
- * while the lease is valid. ATP_OK: stored, c->last_seq moved;
- * ATP_E_NOT_OWNER: fenced (another owner wrote) or the lease ran out. */
+ * until hard_until. ATP_OK: stored, c->last_seq moved;
+ * ATP_E_NOT_OWNER: fenced (another owner wrote) or NATS stayed silent. */
 atp_err cluster__publish(cluster *c, const char *subject, const void *data,
                          size_t len);
 

@@ -31,7 +31,14 @@ atp_err cluster__follow_start(cluster *c)
     jsSubOptions_Init(&so);
     so.Stream = c->stream;
     so.Ordered = true;
-    so.Config.DeliverPolicy = js_DeliverAll;
+    /* After a broken subscription, on from where the copy is: it holds
+     * everything up to applied_seq. */
+    so.Config.DeliverPolicy =
+        c->applied_seq > 0 ? js_DeliverByStartSequence : js_DeliverAll;
+    so.Config.OptStartSeq = c->applied_seq + 1;
+    /* The server's heartbeats tell a consumer whose server died: the
+     * ordered consumer is made again after two missed ones. */
+    so.Config.Heartbeat = (int64_t)1000 * 1000000; /* ns */
     jsErrCode jerr = 0;
     natsStatus s =
         js_SubscribeSync(&c->sub, c->js, c->subj_all, NULL, &so, &jerr);
@@ -41,9 +48,6 @@ atp_err cluster__follow_start(cluster *c)
         c->sub = NULL;
         return ATP_E_TRANSPORT;
     }
-    /* The copy is rebuilt from the stream's start. */
-    cluster__copy_free(&c->copy);
-    c->applied_seq = 0;
     return ATP_OK;
 }
 
@@ -111,10 +115,13 @@ void cluster__follow_read(cluster *c, int64_t wait_ms)
         if (s == NATS_TIMEOUT)
             return; /* nothing more for now */
         if (s != NATS_OK) {
-            /* The subscription broke (closed, a slow consumer): read the
-             * stream again from its start at the next tick. */
-            log_warn("cluster", "following stream %s: %s; reading it again",
-                     c->stream, natsStatus_GetText(s));
+            /* The subscription broke (closed, a slow consumer): follow
+             * again from the next sequence at the next tick. */
+            log_warn("cluster",
+                     "following stream %s: %s; following again from "
+                     "sequence %llu",
+                     c->stream, natsStatus_GetText(s),
+                     (unsigned long long)c->applied_seq + 1);
             cluster__follow_stop(c);
             return;
         }

@@ -33,8 +33,8 @@ atp_err cluster__publish(cluster *c, const char *subject, const void *data,
              (unsigned long long)atomic_load(&c->epoch),
              (unsigned long long)atomic_fetch_add(&c->msg_counter, 1) + 1);
     for (;;) {
-        if (clock_mono_ms() >= atomic_load(&c->valid_until))
-            return ATP_E_NOT_OWNER; /* the lease may be someone else's */
+        if (clock_mono_ms() >= atomic_load(&c->hard_until))
+            return ATP_E_NOT_OWNER; /* NATS stayed silent too long */
         natsMsg *m = NULL;
         if (natsMsg_Create(&m, subject, NULL, data, (int)len) != NATS_OK)
             return ATP_E_NOMEM;
@@ -61,7 +61,7 @@ atp_err cluster__publish(cluster *c, const char *subject, const void *data,
         if (jerr == JSStreamWrongLastSequenceErr)
             return ATP_E_NOT_OWNER; /* fenced: another owner wrote */
         /* No answer (a timeout, no responders while the stream elects a
-         * leader, a reconnect): send it again while the lease holds. */
+         * leader, a reconnect): send it again; the stream stores one. */
     }
 }
 
