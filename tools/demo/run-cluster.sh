@@ -13,7 +13,9 @@ build=${1:-build}
 here=$(cd "$(dirname "$0")/../.." && pwd)
 config="$here/config/demo.yaml"
 minutes=${DEMO_MINUTES:-60}
+# Debian installs it in /usr/sbin, which a user's PATH may lack.
 nats_server=$(command -v nats-server || true)
+[ -n "$nats_server" ] || [ ! -x /usr/sbin/nats-server ] || nats_server=/usr/sbin/nats-server
 [ -n "$nats_server" ] || { echo "cluster demo: nats-server is missing (scripts/install-deps.sh installs it)" >&2; exit 1; }
 data=$(mktemp -d "${TMPDIR:-/tmp}/atpd-cluster.XXXXXX")
 pids=()
