@@ -18,17 +18,9 @@ nats_server=$(command -v nats-server || true)
 [ -n "$nats_server" ] || [ ! -x /usr/sbin/nats-server ] || nats_server=/usr/sbin/nats-server
 [ -n "$nats_server" ] || { echo "cluster demo: nats-server is missing (scripts/install-deps.sh installs it)" >&2; exit 1; }
 data=$(mktemp -d "${TMPDIR:-/tmp}/atpd-cluster.XXXXXX")
-pids=()
-
-stop_all() {
-  trap - INT TERM EXIT
-  echo
-  echo "cluster demo: stopping ${#pids[@]} processes"
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-  rm -rf "$data"
-}
-trap stop_all INT TERM EXIT
+demo_name="cluster demo"
+# shellcheck source=tools/demo/processes.sh
+. "$here/tools/demo/processes.sh"
 
 nats_urls=()
 for k in 1 2 3; do nats_urls+=("nats://127.0.0.1:$((4221 + k))"); done

@@ -28,17 +28,9 @@ http=http://127.0.0.1:7080
 ctl="$build/atpctl"
 [ "$base" = 7450 ] || ctl="$build/atpctl --endpoint $endpoint"
 data=$(mktemp -d "${TMPDIR:-/tmp}/atpd-demo.XXXXXX")
-pids=()
-
-stop_all() {
-  trap - INT TERM EXIT
-  echo
-  echo "demo: stopping ${#pids[@]} processes"
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-  rm -rf "$data"
-}
-trap stop_all INT TERM EXIT
+demo_name="demo"
+# shellcheck source=tools/demo/processes.sh
+. "$here/tools/demo/processes.sh"
 
 "$build/atpd" --check-config "$config" >/dev/null
 "$build/atpd" --config "$config" --data-dir "$data" --query-listen "$endpoint" \
