@@ -114,6 +114,46 @@ static int64_t cluster_max_age_ms(const config *cfg)
     return ttl + r->retention_ms + 3600 * 1000;
 }
 
+/* cluster_bucket_ttl makes an existing lease bucket's TTL the configured
+ * lease (a lease changed since the bucket was made): the key must expire
+ * a lease after its last renewal, no sooner, no later. */
+static atp_err cluster_bucket_ttl(cluster *c)
+{
+    const int64_t want = c->cfg->cluster.lease_ms * 1000000; /* ns */
+    char name[128];
+    snprintf(name, sizeof name, "KV_%s", c->bucket);
+    jsStreamInfo *si = NULL;
+    jsErrCode jerr = 0;
+    if (js_GetStreamInfo(&si, c->js, name, NULL, &jerr) != NATS_OK) {
+        snprintf(c->why, sizeof c->why, "bucket %s: no stream info", c->bucket);
+        kvStore_Destroy(c->kv);
+        c->kv = NULL;
+        return ATP_E_TRANSPORT;
+    }
+    atp_err err = ATP_OK;
+    if (si->Config->MaxAge != want) {
+        si->Config->MaxAge = want;
+        if (si->Config->Duplicates > want)
+            si->Config->Duplicates = want;
+        jsStreamInfo *up = NULL;
+        if (js_UpdateStream(&up, c->js, si->Config, NULL, &jerr) == NATS_OK) {
+            jsStreamInfo_Destroy(up);
+            log_info("cluster",
+                     "lease bucket %s: TTL set to the lease, %lld ms",
+                     c->bucket, (long long)c->cfg->cluster.lease_ms);
+        } else {
+            snprintf(c->why, sizeof c->why,
+                     "bucket %s: cannot set its TTL to the lease (%d)",
+                     c->bucket, (int)jerr);
+            kvStore_Destroy(c->kv);
+            c->kv = NULL;
+            err = ATP_E_TRANSPORT;
+        }
+    }
+    jsStreamInfo_Destroy(si);
+    return err;
+}
+
 /* cluster_prepare makes the stream and the lease bucket when they do not
  * exist yet (the first node to start makes them; the others find them). */
 static atp_err cluster_prepare(cluster *c)
@@ -146,7 +186,7 @@ static atp_err cluster_prepare(cluster *c)
         jsStreamInfo_Destroy(si);
     }
     if (js_KeyValue(&c->kv, c->js, c->bucket) == NATS_OK)
-        return ATP_OK;
+        return cluster_bucket_ttl(c);
     kvConfig kc;
     kvConfig_Init(&kc);
     kc.Bucket = c->bucket;
@@ -211,6 +251,11 @@ void cluster__lost(cluster *c, const char *why)
 {
     atomic_store(&c->owner, false);
     health_cond_set(HEALTH_RESERVATIONS, false); /* refuse from now on */
+    cluster_info ci; /* this node no longer names itself the owner */
+    cluster_info_get(&ci);
+    ci.owner = false;
+    ci.owner_node[0] = ci.owner_query[0] = ci.owner_http[0] = '\0';
+    cluster_info_set(&ci);
     log_error("cluster",
               "node %s lost the lease of partition %s (epoch %llu): %s; "
               "exiting with status %d to start again as a standby",
@@ -218,7 +263,42 @@ void cluster__lost(cluster *c, const char *why)
               (unsigned long long)atomic_load(&c->epoch), why,
               CLUSTER_EXIT_LOST);
     log_repeats_flush();
+    /* A moment for the replies of the group just refused (not_owner) to
+     * leave: the engine writes them on its thread. */
+    usleep(200 * 1000);
     _exit(CLUSTER_EXIT_LOST);
+}
+
+/* cluster_lease_release deletes the lease key only while it is still this
+ * owner's revision: a delete marker (as the key-value store writes one)
+ * fenced by the key's last sequence, so a key another node has taken
+ * meanwhile stays. */
+static void cluster_lease_release(cluster *c)
+{
+    char subject[256];
+    snprintf(subject, sizeof subject, "$KV.%s.%s", c->bucket,
+             c->cfg->cluster.partition);
+    natsMsg *m = NULL;
+    if (natsMsg_Create(&m, subject, NULL, NULL, 0) != NATS_OK)
+        return;
+    natsMsgHeader_Set(m, "KV-Operation", "DEL");
+    jsPubOptions po;
+    jsPubOptions_Init(&po);
+    po.ExpectLastSubjectSeq = c->lease_rev;
+    po.MaxWait = 1000;
+    jsPubAck *pa = NULL;
+    jsErrCode jerr = 0;
+    if (js_PublishMsg(&pa, c->js, m, &po, &jerr) == NATS_OK) {
+        jsPubAck_Destroy(pa);
+        log_info("cluster", "node %s handed partition %s back",
+                 c->cfg->cluster.node, c->cfg->cluster.partition);
+    } else {
+        log_warn("cluster",
+                 "node %s could not hand partition %s back (%d): a standby "
+                 "takes it once the lease expires",
+                 c->cfg->cluster.node, c->cfg->cluster.partition, (int)jerr);
+    }
+    natsMsg_Destroy(m);
 }
 
 /* cluster_renew: the owner's compare-and-set renewal, when it is due. */
@@ -258,6 +338,9 @@ static void cluster_renew(cluster *c, int64_t now)
 }
 
 /* ---- takeover ----------------------------------------------------------- */
+
+/* How long the stream's first message waits for its answer. */
+#define CLUSTER_PUBLISH_WAIT_MS_INIT 1000
 
 /* Records loaded (and stored) per step of a takeover, the lease renewed
  * between steps. */
@@ -303,28 +386,68 @@ static atp_err cluster_store_copy(cluster *c, const engine_record_op *ops,
     return err;
 }
 
+/* cluster_stream_init publishes the stream's first message (subject
+ * <name>.<partition>.init, fixed message id "init"). */
+static void cluster_stream_init(cluster *c)
+{
+    char subject[200];
+    snprintf(subject, sizeof subject, "%s.%s.init", c->cfg->cluster.name,
+             c->cfg->cluster.partition);
+    natsMsg *m = NULL;
+    if (natsMsg_Create(&m, subject, NULL, "init", 4) != NATS_OK)
+        return;
+    jsPubOptions po;
+    jsPubOptions_Init(&po);
+    po.MsgId = "init";
+    po.MaxWait = CLUSTER_PUBLISH_WAIT_MS_INIT;
+    jsPubAck *pa = NULL;
+    jsErrCode jerr = 0;
+    if (js_PublishMsg(&pa, c->js, m, &po, &jerr) == NATS_OK)
+        jsPubAck_Destroy(pa);
+    natsMsg_Destroy(m);
+}
+
+static void cluster_report(cluster *c, int64_t now);
+
 /* cluster_takeover, right after this node created the lease key: read the
  * stream to its end, fence it with the marker, load the copy. Returns
  * false when the lease ran out first (the node stays a standby). */
 static bool cluster_takeover(cluster *c, int64_t t0)
 {
     char why[160] = "";
+    /* One deadline that renewals do not move: a takeover that cannot
+     * finish gives the lease up rather than hold it for ever. */
+    const int64_t deadline =
+        t0 + c->cfg->cluster.lease_ms + CLUSTER_NATS_GRACE_MS;
     for (;;) {
         int64_t now = clock_mono_ms();
-        if (now >= c->lease_hard_until) {
-            snprintf(why, sizeof why, "NATS did not answer in time");
+        if (now >= deadline || now >= c->lease_hard_until ||
+            atomic_load(&c->stop)) {
+            snprintf(why, sizeof why, "%s",
+                     atomic_load(&c->stop) ? "atpd is stopping"
+                                           : "NATS did not answer in time");
             break;
         }
         cluster_renew(c, now);
-        uint64_t last = 0;
-        if (cluster__stream_last(c, &last) != ATP_OK)
+        cluster_report(c, now);
+        uint64_t last = 0, msgs = 0;
+        if (cluster__stream_last(c, &last, &msgs) != ATP_OK)
             continue;
+        if (last == 0) {
+            /* A new stream: one message first, so that the stream's last
+             * sequence is never 0 again (0 means "do not check" to the
+             * fence). The same id from every node: stored once. */
+            cluster_stream_init(c);
+            continue;
+        }
         /* A consumer that stalls (its server died, NATS electing) is
          * made again from where the copy is, after a second without
-         * progress. */
+         * progress. A stream whose messages all aged out has nothing
+         * to read. */
         int64_t progress_ms = clock_mono_ms();
         uint64_t seen = c->applied_seq;
-        while (c->applied_seq < last && clock_mono_ms() < c->lease_hard_until) {
+        while (msgs > 0 && c->applied_seq < last &&
+               clock_mono_ms() < deadline && !atomic_load(&c->stop)) {
             cluster__follow_read(c, cluster_tick_ms(c));
             cluster_renew(c, clock_mono_ms());
             if (c->applied_seq != seen) {
@@ -335,7 +458,7 @@ static bool cluster_takeover(cluster *c, int64_t t0)
                 progress_ms = clock_mono_ms();
             }
         }
-        if (c->applied_seq < last)
+        if (msgs > 0 && c->applied_seq < last)
             continue;
         char marker[96];
         int len =
@@ -343,8 +466,20 @@ static bool cluster_takeover(cluster *c, int64_t t0)
                      (unsigned long long)atomic_load(&c->epoch));
         atomic_store(&c->last_seq, last);
         atp_err err = cluster__publish(c, c->subj_epoch, marker, (size_t)len);
-        if (err == ATP_OK)
+        if (err == ATP_OK) {
+            /* The marker's sequence is the epoch: it grows with every
+             * takeover as long as the stream lasts (a key's revision does
+             * not: nats-server 2.9 restarts a bucket whose entries all
+             * expired at a lower sequence, measured). The lease names
+             * it from now on. */
+            uint64_t epoch = atomic_load(&c->last_seq);
+            atomic_store(&c->epoch, epoch);
+            c->info.epoch = epoch;
+            cluster_lease_value(c, epoch);
+            c->lease_next_ms = 0;
+            cluster_renew(c, clock_mono_ms());
             break;
+        }
         /* another write came in between: read again */
     }
     if (why[0] != '\0') {
@@ -412,12 +547,12 @@ static void cluster_try_lease(cluster *c, int64_t now)
     c->lease_rev = rev;
     c->lease_hard_until = now + lease + CLUSTER_NATS_GRACE_MS;
     atomic_store(&c->hard_until, c->lease_hard_until);
+    /* The epoch is the stream sequence of this owner's takeover marker
+     * (cluster_takeover): until the marker is in, the key's revision
+     * stands for it in the log. */
     atomic_store(&c->epoch, rev);
-    cluster_lease_value(c, rev);
-    c->lease_next_ms = 0; /* renew at once: the value with the epoch */
-    cluster_renew(c, clock_mono_ms());
-    c->info.epoch = rev;
-    log_info("cluster", "node %s took the lease of partition %s (epoch %llu)",
+    log_info("cluster",
+             "node %s took the lease of partition %s (key revision %llu)",
              c->cfg->cluster.node, c->cfg->cluster.partition,
              (unsigned long long)rev);
     if (!cluster_takeover(c, now))
@@ -432,7 +567,7 @@ static void cluster_try_lease(cluster *c, int64_t now)
 
 /* ---- the thread ---------------------------------------------------------- */
 
-static void cluster_report(cluster *c, int64_t now, int64_t *next_stream_ms)
+static void cluster_report(cluster *c, int64_t now)
 {
     c->info.owner = atomic_load(&c->owner);
     c->info.connected = c->nc != NULL && natsConnection_Status(c->nc) ==
@@ -442,11 +577,11 @@ static void cluster_report(cluster *c, int64_t now, int64_t *next_stream_ms)
     c->info.records = c->copy.n;
     c->info.published = atomic_load(&c->published);
     c->info.refused = atomic_load(&c->refused);
-    if (c->js != NULL && now >= *next_stream_ms) {
+    if (c->js != NULL && now >= c->next_stream_ms) {
         uint64_t last = 0;
-        if (cluster__stream_last(c, &last) == ATP_OK)
+        if (cluster__stream_last(c, &last, NULL) == ATP_OK)
             c->info.stream_seq = last;
-        *next_stream_ms = now + 1000;
+        c->next_stream_ms = now + 1000;
     }
     cluster_info_set(&c->info);
 }
@@ -455,7 +590,7 @@ static void *cluster_thread_main(void *arg)
 {
     cluster *c = arg;
     thread_name("atp:cluster");
-    int64_t next_stream_ms = 0, next_try_ms = 0;
+    int64_t next_try_ms = 0;
     bool warned = false;
     while (!atomic_load(&c->stop)) {
         int64_t now = clock_mono_ms();
@@ -476,19 +611,19 @@ static void *cluster_thread_main(void *arg)
                 }
             }
             if (c->kv == NULL) {
-                cluster_report(c, now, &next_stream_ms);
+                cluster_report(c, now);
                 usleep(100 * 1000);
                 continue;
             }
         }
         if (atomic_load(&c->owner)) {
             cluster_renew(c, now);
-            cluster_report(c, now, &next_stream_ms);
+            cluster_report(c, now);
             usleep((useconds_t)cluster_tick_ms(c) * 1000);
         } else {
             cluster__follow_read(c, cluster_tick_ms(c));
             cluster_try_lease(c, clock_mono_ms());
-            cluster_report(c, clock_mono_ms(), &next_stream_ms);
+            cluster_report(c, clock_mono_ms());
         }
     }
     return NULL;
@@ -512,16 +647,16 @@ void cluster_stop(cluster *c)
 {
     if (c == NULL || !c->started)
         return;
+    /* The publisher first (engine_stop left it nothing in flight), while
+     * the cluster thread still renews; then the renewals. */
+    cluster__publisher_stop(c);
     atomic_store(&c->stop, true);
     pthread_join(c->thread, NULL);
-    cluster__publisher_stop(c);
     if (atomic_load(&c->owner) && c->kv != NULL) {
         /* Hand the lease back: a standby takes over without waiting for
-         * the TTL. Only our own revision is deleted. */
+         * the TTL. */
         atomic_store(&c->owner, false);
-        kvStore_Delete(c->kv, c->cfg->cluster.partition);
-        log_info("cluster", "node %s handed partition %s back",
-                 c->cfg->cluster.node, c->cfg->cluster.partition);
+        cluster_lease_release(c);
     }
     c->started = false;
 }

@@ -66,7 +66,8 @@ struct cluster {
     char lease_value[700];
     int lease_value_len;
     cluster_info info;
-    char why[256]; /* the last connection or set-up failure */
+    char why[256];          /* the last connection or set-up failure */
+    int64_t next_stream_ms; /* when the report asks the stream again */
     /* Shared. */
     _Atomic bool owner;     /* serving: the publisher may publish */
     _Atomic bool stop;      /* cluster_stop: threads leave */
@@ -102,8 +103,10 @@ void cluster__copy_free(cluster_copy *cp);
 atp_err cluster__follow_start(cluster *c);
 void cluster__follow_stop(cluster *c);
 void cluster__follow_read(cluster *c, int64_t wait_ms);
-/* cluster__stream_last: the stream's last sequence (0: empty). */
-atp_err cluster__stream_last(cluster *c, uint64_t *seq);
+/* cluster__stream_last: the stream's last sequence (0: nothing was ever
+ * written) and how many messages it holds now (*msgs, if not NULL: 0
+ * when every one aged out, the last sequence staying). */
+atp_err cluster__stream_last(cluster *c, uint64_t *seq, uint64_t *msgs);
 /* cluster__group_apply puts a group message's records into the copy;
  * false: the payload is malformed (nothing of it applied). */
 bool cluster__group_apply(cluster_copy *cp, const char *data, size_t len);

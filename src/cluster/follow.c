@@ -11,7 +11,7 @@
 #include "cluster/cluster_int.h"
 #include "common/log.h"
 
-atp_err cluster__stream_last(cluster *c, uint64_t *seq)
+atp_err cluster__stream_last(cluster *c, uint64_t *seq, uint64_t *msgs)
 {
     jsStreamInfo *si = NULL;
     jsErrCode jerr = 0;
@@ -19,6 +19,8 @@ atp_err cluster__stream_last(cluster *c, uint64_t *seq)
     if (s != NATS_OK)
         return ATP_E_TRANSPORT;
     *seq = si->State.LastSeq;
+    if (msgs != NULL)
+        *msgs = si->State.Msgs;
     jsStreamInfo_Destroy(si);
     return ATP_OK;
 }
@@ -127,8 +129,10 @@ void cluster__follow_read(cluster *c, int64_t wait_ms)
         }
         jsMsgMetaData *meta = NULL;
         if (natsMsg_GetMetaData(&meta, m) == NATS_OK) {
-            cluster_apply(c, m);
-            c->applied_seq = meta->Sequence.Stream;
+            if (meta->Sequence.Stream > c->applied_seq) { /* once each */
+                cluster_apply(c, m);
+                c->applied_seq = meta->Sequence.Stream;
+            }
             jsMsgMetaData_Destroy(meta);
         }
         natsMsg_Destroy(m);

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cluster/cluster_int.h"
 #include "common/clock.h"
@@ -28,12 +29,20 @@
 atp_err cluster__publish(cluster *c, const char *subject, const void *data,
                          size_t len)
 {
+    if (atomic_load(&c->last_seq) == 0)
+        return ATP_E_NOT_OWNER; /* never unfenced: the stream has its init */
     char msg_id[96];
     snprintf(msg_id, sizeof msg_id, "%s-%llu-%llu", c->cfg->cluster.node,
              (unsigned long long)atomic_load(&c->epoch),
              (unsigned long long)atomic_fetch_add(&c->msg_counter, 1) + 1);
+    /* One deadline for this message, whatever the renewals do meanwhile:
+     * a stream that cannot take it (no quorum of its own, deleted) must
+     * not hold the engine's group, and the process, for ever. */
+    int64_t deadline =
+        clock_mono_ms() + c->cfg->cluster.lease_ms + CLUSTER_NATS_GRACE_MS;
     for (;;) {
-        if (clock_mono_ms() >= atomic_load(&c->hard_until))
+        int64_t now = clock_mono_ms();
+        if (now >= deadline || now >= atomic_load(&c->hard_until))
             return ATP_E_NOT_OWNER; /* NATS stayed silent too long */
         natsMsg *m = NULL;
         if (natsMsg_Create(&m, subject, NULL, data, (int)len) != NATS_OK)
@@ -45,23 +54,33 @@ atp_err cluster__publish(cluster *c, const char *subject, const void *data,
         jsPubOptions po;
         jsPubOptions_Init(&po);
         po.MsgId = msg_id;
-        po.ExpectLastSeq =
-            atomic_load(&c->last_seq); /* 0: an empty stream, unchecked */
+        po.ExpectLastSeq = atomic_load(&c->last_seq);
         po.MaxWait = CLUSTER_PUBLISH_WAIT_MS;
         jsPubAck *pa = NULL;
         jsErrCode jerr = 0;
         natsStatus s = js_PublishMsg(&pa, c->js, m, &po, &jerr);
         natsMsg_Destroy(m);
-        if (s == NATS_OK) {
+        if (s == NATS_OK && pa->Sequence > 0) {
             atomic_store(&c->last_seq, pa->Sequence);
             jsPubAck_Destroy(pa);
             atomic_fetch_add(&c->published, 1);
             return ATP_OK;
         }
-        if (jerr == JSStreamWrongLastSequenceErr)
-            return ATP_E_NOT_OWNER; /* fenced: another owner wrote */
+        if (pa != NULL)
+            jsPubAck_Destroy(pa);
+        /* Fenced (another owner wrote), or an answer that no retry can
+         * change: the stream is gone, or NATS takes no message this
+         * large. */
+        if (jerr == JSStreamWrongLastSequenceErr ||
+            jerr == JSStreamNotFoundErr ||
+            jerr == JSStreamMessageExceedsMaximumErr || s == NATS_OK)
+            return ATP_E_NOT_OWNER;
         /* No answer (a timeout, no responders while the stream elects a
-         * leader, a reconnect): send it again; the stream stores one. */
+         * leader, a reconnect): send it again, after a pause when the
+         * refusal came at once; the stream stores it once (the message
+         * id). */
+        if (clock_mono_ms() - now < 50)
+            usleep(50 * 1000);
     }
 }
 

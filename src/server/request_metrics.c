@@ -359,13 +359,15 @@ static void request_metrics_cluster(metrics_text *t)
         {"atpd_cluster_nats_connected", "gauge",
          "1 while the connection to NATS is up", ci.connected},
         {"atpd_cluster_epoch", "gauge",
-         "The partition's lease epoch this node holds or last saw", ci.epoch},
+         "The partition's epoch this node holds or last saw (its owner's "
+         "takeover marker's stream sequence)",
+         ci.epoch},
         {"atpd_cluster_stream_lag", "gauge",
          "Messages of the partition's stream a standby has not read yet",
          ci.stream_seq > ci.applied_seq ? ci.stream_seq - ci.applied_seq : 0},
         {"atpd_cluster_published_total", "counter",
-         "Reservation records the partition's stream accepted from this "
-         "node",
+         "Messages the partition's stream accepted from this node (one per "
+         "reservation group, and takeover markers)",
          ci.published},
         {"atpd_cluster_refused_total", "counter",
          "Reservation groups the stream refused or did not confirm in time",

@@ -614,8 +614,8 @@ class Test:
     def check_lease_names(self, owner, what):
         """The lease key's value names the owner: docs/CLUSTER.md, "The
         lease": `node\nquery_url\nhttp_url\nepoch`, the epoch being the
-        key's revision at its creation (so at most the entry's revision
-        now, renewals being updates) and the owner's status.cluster.epoch."""
+        stream sequence of the owner's takeover marker (not 0 once it
+        serves) and the owner's status.cluster.epoch."""
         e = self.lease_entry()
         if e is None:
             self.ck.check(False, "%s: no lease entry %s_leases/%s readable", what,
@@ -633,8 +633,8 @@ class Test:
                    (owner.id, owner.query_url, owner.http_url, cs.get("epoch")),
                    "%s: the lease's value (node, query, http, epoch = the owner's "
                    "status.cluster.epoch)" % what)
-        self.ck.check(epoch <= e["revision"], "%s: the lease's epoch %d is at most the entry's "
-                      "revision %d", what, epoch, e["revision"])
+        self.ck.check(epoch > 0, "%s: the serving owner's lease names epoch %d, not its "
+                      "marker's sequence", what, epoch)
 
     def record_epoch(self, owner, what):
         """status.cluster.epoch of a new owner: it grows with every

@@ -585,6 +585,14 @@ atp_err client_request(client *c, const codec_writer *w, codec_arena *a,
         const void *rep = NULL;
         size_t rep_len = 0;
         atp_err e = client_request_raw(t, req, len, a, &rep, &rep_len);
+        if (e == ATP_E_TRANSPORT && t != c && hop < 2) {
+            /* The owner we were sent to is gone (nothing listens there any
+             * more): back to the URL given, which names the next owner. A
+             * timeout is not retried: the request may have been done. */
+            client_close(c->redirect);
+            c->redirect = NULL;
+            continue;
+        }
         if (e != ATP_OK) {
             if (t != c)
                 snprintf(c->last_error, sizeof c->last_error, "%s",
