@@ -334,10 +334,13 @@ class NatsServer:
         return self.proc.pid if self.proc is not None else None
 
     def argv(self):
+        # A lone server (a cluster of one) is no JetStream cluster: no
+        # route flags, or nats-server refuses to start.
+        cluster = ["--cluster", self.route_url, "--cluster_name", self.cluster_name,
+                   "--routes", ",".join(self.routes)] if self.routes else []
         return [self.binary, "-a", "127.0.0.1", "-p", str(self.client_port),
-                "-n", self.name, "-js", "-sd", self.store_dir,
-                "--cluster", self.route_url, "--cluster_name", self.cluster_name,
-                "--routes", ",".join(self.routes), "-m", str(self.http_port)] + (
+                "-n", self.name, "-js", "-sd", self.store_dir] + cluster + [
+                    "-m", str(self.http_port)] + (
                     ["--no_advertise=true"] if self.no_advertise else [])
 
     def spawn(self):
@@ -472,7 +475,8 @@ class NatsCluster:
             last["why"] = "meta leaders %r" % leaders
             names = {s.name for s in running}
             vals = set(leaders.values())
-            if len(vals) != 1 or None in vals or not vals <= names:
+            lone = len(self.servers) == 1  # no JetStream cluster: no meta leader
+            if not lone and (len(vals) != 1 or None in vals or not vals <= names):
                 return False
             try:
                 if create:
