@@ -107,8 +107,14 @@ void cluster__follow_read(cluster *c, int64_t wait_ms);
  * written) and how many messages it holds now (*msgs, if not NULL: 0
  * when every one aged out, the last sequence staying). */
 atp_err cluster__stream_last(cluster *c, uint64_t *seq, uint64_t *msgs);
-/* cluster__group_apply puts a group message's records into the copy;
- * false: the payload is malformed (nothing of it applied). */
+/* group.c: cluster__group_put writes op (a reservation record, or its
+ * deletion when val is NULL) at buf, which has room for
+ * CLUSTER_GROUP_ENTRY(op) bytes, and returns how many it wrote;
+ * cluster__group_apply puts a group message's records into the copy
+ * (false: the payload is malformed, and nothing of it is applied). */
+#define CLUSTER_GROUP_ENTRY(op)                                                \
+    (6 + (op)->key_len + ((op)->val != NULL ? (op)->val_len : 0))
+size_t cluster__group_put(char *buf, const engine_record_op *op);
 bool cluster__group_apply(cluster_copy *cp, const char *data, size_t len);
 
 /* publish.c */

@@ -62,40 +62,6 @@ void cluster__follow_stop(cluster *c)
     c->sub = NULL;
 }
 
-bool cluster__group_apply(cluster_copy *cp, const char *data, size_t len)
-{
-    /* Checked whole first: a malformed message changes nothing. */
-    for (size_t at = 0; at < len;) {
-        if (len - at < 6)
-            return false;
-        const unsigned char *h = (const unsigned char *)data + at;
-        size_t klen = (size_t)h[0] | (size_t)h[1] << 8;
-        uint32_t vlen = (uint32_t)h[2] | (uint32_t)h[3] << 8 |
-                        (uint32_t)h[4] << 16 | (uint32_t)h[5] << 24;
-        size_t body = klen + (vlen == 0xffffffffu ? 0 : vlen);
-        if (klen == 0 || vlen == 0 || body > len - at - 6)
-            return false;
-        at += 6 + body;
-    }
-    for (size_t at = 0; at < len;) {
-        const unsigned char *h = (const unsigned char *)data + at;
-        size_t klen = (size_t)h[0] | (size_t)h[1] << 8;
-        uint32_t vlen = (uint32_t)h[2] | (uint32_t)h[3] << 8 |
-                        (uint32_t)h[4] << 16 | (uint32_t)h[5] << 24;
-        const char *key = data + at + 6;
-        if (vlen == 0xffffffffu) {
-            cluster__copy_del(cp, key, klen);
-            at += 6 + klen;
-        } else {
-            if (cluster__copy_put(cp, key, klen, key + klen, vlen) != ATP_OK)
-                log_error("cluster",
-                          "out of memory: the warm copy misses a record");
-            at += 6 + klen + vlen;
-        }
-    }
-    return true;
-}
-
 /* cluster_apply puts one stream message into the copy. */
 static void cluster_apply(cluster *c, natsMsg *m)
 {

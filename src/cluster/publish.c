@@ -99,22 +99,6 @@ static cluster_job *cluster_job_pop(cluster *c)
     return j;
 }
 
-/* cluster__group_put appends one record to a group message (the format
- * is docs/CLUSTER.md's): key length (2 bytes LE), value length (4 bytes
- * LE; 0xffffffff: the reservation was deleted), key, value. */
-static size_t cluster_entry_put(char *buf, const engine_record_op *op)
-{
-    uint32_t vlen = op->val != NULL ? (uint32_t)op->val_len : 0xffffffffu;
-    buf[0] = (char)(op->key_len & 0xff);
-    buf[1] = (char)(op->key_len >> 8);
-    for (int i = 0; i < 4; i++)
-        buf[2 + i] = (char)(vlen >> (8 * i));
-    memcpy(buf + 6, op->key, op->key_len);
-    if (op->val != NULL)
-        memcpy(buf + 6 + op->key_len, op->val, op->val_len);
-    return 6 + op->key_len + (op->val != NULL ? op->val_len : 0);
-}
-
 /* cluster_job_run publishes a group's reservation records (one message,
  * or several when they pass CLUSTER_MSG_MAX), then hands the whole group
  * to the local store. */
@@ -124,8 +108,7 @@ static void cluster_job_run(cluster *c, cluster_job *j)
     size_t cap = 0;
     for (size_t i = 0; i < j->n; i++)
         if (j->ops[i].db == ENGINE_DB_RESERVATIONS)
-            cap +=
-                6 + j->ops[i].key_len + (j->ops[i].val ? j->ops[i].val_len : 0);
+            cap += CLUSTER_GROUP_ENTRY(&j->ops[i]);
     char *buf = cap > 0 && err == ATP_OK ? malloc(cap) : NULL;
     if (cap > 0 && err == ATP_OK && buf == NULL)
         err = ATP_E_NOMEM;
@@ -134,13 +117,13 @@ static void cluster_job_run(cluster *c, cluster_job *j)
         const engine_record_op *op = &j->ops[i];
         if (op->db != ENGINE_DB_RESERVATIONS)
             continue;
-        size_t len = 6 + op->key_len + (op->val ? op->val_len : 0);
+        size_t len = CLUSTER_GROUP_ENTRY(op);
         if (used > 0 && used + len > CLUSTER_MSG_MAX) {
             err = cluster__publish(c, c->subj_group, buf, used);
             used = 0;
         }
         if (err == ATP_OK)
-            used += cluster_entry_put(buf + used, op);
+            used += cluster__group_put(buf + used, op);
     }
     if (err == ATP_OK && used > 0)
         err = cluster__publish(c, c->subj_group, buf, used);

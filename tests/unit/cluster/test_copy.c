@@ -4,7 +4,8 @@
  * them): 20,000 random puts (new ids and replacements, values of varied
  * sizes) and deletes against a plain array model; after each 500 steps
  * the copy's records (cluster__copy_ops, what a takeover loads) must be
- * exactly the model's, each id once with its latest value.
+ * exactly the model's, each id once with its latest value. And a group
+ * message's payload, written and read (group.c).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -86,10 +87,67 @@ static void test_copy_model(void **state)
     cluster__copy_del(&cp, "x", 1); /* on an empty copy: nothing */
 }
 
+/* A group message written by the owner's publisher (cluster__group_put)
+ * and read by a standby (cluster__group_apply): puts and a delete land in
+ * the copy; every truncation of it, a zero-length key and a zero-length
+ * value are refused whole, the copy unchanged. */
+static void test_group_round_trip(void **state)
+{
+    (void)state;
+    engine_record_op ops[] = {
+        {ENGINE_DB_RESERVATIONS, "cart-1", 6, "record one", 10},
+        {ENGINE_DB_RESERVATIONS, "cart-2", 6, "record two", 10},
+        {ENGINE_DB_RESERVATIONS, "old", 3, NULL, 0},
+        {ENGINE_DB_RESERVATIONS, "cart-1", 6, "record 1b", 9},
+    };
+    char buf[256];
+    size_t len = 0;
+    for (size_t i = 0; i < 4; i++) {
+        size_t n = cluster__group_put(buf + len, &ops[i]);
+        assert_int_equal(n, CLUSTER_GROUP_ENTRY(&ops[i]));
+        len += n;
+    }
+    cluster_copy cp = {0};
+    assert_int_equal(cluster__copy_put(&cp, "old", 3, "gone soon", 9), ATP_OK);
+    for (size_t cut = 0; cut < len; cut++) {
+        if (cut == 0)
+            continue; /* an empty message is a valid, empty group */
+        bool whole_entries =
+            cut == CLUSTER_GROUP_ENTRY(&ops[0]) ||
+            cut ==
+                CLUSTER_GROUP_ENTRY(&ops[0]) + CLUSTER_GROUP_ENTRY(&ops[1]) ||
+            cut == CLUSTER_GROUP_ENTRY(&ops[0]) + CLUSTER_GROUP_ENTRY(&ops[1]) +
+                       CLUSTER_GROUP_ENTRY(&ops[2]);
+        if (whole_entries)
+            continue; /* a shorter but well-formed group */
+        cluster_copy probe = {0};
+        assert_false(cluster__group_apply(&probe, buf, cut));
+        assert_int_equal(probe.n, 0);
+    }
+    char bad[8] = {0, 0, 1, 0, 0, 0, 'x'}; /* key length 0 */
+    assert_false(cluster__group_apply(&cp, bad, 7));
+    char empty_val[9] = {1, 0, 0, 0, 0, 0, 'k'}; /* value length 0 */
+    assert_false(cluster__group_apply(&cp, empty_val, 7));
+    assert_int_equal(cp.n, 1);
+    assert_true(cluster__group_apply(&cp, buf, len));
+    size_t n = 0;
+    engine_record_op *got = cluster__copy_ops(&cp, &n);
+    assert_int_equal(n, 2); /* cart-1 (its later record) and cart-2 */
+    for (size_t i = 0; i < n; i++) {
+        bool one = got[i].key_len == 6 && memcmp(got[i].key, "cart-1", 6) == 0;
+        assert_int_equal(got[i].val_len, one ? 9 : 10);
+        assert_memory_equal(got[i].val, one ? "record 1b" : "record two",
+                            got[i].val_len);
+    }
+    free(got);
+    cluster__copy_free(&cp);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_copy_model),
+        cmocka_unit_test(test_group_round_trip),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
