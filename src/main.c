@@ -122,10 +122,14 @@ int main(int argc, char **argv)
     }
     health_cond_set(HEALTH_LISTENERS, true); /* each bound in its _alloc */
     log_info("atpd",
-             "atpd %s ready: queries on %s, sources on %s, change feed on %s, "
+             "atpd %s %s: queries on %s, sources on %s, change feed on %s, "
              "resync requests on %s, HTTP on %s (%zu regions, %zu locations, "
              "%zu sources)",
-             ATP_VERSION, server_listen_url(srv), ingest_listen_url(in, false),
+             ATP_VERSION,
+             cl != NULL ? "up (a cluster node: it serves once it owns its "
+                          "partition)"
+                        : "ready",
+             server_listen_url(srv), ingest_listen_url(in, false),
              changes_listen_url(chg), ingest_listen_url(in, true),
              web != NULL ? http_listen_url(web) : "(off)",
              config_regions_in_service(&cfg), sources_locations_live(src),

@@ -1083,6 +1083,23 @@ static void ctl_print_service_error(const codec_val *reply,
                 "atpctl: %s; give atpctl a token with $ATP_TOKEN or --token "
                 "(`atpctl token new` makes one: docs/SECURITY.md)\n",
                 given ? "the token given was refused" : "no token was given");
+    const codec_val *owner = err ? codec_val_get(err, "owner") : NULL;
+    codec_str node = {0}, url = {0};
+    if (code == ATP_E_NOT_OWNER && owner != NULL) {
+        codec_val_str(codec_val_get(owner, "node"), &node);
+        codec_val_str(codec_val_get(owner, "query"), &url);
+        if (node.len > 0)
+            fprintf(stderr,
+                    "atpctl: the partition's owner is %.*s (%.*s), which did "
+                    "not answer: during a takeover (about the cluster's "
+                    "lease) retry; `atpctl cluster URL...` shows who owns "
+                    "it (docs/CLUSTER.md)\n",
+                    (int)node.len, node.ptr, (int)url.len, url.ptr);
+        else
+            fprintf(stderr, "atpctl: no node owns the partition now: during a "
+                            "takeover (about the cluster's lease) retry "
+                            "(docs/CLUSTER.md)\n");
+    }
 }
 
 /* ctl_client_open opens the REQ client for url; returns CTL_EXIT_OK, or

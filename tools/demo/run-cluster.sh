@@ -53,12 +53,22 @@ cluster:
   advertise_query: tcp://127.0.0.1:$base
   advertise_http: http://127.0.0.1:$((7079 + k))
 YAML
-  "$build/atpd" --config "$node_cfg" --data-dir "$data/atpd$k" \
-    --query-listen "tcp://127.0.0.1:$base" \
-    --ingest-listen "tcp://127.0.0.1:$((base + 1))" \
-    --feed-listen "tcp://127.0.0.1:$((base + 2))" \
-    --control-listen "tcp://127.0.0.1:$((base + 3))" \
-    --http-listen "http://127.0.0.1:$((7079 + k))" >"$data/atpd$k.log" 2>&1 &
+  # Supervised, as systemd's Restart=on-failure would: a node that dies
+  # (kill -9, exit 75 when it lost its lease) comes back as a standby.
+  (
+    trap 'kill "$child" 2>/dev/null; wait "$child" 2>/dev/null; exit 0' TERM INT
+    while :; do
+      "$build/atpd" --config "$node_cfg" --data-dir "$data/atpd$k" \
+        --query-listen "tcp://127.0.0.1:$base" \
+        --ingest-listen "tcp://127.0.0.1:$((base + 1))" \
+        --feed-listen "tcp://127.0.0.1:$((base + 2))" \
+        --control-listen "tcp://127.0.0.1:$((base + 3))" \
+        --http-listen "http://127.0.0.1:$((7079 + k))" >>"$data/atpd$k.log" 2>&1 &
+      child=$!
+      wait "$child" || true
+      sleep 1
+    done
+  ) &
   pids+=($!)
   urls+=("tcp://127.0.0.1:$base")
   seed=1
@@ -75,7 +85,7 @@ done
 owner=""
 for _ in $(seq 1 300); do
   owner=$("$build/atpctl" --timeout 300 cluster "${urls[@]}" 2>/dev/null |
-    awk '$3 == "owner" {print $NF}' || true)
+    awk '$3 == "owner" {print $1 " (" $NF ")"}' || true)
   [ -n "$owner" ] && break
   sleep 0.1
 done
@@ -91,13 +101,18 @@ cat <<MSG
     NATS:             ${nats_urls[*]}
     owner now:        $owner
     logs and data:    $data (removed when the demo stops)
+    a node that dies is started again (as systemd's Restart= would)
 
   Try, in another terminal:
     $build/atpctl cluster ${urls[*]}
     $build/atpctl --endpoint ${urls[2]} reserve cart-1 SKU-1:us-east:2 --ttl 15m
-    # kill -9 the owner's atpd (its pid: pgrep -f "data-dir $data/atpdN"),
-    # then, within the lease (3 s), another node has cart-1:
+    # kill -9 the owner's atpd: for nodeN, its pid is
+    #   pgrep -f "data-dir $data/atpdN"
+    # then, about the lease (3 s) later, another node owns the partition and
+    # has cart-1 (until then requests answer not_owner: retry); the killed
+    # node comes back by itself as a standby a second later:
     $build/atpctl --endpoint ${urls[1]} reservation cart-1
+    $build/atpctl cluster ${urls[*]}
 
   Ctrl-C stops everything.
 
