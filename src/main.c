@@ -116,7 +116,10 @@ int main(int argc, char **argv)
         (err = admin_start(adm, eng, src)) != ATP_OK ||
         (err = changes_start(chg)) != ATP_OK ||
         (err = ingest_start(in)) != ATP_OK ||
-        (cl != NULL && (err = cluster_start(cl, eng)) != ATP_OK)) {
+        (cl != NULL &&
+         (cluster_advertise(cl, server_listen_url(srv),
+                            web != NULL ? http_listen_url(web) : NULL),
+          (err = cluster_start(cl, eng)) != ATP_OK))) {
         log_error("atpd", "start-up failed: %s", atp_err_message(err));
         goto out;
     }

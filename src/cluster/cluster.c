@@ -629,6 +629,18 @@ static void *cluster_thread_main(void *arg)
     return NULL;
 }
 
+void cluster_advertise(cluster *c, const char *query, const char *http)
+{
+    if (c->cfg->cluster.advertise_query == NULL && query != NULL) {
+        snprintf(c->bound_query, sizeof c->bound_query, "%s", query);
+        c->adv_query = c->bound_query;
+    }
+    if (c->cfg->cluster.advertise_http == NULL && http != NULL) {
+        snprintf(c->bound_http, sizeof c->bound_http, "%s", http);
+        c->adv_http = c->bound_http;
+    }
+}
+
 atp_err cluster_start(cluster *c, engine *eng)
 {
     c->eng = eng;

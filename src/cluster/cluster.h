@@ -40,6 +40,12 @@ atp_err cluster_alloc(const config *cfg, const engine_persist *inner,
  * node is not the owner), then to inner; everything else to inner. */
 engine_persist cluster_persist(cluster *c);
 
+/* cluster_advertise gives the URLs this node's listeners are bound to
+ * (the port a 0 in the configuration got), which the lease names when
+ * cluster.advertise_query / advertise_http are not set. http may be NULL
+ * (no HTTP). Before cluster_start; the strings are copied. */
+void cluster_advertise(cluster *c, const char *query, const char *http);
+
 /* cluster_start connects to NATS (retrying in the background while no
  * server answers) and starts the threads. eng is the running engine the
  * partition's reservations are loaded into at a takeover; until then the

@@ -50,6 +50,7 @@ struct cluster {
     char stream[160], subj_all[160], subj_group[160], subj_epoch[160];
     char bucket[96];
     const char *adv_query, *adv_http;
+    char bound_query[CLUSTER_INFO_URL_MAX], bound_http[CLUSTER_INFO_URL_MAX];
     natsOptions *opts;
     natsConnection *nc;
     jsCtx *js;

@@ -10,6 +10,8 @@
 2. A changed `cluster.lease` (1s -> 3s) is taken over by the lease bucket
    (its TTL follows): the node stays the owner for several leases instead
    of losing its lease at every renewal.
+4. (before 3) atpctl pointed at a standby, over nng and over HTTP: the
+   `not_owner` it gets is followed to the owner, which grants.
 3. The partition's stream deleted under the owner: a reservation is never
    granted, the node gives up within the lease plus the 15 s grace and
    exits with status 75 (it does not retry for ever, and does not hang).
@@ -116,6 +118,29 @@ def main(h):
                       "2: still the owner of epoch %s: %r" % (epoch, cs))
         time.sleep(0.25)
     h.log("2: owner for 7 s with lease 3s after running with 1s (epoch %s)", epoch)
+
+    # 4. atpctl through a standby: over nng and over HTTP, not_owner is
+    # followed to the owner it names (tools/README.md, "A cluster's nodes")
+    cfg2 = node_config(h, url, "3s")
+    cfg2["cluster"]["node"] = "e2"
+    d2 = harness.Atpd(h, cfg2, "edge2")
+    d2.start()
+    harness.wait_until(lambda: (cluster_status(d2) or {}).get("role") == "standby",
+                       15 * TF, 0.05, "the second node is a standby")
+    rc, obj, err = d2.ctl_raw("atp", sku, "east")
+    check(rc == 0 and isinstance(obj, dict) and obj.get("ok") is True,
+          "4: atp through the standby: exit %d, %r, %s" % (rc, obj, err))
+    for i, endpoint in enumerate((d2.query_url, d2.ready.get("http"))):
+        r = harness.run_ctl(h, ["--endpoint", endpoint, "--json", "reserve", "edge-4-%d" % i,
+                                "%s:east:1" % sku, "--ttl", "10m"])
+        got = harness.last_json(r.stdout)
+        check(r.returncode == 0 and isinstance(got, dict) and got.get("granted") is True,
+              "4: reserve through the standby's %s: exit %d, %r, %s"
+              % (endpoint, r.returncode, got, r.stderr))
+    check(d.ctl("reservation", "edge-4-1").get("reservation", {}).get("state") == "held",
+          "4: the owner holds the reservation made through the standby")
+    h.log("4: atpctl through the standby's nng and HTTP endpoints: granted by the owner")
+    d2.stop()
 
     # 3. the stream deleted under the owner
     with nats_util.NatsConn(port) as c:
