@@ -195,15 +195,26 @@ bool request_handle(request_env *env, const void *buf, size_t len,
                     : m < REQUEST_N_ADMIN ? (unsigned)(REQUEST_OP_ADMIN + m)
                                           : 0;
         bool known = async->op != 0;
+        /* A cluster's standby (docs/CLUSTER.md) answers what is this
+         * node's own: its sources (each node ingests for itself) and its
+         * run-time administration (per node); the rest is the owner's. */
+        bool standby = known && !probe && request_is_standby(env);
+        bool node_own =
+            (i < n && (request_ops[i].fn == request_sources ||
+                       request_ops[i].fn == request_source_reset ||
+                       request_ops[i].fn == request_admin_list ||
+                       request_ops[i].fn == request_admin_history ||
+                       request_ops[i].fn == request_admin_export)) ||
+            (i == n && k == nr && m < REQUEST_N_ADMIN);
         if (!request_authorize(env, &f, known ? op : (codec_str){0}, async,
                                &e)) {
             /* refused: e says why; nothing ran */
-        } else if (known && !probe && request_is_standby(env)) {
+        } else if (standby && !node_own) {
             reply_error_set(&e, ATP_E_NOT_OWNER,
                             "this node is a standby of its cluster's "
                             "partition: send the request to the owner "
                             "(error.owner); nothing was done");
-        } else if (known && !probe && !request_is_ready(env)) {
+        } else if (known && !probe && !standby && !request_is_ready(env)) {
             reply_error_set(&e, ATP_E_NOT_READY,
                             "atpd is starting: its state is not restored yet "
                             "(status, ready and health answer; GET /readyz "

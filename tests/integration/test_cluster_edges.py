@@ -140,6 +140,23 @@ def main(h):
     check(d.ctl("reservation", "edge-4-1").get("reservation", {}).get("state") == "held",
           "4: the owner holds the reservation made through the standby")
     h.log("4: atpctl through the standby's nng and HTTP endpoints: granted by the owner")
+    # What is the node's own answers on a standby: its sources, its
+    # run-time administration (docs/CLUSTER.md, "Roles"); a query does not.
+    src = d2.ctl("sources")
+    check(any(x.get("id") == "wms" for x in src.get("sources", [])),
+          "4: sources on the standby: %r" % src)
+    ad = d2.ctl("admin", "set-buffer", "edge-buf-1", "region=east", "units=2")
+    check(ad.get("ok") is True, "4: admin set-buffer on the standby: %r" % ad)
+    check(any(b.get("region") == "east" and b.get("units") == 2
+              for b in d2.ctl("admin", "list").get("buffers", [])),
+          "4: the standby lists its new buffer rule")
+    # scan is the owner's: atpctl is sent on to it, and gets the owner's
+    # rows (the standby's own engine holds no reservation)
+    mine = d2.ctl("scan", "east").get("items")
+    owners = d.ctl("scan", "east").get("items")
+    check(mine == owners and any(x.get("reserved", 0) > 0 for x in owners or []),
+          "4: scan through the standby answers the owner's rows: %r vs %r" % (mine, owners))
+    h.log("4: the standby answers sources and admin itself, sends scan to the owner")
     d2.stop()
 
     # 3. the stream deleted under the owner
