@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "admin/admin_int.h"
-#include "common/clock.h"
+#include "common/done_wait.h"
 #include "common/log.h"
 
 void admin__state_encode(codec_writer *w, uint64_t version, const char *text,
@@ -112,23 +112,6 @@ bool admin__entry_add(admin *a, admin_entry *e)
 
 /* ---- the durable write of one change ------------------------------------ */
 
-typedef struct admin_wait {
-    pthread_mutex_t mu;
-    pthread_cond_t cond;
-    bool done;
-    atp_err err;
-} admin_wait;
-
-static void admin_store_done(void *arg, atp_err err)
-{
-    admin_wait *w = arg;
-    pthread_mutex_lock(&w->mu);
-    w->err = err;
-    w->done = true;
-    pthread_cond_signal(&w->cond);
-    pthread_mutex_unlock(&w->mu);
-}
-
 static void admin_nowait_done(void *arg, atp_err err)
 {
     (void)arg;
@@ -161,25 +144,14 @@ atp_err admin__store(admin *a, const char *text, const admin_entry *e,
                          {.key = hkey, .key_len = sizeof hkey}};
     r[0].val = codec_writer_data(ws, &r[0].val_len);
     r[1].val = codec_writer_data(we, &r[1].val_len);
-    admin_wait w = {.done = false};
-    if (wait) {
-        pthread_mutex_init(&w.mu, NULL);
-        clock_cond_init(&w.cond);
-    }
     if (!wait) {
         err = a->persist.put(a->persist.ctx, r, 2, admin_nowait_done, NULL);
         goto out;
     }
-    err = a->persist.put(a->persist.ctx, r, 2, admin_store_done, &w);
-    if (err == ATP_OK) {
-        pthread_mutex_lock(&w.mu);
-        while (!w.done)
-            pthread_cond_wait(&w.cond, &w.mu);
-        err = w.err;
-        pthread_mutex_unlock(&w.mu);
-    }
-    pthread_cond_destroy(&w.cond);
-    pthread_mutex_destroy(&w.mu);
+    done_wait w;
+    done_wait_init(&w);
+    err = done_wait_finish(
+        &w, a->persist.put(a->persist.ctx, r, 2, done_wait_signal, &w));
 out:
     codec_writer_free(ws);
     codec_writer_free(we);

@@ -13,6 +13,7 @@
 #include "cluster/cluster_int.h"
 #include "common/assert.h"
 #include "common/clock.h"
+#include "common/done_wait.h"
 #include "common/health.h"
 #include "common/log.h"
 #include "common/thread.h"
@@ -346,23 +347,6 @@ static void cluster_renew(cluster *c, int64_t now)
  * between steps. */
 #define CLUSTER_LOAD_SLICE 20000
 
-typedef struct cluster_wait {
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    bool done;
-    atp_err err;
-} cluster_wait;
-
-static void cluster_wait_done(void *arg, atp_err err)
-{
-    cluster_wait *w = arg;
-    pthread_mutex_lock(&w->mu);
-    w->done = true;
-    w->err = err;
-    pthread_cond_signal(&w->cv);
-    pthread_mutex_unlock(&w->mu);
-}
-
 /* cluster_store_copy writes the warm copy to the local store and waits
  * until it is durable: this node's disk then has what it serves. */
 static atp_err cluster_store_copy(cluster *c, const engine_record_op *ops,
@@ -370,19 +354,10 @@ static atp_err cluster_store_copy(cluster *c, const engine_record_op *ops,
 {
     if (n == 0)
         return ATP_OK;
-    cluster_wait w = {.done = false};
-    pthread_mutex_init(&w.mu, NULL);
-    pthread_cond_init(&w.cv, NULL);
-    atp_err err = c->inner.write(c->inner.ctx, ops, n, cluster_wait_done, &w);
-    if (err == ATP_OK) {
-        pthread_mutex_lock(&w.mu);
-        while (!w.done)
-            pthread_cond_wait(&w.cv, &w.mu);
-        err = w.err;
-        pthread_mutex_unlock(&w.mu);
-    }
-    pthread_mutex_destroy(&w.mu);
-    pthread_cond_destroy(&w.cv);
+    done_wait w;
+    done_wait_init(&w);
+    atp_err err = done_wait_finish(
+        &w, c->inner.write(c->inner.ctx, ops, n, done_wait_signal, &w));
     return err;
 }
 

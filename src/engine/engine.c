@@ -455,11 +455,7 @@ static void engine_apply_batch(engine *e, const engine_batch *b)
 
 void engine__sync_signal(engine_sync_waiter *w, atp_err err)
 {
-    pthread_mutex_lock(&w->mu);
-    w->done = true;
-    w->err = err;
-    pthread_cond_signal(&w->cv);
-    pthread_mutex_unlock(&w->mu);
+    done_wait_signal(w, err);
 }
 
 /* engine_cmd_run runs one command on the engine thread. */
@@ -685,26 +681,14 @@ atp_err engine_submit(engine *e, const engine_batch *b)
 
 void engine__waiter_init(engine_sync_waiter *w)
 {
-    *w = (engine_sync_waiter){.done = false};
-    pthread_mutex_init(&w->mu, NULL);
-    pthread_cond_init(&w->cv, NULL);
+    done_wait_init(w);
 }
 
 /* engine__waiter_wait waits for w's signal if its command was queued
  * (queued == ATP_OK), destroys w and returns the outcome. */
 atp_err engine__waiter_wait(engine_sync_waiter *w, atp_err queued)
 {
-    atp_err err = queued;
-    if (err == ATP_OK) {
-        pthread_mutex_lock(&w->mu);
-        while (!w->done)
-            pthread_cond_wait(&w->cv, &w->mu);
-        err = w->err;
-        pthread_mutex_unlock(&w->mu);
-    }
-    pthread_mutex_destroy(&w->mu);
-    pthread_cond_destroy(&w->cv);
-    return err;
+    return done_wait_finish(w, queued);
 }
 
 atp_err engine_sync(engine *e)

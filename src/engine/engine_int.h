@@ -18,6 +18,7 @@
 #include <stdbool.h>
 
 #include "common/assert.h"
+#include "common/done_wait.h"
 #include "common/heap.h"
 #include "common/queue.h"
 #include "engine/dict.h"
@@ -45,12 +46,8 @@ typedef struct engine_row {
     _Atomic int64_t reserved;
 } engine_row;
 
-typedef struct engine_sync_waiter {
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    bool done;
-    atp_err err;
-} engine_sync_waiter;
+/* A caller waiting for the engine thread (common/done_wait.h). */
+typedef done_wait engine_sync_waiter;
 
 /* What travels through the engine's queue. Every consumer of the queue
  * (the engine thread, and engine_stop's drain after it) handles every type
