@@ -175,6 +175,7 @@ def main(h):
                   "3: exit status %s, want 75 (lease lost)" % d.proc.returncode)
     h.log("3: reserve answered %s (exit %d), the node exited with 75 %.1f s after the delete",
           (obj or {}).get("error", {}).get("name") if isinstance(obj, dict) else None, rc, took)
+    d.check_sanitizer()  # its last run ended in exit 75, not a checked stop
     d.proc = None  # exited on purpose
     nats.stop_all()
 
