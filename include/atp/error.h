@@ -46,7 +46,9 @@
     X(FORBIDDEN, 30, "forbidden", "the token's scopes do not allow this")      \
     X(QUOTA, 31, "quota", "this client's limit is reached, retry later")       \
     X(NOT_OWNER, 32, "not_owner",                                              \
-      "this cluster node does not own the partition: ask its owner")
+      "this cluster node does not own the partition: ask its owner")           \
+    X(CROSS_PARTITION, 33, "cross_partition",                                  \
+      "the request's regions lie in several partitions of the cluster")
 
 typedef enum atp_err {
 #define ATP_ERR_ENUM_(name, code, wire, msg) ATP_E_##name = code,

@@ -180,6 +180,8 @@ static void changes_publish(changes *c, const engine_change *ch, changes_key *k)
     if (!config_region_in_service(cfg, ch->region))
         return; /* a spare place, or removed: nothing stocked to say */
     const char *region = cfg->regions[ch->region].id;
+    if (!config_partition_here(&cfg->cluster, region, strlen(region)))
+        return;     /* another partition's: its owner has its reservations */
     size_t nch = 0; /* the channels the engine answered, in service */
     for (size_t i = 0; i < ch->n_channels; i++) {
         if (!config_channel_in_service(cfg, (uint32_t)i))

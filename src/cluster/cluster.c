@@ -64,6 +64,10 @@ atp_err cluster_alloc(const config *cfg, const engine_persist *inner,
     snprintf(c->info.name, sizeof c->info.name, "%s", k->name);
     snprintf(c->info.node, sizeof c->info.node, "%s", k->node);
     snprintf(c->info.partition, sizeof c->info.partition, "%s", k->partition);
+    for (size_t p = 0; p < k->n_partitions && p < CLUSTER_INFO_PARTS; p++)
+        snprintf(c->info.parts[p].partition, sizeof c->info.parts[p].partition,
+                 "%s", k->partitions[p].name);
+    c->info.n_parts = k->n_partitions;
     cluster_info_set(&c->info);
     *out = c;
     return ATP_OK;
@@ -217,22 +221,20 @@ static void cluster_lease_value(cluster *c, uint64_t epoch)
                  c->adv_http ? c->adv_http : "", (unsigned long long)epoch);
 }
 
-/* cluster_owner_read: who owns the partition, into c->info. */
-static void cluster_owner_read(cluster *c)
+/* cluster_owner_get reads the lease of partition into *o (node empty:
+ * none). The value is "node\nquery\nhttp\nepoch"; the URLs may be
+ * empty. */
+static void cluster_owner_get(cluster *c, const char *partition,
+                              cluster_owner *o)
 {
     kvEntry *e = NULL;
-    c->info.owner_node[0] = c->info.owner_query[0] = c->info.owner_http[0] =
-        '\0';
-    if (kvStore_Get(&e, c->kv, c->cfg->cluster.partition) != NATS_OK)
+    memset(o, 0, sizeof *o);
+    snprintf(o->partition, sizeof o->partition, "%s", partition);
+    if (kvStore_Get(&e, c->kv, partition) != NATS_OK)
         return;
-    const char *v = kvEntry_ValueString(e);
-    char node[CLUSTER_INFO_ID_MAX + 1] = "", query[CLUSTER_INFO_URL_MAX] = "",
-                                    http[CLUSTER_INFO_URL_MAX] = "";
-    unsigned long long epoch = 0;
-    /* "node\nquery\nhttp\nepoch"; the URLs may be empty */
-    const char *p = v, *nl;
-    char *fields[3] = {node, query, http};
-    size_t caps[3] = {sizeof node, sizeof query, sizeof http};
+    const char *p = kvEntry_ValueString(e), *nl;
+    char *fields[3] = {o->node, o->query, o->http};
+    size_t caps[3] = {sizeof o->node, sizeof o->query, sizeof o->http};
     for (int i = 0; i < 3 && p != NULL; i++) {
         nl = strchr(p, '\n');
         size_t len = nl ? (size_t)(nl - p) : strlen(p);
@@ -240,12 +242,32 @@ static void cluster_owner_read(cluster *c)
         p = nl ? nl + 1 : NULL;
     }
     if (p != NULL)
-        epoch = strtoull(p, NULL, 10);
-    memcpy(c->info.owner_node, node, sizeof node);
-    memcpy(c->info.owner_query, query, sizeof query);
-    memcpy(c->info.owner_http, http, sizeof http);
-    c->info.epoch = epoch;
+        o->epoch = strtoull(p, NULL, 10);
     kvEntry_Destroy(e);
+}
+
+/* cluster_owner_read: who owns this node's partition, into c->info. */
+static void cluster_owner_read(cluster *c)
+{
+    cluster_owner o;
+    cluster_owner_get(c, c->cfg->cluster.partition, &o);
+    memcpy(c->info.owner_node, o.node, sizeof o.node);
+    memcpy(c->info.owner_query, o.query, sizeof o.query);
+    memcpy(c->info.owner_http, o.http, sizeof o.http);
+    c->info.epoch = o.epoch;
+}
+
+/* cluster_parts_read: every partition's owner (cluster.partitions), into
+ * c->info, at most once a second. */
+static void cluster_parts_read(cluster *c, int64_t now)
+{
+    const config_cluster *k = &c->cfg->cluster;
+    if (k->n_partitions == 0 || now < c->next_parts_ms)
+        return;
+    c->next_parts_ms = now + 1000;
+    for (size_t i = 0; i < k->n_partitions && i < CLUSTER_INFO_PARTS; i++)
+        cluster_owner_get(c, k->partitions[i].name, &c->info.parts[i]);
+    c->info.n_parts = k->n_partitions;
 }
 
 void cluster__lost(cluster *c, const char *why)
@@ -552,6 +574,8 @@ static void cluster_report(cluster *c, int64_t now)
     c->info.records = c->copy.n;
     c->info.published = atomic_load(&c->published);
     c->info.refused = atomic_load(&c->refused);
+    if (c->kv != NULL)
+        cluster_parts_read(c, now);
     if (c->js != NULL && now >= c->next_stream_ms) {
         uint64_t last = 0;
         if (cluster__stream_last(c, &last, NULL) == ATP_OK)

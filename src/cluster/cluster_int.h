@@ -69,6 +69,7 @@ struct cluster {
     cluster_info info;
     char why[256];          /* the last connection or set-up failure */
     int64_t next_stream_ms; /* when the report asks the stream again */
+    int64_t next_parts_ms;  /* when the report reads the partitions' leases */
     /* Shared. */
     _Atomic bool owner;     /* serving: the publisher may publish */
     _Atomic bool stop;      /* cluster_stop: threads leave */

@@ -12,10 +12,22 @@
 #define ATP_CLUSTER_INFO_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #define CLUSTER_INFO_ID_MAX 64   /* node, partition and cluster names */
 #define CLUSTER_INFO_URL_MAX 256 /* advertised URLs */
+
+#define CLUSTER_INFO_PARTS 16 /* CONFIG_CLUSTER_MAX_PARTITIONS */
+
+/* One partition's owner as its lease names it; node empty: none known. */
+typedef struct cluster_owner {
+    char partition[CLUSTER_INFO_ID_MAX + 1];
+    char node[CLUSTER_INFO_ID_MAX + 1];
+    char query[CLUSTER_INFO_URL_MAX];
+    char http[CLUSTER_INFO_URL_MAX];
+    uint64_t epoch;
+} cluster_owner;
 
 typedef struct cluster_info {
     bool enabled;   /* a cluster: section is configured */
@@ -37,6 +49,10 @@ typedef struct cluster_info {
     uint64_t refused;     /* groups the stream refused or timed out */
     int64_t lease_ms;
     int64_t takeover_ms; /* how long the last takeover took (ms) */
+    /* With cluster.partitions: every partition's owner, in the
+     * configuration's order (read about once a second). */
+    size_t n_parts;
+    cluster_owner parts[CLUSTER_INFO_PARTS];
 } cluster_info;
 
 /* cluster_info_set publishes *ci; cluster_info_get copies the last one

@@ -89,6 +89,8 @@ static const config_field config_restart_fields[] = {
     {"cluster.lease", offsetof(config, cluster.lease_ms), CONFIG_F_I64},
     {"cluster.advertise_query", offsetof(config, cluster.advertise_query),
      CONFIG_F_STR},
+    {"cluster.partitions", offsetof(config, cluster.partitions_key),
+     CONFIG_F_STR},
     {"cluster.advertise_http", offsetof(config, cluster.advertise_http),
      CONFIG_F_STR},
 };

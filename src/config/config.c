@@ -410,6 +410,15 @@ void config_fini(config *c)
     free(c->cluster.node);
     free(c->cluster.partition);
     free(c->cluster.advertise_query);
+    for (size_t i = 0; i < c->cluster.n_partitions; i++) {
+        config_partition *p = &c->cluster.partitions[i];
+        for (size_t j = 0; j < p->n_regions; j++)
+            free(p->regions[j]);
+        free(p->name);
+        free(p->regions);
+    }
+    free(c->cluster.partitions);
+    free(c->cluster.partitions_key);
     free(c->cluster.advertise_http);
     free(c->tls.cert_file);
     free(c->tls.key_file);

@@ -227,6 +227,15 @@ bool config_key_read(const char *path, uint8_t *key, size_t cap, size_t *len,
 
 /* The cluster: section (docs/CLUSTER.md); enabled false: a single node. */
 #define CONFIG_CLUSTER_MAX_NATS 16
+#define CONFIG_CLUSTER_MAX_PARTITIONS 16
+/* One partition of cluster.partitions: its name and the ids of the
+ * regions it owns. */
+typedef struct config_partition {
+    char *name;
+    char **regions;
+    size_t n_regions;
+} config_partition;
+
 typedef struct config_cluster {
     bool enabled;
     char **nats; /* NATS server URLs */
@@ -238,7 +247,24 @@ typedef struct config_cluster {
     int64_t lease_ms;
     char *advertise_query; /* NULL: service.query_listen */
     char *advertise_http;  /* NULL: service.http_listen */
+    /* cluster.partitions (docs/CLUSTER.md, "Several partitions"); none:
+     * this node's partition owns every region. A region no partition
+     * names belongs to the first. partitions_key: the map in one line
+     * ("p1=us-east,us-west;p2=eu"), compared at reload. */
+    config_partition *partitions;
+    size_t n_partitions;
+    char *partitions_key;
 } config_cluster;
+
+/* config_partition_of: the index in cluster.partitions of the partition
+ * that owns region id[0..len) (the first when none names it); 0 without
+ * partitions. Any thread; no allocation. */
+size_t config_partition_of(const config_cluster *c, const char *id, size_t len);
+/* config_partition_here: whether this node's partition (cluster.partition)
+ * owns region id: always with fewer than two partitions. */
+bool config_partition_here(const config_cluster *c, const char *id, size_t len);
+/* config_partition_owns: whether a partition of c names region id. */
+bool config_partition_owns(const config_cluster *c, const char *id, size_t len);
 
 typedef struct config {
     config_service service;

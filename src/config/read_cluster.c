@@ -21,6 +21,7 @@ enum {
     CL_LEASE,
     CL_ADV_QUERY,
     CL_ADV_HTTP,
+    CL_PARTITIONS,
     CL_N
 };
 
@@ -31,7 +32,8 @@ static const char *const config_cluster_keys[] = {"nats",
                                                   "replicas",
                                                   "lease",
                                                   "advertise_query",
-                                                  "advertise_http"};
+                                                  "advertise_http",
+                                                  "partitions"};
 
 /* config_cluster_token reads a name that becomes a NATS subject token. */
 static char *config_cluster_token(config__walk *w, const yaml_node_t *n,
@@ -63,6 +65,139 @@ static char *config_cluster_url(config__walk *w, const yaml_node_t *n,
         config__error(w->b, config__mark_of(n), "%s: '%.200s' is not a %s URL",
                       what, s, scheme);
     return s;
+}
+
+/* config_partition_names: whether p names region id[0..len). */
+static bool config_partition_names(const config_partition *p, const char *id,
+                                   size_t len)
+{
+    for (size_t j = 0; j < p->n_regions; j++)
+        if (strlen(p->regions[j]) == len && memcmp(p->regions[j], id, len) == 0)
+            return true;
+    return false;
+}
+
+bool config_partition_owns(const config_cluster *c, const char *id, size_t len)
+{
+    for (size_t i = 0; i < c->n_partitions; i++)
+        if (config_partition_names(&c->partitions[i], id, len))
+            return true;
+    return false;
+}
+
+size_t config_partition_of(const config_cluster *c, const char *id, size_t len)
+{
+    for (size_t i = 0; i < c->n_partitions; i++)
+        if (config_partition_names(&c->partitions[i], id, len))
+            return i;
+    return 0;
+}
+
+bool config_partition_here(const config_cluster *c, const char *id, size_t len)
+{
+    return c->n_partitions < 2 ||
+           strcmp(c->partitions[config_partition_of(c, id, len)].name,
+                  c->partition) == 0;
+}
+
+static const char *const config_partition_keys[] = {"name", "regions"};
+
+/* config_partition_parse reads one entry of cluster.partitions into p:
+ * {name: p1, regions: [us-east, ...]}, every region configured and named
+ * by no earlier partition. */
+static void config_partition_parse(config__walk *w, const yaml_node_t *item,
+                                   config_partition *p)
+{
+    config_cluster *c = &w->b->c.cluster;
+    yaml_node_t *v[2];
+    if (!config__map_fields(w, item, "cluster.partitions entry",
+                            config_partition_keys, 2, v))
+        return;
+    if (v[0] == NULL || v[1] == NULL) {
+        config__error(w->b, config__mark_of(item),
+                      "cluster.partitions entry: needs 'name' and 'regions'");
+        return;
+    }
+    p->name = config_cluster_token(w, v[0], "cluster.partitions name");
+    for (size_t i = 0; p->name != NULL && i < c->n_partitions; i++)
+        if (c->partitions[i].name != NULL &&
+            strcmp(c->partitions[i].name, p->name) == 0)
+            config__error(w->b, config__mark_of(v[0]),
+                          "cluster.partitions: '%s' named twice", p->name);
+    size_t n =
+        config__get_seq(w, v[1], "cluster.partitions regions", "region ids");
+    p->regions = calloc(n ? n : 1, sizeof *p->regions);
+    if (p->regions == NULL) {
+        w->b->oom = true;
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        yaml_node_t *r = config__seq_item(w, v[1], i);
+        char *id =
+            config__get_text(w, r, "cluster.partitions regions", "a region id");
+        if (id == NULL)
+            continue;
+        bool known = false; /* the index is built after the parse */
+        for (size_t k = 0; k < w->b->c.n_regions && !known; k++)
+            known = strcmp(w->b->c.regions[k].id, id) == 0;
+        if (!known) {
+            char list[512];
+            config_region_list(&w->b->c, list, sizeof list);
+            config__error(w->b, config__mark_of(r),
+                          "cluster.partitions: unknown region '%.64s'; "
+                          "regions: %s",
+                          id, list);
+        } else if (config_partition_owns(c, id, strlen(id)) ||
+                   config_partition_names(p, id, strlen(id)))
+            config__error(w->b, config__mark_of(r),
+                          "cluster.partitions: region '%.64s' in two "
+                          "partitions",
+                          id);
+        p->regions[p->n_regions++] = id;
+    }
+    if (n == 0)
+        config__error(w->b, config__mark_of(v[1]),
+                      "cluster.partitions '%s': no regions",
+                      p->name ? p->name : "?");
+}
+
+/* config_partitions_parse reads cluster.partitions and its one-line key. */
+static void config_partitions_parse(config__walk *w, const yaml_node_t *seq)
+{
+    config_cluster *c = &w->b->c.cluster;
+    size_t n = config__get_seq(w, seq, "cluster.partitions", "partitions");
+    n = config__seq_limit(w, seq, n, CONFIG_CLUSTER_MAX_PARTITIONS,
+                          "cluster.partitions");
+    c->partitions = calloc(n ? n : 1, sizeof *c->partitions);
+    if (c->partitions == NULL) {
+        w->b->oom = true;
+        return;
+    }
+    for (size_t i = 0; i < n && !w->b->oom; i++) {
+        config_partition_parse(w, config__seq_item(w, seq, i),
+                               &c->partitions[i]);
+        c->n_partitions = i + 1;
+    }
+    size_t len = 1;
+    for (size_t i = 0; i < c->n_partitions; i++) {
+        const config_partition *p = &c->partitions[i];
+        len += strlen(p->name ? p->name : "") + 2;
+        for (size_t j = 0; j < p->n_regions; j++)
+            len += strlen(p->regions[j]) + 1;
+    }
+    c->partitions_key = malloc(len);
+    if (c->partitions_key == NULL) {
+        w->b->oom = true;
+        return;
+    }
+    char *o = c->partitions_key;
+    for (size_t i = 0; i < c->n_partitions; i++) {
+        const config_partition *p = &c->partitions[i];
+        o += sprintf(o, "%s%s=", i ? ";" : "", p->name ? p->name : "");
+        for (size_t j = 0; j < p->n_regions; j++)
+            o += sprintf(o, "%s%s", j ? "," : "", p->regions[j]);
+    }
+    *o = '\0';
 }
 
 void config__parse_cluster(config__walk *w, const yaml_node_t *node)
@@ -118,5 +253,17 @@ void config__parse_cluster(config__walk *w, const yaml_node_t *node)
     if (v[CL_ADV_HTTP])
         c->advertise_http = config_cluster_url(
             w, v[CL_ADV_HTTP], "cluster.advertise_http", "http");
+    if (v[CL_PARTITIONS] != NULL && !w->b->oom) {
+        config_partitions_parse(w, v[CL_PARTITIONS]);
+        bool mine = false;
+        for (size_t i = 0; i < c->n_partitions && c->partition; i++)
+            mine |= c->partitions[i].name != NULL &&
+                    strcmp(c->partitions[i].name, c->partition) == 0;
+        if (!mine && c->partition != NULL && c->n_partitions > 0)
+            config__error(w->b, config__mark_of(v[CL_PARTITIONS]),
+                          "cluster.partition '%s' is not one of "
+                          "cluster.partitions",
+                          c->partition);
+    }
     c->enabled = true;
 }

@@ -402,6 +402,7 @@ int http_status_of(int code)
     case ATP_E_QUOTA:
         return 429;
     case ATP_E_CONFLICT:
+    case ATP_E_CROSS_PARTITION:
     case ATP_E_DUPLICATE:
     case ATP_E_BAD_STATE:
         return 409;

@@ -29,20 +29,63 @@ void reply_error_write(codec_writer *w, const reply_error *e)
     codec_w_kv_bool(w, "ok", false);
     codec_w_cstr(w, "error");
     bool owner = e->code == ATP_E_NOT_OWNER;
-    codec_w_map(w, 3 + (e->line >= 0) + owner);
+    bool map = e->code == ATP_E_CROSS_PARTITION && e->map != NULL;
+    codec_w_map(w, 3 + (e->line >= 0) + owner + map);
     codec_w_kv_int(w, "code", e->code);
     codec_w_kv_cstr(w, "name", atp_err_name(e->code));
     codec_w_kv_str(w, "message", text, n);
     if (e->line >= 0)
         codec_w_kv_int(w, "line", e->line);
-    if (owner) { /* where to send it instead (docs/CLUSTER.md) */
-        cluster_info ci;
-        cluster_info_get(&ci);
+    if (!owner && !map)
+        return;
+    /* where to send it instead (docs/CLUSTER.md) */
+    cluster_info ci;
+    cluster_info_get(&ci);
+    if (owner) {
+        cluster_owner o = {0};
+        if (e->part > 0 && (size_t)e->part <= ci.n_parts) {
+            o = ci.parts[e->part - 1];
+        } else {
+            memcpy(o.partition, ci.partition, sizeof o.partition);
+            memcpy(o.node, ci.owner_node, sizeof o.node);
+            memcpy(o.query, ci.owner_query, sizeof o.query);
+            memcpy(o.http, ci.owner_http, sizeof o.http);
+        }
         codec_w_cstr(w, "owner");
-        codec_w_map(w, 3);
-        codec_w_kv_cstr(w, "node", ci.owner_node);
-        codec_w_kv_cstr(w, "query", ci.owner_query);
-        codec_w_kv_cstr(w, "http", ci.owner_http);
+        reply_owner_write(w, &o);
+        return;
+    }
+    codec_w_cstr(w, "partitions");
+    reply_partitions_write(w, e->map, &ci);
+}
+
+void reply_owner_write(codec_writer *w, const cluster_owner *o)
+{
+    codec_w_map(w, 4);
+    codec_w_kv_cstr(w, "partition", o->partition);
+    codec_w_kv_cstr(w, "node", o->node);
+    codec_w_kv_cstr(w, "query", o->query);
+    codec_w_kv_cstr(w, "http", o->http);
+}
+
+void reply_partitions_write(codec_writer *w, const config_cluster *k,
+                            const cluster_info *ci)
+{
+    codec_w_array(w, (uint32_t)k->n_partitions);
+    for (size_t i = 0; i < k->n_partitions; i++) {
+        const config_partition *p = &k->partitions[i];
+        cluster_owner o = {0};
+        if (i < ci->n_parts)
+            o = ci->parts[i];
+        codec_w_map(w, 4);
+        codec_w_kv_cstr(w, "partition", p->name);
+        codec_w_cstr(w, "regions");
+        codec_w_array(w, (uint32_t)p->n_regions);
+        for (size_t j = 0; j < p->n_regions; j++)
+            codec_w_cstr(w, p->regions[j]);
+        codec_w_cstr(w, "owner");
+        reply_owner_write(w, &o);
+        codec_w_kv_int(w, "epoch", (int64_t)o.epoch);
     }
 }
 

@@ -8,6 +8,8 @@
 #include <stdint.h>
 
 #include "codec/codec.h"
+#include "common/cluster_info.h"
+#include "config/config.h"
 #include "engine/engine.h"
 
 /* A failed request: code, a message naming the culprit, and for carts the
@@ -15,6 +17,11 @@
 typedef struct reply_error {
     atp_err code;
     int64_t line;
+    /* not_owner and cross_partition in a cluster of several partitions
+     * (docs/CLUSTER.md): the partitions (NULL: this node's only), and
+     * part + 1, the one whose owner not_owner names (0: this node's). */
+    const config_cluster *map;
+    int part;
     char message[1024]; /* room for a list of the valid values */
 } reply_error;
 
@@ -24,6 +31,12 @@ void reply_error_set(reply_error *e, atp_err code, const char *fmt, ...)
 
 /* reply_error_write writes {"ok": false, "error": {...}}. */
 void reply_error_write(codec_writer *w, const reply_error *e);
+/* reply_owner_write writes a partition's owner: {partition, node, query,
+ * http}. reply_partitions_write writes the partition map of k as an
+ * array of {partition, regions, owner, epoch} (docs/CLUSTER.md). */
+void reply_owner_write(codec_writer *w, const cluster_owner *o);
+void reply_partitions_write(codec_writer *w, const config_cluster *k,
+                            const cluster_info *ci);
 
 /* The number of key/value pairs reply_answer_write writes for answer a:
  * 10, and the 3 of a backorder budget when the row has one. */

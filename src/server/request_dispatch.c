@@ -206,9 +206,28 @@ bool request_handle(request_env *env, const void *buf, size_t len,
                        request_ops[i].fn == request_admin_history ||
                        request_ops[i].fn == request_admin_export)) ||
             (i == n && k == nr && m < REQUEST_N_ADMIN);
+        /* With several partitions, a request naming another
+         * partition's regions goes to that partition's owner, and one
+         * naming several partitions' regions is refused with the map
+         * (docs/CLUSTER.md, "Several partitions"). */
+        int part = known && !probe && !node_own ? request_partition(env, &f)
+                                                : REQUEST_PART_NONE;
         if (!request_authorize(env, &f, known ? op : (codec_str){0}, async,
                                &e)) {
             /* refused: e says why; nothing ran */
+        } else if (part == REQUEST_PART_SEVERAL) {
+            e.map = &env->cfg->cluster;
+            reply_error_set(&e, ATP_E_CROSS_PARTITION,
+                            "the regions of this request lie in several "
+                            "partitions: send each partition's lines to its "
+                            "owner (error.partitions); nothing was done");
+        } else if (part >= 0 && !request_region_part_here(env, part)) {
+            e.part = part + 1;
+            reply_error_set(&e, ATP_E_NOT_OWNER,
+                            "this node serves another partition of its "
+                            "cluster: send the request to the owner of "
+                            "partition '%s' (error.owner); nothing was done",
+                            env->cfg->cluster.partitions[part].name);
         } else if (standby && !node_own) {
             reply_error_set(&e, ATP_E_NOT_OWNER,
                             "this node is a standby of its cluster's "

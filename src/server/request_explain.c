@@ -83,7 +83,10 @@ static void explain_places_read(const config *cfg, explain_places *p)
     p->regions = config_regions_live(cfg);
     p->n_in = p->n_ch = 0;
     for (uint32_t r = 0; r < p->regions; r++)
-        p->n_in += p->in_r[r] = config_region_in_service(cfg, r);
+        p->n_in += p->in_r[r] =
+            config_region_in_service(cfg, r) &&
+            config_partition_here(&cfg->cluster, cfg->regions[r].id,
+                                  strlen(cfg->regions[r].id));
     for (uint32_t c = 0; c < p->live; c++)
         p->n_ch += p->in_c[c] = config_channel_in_service(cfg, c);
 }

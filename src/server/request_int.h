@@ -42,6 +42,17 @@ bool request_qty(codec_view v, int64_t *out, reply_error *e);
  * whose request_async is as. */
 void request_count_error(request_env *env, request_async *as, atp_err code);
 
+/* request_partition (request_partition.c): with several partitions
+ * (cluster.partitions), the index of the partition whose regions the
+ * request names; REQUEST_PART_NONE when it names none (or the cluster has
+ * one partition), REQUEST_PART_SEVERAL when they lie in more than one.
+ */
+#define REQUEST_PART_NONE (-1)
+#define REQUEST_PART_SEVERAL (-2)
+int request_partition(const request_env *env, const request_fields *f);
+/* request_region_part_here: whether partition index part is this node's. */
+bool request_region_part_here(const request_env *env, int part);
+
 /* Readiness and liveness (request_health.c). request_is_ready: the state
  * is restored and every listener bound (always, when env->gate_ready is
  * false): requests may read it. request_is_serving: ready and not

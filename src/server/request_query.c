@@ -58,7 +58,10 @@ bool request_regions(request_env *env, const request_fields *f, codec_arena *a,
     uint8_t in[CONFIG_MAX_REGIONS];
     uint32_t n = 0;
     for (uint32_t r = 0; r < live; r++)
-        n += in[r] = config_region_in_service(env->cfg, r);
+        n += in[r] =
+            config_region_in_service(env->cfg, r) &&
+            config_partition_here(&env->cfg->cluster, env->cfg->regions[r].id,
+                                  strlen(env->cfg->regions[r].id));
     codec_w_array(w, n);
     for (uint32_t r = 0; r < live; r++) {
         if (!in[r])

@@ -45,10 +45,15 @@ static void request_status_latency(request_env *env, codec_writer *w)
 }
 
 /* The cluster member of status (docs/CLUSTER.md): this node's part. */
-static void request_cluster_write(codec_writer *w, const cluster_info *ci)
+static void request_cluster_write(codec_writer *w, const config_cluster *k,
+                                  const cluster_info *ci)
 {
     codec_w_cstr(w, "cluster");
-    codec_w_map(w, 17);
+    codec_w_map(w, 17 + (k->n_partitions > 0));
+    if (k->n_partitions > 0) { /* several partitions: the map */
+        codec_w_cstr(w, "partitions");
+        reply_partitions_write(w, k, ci);
+    }
     codec_w_kv_cstr(w, "name", ci->name);
     codec_w_kv_cstr(w, "node", ci->node);
     codec_w_kv_cstr(w, "partition", ci->partition);
@@ -87,7 +92,7 @@ bool request_status(request_env *env, const request_fields *f, codec_arena *a,
          * (docs/PROTOCOL.md, "status"). */
         codec_w_map(w, 6 + ci.enabled);
         if (ci.enabled)
-            request_cluster_write(w, &ci);
+            request_cluster_write(w, &env->cfg->cluster, &ci);
         codec_w_kv_bool(w, "ok", true);
         codec_w_kv_cstr(w, "version", ATP_VERSION);
         codec_w_kv_bool(w, "ready", false);
@@ -107,7 +112,7 @@ bool request_status(request_env *env, const request_fields *f, codec_arena *a,
         atomic_load_explicit(&env->status_extra, memory_order_acquire);
     codec_w_map(w, (es.store_known ? 23 : 22) + (extra != NULL) + ci.enabled);
     if (ci.enabled)
-        request_cluster_write(w, &ci);
+        request_cluster_write(w, &env->cfg->cluster, &ci);
     codec_w_kv_bool(w, "ok", true);
     codec_w_kv_cstr(w, "version", ATP_VERSION);
     codec_w_kv_bool(w, "ready", request_is_serving(env));

@@ -19,6 +19,7 @@
  * msgpack map, so that a tool cannot tell the two apart.
  */
 #include "client.h"
+#include "client_parts.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -62,6 +63,15 @@ struct client {
     /* A cluster's owner this client was sent to by a not_owner reply
      * (docs/CLUSTER.md): requests go there from then on. */
     client *redirect;
+    /* Several partitions (client_parts.c): the owners' connections and
+     * the map, asked once from status (map_state 0: not yet, 1: one
+     * partition or no cluster, 2: map_buf holds it). A peer (no_parts)
+     * never splits a request itself. */
+    client_parts parts;
+    int map_state;
+    void *map_buf;
+    size_t map_len;
+    bool no_parts;
 };
 
 const char *client_token_env(void)
@@ -327,6 +337,8 @@ void client_close(client *c)
     if (c == NULL)
         return;
     client_close(c->redirect);
+    client_parts_fini(&c->parts);
+    free(c->map_buf);
     if (c->http != NULL) {
         client_http_close(c->http);
         free(c->url);
@@ -568,8 +580,9 @@ static bool client_follow_owner(client *c, const codec_val *reply)
     return true;
 }
 
-atp_err client_request(client *c, const codec_writer *w, codec_arena *a,
-                       const codec_val **reply)
+/* client_request_one: one request, not_owner followed. */
+static atp_err client_request_one(client *c, const codec_writer *w,
+                                  codec_arena *a, const codec_val **reply)
 {
     if (codec_writer_failed(w)) {
         snprintf(c->last_error, sizeof c->last_error,
@@ -609,6 +622,90 @@ atp_err client_request(client *c, const codec_writer *w, codec_arena *a,
         if (hop >= 2 || !client_follow_owner(c, *reply))
             return ATP_OK;
     }
+}
+
+bool client__is_http(const client *c)
+{
+    return c->http != NULL;
+}
+
+atp_err client__open_like(const client *c, const char *url, client **out)
+{
+    client_opts o = {.url = url,
+                     .timeout_ms = c->timeout_ms,
+                     .recv_max_bytes = c->recv_max,
+                     .token = c->token};
+    atp_err e = client_open(&o, out, NULL, 0);
+    if (e == ATP_OK)
+        (*out)->no_parts = true;
+    return e;
+}
+
+/* client_map: the cluster's partition map (two or more partitions) from
+ * the node's status, asked once; NULL without one. */
+static const codec_val *client_map(client *c, codec_arena *a)
+{
+    if (c->map_state == 0) {
+        c->map_state = 1;
+        codec_writer *w = codec_writer_alloc(NULL, NULL);
+        const codec_val *st = NULL;
+        if (w != NULL) {
+            codec_w_map(w, 1);
+            codec_w_kv_cstr(w, "op", "status");
+        }
+        if (w != NULL && client_request_one(c, w, a, &st) == ATP_OK) {
+            const codec_val *m =
+                codec_val_get(codec_val_get(st, "cluster"), "partitions");
+            codec_writer *mw = codec_writer_alloc(NULL, NULL);
+            if (codec_val_len(m) >= 2 && mw != NULL) {
+                codec_w_val(mw, m);
+                size_t len = 0;
+                const void *d = codec_writer_data(mw, &len);
+                c->map_buf = malloc(len);
+                if (c->map_buf != NULL && !codec_writer_failed(mw)) {
+                    memcpy(c->map_buf, d, len);
+                    c->map_len = len;
+                    c->map_state = 2;
+                }
+            }
+            codec_writer_free(mw);
+        }
+        codec_writer_free(w);
+    }
+    const codec_val *map = NULL;
+    if (c->map_state != 2 ||
+        codec_decode(a, c->map_buf, c->map_len, &map) != ATP_OK)
+        return NULL;
+    return map;
+}
+
+atp_err client_request(client *c, const codec_writer *w, codec_arena *a,
+                       const codec_val **reply)
+{
+    const codec_val *req = NULL;
+    size_t len = 0;
+    const void *data = codec_writer_data(w, &len);
+    codec_str op = {0};
+    if (c->no_parts || codec_writer_failed(w) ||
+        codec_decode(a, data, len, &req) != ATP_OK ||
+        !codec_val_str(codec_val_get(req, "op"), &op))
+        return client_request_one(c, w, a, reply);
+    /* By id in a cluster of several partitions: the reservation may have
+     * lines in each (docs/CLUSTER.md, "Several partitions"). */
+    bool by_id = codec_str_eq(op, "commit") || codec_str_eq(op, "release") ||
+                 codec_str_eq(op, "extend") || codec_str_eq(op, "reservation");
+    const codec_val *map = by_id ? client_map(c, a) : NULL;
+    if (map != NULL)
+        return client_parts_by_id(c, &c->parts, req, map, a, reply);
+    atp_err e = client_request_one(c, w, a, reply);
+    int64_t code = 0;
+    if (e != ATP_OK || !codec_str_eq(op, "reserve") ||
+        !codec_val_int(codec_val_get(codec_val_get(*reply, "error"), "code"),
+                       &code) ||
+        code != ATP_E_CROSS_PARTITION)
+        return e;
+    map = codec_val_get(codec_val_get(*reply, "error"), "partitions");
+    return client_parts_reserve(c, &c->parts, req, map, a, reply);
 }
 
 bool client_connected(const client *c)

@@ -75,6 +75,39 @@ static void test_cluster_read(void **state)
     config_diags_fini(&d);
 }
 
+/* cluster.partitions: the map read, each region's partition (a region
+ * no partition names is the first's), this node's, the reload key. */
+static void test_cluster_partitions(void **state)
+{
+    (void)state;
+    static const char doc[] = "regions: [{id: east}, {id: west}, {id: eu}, "
+                              "{id: spare}]\n"
+                              "cluster:\n"
+                              "  nats: [nats://127.0.0.1:4222]\n"
+                              "  node: n1\n"
+                              "  partition: p2\n"
+                              "  partitions:\n"
+                              "    - {name: p1, regions: [east, west]}\n"
+                              "    - {name: p2, regions: [eu]}\n";
+    config c;
+    config_diags d = {0};
+    atp_err rc = config_test_load_str(doc, &c, &d);
+    config_test_print(&d);
+    assert_int_equal(rc, ATP_OK);
+    const config_cluster *k = &c.cluster;
+    assert_int_equal(k->n_partitions, 2);
+    assert_string_equal(k->partitions[1].name, "p2");
+    assert_int_equal(config_partition_of(k, "west", 4), 0);
+    assert_int_equal(config_partition_of(k, "eu", 2), 1);
+    assert_int_equal(config_partition_of(k, "spare", 5), 0); /* the first */
+    assert_true(config_partition_here(k, "eu", 2));
+    assert_false(config_partition_here(k, "east", 4));
+    assert_false(config_partition_here(k, "spare", 5));
+    assert_string_equal(k->partitions_key, "p1=east,west;p2=eu");
+    config_fini(&c);
+    config_diags_fini(&d);
+}
+
 static void test_cluster_errors(void **state)
 {
     (void)state;
@@ -103,6 +136,19 @@ static void test_cluster_errors(void **state)
         {"cluster:\n  nats: [nats://127.0.0.1:4222]\n  node: n1\n"
          "  leases: 3s\n",
          4, "leases"},
+        {"regions: [{id: east}]\ncluster:\n  nats: [nats://127.0.0.1:4222]\n"
+         "  node: n1\n  partition: p1\n  partitions:\n"
+         "    - {name: p1, regions: [east, mars]}\n",
+         7, "unknown region 'mars'"},
+        {"regions: [{id: east}]\ncluster:\n  nats: [nats://127.0.0.1:4222]\n"
+         "  node: n1\n  partition: p1\n  partitions:\n"
+         "    - {name: p1, regions: [east]}\n    - {name: p2, regions: "
+         "[east]}\n",
+         8, "in two partitions"},
+        {"regions: [{id: east}]\ncluster:\n  nats: [nats://127.0.0.1:4222]\n"
+         "  node: n1\n  partition: p9\n  partitions:\n"
+         "    - {name: p1, regions: [east]}\n",
+         7, "is not one of cluster.partitions"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         config c;
@@ -120,6 +166,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cluster_absent),
         cmocka_unit_test(test_cluster_read),
+        cmocka_unit_test(test_cluster_partitions),
         cmocka_unit_test(test_cluster_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

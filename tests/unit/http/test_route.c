@@ -234,6 +234,7 @@ static void test_status_table(void **state)
         {ATP_E_FORBIDDEN, 403},
         {ATP_E_QUOTA, 429},
         {ATP_E_NOT_OWNER, 503},
+        {ATP_E_CROSS_PARTITION, 409},
     };
     /* Total: every code of error.h is in this table (docs/HTTP.md's). */
 #define TEST_COUNT(name, code, wire, msg) +1
