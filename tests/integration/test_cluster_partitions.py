@@ -21,7 +21,8 @@ d. Races and an owner kill: three client threads run atpctl reserve (TTL
    runs out, each through a random node, then commit the granted ones;
    p2's owner is killed (kill -9) once at a random moment and restarted.
    After the holds' TTL: for every cart attempt, both parts are committed
-   or neither is (all or nothing), every cart atpctl reported committed is
+   or neither is (all or nothing), an attempt not granted left its p1 part
+   released at once (not expired), every cart atpctl reported committed is
    committed in both partitions, and for every (sku, region) the committed
    quantity is at most the stock and equals the owner's `reserved`.
 
@@ -164,6 +165,14 @@ def phase_a(cl):
         return True
     harness.wait_until(maps_named, 10 * TF, 0.1,
                        "status.cluster.partitions names both partitions and owners")
+    r = harness.run_ctl(cl.h, ["--endpoint", cl.nodes[0].query_url, "cluster",
+                               cl.nodes[0].query_url, cl.nodes[2].query_url], timeout_s=30)
+    rows = [l.split() for l in r.stdout.splitlines()]
+    for p in ("p1", "p2"):
+        region = [g for g, q in PART_OF.items() if q == p][0]
+        check(any(x[:2] == [p, own[p].id] and x[-1] == region for x in rows),
+              "a: atpctl cluster prints partition %s, owner %s, region %s:\n%s"
+              % (p, own[p].id, region, r.stdout))
     cl.h.log("a: owners p1=%s p2=%s; every node's map names them", own["p1"].id, own["p2"].id)
     return own
 
@@ -319,6 +328,12 @@ def phase_d(cl, own, taken):
               % (r["id"], s1, s2, r))
         check(s1 != "held" and s2 != "held", "d: %s still held after its TTL: %s %s"
               % (r["id"], s1, s2))
+        if not r["granted"]:
+            # the client released its part in p1 (never killed) at once;
+            # p2's may have met the dead owner and expired instead
+            check(s1 in (None, "released") and s2 in (None, "released", "expired"),
+                  "d: %s was not granted but its parts are %s / %s (not released)"
+                  % (r["id"], s1, s2))
         if r["committed"]:
             check(both, "d: %s reported committed but is %s / %s" % (r["id"], s1, s2))
         if r["released"]:

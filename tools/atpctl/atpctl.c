@@ -618,6 +618,10 @@ static int ctl_run_cluster(const ctl_args *a, const ctl_cmd *cmd)
     (void)cmd;
     int n = a->nwords > 1 ? a->nwords - 1 : 1;
     int rc = CTL_EXIT_OK;
+    char *map = NULL; /* the first partition map a node gave */
+    size_t map_len = 0;
+    FILE *mf = a->json ? NULL : open_memstream(&map, &map_len);
+    bool mapped = false;
     if (a->json)
         fputc('[', stdout);
     else
@@ -650,6 +654,8 @@ static int ctl_run_cluster(const ctl_args *a, const ctl_cmd *cmd)
                 fputs("null", stdout);
         } else {
             ctl_cluster_row(url, reply, "no answer", stdout);
+            if (!mapped && mf != NULL)
+                mapped = ctl_cluster_map(reply, mf);
         }
         client_close(c);
         codec_writer_free(w);
@@ -657,6 +663,9 @@ static int ctl_run_cluster(const ctl_args *a, const ctl_cmd *cmd)
     }
     if (a->json)
         fputs("]\n", stdout);
+    if (mf != NULL && fclose(mf) == 0 && map != NULL)
+        fputs(map, stdout);
+    free(map);
     if (fflush(stdout) != 0 && rc == CTL_EXIT_OK)
         rc = CTL_EXIT_USAGE;
     return rc;

@@ -55,3 +55,30 @@ int ctl_cluster_row(const char *url, const codec_val *status, const char *why,
             ctl_u64(c, "lag"), connected ? "up" : "down", url);
     return strcmp(role, "owner") == 0;
 }
+
+bool ctl_cluster_map(const codec_val *status, FILE *f)
+{
+    const codec_val *c = status ? codec_val_get(status, "cluster") : NULL;
+    const codec_val *m = c ? codec_val_get(c, "partitions") : NULL;
+    if (codec_val_len(m) == 0)
+        return false;
+    fprintf(f, "\n%-10s %-10s %8s %-30s %s\n", "PARTITION", "OWNER", "EPOCH",
+            "QUERY", "REGIONS");
+    for (uint32_t i = 0; i < codec_val_len(m); i++) {
+        const codec_val *p = codec_val_at(m, i);
+        const codec_val *o = codec_val_get(p, "owner");
+        const codec_val *rs = codec_val_get(p, "regions");
+        char name[80], owner[80], query[300];
+        fprintf(f, "%-10s %-10s %8" PRIu64 " %-30s ",
+                ctl_str(p, "partition", name, sizeof name),
+                ctl_str(o, "node", owner, sizeof owner), ctl_u64(p, "epoch"),
+                ctl_str(o, "query", query, sizeof query));
+        for (uint32_t j = 0; j < codec_val_len(rs); j++) {
+            codec_str r = {"", 0};
+            codec_val_str(codec_val_at(rs, j), &r);
+            fprintf(f, "%s%.*s", j ? "," : "", (int)r.len, r.ptr);
+        }
+        fputc('\n', f);
+    }
+    return true;
+}

@@ -6,6 +6,7 @@
 #ifndef ATP_CTL_CLUSTER_H
 #define ATP_CTL_CLUSTER_H
 
+#include <stdbool.h>
 #include <stdio.h>
 
 #include "codec/codec.h"
@@ -18,5 +19,10 @@ void ctl_cluster_header(FILE *f);
  * is its partition's owner, 0 otherwise. */
 int ctl_cluster_row(const char *url, const codec_val *status, const char *why,
                     FILE *f);
+
+/* ctl_cluster_map writes the partition map of a node's status
+ * (status.cluster.partitions: partition, owner, epoch, regions) after a
+ * blank line; false (nothing written) when it has none. */
+bool ctl_cluster_map(const codec_val *status, FILE *f);
 
 #endif

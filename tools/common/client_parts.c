@@ -117,6 +117,23 @@ static int64_t client_parts_code(const codec_val *reply)
     return code;
 }
 
+/* client_parts_decode decodes what w holds into a (copied there) and
+ * frees w. */
+static atp_err client_parts_decode(codec_writer *w, codec_arena *a,
+                                   const codec_val **out)
+{
+    size_t len = 0;
+    const void *data = codec_writer_data(w, &len);
+    void *copy = codec_writer_failed(w) ? NULL : codec_arena_malloc(a, len);
+    atp_err e = ATP_E_NOMEM;
+    if (copy != NULL) {
+        memcpy(copy, data, len);
+        e = codec_decode(a, copy, len, out);
+    }
+    codec_writer_free(w);
+    return e;
+}
+
 /* client_parts_merge writes the replies' first ok one with, in its
  * "reservation" (or, refused, at the top), "lines" concatenated from all
  * of them and "parts" the partitions that answered, decoded into a. */
@@ -193,16 +210,7 @@ static atp_err client_parts_merge(const codec_val *map,
         codec_val_str(codec_val_get(codec_val_at(map, i), "partition"), &name);
         codec_w_str(w, name.ptr, name.len);
     }
-    size_t len = 0;
-    const void *data = codec_writer_data(w, &len);
-    atp_err e = ATP_E_NOMEM;
-    void *copy = codec_writer_failed(w) ? NULL : codec_arena_malloc(a, len);
-    if (copy != NULL) {
-        memcpy(copy, data, len);
-        e = codec_decode(a, copy, len, out);
-    }
-    codec_writer_free(w);
-    return e;
+    return client_parts_decode(w, a, out);
 }
 
 /* client_parts_conflict makes *out the conflict error of a part that a
@@ -229,16 +237,7 @@ static atp_err client_parts_conflict(const codec_val *map, uint32_t i,
     codec_w_kv_int(w, "code", ATP_E_CONFLICT);
     codec_w_kv_cstr(w, "name", atp_err_name(ATP_E_CONFLICT));
     codec_w_kv_cstr(w, "message", msg);
-    size_t len = 0;
-    const void *data = codec_writer_data(w, &len);
-    void *copy = codec_writer_failed(w) ? NULL : codec_arena_malloc(a, len);
-    atp_err e = ATP_E_NOMEM;
-    if (copy != NULL) {
-        memcpy(copy, data, len);
-        e = codec_decode(a, copy, len, out);
-    }
-    codec_writer_free(w);
-    return e;
+    return client_parts_decode(w, a, out);
 }
 
 /* client_parts_held: a granted part's reservation is held (a replay
