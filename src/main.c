@@ -89,6 +89,11 @@ int main(int argc, char **argv)
         log_error("atpd", "start-up failed: %s", atp_err_message(err));
         goto out;
     }
+    if (cl != NULL && cfg.cluster.n_partitions >= 2) {
+        /* one change feed across the partitions (docs/CLUSTER.md) */
+        cluster_feed_relay(cl, changes_relay_msg, chg);
+        changes_mirror_set(chg, cluster_feed_publish, cl);
+    }
     /* Every listener is up: connections that never finish a TLS handshake
      * are shut from now on (tls.h). */
     if ((err = tls_janitor_start(cfg.service.tls_handshake_timeout_ms)) !=

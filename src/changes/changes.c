@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "changes/pickup.h"
+#include "changes/relay.h"
 #include "changes/transitions.h"
 #include "codec/codec.h"
 #include "common/assert.h"
@@ -92,6 +93,12 @@ struct changes {
     changes_listener_fn listener;
     void *listener_arg;
     _Atomic int listener_watchers;
+    /* Several partitions (changes_mirror_set, changes_relay): every
+     * message this node publishes goes to mirror too; the other
+     * partitions' come through relay. Set before the thread starts. */
+    changes_mirror_fn mirror;
+    void *mirror_arg;
+    changes_relay *relay;
 };
 
 /* Pipe callbacks (nng's threads): count subscribers, so that nothing is
@@ -206,7 +213,10 @@ static void changes_publish(changes *c, const engine_change *ch, changes_key *k)
     uint64_t rseq = atomic_load(&c->region_seq[ch->region]) + 1;
     k->key_seq++;
     const engine_answer *a0 = &ch->channels[0];
+    const config_cluster *cl = &cfg->cluster;
+    const char *part = cl->n_partitions >= 2 ? cl->partition : "";
     codec_feed_msg m = {
+        .partition = {part, (uint32_t)strlen(part)},
         .seq = seq,
         .region_seq = rseq,
         .key_seq = k->key_seq,
@@ -227,6 +237,8 @@ static void changes_publish(changes *c, const engine_change *ch, changes_key *k)
     size_t body_off, len;
     codec_feed_encode(w, &m, &body_off);
     const unsigned char *data = codec_writer_data(w, &len);
+    if (c->mirror != NULL && !codec_writer_failed(w))
+        c->mirror(c->mirror_arg, data, len);
     if (c->listener != NULL && !codec_writer_failed(w)) {
         changes_event ev = {ch->region, ch->sku,         ch->sku_len,
                             seq,        data + body_off, len - body_off};
@@ -282,7 +294,7 @@ static void changes_flush(changes *c)
     if (c->listener != NULL)
         c->listener(c->listener_arg, NULL);
     if ((atomic_load(&c->subscribers) == 0 &&
-         atomic_load(&c->listener_watchers) == 0) ||
+         atomic_load(&c->listener_watchers) == 0 && c->mirror == NULL) ||
         changes_standby()) {
         /* Nobody listens: let the rows go without building anything. A
          * subscriber that connects later starts with a scan anyway. And
@@ -338,6 +350,8 @@ static void *changes_thread_main(void *arg)
         pthread_mutex_unlock(&c->mu);
         health_busy(hs);
         changes_flush(c);
+        changes_relay_flush(c->relay, c->sock,
+                            atomic_load(&c->subscribers) > 0);
         changes_flush_pickup(c);
         pthread_mutex_lock(&c->mu);
     }
@@ -369,8 +383,10 @@ atp_err changes_alloc(const config *cfg, engine *eng, changes **out)
     c->w = codec_writer_alloc(NULL, NULL);
     c->fch = calloc(cfg->n_channels ? cfg->n_channels : 1, sizeof *c->fch);
     c->pickup = changes_pickup_alloc(cfg, c->seq_base);
+    c->relay = changes_relay_alloc();
     if (c->region_seq == NULL || c->chg == NULL || c->w == NULL ||
-        c->fch == NULL || c->pickup == NULL || !changes_keys_grow(c))
+        c->fch == NULL || c->pickup == NULL || c->relay == NULL ||
+        !changes_keys_grow(c))
         goto fail;
     int rv;
     if ((rv = nng_pub0_open(&c->sock)) != 0) {
@@ -456,6 +472,7 @@ void changes_free(changes *c)
     free(c->taken);
     free(c->region_seq);
     changes_pickup_free(c->pickup);
+    changes_relay_free(c->relay);
     free(c);
 }
 
@@ -480,6 +497,18 @@ void changes_listener_watch(changes *c, int delta)
     atomic_fetch_add(&c->listener_watchers, delta);
 }
 
+void changes_mirror_set(changes *c, changes_mirror_fn fn, void *arg)
+{
+    c->mirror = fn;
+    c->mirror_arg = arg;
+}
+
+void changes_relay_msg(void *arg, const void *msg, size_t len)
+{
+    changes *c = arg;
+    (void)changes_relay_push(c->relay, msg, len);
+}
+
 void changes_stats_get(const changes *c, changes_stats *out)
 {
     changes *m = (changes *)c; /* atomics only */
@@ -492,4 +521,5 @@ void changes_stats_get(const changes *c, changes_stats *out)
         .pickup_dropped =
             atomic_load(&m->pickup_failures) + engine_pickup_dropped(m->eng),
     };
+    changes_relay_stats(m->relay, &out->relayed, &out->relay_dropped);
 }

@@ -26,6 +26,8 @@ typedef struct changes_stats {
     uint64_t subscribers;      /* connected SUB pipes now */
     uint64_t pickup_published; /* pickup feed messages sent since start */
     uint64_t pickup_dropped;   /* pickup feed changes lost (memory, send) */
+    uint64_t relayed;          /* other partitions' messages sent on */
+    uint64_t relay_dropped;    /* other partitions' messages lost here */
 } changes_stats;
 
 /* changes_alloc opens the PUB socket on cfg->service.feed_listen and tells
@@ -68,5 +70,17 @@ void changes_listener_set(changes *c, changes_listener_fn fn, void *arg);
  * consumer; while it has none (and no SUB is connected) nothing is built.
  * Any thread. */
 void changes_listener_watch(changes *c, int delta);
+
+/* Several partitions of a cluster (docs/CLUSTER.md, "The change feed
+ * across partitions"). changes_mirror_set: fn gets every whole message
+ * (topic and body) this node publishes, on the changes thread, also while
+ * no SUB is connected here; set before changes_start. changes_relay_msg
+ * (arg: the changes): a whole message another partition's owner
+ * published, sent on this node's PUB socket as it is at the next
+ * interval (at most CHANGES_RELAY_MAX wait; more are dropped and
+ * counted). Any thread. */
+typedef void (*changes_mirror_fn)(void *arg, const void *msg, size_t len);
+void changes_mirror_set(changes *c, changes_mirror_fn fn, void *arg);
+void changes_relay_msg(void *arg, const void *msg, size_t len);
 
 #endif

@@ -54,6 +54,7 @@ atp_err cluster_alloc(const config *cfg, const engine_persist *inner,
     snprintf(c->subj_epoch, sizeof c->subj_epoch, "%s.%s.epoch", k->name,
              k->partition);
     snprintf(c->bucket, sizeof c->bucket, "%s_leases", k->name);
+    snprintf(c->subj_feed, sizeof c->subj_feed, "%s.%s", k->name, k->partition);
     c->adv_query =
         k->advertise_query ? k->advertise_query : cfg->service.query_listen;
     c->adv_http =
@@ -221,9 +222,27 @@ static void cluster_lease_value(cluster *c, uint64_t epoch)
                  c->adv_http ? c->adv_http : "", (unsigned long long)epoch);
 }
 
+/* cluster_owner_parse reads a lease value, "node\nquery\nhttp\nepoch"
+ * (the URLs may be empty), into *o (its partition name kept). */
+static void cluster_owner_parse(const char *v, cluster_owner *o)
+{
+    char *fields[3] = {o->node, o->query, o->http};
+    size_t caps[3] = {sizeof o->node, sizeof o->query, sizeof o->http};
+    const char *p = v, *nl;
+    for (int i = 0; i < 3; i++) {
+        fields[i][0] = '\0';
+        if (p == NULL)
+            continue;
+        nl = strchr(p, '\n');
+        size_t len = nl ? (size_t)(nl - p) : strlen(p);
+        snprintf(fields[i], caps[i], "%.*s", (int)len, p);
+        p = nl ? nl + 1 : NULL;
+    }
+    o->epoch = p != NULL ? strtoull(p, NULL, 10) : 0;
+}
+
 /* cluster_owner_get reads the lease of partition into *o (node empty:
- * none). The value is "node\nquery\nhttp\nepoch"; the URLs may be
- * empty. */
+ * none). */
 static void cluster_owner_get(cluster *c, const char *partition,
                               cluster_owner *o)
 {
@@ -232,17 +251,7 @@ static void cluster_owner_get(cluster *c, const char *partition,
     snprintf(o->partition, sizeof o->partition, "%s", partition);
     if (kvStore_Get(&e, c->kv, partition) != NATS_OK)
         return;
-    const char *p = kvEntry_ValueString(e), *nl;
-    char *fields[3] = {o->node, o->query, o->http};
-    size_t caps[3] = {sizeof o->node, sizeof o->query, sizeof o->http};
-    for (int i = 0; i < 3 && p != NULL; i++) {
-        nl = strchr(p, '\n');
-        size_t len = nl ? (size_t)(nl - p) : strlen(p);
-        snprintf(fields[i], caps[i], "%.*s", (int)len, p);
-        p = nl ? nl + 1 : NULL;
-    }
-    if (p != NULL)
-        o->epoch = strtoull(p, NULL, 10);
+    cluster_owner_parse(kvEntry_ValueString(e), o);
     kvEntry_Destroy(e);
 }
 
@@ -258,16 +267,51 @@ static void cluster_owner_read(cluster *c)
 }
 
 /* cluster_parts_read: every partition's owner (cluster.partitions), into
- * c->info, at most once a second. */
+ * c->info, from a watcher of the lease bucket: each report takes what
+ * changed without waiting (a blocking read per partition would hold up
+ * the owner's renewals while NATS elects a leader). A key that expires
+ * unrenewed sends no update: the map names a dead owner until another
+ * node takes the lease. */
 static void cluster_parts_read(cluster *c, int64_t now)
 {
     const config_cluster *k = &c->cfg->cluster;
-    if (k->n_partitions == 0 || now < c->next_parts_ms)
+    if (k->n_partitions < 2)
         return;
-    c->next_parts_ms = now + 1000;
-    for (size_t i = 0; i < k->n_partitions && i < CLUSTER_INFO_PARTS; i++)
-        cluster_owner_get(c, k->partitions[i].name, &c->info.parts[i]);
-    c->info.n_parts = k->n_partitions;
+    if (c->parts_w == NULL) {
+        if (now < c->next_parts_ms)
+            return;
+        c->next_parts_ms = now + 1000;
+        kvWatchOptions o;
+        kvWatchOptions_Init(&o);
+        o.Timeout = 1000;
+        if (kvStore_WatchAll(&c->parts_w, c->kv, &o) != NATS_OK) {
+            c->parts_w = NULL;
+            return;
+        }
+    }
+    for (int i = 0; i < 256; i++) {
+        kvEntry *e = NULL;
+        natsStatus s = kvWatcher_Next(&e, c->parts_w, 1);
+        if (s == NATS_TIMEOUT)
+            return;
+        if (s != NATS_OK) { /* made again next second */
+            kvWatcher_Destroy(c->parts_w);
+            c->parts_w = NULL;
+            return;
+        }
+        if (e == NULL)
+            continue; /* the end of the initial values */
+        for (size_t p = 0; p < k->n_partitions && p < CLUSTER_INFO_PARTS; p++) {
+            cluster_owner *o = &c->info.parts[p];
+            if (strcmp(kvEntry_Key(e), k->partitions[p].name) != 0)
+                continue;
+            if (kvEntry_Operation(e) == kvOp_Put)
+                cluster_owner_parse(kvEntry_ValueString(e), o);
+            else
+                cluster_owner_parse("", o); /* handed back */
+        }
+        kvEntry_Destroy(e);
+    }
 }
 
 void cluster__lost(cluster *c, const char *why)
@@ -601,6 +645,7 @@ static void *cluster_thread_main(void *arg)
                     log_info("cluster",
                              "node %s connected: stream %s, lease bucket %s",
                              c->cfg->cluster.node, c->stream, c->bucket);
+                    cluster__feed_start(c);
                 } else if (!warned) {
                     warned = true;
                     log_warn("cluster",
@@ -663,6 +708,7 @@ void cluster_stop(cluster *c)
     cluster__publisher_stop(c);
     atomic_store(&c->stop, true);
     pthread_join(c->thread, NULL);
+    cluster__feed_stop(c);
     if (atomic_load(&c->owner) && c->kv != NULL) {
         /* Hand the lease back: a standby takes over without waiting for
          * the TTL. */
@@ -677,6 +723,10 @@ void cluster_free(cluster *c)
     if (c == NULL)
         return;
     cluster__follow_stop(c);
+    if (c->parts_w != NULL) {
+        kvWatcher_Stop(c->parts_w);
+        kvWatcher_Destroy(c->parts_w);
+    }
     if (c->kv != NULL)
         kvStore_Destroy(c->kv);
     if (c->js != NULL)

@@ -57,6 +57,17 @@ atp_err cluster_start(cluster *c, engine *eng);
  * an owner hands its lease back (deletes the key, so a standby takes
  * over at once), the threads end, the connection closes. */
 void cluster_stop(cluster *c);
+
+/* The change feed across partitions (docs/CLUSTER.md). cluster_feed_relay,
+ * before cluster_start: fn gets every change-feed message the owners of
+ * the other partitions publish (and this node's partition's while it does
+ * not own it), on libnats's thread. cluster_feed_publish (arg: the
+ * cluster) sends one of this node's messages to the others while it owns
+ * its partition; a changes_mirror_fn. Both do nothing with fewer than two
+ * partitions. */
+typedef void (*cluster_feed_fn)(void *arg, const void *msg, size_t len);
+void cluster_feed_relay(cluster *c, cluster_feed_fn fn, void *arg);
+void cluster_feed_publish(void *arg, const void *msg, size_t len);
 void cluster_free(cluster *c);
 
 #endif

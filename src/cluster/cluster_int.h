@@ -56,6 +56,14 @@ struct cluster {
     jsCtx *js;
     kvStore *kv;
     natsSubscription *sub; /* following the stream (standby) */
+    /* The change feed across partitions (feed.c): the owner's subject,
+     * the subscription to every partition's, where messages go. */
+    char subj_feed[160];
+    natsSubscription *feed_sub;
+    cluster_feed_fn feed_fn;
+    void *feed_arg;
+    _Atomic bool feed_ready; /* nc set and subscribed: publish may use it */
+    _Atomic uint64_t feed_failures;
     /* Cluster thread. */
     cluster_copy copy;
     uint64_t applied_seq; /* the stream sequence the copy reached */
@@ -69,7 +77,8 @@ struct cluster {
     cluster_info info;
     char why[256];          /* the last connection or set-up failure */
     int64_t next_stream_ms; /* when the report asks the stream again */
-    int64_t next_parts_ms;  /* when the report reads the partitions' leases */
+    int64_t next_parts_ms;  /* when to make parts_w again */
+    kvWatcher *parts_w;     /* the lease bucket's updates (cluster thread) */
     /* Shared. */
     _Atomic bool owner;     /* serving: the publisher may publish */
     _Atomic bool stop;      /* cluster_stop: threads leave */
@@ -132,5 +141,10 @@ atp_err cluster__publish(cluster *c, const char *subject, const void *data,
 /* cluster.c: the owner lost its lease: stop acknowledging, end the
  * process (CLUSTER_EXIT_LOST). */
 void cluster__lost(cluster *c, const char *why);
+
+/* feed.c: subscribe to every partition's change feed once connected
+ * (several partitions only); drain and drop the subscription at stop. */
+void cluster__feed_start(cluster *c);
+void cluster__feed_stop(cluster *c);
 
 #endif

@@ -416,6 +416,9 @@ typedef struct codec_feed_channel {
 } codec_feed_channel;
 
 typedef struct codec_feed_msg {
+    /* Several partitions of a cluster: the partition whose owner numbered
+     * the sequences; length 0: none (not written). */
+    codec_str partition;
     uint64_t seq, region_seq, key_seq;
     int64_t ts_ms;
     codec_str sku, region;

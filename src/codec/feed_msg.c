@@ -86,7 +86,9 @@ void codec_feed_encode(codec_writer *w, const codec_feed_msg *m,
     ATP_ASSERT(m->n_channels == 0 || m->channels != NULL);
     codec_feed_topic(w, m->region, m->sku);
     codec_writer_data(w, body_off);
-    codec_w_map(w, 11);
+    codec_w_map(w, 11 + (m->partition.len > 0));
+    if (m->partition.len > 0) /* several partitions: whose sequences */
+        codec_w_kv_str(w, "partition", m->partition.ptr, m->partition.len);
     codec_w_kv_uint(w, "seq", m->seq);
     codec_w_kv_uint(w, "region_seq", m->region_seq);
     codec_w_kv_uint(w, "key_seq", m->key_seq);
@@ -198,6 +200,9 @@ atp_err codec_feed_decode(codec_arena *a, const void *msg, size_t len,
         !codec_feed_get_int(v, "reserved", &out->reserved) ||
         !codec_feed_get_int(v, "shortfall", &out->shortfall) ||
         !codec_feed_get_bool(v, "stale", &out->stale))
+        return ATP_E_BAD_REQUEST;
+    if (codec_val_get(v, "partition") != NULL &&
+        !codec_feed_get_str(v, "partition", &out->partition))
         return ATP_E_BAD_REQUEST;
     /* The body repeats the topic: a message whose two disagree is not one
      * atpd sends. */

@@ -316,6 +316,14 @@ static void request_metrics_feed_memory(request_env *env, metrics_text *t)
          cs.send_failures},
         {"atpd_feed_pickup_messages_total", "counter",
          "Pickup feed messages published", cs.pickup_published},
+        {"atpd_feed_relayed_total", "counter",
+         "Change-feed messages of the cluster's other partitions sent on "
+         "(docs/CLUSTER.md)",
+         cs.relayed},
+        {"atpd_feed_relay_dropped_total", "counter",
+         "Change-feed messages of the cluster's other partitions lost here "
+         "(queue full, send failure)",
+         cs.relay_dropped},
         {"atpd_feed_pickup_dropped_total", "counter",
          "Pickup feed changes lost (out of memory, or not sent)",
          cs.pickup_dropped},

@@ -9,13 +9,23 @@
 
 #include "server/request_int.h"
 
-/* request_partition_note: region v's partition into *part; false when it
- * differs from one already noted (*part >= 0). Not a string: ignored (the
- * handler reports it). */
+/* request_partition_note: the partition of region v into *part; false
+ * when it differs from one already noted (*part >= 0). A list of regions
+ * (a split line, docs/PROTOCOL.md) notes each. Anything else is left to
+ * the handler, which reports it. */
 static bool request_partition_note(const config_cluster *k, codec_view v,
                                    int *part)
 {
     codec_str s;
+    if (v.p != NULL && codec_view_type(v) == CODEC_ARRAY) {
+        uint32_t n = codec_view_len(v);
+        codec_view r = codec_view_first(v);
+        for (uint32_t i = 0; i < n; i++, r = codec_view_next(r))
+            if (codec_view_type(r) == CODEC_STR &&
+                !request_partition_note(k, r, part))
+                return false;
+        return true;
+    }
     if (v.p == NULL || !codec_view_str(v, &s))
         return true;
     int p = (int)config_partition_of(k, s.ptr, s.len);

@@ -16,7 +16,11 @@ c. A reserve whose lines lie in both partitions: a node refuses it with
    holds it in each partition (one reservation, both parts, "parts"),
    `reservation` and `commit` by id reach both parts; a cart refused in
    one partition leaves nothing held in the other.
-d. Races and an owner kill: three client threads run atpctl reserve (TTL
+e. The change feed across partitions: `atpctl watch` on a standby of p1
+   and on p2's owner receives the changes of both partitions' regions,
+   each message naming its partition (`partition`), with no gap in any
+   partition's sequences.
+d. (last) Races and an owner kill: three client threads run atpctl reserve (TTL
    10 s) of carts with lines in both regions on a few SKUs whose stock
    runs out, each through a random node, then commit the granted ones;
    p2's owner is killed (kill -9) once at a random moment and restarted.
@@ -25,6 +29,11 @@ d. Races and an owner kill: three client threads run atpctl reserve (TTL
    released at once (not expired), every cart atpctl reported committed is
    committed in both partitions, and for every (sku, region) the committed
    quantity is at most the stock and equals the owner's `reserved`.
+
+f. Both nodes of p2 gone (the standby killed, the owner stopped: it hands
+   its lease back, so the map names no owner of p2): `reservation`,
+   `commit` and `release` by id through p1's owner end with an error (nng
+   and HTTP), not a crash or a p1-only answer.
 
 Labels: integration, cluster. About 90 s. Loopback only; servers on free
 ports, stopped by pid; every wait and loop bounded.
@@ -42,6 +51,7 @@ import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import feed_util  # noqa: E402
 import harness  # noqa: E402
 import nats_util  # noqa: E402
 import test_cluster_failover as F  # noqa: E402
@@ -253,8 +263,100 @@ def phase_c(cl, own):
     check(rc != 0 and part_state(p1, "c-2")[0] in (None, "released"),
           "c: c-2 again holds nothing: rc %d %r" % (rc, g))
     cl.h.log("c: cross-partition carts held in both, read, committed; a refusal leaves nothing")
+
+    # split lines: routed by every region they name
+    r = p1.ask({"op": "reserve", "id": "s-1", "lines": [["K1", ["east", "west"], 2]]})
+    check(err_name(r) == "cross_partition", "c: a split line over both partitions: %r" % r)
+    r = p1.ask({"op": "reserve", "id": "s-2", "lines": [["K1", ["west"], 1]]})
+    check(err_name(r) == "not_owner" and r["error"]["owner"]["partition"] == "p2",
+          "c: a split line of p2's region at p1's owner: %r" % r)
+    rc, g = ctl(p1.query_url, "reserve", "s-3", "K1:east,west:1", "--split")
+    check(rc not in (0, 4) and rc >= 0 and err_name(g) == "cross_partition",
+          "c: atpctl does not split a split line over partitions: rc %d %r" % (rc, g))
+    rc, g = ctl(p1.query_url, "reserve", "s-5", "K1:east:1", "K2:west:1", "--split",
+                "--ttl", "1m")
+    check(rc == 0 and g.get("granted") is True and len(g.get("fill", [])) == 2 and
+          len(g["reservation"]["lines"]) == 2,
+          "c: split lines each in one partition are held in each: rc %d %r" % (rc, g))
+    rc, g = ctl(p1.query_url, "release", "s-5")
+    check(rc == 0 and part_state(p1, "s-5")[0] == "released" and
+          part_state(p2, "s-5")[0] == "released", "c: release s-5: rc %d %r" % (rc, g))
+    rc, g = ctl(p1.query_url, "reserve", "s-4", "K1:east:1", "K2:west:1", "--partial")
+    check(rc not in (0, 4) and rc >= 0 and err_name(g) == "cross_partition",
+          "c: atpctl does not split a partial reserve: rc %d %r" % (rc, g))
+    for rid in ("s-1", "s-2", "s-3", "s-4"):
+        check(part_state(p1, rid)[0] is None and part_state(p2, rid)[0] is None,
+              "c: %s held nothing" % rid)
+    # a release of some lines reaches their partition only
+    rc, g = ctl(p1.query_url, "reserve", "r-1", "K1:east:1", "K2:west:1", "--ttl", "1m")
+    check(rc == 0 and g.get("granted") is True, "c: r-1: rc %d %r" % (rc, g))
+    rc, g = ctl(p1.query_url, "release", "r-1", "K2:west")
+    check(rc == 0 and part_state(p2, "r-1")[0] == "released" and
+          part_state(p1, "r-1")[0] == "held", "c: release r-1 K2:west: rc %d %r" % (rc, g))
+    rc, g = ctl(p2.http_url, "release", "r-1")
+    check(rc == 0 and part_state(p1, "r-1")[0] == "released", "c: release r-1: rc %d %r" % (rc, g))
+    cl.h.log("c: split lines routed by all their regions; partial and split carts over "
+             "partitions not split; a release of some lines reaches their partition")
     # c-1 took 2 K1 east and 1 K2 west for good
     return {("K1", "east"): 2, ("K2", "west"): 1}
+
+
+def metric(d, name):
+    """One counter or gauge of d's GET /metrics (a standby's too)."""
+    with urllib.request.urlopen(d.cfg["service"]["http_listen"] + "/metrics",
+                                timeout=10 * TF) as r:
+        text = r.read().decode("utf-8", "replace")
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    return 0
+
+
+def phase_e(cl, own):
+    """The change feed across partitions: a standby of p1 and p2's owner
+    each carry both partitions' changes, each message naming its
+    partition, whose sequences atpctl watch checks per partition."""
+    standby = next(n for n in cl.nodes if n.partition == "p1" and n is not own["p1"])
+    # A standby's status has no feed section (it is not ready): its
+    # subscribers are read from its metrics, by Watch too.
+    feed_util.feed_subscribers = lambda d: metric(d, "atpd_feed_subscribers")
+    subs = {n.id: metric(n.d, "atpd_feed_subscribers") for n in (standby, own["p2"])}
+    watches = {n.id: feed_util.Watch(cl.h, n.d, [], name="watch-%s" % n.id)
+               for n in (standby, own["p2"])}
+    try:
+        for w in watches.values():
+            w.wait_connected()
+        rc, g = ctl(own["p2"].query_url, "reserve", "e-1", "K2:east:1", "K1:west:2",
+                    "--ttl", "1m")
+        check(rc == 0 and g.get("granted") is True, "e: e-1 granted: rc %d %r" % (rc, g))
+        want = {("K2", "east"): ("p1", own["p1"]), ("K1", "west"): ("p2", own["p2"])}
+        for nid, w in watches.items():
+            def seen():
+                got = {}
+                for m in w.messages():
+                    key = (m.get("sku"), m.get("region"))
+                    if key in want:
+                        got[key] = m
+                return got if len(got) == len(want) and all(
+                    m.get("partition") == want[k][0] for k, m in got.items()) else None
+            got = harness.wait_until(seen, 10 * TF, 0.05,
+                                     "e: %s's feed carries both partitions' changes" % nid)
+            for (sku, region), m in got.items():
+                a = want[(sku, region)][1].ask({"op": "atp", "sku": sku, "region": region})
+                check(m.get("reserved") is not None and a.get("reserved") is not None,
+                      "e: %s: %r / %r" % (nid, m, a))
+            check(not w.gaps(), "e: %s's feed: no gap within a partition: %r" % (nid, w.gaps()))
+            parts = sorted({m.get("partition") for m in w.messages()})
+            check(parts == ["p1", "p2"], "e: %s's feed names partitions %r" % (nid, parts))
+        rc, g = ctl(own["p1"].query_url, "release", "e-1")
+        check(rc == 0, "e: release e-1: rc %d %r" % (rc, g))
+    finally:
+        for w in watches.values():
+            w.stop()
+    relayed = metric(standby.d, "atpd_feed_relayed_total")
+    check(relayed >= 2, "e: the standby counts what it relayed: %r" % relayed)
+    cl.h.log("e: the feed of a standby of p1 and of p2's owner carry both partitions "
+             "(the standby relayed %d messages)", relayed)
 
 
 def worker(cl, k, out, stop_at):
@@ -271,6 +373,10 @@ def worker(cl, k, out, stop_at):
         out.append(rec)
         rc, g = ctl(rng.choice(urls), "reserve", cid, *lines, "--ttl", TTL, timeout_s=30 * TF)
         rec["reserve_rc"], rec["t1"] = rc, time.monotonic()
+        if rc < 0:
+            rec["crash"] = "reserve: signal %d" % -rc
+        if rc not in (0, 4):
+            rec["reply"] = repr(g)[:300]
         if rc != 0 or not isinstance(g, dict) or g.get("granted") is not True:
             continue  # refused or failed: all or nothing says nothing is held
         rec["granted"] = True
@@ -282,6 +388,9 @@ def worker(cl, k, out, stop_at):
             if rc == 0 and isinstance(c, dict) and c.get("ok") is True:
                 rec["committed" if op == "commit" else "released"] = True
                 break
+            rec.setdefault("op_errors", []).append(repr(c)[:200])
+            if rc < 0:
+                rec["crash"] = "%s: signal %d" % (op, -rc)
             time.sleep(0.2)
 
 
@@ -314,9 +423,13 @@ def phase_d(cl, own, taken):
           "an error)", len(during), sum(r["granted"] for r in during),
           sum(r.get("reserve_rc") not in (0, 4) for r in during))
     check(during, "d: no cart was in flight while p2 had no owner")
+    for r in [r for r in during if r.get("reply")][:3]:
+        h.log("d: e.g. %s: %s", r["id"], r["reply"])
     time.sleep(11)  # every hold not committed has expired (TTL 10 s)
     own = {p: cl.owner(p) for p in ("p1", "p2")}
     carts = [r for rs in recs for r in rs]
+    crashed = [r for r in carts if r.get("crash")]
+    check(not crashed, "d: atpctl died of a signal: %r" % crashed[:3])
     committed = dict(taken)
     n_granted = n_committed = n_released = 0
     for r in carts:
@@ -324,6 +437,9 @@ def phase_d(cl, own, taken):
         s2, l2 = part_state(own["p2"], r["id"])
         both = s1 == "committed" and s2 == "committed"
         neither = s1 != "committed" and s2 != "committed"
+        if not (both or neither):
+            for x in carts:
+                h.log("d: %r", x)
         check(both or neither, "d: %s is committed in one partition only: p1 %s, p2 %s (%r)"
               % (r["id"], s1, s2, r))
         check(s1 != "held" and s2 != "held", "d: %s still held after its TTL: %s %s"
@@ -360,6 +476,27 @@ def phase_d(cl, own, taken):
           "d: some carts were granted and some refused (%d of %d)" % (n_committed, len(carts)))
 
 
+def phase_f(cl):
+    """Every node of p2 gone: a request by id through p1 answers an error
+    (p2's part is in doubt), without crashing or hanging."""
+    p1 = cl.owner("p1")
+    p2 = cl.owner("p2")
+    for n in cl.nodes:  # the standby dies; the owner hands its lease back
+        if n.partition == "p2" and not n.down and n is not p2:
+            n.kill9()
+    p2.stop()
+
+    def no_p2_owner():
+        m = (p1.cluster_status() or {}).get("partitions") or []
+        return any(e["partition"] == "p2" and e["owner"]["node"] == "" for e in m)
+    harness.wait_until(no_p2_owner, 10 * TF, 0.05, "f: p1's map names no owner of p2")
+    for op in ("reservation", "commit", "release"):
+        for url in (p1.query_url, p1.http_url):
+            rc, g = ctl(url, op, "c-1", timeout_s=60 * TF)
+            check(rc > 0, "f: %s c-1 at %s with p2 down: rc %d %r" % (op, url, rc, g))
+    cl.h.log("f: with p2 down, requests by id end with an error, not a crash")
+
+
 HARNESS = None
 
 
@@ -372,7 +509,9 @@ def main(h):
         own = phase_a(cl)
         phase_b(cl, own)
         taken = phase_c(cl, own)
+        phase_e(cl, own)
         phase_d(cl, own, taken)
+        phase_f(cl)
     finally:
         cl.stop()
 

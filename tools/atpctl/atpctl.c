@@ -1394,14 +1394,40 @@ static void ctl_watch_signals(void)
     sigaction(SIGTERM, &sa, NULL);
 }
 
+/* Several partitions of a cluster number their messages each
+ * (docs/CLUSTER.md, "The change feed across partitions"): gaps are
+ * tracked per partition, the first CTL_WATCH_PARTS named. */
+#define CTL_WATCH_PARTS 16
+
 typedef struct ctl_watch {
     const ctl_args *a;
     ctl_feed_scope scope;
-    ctl_feed_gaps gaps;
+    ctl_feed_gaps gaps; /* every partition's, summed at the end */
+    char part_name[CTL_WATCH_PARTS][65];
+    ctl_feed_gaps part_gaps[CTL_WATCH_PARTS];
+    int n_parts;
     bool color;
     uint64_t printed;
     uint64_t malformed;
 } ctl_watch;
+
+/* ctl_watch_gaps: the gap tracker of a message's partition (none: the
+ * one of the whole feed). */
+static ctl_feed_gaps *ctl_watch_gaps(ctl_watch *wt, codec_str part)
+{
+    if (part.len == 0 || part.len > 64)
+        return &wt->gaps;
+    for (int i = 0; i < wt->n_parts; i++)
+        if (strlen(wt->part_name[i]) == part.len &&
+            memcmp(wt->part_name[i], part.ptr, part.len) == 0)
+            return &wt->part_gaps[i];
+    if (wt->n_parts == CTL_WATCH_PARTS)
+        return &wt->gaps;
+    int i = wt->n_parts++;
+    memcpy(wt->part_name[i], part.ptr, part.len);
+    wt->part_name[i][part.len] = '\0';
+    return &wt->part_gaps[i];
+}
 
 /* ctl_watch_message checks and prints one message (and a gap warning
  * before it). Returns false for a message that is not a change-feed
@@ -1430,7 +1456,8 @@ static bool ctl_watch_message(ctl_watch *wt, codec_arena *arena,
     }
     uint64_t seq = ctl_feed_msg_seq(&fm, wt->scope);
     ctl_feed_gap g;
-    if (ctl_feed_gaps_check(&wt->gaps, seq, &g) != CTL_FEED_IN_ORDER)
+    if (ctl_feed_gaps_check(ctl_watch_gaps(wt, fm.partition), seq, &g) !=
+        CTL_FEED_IN_ORDER)
         ctl_render_gap(&g, wt->scope, &t, wt->a->json, stdout);
     if (wt->a->json) {
         if (!ctl_feed_write_json(&t, body, stdout))
@@ -1606,6 +1633,11 @@ static int ctl_run_watch(const ctl_args *a, const ctl_cmd *cmd)
             rc = CTL_EXIT_USAGE; /* e.g. stdout is a closed pipe */
             break;
         }
+    }
+    for (int i = 0; i < wt.n_parts; i++) {
+        wt.gaps.gaps += wt.part_gaps[i].gaps;
+        wt.gaps.missed += wt.part_gaps[i].missed;
+        wt.gaps.resets += wt.part_gaps[i].resets;
     }
     if (!a->json && (wt.gaps.gaps > 0 || wt.gaps.resets > 0))
         fprintf(stderr,

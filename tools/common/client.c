@@ -646,17 +646,21 @@ atp_err client__open_like(const client *c, const char *url, client **out)
 static const codec_val *client_map(client *c, codec_arena *a)
 {
     if (c->map_state == 0) {
-        c->map_state = 1;
         codec_writer *w = codec_writer_alloc(NULL, NULL);
         const codec_val *st = NULL;
+        bool ok = false;
         if (w != NULL) {
             codec_w_map(w, 1);
             codec_w_kv_cstr(w, "op", "status");
         }
-        if (w != NULL && client_request_one(c, w, a, &st) == ATP_OK) {
+        /* Not known (no answer, a token without the read scope): asked
+         * again at the next request by id. */
+        if (w != NULL && client_request_one(c, w, a, &st) == ATP_OK &&
+            codec_val_bool(codec_val_get(st, "ok"), &ok) && ok) {
             const codec_val *m =
                 codec_val_get(codec_val_get(st, "cluster"), "partitions");
             codec_writer *mw = codec_writer_alloc(NULL, NULL);
+            c->map_state = 1; /* one partition, or no cluster */
             if (codec_val_len(m) >= 2 && mw != NULL) {
                 codec_w_val(mw, m);
                 size_t len = 0;

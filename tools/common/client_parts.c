@@ -28,14 +28,45 @@ static uint32_t client_parts_of(const codec_val *map, codec_str region)
     return 0;
 }
 
+/* client_parts_of_line: the partition of a line [sku, region, ...]; a
+ * split line's regions (a list) must all be in one. -1: none (not a
+ * line, or a split line over several partitions: not splittable). */
+static int client_parts_of_line(const codec_val *map, const codec_val *line)
+{
+    const codec_val *r = codec_val_at(line, 1);
+    codec_str s;
+    if (codec_val_str(r, &s))
+        return (int)client_parts_of(map, s);
+    int part = -1;
+    for (uint32_t j = 0; j < codec_val_len(r); j++) {
+        if (!codec_val_str(codec_val_at(r, j), &s))
+            return -1;
+        int p = (int)client_parts_of(map, s);
+        if (part >= 0 && p != part)
+            return -1;
+        part = p;
+    }
+    return part;
+}
+
+/* client_parts_splittable: every line has one partition. */
+static bool client_parts_splittable(const codec_val *map,
+                                    const codec_val *lines)
+{
+    for (uint32_t l = 0; l < codec_val_len(lines); l++)
+        if (client_parts_of_line(map, codec_val_at(lines, l)) < 0)
+            return false;
+    return true;
+}
+
 /* client_parts_peer: a client to partition i's owner (its URL of the
- * kind c speaks), opened once and kept; c itself when the map names no
- * owner (c follows not_owner there). */
+ * kind c speaks), opened once and kept; it follows not_owner itself but
+ * never splits a request. NULL when the map names no owner (none holds
+ * the lease: the partition's part is unavailable) or it cannot be
+ * opened. */
 static client *client_parts_peer(client *c, client_parts *p,
                                  const codec_val *map, uint32_t i)
 {
-    if (i >= CLIENT_PARTS_MAX)
-        return c;
     const codec_val *owner = codec_val_get(codec_val_at(map, i), "owner");
     codec_str url = {0};
     char target[512];
@@ -43,15 +74,14 @@ static client *client_parts_peer(client *c, client_parts *p,
             codec_val_get(owner, client__is_http(c) ? "http" : "query"),
             &url) ||
         url.len == 0 || url.len >= sizeof target)
-        return c;
-    memcpy(target, url.ptr, url.len);
-    target[url.len] = '\0';
+        return NULL;
+    snprintf(target, sizeof target, "%.*s", (int)url.len, url.ptr);
     if (p->peers[i] != NULL && strcmp(client_url(p->peers[i]), target) == 0)
         return p->peers[i];
     client_close(p->peers[i]);
     p->peers[i] = NULL;
     if (client__open_like(c, target, &p->peers[i]) != ATP_OK)
-        return c;
+        return NULL;
     return p->peers[i];
 }
 
@@ -77,22 +107,18 @@ static atp_err client_parts_send(client *c, client_parts *p,
             continue;
         }
         uint32_t mine = 0;
-        for (uint32_t l = 0; l < codec_val_len(lines); l++) {
-            codec_str r;
-            mine +=
-                codec_val_str(codec_val_at(codec_val_at(lines, l), 1), &r) &&
-                client_parts_of(map, r) == i;
-        }
+        for (uint32_t l = 0; l < codec_val_len(lines); l++)
+            mine += client_parts_of_line(map, codec_val_at(lines, l)) == (int)i;
         codec_w_array(w, mine);
         for (uint32_t l = 0; l < codec_val_len(lines); l++) {
             const codec_val *line = codec_val_at(lines, l);
-            codec_str r;
-            if (codec_val_str(codec_val_at(line, 1), &r) &&
-                client_parts_of(map, r) == i)
+            if (client_parts_of_line(map, line) == (int)i)
                 codec_w_val(w, line);
         }
     }
-    atp_err e = client_request(client_parts_peer(c, p, map, i), w, a, reply);
+    client *peer = client_parts_peer(c, p, map, i);
+    atp_err e =
+        peer != NULL ? client_request(peer, w, a, reply) : ATP_E_TRANSPORT;
     codec_writer_free(w);
     return e;
 }
@@ -101,12 +127,9 @@ static atp_err client_parts_send(client *c, client_parts *p,
 static bool client_parts_has(const codec_val *map, const codec_val *lines,
                              uint32_t i)
 {
-    for (uint32_t l = 0; l < codec_val_len(lines); l++) {
-        codec_str r;
-        if (codec_val_str(codec_val_at(codec_val_at(lines, l), 1), &r) &&
-            client_parts_of(map, r) == i)
+    for (uint32_t l = 0; l < codec_val_len(lines); l++)
+        if (client_parts_of_line(map, codec_val_at(lines, l)) == (int)i)
             return true;
-    }
     return false;
 }
 
@@ -134,17 +157,49 @@ static atp_err client_parts_decode(codec_writer *w, codec_arena *a,
     return e;
 }
 
-/* client_parts_merge writes the replies' first ok one with, in its
- * "reservation" (or, refused, at the top), "lines" concatenated from all
- * of them and "parts" the partitions that answered, decoded into a. */
+/* client_parts_concat writes the array key of every reply (of its map
+ * inner, when not NULL) as one array. */
+static void client_parts_concat(codec_writer *w,
+                                const codec_val *const *replies, uint32_t n,
+                                const char *inner, const char *key)
+{
+    uint32_t total = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        const codec_val *r =
+            inner ? codec_val_get(replies[i], inner) : replies[i];
+        total += codec_val_len(codec_val_get(r, key));
+    }
+    codec_w_array(w, total);
+    for (uint32_t i = 0; i < n; i++) {
+        const codec_val *r =
+            inner ? codec_val_get(replies[i], inner) : replies[i];
+        const codec_val *ls = codec_val_get(r, key);
+        for (uint32_t l = 0; l < codec_val_len(ls); l++)
+            codec_w_val(w, codec_val_at(ls, l));
+    }
+}
+
+static bool client_parts_key_is(const codec_val *key, const char *name)
+{
+    codec_str ks;
+    return codec_val_str(key, &ks) && codec_str_eq(ks, name);
+}
+
+/* client_parts_merge writes the first of the replies (NULL entries: the
+ * partitions without a part) with its reservation's "lines" and its
+ * "fill" made of every reply's, and "parts", the partitions' names; then
+ * decodes it into a. A reply's other fields (replayed, the state, the
+ * times) are the first part's. */
 static atp_err client_parts_merge(const codec_val *map,
                                   const codec_val *const *replies, uint32_t n,
-                                  const char *inner, codec_arena *a,
-                                  const codec_val **out)
+                                  codec_arena *a, const codec_val **out)
 {
-    const codec_val *first = NULL;
-    for (uint32_t i = 0; i < n && first == NULL; i++)
-        first = replies[i];
+    const codec_val *first = NULL, *present[CLIENT_PARTS_MAX];
+    uint32_t parts = 0;
+    for (uint32_t i = 0; i < n; i++)
+        if (replies[i] != NULL)
+            present[parts++] = replies[i];
+    first = parts > 0 ? present[0] : NULL;
     codec_writer *w = codec_writer_alloc(NULL, NULL);
     if (w == NULL || first == NULL) {
         codec_writer_free(w);
@@ -155,52 +210,26 @@ static atp_err client_parts_merge(const codec_val *map,
     for (uint32_t k = 0; k < m; k++) {
         const codec_val *key = codec_val_map_key(first, k);
         const codec_val *val = codec_val_map_value(first, k);
-        codec_str ks;
         codec_w_val(w, key);
-        bool at_top = inner == NULL && codec_val_str(key, &ks) && ks.len == 5 &&
-                      memcmp(ks.ptr, "lines", 5) == 0;
-        bool nested = inner != NULL && codec_val_str(key, &ks) &&
-                      ks.len == strlen(inner) &&
-                      memcmp(ks.ptr, inner, ks.len) == 0 &&
-                      codec_val_type(val) == CODEC_MAP;
-        if (!at_top && !nested) {
-            codec_w_val(w, val);
-            continue;
-        }
-        uint32_t vm = nested ? codec_val_len(val) : 0;
-        if (nested)
+        if (client_parts_key_is(key, "fill")) {
+            client_parts_concat(w, present, parts, NULL, "fill");
+        } else if (client_parts_key_is(key, "reservation") &&
+                   codec_val_type(val) == CODEC_MAP) {
+            uint32_t vm = codec_val_len(val);
             codec_w_map(w, vm);
-        for (uint32_t j = 0; j < (nested ? vm : 1); j++) {
-            if (nested) {
+            for (uint32_t j = 0; j < vm; j++) {
                 const codec_val *ik = codec_val_map_key(val, j);
-                codec_str is;
                 codec_w_val(w, ik);
-                if (!codec_val_str(ik, &is) || is.len != 5 ||
-                    memcmp(is.ptr, "lines", 5) != 0) {
+                if (client_parts_key_is(ik, "lines"))
+                    client_parts_concat(w, present, parts, "reservation",
+                                        "lines");
+                else
                     codec_w_val(w, codec_val_map_value(val, j));
-                    continue;
-                }
             }
-            uint32_t total = 0;
-            for (uint32_t i = 0; i < n; i++) {
-                const codec_val *r = replies[i];
-                const codec_val *ls =
-                    codec_val_get(inner ? codec_val_get(r, inner) : r, "lines");
-                total += codec_val_len(ls);
-            }
-            codec_w_array(w, total);
-            for (uint32_t i = 0; i < n; i++) {
-                const codec_val *r = replies[i];
-                const codec_val *ls =
-                    codec_val_get(inner ? codec_val_get(r, inner) : r, "lines");
-                for (uint32_t l = 0; l < codec_val_len(ls); l++)
-                    codec_w_val(w, codec_val_at(ls, l));
-            }
+        } else {
+            codec_w_val(w, val);
         }
     }
-    uint32_t parts = 0;
-    for (uint32_t i = 0; i < n; i++)
-        parts += replies[i] != NULL;
     codec_w_cstr(w, "parts");
     codec_w_array(w, parts);
     for (uint32_t i = 0; i < n; i++) {
@@ -264,7 +293,9 @@ static void client_parts_release(client *c, client_parts *p,
     codec_w_cstr(w, "id");
     codec_w_val(w, id);
     const codec_val *reply = NULL;
-    (void)client_request(client_parts_peer(c, p, map, i), w, a, &reply);
+    client *peer = client_parts_peer(c, p, map, i);
+    if (peer != NULL)
+        (void)client_request(peer, w, a, &reply);
     codec_writer_free(w);
 }
 
@@ -277,6 +308,13 @@ atp_err client_parts_reserve(client *c, client_parts *p, const codec_val *req,
         return ATP_OK; /* keep the node's answer */
     const codec_val *lines = codec_val_get(req, "lines");
     const codec_val *id = codec_val_get(req, "id");
+    bool partial = false;
+    /* Not split: a partial reserve (what each partition can give is not
+     * all or nothing), and a split line over several partitions. The
+     * node's cross_partition answer stands. */
+    if ((codec_val_bool(codec_val_get(req, "partial"), &partial) && partial) ||
+        !client_parts_splittable(map, lines))
+        return ATP_OK;
     const codec_val *got[CLIENT_PARTS_MAX] = {0};
     bool asked[CLIENT_PARTS_MAX] = {0};
     const codec_val *refusal = NULL, *failure = NULL;
@@ -307,7 +345,7 @@ atp_err client_parts_reserve(client *c, client_parts *p, const codec_val *req,
             refusal = r;
     }
     if (refusal == NULL && failure == NULL && fail_err == ATP_OK)
-        return client_parts_merge(map, got, n, "reservation", a, reply);
+        return client_parts_merge(map, got, n, a, reply);
     /* All or nothing: every part asked is released, the one that failed
      * too (a timeout may have held it). */
     for (uint32_t i = 0; i < n; i++)
@@ -329,9 +367,17 @@ atp_err client_parts_by_id(client *c, client_parts *p, const codec_val *req,
     const codec_val *got[CLIENT_PARTS_MAX] = {0};
     const codec_val *not_found = NULL, *failure = NULL;
     bool any = false;
+    /* A release of some lines goes to their partitions, each with its
+     * own; without lines, to every partition. */
+    const codec_val *lines = codec_val_get(req, "lines");
+    if (lines != NULL &&
+        (codec_val_len(lines) == 0 || !client_parts_splittable(map, lines)))
+        lines = NULL; /* not lines of ours: each node says what is wrong */
     for (uint32_t i = 0; i < n; i++) {
         const codec_val *r = NULL;
-        atp_err e = client_parts_send(c, p, map, i, req, NULL, a, &r);
+        if (lines != NULL && !client_parts_has(map, lines, i))
+            continue;
+        atp_err e = client_parts_send(c, p, map, i, req, lines, a, &r);
         if (e != ATP_OK)
             return e; /* this partition's part is in doubt: say so */
         bool ok = false;
@@ -349,7 +395,7 @@ atp_err client_parts_by_id(client *c, client_parts *p, const codec_val *req,
     else if (!any)
         *reply = not_found;
     else
-        return client_parts_merge(map, got, n, "reservation", a, reply);
+        return client_parts_merge(map, got, n, a, reply);
     return ATP_OK;
 }
 

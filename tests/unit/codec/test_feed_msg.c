@@ -108,6 +108,33 @@ static void test_round_trip(void **state)
     codec_writer_free(w);
 }
 
+/* Several partitions of a cluster: "partition" names whose sequences a
+ * message carries; without one it is not written at all. */
+static void test_partition(void **state)
+{
+    (void)state;
+    codec_writer *w = codec_writer_alloc(NULL, NULL);
+    codec_arena *a = codec_arena_alloc();
+    codec_feed_msg in = test_msg(), out;
+    size_t off, len;
+    codec_feed_encode(w, &in, &off);
+    const char *buf = codec_writer_data(w, &len);
+    const codec_val *v;
+    assert_int_equal(codec_decode(a, buf + off, len - off, &v), ATP_OK);
+    assert_null(codec_val_get(v, "partition"));
+    assert_int_equal(codec_feed_decode(a, buf, len, &out), ATP_OK);
+    assert_int_equal(out.partition.len, 0);
+    codec_writer_reset(w);
+    in.partition = str_of("eu-1");
+    codec_feed_encode(w, &in, &off);
+    buf = codec_writer_data(w, &len);
+    assert_int_equal(codec_feed_decode(a, buf, len, &out), ATP_OK);
+    assert_true(codec_str_eq(out.partition, "eu-1"));
+    assert_int_equal(out.seq, in.seq);
+    codec_arena_free(a);
+    codec_writer_free(w);
+}
+
 static void test_split(void **state)
 {
     (void)state;
@@ -175,6 +202,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_round_trip),
+        cmocka_unit_test(test_partition),
         cmocka_unit_test(test_split),
         cmocka_unit_test(test_not_a_message),
     };

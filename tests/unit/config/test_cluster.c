@@ -149,6 +149,9 @@ static void test_cluster_errors(void **state)
          "  node: n1\n  partition: p9\n  partitions:\n"
          "    - {name: p1, regions: [east]}\n",
          7, "is not one of cluster.partitions"},
+        {"regions: [{id: east}]\ncluster:\n  nats: [nats://127.0.0.1:4222]\n"
+         "  node: n1\n  partitions: []\n",
+         5, "cluster.partitions: empty"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         config c;
