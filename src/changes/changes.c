@@ -334,6 +334,40 @@ static void changes_flush_pickup(changes *c)
         atomic_fetch_add(&c->pickup_failures, failures);
 }
 
+/* changes_relay_send (changes thread): another partition's message, to
+ * the SUB sockets as it is and to the HTTP event streams (its region's
+ * index read from this node's configuration). true: it went out (nobody
+ * listening counts as out: nothing was lost). */
+static bool changes_relay_send(void *arg, const void *msg, size_t len)
+{
+    changes *c = arg;
+    codec_str region, sku;
+    const void *body;
+    size_t body_len;
+    codec_view root;
+    uint64_t seq = 0;
+    int r = -1;
+    if (codec_feed_split(msg, len, &region, &sku, &body, &body_len) &&
+        codec_view_root(body, body_len, &root) == ATP_OK &&
+        codec_view_uint(codec_view_get(root, "seq"), &seq))
+        r = config_region_find(c->cfg, region.ptr, region.len);
+    if (c->listener != NULL && r >= 0) {
+        changes_event ev = {(uint32_t)r, sku.ptr, sku.len, seq, body, body_len};
+        c->listener(c->listener_arg, &ev);
+    }
+    if (atomic_load(&c->subscribers) == 0)
+        return true;
+    nng_msg *m;
+    if (nng_msg_alloc(&m, len) != 0)
+        return false;
+    memcpy(nng_msg_body(m), msg, len);
+    if (nng_sendmsg(c->sock, m, 0) != 0) {
+        nng_msg_free(m);
+        return false;
+    }
+    return true;
+}
+
 static void *changes_thread_main(void *arg)
 {
     thread_name("atp:changes");
@@ -350,8 +384,7 @@ static void *changes_thread_main(void *arg)
         pthread_mutex_unlock(&c->mu);
         health_busy(hs);
         changes_flush(c);
-        changes_relay_flush(c->relay, c->sock,
-                            atomic_load(&c->subscribers) > 0);
+        changes_relay_flush(c->relay, changes_relay_send, c);
         changes_flush_pickup(c);
         pthread_mutex_lock(&c->mu);
     }

@@ -77,7 +77,8 @@ bool changes_relay_push(changes_relay *r, const void *msg, size_t len)
     return room;
 }
 
-void changes_relay_flush(changes_relay *r, nng_socket sock, bool send)
+void changes_relay_flush(changes_relay *r, changes_relay_send_fn send,
+                         void *arg)
 {
     pthread_mutex_lock(&r->mu);
     relay_msg *m = r->head;
@@ -86,20 +87,8 @@ void changes_relay_flush(changes_relay *r, nng_socket sock, bool send)
     pthread_mutex_unlock(&r->mu);
     while (m != NULL) {
         relay_msg *next = m->next;
-        nng_msg *msg = NULL;
-        if (!send) {
-            /* nobody subscribed: nothing lost */
-        } else if (nng_msg_alloc(&msg, m->len) != 0) {
-            atomic_fetch_add(&r->dropped, 1);
-        } else {
-            memcpy(nng_msg_body(msg), m->data, m->len);
-            if (nng_sendmsg(sock, msg, 0) != 0) {
-                nng_msg_free(msg);
-                atomic_fetch_add(&r->dropped, 1);
-            } else {
-                atomic_fetch_add(&r->sent, 1);
-            }
-        }
+        atomic_fetch_add(send(arg, m->data, m->len) ? &r->sent : &r->dropped,
+                         1);
         free(m);
         m = next;
     }

@@ -2,13 +2,13 @@
  * relay.h - the change feed of the other partitions of a cluster
  * (docs/CLUSTER.md, "The change feed across partitions"): whole messages
  * their owners published, received from NATS by the cluster module on
- * its threads, queued here and sent on this node's PUB socket as they
- * are by the changes thread at its next interval.
+ * its threads, queued here and sent on by the changes thread at its next
+ * interval (changes.c: the PUB socket, as they are, and the HTTP event
+ * streams).
  */
 #ifndef ATP_CHANGES_RELAY_H
 #define ATP_CHANGES_RELAY_H
 
-#include <nng/nng.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -28,9 +28,12 @@ void changes_relay_free(changes_relay *r);
  * full (dropped, counted) or out of memory. Any thread. */
 bool changes_relay_push(changes_relay *r, const void *msg, size_t len);
 
-/* changes_relay_flush sends every queued message on sock, or lets them
- * go when send is false (no subscriber). Changes thread. */
-void changes_relay_flush(changes_relay *r, nng_socket sock, bool send);
+/* changes_relay_flush hands every queued message to send(arg, msg, len),
+ * which returns whether it went out (counted as sent, else dropped).
+ * Changes thread. */
+typedef bool (*changes_relay_send_fn)(void *arg, const void *msg, size_t len);
+void changes_relay_flush(changes_relay *r, changes_relay_send_fn send,
+                         void *arg);
 
 /* changes_relay_stats: messages sent, and dropped (full queue, send
  * failure), since start. Any thread. */

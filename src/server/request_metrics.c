@@ -317,8 +317,8 @@ static void request_metrics_feed_memory(request_env *env, metrics_text *t)
         {"atpd_feed_pickup_messages_total", "counter",
          "Pickup feed messages published", cs.pickup_published},
         {"atpd_feed_relayed_total", "counter",
-         "Change-feed messages of the cluster's other partitions sent on "
-         "(docs/CLUSTER.md)",
+         "Change-feed messages of the cluster's other partitions passed to "
+         "this node's feed (docs/CLUSTER.md)",
          cs.relayed},
         {"atpd_feed_relay_dropped_total", "counter",
          "Change-feed messages of the cluster's other partitions lost here "

@@ -19,7 +19,8 @@ c. A reserve whose lines lie in both partitions: a node refuses it with
 e. The change feed across partitions: `atpctl watch` on a standby of p1
    and on p2's owner receives the changes of both partitions' regions,
    each message naming its partition (`partition`), with no gap in any
-   partition's sequences.
+   partition's sequences; the standby's HTTP event stream (GET
+   /v1/changes) carries both too, each event's id its partition's seq.
 d. (last) Races and an owner kill: three client threads run atpctl reserve (TTL
    10 s) of carts with lines in both regions on a few SKUs whose stock
    runs out, each through a random node, then commit the granted ones;
@@ -55,6 +56,7 @@ import feed_util  # noqa: E402
 import harness  # noqa: E402
 import nats_util  # noqa: E402
 import test_cluster_failover as F  # noqa: E402
+import test_http_sse as SSE  # noqa: E402
 
 TF = harness.TIME_FACTOR
 PARTS = [{"name": "p1", "regions": ["east"]}, {"name": "p2", "regions": ["west"]}]
@@ -323,7 +325,10 @@ def phase_e(cl, own):
     subs = {n.id: metric(n.d, "atpd_feed_subscribers") for n in (standby, own["p2"])}
     watches = {n.id: feed_util.Watch(cl.h, n.d, [], name="watch-%s" % n.id)
                for n in (standby, own["p2"])}
+    standby.d.ready = {"http": standby.http_url}  # where SSE.Stream connects
+    stream = SSE.Stream(standby.d, "")
     try:
+        check(stream.status == 200, "e: GET /v1/changes on the standby: %d" % stream.status)
         for w in watches.values():
             w.wait_connected()
         rc, g = ctl(own["p2"].query_url, "reserve", "e-1", "K2:east:1", "K1:west:2",
@@ -348,9 +353,18 @@ def phase_e(cl, own):
             check(not w.gaps(), "e: %s's feed: no gap within a partition: %r" % (nid, w.gaps()))
             parts = sorted({m.get("partition") for m in w.messages()})
             check(parts == ["p1", "p2"], "e: %s's feed names partitions %r" % (nid, parts))
+        # the HTTP change feed of the standby too, ids its partition's seq
+        evs = stream.wait(lambda evs: {(e["json"].get("region"), e["json"].get("partition"))
+                                       for e in evs if e["event"] == "change"} >=
+                          {("east", "p1"), ("west", "p2")}, 10,
+                          "both partitions' changes on the standby's event stream")
+        for e in evs:
+            if e["event"] == "change":
+                check(int(e["id"]) == e["json"]["seq"], "e: event id is its seq: %r" % e)
         rc, g = ctl(own["p1"].query_url, "release", "e-1")
         check(rc == 0, "e: release e-1: rc %d %r" % (rc, g))
     finally:
+        stream.close()
         for w in watches.values():
             w.stop()
     relayed = metric(standby.d, "atpd_feed_relayed_total")
