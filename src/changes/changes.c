@@ -237,24 +237,29 @@ static void changes_publish(changes *c, const engine_change *ch, changes_key *k)
     size_t body_off, len;
     codec_feed_encode(w, &m, &body_off);
     const unsigned char *data = codec_writer_data(w, &len);
-    if (c->mirror != NULL && !codec_writer_failed(w))
+    if (codec_writer_failed(w)) {
+        atomic_fetch_add(&c->send_failures, 1);
+        return; /* its numbers are not used: no subscriber sees a gap */
+    }
+    /* Publish the sequence numbers after the row was read (in
+     * engine_changes_read) and before the message leaves by any way: a
+     * scan that reads seq >= this one read its rows after ours, and no
+     * two messages, here, relayed or over HTTP, share a number. */
+    atomic_store(&c->seq, seq);
+    atomic_store(&c->region_seq[ch->region], rseq);
+    if (c->mirror != NULL)
         c->mirror(c->mirror_arg, data, len);
-    if (c->listener != NULL && !codec_writer_failed(w)) {
+    if (c->listener != NULL) {
         changes_event ev = {ch->region, ch->sku,         ch->sku_len,
                             seq,        data + body_off, len - body_off};
         c->listener(c->listener_arg, &ev);
     }
     nng_msg *msg;
-    if (codec_writer_failed(w) || nng_msg_alloc(&msg, len) != 0) {
+    if (nng_msg_alloc(&msg, len) != 0) {
         atomic_fetch_add(&c->send_failures, 1);
         return;
     }
     memcpy(nng_msg_body(msg), data, len);
-    /* Publish the sequence numbers after the row was read (in
-     * engine_changes_read) and before the message leaves: a scan that
-     * reads seq >= this one read its rows after ours. */
-    atomic_store(&c->seq, seq);
-    atomic_store(&c->region_seq[ch->region], rseq);
     if (nng_sendmsg(c->sock, msg, 0) != 0) {
         nng_msg_free(msg);
         atomic_fetch_add(&c->send_failures, 1);

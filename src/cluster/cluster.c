@@ -60,6 +60,7 @@ atp_err cluster_alloc(const config *cfg, const engine_persist *inner,
     c->adv_http =
         k->advertise_http ? k->advertise_http : cfg->service.http_listen;
     pthread_mutex_init(&c->mu, NULL);
+    pthread_mutex_init(&c->map_mu, NULL);
     pthread_cond_init(&c->cv, NULL);
     c->info = (cluster_info){.enabled = true, .lease_ms = k->lease_ms};
     snprintf(c->info.name, sizeof c->info.name, "%s", k->name);
@@ -224,7 +225,7 @@ static void cluster_lease_value(cluster *c, uint64_t epoch)
 
 /* cluster_owner_parse reads a lease value, "node\nquery\nhttp\nepoch"
  * (the URLs may be empty), into *o (its partition name kept). */
-static void cluster_owner_parse(const char *v, cluster_owner *o)
+void cluster__owner_parse(const char *v, cluster_owner *o)
 {
     char *fields[3] = {o->node, o->query, o->http};
     size_t caps[3] = {sizeof o->node, sizeof o->query, sizeof o->http};
@@ -251,7 +252,7 @@ static void cluster_owner_get(cluster *c, const char *partition,
     snprintf(o->partition, sizeof o->partition, "%s", partition);
     if (kvStore_Get(&e, c->kv, partition) != NATS_OK)
         return;
-    cluster_owner_parse(kvEntry_ValueString(e), o);
+    cluster__owner_parse(kvEntry_ValueString(e), o);
     kvEntry_Destroy(e);
 }
 
@@ -264,54 +265,6 @@ static void cluster_owner_read(cluster *c)
     memcpy(c->info.owner_query, o.query, sizeof o.query);
     memcpy(c->info.owner_http, o.http, sizeof o.http);
     c->info.epoch = o.epoch;
-}
-
-/* cluster_parts_read: every partition's owner (cluster.partitions), into
- * c->info, from a watcher of the lease bucket: each report takes what
- * changed without waiting (a blocking read per partition would hold up
- * the owner's renewals while NATS elects a leader). A key that expires
- * unrenewed sends no update: the map names a dead owner until another
- * node takes the lease. */
-static void cluster_parts_read(cluster *c, int64_t now)
-{
-    const config_cluster *k = &c->cfg->cluster;
-    if (k->n_partitions < 2)
-        return;
-    if (c->parts_w == NULL) {
-        if (now < c->next_parts_ms)
-            return;
-        c->next_parts_ms = now + 1000;
-        kvWatchOptions o;
-        kvWatchOptions_Init(&o);
-        o.Timeout = 1000;
-        if (kvStore_WatchAll(&c->parts_w, c->kv, &o) != NATS_OK) {
-            c->parts_w = NULL;
-            return;
-        }
-    }
-    for (int i = 0; i < 256; i++) {
-        kvEntry *e = NULL;
-        natsStatus s = kvWatcher_Next(&e, c->parts_w, 1);
-        if (s == NATS_TIMEOUT)
-            return;
-        if (s != NATS_OK) { /* made again next second */
-            kvWatcher_Destroy(c->parts_w);
-            c->parts_w = NULL;
-            return;
-        }
-        if (e == NULL)
-            continue; /* the end of the initial values */
-        for (size_t p = 0; p < k->n_partitions && p < CLUSTER_INFO_PARTS; p++) {
-            cluster_owner *o = &c->info.parts[p];
-            if (strcmp(kvEntry_Key(e), k->partitions[p].name) != 0)
-                continue;
-            if (kvEntry_Operation(e) == kvOp_Put)
-                cluster_owner_parse(kvEntry_ValueString(e), o);
-            else
-                cluster_owner_parse("", o); /* handed back */
-        }
-        kvEntry_Destroy(e);
-    }
 }
 
 void cluster__lost(cluster *c, const char *why)
@@ -618,8 +571,10 @@ static void cluster_report(cluster *c, int64_t now)
     c->info.records = c->copy.n;
     c->info.published = atomic_load(&c->published);
     c->info.refused = atomic_load(&c->refused);
+    c->info.feed_lost = cluster__feed_lost(c);
+    c->info.feed_rejected = atomic_load(&c->feed_rejected);
     if (c->kv != NULL)
-        cluster_parts_read(c, now);
+        cluster__map_copy(c, &c->info);
     if (c->js != NULL && now >= c->next_stream_ms) {
         uint64_t last = 0;
         if (cluster__stream_last(c, &last, NULL) == ATP_OK)
@@ -645,7 +600,7 @@ static void *cluster_thread_main(void *arg)
                     log_info("cluster",
                              "node %s connected: stream %s, lease bucket %s",
                              c->cfg->cluster.node, c->stream, c->bucket);
-                    cluster__feed_start(c);
+                    cluster__map_start(c);
                 } else if (!warned) {
                     warned = true;
                     log_warn("cluster",
@@ -708,6 +663,7 @@ void cluster_stop(cluster *c)
     cluster__publisher_stop(c);
     atomic_store(&c->stop, true);
     pthread_join(c->thread, NULL);
+    cluster__map_stop(c);
     cluster__feed_stop(c);
     if (atomic_load(&c->owner) && c->kv != NULL) {
         /* Hand the lease back: a standby takes over without waiting for
@@ -723,10 +679,7 @@ void cluster_free(cluster *c)
     if (c == NULL)
         return;
     cluster__follow_stop(c);
-    if (c->parts_w != NULL) {
-        kvWatcher_Stop(c->parts_w);
-        kvWatcher_Destroy(c->parts_w);
-    }
+    cluster__feed_close(c);
     if (c->kv != NULL)
         kvStore_Destroy(c->kv);
     if (c->js != NULL)
@@ -737,6 +690,7 @@ void cluster_free(cluster *c)
         natsOptions_Destroy(c->opts);
     cluster__copy_free(&c->copy);
     pthread_mutex_destroy(&c->mu);
+    pthread_mutex_destroy(&c->map_mu);
     pthread_cond_destroy(&c->cv);
     free(c);
 }

@@ -59,11 +59,14 @@ struct cluster {
     /* The change feed across partitions (feed.c): the owner's subject,
      * the subscription to every partition's, where messages go. */
     char subj_feed[160];
+    natsConnection *feed_nc; /* the feed's own (map thread makes it) */
     natsSubscription *feed_sub;
+    int64_t feed_next_ms; /* the next attempt to make them */
     cluster_feed_fn feed_fn;
     void *feed_arg;
-    _Atomic bool feed_ready; /* nc set and subscribed: publish may use it */
-    _Atomic uint64_t feed_failures;
+    _Atomic bool feed_ready; /* feed_nc set: publish may use it */
+    _Atomic uint64_t feed_lost, feed_rejected;
+    _Atomic uint64_t feed_dropped; /* by libnats (map thread reads it) */
     /* Cluster thread. */
     cluster_copy copy;
     uint64_t applied_seq; /* the stream sequence the copy reached */
@@ -77,8 +80,14 @@ struct cluster {
     cluster_info info;
     char why[256];          /* the last connection or set-up failure */
     int64_t next_stream_ms; /* when the report asks the stream again */
-    int64_t next_parts_ms;  /* when to make parts_w again */
-    kvWatcher *parts_w;     /* the lease bucket's updates (cluster thread) */
+    /* The partition map (map.c): its thread's copy of every partition's
+     * lease, when each was last written, and the epochs for relays. */
+    pthread_t map_thread;
+    bool map_started;
+    pthread_mutex_t map_mu; /* guards map_parts, map_seen_ms */
+    cluster_owner map_parts[CLUSTER_INFO_PARTS];
+    int64_t map_seen_ms[CLUSTER_INFO_PARTS];
+    _Atomic uint64_t map_epoch[CLUSTER_INFO_PARTS];
     /* Shared. */
     _Atomic bool owner;     /* serving: the publisher may publish */
     _Atomic bool stop;      /* cluster_stop: threads leave */
@@ -142,9 +151,25 @@ atp_err cluster__publish(cluster *c, const char *subject, const void *data,
  * process (CLUSTER_EXIT_LOST). */
 void cluster__lost(cluster *c, const char *why);
 
-/* feed.c: subscribe to every partition's change feed once connected
- * (several partitions only); drain and drop the subscription at stop. */
+/* feed.c: the feed's own connection and the subscription to every
+ * partition's change feed (several partitions only), tried every second
+ * until made (the map's thread: it blocks); feed_stop drains the
+ * subscription (after the map's thread ended), feed_close closes the
+ * connection (cluster_free, after the change feed stopped). feed_lost:
+ * messages published or received that were lost. */
 void cluster__feed_start(cluster *c);
 void cluster__feed_stop(cluster *c);
+void cluster__feed_close(cluster *c);
+uint64_t cluster__feed_lost(cluster *c);
+
+/* map.c: the partition map's thread (several partitions only), after the
+ * bucket is there; stopped (c->stop set) before cluster_free. map_copy:
+ * the owners into info->parts, an owner not heard of for a lease and a
+ * half cleared. cluster__owner_parse (cluster.c): a lease value into *o,
+ * its partition name kept. */
+void cluster__map_start(cluster *c);
+void cluster__map_stop(cluster *c);
+void cluster__map_copy(cluster *c, cluster_info *info);
+void cluster__owner_parse(const char *v, cluster_owner *o);
 
 #endif

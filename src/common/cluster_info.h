@@ -47,6 +47,10 @@ typedef struct cluster_info {
     uint64_t takeovers;   /* partitions this process took over */
     uint64_t published;   /* records accepted by the stream */
     uint64_t refused;     /* groups the stream refused or timed out */
+    /* The change feed across partitions: messages lost publishing or
+     * receiving, and received but dropped (no such partition, no epoch,
+     * a deposed owner's). */
+    uint64_t feed_lost, feed_rejected;
     int64_t lease_ms;
     int64_t takeover_ms; /* how long the last takeover took (ms) */
     /* With cluster.partitions: every partition's owner, in the

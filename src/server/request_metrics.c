@@ -385,6 +385,14 @@ static void request_metrics_cluster(metrics_text *t)
         {"atpd_cluster_takeover_ms", "gauge",
          "How long this process's last takeover took, lease to serving (ms)",
          (uint64_t)ci.takeover_ms},
+        {"atpd_cluster_feed_lost_total", "counter",
+         "Change-feed messages across partitions lost publishing to NATS or "
+         "receiving from it (several partitions)",
+         ci.feed_lost},
+        {"atpd_cluster_feed_rejected_total", "counter",
+         "Change-feed messages from NATS dropped: no such partition, no "
+         "epoch, or a deposed owner's (several partitions)",
+         ci.feed_rejected},
     };
     REQUEST_METRICS_LIST(t, m);
 }

@@ -249,6 +249,26 @@ class NatsConn:
             return hdrs, data
         raise NatsError("no answer among 10000 protocol lines")
 
+    def publish(self, subject, payload, headers=None):
+        """Publish payload (bytes) to subject, with headers (a dict) when
+        given; then a PING answered, so the server has it."""
+        if headers:
+            h = ("NATS/1.0\r\n" + "".join("%s: %s\r\n" % kv for kv in headers.items())
+                 + "\r\n").encode()
+            self.sock.sendall(b"HPUB %s %d %d\r\n%s%s\r\n" % (
+                subject.encode(), len(h), len(h) + len(payload), h, payload))
+        else:
+            self.sock.sendall(b"PUB %s %d\r\n%s\r\n" % (subject.encode(), len(payload),
+                                                          payload))
+        self.sock.sendall(b"PING\r\n")
+        deadline = time.monotonic() + self.timeout_s
+        for _ in range(10000):
+            line = self._line(deadline)
+            if line == b"PONG":
+                return
+            if line.startswith(b"-ERR"):
+                raise NatsError(line.decode("utf-8", "replace"))
+
     @staticmethod
     def _headers(raw):
         lines = raw.decode("utf-8", "replace").split("\r\n")

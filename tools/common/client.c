@@ -653,10 +653,14 @@ static const codec_val *client_map(client *c, codec_arena *a)
             codec_w_map(w, 1);
             codec_w_kv_cstr(w, "op", "status");
         }
-        /* Not known (no answer, a token without the read scope): asked
-         * again at the next request by id. */
-        if (w != NULL && client_request_one(c, w, a, &st) == ATP_OK &&
-            codec_val_bool(codec_val_get(st, "ok"), &ok) && ok) {
+        /* No answer: asked again at the next request by id. Refused (a
+         * token without the read scope): not asked again, requests by id
+         * go to this node only (docs/CLUSTER.md). */
+        atp_err e = w != NULL ? client_request_one(c, w, a, &st) : ATP_E_NOMEM;
+        if (e == ATP_OK &&
+            !(codec_val_bool(codec_val_get(st, "ok"), &ok) && ok))
+            c->map_state = 1;
+        if (e == ATP_OK && ok) {
             const codec_val *m =
                 codec_val_get(codec_val_get(st, "cluster"), "partitions");
             codec_writer *mw = codec_writer_alloc(NULL, NULL);
@@ -665,6 +669,7 @@ static const codec_val *client_map(client *c, codec_arena *a)
                 codec_w_val(mw, m);
                 size_t len = 0;
                 const void *d = codec_writer_data(mw, &len);
+                free(c->map_buf);
                 c->map_buf = malloc(len);
                 if (c->map_buf != NULL && !codec_writer_failed(mw)) {
                     memcpy(c->map_buf, d, len);
@@ -699,8 +704,12 @@ atp_err client_request(client *c, const codec_writer *w, codec_arena *a,
     bool by_id = codec_str_eq(op, "commit") || codec_str_eq(op, "release") ||
                  codec_str_eq(op, "extend") || codec_str_eq(op, "reservation");
     const codec_val *map = by_id ? client_map(c, a) : NULL;
-    if (map != NULL)
-        return client_parts_by_id(c, &c->parts, req, map, a, reply);
+    if (map != NULL) {
+        atp_err e = client_parts_by_id(c, &c->parts, req, map, a, reply);
+        if (e != ATP_OK)
+            c->map_state = 0; /* an owner gone: the map again next time */
+        return e;
+    }
     atp_err e = client_request_one(c, w, a, reply);
     int64_t code = 0;
     if (e != ATP_OK || !codec_str_eq(op, "reserve") ||

@@ -200,13 +200,22 @@ static atp_err client_parts_merge(const codec_val *map,
         if (replies[i] != NULL)
             present[parts++] = replies[i];
     first = parts > 0 ? present[0] : NULL;
+    if (first == NULL)
+        return ATP_E_INTERNAL; /* callers merge at least one part */
     codec_writer *w = codec_writer_alloc(NULL, NULL);
-    if (w == NULL || first == NULL) {
-        codec_writer_free(w);
+    if (w == NULL)
         return ATP_E_NOMEM;
-    }
     uint32_t m = codec_val_len(first);
-    codec_w_map(w, m + 1);
+    /* fill: every part's that has one (a part of split lines has it, one
+     * of plain lines may not) */
+    bool fill_first = codec_val_get(first, "fill") != NULL, fill_any = false;
+    for (uint32_t i = 0; i < parts; i++)
+        fill_any |= codec_val_get(present[i], "fill") != NULL;
+    codec_w_map(w, m + 1 + (fill_any && !fill_first));
+    if (fill_any && !fill_first) {
+        codec_w_cstr(w, "fill");
+        client_parts_concat(w, present, parts, NULL, "fill");
+    }
     for (uint32_t k = 0; k < m; k++) {
         const codec_val *key = codec_val_map_key(first, k);
         const codec_val *val = codec_val_map_value(first, k);
@@ -363,7 +372,7 @@ atp_err client_parts_by_id(client *c, client_parts *p, const codec_val *req,
 {
     uint32_t n = codec_val_len(map);
     if (n < 2 || n > CLIENT_PARTS_MAX)
-        return ATP_OK;
+        return ATP_E_INTERNAL; /* client.c passes a map of 2..16 */
     const codec_val *got[CLIENT_PARTS_MAX] = {0};
     const codec_val *not_found = NULL, *failure = NULL;
     bool any = false;
