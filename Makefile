@@ -14,7 +14,7 @@ FUZZ_BUILD ?= build-fuzz
 # event streams woken by the changes thread, admin changes that add a
 # location and move authority while the ingest checks messages), short
 # enough for the CI budget.
-TSAN_TESTS ?= ^(unit|boundaries)\.|integration\.(resv_race|resv_consume|feed_coalesce|feed_rebuild|feed_pickup|resync_gap|http_api|http_sse|admin_pickup_load|resv_partial|resv_backorder|bundles|phased|cluster_edges|cluster_partitions)$$
+TSAN_TESTS ?= ^(unit|boundaries)\.|integration\.(resv_race|resv_consume|feed_coalesce|feed_rebuild|feed_pickup|resync_gap|http_api|http_sse|admin_pickup_load|resv_partial|resv_backorder|bundles|phased|cluster_edges|cluster_partitions|cluster_local)$$
 CMAKE_FLAGS ?=
 
 .PHONY: all deps deps-bench configure bins build build-san build-tsan build-fuzz run run-cluster test test-tsan test-tsan-run test-fuzz test-fuzz-run test-fast bench coverage clean format

@@ -108,7 +108,10 @@ int main(int argc, char **argv)
              ATP_OK) ||
         (err = server_start(srv)) != ATP_OK ||
         (web != NULL && (err = http_start(web)) != ATP_OK) ||
-        (err = daemon_restore(st, eng, src, cl == NULL)) != ATP_OK) {
+        (err = daemon_restore(st, eng, src, cl == NULL)) != ATP_OK ||
+        (cl != NULL &&
+         (err = daemon_scan_local(st, cluster_seed, cluster_seed_meta, cl)) !=
+             ATP_OK)) {
         log_error("atpd", "start-up failed: %s", atp_err_message(err));
         goto out;
     }

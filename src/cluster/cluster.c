@@ -55,6 +55,7 @@ atp_err cluster_alloc(const config *cfg, const engine_persist *inner,
              k->partition);
     snprintf(c->bucket, sizeof c->bucket, "%s_leases", k->name);
     snprintf(c->subj_feed, sizeof c->subj_feed, "%s.%s", k->name, k->partition);
+    snprintf(c->meta_key, sizeof c->meta_key, "cluster:%s", c->stream);
     c->adv_query =
         k->advertise_query ? k->advertise_query : cfg->service.query_listen;
     c->adv_http =
@@ -322,6 +323,14 @@ static void cluster_lease_release(cluster *c)
 }
 
 /* cluster_renew: the owner's compare-and-set renewal, when it is due. */
+static void cluster_renew(cluster *c, int64_t now);
+
+void cluster__renew_now(cluster *c)
+{
+    if (c->taking_over)
+        cluster_renew(c, clock_mono_ms());
+}
+
 static void cluster_renew(cluster *c, int64_t now)
 {
     if (now < c->lease_next_ms)
@@ -365,20 +374,6 @@ static void cluster_renew(cluster *c, int64_t now)
 /* Records loaded (and stored) per step of a takeover, the lease renewed
  * between steps. */
 #define CLUSTER_LOAD_SLICE 20000
-
-/* cluster_store_copy writes the warm copy to the local store and waits
- * until it is durable: this node's disk then has what it serves. */
-static atp_err cluster_store_copy(cluster *c, const engine_record_op *ops,
-                                  size_t n)
-{
-    if (n == 0)
-        return ATP_OK;
-    done_wait w;
-    done_wait_init(&w);
-    atp_err err = done_wait_finish(
-        &w, c->inner.write(c->inner.ctx, ops, n, done_wait_signal, &w));
-    return err;
-}
 
 /* cluster_stream_init publishes the stream's first message (subject
  * <name>.<partition>.init, fixed message id "init"). */
@@ -482,22 +477,19 @@ static bool cluster_takeover(cluster *c, int64_t t0)
         return false;
     }
     cluster__follow_stop(c);
+    /* The copy is the stream's state up to the marker (read to the end,
+     * or nothing left to read): its position, for the local store. */
+    if (c->applied_seq < atomic_load(&c->last_seq))
+        c->applied_seq = atomic_load(&c->last_seq);
+    /* This node's store takes the copy first (what changed since its last
+     * write, and the position): its disk then has what it serves. */
+    c->taking_over = true;
+    cluster__local_write(c, "the takeover's");
+    c->taking_over = false;
     size_t n = 0, loaded = 0;
     engine_record_op *ops = cluster__copy_ops(&c->copy, &n);
     if (ops == NULL)
         cluster__lost(c, "out of memory while loading the reservations");
-    /* In slices, renewing the lease between them: a million records take
-     * seconds, longer than a lease. */
-    for (size_t i = 0; i < n; i += CLUSTER_LOAD_SLICE) {
-        size_t k = n - i < CLUSTER_LOAD_SLICE ? n - i : CLUSTER_LOAD_SLICE;
-        atp_err err = cluster_store_copy(c, ops + i, k);
-        if (err != ATP_OK)
-            log_warn("cluster",
-                     "the local store did not take %zu records: %s (the "
-                     "stream has them)",
-                     k, atp_err_message(err));
-        cluster_renew(c, clock_mono_ms());
-    }
     atomic_store(&c->owner, true); /* the engine's writes may go now */
     for (size_t i = 0; i < n; i += CLUSTER_LOAD_SLICE) {
         size_t k = n - i < CLUSTER_LOAD_SLICE ? n - i : CLUSTER_LOAD_SLICE,
@@ -512,13 +504,14 @@ static bool cluster_takeover(cluster *c, int64_t t0)
     health_cond_set(HEALTH_RESERVATIONS, true); /* ready: serving */
     c->info.takeovers++;
     c->info.takeover_ms = clock_mono_ms() - t0;
-    log_info("cluster",
-             "node %s owns partition %s (epoch %llu): %zu reservations "
-             "loaded from the stream (last sequence %llu) in %lld ms",
-             c->cfg->cluster.node, c->cfg->cluster.partition,
-             (unsigned long long)atomic_load(&c->epoch), loaded,
-             (unsigned long long)atomic_load(&c->last_seq),
-             (long long)c->info.takeover_ms);
+    log_info(
+        "cluster",
+        "node %s owns partition %s (epoch %llu): %zu reservations "
+        "loaded from the warm copy (the stream to sequence %llu) in %lld ms",
+        c->cfg->cluster.node, c->cfg->cluster.partition,
+        (unsigned long long)atomic_load(&c->epoch), loaded,
+        (unsigned long long)atomic_load(&c->last_seq),
+        (long long)c->info.takeover_ms);
     return true;
 }
 
@@ -619,8 +612,13 @@ static void *cluster_thread_main(void *arg)
             cluster_renew(c, now);
             cluster_report(c, now);
             usleep((useconds_t)cluster_tick_ms(c) * 1000);
+        } else if (!cluster__seed_check(c)) {
+            /* the stream not readable yet: the local copy waits */
+            cluster_report(c, now);
+            usleep(100 * 1000);
         } else {
             cluster__follow_read(c, cluster_tick_ms(c));
+            cluster__local_tick(c, clock_mono_ms());
             cluster_try_lease(c, clock_mono_ms());
             cluster_report(c, clock_mono_ms());
         }

@@ -46,6 +46,16 @@ engine_persist cluster_persist(cluster *c);
  * (no HTTP). Before cluster_start; the strings are copied. */
 void cluster_advertise(cluster *c, const char *query, const char *http);
 
+/* cluster_seed and cluster_seed_meta take, before cluster_start (main
+ * thread), every record of the local store's reservations and meta
+ * databases, in store_scan's callback shape (arg: the cluster; always
+ * true): the warm copy starts from them when they follow on from the
+ * partition's stream (docs/CLUSTER.md, "A node's local copy"). */
+bool cluster_seed(void *arg, const void *key, size_t key_len, const void *val,
+                  size_t val_len);
+bool cluster_seed_meta(void *arg, const void *key, size_t key_len,
+                       const void *val, size_t val_len);
+
 /* cluster_start connects to NATS (retrying in the background while no
  * server answers) and starts the threads. eng is the running engine the
  * partition's reservations are loaded into at a takeover; until then the

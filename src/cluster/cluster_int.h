@@ -31,6 +31,12 @@ typedef struct cluster_rec {
 typedef struct cluster_copy {
     cluster_rec **slots;
     size_t cap, n;
+    /* The ids changed since the local store last took the copy (local.c):
+     * each a 2-byte length (LE) and the id, repeats allowed. Kept while
+     * track is true (not while the copy is seeded from the store). */
+    bool track;
+    char *dirty;
+    size_t dirty_len, dirty_cap, dirty_n;
 } cluster_copy;
 
 /* A group the engine handed to the publisher (publish.c). */
@@ -70,7 +76,22 @@ struct cluster {
     /* Cluster thread. */
     cluster_copy copy;
     uint64_t applied_seq; /* the stream sequence the copy reached */
-    uint64_t lease_rev;   /* the revision this owner wrote last */
+    /* The local copy (local.c): what the store held at start (the meta
+     * record), whether it was checked against the stream, and the
+     * position the store has. */
+    uint64_t seed_seq;
+    int64_t seed_created;
+    bool seed_meta, seed_foreign, seed_checked;
+    uint64_t local_seq;
+    int64_t local_next_ms;
+    bool taking_over;       /* local writes renew the lease between slices */
+    int64_t stream_created; /* the stream's creation time (ns), as read */
+    char meta_key[200];
+    /* Other streams' positions found at start: deleted at the next write. */
+#define CLUSTER_FOREIGN_MAX 4
+    char foreign[CLUSTER_FOREIGN_MAX][200];
+    size_t foreign_len[CLUSTER_FOREIGN_MAX], n_foreign;
+    uint64_t lease_rev; /* the revision this owner wrote last */
     /* Monotonic ms after which an owner whose renewals go unanswered
      * gives up (the last renewal's send time + lease + the grace). */
     int64_t lease_hard_until;
@@ -116,6 +137,16 @@ void cluster__copy_del(cluster_copy *cp, const char *key, size_t key_len);
  * records: valid until the copy changes. NULL on no memory. */
 engine_record_op *cluster__copy_ops(const cluster_copy *cp, size_t *n);
 void cluster__copy_free(cluster_copy *cp);
+/* cluster__copy_reset: every record's id marked changed, then the records
+ * dropped (the dirty list kept): what the local store holds of them is
+ * deleted at the next write unless the stream brings them back. */
+void cluster__copy_reset(cluster_copy *cp);
+/* cluster__copy_dirty_ops: one op per changed id (a put of its record, or
+ * a delete when the copy has none), borrowing the dirty list and the
+ * records: valid until the copy changes; *n ops; NULL when out of memory
+ * (or none changed: *n 0). cluster__copy_dirty_clear forgets them. */
+engine_record_op *cluster__copy_dirty_ops(const cluster_copy *cp, size_t *n);
+void cluster__copy_dirty_clear(cluster_copy *cp);
 
 /* follow.c: subscribe from the start of the stream; read what arrived
  * within wait_ms into the copy (cluster__group_apply: one group
@@ -161,6 +192,18 @@ void cluster__feed_start(cluster *c);
 void cluster__feed_stop(cluster *c);
 void cluster__feed_close(cluster *c);
 uint64_t cluster__feed_lost(cluster *c);
+
+/* local.c: the warm copy in this node's store (docs/CLUSTER.md, "A
+ * node's local copy"). seed_check (cluster thread, once connected):
+ * whether the copy seeded from the store (cluster_seed) goes on from the
+ * stream, else it is reset. local_write: the changed records and the
+ * stream position, written and waited for (cluster thread); false on a
+ * failure (kept for the next). local_tick: local_write once a second. */
+bool cluster__seed_check(cluster *c);
+/* cluster.c: a renewal now (an owner's), between long local writes. */
+void cluster__renew_now(cluster *c);
+bool cluster__local_write(cluster *c, const char *why);
+void cluster__local_tick(cluster *c, int64_t now);
 
 /* map.c: the partition map's thread (several partitions only), after the
  * bucket is there; stopped (c->stop set) before cluster_free. map_copy:

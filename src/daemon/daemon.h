@@ -83,6 +83,15 @@ atp_err daemon_admin_open(store *st, config *cfg, admin **out);
  * what it loaded. Before store_start and engine_start. */
 atp_err daemon_restore(store *st, engine *eng, sources *src, bool reservations);
 
+/* daemon_scan_local hands every record of st's reservations database to
+ * records and every record of its meta database to meta (store_scan's
+ * callback shape, ctx passed): a cluster node's warm copy starts from
+ * them (cluster_seed, docs/CLUSTER.md). Before store_start. */
+typedef bool (*daemon_scan_fn)(void *ctx, const void *key, size_t key_len,
+                               const void *val, size_t val_len);
+atp_err daemon_scan_local(store *st, daemon_scan_fn records,
+                          daemon_scan_fn meta, void *ctx);
+
 /* daemon_applied_open maps the store's applied file and gives the engine
  * each source's slot (engine_applied_attach), after daemon_restore.
  * Returns it (close with store_applied_close after engine_stop), or NULL:

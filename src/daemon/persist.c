@@ -37,6 +37,7 @@ static store_op *daemon_store_ops(const engine_record_op *ops, size_t n)
         [ENGINE_DB_POSITIONS] = STORE_DB_POSITIONS,
         [ENGINE_DB_OFFSETS] = STORE_DB_OFFSETS,
         [ENGINE_DB_LOTS] = STORE_DB_LOTS,
+        [ENGINE_DB_META] = STORE_DB_META,
     };
     for (size_t i = 0; i < n; i++) {
         ATP_ASSERT((size_t)ops[i].db < ENGINE_DB_COUNT);
@@ -258,4 +259,16 @@ engine_persist daemon_persist(store *st)
                             .write_owned = daemon_persist_write_owned,
                             .stats = daemon_persist_stats,
                             .backup = daemon_persist_backup};
+}
+
+atp_err daemon_scan_local(store *st, daemon_scan_fn records,
+                          daemon_scan_fn meta, void *ctx)
+{
+    atp_err err = store_scan(st, STORE_DB_RESERVATIONS, records, ctx);
+    if (err == ATP_OK)
+        err = store_scan(st, STORE_DB_META, meta, ctx);
+    if (err != ATP_OK)
+        log_error("atpd", "reading the local reservations: %s",
+                  atp_err_message(err));
+    return err;
 }

@@ -37,6 +37,7 @@ typedef enum engine_db {
     ENGINE_DB_POSITIONS, /* key "location\0sku", value 3 x int64 LE */
     ENGINE_DB_OFFSETS,   /* key source id, value seq, ts_ms (2 x uint64 LE) */
     ENGINE_DB_LOTS,      /* key "location\0sku\0lot", value qty, eta_ms */
+    ENGINE_DB_META,      /* key a name: the cluster's local copy position */
     ENGINE_DB_COUNT,
 } engine_db;
 

@@ -4,8 +4,10 @@
  * them): 20,000 random puts (new ids and replacements, values of varied
  * sizes) and deletes against a plain array model; after each 500 steps
  * the copy's records (cluster__copy_ops, what a takeover loads) must be
- * exactly the model's, each id once with its latest value. And a group
- * message's payload, written and read (group.c).
+ * exactly the model's, each id once with its latest value. The ids
+ * changed since the local store took the copy (the dirty list, local.c)
+ * bring a store model equal to the copy, round after round and after a
+ * reset. And a group message's payload, written and read (group.c).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -87,6 +89,86 @@ static void test_copy_model(void **state)
     cluster__copy_del(&cp, "x", 1); /* on an empty copy: nothing */
 }
 
+/* The local copy (local.c): a "store" (a second model) that is seeded
+ * with the copy, then takes only the dirty ops of each round (puts and
+ * deletes of the ids changed), ends equal to the copy every round; a
+ * reset (records of another stream) makes the next dirty ops delete
+ * everything the store had; untracked changes (the seeding) are not
+ * dirty. */
+static void test_store_apply(test_model *store, const cluster_copy *cp)
+{
+    size_t n = 0;
+    engine_record_op *ops = cluster__copy_dirty_ops(cp, &n);
+    assert_int_equal(n, cp->dirty_n);
+    for (size_t i = 0; i < n; i++) {
+        char key[16];
+        memcpy(key, ops[i].key, ops[i].key_len);
+        key[ops[i].key_len] = '\0';
+        int id = atoi(key + 3);
+        store->present[id] = ops[i].val != NULL;
+        if (ops[i].val != NULL) {
+            memcpy(store->val[id], ops[i].val, ops[i].val_len);
+            store->val_len[id] = ops[i].val_len;
+        }
+    }
+    free(ops);
+}
+
+static void test_copy_dirty(void **state)
+{
+    (void)state;
+    static test_model m, store;
+    cluster_copy cp = {0};
+    srand(12);
+    for (int id = 0; id < 100; id++) { /* seeded: not dirty */
+        char key[16];
+        size_t key_len = (size_t)snprintf(key, sizeof key, "id-%d", id);
+        m.val[id][0] = store.val[id][0] = (char)id;
+        m.val_len[id] = store.val_len[id] = 1;
+        m.present[id] = store.present[id] = true;
+        assert_int_equal(cluster__copy_put(&cp, key, key_len, m.val[id], 1),
+                         ATP_OK);
+    }
+    assert_int_equal(cp.dirty_n, 0);
+    cp.track = true;
+    for (int round = 0; round < 40; round++) {
+        for (int step = 0; step < 300; step++) {
+            int id = rand() % TEST_IDS;
+            char key[16];
+            size_t key_len = (size_t)snprintf(key, sizeof key, "id-%d", id);
+            if (rand() % 4 == 0) {
+                cluster__copy_del(&cp, key, key_len);
+                m.present[id] = false;
+            } else {
+                size_t len = 1 + (size_t)(rand() % 39);
+                for (size_t k = 0; k < len; k++)
+                    m.val[id][k] = (char)(rand() & 0xff);
+                m.val_len[id] = len;
+                m.present[id] = true;
+                assert_int_equal(
+                    cluster__copy_put(&cp, key, key_len, m.val[id], len),
+                    ATP_OK);
+            }
+        }
+        if (round == 20) { /* not this stream's: all of it deleted */
+            cluster__copy_reset(&cp);
+            memset(m.present, 0, sizeof m.present);
+            assert_int_equal(cp.n, 0);
+        }
+        test_store_apply(&store, &cp);
+        cluster__copy_dirty_clear(&cp);
+        for (int id = 0; id < TEST_IDS; id++) {
+            assert_int_equal(store.present[id], m.present[id]);
+            if (m.present[id]) {
+                assert_int_equal(store.val_len[id], m.val_len[id]);
+                assert_memory_equal(store.val[id], m.val[id], m.val_len[id]);
+            }
+        }
+        test_check(&cp, &m);
+    }
+    cluster__copy_free(&cp);
+}
+
 /* A group message written by the owner's publisher (cluster__group_put)
  * and read by a standby (cluster__group_apply): puts and a delete land in
  * the copy; every truncation of it, a zero-length key and a zero-length
@@ -147,6 +229,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_copy_model),
+        cmocka_unit_test(test_copy_dirty),
         cmocka_unit_test(test_group_round_trip),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
