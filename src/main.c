@@ -116,7 +116,8 @@ int main(int argc, char **argv)
         goto out;
     }
     applied = daemon_applied_open(&cfg, st, eng);
-    if ((err = store_start(st)) != ATP_OK) {
+    if ((err = store_start(st)) != ATP_OK ||
+        (cl == NULL && (err = daemon_forget_cluster(st)) != ATP_OK)) {
         log_error("atpd", "start-up failed: %s", atp_err_message(err));
         goto out;
     }

@@ -482,7 +482,8 @@ static bool cluster_takeover(cluster *c, int64_t t0)
     if (c->applied_seq < atomic_load(&c->last_seq))
         c->applied_seq = atomic_load(&c->last_seq);
     /* This node's store takes the copy first (what changed since its last
-     * write, and the position): its disk then has what it serves. */
+     * write, and the position). If it cannot, it keeps its older
+     * position: a restart reads the stream on from there. */
     c->taking_over = true;
     cluster__local_write(c, "the takeover's");
     c->taking_over = false;
@@ -565,6 +566,7 @@ static void cluster_report(cluster *c, int64_t now)
     c->info.published = atomic_load(&c->published);
     c->info.refused = atomic_load(&c->refused);
     c->info.feed_lost = cluster__feed_lost(c);
+    c->info.stored_seq = c->local_seq;
     c->info.feed_rejected = atomic_load(&c->feed_rejected);
     if (c->kv != NULL)
         cluster__map_copy(c, &c->info);

@@ -35,6 +35,9 @@ typedef struct cluster_copy {
      * each a 2-byte length (LE) and the id, repeats allowed. Kept while
      * track is true (not while the copy is seeded from the store). */
     bool track;
+    /* A change the dirty list (or the copy) could not take (out of
+     * memory): the store can no longer be brought to the copy. */
+    bool dirty_lost;
     char *dirty;
     size_t dirty_len, dirty_cap, dirty_n;
 } cluster_copy;
@@ -84,6 +87,10 @@ struct cluster {
     bool seed_meta, seed_foreign, seed_checked;
     uint64_t local_seq;
     int64_t local_next_ms;
+    /* The store's position is to be deleted before anything else is
+     * written (a reset: the store's records are not the copy's). */
+    bool meta_stale;
+    bool local_lost;        /* dirty_lost handled: the position deleted */
     bool taking_over;       /* local writes renew the lease between slices */
     int64_t stream_created; /* the stream's creation time (ns), as read */
     char meta_key[200];

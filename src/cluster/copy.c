@@ -8,7 +8,6 @@
 #include <string.h>
 
 #include "cluster/cluster_int.h"
-#include "common/log.h"
 
 static uint64_t cluster_hash(const char *s, size_t n)
 {
@@ -58,9 +57,8 @@ static void cluster_mark(cluster_copy *cp, const char *key, size_t key_len)
         while (cap < cp->dirty_len + 2 + key_len)
             cap *= 2;
         char *d = realloc(cp->dirty, cap);
-        if (d == NULL) { /* the next write misses it: said once */
-            log_error("cluster", "out of memory: the local copy misses a "
-                                 "change until the next restart");
+        if (d == NULL) { /* the store can no longer follow the copy */
+            cp->dirty_lost = true;
             return;
         }
         cp->dirty = d;
@@ -77,11 +75,15 @@ atp_err cluster__copy_put(cluster_copy *cp, const char *key, size_t key_len,
                           const void *val, size_t val_len)
 {
     cluster_mark(cp, key, key_len);
-    if (cp->n >= cp->cap && cluster_grow(cp) != ATP_OK)
+    if (cp->n >= cp->cap && cluster_grow(cp) != ATP_OK) {
+        cp->dirty_lost = true;
         return ATP_E_NOMEM;
+    }
     cluster_rec *r = malloc(sizeof *r + key_len + val_len);
-    if (r == NULL)
+    if (r == NULL) {
+        cp->dirty_lost = true;
         return ATP_E_NOMEM;
+    }
     r->key_len = (uint32_t)key_len;
     r->val_len = (uint32_t)val_len;
     memcpy(r->data, key, key_len);

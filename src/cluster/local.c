@@ -111,7 +111,9 @@ bool cluster__seed_check(cluster *c)
                      "the local store's %zu reservations are not used (%s): "
                      "the warm copy is read from stream %s",
                      c->copy.n, why, c->stream);
-        /* what the store has is deleted unless the stream has it */
+        /* what the store has is deleted unless the stream has it; its
+         * old position first, so that a stop halfway is a reset again */
+        c->meta_stale = c->seed_meta;
         cluster__copy_reset(&c->copy);
         c->applied_seq = c->local_seq = 0;
         c->seed_meta = false; /* the next write records the position */
@@ -130,10 +132,37 @@ static atp_err local_submit(cluster *c, const engine_record_op *ops, size_t n)
         &w, c->inner.write(c->inner.ctx, ops, n, done_wait_signal, &w));
 }
 
+/* local_forget deletes the store's position (the next start reads the
+ * stream from its start and deletes what it does not bring back). */
+static atp_err local_forget(cluster *c)
+{
+    engine_record_op del = {ENGINE_DB_META, c->meta_key, strlen(c->meta_key),
+                            NULL, 0};
+    return local_submit(c, &del, 1);
+}
+
 bool cluster__local_write(cluster *c, const char *why)
 {
     if (!c->seed_checked)
         return false;
+    if (c->copy.dirty_lost) {
+        /* out of memory lost a change: the store no longer follows the
+         * copy, and says so once (a restart reads the stream) */
+        if (!c->local_lost && local_forget(c) == ATP_OK) {
+            c->local_lost = true;
+            log_error("cluster",
+                      "out of memory: the local store stops following the "
+                      "warm copy until a restart (which reads stream %s)",
+                      c->stream);
+        }
+        cluster__copy_dirty_clear(&c->copy);
+        return false;
+    }
+    if (c->meta_stale) {
+        if (local_forget(c) != ATP_OK)
+            return false;
+        c->meta_stale = false;
+    }
     size_t n = 0;
     engine_record_op *ops = cluster__copy_dirty_ops(&c->copy, &n);
     if (ops == NULL && n == 0 && c->copy.dirty_n > 0)
@@ -164,8 +193,9 @@ bool cluster__local_write(cluster *c, const char *why)
         err = local_submit(c, meta, 1 + c->n_foreign);
     if (err != ATP_OK) {
         log_warn("cluster",
-                 "the local store did not take the warm copy (%s): %s; "
-                 "tried again (the stream has it)",
+                 "the local store did not take the warm copy (%s): %s; it "
+                 "keeps its older position, from which a restart reads the "
+                 "stream (a standby tries again a second later)",
                  why, atp_err_message(err));
         return false;
     }

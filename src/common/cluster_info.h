@@ -43,6 +43,7 @@ typedef struct cluster_info {
     uint64_t epoch;       /* the lease's epoch, held or last seen */
     uint64_t stream_seq;  /* the stream's last sequence, as last asked */
     uint64_t applied_seq; /* the last sequence this node has read */
+    uint64_t stored_seq;  /* the position its own store has (local.c) */
     uint64_t records;     /* reservations in the warm copy (standby) */
     uint64_t takeovers;   /* partitions this process took over */
     uint64_t published;   /* records accepted by the stream */

@@ -92,6 +92,14 @@ typedef bool (*daemon_scan_fn)(void *ctx, const void *key, size_t key_len,
 atp_err daemon_scan_local(store *st, daemon_scan_fn records,
                           daemon_scan_fn meta, void *ctx);
 
+/* daemon_forget_cluster, for a node started without a cluster: deletes
+ * the store's cluster positions (docs/CLUSTER.md, "A node's local copy")
+ * and waits until they are gone, before anything else is written: this
+ * node's reservations then change outside the partition's stream, so its
+ * store must not be taken for the stream's copy if it joins again. After
+ * store_start. */
+atp_err daemon_forget_cluster(store *st);
+
 /* daemon_applied_open maps the store's applied file and gives the engine
  * each source's slot (engine_applied_attach), after daemon_restore.
  * Returns it (close with store_applied_close after engine_stop), or NULL:

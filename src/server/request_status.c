@@ -49,7 +49,7 @@ static void request_cluster_write(codec_writer *w, const config_cluster *k,
                                   const cluster_info *ci)
 {
     codec_w_cstr(w, "cluster");
-    codec_w_map(w, 17 + (k->n_partitions > 0));
+    codec_w_map(w, 18 + (k->n_partitions > 0));
     if (k->n_partitions > 0) { /* several partitions: the map */
         codec_w_cstr(w, "partitions");
         reply_partitions_write(w, k, ci);
@@ -68,6 +68,7 @@ static void request_cluster_write(codec_writer *w, const config_cluster *k,
     codec_w_kv_count(w, "lease_ms", (uint64_t)ci->lease_ms);
     codec_w_kv_count(w, "stream_seq", ci->stream_seq);
     codec_w_kv_count(w, "applied_seq", ci->applied_seq);
+    codec_w_kv_count(w, "stored_seq", ci->stored_seq);
     codec_w_kv_count(w, "lag",
                      ci->stream_seq > ci->applied_seq
                          ? ci->stream_seq - ci->applied_seq

@@ -9,11 +9,15 @@ a. n1 owns the partition; RESV reservations are made through it (some
    released, some committed); the standby n2 follows them and its store
    takes them (its status' applied_seq reaches the stream's last).
 b. n2 is stopped and started again: it logs that its warm copy goes on
-   from the local store with every open record, at a position no older
-   than the stream's last sequence when it stopped, and catches up from
-   there. More reservations are made meanwhile (n2 follows them).
+   from the local store with every record, at a position no older than
+   the stream's last sequence when it stopped (asked of NATS), and
+   catches up from there. More reservations are made meanwhile.
+b2. n2 runs alone (no `cluster:` section) on its store, grants solo-1 and
+   releases a-2, then rejoins: its store is not taken for the copy (no
+   position recorded: a node started alone forgets it).
 c. n1 is killed (kill -9): n2 takes over with every reservation in the
-   state n1 acknowledged (each checked by id), and grants what is left.
+   state n1 acknowledged (each checked by id: a-2 held), solo-1 absent,
+   and grants what is left.
 d. n2 restarted in another partition (`cluster.partition` changed, same
    data directory): its store's records are not used (another stream's),
    and once it owns that partition and wrote its copy, a restart goes on
@@ -76,15 +80,24 @@ def wait_role(n, want, timeout_s=20):
     return harness.wait_until(f, timeout_s * TF, 0.05, "%s is %s" % (n.id, want))
 
 
-def caught_up(n, timeout_s=20):
-    """Until n (a standby) read the whole stream and its store took it
-    (its once-a-second write: a second after it read the last)."""
+def stream_last(nats, stream="LOC_p0"):
+    """The stream's last sequence, asked of NATS itself."""
+    with nats_util.NatsConn(nats.server(0).client_port) as c:
+        info = c.js("STREAM.INFO." + stream, {})
+    return info["state"]["last_seq"]
+
+
+def caught_up(n, nats, timeout_s=20):
+    """Until n (a standby) read the stream to its last sequence now, and
+    its own store took it (status.cluster.stored_seq)."""
+    last = stream_last(nats)
+
     def f():
+        n.d.check_alive()
         r, cs = role(n)
-        return cs if cs.get("applied_seq", 0) >= cs.get("stream_seq", 1) > 0 else None
-    cs = harness.wait_until(f, timeout_s * TF, 0.05, "%s caught up" % n.id)
-    time.sleep(1.5)  # its local write runs once a second: the next one is done
-    return cs
+        return cs if min(cs.get("applied_seq", 0), cs.get("stored_seq", 0)) >= last else None
+    return harness.wait_until(f, timeout_s * TF, 0.05,
+                              "%s read and stored the stream to %d" % (n.id, last))
 
 
 def reserve_all(owner, ids, expect):
@@ -104,14 +117,14 @@ def reserve_all(owner, ids, expect):
             expect[rid] = "held"
 
 
-def restart_timed(n):
+def restart_timed(n, nats):
     """Stop n, start it again; seconds until it has read the stream."""
     n.stop()
     t0 = time.monotonic()
     n.spawn()
     n.wait_up()
     n.feeder.after_restart()
-    caught = caught_up(n)
+    caught = caught_up(n, nats)
     return time.monotonic() - t0, caught
 
 
@@ -133,12 +146,12 @@ def main(h):
         # a. reservations, followed by the standby
         expect = {}
         reserve_all(n1, ["a-%d" % i for i in range(RESV)], expect)
-        cs = caught_up(n2)
-        last_a = cs["stream_seq"]
+        caught_up(n2, nats)
+        last_a = stream_last(nats)
         h.log("a: %d reservations; n2 followed to sequence %d", RESV, last_a)
 
         # b. n2 restarted: on from its store
-        took, cs = restart_timed(n2)
+        took, cs = restart_timed(n2, nats)
         m = GOES_ON.findall(stderr_of(n2))
         check(m, "b: n2 says it goes on from its local store:\n%s" % stderr_of(n2)[-2000:])
         records, seq = int(m[-1][0]), int(m[-1][1])
@@ -148,7 +161,28 @@ def main(h):
         h.log("b: n2 restarted from its local copy (%d records, sequence %d) and caught up "
               "in %.2f s", records, seq, took)
         reserve_all(n1, ["b-%d" % i for i in range(200)], expect)
-        caught_up(n2)
+        caught_up(n2, nats)
+
+        # b2. n2 run alone on its store (no cluster: section) changes it:
+        # back in the cluster, that store is not taken for the copy
+        n2.stop()
+        cluster = n2.d.cfg.pop("cluster")
+        n2.spawn()
+        n2.wait_up()
+        r = n2.ask({"op": "reserve", "id": "solo-1", "lines": [["S0", "east", 1]]})
+        check(r is not None and r.get("granted") is True, "b2: alone, n2 grants: %r" % r)
+        r = n2.ask({"op": "release", "id": "a-2"})
+        check(r is not None and r.get("ok"), "b2: alone, n2 releases a-2: %r" % r)
+        n2.stop()
+        n2.d.cfg["cluster"] = cluster
+        n2.spawn()
+        n2.wait_up()
+        n2.feeder.after_restart()
+        caught_up(n2, nats)
+        m = NOT_USED.findall(stderr_of(n2))
+        check(m and m[-1][1] == "no position recorded",
+              "b2: back in the cluster, n2 does not go on from its store: %r" % m[-1:])
+        h.log("b2: a store changed by n2 alone is not taken for the copy on its return")
 
         # c. the owner killed: n2 has everything
         n1.kill9()
@@ -157,6 +191,9 @@ def main(h):
             r = n2.ask({"op": "reservation", "id": rid}, timeout_s=5.0)
             got = (r or {}).get("reservation", {}).get("state")
             check(got == state, "c: %s on the new owner: %r, want %s" % (rid, got, state))
+        r = n2.ask({"op": "reservation", "id": "solo-1"})
+        check((r or {}).get("error", {}).get("name") == "not_found",
+              "c: solo-1 (made by n2 alone) is not the partition's: %r" % r)
         r = n2.ask({"op": "reserve", "id": "c-1", "lines": [["S0", "east", 1]]})
         check(r is not None and r.get("granted") is True, "c: the new owner grants: %r" % r)
         h.log("c: n2 owns the partition with all %d reservations in their states", len(expect))
@@ -188,7 +225,7 @@ def main(h):
         n2.spawn()
         n2.wait_up()
         n2.feeder.after_restart()
-        cs = caught_up(n2)
+        cs = caught_up(n2, nats)
         h.log("an empty data directory caught up with %d records in %.2f s (b: %.2f s from "
               "its local copy)", cs.get("warm_records", -1), time.monotonic() - t0, took)
     finally:
