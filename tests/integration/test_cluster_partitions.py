@@ -70,7 +70,7 @@ STOCK = {("K1", "east"): 40, ("K1", "west"): 35, ("K2", "east"): 30,
          ("K2", "west"): 45, ("K3", "east"): 2}  # K3 west: none
 HOT = ["K1", "K2"]
 TTL = "10s"
-CARTS_PER_WORKER = 40
+CARTS_PER_WORKER = 400
 WORKERS = 3
 
 
@@ -423,11 +423,13 @@ def phase_e(cl, own):
              "(the standby relayed %d messages)", relayed)
 
 
-def worker(cl, k, out, stop_at):
+def worker(cl, k, out, stop_at, stop):
+    """Carts until told to stop (after the kill and the takeover: the
+    kill always falls among them), at most CARTS_PER_WORKER."""
     rng = random.Random(1000 + k)
     urls = [n.query_url for n in cl.nodes] + [n.http_url for n in cl.nodes]
     for i in range(CARTS_PER_WORKER):
-        if time.monotonic() > stop_at:
+        if time.monotonic() > stop_at or stop.is_set():
             break
         cid = "w%d-%d" % (k, i)
         lines = ["%s:east:%d" % (rng.choice(HOT), rng.randint(1, 2)),
@@ -462,7 +464,8 @@ def phase_d(cl, own, taken):
     h = cl.h
     recs = [[] for _ in range(WORKERS)]
     stop_at = time.monotonic() + 60 * TF
-    ts = [threading.Thread(target=worker, args=(cl, k, recs[k], stop_at), daemon=True)
+    stop = threading.Event()
+    ts = [threading.Thread(target=worker, args=(cl, k, recs[k], stop_at, stop), daemon=True)
           for k in range(WORKERS)]
     for t in ts:
         t.start()
@@ -477,6 +480,8 @@ def phase_d(cl, own, taken):
     victim.spawn()
     victim.wait_up()
     victim.feeder.after_restart()
+    time.sleep(1.0)  # some carts after the takeover too (a load span, not a wait)
+    stop.set()
     t_back = time.monotonic()
     for t in ts:
         t.join(timeout=120 * TF)
