@@ -333,8 +333,11 @@ static void changes_flush(changes *c)
 static void changes_flush_pickup(changes *c)
 {
     uint64_t failures = 0;
+    /* a cluster's standby holds none of its partition's reservations:
+     * its pickup figures would be too high (the owner publishes them) */
     changes_pickup_flush(c->pickup, c->eng, c->sock,
-                         atomic_load(&c->subscribers) > 0, c->w, &failures);
+                         atomic_load(&c->subscribers) > 0 && !changes_standby(),
+                         c->w, &failures);
     if (failures > 0)
         atomic_fetch_add(&c->pickup_failures, failures);
 }

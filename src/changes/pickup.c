@@ -102,6 +102,11 @@ uint64_t changes_pickup_flush(changes_pickup *p, engine *eng, nng_socket sock,
     size_t n = engine_pickup_take(eng, &p->buf, &p->cap);
     uint64_t sent = 0;
     for (size_t i = 0; send && i < n; i++) {
+        /* another partition's location: its owner has the reservations
+         * (docs/CLUSTER.md); not relayed */
+        const char *region = p->cfg->regions[p->buf[i].region].id;
+        if (!config_partition_here(&p->cfg->cluster, region, strlen(region)))
+            continue;
         if (changes_pickup_send(p, eng, sock, w, &p->buf[i]))
             sent++;
         else

@@ -99,7 +99,7 @@ void cluster__map_stop(cluster *c)
 void cluster__map_copy(cluster *c, cluster_info *info)
 {
     const config_cluster *k = &c->cfg->cluster;
-    /* The owner renews every quarter of the lease, and each renewal is an
+    /* The owner renews every third of the lease, and each renewal is an
      * update: one not heard of for a lease and a half has lost it (its
      * key expired, which sends no update). */
     int64_t stale = clock_mono_ms() - k->lease_ms * 3 / 2;

@@ -168,10 +168,11 @@ static void config_partitions_parse(config__walk *w, const yaml_node_t *seq)
     size_t n = config__get_seq(w, seq, "cluster.partitions", "partitions");
     n = config__seq_limit(w, seq, n, CONFIG_CLUSTER_MAX_PARTITIONS,
                           "cluster.partitions");
-    if (n == 0)
+    if (n < 2)
         config__error(w->b, config__mark_of(seq),
-                      "cluster.partitions: empty; list the partitions, or "
-                      "leave the key out for one partition");
+                      "cluster.partitions: %s; list two or more "
+                      "partitions, or leave the key out for one",
+                      n == 0 ? "empty" : "one partition");
     c->partitions = calloc(n ? n : 1, sizeof *c->partitions);
     if (c->partitions == NULL) {
         w->b->oom = true;

@@ -152,6 +152,10 @@ static void test_cluster_errors(void **state)
         {"regions: [{id: east}]\ncluster:\n  nats: [nats://127.0.0.1:4222]\n"
          "  node: n1\n  partitions: []\n",
          5, "cluster.partitions: empty"},
+        {"regions: [{id: east}]\ncluster:\n  nats: [nats://127.0.0.1:4222]\n"
+         "  node: n1\n  partition: p1\n  partitions:\n"
+         "    - {name: p1, regions: [east]}\n",
+         7, "cluster.partitions: one partition"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         config c;
