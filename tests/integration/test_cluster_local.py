@@ -169,6 +169,13 @@ def main(h):
         cluster = n2.d.cfg.pop("cluster")
         n2.spawn()
         n2.wait_up()
+        n2.feeder.after_restart()
+
+        def alone_ready():
+            n2.d.check_alive()
+            st = n2.status() or {}
+            return st.get("ready") is True
+        harness.wait_until(alone_ready, 20 * TF, 0.05, "b2: n2 alone is ready")
         r = n2.ask({"op": "reserve", "id": "solo-1", "lines": [["S0", "east", 1]]})
         check(r is not None and r.get("granted") is True, "b2: alone, n2 grants: %r" % r)
         r = n2.ask({"op": "release", "id": "a-2"})
