@@ -44,6 +44,7 @@ int main(int argc, char **argv)
     sources *src = NULL;
     ingest *in = NULL;
     changes *chg = NULL;
+    daemon_forget forget = {.n = 0}; /* a single node's old cluster positions */
     server *srv = NULL;
     http *web = NULL;   /* service.http_listen: NULL when not configured */
     cluster *cl = NULL; /* cluster: (docs/CLUSTER.md); NULL: one node */
@@ -109,6 +110,7 @@ int main(int argc, char **argv)
         (err = server_start(srv)) != ATP_OK ||
         (web != NULL && (err = http_start(web)) != ATP_OK) ||
         (err = daemon_restore(st, eng, src, cl == NULL)) != ATP_OK ||
+        (cl == NULL && (err = daemon_forget_scan(st, &forget)) != ATP_OK) ||
         (cl != NULL &&
          (err = daemon_scan_local(st, cluster_seed, cluster_seed_meta, cl)) !=
              ATP_OK)) {
@@ -117,7 +119,7 @@ int main(int argc, char **argv)
     }
     applied = daemon_applied_open(&cfg, st, eng);
     if ((err = store_start(st)) != ATP_OK ||
-        (cl == NULL && (err = daemon_forget_cluster(st)) != ATP_OK)) {
+        (cl == NULL && (err = daemon_forget_cluster(st, &forget)) != ATP_OK)) {
         log_error("atpd", "start-up failed: %s", atp_err_message(err));
         goto out;
     }

@@ -92,13 +92,20 @@ typedef bool (*daemon_scan_fn)(void *ctx, const void *key, size_t key_len,
 atp_err daemon_scan_local(store *st, daemon_scan_fn records,
                           daemon_scan_fn meta, void *ctx);
 
-/* daemon_forget_cluster, for a node started without a cluster: deletes
- * the store's cluster positions (docs/CLUSTER.md, "A node's local copy")
- * and waits until they are gone, before anything else is written: this
- * node's reservations then change outside the partition's stream, so its
- * store must not be taken for the stream's copy if it joins again. After
- * store_start. */
-atp_err daemon_forget_cluster(store *st);
+/* For a node started without a cluster: daemon_forget_scan (before
+ * store_start) finds the store's cluster positions (docs/CLUSTER.md, "A
+ * node's local copy"); daemon_forget_cluster (after store_start, before
+ * anything else is written) deletes them and waits until they are gone:
+ * this node's reservations then change outside the partition's stream,
+ * so its store must not be taken for the stream's copy if it joins
+ * again. */
+#define DAEMON_FORGET_MAX 8
+typedef struct daemon_forget {
+    char keys[DAEMON_FORGET_MAX][200];
+    size_t lens[DAEMON_FORGET_MAX], n;
+} daemon_forget;
+atp_err daemon_forget_scan(store *st, daemon_forget *f);
+atp_err daemon_forget_cluster(store *st, const daemon_forget *f);
 
 /* daemon_applied_open maps the store's applied file and gives the engine
  * each source's slot (engine_applied_attach), after daemon_restore.

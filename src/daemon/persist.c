@@ -275,38 +275,36 @@ atp_err daemon_scan_local(store *st, daemon_scan_fn records,
     return err;
 }
 
-/* daemon_forget_scan collects the meta keys that start with "cluster:". */
-typedef struct daemon_forget {
-    char keys[8][200];
-    size_t lens[8], n;
-} daemon_forget;
-
-static bool daemon_forget_scan(void *ctx, const void *key, size_t key_len,
-                               const void *val, size_t val_len)
+static bool daemon_forget_key(void *ctx, const void *key, size_t key_len,
+                              const void *val, size_t val_len)
 {
     (void)val, (void)val_len;
     daemon_forget *f = ctx;
     if (key_len > 8 && key_len < sizeof f->keys[0] &&
-        memcmp(key, "cluster:", 8) == 0 && f->n < 8) {
+        memcmp(key, "cluster:", 8) == 0 && f->n < DAEMON_FORGET_MAX) {
         memcpy(f->keys[f->n], key, key_len);
         f->lens[f->n++] = key_len;
     }
     return true;
 }
 
-atp_err daemon_forget_cluster(store *st)
+atp_err daemon_forget_scan(store *st, daemon_forget *f)
 {
-    daemon_forget f = {.n = 0};
-    atp_err err = store_scan(st, STORE_DB_META, daemon_forget_scan, &f);
-    if (err != ATP_OK || f.n == 0)
-        return err;
-    store_op ops[8];
-    for (size_t i = 0; i < f.n; i++)
-        ops[i] = (store_op){STORE_DB_META, f.keys[i], f.lens[i], NULL, 0};
+    f->n = 0;
+    return store_scan(st, STORE_DB_META, daemon_forget_key, f);
+}
+
+atp_err daemon_forget_cluster(store *st, const daemon_forget *f)
+{
+    if (f->n == 0)
+        return ATP_OK;
+    store_op ops[DAEMON_FORGET_MAX];
+    for (size_t i = 0; i < f->n; i++)
+        ops[i] = (store_op){STORE_DB_META, f->keys[i], f->lens[i], NULL, 0};
     done_wait w;
     done_wait_init(&w);
-    err =
-        done_wait_finish(&w, store_submit(st, ops, f.n, done_wait_signal, &w));
+    atp_err err =
+        done_wait_finish(&w, store_submit(st, ops, f->n, done_wait_signal, &w));
     if (err == ATP_OK)
         log_info("atpd",
                  "not in a cluster: the store's cluster position is "
